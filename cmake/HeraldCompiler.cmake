@@ -1,0 +1,29 @@
+# Compiler settings shared by every Herald target: warnings, sanitizers, ccache.
+
+find_program(HERALD_CCACHE ccache)
+if(HERALD_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  set(CMAKE_C_COMPILER_LAUNCHER "${HERALD_CCACHE}")
+  set(CMAKE_CXX_COMPILER_LAUNCHER "${HERALD_CCACHE}")
+endif()
+
+# Warnings apply to Herald's own code only (herald_warnings is linked privately by
+# every Herald target); generated protobuf code gets the compiler defaults.
+add_library(herald_warnings INTERFACE)
+target_compile_options(herald_warnings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor -Woverloaded-virtual
+  -Wimplicit-fallthrough -Wno-missing-field-initializers)
+if(HERALD_WERROR)
+  target_compile_options(herald_warnings INTERFACE -Werror)
+endif()
+
+if(HERALD_SANITIZE)
+  string(REPLACE "," ";" _herald_sanitizers "${HERALD_SANITIZE}")
+  foreach(_san IN LISTS _herald_sanitizers)
+    if(NOT _san MATCHES "^(address|undefined|thread|leak)$")
+      message(FATAL_ERROR "HERALD_SANITIZE: unknown sanitizer '${_san}'")
+    endif()
+  endforeach()
+  add_compile_options(-fsanitize=${HERALD_SANITIZE} -fno-omit-frame-pointer
+                      -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${HERALD_SANITIZE})
+endif()

@@ -1,0 +1,30 @@
+#include <gtest/gtest.h>
+
+#include <herald/common/grpc_status.h>
+
+namespace herald {
+namespace {
+
+TEST(GrpcStatusTest, CodesAndMessagesRoundTrip) {
+  for (int code = 0; code <= 16; ++code) {
+    const absl::Status in(static_cast<absl::StatusCode>(code), code == 0 ? "" : "why");
+    const grpc::Status g = ToGrpcStatus(in);
+    EXPECT_EQ(static_cast<int>(g.error_code()), code);
+    EXPECT_EQ(FromGrpcStatus(g), in);
+  }
+}
+
+TEST(GrpcStatusTest, InvalidArgumentKeepsItsMessage) {
+  const grpc::Status g = ToGrpcStatus(absl::InvalidArgumentError("price must be 0 or 300..20000"));
+  EXPECT_EQ(g.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(g.error_message(), "price must be 0 or 300..20000");
+}
+
+TEST(GrpcStatusTest, OutOfRangeCodeFromAPeerBecomesUnknown) {
+  const absl::Status s = FromGrpcStatus(grpc::Status(static_cast<grpc::StatusCode>(42), "odd"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(s.message(), "odd");
+}
+
+}  // namespace
+}  // namespace herald

@@ -1,0 +1,45 @@
+#include <herald/common/strings.h>
+
+namespace herald {
+namespace strings_internal {
+
+void Append(std::string& out, std::initializer_list<StrPiece> pieces) {
+  size_t size = out.size();
+  for (const StrPiece& p : pieces) size += p.view().size();
+  out.reserve(size);
+  for (const StrPiece& p : pieces) out.append(p.view());
+}
+
+}  // namespace strings_internal
+
+std::vector<std::string_view> StrSplit(std::string_view s, char separator) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    const size_t at = s.find(separator, start);
+    if (at == std::string_view::npos) {
+      out.push_back(s.substr(start));
+      return out;
+    }
+    out.push_back(s.substr(start, at - start));
+    start = at + 1;
+  }
+}
+
+std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string AsciiUpper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return out;
+}
+
+}  // namespace herald

@@ -1,0 +1,44 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <herald/common/strings.h>
+
+namespace herald {
+namespace {
+
+TEST(StrCatTest, MixesTextAndNumbers) {
+  const std::string_view sv = "view";
+  const std::string s = "string";
+  EXPECT_EQ(StrCat("a", sv, s, absl::string_view("absl"), '!', -42, uint64_t{7}, 0.25),
+            "aviewstringabsl!-4270.25");
+  std::string out = "x=";
+  StrAppend(&out, 1, ",", 2);
+  EXPECT_EQ(out, "x=1,2");
+}
+
+TEST(StrJoinTest, JoinsAnyPieces) {
+  EXPECT_EQ(StrJoin(std::vector<std::string_view>{"a", "b", "c"}, ", "), "a, b, c");
+  EXPECT_EQ(StrJoin(std::vector<int>{1, 2}, "+"), "1+2");
+  EXPECT_EQ(StrJoin(std::vector<std::string>{}, ","), "");
+}
+
+TEST(StrSplitTest, KeepsEmptyPieces) {
+  EXPECT_THAT(StrSplit("a,,b", ','), ::testing::ElementsAre("a", "", "b"));
+  EXPECT_THAT(StrSplit("", ','), ::testing::ElementsAre(""));
+}
+
+TEST(ParseIntTest, WholeStringOnly) {
+  EXPECT_EQ(ParseInt<int>("123"), 123);
+  EXPECT_EQ(ParseInt<int>("-5"), -5);
+  EXPECT_EQ(ParseInt<int>("12a"), std::nullopt);
+  EXPECT_EQ(ParseInt<int>(""), std::nullopt);
+  EXPECT_EQ(ParseInt<uint16_t>("70000"), std::nullopt);
+}
+
+TEST(AsciiCaseTest, ChangesOnlyAsciiLetters) {
+  EXPECT_EQ(AsciiLower("HeLLo-1"), "hello-1");
+  EXPECT_EQ(AsciiUpper("drain_timeout"), "DRAIN_TIMEOUT");
+}
+
+}  // namespace
+}  // namespace herald

@@ -1,0 +1,34 @@
+// Readiness as reported by /readyz.
+//
+// Components report their own state: the Redis client marks itself not ready while it has no
+// connection, the shutdown path marks the process "draining". The process is ready when every
+// registered component is. Thread-safe.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include <absl/status/status.h>
+
+namespace herald::metrics {
+
+class Readiness {
+ public:
+  // Records the state of `component`: OkStatus when ready, otherwise an error whose message
+  // explains why ("draining", "redis: connection refused").
+  void Set(std::string_view component, absl::Status status);
+
+  // True when every component is ready (and vacuously when none registered).
+  bool Ready() const;
+
+  // One line per component, "name: ok" or "name: <message>", sorted by name.
+  std::string Report() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, absl::Status, std::less<>> components_;
+};
+
+}  // namespace herald::metrics

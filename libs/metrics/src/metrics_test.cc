@@ -1,0 +1,152 @@
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <herald/metrics/metrics.h>
+
+namespace herald::metrics {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(MetricsTest, ExpositionMatchesTextFormatExactly) {
+  Registry registry;
+  auto& jobs = BuildCounter()
+                   .Name("herald_jobs_total")
+                   .Help("Jobs finished, by kind and outcome.")
+                   .LabelNames({"outcome", "kind"})
+                   .Register(registry);
+  jobs.Add({{"kind", "send"}, {"outcome", "ok"}}).Increment(3);
+  jobs.Add({{"kind", "send"}, {"outcome", "failed"}}).Increment();
+  BuildGauge().Name("herald_up").Help("Always 1.").Register(registry).Add({}).Set(1);
+  auto& latency = BuildHistogram()
+                      .Name("herald_call_seconds")
+                      .Help("Call latency.")
+                      .LabelNames({"kind"})
+                      .Buckets({0.1, 1})
+                      .Register(registry)
+                      .Add({{"kind", "send"}});
+  latency.Observe(0.05);
+  latency.Observe(0.1);  // bounds are inclusive
+  latency.Observe(0.5);
+  latency.Observe(7);
+
+  EXPECT_EQ(registry.Serialize(),
+            "# HELP herald_call_seconds Call latency.\n"
+            "# TYPE herald_call_seconds histogram\n"
+            "herald_call_seconds_bucket{kind=\"send\",le=\"0.1\"} 2\n"
+            "herald_call_seconds_bucket{kind=\"send\",le=\"1\"} 3\n"
+            "herald_call_seconds_bucket{kind=\"send\",le=\"+Inf\"} 4\n"
+            "herald_call_seconds_sum{kind=\"send\"} 7.65\n"
+            "herald_call_seconds_count{kind=\"send\"} 4\n"
+            "# HELP herald_jobs_total Jobs finished, by kind and outcome.\n"
+            "# TYPE herald_jobs_total counter\n"
+            "herald_jobs_total{kind=\"send\",outcome=\"failed\"} 1\n"
+            "herald_jobs_total{kind=\"send\",outcome=\"ok\"} 3\n"
+            "# HELP herald_up Always 1.\n"
+            "# TYPE herald_up gauge\n"
+            "herald_up 1\n");
+}
+
+TEST(MetricsTest, LabelValuesAndHelpAreEscaped) {
+  Registry registry;
+  auto& f = registry.AddGauge("x", "line one\nback\\slash \"quotes\" stay", {"v"});
+  f.Add({{"v", "a\"b\\c\nd"}}).Set(2);
+  const std::string out = registry.Serialize();
+  EXPECT_THAT(out, HasSubstr("# HELP x line one\\nback\\\\slash \"quotes\" stay\n"));
+  EXPECT_THAT(out, HasSubstr("x{v=\"a\\\"b\\\\c\\nd\"} 2\n"));
+}
+
+TEST(MetricsTest, SpecialValuesUsePrometheusSpelling) {
+  Registry registry;
+  auto& f = registry.AddGauge("g", "g", {"k"});
+  f.Add({{"k", "pinf"}}).Set(std::numeric_limits<double>::infinity());
+  f.Add({{"k", "ninf"}}).Set(-std::numeric_limits<double>::infinity());
+  f.Add({{"k", "nan"}}).Set(std::numeric_limits<double>::quiet_NaN());
+  f.Add({{"k", "small"}}).Set(1e-9);
+  const std::string out = registry.Serialize();
+  EXPECT_THAT(out, HasSubstr("g{k=\"pinf\"} +Inf\n"));
+  EXPECT_THAT(out, HasSubstr("g{k=\"ninf\"} -Inf\n"));
+  EXPECT_THAT(out, HasSubstr("g{k=\"nan\"} NaN\n"));
+  EXPECT_THAT(out, HasSubstr("g{k=\"small\"} 1e-09\n"));
+}
+
+TEST(MetricsTest, SameLabelsReturnTheSameSeries) {
+  Registry registry;
+  auto& f = registry.AddCounter("c_total", "c", {"a"});
+  EXPECT_EQ(&f.Add({{"a", "1"}}), &f.Add({{"a", "1"}}));
+  EXPECT_NE(&f.Add({{"a", "1"}}), &f.Add({{"a", "2"}}));
+}
+
+TEST(MetricsTest, IdenticalReRegistrationReturnsTheSameFamily) {
+  Registry registry;
+  auto& a = registry.AddCounter("c_total", "c", {"x", "y"});
+  auto& b = registry.AddCounter("c_total", "c", {"y", "x"});
+  EXPECT_EQ(&a, &b);
+}
+
+TEST(MetricsTest, CounterIgnoresNegativeIncrements) {
+  Counter c;
+  c.Increment(2);
+  c.Increment(-5);
+  EXPECT_EQ(c.Value(), 2);
+}
+
+TEST(MetricsDeathTest, MisuseAbortsWithAMessage) {
+  Registry registry;
+  auto& f = registry.AddCounter("c_total", "c", {"kind"});
+  EXPECT_DEATH(f.Add({{"kynd", "x"}}), "do not match");
+  EXPECT_DEATH(f.Add({}), "do not match");
+  EXPECT_DEATH(registry.AddGauge("c_total", "c", {"kind"}), "registered twice");
+  EXPECT_DEATH(registry.AddCounter("c_total", "other help", {"kind"}), "registered twice");
+  EXPECT_DEATH(registry.AddCounter("bad-name", "h", {}), "invalid metric name");
+  EXPECT_DEATH(registry.AddCounter("ok_total", "h", {"__reserved"}), "invalid label name");
+  EXPECT_DEATH(registry.AddHistogram("h", "h", {"le"}, {1}), "reserved");
+  EXPECT_DEATH(registry.AddHistogram("h", "h", {}, {2, 1}), "strictly increasing");
+}
+
+TEST(MetricsTest, ConcurrentIncrementsAddUpExactly) {
+  Registry registry;
+  Counter& counter = registry.AddCounter("c_total", "c", {}).Add({});
+  Gauge& gauge = registry.AddGauge("g", "g", {}).Add({});
+  Histogram& hist = registry.AddHistogram("h", "h", {}, {0.5, 1.5}).Add({});
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 100'000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        counter.Increment();
+        gauge.Increment(t % 2 == 0 ? 1 : -1);
+        hist.Observe(i % 2);  // 0 and 1 alternate
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(counter.Value(), kThreads * kPerThread);
+  EXPECT_EQ(gauge.Value(), 0);
+  const Histogram::Snapshot s = hist.Collect();
+  EXPECT_EQ(s.count, static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(s.cumulative[0], s.count / 2);
+  EXPECT_EQ(s.cumulative[1], s.count);
+  EXPECT_EQ(s.sum, kThreads * kPerThread / 2);
+}
+
+TEST(MetricsTest, BucketHelpers) {
+  EXPECT_THAT(ExponentialBuckets(0.001, 10, 3), ::testing::ElementsAre(0.001, 0.01, 0.1));
+  EXPECT_THAT(LinearBuckets(1, 2, 3), ::testing::ElementsAre(1, 3, 5));
+}
+
+TEST(MetricsTest, ProcessMetricsAreExported) {
+  Registry registry;
+  RegisterProcessMetrics(registry);
+  const std::string out = registry.Serialize();
+  EXPECT_THAT(out, HasSubstr("# TYPE process_cpu_seconds_total counter\n"));
+  EXPECT_THAT(out, HasSubstr("process_open_fds "));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("process_resident_memory_bytes 0\n")));
+}
+
+}  // namespace
+}  // namespace herald::metrics

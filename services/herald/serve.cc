@@ -1,0 +1,181 @@
+#include "serve.h"
+
+#include <future>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <signal.h>
+#include <string.h>
+
+#include <herald/common/status.h>
+#include <herald/common/strings.h>
+#include <herald/metrics/metrics.h>
+#include <herald/metrics/readiness.h>
+
+#include "component.h"
+#include "grpc_component.h"
+
+#ifndef HERALD_VERSION
+#define HERALD_VERSION "dev"
+#endif
+
+namespace herald::serve {
+namespace asio = boost::asio;
+
+std::string Roles::ToString() const {
+  std::vector<std::string_view> names;
+  if (api) names.push_back("api");
+  if (worker) names.push_back("worker");
+  if (ingest) names.push_back("ingest");
+  return StrJoin(names, ",");
+}
+
+absl::StatusOr<Roles> ParseRoles(std::string_view value) {
+  Roles roles;
+  for (std::string_view part : StrSplit(value, ',')) {
+    if (part == "api") {
+      roles.api = true;
+    } else if (part == "worker") {
+      roles.worker = true;
+    } else if (part == "ingest") {
+      roles.ingest = true;
+    } else if (part == "all") {
+      roles = {.api = true, .worker = true, .ingest = true};
+    } else {
+      return absl::InvalidArgumentError(StrCat(
+          "--role: unknown role '", part, "' (want api, worker, ingest, all, or a comma list)"));
+    }
+  }
+  return roles;
+}
+
+absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
+  ServeConfig config;
+  HERALD_ASSIGN_OR_RETURN(config.roles, ParseRoles(flags.role));
+  HERALD_ASSIGN_OR_RETURN(config.grpc_address,
+                          config::ParseHostPort("grpc_address", flags.grpc_address));
+  HERALD_ASSIGN_OR_RETURN(config.admin.address,
+                          config::ParseHostPort("admin_address", flags.admin_address));
+  HERALD_RETURN_IF_ERROR(config::RequirePositive("drain_timeout", flags.drain_timeout));
+  config.drain_timeout = flags.drain_timeout;
+  HERALD_RETURN_IF_ERROR(config::RequireInRange("io_threads", flags.io_threads, 0, 256));
+  config.io_threads = flags.io_threads > 0
+                          ? flags.io_threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto level = log::ParseLevel(flags.log_level);
+  if (!level.ok())
+    return absl::InvalidArgumentError(StrCat("--log_level: ", level.status().message()));
+  config.log_level = *level;
+  auto format = log::ParseFormat(flags.log_format);
+  if (!format.ok())
+    return absl::InvalidArgumentError(StrCat("--log_format: ", format.status().message()));
+  config.log_format = *format;
+  return config;
+}
+
+namespace {
+
+// Builds the components for the configured roles, in start order.
+std::vector<std::unique_ptr<Component>> MakeComponents(const ServeConfig& config) {
+  std::vector<std::unique_ptr<Component>> components;
+  if (config.roles.api) {
+    components.push_back(
+        std::make_unique<GrpcComponent>(config.grpc_address, std::vector<grpc::Service*>{}));
+  }
+  return components;
+}
+
+// Drains every component concurrently, each against the same deadline.
+void DrainAll(std::vector<std::unique_ptr<Component>>& components, absl::Time deadline) {
+  std::vector<std::thread> drains;
+  for (auto& c : components) {
+    drains.emplace_back([&c, deadline] {
+      c->Drain(deadline);
+      log::Info("component drained", {{"component", c->name()}});
+    });
+  }
+  for (auto& t : drains) t.join();
+}
+
+}  // namespace
+
+int RunServe(const ServeConfig& config) {
+  const absl::Time started = absl::Now();
+  log::Info("herald starting", {{"version", HERALD_VERSION},
+                                {"roles", config.roles.ToString()},
+                                {"io_threads", config.io_threads}});
+
+  metrics::Registry registry;
+  metrics::RegisterProcessMetrics(registry);
+  metrics::BuildGauge()
+      .Name("herald_build_info")
+      .Help("Always 1; labels carry the version and the roles this process runs.")
+      .LabelNames({"version", "roles"})
+      .Register(registry)
+      .Add({{"version", HERALD_VERSION}, {"roles", config.roles.ToString()}})
+      .Set(1);
+
+  metrics::Readiness readiness;
+  readiness.Set("lifecycle", absl::UnavailableError("starting"));
+  metrics::AdminServer admin(config.admin, registry, readiness);
+  if (absl::Status s = admin.Start(); !s.ok()) {
+    log::Error("cannot start", {{"status", s}});
+    return 1;
+  }
+
+  // Signals are handled on the io_context, never in an async-signal context.
+  asio::io_context ioc(config.io_threads);
+  auto work = asio::make_work_guard(ioc);
+  asio::signal_set signals(ioc, SIGTERM, SIGINT);
+  std::promise<int> first_signal;
+  signals.async_wait([&first_signal](const boost::system::error_code& ec, int signo) {
+    first_signal.set_value(ec ? 0 : signo);
+  });
+  std::vector<std::thread> io_threads;
+  for (int i = 0; i < config.io_threads; ++i) io_threads.emplace_back([&ioc] { ioc.run(); });
+
+  std::vector<std::unique_ptr<Component>> components = MakeComponents(config);
+  int exit_code = 0;
+  std::vector<std::unique_ptr<Component>> started_components;
+  for (auto& c : components) {
+    if (absl::Status s = c->Start(); !s.ok()) {
+      log::Error("cannot start", {{"component", c->name()}, {"status", s}});
+      exit_code = 1;
+      break;
+    }
+    started_components.push_back(std::move(c));
+  }
+
+  if (exit_code == 0) {
+    readiness.Set("lifecycle", absl::OkStatus());
+    log::Info("herald ready", {{"admin_port", admin.port()}, {"startup", absl::Now() - started}});
+    const int signo = first_signal.get_future().get();
+    log::Info("draining", {{"signal", signo > 0 ? strsignal(signo) : "none"},
+                           {"timeout", config.drain_timeout}});
+    // A second signal during the drain ends the process at once, for operators who mean it.
+    signals.async_wait([](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      log::Warn("second signal during drain: exiting now");
+      std::_Exit(1);
+    });
+  }
+
+  readiness.Set("lifecycle", absl::UnavailableError("draining"));
+  const absl::Time drain_start = absl::Now();
+  DrainAll(started_components, drain_start + config.drain_timeout);
+  started_components.clear();
+
+  signals.cancel();
+  work.reset();
+  ioc.stop();
+  for (auto& t : io_threads) t.join();
+  admin.Stop();
+  log::Info("herald stopped", {{"drain", absl::Now() - drain_start}, {"exit_code", exit_code}});
+  return exit_code;
+}
+
+}  // namespace herald::serve

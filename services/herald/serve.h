@@ -1,0 +1,64 @@
+// `herald serve`: configuration of a serving process and its lifecycle.
+//
+// A process runs one or more roles (api, worker, ingest) plus the admin server. Each role is a
+// Component; RunServe starts them, waits for SIGTERM or SIGINT, then drains: readiness turns
+// false first (so load balancers stop sending), every component stops accepting and finishes or
+// returns its in-flight work before the drain deadline, and the process exits 0.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
+
+#include <herald/common/config.h>
+#include <herald/common/log.h>
+#include <herald/metrics/admin_server.h>
+
+namespace herald::serve {
+
+struct Roles {
+  bool api = false;
+  bool worker = false;
+  bool ingest = false;
+
+  std::string ToString() const;  // "api,worker"
+};
+
+// "api", "worker", "ingest", "all", or a comma-separated combination ("api,ingest").
+absl::StatusOr<Roles> ParseRoles(std::string_view value);
+
+struct ServeConfig {
+  Roles roles;
+  config::HostPort grpc_address{"0.0.0.0", 7070};
+  metrics::AdminServerConfig admin;
+  // Time allowed after SIGTERM for in-flight work to finish; Kubernetes'
+  // terminationGracePeriodSeconds must be longer.
+  absl::Duration drain_timeout = absl::Seconds(25);
+  // Threads running Herald's own asynchronous work (worker coroutines, upstream calls).
+  int io_threads = 2;
+  log::Level log_level = log::Level::kInfo;
+  log::Format log_format = log::Format::kAuto;
+};
+
+// The raw flag values, before validation.
+struct ServeFlags {
+  std::string role;
+  std::string grpc_address;
+  std::string admin_address;
+  absl::Duration drain_timeout;
+  int io_threads = 0;  // 0: one per core
+  std::string log_level;
+  std::string log_format;
+};
+
+// Validates flags into a ServeConfig. Errors name the offending flag.
+absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags);
+
+// Runs until SIGTERM/SIGINT and a completed drain. Returns the process exit code: 0 after a clean
+// drain, 1 when a component fails to start.
+int RunServe(const ServeConfig& config);
+
+}  // namespace herald::serve

@@ -1,0 +1,70 @@
+#include "serve.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace herald::serve {
+namespace {
+
+using ::testing::HasSubstr;
+
+ServeFlags ValidFlags() {
+  return {.role = "all",
+          .grpc_address = "127.0.0.1:0",
+          .admin_address = "127.0.0.1:0",
+          .drain_timeout = absl::Seconds(5),
+          .io_threads = 2,
+          .log_level = "info",
+          .log_format = "json"};
+}
+
+TEST(ServeConfigTest, ValidFlagsMakeATypedConfig) {
+  auto config = MakeServeConfig(ValidFlags());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->roles.api && config->roles.worker && config->roles.ingest);
+  EXPECT_EQ(config->admin.address.port, 0);
+  EXPECT_EQ(config->drain_timeout, absl::Seconds(5));
+  EXPECT_EQ(config->log_format, log::Format::kJson);
+}
+
+TEST(ServeConfigTest, RolesCombine) {
+  auto roles = ParseRoles("api,ingest");
+  ASSERT_TRUE(roles.ok());
+  EXPECT_EQ(roles->ToString(), "api,ingest");
+  EXPECT_THAT(std::string(ParseRoles("api,db").status().message()), HasSubstr("unknown role 'db'"));
+  EXPECT_FALSE(ParseRoles("").ok());
+}
+
+TEST(ServeConfigTest, ZeroIoThreadsMeansOnePerCore) {
+  ServeFlags flags = ValidFlags();
+  flags.io_threads = 0;
+  auto config = MakeServeConfig(flags);
+  ASSERT_TRUE(config.ok());
+  EXPECT_GE(config->io_threads, 1);
+}
+
+TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
+  struct Case {
+    void (*mutate)(ServeFlags&);
+    const char* flag;
+  };
+  const Case cases[] = {
+      {[](ServeFlags& f) { f.role = "everything"; }, "--role"},
+      {[](ServeFlags& f) { f.grpc_address = "7070"; }, "--grpc_address"},
+      {[](ServeFlags& f) { f.admin_address = "host:http"; }, "--admin_address"},
+      {[](ServeFlags& f) { f.drain_timeout = absl::ZeroDuration(); }, "--drain_timeout"},
+      {[](ServeFlags& f) { f.io_threads = -1; }, "--io_threads"},
+      {[](ServeFlags& f) { f.log_level = "loud"; }, "--log_level"},
+      {[](ServeFlags& f) { f.log_format = "xml"; }, "--log_format"},
+  };
+  for (const Case& c : cases) {
+    ServeFlags flags = ValidFlags();
+    c.mutate(flags);
+    const absl::Status status = MakeServeConfig(flags).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.flag;
+    EXPECT_THAT(std::string(status.message()), HasSubstr(c.flag));
+  }
+}
+
+}  // namespace
+}  // namespace herald::serve

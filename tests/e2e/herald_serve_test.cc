@@ -1,0 +1,157 @@
+// The herald binary as operators run it: flags, probes, gRPC health and reflection, and the
+// SIGTERM drain.
+#include <gmock/gmock.h>
+#include <grpc/health/v1/health.grpc.pb.h>
+#include <grpc/reflection/v1alpha/reflection.grpc.pb.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <herald/common/strings.h>
+#include <herald/testing/herald_process.h>
+#include <herald/testing/net.h>
+#include <herald/testing/promtool.h>
+#include <herald/testing/wait.h>
+
+namespace herald {
+namespace {
+
+using ::grpc::health::v1::Health;
+using ::grpc::health::v1::HealthCheckRequest;
+using ::grpc::health::v1::HealthCheckResponse;
+using ::testing::HasSubstr;
+using testing::HeraldProcess;
+using testing::HttpGet;
+using testing::RunHerald;
+
+std::shared_ptr<grpc::Channel> Connect(const HeraldProcess& herald) {
+  return grpc::CreateChannel(herald.grpc_target(), grpc::InsecureChannelCredentials());
+}
+
+TEST(HeraldServeTest, ProbesAndMetricsAnswer) {
+  auto herald = HeraldProcess::Start({});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  auto healthz = HttpGet((*herald)->admin_port(), "/healthz");
+  ASSERT_TRUE(healthz.ok());
+  EXPECT_EQ(healthz->status, 200);
+  auto metrics = HttpGet((*herald)->admin_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_THAT(metrics->body, HasSubstr("herald_build_info{roles=\"api,worker,ingest\""));
+  const absl::Status promtool = testing::PromtoolCheckMetrics(metrics->body);
+  EXPECT_TRUE(promtool.ok()) << promtool;
+}
+
+TEST(HeraldServeTest, GrpcHealthIsServingAndReflectionListsServices) {
+  auto herald = HeraldProcess::Start({});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  auto channel = Connect(**herald);
+
+  auto health = Health::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  HealthCheckResponse response;
+  ASSERT_TRUE(health->Check(&ctx, HealthCheckRequest(), &response).ok());
+  EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+
+  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel);
+  grpc::ClientContext rctx;
+  rctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stream = reflection->ServerReflectionInfo(&rctx);
+  grpc::reflection::v1alpha::ServerReflectionRequest request;
+  request.set_list_services("");
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  grpc::reflection::v1alpha::ServerReflectionResponse reply;
+  ASSERT_TRUE(stream->Read(&reply));
+  std::vector<std::string> names;
+  for (const auto& s : reply.list_services_response().service()) names.push_back(s.name());
+  EXPECT_THAT(names, ::testing::Contains("grpc.health.v1.Health"));
+  EXPECT_THAT(names, ::testing::Contains("grpc.reflection.v1alpha.ServerReflection"));
+  while (stream->Read(&reply)) {
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST(HeraldServeTest, SigtermDrainsAndExitsZero) {
+  auto herald = HeraldProcess::Start({.args = {"serve", "--role=all", "--drain_timeout=5s"}});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+
+  // A client watching health sees the server go NOT_SERVING before it stops.
+  auto health = Health::NewStub(Connect(**herald));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto watch = health->Watch(&ctx, HealthCheckRequest());
+  HealthCheckResponse update;
+  ASSERT_TRUE(watch->Read(&update));
+  ASSERT_EQ(update.status(), HealthCheckResponse::SERVING);
+
+  const absl::Time sent = absl::Now();
+  (*herald)->process().Signal(SIGTERM);
+  bool saw_not_serving = false;
+  while (watch->Read(&update)) {
+    if (update.status() == HealthCheckResponse::NOT_SERVING) saw_not_serving = true;
+  }
+  EXPECT_TRUE(saw_not_serving);
+
+  // Exits 0 within the drain timeout (plus process teardown).
+  const std::optional<int> status = (*herald)->process().Wait(absl::Seconds(5) + absl::Seconds(10));
+  ASSERT_TRUE(status.has_value()) << "still running after the drain timeout\n" << (*herald)->Logs();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << (*herald)->Logs();
+  EXPECT_LT(absl::Now() - sent, absl::Seconds(15));
+  const std::string logs = (*herald)->Logs();
+  EXPECT_THAT(logs, HasSubstr("\"msg\":\"draining\""));
+  EXPECT_THAT(logs, HasSubstr("\"msg\":\"herald stopped\""));
+}
+
+TEST(HeraldServeTest, InvalidFlagsStopTheProcessWithAMessageNamingTheFlag) {
+  auto bad_role = RunHerald({"serve", "--role=database"});
+  EXPECT_EQ(bad_role.exit_code, 2);
+  EXPECT_THAT(bad_role.err, HasSubstr("--role: unknown role 'database'"));
+
+  auto bad_drain = RunHerald({"serve", "--drain-timeout=0s"});
+  EXPECT_EQ(bad_drain.exit_code, 2);
+  EXPECT_THAT(bad_drain.err, HasSubstr("--drain_timeout must be a positive"));
+
+  auto bad_env = RunHerald({"serve"}, {{"HERALD_IO_THREADS", "lots"}});
+  EXPECT_EQ(bad_env.exit_code, 2);
+  EXPECT_THAT(bad_env.err, HasSubstr("HERALD_IO_THREADS='lots'"));
+
+  auto no_command = RunHerald({});
+  EXPECT_EQ(no_command.exit_code, 2);
+  EXPECT_THAT(no_command.err, HasSubstr("expected one command"));
+}
+
+TEST(HeraldServeTest, EnvironmentConfiguresAndCommandLineWins) {
+  auto herald =
+      HeraldProcess::Start({.args = {"serve", "--role=worker"}, .env = {{"HERALD_ROLE", "api"}}});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  auto metrics = HttpGet((*herald)->admin_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_THAT(metrics->body, HasSubstr("roles=\"worker\""));
+}
+
+TEST(HeraldServeTest, BusyGrpcPortFailsStartup) {
+  auto first = HeraldProcess::Start({.args = {"serve", "--role=api"}});
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second =
+      RunHerald({"serve", "--role=api", StrCat("--grpc_address=127.0.0.1:", (*first)->grpc_port()),
+                 "--admin_address=127.0.0.1:0", "--log_format=json"});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_THAT(second.err, HasSubstr("cannot listen on 127.0.0.1:"));
+}
+
+TEST(HeraldServeTest, HelpDocumentsEveryFlag) {
+  auto help = RunHerald({"--help"});
+  const std::string text = help.out + help.err;
+  for (const char* flag : {"role", "grpc_address", "admin_address", "drain_timeout", "io_threads",
+                           "log_level", "log_format"}) {
+    EXPECT_THAT(text, HasSubstr(StrCat("--", flag))) << text;
+  }
+  auto version = RunHerald({"version"});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_THAT(version.out, HasSubstr("herald "));
+}
+
+}  // namespace
+}  // namespace herald

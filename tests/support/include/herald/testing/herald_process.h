@@ -1,0 +1,54 @@
+// Runs the real `herald` binary for end-to-end tests, with its ports chosen free and its logs
+// kept for failure messages.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <absl/status/statusor.h>
+
+#include <herald/testing/subprocess.h>
+
+namespace herald::testing {
+
+class HeraldProcess {
+ public:
+  struct Options {
+    std::vector<std::string> args = {"serve", "--role=all"};  // without ports
+    std::map<std::string, std::string> env;
+    bool wait_ready = true;  // wait for /readyz to answer 200
+  };
+
+  // Starts herald with --grpc_address and --admin_address on free ports (plus `args`).
+  static absl::StatusOr<std::unique_ptr<HeraldProcess>> Start(Options options);
+
+  uint16_t grpc_port() const { return grpc_port_; }
+  uint16_t admin_port() const { return admin_port_; }
+  std::string grpc_target() const;  // "127.0.0.1:<port>"
+  Subprocess& process() { return process_; }
+
+  // The process's log output, for assertion messages.
+  std::string Logs() const { return process_.Stderr(); }
+
+ private:
+  HeraldProcess(Subprocess process, uint16_t grpc_port, uint16_t admin_port)
+      : process_(std::move(process)), grpc_port_(grpc_port), admin_port_(admin_port) {}
+
+  Subprocess process_;
+  uint16_t grpc_port_;
+  uint16_t admin_port_;
+};
+
+// Runs `herald args...` to completion (for flag and usage checks). Returns exit status, stdout
+// and stderr.
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+CommandResult RunHerald(std::vector<std::string> args, std::map<std::string, std::string> env = {});
+
+}  // namespace herald::testing

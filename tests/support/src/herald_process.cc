@@ -1,0 +1,55 @@
+#include <sys/wait.h>
+
+#include <herald/common/strings.h>
+#include <herald/testing/herald_process.h>
+#include <herald/testing/net.h>
+#include <herald/testing/wait.h>
+
+namespace herald::testing {
+
+std::string HeraldProcess::grpc_target() const { return StrCat("127.0.0.1:", grpc_port_); }
+
+absl::StatusOr<std::unique_ptr<HeraldProcess>> HeraldProcess::Start(Options options) {
+  const uint16_t grpc_port = PickFreePort();
+  const uint16_t admin_port = PickFreePort();
+  std::vector<std::string> argv = {BuildPath("services/herald/herald")};
+  argv.insert(argv.end(), options.args.begin(), options.args.end());
+  argv.push_back(StrCat("--grpc_address=127.0.0.1:", grpc_port));
+  argv.push_back(StrCat("--admin_address=127.0.0.1:", admin_port));
+  argv.push_back("--log_format=json");
+  auto process = Subprocess::Start({.argv = argv, .env = options.env});
+  if (!process.ok()) return process.status();
+  std::unique_ptr<HeraldProcess> herald(
+      new HeraldProcess(std::move(*process), grpc_port, admin_port));
+  if (options.wait_ready) {
+    const bool ready = WaitFor(
+        [&] {
+          if (!herald->process_.running()) return true;
+          auto res = HttpGet(admin_port, "/readyz");
+          return res.ok() && res->status == 200;
+        },
+        absl::Seconds(30));
+    if (!ready || !herald->process_.running()) {
+      return absl::UnavailableError(StrCat("herald did not become ready; logs:\n", herald->Logs()));
+    }
+  }
+  return herald;
+}
+
+CommandResult RunHerald(std::vector<std::string> args, std::map<std::string, std::string> env) {
+  args.insert(args.begin(), BuildPath("services/herald/herald"));
+  CommandResult result;
+  auto process = Subprocess::Start({.argv = args, .env = std::move(env)});
+  if (!process.ok()) {
+    result.err = process.status().ToString();
+    return result;
+  }
+  if (auto status = process->Wait(absl::Seconds(30)); status && WIFEXITED(*status)) {
+    result.exit_code = WEXITSTATUS(*status);
+  }
+  result.out = process->Stdout();
+  result.err = process->Stderr();
+  return result;
+}
+
+}  // namespace herald::testing

@@ -1,0 +1,82 @@
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+#include <herald/common/strings.h>
+#include <herald/testing/net.h>
+
+namespace herald::testing {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+uint16_t PickFreePort() {
+  asio::io_context ioc;
+  tcp::acceptor acceptor(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return acceptor.local_endpoint().port();
+}
+
+bool PortAcceptsConnections(uint16_t port) {
+  asio::io_context ioc;
+  tcp::socket socket(ioc);
+  boost::system::error_code ec;
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+  return !ec;
+}
+
+absl::StatusOr<HttpResponse> HttpRequest(uint16_t port, std::string_view method,
+                                         std::string_view target, std::string_view body,
+                                         const std::map<std::string, std::string>& headers,
+                                         absl::Duration timeout) {
+  asio::io_context ioc;
+  absl::StatusOr<HttpResponse> result = absl::DeadlineExceededError("no response");
+  auto run = [&]() -> asio::awaitable<void> {
+    constexpr auto token = asio::as_tuple(asio::use_awaitable);
+    beast::tcp_stream stream(ioc);
+    stream.expires_after(absl::ToChronoNanoseconds(timeout));
+    auto [cec] = co_await stream.async_connect(
+        tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), token);
+    if (cec) {
+      result = absl::UnavailableError(StrCat("connect: ", cec.message()));
+      co_return;
+    }
+    http::request<http::string_body> req(http::string_to_verb(method), target, 11);
+    req.set(http::field::host, StrCat("127.0.0.1:", port));
+    for (const auto& [k, v] : headers) req.set(k, v);
+    req.body() = std::string(body);
+    req.prepare_payload();
+    auto [wec, wn] = co_await http::async_write(stream, req, token);
+    if (wec) {
+      result = absl::UnavailableError(StrCat("write: ", wec.message()));
+      co_return;
+    }
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    if (method == "HEAD") parser.skip(true);
+    auto [rec, rn] = co_await http::async_read(stream, buffer, parser, token);
+    if (rec) {
+      result = absl::UnavailableError(StrCat("read: ", rec.message()));
+      co_return;
+    }
+    HttpResponse out;
+    out.status = static_cast<int>(parser.get().result_int());
+    for (const auto& field : parser.get()) {
+      out.headers[AsciiLower(field.name_string())] = std::string(field.value());
+    }
+    out.body = std::move(parser.get().body());
+    result = std::move(out);
+  };
+  asio::co_spawn(ioc, run(), asio::detached);
+  ioc.run();
+  return result;
+}
+
+}  // namespace herald::testing

@@ -1,0 +1,35 @@
+# Shell helpers shared by tools/demo and tools/bench/run. Source it; do not run it.
+
+# Prints a TCP port on 127.0.0.1 with nothing listening on it.
+free_port() {
+  local port
+  for _ in $(seq 1 100); do
+    port=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  echo "no free port found" >&2
+  return 1
+}
+
+# wait_for SECONDS COMMAND...: runs COMMAND until it succeeds or SECONDS pass.
+wait_for() {
+  local deadline=$(( $(date +%s) + $1 ))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    if (( $(date +%s) >= deadline )); then
+      echo "timed out waiting for: $*" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
+# start_redis DIR PORT: a throw-away redis-server with AOF in DIR.
+start_redis() {
+  redis-server --port "$2" --bind 127.0.0.1 --dir "$1" --save "" --appendonly yes \
+    --daemonize no --logfile "$1/redis.log" &
+  wait_for 10 redis-cli -p "$2" ping
+}
