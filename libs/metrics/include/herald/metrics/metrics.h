@@ -21,6 +21,7 @@
 // twice with different definitions) is a programming error and aborts with a message.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -35,17 +36,30 @@ namespace herald::metrics {
 
 using Labels = std::map<std::string, std::string>;
 
+namespace internal {
+
+// Hot-path updates go to one of kStripes cache-line-sized cells chosen by the CPU the caller runs
+// on, so threads updating the same series do not contend on one cache line; reads add the cells.
+inline constexpr size_t kStripes = 8;
+size_t ThreadStripe();  // the stripe for the calling thread now (by CPU)
+
+struct alignas(64) StripedDouble {
+  std::atomic<double> value{0};
+};
+
+}  // namespace internal
+
 // A monotonically increasing value.
 class Counter {
  public:
   // Adds `v`; negative values are ignored (a counter never goes down).
   void Increment(double v = 1.0) {
-    if (v > 0) value_.fetch_add(v, std::memory_order_relaxed);
+    if (v > 0) cells_[internal::ThreadStripe()].value.fetch_add(v, std::memory_order_relaxed);
   }
-  double Value() const { return value_.load(std::memory_order_relaxed); }
+  double Value() const;
 
  private:
-  std::atomic<double> value_{0};
+  std::array<internal::StripedDouble, internal::kStripes> cells_;
 };
 
 // A value that goes up and down.
@@ -77,9 +91,13 @@ class Histogram {
   Snapshot Collect() const;
 
  private:
+  // Each stripe's counts: one per bucket (+Inf last), padded to whole cache lines.
+  std::atomic<uint64_t>* Counts(size_t stripe) const;
+
   const std::vector<double> bounds_;
-  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;  // bounds_.size() + 1 (+Inf)
-  std::atomic<double> sum_{0};
+  const size_t stripe_words_;
+  std::unique_ptr<std::atomic<uint64_t>[]> counts_;
+  std::array<internal::StripedDouble, internal::kStripes> sums_;
 };
 
 // Bucket helpers. ExponentialBuckets(0.001, 2, 12): 1ms, 2ms, ... ~2s.
