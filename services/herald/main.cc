@@ -1,10 +1,12 @@
 // herald: the Herald service binary. See `herald --help`.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include <absl/flags/flag.h>
 #include <absl/flags/parse.h>
+#include <absl/flags/reflection.h>
 #include <absl/flags/usage.h>
 #include <absl/flags/usage_config.h>
 
@@ -46,6 +48,31 @@ constexpr char kUsage[] =
     "HERALD_DRAIN_TIMEOUT=10s; the command line wins. Flag names may be written with\n"
     "dashes or underscores (--drain-timeout or --drain_timeout).";
 
+// Herald's own --help: every flag of this binary with its environment variable and default.
+// (Abseil's --help exits with status 1; --helpfull still shows Abseil's and gRPC's flags.)
+void PrintHelp() {
+  std::printf("%s\n\nFlags:\n", kUsage);
+  std::vector<absl::CommandLineFlag*> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (flag->Filename().find("services/herald/") != std::string::npos) flags.push_back(flag);
+  }
+  std::sort(flags.begin(), flags.end(),
+            [](const auto* a, const auto* b) { return a->Name() < b->Name(); });
+  for (const absl::CommandLineFlag* flag : flags) {
+    const std::string name(flag->Name());
+    std::printf("  --%s=%s  (env %s)\n      %s\n", name.c_str(), flag->DefaultValue().c_str(),
+                herald::config::EnvironmentName(name).c_str(), flag->Help().c_str());
+  }
+}
+
+bool WantsHelp(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-help" || arg == "-h" || arg == "help") return true;
+  }
+  return false;
+}
+
 int Fail(std::string_view message) {
   std::fprintf(stderr, "herald: %.*s\n", static_cast<int>(message.size()), message.data());
   return 2;
@@ -56,7 +83,7 @@ int Fail(std::string_view message) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   absl::FlagsUsageConfig usage;
-  // --help lists Herald's flags; --helpfull adds Abseil's and gRPC's.
+  // --helpshort lists Herald's flags; --helpfull adds Abseil's and gRPC's.
   usage.contains_help_flags = [](absl::string_view file) {
     return file.find("services/herald/") != absl::string_view::npos;
   };
@@ -68,6 +95,10 @@ int main(int argc, char** argv) {
   };
   absl::SetFlagsUsageConfig(usage);
 
+  if (WantsHelp(argc, argv)) {
+    PrintHelp();
+    return 0;
+  }
   if (absl::Status s = herald::config::ApplyEnvironment(); !s.ok())
     return Fail(herald::ToStd(s.message()));
   std::vector<std::string> storage;

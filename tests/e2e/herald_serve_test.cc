@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <herald/common/config.h>
 #include <herald/common/strings.h>
 #include <herald/testing/herald_process.h>
 #include <herald/testing/net.h>
@@ -143,10 +144,11 @@ TEST(HeraldServeTest, BusyGrpcPortFailsStartup) {
 
 TEST(HeraldServeTest, HelpDocumentsEveryFlag) {
   auto help = RunHerald({"--help"});
-  const std::string text = help.out + help.err;
+  EXPECT_EQ(help.exit_code, 0);
   for (const char* flag : {"role", "grpc_address", "admin_address", "drain_timeout", "io_threads",
                            "log_level", "log_format"}) {
-    EXPECT_THAT(text, HasSubstr(StrCat("--", flag))) << text;
+    EXPECT_THAT(help.out, HasSubstr(StrCat("--", flag, "="))) << help.out;
+    EXPECT_THAT(help.out, HasSubstr(config::EnvironmentName(flag))) << help.out;
   }
   auto version = RunHerald({"version"});
   EXPECT_EQ(version.exit_code, 0);
