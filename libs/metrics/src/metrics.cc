@@ -176,31 +176,21 @@ double Counter::Value() const {
 
 namespace {
 
-constexpr size_t kWordsPerLine = 64 / sizeof(uint64_t);
-
-// One count per bucket including +Inf, rounded up to whole cache lines.
-size_t WordsPerStripe(size_t bounds) {
-  return (bounds + 1 + kWordsPerLine - 1) / kWordsPerLine * kWordsPerLine;
-}
+// Cache lines holding one count per bucket including +Inf.
+size_t LinesPerStripe(size_t bounds) { return (bounds + 1 + 7) / 8; }
 
 }  // namespace
 
 Histogram::Histogram(std::vector<double> bounds)
-    : bounds_(std::move(bounds)), stripe_words_(WordsPerStripe(bounds_.size())) {
+    : bounds_(std::move(bounds)), lines_per_stripe_(LinesPerStripe(bounds_.size())) {
   if (bounds_.empty()) Die("histogram needs at least one bucket bound");
   for (size_t i = 0; i < bounds_.size(); ++i) {
     if (!std::isfinite(bounds_[i]) || (i > 0 && bounds_[i] <= bounds_[i - 1])) {
       Die("histogram bucket bounds must be finite and strictly increasing");
     }
   }
-  // Cache-line aligned so stripes never share a line.
-  const size_t words = stripe_words_ * internal::kStripes;
-  counts_.reset(new (std::align_val_t{64}) std::atomic<uint64_t>[words]);
-  for (size_t i = 0; i < words; ++i) counts_[i].store(0, std::memory_order_relaxed);
-}
-
-std::atomic<uint64_t>* Histogram::Counts(size_t stripe) const {
-  return &counts_[stripe * stripe_words_];
+  const size_t lines = lines_per_stripe_ * internal::kStripes;
+  lines_ = std::make_unique<CountLine[]>(lines);  // value-initialised: every count is zero
 }
 
 void Histogram::Observe(double v) {
@@ -208,7 +198,7 @@ void Histogram::Observe(double v) {
   const size_t i =
       static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
   const size_t stripe = internal::ThreadStripe();
-  Counts(stripe)[i].fetch_add(1, std::memory_order_relaxed);
+  Count(stripe, i).fetch_add(1, std::memory_order_relaxed);
   sums_[stripe].value.fetch_add(v, std::memory_order_relaxed);
 }
 
@@ -217,9 +207,8 @@ Histogram::Snapshot Histogram::Collect() const {
   s.bounds = bounds_;
   s.cumulative.assign(bounds_.size() + 1, 0);
   for (size_t stripe = 0; stripe < internal::kStripes; ++stripe) {
-    const std::atomic<uint64_t>* counts = Counts(stripe);
     for (size_t i = 0; i <= bounds_.size(); ++i) {
-      s.cumulative[i] += counts[i].load(std::memory_order_relaxed);
+      s.cumulative[i] += Count(stripe, i).load(std::memory_order_relaxed);
     }
     s.sum += sums_[stripe].value.load(std::memory_order_relaxed);
   }

@@ -91,12 +91,17 @@ class Histogram {
   Snapshot Collect() const;
 
  private:
-  // Each stripe's counts: one per bucket (+Inf last), padded to whole cache lines.
-  std::atomic<uint64_t>* Counts(size_t stripe) const;
+  // Each stripe's counts, one per bucket (+Inf last), fill whole cache lines of their own.
+  struct alignas(64) CountLine {
+    std::atomic<uint64_t> counts[8];
+  };
+  std::atomic<uint64_t>& Count(size_t stripe, size_t bucket) const {
+    return lines_[stripe * lines_per_stripe_ + bucket / 8].counts[bucket % 8];
+  }
 
   const std::vector<double> bounds_;
-  const size_t stripe_words_;
-  std::unique_ptr<std::atomic<uint64_t>[]> counts_;
+  const size_t lines_per_stripe_;
+  std::unique_ptr<CountLine[]> lines_;
   std::array<internal::StripedDouble, internal::kStripes> sums_;
 };
 
