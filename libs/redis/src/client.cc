@@ -1,0 +1,251 @@
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <herald/common/config.h>
+#include <herald/common/status.h>
+#include <herald/common/strings.h>
+#include <herald/redis/client.h>
+
+#include "connection.h"
+
+namespace herald::redis {
+namespace {
+
+namespace asio = boost::asio;
+using internal::Connection;
+using internal::Op;
+using internal::OpKind;
+using internal::SteadyClock;
+
+// An op that resumes a coroutine through its completion handler: `Handler` takes
+// StatusOr<std::vector<Reply>> when `kBatch`, StatusOr<Reply> otherwise.
+template <typename Handler, bool kBatch>
+class OpImpl final : public Op {
+ public:
+  explicit OpImpl(Handler handler) : handler_(std::move(handler)) {}
+
+  void Complete() override {
+    Handler handler = std::move(handler_);
+    if constexpr (kBatch) {
+      absl::StatusOr<std::vector<Reply>> result = internal::BatchResult(*this);
+      delete this;
+      std::move(handler)(std::move(result));
+    } else {
+      absl::StatusOr<Reply> result = internal::ReplyResult(*this);
+      delete this;
+      std::move(handler)(std::move(result));
+    }
+  }
+
+ private:
+  Handler handler_;
+};
+
+// Installed in the awaiting coroutine's cancellation slot: cancellation abandons the op on its
+// connection's strand.
+struct CancelHandler {
+  std::weak_ptr<Connection> connection;
+  uint64_t id;
+
+  void operator()(asio::cancellation_type type) const {
+    if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial)) ==
+        asio::cancellation_type::none) {
+      return;
+    }
+    if (std::shared_ptr<Connection> c = connection.lock()) c->Cancel(id);
+  }
+};
+
+internal::Deadline DeadlineAfter(SteadyClock::time_point start, absl::Duration timeout) {
+  // Timeouts beyond a year mean none (and cannot overflow the clock).
+  if (timeout >= absl::Hours(24 * 365)) return internal::kNoDeadline;
+  if (timeout <= absl::ZeroDuration()) return start;
+  return start + std::chrono::duration_cast<internal::Deadline::duration>(
+                     absl::ToChronoNanoseconds(timeout));
+}
+
+}  // namespace
+
+absl::Status ValidateClientConfig(const ClientConfig& config) {
+  if (config.address.host.empty()) {
+    return absl::InvalidArgumentError("--redis_address: host is empty");
+  }
+  if (config.address.port == 0) {
+    return absl::InvalidArgumentError("--redis_address: port must not be 0");
+  }
+  HERALD_RETURN_IF_ERROR(config::RequireInRange("redis_connections", config.connections, 1, 64));
+  HERALD_RETURN_IF_ERROR(config::RequirePositive("redis_connect_timeout", config.connect_timeout));
+  HERALD_RETURN_IF_ERROR(config::RequirePositive("redis_command_timeout", config.command_timeout));
+  HERALD_RETURN_IF_ERROR(
+      config::RequirePositive("redis_reconnect_backoff_min", config.reconnect_backoff_min));
+  HERALD_RETURN_IF_ERROR(
+      config::RequirePositive("redis_reconnect_backoff_max", config.reconnect_backoff_max));
+  if (config.reconnect_backoff_min > config.reconnect_backoff_max) {
+    return absl::InvalidArgumentError(StrCat(
+        "--redis_reconnect_backoff_min (", absl::FormatDuration(config.reconnect_backoff_min),
+        ") must not exceed --redis_reconnect_backoff_max (",
+        absl::FormatDuration(config.reconnect_backoff_max), ")"));
+  }
+  return absl::OkStatus();
+}
+
+class Client::Impl {
+ public:
+  Impl(asio::any_io_executor executor, ClientConfig config, metrics::Registry* registry)
+      : state_(std::make_shared<internal::ClientState>(std::move(config), registry)) {
+    for (int i = 0; i < state_->config.connections; ++i) {
+      connections_.push_back(std::make_shared<Connection>(executor, state_, i));
+    }
+  }
+
+  void Start() {
+    if (state_->stopped.load() || started_.exchange(true)) return;
+    for (const auto& c : connections_) c->Start();
+  }
+
+  void Stop() {
+    if (state_->stopped.exchange(true)) return;
+    for (const auto& c : connections_) c->Stop();
+  }
+
+  internal::ClientState& state() { return *state_; }
+
+  // Creates the op for `handler` (taken before it is moved from). The executor is not
+  // work-tracked per op: the awaiting coroutine's co_spawn already keeps its context running,
+  // and tracking would cost two contended atomic operations per command.
+  template <bool kBatch, typename Handler>
+  std::unique_ptr<Op> NewOp(Handler& handler, OpKind kind) {
+    asio::any_io_executor executor = asio::get_associated_executor(handler);
+    auto op = std::make_unique<OpImpl<Handler, kBatch>>(std::move(handler));
+    op->kind = kind;
+    op->executor = std::move(executor);
+    op->start = SteadyClock::now();
+    return op;
+  }
+
+  // Sends `op` to a connection, or completes it at once when it cannot be sent.
+  void Submit(std::unique_ptr<Op> op, std::optional<absl::Duration> timeout,
+              asio::cancellation_slot slot) {
+    op->deadline = DeadlineAfter(op->start, timeout.value_or(state_->config.command_timeout));
+    if (absl::Status invalid = Validate(*op); !invalid.ok()) return Fail(std::move(op), invalid);
+    if (op->kind == OpKind::kBatch && op->batch.empty()) return Fail(std::move(op), {});
+    if (state_->stopped.load(std::memory_order_acquire)) {
+      return Fail(std::move(op), absl::CancelledError("redis client stopped"));
+    }
+    const std::shared_ptr<Connection>& connection = Pick();
+    if (connection == nullptr) return Fail(std::move(op), state_->Unavailable());
+    if (slot.is_connected()) {
+      op->id = next_id_.fetch_add(1, std::memory_order_relaxed);
+      slot.template emplace<CancelHandler>(CancelHandler{connection, op->id});
+    }
+    connection->Submit(std::move(op));
+  }
+
+ private:
+  static absl::Status Validate(const Op& op) {
+    const auto empty = [](const Command& c) { return c.empty(); };
+    if ((op.kind == OpKind::kExec && op.command.empty()) ||
+        (op.kind == OpKind::kBatch && std::any_of(op.batch.begin(), op.batch.end(), empty))) {
+      return absl::InvalidArgumentError("redis command has no arguments");
+    }
+    return absl::OkStatus();
+  }
+
+  void Fail(std::unique_ptr<Op> op, absl::Status status) {
+    op->status = std::move(status);
+    if (!op->status.ok()) state_->Record(*op, SteadyClock::now());
+    internal::PostCompletion(std::move(op));
+  }
+
+  // Round robin over the connected connections; else one that is connecting (the command
+  // waits for it); else none.
+  const std::shared_ptr<Connection>& Pick() {
+    static const std::shared_ptr<Connection> kNone;
+    thread_local uint32_t next = 0;
+    const size_t n = connections_.size();
+    const size_t first = next++;
+    const std::shared_ptr<Connection>* connecting = nullptr;
+    for (size_t i = 0; i < n; ++i) {
+      const std::shared_ptr<Connection>& c = connections_[(first + i) % n];
+      const Connection::State s = c->state();
+      if (s == Connection::State::kConnected) return c;
+      if (s == Connection::State::kConnecting && connecting == nullptr) connecting = &c;
+    }
+    return connecting != nullptr ? *connecting : kNone;
+  }
+
+  const std::shared_ptr<internal::ClientState> state_;
+  std::vector<std::shared_ptr<Connection>> connections_;
+  std::atomic<bool> started_{false};
+  std::atomic<uint64_t> next_id_{1};
+};
+
+Client::Client(asio::any_io_executor executor, ClientConfig config, metrics::Registry* registry) {
+  if (absl::Status valid = ValidateClientConfig(config); !valid.ok()) {
+    std::fprintf(stderr, "herald::redis::Client: invalid config: %s\n", valid.ToString().c_str());
+    std::abort();
+  }
+  impl_ = std::make_shared<Impl>(std::move(executor), std::move(config), registry);
+}
+
+Client::~Client() { Stop(); }
+
+void Client::Start() { impl_->Start(); }
+
+void Client::Stop() { impl_->Stop(); }
+
+bool Client::connected() const { return impl_->state().connected(); }
+
+void Client::OnConnectivityChange(std::function<void(absl::Status)> callback) {
+  impl_->state().SetCallback(std::move(callback));
+}
+
+asio::awaitable<absl::StatusOr<Reply>> Client::Exec(Command command,
+                                                    std::optional<absl::Duration> timeout) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(absl::StatusOr<Reply>)>(
+      [](auto handler, Impl* impl, Command cmd, std::optional<absl::Duration> t) {
+        asio::cancellation_slot slot = asio::get_associated_cancellation_slot(handler);
+        std::unique_ptr<Op> op = impl->NewOp<false>(handler, OpKind::kExec);
+        op->command = std::move(cmd);
+        impl->Submit(std::move(op), t, slot);
+      },
+      asio::use_awaitable, impl_.get(), std::move(command), timeout);
+}
+
+asio::awaitable<absl::StatusOr<std::vector<Reply>>> Client::ExecBatch(
+    std::vector<Command> commands, std::optional<absl::Duration> timeout) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&,
+                              void(absl::StatusOr<std::vector<Reply>>)>(
+      [](auto handler, Impl* impl, std::vector<Command> cmds, std::optional<absl::Duration> t) {
+        asio::cancellation_slot slot = asio::get_associated_cancellation_slot(handler);
+        std::unique_ptr<Op> op = impl->NewOp<true>(handler, OpKind::kBatch);
+        op->batch = std::move(cmds);
+        impl->Submit(std::move(op), t, slot);
+      },
+      asio::use_awaitable, impl_.get(), std::move(commands), timeout);
+}
+
+asio::awaitable<absl::StatusOr<Reply>> Client::Eval(const Script& script,
+                                                    std::vector<std::string> keys,
+                                                    std::vector<std::string> args,
+                                                    std::optional<absl::Duration> timeout) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(absl::StatusOr<Reply>)>(
+      [](auto handler, Impl* impl, const Script* s, std::vector<std::string> k,
+         std::vector<std::string> a, std::optional<absl::Duration> t) {
+        asio::cancellation_slot slot = asio::get_associated_cancellation_slot(handler);
+        std::unique_ptr<Op> op = impl->NewOp<false>(handler, OpKind::kEval);
+        op->script = s;
+        op->keys = std::move(k);
+        op->args = std::move(a);
+        impl->Submit(std::move(op), t, slot);
+      },
+      asio::use_awaitable, impl_.get(), &script, std::move(keys), std::move(args), timeout);
+}
+
+}  // namespace herald::redis

@@ -1,0 +1,600 @@
+#include "connection.h"
+
+#include <algorithm>
+#include <charconv>
+#include <exception>
+#include <utility>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <herald/common/log.h>
+#include <herald/common/strings.h>
+
+#include "backoff.h"
+
+namespace herald::redis::internal {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+// One read takes up to this much; the buffer is allocated once per connection.
+constexpr size_t kReadBufferSize = 64 * 1024;
+
+metrics::Family<metrics::Counter>& CommandsFamily(metrics::Registry& registry) {
+  return metrics::BuildCounter()
+      .Name("herald_redis_commands_total")
+      .Help(
+          "Redis commands finished, by outcome (ok, error_reply, timeout, unavailable, "
+          "cancelled). A batch counts each of its commands.")
+      .LabelNames({"outcome"})
+      .Register(registry);
+}
+
+metrics::Counter& Outcome(metrics::Registry& registry, const char* outcome) {
+  return CommandsFamily(registry).Add({{"outcome", outcome}});
+}
+
+Deadline::duration ToChrono(absl::Duration d) {
+  return std::chrono::duration_cast<Deadline::duration>(absl::ToChronoNanoseconds(d));
+}
+
+std::string ReadError(const boost::system::error_code& ec) {
+  if (ec == asio::error::eof) return "connection closed by the server";
+  return StrCat("read: ", ec.message());
+}
+
+}  // namespace
+
+ClientMetrics::ClientMetrics(metrics::Registry& registry)
+    : ok(Outcome(registry, "ok")),
+      error_reply(Outcome(registry, "error_reply")),
+      timeout(Outcome(registry, "timeout")),
+      unavailable(Outcome(registry, "unavailable")),
+      cancelled(Outcome(registry, "cancelled")),
+      duration(metrics::BuildHistogram()
+                   .Name("herald_redis_command_duration_seconds")
+                   .Help("Time from issuing a Redis operation (command, batch or script) to "
+                         "its completion, whatever the outcome.")
+                   .Buckets(metrics::ExponentialBuckets(0.0001, 2, 17))
+                   .Register(registry)
+                   .Add({})),
+      reconnects(metrics::BuildCounter()
+                     .Name("herald_redis_reconnects_total")
+                     .Help("Redis connection attempts after each pooled connection's first.")
+                     .Register(registry)
+                     .Add({})),
+      connections(metrics::BuildGauge()
+                      .Name("herald_redis_connections")
+                      .Help("Redis connections established and authenticated.")
+                      .Register(registry)
+                      .Add({})) {}
+
+// ---------------------------------------------------------------------------------------------
+// Results and completion.
+
+absl::StatusOr<Reply> ReplyResult(Op& op) {
+  if (!op.status.ok()) return op.status;
+  Reply* reply = &op.reply;
+  if (op.kind == OpKind::kEval && op.script_loaded) {
+    // replies: SCRIPT LOAD's, then EVALSHA's.
+    if (op.replies.size() != 2) return absl::InternalError("redis: incomplete script reload");
+    if (op.replies[0].is_error()) return op.replies[0].ToStatus();
+    reply = &op.replies[1];
+  }
+  if (reply->is_error()) return reply->ToStatus();
+  return std::move(*reply);
+}
+
+absl::StatusOr<std::vector<Reply>> BatchResult(Op& op) {
+  if (!op.status.ok()) return op.status;
+  // The pipeline puts a lone reply in `reply`, several in `replies`.
+  if (op.batch.size() == 1) {
+    std::vector<Reply> replies;
+    replies.push_back(std::move(op.reply));
+    return replies;
+  }
+  return std::move(op.replies);
+}
+
+CompletionBatch::~CompletionBatch() {
+  for (Op* op : ops_) delete op;
+}
+
+void CompletionBatch::operator()() {
+  for (Op*& op : ops_) std::exchange(op, nullptr)->Complete();
+  ops_.clear();
+}
+
+void PostCompletion(std::unique_ptr<Op> op) {
+  const asio::any_io_executor executor = op->executor;
+  CompletionBatch batch;
+  batch.Add(op.release());
+  asio::post(executor, std::move(batch));
+}
+
+// ---------------------------------------------------------------------------------------------
+// ClientState.
+
+ClientState::ClientState(ClientConfig config_in, metrics::Registry* registry)
+    : config(std::move(config_in)),
+      address(config.address.ToString()),
+      metrics(registry != nullptr ? std::make_unique<ClientMetrics>(*registry) : nullptr),
+      last_failure_(absl::UnavailableError(StrCat("redis ", address, ": not connected yet"))) {}
+
+absl::Status ClientState::Annotate(const absl::Status& status) const {
+  return absl::Status(status.code(), StrCat("redis ", address, ": ", ToStd(status.message())));
+}
+
+void ClientState::Record(const Op& op, SteadyClock::time_point now) const {
+  if (metrics == nullptr || op.status.code() == absl::StatusCode::kInvalidArgument) return;
+  metrics->duration.Observe(std::chrono::duration<double>(now - op.start).count());
+  const double commands = op.kind == OpKind::kBatch ? static_cast<double>(op.batch.size()) : 1.0;
+  switch (op.status.code()) {
+    case absl::StatusCode::kOk:
+      break;
+    case absl::StatusCode::kDeadlineExceeded:
+      metrics->timeout.Increment(commands);
+      return;
+    case absl::StatusCode::kCancelled:
+      metrics->cancelled.Increment(commands);
+      return;
+    default:
+      metrics->unavailable.Increment(commands);
+      return;
+  }
+  switch (op.kind) {
+    case OpKind::kExec:
+      (op.reply.is_error() ? metrics->error_reply : metrics->ok).Increment();
+      break;
+    case OpKind::kEval: {
+      const bool error = op.script_loaded ? std::any_of(op.replies.begin(), op.replies.end(),
+                                                        [](const Reply& r) { return r.is_error(); })
+                                          : op.reply.is_error();
+      (error ? metrics->error_reply : metrics->ok).Increment();
+      break;
+    }
+    case OpKind::kBatch: {
+      double errors = 0;
+      if (op.batch.size() == 1) {
+        errors = op.reply.is_error() ? 1 : 0;
+      } else {
+        for (const Reply& r : op.replies) errors += r.is_error() ? 1 : 0;
+      }
+      metrics->error_reply.Increment(errors);
+      metrics->ok.Increment(commands - errors);
+      break;
+    }
+  }
+}
+
+void ClientState::SetCallback(std::function<void(absl::Status)> callback) {
+  std::lock_guard<std::mutex> lock(callback_mu_);
+  callback_ = std::move(callback);
+}
+
+void ClientState::Report(std::unique_lock<std::mutex> state_lock, const absl::Status& status) {
+  last_reported_ = status.ToString();
+  // Reports keep their order (callback_mu_ is taken before mu_ is released), and the callback
+  // runs without mu_, so it may use the client.
+  std::lock_guard<std::mutex> lock(callback_mu_);
+  state_lock.unlock();
+  if (callback_) callback_(status);
+}
+
+void ClientState::ConnectionUp() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (metrics != nullptr) metrics->connections.Increment();
+  if (++up_ == 1) {
+    connected_.store(true, std::memory_order_release);
+    Report(std::move(lock), absl::OkStatus());
+  }
+}
+
+void ClientState::ConnectionDown(const absl::Status& reason) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (metrics != nullptr) metrics->connections.Decrement();
+  last_failure_ = reason;
+  if (--up_ == 0) {
+    connected_.store(false, std::memory_order_release);
+    Report(std::move(lock), reason);
+  }
+}
+
+void ClientState::ConnectFailed(const absl::Status& reason) {
+  std::unique_lock<std::mutex> lock(mu_);
+  last_failure_ = reason;
+  if (up_ == 0 && reason.ToString() != last_reported_) Report(std::move(lock), reason);
+}
+
+absl::Status ClientState::Unavailable() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return absl::UnavailableError(last_failure_.message());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection: lifecycle.
+
+Connection::Connection(asio::any_io_executor executor, std::shared_ptr<ClientState> client,
+                       int index)
+    : client_(std::move(client)),
+      index_(index),
+      strand_(asio::make_strand(executor)),
+      socket_(strand_),
+      resolver_(strand_),
+      deadline_timer_(strand_),
+      handshake_timer_(strand_),
+      backoff_timer_(strand_),
+      read_buffer_(std::make_unique<char[]>(kReadBufferSize)) {}
+
+Connection::~Connection() {
+  // Only reached with ops still pending when the executor's context was destroyed: they can
+  // no longer be resumed, so they (and the coroutines awaiting them) are destroyed.
+  std::vector<PipelineRequest*> left;
+  pipeline_.Reset(left);
+  for (PipelineRequest* request : left) {
+    if (request != &handshake_) delete static_cast<Op*>(request);
+  }
+  for (Op* op : done_) delete op;
+}
+
+void Connection::Start() {
+  asio::co_spawn(strand_, Run(), [self = shared_from_this()](std::exception_ptr e) {
+    // The loop reports errors as values; an exception here is a bug (or out of memory).
+    if (e) std::rethrow_exception(e);
+  });
+}
+
+void Connection::Stop() {
+  asio::post(strand_, [self = shared_from_this()] { self->StopOnStrand(); });
+}
+
+void Connection::StopOnStrand() {
+  if (state() == State::kStopped) return;
+  const bool was_connected = state() == State::kConnected;
+  SetState(State::kStopped);
+  resolver_.cancel();
+  deadline_timer_.cancel();
+  handshake_timer_.cancel();
+  backoff_timer_.cancel();
+  timer_expiry_ = kNoDeadline;
+  const absl::Status stopped = absl::CancelledError("redis client stopped");
+  if (was_connected) client_->ConnectionDown(stopped);  // before the ops see kCancelled
+  EndConnection(stopped);
+}
+
+asio::awaitable<void> Connection::Run() {
+  const ClientConfig& config = client_->config;
+  int failures = 0;
+  bool first_attempt = true;
+  while (state() != State::kStopped) {
+    if (!first_attempt && client_->metrics != nullptr) client_->metrics->reconnects.Increment();
+    first_attempt = false;
+    SetState(State::kConnecting);
+    absl::Status status = co_await Connect();
+    if (state() == State::kStopped) break;
+    if (status.ok()) {
+      failures = 0;
+      SetState(State::kConnected);
+      client_->ConnectionUp();
+      log::Info("redis connected", {{"address", client_->address}, {"connection", index_}});
+      last_logged_failure_.clear();
+      StartWrite();  // the commands that waited for the connection
+      status = co_await ReadLoop();
+      status = client_->Annotate(status);
+      if (state() == State::kStopped) break;
+      client_->ConnectionDown(status);
+      log::Warn("redis connection lost", {{"connection", index_}, {"reason", status}});
+    } else {
+      status = client_->Annotate(status);
+      client_->ConnectFailed(status);
+      // Logged when the reason changes, not at every retry of a long outage.
+      if (std::string reason = status.ToString(); reason != last_logged_failure_) {
+        log::Warn("redis connect failed", {{"connection", index_}, {"reason", status}});
+        last_logged_failure_ = std::move(reason);
+      }
+    }
+    SetState(State::kBackoff);
+    EndConnection(absl::UnavailableError(status.message()));
+    const absl::Duration delay =
+        ReconnectDelay(failures++, config.reconnect_backoff_min, config.reconnect_backoff_max,
+                       absl::Uniform(random_, 0.0, 1.0));
+    backoff_timer_.expires_after(ToChrono(delay));
+    co_await backoff_timer_.async_wait(kUseTuple);
+  }
+}
+
+asio::awaitable<absl::Status> Connection::Connect() {
+  const ClientConfig& config = client_->config;
+  ++generation_;
+  writing_ = false;
+  write_error_ = absl::OkStatus();
+  handshaking_ = true;
+  handshake_timed_out_ = false;
+  handshake_timer_.expires_after(ToChrono(config.connect_timeout));
+  handshake_timer_.async_wait(
+      [self = shared_from_this(), generation = generation_](boost::system::error_code ec) {
+        if (ec || !self->handshaking_ || generation != self->generation_) return;
+        self->handshake_timed_out_ = true;
+        self->resolver_.cancel();
+        boost::system::error_code ignored;
+        self->socket_.close(ignored);
+      });
+  absl::Status status = co_await Handshake();
+  handshaking_ = false;
+  handshake_timer_.cancel();
+  if (!status.ok() && handshake_timed_out_) {
+    status = absl::DeadlineExceededError(
+        StrCat("connect timed out after ", absl::FormatDuration(config.connect_timeout)));
+  }
+  co_return status;
+}
+
+asio::awaitable<absl::Status> Connection::Handshake() {
+  const ClientConfig& config = client_->config;
+  auto [resolve_ec, endpoints] =
+      co_await resolver_.async_resolve(config.address.host, StrCat(config.address.port), kUseTuple);
+  if (resolve_ec) {
+    co_return absl::UnavailableError(
+        StrCat("resolve ", config.address.host, ": ", resolve_ec.message()));
+  }
+  auto [connect_ec, endpoint] = co_await asio::async_connect(socket_, endpoints, kUseTuple);
+  if (connect_ec) co_return absl::UnavailableError(StrCat("connect: ", connect_ec.message()));
+  boost::system::error_code ignored;
+  socket_.set_option(tcp::no_delay(true), ignored);
+  if (config.password.empty()) co_return absl::OkStatus();
+
+  // AUTH goes ahead of the commands already waiting, and alone: they are written only once it
+  // has succeeded.
+  handshake_.reply = Reply();
+  if (config.username.empty()) {
+    const std::string_view argv[] = {"AUTH", config.password};
+    pipeline_.Encode(argv);
+  } else {
+    const std::string_view argv[] = {"AUTH", config.username, config.password};
+    pipeline_.Encode(argv);
+  }
+  pipeline_.PushFront(&handshake_);
+  const std::string_view auth = pipeline_.PrepareWrite(1);
+  auto [write_ec, written] = co_await asio::async_write(socket_, asio::buffer(auth), kUseTuple);
+  pipeline_.WriteDone();
+  if (write_ec) co_return absl::UnavailableError(StrCat("write: ", write_ec.message()));
+  while (completed_.empty()) {
+    auto [read_ec, n] = co_await socket_.async_read_some(
+        asio::buffer(read_buffer_.get(), kReadBufferSize), kUseTuple);
+    if (read_ec) co_return absl::UnavailableError(ReadError(read_ec));
+    if (absl::Status fed = pipeline_.Feed(std::string_view(read_buffer_.get(), n), completed_);
+        !fed.ok()) {
+      completed_.clear();
+      co_return fed;
+    }
+  }
+  completed_.clear();  // only AUTH was sent, so only AUTH can have completed
+  if (handshake_.reply.is_error()) {
+    co_return absl::UnauthenticatedError(StrCat("AUTH refused: ", handshake_.reply.str()));
+  }
+  co_return absl::OkStatus();
+}
+
+asio::awaitable<absl::Status> Connection::ReadLoop() {
+  while (true) {
+    auto [ec, n] = co_await socket_.async_read_some(
+        asio::buffer(read_buffer_.get(), kReadBufferSize), kUseTuple);
+    if (ec) co_return write_error_.ok() ? absl::UnavailableError(ReadError(ec)) : write_error_;
+    const absl::Status fed = pipeline_.Feed(std::string_view(read_buffer_.get(), n), completed_);
+    if (!completed_.empty()) {
+      const SteadyClock::time_point now = SteadyClock::now();
+      bool sent_again = false;
+      for (PipelineRequest* request : completed_) {
+        sent_again |= OnReplies(static_cast<Op*>(request), now);
+      }
+      completed_.clear();
+      PostCompletions();
+      if (sent_again) StartWrite();
+    }
+    if (!fed.ok()) co_return fed;
+  }
+}
+
+void Connection::EndConnection(const absl::Status& status) {
+  ++generation_;
+  handshaking_ = false;
+  writing_ = false;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  const SteadyClock::time_point now = SteadyClock::now();
+  std::vector<PipelineRequest*> pending;
+  pipeline_.Reset(pending);
+  for (PipelineRequest* request : pending) {
+    if (request != &handshake_) Finish(static_cast<Op*>(request), status, now);
+  }
+  PostCompletions();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection: commands.
+
+void Connection::Submit(std::unique_ptr<Op> op) {
+  asio::post(strand_, [self = shared_from_this(), op = std::move(op)]() mutable {
+    self->Enqueue(std::move(op));
+  });
+}
+
+void Connection::Cancel(uint64_t id) {
+  asio::post(strand_, [self = shared_from_this(), id] {
+    if (PipelineRequest* request = self->pipeline_.Abandon(id)) {
+      self->Finish(static_cast<Op*>(request), absl::CancelledError("redis command cancelled"),
+                   SteadyClock::now());
+      self->PostCompletions();
+    }
+  });
+}
+
+void Connection::Enqueue(std::unique_ptr<Op> op_ptr) {
+  Op* op = op_ptr.release();
+  switch (state()) {
+    case State::kStopped:
+      Finish(op, absl::CancelledError("redis client stopped"), SteadyClock::now());
+      break;
+    case State::kBackoff:
+      Finish(op, client_->Unavailable(), SteadyClock::now());
+      break;
+    case State::kConnecting:
+    case State::kConnected:
+      // A deadline that passed on the way here is caught by the deadline timer; only a zero
+      // timeout is settled without reading the clock again.
+      if (op->deadline <= op->start) {
+        Finish(op, absl::DeadlineExceededError("redis command timeout is not positive"), op->start);
+        break;
+      }
+      Encode(*op);
+      pipeline_.Push(op);
+      ArmDeadline(op->deadline);
+      if (state() == State::kConnected) ScheduleFlush();
+      break;
+  }
+  PostCompletions();
+}
+
+void Connection::Encode(Op& op) {
+  switch (op.kind) {
+    case OpKind::kExec:
+      pipeline_.Encode(op.command);
+      break;
+    case OpKind::kBatch:
+      for (const Command& command : op.batch) pipeline_.Encode(command);
+      break;
+    case OpKind::kEval:
+      EncodeEval(op);
+      break;
+  }
+}
+
+void Connection::EncodeEval(const Op& op) {
+  char numkeys[24];
+  const auto end = std::to_chars(numkeys, numkeys + sizeof(numkeys), op.keys.size()).ptr;
+  argv_.clear();
+  argv_.push_back("EVALSHA");
+  argv_.push_back(op.script->sha1());
+  argv_.push_back(std::string_view(numkeys, static_cast<size_t>(end - numkeys)));
+  for (const std::string& key : op.keys) argv_.push_back(key);
+  for (const std::string& arg : op.args) argv_.push_back(arg);
+  pipeline_.Encode(argv_);
+}
+
+bool Connection::OnReplies(Op* op, SteadyClock::time_point now) {
+  if (op->kind == OpKind::kEval && !op->script_loaded && op->reply.is_error() &&
+      op->reply.str().starts_with("NOSCRIPT")) {
+    // Redis lost the script (restart, SCRIPT FLUSH): load it and run it again, back to back on
+    // this connection, under the same deadline.
+    op->script_loaded = true;
+    const std::string_view load[] = {"SCRIPT", "LOAD", op->script->source()};
+    pipeline_.Encode(load);
+    EncodeEval(*op);
+    pipeline_.Push(op);
+    return true;
+  }
+  Finish(op, absl::OkStatus(), now);
+  return false;
+}
+
+void Connection::Finish(Op* op, absl::Status status, SteadyClock::time_point now) {
+  op->status = std::move(status);
+  client_->Record(*op, now);
+  done_.push_back(op);
+}
+
+void Connection::PostCompletions() {
+  // Usually every op completed here awaits on one executor: one post resumes them all.
+  while (!done_.empty()) {
+    const asio::any_io_executor executor = done_.front()->executor;
+    CompletionBatch batch;
+    batch.Reserve(done_.size());
+    size_t kept = 0;
+    for (Op* op : done_) {
+      if (op->executor == executor) {
+        batch.Add(op);
+      } else {
+        done_[kept++] = op;
+      }
+    }
+    done_.resize(kept);
+    asio::post(executor, std::move(batch));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection: writing.
+
+void Connection::ScheduleFlush() {
+  // Deferred by one strand turn, so that the commands already queued on the strand go out in
+  // the same write as this one.
+  if (flush_scheduled_ || writing_) return;
+  flush_scheduled_ = true;
+  asio::post(strand_, [self = shared_from_this()] {
+    self->flush_scheduled_ = false;
+    self->StartWrite();
+  });
+}
+
+void Connection::StartWrite() {
+  if (writing_ || state() != State::kConnected || !pipeline_.has_unsent()) return;
+  writing_ = true;
+  const std::string_view bytes = pipeline_.PrepareWrite();
+  asio::async_write(
+      socket_, asio::buffer(bytes),
+      [self = shared_from_this(), generation = generation_](
+          const boost::system::error_code& ec, size_t) { self->OnWritten(ec, generation); });
+}
+
+void Connection::OnWritten(const boost::system::error_code& ec, uint64_t generation) {
+  if (generation != generation_) return;  // that connection is gone
+  writing_ = false;
+  pipeline_.WriteDone();
+  if (ec) {
+    // The read loop notices the closed socket and reports this.
+    write_error_ = absl::UnavailableError(StrCat("write: ", ec.message()));
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    return;
+  }
+  StartWrite();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection: deadlines.
+
+void Connection::ArmDeadline(Deadline deadline) {
+  if (deadline >= timer_expiry_) return;
+  timer_expiry_ = deadline;
+  deadline_timer_.expires_at(deadline);
+  deadline_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->OnDeadline();
+  });
+}
+
+void Connection::OnDeadline() {
+  if (state() == State::kStopped) return;
+  timer_expiry_ = kNoDeadline;
+  const SteadyClock::time_point now = SteadyClock::now();
+  std::vector<PipelineRequest*> expired;
+  const Deadline next = pipeline_.Expire(now, expired);
+  for (PipelineRequest* request : expired) {
+    Op* op = static_cast<Op*>(request);
+    Finish(op,
+           absl::DeadlineExceededError(
+               StrCat("no reply from redis ", client_->address, " within ",
+                      absl::FormatDuration(absl::FromChrono(op->deadline - op->start)))),
+           now);
+  }
+  if (next != kNoDeadline) ArmDeadline(next);
+  PostCompletions();
+}
+
+}  // namespace herald::redis::internal

@@ -1,0 +1,808 @@
+// The upstream simulator binary over real sockets: every endpoint's happy path and errors,
+// limits and credits, delivery over time, unsend, fault injection, and signed webhooks checked
+// by a receiver in the test against the simulator's ledger.
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include <absl/time/clock.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <herald/common/strings.h>
+#include <herald/testing/net.h>
+#include <herald/testing/simulator_process.h>
+#include <herald/testing/subprocess.h>
+#include <herald/testing/wait.h>
+
+namespace herald::testing {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr char kSeed[] = R"({
+  "seed": 5,
+  "teams": [
+    {"id": "alpha", "api_keys": ["key-alpha"], "rate_limit_per_minute": 100000,
+     "credits": 1000000,
+     "accounts": [
+       {"id": "acct_alpha1", "username": "alpha_one",
+        "fans": [{"id": 101}, {"id": 102}, {"id": 103}, {"id": 104}, {"id": 105},
+                 {"id": 106}, {"id": 107}, {"id": 108}, {"id": 109}, {"id": 110},
+                 {"id": 111, "active": false}],
+        "lists": [{"id": 900, "name": "VIP", "users": [101, 102, 103]}]},
+       {"id": "acct_alpha2", "fans": 20}]},
+    {"id": "beta", "api_keys": ["key-beta"], "rate_limit_per_minute": 5,
+     "accounts": [{"id": "acct_beta1", "fans": 5}]},
+    {"id": "poor", "api_keys": ["key-poor"], "credits": 3,
+     "accounts": [{"id": "acct_poor1", "fans": 5}]}
+  ]})";
+
+std::string Hmac(std::string_view key, std::string_view message) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest, &length);
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    hex.push_back(kHex[digest[i] >> 4]);
+    hex.push_back(kHex[digest[i] & 0xf]);
+  }
+  return hex;
+}
+
+std::string Str(const json::value& v) { return std::string(v.as_string()); }
+
+int64_t Cents(const json::value& v) {
+  if (v.is_int64()) return v.as_int64() * 100;
+  return std::llround(v.as_double() * 100);
+}
+
+// A webhook endpoint: a Beast server on a free port that records every request and answers
+// 500 to the first attempt of each idempotency key when asked to.
+class WebhookReceiver {
+ public:
+  struct Delivery {
+    std::string body;
+    std::string signature;
+    std::string key;
+    std::string user_agent;
+    std::string content_type;
+    int status = 0;
+  };
+
+  explicit WebhookReceiver(bool fail_first_attempt)
+      : fail_first_(fail_first_attempt),
+        acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    port_ = acceptor_.local_endpoint().port();
+    asio::co_spawn(io_, Accept(), asio::detached);
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~WebhookReceiver() {
+    io_.stop();
+    thread_.join();
+  }
+
+  uint16_t port() const { return port_; }
+  std::vector<Delivery> deliveries() const {
+    std::lock_guard lock(mu_);
+    return deliveries_;
+  }
+
+ private:
+  asio::awaitable<void> Accept() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      asio::co_spawn(io_, Session(std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> Session(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    constexpr auto token = asio::as_tuple(asio::use_awaitable);
+    for (;;) {
+      http::request<http::string_body> req;
+      auto [ec, n] = co_await http::async_read(stream, buffer, req, token);
+      if (ec) break;
+      Delivery d{.body = req.body(),
+                 .signature = std::string(req["Signature"]),
+                 .key = std::string(req["X-OFAPI-Idempotency-Key"]),
+                 .user_agent = std::string(req[http::field::user_agent]),
+                 .content_type = std::string(req[http::field::content_type])};
+      {
+        std::lock_guard lock(mu_);
+        const bool first = seen_.insert(d.key).second;
+        d.status = fail_first_ && first ? 500 : 200;
+        deliveries_.push_back(d);
+      }
+      http::response<http::string_body> res(static_cast<http::status>(d.status), 11);
+      res.keep_alive(req.keep_alive());
+      res.body() = "ok";
+      res.prepare_payload();
+      auto [wec, w] = co_await http::async_write(stream, res, token);
+      if (wec || !req.keep_alive()) break;
+    }
+  }
+
+  const bool fail_first_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::set<std::string> seen_;
+  std::vector<Delivery> deliveries_;
+};
+
+class UpstreamSimTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start({}); }
+
+  void Start(std::vector<std::string> extra) {
+    const std::string dir = MakeTempDir("upstream-sim-test");
+    const std::string seed_path = dir + "/seed.json";
+    std::ofstream(seed_path) << kSeed;
+    std::vector<std::string> args = {"--seed_file=" + seed_path, "--delivery_rate=100000",
+                                     "--purchase_delay_min=0s", "--purchase_delay_max=0s",
+                                     "--tick_interval=5ms"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    sim_.reset();
+    auto sim = SimulatorProcess::Start({.args = args});
+    ASSERT_TRUE(sim.ok()) << sim.status();
+    sim_ = std::move(*sim);
+  }
+
+  uint16_t port() const { return sim_->port(); }
+
+  // A request with the team's key; status 0 when the transport failed.
+  HttpResponse Call(std::string_view method, std::string_view target, std::string_view body = "",
+                    std::string_view key = "key-alpha",
+                    std::string_view content_type = "application/json") {
+    std::map<std::string, std::string> headers;
+    if (!key.empty()) headers["Authorization"] = StrCat("Bearer ", key);
+    if (!body.empty()) headers["Content-Type"] = std::string(content_type);
+    auto res = HttpRequest(port(), method, target, body, headers);
+    if (!res.ok()) return HttpResponse{};
+    return *res;
+  }
+
+  json::value Body(const HttpResponse& res) {
+    boost::system::error_code ec;
+    json::value v = json::parse(res.body, ec);
+    EXPECT_FALSE(ec) << "not JSON: " << res.body;
+    return v;
+  }
+
+  json::value Control(std::string_view method, std::string_view target,
+                      std::string_view body = "") {
+    auto res = HttpRequest(port(), method, target, body, {{"Content-Type", "application/json"}});
+    EXPECT_TRUE(res.ok()) << res.status();
+    if (!res.ok()) return nullptr;
+    EXPECT_EQ(res->status, 200) << target << ": " << res->body;
+    return json::parse(res->body);
+  }
+
+  void Behave(std::string_view settings) { Control("POST", "/_sim/behavior", settings); }
+
+  // The ledger entry of one account.
+  json::value Ledger(std::string_view account, bool purchases = false) {
+    json::value l = Control(
+        "GET", StrCat("/_sim/ledger?account=", account, purchases ? "&purchases=true" : ""));
+    if (!l.is_object() || l.at("accounts").as_array().empty()) return nullptr;
+    json::value entry = l.at("accounts").as_array()[0];
+    entry.as_object()["_webhooks"] = l.at("webhooks");
+    return entry;
+  }
+
+  std::string Upload(std::string_view account) {
+    HttpResponse res = Call("POST", StrCat("/api/", account, "/media/upload"),
+                            R"({"file_url":"https://cdn.example.com/photo.jpg"})");
+    EXPECT_EQ(res.status, 200) << res.body;
+    if (res.status != 200) return "";
+    return Str(Body(res).at("prefixed_id"));
+  }
+
+  int64_t Send(std::string_view account, std::string_view body) {
+    HttpResponse res = Call("POST", StrCat("/api/", account, "/mass-messaging"), body);
+    EXPECT_EQ(res.status, 200) << res.body;
+    if (res.status != 200) return 0;
+    return Body(res).at("data").at("id").as_int64();
+  }
+
+  // The queue item of message `id` in the account's queue list.
+  json::value QueueItem(std::string_view account, int64_t id) {
+    HttpResponse res = Call("GET", StrCat("/api/", account, "/mass-messaging"));
+    if (res.status != 200) return nullptr;
+    const json::value body = Body(res);
+    for (const json::value& item : body.at("data").as_array()) {
+      if (item.at("id").as_int64() == id) return item;
+    }
+    return nullptr;
+  }
+
+  // The path and query of an absolute next_page link.
+  static std::string PathOf(std::string_view url) {
+    const size_t scheme = url.find("://");
+    return std::string(url.substr(url.find('/', scheme + 3)));
+  }
+
+  std::unique_ptr<SimulatorProcess> sim_;
+};
+
+TEST_F(UpstreamSimTest, AccountsWithEnvelopeAndHeaders) {
+  HttpResponse res = Call("GET", "/api/accounts");
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(res.headers["content-type"], "application/json");
+  EXPECT_EQ(res.headers["x-ofapi-credits-used"], "1");
+  EXPECT_EQ(res.headers["x-ofapi-credits-balance"], "999999");
+  EXPECT_EQ(res.headers["x-rate-limit-limit-minute"], "100000");
+  EXPECT_FALSE(res.headers["x-rate-limit-remaining-minute"].empty());
+  json::value body = Body(res);
+  const json::array& accounts = body.at("data").as_array();
+  ASSERT_EQ(accounts.size(), 2u);
+  EXPECT_EQ(accounts[0].at("id"), "acct_alpha1");
+  EXPECT_EQ(accounts[0].at("onlyfans_username"), "alpha_one");
+  EXPECT_EQ(body.at("_meta").at("_credits").at("used"), 1);
+  EXPECT_TRUE(body.at("_meta").at("_rate_limits").at("limit_day").is_null());
+  EXPECT_TRUE(body.at("_meta").at("_rate_limits").at("notice").is_string());
+}
+
+TEST_F(UpstreamSimTest, MissingOrBadKeyIs401WithTheVendorBody) {
+  for (std::string_view key : {"", "wrong"}) {
+    HttpResponse res = Call("GET", "/api/accounts", "", key);
+    EXPECT_EQ(res.status, 401);
+    EXPECT_EQ(Str(Body(res).at("error")),
+              "Unauthorized. Go to https://app.onlyfansapi.com/api-keys to get your API key.");
+  }
+}
+
+TEST_F(UpstreamSimTest, AccountsOfOtherTeamsAndUnknownAccountsAre404) {
+  for (std::string_view account : {"acct_beta1", "acct_nope"}) {
+    HttpResponse res = Call("GET", StrCat("/api/", account, "/mass-messaging"));
+    EXPECT_EQ(res.status, 404);
+    EXPECT_EQ(Body(res).at("code"), "account_not_found");
+    EXPECT_TRUE(Body(res).at("error").is_string());
+  }
+  EXPECT_EQ(Call("GET", "/api/acct_beta1/mass-messaging", "", "key-beta").status, 200);
+}
+
+TEST_F(UpstreamSimTest, MassMessagingEndpoints) {
+  const int64_t id = Send("acct_alpha1", R"({"text":"Hello <b>fans</b>","userLists":["900"],
+                                             "userIds":["104"]})");
+  ASSERT_GT(id, 0);
+  ASSERT_TRUE(WaitFor([&] {
+    json::value item = QueueItem("acct_alpha1", id);
+    return item.is_object() && item.at("isDone").as_bool();
+  }));
+  json::value item = QueueItem("acct_alpha1", id);
+  EXPECT_EQ(item.at("total"), 4);
+  EXPECT_EQ(item.at("pending"), 0);
+  EXPECT_FALSE(item.at("isCanceled").as_bool());
+
+  json::value detail = Body(Call("GET", StrCat("/api/acct_alpha1/mass-messaging/", id)));
+  EXPECT_TRUE(detail.at("data").at("success").as_bool());
+  EXPECT_EQ(detail.at("data").at("queue").at("text"), "<p>Hello <b>fans</b></p>");
+  EXPECT_EQ(detail.at("data").at("queue").at("sentCount"), 4);
+
+  const std::string day = absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone());
+  const std::string tomorrow =
+      absl::FormatTime("%Y-%m-%d", absl::Now() + absl::Hours(24), absl::UTCTimeZone());
+  for (const std::string& query :
+       {StrCat("startDate=", day, "%2000:00:00&endDate=", tomorrow, "%2000:00:00&limit=5"),
+        StrCat("start_date=", day, "&end_date=", tomorrow, "&query=hello")}) {
+    HttpResponse res = Call("GET", StrCat("/api/acct_alpha1/mass-messaging/overview?", query));
+    ASSERT_EQ(res.status, 200) << res.body;
+    json::value data = Body(res).at("data");
+    EXPECT_FALSE(data.at("hasMore").as_bool());
+    ASSERT_EQ(data.at("items").as_array().size(), 1u) << query;
+    EXPECT_EQ(data.at("items").as_array()[0].at("id"), id);
+    EXPECT_EQ(data.at("items").as_array()[0].at("rawText"), "Hello <b>fans</b>");
+  }
+  HttpResponse none = Call("GET", "/api/acct_alpha1/mass-messaging/overview?query=absent");
+  EXPECT_TRUE(Body(none).at("data").at("items").as_array().empty());
+  HttpResponse bad = Call(
+      "GET",
+      StrCat("/api/acct_alpha1/mass-messaging/overview?startDate=", tomorrow, "&endDate=", day));
+  EXPECT_EQ(bad.status, 422);
+  EXPECT_EQ(Body(bad).at("code"), "invalid_date_range");
+
+  // Update is for queues that have not started; this one has.
+  HttpResponse update =
+      Call("PUT", StrCat("/api/acct_alpha1/mass-messaging/", id), R"({"text":"changed"})");
+  EXPECT_EQ(update.status, 422);
+  EXPECT_EQ(Body(update).at("code"), "cannot_update");
+  EXPECT_EQ(Call("GET", "/api/acct_alpha1/mass-messaging/123").status, 404);
+}
+
+TEST_F(UpstreamSimTest, ScheduledSendWaitsAndCanBeUpdatedBeforeItsDate) {
+  const absl::Time at = absl::Now() + absl::Seconds(2);
+  const int64_t id =
+      Send("acct_alpha1",
+           StrCat(R"({"text":"later","userIds":[101,102],"scheduledDate":")",
+                  absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", at, absl::UTCTimeZone()), R"("})"));
+  ASSERT_GT(id, 0);
+  json::value item = QueueItem("acct_alpha1", id);
+  EXPECT_EQ(item.at("pending"), 2);
+  EXPECT_FALSE(item.at("isDone").as_bool());
+  EXPECT_TRUE(item.at("canUnsend").as_bool());
+
+  HttpResponse update = Call("PUT", StrCat("/api/acct_alpha1/mass-messaging/", id),
+                             R"({"text":"later, edited","userLists":["900"]})");
+  ASSERT_EQ(update.status, 200) << update.body;
+  EXPECT_EQ(Body(update).at("data").at("total"), 3);  // 101, 102 and the VIP list: 101..103
+
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json::value i = QueueItem("acct_alpha1", id);
+        return i.is_object() && i.at("isDone").as_bool();
+      },
+      absl::Seconds(15)));
+  EXPECT_GE(absl::Now(), at);
+  json::value ledger = Ledger("acct_alpha1");
+  EXPECT_EQ(ledger.at("mass_messages").as_array()[0].at("text"), "later, edited");
+  EXPECT_EQ(ledger.at("mass_messages").as_array()[0].at("updates"), 1);
+}
+
+TEST_F(UpstreamSimTest, DeliveryProgressesOverTimeUntilDone) {
+  Behave(R"({"delivery_rate": 5})");
+  const int64_t id = Send("acct_alpha2", R"({"text":"slow","userLists":["fans"]})");
+  ASSERT_GT(id, 0);
+  const int64_t total = QueueItem("acct_alpha2", id).at("total").as_int64();
+  ASSERT_GE(total, 10);
+  bool saw_progress = false;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json::value item = QueueItem("acct_alpha2", id);
+        if (!item.is_object()) return false;
+        const int64_t pending = item.at("pending").as_int64();
+        if (pending > 0 && pending < total) saw_progress = true;
+        return item.at("isDone").as_bool();
+      },
+      absl::Seconds(20)));
+  EXPECT_TRUE(saw_progress);
+  json::value ledger = Ledger("acct_alpha2");
+  EXPECT_EQ(ledger.at("mass_messages").as_array()[0].at("sent"), total);
+  EXPECT_EQ(ledger.at("mass_messages").as_array()[0].at("state"), "done");
+}
+
+TEST_F(UpstreamSimTest, UnsendWithinTheWindowOnly) {
+  Behave(R"({"delivery_rate": 2, "unsend_window_ms": 1000})");
+  const int64_t early = Send("acct_alpha1", R"({"text":"oops","userLists":["fans"]})");
+  HttpResponse del = Call("DELETE", StrCat("/api/acct_alpha1/mass-messaging/", early));
+  ASSERT_EQ(del.status, 200) << del.body;
+  EXPECT_TRUE(Body(del).at("data").at("success").as_bool());
+  EXPECT_TRUE(Body(del).at("data").at("queue").at("isCanceled").as_bool());
+  json::value item = QueueItem("acct_alpha1", early);
+  EXPECT_TRUE(item.at("isCanceled").as_bool());
+  EXPECT_FALSE(item.at("canUnsend").as_bool());
+
+  const int64_t late = Send("acct_alpha1", R"({"text":"sent","userLists":["fans"]})");
+  ASSERT_TRUE(WaitFor([&] {
+    json::value i = QueueItem("acct_alpha1", late);
+    return i.is_object() && !i.at("canUnsend").as_bool();
+  }));
+  HttpResponse too_late = Call("DELETE", StrCat("/api/acct_alpha1/mass-messaging/", late));
+  EXPECT_EQ(too_late.status, 422);
+  EXPECT_EQ(Body(too_late).at("code"), "cannot_unsend");
+
+  // A scheduled message can be deleted any time before it starts.
+  const int64_t scheduled = Send("acct_alpha1", R"({"text":"next year","userIds":[101],
+                                                   "scheduledDate":"2999-01-01 00:00:00"})");
+  EXPECT_EQ(Call("DELETE", StrCat("/api/acct_alpha1/mass-messaging/", scheduled)).status, 200);
+
+  json::value ledger = Ledger("acct_alpha1");
+  std::map<int64_t, std::string> states;
+  for (const json::value& m : ledger.at("mass_messages").as_array()) {
+    states[m.at("id").as_int64()] = Str(m.at("state"));
+  }
+  EXPECT_EQ(states[early], "canceled");
+  EXPECT_EQ(states[scheduled], "canceled");
+  EXPECT_NE(states[late], "canceled");
+}
+
+TEST_F(UpstreamSimTest, ValidationErrors) {
+  const std::string media = Upload("acct_alpha1");
+  struct Case {
+    std::string body;
+    int status;
+    std::string code;
+  };
+  const std::vector<Case> cases = {
+      {R"({"text":"t","userLists":["fans"],"price":2.99,"mediaFiles":["1"]})", 422,
+       "invalid_price"},
+      {R"({"text":"t","userLists":["fans"],"price":200.5,"mediaFiles":["1"]})", 422,
+       "invalid_price"},
+      {R"({"text":"t","userLists":["fans"],"price":5.555,"mediaFiles":["1"]})", 422,
+       "invalid_price"},
+      {R"({"text":"t","userLists":["fans"],"price":5})", 422, "media_required"},
+      {R"({"text":"t","userLists":["fans"],"mediaFiles":["1"],"previews":["2"]})", 422,
+       "invalid_previews"},
+      {R"({"userLists":["fans"]})", 422, "text_required"},
+      {R"({"text":"t"})", 422, "recipients_required"},
+      {R"({"text":"t","userLists":["4242"]})", 422, "invalid_user_list"},
+      {R"({"text":"t","userIds":["999999"]})", 422, "invalid_user_ids"},
+      {R"({"text":"t","userIds":[101],"mediaFiles":["ofapi_media_UNKNOWN"]})", 422,
+       "media_not_found"},
+      {R"({"text": "t", "userIds": [101)", 400, "invalid_json"},
+  };
+  for (const Case& c : cases) {
+    HttpResponse res = Call("POST", "/api/acct_alpha1/mass-messaging", c.body);
+    EXPECT_EQ(res.status, c.status) << c.body << " -> " << res.body;
+    json::value body = Body(res);
+    EXPECT_EQ(body.at("code"), c.code.c_str()) << c.body;
+    EXPECT_TRUE(body.at("error").is_string());
+    EXPECT_EQ(res.headers["x-ofapi-credits-used"], "0");
+  }
+  // Prices with two decimals inside the range are fine, and nothing above was created.
+  EXPECT_GT(Send("acct_alpha1", StrCat(R"({"text":"t","userIds":[101],"price":3.5,"mediaFiles":[")",
+                                       media, R"("],"previews":[")", media, R"("]})")),
+            0);
+  EXPECT_EQ(Ledger("acct_alpha1").at("mass_messages").as_array().size(), 1u);
+}
+
+TEST_F(UpstreamSimTest, MediaUploadsAreSingleUseAndPerAccount) {
+  const std::string boundary = "sim-boundary";
+  const std::string multipart = StrCat(
+      "--", boundary, "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"v.mp4\"\r\n",
+      "Content-Type: video/mp4\r\n\r\n", std::string(1'500'000, 'v'), "\r\n--", boundary, "--\r\n");
+  HttpResponse up = Call("POST", "/api/acct_alpha1/media/upload", multipart, "key-alpha",
+                         StrCat("multipart/form-data; boundary=", boundary));
+  ASSERT_EQ(up.status, 200) << up.body;
+  EXPECT_EQ(up.headers["x-ofapi-credits-used"], "6");  // 2 started MB x 3 credits
+  json::value flat = Body(up);
+  EXPECT_FALSE(flat.as_object().contains("data"));
+  const std::string id = Str(flat.at("prefixed_id"));
+  EXPECT_THAT(id, StartsWith("ofapi_media_"));
+  EXPECT_EQ(flat.at("file_name"), "v.mp4");
+
+  const std::string url_form =
+      StrCat("--", boundary, "\r\nContent-Disposition: form-data; name=\"file_url\"\r\n\r\n",
+             "https://cdn.example.com/a.jpg\r\n--", boundary, "--\r\n");
+  HttpResponse by_url = Call("POST", "/api/acct_alpha1/media/upload", url_form, "key-alpha",
+                             StrCat("multipart/form-data; boundary=", boundary));
+  ASSERT_EQ(by_url.status, 200) << by_url.body;
+
+  HttpResponse status = Call("GET", StrCat("/api/acct_alpha1/media/uploads/", id, "/status"));
+  ASSERT_EQ(status.status, 200);
+  EXPECT_EQ(Body(status).at("status"), "completed");
+  EXPECT_EQ(status.headers["x-ofapi-credits-used"], "0");
+
+  const std::string send =
+      StrCat(R"({"text":"pic","userIds":[101],"price":10,"mediaFiles":[")", id, R"("]})");
+  EXPECT_GT(Send("acct_alpha1", send), 0);
+  HttpResponse reuse = Call("POST", "/api/acct_alpha1/mass-messaging", send);
+  EXPECT_EQ(reuse.status, 422);
+  EXPECT_EQ(Body(reuse).at("code"), "media_already_used");
+  HttpResponse foreign = Call("POST", "/api/acct_alpha2/mass-messaging",
+                              StrCat(R"({"text":"x","userLists":["fans"],"mediaFiles":[")",
+                                     Str(Body(by_url).at("prefixed_id")), R"("]})"));
+  EXPECT_EQ(foreign.status, 422);
+  EXPECT_EQ(Body(foreign).at("code"), "media_not_found");
+  HttpResponse neither = Call("POST", "/api/acct_alpha1/media/upload", "{}");
+  EXPECT_EQ(neither.status, 422);
+  EXPECT_EQ(Body(neither).at("code"), "file_required");
+}
+
+TEST_F(UpstreamSimTest, UserLists) {
+  HttpResponse lists = Call("GET", "/api/acct_alpha1/user-lists?limit=50");
+  ASSERT_EQ(lists.status, 200);
+  std::map<std::string, int64_t> counts;
+  const json::value all = Body(lists);
+  for (const json::value& l : all.at("data").as_array()) {
+    counts[Str(l.at("id"))] = l.at("usersCount").as_int64();
+  }
+  EXPECT_EQ(counts["fans"], 10);
+  EXPECT_EQ(counts["expired"], 1);
+  EXPECT_EQ(counts["900"], 3);
+  EXPECT_EQ(Call("GET", "/api/acct_alpha1/user-lists?limit=5").status, 422);
+
+  HttpResponse created = Call("POST", "/api/acct_alpha1/user-lists", R"({"name":"Big spenders"})");
+  ASSERT_EQ(created.status, 200) << created.body;
+  const int64_t list = Body(created).at("data").at("id").as_int64();
+  const std::string base = StrCat("/api/acct_alpha1/user-lists/", list);
+  HttpResponse added = Call("POST", base + "/users", R"({"ids":[101,"102",103]})");
+  ASSERT_EQ(added.status, 200) << added.body;
+  EXPECT_EQ(Body(added).at("data").at(std::to_string(list)).as_array().size(), 3u);
+
+  json::value page1 = Body(Call("GET", base + "/users?limit=2&offset=0")).at("data");
+  EXPECT_EQ(page1.at("list").as_array().size(), 2u);
+  EXPECT_TRUE(page1.at("hasMore").as_bool());
+  EXPECT_EQ(page1.at("nextOffset"), 2);
+  json::value page2 = Body(Call("GET", base + "/users?limit=2&offset=2")).at("data");
+  EXPECT_EQ(page2.at("list").as_array().size(), 1u);
+  EXPECT_FALSE(page2.at("hasMore").as_bool());
+  EXPECT_EQ(page2.at("list").as_array()[0].at("id"), 103);
+  json::value got = Body(Call("GET", base)).at("data");
+  EXPECT_EQ(got.at("usersCount"), 3);
+  EXPECT_EQ(got.at("name"), "Big spenders");
+
+  HttpResponse long_name = Call("POST", "/api/acct_alpha1/user-lists",
+                                StrCat(R"({"name":")", std::string(65, 'n'), "\"}"));
+  EXPECT_EQ(long_name.status, 422);
+  EXPECT_EQ(Body(long_name).at("code"), "invalid_name");
+  std::string many = "{\"ids\":[";
+  for (int i = 0; i < 101; ++i) StrAppend(&many, i ? "," : "", 101);
+  many += "]}";
+  HttpResponse too_many = Call("POST", base + "/users", many);
+  EXPECT_EQ(too_many.status, 422);
+  EXPECT_EQ(Body(too_many).at("code"), "too_many_ids");
+  EXPECT_EQ(
+      Body(Call("POST", "/api/acct_alpha1/user-lists/fans/users", R"({"ids":[101]})")).at("code"),
+      "system_list");
+  EXPECT_EQ(Call("GET", "/api/acct_alpha1/user-lists/424242").status, 404);
+  // A message to the new list reaches its three members.
+  const int64_t id = Send("acct_alpha1", StrCat(R"({"text":"hi","userLists":[")", list, R"("]})"));
+  EXPECT_EQ(QueueItem("acct_alpha1", id).at("total"), 3);
+}
+
+TEST_F(UpstreamSimTest, EngagementTopMessageAndBuyers) {
+  Behave(R"({"purchase_probability": 1, "fan_behavior": "uniform"})");
+  const std::string media = Upload("acct_alpha1");
+  const int64_t id =
+      Send("acct_alpha1", StrCat(R"({"text":"ppv","userLists":["fans"],)",
+                                 R"("price":4.99,"mediaFiles":[")", media, R"("]})"));
+  ASSERT_TRUE(WaitFor([&] {
+    json::value l = Ledger("acct_alpha1");
+    return l.is_object() && l.at("totals").at("purchases") == 10;
+  }));
+  json::value top = Body(Call("GET", "/api/acct_alpha1/engagement/messages/top-message"))
+                        .at("data")
+                        .at("purchases");
+  EXPECT_EQ(top.at("id"), id);
+  EXPECT_EQ(top.at("purchasedCount"), 10);
+  EXPECT_EQ(top.at("totalRevenueGenerated"), "49.90");
+  EXPECT_EQ(top.at("price"), "4.99");
+
+  HttpResponse list = Call("GET", "/api/acct_alpha1/engagement/messages/mass-messages?limit=1");
+  ASSERT_EQ(list.status, 200);
+  EXPECT_TRUE(Body(list).at("_pagination").as_object().contains("next_page"));
+
+  std::set<int64_t> buyers;
+  std::string next = StrCat("/api/acct_alpha1/engagement/messages/", id, "/buyers?limit=3");
+  for (int page = 0; page < 10 && !next.empty(); ++page) {
+    HttpResponse res = Call("GET", next);
+    ASSERT_EQ(res.status, 200) << res.body;
+    json::value body = Body(res);
+    for (const json::value& fan : body.at("data").at("list").as_array()) {
+      buyers.insert(fan.at("id").as_int64());
+    }
+    const json::value& link = body.at("_pagination").at("next_page");
+    EXPECT_EQ(link.is_string(), body.at("data").at("hasMore").as_bool());
+    next = link.is_string() ? PathOf(Str(link)) : "";
+  }
+  EXPECT_EQ(buyers.size(), 10u);
+  EXPECT_TRUE(next.empty());
+}
+
+TEST_F(UpstreamSimTest, MinuteLimitGives429WithRetryAfter) {
+  int last_remaining = -1;
+  bool limited = false;
+  for (int i = 0; i < 15 && !limited; ++i) {
+    HttpResponse res = Call("GET", "/api/accounts", "", "key-beta");
+    if (res.status == 429) {
+      limited = true;
+      // Only after the window's allowance is used up.
+      EXPECT_EQ(last_remaining, 0);
+      EXPECT_EQ(Body(res).at("code"), "rate_limited");
+      auto retry = ParseInt<int>(res.headers["retry-after"]);
+      ASSERT_TRUE(retry.has_value()) << res.headers["retry-after"];
+      EXPECT_GE(*retry, 1);
+      EXPECT_LE(*retry, 60);
+      EXPECT_EQ(res.headers["x-rate-limit-remaining-minute"], "0");
+    } else {
+      ASSERT_EQ(res.status, 200);
+      last_remaining = *ParseInt<int>(res.headers["x-rate-limit-remaining-minute"]);
+    }
+  }
+  EXPECT_TRUE(limited);
+  // Another team is not affected.
+  EXPECT_EQ(Call("GET", "/api/accounts").status, 200);
+}
+
+TEST_F(UpstreamSimTest, CreditsRunOutWith402) {
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(Call("GET", "/api/accounts", "", "key-poor").status, 200);
+  HttpResponse res = Call("GET", "/api/accounts", "", "key-poor");
+  EXPECT_EQ(res.status, 402);
+  EXPECT_EQ(Body(res).at("code"), "insufficient_credits");
+  EXPECT_EQ(res.headers["x-ofapi-credits-balance"], "0");
+  Control("POST", "/_sim/teams/poor", R"({"add_credits": 1})");
+  EXPECT_EQ(Call("GET", "/api/accounts", "", "key-poor").status, 200);
+}
+
+TEST_F(UpstreamSimTest, InjectedServerErrorsAndLatency) {
+  Control("POST", "/_sim/faults", R"({"team":"alpha","error_rate":1.0})");
+  for (int i = 0; i < 3; ++i) {
+    HttpResponse res = Call("GET", "/api/accounts");
+    EXPECT_EQ(res.status, 500);
+    EXPECT_EQ(Body(res).at("code"), "internal_error");
+  }
+  EXPECT_EQ(Call("GET", "/api/accounts", "", "key-beta").status, 200);  // other team unaffected
+  Control("DELETE", "/_sim/faults");
+  EXPECT_EQ(Call("GET", "/api/accounts").status, 200);
+
+  Control("POST", "/_sim/faults", R"({"latency_ms":{"fixed":300},"count":1})");
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(Call("GET", "/api/accounts").status, 200);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(300));
+}
+
+TEST_F(UpstreamSimTest, ConnectionResetAppliesNothing) {
+  Control("POST", "/_sim/faults", R"({"reset_rate":1.0})");
+  auto res = HttpRequest(
+      port(), "POST", "/api/acct_alpha1/mass-messaging", R"({"text":"x","userIds":[101]})",
+      {{"Authorization", "Bearer key-alpha"}, {"Content-Type", "application/json"}});
+  EXPECT_FALSE(res.ok());
+  Control("DELETE", "/_sim/faults");
+  EXPECT_TRUE(Ledger("acct_alpha1").at("mass_messages").as_array().empty());
+}
+
+TEST_F(UpstreamSimTest, CommitThenLoseTheResponse) {
+  Control("POST", "/_sim/faults", R"({"commit_then_lose_rate":1.0,"methods":["POST"],
+                                      "path_contains":"/mass-messaging","count":1})");
+  auto lost = HttpRequest(
+      port(), "POST", "/api/acct_alpha1/mass-messaging", R"({"text":"lost reply","userIds":[101]})",
+      {{"Authorization", "Bearer key-alpha"}, {"Content-Type", "application/json"}});
+  EXPECT_FALSE(lost.ok());
+  // The client saw a reset, but the message exists: a blind retry would send it twice.
+  json::value ledger = Ledger("acct_alpha1");
+  ASSERT_EQ(ledger.at("mass_messages").as_array().size(), 1u);
+  EXPECT_EQ(ledger.at("mass_messages").as_array()[0].at("text"), "lost reply");
+  EXPECT_GT(Send("acct_alpha1", R"({"text":"lost reply","userIds":[101]})"), 0);
+  EXPECT_EQ(Ledger("acct_alpha1").at("mass_messages").as_array().size(), 2u);
+  json::value stats = Control("GET", "/_sim/stats");
+  EXPECT_EQ(stats.at("faults").at("lost_responses"), 1);
+}
+
+TEST_F(UpstreamSimTest, SignedWebhooksWithRetriesDuplicatesAndLedgerTotals) {
+  WebhookReceiver receiver(/*fail_first_attempt=*/true);
+  Control("POST", "/_sim/webhooks",
+          StrCat(R"({"url":"http://127.0.0.1:)", receiver.port(), R"(/hooks","secret":"s3cret"})"));
+  Behave(R"({"purchase_probability": 1, "fan_behavior": "uniform", "purchase_delay_min_ms": 0,
+             "purchase_delay_max_ms": 200, "webhook_retry_base_ms": 50,
+             "webhook_duplicate_rate": 0.3})");
+  const std::string media = Upload("acct_alpha1");
+  const int64_t id =
+      Send("acct_alpha1", StrCat(R"({"text":"ppv","userLists":["fans"],)",
+                                 R"("price":12.34,"mediaFiles":[")", media, R"("]})"));
+  ASSERT_GT(id, 0);
+  json::value ledger;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        ledger = Ledger("acct_alpha1");
+        if (!ledger.is_object()) return false;
+        const json::value& m = ledger.at("mass_messages").as_array()[0];
+        const json::value& hooks = ledger.at("_webhooks");
+        return m.at("state") == "done" && m.at("purchases") == 10 &&
+               m.at("purchases_pending") == 0 && hooks.at("backlog") == 0 &&
+               hooks.at("in_flight") == 0;
+      },
+      absl::Seconds(30)))
+      << boost::json::serialize(ledger);
+
+  const auto deliveries = receiver.deliveries();
+  std::map<std::string, std::vector<WebhookReceiver::Delivery>> by_key;
+  for (const auto& d : deliveries) {
+    EXPECT_EQ(d.signature, Hmac("s3cret", d.body));
+    EXPECT_EQ(d.user_agent, "OnlyFansAPI.com/Webhook-Client");
+    EXPECT_EQ(d.content_type, "application/json");
+    EXPECT_TRUE(std::regex_match(d.key, std::regex("evt_[0-9a-f]{40}"))) << d.key;
+    by_key[d.key].push_back(d);
+  }
+  std::map<std::string, std::vector<json::value>> events;  // one payload per key
+  int duplicated = 0;
+  for (const auto& [key, attempts] : by_key) {
+    // The first attempt was refused, so every event was retried; the body never changes.
+    ASSERT_GE(attempts.size(), 2u) << key;
+    EXPECT_EQ(attempts[0].status, 500);
+    for (const auto& a : attempts) EXPECT_EQ(a.body, attempts[0].body);
+    int ok = 0;
+    for (const auto& a : attempts) ok += a.status == 200;
+    if (ok > 1) ++duplicated;
+    json::value event = json::parse(attempts[0].body);
+    EXPECT_EQ(event.at("account_id"), "acct_alpha1");
+    events[Str(event.at("event"))].push_back(event.at("payload"));
+  }
+  EXPECT_GT(duplicated, 0);
+
+  ASSERT_EQ(events["messages.sent"].size(), 10u);
+  std::map<int64_t, int64_t> chat_message_of_fan;
+  for (const json::value& p : events["messages.sent"]) {
+    EXPECT_EQ(p.at("queueId"), id);
+    EXPECT_TRUE(p.at("isFromQueue").as_bool());
+    EXPECT_EQ(p.at("text"), "<p>ppv</p>");
+    EXPECT_EQ(p.at("price"), 12.34);
+    chat_message_of_fan[p.at("toUser").at("id").as_int64()] = p.at("id").as_int64();
+  }
+  ASSERT_EQ(events["messages.ppv.unlocked"].size(), 10u);
+  for (const json::value& p : events["messages.ppv.unlocked"]) {
+    const int64_t fan = p.at("user").at("id").as_int64();
+    EXPECT_THAT(Str(p.at("replacePairs").at("{MESSAGE_LINK}")),
+                HasSubstr(StrCat("firstId=", chat_message_of_fan[fan])));
+    EXPECT_EQ(p.at("replacePairs").at("{AMOUNT}"), "$12.34");
+  }
+  ASSERT_EQ(events["transactions.new"].size(), 10u);
+  int64_t revenue = 0;
+  for (const json::value& p : events["transactions.new"]) {
+    EXPECT_EQ(p.at("type"), "message");
+    revenue += Cents(p.at("amount"));
+  }
+  const json::value& message = ledger.at("mass_messages").as_array()[0];
+  EXPECT_EQ(revenue, message.at("revenue_cents").as_int64());
+  EXPECT_EQ(message.at("revenue"), "123.40");
+  ASSERT_EQ(events["chat_queue.finished"].size(), 1u);
+  EXPECT_EQ(events["chat_queue.finished"][0].at("id"), id);
+  EXPECT_TRUE(events["chat_queue.finished"][0].at("isDone").as_bool());
+  EXPECT_GE(events["chat_queue.updated"].size(), 1u);
+
+  const json::value& hooks = ledger.at("webhooks");
+  EXPECT_EQ(hooks.at("events").as_int64(), static_cast<int64_t>(by_key.size()));
+  EXPECT_EQ(hooks.at("failures").as_int64(), static_cast<int64_t>(by_key.size()));
+  EXPECT_EQ(hooks.at("duplicates").as_int64(), duplicated);
+  EXPECT_EQ(hooks.at("attempts").as_int64(), static_cast<int64_t>(deliveries.size()));
+  EXPECT_EQ(hooks.at("gave_up"), 0);
+  EXPECT_EQ(hooks.at("dropped"), 0);
+}
+
+TEST_F(UpstreamSimTest, WebhookFlagsAndNewSubscribers) {
+  WebhookReceiver receiver(/*fail_first_attempt=*/false);
+  Start({StrCat("--webhook_url=http://127.0.0.1:", receiver.port(), "/in"),
+         "--webhook_secret=flag-secret"});
+  Control("POST", "/_sim/subscribers", R"({"account":"acct_alpha2","count":2})");
+  ASSERT_TRUE(WaitFor([&] { return receiver.deliveries().size() >= 2; }));
+  const auto deliveries = receiver.deliveries();
+  ASSERT_EQ(deliveries.size(), 2u);
+  std::set<std::string> keys;
+  for (const auto& d : deliveries) {
+    EXPECT_EQ(d.signature, Hmac("flag-secret", d.body));
+    json::value event = json::parse(d.body);
+    EXPECT_EQ(event.at("event"), "subscriptions.new");
+    EXPECT_EQ(event.at("account_id"), "acct_alpha2");
+    EXPECT_TRUE(event.at("payload").at("user").at("id").is_int64());
+    keys.insert(d.key);
+  }
+  EXPECT_EQ(keys.size(), 2u);
+  json::value lists = Body(Call("GET", "/api/acct_alpha2/user-lists/fans"));
+  EXPECT_GE(lists.at("data").at("usersCount").as_int64(), 2);
+}
+
+TEST_F(UpstreamSimTest, ResetRestoresTheSeed) {
+  const int64_t before = Send("acct_alpha1", R"({"text":"x","userIds":[101]})");
+  EXPECT_GT(before, 0);
+  Control("POST", "/_sim/reset");
+  EXPECT_TRUE(Ledger("acct_alpha1").at("mass_messages").as_array().empty());
+  // Ids are never reused across a reset.
+  EXPECT_GT(Send("acct_alpha1", R"({"text":"y","userIds":[101]})"), before);
+  json::value teams = Control("GET", "/_sim/teams");
+  EXPECT_EQ(teams.as_array().size(), 3u);
+  EXPECT_EQ(teams.as_array()[0].at("api_keys").as_array()[0], "key-alpha");
+}
+
+}  // namespace
+}  // namespace herald::testing

@@ -1,0 +1,90 @@
+// Webhook events: what happened (built by the delivery engine and the API while an account is
+// locked) and how it is written on the wire (rendered later by the emitter, without locks).
+//
+// An event is a compact snapshot (~200 bytes) rather than a rendered body, so a backlog of
+// hundreds of thousands of events stays cheap. Rendering is deterministic: a retry or a
+// duplicate of an event has byte-identical body, signature and idempotency key.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <absl/time/time.h>
+
+#include <herald/upstream_sim/model.h>
+
+namespace herald::upstream_sim {
+
+enum class EventType : uint8_t {
+  kChatQueueUpdated,
+  kChatQueueFinished,
+  kMessagesSent,
+  kPpvUnlocked,
+  kTransactionNew,
+  kSubscriptionNew,
+};
+inline constexpr int kEventTypeCount = 6;
+
+// "chat_queue.updated", "messages.ppv.unlocked", ...
+std::string_view EventName(EventType type);
+
+struct FanSnapshot {
+  uint64_t id = 0;
+  int64_t subscribed_at = 0;
+  uint32_t spend_subscriptions = 0;
+  uint32_t spend_messages = 0;
+  uint32_t spend_tips = 0;
+  uint32_t spend_posts = 0;
+  bool active = true;
+};
+FanSnapshot Snapshot(const Fan& fan);
+
+struct WebhookEvent {
+  EventType type = EventType::kChatQueueUpdated;
+  std::shared_ptr<const AccountIdentity> account;
+  std::shared_ptr<const MessageContent> content;  // message events
+  absl::Time at;
+  uint64_t sequence = 0;  // unique per world; the idempotency key derives from it
+  uint64_t seed = 0;
+
+  // chat_queue.*: the queue as it was.
+  int64_t queue_id = 0;
+  QueueStatus queue;
+
+  // messages.*, transactions.new, subscriptions.new
+  FanSnapshot fan;
+  int64_t chat_message_id = 0;
+  int64_t amount_cents = 0;
+
+  // Delivery bookkeeping, owned by the emitter.
+  int attempt = 0;
+  bool duplicate = false;
+};
+
+// "evt_" + 40 lowercase hex characters, stable for the event.
+std::string IdempotencyKey(const WebhookEvent& event);
+
+// The JSON body {"event", "account_id", "payload"}.
+std::string RenderWebhookBody(const WebhookEvent& event);
+
+// Receives events as they happen. Implementations must be thread-safe and must not block:
+// Emit is called with an account lock held.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  // False when no endpoint would receive events of this team, so callers can skip building them.
+  virtual bool Wants(const AccountIdentity& account) const = 0;
+  virtual void Emit(WebhookEvent event) = 0;
+};
+
+// A sink that drops everything.
+class NullSink final : public EventSink {
+ public:
+  bool Wants(const AccountIdentity&) const override { return false; }
+  void Emit(WebhookEvent) override {}
+};
+
+}  // namespace herald::upstream_sim

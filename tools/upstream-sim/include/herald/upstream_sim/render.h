@@ -1,0 +1,30 @@
+// JSON renderings shared by the REST responses and the webhook payloads.
+#pragma once
+
+#include <cstdint>
+
+#include <absl/time/time.h>
+
+#include <herald/upstream_sim/events.h>
+#include <herald/upstream_sim/json_writer.h>
+#include <herald/upstream_sim/model.h>
+
+namespace herald::upstream_sim {
+
+// QueueItem: {id, date, isReady, isDone, isCanceled, hasError, pending, total, canUnsend,
+// unsendSeconds, isCouplePeopleMedia}.
+void WriteQueueItem(JsonWriter& w, int64_t id, const QueueStatus& status);
+
+// A fan as the platform shows users: {id, name, username, avatar, …}.
+void WriteFan(JsonWriter& w, const FanSnapshot& fan);
+
+// fanData: {available, last_updated_at, spending{total, messages, subscribes, posts, tips,
+// streams}, previous_reply_at}, money in dollars.
+void WriteFanData(JsonWriter& w, const FanSnapshot& fan, absl::Time at);
+
+// The `media` array of a message: platform media objects; locked when `locked`.
+void WriteMedia(JsonWriter& w, const MessageContent& content, bool locked);
+// The `previews` array: platform media ids of the free previews.
+void WritePreviews(JsonWriter& w, const MessageContent& content);
+
+}  // namespace herald::upstream_sim

@@ -1,0 +1,943 @@
+#include <algorithm>
+#include <map>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+#include <boost/url/parse.hpp>
+
+#include <herald/common/strings.h>
+#include <herald/upstream_sim/api.h>
+#include <herald/upstream_sim/json_writer.h>
+#include <herald/upstream_sim/money.h>
+#include <herald/upstream_sim/multipart.h>
+#include <herald/upstream_sim/operations.h>
+#include <herald/upstream_sim/render.h>
+#include <herald/upstream_sim/time_format.h>
+
+namespace herald::upstream_sim {
+namespace {
+
+namespace json = boost::json;
+
+constexpr int64_t kMaxUploadBytes = 100'000'000;
+constexpr size_t kListPreviewUsers = 10;
+
+struct Target {
+  std::vector<std::string> segments;  // decoded, without empty ones
+  std::map<std::string, std::string, std::less<>> params;
+};
+
+std::optional<Target> ParseTarget(std::string_view target) {
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return std::nullopt;
+  Target t;
+  for (auto segment : url->segments()) {
+    if (!segment.empty()) t.segments.push_back(std::string(segment));
+  }
+  for (auto param : url->params()) t.params[std::string(param.key)] = std::string(param.value);
+  return t;
+}
+
+std::string PercentEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+  }
+  return out;
+}
+
+std::string ErrorBody(std::string_view code, std::string_view message) {
+  JsonWriter w;
+  w.BeginObject().Field("error", message).Field("code", code).EndObject();
+  return w.Take();
+}
+
+struct Outcome {
+  int status = 200;
+  std::string data;  // "data" of the envelope, or the whole body when !envelope
+  bool envelope = true;
+  bool paginated = false;
+  std::optional<std::string> next_page;
+  int64_t cost = 1;  // credits a successful call costs
+};
+
+Outcome Fail(const ApiError& e) {
+  Outcome o;
+  o.status = e.status;
+  o.envelope = false;
+  o.data = ErrorBody(e.code, e.message);
+  return o;
+}
+
+Outcome NotFound() { return Fail(ApiError{404, "not_found", "Not found."}); }
+Outcome MethodNotAllowed() {
+  return Fail(ApiError{405, "method_not_allowed", "Method not allowed."});
+}
+
+Outcome Data(std::string data) {
+  Outcome o;
+  o.data = std::move(data);
+  return o;
+}
+
+struct Ctx {
+  SimState& state;
+  const ApiRequest& req;
+  const Target& target;
+  std::shared_ptr<World> world;
+  Team* team = nullptr;
+  Account* account = nullptr;
+  absl::Time now;
+  Behavior behavior;
+  std::string base_url;
+  int64_t charged = 0;  // credits taken from the team for this request so far
+
+  std::optional<std::string_view> Param(std::string_view camel, std::string_view snake = "") const {
+    auto it = target.params.find(camel);
+    if (it == target.params.end() && !snake.empty()) it = target.params.find(snake);
+    if (it == target.params.end()) return std::nullopt;
+    return std::string_view(it->second);
+  }
+
+  bool Charge(int64_t credits) {
+    if (credits <= 0) return true;
+    if (!team->Charge(credits)) return false;
+    charged += credits;
+    return true;
+  }
+
+  std::string AccountUrl(std::string_view path) const {
+    return StrCat(base_url, "/api/", account->id(), path);
+  }
+};
+
+// ---- rendering -------------------------------------------------------------------------
+
+void WriteQueueDetail(JsonWriter& w, const MassMessage& m, const QueueStatus& s) {
+  const MessageContent& c = *m.content;
+  w.BeginObject();
+  w.Field("id", m.id);
+  w.Field("date", FormatIsoTime(s.date));
+  w.Field("text", c.html);
+  std::string cropped = StripHtml(c.html);
+  if (cropped.size() > 100) cropped = StrCat(cropped.substr(0, 97), "...");
+  w.Field("textCropped", cropped);
+  if (c.giphy_id.empty()) {
+    w.NullField("giphyId");
+  } else {
+    w.Field("giphyId", c.giphy_id);
+  }
+  w.Field("isFree", c.price_cents == 0);
+  if (c.media.empty()) {
+    w.NullField("mediaTypes");
+  } else {
+    int64_t photos = 0, videos = 0;
+    for (const MediaItem& item : c.media) (item.is_video ? videos : photos)++;
+    w.Key("mediaTypes").BeginObject();
+    if (photos) w.Field("photo", photos);
+    if (videos) w.Field("video", videos);
+    w.EndObject();
+  }
+  w.Key("releaseForms").BeginArray().EndArray();
+  w.Field("sentCount", m.sent);
+  w.Field("viewedCount", m.viewed);
+  w.Field("canUnsend", s.can_unsend);
+  w.Field("unsendSeconds", s.unsend_seconds);
+  w.Field("isCanceled", s.canceled);
+  w.Field("hasError", false);
+  w.EndObject();
+}
+
+void WriteOverviewFields(JsonWriter& w, const MassMessage& m, const QueueStatus& s) {
+  const MessageContent& c = *m.content;
+  w.Field("id", m.id);
+  w.Field("date", FormatIsoTime(s.date));
+  w.Field("text", c.html);
+  w.Field("rawText", c.text);
+  w.Field("responseType", "message");
+  w.NullField("template");
+  w.Field("sentCount", m.sent);
+  w.Field("viewedCount", m.viewed);
+  w.Field("isFree", c.price_cents == 0);
+  w.Field("isTip", false);
+  w.Field("isMediaReady", true);
+  w.Field("isCanceled", s.canceled);
+  w.Field("isReportedByMe", false);
+  w.Field("canUnsend", s.can_unsend);
+  w.Field("unsendSeconds", s.unsend_seconds);
+  if (c.giphy_id.empty()) {
+    w.NullField("giphyId");
+  } else {
+    w.Field("giphyId", c.giphy_id);
+  }
+  w.Field("mediaCount", static_cast<int64_t>(c.media.size()));
+  w.Key("media");
+  WriteMedia(w, c, false);
+  w.Key("previews");
+  WritePreviews(w, c);
+}
+
+void WriteUserList(JsonWriter& w, const std::function<void(JsonWriter&)>& write_id,
+                   std::string_view name, std::string_view type, int64_t users_count, bool custom,
+                   const std::vector<FanSnapshot>& users) {
+  w.BeginObject();
+  w.Key("id");
+  write_id(w);
+  w.Field("name", name);
+  w.Field("type", type);
+  w.Field("usersCount", users_count);
+  w.Field("postsCount", 0);
+  w.Field("canAddUsers", custom);
+  w.Field("canDelete", custom);
+  w.Field("canManageUsers", custom);
+  w.Field("canUpdate", custom);
+  w.Field("canPinnedToChat", true);
+  w.Field("canPinnedToFeed", true);
+  w.Field("isPinnedToChat", false);
+  w.Field("isPinnedToFeed", false);
+  w.Field("direction", "desc");
+  w.Field("order", "recent");
+  w.Key("sortList").BeginArray().EndArray();
+  w.Key("users").BeginArray();
+  for (const FanSnapshot& fan : users) WriteFan(w, fan);
+  w.EndArray();
+  w.EndObject();
+}
+
+std::string SystemListTitle(std::string_view name) {
+  static const std::map<std::string, std::string, std::less<>> kTitles = {
+      {"fans", "Fans"},          {"expired", "Expired"},      {"recent", "Recent (last 30 days)"},
+      {"rebill_on", "Renew On"}, {"rebill_off", "Renew Off"}, {"following", "Following"},
+      {"tagged", "Tagged"},      {"muted", "Muted"},          {"friends", "Friends"},
+      {"bookmarks", "Bookmarks"}};
+  auto it = kTitles.find(name);
+  return it == kTitles.end() ? std::string(name) : it->second;
+}
+
+void WriteMediaBody(JsonWriter& w, const Account& account, const Media& m) {
+  w.BeginObject();
+  w.Field("prefixed_id", m.prefixed_id);
+  w.Field("file_name", m.file_name);
+  w.Field("processId", StrCat(m.numeric_id));
+  w.Field("host", "convert1.onlyfans.com");
+  w.Field("sourceUrl", StrCat("https://of2transcoder.s3.amazonaws.com/upload/", m.numeric_id, "/",
+                              PercentEncode(m.file_name), "?X-Amz-Expires=604800"));
+  w.Field("extra", "eyJzaW11bGF0ZWQiOnRydWV9");
+  w.Key("additional").BeginObject().Field("user", StrCat(account.identity().user_id)).EndObject();
+  w.Key("thumbs").BeginArray();
+  w.BeginObject()
+      .Field("id", 1)
+      .Field("url", StrCat("https://cdn2.onlyfans.com/thumbs/", m.numeric_id, ".jpg"))
+      .EndObject();
+  w.EndArray();
+  w.EndObject();
+}
+
+// ---- handlers ------------------------------------------------------------------------
+
+Outcome ListAccounts(Ctx& c) {
+  JsonWriter w;
+  w.BeginArray();
+  for (uint32_t index : c.team->accounts) {
+    const AccountIdentity& a = c.world->accounts()[index]->identity();
+    w.BeginObject();
+    w.Field("id", a.id);
+    w.Field("onlyfans_id", a.user_id);
+    w.Field("onlyfans_username", a.username);
+    w.Field("display_name", a.display_name);
+    w.Field("is_authenticated", true);
+    w.Field("authentication_progress", "completed");
+    w.EndObject();
+  }
+  w.EndArray();
+  return Data(w.Take());
+}
+
+Outcome ListQueue(Ctx& c) {
+  Account& a = *c.account;
+  JsonWriter w;
+  w.BeginArray();
+  absl::MutexLock lock(&a.mu);
+  for (auto it = a.messages.rbegin(); it != a.messages.rend(); ++it) {
+    const MassMessage& m = *it->second;
+    const QueueStatus s = ComputeQueueStatus(m, c.now, c.behavior.unsend_window);
+    const absl::Time ended = m.canceled ? m.canceled_at : m.finished_at;
+    const bool recent = !s.done || c.now - ended <= c.behavior.recent_queue_window;
+    if (recent) WriteQueueItem(w, m.id, s);
+  }
+  w.EndArray();
+  return Data(w.Take());
+}
+
+Outcome Send(Ctx& c) {
+  auto request = ParseMassMessageBody(c.req.body, /*update=*/false);
+  if (!request.ok()) return Fail(request.error());
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  auto message = SendMassMessage(*c.world, a, request.value(), c.now);
+  if (!message.ok()) return Fail(message.error());
+  c.state.counters().mass_messages_created.fetch_add(1);
+  JsonWriter w;
+  WriteQueueItem(w, message.value()->id,
+                 ComputeQueueStatus(*message.value(), c.now, c.behavior.unsend_window));
+  return Data(w.Take());
+}
+
+struct DateRange {
+  absl::Time start = absl::InfinitePast();
+  absl::Time end = absl::InfiniteFuture();
+};
+
+ApiResult<DateRange> ParseRange(const Ctx& c) {
+  DateRange range;
+  if (auto v = c.Param("startDate", "start_date"); v && !v->empty()) {
+    auto t = ParseClientTime(*v);
+    if (!t) return Unprocessable("invalid_start_date", "startDate must be a date (Y-m-d H:i:s).");
+    range.start = *t;
+  }
+  if (auto v = c.Param("endDate", "end_date"); v && !v->empty()) {
+    auto t = ParseClientTime(*v);
+    if (!t) return Unprocessable("invalid_end_date", "endDate must be a date (Y-m-d H:i:s).");
+    range.end = *t;
+  }
+  if (range.end <= range.start) {
+    return Unprocessable("invalid_date_range", "The endDate must be a date after startDate.");
+  }
+  return range;
+}
+
+// Messages of the account with a date in [start, end), newest first, matching `query`.
+std::vector<const MassMessage*> SelectMessages(const Account& a, const DateRange& range,
+                                               std::string_view query, absl::Time now,
+                                               bool started_only)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(a.mu) {
+  const std::string needle = AsciiLower(query);
+  std::vector<const MassMessage*> out;
+  for (const auto& [id, message] : a.messages) {
+    const MassMessage& m = *message;
+    if (m.start_at < range.start || m.start_at >= range.end) continue;
+    if (started_only && (m.save_for_later || m.start_at > now)) continue;
+    if (!needle.empty() && AsciiLower(m.content->text).find(needle) == std::string::npos) continue;
+    out.push_back(&m);
+  }
+  std::sort(out.begin(), out.end(), [](const MassMessage* x, const MassMessage* y) {
+    return x->start_at != y->start_at ? x->start_at > y->start_at : x->id > y->id;
+  });
+  return out;
+}
+
+Outcome Overview(Ctx& c, bool engagement) {
+  auto range = ParseRange(c);
+  if (!range.ok()) return Fail(range.error());
+  auto limit = ParseIntParam("limit", c.Param("limit"), 1, 100, 10);
+  if (!limit.ok()) return Fail(limit.error());
+  const std::string query(c.Param("query").value_or(""));
+  Account& a = *c.account;
+  JsonWriter w;
+  std::optional<std::string> next_page;
+  {
+    absl::MutexLock lock(&a.mu);
+    const auto messages = SelectMessages(a, range.value(), query, c.now, engagement);
+    const size_t n = std::min<size_t>(messages.size(), static_cast<size_t>(limit.value()));
+    const bool has_more = messages.size() > n;
+    w.BeginObject();
+    w.Field("hasMore", has_more);
+    w.Key("items").BeginArray();
+    for (size_t i = 0; i < n; ++i) {
+      w.BeginObject();
+      WriteOverviewFields(w, *messages[i],
+                          ComputeQueueStatus(*messages[i], c.now, c.behavior.unsend_window));
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    if (has_more && n > 0) {
+      std::string url = c.AccountUrl("/engagement/messages/mass-messages");
+      StrAppend(&url, "?limit=", limit.value(),
+                "&endDate=", PercentEncode(FormatCursorTime(messages[n - 1]->start_at)));
+      if (range.value().start != absl::InfinitePast()) {
+        StrAppend(&url, "&startDate=", PercentEncode(FormatCursorTime(range.value().start)));
+      }
+      if (!query.empty()) StrAppend(&url, "&query=", PercentEncode(query));
+      next_page = url;
+    }
+  }
+  Outcome o = Data(w.Take());
+  if (engagement) {
+    o.paginated = true;
+    o.next_page = next_page;
+  }
+  return o;
+}
+
+ApiResult<int64_t> PathId(std::string_view segment, std::string_view code, std::string_view what) {
+  auto id = ParseInt<int64_t>(segment);
+  if (!id || *id <= 0) return ApiError{404, std::string(code), StrCat(what, " not found.")};
+  return *id;
+}
+
+Outcome GetMessage(Ctx& c, int64_t id) {
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  const MassMessage* m = a.FindMessage(id);
+  if (m == nullptr) return Fail(ApiError{404, "message_not_found", "Mass message not found."});
+  JsonWriter w;
+  w.BeginObject().Field("success", true).Key("queue");
+  WriteQueueDetail(w, *m, ComputeQueueStatus(*m, c.now, c.behavior.unsend_window));
+  w.EndObject();
+  return Data(w.Take());
+}
+
+Outcome UpdateMessage(Ctx& c, int64_t id) {
+  auto request = ParseMassMessageBody(c.req.body, /*update=*/true);
+  if (!request.ok()) return Fail(request.error());
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  auto m = UpdateMassMessage(*c.world, a, id, request.value(), c.now);
+  if (!m.ok()) return Fail(m.error());
+  JsonWriter w;
+  WriteQueueItem(w, m.value()->id, ComputeQueueStatus(*m.value(), c.now, c.behavior.unsend_window));
+  return Data(w.Take());
+}
+
+Outcome DeleteMessage(Ctx& c, int64_t id) {
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  auto m = UnsendMassMessage(*c.world, a, id, c.now, c.behavior, c.state.sink());
+  if (!m.ok()) return Fail(m.error());
+  JsonWriter w;
+  w.BeginObject().Field("success", true).Key("queue");
+  WriteQueueDetail(w, *m.value(), ComputeQueueStatus(*m.value(), c.now, c.behavior.unsend_window));
+  w.EndObject();
+  return Data(w.Take());
+}
+
+Outcome Upload(Ctx& c) {
+  std::string file_name, file_url, type;
+  int64_t bytes = 0;
+  bool has_file = false, has_url = false, async = false;
+  const std::string content_type = AsciiLower(c.req.content_type);
+  if (content_type.starts_with("multipart/form-data")) {
+    auto boundary = MultipartBoundary(c.req.content_type);
+    if (!boundary.ok()) {
+      return Fail(ApiError{400, "invalid_multipart", std::string(boundary.status().message())});
+    }
+    auto parts = ParseMultipart(*boundary, c.req.body);
+    if (!parts.ok()) {
+      return Fail(ApiError{400, "invalid_multipart", std::string(parts.status().message())});
+    }
+    for (const FormPart& part : *parts) {
+      if (part.name == "file") {
+        has_file = true;
+        bytes = static_cast<int64_t>(part.data.size());
+        file_name = part.filename;
+      } else if (part.name == "file_url") {
+        has_url = true;
+        file_url = std::string(part.data);
+      } else if (part.name == "type") {
+        type = std::string(part.data);
+      } else if (part.name == "async") {
+        async = part.data == "1" || AsciiLower(part.data) == "true";
+      }
+    }
+  } else if (content_type.starts_with("application/json")) {
+    boost::system::error_code ec;
+    json::value root = json::parse(json::string_view(c.req.body.data(), c.req.body.size()), ec);
+    if (ec)
+      return Fail(ApiError{400, "invalid_json", StrCat("Malformed JSON body: ", ec.message())});
+    if (!root.is_object()) {
+      return Fail(Unprocessable("invalid_body", "The body must be a JSON object."));
+    }
+    const json::object& o = root.as_object();
+    if (const json::value* v = o.if_contains("file_url"); v && !v->is_null()) {
+      if (!v->is_string())
+        return Fail(Unprocessable("invalid_file_url", "file_url must be a URL."));
+      has_url = true;
+      file_url = std::string(v->as_string().data(), v->as_string().size());
+    }
+    if (const json::value* v = o.if_contains("type"); v && v->is_string()) {
+      type = std::string(v->as_string().data(), v->as_string().size());
+    }
+    if (const json::value* v = o.if_contains("async"); v && v->is_bool()) async = v->as_bool();
+  } else {
+    return Fail(Unprocessable("invalid_upload",
+                              "Send multipart/form-data (file or file_url) or JSON {file_url}."));
+  }
+  if (has_file == has_url) {
+    return Fail(Unprocessable("file_required", "Exactly one of file or file_url is required."));
+  }
+  if (has_url) {
+    if (!(file_url.starts_with("http://") || file_url.starts_with("https://")) ||
+        file_url.size() < 10) {
+      return Fail(Unprocessable("invalid_file_url", "file_url must be an http(s) URL."));
+    }
+    bytes = c.behavior.url_upload_bytes;
+    std::string_view path = file_url;
+    path = path.substr(0, path.find('?'));
+    file_name = std::string(path.substr(path.rfind('/') + 1));
+  }
+  if (!type.empty() && type != "default" && type != "avatar" && type != "header") {
+    return Fail(Unprocessable("invalid_type", "type must be default, avatar or header."));
+  }
+  if (bytes > kMaxUploadBytes) {
+    return Fail(Unprocessable("file_too_large", "Files are limited to 100 MB."));
+  }
+  const int64_t cost = UploadCredits(bytes, c.behavior.upload_credits_per_mb);
+  if (!c.Charge(cost - c.charged)) {
+    return Fail(ApiError{402, "insufficient_credits",
+                         StrCat("This upload needs ", cost, " credits; the balance is too low.")});
+  }
+  Account& a = *c.account;
+  JsonWriter w;
+  Outcome o;
+  {
+    absl::MutexLock lock(&a.mu);
+    Media& media = CreateUpload(*c.world, a, file_name, bytes, async, cost, c.now, c.behavior);
+    if (async) {
+      o.status = 202;
+      w.BeginObject();
+      w.Field("prefixed_id", media.prefixed_id);
+      w.Field("status", "pending");
+      w.Field("polling_url", c.AccountUrl(StrCat("/media/uploads/", media.prefixed_id, "/status")));
+      w.EndObject();
+    } else {
+      WriteMediaBody(w, a, media);
+    }
+  }
+  c.state.counters().uploads.fetch_add(1);
+  o.data = w.Take();
+  o.envelope = false;
+  o.cost = cost;
+  return o;
+}
+
+Outcome UploadStatus(Ctx& c, std::string_view prefixed_id) {
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  auto it = a.media.find(std::string(prefixed_id));
+  if (it == a.media.end()) {
+    return Fail(ApiError{404, "media_not_found", "Upload not found for this account."});
+  }
+  const Media& m = it->second;
+  JsonWriter w;
+  w.BeginObject();
+  w.Field("prefixed_id", m.prefixed_id);
+  if (m.ready_at > c.now) {
+    w.Field("status", "processing");
+  } else {
+    w.Field("status", "completed");
+    w.Field("credits_used", m.credits);
+    w.Key("media");
+    WriteMediaBody(w, a, m);
+  }
+  w.EndObject();
+  Outcome o = Data(w.Take());
+  o.envelope = false;
+  o.cost = 0;
+  return o;
+}
+
+std::vector<FanSnapshot> FanSnapshots(const Account& a, const std::vector<uint32_t>& members,
+                                      size_t offset, size_t limit)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(a.mu) {
+  std::vector<FanSnapshot> out;
+  for (size_t i = offset; i < members.size() && out.size() < limit; ++i) {
+    out.push_back(Snapshot(a.fans[members[i]]));
+  }
+  return out;
+}
+
+Outcome ListUserLists(Ctx& c) {
+  auto limit = ParseIntParam("limit", c.Param("limit"), 10, 50, 10);
+  if (!limit.ok()) return Fail(limit.error());
+  auto offset = ParseIntParam("offset", c.Param("offset"), 0, INT32_MAX, 0);
+  if (!offset.ok()) return Fail(offset.error());
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  JsonWriter w;
+  w.BeginArray();
+  const int64_t system = static_cast<int64_t>(SystemListNames().size());
+  const int64_t total = system + static_cast<int64_t>(a.lists.size());
+  for (int64_t i = offset.value(); i < total && i < offset.value() + limit.value(); ++i) {
+    if (i < system) {
+      const std::string& name = SystemListNames()[static_cast<size_t>(i)];
+      const int64_t count = static_cast<int64_t>(SystemListMembers(a, name, c.now).size());
+      WriteUserList(w, [&](JsonWriter& jw) { jw.String(name); }, SystemListTitle(name), name, count,
+                    false, {});
+    } else {
+      const UserList& list = a.lists[static_cast<size_t>(i - system)];
+      WriteUserList(w, [&](JsonWriter& jw) { jw.String(StrCat(list.id)); }, list.name, "custom",
+                    static_cast<int64_t>(list.members.size()), true, {});
+    }
+  }
+  w.EndArray();
+  return Data(w.Take());
+}
+
+Outcome CreateUserList(Ctx& c) {
+  auto name = ParseCreateListBody(c.req.body);
+  if (!name.ok()) return Fail(name.error());
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  const UserList& list = CreateList(*c.world, a, name.value(), c.now);
+  c.state.counters().lists_created.fetch_add(1);
+  JsonWriter w;
+  WriteUserList(w, [&](JsonWriter& jw) { jw.Int(list.id); }, list.name, "custom", 0, true, {});
+  return Data(w.Take());
+}
+
+// The members of list `ref` (a system list name or a custom list id); nullopt when unknown.
+std::optional<std::vector<uint32_t>> ListMembers(const Account& a, std::string_view ref,
+                                                 absl::Time now, const UserList** custom)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(a.mu) {
+  *custom = nullptr;
+  if (IsSystemList(ref)) return SystemListMembers(a, ref, now);
+  auto id = ParseInt<int64_t>(ref);
+  if (!id) return std::nullopt;
+  for (const UserList& list : a.lists) {
+    if (list.id == *id) {
+      *custom = &list;
+      return list.members;
+    }
+  }
+  return std::nullopt;
+}
+
+Outcome GetUserList(Ctx& c, std::string_view ref) {
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  const UserList* custom = nullptr;
+  auto members = ListMembers(a, ref, c.now, &custom);
+  if (!members)
+    return Fail(ApiError{404, "list_not_found", StrCat("User list ", ref, " not found.")});
+  JsonWriter w;
+  const auto users = FanSnapshots(a, *members, 0, kListPreviewUsers);
+  const int64_t count = static_cast<int64_t>(members->size());
+  if (custom != nullptr) {
+    WriteUserList(
+        w, [&](JsonWriter& jw) { jw.Int(custom->id); }, custom->name, "custom", count, true, users);
+  } else {
+    WriteUserList(
+        w, [&](JsonWriter& jw) { jw.String(ref); }, SystemListTitle(ref), ref, count, false, users);
+  }
+  return Data(w.Take());
+}
+
+Outcome ListUsersInList(Ctx& c, std::string_view ref) {
+  auto limit = ParseIntParam("limit", c.Param("limit"), 1, 100, 10);
+  if (!limit.ok()) return Fail(limit.error());
+  auto offset = ParseIntParam("offset", c.Param("offset"), 0, INT32_MAX, 0);
+  if (!offset.ok()) return Fail(offset.error());
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  const UserList* custom = nullptr;
+  auto members = ListMembers(a, ref, c.now, &custom);
+  if (!members)
+    return Fail(ApiError{404, "list_not_found", StrCat("User list ", ref, " not found.")});
+  const auto users = FanSnapshots(a, *members, static_cast<size_t>(offset.value()),
+                                  static_cast<size_t>(limit.value()));
+  const int64_t next = offset.value() + static_cast<int64_t>(users.size());
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("list").BeginArray();
+  for (const FanSnapshot& fan : users) WriteFan(w, fan);
+  w.EndArray();
+  w.Field("hasMore", next < static_cast<int64_t>(members->size()));
+  w.Field("nextOffset", next);
+  w.EndObject();
+  return Data(w.Take());
+}
+
+Outcome AddUsers(Ctx& c, std::string_view ref) {
+  auto ids = ParseAddUsersBody(c.req.body, c.behavior.max_ids_per_list_add);
+  if (!ids.ok()) return Fail(ids.error());
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  auto added = AddUsersToList(a, ref, ids.value());
+  if (!added.ok()) return Fail(added.error());
+  JsonWriter w;
+  w.BeginObject().Key(ref).BeginArray();
+  for (uint64_t id : added.value()) w.UInt(id);
+  w.EndArray().EndObject();
+  return Data(w.Take());
+}
+
+Outcome TopMessage(Ctx& c) {
+  auto range = ParseRange(c);
+  if (!range.ok()) return Fail(range.error());
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  const auto messages = SelectMessages(a, range.value(), "", c.now, /*started_only=*/true);
+  const MassMessage* top = nullptr;
+  for (const MassMessage* m : messages) {
+    if (top == nullptr || m->purchases.size() > top->purchases.size() ||
+        (m->purchases.size() == top->purchases.size() && m->revenue_cents > top->revenue_cents)) {
+      top = m;
+    }
+  }
+  JsonWriter w;
+  w.BeginObject().Key("purchases");
+  if (top == nullptr) {
+    w.Null();
+  } else {
+    const QueueStatus s = ComputeQueueStatus(*top, c.now, c.behavior.unsend_window);
+    const MessageContent& content = *top->content;
+    w.BeginObject();
+    w.Field("id", top->id);
+    w.Field("date", FormatIsoTime(s.date));
+    w.Field("text", content.html);
+    w.Field("rawText", content.text);
+    w.Field("price", FormatDecimal(content.price_cents));
+    w.Field("purchasedCount", static_cast<int64_t>(top->purchases.size()));
+    w.Field("sentCount", top->sent);
+    w.Field("viewedCount", top->viewed);
+    w.Field("totalRevenueGenerated", FormatDecimal(top->revenue_cents));
+    w.Field("canSendMessageToBuyers", true);
+    w.Field("isFree", content.price_cents == 0);
+    w.Field("isTip", false);
+    w.Field("isCanceled", s.canceled);
+    w.Field("canUnsend", s.can_unsend);
+    w.Field("unsendSeconds", s.unsend_seconds);
+    w.Field("mediaCount", static_cast<int64_t>(content.media.size()));
+    w.Key("media");
+    WriteMedia(w, content, false);
+    w.Key("previews");
+    WritePreviews(w, content);
+    w.Field("responseType", "message");
+    w.NullField("template");
+    w.Key("relationships").BeginObject().Key("buyers").BeginObject();
+    w.Field("href", c.AccountUrl(StrCat("/engagement/messages/", top->id, "/buyers")));
+    w.Field("method", "GET");
+    w.EndObject().EndObject();
+    w.EndObject();
+  }
+  w.EndObject();
+  return Data(w.Take());
+}
+
+Outcome Buyers(Ctx& c, int64_t message_id) {
+  auto limit = ParseIntParam("limit", c.Param("limit"), 1, 100, 10);
+  if (!limit.ok()) return Fail(limit.error());
+  auto offset = ParseIntParam("offset", c.Param("offset"), 0, INT32_MAX, 0);
+  if (!offset.ok()) return Fail(offset.error());
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  const MassMessage* m = a.FindMessage(message_id);
+  if (m == nullptr) return Fail(ApiError{404, "message_not_found", "Message not found."});
+  // The marker fixes the set of buyers a traversal sees (those before it), so purchases made
+  // while a client pages do not shift the pages.
+  const int64_t count = static_cast<int64_t>(m->purchases.size());
+  auto marker = ParseIntParam("marker", c.Param("marker"), 0, count, count);
+  if (!marker.ok()) return Fail(marker.error());
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("list").BeginArray();
+  int64_t returned = 0;
+  for (int64_t i = marker.value() - 1 - offset.value(); i >= 0 && returned < limit.value(); --i) {
+    const Purchase& p = m->purchases[static_cast<size_t>(i)];
+    WriteFan(w, Snapshot(a.fans[m->recipients[p.recipient]]));
+    ++returned;
+  }
+  w.EndArray();
+  const bool has_more = marker.value() - offset.value() - returned > 0;
+  w.Field("hasMore", has_more);
+  w.Field("marker", marker.value());
+  w.EndObject();
+  Outcome o = Data(w.Take());
+  o.paginated = true;
+  if (has_more) {
+    o.next_page =
+        c.AccountUrl(StrCat("/engagement/messages/", message_id, "/buyers?limit=", limit.value(),
+                            "&offset=", offset.value() + returned, "&marker=", marker.value()));
+  }
+  return o;
+}
+
+Outcome Route(Ctx& c) {
+  const std::vector<std::string>& s = c.target.segments;
+  const std::string& method = c.req.method;
+  if (s.size() == 2 && s[1] == "accounts") {
+    return method == "GET" ? ListAccounts(c) : MethodNotAllowed();
+  }
+  if (s.size() < 3) return NotFound();
+  Account* account = c.world->FindAccount(s[1]);
+  if (account == nullptr || account->identity().team_id != c.team->id()) {
+    return Fail(ApiError{404, "account_not_found", StrCat("Account ", s[1], " not found.")});
+  }
+  c.account = account;
+  const std::vector<std::string> rest(s.begin() + 2, s.end());
+  auto is = [&](std::initializer_list<std::string_view> pattern) {
+    if (pattern.size() != rest.size()) return false;
+    size_t i = 0;
+    for (std::string_view p : pattern) {
+      if (p != "*" && p != rest[i]) return false;
+      ++i;
+    }
+    return true;
+  };
+  if (is({"mass-messaging"})) {
+    if (method == "GET") return ListQueue(c);
+    if (method == "POST") return Send(c);
+    return MethodNotAllowed();
+  }
+  if (is({"mass-messaging", "overview"})) {
+    return method == "GET" ? Overview(c, /*engagement=*/false) : MethodNotAllowed();
+  }
+  if (is({"mass-messaging", "*"})) {
+    auto id = PathId(rest[1], "message_not_found", "Mass message");
+    if (!id.ok()) return Fail(id.error());
+    if (method == "GET") return GetMessage(c, id.value());
+    if (method == "PUT") return UpdateMessage(c, id.value());
+    if (method == "DELETE") return DeleteMessage(c, id.value());
+    return MethodNotAllowed();
+  }
+  if (is({"media", "upload"})) return method == "POST" ? Upload(c) : MethodNotAllowed();
+  if (is({"media", "uploads", "*", "status"})) {
+    return method == "GET" ? UploadStatus(c, rest[2]) : MethodNotAllowed();
+  }
+  if (is({"user-lists"})) {
+    if (method == "GET") return ListUserLists(c);
+    if (method == "POST") return CreateUserList(c);
+    return MethodNotAllowed();
+  }
+  if (is({"user-lists", "*"}))
+    return method == "GET" ? GetUserList(c, rest[1]) : MethodNotAllowed();
+  if (is({"user-lists", "*", "users"})) {
+    if (method == "GET") return ListUsersInList(c, rest[1]);
+    if (method == "POST") return AddUsers(c, rest[1]);
+    return MethodNotAllowed();
+  }
+  if (is({"engagement", "messages", "mass-messages"})) {
+    return method == "GET" ? Overview(c, /*engagement=*/true) : MethodNotAllowed();
+  }
+  if (is({"engagement", "messages", "top-message"})) {
+    return method == "GET" ? TopMessage(c) : MethodNotAllowed();
+  }
+  if (is({"engagement", "messages", "*", "buyers"})) {
+    auto id = PathId(rest[2], "message_not_found", "Message");
+    if (!id.ok()) return Fail(id.error());
+    return method == "GET" ? Buyers(c, id.value()) : MethodNotAllowed();
+  }
+  return NotFound();
+}
+
+std::string_view BearerKey(std::string_view authorization) {
+  constexpr std::string_view kPrefix = "Bearer ";
+  if (authorization.size() <= kPrefix.size()) return "";
+  if (AsciiLower(authorization.substr(0, kPrefix.size())) != "bearer ") return "";
+  std::string_view key = authorization.substr(kPrefix.size());
+  while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
+  while (!key.empty() && key.back() == ' ') key.remove_suffix(1);
+  return key;
+}
+
+}  // namespace
+
+std::string Api::TeamOf(std::string_view authorization) const {
+  const std::string_view key = BearerKey(authorization);
+  if (key.empty()) return "";
+  Team* team = state_.world()->TeamForKey(key);
+  return team == nullptr ? "" : team->id();
+}
+
+ApiResponse Api::Handle(const ApiRequest& req) {
+  RequestCounters& counters = state_.counters();
+  counters.requests.fetch_add(1, std::memory_order_relaxed);
+  ApiResponse res;
+  auto finish = [&](int status, std::string body) {
+    res.status = status;
+    res.body = std::move(body);
+    counters.CountStatus(status);
+    return std::move(res);
+  };
+  auto target = ParseTarget(req.target);
+  if (!target || target->segments.empty() || target->segments[0] != "api") {
+    return finish(404, ErrorBody("not_found", "Not found."));
+  }
+  std::shared_ptr<World> world = state_.world();
+  const std::string_view key = BearerKey(req.authorization);
+  Team* team = key.empty() ? nullptr : world->TeamForKey(key);
+  if (team == nullptr) return finish(401, std::string(kUnauthorizedBody));
+
+  const absl::Time now = state_.clock().Now();
+  const Admission admission = team->Admit(now, 1);
+  auto rate_headers = [&](int64_t used, int64_t balance) {
+    res.headers.emplace_back("X-OFAPI-Credits-Used", StrCat(used));
+    res.headers.emplace_back("X-OFAPI-Credits-Balance", StrCat(balance));
+    res.headers.emplace_back("X-Rate-Limit-Limit-Minute", StrCat(admission.limit_minute));
+    res.headers.emplace_back("X-Rate-Limit-Remaining-Minute", StrCat(admission.remaining_minute));
+  };
+  if (admission.result == Admission::Result::kRateLimited) {
+    rate_headers(0, admission.balance);
+    res.headers.emplace_back("Retry-After", StrCat(admission.retry_after_seconds));
+    return finish(429, ErrorBody("rate_limited", StrCat("Too many requests: the team's limit is ",
+                                                        admission.limit_minute, " per minute.")));
+  }
+  if (admission.result == Admission::Result::kNoCredits) {
+    rate_headers(0, admission.balance);
+    return finish(402, ErrorBody("insufficient_credits",
+                                 "Insufficient credits. Top up at https://app.onlyfansapi.com."));
+  }
+
+  Ctx c{.state = state_,
+        .req = req,
+        .target = *target,
+        .world = world,
+        .team = team,
+        .now = now,
+        .behavior = state_.behavior(),
+        .charged = 1};
+  c.base_url = !public_url_.empty() ? public_url_
+               : req.host.empty()   ? std::string("http://127.0.0.1")
+                                    : StrCat("http://", req.host);
+  Outcome out = Route(c);
+  int64_t used = 0;
+  if (out.status >= 200 && out.status < 300) {
+    used = out.cost;
+    if (c.charged > out.cost) team->Refund(c.charged - out.cost);
+  } else {
+    team->Refund(c.charged);
+  }
+  const int64_t balance = team->balance();
+  rate_headers(used, balance);
+  if (!out.envelope) return finish(out.status, std::move(out.data));
+
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("data").Raw(out.data);
+  if (out.paginated) {
+    w.Key("_pagination").BeginObject();
+    if (out.next_page) {
+      w.Field("next_page", *out.next_page);
+    } else {
+      w.NullField("next_page");
+    }
+    w.EndObject();
+  }
+  w.Key("_meta").BeginObject();
+  w.Key("_credits").BeginObject();
+  w.Field("used", used).Field("balance", balance).Field("note", "Always");
+  w.EndObject();
+  w.Key("_cache").BeginObject();
+  w.Field("is_cached", false).Field("note", "Cache disabled for this endpoint");
+  w.EndObject();
+  w.Key("_rate_limits").BeginObject();
+  w.Field("limit_minute", admission.limit_minute);
+  w.Field("remaining_minute", admission.remaining_minute);
+  w.NullField("limit_day");
+  w.NullField("remaining_day");
+  w.Field("notice", "Daily limits have been removed; only the per-minute limit applies.");
+  w.EndObject();
+  w.EndObject();
+  w.EndObject();
+  return finish(out.status, w.Take());
+}
+
+}  // namespace herald::upstream_sim

@@ -1,0 +1,204 @@
+#include <algorithm>
+#include <cmath>
+
+#include <herald/upstream_sim/delivery.h>
+
+namespace herald::upstream_sim {
+namespace {
+
+// Recipients one account delivers per pass at most, so a huge queue at a huge rate holds its
+// account's lock for milliseconds, not seconds (the rest goes out on the next passes).
+constexpr uint32_t kMaxDeliveriesPerPass = 20'000;
+
+}  // namespace
+
+void DeliveryEngine::Reset() {
+  absl::MutexLock lock(&tick_mu_);
+  last_tick_ = absl::InfinitePast();
+  subscriber_carry_ = 0;
+}
+
+void DeliveryEngine::Tick(World& world, const Behavior& behavior) {
+  absl::MutexLock tick_lock(&tick_mu_);
+  const absl::Time now = clock_.Now();
+  if (behavior.new_subscribers_per_second > 0 && last_tick_ != absl::InfinitePast() &&
+      !world.accounts().empty()) {
+    subscriber_carry_ +=
+        behavior.new_subscribers_per_second * absl::ToDoubleSeconds(now - last_tick_);
+    // Bounded per pass so a stalled timer cannot add a burst of millions.
+    const int64_t n = std::min<int64_t>(static_cast<int64_t>(subscriber_carry_), 100'000);
+    subscriber_carry_ -= static_cast<double>(n);
+    for (int64_t i = 0; i < n; ++i) {
+      const uint64_t pick = HashValues({world.seed(), 0x5ab, subscriber_draws_++});
+      Account& account = *world.accounts()[pick % world.accounts().size()];
+      AddSubscribers(world, account, 1);
+    }
+  }
+  last_tick_ = now;
+
+  for (uint32_t index : world.active().Take()) {
+    Account& account = *world.accounts()[index];
+    bool more;
+    {
+      absl::MutexLock lock(&account.mu);
+      more = Advance(world, account, behavior, now);
+    }
+    if (more) world.active().Mark(index);
+  }
+}
+
+bool DeliveryEngine::Advance(World& world, Account& account, const Behavior& behavior,
+                             absl::Time now) {
+  const bool emit = sink_.Wants(account.identity());
+  uint32_t budget = kMaxDeliveriesPerPass;
+  for (size_t k = 0; k < account.active_messages.size();) {
+    MassMessage* m = account.FindMessage(account.active_messages[k]);
+    if (m == nullptr || m->canceled || m->save_for_later) {
+      account.active_messages.erase(account.active_messages.begin() + static_cast<ptrdiff_t>(k));
+      continue;
+    }
+    if (now < m->start_at) {
+      ++k;
+      continue;
+    }
+    if (!m->start_reported) {
+      m->start_reported = true;
+      m->last_progress_report = now;
+      if (emit) EmitQueue(world, account, *m, EventType::kChatQueueUpdated, behavior, now);
+    }
+    const uint32_t total = static_cast<uint32_t>(m->recipients.size());
+    const double due =
+        std::floor(absl::ToDoubleSeconds(now - m->start_at) * behavior.delivery_rate);
+    uint32_t target = due >= total ? total : static_cast<uint32_t>(due);
+    const uint32_t before = m->sent;
+    if (target > before) target = before + std::min(target - before, budget);
+    budget -= target > before ? target - before : 0;
+    for (uint32_t i = m->sent; i < target; ++i) Deliver(world, account, *m, i, behavior, now, emit);
+    if (target > m->sent) m->sent = target;
+    counters_.recipients_delivered.fetch_add(m->sent - before, std::memory_order_relaxed);
+    if (m->sent == total) {
+      m->finish_reported = true;
+      m->finished_at = now;
+      counters_.queues_finished.fetch_add(1, std::memory_order_relaxed);
+      if (emit) EmitQueue(world, account, *m, EventType::kChatQueueFinished, behavior, now);
+      account.active_messages.erase(account.active_messages.begin() + static_cast<ptrdiff_t>(k));
+      continue;
+    }
+    if (m->sent > before && now - m->last_progress_report >= behavior.progress_interval) {
+      m->last_progress_report = now;
+      if (emit) EmitQueue(world, account, *m, EventType::kChatQueueUpdated, behavior, now);
+    }
+    ++k;
+  }
+
+  while (!account.pending_purchases.empty() && account.pending_purchases.top().due <= now) {
+    const PendingPurchase p = account.pending_purchases.top();
+    account.pending_purchases.pop();
+    MassMessage* m = account.FindMessage(p.message_id);
+    if (m == nullptr) continue;
+    --m->purchases_pending;
+    // An unsent message can no longer be bought.
+    if (m->canceled && m->canceled_at <= p.due) continue;
+    Buy(world, account, *m, p.recipient, p.due, emit);
+  }
+  return account.HasWork();
+}
+
+void DeliveryEngine::Deliver(World& world, Account& account, MassMessage& m, uint32_t recipient,
+                             const Behavior& behavior, absl::Time now, bool emit) {
+  const Fan& fan = account.fans[m.recipients[recipient]];
+  const uint64_t h = HashValues({world.seed(), static_cast<uint64_t>(m.id), fan.id});
+  bool buys = false;
+  if (m.content->price_cents > 0) {
+    double p = behavior.purchase_probability;
+    if (behavior.fan_behavior == FanBehavior::kSpendWeighted) p *= fan.propensity / 100.0;
+    buys = UnitInterval(Mix64(h ^ 1)) < std::min(1.0, p);
+  }
+  if (buys || UnitInterval(Mix64(h ^ 2)) < behavior.view_probability) ++m.viewed;
+  if (emit) {
+    WebhookEvent e;
+    e.type = EventType::kMessagesSent;
+    e.account = account.shared_identity();
+    e.content = m.content;
+    e.at = now;
+    e.seed = world.seed();
+    e.sequence = world.NextEventSequence();
+    e.queue_id = m.id;
+    e.fan = Snapshot(fan);
+    e.chat_message_id = m.first_chat_message_id + recipient;
+    sink_.Emit(std::move(e));
+  }
+  if (buys) {
+    const absl::Duration spread = behavior.purchase_delay_max - behavior.purchase_delay_min;
+    const absl::Duration delay = behavior.purchase_delay_min + spread * UnitInterval(Mix64(h ^ 3));
+    account.pending_purchases.push(PendingPurchase{now + delay, m.id, recipient});
+    ++m.purchases_pending;
+  }
+}
+
+void DeliveryEngine::Buy(World& world, Account& account, MassMessage& m, uint32_t recipient,
+                         absl::Time at, bool emit) {
+  Fan& fan = account.fans[m.recipients[recipient]];
+  const int64_t amount = m.content->price_cents;
+  fan.spend_messages = static_cast<uint32_t>(fan.spend_messages + amount);
+  m.purchases.push_back(Purchase{recipient, amount, at});
+  m.revenue_cents += amount;
+  counters_.purchases.fetch_add(1, std::memory_order_relaxed);
+  counters_.revenue_cents.fetch_add(amount, std::memory_order_relaxed);
+  if (!emit) return;
+  for (EventType type : {EventType::kPpvUnlocked, EventType::kTransactionNew}) {
+    WebhookEvent e;
+    e.type = type;
+    e.account = account.shared_identity();
+    e.content = m.content;
+    e.at = at;
+    e.seed = world.seed();
+    e.sequence = world.NextEventSequence();
+    e.queue_id = m.id;
+    e.fan = Snapshot(fan);
+    e.chat_message_id = m.first_chat_message_id + recipient;
+    e.amount_cents = amount;
+    sink_.Emit(std::move(e));
+  }
+}
+
+void DeliveryEngine::EmitQueue(World& world, Account& account, const MassMessage& m, EventType type,
+                               const Behavior& behavior, absl::Time now) {
+  WebhookEvent e;
+  e.type = type;
+  e.account = account.shared_identity();
+  e.at = now;
+  e.seed = world.seed();
+  e.sequence = world.NextEventSequence();
+  e.queue_id = m.id;
+  e.queue = ComputeQueueStatus(m, now, behavior.unsend_window);
+  sink_.Emit(std::move(e));
+}
+
+void DeliveryEngine::AddSubscribers(World& world, Account& account, int count) {
+  const absl::Time now = clock_.Now();
+  absl::MutexLock lock(&account.mu);
+  const bool emit = sink_.Wants(account.identity());
+  for (int i = 0; i < count; ++i) {
+    Fan fan;
+    const uint64_t h = HashValues({world.seed(), 0x50b, world.NextEventSequence()});
+    fan.id = (account.fans.empty() ? 100'000 : account.fans.back().id) + 1 + Mix64(h) % 997;
+    fan.subscribed_at = absl::ToUnixSeconds(now);
+    fan.flags = kFanActive | kFanRebillOn;
+    fan.propensity = 100;
+    account.fans.push_back(fan);
+    counters_.subscribers_added.fetch_add(1, std::memory_order_relaxed);
+    if (emit) {
+      WebhookEvent e;
+      e.type = EventType::kSubscriptionNew;
+      e.account = account.shared_identity();
+      e.at = now;
+      e.seed = world.seed();
+      e.sequence = world.NextEventSequence();
+      e.fan = Snapshot(fan);
+      sink_.Emit(std::move(e));
+    }
+  }
+}
+
+}  // namespace herald::upstream_sim

@@ -1,0 +1,206 @@
+#include <herald/common/strings.h>
+#include <herald/upstream_sim/events.h>
+#include <herald/upstream_sim/json_writer.h>
+#include <herald/upstream_sim/money.h>
+#include <herald/upstream_sim/render.h>
+#include <herald/upstream_sim/time_format.h>
+
+namespace herald::upstream_sim {
+namespace {
+
+void AppendHex(std::string& out, uint64_t v, int digits) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = digits - 1; i >= 0; --i) out.push_back(kHex[(v >> (4 * i)) & 0xf]);
+}
+
+// 32 hex characters derived from the event, for transaction and notification ids.
+std::string EventHex32(const WebhookEvent& e, uint64_t salt) {
+  std::string out;
+  const uint64_t h = HashValues({e.seed, e.sequence, salt});
+  AppendHex(out, h, 16);
+  AppendHex(out, Mix64(h), 16);
+  return out;
+}
+
+std::string MessageLink(const WebhookEvent& e) {
+  return StrCat("<a href=\"https://onlyfans.com/my/chats/chat/", e.fan.id,
+                "/?firstId=", e.chat_message_id, "\">message</a>");
+}
+
+void WriteQueuePayload(JsonWriter& w, const WebhookEvent& e) {
+  WriteQueueItem(w, e.queue_id, e.queue);
+}
+
+void WriteMessageSent(JsonWriter& w, const WebhookEvent& e) {
+  const MessageContent& c = *e.content;
+  const std::string at = FormatIsoTime(e.at);
+  w.BeginObject();
+  w.Field("id", e.chat_message_id);
+  w.Field("text", c.html);
+  w.Key("price").Money(c.price_cents);
+  w.Field("isFree", c.price_cents == 0);
+  w.Field("lockedText", c.locked_text);
+  w.Field("mediaCount", static_cast<int64_t>(c.media.size()));
+  w.Key("media");
+  WriteMedia(w, c, c.price_cents > 0);
+  w.Key("previews");
+  WritePreviews(w, c);
+  w.Field("queueId", e.queue_id);
+  w.Field("isFromQueue", true);
+  w.Field("createdAt", at);
+  w.Field("changedAt", at);
+  w.Field("cancelSeconds", 0);
+  w.Field("canPurchase", c.price_cents > 0);
+  w.Field("isOpened", false);
+  w.Field("isNew", true);
+  if (c.giphy_id.empty()) {
+    w.NullField("giphyId");
+  } else {
+    w.Field("giphyId", c.giphy_id);
+  }
+  w.Key("fromUser").BeginObject();
+  w.Field("id", e.account->user_id);
+  w.Field("_view", "s");
+  w.EndObject();
+  w.Key("toUser");
+  WriteFan(w, e.fan);
+  w.EndObject();
+}
+
+void WritePpvUnlocked(JsonWriter& w, const WebhookEvent& e) {
+  w.BeginObject();
+  w.Field("id", EventHex32(e, 1).substr(0, 12));
+  w.Field("type", "paided_message");
+  w.Field("subType", "subscriber_pay_for_chat_message");
+  w.Field("createdAt", FormatIsoTime(e.at));
+  w.Field("text", "{NAME} unlocked your {MESSAGE_LINK} for {AMOUNT}");
+  w.Field("user_id", StrCat(e.fan.id));
+  w.Field("isRead", false);
+  w.Field("canGoToProfile", true);
+  w.Key("replacePairs").BeginObject();
+  w.Field("{NAME}", StrCat("<a href=\"https://onlyfans.com/", FanUsername(e.fan.id), "\">",
+                           FanName(e.fan.id), "</a>"));
+  w.Field("{MESSAGE_LINK}", MessageLink(e));
+  w.Field("{AMOUNT}", FormatDollars(e.amount_cents));
+  w.EndObject();
+  w.Key("user");
+  WriteFan(w, e.fan);
+  w.Key("fanData");
+  WriteFanData(w, e.fan, e.at);
+  w.EndObject();
+}
+
+void WriteTransaction(JsonWriter& w, const WebhookEvent& e) {
+  // The platform keeps 20%; VAT and tax are not simulated.
+  const int64_t fee = (e.amount_cents * 20 + 50) / 100;
+  w.BeginObject();
+  w.Field("id", EventHex32(e, 2));
+  w.Field("created_at", FormatSqlTime(e.at));
+  w.Field("type", "message");
+  w.NullField("tips_source");
+  w.Key("amount").Money(e.amount_cents);
+  w.Key("vat_amount").Money(0);
+  w.Key("tax_amount").Money(0);
+  w.Key("net_amount").Money(e.amount_cents - fee);
+  w.Key("fee_amount").Money(fee);
+  w.Field("currency", "USD");
+  w.Field("description",
+          StrCat("Payment for ", MessageLink(e), " from <a href=\"https://onlyfans.com/",
+                 FanUsername(e.fan.id), "\">", FanName(e.fan.id), "</a>"));
+  w.Field("status", "loading");
+  w.Key("fan").BeginObject();
+  w.Field("id", StrCat(e.fan.id));
+  w.Field("username", FanUsername(e.fan.id));
+  w.Field("name", FanName(e.fan.id));
+  w.Field("display_name", FanName(e.fan.id));
+  w.NullField("avatar");
+  w.EndObject();
+  w.Key("fanData");
+  WriteFanData(w, e.fan, e.at);
+  w.EndObject();
+}
+
+void WriteSubscription(JsonWriter& w, const WebhookEvent& e) {
+  w.BeginObject();
+  w.Field("user_id", StrCat(e.fan.id));
+  w.Key("user");
+  WriteFan(w, e.fan);
+  w.Field("subscribedAt", FormatIsoTime(e.at));
+  w.Field("expiredAt", FormatIsoTime(e.at + absl::Hours(24 * 30)));
+  w.Key("price").Money(e.amount_cents);
+  w.Field("isNewSubscriber", true);
+  w.Field("isTrial", false);
+  w.Key("fanData");
+  WriteFanData(w, e.fan, e.at);
+  w.EndObject();
+}
+
+}  // namespace
+
+std::string_view EventName(EventType type) {
+  switch (type) {
+    case EventType::kChatQueueUpdated:
+      return "chat_queue.updated";
+    case EventType::kChatQueueFinished:
+      return "chat_queue.finished";
+    case EventType::kMessagesSent:
+      return "messages.sent";
+    case EventType::kPpvUnlocked:
+      return "messages.ppv.unlocked";
+    case EventType::kTransactionNew:
+      return "transactions.new";
+    case EventType::kSubscriptionNew:
+      return "subscriptions.new";
+  }
+  return "unknown";
+}
+
+FanSnapshot Snapshot(const Fan& fan) {
+  return FanSnapshot{.id = fan.id,
+                     .subscribed_at = fan.subscribed_at,
+                     .spend_subscriptions = fan.spend_subscriptions,
+                     .spend_messages = fan.spend_messages,
+                     .spend_tips = fan.spend_tips,
+                     .spend_posts = fan.spend_posts,
+                     .active = fan.active()};
+}
+
+std::string IdempotencyKey(const WebhookEvent& e) {
+  std::string out = "evt_";
+  out.reserve(44);
+  const uint64_t h = HashValues({e.seed, e.sequence, 0x1de});
+  AppendHex(out, h, 16);
+  AppendHex(out, Mix64(h), 16);
+  AppendHex(out, Mix64(h ^ 0x5555), 8);
+  return out;
+}
+
+std::string RenderWebhookBody(const WebhookEvent& e) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Field("event", EventName(e.type));
+  w.Field("account_id", e.account->id);
+  w.Key("payload");
+  switch (e.type) {
+    case EventType::kChatQueueUpdated:
+    case EventType::kChatQueueFinished:
+      WriteQueuePayload(w, e);
+      break;
+    case EventType::kMessagesSent:
+      WriteMessageSent(w, e);
+      break;
+    case EventType::kPpvUnlocked:
+      WritePpvUnlocked(w, e);
+      break;
+    case EventType::kTransactionNew:
+      WriteTransaction(w, e);
+      break;
+    case EventType::kSubscriptionNew:
+      WriteSubscription(w, e);
+      break;
+  }
+  w.EndObject();
+  return w.Take();
+}
+
+}  // namespace herald::upstream_sim
