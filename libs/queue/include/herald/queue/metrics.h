@@ -1,0 +1,95 @@
+// The queue's metrics: shard depths and ages refreshed by a poller, and the worker's own counters.
+//
+// No per-account or per-team labels. `shard` takes at most QueueConfig::shards values; `kind`
+// the job kinds Herald defines; `outcome` a fixed set (ok, retry, dead, rate_limited, released,
+// expired, fenced).
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <absl/status/status.h>
+#include <absl/time/time.h>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <herald/metrics/metrics.h>
+#include <herald/queue/queue.h>
+
+namespace herald::queue {
+
+// Queue-wide state read from Redis. Every process that runs a StatsPoller reports the same
+// values (they come from the shared counters), so dashboards aggregate them with max(), not sum().
+struct QueueMetrics {
+  explicit QueueMetrics(metrics::Registry& registry);
+
+  // herald_queue_jobs{shard,state}: state is ready, delayed, leased or dead.
+  metrics::Family<metrics::Gauge>& jobs;
+  // herald_queue_oldest_ready_age_seconds{shard}: approximate (see ShardStats).
+  metrics::Family<metrics::Gauge>& oldest_ready_age;
+  // herald_queue_ready_accounts{shard}: accounts waiting for a turn.
+  metrics::Family<metrics::Gauge>& ready_accounts;
+  // herald_queue_enqueued_jobs_total{kind} and herald_queue_finished_jobs_total{kind,outcome}:
+  // cumulative counts kept in Redis, mirrored here (the counter advances by what Redis added
+  // since the last poll).
+  metrics::Family<metrics::Counter>& enqueued;
+  metrics::Family<metrics::Counter>& finished;
+  // herald_queue_stats_poll_errors_total
+  metrics::Counter& poll_errors;
+};
+
+// Reads every shard's ShardStats into QueueMetrics periodically. Start() spawns the loop on the
+// executor; Stop() ends it (idempotent; waits for nothing). The queue and metrics must outlive
+// the poller, and the poller must outlive its loop: call Stop() and let the executor run the
+// loop's completion (or stop the executor) before destroying it.
+class StatsPoller {
+ public:
+  StatsPoller(boost::asio::any_io_executor executor, Queue& queue, QueueMetrics& metrics,
+              absl::Duration interval = absl::Seconds(10));
+  ~StatsPoller();
+
+  void Start();
+  void Stop();
+
+  // One refresh of every shard: the first error is returned (other shards still refresh).
+  boost::asio::awaitable<absl::Status> PollOnce();
+
+ private:
+  struct State;
+  boost::asio::awaitable<void> Run(std::shared_ptr<State> state);
+
+  boost::asio::any_io_executor executor_;
+  Queue& queue_;
+  QueueMetrics& metrics_;
+  const absl::Duration interval_;
+  std::shared_ptr<State> state_;
+  std::map<std::string, double> last_enqueued_;                          // by kind
+  std::map<std::pair<std::string, std::string>, double> last_finished_;  // by kind, outcome
+};
+
+// What workers measure about their own work.
+struct WorkerMetrics {
+  explicit WorkerMetrics(metrics::Registry& registry);
+
+  // herald_jobs_total{kind,outcome}: jobs this process finished (outcome: ok, retry, dead,
+  // rate_limited, released, fenced).
+  metrics::Family<metrics::Counter>& jobs;
+  // herald_job_duration_seconds{kind}: handler run time.
+  metrics::Family<metrics::Histogram>& duration;
+  // herald_queue_lease_batch_size: jobs per lease call (0 included).
+  metrics::Histogram& lease_batch_size;
+  // herald_ratelimit_throttled_total{scope}: accounts the lease script deferred because the
+  // account's (scope="account") or the team's (scope="team") bucket was empty.
+  metrics::Counter& throttled_account;
+  metrics::Counter& throttled_team;
+  // herald_queue_worker_errors_total{op}: failed Redis calls (op: lease, ack, nack, heartbeat).
+  metrics::Family<metrics::Counter>& errors;
+  // herald_jobs_in_flight: handlers running in this process.
+  metrics::Gauge& in_flight;
+};
+
+}  // namespace herald::queue

@@ -1,0 +1,150 @@
+// The worker runtime: leases jobs from every shard, runs the handler registered for each job's
+// kind, and finishes the jobs by their results.
+//
+//   queue::Worker worker(executor, queue, {.lease_loops = 4, .batch_size = 32}, &registry);
+//   worker.Handle("send_mass_message", [&](const queue::LeasedJob& job)
+//                     -> asio::awaitable<queue::JobResult> { ...; co_return JobResult::Ok(); });
+//   worker.Start();
+//   ...
+//   worker.Drain(absl::Now() + absl::Seconds(25));   // SIGTERM
+//
+// - `lease_loops` coroutines, each on its own strand, walk the shards: lease a batch, run its
+//   jobs concurrently, then ack the successes in one call and nack the rest in another.
+// - Each batch has one supervisor: every `heartbeat_interval` it extends the leases of the batch's
+//   jobs still running, in one call; a job whose lease was lost (fenced: it expired and was
+//   reaped) has its handler cancelled and its result discarded.
+// - Idle: when no shard has work, a loop sleeps until the earliest "next due" hint the lease
+//   script returned, bounded by [idle_min, idle_max]. It never spins.
+// - Drain: stop leasing; in-flight jobs may finish until the deadline; then they are cancelled
+//   and released back to their accounts (no attempt lost). Nothing is lost: a job whose release
+//   fails comes back when its lease expires.
+//
+// Handlers must be cancellable (every await honours asio cancellation) for the deadline to hold.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <absl/status/status.h>
+#include <absl/time/time.h>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <herald/metrics/metrics.h>
+#include <herald/queue/job.h>
+#include <herald/queue/metrics.h>
+#include <herald/queue/queue.h>
+
+namespace herald::queue {
+
+// What a handler decided about its job.
+struct JobResult {
+  enum class Status {
+    kOk,           // done; `next` (if any) is enqueued atomically with the ack
+    kRetry,        // failed; retried with backoff, dead-lettered after max attempts
+    kFail,         // terminal; dead-lettered now with `reason`
+    kRateLimited,  // upstream 429; the team waits `retry_after`, no attempt lost
+    kRelease,      // not processed; back to ready, no attempt lost
+  };
+  Status status = Status::kOk;
+  std::string reason;
+  absl::Duration retry_after = absl::ZeroDuration();
+  bool outcome_unknown = false;  // kRetry: the call may have happened (timeout after sending)
+  std::optional<JobSpec> next;
+
+  static JobResult Ok() { return {}; }
+  static JobResult OkThen(JobSpec next) {
+    JobResult r;
+    r.next = std::move(next);
+    return r;
+  }
+  static JobResult Retry(std::string reason, bool outcome_unknown = false) {
+    return {
+        .status = Status::kRetry, .reason = std::move(reason), .outcome_unknown = outcome_unknown};
+  }
+  static JobResult Fail(std::string reason) {
+    return {.status = Status::kFail, .reason = std::move(reason)};
+  }
+  static JobResult RateLimited(absl::Duration retry_after) {
+    return {.status = Status::kRateLimited, .retry_after = retry_after};
+  }
+  static JobResult Release() { return {.status = Status::kRelease}; }
+};
+
+using Handler = std::function<boost::asio::awaitable<JobResult>(const LeasedJob&)>;
+
+struct WorkerConfig {
+  int lease_loops = 4;  // concurrent lease loops
+  int batch_size = 32;  // jobs per lease call; a loop runs its batch concurrently
+  absl::Duration lease_duration = absl::Seconds(30);
+  absl::Duration heartbeat_interval = absl::Seconds(10);  // < lease_duration
+  absl::Duration idle_min = absl::Milliseconds(2);
+  absl::Duration idle_max = absl::Milliseconds(200);       // bounds how late new work is noticed
+  absl::Duration error_backoff = absl::Milliseconds(200);  // after a failed Redis call
+};
+
+// OK when the fields are positive and heartbeat_interval < lease_duration.
+absl::Status ValidateWorkerConfig(const WorkerConfig& config);
+
+class Worker {
+ public:
+  // `registry`: where WorkerMetrics go; nullptr keeps them private. The queue (and registry)
+  // must outlive the worker.
+  Worker(boost::asio::any_io_executor executor, Queue& queue, WorkerConfig config,
+         metrics::Registry* registry = nullptr);
+  // Drains with an immediate deadline if still running.
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Registers the handler for `kind`. Before Start() only. Jobs of kinds without a handler are
+  // retried with backoff (another worker version may know them) and end dead after max attempts.
+  void Handle(std::string kind, Handler handler);
+
+  void Start();
+
+  // Stops leasing, lets in-flight jobs finish until `deadline`, cancels and releases the rest,
+  // and returns when every loop has ended. Blocks: call it from a thread that is not running the
+  // worker's executor. Idempotent.
+  void Drain(absl::Time deadline);
+
+  int64_t in_flight() const { return in_flight_.load(); }
+  const WorkerMetrics& metrics() const { return *metrics_; }
+
+ private:
+  struct Loop;
+  struct KindSeries;
+
+  boost::asio::awaitable<void> RunLoop(Loop& loop, int index);
+  boost::asio::awaitable<void> RunBatch(Loop& loop, std::vector<LeasedJob> jobs);
+  boost::asio::awaitable<JobResult> CallHandler(const Handler* handler, const LeasedJob& job);
+  boost::asio::awaitable<void> Finish(const std::vector<LeasedJob>& jobs,
+                                      std::vector<JobResult>& results,
+                                      const std::vector<bool>& fenced);
+  KindSeries& SeriesFor(const std::string& kind);
+  void LoopEnded();
+
+  boost::asio::any_io_executor executor_;
+  Queue& queue_;
+  const WorkerConfig config_;
+  std::unique_ptr<metrics::Registry> own_registry_;
+  std::unique_ptr<WorkerMetrics> metrics_;
+  std::map<std::string, Handler, std::less<>> handlers_;
+  std::map<std::string, std::unique_ptr<KindSeries>, std::less<>> series_;
+  std::vector<std::unique_ptr<Loop>> loops_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> in_flight_{0};
+  std::mutex mu_;
+  std::condition_variable loops_done_;
+  int running_loops_ = 0;  // guarded by mu_
+};
+
+}  // namespace herald::queue

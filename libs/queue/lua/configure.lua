@@ -1,0 +1,62 @@
+-- configure: limits, registration and pause/resume of accounts and teams, at run time.
+--
+-- KEYS[1]: shard hash tag "{hd:s<k>}" (every key used is built from it; see common.lua)
+-- ARGV[1]: now (Unix us) or "" for Redis TIME
+-- ARGV[2]: operation, then its arguments:
+--   "account", account, team, tenant, per_minute, burst, max_in_flight
+--        registers the account (or updates it; its team cannot change) and sets its limits
+--   "team", team, per_minute, burst      sets the team's limits
+--   "pause_account", account   |  "resume_account", account
+--   "pause_team", team         |  "resume_team", team
+-- Returns: 1, or an error reply ("WRONGTEAM ..." when an account's team would change).
+-- Complexity: O(1) for account operations; O(A log M) for team operations over the team's A
+--   accounts (each is put back in the ring if eligible: no lost wake-ups).
+--
+-- A bucket's TAT is clamped to the new limit (gcra_clamp) when its limit changes. Loosening a limit or resuming puts eligible
+-- accounts back in the ring at their new earliest time; pausing takes effect at the next lease.
+
+local op = ARGV[2]
+
+local function rering_team(team)
+  for _, acct in ipairs(redis.call('SMEMBERS', k_team_accts(team))) do
+    ring_if_eligible(acct, false)
+  end
+end
+
+if op == 'account' then
+  local acct, team = ARGV[3], ARGV[4]
+  local ak = k_acct(acct)
+  local current = redis.call('HGET', ak, 'tm')
+  if current and current ~= team then
+    return redis.error_reply('WRONGTEAM account ' .. acct .. ' belongs to team ' .. current)
+  end
+  local interval = gcra_interval(tonumber(ARGV[6]))
+  local tat = gcra_clamp(tonumber(redis.call('HGET', ak, 't') or '0'), interval,
+                         gcra_tolerance(interval, tonumber(ARGV[7])), NOW)
+  redis.call('HSET', ak, 'tm', team, 'tn', ARGV[5], 'r', ARGV[6], 'b', ARGV[7], 'c', ARGV[8],
+             't', fmt(tat))
+  redis.call('SADD', k_team_accts(team), acct)
+  ring_if_eligible(acct, false)
+elseif op == 'team' then
+  local team = ARGV[3]
+  local interval = gcra_interval(tonumber(ARGV[4]))
+  local tat = gcra_clamp(tonumber(redis.call('HGET', k_team(team), 't') or '0'), interval,
+                         gcra_tolerance(interval, tonumber(ARGV[5])), NOW)
+  redis.call('HSET', k_team(team), 'r', ARGV[4], 'b', ARGV[5], 't', fmt(tat), 'w', '0')
+  rering_team(team)
+elseif op == 'pause_account' then
+  redis.call('HSET', k_acct(ARGV[3]), 'p', '1')
+  redis.call('ZREM', K_RING, ARGV[3])
+elseif op == 'resume_account' then
+  redis.call('HDEL', k_acct(ARGV[3]), 'p')
+  ring_if_eligible(ARGV[3], false)
+elseif op == 'pause_team' then
+  redis.call('HSET', k_team(ARGV[3]), 'p', '1')
+elseif op == 'resume_team' then
+  redis.call('HDEL', k_team(ARGV[3]), 'p')
+  rering_team(ARGV[3])
+else
+  return redis.error_reply('ERR unknown configure operation ' .. tostring(op))
+end
+finish()
+return 1

@@ -1,0 +1,64 @@
+-- nack: finishes leased jobs that did not succeed.
+--
+-- KEYS[1]: shard hash tag "{hd:s<k>}" (every key used is built from it; see common.lua)
+-- ARGV[1]: now (Unix us) or "" for Redis TIME
+-- ARGV[2..]: groups of 6 per job: id, lease token, mode, number, reason, unknown ("0"/"1")
+--   mode "retry":   retry after `number` ms (backoff computed by the caller), or dead-letter with
+--                   `reason` when the attempts are used up. unknown "1" flags the next attempt
+--                   "previous outcome unknown".
+--   mode "dead":    dead-letter now with `reason` (a terminal error).
+--   mode "limited": upstream said 429: the team's bucket is pushed to now + `number` ms and the
+--                   job returns to the head of its account's list without losing an attempt.
+--   mode "release": the worker is draining: the job returns to the head of its account's list
+--                   without losing an attempt.
+-- Returns: one integer per job: 1 delayed for retry, 2 dead, 3 back to ready, -1 fenced (the
+--          token is not the job's current lease: nothing changes).
+-- Complexity: O(J log M).
+
+local out = {}
+for i = 2, #ARGV, 6 do
+  local id, token, mode = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local number, reason, unknown = tonumber(ARGV[i + 3]), ARGV[i + 4], ARGV[i + 5]
+  local result = -1
+  local acct, kind, counted, r = take_lease(id, token)
+  if acct then
+    free_slot(acct, counted)
+    if mode == 'retry' or mode == 'dead' then
+      local attempts, max_attempts = r[R_FAILED] + 1, r[R_MAX]
+      if mode == 'retry' and attempts < max_attempts then
+        r[R_FAILED] = attempts
+        r[R_REASON] = reason
+        if unknown == '1' then r[R_UNKNOWN] = 1 end
+        redis.call('HSET', K_JOBS, id, pack(r))
+        redis.call('ZADD', K_DELAYED, fmt(NOW_MS + number), id)
+        stat('d', 1)
+        stat('o:' .. kind .. ':retry', 1)
+        result = 1
+      else
+        if mode == 'retry' then
+          reason = reason .. ' (attempt ' .. attempts .. ' of ' .. max_attempts .. ')'
+        end
+        dead_letter(r, reason, attempts)
+        result = 2
+      end
+      if counted then rering(acct) end
+    else
+      if mode == 'limited' then
+        local team = redis.call('HGET', k_acct(acct), 'tm')
+        if team then
+          local t = load_team(team)
+          t.tat = gcra_push_back(t.tat, t.tol, NOW + number * 1000)
+          t.dirty = true
+        end
+        stat('o:' .. kind .. ':rate_limited', 1)
+      else
+        stat('o:' .. kind .. ':released', 1)
+      end
+      return_to_ready(r)
+      result = 3
+    end
+  end
+  out[#out + 1] = result
+end
+finish()
+return out

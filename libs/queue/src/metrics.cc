@@ -1,0 +1,166 @@
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <herald/common/log.h>
+#include <herald/common/strings.h>
+#include <herald/queue/metrics.h>
+
+namespace herald::queue {
+
+namespace asio = boost::asio;
+
+QueueMetrics::QueueMetrics(metrics::Registry& registry)
+    : jobs(metrics::BuildGauge()
+               .Name("herald_queue_jobs")
+               .Help("Jobs in the queue by shard and state (ready, delayed, leased, dead).")
+               .LabelNames({"shard", "state"})
+               .Register(registry)),
+      oldest_ready_age(metrics::BuildGauge()
+                           .Name("herald_queue_oldest_ready_age_seconds")
+                           .Help("Approximate age of the oldest ready job, by shard.")
+                           .LabelNames({"shard"})
+                           .Register(registry)),
+      ready_accounts(metrics::BuildGauge()
+                         .Name("herald_queue_ready_accounts")
+                         .Help("Accounts with ready work waiting for a turn, by shard.")
+                         .LabelNames({"shard"})
+                         .Register(registry)),
+      enqueued(metrics::BuildCounter()
+                   .Name("herald_queue_enqueued_jobs_total")
+                   .Help("Jobs enqueued, by kind (queue-wide, read from Redis).")
+                   .LabelNames({"kind"})
+                   .Register(registry)),
+      finished(metrics::BuildCounter()
+                   .Name("herald_queue_finished_jobs_total")
+                   .Help("Leases ended, by kind and outcome (queue-wide, read from Redis).")
+                   .LabelNames({"kind", "outcome"})
+                   .Register(registry)),
+      poll_errors(metrics::BuildCounter()
+                      .Name("herald_queue_stats_poll_errors_total")
+                      .Help("Failed reads of queue statistics.")
+                      .Register(registry)
+                      .Add({})) {}
+
+WorkerMetrics::WorkerMetrics(metrics::Registry& registry)
+    : jobs(metrics::BuildCounter()
+               .Name("herald_jobs_total")
+               .Help("Jobs finished by this process, by kind and outcome.")
+               .LabelNames({"kind", "outcome"})
+               .Register(registry)),
+      duration(metrics::BuildHistogram()
+                   .Name("herald_job_duration_seconds")
+                   .Help("Handler run time, by job kind.")
+                   .LabelNames({"kind"})
+                   .Buckets(metrics::ExponentialBuckets(0.001, 2, 16))
+                   .Register(registry)),
+      lease_batch_size(metrics::BuildHistogram()
+                           .Name("herald_queue_lease_batch_size")
+                           .Help("Jobs returned per lease call.")
+                           .Buckets({0, 1, 2, 4, 8, 16, 32, 64, 128, 256})
+                           .Register(registry)
+                           .Add({})),
+      throttled_account(metrics::BuildCounter()
+                            .Name("herald_ratelimit_throttled_total")
+                            .Help("Accounts deferred by an empty limiter bucket, by scope.")
+                            .LabelNames({"scope"})
+                            .Register(registry)
+                            .Add({{"scope", "account"}})),
+      throttled_team(registry
+                         .AddCounter("herald_ratelimit_throttled_total",
+                                     "Accounts deferred by an empty limiter bucket, by scope.",
+                                     {"scope"})
+                         .Add({{"scope", "team"}})),
+      errors(metrics::BuildCounter()
+                 .Name("herald_queue_worker_errors_total")
+                 .Help("Failed queue calls made by workers, by operation.")
+                 .LabelNames({"op"})
+                 .Register(registry)),
+      in_flight(metrics::BuildGauge()
+                    .Name("herald_jobs_in_flight")
+                    .Help("Job handlers running in this process.")
+                    .Register(registry)
+                    .Add({})) {}
+
+struct StatsPoller::State {
+  explicit State(asio::any_io_executor executor) : timer(executor) {}
+  asio::steady_timer timer;
+  std::atomic<bool> stopped{false};
+};
+
+StatsPoller::StatsPoller(asio::any_io_executor executor, Queue& queue, QueueMetrics& metrics,
+                         absl::Duration interval)
+    : executor_(executor),
+      queue_(queue),
+      metrics_(metrics),
+      interval_(interval),
+      state_(std::make_shared<State>(executor)) {}
+
+StatsPoller::~StatsPoller() { Stop(); }
+
+void StatsPoller::Start() { asio::co_spawn(executor_, Run(state_), asio::detached); }
+
+void StatsPoller::Stop() {
+  if (state_->stopped.exchange(true)) return;
+  asio::post(executor_, [state = state_] { state->timer.cancel(); });
+}
+
+asio::awaitable<void> StatsPoller::Run(std::shared_ptr<State> state) {
+  while (!state->stopped.load()) {
+    if (absl::Status s = co_await PollOnce(); !s.ok()) {
+      log::Warn("queue stats poll failed", {{"status", s}});
+    }
+    if (state->stopped.load()) break;
+    state->timer.expires_after(absl::ToChronoNanoseconds(interval_));
+    boost::system::error_code ec;
+    co_await state->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+asio::awaitable<absl::Status> StatsPoller::PollOnce() {
+  absl::Status first;
+  std::map<std::string, double> enqueued;
+  std::map<std::pair<std::string, std::string>, double> finished;
+  for (int shard = 0; shard < queue_.shard_count(); ++shard) {
+    absl::StatusOr<ShardStats> stats = co_await queue_.Stats(shard);
+    if (!stats.ok()) {
+      metrics_.poll_errors.Increment();
+      if (first.ok()) first = stats.status();
+      continue;
+    }
+    const std::string label = StrCat(shard);
+    metrics_.jobs.Add({{"shard", label}, {"state", "ready"}})
+        .Set(static_cast<double>(stats->ready));
+    metrics_.jobs.Add({{"shard", label}, {"state", "delayed"}})
+        .Set(static_cast<double>(stats->delayed));
+    metrics_.jobs.Add({{"shard", label}, {"state", "leased"}})
+        .Set(static_cast<double>(stats->leased));
+    metrics_.jobs.Add({{"shard", label}, {"state", "dead"}}).Set(static_cast<double>(stats->dead));
+    metrics_.oldest_ready_age.Add({{"shard", label}})
+        .Set(absl::ToDoubleSeconds(stats->oldest_ready_age));
+    metrics_.ready_accounts.Add({{"shard", label}}).Set(static_cast<double>(stats->ready_accounts));
+    for (const auto& e : stats->enqueued) enqueued[e.first] += static_cast<double>(e.second);
+    for (const auto& f : stats->finished) finished[f.first] += static_cast<double>(f.second);
+  }
+  // Counters advance by what Redis added since the last complete poll; a shard that failed
+  // this time is caught up by the next poll.
+  if (first.ok()) {
+    for (const auto& e : enqueued) {
+      double& last = last_enqueued_[e.first];
+      metrics_.enqueued.Add({{"kind", e.first}}).Increment(e.second - last);
+      last = std::max(e.second, last);
+    }
+    for (const auto& f : finished) {
+      double& last = last_finished_[f.first];
+      metrics_.finished.Add({{"kind", f.first.first}, {"outcome", f.first.second}})
+          .Increment(f.second - last);
+      last = std::max(f.second, last);
+    }
+  }
+  co_return first;
+}
+
+}  // namespace herald::queue

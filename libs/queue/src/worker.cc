@@ -1,0 +1,393 @@
+#include <chrono>
+#include <optional>
+
+#include <absl/random/random.h>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <herald/common/log.h>
+#include <herald/common/strings.h>
+#include <herald/queue/worker.h>
+
+namespace herald::queue {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr const char* kOutcomes[] = {"ok", "retry", "dead", "rate_limited", "released", "fenced"};
+enum OutcomeIndex { kOk, kRetry, kDead, kRateLimited, kReleased, kFenced, kOutcomeCount };
+
+std::chrono::steady_clock::time_point ToSteady(absl::Time t) {
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+             absl::ToChronoNanoseconds(std::max(t - absl::Now(), absl::ZeroDuration())));
+}
+
+}  // namespace
+
+absl::Status ValidateWorkerConfig(const WorkerConfig& c) {
+  if (c.lease_loops < 1 || c.lease_loops > 1024) {
+    return absl::InvalidArgumentError("worker lease_loops must be in [1, 1024]");
+  }
+  if (c.batch_size < 1 || c.batch_size > 1000) {
+    return absl::InvalidArgumentError("worker batch_size must be in [1, 1000]");
+  }
+  if (c.heartbeat_interval <= absl::ZeroDuration() || c.heartbeat_interval >= c.lease_duration) {
+    return absl::InvalidArgumentError(
+        "worker heartbeat_interval must be positive and shorter than lease_duration");
+  }
+  if (c.idle_min <= absl::ZeroDuration() || c.idle_max < c.idle_min) {
+    return absl::InvalidArgumentError("worker idle_min must be positive and at most idle_max");
+  }
+  if (c.error_backoff <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("worker error_backoff must be positive");
+  }
+  return absl::OkStatus();
+}
+
+struct Worker::Loop {
+  explicit Loop(asio::any_io_executor executor) : strand(asio::make_strand(executor)) {}
+  asio::strand<asio::any_io_executor> strand;
+  // The rest is used on the strand only.
+  asio::steady_timer* wake = nullptr;  // what the loop waits on now (idle pause or a batch)
+  std::optional<std::chrono::steady_clock::time_point> deadline;  // set by Drain()
+};
+
+struct Worker::KindSeries {
+  metrics::Counter* outcomes[kOutcomeCount];
+  metrics::Histogram* duration;
+};
+
+Worker::Worker(asio::any_io_executor executor, Queue& queue, WorkerConfig config,
+               metrics::Registry* registry)
+    : executor_(std::move(executor)), queue_(queue), config_(std::move(config)) {
+  if (registry == nullptr) {
+    own_registry_ = std::make_unique<metrics::Registry>();
+    registry = own_registry_.get();
+  }
+  metrics_ = std::make_unique<WorkerMetrics>(*registry);
+}
+
+Worker::~Worker() {
+  if (started_.load()) Drain(absl::Now());
+}
+
+void Worker::Handle(std::string kind, Handler handler) {
+  handlers_[std::move(kind)] = std::move(handler);
+}
+
+Worker::KindSeries& Worker::SeriesFor(const std::string& kind) {
+  auto it = series_.find(kind);
+  if (it == series_.end()) it = series_.find("unregistered");
+  return *it->second;
+}
+
+void Worker::Start() {
+  if (started_.exchange(true)) return;
+  // Every series is created here, never on the job path.
+  std::vector<std::string> kinds = {"unregistered"};
+  for (const auto& [kind, handler] : handlers_) kinds.push_back(kind);
+  for (const std::string& kind : kinds) {
+    auto s = std::make_unique<KindSeries>();
+    for (int o = 0; o < kOutcomeCount; ++o) {
+      s->outcomes[o] = &metrics_->jobs.Add({{"kind", kind}, {"outcome", kOutcomes[o]}});
+    }
+    s->duration = &metrics_->duration.Add({{"kind", kind}});
+    series_[kind] = std::move(s);
+  }
+  {
+    std::lock_guard lock(mu_);
+    running_loops_ = config_.lease_loops;
+  }
+  for (int i = 0; i < config_.lease_loops; ++i) {
+    Loop& loop = *loops_.emplace_back(std::make_unique<Loop>(executor_));
+    asio::co_spawn(loop.strand, RunLoop(loop, i), [this](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          log::Error("worker lease loop failed", {{"error", ex.what()}});
+        }
+      }
+      LoopEnded();
+    });
+  }
+}
+
+void Worker::LoopEnded() {
+  std::lock_guard lock(mu_);
+  if (--running_loops_ == 0) loops_done_.notify_all();
+}
+
+void Worker::Drain(absl::Time deadline) {
+  if (!started_.load()) return;
+  stopping_.store(true);
+  for (auto& loop : loops_) {
+    asio::post(loop->strand, [l = loop.get(), deadline] {
+      l->deadline = ToSteady(deadline);
+      if (l->wake != nullptr) l->wake->cancel();  // the loop re-reads its state
+    });
+  }
+  std::unique_lock lock(mu_);
+  loops_done_.wait(lock, [&] { return running_loops_ == 0; });
+}
+
+asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
+  const int shards = queue_.shard_count();
+  int cursor = index % shards;
+  while (!stopping_.load()) {
+    bool busy = false;
+    absl::Duration wait = config_.idle_max;
+    for (int i = 0; i < shards && !stopping_.load(); ++i) {
+      const int shard = (cursor + i) % shards;
+      absl::StatusOr<LeaseBatch> batch =
+          co_await queue_.Lease(shard, config_.batch_size, config_.lease_duration);
+      if (!batch.ok()) {
+        metrics_->errors.Add({{"op", "lease"}}).Increment();
+        log::Warn("lease failed", {{"shard", shard}, {"status", batch.status()}});
+        wait = std::min(wait, config_.error_backoff);
+        continue;
+      }
+      metrics_->lease_batch_size.Observe(static_cast<double>(batch->jobs.size()));
+      metrics_->throttled_account.Increment(batch->throttled_by_account);
+      metrics_->throttled_team.Increment(batch->throttled_by_team);
+      if (batch->next_due.has_value()) {
+        if (*batch->next_due == absl::ZeroDuration()) busy = true;
+        wait = std::min(wait, *batch->next_due);
+      }
+      if (!batch->jobs.empty()) {
+        busy = true;
+        co_await RunBatch(loop, std::move(batch->jobs));
+      }
+    }
+    cursor = (cursor + 1) % shards;
+    if (!busy && !stopping_.load()) {
+      asio::steady_timer idle(loop.strand);
+      idle.expires_after(absl::ToChronoNanoseconds(std::max(wait, config_.idle_min)));
+      loop.wake = &idle;
+      boost::system::error_code ec;
+      co_await idle.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      loop.wake = nullptr;
+    }
+  }
+}
+
+// Runs a batch's jobs concurrently on the loop's strand. This coroutine supervises them all at
+// once: it extends the leases of the jobs still running every heartbeat interval (cancelling any
+// whose lease was lost), and at the drain deadline cancels the rest, which are then released.
+asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) {
+  using SteadyClock = std::chrono::steady_clock;
+  const size_t n = jobs.size();
+  std::vector<JobResult> results(n);
+  std::vector<char> running(n, 1);
+  std::vector<char> lost(n, 0);
+  std::vector<char> stopped(n, 0);
+  std::vector<asio::cancellation_signal> signals(n);
+  size_t remaining = n;
+  asio::steady_timer wake(loop.strand);
+  in_flight_.fetch_add(static_cast<int64_t>(n));
+  metrics_->in_flight.Increment(static_cast<double>(n));
+  const absl::Time start = absl::Now();
+  for (size_t i = 0; i < n; ++i) {
+    auto h = handlers_.find(jobs[i].kind);
+    const Handler* handler = h == handlers_.end() ? nullptr : &h->second;
+    // The completion writes into this frame, which outlives every job: the loop below waits
+    // for all of them.
+    asio::co_spawn(
+        loop.strand, CallHandler(handler, jobs[i]),
+        asio::bind_cancellation_slot(signals[i].slot(), [&, i](std::exception_ptr e, JobResult r) {
+          if (e) r = JobResult::Retry("handler failed with an exception");
+          results[i] = std::move(r);
+          running[i] = 0;
+          SeriesFor(jobs[i].kind).duration->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+          in_flight_.fetch_sub(1);
+          metrics_->in_flight.Decrement();
+          if (--remaining == 0) wake.cancel();
+        }));
+  }
+  const auto heartbeat_every = std::chrono::duration_cast<SteadyClock::duration>(
+      absl::ToChronoNanoseconds(config_.heartbeat_interval));
+  SteadyClock::time_point next_heartbeat = SteadyClock::now() + heartbeat_every;
+  bool cancelled_all = false;
+  while (remaining > 0) {
+    if (loop.deadline.has_value() && SteadyClock::now() >= *loop.deadline && !cancelled_all) {
+      cancelled_all = true;
+      for (size_t i = 0; i < n; ++i) {
+        if (!running[i]) continue;
+        stopped[i] = 1;
+        signals[i].emit(asio::cancellation_type::terminal);
+      }
+      continue;  // the cancelled jobs complete and wake this loop
+    }
+    if (!cancelled_all && SteadyClock::now() >= next_heartbeat) {
+      std::vector<JobRef> refs;
+      std::vector<size_t> which;
+      for (size_t i = 0; i < n; ++i) {
+        if (running[i] && !lost[i]) {
+          refs.push_back(jobs[i].ref());
+          which.push_back(i);
+        }
+      }
+      absl::StatusOr<std::vector<std::optional<absl::Time>>> extended =
+          co_await queue_.Heartbeat(std::move(refs), config_.lease_duration);
+      if (!extended.ok()) {
+        // Transient: the leases may still hold; try again at the next tick.
+        metrics_->errors.Add({{"op", "heartbeat"}}).Increment();
+      } else {
+        for (size_t k = 0; k < which.size(); ++k) {
+          const size_t i = which[k];
+          if ((*extended)[k].has_value() || !running[i]) continue;
+          log::Warn("lease lost; cancelling the job",
+                    {{"job", jobs[i].id}, {"shard", jobs[i].shard}});
+          lost[i] = 1;
+          signals[i].emit(asio::cancellation_type::terminal);
+        }
+      }
+      next_heartbeat = SteadyClock::now() + heartbeat_every;
+      continue;
+    }
+    SteadyClock::time_point until = next_heartbeat;
+    if (cancelled_all) until = SteadyClock::time_point::max();
+    if (loop.deadline.has_value() && !cancelled_all) until = std::min(until, *loop.deadline);
+    wake.expires_at(until);
+    loop.wake = &wake;
+    boost::system::error_code ec;
+    co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    loop.wake = nullptr;
+  }
+  std::vector<bool> fenced(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    if (lost[i]) fenced[i] = true;
+    if (stopped[i] && !lost[i]) results[i] = JobResult::Release();
+  }
+  co_await Finish(jobs, results, fenced);
+}
+
+asio::awaitable<JobResult> Worker::CallHandler(const Handler* handler, const LeasedJob& job) {
+  if (handler == nullptr) {
+    co_return JobResult::Retry(StrCat("no handler registered for job kind ", job.kind));
+  }
+  try {
+    co_return co_await (*handler)(job);
+  } catch (const std::exception& e) {
+    co_return JobResult::Retry(StrCat("handler threw: ", e.what()));
+  }
+}
+
+asio::awaitable<void> Worker::Finish(const std::vector<LeasedJob>& jobs,
+                                     std::vector<JobResult>& results,
+                                     const std::vector<bool>& fenced) {
+  thread_local absl::BitGen rng;
+  std::vector<AckRequest> acks;
+  std::vector<size_t> ack_jobs;
+  std::vector<NackRequest> nacks;
+  std::vector<size_t> nack_jobs;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const LeasedJob& job = jobs[i];
+    if (fenced[i]) {
+      SeriesFor(job.kind).outcomes[kFenced]->Increment();
+      continue;
+    }
+    JobResult& r = results[i];
+    if (r.status == JobResult::Status::kOk && r.next.has_value()) {
+      // A next step the queue would refuse fails the whole ack call: refuse it here instead.
+      absl::Status valid = ValidateJobSpec(*r.next);
+      if (valid.ok() && queue_.ShardOf(r.next->team) != job.shard) {
+        valid = absl::InvalidArgumentError("next step maps to another shard");
+      }
+      if (!valid.ok()) r = JobResult::Fail(StrCat("invalid next step: ", valid.message()));
+    }
+    NackRequest n{.job = job.ref()};
+    switch (r.status) {
+      case JobResult::Status::kOk:
+        acks.push_back({job.ref(), std::move(r.next)});
+        ack_jobs.push_back(i);
+        continue;
+      case JobResult::Status::kRetry:
+        n.mode = NackRequest::Mode::kRetry;
+        n.delay = FullJitterBackoff(queue_.config().backoff, job.attempt - 1, rng);
+        n.outcome_unknown = r.outcome_unknown;
+        break;
+      case JobResult::Status::kFail:
+        n.mode = NackRequest::Mode::kDeadLetter;
+        break;
+      case JobResult::Status::kRateLimited:
+        n.mode = NackRequest::Mode::kRateLimited;
+        n.delay = r.retry_after;
+        break;
+      case JobResult::Status::kRelease:
+        n.mode = NackRequest::Mode::kRelease;
+        break;
+    }
+    n.reason = std::move(r.reason);
+    nacks.push_back(std::move(n));
+    nack_jobs.push_back(i);
+  }
+  // Finishing is retried a few times: a retry after the first call took effect reports kFenced,
+  // so it is safe. If Redis stays away, the leases expire and the jobs come back flagged
+  // outcome-unknown: nothing is lost.
+  constexpr int kAttempts = 3;
+  if (!acks.empty()) {
+    for (int attempt = 1; attempt <= kAttempts; ++attempt) {
+      absl::StatusOr<std::vector<AckResult>> done = co_await queue_.Ack(acks);
+      if (done.ok()) {
+        for (size_t k = 0; k < done->size(); ++k) {
+          const bool ok = (*done)[k].ack == FinishResult::kDone;
+          SeriesFor(jobs[ack_jobs[k]].kind).outcomes[ok ? kOk : kFenced]->Increment();
+        }
+        break;
+      }
+      metrics_->errors.Add({{"op", "ack"}}).Increment();
+      log::Warn("ack failed",
+                {{"jobs", acks.size()}, {"attempt", attempt}, {"status", done.status()}});
+      if (attempt == kAttempts) break;
+      asio::steady_timer pause(co_await asio::this_coro::executor);
+      pause.expires_after(absl::ToChronoNanoseconds(config_.error_backoff));
+      boost::system::error_code ec;
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+  if (!nacks.empty()) {
+    for (int attempt = 1; attempt <= kAttempts; ++attempt) {
+      absl::StatusOr<std::vector<NackResult>> done = co_await queue_.Nack(nacks);
+      if (done.ok()) {
+        for (size_t k = 0; k < done->size(); ++k) {
+          int outcome = kFenced;
+          switch ((*done)[k]) {
+            case NackResult::kRetryScheduled:
+              outcome = kRetry;
+              break;
+            case NackResult::kDead:
+              outcome = kDead;
+              break;
+            case NackResult::kReturned:
+              outcome = nacks[k].mode == NackRequest::Mode::kRateLimited ? kRateLimited : kReleased;
+              break;
+            case NackResult::kFenced:
+              break;
+          }
+          SeriesFor(jobs[nack_jobs[k]].kind).outcomes[outcome]->Increment();
+        }
+        break;
+      }
+      metrics_->errors.Add({{"op", "nack"}}).Increment();
+      log::Warn("nack failed",
+                {{"jobs", nacks.size()}, {"attempt", attempt}, {"status", done.status()}});
+      if (attempt == kAttempts) break;
+      asio::steady_timer pause(co_await asio::this_coro::executor);
+      pause.expires_after(absl::ToChronoNanoseconds(config_.error_backoff));
+      boost::system::error_code ec;
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+}
+
+}  // namespace herald::queue

@@ -1,0 +1,111 @@
+#include "client_metrics.h"
+
+#include <herald/upstream/error.h>
+
+namespace herald::upstream::internal {
+namespace {
+
+constexpr std::array<std::string_view, 8> kOutcomes = {
+    "ok",           "cancelled", "retryable",      "rate_limited", "out_of_credits",
+    "unauthorized", "terminal",  "unknown_outcome"};
+
+}  // namespace
+
+std::string_view EndpointName(Endpoint endpoint) {
+  switch (endpoint) {
+    case Endpoint::kSendMassMessage:
+      return "send_mass_message";
+    case Endpoint::kListMassMessageQueue:
+      return "list_mass_message_queue";
+    case Endpoint::kGetMassMessageOverview:
+      return "get_mass_message_overview";
+    case Endpoint::kGetMassMessage:
+      return "get_mass_message";
+    case Endpoint::kUpdateMassMessage:
+      return "update_mass_message";
+    case Endpoint::kUnsendMassMessage:
+      return "unsend_mass_message";
+    case Endpoint::kUploadMedia:
+      return "upload_media";
+    case Endpoint::kListUserLists:
+      return "list_user_lists";
+    case Endpoint::kCreateUserList:
+      return "create_user_list";
+    case Endpoint::kAddUsersToUserList:
+      return "add_users_to_user_list";
+    case Endpoint::kListUserListUsers:
+      return "list_user_list_users";
+    case Endpoint::kListMassMessageStats:
+      return "list_mass_message_stats";
+    case Endpoint::kGetTopMessage:
+      return "get_top_message";
+    case Endpoint::kListMessageBuyers:
+      return "list_message_buyers";
+    case Endpoint::kListAccounts:
+      return "list_accounts";
+  }
+  return "unknown";
+}
+
+std::string_view OutcomeName(const absl::Status& status) {
+  if (status.ok()) return "ok";
+  if (status.code() == absl::StatusCode::kCancelled) return "cancelled";
+  const std::optional<UpstreamError> error = GetUpstreamError(status);
+  return ErrorKindName(error.has_value() ? error->kind : ErrorKind::kTerminal);
+}
+
+size_t ClientMetrics::OutcomeIndex(std::string_view outcome) {
+  for (size_t i = 0; i < kOutcomes.size(); ++i) {
+    if (kOutcomes[i] == outcome) return i;
+  }
+  return 0;
+}
+
+ClientMetrics::ClientMetrics(metrics::Registry& registry)
+    : rate_limit_remaining_(
+          metrics::BuildGauge()
+              .Name("herald_upstream_rate_limit_remaining")
+              .Help("Requests left in the upstream's current minute, as last reported.")
+              .Register(registry)
+              .Add({})),
+      credits_balance_(metrics::BuildGauge()
+                           .Name("herald_upstream_credits_balance")
+                           .Help("The upstream team's credit balance, as last reported.")
+                           .Register(registry)
+                           .Add({})) {
+  auto& requests = metrics::BuildCounter()
+                       .Name("herald_upstream_requests_total")
+                       .Help("Upstream API calls, by endpoint and outcome.")
+                       .LabelNames({"endpoint", "outcome"})
+                       .Register(registry);
+  // 5ms to ~41s: uploads by URL take tens of seconds.
+  auto& duration = metrics::BuildHistogram()
+                       .Name("herald_upstream_request_duration_seconds")
+                       .Help("Upstream API call latency, including connection set-up.")
+                       .LabelNames({"endpoint"})
+                       .Buckets(metrics::ExponentialBuckets(0.005, 2, 14))
+                       .Register(registry);
+  for (size_t e = 0; e < kEndpointCount; ++e) {
+    const std::string name(EndpointName(static_cast<Endpoint>(e)));
+    endpoints_[e].duration = &duration.Add({{"endpoint", name}});
+    for (size_t o = 0; o < kOutcomes.size(); ++o) {
+      endpoints_[e].requests[o] =
+          &requests.Add({{"endpoint", name}, {"outcome", std::string(kOutcomes[o])}});
+    }
+  }
+}
+
+void ClientMetrics::Record(Endpoint endpoint, const absl::Status& status, absl::Duration elapsed,
+                           const ResponseInfo& info) {
+  PerEndpoint& e = endpoints_[static_cast<size_t>(endpoint)];
+  e.requests[OutcomeIndex(OutcomeName(status))]->Increment();
+  e.duration->Observe(absl::ToDoubleSeconds(elapsed));
+  if (std::optional<int64_t> remaining = info.RemainingPerMinute()) {
+    rate_limit_remaining_.Set(static_cast<double>(*remaining));
+  }
+  if (std::optional<int64_t> balance = info.CreditsBalance()) {
+    credits_balance_.Set(static_cast<double>(*balance));
+  }
+}
+
+}  // namespace herald::upstream::internal

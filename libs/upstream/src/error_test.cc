@@ -1,0 +1,53 @@
+#include <gtest/gtest.h>
+
+#include <herald/upstream/error.h>
+
+namespace herald::upstream {
+namespace {
+
+TEST(UpstreamError, RoundTripsThroughTheStatusPayload) {
+  const absl::Status status =
+      MakeUpstreamStatus(absl::StatusCode::kResourceExhausted, "rate limited",
+                         {.kind = ErrorKind::kRateLimited,
+                          .http_status = 429,
+                          .code = "too_many\nlines",
+                          .retry_after = absl::Milliseconds(1500),
+                          .request_written = true});
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(std::string(status.message()), "rate limited");
+  const std::optional<UpstreamError> error = GetUpstreamError(status);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->kind, ErrorKind::kRateLimited);
+  EXPECT_EQ(error->http_status, 429);
+  EXPECT_EQ(error->code, "too_many lines");
+  EXPECT_EQ(error->retry_after, absl::Milliseconds(1500));
+  EXPECT_TRUE(error->request_written);
+}
+
+TEST(UpstreamError, EveryKindRoundTrips) {
+  for (ErrorKind kind :
+       {ErrorKind::kRetryable, ErrorKind::kRateLimited, ErrorKind::kOutOfCredits,
+        ErrorKind::kUnauthorized, ErrorKind::kTerminal, ErrorKind::kUnknownOutcome}) {
+    const absl::Status status = MakeUpstreamStatus(absl::StatusCode::kUnknown, "x", {.kind = kind});
+    ASSERT_TRUE(GetUpstreamError(status).has_value());
+    EXPECT_EQ(GetUpstreamError(status)->kind, kind) << ErrorKindName(kind);
+    EXPECT_FALSE(GetUpstreamError(status)->request_written);
+  }
+}
+
+TEST(UpstreamError, AbsentForOtherStatuses) {
+  EXPECT_FALSE(GetUpstreamError(absl::OkStatus()).has_value());
+  EXPECT_FALSE(GetUpstreamError(absl::UnavailableError("redis")).has_value());
+}
+
+TEST(UpstreamError, KindNames) {
+  EXPECT_EQ(ErrorKindName(ErrorKind::kRetryable), "retryable");
+  EXPECT_EQ(ErrorKindName(ErrorKind::kRateLimited), "rate_limited");
+  EXPECT_EQ(ErrorKindName(ErrorKind::kOutOfCredits), "out_of_credits");
+  EXPECT_EQ(ErrorKindName(ErrorKind::kUnauthorized), "unauthorized");
+  EXPECT_EQ(ErrorKindName(ErrorKind::kTerminal), "terminal");
+  EXPECT_EQ(ErrorKindName(ErrorKind::kUnknownOutcome), "unknown_outcome");
+}
+
+}  // namespace
+}  // namespace herald::upstream

@@ -1,0 +1,440 @@
+#include "responses.h"
+
+#include <herald/common/status.h>
+#include <herald/common/strings.h>
+#include <herald/upstream/error.h>
+
+namespace herald::upstream::internal {
+namespace {
+
+constexpr size_t kMaxQuotedMessage = 300;
+
+std::optional<int64_t> HeaderInt(const HttpResponse& response, std::string_view name) {
+  const std::optional<std::string_view> value = response.Header(name);
+  if (!value.has_value()) return std::nullopt;
+  std::string_view v = *value;
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return ParseInt<int64_t>(v);
+}
+
+// Printable, bounded text for a status message.
+std::string Quote(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, kMaxQuotedMessage)) {
+    out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
+  }
+  if (s.size() > kMaxQuotedMessage) out += "...";
+  return out;
+}
+
+struct UpstreamMessage {
+  std::string message;
+  std::string code;
+};
+
+// {"error": "..."}, {"message": "...", "errors": {"price": ["..."]}}, {"error": {"message",
+// "code"}}, with an optional "code"; anything else is quoted as text.
+UpstreamMessage ReadErrorBody(std::string_view body) {
+  UpstreamMessage out;
+  absl::StatusOr<JsonDocument> doc = JsonDocument::Parse(body);
+  if (!doc.ok() || !doc->root().is_object()) {
+    out.message = Quote(body);
+    return out;
+  }
+  ObjectReader root = JsonReader(*doc, "").Object();
+  std::optional<JsonReader> error = root.Get("error");
+  ObjectReader holder = root;
+  if (error.has_value() && error->value().is_object()) {
+    holder = error->Object();
+  } else if (error.has_value() && error->value().is_string()) {
+    out.message = error->String();
+  }
+  if (out.message.empty()) {
+    std::optional<JsonReader> message = holder.Get("message");
+    if (message.has_value() && message->value().is_string()) out.message = message->String();
+  }
+  std::optional<JsonReader> code = holder.Get("code");
+  if (!code.has_value()) code = root.Get("code");
+  if (code.has_value() && (code->value().is_string() || code->value().is_number())) {
+    out.code = code->value().is_string() ? code->String() : code->IdText();
+  }
+  // Laravel-style validation details: the first message of up to three fields.
+  std::optional<JsonReader> errors = root.Get("errors");
+  if (errors.has_value() && errors->value().is_object()) {
+    std::vector<std::string> details;
+    for (const auto& member : errors->value().get_object()) {
+      if (details.size() == 3) break;
+      const auto& v = member.value();
+      if (v.is_array() && !v.get_array().empty() && v.get_array()[0].is_string()) {
+        details.push_back(std::string(v.get_array()[0].get_string()));
+      } else if (v.is_string()) {
+        details.push_back(std::string(v.get_string()));
+      }
+    }
+    if (!details.empty()) {
+      out.message = out.message.empty() ? StrJoin(details, "; ")
+                                        : StrCat(out.message, " (", StrJoin(details, "; "), ")");
+    }
+  }
+  out.message = Quote(out.message);
+  out.code = Quote(out.code);
+  return out;
+}
+
+// `data` of the standard envelope.
+JsonReader Data(const JsonDocument& doc) { return JsonReader(doc, "").Object().Required("data"); }
+
+std::optional<std::string> NextPage(const JsonDocument& doc) {
+  ObjectReader root = JsonReader(doc, "").Object();
+  std::optional<JsonReader> pagination = root.Get("_pagination");
+  if (!pagination.has_value()) return std::nullopt;
+  ObjectReader p = pagination->Object();
+  if (!p.Has("next_page")) return std::nullopt;
+  std::string next = p.String("next_page");
+  if (next.empty()) return std::nullopt;
+  return next;
+}
+
+template <typename T>
+absl::StatusOr<T> Checked(const JsonReader& reader, T value) {
+  if (!reader.status().ok()) return reader.status();
+  return value;
+}
+
+QueueItem ReadQueueItem(ObjectReader o) {
+  QueueItem q;
+  q.id = o.RequiredId("id");
+  q.date = o.String("date");
+  q.is_ready = o.Bool("isReady");
+  q.is_done = o.Bool("isDone");
+  q.is_canceled = o.Bool("isCanceled");
+  q.has_error = o.Bool("hasError");
+  q.pending = o.Int("pending");
+  q.total = o.Int("total");
+  q.can_unsend = o.Bool("canUnsend");
+  q.unsend_seconds = o.Int("unsendSeconds");
+  return q;
+}
+
+QueueDetail ReadQueueDetail(ObjectReader o) {
+  QueueDetail q;
+  q.id = o.RequiredId("id");
+  q.date = o.String("date");
+  q.text = o.String("text");
+  q.text_cropped = o.String("textCropped");
+  if (std::optional<JsonReader> giphy = o.Get("giphyId")) q.giphy_id = giphy->IdText();
+  q.is_free = o.Bool("isFree");
+  q.sent_count = o.Int("sentCount");
+  q.viewed_count = o.Int("viewedCount");
+  q.can_unsend = o.Bool("canUnsend");
+  q.unsend_seconds = o.Int("unsendSeconds");
+  q.is_canceled = o.Bool("isCanceled");
+  q.has_error = o.Bool("hasError");
+  return q;
+}
+
+MassMessageStats ReadStats(ObjectReader o) {
+  MassMessageStats s;
+  s.id = o.RequiredId("id");
+  s.date = o.String("date");
+  s.text = o.String("text");
+  s.raw_text = o.String("rawText");
+  s.response_type = o.String("responseType");
+  s.sent_count = o.Int("sentCount");
+  s.viewed_count = o.Int("viewedCount");
+  s.is_free = o.Bool("isFree");
+  s.is_canceled = o.Bool("isCanceled");
+  s.can_unsend = o.Bool("canUnsend");
+  s.unsend_seconds = o.Int("unsendSeconds");
+  s.media_count = o.Int("mediaCount");
+  s.price_cents = o.OptionalMoneyCents("price");
+  s.purchased_count = o.OptionalInt("purchasedCount");
+  s.revenue_cents = o.OptionalMoneyCents("totalRevenueGenerated");
+  return s;
+}
+
+Fan ReadFan(ObjectReader o) {
+  Fan f;
+  f.id = o.RequiredId("id");
+  f.name = o.String("name");
+  f.username = o.String("username");
+  return f;
+}
+
+std::vector<Fan> ReadFans(ArrayReader a) {
+  std::vector<Fan> fans;
+  fans.reserve(a.size());
+  for (size_t i = 0; i < a.size(); ++i) fans.push_back(ReadFan(a.At(i).Object()));
+  return fans;
+}
+
+UserList ReadUserList(ObjectReader o) {
+  UserList l;
+  l.id = o.RequiredIdText("id");
+  l.name = o.String("name");
+  l.type = o.String("type");
+  l.users_count = o.Int("usersCount");
+  l.posts_count = o.Int("postsCount");
+  l.can_add_users = o.Bool("canAddUsers");
+  l.can_delete = o.Bool("canDelete");
+  return l;
+}
+
+}  // namespace
+
+ResponseInfo ReadResponseInfo(const HttpResponse& response) {
+  ResponseInfo info;
+  info.http_status = response.status;
+  info.rate_limit_minute = HeaderInt(response, "X-Rate-Limit-Limit-Minute");
+  info.rate_limit_remaining_minute = HeaderInt(response, "X-Rate-Limit-Remaining-Minute");
+  info.credits_used = HeaderInt(response, "X-OFAPI-Credits-Used");
+  info.credits_balance = HeaderInt(response, "X-OFAPI-Credits-Balance");
+  if (std::optional<int64_t> seconds = HeaderInt(response, "Retry-After");
+      seconds.has_value() && *seconds >= 0) {
+    info.retry_after = absl::Seconds(*seconds);
+  }
+  return info;
+}
+
+std::optional<BodyMeta> ReadBodyMeta(const JsonDocument& doc) {
+  if (!doc.root().is_object()) return std::nullopt;
+  const auto* meta = doc.root().get_object().if_contains("_meta");
+  if (meta == nullptr || !meta->is_object()) return std::nullopt;
+  // Each value is read on its own, so one malformed field does not hide the others.
+  auto read_int = [&](std::string_view section, std::string_view key) -> std::optional<int64_t> {
+    ObjectReader m = JsonReader(doc, "").Object().Required("_meta").Object();
+    std::optional<JsonReader> s = m.Get(section);
+    if (!s.has_value() || !s->value().is_object()) return std::nullopt;
+    ObjectReader o = s->Object();
+    std::optional<int64_t> v = o.OptionalInt(key);
+    return o.status().ok() ? v : std::nullopt;
+  };
+  BodyMeta out;
+  out.credits_used = read_int("_credits", "used");
+  out.credits_balance = read_int("_credits", "balance");
+  out.rate_limit_minute = read_int("_rate_limits", "limit_minute");
+  out.rate_limit_remaining_minute = read_int("_rate_limits", "remaining_minute");
+  const auto& m = meta->get_object();
+  if (const auto* credits = m.if_contains("_credits"); credits && credits->is_object()) {
+    if (const auto* note = credits->get_object().if_contains("note"); note && note->is_string()) {
+      out.credits_note = std::string(note->get_string());
+    }
+  }
+  if (const auto* cache = m.if_contains("_cache"); cache && cache->is_object()) {
+    if (const auto* cached = cache->get_object().if_contains("is_cached");
+        cached && cached->is_bool()) {
+      out.is_cached = cached->get_bool();
+    }
+  }
+  return out;
+}
+
+absl::Status ClassifyHttpStatus(std::string_view endpoint, HttpMethod method,
+                                const HttpResponse& response, absl::Duration default_retry_after) {
+  const int status = response.status;
+  if (status >= 200 && status <= 299) return absl::OkStatus();
+  UpstreamError error{.http_status = status, .request_written = true};
+  absl::StatusCode code = absl::StatusCode::kFailedPrecondition;
+  error.kind = ErrorKind::kTerminal;
+  if (status == 429) {
+    error.kind = ErrorKind::kRateLimited;
+    code = absl::StatusCode::kResourceExhausted;
+    std::optional<int64_t> seconds = HeaderInt(response, "Retry-After");
+    error.retry_after =
+        seconds.has_value() && *seconds >= 0 ? absl::Seconds(*seconds) : default_retry_after;
+  } else if (status == 402) {
+    error.kind = ErrorKind::kOutOfCredits;
+  } else if (status == 401) {
+    error.kind = ErrorKind::kUnauthorized;
+    code = absl::StatusCode::kUnauthenticated;
+  } else if ((status == 502 || status == 504) && method != HttpMethod::kGet) {
+    // A gateway lost the answer of a request the API server may already have acted on.
+    error.kind = ErrorKind::kUnknownOutcome;
+    code = absl::StatusCode::kUnknown;
+  } else if (status == 408 || status >= 500) {
+    error.kind = ErrorKind::kRetryable;
+    code = absl::StatusCode::kUnavailable;
+  } else if (status == 400 || status == 422) {
+    code = absl::StatusCode::kInvalidArgument;
+  } else if (status == 404) {
+    code = absl::StatusCode::kNotFound;
+  } else if (status == 403) {
+    code = absl::StatusCode::kPermissionDenied;
+  }
+  const UpstreamMessage m = ReadErrorBody(response.body);
+  error.code = m.code;
+  std::string message = StrCat("upstream ", endpoint, ": HTTP ", status);
+  if (status == 429) {
+    StrAppend(&message, ", retry after ", absl::ToInt64Seconds(error.retry_after), "s");
+  }
+  if (!m.message.empty()) StrAppend(&message, ": ", m.message);
+  if (!m.code.empty()) StrAppend(&message, " [code ", m.code, "]");
+  return MakeUpstreamStatus(code, message, error);
+}
+
+absl::Status BadResponseBody(std::string_view endpoint, int http_status, const absl::Status& why) {
+  return MakeUpstreamStatus(
+      absl::StatusCode::kUnknown,
+      StrCat("upstream ", endpoint, ": HTTP ", http_status,
+             " with a body that does not match the contract: ", ToStd(why.message())),
+      {.kind = ErrorKind::kUnknownOutcome, .http_status = http_status, .request_written = true});
+}
+
+absl::StatusOr<JsonDocument> OpenResponse(std::string_view endpoint, HttpMethod method,
+                                          const absl::StatusOr<HttpResponse>& response,
+                                          absl::Duration default_retry_after, ResponseInfo& info) {
+  if (!response.ok()) return response.status();
+  info = ReadResponseInfo(*response);
+  HERALD_RETURN_IF_ERROR(ClassifyHttpStatus(endpoint, method, *response, default_retry_after));
+  absl::StatusOr<JsonDocument> doc = JsonDocument::Parse(response->body);
+  if (!doc.ok()) return BadResponseBody(endpoint, response->status, doc.status());
+  info.meta = ReadBodyMeta(*doc);
+  return doc;
+}
+
+// --- Success bodies ---
+
+absl::StatusOr<QueueItem> ParseQueueItemBody(const JsonDocument& doc) {
+  JsonReader data = Data(doc);
+  QueueItem item = ReadQueueItem(data.Object());
+  return Checked(data, std::move(item));
+}
+
+absl::StatusOr<std::vector<QueueItem>> ParseQueueListBody(const JsonDocument& doc) {
+  ArrayReader data = Data(doc).Array();
+  std::vector<QueueItem> items;
+  items.reserve(data.size());
+  for (size_t i = 0; i < data.size(); ++i) items.push_back(ReadQueueItem(data.At(i).Object()));
+  return Checked(data, std::move(items));
+}
+
+absl::StatusOr<MassMessageStatsPage> ParseStatsPageBody(const JsonDocument& doc) {
+  ObjectReader data = Data(doc).Object();
+  MassMessageStatsPage page;
+  page.has_more = data.Bool("hasMore");
+  ArrayReader items = data.Required("items").Array();
+  page.items.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) page.items.push_back(ReadStats(items.At(i).Object()));
+  page.next_page = NextPage(doc);
+  return Checked(data, std::move(page));
+}
+
+absl::StatusOr<QueueDetailResult> ParseQueueDetailBody(const JsonDocument& doc) {
+  ObjectReader data = Data(doc).Object();
+  QueueDetailResult result;
+  result.success = data.Bool("success");
+  result.queue = ReadQueueDetail(data.Required("queue").Object());
+  return Checked(data, std::move(result));
+}
+
+absl::StatusOr<UploadedMedia> ParseUploadBody(const JsonDocument& doc) {
+  ObjectReader root = JsonReader(doc, "").Object();
+  UploadedMedia media;
+  media.polling_url = root.String("polling_url");
+  // An asynchronous upload (202) may name its media only once processing completes.
+  media.prefixed_id =
+      media.polling_url.empty() ? root.RequiredString("prefixed_id") : root.String("prefixed_id");
+  media.file_name = root.String("file_name");
+  media.source_url = root.String("sourceUrl");
+  return Checked(root, std::move(media));
+}
+
+absl::StatusOr<std::vector<UserList>> ParseUserListsBody(const JsonDocument& doc) {
+  JsonReader data = Data(doc);
+  // The documented shape is an array; a {"list": [...]} page is accepted too.
+  ArrayReader lists =
+      data.value().is_object() ? data.Object().Required("list").Array() : data.Array();
+  std::vector<UserList> out;
+  out.reserve(lists.size());
+  for (size_t i = 0; i < lists.size(); ++i) out.push_back(ReadUserList(lists.At(i).Object()));
+  return Checked(data, std::move(out));
+}
+
+absl::StatusOr<UserList> ParseUserListBody(const JsonDocument& doc) {
+  JsonReader data = Data(doc);
+  UserList list = ReadUserList(data.Object());
+  return Checked(data, std::move(list));
+}
+
+absl::StatusOr<AddUsersResult> ParseAddUsersBody(const JsonDocument& doc) {
+  ObjectReader data = Data(doc).Object();
+  AddUsersResult result;
+  if (data.value().is_object()) {
+    // Keyed by list id, each an array of user ids; other members (a "success" flag) are skipped.
+    for (const auto& member : data.value().get_object()) {
+      if (!member.value().is_array()) continue;
+      const std::string key(member.key());
+      ArrayReader ids = data.Required(key).Array();
+      std::vector<int64_t> users;
+      users.reserve(ids.size());
+      for (size_t i = 0; i < ids.size(); ++i) users.push_back(ids.At(i).Int());
+      result.users_by_key.emplace_back(key, std::move(users));
+    }
+  }
+  return Checked(data, std::move(result));
+}
+
+absl::StatusOr<UserListUsersPage> ParseUserListUsersBody(const JsonDocument& doc) {
+  ObjectReader data = Data(doc).Object();
+  UserListUsersPage page;
+  page.users = ReadFans(data.Required("list").Array());
+  page.has_more = data.Bool("hasMore");
+  page.next_offset = data.OptionalInt("nextOffset");
+  return Checked(data, std::move(page));
+}
+
+absl::StatusOr<std::optional<TopMessage>> ParseTopMessageBody(const JsonDocument& doc) {
+  JsonReader data = Data(doc);
+  // No purchases in the period: data.purchases is null or absent, or data is an empty array.
+  if (data.value().is_array() && data.value().get_array().empty()) {
+    return std::optional<TopMessage>();
+  }
+  std::optional<JsonReader> purchases = data.Object().Get("purchases");
+  if (!purchases.has_value()) return Checked(data, std::optional<TopMessage>());
+  ObjectReader o = purchases->Object();
+  TopMessage top;
+  top.id = o.RequiredId("id");
+  top.date = o.String("date");
+  top.text = o.String("text");
+  top.raw_text = o.String("rawText");
+  top.price_cents = o.OptionalMoneyCents("price").value_or(0);
+  top.purchased_count = o.Int("purchasedCount");
+  top.sent_count = o.Int("sentCount");
+  top.viewed_count = o.Int("viewedCount");
+  top.total_revenue_cents = o.OptionalMoneyCents("totalRevenueGenerated").value_or(0);
+  top.is_free = o.Bool("isFree");
+  top.is_canceled = o.Bool("isCanceled");
+  top.media_count = o.Int("mediaCount");
+  return Checked(data, std::optional<TopMessage>(std::move(top)));
+}
+
+absl::StatusOr<BuyersPage> ParseBuyersBody(const JsonDocument& doc) {
+  ObjectReader data = Data(doc).Object();
+  BuyersPage page;
+  page.buyers = ReadFans(data.Required("list").Array());
+  page.has_more = data.Bool("hasMore");
+  if (std::optional<JsonReader> marker = data.Get("marker")) page.marker = marker->IdText();
+  page.next_page = NextPage(doc);
+  return Checked(data, std::move(page));
+}
+
+absl::StatusOr<std::vector<Account>> ParseAccountsBody(const JsonDocument& doc) {
+  // A bare array, or the standard envelope.
+  JsonReader root(doc, "");
+  ArrayReader list = root.value().is_array() ? root.Array() : Data(doc).Array();
+  std::vector<Account> accounts;
+  accounts.reserve(list.size());
+  for (size_t i = 0; i < list.size(); ++i) {
+    ObjectReader o = list.At(i).Object();
+    Account a;
+    a.id = o.RequiredIdText("id");
+    a.onlyfans_username = o.String("onlyfans_username");
+    a.display_name = o.String("display_name");
+    a.is_authenticated = o.Bool("is_authenticated");
+    accounts.push_back(std::move(a));
+  }
+  return Checked(list, std::move(accounts));
+}
+
+}  // namespace herald::upstream::internal

@@ -1,0 +1,517 @@
+// The C++ queue API (queue.h) and the worker runtime (worker.h) over the real redis::Client and
+// a real redis-server. Queue tests drive time with a ManualClock; worker tests run on Redis' own
+// clock and wait with WaitFor.
+#include <future>
+#include <set>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <herald/common/clock.h>
+#include <herald/common/strings.h>
+#include <herald/metrics/metrics.h>
+#include <herald/queue/layout.h>
+#include <herald/queue/metrics.h>
+#include <herald/queue/queue.h>
+#include <herald/queue/worker.h>
+#include <herald/redis/client.h>
+#include <herald/testing/redis_server.h>
+#include <herald/testing/wait.h>
+
+namespace herald::queue {
+namespace {
+
+namespace asio = boost::asio;
+using ::herald::testing::RedisServer;
+using ::herald::testing::WaitFor;
+using ::testing::HasSubstr;
+
+// A redis-server, an io_context on its own thread, a client, and a way to run awaitables.
+class QueueApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = RedisServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    client_ = std::make_unique<redis::Client>(
+        io_.get_executor(), redis::ClientConfig{.address = {"127.0.0.1", server_->port()}});
+    client_->Start();
+    thread_ = std::thread([this] { io_.run(); });
+    queue_ = std::make_unique<Queue>(*client_, QueueConfig{.shards = 4}, &clock_);
+  }
+
+  void TearDown() override {
+    queue_.reset();
+    client_->Stop();
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+  template <typename T>
+  T Run(asio::awaitable<T> op) {
+    return asio::co_spawn(io_, std::move(op), asio::use_future).get();
+  }
+
+  JobSpec Spec(std::string id, std::string account = "acct_a", std::string team = "team_1") {
+    return {.id = std::move(id),
+            .kind = "send",
+            .tenant = "tenant_1",
+            .team = std::move(team),
+            .account = std::move(account),
+            .payload = "payload"};
+  }
+
+  LeasedJob LeaseOne(int shard, std::optional<absl::Duration> lease = std::nullopt) {
+    auto batch = Run(queue_->Lease(shard, 1, lease));
+    EXPECT_TRUE(batch.ok()) << batch.status();
+    if (!batch.ok() || batch->jobs.empty()) {
+      ADD_FAILURE() << "nothing leased from shard " << shard;
+      return {};
+    }
+    return batch->jobs[0];
+  }
+
+  int Shard(std::string_view team) const { return queue_->ShardOf(team); }
+
+  ManualClock clock_{absl::FromUnixSeconds(1'700'000'000)};
+  std::unique_ptr<RedisServer> server_;
+  asio::io_context io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
+      io_.get_executor()};
+  std::thread thread_;
+  std::unique_ptr<redis::Client> client_;
+  std::unique_ptr<Queue> queue_;
+};
+
+TEST_F(QueueApiTest, EnqueueLeaseAckKeepsEveryField) {
+  JobSpec spec = Spec("job_1");
+  spec.payload = std::string("\x08\x96\x01\x00\xff\n", 6);  // protobuf bytes, with a NUL
+  spec.max_attempts = 7;
+  auto enqueued = Run(queue_->Enqueue(spec));
+  ASSERT_TRUE(enqueued.ok()) << enqueued.status();
+  EXPECT_EQ(*enqueued, EnqueueResult::kEnqueued);
+  EXPECT_EQ(*Run(queue_->Enqueue(spec)), EnqueueResult::kDuplicate);
+
+  clock_.Advance(absl::Seconds(1));
+  auto batch = Run(queue_->Lease(Shard("team_1"), 10, absl::Seconds(20)));
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->jobs.size(), 1u);
+  const LeasedJob& job = batch->jobs[0];
+  EXPECT_EQ(job.shard, Shard("team_1"));
+  EXPECT_EQ(job.id, "job_1");
+  EXPECT_EQ(job.payload, spec.payload);
+  EXPECT_EQ(job.kind, "send");
+  EXPECT_EQ(job.tenant, "tenant_1");
+  EXPECT_EQ(job.team, "team_1");
+  EXPECT_EQ(job.account, "acct_a");
+  EXPECT_EQ(job.attempt, 1);
+  EXPECT_EQ(job.max_attempts, 7);
+  EXPECT_FALSE(job.previous_outcome_unknown);
+  EXPECT_EQ(job.enqueued_at, absl::FromUnixSeconds(1'700'000'000));
+  EXPECT_EQ(job.lease_expires_at, clock_.Now() + absl::Seconds(20));
+  EXPECT_EQ(batch->next_due, absl::Seconds(20) + absl::Milliseconds(1));
+
+  auto acked = Run(queue_->Ack({{job.ref()}}));
+  ASSERT_TRUE(acked.ok()) << acked.status();
+  EXPECT_EQ(acked->at(0).ack, FinishResult::kDone);
+  EXPECT_FALSE(acked->at(0).next.has_value());
+  EXPECT_EQ(*Run(queue_->Enqueue(spec)), EnqueueResult::kDuplicate);  // completed, in window
+}
+
+TEST_F(QueueApiTest, EnqueueBatchSpansShardsAndKeepsOrder) {
+  // Two teams in different shards.
+  std::string other = "team_2";
+  for (int i = 2; Shard(other) == Shard("team_1"); ++i) other = StrCat("team_", i);
+  auto results = Run(queue_->EnqueueBatch(
+      {Spec("a", "acct_a"), Spec("b", "acct_b", other), Spec("a", "acct_a"), Spec("c", "acct_c")}));
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_EQ(*results,
+            (std::vector<EnqueueResult>{EnqueueResult::kEnqueued, EnqueueResult::kEnqueued,
+                                        EnqueueResult::kDuplicate, EnqueueResult::kEnqueued}));
+  EXPECT_EQ(Run(queue_->Stats(Shard("team_1")))->ready, 2);
+  EXPECT_EQ(Run(queue_->Stats(Shard(other)))->ready, 1);
+}
+
+TEST_F(QueueApiTest, BadInputIsRejectedBeforeRedis) {
+  JobSpec bad = Spec("");
+  EXPECT_EQ(Run(queue_->Enqueue(bad)).status().code(), absl::StatusCode::kInvalidArgument);
+  bad = Spec("x");
+  bad.max_attempts = 0;
+  EXPECT_THAT(std::string(Run(queue_->Enqueue(bad)).status().message()), HasSubstr("max_attempts"));
+  EXPECT_EQ(Run(queue_->Lease(99, 1)).status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(Run(queue_->Enqueue(Spec("y"))).ok());
+  JobSpec moved = Spec("z", "acct_a", "team_9");
+  if (Shard("team_9") == Shard("team_1")) {
+    EXPECT_EQ(Run(queue_->Enqueue(moved)).status().code(), absl::StatusCode::kFailedPrecondition);
+  }
+  EXPECT_EQ(Run(queue_->SetAccountLimits("acct_a", {.team = "team_1", .per_minute = -5})).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(QueueApiTest, AnAccountNeverChangesTeam) {
+  ASSERT_TRUE(Run(queue_->SetAccountLimits("acct_a", {.tenant = "t", .team = "team_1"})).ok());
+  // Find another team in the same shard, so the script (not the routing) must refuse it.
+  std::string same_shard;
+  for (int i = 2; same_shard.empty(); ++i) {
+    if (Shard(StrCat("team_", i)) == Shard("team_1")) same_shard = StrCat("team_", i);
+  }
+  const absl::Status s =
+      Run(queue_->SetAccountLimits("acct_a", {.tenant = "t", .team = same_shard}));
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_EQ(Run(queue_->Enqueue(Spec("j", "acct_a", same_shard))).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(QueueApiTest, FencingExpiredWorkerCannotAckItsSuccessorCan) {
+  ASSERT_TRUE(Run(queue_->Enqueue(Spec("j1"))).ok());
+  const int shard = Shard("team_1");
+  const LeasedJob first = LeaseOne(shard, absl::Seconds(5));
+  clock_.Advance(absl::Seconds(6));
+  const LeasedJob second = LeaseOne(shard, absl::Seconds(5));
+  EXPECT_EQ(second.id, "j1");
+  EXPECT_TRUE(second.previous_outcome_unknown);
+  EXPECT_EQ(second.attempt, 2);
+
+  EXPECT_EQ(Run(queue_->Ack({{first.ref()}}))->at(0).ack, FinishResult::kFenced);
+  EXPECT_EQ(*Run(queue_->Release(first.ref())), NackResult::kFenced);
+  EXPECT_FALSE(Run(queue_->Heartbeat({first.ref()}))->at(0).has_value());
+  EXPECT_EQ(Run(queue_->Ack({{second.ref()}}))->at(0).ack, FinishResult::kDone);
+}
+
+TEST_F(QueueApiTest, CrashedWorkersJobIsReapedAndFlaggedOutcomeUnknown) {
+  ASSERT_TRUE(Run(queue_->Enqueue(Spec("j1"))).ok());
+  const int shard = Shard("team_1");
+  (void)LeaseOne(shard, absl::Seconds(2));  // the worker holding it vanishes
+  clock_.Advance(absl::Seconds(3));
+  EXPECT_EQ(*Run(queue_->Reap(shard)), 1);
+  const LeasedJob again = LeaseOne(shard);
+  EXPECT_EQ(again.id, "j1");
+  EXPECT_TRUE(again.previous_outcome_unknown);
+  auto stats = Run(queue_->Stats(shard));
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ((stats->finished[{"send", "expired"}]), 1);
+}
+
+TEST_F(QueueApiTest, RetryUsesFullJitterBackoffThenDeadLetters) {
+  queue_ = std::make_unique<Queue>(
+      *client_,
+      QueueConfig{.shards = 4, .backoff = {.base = absl::Seconds(10), .cap = absl::Seconds(10)}},
+      &clock_);
+  JobSpec spec = Spec("j1");
+  spec.max_attempts = 2;
+  ASSERT_TRUE(Run(queue_->Enqueue(spec)).ok());
+  const int shard = Shard("team_1");
+  const LeasedJob first = LeaseOne(shard);
+  EXPECT_EQ(*Run(queue_->Retry(first, "upstream 503")), NackResult::kRetryScheduled);
+  // Due somewhere in [now, now + 10s]: certainly by 10s.
+  clock_.Advance(absl::Seconds(10));
+  const LeasedJob second = LeaseOne(shard);
+  EXPECT_EQ(second.attempt, 2);
+  EXPECT_EQ(*Run(queue_->Retry(second, "upstream 503")), NackResult::kDead);
+
+  ASSERT_TRUE(Run(queue_->Enqueue(Spec("j2"))).ok());
+  EXPECT_EQ(*Run(queue_->DeadLetter(LeaseOne(shard).ref(), "400: price too low")),
+            NackResult::kDead);
+  auto dead = Run(queue_->ListDead(shard, 0, 10));
+  ASSERT_TRUE(dead.ok()) << dead.status();
+  EXPECT_EQ(dead->total, 2);
+  ASSERT_EQ(dead->jobs.size(), 2u);
+  std::map<std::string, std::string> reasons;
+  for (const auto& d : dead->jobs) {
+    reasons[d.id] = d.reason;
+    EXPECT_EQ(d.died_at, clock_.Now());
+    EXPECT_EQ(d.payload, "payload");
+  }
+  EXPECT_THAT(reasons["j1"], HasSubstr("upstream 503 (attempt 2 of 2)"));
+  EXPECT_EQ(reasons["j2"], "400: price too low");
+}
+
+TEST_F(QueueApiTest, RateLimitedPushesTheTeamBackWithoutLosingAnAttempt) {
+  ASSERT_TRUE(Run(queue_->SetTeamLimits("team_1", {.per_minute = 600, .burst = 5})).ok());
+  ASSERT_TRUE(Run(queue_->EnqueueBatch({Spec("j1", "acct_a"), Spec("j2", "acct_b")})).ok());
+  const int shard = Shard("team_1");
+  const LeasedJob job = LeaseOne(shard);
+  EXPECT_EQ(*Run(queue_->RateLimited(job.ref(), absl::Seconds(30))), NackResult::kReturned);
+  auto blocked = Run(queue_->Lease(shard, 10));
+  ASSERT_TRUE(blocked.ok());
+  EXPECT_TRUE(blocked->jobs.empty());
+  EXPECT_EQ(blocked->throttled_by_team, 1);
+  clock_.Advance(absl::Seconds(30));
+  const LeasedJob again = LeaseOne(shard);
+  EXPECT_EQ(again.id, "j1");
+  EXPECT_EQ(again.attempt, 1);
+}
+
+TEST_F(QueueApiTest, LimitsPausesAndInFlightCapsTakeEffectAtRunTime) {
+  const int shard = Shard("team_1");
+  ASSERT_TRUE(Run(queue_->SetAccountLimits(
+                      "acct_a", {.tenant = "tenant_1", .team = "team_1", .max_in_flight = 1}))
+                  .ok());
+  ASSERT_TRUE(Run(queue_->EnqueueBatch({Spec("j1"), Spec("j2")})).ok());
+  const LeasedJob j1 = LeaseOne(shard);
+  EXPECT_TRUE(Run(queue_->Lease(shard, 10))->jobs.empty());  // at its cap
+  ASSERT_TRUE(Run(queue_->PauseAccount("team_1", "acct_a")).ok());
+  ASSERT_EQ(Run(queue_->Ack({{j1.ref()}}))->at(0).ack, FinishResult::kDone);
+  EXPECT_TRUE(Run(queue_->Lease(shard, 10))->jobs.empty());  // paused
+  ASSERT_TRUE(Run(queue_->ResumeAccount("team_1", "acct_a")).ok());
+  const LeasedJob j2 = LeaseOne(shard);
+  EXPECT_EQ(j2.id, "j2");
+
+  ASSERT_TRUE(Run(queue_->Enqueue(Spec("j3"))).ok());
+  ASSERT_TRUE(Run(queue_->Ack({{j2.ref()}})).ok());
+  ASSERT_TRUE(Run(queue_->PauseTeam("team_1")).ok());
+  EXPECT_TRUE(Run(queue_->Lease(shard, 10))->jobs.empty());
+  ASSERT_TRUE(Run(queue_->ResumeTeam("team_1")).ok());
+  EXPECT_EQ(LeaseOne(shard).id, "j3");
+}
+
+TEST_F(QueueApiTest, HeartbeatExtendsALongCall) {
+  ASSERT_TRUE(Run(queue_->Enqueue(Spec("j1"))).ok());
+  const int shard = Shard("team_1");
+  const LeasedJob job = LeaseOne(shard, absl::Seconds(10));
+  clock_.Advance(absl::Seconds(8));
+  auto extended = Run(queue_->Heartbeat({job.ref()}, absl::Seconds(10)));
+  ASSERT_TRUE(extended.ok());
+  EXPECT_EQ(extended->at(0), clock_.Now() + absl::Seconds(10));
+  clock_.Advance(absl::Seconds(8));  // 16s after the lease: alive thanks to the heartbeat
+  EXPECT_EQ(*Run(queue_->Reap(shard)), 0);
+  EXPECT_EQ(Run(queue_->Ack({{job.ref()}}))->at(0).ack, FinishResult::kDone);
+}
+
+TEST_F(QueueApiTest, AckAndEnqueueChainsAtomically) {
+  ASSERT_TRUE(Run(queue_->Enqueue(Spec("campaign_1:acct_a:upload"))).ok());
+  const int shard = Shard("team_1");
+  const LeasedJob upload = LeaseOne(shard);
+  auto chained = Run(queue_->AckAndEnqueue(upload.ref(), Spec("campaign_1:acct_a:send")));
+  ASSERT_TRUE(chained.ok()) << chained.status();
+  EXPECT_EQ(chained->ack, FinishResult::kDone);
+  EXPECT_EQ(chained->next, EnqueueResult::kEnqueued);
+  // A replay by a stale worker neither acks nor forks the chain.
+  auto replay = Run(queue_->AckAndEnqueue(upload.ref(), Spec("campaign_1:acct_a:send_again")));
+  ASSERT_TRUE(replay.ok());
+  EXPECT_EQ(replay->ack, FinishResult::kFenced);
+  EXPECT_FALSE(replay->next.has_value());
+  EXPECT_EQ(LeaseOne(shard).id, "campaign_1:acct_a:send");
+  EXPECT_TRUE(Run(queue_->Lease(shard, 10))->jobs.empty());
+
+  std::string other = "team_2";
+  for (int i = 2; Shard(other) == shard; ++i) other = StrCat("team_", i);
+  EXPECT_EQ(Run(queue_->AckAndEnqueue(upload.ref(), Spec("x", "acct_z", other))).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(QueueApiTest, StatsPollerExportsDepthsAgesAndOutcomes) {
+  const int shard = Shard("team_1");
+  ASSERT_TRUE(Run(queue_->EnqueueBatch({Spec("j1"), Spec("j2"), Spec("j3")})).ok());
+  JobSpec later = Spec("j4");
+  later.delay = absl::Minutes(5);
+  ASSERT_TRUE(Run(queue_->Enqueue(later)).ok());
+  clock_.Advance(absl::Seconds(42));
+  ASSERT_TRUE(Run(queue_->Ack({{LeaseOne(shard).ref()}})).ok());
+
+  metrics::Registry registry;
+  QueueMetrics metrics(registry);
+  StatsPoller poller(io_.get_executor(), *queue_, metrics);
+  ASSERT_TRUE(Run(poller.PollOnce()).ok());
+  const std::string s = StrCat(shard);
+  EXPECT_EQ(metrics.jobs.Add({{"shard", s}, {"state", "ready"}}).Value(), 2);
+  EXPECT_EQ(metrics.jobs.Add({{"shard", s}, {"state", "delayed"}}).Value(), 1);
+  EXPECT_EQ(metrics.oldest_ready_age.Add({{"shard", s}}).Value(), 42);
+  EXPECT_EQ(metrics.finished.Add({{"kind", "send"}, {"outcome", "ok"}}).Value(), 1);
+  EXPECT_EQ(metrics.enqueued.Add({{"kind", "send"}}).Value(), 4);
+  // A second poll adds only what is new.
+  ASSERT_TRUE(Run(queue_->Ack({{LeaseOne(shard).ref()}})).ok());
+  ASSERT_TRUE(Run(poller.PollOnce()).ok());
+  EXPECT_EQ(metrics.finished.Add({{"kind", "send"}, {"outcome", "ok"}}).Value(), 2);
+  EXPECT_EQ(metrics.enqueued.Add({{"kind", "send"}}).Value(), 4);
+  EXPECT_THAT(registry.Serialize(),
+              HasSubstr("herald_queue_jobs{shard=\"" + s + "\",state=\"leased\"} 0"));
+}
+
+TEST_F(QueueApiTest, ProductionModeUsesRedisTime) {
+  Queue queue(*client_, QueueConfig{.shards = 4});  // no clock: scripts read TIME
+  const absl::Time before = absl::Now();
+  ASSERT_TRUE(Run(queue.Enqueue(Spec("j1"))).ok());
+  auto batch = Run(queue.Lease(queue.ShardOf("team_1"), 5, absl::Seconds(30)));
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch->jobs.size(), 1u);
+  EXPECT_GE(batch->jobs[0].lease_expires_at, before + absl::Seconds(29));
+  EXPECT_LE(batch->jobs[0].lease_expires_at, absl::Now() + absl::Seconds(31));
+}
+
+// ---- the worker runtime (Redis' clock, real time)
+
+class WorkerTest : public QueueApiTest {
+ protected:
+  void SetUp() override {
+    QueueApiTest::SetUp();
+    queue_ = std::make_unique<Queue>(
+        *client_,
+        QueueConfig{.shards = 4,
+                    .backoff = {.base = absl::Milliseconds(10), .cap = absl::Milliseconds(20)}});
+  }
+
+  ShardStats StatsOf(std::string_view team) {
+    auto s = Run(queue_->Stats(Shard(team)));
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *s : ShardStats{};
+  }
+
+  WorkerConfig FastConfig() {
+    return {.lease_loops = 2,
+            .batch_size = 8,
+            .lease_duration = absl::Seconds(5),
+            .heartbeat_interval = absl::Seconds(1),
+            .idle_min = absl::Milliseconds(1),
+            .idle_max = absl::Milliseconds(20)};
+  }
+};
+
+asio::awaitable<void> Pause(absl::Duration d) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  t.expires_after(absl::ToChronoNanoseconds(d));
+  co_await t.async_wait(asio::use_awaitable);  // throws when cancelled
+}
+
+TEST_F(WorkerTest, ProcessesEveryJobOnceAndFollowsChains) {
+  std::mutex mu;
+  std::multiset<std::string> seen;
+  Worker worker(io_.get_executor(), *queue_, FastConfig());
+  worker.Handle("send", [&](const LeasedJob& job) -> asio::awaitable<JobResult> {
+    {
+      std::lock_guard lock(mu);
+      seen.insert(job.id);
+    }
+    if (job.id.ends_with(":1")) {
+      JobSpec next{.id = job.id.substr(0, job.id.size() - 2) + ":2",
+                   .kind = "send",
+                   .tenant = job.tenant,
+                   .team = job.team,
+                   .account = job.account};
+      co_return JobResult::OkThen(std::move(next));
+    }
+    co_return JobResult::Ok();
+  });
+  std::vector<JobSpec> jobs;
+  for (int i = 0; i < 200; ++i) {
+    jobs.push_back(
+        Spec(StrCat("c", i, ":1"), StrCat("acct_", i % 13), StrCat("team_", i % 13 % 5)));
+  }
+  ASSERT_TRUE(Run(queue_->EnqueueBatch(jobs)).ok());
+  worker.Start();
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard lock(mu);
+    return seen.size() >= 400;
+  }));
+  worker.Drain(absl::Now() + absl::Seconds(5));
+  EXPECT_EQ(seen.size(), 400u);
+  for (const auto& id : seen) EXPECT_EQ(seen.count(id), 1u) << id;
+  int64_t left = 0;
+  for (int s = 0; s < 4; ++s) {
+    auto st = Run(queue_->Stats(s));
+    left += st->ready + st->leased + st->delayed;
+  }
+  EXPECT_EQ(left, 0);
+  EXPECT_EQ(worker.metrics().jobs.Add({{"kind", "send"}, {"outcome", "ok"}}).Value(), 400);
+}
+
+TEST_F(WorkerTest, FailuresRetryThenDeadLetter) {
+  Worker worker(io_.get_executor(), *queue_, FastConfig());
+  worker.Handle("send", [](const LeasedJob& job) -> asio::awaitable<JobResult> {
+    if (job.id == "terminal") co_return JobResult::Fail("400 invalid price");
+    co_return JobResult::Retry("503");
+  });
+  JobSpec flaky = Spec("flaky");
+  flaky.max_attempts = 3;
+  ASSERT_TRUE(Run(queue_->EnqueueBatch({flaky, Spec("terminal", "acct_b")})).ok());
+  worker.Start();
+  ASSERT_TRUE(WaitFor([&] { return StatsOf("team_1").dead == 2; }));
+  worker.Drain(absl::Now());
+  auto dead = Run(queue_->ListDead(Shard("team_1"), 0, 10));
+  ASSERT_TRUE(dead.ok());
+  std::map<std::string, DeadJob> by_id;
+  for (auto& d : dead->jobs) by_id[d.id] = d;
+  EXPECT_EQ(by_id["flaky"].attempts, 3);
+  EXPECT_THAT(by_id["flaky"].reason, HasSubstr("503 (attempt 3 of 3)"));
+  EXPECT_EQ(by_id["terminal"].attempts, 1);
+  EXPECT_EQ(by_id["terminal"].reason, "400 invalid price");
+  EXPECT_EQ(worker.metrics().jobs.Add({{"kind", "send"}, {"outcome", "retry"}}).Value(), 2);
+}
+
+TEST_F(WorkerTest, HeartbeatsKeepALongJobLeased) {
+  WorkerConfig config = FastConfig();
+  config.lease_duration = absl::Milliseconds(400);
+  config.heartbeat_interval = absl::Milliseconds(100);
+  Worker worker(io_.get_executor(), *queue_, config);
+  std::atomic<int> runs{0};
+  worker.Handle("send", [&](const LeasedJob&) -> asio::awaitable<JobResult> {
+    ++runs;
+    co_await Pause(absl::Milliseconds(1500));
+    co_return JobResult::Ok();
+  });
+  ASSERT_TRUE(Run(queue_->Enqueue(Spec("long"))).ok());
+  worker.Start();
+  ASSERT_TRUE(WaitFor([&] { return StatsOf("team_1").finished[{"send", "ok"}] == 1; }));
+  worker.Drain(absl::Now());
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ((StatsOf("team_1").finished[{"send", "expired"}]), 0);
+}
+
+TEST_F(WorkerTest, DrainLetsQuickJobsFinishAndReleasesTheRest) {
+  Worker worker(io_.get_executor(), *queue_, FastConfig());
+  std::atomic<int> finished{0};
+  worker.Handle("send", [&](const LeasedJob& job) -> asio::awaitable<JobResult> {
+    co_await Pause(job.id.starts_with("quick") ? absl::Milliseconds(300) : absl::Seconds(60));
+    ++finished;
+    co_return JobResult::Ok();
+  });
+  ASSERT_TRUE(Run(queue_->EnqueueBatch({Spec("quick_1", "acct_a"), Spec("quick_2", "acct_b"),
+                                        Spec("slow_1", "acct_c"), Spec("slow_2", "acct_d")}))
+                  .ok());
+  worker.Start();
+  ASSERT_TRUE(WaitFor([&] { return worker.in_flight() == 4; }));
+  const absl::Time start = absl::Now();
+  worker.Drain(absl::Now() + absl::Seconds(1));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(finished.load(), 2);
+  const ShardStats stats = StatsOf("team_1");
+  EXPECT_EQ(stats.leased, 0);
+  EXPECT_EQ(stats.ready, 2);  // the slow ones, released
+  EXPECT_EQ((stats.finished.at({"send", "ok"})), 2);
+  EXPECT_EQ((stats.finished.at({"send", "released"})), 2);
+  // Released without losing an attempt.
+  auto batch = Run(queue_->Lease(Shard("team_1"), 10));
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch->jobs.size(), 2u);
+  for (const auto& j : batch->jobs) {
+    EXPECT_TRUE(j.id.starts_with("slow")) << j.id;
+    EXPECT_EQ(j.attempt, 1);
+  }
+}
+
+TEST_F(WorkerTest, IdleWorkersDoNotSpin) {
+  WorkerConfig config = FastConfig();
+  config.lease_loops = 1;
+  config.idle_max = absl::Milliseconds(100);
+  Worker worker(io_.get_executor(), *queue_, config);
+  worker.Start();
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(WaitFor([&] { return absl::Now() - start > absl::Milliseconds(500); }));
+  worker.Drain(absl::Now());
+  const double calls = worker.metrics().lease_batch_size.Collect().count;
+  // 4 shards per round, one round per idle_max at most, plus the first.
+  EXPECT_LE(calls, 4 * (500 / 100 + 2));
+  EXPECT_GE(calls, 4);
+}
+
+}  // namespace
+}  // namespace herald::queue

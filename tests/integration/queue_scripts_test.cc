@@ -1,0 +1,551 @@
+// The queue's Lua scripts, run directly against a real redis-server with an explicit `now`:
+// fencing, crash recovery, fairness, rate limits, idempotency, durability and the rest of the
+// queue's contract, independent of the C++ client.
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <herald/ratelimit/gcra.h>
+#include <herald/testing/redis_server.h>
+
+#include "queue_script_driver.h"
+
+namespace herald::queue::testing {
+namespace {
+
+using ::herald::testing::RedisServer;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class QueueScriptsTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Connect({}); }
+
+  void Connect(RedisServer::Options options) {
+    auto server = RedisServer::Start(std::move(options));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    auto conn = SyncRedis::Connect(server_->port());
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    conn_ = std::move(*conn);
+    q_ = std::make_unique<ScriptDriver>(*conn_, "{hd:s0}");
+  }
+
+  std::string Get(std::vector<std::string> argv) {
+    auto r = server_->Command(argv);
+    return r.ok() ? *r : r.status().ToString();
+  }
+
+  static TestJob Job(std::string id, std::string account = "acct_a") {
+    return {.id = std::move(id), .account = std::move(account)};
+  }
+
+  std::unique_ptr<RedisServer> server_;
+  std::unique_ptr<SyncRedis> conn_;
+  std::unique_ptr<ScriptDriver> q_;
+};
+
+TEST_F(QueueScriptsTest, RoundTripKeepsBinaryPayloadAndEveryField) {
+  const std::string payload("\x00\x01\n\xff\r\nbytes\x00", 12);
+  TestJob job = Job("job_1");
+  job.payload = payload;
+  job.kind = "send_mass_message";
+  job.max_attempts = 5;
+  ASSERT_EQ(q_->Enqueue1(kT0, job), 1);
+
+  const LeaseResult lease = q_->Lease(kT0 + 10 * kMs, 10, 30'000);
+  ASSERT_EQ(lease.jobs.size(), 1u);
+  const Leased& got = lease.jobs[0];
+  EXPECT_EQ(got.id, "job_1");
+  EXPECT_EQ(got.payload, payload);
+  EXPECT_EQ(got.kind, "send_mass_message");
+  EXPECT_EQ(got.account, "acct_a");
+  EXPECT_EQ(got.team, "team_1");
+  EXPECT_EQ(got.tenant, "tenant_1");
+  EXPECT_EQ(got.attempt, 1);
+  EXPECT_EQ(got.max_attempts, 5);
+  EXPECT_FALSE(got.unknown);
+  EXPECT_EQ(got.enqueued_ms, kT0 / kMs);
+  EXPECT_EQ(got.expires_ms, kT0 / kMs + 10 + 30'000);
+  EXPECT_FALSE(got.token.empty());
+  // Nothing else to lease; the next event is the lease's expiry.
+  EXPECT_EQ(lease.hint_ms, 30'001);
+
+  EXPECT_EQ(q_->Ack1(kT0 + 20 * kMs, got), 1);
+  EXPECT_EQ(Get({"SISMEMBER", "{hd:s0}:ix", "job_1"}), "0");  // no trace but the completed id
+  const auto stats = q_->GetStats(kT0 + 30 * kMs);
+  EXPECT_EQ(stats.ready + stats.delayed + stats.leased + stats.dead, 0);
+  EXPECT_EQ(stats.counters.at("o:send_mass_message:ok"), 1);
+  EXPECT_EQ(stats.counters.at("e:send_mass_message"), 1);
+  EXPECT_EQ(q_->Lease(kT0 + 40 * kMs, 10).hint_ms, -1);  // an empty shard: nothing scheduled
+}
+
+TEST_F(QueueScriptsTest, EveryKeyCarriesTheShardHashTag) {
+  q_->SetTeam(kT0, "team_1", 600, 10);
+  q_->Enqueue(kT0, {Job("a"), Job("b", "acct_b"), {.id = "c", .delay_ms = 1000}});
+  const auto lease = q_->Lease(kT0, 1);
+  ASSERT_EQ(lease.jobs.size(), 1u);
+  q_->Nack(kT0, lease.jobs[0], "dead", 0, "bad");
+  q_->Ack(kT0, {});
+  auto keys = conn_->Command({"KEYS", "*"});
+  ASSERT_TRUE(keys.ok());
+  ASSERT_GT(keys->elements.size(), 5u);
+  for (const auto& k : keys->elements) EXPECT_TRUE(k.str.starts_with("{hd:s0}:")) << k.str;
+}
+
+TEST_F(QueueScriptsTest, EnqueueIsIdempotentWhileQueuedLeasedCompletedOrDead) {
+  ASSERT_EQ(q_->Enqueue1(kT0, Job("j1")), 1);
+  EXPECT_EQ(q_->Enqueue1(kT0, Job("j1")), 0);  // queued
+  auto lease = q_->Lease(kT0, 1);
+  ASSERT_EQ(lease.jobs.size(), 1u);
+  EXPECT_EQ(q_->Enqueue1(kT0, Job("j1")), 0);  // leased
+  ASSERT_EQ(q_->Ack(kT0 + kSecond, {{lease.jobs[0].id, lease.jobs[0].token}}, 60'000)[0], 1);
+  EXPECT_EQ(q_->Enqueue1(kT0 + 2 * kSecond, Job("j1"), /*window_ms=*/60'000), 0);  // completed
+  // Past the window the id may be used again.
+  EXPECT_EQ(q_->Enqueue1(kT0 + 120 * kSecond, Job("j1"), /*window_ms=*/60'000), 1);
+
+  TestJob doomed = Job("j2");
+  doomed.max_attempts = 1;
+  ASSERT_EQ(q_->Enqueue1(kT0, doomed), 1);
+  lease = q_->Lease(kT0 + 200 * kSecond, 10);
+  for (const auto& j : lease.jobs) q_->Nack(kT0 + 200 * kSecond, j, "dead", 0, "terminal");
+  EXPECT_EQ(q_->Enqueue1(kT0 + 201 * kSecond, doomed), 0);  // dead
+  EXPECT_EQ(q_->GetStats(kT0).ready, 0);
+}
+
+TEST_F(QueueScriptsTest, EnqueueRefusesAnAccountOfAnotherTeam) {
+  ASSERT_EQ(q_->Enqueue1(kT0, Job("j1")), 1);
+  TestJob other = Job("j2");
+  other.team = "team_2";
+  EXPECT_EQ(q_->Enqueue1(kT0, other), -1);
+  EXPECT_EQ(Get({"SISMEMBER", "{hd:s0}:ix", "j2"}), "0");
+  const SyncReply r = q_->Configure(kT0, {"account", "acct_a", "team_2", "t", "0", "1", "0"});
+  ASSERT_TRUE(r.is_error());
+  EXPECT_THAT(r.str, HasSubstr("WRONGTEAM"));
+}
+
+TEST_F(QueueScriptsTest, DelayedJobsArePromotedWhenDue) {
+  TestJob job = Job("later");
+  job.delay_ms = 5000;
+  ASSERT_EQ(q_->Enqueue1(kT0, job), 1);
+  EXPECT_EQ(q_->GetStats(kT0).delayed, 1);
+  const LeaseResult early = q_->Lease(kT0 + 4999 * kMs, 10);
+  EXPECT_TRUE(early.jobs.empty());
+  EXPECT_EQ(early.hint_ms, 1);
+  const LeaseResult due = q_->Lease(kT0 + 5000 * kMs, 10);
+  ASSERT_EQ(due.jobs.size(), 1u);
+  EXPECT_EQ(due.jobs[0].id, "later");
+  const auto stats = q_->GetStats(kT0 + 5000 * kMs);
+  EXPECT_EQ(stats.delayed, 0);
+  EXPECT_EQ(stats.leased, 1);
+}
+
+TEST_F(QueueScriptsTest, FencingAnExpiredWorkerCannotAckButItsSuccessorCan) {
+  ASSERT_EQ(q_->Enqueue1(kT0, Job("j1")), 1);
+  const Leased first = q_->Lease(kT0, 1, /*lease_ms=*/1000).jobs.at(0);
+  // The lease expires; the next lease call reaps it and hands the job to a successor.
+  const Leased second = q_->Lease(kT0 + 1500 * kMs, 1, 1000).jobs.at(0);
+  EXPECT_EQ(second.id, "j1");
+  EXPECT_NE(second.token, first.token);
+  EXPECT_EQ(second.attempt, 2);
+  EXPECT_TRUE(second.unknown);
+
+  EXPECT_EQ(q_->Ack1(kT0 + 1600 * kMs, first), -1);  // fenced: nothing changes
+  EXPECT_EQ(q_->Heartbeat(kT0 + 1600 * kMs, first, 1000), -1);
+  EXPECT_EQ(q_->Nack(kT0 + 1600 * kMs, first, "retry", 10, "x"), -1);
+  EXPECT_EQ(Get({"ZCARD", "{hd:s0}:ls"}), "1");
+  EXPECT_NE(Get({"ZSCORE", "{hd:s0}:ls", second.token}), "(nil)");
+  EXPECT_EQ(q_->GetStats(kT0).leased, 1);
+
+  EXPECT_EQ(q_->Ack1(kT0 + 1700 * kMs, second), 1);
+  EXPECT_EQ(q_->Ack1(kT0 + 1800 * kMs, second), -1);  // a second ack is fenced too
+  const auto stats = q_->GetStats(kT0);
+  EXPECT_EQ(stats.leased, 0);
+  EXPECT_EQ(stats.counters.at("o:send:ok"), 1);
+  EXPECT_EQ(stats.counters.at("o:send:expired"), 1);
+}
+
+TEST_F(QueueScriptsTest, CrashedWorkersJobReturnsAtTheHeadFlaggedOutcomeUnknown) {
+  q_->Enqueue(kT0, {Job("j1"), Job("j2"), Job("j3")});
+  const Leased lost = q_->Lease(kT0, 1, 1000).jobs.at(0);
+  ASSERT_EQ(lost.id, "j1");
+  EXPECT_EQ(q_->Reap(kT0 + 1000 * kMs), 0);  // not expired yet (expiry is inclusive)
+  EXPECT_EQ(q_->Reap(kT0 + 1001 * kMs), 1);
+  EXPECT_EQ(q_->GetStats(kT0).ready, 3);
+  const LeaseResult again = q_->Lease(kT0 + 1002 * kMs, 1, 1000);
+  ASSERT_EQ(again.jobs.size(), 1u);
+  EXPECT_EQ(again.jobs[0].id, "j1");  // at the head of its account's list
+  EXPECT_TRUE(again.jobs[0].unknown);
+  EXPECT_EQ(again.jobs[0].attempt, 2);
+  // The flag is for the attempt right after the unknown outcome only.
+  ASSERT_EQ(q_->Nack(kT0 + 1003 * kMs, again.jobs[0], "release", 0), 3);
+  EXPECT_FALSE(q_->Lease(kT0 + 1004 * kMs, 1).jobs.at(0).unknown);
+}
+
+TEST_F(QueueScriptsTest, ExpiryOnTheLastAttemptDeadLettersWithAReason) {
+  TestJob job = Job("j1");
+  job.max_attempts = 1;
+  q_->Enqueue1(kT0, job);
+  ASSERT_EQ(q_->Lease(kT0, 1, 1000).jobs.size(), 1u);
+  EXPECT_EQ(q_->Reap(kT0 + 2 * kSecond), 1);
+  auto dead = conn_->Eval(ScriptSource(ScriptId::kListDead), {"{hd:s0}"}, {"", "0", "10"});
+  ASSERT_TRUE(dead.ok());
+  ASSERT_EQ(dead->elements.size(), 8u) << dead->DebugString();
+  EXPECT_THAT(dead->elements[6].str, HasSubstr("outcome unknown"));
+  const auto stats = q_->GetStats(kT0);
+  EXPECT_EQ(stats.dead, 1);
+  EXPECT_EQ(stats.ready, 0);
+  EXPECT_EQ(stats.leased, 0);
+}
+
+TEST_F(QueueScriptsTest, FairnessSmallAccountIsNotStarvedByABigOne) {
+  for (int batch = 0; batch < 20; ++batch) {
+    std::vector<TestJob> jobs;
+    for (int i = 0; i < 500; ++i) jobs.push_back(Job(StrCat("a", batch * 500 + i), "acct_big"));
+    ASSERT_EQ(q_->Enqueue(kT0, jobs).size(), 500u);
+  }
+  std::vector<TestJob> small;
+  for (int i = 0; i < 10; ++i) small.push_back(Job(StrCat("b", i), "acct_small"));
+  q_->Enqueue(kT0 + kMs, small);
+  ASSERT_EQ(q_->GetStats(kT0).ready, 10'010);
+
+  std::vector<std::string> order;
+  int64_t now = kT0 + 2 * kMs;
+  while (order.size() < 40) {
+    for (const auto& j : q_->Lease(now, 4).jobs) {
+      order.push_back(j.account);
+      q_->Ack1(now, j);
+    }
+    now += kMs;
+  }
+  const auto small_in_first_20 = std::count(order.begin(), order.begin() + 20, "acct_small");
+  EXPECT_EQ(small_in_first_20, 10);
+}
+
+TEST_F(QueueScriptsTest, EqualTimesServeTheAccountThatWaitedLongestNotTheSmallestId) {
+  // "acct_z" became ready before "acct_a", at the same millisecond.
+  q_->Enqueue(kT0, {Job("z1", "acct_z"), Job("z2", "acct_z"), Job("a1", "acct_a"),
+                    Job("a2", "acct_a"), Job("m1", "acct_m")});
+  std::vector<std::string> order;
+  for (const auto& j : q_->Lease(kT0, 5).jobs) order.push_back(j.id);
+  EXPECT_THAT(order, ElementsAre("z1", "a1", "m1", "z2", "a2"));
+}
+
+// Leases greedily at random times for `duration`, acking at once; returns each account's lease
+// times.
+std::map<std::string, std::vector<int64_t>> LeaseForAWhile(ScriptDriver& q, int64_t start,
+                                                           int64_t duration, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::map<std::string, std::vector<int64_t>> times;
+  for (int64_t now = start; now < start + duration;
+       now += static_cast<int64_t>(rng() % (3 * kSecond))) {
+    for (const auto& j : q.Lease(now, 20).jobs) {
+      times[j.account].push_back(now);
+      q.Ack1(now, j);
+    }
+  }
+  return times;
+}
+
+// The largest count in any window [t, t + w] divided against burst + rate * w.
+void ExpectNoWindowOverLimit(std::vector<int64_t> times, int64_t per_minute, int64_t burst,
+                             const std::string& what) {
+  std::sort(times.begin(), times.end());
+  for (size_t i = 0; i < times.size(); ++i) {
+    for (size_t j = i; j < times.size(); ++j) {
+      const double allowed =
+          static_cast<double>(burst) +
+          static_cast<double>(per_minute) * static_cast<double>(times[j] - times[i]) / 60e6;
+      ASSERT_LE(static_cast<double>(j - i + 1), allowed)
+          << what << ": " << (j - i + 1) << " leases within " << (times[j] - times[i]) / kMs
+          << " ms";
+    }
+  }
+}
+
+TEST_F(QueueScriptsTest, AccountRateNeverExceedsBurstPlusRateInAnyWindow) {
+  q_->SetAccount(kT0, "acct_a", "team_1", /*per_minute=*/30, /*burst=*/5);
+  std::vector<TestJob> jobs;
+  for (int i = 0; i < 1000; ++i) jobs.push_back(Job(StrCat("j", i)));
+  q_->Enqueue(kT0, jobs);
+  const auto times = LeaseForAWhile(*q_, kT0, 20 * 60 * kSecond, 1);
+  const auto& a = times.at("acct_a");
+  // 20 minutes at 30/min plus the burst, less what random polling leaves unused.
+  EXPECT_GE(a.size(), 560u);
+  EXPECT_LE(a.size(), 5u + 600u);
+  ExpectNoWindowOverLimit(a, 30, 5, "acct_a");
+}
+
+TEST_F(QueueScriptsTest, TeamRateCapsTheSumOverItsAccounts) {
+  q_->SetTeam(kT0, "team_1", /*per_minute=*/60, /*burst=*/3);
+  std::vector<TestJob> jobs;
+  for (const char* account : {"acct_a", "acct_b", "acct_c", "acct_d"}) {
+    q_->SetAccount(kT0, account, "team_1", 120, 10);
+    for (int i = 0; i < 300; ++i) jobs.push_back(Job(StrCat(account, "_", i), account));
+  }
+  q_->Enqueue(kT0, jobs);
+  const auto times = LeaseForAWhile(*q_, kT0, 10 * 60 * kSecond, 2);
+  std::vector<int64_t> all;
+  for (const auto& [account, t] : times) {
+    all.insert(all.end(), t.begin(), t.end());
+    // Shared fairly: each account gets roughly a quarter.
+    EXPECT_GE(t.size(), 120u) << account;
+    ExpectNoWindowOverLimit(t, 120, 10, account);
+  }
+  EXPECT_GE(all.size(), 560u);
+  ExpectNoWindowOverLimit(all, 60, 3, "team_1");
+}
+
+TEST_F(QueueScriptsTest, RateLimitedPushesTheTeamBackWithoutLosingAnAttempt) {
+  q_->SetTeam(kT0, "team_1", 600, 10);
+  q_->Enqueue(kT0, {Job("j1", "acct_a"), Job("j2", "acct_b")});
+  const Leased j = q_->Lease(kT0, 1).jobs.at(0);
+  ASSERT_EQ(j.id, "j1");
+  EXPECT_EQ(q_->Nack(kT0 + kSecond, j, "limited", /*retry_after_ms=*/30'000), 3);
+  // Neither account of the team goes before now + 30s.
+  const LeaseResult blocked = q_->Lease(kT0 + 2 * kSecond, 10);
+  EXPECT_TRUE(blocked.jobs.empty());
+  EXPECT_EQ(blocked.throttled_team, 1);  // acct_b was due; acct_a is scored 30s out
+  EXPECT_EQ(blocked.throttled_account, 0);
+  EXPECT_EQ(blocked.hint_ms, 29'000);
+  const LeaseResult after = q_->Lease(kT0 + 31 * kSecond, 10);
+  ASSERT_GE(after.jobs.size(), 1u);
+  EXPECT_EQ(after.jobs[0].id, "j1");
+  EXPECT_EQ(after.jobs[0].attempt, 1);  // the 429 did not cost an attempt
+  EXPECT_EQ(q_->GetStats(kT0).counters.at("o:send:rate_limited"), 1);
+}
+
+TEST_F(QueueScriptsTest, ReleaseReturnsTheJobToTheHeadWithoutLosingAnAttempt) {
+  q_->Enqueue(kT0, {Job("j1"), Job("j2")});
+  const Leased j = q_->Lease(kT0, 1).jobs.at(0);
+  EXPECT_EQ(q_->Nack(kT0, j, "release", 0), 3);
+  const Leased again = q_->Lease(kT0 + kMs, 1).jobs.at(0);
+  EXPECT_EQ(again.id, "j1");
+  EXPECT_EQ(again.attempt, 1);
+}
+
+TEST_F(QueueScriptsTest, RetryBacksOffThenDeadLettersWithTheReasonAfterMaxAttempts) {
+  TestJob job = Job("j1");
+  job.max_attempts = 2;
+  job.payload = "payload-1";
+  q_->Enqueue1(kT0, job);
+  Leased j = q_->Lease(kT0, 1).jobs.at(0);
+  EXPECT_EQ(q_->Nack(kT0, j, "retry", 2000, "upstream 503", /*unknown=*/true), 1);
+  EXPECT_EQ(q_->GetStats(kT0).delayed, 1);
+  EXPECT_TRUE(q_->Lease(kT0 + 1999 * kMs, 1).jobs.empty());
+  j = q_->Lease(kT0 + 2000 * kMs, 1).jobs.at(0);
+  EXPECT_EQ(j.attempt, 2);
+  EXPECT_TRUE(j.unknown);  // the failed attempt said its outcome was unknown
+  EXPECT_EQ(q_->Nack(kT0 + 3000 * kMs, j, "retry", 2000, "upstream 503"), 2);
+
+  TestJob terminal = Job("j2");
+  terminal.max_attempts = 5;
+  q_->Enqueue1(kT0 + 4000 * kMs, terminal);
+  EXPECT_EQ(q_->Nack(kT0 + 4000 * kMs, q_->Lease(kT0 + 4000 * kMs, 1).jobs.at(0), "dead", 0,
+                     "400 invalid price"),
+            2);
+
+  auto dead = conn_->Eval(ScriptSource(ScriptId::kListDead), {"{hd:s0}"}, {"", "0", "10"});
+  ASSERT_TRUE(dead.ok());
+  ASSERT_EQ(dead->elements.size(), 1u + 2 * 7) << dead->DebugString();
+  EXPECT_EQ(dead->elements[0].integer, 2);
+  // Newest first.
+  EXPECT_EQ(dead->elements[1].str, "j2");
+  EXPECT_EQ(dead->elements[6].str, "400 invalid price");
+  EXPECT_EQ(dead->elements[7].integer, (kT0 + 4000 * kMs) / kMs);
+  EXPECT_EQ(dead->elements[8].str, "j1");
+  EXPECT_EQ(dead->elements[11].str, "payload-1");
+  EXPECT_EQ(dead->elements[12].integer, 2);
+  EXPECT_THAT(dead->elements[13].str, HasSubstr("upstream 503 (attempt 2 of 2)"));
+  const auto stats = q_->GetStats(kT0);
+  EXPECT_EQ(stats.dead, 2);
+  EXPECT_EQ(stats.counters.at("o:send:retry"), 1);
+  EXPECT_EQ(stats.counters.at("o:send:dead"), 2);
+}
+
+TEST_F(QueueScriptsTest, MaxInFlightCapsConcurrencyAndAckWakesTheAccount) {
+  q_->SetAccount(kT0, "acct_a", "team_1", 0, 1, /*max_in_flight=*/2);
+  q_->Enqueue(kT0, {Job("j1"), Job("j2"), Job("j3"), Job("b1", "acct_b")});
+  const LeaseResult first = q_->Lease(kT0, 10);
+  std::vector<std::string> ids;
+  for (const auto& j : first.jobs) ids.push_back(j.id);
+  EXPECT_THAT(ids, ElementsAre("j1", "b1", "j2"));
+  EXPECT_TRUE(q_->Lease(kT0 + kMs, 10).jobs.empty());
+  ASSERT_EQ(q_->Ack1(kT0 + 2 * kMs, first.jobs[0]), 1);
+  const LeaseResult next = q_->Lease(kT0 + 3 * kMs, 10);
+  ASSERT_EQ(next.jobs.size(), 1u);
+  EXPECT_EQ(next.jobs[0].id, "j3");
+}
+
+TEST_F(QueueScriptsTest, PauseAndResumeAccountAndTeamLoseNoWakeUp) {
+  q_->Enqueue(kT0, {Job("a1", "acct_a"), Job("b1", "acct_b")});
+  ASSERT_FALSE(q_->Configure(kT0, {"pause_account", "acct_a"}).is_error());
+  auto got = q_->Lease(kT0, 10);
+  ASSERT_EQ(got.jobs.size(), 1u);
+  EXPECT_EQ(got.jobs[0].id, "b1");
+  // Work arriving while paused does not wake the account.
+  q_->Enqueue(kT0, {Job("a2", "acct_a")});
+  EXPECT_TRUE(q_->Lease(kT0 + kMs, 10).jobs.empty());
+  ASSERT_FALSE(q_->Configure(kT0 + 2 * kMs, {"resume_account", "acct_a"}).is_error());
+  EXPECT_EQ(q_->Lease(kT0 + 3 * kMs, 10).jobs.size(), 2u);
+
+  q_->Enqueue(kT0, {Job("a3", "acct_a"), Job("b2", "acct_b")});
+  ASSERT_FALSE(q_->Configure(kT0 + 4 * kMs, {"pause_team", "team_1"}).is_error());
+  EXPECT_TRUE(q_->Lease(kT0 + 5 * kMs, 10).jobs.empty());
+  EXPECT_EQ(q_->GetStats(kT0).ring, 0);
+  ASSERT_FALSE(q_->Configure(kT0 + 6 * kMs, {"resume_team", "team_1"}).is_error());
+  EXPECT_EQ(q_->Lease(kT0 + 7 * kMs, 10).jobs.size(), 2u);
+}
+
+TEST_F(QueueScriptsTest, LooseningALimitWakesTheAccountAtOnce) {
+  q_->SetAccount(kT0, "acct_a", "team_1", /*per_minute=*/1, 1);
+  q_->Enqueue(kT0, {Job("j1"), Job("j2")});
+  ASSERT_EQ(q_->Lease(kT0, 10, /*lease_ms=*/600'000).jobs.size(), 1u);
+  EXPECT_EQ(q_->Lease(kT0 + kSecond, 10).hint_ms, 59'000);
+  // The debt from the old limit is capped by the new one: next token at 1s + 100ms.
+  q_->SetAccount(kT0 + kSecond, "acct_a", "team_1", /*per_minute=*/600, 1);
+  EXPECT_EQ(q_->Lease(kT0 + 1050 * kMs, 10).hint_ms, 50);
+  EXPECT_EQ(q_->Lease(kT0 + 1100 * kMs, 10).jobs.size(), 1u);
+}
+
+TEST_F(QueueScriptsTest, HeartbeatExtendsTheLease) {
+  q_->Enqueue1(kT0, Job("j1"));
+  const Leased j = q_->Lease(kT0, 1, 1000).jobs.at(0);
+  EXPECT_EQ(q_->Heartbeat(kT0 + 800 * kMs, j, 1000), kT0 / kMs + 1800);
+  EXPECT_EQ(q_->Reap(kT0 + 1500 * kMs), 0);
+  EXPECT_EQ(q_->Ack1(kT0 + 1700 * kMs, j), 1);
+  Leased stale = j;
+  stale.token = "0";
+  EXPECT_EQ(q_->Heartbeat(kT0 + 1800 * kMs, stale, 1000), -1);
+}
+
+TEST_F(QueueScriptsTest, AckAndEnqueueChainsNeitherForkNorStall) {
+  q_->Enqueue1(kT0, Job("step1"));
+  const Leased a = q_->Lease(kT0, 1).jobs.at(0);
+  EXPECT_THAT(q_->AckAndEnqueue(kT0, a, Job("step2")), ElementsAre(1, 1));
+  // A replay (a duplicate delivery of the same ack) is fenced and enqueues nothing.
+  EXPECT_THAT(q_->AckAndEnqueue(kT0, a, Job("step2_dup")), ElementsAre(-1, -2));
+  EXPECT_EQ(Get({"SISMEMBER", "{hd:s0}:ix", "step2_dup"}), "0");
+  const Leased b = q_->Lease(kT0 + kMs, 10).jobs.at(0);
+  EXPECT_EQ(b.id, "step2");
+  // A next step that already exists is reported duplicate; the ack still happens.
+  q_->Enqueue1(kT0, Job("step3"));
+  EXPECT_THAT(q_->AckAndEnqueue(kT0 + 2 * kMs, b, Job("step3")), ElementsAre(1, 0));
+  const auto stats = q_->GetStats(kT0);
+  EXPECT_EQ(stats.ready, 1);
+  EXPECT_EQ(stats.leased, 0);
+}
+
+TEST_F(QueueScriptsTest, StatsTrackDepthsAndOldestReadyAge) {
+  q_->Enqueue(kT0, {Job("r1"), Job("r2", "acct_b")});
+  q_->Enqueue(kT0 + 5 * kSecond, {Job("r3", "acct_c"), {.id = "d1", .delay_ms = 60'000}});
+  const auto stats = q_->GetStats(kT0 + 10 * kSecond);
+  EXPECT_EQ(stats.ready, 3);
+  EXPECT_EQ(stats.delayed, 1);
+  EXPECT_EQ(stats.oldest_ready_age_ms, 10'000);
+  EXPECT_EQ(stats.ring, 3);
+}
+
+TEST(QueueDurabilityTest, EveryJobSurvivesARestartExactlyOnce) {
+  auto server = RedisServer::Start({.appendonly = true});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto conn = SyncRedis::Connect((*server)->port());
+  ASSERT_TRUE(conn.ok());
+  {
+    ScriptDriver q(**conn, "{hd:s0}");
+    for (int batch = 0; batch < 10; ++batch) {
+      std::vector<TestJob> jobs;
+      for (int i = 0; i < 100; ++i) {
+        jobs.push_back({.id = StrCat("j", batch * 100 + i), .account = StrCat("acct_", i % 7)});
+      }
+      q.Enqueue(kT0, jobs);
+    }
+    // Some are in flight when Redis dies.
+    ASSERT_EQ(q.Lease(kT0, 50, 1000).jobs.size(), 50u);
+  }
+  ASSERT_TRUE((*server)->Restart(/*graceful=*/false).ok());
+  conn = SyncRedis::Connect((*server)->port());
+  ASSERT_TRUE(conn.ok());
+  ScriptDriver q(**conn, "{hd:s0}");
+  std::set<std::string> ids;
+  int leased = 0;
+  for (int64_t now = kT0 + 2 * kSecond; leased < 1000 && now < kT0 + 60 * kSecond; now += kMs) {
+    const LeaseResult r = q.Lease(now, 100);
+    if (r.jobs.empty()) break;
+    for (const auto& j : r.jobs) {
+      ids.insert(j.id);
+      ++leased;
+      ASSERT_EQ(q.Ack1(now, j), 1);
+    }
+  }
+  EXPECT_EQ(leased, 1000);
+  EXPECT_EQ(ids.size(), 1000u);
+  const auto stats = q.GetStats(kT0 + 61 * kSecond);
+  EXPECT_EQ(stats.ready + stats.leased + stats.delayed, 0);
+}
+
+// The Lua GCRA and the C++ one must agree exactly: drive both with the same sequence.
+TEST(GcraParityTest, LuaAndCppAgreeOnEveryStep) {
+  auto server = RedisServer::Start();
+  ASSERT_TRUE(server.ok());
+  auto conn = SyncRedis::Connect((*server)->port());
+  ASSERT_TRUE(conn.ok());
+  const std::string driver = StrCat(ratelimit::GcraLua(), R"lua(
+local interval = gcra_interval(tonumber(ARGV[1]))
+local tol = gcra_tolerance(interval, tonumber(ARGV[2]))
+local tat = 0
+local out = {}
+for i = 3, #ARGV, 2 do
+  local now = tonumber(ARGV[i])
+  if ARGV[i + 1] == 'p' then
+    tat = gcra_push_back(tat, tol, now + 5000000)
+  elseif ARGV[i + 1] == 'c' then
+    tat = gcra_clamp(tat, interval, tol, now)
+  elseif gcra_allow_at(tat, tol, now) <= now then
+    tat = gcra_take(tat, interval, now)
+  end
+  out[#out + 1] = string.format('%d', gcra_allow_at(tat, tol, now))
+  out[#out + 1] = string.format('%d', tat)
+end
+return out
+)lua");
+  std::mt19937_64 rng(3);
+  for (const ratelimit::Limit limit : {ratelimit::Limit{7, 3}, ratelimit::Limit{600, 1},
+                                       ratelimit::Limit{0, 1}, ratelimit::Limit{59999, 17}}) {
+    const ratelimit::Gcra gcra(limit);
+    std::vector<std::string> args = {StrCat(limit.per_minute), StrCat(limit.burst)};
+    std::vector<std::string> expected;
+    int64_t now = kT0;
+    int64_t tat = 0;
+    for (int i = 0; i < 300; ++i) {
+      now += static_cast<int64_t>(rng() % 3'000'000);
+      const uint64_t op = rng() % 20;
+      args.push_back(StrCat(now));
+      args.push_back(op == 0 ? "p" : op == 1 ? "c" : "t");
+      if (op == 0) {
+        tat = gcra.PushBack(tat, now + 5'000'000);
+      } else if (op == 1) {
+        tat = gcra.Clamp(tat, now);
+      } else if (gcra.AllowAt(tat, now) <= now) {
+        tat = gcra.Take(tat, now);
+      }
+      expected.push_back(StrCat(gcra.AllowAt(tat, now)));
+      expected.push_back(StrCat(tat));
+    }
+    auto reply = (*conn)->Eval(driver, {}, args);
+    ASSERT_TRUE(reply.ok());
+    ASSERT_EQ(reply->elements.size(), expected.size()) << reply->DebugString();
+    for (size_t i = 0; i < expected.size(); ++i) {
+      ASSERT_EQ(reply->elements[i].str, expected[i])
+          << "limit " << limit.per_minute << " step " << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace herald::queue::testing

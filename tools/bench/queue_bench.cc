@@ -1,0 +1,387 @@
+// End-to-end benchmarks of Herald's queue against a running redis-server (tools/bench/run starts
+// one and runs BullMQ against the same server for the same-run baseline).
+//
+//   queue_bench throughput --port=P [--jobs=1000000 --accounts=10000 --teams=200 --shards=16
+//                                    --threads=1 --loops=16 --batch=128 --enqueue_batch=500]
+//   queue_bench limiter    --port=P [--teams=200 --accounts_per_team=50 --seconds=60
+//                                    --team_per_minute=120 --team_burst=3
+//                                    --account_per_minute=6 --account_burst=2]
+//   queue_bench memory     --port=P [--jobs=100000 --payload_bytes=16]
+//
+// Each mode prints "key: value" lines (and a final JSON object) for tools/bench/run.
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <herald/common/ids.h>
+#include <herald/common/strings.h>
+#include <herald/queue/queue.h>
+#include <herald/queue/worker.h>
+#include <herald/redis/client.h>
+
+namespace herald::bench {
+namespace {
+
+namespace asio = boost::asio;
+
+struct Flags {
+  std::map<std::string, std::string> values;
+  int64_t Int(const std::string& name, int64_t fallback) const {
+    auto it = values.find(name);
+    if (it == values.end()) return fallback;
+    auto v = ParseInt<int64_t>(it->second);
+    if (!v) {
+      std::fprintf(stderr, "--%s: not an integer: %s\n", name.c_str(), it->second.c_str());
+      std::exit(2);
+    }
+    return *v;
+  }
+};
+
+std::string TeamOf(int64_t account, int64_t teams) { return StrCat("team_", account % teams); }
+std::string AccountName(int64_t account) { return StrCat("acct_", account); }
+
+asio::awaitable<int64_t> UsedMemory(redis::Client& client) {
+  redis::Command cmd{"INFO", "memory"};
+  absl::StatusOr<redis::Reply> r = co_await client.Exec(std::move(cmd));
+  if (!r.ok()) co_return -1;
+  const std::string_view text = r->str();
+  const size_t at = text.find("used_memory:");
+  if (at == std::string_view::npos) co_return -1;
+  const size_t end = text.find('\r', at);
+  co_return ParseInt<int64_t>(text.substr(at + 12, end - at - 12)).value_or(-1);
+}
+
+// Redis' own CPU time (user + sys), in seconds: how much of the server a phase used, which
+// other processes on a shared machine do not inflate.
+asio::awaitable<double> RedisCpu(redis::Client& client) {
+  redis::Command cmd{"INFO", "cpu"};
+  absl::StatusOr<redis::Reply> r = co_await client.Exec(std::move(cmd));
+  if (!r.ok()) co_return -1;
+  double total = 0;
+  for (const char* field : {"used_cpu_user:", "used_cpu_sys:"}) {
+    const std::string_view text = r->str();
+    const size_t at = text.find(field);
+    if (at == std::string_view::npos) co_return -1;
+    const size_t start = at + std::string_view(field).size();
+    total += std::strtod(std::string(text.substr(start, text.find('\r', start) - start)).c_str(),
+                         nullptr);
+  }
+  co_return total;
+}
+
+// Sets limits for every team and account (one script call each, many in flight).
+asio::awaitable<void> Configure(queue::Queue& q, int64_t teams, int64_t accounts,
+                                ratelimit::Limit team, ratelimit::Limit account) {
+  for (int64_t t = 0; t < teams; ++t) {
+    absl::Status s = co_await q.SetTeamLimits(StrCat("team_", t), team);
+    if (!s.ok()) std::fprintf(stderr, "SetTeamLimits: %s\n", s.ToString().c_str());
+  }
+  for (int64_t a = 0; a < accounts; ++a) {
+    queue::AccountSettings settings{.tenant = "tenant_1",
+                                    .team = TeamOf(a, teams),
+                                    .per_minute = account.per_minute,
+                                    .burst = account.burst};
+    absl::Status s = co_await q.SetAccountLimits(AccountName(a), settings);
+    if (!s.ok()) std::fprintf(stderr, "SetAccountLimits: %s\n", s.ToString().c_str());
+  }
+}
+
+// Jobs grouped by shard and cut into batches, round-robin over each shard's accounts.
+std::vector<std::vector<queue::JobSpec>> MakeBatches(const queue::Queue& q, int64_t jobs,
+                                                     int64_t accounts, int64_t teams, int64_t batch,
+                                                     size_t payload_bytes,
+                                                     const std::string& prefix) {
+  std::vector<std::vector<int64_t>> by_shard(q.shard_count());
+  for (int64_t a = 0; a < accounts; ++a) by_shard[q.ShardOf(TeamOf(a, teams))].push_back(a);
+  std::vector<std::vector<queue::JobSpec>> batches;
+  std::vector<size_t> cursor(by_shard.size(), 0);
+  const std::string payload(payload_bytes, 'x');
+  IdGenerator ids;
+  int64_t made = 0;
+  while (made < jobs) {
+    for (size_t s = 0; s < by_shard.size() && made < jobs; ++s) {
+      if (by_shard[s].empty()) continue;
+      std::vector<queue::JobSpec>& b = batches.emplace_back();
+      for (int64_t i = 0; i < batch && made < jobs; ++i, ++made) {
+        const int64_t a = by_shard[s][cursor[s]++ % by_shard[s].size()];
+        b.push_back({.id = prefix.empty() ? ids.Next() : StrCat(prefix, made),
+                     .kind = "send_mass_message",
+                     .tenant = "tenant_1",
+                     .team = TeamOf(a, teams),
+                     .account = AccountName(a),
+                     .payload = payload});
+      }
+    }
+  }
+  return batches;
+}
+
+// Enqueues every batch with `parallel` calls in flight. Returns seconds taken.
+double EnqueueAll(asio::io_context& io, queue::Queue& q,
+                  std::vector<std::vector<queue::JobSpec>>& batches, int parallel) {
+  std::atomic<size_t> next{0};
+  std::atomic<int64_t> failures{0};
+  const absl::Time start = absl::Now();
+  std::vector<std::future<void>> running;
+  for (int p = 0; p < parallel; ++p) {
+    running.push_back(asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          for (size_t i = next++; i < batches.size(); i = next++) {
+            auto r = co_await q.EnqueueBatch(std::move(batches[i]));
+            if (!r.ok()) {
+              ++failures;
+              std::fprintf(stderr, "enqueue: %s\n", r.status().ToString().c_str());
+            }
+          }
+        },
+        asio::use_future));
+  }
+  for (auto& f : running) f.get();
+  if (failures > 0) std::exit(1);
+  return absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+template <typename T>
+T RunSync(asio::io_context& io, asio::awaitable<T> op) {
+  return asio::co_spawn(io, std::move(op), asio::use_future).get();
+}
+
+struct Env {
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{io.get_executor()};
+  std::vector<std::thread> threads;
+  std::unique_ptr<redis::Client> client;
+
+  Env(uint16_t port, int threads_n, int connections) {
+    client = std::make_unique<redis::Client>(
+        io.get_executor(), redis::ClientConfig{.address = {"127.0.0.1", port},
+                                               .connections = connections,
+                                               .command_timeout = absl::Seconds(60)});
+    client->Start();
+    for (int i = 0; i < threads_n; ++i) threads.emplace_back([this] { io.run(); });
+  }
+  ~Env() {
+    client->Stop();
+    work.reset();
+    io.stop();
+    for (auto& t : threads) t.join();
+  }
+};
+
+int Throughput(const Flags& f) {
+  const int64_t jobs = f.Int("jobs", 1'000'000);
+  const int64_t accounts = f.Int("accounts", 10'000);
+  const int64_t teams = f.Int("teams", 200);
+  Env env(static_cast<uint16_t>(f.Int("port", 6379)), static_cast<int>(f.Int("threads", 1)),
+          static_cast<int>(f.Int("connections", 2)));
+  queue::Queue q(*env.client, {.shards = static_cast<int>(f.Int("shards", 16))});
+  // "Limiter on": every job takes a token from its account's and its team's bucket, with limits
+  // high enough not to bind.
+  RunSync(env.io, Configure(q, teams, accounts, {.per_minute = 6'000'000, .burst = 1000},
+                            {.per_minute = 600'000, .burst = 100}));
+  auto batches = MakeBatches(q, jobs, accounts, teams, f.Int("enqueue_batch", 500), 16, "");
+  const int64_t mem_before = RunSync(env.io, UsedMemory(*env.client));
+  const double cpu_0 = RunSync(env.io, RedisCpu(*env.client));
+  const double enqueue_s = EnqueueAll(env.io, q, batches, 8);
+  const double cpu_1 = RunSync(env.io, RedisCpu(*env.client));
+  const int64_t mem_after = RunSync(env.io, UsedMemory(*env.client));
+
+  queue::Worker worker(env.io.get_executor(), q,
+                       {.lease_loops = static_cast<int>(f.Int("loops", 16)),
+                        .batch_size = static_cast<int>(f.Int("batch", 128)),
+                        .idle_min = absl::Milliseconds(1),
+                        .idle_max = absl::Milliseconds(20)});
+  std::atomic<int64_t> handled{0};
+  worker.Handle("send_mass_message",
+                [&](const queue::LeasedJob&) -> asio::awaitable<queue::JobResult> {
+                  ++handled;
+                  co_return queue::JobResult::Ok();
+                });
+  metrics::Counter& acked =
+      worker.metrics().jobs.Add({{"kind", "send_mass_message"}, {"outcome", "ok"}});
+  const absl::Time start = absl::Now();
+  worker.Start();
+  while (acked.Value() < static_cast<double>(jobs)) {
+    if (absl::Now() - start > absl::Minutes(30)) {
+      std::fprintf(stderr, "processing timed out at %.0f jobs\n", acked.Value());
+      return 1;
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  const double process_s = absl::ToDoubleSeconds(absl::Now() - start);
+  const double cpu_2 = RunSync(env.io, RedisCpu(*env.client));
+  worker.Drain(absl::Now());
+  const auto batch = worker.metrics().lease_batch_size.Collect();
+  std::printf("herald_enqueue_per_s: %.0f\n", static_cast<double>(jobs) / enqueue_s);
+  std::printf("herald_process_per_s: %.0f\n", static_cast<double>(jobs) / process_s);
+  std::printf("herald_bytes_per_queued_job: %.1f\n",
+              static_cast<double>(mem_after - mem_before) / static_cast<double>(jobs));
+  std::printf("herald_redis_cpu_us_per_enqueue: %.1f\n",
+              (cpu_1 - cpu_0) * 1e6 / static_cast<double>(jobs));
+  std::printf("herald_redis_cpu_us_per_lease_ack: %.1f\n",
+              (cpu_2 - cpu_1) * 1e6 / static_cast<double>(jobs));
+  std::printf("herald_mean_lease_batch: %.1f\n",
+              batch.count ? batch.sum / static_cast<double>(batch.count) : 0.0);
+  std::printf("{\"enqueue_per_s\": %.0f, \"process_per_s\": %.0f}\n",
+              static_cast<double>(jobs) / enqueue_s, static_cast<double>(jobs) / process_s);
+  return handled.load() == jobs ? 0 : 1;
+}
+
+int Memory(const Flags& f) {
+  const int64_t jobs = f.Int("jobs", 100'000);
+  const int64_t accounts = f.Int("accounts", 10'000);
+  const int64_t teams = f.Int("teams", 200);
+  Env env(static_cast<uint16_t>(f.Int("port", 6379)), 1, 2);
+  queue::Queue q(*env.client, {.shards = static_cast<int>(f.Int("shards", 16))});
+  // Accounts and teams are registered first: their memory is per account, not per job.
+  RunSync(env.io,
+          Configure(
+              q, teams, accounts,
+              {.per_minute = f.Int("team_per_minute", 600), .burst = f.Int("team_burst", 10)},
+              {.per_minute = f.Int("account_per_minute", 60), .burst = f.Int("account_burst", 5)}));
+  auto batches = MakeBatches(q, jobs, accounts, teams, 500,
+                             static_cast<size_t>(f.Int("payload_bytes", 16)), "");
+  const int64_t before = RunSync(env.io, UsedMemory(*env.client));
+  EnqueueAll(env.io, q, batches, 4);
+  const int64_t after = RunSync(env.io, UsedMemory(*env.client));
+  const double per_job = static_cast<double>(after - before) / static_cast<double>(jobs);
+  std::printf("herald_bytes_per_queued_job: %.1f\n", per_job);
+  std::printf("{\"bytes_per_queued_job\": %.1f}\n", per_job);
+  return 0;
+}
+
+int Limiter(const Flags& f) {
+  const int64_t teams = f.Int("teams", 200);
+  const int64_t per_team = f.Int("accounts_per_team", 50);
+  const int64_t accounts = teams * per_team;
+  const int64_t seconds = f.Int("seconds", 60);
+  const ratelimit::Limit team{.per_minute = f.Int("team_per_minute", 120),
+                              .burst = f.Int("team_burst", 3)};
+  const ratelimit::Limit account{.per_minute = f.Int("account_per_minute", 6),
+                                 .burst = f.Int("account_burst", 2)};
+  Env env(static_cast<uint16_t>(f.Int("port", 6379)), 1, 2);
+  queue::Queue q(*env.client, {.shards = static_cast<int>(f.Int("shards", 16))});
+  RunSync(env.io, Configure(q, teams, accounts, team, account));
+  // Enough work that no account runs dry within the run.
+  const int64_t per_account =
+      std::max<int64_t>(account.burst + account.per_minute * seconds / 60 + 2, 4);
+  auto batches = MakeBatches(q, per_account * accounts, accounts, teams, 500, 16, "");
+  EnqueueAll(env.io, q, batches, 4);
+
+  const absl::Duration lease = absl::Seconds(30);
+  std::mutex mu;
+  std::map<std::string, std::vector<int64_t>> by_team, by_account;  // lease times, ms
+  queue::Worker worker(env.io.get_executor(), q,
+                       {.lease_loops = 4,
+                        .batch_size = 64,
+                        .lease_duration = lease,
+                        .idle_min = absl::Milliseconds(1),
+                        .idle_max = absl::Milliseconds(50)});
+  worker.Handle("send_mass_message",
+                [&](const queue::LeasedJob& job) -> asio::awaitable<queue::JobResult> {
+                  // The lease script's own time, to the millisecond.
+                  const int64_t at = absl::ToUnixMillis(job.lease_expires_at - lease);
+                  std::lock_guard lock(mu);
+                  by_team[job.team].push_back(at);
+                  by_account[job.account].push_back(at);
+                  co_return queue::JobResult::Ok();
+                });
+  worker.Start();
+  absl::SleepFor(absl::Seconds(seconds));
+  worker.Drain(absl::Now() + absl::Seconds(5));
+
+  std::lock_guard lock(mu);
+  int64_t first = INT64_MAX, total = 0;
+  for (const auto& [name, times] : by_team) {
+    for (int64_t t : times) first = std::min(first, t);
+    total += static_cast<int64_t>(times.size());
+  }
+  // Count only leases in [first, first + seconds), the measured window. The steady rate leaves out
+  // the first 5 s, where each team's initial burst adds up to `burst` tokens above its rate.
+  int64_t in_window = 0, steady = 0;
+  for (const auto& [name, times] : by_team) {
+    for (int64_t t : times) {
+      in_window += t < first + seconds * 1000 ? 1 : 0;
+      steady += t >= first + 5000 && t < first + seconds * 1000 ? 1 : 0;
+    }
+  }
+  // Every window [t_i, t_j] of every team and account: count <= burst + rate * (w + 1ms), the
+  // 1ms covering the millisecond truncation of the lease times.
+  auto over = [](std::vector<int64_t> times, const ratelimit::Limit& limit) {
+    std::sort(times.begin(), times.end());
+    int64_t violations = 0;
+    for (size_t i = 0; i < times.size(); ++i) {
+      for (size_t j = i; j < times.size(); ++j) {
+        const double allowed = static_cast<double>(limit.burst) +
+                               static_cast<double>(limit.per_minute) *
+                                   static_cast<double>(times[j] - times[i] + 1) / 60000.0;
+        if (static_cast<double>(j - i + 1) > allowed) {
+          ++violations;
+          break;
+        }
+      }
+    }
+    return violations;
+  };
+  int64_t team_violations = 0, account_violations = 0;
+  for (const auto& [name, times] : by_team) team_violations += over(times, team);
+  for (const auto& [name, times] : by_account) account_violations += over(times, account);
+  const double allowed = static_cast<double>(teams * team.per_minute) * seconds / 60.0;
+  const double ratio = static_cast<double>(in_window) / allowed;
+  const double steady_ratio =
+      static_cast<double>(steady) /
+      (static_cast<double>(teams * team.per_minute) * static_cast<double>(seconds - 5) / 60.0);
+  std::printf("limiter_leased_total: %lld\n", static_cast<long long>(total));
+  std::printf("limiter_leased_in_window: %lld\n", static_cast<long long>(in_window));
+  std::printf("limiter_allowed_by_team_limits: %.0f\n", allowed);
+  std::printf("limiter_rate_vs_team_limits: %.4f\n", ratio);
+  std::printf("limiter_steady_rate_vs_team_limits: %.4f\n", steady_ratio);
+  std::printf("limiter_team_window_violations: %lld\n", static_cast<long long>(team_violations));
+  std::printf("limiter_account_window_violations: %lld\n",
+              static_cast<long long>(account_violations));
+  std::printf("{\"ratio\": %.4f, \"team_violations\": %lld, \"account_violations\": %lld}\n", ratio,
+              static_cast<long long>(team_violations), static_cast<long long>(account_violations));
+  return team_violations == 0 && account_violations == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace herald::bench
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr,
+                 "usage: queue_bench throughput|limiter|memory --port=P [--flag=value...]\n");
+    return 2;
+  }
+  herald::bench::Flags flags;
+  for (int i = 2; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    const size_t eq = arg.find('=');
+    if (!arg.starts_with("--") || eq == std::string_view::npos) {
+      std::fprintf(stderr, "bad argument %s (want --name=value)\n", argv[i]);
+      return 2;
+    }
+    flags.values[std::string(arg.substr(2, eq - 2))] = std::string(arg.substr(eq + 1));
+  }
+  const std::string_view mode = argv[1];
+  if (mode == "throughput") return herald::bench::Throughput(flags);
+  if (mode == "limiter") return herald::bench::Limiter(flags);
+  if (mode == "memory") return herald::bench::Memory(flags);
+  std::fprintf(stderr, "unknown mode %s\n", argv[1]);
+  return 2;
+}
