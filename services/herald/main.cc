@@ -14,6 +14,7 @@
 #include <herald/common/log.h>
 #include <herald/common/strings.h>
 
+#include "queue_commands.h"
 #include "serve.h"
 
 #ifndef HERALD_VERSION
@@ -31,6 +32,26 @@ ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(25),
           "After SIGTERM, time allowed for in-flight work before it is cancelled. Keep it below "
           "the pod's terminationGracePeriodSeconds.");
 ABSL_FLAG(int, io_threads, 0, "Threads for asynchronous work; 0 means one per core.");
+ABSL_FLAG(std::string, redis_address, "127.0.0.1:6379", "host:port of Redis.");
+ABSL_FLAG(std::string, redis_password, "",
+          "Redis password (AUTH). Prefer the environment (HERALD_REDIS_PASSWORD) to the command "
+          "line, where other users can see it.");
+ABSL_FLAG(int, redis_connections, 2, "Redis connections per process (commands are pipelined).");
+ABSL_FLAG(absl::Duration, redis_timeout, absl::Seconds(5), "Deadline of each Redis command.");
+ABSL_FLAG(int, queue_shards, 16,
+          "Queue shards (Redis hash slots). Must be the same in every process and never change "
+          "for a given Redis.");
+ABSL_FLAG(int, worker_loops, 4, "Concurrent lease loops in the worker role.");
+ABSL_FLAG(int, worker_batch, 32, "Jobs leased per call; a loop runs its batch concurrently.");
+ABSL_FLAG(absl::Duration, lease_duration, absl::Seconds(30),
+          "How long a leased job stays with its worker without a heartbeat before it is handed "
+          "to another (heartbeats every third of it).");
+ABSL_FLAG(absl::Duration, queue_stats_interval, absl::Seconds(10),
+          "How often queue depths are read from Redis into the metrics.");
+ABSL_FLAG(int, smoke_jobs, 1000, "herald queue smoke: no-op jobs to enqueue.");
+ABSL_FLAG(int, smoke_teams, 2, "herald queue smoke: test teams.");
+ABSL_FLAG(int, smoke_accounts, 10, "herald queue smoke: test accounts per team.");
+ABSL_FLAG(int64_t, smoke_team_per_minute, 6000, "herald queue smoke: each team's limit.");
 ABSL_FLAG(std::string, log_level, "info", "Minimum log level: debug, info, warn or error.");
 ABSL_FLAG(std::string, log_format, "auto",
           "Log format: json (one object per line), text, or auto (text on a terminal).");
@@ -41,8 +62,10 @@ constexpr char kUsage[] =
     "Herald orchestrates mass-message and PPV campaigns across creator accounts.\n"
     "\n"
     "Usage:\n"
-    "  herald serve [flags]   run the service (see --role)\n"
-    "  herald version         print the version\n"
+    "  herald serve [flags]         run the service (see --role)\n"
+    "  herald queue stats           queue depth per shard, jobs by kind and outcome\n"
+    "  herald queue smoke [flags]   enqueue no-op jobs and wait for the workers to finish them\n"
+    "  herald version               print the version\n"
     "\n"
     "Every flag can also be set in the environment as HERALD_<FLAG>, e.g.\n"
     "HERALD_DRAIN_TIMEOUT=10s; the command line wins. Flag names may be written with\n"
@@ -106,16 +129,26 @@ int main(int argc, char** argv) {
   const std::vector<char*> positional =
       absl::ParseCommandLine(static_cast<int>(args.size()) - 1, args.data());
 
-  if (positional.size() != 2) {
-    return Fail("expected one command (serve or version); see --help");
-  }
+  if (positional.size() < 2)
+    return Fail("expected a command (serve, queue or version); see --help");
   const std::string_view command = positional[1];
   if (command == "version") {
     std::printf("herald %s\n", HERALD_VERSION);
     return 0;
   }
-  if (command != "serve")
+  if (command != "serve" && command != "queue") {
     return Fail(herald::StrCat("unknown command '", command, "'; see --help"));
+  }
+  std::string_view subcommand;
+  if (command == "queue") {
+    if (positional.size() != 3) return Fail("expected 'queue stats' or 'queue smoke'");
+    subcommand = positional[2];
+    if (subcommand != "stats" && subcommand != "smoke") {
+      return Fail(herald::StrCat("unknown queue command '", subcommand, "'"));
+    }
+  } else if (positional.size() != 2) {
+    return Fail(herald::StrCat("unexpected argument '", positional[2], "'"));
+  }
 
   auto config = herald::serve::MakeServeConfig({
       .role = absl::GetFlag(FLAGS_role),
@@ -123,10 +156,28 @@ int main(int argc, char** argv) {
       .admin_address = absl::GetFlag(FLAGS_admin_address),
       .drain_timeout = absl::GetFlag(FLAGS_drain_timeout),
       .io_threads = absl::GetFlag(FLAGS_io_threads),
+      .redis_address = absl::GetFlag(FLAGS_redis_address),
+      .redis_password = absl::GetFlag(FLAGS_redis_password),
+      .redis_connections = absl::GetFlag(FLAGS_redis_connections),
+      .redis_timeout = absl::GetFlag(FLAGS_redis_timeout),
+      .queue_shards = absl::GetFlag(FLAGS_queue_shards),
+      .worker_loops = absl::GetFlag(FLAGS_worker_loops),
+      .worker_batch = absl::GetFlag(FLAGS_worker_batch),
+      .lease_duration = absl::GetFlag(FLAGS_lease_duration),
+      .queue_stats_interval = absl::GetFlag(FLAGS_queue_stats_interval),
       .log_level = absl::GetFlag(FLAGS_log_level),
       .log_format = absl::GetFlag(FLAGS_log_format),
   });
   if (!config.ok()) return Fail(herald::ToStd(config.status().message()));
   herald::log::Configure({.min_level = config->log_level, .format = config->log_format});
+  if (subcommand == "stats") return herald::serve::RunQueueStats(config->redis, config->queue);
+  if (subcommand == "smoke") {
+    return herald::serve::RunQueueSmoke(
+        config->redis, config->queue,
+        {.jobs = absl::GetFlag(FLAGS_smoke_jobs),
+         .teams = absl::GetFlag(FLAGS_smoke_teams),
+         .accounts_per_team = absl::GetFlag(FLAGS_smoke_accounts),
+         .team_per_minute = absl::GetFlag(FLAGS_smoke_team_per_minute)});
+  }
   return herald::serve::RunServe(*config);
 }

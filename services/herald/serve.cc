@@ -15,9 +15,11 @@
 #include <herald/common/strings.h>
 #include <herald/metrics/metrics.h>
 #include <herald/metrics/readiness.h>
+#include <herald/queue/metrics.h>
 
 #include "component.h"
 #include "grpc_component.h"
+#include "worker_component.h"
 
 #ifndef HERALD_VERSION
 #define HERALD_VERSION "dev"
@@ -66,6 +68,31 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   config.io_threads = flags.io_threads > 0
                           ? flags.io_threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  HERALD_ASSIGN_OR_RETURN(config.redis.address,
+                          config::ParseHostPort("redis_address", flags.redis_address, false));
+  config.redis.password = flags.redis_password;
+  HERALD_RETURN_IF_ERROR(
+      config::RequireInRange("redis_connections", flags.redis_connections, 1, 64));
+  config.redis.connections = flags.redis_connections;
+  HERALD_RETURN_IF_ERROR(config::RequirePositive("redis_timeout", flags.redis_timeout));
+  config.redis.command_timeout = flags.redis_timeout;
+  HERALD_RETURN_IF_ERROR(config::RequireInRange("queue_shards", flags.queue_shards, 1, 1024));
+  config.queue.shards = flags.queue_shards;
+  HERALD_RETURN_IF_ERROR(config::RequireInRange("worker_loops", flags.worker_loops, 1, 256));
+  config.worker.lease_loops = flags.worker_loops;
+  HERALD_RETURN_IF_ERROR(config::RequireInRange("worker_batch", flags.worker_batch, 1, 1024));
+  config.worker.batch_size = flags.worker_batch;
+  HERALD_RETURN_IF_ERROR(config::RequirePositive("lease_duration", flags.lease_duration));
+  if (flags.lease_duration < absl::Seconds(3)) {
+    return absl::InvalidArgumentError(StrCat("--lease_duration must be at least 3s (got ",
+                                             absl::FormatDuration(flags.lease_duration), ")"));
+  }
+  config.queue.lease_duration = flags.lease_duration;
+  config.worker.lease_duration = flags.lease_duration;
+  config.worker.heartbeat_interval = flags.lease_duration / 3;
+  HERALD_RETURN_IF_ERROR(
+      config::RequirePositive("queue_stats_interval", flags.queue_stats_interval));
+  config.queue_stats_interval = flags.queue_stats_interval;
   auto level = log::ParseLevel(flags.log_level);
   if (!level.ok())
     return absl::InvalidArgumentError(StrCat("--log_level: ", level.status().message()));
@@ -74,17 +101,34 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   if (!format.ok())
     return absl::InvalidArgumentError(StrCat("--log_format: ", format.status().message()));
   config.log_format = *format;
+  // The libraries' own checks, as a last line of defence behind the flag checks above.
+  HERALD_RETURN_IF_ERROR(redis::ValidateClientConfig(config.redis));
+  HERALD_RETURN_IF_ERROR(queue::ValidateQueueConfig(config.queue));
+  HERALD_RETURN_IF_ERROR(queue::ValidateWorkerConfig(config.worker));
   return config;
 }
 
 namespace {
 
+// What the roles share: the Redis client, the queue over it, and the registry.
+struct Shared {
+  metrics::Registry& registry;
+  redis::Client& redis;
+  queue::Queue& queue;
+  asio::any_io_executor executor;
+};
+
 // Builds the components for the configured roles, in start order.
-std::vector<std::unique_ptr<Component>> MakeComponents(const ServeConfig& config) {
+std::vector<std::unique_ptr<Component>> MakeComponents(const ServeConfig& config,
+                                                       const Shared& shared) {
   std::vector<std::unique_ptr<Component>> components;
   if (config.roles.api) {
     components.push_back(
         std::make_unique<GrpcComponent>(config.grpc_address, std::vector<grpc::Service*>{}));
+  }
+  if (config.roles.worker) {
+    components.push_back(std::make_unique<WorkerComponent>(shared.executor, shared.queue,
+                                                           config.worker, shared.registry));
   }
   return components;
 }
@@ -138,7 +182,23 @@ int RunServe(const ServeConfig& config) {
   std::vector<std::thread> io_threads;
   for (int i = 0; i < config.io_threads; ++i) io_threads.emplace_back([&ioc] { ioc.run(); });
 
-  std::vector<std::unique_ptr<Component>> components = MakeComponents(config);
+  // Redis: readiness follows its connectivity; every role reports the queue's depths.
+  redis::Client redis_client(ioc.get_executor(), config.redis, &registry);
+  readiness.Set("redis", absl::UnavailableError("connecting"));
+  redis_client.OnConnectivityChange(
+      [&readiness](absl::Status status) { readiness.Set("redis", std::move(status)); });
+  redis_client.Start();
+  queue::Queue job_queue(redis_client, config.queue);
+  queue::QueueMetrics queue_metrics(registry);
+  queue::StatsPoller stats_poller(ioc.get_executor(), job_queue, queue_metrics,
+                                  config.queue_stats_interval);
+  stats_poller.Start();
+
+  std::vector<std::unique_ptr<Component>> components =
+      MakeComponents(config, {.registry = registry,
+                              .redis = redis_client,
+                              .queue = job_queue,
+                              .executor = ioc.get_executor()});
   int exit_code = 0;
   std::vector<std::unique_ptr<Component>> started_components;
   for (auto& c : components) {
@@ -169,6 +229,8 @@ int RunServe(const ServeConfig& config) {
   DrainAll(started_components, drain_start + config.drain_timeout);
   started_components.clear();
 
+  stats_poller.Stop();
+  redis_client.Stop();
   signals.cancel();
   work.reset();
   ioc.stop();

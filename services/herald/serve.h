@@ -16,6 +16,9 @@
 #include <herald/common/config.h>
 #include <herald/common/log.h>
 #include <herald/metrics/admin_server.h>
+#include <herald/queue/queue.h>
+#include <herald/queue/worker.h>
+#include <herald/redis/client.h>
 
 namespace herald::serve {
 
@@ -39,6 +42,11 @@ struct ServeConfig {
   absl::Duration drain_timeout = absl::Seconds(25);
   // Threads running Herald's own asynchronous work (worker coroutines, upstream calls).
   int io_threads = 2;
+  redis::ClientConfig redis;
+  queue::QueueConfig queue;
+  queue::WorkerConfig worker;
+  // How often queue depths are read from Redis into the metrics.
+  absl::Duration queue_stats_interval = absl::Seconds(10);
   log::Level log_level = log::Level::kInfo;
   log::Format log_format = log::Format::kAuto;
 };
@@ -50,6 +58,15 @@ struct ServeFlags {
   std::string admin_address;
   absl::Duration drain_timeout;
   int io_threads = 0;  // 0: one per core
+  std::string redis_address = "127.0.0.1:6379";
+  std::string redis_password;
+  int redis_connections = 2;
+  absl::Duration redis_timeout = absl::Seconds(5);
+  int queue_shards = 16;
+  int worker_loops = 4;
+  int worker_batch = 32;
+  absl::Duration lease_duration = absl::Seconds(30);
+  absl::Duration queue_stats_interval = absl::Seconds(10);
   std::string log_level;
   std::string log_format;
 };

@@ -13,6 +13,7 @@
 #include <herald/testing/herald_process.h>
 #include <herald/testing/net.h>
 #include <herald/testing/promtool.h>
+#include <herald/testing/redis_server.h>
 #include <herald/testing/wait.h>
 
 namespace herald {
@@ -26,12 +27,23 @@ using testing::HeraldProcess;
 using testing::HttpGet;
 using testing::RunHerald;
 
+class HeraldServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto redis = testing::RedisServer::Start();
+    ASSERT_TRUE(redis.ok()) << redis.status();
+    redis_ = std::move(*redis);
+  }
+
+  std::unique_ptr<testing::RedisServer> redis_;
+};
+
 std::shared_ptr<grpc::Channel> Connect(const HeraldProcess& herald) {
   return grpc::CreateChannel(herald.grpc_target(), grpc::InsecureChannelCredentials());
 }
 
-TEST(HeraldServeTest, ProbesAndMetricsAnswer) {
-  auto herald = HeraldProcess::Start({});
+TEST_F(HeraldServeTest, ProbesAndMetricsAnswer) {
+  auto herald = HeraldProcess::Start({.redis_port = redis_->port()});
   ASSERT_TRUE(herald.ok()) << herald.status();
   auto healthz = HttpGet((*herald)->admin_port(), "/healthz");
   ASSERT_TRUE(healthz.ok());
@@ -43,8 +55,8 @@ TEST(HeraldServeTest, ProbesAndMetricsAnswer) {
   EXPECT_TRUE(promtool.ok()) << promtool;
 }
 
-TEST(HeraldServeTest, GrpcHealthIsServingAndReflectionListsServices) {
-  auto herald = HeraldProcess::Start({});
+TEST_F(HeraldServeTest, GrpcHealthIsServingAndReflectionListsServices) {
+  auto herald = HeraldProcess::Start({.redis_port = redis_->port()});
   ASSERT_TRUE(herald.ok()) << herald.status();
   auto channel = Connect(**herald);
 
@@ -74,8 +86,9 @@ TEST(HeraldServeTest, GrpcHealthIsServingAndReflectionListsServices) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
-TEST(HeraldServeTest, SigtermDrainsAndExitsZero) {
-  auto herald = HeraldProcess::Start({.args = {"serve", "--role=all", "--drain_timeout=5s"}});
+TEST_F(HeraldServeTest, SigtermDrainsAndExitsZero) {
+  auto herald = HeraldProcess::Start(
+      {.args = {"serve", "--role=all", "--drain_timeout=5s"}, .redis_port = redis_->port()});
   ASSERT_TRUE(herald.ok()) << herald.status();
 
   // A client watching health sees the server go NOT_SERVING before it stops.
@@ -105,7 +118,7 @@ TEST(HeraldServeTest, SigtermDrainsAndExitsZero) {
   EXPECT_THAT(logs, HasSubstr("\"msg\":\"herald stopped\""));
 }
 
-TEST(HeraldServeTest, InvalidFlagsStopTheProcessWithAMessageNamingTheFlag) {
+TEST_F(HeraldServeTest, InvalidFlagsStopTheProcessWithAMessageNamingTheFlag) {
   auto bad_role = RunHerald({"serve", "--role=database"});
   EXPECT_EQ(bad_role.exit_code, 2);
   EXPECT_THAT(bad_role.err, HasSubstr("--role: unknown role 'database'"));
@@ -120,20 +133,34 @@ TEST(HeraldServeTest, InvalidFlagsStopTheProcessWithAMessageNamingTheFlag) {
 
   auto no_command = RunHerald({});
   EXPECT_EQ(no_command.exit_code, 2);
-  EXPECT_THAT(no_command.err, HasSubstr("expected one command"));
+  EXPECT_THAT(no_command.err, HasSubstr("expected a command"));
+
+  auto bad_queue = RunHerald({"queue", "purge"});
+  EXPECT_EQ(bad_queue.exit_code, 2);
+  EXPECT_THAT(bad_queue.err, HasSubstr("unknown queue command 'purge'"));
+
+  auto bad_lease = RunHerald({"serve", "--lease_duration=1s"});
+  EXPECT_EQ(bad_lease.exit_code, 2);
+  EXPECT_THAT(bad_lease.err, HasSubstr("--lease_duration must be at least 3s"));
+
+  auto bad_redis = RunHerald({"serve", "--redis_address=localhost"});
+  EXPECT_EQ(bad_redis.exit_code, 2);
+  EXPECT_THAT(bad_redis.err, HasSubstr("--redis_address: missing port"));
 }
 
-TEST(HeraldServeTest, EnvironmentConfiguresAndCommandLineWins) {
-  auto herald =
-      HeraldProcess::Start({.args = {"serve", "--role=worker"}, .env = {{"HERALD_ROLE", "api"}}});
+TEST_F(HeraldServeTest, EnvironmentConfiguresAndCommandLineWins) {
+  auto herald = HeraldProcess::Start({.args = {"serve", "--role=worker"},
+                                      .env = {{"HERALD_ROLE", "api"}},
+                                      .redis_port = redis_->port()});
   ASSERT_TRUE(herald.ok()) << herald.status();
   auto metrics = HttpGet((*herald)->admin_port(), "/metrics");
   ASSERT_TRUE(metrics.ok());
   EXPECT_THAT(metrics->body, HasSubstr("roles=\"worker\""));
 }
 
-TEST(HeraldServeTest, BusyGrpcPortFailsStartup) {
-  auto first = HeraldProcess::Start({.args = {"serve", "--role=api"}});
+TEST_F(HeraldServeTest, BusyGrpcPortFailsStartup) {
+  auto first =
+      HeraldProcess::Start({.args = {"serve", "--role=api"}, .redis_port = redis_->port()});
   ASSERT_TRUE(first.ok()) << first.status();
   auto second =
       RunHerald({"serve", "--role=api", StrCat("--grpc_address=127.0.0.1:", (*first)->grpc_port()),
@@ -142,7 +169,7 @@ TEST(HeraldServeTest, BusyGrpcPortFailsStartup) {
   EXPECT_THAT(second.err, HasSubstr("cannot listen on 127.0.0.1:"));
 }
 
-TEST(HeraldServeTest, HelpDocumentsEveryFlag) {
+TEST_F(HeraldServeTest, HelpDocumentsEveryFlag) {
   auto help = RunHerald({"--help"});
   EXPECT_EQ(help.exit_code, 0);
   for (const char* flag : {"role", "grpc_address", "admin_address", "drain_timeout", "io_threads",
@@ -153,6 +180,61 @@ TEST(HeraldServeTest, HelpDocumentsEveryFlag) {
   auto version = RunHerald({"version"});
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_THAT(version.out, HasSubstr("herald "));
+}
+
+TEST_F(HeraldServeTest, WorkersFinishEveryJobOfASmokeRun) {
+  auto herald = HeraldProcess::Start({.redis_port = redis_->port()});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  const std::string redis = StrCat("--redis_address=127.0.0.1:", redis_->port());
+  auto smoke = RunHerald({"queue", "smoke", redis, "--smoke_jobs=300", "--smoke_teams=3",
+                          "--smoke_accounts=4", "--smoke_team_per_minute=60000"});
+  ASSERT_EQ(smoke.exit_code, 0) << smoke.out << smoke.err << (*herald)->Logs();
+  EXPECT_THAT(smoke.out, HasSubstr("all 300 jobs done"));
+
+  auto stats = RunHerald({"queue", "stats", redis});
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_THAT(stats.out, ::testing::ContainsRegex("noop +ok +300"));
+
+  auto metrics = HttpGet((*herald)->admin_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_THAT(metrics->body, HasSubstr("herald_jobs_total{kind=\"noop\",outcome=\"ok\"} 300\n"));
+  const absl::Status promtool = testing::PromtoolCheckMetrics(metrics->body);
+  EXPECT_TRUE(promtool.ok()) << promtool;
+}
+
+TEST_F(HeraldServeTest, ReadinessFollowsRedis) {
+  auto herald = HeraldProcess::Start({.redis_port = redis_->port()});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  const uint16_t admin = (*herald)->admin_port();
+  auto status_of = [admin] {
+    auto res = HttpGet(admin, "/readyz");
+    return res.ok() ? res->status : 0;
+  };
+
+  ASSERT_TRUE(redis_->Stop(/*graceful=*/false).ok());
+  EXPECT_TRUE(testing::WaitFor([&] { return status_of() == 503; }));
+  auto readyz = HttpGet(admin, "/readyz");
+  ASSERT_TRUE(readyz.ok());
+  EXPECT_THAT(readyz->body, HasSubstr("redis: "));
+  EXPECT_EQ(HttpGet(admin, "/healthz")->status, 200);  // alive, just not ready
+
+  ASSERT_TRUE(redis_->Restart().ok());
+  EXPECT_TRUE(testing::WaitFor([&] { return status_of() == 200; }, absl::Seconds(20)))
+      << (*herald)->Logs();
+}
+
+TEST_F(HeraldServeTest, WithoutRedisTheProcessRunsButIsNotReady) {
+  const uint16_t unused = testing::PickFreePort();
+  auto herald = HeraldProcess::Start({.wait_ready = false, .redis_port = unused});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  const uint16_t admin = (*herald)->admin_port();
+  ASSERT_TRUE(testing::WaitFor([&] {
+    auto res = HttpGet(admin, "/readyz");
+    return res.ok() && res->status == 503;
+  }));
+  auto readyz = HttpGet(admin, "/readyz");
+  EXPECT_THAT(readyz->body, HasSubstr("redis: "));
+  EXPECT_TRUE((*herald)->process().running());
 }
 
 }  // namespace

@@ -17,6 +17,9 @@ absl::StatusOr<std::unique_ptr<HeraldProcess>> HeraldProcess::Start(Options opti
   argv.push_back(StrCat("--grpc_address=127.0.0.1:", grpc_port));
   argv.push_back(StrCat("--admin_address=127.0.0.1:", admin_port));
   argv.push_back("--log_format=json");
+  if (options.redis_port != 0) {
+    argv.push_back(StrCat("--redis_address=127.0.0.1:", options.redis_port));
+  }
   auto process = Subprocess::Start({.argv = argv, .env = options.env});
   if (!process.ok()) return process.status();
   std::unique_ptr<HeraldProcess> herald(

@@ -19,10 +19,12 @@ class HeraldProcess {
   struct Options {
     std::vector<std::string> args = {"serve", "--role=all"};  // without ports
     std::map<std::string, std::string> env;
-    bool wait_ready = true;  // wait for /readyz to answer 200
+    bool wait_ready = true;   // wait for /readyz to answer 200
+    uint16_t redis_port = 0;  // passed as --redis_address=127.0.0.1:<port> when not 0
   };
 
-  // Starts herald with --grpc_address and --admin_address on free ports (plus `args`).
+  // Starts herald with --grpc_address and --admin_address on free ports (plus `args`). Herald is
+  // ready only with a reachable Redis: give `redis_port` when `wait_ready`.
   static absl::StatusOr<std::unique_ptr<HeraldProcess>> Start(Options options);
 
   uint16_t grpc_port() const { return grpc_port_; }

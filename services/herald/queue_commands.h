@@ -1,0 +1,29 @@
+// `herald queue ...`: operator commands against the job queue in Redis.
+//
+//   herald queue stats                 depth per shard, jobs by kind and outcome
+//   herald queue smoke --jobs=1000     enqueue no-op jobs over test accounts and wait until the
+//                                      running workers have finished them all
+#pragma once
+
+#include <string_view>
+
+#include <herald/queue/queue.h>
+#include <herald/redis/client.h>
+
+namespace herald::serve {
+
+struct SmokeConfig {
+  int jobs = 1000;
+  int teams = 2;
+  int accounts_per_team = 10;
+  int64_t team_per_minute = 6000;  // binding limits, so the run shows the limiter pacing
+  int64_t account_per_minute = 0;  // 0: only the team limit applies
+  absl::Duration timeout = absl::Minutes(2);
+};
+
+// Prints what the command did to stdout; returns the process exit code.
+int RunQueueStats(const redis::ClientConfig& redis, const queue::QueueConfig& queue);
+int RunQueueSmoke(const redis::ClientConfig& redis, const queue::QueueConfig& queue,
+                  const SmokeConfig& smoke);
+
+}  // namespace herald::serve
