@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <limits>
 #include <list>
@@ -21,6 +22,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <sys/socket.h>
 
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
@@ -158,14 +160,12 @@ class Connection {
   bool LooksAlive() {
     tcp::socket& socket = tcp().socket();
     if (!socket.is_open() || buffer.size() != 0) return false;
-    error_code ec;
-    socket.non_blocking(true, ec);
-    if (ec) return false;
+    // One system call: a peek that never blocks. An idle keep-alive connection has nothing to
+    // read (EAGAIN); a closed one reads end-of-file or an error; unexpected bytes also mean the
+    // connection cannot carry a new request.
     char byte;
-    socket.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, ec);
-    error_code ignored;
-    socket.non_blocking(false, ignored);
-    return ec == asio::error::would_block;
+    const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
 
   void Close() {

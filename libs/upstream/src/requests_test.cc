@@ -231,7 +231,11 @@ TEST_F(RequestFactoryTest, UserLists) {
   EXPECT_EQ(create->method, HttpMethod::kPost);
   EXPECT_EQ(create->url, "https://app.onlyfansapi.com/api/acct_1/user-lists");
   EXPECT_EQ(boost::json::parse(create->body), boost::json::parse(R"({"name":"VIP \"whales\""})"));
-  ExpectRefused(factory_.CreateUserList("acct_1", std::string(65, 'x')), "1 to 64 bytes");
+  ExpectRefused(factory_.CreateUserList("acct_1", std::string(65, 'x')), "1 to 64 characters");
+  std::string accented;
+  for (int i = 0; i < 64; ++i) accented += "\xc3\xa9";  // 64 characters, 128 bytes
+  EXPECT_TRUE(factory_.CreateUserList("acct_1", accented).ok());
+  ExpectRefused(factory_.CreateUserList("acct_1", accented + "\xc3\xa9"), "1 to 64 characters");
 
   absl::StatusOr<HttpRequest> add = factory_.AddUsersToUserList("acct_1", "1234", {5, 6, 7});
   ASSERT_TRUE(add.ok());

@@ -1,0 +1,297 @@
+// Throughput of Herald's upstream client over keep-alive connections, against any server that
+// answers the API's paths (upstream-sim, or nginx returning {"data":[]} for a same-run
+// baseline; tools/bench/upstream_client.sh runs both and wrk).
+//
+//   upstream_client_bench --base_url=http://127.0.0.1:PORT [--api_key=sim-key-1]
+//       [--call=accounts|queue|http] [--account=acct_...] [--connections=8] [--concurrency=64]
+//       [--seconds=10] [--warmup_seconds=1] [--threads=1]
+//
+// accounts: upstream::Client::ListAccounts (GET /api/accounts), the typed client end to end:
+//           request building, the HTTP exchange, JSON parsing and error classification.
+// queue:    upstream::Client::ListMassMessageQueue(--account) (GET /api/{account}/mass-messaging).
+// http:     GET /api/accounts through upstream::HttpClient alone (no JSON parsing).
+//
+// `concurrency` coroutines share one client whose pool holds at most `connections` connections;
+// the io_context runs on `threads` threads. Calls completed during the `seconds` after the warmup
+// are counted. Prints "key: value" lines.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <sys/resource.h>
+
+#include <herald/common/strings.h>
+#include <herald/upstream/client.h>
+#include <herald/upstream/http_client.h>
+
+namespace herald::bench {
+namespace {
+
+namespace asio = boost::asio;
+using SteadyClock = std::chrono::steady_clock;
+
+struct Flags {
+  std::map<std::string, std::string> values;
+
+  std::string Str(const std::string& name, std::string fallback) const {
+    auto it = values.find(name);
+    return it == values.end() ? fallback : it->second;
+  }
+  int64_t Int(const std::string& name, int64_t fallback) const {
+    auto it = values.find(name);
+    if (it == values.end()) return fallback;
+    auto v = ParseInt<int64_t>(it->second);
+    if (!v || *v < 0) {
+      std::fprintf(stderr, "--%s: not a non-negative integer: %s\n", name.c_str(),
+                   it->second.c_str());
+      std::exit(2);
+    }
+    return *v;
+  }
+};
+
+// One kind of call, repeated by every worker.
+class Target {
+ public:
+  virtual ~Target() = default;
+  virtual asio::awaitable<absl::Status> Call() = 0;
+};
+
+class AccountsTarget final : public Target {
+ public:
+  explicit AccountsTarget(std::unique_ptr<upstream::Client> client) : client_(std::move(client)) {}
+  asio::awaitable<absl::Status> Call() override {
+    upstream::Result<std::vector<upstream::Account>> r = co_await client_->ListAccounts();
+    co_return r.status();
+  }
+
+ private:
+  std::unique_ptr<upstream::Client> client_;
+};
+
+class QueueTarget final : public Target {
+ public:
+  QueueTarget(std::unique_ptr<upstream::Client> client, std::string account)
+      : client_(std::move(client)), account_(std::move(account)) {}
+  asio::awaitable<absl::Status> Call() override {
+    upstream::Result<std::vector<upstream::QueueItem>> r =
+        co_await client_->ListMassMessageQueue(account_);
+    co_return r.status();
+  }
+
+ private:
+  std::unique_ptr<upstream::Client> client_;
+  const std::string account_;
+};
+
+class HttpTarget final : public Target {
+ public:
+  HttpTarget(std::unique_ptr<upstream::HttpClient> http, std::string url, std::string api_key)
+      : http_(std::move(http)), url_(std::move(url)), api_key_(std::move(api_key)) {}
+  asio::awaitable<absl::Status> Call() override {
+    upstream::HttpRequest request;
+    request.url = url_;
+    request.headers = {{"Authorization", StrCat("Bearer ", api_key_)},
+                       {"Accept", "application/json"}};
+    absl::StatusOr<upstream::HttpResponse> res = co_await http_->Send(std::move(request));
+    if (!res.ok()) co_return res.status();
+    if (res->status != 200) co_return absl::InternalError(StrCat("HTTP ", res->status));
+    co_return absl::OkStatus();
+  }
+
+ private:
+  std::unique_ptr<upstream::HttpClient> http_;
+  const std::string url_;
+  const std::string api_key_;
+};
+
+struct Shared {
+  std::atomic<bool> stop{false};
+  std::atomic<bool> measuring{false};
+  std::atomic<int64_t> completed{0};  // successful calls while measuring
+  std::atomic<int64_t> all{0};        // successful calls, warmup included
+  std::atomic<int64_t> errors{0};     // failed calls, any time
+  std::mutex mu;
+  std::string first_error;
+};
+
+asio::awaitable<void> Worker(Target* target, Shared* shared, std::vector<uint32_t>* latencies_us) {
+  while (!shared->stop.load(std::memory_order_relaxed)) {
+    const SteadyClock::time_point start = SteadyClock::now();
+    const absl::Status status = co_await target->Call();
+    if (!status.ok()) {
+      if (shared->errors.fetch_add(1) == 0) {
+        std::lock_guard lock(shared->mu);
+        shared->first_error = std::string(status.message());
+      }
+      continue;
+    }
+    shared->all.fetch_add(1, std::memory_order_relaxed);
+    if (shared->measuring.load(std::memory_order_relaxed)) {
+      shared->completed.fetch_add(1, std::memory_order_relaxed);
+      latencies_us->push_back(static_cast<uint32_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start)
+              .count()));
+    }
+  }
+}
+
+double CpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+struct Window {
+  double wall_seconds = 0;
+  double cpu_seconds = 0;
+};
+
+// Waits out the warmup, measures for `seconds`, then stops the workers.
+asio::awaitable<void> Sampler(Shared* shared, int64_t warmup_seconds, int64_t seconds,
+                              Window* window) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(std::chrono::seconds(warmup_seconds));
+  co_await timer.async_wait(asio::use_awaitable);
+  const SteadyClock::time_point start = SteadyClock::now();
+  const double cpu_start = CpuSeconds();
+  shared->measuring = true;
+  timer.expires_after(std::chrono::seconds(seconds));
+  co_await timer.async_wait(asio::use_awaitable);
+  shared->measuring = false;
+  shared->stop = true;
+  window->wall_seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
+  window->cpu_seconds = CpuSeconds() - cpu_start;
+}
+
+uint32_t Percentile(const std::vector<uint32_t>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  const size_t at = static_cast<size_t>(q * static_cast<double>(sorted.size() - 1));
+  return sorted[at];
+}
+
+int Main(const Flags& flags) {
+  const std::string base_url = flags.Str("base_url", "");
+  const std::string api_key = flags.Str("api_key", "sim-key-1");
+  const std::string call = flags.Str("call", "accounts");
+  const std::string account = flags.Str("account", "");
+  const int64_t connections = flags.Int("connections", 8);
+  const int64_t concurrency = flags.Int("concurrency", 64);
+  const int64_t seconds = flags.Int("seconds", 10);
+  const int64_t warmup = flags.Int("warmup_seconds", 1);
+  const int64_t threads = flags.Int("threads", 1);
+  if (base_url.empty() || connections < 1 || concurrency < 1 || seconds < 1 || threads < 1) {
+    std::fprintf(stderr,
+                 "usage: upstream_client_bench --base_url=http://HOST:PORT [--call=accounts|queue|"
+                 "http --account=ID --connections=N --concurrency=M --seconds=S "
+                 "--warmup_seconds=W --threads=T]\n");
+    return 2;
+  }
+
+  asio::io_context io(static_cast<int>(threads));
+  upstream::HttpClientConfig http_config;
+  http_config.max_connections_per_host = static_cast<int>(connections);
+  http_config.request_timeout = absl::Seconds(30);
+  std::unique_ptr<Target> target;
+  if (call == "http") {
+    auto http = upstream::HttpClient::Create(io.get_executor(), http_config);
+    if (!http.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(http.status().message()).c_str());
+      return 2;
+    }
+    target = std::make_unique<HttpTarget>(*std::move(http), base_url + "/api/accounts", api_key);
+  } else if (call == "accounts" || call == "queue") {
+    if (call == "queue" && account.empty()) {
+      std::fprintf(stderr, "--call=queue needs --account\n");
+      return 2;
+    }
+    upstream::ClientConfig config;
+    config.base_url = base_url;
+    config.api_key = api_key;
+    config.http = http_config;
+    auto client = upstream::Client::Create(io.get_executor(), std::move(config));
+    if (!client.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(client.status().message()).c_str());
+      return 2;
+    }
+    if (call == "accounts") {
+      target = std::make_unique<AccountsTarget>(*std::move(client));
+    } else {
+      target = std::make_unique<QueueTarget>(*std::move(client), account);
+    }
+  } else {
+    std::fprintf(stderr, "--call must be accounts, queue or http\n");
+    return 2;
+  }
+
+  Shared shared;
+  Window window;
+  std::vector<std::vector<uint32_t>> latencies(static_cast<size_t>(concurrency));
+  for (auto& l : latencies) l.reserve(1 << 16);
+  for (int64_t i = 0; i < concurrency; ++i) {
+    asio::co_spawn(io, Worker(target.get(), &shared, &latencies[static_cast<size_t>(i)]),
+                   asio::detached);
+  }
+  asio::co_spawn(io, Sampler(&shared, warmup, seconds, &window), asio::detached);
+  std::vector<std::thread> runners;
+  for (int64_t i = 1; i < threads; ++i) runners.emplace_back([&io] { io.run(); });
+  io.run();
+  for (std::thread& t : runners) t.join();
+
+  std::vector<uint32_t> all;
+  for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  const int64_t completed = shared.completed.load();
+  std::printf("call: %s\n", call.c_str());
+  std::printf("connections: %lld\nconcurrency: %lld\nthreads: %lld\n",
+              static_cast<long long>(connections), static_cast<long long>(concurrency),
+              static_cast<long long>(threads));
+  std::printf("requests: %lld\n", static_cast<long long>(completed));
+  // Every successful call, warmup included: for dividing a server's CPU time by.
+  std::printf("requests_all: %lld\n", static_cast<long long>(shared.all.load()));
+  std::printf("errors: %lld\n", static_cast<long long>(shared.errors.load()));
+  std::printf("seconds: %.3f\n", window.wall_seconds);
+  std::printf("requests_per_s: %.0f\n", static_cast<double>(completed) / window.wall_seconds);
+  std::printf("latency_p50_us: %u\nlatency_p99_us: %u\n", Percentile(all, 0.50),
+              Percentile(all, 0.99));
+  // The client's own CPU per call (user + sys, kernel networking included), which other load
+  // on a shared machine inflates less than the rate.
+  std::printf("client_cpu_us_per_request: %.1f\n",
+              completed > 0 ? window.cpu_seconds * 1e6 / static_cast<double>(completed) : 0.0);
+  if (shared.errors.load() > 0) {
+    std::printf("first_error: %s\n", shared.first_error.c_str());
+  }
+  return completed > 0 && shared.errors.load() == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace herald::bench
+
+int main(int argc, char** argv) {
+  herald::bench::Flags flags;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    const size_t eq = arg.find('=');
+    if (!arg.starts_with("--") || eq == std::string_view::npos) {
+      std::fprintf(stderr, "bad argument %s (want --name=value)\n", argv[i]);
+      return 2;
+    }
+    flags.values[std::string(arg.substr(2, eq - 2))] = std::string(arg.substr(eq + 1));
+  }
+  return herald::bench::Main(flags);
+}
