@@ -46,6 +46,9 @@ ABSL_FLAG(int, worker_batch, 32, "Jobs leased per call; a loop runs its batch co
 ABSL_FLAG(absl::Duration, lease_duration, absl::Seconds(30),
           "How long a leased job stays with its worker without a heartbeat before it is handed "
           "to another (heartbeats every third of it).");
+ABSL_FLAG(int, jobs_per_visit, 16,
+          "Jobs one account may get per turn of the queue's round-robin when its limits allow; 1 "
+          "serves accounts strictly job by job. Larger values cost Redis less per job.");
 ABSL_FLAG(absl::Duration, queue_stats_interval, absl::Seconds(10),
           "How often queue depths are read from Redis into the metrics.");
 ABSL_FLAG(int, smoke_jobs, 1000, "herald queue smoke: no-op jobs to enqueue.");
@@ -164,6 +167,7 @@ int main(int argc, char** argv) {
       .worker_loops = absl::GetFlag(FLAGS_worker_loops),
       .worker_batch = absl::GetFlag(FLAGS_worker_batch),
       .lease_duration = absl::GetFlag(FLAGS_lease_duration),
+      .jobs_per_visit = absl::GetFlag(FLAGS_jobs_per_visit),
       .queue_stats_interval = absl::GetFlag(FLAGS_queue_stats_interval),
       .log_level = absl::GetFlag(FLAGS_log_level),
       .log_format = absl::GetFlag(FLAGS_log_format),

@@ -90,6 +90,8 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   config.queue.lease_duration = flags.lease_duration;
   config.worker.lease_duration = flags.lease_duration;
   config.worker.heartbeat_interval = flags.lease_duration / 3;
+  HERALD_RETURN_IF_ERROR(config::RequireInRange("jobs_per_visit", flags.jobs_per_visit, 1, 1000));
+  config.queue.jobs_per_visit = flags.jobs_per_visit;
   HERALD_RETURN_IF_ERROR(
       config::RequirePositive("queue_stats_interval", flags.queue_stats_interval));
   config.queue_stats_interval = flags.queue_stats_interval;

@@ -66,6 +66,7 @@ struct ServeFlags {
   int worker_loops = 4;
   int worker_batch = 32;
   absl::Duration lease_duration = absl::Seconds(30);
+  int jobs_per_visit = 16;
   absl::Duration queue_stats_interval = absl::Seconds(10);
   std::string log_level;
   std::string log_format;

@@ -25,6 +25,8 @@ TEST(ServeConfigTest, ValidFlagsMakeATypedConfig) {
   EXPECT_EQ(config->admin.address.port, 0);
   EXPECT_EQ(config->drain_timeout, absl::Seconds(5));
   EXPECT_EQ(config->log_format, log::Format::kJson);
+  EXPECT_EQ(config->queue.jobs_per_visit, 16);
+  EXPECT_EQ(config->worker.heartbeat_interval, absl::Seconds(10));
 }
 
 TEST(ServeConfigTest, RolesCombine) {
@@ -54,6 +56,14 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
       {[](ServeFlags& f) { f.admin_address = "host:http"; }, "--admin_address"},
       {[](ServeFlags& f) { f.drain_timeout = absl::ZeroDuration(); }, "--drain_timeout"},
       {[](ServeFlags& f) { f.io_threads = -1; }, "--io_threads"},
+      {[](ServeFlags& f) { f.redis_address = "redis"; }, "--redis_address"},
+      {[](ServeFlags& f) { f.redis_connections = 0; }, "--redis_connections"},
+      {[](ServeFlags& f) { f.queue_shards = 0; }, "--queue_shards"},
+      {[](ServeFlags& f) { f.worker_batch = 5000; }, "--worker_batch"},
+      {[](ServeFlags& f) { f.lease_duration = absl::Seconds(1); }, "--lease_duration"},
+      {[](ServeFlags& f) { f.jobs_per_visit = 0; }, "--jobs_per_visit"},
+      {[](ServeFlags& f) { f.queue_stats_interval = absl::ZeroDuration(); },
+       "--queue_stats_interval"},
       {[](ServeFlags& f) { f.log_level = "loud"; }, "--log_level"},
       {[](ServeFlags& f) { f.log_format = "xml"; }, "--log_format"},
   };

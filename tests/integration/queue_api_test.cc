@@ -141,6 +141,44 @@ TEST_F(QueueApiTest, EnqueueBatchSpansShardsAndKeepsOrder) {
   EXPECT_EQ(Run(queue_->Stats(Shard(other)))->ready, 1);
 }
 
+// One account's jobs come out together (up to jobs_per_visit per turn), and Ack takes any mix of
+// lease groups, chained steps and stale tokens in one call per shard, answering in request order.
+TEST_F(QueueApiTest, MultiJobVisitsAndMixedAcksKeepEveryAnswerInOrder) {
+  std::vector<JobSpec> specs;
+  for (int i = 0; i < 5; ++i) specs.push_back(Spec(StrCat("a", i), "acct_a"));
+  for (int i = 0; i < 3; ++i) specs.push_back(Spec(StrCat("b", i), "acct_b"));
+  ASSERT_TRUE(Run(queue_->EnqueueBatch(specs)).ok());
+  const int shard = Shard("team_1");
+  auto batch = Run(queue_->Lease(shard, 100));
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  std::vector<std::string> ids;
+  for (const LeasedJob& j : batch->jobs) ids.push_back(j.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"a0", "a1", "a2", "a3", "a4", "b0", "b1", "b2"}));
+
+  // b1's ref carries a2's token: not its lease.
+  JobRef forged = batch->jobs[6].ref();
+  forged.token = batch->jobs[2].token;
+  std::vector<AckRequest> acks = {{batch->jobs[5].ref(), Spec("b0_next", "acct_b")},
+                                  {forged},
+                                  {batch->jobs[0].ref()},
+                                  {batch->jobs[2].ref(), Spec("a2_next", "acct_a")},
+                                  {batch->jobs[0].ref()}};
+  auto acked = Run(queue_->Ack(std::move(acks)));
+  ASSERT_TRUE(acked.ok()) << acked.status();
+  ASSERT_EQ(acked->size(), 5u);
+  EXPECT_EQ(acked->at(0).ack, FinishResult::kDone);
+  EXPECT_EQ(acked->at(0).next, EnqueueResult::kEnqueued);
+  EXPECT_EQ(acked->at(1).ack, FinishResult::kFenced);
+  EXPECT_EQ(acked->at(2).ack, FinishResult::kDone);
+  EXPECT_EQ(acked->at(3).ack, FinishResult::kDone);
+  EXPECT_EQ(acked->at(3).next, EnqueueResult::kEnqueued);
+  EXPECT_EQ(acked->at(4).ack, FinishResult::kFenced);  // a0 twice: the second is stale
+  const ShardStats stats = *Run(queue_->Stats(shard));
+  EXPECT_EQ(stats.leased, 5);
+  EXPECT_EQ(stats.ready, 2);
+  EXPECT_EQ((stats.finished.at({"send", "ok"})), 3);
+}
+
 TEST_F(QueueApiTest, BadInputIsRejectedBeforeRedis) {
   JobSpec bad = Spec("");
   EXPECT_EQ(Run(queue_->Enqueue(bad)).status().code(), absl::StatusCode::kInvalidArgument);
@@ -148,6 +186,8 @@ TEST_F(QueueApiTest, BadInputIsRejectedBeforeRedis) {
   bad.max_attempts = 0;
   EXPECT_THAT(std::string(Run(queue_->Enqueue(bad)).status().message()), HasSubstr("max_attempts"));
   EXPECT_EQ(Run(queue_->Lease(99, 1)).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(ValidateQueueConfig({.jobs_per_visit = 0}).message()),
+              HasSubstr("jobs_per_visit"));
   ASSERT_TRUE(Run(queue_->Enqueue(Spec("y"))).ok());
   JobSpec moved = Spec("z", "acct_a", "team_9");
   if (Shard("team_9") == Shard("team_1")) {

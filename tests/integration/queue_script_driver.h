@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <herald/common/strings.h>
+#include <herald/queue/record.h>
 #include <herald/queue/scripts.h>
 #include <herald/testing/redis_sync.h>
 
@@ -81,30 +84,61 @@ class ScriptDriver {
     return r.empty() ? -99 : r[0];
   }
 
-  LeaseResult Lease(int64_t now, int max_jobs, int64_t lease_ms = 30'000) {
-    const SyncReply r =
-        Run(ScriptId::kLease, now, {StrCat(max_jobs), StrCat(lease_ms), "100", "100"});
+  // `visit_cap`: jobs per account visit (lease.lua's V); 1 is strict job-by-job round-robin.
+  LeaseResult Lease(int64_t now, int max_jobs, int64_t lease_ms = 30'000, int visit_cap = 1) {
+    const SyncReply r = Run(ScriptId::kLease, now,
+                            {StrCat(max_jobs), StrCat(lease_ms), "100", "100", StrCat(visit_cap)});
     LeaseResult out;
-    if (r.elements.empty()) return out;
-    out.hint_ms = r.elements[0].integer;
-    out.throttled_account = r.elements[1].integer;
-    out.throttled_team = r.elements[2].integer;
-    for (size_t i = 3; i + 12 <= r.elements.size(); i += 12) {
-      const auto& e = r.elements;
-      out.jobs.push_back({.id = e[i].str,
-                          .token = e[i + 1].str,
-                          .kind = e[i + 2].str,
-                          .account = e[i + 3].str,
-                          .team = e[i + 4].str,
-                          .tenant = e[i + 5].str,
-                          .payload = e[i + 6].str,
-                          .attempt = e[i + 7].integer,
-                          .max_attempts = e[i + 8].integer,
-                          .unknown = e[i + 9].integer == 1,
-                          .enqueued_ms = e[i + 10].integer,
-                          .expires_ms = e[i + 11].integer});
+    if (r.elements.size() < 4) return out;
+    const auto& e = r.elements;
+    out.hint_ms = e[0].integer;
+    out.throttled_account = e[1].integer;
+    out.throttled_team = e[2].integer;
+    const int64_t expires_ms = e[3].integer;
+    size_t i = 4;
+    while (i + 5 <= e.size()) {
+      const std::string& account = e[i].str;
+      const std::string& team = e[i + 1].str;
+      const std::string& tenant = e[i + 2].str;
+      const std::string& prefix = e[i + 3].str;
+      const int64_t n = e[i + 4].integer;
+      i += 5;
+      for (int64_t k = 0; k < n && i + 2 <= e.size(); ++k, i += 2) {
+        const std::optional<JobRecord> rec = DecodeJobRecord(e[i + 1].str);
+        if (!rec.has_value()) {
+          ADD_FAILURE() << "undecodable record for " << e[i].str;
+          continue;
+        }
+        EXPECT_EQ(rec->account, account);
+        out.jobs.push_back({.id = e[i].str,
+                            .token = prefix + e[i].str,
+                            .kind = std::string(rec->kind),
+                            .account = account,
+                            .team = team,
+                            .tenant = tenant,
+                            .payload = std::string(rec->payload),
+                            .attempt = rec->failed_attempts + 1,
+                            .max_attempts = rec->max_attempts,
+                            .unknown = rec->previous_outcome_unknown,
+                            .enqueued_ms = rec->enqueued_ms,
+                            .expires_ms = expires_ms});
+      }
     }
     return out;
+  }
+
+  // ack.lua's token groups: a token is its group's prefix followed by the job's id. Each job is
+  // sent as a group of its own (a token that does not end with the id goes whole, as a prefix
+  // naming no group, and is fenced).
+  static void AppendTokens(std::vector<std::string>& args,
+                           const std::vector<std::pair<std::string, std::string>>& jobs) {
+    args.push_back(StrCat(jobs.size()));
+    for (const auto& [id, token] : jobs) {
+      const bool split = token.size() > id.size() && token.ends_with(id);
+      args.push_back(split ? token.substr(0, token.size() - id.size()) : token);
+      args.push_back("1");
+      args.push_back(id);
+    }
   }
 
   // {ack, next} per job.
@@ -112,11 +146,7 @@ class ScriptDriver {
                            const std::vector<std::pair<std::string, std::string>>& jobs,
                            int64_t window_ms = 86'400'000) {
     std::vector<std::string> args = {StrCat(window_ms)};
-    for (const auto& [id, token] : jobs) {
-      args.push_back(id);
-      args.push_back(token);
-      args.push_back("0");
-    }
+    AppendTokens(args, jobs);
     return Ints(Run(ScriptId::kAck, now, args));
   }
   int64_t Ack1(int64_t now, const Leased& job) {
@@ -125,7 +155,9 @@ class ScriptDriver {
   }
   std::vector<int64_t> AckAndEnqueue(int64_t now, const Leased& job, const TestJob& next,
                                      int64_t window_ms = 86'400'000) {
-    std::vector<std::string> args = {StrCat(window_ms), job.id, job.token, "1"};
+    std::vector<std::string> args = {StrCat(window_ms)};
+    AppendTokens(args, {{job.id, job.token}});
+    args.push_back("1");
     AppendJob(args, next);
     return Ints(Run(ScriptId::kAck, now, args));
   }

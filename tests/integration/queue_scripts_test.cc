@@ -77,7 +77,7 @@ TEST_F(QueueScriptsTest, RoundTripKeepsBinaryPayloadAndEveryField) {
   EXPECT_EQ(lease.hint_ms, 30'001);
 
   EXPECT_EQ(q_->Ack1(kT0 + 20 * kMs, got), 1);
-  EXPECT_EQ(Get({"SISMEMBER", "{hd:s0}:ix", "job_1"}), "0");  // no trace but the completed id
+  EXPECT_EQ(Get({"HEXISTS", "{hd:s0}:jd", "job_1"}), "0");  // no trace but the completed id
   const auto stats = q_->GetStats(kT0 + 30 * kMs);
   EXPECT_EQ(stats.ready + stats.delayed + stats.leased + stats.dead, 0);
   EXPECT_EQ(stats.counters.at("o:send_mass_message:ok"), 1);
@@ -123,7 +123,7 @@ TEST_F(QueueScriptsTest, EnqueueRefusesAnAccountOfAnotherTeam) {
   TestJob other = Job("j2");
   other.team = "team_2";
   EXPECT_EQ(q_->Enqueue1(kT0, other), -1);
-  EXPECT_EQ(Get({"SISMEMBER", "{hd:s0}:ix", "j2"}), "0");
+  EXPECT_EQ(Get({"HEXISTS", "{hd:s0}:jd", "j2"}), "0");
   const SyncReply r = q_->Configure(kT0, {"account", "acct_a", "team_2", "t", "0", "1", "0"});
   ASSERT_TRUE(r.is_error());
   EXPECT_THAT(r.str, HasSubstr("WRONGTEAM"));
@@ -158,8 +158,10 @@ TEST_F(QueueScriptsTest, FencingAnExpiredWorkerCannotAckButItsSuccessorCan) {
   EXPECT_EQ(q_->Ack1(kT0 + 1600 * kMs, first), -1);  // fenced: nothing changes
   EXPECT_EQ(q_->Heartbeat(kT0 + 1600 * kMs, first, 1000), -1);
   EXPECT_EQ(q_->Nack(kT0 + 1600 * kMs, first, "retry", 10, "x"), -1);
+  // One lease group is left, the successor's, and it holds the job.
   EXPECT_EQ(Get({"ZCARD", "{hd:s0}:ls"}), "1");
-  EXPECT_NE(Get({"ZSCORE", "{hd:s0}:ls", second.token}), "(nil)");
+  const std::string group = second.token.substr(0, second.token.find(':'));
+  EXPECT_EQ(Get({"HEXISTS", StrCat("{hd:s0}:lg:", group), "j1"}), "1");
   EXPECT_EQ(q_->GetStats(kT0).leased, 1);
 
   EXPECT_EQ(q_->Ack1(kT0 + 1700 * kMs, second), 1);
@@ -239,12 +241,21 @@ TEST_F(QueueScriptsTest, EqualTimesServeTheAccountThatWaitedLongestNotTheSmalles
 // Leases greedily at random times for `duration`, acking at once; returns each account's lease
 // times.
 std::map<std::string, std::vector<int64_t>> LeaseForAWhile(ScriptDriver& q, int64_t start,
-                                                           int64_t duration, uint64_t seed) {
+                                                           int64_t duration, uint64_t seed,
+                                                           int visit_cap = 1,
+                                                           int* most_at_once = nullptr) {
   std::mt19937_64 rng(seed);
   std::map<std::string, std::vector<int64_t>> times;
   for (int64_t now = start; now < start + duration;
        now += static_cast<int64_t>(rng() % (3 * kSecond))) {
-    for (const auto& j : q.Lease(now, 20).jobs) {
+    const LeaseResult leased = q.Lease(now, 20, 30'000, visit_cap);
+    std::map<std::string, int> per_account;
+    for (const auto& j : leased.jobs) {
+      if (most_at_once != nullptr) {
+        *most_at_once = std::max(*most_at_once, ++per_account[j.account]);
+      }
+    }
+    for (const auto& j : leased.jobs) {
       times[j.account].push_back(now);
       q.Ack1(now, j);
     }
@@ -299,6 +310,158 @@ TEST_F(QueueScriptsTest, TeamRateCapsTheSumOverItsAccounts) {
   }
   EXPECT_GE(all.size(), 560u);
   ExpectNoWindowOverLimit(all, 60, 3, "team_1");
+}
+
+// Several jobs per account visit take several tokens at once; no window of the account or of the
+// team may hold more than its burst plus its rate, exactly as with one job per visit.
+TEST_F(QueueScriptsTest, MultiJobVisitsNeverExceedAccountOrTeamLimitsInAnyWindow) {
+  q_->SetTeam(kT0, "team_1", /*per_minute=*/90, /*burst=*/8);
+  std::vector<TestJob> jobs;
+  for (const char* account : {"acct_a", "acct_b", "acct_c"}) {
+    q_->SetAccount(kT0, account, "team_1", /*per_minute=*/40, /*burst=*/6);
+    for (int i = 0; i < 600; ++i) jobs.push_back(Job(StrCat(account, "_", i), account));
+  }
+  q_->Enqueue(kT0, jobs);
+  int most_at_once = 0;
+  const auto times =
+      LeaseForAWhile(*q_, kT0, 10 * 60 * kSecond, 5, /*visit_cap=*/16, &most_at_once);
+  // Visits did take several tokens at once (a full burst after an idle spell).
+  EXPECT_GE(most_at_once, 4);
+  std::vector<int64_t> all;
+  for (const auto& [account, t] : times) {
+    all.insert(all.end(), t.begin(), t.end());
+    EXPECT_GE(t.size(), 200u) << account;  // shared fairly: about a third of the team's rate each
+    ExpectNoWindowOverLimit(t, 40, 6, account);
+  }
+  // 10 minutes at 90/min plus the burst, less what random polling leaves unused.
+  EXPECT_GE(all.size(), 800u);
+  ExpectNoWindowOverLimit(all, 90, 8, "team_1");
+}
+
+TEST_F(QueueScriptsTest, AVisitTakesNoMoreThanTokensInFlightRoomAndItsCapAllow) {
+  // The account's burst binds: 5 tokens, 5 jobs, however large the visit cap.
+  q_->SetAccount(kT0, "acct_a", "team_1", /*per_minute=*/60, /*burst=*/5);
+  std::vector<TestJob> jobs;
+  for (int i = 0; i < 40; ++i) jobs.push_back(Job(StrCat("a", i)));
+  q_->Enqueue(kT0, jobs);
+  LeaseResult r = q_->Lease(kT0, 100, 30'000, /*visit_cap=*/16);
+  EXPECT_EQ(r.jobs.size(), 5u);
+  EXPECT_EQ(r.jobs[0].id, "a0");
+  EXPECT_EQ(r.jobs[4].id, "a4");
+  EXPECT_EQ(r.hint_ms, 1000);  // the next token
+  // Two intervals later: two tokens.
+  EXPECT_EQ(q_->Lease(kT0 + 2 * kSecond, 100, 30'000, 16).jobs.size(), 2u);
+
+  // The in-flight cap binds: 3 slots.
+  q_->SetAccount(kT0, "acct_b", "team_1", 0, 1, /*max_in_flight=*/3);
+  jobs.clear();
+  for (int i = 0; i < 40; ++i) jobs.push_back(Job(StrCat("b", i), "acct_b"));
+  q_->Enqueue(kT0, jobs);
+  std::vector<Leased> b;
+  for (const auto& j : q_->Lease(kT0 + 3 * kSecond, 100, 30'000, 16).jobs) {
+    if (j.account == "acct_b") b.push_back(j);  // acct_a has earned one more token meanwhile
+  }
+  ASSERT_EQ(b.size(), 3u);
+  EXPECT_TRUE(q_->Lease(kT0 + 3 * kSecond, 100, 30'000, 16).jobs.empty());
+  ASSERT_THAT(q_->Ack(kT0 + 3 * kSecond, {{b[0].id, b[0].token}, {b[1].id, b[1].token}}),
+              ElementsAre(1, -2, 1, -2));
+  EXPECT_EQ(q_->Lease(kT0 + 3 * kSecond, 100, 30'000, 16).jobs.size(), 2u);
+
+  // The team's burst binds across its accounts, and the visit cap binds an unlimited account.
+  q_->SetTeam(kT0, "team_2", /*per_minute=*/60, /*burst=*/4);
+  q_->Configure(kT0, {"account", "acct_c", "team_2", "tenant_1", "0", "1", "0"});
+  q_->Configure(kT0, {"account", "acct_d", "team_2", "tenant_1", "0", "1", "0"});
+  jobs.clear();
+  for (int i = 0; i < 40; ++i) {
+    TestJob c = Job(StrCat("c", i), "acct_c");
+    c.team = "team_2";
+    TestJob d = Job(StrCat("d", i), "acct_d");
+    d.team = "team_2";
+    jobs.push_back(c);
+    jobs.push_back(d);
+  }
+  q_->Enqueue(kT0, jobs);
+  r = q_->Lease(kT0 + 4 * kSecond, 100, 30'000, 3);
+  std::map<std::string, int> by_account;
+  for (const auto& j : r.jobs) ++by_account[j.account];
+  EXPECT_EQ(by_account["acct_c"], 3);  // the visit cap
+  EXPECT_EQ(by_account["acct_d"], 1);  // what the team's burst had left
+}
+
+// With up to V jobs per visit, the round-robin is by visit: a big account gets at most V jobs per
+// turn while a small one waits, and the small one finishes within its first turns.
+TEST_F(QueueScriptsTest, FairnessHoldsAtTheGranularityOfOneVisit) {
+  for (const int cap : {1, 4, 8, 16}) {
+    ScriptDriver q(*conn_, StrCat("{hd:s", cap, "}"));
+    for (int batch = 0; batch < 4; ++batch) {
+      std::vector<TestJob> jobs;
+      for (int i = 0; i < 500; ++i) jobs.push_back(Job(StrCat("a", batch * 500 + i), "acct_big"));
+      q.Enqueue(kT0, jobs);
+    }
+    std::vector<TestJob> small;
+    for (int i = 0; i < 10; ++i) small.push_back(Job(StrCat("b", i), "acct_small"));
+    q.Enqueue(kT0 + kMs, small);
+
+    std::vector<std::string> order;
+    int64_t now = kT0 + 2 * kMs;
+    while (order.size() < 100) {
+      const LeaseResult r = q.Lease(now, 2 * cap, 30'000, cap);
+      ASSERT_FALSE(r.jobs.empty());
+      for (const auto& j : r.jobs) {
+        order.push_back(j.account);
+        q.Ack1(now, j);
+      }
+      now += kMs;
+    }
+    const int turns = (10 + cap - 1) / cap;
+    const auto within = static_cast<std::ptrdiff_t>(2 * cap * turns);
+    EXPECT_EQ(std::count(order.begin(), order.begin() + within, "acct_small"), 10) << "cap " << cap;
+    // While the small account has work, the big one never runs more than one visit in a row.
+    const auto last_small =
+        std::find(order.rbegin(), order.rend(), "acct_small").base() - order.begin();
+    int run = 0;
+    for (std::ptrdiff_t i = 0; i < last_small; ++i) {
+      run = order[static_cast<size_t>(i)] == "acct_big" ? run + 1 : 0;
+      EXPECT_LE(run, cap) << "cap " << cap << " at " << i;
+    }
+  }
+}
+
+// The jobs of one visit share a lease group: one expiry, extended together, reaped together (back
+// at the head of their account in their old order), and each finished on its own.
+TEST_F(QueueScriptsTest, LeaseGroupsExtendTogetherAndReapOnlyWhatIsStillHeld) {
+  std::vector<TestJob> jobs;
+  for (int i = 0; i < 6; ++i) jobs.push_back(Job(StrCat("j", i)));
+  q_->Enqueue(kT0, jobs);
+  const LeaseResult r = q_->Lease(kT0, 4, /*lease_ms=*/1000, /*visit_cap=*/4);
+  ASSERT_EQ(r.jobs.size(), 4u);
+  EXPECT_EQ(Get({"ZCARD", "{hd:s0}:ls"}), "1");  // one group
+  // A heartbeat of one job extends every job of the group still held.
+  ASSERT_EQ(q_->Ack1(kT0 + 100 * kMs, r.jobs[1]), 1);
+  EXPECT_EQ(q_->Heartbeat(kT0 + 800 * kMs, r.jobs[3], 1000), kT0 / kMs + 1800);
+  EXPECT_EQ(q_->Reap(kT0 + 1500 * kMs), 0);
+  EXPECT_EQ(q_->Heartbeat(kT0 + 900 * kMs, r.jobs[1], 1000), -1);  // acked: fenced
+  // Expired: the three still held go back to the head, in order, flagged outcome-unknown.
+  EXPECT_EQ(q_->Reap(kT0 + 1801 * kMs), 3);
+  EXPECT_EQ(Get({"ZCARD", "{hd:s0}:ls"}), "0");
+  EXPECT_EQ(q_->Ack1(kT0 + 1802 * kMs, r.jobs[0]), -1);  // fenced
+  const LeaseResult again = q_->Lease(kT0 + 1803 * kMs, 10, 1000, 16);
+  std::vector<std::string> ids;
+  for (const auto& j : again.jobs) {
+    ids.push_back(j.id);
+    EXPECT_EQ(j.unknown, j.id != "j4" && j.id != "j5") << j.id;
+  }
+  EXPECT_THAT(ids, ElementsAre("j0", "j2", "j3", "j4", "j5"));
+  const auto stats = q_->GetStats(kT0 + 1803 * kMs);
+  EXPECT_EQ(stats.leased, 5);
+  EXPECT_EQ(stats.ready, 0);
+  EXPECT_EQ(stats.counters.at("o:send:expired"), 3);
+  // The group of the last lease empties with its last ack, and takes its P:ls entry with it.
+  std::vector<std::pair<std::string, std::string>> refs;
+  for (const auto& j : again.jobs) refs.push_back({j.id, j.token});
+  EXPECT_THAT(q_->Ack(kT0 + 1804 * kMs, refs), ElementsAre(1, -2, 1, -2, 1, -2, 1, -2, 1, -2));
+  EXPECT_EQ(Get({"ZCARD", "{hd:s0}:ls"}), "0");
+  EXPECT_EQ(Get({"KEYS", "{hd:s0}:lg:*"}), "");
 }
 
 TEST_F(QueueScriptsTest, RateLimitedPushesTheTeamBackWithoutLosingAnAttempt) {
@@ -430,7 +593,7 @@ TEST_F(QueueScriptsTest, AckAndEnqueueChainsNeitherForkNorStall) {
   EXPECT_THAT(q_->AckAndEnqueue(kT0, a, Job("step2")), ElementsAre(1, 1));
   // A replay (a duplicate delivery of the same ack) is fenced and enqueues nothing.
   EXPECT_THAT(q_->AckAndEnqueue(kT0, a, Job("step2_dup")), ElementsAre(-1, -2));
-  EXPECT_EQ(Get({"SISMEMBER", "{hd:s0}:ix", "step2_dup"}), "0");
+  EXPECT_EQ(Get({"HEXISTS", "{hd:s0}:jd", "step2_dup"}), "0");
   const Leased b = q_->Lease(kT0 + kMs, 10).jobs.at(0);
   EXPECT_EQ(b.id, "step2");
   // A next step that already exists is reported duplicate; the ack still happens.
@@ -506,11 +669,14 @@ for i = 3, #ARGV, 2 do
     tat = gcra_push_back(tat, tol, now + 5000000)
   elseif ARGV[i + 1] == 'c' then
     tat = gcra_clamp(tat, interval, tol, now)
+  elseif ARGV[i + 1] == 'n' then
+    tat = gcra_take_n(tat, interval, now, gcra_available(tat, interval, tol, now, 4))
   elseif gcra_allow_at(tat, tol, now) <= now then
     tat = gcra_take(tat, interval, now)
   end
   out[#out + 1] = string.format('%d', gcra_allow_at(tat, tol, now))
   out[#out + 1] = string.format('%d', tat)
+  out[#out + 1] = string.format('%d', gcra_available(tat, interval, tol, now, 1000))
 end
 return out
 )lua");
@@ -526,16 +692,19 @@ return out
       now += static_cast<int64_t>(rng() % 3'000'000);
       const uint64_t op = rng() % 20;
       args.push_back(StrCat(now));
-      args.push_back(op == 0 ? "p" : op == 1 ? "c" : "t");
+      args.push_back(op == 0 ? "p" : op == 1 ? "c" : op < 8 ? "n" : "t");
       if (op == 0) {
         tat = gcra.PushBack(tat, now + 5'000'000);
       } else if (op == 1) {
         tat = gcra.Clamp(tat, now);
+      } else if (op < 8) {
+        tat = gcra.TakeN(tat, now, gcra.Available(tat, now, 4));
       } else if (gcra.AllowAt(tat, now) <= now) {
         tat = gcra.Take(tat, now);
       }
       expected.push_back(StrCat(gcra.AllowAt(tat, now)));
       expected.push_back(StrCat(tat));
+      expected.push_back(StrCat(gcra.Available(tat, now, 1000)));
     }
     auto reply = (*conn)->Eval(driver, {}, args);
     ASSERT_TRUE(reply.ok());

@@ -2,7 +2,9 @@
 // one and runs BullMQ against the same server for the same-run baseline).
 //
 //   queue_bench throughput --port=P [--jobs=1000000 --accounts=10000 --teams=200 --shards=16
-//                                    --threads=1 --loops=16 --batch=128 --enqueue_batch=500]
+//                                    --threads=1 --loops=8 --batch=256 --enqueue_batch=500
+//                                    --visit=16 (jobs per account visit; the queue's default)]
+//   queue_bench phases     --port=P [--jobs=200000 --batch=128 --visit=16 --pause_ms=0]
 //   queue_bench limiter    --port=P [--teams=200 --accounts_per_team=50 --seconds=60
 //                                    --team_per_minute=120 --team_burst=3
 //                                    --account_per_minute=6 --account_burst=2]
@@ -25,6 +27,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
+#include <sys/resource.h>
 
 #include <herald/common/ids.h>
 #include <herald/common/strings.h>
@@ -81,6 +84,14 @@ asio::awaitable<double> RedisCpu(redis::Client& client) {
                          nullptr);
   }
   co_return total;
+}
+
+// This process' CPU time (user + sys) in seconds: the client side of a phase.
+double ClientCpu() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 // Sets limits for every team and account (one script call each, many in flight).
@@ -189,7 +200,10 @@ int Throughput(const Flags& f) {
   const int64_t teams = f.Int("teams", 200);
   Env env(static_cast<uint16_t>(f.Int("port", 6379)), static_cast<int>(f.Int("threads", 1)),
           static_cast<int>(f.Int("connections", 2)));
-  queue::Queue q(*env.client, {.shards = static_cast<int>(f.Int("shards", 16))});
+  queue::Queue q(
+      *env.client,
+      {.shards = static_cast<int>(f.Int("shards", 16)),
+       .jobs_per_visit = static_cast<int>(f.Int("visit", queue::QueueConfig{}.jobs_per_visit))});
   // "Limiter on": every job takes a token from its account's and its team's bucket, with limits
   // high enough not to bind.
   RunSync(env.io, Configure(q, teams, accounts, {.per_minute = 6'000'000, .burst = 1000},
@@ -202,8 +216,8 @@ int Throughput(const Flags& f) {
   const int64_t mem_after = RunSync(env.io, UsedMemory(*env.client));
 
   queue::Worker worker(env.io.get_executor(), q,
-                       {.lease_loops = static_cast<int>(f.Int("loops", 16)),
-                        .batch_size = static_cast<int>(f.Int("batch", 128)),
+                       {.lease_loops = static_cast<int>(f.Int("loops", 8)),
+                        .batch_size = static_cast<int>(f.Int("batch", 256)),
                         .idle_min = absl::Milliseconds(1),
                         .idle_max = absl::Milliseconds(20)});
   std::atomic<int64_t> handled{0};
@@ -215,6 +229,7 @@ int Throughput(const Flags& f) {
   metrics::Counter& acked =
       worker.metrics().jobs.Add({{"kind", "send_mass_message"}, {"outcome", "ok"}});
   const absl::Time start = absl::Now();
+  const double client_cpu_0 = ClientCpu();
   worker.Start();
   while (acked.Value() < static_cast<double>(jobs)) {
     if (absl::Now() - start > absl::Minutes(30)) {
@@ -225,6 +240,7 @@ int Throughput(const Flags& f) {
   }
   const double process_s = absl::ToDoubleSeconds(absl::Now() - start);
   const double cpu_2 = RunSync(env.io, RedisCpu(*env.client));
+  const double client_cpu = ClientCpu() - client_cpu_0;
   worker.Drain(absl::Now());
   const auto batch = worker.metrics().lease_batch_size.Collect();
   std::printf("herald_enqueue_per_s: %.0f\n", static_cast<double>(jobs) / enqueue_s);
@@ -235,11 +251,76 @@ int Throughput(const Flags& f) {
               (cpu_1 - cpu_0) * 1e6 / static_cast<double>(jobs));
   std::printf("herald_redis_cpu_us_per_lease_ack: %.1f\n",
               (cpu_2 - cpu_1) * 1e6 / static_cast<double>(jobs));
+  std::printf("herald_client_cpu_us_per_lease_ack: %.1f\n",
+              client_cpu * 1e6 / static_cast<double>(jobs));
   std::printf("herald_mean_lease_batch: %.1f\n",
               batch.count ? batch.sum / static_cast<double>(batch.count) : 0.0);
   std::printf("{\"enqueue_per_s\": %.0f, \"process_per_s\": %.0f}\n",
               static_cast<double>(jobs) / enqueue_s, static_cast<double>(jobs) / process_s);
   return handled.load() == jobs ? 0 : 1;
+}
+
+// Where lease+ack's Redis time goes: every job is leased first (batches of --batch, shard by
+// shard), then every lease is acked (the same batches), and Redis' CPU is read around each phase.
+int Phases(const Flags& f) {
+  const int64_t jobs = f.Int("jobs", 200'000);
+  const int64_t accounts = f.Int("accounts", 10'000);
+  const int64_t teams = f.Int("teams", 200);
+  const int batch = static_cast<int>(f.Int("batch", 128));
+  Env env(static_cast<uint16_t>(f.Int("port", 6379)), 1, 2);
+  queue::Queue q(
+      *env.client,
+      {.shards = static_cast<int>(f.Int("shards", 16)),
+       .jobs_per_visit = static_cast<int>(f.Int("visit", queue::QueueConfig{}.jobs_per_visit))});
+  RunSync(env.io, Configure(q, teams, accounts, {.per_minute = 6'000'000, .burst = 1000},
+                            {.per_minute = 600'000, .burst = 100}));
+  auto batches = MakeBatches(q, jobs, accounts, teams, 500, 16, "");
+  EnqueueAll(env.io, q, batches, 4);
+  std::vector<std::vector<queue::AckRequest>> acks;
+  auto lease_all = [&]() -> asio::awaitable<int64_t> {
+    int64_t leased = 0;
+    for (int shard = 0; shard < q.shard_count(); ++shard) {
+      while (true) {
+        auto b = co_await q.Lease(shard, batch, absl::Minutes(30));
+        if (!b.ok() || b->jobs.empty()) break;
+        leased += static_cast<int64_t>(b->jobs.size());
+        auto& a = acks.emplace_back();
+        for (const queue::LeasedJob& j : b->jobs) a.push_back({j.ref(), std::nullopt});
+      }
+    }
+    co_return leased;
+  };
+  auto ack_all = [&]() -> asio::awaitable<int64_t> {
+    int64_t done = 0;
+    for (auto& a : acks) {
+      auto r = co_await q.Ack(std::move(a));
+      if (r.ok()) {
+        for (const queue::AckResult& x : *r) done += x.ack == queue::FinishResult::kDone ? 1 : 0;
+      }
+    }
+    co_return done;
+  };
+  // --pause_ms: a quiet gap before each phase (announced on stderr), for a profiler.
+  const int64_t pause = f.Int("pause_ms", 0);
+  auto announce = [&](const char* phase) {
+    if (pause <= 0) return;
+    std::fprintf(stderr, "%s phase in %lld ms\n", phase, static_cast<long long>(pause));
+    absl::SleepFor(absl::Milliseconds(pause));
+  };
+  announce("lease");
+  const double cpu_0 = RunSync(env.io, RedisCpu(*env.client));
+  const int64_t leased = RunSync(env.io, lease_all());
+  const double cpu_1 = RunSync(env.io, RedisCpu(*env.client));
+  announce("ack");
+  const int64_t acked = RunSync(env.io, ack_all());
+  const double cpu_2 = RunSync(env.io, RedisCpu(*env.client));
+  std::printf("phases_leased: %lld\nphases_acked: %lld\n", static_cast<long long>(leased),
+              static_cast<long long>(acked));
+  std::printf("herald_redis_cpu_us_per_lease: %.1f\n",
+              (cpu_1 - cpu_0) * 1e6 / static_cast<double>(leased));
+  std::printf("herald_redis_cpu_us_per_ack: %.1f\n",
+              (cpu_2 - cpu_1) * 1e6 / static_cast<double>(acked));
+  return leased == jobs && acked == jobs ? 0 : 1;
 }
 
 int Memory(const Flags& f) {
@@ -364,8 +445,8 @@ int Limiter(const Flags& f) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr,
-                 "usage: queue_bench throughput|limiter|memory --port=P [--flag=value...]\n");
+    std::fprintf(
+        stderr, "usage: queue_bench throughput|limiter|memory|phases --port=P [--flag=value...]\n");
     return 2;
   }
   herald::bench::Flags flags;
@@ -382,6 +463,7 @@ int main(int argc, char** argv) {
   if (mode == "throughput") return herald::bench::Throughput(flags);
   if (mode == "limiter") return herald::bench::Limiter(flags);
   if (mode == "memory") return herald::bench::Memory(flags);
+  if (mode == "phases") return herald::bench::Phases(flags);
   std::fprintf(stderr, "unknown mode %s\n", argv[1]);
   return 2;
 }

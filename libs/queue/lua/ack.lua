@@ -4,77 +4,100 @@
 -- KEYS[1]: shard hash tag "{hd:s<k>}" (every key used is built from it; see common.lua)
 -- ARGV[1]: now (Unix us) or "" for Redis TIME
 -- ARGV[2]: idempotency window for completed jobs (ms)
--- ARGV[3..]: per job: id, lease token, has_next ("0" or "1"), and when has_next is "1" the next
---            job's 8 fields as in enqueue.lua (it must belong to this shard)
--- Returns: two integers per job: {ack, next}. ack: 1 done, -1 fenced (the token is not the job's
---          current lease: nothing changes, the next job is not enqueued). next: as enqueue.lua
---          (1, 0 duplicate, -1 wrong team), or -2 when there was no next job or it was not tried.
--- Complexity: O(J log M), in a fixed number of calls for the whole batch (plus two per job of
---   an account with an in-flight cap, and the chained enqueues).
+-- ARGV[3]: G, the number of token groups that follow
+-- ARGV[4..]: G groups of the jobs' lease tokens, each: prefix, n, then n job ids (a job's token
+--            is prefix .. id, common.lua; jobs are numbered 1, 2, ... in this order); then per
+--            job chained to a next step: its number and the next job's 8 fields as in
+--            enqueue.lua (it must belong to this shard)
+-- Returns: two integers per job, in order: {ack, next}. ack: 1 done, -1 fenced (the token is not
+--          the job's current lease: nothing changes, the next job is not enqueued). next: as
+--          enqueue.lua (1, 0 duplicate, -1 wrong team), or -2 when there was no next job or it
+--          was not tried.
+-- Complexity: O(J log M): three calls per group (HMGET, HDEL, EXISTS) and a fixed number for the
+--   whole batch (HDEL of the records, SADD of the completed ids, ZREM of emptied groups, one
+--   HINCRBY per outcome kind), plus two per account with an in-flight cap among the acked jobs,
+--   and the chained enqueues.
 --
 -- A completed job leaves no record; its id is kept in the completed-id generations (common.lua)
 -- for the idempotency window so a replayed enqueue is reported duplicate.
 
 local window_ms = tonumber(ARGV[2])
--- Parse every entry, then check all the leases with one ZMSCORE.
-local entries, tokens = {}, {}
-local i = 3
-while i <= #ARGV do
-  local e = { id = ARGV[i], token = ARGV[i + 1] }
-  if ARGV[i + 2] == '1' then
-    e.next = { ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8],
-               ARGV[i + 9], tonumber(ARGV[i + 10]) }
-    i = i + 11
-  else
-    i = i + 3
+local ok, done, emptied = {}, {}, {}
+local by_kind = {}
+local freed, freed_order = {}, {}  -- capped account -> slots freed
+local n = 0
+local i = 4
+for _ = 1, tonumber(ARGV[3]) do
+  local prefix, count = ARGV[i], tonumber(ARGV[i + 1])
+  local ids = {}
+  for k = 1, count do ids[k] = ARGV[i + 1 + k] end
+  i = i + 2 + count
+  local first = n
+  n = n + count
+  local seq_text, acct, kind, counted = parse_prefix(prefix)
+  if seq_text and count > 0 then
+    local key = k_group(seq_text)
+    local held = call_chunked('HMGET', key, ids)
+    local gone, seen = {}, {}
+    for k = 1, count do
+      local id = ids[k]
+      if held[k] and not seen[id] then
+        seen[id] = true
+        ok[first + k] = true
+        gone[#gone + 1] = id
+        done[#done + 1] = id
+      end
+    end
+    if #gone > 0 then
+      call_chunked('HDEL', key, gone)
+      if redis.call('EXISTS', key) == 0 then emptied[#emptied + 1] = prefix end
+      by_kind[kind] = (by_kind[kind] or 0) + #gone
+      if counted then
+        if freed[acct] == nil then
+          freed[acct] = 0
+          freed_order[#freed_order + 1] = acct
+        end
+        freed[acct] = freed[acct] + #gone
+      end
+    end
   end
-  entries[#entries + 1] = e
-  tokens[#tokens + 1] = e.token
 end
-local current = {}
-if #tokens > 0 then current = redis.call('ZMSCORE', K_LEASES, unpack(tokens)) end
 
--- The acks: leases and their records go, ids leave the live set and enter the completed set;
--- each kind of write is one call for the whole batch.
-local seen, gone, done, nexts = {}, {}, {}, {}
-for n, e in ipairs(entries) do
-  local id, acct, kind, counted = parse_token(e.token)
-  if current[n] and id == e.id and not seen[e.token] then
-    seen[e.token] = true
-    e.ok, e.acct, e.counted = true, acct, counted
-    gone[#gone + 1] = e.token
-    done[#done + 1] = id
-    stat('l', -1)
-    stat('o:' .. kind .. ':ok', 1)
-    if e.next then nexts[#nexts + 1] = e end
-  end
+-- The acks: records go, ids enter the completed set, emptied groups leave P:ls; each kind of
+-- write is one call for the whole batch, and counters are summed by kind.
+if #done > 0 then
+  call_chunked('HDEL', K_JOBS, done)
+  stat('l', -#done)
+  for kind, c in pairs(by_kind) do stat('o:' .. kind .. ':ok', c) end
 end
-for k = 1, #gone, 1000 do
-  local last = math.min(k + 999, #gone)
-  redis.call('ZREM', K_LEASES, unpack(gone, k, last))
-  redis.call('HDEL', K_LEASED, unpack(gone, k, last))
-  redis.call('SREM', K_IDS, unpack(done, k, last))
-end
+if #emptied > 0 then call_chunked('ZREM', K_LEASES, emptied) end
 mark_done(done, window_ms)
 
--- The chained next steps, then the in-flight slots of capped accounts (only those can be out
--- of the ring for want of a slot).
-local next_jobs = {}
-for _, e in ipairs(nexts) do next_jobs[#next_jobs + 1] = e.next end
-local next_results = enqueue_jobs(next_jobs, window_ms)
-for k, e in ipairs(nexts) do e.result = next_results[k] end
-for _, e in ipairs(entries) do
-  if e.ok and e.counted then
-    free_slot(e.acct, true)
-    rering(e.acct)
+-- The chained next steps of acked jobs, then the in-flight slots of capped accounts (only those
+-- can be out of the ring for want of a slot).
+local next_jobs, next_of = {}, {}
+while i <= #ARGV do
+  local k = tonumber(ARGV[i])
+  if ok[k] then
+    next_jobs[#next_jobs + 1] = { ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
+                                  ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], tonumber(ARGV[i + 8]) }
+    next_of[#next_jobs] = k
   end
+  i = i + 9
+end
+local next_result = {}
+local results = enqueue_jobs(next_jobs, window_ms)
+for j, k in ipairs(next_of) do next_result[k] = results[j] end
+for _, acct in ipairs(freed_order) do
+  free_slot(acct, true, freed[acct])
+  rering(acct)
 end
 
 local out = {}
-for _, e in ipairs(entries) do
-  if e.ok then
+for k = 1, n do
+  if ok[k] then
     out[#out + 1] = 1
-    out[#out + 1] = e.result or -2
+    out[#out + 1] = next_result[k] or -2
   else
     out[#out + 1] = -1
     out[#out + 1] = -2

@@ -10,13 +10,14 @@
 -- Layout of one shard (P = KEYS[1]):
 --   P:ring        ZSET  account -> when it may go next (see ring_score); only accounts that have
 --                       ready jobs and are not paused or at their in-flight cap
---   P:r:<acct>    LIST  ready jobs of the account, oldest first, each a packed job record
---   P:ix          SET   ids of every live job (ready, delayed, leased or dead): idempotency
---   P:dl          ZSET  delayed job id -> due time (ms); the record is in P:jd
---   P:jd          HASH  job id -> packed record, for delayed and dead jobs
---   P:ls          ZSET  lease token -> lease expiry (ms); a token names its job (see make_token)
---   P:lj          HASH  lease token -> packed record of the leased job
---   P:dead        ZSET  dead job id -> time it died (ms); the record (with reason) is in P:jd
+--   P:r:<acct>    LIST  ids of the account's ready jobs, oldest first
+--   P:jd          HASH  job id -> record (see make_record), for every live job: ready, delayed,
+--                       leased or dead. Also the idempotency check for live ids
+--   P:dl          ZSET  delayed job id -> due time (ms)
+--   P:ls          ZSET  lease group prefix -> lease expiry (ms) of the group (see token_prefix)
+--   P:lg:<seq>    HASH  a lease group: job id -> its position in the group, for every job still
+--                       held under the group's leases
+--   P:dead        ZSET  dead job id -> time it died (ms); the record carries the reason
 --   P:dn:<W>:<g>  SET   ids of jobs completed in generation g = floor(now_ms / W) of the
 --                       idempotency window W (ms); expires two generations later
 --   P:st          HASH  counters: r ready, d delayed, l leased, x dead, q sequence,
@@ -27,10 +28,17 @@
 --                       w wait horizon (us, see place_account)
 --   P:ta:<team>   SET   the team's accounts
 --
--- A job has no key of its own: its record travels between the structures above, packed with
--- cmsgpack as { id, kind, account, payload, max attempts, enqueued at (ms), attempts that ended
--- in failure or expiry, previous outcome unknown (0/1), [reason, dead at (ms)] }. A 429 or a
--- drain release does not count as an attempt.
+-- A job's record stays in P:jd from enqueue until the job completes; the ready lists, the delayed
+-- and dead sets and the lease groups hold only its id, so leasing and acking never copy or
+-- re-encode it. The record is one string (make_record):
+--   byte 1      "1" when the previous attempt's outcome is unknown, else "0"
+--   byte 2      length of the kind (1..255), then the kind
+--   next byte   length of the account (1..255), then the account
+--   text        failed ":" max ":" enqueued_ms ":" dead_ms ":" reason_length ":" reason
+--   the rest    the payload, binary
+-- failed counts attempts that ended in failure or expiry (a 429 or a drain release does not);
+-- dead_ms is 0 unless the job is dead; reason is the last failure's. The lease script reads only
+-- bytes 1..2+#kind and returns the record whole; herald/queue/record.h decodes it in C++.
 --
 -- Invariant (no lost wake-ups): an account with ready jobs that is not paused (itself or its
 -- team) and is below its in-flight cap is in P:ring. Every path that can make an account
@@ -43,14 +51,7 @@ local K_DELAYED = P .. ':dl'
 local K_LEASES = P .. ':ls'
 local K_DEAD = P .. ':dead'
 local K_STATS = P .. ':st'
-local K_IDS = P .. ':ix'
 local K_JOBS = P .. ':jd'
-local K_LEASED = P .. ':lj'
-
--- Record fields (see the layout above).
-local R_ID, R_KIND, R_ACCT, R_PAYLOAD, R_MAX, R_ENQ, R_FAILED, R_UNKNOWN, R_REASON, R_DEAD =
-  1, 2, 3, 4, 5, 6, 7, 8, 9, 10
-local pack, unpack_record = cmsgpack.pack, cmsgpack.unpack
 
 local function k_ready(acct) return P .. ':r:' .. acct end
 local function k_acct(acct) return P .. ':a:' .. acct end
@@ -67,6 +68,65 @@ else
   NOW = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local NOW_MS = math.floor(NOW / 1000)
+local NOW_MS_TEXT = fmt(NOW_MS)
+
+-- Runs `cmd key items...` in as few calls as Lua's stack allows (1000 items per call; pairs
+-- stay whole). Returns the replies of the calls, concatenated when they are arrays.
+local function call_chunked(cmd, key, items)
+  if #items <= 1000 then return redis.call(cmd, key, unpack(items)) end
+  local out = {}
+  for i = 1, #items, 1000 do
+    local r = redis.call(cmd, key, unpack(items, i, math.min(i + 999, #items)))
+    if type(r) == 'table' then
+      for _, v in ipairs(r) do out[#out + 1] = v end
+    end
+  end
+  return out
+end
+
+-- Values of `fields` of a hash (false where missing), in order; `fields` may be empty.
+local function hmget(key, fields)
+  if #fields == 0 then return {} end
+  return call_chunked('HMGET', key, fields)
+end
+
+-- Job records (see the layout above).
+local function make_record(unknown, kind, acct, failed, max, enq_ms, dead_ms, reason, payload)
+  local u = '0'
+  if unknown then u = '1' end
+  return u .. string.char(#kind) .. kind .. string.char(#acct) .. acct .. fmt(failed) .. ':' ..
+         fmt(max) .. ':' .. fmt(enq_ms) .. ':' .. fmt(dead_ms) .. ':' .. #reason .. ':' .. reason ..
+         payload
+end
+
+-- The account of a record, without decoding the rest.
+local function record_account(rec)
+  local at = 4 + string.byte(rec, 2)
+  return string.sub(rec, at, at + string.byte(rec, at - 1) - 1)
+end
+
+-- Decodes a record into a table (fields as make_record's parameters); nil when malformed.
+local function read_record(rec)
+  local kl = string.byte(rec, 2)
+  if not kl then return nil end
+  local al = string.byte(rec, 3 + kl)
+  if not al then return nil end
+  local failed, max, enq, dead, rl, at =
+    string.match(rec, '^(%d+):(%d+):(%d+):(%d+):(%d+):()', 4 + kl + al)
+  if not at then return nil end
+  rl = tonumber(rl)
+  return {
+    unknown = string.byte(rec, 1) == 49, kind = string.sub(rec, 3, 2 + kl),
+    acct = string.sub(rec, 4 + kl, 3 + kl + al), failed = tonumber(failed), max = tonumber(max),
+    enq = tonumber(enq), dead = tonumber(dead), reason = string.sub(rec, at, at + rl - 1),
+    payload = string.sub(rec, at + rl)
+  }
+end
+
+local function write_record(r)
+  return make_record(r.unknown, r.kind, r.acct, r.failed, r.max, r.enq, r.dead, r.reason,
+                     r.payload)
+end
 
 -- Counter updates are summed in Lua and written once, at the end of the script.
 local stat_delta = {}
@@ -162,13 +222,6 @@ local function place_account(acct, a, t, write)
   return score
 end
 
--- Writes score/member pairs to a ZSET with as few calls as Lua's stack allows.
-local function zadd_pairs(key, pairs)
-  for i = 1, #pairs, 1000 do
-    redis.call('ZADD', key, unpack(pairs, i, math.min(i + 999, #pairs)))
-  end
-end
-
 -- Puts the account back in the ring if it is eligible (see the invariant above). `has_ready`:
 -- the caller knows the account has ready jobs.
 local function ring_if_eligible(acct, has_ready)
@@ -197,9 +250,7 @@ local function mark_done(ids, window_ms)
   if window_ms <= 0 or #ids == 0 then return end
   local g = math.floor(NOW_MS / window_ms)
   local key = done_key(window_ms, g)
-  for i = 1, #ids, 1000 do
-    redis.call('SADD', key, unpack(ids, i, math.min(i + 999, #ids)))
-  end
+  call_chunked('SADD', key, ids)
   -- Relative to the script's now (explicit in tests), not to Redis' clock.
   redis.call('PEXPIRE', key, fmt((g + 2) * window_ms + 1000 - NOW_MS))
 end
@@ -210,7 +261,7 @@ local function completed(ids, window_ms)
   if window_ms <= 0 or #ids == 0 then return out end
   local g = math.floor(NOW_MS / window_ms)
   for _, generation in ipairs({ g, g - 1 }) do
-    local found = redis.call('SMISMEMBER', done_key(window_ms, generation), unpack(ids))
+    local found = call_chunked('SMISMEMBER', done_key(window_ms, generation), ids)
     for i, v in ipairs(found) do
       if v == 1 then out[i] = true end
     end
@@ -218,9 +269,9 @@ local function completed(ids, window_ms)
   return out
 end
 
--- Appends packed records to accounts' ready lists, one RPUSH per account, and rings each account
--- whose list was empty (in order of first appearance) if eligible. `order` lists the accounts,
--- `ready` maps each to its records.
+-- Appends job ids to accounts' ready lists, one RPUSH per account, and rings each account whose
+-- list was empty (in order of first appearance) if eligible. `order` lists the accounts, `ready`
+-- maps each to its ids.
 local function push_ready(order, ready)
   for _, acct in ipairs(order) do
     local list = ready[acct]
@@ -236,23 +287,25 @@ end
 -- Enqueues jobs. `jobs` is a list of {id, kind, account, team, tenant, payload, max_attempts,
 -- delay_ms}; returns one result per job: 1 (enqueued), 0 (duplicate: the id is queued, delayed,
 -- leased, dead, or completed within `window_ms`) or -1 (the account is registered to another
--- team). Ready jobs are appended to their accounts' lists in order, one RPUSH per account, and an
--- account whose list was empty joins the ring (in order of first appearance) if eligible.
+-- team). Records go to P:jd in one HSET; ready ids are appended to their accounts' lists in
+-- order, one RPUSH per account, and an account whose list was empty joins the ring (in order of
+-- first appearance) if eligible.
 local function enqueue_jobs(jobs, window_ms)
   local out = {}
   if #jobs == 0 then return out end
   local ids = {}
   for i, j in ipairs(jobs) do ids[i] = j[1] end
   local done = completed(ids, window_ms)
-  local live = redis.call('SMISMEMBER', K_IDS, unpack(ids))
+  -- Live ids have a record. New ids (the usual case) come back as nil, so this costs no copying.
+  local live = hmget(K_JOBS, ids)
   local taken = {}           -- ids accepted by this call
   local teams_of = {}        -- account -> registered team (this call's cache)
   local ready, order = {}, {}
-  local added, delayed, records = {}, {}, {}
+  local delayed, records = {}, {}
   for i, j in ipairs(jobs) do
     local id, kind, acct, team = j[1], j[2], j[3], j[4]
     local result = 1
-    if done[i] or live[i] == 1 or taken[id] then
+    if done[i] or live[i] or taken[id] then
       result = 0
     else
       local current = teams_of[acct]
@@ -269,13 +322,12 @@ local function enqueue_jobs(jobs, window_ms)
     end
     if result == 1 then
       taken[id] = true
-      added[#added + 1] = id
-      local record = pack({ id, kind, acct, j[6], tonumber(j[7]), NOW_MS, 0, 0 })
+      records[#records + 1] = id
+      records[#records + 1] = '0' .. string.char(#kind) .. kind .. string.char(#acct) .. acct ..
+                              '0:' .. fmt(tonumber(j[7])) .. ':' .. NOW_MS_TEXT .. ':0:0:' .. j[6]
       if j[8] > 0 then
         delayed[#delayed + 1] = fmt(NOW_MS + j[8])
         delayed[#delayed + 1] = id
-        records[#records + 1] = id
-        records[#records + 1] = record
         stat('d', 1)
       else
         local list = ready[acct]
@@ -284,133 +336,185 @@ local function enqueue_jobs(jobs, window_ms)
           ready[acct] = list
           order[#order + 1] = acct
         end
-        list[#list + 1] = record
+        list[#list + 1] = id
       end
       stat('e:' .. kind, 1)
     end
     out[i] = result
   end
-  for i = 1, #added, 1000 do
-    redis.call('SADD', K_IDS, unpack(added, i, math.min(i + 999, #added)))
-  end
-  if #delayed > 0 then
-    zadd_pairs(K_DELAYED, delayed)
-    for i = 1, #records, 1000 do
-      redis.call('HSET', K_JOBS, unpack(records, i, math.min(i + 999, #records)))
-    end
-  end
+  if #records > 0 then call_chunked('HSET', K_JOBS, records) end
+  if #delayed > 0 then call_chunked('ZADD', K_DELAYED, delayed) end
   push_ready(order, ready)
   return out
 end
 
--- Moves a job (its unpacked record) to the dead letters, with the reason.
-local function dead_letter(r, reason, attempts)
-  r[R_FAILED] = attempts
-  r[R_REASON] = reason
-  r[R_DEAD] = NOW_MS
-  redis.call('HSET', K_JOBS, r[R_ID], pack(r))
-  redis.call('ZADD', K_DEAD, fmt(NOW_MS), r[R_ID])
+-- Moves job `id` (its decoded record) to the dead letters, with the reason.
+local function dead_letter(id, r, reason, attempts)
+  r.failed = attempts
+  r.reason = reason
+  r.dead = NOW_MS
+  redis.call('HSET', K_JOBS, id, write_record(r))
+  redis.call('ZADD', K_DEAD, NOW_MS_TEXT, id)
   stat('x', 1)
-  stat('o:' .. r[R_KIND] .. ':dead', 1)
+  stat('o:' .. r.kind .. ':dead', 1)
 end
 
--- A lease token is the job's entry in P:ls, so finishing a job checks and ends its lease in one
--- ZREM, and the token carries what finishing needs without reading the job:
---   "<seq>:<counted>:<#kind>:<#account>:" .. kind .. account .. id
--- seq is the shard sequence (unique); counted is "1" when the lease took an in-flight slot of
--- an account with a cap (only those are counted, so uncapped accounts cost nothing on ack; a cap
--- set while uncounted leases are in flight bounds the leases taken after it).
-local function make_token(id, kind, acct, counted)
+-- Leases are kept by group: the jobs of one kind leased in one account visit form a group, with
+-- one entry in P:ls (its prefix, scored by the group's expiry) and one small hash P:lg:<seq> of
+-- the ids still held. A job's lease token is its group's prefix followed by its id:
+--   prefix = "<seq>:<counted>:<#kind>:<#account>:" .. kind .. account,   token = prefix .. id
+-- seq is the shard sequence, taken once per group, so a token is never reused; counted is "1"
+-- when the leases took in-flight slots of an account with a cap (only those are counted, so
+-- uncapped accounts cost nothing on ack; a cap set while uncounted leases are in flight bounds
+-- the leases taken after it). A token is current while its id is in its group's hash: finishing
+-- a job removes it there (fencing every older or reaped token), and the group's P:ls entry goes
+-- with its last job. The jobs of a group share one expiry: they were leased by one call, so one
+-- worker holds them all, and extending any of them (heartbeat) extends the group.
+local function token_prefix(seq_text, counted, kind, acct)
   local c = '0'
   if counted then c = '1' end
-  return fmt(next_seq()) .. ':' .. c .. ':' .. #kind .. ':' .. #acct .. ':' .. kind .. acct .. id
+  return seq_text .. ':' .. c .. ':' .. #kind .. ':' .. #acct .. ':' .. kind .. acct
 end
 
--- Returns id, account, kind, counted from a token; nil when it is malformed.
-local function parse_token(token)
-  local c, kl, al, at = string.match(token, '^%d+:([01]):(%d+):(%d+):()')
-  if not c then return nil end
+local function k_group(seq) return P .. ':lg:' .. seq end
+
+-- Returns seq, account, kind, counted of a group prefix; nil when it is malformed.
+local function parse_prefix(prefix)
+  local seq_text, c, kl, al, at = string.match(prefix, '^(%d+):([01]):(%d+):(%d+):()')
+  if not seq_text then return nil end
   kl = tonumber(kl)
   al = tonumber(al)
-  return string.sub(token, at + kl + al), string.sub(token, at + kl, at + kl + al - 1),
-         string.sub(token, at, at + kl - 1), c == '1'
+  if #prefix ~= at + kl + al - 1 then return nil end
+  return seq_text, string.sub(prefix, at + kl, at + kl + al - 1), string.sub(prefix, at, at + kl - 1),
+         c == '1'
+end
+
+-- Returns prefix, id, seq, account, kind, counted of a token; nil when it is malformed.
+local function split_token(token)
+  local seq_text, c, kl, al, at = string.match(token, '^(%d+):([01]):(%d+):(%d+):()')
+  if not seq_text then return nil end
+  kl = tonumber(kl)
+  al = tonumber(al)
+  local id_at = at + kl + al
+  if id_at > #token then return nil end
+  return string.sub(token, 1, id_at - 1), string.sub(token, id_at), seq_text,
+         string.sub(token, at + kl, id_at - 1), string.sub(token, at, at + kl - 1), c == '1'
+end
+
+-- Removes `ids` (all held in group `seq`) from the group, and the group from P:ls when that was
+-- its last job.
+local function release_from_group(prefix, seq_text, ids)
+  local key = k_group(seq_text)
+  call_chunked('HDEL', key, ids)
+  if redis.call('EXISTS', key) == 0 then redis.call('ZREM', K_LEASES, prefix) end
 end
 
 -- Ends the lease `token` of job `id` if it is current: returns account, kind, counted and the
--- job's unpacked record; or nil when fenced (the lease was reaped, or the job finished or never
+-- job's decoded record; or nil when fenced (the lease was reaped, or the job finished or never
 -- existed; nothing changes). A lease past its expiry stays valid until the reaper takes it:
 -- until then nobody else holds the job, so its holder may still finish it.
 local function take_lease(id, token)
-  local tid, acct, kind, counted = parse_token(token)
-  if tid ~= id then return nil end
-  if redis.call('ZREM', K_LEASES, token) == 0 then return nil end
+  local prefix, tid, seq_text, acct, kind, counted = split_token(token)
+  if not prefix or tid ~= id then return nil end
+  if redis.call('HEXISTS', k_group(seq_text), id) == 0 then return nil end
+  release_from_group(prefix, seq_text, { id })
   stat('l', -1)
-  local record = redis.call('HGET', K_LEASED, token)
-  redis.call('HDEL', K_LEASED, token)
-  if not record then return nil end
-  return acct, kind, counted, unpack_record(record)
+  local rec = redis.call('HGET', K_JOBS, id)
+  if not rec then return nil end
+  local r = read_record(rec)
+  if not r then return nil end
+  return acct, kind, counted, r
 end
 
--- Frees the in-flight slot a lease held.
-local function free_slot(acct, counted)
-  if counted then redis.call('HINCRBY', k_acct(acct), 'f', -1) end
+-- Frees in-flight slots that leases held.
+local function free_slot(acct, counted, n)
+  if counted then redis.call('HINCRBY', k_acct(acct), 'f', -(n or 1)) end
 end
 
--- Puts a job (its unpacked record) back at the head of its account's ready list (it was there
--- before it was leased).
-local function return_to_ready(r)
-  redis.call('LPUSH', k_ready(r[R_ACCT]), pack(r))
+-- Puts job `id` back at the head of its account's ready list (it was there before it was
+-- leased).
+local function return_to_ready(id, acct)
+  redis.call('LPUSH', k_ready(acct), id)
   stat('r', 1)
-  ring_if_eligible(r[R_ACCT], true)
+  ring_if_eligible(acct, true)
 end
 
--- Returns up to `limit` expired leases to their accounts (at the head, flagged outcome-unknown),
--- or to the dead letters when that was the last attempt. O(limit log N).
+-- Returns the jobs of up to `limit` expired lease groups to their accounts (at the head, in their
+-- old order, flagged outcome-unknown), or to the dead letters when that was the last attempt.
+-- Returns the number of jobs reaped. O(limit * V log N) for groups of up to V jobs.
 local function reap(limit)
-  local tokens = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', '(' .. fmt(NOW_MS), 'LIMIT', 0, limit)
-  for _, token in ipairs(tokens) do
-    redis.call('ZREM', K_LEASES, token)
-    stat('l', -1)
-    local id, acct, kind, counted = parse_token(token)
-    local record = redis.call('HGET', K_LEASED, token)
-    redis.call('HDEL', K_LEASED, token)
-    if id then free_slot(acct, counted) end
-    if record then
-      local r = unpack_record(record)
-      stat('o:' .. kind .. ':expired', 1)
-      local attempts = r[R_FAILED] + 1
-      if attempts >= r[R_MAX] then
-        dead_letter(r, 'lease expired on the last attempt; outcome unknown', attempts)
-        if counted then rering(acct) end
-      else
-        r[R_FAILED] = attempts
-        r[R_UNKNOWN] = 1
-        return_to_ready(r)
+  local prefixes =
+    redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', '(' .. NOW_MS_TEXT, 'LIMIT', 0, limit)
+  if #prefixes == 0 then return 0 end
+  call_chunked('ZREM', K_LEASES, prefixes)
+  local reaped = 0
+  for _, prefix in ipairs(prefixes) do
+    local seq_text, acct, kind, counted = parse_prefix(prefix)
+    if seq_text then
+      local key = k_group(seq_text)
+      local held = redis.call('HGETALL', key)
+      redis.call('DEL', key)
+      local order = {}
+      for i = 1, #held, 2 do order[#order + 1] = { tonumber(held[i + 1]), held[i] } end
+      table.sort(order, function(x, y) return x[1] < y[1] end)
+      local ids = {}
+      for i, v in ipairs(order) do ids[i] = v[2] end
+      reaped = reaped + #ids
+      stat('l', -#ids)
+      free_slot(acct, counted, #ids)
+      local records = hmget(K_JOBS, ids)
+      local back, updated = {}, {}
+      for i, id in ipairs(ids) do
+        local r = records[i] and read_record(records[i])
+        if r then
+          stat('o:' .. kind .. ':expired', 1)
+          local attempts = r.failed + 1
+          if attempts >= r.max then
+            dead_letter(id, r, 'lease expired on the last attempt; outcome unknown', attempts)
+          else
+            r.failed = attempts
+            r.unknown = true
+            updated[#updated + 1] = id
+            updated[#updated + 1] = write_record(r)
+            back[#back + 1] = id
+          end
+        end
+      end
+      if #updated > 0 then call_chunked('HSET', K_JOBS, updated) end
+      if #back > 0 then
+        -- LPUSH puts its last argument first: push newest to oldest.
+        local reversed = {}
+        for i = #back, 1, -1 do reversed[#reversed + 1] = back[i] end
+        call_chunked('LPUSH', k_ready(acct), reversed)
+        stat('r', #back)
+        ring_if_eligible(acct, true)
+      elseif counted then
+        rering(acct)
       end
     end
   end
-  return #tokens
+  return reaped
 end
 
 -- Moves up to `limit` due delayed jobs to the tail of their accounts' ready lists.
 local function promote(limit)
-  local ids = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', fmt(NOW_MS), 'LIMIT', 0, limit)
+  local ids = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', NOW_MS_TEXT, 'LIMIT', 0, limit)
   if #ids == 0 then return 0 end
   redis.call('ZREM', K_DELAYED, unpack(ids))
-  local records = redis.call('HMGET', K_JOBS, unpack(ids))
-  redis.call('HDEL', K_JOBS, unpack(ids))
+  local records = hmget(K_JOBS, ids)
   stat('d', -#ids)
   local ready, order = {}, {}
-  for _, record in ipairs(records) do
-    if record then
-      local acct = unpack_record(record)[R_ACCT]
+  for i, id in ipairs(ids) do
+    local rec = records[i]
+    if rec then
+      local acct = record_account(rec)
       local list = ready[acct]
       if list == nil then
         list = {}
         ready[acct] = list
         order[#order + 1] = acct
       end
-      list[#list + 1] = record
+      list[#list + 1] = id
     end
   end
   push_ready(order, ready)

@@ -8,10 +8,13 @@
 -- Returns: one integer per job: 1 enqueued, 0 duplicate (the id is queued, delayed, leased, dead,
 --          or completed within the window: nothing changes), -1 the account is registered to
 --          another team (nothing changes for that job).
--- Complexity: O(J log M) for J jobs; about two calls per job plus two per account.
+-- Complexity: O(J log M) for J jobs, in a fixed number of calls per batch (SMISMEMBER on two
+--   completed-id generations, HMGET of the records, HSET of the new ones) plus one HGET and one
+--   RPUSH per account in the batch (and two more calls when the account is new).
 --
--- The first job of an account registers it (team, tenant). A ready job goes to the tail of its
--- account's list, and an account whose list was empty joins the ring if eligible.
+-- The first job of an account registers it (team, tenant). A job's record goes to P:jd; a ready
+-- job's id goes to the tail of its account's list, and an account whose list was empty joins the
+-- ring if eligible. kind and account must be 1..255 bytes (they are length-prefixed in the record).
 
 local jobs = {}
 for i = 3, #ARGV, 8 do

@@ -7,14 +7,23 @@
 -- Returns: one integer per job: the new expiry (Unix ms), or -1 when fenced (the token is not the
 --          job's current lease; nothing changes).
 -- Complexity: O(J log M).
+--
+-- Jobs leased together in one account visit share one expiry (their lease group, common.lua):
+-- extending any of them extends the group, i.e. every job of it still held by the same worker.
 
 local lease_ms = tonumber(ARGV[2])
+local expires = NOW_MS + lease_ms
+local expires_text = fmt(expires)
+local extended = {}
 local out = {}
 for i = 3, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
-  if parse_token(token) == id and redis.call('ZSCORE', K_LEASES, token) then
-    local expires = NOW_MS + lease_ms
-    redis.call('ZADD', K_LEASES, 'XX', fmt(expires), token)
+  local prefix, tid, seq_text = split_token(token)
+  if prefix and tid == id and redis.call('HEXISTS', k_group(seq_text), id) == 1 then
+    if not extended[prefix] then
+      extended[prefix] = true
+      redis.call('ZADD', K_LEASES, 'XX', expires_text, prefix)
+    end
     out[#out + 1] = expires
   else
     out[#out + 1] = -1

@@ -5,43 +5,53 @@
 -- ARGV[2]: max jobs to lease (N)
 -- ARGV[3]: lease duration (ms)
 -- ARGV[4]: max delayed jobs to promote first
--- ARGV[5]: max expired leases to reap first
--- Returns: { hint_ms, throttled_account, throttled_team,
---            id_1, token_1, kind_1, account_1, team_1, tenant_1, payload_1, attempt_1,
---            max_attempts_1, unknown_1, enqueued_ms_1, expires_ms_1, id_2, ... }
+-- ARGV[5]: max expired lease groups to reap first
+-- ARGV[6]: max jobs per account visit (V >= 1; 1 is strict job-by-job round-robin)
+-- Returns: { hint_ms, throttled_account, throttled_team, expires_ms,
+--            then per lease group (the jobs of one kind leased in one account visit):
+--            account, team, tenant, prefix, n, then n times: id, record }
 --   hint_ms: 0 when more work may be ready now; otherwise milliseconds until the earliest known
 --   event (an account's next turn, a delayed job's due time, a lease's expiry); -1 when the shard
 --   has nothing scheduled at all. throttled_*: accounts this call re-scored because the account's
---   (or else the team's) bucket had no token. unknown_i is 1 when the previous attempt's outcome
---   is unknown (its lease expired): the handler must reconcile before acting again.
--- Complexity: O((N + promoted + reaped) log M) with a bounded number of ring visits
---   (3N + 32): each visit leases one job, or moves one account that cannot go now. About seven
---   calls per leased job.
+--   (or else the team's) bucket had no token. expires_ms: every lease's expiry (Unix ms).
+--   A job's lease token is prefix .. id (common.lua). record: the job's record as stored
+--   (common.lua; herald/queue/record.h), including the "previous outcome unknown" flag of this
+--   attempt (the stored record drops it: it is for this attempt only); this attempt's number is
+--   the record's failed count + 1.
+-- Complexity: O((N + promoted + reaped) log M) with a bounded number of account visits (3N + 32):
+--   each visit leases up to V jobs of one account, or moves one account that cannot go now.
+--   About five calls per visit and none per job: the batch's records are read with one HMGET,
+--   each group's ids written with one HSET, and the groups' expiries with one ZADD.
 --
 -- Order of work: promote due delayed jobs, reap expired leases, then repeatedly take the ring's
 -- earliest due account: skip (and unring) it when paused, its team is paused, or it is at its
 -- in-flight cap; re-score it to when its and its team's buckets both have a token if either is
--- empty; otherwise take one token from each bucket, pop its oldest ready job, lease it with a
--- fresh token, and re-score the account behind every account already due.
+-- empty; otherwise take k = min(V, jobs still wanted, in-flight room, tokens in the account's
+-- bucket, tokens in the team's bucket) tokens from each bucket and its k oldest ready jobs
+-- (fewer if it has fewer), lease them with fresh tokens, and re-score the account behind every
+-- account already due. Taking k tokens at once is k single takes at the same instant, so no
+-- window ever holds more than either limit allows; fairness is round-robin by visit.
 
 local max_jobs = tonumber(ARGV[2])
 local lease_ms = tonumber(ARGV[3])
+local visit_cap = tonumber(ARGV[6])
+if visit_cap == nil or visit_cap < 1 then visit_cap = 1 end
 promote(tonumber(ARGV[4]))
 reap(tonumber(ARGV[5]))
 
-local out = { 0, 0, 0 }
+local expires = NOW_MS + lease_ms
+local out = { 0, 0, 0, expires }
 local leased = 0
 local visits = max_jobs * 3 + 32
 local exhausted = false
 -- Due accounts are read from the ring in chunks, in score order. An account visited is re-scored
 -- behind every account already due, so walking a chunk in order is the same as taking the
 -- ring's first account again and again, at a fraction of the calls. Re-scores are written in one
--- ZADD before the next chunk is read (each account appears once in a chunk), and the batch's
--- leases in one ZADD at the end.
+-- ZADD before the next chunk is read (each account appears once in a chunk).
 local chunk, pos = {}, 1
-local rescored, leases, records = {}, {}, {}
-local expires = NOW_MS + lease_ms
-local expires_text = fmt(expires)
+local rescored = {}
+local served = {}  -- per visit that leased: { acct, a, first, n }
+local ids = {}     -- every leased id, visit by visit
 while leased < max_jobs do
   if visits == 0 then
     exhausted = true
@@ -50,7 +60,7 @@ while leased < max_jobs do
   visits = visits - 1
   if pos > #chunk then
     if #rescored > 0 then
-      zadd_pairs(K_RING, rescored)
+      call_chunked('ZADD', K_RING, rescored)
       rescored = {}
     end
     local want = max_jobs - leased
@@ -66,77 +76,123 @@ while leased < max_jobs do
   if a.team then t = load_team(a.team) end
   if t == nil or a.paused or t.paused or (a.cap > 0 and a.inflight >= a.cap) then
     redis.call('ZREM', K_RING, acct)
-  elseif gcra_allow_at(a.tat, a.tol, NOW) > NOW then
-    out[2] = out[2] + 1
-    rescored[#rescored + 1] = place_account(acct, a, t, nil)
-    rescored[#rescored + 1] = acct
-  elseif gcra_allow_at(t.tat, t.tol, NOW) > NOW then
-    out[3] = out[3] + 1
-    rescored[#rescored + 1] = place_account(acct, a, t, nil)
-    rescored[#rescored + 1] = acct
   else
-    local rk = k_ready(acct)
-    local record = redis.call('LPOP', rk)
-    if not record then
-      redis.call('ZREM', K_RING, acct)
+    local want = max_jobs - leased
+    if want > visit_cap then want = visit_cap end
+    if a.cap > 0 and a.cap - a.inflight < want then want = a.cap - a.inflight end
+    local k = gcra_available(a.tat, a.interval, a.tol, NOW, want)
+    if k == 0 then
+      out[2] = out[2] + 1
+      rescored[#rescored + 1] = place_account(acct, a, t, nil)
+      rescored[#rescored + 1] = acct
     else
-      local r = unpack_record(record)
-      local id = r[R_ID]
-      stat('r', -1)
-      do
-        a.tat = gcra_take(a.tat, a.interval, NOW)
-        t.tat = gcra_take(t.tat, t.interval, NOW)
-        t.dirty = true
-        local counted = a.cap > 0
-        if counted then
-          a.inflight = a.inflight + 1
-          redis.call('HSET', a.key, 'f', a.inflight, 't', fmt(a.tat))
-        else
-          redis.call('HSET', a.key, 't', fmt(a.tat))
-        end
-        local token = make_token(id, r[R_KIND], acct, counted)
-        leases[#leases + 1] = expires_text
-        leases[#leases + 1] = token
-        -- The flag is for this attempt only: the record kept for the lease drops it.
-        local unknown = r[R_UNKNOWN]
-        if unknown == 1 then
-          r[R_UNKNOWN] = 0
-          record = pack(r)
-        end
-        records[#records + 1] = token
-        records[#records + 1] = record
-        stat('l', 1)
-        leased = leased + 1
-        local n = #out
-        out[n + 1] = id
-        out[n + 2] = token
-        out[n + 3] = r[R_KIND]
-        out[n + 4] = acct
-        out[n + 5] = a.team
-        out[n + 6] = a.tenant
-        out[n + 7] = r[R_PAYLOAD]
-        out[n + 8] = r[R_FAILED] + 1
-        out[n + 9] = r[R_MAX]
-        out[n + 10] = unknown
-        out[n + 11] = r[R_ENQ]
-        out[n + 12] = expires
-      end
-      if (a.cap > 0 and a.inflight >= a.cap) or redis.call('LLEN', rk) == 0 then
-        redis.call('ZREM', K_RING, acct)
-      else
+      k = gcra_available(t.tat, t.interval, t.tol, NOW, k)
+      if k == 0 then
+        out[3] = out[3] + 1
         rescored[#rescored + 1] = place_account(acct, a, t, nil)
         rescored[#rescored + 1] = acct
+      else
+        local rk = k_ready(acct)
+        local popped = redis.call('LPOP', rk, k)
+        if not popped or #popped == 0 then
+          redis.call('ZREM', K_RING, acct)
+        else
+          local m = #popped
+          a.tat = gcra_take_n(a.tat, a.interval, NOW, m)
+          t.tat = gcra_take_n(t.tat, t.interval, NOW, m)
+          t.dirty = true
+          if a.cap > 0 then
+            a.inflight = a.inflight + m
+            redis.call('HSET', a.key, 'f', a.inflight, 't', fmt(a.tat))
+          else
+            redis.call('HSET', a.key, 't', fmt(a.tat))
+          end
+          served[#served + 1] = { acct = acct, a = a, first = #ids + 1, n = m }
+          for i = 1, m do ids[#ids + 1] = popped[i] end
+          leased = leased + m
+          -- Fewer than asked for: the list is empty (LPOP never returns less otherwise).
+          if (a.cap > 0 and a.inflight >= a.cap) or m < k or redis.call('LLEN', rk) == 0 then
+            redis.call('ZREM', K_RING, acct)
+          else
+            rescored[#rescored + 1] = place_account(acct, a, t, nil)
+            rescored[#rescored + 1] = acct
+          end
+        end
       end
     end
   end
 end
-if #rescored > 0 then zadd_pairs(K_RING, rescored) end
-if #leases > 0 then
-  zadd_pairs(K_LEASES, leases)
-  for i = 1, #records, 1000 do
-    redis.call('HSET', K_LEASED, unpack(records, i, math.min(i + 999, #records)))
+if #rescored > 0 then call_chunked('ZADD', K_RING, rescored) end
+
+-- The leases: one HMGET for every record; per group one HSET of its ids, and one ZADD for every
+-- group. A record carries its kind in its first bytes; nothing else of it is read here.
+local records = hmget(K_JOBS, ids)
+local groups, cleared = {}, {}
+local expires_text = fmt(expires)
+local position = {}  -- n -> its decimal text (group positions are small)
+local n_leased = 0
+for _, v in ipairs(served) do
+  local counted = v.a.cap > 0
+  local i, last = v.first, v.first + v.n - 1
+  while i <= last do
+    -- One group: the visit's next jobs of one kind.
+    local kind, fields, jobs = nil, {}, {}
+    while i <= last do
+      local id, rec = ids[i], records[i]
+      if rec then
+        local k = string.sub(rec, 3, 2 + string.byte(rec, 2))
+        if kind == nil then
+          kind = k
+        elseif k ~= kind then
+          break
+        end
+        local n = #jobs + 1
+        local p = position[n]
+        if p == nil then
+          p = fmt(n)
+          position[n] = p
+        end
+        fields[#fields + 1] = id
+        fields[#fields + 1] = p
+        jobs[n] = i
+        -- The flag is for this attempt only: the stored record drops it.
+        if string.byte(rec, 1) == 49 then
+          cleared[#cleared + 1] = id
+          cleared[#cleared + 1] = '0' .. string.sub(rec, 2)
+        end
+      else
+        -- No record: the id was stale (cannot happen while the layout's rules hold). It is
+        -- dropped and its in-flight slot given back.
+        free_slot(v.acct, counted)
+      end
+      i = i + 1
+    end
+    if kind ~= nil then
+      local seq_text = fmt(next_seq())
+      local prefix = token_prefix(seq_text, counted, kind, v.acct)
+      call_chunked('HSET', k_group(seq_text), fields)
+      groups[#groups + 1] = expires_text
+      groups[#groups + 1] = prefix
+      local o = #out
+      out[o + 1] = v.acct
+      out[o + 2] = v.a.team
+      out[o + 3] = v.a.tenant
+      out[o + 4] = prefix
+      out[o + 5] = #jobs
+      o = o + 5
+      for _, j in ipairs(jobs) do
+        out[o + 1] = ids[j]
+        out[o + 2] = records[j]
+        o = o + 2
+      end
+      n_leased = n_leased + #jobs
+    end
   end
 end
+stat('r', -#ids)
+stat('l', n_leased)
+if #groups > 0 then call_chunked('ZADD', K_LEASES, groups) end
+if #cleared > 0 then call_chunked('HSET', K_JOBS, cleared) end
 
 -- The hint: when could the next call find work?
 if leased == max_jobs or exhausted then

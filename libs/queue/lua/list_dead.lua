@@ -12,13 +12,13 @@ local records = {}
 if #ids > 0 then records = redis.call('HMGET', K_JOBS, unpack(ids)) end
 for i, id in ipairs(ids) do
   local r = {}
-  if records[i] then r = unpack_record(records[i]) end
+  if records[i] then r = read_record(records[i]) or {} end
   out[#out + 1] = id
-  out[#out + 1] = r[R_KIND] or ''
-  out[#out + 1] = r[R_ACCT] or ''
-  out[#out + 1] = r[R_PAYLOAD] or ''
-  out[#out + 1] = r[R_FAILED] or 0
-  out[#out + 1] = r[R_REASON] or ''
-  out[#out + 1] = r[R_DEAD] or 0
+  out[#out + 1] = r.kind or ''
+  out[#out + 1] = r.acct or ''
+  out[#out + 1] = r.payload or ''
+  out[#out + 1] = r.failed or 0
+  out[#out + 1] = r.reason or ''
+  out[#out + 1] = r.dead or 0
 end
 return out

@@ -24,12 +24,12 @@ for i = 2, #ARGV, 6 do
   if acct then
     free_slot(acct, counted)
     if mode == 'retry' or mode == 'dead' then
-      local attempts, max_attempts = r[R_FAILED] + 1, r[R_MAX]
+      local attempts, max_attempts = r.failed + 1, r.max
       if mode == 'retry' and attempts < max_attempts then
-        r[R_FAILED] = attempts
-        r[R_REASON] = reason
-        if unknown == '1' then r[R_UNKNOWN] = 1 end
-        redis.call('HSET', K_JOBS, id, pack(r))
+        r.failed = attempts
+        r.reason = reason
+        if unknown == '1' then r.unknown = true end
+        redis.call('HSET', K_JOBS, id, write_record(r))
         redis.call('ZADD', K_DELAYED, fmt(NOW_MS + number), id)
         stat('d', 1)
         stat('o:' .. kind .. ':retry', 1)
@@ -38,7 +38,7 @@ for i = 2, #ARGV, 6 do
         if mode == 'retry' then
           reason = reason .. ' (attempt ' .. attempts .. ' of ' .. max_attempts .. ')'
         end
-        dead_letter(r, reason, attempts)
+        dead_letter(id, r, reason, attempts)
         result = 2
       end
       if counted then rering(acct) end
@@ -54,7 +54,7 @@ for i = 2, #ARGV, 6 do
       else
         stat('o:' .. kind .. ':released', 1)
       end
-      return_to_ready(r)
+      return_to_ready(id, acct)
       result = 3
     end
   end

@@ -5,9 +5,9 @@
 --
 -- KEYS[1]: shard hash tag "{hd:s<k>}" (every key used is built from it; see common.lua)
 -- ARGV[1]: now (Unix us) or "" for Redis TIME
--- ARGV[2]: max leases to reap
--- Returns: the number of leases reaped.
--- Complexity: O(R log M) for R reaped.
+-- ARGV[2]: max expired lease groups to reap (each holds up to jobs_per_visit jobs)
+-- Returns: the number of jobs whose leases were reaped.
+-- Complexity: O(R log M) for R jobs reaped.
 
 local n = reap(tonumber(ARGV[2]))
 finish()

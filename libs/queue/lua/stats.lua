@@ -6,7 +6,8 @@
 -- Returns: { ready, delayed, leased, dead, oldest_ready_age_ms, ring_size, counters... } where
 --   counters are flat name/value pairs: "e:<kind>" enqueued and "o:<kind>:<outcome>" finished
 --   (outcome: ok, retry, dead, rate_limited, released, expired), cumulative since the shard began.
--- Complexity: O(S + C) for C counters; depths are counters kept by every script, never scans.
+-- Complexity: O(S + C) for C counters (two calls per sampled account); depths are counters
+--   kept by every script, never scans.
 --
 -- Oldest ready age (approximate): the age of the head (oldest) job of each of the S accounts
 -- that have waited longest for a turn (lowest ring scores), the largest of them. Exact when the
@@ -28,11 +29,10 @@ for i = 1, #h, 2 do
 end
 local oldest = 0
 for _, acct in ipairs(redis.call('ZRANGE', K_RING, 0, sample - 1)) do
-  local record = redis.call('LINDEX', k_ready(acct), 0)
-  if record then
-    local e = unpack_record(record)[R_ENQ]
-    if NOW_MS - e > oldest then oldest = NOW_MS - e end
-  end
+  local id = redis.call('LINDEX', k_ready(acct), 0)
+  local record = id and redis.call('HGET', K_JOBS, id)
+  local r = record and read_record(record)
+  if r and NOW_MS - r.enq > oldest then oldest = NOW_MS - r.enq end
 end
 local out = { base.r, base.d, base.l, base.x, oldest, redis.call('ZCARD', K_RING) }
 for _, v in ipairs(counters) do out[#out + 1] = v end

@@ -6,6 +6,7 @@
 #include <herald/common/strings.h>
 #include <herald/queue/layout.h>
 #include <herald/queue/queue.h>
+#include <herald/queue/record.h>
 #include <herald/queue/scripts.h>
 #include <herald/redis/client.h>
 
@@ -140,6 +141,9 @@ absl::Status ValidateQueueConfig(const QueueConfig& config) {
     return absl::InvalidArgumentError("queue lease_duration must be at least 1ms");
   }
   HERALD_RETURN_IF_ERROR(ValidateBackoffPolicy(config.backoff));
+  if (config.jobs_per_visit < 1 || config.jobs_per_visit > 1000) {
+    return absl::InvalidArgumentError("queue jobs_per_visit must be in [1, 1000]");
+  }
   if (config.promote_per_lease < 1 || config.reap_per_lease < 1 || config.stats_sample < 1) {
     return absl::InvalidArgumentError(
         "queue promote_per_lease, reap_per_lease and stats_sample must be positive");
@@ -216,34 +220,53 @@ asio::awaitable<absl::StatusOr<LeaseBatch>> Queue::Lease(
   if (lease < absl::Milliseconds(1)) {
     co_return absl::InvalidArgumentError("lease duration must be at least 1ms");
   }
-  std::vector<std::string> args = {Now(), StrCat(max_jobs), StrCat(ToMillis(lease)),
+  std::vector<std::string> args = {Now(),
+                                   StrCat(max_jobs),
+                                   StrCat(ToMillis(lease)),
                                    StrCat(config_.promote_per_lease),
-                                   StrCat(config_.reap_per_lease)};
+                                   StrCat(config_.reap_per_lease),
+                                   StrCat(config_.jobs_per_visit)};
   HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                              co_await EvalOn(client_, scripts_->lease, shard, std::move(args)));
   const auto& e = reply.elements();
-  if (e.size() < 3 || (e.size() - 3) % 12 != 0) co_return BadReply("lease.lua", reply);
+  if (e.size() < 4) co_return BadReply("lease.lua", reply);
   LeaseBatch batch;
   const int64_t hint = e[0].integer();
   if (hint >= 0) batch.next_due = absl::Milliseconds(hint);
   batch.throttled_by_account = static_cast<int>(e[1].integer());
   batch.throttled_by_team = static_cast<int>(e[2].integer());
-  batch.jobs.reserve((e.size() - 3) / 12);
-  for (size_t i = 3; i < e.size(); i += 12) {
-    LeasedJob& j = batch.jobs.emplace_back();
-    j.shard = shard;
-    j.id = std::string(e[i].str());
-    j.token = std::string(e[i + 1].str());
-    j.kind = std::string(e[i + 2].str());
-    j.account = std::string(e[i + 3].str());
-    j.team = std::string(e[i + 4].str());
-    j.tenant = std::string(e[i + 5].str());
-    j.payload = std::string(e[i + 6].str());
-    j.attempt = static_cast<int>(e[i + 7].integer());
-    j.max_attempts = static_cast<int>(e[i + 8].integer());
-    j.previous_outcome_unknown = e[i + 9].integer() == 1;
-    j.enqueued_at = absl::FromUnixMillis(e[i + 10].integer());
-    j.lease_expires_at = absl::FromUnixMillis(e[i + 11].integer());
+  const absl::Time expires = absl::FromUnixMillis(e[3].integer());
+  // Per lease group: account, team, tenant, token prefix, n, then n × (id, record).
+  size_t i = 4;
+  while (i < e.size()) {
+    if (e.size() - i < 5) co_return BadReply("lease.lua", reply);
+    const std::string_view account = e[i].str();
+    const std::string_view team = e[i + 1].str();
+    const std::string_view tenant = e[i + 2].str();
+    const std::string_view prefix = e[i + 3].str();
+    const int64_t n = e[i + 4].integer();
+    i += 5;
+    if (n < 0 || static_cast<uint64_t>(n) > (e.size() - i) / 2) {
+      co_return BadReply("lease.lua", reply);
+    }
+    for (int64_t k = 0; k < n; ++k, i += 2) {
+      const std::optional<JobRecord> record = DecodeJobRecord(e[i + 1].str());
+      if (!record.has_value()) co_return BadReply("lease.lua (record)", e[i + 1]);
+      LeasedJob& j = batch.jobs.emplace_back();
+      j.shard = shard;
+      j.id = std::string(e[i].str());
+      j.token = StrCat(prefix, j.id);
+      j.kind = std::string(record->kind);
+      j.account = std::string(account);
+      j.team = std::string(team);
+      j.tenant = std::string(tenant);
+      j.payload = std::string(record->payload);
+      j.attempt = static_cast<int>(record->failed_attempts + 1);
+      j.max_attempts = static_cast<int>(record->max_attempts);
+      j.previous_outcome_unknown = record->previous_outcome_unknown;
+      j.enqueued_at = absl::FromUnixMillis(record->enqueued_ms);
+      j.lease_expires_at = expires;
+    }
   }
   co_return batch;
 }
@@ -264,20 +287,44 @@ asio::awaitable<absl::StatusOr<std::vector<AckResult>>> Queue::Ack(std::vector<A
   const auto groups = GroupByShard(acks, [](const AckRequest& a) { return a.job.shard; });
   for (const auto& group : groups) {
     const int shard = group.first;
-    const std::vector<size_t>& indices = group.second;
-    std::vector<std::string> args = {Now(), StrCat(ToMillis(config_.idempotency_window))};
-    args.reserve(2 + 3 * indices.size());
-    for (const size_t i : indices) {
-      args.push_back(acks[i].job.id);
-      args.push_back(acks[i].job.token);
-      args.push_back(acks[i].next.has_value() ? "1" : "0");
-      if (acks[i].next.has_value()) AppendJob(args, *acks[i].next);
+    // ack.lua takes the tokens grouped by prefix (a token is its lease group's prefix followed by
+    // the job's id). A token that does not end with its job's id cannot be the job's lease: it
+    // is fenced here, without a call.
+    std::vector<std::pair<std::string_view, std::vector<size_t>>> by_prefix;
+    std::map<std::string_view, size_t> prefix_index;
+    for (const size_t i : group.second) {
+      const JobRef& job = acks[i].job;
+      if (job.token.size() <= job.id.size() || !job.token.ends_with(job.id)) continue;
+      const std::string_view prefix =
+          std::string_view(job.token).substr(0, job.token.size() - job.id.size());
+      auto [it, inserted] = prefix_index.emplace(prefix, by_prefix.size());
+      if (inserted) by_prefix.push_back({prefix, {}});
+      by_prefix[it->second].second.push_back(i);
+    }
+    if (by_prefix.empty()) continue;
+    std::vector<std::string> args = {Now(), StrCat(ToMillis(config_.idempotency_window)),
+                                     StrCat(by_prefix.size())};
+    std::vector<size_t> order;  // the job numbered k + 1 in the call is acks[order[k]]
+    order.reserve(group.second.size());
+    for (const auto& [prefix, indices] : by_prefix) {
+      args.push_back(std::string(prefix));
+      args.push_back(StrCat(indices.size()));
+      for (const size_t i : indices) {
+        args.push_back(acks[i].job.id);
+        order.push_back(i);
+      }
+    }
+    for (size_t k = 0; k < order.size(); ++k) {
+      const AckRequest& a = acks[order[k]];
+      if (!a.next.has_value()) continue;
+      args.push_back(StrCat(k + 1));
+      AppendJob(args, *a.next);
     }
     HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                                co_await EvalOn(client_, scripts_->ack, shard, std::move(args)));
-    if (reply.elements().size() != 2 * indices.size()) co_return BadReply("ack.lua", reply);
-    for (size_t k = 0; k < indices.size(); ++k) {
-      AckResult& r = results[indices[k]];
+    if (reply.elements().size() != 2 * order.size()) co_return BadReply("ack.lua", reply);
+    for (size_t k = 0; k < order.size(); ++k) {
+      AckResult& r = results[order[k]];
       r.ack = reply.elements()[2 * k].integer() == 1 ? FinishResult::kDone : FinishResult::kFenced;
       const int64_t next = reply.elements()[2 * k + 1].integer();
       if (next != -2) {

@@ -13,8 +13,10 @@
 --   tolerance = interval * (burst - 1)
 -- A token is available at time t iff  max(tat, t) - t <= tolerance,  i.e. from  tat - tolerance;
 -- taking it sets  tat = max(tat, t) + interval.  In any window of length w at most
--- burst + floor(w / interval) tokens are taken. per_minute <= 0 means unlimited (interval 0):
--- such a bucket never advances but still honours a push-back (upstream 429 feedback).
+-- burst + floor(w / interval) tokens are taken. Taking n tokens at once (gcra_take_n) is exactly
+-- n single takes at the same instant, so the same bound holds. per_minute <= 0 means unlimited
+-- (interval 0): such a bucket never advances but still honours a push-back (upstream 429
+-- feedback). The quotient in gcra_available is exact: both operands are integers below 2^53.
 -- Numbers stay below 2^53, so Lua's doubles hold them exactly; they are written back to Redis
 -- with string.format('%d') because the default number-to-string conversion keeps 14 digits.
 
@@ -40,6 +42,26 @@ local function gcra_take(tat, interval, now)
   if interval == 0 then return tat end
   if tat < now then tat = now end
   return tat + interval
+end
+
+-- How many tokens the bucket holds at `now`, at most `max` (>= 0): token i (from 0) is there
+-- iff max(tat, now) + i * interval - tolerance <= now, i.e. the i-th of i + 1 single takes at
+-- `now` would be allowed. Unlimited buckets hold `max` unless pushed back.
+local function gcra_available(tat, interval, tolerance, now, max)
+  if tat - tolerance > now then return 0 end
+  if interval == 0 then return max end
+  local base = tat
+  if base < now then base = now end
+  local n = math.floor((now + tolerance - base) / interval) + 1
+  if n > max then return max end
+  return n
+end
+
+-- The bucket's TAT after taking `n` tokens at `now` (the caller checked gcra_available >= n).
+local function gcra_take_n(tat, interval, now, n)
+  if interval == 0 then return tat end
+  if tat < now then tat = now end
+  return tat + interval * n
 end
 
 -- The bucket's TAT after forbidding any token before `until_us` (e.g. an upstream Retry-After).

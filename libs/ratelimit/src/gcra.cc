@@ -33,6 +33,18 @@ int64_t Gcra::Take(int64_t tat_us, int64_t now_us) const {
   return std::max(tat_us, now_us) + interval_us_;
 }
 
+int64_t Gcra::Available(int64_t tat_us, int64_t now_us, int64_t max) const {
+  if (tat_us - tolerance_us_ > now_us) return 0;
+  if (interval_us_ == 0) return max;
+  const int64_t base = std::max(tat_us, now_us);
+  return std::min((now_us + tolerance_us_ - base) / interval_us_ + 1, max);
+}
+
+int64_t Gcra::TakeN(int64_t tat_us, int64_t now_us, int64_t n) const {
+  if (interval_us_ == 0) return tat_us;
+  return std::max(tat_us, now_us) + interval_us_ * n;
+}
+
 int64_t Gcra::PushBack(int64_t tat_us, int64_t until_us) const {
   return std::max(tat_us, until_us + tolerance_us_);
 }

@@ -87,6 +87,52 @@ TEST(GcraTest, NoWindowEverExceedsBurstPlusRate) {
   }
 }
 
+// Available() counts exactly the single takes that would succeed at one instant, and TakeN() is
+// that many Take()s: the queue takes several tokens in one visit and relies on both.
+TEST(GcraTest, AvailableAndTakeNMatchSingleTakesAtOneInstant) {
+  std::mt19937_64 rng(11);
+  for (const Limit limit :
+       {Limit{60, 1}, Limit{600, 10}, Limit{7, 3}, Limit{0, 1}, Limit{59999, 17}}) {
+    const Gcra gcra(limit);
+    int64_t now = 1'700'000'000'000'000;
+    int64_t tat = 0;
+    for (int i = 0; i < 2000; ++i) {
+      now += static_cast<int64_t>(rng() % (3 * gcra.interval_us() + 2));
+      if (rng() % 50 == 0) tat = gcra.PushBack(tat, now + 3'000'000);
+      const int64_t max = static_cast<int64_t>(rng() % 20);
+      int64_t single = 0;
+      int64_t t = tat;
+      while (single < max && gcra.AllowAt(t, now) <= now) {
+        t = gcra.Take(t, now);
+        ++single;
+      }
+      ASSERT_EQ(gcra.Available(tat, now, max), single)
+          << "per_minute=" << limit.per_minute << " step " << i;
+      const int64_t n = single == 0 ? 0 : 1 + static_cast<int64_t>(rng() % single);
+      int64_t expected = tat;
+      for (int64_t k = 0; k < n; ++k) expected = gcra.Take(expected, now);
+      if (n > 0) {
+        ASSERT_EQ(gcra.TakeN(tat, now, n), expected);
+        tat = expected;
+      }
+    }
+  }
+}
+
+TEST(GcraTest, TakingSeveralAtOnceKeepsTheWindowBound) {
+  const Gcra gcra({.per_minute = 60, .burst = 5});
+  const int64_t t0 = 1'700'000'000'000'000;
+  EXPECT_EQ(gcra.Available(0, t0, 100), 5);  // an idle bucket holds its burst
+  int64_t tat = gcra.TakeN(0, t0, 5);
+  EXPECT_EQ(gcra.Available(tat, t0, 100), 0);
+  EXPECT_EQ(gcra.AllowAt(tat, t0), t0 + 1'000'000);
+  EXPECT_EQ(gcra.Available(tat, t0 + 2'500'000, 100), 2);  // two intervals have passed
+  tat = gcra.TakeN(tat, t0 + 2'500'000, 2);
+  EXPECT_EQ(gcra.Available(tat, t0 + 2'500'000, 100), 0);
+  EXPECT_EQ(gcra.Available(0, t0, 3), 3);  // capped by `max`
+  EXPECT_EQ(Gcra({.per_minute = 0}).Available(0, t0, 7), 7);
+}
+
 TEST(GcraTest, ValidateLimitNamesTheField) {
   EXPECT_TRUE(ValidateLimit({.per_minute = 600, .burst = 10}).ok());
   EXPECT_THAT(std::string(ValidateLimit({.per_minute = -1}).message()), HasSubstr("per_minute"));
@@ -97,7 +143,7 @@ TEST(GcraTest, ValidateLimitNamesTheField) {
 TEST(GcraTest, LuaSnippetDefinesTheSameFunctions) {
   const std::string_view lua = GcraLua();
   for (const char* fn : {"gcra_interval", "gcra_tolerance", "gcra_allow_at", "gcra_take",
-                         "gcra_push_back", "gcra_clamp"}) {
+                         "gcra_available", "gcra_take_n", "gcra_push_back", "gcra_clamp"}) {
     EXPECT_NE(lua.find(std::string("local function ") + fn), std::string_view::npos) << fn;
   }
 }

@@ -11,7 +11,7 @@ const IORedis = require('ioredis');
 
 function flags() {
   const out = { port: 6379, jobs: 1000000, accounts: 10000, teams: 200, concurrency: 200,
-                bulk: 1000, parallel: 4 };
+                bulk: 1000, parallel: 4, workers: 1, maxlen: 100, skip_checks: 0 };
   for (const arg of process.argv.slice(2)) {
     const m = /^--([a-z_]+)=(.*)$/.exec(arg);
     if (!m || !(m[1] in out)) throw new Error(`bad argument ${arg}`);
@@ -31,7 +31,7 @@ async function main() {
   const f = flags();
   const connection = { host: '127.0.0.1', port: f.port, maxRetriesPerRequest: null };
   const name = `bench_${Date.now()}`;
-  const queue = new Queue(name, { connection });
+  const queue = new Queue(name, { connection, streams: { events: { maxLen: f.maxlen } } });
   await queue.waitUntilReady();
   const client = new IORedis(connection);
   const cpu0 = await redisCpu(client);
@@ -59,21 +59,27 @@ async function main() {
   const enqueueSeconds = Number(process.hrtime.bigint() - enqueueStart) / 1e9;
   const cpu1 = await redisCpu(client);
 
-  // Process: one worker with `concurrency` no-op jobs in flight.
+  // Process: `workers` Worker instances (each with its own connections), each with `concurrency`
+  // no-op jobs in flight.
   let done = 0;
   let resolveDone;
   const allDone = new Promise((resolve) => { resolveDone = resolve; });
   const processStart = process.hrtime.bigint();
-  const worker = new Worker(name, async () => {}, {
-    connection, concurrency: f.concurrency, removeOnComplete: { count: 0 },
-    removeOnFail: { count: 0 },
-  });
-  worker.on('completed', () => { if (++done === f.jobs) resolveDone(); });
-  worker.on('error', (err) => console.error('worker error', err));
+  const workers = [];
+  for (let w = 0; w < f.workers; w++) {
+    const worker = new Worker(name, async () => {}, {
+      connection, concurrency: f.concurrency, removeOnComplete: { count: 0 },
+      removeOnFail: { count: 0 }, skipStalledCheck: f.skip_checks === 1,
+      skipLockRenewal: f.skip_checks === 1,
+    });
+    worker.on('completed', () => { if (++done === f.jobs) resolveDone(); });
+    worker.on('error', (err) => console.error('worker error', err));
+    workers.push(worker);
+  }
   await allDone;
   const processSeconds = Number(process.hrtime.bigint() - processStart) / 1e9;
   const cpu2 = await redisCpu(client);
-  await worker.close();
+  await Promise.all(workers.map((w) => w.close()));
   await queue.obliterate({ force: true });
   await queue.close();
   client.disconnect();

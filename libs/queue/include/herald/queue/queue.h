@@ -50,6 +50,11 @@ struct QueueConfig {
   absl::Duration idempotency_window = absl::Hours(24);
   absl::Duration lease_duration = absl::Seconds(30);  // default for Lease()
   BackoffPolicy backoff;                              // for Nack()
+  // Jobs one account may get per turn of the round-robin, when its limits, its in-flight cap and
+  // its ready list allow (every job still takes its own token from both buckets). 1 serves
+  // strictly job by job; larger values cut Redis work per leased job several-fold for accounts
+  // with a backlog, at the price of fairness at the granularity of one turn of this many jobs.
+  int jobs_per_visit = 16;
   int promote_per_lease = 256;  // delayed jobs promoted per lease call, at most
   int reap_per_lease = 64;      // expired leases reaped per lease call, at most
   int stats_sample = 16;        // ring accounts sampled for the oldest ready age
@@ -81,8 +86,9 @@ class Queue {
   // ---- consuming
 
   // Leases up to `max_jobs` jobs from `shard`: promotes due delayed jobs, reaps expired leases,
-  // then picks ready accounts round-robin within their limits. Each job gets a fresh token and
-  // expires after `lease_duration` (config default) unless extended by Heartbeat().
+  // then picks ready accounts round-robin within their limits, up to `jobs_per_visit` jobs per
+  // account turn. Each job gets a fresh token and expires after `lease_duration` (config
+  // default) unless extended by Heartbeat(). Jobs of one account come out together, oldest first.
   boost::asio::awaitable<absl::StatusOr<LeaseBatch>> Lease(
       int shard, int max_jobs, std::optional<absl::Duration> lease_duration = std::nullopt);
 

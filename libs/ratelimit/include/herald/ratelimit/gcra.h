@@ -13,7 +13,8 @@
 //   tolerance = interval * (burst - 1)
 // A token is available at t iff max(tat, t) - t <= tolerance; taking one sets
 // tat = max(tat, t) + interval. In any window of length w at most burst + floor(w / interval)
-// tokens are taken, so never more than burst + per_minute * w / 1min.
+// tokens are taken, so never more than burst + per_minute * w / 1min. Taking n tokens at once is
+// n single takes at the same instant, so the bound holds for the queue's multi-job visits too.
 #pragma once
 
 #include <cstdint>
@@ -58,6 +59,12 @@ class Gcra {
   int64_t AllowAt(int64_t tat_us, int64_t now_us) const;
   // The TAT after taking one token at `now_us`. Precondition: AllowAt(tat_us, now_us) <= now_us.
   int64_t Take(int64_t tat_us, int64_t now_us) const;
+  // How many tokens the bucket holds at `now_us`, at most `max` (>= 0): how many single Take()s
+  // at `now_us` in a row would be allowed. Unlimited buckets hold `max` unless pushed back.
+  int64_t Available(int64_t tat_us, int64_t now_us, int64_t max) const;
+  // The TAT after taking `n` tokens at `now_us`, the same as `n` Take()s at `now_us`.
+  // Precondition: Available(tat_us, now_us, n) == n.
+  int64_t TakeN(int64_t tat_us, int64_t now_us, int64_t n) const;
   // The TAT after forbidding any token before `until_us` (upstream Retry-After feedback). Never
   // moves the TAT backwards.
   int64_t PushBack(int64_t tat_us, int64_t until_us) const;
