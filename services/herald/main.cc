@@ -51,6 +51,7 @@ ABSL_FLAG(int, jobs_per_visit, 16,
           "serves accounts strictly job by job. Larger values cost Redis less per job.");
 ABSL_FLAG(absl::Duration, queue_stats_interval, absl::Seconds(10),
           "How often queue depths are read from Redis into the metrics.");
+ABSL_FLAG(int, dead_limit, 20, "herald queue dead: how many of the newest dead jobs to list.");
 ABSL_FLAG(int, smoke_jobs, 1000, "herald queue smoke: no-op jobs to enqueue.");
 ABSL_FLAG(int, smoke_teams, 2, "herald queue smoke: test teams.");
 ABSL_FLAG(int, smoke_accounts, 10, "herald queue smoke: test accounts per team.");
@@ -67,6 +68,7 @@ constexpr char kUsage[] =
     "Usage:\n"
     "  herald serve [flags]         run the service (see --role)\n"
     "  herald queue stats           queue depth per shard, jobs by kind and outcome\n"
+    "  herald queue dead [flags]    the newest dead-lettered jobs, with their reasons\n"
     "  herald queue smoke [flags]   enqueue no-op jobs and wait for the workers to finish them\n"
     "  herald version               print the version\n"
     "\n"
@@ -144,9 +146,10 @@ int main(int argc, char** argv) {
   }
   std::string_view subcommand;
   if (command == "queue") {
-    if (positional.size() != 3) return Fail("expected 'queue stats' or 'queue smoke'");
+    if (positional.size() != 3)
+      return Fail("expected 'queue stats', 'queue dead' or 'queue smoke'");
     subcommand = positional[2];
-    if (subcommand != "stats" && subcommand != "smoke") {
+    if (subcommand != "stats" && subcommand != "dead" && subcommand != "smoke") {
       return Fail(herald::StrCat("unknown queue command '", subcommand, "'"));
     }
   } else if (positional.size() != 2) {
@@ -175,6 +178,10 @@ int main(int argc, char** argv) {
   if (!config.ok()) return Fail(herald::ToStd(config.status().message()));
   herald::log::Configure({.min_level = config->log_level, .format = config->log_format});
   if (subcommand == "stats") return herald::serve::RunQueueStats(config->redis, config->queue);
+  if (subcommand == "dead") {
+    return herald::serve::RunQueueDead(config->redis, config->queue,
+                                       absl::GetFlag(FLAGS_dead_limit));
+  }
   if (subcommand == "smoke") {
     return herald::serve::RunQueueSmoke(
         config->redis, config->queue,

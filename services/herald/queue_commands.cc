@@ -1,7 +1,10 @@
 #include "queue_commands.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -62,7 +65,49 @@ int64_t Finished(const std::vector<queue::ShardStats>& stats, std::string_view k
   return total;
 }
 
+struct DeadLetters {
+  int64_t total = 0;                                   // over all shards
+  std::vector<std::pair<int, queue::DeadJob>> newest;  // (shard, job), newest first
+};
+
+// The newest `limit` dead jobs over all shards: each shard's newest `limit`, merged.
+asio::awaitable<absl::StatusOr<DeadLetters>> NewestDead(queue::Queue& q, int limit) {
+  DeadLetters out;
+  for (int shard = 0; shard < q.shard_count(); ++shard) {
+    HERALD_CO_ASSIGN_OR_RETURN(queue::DeadPage page, co_await q.ListDead(shard, 0, limit));
+    out.total += page.total;
+    for (queue::DeadJob& job : page.jobs) out.newest.emplace_back(shard, std::move(job));
+  }
+  std::stable_sort(out.newest.begin(), out.newest.end(), [](const auto& a, const auto& b) {
+    return a.second.died_at > b.second.died_at;
+  });
+  if (out.newest.size() > static_cast<size_t>(limit)) out.newest.resize(limit);
+  co_return out;
+}
+
 }  // namespace
+
+int RunQueueDead(const redis::ClientConfig& redis, const queue::QueueConfig& queue, int limit) {
+  if (limit < 1 || limit > 1000) {
+    return Fail(
+        absl::InvalidArgumentError(StrCat("--dead_limit must be in [1, 1000], got ", limit)));
+  }
+  auto dead = RunWithQueue(redis, queue, &NewestDead, limit);
+  if (!dead.ok()) return Fail(dead.status());
+  std::printf("%lld dead jobs", static_cast<long long>(dead->total));
+  if (dead->total > 0) std::printf("; the newest %zu:", dead->newest.size());
+  std::printf("\n");
+  if (dead->newest.empty()) return 0;
+  std::printf("%-24s %5s %-20s %-24s %8s  %-28s %s\n", "died (UTC)", "shard", "kind", "account",
+              "attempts", "id", "reason");
+  for (const auto& [shard, job] : dead->newest) {
+    std::printf("%-24s %5d %-20s %-24s %8d  %-28s %s\n",
+                absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", job.died_at, absl::UTCTimeZone()).c_str(),
+                shard, job.kind.c_str(), job.account.c_str(), job.attempts, job.id.c_str(),
+                job.reason.c_str());
+  }
+  return 0;
+}
 
 int RunQueueStats(const redis::ClientConfig& redis, const queue::QueueConfig& queue) {
   auto stats = RunWithQueue(redis, queue, &AllStats);

@@ -1,6 +1,8 @@
 // `herald queue ...`: operator commands against the job queue in Redis.
 //
 //   herald queue stats                 depth per shard, jobs by kind and outcome
+//   herald queue dead --dead_limit=20  the newest dead-lettered jobs over all shards, with
+//                                      their reasons
 //   herald queue smoke --jobs=1000     enqueue no-op jobs over test accounts and wait until the
 //                                      running workers have finished them all
 #pragma once
@@ -23,6 +25,7 @@ struct SmokeConfig {
 
 // Prints what the command did to stdout; returns the process exit code.
 int RunQueueStats(const redis::ClientConfig& redis, const queue::QueueConfig& queue);
+int RunQueueDead(const redis::ClientConfig& redis, const queue::QueueConfig& queue, int limit);
 int RunQueueSmoke(const redis::ClientConfig& redis, const queue::QueueConfig& queue,
                   const SmokeConfig& smoke);
 

@@ -1,5 +1,8 @@
 // The herald binary as operators run it: flags, probes, gRPC health and reflection, and the
 // SIGTERM drain.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
 #include <gmock/gmock.h>
 #include <grpc/health/v1/health.grpc.pb.h>
 #include <grpc/reflection/v1alpha/reflection.grpc.pb.h>
@@ -9,7 +12,10 @@
 #include <sys/wait.h>
 
 #include <herald/common/config.h>
+#include <herald/common/status.h>
 #include <herald/common/strings.h>
+#include <herald/queue/queue.h>
+#include <herald/redis/client.h>
 #include <herald/testing/herald_process.h>
 #include <herald/testing/net.h>
 #include <herald/testing/promtool.h>
@@ -200,6 +206,63 @@ TEST_F(HeraldServeTest, WorkersFinishEveryJobOfASmokeRun) {
   EXPECT_THAT(metrics->body, HasSubstr("herald_jobs_total{kind=\"noop\",outcome=\"ok\"} 300\n"));
   const absl::Status promtool = testing::PromtoolCheckMetrics(metrics->body);
   EXPECT_TRUE(promtool.ok()) << promtool;
+}
+
+// Enqueues job `id` for `account`, leases it and dead-letters it with `reason`, as a worker does
+// after a terminal upstream error.
+boost::asio::awaitable<absl::Status> EnqueueAndDeadLetter(queue::Queue& q, std::string id,
+                                                          std::string account, std::string reason) {
+  queue::JobSpec spec{.id = std::move(id),
+                      .kind = "send_mass_message",
+                      .tenant = "t",
+                      .team = "team",
+                      .account = std::move(account)};
+  absl::StatusOr<queue::EnqueueResult> enqueued = co_await q.Enqueue(std::move(spec));
+  HERALD_CO_RETURN_IF_ERROR(enqueued.status());
+  HERALD_CO_ASSIGN_OR_RETURN(queue::LeaseBatch batch, co_await q.Lease(q.ShardOf("team"), 1));
+  if (batch.jobs.size() != 1) co_return absl::InternalError("nothing leased");
+  HERALD_CO_ASSIGN_OR_RETURN(queue::NackResult result,
+                             co_await q.DeadLetter(batch.jobs[0].ref(), std::move(reason)));
+  if (result != queue::NackResult::kDead) co_return absl::InternalError("not dead-lettered");
+  co_return absl::OkStatus();
+}
+
+// Runs EnqueueAndDeadLetter through the queue library on a private io_context.
+absl::Status DeadLetterOneJob(uint16_t redis_port, std::string id, std::string account,
+                              std::string reason) {
+  boost::asio::io_context io;
+  redis::Client client(io.get_executor(), {.address = {"127.0.0.1", redis_port}});
+  client.Start();
+  queue::Queue q(client, {});
+  auto done = boost::asio::co_spawn(
+      io, EnqueueAndDeadLetter(q, std::move(id), std::move(account), std::move(reason)),
+      boost::asio::use_future);
+  while (done.wait_for(std::chrono::seconds(0)) != std::future_status::ready) io.run_one();
+  const absl::Status status = done.get();
+  client.Stop();
+  io.run();
+  return status;
+}
+
+TEST_F(HeraldServeTest, QueueDeadListsDeadLettersWithTheirReasons) {
+  const std::string redis = StrCat("--redis_address=127.0.0.1:", redis_->port());
+  auto empty = RunHerald({"queue", "dead", redis});
+  ASSERT_EQ(empty.exit_code, 0) << empty.err;
+  EXPECT_THAT(empty.out, HasSubstr("0 dead jobs"));
+
+  ASSERT_TRUE(
+      DeadLetterOneJob(redis_->port(), "job_dead_1", "acct_1", "422 invalid_price: price too low")
+          .ok());
+  auto dead = RunHerald({"queue", "dead", redis});
+  ASSERT_EQ(dead.exit_code, 0) << dead.err;
+  EXPECT_THAT(dead.out, HasSubstr("1 dead jobs; the newest 1:"));
+  EXPECT_THAT(dead.out, ::testing::ContainsRegex(
+                            "send_mass_message +acct_1 +1  job_dead_1 +422 invalid_price: price "
+                            "too low"));
+
+  auto bad = RunHerald({"queue", "dead", redis, "--dead_limit=0"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.err, HasSubstr("--dead_limit must be in [1, 1000]"));
 }
 
 TEST_F(HeraldServeTest, ReadinessFollowsRedis) {
