@@ -99,6 +99,7 @@ class WebhookReceiver {
     std::string key;
     std::string user_agent;
     std::string content_type;
+    std::string redelivery_of;  // X-OFAPI-Redelivery-Of
     int status = 0;
   };
 
@@ -141,7 +142,8 @@ class WebhookReceiver {
                  .signature = std::string(req["Signature"]),
                  .key = std::string(req["X-OFAPI-Idempotency-Key"]),
                  .user_agent = std::string(req[http::field::user_agent]),
-                 .content_type = std::string(req[http::field::content_type])};
+                 .content_type = std::string(req[http::field::content_type]),
+                 .redelivery_of = std::string(req["X-OFAPI-Redelivery-Of"])};
       {
         std::lock_guard lock(mu_);
         const bool first = seen_.insert(d.key).second;
@@ -568,6 +570,140 @@ TEST_F(UpstreamSimTest, UserLists) {
   EXPECT_EQ(QueueItem("acct_alpha1", id).at("total"), 3);
 }
 
+TEST_F(UpstreamSimTest, UserListEditsPinsAndDeletion) {
+  HttpResponse created = Call("POST", "/api/acct_alpha1/user-lists", R"({"name":"Regulars"})");
+  ASSERT_EQ(created.status, 200) << created.body;
+  const int64_t list = Body(created).at("data").at("id").as_int64();
+  const std::string base = StrCat("/api/acct_alpha1/user-lists/", list);
+  ASSERT_EQ(Call("POST", base + "/users", R"({"ids":[101,102,103]})").status, 200);
+  auto code = [&](const HttpResponse& res, int status) {
+    EXPECT_EQ(res.status, status) << res.body;
+    EXPECT_EQ(res.headers.at("x-ofapi-credits-used"), "0");
+    return Body(res).at("code");
+  };
+
+  // Update: rename and pin to the feed; bad bodies and system lists change nothing.
+  HttpResponse updated = Call("PUT", base, R"({"name":"Best","isPinnedToFeed":true})");
+  ASSERT_EQ(updated.status, 200) << updated.body;
+  EXPECT_EQ(updated.headers["x-ofapi-credits-used"], "1");
+  EXPECT_EQ(Body(updated).at("data").at("name"), "Best");
+  EXPECT_TRUE(Body(updated).at("data").at("isPinnedToFeed").as_bool());
+  EXPECT_EQ(code(Call("PUT", base, R"({"isPinnedToFeed":false})"), 422), "name_required");
+  EXPECT_EQ(code(Call("PUT", base, R"({"name":"X","isPinnedToFeed":1})"), 422),
+            "invalid_pinned_to_feed");
+  EXPECT_EQ(code(Call("PUT", "/api/acct_alpha1/user-lists/fans", R"({"name":"X"})"), 422),
+            "system_list");
+  json::value got = Body(Call("GET", base)).at("data");
+  EXPECT_EQ(got.at("name"), "Best");
+  EXPECT_TRUE(got.at("isPinnedToFeed").as_bool());
+  EXPECT_EQ(got.at("usersCount"), 3);
+
+  // Pins: members only (any fan in the lists the simulator keeps empty); "pinned" is a route.
+  ASSERT_EQ(Call("POST", base + "/users/102/pin").status, 200);
+  EXPECT_EQ(code(Call("POST", base + "/users/104/pin"), 422), "user_not_in_list");
+  EXPECT_EQ(code(Call("POST", base + "/users/999/pin"), 404), "user_not_found");
+  ASSERT_EQ(Call("POST", "/api/acct_alpha1/user-lists/friends/users/105/pin").status, 200);
+  json::value pinned = Body(Call("GET", base + "/users/pinned?limit=100")).at("data");
+  ASSERT_EQ(pinned.at("list").as_array().size(), 1u);
+  EXPECT_EQ(pinned.at("list").as_array()[0].at("id"), 102);
+  EXPECT_FALSE(pinned.at("hasMore").as_bool());
+  json::value friends =
+      Body(Call("GET", "/api/acct_alpha1/user-lists/friends/users/pinned")).at("data");
+  ASSERT_EQ(friends.at("list").as_array().size(), 1u);
+  EXPECT_EQ(friends.at("list").as_array()[0].at("id"), 105);
+  EXPECT_EQ(code(Call("GET", base + "/users/pinned?limit=101"), 422), "invalid_limit");
+
+  // Remove one, then clear.
+  HttpResponse removed = Call("DELETE", base + "/users/103");
+  ASSERT_EQ(removed.status, 200) << removed.body;
+  json::value data = Body(removed).at("data");
+  EXPECT_EQ(data.at("list").at("usersCount"), 2);
+  EXPECT_EQ(data.at("userState").at("id"), list);
+  EXPECT_FALSE(data.at("userState").at("hasUser").as_bool());
+  EXPECT_EQ(code(Call("DELETE", base + "/users/999"), 404), "user_not_found");
+  EXPECT_EQ(code(Call("DELETE", "/api/acct_alpha1/user-lists/fans/users/101"), 422), "system_list");
+  HttpResponse cleared = Call("DELETE", base + "/users");
+  ASSERT_EQ(cleared.status, 200) << cleared.body;
+  EXPECT_EQ(Body(cleared).at("data").at("usersCount"), 0);
+  EXPECT_TRUE(Body(Call("GET", base + "/users")).at("data").at("list").as_array().empty());
+  EXPECT_TRUE(Body(Call("GET", base + "/users/pinned")).at("data").at("list").as_array().empty());
+
+  // Delete: gone from the API, the control view and sends.
+  EXPECT_EQ(code(Call("DELETE", "/api/acct_alpha1/user-lists/expired"), 422), "system_list");
+  HttpResponse deleted = Call("DELETE", base);
+  ASSERT_EQ(deleted.status, 200) << deleted.body;
+  EXPECT_TRUE(Body(deleted).at("data").at("success").as_bool());
+  EXPECT_EQ(code(Call("GET", base), 404), "list_not_found");
+  EXPECT_EQ(code(Call("DELETE", base), 404), "list_not_found");
+  EXPECT_EQ(code(Call("POST", "/api/acct_alpha1/mass-messaging",
+                      StrCat(R"({"text":"hi","userLists":[")", list, R"("]})")),
+                 422),
+            "invalid_user_list");
+  EXPECT_EQ(Control("GET", "/_sim/stats").at("lists_deleted"), 1);
+  const json::value teams = Control("GET", "/_sim/teams");
+  for (const json::value& team : teams.as_array()) {
+    for (const json::value& account : team.at("accounts").as_array()) {
+      for (const json::value& l : account.at("lists").as_array()) EXPECT_NE(l.at("id"), list);
+    }
+  }
+  // The seeded list is untouched.
+  EXPECT_EQ(Body(Call("GET", "/api/acct_alpha1/user-lists/900")).at("data").at("usersCount"), 3);
+}
+
+TEST_F(UpstreamSimTest, StatisticsAndMassMessagesChart) {
+  Behave(R"({"purchase_probability": 1, "fan_behavior": "uniform",
+             "purchase_delay_min_ms": 0, "purchase_delay_max_ms": 50})");
+  const std::string media = Upload("acct_alpha1");
+  const int64_t ppv = Send("acct_alpha1", StrCat(R"({"text":"ppv","userLists":["900"],)",
+                                                 R"("price":5,"mediaFiles":[")", media, R"("]})"));
+  const int64_t saved =
+      Send("acct_alpha1", R"({"text":"later","userIds":["101"],"saveForLater":true})");
+  ASSERT_TRUE(WaitFor([&] {
+    json::value l = Ledger("acct_alpha1");
+    return l.is_object() && l.at("totals").at("purchases") == 3;
+  }));
+
+  auto ids = [&](std::string_view type) {
+    HttpResponse res = Call("GET", StrCat("/api/acct_alpha1/mass-messaging/statistics?", type));
+    EXPECT_EQ(res.status, 200) << res.body;
+    std::vector<int64_t> out;
+    const json::value body = Body(res);
+    for (const json::value& item : body.at("data").at("list").as_array()) {
+      out.push_back(item.at("id").as_int64());
+    }
+    return out;
+  };
+  EXPECT_EQ(ids(""), std::vector<int64_t>{ppv});
+  EXPECT_EQ(ids("type=scheduled"), std::vector<int64_t>{saved});
+  EXPECT_TRUE(ids("type=unsent").empty());
+  HttpResponse bad_type = Call("GET", "/api/acct_alpha1/mass-messaging/statistics?type=x");
+  EXPECT_EQ(bad_type.status, 422);
+  EXPECT_EQ(Body(bad_type).at("code"), "invalid_type");
+  EXPECT_EQ(bad_type.headers["x-ofapi-credits-used"], "0");
+
+  const std::string day = absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone());
+  const std::string tomorrow =
+      absl::FormatTime("%Y-%m-%d", absl::Now() + absl::Hours(24), absl::UTCTimeZone());
+  const std::string chart = "/api/acct_alpha1/engagement/messages/mass-messages/chart";
+  HttpResponse res = Call(
+      "GET", StrCat(chart, "?startDate=", day, "%2000:00:00&endDate=", tomorrow, "%2000:00:00"));
+  ASSERT_EQ(res.status, 200) << res.body;
+  json::value data = Body(res).at("data");
+  const json::array& messages = data.at("group_messages").at("chart").as_array();
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(Str(messages[0].at("date")), day);
+  EXPECT_EQ(messages[0].at("count"), 1);  // the saved message has not started
+  EXPECT_EQ(data.at("group_messages").at("total"), 1);
+  EXPECT_EQ(data.at("group_messages").at("delta"), 1);
+  EXPECT_EQ(data.at("group_messages_purchases").at("chart").as_array()[0].at("count"), 3);
+  EXPECT_EQ(data.at("group_messages_purchases").at("total"), 3);
+  EXPECT_EQ(data.at("group_messages_purchases").at("delta"), 3);
+  HttpResponse bad =
+      Call("GET", StrCat(chart, "?startDate=", tomorrow, "&endDate=", day, "&withTotal=false"));
+  EXPECT_EQ(bad.status, 422);
+  EXPECT_EQ(Body(bad).at("code"), "invalid_date_range");
+}
+
 TEST_F(UpstreamSimTest, EngagementTopMessageAndBuyers) {
   Behave(R"({"purchase_probability": 1, "fan_behavior": "uniform"})");
   const std::string media = Upload("acct_alpha1");
@@ -808,6 +944,383 @@ TEST_F(UpstreamSimTest, ResetRestoresTheSeed) {
   json::value teams = Control("GET", "/_sim/teams");
   EXPECT_EQ(teams.as_array().size(), 3u);
   EXPECT_EQ(teams.as_array()[0].at("api_keys").as_array()[0], "key-alpha");
+}
+
+// ---- webhook management API (/api/webhooks) and async upload webhooks -------------------
+
+// The data of a successful call; null (and a test failure) otherwise.
+json::value DataOf(const HttpResponse& res) {
+  EXPECT_GE(res.status, 200) << res.body;
+  EXPECT_LT(res.status, 300) << res.body;
+  boost::system::error_code ec;
+  json::value v = json::parse(res.body, ec);
+  if (ec || !v.is_object() || !v.as_object().contains("data")) return nullptr;
+  return v.at("data");
+}
+
+std::string CodeOf(const HttpResponse& res) {
+  boost::system::error_code ec;
+  json::value v = json::parse(res.body, ec);
+  if (ec || !v.is_object() || !v.as_object().contains("code")) return "";
+  return Str(v.at("code"));
+}
+
+std::string HookUrl(const WebhookReceiver& receiver) {
+  return StrCat("http://127.0.0.1:", receiver.port(), "/hooks");
+}
+
+class SimWebhookApiTest : public UpstreamSimTest {
+ protected:
+  // Creates a webhook with `fields` (JSON members after endpoint_url) and returns its id.
+  std::string CreateHook(std::string_view url, std::string_view fields) {
+    HttpResponse res =
+        Call("POST", "/api/webhooks", StrCat(R"({"endpoint_url":")", url, R"(",)", fields, "}"));
+    EXPECT_EQ(res.status, 200) << res.body;
+    if (res.status != 200) return "";
+    return Str(DataOf(res).at("id"));
+  }
+
+  // Every simulator endpoint has sent or given up everything it queued.
+  bool WebhooksSettled() {
+    json::value endpoints = Control("GET", "/_sim/webhooks");
+    if (!endpoints.is_array()) return false;
+    for (const json::value& ep : endpoints.as_array()) {
+      if (ep.at("backlog").as_int64() != 0) return false;
+    }
+    return true;
+  }
+
+  // The /_sim/webhooks entry of endpoint `id`.
+  json::value Counters(std::string_view id) {
+    json::value endpoints = Control("GET", "/_sim/webhooks");
+    for (const json::value& ep : endpoints.as_array()) {
+      if (Str(ep.at("id")) == id) return ep;
+    }
+    return nullptr;
+  }
+
+  json::array Records(std::string_view id, std::string_view query = "") {
+    HttpResponse res = Call("GET", StrCat("/api/webhooks/", id, "/deliveries", query));
+    json::value data = DataOf(res);
+    return data.is_array() ? data.as_array() : json::array();
+  }
+
+  static std::vector<json::value> Events(const WebhookReceiver& receiver) {
+    std::vector<json::value> out;
+    for (const auto& d : receiver.deliveries()) out.push_back(json::parse(d.body));
+    return out;
+  }
+};
+
+TEST_F(SimWebhookApiTest, CreateListGetUpdateDeleteScopedToTheTeam) {
+  HttpResponse created = Call("POST", "/api/webhooks",
+                              R"({"endpoint_url":"http://127.0.0.1:9/in",
+                                  "events":["messages.sent","media_uploads.completed"],
+                                  "account_scope":"inclusive","account_ids":["acct_alpha2"],
+                                  "signing_secret":"s"})");
+  ASSERT_EQ(created.status, 200) << created.body;
+  EXPECT_EQ(created.headers["x-ofapi-credits-used"], "1");
+  const json::value hook = DataOf(created);
+  const std::string id = Str(hook.at("id"));
+  EXPECT_THAT(id, StartsWith("wh_"));
+  EXPECT_EQ(hook.at("url"), "http://127.0.0.1:9/in");
+  EXPECT_EQ(hook.at("events").as_array().size(), 2u);
+  EXPECT_TRUE(hook.at("enabled").as_bool());
+  EXPECT_TRUE(hook.at("has_signing_secret").as_bool());
+  EXPECT_TRUE(hook.at("created_at").is_string());
+  EXPECT_EQ(hook.at("account_scope"), "inclusive");
+  EXPECT_EQ(hook.at("account_ids").as_array()[0], "acct_alpha2");
+
+  const json::value list = DataOf(Call("GET", "/api/webhooks"));
+  ASSERT_EQ(list.as_array().size(), 1u);
+  EXPECT_EQ(list.as_array()[0], hook);
+  EXPECT_EQ(DataOf(Call("GET", StrCat("/api/webhooks/", id))), hook);
+
+  // Another team sees nothing and cannot address it.
+  EXPECT_TRUE(DataOf(Call("GET", "/api/webhooks", "", "key-beta")).as_array().empty());
+  HttpResponse foreign = Call("GET", StrCat("/api/webhooks/", id), "", "key-beta");
+  EXPECT_EQ(foreign.status, 404);
+  EXPECT_EQ(CodeOf(foreign), "not_found");
+  EXPECT_EQ(Call("DELETE", StrCat("/api/webhooks/", id), "", "key-beta").status, 404);
+
+  HttpResponse updated =
+      Call("PUT", StrCat("/api/webhooks/", id), R"({"enabled":false,"account_scope":"global"})");
+  ASSERT_EQ(updated.status, 200) << updated.body;
+  const json::value after = DataOf(updated);
+  EXPECT_FALSE(after.at("enabled").as_bool());
+  EXPECT_EQ(after.at("account_scope"), "global");
+  EXPECT_TRUE(after.at("account_ids").as_array().empty());
+  EXPECT_EQ(after.at("url"), hook.at("url"));        // absent fields are kept
+  EXPECT_EQ(after.at("events"), hook.at("events"));  // absent fields are kept
+  EXPECT_TRUE(after.at("has_signing_secret").as_bool());
+
+  HttpResponse deleted = Call("DELETE", StrCat("/api/webhooks/", id));
+  ASSERT_EQ(deleted.status, 200);
+  EXPECT_TRUE(DataOf(deleted).at("success").as_bool());
+  EXPECT_EQ(Call("GET", StrCat("/api/webhooks/", id)).status, 404);
+  EXPECT_TRUE(DataOf(Call("GET", "/api/webhooks")).as_array().empty());
+}
+
+TEST_F(SimWebhookApiTest, BadInputGivesItsCodeAndChangesNothing) {
+  const std::string id =
+      CreateHook("http://127.0.0.1:9/in", R"("events":["messages.sent"],"account_scope":"global")");
+  ASSERT_FALSE(id.empty());
+  const json::value before = DataOf(Call("GET", "/api/webhooks"));
+  const std::string ok_events = R"("events":["messages.sent"])";
+  const std::string global = R"("account_scope":"global")";
+  const std::vector<std::pair<std::string, std::string>> creates = {
+      {StrCat(R"({"endpoint_url":"https://h/x",)", ok_events, ",", global, "}"), "invalid_url"},
+      {StrCat(R"({)", ok_events, ",", global, "}"), "invalid_url"},
+      {StrCat(R"({"endpoint_url":"http://h/x","events":[],)", global, "}"), "invalid_events"},
+      {StrCat(R"({"endpoint_url":"http://h/x","events":["nope.never"],)", global, "}"),
+       "invalid_events"},
+      {StrCat(R"({"endpoint_url":"http://h/x",)", ok_events, R"(,"account_scope":"all"})"),
+       "invalid_account_scope"},
+      {StrCat(R"({"endpoint_url":"http://h/x",)", ok_events, R"(,"account_scope":"inclusive"})"),
+       "invalid_account_ids"},
+      {StrCat(R"({"endpoint_url":"http://h/x",)", ok_events,
+              R"(,"account_scope":"exclusive","account_ids":["acct_beta1"]})"),
+       "invalid_account_ids"},
+  };
+  for (const auto& [body, code] : creates) {
+    HttpResponse res = Call("POST", "/api/webhooks", body);
+    EXPECT_EQ(res.status, 422) << body;
+    EXPECT_EQ(CodeOf(res), code) << body;
+    EXPECT_EQ(res.headers["x-ofapi-credits-used"], "0");
+  }
+  const std::vector<std::pair<std::string, std::string>> updates = {
+      {R"({"endpoint_url":"ftp://h/x"})", "invalid_url"},
+      {R"({"events":["messages.sent","bogus"]})", "invalid_events"},
+      {R"({"account_scope":"inclusive"})", "invalid_account_ids"},
+      {R"({"account_scope":"inclusive","account_ids":["acct_poor1"]})", "invalid_account_ids"},
+      {R"({"enabled":"off"})", "invalid_enabled"},
+  };
+  for (const auto& [body, code] : updates) {
+    HttpResponse res = Call("PUT", StrCat("/api/webhooks/", id), body);
+    EXPECT_EQ(res.status, 422) << body;
+    EXPECT_EQ(CodeOf(res), code) << body;
+  }
+  HttpResponse malformed = Call("POST", "/api/webhooks", "{");
+  EXPECT_EQ(malformed.status, 400);
+  EXPECT_EQ(CodeOf(malformed), "invalid_json");
+  EXPECT_EQ(DataOf(Call("GET", "/api/webhooks")), before);
+
+  // The catalogue, example payloads, and routes that are neither.
+  const json::value events = DataOf(Call("GET", "/api/webhooks/events"));
+  std::set<std::string> names;
+  for (const json::value& e : events.as_array()) {
+    names.insert(Str(e.at("value")));
+    EXPECT_FALSE(Str(e.at("description")).empty());
+  }
+  for (const char* name : {"chat_queue.updated", "chat_queue.finished", "messages.sent",
+                           "messages.ppv.unlocked", "transactions.new", "subscriptions.new",
+                           "media_uploads.completed", "media_uploads.failed"}) {
+    EXPECT_TRUE(names.contains(name)) << name;
+  }
+  const json::value example = DataOf(Call("GET", "/api/webhooks/transactions.new/example-payload"));
+  EXPECT_EQ(example.at("event"), "transactions.new");
+  EXPECT_EQ(example.at("payload").at("type"), "message");
+  EXPECT_EQ(Call("GET", "/api/webhooks/not.an.event/example-payload").status, 404);
+  EXPECT_EQ(Call("GET", StrCat("/api/webhooks/", id, "/example-payload")).status, 404);
+  EXPECT_EQ(Call("PATCH", StrCat("/api/webhooks/", id)).status, 405);
+}
+
+TEST_F(SimWebhookApiTest, DeliveriesFollowTheEventFilterAccountScopeAndPause) {
+  WebhookReceiver only_alpha2(/*fail_first_attempt=*/false);
+  WebhookReceiver not_alpha2(/*fail_first_attempt=*/false);
+  const std::string a = CreateHook(HookUrl(only_alpha2), R"("events":["subscriptions.new"],
+      "account_scope":"inclusive","account_ids":["acct_alpha2"])");
+  const std::string b = CreateHook(HookUrl(not_alpha2), R"("events":["subscriptions.new",
+      "messages.sent"],"account_scope":"exclusive","account_ids":["acct_alpha2"])");
+  ASSERT_FALSE(a.empty());
+  ASSERT_FALSE(b.empty());
+  Control("POST", "/_sim/subscribers", R"({"account":"acct_alpha1","count":1})");
+  Control("POST", "/_sim/subscribers", R"({"account":"acct_alpha2","count":1})");
+  ASSERT_GT(Send("acct_alpha1", R"({"text":"hi","userIds":[101]})"), 0);
+  ASSERT_TRUE(WaitFor([&] {
+    const json::value l = Ledger("acct_alpha1");
+    return l.is_object() && l.at("mass_messages").as_array()[0].at("state") == "done" &&
+           only_alpha2.deliveries().size() >= 1 && not_alpha2.deliveries().size() >= 2 &&
+           WebhooksSettled();
+  }));
+  const auto got_a = Events(only_alpha2);
+  ASSERT_EQ(got_a.size(), 1u);
+  EXPECT_EQ(got_a[0].at("event"), "subscriptions.new");
+  EXPECT_EQ(got_a[0].at("account_id"), "acct_alpha2");
+  const auto got_b = Events(not_alpha2);
+  ASSERT_EQ(got_b.size(), 2u);  // no chat_queue.* (not subscribed), nothing of acct_alpha2
+  std::multiset<std::string> kinds;
+  for (const json::value& e : got_b) {
+    EXPECT_EQ(e.at("account_id"), "acct_alpha1");
+    kinds.insert(Str(e.at("event")));
+  }
+  EXPECT_EQ(kinds, (std::multiset<std::string>{"messages.sent", "subscriptions.new"}));
+
+  // Paused: the event is not queued, and resuming does not recover it.
+  ASSERT_EQ(Call("PUT", StrCat("/api/webhooks/", b), R"({"enabled":false})").status, 200);
+  const int64_t events_before = Counters(b).at("events").as_int64();
+  Control("POST", "/_sim/subscribers", R"({"account":"acct_alpha1","count":1})");
+  EXPECT_EQ(Counters(b).at("events").as_int64(), events_before);
+  ASSERT_EQ(Call("PUT", StrCat("/api/webhooks/", b), R"({"enabled":true})").status, 200);
+  Control("POST", "/_sim/subscribers", R"({"account":"acct_alpha1","count":1})");
+  ASSERT_TRUE(WaitFor([&] { return not_alpha2.deliveries().size() >= 3 && WebhooksSettled(); }));
+  EXPECT_EQ(not_alpha2.deliveries().size(), 3u);
+  EXPECT_EQ(Counters(b).at("events").as_int64(), events_before + 1);
+  EXPECT_EQ(only_alpha2.deliveries().size(), 1u);
+}
+
+TEST_F(SimWebhookApiTest, DeliveryRecordsAndRedeliveryToTheCurrentUrlAndSecret) {
+  WebhookReceiver flaky(/*fail_first_attempt=*/true);
+  Behave(R"({"webhook_retry_base_ms": 20})");
+  const std::string id = CreateHook(HookUrl(flaky), R"("events":["subscriptions.new"],
+      "account_scope":"global","signing_secret":"first")");
+  ASSERT_FALSE(id.empty());
+  Control("POST", "/_sim/subscribers", R"({"account":"acct_alpha1","count":1})");
+  json::array records;
+  ASSERT_TRUE(WaitFor([&] {
+    records = Records(id);
+    return records.size() >= 2;
+  }));
+  ASSERT_EQ(records.size(), 2u);
+  const auto received = flaky.deliveries();
+  ASSERT_EQ(received.size(), 2u);
+  // Newest first: the successful retry, then the refused first attempt, one delivery.
+  const json::value& retry = records[0];
+  const json::value& first = records[1];
+  EXPECT_EQ(first.at("attempt"), 1);
+  EXPECT_EQ(first.at("status_code"), 500);
+  EXPECT_FALSE(first.at("success").as_bool());
+  EXPECT_EQ(retry.at("attempt"), 2);
+  EXPECT_EQ(retry.at("status_code"), 200);
+  EXPECT_TRUE(retry.at("success").as_bool());
+  EXPECT_EQ(first.at("delivery_uuid"), retry.at("delivery_uuid"));
+  EXPECT_NE(first.at("id"), retry.at("id"));
+  EXPECT_EQ(first.at("event"), "subscriptions.new");
+  EXPECT_EQ(Str(first.at("idempotency_key")), received[0].key);
+  EXPECT_EQ(retry.at("idempotency_key"), first.at("idempotency_key"));
+  EXPECT_TRUE(first.at("redelivery_of").is_null());
+  EXPECT_TRUE(first.at("created_at").is_string());
+  // Paging.
+  const json::array page = Records(id, "?limit=1&offset=1");
+  ASSERT_EQ(page.size(), 1u);
+  EXPECT_EQ(page[0].at("id"), first.at("id"));
+  HttpResponse bad_limit = Call("GET", StrCat("/api/webhooks/", id, "/deliveries?limit=0"));
+  EXPECT_EQ(bad_limit.status, 422);
+  EXPECT_EQ(CodeOf(bad_limit), "invalid_limit");
+
+  // Move the webhook, then replay the first attempt: the original body and key, the new URL
+  // and secret, and the record it replays.
+  WebhookReceiver moved(/*fail_first_attempt=*/false);
+  ASSERT_EQ(Call("PUT", StrCat("/api/webhooks/", id),
+                 StrCat(R"({"endpoint_url":")", HookUrl(moved), R"(","signing_secret":"second"})"))
+                .status,
+            200);
+  const std::string first_id = Str(first.at("id"));
+  HttpResponse redeliver =
+      Call("POST", StrCat("/api/webhooks/", id, "/deliveries/", first_id, "/redeliver"));
+  ASSERT_EQ(redeliver.status, 200) << redeliver.body;
+  EXPECT_EQ(redeliver.headers["x-ofapi-credits-used"], "1");
+  const std::string redelivery_id = Str(DataOf(redeliver).at("redelivery_id"));
+  ASSERT_TRUE(WaitFor([&] { return !moved.deliveries().empty(); }));
+  const auto replayed = moved.deliveries();
+  ASSERT_EQ(replayed.size(), 1u);
+  EXPECT_EQ(replayed[0].body, received[0].body);
+  EXPECT_EQ(replayed[0].key, received[0].key);
+  EXPECT_EQ(replayed[0].redelivery_of, first_id);
+  EXPECT_EQ(replayed[0].signature, Hmac("second", replayed[0].body));
+  EXPECT_EQ(flaky.deliveries().size(), 2u);
+  ASSERT_TRUE(WaitFor([&] { return Records(id).size() == 3; }));
+  const json::value newest = Records(id)[0];
+  EXPECT_EQ(Str(newest.at("delivery_uuid")), redelivery_id);
+  EXPECT_EQ(Str(newest.at("redelivery_of")), first_id);
+  EXPECT_EQ(newest.at("idempotency_key"), first.at("idempotency_key"));
+
+  HttpResponse unknown =
+      Call("POST", StrCat("/api/webhooks/", id, "/deliveries/dlv_999999/redeliver"));
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(CodeOf(unknown), "delivery_not_found");
+  EXPECT_EQ(unknown.headers["x-ofapi-credits-used"], "0");
+  EXPECT_EQ(Call("POST", StrCat("/api/webhooks/", id, "/deliveries/", first_id, "/redeliver"), "",
+                 "key-beta")
+                .status,
+            404);
+}
+
+TEST_F(SimWebhookApiTest, ConnectionErrorsAreRecordedWithoutAStatusCode) {
+  Behave(R"({"webhook_retry_base_ms": 10, "webhook_max_retries": 1})");
+  const std::string id = CreateHook(StrCat("http://127.0.0.1:", PickFreePort(), "/gone"),
+                                    R"("events":["subscriptions.new"],"account_scope":"global")");
+  ASSERT_FALSE(id.empty());
+  Control("POST", "/_sim/subscribers", R"({"account":"acct_alpha2","count":1})");
+  json::array records;
+  ASSERT_TRUE(WaitFor([&] {
+    records = Records(id);
+    return records.size() >= 2;
+  }));
+  ASSERT_EQ(records.size(), 2u);
+  for (const json::value& r : records) {
+    EXPECT_TRUE(r.at("status_code").is_null());
+    EXPECT_FALSE(r.at("success").as_bool());
+  }
+  EXPECT_EQ(records[0].at("delivery_uuid"), records[1].at("delivery_uuid"));
+}
+
+TEST_F(SimWebhookApiTest, AsyncUploadsEmitCompletedOrFailed) {
+  WebhookReceiver receiver(/*fail_first_attempt=*/false);
+  Behave(R"({"async_upload_delay_ms": 50})");
+  ASSERT_FALSE(CreateHook(HookUrl(receiver), R"("events":["media_uploads.completed",
+      "media_uploads.failed"],"account_scope":"global")")
+                   .empty());
+  HttpResponse ok = Call("POST", "/api/acct_alpha1/media/upload",
+                         R"({"file_url":"https://cdn.example.com/clip.mp4","async":true})");
+  ASSERT_EQ(ok.status, 202) << ok.body;
+  const std::string ok_id = Str(Body(ok).at("prefixed_id"));
+  HttpResponse bad = Call("POST", "/api/acct_alpha1/media/upload",
+                          R"({"file_url":"http://fail.invalid/x.jpg","async":true})");
+  ASSERT_EQ(bad.status, 202) << bad.body;
+  const std::string bad_id = Str(Body(bad).at("prefixed_id"));
+  EXPECT_FALSE(Upload("acct_alpha1").empty());  // sync: no event
+  HttpResponse bad_sync =
+      Call("POST", "/api/acct_alpha1/media/upload", R"({"file_url":"http://fail.invalid/y.jpg"})");
+  EXPECT_EQ(bad_sync.status, 422);
+  EXPECT_EQ(CodeOf(bad_sync), "upload_failed");
+  EXPECT_EQ(bad_sync.headers["x-ofapi-credits-used"], "0");
+
+  ASSERT_TRUE(WaitFor([&] { return receiver.deliveries().size() >= 2 && WebhooksSettled(); }));
+  const auto events = Events(receiver);
+  ASSERT_EQ(events.size(), 2u);
+  std::map<std::string, json::value> by_event;
+  for (const json::value& e : events) {
+    EXPECT_EQ(e.at("account_id"), "acct_alpha1");
+    by_event[Str(e.at("event"))] = e.at("payload");
+  }
+  const json::value& completed = by_event["media_uploads.completed"];
+  ASSERT_TRUE(completed.is_object());
+  EXPECT_EQ(Str(completed.at("prefixed_id")), ok_id);
+  EXPECT_EQ(completed.at("status"), "completed");
+  EXPECT_EQ(completed.at("credits_used"), 3);
+  EXPECT_EQ(Str(completed.at("media").at("prefixed_id")), ok_id);
+  EXPECT_EQ(completed.at("media").at("file_name"), "clip.mp4");
+  EXPECT_TRUE(completed.at("media").at("thumbs").is_array());
+  const json::value& failed = by_event["media_uploads.failed"];
+  ASSERT_TRUE(failed.is_object());
+  EXPECT_EQ(Str(failed.at("prefixed_id")), bad_id);
+  EXPECT_EQ(failed.at("status"), "failed");
+  EXPECT_THAT(Str(failed.at("error")), HasSubstr("fail.invalid"));
+
+  // The status endpoint agrees, and a failed upload cannot be attached.
+  const json::value status =
+      Body(Call("GET", StrCat("/api/acct_alpha1/media/uploads/", bad_id, "/status")));
+  EXPECT_EQ(status.at("status"), "failed");
+  EXPECT_EQ(status.at("error"), failed.at("error"));
+  EXPECT_EQ(
+      Body(Call("GET", StrCat("/api/acct_alpha1/media/uploads/", ok_id, "/status"))).at("status"),
+      "completed");
+  HttpResponse attach =
+      Call("POST", "/api/acct_alpha1/mass-messaging",
+           StrCat(R"({"text":"x","userIds":[101],"mediaFiles":[")", bad_id, R"("]})"));
+  EXPECT_EQ(attach.status, 422);
+  EXPECT_EQ(CodeOf(attach), "media_failed");
 }
 
 }  // namespace

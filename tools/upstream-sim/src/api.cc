@@ -14,6 +14,8 @@
 #include <herald/upstream_sim/render.h>
 #include <herald/upstream_sim/time_format.h>
 
+#include "api_webhooks.h"
+
 namespace herald::upstream_sim {
 namespace {
 
@@ -94,6 +96,7 @@ struct Ctx {
   std::shared_ptr<World> world;
   Team* team = nullptr;
   Account* account = nullptr;
+  WebhookEmitter* webhooks = nullptr;  // null: no webhook management API
   absl::Time now;
   Behavior behavior;
   std::string base_url;
@@ -186,7 +189,7 @@ void WriteOverviewFields(JsonWriter& w, const MassMessage& m, const QueueStatus&
 
 void WriteUserList(JsonWriter& w, const std::function<void(JsonWriter&)>& write_id,
                    std::string_view name, std::string_view type, int64_t users_count, bool custom,
-                   const std::vector<FanSnapshot>& users) {
+                   bool pinned_to_feed, const std::vector<FanSnapshot>& users) {
   w.BeginObject();
   w.Key("id");
   write_id(w);
@@ -201,7 +204,7 @@ void WriteUserList(JsonWriter& w, const std::function<void(JsonWriter&)>& write_
   w.Field("canPinnedToChat", true);
   w.Field("canPinnedToFeed", true);
   w.Field("isPinnedToChat", false);
-  w.Field("isPinnedToFeed", false);
+  w.Field("isPinnedToFeed", pinned_to_feed);
   w.Field("direction", "desc");
   w.Field("order", "recent");
   w.Key("sortList").BeginArray().EndArray();
@@ -222,22 +225,7 @@ std::string SystemListTitle(std::string_view name) {
 }
 
 void WriteMediaBody(JsonWriter& w, const Account& account, const Media& m) {
-  w.BeginObject();
-  w.Field("prefixed_id", m.prefixed_id);
-  w.Field("file_name", m.file_name);
-  w.Field("processId", StrCat(m.numeric_id));
-  w.Field("host", "convert1.onlyfans.com");
-  w.Field("sourceUrl", StrCat("https://of2transcoder.s3.amazonaws.com/upload/", m.numeric_id, "/",
-                              PercentEncode(m.file_name), "?X-Amz-Expires=604800"));
-  w.Field("extra", "eyJzaW11bGF0ZWQiOnRydWV9");
-  w.Key("additional").BeginObject().Field("user", StrCat(account.identity().user_id)).EndObject();
-  w.Key("thumbs").BeginArray();
-  w.BeginObject()
-      .Field("id", 1)
-      .Field("url", StrCat("https://cdn2.onlyfans.com/thumbs/", m.numeric_id, ".jpg"))
-      .EndObject();
-  w.EndArray();
-  w.EndObject();
+  WriteUploadedMedia(w, account.identity().user_id, m);
 }
 
 // ---- handlers ------------------------------------------------------------------------
@@ -377,6 +365,45 @@ Outcome Overview(Ctx& c, bool engagement) {
   return o;
 }
 
+// The legacy statistics list: the account's queues of one `type`, newest first, with offset
+// paging. `sent`: started and not canceled; `scheduled`: not started yet (a future
+// scheduledDate or saved for later); `unsent`: canceled.
+Outcome Statistics(Ctx& c) {
+  auto limit = ParseIntParam("limit", c.Param("limit"), 1, 100, 20);
+  if (!limit.ok()) return Fail(limit.error());
+  auto offset = ParseIntParam("offset", c.Param("offset"), 0, INT32_MAX, 0);
+  if (!offset.ok()) return Fail(offset.error());
+  std::string_view type = c.Param("type").value_or("");
+  if (type.empty()) type = "sent";
+  if (type != "sent" && type != "scheduled" && type != "unsent") {
+    return Fail(Unprocessable("invalid_type", "The type must be sent, scheduled or unsent."));
+  }
+  const std::string query(c.Param("query").value_or(""));
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  std::vector<const MassMessage*> matching;
+  for (const MassMessage* m : SelectMessages(a, DateRange{}, query, c.now, false)) {
+    const bool started = !m->save_for_later && m->start_at <= c.now;
+    const std::string_view kind = m->canceled ? "unsent" : started ? "sent" : "scheduled";
+    if (kind == type) matching.push_back(m);
+  }
+  const size_t from = std::min(matching.size(), static_cast<size_t>(offset.value()));
+  const size_t to = std::min(matching.size(), from + static_cast<size_t>(limit.value()));
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("list").BeginArray();
+  for (size_t i = from; i < to; ++i) {
+    w.BeginObject();
+    WriteOverviewFields(w, *matching[i],
+                        ComputeQueueStatus(*matching[i], c.now, c.behavior.unsend_window));
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Field("hasMore", to < matching.size());
+  w.EndObject();
+  return Data(w.Take());
+}
+
 ApiResult<int64_t> PathId(std::string_view segment, std::string_view code, std::string_view what) {
   auto id = ParseInt<int64_t>(segment);
   if (!id || *id <= 0) return ApiError{404, std::string(code), StrCat(what, " not found.")};
@@ -421,6 +448,7 @@ Outcome DeleteMessage(Ctx& c, int64_t id) {
 
 Outcome Upload(Ctx& c) {
   std::string file_name, file_url, type;
+  std::string failure;  // the error an upload of file_url ends with
   int64_t bytes = 0;
   bool has_file = false, has_url = false, async = false;
   const std::string content_type = AsciiLower(c.req.content_type);
@@ -479,6 +507,13 @@ Outcome Upload(Ctx& c) {
       return Fail(Unprocessable("invalid_file_url", "file_url must be an http(s) URL."));
     }
     bytes = c.behavior.url_upload_bytes;
+    // The simulator downloads nothing: a URL on the host `fail.invalid` stands for a download
+    // that fails (async: the upload ends "failed"; sync: 422 upload_failed).
+    if (auto parsed = boost::urls::parse_uri(file_url);
+        parsed && parsed->host() == "fail.invalid") {
+      failure = StrCat("Could not download ", file_url, ": the host did not answer.");
+      if (!async) return Fail(Unprocessable("upload_failed", failure));
+    }
     std::string_view path = file_url;
     path = path.substr(0, path.find('?'));
     file_name = std::string(path.substr(path.rfind('/') + 1));
@@ -499,7 +534,8 @@ Outcome Upload(Ctx& c) {
   Outcome o;
   {
     absl::MutexLock lock(&a.mu);
-    Media& media = CreateUpload(*c.world, a, file_name, bytes, async, cost, c.now, c.behavior);
+    Media& media =
+        CreateUpload(*c.world, a, file_name, bytes, async, cost, c.now, c.behavior, failure);
     if (async) {
       o.status = 202;
       w.BeginObject();
@@ -531,6 +567,9 @@ Outcome UploadStatus(Ctx& c, std::string_view prefixed_id) {
   w.Field("prefixed_id", m.prefixed_id);
   if (m.ready_at > c.now) {
     w.Field("status", "processing");
+  } else if (m.failed(c.now)) {
+    w.Field("status", "failed");
+    w.Field("error", m.error);
   } else {
     w.Field("status", "completed");
     w.Field("credits_used", m.credits);
@@ -570,11 +609,11 @@ Outcome ListUserLists(Ctx& c) {
       const std::string& name = SystemListNames()[static_cast<size_t>(i)];
       const int64_t count = static_cast<int64_t>(SystemListMembers(a, name, c.now).size());
       WriteUserList(w, [&](JsonWriter& jw) { jw.String(name); }, SystemListTitle(name), name, count,
-                    false, {});
+                    false, false, {});
     } else {
       const UserList& list = a.lists[static_cast<size_t>(i - system)];
       WriteUserList(w, [&](JsonWriter& jw) { jw.String(StrCat(list.id)); }, list.name, "custom",
-                    static_cast<int64_t>(list.members.size()), true, {});
+                    static_cast<int64_t>(list.members.size()), true, list.pinned_to_feed, {});
     }
   }
   w.EndArray();
@@ -589,7 +628,8 @@ Outcome CreateUserList(Ctx& c) {
   const UserList& list = CreateList(*c.world, a, name.value(), c.now);
   c.state.counters().lists_created.fetch_add(1);
   JsonWriter w;
-  WriteUserList(w, [&](JsonWriter& jw) { jw.Int(list.id); }, list.name, "custom", 0, true, {});
+  WriteUserList(w, [&](JsonWriter& jw) { jw.Int(list.id); }, list.name, "custom", 0, true, false,
+                {});
   return Data(w.Take());
 }
 
@@ -622,12 +662,31 @@ Outcome GetUserList(Ctx& c, std::string_view ref) {
   const int64_t count = static_cast<int64_t>(members->size());
   if (custom != nullptr) {
     WriteUserList(
-        w, [&](JsonWriter& jw) { jw.Int(custom->id); }, custom->name, "custom", count, true, users);
+        w, [&](JsonWriter& jw) { jw.Int(custom->id); }, custom->name, "custom", count, true,
+        custom->pinned_to_feed, users);
   } else {
     WriteUserList(
-        w, [&](JsonWriter& jw) { jw.String(ref); }, SystemListTitle(ref), ref, count, false, users);
+        w, [&](JsonWriter& jw) { jw.String(ref); }, SystemListTitle(ref), ref, count, false, false,
+        users);
   }
   return Data(w.Take());
+}
+
+// {list: Fan[], hasMore, nextOffset}: `limit` fans of `members` from `offset`.
+std::string MembersPage(const Account& a, const std::vector<uint32_t>& members, int64_t offset,
+                        int64_t limit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(a.mu) {
+  const auto users =
+      FanSnapshots(a, members, static_cast<size_t>(offset), static_cast<size_t>(limit));
+  const int64_t next = offset + static_cast<int64_t>(users.size());
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("list").BeginArray();
+  for (const FanSnapshot& fan : users) WriteFan(w, fan);
+  w.EndArray();
+  w.Field("hasMore", next < static_cast<int64_t>(members.size()));
+  w.Field("nextOffset", next);
+  w.EndObject();
+  return w.Take();
 }
 
 Outcome ListUsersInList(Ctx& c, std::string_view ref) {
@@ -641,18 +700,7 @@ Outcome ListUsersInList(Ctx& c, std::string_view ref) {
   auto members = ListMembers(a, ref, c.now, &custom);
   if (!members)
     return Fail(ApiError{404, "list_not_found", StrCat("User list ", ref, " not found.")});
-  const auto users = FanSnapshots(a, *members, static_cast<size_t>(offset.value()),
-                                  static_cast<size_t>(limit.value()));
-  const int64_t next = offset.value() + static_cast<int64_t>(users.size());
-  JsonWriter w;
-  w.BeginObject();
-  w.Key("list").BeginArray();
-  for (const FanSnapshot& fan : users) WriteFan(w, fan);
-  w.EndArray();
-  w.Field("hasMore", next < static_cast<int64_t>(members->size()));
-  w.Field("nextOffset", next);
-  w.EndObject();
-  return Data(w.Take());
+  return Data(MembersPage(a, *members, offset.value(), limit.value()));
 }
 
 Outcome AddUsers(Ctx& c, std::string_view ref) {
@@ -667,6 +715,94 @@ Outcome AddUsers(Ctx& c, std::string_view ref) {
   for (uint64_t id : added.value()) w.UInt(id);
   w.EndArray().EndObject();
   return Data(w.Take());
+}
+
+// A custom list as get, update and clear render it: integer id, the first members.
+void WriteCustomList(JsonWriter& w, const Account& a, const UserList& list)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(a.mu) {
+  WriteUserList(
+      w, [&](JsonWriter& jw) { jw.Int(list.id); }, list.name, "custom",
+      static_cast<int64_t>(list.members.size()), true, list.pinned_to_feed,
+      FanSnapshots(a, list.members, 0, kListPreviewUsers));
+}
+
+std::string SuccessBody() {
+  JsonWriter w;
+  w.BeginObject().Field("success", true).EndObject();
+  return w.Take();
+}
+
+Outcome UpdateUserList(Ctx& c, std::string_view ref) {
+  auto request = ParseUpdateListBody(c.req.body);
+  if (!request.ok()) return Fail(request.error());
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  auto list = UpdateList(a, ref, request.value());
+  if (!list.ok()) return Fail(list.error());
+  JsonWriter w;
+  WriteCustomList(w, a, *list.value());
+  return Data(w.Take());
+}
+
+Outcome DeleteUserList(Ctx& c, std::string_view ref) {
+  Account& a = *c.account;
+  {
+    absl::MutexLock lock(&a.mu);
+    if (auto error = DeleteList(a, ref)) return Fail(*error);
+  }
+  c.state.counters().lists_deleted.fetch_add(1);
+  return Data(SuccessBody());
+}
+
+Outcome ClearUserList(Ctx& c, std::string_view ref) {
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  auto list = ClearList(a, ref);
+  if (!list.ok()) return Fail(list.error());
+  JsonWriter w;
+  WriteCustomList(w, a, *list.value());
+  return Data(w.Take());
+}
+
+Outcome RemoveListUser(Ctx& c, std::string_view ref, std::string_view user) {
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  auto list = RemoveUserFromList(a, ref, user);
+  if (!list.ok()) return Fail(list.error());
+  const UserList& l = *list.value();
+  JsonWriter w;
+  w.BeginObject().Key("list");
+  WriteCustomList(w, a, l);
+  // The list's state for the removed fan, as listsStates entries on users have it.
+  w.Key("userState").BeginObject();
+  w.Field("id", l.id);
+  w.Field("name", l.name);
+  w.Field("type", "custom");
+  w.Field("hasUser", false);
+  w.Field("canAddUser", true);
+  w.NullField("cannotAddUserReason");
+  w.EndObject();
+  w.EndObject();
+  return Data(w.Take());
+}
+
+Outcome PinListUser(Ctx& c, std::string_view ref, std::string_view user) {
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  if (auto error = PinUserInList(a, ref, user, c.now)) return Fail(*error);
+  return Data(SuccessBody());
+}
+
+Outcome ListPinnedUsers(Ctx& c, std::string_view ref) {
+  auto limit = ParseIntParam("limit", c.Param("limit"), 1, 100, 10);
+  if (!limit.ok()) return Fail(limit.error());
+  auto offset = ParseIntParam("offset", c.Param("offset"), 0, INT32_MAX, 0);
+  if (!offset.ok()) return Fail(offset.error());
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  auto pinned = PinnedUsers(a, ref);
+  if (!pinned.ok()) return Fail(pinned.error());
+  return Data(MembersPage(a, pinned.value(), offset.value(), limit.value()));
 }
 
 Outcome TopMessage(Ctx& c) {
@@ -722,6 +858,103 @@ Outcome TopMessage(Ctx& c) {
   return Data(w.Take());
 }
 
+constexpr absl::Duration kDefaultChartRange = absl::Hours(24 * 30);
+constexpr absl::Duration kMaxChartRange = absl::Hours(24 * 366);
+
+int64_t UtcDay(absl::Time t) {
+  const int64_t seconds = absl::ToUnixSeconds(t);
+  return seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400;
+}
+
+// Mass messages started and their purchases made in [start, end), per UTC day from the day of
+// `start` (each vector has one slot per day of the range), and their totals.
+struct ChartCounts {
+  std::vector<int64_t> messages;
+  std::vector<int64_t> purchases;
+  int64_t messages_total = 0;
+  int64_t purchases_total = 0;
+};
+
+ChartCounts CountChart(const Account& a, const DateRange& range, absl::Time now)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(a.mu) {
+  ChartCounts out;
+  const int64_t first = UtcDay(range.start);
+  const size_t days = static_cast<size_t>(UtcDay(range.end - absl::Nanoseconds(1)) - first + 1);
+  out.messages.assign(days, 0);
+  out.purchases.assign(days, 0);
+  for (const MassMessage* m : SelectMessages(a, range, "", now, /*started_only=*/true)) {
+    ++out.messages[static_cast<size_t>(UtcDay(m->start_at) - first)];
+    ++out.messages_total;
+  }
+  for (const auto& [id, message] : a.messages) {
+    for (const Purchase& p : message->purchases) {
+      if (p.at < range.start || p.at >= range.end) continue;
+      ++out.purchases[static_cast<size_t>(UtcDay(p.at) - first)];
+      ++out.purchases_total;
+    }
+  }
+  return out;
+}
+
+// Mass messages started per day and their purchases per day over [startDate, endDate)
+// (default: the 30 days before now), with totals and the change from the preceding range of the
+// same length unless withTotal is false.
+Outcome MassMessagesChart(Ctx& c) {
+  auto parsed = ParseRange(c);
+  if (!parsed.ok()) return Fail(parsed.error());
+  DateRange range = parsed.value();
+  if (range.end == absl::InfiniteFuture()) range.end = c.now;
+  if (range.start == absl::InfinitePast()) range.start = range.end - kDefaultChartRange;
+  if (range.end <= range.start) {
+    return Fail(Unprocessable("invalid_date_range", "The endDate must be a date after startDate."));
+  }
+  if (range.end - range.start > kMaxChartRange) {
+    return Fail(Unprocessable("invalid_date_range", "The chart covers at most 366 days."));
+  }
+  bool with_total = true;
+  if (auto v = c.Param("withTotal", "with_total"); v && !v->empty()) {
+    const std::string value = AsciiLower(*v);
+    if (value == "false" || value == "0") {
+      with_total = false;
+    } else if (value != "true" && value != "1") {
+      return Fail(Unprocessable("invalid_with_total", "withTotal must be true or false."));
+    }
+  }
+  Account& a = *c.account;
+  absl::MutexLock lock(&a.mu);
+  const ChartCounts counts = CountChart(a, range, c.now);
+  ChartCounts previous;
+  if (with_total) {
+    const absl::Duration length = range.end - range.start;
+    previous = CountChart(a, DateRange{range.start - length, range.start}, c.now);
+  }
+  const int64_t first = UtcDay(range.start);
+  JsonWriter w;
+  w.BeginObject();
+  for (int group = 0; group < 2; ++group) {
+    const std::vector<int64_t>& per_day = group == 0 ? counts.messages : counts.purchases;
+    w.Key(group == 0 ? "group_messages" : "group_messages_purchases").BeginObject();
+    w.Key("chart").BeginArray();
+    for (size_t i = 0; i < per_day.size(); ++i) {
+      const absl::Time day = absl::FromUnixSeconds((first + static_cast<int64_t>(i)) * 86400);
+      w.BeginObject();
+      w.Field("date", FormatSqlTime(day).substr(0, 10));
+      w.Field("count", per_day[i]);
+      w.EndObject();
+    }
+    w.EndArray();
+    if (with_total) {
+      const int64_t total = group == 0 ? counts.messages_total : counts.purchases_total;
+      const int64_t before = group == 0 ? previous.messages_total : previous.purchases_total;
+      w.Field("total", total);
+      w.Field("delta", total - before);
+    }
+    w.EndObject();
+  }
+  w.EndObject();
+  return Data(w.Take());
+}
+
 Outcome Buyers(Ctx& c, int64_t message_id) {
   auto limit = ParseIntParam("limit", c.Param("limit"), 1, 100, 10);
   if (!limit.ok()) return Fail(limit.error());
@@ -760,9 +993,24 @@ Outcome Buyers(Ctx& c, int64_t message_id) {
   return o;
 }
 
+// /api/webhooks/...: team-level, no account in the path (api_webhooks.h).
+Outcome Webhooks(Ctx& c) {
+  if (c.webhooks == nullptr) return NotFound();
+  const std::vector<std::string>& s = c.target.segments;
+  auto result = HandleWebhookApi(*c.webhooks, WebhookApiRequest{.method = c.req.method,
+                                                                .path = {s.begin() + 2, s.end()},
+                                                                .params = c.target.params,
+                                                                .body = c.req.body,
+                                                                .world = *c.world,
+                                                                .team = *c.team});
+  if (!result.ok()) return Fail(result.error());
+  return Data(std::move(result).value());
+}
+
 Outcome Route(Ctx& c) {
   const std::vector<std::string>& s = c.target.segments;
   const std::string& method = c.req.method;
+  if (s.size() >= 2 && s[1] == "webhooks") return Webhooks(c);
   if (s.size() == 2 && s[1] == "accounts") {
     return method == "GET" ? ListAccounts(c) : MethodNotAllowed();
   }
@@ -790,6 +1038,9 @@ Outcome Route(Ctx& c) {
   if (is({"mass-messaging", "overview"})) {
     return method == "GET" ? Overview(c, /*engagement=*/false) : MethodNotAllowed();
   }
+  if (is({"mass-messaging", "statistics"})) {
+    return method == "GET" ? Statistics(c) : MethodNotAllowed();
+  }
   if (is({"mass-messaging", "*"})) {
     auto id = PathId(rest[1], "message_not_found", "Mass message");
     if (!id.ok()) return Fail(id.error());
@@ -807,15 +1058,33 @@ Outcome Route(Ctx& c) {
     if (method == "POST") return CreateUserList(c);
     return MethodNotAllowed();
   }
-  if (is({"user-lists", "*"}))
-    return method == "GET" ? GetUserList(c, rest[1]) : MethodNotAllowed();
+  if (is({"user-lists", "*"})) {
+    if (method == "GET") return GetUserList(c, rest[1]);
+    if (method == "PUT") return UpdateUserList(c, rest[1]);
+    if (method == "DELETE") return DeleteUserList(c, rest[1]);
+    return MethodNotAllowed();
+  }
   if (is({"user-lists", "*", "users"})) {
     if (method == "GET") return ListUsersInList(c, rest[1]);
     if (method == "POST") return AddUsers(c, rest[1]);
+    if (method == "DELETE") return ClearUserList(c, rest[1]);
     return MethodNotAllowed();
+  }
+  // Before {userId}: "pinned" is not a user id.
+  if (is({"user-lists", "*", "users", "pinned"})) {
+    return method == "GET" ? ListPinnedUsers(c, rest[1]) : MethodNotAllowed();
+  }
+  if (is({"user-lists", "*", "users", "*"})) {
+    return method == "DELETE" ? RemoveListUser(c, rest[1], rest[3]) : MethodNotAllowed();
+  }
+  if (is({"user-lists", "*", "users", "*", "pin"})) {
+    return method == "POST" ? PinListUser(c, rest[1], rest[3]) : MethodNotAllowed();
   }
   if (is({"engagement", "messages", "mass-messages"})) {
     return method == "GET" ? Overview(c, /*engagement=*/true) : MethodNotAllowed();
+  }
+  if (is({"engagement", "messages", "mass-messages", "chart"})) {
+    return method == "GET" ? MassMessagesChart(c) : MethodNotAllowed();
   }
   if (is({"engagement", "messages", "top-message"})) {
     return method == "GET" ? TopMessage(c) : MethodNotAllowed();
@@ -891,6 +1160,7 @@ ApiResponse Api::Handle(const ApiRequest& req) {
         .target = *target,
         .world = world,
         .team = team,
+        .webhooks = webhooks_,
         .now = now,
         .behavior = state_.behavior(),
         .charged = 1};

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <herald/common/clock.h>
+#include <herald/common/strings.h>
 #include <herald/upstream_sim/api.h>
 #include <herald/upstream_sim/seed.h>
 
@@ -172,6 +173,346 @@ TEST_F(ApiTest, SendEchoesTextAsHtmlAndIdsAreIntegers) {
   EXPECT_EQ(Call("PATCH", "/api/acct_a1/mass-messaging/" + id).status, 405);
   EXPECT_EQ(Call("GET", "/api/acct_a1/mass-messaging/999").status, 404);
   EXPECT_EQ(Call("GET", "/api/acct_a1/nothing-here").status, 404);
+}
+
+// Fixture for the user-list edits, statistics and chart: team a without limits, a custom list
+// "VIP" holding fans 1 and 2.
+class ApiListsTest : public ApiTest {
+ protected:
+  void SetUp() override {
+    ApiTest::SetUp();
+    Team* team = state_->world()->FindTeam("a");
+    team->SetLimit(1'000'000);
+    team->SetCredits(1'000'000);
+    ApiResponse created = Call("POST", "/api/acct_a1/user-lists", R"({"name":"VIP"})");
+    ASSERT_EQ(created.status, 200) << created.body;
+    list_ = StrCat(Parse(created.body).at("data").at("id").as_int64());
+    base_ = StrCat("/api/acct_a1/user-lists/", list_);
+    ASSERT_EQ(Call("POST", base_ + "/users", R"({"ids":[1,2]})").status, 200);
+  }
+
+  int64_t Balance() { return state_->world()->FindTeam("a")->balance(); }
+
+  // The error code of a call that must fail with `status` and cost nothing.
+  std::string ErrorCode(int status, std::string method, std::string target, std::string body = "") {
+    const int64_t before = Balance();
+    ApiResponse r = Call(std::move(method), target, std::move(body));
+    EXPECT_EQ(r.status, status) << target << ": " << r.body;
+    EXPECT_EQ(Header(r, "X-OFAPI-Credits-Used"), "0") << target;
+    EXPECT_EQ(Balance(), before) << target;
+    json::value v = Parse(r.body);
+    return v.is_object() && v.as_object().contains("code") ? std::string(v.at("code").as_string())
+                                                           : "";
+  }
+
+  json::value Data(std::string method, std::string target, std::string body = "") {
+    const int64_t before = Balance();
+    ApiResponse r = Call(std::move(method), target, std::move(body));
+    EXPECT_EQ(r.status, 200) << target << ": " << r.body;
+    EXPECT_EQ(Balance(), before - 1) << target;
+    json::value v = Parse(r.body);
+    return v.is_object() && v.as_object().contains("data") ? v.at("data") : json::value();
+  }
+
+  // Fan ids of a {list, hasMore, nextOffset} page.
+  static std::vector<int64_t> Ids(const json::value& page) {
+    std::vector<int64_t> ids;
+    for (const json::value& fan : page.at("list").as_array())
+      ids.push_back(fan.at("id").as_int64());
+    return ids;
+  }
+
+  int64_t Send(std::string_view body) {
+    json::value item = Data("POST", "/api/acct_a1/mass-messaging", std::string(body));
+    // Messages started in the same instant get increasing microseconds; step past them.
+    clock_.Advance(absl::Seconds(1));
+    return item.is_object() ? item.at("id").as_int64() : 0;
+  }
+
+  std::string list_;
+  std::string base_;
+};
+
+using ::testing::ElementsAre;
+
+TEST_F(ApiListsTest, UpdateRenamesAndPinsToFeed) {
+  json::value list = Data("PUT", base_, R"({"name":"Whales","isPinnedToFeed":true})");
+  EXPECT_EQ(list.at("id").as_int64(), std::stoll(list_));
+  EXPECT_EQ(list.at("name"), "Whales");
+  EXPECT_EQ(list.at("type"), "custom");
+  EXPECT_TRUE(list.at("isPinnedToFeed").as_bool());
+  EXPECT_EQ(list.at("usersCount"), 2);
+  // Absent isPinnedToFeed keeps it.
+  EXPECT_TRUE(Data("PUT", base_, R"({"name":"Whales 2"})").at("isPinnedToFeed").as_bool());
+
+  EXPECT_EQ(ErrorCode(422, "PUT", base_, R"({"isPinnedToFeed":false})"), "name_required");
+  EXPECT_EQ(ErrorCode(422, "PUT", base_, R"({"name":"  "})"), "name_required");
+  EXPECT_EQ(ErrorCode(422, "PUT", base_, StrCat(R"({"name":")", std::string(65, 'n'), "\"}")),
+            "invalid_name");
+  EXPECT_EQ(ErrorCode(422, "PUT", base_, R"({"name":"X","isPinnedToFeed":"yes"})"),
+            "invalid_pinned_to_feed");
+  EXPECT_EQ(ErrorCode(400, "PUT", base_, "{oops"), "invalid_json");
+  EXPECT_EQ(ErrorCode(422, "PUT", "/api/acct_a1/user-lists/fans", R"({"name":"X"})"),
+            "system_list");
+  EXPECT_EQ(ErrorCode(404, "PUT", "/api/acct_a1/user-lists/424242", R"({"name":"X"})"),
+            "list_not_found");
+  EXPECT_EQ(ErrorCode(404, "PUT", "/api/acct_a1/user-lists/abc", R"({"name":"X"})"),
+            "list_not_found");
+  // 64 characters (code points, not bytes) is the limit, as for create.
+  std::string name;
+  for (int i = 0; i < 64; ++i) name += "\xc3\xa9";  // é
+  EXPECT_EQ(Data("PUT", base_, StrCat(R"({"name":")", name, "\"}")).at("name").as_string(), name);
+
+  // Failed updates changed nothing.
+  json::value got = Data("GET", base_);
+  EXPECT_EQ(got.at("name").as_string(), name);
+  EXPECT_TRUE(got.at("isPinnedToFeed").as_bool());
+  bool listed = false;
+  const json::value lists = Data("GET", "/api/acct_a1/user-lists?limit=50");
+  for (const json::value& l : lists.as_array()) {
+    if (l.at("id") == json::value(list_)) {
+      listed = true;
+      EXPECT_TRUE(l.at("isPinnedToFeed").as_bool());
+    }
+  }
+  EXPECT_TRUE(listed);
+}
+
+TEST_F(ApiListsTest, DeletedListsAreGoneAndCannotBeTargeted) {
+  EXPECT_EQ(ErrorCode(422, "DELETE", "/api/acct_a1/user-lists/fans"), "system_list");
+  EXPECT_EQ(ErrorCode(404, "DELETE", "/api/acct_a1/user-lists/424242"), "list_not_found");
+  EXPECT_EQ(state_->counters().lists_deleted.load(), 0);
+  // Still there after the failures: a send to it reaches both members.
+  const int64_t before = Send(StrCat(R"({"text":"hi","userLists":[")", list_, R"("]})"));
+  ASSERT_GT(before, 0);
+
+  json::value deleted = Data("DELETE", base_);
+  EXPECT_TRUE(deleted.at("success").as_bool());
+  EXPECT_EQ(state_->counters().lists_deleted.load(), 1);
+  EXPECT_EQ(ErrorCode(404, "GET", base_), "list_not_found");
+  EXPECT_EQ(ErrorCode(404, "DELETE", base_), "list_not_found");
+  EXPECT_EQ(ErrorCode(404, "GET", base_ + "/users"), "list_not_found");
+  EXPECT_EQ(ErrorCode(404, "POST", base_ + "/users", R"({"ids":[1]})"), "list_not_found");
+  EXPECT_EQ(ErrorCode(404, "GET", base_ + "/users/pinned"), "list_not_found");
+  EXPECT_EQ(ErrorCode(404, "POST", base_ + "/users/1/pin"), "list_not_found");
+  const json::value lists = Data("GET", "/api/acct_a1/user-lists?limit=50");
+  for (const json::value& l : lists.as_array()) {
+    EXPECT_NE(l.at("id"), json::value(list_));
+  }
+  EXPECT_EQ(ErrorCode(422, "POST", "/api/acct_a1/mass-messaging",
+                      StrCat(R"({"text":"hi","userLists":[")", list_, R"("]})")),
+            "invalid_user_list");
+  EXPECT_EQ(ErrorCode(422, "POST", "/api/acct_a1/mass-messaging",
+                      StrCat(R"({"text":"hi","userIds":[1],"excludedLists":[")", list_, R"("]})")),
+            "invalid_user_list");
+  // The queue sent before the deletion keeps its recipients.
+  json::value detail = Data("GET", StrCat("/api/acct_a1/mass-messaging/", before));
+  EXPECT_TRUE(detail.at("success").as_bool());
+}
+
+TEST_F(ApiListsTest, ClearEmptiesACustomList) {
+  EXPECT_EQ(ErrorCode(422, "DELETE", "/api/acct_a1/user-lists/rebill_on/users"), "system_list");
+  EXPECT_EQ(ErrorCode(404, "DELETE", "/api/acct_a1/user-lists/424242/users"), "list_not_found");
+  EXPECT_EQ(Data("GET", base_).at("usersCount"), 2);
+  ASSERT_TRUE(Data("POST", base_ + "/users/1/pin").at("success").as_bool());
+
+  json::value cleared = Data("DELETE", base_ + "/users");
+  EXPECT_EQ(cleared.at("id").as_int64(), std::stoll(list_));
+  EXPECT_EQ(cleared.at("usersCount"), 0);
+  EXPECT_TRUE(cleared.at("users").as_array().empty());
+  EXPECT_TRUE(Ids(Data("GET", base_ + "/users")).empty());
+  EXPECT_TRUE(Ids(Data("GET", base_ + "/users/pinned")).empty());
+  // The system list is untouched.
+  EXPECT_EQ(Data("GET", "/api/acct_a1/user-lists/fans").at("usersCount"), 3);
+}
+
+TEST_F(ApiListsTest, RemoveOneFan) {
+  EXPECT_EQ(ErrorCode(422, "DELETE", "/api/acct_a1/user-lists/fans/users/1"), "system_list");
+  EXPECT_EQ(ErrorCode(404, "DELETE", "/api/acct_a1/user-lists/424242/users/1"), "list_not_found");
+  EXPECT_EQ(ErrorCode(404, "DELETE", base_ + "/users/99"), "user_not_found");
+  EXPECT_EQ(ErrorCode(404, "DELETE", base_ + "/users/abc"), "user_not_found");
+  EXPECT_EQ(ErrorCode(405, "GET", base_ + "/users/1"), "method_not_allowed");
+  EXPECT_THAT(Ids(Data("GET", base_ + "/users")), ElementsAre(1, 2));
+
+  json::value removed = Data("DELETE", base_ + "/users/2");
+  EXPECT_EQ(removed.at("list").at("id").as_int64(), std::stoll(list_));
+  EXPECT_EQ(removed.at("list").at("usersCount"), 1);
+  ASSERT_EQ(removed.at("list").at("users").as_array().size(), 1u);
+  EXPECT_EQ(removed.at("list").at("users").as_array()[0].at("id"), 1);
+  const json::value& state = removed.at("userState");
+  EXPECT_EQ(state.at("id").as_int64(), std::stoll(list_));
+  EXPECT_EQ(state.at("name"), "VIP");
+  EXPECT_EQ(state.at("type"), "custom");
+  EXPECT_FALSE(state.at("hasUser").as_bool());
+  EXPECT_TRUE(state.at("canAddUser").as_bool());
+  EXPECT_TRUE(state.at("cannotAddUserReason").is_null());
+  // A fan of the account that is not a member: nothing to remove, same answer.
+  EXPECT_EQ(Data("DELETE", base_ + "/users/3").at("list").at("usersCount"), 1);
+  EXPECT_THAT(Ids(Data("GET", base_ + "/users")), ElementsAre(1));
+}
+
+TEST_F(ApiListsTest, PinAndListPinnedMembers) {
+  EXPECT_TRUE(Data("POST", base_ + "/users/2/pin").at("success").as_bool());
+  EXPECT_TRUE(Data("POST", base_ + "/users/1/pin").at("success").as_bool());
+  EXPECT_TRUE(Data("POST", base_ + "/users/2/pin").at("success").as_bool());  // already pinned
+
+  EXPECT_EQ(ErrorCode(422, "POST", base_ + "/users/3/pin"), "user_not_in_list");
+  EXPECT_EQ(ErrorCode(404, "POST", base_ + "/users/99/pin"), "user_not_found");
+  EXPECT_EQ(ErrorCode(404, "POST", "/api/acct_a1/user-lists/424242/users/1/pin"), "list_not_found");
+  EXPECT_EQ(ErrorCode(422, "POST", "/api/acct_a1/user-lists/expired/users/1/pin"),
+            "user_not_in_list");
+  EXPECT_EQ(ErrorCode(405, "GET", base_ + "/users/1/pin"), "method_not_allowed");
+  EXPECT_EQ(ErrorCode(405, "DELETE", base_ + "/users/pinned"), "method_not_allowed");
+  for (std::string_view query : {"limit=0", "limit=101", "limit=x"}) {
+    EXPECT_EQ(ErrorCode(422, "GET", StrCat(base_, "/users/pinned?", query)), "invalid_limit");
+  }
+  EXPECT_EQ(ErrorCode(422, "GET", base_ + "/users/pinned?offset=-1"), "invalid_offset");
+
+  // Most recently pinned first; the failed pins added nothing.
+  json::value page = Data("GET", base_ + "/users/pinned");
+  EXPECT_THAT(Ids(page), ElementsAre(1, 2));
+  EXPECT_FALSE(page.at("hasMore").as_bool());
+  EXPECT_EQ(page.at("nextOffset"), 2);
+  json::value first = Data("GET", base_ + "/users/pinned?limit=1");
+  EXPECT_THAT(Ids(first), ElementsAre(1));
+  EXPECT_TRUE(first.at("hasMore").as_bool());
+  EXPECT_EQ(first.at("nextOffset"), 1);
+  EXPECT_THAT(Ids(Data("GET", base_ + "/users/pinned?limit=1&offset=1")), ElementsAre(2));
+  // Removing a member unpins it.
+  Data("DELETE", base_ + "/users/1");
+  EXPECT_THAT(Ids(Data("GET", base_ + "/users/pinned")), ElementsAre(2));
+
+  // System lists by name: friends is empty in the simulator and takes any fan of the account;
+  // fans takes its (active) members.
+  EXPECT_TRUE(Data("POST", "/api/acct_a1/user-lists/friends/users/3/pin").at("success").as_bool());
+  EXPECT_TRUE(Data("POST", "/api/acct_a1/user-lists/fans/users/1/pin").at("success").as_bool());
+  EXPECT_THAT(Ids(Data("GET", "/api/acct_a1/user-lists/friends/users/pinned")), ElementsAre(3));
+  EXPECT_THAT(Ids(Data("GET", "/api/acct_a1/user-lists/fans/users/pinned")), ElementsAre(1));
+  EXPECT_TRUE(Ids(Data("GET", "/api/acct_a1/user-lists/muted/users/pinned")).empty());
+}
+
+TEST_F(ApiListsTest, StatisticsByType) {
+  const int64_t sent = Send(R"({"text":"Hello sent","userIds":[1]})");
+  const int64_t canceled = Send(R"({"text":"Oops","userIds":[1,2]})");
+  const int64_t scheduled =
+      Send(R"({"text":"Later","userIds":[2],"scheduledDate":"2030-01-01T00:00:00.000Z"})");
+  const int64_t saved = Send(R"({"text":"Saved","userIds":[3],"saveForLater":true})");
+  const int64_t newer = Send(R"({"text":"Hello again","userLists":["fans"]})");
+  ASSERT_TRUE(Data("DELETE", StrCat("/api/acct_a1/mass-messaging/", canceled))
+                  .at("queue")
+                  .at("isCanceled")
+                  .as_bool());
+  auto ids = [&](std::string query) {
+    json::value data = Data("GET", "/api/acct_a1/mass-messaging/statistics" + query);
+    std::vector<int64_t> out;
+    for (const json::value& item : data.at("list").as_array())
+      out.push_back(item.at("id").as_int64());
+    return out;
+  };
+  EXPECT_THAT(ids(""), ElementsAre(newer, sent));
+  EXPECT_THAT(ids("?type=sent"), ElementsAre(newer, sent));
+  EXPECT_THAT(ids("?type=scheduled"), ElementsAre(scheduled, saved));
+  EXPECT_THAT(ids("?type=unsent"), ElementsAre(canceled));
+  EXPECT_THAT(ids("?query=HELLO"), ElementsAre(newer, sent));
+  EXPECT_THAT(ids("?query=again"), ElementsAre(newer));
+  EXPECT_THAT(ids("?type=unsent&query=hello"), ElementsAre());
+
+  json::value first = Data("GET", "/api/acct_a1/mass-messaging/statistics?limit=1");
+  ASSERT_EQ(first.at("list").as_array().size(), 1u);
+  EXPECT_TRUE(first.at("hasMore").as_bool());
+  const json::value& item = first.at("list").as_array()[0];
+  EXPECT_EQ(item.at("id"), newer);
+  EXPECT_EQ(item.at("rawText"), "Hello again");
+  EXPECT_EQ(item.at("sentCount"), 0);  // no delivery pass ran
+  json::value second = Data("GET", "/api/acct_a1/mass-messaging/statistics?limit=1&offset=1");
+  EXPECT_FALSE(second.at("hasMore").as_bool());
+  EXPECT_THAT(ids("?offset=5"), ElementsAre());
+
+  EXPECT_EQ(ErrorCode(422, "GET", "/api/acct_a1/mass-messaging/statistics?type=all"),
+            "invalid_type");
+  EXPECT_EQ(ErrorCode(422, "GET", "/api/acct_a1/mass-messaging/statistics?limit=0"),
+            "invalid_limit");
+  EXPECT_EQ(ErrorCode(422, "GET", "/api/acct_a1/mass-messaging/statistics?limit=101"),
+            "invalid_limit");
+  EXPECT_EQ(ErrorCode(422, "GET", "/api/acct_a1/mass-messaging/statistics?offset=-1"),
+            "invalid_offset");
+  EXPECT_EQ(ErrorCode(405, "POST", "/api/acct_a1/mass-messaging/statistics"), "method_not_allowed");
+}
+
+TEST_F(ApiListsTest, MassMessagesChartCountsPerDay) {
+  // The clock starts at 2023-11-14 22:13:15 UTC.
+  auto purchase = [&](int64_t message_id, std::string_view at) {
+    Account* a = state_->world()->FindAccount("acct_a1");
+    absl::MutexLock lock(&a->mu);
+    MassMessage* m = a->FindMessage(message_id);
+    ASSERT_NE(m, nullptr);
+    absl::Time t;
+    std::string error;
+    ASSERT_TRUE(absl::ParseTime("%Y-%m-%d %H:%M:%S", ToAbsl(at), absl::UTCTimeZone(), &t, &error));
+    m->purchases.push_back(Purchase{0, 500, t});
+  };
+  const int64_t m1 = Send(R"({"text":"one","userIds":[1]})");
+  clock_.Advance(absl::Hours(24));
+  const int64_t m2 = Send(R"({"text":"two","userIds":[1]})");
+  Send(R"({"text":"three","userIds":[2]})");
+  Send(R"({"text":"saved","userIds":[2],"saveForLater":true})");  // never started
+  clock_.Advance(absl::Hours(24));
+  purchase(m1, "2023-11-15 23:00:00");
+  purchase(m1, "2023-11-16 01:00:00");
+  purchase(m2, "2023-11-16 02:00:00");
+  purchase(m1, "2023-11-14 23:00:00");  // before the range: counts for the preceding one
+
+  const std::string chart = "/api/acct_a1/engagement/messages/mass-messages/chart";
+  for (const std::string& range :
+       {std::string("startDate=2023-11-15%2000:00:00&endDate=2023-11-17%2000:00:00"),
+        std::string("startDate=2023-11-15T00:00:00.000Z&endDate=2023-11-17T00:00:00Z")}) {
+    json::value data = Data("GET", StrCat(chart, "?", range));
+    const json::value& messages = data.at("group_messages");
+    ASSERT_EQ(messages.at("chart").as_array().size(), 2u) << range;
+    EXPECT_EQ(messages.at("chart").as_array()[0].at("date"), "2023-11-15");
+    EXPECT_EQ(messages.at("chart").as_array()[0].at("count"), 2);
+    EXPECT_EQ(messages.at("chart").as_array()[1].at("date"), "2023-11-16");
+    EXPECT_EQ(messages.at("chart").as_array()[1].at("count"), 0);
+    EXPECT_EQ(messages.at("total"), 2);
+    EXPECT_EQ(messages.at("delta"), 1);  // m1 on 2023-11-14 in the preceding two days
+    const json::value& purchases = data.at("group_messages_purchases");
+    ASSERT_EQ(purchases.at("chart").as_array().size(), 2u);
+    EXPECT_EQ(purchases.at("chart").as_array()[0].at("count"), 1);
+    EXPECT_EQ(purchases.at("chart").as_array()[1].at("count"), 2);
+    EXPECT_EQ(purchases.at("total"), 3);
+    EXPECT_EQ(purchases.at("delta"), 2);
+  }
+  json::value bare = Data("GET", StrCat(chart,
+                                        "?startDate=2023-11-15%2022:30:00&endDate=2023-11-16%2000:"
+                                        "00:01&withTotal=false"));
+  for (std::string_view group : {"group_messages", "group_messages_purchases"}) {
+    const json::object& g = bare.at(group).as_object();
+    EXPECT_FALSE(g.contains("total"));
+    EXPECT_FALSE(g.contains("delta"));
+    ASSERT_EQ(g.at("chart").as_array().size(), 2u);  // a partial day at each end
+  }
+  // m2 and m3 started at 22:13:16 and 22:13:17, before the range; the 23:00 purchase is in it.
+  EXPECT_EQ(bare.at("group_messages").at("chart").as_array()[0].at("count"), 0);
+  EXPECT_EQ(bare.at("group_messages_purchases").at("chart").as_array()[0].at("count"), 1);
+  EXPECT_EQ(bare.at("group_messages_purchases").at("chart").as_array()[1].at("count"), 0);
+  // Without dates: the 30 days up to now (31 calendar days, as now is not midnight).
+  json::value recent = Data("GET", chart);
+  EXPECT_EQ(recent.at("group_messages").at("chart").as_array().size(), 31u);
+  EXPECT_EQ(recent.at("group_messages").at("total"), 3);
+  EXPECT_EQ(recent.at("group_messages_purchases").at("total"), 4);
+
+  const std::string day1 = "2023-11-15%2000:00:00", day2 = "2023-11-16%2000:00:00";
+  EXPECT_EQ(ErrorCode(422, "GET", StrCat(chart, "?startDate=", day2, "&endDate=", day1)),
+            "invalid_date_range");
+  EXPECT_EQ(ErrorCode(422, "GET", StrCat(chart, "?startDate=", day1, "&endDate=", day1)),
+            "invalid_date_range");
+  EXPECT_EQ(ErrorCode(422, "GET", StrCat(chart, "?startDate=2030-01-01")), "invalid_date_range");
+  EXPECT_EQ(ErrorCode(422, "GET", StrCat(chart, "?startDate=2020-01-01&endDate=2023-01-01")),
+            "invalid_date_range");
+  EXPECT_EQ(ErrorCode(422, "GET", StrCat(chart, "?startDate=yesterday")), "invalid_start_date");
+  EXPECT_EQ(ErrorCode(422, "GET", StrCat(chart, "?endDate=15.11.2023")), "invalid_end_date");
+  EXPECT_EQ(ErrorCode(422, "GET", StrCat(chart, "?withTotal=maybe")), "invalid_with_total");
+  EXPECT_EQ(ErrorCode(405, "POST", chart), "method_not_allowed");
 }
 
 }  // namespace

@@ -101,6 +101,28 @@ bool DeliveryEngine::Advance(World& world, Account& account, const Behavior& beh
     if (m->canceled && m->canceled_at <= p.due) continue;
     Buy(world, account, *m, p.recipient, p.due, emit);
   }
+
+  // Async uploads that completed or failed since the last pass.
+  for (size_t k = 0; k < account.pending_uploads.size();) {
+    auto it = account.media.find(account.pending_uploads[k]);
+    if (it != account.media.end() && it->second.ready_at > now) {
+      ++k;
+      continue;
+    }
+    if (it != account.media.end() && emit) {
+      const Media& media = it->second;
+      WebhookEvent e;
+      e.type =
+          media.error.empty() ? EventType::kMediaUploadCompleted : EventType::kMediaUploadFailed;
+      e.account = account.shared_identity();
+      e.at = media.ready_at;
+      e.seed = world.seed();
+      e.sequence = world.NextEventSequence();
+      e.media = std::make_shared<const Media>(media);
+      sink_.Emit(std::move(e));
+    }
+    account.pending_uploads.erase(account.pending_uploads.begin() + static_cast<ptrdiff_t>(k));
+  }
   return account.HasWork();
 }
 

@@ -102,6 +102,39 @@ class DeliveryTest : public ::testing::Test {
   Account* account_ = nullptr;
 };
 
+TEST_F(DeliveryTest, AsyncUploadsReportCompletionOrFailureOnce) {
+  behavior_.async_upload_delay = absl::Seconds(2);
+  std::string ok, bad;
+  {
+    absl::MutexLock lock(&account_->mu);
+    ok = CreateUpload(*world_, *account_, "v.mp4", 1000, true, 3, clock_.Now(), behavior_)
+             .prefixed_id;
+    bad = CreateUpload(*world_, *account_, "x.jpg", 1000, true, 3, clock_.Now(), behavior_,
+                       "download failed")
+              .prefixed_id;
+    CreateUpload(*world_, *account_, "sync.jpg", 1000, false, 3, clock_.Now(), behavior_);
+  }
+  Step(absl::Seconds(1));
+  EXPECT_TRUE(sink_.events().empty());
+  Step(absl::Seconds(1));
+  Step(absl::Seconds(1));
+  const auto completed = sink_.OfType(EventType::kMediaUploadCompleted);
+  const auto failed = sink_.OfType(EventType::kMediaUploadFailed);
+  ASSERT_EQ(completed.size(), 1u);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(sink_.events().size(), 2u);  // the sync upload emits nothing
+  EXPECT_EQ(completed[0].media->prefixed_id, ok);
+  EXPECT_EQ(completed[0].account->id, "acct_a");
+  EXPECT_EQ(failed[0].media->prefixed_id, bad);
+  EXPECT_THAT(RenderWebhookBody(completed[0]),
+              HasSubstr(R"("status":"completed","credits_used":3)"));
+  EXPECT_THAT(RenderWebhookBody(failed[0]),
+              HasSubstr(R"("status":"failed","error":"download failed")"));
+  // A failed upload cannot be attached.
+  EXPECT_EQ(SendError(StrCat(R"({"text":"x","userIds":[11],"mediaFiles":[")", bad, R"("]})")),
+            "media_failed");
+}
+
 TEST_F(DeliveryTest, DeliversAtTheConfiguredRateUntilDone) {
   MassMessage* m = Send(R"({"text":"hello","userLists":["fans"]})");
   ASSERT_NE(m, nullptr);

@@ -135,7 +135,52 @@ void WriteSubscription(JsonWriter& w, const WebhookEvent& e) {
   w.EndObject();
 }
 
+void WriteUploadOutcome(JsonWriter& w, const WebhookEvent& e) {
+  const Media& m = *e.media;
+  w.BeginObject();
+  w.Field("prefixed_id", m.prefixed_id);
+  if (e.type == EventType::kMediaUploadFailed) {
+    w.Field("status", "failed");
+    w.Field("error", m.error);
+  } else {
+    w.Field("status", "completed");
+    w.Field("credits_used", m.credits);
+    w.Key("media");
+    WriteUploadedMedia(w, e.account->user_id, m);
+  }
+  w.EndObject();
+}
+
 }  // namespace
+
+std::optional<EventType> ParseEventName(std::string_view name) {
+  for (int t = 0; t < kEventTypeCount; ++t) {
+    if (EventName(static_cast<EventType>(t)) == name) return static_cast<EventType>(t);
+  }
+  return std::nullopt;
+}
+
+std::string_view EventDescription(EventType type) {
+  switch (type) {
+    case EventType::kChatQueueUpdated:
+      return "A mass message queue started, progressed or was canceled.";
+    case EventType::kChatQueueFinished:
+      return "A mass message queue finished sending.";
+    case EventType::kMessagesSent:
+      return "A message was sent to a fan (one per recipient of a mass message).";
+    case EventType::kPpvUnlocked:
+      return "A fan unlocked (bought) a paid message.";
+    case EventType::kTransactionNew:
+      return "A new transaction was recorded (a paid message purchase).";
+    case EventType::kSubscriptionNew:
+      return "A fan subscribed to the account.";
+    case EventType::kMediaUploadCompleted:
+      return "An asynchronous media upload completed.";
+    case EventType::kMediaUploadFailed:
+      return "An asynchronous media upload failed.";
+  }
+  return "";
+}
 
 std::string_view EventName(EventType type) {
   switch (type) {
@@ -151,6 +196,10 @@ std::string_view EventName(EventType type) {
       return "transactions.new";
     case EventType::kSubscriptionNew:
       return "subscriptions.new";
+    case EventType::kMediaUploadCompleted:
+      return "media_uploads.completed";
+    case EventType::kMediaUploadFailed:
+      return "media_uploads.failed";
   }
   return "unknown";
 }
@@ -198,9 +247,56 @@ std::string RenderWebhookBody(const WebhookEvent& e) {
     case EventType::kSubscriptionNew:
       WriteSubscription(w, e);
       break;
+    case EventType::kMediaUploadCompleted:
+    case EventType::kMediaUploadFailed:
+      WriteUploadOutcome(w, e);
+      break;
   }
   w.EndObject();
   return w.Take();
+}
+
+std::string ExampleWebhookBody(EventType type) {
+  auto account = std::make_shared<AccountIdentity>();
+  account->id = "acct_0123456789abcdef0123456789abcdef";
+  account->username = "example_creator";
+  account->display_name = "Example Creator";
+  account->user_id = 123456;
+  auto content = std::make_shared<MessageContent>();
+  content->text = "Something special for you";
+  content->html = WrapHtml(content->text);
+  content->price_cents = 999;
+  content->media.push_back(MediaItem{"ofapi_media_01JR1234", 5000000001, false});
+  const absl::Time at = absl::FromUnixSeconds(1767225600);  // 2026-01-01T00:00:00Z
+  WebhookEvent e;
+  e.type = type;
+  e.account = account;
+  e.content = content;
+  e.at = at;
+  e.sequence = 1;
+  e.queue_id = 1000026;
+  e.queue.date = at;
+  e.queue.total = 7;
+  e.queue.sent = type == EventType::kChatQueueFinished ? 7 : 3;
+  e.queue.pending = e.queue.total - e.queue.sent;
+  e.queue.started = true;
+  e.queue.done = type == EventType::kChatQueueFinished;
+  e.fan = FanSnapshot{.id = 101,
+                      .subscribed_at = absl::ToUnixSeconds(at) - 86400 * 30,
+                      .spend_subscriptions = 1500,
+                      .spend_messages = 999};
+  e.chat_message_id = 1000027;
+  e.amount_cents = type == EventType::kSubscriptionNew ? 1500 : 999;
+  auto media = std::make_shared<Media>();
+  media->prefixed_id = "ofapi_media_01JR1234ABCDEFGHJKMNPQRSTV";
+  media->numeric_id = 5000000001;
+  media->file_name = "photo.jpg";
+  media->bytes = 1000000;
+  media->credits = 3;
+  media->async = true;
+  if (type == EventType::kMediaUploadFailed) media->error = "The file could not be downloaded.";
+  e.media = media;
+  return RenderWebhookBody(e);
 }
 
 }  // namespace herald::upstream_sim

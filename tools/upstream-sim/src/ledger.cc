@@ -190,6 +190,7 @@ std::string RenderStats(SimState& state, const WebhookEmitter* emitter, absl::Ti
   w.Field("mass_messages_created", r.mass_messages_created.load());
   w.Field("uploads", r.uploads.load());
   w.Field("lists_created", r.lists_created.load());
+  w.Field("lists_deleted", r.lists_deleted.load());
   w.Key("delivery").BeginObject();
   w.Field("recipients_delivered", d.recipients_delivered.load());
   w.Field("queues_finished", d.queues_finished.load());

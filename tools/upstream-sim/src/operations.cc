@@ -62,6 +62,9 @@ ApiResult<std::vector<MediaItem>> ResolveMedia(Account& account,
       if (media.ready_at > now) {
         return Unprocessable("media_not_ready", StrCat("Media ", ref, " is still processing."));
       }
+      if (media.failed(now)) {
+        return Unprocessable("media_failed", StrCat("Media ", ref, " failed: ", media.error));
+      }
       if (media.used_by != 0 && media.used_by != self) {
         return Unprocessable(
             "media_already_used",
@@ -309,7 +312,8 @@ int64_t UploadCredits(int64_t bytes, int64_t per_mb) {
 }
 
 Media& CreateUpload(World& world, Account& account, std::string_view file_name, int64_t bytes,
-                    bool async, int64_t credits, absl::Time now, const Behavior& behavior) {
+                    bool async, int64_t credits, absl::Time now, const Behavior& behavior,
+                    std::string_view failure) {
   Media media;
   media.numeric_id = world.NextMediaId();
   const uint64_t h = HashValues({world.seed(), static_cast<uint64_t>(media.numeric_id), 0x3ed1a});
@@ -325,6 +329,11 @@ Media& CreateUpload(World& world, Account& account, std::string_view file_name, 
   media.async = async;
   media.created_at = now;
   media.ready_at = async ? now + behavior.async_upload_delay : now;
+  media.error = std::string(failure);
+  if (async) {
+    account.pending_uploads.push_back(media.prefixed_id);
+    world.active().Mark(account.identity().index);
+  }
   auto [it, inserted] = account.media.emplace(media.prefixed_id, std::move(media));
   return it->second;
 }
@@ -368,6 +377,136 @@ ApiResult<std::vector<uint64_t>> AddUsersToList(Account& account, std::string_vi
   std::vector<uint64_t> out;
   for (uint32_t index : indexes) out.push_back(account.fans[index].id);
   return out;
+}
+
+namespace {
+
+// The custom list `list_ref` for an edit: 422 `system_list` for system lists, 404
+// `list_not_found` for unknown ones.
+ApiResult<UserList*> EditableList(Account& account, std::string_view list_ref)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(account.mu) {
+  if (IsSystemList(list_ref)) {
+    return Unprocessable("system_list", StrCat("The ", list_ref,
+                                               " list is managed by the platform and cannot be "
+                                               "changed."));
+  }
+  auto id = ParseInt<int64_t>(list_ref);
+  UserList* list = id ? account.FindList(*id) : nullptr;
+  if (list == nullptr) {
+    return ApiError{404, "list_not_found", StrCat("User list ", list_ref, " not found.")};
+  }
+  return list;
+}
+
+ApiResult<uint32_t> FanIndex(const Account& account, std::string_view user_ref)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(account.mu) {
+  auto id = ParseInt<int64_t>(user_ref);
+  auto index = id && *id > 0 ? account.FindFan(static_cast<uint64_t>(*id)) : std::nullopt;
+  if (!index) {
+    return ApiError{404, "user_not_found",
+                    StrCat("User ", user_ref, " is not a fan of this account.")};
+  }
+  return *index;
+}
+
+void Erase(std::vector<uint32_t>& v, uint32_t value) {
+  v.erase(std::remove(v.begin(), v.end(), value), v.end());
+}
+
+// System lists whose membership the simulator does not model (always empty).
+bool IsUnmodelledSystemList(std::string_view name) {
+  return name == "following" || name == "tagged" || name == "muted" || name == "friends" ||
+         name == "bookmarks";
+}
+
+}  // namespace
+
+ApiResult<UserList*> UpdateList(Account& account, std::string_view list_ref,
+                                const UpdateListRequest& request) {
+  auto list = EditableList(account, list_ref);
+  if (!list.ok()) return list;
+  list.value()->name = request.name;
+  if (request.pinned_to_feed) list.value()->pinned_to_feed = *request.pinned_to_feed;
+  return list;
+}
+
+std::optional<ApiError> DeleteList(Account& account, std::string_view list_ref) {
+  auto list = EditableList(account, list_ref);
+  if (!list.ok()) return list.error();
+  const int64_t id = list.value()->id;
+  std::erase_if(account.lists, [id](const UserList& l) { return l.id == id; });
+  return std::nullopt;
+}
+
+ApiResult<UserList*> ClearList(Account& account, std::string_view list_ref) {
+  auto list = EditableList(account, list_ref);
+  if (!list.ok()) return list;
+  list.value()->members.clear();
+  list.value()->pinned.clear();
+  return list;
+}
+
+ApiResult<UserList*> RemoveUserFromList(Account& account, std::string_view list_ref,
+                                        std::string_view user_ref) {
+  auto list = EditableList(account, list_ref);
+  if (!list.ok()) return list;
+  auto index = FanIndex(account, user_ref);
+  if (!index.ok()) return index.error();
+  Erase(list.value()->members, index.value());
+  Erase(list.value()->pinned, index.value());
+  return list;
+}
+
+std::optional<ApiError> PinUserInList(Account& account, std::string_view list_ref,
+                                      std::string_view user_ref, absl::Time now) {
+  std::vector<uint32_t>* pins = nullptr;
+  std::vector<uint32_t> system_members;
+  const std::vector<uint32_t>* members = nullptr;
+  if (IsSystemList(list_ref)) {
+    if (!IsUnmodelledSystemList(list_ref)) {
+      system_members = SystemListMembers(account, list_ref, now);
+      members = &system_members;
+    }
+  } else {
+    auto id = ParseInt<int64_t>(list_ref);
+    UserList* list = id ? account.FindList(*id) : nullptr;
+    if (list == nullptr) {
+      return ApiError{404, "list_not_found", StrCat("User list ", list_ref, " not found.")};
+    }
+    members = &list->members;
+    pins = &list->pinned;
+  }
+  auto index = FanIndex(account, user_ref);
+  if (!index.ok()) return index.error();
+  if (members != nullptr && !std::binary_search(members->begin(), members->end(), index.value())) {
+    return Unprocessable("user_not_in_list",
+                         StrCat("User ", user_ref, " is not in the list ", list_ref, "."));
+  }
+  if (pins == nullptr) pins = &account.system_list_pins[std::string(list_ref)];
+  if (std::find(pins->begin(), pins->end(), index.value()) == pins->end()) {
+    pins->push_back(index.value());
+  }
+  return std::nullopt;
+}
+
+ApiResult<std::vector<uint32_t>> PinnedUsers(const Account& account, std::string_view list_ref) {
+  const std::vector<uint32_t>* pins = nullptr;
+  if (IsSystemList(list_ref)) {
+    auto it = account.system_list_pins.find(list_ref);
+    if (it != account.system_list_pins.end()) pins = &it->second;
+  } else {
+    auto id = ParseInt<int64_t>(list_ref);
+    const UserList* list = nullptr;
+    for (const UserList& l : account.lists) {
+      if (id && l.id == *id) list = &l;
+    }
+    if (list == nullptr) {
+      return ApiError{404, "list_not_found", StrCat("User list ", list_ref, " not found.")};
+    }
+    pins = &list->pinned;
+  }
+  if (pins == nullptr) return std::vector<uint32_t>{};
+  return std::vector<uint32_t>(pins->rbegin(), pins->rend());
 }
 
 }  // namespace herald::upstream_sim

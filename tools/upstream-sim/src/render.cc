@@ -1,7 +1,28 @@
+#include <cctype>
+
+#include <herald/common/strings.h>
 #include <herald/upstream_sim/render.h>
 #include <herald/upstream_sim/time_format.h>
 
 namespace herald::upstream_sim {
+namespace {
+
+std::string PercentEncodePath(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 void WriteQueueItem(JsonWriter& w, int64_t id, const QueueStatus& s) {
   w.BeginObject();
@@ -76,6 +97,25 @@ void WritePreviews(JsonWriter& w, const MessageContent& content) {
     }
   }
   w.EndArray();
+}
+
+void WriteUploadedMedia(JsonWriter& w, uint64_t creator_user_id, const Media& m) {
+  w.BeginObject();
+  w.Field("prefixed_id", m.prefixed_id);
+  w.Field("file_name", m.file_name);
+  w.Field("processId", StrCat(m.numeric_id));
+  w.Field("host", "convert1.onlyfans.com");
+  w.Field("sourceUrl", StrCat("https://of2transcoder.s3.amazonaws.com/upload/", m.numeric_id, "/",
+                              PercentEncodePath(m.file_name), "?X-Amz-Expires=604800"));
+  w.Field("extra", "eyJzaW11bGF0ZWQiOnRydWV9");
+  w.Key("additional").BeginObject().Field("user", StrCat(creator_user_id)).EndObject();
+  w.Key("thumbs").BeginArray();
+  w.BeginObject()
+      .Field("id", 1)
+      .Field("url", StrCat("https://cdn2.onlyfans.com/thumbs/", m.numeric_id, ".jpg"))
+      .EndObject();
+  w.EndArray();
+  w.EndObject();
 }
 
 }  // namespace herald::upstream_sim

@@ -215,10 +215,11 @@ std::optional<ApiError> CheckMessageContent(int64_t price_cents,
   return std::nullopt;
 }
 
-ApiResult<std::string> ParseCreateListBody(std::string_view body) {
-  auto parsed = ParseObject(body);
-  if (!parsed.ok()) return parsed.error();
-  const json::value* name = parsed.value().if_contains("name");
+namespace {
+
+// The `name` of a list body: required, 1..64 characters (code points), not only blanks.
+ApiResult<std::string> ListName(const json::object& body) {
+  const json::value* name = body.if_contains("name");
   if (name == nullptr || !name->is_string() || Trim(Str(name->as_string())).empty()) {
     return Unprocessable("name_required", "The name field is required.");
   }
@@ -227,6 +228,31 @@ ApiResult<std::string> ParseCreateListBody(std::string_view body) {
     return Unprocessable("invalid_name", "The name may not be greater than 64 characters.");
   }
   return std::string(value);
+}
+
+}  // namespace
+
+ApiResult<std::string> ParseCreateListBody(std::string_view body) {
+  auto parsed = ParseObject(body);
+  if (!parsed.ok()) return parsed.error();
+  return ListName(parsed.value());
+}
+
+ApiResult<UpdateListRequest> ParseUpdateListBody(std::string_view body) {
+  auto parsed = ParseObject(body);
+  if (!parsed.ok()) return parsed.error();
+  auto name = ListName(parsed.value());
+  if (!name.ok()) return name.error();
+  UpdateListRequest request;
+  request.name = std::move(name).value();
+  if (const json::value* pinned = parsed.value().if_contains("isPinnedToFeed");
+      pinned != nullptr && !pinned->is_null()) {
+    if (!pinned->is_bool()) {
+      return Unprocessable("invalid_pinned_to_feed", "isPinnedToFeed must be a boolean.");
+    }
+    request.pinned_to_feed = pinned->as_bool();
+  }
+  return request;
 }
 
 ApiResult<std::vector<uint64_t>> ParseAddUsersBody(std::string_view body, int max_ids) {

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <deque>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -29,23 +30,55 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
-using Channel =
-    asio::experimental::concurrent_channel<void(boost::system::error_code, WebhookEvent)>;
-
-struct Endpoint {
-  std::string id;
+// Where and how an endpoint's requests go; immutable, replaced as a whole by an update.
+struct Settings {
   std::string url;
   std::string secret;
-  std::string team;
   std::string host;
   std::string port;
   std::string target;
   std::string host_header;
+  WebhookFilter filter;
+  bool enabled = true;
+};
+
+// A manual redelivery: the recorded body and key, sent verbatim.
+struct Replay {
+  std::shared_ptr<const std::string> body;
+  std::string key;
+  std::string redelivery_of;
+};
+
+// One queued delivery of an event to one endpoint.
+struct Job {
+  WebhookEvent event;
+  uint64_t delivery = 0;                    // numbers the delivery_uuid (managed endpoints)
+  std::shared_ptr<const std::string> body;  // rendered once for managed endpoints
+  std::shared_ptr<const Replay> replay;
+};
+
+using Channel = asio::experimental::concurrent_channel<void(boost::system::error_code, Job)>;
+
+struct StoredRecord {
+  WebhookDeliveryRecord record;
+  std::shared_ptr<const std::string> body;
+  std::shared_ptr<const AccountIdentity> account;
+};
+
+struct Endpoint {
+  std::string id;
+  std::string team;
+  bool managed = false;
+  absl::Time created_at;
+  std::shared_ptr<const Settings> settings;  // guarded by Impl::mu_
+  std::atomic<bool> enabled{true};           // settings->enabled, read without the lock
   int64_t max_backlog = 0;
   std::unique_ptr<Channel> channel;
   std::atomic<bool> closed{false};
   std::atomic<int64_t> backlog{0};
   DeliveryTotals totals;
+  mutable absl::Mutex records_mu;
+  std::deque<StoredRecord> records ABSL_GUARDED_BY(records_mu);  // oldest first
 };
 
 struct AttemptResult {
@@ -55,32 +88,66 @@ struct AttemptResult {
   std::string error;      // transport error when not answered
 };
 
+absl::StatusOr<std::shared_ptr<Settings>> MakeSettings(const WebhookEndpointConfig& config) {
+  auto parsed = boost::urls::parse_uri(config.url);
+  if (!parsed)
+    return absl::InvalidArgumentError(StrCat("webhook url: cannot parse '", config.url, "'"));
+  if (parsed->scheme() != "http") {
+    return absl::InvalidArgumentError("webhook url: only http:// URLs are supported");
+  }
+  if (parsed->host().empty()) return absl::InvalidArgumentError("webhook url: missing host");
+  auto s = std::make_shared<Settings>();
+  s->url = config.url;
+  s->secret = config.secret;
+  s->host = std::string(parsed->host_name().empty() ? parsed->host() : parsed->host_name());
+  if (parsed->host_type() == boost::urls::host_type::ipv6) {
+    s->host = std::string(parsed->host_ipv6_address().to_string());
+  }
+  s->port = parsed->has_port() ? std::string(parsed->port()) : "80";
+  s->target = std::string(parsed->encoded_resource());
+  if (s->target.empty() || s->target[0] != '/') s->target = StrCat("/", s->target);
+  s->host_header = std::string(parsed->encoded_authority());
+  s->filter = config.filter;
+  std::sort(s->filter.account_ids.begin(), s->filter.account_ids.end());
+  s->enabled = config.enabled;
+  return s;
+}
+
+// 8-4-4-4-12 lowercase hex, version-4 style, derived from the delivery number.
+std::string DeliveryUuid(uint64_t delivery) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const uint64_t hi = HashValues({delivery, 0xde11});
+  const uint64_t lo = Mix64(hi ^ delivery);
+  std::string hex;
+  for (int i = 15; i >= 0; --i) hex.push_back(kHex[(hi >> (4 * i)) & 0xf]);
+  for (int i = 15; i >= 0; --i) hex.push_back(kHex[(lo >> (4 * i)) & 0xf]);
+  hex[12] = '4';
+  hex[16] = kHex[8 + (lo & 3)];
+  return StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
+                hex.substr(16, 4), "-", hex.substr(20, 12));
+}
+
 }  // namespace
 
 class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
  public:
-  Impl(asio::io_context& io, WebhookPolicy policy) : io_(io), policy_(policy) {}
+  Impl(asio::io_context& io, WebhookPolicy policy, const Clock& clock)
+      : io_(io), clock_(clock), policy_(policy) {}
 
   absl::StatusOr<std::string> AddEndpoint(WebhookEndpointConfig config) {
-    auto parsed = boost::urls::parse_uri(config.url);
-    if (!parsed)
-      return absl::InvalidArgumentError(StrCat("webhook url: cannot parse '", config.url, "'"));
-    if (parsed->scheme() != "http") {
-      return absl::InvalidArgumentError("webhook url: only http:// URLs are supported");
+    if (config.managed && config.team.empty()) {
+      return absl::InvalidArgumentError("a managed webhook belongs to a team");
     }
-    if (parsed->host().empty()) return absl::InvalidArgumentError("webhook url: missing host");
+    auto settings = MakeSettings(config);
+    if (!settings.ok()) return settings.status();
     auto ep = std::make_shared<Endpoint>();
-    ep->url = config.url;
-    ep->secret = std::move(config.secret);
     ep->team = std::move(config.team);
-    ep->host = std::string(parsed->host_name().empty() ? parsed->host() : parsed->host_name());
-    if (parsed->host_type() == boost::urls::host_type::ipv6) {
-      ep->host = std::string(parsed->host_ipv6_address().to_string());
-    }
-    ep->port = parsed->has_port() ? std::string(parsed->port()) : "80";
-    ep->target = std::string(parsed->encoded_resource());
-    if (ep->target.empty() || ep->target[0] != '/') ep->target = StrCat("/", ep->target);
-    ep->host_header = std::string(parsed->encoded_authority());
+    ep->managed = config.managed;
+    ep->created_at = clock_.Now();
+    ep->enabled.store((*settings)->enabled);
+    const std::string url = (*settings)->url;
+    const bool is_signed = !(*settings)->secret.empty();
+    ep->settings = std::move(*settings);
     WebhookPolicy policy;
     {
       absl::MutexLock lock(&mu_);
@@ -96,10 +163,78 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
       asio::co_spawn(io_, Worker(shared_from_this(), ep), asio::detached);
     }
     log::Info("webhook endpoint added", {{"id", ep->id},
-                                         {"url", ep->url},
+                                         {"url", url},
                                          {"team", ep->team.empty() ? "*" : ep->team},
-                                         {"signed", !ep->secret.empty()}});
+                                         {"managed", ep->managed},
+                                         {"signed", is_signed}});
     return ep->id;
+  }
+
+  absl::Status UpdateEndpoint(std::string_view id, const WebhookEndpointConfig& config) {
+    auto settings = MakeSettings(config);
+    if (!settings.ok()) return settings.status();
+    absl::MutexLock lock(&mu_);
+    Endpoint* ep = FindLocked(id);
+    if (ep == nullptr) return absl::NotFoundError(StrCat("no webhook ", id));
+    ep->enabled.store((*settings)->enabled);
+    ep->settings = std::move(*settings);
+    return absl::OkStatus();
+  }
+
+  std::optional<WebhookInfo> Info(std::string_view id) const {
+    absl::ReaderMutexLock lock(&mu_);
+    const Endpoint* ep = FindLocked(id);
+    if (ep == nullptr) return std::nullopt;
+    return InfoLocked(*ep);
+  }
+
+  std::vector<WebhookInfo> Managed(std::string_view team) const {
+    absl::ReaderMutexLock lock(&mu_);
+    std::vector<WebhookInfo> out;
+    for (const auto& ep : endpoints_) {
+      if (ep->managed && ep->team == team) out.push_back(InfoLocked(*ep));
+    }
+    return out;
+  }
+
+  std::optional<std::vector<WebhookDeliveryRecord>> Deliveries(std::string_view id, size_t offset,
+                                                               size_t limit) const {
+    std::shared_ptr<Endpoint> ep = Find(id);
+    if (ep == nullptr) return std::nullopt;
+    std::vector<WebhookDeliveryRecord> out;
+    absl::MutexLock lock(&ep->records_mu);
+    for (size_t i = offset; i < ep->records.size() && out.size() < limit; ++i) {
+      out.push_back(ep->records[ep->records.size() - 1 - i].record);
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::string> Redeliver(std::string_view id, std::string_view delivery_id) {
+    std::shared_ptr<Endpoint> ep = Find(id);
+    if (ep == nullptr) return absl::NotFoundError(StrCat("no webhook ", id));
+    Job job;
+    auto replay = std::make_shared<Replay>();
+    {
+      absl::MutexLock lock(&ep->records_mu);
+      auto it = std::find_if(ep->records.begin(), ep->records.end(),
+                             [&](const StoredRecord& r) { return r.record.id == delivery_id; });
+      if (it == ep->records.end()) return absl::NotFoundError(StrCat("no delivery ", delivery_id));
+      replay->body = it->body;
+      replay->key = it->record.idempotency_key;
+      job.event.type = it->record.event;
+      job.event.account = it->account;
+    }
+    if (!ep->enabled.load()) return absl::FailedPreconditionError("the webhook is paused");
+    replay->redelivery_of = std::string(delivery_id);
+    job.replay = std::move(replay);
+    const uint64_t delivery = next_delivery_.fetch_add(1);
+    job.delivery = delivery;
+    job.event.sequence = delivery;
+    job.event.at = clock_.Now();
+    if (!Enqueue(*ep, std::move(job))) {
+      return absl::ResourceExhaustedError("the webhook's backlog is full");
+    }
+    return DeliveryUuid(delivery);
   }
 
   bool Remove(std::optional<std::string_view> id) {
@@ -145,7 +280,9 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
     if (endpoint_count_.load(std::memory_order_relaxed) == 0) return false;
     absl::ReaderMutexLock lock(&mu_);
     for (const auto& ep : endpoints_) {
-      if (ep->team.empty() || ep->team == account.team_id) return true;
+      if (!ep->team.empty() && ep->team != account.team_id) continue;
+      const Settings& s = *ep->settings;
+      if (s.enabled && s.filter.MatchesAccount(account.id)) return true;
     }
     return false;
   }
@@ -157,6 +294,9 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
     WebhookCounters& account = event.account->webhooks;
     for (const auto& ep : endpoints_) {
       if (!ep->team.empty() && ep->team != event.account->team_id) continue;
+      const Settings& settings = *ep->settings;
+      // A paused webhook does not queue events; they are not recovered later.
+      if (!settings.enabled || !settings.filter.Matches(event.type, event.account->id)) continue;
       totals.events.fetch_add(1, std::memory_order_relaxed);
       ep->totals.events.fetch_add(1, std::memory_order_relaxed);
       account.events.fetch_add(1, std::memory_order_relaxed);
@@ -164,14 +304,15 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
           duplicate_rate > 0 &&
           UnitInterval(HashValues({event.seed, event.sequence, 0xd0b1e})) < duplicate_rate;
       for (int copy = 0; copy < (twice ? 2 : 1); ++copy) {
-        WebhookEvent e = event;
-        e.duplicate = copy == 1;
-        if (e.duplicate) {
+        Job job{.event = event};
+        job.event.duplicate = copy == 1;
+        if (ep->managed) job.delivery = next_delivery_.fetch_add(1, std::memory_order_relaxed);
+        if (job.event.duplicate) {
           totals.duplicates.fetch_add(1, std::memory_order_relaxed);
           ep->totals.duplicates.fetch_add(1, std::memory_order_relaxed);
           account.duplicates.fetch_add(1, std::memory_order_relaxed);
         }
-        if (!Enqueue(*ep, std::move(e))) {
+        if (!Enqueue(*ep, std::move(job))) {
           totals.dropped.fetch_add(1, std::memory_order_relaxed);
           ep->totals.dropped.fetch_add(1, std::memory_order_relaxed);
           account.dropped.fetch_add(1, std::memory_order_relaxed);
@@ -197,13 +338,15 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
     for (const auto& ep : endpoints_) {
       w.BeginObject();
       w.Field("id", ep->id);
-      w.Field("url", ep->url);
+      w.Field("url", ep->settings->url);
       if (ep->team.empty()) {
         w.NullField("team");
       } else {
         w.Field("team", ep->team);
       }
-      w.Field("has_signing_secret", !ep->secret.empty());
+      w.Field("managed", ep->managed);
+      w.Field("enabled", ep->settings->enabled);
+      w.Field("has_signing_secret", !ep->settings->secret.empty());
       w.Field("backlog", ep->backlog.load());
       w.Field("events", ep->totals.events.load());
       w.Field("attempts", ep->totals.attempts.load());
@@ -219,58 +362,110 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
   }
 
  private:
-  // Counts the event in the endpoint's backlog and queues it; false when the backlog is full.
-  static bool Enqueue(Endpoint& ep, WebhookEvent event) {
+  Endpoint* FindLocked(std::string_view id) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    for (const auto& ep : endpoints_) {
+      if (ep->id == id) return ep.get();
+    }
+    return nullptr;
+  }
+
+  std::shared_ptr<Endpoint> Find(std::string_view id) const {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& ep : endpoints_) {
+      if (ep->id == id) return ep;
+    }
+    return nullptr;
+  }
+
+  static WebhookInfo InfoLocked(const Endpoint& ep) {
+    const Settings& s = *ep.settings;
+    return WebhookInfo{.id = ep.id,
+                       .config = WebhookEndpointConfig{.url = s.url,
+                                                       .secret = s.secret,
+                                                       .team = ep.team,
+                                                       .managed = ep.managed,
+                                                       .filter = s.filter,
+                                                       .enabled = s.enabled},
+                       .created_at = ep.created_at};
+  }
+
+  std::shared_ptr<const Settings> SettingsOf(const Endpoint& ep) const {
+    absl::ReaderMutexLock lock(&mu_);
+    return ep.settings;
+  }
+
+  // Counts the job in the endpoint's backlog and queues it; false when the backlog is full.
+  static bool Enqueue(Endpoint& ep, Job job) {
     if (ep.closed.load(std::memory_order_relaxed)) return false;
     if (ep.backlog.fetch_add(1) >= ep.max_backlog) {
       ep.backlog.fetch_sub(1);
       return false;
     }
-    if (!ep.channel->try_send(boost::system::error_code(), std::move(event))) {
+    if (!ep.channel->try_send(boost::system::error_code(), std::move(job))) {
       ep.backlog.fetch_sub(1);
       return false;
     }
     return true;
   }
 
+  void CountDropped(Endpoint& ep, const WebhookEvent& event) {
+    totals_[static_cast<size_t>(event.type)].dropped.fetch_add(1);
+    ep.totals.dropped.fetch_add(1);
+    event.account->webhooks.dropped.fetch_add(1);
+  }
+
   static asio::awaitable<void> RetryLater(std::shared_ptr<Impl> self, std::shared_ptr<Endpoint> ep,
-                                          WebhookEvent event, absl::Duration delay) {
+                                          Job job, absl::Duration delay) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     timer.expires_after(absl::ToChronoNanoseconds(delay));
     co_await timer.async_wait(kUseTuple);
-    // The event was counted in the backlog while it waited; hand it back to the queue.
+    // The job was counted in the backlog while it waited; hand it back to the queue.
     ep->backlog.fetch_sub(1);
-    const EventType type = event.type;
-    const std::shared_ptr<const AccountIdentity> account = event.account;
-    if (!Enqueue(*ep, std::move(event))) {
-      self->totals_[static_cast<size_t>(type)].dropped.fetch_add(1);
-      ep->totals.dropped.fetch_add(1);
-      account->webhooks.dropped.fetch_add(1);
-    }
+    const WebhookEvent event = job.event;
+    if (!Enqueue(*ep, std::move(job))) self->CountDropped(*ep, event);
   }
 
-  // The whole POST as bytes: serialised once per attempt loop, identical for every retry.
-  static std::string SerializeRequest(const Endpoint& ep, const WebhookEvent& event) {
-    const std::string body = RenderWebhookBody(event);
+  // The whole POST as bytes: serialised once per attempt, identical for every retry.
+  static std::string SerializeRequest(const Settings& s, const Job& job, const std::string& body,
+                                      const std::string& key) {
     std::string out;
-    out.reserve(body.size() + 320);
+    out.reserve(body.size() + 384);
     StrAppend(
-        &out, "POST ", ep.target, " HTTP/1.1\r\nHost: ", ep.host_header,
+        &out, "POST ", s.target, " HTTP/1.1\r\nHost: ", s.host_header,
         "\r\nContent-Type: application/json\r\nUser-Agent: OnlyFansAPI.com/Webhook-Client\r\n");
-    if (!ep.secret.empty()) StrAppend(&out, "Signature: ", HmacSha256Hex(ep.secret, body), "\r\n");
-    StrAppend(&out, "X-OFAPI-Idempotency-Key: ", IdempotencyKey(event),
-              "\r\nContent-Length: ", body.size(), "\r\nConnection: keep-alive\r\n\r\n", body);
+    if (!s.secret.empty()) StrAppend(&out, "Signature: ", HmacSha256Hex(s.secret, body), "\r\n");
+    if (job.replay) StrAppend(&out, "X-OFAPI-Redelivery-Of: ", job.replay->redelivery_of, "\r\n");
+    StrAppend(&out, "X-OFAPI-Idempotency-Key: ", key, "\r\nContent-Length: ", body.size(),
+              "\r\nConnection: keep-alive\r\n\r\n", body);
     return out;
+  }
+
+  void Record(Endpoint& ep, const Job& job, const std::string& key, const AttemptResult& result) {
+    StoredRecord r;
+    r.record.id = StrCat("dlv_", next_record_.fetch_add(1));
+    r.record.delivery_uuid = DeliveryUuid(job.delivery);
+    r.record.event = job.event.type;
+    r.record.idempotency_key = key;
+    if (result.answered) r.record.status_code = result.status;
+    r.record.success = result.ok;
+    r.record.attempt = job.event.attempt + 1;
+    r.record.created_at = clock_.Now();
+    if (job.replay) r.record.redelivery_of = job.replay->redelivery_of;
+    r.body = job.replay ? job.replay->body : job.body;
+    r.account = job.event.account;
+    absl::MutexLock lock(&ep.records_mu);
+    ep.records.push_back(std::move(r));
+    while (ep.records.size() > kMaxDeliveryRecords) ep.records.pop_front();
   }
 
   static asio::awaitable<AttemptResult> Attempt(beast::tcp_stream& stream,
                                                 beast::flat_buffer& buffer, bool& open,
-                                                const Endpoint& ep, const WebhookPolicy& policy,
+                                                const Settings& s, const WebhookPolicy& policy,
                                                 const std::string& request) {
     AttemptResult result;
     if (!open) {
       tcp::resolver resolver(stream.get_executor());
-      auto [rec, results] = co_await resolver.async_resolve(ep.host, ep.port, kUseTuple);
+      auto [rec, results] = co_await resolver.async_resolve(s.host, s.port, kUseTuple);
       if (rec) {
         result.error = StrCat("resolve: ", rec.message());
         co_return result;
@@ -318,21 +513,47 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
     beast::tcp_stream stream(co_await asio::this_coro::executor);
     beast::flat_buffer buffer;
     bool open = false;
+    std::string connected_to;  // host:port of the open connection
     for (;;) {
-      auto [ec, event] = co_await ep->channel->async_receive(kUseTuple);
+      auto [ec, job] = co_await ep->channel->async_receive(kUseTuple);
       if (ec || ep->closed.load()) break;
+      if (!ep->enabled.load()) {
+        // Paused: what was queued is dropped, not kept for later.
+        ep->backlog.fetch_sub(1);
+        self->CountDropped(*ep, job.event);
+        continue;
+      }
       const WebhookPolicy policy = self->policy();
-      const std::string request = SerializeRequest(*ep, event);
+      const std::shared_ptr<const Settings> settings = self->SettingsOf(*ep);
+      const std::string destination = StrCat(settings->host, ":", settings->port);
+      if (open && destination != connected_to) {
+        // The URL changed: the next attempt connects to the new host.
+        boost::system::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        stream.close();
+        open = false;
+      }
+      connected_to = destination;
+      if (ep->managed && !job.body && !job.replay) {
+        job.body = std::make_shared<const std::string>(RenderWebhookBody(job.event));
+      }
+      const std::string key = job.replay ? job.replay->key : IdempotencyKey(job.event);
+      const std::string rendered =
+          job.body || job.replay ? std::string() : RenderWebhookBody(job.event);
+      const std::string& body = job.replay ? *job.replay->body : job.body ? *job.body : rendered;
+      const std::string request = SerializeRequest(*settings, job, body, key);
 
       self->in_flight_.fetch_add(1);
       const bool reused = open;
-      AttemptResult result = co_await Attempt(stream, buffer, open, *ep, policy, request);
+      AttemptResult result = co_await Attempt(stream, buffer, open, *settings, policy, request);
       if (!result.ok && !result.answered && reused) {
         // The receiver closed an idle keep-alive connection; a sender reconnects once.
-        result = co_await Attempt(stream, buffer, open, *ep, policy, request);
+        result = co_await Attempt(stream, buffer, open, *settings, policy, request);
       }
       self->in_flight_.fetch_sub(1);
+      if (ep->managed) self->Record(*ep, job, key, result);
 
+      const WebhookEvent& event = job.event;
       DeliveryTotals& totals = self->totals_[static_cast<size_t>(event.type)];
       WebhookCounters& account = event.account->webhooks;
       totals.attempts.fetch_add(1, std::memory_order_relaxed);
@@ -359,13 +580,14 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
                                                 {"error", result.error}});
         continue;
       }
-      ++event.attempt;
-      absl::Duration delay = policy.retry_base * std::pow(2.0, event.attempt - 1);
+      ++job.event.attempt;
+      const int attempt = job.event.attempt;
+      absl::Duration delay = policy.retry_base * std::pow(2.0, attempt - 1);
       delay = std::min(delay, policy.retry_max);
       // +-20% jitter, derived from the event so runs repeat.
-      delay *= 0.8 + 0.4 * UnitInterval(HashValues(
-                               {event.seed, event.sequence, static_cast<uint64_t>(event.attempt)}));
-      asio::co_spawn(stream.get_executor(), RetryLater(self, ep, std::move(event), delay),
+      delay *= 0.8 + 0.4 * UnitInterval(HashValues({job.event.seed, job.event.sequence,
+                                                    static_cast<uint64_t>(attempt)}));
+      asio::co_spawn(stream.get_executor(), RetryLater(self, ep, std::move(job), delay),
                      asio::detached);
     }
     boost::system::error_code ignored;
@@ -373,6 +595,7 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   asio::io_context& io_;
+  const Clock& clock_;
   mutable absl::Mutex mu_;
   WebhookPolicy policy_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<Endpoint>> endpoints_ ABSL_GUARDED_BY(mu_);
@@ -380,16 +603,68 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<int> endpoint_count_{0};
   std::atomic<int64_t> in_flight_{0};
+  std::atomic<uint64_t> next_delivery_{1};
+  std::atomic<uint64_t> next_record_{1};
   std::array<DeliveryTotals, kEventTypeCount> totals_;
 };
 
-WebhookEmitter::WebhookEmitter(boost::asio::io_context& io, WebhookPolicy policy)
-    : impl_(std::make_shared<Impl>(io, policy)) {}
+std::string_view AccountScopeName(AccountScope scope) {
+  switch (scope) {
+    case AccountScope::kGlobal:
+      return "global";
+    case AccountScope::kInclusive:
+      return "inclusive";
+    case AccountScope::kExclusive:
+      return "exclusive";
+  }
+  return "global";
+}
+
+std::optional<AccountScope> ParseAccountScope(std::string_view name) {
+  for (AccountScope s :
+       {AccountScope::kGlobal, AccountScope::kInclusive, AccountScope::kExclusive}) {
+    if (AccountScopeName(s) == name) return s;
+  }
+  return std::nullopt;
+}
+
+bool WebhookFilter::MatchesAccount(std::string_view account_id) const {
+  if (scope == AccountScope::kGlobal) return true;
+  const bool listed =
+      std::find(account_ids.begin(), account_ids.end(), account_id) != account_ids.end();
+  return scope == AccountScope::kInclusive ? listed : !listed;
+}
+
+bool WebhookFilter::Matches(EventType type, std::string_view account_id) const {
+  return (events & EventBit(type)) != 0 && MatchesAccount(account_id);
+}
+
+WebhookEmitter::WebhookEmitter(boost::asio::io_context& io, WebhookPolicy policy,
+                               const Clock& clock)
+    : impl_(std::make_shared<Impl>(io, policy, clock)) {}
 
 WebhookEmitter::~WebhookEmitter() { impl_->Stop(); }
 
 absl::StatusOr<std::string> WebhookEmitter::AddEndpoint(WebhookEndpointConfig config) {
   return impl_->AddEndpoint(std::move(config));
+}
+absl::Status WebhookEmitter::UpdateEndpoint(std::string_view id, WebhookEndpointConfig config) {
+  return impl_->UpdateEndpoint(id, config);
+}
+std::optional<WebhookInfo> WebhookEmitter::GetEndpoint(std::string_view id) const {
+  return impl_->Info(id);
+}
+std::vector<WebhookInfo> WebhookEmitter::ManagedEndpoints(std::string_view team) const {
+  return impl_->Managed(team);
+}
+std::optional<std::vector<WebhookDeliveryRecord>> WebhookEmitter::Deliveries(std::string_view id,
+                                                                             size_t offset,
+                                                                             size_t limit) const {
+  return impl_->Deliveries(id, offset, limit);
+}
+absl::StatusOr<std::string> WebhookEmitter::Redeliver(std::string_view id,
+                                                      std::string_view delivery_id) {
+  return impl_->Redeliver(id, delivery_id);
 }
 bool WebhookEmitter::RemoveEndpoint(std::string_view id) { return impl_->Remove(id); }
 void WebhookEmitter::RemoveAll() { impl_->Remove(std::nullopt); }

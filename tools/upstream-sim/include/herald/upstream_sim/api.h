@@ -22,6 +22,7 @@
 #include <vector>
 
 #include <herald/upstream_sim/sim_state.h>
+#include <herald/upstream_sim/webhooks.h>
 
 namespace herald::upstream_sim {
 
@@ -42,10 +43,11 @@ struct ApiResponse {
 
 class Api {
  public:
-  // `state` must outlive the API. `public_url` (e.g. "http://sim:8080") prefixes absolute
-  // links; empty: "http://" + the request's Host header.
-  explicit Api(SimState& state, std::string public_url = "")
-      : state_(state), public_url_(std::move(public_url)) {}
+  // `state` (and `webhooks`, when given) must outlive the API. `public_url` (e.g.
+  // "http://sim:8080") prefixes absolute links; empty: "http://" + the request's Host header.
+  // `webhooks` serves the team-level /api/webhooks management API; null: those paths are 404.
+  explicit Api(SimState& state, std::string public_url = "", WebhookEmitter* webhooks = nullptr)
+      : state_(state), public_url_(std::move(public_url)), webhooks_(webhooks) {}
 
   // Thread-safe; takes at most one account lock and one team lock, one after the other.
   ApiResponse Handle(const ApiRequest& request);
@@ -56,6 +58,7 @@ class Api {
  private:
   SimState& state_;
   const std::string public_url_;
+  WebhookEmitter* const webhooks_;
 };
 
 // The vendor's 401 body.

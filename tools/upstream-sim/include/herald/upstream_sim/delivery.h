@@ -1,6 +1,6 @@
 // Moves simulated time forward: delivers mass messages to their recipients at the configured
-// speed, lets recipients buy priced messages after a delay, adds new subscribers, and emits the
-// matching webhook events.
+// speed, lets recipients buy priced messages after a delay, adds new subscribers, reports async
+// uploads that completed or failed, and emits the matching webhook events.
 //
 //   DeliveryEngine engine(clock, sink);
 //   engine.Tick(world, behavior);   // from a timer every few milliseconds, or from a test

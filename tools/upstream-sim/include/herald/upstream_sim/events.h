@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,11 +26,17 @@ enum class EventType : uint8_t {
   kPpvUnlocked,
   kTransactionNew,
   kSubscriptionNew,
+  kMediaUploadCompleted,
+  kMediaUploadFailed,
 };
-inline constexpr int kEventTypeCount = 6;
+inline constexpr int kEventTypeCount = 8;
 
 // "chat_queue.updated", "messages.ppv.unlocked", ...
 std::string_view EventName(EventType type);
+// The inverse of EventName; nullopt for a name the simulator does not emit.
+std::optional<EventType> ParseEventName(std::string_view name);
+// One sentence saying when the event is sent (the event catalogue's description).
+std::string_view EventDescription(EventType type);
 
 struct FanSnapshot {
   uint64_t id = 0;
@@ -59,6 +66,9 @@ struct WebhookEvent {
   int64_t chat_message_id = 0;
   int64_t amount_cents = 0;
 
+  // media_uploads.*: the upload as it ended (a copy; `error` set for a failure).
+  std::shared_ptr<const Media> media;
+
   // Delivery bookkeeping, owned by the emitter.
   int attempt = 0;
   bool duplicate = false;
@@ -69,6 +79,10 @@ std::string IdempotencyKey(const WebhookEvent& event);
 
 // The JSON body {"event", "account_id", "payload"}.
 std::string RenderWebhookBody(const WebhookEvent& event);
+
+// A representative body of an event of `type` for a made-up account, rendered the way real
+// events are (GET /api/webhooks/{type}/example-payload).
+std::string ExampleWebhookBody(EventType type);
 
 // Receives events as they happen. Implementations must be thread-safe and must not block:
 // Emit is called with an account lock held.

@@ -84,6 +84,8 @@ struct UserList {
   std::string name;
   absl::Time created_at;
   std::vector<uint32_t> members;  // fan indexes, sorted, unique
+  bool pinned_to_feed = false;
+  std::vector<uint32_t> pinned;  // pinned members' fan indexes, in the order they were pinned
 };
 
 // An upload through POST /media/upload: a single-use `ofapi_media_…` id.
@@ -96,8 +98,10 @@ struct Media {
   bool is_video = false;
   bool async = false;
   absl::Time created_at;
-  absl::Time ready_at;  // async uploads complete at this time
+  absl::Time ready_at;  // async uploads complete (or fail) at this time
   int64_t used_by = 0;  // mass message id that consumed it; 0 while unused
+  std::string error;    // non-empty: the async upload fails at `ready_at` with this error
+  bool failed(absl::Time now) const { return !error.empty() && ready_at <= now; }
 };
 
 struct MediaItem {
@@ -198,11 +202,16 @@ class Account {
   mutable absl::Mutex mu;
   std::vector<Fan> fans ABSL_GUARDED_BY(mu);  // sorted by id
   std::vector<UserList> lists ABSL_GUARDED_BY(mu);
+  // Pinned fans of system lists by list name, in the order they were pinned (custom lists keep
+  // theirs in UserList::pinned).
+  std::map<std::string, std::vector<uint32_t>, std::less<>> system_list_pins ABSL_GUARDED_BY(mu);
   std::unordered_map<std::string, Media> media ABSL_GUARDED_BY(mu);
   std::map<int64_t, std::unique_ptr<MassMessage>> messages ABSL_GUARDED_BY(mu);
   std::vector<int64_t> active_messages ABSL_GUARDED_BY(mu);  // scheduled or sending
   std::priority_queue<PendingPurchase, std::vector<PendingPurchase>, std::greater<>>
       pending_purchases ABSL_GUARDED_BY(mu);
+  // Async uploads whose media_uploads.* event is not sent yet (prefixed ids).
+  std::vector<std::string> pending_uploads ABSL_GUARDED_BY(mu);
   // Creation times are kept strictly increasing so date cursors never tie.
   absl::Time last_message_time ABSL_GUARDED_BY(mu) = absl::InfinitePast();
 
@@ -212,9 +221,9 @@ class Account {
   MassMessage* FindMessage(int64_t message_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // A creation time after every earlier one on this account.
   absl::Time NextMessageTime(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // Has queues to deliver or purchases to perform.
+  // Has queues to deliver, purchases to perform or upload outcomes to report.
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return !active_messages.empty() || !pending_purchases.empty();
+    return !active_messages.empty() || !pending_purchases.empty() || !pending_uploads.empty();
   }
 
  private:

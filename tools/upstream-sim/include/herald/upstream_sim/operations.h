@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,10 +64,11 @@ ApiResult<MassMessage*> UnsendMassMessage(World& world, Account& account, int64_
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(account.mu);
 
 // Records an upload of `bytes` and returns it. Async uploads become ready after
-// `behavior.async_upload_delay`.
+// `behavior.async_upload_delay` (then the delivery engine emits media_uploads.completed, or
+// media_uploads.failed when `failure` is set: the error the upload ends with).
 Media& CreateUpload(World& world, Account& account, std::string_view file_name, int64_t bytes,
-                    bool async, int64_t credits, absl::Time now, const Behavior& behavior)
-    ABSL_EXCLUSIVE_LOCKS_REQUIRED(account.mu);
+                    bool async, int64_t credits, absl::Time now, const Behavior& behavior,
+                    std::string_view failure = "") ABSL_EXCLUSIVE_LOCKS_REQUIRED(account.mu);
 
 // Credits an upload of `bytes` costs: `per_mb` per started decimal megabyte, at least one.
 int64_t UploadCredits(int64_t bytes, int64_t per_mb);
@@ -79,6 +81,37 @@ UserList& CreateList(World& world, Account& account, std::string_view name, absl
 // a fan of the account (nothing is added then).
 ApiResult<std::vector<uint64_t>> AddUsersToList(Account& account, std::string_view list_ref,
                                                 const std::vector<uint64_t>& fan_ids)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(account.mu);
+
+// Edits of one custom list. Each is 404 `list_not_found` for an unknown (or non-numeric) list
+// and 422 `system_list` for a system list, and changes nothing then.
+
+// Renames the list and, when given, sets isPinnedToFeed.
+ApiResult<UserList*> UpdateList(Account& account, std::string_view list_ref,
+                                const UpdateListRequest& request)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(account.mu);
+// Deletes the list with its pins; sends and updates naming it afterwards are 422
+// `invalid_user_list`, as for any unknown list. Queues already created keep their recipients.
+std::optional<ApiError> DeleteList(Account& account, std::string_view list_ref)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(account.mu);
+// Removes every member (and every pin).
+ApiResult<UserList*> ClearList(Account& account, std::string_view list_ref)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(account.mu);
+// Removes fan `user_ref` (and its pin); removing a fan that is not a member is a no-op. 404
+// `user_not_found` when `user_ref` is not a fan id of the account.
+ApiResult<UserList*> RemoveUserFromList(Account& account, std::string_view list_ref,
+                                        std::string_view user_ref)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(account.mu);
+
+// Pins fan `user_ref` in list `list_ref` (a custom list id or a system list name); pinning a
+// pinned fan is a no-op. 404 `list_not_found`, 404 `user_not_found` (not a fan of the account),
+// 422 `user_not_in_list` (the fan is not a member; the system lists the simulator keeps empty,
+// such as `friends`, accept any fan of the account).
+std::optional<ApiError> PinUserInList(Account& account, std::string_view list_ref,
+                                      std::string_view user_ref, absl::Time now)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(account.mu);
+// Fan indexes pinned in list `list_ref`, most recently pinned first. 404 `list_not_found`.
+ApiResult<std::vector<uint32_t>> PinnedUsers(const Account& account, std::string_view list_ref)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(account.mu);
 
 }  // namespace herald::upstream_sim

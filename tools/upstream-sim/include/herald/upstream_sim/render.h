@@ -27,4 +27,9 @@ void WriteMedia(JsonWriter& w, const MessageContent& content, bool locked);
 // The `previews` array: platform media ids of the free previews.
 void WritePreviews(JsonWriter& w, const MessageContent& content);
 
+// A finished upload as the synchronous upload response and the `media` of a completed upload
+// show it: {prefixed_id, file_name, processId, host, sourceUrl, extra, additional, thumbs}.
+// `creator_user_id` is the account's numeric platform id.
+void WriteUploadedMedia(JsonWriter& w, uint64_t creator_user_id, const Media& media);
+
 }  // namespace herald::upstream_sim

@@ -34,6 +34,7 @@ struct RequestCounters {
   std::atomic<int64_t> mass_messages_created{0};
   std::atomic<int64_t> uploads{0};
   std::atomic<int64_t> lists_created{0};
+  std::atomic<int64_t> lists_deleted{0};
   // Injected faults.
   std::atomic<int64_t> fault_errors{0};
   std::atomic<int64_t> fault_resets{0};

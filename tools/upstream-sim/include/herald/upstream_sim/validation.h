@@ -79,6 +79,14 @@ std::optional<ApiError> CheckMessageContent(int64_t price_cents,
 // POST /user-lists {"name": "..."}: 1..64 characters (code points).
 ApiResult<std::string> ParseCreateListBody(std::string_view body);
 
+// PUT /user-lists/{id} {"name": "...", "isPinnedToFeed": bool}: the name as for create;
+// isPinnedToFeed optional (absent or null: unchanged), otherwise 422 `invalid_pinned_to_feed`.
+struct UpdateListRequest {
+  std::string name;
+  std::optional<bool> pinned_to_feed;
+};
+ApiResult<UpdateListRequest> ParseUpdateListBody(std::string_view body);
+
 // POST /user-lists/{id}/users {"ids": [...]}: 1..max_ids positive integer ids (numbers or
 // numeric strings). More than `max_ids` is 422 `too_many_ids`.
 ApiResult<std::vector<uint64_t>> ParseAddUsersBody(std::string_view body, int max_ids);
