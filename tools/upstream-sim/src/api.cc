@@ -40,21 +40,6 @@ std::optional<Target> ParseTarget(std::string_view target) {
   return t;
 }
 
-std::string PercentEncode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
-    }
-  }
-  return out;
-}
-
 std::string ErrorBody(std::string_view code, std::string_view message) {
   JsonWriter w;
   w.BeginObject().Field("error", message).Field("code", code).EndObject();
@@ -365,14 +350,28 @@ Outcome Overview(Ctx& c, bool engagement) {
   return o;
 }
 
+struct Page {
+  int64_t limit = 0;
+  int64_t offset = 0;
+};
+
+// `limit` in [min_limit, max_limit] (`default_limit` when absent) and `offset` >= 0, from the
+// query string; 422 invalid_limit / invalid_offset otherwise.
+ApiResult<Page> ParsePage(const Ctx& c, int64_t min_limit, int64_t max_limit,
+                          int64_t default_limit) {
+  auto limit = ParseIntParam("limit", c.Param("limit"), min_limit, max_limit, default_limit);
+  if (!limit.ok()) return limit.error();
+  auto offset = ParseIntParam("offset", c.Param("offset"), 0, INT32_MAX, 0);
+  if (!offset.ok()) return offset.error();
+  return Page{.limit = limit.value(), .offset = offset.value()};
+}
+
 // The legacy statistics list: the account's queues of one `type`, newest first, with offset
 // paging. `sent`: started and not canceled; `scheduled`: not started yet (a future
 // scheduledDate or saved for later); `unsent`: canceled.
 Outcome Statistics(Ctx& c) {
-  auto limit = ParseIntParam("limit", c.Param("limit"), 1, 100, 20);
-  if (!limit.ok()) return Fail(limit.error());
-  auto offset = ParseIntParam("offset", c.Param("offset"), 0, INT32_MAX, 0);
-  if (!offset.ok()) return Fail(offset.error());
+  auto page = ParsePage(c, 1, 100, 20);
+  if (!page.ok()) return Fail(page.error());
   std::string_view type = c.Param("type").value_or("");
   if (type.empty()) type = "sent";
   if (type != "sent" && type != "scheduled" && type != "unsent") {
@@ -387,8 +386,8 @@ Outcome Statistics(Ctx& c) {
     const std::string_view kind = m->canceled ? "unsent" : started ? "sent" : "scheduled";
     if (kind == type) matching.push_back(m);
   }
-  const size_t from = std::min(matching.size(), static_cast<size_t>(offset.value()));
-  const size_t to = std::min(matching.size(), from + static_cast<size_t>(limit.value()));
+  const size_t from = std::min(matching.size(), static_cast<size_t>(page.value().offset));
+  const size_t to = std::min(matching.size(), from + static_cast<size_t>(page.value().limit));
   JsonWriter w;
   w.BeginObject();
   w.Key("list").BeginArray();
@@ -563,20 +562,14 @@ Outcome UploadStatus(Ctx& c, std::string_view prefixed_id) {
   }
   const Media& m = it->second;
   JsonWriter w;
-  w.BeginObject();
-  w.Field("prefixed_id", m.prefixed_id);
   if (m.ready_at > c.now) {
+    w.BeginObject();
+    w.Field("prefixed_id", m.prefixed_id);
     w.Field("status", "processing");
-  } else if (m.failed(c.now)) {
-    w.Field("status", "failed");
-    w.Field("error", m.error);
+    w.EndObject();
   } else {
-    w.Field("status", "completed");
-    w.Field("credits_used", m.credits);
-    w.Key("media");
-    WriteMediaBody(w, a, m);
+    WriteUploadOutcome(w, a.identity().user_id, m, m.failed(c.now));
   }
-  w.EndObject();
   Outcome o = Data(w.Take());
   o.envelope = false;
   o.cost = 0;
@@ -594,17 +587,16 @@ std::vector<FanSnapshot> FanSnapshots(const Account& a, const std::vector<uint32
 }
 
 Outcome ListUserLists(Ctx& c) {
-  auto limit = ParseIntParam("limit", c.Param("limit"), 10, 50, 10);
-  if (!limit.ok()) return Fail(limit.error());
-  auto offset = ParseIntParam("offset", c.Param("offset"), 0, INT32_MAX, 0);
-  if (!offset.ok()) return Fail(offset.error());
+  auto page = ParsePage(c, 10, 50, 10);
+  if (!page.ok()) return Fail(page.error());
   Account& a = *c.account;
   absl::MutexLock lock(&a.mu);
   JsonWriter w;
   w.BeginArray();
   const int64_t system = static_cast<int64_t>(SystemListNames().size());
   const int64_t total = system + static_cast<int64_t>(a.lists.size());
-  for (int64_t i = offset.value(); i < total && i < offset.value() + limit.value(); ++i) {
+  for (int64_t i = page.value().offset; i < total && i < page.value().offset + page.value().limit;
+       ++i) {
     if (i < system) {
       const std::string& name = SystemListNames()[static_cast<size_t>(i)];
       const int64_t count = static_cast<int64_t>(SystemListMembers(a, name, c.now).size());
@@ -690,17 +682,15 @@ std::string MembersPage(const Account& a, const std::vector<uint32_t>& members, 
 }
 
 Outcome ListUsersInList(Ctx& c, std::string_view ref) {
-  auto limit = ParseIntParam("limit", c.Param("limit"), 1, 100, 10);
-  if (!limit.ok()) return Fail(limit.error());
-  auto offset = ParseIntParam("offset", c.Param("offset"), 0, INT32_MAX, 0);
-  if (!offset.ok()) return Fail(offset.error());
+  auto page = ParsePage(c, 1, 100, 10);
+  if (!page.ok()) return Fail(page.error());
   Account& a = *c.account;
   absl::MutexLock lock(&a.mu);
   const UserList* custom = nullptr;
   auto members = ListMembers(a, ref, c.now, &custom);
   if (!members)
     return Fail(ApiError{404, "list_not_found", StrCat("User list ", ref, " not found.")});
-  return Data(MembersPage(a, *members, offset.value(), limit.value()));
+  return Data(MembersPage(a, *members, page.value().offset, page.value().limit));
 }
 
 Outcome AddUsers(Ctx& c, std::string_view ref) {
@@ -794,15 +784,13 @@ Outcome PinListUser(Ctx& c, std::string_view ref, std::string_view user) {
 }
 
 Outcome ListPinnedUsers(Ctx& c, std::string_view ref) {
-  auto limit = ParseIntParam("limit", c.Param("limit"), 1, 100, 10);
-  if (!limit.ok()) return Fail(limit.error());
-  auto offset = ParseIntParam("offset", c.Param("offset"), 0, INT32_MAX, 0);
-  if (!offset.ok()) return Fail(offset.error());
+  auto page = ParsePage(c, 1, 100, 10);
+  if (!page.ok()) return Fail(page.error());
   Account& a = *c.account;
   absl::MutexLock lock(&a.mu);
   auto pinned = PinnedUsers(a, ref);
   if (!pinned.ok()) return Fail(pinned.error());
-  return Data(MembersPage(a, pinned.value(), offset.value(), limit.value()));
+  return Data(MembersPage(a, pinned.value(), page.value().offset, page.value().limit));
 }
 
 Outcome TopMessage(Ctx& c) {
@@ -956,10 +944,8 @@ Outcome MassMessagesChart(Ctx& c) {
 }
 
 Outcome Buyers(Ctx& c, int64_t message_id) {
-  auto limit = ParseIntParam("limit", c.Param("limit"), 1, 100, 10);
-  if (!limit.ok()) return Fail(limit.error());
-  auto offset = ParseIntParam("offset", c.Param("offset"), 0, INT32_MAX, 0);
-  if (!offset.ok()) return Fail(offset.error());
+  auto page = ParsePage(c, 1, 100, 10);
+  if (!page.ok()) return Fail(page.error());
   Account& a = *c.account;
   absl::MutexLock lock(&a.mu);
   const MassMessage* m = a.FindMessage(message_id);
@@ -973,22 +959,23 @@ Outcome Buyers(Ctx& c, int64_t message_id) {
   w.BeginObject();
   w.Key("list").BeginArray();
   int64_t returned = 0;
-  for (int64_t i = marker.value() - 1 - offset.value(); i >= 0 && returned < limit.value(); --i) {
+  for (int64_t i = marker.value() - 1 - page.value().offset;
+       i >= 0 && returned < page.value().limit; --i) {
     const Purchase& p = m->purchases[static_cast<size_t>(i)];
     WriteFan(w, Snapshot(a.fans[m->recipients[p.recipient]]));
     ++returned;
   }
   w.EndArray();
-  const bool has_more = marker.value() - offset.value() - returned > 0;
+  const bool has_more = marker.value() - page.value().offset - returned > 0;
   w.Field("hasMore", has_more);
   w.Field("marker", marker.value());
   w.EndObject();
   Outcome o = Data(w.Take());
   o.paginated = true;
   if (has_more) {
-    o.next_page =
-        c.AccountUrl(StrCat("/engagement/messages/", message_id, "/buyers?limit=", limit.value(),
-                            "&offset=", offset.value() + returned, "&marker=", marker.value()));
+    o.next_page = c.AccountUrl(
+        StrCat("/engagement/messages/", message_id, "/buyers?limit=", page.value().limit,
+               "&offset=", page.value().offset + returned, "&marker=", marker.value()));
   }
   return o;
 }

@@ -135,22 +135,6 @@ void WriteSubscription(JsonWriter& w, const WebhookEvent& e) {
   w.EndObject();
 }
 
-void WriteUploadOutcome(JsonWriter& w, const WebhookEvent& e) {
-  const Media& m = *e.media;
-  w.BeginObject();
-  w.Field("prefixed_id", m.prefixed_id);
-  if (e.type == EventType::kMediaUploadFailed) {
-    w.Field("status", "failed");
-    w.Field("error", m.error);
-  } else {
-    w.Field("status", "completed");
-    w.Field("credits_used", m.credits);
-    w.Key("media");
-    WriteUploadedMedia(w, e.account->user_id, m);
-  }
-  w.EndObject();
-}
-
 }  // namespace
 
 std::optional<EventType> ParseEventName(std::string_view name) {
@@ -249,7 +233,7 @@ std::string RenderWebhookBody(const WebhookEvent& e) {
       break;
     case EventType::kMediaUploadCompleted:
     case EventType::kMediaUploadFailed:
-      WriteUploadOutcome(w, e);
+      WriteUploadOutcome(w, e.account->user_id, *e.media, e.type == EventType::kMediaUploadFailed);
       break;
   }
   w.EndObject();

@@ -5,9 +5,8 @@
 #include <herald/upstream_sim/time_format.h>
 
 namespace herald::upstream_sim {
-namespace {
 
-std::string PercentEncodePath(std::string_view s) {
+std::string PercentEncode(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {
@@ -21,8 +20,6 @@ std::string PercentEncodePath(std::string_view s) {
   }
   return out;
 }
-
-}  // namespace
 
 void WriteQueueItem(JsonWriter& w, int64_t id, const QueueStatus& s) {
   w.BeginObject();
@@ -106,7 +103,7 @@ void WriteUploadedMedia(JsonWriter& w, uint64_t creator_user_id, const Media& m)
   w.Field("processId", StrCat(m.numeric_id));
   w.Field("host", "convert1.onlyfans.com");
   w.Field("sourceUrl", StrCat("https://of2transcoder.s3.amazonaws.com/upload/", m.numeric_id, "/",
-                              PercentEncodePath(m.file_name), "?X-Amz-Expires=604800"));
+                              PercentEncode(m.file_name), "?X-Amz-Expires=604800"));
   w.Field("extra", "eyJzaW11bGF0ZWQiOnRydWV9");
   w.Key("additional").BeginObject().Field("user", StrCat(creator_user_id)).EndObject();
   w.Key("thumbs").BeginArray();
@@ -115,6 +112,21 @@ void WriteUploadedMedia(JsonWriter& w, uint64_t creator_user_id, const Media& m)
       .Field("url", StrCat("https://cdn2.onlyfans.com/thumbs/", m.numeric_id, ".jpg"))
       .EndObject();
   w.EndArray();
+  w.EndObject();
+}
+
+void WriteUploadOutcome(JsonWriter& w, uint64_t creator_user_id, const Media& media, bool failed) {
+  w.BeginObject();
+  w.Field("prefixed_id", media.prefixed_id);
+  if (failed) {
+    w.Field("status", "failed");
+    w.Field("error", media.error);
+  } else {
+    w.Field("status", "completed");
+    w.Field("credits_used", media.credits);
+    w.Key("media");
+    WriteUploadedMedia(w, creator_user_id, media);
+  }
   w.EndObject();
 }
 

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 #include <absl/time/time.h>
 
@@ -10,6 +12,10 @@
 #include <herald/upstream_sim/model.h>
 
 namespace herald::upstream_sim {
+
+// RFC 3986 percent-encoding of everything but unreserved characters (for query values and path
+// segments of the links the simulator renders).
+std::string PercentEncode(std::string_view s);
 
 // QueueItem: {id, date, isReady, isDone, isCanceled, hasError, pending, total, canUnsend,
 // unsendSeconds, isCouplePeopleMedia}.
@@ -31,5 +37,10 @@ void WritePreviews(JsonWriter& w, const MessageContent& content);
 // show it: {prefixed_id, file_name, processId, host, sourceUrl, extra, additional, thumbs}.
 // `creator_user_id` is the account's numeric platform id.
 void WriteUploadedMedia(JsonWriter& w, uint64_t creator_user_id, const Media& media);
+
+// A finished upload as its status poll and its media_uploads.* webhook show it:
+// {prefixed_id, status: "failed", error} when `failed`, else
+// {prefixed_id, status: "completed", credits_used, media}.
+void WriteUploadOutcome(JsonWriter& w, uint64_t creator_user_id, const Media& media, bool failed);
 
 }  // namespace herald::upstream_sim
