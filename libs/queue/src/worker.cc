@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <optional>
 
@@ -15,6 +16,8 @@
 #include <herald/common/log.h>
 #include <herald/common/strings.h>
 #include <herald/queue/worker.h>
+
+#include "shard_schedule.h"
 
 namespace herald::queue {
 
@@ -74,6 +77,7 @@ Worker::Worker(asio::any_io_executor executor, Queue& queue, WorkerConfig config
     registry = own_registry_.get();
   }
   metrics_ = std::make_unique<WorkerMetrics>(*registry);
+  schedule_ = std::make_unique<internal::ShardSchedule>(queue_.shard_count(), config_.idle_max);
 }
 
 Worker::~Worker() {
@@ -145,24 +149,23 @@ asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
   int cursor = index % shards;
   while (!stopping_.load()) {
     bool busy = false;
-    absl::Duration wait = config_.idle_max;
     for (int i = 0; i < shards && !stopping_.load(); ++i) {
       const int shard = (cursor + i) % shards;
+      const absl::Time called = absl::Now();
+      if (!schedule_->TryClaim(shard, called)) continue;
       absl::StatusOr<LeaseBatch> batch =
           co_await queue_.Lease(shard, config_.batch_size, config_.lease_duration);
       if (!batch.ok()) {
         metrics_->errors.Add({{"op", "lease"}}).Increment();
         log::Warn("lease failed", {{"shard", shard}, {"status", batch.status()}});
-        wait = std::min(wait, config_.error_backoff);
+        schedule_->Failed(shard, called, config_.error_backoff);
         continue;
       }
       metrics_->lease_batch_size.Observe(static_cast<double>(batch->jobs.size()));
       metrics_->throttled_account.Increment(batch->throttled_by_account);
       metrics_->throttled_team.Increment(batch->throttled_by_team);
-      if (batch->next_due.has_value()) {
-        if (*batch->next_due == absl::ZeroDuration()) busy = true;
-        wait = std::min(wait, *batch->next_due);
-      }
+      schedule_->Leased(shard, called, batch->jobs.size(), batch->next_due);
+      if (batch->next_due == absl::ZeroDuration()) busy = true;
       if (!batch->jobs.empty()) {
         busy = true;
         co_await RunBatch(loop, std::move(batch->jobs));
@@ -170,8 +173,10 @@ asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
     }
     cursor = (cursor + 1) % shards;
     if (!busy && !stopping_.load()) {
+      const absl::Duration wait =
+          std::clamp(schedule_->NextDue() - absl::Now(), config_.idle_min, config_.idle_max);
       asio::steady_timer idle(loop.strand);
-      idle.expires_after(absl::ToChronoNanoseconds(std::max(wait, config_.idle_min)));
+      idle.expires_after(absl::ToChronoNanoseconds(wait));
       loop.wake = &idle;
       boost::system::error_code ec;
       co_await idle.async_wait(asio::redirect_error(asio::use_awaitable, ec));

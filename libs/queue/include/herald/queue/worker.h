@@ -13,8 +13,11 @@
 // - Each batch has one supervisor: every `heartbeat_interval` it extends the leases of the batch's
 //   jobs still running, in one call; a job whose lease was lost (fenced: it expired and was
 //   reaped) has its handler cancelled and its result discarded.
-// - Idle: when no shard has work, a loop sleeps until the earliest "next due" hint the lease
-//   script returned, bounded by [idle_min, idle_max]. It never spins.
+// - Idle: a lease call that finds nothing returns when work could next be ready on its shard;
+//   every loop skips the shard until then (at most idle_max, which bounds how late new work is
+//   noticed). When no shard is due, a loop sleeps until the earliest one is, bounded by
+//   [idle_min, idle_max]. It never spins, and an idle worker costs one call per shard per
+//   idle_max, whatever the number of loops.
 // - Drain: stop leasing; in-flight jobs may finish until the deadline; then they are cancelled
 //   and released back to their accounts (no attempt lost). Nothing is lost: a job whose release
 //   fails comes back when its lease expires.
@@ -43,6 +46,10 @@
 #include <herald/queue/queue.h>
 
 namespace herald::queue {
+
+namespace internal {
+class ShardSchedule;
+}  // namespace internal
 
 // What a handler decided about its job.
 struct JobResult {
@@ -136,6 +143,7 @@ class Worker {
   const WorkerConfig config_;
   std::unique_ptr<metrics::Registry> own_registry_;
   std::unique_ptr<WorkerMetrics> metrics_;
+  std::unique_ptr<internal::ShardSchedule> schedule_;  // shared by the loops
   std::map<std::string, Handler, std::less<>> handlers_;
   std::map<std::string, std::unique_ptr<KindSeries>, std::less<>> series_;
   std::vector<std::unique_ptr<Loop>> loops_;

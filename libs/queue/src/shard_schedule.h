@@ -1,0 +1,48 @@
+// When each queue shard is worth a lease call, shared by a worker's lease loops.
+//
+// A lease call that found nothing says when work could next be ready on its shard (the lease
+// script's hint: an account's next token, a delayed job's due time, a lease's expiry). Until
+// then every loop of the worker skips the shard, so an idle or rate-limited shard costs one call
+// per hint, not one per loop per round. A shard with nothing scheduled, and one whose hint is
+// further away, is tried again after `idle_max`: that bounds how late work enqueued meanwhile is
+// noticed. A loop claims a due shard before calling it, so loops that wake together do not
+// all call the same shard. Thread-safe; lock-free.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+
+#include <absl/time/time.h>
+
+namespace herald::queue::internal {
+
+class ShardSchedule {
+ public:
+  ShardSchedule(int shards, absl::Duration idle_max);
+
+  // Whether `shard` may have work at `now`. Every shard is due at first.
+  bool Due(int shard, absl::Time now) const;
+  // Claims a due shard for one lease call: true when it was due at `now`, and then other
+  // callers find it not due until Leased() or Failed() records the call's result (or, should
+  // neither come, for `idle_max`).
+  bool TryClaim(int shard, absl::Time now);
+
+  // Records a lease call on `shard` made at `now` that leased `leased` jobs and returned
+  // `next_due` (the script's hint; nullopt: nothing scheduled on the shard).
+  void Leased(int shard, absl::Time now, size_t leased, std::optional<absl::Duration> next_due);
+  // Records a failed lease call: the shard is tried again after `backoff`.
+  void Failed(int shard, absl::Time now, absl::Duration backoff);
+
+  // The earliest time a shard is due; in the past when one is due now.
+  absl::Time NextDue() const;
+
+ private:
+  void Set(int shard, absl::Time at);
+
+  const int shards_;
+  const absl::Duration idle_max_;
+  std::unique_ptr<std::atomic<int64_t>[]> due_ns_;  // Unix ns from which each shard is due
+};
+
+}  // namespace herald::queue::internal
