@@ -112,7 +112,7 @@ void Worker::Start() {
     running_loops_ = config_.lease_loops;
   }
   for (int i = 0; i < config_.lease_loops; ++i) {
-    Loop& loop = *loops_.emplace_back(std::make_unique<Loop>(executor_));
+    Loop& loop = *loops_.emplace_back(std::make_shared<Loop>(executor_));
     asio::co_spawn(loop.strand, RunLoop(loop, i), [this](std::exception_ptr e) {
       if (e) {
         try {
@@ -135,7 +135,7 @@ void Worker::Drain(absl::Time deadline) {
   if (!started_.load()) return;
   stopping_.store(true);
   for (auto& loop : loops_) {
-    asio::post(loop->strand, [l = loop.get(), deadline] {
+    asio::post(loop->strand, [l = loop, deadline] {
       l->deadline = ToSteady(deadline);
       if (l->wake != nullptr) l->wake->cancel();  // the loop re-reads its state
     });

@@ -146,7 +146,9 @@ class Worker {
   std::unique_ptr<internal::ShardSchedule> schedule_;  // shared by the loops
   std::map<std::string, Handler, std::less<>> handlers_;
   std::map<std::string, std::unique_ptr<KindSeries>, std::less<>> series_;
-  std::vector<std::unique_ptr<Loop>> loops_;
+  // Shared with the drain requests posted to each loop's strand, which may run after the worker
+  // is gone (the loop can end before its request runs).
+  std::vector<std::shared_ptr<Loop>> loops_;
   std::atomic<bool> started_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> in_flight_{0};
