@@ -1112,9 +1112,12 @@ TEST_F(SimWebhookApiTest, BadInputGivesItsCodeAndChangesNothing) {
     names.insert(Str(e.at("value")));
     EXPECT_FALSE(Str(e.at("description")).empty());
   }
-  for (const char* name : {"chat_queue.updated", "chat_queue.finished", "messages.sent",
-                           "messages.ppv.unlocked", "transactions.new", "subscriptions.new",
-                           "media_uploads.completed", "media_uploads.failed"}) {
+  for (const char* name :
+       {"chat_queue.updated", "chat_queue.finished", "messages.sent", "messages.ppv.unlocked",
+        "transactions.new", "subscriptions.new", "media_uploads.completed", "media_uploads.failed",
+        "accounts.connected", "accounts.reconnected", "accounts.session_expired",
+        "accounts.authentication_failed", "accounts.otp_code_required",
+        "accounts.face_otp_required"}) {
     EXPECT_TRUE(names.contains(name)) << name;
   }
   const json::value example = DataOf(Call("GET", "/api/webhooks/transactions.new/example-payload"));
@@ -1321,6 +1324,119 @@ TEST_F(SimWebhookApiTest, AsyncUploadsEmitCompletedOrFailed) {
            StrCat(R"({"text":"x","userIds":[101],"mediaFiles":[")", bad_id, R"("]})"));
   EXPECT_EQ(attach.status, 422);
   EXPECT_EQ(CodeOf(attach), "media_failed");
+}
+
+TEST_F(SimWebhookApiTest, ControlEndpointEmitsAccountEvents) {
+  WebhookReceiver every(/*fail_first_attempt=*/false);
+  WebhookReceiver expired_only(/*fail_first_attempt=*/false);
+  Control("POST", "/_sim/webhooks",
+          StrCat(R"({"url":")", HookUrl(every), R"(","secret":"sim-secret"})"));
+  const std::string hook = CreateHook(HookUrl(expired_only), R"("events":
+      ["accounts.session_expired"],"account_scope":"global","signing_secret":"team-secret")");
+  ASSERT_FALSE(hook.empty());
+
+  // The state each event reports (README "Account events").
+  const std::map<std::string, std::string> states = {
+      {"accounts.connected", "authenticated"},
+      {"accounts.reconnected", "authenticated"},
+      {"accounts.session_expired", "session_expired"},
+      {"accounts.authentication_failed", "authentication_failed"},
+      {"accounts.otp_code_required", "otp_required"},
+      {"accounts.face_otp_required", "face_otp_required"}};
+  std::map<std::string, std::string> key_of;  // event name -> idempotency key
+  for (const auto& [name, state] : states) {
+    const json::value res = Control("POST", "/_sim/accounts/acct_alpha1/events",
+                                    StrCat(R"({"event":")", name, R"("})"));
+    ASSERT_TRUE(res.is_object());
+    EXPECT_EQ(Str(res.at("event")), name);
+    EXPECT_EQ(res.at("account_id"), "acct_alpha1");
+    key_of[name] = Str(res.at("idempotency_key"));
+    EXPECT_TRUE(IsEventKey(key_of[name])) << key_of[name];
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    return every.deliveries().size() >= states.size() && expired_only.deliveries().size() >= 1 &&
+           WebhooksSettled();
+  }));
+
+  const auto received = every.deliveries();
+  ASSERT_EQ(received.size(), states.size());
+  std::set<std::string> seen;
+  for (const auto& d : received) {
+    const json::value e = json::parse(d.body);
+    const std::string name = Str(e.at("event"));
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(states.contains(name));
+    seen.insert(name);
+    EXPECT_EQ(d.signature, Hmac("sim-secret", d.body));
+    EXPECT_EQ(d.key, key_of[name]);
+    EXPECT_EQ(d.user_agent, "OnlyFansAPI.com/Webhook-Client");
+    EXPECT_EQ(e.at("account_id"), "acct_alpha1");
+    const json::value& p = e.at("payload");
+    EXPECT_EQ(Str(p.at("state")), states.at(name));
+    const json::value& attempt = p.at("latestAuthAttempt");
+    EXPECT_TRUE(attempt.at("started_at").is_string());
+    const bool waiting =
+        name == "accounts.otp_code_required" || name == "accounts.face_otp_required";
+    EXPECT_EQ(p.at("progress"), waiting                                    ? "started"
+                                : name == "accounts.authentication_failed" ? "failed"
+                                                                           : "completed");
+    EXPECT_EQ(attempt.at("completed_at").is_null(), waiting);
+    EXPECT_EQ(attempt.at("success").as_bool(),
+              !waiting && name != "accounts.authentication_failed");
+    EXPECT_EQ(attempt.at("error_message").is_string(), name == "accounts.authentication_failed");
+    EXPECT_EQ(attempt.at("needs_otp").as_bool(), name == "accounts.otp_code_required");
+    EXPECT_EQ(attempt.at("needs_face_otp").as_bool(), name == "accounts.face_otp_required");
+    EXPECT_EQ(attempt.at("otp_phone_ending").is_string(), name == "accounts.otp_code_required");
+  }
+  EXPECT_EQ(seen.size(), states.size());
+
+  // The managed webhook heard only the event it subscribed to, signed with its own secret.
+  const auto managed = expired_only.deliveries();
+  ASSERT_EQ(managed.size(), 1u);
+  EXPECT_EQ(json::parse(managed[0].body).at("event"), "accounts.session_expired");
+  EXPECT_EQ(managed[0].signature, Hmac("team-secret", managed[0].body));
+  EXPECT_EQ(managed[0].key, key_of["accounts.session_expired"]);
+  const json::array records = Records(hook);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].at("event"), "accounts.session_expired");
+  EXPECT_EQ(Str(records[0].at("idempotency_key")), key_of["accounts.session_expired"]);
+  EXPECT_TRUE(records[0].at("success").as_bool());
+  const json::value by_event = Ledger("acct_alpha1").at("_webhooks").at("by_event");
+  EXPECT_EQ(by_event.at("accounts.session_expired").at("events"), 2);
+  EXPECT_EQ(by_event.at("accounts.connected").at("events"), 1);
+
+  // Catalogue example of a new event.
+  const json::value example =
+      DataOf(Call("GET", "/api/webhooks/accounts.otp_code_required/example-payload"));
+  EXPECT_EQ(example.at("event"), "accounts.otp_code_required");
+  EXPECT_TRUE(example.at("payload").at("latestAuthAttempt").at("needs_otp").as_bool());
+
+  // Bad input gives its code and emits nothing.
+  const json::value counters_before = Control("GET", "/_sim/webhooks");
+  const struct {
+    std::string target, body;
+    int status;
+    std::string code;
+  } bad[] = {
+      {"/_sim/accounts/acct_nope/events", R"({"event":"accounts.connected"})", 404,
+       "account_not_found"},
+      {"/_sim/accounts/acct_alpha1/events", R"({"event":"accounts.nope"})", 422, "invalid_event"},
+      {"/_sim/accounts/acct_alpha1/events", R"({"event":"messages.sent"})", 422, "invalid_event"},
+      {"/_sim/accounts/acct_alpha1/events", R"({"event":5})", 422, "invalid_event"},
+      {"/_sim/accounts/acct_alpha1/events", R"({})", 422, "invalid_event"},
+      {"/_sim/accounts/acct_alpha1/events", "{", 400, "invalid_json"},
+  };
+  for (const auto& b : bad) {
+    auto res =
+        HttpRequest(port(), "POST", b.target, b.body, {{"Content-Type", "application/json"}});
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->status, b.status) << b.body << ": " << res->body;
+    EXPECT_EQ(CodeOf(*res), b.code) << b.body;
+    EXPECT_FALSE(Str(json::parse(res->body).at("error")).empty());
+  }
+  EXPECT_EQ(Control("GET", "/_sim/webhooks"), counters_before);
+  EXPECT_EQ(every.deliveries().size(), states.size());
+  EXPECT_EQ(expired_only.deliveries().size(), 1u);
 }
 
 }  // namespace

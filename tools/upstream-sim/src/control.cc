@@ -103,6 +103,46 @@ std::string TeamsJson(const World& world, bool with_accounts, absl::Time now) {
 
 }  // namespace
 
+ApiResponse Control::EmitAccountEvent(std::string_view account_id, std::string_view body,
+                                      absl::Time now) {
+  std::shared_ptr<World> world = state_.world();
+  Account* account = world->FindAccount(account_id);
+  if (account == nullptr) return Error(404, "account_not_found", "No such account.");
+  auto o = ParseObject(body);
+  if (!o) return Error(400, "invalid_json", "Body must be a JSON object.");
+  std::optional<EventType> type;
+  if (const json::value* v = o->if_contains("event"); v != nullptr && v->is_string()) {
+    type = ParseEventName(std::string_view(v->as_string().data(), v->as_string().size()));
+  }
+  if (!type || !IsAccountEvent(*type)) {
+    return Error(422, "invalid_event",
+                 "event must be one of accounts.connected, accounts.reconnected, "
+                 "accounts.session_expired, accounts.authentication_failed, "
+                 "accounts.otp_code_required, accounts.face_otp_required.");
+  }
+  std::string key;
+  {
+    // Under the account's lock, like every other event, so an account's events are queued in
+    // the order they happen.
+    absl::MutexLock lock(&account->mu);
+    WebhookEvent e;
+    e.type = *type;
+    e.account = account->shared_identity();
+    e.at = now;
+    e.seed = world->seed();
+    e.sequence = world->NextEventSequence();
+    key = IdempotencyKey(e);
+    emitter_.Emit(std::move(e));
+  }
+  JsonWriter w;
+  w.BeginObject()
+      .Field("event", EventName(*type))
+      .Field("account_id", account->id())
+      .Field("idempotency_key", key)
+      .EndObject();
+  return Json(200, w.Take());
+}
+
 ApiResponse Control::Handle(const ApiRequest& req) {
   auto url = boost::urls::parse_origin_form(req.target);
   if (!url) return Error(400, "invalid_target", "Unparseable request target.");
@@ -219,6 +259,9 @@ ApiResponse Control::Handle(const ApiRequest& req) {
     if (count < 1 || count > 1'000'000) return Error(422, "invalid_count", "count in [1, 1000000]");
     state_.engine().AddSubscribers(*world, *account, static_cast<int>(count));
     return Ok();
+  }
+  if (path_is({"_sim", "accounts", "*", "events"}) && m == "POST") {
+    return EmitAccountEvent(s[2], req.body, now);
   }
   if (path_is({"_sim", "tick"}) && m == "POST") {
     state_.engine().Tick(*state_.world(), state_.behavior());

@@ -135,6 +135,76 @@ void WriteSubscription(JsonWriter& w, const WebhookEvent& e) {
   w.EndObject();
 }
 
+// How long a login takes on the platform, for the attempt's started_at.
+constexpr absl::Duration kLoginDuration = absl::Seconds(8);
+
+// The accounts.* payload. `at` is when the attempt reached the reported state: a finished
+// attempt (connected, reconnected, failed) completed at `at`; one waiting for a code started
+// at `at - kLoginDuration` and has not completed; an expired session reports the login that
+// created it, a day earlier.
+void WriteAccountAuth(JsonWriter& w, const WebhookEvent& e) {
+  struct Shape {
+    std::string_view state;
+    std::string_view progress;
+    bool completed;
+    bool success;
+    std::string_view error;  // empty: null
+    bool needs_otp;
+    bool needs_face_otp;
+  };
+  Shape s{};
+  absl::Time completed_at = e.at;
+  switch (e.type) {
+    case EventType::kAccountConnected:
+    case EventType::kAccountReconnected:
+      s = {"authenticated", "completed", true, true, "", false, false};
+      break;
+    case EventType::kAccountSessionExpired:
+      s = {"session_expired", "completed", true, true, "", false, false};
+      completed_at = e.at - absl::Hours(24);
+      break;
+    case EventType::kAccountAuthenticationFailed:
+      s = {"authentication_failed",    "failed", true, false,
+           "Wrong email or password.", false,    false};
+      break;
+    case EventType::kAccountOtpCodeRequired:
+      s = {"otp_required", "started", false, false, "", true, false};
+      break;
+    case EventType::kAccountFaceOtpRequired:
+      s = {"face_otp_required", "started", false, false, "", false, true};
+      break;
+    default:
+      break;
+  }
+  w.BeginObject();
+  w.Field("state", s.state);
+  w.Field("progress", s.progress);
+  w.Key("latestAuthAttempt").BeginObject();
+  w.Field("started_at", FormatIsoTime(completed_at - kLoginDuration));
+  if (s.completed) {
+    w.Field("completed_at", FormatIsoTime(completed_at));
+  } else {
+    w.NullField("completed_at");
+  }
+  w.Field("success", s.success);
+  if (s.error.empty()) {
+    w.NullField("error_message");
+  } else {
+    w.Field("error_message", s.error);
+  }
+  w.Field("needs_otp", s.needs_otp);
+  w.Field("needs_face_otp", s.needs_face_otp);
+  if (s.needs_otp) {
+    // The last two digits of the creator's phone, stable per account.
+    const uint64_t digits = e.account->user_id % 100;
+    w.Field("otp_phone_ending", StrCat(digits / 10, digits % 10));
+  } else {
+    w.NullField("otp_phone_ending");
+  }
+  w.EndObject();
+  w.EndObject();
+}
+
 }  // namespace
 
 std::optional<EventType> ParseEventName(std::string_view name) {
@@ -162,8 +232,34 @@ std::string_view EventDescription(EventType type) {
       return "An asynchronous media upload completed.";
     case EventType::kMediaUploadFailed:
       return "An asynchronous media upload failed.";
+    case EventType::kAccountConnected:
+      return "An account was connected and authenticated.";
+    case EventType::kAccountReconnected:
+      return "An account authenticated again after losing its session.";
+    case EventType::kAccountSessionExpired:
+      return "An account's session expired; it must be reconnected.";
+    case EventType::kAccountAuthenticationFailed:
+      return "An authentication attempt of an account failed.";
+    case EventType::kAccountOtpCodeRequired:
+      return "An authentication attempt is waiting for an OTP code sent to the creator's phone.";
+    case EventType::kAccountFaceOtpRequired:
+      return "An authentication attempt is waiting for a face verification.";
   }
   return "";
+}
+
+bool IsAccountEvent(EventType type) {
+  switch (type) {
+    case EventType::kAccountConnected:
+    case EventType::kAccountReconnected:
+    case EventType::kAccountSessionExpired:
+    case EventType::kAccountAuthenticationFailed:
+    case EventType::kAccountOtpCodeRequired:
+    case EventType::kAccountFaceOtpRequired:
+      return true;
+    default:
+      return false;
+  }
 }
 
 std::string_view EventName(EventType type) {
@@ -184,6 +280,18 @@ std::string_view EventName(EventType type) {
       return "media_uploads.completed";
     case EventType::kMediaUploadFailed:
       return "media_uploads.failed";
+    case EventType::kAccountConnected:
+      return "accounts.connected";
+    case EventType::kAccountReconnected:
+      return "accounts.reconnected";
+    case EventType::kAccountSessionExpired:
+      return "accounts.session_expired";
+    case EventType::kAccountAuthenticationFailed:
+      return "accounts.authentication_failed";
+    case EventType::kAccountOtpCodeRequired:
+      return "accounts.otp_code_required";
+    case EventType::kAccountFaceOtpRequired:
+      return "accounts.face_otp_required";
   }
   return "unknown";
 }
@@ -234,6 +342,14 @@ std::string RenderWebhookBody(const WebhookEvent& e) {
     case EventType::kMediaUploadCompleted:
     case EventType::kMediaUploadFailed:
       WriteUploadOutcome(w, e.account->user_id, *e.media, e.type == EventType::kMediaUploadFailed);
+      break;
+    case EventType::kAccountConnected:
+    case EventType::kAccountReconnected:
+    case EventType::kAccountSessionExpired:
+    case EventType::kAccountAuthenticationFailed:
+    case EventType::kAccountOtpCodeRequired:
+    case EventType::kAccountFaceOtpRequired:
+      WriteAccountAuth(w, e);
       break;
   }
   w.EndObject();

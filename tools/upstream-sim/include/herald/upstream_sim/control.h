@@ -17,9 +17,13 @@
 //   GET    /_sim/ledger[?account=&team=&purchases=true&all=true]
 //   GET    /_sim/stats                       counters
 //   POST   /_sim/subscribers                 {"account": id, "count": n} new subscribers now
+//   POST   /_sim/accounts/{id}/events        {"event": "accounts.…"} emit that account event now
+//                                             -> {"event", "account_id", "idempotency_key"}
 //   POST   /_sim/tick                        run a delivery pass now
 //   POST   /_sim/reset                       rebuild the world from the seed
 #pragma once
+
+#include <string_view>
 
 #include <absl/time/time.h>
 
@@ -39,6 +43,10 @@ class Control {
   ApiResponse Handle(const ApiRequest& request);
 
  private:
+  // POST /_sim/accounts/{account_id}/events: 404 account_not_found, 400 invalid_json, 422
+  // invalid_event (not an accounts.* name); nothing is emitted on an error.
+  ApiResponse EmitAccountEvent(std::string_view account_id, std::string_view body, absl::Time now);
+
   SimState& state_;
   WebhookEmitter& emitter_;
   const absl::Time started_;

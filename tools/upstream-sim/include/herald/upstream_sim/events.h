@@ -28,8 +28,16 @@ enum class EventType : uint8_t {
   kSubscriptionNew,
   kMediaUploadCompleted,
   kMediaUploadFailed,
+  // Account lifecycle (the platform session behind an account). The simulator's accounts never
+  // lose their session; these are emitted only on request (POST /_sim/accounts/{id}/events).
+  kAccountConnected,
+  kAccountReconnected,
+  kAccountSessionExpired,
+  kAccountAuthenticationFailed,
+  kAccountOtpCodeRequired,
+  kAccountFaceOtpRequired,
 };
-inline constexpr int kEventTypeCount = 8;
+inline constexpr int kEventTypeCount = 14;
 
 // "chat_queue.updated", "messages.ppv.unlocked", ...
 std::string_view EventName(EventType type);
@@ -37,6 +45,8 @@ std::string_view EventName(EventType type);
 std::optional<EventType> ParseEventName(std::string_view name);
 // One sentence saying when the event is sent (the event catalogue's description).
 std::string_view EventDescription(EventType type);
+// True for the accounts.* events, which carry the account's authentication state only.
+bool IsAccountEvent(EventType type);
 
 struct FanSnapshot {
   uint64_t id = 0;
@@ -69,6 +79,9 @@ struct WebhookEvent {
   // media_uploads.*: the upload as it ended (a copy; `error` set for a failure).
   std::shared_ptr<const Media> media;
 
+  // accounts.* need nothing beyond the type, the account and `at` (the time the attempt
+  // reached the state the event reports).
+
   // Delivery bookkeeping, owned by the emitter.
   int attempt = 0;
   bool duplicate = false;
@@ -77,7 +90,10 @@ struct WebhookEvent {
 // "evt_" + 40 lowercase hex characters, stable for the event.
 std::string IdempotencyKey(const WebhookEvent& event);
 
-// The JSON body {"event", "account_id", "payload"}.
+// The JSON body {"event", "account_id", "payload"}. An accounts.* payload is
+// {"state", "progress", "latestAuthAttempt": {"started_at", "completed_at", "success",
+// "error_message", "needs_otp", "needs_face_otp", "otp_phone_ending"}}; the values per event
+// are tabulated in the README ("Account events").
 std::string RenderWebhookBody(const WebhookEvent& event);
 
 // A representative body of an event of `type` for a made-up account, rendered the way real
