@@ -20,6 +20,7 @@
 
 #include <herald/common/strings.h>
 #include <herald/testing/net.h>
+#include <herald/testing/run_sync.h>
 #include <herald/testing/simulator_process.h>
 #include <herald/testing/subprocess.h>
 #include <herald/testing/wait.h>
@@ -69,20 +70,7 @@ std::string Str(const json::value& v) {
                        : StrCat("<not a string: ", json::serialize(v), ">");
 }
 
-// Runs `op` on `ioc` to completion and returns its result.
-template <typename T>
-T RunSync(asio::io_context& ioc, asio::awaitable<T> op) {
-  std::optional<T> out;
-  std::exception_ptr error;
-  asio::co_spawn(ioc, std::move(op), [&](std::exception_ptr e, T value) {
-    error = e;
-    out = std::move(value);
-  });
-  ioc.restart();
-  ioc.run();
-  if (error) std::rethrow_exception(error);
-  return std::move(*out);
-}
+using testing::RunSync;
 
 // "YYYY-MM-DDTHH:MM:SS+00:00", the upstream's date format in responses.
 std::string IsoDate(absl::Time t) {

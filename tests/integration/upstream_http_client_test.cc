@@ -32,6 +32,7 @@
 #include <herald/common/strings.h>
 #include <herald/metrics/metrics.h>
 #include <herald/testing/net.h>
+#include <herald/testing/run_sync.h>
 #include <herald/testing/subprocess.h>
 #include <herald/testing/wait.h>
 #include <herald/upstream/client.h>
@@ -296,28 +297,7 @@ Reply Json(std::string body, int status = 200) {
 // ---------------------------------------------------------------------------------------------
 // Running client coroutines from a test.
 
-// Runs `op` on `ioc` to completion and returns its result.
-template <typename T>
-T RunSync(asio::io_context& ioc, asio::awaitable<T> op) {
-  std::optional<T> out;
-  std::exception_ptr error;
-  asio::co_spawn(ioc, std::move(op), [&](std::exception_ptr e, T value) {
-    error = e;
-    out = std::move(value);
-  });
-  ioc.restart();
-  ioc.run();
-  if (error) std::rethrow_exception(error);
-  return std::move(*out);
-}
-
-void RunSync(asio::io_context& ioc, asio::awaitable<void> op) {
-  std::exception_ptr error;
-  asio::co_spawn(ioc, std::move(op), [&](std::exception_ptr e) { error = e; });
-  ioc.restart();
-  ioc.run();
-  if (error) std::rethrow_exception(error);
-}
+using testing::RunSync;
 
 HttpRequest Get(const TestServer& server, std::string path = "/api/ping") {
   return HttpRequest{.method = HttpMethod::kGet, .url = server.url() + path};

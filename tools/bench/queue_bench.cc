@@ -35,24 +35,12 @@
 #include <herald/queue/worker.h>
 #include <herald/redis/client.h>
 
+#include "bench_flags.h"
+
 namespace herald::bench {
 namespace {
 
 namespace asio = boost::asio;
-
-struct Flags {
-  std::map<std::string, std::string> values;
-  int64_t Int(const std::string& name, int64_t fallback) const {
-    auto it = values.find(name);
-    if (it == values.end()) return fallback;
-    auto v = ParseInt<int64_t>(it->second);
-    if (!v) {
-      std::fprintf(stderr, "--%s: not an integer: %s\n", name.c_str(), it->second.c_str());
-      std::exit(2);
-    }
-    return *v;
-  }
-};
 
 std::string TeamOf(int64_t account, int64_t teams) { return StrCat("team_", account % teams); }
 std::string AccountName(int64_t account) { return StrCat("acct_", account); }
@@ -449,16 +437,9 @@ int main(int argc, char** argv) {
         stderr, "usage: queue_bench throughput|limiter|memory|phases --port=P [--flag=value...]\n");
     return 2;
   }
-  herald::bench::Flags flags;
-  for (int i = 2; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    const size_t eq = arg.find('=');
-    if (!arg.starts_with("--") || eq == std::string_view::npos) {
-      std::fprintf(stderr, "bad argument %s (want --name=value)\n", argv[i]);
-      return 2;
-    }
-    flags.values[std::string(arg.substr(2, eq - 2))] = std::string(arg.substr(eq + 1));
-  }
+  const std::optional<herald::bench::Flags> parsed = herald::bench::Flags::Parse(argc, argv, 2);
+  if (!parsed) return 2;
+  const herald::bench::Flags& flags = *parsed;
   const std::string_view mode = argv[1];
   if (mode == "throughput") return herald::bench::Throughput(flags);
   if (mode == "limiter") return herald::bench::Limiter(flags);

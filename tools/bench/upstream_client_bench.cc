@@ -38,31 +38,13 @@
 #include <herald/upstream/client.h>
 #include <herald/upstream/http_client.h>
 
+#include "bench_flags.h"
+
 namespace herald::bench {
 namespace {
 
 namespace asio = boost::asio;
 using SteadyClock = std::chrono::steady_clock;
-
-struct Flags {
-  std::map<std::string, std::string> values;
-
-  std::string Str(const std::string& name, std::string fallback) const {
-    auto it = values.find(name);
-    return it == values.end() ? fallback : it->second;
-  }
-  int64_t Int(const std::string& name, int64_t fallback) const {
-    auto it = values.find(name);
-    if (it == values.end()) return fallback;
-    auto v = ParseInt<int64_t>(it->second);
-    if (!v || *v < 0) {
-      std::fprintf(stderr, "--%s: not a non-negative integer: %s\n", name.c_str(),
-                   it->second.c_str());
-      std::exit(2);
-    }
-    return *v;
-  }
-};
 
 // One kind of call, repeated by every worker.
 class Target {
@@ -283,15 +265,8 @@ int Main(const Flags& flags) {
 }  // namespace herald::bench
 
 int main(int argc, char** argv) {
-  herald::bench::Flags flags;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    const size_t eq = arg.find('=');
-    if (!arg.starts_with("--") || eq == std::string_view::npos) {
-      std::fprintf(stderr, "bad argument %s (want --name=value)\n", argv[i]);
-      return 2;
-    }
-    flags.values[std::string(arg.substr(2, eq - 2))] = std::string(arg.substr(eq + 1));
-  }
+  const std::optional<herald::bench::Flags> parsed = herald::bench::Flags::Parse(argc, argv, 1);
+  if (!parsed) return 2;
+  const herald::bench::Flags& flags = *parsed;
   return herald::bench::Main(flags);
 }

@@ -269,6 +269,18 @@ local function completed(ids, window_ms)
   return out
 end
 
+-- Groups ready ids by account for push_ready: appends `id` to `ready[acct]` and notes each
+-- account's first appearance in `order`.
+local function add_ready(order, ready, acct, id)
+  local list = ready[acct]
+  if list == nil then
+    list = {}
+    ready[acct] = list
+    order[#order + 1] = acct
+  end
+  list[#list + 1] = id
+end
+
 -- Appends job ids to accounts' ready lists, one RPUSH per account, and rings each account whose
 -- list was empty (in order of first appearance) if eligible. `order` lists the accounts, `ready`
 -- maps each to its ids.
@@ -330,13 +342,7 @@ local function enqueue_jobs(jobs, window_ms)
         delayed[#delayed + 1] = id
         stat('d', 1)
       else
-        local list = ready[acct]
-        if list == nil then
-          list = {}
-          ready[acct] = list
-          order[#order + 1] = acct
-        end
-        list[#list + 1] = id
+        add_ready(order, ready, acct, id)
       end
       stat('e:' .. kind, 1)
     end
@@ -505,17 +511,7 @@ local function promote(limit)
   stat('d', -#ids)
   local ready, order = {}, {}
   for i, id in ipairs(ids) do
-    local rec = records[i]
-    if rec then
-      local acct = record_account(rec)
-      local list = ready[acct]
-      if list == nil then
-        list = {}
-        ready[acct] = list
-        order[#order + 1] = acct
-      end
-      list[#list + 1] = id
-    end
+    if records[i] then add_ready(order, ready, record_account(records[i]), id) end
   end
   push_ready(order, ready)
   return #ids

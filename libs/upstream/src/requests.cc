@@ -181,6 +181,16 @@ HttpRequest RequestFactory::MakeJson(HttpMethod method, std::string url, std::st
   return req;
 }
 
+HttpRequest RequestFactory::MakeUpload(std::string_view account,
+                                       const std::vector<FormPart>& parts) const {
+  MultipartBody multipart = EncodeMultipart(parts, PickBoundary(parts));
+  HttpRequest req = Make(HttpMethod::kPost, BuildUrl(origin_, {account, "media", "upload"}));
+  req.headers.emplace_back("Content-Type", std::move(multipart.content_type));
+  req.body = std::move(multipart.body);
+  req.timeout = upload_timeout_;
+  return req;
+}
+
 absl::StatusOr<HttpRequest> RequestFactory::SendMassMessage(std::string_view account,
                                                             const MassMessage& m) const {
   HERALD_RETURN_IF_ERROR(CheckAccount(account));
@@ -262,12 +272,7 @@ absl::StatusOr<HttpRequest> RequestFactory::UploadMediaFromUrl(std::string_view 
     return InvalidRequest(StrCat("file_url is not an absolute URL: '", file_url, "'"));
   }
   const std::vector<FormPart> parts = {{.name = "file_url", .value = std::string(file_url)}};
-  MultipartBody multipart = EncodeMultipart(parts, PickBoundary(parts));
-  HttpRequest req = Make(HttpMethod::kPost, BuildUrl(origin_, {account, "media", "upload"}));
-  req.headers.emplace_back("Content-Type", std::move(multipart.content_type));
-  req.body = std::move(multipart.body);
-  req.timeout = upload_timeout_;
-  return req;
+  return MakeUpload(account, parts);
 }
 
 absl::StatusOr<HttpRequest> RequestFactory::UploadMediaFile(std::string_view account,
@@ -279,12 +284,7 @@ absl::StatusOr<HttpRequest> RequestFactory::UploadMediaFile(std::string_view acc
                                         .value = file.data,
                                         .file_name = file.file_name,
                                         .content_type = file.content_type}};
-  MultipartBody multipart = EncodeMultipart(parts, PickBoundary(parts));
-  HttpRequest req = Make(HttpMethod::kPost, BuildUrl(origin_, {account, "media", "upload"}));
-  req.headers.emplace_back("Content-Type", std::move(multipart.content_type));
-  req.body = std::move(multipart.body);
-  req.timeout = upload_timeout_;
-  return req;
+  return MakeUpload(account, parts);
 }
 
 absl::StatusOr<HttpRequest> RequestFactory::ListUserLists(std::string_view account,

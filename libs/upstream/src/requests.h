@@ -16,6 +16,8 @@
 #include <herald/upstream/http_client.h>
 #include <herald/upstream/types.h>
 
+#include "multipart.h"
+
 namespace herald::upstream::internal {
 
 // The API's origin, from ClientConfig::base_url.
@@ -89,6 +91,8 @@ class RequestFactory {
  private:
   HttpRequest Make(HttpMethod method, std::string url) const;
   HttpRequest MakeJson(HttpMethod method, std::string url, std::string body) const;
+  // POST /api/{account}/media/upload with `parts` as multipart/form-data, upload timeout.
+  HttpRequest MakeUpload(std::string_view account, const std::vector<FormPart>& parts) const;
 
   Origin origin_;
   std::string api_key_;
