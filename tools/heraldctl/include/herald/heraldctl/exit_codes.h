@@ -1,0 +1,40 @@
+// Exit codes heraldctl promises to scripts. Documented in README.md and `heraldctl --help`;
+// never renumbered.
+#pragma once
+
+#include <string_view>
+
+#include <absl/status/status.h>
+
+namespace herald::heraldctl {
+
+enum ExitCode : int {
+  kExitOk = 0,
+  // The RPC failed for a reason not listed below (INTERNAL, UNKNOWN, UNIMPLEMENTED, ...).
+  kExitRpcError = 1,
+  // The command line or an input file is wrong; nothing was sent.
+  kExitUsage = 2,
+  // `campaigns watch`: the campaign ended in a final state other than COMPLETED.
+  kExitCampaignNotCompleted = 3,
+  // NOT_FOUND.
+  kExitNotFound = 4,
+  // ALREADY_EXISTS.
+  kExitAlreadyExists = 5,
+  // The server refused the request as it stands: INVALID_ARGUMENT, FAILED_PRECONDITION,
+  // OUT_OF_RANGE, RESOURCE_EXHAUSTED, ABORTED. Retrying the same request will not help.
+  kExitRejected = 6,
+  // UNAUTHENTICATED or PERMISSION_DENIED: check --key / HERALD_API_KEY.
+  kExitAuth = 7,
+  // UNAVAILABLE, DEADLINE_EXCEEDED or CANCELLED: the server could not be reached or did not
+  // answer in time; a retry may succeed.
+  kExitUnavailable = 8,
+};
+
+// The exit code for an RPC that ended with `code` (kExitOk for OK). gRPC and absl share the
+// canonical code numbers.
+ExitCode ExitCodeFor(absl::StatusCode code);
+
+// The exit-code table, as printed by --help.
+std::string_view ExitCodeHelp();
+
+}  // namespace herald::heraldctl

@@ -1,0 +1,87 @@
+// Output: tables for people, protobuf JSON for scripts, and the campaign progress display.
+// Pure functions of messages; the caller writes the strings.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace google::protobuf {
+class Message;
+}  // namespace google::protobuf
+
+namespace herald::v1 {
+class Campaign;
+class Delivery;
+class ListAccountsResponse;
+class ListApiKeysResponse;
+class ListCampaignsResponse;
+class ListDeliveriesResponse;
+class ListMediaAssetsResponse;
+class ListSegmentsResponse;
+class ListTeamsResponse;
+class ListTenantsResponse;
+class ListUpstreamQueueResponse;
+class ListUserListsResponse;
+}  // namespace herald::v1
+
+namespace herald::heraldctl {
+
+struct Table {
+  std::vector<std::string> headers;
+  std::vector<std::vector<std::string>> rows;
+};
+
+// Columns padded to their widest cell, two spaces apart, header first; no trailing spaces.
+std::string RenderTable(const Table& table);
+
+// A message as indented `field: value` lines (set fields only; enums by name; timestamps in RFC
+// 3339 UTC; durations like 15m; money fields named *_cents also in dollars).
+std::string RenderDetail(const google::protobuf::Message& message);
+
+// Protobuf's JSON mapping on one line, with proto (snake_case) field names and fields at their
+// default values included, so scripts see every field and a campaign can be fed back to
+// `campaigns create --file`.
+std::string ToJson(const google::protobuf::Message& message);
+
+// 1500 -> "$15.00", 0 -> "$0.00"; negative amounts keep their sign.
+std::string FormatCents(int64_t cents);
+
+Table ToTable(const v1::ListTenantsResponse& response);
+Table ToTable(const v1::ListApiKeysResponse& response);
+Table ToTable(const v1::ListTeamsResponse& response);
+Table ToTable(const v1::ListAccountsResponse& response);
+Table ToTable(const v1::ListMediaAssetsResponse& response);
+Table ToTable(const v1::ListUserListsResponse& response);
+Table ToTable(const v1::ListSegmentsResponse& response);
+Table ToTable(const v1::ListCampaignsResponse& response);
+Table ToTable(const v1::ListDeliveriesResponse& response);
+Table ToTable(const v1::ListUpstreamQueueResponse& response);
+
+// Campaign progress: deliveries finished (completed, failed or cancelled) out of total, and
+// recipients delivered out of recipients reported.
+struct Progress {
+  int32_t deliveries_done = 0;
+  int32_t deliveries_total = 0;
+  int32_t deliveries_failed = 0;
+  int64_t recipients_delivered = 0;
+  int64_t recipients_total = 0;
+  // 0..1: finished deliveries plus, for deliveries the upstream is delivering, the share of
+  // recipients delivered.
+  double fraction = 0;
+};
+Progress ComputeProgress(const v1::Campaign& campaign);
+
+// One terminal line (no newline) of at most `width` columns:
+//   "SENDING  [########------------]  40%  deliveries 4/10, 1 failed  recipients 1200/3000"
+std::string RenderProgressLine(const v1::Campaign& campaign, int width);
+
+// Plain lines for `watch` when stdout is not a terminal: one per campaign change and per
+// delivery change.
+std::string CampaignChangeLine(const v1::Campaign& campaign);
+std::string DeliveryChangeLine(const v1::Delivery& delivery);
+
+// True for COMPLETED, PARTIALLY_FAILED, FAILED, CANCELLED and MISSED.
+bool IsFinal(const v1::Campaign& campaign);
+
+}  // namespace herald::heraldctl

@@ -1,0 +1,193 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <herald/heraldctl/args.h>
+#include <herald/heraldctl/cli.h>
+#include <herald/heraldctl/exit_codes.h>
+#include <herald/heraldctl/names.h>
+
+namespace herald::heraldctl {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::optional<std::string> NoEnv(std::string_view) { return std::nullopt; }
+
+absl::StatusOr<ParsedCommand> Parse(std::vector<std::string> args, const EnvLookup& env = NoEnv) {
+  return ParseCommandLine(args, Commands(), env);
+}
+
+TEST(ParseCommandLineTest, ResourceVerbArgsAndFlagsInAnyOrder) {
+  auto parsed = Parse({"--server=h:1", "accounts", "create", "--team", "t1", "acct_a", "--pace=60",
+                       "--max_in_flight=2", "--json"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->spec->resource, "accounts");
+  EXPECT_EQ(parsed->spec->verb, "create");
+  EXPECT_EQ(parsed->args, std::vector<std::string>{"acct_a"});
+  EXPECT_EQ(parsed->Get("team"), "t1");
+  EXPECT_EQ(parsed->Get("pace"), "60");
+  EXPECT_EQ(parsed->Get("max-in-flight"), "2");  // underscores read as dashes
+  EXPECT_EQ(parsed->global.server, "h:1");
+  EXPECT_TRUE(parsed->global.json);
+}
+
+TEST(ParseCommandLineTest, GlobalsFromEnvironmentFlagsWin) {
+  const EnvLookup env = [](std::string_view name) -> std::optional<std::string> {
+    if (name == "HERALD_SERVER") return "env:7070";
+    if (name == "HERALD_TENANT") return "acme";
+    if (name == "HERALD_API_KEY") return "k-env";
+    return std::nullopt;
+  };
+  auto parsed = Parse({"teams", "list", "--server", "flag:1"}, env);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->global.server, "flag:1");
+  EXPECT_EQ(parsed->global.tenant, "acme");
+  EXPECT_EQ(parsed->global.key, "k-env");
+  auto defaults = Parse({"teams", "list"});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->global.server, "127.0.0.1:7070");
+  EXPECT_EQ(defaults->global.timeout_seconds, 30);
+}
+
+TEST(ParseCommandLineTest, BooleanFlags) {
+  auto parsed = Parse({"campaigns", "create", "--draft", "--locked-text=false"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->GetBool("draft"));
+  EXPECT_TRUE(parsed->Has("locked-text"));
+  EXPECT_FALSE(parsed->GetBool("locked-text"));
+  EXPECT_FALSE(Parse({"campaigns", "create", "--draft=maybe"}).ok());
+}
+
+TEST(ParseCommandLineTest, UsageErrors) {
+  EXPECT_THAT(Parse({"nope", "list"}).status().message(), HasSubstr("unknown resource 'nope'"));
+  EXPECT_THAT(Parse({"teams", "explode"}).status().message(),
+              HasSubstr("unknown command 'teams explode'"));
+  EXPECT_THAT(Parse({"teams", "list", "--bogus=1"}).status().message(),
+              HasSubstr("unknown flag --bogus"));
+  EXPECT_THAT(Parse({"teams", "get"}).status().message(), HasSubstr("missing arguments"));
+  EXPECT_THAT(Parse({"teams", "get", "a", "b"}).status().message(),
+              HasSubstr("unexpected argument 'b'"));
+  EXPECT_THAT(Parse({"teams", "create", "t", "--rate-limit"}).status().message(),
+              HasSubstr("needs a value"));
+  EXPECT_THAT(Parse({"teams", "list", "--timeout=0"}).status().message(), HasSubstr("seconds"));
+  EXPECT_THAT(Parse({"teams"}).status().message(), HasSubstr("needs a command"));
+}
+
+TEST(ParseCommandLineTest, DoubleDashEndsFlags) {
+  auto parsed = Parse({"lists", "create", "acct_a", "--", "--weird name"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->args[1], "--weird name");
+}
+
+TEST(ParseCommandLineTest, HelpAtEveryLevel) {
+  auto top = Parse({"--help"});
+  ASSERT_TRUE(top.ok());
+  EXPECT_TRUE(top->help);
+  EXPECT_EQ(top->spec, nullptr);
+  auto resource = Parse({"campaigns", "--help"});
+  ASSERT_TRUE(resource.ok());
+  EXPECT_EQ(resource->help_resource, "campaigns");
+  auto command = Parse({"campaigns", "create", "-h"});
+  ASSERT_TRUE(command.ok());
+  EXPECT_TRUE(command->help);
+  EXPECT_EQ(command->spec->verb, "create");
+  auto word = Parse({"help", "teams", "get"});
+  ASSERT_TRUE(word.ok());
+  EXPECT_TRUE(word->help);
+  EXPECT_EQ(word->spec->resource, "teams");
+  // Missing arguments do not matter when asking for help.
+  EXPECT_TRUE(Parse({"teams", "get", "--help"}).ok());
+}
+
+TEST(HelpTest, EveryCommandHasUsageFlagsAndExitCodes) {
+  for (const CommandSpec& spec : Commands()) {
+    const std::string help = CommandHelp(spec);
+    EXPECT_THAT(help, HasSubstr(spec.resource + " " + spec.verb)) << help;
+    EXPECT_THAT(help, HasSubstr("--server")) << help;
+    EXPECT_THAT(help, HasSubstr("Exit codes")) << help;
+    for (const FlagSpec& flag : spec.flags) EXPECT_THAT(help, HasSubstr("--" + flag.name));
+    EXPECT_NE(spec.run, nullptr);
+  }
+  EXPECT_THAT(ProgramHelp(Commands()), HasSubstr("campaigns watch"));
+  EXPECT_THAT(ResourceHelp(Commands(), "keys"), HasSubstr("heraldctl keys create TENANT"));
+}
+
+TEST(HelpTest, RequiredCommandsExist) {
+  for (const auto& [resource, verb] :
+       std::vector<std::pair<std::string, std::string>>{{"tenants", "create"},
+                                                        {"keys", "create"},
+                                                        {"keys", "revoke"},
+                                                        {"teams", "resume"},
+                                                        {"accounts", "sync"},
+                                                        {"media", "upload"},
+                                                        {"lists", "add"},
+                                                        {"segments", "create"},
+                                                        {"campaigns", "watch"},
+                                                        {"campaigns", "cancel"},
+                                                        {"campaigns", "test-send"},
+                                                        {"campaigns", "queue"}}) {
+    EXPECT_TRUE(Parse({resource, verb, "--help"}).ok()) << resource << " " << verb;
+  }
+}
+
+TEST(RunCliTest, UsageErrorsExitTwoWithoutContactingTheServer) {
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCli({"teams", "list"}, NoEnv, out, err, {}), kExitUsage);
+  EXPECT_THAT(err.str(), HasSubstr("HERALD_TENANT"));
+  err.str("");
+  EXPECT_EQ(RunCli({"teams", "create", "t1", "--tenant=acme"}, NoEnv, out, err, {}), kExitUsage);
+  EXPECT_THAT(err.str(), HasSubstr("--upstream-key-file"));
+  err.str("");
+  EXPECT_EQ(RunCli({"teams", "create", "t1", "--tenant=acme", "--upstream-key-env=NOPE"}, NoEnv,
+                   out, err, {}),
+            kExitUsage);
+  EXPECT_THAT(err.str(), HasSubstr("$NOPE is not set"));
+  EXPECT_EQ(RunCli({}, NoEnv, out, err, {}), kExitUsage);
+  out.str("");
+  EXPECT_EQ(RunCli({"campaigns", "create", "--help"}, NoEnv, out, err, {}), kExitOk);
+  EXPECT_THAT(out.str(), HasSubstr("--price=DOLLARS"));
+}
+
+TEST(RunCliTest, UnreachableServerIsExitEight) {
+  std::ostringstream out, err;
+  // Port 1 on localhost refuses connections.
+  EXPECT_EQ(RunCli({"tenants", "list", "--server=127.0.0.1:1", "--timeout=5"}, NoEnv, out, err, {}),
+            kExitUnavailable);
+  EXPECT_THAT(err.str(), HasSubstr("UNAVAILABLE"));
+}
+
+TEST(ExitCodeTest, MapsGrpcCodes) {
+  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kOk), kExitOk);
+  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kNotFound), kExitNotFound);
+  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kAlreadyExists), kExitAlreadyExists);
+  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kFailedPrecondition), kExitRejected);
+  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kInvalidArgument), kExitRejected);
+  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kUnauthenticated), kExitAuth);
+  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kPermissionDenied), kExitAuth);
+  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kUnavailable), kExitUnavailable);
+  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kDeadlineExceeded), kExitUnavailable);
+  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kInternal), kExitRpcError);
+  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kUnimplemented), kExitRpcError);
+}
+
+TEST(NamesTest, ShortIdsResolveInTheTenantFullNamesPassThrough) {
+  const Names names("acme");
+  EXPECT_EQ(*names.Resolve("campaigns", "c1"), "tenants/acme/campaigns/c1");
+  EXPECT_EQ(*names.Resolve("campaigns", "tenants/other/campaigns/c1"),
+            "tenants/other/campaigns/c1");
+  EXPECT_EQ(*names.Parent(), "tenants/acme");
+  EXPECT_EQ(*names.Tenant("beta"), "tenants/beta");
+  EXPECT_EQ(*names.Tenant("tenants/beta"), "tenants/beta");
+  EXPECT_FALSE(names.Tenant("tenants/beta/teams/x").ok());
+  EXPECT_FALSE(names.Resolve("campaigns", "campaigns/c1").ok());
+  EXPECT_FALSE(names.Resolve("campaigns", "").ok());
+  const Names none("");
+  EXPECT_FALSE(none.Parent().ok());
+  EXPECT_THAT(none.Resolve("accounts", "acct_a").status().message(), HasSubstr("--tenant"));
+  EXPECT_EQ(*none.Resolve("accounts", "tenants/a/accounts/acct_a"), "tenants/a/accounts/acct_a");
+  EXPECT_EQ(ShortId("tenants/a/accounts/acct_a"), "acct_a");
+  EXPECT_EQ(ShortId("x"), "x");
+}
+
+}  // namespace
+}  // namespace herald::heraldctl

@@ -1,0 +1,300 @@
+#include <google/protobuf/util/json_util.h>
+#include <yaml-cpp/yaml.h>
+
+#include <herald/common/strings.h>
+#include <herald/heraldctl/campaign_input.h>
+#include <herald/heraldctl/values.h>
+#include <herald/v1/campaign.pb.h>
+
+namespace herald::heraldctl {
+namespace {
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
+      default:
+        if (c < 0x20) {
+          static constexpr char kHex[] = "0123456789abcdef";
+          out.append("\\u00");
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 0xf]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void AppendJson(std::string& out, const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      out.push_back('{');
+      bool first = true;
+      for (const auto& entry : node) {
+        if (!first) out.push_back(',');
+        first = false;
+        AppendJsonString(out, entry.first.Scalar());
+        out.push_back(':');
+        AppendJson(out, entry.second);
+      }
+      out.push_back('}');
+      break;
+    }
+    case YAML::NodeType::Sequence: {
+      out.push_back('[');
+      bool first = true;
+      for (const auto& element : node) {
+        if (!first) out.push_back(',');
+        first = false;
+        AppendJson(out, element);
+      }
+      out.push_back(']');
+      break;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& value = node.Scalar();
+      // Plain (unquoted) scalars have the non-specific tag "?"; quoted ones "!".
+      if (node.Tag() == "?" && (value == "true" || value == "false")) {
+        out.append(value);
+      } else if (node.Tag() == "?" && (value == "null" || value == "~")) {
+        out.append("null");
+      } else {
+        AppendJsonString(out, value);
+      }
+      break;
+    }
+    default:
+      out.append("null");
+  }
+}
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t seconds = absl::ToUnixSeconds(t);
+  out->set_seconds(seconds);
+  out->set_nanos(
+      static_cast<int32_t>(absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
+}
+
+void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> YamlToJson(std::string_view yaml) {
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml));
+    std::string out;
+    AppendJson(out, root);
+    return out;
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(StrCat("not valid YAML: ", e.what()));
+  }
+}
+
+absl::Status ParseCampaignFile(std::string_view text, v1::Campaign* campaign,
+                               std::vector<std::string>* paths) {
+  size_t start = 0;
+  while (start < text.size() && (text[start] == ' ' || text[start] == '\n' || text[start] == '\r' ||
+                                 text[start] == '\t')) {
+    ++start;
+  }
+  std::string json;
+  if (start < text.size() && text[start] == '{') {
+    json = std::string(text);
+  } else {
+    absl::StatusOr<std::string> converted = YamlToJson(text);
+    if (!converted.ok()) return converted.status();
+    json = *std::move(converted);
+    if (json == "null") json = "{}";
+    if (json.empty() || json.front() != '{') {
+      return absl::InvalidArgumentError("a campaign file must hold a mapping (Campaign fields)");
+    }
+  }
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto status = google::protobuf::util::JsonStringToMessage(json, campaign, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(
+        StrCat("campaign file does not match the Campaign message: ", status.ToString()));
+  }
+  if (paths != nullptr) {
+    std::vector<const google::protobuf::FieldDescriptor*> fields;
+    campaign->GetReflection()->ListFields(*campaign, &fields);
+    for (const auto* field : fields) paths->push_back(field->name());
+  }
+  return absl::OkStatus();
+}
+
+std::vector<FlagSpec> CampaignFlagSpecs() {
+  return {
+      {"file", "FILE", "campaign fields from a YAML or JSON file (see README); flags override"},
+      {"display-name", "TEXT", "name for operators"},
+      {"text", "TEXT", "message text (HTML allowed)"},
+      {"price", "DOLLARS", "price, e.g. 15.00 (0 or 3.00-200.00; priced messages need media)"},
+      {"price-cents", "CENTS", "price in cents, e.g. 1500"},
+      {"media", "IDS", "media assets to attach, comma separated"},
+      {"previews", "IDS", "free previews: a subset of --media"},
+      {"locked-text", "", "hide the text until the message is unlocked"},
+      {"accounts", "IDS",
+       "target accounts (acct_...), comma separated; each gets the targets "
+       "below"},
+      {"lists", "IDS", "upstream lists to send to: fans, recent, expired, or custom list ids"},
+      {"fans", "IDS", "upstream fan ids, comma separated"},
+      {"fans-file", "FILE", "fan ids from a file (comma, space or newline separated)"},
+      {"exclude-lists", "IDS", "upstream lists whose fans are excluded"},
+      {"segment", "ID", "a Herald segment, turned into a list on each account"},
+      {"send-at", "TIME", "send time, RFC 3339 (2026-05-01T20:00:00Z); unset sends now"},
+      {"grace-period", "DURATION", "how late a scheduled send may still go out (15m, 2h)"},
+  };
+}
+
+absl::Status ApplyCampaignFlags(const ParsedCommand& command, const Names& names,
+                                v1::Campaign* campaign, std::vector<std::string>* paths) {
+  if (command.Has("display-name")) {
+    campaign->set_display_name(command.Get("display-name"));
+    paths->push_back("display_name");
+  }
+  v1::MessageContent* content = campaign->mutable_content();
+  if (command.Has("text")) {
+    content->set_text(command.Get("text"));
+    paths->push_back("content.text");
+  }
+  if (command.Has("price") && command.Has("price-cents")) {
+    return absl::InvalidArgumentError("give --price or --price-cents, not both");
+  }
+  if (command.Has("price")) {
+    absl::StatusOr<int64_t> cents = ParsePriceCents("price", command.Get("price"));
+    if (!cents.ok()) return cents.status();
+    content->set_price_cents(*cents);
+    paths->push_back("content.price_cents");
+  }
+  if (command.Has("price-cents")) {
+    const std::optional<int64_t> cents = ParseInt<int64_t>(command.Get("price-cents"));
+    if (!cents || *cents < 0) {
+      return absl::InvalidArgumentError(
+          StrCat("--price-cents: '", command.Get("price-cents"), "' is not a number of cents"));
+    }
+    content->set_price_cents(*cents);
+    paths->push_back("content.price_cents");
+  }
+  if (command.Has("media")) {
+    content->clear_media();
+    for (const std::string& id : ParseList(command.Get("media"))) content->add_media(id);
+    paths->push_back("content.media");
+  }
+  if (command.Has("previews")) {
+    content->clear_previews();
+    for (const std::string& id : ParseList(command.Get("previews"))) content->add_previews(id);
+    paths->push_back("content.previews");
+  }
+  if (command.Has("locked-text")) {
+    content->set_locked_text(command.GetBool("locked-text"));
+    paths->push_back("content.locked_text");
+  }
+
+  const bool any_target_flag = command.Has("lists") || command.Has("fans") ||
+                               command.Has("fans-file") || command.Has("exclude-lists") ||
+                               command.Has("segment");
+  if (any_target_flag && !command.Has("accounts")) {
+    return absl::InvalidArgumentError(
+        "--lists, --fans, --fans-file, --exclude-lists and --segment need --accounts");
+  }
+  if (command.Has("fans") && command.Has("fans-file")) {
+    return absl::InvalidArgumentError("give --fans or --fans-file, not both");
+  }
+  if (command.Has("accounts")) {
+    const std::vector<std::string> accounts = ParseList(command.Get("accounts"));
+    if (accounts.empty()) return absl::InvalidArgumentError("--accounts: no account ids");
+    v1::AccountTarget prototype;
+    for (const std::string& list : ParseList(command.Get("lists"))) prototype.add_user_lists(list);
+    for (const std::string& list : ParseList(command.Get("exclude-lists"))) {
+      prototype.add_excluded_lists(list);
+    }
+    if (command.Has("segment")) prototype.set_segment(command.Get("segment"));
+    std::string fans_text;
+    std::string fans_flag;
+    if (command.Has("fans")) {
+      fans_text = command.Get("fans");
+      fans_flag = "fans";
+    } else if (command.Has("fans-file")) {
+      absl::StatusOr<std::string> text = ReadFile(command.Get("fans-file"));
+      if (!text.ok()) return text.status();
+      fans_text = *std::move(text);
+      fans_flag = "fans-file";
+    }
+    if (!fans_flag.empty()) {
+      absl::StatusOr<std::vector<int64_t>> ids = ParseFanIds(fans_flag, fans_text);
+      if (!ids.ok()) return ids.status();
+      for (int64_t id : *ids) prototype.add_fan_ids(id);
+    }
+    if (prototype.user_lists().empty() && prototype.fan_ids().empty() &&
+        prototype.segment().empty()) {
+      prototype.add_user_lists("fans");  // the upstream's list of every active fan
+    }
+    campaign->clear_targets();
+    for (const std::string& account : accounts) {
+      v1::AccountTarget* target = campaign->add_targets();
+      *target = prototype;
+      target->set_account(account);
+    }
+    paths->push_back("targets");
+  }
+  if (command.Has("send-at")) {
+    absl::StatusOr<absl::Time> t = ParseTime("send-at", command.Get("send-at"));
+    if (!t.ok()) return t.status();
+    SetTimestamp(*t, campaign->mutable_send_time());
+    paths->push_back("send_time");
+  }
+  if (command.Has("grace-period")) {
+    absl::StatusOr<absl::Duration> d =
+        ParseDurationFlag("grace-period", command.Get("grace-period"));
+    if (!d.ok()) return d.status();
+    SetDuration(*d, campaign->mutable_grace_period());
+    paths->push_back("grace_period");
+  }
+  return ResolveCampaignNames(names, campaign);
+}
+
+absl::Status ResolveCampaignNames(const Names& names, v1::Campaign* campaign) {
+  const auto resolve = [&](std::string_view collection, std::string* value) -> absl::Status {
+    if (value->empty()) return absl::OkStatus();
+    absl::StatusOr<std::string> name = names.Resolve(collection, *value);
+    if (!name.ok()) return name.status();
+    *value = *std::move(name);
+    return absl::OkStatus();
+  };
+  v1::MessageContent* content = campaign->mutable_content();
+  for (std::string& media : *content->mutable_media()) {
+    if (absl::Status s = resolve("media", &media); !s.ok()) return s;
+  }
+  for (std::string& media : *content->mutable_previews()) {
+    if (absl::Status s = resolve("media", &media); !s.ok()) return s;
+  }
+  for (v1::AccountTarget& target : *campaign->mutable_targets()) {
+    if (absl::Status s = resolve("accounts", target.mutable_account()); !s.ok()) return s;
+    if (absl::Status s = resolve("segments", target.mutable_segment()); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace herald::heraldctl

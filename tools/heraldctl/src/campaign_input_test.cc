@@ -1,0 +1,142 @@
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <herald/heraldctl/campaign_input.h>
+#include <herald/heraldctl/cli.h>
+#include <herald/v1/campaign.pb.h>
+
+namespace herald::heraldctl {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+ParsedCommand Command(std::vector<std::string> args) {
+  args.insert(args.begin(), {"campaigns", "create"});
+  auto parsed = ParseCommandLine(args, Commands(),
+                                 [](std::string_view) -> std::optional<std::string> { return {}; });
+  EXPECT_TRUE(parsed.ok()) << parsed.status();
+  return parsed.ok() ? *parsed : ParsedCommand{};
+}
+
+TEST(YamlToJsonTest, ScalarsBecomeStringsExceptBooleansAndNull) {
+  EXPECT_EQ(*YamlToJson("a: 1\nb: true\nc: 'true'\nd: ~\ne: [x, \"y\"]\nf: {g: h}\n"),
+            R"({"a":"1","b":true,"c":"true","d":null,"e":["x","y"],"f":{"g":"h"}})");
+  EXPECT_EQ(*YamlToJson("text: \"line\\none \\\"q\\\"\"\n"), R"({"text":"line\none \"q\""})");
+  EXPECT_FALSE(YamlToJson("a: [1, 2").ok());
+}
+
+constexpr char kYaml[] = R"(
+display_name: Friday drop
+content:
+  text: "New video: 50% off"
+  price_cents: 1500
+  media: [teaser]
+  locked_text: true
+targets:
+  - {account: acct_a, user_lists: [fans]}
+  - account: tenants/acme/accounts/acct_b
+    fan_ids: [11, 12]
+    excluded_lists: ["123"]
+    segment: top
+send_time: 2026-05-01T20:00:00Z
+grace_period: 900s
+)";
+
+TEST(ParseCampaignFileTest, YamlMapsOntoTheCampaignMessage) {
+  v1::Campaign campaign;
+  std::vector<std::string> paths;
+  ASSERT_TRUE(ParseCampaignFile(kYaml, &campaign, &paths).ok());
+  EXPECT_EQ(campaign.display_name(), "Friday drop");
+  EXPECT_EQ(campaign.content().text(), "New video: 50% off");
+  EXPECT_EQ(campaign.content().price_cents(), 1500);
+  EXPECT_TRUE(campaign.content().locked_text());
+  ASSERT_EQ(campaign.targets_size(), 2);
+  EXPECT_THAT(campaign.targets(1).fan_ids(), ElementsAre(11, 12));
+  EXPECT_EQ(campaign.send_time().seconds(), 1777665600);
+  EXPECT_EQ(campaign.grace_period().seconds(), 900);
+  EXPECT_THAT(paths,
+              ElementsAre("display_name", "content", "targets", "send_time", "grace_period"));
+
+  ASSERT_TRUE(ResolveCampaignNames(Names("acme"), &campaign).ok());
+  EXPECT_EQ(campaign.content().media(0), "tenants/acme/media/teaser");
+  EXPECT_EQ(campaign.targets(0).account(), "tenants/acme/accounts/acct_a");
+  EXPECT_EQ(campaign.targets(1).account(), "tenants/acme/accounts/acct_b");
+  EXPECT_EQ(campaign.targets(1).segment(), "tenants/acme/segments/top");
+}
+
+TEST(ParseCampaignFileTest, JsonAndCamelCase) {
+  v1::Campaign campaign;
+  ASSERT_TRUE(ParseCampaignFile(R"( {"content": {"text": "hi", "priceCents": "300"},
+      "targets": [{"account": "acct_a", "userLists": ["fans"]}], "save_as_draft": true})",
+                                &campaign, nullptr)
+                  .ok());
+  EXPECT_EQ(campaign.content().price_cents(), 300);
+  EXPECT_TRUE(campaign.save_as_draft());
+  EXPECT_EQ(campaign.targets(0).user_lists(0), "fans");
+}
+
+TEST(ParseCampaignFileTest, UnknownFieldsAndNonMappingsAreErrors) {
+  v1::Campaign campaign;
+  EXPECT_THAT(std::string(ParseCampaignFile("txt: hi\n", &campaign, nullptr).message()),
+              HasSubstr("Campaign"));
+  EXPECT_FALSE(ParseCampaignFile("- a\n- b\n", &campaign, nullptr).ok());
+  EXPECT_FALSE(ParseCampaignFile("{not json", &campaign, nullptr).ok());
+}
+
+TEST(ApplyCampaignFlagsTest, FlagsBuildContentTargetsAndMask) {
+  const ParsedCommand c =
+      Command({"--text=Hi", "--price=15.00", "--media=m1,m2", "--previews=m1",
+               "--accounts=acct_a,acct_b", "--lists=fans,123", "--exclude-lists=456",
+               "--send-at=2026-05-01T20:00:00Z", "--grace-period=30m", "--display-name=D"});
+  v1::Campaign campaign;
+  std::vector<std::string> paths;
+  ASSERT_TRUE(ApplyCampaignFlags(c, Names("acme"), &campaign, &paths).ok());
+  EXPECT_EQ(campaign.content().price_cents(), 1500);
+  EXPECT_THAT(campaign.content().media(),
+              ElementsAre("tenants/acme/media/m1", "tenants/acme/media/m2"));
+  EXPECT_THAT(campaign.content().previews(), ElementsAre("tenants/acme/media/m1"));
+  ASSERT_EQ(campaign.targets_size(), 2);
+  EXPECT_EQ(campaign.targets(1).account(), "tenants/acme/accounts/acct_b");
+  EXPECT_THAT(campaign.targets(1).user_lists(), ElementsAre("fans", "123"));
+  EXPECT_THAT(campaign.targets(1).excluded_lists(), ElementsAre("456"));
+  EXPECT_EQ(campaign.send_time().seconds(), 1777665600);
+  EXPECT_EQ(campaign.grace_period().seconds(), 1800);
+  EXPECT_THAT(paths,
+              ElementsAre("display_name", "content.text", "content.price_cents", "content.media",
+                          "content.previews", "targets", "send_time", "grace_period"));
+}
+
+TEST(ApplyCampaignFlagsTest, DefaultListIsFansAndFanIdsFromFile) {
+  v1::Campaign plain;
+  std::vector<std::string> paths;
+  ASSERT_TRUE(
+      ApplyCampaignFlags(Command({"--accounts=acct_a"}), Names("acme"), &plain, &paths).ok());
+  EXPECT_THAT(plain.targets(0).user_lists(), ElementsAre("fans"));
+
+  const std::string file = ::testing::TempDir() + "/fans.txt";
+  std::ofstream(file) << "5\n6,7\n";
+  v1::Campaign fans;
+  ASSERT_TRUE(ApplyCampaignFlags(Command({"--accounts=acct_a", "--fans-file=" + file}),
+                                 Names("acme"), &fans, &paths)
+                  .ok());
+  EXPECT_THAT(fans.targets(0).fan_ids(), ElementsAre(5, 6, 7));
+  EXPECT_TRUE(fans.targets(0).user_lists().empty());
+}
+
+TEST(ApplyCampaignFlagsTest, UsageErrors) {
+  std::vector<std::string> paths;
+  v1::Campaign c;
+  EXPECT_FALSE(
+      ApplyCampaignFlags(Command({"--price=1", "--price-cents=100"}), Names("a"), &c, &paths).ok());
+  EXPECT_THAT(
+      std::string(ApplyCampaignFlags(Command({"--lists=fans"}), Names("a"), &c, &paths).message()),
+      HasSubstr("--accounts"));
+  EXPECT_FALSE(ApplyCampaignFlags(Command({"--send-at=tomorrow"}), Names("a"), &c, &paths).ok());
+  EXPECT_FALSE(ApplyCampaignFlags(Command({"--accounts=acct_a"}), Names(""), &c, &paths).ok());
+}
+
+}  // namespace
+}  // namespace herald::heraldctl

@@ -1,0 +1,56 @@
+#include <ostream>
+
+#include <herald/heraldctl/cli.h>
+
+#include "session.h"
+
+namespace herald::heraldctl {
+
+const std::vector<CommandSpec>& Commands() {
+  static const std::vector<CommandSpec> kCommands = [] {
+    std::vector<CommandSpec> commands;
+    AddAdminCommands(commands);
+    AddAccountCommands(commands);
+    AddContentCommands(commands);
+    AddCampaignCommands(commands);
+    return commands;
+  }();
+  return kCommands;
+}
+
+int RunCli(const std::vector<std::string>& args, const EnvLookup& env, std::ostream& out,
+           std::ostream& err, const Terminal& terminal) {
+  if (args.empty()) {
+    err << ProgramHelp(Commands());
+    return kExitUsage;
+  }
+  absl::StatusOr<ParsedCommand> parsed = ParseCommandLine(args, Commands(), env);
+  if (!parsed.ok()) {
+    if (args.size() == 1) {
+      // `heraldctl campaigns`: show what the resource offers.
+      for (const CommandSpec& spec : Commands()) {
+        if (spec.resource == args[0]) {
+          err << ResourceHelp(Commands(), args[0]);
+          return kExitUsage;
+        }
+      }
+    }
+    err << "heraldctl: " << parsed.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (parsed->help) {
+    if (parsed->spec != nullptr) {
+      out << CommandHelp(*parsed->spec);
+    } else if (!parsed->help_resource.empty()) {
+      out << ResourceHelp(Commands(), parsed->help_resource);
+    } else {
+      out << ProgramHelp(Commands());
+    }
+    return kExitOk;
+  }
+  Session session(*parsed, env, out, err, terminal);
+  if (absl::Status status = session.LoadKey(); !status.ok()) return session.Usage(status);
+  return parsed->spec->run(session, *parsed);
+}
+
+}  // namespace herald::heraldctl

@@ -1,0 +1,131 @@
+// tenants and keys: TenantService, with the platform-admin key.
+#include <herald/common/strings.h>
+#include <herald/v1/tenant.grpc.pb.h>
+
+#include "session.h"
+
+namespace herald::heraldctl {
+namespace {
+
+std::unique_ptr<v1::TenantService::Stub> Stub(Session& s) {
+  return v1::TenantService::NewStub(s.channel());
+}
+
+int TenantsCreate(Session& s, const ParsedCommand& c) {
+  v1::CreateTenantRequest request;
+  HCTL_ASSIGN_OR_USAGE(const std::string name, s, s.names().Tenant(c.args[0]));
+  request.set_tenant_id(std::string(ShortId(name)));
+  request.mutable_tenant()->set_display_name(c.Get("display-name"));
+  request.set_request_id(c.Get("request-id"));
+  v1::Tenant response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->CreateTenant(context.get(), request, &response);
+  return status.ok() ? s.Print(response) : s.Fail(status);
+}
+
+int TenantsGet(Session& s, const ParsedCommand& c) {
+  v1::GetTenantRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Tenant(c.args[0]));
+  v1::Tenant response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->GetTenant(context.get(), request, &response);
+  return status.ok() ? s.Print(response) : s.Fail(status);
+}
+
+int TenantsList(Session& s, const ParsedCommand&) {
+  auto stub = Stub(s);
+  return ListAllPages<v1::ListTenantsResponse>(
+      s, v1::ListTenantsRequest(),
+      [&](grpc::ClientContext* context, const auto& request, auto* response) {
+        return stub->ListTenants(context, request, response);
+      });
+}
+
+int KeysCreate(Session& s, const ParsedCommand& c) {
+  v1::CreateApiKeyRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Tenant(c.args[0]));
+  request.mutable_api_key()->set_display_name(c.Get("display-name"));
+  request.set_request_id(c.Get("request-id"));
+  v1::CreateApiKeyResponse response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->CreateApiKey(context.get(), request, &response);
+  if (!status.ok()) return s.Fail(status);
+  if (s.global().json) return s.Print(response);
+  s.Print(response.api_key());
+  if (response.secret().empty()) {
+    s.err() << "heraldctl: the secret was shown when the key was first created (retried "
+               "request_id); it cannot be shown again\n";
+  } else {
+    s.out() << "secret: " << response.secret() << "\n";
+    s.err() << "heraldctl: store the secret now; Herald cannot show it again\n";
+  }
+  return kExitOk;
+}
+
+int KeysList(Session& s, const ParsedCommand& c) {
+  v1::ListApiKeysRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Tenant(c.args[0]));
+  v1::ListApiKeysResponse response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->ListApiKeys(context.get(), request, &response);
+  return status.ok() ? s.PrintList(response, ToTable(response)) : s.Fail(status);
+}
+
+int KeysRevoke(Session& s, const ParsedCommand& c) {
+  v1::RevokeApiKeyRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("apiKeys", c.args[0]));
+  v1::ApiKey response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->RevokeApiKey(context.get(), request, &response);
+  return status.ok() ? s.Print(response) : s.Fail(status);
+}
+
+}  // namespace
+
+void AddAdminCommands(std::vector<CommandSpec>& commands) {
+  const FlagSpec request_id{"request-id", "ID", "idempotency id: a retry returns the first result"};
+  commands.push_back({"tenants",
+                      "create",
+                      "ID",
+                      1,
+                      1,
+                      "Create a tenant (platform-admin key)",
+                      "ID is 1-40 characters of [a-z0-9-], starting with a letter.",
+                      {{"display-name", "TEXT", "human-readable name"}, request_id},
+                      TenantsCreate});
+  commands.push_back(
+      {"tenants", "list", "", 0, 0, "List tenants (platform-admin key)", "", {}, TenantsList});
+  commands.push_back(
+      {"tenants", "get", "ID", 1, 1, "Show a tenant (platform-admin key)", "", {}, TenantsGet});
+  commands.push_back(
+      {"keys",
+       "create",
+       "TENANT",
+       1,
+       1,
+       "Create an API key for a tenant; prints its secret once",
+       "The secret is printed on stdout (\"secret: ...\", or the `secret` field with --json)\n"
+       "and cannot be shown again. Needs the platform-admin key.",
+       {{"display-name", "TEXT", "label for operators, e.g. crm-prod"}, request_id},
+       KeysCreate});
+  commands.push_back({"keys",
+                      "list",
+                      "TENANT",
+                      1,
+                      1,
+                      "List a tenant's API keys, revoked ones included (no secrets)",
+                      "",
+                      {},
+                      KeysList});
+  commands.push_back({"keys",
+                      "revoke",
+                      "NAME",
+                      1,
+                      1,
+                      "Revoke an API key (tenants/T/apiKeys/K, or K with --tenant)",
+                      "",
+                      {},
+                      KeysRevoke});
+}
+
+}  // namespace herald::heraldctl

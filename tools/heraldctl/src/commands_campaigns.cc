@@ -1,0 +1,349 @@
+// campaigns: CampaignService, including `watch` with its live progress bar.
+#include <absl/time/time.h>
+
+#include <herald/common/strings.h>
+#include <herald/heraldctl/campaign_input.h>
+#include <herald/heraldctl/values.h>
+#include <herald/v1/campaign.grpc.pb.h>
+
+#include "session.h"
+
+namespace herald::heraldctl {
+namespace {
+
+std::unique_ptr<v1::CampaignService::Stub> Stub(Session& s) {
+  return v1::CampaignService::NewStub(s.channel());
+}
+
+absl::Status CampaignFromFileAndFlags(const ParsedCommand& c, const Names& names,
+                                      v1::Campaign* campaign, std::vector<std::string>* paths) {
+  if (c.Has("file")) {
+    absl::StatusOr<std::string> text = ReadFile(c.Get("file"));
+    if (!text.ok()) return text.status();
+    if (absl::Status st = ParseCampaignFile(*text, campaign, paths); !st.ok()) {
+      return absl::InvalidArgumentError(StrCat(c.Get("file"), ": ", st.message()));
+    }
+  }
+  std::vector<std::string> flag_paths;
+  if (absl::Status st = ApplyCampaignFlags(c, names, campaign, &flag_paths); !st.ok()) return st;
+  for (std::string& path : flag_paths) {
+    // A whole-field path from the file already covers its sub-fields.
+    const std::string top = path.substr(0, path.find('.'));
+    if (std::find(paths->begin(), paths->end(), top) == paths->end()) {
+      paths->push_back(std::move(path));
+    }
+  }
+  return absl::OkStatus();
+}
+
+int CampaignsCreate(Session& s, const ParsedCommand& c) {
+  v1::CreateCampaignRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Parent());
+  std::vector<std::string> paths;
+  if (absl::Status st = CampaignFromFileAndFlags(c, s.names(), request.mutable_campaign(), &paths);
+      !st.ok()) {
+    return s.Usage(st);
+  }
+  if (c.Has("draft")) request.mutable_campaign()->set_save_as_draft(c.GetBool("draft"));
+  if (request.campaign().targets().empty()) {
+    return s.Usage(absl::InvalidArgumentError(
+        "no target accounts: give --accounts=acct_a,acct_b or targets in --file"));
+  }
+  request.set_request_id(c.Get("request-id"));
+  v1::Campaign response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->CreateCampaign(context.get(), request, &response);
+  return status.ok() ? s.Print(response) : s.Fail(status);
+}
+
+int CampaignsUpdate(Session& s, const ParsedCommand& c) {
+  v1::UpdateCampaignRequest request;
+  std::vector<std::string> paths;
+  if (absl::Status st = CampaignFromFileAndFlags(c, s.names(), request.mutable_campaign(), &paths);
+      !st.ok()) {
+    return s.Usage(st);
+  }
+  // The name comes from the argument, never from a file.
+  std::erase(paths, "name");
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_campaign()->mutable_name(), s,
+                       s.names().Resolve("campaigns", c.args[0]));
+  if (paths.empty()) return s.Usage(absl::InvalidArgumentError("nothing to update; see --help"));
+  for (const std::string& path : paths) request.mutable_update_mask()->add_paths(path);
+  v1::Campaign response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->UpdateCampaign(context.get(), request, &response);
+  return status.ok() ? s.Print(response) : s.Fail(status);
+}
+
+int CampaignsGet(Session& s, const ParsedCommand& c) {
+  v1::GetCampaignRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("campaigns", c.args[0]));
+  v1::Campaign response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->GetCampaign(context.get(), request, &response);
+  return status.ok() ? s.Print(response) : s.Fail(status);
+}
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  out->set_seconds(absl::ToUnixSeconds(t));
+}
+
+int CampaignsList(Session& s, const ParsedCommand& c) {
+  v1::ListCampaignsRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Parent());
+  for (const std::string& name : ParseList(c.Get("state"))) {
+    v1::Campaign::State state;
+    if (!v1::Campaign::State_Parse(AsciiUpper(name), &state) ||
+        state == v1::Campaign::STATE_UNSPECIFIED) {
+      return s.Usage(absl::InvalidArgumentError(StrCat("--state: unknown state '", name, "'")));
+    }
+    request.add_states(state);
+  }
+  if (c.Has("created-after")) {
+    HCTL_ASSIGN_OR_USAGE(const absl::Time t, s, ParseTime("created-after", c.Get("created-after")));
+    SetTimestamp(t, request.mutable_create_time_after());
+  }
+  if (c.Has("created-before")) {
+    HCTL_ASSIGN_OR_USAGE(const absl::Time t, s,
+                         ParseTime("created-before", c.Get("created-before")));
+    SetTimestamp(t, request.mutable_create_time_before());
+  }
+  auto stub = Stub(s);
+  return ListAllPages<v1::ListCampaignsResponse>(
+      s, request, [&](grpc::ClientContext* context, const auto& r, auto* response) {
+        return stub->ListCampaigns(context, r, response);
+      });
+}
+
+// Launch, pause and resume: a name in, the campaign out.
+template <typename Request, auto kMethod>
+int NameToCampaign(Session& s, const ParsedCommand& c) {
+  Request request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("campaigns", c.args[0]));
+  v1::Campaign response;
+  auto context = s.Context();
+  auto stub = Stub(s);
+  const grpc::Status status = ((*stub).*kMethod)(context.get(), request, &response);
+  return status.ok() ? s.Print(response) : s.Fail(status);
+}
+
+int CampaignsCancel(Session& s, const ParsedCommand& c) {
+  v1::CancelCampaignRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("campaigns", c.args[0]));
+  v1::CancelCampaignResponse response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->CancelCampaign(context.get(), request, &response);
+  if (!status.ok()) return s.Fail(status);
+  if (s.global().json) return s.Print(response);
+  s.Print(response.campaign());
+  if (!response.not_undone().empty()) {
+    v1::ListDeliveriesResponse not_undone;
+    *not_undone.mutable_deliveries() = response.not_undone();
+    s.out() << "\nNot undone on the upstream:\n" << RenderTable(ToTable(not_undone));
+  }
+  return kExitOk;
+}
+
+int CampaignsDeliveries(Session& s, const ParsedCommand& c) {
+  v1::ListDeliveriesRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Resolve("campaigns", c.args[0]));
+  auto stub = Stub(s);
+  return ListAllPages<v1::ListDeliveriesResponse>(
+      s, request, [&](grpc::ClientContext* context, const auto& r, auto* response) {
+        return stub->ListDeliveries(context, r, response);
+      });
+}
+
+int CampaignsTestSend(Session& s, const ParsedCommand& c) {
+  v1::SendTestMessageRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_campaign(), s, s.names().Resolve("campaigns", c.args[0]));
+  if (!c.Has("account") || !c.Has("fans")) {
+    return s.Usage(absl::InvalidArgumentError("--account and --fans are required"));
+  }
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_account(), s,
+                       s.names().Resolve("accounts", c.Get("account")));
+  HCTL_ASSIGN_OR_USAGE(const std::vector<int64_t> ids, s, ParseFanIds("fans", c.Get("fans")));
+  request.mutable_fan_ids()->Add(ids.begin(), ids.end());
+  v1::SendTestMessageResponse response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->SendTestMessage(context.get(), request, &response);
+  if (!status.ok()) return s.Fail(status);
+  return s.PrintDone(
+      response, StrCat("test message sent: upstream message ", response.upstream_message_id()));
+}
+
+int CampaignsQueue(Session& s, const ParsedCommand& c) {
+  v1::ListUpstreamQueueRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_account(), s, s.names().Resolve("accounts", c.args[0]));
+  v1::ListUpstreamQueueResponse response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->ListUpstreamQueue(context.get(), request, &response);
+  return status.ok() ? s.PrintList(response, ToTable(response)) : s.Fail(status);
+}
+
+int CampaignsWatch(Session& s, const ParsedCommand& c) {
+  v1::WatchCampaignRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("campaigns", c.args[0]));
+  const bool live = s.terminal().stdout_is_tty && !s.global().json;
+  auto context = s.Context(/*with_deadline=*/false);
+  auto reader = Stub(s)->WatchCampaign(context.get(), request);
+  v1::WatchCampaignResponse change;
+  v1::Campaign campaign;
+  bool seen_campaign = false;
+  while (reader->Read(&change)) {
+    if (change.has_campaign()) {
+      campaign = change.campaign();
+      seen_campaign = true;
+    }
+    if (s.global().json) {
+      s.out() << ToJson(change) << "\n";
+    } else if (live) {
+      // Failed deliveries scroll above the bar; the bar redraws in place.
+      if (change.has_delivery() && change.delivery().state() == v1::Delivery::FAILED) {
+        s.out() << "\r\033[K" << DeliveryChangeLine(change.delivery()) << "\n";
+      }
+      if (seen_campaign) {
+        s.out() << "\r\033[K" << RenderProgressLine(campaign, s.terminal().width);
+      }
+    } else if (change.has_campaign()) {
+      s.out() << CampaignChangeLine(campaign) << "\n";
+    } else if (change.has_delivery()) {
+      s.out() << DeliveryChangeLine(change.delivery()) << "\n";
+    }
+    s.out().flush();
+  }
+  const grpc::Status status = reader->Finish();
+  if (live && seen_campaign) s.out() << "\n";
+  if (!status.ok()) return s.Fail(status);
+  if (!seen_campaign || !IsFinal(campaign)) {
+    s.err() << "heraldctl: the watch ended before the campaign was final\n";
+    return kExitRpcError;
+  }
+  if (campaign.state() == v1::Campaign::COMPLETED) return kExitOk;
+  if (!s.global().json) {
+    s.err() << "heraldctl: campaign ended " << v1::Campaign::State_Name(campaign.state());
+    if (!campaign.state_reason().empty()) s.err() << ": " << campaign.state_reason();
+    s.err() << "\n";
+  }
+  return kExitCampaignNotCompleted;
+}
+
+}  // namespace
+
+void AddCampaignCommands(std::vector<CommandSpec>& commands) {
+  std::vector<FlagSpec> create_flags = CampaignFlagSpecs();
+  create_flags.push_back({"draft", "", "save as a DRAFT instead of sending (launch sends it)"});
+  create_flags.push_back({"request-id", "ID", "idempotency id: a retry returns the first result"});
+  commands.push_back(
+      {"campaigns", "create", "", 0, 0,
+       "Create a campaign: send now, schedule with --send-at, or save with --draft",
+       "Content and targets come from flags, a --file (YAML or JSON, the Campaign message's\n"
+       "fields), or both (flags override the file). Every account in --accounts gets the same\n"
+       "targets (--lists, --fans, --exclude-lists, --segment; default: the \"fans\" list).\n\n"
+       "  heraldctl campaigns create --text='New set' --price=15.00 --media=teaser \\\n"
+       "      --accounts=acct_a,acct_b --lists=fans --send-at=2026-05-01T20:00:00Z",
+       create_flags, CampaignsCreate});
+  commands.push_back({"campaigns",
+                      "list",
+                      "",
+                      0,
+                      0,
+                      "List campaigns, newest first",
+                      "",
+                      {{"state", "STATES",
+                        "only these states, comma separated (e.g. "
+                        "SCHEDULED,SENDING)"},
+                       {"created-after", "TIME", "only campaigns created at or after (RFC 3339)"},
+                       {"created-before", "TIME", "only campaigns created before (RFC 3339)"}},
+                      CampaignsList});
+  commands.push_back(
+      {"campaigns", "get", "CAMPAIGN", 1, 1, "Show a campaign", "", {}, CampaignsGet});
+  commands.push_back(
+      {"campaigns", "update", "CAMPAIGN", 1, 1,
+       "Change a draft or scheduled campaign (only what the flags or --file set)",
+       "The update mask holds the fields given: each flag's field, and every top-level field\n"
+       "the --file sets. --accounts replaces all targets.",
+       CampaignFlagSpecs(), CampaignsUpdate});
+  commands.push_back(
+      {"campaigns",
+       "launch",
+       "CAMPAIGN",
+       1,
+       1,
+       "Send a draft now, or schedule it when it has a send time",
+       "",
+       {},
+       NameToCampaign<v1::LaunchCampaignRequest, &v1::CampaignService::Stub::LaunchCampaign>});
+  commands.push_back({"campaigns",
+                      "cancel",
+                      "CAMPAIGN",
+                      1,
+                      1,
+                      "Cancel a campaign; lists what the upstream could not undo",
+                      "",
+                      {},
+                      CampaignsCancel});
+  commands.push_back(
+      {"campaigns",
+       "pause",
+       "CAMPAIGN",
+       1,
+       1,
+       "Hold the deliveries that have not sent yet",
+       "",
+       {},
+       NameToCampaign<v1::PauseCampaignRequest, &v1::CampaignService::Stub::PauseCampaign>});
+  commands.push_back(
+      {"campaigns",
+       "resume",
+       "CAMPAIGN",
+       1,
+       1,
+       "Resume a paused campaign",
+       "",
+       {},
+       NameToCampaign<v1::ResumeCampaignRequest, &v1::CampaignService::Stub::ResumeCampaign>});
+  commands.push_back(
+      {"campaigns",
+       "watch",
+       "CAMPAIGN",
+       1,
+       1,
+       "Follow a campaign until it is final (live progress bar on a terminal)",
+       "On a terminal: a progress bar (deliveries finished/total, recipients delivered), failed\n"
+       "deliveries printed above it. Otherwise one line per change; with --json one\n"
+       "WatchCampaignResponse per line. Exits 0 when the campaign COMPLETED, 3 when it ended in\n"
+       "another final state.",
+       {},
+       CampaignsWatch});
+  commands.push_back({"campaigns",
+                      "deliveries",
+                      "CAMPAIGN",
+                      1,
+                      1,
+                      "List a campaign's deliveries (one per account)",
+                      "",
+                      {},
+                      CampaignsDeliveries});
+  commands.push_back({"campaigns",
+                      "test-send",
+                      "CAMPAIGN",
+                      1,
+                      1,
+                      "Send the campaign's content to a few fans of one account, to check it",
+                      "",
+                      {{"account", "ACCOUNT", "required: one of the campaign's accounts"},
+                       {"fans", "IDS", "required: 1-10 fan ids, comma separated"}},
+                      CampaignsTestSend});
+  commands.push_back({"campaigns",
+                      "queue",
+                      "ACCOUNT",
+                      1,
+                      1,
+                      "Show an account's upstream mass-message queue",
+                      "",
+                      {},
+                      CampaignsQueue});
+}
+
+}  // namespace herald::heraldctl

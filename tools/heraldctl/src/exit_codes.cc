@@ -1,0 +1,48 @@
+#include <herald/heraldctl/exit_codes.h>
+
+namespace herald::heraldctl {
+
+ExitCode ExitCodeFor(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk:
+      return kExitOk;
+    case absl::StatusCode::kNotFound:
+      return kExitNotFound;
+    case absl::StatusCode::kAlreadyExists:
+      return kExitAlreadyExists;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kAborted:
+      return kExitRejected;
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kPermissionDenied:
+      return kExitAuth;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kCancelled:
+      return kExitUnavailable;
+    default:
+      return kExitRpcError;
+  }
+}
+
+std::string_view ExitCodeHelp() {
+  return R"(Exit codes:
+  0  success
+  1  the RPC failed (INTERNAL, UNKNOWN, UNIMPLEMENTED, ...), or a watch ended before the
+     campaign was final
+  2  usage error: bad command line or input file; nothing was sent
+  3  campaigns watch: the campaign ended in a final state other than COMPLETED
+  4  NOT_FOUND
+  5  ALREADY_EXISTS
+  6  rejected by the server: INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE,
+     RESOURCE_EXHAUSTED, ABORTED
+  7  UNAUTHENTICATED or PERMISSION_DENIED (check --key / HERALD_API_KEY)
+  8  UNAVAILABLE, DEADLINE_EXCEEDED or CANCELLED: the server was not reached or did not
+     answer in time; a retry may succeed
+)";
+}
+
+}  // namespace herald::heraldctl

@@ -1,0 +1,387 @@
+#include <algorithm>
+#include <cmath>
+
+#include <absl/time/time.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/duration.pb.h>
+#include <google/protobuf/timestamp.pb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <herald/common/strings.h>
+#include <herald/heraldctl/names.h>
+#include <herald/heraldctl/render.h>
+#include <herald/v1/account.pb.h>
+#include <herald/v1/audience.pb.h>
+#include <herald/v1/campaign.pb.h>
+#include <herald/v1/media.pb.h>
+#include <herald/v1/tenant.pb.h>
+
+namespace herald::heraldctl {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+std::string FormatTime(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return "";
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(t.seconds()),
+                          absl::UTCTimeZone());
+}
+
+std::string FormatDuration(const google::protobuf::Duration& d) {
+  return absl::FormatDuration(absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos()));
+}
+
+std::string Yes(bool b) { return b ? "yes" : "no"; }
+
+std::string Scalar(const Message& message, const FieldDescriptor* field, int index) {
+  const Reflection* r = message.GetReflection();
+  const bool rep = field->is_repeated();
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+      return StrCat(rep ? r->GetRepeatedInt32(message, field, index) : r->GetInt32(message, field));
+    case FieldDescriptor::CPPTYPE_INT64: {
+      const int64_t v =
+          rep ? r->GetRepeatedInt64(message, field, index) : r->GetInt64(message, field);
+      if (field->name().ends_with("_cents")) return StrCat(v, " (", FormatCents(v), ")");
+      return StrCat(v);
+    }
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return StrCat(rep ? r->GetRepeatedUInt32(message, field, index)
+                        : r->GetUInt32(message, field));
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return StrCat(rep ? r->GetRepeatedUInt64(message, field, index)
+                        : r->GetUInt64(message, field));
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return StrCat(rep ? r->GetRepeatedDouble(message, field, index)
+                        : r->GetDouble(message, field));
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return StrCat(static_cast<double>(rep ? r->GetRepeatedFloat(message, field, index)
+                                            : r->GetFloat(message, field)));
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return Yes(rep ? r->GetRepeatedBool(message, field, index) : r->GetBool(message, field));
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return (rep ? r->GetRepeatedEnum(message, field, index) : r->GetEnum(message, field))->name();
+    case FieldDescriptor::CPPTYPE_STRING:
+      if (field->type() == FieldDescriptor::TYPE_BYTES) {
+        return StrCat(
+            "(",
+            (rep ? r->GetRepeatedString(message, field, index) : r->GetString(message, field))
+                .size(),
+            " bytes)");
+      }
+      return rep ? r->GetRepeatedString(message, field, index) : r->GetString(message, field);
+    default:
+      return "";
+  }
+}
+
+// Timestamps and durations print on one line like scalars.
+bool IsInline(const FieldDescriptor* field) {
+  if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) return true;
+  const std::string& type = field->message_type()->full_name();
+  return type == "google.protobuf.Timestamp" || type == "google.protobuf.Duration";
+}
+
+std::string InlineValue(const Message& message, const FieldDescriptor* field, int index) {
+  if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) return Scalar(message, field, index);
+  const Reflection* r = message.GetReflection();
+  const Message& value = field->is_repeated() ? r->GetRepeatedMessage(message, field, index)
+                                              : r->GetMessage(message, field);
+  if (field->message_type()->full_name() == "google.protobuf.Timestamp") {
+    return FormatTime(static_cast<const google::protobuf::Timestamp&>(value));
+  }
+  return FormatDuration(static_cast<const google::protobuf::Duration&>(value));
+}
+
+void AppendDetail(std::string& out, const Message& message, const std::string& indent) {
+  const Reflection* r = message.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(message, &fields);
+  for (const FieldDescriptor* field : fields) {
+    if (!field->is_repeated()) {
+      if (IsInline(field)) {
+        StrAppend(&out, indent, field->name(), ": ", InlineValue(message, field, 0), "\n");
+      } else {
+        StrAppend(&out, indent, field->name(), ":\n");
+        AppendDetail(out, r->GetMessage(message, field), indent + "  ");
+      }
+      continue;
+    }
+    const int size = r->FieldSize(message, field);
+    if (IsInline(field)) {
+      std::vector<std::string> values;
+      for (int i = 0; i < size; ++i) values.push_back(InlineValue(message, field, i));
+      StrAppend(&out, indent, field->name(), ": ", StrJoin(values, ", "), "\n");
+      continue;
+    }
+    StrAppend(&out, indent, field->name(), ":\n");
+    for (int i = 0; i < size; ++i) {
+      std::string item;
+      AppendDetail(item, r->GetRepeatedMessage(message, field, i), indent + "    ");
+      // "- " marks the first line of each element.
+      if (item.size() >= indent.size() + 4) item.replace(indent.size() + 2, 2, "- ");
+      out += item;
+    }
+  }
+}
+
+std::string TeamStatus(const v1::Team& team) {
+  if (team.api_key_invalid()) return "key invalid";
+  if (team.paused())
+    return team.pause_reason().empty() ? "paused" : StrCat("paused: ", team.pause_reason());
+  return "active";
+}
+
+std::string SegmentRule(const v1::Segment& segment) {
+  std::vector<std::string> rules;
+  if (segment.min_lifetime_spend_cents() > 0) {
+    rules.push_back(StrCat("spend >= ", FormatCents(segment.min_lifetime_spend_cents())));
+  }
+  if (segment.subscribed_within_days() > 0) {
+    rules.push_back(StrCat("subscribed within ", segment.subscribed_within_days(), "d"));
+  }
+  if (segment.expired_only()) rules.push_back("expired");
+  return StrJoin(rules, " and ");
+}
+
+std::string Bar(double fraction, int width) {
+  if (width <= 0) return "";
+  const int filled = static_cast<int>(std::floor(std::clamp(fraction, 0.0, 1.0) * width));
+  return StrCat("[", std::string(filled, '#'), std::string(width - filled, '-'), "]");
+}
+
+}  // namespace
+
+std::string RenderTable(const Table& table) {
+  std::vector<size_t> widths(table.headers.size(), 0);
+  for (size_t i = 0; i < table.headers.size(); ++i) widths[i] = table.headers[i].size();
+  for (const auto& row : table.rows) {
+    for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+      widths[i] = std::max(widths[i], row[i].size());
+    }
+  }
+  std::string out;
+  const auto append_row = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (size_t i = 0; i < widths.size(); ++i) {
+      const std::string& cell = i < row.size() ? row[i] : std::string();
+      line += cell;
+      if (i + 1 < widths.size()) line.append(widths[i] - cell.size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    StrAppend(&out, line, "\n");
+  };
+  append_row(table.headers);
+  for (const auto& row : table.rows) append_row(row);
+  return out;
+}
+
+std::string RenderDetail(const Message& message) {
+  std::string out;
+  AppendDetail(out, message, "");
+  return out;
+}
+
+std::string ToJson(const Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  const auto status = google::protobuf::util::MessageToJsonString(message, &out, options);
+  if (!status.ok()) return StrCat("{\"error\":\"", status.ToString(), "\"}");
+  return out;
+}
+
+std::string FormatCents(int64_t cents) {
+  const bool negative = cents < 0;
+  const uint64_t abs = negative ? 0 - static_cast<uint64_t>(cents) : static_cast<uint64_t>(cents);
+  const uint64_t fraction = abs % 100;
+  return StrCat(negative ? "-$" : "$", abs / 100, ".", fraction < 10 ? "0" : "", fraction);
+}
+
+Table ToTable(const v1::ListTenantsResponse& response) {
+  Table t{{"ID", "DISPLAY NAME", "CREATED"}, {}};
+  for (const auto& tenant : response.tenants()) {
+    t.rows.push_back({std::string(ShortId(tenant.name())), tenant.display_name(),
+                      FormatTime(tenant.create_time())});
+  }
+  return t;
+}
+
+Table ToTable(const v1::ListApiKeysResponse& response) {
+  Table t{{"ID", "DISPLAY NAME", "PREFIX", "CREATED", "REVOKED"}, {}};
+  for (const auto& key : response.api_keys()) {
+    t.rows.push_back({std::string(ShortId(key.name())), key.display_name(), key.secret_prefix(),
+                      FormatTime(key.create_time()), FormatTime(key.revoke_time())});
+  }
+  return t;
+}
+
+Table ToTable(const v1::ListTeamsResponse& response) {
+  Table t{{"ID", "DISPLAY NAME", "RATE/MIN", "KEY", "STATUS"}, {}};
+  for (const auto& team : response.teams()) {
+    t.rows.push_back({std::string(ShortId(team.name())), team.display_name(),
+                      StrCat(team.rate_limit_per_minute()),
+                      team.upstream_api_key_hint().empty()
+                          ? std::string()
+                          : StrCat("...", team.upstream_api_key_hint()),
+                      TeamStatus(team)});
+  }
+  return t;
+}
+
+Table ToTable(const v1::ListAccountsResponse& response) {
+  Table t{{"ID", "TEAM", "DISPLAY NAME", "PACE/MIN", "MAX IN FLIGHT", "STATUS", "USERNAME"}, {}};
+  for (const auto& account : response.accounts()) {
+    t.rows.push_back({std::string(ShortId(account.name())), std::string(ShortId(account.team())),
+                      account.display_name(),
+                      account.sends_per_minute() == 0 ? "-" : StrCat(account.sends_per_minute()),
+                      account.max_in_flight() == 0 ? "-" : StrCat(account.max_in_flight()),
+                      account.paused() ? "paused" : "active", account.upstream_username()});
+  }
+  return t;
+}
+
+Table ToTable(const v1::ListMediaAssetsResponse& response) {
+  Table t{{"ID", "TYPE", "FILE", "SIZE", "SOURCE"}, {}};
+  for (const auto& media : response.media_assets()) {
+    t.rows.push_back({std::string(ShortId(media.name())), v1::MediaAsset::Type_Name(media.type()),
+                      media.file_name(), media.size_bytes() == 0 ? "" : StrCat(media.size_bytes()),
+                      media.source_url().empty() ? "upload" : media.source_url()});
+  }
+  return t;
+}
+
+Table ToTable(const v1::ListUserListsResponse& response) {
+  Table t{{"ID", "NAME", "TYPE", "FANS"}, {}};
+  for (const auto& list : response.user_lists()) {
+    t.rows.push_back({list.id(), list.display_name(), list.type(), StrCat(list.fan_count())});
+  }
+  return t;
+}
+
+Table ToTable(const v1::ListSegmentsResponse& response) {
+  Table t{{"ID", "DISPLAY NAME", "RULE", "CREATED"}, {}};
+  for (const auto& segment : response.segments()) {
+    t.rows.push_back({std::string(ShortId(segment.name())), segment.display_name(),
+                      SegmentRule(segment), FormatTime(segment.create_time())});
+  }
+  return t;
+}
+
+Table ToTable(const v1::ListCampaignsResponse& response) {
+  Table t{{"ID", "STATE", "DISPLAY NAME", "PRICE", "ACCOUNTS", "DONE", "SEND TIME", "CREATED"}, {}};
+  for (const auto& campaign : response.campaigns()) {
+    const Progress p = ComputeProgress(campaign);
+    t.rows.push_back(
+        {std::string(ShortId(campaign.name())), v1::Campaign::State_Name(campaign.state()),
+         campaign.display_name(), FormatCents(campaign.content().price_cents()),
+         StrCat(campaign.targets_size()), StrCat(p.deliveries_done, "/", p.deliveries_total),
+         FormatTime(campaign.send_time()), FormatTime(campaign.create_time())});
+  }
+  return t;
+}
+
+Table ToTable(const v1::ListDeliveriesResponse& response) {
+  Table t{{"ACCOUNT", "STATE", "MESSAGE", "RECIPIENTS", "ATTEMPTS", "ERROR"}, {}};
+  for (const auto& d : response.deliveries()) {
+    t.rows.push_back({std::string(ShortId(d.account())), v1::Delivery::State_Name(d.state()),
+                      d.upstream_message_id() == 0 ? "" : StrCat(d.upstream_message_id()),
+                      StrCat(d.recipients() - d.recipients_pending(), "/", d.recipients()),
+                      StrCat(d.send_attempts()),
+                      d.error().empty() ? d.cancel_outcome() : d.error()});
+  }
+  return t;
+}
+
+Table ToTable(const v1::ListUpstreamQueueResponse& response) {
+  Table t{{"ID", "DATE", "STATUS", "DELIVERED", "CAN UNSEND", "CAMPAIGN"}, {}};
+  for (const auto& item : response.items()) {
+    std::string status = item.has_error()     ? "error"
+                         : item.is_canceled() ? "canceled"
+                         : item.is_done()     ? "done"
+                         : item.is_ready()    ? "sending"
+                                              : "pending";
+    t.rows.push_back({StrCat(item.id()), item.date(), status,
+                      StrCat(item.total() - item.pending(), "/", item.total()),
+                      Yes(item.can_unsend()), std::string(ShortId(item.campaign()))});
+  }
+  return t;
+}
+
+Progress ComputeProgress(const v1::Campaign& campaign) {
+  const v1::DeliveryCounts& c = campaign.delivery_counts();
+  Progress p;
+  p.deliveries_total = c.total();
+  p.deliveries_done = c.completed() + c.failed() + c.cancelled();
+  p.deliveries_failed = c.failed();
+  p.recipients_total = c.recipients();
+  p.recipients_delivered = std::max<int64_t>(0, c.recipients() - c.recipients_pending());
+  if (c.total() > 0) {
+    double sent_share = 0;
+    if (c.recipients() > 0 && c.sent() > 0) {
+      // Recipients of deliveries still being delivered: those not yet delivered are all
+      // pending, so the share of pending among recipients is an upper bound of what is left.
+      sent_share = c.sent() * (1.0 - static_cast<double>(c.recipients_pending()) /
+                                         static_cast<double>(c.recipients()));
+    }
+    p.fraction = std::clamp((p.deliveries_done + sent_share) / c.total(), 0.0, 1.0);
+  }
+  if (IsFinal(campaign)) p.fraction = 1.0;
+  return p;
+}
+
+std::string RenderProgressLine(const v1::Campaign& campaign, int width) {
+  const Progress p = ComputeProgress(campaign);
+  const std::string state = v1::Campaign::State_Name(campaign.state());
+  std::string tail = StrCat(" ", static_cast<int>(std::floor(p.fraction * 100)), "%  deliveries ",
+                            p.deliveries_done, "/", p.deliveries_total);
+  if (p.deliveries_failed > 0) StrAppend(&tail, ", ", p.deliveries_failed, " failed");
+  StrAppend(&tail, "  recipients ", p.recipients_delivered, "/", p.recipients_total);
+  const int fixed = static_cast<int>(state.size() + 2 + 2 + tail.size());
+  const int bar_width = std::clamp(width - fixed, 0, 40);
+  // Too narrow for a useful bar: the numbers alone.
+  std::string line = bar_width >= 10 ? StrCat(state, "  ", Bar(p.fraction, bar_width), tail)
+                                     : StrCat(state, " ", tail);
+  if (static_cast<int>(line.size()) > width && width > 0) line.resize(static_cast<size_t>(width));
+  return line;
+}
+
+std::string CampaignChangeLine(const v1::Campaign& campaign) {
+  const Progress p = ComputeProgress(campaign);
+  std::string line =
+      StrCat("campaign ", ShortId(campaign.name()), " ", v1::Campaign::State_Name(campaign.state()),
+             " deliveries ", p.deliveries_done, "/", p.deliveries_total, " failed ",
+             p.deliveries_failed, " recipients ", p.recipients_delivered, "/", p.recipients_total);
+  if (!campaign.state_reason().empty()) StrAppend(&line, " reason: ", campaign.state_reason());
+  return line;
+}
+
+std::string DeliveryChangeLine(const v1::Delivery& delivery) {
+  std::string line =
+      StrCat("delivery ", ShortId(delivery.account()), " ",
+             v1::Delivery::State_Name(delivery.state()), " recipients ",
+             delivery.recipients() - delivery.recipients_pending(), "/", delivery.recipients());
+  if (delivery.upstream_message_id() != 0) {
+    StrAppend(&line, " message ", delivery.upstream_message_id());
+  }
+  if (!delivery.error().empty()) StrAppend(&line, " error: ", delivery.error());
+  return line;
+}
+
+bool IsFinal(const v1::Campaign& campaign) {
+  switch (campaign.state()) {
+    case v1::Campaign::COMPLETED:
+    case v1::Campaign::PARTIALLY_FAILED:
+    case v1::Campaign::FAILED:
+    case v1::Campaign::CANCELLED:
+    case v1::Campaign::MISSED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace herald::heraldctl

@@ -1,0 +1,131 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <herald/heraldctl/render.h>
+#include <herald/v1/account.pb.h>
+#include <herald/v1/campaign.pb.h>
+
+namespace herald::heraldctl {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(RenderTableTest, AlignsColumnsWithoutTrailingSpaces) {
+  EXPECT_EQ(RenderTable({{"ID", "NAME", "X"}, {{"a", "longer name", ""}, {"bbbb", "n", "1"}}}),
+            "ID    NAME         X\n"
+            "a     longer name\n"
+            "bbbb  n            1\n");
+}
+
+TEST(FormatCentsTest, DollarsAndCents) {
+  EXPECT_EQ(FormatCents(1500), "$15.00");
+  EXPECT_EQ(FormatCents(5), "$0.05");
+  EXPECT_EQ(FormatCents(0), "$0.00");
+  EXPECT_EQ(FormatCents(-1234), "-$12.34");
+}
+
+TEST(RenderDetailTest, FieldsEnumsTimesAndNesting) {
+  v1::Campaign campaign;
+  campaign.set_name("tenants/a/campaigns/c1");
+  campaign.set_state(v1::Campaign::SENDING);
+  campaign.mutable_content()->set_text("Hi");
+  campaign.mutable_content()->set_price_cents(1500);
+  campaign.mutable_send_time()->set_seconds(1777665600);
+  campaign.mutable_grace_period()->set_seconds(900);
+  campaign.add_targets()->set_account("tenants/a/accounts/acct_a");
+  campaign.mutable_targets(0)->add_user_lists("fans");
+  campaign.mutable_targets(0)->add_user_lists("123");
+  campaign.add_targets()->set_account("tenants/a/accounts/acct_b");
+  EXPECT_EQ(RenderDetail(campaign),
+            "name: tenants/a/campaigns/c1\n"
+            "content:\n"
+            "  text: Hi\n"
+            "  price_cents: 1500 ($15.00)\n"
+            "targets:\n"
+            "  - account: tenants/a/accounts/acct_a\n"
+            "    user_lists: fans, 123\n"
+            "  - account: tenants/a/accounts/acct_b\n"
+            "send_time: 2026-05-01T20:00:00Z\n"
+            "grace_period: 15m\n"
+            "state: SENDING\n");
+}
+
+TEST(ToJsonTest, SnakeCaseWithDefaults) {
+  v1::Account account;
+  account.set_name("tenants/a/accounts/acct_x");
+  const std::string json = ToJson(account);
+  EXPECT_THAT(json, HasSubstr(R"("name":"tenants/a/accounts/acct_x")"));
+  EXPECT_THAT(json, HasSubstr(R"("sends_per_minute":0)"));
+  EXPECT_THAT(json, HasSubstr(R"("paused":false)"));
+  EXPECT_EQ(json.find('\n'), std::string::npos);
+}
+
+TEST(ToTableTest, AccountsShowShortIds) {
+  v1::ListAccountsResponse response;
+  v1::Account* a = response.add_accounts();
+  a->set_name("tenants/t/accounts/acct_a");
+  a->set_team("tenants/t/teams/main");
+  a->set_sends_per_minute(60);
+  a->set_paused(true);
+  const std::string table = RenderTable(ToTable(response));
+  EXPECT_THAT(table, HasSubstr("acct_a  main"));
+  EXPECT_THAT(table, HasSubstr("paused"));
+}
+
+v1::Campaign Sending() {
+  v1::Campaign c;
+  c.set_name("tenants/t/campaigns/c1");
+  c.set_state(v1::Campaign::SENDING);
+  v1::DeliveryCounts* counts = c.mutable_delivery_counts();
+  counts->set_total(10);
+  counts->set_completed(3);
+  counts->set_failed(1);
+  counts->set_sent(2);
+  counts->set_pending(4);
+  counts->set_recipients(1000);
+  counts->set_recipients_pending(500);
+  return c;
+}
+
+TEST(ProgressTest, DeliveriesAndRecipients) {
+  const Progress p = ComputeProgress(Sending());
+  EXPECT_EQ(p.deliveries_done, 4);
+  EXPECT_EQ(p.deliveries_total, 10);
+  EXPECT_EQ(p.deliveries_failed, 1);
+  EXPECT_EQ(p.recipients_delivered, 500);
+  EXPECT_EQ(p.recipients_total, 1000);
+  EXPECT_DOUBLE_EQ(p.fraction, 0.5);  // 4 done + 2 sent at half
+  v1::Campaign empty;
+  EXPECT_EQ(ComputeProgress(empty).fraction, 0);
+  v1::Campaign done = Sending();
+  done.set_state(v1::Campaign::PARTIALLY_FAILED);
+  EXPECT_EQ(ComputeProgress(done).fraction, 1.0);
+  EXPECT_TRUE(IsFinal(done));
+  EXPECT_FALSE(IsFinal(Sending()));
+}
+
+TEST(ProgressTest, ProgressLineFitsTheWidth) {
+  EXPECT_EQ(RenderProgressLine(Sending(), 120),
+            "SENDING  [####################--------------------] 50%  deliveries 4/10, 1 failed"
+            "  recipients 500/1000");
+  const std::string narrow = RenderProgressLine(Sending(), 80);
+  EXPECT_EQ(narrow.size(), 80u);
+  EXPECT_THAT(narrow, HasSubstr("[#"));
+  // Too narrow for a bar: the numbers alone, cut at the width.
+  EXPECT_EQ(RenderProgressLine(Sending(), 70),
+            "SENDING  50%  deliveries 4/10, 1 failed  recipients 500/1000");
+  EXPECT_EQ(RenderProgressLine(Sending(), 20).size(), 20u);
+}
+
+TEST(WatchLinesTest, CampaignAndDelivery) {
+  EXPECT_EQ(CampaignChangeLine(Sending()),
+            "campaign c1 SENDING deliveries 4/10 failed 1 recipients 500/1000");
+  v1::Delivery d;
+  d.set_account("tenants/t/accounts/acct_a");
+  d.set_state(v1::Delivery::FAILED);
+  d.set_error("out of credits");
+  EXPECT_EQ(DeliveryChangeLine(d), "delivery acct_a FAILED recipients 0/0 error: out of credits");
+}
+
+}  // namespace
+}  // namespace herald::heraldctl

@@ -1,0 +1,64 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <herald/heraldctl/values.h>
+
+namespace herald::heraldctl {
+namespace {
+
+TEST(ParsePriceCentsTest, ExactDecimalDollars) {
+  EXPECT_EQ(*ParsePriceCents("price", "15"), 1500);
+  EXPECT_EQ(*ParsePriceCents("price", "15.5"), 1550);
+  EXPECT_EQ(*ParsePriceCents("price", "15.05"), 1505);
+  EXPECT_EQ(*ParsePriceCents("price", "$199.99"), 19999);
+  EXPECT_EQ(*ParsePriceCents("price", "0"), 0);
+  EXPECT_EQ(*ParsePriceCents("price", "0.29"), 29);
+  for (const char* bad : {"", "15.005", "-3", "1e3", "15.", ".5", "abc", "15,00", "9999999999"}) {
+    EXPECT_FALSE(ParsePriceCents("price", bad).ok()) << bad;
+  }
+  EXPECT_THAT(ParsePriceCents("price", "1.234").status().message(),
+              ::testing::HasSubstr("--price"));
+}
+
+TEST(ParseListTest, TrimsAndDropsEmpty) {
+  EXPECT_EQ(ParseList("a, b,,c "), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_TRUE(ParseList("").empty());
+}
+
+TEST(ParseFanIdsTest, CommasSpacesAndNewlines) {
+  EXPECT_EQ(*ParseFanIds("fans", "1,2, 3\n4\r\n5\t6\n"), (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_FALSE(ParseFanIds("fans", "1,x").ok());
+  EXPECT_FALSE(ParseFanIds("fans", "0").ok());
+  EXPECT_FALSE(ParseFanIds("fans", "-4").ok());
+  EXPECT_FALSE(ParseFanIds("fans", " , ").ok());
+}
+
+TEST(ParseTimeTest, Rfc3339) {
+  auto t = ParseTime("send-at", "2026-05-01T20:00:00Z");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(absl::ToUnixSeconds(*t), 1777665600);
+  auto offset = ParseTime("send-at", "2026-05-01T22:00:00+02:00");
+  ASSERT_TRUE(offset.ok());
+  EXPECT_EQ(*offset, *t);
+  EXPECT_FALSE(ParseTime("send-at", "tomorrow").ok());
+}
+
+TEST(ParseDurationFlagTest, GoStyle) {
+  EXPECT_EQ(*ParseDurationFlag("grace-period", "1h30m"), absl::Minutes(90));
+  EXPECT_FALSE(ParseDurationFlag("grace-period", "-5m").ok());
+  EXPECT_FALSE(ParseDurationFlag("grace-period", "soon").ok());
+}
+
+TEST(ParseCountTest, NonNegative) {
+  EXPECT_EQ(*ParseCount("pace", "60"), 60);
+  EXPECT_FALSE(ParseCount("pace", "-1").ok());
+  EXPECT_FALSE(ParseCount("pace", "6x").ok());
+}
+
+TEST(TrimSecretTest, TrailingNewlinesOnly) {
+  EXPECT_EQ(*TrimSecret("f", "abc \n\r\n"), "abc ");
+  EXPECT_FALSE(TrimSecret("f", "\n").ok());
+}
+
+}  // namespace
+}  // namespace herald::heraldctl
