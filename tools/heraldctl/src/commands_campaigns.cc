@@ -36,6 +36,20 @@ absl::Status CampaignFromFileAndFlags(const ParsedCommand& c, const Names& names
   return absl::OkStatus();
 }
 
+// A campaign file may be the output of `campaigns get --json`: its output-only fields are not
+// sent.
+void ClearOutputOnly(v1::Campaign* campaign) {
+  campaign->clear_name();
+  campaign->clear_state();
+  campaign->clear_state_reason();
+  campaign->clear_delivery_counts();
+  campaign->clear_create_time();
+  campaign->clear_update_time();
+  campaign->clear_dispatch_time();
+  campaign->clear_end_time();
+  campaign->clear_revision();
+}
+
 int CampaignsCreate(Session& s, const ParsedCommand& c) {
   v1::CreateCampaignRequest request;
   HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Parent());
@@ -44,6 +58,7 @@ int CampaignsCreate(Session& s, const ParsedCommand& c) {
       !st.ok()) {
     return s.Usage(st);
   }
+  ClearOutputOnly(request.mutable_campaign());
   if (c.Has("draft")) request.mutable_campaign()->set_save_as_draft(c.GetBool("draft"));
   if (request.campaign().targets().empty()) {
     return s.Usage(absl::InvalidArgumentError(
@@ -63,8 +78,15 @@ int CampaignsUpdate(Session& s, const ParsedCommand& c) {
       !st.ok()) {
     return s.Usage(st);
   }
-  // The name comes from the argument, never from a file.
-  std::erase(paths, "name");
+  // Only writable fields go into the mask: a file saved with `campaigns get --json` carries
+  // the name (taken from the argument instead) and output-only fields, which are ignored.
+  std::erase_if(paths, [](const std::string& path) {
+    static constexpr std::string_view kWritable[] = {"display_name", "content", "targets",
+                                                     "send_time", "grace_period"};
+    const std::string_view top = std::string_view(path).substr(0, path.find('.'));
+    return std::find(std::begin(kWritable), std::end(kWritable), top) == std::end(kWritable);
+  });
+  ClearOutputOnly(request.mutable_campaign());
   HCTL_ASSIGN_OR_USAGE(*request.mutable_campaign()->mutable_name(), s,
                        s.names().Resolve("campaigns", c.args[0]));
   if (paths.empty()) return s.Usage(absl::InvalidArgumentError("nothing to update; see --help"));
