@@ -206,48 +206,26 @@ int CampaignsQueue(Session& s, const ParsedCommand& c) {
 int CampaignsWatch(Session& s, const ParsedCommand& c) {
   v1::WatchCampaignRequest request;
   HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("campaigns", c.args[0]));
-  const bool live = s.terminal().stdout_is_tty && !s.global().json;
+  WatchPrinter printer(s.global().json              ? WatchPrinter::Mode::kJson
+                       : s.terminal().stdout_is_tty ? WatchPrinter::Mode::kLive
+                                                    : WatchPrinter::Mode::kLines,
+                       s.terminal().width);
+  // No deadline: the stream lasts as long as the campaign.
   auto context = s.Context(/*with_deadline=*/false);
   auto reader = Stub(s)->WatchCampaign(context.get(), request);
   v1::WatchCampaignResponse change;
-  v1::Campaign campaign;
-  bool seen_campaign = false;
   while (reader->Read(&change)) {
-    if (change.has_campaign()) {
-      campaign = change.campaign();
-      seen_campaign = true;
-    }
-    if (s.global().json) {
-      s.out() << ToJson(change) << "\n";
-    } else if (live) {
-      // Failed deliveries scroll above the bar; the bar redraws in place.
-      if (change.has_delivery() && change.delivery().state() == v1::Delivery::FAILED) {
-        s.out() << "\r\033[K" << DeliveryChangeLine(change.delivery()) << "\n";
-      }
-      if (seen_campaign) {
-        s.out() << "\r\033[K" << RenderProgressLine(campaign, s.terminal().width);
-      }
-    } else if (change.has_campaign()) {
-      s.out() << CampaignChangeLine(campaign) << "\n";
-    } else if (change.has_delivery()) {
-      s.out() << DeliveryChangeLine(change.delivery()) << "\n";
-    }
+    s.out() << printer.Update(change);
     s.out().flush();
   }
   const grpc::Status status = reader->Finish();
-  if (live && seen_campaign) s.out() << "\n";
+  s.out() << printer.Finish();
+  s.out().flush();
   if (!status.ok()) return s.Fail(status);
-  if (!seen_campaign || !IsFinal(campaign)) {
-    s.err() << "heraldctl: the watch ended before the campaign was final\n";
-    return kExitRpcError;
-  }
-  if (campaign.state() == v1::Campaign::COMPLETED) return kExitOk;
-  if (!s.global().json) {
-    s.err() << "heraldctl: campaign ended " << v1::Campaign::State_Name(campaign.state());
-    if (!campaign.state_reason().empty()) s.err() << ": " << campaign.state_reason();
-    s.err() << "\n";
-  }
-  return kExitCampaignNotCompleted;
+  std::string message;
+  const int code = printer.ExitCode(&message);
+  if (!message.empty()) s.err() << "heraldctl: " << message << "\n";
+  return code;
 }
 
 }  // namespace

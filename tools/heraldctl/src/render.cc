@@ -8,6 +8,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <herald/common/strings.h>
+#include <herald/heraldctl/exit_codes.h>
 #include <herald/heraldctl/names.h>
 #include <herald/heraldctl/render.h>
 #include <herald/v1/account.pb.h>
@@ -382,6 +383,52 @@ bool IsFinal(const v1::Campaign& campaign) {
     default:
       return false;
   }
+}
+
+WatchPrinter::WatchPrinter(Mode mode, int width)
+    : mode_(mode), width_(width), campaign_(std::make_unique<v1::Campaign>()) {}
+
+WatchPrinter::~WatchPrinter() = default;
+
+std::string WatchPrinter::Update(const v1::WatchCampaignResponse& change) {
+  if (change.has_campaign()) {
+    *campaign_ = change.campaign();
+    seen_campaign_ = true;
+  }
+  switch (mode_) {
+    case Mode::kJson:
+      return ToJson(change) + "\n";
+    case Mode::kLines:
+      if (change.has_campaign()) return CampaignChangeLine(*campaign_) + "\n";
+      if (change.has_delivery()) return DeliveryChangeLine(change.delivery()) + "\n";
+      return "";
+    case Mode::kLive: {
+      // "\r\033[K": back to the line's start and clear it, then redraw.
+      std::string out;
+      if (change.has_delivery() && change.delivery().state() == v1::Delivery::FAILED) {
+        out = StrCat("\r\033[K", DeliveryChangeLine(change.delivery()), "\n");
+      }
+      if (seen_campaign_) StrAppend(&out, "\r\033[K", RenderProgressLine(*campaign_, width_));
+      return out;
+    }
+  }
+  return "";
+}
+
+std::string WatchPrinter::Finish() const {
+  return mode_ == Mode::kLive && seen_campaign_ ? "\n" : "";
+}
+
+int WatchPrinter::ExitCode(std::string* message) const {
+  message->clear();
+  if (!seen_campaign_ || !IsFinal(*campaign_)) {
+    *message = "the watch ended before the campaign was final";
+    return kExitRpcError;
+  }
+  if (campaign_->state() == v1::Campaign::COMPLETED) return kExitOk;
+  *message = StrCat("campaign ended ", v1::Campaign::State_Name(campaign_->state()));
+  if (!campaign_->state_reason().empty()) StrAppend(message, ": ", campaign_->state_reason());
+  return kExitCampaignNotCompleted;
 }
 
 }  // namespace herald::heraldctl

@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <herald/heraldctl/exit_codes.h>
 #include <herald/heraldctl/render.h>
 #include <herald/v1/account.pb.h>
 #include <herald/v1/campaign.pb.h>
@@ -125,6 +126,56 @@ TEST(WatchLinesTest, CampaignAndDelivery) {
   d.set_state(v1::Delivery::FAILED);
   d.set_error("out of credits");
   EXPECT_EQ(DeliveryChangeLine(d), "delivery acct_a FAILED recipients 0/0 error: out of credits");
+}
+
+TEST(WatchPrinterTest, LinesModeAndExitCodes) {
+  WatchPrinter printer(WatchPrinter::Mode::kLines, 80);
+  std::string message;
+  EXPECT_EQ(printer.ExitCode(&message), kExitRpcError);  // nothing seen
+  v1::WatchCampaignResponse change;
+  *change.mutable_campaign() = Sending();
+  EXPECT_EQ(printer.Update(change),
+            "campaign c1 SENDING deliveries 4/10 failed 1 recipients 500/1000\n");
+  EXPECT_EQ(printer.ExitCode(&message), kExitRpcError);  // not final
+  EXPECT_THAT(message, HasSubstr("before the campaign was final"));
+  v1::WatchCampaignResponse delivery;
+  delivery.mutable_delivery()->set_account("tenants/t/accounts/acct_b");
+  delivery.mutable_delivery()->set_state(v1::Delivery::SENT);
+  EXPECT_EQ(printer.Update(delivery), "delivery acct_b SENT recipients 0/0\n");
+  change.mutable_campaign()->set_state(v1::Campaign::COMPLETED);
+  printer.Update(change);
+  EXPECT_EQ(printer.ExitCode(&message), kExitOk);
+  EXPECT_EQ(message, "");
+  EXPECT_EQ(printer.Finish(), "");
+  change.mutable_campaign()->set_state(v1::Campaign::FAILED);
+  change.mutable_campaign()->set_state_reason("every team is out of credits");
+  printer.Update(change);
+  EXPECT_EQ(printer.ExitCode(&message), kExitCampaignNotCompleted);
+  EXPECT_EQ(message, "campaign ended FAILED: every team is out of credits");
+}
+
+TEST(WatchPrinterTest, LiveModeRedrawsTheBarInPlace) {
+  WatchPrinter printer(WatchPrinter::Mode::kLive, 120);
+  v1::WatchCampaignResponse delivery;
+  delivery.mutable_delivery()->set_account("tenants/t/accounts/acct_b");
+  delivery.mutable_delivery()->set_state(v1::Delivery::SENT);
+  EXPECT_EQ(printer.Update(delivery), "");  // no campaign yet: nothing to draw
+  v1::WatchCampaignResponse change;
+  *change.mutable_campaign() = Sending();
+  EXPECT_EQ(printer.Update(change), "\r\033[K" + RenderProgressLine(Sending(), 120));
+  delivery.mutable_delivery()->set_state(v1::Delivery::FAILED);
+  EXPECT_EQ(printer.Update(delivery), "\r\033[Kdelivery acct_b FAILED recipients 0/0\n\r\033[K" +
+                                          RenderProgressLine(Sending(), 120));
+  EXPECT_EQ(printer.Finish(), "\n");
+}
+
+TEST(WatchPrinterTest, JsonModeOneMessagePerLine) {
+  WatchPrinter printer(WatchPrinter::Mode::kJson, 80);
+  v1::WatchCampaignResponse change;
+  *change.mutable_campaign() = Sending();
+  const std::string out = printer.Update(change);
+  EXPECT_THAT(out, HasSubstr(R"({"campaign":{"name":"tenants/t/campaigns/c1")"));
+  EXPECT_EQ(out.find('\n'), out.size() - 1);
 }
 
 }  // namespace

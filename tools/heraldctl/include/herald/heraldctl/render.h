@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ class ListTeamsResponse;
 class ListTenantsResponse;
 class ListUpstreamQueueResponse;
 class ListUserListsResponse;
+class WatchCampaignResponse;
 }  // namespace herald::v1
 
 namespace herald::heraldctl {
@@ -83,5 +85,32 @@ std::string DeliveryChangeLine(const v1::Delivery& delivery);
 
 // True for COMPLETED, PARTIALLY_FAILED, FAILED, CANCELLED and MISSED.
 bool IsFinal(const v1::Campaign& campaign);
+
+// What `campaigns watch` writes for each message of the stream. Not thread-safe.
+class WatchPrinter {
+ public:
+  enum class Mode {
+    kLive,   // a terminal: the progress bar redrawn in place, failed deliveries above it
+    kLines,  // not a terminal: one line per campaign or delivery change
+    kJson,   // one WatchCampaignResponse per line
+  };
+  WatchPrinter(Mode mode, int width);
+  ~WatchPrinter();
+
+  // The text to write for one change (possibly empty).
+  std::string Update(const v1::WatchCampaignResponse& change);
+  // The text to write once the stream has ended.
+  std::string Finish() const;
+  // The exit code for the stream's end: kExitOk if the campaign COMPLETED,
+  // kExitCampaignNotCompleted for another final state, kExitRpcError if the stream ended before
+  // a final state. `message` gets a line for stderr (empty when COMPLETED).
+  int ExitCode(std::string* message) const;
+
+ private:
+  Mode mode_;
+  int width_;
+  bool seen_campaign_ = false;
+  std::unique_ptr<v1::Campaign> campaign_;
+};
 
 }  // namespace herald::heraldctl
