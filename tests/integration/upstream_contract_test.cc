@@ -152,9 +152,11 @@ class UpstreamContractTest : public ::testing::Test {
   void SetUp() override {
     const std::string seed_path = testing::MakeTempDir("upstream-contract") + "/seed.json";
     std::ofstream(seed_path) << SeedJson();
-    auto sim = testing::SimulatorProcess::Start(
-        {.args = {"--seed_file=" + seed_path, "--delivery_rate=100000", "--purchase_delay_min=0s",
-                  "--purchase_delay_max=0s", "--tick_interval=5ms"}});
+    std::vector<std::string> args = {"--seed_file=" + seed_path, "--delivery_rate=100000",
+                                     "--purchase_delay_min=0s", "--purchase_delay_max=0s",
+                                     "--tick_interval=5ms"};
+    args.insert(args.end(), extra_sim_args_.begin(), extra_sim_args_.end());
+    auto sim = testing::SimulatorProcess::Start({.args = std::move(args)});
     ASSERT_TRUE(sim.ok()) << sim.status();
     sim_ = std::move(*sim);
     client_ = MakeClient(kKey);
@@ -278,7 +280,9 @@ class UpstreamContractTest : public ::testing::Test {
     return std::nullopt;
   }
 
-  // Declared first: destroyed after the clients, whose executor it is.
+  // Simulator flags a derived fixture adds, set in its constructor.
+  std::vector<std::string> extra_sim_args_;
+  // Declared first among the I/O members: destroyed after the clients, whose executor it is.
   asio::io_context ioc_;
   std::unique_ptr<testing::SimulatorProcess> sim_;
   std::unique_ptr<Client> client_;
@@ -426,6 +430,81 @@ TEST_F(UpstreamContractTest, UploadsByUrlAndBytesThenAPricedMessageWithPreviews)
       again, "media_already_used",
       StrCat("Media ", photo, " was already used; upload it again or use a vault id."));
   EXPECT_EQ(LedgerMessages().size(), 1u);
+}
+
+// The simulator answering uploads as the vendor's marketing sample does: the usual envelope, the
+// media id as `data.id` (upstream-api.md §3 documents a flat `prefixed_id`).
+class UpstreamContractUploadInDataTest : public UpstreamContractTest {
+ protected:
+  UpstreamContractUploadInDataTest() { extra_sim_args_ = {"--upload_response_shape=data"}; }
+};
+
+TEST_F(UpstreamContractUploadInDataTest, UploadsAnsweredInDataAreReadAndAttachable) {
+  // The simulator really answers in that shape.
+  auto [status, raw] = Raw("POST", StrCat("/api/", kAccount, "/media/upload"),
+                           R"({"file_url": "https://cdn.example.com/raw.jpg"})");
+  ASSERT_EQ(status, 200) << json::serialize(raw);
+  ASSERT_TRUE(raw.is_object() && raw.as_object().contains("data")) << json::serialize(raw);
+  EXPECT_FALSE(raw.as_object().contains("prefixed_id"));
+  EXPECT_THAT(Str(raw.at("data").at("id")), StartsWith("ofapi_media_"));
+  EXPECT_FALSE(raw.at("data").as_object().contains("prefixed_id"));
+
+  Result<UploadedMedia> by_url =
+      Run(client_->UploadMediaFromUrl(kAccount, "https://cdn.example.com/media/photo.jpg?v=2"));
+  ASSERT_TRUE(by_url.ok()) << by_url.status();
+  EXPECT_THAT(by_url.value->prefixed_id, StartsWith("ofapi_media_"));
+  EXPECT_EQ(by_url.value->file_name, "photo.jpg");
+  EXPECT_FALSE(by_url.value->source_url.empty());
+  EXPECT_TRUE(by_url.value->polling_url.empty());
+  // Enveloped, so `_meta` repeats the headers.
+  ExpectLimitsReported(by_url.info, 200, "upload by url in data");
+  EXPECT_EQ(by_url.info.credits_used, 3);
+
+  Result<UploadedMedia> by_bytes =
+      Run(client_->UploadMediaFile(kAccount, {.file_name = "teaser.mp4",
+                                              .content_type = "video/mp4",
+                                              .data = std::string(1'500'000, 'v')}));
+  ASSERT_TRUE(by_bytes.ok()) << by_bytes.status();
+  EXPECT_THAT(by_bytes.value->prefixed_id, StartsWith("ofapi_media_"));
+  EXPECT_NE(by_bytes.value->prefixed_id, by_url.value->prefixed_id);
+  EXPECT_EQ(by_bytes.value->file_name, "teaser.mp4");
+  ExpectLimitsReported(by_bytes.info, 200, "upload bytes in data");
+  EXPECT_EQ(by_bytes.info.credits_used, 6);
+
+  // The ids read from `data.id` are the upstream's: a message attaching them is accepted.
+  const std::string photo = by_url.value->prefixed_id;
+  const std::string video = by_bytes.value->prefixed_id;
+  Result<QueueItem> sent = Run(client_->SendMassMessage(kAccount, {.text = "Unlock me",
+                                                                   .user_lists = {"900"},
+                                                                   .price_cents = 999,
+                                                                   .media_files = {photo, video},
+                                                                   .previews = {photo}}));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  json::value ledger = LedgerMessage(sent.value->id);
+  ASSERT_TRUE(ledger.is_object());
+  ASSERT_EQ(ledger.at("media").as_array().size(), 2u);
+  EXPECT_EQ(Str(ledger.at("media").as_array()[0]), photo);
+  EXPECT_EQ(Str(ledger.at("media").as_array()[1]), video);
+}
+
+TEST_F(UpstreamContractTest, UploadShapeSwitchedAtRuntimeIsReadInBothShapes) {
+  Behave(R"({"upload_response_shape": "data"})");
+  Result<UploadedMedia> in_data =
+      Run(client_->UploadMediaFromUrl(kAccount, "https://x.test/a.jpg"));
+  ASSERT_TRUE(in_data.ok()) << in_data.status();
+  EXPECT_THAT(in_data.value->prefixed_id, StartsWith("ofapi_media_"));
+  EXPECT_TRUE(in_data.info.meta.has_value());
+
+  Behave(R"({"upload_response_shape": "flat"})");
+  Result<UploadedMedia> flat = Run(client_->UploadMediaFromUrl(kAccount, "https://x.test/b.jpg"));
+  ASSERT_TRUE(flat.ok()) << flat.status();
+  EXPECT_THAT(flat.value->prefixed_id, StartsWith("ofapi_media_"));
+  EXPECT_NE(flat.value->prefixed_id, in_data.value->prefixed_id);
+  EXPECT_FALSE(flat.info.meta.has_value());
+
+  auto [status, answer] = Raw("POST", "/_sim/behavior", R"({"upload_response_shape": "nested"})");
+  EXPECT_EQ(status, 422) << json::serialize(answer);
+  EXPECT_THAT(json::serialize(answer), HasSubstr("upload_response_shape"));
 }
 
 TEST_F(UpstreamContractTest, ScheduledMessageIsUpdatedWithPutAndDeleted) {

@@ -55,6 +55,9 @@ ABSL_FLAG(double, new_subscribers_per_second, 0,
           "New subscribers per second over all accounts (subscriptions.new events).");
 ABSL_FLAG(int, max_ids_per_list_add, 100, "Most ids accepted by one add-users-to-list call.");
 ABSL_FLAG(int64_t, upload_credits_per_mb, 3, "Credits an upload costs per started megabyte.");
+ABSL_FLAG(std::string, upload_response_shape, "flat",
+          "flat (the documented body, media id as prefixed_id) or data (the vendor's marketing "
+          "sample: the usual envelope, media id as data.id) for POST .../media/upload.");
 ABSL_FLAG(absl::Duration, tick_interval, absl::Milliseconds(10), "Delivery engine period.");
 
 ABSL_FLAG(std::vector<std::string>, webhook_url, {},
@@ -174,6 +177,10 @@ absl::StatusOr<sim::SimulatorOptions> OptionsFromFlags() {
   b.new_subscribers_per_second = absl::GetFlag(FLAGS_new_subscribers_per_second);
   b.max_ids_per_list_add = absl::GetFlag(FLAGS_max_ids_per_list_add);
   b.upload_credits_per_mb = absl::GetFlag(FLAGS_upload_credits_per_mb);
+  const std::string upload_shape = absl::GetFlag(FLAGS_upload_response_shape);
+  HERALD_RETURN_IF_ERROR(
+      herald::config::RequireOneOf("upload_response_shape", upload_shape, {"flat", "data"}));
+  b.upload_response_shape = *sim::ParseUploadResponseShape(upload_shape);
 
   sim::WebhookPolicy& p = o.webhook_policy;
   p.max_retries = absl::GetFlag(FLAGS_webhook_max_retries);

@@ -8,6 +8,7 @@ namespace herald::upstream::internal {
 namespace {
 
 constexpr size_t kMaxQuotedMessage = 300;
+constexpr std::string_view kUploadedMediaIdPrefix = "ofapi_media_";
 
 std::optional<int64_t> HeaderInt(const HttpResponse& response, std::string_view name) {
   const std::optional<std::string_view> value = response.Header(name);
@@ -329,15 +330,32 @@ absl::StatusOr<QueueDetailResult> ParseQueueDetailBody(const JsonDocument& doc) 
 }
 
 absl::StatusOr<UploadedMedia> ParseUploadBody(const JsonDocument& doc) {
+  // upstream-api.md §3 documents a flat body naming the media `prefixed_id`; the vendor's
+  // marketing sample wraps the same object in the envelope's `data` and names the media `id`.
+  // Both are read: the body is flat when it names the media or a polling URL at its root.
   ObjectReader root = JsonReader(doc, "").Object();
+  const bool flat = root.Has("prefixed_id") || root.Has("polling_url") || !root.Has("data");
+  ObjectReader body = flat ? root : root.Required("data").Object();
   UploadedMedia media;
-  media.polling_url = root.String("polling_url");
+  media.polling_url = body.String("polling_url");
+  media.file_name = body.String("file_name");
+  media.source_url = body.String("sourceUrl");
   // An asynchronous upload (202) may name its media only once processing completes.
-  media.prefixed_id =
-      media.polling_url.empty() ? root.RequiredString("prefixed_id") : root.String("prefixed_id");
-  media.file_name = root.String("file_name");
-  media.source_url = root.String("sourceUrl");
-  return Checked(root, std::move(media));
+  const bool id_required = media.polling_url.empty();
+  if (body.Has("prefixed_id") || !body.Has("id")) {
+    media.prefixed_id =
+        id_required ? body.RequiredString("prefixed_id") : body.String("prefixed_id");
+  } else {
+    // `id` also names numeric vault media elsewhere in the API; only an upload's id is accepted.
+    JsonReader id = body.Required("id");
+    media.prefixed_id = id.String();
+    if (body.status().ok() && !media.prefixed_id.starts_with(kUploadedMediaIdPrefix)) {
+      return absl::InvalidArgumentError(
+          ToAbsl(StrCat(id.path(), ": expected an id starting with ", kUploadedMediaIdPrefix,
+                        ", got \"", Quote(media.prefixed_id), "\"")));
+    }
+  }
+  return Checked(body, std::move(media));
 }
 
 absl::StatusOr<std::vector<UserList>> ParseUserListsBody(const JsonDocument& doc) {

@@ -196,6 +196,64 @@ TEST(Interpret, UploadIsFlat) {
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("prefixed_id: required"));
 }
 
+TEST(Interpret, UploadInData) {
+  // The vendor's marketing sample: the enveloped object, the media named `id`.
+  const std::string body = Envelope(R"({"id": "ofapi_media_01JR1234", "file_name": "MyVideo.mp4",
+      "processId": "abc", "sourceUrl": "https://of2transcoder.s3.amazonaws.com/upload/x"})");
+  Result<UploadedMedia> r = InterpretAs(&ParseUploadBody, Ok(body), HttpMethod::kPost);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r.value->prefixed_id, "ofapi_media_01JR1234");
+  EXPECT_EQ(r.value->file_name, "MyVideo.mp4");
+  EXPECT_EQ(r.value->source_url, "https://of2transcoder.s3.amazonaws.com/upload/x");
+  ASSERT_TRUE(r.info.meta.has_value());
+
+  // `prefixed_id` inside `data`, and a flat `id`.
+  Result<UploadedMedia> data_prefixed =
+      InterpretAs(&ParseUploadBody, Ok(Envelope(R"({"prefixed_id": "ofapi_media_7", "id": 7})")),
+                  HttpMethod::kPost);
+  ASSERT_TRUE(data_prefixed.ok()) << data_prefixed.status();
+  EXPECT_EQ(data_prefixed.value->prefixed_id, "ofapi_media_7");
+  Result<UploadedMedia> flat_id =
+      InterpretAs(&ParseUploadBody, Ok(R"({"id": "ofapi_media_8"})"), HttpMethod::kPost);
+  ASSERT_TRUE(flat_id.ok()) << flat_id.status();
+  EXPECT_EQ(flat_id.value->prefixed_id, "ofapi_media_8");
+
+  // An asynchronous answer in `data` carries its polling URL there.
+  Result<UploadedMedia> async = InterpretAs(
+      &ParseUploadBody,
+      HttpResponse{.status = 202, .body = Envelope(R"({"id": "ofapi_media_9", "status": "pending",
+                       "polling_url": "https://app.onlyfansapi.com/api/a/media/uploads/x/status"})")},
+      HttpMethod::kPost);
+  ASSERT_TRUE(async.ok()) << async.status();
+  EXPECT_EQ(async.value->prefixed_id, "ofapi_media_9");
+  EXPECT_THAT(async.value->polling_url, HasSubstr("/status"));
+}
+
+TEST(Interpret, UploadIdThatIsNotAnUploadIsAnError) {
+  // A numeric `id` names vault media, which a message cannot attach as an upload.
+  Result<UploadedMedia> numeric =
+      InterpretAs(&ParseUploadBody, Ok(Envelope(R"({"id": 4242})")), HttpMethod::kPost);
+  ASSERT_FALSE(numeric.ok());
+  EXPECT_EQ(numeric.status().code(), absl::StatusCode::kUnknown);
+  EXPECT_THAT(std::string(numeric.status().message()),
+              HasSubstr("data.id: expected a string, got"));
+
+  Result<UploadedMedia> other =
+      InterpretAs(&ParseUploadBody, Ok(Envelope(R"({"id": "vault_12"})")), HttpMethod::kPost);
+  ASSERT_FALSE(other.ok());
+  EXPECT_THAT(std::string(other.status().message()),
+              HasSubstr(R"(data.id: expected an id starting with ofapi_media_, got "vault_12")"));
+
+  Result<UploadedMedia> missing =
+      InterpretAs(&ParseUploadBody, Ok(Envelope(R"({"file_name": "a"})")), HttpMethod::kPost);
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("data.prefixed_id: required"));
+
+  Result<UploadedMedia> not_object =
+      InterpretAs(&ParseUploadBody, Ok(R"({"data": "ofapi_media_1"})"), HttpMethod::kPost);
+  EXPECT_THAT(std::string(not_object.status().message()),
+              HasSubstr("data: expected an object, got"));
+}
+
 TEST(Interpret, UserLists) {
   const std::string lists = Envelope(R"([
       {"id": "fans", "name": "Fans", "type": "fans", "usersCount": 1200, "postsCount": 0,

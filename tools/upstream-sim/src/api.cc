@@ -209,8 +209,9 @@ std::string SystemListTitle(std::string_view name) {
   return it == kTitles.end() ? std::string(name) : it->second;
 }
 
-void WriteMediaBody(JsonWriter& w, const Account& account, const Media& m) {
-  WriteUploadedMedia(w, account.identity().user_id, m);
+void WriteMediaBody(JsonWriter& w, const Account& account, const Media& m,
+                    std::string_view id_key) {
+  WriteUploadedMedia(w, account.identity().user_id, m, id_key);
 }
 
 // ---- handlers ------------------------------------------------------------------------
@@ -529,6 +530,9 @@ Outcome Upload(Ctx& c) {
                          StrCat("This upload needs ", cost, " credits; the balance is too low.")});
   }
   Account& a = *c.account;
+  // The documented flat body, or the marketing sample's envelope with the media as `data.id`.
+  const bool in_data = c.behavior.upload_response_shape == UploadResponseShape::kData;
+  const std::string_view id_key = in_data ? "id" : "prefixed_id";
   JsonWriter w;
   Outcome o;
   {
@@ -538,17 +542,17 @@ Outcome Upload(Ctx& c) {
     if (async) {
       o.status = 202;
       w.BeginObject();
-      w.Field("prefixed_id", media.prefixed_id);
+      w.Field(id_key, media.prefixed_id);
       w.Field("status", "pending");
       w.Field("polling_url", c.AccountUrl(StrCat("/media/uploads/", media.prefixed_id, "/status")));
       w.EndObject();
     } else {
-      WriteMediaBody(w, a, media);
+      WriteMediaBody(w, a, media, id_key);
     }
   }
   c.state.counters().uploads.fetch_add(1);
   o.data = w.Take();
-  o.envelope = false;
+  o.envelope = in_data;
   o.cost = cost;
   return o;
 }

@@ -6,6 +6,7 @@
 #include <herald/common/clock.h>
 #include <herald/common/strings.h>
 #include <herald/upstream_sim/api.h>
+#include <herald/upstream_sim/config.h>
 #include <herald/upstream_sim/seed.h>
 
 namespace herald::upstream_sim {
@@ -154,6 +155,45 @@ TEST_F(ApiTest, UploadsAreFlatAndCostPerMegabyte) {
             "file_required");
   EXPECT_EQ(Call("POST", "/api/acct_a1/media/upload", "{oops").status, 400);
   EXPECT_EQ(Call("GET", "/api/acct_a1/media/uploads/ofapi_media_X/status").status, 404);
+}
+
+TEST_F(ApiTest, UploadsInDataShapeAreEnvelopedWithTheIdAsDataId) {
+  state_->world()->FindTeam("a")->SetLimit(1000);
+  Behavior behavior = state_->behavior();
+  behavior.upload_response_shape = UploadResponseShape::kData;
+  state_->SetBehavior(behavior);
+
+  ApiResponse r = Call("POST", "/api/acct_a1/media/upload",
+                       R"({"file_url":"https://cdn.example.com/p/photo.jpg"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json::value body = Parse(r.body);
+  EXPECT_FALSE(body.as_object().contains("prefixed_id"));
+  ASSERT_TRUE(body.as_object().contains("_meta")) << r.body;
+  const json::object& data = body.at("data").as_object();
+  EXPECT_FALSE(data.contains("prefixed_id"));
+  EXPECT_THAT(std::string(data.at("id").as_string()), StartsWith("ofapi_media_"));
+  EXPECT_EQ(data.at("file_name").as_string(), "photo.jpg");
+  EXPECT_EQ(body.at("_meta").at("_credits").at("used").as_int64(), 3);
+
+  // The status poll keeps its documented shape.
+  const std::string id(data.at("id").as_string());
+  ApiResponse status = Call("GET", "/api/acct_a1/media/uploads/" + id + "/status");
+  ASSERT_EQ(status.status, 200) << status.body;
+  EXPECT_EQ(Parse(status.body).at("prefixed_id").as_string(), id);
+}
+
+TEST_F(ApiTest, UploadResponseShapeIsABehaviorSetting) {
+  Behavior behavior;
+  WebhookPolicy policy;
+  ASSERT_TRUE(ApplyBehaviorJson(R"({"upload_response_shape": "data"})", behavior, policy).ok());
+  EXPECT_EQ(behavior.upload_response_shape, UploadResponseShape::kData);
+  EXPECT_THAT(BehaviorToJson(behavior, policy), HasSubstr(R"("upload_response_shape":"data")"));
+  const absl::Status bad = ApplyBehaviorJson(R"({"upload_response_shape": "x"})", behavior, policy);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.message()), HasSubstr("upload_response_shape"));
+  EXPECT_EQ(behavior.upload_response_shape, UploadResponseShape::kData);
+  EXPECT_EQ(ParseUploadResponseShape("flat"), UploadResponseShape::kFlat);
+  EXPECT_EQ(UploadResponseShapeName(UploadResponseShape::kFlat), "flat");
 }
 
 TEST_F(ApiTest, SendEchoesTextAsHtmlAndIdsAreIntegers) {

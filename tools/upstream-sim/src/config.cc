@@ -61,6 +61,16 @@ Setter Millis(absl::Duration& field) {
 
 }  // namespace
 
+std::optional<UploadResponseShape> ParseUploadResponseShape(std::string_view name) {
+  if (name == "flat") return UploadResponseShape::kFlat;
+  if (name == "data") return UploadResponseShape::kData;
+  return std::nullopt;
+}
+
+std::string_view UploadResponseShapeName(UploadResponseShape shape) {
+  return shape == UploadResponseShape::kData ? "data" : "flat";
+}
+
 absl::Status Behavior::Validate() const {
   if (!(delivery_rate > 0)) return Invalid("delivery_rate", "must be positive");
   if (purchase_probability < 0 || purchase_probability > 1) {
@@ -122,6 +132,17 @@ absl::Status ApplyBehaviorJson(std::string_view text, Behavior& behavior, Webhoo
       {"upload_credits_per_mb", Integer(b.upload_credits_per_mb, 0, 1'000'000)},
       {"url_upload_bytes", Integer(b.url_upload_bytes, 0, int64_t{1} << 40)},
       {"async_upload_delay_ms", Millis(b.async_upload_delay)},
+      {"upload_response_shape",
+       [&b](std::string_view key, const json::value& v) -> absl::Status {
+         std::optional<UploadResponseShape> shape;
+         if (v.is_string()) {
+           shape = ParseUploadResponseShape(
+               std::string_view(v.as_string().data(), v.as_string().size()));
+         }
+         if (!shape.has_value()) return Invalid(key, "must be \"flat\" or \"data\"");
+         b.upload_response_shape = *shape;
+         return absl::OkStatus();
+       }},
       {"recent_queue_window_ms", Millis(b.recent_queue_window)},
       {"webhook_max_retries", Integer(p.max_retries, 0, 100)},
       {"webhook_retry_base_ms", Millis(p.retry_base)},
@@ -162,6 +183,7 @@ std::string BehaviorToJson(const Behavior& b, const WebhookPolicy& p) {
   w.Field("upload_credits_per_mb", b.upload_credits_per_mb);
   w.Field("url_upload_bytes", b.url_upload_bytes);
   w.Field("async_upload_delay_ms", ms(b.async_upload_delay));
+  w.Field("upload_response_shape", UploadResponseShapeName(b.upload_response_shape));
   w.Field("recent_queue_window_ms", ms(b.recent_queue_window));
   w.Field("webhook_max_retries", p.max_retries);
   w.Field("webhook_retry_base_ms", ms(p.retry_base));

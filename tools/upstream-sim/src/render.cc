@@ -96,9 +96,10 @@ void WritePreviews(JsonWriter& w, const MessageContent& content) {
   w.EndArray();
 }
 
-void WriteUploadedMedia(JsonWriter& w, uint64_t creator_user_id, const Media& m) {
+void WriteUploadedMedia(JsonWriter& w, uint64_t creator_user_id, const Media& m,
+                        std::string_view id_key) {
   w.BeginObject();
-  w.Field("prefixed_id", m.prefixed_id);
+  w.Field(id_key, m.prefixed_id);
   w.Field("file_name", m.file_name);
   w.Field("processId", StrCat(m.numeric_id));
   w.Field("host", "convert1.onlyfans.com");

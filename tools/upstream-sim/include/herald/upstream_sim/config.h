@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,6 +19,18 @@ enum class FanBehavior {
   kUniform,        // every recipient buys with probability `purchase_probability`
   kSpendWeighted,  // scaled by the fan's propensity (big past spenders buy more), mean 1.0
 };
+
+// How POST .../media/upload answers. upstream-api.md §3 documents a flat body naming the media
+// `prefixed_id`; the vendor's marketing sample shows the usual envelope with the media as
+// `data.id`. Clients must read both.
+enum class UploadResponseShape {
+  kFlat,  // {"prefixed_id": "ofapi_media_…", "file_name": …}
+  kData,  // {"data": {"id": "ofapi_media_…", "file_name": …}, "_meta": …}
+};
+
+// "flat" or "data"; nullopt for anything else.
+std::optional<UploadResponseShape> ParseUploadResponseShape(std::string_view name);
+std::string_view UploadResponseShapeName(UploadResponseShape shape);
 
 struct Behavior {
   // Mass-message delivery speed, recipients per second per queue. A very high value delivers a
@@ -46,6 +59,8 @@ struct Behavior {
   int64_t url_upload_bytes = 1'000'000;
   // An async upload (async=true) reports `completed` this long after it was accepted.
   absl::Duration async_upload_delay = absl::Seconds(2);
+  // The shape of the upload response (synchronous 200 and asynchronous 202 alike).
+  UploadResponseShape upload_response_shape = UploadResponseShape::kFlat;
   // GET .../mass-messaging lists unfinished queues plus those finished within this window.
   absl::Duration recent_queue_window = absl::Hours(24);
 

@@ -35,8 +35,10 @@ void WritePreviews(JsonWriter& w, const MessageContent& content);
 
 // A finished upload as the synchronous upload response and the `media` of a completed upload
 // show it: {prefixed_id, file_name, processId, host, sourceUrl, extra, additional, thumbs}.
-// `creator_user_id` is the account's numeric platform id.
-void WriteUploadedMedia(JsonWriter& w, uint64_t creator_user_id, const Media& media);
+// `creator_user_id` is the account's numeric platform id. `id_key` names the media's id field
+// ("id" in the vendor's enveloped sample, see UploadResponseShape).
+void WriteUploadedMedia(JsonWriter& w, uint64_t creator_user_id, const Media& media,
+                        std::string_view id_key = "prefixed_id");
 
 // A finished upload as its status poll and its media_uploads.* webhook show it:
 // {prefixed_id, status: "failed", error} when `failed`, else
