@@ -1,19 +1,24 @@
 // Typed calls of the queue's Lua scripts over a blocking connection, with an explicit `now`, so
-// integration tests read as the queue's operations and stay deterministic.
+// integration tests read as the queue's operations and stay deterministic. Arguments and replies
+// go through the queue's own codec (herald/queue/script_codec.h): the tests speak exactly the
+// protocol Queue speaks, and a reply the codec refuses fails the test.
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
 #include <gtest/gtest.h>
 
 #include <herald/common/strings.h>
-#include <herald/queue/record.h>
+#include <herald/queue/job.h>
+#include <herald/queue/script_codec.h>
 #include <herald/queue/scripts.h>
+#include <herald/redis/reply.h>
 #include <herald/testing/redis_sync.h>
 
 namespace herald::queue::testing {
@@ -51,178 +56,226 @@ struct LeaseResult {
   std::vector<Leased> jobs;
 };
 
+using Mode = NackRequest::Mode;
+
+// A blocking connection's reply as the codec reads it.
+inline redis::Reply ToReply(const SyncReply& r) {
+  switch (r.type) {
+    case SyncReply::Type::kNil:
+      return redis::Reply::Nil();
+    case SyncReply::Type::kString:
+      return redis::Reply::String(r.str);
+    case SyncReply::Type::kStatus:
+      return redis::Reply::Status(r.str);
+    case SyncReply::Type::kError:
+      return redis::Reply::Error(r.str);
+    case SyncReply::Type::kInteger:
+      return redis::Reply::Integer(r.integer);
+    case SyncReply::Type::kArray: {
+      std::vector<redis::Reply> elements;
+      elements.reserve(r.elements.size());
+      for (const SyncReply& e : r.elements) elements.push_back(ToReply(e));
+      return redis::Reply::Array(std::move(elements));
+    }
+  }
+  return redis::Reply::Nil();
+}
+
 class ScriptDriver {
  public:
   ScriptDriver(SyncRedis& redis, std::string tag) : redis_(redis), tag_(std::move(tag)) {}
 
-  SyncReply Run(ScriptId id, int64_t now, std::vector<std::string> args) {
-    args.insert(args.begin(), StrCat(now));
+  // Runs script `id` with `args` (ARGV, `now` first); a failed connection is a test failure.
+  redis::Reply Run(ScriptId id, const std::vector<std::string>& args) {
     auto reply = redis_.Eval(ScriptSource(id), {tag_}, args);
     if (!reply.ok()) {
       ADD_FAILURE() << ScriptName(id) << ": " << reply.status();
-      return {};
+      return redis::Reply::Error(reply.status().ToString());
     }
-    if (reply->is_error()) ADD_FAILURE() << ScriptName(id) << ": " << reply->str;
-    return *reply;
+    return ToReply(*reply);
   }
 
-  static void AppendJob(std::vector<std::string>& args, const TestJob& j) {
-    for (std::string v : {j.id, j.kind, j.account, j.team, j.tenant, j.payload,
-                          StrCat(j.max_attempts), StrCat(j.delay_ms)}) {
-      args.push_back(std::move(v));
-    }
+  static JobSpec Spec(const TestJob& j) {
+    return {.id = j.id,
+            .kind = j.kind,
+            .tenant = j.tenant,
+            .team = j.team,
+            .account = j.account,
+            .payload = j.payload,
+            .max_attempts = j.max_attempts,
+            .delay = absl::Milliseconds(j.delay_ms)};
   }
+  static JobRef Ref(const Leased& job) { return {.id = job.id, .token = job.token}; }
 
-  std::vector<int64_t> Enqueue(int64_t now, const std::vector<TestJob>& jobs,
-                               int64_t window_ms = 86'400'000) {
-    std::vector<std::string> args = {StrCat(window_ms)};
-    for (const auto& j : jobs) AppendJob(args, j);
-    return Ints(Run(ScriptId::kEnqueue, now, args));
+  std::vector<EnqueueResult> Enqueue(int64_t now, const std::vector<TestJob>& jobs,
+                                     int64_t window_ms = 86'400'000) {
+    std::vector<JobSpec> specs;
+    for (const TestJob& j : jobs) specs.push_back(Spec(j));
+    std::vector<const JobSpec*> refs;
+    for (const JobSpec& j : specs) refs.push_back(&j);
+    const redis::Reply reply =
+        Run(ScriptId::kEnqueue,
+            script::EncodeEnqueue(StrCat(now), absl::Milliseconds(window_ms), refs));
+    return Decoded(script::DecodeEnqueue(reply, jobs.size()), ScriptId::kEnqueue);
   }
-  int64_t Enqueue1(int64_t now, const TestJob& job, int64_t window_ms = 86'400'000) {
+  std::optional<EnqueueResult> Enqueue1(int64_t now, const TestJob& job,
+                                        int64_t window_ms = 86'400'000) {
     auto r = Enqueue(now, {job}, window_ms);
-    return r.empty() ? -99 : r[0];
+    if (r.empty()) return std::nullopt;
+    return r[0];
   }
 
   // `visit_cap`: jobs per account visit (lease.lua's V); 1 is strict job-by-job round-robin.
   LeaseResult Lease(int64_t now, int max_jobs, int64_t lease_ms = 30'000, int visit_cap = 1) {
-    const SyncReply r = Run(ScriptId::kLease, now,
-                            {StrCat(max_jobs), StrCat(lease_ms), "100", "100", StrCat(visit_cap)});
+    const redis::Reply reply = Run(
+        ScriptId::kLease, script::EncodeLease(StrCat(now), {.max_jobs = max_jobs,
+                                                            .lease = absl::Milliseconds(lease_ms),
+                                                            .promote_limit = 100,
+                                                            .reap_limit = 100,
+                                                            .jobs_per_visit = visit_cap}));
+    const LeaseBatch batch = Decoded(script::DecodeLease(reply, 0), ScriptId::kLease);
     LeaseResult out;
-    if (r.elements.size() < 4) return out;
-    const auto& e = r.elements;
-    out.hint_ms = e[0].integer;
-    out.throttled_account = e[1].integer;
-    out.throttled_team = e[2].integer;
-    const int64_t expires_ms = e[3].integer;
-    size_t i = 4;
-    while (i + 5 <= e.size()) {
-      const std::string& account = e[i].str;
-      const std::string& team = e[i + 1].str;
-      const std::string& tenant = e[i + 2].str;
-      const std::string& prefix = e[i + 3].str;
-      const int64_t n = e[i + 4].integer;
-      i += 5;
-      for (int64_t k = 0; k < n && i + 2 <= e.size(); ++k, i += 2) {
-        const std::optional<JobRecord> rec = DecodeJobRecord(e[i + 1].str);
-        if (!rec.has_value()) {
-          ADD_FAILURE() << "undecodable record for " << e[i].str;
-          continue;
-        }
-        EXPECT_EQ(rec->account, account);
-        out.jobs.push_back({.id = e[i].str,
-                            .token = prefix + e[i].str,
-                            .kind = std::string(rec->kind),
-                            .account = account,
-                            .team = team,
-                            .tenant = tenant,
-                            .payload = std::string(rec->payload),
-                            .attempt = rec->failed_attempts + 1,
-                            .max_attempts = rec->max_attempts,
-                            .unknown = rec->previous_outcome_unknown,
-                            .enqueued_ms = rec->enqueued_ms,
-                            .expires_ms = expires_ms});
-      }
+    out.hint_ms = batch.next_due.has_value() ? absl::ToInt64Milliseconds(*batch.next_due) : -1;
+    out.throttled_account = batch.throttled_by_account;
+    out.throttled_team = batch.throttled_by_team;
+    for (const LeasedJob& j : batch.jobs) {
+      out.jobs.push_back({.id = j.id,
+                          .token = j.token,
+                          .kind = j.kind,
+                          .account = j.account,
+                          .team = j.team,
+                          .tenant = j.tenant,
+                          .payload = j.payload,
+                          .attempt = j.attempt,
+                          .max_attempts = j.max_attempts,
+                          .unknown = j.previous_outcome_unknown,
+                          .enqueued_ms = absl::ToUnixMillis(j.enqueued_at),
+                          .expires_ms = absl::ToUnixMillis(j.lease_expires_at)});
     }
     return out;
   }
 
-  // ack.lua's token groups: a token is its group's prefix followed by the job's id. Each job is
-  // sent as a group of its own (a token that does not end with the id goes whole, as a prefix
-  // naming no group, and is fenced).
-  static void AppendTokens(std::vector<std::string>& args,
-                           const std::vector<std::pair<std::string, std::string>>& jobs) {
-    args.push_back(StrCat(jobs.size()));
-    for (const auto& [id, token] : jobs) {
-      const bool split = token.size() > id.size() && token.ends_with(id);
-      args.push_back(split ? token.substr(0, token.size() - id.size()) : token);
-      args.push_back("1");
-      args.push_back(id);
+  // The {ack, next} results of acking `jobs` ({id, token} each), chaining `next[k]` (when given)
+  // to jobs[k].
+  std::vector<AckResult> AckAll(int64_t now,
+                                const std::vector<std::pair<std::string, std::string>>& jobs,
+                                const std::vector<std::optional<TestJob>>& next = {},
+                                int64_t window_ms = 86'400'000) {
+    std::vector<AckRequest> requests;
+    for (size_t k = 0; k < jobs.size(); ++k) {
+      AckRequest& a = requests.emplace_back();
+      a.job = {.id = jobs[k].first, .token = jobs[k].second};
+      if (k < next.size() && next[k].has_value()) a.next = Spec(*next[k]);
     }
+    std::vector<const AckRequest*> refs;
+    for (const AckRequest& a : requests) refs.push_back(&a);
+    script::AckCall call = script::EncodeAck(StrCat(now), absl::Milliseconds(window_ms), refs);
+    redis::Reply reply;
+    if (!call.order.empty()) reply = Run(ScriptId::kAck, call.args);
+    return Decoded(script::DecodeAck(reply, call, requests.size()), ScriptId::kAck);
   }
-
-  // {ack, next} per job.
-  std::vector<int64_t> Ack(int64_t now,
-                           const std::vector<std::pair<std::string, std::string>>& jobs,
-                           int64_t window_ms = 86'400'000) {
-    std::vector<std::string> args = {StrCat(window_ms)};
-    AppendTokens(args, jobs);
-    return Ints(Run(ScriptId::kAck, now, args));
+  // The ack result per job.
+  std::vector<FinishResult> Ack(int64_t now,
+                                const std::vector<std::pair<std::string, std::string>>& jobs,
+                                int64_t window_ms = 86'400'000) {
+    std::vector<FinishResult> out;
+    for (const AckResult& r : AckAll(now, jobs, {}, window_ms)) {
+      EXPECT_FALSE(r.next.has_value());
+      out.push_back(r.ack);
+    }
+    return out;
   }
-  int64_t Ack1(int64_t now, const Leased& job) {
+  std::optional<FinishResult> Ack1(int64_t now, const Leased& job) {
     auto r = Ack(now, {{job.id, job.token}});
-    return r.empty() ? -99 : r[0];
+    if (r.empty()) return std::nullopt;
+    return r[0];
   }
-  std::vector<int64_t> AckAndEnqueue(int64_t now, const Leased& job, const TestJob& next,
-                                     int64_t window_ms = 86'400'000) {
-    std::vector<std::string> args = {StrCat(window_ms)};
-    AppendTokens(args, {{job.id, job.token}});
-    args.push_back("1");
-    AppendJob(args, next);
-    return Ints(Run(ScriptId::kAck, now, args));
+  AckResult AckAndEnqueue(int64_t now, const Leased& job, const TestJob& next,
+                          int64_t window_ms = 86'400'000) {
+    auto r = AckAll(now, {{job.id, job.token}}, {next}, window_ms);
+    return r.empty() ? AckResult{} : r[0];
   }
 
-  int64_t Nack(int64_t now, const Leased& job, std::string mode, int64_t number,
-               std::string reason = "", bool unknown = false) {
-    auto r = Ints(Run(ScriptId::kNack, now,
-                      {job.id, job.token, std::move(mode), StrCat(number), std::move(reason),
-                       unknown ? "1" : "0"}));
-    return r.empty() ? -99 : r[0];
+  std::optional<NackResult> Nack(int64_t now, const Leased& job, Mode mode, int64_t number,
+                                 std::string reason = "", bool unknown = false) {
+    const NackRequest request{.job = Ref(job),
+                              .mode = mode,
+                              .delay = absl::Milliseconds(number),
+                              .reason = std::move(reason),
+                              .outcome_unknown = unknown};
+    const redis::Reply reply = Run(ScriptId::kNack, script::EncodeNack(StrCat(now), {&request}));
+    auto r = Decoded(script::DecodeNack(reply, 1), ScriptId::kNack);
+    if (r.empty()) return std::nullopt;
+    return r[0];
   }
 
-  int64_t Heartbeat(int64_t now, const Leased& job, int64_t lease_ms) {
-    auto r = Ints(Run(ScriptId::kHeartbeat, now, {StrCat(lease_ms), job.id, job.token}));
-    return r.empty() ? -99 : r[0];
+  // The new expiry (Unix ms), or nullopt when fenced.
+  std::optional<int64_t> Heartbeat(int64_t now, const Leased& job, int64_t lease_ms) {
+    const JobRef ref = Ref(job);
+    const redis::Reply reply =
+        Run(ScriptId::kHeartbeat,
+            script::EncodeHeartbeat(StrCat(now), absl::Milliseconds(lease_ms), {&ref}));
+    auto r = Decoded(script::DecodeHeartbeat(reply, 1), ScriptId::kHeartbeat);
+    if (r.empty() || !r[0].has_value()) return std::nullopt;
+    return absl::ToUnixMillis(*r[0]);
   }
 
   int64_t Reap(int64_t now, int limit = 100) {
-    return Run(ScriptId::kReap, now, {StrCat(limit)}).integer;
+    const redis::Reply reply = Run(ScriptId::kReap, script::EncodeReap(StrCat(now), limit));
+    return Decoded(script::DecodeReap(reply), ScriptId::kReap);
   }
 
-  SyncReply Configure(int64_t now, std::vector<std::string> args) {
-    args.insert(args.begin(), StrCat(now));
-    auto reply = redis_.Eval(ScriptSource(ScriptId::kConfigure), {tag_}, args);
-    if (!reply.ok()) return {.type = SyncReply::Type::kError, .str = reply.status().ToString()};
-    return *reply;
+  script::ConfigureResult Configure(const std::vector<std::string>& args) {
+    return Decoded(script::DecodeConfigure(Run(ScriptId::kConfigure, args)), ScriptId::kConfigure);
+  }
+  script::ConfigureResult ConfigureAccount(int64_t now, const std::string& account,
+                                           const std::string& team, int64_t per_minute,
+                                           int64_t burst, int64_t max_in_flight = 0) {
+    return Configure(
+        script::EncodeConfigureAccount(StrCat(now), account,
+                                       {.tenant = "tenant_1",
+                                        .team = team,
+                                        .per_minute = per_minute,
+                                        .burst = burst,
+                                        .max_in_flight = static_cast<int>(max_in_flight)}));
   }
   void SetAccount(int64_t now, const std::string& account, const std::string& team,
                   int64_t per_minute, int64_t burst, int64_t max_in_flight = 0) {
-    const SyncReply r = Configure(now, {"account", account, team, "tenant_1", StrCat(per_minute),
-                                        StrCat(burst), StrCat(max_in_flight)});
-    EXPECT_FALSE(r.is_error()) << r.str;
+    const script::ConfigureResult r =
+        ConfigureAccount(now, account, team, per_minute, burst, max_in_flight);
+    EXPECT_EQ(r.code, script::ConfigureCode::kDone) << r.registered_team;
   }
   void SetTeam(int64_t now, const std::string& team, int64_t per_minute, int64_t burst) {
-    const SyncReply r = Configure(now, {"team", team, StrCat(per_minute), StrCat(burst)});
-    EXPECT_FALSE(r.is_error()) << r.str;
+    const script::ConfigureResult r = Configure(
+        script::EncodeConfigureTeam(StrCat(now), team, {.per_minute = per_minute, .burst = burst}));
+    EXPECT_EQ(r.code, script::ConfigureCode::kDone);
+  }
+  void Pause(int64_t now, script::PauseTarget target, const std::string& name, bool pause = true) {
+    const script::ConfigureResult r =
+        Configure(script::EncodePause(StrCat(now), target, pause, name));
+    EXPECT_EQ(r.code, script::ConfigureCode::kDone);
+  }
+  void Resume(int64_t now, script::PauseTarget target, const std::string& name) {
+    Pause(now, target, name, /*pause=*/false);
   }
 
-  struct Stats {
-    int64_t ready = 0, delayed = 0, leased = 0, dead = 0, oldest_ready_age_ms = 0, ring = 0;
-    std::map<std::string, int64_t> counters;
-  };
-  Stats GetStats(int64_t now) {
-    const SyncReply r = Run(ScriptId::kStats, now, {"16"});
-    Stats s;
-    if (r.elements.size() < 6) return s;
-    s.ready = r.elements[0].integer;
-    s.delayed = r.elements[1].integer;
-    s.leased = r.elements[2].integer;
-    s.dead = r.elements[3].integer;
-    s.oldest_ready_age_ms = r.elements[4].integer;
-    s.ring = r.elements[5].integer;
-    for (size_t i = 6; i + 1 < r.elements.size(); i += 2) {
-      s.counters[r.elements[i].str] = r.elements[i + 1].integer;
-    }
-    return s;
+  ShardStats GetStats(int64_t now) {
+    return Decoded(
+        script::DecodeStats(Run(ScriptId::kStats, script::EncodeStats(StrCat(now), 16)), 0),
+        ScriptId::kStats);
   }
 
   const std::string& tag() const { return tag_; }
 
  private:
-  static std::vector<int64_t> Ints(const SyncReply& r) {
-    std::vector<int64_t> out;
-    for (const auto& e : r.elements) out.push_back(e.integer);
-    return out;
+  // The decoded value; a reply the codec refuses fails the test (and yields a default).
+  template <typename T>
+  static T Decoded(absl::StatusOr<T> decoded, ScriptId id) {
+    if (!decoded.ok()) {
+      ADD_FAILURE() << ScriptName(id) << ": " << decoded.status();
+      return T{};
+    }
+    return *std::move(decoded);
   }
 
   SyncRedis& redis_;

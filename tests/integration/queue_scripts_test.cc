@@ -19,7 +19,16 @@ namespace herald::queue::testing {
 namespace {
 
 using ::herald::testing::RedisServer;
+using ::testing::AllOf;
+using ::testing::Each;
 using ::testing::ElementsAre;
+using ::testing::SizeIs;
+
+// ack.lua's {ack, next} for one job.
+auto IsAck(FinishResult ack, std::optional<EnqueueResult> next) {
+  return AllOf(::testing::Field("ack", &AckResult::ack, ack),
+               ::testing::Field("next", &AckResult::next, next));
+}
 using ::testing::HasSubstr;
 
 class QueueScriptsTest : public ::testing::Test {
@@ -56,7 +65,7 @@ TEST_F(QueueScriptsTest, RoundTripKeepsBinaryPayloadAndEveryField) {
   job.payload = payload;
   job.kind = "send_mass_message";
   job.max_attempts = 5;
-  ASSERT_EQ(q_->Enqueue1(kT0, job), 1);
+  ASSERT_EQ(q_->Enqueue1(kT0, job), EnqueueResult::kEnqueued);
 
   const LeaseResult lease = q_->Lease(kT0 + 10 * kMs, 10, 30'000);
   ASSERT_EQ(lease.jobs.size(), 1u);
@@ -76,12 +85,12 @@ TEST_F(QueueScriptsTest, RoundTripKeepsBinaryPayloadAndEveryField) {
   // Nothing else to lease; the next event is the lease's expiry.
   EXPECT_EQ(lease.hint_ms, 30'001);
 
-  EXPECT_EQ(q_->Ack1(kT0 + 20 * kMs, got), 1);
+  EXPECT_EQ(q_->Ack1(kT0 + 20 * kMs, got), FinishResult::kDone);
   EXPECT_EQ(Get({"HEXISTS", "{hd:s0}:jd", "job_1"}), "0");  // no trace but the completed id
   const auto stats = q_->GetStats(kT0 + 30 * kMs);
   EXPECT_EQ(stats.ready + stats.delayed + stats.leased + stats.dead, 0);
-  EXPECT_EQ(stats.counters.at("o:send_mass_message:ok"), 1);
-  EXPECT_EQ(stats.counters.at("e:send_mass_message"), 1);
+  EXPECT_EQ(stats.finished.at({"send_mass_message", "ok"}), 1);
+  EXPECT_EQ(stats.enqueued.at("send_mass_message"), 1);
   EXPECT_EQ(q_->Lease(kT0 + 40 * kMs, 10).hint_ms, -1);  // an empty shard: nothing scheduled
 }
 
@@ -90,7 +99,7 @@ TEST_F(QueueScriptsTest, EveryKeyCarriesTheShardHashTag) {
   q_->Enqueue(kT0, {Job("a"), Job("b", "acct_b"), {.id = "c", .delay_ms = 1000}});
   const auto lease = q_->Lease(kT0, 1);
   ASSERT_EQ(lease.jobs.size(), 1u);
-  q_->Nack(kT0, lease.jobs[0], "dead", 0, "bad");
+  q_->Nack(kT0, lease.jobs[0], Mode::kDeadLetter, 0, "bad");
   q_->Ack(kT0, {});
   auto keys = conn_->Command({"KEYS", "*"});
   ASSERT_TRUE(keys.ok());
@@ -99,40 +108,44 @@ TEST_F(QueueScriptsTest, EveryKeyCarriesTheShardHashTag) {
 }
 
 TEST_F(QueueScriptsTest, EnqueueIsIdempotentWhileQueuedLeasedCompletedOrDead) {
-  ASSERT_EQ(q_->Enqueue1(kT0, Job("j1")), 1);
-  EXPECT_EQ(q_->Enqueue1(kT0, Job("j1")), 0);  // queued
+  ASSERT_EQ(q_->Enqueue1(kT0, Job("j1")), EnqueueResult::kEnqueued);
+  EXPECT_EQ(q_->Enqueue1(kT0, Job("j1")), EnqueueResult::kDuplicate);  // queued
   auto lease = q_->Lease(kT0, 1);
   ASSERT_EQ(lease.jobs.size(), 1u);
-  EXPECT_EQ(q_->Enqueue1(kT0, Job("j1")), 0);  // leased
-  ASSERT_EQ(q_->Ack(kT0 + kSecond, {{lease.jobs[0].id, lease.jobs[0].token}}, 60'000)[0], 1);
-  EXPECT_EQ(q_->Enqueue1(kT0 + 2 * kSecond, Job("j1"), /*window_ms=*/60'000), 0);  // completed
+  EXPECT_EQ(q_->Enqueue1(kT0, Job("j1")), EnqueueResult::kDuplicate);  // leased
+  ASSERT_THAT(q_->Ack(kT0 + kSecond, {{lease.jobs[0].id, lease.jobs[0].token}}, 60'000),
+              ElementsAre(FinishResult::kDone));
+  EXPECT_EQ(q_->Enqueue1(kT0 + 2 * kSecond, Job("j1"), /*window_ms=*/60'000),
+            EnqueueResult::kDuplicate);  // completed
   // Past the window the id may be used again.
-  EXPECT_EQ(q_->Enqueue1(kT0 + 120 * kSecond, Job("j1"), /*window_ms=*/60'000), 1);
+  EXPECT_EQ(q_->Enqueue1(kT0 + 120 * kSecond, Job("j1"), /*window_ms=*/60'000),
+            EnqueueResult::kEnqueued);
 
   TestJob doomed = Job("j2");
   doomed.max_attempts = 1;
-  ASSERT_EQ(q_->Enqueue1(kT0, doomed), 1);
+  ASSERT_EQ(q_->Enqueue1(kT0, doomed), EnqueueResult::kEnqueued);
   lease = q_->Lease(kT0 + 200 * kSecond, 10);
-  for (const auto& j : lease.jobs) q_->Nack(kT0 + 200 * kSecond, j, "dead", 0, "terminal");
-  EXPECT_EQ(q_->Enqueue1(kT0 + 201 * kSecond, doomed), 0);  // dead
+  for (const auto& j : lease.jobs)
+    q_->Nack(kT0 + 200 * kSecond, j, Mode::kDeadLetter, 0, "terminal");
+  EXPECT_EQ(q_->Enqueue1(kT0 + 201 * kSecond, doomed), EnqueueResult::kDuplicate);  // dead
   EXPECT_EQ(q_->GetStats(kT0).ready, 0);
 }
 
 TEST_F(QueueScriptsTest, EnqueueRefusesAnAccountOfAnotherTeam) {
-  ASSERT_EQ(q_->Enqueue1(kT0, Job("j1")), 1);
+  ASSERT_EQ(q_->Enqueue1(kT0, Job("j1")), EnqueueResult::kEnqueued);
   TestJob other = Job("j2");
   other.team = "team_2";
-  EXPECT_EQ(q_->Enqueue1(kT0, other), -1);
+  EXPECT_EQ(q_->Enqueue1(kT0, other), EnqueueResult::kWrongTeam);
   EXPECT_EQ(Get({"HEXISTS", "{hd:s0}:jd", "j2"}), "0");
-  const SyncReply r = q_->Configure(kT0, {"account", "acct_a", "team_2", "t", "0", "1", "0"});
-  ASSERT_TRUE(r.is_error());
-  EXPECT_THAT(r.str, HasSubstr("WRONGTEAM"));
+  const script::ConfigureResult r = q_->ConfigureAccount(kT0, "acct_a", "team_2", 0, 1);
+  EXPECT_EQ(r.code, script::ConfigureCode::kWrongTeam);
+  EXPECT_EQ(r.registered_team, "team_1");
 }
 
 TEST_F(QueueScriptsTest, DelayedJobsArePromotedWhenDue) {
   TestJob job = Job("later");
   job.delay_ms = 5000;
-  ASSERT_EQ(q_->Enqueue1(kT0, job), 1);
+  ASSERT_EQ(q_->Enqueue1(kT0, job), EnqueueResult::kEnqueued);
   EXPECT_EQ(q_->GetStats(kT0).delayed, 1);
   const LeaseResult early = q_->Lease(kT0 + 4999 * kMs, 10);
   EXPECT_TRUE(early.jobs.empty());
@@ -146,7 +159,7 @@ TEST_F(QueueScriptsTest, DelayedJobsArePromotedWhenDue) {
 }
 
 TEST_F(QueueScriptsTest, FencingAnExpiredWorkerCannotAckButItsSuccessorCan) {
-  ASSERT_EQ(q_->Enqueue1(kT0, Job("j1")), 1);
+  ASSERT_EQ(q_->Enqueue1(kT0, Job("j1")), EnqueueResult::kEnqueued);
   const Leased first = q_->Lease(kT0, 1, /*lease_ms=*/1000).jobs.at(0);
   // The lease expires; the next lease call reaps it and hands the job to a successor.
   const Leased second = q_->Lease(kT0 + 1500 * kMs, 1, 1000).jobs.at(0);
@@ -155,21 +168,22 @@ TEST_F(QueueScriptsTest, FencingAnExpiredWorkerCannotAckButItsSuccessorCan) {
   EXPECT_EQ(second.attempt, 2);
   EXPECT_TRUE(second.unknown);
 
-  EXPECT_EQ(q_->Ack1(kT0 + 1600 * kMs, first), -1);  // fenced: nothing changes
-  EXPECT_EQ(q_->Heartbeat(kT0 + 1600 * kMs, first, 1000), -1);
-  EXPECT_EQ(q_->Nack(kT0 + 1600 * kMs, first, "retry", 10, "x"), -1);
+  EXPECT_EQ(q_->Ack1(kT0 + 1600 * kMs, first), FinishResult::kFenced);  // fenced: nothing changes
+  EXPECT_FALSE(q_->Heartbeat(kT0 + 1600 * kMs, first, 1000).has_value());
+  EXPECT_EQ(q_->Nack(kT0 + 1600 * kMs, first, Mode::kRetry, 10, "x"), NackResult::kFenced);
   // One lease group is left, the successor's, and it holds the job.
   EXPECT_EQ(Get({"ZCARD", "{hd:s0}:ls"}), "1");
   const std::string group = second.token.substr(0, second.token.find(':'));
   EXPECT_EQ(Get({"HEXISTS", StrCat("{hd:s0}:lg:", group), "j1"}), "1");
   EXPECT_EQ(q_->GetStats(kT0).leased, 1);
 
-  EXPECT_EQ(q_->Ack1(kT0 + 1700 * kMs, second), 1);
-  EXPECT_EQ(q_->Ack1(kT0 + 1800 * kMs, second), -1);  // a second ack is fenced too
+  EXPECT_EQ(q_->Ack1(kT0 + 1700 * kMs, second), FinishResult::kDone);
+  EXPECT_EQ(q_->Ack1(kT0 + 1800 * kMs, second),
+            FinishResult::kFenced);  // a second ack is fenced too
   const auto stats = q_->GetStats(kT0);
   EXPECT_EQ(stats.leased, 0);
-  EXPECT_EQ(stats.counters.at("o:send:ok"), 1);
-  EXPECT_EQ(stats.counters.at("o:send:expired"), 1);
+  EXPECT_EQ(stats.finished.at({"send", "ok"}), 1);
+  EXPECT_EQ(stats.finished.at({"send", "expired"}), 1);
 }
 
 TEST_F(QueueScriptsTest, CrashedWorkersJobReturnsAtTheHeadFlaggedOutcomeUnknown) {
@@ -185,7 +199,7 @@ TEST_F(QueueScriptsTest, CrashedWorkersJobReturnsAtTheHeadFlaggedOutcomeUnknown)
   EXPECT_TRUE(again.jobs[0].unknown);
   EXPECT_EQ(again.jobs[0].attempt, 2);
   // The flag is for the attempt right after the unknown outcome only.
-  ASSERT_EQ(q_->Nack(kT0 + 1003 * kMs, again.jobs[0], "release", 0), 3);
+  ASSERT_EQ(q_->Nack(kT0 + 1003 * kMs, again.jobs[0], Mode::kRelease, 0), NackResult::kReturned);
   EXPECT_FALSE(q_->Lease(kT0 + 1004 * kMs, 1).jobs.at(0).unknown);
 }
 
@@ -364,13 +378,13 @@ TEST_F(QueueScriptsTest, AVisitTakesNoMoreThanTokensInFlightRoomAndItsCapAllow) 
   ASSERT_EQ(b.size(), 3u);
   EXPECT_TRUE(q_->Lease(kT0 + 3 * kSecond, 100, 30'000, 16).jobs.empty());
   ASSERT_THAT(q_->Ack(kT0 + 3 * kSecond, {{b[0].id, b[0].token}, {b[1].id, b[1].token}}),
-              ElementsAre(1, -2, 1, -2));
+              ElementsAre(FinishResult::kDone, FinishResult::kDone));
   EXPECT_EQ(q_->Lease(kT0 + 3 * kSecond, 100, 30'000, 16).jobs.size(), 2u);
 
   // The team's burst binds across its accounts, and the visit cap binds an unlimited account.
   q_->SetTeam(kT0, "team_2", /*per_minute=*/60, /*burst=*/4);
-  q_->Configure(kT0, {"account", "acct_c", "team_2", "tenant_1", "0", "1", "0"});
-  q_->Configure(kT0, {"account", "acct_d", "team_2", "tenant_1", "0", "1", "0"});
+  q_->SetAccount(kT0, "acct_c", "team_2", 0, 1);
+  q_->SetAccount(kT0, "acct_d", "team_2", 0, 1);
   jobs.clear();
   for (int i = 0; i < 40; ++i) {
     TestJob c = Job(StrCat("c", i), "acct_c");
@@ -437,14 +451,14 @@ TEST_F(QueueScriptsTest, LeaseGroupsExtendTogetherAndReapOnlyWhatIsStillHeld) {
   ASSERT_EQ(r.jobs.size(), 4u);
   EXPECT_EQ(Get({"ZCARD", "{hd:s0}:ls"}), "1");  // one group
   // A heartbeat of one job extends every job of the group still held.
-  ASSERT_EQ(q_->Ack1(kT0 + 100 * kMs, r.jobs[1]), 1);
+  ASSERT_EQ(q_->Ack1(kT0 + 100 * kMs, r.jobs[1]), FinishResult::kDone);
   EXPECT_EQ(q_->Heartbeat(kT0 + 800 * kMs, r.jobs[3], 1000), kT0 / kMs + 1800);
   EXPECT_EQ(q_->Reap(kT0 + 1500 * kMs), 0);
-  EXPECT_EQ(q_->Heartbeat(kT0 + 900 * kMs, r.jobs[1], 1000), -1);  // acked: fenced
+  EXPECT_FALSE(q_->Heartbeat(kT0 + 900 * kMs, r.jobs[1], 1000).has_value());  // acked: fenced
   // Expired: the three still held go back to the head, in order, flagged outcome-unknown.
   EXPECT_EQ(q_->Reap(kT0 + 1801 * kMs), 3);
   EXPECT_EQ(Get({"ZCARD", "{hd:s0}:ls"}), "0");
-  EXPECT_EQ(q_->Ack1(kT0 + 1802 * kMs, r.jobs[0]), -1);  // fenced
+  EXPECT_EQ(q_->Ack1(kT0 + 1802 * kMs, r.jobs[0]), FinishResult::kFenced);  // fenced
   const LeaseResult again = q_->Lease(kT0 + 1803 * kMs, 10, 1000, 16);
   std::vector<std::string> ids;
   for (const auto& j : again.jobs) {
@@ -455,11 +469,11 @@ TEST_F(QueueScriptsTest, LeaseGroupsExtendTogetherAndReapOnlyWhatIsStillHeld) {
   const auto stats = q_->GetStats(kT0 + 1803 * kMs);
   EXPECT_EQ(stats.leased, 5);
   EXPECT_EQ(stats.ready, 0);
-  EXPECT_EQ(stats.counters.at("o:send:expired"), 3);
+  EXPECT_EQ(stats.finished.at({"send", "expired"}), 3);
   // The group of the last lease empties with its last ack, and takes its P:ls entry with it.
   std::vector<std::pair<std::string, std::string>> refs;
   for (const auto& j : again.jobs) refs.push_back({j.id, j.token});
-  EXPECT_THAT(q_->Ack(kT0 + 1804 * kMs, refs), ElementsAre(1, -2, 1, -2, 1, -2, 1, -2, 1, -2));
+  EXPECT_THAT(q_->Ack(kT0 + 1804 * kMs, refs), AllOf(SizeIs(5), Each(FinishResult::kDone)));
   EXPECT_EQ(Get({"ZCARD", "{hd:s0}:ls"}), "0");
   EXPECT_EQ(Get({"KEYS", "{hd:s0}:lg:*"}), "");
 }
@@ -469,7 +483,8 @@ TEST_F(QueueScriptsTest, RateLimitedPushesTheTeamBackWithoutLosingAnAttempt) {
   q_->Enqueue(kT0, {Job("j1", "acct_a"), Job("j2", "acct_b")});
   const Leased j = q_->Lease(kT0, 1).jobs.at(0);
   ASSERT_EQ(j.id, "j1");
-  EXPECT_EQ(q_->Nack(kT0 + kSecond, j, "limited", /*retry_after_ms=*/30'000), 3);
+  EXPECT_EQ(q_->Nack(kT0 + kSecond, j, Mode::kRateLimited, /*retry_after_ms=*/30'000),
+            NackResult::kReturned);
   // Neither account of the team goes before now + 30s.
   const LeaseResult blocked = q_->Lease(kT0 + 2 * kSecond, 10);
   EXPECT_TRUE(blocked.jobs.empty());
@@ -480,13 +495,13 @@ TEST_F(QueueScriptsTest, RateLimitedPushesTheTeamBackWithoutLosingAnAttempt) {
   ASSERT_GE(after.jobs.size(), 1u);
   EXPECT_EQ(after.jobs[0].id, "j1");
   EXPECT_EQ(after.jobs[0].attempt, 1);  // the 429 did not cost an attempt
-  EXPECT_EQ(q_->GetStats(kT0).counters.at("o:send:rate_limited"), 1);
+  EXPECT_EQ(q_->GetStats(kT0).finished.at({"send", "rate_limited"}), 1);
 }
 
 TEST_F(QueueScriptsTest, ReleaseReturnsTheJobToTheHeadWithoutLosingAnAttempt) {
   q_->Enqueue(kT0, {Job("j1"), Job("j2")});
   const Leased j = q_->Lease(kT0, 1).jobs.at(0);
-  EXPECT_EQ(q_->Nack(kT0, j, "release", 0), 3);
+  EXPECT_EQ(q_->Nack(kT0, j, Mode::kRelease, 0), NackResult::kReturned);
   const Leased again = q_->Lease(kT0 + kMs, 1).jobs.at(0);
   EXPECT_EQ(again.id, "j1");
   EXPECT_EQ(again.attempt, 1);
@@ -498,20 +513,21 @@ TEST_F(QueueScriptsTest, RetryBacksOffThenDeadLettersWithTheReasonAfterMaxAttemp
   job.payload = "payload-1";
   q_->Enqueue1(kT0, job);
   Leased j = q_->Lease(kT0, 1).jobs.at(0);
-  EXPECT_EQ(q_->Nack(kT0, j, "retry", 2000, "upstream 503", /*unknown=*/true), 1);
+  EXPECT_EQ(q_->Nack(kT0, j, Mode::kRetry, 2000, "upstream 503", /*unknown=*/true),
+            NackResult::kRetryScheduled);
   EXPECT_EQ(q_->GetStats(kT0).delayed, 1);
   EXPECT_TRUE(q_->Lease(kT0 + 1999 * kMs, 1).jobs.empty());
   j = q_->Lease(kT0 + 2000 * kMs, 1).jobs.at(0);
   EXPECT_EQ(j.attempt, 2);
   EXPECT_TRUE(j.unknown);  // the failed attempt said its outcome was unknown
-  EXPECT_EQ(q_->Nack(kT0 + 3000 * kMs, j, "retry", 2000, "upstream 503"), 2);
+  EXPECT_EQ(q_->Nack(kT0 + 3000 * kMs, j, Mode::kRetry, 2000, "upstream 503"), NackResult::kDead);
 
   TestJob terminal = Job("j2");
   terminal.max_attempts = 5;
   q_->Enqueue1(kT0 + 4000 * kMs, terminal);
-  EXPECT_EQ(q_->Nack(kT0 + 4000 * kMs, q_->Lease(kT0 + 4000 * kMs, 1).jobs.at(0), "dead", 0,
-                     "400 invalid price"),
-            2);
+  EXPECT_EQ(q_->Nack(kT0 + 4000 * kMs, q_->Lease(kT0 + 4000 * kMs, 1).jobs.at(0), Mode::kDeadLetter,
+                     0, "400 invalid price"),
+            NackResult::kDead);
 
   auto dead = conn_->Eval(ScriptSource(ScriptId::kListDead), {"{hd:s0}"}, {"", "0", "10"});
   ASSERT_TRUE(dead.ok());
@@ -527,8 +543,8 @@ TEST_F(QueueScriptsTest, RetryBacksOffThenDeadLettersWithTheReasonAfterMaxAttemp
   EXPECT_THAT(dead->elements[13].str, HasSubstr("upstream 503 (attempt 2 of 2)"));
   const auto stats = q_->GetStats(kT0);
   EXPECT_EQ(stats.dead, 2);
-  EXPECT_EQ(stats.counters.at("o:send:retry"), 1);
-  EXPECT_EQ(stats.counters.at("o:send:dead"), 2);
+  EXPECT_EQ(stats.finished.at({"send", "retry"}), 1);
+  EXPECT_EQ(stats.finished.at({"send", "dead"}), 2);
 }
 
 TEST_F(QueueScriptsTest, MaxInFlightCapsConcurrencyAndAckWakesTheAccount) {
@@ -539,7 +555,7 @@ TEST_F(QueueScriptsTest, MaxInFlightCapsConcurrencyAndAckWakesTheAccount) {
   for (const auto& j : first.jobs) ids.push_back(j.id);
   EXPECT_THAT(ids, ElementsAre("j1", "b1", "j2"));
   EXPECT_TRUE(q_->Lease(kT0 + kMs, 10).jobs.empty());
-  ASSERT_EQ(q_->Ack1(kT0 + 2 * kMs, first.jobs[0]), 1);
+  ASSERT_EQ(q_->Ack1(kT0 + 2 * kMs, first.jobs[0]), FinishResult::kDone);
   const LeaseResult next = q_->Lease(kT0 + 3 * kMs, 10);
   ASSERT_EQ(next.jobs.size(), 1u);
   EXPECT_EQ(next.jobs[0].id, "j3");
@@ -547,21 +563,21 @@ TEST_F(QueueScriptsTest, MaxInFlightCapsConcurrencyAndAckWakesTheAccount) {
 
 TEST_F(QueueScriptsTest, PauseAndResumeAccountAndTeamLoseNoWakeUp) {
   q_->Enqueue(kT0, {Job("a1", "acct_a"), Job("b1", "acct_b")});
-  ASSERT_FALSE(q_->Configure(kT0, {"pause_account", "acct_a"}).is_error());
+  q_->Pause(kT0, script::PauseTarget::kAccount, "acct_a");
   auto got = q_->Lease(kT0, 10);
   ASSERT_EQ(got.jobs.size(), 1u);
   EXPECT_EQ(got.jobs[0].id, "b1");
   // Work arriving while paused does not wake the account.
   q_->Enqueue(kT0, {Job("a2", "acct_a")});
   EXPECT_TRUE(q_->Lease(kT0 + kMs, 10).jobs.empty());
-  ASSERT_FALSE(q_->Configure(kT0 + 2 * kMs, {"resume_account", "acct_a"}).is_error());
+  q_->Resume(kT0 + 2 * kMs, script::PauseTarget::kAccount, "acct_a");
   EXPECT_EQ(q_->Lease(kT0 + 3 * kMs, 10).jobs.size(), 2u);
 
   q_->Enqueue(kT0, {Job("a3", "acct_a"), Job("b2", "acct_b")});
-  ASSERT_FALSE(q_->Configure(kT0 + 4 * kMs, {"pause_team", "team_1"}).is_error());
+  q_->Pause(kT0 + 4 * kMs, script::PauseTarget::kTeam, "team_1");
   EXPECT_TRUE(q_->Lease(kT0 + 5 * kMs, 10).jobs.empty());
-  EXPECT_EQ(q_->GetStats(kT0).ring, 0);
-  ASSERT_FALSE(q_->Configure(kT0 + 6 * kMs, {"resume_team", "team_1"}).is_error());
+  EXPECT_EQ(q_->GetStats(kT0).ready_accounts, 0);
+  q_->Resume(kT0 + 6 * kMs, script::PauseTarget::kTeam, "team_1");
   EXPECT_EQ(q_->Lease(kT0 + 7 * kMs, 10).jobs.size(), 2u);
 }
 
@@ -581,24 +597,27 @@ TEST_F(QueueScriptsTest, HeartbeatExtendsTheLease) {
   const Leased j = q_->Lease(kT0, 1, 1000).jobs.at(0);
   EXPECT_EQ(q_->Heartbeat(kT0 + 800 * kMs, j, 1000), kT0 / kMs + 1800);
   EXPECT_EQ(q_->Reap(kT0 + 1500 * kMs), 0);
-  EXPECT_EQ(q_->Ack1(kT0 + 1700 * kMs, j), 1);
+  EXPECT_EQ(q_->Ack1(kT0 + 1700 * kMs, j), FinishResult::kDone);
   Leased stale = j;
   stale.token = "0";
-  EXPECT_EQ(q_->Heartbeat(kT0 + 1800 * kMs, stale, 1000), -1);
+  EXPECT_FALSE(q_->Heartbeat(kT0 + 1800 * kMs, stale, 1000).has_value());
 }
 
 TEST_F(QueueScriptsTest, AckAndEnqueueChainsNeitherForkNorStall) {
   q_->Enqueue1(kT0, Job("step1"));
   const Leased a = q_->Lease(kT0, 1).jobs.at(0);
-  EXPECT_THAT(q_->AckAndEnqueue(kT0, a, Job("step2")), ElementsAre(1, 1));
+  EXPECT_THAT(q_->AckAndEnqueue(kT0, a, Job("step2")),
+              IsAck(FinishResult::kDone, EnqueueResult::kEnqueued));
   // A replay (a duplicate delivery of the same ack) is fenced and enqueues nothing.
-  EXPECT_THAT(q_->AckAndEnqueue(kT0, a, Job("step2_dup")), ElementsAre(-1, -2));
+  EXPECT_THAT(q_->AckAndEnqueue(kT0, a, Job("step2_dup")),
+              IsAck(FinishResult::kFenced, std::nullopt));
   EXPECT_EQ(Get({"HEXISTS", "{hd:s0}:jd", "step2_dup"}), "0");
   const Leased b = q_->Lease(kT0 + kMs, 10).jobs.at(0);
   EXPECT_EQ(b.id, "step2");
   // A next step that already exists is reported duplicate; the ack still happens.
   q_->Enqueue1(kT0, Job("step3"));
-  EXPECT_THAT(q_->AckAndEnqueue(kT0 + 2 * kMs, b, Job("step3")), ElementsAre(1, 0));
+  EXPECT_THAT(q_->AckAndEnqueue(kT0 + 2 * kMs, b, Job("step3")),
+              IsAck(FinishResult::kDone, EnqueueResult::kDuplicate));
   const auto stats = q_->GetStats(kT0);
   EXPECT_EQ(stats.ready, 1);
   EXPECT_EQ(stats.leased, 0);
@@ -610,8 +629,8 @@ TEST_F(QueueScriptsTest, StatsTrackDepthsAndOldestReadyAge) {
   const auto stats = q_->GetStats(kT0 + 10 * kSecond);
   EXPECT_EQ(stats.ready, 3);
   EXPECT_EQ(stats.delayed, 1);
-  EXPECT_EQ(stats.oldest_ready_age_ms, 10'000);
-  EXPECT_EQ(stats.ring, 3);
+  EXPECT_EQ(stats.oldest_ready_age, absl::Seconds(10));
+  EXPECT_EQ(stats.ready_accounts, 3);
 }
 
 TEST(QueueDurabilityTest, EveryJobSurvivesARestartExactlyOnce) {
@@ -643,7 +662,7 @@ TEST(QueueDurabilityTest, EveryJobSurvivesARestartExactlyOnce) {
     for (const auto& j : r.jobs) {
       ids.insert(j.id);
       ++leased;
-      ASSERT_EQ(q.Ack1(now, j), 1);
+      ASSERT_EQ(q.Ack1(now, j), FinishResult::kDone);
     }
   }
   EXPECT_EQ(leased, 1000);

@@ -8,7 +8,9 @@
 --   "team", team, per_minute, burst      sets the team's limits
 --   "pause_account", account   |  "resume_account", account
 --   "pause_team", team         |  "resume_team", team
--- Returns: 1, or an error reply ("WRONGTEAM ..." when an account's team would change).
+-- Returns: { code, team }: {1, ""} done; {-1, team} when an "account" operation would change the
+--          account's team (it belongs to `team`; nothing changes). An unknown operation is an
+--          error reply (a programming error).
 -- Complexity: O(1) for account operations; O(A log M) for team operations over the team's A
 --   accounts (each is put back in the ring if eligible: no lost wake-ups).
 --
@@ -28,7 +30,7 @@ if op == 'account' then
   local ak = k_acct(acct)
   local current = redis.call('HGET', ak, 'tm')
   if current and current ~= team then
-    return redis.error_reply('WRONGTEAM account ' .. acct .. ' belongs to team ' .. current)
+    return { -1, current }
   end
   local interval = gcra_interval(tonumber(ARGV[6]))
   local tat = gcra_clamp(tonumber(redis.call('HGET', ak, 't') or '0'), interval,
@@ -59,4 +61,4 @@ else
   return redis.error_reply('ERR unknown configure operation ' .. tostring(op))
 end
 finish()
-return 1
+return { 1, '' }

@@ -6,7 +6,7 @@
 #include <herald/common/strings.h>
 #include <herald/queue/layout.h>
 #include <herald/queue/queue.h>
-#include <herald/queue/record.h>
+#include <herald/queue/script_codec.h>
 #include <herald/queue/scripts.h>
 #include <herald/redis/client.h>
 
@@ -18,51 +18,6 @@ namespace asio = boost::asio;
 constexpr size_t kMaxIdBytes = 256;
 constexpr size_t kMaxNameBytes = 128;
 constexpr size_t kMaxPayloadBytes = 1 << 20;
-
-absl::Status BadReply(std::string_view script, const redis::Reply& reply) {
-  return absl::InternalError(
-      StrCat(script, ": unexpected reply ", reply.DebugString().substr(0, 200)));
-}
-
-int64_t ToMillis(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
-
-void AppendJob(std::vector<std::string>& args, const JobSpec& j) {
-  args.push_back(j.id);
-  args.push_back(j.kind);
-  args.push_back(j.account);
-  args.push_back(j.team);
-  args.push_back(j.tenant);
-  args.push_back(j.payload);
-  args.push_back(StrCat(j.max_attempts));
-  args.push_back(StrCat(ToMillis(j.delay)));
-}
-
-absl::StatusOr<EnqueueResult> ToEnqueueResult(int64_t code) {
-  switch (code) {
-    case 1:
-      return EnqueueResult::kEnqueued;
-    case 0:
-      return EnqueueResult::kDuplicate;
-    case -1:
-      return EnqueueResult::kWrongTeam;
-    default:
-      return absl::InternalError(StrCat("enqueue.lua: unknown result ", code));
-  }
-}
-
-std::string_view ModeName(NackRequest::Mode mode) {
-  switch (mode) {
-    case NackRequest::Mode::kRetry:
-      return "retry";
-    case NackRequest::Mode::kDeadLetter:
-      return "dead";
-    case NackRequest::Mode::kRateLimited:
-      return "limited";
-    case NackRequest::Mode::kRelease:
-      return "release";
-  }
-  return "retry";
-}
 
 // Groups request indices by shard, in first-seen order of shards.
 template <typename T, typename ShardFn>
@@ -196,16 +151,16 @@ asio::awaitable<absl::StatusOr<std::vector<EnqueueResult>>> Queue::EnqueueBatch(
   for (const auto& group : groups) {
     const int shard = group.first;
     const std::vector<size_t>& indices = group.second;
-    std::vector<std::string> args = {Now(), StrCat(ToMillis(config_.idempotency_window))};
-    args.reserve(2 + 8 * indices.size());
-    for (const size_t i : indices) AppendJob(args, jobs[i]);
+    std::vector<const JobSpec*> group_jobs;
+    group_jobs.reserve(indices.size());
+    for (const size_t i : indices) group_jobs.push_back(&jobs[i]);
+    std::vector<std::string> args =
+        script::EncodeEnqueue(Now(), config_.idempotency_window, group_jobs);
     HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                                co_await EvalOn(client_, scripts_->enqueue, shard, std::move(args)));
-    if (reply.elements().size() != indices.size()) co_return BadReply("enqueue.lua", reply);
-    for (size_t k = 0; k < indices.size(); ++k) {
-      HERALD_CO_ASSIGN_OR_RETURN(results[indices[k]],
-                                 ToEnqueueResult(reply.elements()[k].integer()));
-    }
+    HERALD_CO_ASSIGN_OR_RETURN(std::vector<EnqueueResult> group_results,
+                               script::DecodeEnqueue(reply, indices.size()));
+    for (size_t k = 0; k < indices.size(); ++k) results[indices[k]] = group_results[k];
   }
   co_return results;
 }
@@ -220,55 +175,15 @@ asio::awaitable<absl::StatusOr<LeaseBatch>> Queue::Lease(
   if (lease < absl::Milliseconds(1)) {
     co_return absl::InvalidArgumentError("lease duration must be at least 1ms");
   }
-  std::vector<std::string> args = {Now(),
-                                   StrCat(max_jobs),
-                                   StrCat(ToMillis(lease)),
-                                   StrCat(config_.promote_per_lease),
-                                   StrCat(config_.reap_per_lease),
-                                   StrCat(config_.jobs_per_visit)};
+  std::vector<std::string> args =
+      script::EncodeLease(Now(), {.max_jobs = max_jobs,
+                                  .lease = lease,
+                                  .promote_limit = config_.promote_per_lease,
+                                  .reap_limit = config_.reap_per_lease,
+                                  .jobs_per_visit = config_.jobs_per_visit});
   HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                              co_await EvalOn(client_, scripts_->lease, shard, std::move(args)));
-  const auto& e = reply.elements();
-  if (e.size() < 4) co_return BadReply("lease.lua", reply);
-  LeaseBatch batch;
-  const int64_t hint = e[0].integer();
-  if (hint >= 0) batch.next_due = absl::Milliseconds(hint);
-  batch.throttled_by_account = static_cast<int>(e[1].integer());
-  batch.throttled_by_team = static_cast<int>(e[2].integer());
-  const absl::Time expires = absl::FromUnixMillis(e[3].integer());
-  // Per lease group: account, team, tenant, token prefix, n, then n × (id, record).
-  size_t i = 4;
-  while (i < e.size()) {
-    if (e.size() - i < 5) co_return BadReply("lease.lua", reply);
-    const std::string_view account = e[i].str();
-    const std::string_view team = e[i + 1].str();
-    const std::string_view tenant = e[i + 2].str();
-    const std::string_view prefix = e[i + 3].str();
-    const int64_t n = e[i + 4].integer();
-    i += 5;
-    if (n < 0 || static_cast<uint64_t>(n) > (e.size() - i) / 2) {
-      co_return BadReply("lease.lua", reply);
-    }
-    for (int64_t k = 0; k < n; ++k, i += 2) {
-      const std::optional<JobRecord> record = DecodeJobRecord(e[i + 1].str());
-      if (!record.has_value()) co_return BadReply("lease.lua (record)", e[i + 1]);
-      LeasedJob& j = batch.jobs.emplace_back();
-      j.shard = shard;
-      j.id = std::string(e[i].str());
-      j.token = StrCat(prefix, j.id);
-      j.kind = std::string(record->kind);
-      j.account = std::string(account);
-      j.team = std::string(team);
-      j.tenant = std::string(tenant);
-      j.payload = std::string(record->payload);
-      j.attempt = static_cast<int>(record->failed_attempts + 1);
-      j.max_attempts = static_cast<int>(record->max_attempts);
-      j.previous_outcome_unknown = record->previous_outcome_unknown;
-      j.enqueued_at = absl::FromUnixMillis(record->enqueued_ms);
-      j.lease_expires_at = expires;
-    }
-  }
-  co_return batch;
+  co_return script::DecodeLease(reply, shard);
 }
 
 asio::awaitable<absl::StatusOr<std::vector<AckResult>>> Queue::Ack(std::vector<AckRequest> acks) {
@@ -287,50 +202,20 @@ asio::awaitable<absl::StatusOr<std::vector<AckResult>>> Queue::Ack(std::vector<A
   const auto groups = GroupByShard(acks, [](const AckRequest& a) { return a.job.shard; });
   for (const auto& group : groups) {
     const int shard = group.first;
-    // ack.lua takes the tokens grouped by prefix (a token is its lease group's prefix followed by
-    // the job's id). A token that does not end with its job's id cannot be the job's lease: it
-    // is fenced here, without a call.
-    std::vector<std::pair<std::string_view, std::vector<size_t>>> by_prefix;
-    std::map<std::string_view, size_t> prefix_index;
-    for (const size_t i : group.second) {
-      const JobRef& job = acks[i].job;
-      if (job.token.size() <= job.id.size() || !job.token.ends_with(job.id)) continue;
-      const std::string_view prefix =
-          std::string_view(job.token).substr(0, job.token.size() - job.id.size());
-      auto [it, inserted] = prefix_index.emplace(prefix, by_prefix.size());
-      if (inserted) by_prefix.push_back({prefix, {}});
-      by_prefix[it->second].second.push_back(i);
+    std::vector<const AckRequest*> group_acks;
+    group_acks.reserve(group.second.size());
+    for (const size_t i : group.second) group_acks.push_back(&acks[i]);
+    script::AckCall call = script::EncodeAck(Now(), config_.idempotency_window, group_acks);
+    redis::Reply reply;
+    if (!call.order.empty()) {
+      std::vector<std::string> args = std::move(call.args);
+      HERALD_CO_ASSIGN_OR_RETURN(reply,
+                                 co_await EvalOn(client_, scripts_->ack, shard, std::move(args)));
     }
-    if (by_prefix.empty()) continue;
-    std::vector<std::string> args = {Now(), StrCat(ToMillis(config_.idempotency_window)),
-                                     StrCat(by_prefix.size())};
-    std::vector<size_t> order;  // the job numbered k + 1 in the call is acks[order[k]]
-    order.reserve(group.second.size());
-    for (const auto& [prefix, indices] : by_prefix) {
-      args.push_back(std::string(prefix));
-      args.push_back(StrCat(indices.size()));
-      for (const size_t i : indices) {
-        args.push_back(acks[i].job.id);
-        order.push_back(i);
-      }
-    }
-    for (size_t k = 0; k < order.size(); ++k) {
-      const AckRequest& a = acks[order[k]];
-      if (!a.next.has_value()) continue;
-      args.push_back(StrCat(k + 1));
-      AppendJob(args, *a.next);
-    }
-    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
-                               co_await EvalOn(client_, scripts_->ack, shard, std::move(args)));
-    if (reply.elements().size() != 2 * order.size()) co_return BadReply("ack.lua", reply);
-    for (size_t k = 0; k < order.size(); ++k) {
-      AckResult& r = results[order[k]];
-      r.ack = reply.elements()[2 * k].integer() == 1 ? FinishResult::kDone : FinishResult::kFenced;
-      const int64_t next = reply.elements()[2 * k + 1].integer();
-      if (next != -2) {
-        HERALD_CO_ASSIGN_OR_RETURN(EnqueueResult n, ToEnqueueResult(next));
-        r.next = n;
-      }
+    HERALD_CO_ASSIGN_OR_RETURN(std::vector<AckResult> group_results,
+                               script::DecodeAck(reply, call, group_acks.size()));
+    for (size_t k = 0; k < group.second.size(); ++k) {
+      results[group.second[k]] = std::move(group_results[k]);
     }
   }
   co_return results;
@@ -356,35 +241,15 @@ asio::awaitable<absl::StatusOr<std::vector<NackResult>>> Queue::Nack(
   for (const auto& group : groups) {
     const int shard = group.first;
     const std::vector<size_t>& indices = group.second;
-    std::vector<std::string> args = {Now()};
-    args.reserve(1 + 6 * indices.size());
-    for (const size_t i : indices) {
-      const NackRequest& n = nacks[i];
-      args.push_back(n.job.id);
-      args.push_back(n.job.token);
-      args.push_back(std::string(ModeName(n.mode)));
-      args.push_back(StrCat(ToMillis(n.delay)));
-      args.push_back(n.reason);
-      args.push_back(n.outcome_unknown ? "1" : "0");
-    }
+    std::vector<const NackRequest*> group_nacks;
+    group_nacks.reserve(indices.size());
+    for (const size_t i : indices) group_nacks.push_back(&nacks[i]);
+    std::vector<std::string> args = script::EncodeNack(Now(), group_nacks);
     HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                                co_await EvalOn(client_, scripts_->nack, shard, std::move(args)));
-    if (reply.elements().size() != indices.size()) co_return BadReply("nack.lua", reply);
-    for (size_t k = 0; k < indices.size(); ++k) {
-      switch (reply.elements()[k].integer()) {
-        case 1:
-          results[indices[k]] = NackResult::kRetryScheduled;
-          break;
-        case 2:
-          results[indices[k]] = NackResult::kDead;
-          break;
-        case 3:
-          results[indices[k]] = NackResult::kReturned;
-          break;
-        default:
-          results[indices[k]] = NackResult::kFenced;
-      }
-    }
+    HERALD_CO_ASSIGN_OR_RETURN(std::vector<NackResult> group_results,
+                               script::DecodeNack(reply, indices.size()));
+    for (size_t k = 0; k < indices.size(); ++k) results[indices[k]] = group_results[k];
   }
   co_return results;
 }
@@ -443,42 +308,40 @@ asio::awaitable<absl::StatusOr<std::vector<std::optional<absl::Time>>>> Queue::H
   for (const auto& group : groups) {
     const int shard = group.first;
     const std::vector<size_t>& indices = group.second;
-    std::vector<std::string> args = {Now(), StrCat(ToMillis(lease))};
-    for (const size_t i : indices) {
-      args.push_back(jobs[i].id);
-      args.push_back(jobs[i].token);
-    }
+    std::vector<const JobRef*> group_jobs;
+    group_jobs.reserve(indices.size());
+    for (const size_t i : indices) group_jobs.push_back(&jobs[i]);
+    std::vector<std::string> args = script::EncodeHeartbeat(Now(), lease, group_jobs);
     HERALD_CO_ASSIGN_OR_RETURN(
         redis::Reply reply, co_await EvalOn(client_, scripts_->heartbeat, shard, std::move(args)));
-    if (reply.elements().size() != indices.size()) co_return BadReply("heartbeat.lua", reply);
-    for (size_t k = 0; k < indices.size(); ++k) {
-      const int64_t expires = reply.elements()[k].integer();
-      if (expires >= 0) results[indices[k]] = absl::FromUnixMillis(expires);
-    }
+    HERALD_CO_ASSIGN_OR_RETURN(std::vector<std::optional<absl::Time>> group_results,
+                               script::DecodeHeartbeat(reply, indices.size()));
+    for (size_t k = 0; k < indices.size(); ++k) results[indices[k]] = group_results[k];
   }
   co_return results;
 }
 
 asio::awaitable<absl::StatusOr<int>> Queue::Reap(int shard, int limit) {
   HERALD_CO_RETURN_IF_ERROR(CheckShard(shard, config_.shards));
-  std::vector<std::string> args = {Now(), StrCat(limit)};
+  std::vector<std::string> args = script::EncodeReap(Now(), limit);
   HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                              co_await EvalOn(client_, scripts_->reap, shard, std::move(args)));
-  co_return static_cast<int>(reply.integer());
+  HERALD_CO_ASSIGN_OR_RETURN(const int64_t reaped, script::DecodeReap(reply));
+  co_return static_cast<int>(reaped);
 }
 
 namespace {
 
+// Runs configure.lua. `subject` names what is configured, for the wrong-team error.
 asio::awaitable<absl::Status> Configure(redis::Client& client, const redis::Script& script,
-                                        int shard, std::vector<std::string> args) {
-  absl::StatusOr<redis::Reply> reply = co_await EvalOn(client, script, shard, std::move(args));
-  if (!reply.ok()) {
-    const std::string_view message = ToStd(reply.status().message());
-    if (message.find("WRONGTEAM") != std::string_view::npos) {
-      co_return absl::FailedPreconditionError(
-          ToAbsl(message.substr(message.find("WRONGTEAM") + 10)));
-    }
-    co_return reply.status();
+                                        int shard, std::vector<std::string> args,
+                                        std::string subject) {
+  HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
+                             co_await EvalOn(client, script, shard, std::move(args)));
+  HERALD_CO_ASSIGN_OR_RETURN(script::ConfigureResult result, script::DecodeConfigure(reply));
+  if (result.code == script::ConfigureCode::kWrongTeam) {
+    co_return absl::FailedPreconditionError(
+        StrCat(subject, " belongs to team ", result.registered_team));
   }
   co_return absl::OkStatus();
 }
@@ -495,84 +358,69 @@ asio::awaitable<absl::Status> Queue::SetAccountLimits(std::string account,
     co_return absl::InvalidArgumentError("max_in_flight must not be negative");
   }
   const int shard = ShardOf(settings.team);
-  std::vector<std::string> args = {Now(),
-                                   "account",
-                                   std::move(account),
-                                   settings.team,
-                                   settings.tenant,
-                                   StrCat(settings.per_minute),
-                                   StrCat(settings.burst),
-                                   StrCat(settings.max_in_flight)};
-  co_return co_await Configure(client_, scripts_->configure, shard, std::move(args));
+  std::string subject = StrCat("account ", account);
+  std::vector<std::string> args =
+      script::EncodeConfigureAccount(Now(), std::move(account), settings);
+  co_return co_await Configure(client_, scripts_->configure, shard, std::move(args),
+                               std::move(subject));
 }
 
 asio::awaitable<absl::Status> Queue::SetTeamLimits(std::string team, ratelimit::Limit limit) {
   HERALD_CO_RETURN_IF_ERROR(CheckName("team", team));
   HERALD_CO_RETURN_IF_ERROR(ratelimit::ValidateLimit(limit));
   const int shard = ShardOf(team);
-  std::vector<std::string> args = {Now(), "team", std::move(team), StrCat(limit.per_minute),
-                                   StrCat(limit.burst)};
-  co_return co_await Configure(client_, scripts_->configure, shard, std::move(args));
+  std::string subject = StrCat("team ", team);
+  std::vector<std::string> args = script::EncodeConfigureTeam(Now(), std::move(team), limit);
+  co_return co_await Configure(client_, scripts_->configure, shard, std::move(args),
+                               std::move(subject));
 }
 
 asio::awaitable<absl::Status> Queue::PauseAccount(std::string team, std::string account) {
   HERALD_CO_RETURN_IF_ERROR(CheckName("team", team));
   HERALD_CO_RETURN_IF_ERROR(CheckName("account", account));
-  std::vector<std::string> args = {Now(), "pause_account", std::move(account)};
-  co_return co_await Configure(client_, scripts_->configure, ShardOf(team), std::move(args));
+  std::string subject = StrCat("account ", account);
+  std::vector<std::string> args =
+      script::EncodePause(Now(), script::PauseTarget::kAccount, /*pause=*/true, std::move(account));
+  co_return co_await Configure(client_, scripts_->configure, ShardOf(team), std::move(args),
+                               std::move(subject));
 }
 
 asio::awaitable<absl::Status> Queue::ResumeAccount(std::string team, std::string account) {
   HERALD_CO_RETURN_IF_ERROR(CheckName("team", team));
   HERALD_CO_RETURN_IF_ERROR(CheckName("account", account));
-  std::vector<std::string> args = {Now(), "resume_account", std::move(account)};
-  co_return co_await Configure(client_, scripts_->configure, ShardOf(team), std::move(args));
+  std::string subject = StrCat("account ", account);
+  std::vector<std::string> args = script::EncodePause(Now(), script::PauseTarget::kAccount,
+                                                      /*pause=*/false, std::move(account));
+  co_return co_await Configure(client_, scripts_->configure, ShardOf(team), std::move(args),
+                               std::move(subject));
 }
 
 asio::awaitable<absl::Status> Queue::PauseTeam(std::string team) {
   HERALD_CO_RETURN_IF_ERROR(CheckName("team", team));
   const int shard = ShardOf(team);
-  std::vector<std::string> args = {Now(), "pause_team", std::move(team)};
-  co_return co_await Configure(client_, scripts_->configure, shard, std::move(args));
+  std::string subject = StrCat("team ", team);
+  std::vector<std::string> args =
+      script::EncodePause(Now(), script::PauseTarget::kTeam, /*pause=*/true, std::move(team));
+  co_return co_await Configure(client_, scripts_->configure, shard, std::move(args),
+                               std::move(subject));
 }
 
 asio::awaitable<absl::Status> Queue::ResumeTeam(std::string team) {
   HERALD_CO_RETURN_IF_ERROR(CheckName("team", team));
   const int shard = ShardOf(team);
-  std::vector<std::string> args = {Now(), "resume_team", std::move(team)};
-  co_return co_await Configure(client_, scripts_->configure, shard, std::move(args));
+  std::string subject = StrCat("team ", team);
+  std::vector<std::string> args =
+      script::EncodePause(Now(), script::PauseTarget::kTeam, /*pause=*/false, std::move(team));
+  co_return co_await Configure(client_, scripts_->configure, shard, std::move(args),
+                               std::move(subject));
 }
 
 asio::awaitable<absl::StatusOr<ShardStats>> Queue::Stats(int shard) {
   HERALD_CO_RETURN_IF_ERROR(CheckShard(shard, config_.shards));
-  std::vector<std::string> args = {Now(), StrCat(config_.stats_sample)};
+  std::vector<std::string> args = script::EncodeStats(Now(), config_.stats_sample);
   HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                              co_await EvalOn(client_, scripts_->stats, shard, std::move(args)));
-  const auto& e = reply.elements();
-  if (e.size() < 6 || (e.size() - 6) % 2 != 0) co_return BadReply("stats.lua", reply);
-  ShardStats s;
-  s.shard = shard;
-  s.ready = e[0].integer();
-  s.delayed = e[1].integer();
-  s.leased = e[2].integer();
-  s.dead = e[3].integer();
-  s.oldest_ready_age = absl::Milliseconds(e[4].integer());
-  s.ready_accounts = e[5].integer();
-  for (size_t i = 6; i < e.size(); i += 2) {
-    const std::string_view name = e[i].str();
-    const int64_t value = e[i + 1].integer();
-    if (name.starts_with("e:")) {
-      s.enqueued[std::string(name.substr(2))] = value;
-    } else if (name.starts_with("o:")) {
-      // "o:<kind>:<outcome>"; the outcome never contains ':' (a kind might).
-      const size_t colon = name.rfind(':');
-      if (colon > 2) {
-        s.finished[{std::string(name.substr(2, colon - 2)), std::string(name.substr(colon + 1))}] =
-            value;
-      }
-    }
-  }
-  co_return s;
+  co_return script::DecodeStats(reply, shard);
 }
 
 asio::awaitable<absl::StatusOr<DeadPage>> Queue::ListDead(int shard, int offset, int count) {
@@ -580,23 +428,10 @@ asio::awaitable<absl::StatusOr<DeadPage>> Queue::ListDead(int shard, int offset,
   if (offset < 0 || count < 1 || count > 1000) {
     co_return absl::InvalidArgumentError("offset must be >= 0 and count in [1, 1000]");
   }
-  std::vector<std::string> args = {Now(), StrCat(offset), StrCat(count)};
+  std::vector<std::string> args = script::EncodeListDead(Now(), offset, count);
   HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                              co_await EvalOn(client_, scripts_->list_dead, shard, std::move(args)));
-  const auto& e = reply.elements();
-  if (e.empty() || (e.size() - 1) % 7 != 0) co_return BadReply("list_dead.lua", reply);
-  DeadPage page;
-  page.total = e[0].integer();
-  for (size_t i = 1; i < e.size(); i += 7) {
-    page.jobs.push_back({.id = std::string(e[i].str()),
-                         .kind = std::string(e[i + 1].str()),
-                         .account = std::string(e[i + 2].str()),
-                         .payload = std::string(e[i + 3].str()),
-                         .attempts = static_cast<int>(e[i + 4].integer()),
-                         .reason = std::string(e[i + 5].str()),
-                         .died_at = absl::FromUnixMillis(e[i + 6].integer())});
-  }
-  co_return page;
+  co_return script::DecodeListDead(reply);
 }
 
 }  // namespace herald::queue
