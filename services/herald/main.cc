@@ -51,6 +51,20 @@ ABSL_FLAG(int, jobs_per_visit, 16,
           "serves accounts strictly job by job. Larger values cost Redis less per job.");
 ABSL_FLAG(absl::Duration, queue_stats_interval, absl::Seconds(10),
           "How often queue depths are read from Redis into the metrics.");
+ABSL_FLAG(std::string, upstream_url, "https://app.onlyfansapi.com",
+          "scheme://host[:port] of the upstream API (the simulator's address in development).");
+ABSL_FLAG(std::string, admin_key, "",
+          "The platform administrator's bearer key (manages tenants). Prefer the environment "
+          "(HERALD_ADMIN_KEY) or --admin_key_file to the command line.");
+ABSL_FLAG(std::string, admin_key_file, "", "A file holding the platform administrator's key.");
+ABSL_FLAG(std::string, encryption_key, "",
+          "64 hex characters: the AES-256-GCM key sealing upstream API keys at rest. Prefer "
+          "HERALD_ENCRYPTION_KEY or --encryption_key_file. Unset: a random key for this process "
+          "only (development).");
+ABSL_FLAG(std::string, encryption_key_file, "", "A file holding the encryption key.");
+ABSL_FLAG(absl::Duration, poll_interval, absl::Milliseconds(500),
+          "First check of an upstream mass message's progress after its send; later checks back "
+          "off up to 30s.");
 ABSL_FLAG(int, dead_limit, 20, "herald queue dead: how many of the newest dead jobs to list.");
 ABSL_FLAG(int, smoke_jobs, 1000, "herald queue smoke: no-op jobs to enqueue.");
 ABSL_FLAG(int, smoke_teams, 2, "herald queue smoke: test teams.");
@@ -174,6 +188,12 @@ int main(int argc, char** argv) {
       .queue_stats_interval = absl::GetFlag(FLAGS_queue_stats_interval),
       .log_level = absl::GetFlag(FLAGS_log_level),
       .log_format = absl::GetFlag(FLAGS_log_format),
+      .upstream_url = absl::GetFlag(FLAGS_upstream_url),
+      .admin_key = absl::GetFlag(FLAGS_admin_key),
+      .admin_key_file = absl::GetFlag(FLAGS_admin_key_file),
+      .encryption_key = absl::GetFlag(FLAGS_encryption_key),
+      .encryption_key_file = absl::GetFlag(FLAGS_encryption_key_file),
+      .poll_interval = absl::GetFlag(FLAGS_poll_interval),
   });
   if (!config.ok()) return Fail(herald::ToStd(config.status().message()));
   herald::log::Configure({.min_level = config->log_level, .format = config->log_format});

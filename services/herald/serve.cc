@@ -1,7 +1,9 @@
 #include "serve.h"
 
+#include <fstream>
 #include <future>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -11,11 +13,17 @@
 #include <signal.h>
 #include <string.h>
 
+#include <herald/api/api.h>
+#include <herald/campaign/service.h>
+#include <herald/campaign/workflow.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/metrics/metrics.h>
 #include <herald/metrics/readiness.h>
 #include <herald/queue/metrics.h>
+#include <herald/store/crypto.h>
+#include <herald/store/record_store.h>
+#include <herald/store/store.h>
 
 #include "component.h"
 #include "grpc_component.h"
@@ -54,6 +62,30 @@ absl::StatusOr<Roles> ParseRoles(std::string_view value) {
   }
   return roles;
 }
+
+namespace {
+
+// A secret from its flag or from a file (trailing whitespace dropped); not both.
+absl::StatusOr<std::string> ReadSecret(std::string_view flag, const std::string& value,
+                                       const std::string& file) {
+  if (file.empty()) return value;
+  if (!value.empty()) {
+    return absl::InvalidArgumentError(StrCat("--", flag, " and --", flag, "_file are exclusive"));
+  }
+  std::ifstream in(file);
+  if (!in) return absl::InvalidArgumentError(StrCat("--", flag, "_file: cannot read '", file, "'"));
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string secret = text.str();
+  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) {
+    secret.pop_back();
+  }
+  if (secret.empty())
+    return absl::InvalidArgumentError(StrCat("--", flag, "_file: '", file, "' is empty"));
+  return secret;
+}
+
+}  // namespace
 
 absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   ServeConfig config;
@@ -103,7 +135,25 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   if (!format.ok())
     return absl::InvalidArgumentError(StrCat("--log_format: ", format.status().message()));
   config.log_format = *format;
+  config.upstream.base_url = flags.upstream_url;
+  HERALD_ASSIGN_OR_RETURN(config.admin_key,
+                          ReadSecret("admin_key", flags.admin_key, flags.admin_key_file));
+  HERALD_ASSIGN_OR_RETURN(config.encryption_key, ReadSecret("encryption_key", flags.encryption_key,
+                                                            flags.encryption_key_file));
+  if (!config.encryption_key.empty()) {
+    if (auto box = store::SecretBox::FromHexKey(config.encryption_key); !box.ok()) {
+      return absl::InvalidArgumentError(StrCat("--encryption_key: ", box.status().message()));
+    }
+  }
+  HERALD_RETURN_IF_ERROR(config::RequirePositive("poll_interval", flags.poll_interval));
+  config.workflow.poll_min = flags.poll_interval;
+  config.workflow.poll_max = std::max(flags.poll_interval, absl::Seconds(30));
   // The libraries' own checks, as a last line of defence behind the flag checks above.
+  upstream::ClientConfig upstream_check = config.upstream;
+  upstream_check.api_key = "per-team";  // each team's key is set per client
+  if (absl::Status s = upstream::ValidateClientConfig(upstream_check); !s.ok()) {
+    return absl::InvalidArgumentError(StrCat("--upstream_url: ", s.message()));
+  }
   HERALD_RETURN_IF_ERROR(redis::ValidateClientConfig(config.redis));
   HERALD_RETURN_IF_ERROR(queue::ValidateQueueConfig(config.queue));
   HERALD_RETURN_IF_ERROR(queue::ValidateWorkerConfig(config.worker));
@@ -118,6 +168,8 @@ struct Shared {
   redis::Client& redis;
   queue::Queue& queue;
   asio::any_io_executor executor;
+  api::Api& api;
+  campaign::DeliveryWorkflow& workflow;
 };
 
 // Builds the components for the configured roles, in start order.
@@ -126,11 +178,12 @@ std::vector<std::unique_ptr<Component>> MakeComponents(const ServeConfig& config
   std::vector<std::unique_ptr<Component>> components;
   if (config.roles.api) {
     components.push_back(
-        std::make_unique<GrpcComponent>(config.grpc_address, std::vector<grpc::Service*>{}));
+        std::make_unique<GrpcComponent>(config.grpc_address, shared.api.services()));
   }
   if (config.roles.worker) {
-    components.push_back(std::make_unique<WorkerComponent>(shared.executor, shared.queue,
-                                                           config.worker, shared.registry));
+    components.push_back(std::make_unique<WorkerComponent>(
+        shared.executor, shared.queue, config.worker, shared.registry,
+        [&workflow = shared.workflow](queue::Worker& worker) { workflow.Register(worker); }));
   }
   return components;
 }
@@ -196,11 +249,37 @@ int RunServe(const ServeConfig& config) {
                                   config.queue_stats_interval);
   stats_poller.Start();
 
+  // The product: records in Redis, the campaign service behind the API, the delivery workflow
+  // behind the workers.
+  std::string encryption_key = config.encryption_key;
+  if (encryption_key.empty()) {
+    log::Warn(
+        "no --encryption_key: upstream keys are sealed with a random key of this process "
+        "and cannot be opened after a restart (development only)");
+    encryption_key = store::Sha256Hex(store::RandomToken(32));
+  }
+  auto box = store::SecretBox::FromHexKey(encryption_key);
+  if (!box.ok()) {
+    log::Error("cannot start", {{"status", box.status()}});
+    return 1;
+  }
+  std::unique_ptr<store::RecordStore> records = store::MakeRedisRecordStore(redis_client);
+  store::Store record_store(*records);
+  std::unique_ptr<campaign::UpstreamClients> upstream_clients =
+      campaign::MakeUpstreamClients(ioc.get_executor(), config.upstream, *box, &registry);
+  campaign::Service service(record_store, job_queue, *box, *upstream_clients, SystemClock::Get(),
+                            {.admin_key = config.admin_key});
+  campaign::DeliveryWorkflow workflow(record_store, job_queue, *upstream_clients,
+                                      SystemClock::Get(), config.workflow);
+  std::unique_ptr<api::Api> grpc_api = api::MakeApi(ioc.get_executor(), service, {}, &registry);
+
   std::vector<std::unique_ptr<Component>> components =
       MakeComponents(config, {.registry = registry,
                               .redis = redis_client,
                               .queue = job_queue,
-                              .executor = ioc.get_executor()});
+                              .executor = ioc.get_executor(),
+                              .api = *grpc_api,
+                              .workflow = workflow});
   int exit_code = 0;
   std::vector<std::unique_ptr<Component>> started_components;
   for (auto& c : components) {

@@ -13,12 +13,14 @@
 #include <absl/status/statusor.h>
 #include <absl/time/time.h>
 
+#include <herald/campaign/workflow.h>
 #include <herald/common/config.h>
 #include <herald/common/log.h>
 #include <herald/metrics/admin_server.h>
 #include <herald/queue/queue.h>
 #include <herald/queue/worker.h>
 #include <herald/redis/client.h>
+#include <herald/upstream/client.h>
 
 namespace herald::serve {
 
@@ -49,6 +51,15 @@ struct ServeConfig {
   absl::Duration queue_stats_interval = absl::Seconds(10);
   log::Level log_level = log::Level::kInfo;
   log::Format log_format = log::Format::kAuto;
+  // The upstream API (its base_url; each team's key is set per call).
+  upstream::ClientConfig upstream;
+  campaign::WorkflowConfig workflow;
+  // The platform administrator's bearer secret (TenantService); empty: tenant management is
+  // refused.
+  std::string admin_key;
+  // 64 hex characters: the AES-256-GCM key sealing upstream keys at rest. Empty: a random key
+  // for this process only (development; sealed keys do not survive a restart).
+  std::string encryption_key;
 };
 
 // The raw flag values, before validation.
@@ -70,6 +81,12 @@ struct ServeFlags {
   absl::Duration queue_stats_interval = absl::Seconds(10);
   std::string log_level;
   std::string log_format;
+  std::string upstream_url = "https://app.onlyfansapi.com";
+  std::string admin_key;
+  std::string admin_key_file;
+  std::string encryption_key;
+  std::string encryption_key_file;
+  absl::Duration poll_interval = absl::Milliseconds(500);
 };
 
 // Validates flags into a ServeConfig. Errors name the offending flag.

@@ -3,8 +3,10 @@
 namespace herald::serve {
 
 WorkerComponent::WorkerComponent(boost::asio::any_io_executor executor, queue::Queue& queue,
-                                 queue::WorkerConfig config, metrics::Registry& registry)
+                                 queue::WorkerConfig config, metrics::Registry& registry,
+                                 const std::function<void(queue::Worker&)>& register_handlers)
     : worker_(std::move(executor), queue, config, &registry) {
+  if (register_handlers) register_handlers(worker_);
   worker_.Handle(std::string(kNoopJobKind),
                  [](const queue::LeasedJob&) -> boost::asio::awaitable<queue::JobResult> {
                    co_return queue::JobResult::Ok();

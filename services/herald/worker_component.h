@@ -1,6 +1,7 @@
 // The worker role: the job queue's worker runtime with Herald's job handlers.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -20,9 +21,11 @@ inline constexpr std::string_view kNoopJobKind = "noop";
 
 class WorkerComponent final : public Component {
  public:
-  // `queue` and `registry` must outlive the component.
+  // `queue` and `registry` must outlive the component. `register_handlers` adds the handlers
+  // of Herald's job kinds (the no-op kind is always handled).
   WorkerComponent(boost::asio::any_io_executor executor, queue::Queue& queue,
-                  queue::WorkerConfig config, metrics::Registry& registry);
+                  queue::WorkerConfig config, metrics::Registry& registry,
+                  const std::function<void(queue::Worker&)>& register_handlers = {});
 
   std::string_view name() const override { return "worker"; }
   absl::Status Start() override;

@@ -1,0 +1,147 @@
+// Herald's operations, as the gRPC adapters (services/api) call them: tenants and keys, teams and
+// accounts, media, and campaigns. Inputs are validated records (the adapters' Parse step checks
+// shapes and ranges, naming the fields); Service checks what needs the store: that referenced
+// resources exist and belong to the tenant, that a change is still possible, and it keeps the
+// queue's limits and pauses in step with the records.
+//
+// Every method takes the caller's tenant: records of other tenants are NOT_FOUND, exactly like
+// records that do not exist.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <absl/status/statusor.h>
+#include <boost/asio/awaitable.hpp>
+
+#include <herald/campaign/state.h>
+#include <herald/common/clock.h>
+#include <herald/common/ids.h>
+#include <herald/store/model.h>
+#include <herald/store/store.h>
+
+namespace herald::queue {
+class Queue;
+}  // namespace herald::queue
+namespace herald::store {
+class SecretBox;
+}  // namespace herald::store
+
+namespace herald::campaign {
+
+class UpstreamClients;
+
+// Who is calling: a tenant, or the platform administrator.
+struct Caller {
+  std::string tenant;  // empty for the platform administrator
+  bool admin = false;
+};
+
+// A campaign as clients see it.
+struct CampaignView {
+  store::Campaign campaign;
+  CampaignState state = CampaignState::kDraft;
+  DeliveryCounts counts;
+  std::string reason;  // why it is in its state, when there is something to say
+  int64_t revision = 0;
+};
+
+struct CancelResult {
+  CampaignView campaign;
+  std::vector<store::Delivery> not_undone;
+};
+
+struct ServiceConfig {
+  std::string admin_key;  // the platform administrator's bearer secret; empty: none
+  int max_targets = 10000;
+};
+
+class Service {
+ public:
+  template <typename T>
+  using Op = boost::asio::awaitable<absl::StatusOr<T>>;
+
+  // Everything must outlive the service.
+  Service(store::Store& store, queue::Queue& queue, const store::SecretBox& box,
+          UpstreamClients& clients, const Clock& clock, ServiceConfig config);
+
+  // kUnauthenticated for a missing, unknown or revoked key.
+  Op<Caller> Authenticate(std::string_view bearer);
+
+  // ---- tenants and keys (platform administrator)
+  Op<store::Created<store::Tenant>> CreateTenant(store::Tenant tenant, std::string request_id);
+  Op<store::Tenant> GetTenant(std::string id);
+  Op<std::vector<store::Tenant>> ListTenants();
+  // The key and its secret (empty on a replay: the secret is shown once).
+  Op<std::pair<store::ApiKey, std::string>> CreateApiKey(std::string tenant,
+                                                         std::string display_name,
+                                                         std::string request_id);
+  Op<std::vector<store::ApiKey>> ListApiKeys(std::string tenant);
+  Op<store::ApiKey> RevokeApiKey(std::string tenant, std::string id);
+
+  // ---- teams and accounts
+  // `api_key` is the upstream key in clear; it is sealed before it is stored.
+  Op<store::Created<store::Team>> CreateTeam(store::Team team, std::string api_key,
+                                             std::string request_id);
+  Op<store::Team> GetTeam(std::string tenant, std::string id);
+  Op<std::vector<store::Team>> ListTeams(std::string tenant);
+  // `api_key`: set when it changes. Fields named in `fields` (proto field names) are copied.
+  Op<store::Team> UpdateTeam(store::Team team, std::optional<std::string> api_key,
+                             std::vector<std::string> fields);
+  Op<bool> DeleteTeam(std::string tenant, std::string id);
+  Op<store::Team> ResumeTeam(std::string tenant, std::string id);
+
+  Op<store::Created<store::Account>> CreateAccount(store::Account account, std::string request_id);
+  Op<store::Account> GetAccount(std::string tenant, std::string id);
+  Op<std::vector<store::Account>> ListAccounts(std::string tenant, std::string team);
+  Op<store::Account> UpdateAccount(store::Account account, std::vector<std::string> fields);
+  Op<bool> DeleteAccount(std::string tenant, std::string id);
+  Op<store::Account> SetAccountPaused(std::string tenant, std::string id, bool paused);
+  // Accounts created, and how many upstream accounts were known already.
+  Op<std::pair<std::vector<store::Account>, int>> SyncAccounts(std::string tenant,
+                                                               std::string team);
+
+  // ---- media
+  Op<store::Created<store::MediaAsset>> CreateMediaAsset(store::MediaAsset asset,
+                                                         std::string request_id,
+                                                         std::optional<std::string> bytes);
+  Op<store::MediaAsset> GetMediaAsset(std::string tenant, std::string id);
+  Op<std::vector<store::MediaAsset>> ListMediaAssets(std::string tenant);
+  Op<bool> DeleteMediaAsset(std::string tenant, std::string id);
+
+  // ---- campaigns
+  Op<CampaignView> CreateCampaign(store::Campaign campaign, std::string request_id);
+  Op<CampaignView> GetCampaign(std::string tenant, std::string id);
+  Op<std::vector<store::Delivery>> ListDeliveries(std::string tenant, std::string id);
+  // Newest first; `before` is a page cursor (a creation time in ms).
+  Op<std::pair<std::vector<CampaignView>, std::optional<double>>> ListCampaigns(
+      std::string tenant, std::optional<double> before, int limit);
+  // Applies the named fields of `update` (content, targets, send_time, …).
+  Op<CampaignView> UpdateCampaign(store::Campaign update, std::vector<std::string> fields);
+  Op<CampaignView> LaunchCampaign(std::string tenant, std::string id);
+  Op<CancelResult> CancelCampaign(std::string tenant, std::string id);
+  Op<CampaignView> PauseCampaign(std::string tenant, std::string id);
+  Op<CampaignView> ResumeCampaign(std::string tenant, std::string id);
+  Op<int64_t> CampaignRevision(std::string tenant, std::string id);
+
+ private:
+  // Checks targets and media against the tenant's records.
+  Op<std::vector<store::Account>> CheckReferences(const store::Campaign& campaign);
+  // Enqueues the first step of every delivery not yet started (idempotent).
+  boost::asio::awaitable<absl::Status> Dispatch(const store::Campaign& campaign,
+                                                const std::vector<store::Account>& accounts);
+  Op<CampaignView> View(store::Campaign campaign);
+  boost::asio::awaitable<absl::Status> ApplyAccountLimits(const store::Account& account);
+
+  store::Store& store_;
+  queue::Queue& queue_;
+  const store::SecretBox& box_;
+  UpstreamClients& clients_;
+  const Clock& clock_;
+  const ServiceConfig config_;
+  IdGenerator ids_;
+};
+
+}  // namespace herald::campaign

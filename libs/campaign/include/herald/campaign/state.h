@@ -1,0 +1,48 @@
+// The state a campaign reports: what it was told to do (its phase) and where its deliveries are.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <herald/store/model.h>
+
+namespace herald::campaign {
+
+enum class CampaignState {
+  kDraft,
+  kScheduled,
+  kDispatching,
+  kSending,
+  kPaused,
+  kCompleted,
+  kPartiallyFailed,
+  kFailed,
+  kCancelled,
+  kMissed,
+};
+
+std::string_view CampaignStateName(CampaignState state);  // "COMPLETED"
+bool IsFinal(CampaignState state);
+
+struct DeliveryCounts {
+  int32_t total = 0;
+  int32_t pending = 0;
+  int32_t in_progress = 0;
+  int32_t sent = 0;
+  int32_t completed = 0;
+  int32_t failed = 0;
+  int32_t cancelled = 0;
+  int64_t recipients = 0;
+  int64_t recipients_pending = 0;
+};
+
+DeliveryCounts CountDeliveries(const std::vector<store::Delivery>& deliveries);
+
+// Draft, scheduled, paused, cancelled and missed come from the phase. A dispatched campaign is
+// DISPATCHING while a delivery has not sent, SENDING while every unfinished one has its upstream
+// message, then COMPLETED (all completed), FAILED (none completed) or PARTIALLY_FAILED.
+CampaignState DeriveState(const store::Campaign& campaign, const DeliveryCounts& counts);
+
+}  // namespace herald::campaign

@@ -1,0 +1,122 @@
+// How a delivery (campaign × account) is carried out: a chain of queue jobs, one upstream call
+// each, chained with the queue's atomic ack-and-enqueue (design §5):
+//
+//   upload_media(0) … upload_media(k-1) → send → poll(1) → poll(2) … (until the upstream queue
+//   reports done)
+//
+// Job ids derive from (tenant, campaign, account, generation, step), so a replayed dispatch
+// enqueues nothing twice, and jobs of an earlier generation (the campaign was rescheduled or
+// resumed since) find themselves stale and end without acting.
+//
+// At most one upstream mass message per delivery: before a send whose previous attempt may have
+// reached the upstream (any earlier attempt, or a lease that expired mid-call), the workflow
+// reconciles against the account's upstream messages and adopts the one it finds (see
+// docs/architecture.md, "Reconciling a send").
+//
+// Upstream errors: 429 holds the team (no attempt lost); 402 pauses the team and says so on the
+// team and its campaigns; 401 marks the team's key invalid and pauses it; retryable errors and
+// unknown outcomes retry with backoff; validation errors fail the delivery with the upstream's
+// words. A delivery whose last attempt fails is marked failed with the reason before its job is
+// dead-lettered, so no delivery is left unfinished without one.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <herald/common/clock.h>
+#include <herald/queue/job.h>
+#include <herald/queue/worker.h>
+#include <herald/store/model.h>
+#include <herald/upstream/client.h>
+
+namespace herald::metrics {
+class Registry;
+}  // namespace herald::metrics
+namespace herald::store {
+class SecretBox;
+class Store;
+}  // namespace herald::store
+
+namespace herald::campaign {
+
+inline constexpr std::string_view kUploadMediaJob = "delivery_upload_media";
+inline constexpr std::string_view kSendJob = "delivery_send";
+inline constexpr std::string_view kPollJob = "delivery_poll";
+
+// The queue's identities for a tenant's teams and accounts: the queue is shared by every tenant.
+std::string QueueTeam(std::string_view tenant, std::string_view team);
+std::string QueueAccount(std::string_view tenant, std::string_view account);
+
+// The first job of `account`'s delivery of `campaign`, due after `delay`.
+queue::JobSpec FirstStep(const store::Campaign& campaign, const store::Account& account,
+                         absl::Duration delay);
+
+// An upstream client per team (each team has its own API key).
+class UpstreamClients {
+ public:
+  virtual ~UpstreamClients() = default;
+  // The client for `team`'s current key; kFailedPrecondition when its sealed key cannot be
+  // opened. Thread-safe.
+  virtual absl::StatusOr<std::shared_ptr<upstream::Api>> For(const store::Team& team) = 0;
+};
+
+// Real clients to `base.base_url`, the key opened from each team's sealed key. `registry` (may be
+// null) and `box` must outlive the result.
+std::unique_ptr<UpstreamClients> MakeUpstreamClients(boost::asio::any_io_executor executor,
+                                                     upstream::ClientConfig base,
+                                                     const store::SecretBox& box,
+                                                     metrics::Registry* registry);
+
+struct WorkflowConfig {
+  int max_attempts = 6;                               // per step
+  absl::Duration poll_min = absl::Milliseconds(500);  // first poll after a send
+  absl::Duration poll_max = absl::Seconds(30);        // polls back off up to this
+  int max_polls = 5000;  // then the delivery fails as "not finished upstream"
+  // Reconciliation looks for messages created from (attempt start - skew).
+  absl::Duration clock_skew = absl::Minutes(2);
+};
+
+absl::Status ValidateWorkflowConfig(const WorkflowConfig& config);
+
+class DeliveryWorkflow {
+ public:
+  // Everything must outlive the workflow.
+  DeliveryWorkflow(store::Store& store, queue::Queue& queue, UpstreamClients& clients,
+                   const Clock& clock, WorkflowConfig config = {});
+
+  // Registers the handler of every delivery job kind. Before worker.Start().
+  void Register(queue::Worker& worker);
+
+  // Runs one job of any delivery kind.
+  boost::asio::awaitable<queue::JobResult> Run(const queue::LeasedJob& job);
+
+ private:
+  struct Context;
+
+  boost::asio::awaitable<queue::JobResult> UploadMedia(Context& ctx);
+  boost::asio::awaitable<queue::JobResult> Send(Context& ctx);
+  boost::asio::awaitable<queue::JobResult> Poll(Context& ctx);
+  // The upstream message of an earlier attempt of this delivery, if the upstream has one.
+  boost::asio::awaitable<absl::StatusOr<std::optional<int64_t>>> Reconcile(Context& ctx);
+  boost::asio::awaitable<queue::JobResult> OnUpstreamError(Context& ctx, const absl::Status& error,
+                                                           std::string_view doing);
+  boost::asio::awaitable<queue::JobResult> FailDelivery(Context& ctx, std::string reason);
+  boost::asio::awaitable<absl::Status> PauseTeam(Context& ctx, std::string reason,
+                                                 bool key_invalid);
+  queue::JobSpec NextStep(const Context& ctx, std::string_view kind, int32_t index,
+                          absl::Duration delay) const;
+
+  store::Store& store_;
+  queue::Queue& queue_;
+  UpstreamClients& clients_;
+  const Clock& clock_;
+  const WorkflowConfig config_;
+};
+
+}  // namespace herald::campaign

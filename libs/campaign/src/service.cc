@@ -1,0 +1,660 @@
+#include <algorithm>
+#include <set>
+
+#include <herald/campaign/service.h>
+#include <herald/campaign/workflow.h>
+#include <herald/common/ids.h>
+#include <herald/common/log.h>
+#include <herald/common/status.h>
+#include <herald/common/strings.h>
+#include <herald/queue/queue.h>
+#include <herald/store/crypto.h>
+
+namespace herald::campaign {
+namespace {
+
+namespace asio = boost::asio;
+using store::Campaign;
+using store::CampaignPhase;
+using store::Delivery;
+using store::DeliveryState;
+
+bool Has(const std::vector<std::string>& fields, std::string_view f) {
+  return std::find(fields.begin(), fields.end(), f) != fields.end();
+}
+
+absl::Status NotChangeable(const CampaignView& v, std::string_view what) {
+  return absl::FailedPreconditionError(
+      StrCat("campaign '", v.campaign.id, "' is ", CampaignStateName(v.state), ": ", what));
+}
+
+}  // namespace
+
+Service::Service(store::Store& store, queue::Queue& queue, const store::SecretBox& box,
+                 UpstreamClients& clients, const Clock& clock, ServiceConfig config)
+    : store_(store),
+      queue_(queue),
+      box_(box),
+      clients_(clients),
+      clock_(clock),
+      config_(std::move(config)),
+      ids_(clock) {}
+
+Service::Op<Caller> Service::Authenticate(std::string_view bearer) {
+  if (bearer.empty()) {
+    co_return absl::UnauthenticatedError(
+        "missing credentials: send 'authorization: Bearer <API key>'");
+  }
+  if (!config_.admin_key.empty() && store::ConstantTimeEquals(bearer, config_.admin_key)) {
+    co_return Caller{.admin = true};
+  }
+  // Keys are found by the hash of the secret; the lookup itself compares hashes, so the secret
+  // never meets a comparison that could leak its prefix through timing.
+  HERALD_CO_ASSIGN_OR_RETURN(std::optional<store::ApiKey> key,
+                             co_await store_.FindApiKey(store::Sha256Hex(bearer)));
+  if (!key || key->revoke_time_ms != 0) {
+    co_return absl::UnauthenticatedError("invalid or revoked API key");
+  }
+  co_return Caller{.tenant = key->tenant};
+}
+
+// ---- tenants and keys
+
+Service::Op<store::Created<store::Tenant>> Service::CreateTenant(store::Tenant tenant,
+                                                                 std::string request_id) {
+  tenant.create_time_ms = absl::ToUnixMillis(clock_.Now());
+  co_return co_await store_.Create(std::move(tenant), std::move(request_id));
+}
+
+Service::Op<store::Tenant> Service::GetTenant(std::string id) {
+  co_return co_await store_.Get<store::Tenant>("", std::move(id));
+}
+
+Service::Op<std::vector<store::Tenant>> Service::ListTenants() {
+  co_return co_await store_.List<store::Tenant>("");
+}
+
+Service::Op<std::pair<store::ApiKey, std::string>> Service::CreateApiKey(std::string tenant,
+                                                                         std::string display_name,
+                                                                         std::string request_id) {
+  HERALD_CO_RETURN_IF_ERROR((co_await GetTenant(tenant)).status());
+  const std::string secret = StrCat("hk_", store::RandomToken(32));
+  store::ApiKey key{.tenant = tenant,
+                    .id = ids_.Next(),
+                    .display_name = std::move(display_name),
+                    .secret_prefix = secret.substr(0, 8),
+                    .secret_sha256 = store::Sha256Hex(secret),
+                    .create_time_ms = absl::ToUnixMillis(clock_.Now())};
+  HERALD_CO_ASSIGN_OR_RETURN(auto created, co_await store_.Create(key, std::move(request_id)));
+  co_return std::make_pair(created.value, created.replayed ? std::string() : secret);
+}
+
+Service::Op<std::vector<store::ApiKey>> Service::ListApiKeys(std::string tenant) {
+  HERALD_CO_RETURN_IF_ERROR((co_await GetTenant(tenant)).status());
+  co_return co_await store_.List<store::ApiKey>(std::move(tenant));
+}
+
+Service::Op<store::ApiKey> Service::RevokeApiKey(std::string tenant, std::string id) {
+  const int64_t now = absl::ToUnixMillis(clock_.Now());
+  co_return co_await store_.Update<store::ApiKey>(std::move(tenant), std::move(id),
+                                                  [now](store::ApiKey& k) {
+                                                    if (k.revoke_time_ms == 0)
+                                                      k.revoke_time_ms = now;
+                                                    return absl::OkStatus();
+                                                  });
+}
+
+// ---- teams and accounts
+
+Service::Op<store::Created<store::Team>> Service::CreateTeam(store::Team team, std::string api_key,
+                                                             std::string request_id) {
+  team.sealed_api_key = box_.Seal(api_key);
+  team.api_key_hint = api_key.size() >= 4 ? api_key.substr(api_key.size() - 4) : "";
+  team.create_time_ms = absl::ToUnixMillis(clock_.Now());
+  HERALD_CO_ASSIGN_OR_RETURN(auto created, co_await store_.Create(team, std::move(request_id)));
+  // Named, not a braced temporary inside co_await: g++ 12 destroys such temporaries twice.
+  const ratelimit::Limit limit{
+      .per_minute = created.value.rate_limit_per_minute,
+      .burst = std::max<int64_t>(1, created.value.rate_limit_per_minute / 60)};
+  HERALD_CO_RETURN_IF_ERROR(co_await queue_.SetTeamLimits(QueueTeam(team.tenant, team.id), limit));
+  co_return created;
+}
+
+Service::Op<store::Team> Service::GetTeam(std::string tenant, std::string id) {
+  co_return co_await store_.Get<store::Team>(std::move(tenant), std::move(id));
+}
+
+Service::Op<std::vector<store::Team>> Service::ListTeams(std::string tenant) {
+  co_return co_await store_.List<store::Team>(std::move(tenant));
+}
+
+Service::Op<store::Team> Service::UpdateTeam(store::Team update, std::optional<std::string> api_key,
+                                             std::vector<std::string> fields) {
+  std::string sealed, hint;
+  if (api_key) {
+    sealed = box_.Seal(*api_key);
+    hint = api_key->size() >= 4 ? api_key->substr(api_key->size() - 4) : "";
+  }
+  HERALD_CO_ASSIGN_OR_RETURN(
+      store::Team team,
+      co_await store_.Update<store::Team>(update.tenant, update.id, [&](store::Team& t) {
+        if (Has(fields, "display_name")) t.display_name = update.display_name;
+        if (Has(fields, "rate_limit_per_minute")) {
+          t.rate_limit_per_minute = update.rate_limit_per_minute;
+        }
+        if (api_key) {
+          t.sealed_api_key = sealed;
+          t.api_key_hint = hint;
+          t.api_key_invalid = false;
+        }
+        return absl::OkStatus();
+      }));
+  const ratelimit::Limit limit{.per_minute = team.rate_limit_per_minute,
+                               .burst = std::max<int64_t>(1, team.rate_limit_per_minute / 60)};
+  HERALD_CO_RETURN_IF_ERROR(co_await queue_.SetTeamLimits(QueueTeam(team.tenant, team.id), limit));
+  co_return team;
+}
+
+Service::Op<bool> Service::DeleteTeam(std::string tenant, std::string id) {
+  HERALD_CO_RETURN_IF_ERROR((co_await GetTeam(tenant, id)).status());
+  HERALD_CO_ASSIGN_OR_RETURN(auto accounts, co_await ListAccounts(tenant, id));
+  if (!accounts.empty()) {
+    co_return absl::FailedPreconditionError(
+        StrCat("team '", id, "' still has ", accounts.size(), " accounts; delete them first"));
+  }
+  co_return co_await store_.Delete<store::Team>(std::move(tenant), std::move(id));
+}
+
+Service::Op<store::Team> Service::ResumeTeam(std::string tenant, std::string id) {
+  HERALD_CO_ASSIGN_OR_RETURN(
+      store::Team team, co_await store_.Update<store::Team>(tenant, id, [](store::Team& t) {
+        if (t.api_key_invalid) {
+          return absl::FailedPreconditionError(
+              "the team's upstream key was refused; set a new one with UpdateTeam first");
+        }
+        t.paused = false;
+        t.pause_reason.clear();
+        return absl::OkStatus();
+      }));
+  HERALD_CO_RETURN_IF_ERROR(co_await queue_.ResumeTeam(QueueTeam(tenant, id)));
+  co_return team;
+}
+
+asio::awaitable<absl::Status> Service::ApplyAccountLimits(const store::Account& account) {
+  queue::AccountSettings settings{.tenant = account.tenant,
+                                  .team = QueueTeam(account.tenant, account.team),
+                                  .per_minute = account.sends_per_minute,
+                                  .burst = std::max<int64_t>(1, account.sends_per_minute / 60),
+                                  .max_in_flight = account.max_in_flight};
+  HERALD_CO_RETURN_IF_ERROR(co_await queue_.SetAccountLimits(
+      QueueAccount(account.tenant, account.id), std::move(settings)));
+  const std::string team = QueueTeam(account.tenant, account.team);
+  const std::string id = QueueAccount(account.tenant, account.id);
+  co_return account.paused ? co_await queue_.PauseAccount(team, id)
+                           : co_await queue_.ResumeAccount(team, id);
+}
+
+Service::Op<store::Created<store::Account>> Service::CreateAccount(store::Account account,
+                                                                   std::string request_id) {
+  auto team = co_await GetTeam(account.tenant, account.team);
+  if (absl::IsNotFound(team.status())) {
+    co_return absl::InvalidArgumentError(
+        StrCat("account.team: team '", account.team, "' not found"));
+  }
+  HERALD_CO_RETURN_IF_ERROR(team.status());
+  account.create_time_ms = absl::ToUnixMillis(clock_.Now());
+  HERALD_CO_ASSIGN_OR_RETURN(auto created, co_await store_.Create(account, std::move(request_id)));
+  HERALD_CO_RETURN_IF_ERROR(co_await ApplyAccountLimits(created.value));
+  co_return created;
+}
+
+Service::Op<store::Account> Service::GetAccount(std::string tenant, std::string id) {
+  co_return co_await store_.Get<store::Account>(std::move(tenant), std::move(id));
+}
+
+Service::Op<std::vector<store::Account>> Service::ListAccounts(std::string tenant,
+                                                               std::string team) {
+  HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await store_.List<store::Account>(std::move(tenant)));
+  if (!team.empty()) {
+    std::erase_if(all, [&](const store::Account& a) { return a.team != team; });
+  }
+  co_return all;
+}
+
+Service::Op<store::Account> Service::UpdateAccount(store::Account update,
+                                                   std::vector<std::string> fields) {
+  HERALD_CO_ASSIGN_OR_RETURN(
+      store::Account account,
+      co_await store_.Update<store::Account>(update.tenant, update.id, [&](store::Account& a) {
+        if (Has(fields, "display_name")) a.display_name = update.display_name;
+        if (Has(fields, "sends_per_minute")) a.sends_per_minute = update.sends_per_minute;
+        if (Has(fields, "max_in_flight")) a.max_in_flight = update.max_in_flight;
+        return absl::OkStatus();
+      }));
+  HERALD_CO_RETURN_IF_ERROR(co_await ApplyAccountLimits(account));
+  co_return account;
+}
+
+Service::Op<bool> Service::DeleteAccount(std::string tenant, std::string id) {
+  HERALD_CO_RETURN_IF_ERROR((co_await GetAccount(tenant, id)).status());
+  // Unfinished campaigns that target it keep it.
+  std::optional<double> before;
+  do {
+    HERALD_CO_ASSIGN_OR_RETURN(auto page, co_await store_.ListCampaigns(tenant, before, 200));
+    for (const Campaign& c : page.campaigns) {
+      const bool targets = std::any_of(c.targets.begin(), c.targets.end(),
+                                       [&](const auto& t) { return t.account == id; });
+      if (!targets) continue;
+      HERALD_CO_ASSIGN_OR_RETURN(CampaignView v, co_await View(c));
+      if (!IsFinal(v.state)) {
+        co_return absl::FailedPreconditionError(
+            StrCat("account '", id, "' is a target of unfinished campaign '", c.id, "'"));
+      }
+    }
+    before = page.next_before;
+  } while (before);
+  co_return co_await store_.Delete<store::Account>(std::move(tenant), std::move(id));
+}
+
+Service::Op<store::Account> Service::SetAccountPaused(std::string tenant, std::string id,
+                                                      bool paused) {
+  HERALD_CO_ASSIGN_OR_RETURN(store::Account account,
+                             co_await store_.Update<store::Account>(
+                                 std::move(tenant), std::move(id), [paused](store::Account& a) {
+                                   a.paused = paused;
+                                   return absl::OkStatus();
+                                 }));
+  HERALD_CO_RETURN_IF_ERROR(co_await ApplyAccountLimits(account));
+  co_return account;
+}
+
+Service::Op<std::pair<std::vector<store::Account>, int>> Service::SyncAccounts(
+    std::string tenant, std::string team_id) {
+  HERALD_CO_ASSIGN_OR_RETURN(store::Team team, co_await GetTeam(tenant, team_id));
+  HERALD_CO_ASSIGN_OR_RETURN(auto api, clients_.For(team));
+  auto upstream_accounts = co_await api->ListAccounts();
+  HERALD_CO_RETURN_IF_ERROR(upstream_accounts.status());
+  std::vector<store::Account> created;
+  int unchanged = 0;
+  for (const auto& u : *upstream_accounts.value) {
+    store::Account account{.tenant = tenant,
+                           .id = u.id,
+                           .team = team_id,
+                           .display_name = u.display_name,
+                           .upstream_username = u.onlyfans_username};
+    auto made = co_await CreateAccount(account, "");
+    if (absl::IsAlreadyExists(made.status())) {
+      ++unchanged;
+      continue;
+    }
+    HERALD_CO_RETURN_IF_ERROR(made.status());
+    created.push_back(std::move(made->value));
+  }
+  co_return std::make_pair(std::move(created), unchanged);
+}
+
+// ---- media
+
+Service::Op<store::Created<store::MediaAsset>> Service::CreateMediaAsset(
+    store::MediaAsset asset, std::string request_id, std::optional<std::string> bytes) {
+  if (asset.id.empty()) asset.id = ids_.Next();
+  asset.create_time_ms = absl::ToUnixMillis(clock_.Now());
+  if (bytes) {
+    asset.size_bytes = static_cast<int64_t>(bytes->size());
+    asset.sha256 = store::Sha256Hex(*bytes);
+    // Bytes first: a record is never visible without them.
+    HERALD_CO_RETURN_IF_ERROR(
+        (co_await store_.PutMediaBytes(asset.tenant, asset.id, *std::move(bytes))).status());
+  }
+  co_return co_await store_.Create(std::move(asset), std::move(request_id));
+}
+
+Service::Op<store::MediaAsset> Service::GetMediaAsset(std::string tenant, std::string id) {
+  co_return co_await store_.Get<store::MediaAsset>(std::move(tenant), std::move(id));
+}
+
+Service::Op<std::vector<store::MediaAsset>> Service::ListMediaAssets(std::string tenant) {
+  co_return co_await store_.List<store::MediaAsset>(std::move(tenant));
+}
+
+Service::Op<bool> Service::DeleteMediaAsset(std::string tenant, std::string id) {
+  HERALD_CO_RETURN_IF_ERROR((co_await GetMediaAsset(tenant, id)).status());
+  co_return co_await store_.Delete<store::MediaAsset>(std::move(tenant), std::move(id));
+}
+
+// ---- campaigns
+
+Service::Op<std::vector<store::Account>> Service::CheckReferences(const Campaign& campaign) {
+  for (size_t i = 0; i < campaign.content.media.size(); ++i) {
+    auto asset = co_await GetMediaAsset(campaign.tenant, campaign.content.media[i]);
+    if (absl::IsNotFound(asset.status())) {
+      co_return absl::InvalidArgumentError(StrCat("campaign.content.media[", i, "]: media asset '",
+                                                  campaign.content.media[i], "' not found"));
+    }
+    HERALD_CO_RETURN_IF_ERROR(asset.status());
+  }
+  std::vector<store::Account> accounts;
+  for (size_t i = 0; i < campaign.targets.size(); ++i) {
+    auto account = co_await GetAccount(campaign.tenant, campaign.targets[i].account);
+    if (absl::IsNotFound(account.status())) {
+      co_return absl::InvalidArgumentError(StrCat("campaign.targets[", i, "].account: account '",
+                                                  campaign.targets[i].account, "' not found"));
+    }
+    HERALD_CO_RETURN_IF_ERROR(account.status());
+    if (!campaign.targets[i].segment.empty()) {
+      auto segment =
+          co_await store_.Get<store::Segment>(campaign.tenant, campaign.targets[i].segment);
+      if (absl::IsNotFound(segment.status())) {
+        co_return absl::InvalidArgumentError(StrCat("campaign.targets[", i, "].segment: segment '",
+                                                    campaign.targets[i].segment, "' not found"));
+      }
+      HERALD_CO_RETURN_IF_ERROR(segment.status());
+      co_return absl::UnimplementedError(
+          StrCat("campaign.targets[", i, "].segment: segment targets are not supported yet"));
+    }
+    accounts.push_back(*std::move(account));
+  }
+  co_return accounts;
+}
+
+asio::awaitable<absl::Status> Service::Dispatch(const Campaign& campaign,
+                                                const std::vector<store::Account>& accounts) {
+  const absl::Duration delay = campaign.phase == CampaignPhase::kScheduled
+                                   ? absl::FromUnixMillis(campaign.send_time_ms) - clock_.Now()
+                                   : absl::ZeroDuration();
+  std::vector<queue::JobSpec> jobs;
+  jobs.reserve(accounts.size());
+  for (const store::Account& account : accounts)
+    jobs.push_back(FirstStep(campaign, account, delay));
+  HERALD_CO_ASSIGN_OR_RETURN(auto results, co_await queue_.EnqueueBatch(std::move(jobs)));
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (results[i] == queue::EnqueueResult::kWrongTeam) {
+      co_return absl::FailedPreconditionError(
+          StrCat("account '", accounts[i].id, "' is registered with another team in the queue"));
+    }
+  }
+  co_return absl::OkStatus();
+}
+
+Service::Op<CampaignView> Service::View(Campaign campaign) {
+  CampaignView view;
+  HERALD_CO_ASSIGN_OR_RETURN(view.revision,
+                             co_await store_.CampaignRevision(campaign.tenant, campaign.id));
+  HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
+                             co_await store_.ListDeliveries(campaign.tenant, campaign.id));
+  view.counts = CountDeliveries(deliveries);
+  view.state = DeriveState(campaign, view.counts);
+  view.reason = campaign.phase_reason;
+  if (!IsFinal(view.state) && campaign.phase != CampaignPhase::kDraft) {
+    // Say which teams hold it up.
+    std::set<std::string> teams;
+    for (const auto& t : campaign.targets) {
+      auto a = co_await GetAccount(campaign.tenant, t.account);
+      if (a.ok()) teams.insert(a->team);
+    }
+    for (const std::string& id : teams) {
+      auto team = co_await GetTeam(campaign.tenant, id);
+      if (team.ok() && team->paused) {
+        StrAppend(&view.reason, view.reason.empty() ? "" : "; ", "team '", id,
+                  "' is paused: ", team->pause_reason);
+      }
+    }
+  } else if (IsFinal(view.state) && view.counts.failed > 0 && view.reason.empty()) {
+    for (const Delivery& d : deliveries) {
+      if (d.state == DeliveryState::kFailed) {
+        view.reason = StrCat(view.counts.failed, " of ", view.counts.total,
+                             " deliveries failed; first: ", d.account, ": ", d.error);
+        break;
+      }
+    }
+  }
+  view.campaign = std::move(campaign);
+  co_return view;
+}
+
+Service::Op<CampaignView> Service::CreateCampaign(Campaign campaign, std::string request_id) {
+  if (campaign.id.empty()) campaign.id = ids_.Next();
+  if (static_cast<int>(campaign.targets.size()) > config_.max_targets) {
+    co_return absl::InvalidArgumentError(
+        StrCat("campaign.targets: at most ", config_.max_targets, " accounts per campaign"));
+  }
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts,
+                             co_await CheckReferences(campaign));
+  const absl::Time now = clock_.Now();
+  campaign.create_time_ms = campaign.update_time_ms = absl::ToUnixMillis(now);
+  if (campaign.phase != CampaignPhase::kDraft) {
+    if (campaign.send_time_ms > campaign.create_time_ms) {
+      campaign.phase = CampaignPhase::kScheduled;
+    } else {
+      campaign.phase = CampaignPhase::kDispatched;
+      campaign.dispatch_time_ms = campaign.create_time_ms;
+    }
+  }
+  // Deliveries before the campaign: a campaign is never visible without them.
+  std::vector<Delivery> deliveries;
+  for (const auto& t : campaign.targets) {
+    deliveries.push_back({.account = t.account, .update_time_ms = campaign.create_time_ms});
+  }
+  HERALD_CO_ASSIGN_OR_RETURN(auto created, co_await store_.Create(campaign, request_id));
+  if (created.replayed) {
+    // A retry: the first attempt may have failed after storing the campaign but before
+    // enqueueing; enqueueing again is harmless (job ids are derived).
+    campaign = std::move(created.value);
+    HERALD_CO_ASSIGN_OR_RETURN(accounts, co_await CheckReferences(campaign));
+  } else {
+    HERALD_CO_RETURN_IF_ERROR(
+        (co_await store_.PutDeliveries(campaign.tenant, campaign.id, std::move(deliveries)))
+            .status());
+  }
+  if (campaign.phase == CampaignPhase::kScheduled || campaign.phase == CampaignPhase::kDispatched) {
+    HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(campaign, accounts));
+  }
+  co_return co_await View(std::move(campaign));
+}
+
+Service::Op<CampaignView> Service::GetCampaign(std::string tenant, std::string id) {
+  HERALD_CO_ASSIGN_OR_RETURN(Campaign c,
+                             co_await store_.Get<Campaign>(std::move(tenant), std::move(id)));
+  co_return co_await View(std::move(c));
+}
+
+Service::Op<std::vector<store::Delivery>> Service::ListDeliveries(std::string tenant,
+                                                                  std::string id) {
+  HERALD_CO_RETURN_IF_ERROR((co_await store_.Get<Campaign>(tenant, id)).status());
+  co_return co_await store_.ListDeliveries(std::move(tenant), std::move(id));
+}
+
+Service::Op<std::pair<std::vector<CampaignView>, std::optional<double>>> Service::ListCampaigns(
+    std::string tenant, std::optional<double> before, int limit) {
+  HERALD_CO_ASSIGN_OR_RETURN(auto page, co_await store_.ListCampaigns(tenant, before, limit));
+  std::vector<CampaignView> views;
+  for (Campaign& c : page.campaigns) {
+    HERALD_CO_ASSIGN_OR_RETURN(CampaignView v, co_await View(std::move(c)));
+    views.push_back(std::move(v));
+  }
+  co_return std::make_pair(std::move(views), page.next_before);
+}
+
+Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
+                                                  std::vector<std::string> fields) {
+  HERALD_CO_ASSIGN_OR_RETURN(CampaignView current, co_await GetCampaign(update.tenant, update.id));
+  if (current.state != CampaignState::kDraft && current.state != CampaignState::kScheduled) {
+    co_return NotChangeable(current, "only drafts and scheduled campaigns can be updated");
+  }
+  // Build the result first to check its references.
+  Campaign next = current.campaign;
+  for (const std::string& f : fields) {
+    if (f == "display_name") next.display_name = update.display_name;
+    if (f == "content") next.content = update.content;
+    if (f == "content.text") next.content.text = update.content.text;
+    if (f == "content.price_cents") next.content.price_cents = update.content.price_cents;
+    if (f == "content.media") next.content.media = update.content.media;
+    if (f == "content.previews") next.content.previews = update.content.previews;
+    if (f == "content.locked_text") next.content.locked_text = update.content.locked_text;
+    if (f == "targets") next.targets = update.targets;
+    if (f == "send_time") next.send_time_ms = update.send_time_ms;
+    if (f == "grace_period") next.grace_period_ms = update.grace_period_ms;
+  }
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts, co_await CheckReferences(next));
+  const bool reschedule =
+      current.campaign.phase == CampaignPhase::kScheduled &&
+      (next.send_time_ms != current.campaign.send_time_ms || Has(fields, "targets"));
+  const absl::Time now = clock_.Now();
+  HERALD_CO_ASSIGN_OR_RETURN(
+      Campaign stored, co_await store_.Update<Campaign>(update.tenant, update.id, [&](Campaign& c) {
+        if (c.phase != current.campaign.phase || c.generation != current.campaign.generation) {
+          return absl::FailedPreconditionError(
+              StrCat("campaign '", c.id,
+                     "' changed state while it was being updated; read it "
+                     "again"));
+        }
+        const int32_t generation = c.generation;
+        c = next;
+        c.update_time_ms = absl::ToUnixMillis(now);
+        if (reschedule) {
+          c.generation = generation + 1;
+          if (c.send_time_ms <= c.update_time_ms) {
+            c.phase = CampaignPhase::kDispatched;
+            c.dispatch_time_ms = c.update_time_ms;
+          }
+        }
+        return absl::OkStatus();
+      }));
+  if (Has(fields, "targets")) {
+    std::vector<Delivery> deliveries;
+    for (const auto& t : stored.targets) {
+      deliveries.push_back({.account = t.account, .update_time_ms = stored.update_time_ms});
+    }
+    // Deliveries of removed targets go: rebuild the table from the new targets.
+    for (const auto& t : current.campaign.targets) {
+      const bool kept = std::any_of(stored.targets.begin(), stored.targets.end(),
+                                    [&](const auto& n) { return n.account == t.account; });
+      if (!kept) {
+        store::Table table{stored.tenant, StrCat("c:", stored.id, ":deliveries")};
+        absl::StatusOr<bool> removed = co_await store_.records().Delete(table, t.account);
+        HERALD_CO_RETURN_IF_ERROR(removed.status());
+      }
+    }
+    HERALD_CO_RETURN_IF_ERROR(
+        (co_await store_.PutDeliveries(stored.tenant, stored.id, std::move(deliveries))).status());
+  }
+  if (reschedule) HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(stored, accounts));
+  co_return co_await View(std::move(stored));
+}
+
+Service::Op<CampaignView> Service::LaunchCampaign(std::string tenant, std::string id) {
+  const absl::Time now = clock_.Now();
+  HERALD_CO_ASSIGN_OR_RETURN(
+      Campaign stored, co_await store_.Update<Campaign>(tenant, id, [&](Campaign& c) {
+        if (c.phase != CampaignPhase::kDraft) {
+          return absl::FailedPreconditionError(
+              StrCat("campaign '", c.id, "' is not a draft; only drafts can be launched"));
+        }
+        c.update_time_ms = absl::ToUnixMillis(now);
+        if (c.send_time_ms > c.update_time_ms) {
+          c.phase = CampaignPhase::kScheduled;
+        } else {
+          c.phase = CampaignPhase::kDispatched;
+          c.dispatch_time_ms = c.update_time_ms;
+        }
+        return absl::OkStatus();
+      }));
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts,
+                             co_await CheckReferences(stored));
+  HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(stored, accounts));
+  co_return co_await View(std::move(stored));
+}
+
+Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::string id) {
+  HERALD_CO_ASSIGN_OR_RETURN(CampaignView current, co_await GetCampaign(tenant, id));
+  if (IsFinal(current.state)) co_return NotChangeable(current, "it is already final");
+  const absl::Time now = clock_.Now();
+  HERALD_CO_ASSIGN_OR_RETURN(Campaign stored,
+                             co_await store_.Update<Campaign>(tenant, id, [&](Campaign& c) {
+                               c.phase = CampaignPhase::kCancelled;
+                               c.phase_reason = "cancelled by request";
+                               c.update_time_ms = c.end_time_ms = absl::ToUnixMillis(now);
+                               return absl::OkStatus();
+                             }));
+  // Deliveries that have not reached the upstream end here; the workers skip their jobs.
+  CancelResult result;
+  HERALD_CO_ASSIGN_OR_RETURN(auto deliveries, co_await store_.ListDeliveries(tenant, id));
+  for (const Delivery& d : deliveries) {
+    HERALD_CO_ASSIGN_OR_RETURN(
+        Delivery after, co_await store_.UpdateDelivery(tenant, id, d.account, [&](Delivery& x) {
+          if (store::IsFinal(x.state)) return absl::OkStatus();
+          if (x.upstream_message_id == 0 && x.state != DeliveryState::kSending) {
+            x.state = DeliveryState::kCancelled;
+            x.cancel_outcome = "nothing sent";
+          } else {
+            x.cancel_outcome = StrCat("upstream mass message ", x.upstream_message_id,
+                                      " was already created; unsending it is not supported yet");
+          }
+          x.update_time_ms = absl::ToUnixMillis(now);
+          return absl::OkStatus();
+        }));
+    if (after.upstream_message_id != 0 || after.state == DeliveryState::kCompleted) {
+      if (after.cancel_outcome.empty()) after.cancel_outcome = "already delivered";
+      result.not_undone.push_back(std::move(after));
+    }
+  }
+  HERALD_CO_ASSIGN_OR_RETURN(result.campaign, co_await View(std::move(stored)));
+  co_return result;
+}
+
+Service::Op<CampaignView> Service::PauseCampaign(std::string tenant, std::string id) {
+  HERALD_CO_ASSIGN_OR_RETURN(CampaignView current, co_await GetCampaign(tenant, id));
+  if (current.campaign.phase != CampaignPhase::kDispatched &&
+      current.campaign.phase != CampaignPhase::kScheduled) {
+    co_return NotChangeable(current, "only scheduled or dispatching campaigns can be paused");
+  }
+  if (IsFinal(current.state)) co_return NotChangeable(current, "it is already final");
+  HERALD_CO_ASSIGN_OR_RETURN(
+      Campaign stored, co_await store_.Update<Campaign>(tenant, id, [&](Campaign& c) {
+        if (c.phase != current.campaign.phase) {
+          return absl::FailedPreconditionError("the campaign changed state; read it again");
+        }
+        c.phase = CampaignPhase::kPaused;
+        c.phase_reason = "paused by request";
+        c.update_time_ms = absl::ToUnixMillis(clock_.Now());
+        return absl::OkStatus();
+      }));
+  co_return co_await View(std::move(stored));
+}
+
+Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::string id) {
+  const absl::Time now = clock_.Now();
+  HERALD_CO_ASSIGN_OR_RETURN(
+      Campaign stored, co_await store_.Update<Campaign>(tenant, id, [&](Campaign& c) {
+        if (c.phase != CampaignPhase::kPaused) {
+          return absl::FailedPreconditionError(StrCat("campaign '", c.id, "' is not paused"));
+        }
+        ++c.generation;  // jobs parked under the old generation end; new ones start below
+        c.phase_reason.clear();
+        c.update_time_ms = absl::ToUnixMillis(now);
+        if (c.dispatch_time_ms == 0 && c.send_time_ms > c.update_time_ms) {
+          c.phase = CampaignPhase::kScheduled;
+        } else {
+          c.phase = CampaignPhase::kDispatched;
+          if (c.dispatch_time_ms == 0) c.dispatch_time_ms = c.update_time_ms;
+        }
+        return absl::OkStatus();
+      }));
+  // Every unfinished delivery starts again from its first step; steps already done are skipped
+  // by what the delivery records (uploaded media, the upstream message id).
+  HERALD_CO_ASSIGN_OR_RETURN(auto deliveries, co_await store_.ListDeliveries(tenant, id));
+  std::vector<store::Account> accounts;
+  for (const Delivery& d : deliveries) {
+    if (store::IsFinal(d.state)) continue;
+    HERALD_CO_ASSIGN_OR_RETURN(store::Account a, co_await GetAccount(tenant, d.account));
+    accounts.push_back(std::move(a));
+  }
+  HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(stored, accounts));
+  co_return co_await View(std::move(stored));
+}
+
+Service::Op<int64_t> Service::CampaignRevision(std::string tenant, std::string id) {
+  co_return co_await store_.CampaignRevision(std::move(tenant), std::move(id));
+}
+
+}  // namespace herald::campaign

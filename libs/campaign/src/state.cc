@@ -1,0 +1,96 @@
+#include <herald/campaign/state.h>
+
+namespace herald::campaign {
+
+std::string_view CampaignStateName(CampaignState state) {
+  switch (state) {
+    case CampaignState::kDraft:
+      return "DRAFT";
+    case CampaignState::kScheduled:
+      return "SCHEDULED";
+    case CampaignState::kDispatching:
+      return "DISPATCHING";
+    case CampaignState::kSending:
+      return "SENDING";
+    case CampaignState::kPaused:
+      return "PAUSED";
+    case CampaignState::kCompleted:
+      return "COMPLETED";
+    case CampaignState::kPartiallyFailed:
+      return "PARTIALLY_FAILED";
+    case CampaignState::kFailed:
+      return "FAILED";
+    case CampaignState::kCancelled:
+      return "CANCELLED";
+    case CampaignState::kMissed:
+      return "MISSED";
+  }
+  return "UNKNOWN";
+}
+
+bool IsFinal(CampaignState state) {
+  return state == CampaignState::kCompleted || state == CampaignState::kPartiallyFailed ||
+         state == CampaignState::kFailed || state == CampaignState::kCancelled ||
+         state == CampaignState::kMissed;
+}
+
+DeliveryCounts CountDeliveries(const std::vector<store::Delivery>& deliveries) {
+  using store::DeliveryState;
+  DeliveryCounts c;
+  c.total = static_cast<int32_t>(deliveries.size());
+  for (const store::Delivery& d : deliveries) {
+    switch (d.state) {
+      case DeliveryState::kPending:
+        ++c.pending;
+        break;
+      case DeliveryState::kUploadingMedia:
+      case DeliveryState::kBuildingList:
+      case DeliveryState::kSending:
+        ++c.in_progress;
+        break;
+      case DeliveryState::kSent:
+        ++c.sent;
+        break;
+      case DeliveryState::kCompleted:
+        ++c.completed;
+        break;
+      case DeliveryState::kFailed:
+        ++c.failed;
+        break;
+      case DeliveryState::kCancelled:
+        ++c.cancelled;
+        break;
+    }
+    c.recipients += d.recipients;
+    c.recipients_pending += d.recipients_pending;
+  }
+  return c;
+}
+
+CampaignState DeriveState(const store::Campaign& campaign, const DeliveryCounts& counts) {
+  using store::CampaignPhase;
+  switch (campaign.phase) {
+    case CampaignPhase::kDraft:
+      return CampaignState::kDraft;
+    case CampaignPhase::kScheduled:
+      return CampaignState::kScheduled;
+    case CampaignPhase::kPaused:
+      return CampaignState::kPaused;
+    case CampaignPhase::kCancelled:
+      return CampaignState::kCancelled;
+    case CampaignPhase::kMissed:
+      return CampaignState::kMissed;
+    case CampaignPhase::kDispatched:
+      break;
+  }
+  const int32_t unfinished = counts.pending + counts.in_progress + counts.sent;
+  if (unfinished > 0) {
+    return counts.pending + counts.in_progress > 0 ? CampaignState::kDispatching
+                                                   : CampaignState::kSending;
+  }
+  if (counts.completed == counts.total) return CampaignState::kCompleted;
+  if (counts.completed == 0) return CampaignState::kFailed;
+  return CampaignState::kPartiallyFailed;
+}
+
+}  // namespace herald::campaign

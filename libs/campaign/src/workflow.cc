@@ -1,0 +1,666 @@
+#include <algorithm>
+#include <map>
+#include <mutex>
+
+#include <boost/json.hpp>
+
+#include <herald/campaign/workflow.h>
+#include <herald/common/log.h>
+#include <herald/common/status.h>
+#include <herald/common/strings.h>
+#include <herald/queue/queue.h>
+#include <herald/queue/worker.h>
+#include <herald/store/crypto.h>
+#include <herald/store/store.h>
+#include <herald/upstream/error.h>
+
+namespace herald::campaign {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using queue::JobResult;
+using store::Delivery;
+using store::DeliveryState;
+
+// What every delivery job carries.
+struct StepPayload {
+  std::string tenant;
+  std::string campaign;
+  std::string account;
+  int32_t generation = 0;
+  int32_t index = 0;  // the media position (upload) or the poll number (poll)
+};
+
+std::string EncodePayload(const StepPayload& p) {
+  return json::serialize(json::object{{"tenant", p.tenant},
+                                      {"campaign", p.campaign},
+                                      {"account", p.account},
+                                      {"generation", p.generation},
+                                      {"index", p.index}});
+}
+
+absl::StatusOr<StepPayload> DecodePayload(std::string_view bytes) {
+  boost::system::error_code ec;
+  json::value v = json::parse(bytes, ec);
+  const json::object* o = ec ? nullptr : v.if_object();
+  if (o == nullptr) return absl::InvalidArgumentError("delivery job payload is not a JSON object");
+  StepPayload p;
+  const json::string *tenant = nullptr, *campaign = nullptr, *account = nullptr;
+  const json::value *generation = o->if_contains("generation"), *index = o->if_contains("index");
+  if (auto* t = o->if_contains("tenant")) tenant = t->if_string();
+  if (auto* c = o->if_contains("campaign")) campaign = c->if_string();
+  if (auto* a = o->if_contains("account")) account = a->if_string();
+  if (!tenant || !campaign || !account || !generation || !generation->is_int64() || !index ||
+      !index->is_int64()) {
+    return absl::InvalidArgumentError("delivery job payload lacks a field");
+  }
+  p.tenant = std::string(*tenant);
+  p.campaign = std::string(*campaign);
+  p.account = std::string(*account);
+  p.generation = static_cast<int32_t>(generation->as_int64());
+  p.index = static_cast<int32_t>(index->as_int64());
+  return p;
+}
+
+std::string StepId(std::string_view kind, const StepPayload& p) {
+  // kind is one of the constants; ids stay well below the queue's 256 bytes for valid names.
+  return StrCat("d:", p.tenant, ":", p.campaign, ":", p.account, ":g", p.generation, ":", kind, ":",
+                p.index);
+}
+
+int64_t ToMillis(absl::Time t) { return absl::ToUnixMillis(t); }
+
+// The text the upstream echoes back, reduced for comparison: tags dropped, whitespace folded.
+std::string NormaliseText(std::string_view html) {
+  std::string out;
+  bool in_tag = false, space = false;
+  for (char ch : html) {
+    if (ch == '<') {
+      in_tag = true;
+      continue;
+    }
+    if (in_tag) {
+      if (ch == '>') in_tag = false;
+      continue;
+    }
+    if (ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out.push_back(' ');
+    space = false;
+    out.push_back(ch);
+  }
+  return out;
+}
+
+// Upstream message ids Herald has adopted, per account: reconciliation never adopts one twice.
+store::Table ClaimTable(std::string_view tenant, std::string_view account) {
+  return {std::string(tenant), StrCat("upstream_messages:", account)};
+}
+
+class TeamClients final : public UpstreamClients {
+ public:
+  TeamClients(asio::any_io_executor executor, upstream::ClientConfig base,
+              const store::SecretBox& box, metrics::Registry* registry)
+      : executor_(std::move(executor)), base_(std::move(base)), box_(box), registry_(registry) {}
+
+  absl::StatusOr<std::shared_ptr<upstream::Api>> For(const store::Team& team) override {
+    const std::string key = StrCat(team.tenant, "/", team.id);
+    std::lock_guard lock(mu_);
+    auto it = clients_.find(key);
+    if (it != clients_.end() && it->second.sealed_key == team.sealed_api_key) {
+      return it->second.client;
+    }
+    auto api_key = box_.Open(team.sealed_api_key);
+    if (!api_key.ok()) {
+      return absl::FailedPreconditionError(
+          StrCat("team '", team.id,
+                 "': its upstream key cannot be decrypted with this server's "
+                 "encryption key; set the key again with UpdateTeam"));
+    }
+    upstream::ClientConfig config = base_;
+    config.api_key = *std::move(api_key);
+    HERALD_ASSIGN_OR_RETURN(std::unique_ptr<upstream::Client> client,
+                            upstream::Client::Create(executor_, std::move(config), registry_));
+    std::shared_ptr<upstream::Api> shared = std::move(client);
+    clients_[key] = {team.sealed_api_key, shared};
+    return shared;
+  }
+
+ private:
+  struct Entry {
+    std::string sealed_key;
+    std::shared_ptr<upstream::Api> client;
+  };
+  asio::any_io_executor executor_;
+  const upstream::ClientConfig base_;
+  const store::SecretBox& box_;
+  metrics::Registry* const registry_;
+  std::mutex mu_;
+  std::map<std::string, Entry> clients_;
+};
+
+}  // namespace
+
+std::string QueueTeam(std::string_view tenant, std::string_view team) {
+  return StrCat(tenant, "/", team);
+}
+std::string QueueAccount(std::string_view tenant, std::string_view account) {
+  return StrCat(tenant, "/", account);
+}
+
+queue::JobSpec FirstStep(const store::Campaign& campaign, const store::Account& account,
+                         absl::Duration delay) {
+  const StepPayload p{.tenant = campaign.tenant,
+                      .campaign = campaign.id,
+                      .account = account.id,
+                      .generation = campaign.generation,
+                      .index = 0};
+  const std::string_view kind = campaign.content.media.empty() ? kSendJob : kUploadMediaJob;
+  return {.id = StepId(kind, p),
+          .kind = std::string(kind),
+          .tenant = campaign.tenant,
+          .team = QueueTeam(campaign.tenant, account.team),
+          .account = QueueAccount(campaign.tenant, account.id),
+          .payload = EncodePayload(p),
+          .max_attempts = WorkflowConfig{}.max_attempts,
+          .delay = std::max(delay, absl::ZeroDuration())};
+}
+
+std::unique_ptr<UpstreamClients> MakeUpstreamClients(asio::any_io_executor executor,
+                                                     upstream::ClientConfig base,
+                                                     const store::SecretBox& box,
+                                                     metrics::Registry* registry) {
+  return std::make_unique<TeamClients>(std::move(executor), std::move(base), box, registry);
+}
+
+absl::Status ValidateWorkflowConfig(const WorkflowConfig& config) {
+  if (config.max_attempts < 1 || config.max_attempts > 100) {
+    return absl::InvalidArgumentError("workflow.max_attempts must be in [1, 100]");
+  }
+  if (config.poll_min <= absl::ZeroDuration() || config.poll_max < config.poll_min) {
+    return absl::InvalidArgumentError("workflow: need 0 < poll_min <= poll_max");
+  }
+  if (config.max_polls < 1) return absl::InvalidArgumentError("workflow.max_polls must be >= 1");
+  return absl::OkStatus();
+}
+
+// Everything one job run knows.
+struct DeliveryWorkflow::Context {
+  const queue::LeasedJob& job;
+  StepPayload step;
+  store::Campaign campaign;
+  store::Account account;
+  store::Team team;
+  Delivery delivery;
+  std::shared_ptr<upstream::Api> api;
+  bool last_attempt = false;
+};
+
+DeliveryWorkflow::DeliveryWorkflow(store::Store& store, queue::Queue& queue,
+                                   UpstreamClients& clients, const Clock& clock,
+                                   WorkflowConfig config)
+    : store_(store), queue_(queue), clients_(clients), clock_(clock), config_(config) {}
+
+void DeliveryWorkflow::Register(queue::Worker& worker) {
+  for (std::string_view kind : {kUploadMediaJob, kSendJob, kPollJob}) {
+    worker.Handle(std::string(kind),
+                  [this](const queue::LeasedJob& job) -> asio::awaitable<JobResult> {
+                    co_return co_await Run(job);
+                  });
+  }
+}
+
+queue::JobSpec DeliveryWorkflow::NextStep(const Context& ctx, std::string_view kind, int32_t index,
+                                          absl::Duration delay) const {
+  StepPayload p = ctx.step;
+  p.index = index;
+  return {.id = StepId(kind, p),
+          .kind = std::string(kind),
+          .tenant = ctx.job.tenant,
+          .team = ctx.job.team,
+          .account = ctx.job.account,
+          .payload = EncodePayload(p),
+          .max_attempts = config_.max_attempts,
+          .delay = delay};
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
+  auto payload = DecodePayload(job.payload);
+  if (!payload.ok()) co_return JobResult::Fail(std::string(payload.status().message()));
+  Context ctx{.job = job, .step = *std::move(payload)};
+  ctx.last_attempt = job.attempt >= job.max_attempts;
+  const StepPayload& s = ctx.step;
+
+  auto campaign = co_await store_.Get<store::Campaign>(s.tenant, s.campaign);
+  if (absl::IsNotFound(campaign.status())) co_return JobResult::Ok();  // deleted: nothing to do
+  if (!campaign.ok()) co_return JobResult::Retry(std::string(campaign.status().message()));
+  ctx.campaign = *std::move(campaign);
+  if (ctx.campaign.generation != s.generation) co_return JobResult::Ok();  // stale schedule
+
+  auto delivery = co_await store_.GetDelivery(s.tenant, s.campaign, s.account);
+  if (!delivery.ok()) {
+    if (absl::IsNotFound(delivery.status())) co_return JobResult::Ok();
+    co_return JobResult::Retry(std::string(delivery.status().message()));
+  }
+  ctx.delivery = *std::move(delivery);
+  if (store::IsFinal(ctx.delivery.state)) co_return JobResult::Ok();
+
+  using store::CampaignPhase;
+  switch (ctx.campaign.phase) {
+    case CampaignPhase::kDraft:
+    case CampaignPhase::kMissed:
+    case CampaignPhase::kPaused:  // ResumeCampaign enqueues the delivery's step again
+      co_return JobResult::Ok();
+    case CampaignPhase::kCancelled:
+      if (ctx.delivery.upstream_message_id == 0) {
+        auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+          if (!store::IsFinal(d.state) && d.upstream_message_id == 0) {
+            d.state = DeliveryState::kCancelled;
+            d.cancel_outcome = "nothing sent";
+            d.update_time_ms = ToMillis(clock_.Now());
+          }
+          return absl::OkStatus();
+        });
+        if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+        co_return JobResult::Ok();
+      }
+      if (job.kind != kPollJob) co_return JobResult::Ok();
+      break;  // keep following a message that could not be unsent
+    case CampaignPhase::kScheduled: {
+      // The first job to run at the send time dispatches the campaign, or finds it missed.
+      const absl::Time now = clock_.Now();
+      const absl::Time due = absl::FromUnixMillis(ctx.campaign.send_time_ms);
+      const bool missed = now - due > absl::Milliseconds(ctx.campaign.grace_period_ms);
+      auto r =
+          co_await store_.Update<store::Campaign>(s.tenant, s.campaign, [&](store::Campaign& c) {
+            if (c.phase != CampaignPhase::kScheduled || c.generation != s.generation) {
+              return absl::OkStatus();
+            }
+            c.update_time_ms = ToMillis(now);
+            if (missed) {
+              c.phase = CampaignPhase::kMissed;
+              c.end_time_ms = ToMillis(now);
+              c.phase_reason = StrCat("its send time passed ", absl::FormatDuration(now - due),
+                                      " ago, beyond the grace period of ",
+                                      absl::FormatDuration(absl::Milliseconds(c.grace_period_ms)),
+                                      "; nothing was sent");
+            } else {
+              c.phase = CampaignPhase::kDispatched;
+              c.dispatch_time_ms = ToMillis(now);
+            }
+            return absl::OkStatus();
+          });
+      if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+      ctx.campaign = *std::move(r);
+      if (ctx.campaign.phase != CampaignPhase::kDispatched) co_return JobResult::Ok();
+      break;
+    }
+    case CampaignPhase::kDispatched:
+      break;
+  }
+
+  auto account = co_await store_.Get<store::Account>(s.tenant, s.account);
+  if (!account.ok()) {
+    if (absl::IsNotFound(account.status())) {
+      co_return co_await FailDelivery(ctx, "the account was deleted from Herald");
+    }
+    co_return JobResult::Retry(std::string(account.status().message()));
+  }
+  ctx.account = *std::move(account);
+  auto team = co_await store_.Get<store::Team>(s.tenant, ctx.account.team);
+  if (!team.ok()) co_return JobResult::Retry(std::string(team.status().message()));
+  ctx.team = *std::move(team);
+  auto api = clients_.For(ctx.team);
+  if (!api.ok()) co_return co_await FailDelivery(ctx, std::string(api.status().message()));
+  ctx.api = *std::move(api);
+
+  if (job.kind == kUploadMediaJob) co_return co_await UploadMedia(ctx);
+  if (job.kind == kSendJob) co_return co_await Send(ctx);
+  if (job.kind == kPollJob) co_return co_await Poll(ctx);
+  co_return JobResult::Fail(StrCat("unknown delivery job kind '", job.kind, "'"));
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::UploadMedia(Context& ctx) {
+  const StepPayload& s = ctx.step;
+  const auto& media = ctx.campaign.content.media;
+  const int32_t i = s.index;
+  if (ctx.delivery.upstream_message_id != 0)
+    co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, config_.poll_min));
+  if (i < 0 || i >= static_cast<int32_t>(media.size())) {
+    co_return JobResult::OkThen(NextStep(ctx, kSendJob, 0, absl::ZeroDuration()));
+  }
+  auto next = [&] {
+    return i + 1 < static_cast<int32_t>(media.size())
+               ? NextStep(ctx, kUploadMediaJob, i + 1, absl::ZeroDuration())
+               : NextStep(ctx, kSendJob, 0, absl::ZeroDuration());
+  };
+  if (static_cast<int32_t>(ctx.delivery.upstream_media.size()) > i &&
+      !ctx.delivery.upstream_media[i].empty()) {
+    co_return JobResult::OkThen(next());  // uploaded by an attempt whose ack was lost
+  }
+
+  auto asset = co_await store_.Get<store::MediaAsset>(s.tenant, media[i]);
+  if (!asset.ok()) {
+    if (absl::IsNotFound(asset.status())) {
+      co_return co_await FailDelivery(ctx, StrCat("media asset '", media[i], "' was deleted"));
+    }
+    co_return JobResult::Retry(std::string(asset.status().message()));
+  }
+  if (ctx.delivery.state == DeliveryState::kPending) {
+    auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+      if (d.state == DeliveryState::kPending) d.state = DeliveryState::kUploadingMedia;
+      d.update_time_ms = ToMillis(clock_.Now());
+      return absl::OkStatus();
+    });
+    if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  }
+
+  upstream::Result<upstream::UploadedMedia> uploaded;
+  if (!asset->source_url.empty()) {
+    uploaded = co_await ctx.api->UploadMediaFromUrl(s.account, asset->source_url);
+  } else {
+    auto bytes = co_await store_.GetMediaBytes(s.tenant, asset->id);
+    if (!bytes.ok()) co_return JobResult::Retry(std::string(bytes.status().message()));
+    if (!*bytes) {
+      co_return co_await FailDelivery(
+          ctx, StrCat("the bytes of media asset '", asset->id, "' are gone"));
+    }
+    upstream::MediaFile file{.file_name = asset->file_name,
+                             .content_type = asset->content_type,
+                             .data = **std::move(bytes)};
+    uploaded = co_await ctx.api->UploadMediaFile(s.account, std::move(file));
+  }
+  if (!uploaded.ok()) {
+    co_return co_await OnUpstreamError(ctx, uploaded.status(),
+                                       StrCat("uploading media asset '", asset->id, "'"));
+  }
+  const std::string media_id = uploaded.value->prefixed_id;
+  auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+    if (static_cast<int32_t>(d.upstream_media.size()) <= i) d.upstream_media.resize(i + 1);
+    d.upstream_media[i] = media_id;
+    d.update_time_ms = ToMillis(clock_.Now());
+    return absl::OkStatus();
+  });
+  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  co_return JobResult::OkThen(next());
+}
+
+asio::awaitable<absl::StatusOr<std::optional<int64_t>>> DeliveryWorkflow::Reconcile(Context& ctx) {
+  const store::MessageContent& content = ctx.campaign.content;
+  const std::string want_text = NormaliseText(content.text);
+  const absl::Time since = absl::FromUnixMillis(ctx.delivery.send_started_ms) - config_.clock_skew;
+  upstream::DateRangeQuery query{
+      .start = since, .end = clock_.Now() + config_.clock_skew, .limit = 100};
+  std::vector<std::pair<std::string, int64_t>> matches;  // (date, id), oldest first below
+  for (int page = 0; page < 20; ++page) {
+    auto overview = co_await ctx.api->GetMassMessageOverview(ctx.step.account, query);
+    if (!overview.ok()) co_return overview.status();
+    for (const upstream::MassMessageStats& m : overview.value->items) {
+      const bool same = NormaliseText(m.raw_text.empty() ? m.text : m.raw_text) == want_text &&
+                        m.is_free == (content.price_cents == 0) &&
+                        m.media_count == static_cast<int64_t>(content.media.size()) &&
+                        !m.is_canceled;
+      if (same) matches.emplace_back(m.date, m.id);
+    }
+    if (!overview.value->has_more || overview.value->items.empty()) break;
+    absl::Time oldest;
+    std::string err;
+    if (!absl::ParseTime(absl::RFC3339_full, overview.value->items.back().date, &oldest, &err)) {
+      break;
+    }
+    query.end = oldest;
+  }
+  // The oldest match that no other delivery has adopted: Herald's own earlier attempt.
+  std::sort(matches.begin(), matches.end());
+  for (const auto& [date, id] : matches) {
+    auto claimed = co_await store_.records().Get(ClaimTable(ctx.step.tenant, ctx.step.account),
+                                                 std::to_string(id));
+    if (!claimed.ok()) co_return claimed.status();
+    if (!*claimed || **claimed == ctx.step.campaign) co_return std::optional<int64_t>(id);
+  }
+  co_return std::optional<int64_t>();
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
+  const StepPayload& s = ctx.step;
+  const store::MessageContent& content = ctx.campaign.content;
+  if (ctx.delivery.upstream_message_id != 0) {
+    co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, config_.poll_min));
+  }
+
+  auto adopt = [&](int64_t id, int64_t total, int64_t pending) -> asio::awaitable<absl::Status> {
+    HERALD_CO_RETURN_IF_ERROR((co_await store_.records().Put(ClaimTable(s.tenant, s.account),
+                                                             std::to_string(id), s.campaign))
+                                  .status());
+    auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+      d.upstream_message_id = id;
+      d.state = DeliveryState::kSent;
+      d.recipients = total;
+      d.recipients_pending = pending;
+      d.upstream_media.clear();  // consumed by the message
+      d.error.clear();
+      d.update_time_ms = ToMillis(clock_.Now());
+      return absl::OkStatus();
+    });
+    co_return r.status();
+  };
+
+  // An earlier attempt may have created the message: look before sending again.
+  if (ctx.delivery.send_attempts > 0 || ctx.job.previous_outcome_unknown) {
+    auto found = co_await Reconcile(ctx);
+    if (!found.ok()) {
+      co_return co_await OnUpstreamError(ctx, found.status(),
+                                         "looking for the message of an earlier attempt");
+    }
+    if (found->has_value()) {
+      log::Info("adopted the upstream message of an earlier send attempt",
+                {{"campaign", s.campaign}, {"account", s.account}, {"message", **found}});
+      if (absl::Status st = co_await adopt(**found, 0, 0); !st.ok()) {
+        co_return JobResult::Retry(std::string(st.message()));
+      }
+      co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, absl::ZeroDuration()));
+    }
+  }
+
+  // Find this account's target.
+  const store::AccountTarget* target_ptr = nullptr;
+  for (const auto& t : ctx.campaign.targets) {
+    if (t.account == s.account) target_ptr = &t;
+  }
+  if (target_ptr == nullptr) {
+    co_return co_await FailDelivery(ctx, "the account is no longer a target of the campaign");
+  }
+  if (ctx.delivery.upstream_media.size() < content.media.size() ||
+      std::any_of(ctx.delivery.upstream_media.begin(), ctx.delivery.upstream_media.end(),
+                  [](const std::string& m) { return m.empty(); })) {
+    // Media ids are single-use: a send that consumed them needs fresh uploads.
+    co_return JobResult::OkThen(NextStep(ctx, kUploadMediaJob, 0, absl::ZeroDuration()));
+  }
+  upstream::MassMessage message{.text = content.text,
+                                .user_lists = target_ptr->user_lists,
+                                .user_ids = target_ptr->fan_ids,
+                                .excluded_lists = target_ptr->excluded_lists,
+                                .price_cents = content.price_cents,
+                                .media_files = ctx.delivery.upstream_media,
+                                .locked_text = content.locked_text};
+  if (!ctx.delivery.segment_list_id.empty())
+    message.user_lists.push_back(ctx.delivery.segment_list_id);
+  for (const std::string& preview : content.previews) {
+    auto pos = std::find(content.media.begin(), content.media.end(), preview);
+    if (pos != content.media.end()) {
+      message.previews.push_back(ctx.delivery.upstream_media[pos - content.media.begin()]);
+    }
+  }
+
+  // Record the attempt before making it, so a crash mid-call leaves a trace to reconcile from.
+  const absl::Time started = clock_.Now();
+  auto marked = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+    d.state = DeliveryState::kSending;
+    ++d.send_attempts;
+    d.send_started_ms = ToMillis(started);
+    d.update_time_ms = ToMillis(started);
+    return absl::OkStatus();
+  });
+  if (!marked.ok()) co_return JobResult::Retry(std::string(marked.status().message()));
+  ctx.delivery = *std::move(marked);
+
+  auto sent = co_await ctx.api->SendMassMessage(s.account, std::move(message));
+  if (!sent.ok()) {
+    const auto error = sent.error();
+    if (error && error->kind == upstream::ErrorKind::kTerminal &&
+        (error->code == "media_already_used" || error->code == "media_not_found")) {
+      // The ids were spent (or expired): upload fresh ones and send again.
+      auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+        d.upstream_media.clear();
+        return absl::OkStatus();
+      });
+      if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+      co_return JobResult::OkThen(NextStep(ctx, kUploadMediaJob, 0, absl::ZeroDuration()));
+    }
+    co_return co_await OnUpstreamError(ctx, sent.status(), "sending the mass message");
+  }
+  if (absl::Status st = co_await adopt(sent.value->id, sent.value->total, sent.value->pending);
+      !st.ok()) {
+    // The message exists: the next attempt reconciles and adopts it.
+    co_return JobResult::Retry(std::string(st.message()), /*outcome_unknown=*/true);
+  }
+  co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, config_.poll_min));
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
+  const StepPayload& s = ctx.step;
+  const int64_t id = ctx.delivery.upstream_message_id;
+  if (id == 0) co_return JobResult::OkThen(NextStep(ctx, kSendJob, 0, absl::ZeroDuration()));
+
+  auto queue = co_await ctx.api->ListMassMessageQueue(s.account);
+  if (!queue.ok()) co_return co_await OnUpstreamError(ctx, queue.status(), "reading the queue");
+  std::optional<upstream::QueueItem> item;
+  for (const upstream::QueueItem& q : *queue.value) {
+    if (q.id == id) item = q;
+  }
+  bool done = false, canceled = false;
+  if (item) {
+    done = item->is_done || item->is_canceled;
+    canceled = item->is_canceled;
+  } else {
+    // Gone from the queue (finished long ago): read it directly.
+    auto detail = co_await ctx.api->GetMassMessage(s.account, id);
+    if (!detail.ok()) {
+      const auto error = detail.error();
+      if (error && error->http_status == 404) {
+        co_return co_await FailDelivery(ctx,
+                                        StrCat("the upstream no longer knows mass message ", id));
+      }
+      co_return co_await OnUpstreamError(ctx, detail.status(), "reading the mass message");
+    }
+    done = true;
+    canceled = detail.value->queue.is_canceled;
+  }
+  const int32_t polls = s.index;
+  auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+    if (item) {
+      d.recipients = item->total;
+      d.recipients_pending = item->pending;
+    }
+    if (done) {
+      d.recipients_pending = 0;
+      d.state = canceled ? DeliveryState::kCancelled : DeliveryState::kCompleted;
+      if (canceled && d.cancel_outcome.empty()) d.cancel_outcome = "unsent";
+    }
+    d.polls = polls;
+    d.update_time_ms = ToMillis(clock_.Now());
+    return absl::OkStatus();
+  });
+  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  if (done) co_return JobResult::Ok();
+  if (polls >= config_.max_polls) {
+    co_return co_await FailDelivery(
+        ctx, StrCat("the upstream has not finished delivering mass message ", id, " after ", polls,
+                    " checks; it may still finish"));
+  }
+  // Back off while the upstream delivers; a webhook can move the delivery sooner.
+  const absl::Duration delay =
+      std::min(config_.poll_max, config_.poll_min * (int64_t{1} << std::min(polls, 10)));
+  co_return JobResult::OkThen(NextStep(ctx, kPollJob, polls + 1, delay));
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::OnUpstreamError(Context& ctx,
+                                                             const absl::Status& error,
+                                                             std::string_view doing) {
+  const std::optional<upstream::UpstreamError> e = upstream::GetUpstreamError(error);
+  const std::string reason = StrCat(doing, ": ", error.message());
+  if (!e)
+    co_return ctx.last_attempt ? co_await FailDelivery(ctx, reason) : JobResult::Retry(reason);
+  switch (e->kind) {
+    case upstream::ErrorKind::kRateLimited:
+      co_return JobResult::RateLimited(e->retry_after);
+    case upstream::ErrorKind::kOutOfCredits:
+      if (absl::Status st = co_await PauseTeam(
+              ctx,
+              "the upstream team is out of credits (HTTP 402): top up its credits, then "
+              "ResumeTeam",
+              false);
+          !st.ok()) {
+        co_return JobResult::Retry(std::string(st.message()));
+      }
+      co_return JobResult::Release();
+    case upstream::ErrorKind::kUnauthorized:
+      if (absl::Status st = co_await PauseTeam(
+              ctx,
+              "the upstream refused the team's API key (HTTP 401): set a valid key with "
+              "UpdateTeam, then ResumeTeam",
+              true);
+          !st.ok()) {
+        co_return JobResult::Retry(std::string(st.message()));
+      }
+      co_return JobResult::Release();
+    case upstream::ErrorKind::kTerminal:
+      co_return co_await FailDelivery(ctx, StrCat("the upstream refused ", reason));
+    case upstream::ErrorKind::kRetryable:
+      if (ctx.last_attempt) co_return co_await FailDelivery(ctx, reason);
+      co_return JobResult::Retry(reason);
+    case upstream::ErrorKind::kUnknownOutcome:
+      if (ctx.last_attempt) {
+        co_return co_await FailDelivery(
+            ctx, StrCat(reason,
+                        " (the outcome of the last attempt is unknown: check the "
+                        "account's upstream queue)"));
+      }
+      co_return JobResult::Retry(reason, /*outcome_unknown=*/true);
+  }
+  co_return JobResult::Retry(reason);
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::FailDelivery(Context& ctx, std::string reason) {
+  const StepPayload& s = ctx.step;
+  log::Warn("delivery failed",
+            {{"campaign", s.campaign}, {"account", s.account}, {"reason", reason}});
+  auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+    if (store::IsFinal(d.state)) return absl::OkStatus();
+    d.state = DeliveryState::kFailed;
+    d.error = reason;
+    d.update_time_ms = ToMillis(clock_.Now());
+    return absl::OkStatus();
+  });
+  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  co_return JobResult::Fail(std::move(reason));
+}
+
+asio::awaitable<absl::Status> DeliveryWorkflow::PauseTeam(Context& ctx, std::string reason,
+                                                          bool key_invalid) {
+  log::Warn("pausing team",
+            {{"tenant", ctx.step.tenant}, {"team", ctx.team.id}, {"reason", reason}});
+  auto r = co_await store_.Update<store::Team>(ctx.step.tenant, ctx.team.id, [&](store::Team& t) {
+    t.paused = true;
+    t.pause_reason = reason;
+    if (key_invalid) t.api_key_invalid = true;
+    return absl::OkStatus();
+  });
+  HERALD_CO_RETURN_IF_ERROR(r.status());
+  co_return co_await queue_.PauseTeam(ctx.job.team);
+}
+
+}  // namespace herald::campaign

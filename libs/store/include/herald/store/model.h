@@ -1,0 +1,160 @@
+// Herald's domain records: what the API creates and the workers carry out, as plain values.
+//
+// No protobuf and no Redis here: the gRPC adapters translate API messages to and from these
+// types, and Store (store.h) persists them. Times are Unix milliseconds (0 = unset); money is
+// integer cents. Every record is owned by one tenant; ids are unique within their tenant.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace herald::store {
+
+struct Tenant {
+  std::string id;
+  std::string display_name;
+  int64_t create_time_ms = 0;
+};
+
+// A tenant's API key. The secret itself is never stored: `secret_sha256` (hex) identifies it.
+struct ApiKey {
+  std::string tenant;
+  std::string id;
+  std::string display_name;
+  std::string secret_prefix;
+  std::string secret_sha256;
+  int64_t create_time_ms = 0;
+  int64_t revoke_time_ms = 0;  // 0 while valid
+};
+
+struct Team {
+  std::string tenant;
+  std::string id;
+  std::string display_name;
+  std::string sealed_api_key;  // the upstream key, sealed with SecretBox (crypto.h)
+  std::string api_key_hint;    // its last four characters
+  int32_t rate_limit_per_minute = 1000;
+  bool api_key_invalid = false;  // the upstream answered 401
+  bool paused = false;
+  std::string pause_reason;
+  int64_t create_time_ms = 0;
+};
+
+struct Account {
+  std::string tenant;
+  std::string id;  // the upstream account id, "acct_…"
+  std::string team;
+  std::string display_name;
+  int32_t sends_per_minute = 0;  // 0: only the team's limit
+  int32_t max_in_flight = 0;     // 0: no cap
+  bool paused = false;
+  std::string upstream_username;
+  int64_t create_time_ms = 0;
+};
+
+enum class MediaType { kUnspecified, kImage, kVideo, kAudio };
+
+struct MediaAsset {
+  std::string tenant;
+  std::string id;
+  MediaType type = MediaType::kUnspecified;
+  std::string source_url;  // empty: uploaded bytes (stored beside the record)
+  std::string file_name;
+  std::string content_type;
+  int64_t size_bytes = 0;
+  std::string sha256;
+  int64_t create_time_ms = 0;
+};
+
+struct Segment {
+  std::string tenant;
+  std::string id;
+  std::string display_name;
+  int64_t min_lifetime_spend_cents = 0;
+  int32_t subscribed_within_days = 0;
+  bool expired_only = false;
+  int64_t create_time_ms = 0;
+};
+
+struct MessageContent {
+  std::string text;
+  int64_t price_cents = 0;
+  std::vector<std::string> media;     // media asset ids of the tenant
+  std::vector<std::string> previews;  // a subset of media
+  bool locked_text = false;
+};
+
+struct AccountTarget {
+  std::string account;  // account id
+  std::vector<std::string> user_lists;
+  std::vector<int64_t> fan_ids;
+  std::vector<std::string> excluded_lists;
+  std::string segment;  // segment id; empty: none
+};
+
+// What the campaign itself was told to do; the state reported to clients also depends on its
+// deliveries (campaign.h, DeriveState).
+enum class CampaignPhase {
+  kDraft,       // saved; nothing enqueued
+  kScheduled,   // first steps enqueued, delayed until send_time
+  kDispatched,  // send time reached (or sent at once): deliveries are running
+  kPaused,      // deliveries hold until resumed
+  kCancelled,
+  kMissed,  // the send time passed beyond the grace period while Herald could not send
+};
+
+struct Campaign {
+  std::string tenant;
+  std::string id;
+  std::string display_name;
+  MessageContent content;
+  std::vector<AccountTarget> targets;
+  int64_t send_time_ms = 0;  // 0: at once
+  int64_t grace_period_ms = 15 * 60 * 1000;
+  CampaignPhase phase = CampaignPhase::kDraft;
+  std::string phase_reason;
+  // Bumped whenever the campaign is (re)scheduled or resumed: workflow job ids include it, so
+  // jobs of an earlier schedule find themselves stale and do nothing.
+  int32_t generation = 1;
+  int64_t create_time_ms = 0;
+  int64_t update_time_ms = 0;
+  int64_t dispatch_time_ms = 0;
+  int64_t end_time_ms = 0;  // set when it became final
+};
+
+enum class DeliveryState {
+  kPending,
+  kUploadingMedia,
+  kBuildingList,
+  kSending,
+  kSent,
+  kCompleted,
+  kFailed,
+  kCancelled,
+};
+
+bool IsFinal(DeliveryState state);
+
+// One (campaign, account) pair as the workers carry it out.
+struct Delivery {
+  std::string account;
+  DeliveryState state = DeliveryState::kPending;
+  // Upstream media ids uploaded for this delivery, by position in content.media. Single-use:
+  // cleared when a send consumed them.
+  std::vector<std::string> upstream_media;
+  std::string segment_list_id;  // the upstream list built from the target's segment
+  int64_t upstream_message_id = 0;
+  int64_t recipients = 0;
+  int64_t recipients_pending = 0;
+  std::string error;
+  int32_t send_attempts = 0;
+  // When the latest send attempt started: reconciliation after an unknown outcome looks for a
+  // message created from then on.
+  int64_t send_started_ms = 0;
+  int32_t polls = 0;
+  std::string cancel_outcome;
+  int64_t update_time_ms = 0;
+};
+
+}  // namespace herald::store

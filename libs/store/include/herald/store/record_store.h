@@ -1,0 +1,112 @@
+// Where Herald's records live: tables of JSON documents, one table per kind and tenant.
+//
+// RecordStore is the seam between the domain and Redis. It knows tables (id -> document, with an
+// optional time index), idempotent creates and compare-and-set, and nothing about what the
+// documents mean; Store (store.h) adds the types. RedisRecordStore keeps each table in a Redis
+// hash under the tenant's hash tag, so every operation on one tenant touches one hash slot and
+// the layout stays valid on Redis Cluster; MemoryRecordStore keeps them in memory for tests of
+// the layers above. Both pass the same contract tests (tests/integration/record_store_test.cc).
+//
+// Errors: kUnavailable / kDeadlineExceeded when Redis cannot be reached in time (the operation
+// may or may not have happened; creates with a request id and compare-and-set are safe to
+// retry); kInternal for a reply that does not follow the scripts' protocol.
+//
+// Thread safety: every method may be called concurrently.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
+#include <boost/asio/awaitable.hpp>
+
+namespace herald::redis {
+class Client;
+}  // namespace herald::redis
+
+namespace herald::store {
+
+// A table: the documents of one kind of one tenant ("teams" of "acme"). `tenant` is empty for
+// the platform's own tables (the tenants, the key index).
+struct Table {
+  std::string tenant;
+  std::string name;
+};
+
+enum class CreateCode {
+  kCreated,
+  kReplayed,  // a create with the same request id happened before; `document` is its record
+  kExists,    // the id is taken (and the request id is new): nothing changed
+};
+
+struct CreateOutcome {
+  CreateCode code = CreateCode::kCreated;
+  std::optional<std::string> document;  // kCreated: the new one; kReplayed: the earlier one
+};
+
+struct CreateRequest {
+  std::string id;
+  std::string document;
+  std::string request_id;             // empty: not idempotent
+  std::optional<double> index_score;  // set: also indexed by this score (e.g. create time)
+  absl::Duration request_id_ttl = absl::Hours(24);
+};
+
+enum class ReplaceCode {
+  kReplaced,
+  kConflict,  // the document changed since it was read: read again and retry
+  kNotFound,
+};
+
+class RecordStore {
+ public:
+  template <typename T>
+  using Op = boost::asio::awaitable<absl::StatusOr<T>>;
+
+  virtual ~RecordStore() = default;
+
+  virtual Op<CreateOutcome> Create(Table table, CreateRequest request) = 0;
+  virtual Op<std::optional<std::string>> Get(Table table, std::string id) = 0;
+  // Several ids at once; nullopt for each id that does not exist. In the order of `ids`.
+  virtual Op<std::vector<std::optional<std::string>>> GetMany(Table table,
+                                                              std::vector<std::string> ids) = 0;
+  // Every document, sorted by id.
+  virtual Op<std::vector<std::pair<std::string, std::string>>> GetAll(Table table) = 0;
+  // Sets `id` unconditionally (no index change). `revision`, when set, names a counter of the
+  // tenant bumped in the same step.
+  virtual Op<int64_t> Put(Table table, std::string id, std::string document,
+                          std::optional<std::string> revision = std::nullopt) = 0;
+  // Sets several documents unconditionally in one step; bumps `revision` once when set.
+  virtual Op<int64_t> PutMany(Table table,
+                              std::vector<std::pair<std::string, std::string>> documents,
+                              std::optional<std::string> revision = std::nullopt) = 0;
+  // Replaces `id` only if its document is still `expected`; bumps `revision` when set.
+  virtual Op<ReplaceCode> Replace(Table table, std::string id, std::string expected,
+                                  std::string document,
+                                  std::optional<std::string> revision = std::nullopt) = 0;
+  // Removes `id` and its index entry; true if it existed.
+  virtual Op<bool> Delete(Table table, std::string id) = 0;
+  // Ids of the index with score < `before` (all when unset), highest score first, at most
+  // `limit`, with their scores.
+  virtual Op<std::vector<std::pair<std::string, double>>> IndexBefore(Table table,
+                                                                      std::optional<double> before,
+                                                                      int limit) = 0;
+  // The tenant's counter `name` (0 when never bumped).
+  virtual Op<int64_t> Revision(std::string tenant, std::string name) = 0;
+  // Opaque bytes of the tenant (media files), and their removal.
+  virtual Op<bool> PutBlob(std::string tenant, std::string id, std::string bytes) = 0;
+  virtual Op<std::optional<std::string>> GetBlob(std::string tenant, std::string id) = 0;
+};
+
+// Records in Redis. The client must outlive the store.
+std::unique_ptr<RecordStore> MakeRedisRecordStore(redis::Client& client);
+// Records in this process's memory (tests).
+std::unique_ptr<RecordStore> MakeMemoryRecordStore();
+
+}  // namespace herald::store

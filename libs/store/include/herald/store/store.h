@@ -1,0 +1,94 @@
+// Typed access to Herald's records over a RecordStore.
+//
+//   store::Store store(records);
+//   HERALD_CO_ASSIGN_OR_RETURN(store::Created<store::Team> team,
+//                              co_await store.Create(team_value, request_id));
+//   co_await store.Update<store::Account>(tenant, id, [](store::Account& a) {
+//     a.paused = true;
+//     return absl::OkStatus();
+//   });
+//
+// Errors: kNotFound ("team 'x' not found"), kAlreadyExists (an id taken by another create),
+// kAborted (an update lost to concurrent writers too many times in a row), whatever a mutation
+// returns, and the RecordStore's errors. A document that does not decode is kDataLoss.
+//
+// Thread safety: as the RecordStore's. The RecordStore must outlive the Store.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <boost/asio/awaitable.hpp>
+
+#include <herald/store/model.h>
+#include <herald/store/record_store.h>
+
+namespace herald::store {
+
+template <typename T>
+struct Created {
+  T value;
+  bool replayed = false;  // an earlier create with the same request id
+};
+
+// A page of campaigns, newest first.
+struct CampaignPage {
+  std::vector<Campaign> campaigns;
+  std::optional<double> next_before;  // pass as `before` for the next page; unset: last page
+};
+
+class Store {
+ public:
+  template <typename T>
+  using Op = boost::asio::awaitable<absl::StatusOr<T>>;
+
+  explicit Store(RecordStore& records) : records_(records) {}
+
+  // Records of every kind: Tenant (tenant id empty), ApiKey, Team, Account, MediaAsset, Segment,
+  // Campaign. Create with an empty request_id is not idempotent.
+  template <typename T>
+  Op<Created<T>> Create(T record, std::string request_id);
+  template <typename T>
+  Op<T> Get(std::string tenant, std::string id);
+  // Sorted by id.
+  template <typename T>
+  Op<std::vector<T>> List(std::string tenant);
+  // Reads, applies `mutate`, writes back if nothing changed meanwhile (else reads again, a few
+  // times). `mutate` may refuse with a status, which is returned and nothing is written.
+  template <typename T>
+  Op<T> Update(std::string tenant, std::string id, std::function<absl::Status(T&)> mutate);
+  template <typename T>
+  Op<bool> Delete(std::string tenant, std::string id);
+
+  // The key whose secret hashes to `secret_sha256`, if any (revoked ones included).
+  Op<std::optional<ApiKey>> FindApiKey(std::string secret_sha256);
+
+  // Campaigns, newest first, created before `before` (a score from a previous page).
+  Op<CampaignPage> ListCampaigns(std::string tenant, std::optional<double> before, int limit);
+
+  // Deliveries of a campaign. Every write bumps the campaign's revision (CampaignRevision).
+  Op<int64_t> PutDeliveries(std::string tenant, std::string campaign,
+                            std::vector<Delivery> deliveries);
+  Op<Delivery> GetDelivery(std::string tenant, std::string campaign, std::string account);
+  // Sorted by account id.
+  Op<std::vector<Delivery>> ListDeliveries(std::string tenant, std::string campaign);
+  Op<Delivery> UpdateDelivery(std::string tenant, std::string campaign, std::string account,
+                              std::function<absl::Status(Delivery&)> mutate);
+  // Bumped by every change of the campaign or of one of its deliveries.
+  Op<int64_t> CampaignRevision(std::string tenant, std::string campaign);
+
+  // Uploaded media bytes.
+  Op<bool> PutMediaBytes(std::string tenant, std::string media, std::string bytes);
+  Op<std::optional<std::string>> GetMediaBytes(std::string tenant, std::string media);
+
+  RecordStore& records() { return records_; }
+
+ private:
+  RecordStore& records_;
+};
+
+}  // namespace herald::store

@@ -1,0 +1,62 @@
+// JSON documents of the records (model.h), through Boost.Describe: every field is written, and
+// a document missing one does not decode.
+#pragma once
+
+#include <string>
+
+#include <absl/status/statusor.h>
+#include <boost/describe.hpp>
+#include <boost/json.hpp>
+
+#include <herald/store/model.h>
+
+namespace herald::store {
+
+BOOST_DESCRIBE_STRUCT(Tenant, (), (id, display_name, create_time_ms))
+BOOST_DESCRIBE_STRUCT(ApiKey, (),
+                      (tenant, id, display_name, secret_prefix, secret_sha256, create_time_ms,
+                       revoke_time_ms))
+BOOST_DESCRIBE_STRUCT(Team, (),
+                      (tenant, id, display_name, sealed_api_key, api_key_hint,
+                       rate_limit_per_minute, api_key_invalid, paused, pause_reason,
+                       create_time_ms))
+BOOST_DESCRIBE_STRUCT(Account, (),
+                      (tenant, id, team, display_name, sends_per_minute, max_in_flight, paused,
+                       upstream_username, create_time_ms))
+BOOST_DESCRIBE_ENUM(MediaType, kUnspecified, kImage, kVideo, kAudio)
+BOOST_DESCRIBE_STRUCT(MediaAsset, (),
+                      (tenant, id, type, source_url, file_name, content_type, size_bytes, sha256,
+                       create_time_ms))
+BOOST_DESCRIBE_STRUCT(Segment, (),
+                      (tenant, id, display_name, min_lifetime_spend_cents, subscribed_within_days,
+                       expired_only, create_time_ms))
+BOOST_DESCRIBE_STRUCT(MessageContent, (), (text, price_cents, media, previews, locked_text))
+BOOST_DESCRIBE_STRUCT(AccountTarget, (), (account, user_lists, fan_ids, excluded_lists, segment))
+BOOST_DESCRIBE_ENUM(CampaignPhase, kDraft, kScheduled, kDispatched, kPaused, kCancelled, kMissed)
+BOOST_DESCRIBE_STRUCT(Campaign, (),
+                      (tenant, id, display_name, content, targets, send_time_ms, grace_period_ms,
+                       phase, phase_reason, generation, create_time_ms, update_time_ms,
+                       dispatch_time_ms, end_time_ms))
+BOOST_DESCRIBE_ENUM(DeliveryState, kPending, kUploadingMedia, kBuildingList, kSending, kSent,
+                    kCompleted, kFailed, kCancelled)
+BOOST_DESCRIBE_STRUCT(Delivery, (),
+                      (account, state, upstream_media, segment_list_id, upstream_message_id,
+                       recipients, recipients_pending, error, send_attempts, send_started_ms, polls,
+                       cancel_outcome, update_time_ms))
+
+template <typename T>
+std::string Encode(const T& record) {
+  return boost::json::serialize(boost::json::value_from(record));
+}
+
+template <typename T>
+absl::StatusOr<T> Decode(std::string_view document) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(document, ec);
+  if (ec) return absl::DataLossError("stored record is not JSON: " + ec.message());
+  auto r = boost::json::try_value_to<T>(v);
+  if (!r) return absl::DataLossError("stored record does not decode: " + r.error().message());
+  return std::move(*r);
+}
+
+}  // namespace herald::store

@@ -1,0 +1,377 @@
+#include <algorithm>
+#include <map>
+#include <mutex>
+
+#include <absl/strings/numbers.h>
+
+#include <herald/common/status.h>
+#include <herald/common/strings.h>
+#include <herald/redis/client.h>
+#include <herald/store/record_store.h>
+
+#include "store_lua.h"
+
+namespace herald::store {
+namespace {
+
+namespace asio = boost::asio;
+
+// ---------------------------------------------------------------------------------------------
+// Redis
+
+// Every key of a tenant carries the tenant's hash tag, so one tenant's records share a slot.
+std::string TenantPrefix(std::string_view tenant) {
+  return tenant.empty() ? std::string("hd:{platform}:") : StrCat("hd:{t:", tenant, "}:");
+}
+std::string TableKey(const Table& t) { return StrCat(TenantPrefix(t.tenant), t.name); }
+std::string IndexKey(const Table& t) { return StrCat(TableKey(t), ":idx"); }
+std::string RequestKey(const Table& t, std::string_view request_id) {
+  return StrCat(TableKey(t), ":req:", request_id);
+}
+std::string RevisionKey(std::string_view tenant, std::string_view name) {
+  return StrCat(TenantPrefix(tenant), "rev:", name);
+}
+std::string BlobKey(std::string_view tenant, std::string_view id) {
+  return StrCat(TenantPrefix(tenant), "blob:", id);
+}
+
+absl::Status ProtocolError(std::string_view script, const redis::Reply& reply) {
+  return absl::InternalError(StrCat(script, ": unexpected reply ", reply.DebugString()));
+}
+
+const redis::Script& CreateScript() {
+  static const redis::Script script{std::string(lua::kCreate)};
+  return script;
+}
+const redis::Script& ReplaceScript() {
+  static const redis::Script script{std::string(lua::kReplace)};
+  return script;
+}
+
+class RedisRecordStore final : public RecordStore {
+ public:
+  explicit RedisRecordStore(redis::Client& client) : client_(client) {}
+
+  Op<CreateOutcome> Create(Table table, CreateRequest request) override {
+    const std::string table_key = TableKey(table);
+    const bool has_request = !request.request_id.empty();
+    std::vector<std::string> keys = {
+        table_key, has_request ? RequestKey(table, request.request_id) : table_key,
+        request.index_score ? IndexKey(table) : table_key};
+    std::vector<std::string> args = {
+        request.id, request.document, has_request ? "1" : "0",
+        std::to_string(std::max<int64_t>(1, absl::ToInt64Seconds(request.request_id_ttl))),
+        request.index_score ? StrCat(*request.index_score) : "0"};
+    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
+                               co_await client_.Eval(CreateScript(), keys, args));
+    const auto& e = reply.elements();
+    if (reply.type() != redis::Reply::Type::kArray || e.size() != 2 ||
+        e[0].type() != redis::Reply::Type::kInteger) {
+      co_return ProtocolError("create.lua", reply);
+    }
+    CreateOutcome out;
+    switch (e[0].integer()) {
+      case 0:
+        out.code = CreateCode::kCreated;
+        out.document = std::move(request.document);
+        break;
+      case 1:
+        out.code = CreateCode::kReplayed;
+        out.document = e[1].AsOptionalString();
+        break;
+      case 2:
+        out.code = CreateCode::kExists;
+        break;
+      default:
+        co_return ProtocolError("create.lua", reply);
+    }
+    co_return out;
+  }
+
+  Op<std::optional<std::string>> Get(Table table, std::string id) override {
+    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
+                               co_await client_.Exec({"HGET", TableKey(table), id}));
+    if (reply.is_nil()) co_return std::nullopt;
+    HERALD_CO_ASSIGN_OR_RETURN(std::string doc, reply.AsString());
+    co_return doc;
+  }
+
+  Op<std::vector<std::optional<std::string>>> GetMany(Table table,
+                                                      std::vector<std::string> ids) override {
+    std::vector<std::optional<std::string>> out;
+    if (ids.empty()) co_return out;
+    redis::Command cmd{"HMGET", TableKey(table)};
+    cmd.Args(ids);
+    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply, co_await client_.Exec(std::move(cmd)));
+    if (reply.type() != redis::Reply::Type::kArray || reply.elements().size() != ids.size()) {
+      co_return ProtocolError("HMGET", reply);
+    }
+    out.reserve(ids.size());
+    for (const redis::Reply& r : reply.elements()) out.push_back(r.AsOptionalString());
+    co_return out;
+  }
+
+  Op<std::vector<std::pair<std::string, std::string>>> GetAll(Table table) override {
+    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
+                               co_await client_.Exec({"HGETALL", TableKey(table)}));
+    const auto& e = reply.elements();
+    if (reply.type() != redis::Reply::Type::kArray || e.size() % 2 != 0) {
+      co_return ProtocolError("HGETALL", reply);
+    }
+    std::vector<std::pair<std::string, std::string>> out;
+    out.reserve(e.size() / 2);
+    for (size_t i = 0; i < e.size(); i += 2) {
+      out.emplace_back(std::string(e[i].str()), std::string(e[i + 1].str()));
+    }
+    std::sort(out.begin(), out.end());
+    co_return out;
+  }
+
+  Op<int64_t> Put(Table table, std::string id, std::string document,
+                  std::optional<std::string> revision) override {
+    std::vector<std::pair<std::string, std::string>> docs;
+    docs.emplace_back(std::move(id), std::move(document));
+    co_return co_await PutMany(std::move(table), std::move(docs), std::move(revision));
+  }
+
+  Op<int64_t> PutMany(Table table, std::vector<std::pair<std::string, std::string>> documents,
+                      std::optional<std::string> revision) override {
+    redis::Command hset{"HSET", TableKey(table)};
+    for (const auto& [id, doc] : documents) hset.Arg(id).Arg(doc);
+    if (documents.empty() && !revision) co_return 0;
+    std::vector<redis::Command> batch;
+    batch.emplace_back("MULTI");
+    if (!documents.empty()) batch.push_back(std::move(hset));
+    if (revision) batch.emplace_back("INCR", RevisionKey(table.tenant, *revision));
+    batch.emplace_back("EXEC");
+    HERALD_CO_ASSIGN_OR_RETURN(std::vector<redis::Reply> replies,
+                               co_await client_.ExecBatch(std::move(batch)));
+    const redis::Reply& exec = replies.back();
+    if (exec.is_error()) co_return exec.ToStatus();
+    if (exec.type() != redis::Reply::Type::kArray) co_return ProtocolError("EXEC", exec);
+    for (const redis::Reply& r : exec.elements()) {
+      if (r.is_error()) co_return r.ToStatus();
+    }
+    if (!revision) co_return 0;
+    co_return exec.elements().back().AsInteger();
+  }
+
+  Op<ReplaceCode> Replace(Table table, std::string id, std::string expected, std::string document,
+                          std::optional<std::string> revision) override {
+    const std::string table_key = TableKey(table);
+    std::vector<std::string> keys = {table_key,
+                                     revision ? RevisionKey(table.tenant, *revision) : table_key};
+    std::vector<std::string> args = {std::move(id), std::move(expected), std::move(document)};
+    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
+                               co_await client_.Eval(ReplaceScript(), keys, args));
+    if (reply.type() != redis::Reply::Type::kInteger) co_return ProtocolError("replace.lua", reply);
+    switch (reply.integer()) {
+      case 0:
+        co_return ReplaceCode::kReplaced;
+      case 1:
+        co_return ReplaceCode::kConflict;
+      case 2:
+        co_return ReplaceCode::kNotFound;
+    }
+    co_return ProtocolError("replace.lua", reply);
+  }
+
+  Op<bool> Delete(Table table, std::string id) override {
+    std::vector<redis::Command> batch;
+    batch.emplace_back("MULTI");
+    batch.emplace_back("HDEL", TableKey(table), id);
+    batch.emplace_back("ZREM", IndexKey(table), id);
+    batch.emplace_back("EXEC");
+    HERALD_CO_ASSIGN_OR_RETURN(std::vector<redis::Reply> replies,
+                               co_await client_.ExecBatch(std::move(batch)));
+    const redis::Reply& exec = replies.back();
+    if (exec.is_error()) co_return exec.ToStatus();
+    if (exec.type() != redis::Reply::Type::kArray || exec.elements().empty()) {
+      co_return ProtocolError("EXEC", exec);
+    }
+    HERALD_CO_ASSIGN_OR_RETURN(int64_t removed, exec.elements()[0].AsInteger());
+    co_return removed > 0;
+  }
+
+  Op<std::vector<std::pair<std::string, double>>> IndexBefore(Table table,
+                                                              std::optional<double> before,
+                                                              int limit) override {
+    const std::string max = before ? StrCat("(", *before) : "+inf";
+    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply, co_await client_.Exec(redis::Command{
+                                                       "ZREVRANGEBYSCORE", IndexKey(table), max,
+                                                       "-inf", "WITHSCORES", "LIMIT", "0", limit}));
+    const auto& e = reply.elements();
+    if (reply.type() != redis::Reply::Type::kArray || e.size() % 2 != 0) {
+      co_return ProtocolError("ZREVRANGEBYSCORE", reply);
+    }
+    std::vector<std::pair<std::string, double>> out;
+    for (size_t i = 0; i < e.size(); i += 2) {
+      double score = 0;
+      if (!absl::SimpleAtod(ToAbsl(e[i + 1].str()), &score))
+        co_return ProtocolError("score", e[i + 1]);
+      out.emplace_back(std::string(e[i].str()), score);
+    }
+    co_return out;
+  }
+
+  Op<int64_t> Revision(std::string tenant, std::string name) override {
+    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
+                               co_await client_.Exec({"GET", RevisionKey(tenant, name)}));
+    if (reply.is_nil()) co_return 0;
+    co_return reply.AsInteger();
+  }
+
+  Op<bool> PutBlob(std::string tenant, std::string id, std::string bytes) override {
+    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
+                               co_await client_.Exec({"SET", BlobKey(tenant, id), bytes}));
+    co_return !reply.is_error();
+  }
+
+  Op<std::optional<std::string>> GetBlob(std::string tenant, std::string id) override {
+    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
+                               co_await client_.Exec({"GET", BlobKey(tenant, id)}));
+    co_return reply.AsOptionalString();
+  }
+
+ private:
+  redis::Client& client_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Memory
+
+class MemoryRecordStore final : public RecordStore {
+ public:
+  Op<CreateOutcome> Create(Table table, CreateRequest request) override {
+    std::lock_guard lock(mu_);
+    const std::string key = TableKey(table);
+    auto& rows = tables_[key];
+    if (!request.request_id.empty()) {
+      auto prior = requests_.find(RequestKey(table, request.request_id));
+      if (prior != requests_.end()) {
+        auto row = rows.find(prior->second);
+        co_return CreateOutcome{
+            .code = CreateCode::kReplayed,
+            .document = row == rows.end() ? std::nullopt : std::optional(row->second)};
+      }
+    }
+    if (rows.contains(request.id)) co_return CreateOutcome{.code = CreateCode::kExists};
+    rows[request.id] = request.document;
+    if (request.index_score) indexes_[key][request.id] = *request.index_score;
+    if (!request.request_id.empty()) {
+      requests_[RequestKey(table, request.request_id)] = request.id;
+    }
+    co_return CreateOutcome{.code = CreateCode::kCreated, .document = std::move(request.document)};
+  }
+
+  Op<std::optional<std::string>> Get(Table table, std::string id) override {
+    std::lock_guard lock(mu_);
+    co_return Find(TableKey(table), id);
+  }
+
+  Op<std::vector<std::optional<std::string>>> GetMany(Table table,
+                                                      std::vector<std::string> ids) override {
+    std::lock_guard lock(mu_);
+    std::vector<std::optional<std::string>> out;
+    for (const auto& id : ids) out.push_back(Find(TableKey(table), id));
+    co_return out;
+  }
+
+  Op<std::vector<std::pair<std::string, std::string>>> GetAll(Table table) override {
+    std::lock_guard lock(mu_);
+    const auto& rows = tables_[TableKey(table)];
+    co_return std::vector<std::pair<std::string, std::string>>(rows.begin(), rows.end());
+  }
+
+  Op<int64_t> Put(Table table, std::string id, std::string document,
+                  std::optional<std::string> revision) override {
+    std::vector<std::pair<std::string, std::string>> docs;
+    docs.emplace_back(std::move(id), std::move(document));
+    co_return co_await PutMany(std::move(table), std::move(docs), std::move(revision));
+  }
+
+  Op<int64_t> PutMany(Table table, std::vector<std::pair<std::string, std::string>> documents,
+                      std::optional<std::string> revision) override {
+    std::lock_guard lock(mu_);
+    auto& rows = tables_[TableKey(table)];
+    for (auto& [id, doc] : documents) rows[id] = std::move(doc);
+    co_return revision ? ++revisions_[RevisionKey(table.tenant, *revision)] : 0;
+  }
+
+  Op<ReplaceCode> Replace(Table table, std::string id, std::string expected, std::string document,
+                          std::optional<std::string> revision) override {
+    std::lock_guard lock(mu_);
+    auto& rows = tables_[TableKey(table)];
+    auto it = rows.find(id);
+    if (it == rows.end()) co_return ReplaceCode::kNotFound;
+    if (it->second != expected) co_return ReplaceCode::kConflict;
+    it->second = std::move(document);
+    if (revision) ++revisions_[RevisionKey(table.tenant, *revision)];
+    co_return ReplaceCode::kReplaced;
+  }
+
+  Op<bool> Delete(Table table, std::string id) override {
+    std::lock_guard lock(mu_);
+    indexes_[TableKey(table)].erase(id);
+    co_return tables_[TableKey(table)].erase(id) > 0;
+  }
+
+  Op<std::vector<std::pair<std::string, double>>> IndexBefore(Table table,
+                                                              std::optional<double> before,
+                                                              int limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<std::pair<std::string, double>> all;
+    for (const auto& [id, score] : indexes_[TableKey(table)]) {
+      if (!before || score < *before) all.emplace_back(id, score);
+    }
+    // Redis orders equal scores by member; highest first, as ZREVRANGEBYSCORE does.
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first > b.first;
+    });
+    if (static_cast<int>(all.size()) > limit) all.resize(limit);
+    co_return all;
+  }
+
+  Op<int64_t> Revision(std::string tenant, std::string name) override {
+    std::lock_guard lock(mu_);
+    co_return revisions_[RevisionKey(tenant, name)];
+  }
+
+  Op<bool> PutBlob(std::string tenant, std::string id, std::string bytes) override {
+    std::lock_guard lock(mu_);
+    blobs_[BlobKey(tenant, id)] = std::move(bytes);
+    co_return true;
+  }
+
+  Op<std::optional<std::string>> GetBlob(std::string tenant, std::string id) override {
+    std::lock_guard lock(mu_);
+    auto it = blobs_.find(BlobKey(tenant, id));
+    co_return it == blobs_.end() ? std::nullopt : std::optional(it->second);
+  }
+
+ private:
+  std::optional<std::string> Find(const std::string& table, const std::string& id) {
+    auto& rows = tables_[table];
+    auto it = rows.find(id);
+    return it == rows.end() ? std::nullopt : std::optional(it->second);
+  }
+
+  std::mutex mu_;
+  std::map<std::string, std::map<std::string, std::string>> tables_;
+  std::map<std::string, std::map<std::string, double>> indexes_;
+  std::map<std::string, std::string> requests_;
+  std::map<std::string, int64_t> revisions_;
+  std::map<std::string, std::string> blobs_;
+};
+
+}  // namespace
+
+std::unique_ptr<RecordStore> MakeRedisRecordStore(redis::Client& client) {
+  return std::make_unique<RedisRecordStore>(client);
+}
+
+std::unique_ptr<RecordStore> MakeMemoryRecordStore() {
+  return std::make_unique<MemoryRecordStore>();
+}
+
+}  // namespace herald::store

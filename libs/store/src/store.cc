@@ -1,0 +1,291 @@
+#include <herald/common/status.h>
+#include <herald/common/strings.h>
+#include <herald/store/store.h>
+
+#include "codec.h"
+
+namespace herald::store {
+namespace {
+
+// Where each kind of record lives, and how it is named in messages.
+template <typename T>
+struct Kind;
+template <>
+struct Kind<Tenant> {
+  static constexpr std::string_view kTable = "tenants";
+  static constexpr std::string_view kNoun = "tenant";
+  static constexpr bool kIndexed = false;
+  static std::string TenantOf(const Tenant&) { return {}; }
+};
+template <>
+struct Kind<ApiKey> {
+  static constexpr std::string_view kTable = "api_keys";
+  static constexpr std::string_view kNoun = "API key";
+  static constexpr bool kIndexed = false;
+  static std::string TenantOf(const ApiKey& r) { return r.tenant; }
+};
+template <>
+struct Kind<Team> {
+  static constexpr std::string_view kTable = "teams";
+  static constexpr std::string_view kNoun = "team";
+  static constexpr bool kIndexed = false;
+  static std::string TenantOf(const Team& r) { return r.tenant; }
+};
+template <>
+struct Kind<Account> {
+  static constexpr std::string_view kTable = "accounts";
+  static constexpr std::string_view kNoun = "account";
+  static constexpr bool kIndexed = false;
+  static std::string TenantOf(const Account& r) { return r.tenant; }
+};
+template <>
+struct Kind<MediaAsset> {
+  static constexpr std::string_view kTable = "media";
+  static constexpr std::string_view kNoun = "media asset";
+  static constexpr bool kIndexed = false;
+  static std::string TenantOf(const MediaAsset& r) { return r.tenant; }
+};
+template <>
+struct Kind<Segment> {
+  static constexpr std::string_view kTable = "segments";
+  static constexpr std::string_view kNoun = "segment";
+  static constexpr bool kIndexed = false;
+  static std::string TenantOf(const Segment& r) { return r.tenant; }
+};
+template <>
+struct Kind<Campaign> {
+  static constexpr std::string_view kTable = "campaigns";
+  static constexpr std::string_view kNoun = "campaign";
+  static constexpr bool kIndexed = true;
+  static std::string TenantOf(const Campaign& r) { return r.tenant; }
+};
+
+// The platform table mapping a key's secret hash to "tenant/key".
+const Table kKeyIndex{"", "api_key_hashes"};
+
+template <typename T>
+Table TableOf(std::string tenant) {
+  return {std::move(tenant), std::string(Kind<T>::kTable)};
+}
+
+Table DeliveryTable(std::string tenant, std::string_view campaign) {
+  return {std::move(tenant), StrCat("c:", campaign, ":deliveries")};
+}
+std::string CampaignRevisionName(std::string_view campaign) { return StrCat("c:", campaign); }
+
+template <typename T>
+std::optional<std::string> RevisionOf(std::string_view id) {
+  if constexpr (std::is_same_v<T, Campaign>) return CampaignRevisionName(id);
+  return std::nullopt;
+}
+
+template <typename T>
+absl::Status NotFound(std::string_view id) {
+  return absl::NotFoundError(StrCat(Kind<T>::kNoun, " '", id, "' not found"));
+}
+
+constexpr int kUpdateAttempts = 8;
+
+}  // namespace
+
+bool IsFinal(DeliveryState state) {
+  return state == DeliveryState::kCompleted || state == DeliveryState::kFailed ||
+         state == DeliveryState::kCancelled;
+}
+
+template <typename T>
+Store::Op<Created<T>> Store::Create(T record, std::string request_id) {
+  const std::string tenant = Kind<T>::TenantOf(record);
+  CreateRequest request{
+      .id = record.id, .document = Encode(record), .request_id = std::move(request_id)};
+  if constexpr (Kind<T>::kIndexed) {
+    request.index_score = static_cast<double>(record.create_time_ms);
+  }
+  HERALD_CO_ASSIGN_OR_RETURN(CreateOutcome out,
+                             co_await records_.Create(TableOf<T>(tenant), std::move(request)));
+  switch (out.code) {
+    case CreateCode::kCreated:
+      break;
+    case CreateCode::kReplayed: {
+      if (!out.document) {
+        co_return absl::NotFoundError(
+            StrCat("the ", Kind<T>::kNoun, " this request created has been deleted since"));
+      }
+      HERALD_CO_ASSIGN_OR_RETURN(T prior, Decode<T>(*out.document));
+      co_return Created<T>{.value = std::move(prior), .replayed = true};
+    }
+    case CreateCode::kExists:
+      co_return absl::AlreadyExistsError(
+          StrCat(Kind<T>::kNoun, " '", record.id, "' already exists"));
+  }
+  if constexpr (std::is_same_v<T, ApiKey>) {
+    absl::StatusOr<int64_t> indexed = co_await records_.Put(kKeyIndex, record.secret_sha256,
+                                                            StrCat(record.tenant, "/", record.id));
+    HERALD_CO_RETURN_IF_ERROR(indexed.status());
+  }
+  co_return Created<T>{.value = std::move(record)};
+}
+
+template <typename T>
+Store::Op<T> Store::Get(std::string tenant, std::string id) {
+  HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> doc,
+                             co_await records_.Get(TableOf<T>(std::move(tenant)), id));
+  if (!doc) co_return NotFound<T>(id);
+  co_return Decode<T>(*doc);
+}
+
+template <typename T>
+Store::Op<std::vector<T>> Store::List(std::string tenant) {
+  HERALD_CO_ASSIGN_OR_RETURN(auto rows, co_await records_.GetAll(TableOf<T>(std::move(tenant))));
+  std::vector<T> out;
+  out.reserve(rows.size());
+  for (const auto& [id, doc] : rows) {
+    HERALD_CO_ASSIGN_OR_RETURN(T record, Decode<T>(doc));
+    out.push_back(std::move(record));
+  }
+  co_return out;
+}
+
+template <typename T>
+Store::Op<T> Store::Update(std::string tenant, std::string id,
+                           std::function<absl::Status(T&)> mutate) {
+  const Table table = TableOf<T>(tenant);
+  for (int attempt = 0; attempt < kUpdateAttempts; ++attempt) {
+    HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> doc, co_await records_.Get(table, id));
+    if (!doc) co_return NotFound<T>(id);
+    HERALD_CO_ASSIGN_OR_RETURN(T record, Decode<T>(*doc));
+    HERALD_CO_RETURN_IF_ERROR(mutate(record));
+    std::string updated = Encode(record);
+    if (updated == *doc) co_return record;
+    HERALD_CO_ASSIGN_OR_RETURN(
+        ReplaceCode code,
+        co_await records_.Replace(table, id, *doc, std::move(updated), RevisionOf<T>(id)));
+    if (code == ReplaceCode::kReplaced) co_return record;
+    if (code == ReplaceCode::kNotFound) co_return NotFound<T>(id);
+  }
+  co_return absl::AbortedError(
+      StrCat(Kind<T>::kNoun, " '", id, "' is being changed concurrently; try again"));
+}
+
+template <typename T>
+Store::Op<bool> Store::Delete(std::string tenant, std::string id) {
+  co_return co_await records_.Delete(TableOf<T>(std::move(tenant)), std::move(id));
+}
+
+Store::Op<std::optional<ApiKey>> Store::FindApiKey(std::string secret_sha256) {
+  HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> ref,
+                             co_await records_.Get(kKeyIndex, secret_sha256));
+  if (!ref) co_return std::nullopt;
+  const size_t slash = ref->find('/');
+  if (slash == std::string::npos) co_return absl::DataLossError("malformed API key index entry");
+  auto key = co_await Get<ApiKey>(ref->substr(0, slash), ref->substr(slash + 1));
+  if (absl::IsNotFound(key.status())) co_return std::nullopt;
+  HERALD_CO_RETURN_IF_ERROR(key.status());
+  co_return std::move(*key);
+}
+
+Store::Op<CampaignPage> Store::ListCampaigns(std::string tenant, std::optional<double> before,
+                                             int limit) {
+  const Table table = TableOf<Campaign>(tenant);
+  HERALD_CO_ASSIGN_OR_RETURN(auto ids, co_await records_.IndexBefore(table, before, limit + 1));
+  CampaignPage page;
+  if (static_cast<int>(ids.size()) > limit) {
+    ids.resize(limit);
+    page.next_before = ids.back().second;
+  }
+  std::vector<std::string> keys;
+  for (const auto& [id, score] : ids) keys.push_back(id);
+  HERALD_CO_ASSIGN_OR_RETURN(auto docs, co_await records_.GetMany(table, std::move(keys)));
+  for (const auto& doc : docs) {
+    if (!doc) continue;  // deleted between the index read and this one
+    HERALD_CO_ASSIGN_OR_RETURN(Campaign c, Decode<Campaign>(*doc));
+    page.campaigns.push_back(std::move(c));
+  }
+  co_return page;
+}
+
+Store::Op<int64_t> Store::PutDeliveries(std::string tenant, std::string campaign,
+                                        std::vector<Delivery> deliveries) {
+  std::vector<std::pair<std::string, std::string>> docs;
+  docs.reserve(deliveries.size());
+  for (const Delivery& d : deliveries) docs.emplace_back(d.account, Encode(d));
+  co_return co_await records_.PutMany(DeliveryTable(tenant, campaign), std::move(docs),
+                                      CampaignRevisionName(campaign));
+}
+
+Store::Op<Delivery> Store::GetDelivery(std::string tenant, std::string campaign,
+                                       std::string account) {
+  HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> doc,
+                             co_await records_.Get(DeliveryTable(tenant, campaign), account));
+  if (!doc) {
+    co_return absl::NotFoundError(
+        StrCat("campaign '", campaign, "' has no delivery to account '", account, "'"));
+  }
+  co_return Decode<Delivery>(*doc);
+}
+
+Store::Op<std::vector<Delivery>> Store::ListDeliveries(std::string tenant, std::string campaign) {
+  HERALD_CO_ASSIGN_OR_RETURN(auto rows, co_await records_.GetAll(DeliveryTable(tenant, campaign)));
+  std::vector<Delivery> out;
+  out.reserve(rows.size());
+  for (const auto& [id, doc] : rows) {
+    HERALD_CO_ASSIGN_OR_RETURN(Delivery d, Decode<Delivery>(doc));
+    out.push_back(std::move(d));
+  }
+  co_return out;
+}
+
+Store::Op<Delivery> Store::UpdateDelivery(std::string tenant, std::string campaign,
+                                          std::string account,
+                                          std::function<absl::Status(Delivery&)> mutate) {
+  const Table table = DeliveryTable(tenant, campaign);
+  for (int attempt = 0; attempt < kUpdateAttempts; ++attempt) {
+    HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> doc,
+                               co_await records_.Get(table, account));
+    if (!doc) {
+      co_return absl::NotFoundError(
+          StrCat("campaign '", campaign, "' has no delivery to account '", account, "'"));
+    }
+    HERALD_CO_ASSIGN_OR_RETURN(Delivery d, Decode<Delivery>(*doc));
+    HERALD_CO_RETURN_IF_ERROR(mutate(d));
+    std::string updated = Encode(d);
+    if (updated == *doc) co_return d;
+    HERALD_CO_ASSIGN_OR_RETURN(ReplaceCode code,
+                               co_await records_.Replace(table, account, *doc, std::move(updated),
+                                                         CampaignRevisionName(campaign)));
+    if (code == ReplaceCode::kReplaced) co_return d;
+  }
+  co_return absl::AbortedError(StrCat("delivery of campaign '", campaign, "' to '", account,
+                                      "' is being changed concurrently"));
+}
+
+Store::Op<int64_t> Store::CampaignRevision(std::string tenant, std::string campaign) {
+  co_return co_await records_.Revision(std::move(tenant), CampaignRevisionName(campaign));
+}
+
+Store::Op<bool> Store::PutMediaBytes(std::string tenant, std::string media, std::string bytes) {
+  co_return co_await records_.PutBlob(std::move(tenant), StrCat("media:", media), std::move(bytes));
+}
+
+Store::Op<std::optional<std::string>> Store::GetMediaBytes(std::string tenant, std::string media) {
+  co_return co_await records_.GetBlob(std::move(tenant), StrCat("media:", media));
+}
+
+#define HERALD_STORE_INSTANTIATE(T)                                        \
+  template Store::Op<Created<T>> Store::Create<T>(T, std::string);         \
+  template Store::Op<T> Store::Get<T>(std::string, std::string);           \
+  template Store::Op<std::vector<T>> Store::List<T>(std::string);          \
+  template Store::Op<T> Store::Update<T>(std::string, std::string,         \
+                                         std::function<absl::Status(T&)>); \
+  template Store::Op<bool> Store::Delete<T>(std::string, std::string);
+
+HERALD_STORE_INSTANTIATE(Tenant)
+HERALD_STORE_INSTANTIATE(ApiKey)
+HERALD_STORE_INSTANTIATE(Team)
+HERALD_STORE_INSTANTIATE(Account)
+HERALD_STORE_INSTANTIATE(MediaAsset)
+HERALD_STORE_INSTANTIATE(Segment)
+HERALD_STORE_INSTANTIATE(Campaign)
+#undef HERALD_STORE_INSTANTIATE
+
+}  // namespace herald::store

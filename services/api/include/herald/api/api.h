@@ -1,0 +1,45 @@
+// Herald's gRPC API (proto/herald/v1): the service implementations the api role registers.
+//
+// Every RPC follows one path (bridge.h): authenticate the bearer key, Parse the request into
+// domain values (pure; errors name the field), Execute on campaign::Service, translate the
+// result back to protobuf. Resources of another tenant are NOT_FOUND, like missing ones.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <absl/time/time.h>
+#include <boost/asio/any_io_executor.hpp>
+
+namespace grpc {
+class Service;
+}  // namespace grpc
+namespace herald::campaign {
+class Service;
+}  // namespace herald::campaign
+namespace herald::metrics {
+class Registry;
+}  // namespace herald::metrics
+
+namespace herald::api {
+
+struct ApiConfig {
+  int64_t media_max_bytes = 16 << 20;                   // UploadMediaAsset's limit
+  absl::Duration watch_poll = absl::Milliseconds(200);  // WatchCampaign's change check period
+};
+
+// The API's gRPC services and what they share.
+class Api {
+ public:
+  virtual ~Api() = default;
+  // Ready to register on a grpc::ServerBuilder; owned by the Api.
+  virtual std::vector<grpc::Service*> services() = 0;
+};
+
+// The services run their work on `executor`; `service` (and `registry`, if given) must outlive
+// the result, and the server they are registered on must stop before it is destroyed.
+std::unique_ptr<Api> MakeApi(boost::asio::any_io_executor executor, campaign::Service& service,
+                             ApiConfig config, metrics::Registry* registry);
+
+}  // namespace herald::api

@@ -1,0 +1,114 @@
+// The one path from a gRPC callback to Herald's coroutines.
+//
+//   grpc::ServerUnaryReactor* GetCampaign(grpc::CallbackServerContext* ctx,
+//                                         const v1::GetCampaignRequest* req,
+//                                         v1::Campaign* resp) override {
+//     return bridge_.Unary(ctx, "GetCampaign", resp, Access::kTenant,
+//                          [=, this](const Caller& caller) -> Op<v1::Campaign> { … });
+//   }
+//
+// Unary() authenticates the call's bearer key, checks the caller may use the method, runs the
+// body as a coroutine on the bridge's executor, and finishes the call with the body's status
+// (absl -> gRPC codes) or its response. An exception escaping the body is INTERNAL and logged.
+// Metrics: herald_grpc_requests_total{method,code} and herald_grpc_request_duration_seconds
+// {method}, declared once here.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <absl/status/statusor.h>
+#include <absl/time/clock.h>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/server_callback.h>
+
+#include <herald/campaign/service.h>
+#include <herald/common/grpc_status.h>
+#include <herald/common/log.h>
+
+namespace herald::metrics {
+class Registry;
+}  // namespace herald::metrics
+
+namespace herald::api {
+
+template <typename T>
+using Op = boost::asio::awaitable<absl::StatusOr<T>>;
+
+enum class Access {
+  kAdmin,   // the platform administrator's key
+  kTenant,  // a tenant's key
+};
+
+// The bearer secret of a call's `authorization` metadata; empty when absent or malformed.
+std::string BearerOf(const grpc::CallbackServerContext& context);
+
+// Metrics of every RPC, by method.
+class RpcMetrics {
+ public:
+  virtual ~RpcMetrics() = default;
+  virtual void Record(std::string_view method, grpc::StatusCode code, absl::Duration took) = 0;
+};
+std::unique_ptr<RpcMetrics> MakeRpcMetrics(metrics::Registry* registry);
+
+class Bridge {
+ public:
+  Bridge(boost::asio::any_io_executor executor, campaign::Service& service, RpcMetrics& metrics)
+      : executor_(std::move(executor)), service_(service), metrics_(metrics) {}
+
+  boost::asio::any_io_executor executor() const { return executor_; }
+  campaign::Service& service() { return service_; }
+
+  // Authenticates and checks access: the caller, or UNAUTHENTICATED / PERMISSION_DENIED.
+  Op<campaign::Caller> Admit(std::string bearer, Access access);
+
+  template <typename Response, typename Body>
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, std::string_view method,
+                                  Response* response, Access access, Body body) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    boost::asio::co_spawn(
+        executor_,
+        [this, reactor, response, access, method = std::string(method), bearer = BearerOf(*context),
+         body = std::move(body)]() mutable -> boost::asio::awaitable<void> {
+          const absl::Time start = absl::Now();
+          absl::Status status;
+          try {
+            absl::StatusOr<campaign::Caller> caller = co_await Admit(std::move(bearer), access);
+            if (!caller.ok()) {
+              status = caller.status();
+            } else {
+              absl::StatusOr<Response> result = co_await body(*caller);
+              if (result.ok()) {
+                *response = *std::move(result);
+              } else {
+                status = result.status();
+              }
+            }
+          } catch (const std::exception& e) {
+            log::Error("RPC failed with an exception", {{"method", method}, {"what", e.what()}});
+            status = absl::InternalError("internal error");
+          }
+          const grpc::Status grpc_status = ToGrpcStatus(status);
+          metrics_.Record(method, grpc_status.error_code(), absl::Now() - start);
+          reactor->Finish(grpc_status);
+        },
+        boost::asio::detached);
+    return reactor;
+  }
+
+  void Record(std::string_view method, grpc::StatusCode code, absl::Duration took) {
+    metrics_.Record(method, code, took);
+  }
+
+ private:
+  boost::asio::any_io_executor executor_;
+  campaign::Service& service_;
+  RpcMetrics& metrics_;
+};
+
+}  // namespace herald::api

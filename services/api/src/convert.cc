@@ -1,0 +1,462 @@
+#include "convert.h"
+
+#include <set>
+
+#include <absl/strings/escaping.h>
+#include <google/protobuf/util/time_util.h>
+
+#include <herald/common/strings.h>
+
+#include "names.h"
+
+namespace herald::api {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr int kMaxTextBytes = 10000;
+constexpr int kMaxMedia = 20;
+constexpr int kMaxLists = 50;
+constexpr int kMaxFanIds = 10000;
+constexpr absl::Duration kPastTolerance = absl::Seconds(60);
+constexpr absl::Duration kMaxGrace = absl::Hours(24);
+
+int64_t ToMillis(const google::protobuf::Timestamp& t) {
+  return TimeUtil::TimestampToMilliseconds(t);
+}
+
+absl::Status Invalid(std::string_view field, std::string_view what) {
+  return absl::InvalidArgumentError(StrCat(field, ": ", what));
+}
+
+absl::StatusOr<std::string> ChildOfTenant(std::string_view field, std::string_view name,
+                                          std::string_view collection, std::string_view tenant) {
+  auto parsed = ParseChildName(field, name, collection);
+  if (!parsed.ok()) return parsed.status();
+  if (parsed->tenant != tenant) {
+    // Another tenant's resource looks exactly like one that does not exist.
+    return absl::InvalidArgumentError(StrCat(field, ": '", name, "' not found"));
+  }
+  return parsed->id;
+}
+
+v1::Campaign::State ToProto(campaign::CampaignState s) {
+  using S = campaign::CampaignState;
+  switch (s) {
+    case S::kDraft:
+      return v1::Campaign::DRAFT;
+    case S::kScheduled:
+      return v1::Campaign::SCHEDULED;
+    case S::kDispatching:
+      return v1::Campaign::DISPATCHING;
+    case S::kSending:
+      return v1::Campaign::SENDING;
+    case S::kPaused:
+      return v1::Campaign::PAUSED;
+    case S::kCompleted:
+      return v1::Campaign::COMPLETED;
+    case S::kPartiallyFailed:
+      return v1::Campaign::PARTIALLY_FAILED;
+    case S::kFailed:
+      return v1::Campaign::FAILED;
+    case S::kCancelled:
+      return v1::Campaign::CANCELLED;
+    case S::kMissed:
+      return v1::Campaign::MISSED;
+  }
+  return v1::Campaign::STATE_UNSPECIFIED;
+}
+
+v1::Delivery::State ToProto(store::DeliveryState s) {
+  using S = store::DeliveryState;
+  switch (s) {
+    case S::kPending:
+      return v1::Delivery::PENDING;
+    case S::kUploadingMedia:
+      return v1::Delivery::UPLOADING_MEDIA;
+    case S::kBuildingList:
+      return v1::Delivery::BUILDING_LIST;
+    case S::kSending:
+      return v1::Delivery::SENDING;
+    case S::kSent:
+      return v1::Delivery::SENT;
+    case S::kCompleted:
+      return v1::Delivery::COMPLETED;
+    case S::kFailed:
+      return v1::Delivery::FAILED;
+    case S::kCancelled:
+      return v1::Delivery::CANCELLED;
+  }
+  return v1::Delivery::STATE_UNSPECIFIED;
+}
+
+// Content rules; `prefix` is the field path of the content ("campaign.content").
+absl::Status ParseContent(std::string_view prefix, std::string_view tenant,
+                          const v1::MessageContent& in, store::MessageContent& out) {
+  if (in.text().empty()) return Invalid(StrCat(prefix, ".text"), "is required");
+  if (in.text().size() > kMaxTextBytes) {
+    return Invalid(StrCat(prefix, ".text"), StrCat("at most ", kMaxTextBytes, " bytes"));
+  }
+  if (in.price_cents() != 0 && (in.price_cents() < 300 || in.price_cents() > 20000)) {
+    return Invalid(StrCat(prefix, ".price_cents"),
+                   StrCat("must be 0 (free) or 300-20000 cents ($3-$200), got ", in.price_cents()));
+  }
+  if (in.media_size() > kMaxMedia) {
+    return Invalid(StrCat(prefix, ".media"), StrCat("at most ", kMaxMedia, " media assets"));
+  }
+  if (in.price_cents() > 0 && in.media_size() == 0) {
+    return Invalid(StrCat(prefix, ".media"), "a priced message needs at least one media asset");
+  }
+  out.text = in.text();
+  out.price_cents = in.price_cents();
+  out.locked_text = in.locked_text();
+  out.media.clear();
+  out.previews.clear();
+  std::set<std::string> seen;
+  for (int i = 0; i < in.media_size(); ++i) {
+    const std::string field = StrCat(prefix, ".media[", i, "]");
+    auto id = ChildOfTenant(field, in.media(i), "media", tenant);
+    if (!id.ok()) return id.status();
+    if (!seen.insert(*id).second) return Invalid(field, "is listed twice");
+    out.media.push_back(*id);
+  }
+  for (int i = 0; i < in.previews_size(); ++i) {
+    const std::string field = StrCat(prefix, ".previews[", i, "]");
+    auto id = ChildOfTenant(field, in.previews(i), "media", tenant);
+    if (!id.ok()) return id.status();
+    if (!seen.contains(*id)) return Invalid(field, "every preview must also be in media");
+    out.previews.push_back(*id);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseTargets(std::string_view tenant,
+                          const google::protobuf::RepeatedPtrField<v1::AccountTarget>& in,
+                          std::vector<store::AccountTarget>& out) {
+  if (in.empty()) return Invalid("campaign.targets", "at least one target account is required");
+  std::set<std::string> accounts;
+  out.clear();
+  for (int i = 0; i < in.size(); ++i) {
+    const v1::AccountTarget& t = in[i];
+    const std::string prefix = StrCat("campaign.targets[", i, "]");
+    store::AccountTarget target;
+    auto account = ChildOfTenant(StrCat(prefix, ".account"), t.account(), "accounts", tenant);
+    if (!account.ok()) return account.status();
+    if (!accounts.insert(*account).second) {
+      return Invalid(StrCat(prefix, ".account"), StrCat("'", *account, "' is targeted twice"));
+    }
+    target.account = *account;
+    if (t.user_lists_size() == 0 && t.fan_ids_size() == 0 && t.segment().empty()) {
+      return Invalid(prefix, "needs user_lists, fan_ids or a segment");
+    }
+    if (t.user_lists_size() > kMaxLists) {
+      return Invalid(StrCat(prefix, ".user_lists"), StrCat("at most ", kMaxLists));
+    }
+    if (t.excluded_lists_size() > kMaxLists) {
+      return Invalid(StrCat(prefix, ".excluded_lists"), StrCat("at most ", kMaxLists));
+    }
+    if (t.fan_ids_size() > kMaxFanIds) {
+      return Invalid(StrCat(prefix, ".fan_ids"), StrCat("at most ", kMaxFanIds));
+    }
+    for (int j = 0; j < t.user_lists_size(); ++j) {
+      if (t.user_lists(j).empty() || t.user_lists(j).size() > 64) {
+        return Invalid(StrCat(prefix, ".user_lists[", j, "]"), "must be 1-64 characters");
+      }
+      target.user_lists.push_back(t.user_lists(j));
+    }
+    for (int j = 0; j < t.excluded_lists_size(); ++j) {
+      if (t.excluded_lists(j).empty() || t.excluded_lists(j).size() > 64) {
+        return Invalid(StrCat(prefix, ".excluded_lists[", j, "]"), "must be 1-64 characters");
+      }
+      target.excluded_lists.push_back(t.excluded_lists(j));
+    }
+    for (int j = 0; j < t.fan_ids_size(); ++j) {
+      if (t.fan_ids(j) <= 0) return Invalid(StrCat(prefix, ".fan_ids[", j, "]"), "must be > 0");
+      target.fan_ids.push_back(t.fan_ids(j));
+    }
+    if (!t.segment().empty()) {
+      auto segment = ChildOfTenant(StrCat(prefix, ".segment"), t.segment(), "segments", tenant);
+      if (!segment.ok()) return segment.status();
+      target.segment = *segment;
+    }
+    out.push_back(std::move(target));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseSendTime(const v1::Campaign& c, absl::Time now, store::Campaign& out) {
+  out.send_time_ms = 0;
+  if (!c.has_send_time()) return absl::OkStatus();
+  if (c.send_time().seconds() < 0 || c.send_time().seconds() > 253402300799 ||
+      c.send_time().nanos() < 0 || c.send_time().nanos() > 999999999) {
+    return Invalid("campaign.send_time", "is not a valid timestamp");
+  }
+  const absl::Time t = absl::FromUnixMillis(ToMillis(c.send_time()));
+  if (t < now - kPastTolerance) {
+    return Invalid("campaign.send_time", StrCat("is in the past (", absl::FormatTime(t), ")"));
+  }
+  out.send_time_ms = absl::ToUnixMillis(t);
+  return absl::OkStatus();
+}
+
+absl::Status ParseGrace(const v1::Campaign& c, store::Campaign& out) {
+  out.grace_period_ms = absl::ToInt64Milliseconds(absl::Minutes(15));
+  if (!c.has_grace_period()) return absl::OkStatus();
+  const auto& g = c.grace_period();
+  const absl::Duration d = absl::Seconds(g.seconds()) + absl::Nanoseconds(g.nanos());
+  if (d < absl::ZeroDuration() || d > kMaxGrace) {
+    return Invalid("campaign.grace_period", "must be between 0 and 24 hours");
+  }
+  if (d > absl::ZeroDuration()) out.grace_period_ms = absl::ToInt64Milliseconds(d);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void SetTime(int64_t unix_ms, google::protobuf::Timestamp* out) {
+  if (unix_ms != 0) *out = TimeUtil::MillisecondsToTimestamp(unix_ms);
+}
+
+std::string EncodePageToken(std::string_view after, uint64_t fingerprint) {
+  return absl::WebSafeBase64Escape(StrCat(fingerprint, ":", after));
+}
+
+absl::StatusOr<std::string> DecodePageToken(std::string_view token, uint64_t fingerprint) {
+  if (token.empty()) return std::string();
+  std::string raw;
+  const absl::Status bad = Invalid("page_token", "is not a token from this list request");
+  if (!absl::WebSafeBase64Unescape(ToAbsl(token), &raw)) return bad;
+  const size_t colon = raw.find(':');
+  if (colon == std::string::npos || raw.substr(0, colon) != std::to_string(fingerprint)) return bad;
+  return raw.substr(colon + 1);
+}
+
+absl::StatusOr<int> ParsePageSize(int32_t page_size, int fallback, int max) {
+  if (page_size < 0) return Invalid("page_size", "must not be negative");
+  if (page_size == 0) return fallback;
+  return std::min<int>(page_size, max);
+}
+
+absl::Status ValidateRequestId(std::string_view request_id) {
+  if (request_id.size() > 100) return Invalid("request_id", "at most 100 characters");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDisplayName(std::string_view field, std::string_view name) {
+  if (name.size() > 200) return Invalid(field, "at most 200 characters");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> ParseMask(
+    const google::protobuf::FieldMask& mask, std::initializer_list<std::string_view> allowed) {
+  if (mask.paths_size() == 0) return Invalid("update_mask", "name at least one field");
+  std::vector<std::string> out;
+  for (const std::string& path : mask.paths()) {
+    if (std::find(allowed.begin(), allowed.end(), path) == allowed.end()) {
+      return Invalid(
+          "update_mask",
+          StrCat("'", path, "' cannot be updated (allowed: ", StrJoin(allowed, ", "), ")"));
+    }
+    out.push_back(path);
+  }
+  return out;
+}
+
+v1::Tenant ToProto(const store::Tenant& t) {
+  v1::Tenant out;
+  out.set_name(TenantName(t.id));
+  out.set_display_name(t.display_name);
+  SetTime(t.create_time_ms, out.mutable_create_time());
+  return out;
+}
+
+v1::ApiKey ToProto(const store::ApiKey& k) {
+  v1::ApiKey out;
+  out.set_name(ChildNameOf(k.tenant, "apiKeys", k.id));
+  out.set_display_name(k.display_name);
+  out.set_secret_prefix(k.secret_prefix);
+  SetTime(k.create_time_ms, out.mutable_create_time());
+  SetTime(k.revoke_time_ms, out.mutable_revoke_time());
+  return out;
+}
+
+v1::Team ToProto(const store::Team& t) {
+  v1::Team out;
+  out.set_name(ChildNameOf(t.tenant, "teams", t.id));
+  out.set_display_name(t.display_name);
+  out.set_rate_limit_per_minute(t.rate_limit_per_minute);
+  out.set_upstream_api_key_hint(t.api_key_hint);
+  out.set_api_key_invalid(t.api_key_invalid);
+  out.set_paused(t.paused);
+  out.set_pause_reason(t.pause_reason);
+  SetTime(t.create_time_ms, out.mutable_create_time());
+  return out;
+}
+
+v1::Account ToProto(const store::Account& a) {
+  v1::Account out;
+  out.set_name(ChildNameOf(a.tenant, "accounts", a.id));
+  out.set_team(ChildNameOf(a.tenant, "teams", a.team));
+  out.set_display_name(a.display_name);
+  out.set_sends_per_minute(a.sends_per_minute);
+  out.set_max_in_flight(a.max_in_flight);
+  out.set_paused(a.paused);
+  out.set_upstream_username(a.upstream_username);
+  SetTime(a.create_time_ms, out.mutable_create_time());
+  return out;
+}
+
+v1::MediaAsset ToProto(const store::MediaAsset& m) {
+  v1::MediaAsset out;
+  out.set_name(ChildNameOf(m.tenant, "media", m.id));
+  out.set_type(static_cast<v1::MediaAsset::Type>(m.type));
+  out.set_source_url(m.source_url);
+  out.set_file_name(m.file_name);
+  out.set_content_type(m.content_type);
+  out.set_size_bytes(m.size_bytes);
+  out.set_sha256(m.sha256);
+  SetTime(m.create_time_ms, out.mutable_create_time());
+  return out;
+}
+
+v1::Campaign ToProto(const campaign::CampaignView& v) {
+  const store::Campaign& c = v.campaign;
+  v1::Campaign out;
+  out.set_name(ChildNameOf(c.tenant, "campaigns", c.id));
+  out.set_display_name(c.display_name);
+  v1::MessageContent* content = out.mutable_content();
+  content->set_text(c.content.text);
+  content->set_price_cents(c.content.price_cents);
+  content->set_locked_text(c.content.locked_text);
+  for (const auto& m : c.content.media) content->add_media(ChildNameOf(c.tenant, "media", m));
+  for (const auto& m : c.content.previews) content->add_previews(ChildNameOf(c.tenant, "media", m));
+  for (const auto& t : c.targets) {
+    v1::AccountTarget* target = out.add_targets();
+    target->set_account(ChildNameOf(c.tenant, "accounts", t.account));
+    for (const auto& l : t.user_lists) target->add_user_lists(l);
+    for (int64_t f : t.fan_ids) target->add_fan_ids(f);
+    for (const auto& l : t.excluded_lists) target->add_excluded_lists(l);
+    if (!t.segment.empty()) target->set_segment(ChildNameOf(c.tenant, "segments", t.segment));
+  }
+  SetTime(c.send_time_ms, out.mutable_send_time());
+  *out.mutable_grace_period() = TimeUtil::MillisecondsToDuration(c.grace_period_ms);
+  out.set_state(ToProto(v.state));
+  out.set_state_reason(v.reason);
+  v1::DeliveryCounts* counts = out.mutable_delivery_counts();
+  counts->set_total(v.counts.total);
+  counts->set_pending(v.counts.pending);
+  counts->set_in_progress(v.counts.in_progress);
+  counts->set_sent(v.counts.sent);
+  counts->set_completed(v.counts.completed);
+  counts->set_failed(v.counts.failed);
+  counts->set_cancelled(v.counts.cancelled);
+  counts->set_recipients(v.counts.recipients);
+  counts->set_recipients_pending(v.counts.recipients_pending);
+  SetTime(c.create_time_ms, out.mutable_create_time());
+  SetTime(c.update_time_ms, out.mutable_update_time());
+  SetTime(c.dispatch_time_ms, out.mutable_dispatch_time());
+  SetTime(c.end_time_ms, out.mutable_end_time());
+  out.set_revision(v.revision);
+  return out;
+}
+
+v1::Delivery ToProto(std::string_view tenant, std::string_view campaign, const store::Delivery& d) {
+  v1::Delivery out;
+  out.set_name(StrCat(ChildNameOf(tenant, "campaigns", campaign), "/deliveries/", d.account));
+  out.set_account(ChildNameOf(tenant, "accounts", d.account));
+  out.set_state(ToProto(d.state));
+  out.set_upstream_message_id(d.upstream_message_id);
+  out.set_recipients(d.recipients);
+  out.set_recipients_pending(d.recipients_pending);
+  out.set_error(d.error);
+  out.set_send_attempts(d.send_attempts);
+  out.set_cancel_outcome(d.cancel_outcome);
+  SetTime(d.update_time_ms, out.mutable_update_time());
+  return out;
+}
+
+absl::Status ValidateTeamFields(const v1::Team& team, bool create) {
+  if (absl::Status s = ValidateDisplayName("team.display_name", team.display_name()); !s.ok()) {
+    return s;
+  }
+  if (create && team.upstream_api_key().empty()) {
+    return Invalid("team.upstream_api_key", "is required");
+  }
+  if (team.upstream_api_key().size() > 1024) {
+    return Invalid("team.upstream_api_key", "at most 1024 characters");
+  }
+  if (team.rate_limit_per_minute() < 0 || team.rate_limit_per_minute() > 100000 ||
+      (!create && team.rate_limit_per_minute() == 0)) {
+    return Invalid("team.rate_limit_per_minute", "must be in [1, 100000]");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAccountFields(const v1::Account& account) {
+  if (absl::Status s = ValidateDisplayName("account.display_name", account.display_name());
+      !s.ok()) {
+    return s;
+  }
+  if (account.sends_per_minute() < 0 || account.sends_per_minute() > 10000) {
+    return Invalid("account.sends_per_minute", "must be in [0, 10000]");
+  }
+  if (account.max_in_flight() < 0 || account.max_in_flight() > 100) {
+    return Invalid("account.max_in_flight", "must be in [0, 100]");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const v1::MediaAsset& m,
+                                                  bool uploaded) {
+  store::MediaAsset out{.tenant = std::string(tenant)};
+  if (m.type() == v1::MediaAsset::TYPE_UNSPECIFIED || !v1::MediaAsset::Type_IsValid(m.type())) {
+    return Invalid("media_asset.type", "is required (IMAGE, VIDEO or AUDIO)");
+  }
+  out.type = static_cast<store::MediaType>(m.type());
+  if (uploaded) {
+    if (!m.source_url().empty())
+      return Invalid("media_asset.source_url", "must be empty for uploads");
+    if (m.file_name().empty()) return Invalid("media_asset.file_name", "is required");
+    out.content_type = m.content_type().empty() ? "application/octet-stream" : m.content_type();
+  } else {
+    const std::string& url = m.source_url();
+    if (url.empty()) return Invalid("media_asset.source_url", "is required");
+    if (url.size() > 2048 || !(url.starts_with("https://") || url.starts_with("http://")) ||
+        url.find_first_of(" \t\r\n") != std::string::npos) {
+      return Invalid("media_asset.source_url", "must be an http(s) URL of at most 2048 characters");
+    }
+    out.source_url = url;
+    out.file_name = m.file_name();
+    if (out.file_name.empty()) {
+      std::string_view path = std::string_view(url).substr(url.find("://") + 3);
+      const size_t q = path.find_first_of("?#");
+      if (q != std::string_view::npos) path = path.substr(0, q);
+      const size_t slash = path.rfind('/');
+      out.file_name = slash == std::string_view::npos ? "" : std::string(path.substr(slash + 1));
+    }
+    out.content_type = m.content_type();
+  }
+  if (out.file_name.size() > 200) return Invalid("media_asset.file_name", "at most 200 characters");
+  return out;
+}
+
+absl::StatusOr<store::Campaign> ParseCampaign(std::string_view tenant, const v1::Campaign& c,
+                                              absl::Time now) {
+  store::Campaign out{.tenant = std::string(tenant)};
+  if (absl::Status s = ValidateDisplayName("campaign.display_name", c.display_name()); !s.ok()) {
+    return s;
+  }
+  out.display_name = c.display_name();
+  if (!c.has_content()) return Invalid("campaign.content", "is required");
+  if (absl::Status s = ParseContent("campaign.content", tenant, c.content(), out.content);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ParseTargets(tenant, c.targets(), out.targets); !s.ok()) return s;
+  if (absl::Status s = ParseSendTime(c, now, out); !s.ok()) return s;
+  if (absl::Status s = ParseGrace(c, out); !s.ok()) return s;
+  out.phase = c.save_as_draft() ? store::CampaignPhase::kDraft : store::CampaignPhase::kDispatched;
+  return out;
+}
+
+}  // namespace herald::api

@@ -1,0 +1,53 @@
+// Protobuf <-> domain: Parse (validation of a request's shape, errors naming the field) and
+// ToProto. Pure functions; no I/O.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <absl/status/statusor.h>
+#include <google/protobuf/field_mask.pb.h>
+#include <google/protobuf/timestamp.pb.h>
+
+#include <herald/campaign/service.h>
+#include <herald/store/model.h>
+#include <herald/v1/account.pb.h>
+#include <herald/v1/campaign.pb.h>
+#include <herald/v1/media.pb.h>
+#include <herald/v1/tenant.pb.h>
+
+namespace herald::api {
+
+void SetTime(int64_t unix_ms, google::protobuf::Timestamp* out);
+
+// Page tokens: opaque strings bound to the request's filter.
+std::string EncodePageToken(std::string_view after, uint64_t fingerprint);
+absl::StatusOr<std::string> DecodePageToken(std::string_view token, uint64_t fingerprint);
+// 0 -> `fallback`; otherwise 1..max.
+absl::StatusOr<int> ParsePageSize(int32_t page_size, int fallback, int max);
+
+absl::Status ValidateRequestId(std::string_view request_id);
+absl::Status ValidateDisplayName(std::string_view field, std::string_view name);
+// The mask's paths, each one of `allowed`; kInvalidArgument naming the first that is not.
+absl::StatusOr<std::vector<std::string>> ParseMask(const google::protobuf::FieldMask& mask,
+                                                   std::initializer_list<std::string_view> allowed);
+
+v1::Tenant ToProto(const store::Tenant& t);
+v1::ApiKey ToProto(const store::ApiKey& k);
+v1::Team ToProto(const store::Team& t);
+v1::Account ToProto(const store::Account& a);
+v1::MediaAsset ToProto(const store::MediaAsset& m);
+v1::Campaign ToProto(const campaign::CampaignView& v);
+v1::Delivery ToProto(std::string_view tenant, std::string_view campaign, const store::Delivery& d);
+
+absl::Status ValidateTeamFields(const v1::Team& team, bool create);
+absl::Status ValidateAccountFields(const v1::Account& account);
+absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const v1::MediaAsset& m,
+                                                  bool uploaded);
+
+// The campaign of a CreateCampaign request, or an existing campaign with an update merged in
+// (`now` checks the send time).
+absl::StatusOr<store::Campaign> ParseCampaign(std::string_view tenant, const v1::Campaign& c,
+                                              absl::Time now);
+}  // namespace herald::api

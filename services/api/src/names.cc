@@ -1,0 +1,86 @@
+#include "names.h"
+
+#include <absl/strings/ascii.h>
+
+#include <herald/common/strings.h>
+
+namespace herald::api {
+namespace {
+
+// Server-made ids (ULIDs) and client-chosen ones share this alphabet.
+bool IsIdChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+}
+
+absl::Status ValidateIdSegment(std::string_view field, std::string_view id) {
+  if (id.empty() || id.size() > 80 || !std::all_of(id.begin(), id.end(), IsIdChar)) {
+    return absl::InvalidArgumentError(StrCat(field, ": '", id, "' is not a valid id"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ParseTenantName(std::string_view field, std::string_view name) {
+  constexpr std::string_view kPrefix = "tenants/";
+  if (name.empty()) return absl::InvalidArgumentError(StrCat(field, " is required"));
+  if (!name.starts_with(kPrefix) || name.find('/', kPrefix.size()) != std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        StrCat(field, ": '", name, "' is not a tenant name (tenants/{tenant})"));
+  }
+  std::string_view id = name.substr(kPrefix.size());
+  if (absl::Status s = ValidateIdSegment(field, id); !s.ok()) return s;
+  return std::string(id);
+}
+
+absl::StatusOr<ChildName> ParseChildName(std::string_view field, std::string_view name,
+                                         std::string_view collection) {
+  if (name.empty()) return absl::InvalidArgumentError(StrCat(field, " is required"));
+  const std::string bad = StrCat(
+      field, ": '", name, "' is not a name of the form tenants/{tenant}/", collection, "/{id}");
+  std::vector<std::string_view> parts = StrSplit(name, '/');
+  if (parts.size() != 4 || parts[0] != "tenants" || parts[2] != collection) {
+    return absl::InvalidArgumentError(bad);
+  }
+  if (!ValidateIdSegment(field, parts[1]).ok() || !ValidateIdSegment(field, parts[3]).ok()) {
+    return absl::InvalidArgumentError(bad);
+  }
+  return ChildName{std::string(parts[1]), std::string(parts[3])};
+}
+
+std::string TenantName(std::string_view tenant) { return StrCat("tenants/", tenant); }
+
+std::string ChildNameOf(std::string_view tenant, std::string_view collection, std::string_view id) {
+  return StrCat("tenants/", tenant, "/", collection, "/", id);
+}
+
+absl::Status ValidateSlug(std::string_view field, std::string_view id) {
+  const bool ok = !id.empty() && id.size() <= 40 && absl::ascii_islower(id[0]) &&
+                  std::all_of(id.begin(), id.end(), [](char c) {
+                    return absl::ascii_islower(static_cast<unsigned char>(c)) ||
+                           absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '-';
+                  });
+  if (!ok) {
+    return absl::InvalidArgumentError(StrCat(
+        field, ": '", id, "' must be 1-40 characters of a-z, 0-9 and '-', starting with a letter"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAccountId(std::string_view field, std::string_view id) {
+  constexpr std::string_view kPrefix = "acct_";
+  const std::string_view rest = id.starts_with(kPrefix) ? id.substr(kPrefix.size()) : "";
+  const bool ok =
+      !rest.empty() && rest.size() <= 64 && std::all_of(rest.begin(), rest.end(), [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c));
+      });
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        StrCat(field, ": '", id,
+               "' is not an upstream account id (acct_ then 1-64 letters or "
+               "digits)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace herald::api

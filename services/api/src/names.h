@@ -1,0 +1,30 @@
+// Resource names of the API ("tenants/acme/campaigns/01h…") and the ids inside them.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <absl/status/statusor.h>
+
+namespace herald::api {
+
+// "tenants/{tenant}" -> tenant. kInvalidArgument naming `field` otherwise.
+absl::StatusOr<std::string> ParseTenantName(std::string_view field, std::string_view name);
+
+struct ChildName {
+  std::string tenant;
+  std::string id;
+};
+// "tenants/{tenant}/{collection}/{id}".
+absl::StatusOr<ChildName> ParseChildName(std::string_view field, std::string_view name,
+                                         std::string_view collection);
+
+std::string TenantName(std::string_view tenant);
+std::string ChildNameOf(std::string_view tenant, std::string_view collection, std::string_view id);
+
+// Ids a client chooses: tenants and teams: 1-40 of [a-z0-9-], starting with a letter; accounts:
+// "acct_" then 1-64 letters or digits.
+absl::Status ValidateSlug(std::string_view field, std::string_view id);
+absl::Status ValidateAccountId(std::string_view field, std::string_view id);
+
+}  // namespace herald::api

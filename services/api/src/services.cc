@@ -1,0 +1,947 @@
+// The gRPC services: per RPC, Parse (convert.h) → campaign::Service → ToProto.
+#include <deque>
+#include <mutex>
+
+#include <absl/strings/numbers.h>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <google/protobuf/util/field_mask_util.h>
+#include <google/protobuf/util/time_util.h>
+
+#include <herald/api/api.h>
+#include <herald/common/status.h>
+#include <herald/common/strings.h>
+#include <herald/v1/account.grpc.pb.h>
+#include <herald/v1/campaign.grpc.pb.h>
+#include <herald/v1/media.grpc.pb.h>
+#include <herald/v1/tenant.grpc.pb.h>
+
+#include "bridge.h"
+#include "convert.h"
+#include "names.h"
+
+namespace herald::api {
+namespace {
+
+namespace asio = boost::asio;
+using campaign::Caller;
+using grpc::CallbackServerContext;
+using grpc::ServerUnaryReactor;
+
+// The id of a tenant-owned resource name, NOT_FOUND when it belongs to another tenant.
+absl::StatusOr<std::string> OwnId(const Caller& caller, std::string_view field,
+                                  std::string_view name, std::string_view collection) {
+  auto parsed = ParseChildName(field, name, collection);
+  if (!parsed.ok()) return parsed.status();
+  if (parsed->tenant != caller.tenant) {
+    return absl::NotFoundError(StrCat("'", name, "' not found"));
+  }
+  return parsed->id;
+}
+
+absl::Status OwnParent(const Caller& caller, std::string_view parent) {
+  auto tenant = ParseTenantName("parent", parent);
+  if (!tenant.ok()) return tenant.status();
+  if (*tenant != caller.tenant) return absl::NotFoundError(StrCat("'", parent, "' not found"));
+  return absl::OkStatus();
+}
+
+// Pages over a sorted vector by the id of the last element returned.
+template <typename T, typename IdOf>
+absl::StatusOr<std::pair<std::vector<T>, std::string>> Page(std::vector<T> all, IdOf id_of,
+                                                            int32_t page_size,
+                                                            const std::string& token,
+                                                            uint64_t fingerprint) {
+  HERALD_ASSIGN_OR_RETURN(int size, ParsePageSize(page_size, 100, 1000));
+  HERALD_ASSIGN_OR_RETURN(std::string after, DecodePageToken(token, fingerprint));
+  std::vector<T> out;
+  std::string next;
+  for (T& item : all) {
+    if (!after.empty() && id_of(item) <= after) continue;
+    if (static_cast<int>(out.size()) == size) {
+      next = EncodePageToken(id_of(out.back()), fingerprint);
+      break;
+    }
+    out.push_back(std::move(item));
+  }
+  return std::make_pair(std::move(out), std::move(next));
+}
+
+uint64_t Fingerprint(std::string_view s) { return std::hash<std::string_view>{}(s); }
+
+// ---------------------------------------------------------------------------------------------
+
+class TenantServiceImpl final : public v1::TenantService::CallbackService {
+ public:
+  explicit TenantServiceImpl(Bridge& bridge) : bridge_(bridge), service_(bridge.service()) {}
+
+  ServerUnaryReactor* CreateTenant(CallbackServerContext* ctx, const v1::CreateTenantRequest* req,
+                                   v1::Tenant* resp) override {
+    return bridge_.Unary(
+        ctx, "CreateTenant", resp, Access::kAdmin, [this, req](const Caller&) -> Op<v1::Tenant> {
+          HERALD_CO_RETURN_IF_ERROR(ValidateSlug("tenant_id", req->tenant_id()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
+          HERALD_CO_RETURN_IF_ERROR(
+              ValidateDisplayName("tenant.display_name", req->tenant().display_name()));
+          store::Tenant tenant{.id = req->tenant_id(),
+                               .display_name = req->tenant().display_name()};
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto created, co_await service_.CreateTenant(std::move(tenant), req->request_id()));
+          co_return ToProto(created.value);
+        });
+  }
+
+  ServerUnaryReactor* GetTenant(CallbackServerContext* ctx, const v1::GetTenantRequest* req,
+                                v1::Tenant* resp) override {
+    return bridge_.Unary(
+        ctx, "GetTenant", resp, Access::kAdmin, [this, req](const Caller&) -> Op<v1::Tenant> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, ParseTenantName("name", req->name()));
+          HERALD_CO_ASSIGN_OR_RETURN(auto t, co_await service_.GetTenant(id));
+          co_return ToProto(t);
+        });
+  }
+
+  ServerUnaryReactor* ListTenants(CallbackServerContext* ctx, const v1::ListTenantsRequest* req,
+                                  v1::ListTenantsResponse* resp) override {
+    return bridge_.Unary(ctx, "ListTenants", resp, Access::kAdmin,
+                         [this, req](const Caller&) -> Op<v1::ListTenantsResponse> {
+                           HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListTenants());
+                           HERALD_CO_ASSIGN_OR_RETURN(
+                               auto page,
+                               Page(
+                                   std::move(all), [](const store::Tenant& t) { return t.id; },
+                                   req->page_size(), req->page_token(), Fingerprint("tenants")));
+                           v1::ListTenantsResponse out;
+                           for (const auto& t : page.first) *out.add_tenants() = ToProto(t);
+                           out.set_next_page_token(page.second);
+                           co_return out;
+                         });
+  }
+
+  ServerUnaryReactor* CreateApiKey(CallbackServerContext* ctx, const v1::CreateApiKeyRequest* req,
+                                   v1::CreateApiKeyResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "CreateApiKey", resp, Access::kAdmin,
+        [this, req](const Caller&) -> Op<v1::CreateApiKeyResponse> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string tenant, ParseTenantName("parent", req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
+          HERALD_CO_RETURN_IF_ERROR(
+              ValidateDisplayName("api_key.display_name", req->api_key().display_name()));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto key, co_await service_.CreateApiKey(tenant, req->api_key().display_name(),
+                                                       req->request_id()));
+          v1::CreateApiKeyResponse out;
+          *out.mutable_api_key() = ToProto(key.first);
+          out.set_secret(key.second);
+          co_return out;
+        });
+  }
+
+  ServerUnaryReactor* ListApiKeys(CallbackServerContext* ctx, const v1::ListApiKeysRequest* req,
+                                  v1::ListApiKeysResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "ListApiKeys", resp, Access::kAdmin,
+        [this, req](const Caller&) -> Op<v1::ListApiKeysResponse> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string tenant, ParseTenantName("parent", req->parent()));
+          HERALD_CO_ASSIGN_OR_RETURN(auto keys, co_await service_.ListApiKeys(tenant));
+          v1::ListApiKeysResponse out;
+          for (const auto& k : keys) *out.add_api_keys() = ToProto(k);
+          co_return out;
+        });
+  }
+
+  ServerUnaryReactor* RevokeApiKey(CallbackServerContext* ctx, const v1::RevokeApiKeyRequest* req,
+                                   v1::ApiKey* resp) override {
+    return bridge_.Unary(
+        ctx, "RevokeApiKey", resp, Access::kAdmin, [this, req](const Caller&) -> Op<v1::ApiKey> {
+          HERALD_CO_ASSIGN_OR_RETURN(ChildName n, ParseChildName("name", req->name(), "apiKeys"));
+          HERALD_CO_ASSIGN_OR_RETURN(auto k, co_await service_.RevokeApiKey(n.tenant, n.id));
+          co_return ToProto(k);
+        });
+  }
+
+ private:
+  Bridge& bridge_;
+  campaign::Service& service_;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+class AccountServiceImpl final : public v1::AccountService::CallbackService {
+ public:
+  explicit AccountServiceImpl(Bridge& bridge) : bridge_(bridge), service_(bridge.service()) {}
+
+  ServerUnaryReactor* CreateTeam(CallbackServerContext* ctx, const v1::CreateTeamRequest* req,
+                                 v1::Team* resp) override {
+    return bridge_.Unary(
+        ctx, "CreateTeam", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Team> {
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateSlug("team_id", req->team_id()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateTeamFields(req->team(), /*create=*/true));
+          store::Team team{.tenant = c.tenant,
+                           .id = req->team_id(),
+                           .display_name = req->team().display_name(),
+                           .rate_limit_per_minute = req->team().rate_limit_per_minute() == 0
+                                                        ? 1000
+                                                        : req->team().rate_limit_per_minute()};
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto created,
+              co_await service_.CreateTeam(std::move(team), req->team().upstream_api_key(),
+                                           req->request_id()));
+          co_return ToProto(created.value);
+        });
+  }
+
+  ServerUnaryReactor* GetTeam(CallbackServerContext* ctx, const v1::GetTeamRequest* req,
+                              v1::Team* resp) override {
+    return bridge_.Unary(
+        ctx, "GetTeam", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Team> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "teams"));
+          HERALD_CO_ASSIGN_OR_RETURN(auto t, co_await service_.GetTeam(c.tenant, id));
+          co_return ToProto(t);
+        });
+  }
+
+  ServerUnaryReactor* ListTeams(CallbackServerContext* ctx, const v1::ListTeamsRequest* req,
+                                v1::ListTeamsResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "ListTeams", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::ListTeamsResponse> {
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListTeams(c.tenant));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto page, Page(
+                             std::move(all), [](const store::Team& t) { return t.id; },
+                             req->page_size(), req->page_token(), Fingerprint("teams")));
+          v1::ListTeamsResponse out;
+          for (const auto& t : page.first) *out.add_teams() = ToProto(t);
+          out.set_next_page_token(page.second);
+          co_return out;
+        });
+  }
+
+  ServerUnaryReactor* UpdateTeam(CallbackServerContext* ctx, const v1::UpdateTeamRequest* req,
+                                 v1::Team* resp) override {
+    return bridge_.Unary(
+        ctx, "UpdateTeam", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Team> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id,
+                                     OwnId(c, "team.name", req->team().name(), "teams"));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto fields, ParseMask(req->update_mask(), {"display_name", "upstream_api_key",
+                                                          "rate_limit_per_minute"}));
+          v1::Team checked = req->team();
+          if (std::find(fields.begin(), fields.end(), "rate_limit_per_minute") == fields.end()) {
+            checked.set_rate_limit_per_minute(1);
+          }
+          const bool new_key =
+              std::find(fields.begin(), fields.end(), "upstream_api_key") != fields.end();
+          HERALD_CO_RETURN_IF_ERROR(ValidateTeamFields(checked, /*create=*/new_key));
+          store::Team update{.tenant = c.tenant,
+                             .id = id,
+                             .display_name = req->team().display_name(),
+                             .rate_limit_per_minute = req->team().rate_limit_per_minute()};
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto t,
+              co_await service_.UpdateTeam(
+                  std::move(update),
+                  new_key ? std::optional(req->team().upstream_api_key()) : std::nullopt, fields));
+          co_return ToProto(t);
+        });
+  }
+
+  ServerUnaryReactor* DeleteTeam(CallbackServerContext* ctx, const v1::DeleteTeamRequest* req,
+                                 v1::DeleteTeamResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "DeleteTeam", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::DeleteTeamResponse> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "teams"));
+          HERALD_CO_RETURN_IF_ERROR((co_await service_.DeleteTeam(c.tenant, id)).status());
+          co_return v1::DeleteTeamResponse();
+        });
+  }
+
+  ServerUnaryReactor* ResumeTeam(CallbackServerContext* ctx, const v1::ResumeTeamRequest* req,
+                                 v1::Team* resp) override {
+    return bridge_.Unary(
+        ctx, "ResumeTeam", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Team> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "teams"));
+          HERALD_CO_ASSIGN_OR_RETURN(auto t, co_await service_.ResumeTeam(c.tenant, id));
+          co_return ToProto(t);
+        });
+  }
+
+  ServerUnaryReactor* CreateAccount(CallbackServerContext* ctx, const v1::CreateAccountRequest* req,
+                                    v1::Account* resp) override {
+    return bridge_.Unary(
+        ctx, "CreateAccount", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::Account> {
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateAccountId("account_id", req->account_id()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateAccountFields(req->account()));
+          auto team = ParseChildName("account.team", req->account().team(), "teams");
+          if (!team.ok()) co_return team.status();
+          if (team->tenant != c.tenant) {
+            co_return absl::InvalidArgumentError(
+                StrCat("account.team: '", req->account().team(), "' not found"));
+          }
+          store::Account account{.tenant = c.tenant,
+                                 .id = req->account_id(),
+                                 .team = team->id,
+                                 .display_name = req->account().display_name(),
+                                 .sends_per_minute = req->account().sends_per_minute(),
+                                 .max_in_flight = req->account().max_in_flight()};
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto created, co_await service_.CreateAccount(std::move(account), req->request_id()));
+          co_return ToProto(created.value);
+        });
+  }
+
+  ServerUnaryReactor* GetAccount(CallbackServerContext* ctx, const v1::GetAccountRequest* req,
+                                 v1::Account* resp) override {
+    return bridge_.Unary(
+        ctx, "GetAccount", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Account> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "accounts"));
+          HERALD_CO_ASSIGN_OR_RETURN(auto a, co_await service_.GetAccount(c.tenant, id));
+          co_return ToProto(a);
+        });
+  }
+
+  ServerUnaryReactor* ListAccounts(CallbackServerContext* ctx, const v1::ListAccountsRequest* req,
+                                   v1::ListAccountsResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "ListAccounts", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::ListAccountsResponse> {
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          std::string team;
+          if (!req->team().empty()) {
+            HERALD_CO_ASSIGN_OR_RETURN(team, OwnId(c, "team", req->team(), "teams"));
+          }
+          HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListAccounts(c.tenant, team));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto page,
+              Page(
+                  std::move(all), [](const store::Account& a) { return a.id; }, req->page_size(),
+                  req->page_token(), Fingerprint(StrCat("accounts/", team))));
+          v1::ListAccountsResponse out;
+          for (const auto& a : page.first) *out.add_accounts() = ToProto(a);
+          out.set_next_page_token(page.second);
+          co_return out;
+        });
+  }
+
+  ServerUnaryReactor* UpdateAccount(CallbackServerContext* ctx, const v1::UpdateAccountRequest* req,
+                                    v1::Account* resp) override {
+    return bridge_.Unary(
+        ctx, "UpdateAccount", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::Account> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id,
+                                     OwnId(c, "account.name", req->account().name(), "accounts"));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto fields,
+              ParseMask(req->update_mask(), {"display_name", "sends_per_minute", "max_in_flight"}));
+          HERALD_CO_RETURN_IF_ERROR(ValidateAccountFields(req->account()));
+          store::Account update{.tenant = c.tenant,
+                                .id = id,
+                                .display_name = req->account().display_name(),
+                                .sends_per_minute = req->account().sends_per_minute(),
+                                .max_in_flight = req->account().max_in_flight()};
+          HERALD_CO_ASSIGN_OR_RETURN(auto a,
+                                     co_await service_.UpdateAccount(std::move(update), fields));
+          co_return ToProto(a);
+        });
+  }
+
+  ServerUnaryReactor* DeleteAccount(CallbackServerContext* ctx, const v1::DeleteAccountRequest* req,
+                                    v1::DeleteAccountResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "DeleteAccount", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::DeleteAccountResponse> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "accounts"));
+          HERALD_CO_RETURN_IF_ERROR((co_await service_.DeleteAccount(c.tenant, id)).status());
+          co_return v1::DeleteAccountResponse();
+        });
+  }
+
+  ServerUnaryReactor* PauseAccount(CallbackServerContext* ctx, const v1::PauseAccountRequest* req,
+                                   v1::Account* resp) override {
+    return SetPaused(ctx, "PauseAccount", req->name(), resp, true);
+  }
+  ServerUnaryReactor* ResumeAccount(CallbackServerContext* ctx, const v1::ResumeAccountRequest* req,
+                                    v1::Account* resp) override {
+    return SetPaused(ctx, "ResumeAccount", req->name(), resp, false);
+  }
+
+  ServerUnaryReactor* SyncAccounts(CallbackServerContext* ctx, const v1::SyncAccountsRequest* req,
+                                   v1::SyncAccountsResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "SyncAccounts", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::SyncAccountsResponse> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string team, OwnId(c, "team", req->team(), "teams"));
+          HERALD_CO_ASSIGN_OR_RETURN(auto result, co_await service_.SyncAccounts(c.tenant, team));
+          v1::SyncAccountsResponse out;
+          for (const auto& a : result.first) *out.add_created() = ToProto(a);
+          out.set_unchanged(result.second);
+          co_return out;
+        });
+  }
+
+ private:
+  ServerUnaryReactor* SetPaused(CallbackServerContext* ctx, std::string_view method,
+                                const std::string& name, v1::Account* resp, bool paused) {
+    return bridge_.Unary(ctx, method, resp, Access::kTenant,
+                         [this, name, paused](const Caller& c) -> Op<v1::Account> {
+                           HERALD_CO_ASSIGN_OR_RETURN(std::string id,
+                                                      OwnId(c, "name", name, "accounts"));
+                           HERALD_CO_ASSIGN_OR_RETURN(
+                               auto a, co_await service_.SetAccountPaused(c.tenant, id, paused));
+                           co_return ToProto(a);
+                         });
+  }
+
+  Bridge& bridge_;
+  campaign::Service& service_;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+class MediaServiceImpl final : public v1::MediaService::CallbackService {
+ public:
+  MediaServiceImpl(Bridge& bridge, int64_t max_bytes)
+      : bridge_(bridge), service_(bridge.service()), max_bytes_(max_bytes) {}
+
+  ServerUnaryReactor* CreateMediaAsset(CallbackServerContext* ctx,
+                                       const v1::CreateMediaAssetRequest* req,
+                                       v1::MediaAsset* resp) override {
+    return bridge_.Unary(
+        ctx, "CreateMediaAsset", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::MediaAsset> {
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
+          HERALD_CO_ASSIGN_OR_RETURN(store::MediaAsset asset,
+                                     ParseMediaAsset(c.tenant, req->media_asset(), false));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto created, co_await service_.CreateMediaAsset(std::move(asset), req->request_id(),
+                                                               std::nullopt));
+          co_return ToProto(created.value);
+        });
+  }
+
+  grpc::ServerReadReactor<v1::UploadMediaAssetRequest>* UploadMediaAsset(
+      CallbackServerContext* ctx, v1::MediaAsset* resp) override {
+    return new UploadReactor(this, ctx, resp);
+  }
+
+  ServerUnaryReactor* GetMediaAsset(CallbackServerContext* ctx, const v1::GetMediaAssetRequest* req,
+                                    v1::MediaAsset* resp) override {
+    return bridge_.Unary(
+        ctx, "GetMediaAsset", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::MediaAsset> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "media"));
+          HERALD_CO_ASSIGN_OR_RETURN(auto m, co_await service_.GetMediaAsset(c.tenant, id));
+          co_return ToProto(m);
+        });
+  }
+
+  ServerUnaryReactor* ListMediaAssets(CallbackServerContext* ctx,
+                                      const v1::ListMediaAssetsRequest* req,
+                                      v1::ListMediaAssetsResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "ListMediaAssets", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::ListMediaAssetsResponse> {
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListMediaAssets(c.tenant));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto page, Page(
+                             std::move(all), [](const store::MediaAsset& m) { return m.id; },
+                             req->page_size(), req->page_token(), Fingerprint("media")));
+          v1::ListMediaAssetsResponse out;
+          for (const auto& m : page.first) *out.add_media_assets() = ToProto(m);
+          out.set_next_page_token(page.second);
+          co_return out;
+        });
+  }
+
+  ServerUnaryReactor* DeleteMediaAsset(CallbackServerContext* ctx,
+                                       const v1::DeleteMediaAssetRequest* req,
+                                       v1::DeleteMediaAssetResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "DeleteMediaAsset", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::DeleteMediaAssetResponse> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "media"));
+          HERALD_CO_RETURN_IF_ERROR((co_await service_.DeleteMediaAsset(c.tenant, id)).status());
+          co_return v1::DeleteMediaAssetResponse();
+        });
+  }
+
+ private:
+  // Reads the metadata, then chunks up to the limit, then stores the asset through the bridge.
+  class UploadReactor final : public grpc::ServerReadReactor<v1::UploadMediaAssetRequest> {
+   public:
+    UploadReactor(MediaServiceImpl* owner, CallbackServerContext* ctx, v1::MediaAsset* resp)
+        : owner_(owner), ctx_(ctx), resp_(resp), bearer_(BearerOf(*ctx)) {
+      StartRead(&request_);
+    }
+
+    void OnReadDone(bool ok) override {
+      if (!ok) {  // the client finished sending
+        Store();
+        return;
+      }
+      if (!have_metadata_) {
+        if (!request_.has_metadata()) {
+          Fail(absl::InvalidArgumentError("the first message must carry metadata"));
+          return;
+        }
+        metadata_ = request_.metadata();
+        have_metadata_ = true;
+      } else {
+        if (!request_.has_chunk() && request_.has_metadata()) {
+          Fail(absl::InvalidArgumentError("metadata may only come first"));
+          return;
+        }
+        if (static_cast<int64_t>(bytes_.size() + request_.chunk().size()) > owner_->max_bytes_) {
+          Fail(absl::ResourceExhaustedError(
+              StrCat("the upload exceeds the limit of ", owner_->max_bytes_, " bytes")));
+          return;
+        }
+        bytes_ += request_.chunk();
+      }
+      StartRead(&request_);
+    }
+
+    void OnDone() override { delete this; }
+
+   private:
+    void Fail(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+
+    void Store() {
+      asio::co_spawn(
+          owner_->bridge_.executor(),
+          [this]() -> asio::awaitable<void> {
+            absl::Status status = co_await Run();
+            Finish(ToGrpcStatus(status));
+          },
+          asio::detached);
+    }
+
+    asio::awaitable<absl::Status> Run() {
+      if (!have_metadata_) co_return absl::InvalidArgumentError("metadata is required");
+      HERALD_CO_ASSIGN_OR_RETURN(Caller c,
+                                 co_await owner_->bridge_.Admit(bearer_, Access::kTenant));
+      HERALD_CO_RETURN_IF_ERROR(OwnParent(c, metadata_.parent()));
+      HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(metadata_.request_id()));
+      if (bytes_.empty()) co_return absl::InvalidArgumentError("chunk: the file is empty");
+      HERALD_CO_ASSIGN_OR_RETURN(store::MediaAsset asset,
+                                 ParseMediaAsset(c.tenant, metadata_.media_asset(), true));
+      HERALD_CO_ASSIGN_OR_RETURN(auto created,
+                                 co_await owner_->service_.CreateMediaAsset(
+                                     std::move(asset), metadata_.request_id(), std::move(bytes_)));
+      *resp_ = ToProto(created.value);
+      co_return absl::OkStatus();
+    }
+
+    MediaServiceImpl* owner_;
+    CallbackServerContext* ctx_;
+    v1::MediaAsset* resp_;
+    std::string bearer_;
+    v1::UploadMediaAssetRequest request_;
+    v1::UploadMediaAssetRequest::Metadata metadata_;
+    bool have_metadata_ = false;
+    std::string bytes_;
+  };
+
+  Bridge& bridge_;
+  campaign::Service& service_;
+  const int64_t max_bytes_;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
+ public:
+  CampaignServiceImpl(Bridge& bridge, absl::Duration watch_poll)
+      : bridge_(bridge), service_(bridge.service()), watch_poll_(watch_poll) {}
+
+  ServerUnaryReactor* CreateCampaign(CallbackServerContext* ctx,
+                                     const v1::CreateCampaignRequest* req,
+                                     v1::Campaign* resp) override {
+    return bridge_.Unary(
+        ctx, "CreateCampaign", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::Campaign> {
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
+          HERALD_CO_ASSIGN_OR_RETURN(store::Campaign campaign,
+                                     ParseCampaign(c.tenant, req->campaign(), absl::Now()));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto view, co_await service_.CreateCampaign(std::move(campaign), req->request_id()));
+          co_return ToProto(view);
+        });
+  }
+
+  ServerUnaryReactor* GetCampaign(CallbackServerContext* ctx, const v1::GetCampaignRequest* req,
+                                  v1::Campaign* resp) override {
+    return bridge_.Unary(
+        ctx, "GetCampaign", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::Campaign> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "campaigns"));
+          HERALD_CO_ASSIGN_OR_RETURN(auto v, co_await service_.GetCampaign(c.tenant, id));
+          co_return ToProto(v);
+        });
+  }
+
+  ServerUnaryReactor* ListCampaigns(CallbackServerContext* ctx, const v1::ListCampaignsRequest* req,
+                                    v1::ListCampaignsResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "ListCampaigns", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::ListCampaignsResponse> {
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_ASSIGN_OR_RETURN(int size, ParsePageSize(req->page_size(), 50, 1000));
+          std::string filter = StrCat(req->create_time_after().seconds(), "/",
+                                      req->create_time_before().seconds(), "/");
+          std::set<int> states;
+          for (int s : req->states()) {
+            if (s == v1::Campaign::STATE_UNSPECIFIED || !v1::Campaign::State_IsValid(s)) {
+              co_return absl::InvalidArgumentError("states: unknown state");
+            }
+            states.insert(s);
+          }
+          for (int s : states) StrAppend(&filter, s, ",");
+          const uint64_t fingerprint = Fingerprint(filter);
+          HERALD_CO_ASSIGN_OR_RETURN(std::string after,
+                                     DecodePageToken(req->page_token(), fingerprint));
+          std::optional<double> before;
+          if (!after.empty()) {
+            double v = 0;
+            if (!absl::SimpleAtod(after, &v)) {
+              co_return absl::InvalidArgumentError("page_token: malformed");
+            }
+            before = v;
+          }
+          const int64_t after_ms = req->has_create_time_after()
+                                       ? google::protobuf::util::TimeUtil::TimestampToMilliseconds(
+                                             req->create_time_after())
+                                       : 0;
+          if (req->has_create_time_before()) {
+            const double b =
+                static_cast<double>(google::protobuf::util::TimeUtil::TimestampToMilliseconds(
+                    req->create_time_before()));
+            before = before ? std::min(*before, b) : b;
+          }
+          v1::ListCampaignsResponse out;
+          // Filters apply after the index read; keep reading until the page is full.
+          while (out.campaigns_size() < size) {
+            HERALD_CO_ASSIGN_OR_RETURN(auto page,
+                                       co_await service_.ListCampaigns(c.tenant, before, size));
+            bool past_range = false;
+            for (const auto& v : page.first) {
+              if (v.campaign.create_time_ms < after_ms) {
+                past_range = true;
+                break;
+              }
+              before = static_cast<double>(v.campaign.create_time_ms);
+              const v1::Campaign proto = ToProto(v);
+              if (!states.empty() && !states.contains(proto.state())) continue;
+              *out.add_campaigns() = proto;
+              if (out.campaigns_size() == size) break;
+            }
+            if (past_range || !page.second) {
+              before.reset();
+              break;
+            }
+          }
+          if (before && out.campaigns_size() == size) {
+            out.set_next_page_token(EncodePageToken(StrCat(*before), fingerprint));
+          }
+          co_return out;
+        });
+  }
+
+  ServerUnaryReactor* UpdateCampaign(CallbackServerContext* ctx,
+                                     const v1::UpdateCampaignRequest* req,
+                                     v1::Campaign* resp) override {
+    return bridge_.Unary(
+        ctx, "UpdateCampaign", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::Campaign> {
+          HERALD_CO_ASSIGN_OR_RETURN(
+              std::string id, OwnId(c, "campaign.name", req->campaign().name(), "campaigns"));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto fields, ParseMask(req->update_mask(), {"display_name", "content", "content.text",
+                                                          "content.price_cents", "content.media",
+                                                          "content.previews", "content.locked_text",
+                                                          "targets", "send_time", "grace_period"}));
+          // Merge the masked fields into the current campaign and check the result whole, with
+          // the same rules as a create.
+          HERALD_CO_ASSIGN_OR_RETURN(auto current, co_await service_.GetCampaign(c.tenant, id));
+          v1::Campaign merged = ToProto(current);
+          google::protobuf::FieldMask mask = req->update_mask();
+          google::protobuf::util::FieldMaskUtil::MergeOptions options;
+          options.set_replace_repeated_fields(true);
+          google::protobuf::util::FieldMaskUtil::MergeMessageTo(req->campaign(), mask, options,
+                                                                &merged);
+          const bool send_time_changed =
+              std::find(fields.begin(), fields.end(), "send_time") != fields.end();
+          if (!send_time_changed) merged.clear_send_time();
+          HERALD_CO_ASSIGN_OR_RETURN(store::Campaign parsed,
+                                     ParseCampaign(c.tenant, merged, absl::Now()));
+          parsed.id = id;
+          if (!send_time_changed) parsed.send_time_ms = current.campaign.send_time_ms;
+          HERALD_CO_ASSIGN_OR_RETURN(auto v,
+                                     co_await service_.UpdateCampaign(std::move(parsed), fields));
+          co_return ToProto(v);
+        });
+  }
+
+  ServerUnaryReactor* LaunchCampaign(CallbackServerContext* ctx,
+                                     const v1::LaunchCampaignRequest* req,
+                                     v1::Campaign* resp) override {
+    return Simple(ctx, "LaunchCampaign", req->name(), resp, [this](std::string t, std::string id) {
+      return service_.LaunchCampaign(std::move(t), std::move(id));
+    });
+  }
+
+  ServerUnaryReactor* PauseCampaign(CallbackServerContext* ctx, const v1::PauseCampaignRequest* req,
+                                    v1::Campaign* resp) override {
+    return Simple(ctx, "PauseCampaign", req->name(), resp, [this](std::string t, std::string id) {
+      return service_.PauseCampaign(std::move(t), std::move(id));
+    });
+  }
+
+  ServerUnaryReactor* ResumeCampaign(CallbackServerContext* ctx,
+                                     const v1::ResumeCampaignRequest* req,
+                                     v1::Campaign* resp) override {
+    return Simple(ctx, "ResumeCampaign", req->name(), resp, [this](std::string t, std::string id) {
+      return service_.ResumeCampaign(std::move(t), std::move(id));
+    });
+  }
+
+  ServerUnaryReactor* CancelCampaign(CallbackServerContext* ctx,
+                                     const v1::CancelCampaignRequest* req,
+                                     v1::CancelCampaignResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "CancelCampaign", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::CancelCampaignResponse> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "campaigns"));
+          HERALD_CO_ASSIGN_OR_RETURN(auto result, co_await service_.CancelCampaign(c.tenant, id));
+          v1::CancelCampaignResponse out;
+          *out.mutable_campaign() = ToProto(result.campaign);
+          for (const auto& d : result.not_undone) *out.add_not_undone() = ToProto(c.tenant, id, d);
+          co_return out;
+        });
+  }
+
+  ServerUnaryReactor* ListDeliveries(CallbackServerContext* ctx,
+                                     const v1::ListDeliveriesRequest* req,
+                                     v1::ListDeliveriesResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "ListDeliveries", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::ListDeliveriesResponse> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id,
+                                     OwnId(c, "parent", req->parent(), "campaigns"));
+          HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListDeliveries(c.tenant, id));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto page, Page(
+                             std::move(all), [](const store::Delivery& d) { return d.account; },
+                             req->page_size(), req->page_token(), Fingerprint(req->parent())));
+          v1::ListDeliveriesResponse out;
+          for (const auto& d : page.first) *out.add_deliveries() = ToProto(c.tenant, id, d);
+          out.set_next_page_token(page.second);
+          co_return out;
+        });
+  }
+
+  ServerUnaryReactor* SendTestMessage(CallbackServerContext* ctx, const v1::SendTestMessageRequest*,
+                                      v1::SendTestMessageResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "SendTestMessage", resp, Access::kTenant,
+        [](const Caller&) -> Op<v1::SendTestMessageResponse> {
+          co_return absl::UnimplementedError("SendTestMessage is not available yet");
+        });
+  }
+
+  ServerUnaryReactor* ListUpstreamQueue(CallbackServerContext* ctx,
+                                        const v1::ListUpstreamQueueRequest*,
+                                        v1::ListUpstreamQueueResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "ListUpstreamQueue", resp, Access::kTenant,
+        [](const Caller&) -> Op<v1::ListUpstreamQueueResponse> {
+          co_return absl::UnimplementedError("ListUpstreamQueue is not available yet");
+        });
+  }
+
+  grpc::ServerWriteReactor<v1::WatchCampaignResponse>* WatchCampaign(
+      CallbackServerContext* ctx, const v1::WatchCampaignRequest* req) override {
+    auto* reactor = new WatchReactor(*this, ctx, req->name());
+    reactor->Begin();
+    return reactor;
+  }
+
+ private:
+  template <typename Fn>
+  ServerUnaryReactor* Simple(CallbackServerContext* ctx, std::string_view method,
+                             const std::string& name, v1::Campaign* resp, Fn fn) {
+    return bridge_.Unary(
+        ctx, method, resp, Access::kTenant, [name, fn](const Caller& c) -> Op<v1::Campaign> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", name, "campaigns"));
+          HERALD_CO_ASSIGN_OR_RETURN(auto v, co_await fn(c.tenant, id));
+          co_return ToProto(v);
+        });
+  }
+
+  // Streams the campaign and its deliveries: everything first, then what changed whenever the
+  // campaign's revision moves, until the campaign is final or the client goes away.
+  class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchCampaignResponse> {
+   public:
+    WatchReactor(CampaignServiceImpl& owner, CallbackServerContext* ctx, std::string name)
+        : owner_(owner),
+          bearer_(BearerOf(*ctx)),
+          name_(std::move(name)),
+          timer_(owner.bridge_.executor()) {}
+
+    void Begin() {
+      asio::co_spawn(
+          owner_.bridge_.executor(),
+          [this]() -> asio::awaitable<void> {
+            absl::Status status;
+            try {
+              status = co_await Run();
+            } catch (const std::exception& e) {
+              status = absl::InternalError(e.what());
+            }
+            std::lock_guard lock(mu_);
+            finish_ = ToGrpcStatus(status);
+            MaybeFinishLocked();
+          },
+          asio::detached);
+    }
+
+    void OnWriteDone(bool ok) override {
+      std::lock_guard lock(mu_);
+      writing_ = false;
+      if (!ok) {
+        cancelled_ = true;
+        queue_.clear();
+      }
+      WriteNextLocked();
+      MaybeFinishLocked();
+    }
+
+    void OnCancel() override {
+      std::lock_guard lock(mu_);
+      cancelled_ = true;
+    }
+
+    void OnDone() override {
+      // The coroutine has ended (Finish is only called after it), so nothing refers to us.
+      delete this;
+    }
+
+   private:
+    asio::awaitable<absl::Status> Run() {
+      HERALD_CO_ASSIGN_OR_RETURN(Caller c, co_await owner_.bridge_.Admit(bearer_, Access::kTenant));
+      HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", name_, "campaigns"));
+      std::map<std::string, int64_t> sent;  // delivery -> last update time sent
+      int64_t revision = -1;
+      while (true) {
+        {
+          std::lock_guard lock(mu_);
+          if (cancelled_) co_return absl::CancelledError("the client went away");
+        }
+        HERALD_CO_ASSIGN_OR_RETURN(int64_t now_revision,
+                                   co_await owner_.service_.CampaignRevision(c.tenant, id));
+        if (now_revision != revision) {
+          revision = now_revision;
+          HERALD_CO_ASSIGN_OR_RETURN(auto view, co_await owner_.service_.GetCampaign(c.tenant, id));
+          HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
+                                     co_await owner_.service_.ListDeliveries(c.tenant, id));
+          std::vector<v1::WatchCampaignResponse> batch;
+          for (const auto& d : deliveries) {
+            auto& last = sent[d.account];
+            if (last != 0 && last == d.update_time_ms + 1) continue;
+            last = d.update_time_ms + 1;
+            v1::WatchCampaignResponse r;
+            *r.mutable_delivery() = ToProto(c.tenant, id, d);
+            batch.push_back(std::move(r));
+          }
+          v1::WatchCampaignResponse r;
+          *r.mutable_campaign() = ToProto(view);
+          batch.push_back(std::move(r));
+          {
+            std::lock_guard lock(mu_);
+            for (auto& m : batch) queue_.push_back(std::move(m));
+            WriteNextLocked();
+          }
+          if (campaign::IsFinal(view.state)) co_return absl::OkStatus();
+        }
+        timer_.expires_after(absl::ToChronoNanoseconds(owner_.watch_poll_));
+        boost::system::error_code ec;
+        co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+    }
+
+    void WriteNextLocked() {
+      if (writing_ || queue_.empty() || cancelled_) return;
+      current_ = std::move(queue_.front());
+      queue_.pop_front();
+      writing_ = true;
+      StartWrite(&current_);
+    }
+
+    void MaybeFinishLocked() {
+      if (finished_ || !finish_ || writing_ || (!queue_.empty() && !cancelled_)) return;
+      finished_ = true;
+      Finish(*finish_);
+    }
+
+    CampaignServiceImpl& owner_;
+    const std::string bearer_;
+    const std::string name_;
+    asio::steady_timer timer_;
+    std::mutex mu_;
+    std::deque<v1::WatchCampaignResponse> queue_;
+    v1::WatchCampaignResponse current_;
+    bool writing_ = false;
+    bool cancelled_ = false;
+    bool finished_ = false;
+    std::optional<grpc::Status> finish_;
+  };
+
+  Bridge& bridge_;
+  campaign::Service& service_;
+  const absl::Duration watch_poll_;
+};
+
+class ApiImpl final : public Api {
+ public:
+  ApiImpl(asio::any_io_executor executor, campaign::Service& service, ApiConfig config,
+          metrics::Registry* registry)
+      : metrics_(MakeRpcMetrics(registry)),
+        bridge_(std::move(executor), service, *metrics_),
+        tenants_(bridge_),
+        accounts_(bridge_),
+        media_(bridge_, config.media_max_bytes),
+        campaigns_(bridge_, config.watch_poll) {}
+
+  std::vector<grpc::Service*> services() override {
+    return {&tenants_, &accounts_, &media_, &campaigns_};
+  }
+
+ private:
+  std::unique_ptr<RpcMetrics> metrics_;
+  Bridge bridge_;
+  TenantServiceImpl tenants_;
+  AccountServiceImpl accounts_;
+  MediaServiceImpl media_;
+  CampaignServiceImpl campaigns_;
+};
+
+}  // namespace
+
+std::unique_ptr<Api> MakeApi(asio::any_io_executor executor, campaign::Service& service,
+                             ApiConfig config, metrics::Registry* registry) {
+  return std::make_unique<ApiImpl>(std::move(executor), service, config, registry);
+}
+
+}  // namespace herald::api

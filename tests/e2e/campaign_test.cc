@@ -1,0 +1,532 @@
+// The campaign API end to end: the real herald binary over gRPC, a real redis-server and the
+// upstream simulator, with the simulator's ledger as ground truth.
+#include <boost/json.hpp>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <herald/common/strings.h>
+#include <herald/testing/herald_process.h>
+#include <herald/testing/net.h>
+#include <herald/testing/redis_server.h>
+#include <herald/testing/simulator_process.h>
+#include <herald/testing/wait.h>
+#include <herald/v1/account.grpc.pb.h>
+#include <herald/v1/campaign.grpc.pb.h>
+#include <herald/v1/media.grpc.pb.h>
+#include <herald/v1/tenant.grpc.pb.h>
+
+namespace herald {
+namespace {
+
+namespace json = boost::json;
+using testing::HeraldProcess;
+using testing::RedisServer;
+using testing::SimulatorProcess;
+
+constexpr char kAdminKey[] = "admin-secret-for-tests";
+constexpr int kAccounts = 20;
+
+// One Herald, Redis and simulator for the whole suite (starting them is the slow part); each test
+// works in tenants of its own.
+class CampaignTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    // Failures here are reported by every test (SetUp), never turned into skips.
+    auto redis = RedisServer::Start();
+    if (!redis.ok()) {
+      setup_error_ = redis.status().ToString();
+      return;
+    }
+    redis_ = redis->release();
+    auto sim = SimulatorProcess::Start(
+        {.args = {"--teams=2", StrCat("--accounts_per_team=", kAccounts), "--fans_per_account=40",
+                  "--delivery_rate=2000", "--rate_limit_per_minute=100000"}});
+    if (!sim.ok()) {
+      setup_error_ = sim.status().ToString();
+      return;
+    }
+    sim_ = sim->release();
+    auto herald = HeraldProcess::Start(
+        {.args = {"serve", "--role=all", StrCat("--upstream_url=http://127.0.0.1:", sim_->port()),
+                  "--poll_interval=50ms", "--log_level=warn"},
+         .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'a')}},
+         .redis_port = redis_->port()});
+    if (!herald.ok()) {
+      setup_error_ = herald.status().ToString();
+      return;
+    }
+    herald_ = herald->release();
+    channel_ = grpc::CreateChannel(herald_->grpc_target(), grpc::InsecureChannelCredentials());
+  }
+
+  static void TearDownTestSuite() {
+    delete herald_;
+    delete sim_;
+    delete redis_;
+    herald_ = nullptr;
+    sim_ = nullptr;
+    redis_ = nullptr;
+  }
+
+  void SetUp() override {
+    if (herald_ == nullptr) FAIL() << "the suite's processes did not start: " << setup_error_;
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Context(std::string_view key) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    if (!key.empty()) ctx->AddMetadata("authorization", StrCat("Bearer ", key));
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    return ctx;
+  }
+
+  // A new tenant with a key; returns the key.
+  static std::string NewTenant(const std::string& id) {
+    auto tenants = v1::TenantService::NewStub(channel_);
+    v1::CreateTenantRequest req;
+    req.set_tenant_id(id);
+    req.mutable_tenant()->set_display_name(id);
+    v1::Tenant tenant;
+    grpc::Status s = tenants->CreateTenant(Context(kAdminKey).get(), req, &tenant);
+    EXPECT_TRUE(s.ok()) << s.error_message() << "\n" << herald_->Logs();
+    v1::CreateApiKeyRequest kreq;
+    kreq.set_parent(tenant.name());
+    v1::CreateApiKeyResponse key;
+    s = tenants->CreateApiKey(Context(kAdminKey).get(), kreq, &key);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    EXPECT_FALSE(key.secret().empty());
+    return key.secret();
+  }
+
+  // Creates team `team` on upstream team `sim_team` (1-based) and imports its accounts.
+  static std::vector<std::string> ImportAccounts(const std::string& tenant, const std::string& key,
+                                                 int sim_team) {
+    auto accounts = v1::AccountService::NewStub(channel_);
+    v1::CreateTeamRequest treq;
+    treq.set_parent(StrCat("tenants/", tenant));
+    treq.set_team_id("main");
+    treq.mutable_team()->set_upstream_api_key(StrCat("sim-key-", sim_team));
+    treq.mutable_team()->set_rate_limit_per_minute(60000);
+    v1::Team team;
+    grpc::Status s = accounts->CreateTeam(Context(key).get(), treq, &team);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    v1::SyncAccountsRequest sreq;
+    sreq.set_team(team.name());
+    v1::SyncAccountsResponse synced;
+    s = accounts->SyncAccounts(Context(key).get(), sreq, &synced);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    std::vector<std::string> names;
+    for (const auto& a : synced.created()) names.push_back(a.name());
+    return names;
+  }
+
+  static std::string NewMedia(const std::string& tenant, const std::string& key) {
+    auto media = v1::MediaService::NewStub(channel_);
+    v1::CreateMediaAssetRequest req;
+    req.set_parent(StrCat("tenants/", tenant));
+    req.mutable_media_asset()->set_type(v1::MediaAsset::VIDEO);
+    req.mutable_media_asset()->set_source_url("https://cdn.example.com/teaser.mp4");
+    v1::MediaAsset asset;
+    grpc::Status s = media->CreateMediaAsset(Context(key).get(), req, &asset);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return asset.name();
+  }
+
+  static v1::CreateCampaignRequest PpvCampaign(const std::string& tenant,
+                                               const std::vector<std::string>& accounts,
+                                               const std::string& media, std::string text) {
+    v1::CreateCampaignRequest req;
+    req.set_parent(StrCat("tenants/", tenant));
+    v1::Campaign* c = req.mutable_campaign();
+    c->set_display_name("weekend ppv");
+    c->mutable_content()->set_text(std::move(text));
+    c->mutable_content()->set_price_cents(1500);
+    c->mutable_content()->add_media(media);
+    for (const auto& a : accounts) {
+      v1::AccountTarget* t = c->add_targets();
+      t->set_account(a);
+      t->add_user_lists("fans");
+    }
+    return req;
+  }
+
+  // Follows WatchCampaign to its end; returns the last campaign seen.
+  static v1::Campaign Watch(const std::string& key, const std::string& name) {
+    auto campaigns = v1::CampaignService::NewStub(channel_);
+    auto ctx = Context(key);
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    v1::WatchCampaignRequest req;
+    req.set_name(name);
+    auto reader = campaigns->WatchCampaign(ctx.get(), req);
+    v1::WatchCampaignResponse update;
+    v1::Campaign last;
+    while (reader->Read(&update)) {
+      if (update.has_campaign()) last = update.campaign();
+    }
+    grpc::Status s = reader->Finish();
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return last;
+  }
+
+  // The simulator's ledger: mass messages per account id.
+  static std::map<std::string, int> LedgerMessages() {
+    std::map<std::string, int> out;
+    auto r = testing::HttpGet(sim_->port(), "/_sim/ledger?all=true");
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return out;
+    json::value v = json::parse(r->body);
+    for (const auto& a : v.at("accounts").as_array()) {
+      out[std::string(a.at("account_id").as_string())] =
+          static_cast<int>(a.at("mass_messages").as_array().size());
+    }
+    return out;
+  }
+
+  static std::string UpstreamId(const std::string& account_name) {
+    return account_name.substr(account_name.rfind('/') + 1);
+  }
+
+  static inline RedisServer* redis_ = nullptr;
+  static inline SimulatorProcess* sim_ = nullptr;
+  static inline HeraldProcess* herald_ = nullptr;
+  static inline std::shared_ptr<grpc::Channel> channel_;
+  static inline std::string setup_error_;
+};
+
+TEST_F(CampaignTest, PpvCampaignAcrossTwentyAccountsSendsOncePerAccount) {
+  const std::string key = NewTenant("acme");
+  const std::vector<std::string> accounts = ImportAccounts("acme", key, 1);
+  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
+  const std::string media = NewMedia("acme", key);
+  const auto before = LedgerMessages();
+
+  auto campaigns = v1::CampaignService::NewStub(channel_);
+  v1::CreateCampaignRequest req = PpvCampaign("acme", accounts, media, "New video, just for you");
+  req.set_request_id("create-1");
+  v1::Campaign created;
+  grpc::Status s = campaigns->CreateCampaign(Context(key).get(), req, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message() << herald_->Logs();
+  EXPECT_EQ(created.delivery_counts().total(), kAccounts);
+
+  // A retried create returns the same campaign and creates nothing more.
+  v1::Campaign replayed;
+  s = campaigns->CreateCampaign(Context(key).get(), req, &replayed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(replayed.name(), created.name());
+
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason() << herald_->Logs();
+  EXPECT_EQ(done.delivery_counts().completed(), kAccounts);
+  EXPECT_GT(done.delivery_counts().recipients(), 0);
+  EXPECT_EQ(done.delivery_counts().recipients_pending(), 0);
+
+  const auto after = LedgerMessages();
+  for (const auto& account : accounts) {
+    const std::string id = UpstreamId(account);
+    const int was = before.contains(id) ? before.at(id) : 0;
+    EXPECT_EQ(after.contains(id) ? after.at(id) : 0, was + 1) << id;
+  }
+
+  v1::ListDeliveriesRequest lreq;
+  lreq.set_parent(created.name());
+  v1::ListDeliveriesResponse deliveries;
+  s = campaigns->ListDeliveries(Context(key).get(), lreq, &deliveries);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(deliveries.deliveries_size(), kAccounts);
+  for (const auto& d : deliveries.deliveries()) {
+    EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.account() << ": " << d.error();
+    EXPECT_NE(d.upstream_message_id(), 0);
+    EXPECT_EQ(d.send_attempts(), 1);
+  }
+}
+
+TEST_F(CampaignTest, LostSendResponsesAreReconciledNotResent) {
+  const std::string key = NewTenant("lossy");
+  const std::vector<std::string> accounts = ImportAccounts("lossy", key, 2);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia("lossy", key);
+  const auto before = LedgerMessages();
+  // The upstream applies the next sends but their responses never arrive.
+  auto fault = testing::HttpRequest(
+      sim_->port(), "POST", "/_sim/faults",
+      R"({"team":"team-2","methods":["POST"],"path_contains":"/mass-messaging",)"
+      R"("commit_then_lose_rate":1,"count":5})");
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+
+  auto campaigns = v1::CampaignService::NewStub(channel_);
+  v1::Campaign created;
+  grpc::Status s = campaigns->CreateCampaign(
+      Context(key).get(), PpvCampaign("lossy", accounts, media, "Lost and found"), &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason() << herald_->Logs();
+
+  const auto after = LedgerMessages();
+  for (const auto& account : accounts) {
+    const std::string id = UpstreamId(account);
+    const int was = before.contains(id) ? before.at(id) : 0;
+    EXPECT_EQ(after.contains(id) ? after.at(id) : 0, was + 1) << id << " got a second message";
+  }
+}
+
+TEST_F(CampaignTest, ScheduledCampaignCancelledBeforeDispatchSendsNothing) {
+  const std::string key = NewTenant("sched");
+  auto accounts_stub = v1::AccountService::NewStub(channel_);
+  const std::vector<std::string> accounts = ImportAccounts("sched", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia("sched", key);
+  const auto before = LedgerMessages();
+
+  auto campaigns = v1::CampaignService::NewStub(channel_);
+  v1::CreateCampaignRequest req = PpvCampaign("sched", accounts, media, "Later");
+  req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) + 3600);
+  v1::Campaign created;
+  grpc::Status s = campaigns->CreateCampaign(Context(key).get(), req, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(created.state(), v1::Campaign::SCHEDULED);
+
+  // Still changeable: the text, by update mask.
+  v1::UpdateCampaignRequest ureq;
+  ureq.mutable_campaign()->set_name(created.name());
+  ureq.mutable_campaign()->mutable_content()->set_text("Later, updated");
+  ureq.mutable_update_mask()->add_paths("content.text");
+  v1::Campaign updated;
+  s = campaigns->UpdateCampaign(Context(key).get(), ureq, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(updated.content().text(), "Later, updated");
+  EXPECT_EQ(updated.content().price_cents(), 1500);
+
+  v1::CancelCampaignRequest creq;
+  creq.set_name(created.name());
+  v1::CancelCampaignResponse cancelled;
+  s = campaigns->CancelCampaign(Context(key).get(), creq, &cancelled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(cancelled.campaign().state(), v1::Campaign::CANCELLED);
+  EXPECT_EQ(cancelled.not_undone_size(), 0);
+  EXPECT_EQ(cancelled.campaign().delivery_counts().cancelled(), static_cast<int>(accounts.size()));
+
+  // A final campaign cannot change any more.
+  s = campaigns->UpdateCampaign(Context(key).get(), ureq, &updated);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  s = campaigns->CancelCampaign(Context(key).get(), creq, &cancelled);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_EQ(LedgerMessages(), before);
+}
+
+TEST_F(CampaignTest, DraftIsSentOnlyWhenLaunched) {
+  const std::string key = NewTenant("drafts");
+  const std::vector<std::string> accounts = ImportAccounts("drafts", key, 2);
+  ASSERT_FALSE(accounts.empty());
+  const std::vector<std::string> two(accounts.begin(), accounts.begin() + 2);
+  const std::string media = NewMedia("drafts", key);
+  const auto before = LedgerMessages();
+  auto campaigns = v1::CampaignService::NewStub(channel_);
+  v1::CreateCampaignRequest req = PpvCampaign("drafts", two, media, "Saved for later");
+  req.mutable_campaign()->set_save_as_draft(true);
+  v1::Campaign draft;
+  grpc::Status s = campaigns->CreateCampaign(Context(key).get(), req, &draft);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(draft.state(), v1::Campaign::DRAFT);
+  EXPECT_EQ(LedgerMessages(), before);
+
+  v1::LaunchCampaignRequest lreq;
+  lreq.set_name(draft.name());
+  v1::Campaign launched;
+  s = campaigns->LaunchCampaign(Context(key).get(), lreq, &launched);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(Watch(key, draft.name()).state(), v1::Campaign::COMPLETED);
+  const auto after = LedgerMessages();
+  for (const auto& a : two) {
+    const std::string id = UpstreamId(a);
+    EXPECT_EQ(after.at(id), (before.contains(id) ? before.at(id) : 0) + 1);
+  }
+}
+
+TEST_F(CampaignTest, EveryRpcNeedsAValidKey) {
+  auto campaigns = v1::CampaignService::NewStub(channel_);
+  auto tenants = v1::TenantService::NewStub(channel_);
+  v1::GetCampaignRequest req;
+  req.set_name("tenants/acme/campaigns/x");
+  v1::Campaign c;
+  EXPECT_EQ(campaigns->GetCampaign(Context("").get(), req, &c).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(campaigns->GetCampaign(Context("not-a-key").get(), req, &c).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  v1::ListTenantsRequest lreq;
+  v1::ListTenantsResponse tl;
+  EXPECT_EQ(tenants->ListTenants(Context("wrong-admin").get(), lreq, &tl).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  // A tenant key cannot manage tenants.
+  const std::string key = NewTenant("keyed");
+  EXPECT_EQ(tenants->ListTenants(Context(key).get(), lreq, &tl).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  // A revoked key stops working.
+  v1::ListApiKeysRequest kreq;
+  kreq.set_parent("tenants/keyed");
+  v1::ListApiKeysResponse keys;
+  ASSERT_TRUE(tenants->ListApiKeys(Context(kAdminKey).get(), kreq, &keys).ok());
+  ASSERT_EQ(keys.api_keys_size(), 1);
+  v1::RevokeApiKeyRequest rreq;
+  rreq.set_name(keys.api_keys(0).name());
+  v1::ApiKey revoked;
+  ASSERT_TRUE(tenants->RevokeApiKey(Context(kAdminKey).get(), rreq, &revoked).ok());
+  v1::ListCampaignsRequest listreq;
+  listreq.set_parent("tenants/keyed");
+  v1::ListCampaignsResponse list;
+  EXPECT_EQ(campaigns->ListCampaigns(Context(key).get(), listreq, &list).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(CampaignTest, AnotherTenantsResourcesAreNotFoundAndUnchanged) {
+  const std::string owner_key = NewTenant("owner");
+  const std::vector<std::string> accounts = ImportAccounts("owner", owner_key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia("owner", owner_key);
+  auto campaigns = v1::CampaignService::NewStub(channel_);
+  v1::CreateCampaignRequest req = PpvCampaign("owner", {accounts[0]}, media, "Mine");
+  req.mutable_campaign()->set_save_as_draft(true);
+  v1::Campaign draft;
+  ASSERT_TRUE(campaigns->CreateCampaign(Context(owner_key).get(), req, &draft).ok());
+
+  const std::string intruder = NewTenant("intruder");
+  auto accounts_stub = v1::AccountService::NewStub(channel_);
+  auto media_stub = v1::MediaService::NewStub(channel_);
+  v1::Campaign c;
+  v1::GetCampaignRequest get;
+  get.set_name(draft.name());
+  EXPECT_EQ(campaigns->GetCampaign(Context(intruder).get(), get, &c).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::LaunchCampaignRequest launch;
+  launch.set_name(draft.name());
+  EXPECT_EQ(campaigns->LaunchCampaign(Context(intruder).get(), launch, &c).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::CancelCampaignRequest cancel;
+  cancel.set_name(draft.name());
+  v1::CancelCampaignResponse cr;
+  EXPECT_EQ(campaigns->CancelCampaign(Context(intruder).get(), cancel, &cr).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::UpdateCampaignRequest update;
+  update.mutable_campaign()->set_name(draft.name());
+  update.mutable_campaign()->mutable_content()->set_text("hijacked");
+  update.mutable_update_mask()->add_paths("content.text");
+  EXPECT_EQ(campaigns->UpdateCampaign(Context(intruder).get(), update, &c).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::ListCampaignsRequest list;
+  list.set_parent("tenants/owner");
+  v1::ListCampaignsResponse lr;
+  EXPECT_EQ(campaigns->ListCampaigns(Context(intruder).get(), list, &lr).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::ListDeliveriesRequest ld;
+  ld.set_parent(draft.name());
+  v1::ListDeliveriesResponse ldr;
+  EXPECT_EQ(campaigns->ListDeliveries(Context(intruder).get(), ld, &ldr).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::GetAccountRequest ga;
+  ga.set_name(accounts[0]);
+  v1::Account account;
+  EXPECT_EQ(accounts_stub->GetAccount(Context(intruder).get(), ga, &account).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::PauseAccountRequest pa;
+  pa.set_name(accounts[0]);
+  EXPECT_EQ(accounts_stub->PauseAccount(Context(intruder).get(), pa, &account).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::GetTeamRequest gt;
+  gt.set_name("tenants/owner/teams/main");
+  v1::Team team;
+  EXPECT_EQ(accounts_stub->GetTeam(Context(intruder).get(), gt, &team).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::GetMediaAssetRequest gm;
+  gm.set_name(media);
+  v1::MediaAsset asset;
+  EXPECT_EQ(media_stub->GetMediaAsset(Context(intruder).get(), gm, &asset).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::WatchCampaignRequest watch;
+  watch.set_name(draft.name());
+  auto ctx = Context(intruder);
+  auto reader = campaigns->WatchCampaign(ctx.get(), watch);
+  v1::WatchCampaignResponse ignored;
+  EXPECT_FALSE(reader->Read(&ignored));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // Nothing changed for the owner.
+  ASSERT_TRUE(campaigns->GetCampaign(Context(owner_key).get(), get, &c).ok());
+  EXPECT_EQ(c.state(), v1::Campaign::DRAFT);
+  EXPECT_EQ(c.content().text(), "Mine");
+  ASSERT_TRUE(accounts_stub->GetAccount(Context(owner_key).get(), ga, &account).ok());
+  EXPECT_FALSE(account.paused());
+}
+
+TEST_F(CampaignTest, InvalidCampaignsAreRefusedAndStoreNothing) {
+  const std::string key = NewTenant("strict");
+  const std::vector<std::string> accounts = ImportAccounts("strict", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia("strict", key);
+  auto campaigns = v1::CampaignService::NewStub(channel_);
+  const v1::CreateCampaignRequest good = PpvCampaign("strict", {accounts[0]}, media, "ok");
+
+  struct Case {
+    std::string name;
+    std::function<void(v1::CreateCampaignRequest&)> mutate;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {"price below $3",
+       [](auto& r) { r.mutable_campaign()->mutable_content()->set_price_cents(299); },
+       "price_cents"},
+      {"price above $200",
+       [](auto& r) { r.mutable_campaign()->mutable_content()->set_price_cents(20001); },
+       "price_cents"},
+      {"priced without media",
+       [](auto& r) { r.mutable_campaign()->mutable_content()->clear_media(); }, "media"},
+      {"preview not among media",
+       [&](auto& r) {
+         r.mutable_campaign()->mutable_content()->add_previews("tenants/strict/media/other");
+       },
+       "previews"},
+      {"empty text", [](auto& r) { r.mutable_campaign()->mutable_content()->clear_text(); },
+       "text"},
+      {"text too long",
+       [](auto& r) { r.mutable_campaign()->mutable_content()->set_text(std::string(10001, 'x')); },
+       "text"},
+      {"no targets", [](auto& r) { r.mutable_campaign()->clear_targets(); }, "targets"},
+      {"target without recipients",
+       [](auto& r) { r.mutable_campaign()->mutable_targets(0)->clear_user_lists(); }, "targets[0]"},
+      {"account twice",
+       [](auto& r) { *r.mutable_campaign()->add_targets() = r.campaign().targets(0); },
+       "targets[1]"},
+      {"unknown account",
+       [](auto& r) {
+         r.mutable_campaign()->mutable_targets(0)->set_account("tenants/strict/accounts/acct_zz");
+       },
+       "targets[0].account"},
+      {"unknown media",
+       [](auto& r) {
+         r.mutable_campaign()->mutable_content()->set_media(0, "tenants/strict/media/nope");
+       },
+       "media[0]"},
+      {"send time in the past",
+       [](auto& r) {
+         r.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) -
+                                                                3600);
+       },
+       "send_time"},
+      {"negative fan id",
+       [](auto& r) { r.mutable_campaign()->mutable_targets(0)->add_fan_ids(-4); }, "fan_ids"},
+  };
+  for (const Case& c : cases) {
+    v1::CreateCampaignRequest req = good;
+    c.mutate(req);
+    v1::Campaign out;
+    grpc::Status s = campaigns->CreateCampaign(Context(key).get(), req, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.name;
+    EXPECT_NE(s.error_message().find(c.field), std::string::npos)
+        << c.name << ": " << s.error_message();
+  }
+  v1::ListCampaignsRequest list;
+  list.set_parent("tenants/strict");
+  v1::ListCampaignsResponse lr;
+  ASSERT_TRUE(campaigns->ListCampaigns(Context(key).get(), list, &lr).ok());
+  EXPECT_EQ(lr.campaigns_size(), 0);
+}
+
+}  // namespace
+}  // namespace herald
