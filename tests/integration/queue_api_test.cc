@@ -1,8 +1,11 @@
 // The C++ queue API (queue.h) and the worker runtime (worker.h) over the real redis::Client and
 // a real redis-server. Queue tests drive time with a ManualClock; worker tests run on Redis' own
 // clock and wait with WaitFor.
+#include <algorithm>
 #include <future>
+#include <map>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
@@ -485,6 +488,62 @@ TEST_F(WorkerTest, FailuresRetryThenDeadLetter) {
   EXPECT_EQ(by_id["terminal"].attempts, 1);
   EXPECT_EQ(by_id["terminal"].reason, "400 invalid price");
   EXPECT_EQ(worker.metrics().jobs.Add({{"kind", "send"}, {"outcome", "retry"}}).Value(), 2);
+}
+
+TEST_F(WorkerTest, AThrowingHandlerFailsItsJobNotTheLoop) {
+  WorkerConfig config = FastConfig();
+  config.lease_loops = 1;  // one loop: if it died, nothing after the throws would run
+  config.batch_size = 1;
+  Worker worker(io_.get_executor(), *queue_, config);
+  std::mutex mu;
+  std::vector<std::string> ran;
+  worker.Handle("send", [&](const LeasedJob& job) -> asio::awaitable<JobResult> {
+    {
+      std::lock_guard lock(mu);
+      ran.push_back(job.id);
+    }
+    if (job.id == "throws") throw std::runtime_error("handler bug");
+    if (job.id == "throws_int") throw 7;  // not a std::exception
+    co_return JobResult::Ok();
+  });
+  // Not a coroutine: throws before there is an awaitable.
+  worker.Handle("eager", [](const LeasedJob&) -> asio::awaitable<JobResult> {
+    throw std::logic_error("eager bug");
+  });
+  std::vector<JobSpec> jobs;
+  for (std::string id : {"throws", "throws_int"}) {
+    jobs.push_back(Spec(id));
+    jobs.back().max_attempts = 1;
+  }
+  jobs.push_back(Spec("eager"));
+  jobs.back().kind = "eager";
+  jobs.back().max_attempts = 1;
+  for (int i = 0; i < 5; ++i) jobs.push_back(Spec(StrCat("later_", i)));
+  ASSERT_TRUE(Run(queue_->EnqueueBatch(jobs)).ok());
+  worker.Start();
+  ASSERT_TRUE(WaitFor([&] {
+    ShardStats s = StatsOf("team_1");
+    return s.dead == 3 && s.finished[{"send", "ok"}] == 5;
+  }));
+  worker.Drain(absl::Now() + absl::Seconds(5));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(ran.size(), 7u);  // every send job, each once (the eager handler never returned)
+    for (int i = 0; i < 5; ++i)
+      EXPECT_EQ(std::count(ran.begin(), ran.end(), StrCat("later_", i)), 1);
+  }
+  auto dead = Run(queue_->ListDead(Shard("team_1"), 0, 10));
+  ASSERT_TRUE(dead.ok()) << dead.status();
+  std::map<std::string, std::string> reasons;
+  for (const DeadJob& d : dead->jobs) reasons[d.id] = d.reason;
+  EXPECT_THAT(reasons["throws"], HasSubstr("handler threw: handler bug"));
+  EXPECT_THAT(reasons["throws_int"], HasSubstr("exception"));
+  EXPECT_THAT(reasons["eager"], HasSubstr("handler threw: eager bug"));
+  EXPECT_EQ(worker.metrics().jobs.Add({{"kind", "send"}, {"outcome", "ok"}}).Value(), 5);
+  EXPECT_EQ(worker.metrics().jobs.Add({{"kind", "send"}, {"outcome", "dead"}}).Value(), 2);
+  EXPECT_EQ(worker.metrics().jobs.Add({{"kind", "eager"}, {"outcome", "dead"}}).Value(), 1);
+  // The handlers' exceptions never reached the loop.
+  EXPECT_EQ(worker.metrics().loop_restarts.Value(), 0);
 }
 
 TEST_F(WorkerTest, HeartbeatsKeepALongJobLeased) {

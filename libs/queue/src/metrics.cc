@@ -83,7 +83,12 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& registry)
                     .Name("herald_jobs_in_flight")
                     .Help("Job handlers running in this process.")
                     .Register(registry)
-                    .Add({})) {}
+                    .Add({})),
+      loop_restarts(metrics::BuildCounter()
+                        .Name("herald_worker_loop_restarts_total")
+                        .Help("Lease loops restarted after they failed or ended unexpectedly.")
+                        .Register(registry)
+                        .Add({})) {}
 
 struct StatsPoller::State {
   explicit State(asio::any_io_executor executor) : timer(executor) {}

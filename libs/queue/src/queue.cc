@@ -189,14 +189,7 @@ asio::awaitable<absl::StatusOr<LeaseBatch>> Queue::Lease(
 asio::awaitable<absl::StatusOr<std::vector<AckResult>>> Queue::Ack(std::vector<AckRequest> acks) {
   for (const AckRequest& a : acks) {
     HERALD_CO_RETURN_IF_ERROR(CheckShard(a.job.shard, config_.shards));
-    if (a.next.has_value()) {
-      HERALD_CO_RETURN_IF_ERROR(ValidateJobSpec(*a.next));
-      if (ShardOf(a.next->team) != a.job.shard) {
-        co_return absl::InvalidArgumentError(StrCat("next job ", a.next->id, " belongs to shard ",
-                                                    ShardOf(a.next->team),
-                                                    ", not the acked job's shard ", a.job.shard));
-      }
-    }
+    if (a.next.has_value()) HERALD_CO_RETURN_IF_ERROR(ValidateNextStep(a.job.shard, *a.next));
   }
   std::vector<AckResult> results(acks.size());
   const auto groups = GroupByShard(acks, [](const AckRequest& a) { return a.job.shard; });
@@ -219,6 +212,16 @@ asio::awaitable<absl::StatusOr<std::vector<AckResult>>> Queue::Ack(std::vector<A
     }
   }
   co_return results;
+}
+
+absl::Status Queue::ValidateNextStep(int shard, const JobSpec& next) const {
+  HERALD_RETURN_IF_ERROR(ValidateJobSpec(next));
+  if (ShardOf(next.team) != shard) {
+    return absl::InvalidArgumentError(StrCat("next job ", next.id, " belongs to shard ",
+                                             ShardOf(next.team), ", not the acked job's shard ",
+                                             shard));
+  }
+  return absl::OkStatus();
 }
 
 asio::awaitable<absl::StatusOr<AckResult>> Queue::AckAndEnqueue(JobRef job, JobSpec next) {
@@ -266,36 +269,53 @@ asio::awaitable<absl::StatusOr<NackResult>> NackOne(Queue& queue, NackRequest re
 
 }  // namespace
 
+NackRequest Queue::RetryRequest(const LeasedJob& job, std::string reason,
+                                bool outcome_unknown) const {
+  thread_local absl::BitGen rng;
+  return {.job = job.ref(),
+          .mode = NackRequest::Mode::kRetry,
+          .delay = FullJitterBackoff(config_.backoff, job.attempt - 1, rng),
+          .reason = std::move(reason),
+          .outcome_unknown = outcome_unknown};
+}
+
+NackRequest Queue::DeadLetterRequest(JobRef job, std::string reason) {
+  return {
+      .job = std::move(job), .mode = NackRequest::Mode::kDeadLetter, .reason = std::move(reason)};
+}
+
+NackRequest Queue::RateLimitedRequest(JobRef job, absl::Duration retry_after) {
+  return {.job = std::move(job),
+          .mode = NackRequest::Mode::kRateLimited,
+          .delay = retry_after,
+          .reason = "upstream rate limit"};
+}
+
+NackRequest Queue::ReleaseRequest(JobRef job) {
+  return {.job = std::move(job), .mode = NackRequest::Mode::kRelease};
+}
+
 // Each request is a named local: g++ 12 mishandles aggregate temporaries that live across a
 // co_await in the same full-expression.
 asio::awaitable<absl::StatusOr<NackResult>> Queue::Retry(const LeasedJob& job, std::string reason,
                                                          bool outcome_unknown) {
-  thread_local absl::BitGen rng;
-  NackRequest request{.job = job.ref(),
-                      .mode = NackRequest::Mode::kRetry,
-                      .delay = FullJitterBackoff(config_.backoff, job.attempt - 1, rng),
-                      .reason = std::move(reason),
-                      .outcome_unknown = outcome_unknown};
+  NackRequest request = RetryRequest(job, std::move(reason), outcome_unknown);
   co_return co_await NackOne(*this, std::move(request));
 }
 
 asio::awaitable<absl::StatusOr<NackResult>> Queue::DeadLetter(JobRef job, std::string reason) {
-  NackRequest request{
-      .job = std::move(job), .mode = NackRequest::Mode::kDeadLetter, .reason = std::move(reason)};
+  NackRequest request = DeadLetterRequest(std::move(job), std::move(reason));
   co_return co_await NackOne(*this, std::move(request));
 }
 
 asio::awaitable<absl::StatusOr<NackResult>> Queue::RateLimited(JobRef job,
                                                                absl::Duration retry_after) {
-  NackRequest request{.job = std::move(job),
-                      .mode = NackRequest::Mode::kRateLimited,
-                      .delay = retry_after,
-                      .reason = "upstream rate limit"};
+  NackRequest request = RateLimitedRequest(std::move(job), retry_after);
   co_return co_await NackOne(*this, std::move(request));
 }
 
 asio::awaitable<absl::StatusOr<NackResult>> Queue::Release(JobRef job) {
-  NackRequest request{.job = std::move(job), .mode = NackRequest::Mode::kRelease};
+  NackRequest request = ReleaseRequest(std::move(job));
   co_return co_await NackOne(*this, std::move(request));
 }
 

@@ -1,8 +1,12 @@
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <exception>
+#include <functional>
 #include <optional>
+#include <string>
+#include <string_view>
 
-#include <absl/random/random.h>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -17,6 +21,7 @@
 #include <herald/common/strings.h>
 #include <herald/queue/worker.h>
 
+#include "loop_supervisor.h"
 #include "shard_schedule.h"
 
 namespace herald::queue {
@@ -25,6 +30,10 @@ namespace asio = boost::asio;
 
 namespace {
 
+// The longest pause before a failed lease loop runs again (restarts in a row back off from
+// WorkerConfig::error_backoff up to this).
+constexpr absl::Duration kMaxRestartPause = absl::Seconds(30);
+
 constexpr const char* kOutcomes[] = {"ok", "retry", "dead", "rate_limited", "released", "fenced"};
 enum OutcomeIndex { kOk, kRetry, kDead, kRateLimited, kReleased, kFenced, kOutcomeCount };
 
@@ -32,6 +41,38 @@ std::chrono::steady_clock::time_point ToSteady(absl::Time t) {
   return std::chrono::steady_clock::now() +
          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
              absl::ToChronoNanoseconds(std::max(t - absl::Now(), absl::ZeroDuration())));
+}
+
+std::string Describe(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(std::move(e));
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
+
+// One finishing call (ack or nack of a batch), retried a few times: a retry after the first call
+// took effect reports kFenced, so it is safe. If Redis stays away, the leases expire and the jobs
+// come back flagged outcome-unknown: nothing is lost.
+template <typename T>
+asio::awaitable<absl::StatusOr<T>> FinishWithRetries(
+    WorkerMetrics& metrics, absl::Duration backoff, std::string_view op, size_t jobs,
+    std::function<asio::awaitable<absl::StatusOr<T>>()> call) {
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<T> done = co_await call();
+    if (done.ok()) co_return done;
+    metrics.errors.Add({{"op", std::string(op)}}).Increment();
+    log::Warn(StrCat(op, " failed"),
+              {{"jobs", jobs}, {"attempt", attempt}, {"status", done.status()}});
+    if (attempt == kAttempts) co_return done;
+    asio::steady_timer pause(co_await asio::this_coro::executor);
+    pause.expires_after(absl::ToChronoNanoseconds(backoff));
+    boost::system::error_code ec;
+    co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
 }
 
 }  // namespace
@@ -60,7 +101,8 @@ struct Worker::Loop {
   explicit Loop(asio::any_io_executor executor) : strand(asio::make_strand(executor)) {}
   asio::strand<asio::any_io_executor> strand;
   // The rest is used on the strand only.
-  asio::steady_timer* wake = nullptr;  // what the loop waits on now (idle pause or a batch)
+  // What the loop waits on now (an idle pause, a batch, or the pause before a restart).
+  asio::steady_timer* wake = nullptr;
   std::optional<std::chrono::steady_clock::time_point> deadline;  // set by Drain()
 };
 
@@ -113,13 +155,13 @@ void Worker::Start() {
   }
   for (int i = 0; i < config_.lease_loops; ++i) {
     Loop& loop = *loops_.emplace_back(std::make_shared<Loop>(executor_));
-    asio::co_spawn(loop.strand, RunLoop(loop, i), [this](std::exception_ptr e) {
+    asio::co_spawn(loop.strand, SuperviseLoop(loop, i), [this](std::exception_ptr e) {
       if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          log::Error("worker lease loop failed", {{"error", ex.what()}});
-        }
+        // The supervisor catches the loop's exceptions. One from the supervisor itself (its
+        // logging, its timer) would leave a worker that reports ready without this loop: a
+        // broken invariant (docs/architecture.md, error policy).
+        log::Error("worker lease loop supervisor failed; aborting", {{"error", Describe(e)}});
+        std::abort();
       }
       LoopEnded();
     });
@@ -142,6 +184,23 @@ void Worker::Drain(absl::Time deadline) {
   }
   std::unique_lock lock(mu_);
   loops_done_.wait(lock, [&] { return running_loops_ == 0; });
+}
+
+// A lease loop that throws, or ends while the worker is running, is logged, counted and run again
+// after a backoff: the process stays ready only while every loop leases.
+asio::awaitable<void> Worker::SuperviseLoop(Loop& loop, int index) {
+  internal::RestartHooks hooks{
+      .body = [this, &loop, index] { return RunLoop(loop, index); },
+      .stopping = [this] { return stopping_.load(); },
+      .restarting =
+          [this, index](const std::string& why, int restarts, absl::Duration pause) {
+            metrics_->loop_restarts.Increment();
+            log::Error("worker lease loop failed; restarting it",
+                       {{"loop", index}, {"error", why}, {"restarts", restarts}, {"pause", pause}});
+          }};
+  co_await internal::RunRestarting(
+      std::move(hooks), {.backoff = {.base = config_.error_backoff, .cap = kMaxRestartPause}},
+      &loop.wake);
 }
 
 asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
@@ -222,51 +281,70 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
       absl::ToChronoNanoseconds(config_.heartbeat_interval));
   SteadyClock::time_point next_heartbeat = SteadyClock::now() + heartbeat_every;
   bool cancelled_all = false;
-  while (remaining > 0) {
-    if (loop.deadline.has_value() && SteadyClock::now() >= *loop.deadline && !cancelled_all) {
-      cancelled_all = true;
-      for (size_t i = 0; i < n; ++i) {
-        if (!running[i]) continue;
-        stopped[i] = 1;
-        signals[i].emit(asio::cancellation_type::terminal);
-      }
-      continue;  // the cancelled jobs complete and wake this loop
-    }
-    if (!cancelled_all && SteadyClock::now() >= next_heartbeat) {
-      std::vector<JobRef> refs;
-      std::vector<size_t> which;
-      for (size_t i = 0; i < n; ++i) {
-        if (running[i] && !lost[i]) {
-          refs.push_back(jobs[i].ref());
-          which.push_back(i);
-        }
-      }
-      absl::StatusOr<std::vector<std::optional<absl::Time>>> extended =
-          co_await queue_.Heartbeat(std::move(refs), config_.lease_duration);
-      if (!extended.ok()) {
-        // Transient: the leases may still hold; try again at the next tick.
-        metrics_->errors.Add({{"op", "heartbeat"}}).Increment();
-      } else {
-        for (size_t k = 0; k < which.size(); ++k) {
-          const size_t i = which[k];
-          if ((*extended)[k].has_value() || !running[i]) continue;
-          log::Warn("lease lost; cancelling the job",
-                    {{"job", jobs[i].id}, {"shard", jobs[i].shard}});
-          lost[i] = 1;
+  std::exception_ptr failure;
+  try {
+    while (remaining > 0) {
+      if (loop.deadline.has_value() && SteadyClock::now() >= *loop.deadline && !cancelled_all) {
+        cancelled_all = true;
+        for (size_t i = 0; i < n; ++i) {
+          if (!running[i]) continue;
+          stopped[i] = 1;
           signals[i].emit(asio::cancellation_type::terminal);
         }
+        continue;  // the cancelled jobs complete and wake this loop
       }
-      next_heartbeat = SteadyClock::now() + heartbeat_every;
-      continue;
+      if (!cancelled_all && SteadyClock::now() >= next_heartbeat) {
+        std::vector<JobRef> refs;
+        std::vector<size_t> which;
+        for (size_t i = 0; i < n; ++i) {
+          if (running[i] && !lost[i]) {
+            refs.push_back(jobs[i].ref());
+            which.push_back(i);
+          }
+        }
+        absl::StatusOr<std::vector<std::optional<absl::Time>>> extended =
+            co_await queue_.Heartbeat(std::move(refs), config_.lease_duration);
+        if (!extended.ok()) {
+          // Transient: the leases may still hold; try again at the next tick.
+          metrics_->errors.Add({{"op", "heartbeat"}}).Increment();
+        } else {
+          for (size_t k = 0; k < which.size(); ++k) {
+            const size_t i = which[k];
+            if ((*extended)[k].has_value() || !running[i]) continue;
+            log::Warn("lease lost; cancelling the job",
+                      {{"job", jobs[i].id}, {"shard", jobs[i].shard}});
+            lost[i] = 1;
+            signals[i].emit(asio::cancellation_type::terminal);
+          }
+        }
+        next_heartbeat = SteadyClock::now() + heartbeat_every;
+        continue;
+      }
+      SteadyClock::time_point until = next_heartbeat;
+      if (cancelled_all) until = SteadyClock::time_point::max();
+      if (loop.deadline.has_value() && !cancelled_all) until = std::min(until, *loop.deadline);
+      wake.expires_at(until);
+      loop.wake = &wake;
+      boost::system::error_code ec;
+      co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      loop.wake = nullptr;
     }
-    SteadyClock::time_point until = next_heartbeat;
-    if (cancelled_all) until = SteadyClock::time_point::max();
-    if (loop.deadline.has_value() && !cancelled_all) until = std::min(until, *loop.deadline);
-    wake.expires_at(until);
-    loop.wake = &wake;
-    boost::system::error_code ec;
-    co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (failure) {
+    // The jobs' completions write into this frame: none may outlive it. Cancel those still
+    // running and wait for them; their leases expire and they come back flagged outcome-unknown.
     loop.wake = nullptr;
+    for (size_t i = 0; i < n; ++i) {
+      if (running[i]) signals[i].emit(asio::cancellation_type::terminal);
+    }
+    while (remaining > 0) {
+      wake.expires_at(SteadyClock::time_point::max());
+      boost::system::error_code ec;
+      co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    std::rethrow_exception(failure);
   }
   std::vector<bool> fenced(n, false);
   for (size_t i = 0; i < n; ++i) {
@@ -290,7 +368,6 @@ asio::awaitable<JobResult> Worker::CallHandler(const Handler* handler, const Lea
 asio::awaitable<void> Worker::Finish(const std::vector<LeasedJob>& jobs,
                                      std::vector<JobResult>& results,
                                      const std::vector<bool>& fenced) {
-  thread_local absl::BitGen rng;
   std::vector<AckRequest> acks;
   std::vector<size_t> ack_jobs;
   std::vector<NackRequest> nacks;
@@ -304,93 +381,60 @@ asio::awaitable<void> Worker::Finish(const std::vector<LeasedJob>& jobs,
     JobResult& r = results[i];
     if (r.status == JobResult::Status::kOk && r.next.has_value()) {
       // A next step the queue would refuse fails the whole ack call: refuse it here instead.
-      absl::Status valid = ValidateJobSpec(*r.next);
-      if (valid.ok() && queue_.ShardOf(r.next->team) != job.shard) {
-        valid = absl::InvalidArgumentError("next step maps to another shard");
+      if (absl::Status valid = queue_.ValidateNextStep(job.shard, *r.next); !valid.ok()) {
+        r = JobResult::Fail(StrCat("invalid next step: ", valid.message()));
       }
-      if (!valid.ok()) r = JobResult::Fail(StrCat("invalid next step: ", valid.message()));
     }
-    NackRequest n{.job = job.ref()};
     switch (r.status) {
       case JobResult::Status::kOk:
         acks.push_back({job.ref(), std::move(r.next)});
         ack_jobs.push_back(i);
         continue;
       case JobResult::Status::kRetry:
-        n.mode = NackRequest::Mode::kRetry;
-        n.delay = FullJitterBackoff(queue_.config().backoff, job.attempt - 1, rng);
-        n.outcome_unknown = r.outcome_unknown;
+        nacks.push_back(queue_.RetryRequest(job, std::move(r.reason), r.outcome_unknown));
         break;
       case JobResult::Status::kFail:
-        n.mode = NackRequest::Mode::kDeadLetter;
+        nacks.push_back(Queue::DeadLetterRequest(job.ref(), std::move(r.reason)));
         break;
       case JobResult::Status::kRateLimited:
-        n.mode = NackRequest::Mode::kRateLimited;
-        n.delay = r.retry_after;
+        nacks.push_back(Queue::RateLimitedRequest(job.ref(), r.retry_after));
         break;
       case JobResult::Status::kRelease:
-        n.mode = NackRequest::Mode::kRelease;
+        nacks.push_back(Queue::ReleaseRequest(job.ref()));
         break;
     }
-    n.reason = std::move(r.reason);
-    nacks.push_back(std::move(n));
     nack_jobs.push_back(i);
   }
-  // Finishing is retried a few times: a retry after the first call took effect reports kFenced,
-  // so it is safe. If Redis stays away, the leases expire and the jobs come back flagged
-  // outcome-unknown: nothing is lost.
-  constexpr int kAttempts = 3;
   if (!acks.empty()) {
-    for (int attempt = 1; attempt <= kAttempts; ++attempt) {
-      absl::StatusOr<std::vector<AckResult>> done = co_await queue_.Ack(acks);
-      if (done.ok()) {
-        for (size_t k = 0; k < done->size(); ++k) {
-          const bool ok = (*done)[k].ack == FinishResult::kDone;
-          SeriesFor(jobs[ack_jobs[k]].kind).outcomes[ok ? kOk : kFenced]->Increment();
-        }
-        break;
-      }
-      metrics_->errors.Add({{"op", "ack"}}).Increment();
-      log::Warn("ack failed",
-                {{"jobs", acks.size()}, {"attempt", attempt}, {"status", done.status()}});
-      if (attempt == kAttempts) break;
-      asio::steady_timer pause(co_await asio::this_coro::executor);
-      pause.expires_after(absl::ToChronoNanoseconds(config_.error_backoff));
-      boost::system::error_code ec;
-      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    absl::StatusOr<std::vector<AckResult>> done =
+        co_await FinishWithRetries<std::vector<AckResult>>(
+            *metrics_, config_.error_backoff, "ack", acks.size(), [&] { return queue_.Ack(acks); });
+    for (size_t k = 0; done.ok() && k < done->size(); ++k) {
+      const bool ok = (*done)[k].ack == FinishResult::kDone;
+      SeriesFor(jobs[ack_jobs[k]].kind).outcomes[ok ? kOk : kFenced]->Increment();
     }
   }
   if (!nacks.empty()) {
-    for (int attempt = 1; attempt <= kAttempts; ++attempt) {
-      absl::StatusOr<std::vector<NackResult>> done = co_await queue_.Nack(nacks);
-      if (done.ok()) {
-        for (size_t k = 0; k < done->size(); ++k) {
-          int outcome = kFenced;
-          switch ((*done)[k]) {
-            case NackResult::kRetryScheduled:
-              outcome = kRetry;
-              break;
-            case NackResult::kDead:
-              outcome = kDead;
-              break;
-            case NackResult::kReturned:
-              outcome = nacks[k].mode == NackRequest::Mode::kRateLimited ? kRateLimited : kReleased;
-              break;
-            case NackResult::kFenced:
-              break;
-          }
-          SeriesFor(jobs[nack_jobs[k]].kind).outcomes[outcome]->Increment();
-        }
-        break;
+    absl::StatusOr<std::vector<NackResult>> done =
+        co_await FinishWithRetries<std::vector<NackResult>>(*metrics_, config_.error_backoff,
+                                                            "nack", nacks.size(),
+                                                            [&] { return queue_.Nack(nacks); });
+    for (size_t k = 0; done.ok() && k < done->size(); ++k) {
+      int outcome = kFenced;
+      switch ((*done)[k]) {
+        case NackResult::kRetryScheduled:
+          outcome = kRetry;
+          break;
+        case NackResult::kDead:
+          outcome = kDead;
+          break;
+        case NackResult::kReturned:
+          outcome = nacks[k].mode == NackRequest::Mode::kRateLimited ? kRateLimited : kReleased;
+          break;
+        case NackResult::kFenced:
+          break;
       }
-      metrics_->errors.Add({{"op", "nack"}}).Increment();
-      log::Warn("nack failed",
-                {{"jobs", nacks.size()}, {"attempt", attempt}, {"status", done.status()}});
-      if (attempt == kAttempts) break;
-      asio::steady_timer pause(co_await asio::this_coro::executor);
-      pause.expires_after(absl::ToChronoNanoseconds(config_.error_backoff));
-      boost::system::error_code ec;
-      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      SeriesFor(jobs[nack_jobs[k]].kind).outcomes[outcome]->Increment();
     }
   }
 }

@@ -90,6 +90,9 @@ struct WorkerMetrics {
   metrics::Family<metrics::Counter>& errors;
   // herald_jobs_in_flight: handlers running in this process.
   metrics::Gauge& in_flight;
+  // herald_worker_loop_restarts_total: lease loops restarted after they threw or ended while the
+  // worker was running (each restart is also logged with the reason).
+  metrics::Counter& loop_restarts;
 };
 
 }  // namespace herald::queue

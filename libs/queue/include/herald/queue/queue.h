@@ -98,6 +98,10 @@ class Queue {
   // Ack of one job plus its next step. `next` must map to the job's shard (same team, or a team
   // of the same shard); otherwise kInvalidArgument.
   boost::asio::awaitable<absl::StatusOr<AckResult>> AckAndEnqueue(JobRef job, JobSpec next);
+  // OK when `next` may be chained to the ack of a job on `shard`: a valid JobSpec whose team maps
+  // to that shard; kInvalidArgument otherwise. Ack() refuses the whole call when one fails it, so
+  // callers that batch acks check each next step first.
+  absl::Status ValidateNextStep(int shard, const JobSpec& next) const;
 
   // Ends leases that did not succeed (any shards). Results in the order of `nacks`.
   boost::asio::awaitable<absl::StatusOr<std::vector<NackResult>>> Nack(
@@ -114,6 +118,13 @@ class Queue {
                                                                  absl::Duration retry_after);
   // Draining: the job returns to ready without losing an attempt.
   boost::asio::awaitable<absl::StatusOr<NackResult>> Release(JobRef job);
+
+  // The requests the four calls above send, for callers that batch them into one Nack().
+  NackRequest RetryRequest(const LeasedJob& job, std::string reason,
+                           bool outcome_unknown = false) const;
+  static NackRequest DeadLetterRequest(JobRef job, std::string reason);
+  static NackRequest RateLimitedRequest(JobRef job, absl::Duration retry_after);
+  static NackRequest ReleaseRequest(JobRef job);
 
   // Extends leases to now + `lease_duration` (config default). Per job: the new expiry, or
   // nullopt when fenced (the lease was lost: stop working on the job).

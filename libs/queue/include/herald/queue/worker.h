@@ -18,6 +18,9 @@
 //   noticed). When no shard is due, a loop sleeps until the earliest one is, bounded by
 //   [idle_min, idle_max]. It never spins, and an idle worker costs one call per shard per
 //   idle_max, whatever the number of loops.
+// - A lease loop that throws or ends while the worker runs is logged, counted
+//   (herald_worker_loop_restarts_total) and started again after a backoff (error_backoff,
+//   doubling up to 30 s); a handler's exception only fails its job (retried).
 // - Drain: stop leasing; in-flight jobs may finish until the deadline; then they are cancelled
 //   and released back to their accounts (no attempt lost). Nothing is lost: a job whose release
 //   fails comes back when its lease expires.
@@ -129,6 +132,7 @@ class Worker {
   struct Loop;
   struct KindSeries;
 
+  boost::asio::awaitable<void> SuperviseLoop(Loop& loop, int index);
   boost::asio::awaitable<void> RunLoop(Loop& loop, int index);
   boost::asio::awaitable<void> RunBatch(Loop& loop, std::vector<LeasedJob> jobs);
   boost::asio::awaitable<JobResult> CallHandler(const Handler* handler, const LeasedJob& job);
