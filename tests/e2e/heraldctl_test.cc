@@ -1,0 +1,257 @@
+// heraldctl against the real herald binary and a real Redis: what operators and scripts do with
+// it, checked through its output (--json parsed back into the API's messages) and exit codes.
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <herald/common/strings.h>
+#include <herald/testing/herald_process.h>
+#include <herald/testing/redis_server.h>
+#include <herald/testing/subprocess.h>
+#include <herald/v1/account.pb.h>
+#include <herald/v1/campaign.pb.h>
+#include <herald/v1/tenant.pb.h>
+
+namespace herald {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::HeraldProcess;
+
+constexpr char kAdminKey[] = "e2e-platform-admin-key";
+
+struct CtlResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::ostream& operator<<(std::ostream& os, const CtlResult& r) {
+  return os << "exit " << r.exit_code << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
+}
+
+template <typename Message>
+Message FromJson(const std::string& json) {
+  Message message;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;  // the server may add fields
+  const auto status = google::protobuf::util::JsonStringToMessage(json, &message, options);
+  EXPECT_TRUE(status.ok()) << status.ToString() << "\n" << json;
+  return message;
+}
+
+class HeraldctlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto redis = testing::RedisServer::Start();
+    ASSERT_TRUE(redis.ok()) << redis.status();
+    redis_ = std::move(*redis);
+    auto herald = HeraldProcess::Start(
+        {.env = {{"HERALD_ADMIN_KEY", kAdminKey}}, .redis_port = redis_->port()});
+    ASSERT_TRUE(herald.ok()) << herald.status();
+    herald_ = std::move(*herald);
+  }
+
+  void TearDown() override {
+    if (HasFailure() && herald_) {
+      const std::string logs = herald_->Logs();
+      std::cerr << "herald logs (last 4000 bytes):\n"
+                << logs.substr(logs.size() > 4000 ? logs.size() - 4000 : 0) << "\n";
+    }
+  }
+
+  // Runs heraldctl with `args`, against the test's herald, with only the environment given here.
+  CtlResult Run(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+    args.insert(args.begin(), testing::BuildPath("tools/heraldctl/heraldctl"));
+    env.emplace("HERALD_SERVER", herald_->grpc_target());
+    for (const char* name : {"HERALD_API_KEY", "HERALD_API_KEY_FILE", "HERALD_TENANT", "HERALD_TLS",
+                             "HERALD_TIMEOUT"}) {
+      env.emplace(name, "");
+    }
+    CtlResult result;
+    auto process = testing::Subprocess::Start({.argv = args, .env = env});
+    if (!process.ok()) {
+      result.err = process.status().ToString();
+      return result;
+    }
+    if (auto status = process->Wait(absl::Seconds(60)); status && WIFEXITED(*status)) {
+      result.exit_code = WEXITSTATUS(*status);
+    }
+    result.out = process->Stdout();
+    result.err = process->Stderr();
+    return result;
+  }
+
+  CtlResult Admin(std::vector<std::string> args) {
+    return Run(std::move(args), {{"HERALD_API_KEY", kAdminKey}});
+  }
+
+  // Creates tenant `tenant` and returns a key of it.
+  std::string CreateTenantWithKey(const std::string& tenant) {
+    const CtlResult created = Admin({"tenants", "create", tenant, "--display-name=E2E Agency"});
+    EXPECT_EQ(created.exit_code, 0) << created;
+    const CtlResult key = Admin({"keys", "create", tenant, "--display-name=ops", "--json"});
+    EXPECT_EQ(key.exit_code, 0) << key;
+    return FromJson<v1::CreateApiKeyResponse>(key.out).secret();
+  }
+
+  std::unique_ptr<testing::RedisServer> redis_;
+  std::unique_ptr<HeraldProcess> herald_;
+};
+
+TEST_F(HeraldctlTest, PlatformAdminCreatesTenantAndKey) {
+  const CtlResult created = Admin({"tenants", "create", "acme", "--display-name=Acme Agency"});
+  ASSERT_EQ(created.exit_code, 0) << created;
+  EXPECT_THAT(created.out, HasSubstr("name: tenants/acme"));
+  EXPECT_THAT(created.out, HasSubstr("display_name: Acme Agency"));
+
+  const CtlResult got = Admin({"tenants", "get", "acme", "--json"});
+  ASSERT_EQ(got.exit_code, 0) << got;
+  EXPECT_EQ(FromJson<v1::Tenant>(got.out).display_name(), "Acme Agency");
+
+  const CtlResult listed = Admin({"tenants", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed;
+  EXPECT_THAT(listed.out, HasSubstr("acme  Acme Agency"));
+
+  // Keys: the secret is printed once; listing shows its prefix only.
+  const CtlResult key = Admin({"keys", "create", "acme", "--display-name=crm-prod"});
+  ASSERT_EQ(key.exit_code, 0) << key;
+  EXPECT_THAT(key.out, HasSubstr("secret: "));
+  EXPECT_THAT(key.err, HasSubstr("cannot show it again"));
+  const CtlResult keys = Admin({"keys", "list", "acme", "--json"});
+  ASSERT_EQ(keys.exit_code, 0) << keys;
+  const auto key_list = FromJson<v1::ListApiKeysResponse>(keys.out);
+  ASSERT_EQ(key_list.api_keys_size(), 1);
+  EXPECT_EQ(key_list.api_keys(0).display_name(), "crm-prod");
+  EXPECT_THAT(keys.out, ::testing::Not(HasSubstr("\"secret\"")));
+
+  // A second create of the same tenant is ALREADY_EXISTS.
+  EXPECT_EQ(Admin({"tenants", "create", "acme"}).exit_code, 5);
+}
+
+TEST_F(HeraldctlTest, TenantCreatesTeamAndAccountsAndListsThemAsJson) {
+  const std::string secret = CreateTenantWithKey("acme");
+  ASSERT_FALSE(secret.empty());
+  const std::map<std::string, std::string> env = {
+      {"HERALD_API_KEY", secret}, {"HERALD_TENANT", "acme"}, {"UPSTREAM_KEY", "ofapi-key-1234"}};
+
+  const CtlResult team = Run({"teams", "create", "main", "--display-name=Main team",
+                              "--upstream-key-env=UPSTREAM_KEY", "--rate-limit=600"},
+                             env);
+  ASSERT_EQ(team.exit_code, 0) << team;
+  EXPECT_THAT(team.out, ::testing::Not(HasSubstr("ofapi-key-1234")));
+
+  for (const std::string id : {"acct_a", "acct_b"}) {
+    const CtlResult account =
+        Run({"accounts", "create", id, "--team=main", "--pace=60", "--max-in-flight=2"}, env);
+    ASSERT_EQ(account.exit_code, 0) << account;
+  }
+
+  const CtlResult teams = Run({"teams", "list", "--json"}, env);
+  ASSERT_EQ(teams.exit_code, 0) << teams;
+  const auto team_list = FromJson<v1::ListTeamsResponse>(teams.out);
+  ASSERT_EQ(team_list.teams_size(), 1);
+  EXPECT_EQ(team_list.teams(0).name(), "tenants/acme/teams/main");
+  EXPECT_EQ(team_list.teams(0).rate_limit_per_minute(), 600);
+  EXPECT_EQ(team_list.teams(0).upstream_api_key_hint(), "1234");
+  EXPECT_TRUE(team_list.teams(0).upstream_api_key().empty());
+
+  const CtlResult accounts = Run({"accounts", "list", "--team=main", "--json"}, env);
+  ASSERT_EQ(accounts.exit_code, 0) << accounts;
+  const auto account_list = FromJson<v1::ListAccountsResponse>(accounts.out);
+  ASSERT_EQ(account_list.accounts_size(), 2);
+  EXPECT_EQ(account_list.accounts(0).name(), "tenants/acme/accounts/acct_a");
+  EXPECT_EQ(account_list.accounts(0).team(), "tenants/acme/teams/main");
+  EXPECT_EQ(account_list.accounts(0).sends_per_minute(), 60);
+  EXPECT_EQ(account_list.accounts(1).max_in_flight(), 2);
+
+  // Tables for people, updates of the flags given only, pause.
+  const CtlResult paused = Run({"accounts", "pause", "acct_b"}, env);
+  ASSERT_EQ(paused.exit_code, 0) << paused;
+  const CtlResult updated = Run({"accounts", "update", "acct_a", "--pace=30"}, env);
+  ASSERT_EQ(updated.exit_code, 0) << updated;
+  EXPECT_THAT(updated.out, HasSubstr("sends_per_minute: 30"));
+  EXPECT_THAT(updated.out, HasSubstr("max_in_flight: 2"));
+  const CtlResult table = Run({"accounts", "list"}, env);
+  ASSERT_EQ(table.exit_code, 0) << table;
+  EXPECT_THAT(table.out, HasSubstr("acct_a  main"));
+  EXPECT_THAT(table.out, HasSubstr("paused"));
+}
+
+TEST_F(HeraldctlTest, ExitCodesScriptsCanTrust) {
+  const std::string secret = CreateTenantWithKey("acme");
+  const std::map<std::string, std::string> env = {{"HERALD_API_KEY", secret},
+                                                  {"HERALD_TENANT", "acme"}};
+  // Usage errors never reach the server.
+  EXPECT_EQ(Run({"accounts", "create", "acct_a"}, env).exit_code, 2);
+  EXPECT_EQ(Run({"teams", "list", "--no-such-flag"}, env).exit_code, 2);
+  // NOT_FOUND.
+  const CtlResult missing = Run({"accounts", "get", "acct_missing"}, env);
+  EXPECT_EQ(missing.exit_code, 4) << missing;
+  EXPECT_THAT(missing.err, HasSubstr("NOT_FOUND"));
+  // A wrong key, and a tenant key on the platform-admin service.
+  EXPECT_EQ(
+      Run({"teams", "list"}, {{"HERALD_API_KEY", "nope"}, {"HERALD_TENANT", "acme"}}).exit_code, 7);
+  EXPECT_EQ(Run({"tenants", "list"}, env).exit_code, 7);
+  // Invalid input the server rejects.
+  EXPECT_EQ(Run({"teams", "create", "main", "--upstream-key-env=K", "--rate-limit=100000000"},
+                {{"HERALD_API_KEY", secret}, {"HERALD_TENANT", "acme"}, {"K", "key"}})
+                .exit_code,
+            6);
+  // Nothing listening.
+  EXPECT_EQ(Run({"teams", "list", "--server=127.0.0.1:1", "--timeout=5"}, env).exit_code, 8);
+}
+
+TEST_F(HeraldctlTest, DraftCampaignFromYamlIsListedCancelledAndWatchedToItsEnd) {
+  const std::string secret = CreateTenantWithKey("acme");
+  const std::map<std::string, std::string> env = {
+      {"HERALD_API_KEY", secret}, {"HERALD_TENANT", "acme"}, {"UPSTREAM_KEY", "ofapi-key-1234"}};
+  ASSERT_EQ(Run({"teams", "create", "main", "--upstream-key-env=UPSTREAM_KEY"}, env).exit_code, 0);
+  ASSERT_EQ(Run({"accounts", "create", "acct_a", "--team=main"}, env).exit_code, 0);
+  ASSERT_EQ(Run({"accounts", "create", "acct_b", "--team=main"}, env).exit_code, 0);
+
+  const std::string file = testing::MakeTempDir("heraldctl") + "/campaign.yaml";
+  std::ofstream(file) << "display_name: Friday drop\n"
+                         "content:\n"
+                         "  text: \"Hello: free message\"\n"
+                         "targets:\n"
+                         "  - {account: acct_a, user_lists: [fans]}\n"
+                         "  - {account: acct_b, fan_ids: [11, 12]}\n";
+  const CtlResult created =
+      Run({"campaigns", "create", "--file=" + file, "--draft", "--json"}, env);
+  ASSERT_EQ(created.exit_code, 0) << created;
+  const auto campaign = FromJson<v1::Campaign>(created.out);
+  EXPECT_EQ(campaign.state(), v1::Campaign::DRAFT);
+  EXPECT_EQ(campaign.display_name(), "Friday drop");
+  ASSERT_EQ(campaign.targets_size(), 2);
+  EXPECT_EQ(campaign.targets(0).account(), "tenants/acme/accounts/acct_a");
+
+  const CtlResult updated =
+      Run({"campaigns", "update", campaign.name(), "--text=Changed", "--json"}, env);
+  ASSERT_EQ(updated.exit_code, 0) << updated;
+  EXPECT_EQ(FromJson<v1::Campaign>(updated.out).content().text(), "Changed");
+  EXPECT_EQ(FromJson<v1::Campaign>(updated.out).display_name(), "Friday drop");
+
+  const CtlResult drafts = Run({"campaigns", "list", "--state=draft", "--json"}, env);
+  ASSERT_EQ(drafts.exit_code, 0) << drafts;
+  ASSERT_EQ(FromJson<v1::ListCampaignsResponse>(drafts.out).campaigns_size(), 1);
+
+  const CtlResult cancelled = Run({"campaigns", "cancel", campaign.name()}, env);
+  ASSERT_EQ(cancelled.exit_code, 0) << cancelled;
+  EXPECT_THAT(cancelled.out, HasSubstr("state: CANCELLED"));
+
+  // The stream of a final campaign ends at once: exit 3, as it did not complete. Not a
+  // terminal, so one line per change.
+  const CtlResult watched = Run({"campaigns", "watch", std::string(campaign.name())}, env);
+  EXPECT_EQ(watched.exit_code, 3) << watched;
+  EXPECT_THAT(watched.out, HasSubstr(" CANCELLED "));
+  EXPECT_THAT(watched.err, HasSubstr("campaign ended CANCELLED"));
+  // Cancelling again is FAILED_PRECONDITION.
+  EXPECT_EQ(Run({"campaigns", "cancel", campaign.name()}, env).exit_code, 6);
+}
+
+}  // namespace
+}  // namespace herald
