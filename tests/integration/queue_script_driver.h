@@ -265,6 +265,12 @@ class ScriptDriver {
         ScriptId::kStats);
   }
 
+  DeadPage ListDead(int64_t now, int offset = 0, int count = 10) {
+    return Decoded(script::DecodeListDead(Run(ScriptId::kListDead,
+                                              script::EncodeListDead(StrCat(now), offset, count))),
+                   ScriptId::kListDead);
+  }
+
   const std::string& tag() const { return tag_; }
 
  private:

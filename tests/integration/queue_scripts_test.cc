@@ -209,10 +209,9 @@ TEST_F(QueueScriptsTest, ExpiryOnTheLastAttemptDeadLettersWithAReason) {
   q_->Enqueue1(kT0, job);
   ASSERT_EQ(q_->Lease(kT0, 1, 1000).jobs.size(), 1u);
   EXPECT_EQ(q_->Reap(kT0 + 2 * kSecond), 1);
-  auto dead = conn_->Eval(ScriptSource(ScriptId::kListDead), {"{hd:s0}"}, {"", "0", "10"});
-  ASSERT_TRUE(dead.ok());
-  ASSERT_EQ(dead->elements.size(), 8u) << dead->DebugString();
-  EXPECT_THAT(dead->elements[6].str, HasSubstr("outcome unknown"));
+  const DeadPage dead = q_->ListDead(kT0 + 2 * kSecond);
+  ASSERT_EQ(dead.jobs.size(), 1u);
+  EXPECT_THAT(dead.jobs[0].reason, HasSubstr("outcome unknown"));
   const auto stats = q_->GetStats(kT0);
   EXPECT_EQ(stats.dead, 1);
   EXPECT_EQ(stats.ready, 0);
@@ -529,18 +528,17 @@ TEST_F(QueueScriptsTest, RetryBacksOffThenDeadLettersWithTheReasonAfterMaxAttemp
                      0, "400 invalid price"),
             NackResult::kDead);
 
-  auto dead = conn_->Eval(ScriptSource(ScriptId::kListDead), {"{hd:s0}"}, {"", "0", "10"});
-  ASSERT_TRUE(dead.ok());
-  ASSERT_EQ(dead->elements.size(), 1u + 2 * 7) << dead->DebugString();
-  EXPECT_EQ(dead->elements[0].integer, 2);
+  const DeadPage dead = q_->ListDead(kT0 + 4000 * kMs);
+  EXPECT_EQ(dead.total, 2);
+  ASSERT_EQ(dead.jobs.size(), 2u);
   // Newest first.
-  EXPECT_EQ(dead->elements[1].str, "j2");
-  EXPECT_EQ(dead->elements[6].str, "400 invalid price");
-  EXPECT_EQ(dead->elements[7].integer, (kT0 + 4000 * kMs) / kMs);
-  EXPECT_EQ(dead->elements[8].str, "j1");
-  EXPECT_EQ(dead->elements[11].str, "payload-1");
-  EXPECT_EQ(dead->elements[12].integer, 2);
-  EXPECT_THAT(dead->elements[13].str, HasSubstr("upstream 503 (attempt 2 of 2)"));
+  EXPECT_EQ(dead.jobs[0].id, "j2");
+  EXPECT_EQ(dead.jobs[0].reason, "400 invalid price");
+  EXPECT_EQ(dead.jobs[0].died_at, absl::FromUnixMicros(kT0 + 4000 * kMs));
+  EXPECT_EQ(dead.jobs[1].id, "j1");
+  EXPECT_EQ(dead.jobs[1].payload, "payload-1");
+  EXPECT_EQ(dead.jobs[1].attempts, 2);
+  EXPECT_THAT(dead.jobs[1].reason, HasSubstr("upstream 503 (attempt 2 of 2)"));
   const auto stats = q_->GetStats(kT0);
   EXPECT_EQ(stats.dead, 2);
   EXPECT_EQ(stats.finished.at({"send", "retry"}), 1);
