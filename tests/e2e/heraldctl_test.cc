@@ -10,9 +10,12 @@
 #include <herald/common/strings.h>
 #include <herald/testing/herald_process.h>
 #include <herald/testing/redis_server.h>
+#include <herald/testing/simulator_process.h>
 #include <herald/testing/subprocess.h>
 #include <herald/v1/account.pb.h>
+#include <herald/v1/audience.pb.h>
 #include <herald/v1/campaign.pb.h>
+#include <herald/v1/media.pb.h>
 #include <herald/v1/tenant.pb.h>
 
 namespace herald {
@@ -45,12 +48,16 @@ Message FromJson(const std::string& json) {
 
 class HeraldctlTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { StartHerald({"serve", "--role=all"}); }
+
+  void StartHerald(std::vector<std::string> args) {
     auto redis = testing::RedisServer::Start();
     ASSERT_TRUE(redis.ok()) << redis.status();
     redis_ = std::move(*redis);
     auto herald = HeraldProcess::Start(
-        {.env = {{"HERALD_ADMIN_KEY", kAdminKey}}, .redis_port = redis_->port()});
+        {.args = std::move(args),
+         .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'a')}},
+         .redis_port = redis_->port()});
     ASSERT_TRUE(herald.ok()) << herald.status();
     herald_ = std::move(*herald);
   }
@@ -251,6 +258,97 @@ TEST_F(HeraldctlTest, DraftCampaignFromYamlIsListedCancelledAndWatchedToItsEnd) 
   EXPECT_THAT(watched.err, HasSubstr("campaign ended CANCELLED"));
   // Cancelling again is FAILED_PRECONDITION.
   EXPECT_EQ(Run({"campaigns", "cancel", campaign.name()}, env).exit_code, 6);
+}
+
+// With the upstream simulator behind Herald: accounts imported from the upstream, media and a PPV
+// campaign watched until it completes.
+class HeraldctlUpstreamTest : public HeraldctlTest {
+ protected:
+  void SetUp() override {
+    auto sim = testing::SimulatorProcess::Start(
+        {.args = {"--teams=1", "--accounts_per_team=2", "--fans_per_account=5",
+                  "--delivery_rate=2000", "--rate_limit_per_minute=100000"}});
+    ASSERT_TRUE(sim.ok()) << sim.status();
+    sim_ = std::move(*sim);
+    StartHerald({"serve", "--role=all", StrCat("--upstream_url=http://127.0.0.1:", sim_->port()),
+                 "--poll_interval=50ms"});
+  }
+
+  std::unique_ptr<testing::SimulatorProcess> sim_;
+};
+
+TEST_F(HeraldctlUpstreamTest, PpvCampaignIsWatchedUntilItCompletes) {
+  const std::string secret = CreateTenantWithKey("acme");
+  const std::map<std::string, std::string> env = {
+      {"HERALD_API_KEY", secret}, {"HERALD_TENANT", "acme"}, {"SIM_KEY", "sim-key-1"}};
+  ASSERT_EQ(Run({"teams", "create", "main", "--upstream-key-env=SIM_KEY"}, env).exit_code, 0);
+  const CtlResult synced = Run({"accounts", "sync", "--team=main", "--json"}, env);
+  ASSERT_EQ(synced.exit_code, 0) << synced;
+  const auto created_accounts = FromJson<v1::SyncAccountsResponse>(synced.out).created();
+  ASSERT_EQ(created_accounts.size(), 2);
+  const std::string account_a = created_accounts[0].name();
+  const std::string account_b = created_accounts[1].name();
+
+  const CtlResult media =
+      Run({"media", "create", "--url=https://cdn.example.com/teaser.mp4", "--json"}, env);
+  ASSERT_EQ(media.exit_code, 0) << media;
+  const auto asset = FromJson<v1::MediaAsset>(media.out);
+  EXPECT_EQ(asset.type(), v1::MediaAsset::VIDEO);
+
+  const CtlResult campaign =
+      Run({"campaigns", "create", "--text=New video, just for you", "--price=15.00",
+           "--media=" + asset.name(), "--accounts=" + account_a + "," + account_b, "--lists=fans",
+           "--json"},
+          env);
+  ASSERT_EQ(campaign.exit_code, 0) << campaign;
+  const std::string name = FromJson<v1::Campaign>(campaign.out).name();
+
+  const CtlResult watched = Run({"campaigns", "watch", name}, env);
+  EXPECT_EQ(watched.exit_code, 0) << watched;
+  EXPECT_THAT(watched.out, HasSubstr(" COMPLETED deliveries 2/2 failed 0"));
+
+  const CtlResult deliveries = Run({"campaigns", "deliveries", name, "--json"}, env);
+  ASSERT_EQ(deliveries.exit_code, 0) << deliveries;
+  const auto list = FromJson<v1::ListDeliveriesResponse>(deliveries.out);
+  ASSERT_EQ(list.deliveries_size(), 2);
+  for (const auto& d : list.deliveries()) {
+    EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.account() << ": " << d.error();
+  }
+  const CtlResult table = Run({"campaigns", "list"}, env);
+  ASSERT_EQ(table.exit_code, 0) << table;
+  EXPECT_THAT(table.out, HasSubstr("COMPLETED"));
+  EXPECT_THAT(table.out, HasSubstr("$15.00"));
+}
+
+// Disabled until the server serves AudienceService (it answers UNIMPLEMENTED today).
+TEST_F(HeraldctlUpstreamTest, DISABLED_ListsAndSegments) {
+  const std::string secret = CreateTenantWithKey("acme");
+  const std::map<std::string, std::string> env = {
+      {"HERALD_API_KEY", secret}, {"HERALD_TENANT", "acme"}, {"SIM_KEY", "sim-key-1"}};
+  ASSERT_EQ(Run({"teams", "create", "main", "--upstream-key-env=SIM_KEY"}, env).exit_code, 0);
+  const CtlResult synced = Run({"accounts", "sync", "--team=main", "--json"}, env);
+  ASSERT_EQ(synced.exit_code, 0) << synced;
+  const auto created_accounts = FromJson<v1::SyncAccountsResponse>(synced.out).created();
+  ASSERT_FALSE(created_accounts.empty());
+  const std::string account = created_accounts[0].name();
+
+  const CtlResult lists = Run({"lists", "list", account}, env);
+  ASSERT_EQ(lists.exit_code, 0) << lists;
+  EXPECT_THAT(lists.out, HasSubstr("fans"));
+  const CtlResult created = Run({"lists", "create", account, "VIPs", "--json"}, env);
+  ASSERT_EQ(created.exit_code, 0) << created;
+  const std::string list_id = FromJson<v1::UserList>(created.out).id();
+  ASSERT_FALSE(list_id.empty());
+  const CtlResult added = Run({"lists", "add", account, list_id, "--fans=1,2", "--json"}, env);
+  EXPECT_EQ(added.exit_code, 0) << added;
+
+  const CtlResult segment =
+      Run({"segments", "create", "Top spenders", "--min-spend=50.00", "--json"}, env);
+  ASSERT_EQ(segment.exit_code, 0) << segment;
+  EXPECT_EQ(FromJson<v1::Segment>(segment.out).min_lifetime_spend_cents(), 5000);
+  const CtlResult segments = Run({"segments", "list"}, env);
+  ASSERT_EQ(segments.exit_code, 0) << segments;
+  EXPECT_THAT(segments.out, HasSubstr("spend >= $50.00"));
 }
 
 }  // namespace
