@@ -89,6 +89,9 @@ int MediaCreate(Session& s, const ParsedCommand& c) {
 
 int MediaUpload(Session& s, const ParsedCommand& c) {
   const std::string& path = c.args[0];
+  if (path == "-" && (!c.Has("type") || !c.Has("file-name"))) {
+    return s.Usage(absl::InvalidArgumentError("uploading stdin needs --type and --file-name"));
+  }
   v1::UploadMediaAssetRequest first;
   v1::UploadMediaAssetRequest::Metadata* metadata = first.mutable_metadata();
   HCTL_ASSIGN_OR_USAGE(*metadata->mutable_parent(), s, s.names().Parent());

@@ -103,7 +103,11 @@ void AppendDetail(std::string& out, const Message& message, const std::string& i
   for (const FieldDescriptor* field : fields) {
     if (!field->is_repeated()) {
       if (IsInline(field)) {
-        StrAppend(&out, indent, field->name(), ": ", InlineValue(message, field, 0), "\n");
+        // A zero timestamp reads as "not set", like an absent one.
+        const std::string value = InlineValue(message, field, 0);
+        if (!value.empty() || field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) {
+          StrAppend(&out, indent, field->name(), ": ", value, "\n");
+        }
       } else {
         StrAppend(&out, indent, field->name(), ":\n");
         AppendDetail(out, r->GetMessage(message, field), indent + "  ");
@@ -408,7 +412,12 @@ std::string WatchPrinter::Update(const v1::WatchCampaignResponse& change) {
       if (change.has_delivery() && change.delivery().state() == v1::Delivery::FAILED) {
         out = StrCat("\r\033[K", DeliveryChangeLine(change.delivery()), "\n");
       }
-      if (seen_campaign_) StrAppend(&out, "\r\033[K", RenderProgressLine(*campaign_, width_));
+      if (seen_campaign_) {
+        std::string line = RenderProgressLine(*campaign_, width_);
+        // Redraw only what changed (a delivery change often leaves the totals as they were).
+        if (!out.empty() || line != last_line_) StrAppend(&out, "\r\033[K", line);
+        last_line_ = std::move(line);
+      }
       return out;
     }
   }

@@ -49,6 +49,10 @@ TEST(RenderDetailTest, FieldsEnumsTimesAndNesting) {
             "send_time: 2026-05-01T20:00:00Z\n"
             "grace_period: 15m\n"
             "state: SENDING\n");
+  // A zero timestamp is left out like an unset one.
+  v1::Campaign zero;
+  zero.mutable_end_time();
+  EXPECT_EQ(RenderDetail(zero), "");
 }
 
 TEST(ToJsonTest, SnakeCaseWithDefaults) {
@@ -163,6 +167,7 @@ TEST(WatchPrinterTest, LiveModeRedrawsTheBarInPlace) {
   v1::WatchCampaignResponse change;
   *change.mutable_campaign() = Sending();
   EXPECT_EQ(printer.Update(change), "\r\033[K" + RenderProgressLine(Sending(), 120));
+  EXPECT_EQ(printer.Update(delivery), "");  // nothing new to draw
   delivery.mutable_delivery()->set_state(v1::Delivery::FAILED);
   EXPECT_EQ(printer.Update(delivery), "\r\033[Kdelivery acct_b FAILED recipients 0/0\n\r\033[K" +
                                           RenderProgressLine(Sending(), 120));

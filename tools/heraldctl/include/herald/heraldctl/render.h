@@ -111,6 +111,7 @@ class WatchPrinter {
   int width_;
   bool seen_campaign_ = false;
   std::unique_ptr<v1::Campaign> campaign_;
+  std::string last_line_;  // kLive: the progress line on screen
 };
 
 }  // namespace herald::heraldctl
