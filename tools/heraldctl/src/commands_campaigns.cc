@@ -15,6 +15,8 @@ std::unique_ptr<v1::CampaignService::Stub> Stub(Session& s) {
   return v1::CampaignService::NewStub(s.channel());
 }
 
+int PrintOrWatch(Session& s, const ParsedCommand& c, const v1::Campaign& campaign);
+
 absl::Status CampaignFromFileAndFlags(const ParsedCommand& c, const Names& names,
                                       v1::Campaign* campaign, std::vector<std::string>* paths) {
   if (c.Has("file")) {
@@ -68,7 +70,7 @@ int CampaignsCreate(Session& s, const ParsedCommand& c) {
   v1::Campaign response;
   auto context = s.Context();
   const grpc::Status status = Stub(s)->CreateCampaign(context.get(), request, &response);
-  return status.ok() ? s.Print(response) : s.Fail(status);
+  return status.ok() ? PrintOrWatch(s, c, response) : s.Fail(status);
 }
 
 int CampaignsUpdate(Session& s, const ParsedCommand& c) {
@@ -149,6 +151,15 @@ int NameToCampaign(Session& s, const ParsedCommand& c) {
   return status.ok() ? s.Print(response) : s.Fail(status);
 }
 
+int CampaignsLaunch(Session& s, const ParsedCommand& c) {
+  v1::LaunchCampaignRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("campaigns", c.args[0]));
+  v1::Campaign response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->LaunchCampaign(context.get(), request, &response);
+  return status.ok() ? PrintOrWatch(s, c, response) : s.Fail(status);
+}
+
 int CampaignsCancel(Session& s, const ParsedCommand& c) {
   v1::CancelCampaignRequest request;
   HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("campaigns", c.args[0]));
@@ -203,9 +214,10 @@ int CampaignsQueue(Session& s, const ParsedCommand& c) {
   return status.ok() ? s.PrintList(response, ToTable(response)) : s.Fail(status);
 }
 
-int CampaignsWatch(Session& s, const ParsedCommand& c) {
+// Follows the campaign until the stream ends; returns the exit code of its final state.
+int WatchUntilFinal(Session& s, const std::string& name) {
   v1::WatchCampaignRequest request;
-  HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("campaigns", c.args[0]));
+  request.set_name(name);
   WatchPrinter printer(s.global().json              ? WatchPrinter::Mode::kJson
                        : s.terminal().stdout_is_tty ? WatchPrinter::Mode::kLive
                                                     : WatchPrinter::Mode::kLines,
@@ -228,11 +240,31 @@ int CampaignsWatch(Session& s, const ParsedCommand& c) {
   return code;
 }
 
+int CampaignsWatch(Session& s, const ParsedCommand& c) {
+  HCTL_ASSIGN_OR_USAGE(const std::string name, s, s.names().Resolve("campaigns", c.args[0]));
+  return WatchUntilFinal(s, name);
+}
+
+// After a create or launch: the campaign, then (with --watch) its progress until final.
+int PrintOrWatch(Session& s, const ParsedCommand& c, const v1::Campaign& campaign) {
+  if (!c.GetBool("watch") || campaign.state() == v1::Campaign::DRAFT) return s.Print(campaign);
+  if (s.global().json) {
+    s.out() << ToJson(campaign) << "\n";
+  } else {
+    s.out() << "campaign " << campaign.name() << " " << v1::Campaign::State_Name(campaign.state())
+            << "\n";
+  }
+  return WatchUntilFinal(s, campaign.name());
+}
+
 }  // namespace
 
 void AddCampaignCommands(std::vector<CommandSpec>& commands) {
+  const FlagSpec watch_flag{"watch", "",
+                            "then follow the campaign until it is final, as `campaigns watch`"};
   std::vector<FlagSpec> create_flags = CampaignFlagSpecs();
   create_flags.push_back({"draft", "", "save as a DRAFT instead of sending (launch sends it)"});
+  create_flags.push_back(watch_flag);
   create_flags.push_back({"request-id", "ID", "idempotency id: a retry returns the first result"});
   commands.push_back(
       {"campaigns", "create", "", 0, 0,
@@ -264,16 +296,15 @@ void AddCampaignCommands(std::vector<CommandSpec>& commands) {
        "The update mask holds the fields given: each flag's field, and every top-level field\n"
        "the --file sets. --accounts replaces all targets.",
        CampaignFlagSpecs(), CampaignsUpdate});
-  commands.push_back(
-      {"campaigns",
-       "launch",
-       "CAMPAIGN",
-       1,
-       1,
-       "Send a draft now, or schedule it when it has a send time",
-       "",
-       {},
-       NameToCampaign<v1::LaunchCampaignRequest, &v1::CampaignService::Stub::LaunchCampaign>});
+  commands.push_back({"campaigns",
+                      "launch",
+                      "CAMPAIGN",
+                      1,
+                      1,
+                      "Send a draft now, or schedule it when it has a send time",
+                      "",
+                      {watch_flag},
+                      CampaignsLaunch});
   commands.push_back({"campaigns",
                       "cancel",
                       "CAMPAIGN",

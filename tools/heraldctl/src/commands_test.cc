@@ -144,6 +144,7 @@ class FakeCampaigns final : public v1::CampaignService::Service {
     r_.create_campaign = *request;
     *response = request->campaign();
     response->set_name(request->parent() + "/campaigns/c1");
+    if (request->campaign().save_as_draft()) response->set_state(v1::Campaign::DRAFT);
     return grpc::Status::OK;
   }
   grpc::Status UpdateCampaign(grpc::ServerContext*, const v1::UpdateCampaignRequest* request,
@@ -353,6 +354,18 @@ TEST_F(CommandsTest, WatchExitsWithTheFinalState) {
   EXPECT_EQ(Run({"campaigns", "watch", "c-cut"}), kExitRpcError);
   EXPECT_EQ(Run({"campaigns", "watch", "c-done", "--json"}), kExitOk);
   EXPECT_THAT(out_.str(), HasSubstr(R"({"delivery":{"name":"")"));
+}
+
+TEST_F(CommandsTest, CreateWithWatchFollowsTheNewCampaign) {
+  // The fake names every new campaign c1, whose watch stream is cut short.
+  EXPECT_EQ(Run({"campaigns", "create", "--text=Hi", "--accounts=acct_a", "--watch"}),
+            kExitRpcError);
+  EXPECT_THAT(out_.str(), HasSubstr("campaign tenants/acme/campaigns/c1 STATE_UNSPECIFIED\n"
+                                    "campaign c1 SENDING"));
+  // A draft is only printed.
+  EXPECT_EQ(Run({"campaigns", "create", "--text=Hi", "--accounts=acct_a", "--watch", "--draft"}),
+            kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("state: DRAFT\n"));
 }
 
 }  // namespace
