@@ -102,7 +102,7 @@ int MediaUpload(Session& s, const ParsedCommand& c) {
   const size_t slash = path.rfind('/');
   asset->set_file_name(
       c.Get("file-name", slash == std::string::npos ? path : path.substr(slash + 1)));
-  std::string content_type = c.Get("content-type", GuessMedia(path).second);
+  std::string content_type = c.Get("content-type", GuessMedia(asset->file_name()).second);
   if (content_type.empty()) content_type = "application/octet-stream";
   asset->set_content_type(content_type);
   metadata->set_request_id(c.Get("request-id"));
