@@ -187,10 +187,20 @@ Store::Op<std::optional<ApiKey>> Store::FindApiKey(std::string secret_sha256) {
 Store::Op<CampaignPage> Store::ListCampaigns(std::string tenant, std::optional<double> before,
                                              int limit) {
   const Table table = TableOf<Campaign>(tenant);
-  HERALD_CO_ASSIGN_OR_RETURN(auto ids, co_await records_.IndexBefore(table, before, limit + 1));
+  if (limit < 1) co_return absl::InvalidArgumentError("campaign page size must be positive");
+  // `next_before` is exclusive, so a page never ends inside a run of equal create times (the
+  // next page would skip the rest of the run): such a page grows until the run is complete.
+  int fetch = limit + 1;
+  HERALD_CO_ASSIGN_OR_RETURN(auto ids, co_await records_.IndexBefore(table, before, fetch));
+  while (static_cast<int>(ids.size()) == fetch && ids.back().second == ids[limit - 1].second) {
+    fetch *= 2;
+    HERALD_CO_ASSIGN_OR_RETURN(ids, co_await records_.IndexBefore(table, before, fetch));
+  }
   CampaignPage page;
-  if (static_cast<int>(ids.size()) > limit) {
-    ids.resize(limit);
+  size_t end = static_cast<size_t>(limit);
+  while (end < ids.size() && ids[end].second == ids[limit - 1].second) ++end;
+  if (end < ids.size()) {
+    ids.resize(end);
     page.next_before = ids.back().second;
   }
   std::vector<std::string> keys;

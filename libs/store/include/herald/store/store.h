@@ -67,7 +67,9 @@ class Store {
   // The key whose secret hashes to `secret_sha256`, if any (revoked ones included).
   Op<std::optional<ApiKey>> FindApiKey(std::string secret_sha256);
 
-  // Campaigns, newest first, created before `before` (a score from a previous page).
+  // Campaigns, newest first, created before `before` (a score from a previous page). A page
+  // holds more than `limit` when campaigns created in the same millisecond straddle its end, so
+  // that the exclusive `next_before` skips none of them. `limit` must be positive.
   Op<CampaignPage> ListCampaigns(std::string tenant, std::optional<double> before, int limit);
 
   // Deliveries of a campaign. Every write bumps the campaign's revision (CampaignRevision).

@@ -1,0 +1,555 @@
+// The typed Store over the in-memory RecordStore: kinds, messages, compare-and-set updates,
+// API key lookup, campaign paging, deliveries and revisions, undecodable documents.
+#include <exception>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <herald/store/record_store.h>
+#include <herald/store/store.h>
+
+namespace herald::store {
+namespace {
+
+namespace asio = boost::asio;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+// Runs `op` to completion on an io_context of its own, so that it may also be called from
+// inside a mutation that another Run is executing (a concurrent writer).
+template <typename T>
+T Await(asio::awaitable<T> op) {
+  asio::io_context ioc;
+  std::optional<T> out;
+  std::exception_ptr error;
+  asio::co_spawn(ioc, std::move(op), [&](std::exception_ptr e, T value) {
+    error = e;
+    out = std::move(value);
+  });
+  ioc.run();
+  if (error) std::rethrow_exception(error);
+  return std::move(*out);
+}
+
+Team MakeTeam(std::string tenant, std::string id, std::string name = "Team") {
+  Team t;
+  t.tenant = std::move(tenant);
+  t.id = std::move(id);
+  t.display_name = std::move(name);
+  t.create_time_ms = 1'700'000'000'000;
+  return t;
+}
+
+Campaign MakeCampaign(std::string tenant, std::string id, int64_t create_time_ms) {
+  Campaign c;
+  c.tenant = std::move(tenant);
+  c.id = std::move(id);
+  c.display_name = "Campaign " + c.id;
+  c.content.text = "hello";
+  c.targets.push_back(AccountTarget{.account = "acct_1"});
+  c.create_time_ms = create_time_ms;
+  return c;
+}
+
+Delivery MakeDelivery(std::string account) {
+  Delivery d;
+  d.account = std::move(account);
+  return d;
+}
+
+template <typename T>
+std::vector<std::string> Ids(const std::vector<T>& records) {
+  std::vector<std::string> ids;
+  for (const T& r : records) ids.push_back(r.id);
+  return ids;
+}
+
+absl::Status Ok() { return absl::OkStatus(); }
+
+class StoreTest : public ::testing::Test {
+ protected:
+  template <typename T>
+  T MustCreate(T record, std::string request_id = "") {
+    auto created = Await(store_.Create(std::move(record), std::move(request_id)));
+    EXPECT_TRUE(created.ok()) << created.status();
+    return created.ok() ? created->value : T{};
+  }
+
+  int64_t CampaignRevision(std::string tenant, std::string campaign) {
+    auto revision = Await(store_.CampaignRevision(std::move(tenant), std::move(campaign)));
+    EXPECT_TRUE(revision.ok()) << revision.status();
+    return revision.ok() ? *revision : -1;
+  }
+
+  std::unique_ptr<RecordStore> records_ = MakeMemoryRecordStore();
+  Store store_{*records_};
+};
+
+// ---------------------------------------------------------------------------------------------
+// Create, Get, List, Delete
+
+TEST_F(StoreTest, TeamsAreCreatedReadListedAndDeleted) {
+  Team t2 = MakeTeam("acme", "t2", "Second");
+  t2.rate_limit_per_minute = 250;
+  t2.sealed_api_key = "sealed";
+  auto created = Await(store_.Create(t2, "req-2"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_FALSE(created->replayed);
+  EXPECT_EQ(created->value.display_name, "Second");
+  MustCreate(MakeTeam("acme", "t1", "First"));
+  MustCreate(MakeTeam("globex", "t3", "Elsewhere"));
+
+  auto got = Await(store_.Get<Team>("acme", "t2"));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->tenant, "acme");
+  EXPECT_EQ(got->display_name, "Second");
+  EXPECT_EQ(got->rate_limit_per_minute, 250);
+  EXPECT_EQ(got->sealed_api_key, "sealed");
+  EXPECT_EQ(got->create_time_ms, 1'700'000'000'000);
+
+  auto listed = Await(store_.List<Team>("acme"));
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_THAT(Ids(*listed), ElementsAre("t1", "t2"));
+
+  auto deleted = Await(store_.Delete<Team>("acme", "t2"));
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_TRUE(*deleted);
+  EXPECT_FALSE(*Await(store_.Delete<Team>("acme", "t2")));
+  EXPECT_TRUE(absl::IsNotFound(Await(store_.Get<Team>("acme", "t2")).status()));
+  EXPECT_THAT(Ids(*Await(store_.List<Team>("acme"))), ElementsAre("t1"));
+  EXPECT_THAT(Ids(*Await(store_.List<Team>("globex"))), ElementsAre("t3"));
+  EXPECT_THAT(*Await(store_.List<Team>("nobody")), IsEmpty());
+}
+
+TEST_F(StoreTest, CampaignsKeepEveryField) {
+  Campaign c = MakeCampaign("acme", "c1", 1000);
+  c.content.media = {"m1", "m2"};
+  c.content.previews = {"m1"};
+  c.content.price_cents = 499;
+  c.targets.push_back(AccountTarget{.account = "acct_2", .fan_ids = {7, 8}, .segment = "s1"});
+  c.phase = CampaignPhase::kScheduled;
+  c.send_time_ms = 5000;
+  MustCreate(c);
+
+  auto got = Await(store_.Get<Campaign>("acme", "c1"));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->content.media, c.content.media);
+  EXPECT_EQ(got->content.previews, c.content.previews);
+  EXPECT_EQ(got->content.price_cents, 499);
+  ASSERT_EQ(got->targets.size(), 2u);
+  EXPECT_EQ(got->targets[1].fan_ids, (std::vector<int64_t>{7, 8}));
+  EXPECT_EQ(got->targets[1].segment, "s1");
+  EXPECT_EQ(got->phase, CampaignPhase::kScheduled);
+  EXPECT_EQ(got->send_time_ms, 5000);
+  EXPECT_THAT(Ids(*Await(store_.List<Campaign>("acme"))), ElementsAre("c1"));
+}
+
+TEST_F(StoreTest, TenantsLiveInThePlatformTable) {
+  MustCreate(Tenant{.id = "acme", .display_name = "Acme"});
+  auto got = Await(store_.Get<Tenant>("", "acme"));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->display_name, "Acme");
+  EXPECT_THAT(Ids(*Await(store_.List<Tenant>(""))), ElementsAre("acme"));
+}
+
+TEST_F(StoreTest, CreateWithARepeatedRequestIdReturnsTheFirstRecord) {
+  MustCreate(MakeTeam("acme", "t1", "First"), "req-1");
+  auto again = Await(store_.Create(MakeTeam("acme", "t2", "Second"), "req-1"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->value.id, "t1");
+  EXPECT_EQ(again->value.display_name, "First");
+  EXPECT_TRUE(absl::IsNotFound(Await(store_.Get<Team>("acme", "t2")).status()));
+}
+
+TEST_F(StoreTest, ReplayOfACreateWhoseRecordWasDeletedIsNotFound) {
+  MustCreate(MakeTeam("acme", "t1"), "req-1");
+  ASSERT_TRUE(*Await(store_.Delete<Team>("acme", "t1")));
+  auto again = Await(store_.Create(MakeTeam("acme", "t1"), "req-1"));
+  EXPECT_TRUE(absl::IsNotFound(again.status())) << again.status();
+  EXPECT_THAT(again.status().message(), HasSubstr("team"));
+}
+
+TEST_F(StoreTest, ATakenIdIsAlreadyExistsNamingTheKindAndId) {
+  MustCreate(MakeTeam("acme", "t1", "First"), "req-1");
+  auto team = Await(store_.Create(MakeTeam("acme", "t1", "Second"), "req-2"));
+  EXPECT_TRUE(absl::IsAlreadyExists(team.status())) << team.status();
+  EXPECT_EQ(team.status().message(), "team 't1' already exists");
+  EXPECT_EQ(Await(store_.Get<Team>("acme", "t1"))->display_name, "First");
+
+  MustCreate(MakeCampaign("acme", "c1", 1000));
+  auto campaign = Await(store_.Create(MakeCampaign("acme", "c1", 2000), ""));
+  EXPECT_TRUE(absl::IsAlreadyExists(campaign.status())) << campaign.status();
+  EXPECT_EQ(campaign.status().message(), "campaign 'c1' already exists");
+}
+
+TEST_F(StoreTest, MissingRecordsAreNotFoundNamingTheKindAndId) {
+  auto team = Await(store_.Get<Team>("acme", "t9"));
+  EXPECT_TRUE(absl::IsNotFound(team.status())) << team.status();
+  EXPECT_EQ(team.status().message(), "team 't9' not found");
+
+  auto campaign = Await(store_.Get<Campaign>("acme", "c9"));
+  EXPECT_TRUE(absl::IsNotFound(campaign.status())) << campaign.status();
+  EXPECT_EQ(campaign.status().message(), "campaign 'c9' not found");
+
+  auto key = Await(store_.Get<ApiKey>("acme", "k9"));
+  EXPECT_EQ(key.status().message(), "API key 'k9' not found");
+
+  bool called = false;
+  auto updated = Await(store_.Update<Team>("acme", "t9", [&](Team&) {
+    called = true;
+    return Ok();
+  }));
+  EXPECT_TRUE(absl::IsNotFound(updated.status())) << updated.status();
+  EXPECT_EQ(updated.status().message(), "team 't9' not found");
+  EXPECT_FALSE(called);
+
+  // A record of the same id in another tenant is not this one.
+  MustCreate(MakeTeam("globex", "t9"));
+  EXPECT_TRUE(absl::IsNotFound(Await(store_.Get<Team>("acme", "t9")).status()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Update
+
+TEST_F(StoreTest, UpdateAppliesTheMutation) {
+  MustCreate(MakeTeam("acme", "t1", "Before"));
+  auto updated = Await(store_.Update<Team>("acme", "t1", [](Team& t) {
+    t.display_name = "After";
+    t.paused = true;
+    return Ok();
+  }));
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->display_name, "After");
+  auto got = Await(store_.Get<Team>("acme", "t1"));
+  EXPECT_EQ(got->display_name, "After");
+  EXPECT_TRUE(got->paused);
+}
+
+TEST_F(StoreTest, UpdateRetriesOnTopOfAConcurrentWrite) {
+  MustCreate(MakeTeam("acme", "t1", "Before"));
+  int calls = 0;
+  auto updated = Await(store_.Update<Team>("acme", "t1", [&](Team& t) {
+    if (++calls == 1) {
+      // Another writer changes the team between this update's read and its write.
+      auto other = Await(store_.Update<Team>("acme", "t1", [](Team& o) {
+        o.paused = true;
+        o.pause_reason = "upstream down";
+        return Ok();
+      }));
+      EXPECT_TRUE(other.ok()) << other.status();
+    }
+    t.display_name = "Renamed";
+    return Ok();
+  }));
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(calls, 2);  // the first write lost; the second applied to the fresh read
+
+  auto got = Await(store_.Get<Team>("acme", "t1"));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->display_name, "Renamed");
+  EXPECT_TRUE(got->paused);
+  EXPECT_EQ(got->pause_reason, "upstream down");
+  EXPECT_EQ(updated->display_name, "Renamed");
+  EXPECT_TRUE(updated->paused);
+}
+
+TEST_F(StoreTest, UpdateThatAlwaysLosesIsAbortedNamingTheKindAndId) {
+  MustCreate(MakeTeam("acme", "t1", "Before"));
+  int calls = 0;
+  auto updated = Await(store_.Update<Team>("acme", "t1", [&](Team& t) {
+    ++calls;
+    auto other = Await(store_.Update<Team>("acme", "t1", [](Team& o) {
+      ++o.rate_limit_per_minute;
+      return Ok();
+    }));
+    EXPECT_TRUE(other.ok()) << other.status();
+    t.display_name = "Never";
+    return Ok();
+  }));
+  EXPECT_TRUE(absl::IsAborted(updated.status())) << updated.status();
+  EXPECT_THAT(updated.status().message(), HasSubstr("team 't1'"));
+  auto got = Await(store_.Get<Team>("acme", "t1"));
+  EXPECT_EQ(got->display_name, "Before");
+  EXPECT_EQ(got->rate_limit_per_minute, 1000 + calls);  // every concurrent write landed
+  EXPECT_GT(calls, 1);
+}
+
+TEST_F(StoreTest, AMutationThatFailsWritesNothing) {
+  MustCreate(MakeCampaign("acme", "c1", 1000));
+  const int64_t revision = CampaignRevision("acme", "c1");
+  auto updated = Await(store_.Update<Campaign>("acme", "c1", [](Campaign& c) {
+    c.display_name = "Changed";
+    return absl::FailedPreconditionError("campaign 'c1' is running");
+  }));
+  EXPECT_TRUE(absl::IsFailedPrecondition(updated.status())) << updated.status();
+  EXPECT_EQ(updated.status().message(), "campaign 'c1' is running");
+  EXPECT_EQ(Await(store_.Get<Campaign>("acme", "c1"))->display_name, "Campaign c1");
+  EXPECT_EQ(CampaignRevision("acme", "c1"), revision);
+}
+
+TEST_F(StoreTest, CampaignUpdatesBumpTheCampaignRevisionOnlyWhenSomethingChanged) {
+  MustCreate(MakeCampaign("acme", "c1", 1000));
+  MustCreate(MakeCampaign("acme", "c2", 2000));
+  const int64_t before = CampaignRevision("acme", "c1");
+
+  ASSERT_TRUE(Await(store_.Update<Campaign>("acme", "c1", [](Campaign& c) {
+                c.phase = CampaignPhase::kPaused;
+                return Ok();
+              })).ok());
+  EXPECT_EQ(CampaignRevision("acme", "c1"), before + 1);
+
+  ASSERT_TRUE(Await(store_.Update<Campaign>("acme", "c1", [](Campaign&) { return Ok(); })).ok());
+  EXPECT_EQ(CampaignRevision("acme", "c1"), before + 1);
+  EXPECT_EQ(CampaignRevision("acme", "c2"), 0);
+
+  // Teams have no revision: updating one bumps no campaign's.
+  MustCreate(MakeTeam("acme", "c1"));
+  ASSERT_TRUE(Await(store_.Update<Team>("acme", "c1", [](Team& t) {
+                t.paused = true;
+                return Ok();
+              })).ok());
+  EXPECT_EQ(CampaignRevision("acme", "c1"), before + 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// API keys
+
+TEST_F(StoreTest, FindApiKeyLooksUpTheSecretHash) {
+  ApiKey key{.tenant = "acme",
+             .id = "k1",
+             .display_name = "ci",
+             .secret_prefix = "hk_ab",
+             .secret_sha256 = "aaaa"};
+  MustCreate(key);
+  MustCreate(ApiKey{.tenant = "globex", .id = "k1", .secret_sha256 = "bbbb"});
+
+  auto found = Await(store_.FindApiKey("aaaa"));
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->tenant, "acme");
+  EXPECT_EQ((*found)->id, "k1");
+  EXPECT_EQ((*found)->display_name, "ci");
+
+  auto other = Await(store_.FindApiKey("bbbb"));
+  ASSERT_TRUE(other.ok() && other->has_value());
+  EXPECT_EQ((*other)->tenant, "globex");
+
+  auto unknown = Await(store_.FindApiKey("cccc"));
+  ASSERT_TRUE(unknown.ok()) << unknown.status();
+  EXPECT_FALSE(unknown->has_value());
+
+  // Revoked keys are still found (the caller decides what revocation means).
+  ASSERT_TRUE(Await(store_.Update<ApiKey>("acme", "k1", [](ApiKey& k) {
+                k.revoke_time_ms = 42;
+                return Ok();
+              })).ok());
+  auto revoked = Await(store_.FindApiKey("aaaa"));
+  ASSERT_TRUE(revoked.ok() && revoked->has_value());
+  EXPECT_EQ((*revoked)->revoke_time_ms, 42);
+
+  // A deleted key is gone, though its hash was indexed.
+  ASSERT_TRUE(*Await(store_.Delete<ApiKey>("acme", "k1")));
+  auto deleted = Await(store_.FindApiKey("aaaa"));
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_FALSE(deleted->has_value());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Campaign pages
+
+// Every page from the first on; fails the test on an error.
+std::vector<CampaignPage> AllPages(Store& store, const std::string& tenant, int limit) {
+  std::vector<CampaignPage> pages;
+  std::optional<double> before;
+  do {
+    auto page = Await(store.ListCampaigns(tenant, before, limit));
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (!page.ok() || pages.size() > 100) break;
+    before = page->next_before;
+    pages.push_back(std::move(*page));
+  } while (before);
+  return pages;
+}
+
+TEST_F(StoreTest, ListCampaignsPagesNewestFirst) {
+  for (int i = 1; i <= 5; ++i) MustCreate(MakeCampaign("acme", "c" + std::to_string(i), i * 1000));
+  MustCreate(MakeCampaign("globex", "g1", 3500));
+
+  auto first = Await(store_.ListCampaigns("acme", std::nullopt, 2));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_THAT(Ids(first->campaigns), ElementsAre("c5", "c4"));
+  EXPECT_EQ(first->next_before, 4000.0);
+
+  auto second = Await(store_.ListCampaigns("acme", first->next_before, 2));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_THAT(Ids(second->campaigns), ElementsAre("c3", "c2"));
+  EXPECT_EQ(second->next_before, 2000.0);
+
+  auto last = Await(store_.ListCampaigns("acme", second->next_before, 2));
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_THAT(Ids(last->campaigns), ElementsAre("c1"));
+  EXPECT_EQ(last->next_before, std::nullopt);
+
+  // A page that ends exactly at the last campaign is the last page.
+  auto exact = Await(store_.ListCampaigns("acme", 3000.0, 2));
+  ASSERT_TRUE(exact.ok()) << exact.status();
+  EXPECT_THAT(Ids(exact->campaigns), ElementsAre("c2", "c1"));
+  EXPECT_EQ(exact->next_before, std::nullopt);
+
+  auto all = Await(store_.ListCampaigns("acme", std::nullopt, 100));
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_THAT(Ids(all->campaigns), ElementsAre("c5", "c4", "c3", "c2", "c1"));
+  EXPECT_EQ(all->next_before, std::nullopt);
+
+  // Deleted campaigns leave the index.
+  ASSERT_TRUE(*Await(store_.Delete<Campaign>("acme", "c4")));
+  auto after_delete = Await(store_.ListCampaigns("acme", std::nullopt, 2));
+  EXPECT_THAT(Ids(after_delete->campaigns), ElementsAre("c5", "c3"));
+
+  EXPECT_THAT(Ids(Await(store_.ListCampaigns("nobody", std::nullopt, 2))->campaigns), IsEmpty());
+}
+
+TEST_F(StoreTest, ListCampaignsNeverSplitsEqualCreateTimesAcrossPages) {
+  // Creates within one millisecond share a score; `next_before` excludes it, so a page that
+  // ended inside such a group would make the next one skip the rest of it.
+  MustCreate(MakeCampaign("acme", "d", 2000));
+  for (const char* id : {"a", "b", "c"}) MustCreate(MakeCampaign("acme", id, 1000));
+  MustCreate(MakeCampaign("acme", "e", 500));
+
+  for (int limit : {1, 2, 3, 4, 10}) {
+    std::vector<std::string> ids;
+    for (const CampaignPage& page : AllPages(store_, "acme", limit)) {
+      for (const Campaign& c : page.campaigns) ids.push_back(c.id);
+    }
+    EXPECT_THAT(ids, ElementsAre("d", "c", "b", "a", "e")) << "limit " << limit;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deliveries
+
+TEST_F(StoreTest, DeliveryWritesBumpTheCampaignRevision) {
+  MustCreate(MakeCampaign("acme", "c1", 1000));
+  EXPECT_EQ(CampaignRevision("acme", "c1"), 0);
+
+  std::vector<Delivery> deliveries = {MakeDelivery("acct_2"), MakeDelivery("acct_1")};
+  auto put = Await(store_.PutDeliveries("acme", "c1", deliveries));
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(*put, 1);  // one bump for the whole batch
+  EXPECT_EQ(CampaignRevision("acme", "c1"), 1);
+
+  auto listed = Await(store_.ListDeliveries("acme", "c1"));
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].account, "acct_1");
+  EXPECT_EQ((*listed)[1].account, "acct_2");
+
+  auto updated = Await(store_.UpdateDelivery("acme", "c1", "acct_1", [](Delivery& d) {
+    d.state = DeliveryState::kSending;
+    d.send_attempts = 1;
+    d.upstream_media = {"u1"};
+    return Ok();
+  }));
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->state, DeliveryState::kSending);
+  EXPECT_EQ(CampaignRevision("acme", "c1"), 2);
+
+  auto got = Await(store_.GetDelivery("acme", "c1", "acct_1"));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->state, DeliveryState::kSending);
+  EXPECT_EQ(got->send_attempts, 1);
+  EXPECT_EQ(got->upstream_media, std::vector<std::string>{"u1"});
+
+  // No change, or a refused one: nothing written, no bump.
+  ASSERT_TRUE(
+      Await(store_.UpdateDelivery("acme", "c1", "acct_1", [](Delivery&) { return Ok(); })).ok());
+  auto refused = Await(store_.UpdateDelivery("acme", "c1", "acct_1", [](Delivery& d) {
+    d.state = DeliveryState::kFailed;
+    return absl::FailedPreconditionError("no");
+  }));
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();
+  EXPECT_EQ(Await(store_.GetDelivery("acme", "c1", "acct_1"))->state, DeliveryState::kSending);
+  EXPECT_EQ(CampaignRevision("acme", "c1"), 2);
+
+  // A campaign update shares the counter.
+  ASSERT_TRUE(Await(store_.Update<Campaign>("acme", "c1", [](Campaign& c) {
+                c.phase = CampaignPhase::kDispatched;
+                return Ok();
+              })).ok());
+  EXPECT_EQ(CampaignRevision("acme", "c1"), 3);
+
+  std::vector<Delivery> again = {MakeDelivery("acct_2")};
+  EXPECT_EQ(*Await(store_.PutDeliveries("acme", "c1", again)), 4);
+
+  // Other campaigns and tenants keep their own deliveries and revisions.
+  EXPECT_THAT(*Await(store_.ListDeliveries("acme", "c2")), IsEmpty());
+  EXPECT_THAT(*Await(store_.ListDeliveries("globex", "c1")), IsEmpty());
+  EXPECT_EQ(CampaignRevision("acme", "c2"), 0);
+  EXPECT_EQ(CampaignRevision("globex", "c1"), 0);
+}
+
+TEST_F(StoreTest, AMissingDeliveryIsNotFoundNamingCampaignAndAccount) {
+  auto got = Await(store_.GetDelivery("acme", "c1", "acct_9"));
+  EXPECT_TRUE(absl::IsNotFound(got.status())) << got.status();
+  EXPECT_THAT(got.status().message(), HasSubstr("'c1'"));
+  EXPECT_THAT(got.status().message(), HasSubstr("'acct_9'"));
+
+  auto updated =
+      Await(store_.UpdateDelivery("acme", "c1", "acct_9", [](Delivery&) { return Ok(); }));
+  EXPECT_TRUE(absl::IsNotFound(updated.status())) << updated.status();
+  EXPECT_THAT(updated.status().message(), HasSubstr("'acct_9'"));
+  EXPECT_EQ(CampaignRevision("acme", "c1"), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Undecodable documents and media
+
+TEST_F(StoreTest, ADocumentThatDoesNotDecodeIsDataLoss) {
+  // Written behind the Store's back, in its tables: "teams", "c:<campaign>:deliveries" and the
+  // platform's key index.
+  MustCreate(MakeTeam("acme", "t1"));
+  ASSERT_TRUE(Await(records_->Put(Table{"acme", "teams"}, "bad", "not json")).ok());
+  ASSERT_TRUE(Await(records_->Put(Table{"acme", "teams"}, "partial", R"({"tenant":"acme"})")).ok());
+
+  EXPECT_EQ(Await(store_.Get<Team>("acme", "bad")).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Await(store_.Get<Team>("acme", "partial")).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Await(store_.List<Team>("acme")).status().code(), absl::StatusCode::kDataLoss);
+  bool called = false;
+  auto updated = Await(store_.Update<Team>("acme", "bad", [&](Team&) {
+    called = true;
+    return Ok();
+  }));
+  EXPECT_EQ(updated.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_FALSE(called);
+  EXPECT_EQ(Await(store_.Get<Team>("acme", "t1"))->id, "t1");  // the others still read
+
+  ASSERT_TRUE(Await(records_->Put(Table{"acme", "c:c1:deliveries"}, "acct_1", "[]")).ok());
+  EXPECT_EQ(Await(store_.GetDelivery("acme", "c1", "acct_1")).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Await(store_.ListDeliveries("acme", "c1")).status().code(),
+            absl::StatusCode::kDataLoss);
+
+  ASSERT_TRUE(Await(records_->Put(Table{"", "api_key_hashes"}, "ffff", "no-slash")).ok());
+  EXPECT_EQ(Await(store_.FindApiKey("ffff")).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_F(StoreTest, MediaBytesArePerTenant) {
+  EXPECT_EQ(*Await(store_.GetMediaBytes("acme", "m1")), std::nullopt);
+  const std::string bytes("\0\x01\xfe", 3);
+  ASSERT_TRUE(*Await(store_.PutMediaBytes("acme", "m1", bytes)));
+  EXPECT_EQ(*Await(store_.GetMediaBytes("acme", "m1")), bytes);
+  EXPECT_EQ(*Await(store_.GetMediaBytes("globex", "m1")), std::nullopt);
+}
+
+}  // namespace
+}  // namespace herald::store
