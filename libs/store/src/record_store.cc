@@ -328,7 +328,8 @@ class MemoryRecordStore final : public RecordStore {
     std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
       return a.second != b.second ? a.second > b.second : a.first > b.first;
     });
-    if (static_cast<int>(all.size()) > limit) all.resize(limit);
+    // A negative limit is no limit, as LIMIT 0 -1 is in Redis.
+    if (limit >= 0 && all.size() > static_cast<size_t>(limit)) all.resize(limit);
     co_return all;
   }
 

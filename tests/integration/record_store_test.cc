@@ -1,0 +1,498 @@
+// The RecordStore contract (record_store.h), held against both implementations: the in-memory
+// store and the Redis store over a real redis-server. Every test runs once per implementation;
+// a difference between them is a failure of one of the two.
+#include <future>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <herald/redis/client.h>
+#include <herald/store/record_store.h>
+#include <herald/testing/redis_server.h>
+
+namespace herald::store {
+namespace {
+
+namespace asio = boost::asio;
+using ::herald::testing::RedisServer;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::Optional;
+using ::testing::Pair;
+
+enum class Backend { kMemory, kRedis };
+
+std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param == Backend::kMemory ? "Memory" : "Redis";
+}
+void PrintTo(Backend backend, std::ostream* os) {
+  *os << (backend == Backend::kMemory ? "memory" : "redis");
+}
+
+using Documents = std::vector<std::pair<std::string, std::string>>;
+using Scores = std::vector<std::pair<std::string, double>>;
+
+// A store of the parameter's kind, an io_context on its own thread, and a way to run awaitables.
+class RecordStoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    thread_ = std::thread([this] { io_.run(); });
+    if (GetParam() == Backend::kMemory) {
+      store_ = MakeMemoryRecordStore();
+      return;
+    }
+    auto server = RedisServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    client_ = std::make_unique<redis::Client>(
+        io_.get_executor(), redis::ClientConfig{.address = {"127.0.0.1", server_->port()}});
+    client_->Start();
+    store_ = MakeRedisRecordStore(*client_);
+  }
+
+  void TearDown() override {
+    store_.reset();
+    if (client_) client_->Stop();
+    work_.reset();
+    thread_.join();  // returns once the client's connections have closed
+    client_.reset();
+  }
+
+  template <typename T>
+  T Run(asio::awaitable<T> op) {
+    return asio::co_spawn(io_, std::move(op), asio::use_future).get();
+  }
+
+  // Starts every operation before awaiting any, so that they run concurrently.
+  template <typename T>
+  std::vector<T> RunAll(std::vector<asio::awaitable<T>> ops) {
+    std::vector<std::future<T>> futures;
+    for (auto& op : ops) futures.push_back(asio::co_spawn(io_, std::move(op), asio::use_future));
+    std::vector<T> out;
+    for (auto& f : futures) out.push_back(f.get());
+    return out;
+  }
+
+  // Runs `op` and returns its value; a failed operation fails the test.
+  template <typename T>
+  T Must(asio::awaitable<absl::StatusOr<T>> op) {
+    absl::StatusOr<T> result = Run(std::move(op));
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? std::move(*result) : T{};
+  }
+
+  CreateOutcome Create(const Table& table, std::string id, std::string document,
+                       std::string request_id = "",
+                       std::optional<double> index_score = std::nullopt) {
+    CreateRequest request{.id = std::move(id),
+                          .document = std::move(document),
+                          .request_id = std::move(request_id),
+                          .index_score = index_score};
+    return Must(store_->Create(table, std::move(request)));
+  }
+
+  std::optional<std::string> Get(const Table& table, std::string id) {
+    return Must(store_->Get(table, std::move(id)));
+  }
+
+  Documents GetAll(const Table& table) { return Must(store_->GetAll(table)); }
+
+  Scores Index(const Table& table, std::optional<double> before = std::nullopt, int limit = 100) {
+    return Must(store_->IndexBefore(table, before, limit));
+  }
+
+  int64_t Revision(std::string tenant, std::string name) {
+    return Must(store_->Revision(std::move(tenant), std::move(name)));
+  }
+
+  const Table teams_{"acme", "teams"};
+  const Table campaigns_{"acme", "campaigns"};
+
+  asio::io_context io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
+      io_.get_executor()};
+  std::thread thread_;
+  std::unique_ptr<RedisServer> server_;
+  std::unique_ptr<redis::Client> client_;
+  std::unique_ptr<RecordStore> store_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, RecordStoreTest,
+                         ::testing::Values(Backend::kMemory, Backend::kRedis), BackendName);
+
+// ---------------------------------------------------------------------------------------------
+// Create
+
+TEST_P(RecordStoreTest, CreateStoresTheDocumentAndReturnsIt) {
+  CreateOutcome out = Create(teams_, "t1", R"({"n":1})");
+  EXPECT_EQ(out.code, CreateCode::kCreated);
+  EXPECT_THAT(out.document, Optional(std::string(R"({"n":1})")));
+  EXPECT_THAT(Get(teams_, "t1"), Optional(std::string(R"({"n":1})")));
+}
+
+TEST_P(RecordStoreTest, CreateWithARepeatedRequestIdReplaysTheFirstDocument) {
+  ASSERT_EQ(Create(teams_, "t1", "first", "req-1").code, CreateCode::kCreated);
+
+  // The replay carries another id and document: neither is looked at.
+  CreateOutcome again = Create(teams_, "t2", "second", "req-1");
+  EXPECT_EQ(again.code, CreateCode::kReplayed);
+  EXPECT_THAT(again.document, Optional(std::string("first")));
+  EXPECT_EQ(Get(teams_, "t2"), std::nullopt);
+  EXPECT_THAT(GetAll(teams_), ElementsAre(Pair("t1", "first")));
+
+  // The same document again replays too.
+  CreateOutcome same = Create(teams_, "t1", "first", "req-1");
+  EXPECT_EQ(same.code, CreateCode::kReplayed);
+  EXPECT_THAT(same.document, Optional(std::string("first")));
+}
+
+TEST_P(RecordStoreTest, ReplayOfACreateWhoseRecordWasDeletedHasNoDocument) {
+  ASSERT_EQ(Create(teams_, "t1", "first", "req-1").code, CreateCode::kCreated);
+  ASSERT_TRUE(Must(store_->Delete(teams_, "t1")));
+
+  CreateOutcome again = Create(teams_, "t1", "first", "req-1");
+  EXPECT_EQ(again.code, CreateCode::kReplayed);
+  EXPECT_EQ(again.document, std::nullopt);
+  EXPECT_EQ(Get(teams_, "t1"), std::nullopt);
+}
+
+TEST_P(RecordStoreTest, CreateOfATakenIdWithANewRequestIdChangesNothing) {
+  ASSERT_EQ(Create(campaigns_, "c1", "first", "req-1", 10.0).code, CreateCode::kCreated);
+
+  CreateOutcome taken = Create(campaigns_, "c1", "second", "req-2", 20.0);
+  EXPECT_EQ(taken.code, CreateCode::kExists);
+  EXPECT_EQ(taken.document, std::nullopt);
+  EXPECT_THAT(Get(campaigns_, "c1"), Optional(std::string("first")));
+  EXPECT_THAT(Index(campaigns_), ElementsAre(Pair("c1", 10.0)));
+
+  // req-2 was not recorded: it creates another record afterwards.
+  CreateOutcome other = Create(campaigns_, "c2", "third", "req-2", 30.0);
+  EXPECT_EQ(other.code, CreateCode::kCreated);
+  EXPECT_THAT(Get(campaigns_, "c2"), Optional(std::string("third")));
+}
+
+TEST_P(RecordStoreTest, CreateWithoutARequestIdIsNotIdempotent) {
+  ASSERT_EQ(Create(teams_, "t1", "first").code, CreateCode::kCreated);
+  EXPECT_EQ(Create(teams_, "t1", "first").code, CreateCode::kExists);
+  EXPECT_THAT(Get(teams_, "t1"), Optional(std::string("first")));
+}
+
+TEST_P(RecordStoreTest, RequestIdsAreScopedToTheirTableAndTenant) {
+  ASSERT_EQ(Create(teams_, "t1", "team", "req-1").code, CreateCode::kCreated);
+
+  const Table accounts{"acme", "accounts"};
+  CreateOutcome other_table = Create(accounts, "a1", "account", "req-1");
+  EXPECT_EQ(other_table.code, CreateCode::kCreated);
+  EXPECT_THAT(Get(accounts, "a1"), Optional(std::string("account")));
+
+  const Table other_teams{"globex", "teams"};
+  CreateOutcome other_tenant = Create(other_teams, "t9", "globex team", "req-1");
+  EXPECT_EQ(other_tenant.code, CreateCode::kCreated);
+  EXPECT_THAT(Get(other_teams, "t9"), Optional(std::string("globex team")));
+
+  const Table platform_teams{"", "teams"};
+  EXPECT_EQ(Create(platform_teams, "p1", "platform", "req-1").code, CreateCode::kCreated);
+
+  EXPECT_THAT(GetAll(teams_), ElementsAre(Pair("t1", "team")));
+}
+
+TEST_P(RecordStoreTest, CreateWithAScoreAddsAnIndexEntry) {
+  ASSERT_EQ(Create(campaigns_, "c1", "one", "", 1'700'000'000'123.0).code, CreateCode::kCreated);
+  ASSERT_EQ(Create(campaigns_, "c2", "two").code, CreateCode::kCreated);  // no score: no entry
+  // Millisecond timestamps survive the round trip exactly, as do fractions.
+  ASSERT_EQ(Create(campaigns_, "c3", "three", "", 0.25).code, CreateCode::kCreated);
+
+  EXPECT_THAT(Index(campaigns_), ElementsAre(Pair("c1", 1'700'000'000'123.0), Pair("c3", 0.25)));
+  EXPECT_THAT(Index(teams_), IsEmpty());
+}
+
+TEST_P(RecordStoreTest, ConcurrentCreatesOfOneIdCreateItOnce) {
+  std::vector<asio::awaitable<absl::StatusOr<CreateOutcome>>> ops;
+  for (int i = 0; i < 20; ++i) {
+    CreateRequest request{.id = "t1",
+                          .document = "doc " + std::to_string(i),
+                          .request_id = "req-" + std::to_string(i % 2)};
+    ops.push_back(store_->Create(teams_, std::move(request)));
+  }
+  int created = 0, replayed = 0, exists = 0;
+  std::optional<std::string> winner;
+  for (absl::StatusOr<CreateOutcome>& out : RunAll(std::move(ops))) {
+    ASSERT_TRUE(out.ok()) << out.status();
+    switch (out->code) {
+      case CreateCode::kCreated:
+        ++created;
+        winner = out->document;
+        break;
+      case CreateCode::kReplayed:
+        ++replayed;
+        break;
+      case CreateCode::kExists:
+        ++exists;
+        break;
+    }
+  }
+  // One create wins; the others of its request id replay it, the other request id finds it taken.
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(replayed, 9);
+  EXPECT_EQ(exists, 10);
+  EXPECT_EQ(Get(teams_, "t1"), winner);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads
+
+TEST_P(RecordStoreTest, GetOfAMissingRecordIsNullopt) {
+  EXPECT_EQ(Get(teams_, "nope"), std::nullopt);
+  ASSERT_EQ(Create(teams_, "t1", "one").code, CreateCode::kCreated);
+  EXPECT_EQ(Get(teams_, "nope"), std::nullopt);
+}
+
+TEST_P(RecordStoreTest, GetManyKeepsTheOrderOfTheIds) {
+  ASSERT_EQ(Create(teams_, "a", "A").code, CreateCode::kCreated);
+  ASSERT_EQ(Create(teams_, "b", "B").code, CreateCode::kCreated);
+
+  std::vector<std::string> ids = {"b", "missing", "a", "b"};
+  EXPECT_THAT(Must(store_->GetMany(teams_, ids)),
+              ElementsAre(Optional(std::string("B")), std::nullopt, Optional(std::string("A")),
+                          Optional(std::string("B"))));
+  EXPECT_THAT(Must(store_->GetMany(teams_, {})), IsEmpty());
+}
+
+TEST_P(RecordStoreTest, DocumentsAndIdsAreBinarySafe) {
+  const std::string id("a\0b", 3);
+  const std::string doc("{\"x\":\"\0\xff\"}\n", 11);
+  ASSERT_EQ(Create(teams_, id, doc, "req\n1").code, CreateCode::kCreated);
+  EXPECT_THAT(Get(teams_, id), Optional(doc));
+  EXPECT_EQ(Get(teams_, "a"), std::nullopt);
+  EXPECT_EQ(Must(store_->Replace(teams_, id, doc, doc + doc)), ReplaceCode::kReplaced);
+  EXPECT_THAT(GetAll(teams_), ElementsAre(Pair(id, doc + doc)));
+}
+
+TEST_P(RecordStoreTest, GetAllIsSortedById) {
+  EXPECT_THAT(GetAll(teams_), IsEmpty());
+  ASSERT_EQ(Create(teams_, "c", "C").code, CreateCode::kCreated);
+  Must(store_->Put(teams_, "a", "A"));
+  ASSERT_EQ(Create(teams_, "b", "B").code, CreateCode::kCreated);
+  Must(store_->Put(teams_, "aa", "AA"));
+
+  EXPECT_THAT(GetAll(teams_),
+              ElementsAre(Pair("a", "A"), Pair("aa", "AA"), Pair("b", "B"), Pair("c", "C")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes
+
+TEST_P(RecordStoreTest, PutWithoutRevisionSetsTheDocumentAndLeavesTheIndex) {
+  EXPECT_EQ(Must(store_->Put(teams_, "t1", "one")), 0);
+  EXPECT_THAT(Get(teams_, "t1"), Optional(std::string("one")));
+  EXPECT_EQ(Must(store_->Put(teams_, "t1", "two")), 0);  // overwrites
+  EXPECT_THAT(Get(teams_, "t1"), Optional(std::string("two")));
+
+  // Put neither adds nor removes index entries.
+  ASSERT_EQ(Create(campaigns_, "c1", "one", "", 5.0).code, CreateCode::kCreated);
+  Must(store_->Put(campaigns_, "c1", "changed"));
+  Must(store_->Put(campaigns_, "c2", "unindexed"));
+  EXPECT_THAT(Index(campaigns_), ElementsAre(Pair("c1", 5.0)));
+  EXPECT_THAT(Get(campaigns_, "c1"), Optional(std::string("changed")));
+}
+
+TEST_P(RecordStoreTest, PutWithRevisionBumpsTheCounterOncePerCall) {
+  EXPECT_EQ(Revision("acme", "r"), 0);
+  EXPECT_EQ(Must(store_->Put(teams_, "t1", "one", "r")), 1);
+  EXPECT_EQ(Must(store_->Put(teams_, "t1", "two", "r")), 2);
+  EXPECT_EQ(Revision("acme", "r"), 2);
+  EXPECT_THAT(Get(teams_, "t1"), Optional(std::string("two")));
+  EXPECT_EQ(Revision("acme", "other"), 0);
+}
+
+TEST_P(RecordStoreTest, PutManySetsEveryDocumentAndBumpsTheRevisionOnce) {
+  Must(store_->Put(teams_, "b", "old"));
+  Documents docs = {{"c", "C"}, {"a", "A"}, {"b", "B"}};
+  EXPECT_EQ(Must(store_->PutMany(teams_, docs, "r")), 1);
+  EXPECT_EQ(Revision("acme", "r"), 1);
+  EXPECT_THAT(GetAll(teams_), ElementsAre(Pair("a", "A"), Pair("b", "B"), Pair("c", "C")));
+
+  Documents more = {{"d", "D"}, {"e", "E"}};
+  EXPECT_EQ(Must(store_->PutMany(teams_, more, "r")), 2);
+
+  Documents unrevised = {{"f", "F"}};
+  EXPECT_EQ(Must(store_->PutMany(teams_, unrevised)), 0);
+  EXPECT_EQ(Revision("acme", "r"), 2);
+  EXPECT_THAT(Get(teams_, "f"), Optional(std::string("F")));
+
+  // Nothing to write: the revision is still bumped when asked for, and nothing else happens.
+  EXPECT_EQ(Must(store_->PutMany(teams_, {})), 0);
+  EXPECT_EQ(Must(store_->PutMany(teams_, {}, "r")), 3);
+  EXPECT_EQ(GetAll(teams_).size(), 6u);
+}
+
+TEST_P(RecordStoreTest, ReplaceSetsTheDocumentWhenItIsStillTheExpectedOne) {
+  ASSERT_EQ(Create(teams_, "t1", "one").code, CreateCode::kCreated);
+  EXPECT_EQ(Must(store_->Replace(teams_, "t1", "one", "two", "r")), ReplaceCode::kReplaced);
+  EXPECT_THAT(Get(teams_, "t1"), Optional(std::string("two")));
+  EXPECT_EQ(Revision("acme", "r"), 1);
+
+  EXPECT_EQ(Must(store_->Replace(teams_, "t1", "two", "three")), ReplaceCode::kReplaced);
+  EXPECT_THAT(Get(teams_, "t1"), Optional(std::string("three")));
+  EXPECT_EQ(Revision("acme", "r"), 1);  // no revision asked for
+}
+
+TEST_P(RecordStoreTest, ConcurrentReplacesOfOneReadHaveOneWinner) {
+  ASSERT_EQ(Create(teams_, "t1", "v0").code, CreateCode::kCreated);
+  std::vector<asio::awaitable<absl::StatusOr<ReplaceCode>>> ops;
+  for (int i = 0; i < 20; ++i) {
+    ops.push_back(store_->Replace(teams_, "t1", "v0", "v" + std::to_string(i + 1), "r"));
+  }
+  int replaced = 0, conflicts = 0;
+  for (absl::StatusOr<ReplaceCode>& code : RunAll(std::move(ops))) {
+    ASSERT_TRUE(code.ok()) << code.status();
+    if (*code == ReplaceCode::kReplaced) ++replaced;
+    if (*code == ReplaceCode::kConflict) ++conflicts;
+  }
+  EXPECT_EQ(replaced, 1);
+  EXPECT_EQ(conflicts, 19);
+  EXPECT_EQ(Revision("acme", "r"), 1);
+  EXPECT_NE(Get(teams_, "t1"), std::optional<std::string>("v0"));
+}
+
+TEST_P(RecordStoreTest, ReplaceOfAChangedDocumentConflictsAndChangesNothing) {
+  ASSERT_EQ(Create(teams_, "t1", "one").code, CreateCode::kCreated);
+  EXPECT_EQ(Must(store_->Replace(teams_, "t1", "stale", "two", "r")), ReplaceCode::kConflict);
+  EXPECT_THAT(Get(teams_, "t1"), Optional(std::string("one")));
+  EXPECT_EQ(Revision("acme", "r"), 0);
+}
+
+TEST_P(RecordStoreTest, ReplaceOfAMissingRecordIsNotFoundAndCreatesNothing) {
+  EXPECT_EQ(Must(store_->Replace(teams_, "t1", "one", "two", "r")), ReplaceCode::kNotFound);
+  EXPECT_EQ(Get(teams_, "t1"), std::nullopt);
+  EXPECT_EQ(Revision("acme", "r"), 0);
+}
+
+TEST_P(RecordStoreTest, DeleteRemovesTheRecordAndItsIndexEntry) {
+  ASSERT_EQ(Create(campaigns_, "c1", "one", "", 1.0).code, CreateCode::kCreated);
+  ASSERT_EQ(Create(campaigns_, "c2", "two", "", 2.0).code, CreateCode::kCreated);
+
+  EXPECT_TRUE(Must(store_->Delete(campaigns_, "c1")));
+  EXPECT_EQ(Get(campaigns_, "c1"), std::nullopt);
+  EXPECT_THAT(Index(campaigns_), ElementsAre(Pair("c2", 2.0)));
+  EXPECT_FALSE(Must(store_->Delete(campaigns_, "c1")));
+  EXPECT_FALSE(Must(store_->Delete(campaigns_, "never")));
+
+  // The id is free again.
+  EXPECT_EQ(Create(campaigns_, "c1", "again", "", 3.0).code, CreateCode::kCreated);
+  EXPECT_THAT(Index(campaigns_), ElementsAre(Pair("c1", 3.0), Pair("c2", 2.0)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// IndexBefore
+
+TEST_P(RecordStoreTest, IndexBeforeIsHighestScoreFirstStrictlyBeforeAndLimited) {
+  for (auto [id, score] : Scores{{"c10", 10}, {"c30", 30}, {"c20", 20}, {"c40", 40}}) {
+    ASSERT_EQ(Create(campaigns_, id, "doc", "", score).code, CreateCode::kCreated);
+  }
+  EXPECT_THAT(Index(campaigns_),
+              ElementsAre(Pair("c40", 40), Pair("c30", 30), Pair("c20", 20), Pair("c10", 10)));
+  EXPECT_THAT(Index(campaigns_, 30.0), ElementsAre(Pair("c20", 20), Pair("c10", 10)));
+  EXPECT_THAT(Index(campaigns_, 30.5),
+              ElementsAre(Pair("c30", 30), Pair("c20", 20), Pair("c10", 10)));
+  EXPECT_THAT(Index(campaigns_, 10.0), IsEmpty());
+  EXPECT_THAT(Index(campaigns_, std::nullopt, 2), ElementsAre(Pair("c40", 40), Pair("c30", 30)));
+  EXPECT_THAT(Index(campaigns_, 40.0, 1), ElementsAre(Pair("c30", 30)));
+  EXPECT_THAT(Index(campaigns_, std::nullopt, 0), IsEmpty());
+}
+
+TEST_P(RecordStoreTest, IndexBeforeOrdersEqualScoresByIdDescending) {
+  for (const char* id : {"b", "a", "c"}) {
+    ASSERT_EQ(Create(campaigns_, id, "doc", "", 7.0).code, CreateCode::kCreated);
+  }
+  ASSERT_EQ(Create(campaigns_, "z", "doc", "", 6.0).code, CreateCode::kCreated);
+  EXPECT_THAT(Index(campaigns_),
+              ElementsAre(Pair("c", 7.0), Pair("b", 7.0), Pair("a", 7.0), Pair("z", 6.0)));
+  EXPECT_THAT(Index(campaigns_, std::nullopt, 2), ElementsAre(Pair("c", 7.0), Pair("b", 7.0)));
+  EXPECT_THAT(Index(campaigns_, 7.0), ElementsAre(Pair("z", 6.0)));
+}
+
+TEST_P(RecordStoreTest, IndexBeforeWithANegativeLimitHasNoLimit) {
+  for (auto [id, score] : Scores{{"c1", 1}, {"c2", 2}, {"c3", 3}}) {
+    ASSERT_EQ(Create(campaigns_, id, "doc", "", score).code, CreateCode::kCreated);
+  }
+  EXPECT_THAT(Index(campaigns_, std::nullopt, -1),
+              ElementsAre(Pair("c3", 3), Pair("c2", 2), Pair("c1", 1)));
+  EXPECT_THAT(Index(campaigns_, 3.0, -5), ElementsAre(Pair("c2", 2), Pair("c1", 1)));
+}
+
+TEST_P(RecordStoreTest, IndexBeforeOfATableWithNoEntriesIsEmpty) {
+  EXPECT_THAT(Index(campaigns_), IsEmpty());
+  EXPECT_THAT(Index(campaigns_, 100.0, 10), IsEmpty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Revisions and blobs
+
+TEST_P(RecordStoreTest, RevisionsAreCountersOfTheirTenant) {
+  EXPECT_EQ(Revision("acme", "c:1"), 0);
+  Must(store_->Put(teams_, "t1", "one", "c:1"));
+  Must(store_->Put(Table{"globex", "teams"}, "t1", "one", "c:1"));
+  Must(store_->Put(Table{"globex", "teams"}, "t1", "two", "c:1"));
+  EXPECT_EQ(Revision("acme", "c:1"), 1);
+  EXPECT_EQ(Revision("globex", "c:1"), 2);
+  EXPECT_EQ(Revision("", "c:1"), 0);
+  // A revision is the tenant's, whichever table bumped it.
+  EXPECT_EQ(Must(store_->Put(Table{"acme", "accounts"}, "a1", "one", "c:1")), 2);
+}
+
+TEST_P(RecordStoreTest, BlobsAreStoredAsBytesPerTenant) {
+  EXPECT_EQ(Must(store_->GetBlob("acme", "media:m1")), std::nullopt);
+
+  const std::string bytes("\x89PNG\r\n\x1a\n\0\xff", 10);  // binary, with a NUL
+  EXPECT_TRUE(Must(store_->PutBlob("acme", "media:m1", bytes)));
+  EXPECT_THAT(Must(store_->GetBlob("acme", "media:m1")), Optional(bytes));
+  EXPECT_EQ(Must(store_->GetBlob("globex", "media:m1")), std::nullopt);
+
+  EXPECT_TRUE(Must(store_->PutBlob("acme", "media:m1", "replaced")));
+  EXPECT_THAT(Must(store_->GetBlob("acme", "media:m1")), Optional(std::string("replaced")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tenants
+
+TEST_P(RecordStoreTest, TheSameTableAndIdInTwoTenantsAreIndependent) {
+  const Table acme{"acme", "campaigns"};
+  const Table globex{"globex", "campaigns"};
+  const Table platform{"", "campaigns"};
+
+  ASSERT_EQ(Create(acme, "c1", "acme doc", "req-1", 1.0).code, CreateCode::kCreated);
+  // Neither the id nor the request id is taken in the other tenants.
+  ASSERT_EQ(Create(globex, "c1", "globex doc", "req-1", 2.0).code, CreateCode::kCreated);
+  ASSERT_EQ(Create(platform, "c1", "platform doc", "req-1", 3.0).code, CreateCode::kCreated);
+
+  EXPECT_THAT(Get(acme, "c1"), Optional(std::string("acme doc")));
+  EXPECT_THAT(Get(globex, "c1"), Optional(std::string("globex doc")));
+  EXPECT_THAT(Index(acme), ElementsAre(Pair("c1", 1.0)));
+  EXPECT_THAT(Index(globex), ElementsAre(Pair("c1", 2.0)));
+
+  Must(store_->Put(globex, "c2", "globex two"));
+  EXPECT_EQ(Must(store_->Replace(globex, "c1", "globex doc", "globex changed")),
+            ReplaceCode::kReplaced);
+  EXPECT_THAT(GetAll(acme), ElementsAre(Pair("c1", "acme doc")));
+
+  EXPECT_TRUE(Must(store_->Delete(acme, "c1")));
+  EXPECT_EQ(Get(acme, "c1"), std::nullopt);
+  EXPECT_THAT(GetAll(globex), ElementsAre(Pair("c1", "globex changed"), Pair("c2", "globex two")));
+  EXPECT_THAT(Index(globex), ElementsAre(Pair("c1", 2.0)));
+  EXPECT_THAT(Get(platform, "c1"), Optional(std::string("platform doc")));
+}
+
+}  // namespace
+}  // namespace herald::store
