@@ -95,6 +95,13 @@ class FakeAccounts final : public v1::AccountService::Service {
     }
     return grpc::Status::OK;
   }
+  // A broken server: the same next page forever.
+  grpc::Status ListTeams(grpc::ServerContext*, const v1::ListTeamsRequest*,
+                         v1::ListTeamsResponse* response) override {
+    response->add_teams()->set_name("tenants/acme/teams/t");
+    response->set_next_page_token("again");
+    return grpc::Status::OK;
+  }
   grpc::Status UpdateAccount(grpc::ServerContext*, const v1::UpdateAccountRequest* request,
                              v1::Account* response) override {
     std::lock_guard lock(r_.mu);
@@ -288,6 +295,11 @@ TEST_F(CommandsTest, ListsFollowEveryPage) {
   ASSERT_EQ(Run({"accounts", "list"}), kExitOk);
   EXPECT_THAT(out_.str(), HasSubstr("\nacct_a "));
   EXPECT_THAT(out_.str(), HasSubstr("\nacct_b "));
+}
+
+TEST_F(CommandsTest, APageTokenThatRepeatsStopsTheListing) {
+  EXPECT_EQ(Run({"teams", "list"}), kExitRpcError);
+  EXPECT_THAT(err_.str(), HasSubstr("same page token"));
 }
 
 TEST_F(CommandsTest, UpdateSendsOnlyTheFlagsGiven) {

@@ -99,6 +99,10 @@ int ListAllPages(Session& session, Request request, Call call) {
     const std::string next = page.next_page_token();
     all.MergeFrom(page);
     if (next.empty()) break;
+    if (next == request.page_token()) {
+      session.err() << "heraldctl: the server returned the same page token twice\n";
+      return kExitRpcError;
+    }
     request.set_page_token(next);
   }
   all.clear_next_page_token();
