@@ -181,6 +181,37 @@ class CampaignTest : public ::testing::Test {
     return out;
   }
 
+  // Every ledger entry of an account's mass messages: (id, state).
+  static std::vector<std::pair<int64_t, std::string>> LedgerOf(const std::string& account_id) {
+    std::vector<std::pair<int64_t, std::string>> out;
+    auto r = testing::HttpGet(sim_->port(), StrCat("/_sim/ledger?all=true&account=", account_id));
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return out;
+    json::value v = json::parse(r->body);
+    for (const auto& a : v.at("accounts").as_array()) {
+      for (const auto& m : a.at("mass_messages").as_array()) {
+        out.emplace_back(m.at("id").to_number<int64_t>(), std::string(m.at("state").as_string()));
+      }
+    }
+    return out;
+  }
+
+  // A fan of an upstream account, from the simulator.
+  static int64_t SomeFan(const std::string& account_id) {
+    auto r = testing::HttpGet(sim_->port(), "/_sim/teams");
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return 0;
+    const json::value teams = json::parse(r->body);
+    for (const auto& team : teams.as_array()) {
+      for (const auto& a : team.at("accounts").as_array()) {
+        if (a.at("id").as_string() == account_id) {
+          return a.at("sample_fan_ids").as_array().at(0).to_number<int64_t>();
+        }
+      }
+    }
+    return 0;
+  }
+
   static std::string UpstreamId(const std::string& account_name) {
     return account_name.substr(account_name.rfind('/') + 1);
   }
@@ -339,6 +370,141 @@ TEST_F(CampaignTest, DraftIsSentOnlyWhenLaunched) {
     const std::string id = UpstreamId(a);
     EXPECT_EQ(after.at(id), (before.contains(id) ? before.at(id) : 0) + 1);
   }
+}
+
+TEST_F(CampaignTest, CancelAfterSendUnsendsWithinTheWindow) {
+  const std::string key = NewTenant("undo");
+  const std::vector<std::string> all = ImportAccounts("undo", key, 1);
+  ASSERT_GE(all.size(), 3u);
+  const std::vector<std::string> accounts(all.begin(), all.begin() + 3);
+  const std::string media = NewMedia("undo", key);
+  auto campaigns = v1::CampaignService::NewStub(channel_);
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(Context(key).get(),
+                                   PpvCampaign("undo", accounts, media, "Oops, wrong price"),
+                                   &created)
+                  .ok());
+  ASSERT_EQ(Watch(key, created.name()).state(), v1::Campaign::COMPLETED);
+
+  // Herald's messages show in each account's upstream queue, marked with the campaign.
+  v1::ListUpstreamQueueRequest qreq;
+  qreq.set_account(accounts[0]);
+  v1::ListUpstreamQueueResponse queue;
+  grpc::Status s = campaigns->ListUpstreamQueue(Context(key).get(), qreq, &queue);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  int ours = 0;
+  for (const auto& item : queue.items()) ours += item.campaign() == created.name();
+  EXPECT_EQ(ours, 1);
+
+  v1::CancelCampaignRequest creq;
+  creq.set_name(created.name());
+  v1::CancelCampaignResponse cancelled;
+  s = campaigns->CancelCampaign(Context(key).get(), creq, &cancelled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(cancelled.campaign().state(), v1::Campaign::CANCELLED);
+  EXPECT_EQ(cancelled.not_undone_size(), 0) << cancelled.not_undone(0).cancel_outcome();
+  Watch(key, created.name());  // ends once the unsends have finished
+
+  v1::ListDeliveriesRequest lreq;
+  lreq.set_parent(created.name());
+  v1::ListDeliveriesResponse deliveries;
+  ASSERT_TRUE(campaigns->ListDeliveries(Context(key).get(), lreq, &deliveries).ok());
+  for (const auto& d : deliveries.deliveries()) {
+    EXPECT_EQ(d.state(), v1::Delivery::CANCELLED) << d.account();
+    EXPECT_EQ(d.cancel_outcome(), "unsent") << d.account();
+    bool canceled_upstream = false;
+    for (const auto& [id, state] : LedgerOf(UpstreamId(d.account()))) {
+      if (id == d.upstream_message_id()) canceled_upstream = state == "canceled";
+    }
+    EXPECT_TRUE(canceled_upstream) << d.account();
+  }
+}
+
+TEST_F(CampaignTest, TestMessageGoesToTheGivenFansOnly) {
+  const std::string key = NewTenant("preview");
+  const std::vector<std::string> accounts = ImportAccounts("preview", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia("preview", key);
+  auto campaigns = v1::CampaignService::NewStub(channel_);
+  v1::CreateCampaignRequest req = PpvCampaign("preview", {accounts[0]}, media, "Check me");
+  req.mutable_campaign()->set_save_as_draft(true);
+  v1::Campaign draft;
+  ASSERT_TRUE(campaigns->CreateCampaign(Context(key).get(), req, &draft).ok());
+  const std::string upstream_account = UpstreamId(accounts[0]);
+  const size_t before = LedgerOf(upstream_account).size();
+
+  v1::SendTestMessageRequest treq;
+  treq.set_campaign(draft.name());
+  treq.set_account(accounts[0]);
+  treq.add_fan_ids(SomeFan(upstream_account));
+  v1::SendTestMessageResponse sent;
+  grpc::Status s = campaigns->SendTestMessage(Context(key).get(), treq, &sent);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_NE(sent.upstream_message_id(), 0);
+  EXPECT_EQ(LedgerOf(upstream_account).size(), before + 1);
+
+  // The campaign is still a draft; a bad request changes nothing.
+  v1::GetCampaignRequest get;
+  get.set_name(draft.name());
+  v1::Campaign c;
+  ASSERT_TRUE(campaigns->GetCampaign(Context(key).get(), get, &c).ok());
+  EXPECT_EQ(c.state(), v1::Campaign::DRAFT);
+  treq.clear_fan_ids();
+  s = campaigns->SendTestMessage(Context(key).get(), treq, &sent);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  treq.add_fan_ids(1);
+  treq.set_account(accounts.size() > 1 ? accounts[1] : "tenants/preview/accounts/acct_x");
+  s = campaigns->SendTestMessage(Context(key).get(), treq, &sent);
+  EXPECT_NE(s.error_code(), grpc::StatusCode::OK);
+  EXPECT_EQ(LedgerOf(upstream_account).size(), before + 1);
+}
+
+TEST_F(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
+  const std::string key = NewTenant("lister");
+  const std::vector<std::string> accounts = ImportAccounts("lister", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia("lister", key);
+  auto campaigns = v1::CampaignService::NewStub(channel_);
+  std::vector<std::string> created;
+  for (int i = 0; i < 5; ++i) {
+    v1::CreateCampaignRequest req =
+        PpvCampaign("lister", {accounts[0]}, media, StrCat("draft ", i));
+    req.mutable_campaign()->set_save_as_draft(true);
+    v1::Campaign c;
+    ASSERT_TRUE(campaigns->CreateCampaign(Context(key).get(), req, &c).ok());
+    created.push_back(c.name());
+  }
+  v1::CancelCampaignRequest cancel;
+  cancel.set_name(created[1]);
+  v1::CancelCampaignResponse cancelled;
+  ASSERT_TRUE(campaigns->CancelCampaign(Context(key).get(), cancel, &cancelled).ok());
+
+  std::vector<std::string> seen;
+  v1::ListCampaignsRequest list;
+  list.set_parent("tenants/lister");
+  list.set_page_size(2);
+  for (int page = 0; page < 5; ++page) {
+    v1::ListCampaignsResponse resp;
+    grpc::Status s = campaigns->ListCampaigns(Context(key).get(), list, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_LE(resp.campaigns_size(), 2);
+    for (const auto& c : resp.campaigns()) seen.push_back(c.name());
+    if (resp.next_page_token().empty()) break;
+    list.set_page_token(resp.next_page_token());
+  }
+  EXPECT_EQ(seen, std::vector<std::string>(created.rbegin(), created.rend()));
+
+  // A token only works with the filter it came from.
+  list.add_states(v1::Campaign::DRAFT);
+  v1::ListCampaignsResponse resp;
+  EXPECT_EQ(campaigns->ListCampaigns(Context(key).get(), list, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  list.clear_page_token();
+  list.set_page_size(0);
+  ASSERT_TRUE(campaigns->ListCampaigns(Context(key).get(), list, &resp).ok());
+  EXPECT_EQ(resp.campaigns_size(), 4);
+  for (const auto& c : resp.campaigns()) EXPECT_EQ(c.state(), v1::Campaign::DRAFT);
 }
 
 TEST_F(CampaignTest, EveryRpcNeedsAValidKey) {

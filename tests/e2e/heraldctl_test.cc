@@ -9,6 +9,7 @@
 
 #include <herald/common/strings.h>
 #include <herald/testing/herald_process.h>
+#include <herald/testing/net.h>
 #include <herald/testing/redis_server.h>
 #include <herald/testing/simulator_process.h>
 #include <herald/testing/subprocess.h>
@@ -320,8 +321,7 @@ TEST_F(HeraldctlUpstreamTest, PpvCampaignIsWatchedUntilItCompletes) {
   EXPECT_THAT(table.out, HasSubstr("$15.00"));
 }
 
-// Disabled until the server serves AudienceService (it answers UNIMPLEMENTED today).
-TEST_F(HeraldctlUpstreamTest, DISABLED_ListsAndSegments) {
+TEST_F(HeraldctlUpstreamTest, ListsAndSegments) {
   const std::string secret = CreateTenantWithKey("acme");
   const std::map<std::string, std::string> env = {
       {"HERALD_API_KEY", secret}, {"HERALD_TENANT", "acme"}, {"SIM_KEY", "sim-key-1"}};
@@ -339,8 +339,22 @@ TEST_F(HeraldctlUpstreamTest, DISABLED_ListsAndSegments) {
   ASSERT_EQ(created.exit_code, 0) << created;
   const std::string list_id = FromJson<v1::UserList>(created.out).id();
   ASSERT_FALSE(list_id.empty());
-  const CtlResult added = Run({"lists", "add", account, list_id, "--fans=1,2", "--json"}, env);
-  EXPECT_EQ(added.exit_code, 0) << added;
+  // Two real fans of the account, from the simulator.
+  auto teams = testing::HttpGet(sim_->port(), "/_sim/teams");
+  ASSERT_TRUE(teams.ok()) << teams.status();
+  const std::string upstream_id = account.substr(account.rfind('/') + 1);
+  const size_t at = teams->body.find(upstream_id);
+  const size_t ids = teams->body.find("\"sample_fan_ids\":[", at);
+  ASSERT_NE(ids, std::string::npos);
+  const size_t begin = ids + std::string_view("\"sample_fan_ids\":[").size();
+  std::vector<std::string_view> fans = StrSplit(
+      std::string_view(teams->body).substr(begin, teams->body.find(']', begin) - begin), ',');
+  ASSERT_GE(fans.size(), 2u);
+  const CtlResult added = Run(
+      {"lists", "add", account, list_id, StrCat("--fans=", fans[0], ",", fans[1]), "--json"}, env);
+  ASSERT_EQ(added.exit_code, 0) << added;
+  EXPECT_EQ(FromJson<v1::AddFansToUserListResponse>(added.out).batches(), 1);
+  EXPECT_EQ(FromJson<v1::AddFansToUserListResponse>(added.out).fans_added(), 2);
 
   const CtlResult segment =
       Run({"segments", "create", "Top spenders", "--min-spend=50.00", "--json"}, env);

@@ -1,6 +1,11 @@
 #include <algorithm>
 #include <set>
 
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <herald/campaign/service.h>
 #include <herald/campaign/workflow.h>
 #include <herald/common/ids.h>
@@ -21,6 +26,11 @@ using store::DeliveryState;
 
 bool Has(const std::vector<std::string>& fields, std::string_view f) {
   return std::find(fields.begin(), fields.end(), f) != fields.end();
+}
+
+// An upstream failure, as the API reports it: the upstream's words, the closest code.
+absl::Status FromUpstream(std::string_view doing, const absl::Status& status) {
+  return absl::Status(status.code(), StrCat("upstream, ", doing, ": ", status.message()));
 }
 
 absl::Status NotChangeable(const CampaignView& v, std::string_view what) {
@@ -322,6 +332,73 @@ Service::Op<bool> Service::DeleteMediaAsset(std::string tenant, std::string id) 
   co_return co_await store_.Delete<store::MediaAsset>(std::move(tenant), std::move(id));
 }
 
+// ---- audiences
+
+Service::Op<std::pair<std::vector<upstream::UserList>, bool>> Service::ListUserLists(
+    std::string tenant, std::string account_id, int offset, int limit) {
+  HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, account_id));
+  HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
+  auto lists = co_await api->ListUserLists(account_id, {.limit = limit, .offset = offset});
+  if (!lists.ok()) co_return FromUpstream("listing user lists", lists.status());
+  const bool more = static_cast<int>(lists.value->size()) >= limit;
+  co_return std::make_pair(*std::move(lists.value), more);
+}
+
+Service::Op<upstream::UserList> Service::CreateUserList(std::string tenant, std::string account_id,
+                                                        std::string name) {
+  HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, account_id));
+  HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
+  auto list = co_await api->CreateUserList(account_id, std::move(name));
+  if (!list.ok()) co_return FromUpstream("creating the list", list.status());
+  co_return *std::move(list.value);
+}
+
+Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tenant,
+                                                                std::string account_id,
+                                                                std::string list_id,
+                                                                std::vector<int64_t> fans) {
+  HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, account_id));
+  HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
+  int batches = 0;
+  int64_t reported = 0;
+  for (size_t at = 0; at < fans.size(); at += config_.list_batch) {
+    const size_t end = std::min(fans.size(), at + config_.list_batch);
+    std::vector<int64_t> batch(fans.begin() + at, fans.begin() + end);
+    auto added = co_await api->AddUsersToUserList(account_id, list_id, std::move(batch));
+    if (!added.ok()) {
+      co_return FromUpstream(
+          StrCat("adding fans (batch ", batches + 1, ", ", at, " fans added before it)"),
+          added.status());
+    }
+    ++batches;
+    reported = 0;
+    for (const auto& [key, ids] : added.value->users_by_key) {
+      reported += static_cast<int64_t>(ids.size());
+    }
+  }
+  co_return std::make_pair(batches, reported);
+}
+
+Service::Op<store::Created<store::Segment>> Service::CreateSegment(store::Segment segment,
+                                                                   std::string request_id) {
+  if (segment.id.empty()) segment.id = ids_.Next();
+  segment.create_time_ms = absl::ToUnixMillis(clock_.Now());
+  co_return co_await store_.Create(std::move(segment), std::move(request_id));
+}
+
+Service::Op<store::Segment> Service::GetSegment(std::string tenant, std::string id) {
+  co_return co_await store_.Get<store::Segment>(std::move(tenant), std::move(id));
+}
+
+Service::Op<std::vector<store::Segment>> Service::ListSegments(std::string tenant) {
+  co_return co_await store_.List<store::Segment>(std::move(tenant));
+}
+
+Service::Op<bool> Service::DeleteSegment(std::string tenant, std::string id) {
+  HERALD_CO_RETURN_IF_ERROR((co_await GetSegment(tenant, id)).status());
+  co_return co_await store_.Delete<store::Segment>(std::move(tenant), std::move(id));
+}
+
 // ---- campaigns
 
 Service::Op<std::vector<store::Account>> Service::CheckReferences(const Campaign& campaign) {
@@ -384,6 +461,12 @@ Service::Op<CampaignView> Service::View(Campaign campaign) {
                              co_await store_.ListDeliveries(campaign.tenant, campaign.id));
   view.counts = CountDeliveries(deliveries);
   view.state = DeriveState(campaign, view.counts);
+  if (IsFinal(view.state) && campaign.end_time_ms == 0) {
+    // Finished by its deliveries: it ended with the last of them.
+    for (const Delivery& d : deliveries) {
+      campaign.end_time_ms = std::max(campaign.end_time_ms, d.update_time_ms);
+    }
+  }
   view.reason = campaign.phase_reason;
   if (!IsFinal(view.state) && campaign.phase != CampaignPhase::kDraft) {
     // Say which teams hold it up.
@@ -567,7 +650,10 @@ Service::Op<CampaignView> Service::LaunchCampaign(std::string tenant, std::strin
 
 Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::string id) {
   HERALD_CO_ASSIGN_OR_RETURN(CampaignView current, co_await GetCampaign(tenant, id));
-  if (IsFinal(current.state)) co_return NotChangeable(current, "it is already final");
+  if (current.state == CampaignState::kCancelled || current.state == CampaignState::kMissed ||
+      current.state == CampaignState::kFailed) {
+    co_return NotChangeable(current, "there is nothing left to cancel");
+  }
   const absl::Time now = clock_.Now();
   HERALD_CO_ASSIGN_OR_RETURN(Campaign stored,
                              co_await store_.Update<Campaign>(tenant, id, [&](Campaign& c) {
@@ -576,26 +662,57 @@ Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::strin
                                c.update_time_ms = c.end_time_ms = absl::ToUnixMillis(now);
                                return absl::OkStatus();
                              }));
-  // Deliveries that have not reached the upstream end here; the workers skip their jobs.
-  CancelResult result;
+  // Deliveries that have not reached the upstream end here (the workers skip their jobs); those
+  // with an upstream message get an unsend job. A send in flight now finds the campaign cancelled
+  // when it returns and unsends what it created.
   HERALD_CO_ASSIGN_OR_RETURN(auto deliveries, co_await store_.ListDeliveries(tenant, id));
+  std::vector<queue::JobSpec> unsends;
   for (const Delivery& d : deliveries) {
     HERALD_CO_ASSIGN_OR_RETURN(
         Delivery after, co_await store_.UpdateDelivery(tenant, id, d.account, [&](Delivery& x) {
-          if (store::IsFinal(x.state)) return absl::OkStatus();
-          if (x.upstream_message_id == 0 && x.state != DeliveryState::kSending) {
+          if (x.state == DeliveryState::kCancelled || x.state == DeliveryState::kFailed) {
+            return absl::OkStatus();
+          }
+          if (x.upstream_message_id == 0) {
+            if (x.state == DeliveryState::kSending) return absl::OkStatus();  // its send decides
             x.state = DeliveryState::kCancelled;
             x.cancel_outcome = "nothing sent";
           } else {
-            x.cancel_outcome = StrCat("upstream mass message ", x.upstream_message_id,
-                                      " was already created; unsending it is not supported yet");
+            x.cancel_outcome = std::string(kUnsendPending);
           }
           x.update_time_ms = absl::ToUnixMillis(now);
           return absl::OkStatus();
         }));
-    if (after.upstream_message_id != 0 || after.state == DeliveryState::kCompleted) {
-      if (after.cancel_outcome.empty()) after.cancel_outcome = "already delivered";
-      result.not_undone.push_back(std::move(after));
+    if (after.cancel_outcome == kUnsendPending) {
+      HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, d.account));
+      unsends.push_back(UnsendStep(stored, account));
+    }
+  }
+  if (!unsends.empty()) {
+    HERALD_CO_RETURN_IF_ERROR((co_await queue_.EnqueueBatch(std::move(unsends))).status());
+  }
+  // Give the unsends a moment, so the answer can say what could not be undone.
+  const absl::Time deadline = absl::Now() + config_.cancel_wait;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  CancelResult result;
+  while (true) {
+    HERALD_CO_ASSIGN_OR_RETURN(deliveries, co_await store_.ListDeliveries(tenant, id));
+    const bool pending = std::any_of(deliveries.begin(), deliveries.end(), [](const Delivery& d) {
+      return d.cancel_outcome == kUnsendPending || d.state == DeliveryState::kSending;
+    });
+    if (!pending || absl::Now() >= deadline) break;
+    timer.expires_after(std::chrono::milliseconds(50));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  for (Delivery& d : deliveries) {
+    if (d.state != DeliveryState::kCancelled) {
+      if (d.cancel_outcome.empty()) {
+        d.cancel_outcome = d.state == DeliveryState::kFailed
+                               ? "nothing sent (the delivery had failed)"
+                               : "still being sent";
+      }
+      if (d.state != DeliveryState::kFailed) result.not_undone.push_back(std::move(d));
     }
   }
   HERALD_CO_ASSIGN_OR_RETURN(result.campaign, co_await View(std::move(stored)));
@@ -651,6 +768,87 @@ Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::strin
   }
   HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(stored, accounts));
   co_return co_await View(std::move(stored));
+}
+
+Service::Op<std::shared_ptr<upstream::Api>> Service::ApiFor(const store::Account& account) {
+  HERALD_CO_ASSIGN_OR_RETURN(store::Team team, co_await GetTeam(account.tenant, account.team));
+  if (team.paused) {
+    co_return absl::FailedPreconditionError(
+        StrCat("team '", team.id, "' is paused: ", team.pause_reason));
+  }
+  co_return clients_.For(team);
+}
+
+// An upstream failure, as the API reports it: the upstream's words, the closest code.
+
+Service::Op<int64_t> Service::SendTestMessage(std::string tenant, std::string id,
+                                              std::string account_id,
+                                              std::vector<int64_t> fan_ids) {
+  HERALD_CO_ASSIGN_OR_RETURN(Campaign campaign, co_await store_.Get<Campaign>(tenant, id));
+  const bool targeted = std::any_of(campaign.targets.begin(), campaign.targets.end(),
+                                    [&](const auto& t) { return t.account == account_id; });
+  if (!targeted) {
+    co_return absl::InvalidArgumentError(
+        StrCat("account: '", account_id, "' is not a target of campaign '", id, "'"));
+  }
+  HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, account_id));
+  HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
+  upstream::MassMessage message{.text = campaign.content.text,
+                                .user_ids = std::move(fan_ids),
+                                .price_cents = campaign.content.price_cents,
+                                .locked_text = campaign.content.locked_text};
+  for (const std::string& media_id : campaign.content.media) {
+    HERALD_CO_ASSIGN_OR_RETURN(store::MediaAsset asset, co_await GetMediaAsset(tenant, media_id));
+    upstream::Result<upstream::UploadedMedia> uploaded;
+    if (!asset.source_url.empty()) {
+      uploaded = co_await api->UploadMediaFromUrl(account_id, asset.source_url);
+    } else {
+      HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> bytes,
+                                 co_await store_.GetMediaBytes(tenant, media_id));
+      if (!bytes) co_return absl::FailedPreconditionError("the media asset's bytes are gone");
+      upstream::MediaFile file{.file_name = asset.file_name,
+                               .content_type = asset.content_type,
+                               .data = *std::move(bytes)};
+      uploaded = co_await api->UploadMediaFile(account_id, std::move(file));
+    }
+    if (!uploaded.ok()) co_return FromUpstream("uploading media", uploaded.status());
+    message.media_files.push_back(uploaded.value->prefixed_id);
+    if (std::find(campaign.content.previews.begin(), campaign.content.previews.end(), media_id) !=
+        campaign.content.previews.end()) {
+      message.previews.push_back(uploaded.value->prefixed_id);
+    }
+  }
+  auto sent = co_await api->SendMassMessage(account_id, std::move(message));
+  if (!sent.ok()) co_return FromUpstream("sending the test message", sent.status());
+  co_return sent.value->id;
+}
+
+Service::Op<std::vector<UpstreamQueueEntry>> Service::ListUpstreamQueue(std::string tenant,
+                                                                        std::string account_id) {
+  HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, account_id));
+  HERALD_CO_ASSIGN_OR_RETURN(store::Team team, co_await GetTeam(tenant, account.team));
+  HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, clients_.For(team));
+  auto queue = co_await api->ListMassMessageQueue(account_id);
+  if (!queue.ok()) co_return FromUpstream("listing the queue", queue.status());
+  std::vector<std::string> ids;
+  for (const auto& q : *queue.value) ids.push_back(std::to_string(q.id));
+  HERALD_CO_ASSIGN_OR_RETURN(auto owners, co_await store_.records().GetMany(
+                                              AdoptedMessages(tenant, account_id), std::move(ids)));
+  std::vector<UpstreamQueueEntry> out;
+  for (size_t i = 0; i < queue.value->size(); ++i) {
+    const upstream::QueueItem& q = (*queue.value)[i];
+    out.push_back({.id = q.id,
+                   .date = q.date,
+                   .is_ready = q.is_ready,
+                   .is_done = q.is_done,
+                   .is_canceled = q.is_canceled,
+                   .has_error = q.has_error,
+                   .pending = q.pending,
+                   .total = q.total,
+                   .can_unsend = q.can_unsend,
+                   .campaign = owners[i].value_or("")});
+  }
+  co_return out;
 }
 
 Service::Op<int64_t> Service::CampaignRevision(std::string tenant, std::string id) {

@@ -95,11 +95,6 @@ std::string NormaliseText(std::string_view html) {
   return out;
 }
 
-// Upstream message ids Herald has adopted, per account: reconciliation never adopts one twice.
-store::Table ClaimTable(std::string_view tenant, std::string_view account) {
-  return {std::string(tenant), StrCat("upstream_messages:", account)};
-}
-
 class TeamClients final : public UpstreamClients {
  public:
   TeamClients(asio::any_io_executor executor, upstream::ClientConfig base,
@@ -144,6 +139,11 @@ class TeamClients final : public UpstreamClients {
 
 }  // namespace
 
+// Reconciliation never adopts an id twice.
+store::Table AdoptedMessages(std::string_view tenant, std::string_view account) {
+  return {std::string(tenant), StrCat("upstream_messages:", account)};
+}
+
 std::string QueueTeam(std::string_view tenant, std::string_view team) {
   return StrCat(tenant, "/", team);
 }
@@ -167,6 +167,21 @@ queue::JobSpec FirstStep(const store::Campaign& campaign, const store::Account& 
           .payload = EncodePayload(p),
           .max_attempts = WorkflowConfig{}.max_attempts,
           .delay = std::max(delay, absl::ZeroDuration())};
+}
+
+queue::JobSpec UnsendStep(const store::Campaign& campaign, const store::Account& account) {
+  const StepPayload p{.tenant = campaign.tenant,
+                      .campaign = campaign.id,
+                      .account = account.id,
+                      .generation = campaign.generation,
+                      .index = 0};
+  return {.id = StepId(kUnsendJob, p),
+          .kind = std::string(kUnsendJob),
+          .tenant = campaign.tenant,
+          .team = QueueTeam(campaign.tenant, account.team),
+          .account = QueueAccount(campaign.tenant, account.id),
+          .payload = EncodePayload(p),
+          .max_attempts = WorkflowConfig{}.max_attempts};
 }
 
 std::unique_ptr<UpstreamClients> MakeUpstreamClients(asio::any_io_executor executor,
@@ -205,7 +220,7 @@ DeliveryWorkflow::DeliveryWorkflow(store::Store& store, queue::Queue& queue,
     : store_(store), queue_(queue), clients_(clients), clock_(clock), config_(config) {}
 
 void DeliveryWorkflow::Register(queue::Worker& worker) {
-  for (std::string_view kind : {kUploadMediaJob, kSendJob, kPollJob}) {
+  for (std::string_view kind : {kUploadMediaJob, kSendJob, kPollJob, kUnsendJob}) {
     worker.Handle(std::string(kind),
                   [this](const queue::LeasedJob& job) -> asio::awaitable<JobResult> {
                     co_return co_await Run(job);
@@ -238,7 +253,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   if (absl::IsNotFound(campaign.status())) co_return JobResult::Ok();  // deleted: nothing to do
   if (!campaign.ok()) co_return JobResult::Retry(std::string(campaign.status().message()));
   ctx.campaign = *std::move(campaign);
-  if (ctx.campaign.generation != s.generation) co_return JobResult::Ok();  // stale schedule
+  if (ctx.campaign.generation != s.generation && job.kind != kUnsendJob) {
+    co_return JobResult::Ok();  // stale schedule
+  }
 
   auto delivery = co_await store_.GetDelivery(s.tenant, s.campaign, s.account);
   if (!delivery.ok()) {
@@ -246,6 +263,14 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
     co_return JobResult::Retry(std::string(delivery.status().message()));
   }
   ctx.delivery = *std::move(delivery);
+  if (job.kind == kUnsendJob) {
+    // Runs on a cancelled campaign, whatever generation, until the message is gone.
+    if (ctx.delivery.upstream_message_id == 0 || ctx.delivery.state == DeliveryState::kCancelled) {
+      co_return JobResult::Ok();
+    }
+    if (auto stop = co_await LoadAccount(ctx)) co_return *std::move(stop);
+    co_return co_await Unsend(ctx);
+  }
   if (store::IsFinal(ctx.delivery.state)) co_return JobResult::Ok();
 
   using store::CampaignPhase;
@@ -302,6 +327,15 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
       break;
   }
 
+  if (auto stop = co_await LoadAccount(ctx)) co_return *std::move(stop);
+  if (job.kind == kUploadMediaJob) co_return co_await UploadMedia(ctx);
+  if (job.kind == kSendJob) co_return co_await Send(ctx);
+  if (job.kind == kPollJob) co_return co_await Poll(ctx);
+  co_return JobResult::Fail(StrCat("unknown delivery job kind '", job.kind, "'"));
+}
+
+asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::LoadAccount(Context& ctx) {
+  const StepPayload& s = ctx.step;
   auto account = co_await store_.Get<store::Account>(s.tenant, s.account);
   if (!account.ok()) {
     if (absl::IsNotFound(account.status())) {
@@ -316,11 +350,42 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   auto api = clients_.For(ctx.team);
   if (!api.ok()) co_return co_await FailDelivery(ctx, std::string(api.status().message()));
   ctx.api = *std::move(api);
+  co_return std::nullopt;
+}
 
-  if (job.kind == kUploadMediaJob) co_return co_await UploadMedia(ctx);
-  if (job.kind == kSendJob) co_return co_await Send(ctx);
-  if (job.kind == kPollJob) co_return co_await Poll(ctx);
-  co_return JobResult::Fail(StrCat("unknown delivery job kind '", job.kind, "'"));
+asio::awaitable<JobResult> DeliveryWorkflow::Unsend(Context& ctx) {
+  const StepPayload& s = ctx.step;
+  const int64_t id = ctx.delivery.upstream_message_id;
+  auto result = co_await ctx.api->UnsendMassMessage(s.account, id);
+  std::string outcome;
+  bool unsent = false;
+  if (result.ok()) {
+    unsent = result.value->queue.is_canceled || result.value->success;
+    outcome = unsent ? "unsent" : "the upstream did not cancel the message";
+  } else {
+    const auto error = result.error();
+    if (!error || error->kind != upstream::ErrorKind::kTerminal) {
+      if (error && error->kind == upstream::ErrorKind::kRateLimited) {
+        co_return JobResult::RateLimited(error->retry_after);
+      }
+      if (!ctx.last_attempt) {
+        co_return JobResult::Retry(StrCat("unsending: ", result.status().message()),
+                                   error && error->kind == upstream::ErrorKind::kUnknownOutcome);
+      }
+    }
+    outcome = StrCat("could not be unsent: ", result.status().message());
+  }
+  auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+    d.cancel_outcome = outcome;
+    if (unsent) {
+      d.state = DeliveryState::kCancelled;
+      d.recipients_pending = 0;
+    }
+    d.update_time_ms = ToMillis(clock_.Now());
+    return absl::OkStatus();
+  });
+  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  co_return JobResult::Ok();
 }
 
 asio::awaitable<JobResult> DeliveryWorkflow::UploadMedia(Context& ctx) {
@@ -416,7 +481,7 @@ asio::awaitable<absl::StatusOr<std::optional<int64_t>>> DeliveryWorkflow::Reconc
   // The oldest match that no other delivery has adopted: Herald's own earlier attempt.
   std::sort(matches.begin(), matches.end());
   for (const auto& [date, id] : matches) {
-    auto claimed = co_await store_.records().Get(ClaimTable(ctx.step.tenant, ctx.step.account),
+    auto claimed = co_await store_.records().Get(AdoptedMessages(ctx.step.tenant, ctx.step.account),
                                                  std::to_string(id));
     if (!claimed.ok()) co_return claimed.status();
     if (!*claimed || **claimed == ctx.step.campaign) co_return std::optional<int64_t>(id);
@@ -432,7 +497,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
   }
 
   auto adopt = [&](int64_t id, int64_t total, int64_t pending) -> asio::awaitable<absl::Status> {
-    HERALD_CO_RETURN_IF_ERROR((co_await store_.records().Put(ClaimTable(s.tenant, s.account),
+    HERALD_CO_RETURN_IF_ERROR((co_await store_.records().Put(AdoptedMessages(s.tenant, s.account),
                                                              std::to_string(id), s.campaign))
                                   .status());
     auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
@@ -526,6 +591,16 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       !st.ok()) {
     // The message exists: the next attempt reconciles and adopts it.
     co_return JobResult::Retry(std::string(st.message()), /*outcome_unknown=*/true);
+  }
+  // Cancelled while the send was in flight: take the message back.
+  auto now_campaign = co_await store_.Get<store::Campaign>(s.tenant, s.campaign);
+  if (now_campaign.ok() && now_campaign->phase == store::CampaignPhase::kCancelled) {
+    auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [](Delivery& d) {
+      d.cancel_outcome = std::string(kUnsendPending);
+      return absl::OkStatus();
+    });
+    if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+    co_return JobResult::OkThen(UnsendStep(*now_campaign, ctx.account));
   }
   co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, config_.poll_min));
 }

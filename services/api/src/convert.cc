@@ -214,7 +214,7 @@ absl::Status ParseGrace(const v1::Campaign& c, store::Campaign& out) {
 }  // namespace
 
 void SetTime(int64_t unix_ms, google::protobuf::Timestamp* out) {
-  if (unix_ms != 0) *out = TimeUtil::MillisecondsToTimestamp(unix_ms);
+  *out = TimeUtil::MillisecondsToTimestamp(unix_ms);
 }
 
 std::string EncodePageToken(std::string_view after, uint64_t fingerprint) {
@@ -266,7 +266,7 @@ v1::Tenant ToProto(const store::Tenant& t) {
   v1::Tenant out;
   out.set_name(TenantName(t.id));
   out.set_display_name(t.display_name);
-  SetTime(t.create_time_ms, out.mutable_create_time());
+  if (t.create_time_ms != 0) SetTime(t.create_time_ms, out.mutable_create_time());
   return out;
 }
 
@@ -275,8 +275,8 @@ v1::ApiKey ToProto(const store::ApiKey& k) {
   out.set_name(ChildNameOf(k.tenant, "apiKeys", k.id));
   out.set_display_name(k.display_name);
   out.set_secret_prefix(k.secret_prefix);
-  SetTime(k.create_time_ms, out.mutable_create_time());
-  SetTime(k.revoke_time_ms, out.mutable_revoke_time());
+  if (k.create_time_ms != 0) SetTime(k.create_time_ms, out.mutable_create_time());
+  if (k.revoke_time_ms != 0) SetTime(k.revoke_time_ms, out.mutable_revoke_time());
   return out;
 }
 
@@ -289,7 +289,7 @@ v1::Team ToProto(const store::Team& t) {
   out.set_api_key_invalid(t.api_key_invalid);
   out.set_paused(t.paused);
   out.set_pause_reason(t.pause_reason);
-  SetTime(t.create_time_ms, out.mutable_create_time());
+  if (t.create_time_ms != 0) SetTime(t.create_time_ms, out.mutable_create_time());
   return out;
 }
 
@@ -302,7 +302,7 @@ v1::Account ToProto(const store::Account& a) {
   out.set_max_in_flight(a.max_in_flight);
   out.set_paused(a.paused);
   out.set_upstream_username(a.upstream_username);
-  SetTime(a.create_time_ms, out.mutable_create_time());
+  if (a.create_time_ms != 0) SetTime(a.create_time_ms, out.mutable_create_time());
   return out;
 }
 
@@ -315,7 +315,7 @@ v1::MediaAsset ToProto(const store::MediaAsset& m) {
   out.set_content_type(m.content_type);
   out.set_size_bytes(m.size_bytes);
   out.set_sha256(m.sha256);
-  SetTime(m.create_time_ms, out.mutable_create_time());
+  if (m.create_time_ms != 0) SetTime(m.create_time_ms, out.mutable_create_time());
   return out;
 }
 
@@ -338,7 +338,7 @@ v1::Campaign ToProto(const campaign::CampaignView& v) {
     for (const auto& l : t.excluded_lists) target->add_excluded_lists(l);
     if (!t.segment.empty()) target->set_segment(ChildNameOf(c.tenant, "segments", t.segment));
   }
-  SetTime(c.send_time_ms, out.mutable_send_time());
+  if (c.send_time_ms != 0) SetTime(c.send_time_ms, out.mutable_send_time());
   *out.mutable_grace_period() = TimeUtil::MillisecondsToDuration(c.grace_period_ms);
   out.set_state(ToProto(v.state));
   out.set_state_reason(v.reason);
@@ -352,10 +352,10 @@ v1::Campaign ToProto(const campaign::CampaignView& v) {
   counts->set_cancelled(v.counts.cancelled);
   counts->set_recipients(v.counts.recipients);
   counts->set_recipients_pending(v.counts.recipients_pending);
-  SetTime(c.create_time_ms, out.mutable_create_time());
-  SetTime(c.update_time_ms, out.mutable_update_time());
-  SetTime(c.dispatch_time_ms, out.mutable_dispatch_time());
-  SetTime(c.end_time_ms, out.mutable_end_time());
+  if (c.create_time_ms != 0) SetTime(c.create_time_ms, out.mutable_create_time());
+  if (c.update_time_ms != 0) SetTime(c.update_time_ms, out.mutable_update_time());
+  if (c.dispatch_time_ms != 0) SetTime(c.dispatch_time_ms, out.mutable_dispatch_time());
+  if (c.end_time_ms != 0) SetTime(c.end_time_ms, out.mutable_end_time());
   out.set_revision(v.revision);
   return out;
 }
@@ -371,8 +371,39 @@ v1::Delivery ToProto(std::string_view tenant, std::string_view campaign, const s
   out.set_error(d.error);
   out.set_send_attempts(d.send_attempts);
   out.set_cancel_outcome(d.cancel_outcome);
-  SetTime(d.update_time_ms, out.mutable_update_time());
+  if (d.update_time_ms != 0) SetTime(d.update_time_ms, out.mutable_update_time());
   return out;
+}
+
+v1::Segment ToProto(const store::Segment& s) {
+  v1::Segment out;
+  out.set_name(ChildNameOf(s.tenant, "segments", s.id));
+  out.set_display_name(s.display_name);
+  out.set_min_lifetime_spend_cents(s.min_lifetime_spend_cents);
+  out.set_subscribed_within_days(s.subscribed_within_days);
+  out.set_expired_only(s.expired_only);
+  if (s.create_time_ms != 0) SetTime(s.create_time_ms, out.mutable_create_time());
+  return out;
+}
+
+absl::StatusOr<store::Segment> ParseSegment(std::string_view tenant, const v1::Segment& s) {
+  if (s.display_name().empty() || s.display_name().size() > 64) {
+    return Invalid("segment.display_name", "1-64 characters");
+  }
+  if (s.min_lifetime_spend_cents() < 0) {
+    return Invalid("segment.min_lifetime_spend_cents", "must not be negative");
+  }
+  if (s.subscribed_within_days() < 0 || s.subscribed_within_days() > 3650) {
+    return Invalid("segment.subscribed_within_days", "must be in [0, 3650]");
+  }
+  if (s.min_lifetime_spend_cents() == 0 && s.subscribed_within_days() == 0 && !s.expired_only()) {
+    return Invalid("segment", "set at least one condition");
+  }
+  return store::Segment{.tenant = std::string(tenant),
+                        .display_name = s.display_name(),
+                        .min_lifetime_spend_cents = s.min_lifetime_spend_cents(),
+                        .subscribed_within_days = s.subscribed_within_days(),
+                        .expired_only = s.expired_only()};
 }
 
 absl::Status ValidateTeamFields(const v1::Team& team, bool create) {
@@ -417,6 +448,7 @@ absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const
     if (!m.source_url().empty())
       return Invalid("media_asset.source_url", "must be empty for uploads");
     if (m.file_name().empty()) return Invalid("media_asset.file_name", "is required");
+    out.file_name = m.file_name();
     out.content_type = m.content_type().empty() ? "application/octet-stream" : m.content_type();
   } else {
     const std::string& url = m.source_url();

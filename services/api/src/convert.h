@@ -13,12 +13,14 @@
 #include <herald/campaign/service.h>
 #include <herald/store/model.h>
 #include <herald/v1/account.pb.h>
+#include <herald/v1/audience.pb.h>
 #include <herald/v1/campaign.pb.h>
 #include <herald/v1/media.pb.h>
 #include <herald/v1/tenant.pb.h>
 
 namespace herald::api {
 
+// Sets `out` to `unix_ms`; callers leave unset times (0) unset.
 void SetTime(int64_t unix_ms, google::protobuf::Timestamp* out);
 
 // Page tokens: opaque strings bound to the request's filter.
@@ -40,6 +42,9 @@ v1::Account ToProto(const store::Account& a);
 v1::MediaAsset ToProto(const store::MediaAsset& m);
 v1::Campaign ToProto(const campaign::CampaignView& v);
 v1::Delivery ToProto(std::string_view tenant, std::string_view campaign, const store::Delivery& d);
+
+v1::Segment ToProto(const store::Segment& s);
+absl::StatusOr<store::Segment> ParseSegment(std::string_view tenant, const v1::Segment& s);
 
 absl::Status ValidateTeamFields(const v1::Team& team, bool create);
 absl::Status ValidateAccountFields(const v1::Account& account);

@@ -10,9 +10,11 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <herald/api/api.h>
+#include <herald/campaign/workflow.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/v1/account.grpc.pb.h>
+#include <herald/v1/audience.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
 #include <herald/v1/media.grpc.pb.h>
 #include <herald/v1/tenant.grpc.pb.h>
@@ -610,16 +612,24 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           }
           for (int s : states) StrAppend(&filter, s, ",");
           const uint64_t fingerprint = Fingerprint(filter);
-          HERALD_CO_ASSIGN_OR_RETURN(std::string after,
+          // Campaigns come newest first, ties by id (descending); the token is the position of
+          // the last one returned, "create_ms:id".
+          HERALD_CO_ASSIGN_OR_RETURN(std::string token,
                                      DecodePageToken(req->page_token(), fingerprint));
-          std::optional<double> before;
-          if (!after.empty()) {
-            double v = 0;
-            if (!absl::SimpleAtod(after, &v)) {
+          std::optional<int64_t> cursor_ms;
+          std::string cursor_id;
+          if (!token.empty()) {
+            const size_t colon = token.find(':');
+            int64_t ms = 0;
+            if (colon == std::string::npos ||
+                !absl::SimpleAtoi(ToAbsl(std::string_view(token).substr(0, colon)), &ms)) {
               co_return absl::InvalidArgumentError("page_token: malformed");
             }
-            before = v;
+            cursor_ms = ms;
+            cursor_id = token.substr(colon + 1);
           }
+          std::optional<double> before;
+          if (cursor_ms) before = static_cast<double>(*cursor_ms + 1);
           const int64_t after_ms = req->has_create_time_after()
                                        ? google::protobuf::util::TimeUtil::TimestampToMilliseconds(
                                              req->create_time_after())
@@ -632,28 +642,32 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           }
           v1::ListCampaignsResponse out;
           // Filters apply after the index read; keep reading until the page is full.
-          while (out.campaigns_size() < size) {
+          while (true) {
             HERALD_CO_ASSIGN_OR_RETURN(auto page,
                                        co_await service_.ListCampaigns(c.tenant, before, size));
-            bool past_range = false;
+            bool full = false, past_range = false;
             for (const auto& v : page.first) {
-              if (v.campaign.create_time_ms < after_ms) {
+              const int64_t t = v.campaign.create_time_ms;
+              if (cursor_ms &&
+                  (t > *cursor_ms || (t == *cursor_ms && v.campaign.id >= cursor_id))) {
+                continue;  // returned on an earlier page
+              }
+              if (t < after_ms) {
                 past_range = true;
                 break;
               }
-              before = static_cast<double>(v.campaign.create_time_ms);
               const v1::Campaign proto = ToProto(v);
               if (!states.empty() && !states.contains(proto.state())) continue;
               *out.add_campaigns() = proto;
-              if (out.campaigns_size() == size) break;
+              if (out.campaigns_size() == size) {
+                out.set_next_page_token(
+                    EncodePageToken(StrCat(t, ":", v.campaign.id), fingerprint));
+                full = true;
+                break;
+              }
             }
-            if (past_range || !page.second) {
-              before.reset();
-              break;
-            }
-          }
-          if (before && out.campaigns_size() == size) {
-            out.set_next_page_token(EncodePageToken(StrCat(*before), fingerprint));
+            if (full || past_range || !page.second) break;
+            before = page.second;
           }
           co_return out;
         });
@@ -752,23 +766,61 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
         });
   }
 
-  ServerUnaryReactor* SendTestMessage(CallbackServerContext* ctx, const v1::SendTestMessageRequest*,
+  ServerUnaryReactor* SendTestMessage(CallbackServerContext* ctx,
+                                      const v1::SendTestMessageRequest* req,
                                       v1::SendTestMessageResponse* resp) override {
     return bridge_.Unary(
         ctx, "SendTestMessage", resp, Access::kTenant,
-        [](const Caller&) -> Op<v1::SendTestMessageResponse> {
-          co_return absl::UnimplementedError("SendTestMessage is not available yet");
+        [this, req](const Caller& c) -> Op<v1::SendTestMessageResponse> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id,
+                                     OwnId(c, "campaign", req->campaign(), "campaigns"));
+          HERALD_CO_ASSIGN_OR_RETURN(std::string account,
+                                     OwnId(c, "account", req->account(), "accounts"));
+          if (req->fan_ids_size() < 1 || req->fan_ids_size() > 10) {
+            co_return absl::InvalidArgumentError("fan_ids: give 1-10 fan ids");
+          }
+          std::vector<int64_t> fans;
+          for (int i = 0; i < req->fan_ids_size(); ++i) {
+            if (req->fan_ids(i) <= 0) {
+              co_return absl::InvalidArgumentError(StrCat("fan_ids[", i, "]: must be > 0"));
+            }
+            fans.push_back(req->fan_ids(i));
+          }
+          HERALD_CO_ASSIGN_OR_RETURN(int64_t message, co_await service_.SendTestMessage(
+                                                          c.tenant, id, account, std::move(fans)));
+          v1::SendTestMessageResponse out;
+          out.set_upstream_message_id(message);
+          co_return out;
         });
   }
 
   ServerUnaryReactor* ListUpstreamQueue(CallbackServerContext* ctx,
-                                        const v1::ListUpstreamQueueRequest*,
+                                        const v1::ListUpstreamQueueRequest* req,
                                         v1::ListUpstreamQueueResponse* resp) override {
-    return bridge_.Unary(
-        ctx, "ListUpstreamQueue", resp, Access::kTenant,
-        [](const Caller&) -> Op<v1::ListUpstreamQueueResponse> {
-          co_return absl::UnimplementedError("ListUpstreamQueue is not available yet");
-        });
+    return bridge_.Unary(ctx, "ListUpstreamQueue", resp, Access::kTenant,
+                         [this, req](const Caller& c) -> Op<v1::ListUpstreamQueueResponse> {
+                           HERALD_CO_ASSIGN_OR_RETURN(
+                               std::string account,
+                               OwnId(c, "account", req->account(), "accounts"));
+                           HERALD_CO_ASSIGN_OR_RETURN(
+                               auto items, co_await service_.ListUpstreamQueue(c.tenant, account));
+                           v1::ListUpstreamQueueResponse out;
+                           for (const auto& e : items) {
+                             v1::UpstreamQueueItem* item = out.add_items();
+                             item->set_id(e.id);
+                             item->set_date(e.date);
+                             item->set_is_ready(e.is_ready);
+                             item->set_is_done(e.is_done);
+                             item->set_is_canceled(e.is_canceled);
+                             item->set_has_error(e.has_error);
+                             item->set_pending(e.pending);
+                             item->set_total(e.total);
+                             item->set_can_unsend(e.can_unsend);
+                             if (!e.campaign.empty())
+                               item->set_campaign(ChildNameOf(c.tenant, "campaigns", e.campaign));
+                           }
+                           co_return out;
+                         });
   }
 
   grpc::ServerWriteReactor<v1::WatchCampaignResponse>* WatchCampaign(
@@ -873,7 +925,11 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
             for (auto& m : batch) queue_.push_back(std::move(m));
             WriteNextLocked();
           }
-          if (campaign::IsFinal(view.state)) co_return absl::OkStatus();
+          const bool unsending =
+              std::any_of(deliveries.begin(), deliveries.end(), [](const store::Delivery& d) {
+                return d.cancel_outcome == campaign::kUnsendPending;
+              });
+          if (campaign::IsFinal(view.state) && !unsending) co_return absl::OkStatus();
         }
         timer_.expires_after(absl::ToChronoNanoseconds(owner_.watch_poll_));
         boost::system::error_code ec;
@@ -913,6 +969,161 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
   const absl::Duration watch_poll_;
 };
 
+class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
+ public:
+  explicit AudienceServiceImpl(Bridge& bridge) : bridge_(bridge), service_(bridge.service()) {}
+
+  ServerUnaryReactor* ListUserLists(CallbackServerContext* ctx, const v1::ListUserListsRequest* req,
+                                    v1::ListUserListsResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "ListUserLists", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::ListUserListsResponse> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string account,
+                                     OwnId(c, "account", req->account(), "accounts"));
+          if (req->page_size() != 0 && (req->page_size() < 10 || req->page_size() > 50)) {
+            co_return absl::InvalidArgumentError("page_size: 10-50 (or 0 for 50)");
+          }
+          const int limit = req->page_size() == 0 ? 50 : req->page_size();
+          const uint64_t fingerprint = Fingerprint(StrCat("lists/", req->account()));
+          HERALD_CO_ASSIGN_OR_RETURN(std::string after,
+                                     DecodePageToken(req->page_token(), fingerprint));
+          int offset = 0;
+          if (!after.empty() && !absl::SimpleAtoi(after, &offset)) {
+            co_return absl::InvalidArgumentError("page_token: malformed");
+          }
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto page, co_await service_.ListUserLists(c.tenant, account, offset, limit));
+          v1::ListUserListsResponse out;
+          for (const auto& l : page.first) {
+            v1::UserList* list = out.add_user_lists();
+            list->set_id(l.id);
+            list->set_display_name(l.name);
+            list->set_type(l.type);
+            list->set_fan_count(l.users_count);
+          }
+          if (page.second) {
+            out.set_next_page_token(EncodePageToken(
+                std::to_string(offset + static_cast<int>(page.first.size())), fingerprint));
+          }
+          co_return out;
+        });
+  }
+
+  ServerUnaryReactor* CreateUserList(CallbackServerContext* ctx,
+                                     const v1::CreateUserListRequest* req,
+                                     v1::UserList* resp) override {
+    return bridge_.Unary(
+        ctx, "CreateUserList", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::UserList> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string account,
+                                     OwnId(c, "account", req->account(), "accounts"));
+          if (req->display_name().empty() || req->display_name().size() > 64) {
+            co_return absl::InvalidArgumentError("display_name: 1-64 characters");
+          }
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto l, co_await service_.CreateUserList(c.tenant, account, req->display_name()));
+          v1::UserList out;
+          out.set_id(l.id);
+          out.set_display_name(l.name);
+          out.set_type(l.type);
+          out.set_fan_count(l.users_count);
+          co_return out;
+        });
+  }
+
+  ServerUnaryReactor* AddFansToUserList(CallbackServerContext* ctx,
+                                        const v1::AddFansToUserListRequest* req,
+                                        v1::AddFansToUserListResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "AddFansToUserList", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::AddFansToUserListResponse> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string account,
+                                     OwnId(c, "account", req->account(), "accounts"));
+          int64_t list_number = 0;
+          if (!absl::SimpleAtoi(req->user_list_id(), &list_number) || list_number <= 0) {
+            co_return absl::InvalidArgumentError(
+                "user_list_id: a custom list's numeric id is required");
+          }
+          if (req->fan_ids_size() < 1 || req->fan_ids_size() > 10000) {
+            co_return absl::InvalidArgumentError("fan_ids: give 1-10000 fan ids");
+          }
+          std::vector<int64_t> fans;
+          for (int i = 0; i < req->fan_ids_size(); ++i) {
+            if (req->fan_ids(i) <= 0) {
+              co_return absl::InvalidArgumentError(StrCat("fan_ids[", i, "]: must be > 0"));
+            }
+            fans.push_back(req->fan_ids(i));
+          }
+          HERALD_CO_ASSIGN_OR_RETURN(auto added,
+                                     co_await service_.AddFansToUserList(
+                                         c.tenant, account, req->user_list_id(), std::move(fans)));
+          v1::AddFansToUserListResponse out;
+          out.set_batches(added.first);
+          out.set_fans_added(added.second);
+          co_return out;
+        });
+  }
+
+  ServerUnaryReactor* CreateSegment(CallbackServerContext* ctx, const v1::CreateSegmentRequest* req,
+                                    v1::Segment* resp) override {
+    return bridge_.Unary(
+        ctx, "CreateSegment", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::Segment> {
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
+          HERALD_CO_ASSIGN_OR_RETURN(store::Segment segment,
+                                     ParseSegment(c.tenant, req->segment()));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto created, co_await service_.CreateSegment(std::move(segment), req->request_id()));
+          co_return ToProto(created.value);
+        });
+  }
+
+  ServerUnaryReactor* GetSegment(CallbackServerContext* ctx, const v1::GetSegmentRequest* req,
+                                 v1::Segment* resp) override {
+    return bridge_.Unary(
+        ctx, "GetSegment", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Segment> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "segments"));
+          HERALD_CO_ASSIGN_OR_RETURN(auto s, co_await service_.GetSegment(c.tenant, id));
+          co_return ToProto(s);
+        });
+  }
+
+  ServerUnaryReactor* ListSegments(CallbackServerContext* ctx, const v1::ListSegmentsRequest* req,
+                                   v1::ListSegmentsResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "ListSegments", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::ListSegmentsResponse> {
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListSegments(c.tenant));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto page, Page(
+                             std::move(all), [](const store::Segment& s) { return s.id; },
+                             req->page_size(), req->page_token(), Fingerprint("segments")));
+          v1::ListSegmentsResponse out;
+          for (const auto& s : page.first) *out.add_segments() = ToProto(s);
+          out.set_next_page_token(page.second);
+          co_return out;
+        });
+  }
+
+  ServerUnaryReactor* DeleteSegment(CallbackServerContext* ctx, const v1::DeleteSegmentRequest* req,
+                                    v1::DeleteSegmentResponse* resp) override {
+    return bridge_.Unary(ctx, "DeleteSegment", resp, Access::kTenant,
+                         [this, req](const Caller& c) -> Op<v1::DeleteSegmentResponse> {
+                           HERALD_CO_ASSIGN_OR_RETURN(std::string id,
+                                                      OwnId(c, "name", req->name(), "segments"));
+                           auto deleted = co_await service_.DeleteSegment(c.tenant, id);
+                           HERALD_CO_RETURN_IF_ERROR(deleted.status());
+                           co_return v1::DeleteSegmentResponse();
+                         });
+  }
+
+ private:
+  Bridge& bridge_;
+  campaign::Service& service_;
+};
+
 class ApiImpl final : public Api {
  public:
   ApiImpl(asio::any_io_executor executor, campaign::Service& service, ApiConfig config,
@@ -922,10 +1133,11 @@ class ApiImpl final : public Api {
         tenants_(bridge_),
         accounts_(bridge_),
         media_(bridge_, config.media_max_bytes),
+        audiences_(bridge_),
         campaigns_(bridge_, config.watch_poll) {}
 
   std::vector<grpc::Service*> services() override {
-    return {&tenants_, &accounts_, &media_, &campaigns_};
+    return {&tenants_, &accounts_, &media_, &audiences_, &campaigns_};
   }
 
  private:
@@ -934,6 +1146,7 @@ class ApiImpl final : public Api {
   TenantServiceImpl tenants_;
   AccountServiceImpl accounts_;
   MediaServiceImpl media_;
+  AudienceServiceImpl audiences_;
   CampaignServiceImpl campaigns_;
 };
 

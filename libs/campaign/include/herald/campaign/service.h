@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <absl/status/statusor.h>
+#include <absl/time/time.h>
 #include <boost/asio/awaitable.hpp>
 
 #include <herald/campaign/state.h>
@@ -21,6 +22,7 @@
 #include <herald/common/ids.h>
 #include <herald/store/model.h>
 #include <herald/store/store.h>
+#include <herald/upstream/client.h>
 
 namespace herald::queue {
 class Queue;
@@ -50,12 +52,31 @@ struct CampaignView {
 
 struct CancelResult {
   CampaignView campaign;
+  // Deliveries whose upstream message is still out (could not be unsent, or the unsend had not
+  // finished within ServiceConfig::cancel_wait), with the reason in cancel_outcome.
   std::vector<store::Delivery> not_undone;
+};
+
+// An upstream mass message of an account, and the campaign Herald sent it for (if any).
+struct UpstreamQueueEntry {
+  int64_t id = 0;
+  std::string date;
+  bool is_ready = false;
+  bool is_done = false;
+  bool is_canceled = false;
+  bool has_error = false;
+  int64_t pending = 0;
+  int64_t total = 0;
+  bool can_unsend = false;
+  std::string campaign;  // campaign id; empty when not Herald's
 };
 
 struct ServiceConfig {
   std::string admin_key;  // the platform administrator's bearer secret; empty: none
   int max_targets = 10000;
+  int list_batch = 100;  // fan ids per upstream add-to-list call
+  // CancelCampaign waits this long for the unsends it started, to report what was not undone.
+  absl::Duration cancel_wait = absl::Seconds(5);
 };
 
 class Service {
@@ -111,6 +132,22 @@ class Service {
   Op<std::vector<store::MediaAsset>> ListMediaAssets(std::string tenant);
   Op<bool> DeleteMediaAsset(std::string tenant, std::string id);
 
+  // ---- audiences
+  // One page of the account's upstream lists (offset paging, 10-50 per page) and whether more
+  // follow.
+  Op<std::pair<std::vector<upstream::UserList>, bool>> ListUserLists(std::string tenant,
+                                                                     std::string account,
+                                                                     int offset, int limit);
+  Op<upstream::UserList> CreateUserList(std::string tenant, std::string account, std::string name);
+  // Adds fans in batches of the upstream maximum (ServiceConfig::list_batch). The batches made
+  // and the fans the upstream reported for the list.
+  Op<std::pair<int, int64_t>> AddFansToUserList(std::string tenant, std::string account,
+                                                std::string list_id, std::vector<int64_t> fans);
+  Op<store::Created<store::Segment>> CreateSegment(store::Segment segment, std::string request_id);
+  Op<store::Segment> GetSegment(std::string tenant, std::string id);
+  Op<std::vector<store::Segment>> ListSegments(std::string tenant);
+  Op<bool> DeleteSegment(std::string tenant, std::string id);
+
   // ---- campaigns
   Op<CampaignView> CreateCampaign(store::Campaign campaign, std::string request_id);
   Op<CampaignView> GetCampaign(std::string tenant, std::string id);
@@ -125,6 +162,13 @@ class Service {
   Op<CampaignView> PauseCampaign(std::string tenant, std::string id);
   Op<CampaignView> ResumeCampaign(std::string tenant, std::string id);
   Op<int64_t> CampaignRevision(std::string tenant, std::string id);
+  // Sends the campaign's content to `fan_ids` of one of its target accounts, as an upstream mass
+  // message addressed to those fans only (media uploaded for it). The upstream message id.
+  // Calls the upstream directly (not through the queue): a handful of calls an operator makes.
+  Op<int64_t> SendTestMessage(std::string tenant, std::string id, std::string account,
+                              std::vector<int64_t> fan_ids);
+  // The account's upstream queue (GET mass-messaging), Herald's campaigns marked.
+  Op<std::vector<UpstreamQueueEntry>> ListUpstreamQueue(std::string tenant, std::string account);
 
  private:
   // Checks targets and media against the tenant's records.
@@ -134,6 +178,8 @@ class Service {
                                                 const std::vector<store::Account>& accounts);
   Op<CampaignView> View(store::Campaign campaign);
   boost::asio::awaitable<absl::Status> ApplyAccountLimits(const store::Account& account);
+  // The upstream client of `account`'s team.
+  Op<std::shared_ptr<upstream::Api>> ApiFor(const store::Account& account);
 
   store::Store& store_;
   queue::Queue& queue_;

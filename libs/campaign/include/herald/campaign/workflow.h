@@ -33,6 +33,7 @@
 #include <herald/queue/job.h>
 #include <herald/queue/worker.h>
 #include <herald/store/model.h>
+#include <herald/store/record_store.h>
 #include <herald/upstream/client.h>
 
 namespace herald::metrics {
@@ -48,14 +49,24 @@ namespace herald::campaign {
 inline constexpr std::string_view kUploadMediaJob = "delivery_upload_media";
 inline constexpr std::string_view kSendJob = "delivery_send";
 inline constexpr std::string_view kPollJob = "delivery_poll";
+// Unsends a cancelled campaign's upstream message (DELETE, within the upstream's window).
+inline constexpr std::string_view kUnsendJob = "delivery_unsend";
+
+// What a delivery's cancel_outcome says while its unsend job has not finished.
+inline constexpr std::string_view kUnsendPending = "unsending";
 
 // The queue's identities for a tenant's teams and accounts: the queue is shared by every tenant.
 std::string QueueTeam(std::string_view tenant, std::string_view team);
 std::string QueueAccount(std::string_view tenant, std::string_view account);
 
+// Upstream message ids Herald adopted for its deliveries, per account (id -> campaign id).
+store::Table AdoptedMessages(std::string_view tenant, std::string_view account);
+
 // The first job of `account`'s delivery of `campaign`, due after `delay`.
 queue::JobSpec FirstStep(const store::Campaign& campaign, const store::Account& account,
                          absl::Duration delay);
+// The job that unsends `account`'s upstream message of a cancelled `campaign`.
+queue::JobSpec UnsendStep(const store::Campaign& campaign, const store::Account& account);
 
 // An upstream client per team (each team has its own API key).
 class UpstreamClients {
@@ -102,6 +113,10 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> UploadMedia(Context& ctx);
   boost::asio::awaitable<queue::JobResult> Send(Context& ctx);
   boost::asio::awaitable<queue::JobResult> Poll(Context& ctx);
+  boost::asio::awaitable<queue::JobResult> Unsend(Context& ctx);
+  // Loads the account, its team and the team's upstream client into `ctx`; a JobResult when
+  // the job cannot go on.
+  boost::asio::awaitable<std::optional<queue::JobResult>> LoadAccount(Context& ctx);
   // The upstream message of an earlier attempt of this delivery, if the upstream has one.
   boost::asio::awaitable<absl::StatusOr<std::optional<int64_t>>> Reconcile(Context& ctx);
   boost::asio::awaitable<queue::JobResult> OnUpstreamError(Context& ctx, const absl::Status& error,
