@@ -44,8 +44,7 @@ class CampaignFaultsTest : public ::testing::Test {
     auto herald = HeraldProcess::Start(
         {.args = {"serve", "--role=all", StrCat("--upstream_url=http://127.0.0.1:", sim_->port()),
                   "--poll_interval=50ms", "--lease_duration=3s", "--log_level=warn"},
-         .env = {{"HERALD_ADMIN_KEY", kAdminKey},
-                 {"HERALD_ENCRYPTION_KEY", std::string(64, 'b')}},
+         .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'b')}},
          .redis_port = redis_->port()});
     ASSERT_TRUE(herald.ok()) << herald.status();
     herald_ = *std::move(herald);
@@ -108,8 +107,8 @@ class CampaignFaultsTest : public ::testing::Test {
       t->add_user_lists("fans");
     }
     v1::Campaign created;
-    grpc::Status s = v1::CampaignService::NewStub(channel_)->CreateCampaign(Context(key).get(), req,
-                                                                           &created);
+    grpc::Status s =
+        v1::CampaignService::NewStub(channel_)->CreateCampaign(Context(key).get(), req, &created);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return created.name();
   }
@@ -190,7 +189,8 @@ TEST_F(CampaignFaultsTest, ServerErrorsResetsAndLostResponses) {
   ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(90)))
       << Get(key, campaign).DebugString() << herald_->Logs();
   ExpectSettled(key, campaign, accounts);
-  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::COMPLETED) << Get(key, campaign).state_reason();
+  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::COMPLETED)
+      << Get(key, campaign).state_reason();
 }
 
 TEST_F(CampaignFaultsTest, WorkerKilledMidSendIsReconciledByItsSuccessor) {
@@ -217,7 +217,8 @@ TEST_F(CampaignFaultsTest, WorkerKilledMidSendIsReconciledByItsSuccessor) {
   ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(90)))
       << Get(key, campaign).DebugString() << herald_->Logs();
   ExpectSettled(key, campaign, accounts);
-  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::COMPLETED) << Get(key, campaign).state_reason();
+  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::COMPLETED)
+      << Get(key, campaign).state_reason();
 }
 
 }  // namespace

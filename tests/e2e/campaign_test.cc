@@ -11,6 +11,7 @@
 #include <herald/testing/simulator_process.h>
 #include <herald/testing/wait.h>
 #include <herald/v1/account.grpc.pb.h>
+#include <herald/v1/audience.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
 #include <herald/v1/media.grpc.pb.h>
 #include <herald/v1/tenant.grpc.pb.h>
@@ -458,6 +459,70 @@ TEST_F(CampaignTest, TestMessageGoesToTheGivenFansOnly) {
   s = campaigns->SendTestMessage(Context(key).get(), treq, &sent);
   EXPECT_NE(s.error_code(), grpc::StatusCode::OK);
   EXPECT_EQ(LedgerOf(upstream_account).size(), before + 1);
+}
+
+TEST_F(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
+  const std::string key = NewTenant("segments");
+  const std::vector<std::string> all = ImportAccounts("segments", key, 2);
+  ASSERT_GE(all.size(), 2u);
+  const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
+  auto audiences = v1::AudienceService::NewStub(channel_);
+  v1::CreateSegmentRequest sreq;
+  sreq.set_parent("tenants/segments");
+  sreq.mutable_segment()->set_display_name("Lapsed fans");
+  sreq.mutable_segment()->set_expired_only(true);
+  v1::Segment segment;
+  grpc::Status s = audiences->CreateSegment(Context(key).get(), sreq, &segment);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  // How many expired fans each account has, per the upstream.
+  std::map<std::string, int64_t> expired;
+  for (const auto& a : accounts) {
+    v1::ListUserListsRequest lreq;
+    lreq.set_account(a);
+    v1::ListUserListsResponse lists;
+    ASSERT_TRUE(audiences->ListUserLists(Context(key).get(), lreq, &lists).ok());
+    for (const auto& l : lists.user_lists()) {
+      if (l.id() == "expired") expired[a] = l.fan_count();
+    }
+  }
+
+  v1::CreateCampaignRequest req;
+  req.set_parent("tenants/segments");
+  req.mutable_campaign()->mutable_content()->set_text("We miss you");
+  for (const auto& a : accounts) {
+    v1::AccountTarget* t = req.mutable_campaign()->add_targets();
+    t->set_account(a);
+    t->set_segment(segment.name());
+  }
+  auto campaigns = v1::CampaignService::NewStub(channel_);
+  v1::Campaign created;
+  s = campaigns->CreateCampaign(Context(key).get(), req, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason() << herald_->Logs();
+
+  v1::ListDeliveriesRequest dreq;
+  dreq.set_parent(created.name());
+  v1::ListDeliveriesResponse deliveries;
+  ASSERT_TRUE(campaigns->ListDeliveries(Context(key).get(), dreq, &deliveries).ok());
+  for (const auto& d : deliveries.deliveries()) {
+    EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.account() << ": " << d.error();
+    EXPECT_EQ(d.recipients(), expired[d.account()]) << d.account();
+    // The segment's list exists on the account with exactly those fans.
+    v1::ListUserListsRequest lreq;
+    lreq.set_account(d.account());
+    v1::ListUserListsResponse lists;
+    ASSERT_TRUE(audiences->ListUserLists(Context(key).get(), lreq, &lists).ok());
+    bool found = false;
+    for (const auto& l : lists.user_lists()) {
+      if (l.display_name().starts_with("Herald Lapsed fans")) {
+        found = true;
+        EXPECT_EQ(l.fan_count(), expired[d.account()]);
+      }
+    }
+    EXPECT_TRUE(found) << d.account();
+  }
 }
 
 TEST_F(CampaignTest, ListPagesNewestFirstAndFiltersByState) {

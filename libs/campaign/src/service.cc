@@ -245,24 +245,32 @@ Service::Op<store::Account> Service::UpdateAccount(store::Account update,
   co_return account;
 }
 
-Service::Op<bool> Service::DeleteAccount(std::string tenant, std::string id) {
-  HERALD_CO_RETURN_IF_ERROR((co_await GetAccount(tenant, id)).status());
-  // Unfinished campaigns that target it keep it.
+Service::Op<std::optional<std::string>> Service::UnfinishedCampaignWith(
+    const std::string& tenant, const std::function<bool(const Campaign&)>& uses) {
   std::optional<double> before;
   do {
     HERALD_CO_ASSIGN_OR_RETURN(auto page, co_await store_.ListCampaigns(tenant, before, 200));
     for (const Campaign& c : page.campaigns) {
-      const bool targets = std::any_of(c.targets.begin(), c.targets.end(),
-                                       [&](const auto& t) { return t.account == id; });
-      if (!targets) continue;
+      if (!uses(c)) continue;
       HERALD_CO_ASSIGN_OR_RETURN(CampaignView v, co_await View(c));
-      if (!IsFinal(v.state)) {
-        co_return absl::FailedPreconditionError(
-            StrCat("account '", id, "' is a target of unfinished campaign '", c.id, "'"));
-      }
+      if (!IsFinal(v.state)) co_return std::optional<std::string>(c.id);
     }
     before = page.next_before;
   } while (before);
+  co_return std::optional<std::string>();
+}
+
+Service::Op<bool> Service::DeleteAccount(std::string tenant, std::string id) {
+  HERALD_CO_RETURN_IF_ERROR((co_await GetAccount(tenant, id)).status());
+  HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> user,
+                             co_await UnfinishedCampaignWith(tenant, [&](const Campaign& c) {
+                               return std::any_of(c.targets.begin(), c.targets.end(),
+                                                  [&](const auto& t) { return t.account == id; });
+                             }));
+  if (user) {
+    co_return absl::FailedPreconditionError(
+        StrCat("account '", id, "' is a target of unfinished campaign '", *user, "'"));
+  }
   co_return co_await store_.Delete<store::Account>(std::move(tenant), std::move(id));
 }
 
@@ -329,6 +337,15 @@ Service::Op<std::vector<store::MediaAsset>> Service::ListMediaAssets(std::string
 
 Service::Op<bool> Service::DeleteMediaAsset(std::string tenant, std::string id) {
   HERALD_CO_RETURN_IF_ERROR((co_await GetMediaAsset(tenant, id)).status());
+  HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> user,
+                             co_await UnfinishedCampaignWith(tenant, [&](const Campaign& c) {
+                               return std::find(c.content.media.begin(), c.content.media.end(),
+                                                id) != c.content.media.end();
+                             }));
+  if (user) {
+    co_return absl::FailedPreconditionError(
+        StrCat("media asset '", id, "' is used by unfinished campaign '", *user, "'"));
+  }
   co_return co_await store_.Delete<store::MediaAsset>(std::move(tenant), std::move(id));
 }
 
@@ -338,7 +355,8 @@ Service::Op<std::pair<std::vector<upstream::UserList>, bool>> Service::ListUserL
     std::string tenant, std::string account_id, int offset, int limit) {
   HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, account_id));
   HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
-  auto lists = co_await api->ListUserLists(account_id, {.limit = limit, .offset = offset});
+  const upstream::UserListsQuery query{.limit = limit, .offset = offset};
+  auto lists = co_await api->ListUserLists(account_id, query);
   if (!lists.ok()) co_return FromUpstream("listing user lists", lists.status());
   const bool more = static_cast<int>(lists.value->size()) >= limit;
   co_return std::make_pair(*std::move(lists.value), more);
@@ -396,6 +414,15 @@ Service::Op<std::vector<store::Segment>> Service::ListSegments(std::string tenan
 
 Service::Op<bool> Service::DeleteSegment(std::string tenant, std::string id) {
   HERALD_CO_RETURN_IF_ERROR((co_await GetSegment(tenant, id)).status());
+  HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> user,
+                             co_await UnfinishedCampaignWith(tenant, [&](const Campaign& c) {
+                               return std::any_of(c.targets.begin(), c.targets.end(),
+                                                  [&](const auto& t) { return t.segment == id; });
+                             }));
+  if (user) {
+    co_return absl::FailedPreconditionError(
+        StrCat("segment '", id, "' is used by unfinished campaign '", *user, "'"));
+  }
   co_return co_await store_.Delete<store::Segment>(std::move(tenant), std::move(id));
 }
 
@@ -426,8 +453,6 @@ Service::Op<std::vector<store::Account>> Service::CheckReferences(const Campaign
                                                     campaign.targets[i].segment, "' not found"));
       }
       HERALD_CO_RETURN_IF_ERROR(segment.status());
-      co_return absl::UnimplementedError(
-          StrCat("campaign.targets[", i, "].segment: segment targets are not supported yet"));
     }
     accounts.push_back(*std::move(account));
   }

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <herald/campaign/state.h>
+#include <herald/campaign/workflow.h>
 
 namespace herald::campaign {
 namespace {
@@ -60,6 +61,33 @@ TEST(CampaignStateName, FinalStates) {
   EXPECT_TRUE(IsFinal(CampaignState::kMissed));
   EXPECT_FALSE(IsFinal(CampaignState::kSending));
   EXPECT_EQ(CampaignStateName(CampaignState::kPartiallyFailed), "PARTIALLY_FAILED");
+}
+
+TEST(SegmentSelects, SpendAndRecencyNeedWhatHeraldKnows) {
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  const store::Segment spenders{.min_lifetime_spend_cents = 5000};
+  EXPECT_FALSE(SegmentSelects(spenders, std::nullopt, now)) << "no data: not selected";
+  EXPECT_FALSE(SegmentSelects(spenders, FanData{.lifetime_spend_cents = 4999}, now));
+  EXPECT_TRUE(SegmentSelects(spenders, FanData{.lifetime_spend_cents = 5000}, now));
+
+  const store::Segment recent{.subscribed_within_days = 7};
+  const int64_t six_days_ago = absl::ToUnixMillis(now - absl::Hours(24 * 6));
+  const int64_t eight_days_ago = absl::ToUnixMillis(now - absl::Hours(24 * 8));
+  EXPECT_TRUE(SegmentSelects(recent, FanData{.subscribed_at_ms = six_days_ago}, now));
+  EXPECT_FALSE(SegmentSelects(recent, FanData{.subscribed_at_ms = eight_days_ago}, now));
+  EXPECT_FALSE(SegmentSelects(recent, FanData{}, now)) << "unknown subscription date";
+
+  // The source list decides expiry; with no other condition every fan of it is selected.
+  EXPECT_TRUE(SegmentSelects(store::Segment{.expired_only = true}, std::nullopt, now));
+}
+
+TEST(FanData, RoundTripsAndRejectsGarbage) {
+  const FanData fan{.lifetime_spend_cents = 12345, .subscribed_at_ms = 1'700'000'000'000};
+  const std::optional<FanData> back = DecodeFanData(EncodeFanData(fan));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->lifetime_spend_cents, 12345);
+  EXPECT_EQ(back->subscribed_at_ms, 1'700'000'000'000);
+  EXPECT_FALSE(DecodeFanData("not json").has_value());
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include <map>
 #include <mutex>
 
+#include <absl/strings/numbers.h>
 #include <boost/json.hpp>
 
 #include <herald/campaign/workflow.h>
@@ -144,6 +145,46 @@ store::Table AdoptedMessages(std::string_view tenant, std::string_view account) 
   return {std::string(tenant), StrCat("upstream_messages:", account)};
 }
 
+store::Table AccountFans(std::string_view tenant, std::string_view account) {
+  return {std::string(tenant), StrCat("fans:", account)};
+}
+
+std::string EncodeFanData(const FanData& fan) {
+  return json::serialize(json::object{{"lifetime_spend_cents", fan.lifetime_spend_cents},
+                                      {"subscribed_at_ms", fan.subscribed_at_ms}});
+}
+
+std::optional<FanData> DecodeFanData(std::string_view document) {
+  boost::system::error_code ec;
+  json::value v = json::parse(document, ec);
+  const json::object* o = ec ? nullptr : v.if_object();
+  if (o == nullptr) return std::nullopt;
+  FanData fan;
+  if (const json::value* x = o->if_contains("lifetime_spend_cents"); x && x->is_int64()) {
+    fan.lifetime_spend_cents = x->as_int64();
+  }
+  if (const json::value* x = o->if_contains("subscribed_at_ms"); x && x->is_int64()) {
+    fan.subscribed_at_ms = x->as_int64();
+  }
+  return fan;
+}
+
+bool SegmentSelects(const store::Segment& segment, const std::optional<FanData>& data,
+                    absl::Time now) {
+  if (segment.min_lifetime_spend_cents > 0 &&
+      (!data || data->lifetime_spend_cents < segment.min_lifetime_spend_cents)) {
+    return false;
+  }
+  if (segment.subscribed_within_days > 0) {
+    const absl::Time since = now - absl::Hours(24) * segment.subscribed_within_days;
+    if (!data || data->subscribed_at_ms == 0 ||
+        absl::FromUnixMillis(data->subscribed_at_ms) < since) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::string QueueTeam(std::string_view tenant, std::string_view team) {
   return StrCat(tenant, "/", team);
 }
@@ -158,7 +199,13 @@ queue::JobSpec FirstStep(const store::Campaign& campaign, const store::Account& 
                       .account = account.id,
                       .generation = campaign.generation,
                       .index = 0};
-  const std::string_view kind = campaign.content.media.empty() ? kSendJob : kUploadMediaJob;
+  bool segment = false;
+  for (const store::AccountTarget& t : campaign.targets) {
+    if (t.account == account.id) segment = !t.segment.empty();
+  }
+  const std::string_view kind = segment                          ? kSegmentScanJob
+                                : campaign.content.media.empty() ? kSendJob
+                                                                 : kUploadMediaJob;
   return {.id = StepId(kind, p),
           .kind = std::string(kind),
           .tenant = campaign.tenant,
@@ -220,7 +267,8 @@ DeliveryWorkflow::DeliveryWorkflow(store::Store& store, queue::Queue& queue,
     : store_(store), queue_(queue), clients_(clients), clock_(clock), config_(config) {}
 
 void DeliveryWorkflow::Register(queue::Worker& worker) {
-  for (std::string_view kind : {kUploadMediaJob, kSendJob, kPollJob, kUnsendJob}) {
+  for (std::string_view kind : {kSegmentScanJob, kSegmentListJob, kSegmentAddJob, kUploadMediaJob,
+                                kSendJob, kPollJob, kUnsendJob}) {
     worker.Handle(std::string(kind),
                   [this](const queue::LeasedJob& job) -> asio::awaitable<JobResult> {
                     co_return co_await Run(job);
@@ -328,6 +376,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   }
 
   if (auto stop = co_await LoadAccount(ctx)) co_return *std::move(stop);
+  if (job.kind == kSegmentScanJob) co_return co_await SegmentScan(ctx);
+  if (job.kind == kSegmentListJob) co_return co_await SegmentList(ctx);
+  if (job.kind == kSegmentAddJob) co_return co_await SegmentAdd(ctx);
   if (job.kind == kUploadMediaJob) co_return co_await UploadMedia(ctx);
   if (job.kind == kSendJob) co_return co_await Send(ctx);
   if (job.kind == kPollJob) co_return co_await Poll(ctx);
@@ -388,6 +439,180 @@ asio::awaitable<JobResult> DeliveryWorkflow::Unsend(Context& ctx) {
   co_return JobResult::Ok();
 }
 
+queue::JobSpec DeliveryWorkflow::AfterSegment(const Context& ctx) const {
+  return ctx.campaign.content.media.empty()
+             ? NextStep(ctx, kSendJob, 0, absl::ZeroDuration())
+             : NextStep(ctx, kUploadMediaJob, 0, absl::ZeroDuration());
+}
+
+namespace {
+
+const store::AccountTarget* TargetOf(const store::Campaign& campaign, std::string_view account) {
+  for (const store::AccountTarget& t : campaign.targets) {
+    if (t.account == account) return &t;
+  }
+  return nullptr;
+}
+
+// The scan keeps each page's selected fans as its own document, so a retried page overwrites
+// itself: "<account>:<page>" -> comma-separated ids, and "<account>:pages" -> the page count.
+store::Table SegmentScanTable(std::string_view tenant, std::string_view campaign) {
+  return {std::string(tenant), StrCat("c:", campaign, ":segment_fans")};
+}
+
+}  // namespace
+
+asio::awaitable<JobResult> DeliveryWorkflow::SegmentScan(Context& ctx) {
+  const StepPayload& s = ctx.step;
+  if (ctx.delivery.segment_fans >= 0) {
+    // Scanned already (an earlier run of this delivery): go on from where it stands.
+    co_return JobResult::OkThen(ctx.delivery.segment_added >= ctx.delivery.segment_fans
+                                    ? AfterSegment(ctx)
+                                    : NextStep(ctx, kSegmentListJob, 0, absl::ZeroDuration()));
+  }
+  const store::AccountTarget* target = TargetOf(ctx.campaign, s.account);
+  if (target == nullptr || target->segment.empty()) co_return JobResult::OkThen(AfterSegment(ctx));
+  auto segment = co_await store_.Get<store::Segment>(s.tenant, target->segment);
+  if (!segment.ok()) {
+    if (absl::IsNotFound(segment.status())) {
+      co_return co_await FailDelivery(ctx, StrCat("segment '", target->segment, "' was deleted"));
+    }
+    co_return JobResult::Retry(std::string(segment.status().message()));
+  }
+  if (s.index == 0 && ctx.delivery.state == DeliveryState::kPending) {
+    auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+      if (d.state == DeliveryState::kPending) d.state = DeliveryState::kBuildingList;
+      d.update_time_ms = ToMillis(clock_.Now());
+      return absl::OkStatus();
+    });
+    if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  }
+  const std::string source = segment->expired_only ? "expired" : "fans";
+  upstream::PageQuery page{.limit = config_.segment_page, .offset = s.index * config_.segment_page};
+  auto users = co_await ctx.api->ListUserListUsers(s.account, source, page);
+  if (!users.ok()) {
+    co_return co_await OnUpstreamError(ctx, users.status(),
+                                       StrCat("reading the '", source, "' list for the segment"));
+  }
+  std::vector<std::string> ids;
+  for (const upstream::Fan& f : users.value->users) ids.push_back(std::to_string(f.id));
+  auto known = co_await store_.records().GetMany(AccountFans(s.tenant, s.account), ids);
+  if (!known.ok()) co_return JobResult::Retry(std::string(known.status().message()));
+  std::vector<std::string> selected;
+  const absl::Time now = clock_.Now();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    std::optional<FanData> data;
+    if ((*known)[i]) data = DecodeFanData(*(*known)[i]);
+    if (SegmentSelects(*segment, data, now)) selected.push_back(ids[i]);
+  }
+  const store::Table scan = SegmentScanTable(s.tenant, s.campaign);
+  auto put =
+      co_await store_.records().Put(scan, StrCat(s.account, ":", s.index), StrJoin(selected, ","));
+  if (!put.ok()) co_return JobResult::Retry(std::string(put.status().message()));
+  const bool more = users.value->has_more && !users.value->users.empty() &&
+                    s.index + 1 < config_.segment_max_pages;
+  if (more)
+    co_return JobResult::OkThen(NextStep(ctx, kSegmentScanJob, s.index + 1, absl::ZeroDuration()));
+  put =
+      co_await store_.records().Put(scan, StrCat(s.account, ":pages"), std::to_string(s.index + 1));
+  if (!put.ok()) co_return JobResult::Retry(std::string(put.status().message()));
+  co_return JobResult::OkThen(NextStep(ctx, kSegmentListJob, 0, absl::ZeroDuration()));
+}
+
+asio::awaitable<absl::StatusOr<std::vector<int64_t>>> DeliveryWorkflow::SegmentFans(
+    const Context& ctx) {
+  const StepPayload& s = ctx.step;
+  const store::Table scan = SegmentScanTable(s.tenant, s.campaign);
+  HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> pages_doc,
+                             co_await store_.records().Get(scan, StrCat(s.account, ":pages")));
+  int pages = 0;
+  if (!pages_doc || !absl::SimpleAtoi(*pages_doc, &pages)) {
+    co_return absl::FailedPreconditionError("the segment's scan has not finished");
+  }
+  std::vector<std::string> keys;
+  for (int p = 0; p < pages; ++p) keys.push_back(StrCat(s.account, ":", p));
+  HERALD_CO_ASSIGN_OR_RETURN(auto docs, co_await store_.records().GetMany(scan, std::move(keys)));
+  std::vector<int64_t> fans;
+  for (const auto& doc : docs) {
+    if (!doc) co_return absl::DataLossError("a page of the segment's scan is missing");
+    for (std::string_view id : StrSplit(*doc, ',')) {
+      int64_t fan = 0;
+      if (!id.empty() && absl::SimpleAtoi(ToAbsl(id), &fan)) fans.push_back(fan);
+    }
+  }
+  co_return fans;
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
+  const StepPayload& s = ctx.step;
+  auto fans = co_await SegmentFans(ctx);
+  if (!fans.ok()) co_return JobResult::Retry(std::string(fans.status().message()));
+  if (fans->empty()) {
+    // Nobody to send to on this account: done, with nothing sent.
+    auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+      d.segment_fans = 0;
+      d.state = DeliveryState::kCompleted;
+      d.recipients = d.recipients_pending = 0;
+      d.update_time_ms = ToMillis(clock_.Now());
+      return absl::OkStatus();
+    });
+    if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+    co_return JobResult::Ok();
+  }
+  if (ctx.delivery.segment_list_id.empty()) {
+    const store::AccountTarget* target = TargetOf(ctx.campaign, s.account);
+    // Named: g++ 12 destroys a conditional's temporary inside a co_await operand twice.
+    const std::string segment_id = target != nullptr ? target->segment : std::string();
+    auto segment = co_await store_.Get<store::Segment>(s.tenant, segment_id);
+    std::string name = StrCat("Herald ", segment.ok() ? segment->display_name : "segment", " ",
+                              s.campaign.substr(s.campaign.size() > 6 ? s.campaign.size() - 6 : 0));
+    if (name.size() > 64) name = name.substr(0, 64);
+    auto list = co_await ctx.api->CreateUserList(s.account, name);
+    if (!list.ok()) {
+      co_return co_await OnUpstreamError(ctx, list.status(), "creating the segment's list");
+    }
+    const std::string list_id = list.value->id;
+    auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+      d.segment_list_id = list_id;
+      d.segment_fans = static_cast<int64_t>(fans->size());
+      d.segment_added = 0;
+      d.update_time_ms = ToMillis(clock_.Now());
+      return absl::OkStatus();
+    });
+    if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+    ctx.delivery = *std::move(r);
+  }
+  const int32_t batch = static_cast<int32_t>(ctx.delivery.segment_added / config_.list_batch);
+  co_return JobResult::OkThen(NextStep(ctx, kSegmentAddJob, batch, absl::ZeroDuration()));
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::SegmentAdd(Context& ctx) {
+  const StepPayload& s = ctx.step;
+  if (ctx.delivery.segment_list_id.empty()) {
+    co_return JobResult::OkThen(NextStep(ctx, kSegmentListJob, 0, absl::ZeroDuration()));
+  }
+  auto fans = co_await SegmentFans(ctx);
+  if (!fans.ok()) co_return JobResult::Retry(std::string(fans.status().message()));
+  const size_t begin = static_cast<size_t>(s.index) * config_.list_batch;
+  if (begin >= fans->size()) co_return JobResult::OkThen(AfterSegment(ctx));
+  const size_t end = std::min(fans->size(), begin + config_.list_batch);
+  std::vector<int64_t> batch(fans->begin() + begin, fans->begin() + end);
+  // Adding a fan twice leaves the list as it was, so a retried batch is harmless.
+  auto added = co_await ctx.api->AddUsersToUserList(s.account, ctx.delivery.segment_list_id,
+                                                    std::move(batch));
+  if (!added.ok()) co_return co_await OnUpstreamError(ctx, added.status(), "adding segment fans");
+  auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+    d.segment_added = static_cast<int64_t>(end);
+    d.update_time_ms = ToMillis(clock_.Now());
+    return absl::OkStatus();
+  });
+  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  if (end < fans->size()) {
+    co_return JobResult::OkThen(NextStep(ctx, kSegmentAddJob, s.index + 1, absl::ZeroDuration()));
+  }
+  co_return JobResult::OkThen(AfterSegment(ctx));
+}
+
 asio::awaitable<JobResult> DeliveryWorkflow::UploadMedia(Context& ctx) {
   const StepPayload& s = ctx.step;
   const auto& media = ctx.campaign.content.media;
@@ -414,9 +639,12 @@ asio::awaitable<JobResult> DeliveryWorkflow::UploadMedia(Context& ctx) {
     }
     co_return JobResult::Retry(std::string(asset.status().message()));
   }
-  if (ctx.delivery.state == DeliveryState::kPending) {
+  if (ctx.delivery.state == DeliveryState::kPending ||
+      ctx.delivery.state == DeliveryState::kBuildingList) {
     auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
-      if (d.state == DeliveryState::kPending) d.state = DeliveryState::kUploadingMedia;
+      if (d.state == DeliveryState::kPending || d.state == DeliveryState::kBuildingList) {
+        d.state = DeliveryState::kUploadingMedia;
+      }
       d.update_time_ms = ToMillis(clock_.Now());
       return absl::OkStatus();
     });

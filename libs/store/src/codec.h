@@ -40,7 +40,8 @@ BOOST_DESCRIBE_STRUCT(Campaign, (),
 BOOST_DESCRIBE_ENUM(DeliveryState, kPending, kUploadingMedia, kBuildingList, kSending, kSent,
                     kCompleted, kFailed, kCancelled)
 BOOST_DESCRIBE_STRUCT(Delivery, (),
-                      (account, state, upstream_media, segment_list_id, upstream_message_id,
+                      (account, state, upstream_media, segment_list_id, segment_fans, segment_added,
+                       upstream_message_id,
                        recipients, recipients_pending, error, send_attempts, send_started_ms, polls,
                        cancel_outcome, update_time_ms))
 

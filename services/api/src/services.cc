@@ -244,11 +244,10 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
                              .id = id,
                              .display_name = req->team().display_name(),
                              .rate_limit_per_minute = req->team().rate_limit_per_minute()};
+          std::optional<std::string> api_key;
+          if (new_key) api_key = req->team().upstream_api_key();
           HERALD_CO_ASSIGN_OR_RETURN(
-              auto t,
-              co_await service_.UpdateTeam(
-                  std::move(update),
-                  new_key ? std::optional(req->team().upstream_api_key()) : std::nullopt, fields));
+              auto t, co_await service_.UpdateTeam(std::move(update), std::move(api_key), fields));
           co_return ToProto(t);
         });
   }

@@ -8,6 +8,7 @@
 // records that do not exist.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -171,6 +172,9 @@ class Service {
   Op<std::vector<UpstreamQueueEntry>> ListUpstreamQueue(std::string tenant, std::string account);
 
  private:
+  // The id of an unfinished campaign for which `uses` holds, if any.
+  Op<std::optional<std::string>> UnfinishedCampaignWith(
+      const std::string& tenant, const std::function<bool(const store::Campaign&)>& uses);
   // Checks targets and media against the tenant's records.
   Op<std::vector<store::Account>> CheckReferences(const store::Campaign& campaign);
   // Enqueues the first step of every delivery not yet started (idempotent).

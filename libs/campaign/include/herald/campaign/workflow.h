@@ -49,6 +49,11 @@ namespace herald::campaign {
 inline constexpr std::string_view kUploadMediaJob = "delivery_upload_media";
 inline constexpr std::string_view kSendJob = "delivery_send";
 inline constexpr std::string_view kPollJob = "delivery_poll";
+// A target's segment becomes an upstream list: scan the source list page by page, keeping the
+// fans the segment selects; create the list; add the fans in batches.
+inline constexpr std::string_view kSegmentScanJob = "delivery_segment_scan";
+inline constexpr std::string_view kSegmentListJob = "delivery_segment_list";
+inline constexpr std::string_view kSegmentAddJob = "delivery_segment_add";
 // Unsends a cancelled campaign's upstream message (DELETE, within the upstream's window).
 inline constexpr std::string_view kUnsendJob = "delivery_unsend";
 
@@ -58,6 +63,21 @@ inline constexpr std::string_view kUnsendPending = "unsending";
 // The queue's identities for a tenant's teams and accounts: the queue is shared by every tenant.
 std::string QueueTeam(std::string_view tenant, std::string_view team);
 std::string QueueAccount(std::string_view tenant, std::string_view account);
+
+// What Herald knows of a fan of an account (filled from upstream events): the data segments
+// select on. Table AccountFans(tenant, account), fan id -> JSON of FanData.
+struct FanData {
+  int64_t lifetime_spend_cents = 0;
+  int64_t subscribed_at_ms = 0;  // 0: unknown
+};
+store::Table AccountFans(std::string_view tenant, std::string_view account);
+std::string EncodeFanData(const FanData& fan);
+std::optional<FanData> DecodeFanData(std::string_view document);
+
+// Whether `segment` selects a fan with `data` (nullopt: Herald knows nothing of the fan) at `now`.
+// The source list (upstream "expired" for expired_only, else "fans") has already chosen the fan.
+bool SegmentSelects(const store::Segment& segment, const std::optional<FanData>& data,
+                    absl::Time now);
 
 // Upstream message ids Herald adopted for its deliveries, per account (id -> campaign id).
 store::Table AdoptedMessages(std::string_view tenant, std::string_view account);
@@ -88,7 +108,11 @@ struct WorkflowConfig {
   int max_attempts = 6;                               // per step
   absl::Duration poll_min = absl::Milliseconds(500);  // first poll after a send
   absl::Duration poll_max = absl::Seconds(30);        // polls back off up to this
-  int max_polls = 5000;  // then the delivery fails as "not finished upstream"
+  int max_polls = 5000;
+  int segment_page = 100;        // fans per source-list page scanned
+  int segment_max_pages = 1000;  // a segment scans at most this many pages per account
+  int list_batch = 100;  // fan ids per add-to-list call (the upstream's maximum)  // then the
+                         // delivery fails as "not finished upstream"
   // Reconciliation looks for messages created from (attempt start - skew).
   absl::Duration clock_skew = absl::Minutes(2);
 };
@@ -114,6 +138,13 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> Send(Context& ctx);
   boost::asio::awaitable<queue::JobResult> Poll(Context& ctx);
   boost::asio::awaitable<queue::JobResult> Unsend(Context& ctx);
+  boost::asio::awaitable<queue::JobResult> SegmentScan(Context& ctx);
+  boost::asio::awaitable<queue::JobResult> SegmentList(Context& ctx);
+  boost::asio::awaitable<queue::JobResult> SegmentAdd(Context& ctx);
+  // The fans the scan selected, in scan order.
+  boost::asio::awaitable<absl::StatusOr<std::vector<int64_t>>> SegmentFans(const Context& ctx);
+  // The step after the segment's list is complete: media uploads, or the send.
+  queue::JobSpec AfterSegment(const Context& ctx) const;
   // Loads the account, its team and the team's upstream client into `ctx`; a JobResult when
   // the job cannot go on.
   boost::asio::awaitable<std::optional<queue::JobResult>> LoadAccount(Context& ctx);
