@@ -41,9 +41,8 @@ BOOST_DESCRIBE_ENUM(DeliveryState, kPending, kUploadingMedia, kBuildingList, kSe
                     kCompleted, kFailed, kCancelled)
 BOOST_DESCRIBE_STRUCT(Delivery, (),
                       (account, state, upstream_media, segment_list_id, segment_fans, segment_added,
-                       upstream_message_id,
-                       recipients, recipients_pending, error, send_attempts, send_started_ms, polls,
-                       cancel_outcome, update_time_ms))
+                       upstream_message_id, recipients, recipients_pending, error, send_attempts,
+                       send_started_ms, polls, cancel_outcome, update_time_ms))
 
 template <typename T>
 std::string Encode(const T& record) {
