@@ -48,6 +48,14 @@ std::unique_ptr<RpcMetrics> MakeRpcMetrics(metrics::Registry* registry) {
   return std::make_unique<RegistryRpcMetrics>(*registry);
 }
 
+std::chrono::nanoseconds TimeLeft(std::chrono::system_clock::time_point deadline) {
+  const auto now = std::chrono::system_clock::now();
+  constexpr std::chrono::nanoseconds kNoDeadline = std::chrono::hours(24);
+  if (deadline <= now) return std::chrono::nanoseconds(0);
+  if (deadline - now > kNoDeadline) return kNoDeadline;
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now);
+}
+
 std::string BearerOf(const grpc::CallbackServerContext& context) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");

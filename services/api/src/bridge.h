@@ -9,14 +9,17 @@
 //
 // Unary() authenticates the call's bearer key, checks the caller may use the method, runs the
 // body as a coroutine on the bridge's executor, and finishes the call with the body's status
-// (absl -> gRPC codes) or its response. An exception escaping the body is INTERNAL and logged.
+// (absl -> gRPC codes) or its response. The call's deadline cancels the body (DEADLINE_EXCEEDED).
+// An exception escaping the body is INTERNAL and logged.
 // Metrics: herald_grpc_requests_total{method,code} and herald_grpc_request_duration_seconds
 // {method}, declared once here.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+#include <variant>
 
 #include <absl/status/statusor.h>
 #include <absl/time/clock.h>
@@ -24,6 +27,9 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/server_callback.h>
 
@@ -56,6 +62,9 @@ class RpcMetrics {
 };
 std::unique_ptr<RpcMetrics> MakeRpcMetrics(metrics::Registry* registry);
 
+// Time from now to a call's deadline, at most a day (no deadline), at least zero.
+std::chrono::nanoseconds TimeLeft(std::chrono::system_clock::time_point deadline);
+
 class Bridge {
  public:
   Bridge(boost::asio::any_io_executor executor, campaign::Service& service, RpcMetrics& metrics)
@@ -71,9 +80,11 @@ class Bridge {
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, std::string_view method,
                                   Response* response, Access access, Body body) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    using namespace boost::asio::experimental::awaitable_operators;  // NOLINT: operator||
     boost::asio::co_spawn(
         executor_,
-        [this, reactor, response, access, method = std::string(method), bearer = BearerOf(*context),
+        [this, reactor, response, access, method = std::string(method),
+         deadline = context->deadline(), bearer = BearerOf(*context),
          body = std::move(body)]() mutable -> boost::asio::awaitable<void> {
           const absl::Time start = absl::Now();
           absl::Status status;
@@ -82,8 +93,15 @@ class Bridge {
             if (!caller.ok()) {
               status = caller.status();
             } else {
-              absl::StatusOr<Response> result = co_await body(*caller);
-              if (result.ok()) {
+              // The client's deadline cancels the work: every Redis and upstream call below
+              // honours cancellation, and creates are idempotent, so a retry picks up after it.
+              boost::asio::steady_timer timer(executor_);
+              timer.expires_after(TimeLeft(deadline));
+              std::variant<absl::StatusOr<Response>, std::monostate> outcome =
+                  co_await (body(*caller) || timer.async_wait(boost::asio::use_awaitable));
+              if (outcome.index() == 1) {
+                status = absl::DeadlineExceededError("the call's deadline passed");
+              } else if (auto& result = std::get<0>(outcome); result.ok()) {
                 *response = *std::move(result);
               } else {
                 status = result.status();

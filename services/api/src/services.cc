@@ -861,22 +861,31 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
             } catch (const std::exception& e) {
               status = absl::InternalError(e.what());
             }
-            std::lock_guard lock(mu_);
-            finish_ = ToGrpcStatus(status);
-            MaybeFinishLocked();
+            std::optional<grpc::Status> finish;
+            {
+              std::lock_guard lock(mu_);
+              finish_ = ToGrpcStatus(status);
+              finish = TakeFinishLocked();
+            }
+            // Last: once Finish is called, OnDone may delete this reactor on another thread.
+            if (finish) Finish(*finish);
           },
           asio::detached);
     }
 
     void OnWriteDone(bool ok) override {
-      std::lock_guard lock(mu_);
-      writing_ = false;
-      if (!ok) {
-        cancelled_ = true;
-        queue_.clear();
+      std::optional<grpc::Status> finish;
+      {
+        std::lock_guard lock(mu_);
+        writing_ = false;
+        if (!ok) {
+          cancelled_ = true;
+          queue_.clear();
+        }
+        WriteNextLocked();
+        finish = TakeFinishLocked();
       }
-      WriteNextLocked();
-      MaybeFinishLocked();
+      if (finish) Finish(*finish);
     }
 
     void OnCancel() override {
@@ -944,10 +953,14 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
       StartWrite(&current_);
     }
 
-    void MaybeFinishLocked() {
-      if (finished_ || !finish_ || writing_ || (!queue_.empty() && !cancelled_)) return;
+    // The status to finish with, once: when the stream's coroutine has ended and every queued
+    // message is written (or the client is gone). Called under mu_; Finish itself is called
+    // after releasing it.
+    std::optional<grpc::Status> TakeFinishLocked() {
+      if (finished_ || !finish_ || writing_ || (!queue_.empty() && !cancelled_))
+        return std::nullopt;
       finished_ = true;
-      Finish(*finish_);
+      return finish_;
     }
 
     CampaignServiceImpl& owner_;
