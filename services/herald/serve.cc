@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <future>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -16,6 +17,7 @@
 #include <herald/api/api.h>
 #include <herald/campaign/service.h>
 #include <herald/campaign/workflow.h>
+#include <herald/common/setting_error.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/metrics/metrics.h>
@@ -103,16 +105,11 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   HERALD_ASSIGN_OR_RETURN(config.redis.address,
                           config::ParseHostPort("redis_address", flags.redis_address, false));
   config.redis.password = flags.redis_password;
-  HERALD_RETURN_IF_ERROR(
-      config::RequireInRange("redis_connections", flags.redis_connections, 1, 64));
   config.redis.connections = flags.redis_connections;
   HERALD_RETURN_IF_ERROR(config::RequirePositive("redis_timeout", flags.redis_timeout));
   config.redis.command_timeout = flags.redis_timeout;
-  HERALD_RETURN_IF_ERROR(config::RequireInRange("queue_shards", flags.queue_shards, 1, 1024));
   config.queue.shards = flags.queue_shards;
-  HERALD_RETURN_IF_ERROR(config::RequireInRange("worker_loops", flags.worker_loops, 1, 256));
   config.worker.lease_loops = flags.worker_loops;
-  HERALD_RETURN_IF_ERROR(config::RequireInRange("worker_batch", flags.worker_batch, 1, 1024));
   config.worker.batch_size = flags.worker_batch;
   HERALD_RETURN_IF_ERROR(config::RequirePositive("lease_duration", flags.lease_duration));
   if (flags.lease_duration < absl::Seconds(3)) {
@@ -122,7 +119,6 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   config.queue.lease_duration = flags.lease_duration;
   config.worker.lease_duration = flags.lease_duration;
   config.worker.heartbeat_interval = flags.lease_duration / 3;
-  HERALD_RETURN_IF_ERROR(config::RequireInRange("jobs_per_visit", flags.jobs_per_visit, 1, 1000));
   config.queue.jobs_per_visit = flags.jobs_per_visit;
   HERALD_RETURN_IF_ERROR(
       config::RequirePositive("queue_stats_interval", flags.queue_stats_interval));
@@ -148,15 +144,28 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   HERALD_RETURN_IF_ERROR(config::RequirePositive("poll_interval", flags.poll_interval));
   config.workflow.poll_min = flags.poll_interval;
   config.workflow.poll_max = std::max(flags.poll_interval, absl::Seconds(30));
-  // The libraries' own checks, as a last line of defence behind the flag checks above.
+  // Ranges live in the libraries' Validate functions (one source per setting); their errors
+  // are reported under the flag that set the value.
+  const std::map<std::string, std::string> flag_of = {
+      {"redis.address", "redis_address"},
+      {"redis.connections", "redis_connections"},
+      {"redis.command_timeout", "redis_timeout"},
+      {"queue.shards", "queue_shards"},
+      {"queue.lease_duration", "lease_duration"},
+      {"queue.jobs_per_visit", "jobs_per_visit"},
+      {"worker.lease_loops", "worker_loops"},
+      {"worker.batch_size", "worker_batch"},
+      {"worker.heartbeat_interval", "lease_duration"},
+  };
+  HERALD_RETURN_IF_ERROR(config::NameFlag(redis::ValidateClientConfig(config.redis), flag_of));
+  HERALD_RETURN_IF_ERROR(config::NameFlag(queue::ValidateQueueConfig(config.queue), flag_of));
+  HERALD_RETURN_IF_ERROR(config::NameFlag(queue::ValidateWorkerConfig(config.worker), flag_of));
   upstream::ClientConfig upstream_check = config.upstream;
   upstream_check.api_key = "per-team";  // each team's key is set per client
   if (absl::Status s = upstream::ValidateClientConfig(upstream_check); !s.ok()) {
     return absl::InvalidArgumentError(StrCat("--upstream_url: ", s.message()));
   }
-  HERALD_RETURN_IF_ERROR(redis::ValidateClientConfig(config.redis));
-  HERALD_RETURN_IF_ERROR(queue::ValidateQueueConfig(config.queue));
-  HERALD_RETURN_IF_ERROR(queue::ValidateWorkerConfig(config.worker));
+  HERALD_RETURN_IF_ERROR(campaign::ValidateWorkflowConfig(config.workflow));
   return config;
 }
 

@@ -2,6 +2,7 @@
 
 #include <absl/random/random.h>
 
+#include <herald/common/setting_error.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/queue/layout.h>
@@ -87,21 +88,24 @@ absl::Status ValidateJobSpec(const JobSpec& spec) {
 
 absl::Status ValidateQueueConfig(const QueueConfig& config) {
   if (config.shards < 1 || config.shards > 4096) {
-    return absl::InvalidArgumentError("queue shards must be in [1, 4096]");
+    return config::SettingError("queue.shards",
+                                StrCat("must be in [1, 4096] (got ", config.shards, ")"));
   }
   if (config.idempotency_window < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("queue idempotency_window must not be negative");
+    return config::SettingError("queue.idempotency_window", "must not be negative");
   }
   if (config.lease_duration < absl::Milliseconds(1)) {
-    return absl::InvalidArgumentError("queue lease_duration must be at least 1ms");
+    return config::SettingError("queue.lease_duration", "must be at least 1ms");
   }
   HERALD_RETURN_IF_ERROR(ValidateBackoffPolicy(config.backoff));
   if (config.jobs_per_visit < 1 || config.jobs_per_visit > 1000) {
-    return absl::InvalidArgumentError("queue jobs_per_visit must be in [1, 1000]");
+    return config::SettingError("queue.jobs_per_visit",
+                                StrCat("must be in [1, 1000] (got ", config.jobs_per_visit, ")"));
   }
   if (config.promote_per_lease < 1 || config.reap_per_lease < 1 || config.stats_sample < 1) {
-    return absl::InvalidArgumentError(
-        "queue promote_per_lease, reap_per_lease and stats_sample must be positive");
+    return config::SettingError(
+        "queue.promote_per_lease",
+        "promote_per_lease, reap_per_lease and stats_sample must be positive");
   }
   return absl::OkStatus();
 }

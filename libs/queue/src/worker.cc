@@ -18,6 +18,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <herald/common/log.h>
+#include <herald/common/setting_error.h>
 #include <herald/common/strings.h>
 #include <herald/queue/worker.h>
 
@@ -79,20 +80,22 @@ asio::awaitable<absl::StatusOr<T>> FinishWithRetries(
 
 absl::Status ValidateWorkerConfig(const WorkerConfig& c) {
   if (c.lease_loops < 1 || c.lease_loops > 1024) {
-    return absl::InvalidArgumentError("worker lease_loops must be in [1, 1024]");
+    return config::SettingError("worker.lease_loops",
+                                StrCat("must be in [1, 1024] (got ", c.lease_loops, ")"));
   }
   if (c.batch_size < 1 || c.batch_size > 1000) {
-    return absl::InvalidArgumentError("worker batch_size must be in [1, 1000]");
+    return config::SettingError("worker.batch_size",
+                                StrCat("must be in [1, 1000] (got ", c.batch_size, ")"));
   }
   if (c.heartbeat_interval <= absl::ZeroDuration() || c.heartbeat_interval >= c.lease_duration) {
-    return absl::InvalidArgumentError(
-        "worker heartbeat_interval must be positive and shorter than lease_duration");
+    return config::SettingError("worker.heartbeat_interval",
+                                "must be positive and shorter than the lease duration");
   }
   if (c.idle_min <= absl::ZeroDuration() || c.idle_max < c.idle_min) {
-    return absl::InvalidArgumentError("worker idle_min must be positive and at most idle_max");
+    return config::SettingError("worker.idle_min", "must be positive and at most idle_max");
   }
   if (c.error_backoff <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("worker error_backoff must be positive");
+    return config::SettingError("worker.error_backoff", "must be positive");
   }
   return absl::OkStatus();
 }

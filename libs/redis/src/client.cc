@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <herald/common/config.h>
+#include <herald/common/setting_error.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/redis/client.h>
@@ -73,24 +74,29 @@ internal::Deadline DeadlineAfter(SteadyClock::time_point start, absl::Duration t
 }  // namespace
 
 absl::Status ValidateClientConfig(const ClientConfig& config) {
-  if (config.address.host.empty()) {
-    return absl::InvalidArgumentError("--redis_address: host is empty");
+  if (config.address.host.empty()) return config::SettingError("redis.address", "host is empty");
+  if (config.address.port == 0) return config::SettingError("redis.address", "port must not be 0");
+  if (config.connections < 1 || config.connections > 64) {
+    return config::SettingError("redis.connections",
+                                StrCat("must be in [1, 64] (got ", config.connections, ")"));
   }
-  if (config.address.port == 0) {
-    return absl::InvalidArgumentError("--redis_address: port must not be 0");
+  const std::pair<const char*, absl::Duration> positive[] = {
+      {"redis.connect_timeout", config.connect_timeout},
+      {"redis.command_timeout", config.command_timeout},
+      {"redis.reconnect_backoff_min", config.reconnect_backoff_min},
+      {"redis.reconnect_backoff_max", config.reconnect_backoff_max},
+  };
+  for (const auto& [setting, value] : positive) {
+    if (value <= absl::ZeroDuration()) {
+      return config::SettingError(
+          setting, StrCat("must be positive (got ", absl::FormatDuration(value), ")"));
+    }
   }
-  HERALD_RETURN_IF_ERROR(config::RequireInRange("redis_connections", config.connections, 1, 64));
-  HERALD_RETURN_IF_ERROR(config::RequirePositive("redis_connect_timeout", config.connect_timeout));
-  HERALD_RETURN_IF_ERROR(config::RequirePositive("redis_command_timeout", config.command_timeout));
-  HERALD_RETURN_IF_ERROR(
-      config::RequirePositive("redis_reconnect_backoff_min", config.reconnect_backoff_min));
-  HERALD_RETURN_IF_ERROR(
-      config::RequirePositive("redis_reconnect_backoff_max", config.reconnect_backoff_max));
   if (config.reconnect_backoff_min > config.reconnect_backoff_max) {
-    return absl::InvalidArgumentError(StrCat(
-        "--redis_reconnect_backoff_min (", absl::FormatDuration(config.reconnect_backoff_min),
-        ") must not exceed --redis_reconnect_backoff_max (",
-        absl::FormatDuration(config.reconnect_backoff_max), ")"));
+    return config::SettingError("redis.reconnect_backoff_min",
+                                StrCat("(", absl::FormatDuration(config.reconnect_backoff_min),
+                                       ") must not exceed reconnect_backoff_max (",
+                                       absl::FormatDuration(config.reconnect_backoff_max), ")"));
   }
   return absl::OkStatus();
 }

@@ -41,7 +41,7 @@ TEST(ClientConfigTest, Validation) {
 
   ClientConfig no_host;
   no_host.address.host = "";
-  EXPECT_THAT(std::string(ValidateClientConfig(no_host).message()), HasSubstr("redis_address"));
+  EXPECT_THAT(std::string(ValidateClientConfig(no_host).message()), HasSubstr("redis.address"));
 
   ClientConfig zero_port;
   zero_port.address.port = 0;
@@ -49,20 +49,20 @@ TEST(ClientConfigTest, Validation) {
 
   ClientConfig pool;
   pool.connections = 0;
-  EXPECT_THAT(std::string(ValidateClientConfig(pool).message()), HasSubstr("redis_connections"));
+  EXPECT_THAT(std::string(ValidateClientConfig(pool).message()), HasSubstr("redis.connections"));
   pool.connections = 65;
   EXPECT_FALSE(ValidateClientConfig(pool).ok());
 
   ClientConfig timeout;
   timeout.command_timeout = absl::ZeroDuration();
   EXPECT_THAT(std::string(ValidateClientConfig(timeout).message()),
-              HasSubstr("redis_command_timeout"));
+              HasSubstr("redis.command_timeout"));
 
   ClientConfig backoff;
   backoff.reconnect_backoff_min = absl::Seconds(5);
   backoff.reconnect_backoff_max = absl::Seconds(1);
   EXPECT_THAT(std::string(ValidateClientConfig(backoff).message()),
-              HasSubstr("redis_reconnect_backoff_min"));
+              HasSubstr("redis.reconnect_backoff_min"));
 }
 
 }  // namespace
