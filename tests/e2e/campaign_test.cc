@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <herald/common/strings.h>
 #include <herald/testing/herald_process.h>
@@ -523,6 +524,88 @@ TEST_F(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
     }
     EXPECT_TRUE(found) << d.account();
   }
+}
+
+TEST_F(CampaignTest, RescheduledPausedAndResumedCampaignSendsOnceAtItsNewTime) {
+  const std::string key = NewTenant("timing");
+  const std::vector<std::string> all = ImportAccounts("timing", key, 2);
+  ASSERT_GE(all.size(), 2u);
+  const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
+  const std::string media = NewMedia("timing", key);
+  const auto before = LedgerMessages();
+  auto campaigns = v1::CampaignService::NewStub(channel_);
+  v1::CreateCampaignRequest req = PpvCampaign("timing", accounts, media, "Moved");
+  req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) +
+                                                           86400);
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns->CreateCampaign(Context(key).get(), req, &created).ok());
+
+  // Paused while scheduled: it holds even after its (new) send time passes.
+  v1::PauseCampaignRequest pause;
+  pause.set_name(created.name());
+  v1::Campaign paused;
+  grpc::Status s = campaigns->PauseCampaign(Context(key).get(), pause, &paused);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(paused.state(), v1::Campaign::PAUSED);
+  v1::UpdateCampaignRequest update;
+  update.mutable_campaign()->set_name(created.name());
+  update.mutable_update_mask()->add_paths("send_time");
+  EXPECT_EQ(campaigns->UpdateCampaign(Context(key).get(), update, &paused).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION)
+      << "a paused campaign is not changeable";
+  v1::ResumeCampaignRequest resume;
+  resume.set_name(created.name());
+  v1::Campaign resumed;
+  s = campaigns->ResumeCampaign(Context(key).get(), resume, &resumed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resumed.state(), v1::Campaign::SCHEDULED);
+
+  // Moved to a second from now: the jobs of the first schedule do nothing, the new ones send.
+  const absl::Time soon = absl::Now() + absl::Seconds(1);
+  update.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(soon));
+  update.mutable_campaign()->mutable_send_time()->set_nanos(static_cast<int32_t>(
+      absl::ToInt64Nanoseconds(soon - absl::FromUnixSeconds(absl::ToUnixSeconds(soon)))));
+  v1::Campaign moved;
+  s = campaigns->UpdateCampaign(Context(key).get(), update, &moved);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(moved.state(), v1::Campaign::SCHEDULED);
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
+  EXPECT_GE(absl::FromUnixSeconds(done.dispatch_time().seconds()) + absl::Seconds(1),
+            absl::FromUnixSeconds(moved.send_time().seconds()));
+  const auto after = LedgerMessages();
+  for (const auto& a : accounts) {
+    const std::string id = UpstreamId(a);
+    EXPECT_EQ(after.at(id), (before.contains(id) ? before.at(id) : 0) + 1) << id;
+  }
+}
+
+TEST_F(CampaignTest, ScheduleThatCameDueWhileHeraldWasStoppedIsMissedNotSentLate) {
+  const std::string key = NewTenant("missed");
+  const std::vector<std::string> accounts = ImportAccounts("missed", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia("missed", key);
+  const auto before = LedgerMessages();
+  auto campaigns = v1::CampaignService::NewStub(channel_);
+  v1::CreateCampaignRequest req = PpvCampaign("missed", {accounts[0]}, media, "Too late");
+  const absl::Time due = absl::Now() + absl::Seconds(1);
+  req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(due) + 1);
+  req.mutable_campaign()->mutable_grace_period()->set_seconds(1);
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns->CreateCampaign(Context(key).get(), req, &created).ok());
+
+  // Herald stops (as if down) across the send time and the grace period after it.
+  herald_->process().Signal(SIGSTOP);
+  const absl::Time send_time = absl::FromUnixSeconds(created.send_time().seconds());
+  const bool waited = testing::WaitFor([&] { return absl::Now() > send_time + absl::Seconds(2); },
+                                       absl::Seconds(10));
+  herald_->process().Signal(SIGCONT);
+  ASSERT_TRUE(waited);
+
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::MISSED) << done.state_reason();
+  EXPECT_NE(done.state_reason().find("grace period"), std::string::npos) << done.state_reason();
+  EXPECT_EQ(LedgerMessages(), before);
 }
 
 TEST_F(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
