@@ -538,21 +538,22 @@ Service::Op<CampaignView> Service::CreateCampaign(Campaign campaign, std::string
       campaign.dispatch_time_ms = campaign.create_time_ms;
     }
   }
-  // Deliveries before the campaign: a campaign is never visible without them.
+  // Deliveries before the campaign: the campaign record is the commit point, and a campaign (or
+  // a job of a concurrent retry of this create) never finds its deliveries missing. A retry
+  // leaves the deliveries it wrote under its own unused id behind, unreferenced.
   std::vector<Delivery> deliveries;
   for (const auto& t : campaign.targets) {
     deliveries.push_back({.account = t.account, .update_time_ms = campaign.create_time_ms});
   }
+  HERALD_CO_RETURN_IF_ERROR(
+      (co_await store_.PutDeliveries(campaign.tenant, campaign.id, std::move(deliveries)))
+          .status());
   HERALD_CO_ASSIGN_OR_RETURN(auto created, co_await store_.Create(campaign, request_id));
   if (created.replayed) {
     // A retry: the first attempt may have failed after storing the campaign but before
     // enqueueing; enqueueing again is harmless (job ids are derived).
     campaign = std::move(created.value);
     HERALD_CO_ASSIGN_OR_RETURN(accounts, co_await CheckReferences(campaign));
-  } else {
-    HERALD_CO_RETURN_IF_ERROR(
-        (co_await store_.PutDeliveries(campaign.tenant, campaign.id, std::move(deliveries)))
-            .status());
   }
   if (campaign.phase == CampaignPhase::kScheduled || campaign.phase == CampaignPhase::kDispatched) {
     HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(campaign, accounts));
