@@ -608,6 +608,99 @@ TEST_F(CampaignTest, ScheduleThatCameDueWhileHeraldWasStoppedIsMissedNotSentLate
   EXPECT_EQ(LedgerMessages(), before);
 }
 
+TEST_F(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
+  const std::string key = NewTenant("broke");
+  const std::vector<std::string> all = ImportAccounts("broke", key, 1);
+  ASSERT_GE(all.size(), 2u);
+  const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
+  const std::string media = NewMedia("broke", key);
+  const auto before = LedgerMessages();
+  auto set_credits = [&](int64_t credits) {
+    auto r = testing::HttpRequest(sim_->port(), "POST", "/_sim/teams/team-1",
+                                  StrCat(R"({"credits":)", credits, "}"));
+    ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+  };
+  ASSERT_NO_FATAL_FAILURE(set_credits(0));
+
+  auto campaigns = v1::CampaignService::NewStub(channel_);
+  auto teams = v1::AccountService::NewStub(channel_);
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(Context(key).get(),
+                                   PpvCampaign("broke", accounts, media, "Pay day"), &created)
+                  .ok());
+  v1::GetTeamRequest get_team;
+  get_team.set_name("tenants/broke/teams/main");
+  v1::Team team;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return teams->GetTeam(Context(key).get(), get_team, &team).ok() && team.paused(); }));
+  EXPECT_NE(team.pause_reason().find("credits"), std::string::npos) << team.pause_reason();
+  v1::GetCampaignRequest get;
+  get.set_name(created.name());
+  v1::Campaign held;
+  ASSERT_TRUE(campaigns->GetCampaign(Context(key).get(), get, &held).ok());
+  EXPECT_FALSE(held.state() == v1::Campaign::COMPLETED || held.state() == v1::Campaign::FAILED);
+  EXPECT_NE(held.state_reason().find("out of credits"), std::string::npos) << held.state_reason();
+  EXPECT_EQ(LedgerMessages(), before);
+
+  ASSERT_NO_FATAL_FAILURE(set_credits(1000000000));
+  v1::ResumeTeamRequest resume;
+  resume.set_name("tenants/broke/teams/main");
+  ASSERT_TRUE(teams->ResumeTeam(Context(key).get(), resume, &team).ok());
+  EXPECT_FALSE(team.paused());
+  EXPECT_EQ(Watch(key, created.name()).state(), v1::Campaign::COMPLETED);
+  const auto after = LedgerMessages();
+  for (const auto& a : accounts) {
+    const std::string id = UpstreamId(a);
+    EXPECT_EQ(after.at(id), (before.contains(id) ? before.at(id) : 0) + 1) << id;
+  }
+}
+
+TEST_F(CampaignTest, RefusedUpstreamKeyPausesTheTeamUntilANewKeyIsSet) {
+  const std::string key = NewTenant("badkey");
+  const std::vector<std::string> accounts = ImportAccounts("badkey", key, 2);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia("badkey", key);
+  auto teams = v1::AccountService::NewStub(channel_);
+  auto set_key = [&](const std::string& upstream_key) {
+    v1::UpdateTeamRequest update;
+    update.mutable_team()->set_name("tenants/badkey/teams/main");
+    update.mutable_team()->set_upstream_api_key(upstream_key);
+    update.mutable_update_mask()->add_paths("upstream_api_key");
+    v1::Team team;
+    grpc::Status s = teams->UpdateTeam(Context(key).get(), update, &team);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(team.upstream_api_key_hint(), upstream_key.substr(upstream_key.size() - 4));
+    EXPECT_TRUE(team.upstream_api_key().empty()) << "the key is never returned";
+  };
+  ASSERT_NO_FATAL_FAILURE(set_key("revoked-upstream-key"));
+
+  auto campaigns = v1::CampaignService::NewStub(channel_);
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(Context(key).get(),
+                                   PpvCampaign("badkey", {accounts[0]}, media, "Key trouble"),
+                                   &created)
+                  .ok());
+  v1::GetTeamRequest get_team;
+  get_team.set_name("tenants/badkey/teams/main");
+  v1::Team team;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return teams->GetTeam(Context(key).get(), get_team, &team).ok() && team.api_key_invalid();
+  }));
+  EXPECT_TRUE(team.paused());
+  v1::ResumeTeamRequest resume;
+  resume.set_name("tenants/badkey/teams/main");
+  EXPECT_EQ(teams->ResumeTeam(Context(key).get(), resume, &team).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION)
+      << "resuming needs a new key first";
+
+  ASSERT_NO_FATAL_FAILURE(set_key("sim-key-2"));
+  ASSERT_TRUE(teams->ResumeTeam(Context(key).get(), resume, &team).ok());
+  EXPECT_FALSE(team.api_key_invalid());
+  EXPECT_EQ(Watch(key, created.name()).state(), v1::Campaign::COMPLETED);
+}
+
 TEST_F(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
   const std::string key = NewTenant("lister");
   const std::vector<std::string> accounts = ImportAccounts("lister", key, 1);
