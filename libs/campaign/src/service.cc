@@ -429,32 +429,37 @@ Service::Op<bool> Service::DeleteSegment(std::string tenant, std::string id) {
 // ---- campaigns
 
 Service::Op<std::vector<store::Account>> Service::CheckReferences(const Campaign& campaign) {
-  for (size_t i = 0; i < campaign.content.media.size(); ++i) {
-    auto asset = co_await GetMediaAsset(campaign.tenant, campaign.content.media[i]);
-    if (absl::IsNotFound(asset.status())) {
+  // One round trip per kind of reference, whatever the number of targets.
+  HERALD_CO_ASSIGN_OR_RETURN(auto assets, co_await store_.GetMany<store::MediaAsset>(
+                                              campaign.tenant, campaign.content.media));
+  for (size_t i = 0; i < assets.size(); ++i) {
+    if (!assets[i]) {
       co_return absl::InvalidArgumentError(StrCat("campaign.content.media[", i, "]: media asset '",
                                                   campaign.content.media[i], "' not found"));
     }
-    HERALD_CO_RETURN_IF_ERROR(asset.status());
   }
+  std::vector<std::string> account_ids, segment_ids;
+  for (const auto& t : campaign.targets) {
+    account_ids.push_back(t.account);
+    if (!t.segment.empty()) segment_ids.push_back(t.segment);
+  }
+  HERALD_CO_ASSIGN_OR_RETURN(auto found,
+                             co_await store_.GetMany<store::Account>(campaign.tenant, account_ids));
+  HERALD_CO_ASSIGN_OR_RETURN(auto segments,
+                             co_await store_.GetMany<store::Segment>(campaign.tenant, segment_ids));
   std::vector<store::Account> accounts;
-  for (size_t i = 0; i < campaign.targets.size(); ++i) {
-    auto account = co_await GetAccount(campaign.tenant, campaign.targets[i].account);
-    if (absl::IsNotFound(account.status())) {
+  accounts.reserve(found.size());
+  size_t segment_at = 0;
+  for (size_t i = 0; i < found.size(); ++i) {
+    if (!found[i]) {
       co_return absl::InvalidArgumentError(StrCat("campaign.targets[", i, "].account: account '",
                                                   campaign.targets[i].account, "' not found"));
     }
-    HERALD_CO_RETURN_IF_ERROR(account.status());
-    if (!campaign.targets[i].segment.empty()) {
-      auto segment =
-          co_await store_.Get<store::Segment>(campaign.tenant, campaign.targets[i].segment);
-      if (absl::IsNotFound(segment.status())) {
-        co_return absl::InvalidArgumentError(StrCat("campaign.targets[", i, "].segment: segment '",
-                                                    campaign.targets[i].segment, "' not found"));
-      }
-      HERALD_CO_RETURN_IF_ERROR(segment.status());
+    if (!campaign.targets[i].segment.empty() && !segments[segment_at++]) {
+      co_return absl::InvalidArgumentError(StrCat("campaign.targets[", i, "].segment: segment '",
+                                                  campaign.targets[i].segment, "' not found"));
     }
-    accounts.push_back(*std::move(account));
+    accounts.push_back(*std::move(found[i]));
   }
   co_return accounts;
 }
@@ -494,16 +499,21 @@ Service::Op<CampaignView> Service::View(Campaign campaign) {
   }
   view.reason = campaign.phase_reason;
   if (!IsFinal(view.state) && campaign.phase != CampaignPhase::kDraft) {
-    // Say which teams hold it up.
-    std::set<std::string> teams;
-    for (const auto& t : campaign.targets) {
-      auto a = co_await GetAccount(campaign.tenant, t.account);
-      if (a.ok()) teams.insert(a->team);
+    // Say which teams hold it up (two round trips, whatever the number of targets).
+    std::vector<std::string> account_ids;
+    for (const auto& t : campaign.targets) account_ids.push_back(t.account);
+    HERALD_CO_ASSIGN_OR_RETURN(
+        auto accounts, co_await store_.GetMany<store::Account>(campaign.tenant, account_ids));
+    std::set<std::string> team_set;
+    for (const auto& a : accounts) {
+      if (a) team_set.insert(a->team);
     }
-    for (const std::string& id : teams) {
-      auto team = co_await GetTeam(campaign.tenant, id);
-      if (team.ok() && team->paused) {
-        StrAppend(&view.reason, view.reason.empty() ? "" : "; ", "team '", id,
+    std::vector<std::string> team_ids(team_set.begin(), team_set.end());
+    HERALD_CO_ASSIGN_OR_RETURN(auto teams,
+                               co_await store_.GetMany<store::Team>(campaign.tenant, team_ids));
+    for (const auto& team : teams) {
+      if (team && team->paused) {
+        StrAppend(&view.reason, view.reason.empty() ? "" : "; ", "team '", team->id,
                   "' is paused: ", team->pause_reason);
       }
     }

@@ -135,6 +135,24 @@ Store::Op<T> Store::Get(std::string tenant, std::string id) {
 }
 
 template <typename T>
+Store::Op<std::vector<std::optional<T>>> Store::GetMany(std::string tenant,
+                                                        std::vector<std::string> ids) {
+  HERALD_CO_ASSIGN_OR_RETURN(
+      auto docs, co_await records_.GetMany(TableOf<T>(std::move(tenant)), std::move(ids)));
+  std::vector<std::optional<T>> out;
+  out.reserve(docs.size());
+  for (const auto& doc : docs) {
+    if (!doc) {
+      out.emplace_back();
+      continue;
+    }
+    HERALD_CO_ASSIGN_OR_RETURN(T record, Decode<T>(*doc));
+    out.emplace_back(std::move(record));
+  }
+  co_return out;
+}
+
+template <typename T>
 Store::Op<std::vector<T>> Store::List(std::string tenant) {
   HERALD_CO_ASSIGN_OR_RETURN(auto rows, co_await records_.GetAll(TableOf<T>(std::move(tenant))));
   std::vector<T> out;
@@ -281,12 +299,14 @@ Store::Op<std::optional<std::string>> Store::GetMediaBytes(std::string tenant, s
   co_return co_await records_.GetBlob(std::move(tenant), StrCat("media:", media));
 }
 
-#define HERALD_STORE_INSTANTIATE(T)                                        \
-  template Store::Op<Created<T>> Store::Create<T>(T, std::string);         \
-  template Store::Op<T> Store::Get<T>(std::string, std::string);           \
-  template Store::Op<std::vector<T>> Store::List<T>(std::string);          \
-  template Store::Op<T> Store::Update<T>(std::string, std::string,         \
-                                         std::function<absl::Status(T&)>); \
+#define HERALD_STORE_INSTANTIATE(T)                                                              \
+  template Store::Op<Created<T>> Store::Create<T>(T, std::string);                               \
+  template Store::Op<T> Store::Get<T>(std::string, std::string);                                 \
+  template Store::Op<std::vector<std::optional<T>>> Store::GetMany<T>(std::string,               \
+                                                                      std::vector<std::string>); \
+  template Store::Op<std::vector<T>> Store::List<T>(std::string);                                \
+  template Store::Op<T> Store::Update<T>(std::string, std::string,                               \
+                                         std::function<absl::Status(T&)>);                       \
   template Store::Op<bool> Store::Delete<T>(std::string, std::string);
 
 HERALD_STORE_INSTANTIATE(Tenant)

@@ -54,6 +54,10 @@ class Store {
   Op<Created<T>> Create(T record, std::string request_id);
   template <typename T>
   Op<T> Get(std::string tenant, std::string id);
+  // Several records in one round trip; nullopt for each id that does not exist. In the order
+  // of `ids`.
+  template <typename T>
+  Op<std::vector<std::optional<T>>> GetMany(std::string tenant, std::vector<std::string> ids);
   // Sorted by id.
   template <typename T>
   Op<std::vector<T>> List(std::string tenant);
