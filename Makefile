@@ -10,7 +10,7 @@ GENERATOR    := -G Ninja
 CONFIGURE_FLAGS := $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERALD_WERROR=$(WERROR)
 SANITIZE_FLAGS  := $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 \
                    -DHERALD_WERROR=$(WERROR) -DHERALD_SANITIZE=address,undefined \
-                   -DHERALD_BUILD_BENCH=OFF
+                   -DHERALD_BUILD_BENCH=OFF -DHERALD_BUILD_E2E=OFF
 
 SOURCES = $(shell git ls-files '*.cc' '*.h' '*.proto' 2>/dev/null)
 
