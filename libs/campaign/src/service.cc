@@ -200,8 +200,8 @@ asio::awaitable<absl::Status> Service::ApplyAccountLimits(const store::Account& 
       QueueAccount(account.tenant, account.id), std::move(settings)));
   const std::string team = QueueTeam(account.tenant, account.team);
   const std::string id = QueueAccount(account.tenant, account.id);
-  co_return account.paused ? co_await queue_.PauseAccount(team, id)
-                           : co_await queue_.ResumeAccount(team, id);
+  if (account.paused) co_return co_await queue_.PauseAccount(team, id);
+  co_return co_await queue_.ResumeAccount(team, id);
 }
 
 Service::Op<store::Created<store::Account>> Service::CreateAccount(store::Account account,

@@ -895,8 +895,12 @@ asio::awaitable<JobResult> DeliveryWorkflow::OnUpstreamError(Context& ctx,
                                                              std::string_view doing) {
   const std::optional<upstream::UpstreamError> e = upstream::GetUpstreamError(error);
   const std::string reason = StrCat(doing, ": ", error.message());
-  if (!e)
-    co_return ctx.last_attempt ? co_await FailDelivery(ctx, reason) : JobResult::Retry(reason);
+  if (!e) {
+    // Not Herald's upstream error (e.g. Redis failed): retry. No conditional expression around
+    // the co_await: g++ 12 destroys its temporaries twice.
+    if (ctx.last_attempt) co_return co_await FailDelivery(ctx, reason);
+    co_return JobResult::Retry(reason);
+  }
   switch (e->kind) {
     case upstream::ErrorKind::kRateLimited:
       co_return JobResult::RateLimited(e->retry_after);
