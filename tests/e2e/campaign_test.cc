@@ -214,6 +214,17 @@ class CampaignTest : public ::testing::Test {
     return 0;
   }
 
+  // Each of `accounts` has exactly one more upstream mass message than in `before`.
+  static void ExpectOneMoreMessageEach(const std::map<std::string, int>& before,
+                                       const std::vector<std::string>& accounts) {
+    const auto after = LedgerMessages();
+    for (const auto& account : accounts) {
+      const std::string id = UpstreamId(account);
+      const int was = before.contains(id) ? before.at(id) : 0;
+      EXPECT_EQ(after.contains(id) ? after.at(id) : 0, was + 1) << id;
+    }
+  }
+
   static std::string UpstreamId(const std::string& account_name) {
     return account_name.substr(account_name.rfind('/') + 1);
   }
@@ -252,12 +263,7 @@ TEST_F(CampaignTest, PpvCampaignAcrossTwentyAccountsSendsOncePerAccount) {
   EXPECT_GT(done.delivery_counts().recipients(), 0);
   EXPECT_EQ(done.delivery_counts().recipients_pending(), 0);
 
-  const auto after = LedgerMessages();
-  for (const auto& account : accounts) {
-    const std::string id = UpstreamId(account);
-    const int was = before.contains(id) ? before.at(id) : 0;
-    EXPECT_EQ(after.contains(id) ? after.at(id) : 0, was + 1) << id;
-  }
+  ExpectOneMoreMessageEach(before, accounts);
 
   v1::ListDeliveriesRequest lreq;
   lreq.set_parent(created.name());
@@ -293,12 +299,7 @@ TEST_F(CampaignTest, LostSendResponsesAreReconciledNotResent) {
   const v1::Campaign done = Watch(key, created.name());
   EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason() << herald_->Logs();
 
-  const auto after = LedgerMessages();
-  for (const auto& account : accounts) {
-    const std::string id = UpstreamId(account);
-    const int was = before.contains(id) ? before.at(id) : 0;
-    EXPECT_EQ(after.contains(id) ? after.at(id) : 0, was + 1) << id << " got a second message";
-  }
+  ExpectOneMoreMessageEach(before, accounts);
 }
 
 TEST_F(CampaignTest, ScheduledCampaignCancelledBeforeDispatchSendsNothing) {
@@ -367,11 +368,7 @@ TEST_F(CampaignTest, DraftIsSentOnlyWhenLaunched) {
   s = campaigns->LaunchCampaign(Context(key).get(), lreq, &launched);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(Watch(key, draft.name()).state(), v1::Campaign::COMPLETED);
-  const auto after = LedgerMessages();
-  for (const auto& a : two) {
-    const std::string id = UpstreamId(a);
-    EXPECT_EQ(after.at(id), (before.contains(id) ? before.at(id) : 0) + 1);
-  }
+  ExpectOneMoreMessageEach(before, two);
 }
 
 TEST_F(CampaignTest, CancelAfterSendUnsendsWithinTheWindow) {
@@ -573,11 +570,7 @@ TEST_F(CampaignTest, RescheduledPausedAndResumedCampaignSendsOnceAtItsNewTime) {
   EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
   EXPECT_GE(absl::FromUnixSeconds(done.dispatch_time().seconds()) + absl::Seconds(1),
             absl::FromUnixSeconds(moved.send_time().seconds()));
-  const auto after = LedgerMessages();
-  for (const auto& a : accounts) {
-    const std::string id = UpstreamId(a);
-    EXPECT_EQ(after.at(id), (before.contains(id) ? before.at(id) : 0) + 1) << id;
-  }
+  ExpectOneMoreMessageEach(before, accounts);
 }
 
 TEST_F(CampaignTest, ScheduleThatCameDueWhileHeraldWasStoppedIsMissedNotSentLate) {
@@ -649,11 +642,7 @@ TEST_F(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
   ASSERT_TRUE(teams->ResumeTeam(Context(key).get(), resume, &team).ok());
   EXPECT_FALSE(team.paused());
   EXPECT_EQ(Watch(key, created.name()).state(), v1::Campaign::COMPLETED);
-  const auto after = LedgerMessages();
-  for (const auto& a : accounts) {
-    const std::string id = UpstreamId(a);
-    EXPECT_EQ(after.at(id), (before.contains(id) ? before.at(id) : 0) + 1) << id;
-  }
+  ExpectOneMoreMessageEach(before, accounts);
 }
 
 TEST_F(CampaignTest, RefusedUpstreamKeyPausesTheTeamUntilANewKeyIsSet) {
