@@ -250,7 +250,8 @@ Service::Op<std::optional<std::string>> Service::UnfinishedCampaignWith(
   std::optional<double> before;
   do {
     HERALD_CO_ASSIGN_OR_RETURN(auto page, co_await store_.ListCampaigns(tenant, before, 200));
-    for (const Campaign& c : page.campaigns) {
+    for (Campaign& c : page.campaigns) {
+      HERALD_CO_ASSIGN_OR_RETURN(c.targets, co_await store_.CampaignTargets(tenant, c.id));
       if (!uses(c)) continue;
       HERALD_CO_ASSIGN_OR_RETURN(CampaignView v, co_await View(c));
       if (!IsFinal(v.state)) co_return std::optional<std::string>(c.id);
@@ -464,8 +465,12 @@ Service::Op<std::vector<store::Account>> Service::CheckReferences(const Campaign
   co_return accounts;
 }
 
-asio::awaitable<absl::Status> Service::Dispatch(const Campaign& campaign,
+asio::awaitable<absl::Status> Service::Dispatch(Campaign campaign,
                                                 const std::vector<store::Account>& accounts) {
+  if (campaign.targets.empty()) {  // a campaign head (store::Store::Update returns heads)
+    HERALD_CO_ASSIGN_OR_RETURN(campaign.targets,
+                               co_await store_.CampaignTargets(campaign.tenant, campaign.id));
+  }
   const absl::Duration delay = campaign.phase == CampaignPhase::kScheduled
                                    ? absl::FromUnixMillis(campaign.send_time_ms) - clock_.Now()
                                    : absl::ZeroDuration();
@@ -484,6 +489,10 @@ asio::awaitable<absl::Status> Service::Dispatch(const Campaign& campaign,
 }
 
 Service::Op<CampaignView> Service::View(Campaign campaign) {
+  if (campaign.targets.empty()) {  // a head: every campaign has at least one target
+    HERALD_CO_ASSIGN_OR_RETURN(campaign.targets,
+                               co_await store_.CampaignTargets(campaign.tenant, campaign.id));
+  }
   CampaignView view;
   HERALD_CO_ASSIGN_OR_RETURN(view.revision,
                              co_await store_.CampaignRevision(campaign.tenant, campaign.id));
@@ -579,7 +588,7 @@ Service::Op<CampaignView> Service::GetCampaign(std::string tenant, std::string i
 
 Service::Op<std::vector<store::Delivery>> Service::ListDeliveries(std::string tenant,
                                                                   std::string id) {
-  HERALD_CO_RETURN_IF_ERROR((co_await store_.Get<Campaign>(tenant, id)).status());
+  HERALD_CO_RETURN_IF_ERROR((co_await store_.GetCampaignHead(tenant, id)).status());
   co_return co_await store_.ListDeliveries(std::move(tenant), std::move(id));
 }
 
@@ -678,6 +687,7 @@ Service::Op<CampaignView> Service::LaunchCampaign(std::string tenant, std::strin
         }
         return absl::OkStatus();
       }));
+  HERALD_CO_ASSIGN_OR_RETURN(stored.targets, co_await store_.CampaignTargets(tenant, id));
   HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts,
                              co_await CheckReferences(stored));
   HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(stored, accounts));

@@ -257,6 +257,7 @@ struct DeliveryWorkflow::Context {
   store::Account account;
   store::Team team;
   Delivery delivery;
+  std::optional<store::AccountTarget> target;  // this account's target; nullopt: no longer one
   std::shared_ptr<upstream::Api> api;
   bool last_attempt = false;
 };
@@ -297,7 +298,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   ctx.last_attempt = job.attempt >= job.max_attempts;
   const StepPayload& s = ctx.step;
 
-  auto campaign = co_await store_.Get<store::Campaign>(s.tenant, s.campaign);
+  // The campaign's head only: its targets may be thousands, and this job needs its own.
+  auto campaign = co_await store_.GetCampaignHead(s.tenant, s.campaign);
   if (absl::IsNotFound(campaign.status())) co_return JobResult::Ok();  // deleted: nothing to do
   if (!campaign.ok()) co_return JobResult::Retry(std::string(campaign.status().message()));
   ctx.campaign = *std::move(campaign);
@@ -387,6 +389,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
 
 asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::LoadAccount(Context& ctx) {
   const StepPayload& s = ctx.step;
+  auto target = co_await store_.CampaignTarget(s.tenant, s.campaign, s.account);
+  if (!target.ok()) co_return JobResult::Retry(std::string(target.status().message()));
+  ctx.target = *std::move(target);
   auto account = co_await store_.Get<store::Account>(s.tenant, s.account);
   if (!account.ok()) {
     if (absl::IsNotFound(account.status())) {
@@ -447,13 +452,6 @@ queue::JobSpec DeliveryWorkflow::AfterSegment(const Context& ctx) const {
 
 namespace {
 
-const store::AccountTarget* TargetOf(const store::Campaign& campaign, std::string_view account) {
-  for (const store::AccountTarget& t : campaign.targets) {
-    if (t.account == account) return &t;
-  }
-  return nullptr;
-}
-
 // The scan keeps each page's selected fans as its own document, so a retried page overwrites
 // itself: "<account>:<page>" -> comma-separated ids, and "<account>:pages" -> the page count.
 store::Table SegmentScanTable(std::string_view tenant, std::string_view campaign) {
@@ -470,7 +468,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentScan(Context& ctx) {
                                     ? AfterSegment(ctx)
                                     : NextStep(ctx, kSegmentListJob, 0, absl::ZeroDuration()));
   }
-  const store::AccountTarget* target = TargetOf(ctx.campaign, s.account);
+  const store::AccountTarget* target = ctx.target ? &*ctx.target : nullptr;
   if (target == nullptr || target->segment.empty()) co_return JobResult::OkThen(AfterSegment(ctx));
   auto segment = co_await store_.Get<store::Segment>(s.tenant, target->segment);
   if (!segment.ok()) {
@@ -560,7 +558,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
     co_return JobResult::Ok();
   }
   if (ctx.delivery.segment_list_id.empty()) {
-    const store::AccountTarget* target = TargetOf(ctx.campaign, s.account);
+    const store::AccountTarget* target = ctx.target ? &*ctx.target : nullptr;
     // Named: g++ 12 destroys a conditional's temporary inside a co_await operand twice.
     const std::string segment_id = target != nullptr ? target->segment : std::string();
     auto segment = co_await store_.Get<store::Segment>(s.tenant, segment_id);
@@ -759,10 +757,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
   }
 
   // Find this account's target.
-  const store::AccountTarget* target_ptr = nullptr;
-  for (const auto& t : ctx.campaign.targets) {
-    if (t.account == s.account) target_ptr = &t;
-  }
+  const store::AccountTarget* target_ptr = ctx.target ? &*ctx.target : nullptr;
   if (target_ptr == nullptr) {
     co_return co_await FailDelivery(ctx, "the account is no longer a target of the campaign");
   }
@@ -821,7 +816,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     co_return JobResult::Retry(std::string(st.message()), /*outcome_unknown=*/true);
   }
   // Cancelled while the send was in flight: take the message back.
-  auto now_campaign = co_await store_.Get<store::Campaign>(s.tenant, s.campaign);
+  auto now_campaign = co_await store_.GetCampaignHead(s.tenant, s.campaign);
   if (now_campaign.ok() && now_campaign->phase == store::CampaignPhase::kCancelled) {
     auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [](Delivery& d) {
       d.cancel_outcome = std::string(kUnsendPending);

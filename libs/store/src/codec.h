@@ -32,6 +32,12 @@ BOOST_DESCRIBE_STRUCT(Segment, (),
                        expired_only, create_time_ms))
 BOOST_DESCRIBE_STRUCT(MessageContent, (), (text, price_cents, media, previews, locked_text))
 BOOST_DESCRIBE_STRUCT(AccountTarget, (), (account, user_lists, fan_ids, excluded_lists, segment))
+// A campaign's target as stored in the campaign's targets table, with its position.
+struct TargetDocument {
+  int32_t index = 0;
+  AccountTarget target;
+};
+BOOST_DESCRIBE_STRUCT(TargetDocument, (), (index, target))
 BOOST_DESCRIBE_ENUM(CampaignPhase, kDraft, kScheduled, kDispatched, kPaused, kCancelled, kMissed)
 BOOST_DESCRIBE_STRUCT(Campaign, (),
                       (tenant, id, display_name, content, targets, send_time_ms, grace_period_ms,

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/store/store.h>
@@ -86,6 +88,23 @@ absl::Status NotFound(std::string_view id) {
 
 constexpr int kUpdateAttempts = 8;
 
+Table TargetTable(std::string tenant, std::string_view campaign) {
+  return {std::move(tenant), StrCat("c:", campaign, ":targets")};
+}
+
+// The stored document of a record: a campaign's targets are kept apart (TargetTable).
+template <typename T>
+std::string EncodeRecord(const T& record) {
+  if constexpr (std::is_same_v<T, Campaign>) {
+    if (!record.targets.empty()) {
+      Campaign head = record;
+      head.targets.clear();
+      return Encode(head);
+    }
+  }
+  return Encode(record);
+}
+
 }  // namespace
 
 bool IsFinal(DeliveryState state) {
@@ -96,8 +115,15 @@ bool IsFinal(DeliveryState state) {
 template <typename T>
 Store::Op<Created<T>> Store::Create(T record, std::string request_id) {
   const std::string tenant = Kind<T>::TenantOf(record);
+  if constexpr (std::is_same_v<T, Campaign>) {
+    // Targets first: the campaign record is the commit point.
+    const std::vector<AccountTarget> none;
+    absl::StatusOr<int64_t> put =
+        co_await PutCampaignTargets(tenant, record.id, record.targets, none);
+    HERALD_CO_RETURN_IF_ERROR(put.status());
+  }
   CreateRequest request{
-      .id = record.id, .document = Encode(record), .request_id = std::move(request_id)};
+      .id = record.id, .document = EncodeRecord(record), .request_id = std::move(request_id)};
   if constexpr (Kind<T>::kIndexed) {
     request.index_score = static_cast<double>(record.create_time_ms);
   }
@@ -112,6 +138,9 @@ Store::Op<Created<T>> Store::Create(T record, std::string request_id) {
             StrCat("the ", Kind<T>::kNoun, " this request created has been deleted since"));
       }
       HERALD_CO_ASSIGN_OR_RETURN(T prior, Decode<T>(*out.document));
+      if constexpr (std::is_same_v<T, Campaign>) {
+        HERALD_CO_ASSIGN_OR_RETURN(prior.targets, co_await CampaignTargets(tenant, prior.id));
+      }
       co_return Created<T>{.value = std::move(prior), .replayed = true};
     }
     case CreateCode::kExists:
@@ -129,9 +158,13 @@ Store::Op<Created<T>> Store::Create(T record, std::string request_id) {
 template <typename T>
 Store::Op<T> Store::Get(std::string tenant, std::string id) {
   HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> doc,
-                             co_await records_.Get(TableOf<T>(std::move(tenant)), id));
+                             co_await records_.Get(TableOf<T>(tenant), id));
   if (!doc) co_return NotFound<T>(id);
-  co_return Decode<T>(*doc);
+  HERALD_CO_ASSIGN_OR_RETURN(T record, Decode<T>(*doc));
+  if constexpr (std::is_same_v<T, Campaign>) {
+    HERALD_CO_ASSIGN_OR_RETURN(record.targets, co_await CampaignTargets(tenant, id));
+  }
+  co_return record;
 }
 
 template <typename T>
@@ -173,13 +206,26 @@ Store::Op<T> Store::Update(std::string tenant, std::string id,
     if (!doc) co_return NotFound<T>(id);
     HERALD_CO_ASSIGN_OR_RETURN(T record, Decode<T>(*doc));
     HERALD_CO_RETURN_IF_ERROR(mutate(record));
-    std::string updated = Encode(record);
-    if (updated == *doc) co_return record;
-    HERALD_CO_ASSIGN_OR_RETURN(
-        ReplaceCode code,
-        co_await records_.Replace(table, id, *doc, std::move(updated), RevisionOf<T>(id)));
-    if (code == ReplaceCode::kReplaced) co_return record;
-    if (code == ReplaceCode::kNotFound) co_return NotFound<T>(id);
+    std::string updated = EncodeRecord(record);
+    bool replaced = updated == *doc;
+    if (!replaced) {
+      HERALD_CO_ASSIGN_OR_RETURN(
+          ReplaceCode code,
+          co_await records_.Replace(table, id, *doc, std::move(updated), RevisionOf<T>(id)));
+      if (code == ReplaceCode::kNotFound) co_return NotFound<T>(id);
+      replaced = code == ReplaceCode::kReplaced;
+    }
+    if (!replaced) continue;
+    if constexpr (std::is_same_v<T, Campaign>) {
+      if (!record.targets.empty()) {  // `mutate` set the targets: they replace the stored ones
+        HERALD_CO_ASSIGN_OR_RETURN(std::vector<AccountTarget> previous,
+                                   co_await CampaignTargets(tenant, id));
+        absl::StatusOr<int64_t> put =
+            co_await PutCampaignTargets(tenant, id, record.targets, previous);
+        HERALD_CO_RETURN_IF_ERROR(put.status());
+      }
+    }
+    co_return record;
   }
   co_return absl::AbortedError(
       StrCat(Kind<T>::kNoun, " '", id, "' is being changed concurrently; try again"));
@@ -188,6 +234,65 @@ Store::Op<T> Store::Update(std::string tenant, std::string id,
 template <typename T>
 Store::Op<bool> Store::Delete(std::string tenant, std::string id) {
   co_return co_await records_.Delete(TableOf<T>(std::move(tenant)), std::move(id));
+}
+
+Store::Op<int64_t> Store::PutCampaignTargets(const std::string& tenant, const std::string& campaign,
+                                             const std::vector<AccountTarget>& targets,
+                                             const std::vector<AccountTarget>& previous) {
+  const Table table = TargetTable(tenant, campaign);
+  for (const AccountTarget& old : previous) {
+    const bool kept = std::any_of(targets.begin(), targets.end(),
+                                  [&](const AccountTarget& t) { return t.account == old.account; });
+    if (kept) continue;
+    absl::StatusOr<bool> removed = co_await records_.Delete(table, old.account);
+    HERALD_CO_RETURN_IF_ERROR(removed.status());
+  }
+  std::vector<std::pair<std::string, std::string>> docs;
+  docs.reserve(targets.size());
+  for (size_t i = 0; i < targets.size(); ++i) {
+    docs.emplace_back(targets[i].account, Encode(TargetDocument{.index = static_cast<int32_t>(i),
+                                                                .target = targets[i]}));
+  }
+  // A create writes targets before the campaign exists: nothing to tell watchers yet.
+  std::optional<std::string> revision;
+  if (!previous.empty()) revision = CampaignRevisionName(campaign);
+  co_return co_await records_.PutMany(table, std::move(docs), std::move(revision));
+}
+
+Store::Op<Campaign> Store::GetCampaignHead(std::string tenant, std::string id) {
+  HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> doc,
+                             co_await records_.Get(TableOf<Campaign>(std::move(tenant)), id));
+  if (!doc) co_return NotFound<Campaign>(id);
+  co_return Decode<Campaign>(*doc);
+}
+
+Store::Op<std::vector<AccountTarget>> Store::CampaignTargets(std::string tenant,
+                                                             std::string campaign) {
+  HERALD_CO_ASSIGN_OR_RETURN(auto rows,
+                             co_await records_.GetAll(TargetTable(std::move(tenant), campaign)));
+  std::vector<TargetDocument> docs;
+  docs.reserve(rows.size());
+  for (const auto& [account, doc] : rows) {
+    HERALD_CO_ASSIGN_OR_RETURN(TargetDocument d, Decode<TargetDocument>(doc));
+    docs.push_back(std::move(d));
+  }
+  std::sort(docs.begin(), docs.end(),
+            [](const TargetDocument& a, const TargetDocument& b) { return a.index < b.index; });
+  std::vector<AccountTarget> out;
+  out.reserve(docs.size());
+  for (TargetDocument& d : docs) out.push_back(std::move(d.target));
+  co_return out;
+}
+
+Store::Op<std::optional<AccountTarget>> Store::CampaignTarget(std::string tenant,
+                                                              std::string campaign,
+                                                              std::string account) {
+  HERALD_CO_ASSIGN_OR_RETURN(
+      std::optional<std::string> doc,
+      co_await records_.Get(TargetTable(std::move(tenant), campaign), std::move(account)));
+  if (!doc) co_return std::optional<AccountTarget>();
+  HERALD_CO_ASSIGN_OR_RETURN(TargetDocument d, Decode<TargetDocument>(*doc));
+  co_return std::optional<AccountTarget>(std::move(d.target));
 }
 
 Store::Op<std::optional<ApiKey>> Store::FindApiKey(std::string secret_sha256) {

@@ -178,7 +178,7 @@ class Service {
   // Checks targets and media against the tenant's records.
   Op<std::vector<store::Account>> CheckReferences(const store::Campaign& campaign);
   // Enqueues the first step of every delivery not yet started (idempotent).
-  boost::asio::awaitable<absl::Status> Dispatch(const store::Campaign& campaign,
+  boost::asio::awaitable<absl::Status> Dispatch(store::Campaign campaign,
                                                 const std::vector<store::Account>& accounts);
   Op<CampaignView> View(store::Campaign campaign);
   boost::asio::awaitable<absl::Status> ApplyAccountLimits(const store::Account& account);

@@ -50,6 +50,12 @@ class Store {
 
   // Records of every kind: Tenant (tenant id empty), ApiKey, Team, Account, MediaAsset, Segment,
   // Campaign. Create with an empty request_id is not idempotent.
+  //
+  // A campaign's targets (up to thousands) live in a table of their own, so that reading a
+  // campaign's state stays cheap: Create, Get and GetMany return campaigns whole; List and
+  // Create and Get return campaigns whole; GetMany, List and ListCampaigns return them without
+  // targets (CampaignTargets reads them); Update hands `mutate` the campaign without targets,
+  // and writes targets only when `mutate` sets some.
   template <typename T>
   Op<Created<T>> Create(T record, std::string request_id);
   template <typename T>
@@ -68,10 +74,19 @@ class Store {
   template <typename T>
   Op<bool> Delete(std::string tenant, std::string id);
 
+  // A campaign without its targets (cheap, whatever the number of targets).
+  Op<Campaign> GetCampaignHead(std::string tenant, std::string id);
+  // A campaign's targets, in their order.
+  Op<std::vector<AccountTarget>> CampaignTargets(std::string tenant, std::string campaign);
+  // One account's target of a campaign; nullopt when the account is not a target.
+  Op<std::optional<AccountTarget>> CampaignTarget(std::string tenant, std::string campaign,
+                                                  std::string account);
+
   // The key whose secret hashes to `secret_sha256`, if any (revoked ones included).
   Op<std::optional<ApiKey>> FindApiKey(std::string secret_sha256);
 
-  // Campaigns, newest first, created before `before` (a score from a previous page). A page
+  // Campaigns (without targets), newest first, created before `before` (a score from a previous
+  // page). A page
   // holds more than `limit` when campaigns created in the same millisecond straddle its end, so
   // that the exclusive `next_before` skips none of them. `limit` must be positive.
   Op<CampaignPage> ListCampaigns(std::string tenant, std::optional<double> before, int limit);
@@ -94,6 +109,10 @@ class Store {
   RecordStore& records() { return records_; }
 
  private:
+  Op<int64_t> PutCampaignTargets(const std::string& tenant, const std::string& campaign,
+                                 const std::vector<AccountTarget>& targets,
+                                 const std::vector<AccountTarget>& previous);
+
   RecordStore& records_;
 };
 
