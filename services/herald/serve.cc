@@ -197,6 +197,16 @@ std::vector<std::unique_ptr<Component>> MakeComponents(const ServeConfig& config
   return components;
 }
 
+// What the api and worker roles share beyond Redis and the queue.
+struct Product {
+  std::unique_ptr<store::RecordStore> records;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<campaign::UpstreamClients> upstream;
+  std::unique_ptr<campaign::Service> service;
+  std::unique_ptr<campaign::DeliveryWorkflow> workflow;
+  std::unique_ptr<api::Api> api;
+};
+
 // Drains every component concurrently, each against the same deadline.
 void DrainAll(std::vector<std::unique_ptr<Component>>& components, absl::Time deadline) {
   std::vector<std::thread> drains;
@@ -235,6 +245,22 @@ int RunServe(const ServeConfig& config) {
     return 1;
   }
 
+  // Upstream keys are sealed at rest with this key (checked by MakeServeConfig).
+  std::string encryption_key = config.encryption_key;
+  if (encryption_key.empty()) {
+    log::Warn(
+        "no --encryption_key: upstream keys are sealed with a random key of this process "
+        "and cannot be opened after a restart (development only)");
+    encryption_key = store::Sha256Hex(store::RandomToken(32));
+  }
+  absl::StatusOr<store::SecretBox> sealed = store::SecretBox::FromHexKey(encryption_key);
+  if (!sealed.ok()) {
+    log::Error("cannot start", {{"status", sealed.status()}});
+    admin.Stop();
+    return 1;
+  }
+  const store::SecretBox box = *std::move(sealed);
+
   // Signals are handled on the io_context, never in an async-signal context.
   asio::io_context ioc(config.io_threads);
   auto work = asio::make_work_guard(ioc);
@@ -259,36 +285,26 @@ int RunServe(const ServeConfig& config) {
   stats_poller.Start();
 
   // The product: records in Redis, the campaign service behind the API, the delivery workflow
-  // behind the workers.
-  std::string encryption_key = config.encryption_key;
-  if (encryption_key.empty()) {
-    log::Warn(
-        "no --encryption_key: upstream keys are sealed with a random key of this process "
-        "and cannot be opened after a restart (development only)");
-    encryption_key = store::Sha256Hex(store::RandomToken(32));
-  }
-  auto box = store::SecretBox::FromHexKey(encryption_key);
-  if (!box.ok()) {
-    log::Error("cannot start", {{"status", box.status()}});
-    return 1;
-  }
-  std::unique_ptr<store::RecordStore> records = store::MakeRedisRecordStore(redis_client);
-  store::Store record_store(*records);
-  std::unique_ptr<campaign::UpstreamClients> upstream_clients =
-      campaign::MakeUpstreamClients(ioc.get_executor(), config.upstream, *box, &registry);
-  campaign::Service service(record_store, job_queue, *box, *upstream_clients, SystemClock::Get(),
-                            {.admin_key = config.admin_key});
-  campaign::DeliveryWorkflow workflow(record_store, job_queue, *upstream_clients,
-                                      SystemClock::Get(), config.workflow);
-  std::unique_ptr<api::Api> grpc_api = api::MakeApi(ioc.get_executor(), service, {}, &registry);
+  // behind the workers. Destroyed (in reverse order) before the io_context stops, since it uses it.
+  auto product = std::make_unique<Product>();
+  product->records = store::MakeRedisRecordStore(redis_client);
+  product->store = std::make_unique<store::Store>(*product->records);
+  product->upstream =
+      campaign::MakeUpstreamClients(ioc.get_executor(), config.upstream, box, &registry);
+  product->service = std::make_unique<campaign::Service>(
+      *product->store, job_queue, box, *product->upstream, SystemClock::Get(),
+      campaign::ServiceConfig{.admin_key = config.admin_key});
+  product->workflow = std::make_unique<campaign::DeliveryWorkflow>(
+      *product->store, job_queue, *product->upstream, SystemClock::Get(), config.workflow);
+  product->api = api::MakeApi(ioc.get_executor(), *product->service, {}, &registry);
 
   std::vector<std::unique_ptr<Component>> components =
       MakeComponents(config, {.registry = registry,
                               .redis = redis_client,
                               .queue = job_queue,
                               .executor = ioc.get_executor(),
-                              .api = *grpc_api,
-                              .workflow = workflow});
+                              .api = *product->api,
+                              .workflow = *product->workflow});
   int exit_code = 0;
   std::vector<std::unique_ptr<Component>> started_components;
   for (auto& c : components) {
@@ -318,6 +334,8 @@ int RunServe(const ServeConfig& config) {
   const absl::Time drain_start = absl::Now();
   DrainAll(started_components, drain_start + config.drain_timeout);
   started_components.clear();
+  components.clear();
+  product.reset();
 
   stats_poller.Stop();
   redis_client.Stop();
