@@ -690,6 +690,39 @@ TEST_F(CampaignTest, RefusedUpstreamKeyPausesTheTeamUntilANewKeyIsSet) {
   EXPECT_EQ(Watch(key, created.name()).state(), v1::Campaign::COMPLETED);
 }
 
+TEST_F(CampaignTest, FansAreAddedToListsThroughTheQueueAndFailuresAreReported) {
+  const std::string key = NewTenant("lists");
+  const std::vector<std::string> accounts = ImportAccounts("lists", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  auto audiences = v1::AudienceService::NewStub(channel_);
+  v1::CreateUserListRequest create;
+  create.set_account(accounts[0]);
+  create.set_display_name("VIP");
+  v1::UserList list;
+  grpc::Status s = audiences->CreateUserList(Context(key).get(), create, &list);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  v1::AddFansToUserListRequest add;
+  add.set_account(accounts[0]);
+  add.set_user_list_id(list.id());
+  add.add_fan_ids(SomeFan(UpstreamId(accounts[0])));
+  v1::AddFansToUserListResponse added;
+  s = audiences->AddFansToUserList(Context(key).get(), add, &added);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(added.batches(), 1);
+  EXPECT_EQ(added.fans_added(), 1);
+
+  // A list the account does not have: the upstream's refusal comes back, named.
+  add.set_user_list_id("987654321");
+  s = audiences->AddFansToUserList(Context(key).get(), add, &added);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_NE(s.error_message().find("upstream"), std::string::npos) << s.error_message();
+  // Bad input never reaches the queue.
+  add.set_user_list_id("fans");
+  EXPECT_EQ(audiences->AddFansToUserList(Context(key).get(), add, &added).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
   const std::string key = NewTenant("lister");
   const std::vector<std::string> accounts = ImportAccounts("lister", key, 1);

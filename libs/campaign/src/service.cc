@@ -377,25 +377,55 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
                                                                 std::string list_id,
                                                                 std::vector<int64_t> fans) {
   HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, account_id));
-  HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
-  int batches = 0;
-  int64_t reported = 0;
+  HERALD_CO_RETURN_IF_ERROR((co_await ApiFor(account)).status());  // the team is usable
+  // One queued job per batch, so every call is rate-limited like the rest and none is lost if
+  // this process stops; the call waits for the batches' outcomes.
+  const std::string operation = ids_.Next();
+  std::vector<queue::JobSpec> jobs;
   for (size_t at = 0; at < fans.size(); at += config_.list_batch) {
     const size_t end = std::min(fans.size(), at + config_.list_batch);
-    std::vector<int64_t> batch(fans.begin() + at, fans.begin() + end);
-    auto added = co_await api->AddUsersToUserList(account_id, list_id, std::move(batch));
-    if (!added.ok()) {
-      co_return FromUpstream(
-          StrCat("adding fans (batch ", batches + 1, ", ", at, " fans added before it)"),
-          added.status());
-    }
-    ++batches;
-    reported = 0;
-    for (const auto& [key, ids] : added.value->users_by_key) {
-      reported += static_cast<int64_t>(ids.size());
-    }
+    const std::vector<int64_t> batch(fans.begin() + at, fans.begin() + end);
+    jobs.push_back(ListAddStep(account, operation, static_cast<int>(jobs.size()), list_id, batch));
   }
-  co_return std::make_pair(batches, reported);
+  const int batches = static_cast<int>(jobs.size());
+  HERALD_CO_RETURN_IF_ERROR((co_await queue_.EnqueueBatch(std::move(jobs))).status());
+  std::vector<std::string> keys;
+  for (int b = 0; b < batches; ++b) keys.push_back(ListAddResultKey(operation, b));
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  const absl::Time deadline = absl::Now() + config_.list_wait;
+  while (true) {
+    HERALD_CO_ASSIGN_OR_RETURN(auto docs,
+                               co_await store_.records().GetMany(ListAddResults(tenant), keys));
+    int done = 0;
+    int64_t reported = 0;
+    std::string first_error;
+    for (const auto& doc : docs) {
+      if (!doc) continue;
+      ++done;
+      const std::optional<ListAddResult> r = DecodeListAddResult(*doc);
+      if (r && r->ok) {
+        reported = std::max(reported, r->reported);
+      } else if (first_error.empty()) {
+        first_error = r ? r->error : "unreadable batch outcome";
+      }
+    }
+    if (done == batches) {
+      if (!first_error.empty()) {
+        co_return absl::FailedPreconditionError(
+            StrCat("upstream, ", first_error, " (", batches, " batches)"));
+      }
+      co_return std::make_pair(batches, reported);
+    }
+    if (absl::Now() >= deadline) {
+      co_return absl::DeadlineExceededError(
+          StrCat(done, " of ", batches,
+                 " batches are done; the rest stay queued and are added when the team's limit "
+                 "allows"));
+    }
+    timer.expires_after(std::chrono::milliseconds(20));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
 }
 
 Service::Op<store::Created<store::Segment>> Service::CreateSegment(store::Segment segment,

@@ -185,6 +185,49 @@ bool SegmentSelects(const store::Segment& segment, const std::optional<FanData>&
   return true;
 }
 
+store::Table ListAddResults(std::string_view tenant) {
+  return {std::string(tenant), "list_add_results"};
+}
+
+std::string ListAddResultKey(std::string_view operation, int batch) {
+  return StrCat(operation, ":", batch);
+}
+
+queue::JobSpec ListAddStep(const store::Account& account, std::string_view operation, int batch,
+                           std::string_view list_id, const std::vector<int64_t>& fans) {
+  json::array ids;
+  for (int64_t f : fans) ids.emplace_back(f);
+  const std::string payload = json::serialize(json::object{{"tenant", account.tenant},
+                                                           {"account", account.id},
+                                                           {"operation", operation},
+                                                           {"batch", batch},
+                                                           {"list", list_id},
+                                                           {"fans", std::move(ids)}});
+  return {.id = StrCat("l:", account.tenant, ":", operation, ":", batch),
+          .kind = std::string(kListAddJob),
+          .tenant = account.tenant,
+          .team = QueueTeam(account.tenant, account.team),
+          .account = QueueAccount(account.tenant, account.id),
+          .payload = payload,
+          .max_attempts = WorkflowConfig{}.max_attempts};
+}
+
+std::optional<ListAddResult> DecodeListAddResult(std::string_view document) {
+  boost::system::error_code ec;
+  json::value v = json::parse(document, ec);
+  const json::object* o = ec ? nullptr : v.if_object();
+  if (o == nullptr) return std::nullopt;
+  ListAddResult r;
+  if (const json::value* x = o->if_contains("ok"); x && x->is_bool()) r.ok = x->as_bool();
+  if (const json::value* x = o->if_contains("reported"); x && x->is_int64()) {
+    r.reported = x->as_int64();
+  }
+  if (const json::value* x = o->if_contains("error"); x && x->is_string()) {
+    r.error = std::string(x->as_string());
+  }
+  return r;
+}
+
 std::string QueueTeam(std::string_view tenant, std::string_view team) {
   return StrCat(tenant, "/", team);
 }
@@ -275,6 +318,10 @@ void DeliveryWorkflow::Register(queue::Worker& worker) {
                     co_return co_await Run(job);
                   });
   }
+  worker.Handle(std::string(kListAddJob),
+                [this](const queue::LeasedJob& job) -> asio::awaitable<JobResult> {
+                  co_return co_await ListAdd(job);
+                });
 }
 
 queue::JobSpec DeliveryWorkflow::NextStep(const Context& ctx, std::string_view kind, int32_t index,
@@ -407,6 +454,78 @@ asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::LoadAccount(Context&
   if (!api.ok()) co_return co_await FailDelivery(ctx, std::string(api.status().message()));
   ctx.api = *std::move(api);
   co_return std::nullopt;
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::ListAdd(const queue::LeasedJob& job) {
+  boost::system::error_code ec;
+  json::value v = json::parse(job.payload, ec);
+  const json::object* o = ec ? nullptr : v.if_object();
+  const json::value *tenant = nullptr, *account = nullptr, *operation = nullptr, *batch = nullptr,
+                    *list = nullptr, *fans = nullptr;
+  if (o != nullptr) {
+    tenant = o->if_contains("tenant");
+    account = o->if_contains("account");
+    operation = o->if_contains("operation");
+    batch = o->if_contains("batch");
+    list = o->if_contains("list");
+    fans = o->if_contains("fans");
+  }
+  if (!tenant || !tenant->is_string() || !account || !account->is_string() || !operation ||
+      !operation->is_string() || !batch || !batch->is_int64() || !list || !list->is_string() ||
+      !fans || !fans->is_array()) {
+    co_return JobResult::Fail("list job payload is malformed");
+  }
+  const std::string tenant_id(tenant->as_string()), account_id(account->as_string());
+  const std::string key =
+      ListAddResultKey(operation->as_string(), static_cast<int>(batch->as_int64()));
+  std::vector<int64_t> ids;
+  for (const json::value& f : fans->as_array()) {
+    if (f.is_int64()) ids.push_back(f.as_int64());
+  }
+  auto finish = [&](const json::object& outcome) -> asio::awaitable<absl::Status> {
+    auto put =
+        co_await store_.records().Put(ListAddResults(tenant_id), key, json::serialize(outcome));
+    co_return put.status();
+  };
+  auto fail = [&](std::string reason) -> asio::awaitable<JobResult> {
+    const json::object outcome{{"ok", false}, {"error", reason}};
+    if (absl::Status st = co_await finish(outcome); !st.ok()) {
+      co_return JobResult::Retry(std::string(st.message()));
+    }
+    co_return JobResult::Fail(std::move(reason));
+  };
+  auto account_record = co_await store_.Get<store::Account>(tenant_id, account_id);
+  if (!account_record.ok()) {
+    if (absl::IsNotFound(account_record.status())) co_return co_await fail("the account is gone");
+    co_return JobResult::Retry(std::string(account_record.status().message()));
+  }
+  auto team = co_await store_.Get<store::Team>(tenant_id, account_record->team);
+  if (!team.ok()) co_return JobResult::Retry(std::string(team.status().message()));
+  auto api = clients_.For(*team);
+  if (!api.ok()) co_return co_await fail(std::string(api.status().message()));
+  // Adding a fan twice leaves the list as it was: a retried batch is harmless.
+  auto added = co_await (*api)->AddUsersToUserList(account_id, std::string(list->as_string()),
+                                                   std::move(ids));
+  if (!added.ok()) {
+    const auto error = added.error();
+    const std::string reason = StrCat("adding fans: ", added.status().message());
+    if (error && error->kind == upstream::ErrorKind::kRateLimited) {
+      co_return JobResult::RateLimited(error->retry_after);
+    }
+    const bool transient = !error || error->kind == upstream::ErrorKind::kRetryable ||
+                           error->kind == upstream::ErrorKind::kUnknownOutcome;
+    if (transient && job.attempt < job.max_attempts) co_return JobResult::Retry(reason);
+    co_return co_await fail(reason);
+  }
+  int64_t reported = 0;
+  for (const auto& [list_key, list_ids] : added.value->users_by_key) {
+    reported += static_cast<int64_t>(list_ids.size());
+  }
+  const json::object outcome{{"ok", true}, {"reported", reported}};
+  if (absl::Status st = co_await finish(outcome); !st.ok()) {
+    co_return JobResult::Retry(std::string(st.message()));
+  }
+  co_return JobResult::Ok();
 }
 
 asio::awaitable<JobResult> DeliveryWorkflow::Unsend(Context& ctx) {

@@ -76,6 +76,8 @@ struct ServiceConfig {
   std::string admin_key;  // the platform administrator's bearer secret; empty: none
   int max_targets = 10000;
   int list_batch = 100;  // fan ids per upstream add-to-list call
+  // AddFansToUserList waits this long for its queued batches.
+  absl::Duration list_wait = absl::Seconds(30);
   // CancelCampaign waits this long for the unsends it started, to report what was not undone.
   absl::Duration cancel_wait = absl::Seconds(5);
 };
@@ -140,8 +142,9 @@ class Service {
                                                                      std::string account,
                                                                      int offset, int limit);
   Op<upstream::UserList> CreateUserList(std::string tenant, std::string account, std::string name);
-  // Adds fans in batches of the upstream maximum (ServiceConfig::list_batch). The batches made
-  // and the fans the upstream reported for the list.
+  // Adds fans in batches of the upstream maximum (ServiceConfig::list_batch), one queued job
+  // each (rate-limited; the workers run them), and waits for them up to
+  // ServiceConfig::list_wait. The batches made and the fans the upstream reported in the list.
   Op<std::pair<int, int64_t>> AddFansToUserList(std::string tenant, std::string account,
                                                 std::string list_id, std::vector<int64_t> fans);
   Op<store::Created<store::Segment>> CreateSegment(store::Segment segment, std::string request_id);

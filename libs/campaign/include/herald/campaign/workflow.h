@@ -22,7 +22,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <absl/status/statusor.h>
 #include <absl/time/time.h>
@@ -56,6 +58,23 @@ inline constexpr std::string_view kSegmentListJob = "delivery_segment_list";
 inline constexpr std::string_view kSegmentAddJob = "delivery_segment_add";
 // Unsends a cancelled campaign's upstream message (DELETE, within the upstream's window).
 inline constexpr std::string_view kUnsendJob = "delivery_unsend";
+
+// Adds one batch of fans to an upstream list (AudienceService.AddFansToUserList): one call each,
+// rate-limited like every call. Its outcome is written under ListAddResultKey in
+// ListAddResults(tenant) for the caller waiting on it.
+inline constexpr std::string_view kListAddJob = "list_add_fans";
+store::Table ListAddResults(std::string_view tenant);
+std::string ListAddResultKey(std::string_view operation, int batch);
+// The job adding `fans` (one batch, at most the upstream's maximum) to `list_id` of `account`.
+queue::JobSpec ListAddStep(const store::Account& account, std::string_view operation, int batch,
+                           std::string_view list_id, const std::vector<int64_t>& fans);
+// A batch's outcome: how many fans the upstream reported in the list, or why it failed.
+struct ListAddResult {
+  bool ok = false;
+  int64_t reported = 0;
+  std::string error;
+};
+std::optional<ListAddResult> DecodeListAddResult(std::string_view document);
 
 // What a delivery's cancel_outcome says while its unsend job has not finished.
 inline constexpr std::string_view kUnsendPending = "unsending";
@@ -138,6 +157,7 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> Send(Context& ctx);
   boost::asio::awaitable<queue::JobResult> Poll(Context& ctx);
   boost::asio::awaitable<queue::JobResult> Unsend(Context& ctx);
+  boost::asio::awaitable<queue::JobResult> ListAdd(const queue::LeasedJob& job);
   boost::asio::awaitable<queue::JobResult> SegmentScan(Context& ctx);
   boost::asio::awaitable<queue::JobResult> SegmentList(Context& ctx);
   boost::asio::awaitable<queue::JobResult> SegmentAdd(Context& ctx);
