@@ -119,10 +119,6 @@ class Bridge {
     return reactor;
   }
 
-  void Record(std::string_view method, grpc::StatusCode code, absl::Duration took) {
-    metrics_.Record(method, code, took);
-  }
-
  private:
   boost::asio::any_io_executor executor_;
   campaign::Service& service_;
