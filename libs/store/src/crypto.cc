@@ -3,6 +3,7 @@
 #include <absl/strings/escaping.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -39,6 +40,15 @@ std::string RandomToken(int bytes) {
   std::string raw(static_cast<size_t>(bytes), '\0');
   if (RAND_bytes(U(raw), bytes) != 1) std::abort();  // no randomness: nothing safe to do
   return absl::WebSafeBase64Escape(raw);
+}
+
+std::string HmacSha256Hex(std::string_view key, std::string_view message) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest, &length);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), static_cast<size_t>(length)));
 }
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {

@@ -12,6 +12,11 @@ TEST(Sha256Hex, KnownVector) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+TEST(HmacSha256Hex, Rfc4231Case2) {
+  EXPECT_EQ(HmacSha256Hex("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
 TEST(RandomToken, LengthAndUniqueness) {
   const std::string a = RandomToken(32), b = RandomToken(32);
   EXPECT_EQ(a.size(), 43u);

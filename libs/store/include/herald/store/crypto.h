@@ -11,6 +11,9 @@ namespace herald::store {
 // Lowercase hex SHA-256 of `data`.
 std::string Sha256Hex(std::string_view data);
 
+// Lowercase hex HMAC-SHA256 of `message` with `key` (the upstream's webhook signature).
+std::string HmacSha256Hex(std::string_view key, std::string_view message);
+
 // `bytes` cryptographically random bytes, as unpadded base64url (43 characters for 32 bytes).
 std::string RandomToken(int bytes);
 

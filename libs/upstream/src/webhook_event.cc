@@ -1,0 +1,172 @@
+#include <absl/strings/ascii.h>
+#include <absl/time/time.h>
+
+#include <herald/common/strings.h>
+#include <herald/upstream/webhook_event.h>
+
+#include "json.h"
+
+namespace herald::upstream {
+namespace {
+
+using internal::JsonDocument;
+using internal::JsonReader;
+using internal::ObjectReader;
+
+struct NamedType {
+  std::string_view name;
+  WebhookEventType type;
+};
+constexpr NamedType kApplied[] = {
+    {"chat_queue.updated", WebhookEventType::kChatQueueUpdated},
+    {"chat_queue.finished", WebhookEventType::kChatQueueFinished},
+    {"messages.sent", WebhookEventType::kMessageSent},
+    {"messages.ppv.unlocked", WebhookEventType::kPpvUnlocked},
+    {"transactions.new", WebhookEventType::kTransaction},
+    {"subscriptions.new", WebhookEventType::kSubscription},
+};
+
+WebhookEventType TypeOf(std::string_view name) {
+  for (const NamedType& t : kApplied) {
+    if (t.name == name) return t.type;
+  }
+  return WebhookEventType::kOther;
+}
+
+// "2026-01-01T00:00:00+00:00" (with optional fraction) or "2026-01-01 00:00:00" (UTC).
+std::optional<int64_t> ParseTimeMs(std::string_view text) {
+  absl::Time t;
+  std::string error;
+  const std::string s(text);
+  if (absl::ParseTime("%Y-%m-%dT%H:%M:%E*S%Ez", s, &t, &error) ||
+      absl::ParseTime("%Y-%m-%dT%H:%M:%E*SZ", s, &t, &error) ||
+      absl::ParseTime("%Y-%m-%d %H:%M:%E*S", s, absl::UTCTimeZone(), &t, &error)) {
+    return absl::ToUnixMillis(t);
+  }
+  return std::nullopt;
+}
+
+// fanData.spending.total, when the payload carries fan data.
+void ReadFanData(ObjectReader& payload, WebhookEvent& e) {
+  std::optional<JsonReader> data = payload.Get("fanData");
+  if (!data.has_value() || !data->value().is_object()) return;
+  std::optional<JsonReader> spending = data->Object().Get("spending");
+  if (!spending.has_value() || !spending->value().is_object()) return;
+  ObjectReader s = spending->Object();
+  if (std::optional<int64_t> total = s.OptionalMoneyCents("total")) {
+    e.fan_lifetime_spend_cents = *total;
+  }
+}
+
+void ReadQueue(ObjectReader& p, WebhookEvent& e) {
+  e.queue_id = p.RequiredId("id");
+  e.queue_total = p.Int("total");
+  e.queue_pending = p.Int("pending");
+  e.queue_done = p.Bool("isDone");
+  e.queue_canceled = p.Bool("isCanceled");
+}
+
+void ReadMessageSent(ObjectReader& p, WebhookEvent& e) {
+  e.chat_message_id = p.RequiredId("id");
+  e.queue_id = p.OptionalInt("queueId").value_or(0);
+  e.price_cents = p.OptionalMoneyCents("price").value_or(0);
+  if (std::optional<JsonReader> to = p.Get("toUser"); to.has_value()) {
+    e.fan_id = to->Object().RequiredId("id");
+  }
+}
+
+void ReadUnlock(ObjectReader& p, WebhookEvent& e) {
+  e.fan_id = p.RequiredId("user_id");
+  if (std::optional<JsonReader> pairs = p.Get("replacePairs"); pairs.has_value()) {
+    ObjectReader r = pairs->Object();
+    e.chat_message_id = FirstIdInLink(r.String("{MESSAGE_LINK}"));
+    if (std::optional<JsonReader> amount = r.Get("{AMOUNT}"); amount.has_value()) {
+      e.amount_cents = amount->MoneyCents();
+    }
+  }
+  ReadFanData(p, e);
+}
+
+void ReadTransaction(ObjectReader& p, WebhookEvent& e) {
+  e.transaction_id = p.RequiredIdText("id");
+  e.transaction_kind = p.String("type");
+  e.amount_cents = p.Required("amount").MoneyCents();
+  e.net_cents = p.OptionalMoneyCents("net_amount").value_or(0);
+  e.fee_cents = p.OptionalMoneyCents("fee_amount").value_or(0);
+  e.chat_message_id = FirstIdInLink(p.String("description"));
+  if (std::optional<JsonReader> fan = p.Get("fan"); fan.has_value()) {
+    e.fan_id = fan->Object().RequiredId("id");
+  }
+  ReadFanData(p, e);
+}
+
+// Returns subscribedAt as written; the caller converts it.
+std::string ReadSubscription(ObjectReader& p, WebhookEvent& e) {
+  e.fan_id = p.RequiredId("user_id");
+  ReadFanData(p, e);
+  return p.String("subscribedAt");
+}
+
+}  // namespace
+
+int64_t FirstIdInLink(std::string_view html) {
+  constexpr std::string_view kKey = "firstId=";
+  const size_t at = html.find(kKey);
+  if (at == std::string_view::npos) return 0;
+  int64_t id = 0;
+  size_t digits = 0;
+  for (size_t i = at + kKey.size(); i < html.size() && absl::ascii_isdigit(html[i]); ++i) {
+    if (++digits > 18) return 0;  // not an id Herald could have stored
+    id = id * 10 + (html[i] - '0');
+  }
+  return id;
+}
+
+absl::StatusOr<WebhookEvent> DecodeWebhookEvent(std::string_view body) {
+  absl::StatusOr<JsonDocument> doc = JsonDocument::Parse(body);
+  if (!doc.ok()) return doc.status();
+  if (!doc->root().is_object()) return absl::InvalidArgumentError("the body is not a JSON object");
+  ObjectReader root = JsonReader(*doc, "").Object();
+  WebhookEvent e;
+  e.name = root.RequiredString("event");
+  e.account = root.String("account_id");
+  if (!root.status().ok()) return root.status();
+  e.type = TypeOf(e.name);
+  if (e.type == WebhookEventType::kOther) return e;
+  if (e.account.empty()) return absl::InvalidArgumentError("account_id: required");
+  ObjectReader p = root.Required("payload").Object();
+  if (!p.status().ok()) return p.status();
+  switch (e.type) {
+    case WebhookEventType::kChatQueueUpdated:
+    case WebhookEventType::kChatQueueFinished:
+      ReadQueue(p, e);
+      break;
+    case WebhookEventType::kMessageSent:
+      ReadMessageSent(p, e);
+      break;
+    case WebhookEventType::kPpvUnlocked:
+      ReadUnlock(p, e);
+      break;
+    case WebhookEventType::kTransaction:
+      ReadTransaction(p, e);
+      break;
+    case WebhookEventType::kSubscription: {
+      const std::string at = ReadSubscription(p, e);
+      if (!at.empty()) {
+        const std::optional<int64_t> ms = ParseTimeMs(at);
+        if (!ms.has_value()) {
+          return absl::InvalidArgumentError(
+              StrCat("payload.subscribedAt: not a time: \"", at.substr(0, 40), "\""));
+        }
+        e.subscribed_at_ms = *ms;
+      }
+      break;
+    }
+    case WebhookEventType::kOther:
+      break;
+  }
+  if (!p.status().ok()) return p.status();
+  return e;
+}
+
+}  // namespace herald::upstream

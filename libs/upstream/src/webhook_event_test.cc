@@ -1,0 +1,101 @@
+#include <gtest/gtest.h>
+
+#include <herald/upstream/webhook_event.h>
+
+namespace herald::upstream {
+namespace {
+
+TEST(WebhookEventTest, MessageSentLinksTheFansMessageToItsQueue) {
+  auto e = DecodeWebhookEvent(R"({"event":"messages.sent","account_id":"acct_a","payload":{
+      "id":1000027,"text":"<p>hi</p>","price":25,"isFree":false,"queueId":1000026,
+      "isFromQueue":true,"toUser":{"id":77,"name":"F"}}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->type, WebhookEventType::kMessageSent);
+  EXPECT_EQ(e->account, "acct_a");
+  EXPECT_EQ(e->chat_message_id, 1000027);
+  EXPECT_EQ(e->queue_id, 1000026);
+  EXPECT_EQ(e->price_cents, 2500);
+  EXPECT_EQ(e->fan_id, 77);
+}
+
+TEST(WebhookEventTest, TransactionIsExactToTheCent) {
+  auto e = DecodeWebhookEvent(R"({"event":"transactions.new","account_id":"acct_a","payload":{
+      "id":"0123abcd","created_at":"2026-01-01 00:00:00","type":"message","amount":17,
+      "vat_amount":2.21,"tax_amount":0,"net_amount":13.6,"fee_amount":3.4,"currency":"USD",
+      "description":"Payment for <a href=\"https://onlyfans.com/my/chats/chat/77/?firstId=555\">message</a>",
+      "fan":{"id":"77"},"fanData":{"spending":{"total":115.2}}}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->type, WebhookEventType::kTransaction);
+  EXPECT_EQ(e->amount_cents, 1700);
+  EXPECT_EQ(e->net_cents, 1360);
+  EXPECT_EQ(e->fee_cents, 340);
+  EXPECT_EQ(e->chat_message_id, 555);
+  EXPECT_EQ(e->fan_id, 77);
+  EXPECT_EQ(e->transaction_id, "0123abcd");
+  EXPECT_EQ(e->transaction_kind, "message");
+  EXPECT_EQ(e->fan_lifetime_spend_cents, 11520);
+}
+
+TEST(WebhookEventTest, UnlockReadsTheMessageLinkAndAmount) {
+  auto e = DecodeWebhookEvent(R"({"event":"messages.ppv.unlocked","account_id":"acct_a",
+      "payload":{"id":"n1","user_id":"9","replacePairs":{"{AMOUNT}":"$12.00",
+      "{MESSAGE_LINK}":"<a href=\"x/?firstId=42\">message</a>"}}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->type, WebhookEventType::kPpvUnlocked);
+  EXPECT_EQ(e->amount_cents, 1200);
+  EXPECT_EQ(e->chat_message_id, 42);
+  EXPECT_EQ(e->fan_id, 9);
+  EXPECT_EQ(e->fan_lifetime_spend_cents, -1);
+}
+
+TEST(WebhookEventTest, QueueProgress) {
+  auto e = DecodeWebhookEvent(R"({"event":"chat_queue.finished","account_id":"acct_a",
+      "payload":{"id":12,"isDone":true,"isCanceled":false,"pending":0,"total":7}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->type, WebhookEventType::kChatQueueFinished);
+  EXPECT_EQ(e->queue_id, 12);
+  EXPECT_EQ(e->queue_total, 7);
+  EXPECT_TRUE(e->queue_done);
+}
+
+TEST(WebhookEventTest, SubscriptionTimeInEitherFormat) {
+  auto e = DecodeWebhookEvent(R"({"event":"subscriptions.new","account_id":"acct_a",
+      "payload":{"user_id":"5","subscribedAt":"2026-01-01T00:00:01+00:00"}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->subscribed_at_ms, 1767225601000);
+  e = DecodeWebhookEvent(R"({"event":"subscriptions.new","account_id":"acct_a",
+      "payload":{"user_id":"5","subscribedAt":"yesterday"}})");
+  EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(e.status().message().find("subscribedAt"), std::string::npos);
+}
+
+TEST(WebhookEventTest, UnknownEventsDecodeAsOther) {
+  auto e = DecodeWebhookEvent(R"({"event":"users.typing","payload":{"x":1}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->type, WebhookEventType::kOther);
+  EXPECT_EQ(e->name, "users.typing");
+}
+
+TEST(WebhookEventTest, MalformedBodiesAreErrors) {
+  for (std::string_view body :
+       {"", "[]", "{", R"({"event":5})", R"({"account_id":"a"})",
+        R"({"event":"messages.sent","account_id":"a"})",
+        R"({"event":"messages.sent","account_id":"a","payload":[]})",
+        R"({"event":"messages.sent","payload":{"id":1}})",
+        R"({"event":"messages.sent","account_id":"a","payload":{"id":"x"}})",
+        R"({"event":"transactions.new","account_id":"a","payload":{"id":"t"}})",
+        R"({"event":"transactions.new","account_id":"a",
+                                   "payload":{"id":"t","amount":"1.234"}})"}) {
+    auto e = DecodeWebhookEvent(body);
+    EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument) << body;
+  }
+}
+
+TEST(WebhookEventTest, FirstIdInLink) {
+  EXPECT_EQ(FirstIdInLink("a?firstId=123\">"), 123);
+  EXPECT_EQ(FirstIdInLink("no link"), 0);
+  EXPECT_EQ(FirstIdInLink("firstId=99999999999999999999"), 0);
+}
+
+}  // namespace
+}  // namespace herald::upstream

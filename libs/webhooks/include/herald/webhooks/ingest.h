@@ -1,0 +1,81 @@
+// The webhook receiver's logic, without HTTP: verify the signature → decode → record. The HTTP
+// adapter (services/ingest) maps a request to IngestRequest and IngestResponse back.
+//
+//   POST /webhooks/<endpoint>   one endpoint per upstream team: "<tenant>.<team>"
+//
+// Answers: 200 applied, duplicate, ignored (an event Herald does not use, or one without an
+// idempotency key, e.g. presence); 400 malformed body; 401 missing or wrong signature (checked in
+// constant time on the raw body before anything is parsed); 404 unknown endpoint; 415 not JSON;
+// 503 the event could not be recorded (Redis unavailable): the sender retries, nothing
+// acknowledged is lost.
+//
+// Metrics: herald_webhook_events_total{event,result} and herald_ingest_duration_seconds{result}.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <absl/status/statusor.h>
+#include <boost/asio/awaitable.hpp>
+
+#include <herald/webhooks/recorder.h>
+
+namespace herald::metrics {
+class Registry;
+}  // namespace herald::metrics
+
+namespace herald::webhooks {
+
+// What an endpoint id resolves to.
+struct Endpoint {
+  std::string tenant;
+  std::string team;
+  std::string secret;  // the signing secret Herald gave the upstream
+};
+
+class EndpointDirectory {
+ public:
+  virtual ~EndpointDirectory() = default;
+  // kNotFound for an endpoint that does not exist or has no secret; other errors are transient.
+  virtual Op<Endpoint> Find(std::string endpoint) = 0;
+};
+
+// The endpoint id of a team, and back. Ids of tenants and teams never contain '.'.
+std::string EndpointId(std::string_view tenant, std::string_view team);
+
+struct IngestRequest {
+  std::string_view endpoint;
+  std::string_view content_type;
+  std::string_view signature;        // the Signature header
+  std::string_view idempotency_key;  // X-OFAPI-Idempotency-Key
+  std::string_view body;             // raw bytes, as received
+};
+
+struct IngestResponse {
+  int status = 200;
+  std::string message;  // a short plain-text reason
+};
+
+class Ingest {
+ public:
+  // Everything must outlive the Ingest. `registry` may be null.
+  Ingest(EndpointDirectory& endpoints, EventRecorder& recorder, metrics::Registry* registry);
+  ~Ingest();
+
+  boost::asio::awaitable<IngestResponse> Handle(IngestRequest request);
+
+ private:
+  struct Metrics;
+  EndpointDirectory& endpoints_;
+  EventRecorder& recorder_;
+  std::unique_ptr<Metrics> metrics_;
+};
+
+// Endpoint lookups cached for `ttl` in front of another directory (misses too, for a shorter
+// time), so a burst of events costs one lookup per team. Thread-safe.
+std::unique_ptr<EndpointDirectory> MakeCachedDirectory(std::unique_ptr<EndpointDirectory> inner,
+                                                       const Clock& clock, absl::Duration ttl);
+
+}  // namespace herald::webhooks

@@ -1,0 +1,104 @@
+// Where upstream webhook events land: each one recorded and applied to the analytics in one
+// atomic Redis step (lua/apply_event.lua), deduplicated on its idempotency key; and the reads of
+// what they built.
+//
+// Analytics are kept per upstream mass message (account, message id), not per campaign, so an
+// event never needs to know its campaign: a purchase finds its mass message through the chat
+// message's link from messages.sent, and a campaign's figures are the sum over its deliveries'
+// messages (campaign::Analytics). A purchase that arrives before its messages.sent is kept and
+// credited when the link arrives.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
+#include <boost/asio/awaitable.hpp>
+
+namespace herald {
+class Clock;
+}  // namespace herald
+namespace herald::redis {
+class Client;
+}  // namespace herald::redis
+namespace herald::upstream {
+struct WebhookEvent;
+}  // namespace herald::upstream
+
+namespace herald::webhooks {
+
+template <typename T>
+using Op = boost::asio::awaitable<absl::StatusOr<T>>;
+
+enum class RecordOutcome {
+  kApplied,
+  kDuplicate,  // the idempotency key was seen within the dedupe window: nothing changed
+};
+
+struct RecorderConfig {
+  // How long an idempotency key is remembered. The upstream redelivers for up to 7 days.
+  absl::Duration dedupe_ttl = absl::Hours(24 * 8);
+  // How long a priced chat message stays linked to its mass message (and a purchase waits for
+  // its messages.sent).
+  absl::Duration link_ttl = absl::Hours(24 * 35);
+};
+
+class EventRecorder {
+ public:
+  virtual ~EventRecorder() = default;
+  // Records `event` of `tenant` under `idempotency_key`. The event is applied once or not at
+  // all; an error (Redis unavailable, deadline) means it may not have been applied, and a
+  // retry with the same key is safe.
+  virtual Op<RecordOutcome> Record(std::string tenant, std::string idempotency_key,
+                                   const upstream::WebhookEvent& event) = 0;
+};
+
+std::unique_ptr<EventRecorder> MakeRedisEventRecorder(redis::Client& client, const Clock& clock,
+                                                      RecorderConfig config = {});
+
+// What the events said of one mass message.
+struct MessageStats {
+  int64_t sent = 0;       // messages.sent received
+  int64_t purchases = 0;  // distinct purchases
+  int64_t gross_cents = 0;
+  int64_t net_cents = 0;
+  int64_t fee_cents = 0;
+  int64_t total = -1;    // recipients as the last queue event said; -1: no queue event yet
+  int64_t pending = -1;  // likewise
+  bool done = false;
+  bool canceled = false;
+  int64_t updated_ms = 0;  // last change; 0: no event yet
+};
+
+struct MessageKey {
+  std::string account;
+  int64_t message_id = 0;
+};
+
+// One buyer of a mass message.
+struct Buyer {
+  std::string account;
+  int64_t fan_id = 0;
+  int64_t spent_cents = 0;
+  int64_t first_purchase_ms = 0;
+};
+
+// Reads analytics. Thread-safe; the client must outlive it.
+class AnalyticsReader {
+ public:
+  explicit AnalyticsReader(redis::Client& client) : client_(client) {}
+
+  // Stats of each message, in the order of `messages`, in one round trip.
+  Op<std::vector<MessageStats>> Messages(std::string tenant, std::vector<MessageKey> messages);
+  // Every buyer of `messages`, earliest first.
+  Op<std::vector<Buyer>> Buyers(std::string tenant, std::vector<MessageKey> messages);
+
+ private:
+  redis::Client& client_;
+};
+
+}  // namespace herald::webhooks

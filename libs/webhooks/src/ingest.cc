@@ -1,0 +1,204 @@
+#include <array>
+#include <mutex>
+
+#include <absl/container/flat_hash_map.h>
+
+#include <herald/common/clock.h>
+#include <herald/common/log.h>
+#include <herald/common/strings.h>
+#include <herald/metrics/metrics.h>
+#include <herald/store/crypto.h>
+#include <herald/upstream/webhook_event.h>
+#include <herald/webhooks/ingest.h>
+
+namespace herald::webhooks {
+namespace {
+
+namespace asio = boost::asio;
+using upstream::WebhookEventType;
+
+// The event label: the events Herald applies by name, everything else "other" (label values
+// come from a fixed set).
+constexpr std::array<std::string_view, 7> kEventLabels = {
+    "chat_queue.updated", "chat_queue.finished", "messages.sent", "messages.ppv.unlocked",
+    "transactions.new",   "subscriptions.new",   "other"};
+
+// Results: applied, duplicate, ignored_unknown (a type Herald does not apply), ignored_no_key
+// (no idempotency key: presence), bad_signature, malformed, unknown_endpoint, unsupported_type
+// (content type), unavailable (not recorded; the sender retries).
+constexpr std::array<std::string_view, 9> kResults = {
+    "applied",   "duplicate",        "ignored_unknown",  "ignored_no_key", "bad_signature",
+    "malformed", "unknown_endpoint", "unsupported_type", "unavailable"};
+enum Result {
+  kApplied,
+  kDuplicate,
+  kIgnoredUnknown,
+  kIgnoredNoKey,
+  kBadSignature,
+  kMalformed,
+  kUnknownEndpoint,
+  kUnsupportedType,
+  kUnavailable,
+};
+
+size_t EventLabel(std::string_view name) {
+  for (size_t i = 0; i + 1 < kEventLabels.size(); ++i) {
+    if (kEventLabels[i] == name) return i;
+  }
+  return kEventLabels.size() - 1;
+}
+
+bool IsJson(std::string_view content_type) {
+  const std::string_view media = content_type.substr(0, content_type.find(';'));
+  std::string lower(media);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  while (!lower.empty() && lower.back() == ' ') lower.pop_back();
+  return lower == "application/json";
+}
+
+bool IsLowerHex(std::string_view s) {
+  return s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+}  // namespace
+
+struct Ingest::Metrics {
+  explicit Metrics(metrics::Registry& registry) {
+    auto& events = metrics::BuildCounter()
+                       .Name("herald_webhook_events_total")
+                       .Help("Webhook deliveries received, by event type and result.")
+                       .LabelNames({"event", "result"})
+                       .Register(registry);
+    auto& latency = metrics::BuildHistogram()
+                        .Name("herald_ingest_duration_seconds")
+                        .Help("Time to verify, decode and record one webhook delivery.")
+                        .LabelNames({"result"})
+                        .Buckets(metrics::ExponentialBuckets(0.0001, 2, 16))
+                        .Register(registry);
+    for (size_t e = 0; e < kEventLabels.size(); ++e) {
+      for (size_t r = 0; r < kResults.size(); ++r) {
+        counters[e][r] = &events.Add(
+            {{"event", std::string(kEventLabels[e])}, {"result", std::string(kResults[r])}});
+      }
+    }
+    for (size_t r = 0; r < kResults.size(); ++r) {
+      durations[r] = &latency.Add({{"result", std::string(kResults[r])}});
+    }
+  }
+  std::array<std::array<metrics::Counter*, kResults.size()>, kEventLabels.size()> counters{};
+  std::array<metrics::Histogram*, kResults.size()> durations{};
+};
+
+std::string EndpointId(std::string_view tenant, std::string_view team) {
+  return StrCat(tenant, ".", team);
+}
+
+Ingest::Ingest(EndpointDirectory& endpoints, EventRecorder& recorder, metrics::Registry* registry)
+    : endpoints_(endpoints),
+      recorder_(recorder),
+      metrics_(registry != nullptr ? std::make_unique<Metrics>(*registry) : nullptr) {}
+
+Ingest::~Ingest() = default;
+
+asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
+  const absl::Time start = absl::Now();
+  std::string_view event_name;
+  auto finish = [&](Result result, int status, std::string message) {
+    if (metrics_) {
+      metrics_->counters[EventLabel(event_name)][result]->Increment();
+      metrics_->durations[result]->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+    }
+    return IngestResponse{status, std::move(message)};
+  };
+
+  if (!IsJson(request.content_type)) {
+    co_return finish(kUnsupportedType, 415, "the body must be application/json");
+  }
+  absl::StatusOr<Endpoint> endpoint = co_await endpoints_.Find(std::string(request.endpoint));
+  if (!endpoint.ok()) {
+    if (absl::IsNotFound(endpoint.status())) {
+      co_return finish(kUnknownEndpoint, 404, "unknown webhook endpoint");
+    }
+    log::Warn("webhook endpoint lookup failed", {{"error", endpoint.status().ToString()}});
+    co_return finish(kUnavailable, 503, "temporarily unavailable; retry");
+  }
+  // The signature covers the raw bytes and is checked before anything is parsed.
+  const std::string expected = store::HmacSha256Hex(endpoint->secret, request.body);
+  if (request.signature.empty() || !IsLowerHex(request.signature) ||
+      !store::ConstantTimeEquals(expected, request.signature)) {
+    co_return finish(kBadSignature, 401, "missing or invalid signature");
+  }
+  absl::StatusOr<upstream::WebhookEvent> event = upstream::DecodeWebhookEvent(request.body);
+  if (!event.ok()) {
+    co_return finish(kMalformed, 400, StrCat("malformed event: ", event.status().message()));
+  }
+  event_name = event->name;
+  if (request.idempotency_key.empty()) {
+    // Ephemeral events (presence) carry no key; they are counted, not stored.
+    co_return finish(kIgnoredNoKey, 200, "ignored: no idempotency key");
+  }
+  if (request.idempotency_key.size() > 200) {
+    co_return finish(kMalformed, 400, "the idempotency key is longer than 200 bytes");
+  }
+  const bool applies = event->type != WebhookEventType::kOther;
+  if (!applies) co_return finish(kIgnoredUnknown, 200, "ignored: event type not used");
+  absl::StatusOr<RecordOutcome> outcome =
+      co_await recorder_.Record(endpoint->tenant, std::string(request.idempotency_key), *event);
+  if (!outcome.ok()) {
+    log::Warn("webhook event not recorded",
+              {{"event", event->name}, {"error", outcome.status().ToString()}});
+    co_return finish(kUnavailable, 503, "temporarily unavailable; retry");
+  }
+  if (*outcome == RecordOutcome::kDuplicate) co_return finish(kDuplicate, 200, "duplicate");
+  co_return finish(kApplied, 200, "applied");
+}
+
+namespace {
+
+class CachedDirectory final : public EndpointDirectory {
+ public:
+  CachedDirectory(std::unique_ptr<EndpointDirectory> inner, const Clock& clock, absl::Duration ttl)
+      : inner_(std::move(inner)), clock_(clock), ttl_(ttl) {}
+
+  Op<Endpoint> Find(std::string endpoint) override {
+    const absl::Time now = clock_.Now();
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = cache_.find(endpoint); it != cache_.end() && it->second.expires > now) {
+        if (it->second.found) co_return it->second.endpoint;
+        co_return absl::NotFoundError("unknown webhook endpoint");
+      }
+    }
+    absl::StatusOr<Endpoint> found = co_await inner_->Find(endpoint);
+    if (!found.ok() && !absl::IsNotFound(found.status())) co_return found.status();
+    std::lock_guard lock(mu_);
+    if (cache_.size() >= kMaxEntries) cache_.clear();  // a flood of made-up endpoints
+    Entry& entry = cache_[endpoint];
+    entry.found = found.ok();
+    entry.expires = now + (found.ok() ? ttl_ : std::min(ttl_, absl::Seconds(2)));
+    if (found.ok()) entry.endpoint = *found;
+    co_return found;
+  }
+
+ private:
+  static constexpr size_t kMaxEntries = 100'000;
+  struct Entry {
+    bool found = false;
+    Endpoint endpoint;
+    absl::Time expires;
+  };
+  std::unique_ptr<EndpointDirectory> inner_;
+  const Clock& clock_;
+  const absl::Duration ttl_;
+  std::mutex mu_;
+  absl::flat_hash_map<std::string, Entry> cache_;
+};
+
+}  // namespace
+
+std::unique_ptr<EndpointDirectory> MakeCachedDirectory(std::unique_ptr<EndpointDirectory> inner,
+                                                       const Clock& clock, absl::Duration ttl) {
+  return std::make_unique<CachedDirectory>(std::move(inner), clock, ttl);
+}
+
+}  // namespace herald::webhooks

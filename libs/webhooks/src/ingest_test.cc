@@ -1,0 +1,155 @@
+// The receiver's decisions (status per request, what reaches the recorder), with an in-memory
+// directory and recorder. The Redis side is tested in tests/integration/webhooks_test.cc.
+#include <map>
+#include <set>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+#include <herald/common/clock.h>
+#include <herald/metrics/metrics.h>
+#include <herald/store/crypto.h>
+#include <herald/upstream/webhook_event.h>
+#include <herald/webhooks/ingest.h>
+
+namespace herald::webhooks {
+namespace {
+
+namespace asio = boost::asio;
+
+class FakeDirectory final : public EndpointDirectory {
+ public:
+  Op<Endpoint> Find(std::string endpoint) override {
+    ++lookups;
+    if (unavailable) co_return absl::UnavailableError("redis down");
+    if (endpoint != "t1.team-a") co_return absl::NotFoundError("no such endpoint");
+    co_return Endpoint{"t1", "team-a", "s3cret"};
+  }
+  int lookups = 0;
+  bool unavailable = false;
+};
+
+class FakeRecorder final : public EventRecorder {
+ public:
+  Op<RecordOutcome> Record(std::string tenant, std::string key,
+                           const upstream::WebhookEvent& event) override {
+    if (unavailable) co_return absl::UnavailableError("redis down");
+    if (!keys.insert(key).second) co_return RecordOutcome::kDuplicate;
+    recorded.push_back({tenant, event.name});
+    co_return RecordOutcome::kApplied;
+  }
+  std::set<std::string> keys;
+  std::vector<std::pair<std::string, std::string>> recorded;
+  bool unavailable = false;
+};
+
+constexpr std::string_view kSent =
+    R"({"event":"messages.sent","account_id":"acct_a","payload":{"id":5,"queueId":4,"price":3}})";
+
+class IngestTest : public ::testing::Test {
+ protected:
+  IngestResponse Post(std::string_view body, std::string signature, std::string key = "evt_1",
+                      std::string endpoint = "t1.team-a",
+                      std::string content_type = "application/json") {
+    IngestRequest request{endpoint, content_type, signature, key, body};
+    auto future = asio::co_spawn(io_, ingest_.Handle(request), asio::use_future);
+    io_.run();
+    io_.restart();
+    return future.get();
+  }
+  static std::string Sign(std::string_view body) { return store::HmacSha256Hex("s3cret", body); }
+
+  asio::io_context io_;
+  metrics::Registry registry_;
+  FakeDirectory directory_;
+  FakeRecorder recorder_;
+  Ingest ingest_{directory_, recorder_, &registry_};
+};
+
+TEST_F(IngestTest, SignedEventIsRecordedOnceAndDuplicatesChangeNothing) {
+  EXPECT_EQ(Post(kSent, Sign(kSent)).status, 200);
+  IngestResponse again = Post(kSent, Sign(kSent));
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.message, "duplicate");
+  ASSERT_EQ(recorder_.recorded.size(), 1u);
+  EXPECT_EQ(recorder_.recorded[0].first, "t1");
+  EXPECT_NE(registry_.Serialize().find(
+                R"(herald_webhook_events_total{event="messages.sent",result="duplicate"} 1)"),
+            std::string::npos);
+}
+
+TEST_F(IngestTest, BadSignaturesAreRefusedBeforeParsing) {
+  std::string altered(kSent);
+  altered[altered.size() - 3] = '9';  // price 3 -> 9: a forged body under the old signature
+  EXPECT_EQ(Post(altered, Sign(kSent)).status, 401);
+  EXPECT_EQ(Post(kSent, "").status, 401);
+  EXPECT_EQ(Post(kSent, store::HmacSha256Hex("other secret", kSent)).status, 401);
+  std::string upper = Sign(kSent);
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_EQ(Post(kSent, upper).status, 401);
+  EXPECT_EQ(Post("not json", "00").status, 401);  // not parsed: 401, not 400
+  EXPECT_TRUE(recorder_.recorded.empty());
+}
+
+TEST_F(IngestTest, MalformedWrongTypeUnknownEndpoint) {
+  EXPECT_EQ(Post("{not json", Sign("{not json")).status, 400);
+  const std::string no_payload = R"({"event":"messages.sent","account_id":"a"})";
+  EXPECT_EQ(Post(no_payload, Sign(no_payload)).status, 400);
+  EXPECT_EQ(Post(kSent, Sign(kSent), "evt_1", "t1.nope").status, 404);
+  EXPECT_EQ(Post(kSent, Sign(kSent), "evt_1", "t1.team-a", "text/plain").status, 415);
+  EXPECT_EQ(Post(kSent, Sign(kSent), std::string(201, 'k')).status, 400);
+  EXPECT_TRUE(recorder_.recorded.empty());
+}
+
+TEST_F(IngestTest, UnknownTypesAndKeylessEventsAreAcknowledgedNotRecorded) {
+  const std::string typing = R"({"event":"users.typing","account_id":"a","payload":{}})";
+  EXPECT_EQ(Post(typing, Sign(typing), "").status, 200);
+  const std::string other = R"({"event":"posts.liked","account_id":"a","payload":{}})";
+  EXPECT_EQ(Post(other, Sign(other), "evt_2").status, 200);
+  EXPECT_TRUE(recorder_.recorded.empty());
+  const std::string text = registry_.Serialize();
+  EXPECT_NE(text.find(R"(event="other",result="ignored_no_key"} 1)"), std::string::npos);
+  EXPECT_NE(text.find(R"(event="other",result="ignored_unknown"} 1)"), std::string::npos);
+}
+
+TEST_F(IngestTest, RedisUnavailableIs503SoTheSenderRetries) {
+  recorder_.unavailable = true;
+  EXPECT_EQ(Post(kSent, Sign(kSent)).status, 503);
+  recorder_.unavailable = false;
+  EXPECT_EQ(Post(kSent, Sign(kSent)).message, "applied");  // the retry is applied
+  directory_.unavailable = true;
+  EXPECT_EQ(Post(kSent, Sign(kSent), "evt_3").status, 503);
+}
+
+TEST(CachedDirectoryTest, CachesHitsAndMissesUntilTheyExpire) {
+  auto inner = std::make_unique<FakeDirectory>();
+  FakeDirectory* raw = inner.get();
+  ManualClock clock;
+  auto cached = MakeCachedDirectory(std::move(inner), clock, absl::Seconds(30));
+  asio::io_context io;
+  auto find = [&](std::string id) {
+    auto f = asio::co_spawn(io, cached->Find(id), asio::use_future);
+    io.run();
+    io.restart();
+    return f.get();
+  };
+  EXPECT_TRUE(find("t1.team-a").ok());
+  EXPECT_TRUE(find("t1.team-a").ok());
+  EXPECT_EQ(raw->lookups, 1);
+  EXPECT_TRUE(absl::IsNotFound(find("x.y").status()));
+  EXPECT_TRUE(absl::IsNotFound(find("x.y").status()));
+  EXPECT_EQ(raw->lookups, 2);
+  clock.Advance(absl::Seconds(31));
+  EXPECT_TRUE(find("t1.team-a").ok());
+  EXPECT_EQ(raw->lookups, 3);
+  raw->unavailable = true;  // errors are not cached
+  clock.Advance(absl::Seconds(31));
+  EXPECT_FALSE(find("t1.team-a").ok());
+  raw->unavailable = false;
+  EXPECT_TRUE(find("t1.team-a").ok());
+}
+
+}  // namespace
+}  // namespace herald::webhooks

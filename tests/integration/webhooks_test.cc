@@ -1,0 +1,254 @@
+// The webhook recorder over a real redis-server: each event applied exactly once, purchases
+// credited to their mass message whatever order the events arrive in, fan data kept for
+// segments, and the analytics reads.
+#include <future>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+#include <herald/common/clock.h>
+#include <herald/redis/client.h>
+#include <herald/testing/redis_server.h>
+#include <herald/upstream/webhook_event.h>
+#include <herald/webhooks/recorder.h>
+
+namespace herald::webhooks {
+namespace {
+
+namespace asio = boost::asio;
+using upstream::WebhookEvent;
+using upstream::WebhookEventType;
+
+WebhookEvent Sent(int64_t queue, int64_t chat, int64_t fan, int64_t price_cents) {
+  WebhookEvent e;
+  e.type = WebhookEventType::kMessageSent;
+  e.name = "messages.sent";
+  e.account = "acct_a";
+  e.queue_id = queue;
+  e.chat_message_id = chat;
+  e.fan_id = fan;
+  e.price_cents = price_cents;
+  return e;
+}
+
+WebhookEvent Unlock(int64_t chat, int64_t fan, int64_t amount) {
+  WebhookEvent e;
+  e.type = WebhookEventType::kPpvUnlocked;
+  e.name = "messages.ppv.unlocked";
+  e.account = "acct_a";
+  e.chat_message_id = chat;
+  e.fan_id = fan;
+  e.amount_cents = amount;
+  return e;
+}
+
+WebhookEvent Transaction(int64_t chat, int64_t fan, int64_t amount, int64_t spend_total = -1) {
+  WebhookEvent e;
+  e.type = WebhookEventType::kTransaction;
+  e.name = "transactions.new";
+  e.transaction_kind = "message";
+  e.account = "acct_a";
+  e.chat_message_id = chat;
+  e.fan_id = fan;
+  e.amount_cents = amount;
+  e.fee_cents = (amount * 20 + 50) / 100;
+  e.net_cents = amount - e.fee_cents;
+  e.fan_lifetime_spend_cents = spend_total;
+  return e;
+}
+
+WebhookEvent Queue(int64_t queue, int64_t total, int64_t pending, bool done) {
+  WebhookEvent e;
+  e.type = done ? WebhookEventType::kChatQueueFinished : WebhookEventType::kChatQueueUpdated;
+  e.name = done ? "chat_queue.finished" : "chat_queue.updated";
+  e.account = "acct_a";
+  e.queue_id = queue;
+  e.queue_total = total;
+  e.queue_pending = pending;
+  e.queue_done = done;
+  return e;
+}
+
+class WebhooksTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = testing::RedisServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    client_ = std::make_unique<redis::Client>(
+        io_.get_executor(), redis::ClientConfig{.address = {"127.0.0.1", server_->port()}});
+    client_->Start();
+    recorder_ = MakeRedisEventRecorder(*client_, clock_);
+    reader_ = std::make_unique<AnalyticsReader>(*client_);
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+  void TearDown() override {
+    client_->Stop();
+    work_.reset();
+    thread_.join();
+  }
+
+  template <typename T>
+  T Must(asio::awaitable<absl::StatusOr<T>> op) {
+    absl::StatusOr<T> result = asio::co_spawn(io_, std::move(op), asio::use_future).get();
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? std::move(*result) : T{};
+  }
+
+  RecordOutcome Record(std::string key, const WebhookEvent& event, std::string tenant = "t1") {
+    return Must(recorder_->Record(std::move(tenant), std::move(key), event));
+  }
+
+  MessageStats Stats(int64_t queue, std::string tenant = "t1") {
+    std::vector<MessageStats> s =
+        Must(reader_->Messages(std::move(tenant), {MessageKey{"acct_a", queue}}));
+    return s.empty() ? MessageStats{} : s[0];
+  }
+
+  std::optional<std::string> Fan(int64_t fan) {
+    redis::Reply r = Must(client_->Exec({"HGET", "hd:{t:t1}:fans:acct_a", std::to_string(fan)}));
+    return r.AsOptionalString();
+  }
+
+  ManualClock clock_{absl::FromUnixMillis(1'800'000'000'000)};
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
+  std::unique_ptr<testing::RedisServer> server_;
+  std::unique_ptr<redis::Client> client_;
+  std::unique_ptr<EventRecorder> recorder_;
+  std::unique_ptr<AnalyticsReader> reader_;
+  std::thread thread_;
+};
+
+TEST_F(WebhooksTest, PurchaseCreditedToItsMassMessageExactlyOnce) {
+  EXPECT_EQ(Record("e1", Sent(100, 501, 7, 999)), RecordOutcome::kApplied);
+  EXPECT_EQ(Record("e2", Unlock(501, 7, 999)), RecordOutcome::kApplied);
+  EXPECT_EQ(Record("e3", Transaction(501, 7, 999)), RecordOutcome::kApplied);
+  // Redelivered copies change nothing.
+  EXPECT_EQ(Record("e1", Sent(100, 501, 7, 999)), RecordOutcome::kDuplicate);
+  EXPECT_EQ(Record("e3", Transaction(501, 7, 999)), RecordOutcome::kDuplicate);
+  const MessageStats s = Stats(100);
+  EXPECT_EQ(s.sent, 1);
+  EXPECT_EQ(s.purchases, 1);
+  EXPECT_EQ(s.gross_cents, 999);
+  EXPECT_EQ(s.fee_cents, 200);
+  EXPECT_EQ(s.net_cents, 799);
+  const std::vector<Buyer> buyers = Must(reader_->Buyers("t1", {MessageKey{"acct_a", 100}}));
+  ASSERT_EQ(buyers.size(), 1u);
+  EXPECT_EQ(buyers[0].fan_id, 7);
+  EXPECT_EQ(buyers[0].spent_cents, 999);
+  EXPECT_EQ(buyers[0].first_purchase_ms, 1'800'000'000'000);
+}
+
+TEST_F(WebhooksTest, PurchaseBeforeItsMessageIsCreditedWhenTheLinkArrives) {
+  Record("t", Transaction(502, 8, 1500));
+  Record("u", Unlock(502, 8, 1500));
+  EXPECT_EQ(Stats(101).purchases, 0);
+  Record("s", Sent(101, 502, 8, 1500));
+  const MessageStats s = Stats(101);
+  EXPECT_EQ(s.purchases, 1);
+  EXPECT_EQ(s.gross_cents, 1500);
+  EXPECT_EQ(s.net_cents, 1200);
+}
+
+TEST_F(WebhooksTest, UnlockAloneCountsGrossAndTheTransactionCorrectsIt) {
+  Record("s", Sent(102, 503, 9, 1000));
+  Record("u", Unlock(503, 9, 1000));
+  MessageStats s = Stats(102);
+  EXPECT_EQ(s.purchases, 1);
+  EXPECT_EQ(s.gross_cents, 1000);
+  EXPECT_EQ(s.net_cents, 0);
+  Record("t", Transaction(503, 9, 1050));
+  s = Stats(102);
+  EXPECT_EQ(s.purchases, 1);
+  EXPECT_EQ(s.gross_cents, 1050);
+  EXPECT_EQ(s.net_cents, 840);
+}
+
+TEST_F(WebhooksTest, FreeMessagesAreCountedButNotLinked) {
+  Record("s", Sent(103, 504, 10, 0));
+  Record("t", Transaction(504, 10, 500));
+  EXPECT_EQ(Stats(103).sent, 1);
+  EXPECT_EQ(Stats(103).purchases, 0);
+}
+
+TEST_F(WebhooksTest, QueueProgressNeverMovesBackwards) {
+  Record("q1", Queue(104, 50, 20, false));
+  Record("q3", Queue(104, 50, 0, true));
+  Record("q2", Queue(104, 50, 10, false));  // late
+  const MessageStats s = Stats(104);
+  EXPECT_EQ(s.total, 50);
+  EXPECT_EQ(s.pending, 0);
+  EXPECT_TRUE(s.done);
+  EXPECT_EQ(Stats(999).total, -1);  // nothing known
+}
+
+TEST_F(WebhooksTest, FanDataKeepsTheLargestSpendAndLatestSubscription) {
+  Record("a", Transaction(0, 11, 500, 12'000));
+  Record("b", Transaction(0, 11, 500, 11'500));  // an older total, delivered late
+  EXPECT_EQ(Fan(11), R"({"lifetime_spend_cents":12000,"subscribed_at_ms":0})");
+  WebhookEvent sub;
+  sub.type = WebhookEventType::kSubscription;
+  sub.name = "subscriptions.new";
+  sub.account = "acct_a";
+  sub.fan_id = 11;
+  sub.subscribed_at_ms = 1'790'000'000'000;
+  Record("c", sub);
+  EXPECT_EQ(Fan(11), R"({"lifetime_spend_cents":12000,"subscribed_at_ms":1790000000000})");
+}
+
+TEST_F(WebhooksTest, TenantsAreSeparate) {
+  Record("e1", Sent(105, 505, 7, 999), "t1");
+  EXPECT_EQ(Record("e1", Sent(105, 505, 7, 999), "t2"), RecordOutcome::kApplied);
+  EXPECT_EQ(Stats(105, "t1").sent, 1);
+  EXPECT_EQ(Stats(105, "t2").sent, 1);
+}
+
+TEST_F(WebhooksTest, ConcurrentCopiesApplyOnce) {
+  std::vector<std::future<absl::StatusOr<RecordOutcome>>> copies;
+  const WebhookEvent sent = Sent(106, 506, 7, 999);
+  for (int i = 0; i < 16; ++i) {
+    copies.push_back(
+        asio::co_spawn(io_, recorder_->Record("t1", "same-key", sent), asio::use_future));
+  }
+  int applied = 0;
+  for (auto& c : copies) {
+    absl::StatusOr<RecordOutcome> r = c.get();
+    ASSERT_TRUE(r.ok()) << r.status();
+    applied += *r == RecordOutcome::kApplied;
+  }
+  EXPECT_EQ(applied, 1);
+  EXPECT_EQ(Stats(106).sent, 1);
+}
+
+TEST_F(WebhooksTest, RedisDownIsAnErrorAndTheRetryApplies) {
+  std::promise<void> down, up;
+  bool went_down = false;
+  client_->OnConnectivityChange([&](absl::Status status) {
+    if (!status.ok() && !went_down) {
+      went_down = true;
+      down.set_value();
+    } else if (status.ok() && went_down) {
+      up.set_value();
+    }
+  });
+  ASSERT_TRUE(server_->Stop().ok());
+  down.get_future().wait();
+  absl::StatusOr<RecordOutcome> r =
+      asio::co_spawn(io_, recorder_->Record("t1", "k", Sent(107, 507, 7, 999)), asio::use_future)
+          .get();
+  EXPECT_FALSE(r.ok());
+  ASSERT_TRUE(server_->Restart().ok());
+  up.get_future().wait();  // the client reconnects on its own
+  EXPECT_EQ(Record("k", Sent(107, 507, 7, 999)), RecordOutcome::kApplied);
+  EXPECT_EQ(Stats(107).sent, 1);
+  client_->OnConnectivityChange([](absl::Status) {});  // the promises above go out of scope
+}
+
+}  // namespace
+}  // namespace herald::webhooks
