@@ -126,15 +126,21 @@ bool DeliveryEngine::Advance(World& world, Account& account, const Behavior& beh
   return account.HasWork();
 }
 
+double PurchaseChance(double probability, FanBehavior behavior, double propensity) {
+  const double p = std::clamp(probability, 0.0, 1.0);
+  if (behavior != FanBehavior::kSpendWeighted) return p;
+  return std::min(1.0, p * (1 - p) * propensity + p * p);
+}
+
 void DeliveryEngine::Deliver(World& world, Account& account, MassMessage& m, uint32_t recipient,
                              const Behavior& behavior, absl::Time now, bool emit) {
   const Fan& fan = account.fans[m.recipients[recipient]];
   const uint64_t h = HashValues({world.seed(), static_cast<uint64_t>(m.id), fan.id});
   bool buys = false;
   if (m.content->price_cents > 0) {
-    double p = behavior.purchase_probability;
-    if (behavior.fan_behavior == FanBehavior::kSpendWeighted) p *= fan.propensity / 100.0;
-    buys = UnitInterval(Mix64(h ^ 1)) < std::min(1.0, p);
+    const double p = PurchaseChance(behavior.purchase_probability, behavior.fan_behavior,
+                                    fan.propensity / 100.0);
+    buys = p >= 1.0 || UnitInterval(Mix64(h ^ 1)) < p;
   }
   if (buys || UnitInterval(Mix64(h ^ 2)) < behavior.view_probability) ++m.viewed;
   if (emit) {

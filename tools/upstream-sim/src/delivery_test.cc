@@ -207,6 +207,39 @@ TEST_F(DeliveryTest, PurchasesHappenAfterTheDelayAndAddUp) {
   EXPECT_EQ(account_->fans[0].spend_messages, 999u);
 }
 
+TEST(PurchaseChanceTest, SpendWeightedKeepsTheMeanAndTheEnds) {
+  const std::vector<double> weights = {0.5, 0.5, 0.75, 1.0, 1.25, 2.0};  // mean 1
+  for (double p : {0.0, 0.05, 0.2, 0.5, 1.0}) {
+    double sum = 0;
+    for (double w : weights) sum += PurchaseChance(p, FanBehavior::kSpendWeighted, w);
+    EXPECT_NEAR(sum / weights.size(), p, 1e-12) << p;
+    EXPECT_EQ(PurchaseChance(p, FanBehavior::kUniform, 3.0), p);
+  }
+  EXPECT_EQ(PurchaseChance(1.0, FanBehavior::kSpendWeighted, 0.05), 1.0);
+  EXPECT_EQ(PurchaseChance(1.0, FanBehavior::kSpendWeighted, 50), 1.0);
+  EXPECT_EQ(PurchaseChance(0.0, FanBehavior::kSpendWeighted, 50), 0.0);
+  EXPECT_GT(PurchaseChance(0.05, FanBehavior::kSpendWeighted, 4),
+            PurchaseChance(0.05, FanBehavior::kSpendWeighted, 0.5));
+}
+
+TEST_F(DeliveryTest, AtProbabilityOneEveryRecipientBuysUnderEitherBehaviour) {
+  behavior_.fan_behavior = FanBehavior::kSpendWeighted;
+  {
+    absl::MutexLock lock(&account_->mu);
+    for (size_t i = 0; i < account_->fans.size(); ++i) {
+      account_->fans[i].propensity = static_cast<uint16_t>(5 + 40 * i);  // 0.05 .. 3.65
+    }
+  }
+  const std::string media = Upload();
+  MassMessage* m =
+      Send(R"({"text":"ppv","userLists":["fans"],"price":5,"mediaFiles":[")" + media + R"("]})");
+  ASSERT_NE(m, nullptr);
+  Step(absl::Seconds(10));
+  Step(absl::Seconds(10));
+  EXPECT_EQ(m->sent, 9u);
+  EXPECT_EQ(m->purchases.size(), 9u);
+}
+
 TEST_F(DeliveryTest, FreeMessagesAreNeverBought) {
   MassMessage* m = Send(R"({"text":"free","userLists":["fans"]})");
   Step(absl::Seconds(60));

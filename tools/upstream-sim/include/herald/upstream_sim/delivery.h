@@ -37,6 +37,12 @@ struct DeliveryCounters {
   std::atomic<int64_t> subscribers_added{0};
 };
 
+// The chance that a recipient buys a priced message. `uniform`: the purchase probability p.
+// `spend_weighted`, with the fan's propensity w (its weight; the fans' mean is 1):
+// p(1-p)w + p², capped at 1. The mean over fans stays p (exactly while no fan reaches the cap),
+// big spenders buy more, and p = 1 means every recipient buys, p = 0 that none does.
+double PurchaseChance(double probability, FanBehavior behavior, double propensity);
+
 class DeliveryEngine {
  public:
   // `clock` and `sink` must outlive the engine.
