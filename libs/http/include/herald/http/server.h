@@ -1,0 +1,111 @@
+// One small HTTP/1.1 server (Boost.Beast) for every HTTP surface of Herald: the admin port, the
+// webhook ingest and the upstream simulator. It owns what each of them would otherwise repeat:
+// the accept loop with backoff, keep-alive, request limits (413), an idle timeout between
+// requests and a deadline for reading one request (slow clients are cut off), a connection cap,
+// and a gate so Close() returns only when every session has ended.
+//
+// Handlers are coroutines that see a parsed request and return a reply; they never deal with
+// sockets. A handler may ask for the connection to be reset without a response (the simulator's
+// fault injection does).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <absl/status/status.h>
+#include <absl/time/time.h>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <herald/common/config.h>
+
+namespace herald::http {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+using Response = boost::beast::http::response<boost::beast::http::string_body>;
+
+struct Reply {
+  Response response;
+  // Close the connection with a TCP reset instead of answering.
+  bool reset = false;
+};
+
+// Builds a response to `request` (same version and keep-alive) with a body and a content type.
+Response MakeResponse(const Request& request, unsigned status, std::string_view content_type,
+                      std::string body);
+
+// Called once per request, on the connection's strand; the request stays valid until the
+// returned coroutine completes, and the handler may move its body out. The server then sets
+// Content-Length from the body (for HEAD: the body's length, and the body is not sent), adds the
+// Server header unless the response has one, and downgrades keep-alive when the client or the
+// response asked for `Connection: close` or the server is closing. An exception is logged and
+// answered 500 with `Connection: close`. There is no deadline while the handler runs: a handler
+// that calls out keeps its own.
+using Handler = std::function<boost::asio::awaitable<Reply>(Request&)>;
+
+struct ServerConfig {
+  config::HostPort address{"127.0.0.1", 0};
+  // The `server` field of every line the server logs ("admin", "ingest", ...).
+  std::string name = "http";
+  // A connection that waits this long for a request (its first, or the next one on keep-alive)
+  // is closed.
+  absl::Duration idle_timeout = absl::Seconds(30);
+  // One request (headers and body) must arrive within this once its first byte has; a slower
+  // client is disconnected (slowloris protection).
+  absl::Duration request_timeout = absl::Seconds(10);
+  // Larger header blocks or bodies are answered 413 and the connection is closed.
+  uint32_t max_header_bytes = 16 * 1024;
+  uint64_t max_body_bytes = 1024 * 1024;
+  // Connections beyond this are accepted and closed at once, so a flood cannot exhaust memory.
+  uint32_t max_connections = 10'000;
+  // Sets TCP_NODELAY on accepted sockets.
+  bool no_delay = true;
+  // Body and content type of the 413 answer.
+  std::string too_large_content_type = "text/plain";
+  std::string too_large_body = "request too large\n";
+  // The `Server` header of every response (empty: none).
+  std::string server_header = "herald";
+};
+
+class Server {
+ public:
+  // Sessions run on `executor` (typically an io_context run by one or more threads), each on a
+  // strand of its own; `handler` is called on it, concurrently for different connections when
+  // several threads run it. The executor's context must outlive the server and its sessions
+  // (they keep the server's state alive until they end).
+  Server(boost::asio::any_io_executor executor, ServerConfig config, Handler handler);
+  ~Server();  // Closes the listener and the open connections; does not wait for them.
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts accepting. Fails (and serves nothing) when the address cannot be resolved
+  // (InvalidArgument) or bound (Unavailable; the message names the address), or when a timeout
+  // or limit is not positive (InvalidArgument). Call once.
+  absl::Status Start();
+  // The bound port (the chosen one for port 0). Valid after Start().
+  uint16_t port() const;
+  // Open connections right now.
+  int64_t connections() const;
+
+  // Stops accepting, closes idle connections, lets requests being read or handled finish and be
+  // answered (with `Connection: close`), and completes when every session has ended. May be
+  // awaited on any executor, by several callers. It waits as long as the slowest handler (and a
+  // request being read, up to request_timeout): bound it with a drain timeout and call Stop()
+  // when that expires.
+  boost::asio::awaitable<void> Close();
+  // Stops accepting and closes every connection now, without waiting. Handlers already running
+  // are not interrupted; their answers are dropped. Thread-safe.
+  void Stop();
+
+ private:
+  class Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace herald::http

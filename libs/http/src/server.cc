@@ -1,0 +1,412 @@
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <herald/common/gate.h>
+#include <herald/common/log.h>
+#include <herald/common/strings.h>
+#include <herald/http/server.h>
+
+namespace herald::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+// Pause after a failed accept (out of file descriptors and the like) instead of spinning.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+// After a refusal (413, 400) the rest of the request is read and dropped for at most this long
+// before closing, so the client reads the answer instead of a reset caused by unread data.
+constexpr auto kLingerTimeout = std::chrono::seconds(1);
+// The read that waits for a request's first byte.
+constexpr size_t kFirstReadBytes = 4096;
+
+void ExpiresAfter(beast::tcp_stream& stream, absl::Duration timeout) {
+  if (timeout == absl::InfiniteDuration()) {
+    stream.expires_never();
+  } else {
+    stream.expires_after(absl::ToChronoNanoseconds(timeout));
+  }
+}
+
+// Closes the connection with a TCP reset and no response.
+void Abort(beast::tcp_stream& stream) {
+  boost::system::error_code ignored;
+  stream.socket().set_option(asio::socket_base::linger(true, 0), ignored);
+  stream.close();
+}
+
+// A malformed request (as opposed to one cut short or too large).
+bool IsParseError(const boost::system::error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
+         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message &&
+         ec != bhttp::error::need_more && ec != bhttp::error::header_limit &&
+         ec != bhttp::error::body_limit && ec != bhttp::error::buffer_overflow;
+}
+
+// One connection. `stream` runs on the session's strand; so does everything that touches it.
+struct Session {
+  explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
+
+  beast::tcp_stream stream;
+  // Waiting for the first byte of a request (or lingering after a refusal): Close() may end the
+  // connection now without losing a request. Strand only.
+  bool idle = false;
+};
+
+// Completion of a detached coroutine: nothing in it is expected to throw (handler exceptions
+// are caught), so an exception is logged rather than thrown out of io_context::run().
+auto LogFailure(std::string name, std::string what) {
+  return [name = std::move(name), what = std::move(what)](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      log::Error("http server coroutine failed",
+                 {{"server", name}, {"coroutine", what}, {"error", ex.what()}});
+    }
+  };
+}
+
+absl::Status Validate(const ServerConfig& config) {
+  if (config.idle_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("http server: idle_timeout must be positive");
+  }
+  if (config.request_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("http server: request_timeout must be positive");
+  }
+  if (config.max_header_bytes == 0 || config.max_connections == 0) {
+    return absl::InvalidArgumentError(
+        "http server: max_header_bytes and max_connections must be positive");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Response MakeResponse(const Request& request, unsigned status, std::string_view content_type,
+                      std::string body) {
+  Response response(static_cast<bhttp::status>(status), request.version());
+  response.set(bhttp::field::content_type, content_type);
+  response.keep_alive(request.keep_alive());
+  response.body() = std::move(body);
+  response.prepare_payload();
+  return response;
+}
+
+class Server::Impl : public std::enable_shared_from_this<Impl> {
+ public:
+  Impl(asio::any_io_executor executor, ServerConfig config, Handler handler)
+      : executor_(std::move(executor)),
+        config_(std::move(config)),
+        handler_(std::move(handler)),
+        accept_strand_(asio::make_strand(executor_)),
+        acceptor_(accept_strand_),
+        backoff_(accept_strand_) {}
+
+  absl::Status Start() {
+    if (started_.exchange(true)) {
+      return absl::FailedPreconditionError("http server: already started");
+    }
+    if (absl::Status valid = Validate(config_); !valid.ok()) return valid;
+    GateHolder accept_hold(gate_);
+    if (!accept_hold || stopped_.load()) {
+      return absl::FailedPreconditionError("http server: closed before it started");
+    }
+    const std::string where = config_.address.ToString();
+    boost::system::error_code ec;
+    tcp::resolver resolver(executor_);
+    auto results = resolver.resolve(config_.address.host, std::to_string(config_.address.port),
+                                    tcp::resolver::passive, ec);
+    if (ec || results.empty()) {
+      return absl::InvalidArgumentError(StrCat("cannot resolve ", where, ": ", ec.message()));
+    }
+    const tcp::endpoint endpoint = results.begin()->endpoint();
+    if (acceptor_.open(endpoint.protocol(), ec); !ec) {
+      acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+      if (!ec) acceptor_.bind(endpoint, ec);
+      if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+      boost::system::error_code ignored;
+      acceptor_.close(ignored);
+      return absl::UnavailableError(StrCat("cannot listen on ", where, ": ", ec.message()));
+    }
+    port_ = acceptor_.local_endpoint().port();
+    asio::co_spawn(accept_strand_, AcceptLoop(shared_from_this(), std::move(accept_hold)),
+                   LogFailure(config_.name, "accept loop"));
+    return absl::OkStatus();
+  }
+
+  uint16_t port() const { return port_.load(); }
+  int64_t connections() const { return connections_.load(); }
+
+  asio::awaitable<void> Close() {
+    draining_.store(true);
+    CloseAcceptor();
+    // Sessions waiting for a request end now; the others see draining_ before they read the
+    // next one, and answer the current one with `Connection: close`.
+    ForEachSession([](const std::shared_ptr<Session>& session) {
+      asio::post(session->stream.get_executor(), [session] {
+        if (session->idle) session->stream.close();
+      });
+    });
+    co_await gate_.Close();
+  }
+
+  void Stop() {
+    stopped_.store(true);
+    CloseAcceptor();
+    ForEachSession([](const std::shared_ptr<Session>& session) {
+      asio::post(session->stream.get_executor(), [session] { session->stream.close(); });
+    });
+  }
+
+ private:
+  bool stopping() const { return draining_.load() || stopped_.load(); }
+
+  void CloseAcceptor() {
+    asio::post(accept_strand_, [self = shared_from_this()] {
+      boost::system::error_code ignored;
+      self->acceptor_.close(ignored);
+      self->backoff_.cancel();
+    });
+  }
+
+  template <typename F>
+  void ForEachSession(F f) {
+    std::vector<std::shared_ptr<Session>> sessions;
+    {
+      std::lock_guard lock(mu_);
+      sessions.reserve(sessions_.size());
+      for (const auto& [raw, session] : sessions_) sessions.push_back(session);
+    }
+    for (const std::shared_ptr<Session>& session : sessions) f(session);
+  }
+
+  static asio::awaitable<void> AcceptLoop(std::shared_ptr<Impl> self, GateHolder hold) {
+    const GateHolder held = std::move(hold);
+    for (;;) {
+      auto [ec, socket] =
+          co_await self->acceptor_.async_accept(asio::make_strand(self->executor_), kUseTuple);
+      if (!self->acceptor_.is_open() || self->stopping()) co_return;
+      if (ec == asio::error::operation_aborted) co_return;
+      if (ec) {
+        log::Warn("http accept failed", {{"server", self->config_.name}, {"error", ec.message()}});
+        self->backoff_.expires_after(kAcceptBackoff);
+        co_await self->backoff_.async_wait(kUseTuple);
+        continue;
+      }
+      self->Admit(tcp::socket(std::move(socket)));
+    }
+  }
+
+  // On the accept strand.
+  void Admit(tcp::socket socket) {
+    boost::system::error_code ignored;
+    if (connections_.load() >= static_cast<int64_t>(config_.max_connections)) {
+      log::Debug("http connection refused: too many",
+                 {{"server", config_.name}, {"max_connections", config_.max_connections}});
+      socket.close(ignored);
+      return;
+    }
+    GateHolder hold(gate_);
+    if (!hold) {
+      socket.close(ignored);
+      return;
+    }
+    if (config_.no_delay) socket.set_option(tcp::no_delay(true), ignored);
+    auto session = std::make_shared<Session>(std::move(socket));
+    {
+      std::lock_guard lock(mu_);
+      sessions_.emplace(session.get(), session);
+    }
+    connections_.fetch_add(1);
+    asio::co_spawn(session->stream.get_executor(),
+                   RunSession(shared_from_this(), session, std::move(hold)),
+                   LogFailure(config_.name, "session"));
+  }
+
+  // Removes a session from the open set however its coroutine ends.
+  struct Registration {
+    Impl* impl;
+    Session* session;
+    ~Registration() {
+      {
+        std::lock_guard lock(impl->mu_);
+        impl->sessions_.erase(session);
+      }
+      impl->connections_.fetch_sub(1);
+    }
+  };
+
+  static asio::awaitable<void> RunSession(std::shared_ptr<Impl> self,
+                                          std::shared_ptr<Session> session, GateHolder hold) {
+    // Locals end before the parameters: the gate is left while `self` still owns it.
+    const GateHolder held = std::move(hold);
+    const Registration registration{self.get(), session.get()};
+    co_await self->Serve(*session);
+  }
+
+  asio::awaitable<void> Serve(Session& s) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      // Checked on the strand before going idle; Close() posts to the strand after setting it,
+      // so an idle session is either closed by Close() or never goes idle.
+      if (stopping()) break;
+      if (buffer.size() == 0) {
+        s.idle = true;
+        ExpiresAfter(s.stream, config_.idle_timeout);
+        auto [ec, n] =
+            co_await s.stream.async_read_some(buffer.prepare(kFirstReadBytes), kUseTuple);
+        s.idle = false;
+        if (ec) break;  // the client left, idle too long, or Close()/Stop()
+        buffer.commit(n);
+      }
+
+      // The whole request must arrive within request_timeout of its first byte.
+      ExpiresAfter(s.stream, config_.request_timeout);
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.header_limit(config_.max_header_bytes);
+      parser.body_limit(config_.max_body_bytes);
+      auto [ec, n] = co_await bhttp::async_read(s.stream, buffer, parser, kUseTuple);
+      if (ec == bhttp::error::header_limit || ec == bhttp::error::body_limit) {
+        co_await Refuse(s, bhttp::status::payload_too_large, config_.too_large_content_type,
+                        config_.too_large_body);
+        co_return;
+      }
+      if (IsParseError(ec)) {
+        co_await Refuse(s, bhttp::status::bad_request, "text/plain", "bad request\n");
+        co_return;
+      }
+      if (ec) break;  // cut short, too slow (the stream is closed), or Stop()
+
+      Request& request = parser.get();
+      const bool head = request.method() == bhttp::verb::head;
+      const bool client_keep_alive = request.keep_alive();
+      s.stream.expires_never();  // handlers keep their own deadlines
+      Reply reply = co_await CallHandler(request);
+      if (reply.reset) {
+        Abort(s.stream);
+        co_return;
+      }
+      Response& response = reply.response;
+      const bool keep_alive = client_keep_alive && response.keep_alive() && !stopping();
+      Finish(response, head, keep_alive);
+      ExpiresAfter(s.stream, config_.request_timeout);
+      auto [write_ec, written] = co_await bhttp::async_write(s.stream, response, kUseTuple);
+      if (write_ec || !keep_alive) break;
+    }
+    boost::system::error_code ignored;
+    s.stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    s.stream.close();
+  }
+
+  asio::awaitable<Reply> CallHandler(Request& request) {
+    try {
+      co_return co_await handler_(request);
+    } catch (const std::exception& e) {
+      log::Error("http handler failed", {{"server", config_.name},
+                                         {"target", std::string_view(request.target())},
+                                         {"error", e.what()}});
+    }
+    Reply reply{.response = MakeResponse(request, 500, "text/plain", "internal server error\n")};
+    reply.response.keep_alive(false);
+    co_return reply;
+  }
+
+  void Finish(Response& response, bool head, bool keep_alive) const {
+    if (!config_.server_header.empty() && response.find(bhttp::field::server) == response.end()) {
+      response.set(bhttp::field::server, config_.server_header);
+    }
+    if (head) {
+      // The length of the body a GET would have had, and no body.
+      if (!response.body().empty()) {
+        response.content_length(response.body().size());
+        response.body().clear();
+      }
+    } else {
+      response.prepare_payload();
+    }
+    response.keep_alive(keep_alive);
+  }
+
+  // Answers `status` with `Connection: close`, then drops the rest of the request and closes.
+  asio::awaitable<void> Refuse(Session& s, bhttp::status status, std::string_view content_type,
+                               std::string body) {
+    Response response(status, 11);
+    response.set(bhttp::field::content_type, content_type);
+    response.body() = std::move(body);
+    Finish(response, /*head=*/false, /*keep_alive=*/false);
+    ExpiresAfter(s.stream, config_.request_timeout);
+    auto [ec, written] = co_await bhttp::async_write(s.stream, response, kUseTuple);
+    if (!ec) {
+      boost::system::error_code ignored;
+      s.stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      s.idle = true;
+      s.stream.expires_after(kLingerTimeout);
+      std::array<char, 4096> sink;
+      for (;;) {
+        auto [read_ec, n] = co_await s.stream.async_read_some(asio::buffer(sink), kUseTuple);
+        if (read_ec) break;
+      }
+    }
+    s.stream.close();
+  }
+
+  const asio::any_io_executor executor_;
+  const ServerConfig config_;
+  const Handler handler_;
+  asio::strand<asio::any_io_executor> accept_strand_;
+  tcp::acceptor acceptor_;      // accept strand only (after Start)
+  asio::steady_timer backoff_;  // accept strand only
+  std::atomic<uint16_t> port_{0};
+  std::atomic<bool> started_{false};
+  std::atomic<bool> draining_{false};  // Close() called
+  std::atomic<bool> stopped_{false};   // Stop() called
+  std::atomic<int64_t> connections_{0};
+  Gate gate_;  // the accept loop and every session
+  std::mutex mu_;
+  std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;  // guarded by mu_
+};
+
+Server::Server(asio::any_io_executor executor, ServerConfig config, Handler handler)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(config), std::move(handler))) {}
+
+Server::~Server() { impl_->Stop(); }
+
+absl::Status Server::Start() { return impl_->Start(); }
+uint16_t Server::port() const { return impl_->port(); }
+int64_t Server::connections() const { return impl_->connections(); }
+
+asio::awaitable<void> Server::Close() {
+  // The coroutine owns the implementation, so the Server may be destroyed while it runs.
+  const std::shared_ptr<Impl> impl = impl_;
+  co_await impl->Close();
+}
+
+void Server::Stop() { impl_->Stop(); }
+
+}  // namespace herald::http
