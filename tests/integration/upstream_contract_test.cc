@@ -312,6 +312,36 @@ TEST_F(UpstreamContractTest, ListsTheTeamsAccounts) {
   EXPECT_EQ(res.info.meta->is_cached, false);
 }
 
+TEST_F(UpstreamContractTest, WebhooksAreCreatedListedAndUpdated) {
+  WebhookSpec spec{.endpoint_url = "http://127.0.0.1:9/webhooks/t.team",
+                   .events = {"messages.sent", "transactions.new"},
+                   .signing_secret = "first-secret"};
+  Result<Webhook> created = Run(client_->CreateWebhook(spec));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(created.value->id.starts_with("wh_"));
+  EXPECT_EQ(created.value->url, spec.endpoint_url);
+  EXPECT_EQ(created.value->events, spec.events);
+  EXPECT_TRUE(created.value->enabled);
+  EXPECT_TRUE(created.value->has_signing_secret);
+
+  spec.events = {"chat_queue.finished"};
+  spec.signing_secret = "second-secret";
+  Result<Webhook> updated = Run(client_->UpdateWebhook(created.value->id, spec));
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated.value->events, spec.events);
+
+  Result<std::vector<Webhook>> listed = Run(client_->ListWebhooks());
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed.value->size(), 1u);
+  EXPECT_EQ((*listed.value)[0].id, created.value->id);
+
+  spec.events = {"no.such.event"};
+  Result<Webhook> refused = Run(client_->CreateWebhook(spec));
+  EXPECT_FALSE(refused.ok());
+  spec.events = {};
+  EXPECT_EQ(Run(client_->CreateWebhook(spec)).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(UpstreamContractTest, FreeMassMessageIsQueuedDeliveredAndReported) {
   Result<QueueItem> sent = Run(client_->SendMassMessage(
       kAccount, {.text = "Hello fans", .user_lists = {"900"}, .user_ids = {1010}}));

@@ -265,4 +265,19 @@ Api::Call<std::vector<Account>> Client::ListAccounts() {
       Endpoint::kListAccounts, impl_->requests().ListAccounts(), &internal::ParseAccountsBody);
 }
 
+Api::Call<std::vector<Webhook>> Client::ListWebhooks() {
+  return impl_->Call<std::vector<Webhook>>(
+      Endpoint::kListWebhooks, impl_->requests().ListWebhooks(), &internal::ParseWebhooksBody);
+}
+
+Api::Call<Webhook> Client::CreateWebhook(WebhookSpec spec) {
+  return impl_->Call<Webhook>(Endpoint::kCreateWebhook, impl_->requests().CreateWebhook(spec),
+                              &internal::ParseWebhookBody);
+}
+
+Api::Call<Webhook> Client::UpdateWebhook(std::string id, WebhookSpec spec) {
+  return impl_->Call<Webhook>(Endpoint::kUpdateWebhook, impl_->requests().UpdateWebhook(id, spec),
+                              &internal::ParseWebhookBody);
+}
+
 }  // namespace herald::upstream

@@ -43,6 +43,12 @@ std::string_view EndpointName(Endpoint endpoint) {
       return "list_message_buyers";
     case Endpoint::kListAccounts:
       return "list_accounts";
+    case Endpoint::kListWebhooks:
+      return "list_webhooks";
+    case Endpoint::kCreateWebhook:
+      return "create_webhook";
+    case Endpoint::kUpdateWebhook:
+      return "update_webhook";
   }
   return "unknown";
 }

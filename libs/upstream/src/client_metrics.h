@@ -30,8 +30,11 @@ enum class Endpoint {
   kGetTopMessage,
   kListMessageBuyers,
   kListAccounts,
+  kListWebhooks,
+  kCreateWebhook,
+  kUpdateWebhook,
 };
-inline constexpr size_t kEndpointCount = static_cast<size_t>(Endpoint::kListAccounts) + 1;
+inline constexpr size_t kEndpointCount = static_cast<size_t>(Endpoint::kUpdateWebhook) + 1;
 
 std::string_view EndpointName(Endpoint endpoint);  // "send_mass_message", ...
 

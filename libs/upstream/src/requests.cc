@@ -385,6 +385,40 @@ absl::StatusOr<HttpRequest> RequestFactory::ListAccounts() const {
   return Make(HttpMethod::kGet, BuildUrl(origin_, {"accounts"}));
 }
 
+absl::StatusOr<HttpRequest> RequestFactory::ListWebhooks() const {
+  return Make(HttpMethod::kGet, BuildUrl(origin_, {"webhooks"}));
+}
+
+namespace {
+
+absl::StatusOr<json::object> WebhookBody(const WebhookSpec& spec) {
+  if (!spec.endpoint_url.starts_with("http://") && !spec.endpoint_url.starts_with("https://")) {
+    return InvalidRequest("webhook endpoint_url must be an http(s) URL");
+  }
+  if (spec.events.empty()) return InvalidRequest("a webhook needs at least one event");
+  json::object body;
+  body["endpoint_url"] = J(spec.endpoint_url);
+  body["events"] = StringArray(spec.events);
+  body["account_scope"] = "global";
+  if (!spec.signing_secret.empty()) body["signing_secret"] = J(spec.signing_secret);
+  return body;
+}
+
+}  // namespace
+
+absl::StatusOr<HttpRequest> RequestFactory::CreateWebhook(const WebhookSpec& spec) const {
+  HERALD_ASSIGN_OR_RETURN(json::object body, WebhookBody(spec));
+  return MakeJson(HttpMethod::kPost, BuildUrl(origin_, {"webhooks"}), json::serialize(body));
+}
+
+absl::StatusOr<HttpRequest> RequestFactory::UpdateWebhook(std::string_view id,
+                                                          const WebhookSpec& spec) const {
+  if (id.empty()) return InvalidRequest("webhook id is empty");
+  HERALD_ASSIGN_OR_RETURN(json::object body, WebhookBody(spec));
+  body["enabled"] = true;
+  return MakeJson(HttpMethod::kPut, BuildUrl(origin_, {"webhooks", id}), json::serialize(body));
+}
+
 absl::StatusOr<HttpRequest> RequestFactory::FollowNextPage(std::string_view next_page) const {
   HERALD_ASSIGN_OR_RETURN(std::string url, CheckNextPageAgainst(origin_, next_page));
   return Make(HttpMethod::kGet, std::move(url));

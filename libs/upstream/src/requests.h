@@ -85,6 +85,9 @@ class RequestFactory {
   absl::StatusOr<HttpRequest> ListMessageBuyers(std::string_view account, int64_t message_id,
                                                 const BuyersQuery& query) const;
   absl::StatusOr<HttpRequest> ListAccounts() const;
+  absl::StatusOr<HttpRequest> ListWebhooks() const;
+  absl::StatusOr<HttpRequest> CreateWebhook(const WebhookSpec& spec) const;
+  absl::StatusOr<HttpRequest> UpdateWebhook(std::string_view id, const WebhookSpec& spec) const;
   // A GET of a pagination link, after CheckNextPage.
   absl::StatusOr<HttpRequest> FollowNextPage(std::string_view next_page) const;
 

@@ -437,6 +437,43 @@ absl::StatusOr<BuyersPage> ParseBuyersBody(const JsonDocument& doc) {
   return Checked(data, std::move(page));
 }
 
+namespace {
+
+Webhook ReadWebhook(ObjectReader o) {
+  Webhook w;
+  w.id = o.RequiredIdText("id");
+  w.url = o.String("url");
+  if (std::optional<JsonReader> events = o.Get("events"); events.has_value()) {
+    ArrayReader list = events->Array();
+    for (size_t i = 0; i < list.size(); ++i) w.events.push_back(list.At(i).String());
+  }
+  w.enabled = o.Bool("enabled");
+  w.has_signing_secret = o.Bool("has_signing_secret");
+  return w;
+}
+
+// The envelope's data, or the body itself when it has none.
+JsonReader DataOrRoot(const JsonDocument& doc) {
+  JsonReader root(doc, "");
+  if (root.value().is_object() && root.value().get_object().contains("data")) return Data(doc);
+  return root;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Webhook>> ParseWebhooksBody(const JsonDocument& doc) {
+  ArrayReader list = DataOrRoot(doc).Array();
+  std::vector<Webhook> out;
+  for (size_t i = 0; i < list.size(); ++i) out.push_back(ReadWebhook(list.At(i).Object()));
+  return Checked(list, std::move(out));
+}
+
+absl::StatusOr<Webhook> ParseWebhookBody(const JsonDocument& doc) {
+  JsonReader data = DataOrRoot(doc);
+  Webhook w = ReadWebhook(data.Object());
+  return Checked(data, std::move(w));
+}
+
 absl::StatusOr<std::vector<Account>> ParseAccountsBody(const JsonDocument& doc) {
   // A bare array, or the standard envelope.
   JsonReader root(doc, "");

@@ -75,5 +75,7 @@ absl::StatusOr<UserListUsersPage> ParseUserListUsersBody(const JsonDocument& doc
 absl::StatusOr<std::optional<TopMessage>> ParseTopMessageBody(const JsonDocument& doc);
 absl::StatusOr<BuyersPage> ParseBuyersBody(const JsonDocument& doc);
 absl::StatusOr<std::vector<Account>> ParseAccountsBody(const JsonDocument& doc);
+absl::StatusOr<std::vector<Webhook>> ParseWebhooksBody(const JsonDocument& doc);
+absl::StatusOr<Webhook> ParseWebhookBody(const JsonDocument& doc);
 
 }  // namespace herald::upstream::internal

@@ -137,6 +137,13 @@ class Api {
   // --- Accounts: GET /api/accounts ---
 
   virtual Call<std::vector<Account>> ListAccounts() = 0;
+
+  // --- Webhooks: /api/webhooks (the team of the key) ---
+
+  virtual Call<std::vector<Webhook>> ListWebhooks() = 0;
+  virtual Call<Webhook> CreateWebhook(WebhookSpec spec) = 0;
+  // PUT /{id}: replaces URL, events and secret, and enables it.
+  virtual Call<Webhook> UpdateWebhook(std::string id, WebhookSpec spec) = 0;
 };
 
 class Client final : public Api {
@@ -175,6 +182,9 @@ class Client final : public Api {
   Call<BuyersPage> NextMessageBuyers(std::string next_page) override;
   Call<AllBuyers> ListAllMessageBuyers(std::string account, int64_t message_id) override;
   Call<std::vector<Account>> ListAccounts() override;
+  Call<std::vector<Webhook>> ListWebhooks() override;
+  Call<Webhook> CreateWebhook(WebhookSpec spec) override;
+  Call<Webhook> UpdateWebhook(std::string id, WebhookSpec spec) override;
 
  private:
   class Impl;

@@ -256,6 +256,21 @@ struct AllBuyers {
   int pages = 0;
 };
 
+// A team-level webhook (POST/PUT /api/webhooks), scoped to every account of the team.
+struct WebhookSpec {
+  std::string endpoint_url;
+  std::vector<std::string> events;
+  std::string signing_secret;  // the key of the Signature header's HMAC
+};
+
+struct Webhook {
+  std::string id;  // "wh_…"
+  std::string url;
+  std::vector<std::string> events;
+  bool enabled = false;
+  bool has_signing_secret = false;
+};
+
 // A connected creator account (GET /api/accounts).
 struct Account {
   std::string id;  // "acct_…"
