@@ -26,6 +26,18 @@ ABSL_FLAG(std::string, role, "all",
           "all, or a comma list such as api,ingest.");
 ABSL_FLAG(std::string, grpc_address, "0.0.0.0:7070",
           "host:port the api role's gRPC server listens on (port 0: any free port).");
+ABSL_FLAG(std::string, ingest_address, "0.0.0.0:8080",
+          "host:port the ingest role's webhook receiver listens on (POST /webhooks/{endpoint}).");
+ABSL_FLAG(std::string, public_webhook_url, "",
+          "The ingest role's address as the upstream reaches it, e.g. "
+          "https://ingest.example.com/webhooks: each team's webhook is registered there when the "
+          "team is created. Empty: teams are not registered.");
+ABSL_FLAG(int64_t, webhook_max_body_bytes, 1 << 20,
+          "Webhook bodies larger than this are refused with 413.");
+ABSL_FLAG(std::string, reconcile_schedule, "10m,1h,6h,24h,72h",
+          "After a priced campaign message finishes, read its buyers from the upstream after "
+          "each of these delays (each from the previous round) to repair purchases whose "
+          "webhooks were lost. Empty: never.");
 ABSL_FLAG(std::string, admin_address, "0.0.0.0:9090",
           "host:port of the admin HTTP server (/metrics, /healthz, /readyz).");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(25),
@@ -174,6 +186,10 @@ int main(int argc, char** argv) {
       .role = absl::GetFlag(FLAGS_role),
       .grpc_address = absl::GetFlag(FLAGS_grpc_address),
       .admin_address = absl::GetFlag(FLAGS_admin_address),
+      .ingest_address = absl::GetFlag(FLAGS_ingest_address),
+      .public_webhook_url = absl::GetFlag(FLAGS_public_webhook_url),
+      .reconcile_schedule = absl::GetFlag(FLAGS_reconcile_schedule),
+      .webhook_max_body_bytes = absl::GetFlag(FLAGS_webhook_max_body_bytes),
       .drain_timeout = absl::GetFlag(FLAGS_drain_timeout),
       .io_threads = absl::GetFlag(FLAGS_io_threads),
       .redis_address = absl::GetFlag(FLAGS_redis_address),

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include <absl/strings/str_split.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -15,20 +16,25 @@
 #include <string.h>
 
 #include <herald/api/api.h>
+#include <herald/campaign/analytics.h>
 #include <herald/campaign/service.h>
 #include <herald/campaign/workflow.h>
 #include <herald/common/setting_error.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
+#include <herald/ingest/ingest.h>
 #include <herald/metrics/metrics.h>
 #include <herald/metrics/readiness.h>
 #include <herald/queue/metrics.h>
 #include <herald/store/crypto.h>
 #include <herald/store/record_store.h>
 #include <herald/store/store.h>
+#include <herald/webhooks/ingest.h>
+#include <herald/webhooks/recorder.h>
 
 #include "component.h"
 #include "grpc_component.h"
+#include "ingest_component.h"
 #include "worker_component.h"
 
 #ifndef HERALD_VERSION
@@ -96,6 +102,29 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
                           config::ParseHostPort("grpc_address", flags.grpc_address));
   HERALD_ASSIGN_OR_RETURN(config.admin.address,
                           config::ParseHostPort("admin_address", flags.admin_address));
+  HERALD_ASSIGN_OR_RETURN(config.ingest.address,
+                          config::ParseHostPort("ingest_address", flags.ingest_address));
+  config.ingest.name = "ingest";
+  HERALD_RETURN_IF_ERROR(config::RequireInRange("webhook_max_body_bytes",
+                                                flags.webhook_max_body_bytes, 1024, 64 << 20));
+  config.ingest.max_body_bytes = static_cast<uint64_t>(flags.webhook_max_body_bytes);
+  if (!flags.public_webhook_url.empty() && !flags.public_webhook_url.starts_with("http://") &&
+      !flags.public_webhook_url.starts_with("https://")) {
+    return absl::InvalidArgumentError(
+        StrCat("--public_webhook_url: must start with http:// or https:// (got '",
+               flags.public_webhook_url, "')"));
+  }
+  config.public_webhook_url = flags.public_webhook_url;
+  config.workflow.reconcile_schedule.clear();
+  for (absl::string_view part :
+       absl::StrSplit(ToAbsl(flags.reconcile_schedule), ',', absl::SkipWhitespace())) {
+    absl::Duration d;
+    if (!absl::ParseDuration(part, &d) || d <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(StrCat("--reconcile_schedule: '", ToStd(part),
+                                               "' is not a positive duration (e.g. 10m,1h)"));
+    }
+    config.workflow.reconcile_schedule.push_back(d);
+  }
   HERALD_RETURN_IF_ERROR(config::RequirePositive("drain_timeout", flags.drain_timeout));
   config.drain_timeout = flags.drain_timeout;
   HERALD_RETURN_IF_ERROR(config::RequireInRange("io_threads", flags.io_threads, 0, 256));
@@ -179,6 +208,7 @@ struct Shared {
   asio::any_io_executor executor;
   api::Api& api;
   campaign::DeliveryWorkflow& workflow;
+  webhooks::Ingest& ingest;
 };
 
 // Builds the components for the configured roles, in start order.
@@ -194,6 +224,10 @@ std::vector<std::unique_ptr<Component>> MakeComponents(const ServeConfig& config
         shared.executor, shared.queue, config.worker, shared.registry,
         [&workflow = shared.workflow](queue::Worker& worker) { workflow.Register(worker); }));
   }
+  if (config.roles.ingest) {
+    components.push_back(std::make_unique<IngestComponent>(
+        shared.executor, config.ingest, ingest::MakeWebhookHandler(shared.ingest)));
+  }
   return components;
 }
 
@@ -204,7 +238,12 @@ struct Product {
   std::unique_ptr<campaign::UpstreamClients> upstream;
   std::unique_ptr<campaign::Service> service;
   std::unique_ptr<campaign::DeliveryWorkflow> workflow;
+  std::unique_ptr<webhooks::MessageAnalytics> message_analytics;
+  std::unique_ptr<campaign::Analytics> analytics;
   std::unique_ptr<api::Api> api;
+  std::unique_ptr<webhooks::EventRecorder> recorder;
+  std::unique_ptr<webhooks::EndpointDirectory> endpoints;
+  std::unique_ptr<webhooks::Ingest> ingest;
 };
 
 // Drains every component concurrently, each against the same deadline.
@@ -293,10 +332,21 @@ int RunServe(const ServeConfig& config) {
       campaign::MakeUpstreamClients(ioc.get_executor(), config.upstream, box, &registry);
   product->service = std::make_unique<campaign::Service>(
       *product->store, job_queue, box, *product->upstream, SystemClock::Get(),
-      campaign::ServiceConfig{.admin_key = config.admin_key});
+      campaign::ServiceConfig{.admin_key = config.admin_key,
+                              .public_webhook_url = config.public_webhook_url});
   product->workflow = std::make_unique<campaign::DeliveryWorkflow>(
       *product->store, job_queue, *product->upstream, SystemClock::Get(), config.workflow);
-  product->api = api::MakeApi(ioc.get_executor(), *product->service, {}, &registry);
+  product->message_analytics = std::make_unique<webhooks::MessageAnalytics>(redis_client);
+  product->workflow->UseEvents(product->message_analytics.get(), &registry);
+  product->analytics =
+      std::make_unique<campaign::Analytics>(*product->store, *product->message_analytics);
+  product->api =
+      api::MakeApi(ioc.get_executor(), *product->service, *product->analytics, {}, &registry);
+  product->recorder = webhooks::MakeRedisEventRecorder(redis_client, SystemClock::Get());
+  product->endpoints = webhooks::MakeCachedDirectory(ingest::MakeTeamDirectory(*product->service),
+                                                     SystemClock::Get(), absl::Seconds(10));
+  product->ingest =
+      std::make_unique<webhooks::Ingest>(*product->endpoints, *product->recorder, &registry);
 
   std::vector<std::unique_ptr<Component>> components =
       MakeComponents(config, {.registry = registry,
@@ -304,7 +354,8 @@ int RunServe(const ServeConfig& config) {
                               .queue = job_queue,
                               .executor = ioc.get_executor(),
                               .api = *product->api,
-                              .workflow = *product->workflow});
+                              .workflow = *product->workflow,
+                              .ingest = *product->ingest});
   int exit_code = 0;
   std::vector<std::unique_ptr<Component>> started_components;
   for (auto& c : components) {

@@ -16,6 +16,7 @@
 #include <herald/campaign/workflow.h>
 #include <herald/common/config.h>
 #include <herald/common/log.h>
+#include <herald/http/server.h>
 #include <herald/metrics/admin_server.h>
 #include <herald/queue/queue.h>
 #include <herald/queue/worker.h>
@@ -39,6 +40,11 @@ struct ServeConfig {
   Roles roles;
   config::HostPort grpc_address{"0.0.0.0", 7070};
   metrics::AdminServerConfig admin;
+  // The ingest role's webhook receiver.
+  http::ServerConfig ingest;
+  // Where the upstream reaches the ingest role ("https://…/webhooks"); empty: teams are not
+  // registered for webhooks.
+  std::string public_webhook_url;
   // Time allowed after SIGTERM for in-flight work to finish; Kubernetes'
   // terminationGracePeriodSeconds must be longer.
   absl::Duration drain_timeout = absl::Seconds(25);
@@ -67,6 +73,10 @@ struct ServeFlags {
   std::string role;
   std::string grpc_address;
   std::string admin_address;
+  std::string ingest_address = "0.0.0.0:8080";
+  std::string public_webhook_url;
+  std::string reconcile_schedule = "10m,1h,6h,24h,72h";
+  int64_t webhook_max_body_bytes = 1 << 20;
   absl::Duration drain_timeout;
   int io_threads = 0;  // 0: one per core
   std::string redis_address = "127.0.0.1:6379";

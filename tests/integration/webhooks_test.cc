@@ -83,7 +83,7 @@ class WebhooksTest : public ::testing::Test {
         io_.get_executor(), redis::ClientConfig{.address = {"127.0.0.1", server_->port()}});
     client_->Start();
     recorder_ = MakeRedisEventRecorder(*client_, clock_);
-    reader_ = std::make_unique<AnalyticsReader>(*client_);
+    reader_ = std::make_unique<MessageAnalytics>(*client_);
     thread_ = std::thread([this] { io_.run(); });
   }
 
@@ -121,7 +121,7 @@ class WebhooksTest : public ::testing::Test {
   std::unique_ptr<testing::RedisServer> server_;
   std::unique_ptr<redis::Client> client_;
   std::unique_ptr<EventRecorder> recorder_;
-  std::unique_ptr<AnalyticsReader> reader_;
+  std::unique_ptr<MessageAnalytics> reader_;
   std::thread thread_;
 };
 
@@ -224,6 +224,38 @@ TEST_F(WebhooksTest, ConcurrentCopiesApplyOnce) {
   }
   EXPECT_EQ(applied, 1);
   EXPECT_EQ(Stats(106).sent, 1);
+}
+
+TEST_F(WebhooksTest, ReconciliationAddsLostPurchasesOnceAndLateEventsCorrectIt) {
+  // Fan 7's purchase arrived; fans 8 and 9 bought too but their events were lost.
+  Record("s7", Sent(110, 701, 7, 1000));
+  Record("s8", Sent(110, 702, 8, 1000));
+  Record("t7", Transaction(701, 7, 1000));
+  const MessageKey message{"acct_a", 110};
+  EXPECT_EQ(Must(reader_->ReconcileBuyers("t1", message, 1000, 200, {7, 8, 9}, 5)), 2);
+  EXPECT_EQ(Must(reader_->ReconcileBuyers("t1", message, 1000, 200, {7, 8, 9}, 6)), 0);
+  MessageStats s = Stats(110);
+  EXPECT_EQ(s.purchases, 3);
+  EXPECT_EQ(s.gross_cents, 3000);
+  EXPECT_EQ(s.net_cents, 2400);
+  EXPECT_EQ(s.reconciled, 2);
+  // Fan 8's transaction turns up after all, at a different amount: counted once, corrected.
+  Record("t8", Transaction(702, 8, 1100));
+  Record("u8", Unlock(702, 8, 1100));
+  s = Stats(110);
+  EXPECT_EQ(s.purchases, 3);
+  EXPECT_EQ(s.gross_cents, 3100);
+  EXPECT_EQ(s.fee_cents, 200 + 200 + 220);
+  EXPECT_EQ(s.net_cents, 3100 - 620);
+  // Fan 9's purchase arrives before its messages.sent: still once.
+  Record("t9", Transaction(703, 9, 1000));
+  Record("s9", Sent(110, 703, 9, 1000));
+  s = Stats(110);
+  EXPECT_EQ(s.purchases, 3);
+  EXPECT_EQ(s.gross_cents, 3100);
+  EXPECT_EQ(s.net_cents, 2480);
+  const std::vector<Buyer> buyers = Must(reader_->Buyers("t1", {message}));
+  ASSERT_EQ(buyers.size(), 3u);
 }
 
 TEST_F(WebhooksTest, RedisDownIsAnErrorAndTheRetryApplies) {

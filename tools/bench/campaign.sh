@@ -105,9 +105,10 @@ start_stack() {
   wait_for 20 curl -sf "http://127.0.0.1:$sim_port/_sim/health"
   grpc_port="$(free_port)"
   admin_port="$(free_port)"
+  ingest_port="$(free_port)"
   HERALD_ADMIN_KEY="$admin_key" HERALD_ENCRYPTION_KEY="$encryption_key" \
     "$herald" serve --grpc_address="127.0.0.1:$grpc_port" --admin_address="127.0.0.1:$admin_port" \
-    --redis_address="127.0.0.1:$redis_port" --upstream_url="http://127.0.0.1:$sim_port" \
+    --ingest_address="127.0.0.1:$ingest_port" --redis_address="127.0.0.1:$redis_port" --upstream_url="http://127.0.0.1:$sim_port" \
     --drain_timeout=5s --log_level=warn --log_format=text "${herald_flags[@]}" \
     2>"$dir/herald.log" &
   herald_pid=$!

@@ -14,6 +14,7 @@
 #include <herald/common/strings.h>
 #include <herald/queue/queue.h>
 #include <herald/store/crypto.h>
+#include <herald/webhooks/ingest.h>
 
 namespace herald::campaign {
 namespace {
@@ -127,7 +128,80 @@ Service::Op<store::Created<store::Team>> Service::CreateTeam(store::Team team, s
       .per_minute = created.value.rate_limit_per_minute,
       .burst = std::max<int64_t>(1, created.value.rate_limit_per_minute / 60)};
   HERALD_CO_RETURN_IF_ERROR(co_await queue_.SetTeamLimits(QueueTeam(team.tenant, team.id), limit));
+  if (!created.replayed && !config_.public_webhook_url.empty()) {
+    // The team exists whatever happens here; a failed registration shows in webhook_error and
+    // is retried with RegisterTeamWebhook.
+    auto registered = co_await RegisterTeamWebhook(team.tenant, created.value.id);
+    if (registered.ok()) {
+      created.value = *std::move(registered);
+    } else {
+      log::Warn("team webhook registration failed", {{"tenant", team.tenant},
+                                                     {"team", created.value.id},
+                                                     {"error", registered.status().ToString()}});
+      auto current = co_await GetTeam(team.tenant, created.value.id);
+      if (current.ok()) created.value = *std::move(current);
+    }
+  }
   co_return created;
+}
+
+Service::Op<store::Team> Service::RegisterTeamWebhook(std::string tenant, std::string id) {
+  if (config_.public_webhook_url.empty()) {
+    co_return absl::FailedPreconditionError(
+        "Herald has no public webhook URL (--public_webhook_url); webhooks cannot be registered");
+  }
+  HERALD_CO_ASSIGN_OR_RETURN(store::Team team, co_await GetTeam(tenant, id));
+  HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, clients_.For(team));
+  upstream::WebhookSpec spec;
+  std::string_view base = config_.public_webhook_url;
+  while (base.ends_with('/')) base.remove_suffix(1);
+  spec.endpoint_url = StrCat(base, "/", webhooks::EndpointId(tenant, id));
+  for (std::string_view e : kWebhookEvents) spec.events.emplace_back(e);
+  spec.signing_secret = store::RandomToken(32);
+  // The new secret is stored before the upstream learns it: until then events still signed with
+  // the old one are refused (401) and the upstream retries them with the new one.
+  const std::string sealed = box_.Seal(spec.signing_secret);
+  HERALD_CO_RETURN_IF_ERROR((co_await store_.Update<store::Team>(tenant, id, [&](store::Team& t) {
+                              t.sealed_webhook_secret = sealed;
+                              return absl::OkStatus();
+                            })).status());
+
+  std::string existing = team.webhook_id;
+  if (existing.empty()) {
+    auto listed = co_await api->ListWebhooks();
+    if (listed.ok()) {
+      for (const upstream::Webhook& w : *listed.value) {
+        if (w.url == spec.endpoint_url) existing = w.id;
+      }
+    }
+  }
+  upstream::Result<upstream::Webhook> result;
+  if (!existing.empty()) {
+    result = co_await api->UpdateWebhook(existing, spec);
+  }
+  if (existing.empty() || absl::IsNotFound(result.status())) {
+    result = co_await api->CreateWebhook(spec);  // none yet, or deleted upstream meanwhile
+  }
+  const absl::Status status = result.status();
+  const std::string webhook_id = status.ok() ? result.value->id : existing;
+  HERALD_CO_ASSIGN_OR_RETURN(store::Team saved,
+                             co_await store_.Update<store::Team>(tenant, id, [&](store::Team& t) {
+                               t.webhook_id = webhook_id;
+                               t.webhook_error = status.ok() ? "" : std::string(status.message());
+                               return absl::OkStatus();
+                             }));
+  if (!status.ok()) co_return status;
+  co_return saved;
+}
+
+Service::Op<std::string> Service::TeamWebhookSecret(std::string tenant, std::string id) {
+  HERALD_CO_ASSIGN_OR_RETURN(store::Team team, co_await GetTeam(tenant, id));
+  if (team.sealed_webhook_secret.empty()) {
+    co_return absl::NotFoundError(StrCat("team '", id, "' has no webhook"));
+  }
+  auto secret = box_.Open(team.sealed_webhook_secret);
+  if (!secret.ok()) co_return absl::FailedPreconditionError("the webhook secret cannot be opened");
+  co_return *std::move(secret);
 }
 
 Service::Op<store::Team> Service::GetTeam(std::string tenant, std::string id) {

@@ -9,6 +9,7 @@
 #include <herald/common/log.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
+#include <herald/metrics/metrics.h>
 #include <herald/queue/queue.h>
 #include <herald/queue/worker.h>
 #include <herald/store/crypto.h>
@@ -310,9 +311,20 @@ DeliveryWorkflow::DeliveryWorkflow(store::Store& store, queue::Queue& queue,
                                    WorkflowConfig config)
     : store_(store), queue_(queue), clients_(clients), clock_(clock), config_(config) {}
 
+void DeliveryWorkflow::UseEvents(webhooks::MessageAnalytics* events, metrics::Registry* registry) {
+  events_ = events;
+  if (registry != nullptr) {
+    reconciled_ = &metrics::BuildCounter()
+                       .Name("herald_reconciled_purchases_total")
+                       .Help("Purchases found by reconciliation whose webhooks never arrived.")
+                       .Register(*registry)
+                       .Add({});
+  }
+}
+
 void DeliveryWorkflow::Register(queue::Worker& worker) {
   for (std::string_view kind : {kSegmentScanJob, kSegmentListJob, kSegmentAddJob, kUploadMediaJob,
-                                kSendJob, kPollJob, kUnsendJob}) {
+                                kSendJob, kPollJob, kUnsendJob, kReconcileJob}) {
     worker.Handle(std::string(kind),
                   [this](const queue::LeasedJob& job) -> asio::awaitable<JobResult> {
                     co_return co_await Run(job);
@@ -350,7 +362,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   if (absl::IsNotFound(campaign.status())) co_return JobResult::Ok();  // deleted: nothing to do
   if (!campaign.ok()) co_return JobResult::Retry(std::string(campaign.status().message()));
   ctx.campaign = *std::move(campaign);
-  if (ctx.campaign.generation != s.generation && job.kind != kUnsendJob) {
+  if (ctx.campaign.generation != s.generation && job.kind != kUnsendJob &&
+      job.kind != kReconcileJob) {
     co_return JobResult::Ok();  // stale schedule
   }
 
@@ -360,6 +373,12 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
     co_return JobResult::Retry(std::string(delivery.status().message()));
   }
   ctx.delivery = *std::move(delivery);
+  if (job.kind == kReconcileJob) {
+    // Follows a finished delivery, whatever has happened to the campaign since.
+    if (ctx.delivery.upstream_message_id == 0 || events_ == nullptr) co_return JobResult::Ok();
+    if (auto stop = co_await LoadAccount(ctx)) co_return *std::move(stop);
+    co_return co_await ReconcileBuyers(ctx);
+  }
   if (job.kind == kUnsendJob) {
     // Runs on a cancelled campaign, whatever generation, until the message is gone.
     if (ctx.delivery.upstream_message_id == 0 || ctx.delivery.state == DeliveryState::kCancelled) {
@@ -951,6 +970,38 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
   const StepPayload& s = ctx.step;
   const int64_t id = ctx.delivery.upstream_message_id;
   if (id == 0) co_return JobResult::OkThen(NextStep(ctx, kSendJob, 0, absl::ZeroDuration()));
+  const int32_t polls = s.index;
+  const absl::Duration delay =
+      std::min(config_.poll_max, config_.poll_min * (int64_t{1} << std::min(polls, 10)));
+
+  // The upstream's chat_queue events, when they arrive, say what a poll would.
+  if (events_ != nullptr) {
+    std::vector<webhooks::MessageKey> keys = {{s.account, id}};
+    auto seen = co_await events_->Messages(s.tenant, std::move(keys));
+    if (seen.ok() && !seen->empty() && (*seen)[0].total >= 0) {
+      const webhooks::MessageStats e = (*seen)[0];
+      const bool fresh = clock_.Now() - absl::FromUnixMillis(e.updated_ms) < config_.poll_max;
+      if (e.done || fresh) {
+        auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+          d.recipients = e.total;
+          d.recipients_pending = e.done ? 0 : e.pending;
+          if (e.done) {
+            d.state = e.canceled ? DeliveryState::kCancelled : DeliveryState::kCompleted;
+            if (e.canceled && d.cancel_outcome.empty()) d.cancel_outcome = "unsent";
+          }
+          d.update_time_ms = ToMillis(clock_.Now());
+          return absl::OkStatus();
+        });
+        if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+        if (e.done) {
+          if (auto next = FirstReconcile(ctx); next && !e.canceled)
+            co_return JobResult::OkThen(*next);
+          co_return JobResult::Ok();
+        }
+        co_return JobResult::OkThen(NextStep(ctx, kPollJob, polls + 1, delay));
+      }
+    }
+  }
 
   auto queue = co_await ctx.api->ListMassMessageQueue(s.account);
   if (!queue.ok()) co_return co_await OnUpstreamError(ctx, queue.status(), "reading the queue");
@@ -976,7 +1027,6 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
     done = true;
     canceled = detail.value->queue.is_canceled;
   }
-  const int32_t polls = s.index;
   auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
     if (item) {
       d.recipients = item->total;
@@ -992,16 +1042,82 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
     return absl::OkStatus();
   });
   if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
-  if (done) co_return JobResult::Ok();
+  if (done) {
+    if (auto next = FirstReconcile(ctx); next && !canceled) co_return JobResult::OkThen(*next);
+    co_return JobResult::Ok();
+  }
   if (polls >= config_.max_polls) {
     co_return co_await FailDelivery(
         ctx, StrCat("the upstream has not finished delivering mass message ", id, " after ", polls,
                     " checks; it may still finish"));
   }
   // Back off while the upstream delivers; a webhook can move the delivery sooner.
-  const absl::Duration delay =
-      std::min(config_.poll_max, config_.poll_min * (int64_t{1} << std::min(polls, 10)));
   co_return JobResult::OkThen(NextStep(ctx, kPollJob, polls + 1, delay));
+}
+
+// Reconciliation jobs number their pages: index = round * kPagesPerRound + page.
+constexpr int32_t kPagesPerRound = 10'000;
+
+std::optional<queue::JobSpec> DeliveryWorkflow::FirstReconcile(const Context& ctx) const {
+  if (events_ == nullptr || config_.reconcile_schedule.empty()) return std::nullopt;
+  if (ctx.campaign.content.price_cents <= 0) return std::nullopt;  // nothing to buy
+  return NextStep(ctx, kReconcileJob, 0, config_.reconcile_schedule[0]);
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
+  const StepPayload& s = ctx.step;
+  const int32_t round = s.index / kPagesPerRound;
+  const int32_t page = s.index % kPagesPerRound;
+  const int64_t id = ctx.delivery.upstream_message_id;
+  upstream::BuyersQuery query{.limit = config_.reconcile_page,
+                              .offset = page * config_.reconcile_page};
+  auto buyers = co_await ctx.api->ListMessageBuyers(s.account, id, query);
+  const size_t next_round = static_cast<size_t>(round) + 1;
+  const bool last_round = next_round >= config_.reconcile_schedule.size();
+  if (!buyers.ok()) {
+    // The delivery itself is done: a failure here never marks it failed. Limits and credits are
+    // handled as for every call; anything else ends this round.
+    const auto error = buyers.error();
+    if (error && (error->kind == upstream::ErrorKind::kRateLimited ||
+                  error->kind == upstream::ErrorKind::kOutOfCredits ||
+                  error->kind == upstream::ErrorKind::kUnauthorized)) {
+      co_return co_await OnUpstreamError(ctx, buyers.status(), "reading the message's buyers");
+    }
+    if (error && error->http_status == 404) co_return JobResult::Ok();  // gone upstream
+    const bool terminal = error && error->kind == upstream::ErrorKind::kTerminal;
+    if (!terminal && !ctx.last_attempt) {
+      co_return JobResult::Retry(
+          StrCat("reading the message's buyers: ", buyers.status().message()));
+    }
+    log::Warn("reconciliation round gave up",
+              {{"tenant", s.tenant}, {"campaign", s.campaign}, {"error", buyers.status()}});
+    if (last_round) co_return JobResult::Ok();
+    co_return JobResult::OkThen(NextStep(ctx, kReconcileJob,
+                                         static_cast<int32_t>(next_round) * kPagesPerRound,
+                                         config_.reconcile_schedule[next_round]));
+  }
+  std::vector<int64_t> fans;
+  for (const upstream::Fan& f : buyers.value->buyers) fans.push_back(f.id);
+  const int64_t price = ctx.campaign.content.price_cents;
+  const int64_t fee = (price * config_.platform_fee_percent + 50) / 100;
+  // Named, not braced temporaries inside the co_await: g++ 12 destroys those twice.
+  webhooks::MessageKey message{s.account, id};
+  const int64_t now_ms = ToMillis(clock_.Now());
+  auto added = co_await events_->ReconcileBuyers(s.tenant, std::move(message), price, fee,
+                                                 std::move(fans), now_ms);
+  if (!added.ok()) co_return JobResult::Retry(std::string(added.status().message()));
+  if (*added > 0) {
+    if (reconciled_ != nullptr) reconciled_->Increment(static_cast<double>(*added));
+    log::Info("reconciliation found purchases whose webhooks never arrived",
+              {{"tenant", s.tenant}, {"campaign", s.campaign}, {"added", *added}});
+  }
+  if (buyers.value->has_more && !buyers.value->buyers.empty() && page + 1 < kPagesPerRound) {
+    co_return JobResult::OkThen(NextStep(ctx, kReconcileJob, s.index + 1, absl::ZeroDuration()));
+  }
+  if (last_round) co_return JobResult::Ok();
+  co_return JobResult::OkThen(NextStep(ctx, kReconcileJob,
+                                       static_cast<int32_t>(next_round) * kPagesPerRound,
+                                       config_.reconcile_schedule[next_round]));
 }
 
 asio::awaitable<JobResult> DeliveryWorkflow::OnUpstreamError(Context& ctx,

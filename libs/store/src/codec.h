@@ -1,8 +1,11 @@
 // JSON documents of the records (model.h), through Boost.Describe: every field is written, and
-// a document missing one does not decode.
+// a document missing one does not decode, except the fields listed in AddedFields: a record
+// stored before they existed decodes with their defaults (the upgrade path).
 #pragma once
 
+#include <array>
 #include <string>
+#include <string_view>
 
 #include <absl/status/statusor.h>
 #include <boost/describe.hpp>
@@ -18,8 +21,8 @@ BOOST_DESCRIBE_STRUCT(ApiKey, (),
                        revoke_time_ms))
 BOOST_DESCRIBE_STRUCT(Team, (),
                       (tenant, id, display_name, sealed_api_key, api_key_hint,
-                       rate_limit_per_minute, api_key_invalid, paused, pause_reason,
-                       create_time_ms))
+                       rate_limit_per_minute, api_key_invalid, paused, pause_reason, create_time_ms,
+                       webhook_id, sealed_webhook_secret, webhook_error))
 BOOST_DESCRIBE_STRUCT(Account, (),
                       (tenant, id, team, display_name, sends_per_minute, max_in_flight, paused,
                        upstream_username, create_time_ms))
@@ -50,6 +53,17 @@ BOOST_DESCRIBE_STRUCT(Delivery, (),
                        upstream_message_id, recipients, recipients_pending, error, send_attempts,
                        send_started_ms, polls, cancel_outcome, update_time_ms))
 
+// Fields added to a record kind after records of it were first stored.
+template <typename T>
+struct AddedFields {
+  static constexpr std::array<std::string_view, 0> kNames{};
+};
+template <>
+struct AddedFields<Team> {
+  static constexpr std::array<std::string_view, 3> kNames{"webhook_id", "sealed_webhook_secret",
+                                                          "webhook_error"};
+};
+
 template <typename T>
 std::string Encode(const T& record) {
   return boost::json::serialize(boost::json::value_from(record));
@@ -61,6 +75,14 @@ absl::StatusOr<T> Decode(std::string_view document) {
   boost::json::value v = boost::json::parse(document, ec);
   if (ec) return absl::DataLossError("stored record is not JSON: " + ec.message());
   auto r = boost::json::try_value_to<T>(v);
+  if (!r && v.is_object() && !AddedFields<T>::kNames.empty()) {
+    const boost::json::value defaults = boost::json::value_from(T{});
+    boost::json::object& o = v.as_object();
+    for (std::string_view name : AddedFields<T>::kNames) {
+      if (!o.contains(name)) o[name] = defaults.at(name);
+    }
+    r = boost::json::try_value_to<T>(v);
+  }
   if (!r) return absl::DataLossError("stored record does not decode: " + r.error().message());
   return std::move(*r);
 }

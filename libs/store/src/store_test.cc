@@ -543,6 +543,18 @@ TEST_F(StoreTest, ADocumentThatDoesNotDecodeIsDataLoss) {
   EXPECT_EQ(Await(store_.FindApiKey("ffff")).status().code(), absl::StatusCode::kDataLoss);
 }
 
+TEST_F(StoreTest, ATeamStoredBeforeItsWebhookFieldsExistedStillDecodes) {
+  const std::string before =
+      R"({"tenant":"acme","id":"old","display_name":"Old","sealed_api_key":"v1:x",)"
+      R"("api_key_hint":"abcd","rate_limit_per_minute":60,"api_key_invalid":false,)"
+      R"("paused":false,"pause_reason":"","create_time_ms":5})";
+  ASSERT_TRUE(Await(records_->Put(Table{"acme", "teams"}, "old", before)).ok());
+  absl::StatusOr<Team> team = Await(store_.Get<Team>("acme", "old"));
+  ASSERT_TRUE(team.ok()) << team.status();
+  EXPECT_EQ(team->rate_limit_per_minute, 60);
+  EXPECT_EQ(team->webhook_id, "");
+}
+
 TEST_F(StoreTest, MediaBytesArePerTenant) {
   EXPECT_EQ(*Await(store_.GetMediaBytes("acme", "m1")), std::nullopt);
   const std::string bytes("\0\x01\xfe", 3);

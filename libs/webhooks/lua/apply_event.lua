@@ -22,6 +22,8 @@
 --                             total, pending, done, canceled, updated_ms
 --   mb:<account>:<queue>      its buyers: fan id -> time of first purchase (sorted set)
 --   mbc:<account>:<queue>     its buyers' spend on it: fan id -> cents
+--   mbr:<account>:<queue>     buyers only the reconciler has seen: fan id -> "gross:net:fee"
+--                             as it estimated them (reconcile_buyers.lua)
 --   msg:<account>:<chat>      a priced chat message -> its mass message id (TTL: link TTL)
 --   buy:<account>:<chat>      one purchase of a chat message: what has arrived of it and what
 --                             has been credited (TTL: link TTL)
@@ -46,15 +48,28 @@ local function stats_key(q) return P .. 'mm:' .. account .. ':' .. q end
 -- Credits what has arrived of the purchase of `chat` to mass message `q`, each part once:
 -- the purchase itself (counted, buyer recorded) when its unlock or its transaction arrives, the
 -- gross amount from whichever carries one first, net and fee from the transaction.
+--
+-- A purchase the reconciler found first (reconcile_buyers.lua: the fan is already a buyer, with
+-- estimated amounts in mbr:) is not counted again: its estimate becomes what was credited, and
+-- the event's exact amounts correct it.
 local function credit(q)
   local buy = P .. 'buy:' .. account .. ':' .. chat
   local b = redis.call('HMGET', buy, 'counted', 'gross_done', 'net_done', 'unlock_amount',
-                       'tx_amount', 'tx_net', 'tx_fee', 'fan', 'at')
+                       'tx_amount', 'tx_net', 'tx_fee', 'fan', 'at', 'est_net', 'est_fee')
   local sk = stats_key(q)
   local buyer = b[8] or fan
+  local buyers = P .. 'mb:' .. account .. ':' .. q
   if not b[1] then
-    redis.call('HINCRBY', sk, 'purchases', 1)
-    redis.call('ZADD', P .. 'mb:' .. account .. ':' .. q, 'NX', tonumber(b[9] or now), buyer)
+    local estimate = redis.call('HGET', P .. 'mbr:' .. account .. ':' .. q, buyer)
+    if estimate then
+      local g, n, f = string.match(estimate, '^(%-?%d+):(%-?%d+):(%-?%d+)$')
+      b[2], b[10], b[11] = g, n, f
+      redis.call('HSET', buy, 'gross_done', g, 'est_net', n, 'est_fee', f)
+      redis.call('HDEL', P .. 'mbr:' .. account .. ':' .. q, buyer)
+    elseif not redis.call('ZSCORE', buyers, buyer) then
+      redis.call('HINCRBY', sk, 'purchases', 1)
+      redis.call('ZADD', buyers, 'NX', tonumber(b[9] or now), buyer)
+    end
     redis.call('HSET', buy, 'counted', '1')
   end
   -- gross_done holds the gross amount credited so far: the transaction's amount wins over the
@@ -68,8 +83,8 @@ local function credit(q)
     redis.call('HSET', buy, 'gross_done', gross)
   end
   if not b[3] and b[6] then
-    redis.call('HINCRBY', sk, 'net', b[6])
-    redis.call('HINCRBY', sk, 'fee', b[7] or 0)
+    redis.call('HINCRBY', sk, 'net', tonumber(b[6]) - tonumber(b[10] or '0'))
+    redis.call('HINCRBY', sk, 'fee', tonumber(b[7] or '0') - tonumber(b[11] or '0'))
     redis.call('HSET', buy, 'net_done', '1')
   end
   redis.call('HSET', sk, 'updated_ms', now)

@@ -114,7 +114,8 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
   if (!IsJson(request.content_type)) {
     co_return finish(kUnsupportedType, 415, "the body must be application/json");
   }
-  absl::StatusOr<Endpoint> endpoint = co_await endpoints_.Find(std::string(request.endpoint));
+  std::string endpoint_id(request.endpoint);
+  absl::StatusOr<Endpoint> endpoint = co_await endpoints_.Find(std::move(endpoint_id));
   if (!endpoint.ok()) {
     if (absl::IsNotFound(endpoint.status())) {
       co_return finish(kUnknownEndpoint, 404, "unknown webhook endpoint");
@@ -142,8 +143,9 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
   }
   const bool applies = event->type != WebhookEventType::kOther;
   if (!applies) co_return finish(kIgnoredUnknown, 200, "ignored: event type not used");
+  std::string key(request.idempotency_key);
   absl::StatusOr<RecordOutcome> outcome =
-      co_await recorder_.Record(endpoint->tenant, std::string(request.idempotency_key), *event);
+      co_await recorder_.Record(endpoint->tenant, std::move(key), *event);
   if (!outcome.ok()) {
     log::Warn("webhook event not recorded",
               {{"event", event->name}, {"error", outcome.status().ToString()}});

@@ -23,6 +23,11 @@ const redis::Script& ApplyScript() {
   return script;
 }
 
+const redis::Script& ReconcileScript() {
+  static const redis::Script script{std::string(lua::kReconcileBuyers)};
+  return script;
+}
+
 // The script's event codes (lua/apply_event.lua).
 int EventCode(WebhookEventType type) {
   switch (type) {
@@ -111,15 +116,15 @@ std::unique_ptr<EventRecorder> MakeRedisEventRecorder(redis::Client& client, con
   return std::make_unique<RedisEventRecorder>(client, clock, config);
 }
 
-Op<std::vector<MessageStats>> AnalyticsReader::Messages(std::string tenant,
-                                                        std::vector<MessageKey> messages) {
+Op<std::vector<MessageStats>> MessageAnalytics::Messages(std::string tenant,
+                                                         std::vector<MessageKey> messages) {
   const std::string prefix = TenantPrefix(tenant);
   std::vector<redis::Command> commands;
   commands.reserve(messages.size());
   for (const MessageKey& m : messages) {
     commands.push_back(redis::Command{"HMGET", StrCat(prefix, "mm:", MessageSuffix(m)), "sent",
                                       "purchases", "gross", "net", "fee", "total", "pending",
-                                      "done", "canceled", "updated_ms"});
+                                      "done", "canceled", "updated_ms", "reconciled"});
   }
   HERALD_CO_ASSIGN_OR_RETURN(std::vector<redis::Reply> replies,
                              co_await client_.ExecBatch(std::move(commands)));
@@ -128,7 +133,7 @@ Op<std::vector<MessageStats>> AnalyticsReader::Messages(std::string tenant,
   for (const redis::Reply& reply : replies) {
     if (reply.is_error()) co_return reply.ToStatus();
     const std::vector<redis::Reply>& f = reply.elements();
-    if (f.size() != 10) co_return absl::InternalError("HMGET: unexpected reply");
+    if (f.size() != 11) co_return absl::InternalError("HMGET: unexpected reply");
     MessageStats s;
     s.sent = IntOr(f[0], 0);
     s.purchases = IntOr(f[1], 0);
@@ -140,13 +145,14 @@ Op<std::vector<MessageStats>> AnalyticsReader::Messages(std::string tenant,
     s.done = IntOr(f[7], 0) == 1;
     s.canceled = IntOr(f[8], 0) == 1;
     s.updated_ms = IntOr(f[9], 0);
+    s.reconciled = IntOr(f[10], 0);
     out.push_back(s);
   }
   co_return out;
 }
 
-Op<std::vector<Buyer>> AnalyticsReader::Buyers(std::string tenant,
-                                               std::vector<MessageKey> messages) {
+Op<std::vector<Buyer>> MessageAnalytics::Buyers(std::string tenant,
+                                                std::vector<MessageKey> messages) {
   const std::string prefix = TenantPrefix(tenant);
   std::vector<redis::Command> commands;
   commands.reserve(2 * messages.size());
@@ -182,6 +188,23 @@ Op<std::vector<Buyer>> AnalyticsReader::Buyers(std::string tenant,
     return a.first_purchase_ms < b.first_purchase_ms;
   });
   co_return out;
+}
+
+Op<int64_t> MessageAnalytics::ReconcileBuyers(std::string tenant, MessageKey message,
+                                              int64_t price_cents, int64_t fee_cents,
+                                              std::vector<int64_t> fans, int64_t now_ms) {
+  if (fans.empty()) co_return 0;
+  std::vector<std::string> keys = {TenantPrefix(tenant)};
+  std::vector<std::string> args = {message.account, StrCat(message.message_id), StrCat(price_cents),
+                                   StrCat(fee_cents), StrCat(now_ms)};
+  for (int64_t fan : fans) args.push_back(StrCat(fan));
+  HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
+                             co_await client_.Eval(ReconcileScript(), keys, args));
+  if (reply.type() != redis::Reply::Type::kInteger) {
+    co_return absl::InternalError(
+        StrCat("reconcile_buyers.lua: unexpected reply ", reply.DebugString()));
+  }
+  co_return reply.integer();
 }
 
 }  // namespace herald::webhooks

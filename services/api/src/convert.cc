@@ -270,6 +270,42 @@ v1::Tenant ToProto(const store::Tenant& t) {
   return out;
 }
 
+v1::CampaignStats ToProto(std::string_view tenant, std::string_view campaign,
+                          const campaign::CampaignFigures& f) {
+  v1::CampaignStats out;
+  out.set_name(StrCat(ChildNameOf(tenant, "campaigns", campaign), "/stats"));
+  out.set_recipients(f.recipients);
+  out.set_sent(f.sent);
+  out.set_purchases(f.purchases);
+  out.set_unlock_rate(f.unlock_rate);
+  out.set_gross_revenue_cents(f.gross_cents);
+  out.set_net_revenue_cents(f.net_cents);
+  out.set_fee_cents(f.fee_cents);
+  out.set_reconciled_purchases(f.reconciled);
+  for (const campaign::AccountFigures& a : f.accounts) {
+    v1::AccountStats* s = out.add_accounts();
+    s->set_account(ChildNameOf(tenant, "accounts", a.account));
+    s->set_upstream_message_id(a.upstream_message_id);
+    s->set_recipients(a.recipients);
+    s->set_sent(a.sent);
+    s->set_purchases(a.purchases);
+    s->set_gross_revenue_cents(a.gross_cents);
+    s->set_net_revenue_cents(a.net_cents);
+    s->set_reconciled_purchases(a.reconciled);
+  }
+  if (f.updated_ms != 0) SetTime(f.updated_ms, out.mutable_update_time());
+  return out;
+}
+
+v1::Buyer ToProto(std::string_view tenant, const webhooks::Buyer& b) {
+  v1::Buyer out;
+  out.set_account(ChildNameOf(tenant, "accounts", b.account));
+  out.set_fan_id(b.fan_id);
+  out.set_spent_cents(b.spent_cents);
+  if (b.first_purchase_ms != 0) SetTime(b.first_purchase_ms, out.mutable_first_purchase_time());
+  return out;
+}
+
 v1::ApiKey ToProto(const store::ApiKey& k) {
   v1::ApiKey out;
   out.set_name(ChildNameOf(k.tenant, "apiKeys", k.id));
@@ -290,6 +326,8 @@ v1::Team ToProto(const store::Team& t) {
   out.set_paused(t.paused);
   out.set_pause_reason(t.pause_reason);
   if (t.create_time_ms != 0) SetTime(t.create_time_ms, out.mutable_create_time());
+  out.set_webhook_id(t.webhook_id);
+  out.set_webhook_error(t.webhook_error);
   return out;
 }
 

@@ -10,9 +10,11 @@
 #include <google/protobuf/field_mask.pb.h>
 #include <google/protobuf/timestamp.pb.h>
 
+#include <herald/campaign/analytics.h>
 #include <herald/campaign/service.h>
 #include <herald/store/model.h>
 #include <herald/v1/account.pb.h>
+#include <herald/v1/analytics.pb.h>
 #include <herald/v1/audience.pb.h>
 #include <herald/v1/campaign.pb.h>
 #include <herald/v1/media.pb.h>
@@ -42,6 +44,9 @@ v1::Account ToProto(const store::Account& a);
 v1::MediaAsset ToProto(const store::MediaAsset& m);
 v1::Campaign ToProto(const campaign::CampaignView& v);
 v1::Delivery ToProto(std::string_view tenant, std::string_view campaign, const store::Delivery& d);
+v1::CampaignStats ToProto(std::string_view tenant, std::string_view campaign,
+                          const campaign::CampaignFigures& f);
+v1::Buyer ToProto(std::string_view tenant, const webhooks::Buyer& b);
 
 v1::Segment ToProto(const store::Segment& s);
 absl::StatusOr<store::Segment> ParseSegment(std::string_view tenant, const v1::Segment& s);

@@ -10,10 +10,12 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <herald/api/api.h>
+#include <herald/campaign/analytics.h>
 #include <herald/campaign/workflow.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/v1/account.grpc.pb.h>
+#include <herald/v1/analytics.grpc.pb.h>
 #include <herald/v1/audience.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
 #include <herald/v1/media.grpc.pb.h>
@@ -269,6 +271,18 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
         ctx, "ResumeTeam", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Team> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "teams"));
           HERALD_CO_ASSIGN_OR_RETURN(auto t, co_await service_.ResumeTeam(c.tenant, id));
+          co_return ToProto(t);
+        });
+  }
+
+  ServerUnaryReactor* RegisterTeamWebhook(CallbackServerContext* ctx,
+                                          const v1::RegisterTeamWebhookRequest* req,
+                                          v1::Team* resp) override {
+    return bridge_.Unary(
+        ctx, "RegisterTeamWebhook", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::Team> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "teams"));
+          HERALD_CO_ASSIGN_OR_RETURN(auto t, co_await service_.RegisterTeamWebhook(c.tenant, id));
           co_return ToProto(t);
         });
   }
@@ -1136,20 +1150,80 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
   campaign::Service& service_;
 };
 
+// ---------------------------------------------------------------------------------------------
+
+class AnalyticsServiceImpl final : public v1::AnalyticsService::CallbackService {
+ public:
+  AnalyticsServiceImpl(Bridge& bridge, campaign::Analytics& analytics)
+      : bridge_(bridge), analytics_(analytics) {}
+
+  ServerUnaryReactor* GetCampaignStats(CallbackServerContext* ctx,
+                                       const v1::GetCampaignStatsRequest* req,
+                                       v1::CampaignStats* resp) override {
+    return bridge_.Unary(
+        ctx, "GetCampaignStats", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::CampaignStats> {
+          std::string_view name = req->name();
+          if (!name.ends_with("/stats")) {
+            co_return absl::InvalidArgumentError(
+                "name: must be \"tenants/{tenant}/campaigns/{campaign}/stats\"");
+          }
+          name.remove_suffix(std::string_view("/stats").size());
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", name, "campaigns"));
+          HERALD_CO_ASSIGN_OR_RETURN(campaign::CampaignFigures figures,
+                                     co_await analytics_.CampaignStats(c.tenant, id));
+          co_return ToProto(c.tenant, id, figures);
+        });
+  }
+
+  ServerUnaryReactor* ListCampaignBuyers(CallbackServerContext* ctx,
+                                         const v1::ListCampaignBuyersRequest* req,
+                                         v1::ListCampaignBuyersResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "ListCampaignBuyers", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::ListCampaignBuyersResponse> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id,
+                                     OwnId(c, "parent", req->parent(), "campaigns"));
+          HERALD_CO_ASSIGN_OR_RETURN(int size, ParsePageSize(req->page_size(), 100, 1000));
+          const uint64_t fingerprint = Fingerprint(StrCat("buyers/", req->parent()));
+          HERALD_CO_ASSIGN_OR_RETURN(std::string after,
+                                     DecodePageToken(req->page_token(), fingerprint));
+          size_t offset = 0;
+          if (!after.empty() && !absl::SimpleAtoi(after, &offset)) {
+            co_return absl::InvalidArgumentError("page_token: malformed");
+          }
+          HERALD_CO_ASSIGN_OR_RETURN(std::vector<webhooks::Buyer> buyers,
+                                     co_await analytics_.CampaignBuyers(c.tenant, id));
+          v1::ListCampaignBuyersResponse out;
+          const size_t end = std::min(buyers.size(), offset + static_cast<size_t>(size));
+          for (size_t i = offset; i < end; ++i) *out.add_buyers() = ToProto(c.tenant, buyers[i]);
+          if (end < buyers.size()) {
+            out.set_next_page_token(EncodePageToken(StrCat(end), fingerprint));
+          }
+          co_return out;
+        });
+  }
+
+ private:
+  Bridge& bridge_;
+  campaign::Analytics& analytics_;
+};
+
 class ApiImpl final : public Api {
  public:
-  ApiImpl(asio::any_io_executor executor, campaign::Service& service, ApiConfig config,
-          metrics::Registry* registry)
+  ApiImpl(asio::any_io_executor executor, campaign::Service& service,
+          campaign::Analytics& analytics, ApiConfig config, metrics::Registry* registry)
       : metrics_(MakeRpcMetrics(registry)),
         bridge_(std::move(executor), service, *metrics_),
         tenants_(bridge_),
         accounts_(bridge_),
         media_(bridge_, config.media_max_bytes),
         audiences_(bridge_),
-        campaigns_(bridge_, config.watch_poll) {}
+        campaigns_(bridge_, config.watch_poll),
+        analytics_(bridge_, analytics) {}
 
   std::vector<grpc::Service*> services() override {
-    return {&tenants_, &accounts_, &media_, &audiences_, &campaigns_};
+    return {&tenants_, &accounts_, &media_, &audiences_, &campaigns_, &analytics_};
   }
 
  private:
@@ -1160,13 +1234,15 @@ class ApiImpl final : public Api {
   MediaServiceImpl media_;
   AudienceServiceImpl audiences_;
   CampaignServiceImpl campaigns_;
+  AnalyticsServiceImpl analytics_;
 };
 
 }  // namespace
 
 std::unique_ptr<Api> MakeApi(asio::any_io_executor executor, campaign::Service& service,
-                             ApiConfig config, metrics::Registry* registry) {
-  return std::make_unique<ApiImpl>(std::move(executor), service, config, registry);
+                             campaign::Analytics& analytics, ApiConfig config,
+                             metrics::Registry* registry) {
+  return std::make_unique<ApiImpl>(std::move(executor), service, analytics, config, registry);
 }
 
 }  // namespace herald::api

@@ -12,10 +12,15 @@ std::string HeraldProcess::grpc_target() const { return StrCat("127.0.0.1:", grp
 absl::StatusOr<std::unique_ptr<HeraldProcess>> HeraldProcess::Start(Options options) {
   const uint16_t grpc_port = PickFreePort();
   const uint16_t admin_port = PickFreePort();
+  const uint16_t ingest_port = PickFreePort();
   std::vector<std::string> argv = {BuildPath("services/herald/herald")};
   argv.insert(argv.end(), options.args.begin(), options.args.end());
   argv.push_back(StrCat("--grpc_address=127.0.0.1:", grpc_port));
   argv.push_back(StrCat("--admin_address=127.0.0.1:", admin_port));
+  argv.push_back(StrCat("--ingest_address=127.0.0.1:", ingest_port));
+  if (options.register_webhooks) {
+    argv.push_back(StrCat("--public_webhook_url=http://127.0.0.1:", ingest_port, "/webhooks"));
+  }
   argv.push_back("--log_format=json");
   if (options.redis_port != 0) {
     argv.push_back(StrCat("--redis_address=127.0.0.1:", options.redis_port));
@@ -23,7 +28,7 @@ absl::StatusOr<std::unique_ptr<HeraldProcess>> HeraldProcess::Start(Options opti
   auto process = Subprocess::Start({.argv = argv, .env = options.env});
   if (!process.ok()) return process.status();
   std::unique_ptr<HeraldProcess> herald(
-      new HeraldProcess(std::move(*process), grpc_port, admin_port));
+      new HeraldProcess(std::move(*process), grpc_port, admin_port, ingest_port));
   if (options.wait_ready) {
     const bool ready = WaitFor(
         [&] {

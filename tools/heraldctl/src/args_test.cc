@@ -73,6 +73,19 @@ TEST(ParseCommandLineTest, UsageErrors) {
   EXPECT_THAT(Parse({"teams"}).status().message(), HasSubstr("needs a command"));
 }
 
+TEST(ParseCommandLineTest, AnalyticsCommands) {
+  auto buyers = Parse({"campaigns", "buyers", "c1", "--limit", "25"});
+  ASSERT_TRUE(buyers.ok()) << buyers.status();
+  EXPECT_EQ(buyers->args, std::vector<std::string>{"c1"});
+  EXPECT_EQ(buyers->Get("limit"), "25");
+  EXPECT_TRUE(Parse({"campaigns", "stats", "tenants/acme/campaigns/c1", "--json"}).ok());
+  EXPECT_THAT(Parse({"campaigns", "stats"}).status().message(), HasSubstr("missing arguments"));
+  EXPECT_THAT(Parse({"campaigns", "stats", "c1", "--limit=3"}).status().message(),
+              HasSubstr("unknown flag --limit"));
+  EXPECT_THAT(Parse({"teams", "register-webhook", "a", "b"}).status().message(),
+              HasSubstr("unexpected argument 'b'"));
+}
+
 TEST(ParseCommandLineTest, DoubleDashEndsFlags) {
   auto parsed = Parse({"lists", "create", "acct_a", "--", "--weird name"});
   ASSERT_TRUE(parsed.ok()) << parsed.status();
@@ -118,6 +131,7 @@ TEST(HelpTest, RequiredCommandsExist) {
                                                         {"keys", "create"},
                                                         {"keys", "revoke"},
                                                         {"teams", "resume"},
+                                                        {"teams", "register-webhook"},
                                                         {"accounts", "sync"},
                                                         {"media", "upload"},
                                                         {"lists", "add"},
@@ -125,7 +139,9 @@ TEST(HelpTest, RequiredCommandsExist) {
                                                         {"campaigns", "watch"},
                                                         {"campaigns", "cancel"},
                                                         {"campaigns", "test-send"},
-                                                        {"campaigns", "queue"}}) {
+                                                        {"campaigns", "queue"},
+                                                        {"campaigns", "stats"},
+                                                        {"campaigns", "buyers"}}) {
     EXPECT_TRUE(Parse({resource, verb, "--help"}).ok()) << resource << " " << verb;
   }
 }

@@ -13,6 +13,7 @@ const std::vector<CommandSpec>& Commands() {
     AddAccountCommands(commands);
     AddContentCommands(commands);
     AddCampaignCommands(commands);
+    AddAnalyticsCommands(commands);
     return commands;
   }();
   return kCommands;

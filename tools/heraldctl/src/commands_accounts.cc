@@ -12,6 +12,14 @@ std::unique_ptr<v1::AccountService::Stub> Stub(Session& s) {
   return v1::AccountService::NewStub(s.channel());
 }
 
+// A team with its webhook state, registered or not (RenderTeam); JSON with --json.
+int PrintTeam(Session& s, const v1::Team& team) {
+  if (s.global().json) return s.Print(team);
+  s.out() << RenderTeam(team);
+  s.out().flush();
+  return kExitOk;
+}
+
 // Applies the team flags; appends the update-mask paths set.
 absl::Status ApplyTeamFlags(Session& s, const ParsedCommand& c, v1::Team* team,
                             std::vector<std::string>* paths) {
@@ -73,7 +81,7 @@ int TeamsCreate(Session& s, const ParsedCommand& c) {
   v1::Team response;
   auto context = s.Context();
   const grpc::Status status = Stub(s)->CreateTeam(context.get(), request, &response);
-  return status.ok() ? s.Print(response) : s.Fail(status);
+  return status.ok() ? PrintTeam(s, response) : s.Fail(status);
 }
 
 int TeamsGet(Session& s, const ParsedCommand& c) {
@@ -82,7 +90,7 @@ int TeamsGet(Session& s, const ParsedCommand& c) {
   v1::Team response;
   auto context = s.Context();
   const grpc::Status status = Stub(s)->GetTeam(context.get(), request, &response);
-  return status.ok() ? s.Print(response) : s.Fail(status);
+  return status.ok() ? PrintTeam(s, response) : s.Fail(status);
 }
 
 int TeamsList(Session& s, const ParsedCommand&) {
@@ -108,7 +116,7 @@ int TeamsUpdate(Session& s, const ParsedCommand& c) {
   v1::Team response;
   auto context = s.Context();
   const grpc::Status status = Stub(s)->UpdateTeam(context.get(), request, &response);
-  return status.ok() ? s.Print(response) : s.Fail(status);
+  return status.ok() ? PrintTeam(s, response) : s.Fail(status);
 }
 
 int TeamsDelete(Session& s, const ParsedCommand& c) {
@@ -126,7 +134,16 @@ int TeamsResume(Session& s, const ParsedCommand& c) {
   v1::Team response;
   auto context = s.Context();
   const grpc::Status status = Stub(s)->ResumeTeam(context.get(), request, &response);
-  return status.ok() ? s.Print(response) : s.Fail(status);
+  return status.ok() ? PrintTeam(s, response) : s.Fail(status);
+}
+
+int TeamsRegisterWebhook(Session& s, const ParsedCommand& c) {
+  v1::RegisterTeamWebhookRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("teams", c.args[0]));
+  v1::Team response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->RegisterTeamWebhook(context.get(), request, &response);
+  return status.ok() ? PrintTeam(s, response) : s.Fail(status);
 }
 
 int AccountsCreate(Session& s, const ParsedCommand& c) {
@@ -261,6 +278,18 @@ void AddAccountCommands(std::vector<CommandSpec>& commands) {
                       "",
                       {},
                       TeamsResume});
+  commands.push_back(
+      {"teams",
+       "register-webhook",
+       "TEAM",
+       1,
+       1,
+       "Register the team's webhook with the upstream again, with a new signing secret",
+       "Teams are registered when created; this repairs a failed registration (the team shows\n"
+       "webhook_error) or rotates the secret. Refused (exit 6) when Herald has no public\n"
+       "webhook URL.",
+       {},
+       TeamsRegisterWebhook});
 
   const std::vector<FlagSpec> account_flags = {
       {"display-name", "TEXT", "name for operators"},

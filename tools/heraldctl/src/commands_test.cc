@@ -1,5 +1,6 @@
 // The commands end to end against in-process fake services: what each command sends (requests,
 // update masks, credentials, upload chunks), how it pages, prints and exits. No Herald needed.
+#include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include <herald/heraldctl/cli.h>
 #include <herald/heraldctl/exit_codes.h>
 #include <herald/v1/account.grpc.pb.h>
+#include <herald/v1/analytics.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
 #include <herald/v1/media.grpc.pb.h>
 #include <herald/v1/tenant.grpc.pb.h>
@@ -20,6 +22,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string Bearer(const grpc::ServerContext* context) {
   auto it = context->client_metadata().find("authorization");
@@ -34,6 +37,9 @@ struct Recorder {
   std::vector<std::string> page_tokens;
   v1::CreateTenantRequest create_tenant;
   v1::CreateTeamRequest create_team;
+  std::string register_webhook;
+  std::string stats_name;
+  std::vector<int32_t> page_sizes;
   v1::UpdateAccountRequest update_account;
   v1::CreateCampaignRequest create_campaign;
   v1::UpdateCampaignRequest update_campaign;
@@ -76,6 +82,19 @@ class FakeAccounts final : public v1::AccountService::Service {
     std::lock_guard lock(r_.mu);
     r_.create_team = *request;
     response->set_name(request->parent() + "/teams/" + request->team_id());
+    return grpc::Status::OK;
+  }
+  // "broken" has no public webhook URL to register.
+  grpc::Status RegisterTeamWebhook(grpc::ServerContext*,
+                                   const v1::RegisterTeamWebhookRequest* request,
+                                   v1::Team* response) override {
+    std::lock_guard lock(r_.mu);
+    r_.register_webhook = request->name();
+    if (request->name().ends_with("/broken")) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no public webhook URL");
+    }
+    response->set_name(request->name());
+    response->set_webhook_id("wh_new");
     return grpc::Status::OK;
   }
   grpc::Status GetAccount(grpc::ServerContext*, const v1::GetAccountRequest* request,
@@ -192,6 +211,54 @@ class FakeCampaigns final : public v1::CampaignService::Service {
   Recorder& r_;
 };
 
+class FakeAnalytics final : public v1::AnalyticsService::Service {
+ public:
+  explicit FakeAnalytics(Recorder& r) : r_(r) {}
+  grpc::Status GetCampaignStats(grpc::ServerContext*, const v1::GetCampaignStatsRequest* request,
+                                v1::CampaignStats* response) override {
+    std::lock_guard lock(r_.mu);
+    r_.stats_name = request->name();
+    response->set_name(request->name());
+    response->set_sent(200);
+    response->set_purchases(3);
+    response->set_unlock_rate(0.015);
+    response->set_gross_revenue_cents(4500);
+    response->set_net_revenue_cents(3600);
+    response->set_fee_cents(900);
+    v1::AccountStats* account = response->add_accounts();
+    account->set_account("tenants/acme/accounts/acct_a");
+    account->set_upstream_message_id(77);
+    account->set_sent(200);
+    account->set_purchases(3);
+    account->set_gross_revenue_cents(4500);
+    account->set_net_revenue_cents(3600);
+    return grpc::Status::OK;
+  }
+  // Five buyers, fan ids 1-5, at most two a page (fewer than page_size, as a server may); the
+  // token is the next buyer's index.
+  grpc::Status ListCampaignBuyers(grpc::ServerContext*,
+                                  const v1::ListCampaignBuyersRequest* request,
+                                  v1::ListCampaignBuyersResponse* response) override {
+    std::lock_guard lock(r_.mu);
+    r_.page_tokens.push_back(request->page_token());
+    r_.page_sizes.push_back(request->page_size());
+    const int size = request->page_size() == 0 ? 2 : std::min(request->page_size(), 2);
+    const int from = request->page_token().empty() ? 0 : std::stoi(request->page_token());
+    for (int i = from; i < 5 && i < from + size; ++i) {
+      v1::Buyer* buyer = response->add_buyers();
+      buyer->set_account(request->parent().substr(0, request->parent().find("/campaigns/")) +
+                         "/accounts/acct_a");
+      buyer->set_fan_id(i + 1);
+      buyer->set_spent_cents(1500);
+    }
+    if (from + size < 5) response->set_next_page_token(std::to_string(from + size));
+    return grpc::Status::OK;
+  }
+
+ private:
+  Recorder& r_;
+};
+
 class CommandsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -202,6 +269,7 @@ class CommandsTest : public ::testing::Test {
     builder.RegisterService(&accounts_);
     builder.RegisterService(&media_);
     builder.RegisterService(&campaigns_);
+    builder.RegisterService(&analytics_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     server_address_ = "127.0.0.1:" + std::to_string(port);
@@ -228,6 +296,7 @@ class CommandsTest : public ::testing::Test {
   FakeAccounts accounts_{r_};
   FakeMedia media_{r_};
   FakeCampaigns campaigns_{r_};
+  FakeAnalytics analytics_{r_};
   std::unique_ptr<grpc::Server> server_;
   std::string server_address_;
   std::ostringstream out_;
@@ -378,6 +447,99 @@ TEST_F(CommandsTest, CreateWithWatchFollowsTheNewCampaign) {
   EXPECT_EQ(Run({"campaigns", "create", "--text=Hi", "--accounts=acct_a", "--watch", "--draft"}),
             kExitOk);
   EXPECT_THAT(out_.str(), HasSubstr("state: DRAFT\n"));
+}
+
+TEST_F(CommandsTest, RegisterWebhookPrintsTheTeam) {
+  ASSERT_EQ(Run({"teams", "register-webhook", "main"}), kExitOk) << err_.str();
+  EXPECT_EQ(r_.register_webhook, "tenants/acme/teams/main");
+  EXPECT_EQ(out_.str(), "name: tenants/acme/teams/main\nwebhook_id: wh_new\n");
+  ASSERT_EQ(Run({"teams", "register-webhook", "tenants/other/teams/t2", "--json"}), kExitOk);
+  EXPECT_EQ(r_.register_webhook, "tenants/other/teams/t2");
+  EXPECT_THAT(out_.str(), HasSubstr(R"("webhook_id":"wh_new","webhook_error":"")"));
+  EXPECT_EQ(Run({"teams", "register-webhook", "broken"}), kExitRejected);
+  EXPECT_EQ(err_.str(), "heraldctl: FAILED_PRECONDITION: no public webhook URL\n");
+}
+
+TEST_F(CommandsTest, TeamsShowTheirWebhookEvenWhenNotRegistered) {
+  ASSERT_EQ(Run({"teams", "create", "main", "--upstream-key-env=OF_KEY"}, {{"OF_KEY", "k"}}),
+            kExitOk)
+      << err_.str();
+  EXPECT_EQ(out_.str(), "name: tenants/acme/teams/main\nwebhook_id: not registered\n");
+}
+
+TEST_F(CommandsTest, StatsOfACampaignByShortOrFullName) {
+  ASSERT_EQ(Run({"campaigns", "stats", "c1"}), kExitOk) << err_.str();
+  EXPECT_EQ(r_.stats_name, "tenants/acme/campaigns/c1/stats");
+  EXPECT_EQ(out_.str(),
+            "campaign:     c1\n"
+            "recipients:   0\n"
+            "sent:         200\n"
+            "purchases:    3\n"
+            "unlock rate:  1.5%\n"
+            "gross:        $45.00\n"
+            "net:          $36.00\n"
+            "fees:         $9.00\n"
+            "updated:      never (no events yet)\n"
+            "\n"
+            "ACCOUNT  MESSAGE  RECIPIENTS  SENT  PURCHASES  GROSS   NET\n"
+            "acct_a   77       0           200   3          $45.00  $36.00\n");
+  ASSERT_EQ(Run({"campaigns", "stats", "tenants/other/campaigns/c2"}), kExitOk);
+  EXPECT_EQ(r_.stats_name, "tenants/other/campaigns/c2/stats");
+  ASSERT_EQ(Run({"campaigns", "stats", "tenants/other/campaigns/c2/stats", "--json"}), kExitOk);
+  EXPECT_EQ(r_.stats_name, "tenants/other/campaigns/c2/stats");
+  EXPECT_THAT(out_.str(), HasSubstr(R"("gross_revenue_cents":"4500")"));
+  EXPECT_THAT(out_.str(), HasSubstr(R"("accounts":[{"account":"tenants/acme/accounts/acct_a")"));
+  EXPECT_EQ(out_.str().find('\n'), out_.str().size() - 1);
+  EXPECT_EQ(Run({"campaigns", "stats", "c1"}, {{"HERALD_TENANT", ""}}), kExitUsage);
+}
+
+TEST_F(CommandsTest, BuyersFollowEveryPage) {
+  ASSERT_EQ(Run({"campaigns", "buyers", "c1"}), kExitOk) << err_.str();
+  EXPECT_THAT(r_.page_tokens, ElementsAre("", "2", "4"));
+  EXPECT_THAT(r_.page_sizes, ElementsAre(0, 0, 0));
+  EXPECT_EQ(out_.str(),
+            "ACCOUNT  FAN ID  SPENT   FIRST PURCHASE\n"
+            "acct_a   1       $15.00\n"
+            "acct_a   2       $15.00\n"
+            "acct_a   3       $15.00\n"
+            "acct_a   4       $15.00\n"
+            "acct_a   5       $15.00\n");
+  EXPECT_EQ(err_.str(), "");
+  ASSERT_EQ(Run({"campaigns", "buyers", "c1", "--json"}), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr(R"({"buyers":[{"account":"tenants/acme/accounts/acct_a")"));
+  EXPECT_THAT(out_.str(), HasSubstr(R"("fan_id":"5")"));
+  EXPECT_THAT(out_.str(), HasSubstr(R"("next_page_token":"")"));
+}
+
+TEST_F(CommandsTest, BuyersStopAtTheLimit) {
+  // The second page passes the limit: cut there, with a notice that there are more.
+  ASSERT_EQ(Run({"campaigns", "buyers", "c1", "--limit=3"}), kExitOk) << err_.str();
+  EXPECT_THAT(r_.page_tokens, ElementsAre("", "2"));
+  EXPECT_THAT(r_.page_sizes, ElementsAre(3, 3));  // the same on every page
+  EXPECT_THAT(out_.str(), HasSubstr("\nacct_a   3 "));
+  EXPECT_THAT(out_.str(), Not(HasSubstr("\nacct_a   4 ")));
+  EXPECT_EQ(err_.str(), "heraldctl: showing the first 3 buyers; there are more (raise --limit)\n");
+  // Reached exactly with a page left.
+  r_.page_tokens.clear();
+  ASSERT_EQ(Run({"campaigns", "buyers", "c1", "--limit=4"}), kExitOk);
+  EXPECT_THAT(r_.page_tokens, ElementsAre("", "2"));
+  EXPECT_EQ(err_.str(), "heraldctl: showing the first 4 buyers; there are more (raise --limit)\n");
+  // Every buyer fits: no notice.
+  r_.page_tokens.clear();
+  ASSERT_EQ(Run({"campaigns", "buyers", "c1", "--limit=5"}), kExitOk);
+  EXPECT_THAT(r_.page_tokens, ElementsAre("", "2", "4"));
+  EXPECT_EQ(err_.str(), "");
+  // Pages of at most 1000; JSON holds only the buyers shown.
+  r_.page_sizes.clear();
+  ASSERT_EQ(Run({"campaigns", "buyers", "c1", "--limit=5000"}), kExitOk);
+  EXPECT_THAT(r_.page_sizes, ElementsAre(1000, 1000, 1000));
+  ASSERT_EQ(Run({"campaigns", "buyers", "c1", "--limit=1", "--json"}), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr(R"("fan_id":"1")"));
+  EXPECT_THAT(out_.str(), Not(HasSubstr(R"("fan_id":"2")")));
+  EXPECT_THAT(out_.str(), HasSubstr(R"("next_page_token":"")"));
+  EXPECT_EQ(Run({"campaigns", "buyers", "c1", "--limit=0"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("--limit: must be at least 1"));
+  EXPECT_EQ(Run({"campaigns", "buyers", "c1", "--limit=many"}), kExitUsage);
 }
 
 }  // namespace

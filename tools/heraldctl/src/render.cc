@@ -12,6 +12,7 @@
 #include <herald/heraldctl/names.h>
 #include <herald/heraldctl/render.h>
 #include <herald/v1/account.pb.h>
+#include <herald/v1/analytics.pb.h>
 #include <herald/v1/audience.pb.h>
 #include <herald/v1/campaign.pb.h>
 #include <herald/v1/media.pb.h>
@@ -139,6 +140,17 @@ std::string TeamStatus(const v1::Team& team) {
   return "active";
 }
 
+std::string Webhook(const v1::Team& team) {
+  return team.webhook_id().empty() ? "not registered" : team.webhook_id();
+}
+
+// "tenants/t/campaigns/c1/stats" -> "c1".
+std::string_view CampaignOfStats(std::string_view stats_name) {
+  constexpr std::string_view kSuffix = "/stats";
+  if (stats_name.ends_with(kSuffix)) stats_name.remove_suffix(kSuffix.size());
+  return ShortId(stats_name);
+}
+
 std::string SegmentRule(const v1::Segment& segment) {
   std::vector<std::string> rules;
   if (segment.min_lifetime_spend_cents() > 0) {
@@ -206,6 +218,61 @@ std::string FormatCents(int64_t cents) {
   return StrCat(negative ? "-$" : "$", abs / 100, ".", fraction < 10 ? "0" : "", fraction);
 }
 
+std::string FormatPercent(double ratio) {
+  // Beyond this the tenths of a percent no longer fit an int64 (and no rate gets near it).
+  constexpr double kMax = 1e15;
+  if (!std::isfinite(ratio) || std::fabs(ratio) > kMax) return "-";
+  const int64_t tenths = std::llround(ratio * 1000);
+  const uint64_t abs =
+      tenths < 0 ? 0 - static_cast<uint64_t>(tenths) : static_cast<uint64_t>(tenths);
+  return StrCat(tenths < 0 ? "-" : "", abs / 10, ".", abs % 10, "%");
+}
+
+std::string RenderTeam(const v1::Team& team) {
+  // The webhook fields come last, the id even when empty: "not registered" is worth saying.
+  v1::Team rest = team;
+  rest.clear_webhook_id();
+  rest.clear_webhook_error();
+  std::string out = RenderDetail(rest);
+  StrAppend(&out, "webhook_id: ", Webhook(team), "\n");
+  if (!team.webhook_error().empty()) StrAppend(&out, "webhook_error: ", team.webhook_error(), "\n");
+  return out;
+}
+
+std::string RenderCampaignStats(const v1::CampaignStats& stats) {
+  const std::string updated = FormatTime(stats.update_time());
+  const std::vector<std::pair<std::string, std::string>> lines = {
+      {"campaign", std::string(CampaignOfStats(stats.name()))},
+      {"recipients", StrCat(stats.recipients())},
+      {"sent", StrCat(stats.sent())},
+      {"purchases", StrCat(stats.purchases())},
+      {"unlock rate", FormatPercent(stats.unlock_rate())},
+      {"gross", FormatCents(stats.gross_revenue_cents())},
+      {"net", FormatCents(stats.net_revenue_cents())},
+      {"fees", FormatCents(stats.fee_cents())},
+      {"updated", updated.empty() ? "never (no events yet)" : updated},
+  };
+  size_t width = 0;
+  for (const auto& [label, value] : lines) width = std::max(width, label.size());
+  std::string out;
+  for (const auto& [label, value] : lines) {
+    StrAppend(&out, label, ":", std::string(width - label.size() + 2, ' '), value, "\n");
+  }
+  StrAppend(&out, "\n", RenderTable(ToTable(stats)));
+  return out;
+}
+
+Table ToTable(const v1::CampaignStats& stats) {
+  Table t{{"ACCOUNT", "MESSAGE", "RECIPIENTS", "SENT", "PURCHASES", "GROSS", "NET"}, {}};
+  for (const auto& a : stats.accounts()) {
+    t.rows.push_back({std::string(ShortId(a.account())),
+                      a.upstream_message_id() == 0 ? "" : StrCat(a.upstream_message_id()),
+                      StrCat(a.recipients()), StrCat(a.sent()), StrCat(a.purchases()),
+                      FormatCents(a.gross_revenue_cents()), FormatCents(a.net_revenue_cents())});
+  }
+  return t;
+}
+
 Table ToTable(const v1::ListTenantsResponse& response) {
   Table t{{"ID", "DISPLAY NAME", "CREATED"}, {}};
   for (const auto& tenant : response.tenants()) {
@@ -225,14 +292,16 @@ Table ToTable(const v1::ListApiKeysResponse& response) {
 }
 
 Table ToTable(const v1::ListTeamsResponse& response) {
-  Table t{{"ID", "DISPLAY NAME", "RATE/MIN", "KEY", "STATUS"}, {}};
+  Table t{{"ID", "DISPLAY NAME", "RATE/MIN", "KEY", "STATUS", "WEBHOOK"}, {}};
   for (const auto& team : response.teams()) {
+    std::string webhook = Webhook(team);
+    if (!team.webhook_error().empty()) StrAppend(&webhook, " (error: ", team.webhook_error(), ")");
     t.rows.push_back({std::string(ShortId(team.name())), team.display_name(),
                       StrCat(team.rate_limit_per_minute()),
                       team.upstream_api_key_hint().empty()
                           ? std::string()
                           : StrCat("...", team.upstream_api_key_hint()),
-                      TeamStatus(team)});
+                      TeamStatus(team), std::move(webhook)});
   }
   return t;
 }
@@ -312,6 +381,15 @@ Table ToTable(const v1::ListUpstreamQueueResponse& response) {
     t.rows.push_back({StrCat(item.id()), item.date(), status,
                       StrCat(item.total() - item.pending(), "/", item.total()),
                       Yes(item.can_unsend()), std::string(ShortId(item.campaign()))});
+  }
+  return t;
+}
+
+Table ToTable(const v1::ListCampaignBuyersResponse& response) {
+  Table t{{"ACCOUNT", "FAN ID", "SPENT", "FIRST PURCHASE"}, {}};
+  for (const auto& buyer : response.buyers()) {
+    t.rows.push_back({std::string(ShortId(buyer.account())), StrCat(buyer.fan_id()),
+                      FormatCents(buyer.spent_cents()), FormatTime(buyer.first_purchase_time())});
   }
   return t;
 }

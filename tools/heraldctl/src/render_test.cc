@@ -1,9 +1,13 @@
+#include <cmath>
+#include <limits>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <herald/heraldctl/exit_codes.h>
 #include <herald/heraldctl/render.h>
 #include <herald/v1/account.pb.h>
+#include <herald/v1/analytics.pb.h>
 #include <herald/v1/campaign.pb.h>
 
 namespace herald::heraldctl {
@@ -23,6 +27,17 @@ TEST(FormatCentsTest, DollarsAndCents) {
   EXPECT_EQ(FormatCents(5), "$0.05");
   EXPECT_EQ(FormatCents(0), "$0.00");
   EXPECT_EQ(FormatCents(-1234), "-$12.34");
+}
+
+TEST(FormatPercentTest, OneDecimalRoundedHalfAwayFromZero) {
+  EXPECT_EQ(FormatPercent(0), "0.0%");
+  EXPECT_EQ(FormatPercent(0.04), "4.0%");
+  EXPECT_EQ(FormatPercent(0.0625), "6.3%");
+  EXPECT_EQ(FormatPercent(0.12345), "12.3%");
+  EXPECT_EQ(FormatPercent(1), "100.0%");
+  EXPECT_EQ(FormatPercent(-0.0625), "-6.3%");
+  EXPECT_EQ(FormatPercent(std::nan("")), "-");
+  EXPECT_EQ(FormatPercent(std::numeric_limits<double>::infinity()), "-");
 }
 
 TEST(RenderDetailTest, FieldsEnumsTimesAndNesting) {
@@ -75,6 +90,109 @@ TEST(ToTableTest, AccountsShowShortIds) {
   const std::string table = RenderTable(ToTable(response));
   EXPECT_THAT(table, HasSubstr("acct_a  main"));
   EXPECT_THAT(table, HasSubstr("paused"));
+}
+
+TEST(RenderTeamTest, WebhookIdOrNotRegisteredAndTheError) {
+  v1::Team team;
+  team.set_name("tenants/t/teams/main");
+  team.set_rate_limit_per_minute(1000);
+  team.set_webhook_id("wh_123");
+  EXPECT_EQ(RenderTeam(team),
+            "name: tenants/t/teams/main\n"
+            "rate_limit_per_minute: 1000\n"
+            "webhook_id: wh_123\n");
+  team.clear_webhook_id();
+  team.set_webhook_error("upstream: 401 invalid key");
+  team.mutable_create_time()->set_seconds(1777665600);
+  EXPECT_EQ(RenderTeam(team),
+            "name: tenants/t/teams/main\n"
+            "rate_limit_per_minute: 1000\n"
+            "create_time: 2026-05-01T20:00:00Z\n"
+            "webhook_id: not registered\n"
+            "webhook_error: upstream: 401 invalid key\n");
+}
+
+TEST(ToTableTest, TeamsShowTheWebhook) {
+  v1::ListTeamsResponse response;
+  v1::Team* a = response.add_teams();
+  a->set_name("tenants/t/teams/a");
+  a->set_webhook_id("wh_1");
+  v1::Team* b = response.add_teams();
+  b->set_name("tenants/t/teams/b");
+  b->set_webhook_error("no public URL");
+  v1::Team* c = response.add_teams();
+  c->set_name("tenants/t/teams/c");
+  EXPECT_EQ(RenderTable(ToTable(response)),
+            "ID  DISPLAY NAME  RATE/MIN  KEY  STATUS  WEBHOOK\n"
+            "a                 0              active  wh_1\n"
+            "b                 0              active  not registered (error: no public URL)\n"
+            "c                 0              active  not registered\n");
+}
+
+v1::CampaignStats Stats() {
+  v1::CampaignStats stats;
+  stats.set_name("tenants/t/campaigns/c1/stats");
+  stats.set_recipients(3000);
+  stats.set_sent(2950);
+  stats.set_purchases(118);
+  stats.set_unlock_rate(118.0 / 2950);
+  stats.set_gross_revenue_cents(177040);
+  stats.set_net_revenue_cents(141632);
+  stats.set_fee_cents(35408);
+  stats.mutable_update_time()->set_seconds(1777665600);
+  v1::AccountStats* a = stats.add_accounts();
+  a->set_account("tenants/t/accounts/acct_a");
+  a->set_upstream_message_id(901234567);
+  a->set_recipients(2000);
+  a->set_sent(1980);
+  a->set_purchases(118);
+  a->set_gross_revenue_cents(177040);
+  a->set_net_revenue_cents(141632);
+  v1::AccountStats* b = stats.add_accounts();
+  b->set_account("tenants/t/accounts/acct_b");
+  b->set_recipients(1000);
+  b->set_sent(970);
+  return stats;
+}
+
+TEST(RenderCampaignStatsTest, SummaryThenOneRowPerAccount) {
+  EXPECT_EQ(RenderCampaignStats(Stats()),
+            "campaign:     c1\n"
+            "recipients:   3000\n"
+            "sent:         2950\n"
+            "purchases:    118\n"
+            "unlock rate:  4.0%\n"
+            "gross:        $1770.40\n"
+            "net:          $1416.32\n"
+            "fees:         $354.08\n"
+            "updated:      2026-05-01T20:00:00Z\n"
+            "\n"
+            "ACCOUNT  MESSAGE    RECIPIENTS  SENT  PURCHASES  GROSS     NET\n"
+            "acct_a   901234567  2000        1980  118        $1770.40  $1416.32\n"
+            "acct_b              1000        970   0          $0.00     $0.00\n");
+}
+
+TEST(RenderCampaignStatsTest, BeforeAnyEvent) {
+  v1::CampaignStats stats;
+  stats.set_name("tenants/t/campaigns/c2/stats");
+  const std::string out = RenderCampaignStats(stats);
+  EXPECT_THAT(out, HasSubstr("campaign:     c2\n"));
+  EXPECT_THAT(out, HasSubstr("unlock rate:  0.0%\n"));
+  EXPECT_THAT(out, HasSubstr("gross:        $0.00\n"));
+  EXPECT_THAT(out, HasSubstr("updated:      never (no events yet)\n"));
+  EXPECT_THAT(out, HasSubstr("\nACCOUNT  MESSAGE"));
+}
+
+TEST(ToTableTest, BuyersInDollarsWithTheFirstPurchase) {
+  v1::ListCampaignBuyersResponse response;
+  v1::Buyer* buyer = response.add_buyers();
+  buyer->set_account("tenants/t/accounts/acct_a");
+  buyer->set_fan_id(4242);
+  buyer->set_spent_cents(1505);
+  buyer->mutable_first_purchase_time()->set_seconds(1777665600);
+  EXPECT_EQ(RenderTable(ToTable(response)),
+            "ACCOUNT  FAN ID  SPENT   FIRST PURCHASE\n"
+            "acct_a   4242    $15.05  2026-05-01T20:00:00Z\n");
 }
 
 v1::Campaign Sending() {

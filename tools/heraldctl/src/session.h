@@ -86,33 +86,52 @@ absl::StatusOr<std::optional<std::string>> ReadSecretFlags(Session& session,
                                                            const ParsedCommand& command,
                                                            std::string_view flag);
 
-// Fetches every page of a paged List call into one response and prints it.
+// Fetches the pages of a paged List call into `all`, in order, until the last page or until
+// `enough(all)` is true after a page; then `*more` tells whether the server had more (a page
+// token left). Returns kExitOk, or the exit code of a failure already reported on stderr.
 //   call(context, request, response) -> grpc::Status
-template <typename Response, typename Request, typename Call>
-int ListAllPages(Session& session, Request request, Call call) {
-  Response all;
+//   enough(const Response&) -> bool
+template <typename Response, typename Request, typename Call, typename Enough>
+int FetchPages(Session& session, Request request, Call call, Enough enough, Response* all,
+               bool* more) {
+  *more = false;
   while (true) {
     Response page;
     auto context = session.Context();
     const grpc::Status status = call(context.get(), request, &page);
     if (!status.ok()) return session.Fail(status);
     const std::string next = page.next_page_token();
-    all.MergeFrom(page);
-    if (next.empty()) break;
+    all->MergeFrom(page);
+    all->clear_next_page_token();
+    if (next.empty()) return kExitOk;
+    if (enough(*all)) {
+      *more = true;
+      return kExitOk;
+    }
     if (next == request.page_token()) {
       session.err() << "heraldctl: the server returned the same page token twice\n";
       return kExitRpcError;
     }
     request.set_page_token(next);
   }
-  all.clear_next_page_token();
-  return session.PrintList(all, ToTable(all));
+}
+
+// Fetches every page of a paged List call into one response and prints it.
+//   call(context, request, response) -> grpc::Status
+template <typename Response, typename Request, typename Call>
+int ListAllPages(Session& session, Request request, Call call) {
+  Response all;
+  bool more = false;
+  const int code = FetchPages(
+      session, std::move(request), call, [](const Response&) { return false; }, &all, &more);
+  return code == kExitOk ? session.PrintList(all, ToTable(all)) : code;
 }
 
 // Each file adds its resource's commands.
-void AddAdminCommands(std::vector<CommandSpec>& commands);     // tenants, keys
-void AddAccountCommands(std::vector<CommandSpec>& commands);   // teams, accounts
-void AddContentCommands(std::vector<CommandSpec>& commands);   // media, lists, segments
-void AddCampaignCommands(std::vector<CommandSpec>& commands);  // campaigns
+void AddAdminCommands(std::vector<CommandSpec>& commands);      // tenants, keys
+void AddAccountCommands(std::vector<CommandSpec>& commands);    // teams, accounts
+void AddContentCommands(std::vector<CommandSpec>& commands);    // media, lists, segments
+void AddCampaignCommands(std::vector<CommandSpec>& commands);   // campaigns
+void AddAnalyticsCommands(std::vector<CommandSpec>& commands);  // campaigns stats, buyers
 
 }  // namespace herald::heraldctl

@@ -80,7 +80,16 @@ struct ServiceConfig {
   absl::Duration list_wait = absl::Seconds(30);
   // CancelCampaign waits this long for the unsends it started, to report what was not undone.
   absl::Duration cancel_wait = absl::Seconds(5);
+  // Where the upstream reaches Herald's ingest, e.g. "https://ingest.example.com/webhooks": each
+  // team registers "<url>/<tenant>.<team>" with the upstream when it is created. Empty: teams
+  // are not registered (no webhooks; deliveries are followed by polling).
+  std::string public_webhook_url;
 };
+
+// The upstream events Herald subscribes each team to.
+inline constexpr std::string_view kWebhookEvents[] = {"messages.sent",      "messages.ppv.unlocked",
+                                                      "transactions.new",   "subscriptions.new",
+                                                      "chat_queue.updated", "chat_queue.finished"};
 
 class Service {
  public:
@@ -116,6 +125,13 @@ class Service {
                              std::vector<std::string> fields);
   Op<bool> DeleteTeam(std::string tenant, std::string id);
   Op<store::Team> ResumeTeam(std::string tenant, std::string id);
+  // Registers (or re-registers, with a new signing secret) the team's webhook with the
+  // upstream: updates Herald's webhook there if it exists, else creates it. kFailedPrecondition
+  // when ServiceConfig::public_webhook_url is not set; upstream errors as they are (the failure
+  // is also kept in Team::webhook_error).
+  Op<store::Team> RegisterTeamWebhook(std::string tenant, std::string id);
+  // The signing secret of a team's webhook (for the ingest); kNotFound when it has none.
+  Op<std::string> TeamWebhookSecret(std::string tenant, std::string id);
 
   Op<store::Created<store::Account>> CreateAccount(store::Account account, std::string request_id);
   Op<store::Account> GetAccount(std::string tenant, std::string id);

@@ -37,8 +37,10 @@
 #include <herald/store/model.h>
 #include <herald/store/record_store.h>
 #include <herald/upstream/client.h>
+#include <herald/webhooks/recorder.h>
 
 namespace herald::metrics {
+class Counter;
 class Registry;
 }  // namespace herald::metrics
 namespace herald::store {
@@ -58,6 +60,9 @@ inline constexpr std::string_view kSegmentListJob = "delivery_segment_list";
 inline constexpr std::string_view kSegmentAddJob = "delivery_segment_add";
 // Unsends a cancelled campaign's upstream message (DELETE, within the upstream's window).
 inline constexpr std::string_view kUnsendJob = "delivery_unsend";
+// Repairs a sent priced message's analytics from the upstream's buyers list, one page per job,
+// in rounds after the delivery completes (WorkflowConfig::reconcile_schedule).
+inline constexpr std::string_view kReconcileJob = "delivery_reconcile";
 
 // Adds one batch of fans to an upstream list (AudienceService.AddFansToUserList): one call each,
 // rate-limited like every call. Its outcome is written under ListAddResultKey in
@@ -134,6 +139,13 @@ struct WorkflowConfig {
                          // delivery fails as "not finished upstream"
   // Reconciliation looks for messages created from (attempt start - skew).
   absl::Duration clock_skew = absl::Minutes(2);
+  // After a priced message finishes, its buyers are read from the upstream once per entry, each
+  // delay counted from the previous round, to repair purchases whose webhooks were lost. Empty:
+  // no reconciliation.
+  std::vector<absl::Duration> reconcile_schedule = {
+      absl::Minutes(10), absl::Hours(1), absl::Hours(6), absl::Hours(24), absl::Hours(72)};
+  int reconcile_page = 100;       // buyers per upstream page
+  int platform_fee_percent = 20;  // the platform's share, for purchases found by reconciling
 };
 
 absl::Status ValidateWorkflowConfig(const WorkflowConfig& config);
@@ -147,6 +159,13 @@ class DeliveryWorkflow {
   // Registers the handler of every delivery job kind. Before worker.Start().
   void Register(queue::Worker& worker);
 
+  // Follows deliveries through the upstream's chat_queue webhooks as `events` records them: a
+  // poll step finds the delivery's progress there first and calls the upstream only when no
+  // event has moved it within poll_max. Without it (or without webhooks), every step polls.
+  // Before the first job runs; `events` must outlive the workflow.
+  // `registry` (may be null) receives herald_reconciled_purchases_total.
+  void UseEvents(webhooks::MessageAnalytics* events, metrics::Registry* registry);
+
   // Runs one job of any delivery kind.
   boost::asio::awaitable<queue::JobResult> Run(const queue::LeasedJob& job);
 
@@ -157,6 +176,9 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> Send(Context& ctx);
   boost::asio::awaitable<queue::JobResult> Poll(Context& ctx);
   boost::asio::awaitable<queue::JobResult> Unsend(Context& ctx);
+  boost::asio::awaitable<queue::JobResult> ReconcileBuyers(Context& ctx);
+  // The first reconciliation round of a delivery that just completed, if it has one.
+  std::optional<queue::JobSpec> FirstReconcile(const Context& ctx) const;
   boost::asio::awaitable<queue::JobResult> ListAdd(const queue::LeasedJob& job);
   boost::asio::awaitable<queue::JobResult> SegmentScan(Context& ctx);
   boost::asio::awaitable<queue::JobResult> SegmentList(Context& ctx);
@@ -178,6 +200,8 @@ class DeliveryWorkflow {
   queue::JobSpec NextStep(const Context& ctx, std::string_view kind, int32_t index,
                           absl::Duration delay) const;
 
+  webhooks::MessageAnalytics* events_ = nullptr;
+  metrics::Counter* reconciled_ = nullptr;
   store::Store& store_;
   queue::Queue& queue_;
   UpstreamClients& clients_;

@@ -39,6 +39,10 @@ struct Team {
   bool paused = false;
   std::string pause_reason;
   int64_t create_time_ms = 0;
+  // The upstream webhook that sends this team's events to Herald's ingest endpoint.
+  std::string webhook_id;             // "wh_…"; empty: not registered
+  std::string sealed_webhook_secret;  // its signing secret, sealed with SecretBox
+  std::string webhook_error;          // why the last registration failed; empty: it did not
 };
 
 struct Account {

@@ -71,6 +71,7 @@ struct MessageStats {
   int64_t pending = -1;  // likewise
   bool done = false;
   bool canceled = false;
+  int64_t reconciled = 0;  // purchases found by reconciliation, not by their events
   int64_t updated_ms = 0;  // last change; 0: no event yet
 };
 
@@ -87,15 +88,22 @@ struct Buyer {
   int64_t first_purchase_ms = 0;
 };
 
-// Reads analytics. Thread-safe; the client must outlive it.
-class AnalyticsReader {
+// The analytics of mass messages: what the events built, and repairs from the upstream's own
+// figures. Thread-safe; the client must outlive it.
+class MessageAnalytics {
  public:
-  explicit AnalyticsReader(redis::Client& client) : client_(client) {}
+  explicit MessageAnalytics(redis::Client& client) : client_(client) {}
 
   // Stats of each message, in the order of `messages`, in one round trip.
   Op<std::vector<MessageStats>> Messages(std::string tenant, std::vector<MessageKey> messages);
   // Every buyer of `messages`, earliest first.
   Op<std::vector<Buyer>> Buyers(std::string tenant, std::vector<MessageKey> messages);
+
+  // Credits the buyers in `fans` (one page of the upstream's buyers list of `message`) that no
+  // event has credited yet, at `price_cents` each minus `fee_cents` for net; their events, if
+  // they arrive later, replace the estimate. Returns how many purchases were added. Idempotent.
+  Op<int64_t> ReconcileBuyers(std::string tenant, MessageKey message, int64_t price_cents,
+                              int64_t fee_cents, std::vector<int64_t> fans, int64_t now_ms);
 
  private:
   redis::Client& client_;

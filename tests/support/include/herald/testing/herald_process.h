@@ -21,14 +21,17 @@ class HeraldProcess {
     std::map<std::string, std::string> env;
     bool wait_ready = true;   // wait for /readyz to answer 200
     uint16_t redis_port = 0;  // passed as --redis_address=127.0.0.1:<port> when not 0
+    // Teams register their webhook with the upstream, pointing at this process's ingest port.
+    bool register_webhooks = false;
   };
 
-  // Starts herald with --grpc_address and --admin_address on free ports (plus `args`). Herald is
-  // ready only with a reachable Redis: give `redis_port` when `wait_ready`.
+  // Starts herald with --grpc_address, --admin_address and --ingest_address on free ports (plus
+  // `args`). Herald is ready only with a reachable Redis: give `redis_port` when `wait_ready`.
   static absl::StatusOr<std::unique_ptr<HeraldProcess>> Start(Options options);
 
   uint16_t grpc_port() const { return grpc_port_; }
   uint16_t admin_port() const { return admin_port_; }
+  uint16_t ingest_port() const { return ingest_port_; }
   std::string grpc_target() const;  // "127.0.0.1:<port>"
   Subprocess& process() { return process_; }
 
@@ -36,12 +39,16 @@ class HeraldProcess {
   std::string Logs() const { return process_.Stderr(); }
 
  private:
-  HeraldProcess(Subprocess process, uint16_t grpc_port, uint16_t admin_port)
-      : process_(std::move(process)), grpc_port_(grpc_port), admin_port_(admin_port) {}
+  HeraldProcess(Subprocess process, uint16_t grpc_port, uint16_t admin_port, uint16_t ingest_port)
+      : process_(std::move(process)),
+        grpc_port_(grpc_port),
+        admin_port_(admin_port),
+        ingest_port_(ingest_port) {}
 
   Subprocess process_;
   uint16_t grpc_port_;
   uint16_t admin_port_;
+  uint16_t ingest_port_;
 };
 
 // Runs `herald args...` to completion (for flag and usage checks). Returns exit status, stdout

@@ -13,9 +13,11 @@ class Message;
 
 namespace herald::v1 {
 class Campaign;
+class CampaignStats;
 class Delivery;
 class ListAccountsResponse;
 class ListApiKeysResponse;
+class ListCampaignBuyersResponse;
 class ListCampaignsResponse;
 class ListDeliveriesResponse;
 class ListMediaAssetsResponse;
@@ -24,6 +26,7 @@ class ListTeamsResponse;
 class ListTenantsResponse;
 class ListUpstreamQueueResponse;
 class ListUserListsResponse;
+class Team;
 class WatchCampaignResponse;
 }  // namespace herald::v1
 
@@ -49,6 +52,18 @@ std::string ToJson(const google::protobuf::Message& message);
 // 1500 -> "$15.00", 0 -> "$0.00"; negative amounts keep their sign.
 std::string FormatCents(int64_t cents);
 
+// A ratio as a percentage with one decimal, rounded half away from zero: 0.04 -> "4.0%",
+// 0.0625 -> "6.3%", 1 -> "100.0%". "-" for a value that is not a finite number.
+std::string FormatPercent(double ratio);
+
+// A team as RenderDetail shows it, then its webhook: the id or "not registered", and the last
+// registration's error when there is one.
+std::string RenderTeam(const v1::Team& team);
+
+// `campaigns stats`: the totals as aligned `label: value` lines (money in dollars, the unlock
+// rate as a percentage), a blank line, then the per-account table (ToTable below).
+std::string RenderCampaignStats(const v1::CampaignStats& stats);
+
 Table ToTable(const v1::ListTenantsResponse& response);
 Table ToTable(const v1::ListApiKeysResponse& response);
 Table ToTable(const v1::ListTeamsResponse& response);
@@ -59,6 +74,8 @@ Table ToTable(const v1::ListSegmentsResponse& response);
 Table ToTable(const v1::ListCampaignsResponse& response);
 Table ToTable(const v1::ListDeliveriesResponse& response);
 Table ToTable(const v1::ListUpstreamQueueResponse& response);
+Table ToTable(const v1::ListCampaignBuyersResponse& response);
+Table ToTable(const v1::CampaignStats& stats);  // one row per account
 
 // Campaign progress: deliveries finished (completed, failed or cancelled) out of total, and
 // recipients delivered out of recipients reported.

@@ -1,0 +1,84 @@
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/verb.hpp>
+
+#include <herald/campaign/service.h>
+#include <herald/common/strings.h>
+#include <herald/ingest/ingest.h>
+
+namespace herald::ingest {
+namespace {
+
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+
+constexpr std::string_view kPrefix = "/webhooks/";
+
+std::string_view Header(const http::Request& req, std::string_view name) {
+  auto it = req.find(name);
+  if (it == req.end()) return {};
+  return std::string_view(it->value().data(), it->value().size());
+}
+
+class TeamDirectory final : public webhooks::EndpointDirectory {
+ public:
+  explicit TeamDirectory(campaign::Service& service) : service_(service) {}
+
+  webhooks::Op<webhooks::Endpoint> Find(std::string endpoint) override {
+    const size_t dot = endpoint.find('.');
+    if (dot == std::string::npos || dot == 0 || dot + 1 == endpoint.size()) {
+      co_return absl::NotFoundError("unknown webhook endpoint");
+    }
+    webhooks::Endpoint out{.tenant = endpoint.substr(0, dot), .team = endpoint.substr(dot + 1)};
+    absl::StatusOr<std::string> secret = co_await service_.TeamWebhookSecret(out.tenant, out.team);
+    if (!secret.ok()) {
+      // A team without a secret, or one whose secret cannot be opened, has no endpoint.
+      if (absl::IsNotFound(secret.status()) || absl::IsFailedPrecondition(secret.status())) {
+        co_return absl::NotFoundError("unknown webhook endpoint");
+      }
+      co_return secret.status();
+    }
+    out.secret = *std::move(secret);
+    co_return out;
+  }
+
+ private:
+  campaign::Service& service_;
+};
+
+}  // namespace
+
+http::Handler MakeWebhookHandler(webhooks::Ingest& ingest) {
+  return [&ingest](http::Request& req) -> asio::awaitable<http::Reply> {
+    std::string_view target(req.target().data(), req.target().size());
+    target = target.substr(0, target.find('?'));
+    if (!target.starts_with(kPrefix)) {
+      co_return http::Reply{http::MakeResponse(req, 404, "text/plain", "not found\n")};
+    }
+    const std::string_view endpoint = target.substr(kPrefix.size());
+    if (endpoint.empty() || endpoint.find('/') != std::string_view::npos) {
+      co_return http::Reply{http::MakeResponse(req, 404, "text/plain", "not found\n")};
+    }
+    if (req.method() != bhttp::verb::post) {
+      http::Response res = http::MakeResponse(req, 405, "text/plain", "method not allowed\n");
+      res.set(bhttp::field::allow, "POST");
+      co_return http::Reply{std::move(res)};
+    }
+    webhooks::IngestRequest request{
+        .endpoint = endpoint,
+        .content_type = Header(req, "Content-Type"),
+        .signature = Header(req, "Signature"),
+        .idempotency_key = Header(req, "X-OFAPI-Idempotency-Key"),
+        .body = req.body(),
+    };
+    webhooks::IngestResponse answer = co_await ingest.Handle(request);
+    co_return http::Reply{
+        http::MakeResponse(req, answer.status, "text/plain", StrCat(answer.message, "\n"))};
+  };
+}
+
+std::unique_ptr<webhooks::EndpointDirectory> MakeTeamDirectory(campaign::Service& service) {
+  return std::make_unique<TeamDirectory>(service);
+}
+
+}  // namespace herald::ingest
