@@ -1,0 +1,20 @@
+// libFuzzer target: the decoder of upstream webhook bodies (upstream/webhook_event.h) and the
+// pieces it relies on (exact money, message links) never crash, never read out of bounds and
+// never accept an event without the fields its type needs, whatever the bytes.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include <herald/upstream/webhook_event.h>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view body(reinterpret_cast<const char*>(data), size);
+  absl::StatusOr<herald::upstream::WebhookEvent> event = herald::upstream::DecodeWebhookEvent(body);
+  if (event.ok() && event->type != herald::upstream::WebhookEventType::kOther) {
+    // An applied event always names its account, and amounts are never negative.
+    if (event->account.empty()) __builtin_trap();
+    if (event->amount_cents < 0 || event->net_cents < 0 || event->fee_cents < 0) __builtin_trap();
+  }
+  (void)herald::upstream::FirstIdInLink(body);
+  return 0;
+}
