@@ -40,7 +40,8 @@ struct LedgerMessage {
 class WebhooksTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto redis = RedisServer::Start();
+    // AOF with fsync always: what Redis acknowledged survives its restart.
+    auto redis = RedisServer::Start({.appendonly = true});
     if (!redis.ok()) {
       setup_error_ = redis.status().ToString();
       return;
@@ -374,6 +375,82 @@ TEST_F(WebhooksTest, ForgedUnsignedAndMisaddressedDeliveriesAreRefused) {
   auto get = testing::HttpRequest(herald_->ingest_port(), "GET", "/webhooks/forger.main");
   ASSERT_TRUE(get.ok());
   EXPECT_EQ(get->status, 405);
+}
+
+TEST_F(WebhooksTest, RedisOutageMidStreamIsAnsweredWith503AndNothingAcknowledgedIsLost) {
+  const std::string key = NewTenant("outage");
+  v1::Team team;
+  const std::vector<std::string> accounts = NewTeam("outage", key, 1, &team);
+  ASSERT_TRUE(team.webhook_id().starts_with("wh_")) << team.webhook_error();
+  // A slower delivery, so that events are still arriving when Redis goes away.
+  auto behaviour = testing::HttpRequest(
+      sim_->port(), "POST", "/_sim/behavior",
+      R"({"purchase_probability": 1, "delivery_rate": 20, "purchase_delay_max_ms": 300})");
+  ASSERT_TRUE(behaviour.ok() && behaviour->status == 200);
+  auto failures = [] {
+    const json::value ledger = Ledger();
+    int64_t n = 0;
+    for (const auto& a : ledger.at("accounts").as_array()) {
+      n += a.at("webhooks").at("failures").to_number<int64_t>();
+    }
+    return n;
+  };
+  const int64_t failures_before = failures();
+
+  const std::string campaign = Send("outage", key, accounts, 450);
+  // This campaign's messages (the only ones at $4.50) have started to reach fans.
+  ASSERT_TRUE(testing::WaitFor([&] {
+    const json::value ledger = Ledger();
+    for (const auto& a : ledger.at("accounts").as_array()) {
+      for (const auto& m : a.at("mass_messages").as_array()) {
+        if (m.at("price_cents").to_number<int64_t>() == 450 &&
+            m.at("sent").to_number<int64_t>() > 0) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }));
+  ASSERT_TRUE(redis_->Stop(/*graceful=*/false).ok());
+  // Deliveries now fail (503) and the upstream retries them.
+  EXPECT_TRUE(testing::WaitFor([&] { return failures() > failures_before; }));
+  ASSERT_TRUE(redis_->Restart().ok());
+
+  v1::CampaignStats stats;
+  json::value ledger;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        ledger = Ledger();
+        if (!Settled(ledger)) return false;
+        int64_t purchases = 0, messages = 0;
+        for (const auto& a : ledger.at("accounts").as_array()) {
+          const std::string id(a.at("account_id").as_string());
+          if (std::none_of(accounts.begin(), accounts.end(),
+                           [&](const std::string& n) { return n.ends_with("/" + id); })) {
+            continue;
+          }
+          for (const auto& m : a.at("mass_messages").as_array()) {
+            if (m.at("price_cents").to_number<int64_t>() == 450) {
+              ++messages;
+              purchases += m.at("purchases").to_number<int64_t>();
+            }
+          }
+        }
+        if (messages != kAccounts) return false;
+        stats = Stats(key, campaign);
+        return stats.purchases() == purchases;
+      },
+      absl::Seconds(90)))
+      << "herald " << stats.purchases() << " purchases\n"
+      << herald_->Logs();
+  // Every event was retried until Herald took it (none given up), and counted once.
+  EXPECT_EQ(ledger.at("webhooks")
+                .at("by_event")
+                .at("transactions.new")
+                .at("gave_up")
+                .to_number<int64_t>(),
+            0);
+  ExpectStatsMatchLedger(key, campaign, LedgerMessages(ledger));
 }
 
 }  // namespace
