@@ -14,6 +14,7 @@
 #include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/analytics.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
+#include <herald/v1/events.grpc.pb.h>
 #include <herald/v1/media.grpc.pb.h>
 #include <herald/v1/tenant.grpc.pb.h>
 
@@ -339,6 +340,85 @@ TEST_F(WebhooksTest, PurchasesWhoseWebhooksWereLostAreRepairedByReconciliation) 
   EXPECT_GT(stats.purchases(), 0);
   EXPECT_EQ(stats.reconciled_purchases(), stats.purchases());
   ExpectStatsMatchLedger(key, campaign, LedgerMessages(ledger));
+}
+
+TEST_F(WebhooksTest, EventStreamDeliversEachPurchaseOnceAcrossAResume) {
+  const std::string key = NewTenant("streams");
+  v1::Team team;
+  const std::vector<std::string> accounts = NewTeam("streams", key, 1, &team);
+  auto behaviour = testing::HttpRequest(sim_->port(), "POST", "/_sim/behavior",
+                                        R"({"purchase_probability": 1, "delivery_rate": 2000})");
+  ASSERT_TRUE(behaviour.ok() && behaviour->status == 200);
+  const std::string campaign = Send("streams", key, accounts, 555);
+  int64_t expected = 0;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        const json::value ledger = Ledger();
+        if (!Settled(ledger)) return false;
+        int64_t messages = 0;
+        expected = 0;
+        for (const auto& a : ledger.at("accounts").as_array()) {
+          for (const auto& m : a.at("mass_messages").as_array()) {
+            if (m.at("price_cents").to_number<int64_t>() != 555) continue;
+            ++messages;
+            expected += m.at("purchases").to_number<int64_t>();
+          }
+        }
+        return messages == kAccounts;
+      },
+      absl::Seconds(60)));
+  ASSERT_GT(expected, 3);
+
+  auto events = v1::EventService::NewStub(channel_);
+  v1::SubscribeRequest req;
+  req.set_parent("tenants/streams");
+  req.add_event_types("transactions.new");
+  req.set_cursor("0");                  // from the oldest kept
+  std::map<std::string, int64_t> seen;  // cursor -> amount
+  std::string resume_after;
+  {
+    auto ctx = Context(key);
+    auto reader = events->Subscribe(ctx.get(), req);
+    v1::Event e;
+    while (static_cast<int>(seen.size()) < 3 && reader->Read(&e)) {
+      EXPECT_EQ(e.event_type(), "transactions.new");
+      seen[e.cursor()] = e.amount_cents();
+      resume_after = e.cursor();
+    }
+    ctx->TryCancel();
+    reader->Finish();
+  }
+  ASSERT_EQ(seen.size(), 3u);
+  req.set_cursor(resume_after);
+  {
+    auto ctx = Context(key);
+    auto reader = events->Subscribe(ctx.get(), req);
+    v1::Event e;
+    while (static_cast<int64_t>(seen.size()) < expected && reader->Read(&e)) {
+      EXPECT_FALSE(seen.contains(e.cursor())) << "delivered twice: " << e.cursor();
+      EXPECT_TRUE(e.account().starts_with("tenants/streams/accounts/acct_"));
+      seen[e.cursor()] = e.amount_cents();
+    }
+    ctx->TryCancel();
+    reader->Finish();
+  }
+  ASSERT_EQ(static_cast<int64_t>(seen.size()), expected);
+  for (const auto& [cursor, amount] : seen) EXPECT_EQ(amount, 555) << cursor;
+
+  // Another tenant's stream, a malformed cursor, and no key are refused.
+  auto refused = [&](const std::string& parent, const std::string& cursor, const std::string& k) {
+    v1::SubscribeRequest bad;
+    bad.set_parent(parent);
+    bad.set_cursor(cursor);
+    auto ctx = Context(k);
+    auto reader = events->Subscribe(ctx.get(), bad);
+    v1::Event e;
+    EXPECT_FALSE(reader->Read(&e));
+    return reader->Finish().error_code();
+  };
+  EXPECT_EQ(refused("tenants/agency", "0", key), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(refused("tenants/streams", "yesterday", key), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(refused("tenants/streams", "0", "wrong-key"), grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST_F(WebhooksTest, ForgedUnsignedAndMisaddressedDeliveriesAreRefused) {

@@ -258,6 +258,31 @@ TEST_F(WebhooksTest, ReconciliationAddsLostPurchasesOnceAndLateEventsCorrectIt) 
   ASSERT_EQ(buyers.size(), 3u);
 }
 
+TEST_F(WebhooksTest, AppliedEventsAreStreamedOnceInOrder) {
+  EXPECT_EQ(Must(reader_->LatestEventCursor("t1")), "0-0");
+  Record("e1", Sent(120, 801, 7, 999));
+  Record("e1", Sent(120, 801, 7, 999));  // a duplicate is not streamed again
+  Record("e2", Transaction(801, 7, 999));
+  const std::string latest = Must(reader_->LatestEventCursor("t1"));
+  Record("e3", Queue(120, 1, 0, true));
+  EventPage page = Must(reader_->ReadEvents("t1", "", 10));
+  ASSERT_EQ(page.events.size(), 3u);
+  EXPECT_EQ(page.oldest, page.events[0].cursor);
+  EXPECT_EQ(page.events[0].type, "messages.sent");
+  EXPECT_EQ(page.events[0].message_id, 120);
+  EXPECT_EQ(page.events[0].price_cents, 999);
+  EXPECT_EQ(page.events[1].type, "transactions.new");
+  EXPECT_EQ(page.events[1].amount_cents, 999);
+  EXPECT_EQ(page.events[1].chat_message_id, 801);
+  EXPECT_EQ(page.events[1].cursor, latest);
+  // After a cursor: only what came next; pages of a given size.
+  page = Must(reader_->ReadEvents("t1", latest, 10));
+  ASSERT_EQ(page.events.size(), 1u);
+  EXPECT_EQ(page.events[0].type, "chat_queue.finished");
+  EXPECT_EQ(Must(reader_->ReadEvents("t1", "", 2)).events.size(), 2u);
+  EXPECT_TRUE(Must(reader_->ReadEvents("t2", "", 10)).events.empty());
+}
+
 TEST_F(WebhooksTest, RedisDownIsAnErrorAndTheRetryApplies) {
   std::promise<void> down, up;
   bool went_down = false;

@@ -15,6 +15,7 @@
 -- ARGV[14] event time (unix ms, Herald's clock)
 -- ARGV[15] link TTL (seconds): how long a priced message's link to its mass message is kept
 -- ARGV[16] queue total, ARGV[17] queue pending, ARGV[18] queue done (0/1), ARGV[19] cancelled (0/1)
+-- ARGV[20] event name              ARGV[21] events stream length (about; 0: no stream)
 --
 -- Keys (relative to the prefix):
 --   ev:<key>                  the event was applied (TTL: dedupe window)
@@ -28,6 +29,8 @@
 --   buy:<account>:<chat>      one purchase of a chat message: what has arrived of it and what
 --                             has been credited (TTL: link TTL)
 --   fans:<account>            fan id -> JSON {lifetime_spend_cents, subscribed_at_ms}
+--   events                    the tenant's applied events, normalised (a stream, trimmed to
+--                             about ARGV[21] entries) for EventService subscribers
 --
 -- Returns 1 applied, 0 duplicate.
 local P = KEYS[1]
@@ -151,5 +154,11 @@ elseif code == 4 then
   fan_data()
 else
   fan_data()
+end
+local stream_len = tonumber(ARGV[21])
+if stream_len > 0 then
+  redis.call('XADD', P .. 'events', 'MAXLEN', '~', stream_len, '*', 'type', ARGV[20], 'account',
+             account, 'message', queue, 'chat', chat, 'fan', fan, 'price', ARGV[8], 'amount',
+             ARGV[9], 'at', now)
 end
 return 1

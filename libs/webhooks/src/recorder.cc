@@ -84,6 +84,8 @@ class RedisEventRecorder final : public EventRecorder {
         StrCat(e.queue_pending),
         e.queue_done ? "1" : "0",
         e.queue_canceled ? "1" : "0",
+        e.name,
+        StrCat(config_.events_max_len),
     };
     HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                                co_await client_.Eval(ApplyScript(), keys, args));
@@ -205,6 +207,54 @@ Op<int64_t> MessageAnalytics::ReconcileBuyers(std::string tenant, MessageKey mes
         StrCat("reconcile_buyers.lua: unexpected reply ", reply.DebugString()));
   }
   co_return reply.integer();
+}
+
+Op<EventPage> MessageAnalytics::ReadEvents(std::string tenant, std::string after, int count) {
+  const std::string key = StrCat(TenantPrefix(tenant), "events");
+  // The oldest retained entry, and the page after the cursor, in one round trip.
+  std::vector<redis::Command> commands;
+  commands.push_back(redis::Command{"XRANGE", key, "-", "+", "COUNT", 1});
+  const std::string start = after.empty() ? std::string("-") : StrCat("(", after);
+  commands.push_back(redis::Command{"XRANGE", key, start, "+", "COUNT", count});
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<redis::Reply> replies,
+                             co_await client_.ExecBatch(std::move(commands)));
+  for (const redis::Reply& r : replies) {
+    if (r.is_error()) co_return r.ToStatus();
+  }
+  EventPage page;
+  if (!replies[0].elements().empty()) {
+    page.oldest = std::string(replies[0].elements()[0].elements().at(0).str());
+  }
+  for (const redis::Reply& entry : replies[1].elements()) {
+    const auto& parts = entry.elements();
+    if (parts.size() != 2) co_return absl::InternalError("XRANGE: unexpected entry");
+    StreamEvent e;
+    e.cursor = std::string(parts[0].str());
+    const auto& fields = parts[1].elements();
+    for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+      const std::string_view name = fields[i].str();
+      const std::string_view value = fields[i + 1].str();
+      if (name == "type") e.type = std::string(value);
+      if (name == "account") e.account = std::string(value);
+      if (name == "message") e.message_id = ParseInt<int64_t>(value).value_or(0);
+      if (name == "chat") e.chat_message_id = ParseInt<int64_t>(value).value_or(0);
+      if (name == "fan") e.fan_id = ParseInt<int64_t>(value).value_or(0);
+      if (name == "price") e.price_cents = ParseInt<int64_t>(value).value_or(0);
+      if (name == "amount") e.amount_cents = ParseInt<int64_t>(value).value_or(0);
+      if (name == "at") e.at_ms = ParseInt<int64_t>(value).value_or(0);
+    }
+    page.events.push_back(std::move(e));
+  }
+  co_return page;
+}
+
+Op<std::string> MessageAnalytics::LatestEventCursor(std::string tenant) {
+  const std::string key = StrCat(TenantPrefix(tenant), "events");
+  HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
+                             co_await client_.Exec({"XREVRANGE", key, "+", "-", "COUNT", "1"}));
+  if (reply.is_error()) co_return reply.ToStatus();
+  if (reply.elements().empty()) co_return std::string("0-0");
+  co_return std::string(reply.elements()[0].elements().at(0).str());
 }
 
 }  // namespace herald::webhooks

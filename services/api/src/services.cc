@@ -23,6 +23,7 @@
 
 #include "bridge.h"
 #include "convert.h"
+#include "events.h"
 #include "names.h"
 
 namespace herald::api {
@@ -1220,10 +1221,11 @@ class ApiImpl final : public Api {
         media_(bridge_, config.media_max_bytes),
         audiences_(bridge_),
         campaigns_(bridge_, config.watch_poll),
-        analytics_(bridge_, analytics) {}
+        analytics_(bridge_, analytics),
+        events_(MakeEventService(bridge_, analytics.messages())) {}
 
   std::vector<grpc::Service*> services() override {
-    return {&tenants_, &accounts_, &media_, &audiences_, &campaigns_, &analytics_};
+    return {&tenants_, &accounts_, &media_, &audiences_, &campaigns_, &analytics_, events_.get()};
   }
 
  private:
@@ -1235,6 +1237,7 @@ class ApiImpl final : public Api {
   AudienceServiceImpl audiences_;
   CampaignServiceImpl campaigns_;
   AnalyticsServiceImpl analytics_;
+  std::unique_ptr<grpc::Service> events_;
 };
 
 }  // namespace

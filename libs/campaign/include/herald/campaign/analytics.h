@@ -56,6 +56,9 @@ class Analytics {
   // Every buyer of the campaign's messages, earliest first.
   Op<std::vector<webhooks::Buyer>> CampaignBuyers(std::string tenant, std::string campaign);
 
+  // The analytics of upstream messages, and the tenants' event streams.
+  webhooks::MessageAnalytics& messages() { return reader_; }
+
  private:
   store::Store& store_;
   webhooks::MessageAnalytics& reader_;

@@ -45,6 +45,9 @@ struct RecorderConfig {
   // How long a priced chat message stays linked to its mass message (and a purchase waits for
   // its messages.sent).
   absl::Duration link_ttl = absl::Hours(24 * 35);
+  // Applied events are also appended to the tenant's event stream for subscribers, trimmed to
+  // about this many entries. 0: no stream.
+  int64_t events_max_len = 100'000;
 };
 
 class EventRecorder {
@@ -73,6 +76,24 @@ struct MessageStats {
   bool canceled = false;
   int64_t reconciled = 0;  // purchases found by reconciliation, not by their events
   int64_t updated_ms = 0;  // last change; 0: no event yet
+};
+
+// One applied event as subscribers see it (the tenant's event stream).
+struct StreamEvent {
+  std::string cursor;  // the stream entry id: resume after it
+  std::string type;    // the upstream event name
+  std::string account;
+  int64_t message_id = 0;  // the mass message (queue) id, 0 if none
+  int64_t chat_message_id = 0;
+  int64_t fan_id = 0;
+  int64_t price_cents = 0;   // messages.sent
+  int64_t amount_cents = 0;  // purchases
+  int64_t at_ms = 0;         // when Herald applied it
+};
+
+struct EventPage {
+  std::vector<StreamEvent> events;
+  std::string oldest;  // the oldest retained cursor; empty when the stream is empty
 };
 
 struct MessageKey {
@@ -104,6 +125,13 @@ class MessageAnalytics {
   // they arrive later, replace the estimate. Returns how many purchases were added. Idempotent.
   Op<int64_t> ReconcileBuyers(std::string tenant, MessageKey message, int64_t price_cents,
                               int64_t fee_cents, std::vector<int64_t> fans, int64_t now_ms);
+
+  // Up to `count` events of the tenant's stream after cursor `after` (empty: from the oldest
+  // retained), oldest first, and the oldest retained cursor.
+  Op<EventPage> ReadEvents(std::string tenant, std::string after, int count);
+  // The cursor of the newest event ("0-0" when there is none): subscribing from it delivers
+  // only what comes next.
+  Op<std::string> LatestEventCursor(std::string tenant);
 
  private:
   redis::Client& client_;

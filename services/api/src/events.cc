@@ -1,0 +1,232 @@
+#include "events.h"
+
+#include <deque>
+#include <mutex>
+#include <set>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <herald/common/grpc_status.h>
+#include <herald/common/status.h>
+#include <herald/common/strings.h>
+#include <herald/v1/events.grpc.pb.h>
+#include <herald/webhooks/recorder.h>
+
+#include "bridge.h"
+#include "convert.h"
+#include "names.h"
+
+namespace herald::api {
+namespace {
+
+namespace asio = boost::asio;
+
+// Stream ids are "<ms>-<seq>"; true when `a` comes before `b`.
+bool CursorBefore(std::string_view a, std::string_view b) {
+  auto split = [](std::string_view c) {
+    const size_t dash = c.find('-');
+    return std::make_pair(
+        ParseInt<uint64_t>(c.substr(0, dash)).value_or(0),
+        dash == std::string_view::npos ? 0 : ParseInt<uint64_t>(c.substr(dash + 1)).value_or(0));
+  };
+  return split(a) < split(b);
+}
+
+bool ValidCursor(std::string_view c) {
+  const size_t dash = c.find('-');
+  return dash != std::string_view::npos && ParseInt<uint64_t>(c.substr(0, dash)).has_value() &&
+         ParseInt<uint64_t>(c.substr(dash + 1)).has_value();
+}
+
+class SubscribeReactor final : public grpc::ServerWriteReactor<v1::Event> {
+ public:
+  SubscribeReactor(Bridge& bridge, webhooks::MessageAnalytics& messages,
+                   const EventServiceConfig& config, grpc::CallbackServerContext* ctx,
+                   const v1::SubscribeRequest& request)
+      : bridge_(bridge),
+        messages_(messages),
+        config_(config),
+        bearer_(BearerOf(*ctx)),
+        request_(request),
+        timer_(bridge.executor()) {}
+
+  void Begin() {
+    asio::co_spawn(
+        bridge_.executor(),
+        [this]() -> asio::awaitable<void> {
+          absl::Status status;
+          try {
+            status = co_await Run();
+          } catch (const std::exception& e) {
+            status = absl::InternalError(e.what());
+          }
+          std::optional<grpc::Status> finish;
+          {
+            std::lock_guard lock(mu_);
+            finish_ = ToGrpcStatus(status);
+            finish = TakeFinishLocked();
+          }
+          if (finish) Finish(*finish);  // last: OnDone may delete this reactor at once
+        },
+        asio::detached);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::optional<grpc::Status> finish;
+    {
+      std::lock_guard lock(mu_);
+      writing_ = false;
+      if (!ok) {
+        cancelled_ = true;
+        queue_.clear();
+      }
+      WriteNextLocked();
+      finish = TakeFinishLocked();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  void OnCancel() override {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  asio::awaitable<absl::Status> Run() {
+    HERALD_CO_ASSIGN_OR_RETURN(campaign::Caller c,
+                               co_await bridge_.Admit(bearer_, Access::kTenant));
+    auto tenant = ParseTenantName("parent", request_.parent());
+    if (!tenant.ok()) co_return tenant.status();
+    if (*tenant != c.tenant) {
+      co_return absl::NotFoundError(StrCat("'", request_.parent(), "' not found"));
+    }
+    std::set<std::string> types(request_.event_types().begin(), request_.event_types().end());
+    std::set<std::string> accounts;
+    for (const std::string& name : request_.accounts()) {
+      auto account = ParseChildName("accounts", name, "accounts");
+      if (!account.ok()) co_return account.status();
+      if (account->tenant != c.tenant)
+        co_return absl::NotFoundError(StrCat("'", name, "' not found"));
+      accounts.insert(account->id);
+    }
+    std::string cursor = request_.cursor();
+    if (cursor.empty()) {
+      HERALD_CO_ASSIGN_OR_RETURN(cursor, co_await messages_.LatestEventCursor(c.tenant));
+    } else if (cursor == "0") {
+      cursor.clear();
+    } else if (!ValidCursor(cursor)) {
+      co_return absl::InvalidArgumentError("cursor: not a cursor Herald returned");
+    }
+    bool first = true;
+    while (true) {
+      {
+        std::lock_guard lock(mu_);
+        if (cancelled_) co_return absl::CancelledError("the client went away");
+        if (queue_.size() > config_.max_backlog) {
+          co_return absl::ResourceExhaustedError(
+              StrCat("the subscriber fell more than ", config_.max_backlog,
+                     " events behind; resume from the last cursor received"));
+        }
+      }
+      HERALD_CO_ASSIGN_OR_RETURN(webhooks::EventPage page,
+                                 co_await messages_.ReadEvents(c.tenant, cursor, config_.page));
+      if (first && !cursor.empty() && !page.oldest.empty() && CursorBefore(cursor, page.oldest)) {
+        co_return absl::OutOfRangeError(
+            StrCat("cursor ", cursor, " is older than the events kept (oldest: ", page.oldest,
+                   "); resubscribe from \"0\" or from now"));
+      }
+      first = false;
+      std::vector<v1::Event> batch;
+      for (webhooks::StreamEvent& e : page.events) {
+        cursor = e.cursor;
+        if (!types.empty() && !types.contains(e.type)) continue;
+        if (!accounts.empty() && !accounts.contains(e.account)) continue;
+        v1::Event out;
+        out.set_cursor(e.cursor);
+        out.set_event_type(e.type);
+        out.set_account(ChildNameOf(c.tenant, "accounts", e.account));
+        out.set_upstream_message_id(e.message_id);
+        out.set_chat_message_id(e.chat_message_id);
+        out.set_fan_id(e.fan_id);
+        out.set_price_cents(e.price_cents);
+        out.set_amount_cents(e.amount_cents);
+        if (e.at_ms != 0) SetTime(e.at_ms, out.mutable_apply_time());
+        batch.push_back(std::move(out));
+      }
+      if (!batch.empty()) {
+        std::lock_guard lock(mu_);
+        for (auto& e : batch) queue_.push_back(std::move(e));
+        WriteNextLocked();
+      }
+      if (static_cast<int>(page.events.size()) < config_.page) {
+        timer_.expires_after(absl::ToChronoNanoseconds(config_.poll));
+        boost::system::error_code ec;
+        co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+    }
+  }
+
+  void WriteNextLocked() {
+    if (writing_ || queue_.empty() || cancelled_) return;
+    current_ = std::move(queue_.front());
+    queue_.pop_front();
+    writing_ = true;
+    StartWrite(&current_);
+  }
+
+  // The status to finish with, once the coroutine has ended and the queue is written (or the
+  // client is gone). Under mu_.
+  std::optional<grpc::Status> TakeFinishLocked() {
+    if (finished_ || !finish_ || writing_ || (!queue_.empty() && !cancelled_)) return std::nullopt;
+    finished_ = true;
+    return finish_;
+  }
+
+  Bridge& bridge_;
+  webhooks::MessageAnalytics& messages_;
+  const EventServiceConfig config_;
+  const std::string bearer_;
+  const v1::SubscribeRequest request_;
+  asio::steady_timer timer_;
+  std::mutex mu_;
+  std::deque<v1::Event> queue_;
+  v1::Event current_;
+  bool writing_ = false;
+  bool cancelled_ = false;
+  bool finished_ = false;
+  std::optional<grpc::Status> finish_;
+};
+
+class EventServiceImpl final : public v1::EventService::CallbackService {
+ public:
+  EventServiceImpl(Bridge& bridge, webhooks::MessageAnalytics& messages, EventServiceConfig config)
+      : bridge_(bridge), messages_(messages), config_(config) {}
+
+  grpc::ServerWriteReactor<v1::Event>* Subscribe(grpc::CallbackServerContext* ctx,
+                                                 const v1::SubscribeRequest* request) override {
+    auto* reactor = new SubscribeReactor(bridge_, messages_, config_, ctx, *request);
+    reactor->Begin();
+    return reactor;
+  }
+
+ private:
+  Bridge& bridge_;
+  webhooks::MessageAnalytics& messages_;
+  const EventServiceConfig config_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> MakeEventService(Bridge& bridge,
+                                                webhooks::MessageAnalytics& messages,
+                                                EventServiceConfig config) {
+  return std::make_unique<EventServiceImpl>(bridge, messages, config);
+}
+
+}  // namespace herald::api
