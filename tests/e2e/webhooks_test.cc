@@ -281,6 +281,42 @@ TEST_F(WebhooksTest, RevenueOfEveryCampaignEqualsTheLedgerToTheCent) {
   EXPECT_GT(first_stats.recipients(), 0);
   EXPECT_EQ(first_stats.purchases(), first_stats.recipients());
 
+  // The tenant's ranking, by gross revenue.
+  v1::TopCampaignsRequest treq;
+  treq.set_parent("tenants/agency");
+  v1::TopCampaignsResponse top;
+  grpc::Status ts =
+      v1::AnalyticsService::NewStub(channel_)->TopCampaigns(Context(key).get(), treq, &top);
+  ASSERT_TRUE(ts.ok()) << ts.error_message();
+  ASSERT_EQ(top.campaigns_size(), 3);
+  for (int i = 0; i < 3; ++i) {
+    const v1::RankedCampaign& r = top.campaigns(i);
+    EXPECT_EQ(r.stats().gross_revenue_cents(), Stats(key, r.campaign()).gross_revenue_cents());
+    if (i > 0) {
+      EXPECT_GE(top.campaigns(i - 1).stats().gross_revenue_cents(),
+                r.stats().gross_revenue_cents());
+    }
+  }
+  EXPECT_EQ(top.campaigns(0).campaign(), first);  // everyone bought it
+
+  // Each account's totals: its three (or two) messages on the ledger.
+  for (const std::string& account : accounts) {
+    v1::GetAccountOverviewRequest oreq;
+    oreq.set_name(account);
+    v1::AccountOverview overview;
+    grpc::Status os = v1::AnalyticsService::NewStub(channel_)->GetAccountOverview(
+        Context(key).get(), oreq, &overview);
+    ASSERT_TRUE(os.ok()) << os.error_message();
+    int64_t purchases = 0, gross = 0;
+    for (const auto& a : ledger.at("accounts").as_array()) {
+      if (!account.ends_with(StrCat("/", std::string(a.at("account_id").as_string())))) continue;
+      purchases = a.at("totals").at("purchases").to_number<int64_t>();
+      gross = a.at("totals").at("revenue_cents").to_number<int64_t>();
+    }
+    EXPECT_EQ(overview.purchases(), purchases) << account;
+    EXPECT_EQ(overview.gross_revenue_cents(), gross) << account;
+  }
+
   // Buyers of the first campaign: every fan of every account, each with the price.
   v1::ListCampaignBuyersRequest breq;
   breq.set_parent(first);

@@ -63,6 +63,47 @@ Analytics::Op<CampaignFigures> Analytics::CampaignStats(std::string tenant, std:
   co_return out;
 }
 
+Analytics::Op<std::vector<RankedCampaign>> Analytics::TopCampaigns(std::string tenant,
+                                                                   int64_t start_ms, int64_t end_ms,
+                                                                   int limit) {
+  std::vector<RankedCampaign> ranked;
+  // Newest first from just before end_ms, until start_ms or kMaxRanked campaigns.
+  std::optional<double> before = static_cast<double>(end_ms);
+  while (static_cast<int>(ranked.size()) < kMaxRanked) {
+    HERALD_CO_ASSIGN_OR_RETURN(store::CampaignPage page,
+                               co_await store_.ListCampaigns(tenant, before, 200));
+    bool past_start = false;
+    for (const store::Campaign& c : page.campaigns) {
+      if (c.create_time_ms >= end_ms) continue;
+      if (c.create_time_ms < start_ms) {
+        past_start = true;
+        break;
+      }
+      HERALD_CO_ASSIGN_OR_RETURN(CampaignFigures figures, co_await CampaignStats(tenant, c.id));
+      figures.accounts.clear();
+      ranked.push_back({.campaign = c.id,
+                        .display_name = c.display_name,
+                        .create_time_ms = c.create_time_ms,
+                        .figures = std::move(figures)});
+      if (static_cast<int>(ranked.size()) >= kMaxRanked) break;
+    }
+    if (past_start || !page.next_before) break;
+    before = page.next_before;
+  }
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const RankedCampaign& a, const RankedCampaign& b) {
+                     return a.figures.gross_cents > b.figures.gross_cents;
+                   });
+  if (static_cast<int>(ranked.size()) > limit) ranked.resize(static_cast<size_t>(limit));
+  co_return ranked;
+}
+
+Analytics::Op<webhooks::AccountTotals> Analytics::AccountOverview(std::string tenant,
+                                                                  std::string account) {
+  HERALD_CO_RETURN_IF_ERROR((co_await store_.Get<store::Account>(tenant, account)).status());
+  co_return co_await reader_.Account(std::move(tenant), std::move(account));
+}
+
 Analytics::Op<std::vector<webhooks::Buyer>> Analytics::CampaignBuyers(std::string tenant,
                                                                       std::string campaign) {
   HERALD_CO_RETURN_IF_ERROR((co_await store_.GetCampaignHead(tenant, campaign)).status());

@@ -29,6 +29,8 @@
 --   buy:<account>:<chat>      one purchase of a chat message: what has arrived of it and what
 --                             has been credited (TTL: link TTL)
 --   fans:<account>            fan id -> JSON {lifetime_spend_cents, subscribed_at_ms}
+--   acct:<account>            the account's totals: sent, purchases, gross, net, fee,
+--                             subscriptions (new subscribers)
 --   events                    the tenant's applied events, normalised (a stream, trimmed to
 --                             about ARGV[21] entries) for EventService subscribers
 --
@@ -47,6 +49,13 @@ local now = tonumber(ARGV[14])
 local link_ttl = tonumber(ARGV[15])
 
 local function stats_key(q) return P .. 'mm:' .. account .. ':' .. q end
+local account_key = P .. 'acct:' .. account
+
+-- Adds `by` to `field` of mass message `q` and of the account's totals.
+local function add(q, field, by)
+  redis.call('HINCRBY', stats_key(q), field, by)
+  redis.call('HINCRBY', account_key, field, by)
+end
 
 -- Credits what has arrived of the purchase of `chat` to mass message `q`, each part once:
 -- the purchase itself (counted, buyer recorded) when its unlock or its transaction arrives, the
@@ -70,7 +79,7 @@ local function credit(q)
       redis.call('HSET', buy, 'gross_done', g, 'est_net', n, 'est_fee', f)
       redis.call('HDEL', P .. 'mbr:' .. account .. ':' .. q, buyer)
     elseif not redis.call('ZSCORE', buyers, buyer) then
-      redis.call('HINCRBY', sk, 'purchases', 1)
+      add(q, 'purchases', 1)
       redis.call('ZADD', buyers, 'NX', tonumber(b[9] or now), buyer)
     end
     redis.call('HSET', buy, 'counted', '1')
@@ -81,13 +90,13 @@ local function credit(q)
   if not gross and tonumber(b[4] or '0') > 0 then gross = b[4] end
   if gross and gross ~= b[2] then
     local delta = tonumber(gross) - tonumber(b[2] or '0')
-    redis.call('HINCRBY', sk, 'gross', delta)
+    add(q, 'gross', delta)
     redis.call('HINCRBY', P .. 'mbc:' .. account .. ':' .. q, buyer, delta)
     redis.call('HSET', buy, 'gross_done', gross)
   end
   if not b[3] and b[6] then
-    redis.call('HINCRBY', sk, 'net', tonumber(b[6]) - tonumber(b[10] or '0'))
-    redis.call('HINCRBY', sk, 'fee', tonumber(b[7] or '0') - tonumber(b[11] or '0'))
+    add(q, 'net', tonumber(b[6]) - tonumber(b[10] or '0'))
+    add(q, 'fee', tonumber(b[7] or '0') - tonumber(b[11] or '0'))
     redis.call('HSET', buy, 'net_done', '1')
   end
   redis.call('HSET', sk, 'updated_ms', now)
@@ -138,12 +147,15 @@ if code == 1 then
   end
 elseif code == 2 then
   if queue ~= '0' then
-    redis.call('HINCRBY', stats_key(queue), 'sent', 1)
+    add(queue, 'sent', 1)
     if tonumber(ARGV[8]) > 0 and chat ~= '0' then
       redis.call('SET', P .. 'msg:' .. account .. ':' .. chat, queue, 'EX', link_ttl)
       if redis.call('EXISTS', P .. 'buy:' .. account .. ':' .. chat) == 1 then credit(queue) end
     end
   end
+elseif code == 5 then
+  redis.call('HINCRBY', account_key, 'subscriptions', 1)
+  fan_data()
 elseif code == 3 then
   if chat ~= '0' then purchase({ 'unlock_amount', ARGV[9] }) end
   fan_data()

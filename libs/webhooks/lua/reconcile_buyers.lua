@@ -30,11 +30,13 @@ for i = 6, #ARGV do
   end
 end
 if added > 0 then
-  redis.call('HINCRBY', stats, 'purchases', added)
-  redis.call('HINCRBY', stats, 'gross', added * price)
-  redis.call('HINCRBY', stats, 'net', added * (price - fee))
-  redis.call('HINCRBY', stats, 'fee', added * fee)
-  redis.call('HINCRBY', stats, 'reconciled', added)
+  for _, key in ipairs({ stats, P .. 'acct:' .. ARGV[1] }) do
+    redis.call('HINCRBY', key, 'purchases', added)
+    redis.call('HINCRBY', key, 'gross', added * price)
+    redis.call('HINCRBY', key, 'net', added * (price - fee))
+    redis.call('HINCRBY', key, 'fee', added * fee)
+    redis.call('HINCRBY', key, 'reconciled', added)
+  end
   redis.call('HSET', stats, 'updated_ms', now)
 end
 return added

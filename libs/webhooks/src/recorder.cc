@@ -153,6 +153,31 @@ Op<std::vector<MessageStats>> MessageAnalytics::Messages(std::string tenant,
   co_return out;
 }
 
+Op<AccountTotals> MessageAnalytics::Account(std::string tenant, std::string account) {
+  const std::string prefix = TenantPrefix(tenant);
+  std::vector<redis::Command> commands;
+  commands.push_back(redis::Command{"HMGET", StrCat(prefix, "acct:", account), "sent", "purchases",
+                                    "gross", "net", "fee", "reconciled", "subscriptions"});
+  commands.push_back(redis::Command{"HLEN", StrCat(prefix, "fans:", account)});
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<redis::Reply> replies,
+                             co_await client_.ExecBatch(std::move(commands)));
+  for (const redis::Reply& r : replies) {
+    if (r.is_error()) co_return r.ToStatus();
+  }
+  const std::vector<redis::Reply>& f = replies[0].elements();
+  if (f.size() != 7) co_return absl::InternalError("HMGET: unexpected reply");
+  AccountTotals t;
+  t.sent = IntOr(f[0], 0);
+  t.purchases = IntOr(f[1], 0);
+  t.gross_cents = IntOr(f[2], 0);
+  t.net_cents = IntOr(f[3], 0);
+  t.fee_cents = IntOr(f[4], 0);
+  t.reconciled = IntOr(f[5], 0);
+  t.subscriptions = IntOr(f[6], 0);
+  t.known_fans = IntOr(replies[1], 0);
+  co_return t;
+}
+
 Op<std::vector<Buyer>> MessageAnalytics::Buyers(std::string tenant,
                                                 std::vector<MessageKey> messages) {
   const std::string prefix = TenantPrefix(tenant);

@@ -1177,6 +1177,64 @@ class AnalyticsServiceImpl final : public v1::AnalyticsService::CallbackService 
         });
   }
 
+  ServerUnaryReactor* TopCampaigns(CallbackServerContext* ctx, const v1::TopCampaignsRequest* req,
+                                   v1::TopCampaignsResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "TopCampaigns", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::TopCampaignsResponse> {
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          if (req->limit() < 0 || req->limit() > 100) {
+            co_return absl::InvalidArgumentError("limit: 1-100 (or 0 for 10)");
+          }
+          const int limit = req->limit() == 0 ? 10 : req->limit();
+          const int64_t end =
+              req->has_end_time()
+                  ? google::protobuf::util::TimeUtil::TimestampToMilliseconds(req->end_time())
+                  : absl::ToUnixMillis(absl::Now());
+          const int64_t start =
+              req->has_start_time()
+                  ? google::protobuf::util::TimeUtil::TimestampToMilliseconds(req->start_time())
+                  : end - int64_t{30} * 24 * 3600 * 1000;
+          if (start >= end) {
+            co_return absl::InvalidArgumentError("start_time: must be before end_time");
+          }
+          HERALD_CO_ASSIGN_OR_RETURN(std::vector<campaign::RankedCampaign> ranked,
+                                     co_await analytics_.TopCampaigns(c.tenant, start, end, limit));
+          v1::TopCampaignsResponse out;
+          for (const campaign::RankedCampaign& r : ranked) {
+            v1::RankedCampaign* p = out.add_campaigns();
+            p->set_campaign(ChildNameOf(c.tenant, "campaigns", r.campaign));
+            p->set_display_name(r.display_name);
+            if (r.create_time_ms != 0) SetTime(r.create_time_ms, p->mutable_create_time());
+            *p->mutable_stats() = ToProto(c.tenant, r.campaign, r.figures);
+          }
+          co_return out;
+        });
+  }
+
+  ServerUnaryReactor* GetAccountOverview(CallbackServerContext* ctx,
+                                         const v1::GetAccountOverviewRequest* req,
+                                         v1::AccountOverview* resp) override {
+    return bridge_.Unary(
+        ctx, "GetAccountOverview", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::AccountOverview> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "accounts"));
+          HERALD_CO_ASSIGN_OR_RETURN(webhooks::AccountTotals t,
+                                     co_await analytics_.AccountOverview(c.tenant, id));
+          v1::AccountOverview out;
+          out.set_name(ChildNameOf(c.tenant, "accounts", id));
+          out.set_sent(t.sent);
+          out.set_purchases(t.purchases);
+          out.set_gross_revenue_cents(t.gross_cents);
+          out.set_net_revenue_cents(t.net_cents);
+          out.set_fee_cents(t.fee_cents);
+          out.set_reconciled_purchases(t.reconciled);
+          out.set_new_subscribers(t.subscriptions);
+          out.set_known_fans(t.known_fans);
+          co_return out;
+        });
+  }
+
   ServerUnaryReactor* ListCampaignBuyers(CallbackServerContext* ctx,
                                          const v1::ListCampaignBuyersRequest* req,
                                          v1::ListCampaignBuyersResponse* resp) override {

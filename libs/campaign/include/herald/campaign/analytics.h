@@ -42,6 +42,14 @@ struct CampaignFigures {
   std::vector<AccountFigures> accounts;  // by account id
 };
 
+// A campaign's place in a ranking.
+struct RankedCampaign {
+  std::string campaign;  // id
+  std::string display_name;
+  int64_t create_time_ms = 0;
+  CampaignFigures figures;  // without the per-account breakdown
+};
+
 class Analytics {
  public:
   template <typename T>
@@ -55,6 +63,14 @@ class Analytics {
   Op<CampaignFigures> CampaignStats(std::string tenant, std::string campaign);
   // Every buyer of the campaign's messages, earliest first.
   Op<std::vector<webhooks::Buyer>> CampaignBuyers(std::string tenant, std::string campaign);
+
+  // The tenant's campaigns created in [start_ms, end_ms), by gross revenue (highest first), at
+  // most `limit`. Reads at most kMaxRanked campaigns of the range, newest first.
+  static constexpr int kMaxRanked = 1000;
+  Op<std::vector<RankedCampaign>> TopCampaigns(std::string tenant, int64_t start_ms, int64_t end_ms,
+                                               int limit);
+  // An account's totals; kNotFound when the tenant has no such account.
+  Op<webhooks::AccountTotals> AccountOverview(std::string tenant, std::string account);
 
   // The analytics of upstream messages, and the tenants' event streams.
   webhooks::MessageAnalytics& messages() { return reader_; }

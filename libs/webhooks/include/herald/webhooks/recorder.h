@@ -96,6 +96,18 @@ struct EventPage {
   std::string oldest;  // the oldest retained cursor; empty when the stream is empty
 };
 
+// An account's totals over every event Herald applied (and every reconciliation).
+struct AccountTotals {
+  int64_t sent = 0;
+  int64_t purchases = 0;
+  int64_t gross_cents = 0;
+  int64_t net_cents = 0;
+  int64_t fee_cents = 0;
+  int64_t reconciled = 0;
+  int64_t subscriptions = 0;  // new subscribers
+  int64_t known_fans = 0;     // fans with spend or subscription data, for segments
+};
+
 struct MessageKey {
   std::string account;
   int64_t message_id = 0;
@@ -119,6 +131,7 @@ class MessageAnalytics {
   Op<std::vector<MessageStats>> Messages(std::string tenant, std::vector<MessageKey> messages);
   // Every buyer of `messages`, earliest first.
   Op<std::vector<Buyer>> Buyers(std::string tenant, std::vector<MessageKey> messages);
+  Op<AccountTotals> Account(std::string tenant, std::string account);
 
   // Credits the buyers in `fans` (one page of the upstream's buyers list of `message`) that no
   // event has credited yet, at `price_cents` each minus `fee_cents` for net; their events, if
