@@ -97,6 +97,11 @@ std::string ParsedCommand::Get(std::string_view flag, std::string_view fallback)
   return it == flags.end() ? std::string(fallback) : it->second;
 }
 
+std::vector<std::string> ParsedCommand::GetAll(std::string_view flag) const {
+  auto it = flag_values.find(std::string(flag));
+  return it == flag_values.end() ? std::vector<std::string>() : it->second;
+}
+
 bool ParsedCommand::GetBool(std::string_view flag) const { return Get(flag) == "true"; }
 
 absl::StatusOr<ParsedCommand> ParseCommandLine(const std::vector<std::string>& args,
@@ -189,6 +194,7 @@ absl::StatusOr<ParsedCommand> ParseCommandLine(const std::vector<std::string>& a
       }
     } else {
       parsed.flags[name] = *value;
+      parsed.flag_values[name].push_back(*value);
     }
   }
 

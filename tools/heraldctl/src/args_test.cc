@@ -74,6 +74,12 @@ TEST(ParseCommandLineTest, UsageErrors) {
 }
 
 TEST(ParseCommandLineTest, AnalyticsCommands) {
+  auto top = Parse({"campaigns", "top", "--since=7d", "--limit", "5"});
+  ASSERT_TRUE(top.ok()) << top.status();
+  EXPECT_EQ(top->Get("since"), "7d");
+  EXPECT_THAT(Parse({"campaigns", "top", "c1"}).status().message(),
+              HasSubstr("unexpected argument 'c1'"));
+  EXPECT_THAT(Parse({"accounts", "overview"}).status().message(), HasSubstr("missing arguments"));
   auto buyers = Parse({"campaigns", "buyers", "c1", "--limit", "25"});
   ASSERT_TRUE(buyers.ok()) << buyers.status();
   EXPECT_EQ(buyers->args, std::vector<std::string>{"c1"});
@@ -125,6 +131,15 @@ TEST(HelpTest, EveryCommandHasUsageFlagsAndExitCodes) {
   EXPECT_THAT(ResourceHelp(Commands(), "keys"), HasSubstr("heraldctl keys create TENANT"));
 }
 
+TEST(ParseCommandLineTest, RepeatedFlagsKeepEveryValue) {
+  auto parsed = Parse({"events", "tail", "--type=a", "--account", "x", "--type", "b,c"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->GetAll("type"), (std::vector<std::string>{"a", "b,c"}));
+  EXPECT_EQ(parsed->GetAll("account"), std::vector<std::string>{"x"});
+  EXPECT_EQ(parsed->Get("type"), "b,c");  // the last one
+  EXPECT_TRUE(parsed->GetAll("from").empty());
+}
+
 TEST(HelpTest, RequiredCommandsExist) {
   for (const auto& [resource, verb] :
        std::vector<std::pair<std::string, std::string>>{{"tenants", "create"},
@@ -141,7 +156,10 @@ TEST(HelpTest, RequiredCommandsExist) {
                                                         {"campaigns", "test-send"},
                                                         {"campaigns", "queue"},
                                                         {"campaigns", "stats"},
-                                                        {"campaigns", "buyers"}}) {
+                                                        {"campaigns", "buyers"},
+                                                        {"campaigns", "top"},
+                                                        {"accounts", "overview"},
+                                                        {"events", "tail"}}) {
     EXPECT_TRUE(Parse({resource, verb, "--help"}).ok()) << resource << " " << verb;
   }
 }

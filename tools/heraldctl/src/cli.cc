@@ -14,6 +14,7 @@ const std::vector<CommandSpec>& Commands() {
     AddContentCommands(commands);
     AddCampaignCommands(commands);
     AddAnalyticsCommands(commands);
+    AddEventCommands(commands);
     return commands;
   }();
   return kCommands;

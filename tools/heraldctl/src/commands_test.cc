@@ -1,10 +1,14 @@
 // The commands end to end against in-process fake services: what each command sends (requests,
 // update masks, credentials, upload chunks), how it pages, prints and exits. No Herald needed.
 #include <algorithm>
+#include <chrono>
+#include <csignal>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
+#include <absl/time/clock.h>
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -14,6 +18,7 @@
 #include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/analytics.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
+#include <herald/v1/events.grpc.pb.h>
 #include <herald/v1/media.grpc.pb.h>
 #include <herald/v1/tenant.grpc.pb.h>
 
@@ -40,6 +45,9 @@ struct Recorder {
   std::string register_webhook;
   std::string stats_name;
   std::vector<int32_t> page_sizes;
+  v1::TopCampaignsRequest top_campaigns;
+  std::string overview_name;
+  v1::SubscribeRequest subscribe;
   v1::UpdateAccountRequest update_account;
   v1::CreateCampaignRequest create_campaign;
   v1::UpdateCampaignRequest update_campaign;
@@ -254,6 +262,91 @@ class FakeAnalytics final : public v1::AnalyticsService::Service {
     if (from + size < 5) response->set_next_page_token(std::to_string(from + size));
     return grpc::Status::OK;
   }
+  // Two campaigns, best first.
+  grpc::Status TopCampaigns(grpc::ServerContext*, const v1::TopCampaignsRequest* request,
+                            v1::TopCampaignsResponse* response) override {
+    std::lock_guard lock(r_.mu);
+    r_.top_campaigns = *request;
+    for (const auto& [id, gross] : {std::pair{"c1", 4500}, std::pair{"c2", 1500}}) {
+      v1::RankedCampaign* campaign = response->add_campaigns();
+      campaign->set_campaign(request->parent() + "/campaigns/" + id);
+      campaign->set_display_name(std::string("Drop ") + id);
+      campaign->mutable_create_time()->set_seconds(1777665600);
+      campaign->mutable_stats()->set_sent(100);
+      campaign->mutable_stats()->set_purchases(gross / 1500);
+      campaign->mutable_stats()->set_unlock_rate(gross / 1500 / 100.0);
+      campaign->mutable_stats()->set_gross_revenue_cents(gross);
+      campaign->mutable_stats()->set_net_revenue_cents(gross * 4 / 5);
+    }
+    return grpc::Status::OK;
+  }
+  grpc::Status GetAccountOverview(grpc::ServerContext*,
+                                  const v1::GetAccountOverviewRequest* request,
+                                  v1::AccountOverview* response) override {
+    std::lock_guard lock(r_.mu);
+    r_.overview_name = request->name();
+    if (request->name().ends_with("/acct_x")) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, request->name() + " not found");
+    }
+    response->set_name(request->name());
+    response->set_sent(1980);
+    response->set_purchases(118);
+    response->set_gross_revenue_cents(177040);
+    response->set_net_revenue_cents(141632);
+    response->set_fee_cents(35408);
+    response->set_reconciled_purchases(2);
+    response->set_new_subscribers(31);
+    response->set_known_fans(4210);
+    return grpc::Status::OK;
+  }
+
+ private:
+  Recorder& r_;
+};
+
+// Three events (cursors 100-1 to 100-3), then by the request's cursor: "stale" is OUT_OF_RANGE
+// before any event; "slow" is cut off with RESOURCE_EXHAUSTED after them; "end" ends the stream;
+// "interrupt" raises SIGINT in this process, as Ctrl-C would; otherwise the stream stays open
+// until the client cancels it (DEADLINE_EXCEEDED if it never does).
+class FakeEvents final : public v1::EventService::Service {
+ public:
+  explicit FakeEvents(Recorder& r) : r_(r) {}
+  grpc::Status Subscribe(grpc::ServerContext* context, const v1::SubscribeRequest* request,
+                         grpc::ServerWriter<v1::Event>* writer) override {
+    {
+      std::lock_guard lock(r_.mu);
+      r_.subscribe = *request;
+    }
+    const std::string& cursor = request->cursor();
+    if (cursor == "stale") {
+      return grpc::Status(grpc::StatusCode::OUT_OF_RANGE, "cursor stale is older than kept");
+    }
+    for (int i = 1; i <= 3; ++i) {
+      v1::Event event;
+      event.set_cursor("100-" + std::to_string(i));
+      event.set_event_type(i == 1 ? "messages.sent" : "transactions.new");
+      event.set_account(request->parent() + "/accounts/acct_a");
+      event.set_upstream_message_id(77);
+      event.set_fan_id(i == 1 ? 0 : 4240 + i);
+      event.set_price_cents(i == 1 ? 1500 : 0);
+      event.set_amount_cents(i == 1 ? 0 : 1500);
+      event.mutable_apply_time()->set_seconds(1777665600 + i);
+      writer->Write(event);
+    }
+    if (cursor == "slow") {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "subscriber too far behind");
+    }
+    if (cursor == "end") return grpc::Status::OK;
+    if (cursor == "interrupt") std::raise(SIGINT);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!context->IsCancelled()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the client never cancelled");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return grpc::Status::CANCELLED;
+  }
 
  private:
   Recorder& r_;
@@ -270,6 +363,7 @@ class CommandsTest : public ::testing::Test {
     builder.RegisterService(&media_);
     builder.RegisterService(&campaigns_);
     builder.RegisterService(&analytics_);
+    builder.RegisterService(&events_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     server_address_ = "127.0.0.1:" + std::to_string(port);
@@ -297,6 +391,7 @@ class CommandsTest : public ::testing::Test {
   FakeMedia media_{r_};
   FakeCampaigns campaigns_{r_};
   FakeAnalytics analytics_{r_};
+  FakeEvents events_{r_};
   std::unique_ptr<grpc::Server> server_;
   std::string server_address_;
   std::ostringstream out_;
@@ -540,6 +635,153 @@ TEST_F(CommandsTest, BuyersStopAtTheLimit) {
   EXPECT_EQ(Run({"campaigns", "buyers", "c1", "--limit=0"}), kExitUsage);
   EXPECT_THAT(err_.str(), HasSubstr("--limit: must be at least 1"));
   EXPECT_EQ(Run({"campaigns", "buyers", "c1", "--limit=many"}), kExitUsage);
+}
+
+TEST_F(CommandsTest, TopCampaignsInTheTenantOverARange) {
+  ASSERT_EQ(Run({"campaigns", "top", "--start=2026-04-01T00:00:00Z", "--end=2026-05-01T00:00:00Z",
+                 "--limit=5"}),
+            kExitOk)
+      << err_.str();
+  EXPECT_EQ(r_.top_campaigns.parent(), "tenants/acme");
+  EXPECT_EQ(r_.top_campaigns.start_time().seconds(), 1775001600);
+  EXPECT_EQ(r_.top_campaigns.end_time().seconds(), 1777593600);
+  EXPECT_EQ(r_.top_campaigns.limit(), 5);
+  EXPECT_EQ(
+      out_.str(),
+      "RANK  ID  DISPLAY NAME  CREATED               PURCHASES  UNLOCK RATE  GROSS   NET\n"
+      "1     c1  Drop c1       2026-05-01T20:00:00Z  3          3.0%         $45.00  $36.00\n"
+      "2     c2  Drop c2       2026-05-01T20:00:00Z  1          1.0%         $15.00  $12.00\n");
+  ASSERT_EQ(Run({"campaigns", "top", "--json"}), kExitOk);
+  EXPECT_FALSE(r_.top_campaigns.has_start_time());  // the server's defaults
+  EXPECT_FALSE(r_.top_campaigns.has_end_time());
+  EXPECT_EQ(r_.top_campaigns.limit(), 0);
+  EXPECT_THAT(out_.str(), HasSubstr(R"({"campaigns":[{"campaign":"tenants/acme/campaigns/c1")"));
+  EXPECT_THAT(out_.str(), HasSubstr(R"("gross_revenue_cents":"4500")"));
+  EXPECT_EQ(out_.str().find('\n'), out_.str().size() - 1);
+}
+
+TEST_F(CommandsTest, TopCampaignsSinceAPeriod) {
+  // Before --end when given.
+  ASSERT_EQ(Run({"campaigns", "top", "--since=7d", "--end=2026-05-08T00:00:00Z"}), kExitOk)
+      << err_.str();
+  EXPECT_EQ(r_.top_campaigns.start_time().seconds(), 1777593600);  // 2026-05-01
+  EXPECT_EQ(r_.top_campaigns.end_time().seconds(), 1778198400);
+  // Before now otherwise, with the end left to the server.
+  const int64_t before = absl::ToUnixSeconds(absl::Now());
+  ASSERT_EQ(Run({"campaigns", "top", "--since=12h"}), kExitOk) << err_.str();
+  const int64_t after = absl::ToUnixSeconds(absl::Now());
+  EXPECT_GE(r_.top_campaigns.start_time().seconds(), before - 12 * 3600);
+  EXPECT_LE(r_.top_campaigns.start_time().seconds(), after - 12 * 3600);
+  EXPECT_FALSE(r_.top_campaigns.has_end_time());
+}
+
+TEST_F(CommandsTest, TopCampaignsUsageErrors) {
+  EXPECT_EQ(Run({"campaigns", "top", "--since=7d", "--start=2026-04-01T00:00:00Z"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("--since or --start"));
+  EXPECT_EQ(Run({"campaigns", "top", "--start=2026-05-01T00:00:00Z", "--end=2026-04-01T00:00:00Z"}),
+            kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("--end must be after"));
+  EXPECT_EQ(Run({"campaigns", "top", "--since=soon"}), kExitUsage);
+  EXPECT_EQ(Run({"campaigns", "top", "--start=yesterday"}), kExitUsage);
+  EXPECT_EQ(Run({"campaigns", "top", "--limit=0"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("--limit: must be between 1 and 100"));
+  EXPECT_EQ(Run({"campaigns", "top", "--limit=101"}), kExitUsage);
+  EXPECT_EQ(Run({"campaigns", "top"}, {{"HERALD_TENANT", ""}}), kExitUsage);
+}
+
+TEST_F(CommandsTest, AccountOverview) {
+  ASSERT_EQ(Run({"accounts", "overview", "acct_a"}), kExitOk) << err_.str();
+  EXPECT_EQ(r_.overview_name, "tenants/acme/accounts/acct_a");
+  EXPECT_EQ(out_.str(),
+            "account:               acct_a\n"
+            "sent:                  1980\n"
+            "purchases:             118\n"
+            "gross:                 $1770.40\n"
+            "net:                   $1416.32\n"
+            "fees:                  $354.08\n"
+            "reconciled purchases:  2\n"
+            "new subscribers:       31\n"
+            "known fans:            4210\n");
+  ASSERT_EQ(Run({"accounts", "overview", "tenants/other/accounts/acct_b", "--json"}), kExitOk);
+  EXPECT_EQ(r_.overview_name, "tenants/other/accounts/acct_b");
+  EXPECT_THAT(out_.str(), HasSubstr(R"({"name":"tenants/other/accounts/acct_b","sent":"1980")"));
+  EXPECT_THAT(out_.str(), HasSubstr(R"("known_fans":"4210")"));
+  EXPECT_EQ(Run({"accounts", "overview", "acct_x"}), kExitNotFound);
+  EXPECT_EQ(err_.str(), "heraldctl: NOT_FOUND: tenants/acme/accounts/acct_x not found\n");
+}
+
+TEST_F(CommandsTest, EventsTailStopsAfterTheLimit) {
+  ASSERT_EQ(Run({"events", "tail", "--limit=2", "--type=transactions.new",
+                 "--type=messages.sent,messages.ppv.unlocked", "--account=acct_a",
+                 "--account=tenants/other/accounts/acct_b"}),
+            kExitOk)
+      << err_.str();
+  EXPECT_EQ(r_.subscribe.parent(), "tenants/acme");
+  EXPECT_THAT(r_.subscribe.event_types(),
+              ElementsAre("transactions.new", "messages.sent", "messages.ppv.unlocked"));
+  EXPECT_THAT(r_.subscribe.accounts(),
+              ElementsAre("tenants/acme/accounts/acct_a", "tenants/other/accounts/acct_b"));
+  EXPECT_EQ(r_.subscribe.cursor(), "");
+  EXPECT_EQ(
+      out_.str(),
+      "2026-05-01T20:00:01Z messages.sent acct_a message 77 cursor 100-1\n"
+      "2026-05-01T20:00:02Z transactions.new acct_a message 77 fan 4242 $15.00 cursor 100-2\n");
+  EXPECT_EQ(err_.str(), "");
+}
+
+TEST_F(CommandsTest, EventsTailFromOldestOrACursorAsJsonLines) {
+  ASSERT_EQ(Run({"events", "tail", "--from=oldest", "--limit=2", "--json"}), kExitOk) << err_.str();
+  EXPECT_EQ(r_.subscribe.cursor(), "0");
+  EXPECT_TRUE(r_.subscribe.event_types().empty());
+  EXPECT_TRUE(r_.subscribe.accounts().empty());
+  const std::string out = out_.str();
+  ASSERT_EQ(std::count(out.begin(), out.end(), '\n'), 2);
+  EXPECT_EQ(out.rfind(R"({"cursor":"100-1","event_type":"messages.sent")", 0), 0u) << out;
+  EXPECT_THAT(out, HasSubstr("\n{\"cursor\":\"100-2\""));
+  EXPECT_THAT(out, HasSubstr(R"("amount_cents":"1500")"));
+  ASSERT_EQ(Run({"events", "tail", "--from=1714594991000-0", "--limit=1"}), kExitOk);
+  EXPECT_EQ(r_.subscribe.cursor(), "1714594991000-0");
+  ASSERT_EQ(Run({"events", "tail", "--from=now", "--limit=1"}), kExitOk);
+  EXPECT_EQ(r_.subscribe.cursor(), "");
+}
+
+TEST_F(CommandsTest, EventsTailUntilTheStreamEnds) {
+  // The server ends the stream: every event printed, exit 0.
+  ASSERT_EQ(Run({"events", "tail", "--from=end"}), kExitOk) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr(" cursor 100-3\n"));
+  // Cut off after the events: they are printed, then the error and its exit code.
+  EXPECT_EQ(Run({"events", "tail", "--from=slow"}), kExitRejected);
+  EXPECT_THAT(out_.str(), HasSubstr(" cursor 100-3\n"));
+  EXPECT_EQ(err_.str(), "heraldctl: RESOURCE_EXHAUSTED: subscriber too far behind\n");
+  EXPECT_EQ(Run({"events", "tail", "--from=stale"}), kExitRejected);
+  EXPECT_EQ(out_.str(), "");
+  EXPECT_EQ(err_.str(), "heraldctl: OUT_OF_RANGE: cursor stale is older than kept\n");
+}
+
+TEST_F(CommandsTest, EventsTailStopsOnInterrupt) {
+  // The fake raises SIGINT right after writing its events: the call is cancelled, whether or
+  // not they were read by then, and the command ends quietly with 0.
+  ASSERT_EQ(Run({"events", "tail", "--from=interrupt"}), kExitOk) << err_.str();
+  EXPECT_EQ(err_.str(), "");
+  const std::string all =
+      "2026-05-01T20:00:01Z messages.sent acct_a message 77 cursor 100-1\n"
+      "2026-05-01T20:00:02Z transactions.new acct_a message 77 fan 4242 $15.00 cursor 100-2\n"
+      "2026-05-01T20:00:03Z transactions.new acct_a message 77 fan 4243 $15.00 cursor 100-3\n";
+  const std::string out = out_.str();
+  EXPECT_EQ(all.rfind(out, 0), 0u) << out;  // whole lines, in order
+  EXPECT_TRUE(out.empty() || out.back() == '\n');
+  // The previous handler is back: a second interrupt would not be caught by heraldctl.
+  struct sigaction current {};
+  ASSERT_EQ(sigaction(SIGINT, nullptr, &current), 0);
+  EXPECT_EQ(current.sa_handler, SIG_DFL);
+}
+
+TEST_F(CommandsTest, EventsTailUsageErrors) {
+  EXPECT_EQ(Run({"events", "tail", "--limit=0"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("--limit: must be at least 1"));
+  EXPECT_EQ(Run({"events", "tail", "--from="}), kExitUsage);
+  EXPECT_EQ(Run({"events", "tail", "--account=bad/name"}), kExitUsage);
+  EXPECT_EQ(Run({"events", "tail"}, {{"HERALD_TENANT", ""}}), kExitUsage);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <herald/v1/analytics.pb.h>
 #include <herald/v1/audience.pb.h>
 #include <herald/v1/campaign.pb.h>
+#include <herald/v1/events.pb.h>
 #include <herald/v1/media.pb.h>
 #include <herald/v1/tenant.pb.h>
 
@@ -163,6 +164,17 @@ std::string SegmentRule(const v1::Segment& segment) {
   return StrJoin(rules, " and ");
 }
 
+// Aligned `label:  value` lines.
+std::string RenderLabels(const std::vector<std::pair<std::string, std::string>>& lines) {
+  size_t width = 0;
+  for (const auto& [label, value] : lines) width = std::max(width, label.size());
+  std::string out;
+  for (const auto& [label, value] : lines) {
+    StrAppend(&out, label, ":", std::string(width - label.size() + 2, ' '), value, "\n");
+  }
+  return out;
+}
+
 std::string Bar(double fraction, int width) {
   if (width <= 0) return "";
   const int filled = static_cast<int>(std::floor(std::clamp(fraction, 0.0, 1.0) * width));
@@ -252,14 +264,46 @@ std::string RenderCampaignStats(const v1::CampaignStats& stats) {
       {"fees", FormatCents(stats.fee_cents())},
       {"updated", updated.empty() ? "never (no events yet)" : updated},
   };
-  size_t width = 0;
-  for (const auto& [label, value] : lines) width = std::max(width, label.size());
-  std::string out;
-  for (const auto& [label, value] : lines) {
-    StrAppend(&out, label, ":", std::string(width - label.size() + 2, ' '), value, "\n");
+  return StrCat(RenderLabels(lines), "\n", RenderTable(ToTable(stats)));
+}
+
+std::string RenderAccountOverview(const v1::AccountOverview& overview) {
+  return RenderLabels({
+      {"account", std::string(ShortId(overview.name()))},
+      {"sent", StrCat(overview.sent())},
+      {"purchases", StrCat(overview.purchases())},
+      {"gross", FormatCents(overview.gross_revenue_cents())},
+      {"net", FormatCents(overview.net_revenue_cents())},
+      {"fees", FormatCents(overview.fee_cents())},
+      {"reconciled purchases", StrCat(overview.reconciled_purchases())},
+      {"new subscribers", StrCat(overview.new_subscribers())},
+      {"known fans", StrCat(overview.known_fans())},
+  });
+}
+
+std::string EventLine(const v1::Event& event) {
+  const std::string time = FormatTime(event.apply_time());
+  std::string line = StrCat(time.empty() ? "-" : time, " ", event.event_type(), " ",
+                            event.account().empty() ? "-" : ShortId(event.account()));
+  if (event.upstream_message_id() != 0) StrAppend(&line, " message ", event.upstream_message_id());
+  if (event.fan_id() != 0) StrAppend(&line, " fan ", event.fan_id());
+  if (event.amount_cents() != 0) StrAppend(&line, " ", FormatCents(event.amount_cents()));
+  StrAppend(&line, " cursor ", event.cursor());
+  return line;
+}
+
+Table ToTable(const v1::TopCampaignsResponse& response) {
+  Table t{{"RANK", "ID", "DISPLAY NAME", "CREATED", "PURCHASES", "UNLOCK RATE", "GROSS", "NET"},
+          {}};
+  int rank = 0;
+  for (const auto& c : response.campaigns()) {
+    t.rows.push_back({StrCat(++rank), std::string(ShortId(c.campaign())), c.display_name(),
+                      FormatTime(c.create_time()), StrCat(c.stats().purchases()),
+                      FormatPercent(c.stats().unlock_rate()),
+                      FormatCents(c.stats().gross_revenue_cents()),
+                      FormatCents(c.stats().net_revenue_cents())});
   }
-  StrAppend(&out, "\n", RenderTable(ToTable(stats)));
-  return out;
+  return t;
 }
 
 Table ToTable(const v1::CampaignStats& stats) {

@@ -9,6 +9,7 @@
 #include <herald/v1/account.pb.h>
 #include <herald/v1/analytics.pb.h>
 #include <herald/v1/campaign.pb.h>
+#include <herald/v1/events.pb.h>
 
 namespace herald::heraldctl {
 namespace {
@@ -193,6 +194,64 @@ TEST(ToTableTest, BuyersInDollarsWithTheFirstPurchase) {
   EXPECT_EQ(RenderTable(ToTable(response)),
             "ACCOUNT  FAN ID  SPENT   FIRST PURCHASE\n"
             "acct_a   4242    $15.05  2026-05-01T20:00:00Z\n");
+}
+
+TEST(ToTableTest, TopCampaignsRankedWithRateAndMoney) {
+  v1::TopCampaignsResponse response;
+  v1::RankedCampaign* best = response.add_campaigns();
+  best->set_campaign("tenants/t/campaigns/c-123");
+  best->set_display_name("Friday drop");
+  best->mutable_create_time()->set_seconds(1777665600);
+  best->mutable_stats()->set_purchases(118);
+  best->mutable_stats()->set_unlock_rate(118.0 / 2950);
+  best->mutable_stats()->set_gross_revenue_cents(177040);
+  best->mutable_stats()->set_net_revenue_cents(141632);
+  response.add_campaigns()->set_campaign("tenants/t/campaigns/c-9");
+  EXPECT_EQ(
+      RenderTable(ToTable(response)),
+      "RANK  ID     DISPLAY NAME  CREATED               PURCHASES  UNLOCK RATE  GROSS     NET\n"
+      "1     c-123  Friday drop   2026-05-01T20:00:00Z  118        4.0%         $1770.40  "
+      "$1416.32\n"
+      "2     c-9                                        0          0.0%         $0.00     $0.00\n");
+}
+
+TEST(RenderAccountOverviewTest, AlignedTotalsInDollars) {
+  v1::AccountOverview overview;
+  overview.set_name("tenants/t/accounts/acct_a");
+  overview.set_sent(5);
+  overview.set_purchases(1);
+  overview.set_gross_revenue_cents(1505);
+  overview.set_net_revenue_cents(1204);
+  overview.set_fee_cents(301);
+  EXPECT_EQ(RenderAccountOverview(overview),
+            "account:               acct_a\n"
+            "sent:                  5\n"
+            "purchases:             1\n"
+            "gross:                 $15.05\n"
+            "net:                   $12.04\n"
+            "fees:                  $3.01\n"
+            "reconciled purchases:  0\n"
+            "new subscribers:       0\n"
+            "known fans:            0\n");
+}
+
+TEST(EventLineTest, NonZeroFieldsOnly) {
+  v1::Event event;
+  event.set_cursor("1777665600000-3");
+  event.set_event_type("transactions.new");
+  event.set_account("tenants/t/accounts/acct_a");
+  event.set_upstream_message_id(901234567);
+  event.set_chat_message_id(5);
+  event.set_fan_id(4242);
+  event.set_amount_cents(1500);
+  event.mutable_apply_time()->set_seconds(1777665600);
+  EXPECT_EQ(EventLine(event),
+            "2026-05-01T20:00:00Z transactions.new acct_a message 901234567 fan 4242 $15.00 cursor "
+            "1777665600000-3");
+  v1::Event bare;
+  bare.set_cursor("7-0");
+  bare.set_event_type("subscriptions.new");
+  EXPECT_EQ(EventLine(bare), "- subscriptions.new - cursor 7-0");
 }
 
 v1::Campaign Sending() {

@@ -132,6 +132,8 @@ void AddAdminCommands(std::vector<CommandSpec>& commands);      // tenants, keys
 void AddAccountCommands(std::vector<CommandSpec>& commands);    // teams, accounts
 void AddContentCommands(std::vector<CommandSpec>& commands);    // media, lists, segments
 void AddCampaignCommands(std::vector<CommandSpec>& commands);   // campaigns
-void AddAnalyticsCommands(std::vector<CommandSpec>& commands);  // campaigns stats, buyers
+void AddAnalyticsCommands(std::vector<CommandSpec>& commands);  // campaigns stats, buyers, top;
+                                                                // accounts overview
+void AddEventCommands(std::vector<CommandSpec>& commands);      // events
 
 }  // namespace herald::heraldctl

@@ -95,6 +95,26 @@ absl::StatusOr<absl::Duration> ParseDurationFlag(std::string_view flag, std::str
   return d;
 }
 
+absl::StatusOr<absl::Duration> ParseLookback(std::string_view flag, std::string_view value) {
+  // Longer than any range Herald keeps; also keeps the days in range of absl::Hours.
+  constexpr int64_t kMaxDays = 100 * 365;
+  absl::Duration d;
+  if (value.ends_with('d')) {
+    const std::optional<int64_t> days = ParseInt<int64_t>(value.substr(0, value.size() - 1));
+    if (!days || *days <= 0 || *days > kMaxDays) {
+      return absl::InvalidArgumentError(
+          StrCat("--", flag, ": '", value, "' is not a number of days like 7d"));
+    }
+    return absl::Hours(24 * *days);
+  }
+  if (!absl::ParseDuration(ToAbsl(value), &d) || d <= absl::ZeroDuration() ||
+      d == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(
+        StrCat("--", flag, ": '", value, "' is not a period like 7d, 12h or 90m"));
+  }
+  return d;
+}
+
 absl::StatusOr<int32_t> ParseCount(std::string_view flag, std::string_view value) {
   const std::optional<int32_t> n = ParseInt<int32_t>(value);
   if (!n || *n < 0) {

@@ -6,6 +6,8 @@
 namespace herald::heraldctl {
 namespace {
 
+using ::testing::HasSubstr;
+
 TEST(ParsePriceCentsTest, ExactDecimalDollars) {
   EXPECT_EQ(*ParsePriceCents("price", "15"), 1500);
   EXPECT_EQ(*ParsePriceCents("price", "15.5"), 1550);
@@ -47,6 +49,19 @@ TEST(ParseDurationFlagTest, GoStyle) {
   EXPECT_EQ(*ParseDurationFlag("grace-period", "1h30m"), absl::Minutes(90));
   EXPECT_FALSE(ParseDurationFlag("grace-period", "-5m").ok());
   EXPECT_FALSE(ParseDurationFlag("grace-period", "soon").ok());
+}
+
+TEST(ParseLookbackTest, DaysOrADuration) {
+  EXPECT_EQ(*ParseLookback("since", "7d"), absl::Hours(7 * 24));
+  EXPECT_EQ(*ParseLookback("since", "36h"), absl::Hours(36));
+  EXPECT_EQ(*ParseLookback("since", "90m"), absl::Minutes(90));
+  EXPECT_FALSE(ParseLookback("since", "0d").ok());
+  EXPECT_FALSE(ParseLookback("since", "0s").ok());
+  EXPECT_FALSE(ParseLookback("since", "-1h").ok());
+  EXPECT_FALSE(ParseLookback("since", "d").ok());
+  EXPECT_FALSE(ParseLookback("since", "1.5d").ok());
+  EXPECT_FALSE(ParseLookback("since", "99999999d").ok());
+  EXPECT_THAT(ParseLookback("since", "soon").status().message(), HasSubstr("--since"));
 }
 
 TEST(ParseCountTest, NonNegative) {

@@ -60,13 +60,18 @@ struct ParsedCommand {
   const CommandSpec* spec = nullptr;  // null when only help was asked for
   GlobalOptions global;
   std::vector<std::string> args;             // positional arguments
-  std::map<std::string, std::string> flags;  // command flags given, by canonical name
-  bool help = false;                         // --help / -h / `help`
-  std::string help_resource;                 // `heraldctl campaigns --help`: "campaigns"
+  std::map<std::string, std::string> flags;  // command flags given, by canonical name (last wins)
+  // Every value of each command flag, in command-line order: a flag given more than once
+  // (`--type=a --type=b`) keeps them all here.
+  std::map<std::string, std::vector<std::string>> flag_values;
+  bool help = false;          // --help / -h / `help`
+  std::string help_resource;  // `heraldctl campaigns --help`: "campaigns"
 
   bool Has(std::string_view flag) const { return flags.contains(std::string(flag)); }
   // The flag's value, or `fallback` when it was not given.
   std::string Get(std::string_view flag, std::string_view fallback = "") const;
+  // Every value given to a repeatable flag, in order; empty when it was not given.
+  std::vector<std::string> GetAll(std::string_view flag) const;
   // A boolean flag: true when given as `--flag` or `--flag=true`.
   bool GetBool(std::string_view flag) const;
 };

@@ -12,9 +12,11 @@ class Message;
 }  // namespace google::protobuf
 
 namespace herald::v1 {
+class AccountOverview;
 class Campaign;
 class CampaignStats;
 class Delivery;
+class Event;
 class ListAccountsResponse;
 class ListApiKeysResponse;
 class ListCampaignBuyersResponse;
@@ -27,6 +29,7 @@ class ListTenantsResponse;
 class ListUpstreamQueueResponse;
 class ListUserListsResponse;
 class Team;
+class TopCampaignsResponse;
 class WatchCampaignResponse;
 }  // namespace herald::v1
 
@@ -64,6 +67,14 @@ std::string RenderTeam(const v1::Team& team);
 // rate as a percentage), a blank line, then the per-account table (ToTable below).
 std::string RenderCampaignStats(const v1::CampaignStats& stats);
 
+// `accounts overview`: the account's totals as aligned `label: value` lines, money in dollars.
+std::string RenderAccountOverview(const v1::AccountOverview& overview);
+
+// `events tail`: one line per event, no newline; message, fan and amount only when non-zero:
+//   "2026-05-01T20:03:11Z transactions.new acct_a message 901234567 fan 4242 $15.00 cursor 17-0"
+std::string EventLine(const v1::Event& event);
+
+Table ToTable(const v1::TopCampaignsResponse& response);  // ranked, best first
 Table ToTable(const v1::ListTenantsResponse& response);
 Table ToTable(const v1::ListApiKeysResponse& response);
 Table ToTable(const v1::ListTeamsResponse& response);

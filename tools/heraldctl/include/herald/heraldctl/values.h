@@ -28,6 +28,9 @@ absl::StatusOr<absl::Time> ParseTime(std::string_view flag, std::string_view val
 // A duration ("15m", "1h30m", "90s").
 absl::StatusOr<absl::Duration> ParseDurationFlag(std::string_view flag, std::string_view value);
 
+// A positive look-back period: a duration as above, or whole days ("7d", "30d").
+absl::StatusOr<absl::Duration> ParseLookback(std::string_view flag, std::string_view value);
+
 // A non-negative int32 ("--pace=60").
 absl::StatusOr<int32_t> ParseCount(std::string_view flag, std::string_view value);
 
