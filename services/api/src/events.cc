@@ -19,6 +19,7 @@
 #include "bridge.h"
 #include "convert.h"
 #include "names.h"
+#include "stream.h"
 
 namespace herald::api {
 namespace {
@@ -42,7 +43,7 @@ bool ValidCursor(std::string_view c) {
          ParseInt<uint64_t>(c.substr(dash + 1)).has_value();
 }
 
-class SubscribeReactor final : public grpc::ServerWriteReactor<v1::Event> {
+class SubscribeReactor final : public StreamReactor<v1::Event> {
  public:
   SubscribeReactor(Bridge& bridge, webhooks::MessageAnalytics& messages,
                    const EventServiceConfig& config, grpc::CallbackServerContext* ctx,
@@ -54,51 +55,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::Event> {
         request_(request),
         timer_(bridge.executor()) {}
 
-  void Begin() {
-    asio::co_spawn(
-        bridge_.executor(),
-        [this]() -> asio::awaitable<void> {
-          absl::Status status;
-          try {
-            status = co_await Run();
-          } catch (const std::exception& e) {
-            status = absl::InternalError(e.what());
-          }
-          std::optional<grpc::Status> finish;
-          {
-            std::lock_guard lock(mu_);
-            finish_ = ToGrpcStatus(status);
-            finish = TakeFinishLocked();
-          }
-          if (finish) Finish(*finish);  // last: OnDone may delete this reactor at once
-        },
-        asio::detached);
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::optional<grpc::Status> finish;
-    {
-      std::lock_guard lock(mu_);
-      writing_ = false;
-      if (!ok) {
-        cancelled_ = true;
-        queue_.clear();
-      }
-      WriteNextLocked();
-      finish = TakeFinishLocked();
-    }
-    if (finish) Finish(*finish);
-  }
-
-  void OnCancel() override {
-    std::lock_guard lock(mu_);
-    cancelled_ = true;
-  }
-
-  void OnDone() override { delete this; }
-
  private:
-  asio::awaitable<absl::Status> Run() {
+  asio::awaitable<absl::Status> Run() override {
     HERALD_CO_ASSIGN_OR_RETURN(campaign::Caller c,
                                co_await bridge_.Admit(bearer_, Access::kTenant));
     auto tenant = ParseTenantName("parent", request_.parent());
@@ -125,14 +83,11 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::Event> {
     }
     bool first = true;
     while (true) {
-      {
-        std::lock_guard lock(mu_);
-        if (cancelled_) co_return absl::CancelledError("the client went away");
-        if (queue_.size() > config_.max_backlog) {
-          co_return absl::ResourceExhaustedError(
-              StrCat("the subscriber fell more than ", config_.max_backlog,
-                     " events behind; resume from the last cursor received"));
-        }
+      if (cancelled()) co_return absl::CancelledError("the client went away");
+      if (backlog() > config_.max_backlog) {
+        co_return absl::ResourceExhaustedError(
+            StrCat("the subscriber fell more than ", config_.max_backlog,
+                   " events behind; resume from the last cursor received"));
       }
       HERALD_CO_ASSIGN_OR_RETURN(webhooks::EventPage page,
                                  co_await messages_.ReadEvents(c.tenant, cursor, config_.page));
@@ -159,11 +114,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::Event> {
         if (e.at_ms != 0) SetTime(e.at_ms, out.mutable_apply_time());
         batch.push_back(std::move(out));
       }
-      if (!batch.empty()) {
-        std::lock_guard lock(mu_);
-        for (auto& e : batch) queue_.push_back(std::move(e));
-        WriteNextLocked();
-      }
+      Push(batch);
       if (static_cast<int>(page.events.size()) < config_.page) {
         timer_.expires_after(absl::ToChronoNanoseconds(config_.poll));
         boost::system::error_code ec;
@@ -172,35 +123,12 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::Event> {
     }
   }
 
-  void WriteNextLocked() {
-    if (writing_ || queue_.empty() || cancelled_) return;
-    current_ = std::move(queue_.front());
-    queue_.pop_front();
-    writing_ = true;
-    StartWrite(&current_);
-  }
-
-  // The status to finish with, once the coroutine has ended and the queue is written (or the
-  // client is gone). Under mu_.
-  std::optional<grpc::Status> TakeFinishLocked() {
-    if (finished_ || !finish_ || writing_ || (!queue_.empty() && !cancelled_)) return std::nullopt;
-    finished_ = true;
-    return finish_;
-  }
-
   Bridge& bridge_;
   webhooks::MessageAnalytics& messages_;
   const EventServiceConfig config_;
   const std::string bearer_;
   const v1::SubscribeRequest request_;
   asio::steady_timer timer_;
-  std::mutex mu_;
-  std::deque<v1::Event> queue_;
-  v1::Event current_;
-  bool writing_ = false;
-  bool cancelled_ = false;
-  bool finished_ = false;
-  std::optional<grpc::Status> finish_;
 };
 
 class EventServiceImpl final : public v1::EventService::CallbackService {
@@ -211,7 +139,7 @@ class EventServiceImpl final : public v1::EventService::CallbackService {
   grpc::ServerWriteReactor<v1::Event>* Subscribe(grpc::CallbackServerContext* ctx,
                                                  const v1::SubscribeRequest* request) override {
     auto* reactor = new SubscribeReactor(bridge_, messages_, config_, ctx, *request);
-    reactor->Begin();
+    reactor->Begin(bridge_.executor());
     return reactor;
   }
 

@@ -25,6 +25,7 @@
 #include "convert.h"
 #include "events.h"
 #include "names.h"
+#include "stream.h"
 
 namespace herald::api {
 namespace {
@@ -840,7 +841,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
   grpc::ServerWriteReactor<v1::WatchCampaignResponse>* WatchCampaign(
       CallbackServerContext* ctx, const v1::WatchCampaignRequest* req) override {
     auto* reactor = new WatchReactor(*this, ctx, req->name());
-    reactor->Begin();
+    reactor->Begin(bridge_.executor());
     return reactor;
   }
 
@@ -858,7 +859,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
 
   // Streams the campaign and its deliveries: everything first, then what changed whenever the
   // campaign's revision moves, until the campaign is final or the client goes away.
-  class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchCampaignResponse> {
+  class WatchReactor final : public StreamReactor<v1::WatchCampaignResponse> {
    public:
     WatchReactor(CampaignServiceImpl& owner, CallbackServerContext* ctx, std::string name)
         : owner_(owner),
@@ -866,64 +867,14 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           name_(std::move(name)),
           timer_(owner.bridge_.executor()) {}
 
-    void Begin() {
-      asio::co_spawn(
-          owner_.bridge_.executor(),
-          [this]() -> asio::awaitable<void> {
-            absl::Status status;
-            try {
-              status = co_await Run();
-            } catch (const std::exception& e) {
-              status = absl::InternalError(e.what());
-            }
-            std::optional<grpc::Status> finish;
-            {
-              std::lock_guard lock(mu_);
-              finish_ = ToGrpcStatus(status);
-              finish = TakeFinishLocked();
-            }
-            // Last: once Finish is called, OnDone may delete this reactor on another thread.
-            if (finish) Finish(*finish);
-          },
-          asio::detached);
-    }
-
-    void OnWriteDone(bool ok) override {
-      std::optional<grpc::Status> finish;
-      {
-        std::lock_guard lock(mu_);
-        writing_ = false;
-        if (!ok) {
-          cancelled_ = true;
-          queue_.clear();
-        }
-        WriteNextLocked();
-        finish = TakeFinishLocked();
-      }
-      if (finish) Finish(*finish);
-    }
-
-    void OnCancel() override {
-      std::lock_guard lock(mu_);
-      cancelled_ = true;
-    }
-
-    void OnDone() override {
-      // The coroutine has ended (Finish is only called after it), so nothing refers to us.
-      delete this;
-    }
-
    private:
-    asio::awaitable<absl::Status> Run() {
+    asio::awaitable<absl::Status> Run() override {
       HERALD_CO_ASSIGN_OR_RETURN(Caller c, co_await owner_.bridge_.Admit(bearer_, Access::kTenant));
       HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", name_, "campaigns"));
       std::map<std::string, int64_t> sent;  // delivery -> last update time sent
       int64_t revision = -1;
       while (true) {
-        {
-          std::lock_guard lock(mu_);
-          if (cancelled_) co_return absl::CancelledError("the client went away");
-        }
+        if (cancelled()) co_return absl::CancelledError("the client went away");
         HERALD_CO_ASSIGN_OR_RETURN(int64_t now_revision,
                                    co_await owner_.service_.CampaignRevision(c.tenant, id));
         if (now_revision != revision) {
@@ -943,11 +894,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           v1::WatchCampaignResponse r;
           *r.mutable_campaign() = ToProto(view);
           batch.push_back(std::move(r));
-          {
-            std::lock_guard lock(mu_);
-            for (auto& m : batch) queue_.push_back(std::move(m));
-            WriteNextLocked();
-          }
+          Push(batch);
           const bool unsending =
               std::any_of(deliveries.begin(), deliveries.end(), [](const store::Delivery& d) {
                 return d.cancel_outcome == campaign::kUnsendPending;
@@ -960,35 +907,10 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
       }
     }
 
-    void WriteNextLocked() {
-      if (writing_ || queue_.empty() || cancelled_) return;
-      current_ = std::move(queue_.front());
-      queue_.pop_front();
-      writing_ = true;
-      StartWrite(&current_);
-    }
-
-    // The status to finish with, once: when the stream's coroutine has ended and every queued
-    // message is written (or the client is gone). Called under mu_; Finish itself is called
-    // after releasing it.
-    std::optional<grpc::Status> TakeFinishLocked() {
-      if (finished_ || !finish_ || writing_ || (!queue_.empty() && !cancelled_))
-        return std::nullopt;
-      finished_ = true;
-      return finish_;
-    }
-
     CampaignServiceImpl& owner_;
     const std::string bearer_;
     const std::string name_;
     asio::steady_timer timer_;
-    std::mutex mu_;
-    std::deque<v1::WatchCampaignResponse> queue_;
-    v1::WatchCampaignResponse current_;
-    bool writing_ = false;
-    bool cancelled_ = false;
-    bool finished_ = false;
-    std::optional<grpc::Status> finish_;
   };
 
   Bridge& bridge_;
