@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include <absl/strings/ascii.h>
 #include <absl/strings/str_split.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -118,6 +119,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   config.workflow.reconcile_schedule.clear();
   for (absl::string_view part :
        absl::StrSplit(ToAbsl(flags.reconcile_schedule), ',', absl::SkipWhitespace())) {
+    part = absl::StripAsciiWhitespace(part);
     absl::Duration d;
     if (!absl::ParseDuration(part, &d) || d <= absl::ZeroDuration()) {
       return absl::InvalidArgumentError(StrCat("--reconcile_schedule: '", ToStd(part),

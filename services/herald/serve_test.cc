@@ -29,6 +29,21 @@ TEST(ServeConfigTest, ValidFlagsMakeATypedConfig) {
   EXPECT_EQ(config->worker.heartbeat_interval, absl::Seconds(10));
 }
 
+TEST(ServeConfigTest, WebhookSettings) {
+  ServeFlags flags = ValidFlags();
+  flags.public_webhook_url = "https://ingest.example.com/webhooks";
+  flags.reconcile_schedule = "1m, 2h";
+  auto config = MakeServeConfig(flags);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->public_webhook_url, "https://ingest.example.com/webhooks");
+  EXPECT_EQ(config->workflow.reconcile_schedule,
+            (std::vector<absl::Duration>{absl::Minutes(1), absl::Hours(2)}));
+  flags.reconcile_schedule = "";
+  config = MakeServeConfig(flags);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->workflow.reconcile_schedule.empty());
+}
+
 TEST(ServeConfigTest, RolesCombine) {
   auto roles = ParseRoles("api,ingest");
   ASSERT_TRUE(roles.ok());
@@ -74,6 +89,11 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
        "--queue_stats_interval"},
       {[](ServeFlags& f) { f.log_level = "loud"; }, "--log_level"},
       {[](ServeFlags& f) { f.log_format = "xml"; }, "--log_format"},
+      {[](ServeFlags& f) { f.ingest_address = "ingest"; }, "--ingest_address"},
+      {[](ServeFlags& f) { f.public_webhook_url = "ingest.example.com"; }, "--public_webhook_url"},
+      {[](ServeFlags& f) { f.webhook_max_body_bytes = 10; }, "--webhook_max_body_bytes"},
+      {[](ServeFlags& f) { f.reconcile_schedule = "10m,soon"; }, "--reconcile_schedule"},
+      {[](ServeFlags& f) { f.reconcile_schedule = "-1m"; }, "--reconcile_schedule"},
   };
   for (const Case& c : cases) {
     ServeFlags flags = ValidFlags();
