@@ -48,7 +48,8 @@ trap cleanup EXIT
 redis_port="$(free_port)"
 redis-server --port "$redis_port" --save '' --appendonly yes --appendfsync everysec \
   --dir "$work" --daemonize no --loglevel warning >"$work/redis.log" 2>&1 &
-pids+=($!)
+redis_pid=$!
+pids+=("$redis_pid")
 wait_for 10 redis-cli -p "$redis_port" ping
 sim_port="$(free_port)"
 "$sim" --listen="127.0.0.1:$sim_port" --teams=1 --accounts_per_team=1 --log_level=warn \
@@ -121,13 +122,24 @@ run() {
   echo "$1_non_2xx: ${errors:-0}"
 }
 
+clk_tck="$(getconf CLK_TCK)"
+# cpu_ticks PID: user + system clock ticks the process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "load: wrk -t2 -c$connections -d${seconds}s, 1,000 signed bodies, a new idempotency key per request"
 run nginx "$nginx_port"
+herald_before="$(cpu_ticks "$herald_pid")"
+redis_before="$(cpu_ticks "$redis_pid")"
 run herald "$ingest_port"
+herald_ticks=$(( $(cpu_ticks "$herald_pid") - herald_before ))
+redis_ticks=$(( $(cpu_ticks "$redis_pid") - redis_before ))
 applied="$(curl -s "http://127.0.0.1:$admin_port/metrics" |
   awk '/^herald_webhook_events_total\{.*result="applied"/ {s += $2} END {printf "%d", s}')"
 echo "herald_applied_events: $applied"
+awk -v h="$herald_ticks" -v r="$redis_ticks" -v n="$applied" -v hz="$clk_tck" 'BEGIN {
+  printf "herald_cpu_us_per_event: %.1f\nredis_cpu_us_per_event: %.1f\n", h * 1e6 / hz / n,
+    r * 1e6 / hz / n}'
 awk -v h="$(awk '/^Requests\/sec:/ {print $2}' "$work/herald.out")" \
   -v n="$(awk '/^Requests\/sec:/ {print $2}' "$work/nginx.out")" \
   'BEGIN {printf "ratio_herald_to_nginx: %.2f\n", h / n}'
