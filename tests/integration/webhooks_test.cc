@@ -185,7 +185,14 @@ TEST_F(WebhooksTest, QueueProgressNeverMovesBackwards) {
   EXPECT_EQ(s.total, 50);
   EXPECT_EQ(s.pending, 0);
   EXPECT_TRUE(s.done);
+  EXPECT_EQ(s.progress_ms, 1'800'000'000'000);
   EXPECT_EQ(Stats(999).total, -1);  // nothing known
+  // A purchase changes the message but is not progress.
+  Record("s", Sent(105, 901, 7, 100));
+  clock_.Advance(absl::Seconds(5));
+  Record("t", Transaction(901, 7, 100));
+  EXPECT_EQ(Stats(105).progress_ms, 0);
+  EXPECT_EQ(Stats(105).updated_ms, 1'800'000'005'000);
 }
 
 TEST_F(WebhooksTest, FanDataKeepsTheLargestSpendAndLatestSubscription) {

@@ -980,7 +980,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
     auto seen = co_await events_->Messages(s.tenant, std::move(keys));
     if (seen.ok() && !seen->empty() && (*seen)[0].total >= 0) {
       const webhooks::MessageStats e = (*seen)[0];
-      const bool fresh = clock_.Now() - absl::FromUnixMillis(e.updated_ms) < config_.poll_max;
+      // Only queue events count: purchases keep arriving after progress events stop.
+      const bool fresh = clock_.Now() - absl::FromUnixMillis(e.progress_ms) < config_.poll_max;
       if (e.done || fresh) {
         auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
           d.recipients = e.total;

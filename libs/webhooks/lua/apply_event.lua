@@ -20,7 +20,8 @@
 -- Keys (relative to the prefix):
 --   ev:<key>                  the event was applied (TTL: dedupe window)
 --   mm:<account>:<queue>      stats of one mass message: sent, purchases, gross, net, fee,
---                             total, pending, done, canceled, updated_ms
+--                             total, pending, done, canceled, updated_ms (any change),
+--                             progress_ms (the last queue event)
 --   mb:<account>:<queue>      its buyers: fan id -> time of first purchase (sorted set)
 --   mbc:<account>:<queue>     its buyers' spend on it: fan id -> cents
 --   mbr:<account>:<queue>     buyers only the reconciler has seen: fan id -> "gross:net:fee"
@@ -143,7 +144,7 @@ if code == 1 then
   -- Progress only moves forward: an update that arrives after a later one changes nothing.
   if s[1] ~= '1' and (not s[2] or pending <= tonumber(s[2])) then
     redis.call('HSET', sk, 'total', ARGV[16], 'pending', pending, 'done', ARGV[18],
-               'canceled', ARGV[19], 'updated_ms', now)
+               'canceled', ARGV[19], 'updated_ms', now, 'progress_ms', now)
   end
 elseif code == 2 then
   if queue ~= '0' then

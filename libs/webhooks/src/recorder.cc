@@ -124,9 +124,9 @@ Op<std::vector<MessageStats>> MessageAnalytics::Messages(std::string tenant,
   std::vector<redis::Command> commands;
   commands.reserve(messages.size());
   for (const MessageKey& m : messages) {
-    commands.push_back(redis::Command{"HMGET", StrCat(prefix, "mm:", MessageSuffix(m)), "sent",
-                                      "purchases", "gross", "net", "fee", "total", "pending",
-                                      "done", "canceled", "updated_ms", "reconciled"});
+    commands.push_back(redis::Command{
+        "HMGET", StrCat(prefix, "mm:", MessageSuffix(m)), "sent", "purchases", "gross", "net",
+        "fee", "total", "pending", "done", "canceled", "updated_ms", "reconciled", "progress_ms"});
   }
   HERALD_CO_ASSIGN_OR_RETURN(std::vector<redis::Reply> replies,
                              co_await client_.ExecBatch(std::move(commands)));
@@ -135,7 +135,7 @@ Op<std::vector<MessageStats>> MessageAnalytics::Messages(std::string tenant,
   for (const redis::Reply& reply : replies) {
     if (reply.is_error()) co_return reply.ToStatus();
     const std::vector<redis::Reply>& f = reply.elements();
-    if (f.size() != 11) co_return absl::InternalError("HMGET: unexpected reply");
+    if (f.size() != 12) co_return absl::InternalError("HMGET: unexpected reply");
     MessageStats s;
     s.sent = IntOr(f[0], 0);
     s.purchases = IntOr(f[1], 0);
@@ -148,6 +148,7 @@ Op<std::vector<MessageStats>> MessageAnalytics::Messages(std::string tenant,
     s.canceled = IntOr(f[8], 0) == 1;
     s.updated_ms = IntOr(f[9], 0);
     s.reconciled = IntOr(f[10], 0);
+    s.progress_ms = IntOr(f[11], 0);
     out.push_back(s);
   }
   co_return out;

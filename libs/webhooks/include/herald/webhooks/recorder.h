@@ -74,8 +74,9 @@ struct MessageStats {
   int64_t pending = -1;  // likewise
   bool done = false;
   bool canceled = false;
-  int64_t reconciled = 0;  // purchases found by reconciliation, not by their events
-  int64_t updated_ms = 0;  // last change; 0: no event yet
+  int64_t reconciled = 0;   // purchases found by reconciliation, not by their events
+  int64_t updated_ms = 0;   // last change; 0: no event yet
+  int64_t progress_ms = 0;  // last queue progress event; 0: none yet
 };
 
 // One applied event as subscribers see it (the tenant's event stream).
