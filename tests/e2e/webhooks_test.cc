@@ -258,6 +258,15 @@ TEST_F(WebhooksTest, RevenueOfEveryCampaignEqualsTheLedgerToTheCent) {
   auto behaviour = testing::HttpRequest(sim_->port(), "POST", "/_sim/behavior",
                                         R"({"purchase_probability": 0.05})");
   ASSERT_TRUE(behaviour.ok() && behaviour->status == 200);
+  // The secret is rotated between campaigns: the same upstream webhook, a new secret, and no
+  // event lost on the way.
+  v1::RegisterTeamWebhookRequest rreq;
+  rreq.set_name(team.name());
+  v1::Team rotated;
+  grpc::Status rs = v1::AccountService::NewStub(channel_)->RegisterTeamWebhook(Context(key).get(),
+                                                                               rreq, &rotated);
+  ASSERT_TRUE(rs.ok()) << rs.error_message();
+  EXPECT_EQ(rotated.webhook_id(), team.webhook_id());
   const std::string second = Send("agency", key, accounts, 1250);
   const std::string third = Send("agency", key, {accounts[0], accounts[1]}, 300);
 
@@ -265,6 +274,17 @@ TEST_F(WebhooksTest, RevenueOfEveryCampaignEqualsTheLedgerToTheCent) {
       << herald_->Logs();
   const json::value ledger = Ledger();
   const auto messages = LedgerMessages(ledger);
+  // No delivery was given up: what a rotation refused for a moment (signed with the new secret
+  // before the ingest re-read the team) was taken on a retry.
+  EXPECT_EQ(ledger.at("webhooks")
+                .at("by_event")
+                .at("transactions.new")
+                .at("gave_up")
+                .to_number<int64_t>(),
+            0);
+  EXPECT_EQ(
+      ledger.at("webhooks").at("by_event").at("messages.sent").at("gave_up").to_number<int64_t>(),
+      0);
   // Every webhook was acknowledged (duplicates included), so Herald's figures are final.
   EXPECT_GT(ledger.at("webhooks")
                 .at("by_event")

@@ -158,10 +158,12 @@ Service::Op<store::Team> Service::RegisterTeamWebhook(std::string tenant, std::s
   spec.endpoint_url = StrCat(base, "/", webhooks::EndpointId(tenant, id));
   for (std::string_view e : kWebhookEvents) spec.events.emplace_back(e);
   spec.signing_secret = store::RandomToken(32);
-  // The new secret is stored before the upstream learns it: until then events still signed with
-  // the old one are refused (401) and the upstream retries them with the new one.
+  // The new secret is stored before the upstream learns it, and the old one stays accepted beside
+  // it: events signed before the switch (or with the old one, if telling the upstream fails)
+  // are still taken.
   const std::string sealed = box_.Seal(spec.signing_secret);
   HERALD_CO_RETURN_IF_ERROR((co_await store_.Update<store::Team>(tenant, id, [&](store::Team& t) {
+                              t.sealed_previous_webhook_secret = t.sealed_webhook_secret;
                               t.sealed_webhook_secret = sealed;
                               return absl::OkStatus();
                             })).status());
@@ -194,14 +196,20 @@ Service::Op<store::Team> Service::RegisterTeamWebhook(std::string tenant, std::s
   co_return saved;
 }
 
-Service::Op<std::string> Service::TeamWebhookSecret(std::string tenant, std::string id) {
+Service::Op<std::pair<std::string, std::string>> Service::TeamWebhookSecrets(std::string tenant,
+                                                                             std::string id) {
   HERALD_CO_ASSIGN_OR_RETURN(store::Team team, co_await GetTeam(tenant, id));
   if (team.sealed_webhook_secret.empty()) {
     co_return absl::NotFoundError(StrCat("team '", id, "' has no webhook"));
   }
   auto secret = box_.Open(team.sealed_webhook_secret);
   if (!secret.ok()) co_return absl::FailedPreconditionError("the webhook secret cannot be opened");
-  co_return *std::move(secret);
+  std::string previous;
+  if (!team.sealed_previous_webhook_secret.empty()) {
+    auto opened = box_.Open(team.sealed_previous_webhook_secret);
+    if (opened.ok()) previous = *std::move(opened);
+  }
+  co_return std::make_pair(*std::move(secret), std::move(previous));
 }
 
 Service::Op<store::Team> Service::GetTeam(std::string tenant, std::string id) {

@@ -124,10 +124,28 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
     co_return finish(kUnavailable, 503, "temporarily unavailable; retry");
   }
   // The signature covers the raw bytes and is checked before anything is parsed.
-  const std::string expected = store::HmacSha256Hex(endpoint->secret, request.body);
-  if (request.signature.empty() || !IsLowerHex(request.signature) ||
-      !store::ConstantTimeEquals(expected, request.signature)) {
+  // The previous secret is accepted too, so rotating the secret never refuses events the
+  // upstream signed before it learnt the new one.
+  auto signed_with = [&](const std::string& secret) {
+    return !secret.empty() &&
+           store::ConstantTimeEquals(store::HmacSha256Hex(secret, request.body), request.signature);
+  };
+  auto verified = [&] {
+    return signed_with(endpoint->secret) || signed_with(endpoint->previous_secret);
+  };
+  if (request.signature.empty() || !IsLowerHex(request.signature)) {
     co_return finish(kBadSignature, 401, "missing or invalid signature");
+  }
+  if (!verified()) {
+    // The secret may have been rotated since the endpoint was cached: look once more.
+    std::string again_id(request.endpoint);
+    if (!endpoints_.Invalidate(again_id)) {
+      co_return finish(kBadSignature, 401, "missing or invalid signature");
+    }
+    endpoint = co_await endpoints_.Find(std::move(again_id));
+    if (!endpoint.ok() || !verified()) {
+      co_return finish(kBadSignature, 401, "missing or invalid signature");
+    }
   }
   absl::StatusOr<upstream::WebhookEvent> event = upstream::DecodeWebhookEvent(request.body);
   if (!event.ok()) {
@@ -162,6 +180,16 @@ class CachedDirectory final : public EndpointDirectory {
   CachedDirectory(std::unique_ptr<EndpointDirectory> inner, const Clock& clock, absl::Duration ttl)
       : inner_(std::move(inner)), clock_(clock), ttl_(ttl) {}
 
+  // The entry is dropped when it is over kReread old; either way the next Find may differ (a
+  // concurrent request may have read it again already).
+  bool Invalidate(const std::string& endpoint) override {
+    const absl::Time now = clock_.Now();
+    std::lock_guard lock(mu_);
+    auto it = cache_.find(endpoint);
+    if (it != cache_.end() && now - it->second.fetched >= kReread) cache_.erase(it);
+    return true;
+  }
+
   Op<Endpoint> Find(std::string endpoint) override {
     const absl::Time now = clock_.Now();
     {
@@ -177,6 +205,7 @@ class CachedDirectory final : public EndpointDirectory {
     if (cache_.size() >= kMaxEntries) cache_.clear();  // a flood of made-up endpoints
     Entry& entry = cache_[endpoint];
     entry.found = found.ok();
+    entry.fetched = now;
     entry.expires = now + (found.ok() ? ttl_ : std::min(ttl_, absl::Seconds(2)));
     if (found.ok()) entry.endpoint = *found;
     co_return found;
@@ -184,9 +213,12 @@ class CachedDirectory final : public EndpointDirectory {
 
  private:
   static constexpr size_t kMaxEntries = 100'000;
+  // A signature mismatch reads an endpoint again at most this often (forged floods stay cheap).
+  static constexpr absl::Duration kReread = absl::Milliseconds(100);
   struct Entry {
     bool found = false;
     Endpoint endpoint;
+    absl::Time fetched;
     absl::Time expires;
   };
   std::unique_ptr<EndpointDirectory> inner_;

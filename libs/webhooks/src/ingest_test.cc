@@ -25,10 +25,11 @@ class FakeDirectory final : public EndpointDirectory {
     ++lookups;
     if (unavailable) co_return absl::UnavailableError("redis down");
     if (endpoint != "t1.team-a") co_return absl::NotFoundError("no such endpoint");
-    co_return Endpoint{"t1", "team-a", "s3cret"};
+    co_return Endpoint{"t1", "team-a", "s3cret", previous};
   }
   int lookups = 0;
   bool unavailable = false;
+  std::string previous;  // the secret before a rotation, if any
 };
 
 class FakeRecorder final : public EventRecorder {
@@ -93,6 +94,14 @@ TEST_F(IngestTest, BadSignaturesAreRefusedBeforeParsing) {
   EXPECT_TRUE(recorder_.recorded.empty());
 }
 
+TEST_F(IngestTest, DuringARotationBothSecretsAreAcceptedAndNoOther) {
+  directory_.previous = "old-s3cret";
+  EXPECT_EQ(Post(kSent, store::HmacSha256Hex("old-s3cret", kSent), "evt_old").status, 200);
+  EXPECT_EQ(Post(kSent, Sign(kSent), "evt_new").status, 200);
+  EXPECT_EQ(Post(kSent, store::HmacSha256Hex("older", kSent), "evt_x").status, 401);
+  EXPECT_EQ(recorder_.recorded.size(), 2u);
+}
+
 TEST_F(IngestTest, MalformedWrongTypeUnknownEndpoint) {
   EXPECT_EQ(Post("{not json", Sign("{not json")).status, 400);
   const std::string no_payload = R"({"event":"messages.sent","account_id":"a"})";
@@ -121,6 +130,28 @@ TEST_F(IngestTest, RedisUnavailableIs503SoTheSenderRetries) {
   EXPECT_EQ(Post(kSent, Sign(kSent)).message, "applied");  // the retry is applied
   directory_.unavailable = true;
   EXPECT_EQ(Post(kSent, Sign(kSent), "evt_3").status, 503);
+}
+
+TEST(CachedDirectoryTest, ASignatureMismatchRereadsAnEntryAtMostEvery100Ms) {
+  auto inner = std::make_unique<FakeDirectory>();
+  FakeDirectory* raw = inner.get();
+  ManualClock clock;
+  auto cached = MakeCachedDirectory(std::move(inner), clock, absl::Seconds(30));
+  asio::io_context io;
+  auto find = [&](std::string id) {
+    auto f = asio::co_spawn(io, cached->Find(id), asio::use_future);
+    io.run();
+    io.restart();
+    return f.get();
+  };
+  ASSERT_TRUE(find("t1.team-a").ok());
+  cached->Invalidate("t1.team-a");  // just read: kept
+  EXPECT_TRUE(find("t1.team-a").ok());
+  EXPECT_EQ(raw->lookups, 1);
+  clock.Advance(absl::Milliseconds(150));
+  cached->Invalidate("t1.team-a");  // over 100 ms old: read again
+  EXPECT_TRUE(find("t1.team-a").ok());
+  EXPECT_EQ(raw->lookups, 2);
 }
 
 TEST(CachedDirectoryTest, CachesHitsAndMissesUntilTheyExpire) {

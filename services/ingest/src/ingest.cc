@@ -30,15 +30,16 @@ class TeamDirectory final : public webhooks::EndpointDirectory {
       co_return absl::NotFoundError("unknown webhook endpoint");
     }
     webhooks::Endpoint out{.tenant = endpoint.substr(0, dot), .team = endpoint.substr(dot + 1)};
-    absl::StatusOr<std::string> secret = co_await service_.TeamWebhookSecret(out.tenant, out.team);
-    if (!secret.ok()) {
+    auto secrets = co_await service_.TeamWebhookSecrets(out.tenant, out.team);
+    if (!secrets.ok()) {
       // A team without a secret, or one whose secret cannot be opened, has no endpoint.
-      if (absl::IsNotFound(secret.status()) || absl::IsFailedPrecondition(secret.status())) {
+      if (absl::IsNotFound(secrets.status()) || absl::IsFailedPrecondition(secrets.status())) {
         co_return absl::NotFoundError("unknown webhook endpoint");
       }
-      co_return secret.status();
+      co_return secrets.status();
     }
-    out.secret = *std::move(secret);
+    out.secret = std::move(secrets->first);
+    out.previous_secret = std::move(secrets->second);
     co_return out;
   }
 

@@ -130,8 +130,9 @@ class Service {
   // when ServiceConfig::public_webhook_url is not set; upstream errors as they are (the failure
   // is also kept in Team::webhook_error).
   Op<store::Team> RegisterTeamWebhook(std::string tenant, std::string id);
-  // The signing secret of a team's webhook (for the ingest); kNotFound when it has none.
-  Op<std::string> TeamWebhookSecret(std::string tenant, std::string id);
+  // The signing secrets of a team's webhook for the ingest: the current one and the one before
+  // the last registration (empty: none). kNotFound when the team has no webhook.
+  Op<std::pair<std::string, std::string>> TeamWebhookSecrets(std::string tenant, std::string id);
 
   Op<store::Created<store::Account>> CreateAccount(store::Account account, std::string request_id);
   Op<store::Account> GetAccount(std::string tenant, std::string id);

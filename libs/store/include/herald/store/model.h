@@ -42,7 +42,10 @@ struct Team {
   // The upstream webhook that sends this team's events to Herald's ingest endpoint.
   std::string webhook_id;             // "wh_…"; empty: not registered
   std::string sealed_webhook_secret;  // its signing secret, sealed with SecretBox
-  std::string webhook_error;          // why the last registration failed; empty: it did not
+  // The secret before the last registration, still accepted: until the upstream has taken the
+  // new one (or when telling it failed), its events are signed with this one.
+  std::string sealed_previous_webhook_secret;
+  std::string webhook_error;  // why the last registration failed; empty: it did not
 };
 
 struct Account {

@@ -32,7 +32,8 @@ namespace herald::webhooks {
 struct Endpoint {
   std::string tenant;
   std::string team;
-  std::string secret;  // the signing secret Herald gave the upstream
+  std::string secret;           // the signing secret Herald gave the upstream
+  std::string previous_secret;  // the one before it, still accepted; empty: none
 };
 
 class EndpointDirectory {
@@ -40,6 +41,12 @@ class EndpointDirectory {
   virtual ~EndpointDirectory() = default;
   // kNotFound for an endpoint that does not exist or has no secret; other errors are transient.
   virtual Op<Endpoint> Find(std::string endpoint) = 0;
+  // A signature did not match what Find returned: a cache should read the endpoint again
+  // (its secret may have been rotated). Returns whether a new Find may return something else.
+  virtual bool Invalidate(const std::string& endpoint) {
+    (void)endpoint;
+    return false;
+  }
 };
 
 // The endpoint id of a team, and back. Ids of tenants and teams never contain '.'.
@@ -74,7 +81,9 @@ class Ingest {
 };
 
 // Endpoint lookups cached for `ttl` in front of another directory (misses too, for a shorter
-// time), so a burst of events costs one lookup per team. Thread-safe.
+// time), so a burst of events costs one lookup per team. A signature mismatch invalidates an
+// entry older than 100 ms (so a rotated secret is picked up at once, and a flood of forged
+// requests costs at most ten lookups per endpoint and second). Thread-safe.
 std::unique_ptr<EndpointDirectory> MakeCachedDirectory(std::unique_ptr<EndpointDirectory> inner,
                                                        const Clock& clock, absl::Duration ttl);
 
