@@ -143,6 +143,9 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
       co_return finish(kBadSignature, 401, "missing or invalid signature");
     }
     endpoint = co_await endpoints_.Find(std::move(again_id));
+    if (!endpoint.ok() && !absl::IsNotFound(endpoint.status())) {
+      co_return finish(kUnavailable, 503, "temporarily unavailable; retry");
+    }
     if (!endpoint.ok() || !verified()) {
       co_return finish(kBadSignature, 401, "missing or invalid signature");
     }
