@@ -132,18 +132,25 @@ TEST_F(IngestTest, RedisUnavailableIs503SoTheSenderRetries) {
   EXPECT_EQ(Post(kSent, Sign(kSent), "evt_3").status, 503);
 }
 
-TEST(CachedDirectoryTest, ASignatureMismatchRereadsAnEntryAtMostEvery100Ms) {
-  auto inner = std::make_unique<FakeDirectory>();
-  FakeDirectory* raw = inner.get();
-  ManualClock clock;
-  auto cached = MakeCachedDirectory(std::move(inner), clock, absl::Seconds(30));
-  asio::io_context io;
-  auto find = [&](std::string id) {
-    auto f = asio::co_spawn(io, cached->Find(id), asio::use_future);
+// A cache of 30 s in front of a FakeDirectory (`raw` counts its lookups), on a manual clock.
+class CachedDirectoryTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<Endpoint> find(std::string id) {
+    auto f = asio::co_spawn(io, cached->Find(std::move(id)), asio::use_future);
     io.run();
     io.restart();
     return f.get();
-  };
+  }
+
+  std::unique_ptr<FakeDirectory> owned = std::make_unique<FakeDirectory>();
+  FakeDirectory* raw = owned.get();
+  ManualClock clock;
+  std::unique_ptr<EndpointDirectory> cached =
+      MakeCachedDirectory(std::move(owned), clock, absl::Seconds(30));
+  asio::io_context io;
+};
+
+TEST_F(CachedDirectoryTest, ASignatureMismatchRereadsAnEntryAtMostEvery100Ms) {
   ASSERT_TRUE(find("t1.team-a").ok());
   cached->Invalidate("t1.team-a");  // just read: kept
   EXPECT_TRUE(find("t1.team-a").ok());
@@ -154,18 +161,7 @@ TEST(CachedDirectoryTest, ASignatureMismatchRereadsAnEntryAtMostEvery100Ms) {
   EXPECT_EQ(raw->lookups, 2);
 }
 
-TEST(CachedDirectoryTest, CachesHitsAndMissesUntilTheyExpire) {
-  auto inner = std::make_unique<FakeDirectory>();
-  FakeDirectory* raw = inner.get();
-  ManualClock clock;
-  auto cached = MakeCachedDirectory(std::move(inner), clock, absl::Seconds(30));
-  asio::io_context io;
-  auto find = [&](std::string id) {
-    auto f = asio::co_spawn(io, cached->Find(id), asio::use_future);
-    io.run();
-    io.restart();
-    return f.get();
-  };
+TEST_F(CachedDirectoryTest, CachesHitsAndMissesUntilTheyExpire) {
   EXPECT_TRUE(find("t1.team-a").ok());
   EXPECT_TRUE(find("t1.team-a").ok());
   EXPECT_EQ(raw->lookups, 1);
