@@ -297,6 +297,24 @@ v1::CampaignStats ToProto(std::string_view tenant, std::string_view campaign,
   return out;
 }
 
+absl::StatusOr<TopCampaignsQuery> ParseTopCampaigns(const v1::TopCampaignsRequest& r,
+                                                    absl::Time now) {
+  using google::protobuf::util::TimeUtil;
+  if (r.limit() < 0 || r.limit() > 100) {
+    return absl::InvalidArgumentError("limit: 1-100 (or 0 for 10)");
+  }
+  TopCampaignsQuery q;
+  q.limit = r.limit() == 0 ? 10 : r.limit();
+  q.end_ms =
+      r.has_end_time() ? TimeUtil::TimestampToMilliseconds(r.end_time()) : absl::ToUnixMillis(now);
+  q.start_ms = r.has_start_time() ? TimeUtil::TimestampToMilliseconds(r.start_time())
+                                  : q.end_ms - int64_t{30} * 24 * 3600 * 1000;
+  if (q.start_ms >= q.end_ms) {
+    return absl::InvalidArgumentError("start_time: must be before end_time");
+  }
+  return q;
+}
+
 v1::Buyer ToProto(std::string_view tenant, const webhooks::Buyer& b) {
   v1::Buyer out;
   out.set_account(ChildNameOf(tenant, "accounts", b.account));

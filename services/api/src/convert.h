@@ -48,6 +48,15 @@ v1::CampaignStats ToProto(std::string_view tenant, std::string_view campaign,
                           const campaign::CampaignFigures& f);
 v1::Buyer ToProto(std::string_view tenant, const webhooks::Buyer& b);
 
+// TopCampaigns' range and size: end defaults to `now`, start to 30 days before end.
+struct TopCampaignsQuery {
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  int limit = 10;
+};
+absl::StatusOr<TopCampaignsQuery> ParseTopCampaigns(const v1::TopCampaignsRequest& r,
+                                                    absl::Time now);
+
 v1::Segment ToProto(const store::Segment& s);
 absl::StatusOr<store::Segment> ParseSegment(std::string_view tenant, const v1::Segment& s);
 

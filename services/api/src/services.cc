@@ -1105,23 +1105,10 @@ class AnalyticsServiceImpl final : public v1::AnalyticsService::CallbackService 
         ctx, "TopCampaigns", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::TopCampaignsResponse> {
           HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
-          if (req->limit() < 0 || req->limit() > 100) {
-            co_return absl::InvalidArgumentError("limit: 1-100 (or 0 for 10)");
-          }
-          const int limit = req->limit() == 0 ? 10 : req->limit();
-          const int64_t end =
-              req->has_end_time()
-                  ? google::protobuf::util::TimeUtil::TimestampToMilliseconds(req->end_time())
-                  : absl::ToUnixMillis(absl::Now());
-          const int64_t start =
-              req->has_start_time()
-                  ? google::protobuf::util::TimeUtil::TimestampToMilliseconds(req->start_time())
-                  : end - int64_t{30} * 24 * 3600 * 1000;
-          if (start >= end) {
-            co_return absl::InvalidArgumentError("start_time: must be before end_time");
-          }
-          HERALD_CO_ASSIGN_OR_RETURN(std::vector<campaign::RankedCampaign> ranked,
-                                     co_await analytics_.TopCampaigns(c.tenant, start, end, limit));
+          HERALD_CO_ASSIGN_OR_RETURN(TopCampaignsQuery q, ParseTopCampaigns(*req, absl::Now()));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              std::vector<campaign::RankedCampaign> ranked,
+              co_await analytics_.TopCampaigns(c.tenant, q.start_ms, q.end_ms, q.limit));
           v1::TopCampaignsResponse out;
           for (const campaign::RankedCampaign& r : ranked) {
             v1::RankedCampaign* p = out.add_campaigns();
