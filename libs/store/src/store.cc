@@ -55,6 +55,13 @@ struct Kind<Segment> {
   static std::string TenantOf(const Segment& r) { return r.tenant; }
 };
 template <>
+struct Kind<Automation> {
+  static constexpr std::string_view kTable = "automations";
+  static constexpr std::string_view kNoun = "automation";
+  static constexpr bool kIndexed = false;
+  static std::string TenantOf(const Automation& r) { return r.tenant; }
+};
+template <>
 struct Kind<Campaign> {
   static constexpr std::string_view kTable = "campaigns";
   static constexpr std::string_view kNoun = "campaign";
@@ -420,6 +427,7 @@ HERALD_STORE_INSTANTIATE(Team)
 HERALD_STORE_INSTANTIATE(Account)
 HERALD_STORE_INSTANTIATE(MediaAsset)
 HERALD_STORE_INSTANTIATE(Segment)
+HERALD_STORE_INSTANTIATE(Automation)
 HERALD_STORE_INSTANTIATE(Campaign)
 #undef HERALD_STORE_INSTANTIATE
 

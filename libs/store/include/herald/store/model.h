@@ -84,6 +84,23 @@ struct Segment {
   int64_t create_time_ms = 0;
 };
 
+// What fires an automation.
+enum class AutomationTrigger {
+  kUnspecified,
+  kNewSubscriber,  // a fan subscribed to the account (subscriptions.new)
+};
+
+// A tenant's rule: when `trigger` happens on `account`, add the fan to the account's upstream
+// list `list_id`. Immutable once created.
+struct Automation {
+  std::string tenant;
+  std::string id;
+  std::string account;  // the upstream account id, "acct_…"
+  AutomationTrigger trigger = AutomationTrigger::kUnspecified;
+  std::string list_id;  // a custom list's numeric id
+  int64_t create_time_ms = 0;
+};
+
 struct MessageContent {
   std::string text;
   int64_t price_cents = 0;

@@ -49,7 +49,7 @@ class Store {
   explicit Store(RecordStore& records) : records_(records) {}
 
   // Records of every kind: Tenant (tenant id empty), ApiKey, Team, Account, MediaAsset, Segment,
-  // Campaign. Create with an empty request_id is not idempotent.
+  // Automation, Campaign. Create with an empty request_id is not idempotent.
   //
   // A campaign's targets (up to thousands) live in a table of their own, so that reading a
   // campaign's state stays cheap: Create, Get and GetMany return campaigns whole; List and

@@ -1,0 +1,66 @@
+// The worker side of automations: runs add-fan jobs (job.h), one upstream call each.
+//
+//   automation::ActionRunner actions(store, clients, &registry);
+//   actions.Register(worker);   // before worker.Start()
+//
+// A job first reads its rule: a rule deleted since the job was enqueued ends the job without
+// acting. Then it adds the fan to the rule's list with the account's team's upstream client and
+// counts the fan on the rule (FansAddedCounter). The queue has already applied the account's and
+// the team's rate limits and pauses when it leased the job.
+//
+// Upstream errors (ClassifyAddFanError): 429 returns the job without spending an attempt and
+// holds the team for Retry-After; 5xx, connection errors and unknown outcomes retry with backoff
+// (adding a fan twice leaves the list as it was, so a retry needs no reconciliation) and are
+// dead-lettered with the reason after the last attempt; other 4xx (the list does not exist, out
+// of credits, an invalid key) are dead-lettered at once with the upstream's words.
+//
+// Metrics: herald_automation_actions_total{result} with result "added", "skipped" (the rule was
+// deleted), "rate_limited", "retried", "failed" (dead-lettered).
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include <absl/status/status.h>
+#include <boost/asio/awaitable.hpp>
+
+#include <herald/queue/worker.h>
+
+namespace herald::campaign {
+class UpstreamClients;
+}  // namespace herald::campaign
+namespace herald::metrics {
+class Registry;
+}  // namespace herald::metrics
+namespace herald::store {
+class Store;
+}  // namespace herald::store
+
+namespace herald::automation {
+
+// What a failed add-fan call means for its job: `error` is the upstream client's status (not
+// OK), `last_attempt` whether the job has no attempt left. Pure.
+queue::JobResult ClassifyAddFanError(const absl::Status& error, bool last_attempt);
+
+class ActionRunner {
+ public:
+  // Everything must outlive the runner; `registry` may be null.
+  ActionRunner(store::Store& store, campaign::UpstreamClients& clients,
+               metrics::Registry* registry);
+  ~ActionRunner();
+
+  // Registers the add-fan job kind. Before worker.Start().
+  void Register(queue::Worker& worker);
+
+  // Runs one add-fan job.
+  boost::asio::awaitable<queue::JobResult> Run(const queue::LeasedJob& job);
+
+ private:
+  struct Metrics;
+
+  store::Store& store_;
+  campaign::UpstreamClients& clients_;
+  std::unique_ptr<Metrics> metrics_;
+};
+
+}  // namespace herald::automation

@@ -1,0 +1,129 @@
+#include <herald/automation/action.h>
+#include <herald/automation/automations.h>
+#include <herald/automation/job.h>
+#include <herald/campaign/workflow.h>
+#include <herald/common/log.h>
+#include <herald/common/strings.h>
+#include <herald/metrics/metrics.h>
+#include <herald/store/store.h>
+#include <herald/upstream/error.h>
+
+namespace herald::automation {
+
+namespace asio = boost::asio;
+using queue::JobResult;
+
+queue::JobResult ClassifyAddFanError(const absl::Status& error, bool last_attempt) {
+  const std::optional<upstream::UpstreamError> kind = upstream::GetUpstreamError(error);
+  const std::string reason = StrCat("upstream, adding the fan to the list: ", error.message());
+  if (kind && kind->kind == upstream::ErrorKind::kRateLimited) {
+    return JobResult::RateLimited(kind->retry_after);
+  }
+  // Connection errors, 5xx, and calls whose outcome is unknown: adding a fan twice changes
+  // nothing, so a retry needs no reconciliation. A status that did not come from the upstream
+  // client is a local failure, retried too.
+  const bool transient = !kind || kind->kind == upstream::ErrorKind::kRetryable ||
+                         kind->kind == upstream::ErrorKind::kUnknownOutcome;
+  if (transient && !last_attempt) return JobResult::Retry(reason);
+  return JobResult::Fail(reason);
+}
+
+struct ActionRunner::Metrics {
+  explicit Metrics(metrics::Registry* registry)
+      : own(registry == nullptr ? std::make_unique<metrics::Registry>() : nullptr),
+        family(metrics::BuildCounter()
+                   .Name("herald_automation_actions_total")
+                   .Help("Automation jobs run by the workers, by result: added (the fan is in "
+                         "the list), skipped (the rule was deleted), rate_limited, retried, "
+                         "failed (dead-lettered).")
+                   .LabelNames({"result"})
+                   .Register(registry == nullptr ? *own : *registry)),
+        added(family.Add({{"result", "added"}})),
+        skipped(family.Add({{"result", "skipped"}})),
+        rate_limited(family.Add({{"result", "rate_limited"}})),
+        retried(family.Add({{"result", "retried"}})),
+        failed(family.Add({{"result", "failed"}})) {}
+
+  // Counts a job's end by its result.
+  JobResult Count(JobResult result) {
+    switch (result.status) {
+      case JobResult::Status::kOk:
+        added.Increment();
+        break;
+      case JobResult::Status::kRateLimited:
+        rate_limited.Increment();
+        break;
+      case JobResult::Status::kRetry:
+        retried.Increment();
+        break;
+      case JobResult::Status::kFail:
+        failed.Increment();
+        break;
+      case JobResult::Status::kRelease:
+        break;
+    }
+    return result;
+  }
+
+  std::unique_ptr<metrics::Registry> own;
+  metrics::Family<metrics::Counter>& family;
+  metrics::Counter& added;
+  metrics::Counter& skipped;
+  metrics::Counter& rate_limited;
+  metrics::Counter& retried;
+  metrics::Counter& failed;
+};
+
+ActionRunner::ActionRunner(store::Store& store, campaign::UpstreamClients& clients,
+                           metrics::Registry* registry)
+    : store_(store), clients_(clients), metrics_(std::make_unique<Metrics>(registry)) {}
+
+ActionRunner::~ActionRunner() = default;
+
+void ActionRunner::Register(queue::Worker& worker) {
+  worker.Handle(std::string(kAddFanJob),
+                [this](const queue::LeasedJob& job) -> asio::awaitable<JobResult> {
+                  co_return co_await Run(job);
+                });
+}
+
+asio::awaitable<JobResult> ActionRunner::Run(const queue::LeasedJob& job) {
+  const bool last_attempt = job.attempt >= job.max_attempts;
+  absl::StatusOr<AddFan> action = DecodeAddFan(job.payload);
+  if (!action.ok())
+    co_return metrics_->Count(JobResult::Fail(std::string(action.status().message())));
+  // Only a rule that still exists acts: deleting a rule stops the jobs it has not run yet.
+  auto rule = co_await store_.Get<store::Automation>(action->tenant, action->automation);
+  if (absl::IsNotFound(rule.status())) {
+    metrics_->skipped.Increment();
+    co_return JobResult::Ok();
+  }
+  if (!rule.ok()) co_return metrics_->Count(JobResult::Retry(std::string(rule.status().message())));
+  auto account = co_await store_.Get<store::Account>(action->tenant, action->account);
+  if (absl::IsNotFound(account.status())) {
+    co_return metrics_->Count(JobResult::Fail(
+        StrCat("account '", action->account, "' is no longer in Herald; delete the automation")));
+  }
+  if (!account.ok()) {
+    co_return metrics_->Count(JobResult::Retry(std::string(account.status().message())));
+  }
+  auto team = co_await store_.Get<store::Team>(action->tenant, account->team);
+  if (!team.ok()) co_return metrics_->Count(JobResult::Retry(std::string(team.status().message())));
+  absl::StatusOr<std::shared_ptr<upstream::Api>> api = clients_.For(*team);
+  if (!api.ok()) co_return metrics_->Count(JobResult::Fail(std::string(api.status().message())));
+
+  std::vector<int64_t> fans = {action->fan};
+  auto added =
+      co_await (*api)->AddUsersToUserList(action->account, action->list_id, std::move(fans));
+  if (!added.ok()) co_return metrics_->Count(ClassifyAddFanError(added.status(), last_attempt));
+
+  auto counted = co_await CountFanAdded(store_, action->tenant, action->automation);
+  if (!counted.ok()) {
+    // The fan is in the list; the retry adds it again (no change upstream) and counts it.
+    co_return metrics_->Count(JobResult::Retry(
+        StrCat("the fan was added; counting it failed: ", counted.status().message())));
+  }
+  co_return metrics_->Count(JobResult::Ok());
+}
+
+}  // namespace herald::automation

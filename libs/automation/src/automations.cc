@@ -1,0 +1,80 @@
+#include <herald/automation/automations.h>
+#include <herald/common/status.h>
+#include <herald/common/strings.h>
+
+namespace herald::automation {
+
+absl::Status ValidateAutomation(const store::Automation& automation) {
+  if (automation.trigger == store::AutomationTrigger::kUnspecified) {
+    return absl::InvalidArgumentError("automation.trigger: required (NEW_SUBSCRIBER)");
+  }
+  if (automation.account.empty()) return absl::InvalidArgumentError("automation.account: required");
+  const std::optional<int64_t> list = ParseInt<int64_t>(automation.list_id);
+  if (!list || *list <= 0) {
+    return absl::InvalidArgumentError(
+        StrCat("automation.user_list_id: a custom list's numeric id is required (got '",
+               automation.list_id.substr(0, 40), "')"));
+  }
+  return absl::OkStatus();
+}
+
+std::string FansAddedCounter(std::string_view id) { return StrCat("automation_fans:", id); }
+
+Op<int64_t> CountFanAdded(store::Store& store, std::string tenant, std::string id) {
+  // A write of no documents bumps only the counter (the table just names the tenant).
+  const store::Table table{std::move(tenant), "automations"};
+  std::vector<std::pair<std::string, std::string>> none;
+  std::optional<std::string> counter = FansAddedCounter(id);
+  co_return co_await store.records().PutMany(table, std::move(none), std::move(counter));
+}
+
+Automations::Automations(store::Store& store, const Clock& clock)
+    : store_(store), clock_(clock), ids_(clock) {}
+
+Op<AutomationView> Automations::Create(store::Automation automation, std::string request_id) {
+  HERALD_CO_RETURN_IF_ERROR(ValidateAutomation(automation));
+  auto account = co_await store_.Get<store::Account>(automation.tenant, automation.account);
+  if (absl::IsNotFound(account.status())) {
+    co_return absl::InvalidArgumentError(
+        StrCat("automation.account: account '", automation.account, "' not found"));
+  }
+  HERALD_CO_RETURN_IF_ERROR(account.status());
+  automation.id = ids_.Next();
+  automation.create_time_ms = absl::ToUnixMillis(clock_.Now());
+  HERALD_CO_ASSIGN_OR_RETURN(store::Created<store::Automation> created,
+                             co_await store_.Create(std::move(automation), std::move(request_id)));
+  co_return co_await View(std::move(created.value));
+}
+
+Op<AutomationView> Automations::Get(std::string tenant, std::string id) {
+  HERALD_CO_ASSIGN_OR_RETURN(store::Automation automation,
+                             co_await store_.Get<store::Automation>(std::move(tenant), id));
+  co_return co_await View(std::move(automation));
+}
+
+Op<std::vector<AutomationView>> Automations::List(std::string tenant, std::string account) {
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Automation> all,
+                             co_await store_.List<store::Automation>(tenant));
+  std::vector<AutomationView> out;
+  for (store::Automation& automation : all) {
+    if (!account.empty() && automation.account != account) continue;
+    HERALD_CO_ASSIGN_OR_RETURN(AutomationView view, co_await View(std::move(automation)));
+    out.push_back(std::move(view));
+  }
+  co_return out;
+}
+
+Op<bool> Automations::Delete(std::string tenant, std::string id) {
+  HERALD_CO_ASSIGN_OR_RETURN(bool deleted, co_await store_.Delete<store::Automation>(tenant, id));
+  if (!deleted) co_return absl::NotFoundError(StrCat("automation '", id, "' not found"));
+  co_return true;
+}
+
+Op<AutomationView> Automations::View(store::Automation automation) {
+  const std::string counter = FansAddedCounter(automation.id);
+  HERALD_CO_ASSIGN_OR_RETURN(int64_t fans,
+                             co_await store_.records().Revision(automation.tenant, counter));
+  co_return AutomationView{.automation = std::move(automation), .fans_added = fans};
+}
+
+}  // namespace herald::automation
