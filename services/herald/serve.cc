@@ -17,6 +17,9 @@
 #include <string.h>
 
 #include <herald/api/api.h>
+#include <herald/automation/action.h>
+#include <herald/automation/automations.h>
+#include <herald/automation/trigger.h>
 #include <herald/campaign/analytics.h>
 #include <herald/campaign/service.h>
 #include <herald/campaign/workflow.h>
@@ -210,6 +213,7 @@ struct Shared {
   asio::any_io_executor executor;
   api::Api& api;
   campaign::DeliveryWorkflow& workflow;
+  automation::ActionRunner& actions;
   webhooks::Ingest& ingest;
 };
 
@@ -224,7 +228,10 @@ std::vector<std::unique_ptr<Component>> MakeComponents(const ServeConfig& config
   if (config.roles.worker) {
     components.push_back(std::make_unique<WorkerComponent>(
         shared.executor, shared.queue, config.worker, shared.registry,
-        [&workflow = shared.workflow](queue::Worker& worker) { workflow.Register(worker); }));
+        [&workflow = shared.workflow, &actions = shared.actions](queue::Worker& worker) {
+          workflow.Register(worker);
+          actions.Register(worker);
+        }));
   }
   if (config.roles.ingest) {
     components.push_back(std::make_unique<IngestComponent>(
@@ -240,10 +247,15 @@ struct Product {
   std::unique_ptr<campaign::UpstreamClients> upstream;
   std::unique_ptr<campaign::Service> service;
   std::unique_ptr<campaign::DeliveryWorkflow> workflow;
+  std::unique_ptr<automation::ActionRunner> actions;
   std::unique_ptr<webhooks::MessageAnalytics> message_analytics;
   std::unique_ptr<campaign::Analytics> analytics;
+  std::unique_ptr<automation::Automations> automations;
   std::unique_ptr<api::Api> api;
   std::unique_ptr<webhooks::EventRecorder> recorder;
+  // Fires the tenants' automations, then records through `recorder`.
+  std::unique_ptr<automation::RuleDirectory> automation_rules;
+  std::unique_ptr<webhooks::EventRecorder> triggering_recorder;
   std::unique_ptr<webhooks::EndpointDirectory> endpoints;
   std::unique_ptr<webhooks::Ingest> ingest;
 };
@@ -338,17 +350,29 @@ int RunServe(const ServeConfig& config) {
                               .public_webhook_url = config.public_webhook_url});
   product->workflow = std::make_unique<campaign::DeliveryWorkflow>(
       *product->store, job_queue, *product->upstream, SystemClock::Get(), config.workflow);
+  product->actions =
+      std::make_unique<automation::ActionRunner>(*product->store, *product->upstream, &registry);
   product->message_analytics = std::make_unique<webhooks::MessageAnalytics>(redis_client);
   product->workflow->UseEvents(product->message_analytics.get(), &registry);
   product->analytics =
       std::make_unique<campaign::Analytics>(*product->store, *product->message_analytics);
-  product->api =
-      api::MakeApi(ioc.get_executor(), *product->service, *product->analytics, {}, &registry);
+  product->automations =
+      std::make_unique<automation::Automations>(*product->store, SystemClock::Get());
+  product->api = api::MakeApi(ioc.get_executor(), *product->service, *product->analytics,
+                              *product->automations, {}, &registry);
   product->recorder = webhooks::MakeRedisEventRecorder(redis_client, SystemClock::Get());
   product->endpoints = webhooks::MakeCachedDirectory(ingest::MakeTeamDirectory(*product->service),
                                                      SystemClock::Get(), absl::Seconds(10));
-  product->ingest =
-      std::make_unique<webhooks::Ingest>(*product->endpoints, *product->recorder, &registry);
+  product->automation_rules = automation::MakeCachedRuleDirectory(
+      automation::MakeStoreRuleDirectory(*product->store), SystemClock::Get());
+  product->triggering_recorder = automation::MakeTriggeringRecorder(
+      *product->recorder, *product->automation_rules,
+      [&job_queue](std::vector<queue::JobSpec> jobs) {
+        return job_queue.EnqueueBatch(std::move(jobs));
+      },
+      &registry);
+  product->ingest = std::make_unique<webhooks::Ingest>(*product->endpoints,
+                                                       *product->triggering_recorder, &registry);
 
   std::vector<std::unique_ptr<Component>> components =
       MakeComponents(config, {.registry = registry,
@@ -357,6 +381,7 @@ int RunServe(const ServeConfig& config) {
                               .executor = ioc.get_executor(),
                               .api = *product->api,
                               .workflow = *product->workflow,
+                              .actions = *product->actions,
                               .ingest = *product->ingest});
   int exit_code = 0;
   std::vector<std::unique_ptr<Component>> started_components;

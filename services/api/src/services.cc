@@ -21,6 +21,7 @@
 #include <herald/v1/media.grpc.pb.h>
 #include <herald/v1/tenant.grpc.pb.h>
 
+#include "automations.h"
 #include "bridge.h"
 #include "convert.h"
 #include "events.h"
@@ -1180,7 +1181,8 @@ class AnalyticsServiceImpl final : public v1::AnalyticsService::CallbackService 
 class ApiImpl final : public Api {
  public:
   ApiImpl(asio::any_io_executor executor, campaign::Service& service,
-          campaign::Analytics& analytics, ApiConfig config, metrics::Registry* registry)
+          campaign::Analytics& analytics, automation::Automations& automations, ApiConfig config,
+          metrics::Registry* registry)
       : metrics_(MakeRpcMetrics(registry)),
         bridge_(std::move(executor), service, *metrics_),
         tenants_(bridge_),
@@ -1189,10 +1191,12 @@ class ApiImpl final : public Api {
         audiences_(bridge_),
         campaigns_(bridge_, config.watch_poll),
         analytics_(bridge_, analytics),
-        events_(MakeEventService(bridge_, analytics.messages())) {}
+        events_(MakeEventService(bridge_, analytics.messages())),
+        automations_(MakeAutomationService(bridge_, automations)) {}
 
   std::vector<grpc::Service*> services() override {
-    return {&tenants_, &accounts_, &media_, &audiences_, &campaigns_, &analytics_, events_.get()};
+    return {&tenants_,   &accounts_,  &media_,       &audiences_,
+            &campaigns_, &analytics_, events_.get(), automations_.get()};
   }
 
  private:
@@ -1205,14 +1209,16 @@ class ApiImpl final : public Api {
   CampaignServiceImpl campaigns_;
   AnalyticsServiceImpl analytics_;
   std::unique_ptr<grpc::Service> events_;
+  std::unique_ptr<grpc::Service> automations_;
 };
 
 }  // namespace
 
 std::unique_ptr<Api> MakeApi(asio::any_io_executor executor, campaign::Service& service,
-                             campaign::Analytics& analytics, ApiConfig config,
-                             metrics::Registry* registry) {
-  return std::make_unique<ApiImpl>(std::move(executor), service, analytics, config, registry);
+                             campaign::Analytics& analytics, automation::Automations& automations,
+                             ApiConfig config, metrics::Registry* registry) {
+  return std::make_unique<ApiImpl>(std::move(executor), service, analytics, automations, config,
+                                   registry);
 }
 
 }  // namespace herald::api

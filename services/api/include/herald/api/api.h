@@ -15,6 +15,9 @@
 namespace grpc {
 class Service;
 }  // namespace grpc
+namespace herald::automation {
+class Automations;
+}  // namespace herald::automation
 namespace herald::campaign {
 class Analytics;
 class Service;
@@ -38,11 +41,11 @@ class Api {
   virtual std::vector<grpc::Service*> services() = 0;
 };
 
-// The services run their work on `executor`; `service`, `analytics` (and `registry`, if given)
-// must outlive the result, and the server they are registered on must stop before it is
-// destroyed.
+// The services run their work on `executor`; `service`, `analytics`, `automations` (and
+// `registry`, if given) must outlive the result, and the server they are registered on must stop
+// before it is destroyed.
 std::unique_ptr<Api> MakeApi(boost::asio::any_io_executor executor, campaign::Service& service,
-                             campaign::Analytics& analytics, ApiConfig config,
-                             metrics::Registry* registry);
+                             campaign::Analytics& analytics, automation::Automations& automations,
+                             ApiConfig config, metrics::Registry* registry);
 
 }  // namespace herald::api

@@ -1,0 +1,86 @@
+// AutomationService's pure steps: a CreateAutomationRequest's rule parsed and checked, and a rule
+// written back. The RPCs themselves run in tests/e2e/automations_test.cc.
+#include "automations.h"
+
+#include <gtest/gtest.h>
+
+namespace herald::api {
+namespace {
+
+v1::Automation Valid() {
+  v1::Automation a;
+  a.set_account("tenants/acme/accounts/acct_a1");
+  a.set_trigger(v1::Automation::NEW_SUBSCRIBER);
+  a.set_user_list_id("42");
+  return a;
+}
+
+TEST(ParseAutomationTest, AValidRuleBecomesTheTenantsRecord) {
+  v1::Automation in = Valid();
+  in.set_name("tenants/acme/automations/ignored");  // output only
+  in.set_fans_added(99);
+  absl::StatusOr<store::Automation> rule = ParseAutomation("acme", in);
+  ASSERT_TRUE(rule.ok()) << rule.status();
+  EXPECT_EQ(rule->tenant, "acme");
+  EXPECT_EQ(rule->id, "");  // Herald assigns it
+  EXPECT_EQ(rule->account, "acct_a1");
+  EXPECT_EQ(rule->trigger, store::AutomationTrigger::kNewSubscriber);
+  EXPECT_EQ(rule->list_id, "42");
+}
+
+TEST(ParseAutomationTest, EachMistakeIsInvalidArgumentNamingItsField) {
+  struct Case {
+    std::function<void(v1::Automation&)> change;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {[](v1::Automation& a) { a.clear_account(); }, "automation.account is required"},
+      {[](v1::Automation& a) { a.set_account("acct_a1"); },
+       "automation.account: 'acct_a1' is not a name of the form "
+       "tenants/{tenant}/accounts/{id}"},
+      {[](v1::Automation& a) { a.set_account("tenants/other/accounts/acct_a1"); },
+       "automation.account: account 'tenants/other/accounts/acct_a1' not found"},
+      {[](v1::Automation& a) { a.set_trigger(v1::Automation::TRIGGER_UNSPECIFIED); },
+       "automation.trigger: required (NEW_SUBSCRIBER)"},
+      {[](v1::Automation& a) { a.set_trigger(static_cast<v1::Automation::Trigger>(7)); },
+       "automation.trigger: unknown value 7"},
+      {[](v1::Automation& a) { a.clear_user_list_id(); },
+       "automation.user_list_id: a custom list's numeric id is required (got '')"},
+      {[](v1::Automation& a) { a.set_user_list_id("fans"); },
+       "automation.user_list_id: a custom list's numeric id is required (got 'fans')"},
+  };
+  for (const Case& c : cases) {
+    v1::Automation in = Valid();
+    c.change(in);
+    absl::StatusOr<store::Automation> rule = ParseAutomation("acme", in);
+    EXPECT_TRUE(absl::IsInvalidArgument(rule.status())) << c.message;
+    EXPECT_EQ(rule.status().message(), c.message);
+  }
+}
+
+TEST(AutomationToProtoTest, NamesTheRuleAndItsAccountInTheTenant) {
+  automation::AutomationView view{
+      .automation = {.tenant = "acme",
+                     .id = "01j0000000000000000000000a",
+                     .account = "acct_a1",
+                     .trigger = store::AutomationTrigger::kNewSubscriber,
+                     .list_id = "42",
+                     .create_time_ms = 1'700'000'000'123},
+      .fans_added = 3};
+  const v1::Automation out = ToProto(view);
+  EXPECT_EQ(out.name(), "tenants/acme/automations/01j0000000000000000000000a");
+  EXPECT_EQ(out.account(), "tenants/acme/accounts/acct_a1");
+  EXPECT_EQ(out.trigger(), v1::Automation::NEW_SUBSCRIBER);
+  EXPECT_EQ(out.user_list_id(), "42");
+  EXPECT_EQ(out.create_time().seconds(), 1'700'000'000);
+  EXPECT_EQ(out.create_time().nanos(), 123'000'000);
+  EXPECT_EQ(out.fans_added(), 3);
+  // What ToProto writes parses back to the same rule.
+  absl::StatusOr<store::Automation> back = ParseAutomation("acme", out);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->account, "acct_a1");
+  EXPECT_EQ(back->list_id, "42");
+}
+
+}  // namespace
+}  // namespace herald::api
