@@ -15,6 +15,7 @@ const std::vector<CommandSpec>& Commands() {
     AddCampaignCommands(commands);
     AddAnalyticsCommands(commands);
     AddEventCommands(commands);
+    AddAutomationCommands(commands);
     return commands;
   }();
   return kCommands;

@@ -14,6 +14,7 @@
 #include <herald/v1/account.pb.h>
 #include <herald/v1/analytics.pb.h>
 #include <herald/v1/audience.pb.h>
+#include <herald/v1/automation.pb.h>
 #include <herald/v1/campaign.pb.h>
 #include <herald/v1/events.pb.h>
 #include <herald/v1/media.pb.h>
@@ -385,6 +386,16 @@ Table ToTable(const v1::ListSegmentsResponse& response) {
   for (const auto& segment : response.segments()) {
     t.rows.push_back({std::string(ShortId(segment.name())), segment.display_name(),
                       SegmentRule(segment), FormatTime(segment.create_time())});
+  }
+  return t;
+}
+
+Table ToTable(const v1::ListAutomationsResponse& response) {
+  Table t{{"ID", "ACCOUNT", "TRIGGER", "LIST", "FANS ADDED", "CREATED"}, {}};
+  for (const auto& a : response.automations()) {
+    t.rows.push_back({std::string(ShortId(a.name())), std::string(ShortId(a.account())),
+                      v1::Automation::Trigger_Name(a.trigger()), a.user_list_id(),
+                      StrCat(a.fans_added()), FormatTime(a.create_time())});
   }
   return t;
 }

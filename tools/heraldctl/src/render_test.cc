@@ -8,6 +8,7 @@
 #include <herald/heraldctl/render.h>
 #include <herald/v1/account.pb.h>
 #include <herald/v1/analytics.pb.h>
+#include <herald/v1/automation.pb.h>
 #include <herald/v1/campaign.pb.h>
 #include <herald/v1/events.pb.h>
 
@@ -91,6 +92,21 @@ TEST(ToTableTest, AccountsShowShortIds) {
   const std::string table = RenderTable(ToTable(response));
   EXPECT_THAT(table, HasSubstr("acct_a  main"));
   EXPECT_THAT(table, HasSubstr("paused"));
+}
+
+TEST(ToTableTest, AutomationsShowShortIdsTheTriggerAndTheFansAdded) {
+  v1::ListAutomationsResponse response;
+  v1::Automation* a = response.add_automations();
+  a->set_name("tenants/acme/automations/01j0000000000000000000000a");
+  a->set_account("tenants/acme/accounts/acct_a1");
+  a->set_trigger(v1::Automation::NEW_SUBSCRIBER);
+  a->set_user_list_id("42");
+  a->set_fans_added(3);
+  a->mutable_create_time()->set_seconds(1'767'225'600);
+  EXPECT_EQ(RenderTable(ToTable(response)),
+            "ID                          ACCOUNT  TRIGGER         LIST  FANS ADDED  CREATED\n"
+            "01j0000000000000000000000a  acct_a1  NEW_SUBSCRIBER  42    3           "
+            "2026-01-01T00:00:00Z\n");
 }
 
 TEST(RenderTeamTest, WebhookIdOrNotRegisteredAndTheError) {

@@ -128,12 +128,13 @@ int ListAllPages(Session& session, Request request, Call call) {
 }
 
 // Each file adds its resource's commands.
-void AddAdminCommands(std::vector<CommandSpec>& commands);      // tenants, keys
-void AddAccountCommands(std::vector<CommandSpec>& commands);    // teams, accounts
-void AddContentCommands(std::vector<CommandSpec>& commands);    // media, lists, segments
-void AddCampaignCommands(std::vector<CommandSpec>& commands);   // campaigns
-void AddAnalyticsCommands(std::vector<CommandSpec>& commands);  // campaigns stats, buyers, top;
-                                                                // accounts overview
-void AddEventCommands(std::vector<CommandSpec>& commands);      // events
+void AddAdminCommands(std::vector<CommandSpec>& commands);       // tenants, keys
+void AddAccountCommands(std::vector<CommandSpec>& commands);     // teams, accounts
+void AddContentCommands(std::vector<CommandSpec>& commands);     // media, lists, segments
+void AddCampaignCommands(std::vector<CommandSpec>& commands);    // campaigns
+void AddAnalyticsCommands(std::vector<CommandSpec>& commands);   // campaigns stats, buyers, top;
+                                                                 // accounts overview
+void AddEventCommands(std::vector<CommandSpec>& commands);       // events
+void AddAutomationCommands(std::vector<CommandSpec>& commands);  // automations
 
 }  // namespace herald::heraldctl

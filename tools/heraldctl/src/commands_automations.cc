@@ -1,0 +1,111 @@
+// automations: AutomationService.
+#include <herald/common/strings.h>
+#include <herald/v1/automation.grpc.pb.h>
+
+#include "session.h"
+
+namespace herald::heraldctl {
+namespace {
+
+std::unique_ptr<v1::AutomationService::Stub> Stub(Session& s) {
+  return v1::AutomationService::NewStub(s.channel());
+}
+
+// --trigger's words for the API's values.
+absl::StatusOr<v1::Automation::Trigger> ParseTrigger(std::string_view value) {
+  if (value == "new-subscriber") return v1::Automation::NEW_SUBSCRIBER;
+  return absl::InvalidArgumentError(
+      StrCat("--trigger: '", value, "' is not a trigger (want new-subscriber)"));
+}
+
+int AutomationsCreate(Session& s, const ParsedCommand& c) {
+  v1::CreateAutomationRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Parent());
+  if (!c.Has("account")) return s.Usage(absl::InvalidArgumentError("--account is required"));
+  if (!c.Has("list")) return s.Usage(absl::InvalidArgumentError("--list is required"));
+  v1::Automation* automation = request.mutable_automation();
+  HCTL_ASSIGN_OR_USAGE(*automation->mutable_account(), s,
+                       s.names().Resolve("accounts", c.Get("account")));
+  HCTL_ASSIGN_OR_USAGE(const v1::Automation::Trigger parsed, s,
+                       ParseTrigger(c.Get("trigger", "new-subscriber")));
+  automation->set_trigger(parsed);
+  automation->set_user_list_id(c.Get("list"));
+  request.set_request_id(c.Get("request-id"));
+  v1::Automation response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->CreateAutomation(context.get(), request, &response);
+  return status.ok() ? s.Print(response) : s.Fail(status);
+}
+
+int AutomationsGet(Session& s, const ParsedCommand& c) {
+  v1::GetAutomationRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("automations", c.args[0]));
+  v1::Automation response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->GetAutomation(context.get(), request, &response);
+  return status.ok() ? s.Print(response) : s.Fail(status);
+}
+
+int AutomationsList(Session& s, const ParsedCommand& c) {
+  v1::ListAutomationsRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Parent());
+  if (c.Has("account")) {
+    HCTL_ASSIGN_OR_USAGE(*request.mutable_account(), s,
+                         s.names().Resolve("accounts", c.Get("account")));
+  }
+  auto stub = Stub(s);
+  return ListAllPages<v1::ListAutomationsResponse>(
+      s, request, [&](grpc::ClientContext* context, const auto& r, auto* response) {
+        return stub->ListAutomations(context, r, response);
+      });
+}
+
+int AutomationsDelete(Session& s, const ParsedCommand& c) {
+  v1::DeleteAutomationRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("automations", c.args[0]));
+  v1::DeleteAutomationResponse response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->DeleteAutomation(context.get(), request, &response);
+  return status.ok() ? s.PrintDone(response, StrCat("deleted ", request.name())) : s.Fail(status);
+}
+
+}  // namespace
+
+void AddAutomationCommands(std::vector<CommandSpec>& commands) {
+  commands.push_back(
+      {"automations",
+       "create",
+       "",
+       0,
+       0,
+       "Create a rule: when a fan subscribes to the account, add the fan to a list",
+       "Each time the trigger happens, Herald queues the upstream call under the account's and\n"
+       "the team's rate limits. Herald assigns the rule's id; the output shows its name.",
+       {{"account", "ACCOUNT", "required: the account whose events fire the rule"},
+        {"list", "LIST_ID", "required: the numeric id of a custom list of the account"},
+        {"trigger", "TRIGGER", "what fires the rule: new-subscriber (the default)"},
+        {"request-id", "ID", "idempotency id: a retry returns the first result"}},
+       AutomationsCreate});
+  commands.push_back({"automations",
+                      "list",
+                      "",
+                      0,
+                      0,
+                      "List the tenant's rules, optionally of one account",
+                      "",
+                      {{"account", "ACCOUNT", "only this account's rules"}},
+                      AutomationsList});
+  commands.push_back(
+      {"automations", "get", "AUTOMATION", 1, 1, "Show a rule", "", {}, AutomationsGet});
+  commands.push_back({"automations",
+                      "delete",
+                      "AUTOMATION",
+                      1,
+                      1,
+                      "Delete a rule (actions it queued that have not run end without acting)",
+                      "",
+                      {},
+                      AutomationsDelete});
+}
+
+}  // namespace herald::heraldctl
