@@ -360,7 +360,8 @@ int RunServe(const ServeConfig& config) {
       std::make_unique<automation::Automations>(*product->store, SystemClock::Get());
   product->api = api::MakeApi(ioc.get_executor(), *product->service, *product->analytics,
                               *product->automations, {}, &registry);
-  product->recorder = webhooks::MakeRedisEventRecorder(redis_client, SystemClock::Get());
+  product->recorder =
+      webhooks::MakeRedisEventRecorder(redis_client, SystemClock::Get(), {}, &registry);
   product->endpoints = webhooks::MakeCachedDirectory(ingest::MakeTeamDirectory(*product->service),
                                                      SystemClock::Get(), absl::Seconds(10));
   product->automation_rules = automation::MakeCachedRuleDirectory(

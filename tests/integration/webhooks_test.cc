@@ -7,10 +7,13 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
 
 #include <herald/common/clock.h>
+#include <herald/common/strings.h>
+#include <herald/metrics/metrics.h>
 #include <herald/redis/client.h>
 #include <herald/testing/redis_server.h>
 #include <herald/upstream/webhook_event.h>
@@ -82,7 +85,7 @@ class WebhooksTest : public ::testing::Test {
     client_ = std::make_unique<redis::Client>(
         io_.get_executor(), redis::ClientConfig{.address = {"127.0.0.1", server_->port()}});
     client_->Start();
-    recorder_ = MakeRedisEventRecorder(*client_, clock_);
+    recorder_ = MakeRedisEventRecorder(*client_, clock_, {}, &registry_);
     reader_ = std::make_unique<MessageAnalytics>(*client_);
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -116,6 +119,7 @@ class WebhooksTest : public ::testing::Test {
   }
 
   ManualClock clock_{absl::FromUnixMillis(1'800'000'000'000)};
+  metrics::Registry registry_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
   std::unique_ptr<testing::RedisServer> server_;
@@ -146,8 +150,8 @@ TEST_F(WebhooksTest, PurchaseCreditedToItsMassMessageExactlyOnce) {
 }
 
 TEST_F(WebhooksTest, PurchaseBeforeItsMessageIsCreditedWhenTheLinkArrives) {
-  Record("t", Transaction(502, 8, 1500));
-  Record("u", Unlock(502, 8, 1500));
+  EXPECT_EQ(Record("t", Transaction(502, 8, 1500)), RecordOutcome::kUnattributed);
+  EXPECT_EQ(Record("u", Unlock(502, 8, 1500)), RecordOutcome::kUnattributed);
   EXPECT_EQ(Stats(101).purchases, 0);
   Record("s", Sent(101, 502, 8, 1500));
   const MessageStats s = Stats(101);
@@ -231,6 +235,49 @@ TEST_F(WebhooksTest, ConcurrentCopiesApplyOnce) {
   }
   EXPECT_EQ(applied, 1);
   EXPECT_EQ(Stats(106).sent, 1);
+}
+
+TEST_F(WebhooksTest, ConcurrentEventsAreCommittedTogetherAndEachAnsweredForItself) {
+  // 300 events of two tenants arrive together: each tenant's are written in a few script calls
+  // (group commit), and every event gets its own outcome.
+  constexpr int kEvents = 150;
+  std::vector<std::future<absl::StatusOr<RecordOutcome>>> results;
+  std::promise<void> started;
+  asio::post(io_, [&] {
+    for (int i = 0; i < kEvents; ++i) {
+      for (std::string tenant : {"t1", "t2"}) {
+        // Every fifth event repeats the previous key: a duplicate within the same batch.
+        const int key = i % 5 == 4 ? i - 1 : i;
+        results.push_back(asio::co_spawn(
+            io_, recorder_->Record(tenant, StrCat("k", key), Sent(120, 10'000 + key, 7, 999)),
+            asio::use_future));
+      }
+    }
+    started.set_value();
+  });
+  started.get_future().get();
+  std::map<RecordOutcome, int> outcomes;
+  for (auto& r : results) {
+    absl::StatusOr<RecordOutcome> outcome = r.get();
+    ASSERT_TRUE(outcome.ok()) << outcome.status();
+    ++outcomes[*outcome];
+  }
+  EXPECT_EQ(outcomes[RecordOutcome::kApplied], 2 * kEvents * 4 / 5);
+  EXPECT_EQ(outcomes[RecordOutcome::kDuplicate], 2 * kEvents / 5);
+  EXPECT_EQ(Stats(120, "t1").sent, kEvents * 4 / 5);
+  EXPECT_EQ(Stats(120, "t2").sent, kEvents * 4 / 5);
+
+  const std::string metrics = registry_.Serialize();
+  EXPECT_NE(metrics.find(StrCat("herald_ingest_batch_size_sum ", 2 * kEvents)), std::string::npos)
+      << metrics;
+  // The first event of each tenant goes alone; the rest wait for it and go together.
+  const size_t count_at = metrics.find("herald_ingest_batch_size_count ");
+  ASSERT_NE(count_at, std::string::npos);
+  const int64_t calls =
+      ParseInt<int64_t>(metrics.substr(count_at + 31, metrics.find('\n', count_at) - count_at - 31))
+          .value_or(0);
+  EXPECT_GE(calls, 2);
+  EXPECT_LT(calls, 2 * kEvents / 10);
 }
 
 TEST_F(WebhooksTest, ReconciliationAddsLostPurchasesOnceAndLateEventsCorrectIt) {

@@ -134,9 +134,13 @@ redis_before="$(cpu_ticks "$redis_pid")"
 run herald "$ingest_port"
 herald_ticks=$(( $(cpu_ticks "$herald_pid") - herald_before ))
 redis_ticks=$(( $(cpu_ticks "$redis_pid") - redis_before ))
-applied="$(curl -s "http://127.0.0.1:$admin_port/metrics" |
-  awk '/^herald_webhook_events_total\{.*result="applied"/ {s += $2} END {printf "%d", s}')"
+metrics="$(curl -s "http://127.0.0.1:$admin_port/metrics")"
+# Applied events, attributed to a mass message or not (yet).
+applied="$(awk '/^herald_webhook_events_total\{.*result="(applied|unattributed)"/ {s += $2}
+  END {printf "%d", s}' <<<"$metrics")"
 echo "herald_applied_events: $applied"
+awk '/^herald_ingest_batch_size_sum/ {s = $2} /^herald_ingest_batch_size_count/ {n = $2}
+  END {if (n > 0) printf "herald_events_per_redis_call: %.1f\n", s / n}' <<<"$metrics"
 awk -v h="$herald_ticks" -v r="$redis_ticks" -v n="$applied" -v hz="$clk_tck" 'BEGIN {
   printf "herald_cpu_us_per_event: %.1f\nredis_cpu_us_per_event: %.1f\n", h * 1e6 / hz / n,
     r * 1e6 / hz / n}'

@@ -1,21 +1,25 @@
--- apply_event.lua: records one upstream webhook event and applies it to the analytics, in one
--- atomic step, so that every event counts exactly once however often it is delivered.
+-- apply_event.lua: records a batch of upstream webhook events (one group commit) and applies
+-- each to the analytics, atomically, so that every event counts exactly once however often it
+-- is delivered. The events of a batch belong to one tenant and are applied in order.
 --
 -- KEYS[1]  the tenant's key prefix ("hd:{t:<tenant>}:"); every key below starts with it, so the
 --          script touches one hash slot.
--- ARGV[1]  idempotency key            ARGV[2]  dedupe TTL (seconds)
--- ARGV[3]  event code: 1 queue progress, 2 message sent, 3 unlock, 4 transaction,
---          5 subscription, 6 fan data only
--- ARGV[4]  account id                 ARGV[5]  mass message (queue) id, 0 if none
--- ARGV[6]  chat message id, 0 if none ARGV[7]  fan id, 0 if none
--- ARGV[8]  price (cents, messages sent)
--- ARGV[9]  amount, ARGV[10] net, ARGV[11] fee (cents; -1 when the event has none)
--- ARGV[12] fan lifetime spend (cents), -1 if unknown
--- ARGV[13] fan subscribed at (unix ms), -1 if unknown
--- ARGV[14] event time (unix ms, Herald's clock)
--- ARGV[15] link TTL (seconds): how long a priced message's link to its mass message is kept
--- ARGV[16] queue total, ARGV[17] queue pending, ARGV[18] queue done (0/1), ARGV[19] cancelled (0/1)
--- ARGV[20] event name              ARGV[21] events stream length (about; 0: no stream)
+-- ARGV[1]  dedupe TTL (seconds)       ARGV[2]  link TTL (seconds): how long a priced message's
+--                                               link to its mass message is kept
+-- ARGV[3]  time (unix ms, Herald's clock)
+-- ARGV[4]  events stream length (about; 0: no stream)
+-- ARGV[5]  the number of events; then 17 arguments per event:
+--   +1  idempotency key
+--   +2  event code: 1 queue progress, 2 message sent, 3 unlock, 4 transaction, 5 subscription,
+--       6 fan data only
+--   +3  account id                 +4  mass message (queue) id, 0 if none
+--   +5  chat message id, 0 if none +6  fan id, 0 if none
+--   +7  price (cents, messages sent)
+--   +8  amount, +9 net, +10 fee (cents; -1 when the event has none)
+--   +11 fan lifetime spend (cents), -1 if unknown
+--   +12 fan subscribed at (unix ms), -1 if unknown
+--   +13 queue total, +14 queue pending, +15 queue done (0/1), +16 cancelled (0/1)
+--   +17 event name
 --
 -- Keys (relative to the prefix):
 --   ev:<key>                  the event was applied (TTL: dedupe window)
@@ -33,29 +37,29 @@
 --   acct:<account>            the account's totals: sent, purchases, gross, net, fee,
 --                             subscriptions (new subscribers)
 --   events                    the tenant's applied events, normalised (a stream, trimmed to
---                             about ARGV[21] entries) for EventService subscribers
+--                             about ARGV[4] entries) for EventService subscribers
 --
--- Returns 1 applied, 0 duplicate.
+-- Returns one code per event, in order: 1 applied, 0 duplicate, 2 applied but unattributed (a
+-- purchase whose mass message is not known yet: credited if its messages.sent arrives).
 local P = KEYS[1]
-if not redis.call('SET', P .. 'ev:' .. ARGV[1], '1', 'NX', 'EX', tonumber(ARGV[2])) then
-  return 0
-end
+local dedupe_ttl = tonumber(ARGV[1])
+local link_ttl = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local stream_len = tonumber(ARGV[4])
+local count = tonumber(ARGV[5])
+local FIELDS = 17
 
-local code = tonumber(ARGV[3])
-local account = ARGV[4]
-local queue = ARGV[5]
-local chat = ARGV[6]
-local fan = ARGV[7]
-local now = tonumber(ARGV[14])
-local link_ttl = tonumber(ARGV[15])
+-- The event being applied: its arguments start at ARGV[base + 1].
+local base, account, queue, chat, fan
+local function arg(i) return ARGV[base + i] end
 
 local function stats_key(q) return P .. 'mm:' .. account .. ':' .. q end
-local account_key = P .. 'acct:' .. account
+local function account_key() return P .. 'acct:' .. account end
 
 -- Adds `by` to `field` of mass message `q` and of the account's totals.
 local function add(q, field, by)
   redis.call('HINCRBY', stats_key(q), field, by)
-  redis.call('HINCRBY', account_key, field, by)
+  redis.call('HINCRBY', account_key(), field, by)
 end
 
 -- Credits what has arrived of the purchase of `chat` to mass message `q`, each part once:
@@ -105,6 +109,7 @@ end
 
 -- A purchase of chat message `chat`: keep what it says, then credit it if the message's mass
 -- message is known (else messages.sent credits it when it arrives).
+-- Returns whether the purchase was attributed.
 local function purchase(fields)
   local buy = P .. 'buy:' .. account .. ':' .. chat
   redis.call('HSET', buy, unpack(fields))
@@ -112,12 +117,14 @@ local function purchase(fields)
   redis.call('HSETNX', buy, 'at', now)
   redis.call('EXPIRE', buy, link_ttl)
   local q = redis.call('GET', P .. 'msg:' .. account .. ':' .. chat)
-  if q then credit(q) end
+  if not q then return false end
+  credit(q)
+  return true
 end
 
 local function fan_data()
-  local spend = tonumber(ARGV[12])
-  local since = tonumber(ARGV[13])
+  local spend = tonumber(arg(11))
+  local since = tonumber(arg(12))
   if (spend < 0 and since < 0) or fan == '0' then return end
   local fk = P .. 'fans:' .. account
   local current = redis.call('HGET', fk, fan)
@@ -137,41 +144,55 @@ local function fan_data()
                                             data.lifetime_spend_cents, data.subscribed_at_ms))
 end
 
-if code == 1 then
-  local sk = stats_key(queue)
-  local s = redis.call('HMGET', sk, 'done', 'pending')
-  local pending = tonumber(ARGV[17])
-  -- Progress only moves forward: an update that arrives after a later one changes nothing.
-  if s[1] ~= '1' and (not s[2] or pending <= tonumber(s[2])) then
-    redis.call('HSET', sk, 'total', ARGV[16], 'pending', pending, 'done', ARGV[18],
-               'canceled', ARGV[19], 'updated_ms', now, 'progress_ms', now)
-  end
-elseif code == 2 then
-  if queue ~= '0' then
-    add(queue, 'sent', 1)
-    if tonumber(ARGV[8]) > 0 and chat ~= '0' then
-      redis.call('SET', P .. 'msg:' .. account .. ':' .. chat, queue, 'EX', link_ttl)
-      if redis.call('EXISTS', P .. 'buy:' .. account .. ':' .. chat) == 1 then credit(queue) end
+-- Applies the current event; returns its code (see the header).
+local function apply()
+  if not redis.call('SET', P .. 'ev:' .. arg(1), '1', 'NX', 'EX', dedupe_ttl) then return 0 end
+  local code = tonumber(arg(2))
+  local result = 1
+  if code == 1 then
+    local sk = stats_key(queue)
+    local s = redis.call('HMGET', sk, 'done', 'pending')
+    local pending = tonumber(arg(14))
+    -- Progress only moves forward: an update that arrives after a later one changes nothing.
+    if s[1] ~= '1' and (not s[2] or pending <= tonumber(s[2])) then
+      redis.call('HSET', sk, 'total', arg(13), 'pending', pending, 'done', arg(15),
+                 'canceled', arg(16), 'updated_ms', now, 'progress_ms', now)
     end
+  elseif code == 2 then
+    if queue ~= '0' then
+      add(queue, 'sent', 1)
+      if tonumber(arg(7)) > 0 and chat ~= '0' then
+        redis.call('SET', P .. 'msg:' .. account .. ':' .. chat, queue, 'EX', link_ttl)
+        if redis.call('EXISTS', P .. 'buy:' .. account .. ':' .. chat) == 1 then credit(queue) end
+      end
+    end
+  elseif code == 5 then
+    redis.call('HINCRBY', account_key(), 'subscriptions', 1)
+    fan_data()
+  elseif code == 3 then
+    if chat ~= '0' and not purchase({ 'unlock_amount', arg(8) }) then result = 2 end
+    fan_data()
+  elseif code == 4 then
+    if chat ~= '0' and
+        not purchase({ 'tx_amount', arg(8), 'tx_net', arg(9), 'tx_fee', arg(10) }) then
+      result = 2
+    end
+    fan_data()
+  else
+    fan_data()
   end
-elseif code == 5 then
-  redis.call('HINCRBY', account_key, 'subscriptions', 1)
-  fan_data()
-elseif code == 3 then
-  if chat ~= '0' then purchase({ 'unlock_amount', ARGV[9] }) end
-  fan_data()
-elseif code == 4 then
-  if chat ~= '0' then
-    purchase({ 'tx_amount', ARGV[9], 'tx_net', ARGV[10], 'tx_fee', ARGV[11] })
+  if stream_len > 0 then
+    redis.call('XADD', P .. 'events', 'MAXLEN', '~', stream_len, '*', 'type', arg(17),
+               'account', account, 'message', queue, 'chat', chat, 'fan', fan, 'price', arg(7),
+               'amount', arg(8), 'at', now)
   end
-  fan_data()
-else
-  fan_data()
+  return result
 end
-local stream_len = tonumber(ARGV[21])
-if stream_len > 0 then
-  redis.call('XADD', P .. 'events', 'MAXLEN', '~', stream_len, '*', 'type', ARGV[20], 'account',
-             account, 'message', queue, 'chat', chat, 'fan', fan, 'price', ARGV[8], 'amount',
-             ARGV[9], 'at', now)
+
+local results = {}
+for i = 1, count do
+  base = 5 + (i - 1) * FIELDS
+  account, queue, chat, fan = arg(3), arg(4), arg(5), arg(6)
+  results[i] = apply()
 end
-return 1
+return results

@@ -23,14 +23,16 @@ constexpr std::array<std::string_view, 7> kEventLabels = {
     "chat_queue.updated", "chat_queue.finished", "messages.sent", "messages.ppv.unlocked",
     "transactions.new",   "subscriptions.new",   "other"};
 
-// Results: applied, duplicate, ignored_unknown (a type Herald does not apply), ignored_no_key
-// (no idempotency key: presence), bad_signature, malformed, unknown_endpoint, unsupported_type
-// (content type), unavailable (not recorded; the sender retries).
-constexpr std::array<std::string_view, 9> kResults = {
-    "applied",   "duplicate",        "ignored_unknown",  "ignored_no_key", "bad_signature",
-    "malformed", "unknown_endpoint", "unsupported_type", "unavailable"};
+// Results: applied, unattributed (applied, but a purchase of no known mass message yet),
+// duplicate, ignored_unknown (a type Herald does not apply), ignored_no_key (no idempotency key:
+// presence), bad_signature, malformed, unknown_endpoint, unsupported_type (content type),
+// unavailable (not recorded; the sender retries).
+constexpr std::array<std::string_view, 10> kResults = {
+    "applied",       "unattributed", "duplicate",        "ignored_unknown",  "ignored_no_key",
+    "bad_signature", "malformed",    "unknown_endpoint", "unsupported_type", "unavailable"};
 enum Result {
   kApplied,
+  kUnattributed,
   kDuplicate,
   kIgnoredUnknown,
   kIgnoredNoKey,
@@ -172,7 +174,14 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
               {{"event", event->name}, {"error", outcome.status().ToString()}});
     co_return finish(kUnavailable, 503, "temporarily unavailable; retry");
   }
-  if (*outcome == RecordOutcome::kDuplicate) co_return finish(kDuplicate, 200, "duplicate");
+  switch (*outcome) {
+    case RecordOutcome::kDuplicate:
+      co_return finish(kDuplicate, 200, "duplicate");
+    case RecordOutcome::kUnattributed:
+      co_return finish(kUnattributed, 200, "applied; not attributed to a mass message yet");
+    case RecordOutcome::kApplied:
+      break;
+  }
   co_return finish(kApplied, 200, "applied");
 }
 

@@ -39,6 +39,9 @@ class FakeRecorder final : public EventRecorder {
     if (unavailable) co_return absl::UnavailableError("redis down");
     if (!keys.insert(key).second) co_return RecordOutcome::kDuplicate;
     recorded.push_back({tenant, event.name});
+    if (event.type == upstream::WebhookEventType::kPpvUnlocked) {
+      co_return RecordOutcome::kUnattributed;  // as if its messages.sent had not arrived
+    }
     co_return RecordOutcome::kApplied;
   }
   std::set<std::string> keys;
@@ -121,6 +124,20 @@ TEST_F(IngestTest, UnknownTypesAndKeylessEventsAreAcknowledgedNotRecorded) {
   const std::string text = registry_.Serialize();
   EXPECT_NE(text.find(R"(event="other",result="ignored_no_key"} 1)"), std::string::npos);
   EXPECT_NE(text.find(R"(event="other",result="ignored_unknown"} 1)"), std::string::npos);
+}
+
+TEST_F(IngestTest, PurchasesOfNoKnownMassMessageAreAcknowledgedAndCountedAsUnattributed) {
+  const std::string unlock =
+      R"({"event":"messages.ppv.unlocked","account_id":"acct_a","payload":{"id":"n1",)"
+      R"("user_id":"9","replacePairs":{"{AMOUNT}":"$5.00",)"
+      R"("{MESSAGE_LINK}":"<a href=\"x/?firstId=42\">message</a>"}}})";
+  const IngestResponse response = Post(unlock, Sign(unlock), "evt_u");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.message, "applied; not attributed to a mass message yet");
+  EXPECT_NE(
+      registry_.Serialize().find(
+          R"(herald_webhook_events_total{event="messages.ppv.unlocked",result="unattributed"} 1)"),
+      std::string::npos);
 }
 
 TEST_F(IngestTest, RedisUnavailableIs503SoTheSenderRetries) {

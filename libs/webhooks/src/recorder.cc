@@ -1,9 +1,19 @@
 #include <algorithm>
+#include <deque>
+#include <functional>
 #include <map>
+#include <mutex>
+#include <optional>
+
+#include <absl/container/flat_hash_map.h>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <herald/common/clock.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
+#include <herald/metrics/metrics.h>
 #include <herald/redis/client.h>
 #include <herald/upstream/webhook_event.h>
 #include <herald/webhooks/recorder.h>
@@ -52,55 +62,197 @@ std::string Seconds(absl::Duration d) {
   return StrCat(std::max<int64_t>(1, absl::ToInt64Seconds(d)));
 }
 
+// The arguments of one event in a batch (lua/apply_event.lua, 17 per event).
+void AppendEventArgs(std::vector<std::string>& args, std::string idempotency_key,
+                     const WebhookEvent& e) {
+  // A transaction that is not a message purchase (a tip, a subscription) only updates the
+  // fan's data.
+  const bool message_purchase = e.type != WebhookEventType::kTransaction ||
+                                e.transaction_kind.empty() || e.transaction_kind == "message";
+  args.push_back(std::move(idempotency_key));
+  args.push_back(StrCat(EventCode(e.type)));
+  args.push_back(e.account);
+  args.push_back(StrCat(e.queue_id));
+  args.push_back(StrCat(message_purchase ? e.chat_message_id : 0));
+  args.push_back(StrCat(e.fan_id));
+  args.push_back(StrCat(e.price_cents));
+  args.push_back(StrCat(e.amount_cents));
+  args.push_back(StrCat(e.net_cents));
+  args.push_back(StrCat(e.fee_cents));
+  args.push_back(StrCat(e.fan_lifetime_spend_cents));
+  args.push_back(StrCat(e.subscribed_at_ms));
+  args.push_back(StrCat(e.queue_total));
+  args.push_back(StrCat(e.queue_pending));
+  args.push_back(e.queue_done ? "1" : "0");
+  args.push_back(e.queue_canceled ? "1" : "0");
+  args.push_back(e.name);
+}
+
+absl::StatusOr<RecordOutcome> OutcomeOf(const redis::Reply& code) {
+  if (code.type() == redis::Reply::Type::kInteger) {
+    switch (code.integer()) {
+      case 0:
+        return RecordOutcome::kDuplicate;
+      case 1:
+        return RecordOutcome::kApplied;
+      case 2:
+        return RecordOutcome::kUnattributed;
+      default:
+        break;
+    }
+  }
+  return absl::InternalError(StrCat("apply_event.lua: unexpected result ", code.DebugString()));
+}
+
+// Group commit. Each tenant has a lane: while one of its batches is being written, arriving
+// events wait in the lane; when the write completes, the committer answers its batch and hands
+// the lane to the first waiter, which writes everything that waited (up to max_batch). So a
+// tenant has at most one script call in flight, and under load each call carries the events
+// that arrived during the previous one.
 class RedisEventRecorder final : public EventRecorder {
  public:
-  RedisEventRecorder(redis::Client& client, const Clock& clock, RecorderConfig config)
-      : client_(client), clock_(clock), config_(config) {}
+  RedisEventRecorder(redis::Client& client, const Clock& clock, RecorderConfig config,
+                     metrics::Registry* registry)
+      : client_(client), clock_(clock), config_(config) {
+    if (registry != nullptr) {
+      batch_size_ = &metrics::BuildHistogram()
+                         .Name("herald_ingest_batch_size")
+                         .Help("Webhook events written per Redis script call (group commit).")
+                         .Buckets(metrics::ExponentialBuckets(1, 2, 8))
+                         .Register(*registry)
+                         .Add({});
+    }
+  }
 
   Op<RecordOutcome> Record(std::string tenant, std::string idempotency_key,
                            const WebhookEvent& e) override {
-    // A transaction that is not a message purchase (a tip, a subscription) only updates the
-    // fan's data.
-    const bool message_purchase = e.type != WebhookEventType::kTransaction ||
-                                  e.transaction_kind.empty() || e.transaction_kind == "message";
-    std::vector<std::string> keys = {TenantPrefix(tenant)};
-    std::vector<std::string> args = {
-        std::move(idempotency_key),
-        Seconds(config_.dedupe_ttl),
-        StrCat(EventCode(e.type)),
-        e.account,
-        StrCat(e.queue_id),
-        StrCat(message_purchase ? e.chat_message_id : 0),
-        StrCat(e.fan_id),
-        StrCat(e.price_cents),
-        StrCat(e.amount_cents),
-        StrCat(e.net_cents),
-        StrCat(e.fee_cents),
-        StrCat(e.fan_lifetime_spend_cents),
-        StrCat(e.subscribed_at_ms),
-        StrCat(absl::ToUnixMillis(clock_.Now())),
-        Seconds(config_.link_ttl),
-        StrCat(e.queue_total),
-        StrCat(e.queue_pending),
-        e.queue_done ? "1" : "0",
-        e.queue_canceled ? "1" : "0",
-        e.name,
-        StrCat(config_.events_max_len),
-    };
-    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
-                               co_await client_.Eval(ApplyScript(), keys, args));
-    if (reply.type() == redis::Reply::Type::kInteger) {
-      if (reply.integer() == 1) co_return RecordOutcome::kApplied;
-      if (reply.integer() == 0) co_return RecordOutcome::kDuplicate;
+    auto me = std::make_shared<Waiter>();
+    me->args.reserve(kFieldsPerEvent);
+    AppendEventArgs(me->args, std::move(idempotency_key), e);
+    bool lead = false;
+    {
+      std::lock_guard lock(mu_);
+      Lane& lane = lanes_[tenant];
+      if (lane.committing) {
+        lane.waiting.push_back(me);
+      } else {
+        lane.committing = true;
+        lead = true;
+      }
     }
-    co_return absl::InternalError(
-        StrCat("apply_event.lua: unexpected reply ", reply.DebugString()));
+    if (!lead) {
+      co_await Wait(*me);
+      if (me->result) co_return *std::move(me->result);
+      // Woken to commit the next batch, which starts with this event.
+    }
+    co_return co_await Commit(std::move(tenant), std::move(me));
   }
 
  private:
+  static constexpr size_t kFieldsPerEvent = 17;
+
+  struct Waiter {
+    std::vector<std::string> args;
+    // Set once, under mu_: an outcome, or neither (woken to commit the next batch).
+    std::optional<absl::StatusOr<RecordOutcome>> result;
+    bool woken = false;
+    std::function<void()> resume;  // the suspended Record, once it waits
+  };
+  struct Lane {
+    bool committing = false;
+    std::deque<std::shared_ptr<Waiter>> waiting;
+  };
+
+  // Writes `first` and the lane's waiters (up to max_batch), answers them, and passes the lane
+  // on. Returns `first`'s outcome.
+  Op<RecordOutcome> Commit(std::string tenant, std::shared_ptr<Waiter> first) {
+    std::vector<std::shared_ptr<Waiter>> batch = {std::move(first)};
+    {
+      std::lock_guard lock(mu_);
+      Lane& lane = lanes_[tenant];
+      while (!lane.waiting.empty() && batch.size() < static_cast<size_t>(config_.max_batch)) {
+        batch.push_back(std::move(lane.waiting.front()));
+        lane.waiting.pop_front();
+      }
+    }
+    if (batch_size_ != nullptr) batch_size_->Observe(static_cast<double>(batch.size()));
+    std::vector<std::string> keys = {TenantPrefix(tenant)};
+    std::vector<std::string> args;
+    args.reserve(5 + batch.size() * kFieldsPerEvent);
+    args.push_back(Seconds(config_.dedupe_ttl));
+    args.push_back(Seconds(config_.link_ttl));
+    args.push_back(StrCat(absl::ToUnixMillis(clock_.Now())));
+    args.push_back(StrCat(config_.events_max_len));
+    args.push_back(StrCat(batch.size()));
+    for (const auto& w : batch) {
+      for (std::string& a : w->args) args.push_back(std::move(a));
+    }
+    absl::StatusOr<redis::Reply> reply =
+        co_await client_.Eval(ApplyScript(), std::move(keys), std::move(args));
+
+    std::vector<absl::StatusOr<RecordOutcome>> outcomes;
+    outcomes.reserve(batch.size());
+    if (!reply.ok()) {
+      outcomes.assign(batch.size(), reply.status());
+    } else if (reply->type() != redis::Reply::Type::kArray ||
+               reply->elements().size() != batch.size()) {
+      outcomes.assign(batch.size(), absl::InternalError(StrCat("apply_event.lua: unexpected reply ",
+                                                               reply->DebugString())));
+    } else {
+      for (const redis::Reply& code : reply->elements()) outcomes.push_back(OutcomeOf(code));
+    }
+
+    std::shared_ptr<Waiter> next;
+    {
+      std::lock_guard lock(mu_);
+      auto it = lanes_.find(tenant);
+      if (it->second.waiting.empty()) {
+        lanes_.erase(it);
+      } else {
+        next = std::move(it->second.waiting.front());
+        it->second.waiting.pop_front();
+      }
+    }
+    for (size_t i = 1; i < batch.size(); ++i) Wake(*batch[i], std::move(outcomes[i]));
+    if (next) Wake(*next, std::nullopt);
+    co_return std::move(outcomes[0]);
+  }
+
+  // Suspends until Wake(w).
+  boost::asio::awaitable<void> Wait(Waiter& w) {
+    co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void()>(
+        [this, &w](auto handler) {
+          std::unique_lock lock(mu_);
+          if (w.woken) {
+            lock.unlock();
+            boost::asio::post(std::move(handler));
+            return;
+          }
+          // std::function needs a copyable target; the completion handler is move-only.
+          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+          w.resume = [shared] { boost::asio::post(std::move(*shared)); };
+        },
+        boost::asio::use_awaitable);
+  }
+
+  // Resumes w's Record (on its own executor) with `result`, or to commit when there is none.
+  void Wake(Waiter& w, std::optional<absl::StatusOr<RecordOutcome>> result) {
+    std::function<void()> resume;
+    {
+      std::lock_guard lock(mu_);
+      w.result = std::move(result);
+      w.woken = true;
+      resume = std::move(w.resume);
+    }
+    if (resume) resume();
+  }
+
   redis::Client& client_;
   const Clock& clock_;
   const RecorderConfig config_;
+  metrics::Histogram* batch_size_ = nullptr;
+  std::mutex mu_;
+  absl::flat_hash_map<std::string, Lane> lanes_;  // guarded by mu_; only tenants with a batch
 };
 
 int64_t IntOr(const redis::Reply& r, int64_t fallback) {
@@ -114,8 +266,9 @@ std::string MessageSuffix(const MessageKey& m) { return StrCat(m.account, ":", m
 }  // namespace
 
 std::unique_ptr<EventRecorder> MakeRedisEventRecorder(redis::Client& client, const Clock& clock,
-                                                      RecorderConfig config) {
-  return std::make_unique<RedisEventRecorder>(client, clock, config);
+                                                      RecorderConfig config,
+                                                      metrics::Registry* registry) {
+  return std::make_unique<RedisEventRecorder>(client, clock, config, registry);
 }
 
 Op<std::vector<MessageStats>> MessageAnalytics::Messages(std::string tenant,

@@ -22,6 +22,9 @@
 namespace herald {
 class Clock;
 }  // namespace herald
+namespace herald::metrics {
+class Registry;
+}  // namespace herald::metrics
 namespace herald::redis {
 class Client;
 }  // namespace herald::redis
@@ -37,6 +40,9 @@ using Op = boost::asio::awaitable<absl::StatusOr<T>>;
 enum class RecordOutcome {
   kApplied,
   kDuplicate,  // the idempotency key was seen within the dedupe window: nothing changed
+  // Applied, but a purchase whose mass message is not known (yet): kept, and credited if the
+  // chat message's messages.sent arrives within the link TTL.
+  kUnattributed,
 };
 
 struct RecorderConfig {
@@ -48,6 +54,9 @@ struct RecorderConfig {
   // Applied events are also appended to the tenant's event stream for subscribers, trimmed to
   // about this many entries. 0: no stream.
   int64_t events_max_len = 100'000;
+  // Group commit: events of one tenant that arrive while its previous batch is being written
+  // are written together, in one script call of at most this many events.
+  int max_batch = 64;
 };
 
 class EventRecorder {
@@ -60,8 +69,16 @@ class EventRecorder {
                                    const upstream::WebhookEvent& event) = 0;
 };
 
+// Records events with group commit: one script call (lua/apply_event.lua) at a time per tenant,
+// carrying every event of that tenant that arrived while the previous call was in flight (up
+// to RecorderConfig::max_batch), so Redis round trips and script calls grow far slower than
+// the event rate. An event is answered when its batch is committed; a failed call fails each
+// of its events (none of them was applied, or all were: the script is atomic).
+//
+// Metrics, with a registry: herald_ingest_batch_size (events per script call).
 std::unique_ptr<EventRecorder> MakeRedisEventRecorder(redis::Client& client, const Clock& clock,
-                                                      RecorderConfig config = {});
+                                                      RecorderConfig config = {},
+                                                      metrics::Registry* registry = nullptr);
 
 // What the events said of one mass message.
 struct MessageStats {
