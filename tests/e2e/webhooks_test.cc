@@ -33,6 +33,7 @@ constexpr int kAccounts = 4;
 struct LedgerMessage {
   int64_t recipients = 0;
   int64_t sent = 0;
+  int64_t viewed = 0;
   int64_t purchases = 0;
   int64_t revenue_cents = 0;
   int64_t net_cents = 0;  // from each purchase, with the platform's 20% fee rounded per purchase
@@ -182,6 +183,7 @@ class WebhooksTest : public ::testing::Test {
         LedgerMessage& l = out[m.at("id").to_number<int64_t>()];
         l.recipients = m.at("recipients").to_number<int64_t>();
         l.sent = m.at("sent").to_number<int64_t>();
+        l.viewed = m.at("viewed").to_number<int64_t>();
         l.purchases = m.at("purchases").to_number<int64_t>();
         l.revenue_cents = m.at("revenue_cents").to_number<int64_t>();
         for (const auto& b : m.at("buyers").as_array()) {
@@ -229,6 +231,32 @@ class WebhooksTest : public ::testing::Test {
     EXPECT_EQ(stats.fee_cents(), gross - net);
     EXPECT_EQ(stats.sent(), sent);
     EXPECT_DOUBLE_EQ(stats.unlock_rate(), sent > 0 ? static_cast<double>(purchases) / sent : 0);
+  }
+
+  // Views reach Herald only through reconciliation (no event reports them): waits for its first
+  // round, then each account's views and the campaign's view rate equal the ledger's.
+  static void ExpectViewsMatchLedger(const std::string& key, const std::string& campaign,
+                                     const std::map<int64_t, LedgerMessage>& ledger) {
+    v1::CampaignStats stats;
+    const bool read = testing::WaitFor(
+        [&] {
+          stats = Stats(key, campaign);
+          return std::all_of(stats.accounts().begin(), stats.accounts().end(),
+                             [&](const v1::AccountStats& a) {
+                               return ledger.contains(a.upstream_message_id()) &&
+                                      a.viewed() == ledger.at(a.upstream_message_id()).viewed;
+                             });
+        },
+        absl::Seconds(30));
+    EXPECT_TRUE(read) << stats.DebugString();
+    int64_t viewed = 0;
+    for (const v1::AccountStats& a : stats.accounts()) {
+      viewed += ledger.at(a.upstream_message_id()).viewed;
+    }
+    EXPECT_GT(viewed, 0);
+    EXPECT_EQ(stats.viewed(), viewed);
+    EXPECT_DOUBLE_EQ(stats.view_rate(),
+                     stats.sent() > 0 ? static_cast<double>(viewed) / stats.sent() : 0);
   }
 
   static inline RedisServer* redis_ = nullptr;
@@ -295,6 +323,7 @@ TEST_F(WebhooksTest, RevenueOfEveryCampaignEqualsTheLedgerToTheCent) {
   for (const std::string& campaign : {first, second, third}) {
     SCOPED_TRACE(campaign);
     ExpectStatsMatchLedger(key, campaign, messages);
+    ExpectViewsMatchLedger(key, campaign, messages);
   }
   // At probability 1 every recipient of the first campaign bought it.
   const v1::CampaignStats first_stats = Stats(key, first);
@@ -396,6 +425,7 @@ TEST_F(WebhooksTest, PurchasesWhoseWebhooksWereLostAreRepairedByReconciliation) 
   EXPECT_GT(stats.purchases(), 0);
   EXPECT_EQ(stats.reconciled_purchases(), stats.purchases());
   ExpectStatsMatchLedger(key, campaign, LedgerMessages(ledger));
+  ExpectViewsMatchLedger(key, campaign, LedgerMessages(ledger));
 }
 
 TEST_F(WebhooksTest, EventStreamDeliversEachPurchaseOnceAcrossAResume) {

@@ -42,6 +42,7 @@ Analytics::Op<CampaignFigures> Analytics::CampaignStats(std::string tenant, std:
       if (s.total >= 0) a.recipients = std::max(a.recipients, s.total);
       if (s.total >= 0 && s.pending >= 0) a.sent = std::max(a.sent, s.total - s.pending);
       a.sent = std::max(a.sent, s.sent);
+      a.viewed = s.viewed;
       a.purchases = s.purchases;
       a.gross_cents = s.gross_cents;
       a.net_cents = s.net_cents;
@@ -52,6 +53,7 @@ Analytics::Op<CampaignFigures> Analytics::CampaignStats(std::string tenant, std:
     a.sent = std::max<int64_t>(0, a.sent);
     out.recipients += a.recipients;
     out.sent += a.sent;
+    out.viewed += a.viewed;
     out.purchases += a.purchases;
     out.gross_cents += a.gross_cents;
     out.net_cents += a.net_cents;
@@ -60,6 +62,7 @@ Analytics::Op<CampaignFigures> Analytics::CampaignStats(std::string tenant, std:
     out.accounts.push_back(std::move(a));
   }
   out.unlock_rate = out.sent > 0 ? static_cast<double>(out.purchases) / out.sent : 0;
+  out.view_rate = out.sent > 0 ? static_cast<double>(out.viewed) / out.sent : 0;
   co_return out;
 }
 

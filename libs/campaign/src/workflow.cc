@@ -1061,7 +1061,6 @@ constexpr int32_t kPagesPerRound = 10'000;
 
 std::optional<queue::JobSpec> DeliveryWorkflow::FirstReconcile(const Context& ctx) const {
   if (events_ == nullptr || config_.reconcile_schedule.empty()) return std::nullopt;
-  if (ctx.campaign.content.price_cents <= 0) return std::nullopt;  // nothing to buy
   return NextStep(ctx, kReconcileJob, 0, config_.reconcile_schedule[0]);
 }
 
@@ -1070,39 +1069,66 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
   const int32_t round = s.index / kPagesPerRound;
   const int32_t page = s.index % kPagesPerRound;
   const int64_t id = ctx.delivery.upstream_message_id;
-  upstream::BuyersQuery query{.limit = config_.reconcile_page,
-                              .offset = page * config_.reconcile_page};
-  auto buyers = co_await ctx.api->ListMessageBuyers(s.account, id, query);
   const size_t next_round = static_cast<size_t>(round) + 1;
   const bool last_round = next_round >= config_.reconcile_schedule.size();
-  if (!buyers.ok()) {
-    // The delivery itself is done: a failure here never marks it failed. Limits and credits are
-    // handled as for every call; anything else ends this round.
-    const auto error = buyers.error();
+  auto end_of_round = [&] {
+    if (last_round) return JobResult::Ok();
+    return JobResult::OkThen(NextStep(ctx, kReconcileJob,
+                                      static_cast<int32_t>(next_round) * kPagesPerRound,
+                                      config_.reconcile_schedule[next_round]));
+  };
+  // A failed read never marks the delivery failed (it is done). Limits and credits are handled
+  // as for every call; a message gone upstream ends the reconciliation; anything else is
+  // retried, then ends this round.
+  auto on_error = [&](const absl::Status& status,
+                      std::string_view doing) -> std::optional<JobResult> {
+    const auto error = upstream::GetUpstreamError(status);
     if (error && (error->kind == upstream::ErrorKind::kRateLimited ||
                   error->kind == upstream::ErrorKind::kOutOfCredits ||
                   error->kind == upstream::ErrorKind::kUnauthorized)) {
-      co_return co_await OnUpstreamError(ctx, buyers.status(), "reading the message's buyers");
+      return std::nullopt;  // OnUpstreamError decides
     }
-    if (error && error->http_status == 404) co_return JobResult::Ok();  // gone upstream
+    if (error && error->http_status == 404) return JobResult::Ok();
     const bool terminal = error && error->kind == upstream::ErrorKind::kTerminal;
-    if (!terminal && !ctx.last_attempt) {
-      co_return JobResult::Retry(
-          StrCat("reading the message's buyers: ", buyers.status().message()));
-    }
+    if (!terminal && !ctx.last_attempt)
+      return JobResult::Retry(StrCat(doing, ": ", status.message()));
     log::Warn("reconciliation round gave up",
-              {{"tenant", s.tenant}, {"campaign", s.campaign}, {"error", buyers.status()}});
-    if (last_round) co_return JobResult::Ok();
-    co_return JobResult::OkThen(NextStep(ctx, kReconcileJob,
-                                         static_cast<int32_t>(next_round) * kPagesPerRound,
-                                         config_.reconcile_schedule[next_round]));
+              {{"tenant", s.tenant}, {"campaign", s.campaign}, {"error", status}});
+    return end_of_round();
+  };
+
+  webhooks::MessageKey message{s.account, id};
+  if (page == 0) {
+    // Each round starts with the upstream's own figures of the message: fans reached (events
+    // may have been lost) and views (no event reports them).
+    auto detail = co_await ctx.api->GetMassMessage(s.account, id);
+    if (!detail.ok()) {
+      std::optional<JobResult> result = on_error(detail.status(), "reading the mass message");
+      if (result) co_return *std::move(result);
+      co_return co_await OnUpstreamError(ctx, detail.status(), "reading the mass message");
+    }
+    const upstream::QueueDetail& q = detail.value->queue;
+    webhooks::MessageKey engaged = message;
+    const int64_t now_ms = ToMillis(clock_.Now());
+    absl::Status recorded = co_await events_->RecordEngagement(
+        s.tenant, std::move(engaged), q.sent_count, q.viewed_count, now_ms);
+    if (!recorded.ok()) co_return JobResult::Retry(std::string(recorded.message()));
+  }
+  const int64_t price = ctx.campaign.content.price_cents;
+  if (price <= 0) co_return end_of_round();  // nothing to buy
+
+  upstream::BuyersQuery query{.limit = config_.reconcile_page,
+                              .offset = page * config_.reconcile_page};
+  auto buyers = co_await ctx.api->ListMessageBuyers(s.account, id, query);
+  if (!buyers.ok()) {
+    std::optional<JobResult> result = on_error(buyers.status(), "reading the message's buyers");
+    if (result) co_return *std::move(result);
+    co_return co_await OnUpstreamError(ctx, buyers.status(), "reading the message's buyers");
   }
   std::vector<int64_t> fans;
   for (const upstream::Fan& f : buyers.value->buyers) fans.push_back(f.id);
-  const int64_t price = ctx.campaign.content.price_cents;
   const int64_t fee = (price * config_.platform_fee_percent + 50) / 100;
   // Named, not braced temporaries inside the co_await: g++ 12 destroys those twice.
-  webhooks::MessageKey message{s.account, id};
   const int64_t now_ms = ToMillis(clock_.Now());
   auto added = co_await events_->ReconcileBuyers(s.tenant, std::move(message), price, fee,
                                                  std::move(fans), now_ms);
@@ -1115,10 +1141,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
   if (buyers.value->has_more && !buyers.value->buyers.empty() && page + 1 < kPagesPerRound) {
     co_return JobResult::OkThen(NextStep(ctx, kReconcileJob, s.index + 1, absl::ZeroDuration()));
   }
-  if (last_round) co_return JobResult::Ok();
-  co_return JobResult::OkThen(NextStep(ctx, kReconcileJob,
-                                       static_cast<int32_t>(next_round) * kPagesPerRound,
-                                       config_.reconcile_schedule[next_round]));
+  co_return end_of_round();
 }
 
 asio::awaitable<JobResult> DeliveryWorkflow::OnUpstreamError(Context& ctx,

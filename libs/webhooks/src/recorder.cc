@@ -277,9 +277,10 @@ Op<std::vector<MessageStats>> MessageAnalytics::Messages(std::string tenant,
   std::vector<redis::Command> commands;
   commands.reserve(messages.size());
   for (const MessageKey& m : messages) {
-    commands.push_back(redis::Command{
-        "HMGET", StrCat(prefix, "mm:", MessageSuffix(m)), "sent", "purchases", "gross", "net",
-        "fee", "total", "pending", "done", "canceled", "updated_ms", "reconciled", "progress_ms"});
+    commands.push_back(redis::Command{"HMGET", StrCat(prefix, "mm:", MessageSuffix(m)), "sent",
+                                      "purchases", "gross", "net", "fee", "total", "pending",
+                                      "done", "canceled", "updated_ms", "reconciled", "progress_ms",
+                                      "upstream_sent", "viewed"});
   }
   HERALD_CO_ASSIGN_OR_RETURN(std::vector<redis::Reply> replies,
                              co_await client_.ExecBatch(std::move(commands)));
@@ -288,9 +289,10 @@ Op<std::vector<MessageStats>> MessageAnalytics::Messages(std::string tenant,
   for (const redis::Reply& reply : replies) {
     if (reply.is_error()) co_return reply.ToStatus();
     const std::vector<redis::Reply>& f = reply.elements();
-    if (f.size() != 12) co_return absl::InternalError("HMGET: unexpected reply");
+    if (f.size() != 14) co_return absl::InternalError("HMGET: unexpected reply");
     MessageStats s;
-    s.sent = IntOr(f[0], 0);
+    s.sent = std::max(IntOr(f[0], 0), IntOr(f[12], 0));
+    s.viewed = IntOr(f[13], 0);
     s.purchases = IntOr(f[1], 0);
     s.gross_cents = IntOr(f[2], 0);
     s.net_cents = IntOr(f[3], 0);
@@ -386,6 +388,17 @@ Op<int64_t> MessageAnalytics::ReconcileBuyers(std::string tenant, MessageKey mes
         StrCat("reconcile_buyers.lua: unexpected reply ", reply.DebugString()));
   }
   co_return reply.integer();
+}
+
+boost::asio::awaitable<absl::Status> MessageAnalytics::RecordEngagement(
+    std::string tenant, MessageKey message, int64_t sent, int64_t viewed, int64_t now_ms) {
+  const std::string key = StrCat(TenantPrefix(tenant), "mm:", MessageSuffix(message));
+  redis::Command command{"HSET",   key,    "upstream_sent", sent,
+                         "viewed", viewed, "engagement_ms", now_ms};
+  absl::StatusOr<redis::Reply> reply = co_await client_.Exec(std::move(command));
+  if (!reply.ok()) co_return reply.status();
+  if (reply->is_error()) co_return reply->ToStatus();
+  co_return absl::OkStatus();
 }
 
 Op<EventPage> MessageAnalytics::ReadEvents(std::string tenant, std::string after, int count) {

@@ -282,6 +282,8 @@ v1::CampaignStats ToProto(std::string_view tenant, std::string_view campaign,
   out.set_net_revenue_cents(f.net_cents);
   out.set_fee_cents(f.fee_cents);
   out.set_reconciled_purchases(f.reconciled);
+  out.set_viewed(f.viewed);
+  out.set_view_rate(f.view_rate);
   for (const campaign::AccountFigures& a : f.accounts) {
     v1::AccountStats* s = out.add_accounts();
     s->set_account(ChildNameOf(tenant, "accounts", a.account));
@@ -292,6 +294,7 @@ v1::CampaignStats ToProto(std::string_view tenant, std::string_view campaign,
     s->set_gross_revenue_cents(a.gross_cents);
     s->set_net_revenue_cents(a.net_cents);
     s->set_reconciled_purchases(a.reconciled);
+    s->set_viewed(a.viewed);
   }
   if (f.updated_ms != 0) SetTime(f.updated_ms, out.mutable_update_time());
   return out;

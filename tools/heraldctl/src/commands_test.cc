@@ -228,6 +228,8 @@ class FakeAnalytics final : public v1::AnalyticsService::Service {
     r_.stats_name = request->name();
     response->set_name(request->name());
     response->set_sent(200);
+    response->set_viewed(120);
+    response->set_view_rate(0.6);
     response->set_purchases(3);
     response->set_unlock_rate(0.015);
     response->set_gross_revenue_cents(4500);
@@ -237,6 +239,7 @@ class FakeAnalytics final : public v1::AnalyticsService::Service {
     account->set_account("tenants/acme/accounts/acct_a");
     account->set_upstream_message_id(77);
     account->set_sent(200);
+    account->set_viewed(120);
     account->set_purchases(3);
     account->set_gross_revenue_cents(4500);
     account->set_net_revenue_cents(3600);
@@ -569,6 +572,7 @@ TEST_F(CommandsTest, StatsOfACampaignByShortOrFullName) {
             "campaign:     c1\n"
             "recipients:   0\n"
             "sent:         200\n"
+            "viewed:       120 (60.0%)\n"
             "purchases:    3\n"
             "unlock rate:  1.5%\n"
             "gross:        $45.00\n"
@@ -576,8 +580,8 @@ TEST_F(CommandsTest, StatsOfACampaignByShortOrFullName) {
             "fees:         $9.00\n"
             "updated:      never (no events yet)\n"
             "\n"
-            "ACCOUNT  MESSAGE  RECIPIENTS  SENT  PURCHASES  GROSS   NET\n"
-            "acct_a   77       0           200   3          $45.00  $36.00\n");
+            "ACCOUNT  MESSAGE  RECIPIENTS  SENT  VIEWED  PURCHASES  GROSS   NET\n"
+            "acct_a   77       0           200   120     3          $45.00  $36.00\n");
   ASSERT_EQ(Run({"campaigns", "stats", "tenants/other/campaigns/c2"}), kExitOk);
   EXPECT_EQ(r_.stats_name, "tenants/other/campaigns/c2/stats");
   ASSERT_EQ(Run({"campaigns", "stats", "tenants/other/campaigns/c2/stats", "--json"}), kExitOk);

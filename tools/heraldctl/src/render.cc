@@ -258,6 +258,7 @@ std::string RenderCampaignStats(const v1::CampaignStats& stats) {
       {"campaign", std::string(CampaignOfStats(stats.name()))},
       {"recipients", StrCat(stats.recipients())},
       {"sent", StrCat(stats.sent())},
+      {"viewed", StrCat(stats.viewed(), " (", FormatPercent(stats.view_rate()), ")")},
       {"purchases", StrCat(stats.purchases())},
       {"unlock rate", FormatPercent(stats.unlock_rate())},
       {"gross", FormatCents(stats.gross_revenue_cents())},
@@ -308,12 +309,13 @@ Table ToTable(const v1::TopCampaignsResponse& response) {
 }
 
 Table ToTable(const v1::CampaignStats& stats) {
-  Table t{{"ACCOUNT", "MESSAGE", "RECIPIENTS", "SENT", "PURCHASES", "GROSS", "NET"}, {}};
+  Table t{{"ACCOUNT", "MESSAGE", "RECIPIENTS", "SENT", "VIEWED", "PURCHASES", "GROSS", "NET"}, {}};
   for (const auto& a : stats.accounts()) {
     t.rows.push_back({std::string(ShortId(a.account())),
                       a.upstream_message_id() == 0 ? "" : StrCat(a.upstream_message_id()),
-                      StrCat(a.recipients()), StrCat(a.sent()), StrCat(a.purchases()),
-                      FormatCents(a.gross_revenue_cents()), FormatCents(a.net_revenue_cents())});
+                      StrCat(a.recipients()), StrCat(a.sent()), StrCat(a.viewed()),
+                      StrCat(a.purchases()), FormatCents(a.gross_revenue_cents()),
+                      FormatCents(a.net_revenue_cents())});
   }
   return t;
 }

@@ -22,6 +22,7 @@ struct AccountFigures {
   int64_t upstream_message_id = 0;  // 0: not sent yet
   int64_t recipients = 0;
   int64_t sent = 0;
+  int64_t viewed = 0;  // as the upstream last reported (reconciliation reads it)
   int64_t purchases = 0;
   int64_t gross_cents = 0;
   int64_t net_cents = 0;
@@ -32,11 +33,13 @@ struct AccountFigures {
 struct CampaignFigures {
   int64_t recipients = 0;
   int64_t sent = 0;
+  int64_t viewed = 0;
   int64_t purchases = 0;
   int64_t gross_cents = 0;
   int64_t net_cents = 0;
   int64_t fee_cents = 0;
   int64_t reconciled = 0;
+  double view_rate = 0;                  // viewed / sent
   double unlock_rate = 0;                // purchases / sent
   int64_t updated_ms = 0;                // the latest event that changed them; 0: none
   std::vector<AccountFigures> accounts;  // by account id

@@ -82,7 +82,10 @@ std::unique_ptr<EventRecorder> MakeRedisEventRecorder(redis::Client& client, con
 
 // What the events said of one mass message.
 struct MessageStats {
-  int64_t sent = 0;       // messages.sent received
+  // Fans reached: the messages.sent events received, or the upstream's own count
+  // (RecordEngagement) when that is higher (events lost).
+  int64_t sent = 0;
+  int64_t viewed = 0;     // as the upstream last reported (RecordEngagement); 0 before
   int64_t purchases = 0;  // distinct purchases
   int64_t gross_cents = 0;
   int64_t net_cents = 0;
@@ -156,6 +159,13 @@ class MessageAnalytics {
   // they arrive later, replace the estimate. Returns how many purchases were added. Idempotent.
   Op<int64_t> ReconcileBuyers(std::string tenant, MessageKey message, int64_t price_cents,
                               int64_t fee_cents, std::vector<int64_t> fans, int64_t now_ms);
+
+  // Keeps the upstream's own figures of `message` (its mass-message stats): fans reached and
+  // fans who viewed it. The latest read replaces the previous one; `sent` only raises the
+  // events' count (events may be lost, never invented).
+  boost::asio::awaitable<absl::Status> RecordEngagement(std::string tenant, MessageKey message,
+                                                        int64_t sent, int64_t viewed,
+                                                        int64_t now_ms);
 
   // Up to `count` events of the tenant's stream after cursor `after` (empty: from the oldest
   // retained), oldest first, and the oldest retained cursor.
