@@ -29,19 +29,35 @@ absl::StatusOr<std::unique_ptr<HeraldProcess>> HeraldProcess::Start(Options opti
   if (!process.ok()) return process.status();
   std::unique_ptr<HeraldProcess> herald(
       new HeraldProcess(std::move(*process), grpc_port, admin_port, ingest_port));
+  herald->argv_ = std::move(argv);
+  herald->env_ = std::move(options.env);
+  herald->wait_ready_ = options.wait_ready;
   if (options.wait_ready) {
-    const bool ready = WaitFor(
-        [&] {
-          if (!herald->process_.running()) return true;
-          auto res = HttpGet(admin_port, "/readyz");
-          return res.ok() && res->status == 200;
-        },
-        absl::Seconds(30));
-    if (!ready || !herald->process_.running()) {
-      return absl::UnavailableError(StrCat("herald did not become ready; logs:\n", herald->Logs()));
-    }
+    if (absl::Status ready = herald->WaitReady(); !ready.ok()) return ready;
   }
   return herald;
+}
+
+absl::Status HeraldProcess::Restart() {
+  process_.Kill();
+  auto process = Subprocess::Start({.argv = argv_, .env = env_});
+  if (!process.ok()) return process.status();
+  process_ = std::move(*process);
+  return wait_ready_ ? WaitReady() : absl::OkStatus();
+}
+
+absl::Status HeraldProcess::WaitReady() {
+  const bool ready = WaitFor(
+      [&] {
+        if (!process_.running()) return true;
+        auto res = HttpGet(admin_port_, "/readyz");
+        return res.ok() && res->status == 200;
+      },
+      absl::Seconds(30));
+  if (!ready || !process_.running()) {
+    return absl::UnavailableError(StrCat("herald did not become ready; logs:\n", Logs()));
+  }
+  return absl::OkStatus();
 }
 
 CommandResult RunHerald(std::vector<std::string> args, std::map<std::string, std::string> env) {

@@ -35,6 +35,11 @@ class HeraldProcess {
   std::string grpc_target() const;  // "127.0.0.1:<port>"
   Subprocess& process() { return process_; }
 
+  // Starts the process again with the same arguments, environment and ports (killing it first
+  // if it still runs), and waits for /readyz as Start did: a crashed process coming back where
+  // its clients expect it. Fails if a port was taken meanwhile or herald does not become ready.
+  absl::Status Restart();
+
   // The process's log output, for assertion messages.
   std::string Logs() const { return process_.Stderr(); }
 
@@ -45,10 +50,17 @@ class HeraldProcess {
         admin_port_(admin_port),
         ingest_port_(ingest_port) {}
 
+  // Waits (up to 30 s) for /readyz to answer 200; fails at once if the process exits.
+  absl::Status WaitReady();
+
   Subprocess process_;
   uint16_t grpc_port_;
   uint16_t admin_port_;
   uint16_t ingest_port_;
+  // What Start ran, for Restart.
+  std::vector<std::string> argv_;
+  std::map<std::string, std::string> env_;
+  bool wait_ready_ = true;
 };
 
 // Runs `herald args...` to completion (for flag and usage checks). Returns exit status, stdout
