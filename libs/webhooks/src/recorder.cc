@@ -104,11 +104,12 @@ absl::StatusOr<RecordOutcome> OutcomeOf(const redis::Reply& code) {
   return absl::InternalError(StrCat("apply_event.lua: unexpected result ", code.DebugString()));
 }
 
-// Group commit. Each tenant has a lane: while one of its batches is being written, arriving
-// events wait in the lane; when the write completes, the committer answers its batch and hands
-// the lane to the first waiter, which writes everything that waited (up to max_batch). So a
-// tenant has at most one script call in flight, and under load each call carries the events
-// that arrived during the previous one.
+// Group commit. Each tenant has a lane of at most max_batches_in_flight script calls. An event
+// that finds a free slot is written at once (with whatever waits); otherwise it waits in the
+// lane, and when a call completes its committer answers its batch and hands the slot to the
+// first waiter, which writes everything that waited (up to max_batch). Under load each call
+// carries the events that arrived during the calls before it, and Redis always has the next
+// call queued while Herald answers the last.
 class RedisEventRecorder final : public EventRecorder {
  public:
   RedisEventRecorder(redis::Client& client, const Clock& clock, RecorderConfig config,
@@ -133,11 +134,11 @@ class RedisEventRecorder final : public EventRecorder {
     {
       std::lock_guard lock(mu_);
       Lane& lane = lanes_[tenant];
-      if (lane.committing) {
-        lane.waiting.push_back(me);
-      } else {
-        lane.committing = true;
+      if (lane.in_flight < config_.max_batches_in_flight) {
+        ++lane.in_flight;
         lead = true;
+      } else {
+        lane.waiting.push_back(me);
       }
     }
     if (!lead) {
@@ -159,7 +160,7 @@ class RedisEventRecorder final : public EventRecorder {
     std::function<void()> resume;  // the suspended Record, once it waits
   };
   struct Lane {
-    bool committing = false;
+    int in_flight = 0;  // script calls
     std::deque<std::shared_ptr<Waiter>> waiting;
   };
 
@@ -207,7 +208,7 @@ class RedisEventRecorder final : public EventRecorder {
       std::lock_guard lock(mu_);
       auto it = lanes_.find(tenant);
       if (it->second.waiting.empty()) {
-        lanes_.erase(it);
+        if (--it->second.in_flight == 0) lanes_.erase(it);
       } else {
         next = std::move(it->second.waiting.front());
         it->second.waiting.pop_front();

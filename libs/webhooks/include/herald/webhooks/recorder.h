@@ -54,9 +54,11 @@ struct RecorderConfig {
   // Applied events are also appended to the tenant's event stream for subscribers, trimmed to
   // about this many entries. 0: no stream.
   int64_t events_max_len = 100'000;
-  // Group commit: events of one tenant that arrive while its previous batch is being written
-  // are written together, in one script call of at most this many events.
+  // Group commit: a tenant has at most `max_batches_in_flight` script calls in flight; events
+  // that arrive while all are busy are written together in the next call, at most `max_batch`
+  // events each.
   int max_batch = 64;
+  int max_batches_in_flight = 4;
 };
 
 class EventRecorder {
@@ -69,11 +71,11 @@ class EventRecorder {
                                    const upstream::WebhookEvent& event) = 0;
 };
 
-// Records events with group commit: one script call (lua/apply_event.lua) at a time per tenant,
-// carrying every event of that tenant that arrived while the previous call was in flight (up
-// to RecorderConfig::max_batch), so Redis round trips and script calls grow far slower than
-// the event rate. An event is answered when its batch is committed; a failed call fails each
-// of its events (none of them was applied, or all were: the script is atomic).
+// Records events with group commit: a few script calls (lua/apply_event.lua) in flight per
+// tenant, each carrying the events of that tenant that arrived while the calls before it were
+// in flight (up to RecorderConfig::max_batch), so Redis round trips and script calls grow far
+// slower than the event rate. An event is answered when its batch is committed; a failed call fails
+// each of its events (none of them was applied, or all were: the script is atomic).
 //
 // Metrics, with a registry: herald_ingest_batch_size (events per script call).
 std::unique_ptr<EventRecorder> MakeRedisEventRecorder(redis::Client& client, const Clock& clock,
