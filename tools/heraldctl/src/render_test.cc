@@ -151,6 +151,8 @@ v1::CampaignStats Stats() {
   stats.set_name("tenants/t/campaigns/c1/stats");
   stats.set_recipients(3000);
   stats.set_sent(2950);
+  stats.set_viewed(1900);
+  stats.set_view_rate(1900.0 / 2950);
   stats.set_purchases(118);
   stats.set_unlock_rate(118.0 / 2950);
   stats.set_gross_revenue_cents(177040);
@@ -162,6 +164,7 @@ v1::CampaignStats Stats() {
   a->set_upstream_message_id(901234567);
   a->set_recipients(2000);
   a->set_sent(1980);
+  a->set_viewed(1500);
   a->set_purchases(118);
   a->set_gross_revenue_cents(177040);
   a->set_net_revenue_cents(141632);
@@ -169,6 +172,7 @@ v1::CampaignStats Stats() {
   b->set_account("tenants/t/accounts/acct_b");
   b->set_recipients(1000);
   b->set_sent(970);
+  b->set_viewed(400);
   return stats;
 }
 
@@ -177,6 +181,7 @@ TEST(RenderCampaignStatsTest, SummaryThenOneRowPerAccount) {
             "campaign:     c1\n"
             "recipients:   3000\n"
             "sent:         2950\n"
+            "viewed:       1900 (64.4%)\n"
             "purchases:    118\n"
             "unlock rate:  4.0%\n"
             "gross:        $1770.40\n"
@@ -184,9 +189,9 @@ TEST(RenderCampaignStatsTest, SummaryThenOneRowPerAccount) {
             "fees:         $354.08\n"
             "updated:      2026-05-01T20:00:00Z\n"
             "\n"
-            "ACCOUNT  MESSAGE    RECIPIENTS  SENT  PURCHASES  GROSS     NET\n"
-            "acct_a   901234567  2000        1980  118        $1770.40  $1416.32\n"
-            "acct_b              1000        970   0          $0.00     $0.00\n");
+            "ACCOUNT  MESSAGE    RECIPIENTS  SENT  VIEWED  PURCHASES  GROSS     NET\n"
+            "acct_a   901234567  2000        1980  1500    118        $1770.40  $1416.32\n"
+            "acct_b              1000        970   400     0          $0.00     $0.00\n");
 }
 
 TEST(RenderCampaignStatsTest, BeforeAnyEvent) {
