@@ -580,8 +580,12 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
 
 class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
  public:
-  CampaignServiceImpl(Bridge& bridge, absl::Duration watch_poll)
-      : bridge_(bridge), service_(bridge.service()), watch_poll_(watch_poll) {}
+  // `analytics` gives WatchCampaign the campaign's figures.
+  CampaignServiceImpl(Bridge& bridge, campaign::Analytics& analytics, absl::Duration watch_poll)
+      : bridge_(bridge),
+        service_(bridge.service()),
+        analytics_(analytics),
+        watch_poll_(watch_poll) {}
 
   ServerUnaryReactor* CreateCampaign(CallbackServerContext* ctx,
                                      const v1::CreateCampaignRequest* req,
@@ -841,7 +845,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
 
   grpc::ServerWriteReactor<v1::WatchCampaignResponse>* WatchCampaign(
       CallbackServerContext* ctx, const v1::WatchCampaignRequest* req) override {
-    auto* reactor = new WatchReactor(*this, ctx, req->name());
+    auto* reactor = new WatchReactor(*this, ctx, req->name(), req->follow_revenue());
     reactor->Begin(bridge_.executor());
     return reactor;
   }
@@ -858,14 +862,19 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
         });
   }
 
-  // Streams the campaign and its deliveries: everything first, then what changed whenever the
-  // campaign's revision moves, until the campaign is final or the client goes away.
+  // Streams the campaign, its deliveries and its figures: everything first, then, every
+  // watch_poll_, the deliveries and the campaign when the campaign's revision moved, and the
+  // figures when any of them changed. Ends when the campaign is final (unless follow_revenue:
+  // then only when the client goes away), when the client goes away, or with the first failed
+  // read.
   class WatchReactor final : public StreamReactor<v1::WatchCampaignResponse> {
    public:
-    WatchReactor(CampaignServiceImpl& owner, CallbackServerContext* ctx, std::string name)
+    WatchReactor(CampaignServiceImpl& owner, CallbackServerContext* ctx, std::string name,
+                 bool follow_revenue)
         : owner_(owner),
           bearer_(BearerOf(*ctx)),
           name_(std::move(name)),
+          follow_revenue_(follow_revenue),
           timer_(owner.bridge_.executor()) {}
 
    private:
@@ -874,8 +883,11 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
       HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", name_, "campaigns"));
       std::map<std::string, int64_t> sent;  // delivery -> last update time sent
       int64_t revision = -1;
+      std::optional<campaign::CampaignFigures> figures_sent;
       while (true) {
         if (cancelled()) co_return absl::CancelledError("the client went away");
+        std::vector<v1::WatchCampaignResponse> batch;
+        bool ended = false;
         HERALD_CO_ASSIGN_OR_RETURN(int64_t now_revision,
                                    co_await owner_.service_.CampaignRevision(c.tenant, id));
         if (now_revision != revision) {
@@ -883,7 +895,6 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           HERALD_CO_ASSIGN_OR_RETURN(auto view, co_await owner_.service_.GetCampaign(c.tenant, id));
           HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
                                      co_await owner_.service_.ListDeliveries(c.tenant, id));
-          std::vector<v1::WatchCampaignResponse> batch;
           for (const auto& d : deliveries) {
             auto& last = sent[d.account];
             if (last != 0 && last == d.update_time_ms + 1) continue;
@@ -895,13 +906,24 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           v1::WatchCampaignResponse r;
           *r.mutable_campaign() = ToProto(view);
           batch.push_back(std::move(r));
-          Push(batch);
           const bool unsending =
               std::any_of(deliveries.begin(), deliveries.end(), [](const store::Delivery& d) {
                 return d.cancel_outcome == campaign::kUnsendPending;
               });
-          if (campaign::IsFinal(view.state) && !unsending) co_return absl::OkStatus();
+          ended = campaign::IsFinal(view.state) && !unsending;
         }
+        // Read after the campaign, so the last figures of a stream that ends are at least as
+        // recent as its final state.
+        HERALD_CO_ASSIGN_OR_RETURN(campaign::CampaignFigures figures,
+                                   co_await owner_.analytics_.CampaignStats(c.tenant, id));
+        if (!figures_sent || *figures_sent != figures) {
+          v1::WatchCampaignResponse r;
+          *r.mutable_stats() = ToProto(c.tenant, id, figures);
+          batch.push_back(std::move(r));
+          figures_sent = std::move(figures);
+        }
+        Push(batch);
+        if (ended && !follow_revenue_) co_return absl::OkStatus();
         timer_.expires_after(absl::ToChronoNanoseconds(owner_.watch_poll_));
         boost::system::error_code ec;
         co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -911,11 +933,13 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
     CampaignServiceImpl& owner_;
     const std::string bearer_;
     const std::string name_;
+    const bool follow_revenue_;
     asio::steady_timer timer_;
   };
 
   Bridge& bridge_;
   campaign::Service& service_;
+  campaign::Analytics& analytics_;
   const absl::Duration watch_poll_;
 };
 
@@ -1189,7 +1213,7 @@ class ApiImpl final : public Api {
         accounts_(bridge_),
         media_(bridge_, config.media_max_bytes),
         audiences_(bridge_),
-        campaigns_(bridge_, config.watch_poll),
+        campaigns_(bridge_, analytics, config.watch_poll),
         analytics_(bridge_, analytics),
         events_(MakeEventService(bridge_, analytics.messages())),
         automations_(MakeAutomationService(bridge_, automations)) {}

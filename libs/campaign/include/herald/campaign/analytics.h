@@ -28,6 +28,8 @@ struct AccountFigures {
   int64_t net_cents = 0;
   int64_t fee_cents = 0;
   int64_t reconciled = 0;  // purchases found by reconciliation
+
+  bool operator==(const AccountFigures&) const = default;
 };
 
 struct CampaignFigures {
@@ -43,6 +45,9 @@ struct CampaignFigures {
   double unlock_rate = 0;                // purchases / sent
   int64_t updated_ms = 0;                // the latest event that changed them; 0: none
   std::vector<AccountFigures> accounts;  // by account id
+
+  // Equal when every figure, per account included, is.
+  bool operator==(const CampaignFigures&) const = default;
 };
 
 // A campaign's place in a ranking.
