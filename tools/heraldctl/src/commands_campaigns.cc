@@ -6,6 +6,7 @@
 #include <herald/heraldctl/values.h>
 #include <herald/v1/campaign.grpc.pb.h>
 
+#include "interrupt.h"
 #include "session.h"
 
 namespace herald::heraldctl {
@@ -214,16 +215,19 @@ int CampaignsQueue(Session& s, const ParsedCommand& c) {
   return status.ok() ? s.PrintList(response, ToTable(response)) : s.Fail(status);
 }
 
-// Follows the campaign until the stream ends; returns the exit code of its final state.
-int WatchUntilFinal(Session& s, const std::string& name) {
+// Follows the campaign until the stream ends (with `follow_revenue`, until Ctrl-C); returns the
+// exit code of its final state.
+int WatchUntilFinal(Session& s, const std::string& name, bool follow_revenue) {
   v1::WatchCampaignRequest request;
   request.set_name(name);
+  request.set_follow_revenue(follow_revenue);
   WatchPrinter printer(s.global().json              ? WatchPrinter::Mode::kJson
                        : s.terminal().stdout_is_tty ? WatchPrinter::Mode::kLive
                                                     : WatchPrinter::Mode::kLines,
                        s.terminal().width);
-  // No deadline: the stream lasts as long as the campaign.
+  // No deadline: the stream lasts as long as the campaign (or, following revenue, until Ctrl-C).
   auto context = s.Context(/*with_deadline=*/false);
+  CancelOnInterrupt interrupt(context.get());
   auto reader = Stub(s)->WatchCampaign(context.get(), request);
   v1::WatchCampaignResponse change;
   while (reader->Read(&change)) {
@@ -233,16 +237,18 @@ int WatchUntilFinal(Session& s, const std::string& name) {
   const grpc::Status status = reader->Finish();
   s.out() << printer.Finish();
   s.out().flush();
-  if (!status.ok()) return s.Fail(status);
+  // Stopped on purpose: the CANCELLED that follows is not an error; the state reached decides.
+  const bool interrupted = interrupt.interrupted();
+  if (!status.ok() && !interrupted) return s.Fail(status);
   std::string message;
-  const int code = printer.ExitCode(&message);
+  const int code = printer.ExitCode(&message, interrupted);
   if (!message.empty()) s.err() << "heraldctl: " << message << "\n";
   return code;
 }
 
 int CampaignsWatch(Session& s, const ParsedCommand& c) {
   HCTL_ASSIGN_OR_USAGE(const std::string name, s, s.names().Resolve("campaigns", c.args[0]));
-  return WatchUntilFinal(s, name);
+  return WatchUntilFinal(s, name, c.GetBool("revenue"));
 }
 
 // After a create or launch: the campaign, then (with --watch) its progress until final.
@@ -254,7 +260,7 @@ int PrintOrWatch(Session& s, const ParsedCommand& c, const v1::Campaign& campaig
     s.out() << "campaign " << campaign.name() << " " << v1::Campaign::State_Name(campaign.state())
             << "\n";
   }
-  return WatchUntilFinal(s, campaign.name());
+  return WatchUntilFinal(s, campaign.name(), /*follow_revenue=*/false);
 }
 
 }  // namespace
@@ -340,12 +346,17 @@ void AddCampaignCommands(std::vector<CommandSpec>& commands) {
        "CAMPAIGN",
        1,
        1,
-       "Follow a campaign until it is final (live progress bar on a terminal)",
-       "On a terminal: a progress bar (deliveries finished/total, recipients delivered), failed\n"
-       "deliveries printed above it. Otherwise one line per change; with --json one\n"
-       "WatchCampaignResponse per line. Exits 0 when the campaign COMPLETED, 3 when it ended in\n"
-       "another final state.",
-       {},
+       "Follow a campaign and its revenue until it is final (--revenue: until Ctrl-C)",
+       "On a terminal: a progress bar (deliveries finished/total, recipients delivered, then\n"
+       "purchases and gross revenue once there are any), failed deliveries printed above it.\n"
+       "Otherwise one line per change, revenue included (\"revenue: 42 purchases, gross\n"
+       "$419.58, net $335.66\"); with --json one WatchCampaignResponse per line (campaign,\n"
+       "delivery or stats). Exits 0 when the campaign COMPLETED, 3 when it ended in another\n"
+       "final state. Ctrl-C ends the watch: with the exit code of the final state once there is\n"
+       "one, 1 before.",
+       {{"revenue", "",
+         "keep showing revenue after the campaign is final (purchases arrive for days), until "
+         "Ctrl-C"}},
        CampaignsWatch});
   commands.push_back({"campaigns",
                       "deliveries",

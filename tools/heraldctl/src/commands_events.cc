@@ -1,84 +1,13 @@
 // events tail: EventService.Subscribe.
-#include <atomic>
-#include <cerrno>
-#include <csignal>
-#include <thread>
-
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <herald/common/strings.h>
 #include <herald/heraldctl/values.h>
 #include <herald/v1/events.grpc.pb.h>
 
+#include "interrupt.h"
 #include "session.h"
 
 namespace herald::heraldctl {
 namespace {
-
-// The write end of the live CancelOnInterrupt's pipe; -1 when there is none.
-std::atomic<int> interrupt_fd{-1};
-
-extern "C" void OnInterrupt(int) {
-  const int saved_errno = errno;
-  const int fd = interrupt_fd.load();
-  if (fd >= 0) {
-    const char byte = 'i';
-    [[maybe_unused]] const ssize_t n = write(fd, &byte, 1);
-  }
-  errno = saved_errno;
-}
-
-// Cancels `context` on SIGINT (Ctrl-C) for as long as it lives, so that a blocking Read returns.
-// A signal handler may only do async-signal-safe work: it writes a byte to a pipe, and a thread
-// reading the pipe cancels the call. The destructor stops that thread and puts back the previous
-// handler. One at a time; not thread-safe. `context` must outlive this object.
-class CancelOnInterrupt {
- public:
-  explicit CancelOnInterrupt(grpc::ClientContext* context) {
-    if (pipe2(fds_, O_CLOEXEC) != 0) return;  // no Ctrl-C handling: the default kills the process
-    interrupt_fd.store(fds_[1]);
-    struct sigaction action {};
-    action.sa_handler = OnInterrupt;
-    sigemptyset(&action.sa_mask);
-    installed_ = sigaction(SIGINT, &action, &previous_) == 0;
-    thread_ = std::thread([this, context] {
-      char byte = 0;
-      ssize_t n;
-      do {
-        n = read(fds_[0], &byte, 1);
-      } while (n < 0 && errno == EINTR);
-      if (n == 1 && byte == 'i') {
-        interrupted_.store(true);
-        context->TryCancel();
-      }
-    });
-  }
-
-  ~CancelOnInterrupt() {
-    if (fds_[1] < 0) return;
-    if (installed_) sigaction(SIGINT, &previous_, nullptr);
-    interrupt_fd.store(-1);
-    const char stop = 's';
-    [[maybe_unused]] const ssize_t n = write(fds_[1], &stop, 1);
-    thread_.join();
-    close(fds_[0]);
-    close(fds_[1]);
-  }
-
-  CancelOnInterrupt(const CancelOnInterrupt&) = delete;
-  CancelOnInterrupt& operator=(const CancelOnInterrupt&) = delete;
-
-  // True once SIGINT has cancelled the call.
-  bool interrupted() const { return interrupted_.load(); }
-
- private:
-  int fds_[2] = {-1, -1};
-  bool installed_ = false;
-  struct sigaction previous_ {};
-  std::thread thread_;
-  std::atomic<bool> interrupted_{false};
-};
 
 int EventsTail(Session& s, const ParsedCommand& c) {
   v1::SubscribeRequest request;

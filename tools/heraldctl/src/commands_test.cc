@@ -51,6 +51,7 @@ struct Recorder {
   v1::UpdateAccountRequest update_account;
   v1::CreateCampaignRequest create_campaign;
   v1::UpdateCampaignRequest update_campaign;
+  v1::WatchCampaignRequest watch_campaign;
   v1::UploadMediaAssetRequest::Metadata upload_metadata;
   std::vector<size_t> upload_chunks;
   std::string upload_bytes;
@@ -188,9 +189,16 @@ class FakeCampaigns final : public v1::CampaignService::Service {
     *response = request->campaign();
     return grpc::Status::OK;
   }
-  // c-done completes; c-failed ends PARTIALLY_FAILED; anything else is cut short.
-  grpc::Status WatchCampaign(grpc::ServerContext*, const v1::WatchCampaignRequest* request,
+  // c-done completes; c-failed ends PARTIALLY_FAILED; c-revenue completes with a purchase before
+  // and one after, then ends, or with follow_revenue stays open; c-selling sells while SENDING
+  // and stays open; anything else is cut short. Open streams last until the client cancels them
+  // (DEADLINE_EXCEEDED if it never does).
+  grpc::Status WatchCampaign(grpc::ServerContext* context, const v1::WatchCampaignRequest* request,
                              grpc::ServerWriter<v1::WatchCampaignResponse>* writer) override {
+    {
+      std::lock_guard lock(r_.mu);
+      r_.watch_campaign = *request;
+    }
     v1::WatchCampaignResponse change;
     v1::Campaign* campaign = change.mutable_campaign();
     campaign->set_name(request->name());
@@ -201,6 +209,19 @@ class FakeCampaigns final : public v1::CampaignService::Service {
     delivery.mutable_delivery()->set_account("tenants/acme/accounts/acct_a");
     delivery.mutable_delivery()->set_state(v1::Delivery::COMPLETED);
     writer->Write(delivery);
+    if (request->name().ends_with("/c-revenue")) {
+      writer->Write(Sales(request->name(), 1));
+      campaign->set_state(v1::Campaign::COMPLETED);
+      campaign->mutable_delivery_counts()->set_completed(2);
+      writer->Write(change);
+      writer->Write(Sales(request->name(), 2));
+      if (!request->follow_revenue()) return grpc::Status::OK;
+      return UntilCancelled(*context);
+    }
+    if (request->name().ends_with("/c-selling")) {
+      writer->Write(Sales(request->name(), 1));
+      return UntilCancelled(*context);
+    }
     if (request->name().ends_with("/c-done")) {
       campaign->set_state(v1::Campaign::COMPLETED);
       campaign->mutable_delivery_counts()->set_completed(2);
@@ -216,6 +237,30 @@ class FakeCampaigns final : public v1::CampaignService::Service {
   }
 
  private:
+  // The figures after `purchases` sales at $15.00 ($12.00 net).
+  static v1::WatchCampaignResponse Sales(const std::string& campaign, int purchases) {
+    v1::WatchCampaignResponse change;
+    v1::CampaignStats* stats = change.mutable_stats();
+    stats->set_name(campaign + "/stats");
+    stats->set_sent(40);
+    stats->set_purchases(purchases);
+    stats->set_gross_revenue_cents(1500 * purchases);
+    stats->set_net_revenue_cents(1200 * purchases);
+    stats->set_fee_cents(300 * purchases);
+    return change;
+  }
+
+  static grpc::Status UntilCancelled(grpc::ServerContext& context) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!context.IsCancelled()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the client never cancelled");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return grpc::Status::CANCELLED;
+  }
+
   Recorder& r_;
 };
 
@@ -355,6 +400,40 @@ class FakeEvents final : public v1::EventService::Service {
   Recorder& r_;
 };
 
+// Output that raises SIGINT in this process, as Ctrl-C would, once `trigger` has been written:
+// the interrupt comes right after the command has shown what the test waits for.
+class InterruptingOutput final : public std::streambuf {
+ public:
+  explicit InterruptingOutput(std::string trigger) : trigger_(std::move(trigger)) {}
+  const std::string& text() const { return text_; }
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      const char ch = traits_type::to_char_type(c);
+      Append(std::string_view(&ch, 1));
+    }
+    return traits_type::not_eof(c);
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    Append(std::string_view(s, static_cast<size_t>(n)));
+    return n;
+  }
+
+ private:
+  void Append(std::string_view s) {
+    text_ += s;
+    if (!raised_ && text_.find(trigger_) != std::string::npos) {
+      raised_ = true;
+      std::raise(SIGINT);
+    }
+  }
+
+  const std::string trigger_;
+  std::string text_;
+  bool raised_ = false;
+};
+
 class CommandsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -374,10 +453,24 @@ class CommandsTest : public ::testing::Test {
   void TearDown() override { server_->Shutdown(); }
 
   int Run(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+    out_.str("");
+    return RunTo(out_, std::move(args), std::move(env));
+  }
+
+  // Run, with Ctrl-C pressed once the output holds `trigger`; out_ gets the output.
+  int RunInterruptedAt(std::string trigger, std::vector<std::string> args) {
+    InterruptingOutput buffer(std::move(trigger));
+    std::ostream out(&buffer);
+    const int code = RunTo(out, std::move(args), {});
+    out_.str(buffer.text());
+    return code;
+  }
+
+  int RunTo(std::ostream& out, std::vector<std::string> args,
+            std::map<std::string, std::string> env) {
     env.emplace("HERALD_SERVER", server_address_);
     env.emplace("HERALD_TENANT", "acme");
     env.emplace("HERALD_API_KEY", "k-test");
-    out_.str("");
     err_.str("");
     return RunCli(args,
                   [&](std::string_view name) -> std::optional<std::string> {
@@ -385,7 +478,7 @@ class CommandsTest : public ::testing::Test {
                     if (it == env.end()) return std::nullopt;
                     return it->second;
                   },
-                  out_, err_, {});
+                  out, err_, {});
   }
 
   Recorder r_;
@@ -533,6 +626,52 @@ TEST_F(CommandsTest, WatchExitsWithTheFinalState) {
   EXPECT_EQ(Run({"campaigns", "watch", "c-cut"}), kExitRpcError);
   EXPECT_EQ(Run({"campaigns", "watch", "c-done", "--json"}), kExitOk);
   EXPECT_THAT(out_.str(), HasSubstr(R"({"delivery":{"name":"")"));
+}
+
+TEST_F(CommandsTest, WatchPrintsRevenueAsItChanges) {
+  ASSERT_EQ(Run({"campaigns", "watch", "c-revenue"}), kExitOk) << err_.str();
+  EXPECT_FALSE(r_.watch_campaign.follow_revenue());
+  EXPECT_EQ(out_.str(),
+            "campaign c-revenue SENDING deliveries 0/2 failed 0 recipients 0/0\n"
+            "delivery acct_a COMPLETED recipients 0/0\n"
+            "revenue: 1 purchases, gross $15.00, net $12.00\n"
+            "campaign c-revenue COMPLETED deliveries 2/2 failed 0 recipients 0/0\n"
+            "revenue: 2 purchases, gross $30.00, net $24.00\n");
+  ASSERT_EQ(Run({"campaigns", "watch", "c-revenue", "--json"}), kExitOk) << err_.str();
+  EXPECT_THAT(out_.str(),
+              HasSubstr(R"({"stats":{"name":"tenants/acme/campaigns/c-revenue/stats",)"));
+  EXPECT_THAT(out_.str(), HasSubstr(R"("gross_revenue_cents":"3000")"));
+}
+
+TEST_F(CommandsTest, WatchWithRevenueFollowsPastTheFinalStateUntilInterrupted) {
+  // The stream stays open after COMPLETED; Ctrl-C once the second sale is shown ends it, and the
+  // final state decides the exit code.
+  ASSERT_EQ(
+      RunInterruptedAt("revenue: 2 purchases", {"campaigns", "watch", "c-revenue", "--revenue"}),
+      kExitOk)
+      << err_.str();
+  EXPECT_TRUE(r_.watch_campaign.follow_revenue());
+  EXPECT_EQ(r_.watch_campaign.name(), "tenants/acme/campaigns/c-revenue");
+  EXPECT_EQ(err_.str(), "");
+  EXPECT_THAT(out_.str(), HasSubstr("campaign c-revenue COMPLETED deliveries 2/2 failed 0 "
+                                    "recipients 0/0\nrevenue: 2 purchases, gross $30.00, net "
+                                    "$24.00\n"));
+  // Interrupted before the campaign is final: the watch did not see it end.
+  EXPECT_EQ(
+      RunInterruptedAt("revenue: 1 purchases", {"campaigns", "watch", "c-selling", "--revenue"}),
+      kExitRpcError);
+  EXPECT_EQ(err_.str(), "heraldctl: interrupted before the campaign was final\n");
+  // The previous handler is back: a second interrupt would not be caught by heraldctl.
+  struct sigaction current {};
+  ASSERT_EQ(sigaction(SIGINT, nullptr, &current), 0);
+  EXPECT_EQ(current.sa_handler, SIG_DFL);
+}
+
+TEST_F(CommandsTest, WatchHelpDescribesRevenue) {
+  ASSERT_EQ(Run({"campaigns", "watch", "--help"}), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("--revenue"));
+  EXPECT_THAT(out_.str(), HasSubstr("until Ctrl-C"));
+  EXPECT_EQ(Run({"campaigns", "watch", "c-revenue", "--revenue=maybe"}), kExitUsage);
 }
 
 TEST_F(CommandsTest, CreateWithWatchFollowsTheNewCampaign) {

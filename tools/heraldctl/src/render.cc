@@ -473,19 +473,36 @@ Progress ComputeProgress(const v1::Campaign& campaign) {
   return p;
 }
 
-std::string RenderProgressLine(const v1::Campaign& campaign, int width) {
+bool HasRevenue(const v1::CampaignStats& stats) {
+  return stats.purchases() != 0 || stats.gross_revenue_cents() != 0 ||
+         stats.net_revenue_cents() != 0;
+}
+
+std::string RenderProgressLine(const v1::Campaign& campaign, int width,
+                               const v1::CampaignStats* stats) {
   const Progress p = ComputeProgress(campaign);
   const std::string state = v1::Campaign::State_Name(campaign.state());
-  std::string tail = StrCat(" ", static_cast<int>(std::floor(p.fraction * 100)), "%  deliveries ",
-                            p.deliveries_done, "/", p.deliveries_total);
-  if (p.deliveries_failed > 0) StrAppend(&tail, ", ", p.deliveries_failed, " failed");
-  StrAppend(&tail, "  recipients ", p.recipients_delivered, "/", p.recipients_total);
+  std::string deliveries = StrCat(" ", static_cast<int>(std::floor(p.fraction * 100)),
+                                  "%  deliveries ", p.deliveries_done, "/", p.deliveries_total);
+  if (p.deliveries_failed > 0) StrAppend(&deliveries, ", ", p.deliveries_failed, " failed");
+  const std::string recipients =
+      StrCat("  recipients ", p.recipients_delivered, "/", p.recipients_total);
+  const std::string revenue = stats != nullptr && HasRevenue(*stats)
+                                  ? StrCat("  purchases ", stats->purchases(), "  ",
+                                           FormatCents(stats->gross_revenue_cents()))
+                                  : std::string();
+  const auto fits = [width](const std::string& line) {
+    return width <= 0 || static_cast<int>(line.size()) <= width;
+  };
+  const std::string tail = StrCat(deliveries, recipients, revenue);
   const int fixed = static_cast<int>(state.size() + 2 + 2 + tail.size());
   const int bar_width = std::clamp(width - fixed, 0, 40);
-  // Too narrow for a useful bar: the numbers alone.
-  std::string line = bar_width >= 10 ? StrCat(state, "  ", Bar(p.fraction, bar_width), tail)
-                                     : StrCat(state, " ", tail);
-  if (static_cast<int>(line.size()) > width && width > 0) line.resize(static_cast<size_t>(width));
+  if (bar_width >= 10) return StrCat(state, "  ", Bar(p.fraction, bar_width), tail);
+  // Too narrow for a useful bar: the numbers alone, as many of them as fit whole.
+  std::string line = StrCat(state, " ", tail);
+  if (!revenue.empty() && !fits(line)) line = StrCat(state, " ", deliveries, revenue);
+  if (!fits(line)) line = StrCat(state, " ", deliveries, recipients);
+  if (!fits(line)) line.resize(static_cast<size_t>(width));
   return line;
 }
 
@@ -511,6 +528,12 @@ std::string DeliveryChangeLine(const v1::Delivery& delivery) {
   return line;
 }
 
+std::string RevenueChangeLine(const v1::CampaignStats& stats) {
+  return StrCat("revenue: ", stats.purchases(), " purchases, gross ",
+                FormatCents(stats.gross_revenue_cents()), ", net ",
+                FormatCents(stats.net_revenue_cents()));
+}
+
 bool IsFinal(const v1::Campaign& campaign) {
   switch (campaign.state()) {
     case v1::Campaign::COMPLETED:
@@ -534,12 +557,23 @@ std::string WatchPrinter::Update(const v1::WatchCampaignResponse& change) {
     *campaign_ = change.campaign();
     seen_campaign_ = true;
   }
+  // kLines prints a line when the revenue moves (from none, before the first figures).
+  bool revenue_moved = false;
+  if (change.has_stats()) {
+    if (stats_ == nullptr) stats_ = std::make_unique<v1::CampaignStats>();
+    const v1::CampaignStats& now = change.stats();
+    revenue_moved = now.purchases() != stats_->purchases() ||
+                    now.gross_revenue_cents() != stats_->gross_revenue_cents() ||
+                    now.net_revenue_cents() != stats_->net_revenue_cents();
+    *stats_ = now;
+  }
   switch (mode_) {
     case Mode::kJson:
       return ToJson(change) + "\n";
     case Mode::kLines:
       if (change.has_campaign()) return CampaignChangeLine(*campaign_) + "\n";
       if (change.has_delivery()) return DeliveryChangeLine(change.delivery()) + "\n";
+      if (revenue_moved) return RevenueChangeLine(*stats_) + "\n";
       return "";
     case Mode::kLive: {
       // "\r\033[K": back to the line's start and clear it, then redraw.
@@ -548,7 +582,7 @@ std::string WatchPrinter::Update(const v1::WatchCampaignResponse& change) {
         out = StrCat("\r\033[K", DeliveryChangeLine(change.delivery()), "\n");
       }
       if (seen_campaign_) {
-        std::string line = RenderProgressLine(*campaign_, width_);
+        std::string line = RenderProgressLine(*campaign_, width_, stats_.get());
         // Redraw only what changed (a delivery change often leaves the totals as they were).
         if (!out.empty() || line != last_line_) StrAppend(&out, "\r\033[K", line);
         last_line_ = std::move(line);
@@ -563,10 +597,11 @@ std::string WatchPrinter::Finish() const {
   return mode_ == Mode::kLive && seen_campaign_ ? "\n" : "";
 }
 
-int WatchPrinter::ExitCode(std::string* message) const {
+int WatchPrinter::ExitCode(std::string* message, bool interrupted) const {
   message->clear();
   if (!seen_campaign_ || !IsFinal(*campaign_)) {
-    *message = "the watch ended before the campaign was final";
+    *message = interrupted ? "interrupted before the campaign was final"
+                           : "the watch ended before the campaign was final";
     return kExitRpcError;
   }
   if (campaign_->state() == v1::Campaign::COMPLETED) return kExitOk;

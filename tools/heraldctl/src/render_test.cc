@@ -320,6 +320,59 @@ TEST(ProgressTest, ProgressLineFitsTheWidth) {
   EXPECT_EQ(RenderProgressLine(Sending(), 20).size(), 20u);
 }
 
+v1::CampaignStats Earning() {
+  v1::CampaignStats stats;
+  stats.set_name("tenants/t/campaigns/c1/stats");
+  stats.set_sent(500);
+  stats.set_purchases(42);
+  stats.set_gross_revenue_cents(41958);
+  stats.set_net_revenue_cents(33566);
+  stats.set_fee_cents(8392);
+  return stats;
+}
+
+TEST(ProgressTest, RevenueFollowsTheRecipientsWhenThereIsAny) {
+  const v1::CampaignStats earning = Earning();
+  // 86 columns without the bar; the bar takes the rest, up to 40.
+  EXPECT_EQ(RenderProgressLine(Sending(), 120, &earning),
+            "SENDING  [#################-----------------] 50%  deliveries 4/10, 1 failed"
+            "  recipients 500/1000  purchases 42  $419.58");
+  EXPECT_EQ(RenderProgressLine(Sending(), 96, &earning).size(), 96u);
+  // No revenue yet (figures all zero, or none received): the line as before.
+  v1::CampaignStats none;
+  none.set_sent(500);
+  EXPECT_EQ(RenderProgressLine(Sending(), 120, &none), RenderProgressLine(Sending(), 120));
+  EXPECT_EQ(RenderProgressLine(Sending(), 120, nullptr), RenderProgressLine(Sending(), 120));
+  // Any purchase shows, whatever the amounts.
+  v1::CampaignStats one;
+  one.set_purchases(1);
+  EXPECT_THAT(RenderProgressLine(Sending(), 120, &one), HasSubstr("  purchases 1  $0.00"));
+}
+
+TEST(ProgressTest, NarrowTerminalsDropTheBarThenTheRecipientsThenTheRevenue) {
+  const v1::CampaignStats earning = Earning();
+  EXPECT_EQ(RenderProgressLine(Sending(), 95, &earning),
+            "SENDING  50%  deliveries 4/10, 1 failed  recipients 500/1000  purchases 42  $419.58");
+  EXPECT_EQ(RenderProgressLine(Sending(), 80, &earning),
+            "SENDING  50%  deliveries 4/10, 1 failed  purchases 42  $419.58");
+  EXPECT_EQ(RenderProgressLine(Sending(), 62, &earning),
+            "SENDING  50%  deliveries 4/10, 1 failed  purchases 42  $419.58");
+  // A sum of money is never cut short: without room for it, the line has none.
+  EXPECT_EQ(RenderProgressLine(Sending(), 61, &earning),
+            "SENDING  50%  deliveries 4/10, 1 failed  recipients 500/1000");
+  EXPECT_EQ(RenderProgressLine(Sending(), 20, &earning), "SENDING  50%  delive");
+  for (int width = 1; width <= 130; ++width) {
+    EXPECT_LE(RenderProgressLine(Sending(), width, &earning).size(), static_cast<size_t>(width))
+        << width;
+  }
+}
+
+TEST(WatchLinesTest, Revenue) {
+  EXPECT_EQ(RevenueChangeLine(Earning()), "revenue: 42 purchases, gross $419.58, net $335.66");
+  EXPECT_TRUE(HasRevenue(Earning()));
+  EXPECT_FALSE(HasRevenue(v1::CampaignStats()));
+}
+
 TEST(WatchLinesTest, CampaignAndDelivery) {
   EXPECT_EQ(CampaignChangeLine(Sending()),
             "campaign c1 SENDING deliveries 4/10 failed 1 recipients 500/1000");
@@ -379,6 +432,66 @@ TEST(WatchPrinterTest, JsonModeOneMessagePerLine) {
   const std::string out = printer.Update(change);
   EXPECT_THAT(out, HasSubstr(R"({"campaign":{"name":"tenants/t/campaigns/c1")"));
   EXPECT_EQ(out.find('\n'), out.size() - 1);
+  // Figures print like any other change, even before there is revenue.
+  v1::WatchCampaignResponse stats;
+  stats.mutable_stats()->set_name("tenants/t/campaigns/c1/stats");
+  const std::string line = printer.Update(stats);
+  EXPECT_THAT(line, HasSubstr(R"({"stats":{"name":"tenants/t/campaigns/c1/stats",)"));
+  EXPECT_THAT(line, HasSubstr(R"("purchases":"0")"));
+  EXPECT_EQ(line.find('\n'), line.size() - 1);
+}
+
+TEST(WatchPrinterTest, LinesModePrintsRevenueWhenItMoves) {
+  WatchPrinter printer(WatchPrinter::Mode::kLines, 80);
+  v1::WatchCampaignResponse stats;
+  stats.mutable_stats()->set_sent(500);
+  EXPECT_EQ(printer.Update(stats), "");  // no revenue yet
+  *stats.mutable_stats() = Earning();
+  EXPECT_EQ(printer.Update(stats), "revenue: 42 purchases, gross $419.58, net $335.66\n");
+  // Other figures moved (views), the revenue did not: nothing to say.
+  stats.mutable_stats()->set_viewed(300);
+  EXPECT_EQ(printer.Update(stats), "");
+  // Net alone moves when a purchase's transaction arrives after its unlock.
+  stats.mutable_stats()->set_net_revenue_cents(33600);
+  EXPECT_EQ(printer.Update(stats), "revenue: 42 purchases, gross $419.58, net $336.00\n");
+  stats.mutable_stats()->set_purchases(43);
+  stats.mutable_stats()->set_gross_revenue_cents(42958);
+  EXPECT_EQ(printer.Update(stats), "revenue: 43 purchases, gross $429.58, net $336.00\n");
+}
+
+TEST(WatchPrinterTest, LiveModeRedrawsWhenRevenueArrives) {
+  WatchPrinter printer(WatchPrinter::Mode::kLive, 120);
+  v1::WatchCampaignResponse stats;
+  *stats.mutable_stats() = Earning();
+  EXPECT_EQ(printer.Update(stats), "");  // no campaign yet: nothing to draw
+  v1::WatchCampaignResponse change;
+  *change.mutable_campaign() = Sending();
+  const v1::CampaignStats earning = Earning();
+  EXPECT_EQ(printer.Update(change), "\r\033[K" + RenderProgressLine(Sending(), 120, &earning));
+  EXPECT_EQ(printer.Update(stats), "");  // the same figures: nothing new to draw
+  stats.mutable_stats()->set_purchases(43);
+  stats.mutable_stats()->set_gross_revenue_cents(42958);
+  const std::string redrawn = printer.Update(stats);
+  EXPECT_EQ(redrawn, "\r\033[K" + RenderProgressLine(Sending(), 120, &stats.stats()));
+  EXPECT_THAT(redrawn, HasSubstr("recipients 500/1000  purchases 43  $429.58"));
+}
+
+TEST(WatchPrinterTest, InterruptedWatchExitsWithTheFinalStateOnceThereIsOne) {
+  WatchPrinter printer(WatchPrinter::Mode::kLines, 80);
+  std::string message;
+  v1::WatchCampaignResponse change;
+  *change.mutable_campaign() = Sending();
+  printer.Update(change);
+  EXPECT_EQ(printer.ExitCode(&message, /*interrupted=*/true), kExitRpcError);
+  EXPECT_EQ(message, "interrupted before the campaign was final");
+  change.mutable_campaign()->set_state(v1::Campaign::COMPLETED);
+  printer.Update(change);
+  EXPECT_EQ(printer.ExitCode(&message, /*interrupted=*/true), kExitOk);
+  EXPECT_EQ(message, "");
+  change.mutable_campaign()->set_state(v1::Campaign::PARTIALLY_FAILED);
+  printer.Update(change);
+  EXPECT_EQ(printer.ExitCode(&message, /*interrupted=*/true), kExitCampaignNotCompleted);
+  EXPECT_EQ(message, "campaign ended PARTIALLY_FAILED");
 }
 
 }  // namespace

@@ -104,14 +104,24 @@ struct Progress {
 };
 Progress ComputeProgress(const v1::Campaign& campaign);
 
+// True when the figures hold any revenue: a purchase or money.
+bool HasRevenue(const v1::CampaignStats& stats);
+
 // One terminal line (no newline) of at most `width` columns:
 //   "SENDING  [########------------]  40%  deliveries 4/10, 1 failed  recipients 1200/3000"
-std::string RenderProgressLine(const v1::Campaign& campaign, int width);
+// With `stats` (may be null) that HasRevenue, the purchases and gross revenue follow:
+//   "...  recipients 1200/3000  purchases 42  $419.58"
+// Too narrow for the whole line, the bar goes first, then the recipients, then the revenue (a
+// sum of money is never cut short); what is left is cut at the width.
+std::string RenderProgressLine(const v1::Campaign& campaign, int width,
+                               const v1::CampaignStats* stats = nullptr);
 
-// Plain lines for `watch` when stdout is not a terminal: one per campaign change and per
-// delivery change.
+// Plain lines for `watch` when stdout is not a terminal: one per campaign change, per delivery
+// change and per change of the revenue.
 std::string CampaignChangeLine(const v1::Campaign& campaign);
 std::string DeliveryChangeLine(const v1::Delivery& delivery);
+//   "revenue: 42 purchases, gross $419.58, net $335.66"
+std::string RevenueChangeLine(const v1::CampaignStats& stats);
 
 // True for COMPLETED, PARTIALLY_FAILED, FAILED, CANCELLED and MISSED.
 bool IsFinal(const v1::Campaign& campaign);
@@ -120,9 +130,11 @@ bool IsFinal(const v1::Campaign& campaign);
 class WatchPrinter {
  public:
   enum class Mode {
-    kLive,   // a terminal: the progress bar redrawn in place, failed deliveries above it
-    kLines,  // not a terminal: one line per campaign or delivery change
-    kJson,   // one WatchCampaignResponse per line
+    kLive,   // a terminal: the progress bar (and revenue) redrawn in place, failed deliveries
+             // above it
+    kLines,  // not a terminal: one line per campaign or delivery change, and per change of the
+             // purchases or revenue (none while there is no revenue)
+    kJson,   // one WatchCampaignResponse per line, whatever its change
   };
   WatchPrinter(Mode mode, int width);
   ~WatchPrinter();
@@ -133,15 +145,18 @@ class WatchPrinter {
   std::string Finish() const;
   // The exit code for the stream's end: kExitOk if the campaign COMPLETED,
   // kExitCampaignNotCompleted for another final state, kExitRpcError if the stream ended before
-  // a final state. `message` gets a line for stderr (empty when COMPLETED).
-  int ExitCode(std::string* message) const;
+  // a final state. `interrupted`: the user ended the stream (Ctrl-C); once the campaign is final
+  // that is how a follow_revenue watch ends, so the final state decides as above. `message`
+  // gets a line for stderr (empty when COMPLETED).
+  int ExitCode(std::string* message, bool interrupted = false) const;
 
  private:
   Mode mode_;
   int width_;
   bool seen_campaign_ = false;
   std::unique_ptr<v1::Campaign> campaign_;
-  std::string last_line_;  // kLive: the progress line on screen
+  std::unique_ptr<v1::CampaignStats> stats_;  // the latest figures; empty before any
+  std::string last_line_;                     // kLive: the progress line on screen
 };
 
 }  // namespace herald::heraldctl
