@@ -34,6 +34,10 @@ ABSL_FLAG(std::string, public_webhook_url, "",
           "team is created. Empty: teams are not registered.");
 ABSL_FLAG(int64_t, webhook_max_body_bytes, 1 << 20,
           "Webhook bodies larger than this are refused with 413.");
+ABSL_FLAG(int, ingest_batch, 64,
+          "Webhook events of one tenant written to Redis in one script call, at most (group "
+          "commit: events that arrive while earlier calls are in flight go together). 1 writes "
+          "each event on its own.");
 ABSL_FLAG(std::string, reconcile_schedule, "10m,1h,6h,24h,72h",
           "After a priced campaign message finishes, read its buyers from the upstream after "
           "each of these delays (each from the previous round) to repair purchases whose "
@@ -190,6 +194,7 @@ int main(int argc, char** argv) {
       .public_webhook_url = absl::GetFlag(FLAGS_public_webhook_url),
       .reconcile_schedule = absl::GetFlag(FLAGS_reconcile_schedule),
       .webhook_max_body_bytes = absl::GetFlag(FLAGS_webhook_max_body_bytes),
+      .ingest_batch = absl::GetFlag(FLAGS_ingest_batch),
       .drain_timeout = absl::GetFlag(FLAGS_drain_timeout),
       .io_threads = absl::GetFlag(FLAGS_io_threads),
       .redis_address = absl::GetFlag(FLAGS_redis_address),

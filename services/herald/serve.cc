@@ -112,6 +112,8 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   HERALD_RETURN_IF_ERROR(config::RequireInRange("webhook_max_body_bytes",
                                                 flags.webhook_max_body_bytes, 1024, 64 << 20));
   config.ingest.max_body_bytes = static_cast<uint64_t>(flags.webhook_max_body_bytes);
+  HERALD_RETURN_IF_ERROR(config::RequireInRange("ingest_batch", flags.ingest_batch, 1, 256));
+  config.recorder.max_batch = flags.ingest_batch;
   if (!flags.public_webhook_url.empty() && !flags.public_webhook_url.starts_with("http://") &&
       !flags.public_webhook_url.starts_with("https://")) {
     return absl::InvalidArgumentError(
@@ -360,8 +362,8 @@ int RunServe(const ServeConfig& config) {
       std::make_unique<automation::Automations>(*product->store, SystemClock::Get());
   product->api = api::MakeApi(ioc.get_executor(), *product->service, *product->analytics,
                               *product->automations, {}, &registry);
-  product->recorder =
-      webhooks::MakeRedisEventRecorder(redis_client, SystemClock::Get(), {}, &registry);
+  product->recorder = webhooks::MakeRedisEventRecorder(redis_client, SystemClock::Get(),
+                                                       config.recorder, &registry);
   product->endpoints = webhooks::MakeCachedDirectory(ingest::MakeTeamDirectory(*product->service),
                                                      SystemClock::Get(), absl::Seconds(10));
   product->automation_rules = automation::MakeCachedRuleDirectory(

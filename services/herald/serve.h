@@ -22,6 +22,7 @@
 #include <herald/queue/worker.h>
 #include <herald/redis/client.h>
 #include <herald/upstream/client.h>
+#include <herald/webhooks/recorder.h>
 
 namespace herald::serve {
 
@@ -45,6 +46,8 @@ struct ServeConfig {
   // Where the upstream reaches the ingest role ("https://…/webhooks"); empty: teams are not
   // registered for webhooks.
   std::string public_webhook_url;
+  // How the ingest role writes events (group commit).
+  webhooks::RecorderConfig recorder;
   // Time allowed after SIGTERM for in-flight work to finish; Kubernetes'
   // terminationGracePeriodSeconds must be longer.
   absl::Duration drain_timeout = absl::Seconds(25);
@@ -77,6 +80,7 @@ struct ServeFlags {
   std::string public_webhook_url;
   std::string reconcile_schedule = "10m,1h,6h,24h,72h";
   int64_t webhook_max_body_bytes = 1 << 20;
+  int ingest_batch = 64;
   absl::Duration drain_timeout;
   int io_threads = 0;  // 0: one per core
   std::string redis_address = "127.0.0.1:6379";

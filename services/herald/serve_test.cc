@@ -92,6 +92,8 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
       {[](ServeFlags& f) { f.ingest_address = "ingest"; }, "--ingest_address"},
       {[](ServeFlags& f) { f.public_webhook_url = "ingest.example.com"; }, "--public_webhook_url"},
       {[](ServeFlags& f) { f.webhook_max_body_bytes = 10; }, "--webhook_max_body_bytes"},
+      {[](ServeFlags& f) { f.ingest_batch = 0; }, "--ingest_batch"},
+      {[](ServeFlags& f) { f.ingest_batch = 257; }, "--ingest_batch"},
       {[](ServeFlags& f) { f.reconcile_schedule = "10m,soon"; }, "--reconcile_schedule"},
       {[](ServeFlags& f) { f.reconcile_schedule = "-1m"; }, "--reconcile_schedule"},
   };

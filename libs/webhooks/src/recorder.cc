@@ -130,6 +130,12 @@ class RedisEventRecorder final : public EventRecorder {
     auto me = std::make_shared<Waiter>();
     me->args.reserve(kFieldsPerEvent);
     AppendEventArgs(me->args, std::move(idempotency_key), e);
+    if (config_.max_batch <= 1) {  // no group commit
+      std::vector<std::shared_ptr<Waiter>> alone;
+      alone.push_back(std::move(me));
+      std::vector<absl::StatusOr<RecordOutcome>> outcome = co_await Write(tenant, alone);
+      co_return std::move(outcome[0]);
+    }
     bool lead = false;
     {
       std::lock_guard lock(mu_);
@@ -176,6 +182,27 @@ class RedisEventRecorder final : public EventRecorder {
         lane.waiting.pop_front();
       }
     }
+    std::vector<absl::StatusOr<RecordOutcome>> outcomes = co_await Write(tenant, batch);
+
+    std::shared_ptr<Waiter> next;
+    {
+      std::lock_guard lock(mu_);
+      auto it = lanes_.find(tenant);
+      if (it->second.waiting.empty()) {
+        if (--it->second.in_flight == 0) lanes_.erase(it);
+      } else {
+        next = std::move(it->second.waiting.front());
+        it->second.waiting.pop_front();
+      }
+    }
+    for (size_t i = 1; i < batch.size(); ++i) Wake(*batch[i], std::move(outcomes[i]));
+    if (next) Wake(*next, std::nullopt);
+    co_return std::move(outcomes[0]);
+  }
+
+  // Writes `batch` in one script call; one outcome each, in order. Moves the events' arguments.
+  boost::asio::awaitable<std::vector<absl::StatusOr<RecordOutcome>>> Write(
+      const std::string& tenant, std::vector<std::shared_ptr<Waiter>>& batch) {
     if (batch_size_ != nullptr) batch_size_->Observe(static_cast<double>(batch.size()));
     std::vector<std::string> keys = {TenantPrefix(tenant)};
     std::vector<std::string> args;
@@ -203,20 +230,7 @@ class RedisEventRecorder final : public EventRecorder {
       for (const redis::Reply& code : reply->elements()) outcomes.push_back(OutcomeOf(code));
     }
 
-    std::shared_ptr<Waiter> next;
-    {
-      std::lock_guard lock(mu_);
-      auto it = lanes_.find(tenant);
-      if (it->second.waiting.empty()) {
-        if (--it->second.in_flight == 0) lanes_.erase(it);
-      } else {
-        next = std::move(it->second.waiting.front());
-        it->second.waiting.pop_front();
-      }
-    }
-    for (size_t i = 1; i < batch.size(); ++i) Wake(*batch[i], std::move(outcomes[i]));
-    if (next) Wake(*next, std::nullopt);
-    co_return std::move(outcomes[0]);
+    co_return outcomes;
   }
 
   // Suspends until Wake(w).
