@@ -4,8 +4,10 @@
 # same wrk load in the same run, with the ratio and Herald's p99.
 #
 #   tools/bench/ingest.sh [BUILD_DIR] [--seconds=S] [--connections=N] [--ingest_batch=B]
+#                         [--io_threads=T]
 #
 # --ingest_batch: herald's group commit size (1: each event written on its own).
+# --io_threads: herald's I/O threads (default: one per core).
 #
 # The load: wrk with 64 keep-alive connections (2 threads) posting realistic deliveries
 # (messages.sent, unlocks, transactions, queue progress), each signed with the team's secret and
@@ -19,11 +21,13 @@ build="$root/build"
 seconds=20
 connections=64
 ingest_batch=64
+io_threads=0
 for arg in "$@"; do
   case "$arg" in
     --seconds=*) seconds="${arg#--seconds=}" ;;
     --connections=*) connections="${arg#--connections=}" ;;
     --ingest_batch=*) ingest_batch="${arg#--ingest_batch=}" ;;
+    --io_threads=*) io_threads="${arg#--io_threads=}" ;;
     -*) echo "ingest.sh: unknown flag $arg" >&2; exit 2 ;;
     *) build="$(cd "$arg" && pwd)" ;;
   esac
@@ -71,7 +75,7 @@ HERALD_ADMIN_KEY="$admin_key" HERALD_ENCRYPTION_KEY="$encryption_key" \
   --admin_address="127.0.0.1:$admin_port" --ingest_address="127.0.0.1:$ingest_port" \
   --public_webhook_url="http://127.0.0.1:$ingest_port/webhooks" \
   --redis_address="127.0.0.1:$redis_port" --upstream_url="http://127.0.0.1:$sim_port" \
-  --ingest_batch="$ingest_batch" --log_level=warn --log_format=text 2>"$work/herald.log" &
+  --ingest_batch="$ingest_batch" --io_threads="$io_threads" --log_level=warn --log_format=text 2>"$work/herald.log" &
 herald_pid=$!
 pids+=("$herald_pid")
 wait_for 20 curl -sf "http://127.0.0.1:$admin_port/readyz" || { cat "$work/herald.log"; exit 1; }
@@ -132,7 +136,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "load: wrk -t2 -c$connections -d${seconds}s, 1,000 signed bodies, a new idempotency key per request"
-echo "herald: --ingest_batch=$ingest_batch"
+echo "herald: --ingest_batch=$ingest_batch --io_threads=$io_threads (0: one per core)"
 run nginx "$nginx_port"
 herald_before="$(cpu_ticks "$herald_pid")"
 redis_before="$(cpu_ticks "$redis_pid")"
