@@ -1,14 +1,25 @@
+#include <filesystem>
 #include <fstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <herald/common/strings.h>
 #include <herald/heraldctl/campaign_input.h>
 #include <herald/heraldctl/cli.h>
 #include <herald/v1/campaign.pb.h>
 
 namespace herald::heraldctl {
 namespace {
+
+// `name` in a temporary directory of this process's own (test binaries of several builds may
+// run at once).
+std::string TempFile(std::string_view name) {
+  const std::string dir = StrCat(::testing::TempDir(), "/heraldctl-test-", getpid());
+  std::filesystem::create_directories(dir);
+  return StrCat(dir, "/", name);
+}
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -116,7 +127,7 @@ TEST(ApplyCampaignFlagsTest, DefaultListIsFansAndFanIdsFromFile) {
       ApplyCampaignFlags(Command({"--accounts=acct_a"}), Names("acme"), &plain, &paths).ok());
   EXPECT_THAT(plain.targets(0).user_lists(), ElementsAre("fans"));
 
-  const std::string file = ::testing::TempDir() + "/fans.txt";
+  const std::string file = TempFile("fans.txt");
   std::ofstream(file) << "5\n6,7\n";
   v1::Campaign fans;
   ASSERT_TRUE(ApplyCampaignFlags(Command({"--accounts=acct_a", "--fans-file=" + file}),

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -12,7 +13,9 @@
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <herald/common/strings.h>
 #include <herald/heraldctl/cli.h>
 #include <herald/heraldctl/exit_codes.h>
 #include <herald/v1/account.grpc.pb.h>
@@ -24,6 +27,14 @@
 
 namespace herald::heraldctl {
 namespace {
+
+// `name` in a temporary directory of this process's own (test binaries of several builds may
+// run at once).
+std::string TempFile(std::string_view name) {
+  const std::string dir = StrCat(::testing::TempDir(), "/heraldctl-test-", getpid());
+  std::filesystem::create_directories(dir);
+  return StrCat(dir, "/", name);
+}
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -503,7 +514,7 @@ TEST_F(CommandsTest, SendsTheKeyAsBearerAndPrintsTheResult) {
   EXPECT_EQ(r_.create_tenant.request_id(), "r1");
   EXPECT_EQ(out_.str(), "name: tenants/beta\ndisplay_name: Beta\n");
 
-  const std::string key_file = ::testing::TempDir() + "/admin.key";
+  const std::string key_file = TempFile("admin.key");
   std::ofstream(key_file) << "k-from-file\n";
   ASSERT_EQ(Run({"tenants", "create", "gamma", "--key-file=" + key_file}, {{"HERALD_API_KEY", ""}}),
             kExitOk)
@@ -536,7 +547,7 @@ TEST_F(CommandsTest, TeamKeyComesFromAFileOrTheEnvironment) {
   EXPECT_EQ(r_.create_team.team().upstream_api_key(), "ofapi-123");
   EXPECT_EQ(r_.create_team.team().rate_limit_per_minute(), 600);
 
-  const std::string file = ::testing::TempDir() + "/upstream.key";
+  const std::string file = TempFile("upstream.key");
   std::ofstream(file) << "ofapi-456\n";
   ASSERT_EQ(Run({"teams", "create", "tenants/other/teams/t2", "--upstream-key-file=" + file}),
             kExitOk)
@@ -570,7 +581,7 @@ TEST_F(CommandsTest, UpdateSendsOnlyTheFlagsGiven) {
 }
 
 TEST_F(CommandsTest, UploadStreamsMetadataThen64KiBChunks) {
-  const std::string file = ::testing::TempDir() + "/teaser.mp4";
+  const std::string file = TempFile("teaser.mp4");
   std::string bytes(150 * 1024, 'x');
   bytes[0] = 'a';
   std::ofstream(file, std::ios::binary) << bytes;
@@ -584,7 +595,7 @@ TEST_F(CommandsTest, UploadStreamsMetadataThen64KiBChunks) {
 }
 
 TEST_F(CommandsTest, CampaignCreateFromFileAndFlags) {
-  const std::string file = ::testing::TempDir() + "/campaign.yaml";
+  const std::string file = TempFile("campaign.yaml");
   std::ofstream(file) << "name: tenants/acme/campaigns/old\nstate: SENDING\n"
                          "content: {text: from file, price_cents: 300, media: [m1]}\n"
                          "targets: [{account: acct_a, user_lists: [fans]}]\n";
@@ -603,7 +614,7 @@ TEST_F(CommandsTest, CampaignCreateFromFileAndFlags) {
 }
 
 TEST_F(CommandsTest, CampaignUpdateMaskFromFileAndFlags) {
-  const std::string file = ::testing::TempDir() + "/update.json";
+  const std::string file = TempFile("update.json");
   std::ofstream(file) << R"({"name": "tenants/acme/campaigns/zzz", "state": "DRAFT",
       "display_name": "New", "targets": [{"account": "acct_b"}]})";
   ASSERT_EQ(Run({"campaigns", "update", "c1", "--file=" + file, "--text=Hi", "--price-cents=0"}),
