@@ -1,0 +1,184 @@
+#include <array>
+#include <optional>
+
+#include <herald/common/strings.h>
+#include <herald/redis/cluster.h>
+#include <herald/redis/reply.h>
+
+namespace herald::redis::cluster {
+namespace {
+
+// CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, as the cluster specification uses.
+constexpr std::array<uint16_t, 256> MakeCrc16Table() {
+  std::array<uint16_t, 256> table{};
+  for (int byte = 0; byte < 256; ++byte) {
+    uint16_t crc = static_cast<uint16_t>(byte << 8);
+    for (int bit = 0; bit < 8; ++bit) {
+      crc = static_cast<uint16_t>((crc & 0x8000) != 0 ? (crc << 1) ^ 0x1021 : crc << 1);
+    }
+    table[static_cast<size_t>(byte)] = crc;
+  }
+  return table;
+}
+constexpr std::array<uint16_t, 256> kCrc16 = MakeCrc16Table();
+
+uint16_t Crc16(std::string_view data) {
+  uint16_t crc = 0;
+  for (const char c : data) {
+    const auto byte = static_cast<uint8_t>(c);
+    crc = static_cast<uint16_t>((crc << 8) ^ kCrc16[((crc >> 8) ^ byte) & 0xff]);
+  }
+  return crc;
+}
+
+absl::Status Malformed(std::string_view command, std::string_view what) {
+  return absl::InternalError(StrCat(command, ": unexpected reply (", what, ")"));
+}
+
+// A node's endpoint as the client should dial it: `preferred`, else `ip`, else the seed's host
+// when the server does not know it (NULL, "" or "?").
+std::string EndpointOf(const std::optional<std::string>& preferred,
+                       const std::optional<std::string>& ip, std::string_view seed_host) {
+  auto known = [](const std::optional<std::string>& s) { return s && !s->empty() && *s != "?"; };
+  if (known(preferred)) return *preferred;
+  if (known(ip)) return *ip;
+  return std::string(seed_host);
+}
+
+// The value of `name` in a RESP2 map (a flat array of names and values); nullptr if absent.
+const Reply* Field(const Reply& map, std::string_view name) {
+  const std::vector<Reply>& e = map.elements();
+  for (size_t i = 0; i + 1 < e.size(); i += 2) {
+    if (e[i].str() == name) return &e[i + 1];
+  }
+  return nullptr;
+}
+
+std::optional<std::string> OptionalString(const Reply* r) {
+  if (r == nullptr) return std::nullopt;
+  return r->AsOptionalString();
+}
+
+}  // namespace
+
+std::string_view HashTag(std::string_view key) {
+  const size_t open = key.find('{');
+  if (open == std::string_view::npos) return key;
+  const size_t close = key.find('}', open + 1);
+  if (close == std::string_view::npos || close == open + 1) return key;
+  return key.substr(open + 1, close - open - 1);
+}
+
+uint16_t KeySlot(std::string_view key) { return Crc16(HashTag(key)) & (kSlots - 1); }
+
+absl::Status CheckSameSlot(std::span<const std::string> keys) {
+  if (keys.empty()) return absl::OkStatus();
+  const uint16_t first = KeySlot(keys[0]);
+  for (const std::string& key : keys.subspan(1)) {
+    if (KeySlot(key) != first) {
+      return absl::InvalidArgumentError(StrCat("keys in different cluster slots: '", keys[0],
+                                               "' (slot ", first, ") and '", key, "' (slot ",
+                                               KeySlot(key), "); give them one hash tag"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string Node::Address() const { return StrCat(host, ":", port); }
+
+absl::Status SlotMap::Assign(int64_t first, int64_t last, const Node& master) {
+  if (first < 0 || last >= kSlots || first > last) {
+    return absl::InternalError(StrCat("cluster slot range ", first, "-", last, " out of bounds"));
+  }
+  int16_t index = -1;
+  for (size_t i = 0; i < masters_.size(); ++i) {
+    if (masters_[i].host == master.host && masters_[i].port == master.port) {
+      index = static_cast<int16_t>(i);
+    }
+  }
+  if (index < 0) {
+    index = static_cast<int16_t>(masters_.size());
+    masters_.push_back(master);
+  }
+  for (int64_t slot = first; slot <= last; ++slot) owner_[static_cast<size_t>(slot)] = index;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SlotMap> SlotMap::FromSlots(const Reply& reply, std::string_view seed_host) {
+  constexpr std::string_view kCommand = "CLUSTER SLOTS";
+  if (reply.is_error()) return reply.ToStatus();
+  if (reply.type() != Reply::Type::kArray) return Malformed(kCommand, "not an array");
+  SlotMap map;
+  for (const Reply& range : reply.elements()) {
+    const std::vector<Reply>& e = range.elements();
+    if (range.type() != Reply::Type::kArray || e.size() < 3) {
+      return Malformed(kCommand, "a range without its master");
+    }
+    const absl::StatusOr<int64_t> first = e[0].AsInteger();
+    const absl::StatusOr<int64_t> last = e[1].AsInteger();
+    const std::vector<Reply>& m = e[2].elements();
+    if (!first.ok() || !last.ok() || e[2].type() != Reply::Type::kArray || m.size() < 2) {
+      return Malformed(kCommand, "a range's bounds or master");
+    }
+    const absl::StatusOr<int64_t> port = m[1].AsInteger();
+    if (!port.ok() || *port <= 0 || *port > 65535) return Malformed(kCommand, "a master's port");
+    Node master{.host = EndpointOf(m[0].AsOptionalString(), std::nullopt, seed_host),
+                .port = static_cast<int>(*port),
+                .id = m.size() > 2 ? m[2].AsOptionalString().value_or("") : ""};
+    if (absl::Status s = map.Assign(*first, *last, master); !s.ok()) return s;
+  }
+  return map;
+}
+
+absl::StatusOr<SlotMap> SlotMap::FromShards(const Reply& reply, std::string_view seed_host) {
+  constexpr std::string_view kCommand = "CLUSTER SHARDS";
+  if (reply.is_error()) return reply.ToStatus();
+  if (reply.type() != Reply::Type::kArray) return Malformed(kCommand, "not an array");
+  SlotMap map;
+  for (const Reply& shard : reply.elements()) {
+    const Reply* slots = Field(shard, "slots");
+    const Reply* nodes = Field(shard, "nodes");
+    if (slots == nullptr || nodes == nullptr || slots->elements().size() % 2 != 0) {
+      return Malformed(kCommand, "a shard without slot ranges or nodes");
+    }
+    if (slots->elements().empty()) continue;  // replicas only, or a master without slots
+    std::optional<Node> master;
+    for (const Reply& node : nodes->elements()) {
+      if (OptionalString(Field(node, "role")).value_or("") != "master") continue;
+      if (OptionalString(Field(node, "health")).value_or("online") == "failed") continue;
+      const Reply* port_field = Field(node, "port");
+      const absl::StatusOr<int64_t> port =
+          port_field != nullptr ? port_field->AsInteger() : absl::NotFoundError("port");
+      if (!port.ok() || *port <= 0 || *port > 65535) {
+        return Malformed(kCommand, "a master's port");
+      }
+      master = Node{.host = EndpointOf(OptionalString(Field(node, "endpoint")),
+                                       OptionalString(Field(node, "ip")), seed_host),
+                    .port = static_cast<int>(*port),
+                    .id = OptionalString(Field(node, "id")).value_or("")};
+    }
+    if (!master) continue;  // its master failed: those slots wait for the failover
+    const std::vector<Reply>& bounds = slots->elements();
+    for (size_t i = 0; i + 1 < bounds.size(); i += 2) {
+      const absl::StatusOr<int64_t> first = bounds[i].AsInteger();
+      const absl::StatusOr<int64_t> last = bounds[i + 1].AsInteger();
+      if (!first.ok() || !last.ok()) return Malformed(kCommand, "a slot range");
+      if (absl::Status s = map.Assign(*first, *last, *master); !s.ok()) return s;
+    }
+  }
+  return map;
+}
+
+const Node* SlotMap::MasterOf(uint16_t slot) const {
+  if (slot >= kSlots) return nullptr;
+  const int16_t index = owner_[slot];
+  return index < 0 ? nullptr : &masters_[static_cast<size_t>(index)];
+}
+
+int SlotMap::uncovered() const {
+  int n = 0;
+  for (const int16_t owner : owner_) n += owner < 0;
+  return n;
+}
+
+}  // namespace herald::redis::cluster
