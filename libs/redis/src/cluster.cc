@@ -1,4 +1,5 @@
 #include <array>
+#include <cctype>
 #include <optional>
 
 #include <herald/common/strings.h>
@@ -85,6 +86,52 @@ absl::Status CheckSameSlot(std::span<const std::string> keys) {
 }
 
 std::string Node::Address() const { return StrCat(host, ":", port); }
+
+std::optional<Redirect> ParseRedirect(std::string_view error, std::string_view seed_host) {
+  Redirect r;
+  if (error.starts_with("MOVED ")) {
+    r.kind = Redirect::Kind::kMoved;
+    error.remove_prefix(6);
+  } else if (error.starts_with("ASK ")) {
+    r.kind = Redirect::Kind::kAsk;
+    error.remove_prefix(4);
+  } else {
+    return std::nullopt;
+  }
+  const size_t space = error.find(' ');
+  if (space == std::string_view::npos) return std::nullopt;
+  const std::optional<uint16_t> slot = ParseInt<uint16_t>(error.substr(0, space));
+  const std::string_view endpoint = error.substr(space + 1);
+  const size_t colon = endpoint.rfind(':');
+  if (!slot || *slot >= kSlots || colon == std::string_view::npos) return std::nullopt;
+  const std::optional<int> port = ParseInt<int>(endpoint.substr(colon + 1));
+  if (!port || *port <= 0 || *port > 65535) return std::nullopt;
+  std::string_view host = endpoint.substr(0, colon);
+  if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+  r.slot = *slot;
+  r.node.host = host.empty() || host == "?" ? std::string(seed_host) : std::string(host);
+  r.node.port = *port;
+  return r;
+}
+
+std::optional<std::string_view> RoutingKey(std::span<const std::string> args) {
+  if (args.size() < 2) return std::nullopt;
+  std::string name = args[0];
+  for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (name == "EVAL" || name == "EVALSHA" || name == "EVAL_RO" || name == "EVALSHA_RO" ||
+      name == "FCALL" || name == "FCALL_RO") {
+    const std::optional<int64_t> keys = args.size() > 2 ? ParseInt<int64_t>(args[2]) : std::nullopt;
+    if (!keys || *keys <= 0 || args.size() < 4) return std::nullopt;
+    return std::string_view(args[3]);
+  }
+  static constexpr std::array<std::string_view, 16> kKeyless = {
+      "PING",   "INFO",   "SCRIPT", "CLUSTER", "TIME",     "WAIT",   "AUTH",   "HELLO",
+      "CLIENT", "CONFIG", "DEBUG",  "COMMAND", "FUNCTION", "ASKING", "SELECT", "FLUSHALL"};
+  for (const std::string_view keyless : kKeyless) {
+    if (name == keyless) return std::nullopt;
+  }
+  return std::string_view(args[1]);
+}
 
 absl::Status SlotMap::Assign(int64_t first, int64_t last, const Node& master) {
   if (first < 0 || last >= kSlots || first > last) {

@@ -118,6 +118,39 @@ TEST(SlotMapTest, FromShardsTakesTheLiveMasterAndItsPreferredEndpoint) {
   EXPECT_EQ(partial->MasterOf(0), nullptr);
 }
 
+TEST(RedirectTest, MovedAndAskNameTheSlotAndItsNode) {
+  auto moved = ParseRedirect("MOVED 3999 127.0.0.1:6381", "seed");
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_EQ(moved->kind, Redirect::Kind::kMoved);
+  EXPECT_EQ(moved->slot, 3999);
+  EXPECT_EQ(moved->node.Address(), "127.0.0.1:6381");
+  auto ask = ParseRedirect("ASK 16383 redis-1.example:7000", "seed");
+  ASSERT_TRUE(ask.has_value());
+  EXPECT_EQ(ask->kind, Redirect::Kind::kAsk);
+  EXPECT_EQ(ask->node.Address(), "redis-1.example:7000");
+  EXPECT_EQ(ParseRedirect("MOVED 12 :7001", "10.0.0.1")->node.Address(), "10.0.0.1:7001");
+  EXPECT_EQ(ParseRedirect("MOVED 12 [::1]:7001", "s")->node.host, "::1");
+  EXPECT_FALSE(ParseRedirect("ERR unknown command", "s").has_value());
+  EXPECT_FALSE(ParseRedirect("MOVED 16384 h:1", "s").has_value());
+  EXPECT_FALSE(ParseRedirect("MOVED x h:1", "s").has_value());
+  EXPECT_FALSE(ParseRedirect("ASK 1 h", "s").has_value());
+  EXPECT_FALSE(ParseRedirect("MOVED 1 h:0", "s").has_value());
+}
+
+TEST(RoutingKeyTest, ScriptsByTheirFirstKeyCommandsByTheirFirstArgument) {
+  auto key = [](std::vector<std::string> args) {
+    std::optional<std::string_view> k = RoutingKey(args);
+    return k ? std::string(*k) : std::string("<none>");
+  };
+  EXPECT_EQ(key({"HMGET", "hd:{t:a}:mm:x", "sent"}), "hd:{t:a}:mm:x");
+  EXPECT_EQ(key({"evalsha", "abc", "2", "q:{s3}:ready", "q:{s3}:jobs", "arg"}), "q:{s3}:ready");
+  EXPECT_EQ(key({"EVAL", "return 1", "0"}), "<none>");
+  EXPECT_EQ(key({"PING"}), "<none>");
+  EXPECT_EQ(key({"SCRIPT", "LOAD", "return 1"}), "<none>");
+  EXPECT_EQ(key({"WAIT", "1", "100"}), "<none>");
+  EXPECT_EQ(key({"XADD", "hd:{t:a}:events", "*", "k", "v"}), "hd:{t:a}:events");
+}
+
 TEST(SlotMapTest, MalformedRepliesAreErrors) {
   EXPECT_FALSE(SlotMap::FromSlots(S("nope"), "seed").ok());
   EXPECT_FALSE(SlotMap::FromSlots(A({A({I(0), I(20000), A({S("h"), I(1)})})}), "seed").ok());

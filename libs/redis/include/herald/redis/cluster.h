@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -48,6 +49,26 @@ struct Node {
   std::string Address() const;  // "host:port"
   friend bool operator==(const Node&, const Node&) = default;
 };
+
+// A cluster redirection: "MOVED <slot> <endpoint>" (the slot has a new owner: refresh the
+// map, retry there) or "ASK <slot> <endpoint>" (the slot is migrating: send ASKING then the
+// command to the target, once, and keep the map).
+struct Redirect {
+  enum class Kind { kMoved, kAsk };
+  Kind kind = Kind::kMoved;
+  uint16_t slot = 0;
+  Node node;  // id empty
+};
+
+// The redirection an error reply carries, or nullopt when `error` (the reply's text, as
+// Reply::str()) is none. An endpoint without a host (":7001", as servers with an unknown
+// endpoint send) means `seed_host`.
+std::optional<Redirect> ParseRedirect(std::string_view error, std::string_view seed_host);
+
+// The key a command is routed by: the first key of EVAL/EVALSHA/FCALL (nullopt when the script
+// declares none), else the first argument after the command's name; nullopt for commands that
+// take no key (PING, INFO, SCRIPT, CLUSTER, TIME, WAIT and the like), which any node serves.
+std::optional<std::string_view> RoutingKey(std::span<const std::string> args);
 
 class SlotMap {
  public:
