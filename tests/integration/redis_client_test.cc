@@ -404,6 +404,22 @@ TEST_F(RedisClientTest, EvalReloadsTheScriptAfterNoscript) {
   EXPECT_EQ(Text(Exec(client, {"GET", "k"})), "world");
 }
 
+TEST_F(RedisClientTest, EvalRefusesKeysOfDifferentHashSlotsBeforeSending) {
+  Client client(io_.executor(), Config());
+  client.Start();
+  const Script script("return redis.call('SET', KEYS[1], ARGV[1])");
+  absl::StatusOr<Reply> refused =
+      Await(io_.executor(), client.Eval(script, {"{t:a}:x", "{t:b}:y"}, {"1"}));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("'{t:b}:y'"));
+  EXPECT_EQ(*redis_->Command({"EXISTS", "{t:a}:x"}), "0");
+  EXPECT_THAT(*redis_->Command({"INFO", "commandstats"}),
+              ::testing::Not(HasSubstr("cmdstat_evalsha:")));
+  // One hash tag: accepted.
+  EXPECT_TRUE(Await(io_.executor(), client.Eval(script, {"{t:a}:x", "{t:a}:y"}, {"1"})).ok());
+  EXPECT_EQ(*redis_->Command({"GET", "{t:a}:x"}), "1");
+}
+
 class RedisClientAuthTest : public RedisClientTest {
  protected:
   void SetUp() override { StartRedis({.password = "s3cret"}); }

@@ -12,6 +12,7 @@
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/redis/client.h>
+#include <herald/redis/cluster.h>
 
 #include "connection.h"
 
@@ -160,6 +161,9 @@ class Client::Impl {
         (op.kind == OpKind::kBatch && std::any_of(op.batch.begin(), op.batch.end(), empty))) {
       return absl::InvalidArgumentError("redis command has no arguments");
     }
+    // A script's keys must share one hash slot, as Redis Cluster requires, on a single node too:
+    // what runs here runs unchanged on a cluster.
+    if (op.kind == OpKind::kEval) return cluster::CheckSameSlot(op.keys);
     return absl::OkStatus();
   }
 

@@ -200,7 +200,9 @@ class Client {
 
   // EVALSHA `script` with `keys` and `args`, loading it on NOSCRIPT and retrying once; one
   // deadline covers both. Errors as for Exec(); a script's own error_reply becomes kInternal
-  // with its message. `script` must stay alive until the operation completes.
+  // with its message; keys in more than one cluster hash slot are refused (kInvalidArgument,
+  // naming two of them, nothing sent), on a single node as on a cluster. `script` must stay
+  // alive until the operation completes.
   boost::asio::awaitable<absl::StatusOr<Reply>> Eval(
       const Script& script, std::vector<std::string> keys, std::vector<std::string> args,
       std::optional<absl::Duration> timeout = std::nullopt);
