@@ -39,9 +39,9 @@ ABSL_FLAG(int, ingest_batch, 64,
           "commit: events that arrive while earlier calls are in flight go together). 1 writes "
           "each event on its own.");
 ABSL_FLAG(std::string, reconcile_schedule, "10m,1h,6h,24h,72h",
-          "After a priced campaign message finishes, read its buyers from the upstream after "
-          "each of these delays (each from the previous round) to repair purchases whose "
-          "webhooks were lost. Empty: never.");
+          "After a campaign message finishes, read the upstream's own figures of it (fans "
+          "reached, views) and, when priced, its buyers, after each of these delays (each from "
+          "the previous round), to repair what lost webhooks left out. Empty: never.");
 ABSL_FLAG(std::string, admin_address, "0.0.0.0:9090",
           "host:port of the admin HTTP server (/metrics, /healthz, /readyz).");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(25),
