@@ -60,20 +60,44 @@ absl::Status HeraldProcess::WaitReady() {
   return absl::OkStatus();
 }
 
-CommandResult RunHerald(std::vector<std::string> args, std::map<std::string, std::string> env) {
-  args.insert(args.begin(), BuildPath("services/herald/herald"));
+namespace {
+
+CommandResult RunToCompletion(std::vector<std::string> argv, std::map<std::string, std::string> env,
+                              absl::Duration timeout) {
   CommandResult result;
-  auto process = Subprocess::Start({.argv = args, .env = std::move(env)});
+  auto process = Subprocess::Start({.argv = std::move(argv), .env = std::move(env)});
   if (!process.ok()) {
     result.err = process.status().ToString();
     return result;
   }
-  if (auto status = process->Wait(absl::Seconds(30)); status && WIFEXITED(*status)) {
+  if (auto status = process->Wait(timeout); status && WIFEXITED(*status)) {
     result.exit_code = WEXITSTATUS(*status);
   }
   result.out = process->Stdout();
   result.err = process->Stderr();
   return result;
+}
+
+}  // namespace
+
+std::ostream& operator<<(std::ostream& os, const CommandResult& r) {
+  return os << "exit " << r.exit_code << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
+}
+
+CommandResult RunHerald(std::vector<std::string> args, std::map<std::string, std::string> env) {
+  args.insert(args.begin(), BuildPath("services/herald/herald"));
+  return RunToCompletion(std::move(args), std::move(env), absl::Seconds(30));
+}
+
+CommandResult RunHeraldctl(std::string_view server, std::vector<std::string> args,
+                           std::map<std::string, std::string> env) {
+  args.insert(args.begin(), BuildPath("tools/heraldctl/heraldctl"));
+  env.emplace("HERALD_SERVER", server);
+  for (const char* name :
+       {"HERALD_API_KEY", "HERALD_API_KEY_FILE", "HERALD_TENANT", "HERALD_TLS", "HERALD_TIMEOUT"}) {
+    env.emplace(name, "");
+  }
+  return RunToCompletion(std::move(args), std::move(env), absl::Seconds(60));
 }
 
 }  // namespace herald::testing

@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <absl/status/statusor.h>
@@ -63,13 +65,23 @@ class HeraldProcess {
   bool wait_ready_ = true;
 };
 
-// Runs `herald args...` to completion (for flag and usage checks). Returns exit status, stdout
-// and stderr.
+// What a command run to completion came to: its exit code (-1 when it did not exit normally
+// within the time allowed), stdout and stderr.
 struct CommandResult {
   int exit_code = -1;
   std::string out;
   std::string err;
 };
+// All of it, for assertion messages.
+std::ostream& operator<<(std::ostream& os, const CommandResult& r);
+
+// Runs `herald args...` to completion, up to 30 s (for flag and usage checks).
 CommandResult RunHerald(std::vector<std::string> args, std::map<std::string, std::string> env = {});
+
+// Runs `heraldctl args...` (tools/heraldctl) against the herald at `server` ("host:port") to
+// completion, up to 60 s. Its settings come from `env` only: each HERALD_* variable heraldctl
+// reads that `env` does not give is set empty, so the test's own environment cannot reach it.
+CommandResult RunHeraldctl(std::string_view server, std::vector<std::string> args,
+                           std::map<std::string, std::string> env = {});
 
 }  // namespace herald::testing
