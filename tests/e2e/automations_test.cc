@@ -2,131 +2,73 @@
 // upstream simulator. Rules are made over gRPC (and heraldctl); new subscribers come from the
 // simulator as signed subscriptions.new webhooks to Herald's ingest port; the simulator's own
 // lists are the ground truth of what the rules did.
+#include <algorithm>
 #include <set>
 
 #include <boost/json.hpp>
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <herald/common/strings.h>
+#include <herald/testing/herald_api.h>
 #include <herald/testing/herald_process.h>
+#include <herald/testing/herald_stack_suite.h>
 #include <herald/testing/net.h>
-#include <herald/testing/redis_server.h>
-#include <herald/testing/simulator_process.h>
-#include <herald/testing/subprocess.h>
 #include <herald/testing/wait.h>
-#include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/audience.grpc.pb.h>
 #include <herald/v1/automation.grpc.pb.h>
-#include <herald/v1/tenant.grpc.pb.h>
 
 namespace herald {
 namespace {
 
 namespace json = boost::json;
-using testing::HeraldProcess;
-using testing::RedisServer;
-using testing::SimulatorProcess;
+using testing::BearerContext;
+using testing::CommandResult;
+using testing::HeraldStack;
+using testing::ShortId;
 
 constexpr char kAdminKey[] = "admin-secret-for-automation-tests";
 constexpr int kSimTeam = 1;
 
-std::string ShortId(const std::string& name) { return name.substr(name.rfind('/') + 1); }
+class AutomationsEndToEndTest : public testing::HeraldStackSuite<AutomationsEndToEndTest> {
+ public:
+  static HeraldStack::Options StackOptions() {
+    return {.simulator_args = {"--teams=1", "--accounts_per_team=2", "--fans_per_account=5",
+                               "--rate_limit_per_minute=100000", "--webhook_retry_base=50ms"},
+            .herald_args = {"--log_level=warn"},
+            .admin_key = kAdminKey,
+            .encryption_key = std::string(64, 'c'),
+            .register_webhooks = true};
+  }
 
-class AutomationsEndToEndTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    auto redis = RedisServer::Start();
-    if (!redis.ok()) {
-      setup_error_ = redis.status().ToString();
-      return;
-    }
-    redis_ = redis->release();
-    auto sim = SimulatorProcess::Start(
-        {.args = {"--teams=1", "--accounts_per_team=2", "--fans_per_account=5",
-                  "--rate_limit_per_minute=100000", "--webhook_retry_base=50ms"}});
-    if (!sim.ok()) {
-      setup_error_ = sim.status().ToString();
-      return;
-    }
-    sim_ = sim->release();
-    auto herald = HeraldProcess::Start(
-        {.args = {"serve", "--role=all", StrCat("--upstream_url=http://127.0.0.1:", sim_->port()),
-                  "--log_level=warn"},
-         .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'c')}},
-         .redis_port = redis_->port(),
-         .register_webhooks = true});
-    if (!herald.ok()) {
-      setup_error_ = herald.status().ToString();
-      return;
-    }
-    herald_ = herald->release();
-    channel_ = grpc::CreateChannel(herald_->grpc_target(), grpc::InsecureChannelCredentials());
-  }
-
-  static void TearDownTestSuite() {
-    delete herald_;
-    delete sim_;
-    delete redis_;
-  }
-
-  void SetUp() override {
-    if (herald_ == nullptr) FAIL() << "the suite's processes did not start: " << setup_error_;
-  }
-
   void TearDown() override {
-    if (HasFailure() && herald_ != nullptr) {
-      const std::string logs = herald_->Logs();
+    if (HasFailure() && stack_ != nullptr) {
+      const std::string logs = stack_->herald().Logs();
       std::cerr << "herald logs (last 4000 bytes):\n"
                 << logs.substr(logs.size() > 4000 ? logs.size() - 4000 : 0) << "\n";
     }
   }
 
-  static std::unique_ptr<grpc::ClientContext> Context(std::string_view key) {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->AddMetadata("authorization", StrCat("Bearer ", key));
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    return ctx;
-  }
-
   // A tenant and a key of it.
   static std::string NewTenant(const std::string& id) {
-    auto tenants = v1::TenantService::NewStub(channel_);
-    v1::CreateTenantRequest req;
-    req.set_tenant_id(id);
-    v1::Tenant tenant;
-    grpc::Status s = tenants->CreateTenant(Context(kAdminKey).get(), req, &tenant);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    v1::CreateApiKeyRequest kreq;
-    kreq.set_parent(tenant.name());
-    v1::CreateApiKeyResponse key;
-    s = tenants->CreateApiKey(Context(kAdminKey).get(), kreq, &key);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return key.secret();
+    auto key = testing::CreateTenant(stack_->channel(), kAdminKey, id);
+    EXPECT_TRUE(key.ok()) << key.status();
+    return key.value_or("");
   }
 
   // The simulator's team as the tenant's team "main" (its webhook registered on creation), and
-  // its accounts' names.
+  // its accounts' names, sorted.
   static std::vector<std::string> NewTeam(const std::string& tenant, const std::string& key,
                                           v1::Team* team) {
-    auto accounts = v1::AccountService::NewStub(channel_);
-    v1::CreateTeamRequest treq;
-    treq.set_parent(StrCat("tenants/", tenant));
-    treq.set_team_id("main");
-    treq.mutable_team()->set_upstream_api_key(StrCat("sim-key-", kSimTeam));
-    treq.mutable_team()->set_rate_limit_per_minute(60000);
-    grpc::Status s = accounts->CreateTeam(Context(key).get(), treq, team);
-    EXPECT_TRUE(s.ok()) << s.error_message();
+    auto created =
+        testing::CreateTeamWithAccounts(stack_->channel(), key, tenant, {.sim_team = kSimTeam});
+    EXPECT_TRUE(created.ok()) << created.status();
+    if (!created.ok()) return {};
+    *team = created->team;
     EXPECT_TRUE(team->webhook_id().starts_with("wh_")) << team->webhook_error();
-    v1::SyncAccountsRequest sreq;
-    sreq.set_team(team->name());
-    v1::SyncAccountsResponse synced;
-    s = accounts->SyncAccounts(Context(key).get(), sreq, &synced);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    std::vector<std::string> names;
-    for (const auto& a : synced.created()) names.push_back(a.name());
+    std::vector<std::string> names = created->accounts;
     std::sort(names.begin(), names.end());
     return names;
   }
@@ -138,8 +80,8 @@ class AutomationsEndToEndTest : public ::testing::Test {
     req.set_account(account);
     req.set_display_name(name);
     v1::UserList list;
-    grpc::Status s =
-        v1::AudienceService::NewStub(channel_)->CreateUserList(Context(key).get(), req, &list);
+    grpc::Status s = v1::AudienceService::NewStub(stack_->channel())
+                         ->CreateUserList(BearerContext(key).get(), req, &list);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return list.id();
   }
@@ -153,13 +95,14 @@ class AutomationsEndToEndTest : public ::testing::Test {
     req.mutable_automation()->set_trigger(v1::Automation::NEW_SUBSCRIBER);
     req.mutable_automation()->set_user_list_id(list);
     req.set_request_id(request_id);
-    return v1::AutomationService::NewStub(channel_)->CreateAutomation(Context(key).get(), req, out);
+    return v1::AutomationService::NewStub(stack_->channel())
+        ->CreateAutomation(BearerContext(key).get(), req, out);
   }
 
   // The upstream's view, with the team's key: one page of a list's members (ids).
   static std::set<int64_t> Members(const std::string& account, const std::string& list) {
     auto r = testing::HttpRequest(
-        sim_->port(), "GET",
+        stack_->sim().port(), "GET",
         StrCat("/api/", ShortId(account), "/user-lists/", list, "/users?limit=100"), "",
         {{"Authorization", StrCat("Bearer sim-key-", kSimTeam)}});
     EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
@@ -174,7 +117,7 @@ class AutomationsEndToEndTest : public ::testing::Test {
 
   // The team webhook's delivery records, newest first.
   static json::array Deliveries(const std::string& webhook) {
-    auto r = testing::HttpRequest(sim_->port(), "GET",
+    auto r = testing::HttpRequest(stack_->sim().port(), "GET",
                                   StrCat("/api/webhooks/", webhook, "/deliveries?limit=100"), "",
                                   {{"Authorization", StrCat("Bearer sim-key-", kSimTeam)}});
     EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
@@ -197,14 +140,14 @@ class AutomationsEndToEndTest : public ::testing::Test {
 
   // A new subscriber of `account` in the simulator, announced by a signed webhook.
   static void Subscribe(const std::string& account) {
-    auto r = testing::HttpRequest(sim_->port(), "POST", "/_sim/subscribers",
+    auto r = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/subscribers",
                                   StrCat(R"({"account":")", ShortId(account), R"(","count":1})"));
     ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
   }
 
   // One series of Herald's metrics; 0 before it is first reported.
   static double Metric(std::string_view family, std::string_view result) {
-    auto r = testing::HttpGet(herald_->admin_port(), "/metrics");
+    auto r = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
     EXPECT_TRUE(r.ok()) << r.status();
     if (!r.ok()) return -1;
     const std::string series = StrCat(family, "{result=\"", result, "\"} ");
@@ -219,12 +162,6 @@ class AutomationsEndToEndTest : public ::testing::Test {
            Metric("herald_automation_actions_total", "skipped") +
            Metric("herald_automation_actions_total", "failed");
   }
-
-  static inline RedisServer* redis_ = nullptr;
-  static inline SimulatorProcess* sim_ = nullptr;
-  static inline HeraldProcess* herald_ = nullptr;
-  static inline std::shared_ptr<grpc::Channel> channel_;
-  static inline std::string setup_error_;
 };
 
 TEST_F(AutomationsEndToEndTest, ANewSubscriberLandsInTheRulesListOnceAndOnlyItsAccountsRuleFires) {
@@ -255,7 +192,7 @@ TEST_F(AutomationsEndToEndTest, ANewSubscriberLandsInTheRulesListOnceAndOnlyItsA
   ASSERT_TRUE(testing::WaitFor([&] {
     in_list = Members(a, list_a);
     return !in_list.empty();
-  })) << herald_->Logs();
+  })) << stack_->herald().Logs();
   ASSERT_EQ(in_list.size(), 1u);
   const int64_t fan = *in_list.begin();
   EXPECT_FALSE(fans_before.contains(fan));
@@ -276,11 +213,13 @@ TEST_F(AutomationsEndToEndTest, ANewSubscriberLandsInTheRulesListOnceAndOnlyItsA
   v1::GetAutomationRequest get;
   get.set_name(rule_a.name());
   v1::Automation got;
-  s = v1::AutomationService::NewStub(channel_)->GetAutomation(Context(key).get(), get, &got);
+  s = v1::AutomationService::NewStub(stack_->channel())
+          ->GetAutomation(BearerContext(key).get(), get, &got);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(got.fans_added(), 1);
   get.set_name(rule_b.name());
-  s = v1::AutomationService::NewStub(channel_)->GetAutomation(Context(key).get(), get, &got);
+  s = v1::AutomationService::NewStub(stack_->channel())
+          ->GetAutomation(BearerContext(key).get(), get, &got);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(got.fans_added(), 0);
 
@@ -294,7 +233,7 @@ TEST_F(AutomationsEndToEndTest, ANewSubscriberLandsInTheRulesListOnceAndOnlyItsA
   }
   ASSERT_FALSE(first.empty());
   auto redeliver = testing::HttpRequest(
-      sim_->port(), "POST",
+      stack_->sim().port(), "POST",
       StrCat("/api/webhooks/", team.webhook_id(), "/deliveries/", first, "/redeliver"), "",
       {{"Authorization", StrCat("Bearer sim-key-", kSimTeam)}});
   ASSERT_TRUE(redeliver.ok() && redeliver->status == 200)
@@ -327,21 +266,24 @@ TEST_F(AutomationsEndToEndTest, ADeletedRuleStopsActing) {
   Subscribe(a);
   ASSERT_TRUE(testing::WaitFor([&] {
     return Metric("herald_automation_actions_total", "added") == 1;
-  })) << herald_->Logs();
+  })) << stack_->herald().Logs();
   const std::set<int64_t> before = Members(a, list);
   ASSERT_EQ(before.size(), 1u);
 
   v1::DeleteAutomationRequest del;
   del.set_name(rule.name());
   v1::DeleteAutomationResponse deleted;
-  s = v1::AutomationService::NewStub(channel_)->DeleteAutomation(Context(key).get(), del, &deleted);
+  s = v1::AutomationService::NewStub(stack_->channel())
+          ->DeleteAutomation(BearerContext(key).get(), del, &deleted);
   ASSERT_TRUE(s.ok()) << s.error_message();
   v1::GetAutomationRequest get;
   get.set_name(rule.name());
   v1::Automation gone;
-  s = v1::AutomationService::NewStub(channel_)->GetAutomation(Context(key).get(), get, &gone);
+  s = v1::AutomationService::NewStub(stack_->channel())
+          ->GetAutomation(BearerContext(key).get(), get, &gone);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
-  s = v1::AutomationService::NewStub(channel_)->DeleteAutomation(Context(key).get(), del, &deleted);
+  s = v1::AutomationService::NewStub(stack_->channel())
+          ->DeleteAutomation(BearerContext(key).get(), del, &deleted);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
 
   // Another fan subscribes. Whether the ingest still had the rule cached (its job then finds the
@@ -351,7 +293,7 @@ TEST_F(AutomationsEndToEndTest, ADeletedRuleStopsActing) {
   ASSERT_TRUE(testing::WaitFor([&] {
     return AcknowledgedSubscriptions(team.webhook_id()).size() == 2 &&
            ActionsFinished() == Metric("herald_automation_triggers_total", "enqueued");
-  })) << herald_->Logs();
+  })) << stack_->herald().Logs();
   EXPECT_EQ(Members(a, list), before);
   EXPECT_EQ(Metric("herald_automation_actions_total", "added"), 1);
 }
@@ -382,8 +324,8 @@ TEST_F(AutomationsEndToEndTest, InvalidRulesAreRefusedAndNothingIsStored) {
   no_trigger.set_parent("tenants/careful");
   no_trigger.mutable_automation()->set_account(a);
   no_trigger.mutable_automation()->set_user_list_id("1");
-  s = v1::AutomationService::NewStub(channel_)->CreateAutomation(Context(key).get(), no_trigger,
-                                                                 &out);
+  s = v1::AutomationService::NewStub(stack_->channel())
+          ->CreateAutomation(BearerContext(key).get(), no_trigger, &out);
   EXPECT_EQ(code(s), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(), "automation.trigger: required (NEW_SUBSCRIBER)");
   // Another tenant's parent is not found; a wrong key is not authenticated.
@@ -392,11 +334,11 @@ TEST_F(AutomationsEndToEndTest, InvalidRulesAreRefusedAndNothingIsStored) {
   s = CreateRule("hk_wrong", "careful", a, "1", &out);
   EXPECT_EQ(code(s), grpc::StatusCode::UNAUTHENTICATED);
 
-  auto stub = v1::AutomationService::NewStub(channel_);
+  auto stub = v1::AutomationService::NewStub(stack_->channel());
   v1::ListAutomationsRequest list;
   list.set_parent("tenants/careful");
   v1::ListAutomationsResponse listed;
-  s = stub->ListAutomations(Context(key).get(), list, &listed);
+  s = stub->ListAutomations(BearerContext(key).get(), list, &listed);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(listed.automations_size(), 0);
 
@@ -408,52 +350,42 @@ TEST_F(AutomationsEndToEndTest, InvalidRulesAreRefusedAndNothingIsStored) {
   ASSERT_TRUE(CreateRule(key, "careful", a, "12", &second).ok());
   ASSERT_TRUE(CreateRule(key, "careful", accounts.back(), "13", &third).ok());
   list.set_page_size(2);
-  s = stub->ListAutomations(Context(key).get(), list, &listed);
+  s = stub->ListAutomations(BearerContext(key).get(), list, &listed);
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_EQ(listed.automations_size(), 2);
   EXPECT_EQ(listed.automations(0).name(), first.name());
   EXPECT_EQ(listed.automations(1).name(), second.name());
   ASSERT_FALSE(listed.next_page_token().empty());
   list.set_page_token(listed.next_page_token());
-  s = stub->ListAutomations(Context(key).get(), list, &listed);
+  s = stub->ListAutomations(BearerContext(key).get(), list, &listed);
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_EQ(listed.automations_size(), 1);
   EXPECT_EQ(listed.automations(0).name(), third.name());
   EXPECT_TRUE(listed.next_page_token().empty());
   // The token belongs to its filter.
   list.set_account(a);
-  s = stub->ListAutomations(Context(key).get(), list, &listed);
+  s = stub->ListAutomations(BearerContext(key).get(), list, &listed);
   EXPECT_EQ(code(s), grpc::StatusCode::INVALID_ARGUMENT);
   list.clear_page_token();
   list.set_page_size(0);
-  s = stub->ListAutomations(Context(key).get(), list, &listed);
+  s = stub->ListAutomations(BearerContext(key).get(), list, &listed);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(listed.automations_size(), 2);  // only A's
 
   v1::GetAutomationRequest get;
   get.set_name(first.name());
-  s = stub->GetAutomation(Context(other_key).get(), get, &out);
+  s = stub->GetAutomation(BearerContext(other_key).get(), get, &out);
   EXPECT_EQ(code(s), grpc::StatusCode::NOT_FOUND);
   v1::DeleteAutomationRequest del;
   del.set_name(first.name());
   v1::DeleteAutomationResponse deleted;
-  s = stub->DeleteAutomation(Context(other_key).get(), del, &deleted);
+  s = stub->DeleteAutomation(BearerContext(other_key).get(), del, &deleted);
   EXPECT_EQ(code(s), grpc::StatusCode::NOT_FOUND);
-  s = stub->GetAutomation(Context(key).get(), get, &out);
+  s = stub->GetAutomation(BearerContext(key).get(), get, &out);
   EXPECT_TRUE(s.ok()) << s.error_message();  // still there
 }
 
 // ---- heraldctl
-
-struct CtlResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::ostream& operator<<(std::ostream& os, const CtlResult& r) {
-  return os << "exit " << r.exit_code << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
-}
 
 TEST_F(AutomationsEndToEndTest, HeraldctlCreatesListsShowsAndDeletesRules) {
   const std::string key = NewTenant("operator");
@@ -462,28 +394,11 @@ TEST_F(AutomationsEndToEndTest, HeraldctlCreatesListsShowsAndDeletesRules) {
   ASSERT_FALSE(accounts.empty());
   const std::string account = ShortId(accounts[0]);
   auto run = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), testing::BuildPath("tools/heraldctl/heraldctl"));
-    std::map<std::string, std::string> env = {{"HERALD_SERVER", herald_->grpc_target()},
-                                              {"HERALD_API_KEY", key},
-                                              {"HERALD_TENANT", "operator"},
-                                              {"HERALD_API_KEY_FILE", ""},
-                                              {"HERALD_TLS", ""},
-                                              {"HERALD_TIMEOUT", ""}};
-    CtlResult result;
-    auto process = testing::Subprocess::Start({.argv = args, .env = env});
-    if (!process.ok()) {
-      result.err = process.status().ToString();
-      return result;
-    }
-    if (auto status = process->Wait(absl::Seconds(60)); status && WIFEXITED(*status)) {
-      result.exit_code = WEXITSTATUS(*status);
-    }
-    result.out = process->Stdout();
-    result.err = process->Stderr();
-    return result;
+    return testing::RunHeraldctl(stack_->herald().grpc_target(), std::move(args),
+                                 {{"HERALD_API_KEY", key}, {"HERALD_TENANT", "operator"}});
   };
 
-  const CtlResult created =
+  const CommandResult created =
       run({"automations", "create", StrCat("--account=", account), "--list=77", "--json"});
   ASSERT_EQ(created.exit_code, 0) << created;
   v1::Automation rule;
@@ -493,33 +408,33 @@ TEST_F(AutomationsEndToEndTest, HeraldctlCreatesListsShowsAndDeletesRules) {
   EXPECT_EQ(rule.trigger(), v1::Automation::NEW_SUBSCRIBER);
   const std::string id = ShortId(rule.name());
 
-  const CtlResult table = run({"automations", "list"});
+  const CommandResult table = run({"automations", "list"});
   ASSERT_EQ(table.exit_code, 0) << table;
   EXPECT_NE(table.out.find("ID"), std::string::npos) << table;
   EXPECT_NE(table.out.find("FANS ADDED"), std::string::npos) << table;
   EXPECT_NE(table.out.find(StrCat(id, "  ", account, "  NEW_SUBSCRIBER  77")), std::string::npos)
       << table;
-  const CtlResult shown = run({"automations", "get", id});
+  const CommandResult shown = run({"automations", "get", id});
   ASSERT_EQ(shown.exit_code, 0) << shown;
   EXPECT_NE(shown.out.find("user_list_id: 77"), std::string::npos) << shown;
 
   // Refused input: a usage error before any call, and the server's INVALID_ARGUMENT.
-  const CtlResult no_list = run({"automations", "create", StrCat("--account=", account)});
+  const CommandResult no_list = run({"automations", "create", StrCat("--account=", account)});
   EXPECT_EQ(no_list.exit_code, 2) << no_list;
   EXPECT_NE(no_list.err.find("--list is required"), std::string::npos) << no_list;
-  const CtlResult bad_list =
+  const CommandResult bad_list =
       run({"automations", "create", StrCat("--account=", account), "--list=fans"});
   EXPECT_EQ(bad_list.exit_code, 6) << bad_list;  // INVALID_ARGUMENT
   EXPECT_NE(bad_list.err.find("automation.user_list_id"), std::string::npos) << bad_list;
 
-  const CtlResult deleted = run({"automations", "delete", id});
+  const CommandResult deleted = run({"automations", "delete", id});
   ASSERT_EQ(deleted.exit_code, 0) << deleted;
-  const CtlResult empty = run({"automations", "list", "--json"});
+  const CommandResult empty = run({"automations", "list", "--json"});
   ASSERT_EQ(empty.exit_code, 0) << empty;
   v1::ListAutomationsResponse listed;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(empty.out, &listed).ok()) << empty;
   EXPECT_EQ(listed.automations_size(), 0);
-  const CtlResult missing = run({"automations", "get", id});
+  const CommandResult missing = run({"automations", "get", id});
   EXPECT_EQ(missing.exit_code, 4) << missing;  // NOT_FOUND
 }
 

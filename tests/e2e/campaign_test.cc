@@ -6,10 +6,10 @@
 #include <signal.h>
 
 #include <herald/common/strings.h>
-#include <herald/testing/herald_process.h>
+#include <herald/testing/herald_api.h>
+#include <herald/testing/herald_stack_suite.h>
 #include <herald/testing/net.h>
-#include <herald/testing/redis_server.h>
-#include <herald/testing/simulator_process.h>
+#include <herald/testing/sim_ledger.h>
 #include <herald/testing/wait.h>
 #include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/audience.grpc.pb.h>
@@ -21,141 +21,62 @@ namespace herald {
 namespace {
 
 namespace json = boost::json;
-using testing::HeraldProcess;
-using testing::RedisServer;
-using testing::SimulatorProcess;
+using testing::BearerContext;
+using testing::HeraldStack;
+using testing::ShortId;
 
 constexpr char kAdminKey[] = "admin-secret-for-tests";
 constexpr int kAccounts = 20;
 
 // One Herald, Redis and simulator for the whole suite (starting them is the slow part); each test
 // works in tenants of its own.
-class CampaignTest : public ::testing::Test {
+class CampaignTest : public testing::HeraldStackSuite<CampaignTest> {
+ public:
+  static HeraldStack::Options StackOptions() {
+    return {.simulator_args = {"--teams=2", StrCat("--accounts_per_team=", kAccounts),
+                               "--fans_per_account=40", "--delivery_rate=2000",
+                               "--rate_limit_per_minute=100000"},
+            .herald_args = {"--poll_interval=50ms", "--log_level=warn"},
+            .admin_key = kAdminKey,
+            .encryption_key = std::string(64, 'a')};
+  }
+
  protected:
-  static void SetUpTestSuite() {
-    // Failures here are reported by every test (SetUp), never turned into skips.
-    auto redis = RedisServer::Start();
-    if (!redis.ok()) {
-      setup_error_ = redis.status().ToString();
-      return;
-    }
-    redis_ = redis->release();
-    auto sim = SimulatorProcess::Start(
-        {.args = {"--teams=2", StrCat("--accounts_per_team=", kAccounts), "--fans_per_account=40",
-                  "--delivery_rate=2000", "--rate_limit_per_minute=100000"}});
-    if (!sim.ok()) {
-      setup_error_ = sim.status().ToString();
-      return;
-    }
-    sim_ = sim->release();
-    auto herald = HeraldProcess::Start(
-        {.args = {"serve", "--role=all", StrCat("--upstream_url=http://127.0.0.1:", sim_->port()),
-                  "--poll_interval=50ms", "--log_level=warn"},
-         .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'a')}},
-         .redis_port = redis_->port()});
-    if (!herald.ok()) {
-      setup_error_ = herald.status().ToString();
-      return;
-    }
-    herald_ = herald->release();
-    channel_ = grpc::CreateChannel(herald_->grpc_target(), grpc::InsecureChannelCredentials());
-  }
-
-  static void TearDownTestSuite() {
-    delete herald_;
-    delete sim_;
-    delete redis_;
-    herald_ = nullptr;
-    sim_ = nullptr;
-    redis_ = nullptr;
-  }
-
-  void SetUp() override {
-    if (herald_ == nullptr) FAIL() << "the suite's processes did not start: " << setup_error_;
-  }
-
-  static std::unique_ptr<grpc::ClientContext> Context(std::string_view key) {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    if (!key.empty()) ctx->AddMetadata("authorization", StrCat("Bearer ", key));
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    return ctx;
-  }
-
   // A new tenant with a key; returns the key.
   static std::string NewTenant(const std::string& id) {
-    auto tenants = v1::TenantService::NewStub(channel_);
-    v1::CreateTenantRequest req;
-    req.set_tenant_id(id);
-    req.mutable_tenant()->set_display_name(id);
-    v1::Tenant tenant;
-    grpc::Status s = tenants->CreateTenant(Context(kAdminKey).get(), req, &tenant);
-    EXPECT_TRUE(s.ok()) << s.error_message() << "\n" << herald_->Logs();
-    v1::CreateApiKeyRequest kreq;
-    kreq.set_parent(tenant.name());
-    v1::CreateApiKeyResponse key;
-    s = tenants->CreateApiKey(Context(kAdminKey).get(), kreq, &key);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    EXPECT_FALSE(key.secret().empty());
-    return key.secret();
+    auto key = testing::CreateTenant(stack_->channel(), kAdminKey, id, /*display_name=*/id);
+    EXPECT_TRUE(key.ok()) << key.status() << "\n" << stack_->herald().Logs();
+    return key.value_or("");
   }
 
-  // Creates team `team` on upstream team `sim_team` (1-based) and imports its accounts.
+  // Creates team "main" on upstream team `sim_team` (1-based) and imports its accounts.
   static std::vector<std::string> ImportAccounts(const std::string& tenant, const std::string& key,
                                                  int sim_team) {
-    auto accounts = v1::AccountService::NewStub(channel_);
-    v1::CreateTeamRequest treq;
-    treq.set_parent(StrCat("tenants/", tenant));
-    treq.set_team_id("main");
-    treq.mutable_team()->set_upstream_api_key(StrCat("sim-key-", sim_team));
-    treq.mutable_team()->set_rate_limit_per_minute(60000);
-    v1::Team team;
-    grpc::Status s = accounts->CreateTeam(Context(key).get(), treq, &team);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    v1::SyncAccountsRequest sreq;
-    sreq.set_team(team.name());
-    v1::SyncAccountsResponse synced;
-    s = accounts->SyncAccounts(Context(key).get(), sreq, &synced);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    std::vector<std::string> names;
-    for (const auto& a : synced.created()) names.push_back(a.name());
-    return names;
+    auto team =
+        testing::CreateTeamWithAccounts(stack_->channel(), key, tenant, {.sim_team = sim_team});
+    EXPECT_TRUE(team.ok()) << team.status();
+    return team.ok() ? team->accounts : std::vector<std::string>();
   }
 
   static std::string NewMedia(const std::string& tenant, const std::string& key) {
-    auto media = v1::MediaService::NewStub(channel_);
-    v1::CreateMediaAssetRequest req;
-    req.set_parent(StrCat("tenants/", tenant));
-    req.mutable_media_asset()->set_type(v1::MediaAsset::VIDEO);
-    req.mutable_media_asset()->set_source_url("https://cdn.example.com/teaser.mp4");
-    v1::MediaAsset asset;
-    grpc::Status s = media->CreateMediaAsset(Context(key).get(), req, &asset);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return asset.name();
+    auto media = testing::CreateMediaAsset(stack_->channel(), key, tenant, v1::MediaAsset::VIDEO,
+                                           "https://cdn.example.com/teaser.mp4");
+    EXPECT_TRUE(media.ok()) << media.status();
+    return media.value_or("");
   }
 
   static v1::CreateCampaignRequest PpvCampaign(const std::string& tenant,
                                                const std::vector<std::string>& accounts,
                                                const std::string& media, std::string text) {
-    v1::CreateCampaignRequest req;
-    req.set_parent(StrCat("tenants/", tenant));
-    v1::Campaign* c = req.mutable_campaign();
-    c->set_display_name("weekend ppv");
-    c->mutable_content()->set_text(std::move(text));
-    c->mutable_content()->set_price_cents(1500);
-    c->mutable_content()->add_media(media);
-    for (const auto& a : accounts) {
-      v1::AccountTarget* t = c->add_targets();
-      t->set_account(a);
-      t->add_user_lists("fans");
-    }
+    v1::CreateCampaignRequest req = testing::CampaignToFans(tenant, accounts, text, 1500, media);
+    req.mutable_campaign()->set_display_name("weekend ppv");
     return req;
   }
 
   // Follows WatchCampaign to its end; returns the last campaign seen.
   static v1::Campaign Watch(const std::string& key, const std::string& name) {
-    auto campaigns = v1::CampaignService::NewStub(channel_);
-    auto ctx = Context(key);
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+    auto ctx = BearerContext(key, absl::Seconds(60));
     v1::WatchCampaignRequest req;
     req.set_name(name);
     auto reader = campaigns->WatchCampaign(ctx.get(), req);
@@ -171,26 +92,19 @@ class CampaignTest : public ::testing::Test {
 
   // The simulator's ledger: mass messages per account id.
   static std::map<std::string, int> LedgerMessages() {
-    std::map<std::string, int> out;
-    auto r = testing::HttpGet(sim_->port(), "/_sim/ledger?all=true");
-    EXPECT_TRUE(r.ok()) << r.status();
-    if (!r.ok()) return out;
-    json::value v = json::parse(r->body);
-    for (const auto& a : v.at("accounts").as_array()) {
-      out[std::string(a.at("account_id").as_string())] =
-          static_cast<int>(a.at("mass_messages").as_array().size());
-    }
-    return out;
+    auto ledger = testing::ReadLedger(stack_->sim().port());
+    EXPECT_TRUE(ledger.ok()) << ledger.status();
+    return ledger.ok() ? testing::MassMessagesPerAccount(*ledger) : std::map<std::string, int>();
   }
 
   // Every ledger entry of an account's mass messages: (id, state).
   static std::vector<std::pair<int64_t, std::string>> LedgerOf(const std::string& account_id) {
     std::vector<std::pair<int64_t, std::string>> out;
-    auto r = testing::HttpGet(sim_->port(), StrCat("/_sim/ledger?all=true&account=", account_id));
-    EXPECT_TRUE(r.ok()) << r.status();
-    if (!r.ok()) return out;
-    json::value v = json::parse(r->body);
-    for (const auto& a : v.at("accounts").as_array()) {
+    auto ledger =
+        testing::ReadLedger(stack_->sim().port(), StrCat("all=true&account=", account_id));
+    EXPECT_TRUE(ledger.ok()) << ledger.status();
+    if (!ledger.ok()) return out;
+    for (const auto& a : ledger->at("accounts").as_array()) {
       for (const auto& m : a.at("mass_messages").as_array()) {
         out.emplace_back(m.at("id").to_number<int64_t>(), std::string(m.at("state").as_string()));
       }
@@ -200,7 +114,7 @@ class CampaignTest : public ::testing::Test {
 
   // A fan of an upstream account, from the simulator.
   static int64_t SomeFan(const std::string& account_id) {
-    auto r = testing::HttpGet(sim_->port(), "/_sim/teams");
+    auto r = testing::HttpGet(stack_->sim().port(), "/_sim/teams");
     EXPECT_TRUE(r.ok()) << r.status();
     if (!r.ok()) return 0;
     const json::value teams = json::parse(r->body);
@@ -219,21 +133,11 @@ class CampaignTest : public ::testing::Test {
                                        const std::vector<std::string>& accounts) {
     const auto after = LedgerMessages();
     for (const auto& account : accounts) {
-      const std::string id = UpstreamId(account);
+      const std::string id = ShortId(account);
       const int was = before.contains(id) ? before.at(id) : 0;
       EXPECT_EQ(after.contains(id) ? after.at(id) : 0, was + 1) << id;
     }
   }
-
-  static std::string UpstreamId(const std::string& account_name) {
-    return account_name.substr(account_name.rfind('/') + 1);
-  }
-
-  static inline RedisServer* redis_ = nullptr;
-  static inline SimulatorProcess* sim_ = nullptr;
-  static inline HeraldProcess* herald_ = nullptr;
-  static inline std::shared_ptr<grpc::Channel> channel_;
-  static inline std::string setup_error_;
 };
 
 TEST_F(CampaignTest, PpvCampaignAcrossTwentyAccountsSendsOncePerAccount) {
@@ -243,22 +147,23 @@ TEST_F(CampaignTest, PpvCampaignAcrossTwentyAccountsSendsOncePerAccount) {
   const std::string media = NewMedia("acme", key);
   const auto before = LedgerMessages();
 
-  auto campaigns = v1::CampaignService::NewStub(channel_);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   v1::CreateCampaignRequest req = PpvCampaign("acme", accounts, media, "New video, just for you");
   req.set_request_id("create-1");
   v1::Campaign created;
-  grpc::Status s = campaigns->CreateCampaign(Context(key).get(), req, &created);
-  ASSERT_TRUE(s.ok()) << s.error_message() << herald_->Logs();
+  grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message() << stack_->herald().Logs();
   EXPECT_EQ(created.delivery_counts().total(), kAccounts);
 
   // A retried create returns the same campaign and creates nothing more.
   v1::Campaign replayed;
-  s = campaigns->CreateCampaign(Context(key).get(), req, &replayed);
+  s = campaigns->CreateCampaign(BearerContext(key).get(), req, &replayed);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(replayed.name(), created.name());
 
   const v1::Campaign done = Watch(key, created.name());
-  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason() << herald_->Logs();
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
+      << done.state_reason() << stack_->herald().Logs();
   EXPECT_EQ(done.delivery_counts().completed(), kAccounts);
   EXPECT_GT(done.delivery_counts().recipients(), 0);
   EXPECT_EQ(done.delivery_counts().recipients_pending(), 0);
@@ -268,7 +173,7 @@ TEST_F(CampaignTest, PpvCampaignAcrossTwentyAccountsSendsOncePerAccount) {
   v1::ListDeliveriesRequest lreq;
   lreq.set_parent(created.name());
   v1::ListDeliveriesResponse deliveries;
-  s = campaigns->ListDeliveries(Context(key).get(), lreq, &deliveries);
+  s = campaigns->ListDeliveries(BearerContext(key).get(), lreq, &deliveries);
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_EQ(deliveries.deliveries_size(), kAccounts);
   for (const auto& d : deliveries.deliveries()) {
@@ -286,35 +191,36 @@ TEST_F(CampaignTest, LostSendResponsesAreReconciledNotResent) {
   const auto before = LedgerMessages();
   // The upstream applies the next sends but their responses never arrive.
   auto fault = testing::HttpRequest(
-      sim_->port(), "POST", "/_sim/faults",
+      stack_->sim().port(), "POST", "/_sim/faults",
       R"({"team":"team-2","methods":["POST"],"path_contains":"/mass-messaging",)"
       R"("commit_then_lose_rate":1,"count":5})");
   ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
 
-  auto campaigns = v1::CampaignService::NewStub(channel_);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   v1::Campaign created;
   grpc::Status s = campaigns->CreateCampaign(
-      Context(key).get(), PpvCampaign("lossy", accounts, media, "Lost and found"), &created);
+      BearerContext(key).get(), PpvCampaign("lossy", accounts, media, "Lost and found"), &created);
   ASSERT_TRUE(s.ok()) << s.error_message();
   const v1::Campaign done = Watch(key, created.name());
-  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason() << herald_->Logs();
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
+      << done.state_reason() << stack_->herald().Logs();
 
   ExpectOneMoreMessageEach(before, accounts);
 }
 
 TEST_F(CampaignTest, ScheduledCampaignCancelledBeforeDispatchSendsNothing) {
   const std::string key = NewTenant("sched");
-  auto accounts_stub = v1::AccountService::NewStub(channel_);
+  auto accounts_stub = v1::AccountService::NewStub(stack_->channel());
   const std::vector<std::string> accounts = ImportAccounts("sched", key, 1);
   ASSERT_FALSE(accounts.empty());
   const std::string media = NewMedia("sched", key);
   const auto before = LedgerMessages();
 
-  auto campaigns = v1::CampaignService::NewStub(channel_);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   v1::CreateCampaignRequest req = PpvCampaign("sched", accounts, media, "Later");
   req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) + 3600);
   v1::Campaign created;
-  grpc::Status s = campaigns->CreateCampaign(Context(key).get(), req, &created);
+  grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &created);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(created.state(), v1::Campaign::SCHEDULED);
 
@@ -324,7 +230,7 @@ TEST_F(CampaignTest, ScheduledCampaignCancelledBeforeDispatchSendsNothing) {
   ureq.mutable_campaign()->mutable_content()->set_text("Later, updated");
   ureq.mutable_update_mask()->add_paths("content.text");
   v1::Campaign updated;
-  s = campaigns->UpdateCampaign(Context(key).get(), ureq, &updated);
+  s = campaigns->UpdateCampaign(BearerContext(key).get(), ureq, &updated);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(updated.content().text(), "Later, updated");
   EXPECT_EQ(updated.content().price_cents(), 1500);
@@ -332,16 +238,16 @@ TEST_F(CampaignTest, ScheduledCampaignCancelledBeforeDispatchSendsNothing) {
   v1::CancelCampaignRequest creq;
   creq.set_name(created.name());
   v1::CancelCampaignResponse cancelled;
-  s = campaigns->CancelCampaign(Context(key).get(), creq, &cancelled);
+  s = campaigns->CancelCampaign(BearerContext(key).get(), creq, &cancelled);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(cancelled.campaign().state(), v1::Campaign::CANCELLED);
   EXPECT_EQ(cancelled.not_undone_size(), 0);
   EXPECT_EQ(cancelled.campaign().delivery_counts().cancelled(), static_cast<int>(accounts.size()));
 
   // A final campaign cannot change any more.
-  s = campaigns->UpdateCampaign(Context(key).get(), ureq, &updated);
+  s = campaigns->UpdateCampaign(BearerContext(key).get(), ureq, &updated);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
-  s = campaigns->CancelCampaign(Context(key).get(), creq, &cancelled);
+  s = campaigns->CancelCampaign(BearerContext(key).get(), creq, &cancelled);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
   EXPECT_EQ(LedgerMessages(), before);
 }
@@ -353,11 +259,11 @@ TEST_F(CampaignTest, DraftIsSentOnlyWhenLaunched) {
   const std::vector<std::string> two(accounts.begin(), accounts.begin() + 2);
   const std::string media = NewMedia("drafts", key);
   const auto before = LedgerMessages();
-  auto campaigns = v1::CampaignService::NewStub(channel_);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   v1::CreateCampaignRequest req = PpvCampaign("drafts", two, media, "Saved for later");
   req.mutable_campaign()->set_save_as_draft(true);
   v1::Campaign draft;
-  grpc::Status s = campaigns->CreateCampaign(Context(key).get(), req, &draft);
+  grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &draft);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(draft.state(), v1::Campaign::DRAFT);
   EXPECT_EQ(LedgerMessages(), before);
@@ -365,7 +271,7 @@ TEST_F(CampaignTest, DraftIsSentOnlyWhenLaunched) {
   v1::LaunchCampaignRequest lreq;
   lreq.set_name(draft.name());
   v1::Campaign launched;
-  s = campaigns->LaunchCampaign(Context(key).get(), lreq, &launched);
+  s = campaigns->LaunchCampaign(BearerContext(key).get(), lreq, &launched);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(Watch(key, draft.name()).state(), v1::Campaign::COMPLETED);
   ExpectOneMoreMessageEach(before, two);
@@ -377,10 +283,10 @@ TEST_F(CampaignTest, CancelAfterSendUnsendsWithinTheWindow) {
   ASSERT_GE(all.size(), 3u);
   const std::vector<std::string> accounts(all.begin(), all.begin() + 3);
   const std::string media = NewMedia("undo", key);
-  auto campaigns = v1::CampaignService::NewStub(channel_);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   v1::Campaign created;
   ASSERT_TRUE(campaigns
-                  ->CreateCampaign(Context(key).get(),
+                  ->CreateCampaign(BearerContext(key).get(),
                                    PpvCampaign("undo", accounts, media, "Oops, wrong price"),
                                    &created)
                   .ok());
@@ -390,7 +296,7 @@ TEST_F(CampaignTest, CancelAfterSendUnsendsWithinTheWindow) {
   v1::ListUpstreamQueueRequest qreq;
   qreq.set_account(accounts[0]);
   v1::ListUpstreamQueueResponse queue;
-  grpc::Status s = campaigns->ListUpstreamQueue(Context(key).get(), qreq, &queue);
+  grpc::Status s = campaigns->ListUpstreamQueue(BearerContext(key).get(), qreq, &queue);
   ASSERT_TRUE(s.ok()) << s.error_message();
   int ours = 0;
   for (const auto& item : queue.items()) ours += item.campaign() == created.name();
@@ -399,7 +305,7 @@ TEST_F(CampaignTest, CancelAfterSendUnsendsWithinTheWindow) {
   v1::CancelCampaignRequest creq;
   creq.set_name(created.name());
   v1::CancelCampaignResponse cancelled;
-  s = campaigns->CancelCampaign(Context(key).get(), creq, &cancelled);
+  s = campaigns->CancelCampaign(BearerContext(key).get(), creq, &cancelled);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(cancelled.campaign().state(), v1::Campaign::CANCELLED);
   EXPECT_EQ(cancelled.not_undone_size(), 0) << cancelled.not_undone(0).cancel_outcome();
@@ -408,12 +314,12 @@ TEST_F(CampaignTest, CancelAfterSendUnsendsWithinTheWindow) {
   v1::ListDeliveriesRequest lreq;
   lreq.set_parent(created.name());
   v1::ListDeliveriesResponse deliveries;
-  ASSERT_TRUE(campaigns->ListDeliveries(Context(key).get(), lreq, &deliveries).ok());
+  ASSERT_TRUE(campaigns->ListDeliveries(BearerContext(key).get(), lreq, &deliveries).ok());
   for (const auto& d : deliveries.deliveries()) {
     EXPECT_EQ(d.state(), v1::Delivery::CANCELLED) << d.account();
     EXPECT_EQ(d.cancel_outcome(), "unsent") << d.account();
     bool canceled_upstream = false;
-    for (const auto& [id, state] : LedgerOf(UpstreamId(d.account()))) {
+    for (const auto& [id, state] : LedgerOf(ShortId(d.account()))) {
       if (id == d.upstream_message_id()) canceled_upstream = state == "canceled";
     }
     EXPECT_TRUE(canceled_upstream) << d.account();
@@ -425,12 +331,12 @@ TEST_F(CampaignTest, TestMessageGoesToTheGivenFansOnly) {
   const std::vector<std::string> accounts = ImportAccounts("preview", key, 1);
   ASSERT_FALSE(accounts.empty());
   const std::string media = NewMedia("preview", key);
-  auto campaigns = v1::CampaignService::NewStub(channel_);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   v1::CreateCampaignRequest req = PpvCampaign("preview", {accounts[0]}, media, "Check me");
   req.mutable_campaign()->set_save_as_draft(true);
   v1::Campaign draft;
-  ASSERT_TRUE(campaigns->CreateCampaign(Context(key).get(), req, &draft).ok());
-  const std::string upstream_account = UpstreamId(accounts[0]);
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &draft).ok());
+  const std::string upstream_account = ShortId(accounts[0]);
   const size_t before = LedgerOf(upstream_account).size();
 
   v1::SendTestMessageRequest treq;
@@ -438,7 +344,7 @@ TEST_F(CampaignTest, TestMessageGoesToTheGivenFansOnly) {
   treq.set_account(accounts[0]);
   treq.add_fan_ids(SomeFan(upstream_account));
   v1::SendTestMessageResponse sent;
-  grpc::Status s = campaigns->SendTestMessage(Context(key).get(), treq, &sent);
+  grpc::Status s = campaigns->SendTestMessage(BearerContext(key).get(), treq, &sent);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_NE(sent.upstream_message_id(), 0);
   EXPECT_EQ(LedgerOf(upstream_account).size(), before + 1);
@@ -447,14 +353,14 @@ TEST_F(CampaignTest, TestMessageGoesToTheGivenFansOnly) {
   v1::GetCampaignRequest get;
   get.set_name(draft.name());
   v1::Campaign c;
-  ASSERT_TRUE(campaigns->GetCampaign(Context(key).get(), get, &c).ok());
+  ASSERT_TRUE(campaigns->GetCampaign(BearerContext(key).get(), get, &c).ok());
   EXPECT_EQ(c.state(), v1::Campaign::DRAFT);
   treq.clear_fan_ids();
-  s = campaigns->SendTestMessage(Context(key).get(), treq, &sent);
+  s = campaigns->SendTestMessage(BearerContext(key).get(), treq, &sent);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   treq.add_fan_ids(1);
   treq.set_account(accounts.size() > 1 ? accounts[1] : "tenants/preview/accounts/acct_x");
-  s = campaigns->SendTestMessage(Context(key).get(), treq, &sent);
+  s = campaigns->SendTestMessage(BearerContext(key).get(), treq, &sent);
   EXPECT_NE(s.error_code(), grpc::StatusCode::OK);
   EXPECT_EQ(LedgerOf(upstream_account).size(), before + 1);
 }
@@ -464,13 +370,13 @@ TEST_F(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
   const std::vector<std::string> all = ImportAccounts("segments", key, 2);
   ASSERT_GE(all.size(), 2u);
   const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
-  auto audiences = v1::AudienceService::NewStub(channel_);
+  auto audiences = v1::AudienceService::NewStub(stack_->channel());
   v1::CreateSegmentRequest sreq;
   sreq.set_parent("tenants/segments");
   sreq.mutable_segment()->set_display_name("Lapsed fans");
   sreq.mutable_segment()->set_expired_only(true);
   v1::Segment segment;
-  grpc::Status s = audiences->CreateSegment(Context(key).get(), sreq, &segment);
+  grpc::Status s = audiences->CreateSegment(BearerContext(key).get(), sreq, &segment);
   ASSERT_TRUE(s.ok()) << s.error_message();
 
   // How many expired fans each account has, per the upstream.
@@ -479,7 +385,7 @@ TEST_F(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
     v1::ListUserListsRequest lreq;
     lreq.set_account(a);
     v1::ListUserListsResponse lists;
-    ASSERT_TRUE(audiences->ListUserLists(Context(key).get(), lreq, &lists).ok());
+    ASSERT_TRUE(audiences->ListUserLists(BearerContext(key).get(), lreq, &lists).ok());
     for (const auto& l : lists.user_lists()) {
       if (l.id() == "expired") expired[a] = l.fan_count();
     }
@@ -493,17 +399,18 @@ TEST_F(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
     t->set_account(a);
     t->set_segment(segment.name());
   }
-  auto campaigns = v1::CampaignService::NewStub(channel_);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   v1::Campaign created;
-  s = campaigns->CreateCampaign(Context(key).get(), req, &created);
+  s = campaigns->CreateCampaign(BearerContext(key).get(), req, &created);
   ASSERT_TRUE(s.ok()) << s.error_message();
   const v1::Campaign done = Watch(key, created.name());
-  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason() << herald_->Logs();
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
+      << done.state_reason() << stack_->herald().Logs();
 
   v1::ListDeliveriesRequest dreq;
   dreq.set_parent(created.name());
   v1::ListDeliveriesResponse deliveries;
-  ASSERT_TRUE(campaigns->ListDeliveries(Context(key).get(), dreq, &deliveries).ok());
+  ASSERT_TRUE(campaigns->ListDeliveries(BearerContext(key).get(), dreq, &deliveries).ok());
   for (const auto& d : deliveries.deliveries()) {
     EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.account() << ": " << d.error();
     EXPECT_EQ(d.recipients(), expired[d.account()]) << d.account();
@@ -511,7 +418,7 @@ TEST_F(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
     v1::ListUserListsRequest lreq;
     lreq.set_account(d.account());
     v1::ListUserListsResponse lists;
-    ASSERT_TRUE(audiences->ListUserLists(Context(key).get(), lreq, &lists).ok());
+    ASSERT_TRUE(audiences->ListUserLists(BearerContext(key).get(), lreq, &lists).ok());
     bool found = false;
     for (const auto& l : lists.user_lists()) {
       if (l.display_name().starts_with("Herald Lapsed fans")) {
@@ -530,30 +437,30 @@ TEST_F(CampaignTest, RescheduledPausedAndResumedCampaignSendsOnceAtItsNewTime) {
   const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
   const std::string media = NewMedia("timing", key);
   const auto before = LedgerMessages();
-  auto campaigns = v1::CampaignService::NewStub(channel_);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   v1::CreateCampaignRequest req = PpvCampaign("timing", accounts, media, "Moved");
   req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) +
                                                            86400);
   v1::Campaign created;
-  ASSERT_TRUE(campaigns->CreateCampaign(Context(key).get(), req, &created).ok());
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &created).ok());
 
   // Paused while scheduled: it holds even after its (new) send time passes.
   v1::PauseCampaignRequest pause;
   pause.set_name(created.name());
   v1::Campaign paused;
-  grpc::Status s = campaigns->PauseCampaign(Context(key).get(), pause, &paused);
+  grpc::Status s = campaigns->PauseCampaign(BearerContext(key).get(), pause, &paused);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(paused.state(), v1::Campaign::PAUSED);
   v1::UpdateCampaignRequest update;
   update.mutable_campaign()->set_name(created.name());
   update.mutable_update_mask()->add_paths("send_time");
-  EXPECT_EQ(campaigns->UpdateCampaign(Context(key).get(), update, &paused).error_code(),
+  EXPECT_EQ(campaigns->UpdateCampaign(BearerContext(key).get(), update, &paused).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION)
       << "a paused campaign is not changeable";
   v1::ResumeCampaignRequest resume;
   resume.set_name(created.name());
   v1::Campaign resumed;
-  s = campaigns->ResumeCampaign(Context(key).get(), resume, &resumed);
+  s = campaigns->ResumeCampaign(BearerContext(key).get(), resume, &resumed);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(resumed.state(), v1::Campaign::SCHEDULED);
 
@@ -563,7 +470,7 @@ TEST_F(CampaignTest, RescheduledPausedAndResumedCampaignSendsOnceAtItsNewTime) {
   update.mutable_campaign()->mutable_send_time()->set_nanos(static_cast<int32_t>(
       absl::ToInt64Nanoseconds(soon - absl::FromUnixSeconds(absl::ToUnixSeconds(soon)))));
   v1::Campaign moved;
-  s = campaigns->UpdateCampaign(Context(key).get(), update, &moved);
+  s = campaigns->UpdateCampaign(BearerContext(key).get(), update, &moved);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(moved.state(), v1::Campaign::SCHEDULED);
   const v1::Campaign done = Watch(key, created.name());
@@ -579,20 +486,20 @@ TEST_F(CampaignTest, ScheduleThatCameDueWhileHeraldWasStoppedIsMissedNotSentLate
   ASSERT_FALSE(accounts.empty());
   const std::string media = NewMedia("missed", key);
   const auto before = LedgerMessages();
-  auto campaigns = v1::CampaignService::NewStub(channel_);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   v1::CreateCampaignRequest req = PpvCampaign("missed", {accounts[0]}, media, "Too late");
   const absl::Time due = absl::Now() + absl::Seconds(1);
   req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(due) + 1);
   req.mutable_campaign()->mutable_grace_period()->set_seconds(1);
   v1::Campaign created;
-  ASSERT_TRUE(campaigns->CreateCampaign(Context(key).get(), req, &created).ok());
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &created).ok());
 
   // Herald stops (as if down) across the send time and the grace period after it.
-  herald_->process().Signal(SIGSTOP);
+  stack_->herald().process().Signal(SIGSTOP);
   const absl::Time send_time = absl::FromUnixSeconds(created.send_time().seconds());
   const bool waited = testing::WaitFor([&] { return absl::Now() > send_time + absl::Seconds(2); },
                                        absl::Seconds(10));
-  herald_->process().Signal(SIGCONT);
+  stack_->herald().process().Signal(SIGCONT);
   ASSERT_TRUE(waited);
 
   const v1::Campaign done = Watch(key, created.name());
@@ -609,29 +516,30 @@ TEST_F(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
   const std::string media = NewMedia("broke", key);
   const auto before = LedgerMessages();
   auto set_credits = [&](int64_t credits) {
-    auto r = testing::HttpRequest(sim_->port(), "POST", "/_sim/teams/team-1",
+    auto r = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/teams/team-1",
                                   StrCat(R"({"credits":)", credits, "}"));
     ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
   };
   ASSERT_NO_FATAL_FAILURE(set_credits(0));
 
-  auto campaigns = v1::CampaignService::NewStub(channel_);
-  auto teams = v1::AccountService::NewStub(channel_);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  auto teams = v1::AccountService::NewStub(stack_->channel());
   v1::Campaign created;
   ASSERT_TRUE(campaigns
-                  ->CreateCampaign(Context(key).get(),
+                  ->CreateCampaign(BearerContext(key).get(),
                                    PpvCampaign("broke", accounts, media, "Pay day"), &created)
                   .ok());
   v1::GetTeamRequest get_team;
   get_team.set_name("tenants/broke/teams/main");
   v1::Team team;
-  ASSERT_TRUE(testing::WaitFor(
-      [&] { return teams->GetTeam(Context(key).get(), get_team, &team).ok() && team.paused(); }));
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return teams->GetTeam(BearerContext(key).get(), get_team, &team).ok() && team.paused();
+  }));
   EXPECT_NE(team.pause_reason().find("credits"), std::string::npos) << team.pause_reason();
   v1::GetCampaignRequest get;
   get.set_name(created.name());
   v1::Campaign held;
-  ASSERT_TRUE(campaigns->GetCampaign(Context(key).get(), get, &held).ok());
+  ASSERT_TRUE(campaigns->GetCampaign(BearerContext(key).get(), get, &held).ok());
   EXPECT_FALSE(held.state() == v1::Campaign::COMPLETED || held.state() == v1::Campaign::FAILED);
   EXPECT_NE(held.state_reason().find("out of credits"), std::string::npos) << held.state_reason();
   EXPECT_EQ(LedgerMessages(), before);
@@ -639,7 +547,7 @@ TEST_F(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
   ASSERT_NO_FATAL_FAILURE(set_credits(1000000000));
   v1::ResumeTeamRequest resume;
   resume.set_name("tenants/broke/teams/main");
-  ASSERT_TRUE(teams->ResumeTeam(Context(key).get(), resume, &team).ok());
+  ASSERT_TRUE(teams->ResumeTeam(BearerContext(key).get(), resume, &team).ok());
   EXPECT_FALSE(team.paused());
   EXPECT_EQ(Watch(key, created.name()).state(), v1::Campaign::COMPLETED);
   ExpectOneMoreMessageEach(before, accounts);
@@ -650,24 +558,24 @@ TEST_F(CampaignTest, RefusedUpstreamKeyPausesTheTeamUntilANewKeyIsSet) {
   const std::vector<std::string> accounts = ImportAccounts("badkey", key, 2);
   ASSERT_FALSE(accounts.empty());
   const std::string media = NewMedia("badkey", key);
-  auto teams = v1::AccountService::NewStub(channel_);
+  auto teams = v1::AccountService::NewStub(stack_->channel());
   auto set_key = [&](const std::string& upstream_key) {
     v1::UpdateTeamRequest update;
     update.mutable_team()->set_name("tenants/badkey/teams/main");
     update.mutable_team()->set_upstream_api_key(upstream_key);
     update.mutable_update_mask()->add_paths("upstream_api_key");
     v1::Team team;
-    grpc::Status s = teams->UpdateTeam(Context(key).get(), update, &team);
+    grpc::Status s = teams->UpdateTeam(BearerContext(key).get(), update, &team);
     ASSERT_TRUE(s.ok()) << s.error_message();
     EXPECT_EQ(team.upstream_api_key_hint(), upstream_key.substr(upstream_key.size() - 4));
     EXPECT_TRUE(team.upstream_api_key().empty()) << "the key is never returned";
   };
   ASSERT_NO_FATAL_FAILURE(set_key("revoked-upstream-key"));
 
-  auto campaigns = v1::CampaignService::NewStub(channel_);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   v1::Campaign created;
   ASSERT_TRUE(campaigns
-                  ->CreateCampaign(Context(key).get(),
+                  ->CreateCampaign(BearerContext(key).get(),
                                    PpvCampaign("badkey", {accounts[0]}, media, "Key trouble"),
                                    &created)
                   .ok());
@@ -675,17 +583,17 @@ TEST_F(CampaignTest, RefusedUpstreamKeyPausesTheTeamUntilANewKeyIsSet) {
   get_team.set_name("tenants/badkey/teams/main");
   v1::Team team;
   ASSERT_TRUE(testing::WaitFor([&] {
-    return teams->GetTeam(Context(key).get(), get_team, &team).ok() && team.api_key_invalid();
+    return teams->GetTeam(BearerContext(key).get(), get_team, &team).ok() && team.api_key_invalid();
   }));
   EXPECT_TRUE(team.paused());
   v1::ResumeTeamRequest resume;
   resume.set_name("tenants/badkey/teams/main");
-  EXPECT_EQ(teams->ResumeTeam(Context(key).get(), resume, &team).error_code(),
+  EXPECT_EQ(teams->ResumeTeam(BearerContext(key).get(), resume, &team).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION)
       << "resuming needs a new key first";
 
   ASSERT_NO_FATAL_FAILURE(set_key("sim-key-2"));
-  ASSERT_TRUE(teams->ResumeTeam(Context(key).get(), resume, &team).ok());
+  ASSERT_TRUE(teams->ResumeTeam(BearerContext(key).get(), resume, &team).ok());
   EXPECT_FALSE(team.api_key_invalid());
   EXPECT_EQ(Watch(key, created.name()).state(), v1::Campaign::COMPLETED);
 }
@@ -694,32 +602,32 @@ TEST_F(CampaignTest, FansAreAddedToListsThroughTheQueueAndFailuresAreReported) {
   const std::string key = NewTenant("lists");
   const std::vector<std::string> accounts = ImportAccounts("lists", key, 1);
   ASSERT_FALSE(accounts.empty());
-  auto audiences = v1::AudienceService::NewStub(channel_);
+  auto audiences = v1::AudienceService::NewStub(stack_->channel());
   v1::CreateUserListRequest create;
   create.set_account(accounts[0]);
   create.set_display_name("VIP");
   v1::UserList list;
-  grpc::Status s = audiences->CreateUserList(Context(key).get(), create, &list);
+  grpc::Status s = audiences->CreateUserList(BearerContext(key).get(), create, &list);
   ASSERT_TRUE(s.ok()) << s.error_message();
 
   v1::AddFansToUserListRequest add;
   add.set_account(accounts[0]);
   add.set_user_list_id(list.id());
-  add.add_fan_ids(SomeFan(UpstreamId(accounts[0])));
+  add.add_fan_ids(SomeFan(ShortId(accounts[0])));
   v1::AddFansToUserListResponse added;
-  s = audiences->AddFansToUserList(Context(key).get(), add, &added);
+  s = audiences->AddFansToUserList(BearerContext(key).get(), add, &added);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(added.batches(), 1);
   EXPECT_EQ(added.fans_added(), 1);
 
   // A list the account does not have: the upstream's refusal comes back, named.
   add.set_user_list_id("987654321");
-  s = audiences->AddFansToUserList(Context(key).get(), add, &added);
+  s = audiences->AddFansToUserList(BearerContext(key).get(), add, &added);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
   EXPECT_NE(s.error_message().find("upstream"), std::string::npos) << s.error_message();
   // Bad input never reaches the queue.
   add.set_user_list_id("fans");
-  EXPECT_EQ(audiences->AddFansToUserList(Context(key).get(), add, &added).error_code(),
+  EXPECT_EQ(audiences->AddFansToUserList(BearerContext(key).get(), add, &added).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
@@ -728,20 +636,20 @@ TEST_F(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
   const std::vector<std::string> accounts = ImportAccounts("lister", key, 1);
   ASSERT_FALSE(accounts.empty());
   const std::string media = NewMedia("lister", key);
-  auto campaigns = v1::CampaignService::NewStub(channel_);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   std::vector<std::string> created;
   for (int i = 0; i < 5; ++i) {
     v1::CreateCampaignRequest req =
         PpvCampaign("lister", {accounts[0]}, media, StrCat("draft ", i));
     req.mutable_campaign()->set_save_as_draft(true);
     v1::Campaign c;
-    ASSERT_TRUE(campaigns->CreateCampaign(Context(key).get(), req, &c).ok());
+    ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &c).ok());
     created.push_back(c.name());
   }
   v1::CancelCampaignRequest cancel;
   cancel.set_name(created[1]);
   v1::CancelCampaignResponse cancelled;
-  ASSERT_TRUE(campaigns->CancelCampaign(Context(key).get(), cancel, &cancelled).ok());
+  ASSERT_TRUE(campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled).ok());
 
   std::vector<std::string> seen;
   v1::ListCampaignsRequest list;
@@ -749,7 +657,7 @@ TEST_F(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
   list.set_page_size(2);
   for (int page = 0; page < 5; ++page) {
     v1::ListCampaignsResponse resp;
-    grpc::Status s = campaigns->ListCampaigns(Context(key).get(), list, &resp);
+    grpc::Status s = campaigns->ListCampaigns(BearerContext(key).get(), list, &resp);
     ASSERT_TRUE(s.ok()) << s.error_message();
     EXPECT_LE(resp.campaigns_size(), 2);
     for (const auto& c : resp.campaigns()) seen.push_back(c.name());
@@ -761,47 +669,47 @@ TEST_F(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
   // A token only works with the filter it came from.
   list.add_states(v1::Campaign::DRAFT);
   v1::ListCampaignsResponse resp;
-  EXPECT_EQ(campaigns->ListCampaigns(Context(key).get(), list, &resp).error_code(),
+  EXPECT_EQ(campaigns->ListCampaigns(BearerContext(key).get(), list, &resp).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   list.clear_page_token();
   list.set_page_size(0);
-  ASSERT_TRUE(campaigns->ListCampaigns(Context(key).get(), list, &resp).ok());
+  ASSERT_TRUE(campaigns->ListCampaigns(BearerContext(key).get(), list, &resp).ok());
   EXPECT_EQ(resp.campaigns_size(), 4);
   for (const auto& c : resp.campaigns()) EXPECT_EQ(c.state(), v1::Campaign::DRAFT);
 }
 
 TEST_F(CampaignTest, EveryRpcNeedsAValidKey) {
-  auto campaigns = v1::CampaignService::NewStub(channel_);
-  auto tenants = v1::TenantService::NewStub(channel_);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  auto tenants = v1::TenantService::NewStub(stack_->channel());
   v1::GetCampaignRequest req;
   req.set_name("tenants/acme/campaigns/x");
   v1::Campaign c;
-  EXPECT_EQ(campaigns->GetCampaign(Context("").get(), req, &c).error_code(),
+  EXPECT_EQ(campaigns->GetCampaign(BearerContext("").get(), req, &c).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_EQ(campaigns->GetCampaign(Context("not-a-key").get(), req, &c).error_code(),
+  EXPECT_EQ(campaigns->GetCampaign(BearerContext("not-a-key").get(), req, &c).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
   v1::ListTenantsRequest lreq;
   v1::ListTenantsResponse tl;
-  EXPECT_EQ(tenants->ListTenants(Context("wrong-admin").get(), lreq, &tl).error_code(),
+  EXPECT_EQ(tenants->ListTenants(BearerContext("wrong-admin").get(), lreq, &tl).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
   // A tenant key cannot manage tenants.
   const std::string key = NewTenant("keyed");
-  EXPECT_EQ(tenants->ListTenants(Context(key).get(), lreq, &tl).error_code(),
+  EXPECT_EQ(tenants->ListTenants(BearerContext(key).get(), lreq, &tl).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
   // A revoked key stops working.
   v1::ListApiKeysRequest kreq;
   kreq.set_parent("tenants/keyed");
   v1::ListApiKeysResponse keys;
-  ASSERT_TRUE(tenants->ListApiKeys(Context(kAdminKey).get(), kreq, &keys).ok());
+  ASSERT_TRUE(tenants->ListApiKeys(BearerContext(kAdminKey).get(), kreq, &keys).ok());
   ASSERT_EQ(keys.api_keys_size(), 1);
   v1::RevokeApiKeyRequest rreq;
   rreq.set_name(keys.api_keys(0).name());
   v1::ApiKey revoked;
-  ASSERT_TRUE(tenants->RevokeApiKey(Context(kAdminKey).get(), rreq, &revoked).ok());
+  ASSERT_TRUE(tenants->RevokeApiKey(BearerContext(kAdminKey).get(), rreq, &revoked).ok());
   v1::ListCampaignsRequest listreq;
   listreq.set_parent("tenants/keyed");
   v1::ListCampaignsResponse list;
-  EXPECT_EQ(campaigns->ListCampaigns(Context(key).get(), listreq, &list).error_code(),
+  EXPECT_EQ(campaigns->ListCampaigns(BearerContext(key).get(), listreq, &list).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
 }
 
@@ -810,77 +718,77 @@ TEST_F(CampaignTest, AnotherTenantsResourcesAreNotFoundAndUnchanged) {
   const std::vector<std::string> accounts = ImportAccounts("owner", owner_key, 1);
   ASSERT_FALSE(accounts.empty());
   const std::string media = NewMedia("owner", owner_key);
-  auto campaigns = v1::CampaignService::NewStub(channel_);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   v1::CreateCampaignRequest req = PpvCampaign("owner", {accounts[0]}, media, "Mine");
   req.mutable_campaign()->set_save_as_draft(true);
   v1::Campaign draft;
-  ASSERT_TRUE(campaigns->CreateCampaign(Context(owner_key).get(), req, &draft).ok());
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(owner_key).get(), req, &draft).ok());
 
   const std::string intruder = NewTenant("intruder");
-  auto accounts_stub = v1::AccountService::NewStub(channel_);
-  auto media_stub = v1::MediaService::NewStub(channel_);
+  auto accounts_stub = v1::AccountService::NewStub(stack_->channel());
+  auto media_stub = v1::MediaService::NewStub(stack_->channel());
   v1::Campaign c;
   v1::GetCampaignRequest get;
   get.set_name(draft.name());
-  EXPECT_EQ(campaigns->GetCampaign(Context(intruder).get(), get, &c).error_code(),
+  EXPECT_EQ(campaigns->GetCampaign(BearerContext(intruder).get(), get, &c).error_code(),
             grpc::StatusCode::NOT_FOUND);
   v1::LaunchCampaignRequest launch;
   launch.set_name(draft.name());
-  EXPECT_EQ(campaigns->LaunchCampaign(Context(intruder).get(), launch, &c).error_code(),
+  EXPECT_EQ(campaigns->LaunchCampaign(BearerContext(intruder).get(), launch, &c).error_code(),
             grpc::StatusCode::NOT_FOUND);
   v1::CancelCampaignRequest cancel;
   cancel.set_name(draft.name());
   v1::CancelCampaignResponse cr;
-  EXPECT_EQ(campaigns->CancelCampaign(Context(intruder).get(), cancel, &cr).error_code(),
+  EXPECT_EQ(campaigns->CancelCampaign(BearerContext(intruder).get(), cancel, &cr).error_code(),
             grpc::StatusCode::NOT_FOUND);
   v1::UpdateCampaignRequest update;
   update.mutable_campaign()->set_name(draft.name());
   update.mutable_campaign()->mutable_content()->set_text("hijacked");
   update.mutable_update_mask()->add_paths("content.text");
-  EXPECT_EQ(campaigns->UpdateCampaign(Context(intruder).get(), update, &c).error_code(),
+  EXPECT_EQ(campaigns->UpdateCampaign(BearerContext(intruder).get(), update, &c).error_code(),
             grpc::StatusCode::NOT_FOUND);
   v1::ListCampaignsRequest list;
   list.set_parent("tenants/owner");
   v1::ListCampaignsResponse lr;
-  EXPECT_EQ(campaigns->ListCampaigns(Context(intruder).get(), list, &lr).error_code(),
+  EXPECT_EQ(campaigns->ListCampaigns(BearerContext(intruder).get(), list, &lr).error_code(),
             grpc::StatusCode::NOT_FOUND);
   v1::ListDeliveriesRequest ld;
   ld.set_parent(draft.name());
   v1::ListDeliveriesResponse ldr;
-  EXPECT_EQ(campaigns->ListDeliveries(Context(intruder).get(), ld, &ldr).error_code(),
+  EXPECT_EQ(campaigns->ListDeliveries(BearerContext(intruder).get(), ld, &ldr).error_code(),
             grpc::StatusCode::NOT_FOUND);
   v1::GetAccountRequest ga;
   ga.set_name(accounts[0]);
   v1::Account account;
-  EXPECT_EQ(accounts_stub->GetAccount(Context(intruder).get(), ga, &account).error_code(),
+  EXPECT_EQ(accounts_stub->GetAccount(BearerContext(intruder).get(), ga, &account).error_code(),
             grpc::StatusCode::NOT_FOUND);
   v1::PauseAccountRequest pa;
   pa.set_name(accounts[0]);
-  EXPECT_EQ(accounts_stub->PauseAccount(Context(intruder).get(), pa, &account).error_code(),
+  EXPECT_EQ(accounts_stub->PauseAccount(BearerContext(intruder).get(), pa, &account).error_code(),
             grpc::StatusCode::NOT_FOUND);
   v1::GetTeamRequest gt;
   gt.set_name("tenants/owner/teams/main");
   v1::Team team;
-  EXPECT_EQ(accounts_stub->GetTeam(Context(intruder).get(), gt, &team).error_code(),
+  EXPECT_EQ(accounts_stub->GetTeam(BearerContext(intruder).get(), gt, &team).error_code(),
             grpc::StatusCode::NOT_FOUND);
   v1::GetMediaAssetRequest gm;
   gm.set_name(media);
   v1::MediaAsset asset;
-  EXPECT_EQ(media_stub->GetMediaAsset(Context(intruder).get(), gm, &asset).error_code(),
+  EXPECT_EQ(media_stub->GetMediaAsset(BearerContext(intruder).get(), gm, &asset).error_code(),
             grpc::StatusCode::NOT_FOUND);
   v1::WatchCampaignRequest watch;
   watch.set_name(draft.name());
-  auto ctx = Context(intruder);
+  auto ctx = BearerContext(intruder);
   auto reader = campaigns->WatchCampaign(ctx.get(), watch);
   v1::WatchCampaignResponse ignored;
   EXPECT_FALSE(reader->Read(&ignored));
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
 
   // Nothing changed for the owner.
-  ASSERT_TRUE(campaigns->GetCampaign(Context(owner_key).get(), get, &c).ok());
+  ASSERT_TRUE(campaigns->GetCampaign(BearerContext(owner_key).get(), get, &c).ok());
   EXPECT_EQ(c.state(), v1::Campaign::DRAFT);
   EXPECT_EQ(c.content().text(), "Mine");
-  ASSERT_TRUE(accounts_stub->GetAccount(Context(owner_key).get(), ga, &account).ok());
+  ASSERT_TRUE(accounts_stub->GetAccount(BearerContext(owner_key).get(), ga, &account).ok());
   EXPECT_FALSE(account.paused());
 }
 
@@ -889,7 +797,7 @@ TEST_F(CampaignTest, InvalidCampaignsAreRefusedAndStoreNothing) {
   const std::vector<std::string> accounts = ImportAccounts("strict", key, 1);
   ASSERT_FALSE(accounts.empty());
   const std::string media = NewMedia("strict", key);
-  auto campaigns = v1::CampaignService::NewStub(channel_);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   const v1::CreateCampaignRequest good = PpvCampaign("strict", {accounts[0]}, media, "ok");
 
   struct Case {
@@ -945,7 +853,7 @@ TEST_F(CampaignTest, InvalidCampaignsAreRefusedAndStoreNothing) {
     v1::CreateCampaignRequest req = good;
     c.mutate(req);
     v1::Campaign out;
-    grpc::Status s = campaigns->CreateCampaign(Context(key).get(), req, &out);
+    grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &out);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.name;
     EXPECT_NE(s.error_message().find(c.field), std::string::npos)
         << c.name << ": " << s.error_message();
@@ -953,7 +861,7 @@ TEST_F(CampaignTest, InvalidCampaignsAreRefusedAndStoreNothing) {
   v1::ListCampaignsRequest list;
   list.set_parent("tenants/strict");
   v1::ListCampaignsResponse lr;
-  ASSERT_TRUE(campaigns->ListCampaigns(Context(key).get(), list, &lr).ok());
+  ASSERT_TRUE(campaigns->ListCampaigns(BearerContext(key).get(), list, &lr).ok());
   EXPECT_EQ(lr.campaigns_size(), 0);
 }
 

@@ -5,9 +5,9 @@
 #include <gmock/gmock.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <herald/common/strings.h>
+#include <herald/testing/herald_api.h>
 #include <herald/testing/herald_process.h>
 #include <herald/testing/net.h>
 #include <herald/testing/redis_server.h>
@@ -22,20 +22,11 @@
 namespace herald {
 namespace {
 
+using testing::CommandResult;
 using ::testing::HasSubstr;
 using testing::HeraldProcess;
 
 constexpr char kAdminKey[] = "e2e-platform-admin-key";
-
-struct CtlResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::ostream& operator<<(std::ostream& os, const CtlResult& r) {
-  return os << "exit " << r.exit_code << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
-}
 
 template <typename Message>
 Message FromJson(const std::string& json) {
@@ -72,36 +63,19 @@ class HeraldctlTest : public ::testing::Test {
   }
 
   // Runs heraldctl with `args`, against the test's herald, with only the environment given here.
-  CtlResult Run(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
-    args.insert(args.begin(), testing::BuildPath("tools/heraldctl/heraldctl"));
-    env.emplace("HERALD_SERVER", herald_->grpc_target());
-    for (const char* name : {"HERALD_API_KEY", "HERALD_API_KEY_FILE", "HERALD_TENANT", "HERALD_TLS",
-                             "HERALD_TIMEOUT"}) {
-      env.emplace(name, "");
-    }
-    CtlResult result;
-    auto process = testing::Subprocess::Start({.argv = args, .env = env});
-    if (!process.ok()) {
-      result.err = process.status().ToString();
-      return result;
-    }
-    if (auto status = process->Wait(absl::Seconds(60)); status && WIFEXITED(*status)) {
-      result.exit_code = WEXITSTATUS(*status);
-    }
-    result.out = process->Stdout();
-    result.err = process->Stderr();
-    return result;
+  CommandResult Run(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+    return testing::RunHeraldctl(herald_->grpc_target(), std::move(args), std::move(env));
   }
 
-  CtlResult Admin(std::vector<std::string> args) {
+  CommandResult Admin(std::vector<std::string> args) {
     return Run(std::move(args), {{"HERALD_API_KEY", kAdminKey}});
   }
 
   // Creates tenant `tenant` and returns a key of it.
   std::string CreateTenantWithKey(const std::string& tenant) {
-    const CtlResult created = Admin({"tenants", "create", tenant, "--display-name=E2E Agency"});
+    const CommandResult created = Admin({"tenants", "create", tenant, "--display-name=E2E Agency"});
     EXPECT_EQ(created.exit_code, 0) << created;
-    const CtlResult key = Admin({"keys", "create", tenant, "--display-name=ops", "--json"});
+    const CommandResult key = Admin({"keys", "create", tenant, "--display-name=ops", "--json"});
     EXPECT_EQ(key.exit_code, 0) << key;
     return FromJson<v1::CreateApiKeyResponse>(key.out).secret();
   }
@@ -111,25 +85,25 @@ class HeraldctlTest : public ::testing::Test {
 };
 
 TEST_F(HeraldctlTest, PlatformAdminCreatesTenantAndKey) {
-  const CtlResult created = Admin({"tenants", "create", "acme", "--display-name=Acme Agency"});
+  const CommandResult created = Admin({"tenants", "create", "acme", "--display-name=Acme Agency"});
   ASSERT_EQ(created.exit_code, 0) << created;
   EXPECT_THAT(created.out, HasSubstr("name: tenants/acme"));
   EXPECT_THAT(created.out, HasSubstr("display_name: Acme Agency"));
 
-  const CtlResult got = Admin({"tenants", "get", "acme", "--json"});
+  const CommandResult got = Admin({"tenants", "get", "acme", "--json"});
   ASSERT_EQ(got.exit_code, 0) << got;
   EXPECT_EQ(FromJson<v1::Tenant>(got.out).display_name(), "Acme Agency");
 
-  const CtlResult listed = Admin({"tenants", "list"});
+  const CommandResult listed = Admin({"tenants", "list"});
   ASSERT_EQ(listed.exit_code, 0) << listed;
   EXPECT_THAT(listed.out, HasSubstr("acme  Acme Agency"));
 
   // Keys: the secret is printed once; listing shows its prefix only.
-  const CtlResult key = Admin({"keys", "create", "acme", "--display-name=crm-prod"});
+  const CommandResult key = Admin({"keys", "create", "acme", "--display-name=crm-prod"});
   ASSERT_EQ(key.exit_code, 0) << key;
   EXPECT_THAT(key.out, HasSubstr("secret: "));
   EXPECT_THAT(key.err, HasSubstr("cannot show it again"));
-  const CtlResult keys = Admin({"keys", "list", "acme", "--json"});
+  const CommandResult keys = Admin({"keys", "list", "acme", "--json"});
   ASSERT_EQ(keys.exit_code, 0) << keys;
   const auto key_list = FromJson<v1::ListApiKeysResponse>(keys.out);
   ASSERT_EQ(key_list.api_keys_size(), 1);
@@ -146,19 +120,19 @@ TEST_F(HeraldctlTest, TenantCreatesTeamAndAccountsAndListsThemAsJson) {
   const std::map<std::string, std::string> env = {
       {"HERALD_API_KEY", secret}, {"HERALD_TENANT", "acme"}, {"UPSTREAM_KEY", "ofapi-key-1234"}};
 
-  const CtlResult team = Run({"teams", "create", "main", "--display-name=Main team",
-                              "--upstream-key-env=UPSTREAM_KEY", "--rate-limit=600"},
-                             env);
+  const CommandResult team = Run({"teams", "create", "main", "--display-name=Main team",
+                                  "--upstream-key-env=UPSTREAM_KEY", "--rate-limit=600"},
+                                 env);
   ASSERT_EQ(team.exit_code, 0) << team;
   EXPECT_THAT(team.out, ::testing::Not(HasSubstr("ofapi-key-1234")));
 
   for (const std::string id : {"acct_a", "acct_b"}) {
-    const CtlResult account =
+    const CommandResult account =
         Run({"accounts", "create", id, "--team=main", "--pace=60", "--max-in-flight=2"}, env);
     ASSERT_EQ(account.exit_code, 0) << account;
   }
 
-  const CtlResult teams = Run({"teams", "list", "--json"}, env);
+  const CommandResult teams = Run({"teams", "list", "--json"}, env);
   ASSERT_EQ(teams.exit_code, 0) << teams;
   const auto team_list = FromJson<v1::ListTeamsResponse>(teams.out);
   ASSERT_EQ(team_list.teams_size(), 1);
@@ -167,7 +141,7 @@ TEST_F(HeraldctlTest, TenantCreatesTeamAndAccountsAndListsThemAsJson) {
   EXPECT_EQ(team_list.teams(0).upstream_api_key_hint(), "1234");
   EXPECT_TRUE(team_list.teams(0).upstream_api_key().empty());
 
-  const CtlResult accounts = Run({"accounts", "list", "--team=main", "--json"}, env);
+  const CommandResult accounts = Run({"accounts", "list", "--team=main", "--json"}, env);
   ASSERT_EQ(accounts.exit_code, 0) << accounts;
   const auto account_list = FromJson<v1::ListAccountsResponse>(accounts.out);
   ASSERT_EQ(account_list.accounts_size(), 2);
@@ -177,13 +151,13 @@ TEST_F(HeraldctlTest, TenantCreatesTeamAndAccountsAndListsThemAsJson) {
   EXPECT_EQ(account_list.accounts(1).max_in_flight(), 2);
 
   // Tables for people, updates of the flags given only, pause.
-  const CtlResult paused = Run({"accounts", "pause", "acct_b"}, env);
+  const CommandResult paused = Run({"accounts", "pause", "acct_b"}, env);
   ASSERT_EQ(paused.exit_code, 0) << paused;
-  const CtlResult updated = Run({"accounts", "update", "acct_a", "--pace=30"}, env);
+  const CommandResult updated = Run({"accounts", "update", "acct_a", "--pace=30"}, env);
   ASSERT_EQ(updated.exit_code, 0) << updated;
   EXPECT_THAT(updated.out, HasSubstr("sends_per_minute: 30"));
   EXPECT_THAT(updated.out, HasSubstr("max_in_flight: 2"));
-  const CtlResult table = Run({"accounts", "list"}, env);
+  const CommandResult table = Run({"accounts", "list"}, env);
   ASSERT_EQ(table.exit_code, 0) << table;
   EXPECT_THAT(table.out, HasSubstr("acct_a  main"));
   EXPECT_THAT(table.out, HasSubstr("paused"));
@@ -197,7 +171,7 @@ TEST_F(HeraldctlTest, ExitCodesScriptsCanTrust) {
   EXPECT_EQ(Run({"accounts", "create", "acct_a"}, env).exit_code, 2);
   EXPECT_EQ(Run({"teams", "list", "--no-such-flag"}, env).exit_code, 2);
   // NOT_FOUND.
-  const CtlResult missing = Run({"accounts", "get", "acct_missing"}, env);
+  const CommandResult missing = Run({"accounts", "get", "acct_missing"}, env);
   EXPECT_EQ(missing.exit_code, 4) << missing;
   EXPECT_THAT(missing.err, HasSubstr("NOT_FOUND"));
   // A wrong key, and a tenant key on the platform-admin service.
@@ -228,7 +202,7 @@ TEST_F(HeraldctlTest, DraftCampaignFromYamlIsListedCancelledAndWatchedToItsEnd) 
                          "targets:\n"
                          "  - {account: acct_a, user_lists: [fans]}\n"
                          "  - {account: acct_b, fan_ids: [11, 12]}\n";
-  const CtlResult created =
+  const CommandResult created =
       Run({"campaigns", "create", "--file=" + file, "--draft", "--json"}, env);
   ASSERT_EQ(created.exit_code, 0) << created;
   const auto campaign = FromJson<v1::Campaign>(created.out);
@@ -237,23 +211,23 @@ TEST_F(HeraldctlTest, DraftCampaignFromYamlIsListedCancelledAndWatchedToItsEnd) 
   ASSERT_EQ(campaign.targets_size(), 2);
   EXPECT_EQ(campaign.targets(0).account(), "tenants/acme/accounts/acct_a");
 
-  const CtlResult updated =
+  const CommandResult updated =
       Run({"campaigns", "update", campaign.name(), "--text=Changed", "--json"}, env);
   ASSERT_EQ(updated.exit_code, 0) << updated;
   EXPECT_EQ(FromJson<v1::Campaign>(updated.out).content().text(), "Changed");
   EXPECT_EQ(FromJson<v1::Campaign>(updated.out).display_name(), "Friday drop");
 
-  const CtlResult drafts = Run({"campaigns", "list", "--state=draft", "--json"}, env);
+  const CommandResult drafts = Run({"campaigns", "list", "--state=draft", "--json"}, env);
   ASSERT_EQ(drafts.exit_code, 0) << drafts;
   ASSERT_EQ(FromJson<v1::ListCampaignsResponse>(drafts.out).campaigns_size(), 1);
 
-  const CtlResult cancelled = Run({"campaigns", "cancel", campaign.name()}, env);
+  const CommandResult cancelled = Run({"campaigns", "cancel", campaign.name()}, env);
   ASSERT_EQ(cancelled.exit_code, 0) << cancelled;
   EXPECT_THAT(cancelled.out, HasSubstr("state: CANCELLED"));
 
   // The stream of a final campaign ends at once: exit 3, as it did not complete. Not a
   // terminal, so one line per change.
-  const CtlResult watched = Run({"campaigns", "watch", std::string(campaign.name())}, env);
+  const CommandResult watched = Run({"campaigns", "watch", std::string(campaign.name())}, env);
   EXPECT_EQ(watched.exit_code, 3) << watched;
   EXPECT_THAT(watched.out, HasSubstr(" CANCELLED "));
   EXPECT_THAT(watched.err, HasSubstr("campaign ended CANCELLED"));
@@ -283,20 +257,20 @@ TEST_F(HeraldctlUpstreamTest, PpvCampaignIsWatchedUntilItCompletes) {
   const std::map<std::string, std::string> env = {
       {"HERALD_API_KEY", secret}, {"HERALD_TENANT", "acme"}, {"SIM_KEY", "sim-key-1"}};
   ASSERT_EQ(Run({"teams", "create", "main", "--upstream-key-env=SIM_KEY"}, env).exit_code, 0);
-  const CtlResult synced = Run({"accounts", "sync", "--team=main", "--json"}, env);
+  const CommandResult synced = Run({"accounts", "sync", "--team=main", "--json"}, env);
   ASSERT_EQ(synced.exit_code, 0) << synced;
   const auto created_accounts = FromJson<v1::SyncAccountsResponse>(synced.out).created();
   ASSERT_EQ(created_accounts.size(), 2);
   const std::string account_a = created_accounts[0].name();
   const std::string account_b = created_accounts[1].name();
 
-  const CtlResult media =
+  const CommandResult media =
       Run({"media", "create", "--url=https://cdn.example.com/teaser.mp4", "--json"}, env);
   ASSERT_EQ(media.exit_code, 0) << media;
   const auto asset = FromJson<v1::MediaAsset>(media.out);
   EXPECT_EQ(asset.type(), v1::MediaAsset::VIDEO);
 
-  const CtlResult campaign =
+  const CommandResult campaign =
       Run({"campaigns", "create", "--text=New video, just for you", "--price=15.00",
            "--media=" + asset.name(), "--accounts=" + account_a + "," + account_b, "--lists=fans",
            "--json"},
@@ -304,18 +278,18 @@ TEST_F(HeraldctlUpstreamTest, PpvCampaignIsWatchedUntilItCompletes) {
   ASSERT_EQ(campaign.exit_code, 0) << campaign;
   const std::string name = FromJson<v1::Campaign>(campaign.out).name();
 
-  const CtlResult watched = Run({"campaigns", "watch", name}, env);
+  const CommandResult watched = Run({"campaigns", "watch", name}, env);
   EXPECT_EQ(watched.exit_code, 0) << watched;
   EXPECT_THAT(watched.out, HasSubstr(" COMPLETED deliveries 2/2 failed 0"));
 
-  const CtlResult deliveries = Run({"campaigns", "deliveries", name, "--json"}, env);
+  const CommandResult deliveries = Run({"campaigns", "deliveries", name, "--json"}, env);
   ASSERT_EQ(deliveries.exit_code, 0) << deliveries;
   const auto list = FromJson<v1::ListDeliveriesResponse>(deliveries.out);
   ASSERT_EQ(list.deliveries_size(), 2);
   for (const auto& d : list.deliveries()) {
     EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.account() << ": " << d.error();
   }
-  const CtlResult table = Run({"campaigns", "list"}, env);
+  const CommandResult table = Run({"campaigns", "list"}, env);
   ASSERT_EQ(table.exit_code, 0) << table;
   EXPECT_THAT(table.out, HasSubstr("COMPLETED"));
   EXPECT_THAT(table.out, HasSubstr("$15.00"));
@@ -326,23 +300,23 @@ TEST_F(HeraldctlUpstreamTest, ListsAndSegments) {
   const std::map<std::string, std::string> env = {
       {"HERALD_API_KEY", secret}, {"HERALD_TENANT", "acme"}, {"SIM_KEY", "sim-key-1"}};
   ASSERT_EQ(Run({"teams", "create", "main", "--upstream-key-env=SIM_KEY"}, env).exit_code, 0);
-  const CtlResult synced = Run({"accounts", "sync", "--team=main", "--json"}, env);
+  const CommandResult synced = Run({"accounts", "sync", "--team=main", "--json"}, env);
   ASSERT_EQ(synced.exit_code, 0) << synced;
   const auto created_accounts = FromJson<v1::SyncAccountsResponse>(synced.out).created();
   ASSERT_FALSE(created_accounts.empty());
   const std::string account = created_accounts[0].name();
 
-  const CtlResult lists = Run({"lists", "list", account}, env);
+  const CommandResult lists = Run({"lists", "list", account}, env);
   ASSERT_EQ(lists.exit_code, 0) << lists;
   EXPECT_THAT(lists.out, HasSubstr("fans"));
-  const CtlResult created = Run({"lists", "create", account, "VIPs", "--json"}, env);
+  const CommandResult created = Run({"lists", "create", account, "VIPs", "--json"}, env);
   ASSERT_EQ(created.exit_code, 0) << created;
   const std::string list_id = FromJson<v1::UserList>(created.out).id();
   ASSERT_FALSE(list_id.empty());
   // Two real fans of the account, from the simulator.
   auto teams = testing::HttpGet(sim_->port(), "/_sim/teams");
   ASSERT_TRUE(teams.ok()) << teams.status();
-  const std::string upstream_id = account.substr(account.rfind('/') + 1);
+  const std::string upstream_id = testing::ShortId(account);
   const size_t at = teams->body.find(upstream_id);
   const size_t ids = teams->body.find("\"sample_fan_ids\":[", at);
   ASSERT_NE(ids, std::string::npos);
@@ -350,17 +324,17 @@ TEST_F(HeraldctlUpstreamTest, ListsAndSegments) {
   std::vector<std::string_view> fans = StrSplit(
       std::string_view(teams->body).substr(begin, teams->body.find(']', begin) - begin), ',');
   ASSERT_GE(fans.size(), 2u);
-  const CtlResult added = Run(
+  const CommandResult added = Run(
       {"lists", "add", account, list_id, StrCat("--fans=", fans[0], ",", fans[1]), "--json"}, env);
   ASSERT_EQ(added.exit_code, 0) << added;
   EXPECT_EQ(FromJson<v1::AddFansToUserListResponse>(added.out).batches(), 1);
   EXPECT_EQ(FromJson<v1::AddFansToUserListResponse>(added.out).fans_added(), 2);
 
-  const CtlResult segment =
+  const CommandResult segment =
       Run({"segments", "create", "Top spenders", "--min-spend=50.00", "--json"}, env);
   ASSERT_EQ(segment.exit_code, 0) << segment;
   EXPECT_EQ(FromJson<v1::Segment>(segment.out).min_lifetime_spend_cents(), 5000);
-  const CtlResult segments = Run({"segments", "list"}, env);
+  const CommandResult segments = Run({"segments", "list"}, env);
   ASSERT_EQ(segments.exit_code, 0) << segments;
   EXPECT_THAT(segments.out, HasSubstr("spend >= $50.00"));
 }

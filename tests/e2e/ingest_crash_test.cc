@@ -42,13 +42,12 @@
 
 #include <herald/common/strings.h>
 #include <herald/store/crypto.h>
+#include <herald/testing/herald_api.h>
 #include <herald/testing/herald_process.h>
 #include <herald/testing/redis_server.h>
 #include <herald/testing/simulator_process.h>
-#include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/analytics.grpc.pb.h>
 #include <herald/v1/events.grpc.pb.h>
-#include <herald/v1/tenant.grpc.pb.h>
 
 namespace herald {
 namespace {
@@ -71,6 +70,8 @@ constexpr int kSenders = 16;
 // Attempts per event after the restart before the test gives up on it.
 constexpr int kMaxAttempts = 5;
 constexpr auto kRequestTimeout = std::chrono::seconds(10);
+// The deadline of each gRPC call to the api process.
+constexpr absl::Duration kRpcTimeout = absl::Seconds(30);
 constexpr auto kToken = asio::as_tuple(asio::use_awaitable);
 
 constexpr char kAdminKey[] = "admin-secret-for-ingest-crash";
@@ -318,47 +319,20 @@ class IngestCrashTest : public ::testing::Test {
     channel_ = grpc::CreateChannel(api_->grpc_target(), grpc::InsecureChannelCredentials());
   }
 
-  static std::unique_ptr<grpc::ClientContext> Context(std::string_view key) {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->AddMetadata("authorization", StrCat("Bearer ", key));
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    return ctx;
-  }
-
   // Creates the tenant, its API key and a team on the simulator's team-1 (which registers the
   // team's webhook) with its accounts. Returns the tenant's key; `accounts` gets the upstream
   // account ids.
   std::string CreateTenantAndTeam(std::vector<std::string>* accounts) {
-    auto tenants = v1::TenantService::NewStub(channel_);
-    v1::CreateTenantRequest treq;
-    treq.set_tenant_id(kTenant);
-    v1::Tenant tenant;
-    grpc::Status s = tenants->CreateTenant(Context(kAdminKey).get(), treq, &tenant);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    v1::CreateApiKeyRequest kreq;
-    kreq.set_parent(tenant.name());
-    v1::CreateApiKeyResponse key;
-    s = tenants->CreateApiKey(Context(kAdminKey).get(), kreq, &key);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-
-    auto stub = v1::AccountService::NewStub(channel_);
-    v1::CreateTeamRequest req;
-    req.set_parent(tenant.name());
-    req.set_team_id(kTeam);
-    req.mutable_team()->set_upstream_api_key("sim-key-1");
-    v1::Team team;
-    s = stub->CreateTeam(Context(key.secret()).get(), req, &team);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    EXPECT_TRUE(team.webhook_id().starts_with("wh_")) << team.webhook_error();
-    v1::SyncAccountsRequest sreq;
-    sreq.set_team(team.name());
-    v1::SyncAccountsResponse synced;
-    s = stub->SyncAccounts(Context(key.secret()).get(), sreq, &synced);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    for (const v1::Account& a : synced.created()) {
-      accounts->push_back(a.name().substr(a.name().rfind('/') + 1));
-    }
-    return key.secret();
+    auto key = testing::CreateTenant(channel_, kAdminKey, kTenant, "", kRpcTimeout);
+    EXPECT_TRUE(key.ok()) << key.status();
+    if (!key.ok()) return "";
+    auto team = testing::CreateTeamWithAccounts(
+        channel_, *key, kTenant, {.team_id = kTeam, .rate_limit_per_minute = 0}, kRpcTimeout);
+    EXPECT_TRUE(team.ok()) << team.status();
+    if (!team.ok()) return *key;
+    EXPECT_TRUE(team->team.webhook_id().starts_with("wh_")) << team->team.webhook_error();
+    for (const std::string& name : team->accounts) accounts->push_back(testing::ShortId(name));
+    return *key;
   }
 
   // The team's signing secret, as the upstream got it: Herald stores it sealed with its encryption
@@ -460,8 +434,8 @@ TEST_F(IngestCrashTest, KilledUnderLoadLosesNoAcknowledgedEventAndAppliesRetries
     v1::GetAccountOverviewRequest req;
     req.set_name(StrCat("tenants/", kTenant, "/accounts/", account));
     v1::AccountOverview overview;
-    grpc::Status s = v1::AnalyticsService::NewStub(channel_)->GetAccountOverview(Context(key).get(),
-                                                                                 req, &overview);
+    grpc::Status s = v1::AnalyticsService::NewStub(channel_)->GetAccountOverview(
+        testing::BearerContext(key, kRpcTimeout).get(), req, &overview);
     ASSERT_TRUE(s.ok()) << s.error_message();
     EXPECT_EQ(overview.new_subscribers(), subscriptions[account]) << account;
     EXPECT_EQ(overview.sent(), sent[account]) << account;
@@ -478,7 +452,7 @@ TEST_F(IngestCrashTest, KilledUnderLoadLosesNoAcknowledgedEventAndAppliesRetries
   // resumes after the last cursor it received, as the API documents.
   for (int subscriptions_left = 10; seen.size() < by_fan.size() && subscriptions_left > 0;
        --subscriptions_left) {
-    auto ctx = Context(key);
+    auto ctx = testing::BearerContext(key, kRpcTimeout);
     auto reader = v1::EventService::NewStub(channel_)->Subscribe(ctx.get(), sreq);
     v1::Event e;
     while (seen.size() < by_fan.size() && reader->Read(&e)) {

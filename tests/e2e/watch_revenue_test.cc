@@ -10,22 +10,17 @@
 #include <gtest/gtest.h>
 
 #include <herald/common/strings.h>
-#include <herald/testing/herald_process.h>
-#include <herald/testing/redis_server.h>
-#include <herald/testing/simulator_process.h>
-#include <herald/v1/account.grpc.pb.h>
+#include <herald/testing/herald_api.h>
+#include <herald/testing/herald_stack_suite.h>
 #include <herald/v1/analytics.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
-#include <herald/v1/media.grpc.pb.h>
-#include <herald/v1/tenant.grpc.pb.h>
 
 namespace herald {
 namespace {
 
 using google::protobuf::util::MessageDifferencer;
-using testing::HeraldProcess;
-using testing::RedisServer;
-using testing::SimulatorProcess;
+using testing::BearerContext;
+using testing::HeraldStack;
 
 constexpr char kAdminKey[] = "admin-secret-for-watch-revenue-tests";
 constexpr int kAccounts = 3;
@@ -45,126 +40,52 @@ bool IsFinal(const v1::Campaign& c) {
   }
 }
 
-class WatchRevenueTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    auto redis = RedisServer::Start();
-    if (!redis.ok()) {
-      setup_error_ = redis.status().ToString();
-      return;
-    }
-    redis_ = redis->release();
+class WatchRevenueTest : public testing::HeraldStackSuite<WatchRevenueTest> {
+ public:
+  static HeraldStack::Options StackOptions() {
     // Delivery takes milliseconds and Herald sees it finish within a poll (50 ms); every
     // recipient buys 3-5 s after delivery, well after the campaign is final.
-    auto sim = SimulatorProcess::Start(
-        {.args = {"--teams=1", StrCat("--accounts_per_team=", kAccounts), "--fans_per_account=20",
-                  "--delivery_rate=2000", "--rate_limit_per_minute=100000",
-                  "--purchase_probability=1", "--fan_behavior=uniform", "--purchase_delay_min=3s",
-                  "--purchase_delay_max=5s", "--webhook_retry_base=50ms"}});
-    if (!sim.ok()) {
-      setup_error_ = sim.status().ToString();
-      return;
-    }
-    sim_ = sim->release();
-    auto herald = HeraldProcess::Start(
-        {.args = {"serve", "--role=all", StrCat("--upstream_url=http://127.0.0.1:", sim_->port()),
-                  "--poll_interval=50ms", "--log_level=warn"},
-         .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'c')}},
-         .redis_port = redis_->port(),
-         .register_webhooks = true});
-    if (!herald.ok()) {
-      setup_error_ = herald.status().ToString();
-      return;
-    }
-    herald_ = herald->release();
-    channel_ = grpc::CreateChannel(herald_->grpc_target(), grpc::InsecureChannelCredentials());
+    return {.simulator_args = {"--teams=1", StrCat("--accounts_per_team=", kAccounts),
+                               "--fans_per_account=20", "--delivery_rate=2000",
+                               "--rate_limit_per_minute=100000", "--purchase_probability=1",
+                               "--fan_behavior=uniform", "--purchase_delay_min=3s",
+                               "--purchase_delay_max=5s", "--webhook_retry_base=50ms"},
+            .herald_args = {"--poll_interval=50ms", "--log_level=warn"},
+            .admin_key = kAdminKey,
+            .encryption_key = std::string(64, 'c'),
+            .register_webhooks = true};
   }
 
-  static void TearDownTestSuite() {
-    delete herald_;
-    delete sim_;
-    delete redis_;
-  }
-
-  void SetUp() override {
-    if (herald_ == nullptr) FAIL() << "the suite's processes did not start: " << setup_error_;
-  }
-
-  static std::unique_ptr<grpc::ClientContext> Context(std::string_view key, int seconds = 20) {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->AddMetadata("authorization", StrCat("Bearer ", key));
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
-    return ctx;
-  }
-
+ protected:
   // A tenant with a team on the simulator's team (its webhook registered) and its accounts;
   // returns the tenant's key.
   static std::string NewTenantWithAccounts(const std::string& tenant,
                                            std::vector<std::string>* accounts) {
-    auto tenants = v1::TenantService::NewStub(channel_);
-    v1::CreateTenantRequest req;
-    req.set_tenant_id(tenant);
-    v1::Tenant created;
-    grpc::Status s = tenants->CreateTenant(Context(kAdminKey).get(), req, &created);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    v1::CreateApiKeyRequest kreq;
-    kreq.set_parent(created.name());
-    v1::CreateApiKeyResponse key;
-    s = tenants->CreateApiKey(Context(kAdminKey).get(), kreq, &key);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-
-    auto stub = v1::AccountService::NewStub(channel_);
-    v1::CreateTeamRequest treq;
-    treq.set_parent(created.name());
-    treq.set_team_id("main");
-    treq.mutable_team()->set_upstream_api_key("sim-key-1");
-    treq.mutable_team()->set_rate_limit_per_minute(60000);
-    v1::Team team;
-    s = stub->CreateTeam(Context(key.secret()).get(), treq, &team);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    EXPECT_TRUE(team.webhook_id().starts_with("wh_")) << team.webhook_error();
-    v1::SyncAccountsRequest sreq;
-    sreq.set_team(team.name());
-    v1::SyncAccountsResponse synced;
-    s = stub->SyncAccounts(Context(key.secret()).get(), sreq, &synced);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    for (const auto& a : synced.created()) accounts->push_back(a.name());
-    return key.secret();
+    auto key = testing::CreateTenant(stack_->channel(), kAdminKey, tenant);
+    EXPECT_TRUE(key.ok()) << key.status();
+    if (!key.ok()) return "";
+    auto team = testing::CreateTeamWithAccounts(stack_->channel(), *key, tenant);
+    EXPECT_TRUE(team.ok()) << team.status();
+    if (!team.ok()) return *key;
+    EXPECT_TRUE(team->team.webhook_id().starts_with("wh_")) << team->team.webhook_error();
+    *accounts = team->accounts;
+    return *key;
   }
 
   // A priced campaign to every account's fans, sent now; returns its name.
   static std::string SendPriced(const std::string& tenant, const std::string& key,
                                 const std::vector<std::string>& accounts) {
-    v1::CreateMediaAssetRequest mreq;
-    mreq.set_parent(StrCat("tenants/", tenant));
-    mreq.mutable_media_asset()->set_type(v1::MediaAsset::IMAGE);
-    mreq.mutable_media_asset()->set_source_url("https://cdn.example.com/set.jpg");
-    v1::MediaAsset asset;
-    grpc::Status s =
-        v1::MediaService::NewStub(channel_)->CreateMediaAsset(Context(key).get(), mreq, &asset);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    v1::CreateCampaignRequest req;
-    req.set_parent(StrCat("tenants/", tenant));
-    v1::Campaign* c = req.mutable_campaign();
-    c->mutable_content()->set_text("A new set");
-    c->mutable_content()->set_price_cents(kPriceCents);
-    c->mutable_content()->add_media(asset.name());
-    for (const auto& a : accounts) {
-      v1::AccountTarget* t = c->add_targets();
-      t->set_account(a);
-      t->add_user_lists("fans");
-    }
+    auto media = testing::CreateMediaAsset(stack_->channel(), key, tenant, v1::MediaAsset::IMAGE,
+                                           "https://cdn.example.com/set.jpg");
+    EXPECT_TRUE(media.ok()) << media.status();
+    const v1::CreateCampaignRequest req =
+        testing::CampaignToFans(tenant, accounts, "A new set", kPriceCents, media.value_or(""));
     v1::Campaign created;
-    s = v1::CampaignService::NewStub(channel_)->CreateCampaign(Context(key).get(), req, &created);
-    EXPECT_TRUE(s.ok()) << s.error_message() << herald_->Logs();
+    grpc::Status s = v1::CampaignService::NewStub(stack_->channel())
+                         ->CreateCampaign(BearerContext(key).get(), req, &created);
+    EXPECT_TRUE(s.ok()) << s.error_message() << stack_->herald().Logs();
     return created.name();
   }
-
-  static inline RedisServer* redis_ = nullptr;
-  static inline SimulatorProcess* sim_ = nullptr;
-  static inline HeraldProcess* herald_ = nullptr;
-  static inline std::shared_ptr<grpc::Channel> channel_;
-  static inline std::string setup_error_;
 };
 
 TEST_F(WatchRevenueTest, FollowRevenueCarriesPurchasesPastTheFinalStateUntilCancelled) {
@@ -177,8 +98,8 @@ TEST_F(WatchRevenueTest, FollowRevenueCarriesPurchasesPastTheFinalStateUntilCanc
   v1::WatchCampaignRequest req;
   req.set_name(name);
   req.set_follow_revenue(true);
-  auto ctx = Context(key, /*seconds=*/60);
-  auto reader = v1::CampaignService::NewStub(channel_)->WatchCampaign(ctx.get(), req);
+  auto ctx = BearerContext(key, absl::Seconds(60));
+  auto reader = v1::CampaignService::NewStub(stack_->channel())->WatchCampaign(ctx.get(), req);
   std::vector<v1::WatchCampaignResponse> changes;
   std::optional<size_t> final_at;  // index of the first final campaign
   v1::WatchCampaignResponse change;
@@ -199,7 +120,7 @@ TEST_F(WatchRevenueTest, FollowRevenueCarriesPurchasesPastTheFinalStateUntilCanc
   }
   const grpc::Status status = reader->Finish();
   ASSERT_TRUE(cancelled) << "the stream ended by itself: " << status.error_message() << "\n"
-                         << herald_->Logs();
+                         << stack_->herald().Logs();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED) << status.error_message();
   ASSERT_TRUE(final_at.has_value());
   EXPECT_EQ(changes[*final_at].campaign().state(), v1::Campaign::COMPLETED);
@@ -249,8 +170,9 @@ TEST_F(WatchRevenueTest, FollowRevenueCarriesPurchasesPastTheFinalStateUntilCanc
   // its figures included.
   v1::WatchCampaignRequest plain;
   plain.set_name(name);
-  auto plain_ctx = Context(key);
-  auto plain_reader = v1::CampaignService::NewStub(channel_)->WatchCampaign(plain_ctx.get(), plain);
+  auto plain_ctx = BearerContext(key);
+  auto plain_reader =
+      v1::CampaignService::NewStub(stack_->channel())->WatchCampaign(plain_ctx.get(), plain);
   std::vector<v1::WatchCampaignResponse> ended;
   while (plain_reader->Read(&change)) ended.push_back(change);
   const grpc::Status plain_status = plain_reader->Finish();

@@ -6,25 +6,22 @@
 #include <gtest/gtest.h>
 
 #include <herald/common/strings.h>
-#include <herald/testing/herald_process.h>
+#include <herald/testing/herald_api.h>
+#include <herald/testing/herald_stack_suite.h>
 #include <herald/testing/net.h>
-#include <herald/testing/redis_server.h>
-#include <herald/testing/simulator_process.h>
+#include <herald/testing/sim_ledger.h>
 #include <herald/testing/wait.h>
 #include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/analytics.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
 #include <herald/v1/events.grpc.pb.h>
-#include <herald/v1/media.grpc.pb.h>
-#include <herald/v1/tenant.grpc.pb.h>
 
 namespace herald {
 namespace {
 
 namespace json = boost::json;
-using testing::HeraldProcess;
-using testing::RedisServer;
-using testing::SimulatorProcess;
+using testing::BearerContext;
+using testing::HeraldStack;
 
 constexpr char kAdminKey[] = "admin-secret-for-webhook-tests";
 constexpr int kAccounts = 4;
@@ -39,127 +36,61 @@ struct LedgerMessage {
   int64_t net_cents = 0;  // from each purchase, with the platform's 20% fee rounded per purchase
 };
 
-class WebhooksTest : public ::testing::Test {
+class WebhooksTest : public testing::HeraldStackSuite<WebhooksTest> {
+ public:
+  static HeraldStack::Options StackOptions() {
+    // Every event is delivered, some twice; failed deliveries are retried quickly. Redis runs
+    // with AOF and fsync always: what it acknowledged survives its restart.
+    return {.redis = {.appendonly = true},
+            .simulator_args = {"--teams=2", StrCat("--accounts_per_team=", kAccounts),
+                               "--fans_per_account=30", "--delivery_rate=2000",
+                               "--rate_limit_per_minute=100000", "--purchase_probability=1",
+                               "--fan_behavior=uniform", "--purchase_delay_min=0s",
+                               "--purchase_delay_max=300ms", "--webhook_duplicate_rate=0.3",
+                               "--webhook_retry_base=50ms"},
+            .herald_args = {"--poll_interval=50ms", "--log_level=warn",
+                            "--webhook_max_body_bytes=4096", "--reconcile_schedule=300ms,2s"},
+            .admin_key = kAdminKey,
+            .encryption_key = std::string(64, 'b'),
+            .register_webhooks = true};
+  }
+
  protected:
-  static void SetUpTestSuite() {
-    // AOF with fsync always: what Redis acknowledged survives its restart.
-    auto redis = RedisServer::Start({.appendonly = true});
-    if (!redis.ok()) {
-      setup_error_ = redis.status().ToString();
-      return;
-    }
-    redis_ = redis->release();
-    // Every event is delivered, some twice; failed deliveries are retried quickly.
-    auto sim = SimulatorProcess::Start(
-        {.args = {"--teams=2", StrCat("--accounts_per_team=", kAccounts), "--fans_per_account=30",
-                  "--delivery_rate=2000", "--rate_limit_per_minute=100000",
-                  "--purchase_probability=1", "--fan_behavior=uniform", "--purchase_delay_min=0s",
-                  "--purchase_delay_max=300ms", "--webhook_duplicate_rate=0.3",
-                  "--webhook_retry_base=50ms"}});
-    if (!sim.ok()) {
-      setup_error_ = sim.status().ToString();
-      return;
-    }
-    sim_ = sim->release();
-    auto herald = HeraldProcess::Start(
-        {.args = {"serve", "--role=all", StrCat("--upstream_url=http://127.0.0.1:", sim_->port()),
-                  "--poll_interval=50ms", "--log_level=warn", "--webhook_max_body_bytes=4096",
-                  "--reconcile_schedule=300ms,2s"},
-         .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'b')}},
-         .redis_port = redis_->port(),
-         .register_webhooks = true});
-    if (!herald.ok()) {
-      setup_error_ = herald.status().ToString();
-      return;
-    }
-    herald_ = herald->release();
-    channel_ = grpc::CreateChannel(herald_->grpc_target(), grpc::InsecureChannelCredentials());
-  }
-
-  static void TearDownTestSuite() {
-    delete herald_;
-    delete sim_;
-    delete redis_;
-  }
-
-  void SetUp() override {
-    if (herald_ == nullptr) FAIL() << "the suite's processes did not start: " << setup_error_;
-  }
-
-  static std::unique_ptr<grpc::ClientContext> Context(std::string_view key) {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->AddMetadata("authorization", StrCat("Bearer ", key));
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    return ctx;
-  }
-
   static std::string NewTenant(const std::string& id) {
-    auto tenants = v1::TenantService::NewStub(channel_);
-    v1::CreateTenantRequest req;
-    req.set_tenant_id(id);
-    v1::Tenant tenant;
-    grpc::Status s = tenants->CreateTenant(Context(kAdminKey).get(), req, &tenant);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    v1::CreateApiKeyRequest kreq;
-    kreq.set_parent(tenant.name());
-    v1::CreateApiKeyResponse key;
-    s = tenants->CreateApiKey(Context(kAdminKey).get(), kreq, &key);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return key.secret();
+    auto key = testing::CreateTenant(stack_->channel(), kAdminKey, id);
+    EXPECT_TRUE(key.ok()) << key.status();
+    return key.value_or("");
   }
 
   // A team on upstream team `sim_team` (its webhook registered on creation) and its accounts.
   static std::vector<std::string> NewTeam(const std::string& tenant, const std::string& key,
                                           int sim_team, v1::Team* team) {
-    auto accounts = v1::AccountService::NewStub(channel_);
-    v1::CreateTeamRequest treq;
-    treq.set_parent(StrCat("tenants/", tenant));
-    treq.set_team_id("main");
-    treq.mutable_team()->set_upstream_api_key(StrCat("sim-key-", sim_team));
-    treq.mutable_team()->set_rate_limit_per_minute(60000);
-    grpc::Status s = accounts->CreateTeam(Context(key).get(), treq, team);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    v1::SyncAccountsRequest sreq;
-    sreq.set_team(team->name());
-    v1::SyncAccountsResponse synced;
-    s = accounts->SyncAccounts(Context(key).get(), sreq, &synced);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    std::vector<std::string> names;
-    for (const auto& a : synced.created()) names.push_back(a.name());
-    return names;
+    auto created =
+        testing::CreateTeamWithAccounts(stack_->channel(), key, tenant, {.sim_team = sim_team});
+    EXPECT_TRUE(created.ok()) << created.status();
+    if (!created.ok()) return {};
+    *team = created->team;
+    return created->accounts;
   }
 
   static std::string Send(const std::string& tenant, const std::string& key,
                           const std::vector<std::string>& accounts, int64_t price_cents) {
-    auto media = v1::MediaService::NewStub(channel_);
-    v1::CreateMediaAssetRequest mreq;
-    mreq.set_parent(StrCat("tenants/", tenant));
-    mreq.mutable_media_asset()->set_type(v1::MediaAsset::IMAGE);
-    mreq.mutable_media_asset()->set_source_url("https://cdn.example.com/set.jpg");
-    v1::MediaAsset asset;
-    grpc::Status s = media->CreateMediaAsset(Context(key).get(), mreq, &asset);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    v1::CreateCampaignRequest req;
-    req.set_parent(StrCat("tenants/", tenant));
-    v1::Campaign* c = req.mutable_campaign();
-    c->mutable_content()->set_text("A new set");
-    c->mutable_content()->set_price_cents(price_cents);
-    c->mutable_content()->add_media(asset.name());
-    for (const auto& a : accounts) {
-      v1::AccountTarget* t = c->add_targets();
-      t->set_account(a);
-      t->add_user_lists("fans");
-    }
+    auto media = testing::CreateMediaAsset(stack_->channel(), key, tenant, v1::MediaAsset::IMAGE,
+                                           "https://cdn.example.com/set.jpg");
+    EXPECT_TRUE(media.ok()) << media.status();
+    const v1::CreateCampaignRequest req =
+        testing::CampaignToFans(tenant, accounts, "A new set", price_cents, media.value_or(""));
     v1::Campaign created;
-    s = v1::CampaignService::NewStub(channel_)->CreateCampaign(Context(key).get(), req, &created);
-    EXPECT_TRUE(s.ok()) << s.error_message() << herald_->Logs();
+    grpc::Status s = v1::CampaignService::NewStub(stack_->channel())
+                         ->CreateCampaign(BearerContext(key).get(), req, &created);
+    EXPECT_TRUE(s.ok()) << s.error_message() << stack_->herald().Logs();
     return created.name();
   }
 
   static json::value Ledger() {
-    auto r = testing::HttpGet(sim_->port(), "/_sim/ledger?purchases=true");
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? json::parse(r->body) : json::value();
+    auto ledger = testing::ReadLedger(stack_->sim().port(), "purchases=true");
+    EXPECT_TRUE(ledger.ok()) << ledger.status();
+    return ledger.ok() ? *std::move(ledger) : json::value();
   }
 
   // Every message delivered, every purchase made and every webhook delivered (or given up).
@@ -199,8 +130,8 @@ class WebhooksTest : public ::testing::Test {
     v1::GetCampaignStatsRequest req;
     req.set_name(StrCat(campaign, "/stats"));
     v1::CampaignStats stats;
-    grpc::Status s =
-        v1::AnalyticsService::NewStub(channel_)->GetCampaignStats(Context(key).get(), req, &stats);
+    grpc::Status s = v1::AnalyticsService::NewStub(stack_->channel())
+                         ->GetCampaignStats(BearerContext(key).get(), req, &stats);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return stats;
   }
@@ -258,12 +189,6 @@ class WebhooksTest : public ::testing::Test {
     EXPECT_DOUBLE_EQ(stats.view_rate(),
                      stats.sent() > 0 ? static_cast<double>(viewed) / stats.sent() : 0);
   }
-
-  static inline RedisServer* redis_ = nullptr;
-  static inline SimulatorProcess* sim_ = nullptr;
-  static inline HeraldProcess* herald_ = nullptr;
-  static inline std::shared_ptr<grpc::Channel> channel_;
-  static inline std::string setup_error_;
 };
 
 TEST_F(WebhooksTest, RevenueOfEveryCampaignEqualsTheLedgerToTheCent) {
@@ -282,8 +207,8 @@ TEST_F(WebhooksTest, RevenueOfEveryCampaignEqualsTheLedgerToTheCent) {
            ledger.at("totals").at("mass_messages").to_number<int64_t>() == messages;
   };
   ASSERT_TRUE(testing::WaitFor([&] { return settled_with(kAccounts); }, absl::Seconds(60)))
-      << herald_->Logs();
-  auto behaviour = testing::HttpRequest(sim_->port(), "POST", "/_sim/behavior",
+      << stack_->herald().Logs();
+  auto behaviour = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/behavior",
                                         R"({"purchase_probability": 0.05})");
   ASSERT_TRUE(behaviour.ok() && behaviour->status == 200);
   // The secret is rotated between campaigns: the same upstream webhook, a new secret, and no
@@ -291,15 +216,15 @@ TEST_F(WebhooksTest, RevenueOfEveryCampaignEqualsTheLedgerToTheCent) {
   v1::RegisterTeamWebhookRequest rreq;
   rreq.set_name(team.name());
   v1::Team rotated;
-  grpc::Status rs = v1::AccountService::NewStub(channel_)->RegisterTeamWebhook(Context(key).get(),
-                                                                               rreq, &rotated);
+  grpc::Status rs = v1::AccountService::NewStub(stack_->channel())
+                        ->RegisterTeamWebhook(BearerContext(key).get(), rreq, &rotated);
   ASSERT_TRUE(rs.ok()) << rs.error_message();
   EXPECT_EQ(rotated.webhook_id(), team.webhook_id());
   const std::string second = Send("agency", key, accounts, 1250);
   const std::string third = Send("agency", key, {accounts[0], accounts[1]}, 300);
 
   ASSERT_TRUE(testing::WaitFor([&] { return settled_with(2 * kAccounts + 2); }, absl::Seconds(60)))
-      << herald_->Logs();
+      << stack_->herald().Logs();
   const json::value ledger = Ledger();
   const auto messages = LedgerMessages(ledger);
   // No delivery was given up: what a rotation refused for a moment (signed with the new secret
@@ -334,8 +259,8 @@ TEST_F(WebhooksTest, RevenueOfEveryCampaignEqualsTheLedgerToTheCent) {
   v1::TopCampaignsRequest treq;
   treq.set_parent("tenants/agency");
   v1::TopCampaignsResponse top;
-  grpc::Status ts =
-      v1::AnalyticsService::NewStub(channel_)->TopCampaigns(Context(key).get(), treq, &top);
+  grpc::Status ts = v1::AnalyticsService::NewStub(stack_->channel())
+                        ->TopCampaigns(BearerContext(key).get(), treq, &top);
   ASSERT_TRUE(ts.ok()) << ts.error_message();
   ASSERT_EQ(top.campaigns_size(), 3);
   for (int i = 0; i < 3; ++i) {
@@ -353,8 +278,8 @@ TEST_F(WebhooksTest, RevenueOfEveryCampaignEqualsTheLedgerToTheCent) {
     v1::GetAccountOverviewRequest oreq;
     oreq.set_name(account);
     v1::AccountOverview overview;
-    grpc::Status os = v1::AnalyticsService::NewStub(channel_)->GetAccountOverview(
-        Context(key).get(), oreq, &overview);
+    grpc::Status os = v1::AnalyticsService::NewStub(stack_->channel())
+                          ->GetAccountOverview(BearerContext(key).get(), oreq, &overview);
     ASSERT_TRUE(os.ok()) << os.error_message();
     int64_t purchases = 0, gross = 0;
     for (const auto& a : ledger.at("accounts").as_array()) {
@@ -373,8 +298,8 @@ TEST_F(WebhooksTest, RevenueOfEveryCampaignEqualsTheLedgerToTheCent) {
   int buyers = 0;
   for (;;) {
     v1::ListCampaignBuyersResponse page;
-    grpc::Status s = v1::AnalyticsService::NewStub(channel_)->ListCampaignBuyers(Context(key).get(),
-                                                                                 breq, &page);
+    grpc::Status s = v1::AnalyticsService::NewStub(stack_->channel())
+                         ->ListCampaignBuyers(BearerContext(key).get(), breq, &page);
     ASSERT_TRUE(s.ok()) << s.error_message();
     for (const v1::Buyer& b : page.buyers()) {
       EXPECT_EQ(b.spent_cents(), 999);
@@ -393,7 +318,8 @@ TEST_F(WebhooksTest, PurchasesWhoseWebhooksWereLostAreRepairedByReconciliation) 
   ASSERT_TRUE(team.webhook_id().starts_with("wh_")) << team.webhook_error();
   // The upstream pauses the endpoint: events that happen meanwhile are never delivered.
   auto paused = testing::HttpRequest(
-      sim_->port(), "PUT", StrCat("/api/webhooks/", team.webhook_id()), R"({"enabled": false})",
+      stack_->sim().port(), "PUT", StrCat("/api/webhooks/", team.webhook_id()),
+      R"({"enabled": false})",
       {{"Authorization", "Bearer sim-key-2"}, {"Content-Type", "application/json"}});
   ASSERT_TRUE(paused.ok() && paused->status == 200) << (paused.ok() ? paused->body : "");
 
@@ -421,7 +347,7 @@ TEST_F(WebhooksTest, PurchasesWhoseWebhooksWereLostAreRepairedByReconciliation) 
       },
       absl::Seconds(60)))
       << "herald " << stats.purchases() << " purchases\n"
-      << herald_->Logs();
+      << stack_->herald().Logs();
   EXPECT_GT(stats.purchases(), 0);
   EXPECT_EQ(stats.reconciled_purchases(), stats.purchases());
   ExpectStatsMatchLedger(key, campaign, LedgerMessages(ledger));
@@ -432,7 +358,7 @@ TEST_F(WebhooksTest, EventStreamDeliversEachPurchaseOnceAcrossAResume) {
   const std::string key = NewTenant("streams");
   v1::Team team;
   const std::vector<std::string> accounts = NewTeam("streams", key, 1, &team);
-  auto behaviour = testing::HttpRequest(sim_->port(), "POST", "/_sim/behavior",
+  auto behaviour = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/behavior",
                                         R"({"purchase_probability": 1, "delivery_rate": 2000})");
   ASSERT_TRUE(behaviour.ok() && behaviour->status == 200);
   const std::string campaign = Send("streams", key, accounts, 555);
@@ -455,7 +381,7 @@ TEST_F(WebhooksTest, EventStreamDeliversEachPurchaseOnceAcrossAResume) {
       absl::Seconds(60)));
   ASSERT_GT(expected, 3);
 
-  auto events = v1::EventService::NewStub(channel_);
+  auto events = v1::EventService::NewStub(stack_->channel());
   v1::SubscribeRequest req;
   req.set_parent("tenants/streams");
   req.add_event_types("transactions.new");
@@ -463,7 +389,7 @@ TEST_F(WebhooksTest, EventStreamDeliversEachPurchaseOnceAcrossAResume) {
   std::map<std::string, int64_t> seen;  // cursor -> amount
   std::string resume_after;
   {
-    auto ctx = Context(key);
+    auto ctx = BearerContext(key);
     auto reader = events->Subscribe(ctx.get(), req);
     v1::Event e;
     while (static_cast<int>(seen.size()) < 3 && reader->Read(&e)) {
@@ -477,7 +403,7 @@ TEST_F(WebhooksTest, EventStreamDeliversEachPurchaseOnceAcrossAResume) {
   ASSERT_EQ(seen.size(), 3u);
   req.set_cursor(resume_after);
   {
-    auto ctx = Context(key);
+    auto ctx = BearerContext(key);
     auto reader = events->Subscribe(ctx.get(), req);
     v1::Event e;
     while (static_cast<int64_t>(seen.size()) < expected && reader->Read(&e)) {
@@ -496,7 +422,7 @@ TEST_F(WebhooksTest, EventStreamDeliversEachPurchaseOnceAcrossAResume) {
     v1::SubscribeRequest bad;
     bad.set_parent(parent);
     bad.set_cursor(cursor);
-    auto ctx = Context(k);
+    auto ctx = BearerContext(k);
     auto reader = events->Subscribe(ctx.get(), bad);
     v1::Event e;
     EXPECT_FALSE(reader->Read(&e));
@@ -517,7 +443,7 @@ TEST_F(WebhooksTest, ForgedUnsignedAndMisaddressedDeliveriesAreRefused) {
   const std::map<std::string, std::string> json_type = {{"Content-Type", "application/json"},
                                                         {"X-OFAPI-Idempotency-Key", "evt_f1"}};
   auto post = [&](std::string target, std::map<std::string, std::string> headers) {
-    auto r = testing::HttpRequest(herald_->ingest_port(), "POST", target, body, headers);
+    auto r = testing::HttpRequest(stack_->herald().ingest_port(), "POST", target, body, headers);
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? r->status : 0;
   };
@@ -534,11 +460,11 @@ TEST_F(WebhooksTest, ForgedUnsignedAndMisaddressedDeliveriesAreRefused) {
   auto text = forged;
   text["Content-Type"] = "text/plain";
   EXPECT_EQ(post("/webhooks/forger.main", text), 415);
-  auto r = testing::HttpRequest(herald_->ingest_port(), "POST", "/webhooks/forger.main",
+  auto r = testing::HttpRequest(stack_->herald().ingest_port(), "POST", "/webhooks/forger.main",
                                 std::string(8192, 'x'), forged);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 413);
-  auto get = testing::HttpRequest(herald_->ingest_port(), "GET", "/webhooks/forger.main");
+  auto get = testing::HttpRequest(stack_->herald().ingest_port(), "GET", "/webhooks/forger.main");
   ASSERT_TRUE(get.ok());
   EXPECT_EQ(get->status, 405);
 }
@@ -550,7 +476,7 @@ TEST_F(WebhooksTest, RedisOutageMidStreamIsAnsweredWith503AndNothingAcknowledged
   ASSERT_TRUE(team.webhook_id().starts_with("wh_")) << team.webhook_error();
   // A slower delivery, so that events are still arriving when Redis goes away.
   auto behaviour = testing::HttpRequest(
-      sim_->port(), "POST", "/_sim/behavior",
+      stack_->sim().port(), "POST", "/_sim/behavior",
       R"({"purchase_probability": 1, "delivery_rate": 20, "purchase_delay_max_ms": 300})");
   ASSERT_TRUE(behaviour.ok() && behaviour->status == 200);
   auto failures = [] {
@@ -577,10 +503,10 @@ TEST_F(WebhooksTest, RedisOutageMidStreamIsAnsweredWith503AndNothingAcknowledged
     }
     return false;
   }));
-  ASSERT_TRUE(redis_->Stop(/*graceful=*/false).ok());
+  ASSERT_TRUE(stack_->redis().Stop(/*graceful=*/false).ok());
   // Deliveries now fail (503) and the upstream retries them.
   EXPECT_TRUE(testing::WaitFor([&] { return failures() > failures_before; }));
-  ASSERT_TRUE(redis_->Restart().ok());
+  ASSERT_TRUE(stack_->redis().Restart().ok());
 
   v1::CampaignStats stats;
   json::value ledger;
@@ -608,7 +534,7 @@ TEST_F(WebhooksTest, RedisOutageMidStreamIsAnsweredWith503AndNothingAcknowledged
       },
       absl::Seconds(90)))
       << "herald " << stats.purchases() << " purchases\n"
-      << herald_->Logs();
+      << stack_->herald().Logs();
   // Every event was retried until Herald took it (none given up), and counted once.
   EXPECT_EQ(ledger.at("webhooks")
                 .at("by_event")
