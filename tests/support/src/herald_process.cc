@@ -10,32 +10,39 @@ namespace herald::testing {
 std::string HeraldProcess::grpc_target() const { return StrCat("127.0.0.1:", grpc_port_); }
 
 absl::StatusOr<std::unique_ptr<HeraldProcess>> HeraldProcess::Start(Options options) {
-  const uint16_t grpc_port = PickFreePort();
-  const uint16_t admin_port = PickFreePort();
-  const uint16_t ingest_port = PickFreePort();
-  std::vector<std::string> argv = {BuildPath("services/herald/herald")};
-  argv.insert(argv.end(), options.args.begin(), options.args.end());
-  argv.push_back(StrCat("--grpc_address=127.0.0.1:", grpc_port));
-  argv.push_back(StrCat("--admin_address=127.0.0.1:", admin_port));
-  argv.push_back(StrCat("--ingest_address=127.0.0.1:", ingest_port));
-  if (options.register_webhooks) {
-    argv.push_back(StrCat("--public_webhook_url=http://127.0.0.1:", ingest_port, "/webhooks"));
+  // The ports are free when picked but may be taken by another test before herald binds them;
+  // a herald that exits before it is ready is started again on new ports.
+  constexpr int kAttempts = 3;
+  absl::Status last;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    const uint16_t grpc_port = PickFreePort();
+    const uint16_t admin_port = PickFreePort();
+    const uint16_t ingest_port = PickFreePort();
+    std::vector<std::string> argv = {BuildPath("services/herald/herald")};
+    argv.insert(argv.end(), options.args.begin(), options.args.end());
+    argv.push_back(StrCat("--grpc_address=127.0.0.1:", grpc_port));
+    argv.push_back(StrCat("--admin_address=127.0.0.1:", admin_port));
+    argv.push_back(StrCat("--ingest_address=127.0.0.1:", ingest_port));
+    if (options.register_webhooks) {
+      argv.push_back(StrCat("--public_webhook_url=http://127.0.0.1:", ingest_port, "/webhooks"));
+    }
+    argv.push_back("--log_format=json");
+    if (options.redis_port != 0) {
+      argv.push_back(StrCat("--redis_address=127.0.0.1:", options.redis_port));
+    }
+    auto process = Subprocess::Start({.argv = argv, .env = options.env});
+    if (!process.ok()) return process.status();
+    std::unique_ptr<HeraldProcess> herald(
+        new HeraldProcess(std::move(*process), grpc_port, admin_port, ingest_port));
+    herald->argv_ = std::move(argv);
+    herald->env_ = options.env;
+    herald->wait_ready_ = options.wait_ready;
+    if (!options.wait_ready) return herald;
+    last = herald->WaitReady();
+    if (last.ok()) return herald;
+    if (herald->process_.running()) return last;  // not a start-up exit: no retry
   }
-  argv.push_back("--log_format=json");
-  if (options.redis_port != 0) {
-    argv.push_back(StrCat("--redis_address=127.0.0.1:", options.redis_port));
-  }
-  auto process = Subprocess::Start({.argv = argv, .env = options.env});
-  if (!process.ok()) return process.status();
-  std::unique_ptr<HeraldProcess> herald(
-      new HeraldProcess(std::move(*process), grpc_port, admin_port, ingest_port));
-  herald->argv_ = std::move(argv);
-  herald->env_ = std::move(options.env);
-  herald->wait_ready_ = options.wait_ready;
-  if (options.wait_ready) {
-    if (absl::Status ready = herald->WaitReady(); !ready.ok()) return ready;
-  }
-  return herald;
+  return last;
 }
 
 absl::Status HeraldProcess::Restart() {
