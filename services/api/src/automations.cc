@@ -15,21 +15,6 @@ using campaign::Caller;
 using grpc::CallbackServerContext;
 using grpc::ServerUnaryReactor;
 
-// "tenants/{tenant}" of the caller; another tenant's is NOT_FOUND, like a missing one.
-absl::Status OwnParent(const Caller& caller, std::string_view parent) {
-  HERALD_ASSIGN_OR_RETURN(std::string tenant, ParseTenantName("parent", parent));
-  if (tenant != caller.tenant) return absl::NotFoundError(StrCat("'", parent, "' not found"));
-  return absl::OkStatus();
-}
-
-// The id of the caller's resource `name` in `collection`; another tenant's is NOT_FOUND.
-absl::StatusOr<std::string> OwnId(const Caller& caller, std::string_view field,
-                                  std::string_view name, std::string_view collection) {
-  HERALD_ASSIGN_OR_RETURN(ChildName parsed, ParseChildName(field, name, collection));
-  if (parsed.tenant != caller.tenant) return absl::NotFoundError(StrCat("'", name, "' not found"));
-  return parsed.id;
-}
-
 class AutomationServiceImpl final : public v1::AutomationService::CallbackService {
  public:
   AutomationServiceImpl(Bridge& bridge, automation::Automations& automations)
@@ -40,7 +25,7 @@ class AutomationServiceImpl final : public v1::AutomationService::CallbackServic
                                        v1::Automation* resp) override {
     return bridge_.Unary(ctx, "CreateAutomation", resp, Access::kTenant,
                          [this, req](const Caller& c) -> Op<v1::Automation> {
-                           HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+                           HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
                            HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
                            HERALD_CO_ASSIGN_OR_RETURN(store::Automation rule,
                                                       ParseAutomation(c.tenant, req->automation()));
@@ -55,8 +40,8 @@ class AutomationServiceImpl final : public v1::AutomationService::CallbackServic
                                     v1::Automation* resp) override {
     return bridge_.Unary(ctx, "GetAutomation", resp, Access::kTenant,
                          [this, req](const Caller& c) -> Op<v1::Automation> {
-                           HERALD_CO_ASSIGN_OR_RETURN(std::string id,
-                                                      OwnId(c, "name", req->name(), "automations"));
+                           HERALD_CO_ASSIGN_OR_RETURN(
+                               std::string id, OwnId(c.tenant, "name", req->name(), "automations"));
                            HERALD_CO_ASSIGN_OR_RETURN(automation::AutomationView view,
                                                       co_await automations_.Get(c.tenant, id));
                            co_return ToProto(view);
@@ -69,10 +54,11 @@ class AutomationServiceImpl final : public v1::AutomationService::CallbackServic
     return bridge_.Unary(
         ctx, "ListAutomations", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::ListAutomationsResponse> {
-          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           std::string account;
           if (!req->account().empty()) {
-            HERALD_CO_ASSIGN_OR_RETURN(account, OwnId(c, "account", req->account(), "accounts"));
+            HERALD_CO_ASSIGN_OR_RETURN(account,
+                                       OwnId(c.tenant, "account", req->account(), "accounts"));
           }
           HERALD_CO_ASSIGN_OR_RETURN(int size, ParsePageSize(req->page_size(), 100, 1000));
           const uint64_t fingerprint =
@@ -102,7 +88,8 @@ class AutomationServiceImpl final : public v1::AutomationService::CallbackServic
     return bridge_.Unary(
         ctx, "DeleteAutomation", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::DeleteAutomationResponse> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "automations"));
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id,
+                                     OwnId(c.tenant, "name", req->name(), "automations"));
           HERALD_CO_RETURN_IF_ERROR((co_await automations_.Delete(c.tenant, id)).status());
           co_return v1::DeleteAutomationResponse();
         });

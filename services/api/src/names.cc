@@ -48,6 +48,21 @@ absl::StatusOr<ChildName> ParseChildName(std::string_view field, std::string_vie
   return ChildName{std::string(parts[1]), std::string(parts[3])};
 }
 
+absl::StatusOr<std::string> OwnId(std::string_view caller_tenant, std::string_view field,
+                                  std::string_view name, std::string_view collection) {
+  absl::StatusOr<ChildName> parsed = ParseChildName(field, name, collection);
+  if (!parsed.ok()) return parsed.status();
+  if (parsed->tenant != caller_tenant) return absl::NotFoundError(StrCat("'", name, "' not found"));
+  return std::move(parsed->id);
+}
+
+absl::Status OwnParent(std::string_view caller_tenant, std::string_view parent) {
+  absl::StatusOr<std::string> tenant = ParseTenantName("parent", parent);
+  if (!tenant.ok()) return tenant.status();
+  if (*tenant != caller_tenant) return absl::NotFoundError(StrCat("'", parent, "' not found"));
+  return absl::OkStatus();
+}
+
 std::string TenantName(std::string_view tenant) { return StrCat("tenants/", tenant); }
 
 std::string ChildNameOf(std::string_view tenant, std::string_view collection, std::string_view id) {

@@ -19,6 +19,13 @@ struct ChildName {
 absl::StatusOr<ChildName> ParseChildName(std::string_view field, std::string_view name,
                                          std::string_view collection);
 
+// The id of resource `name` in `collection` of `caller_tenant`; a name of another tenant is
+// kNotFound, exactly like a missing one (tenants never learn of each other's resources).
+absl::StatusOr<std::string> OwnId(std::string_view caller_tenant, std::string_view field,
+                                  std::string_view name, std::string_view collection);
+// OK when `parent` is "tenants/{caller_tenant}"; kNotFound for another tenant.
+absl::Status OwnParent(std::string_view caller_tenant, std::string_view parent);
+
 std::string TenantName(std::string_view tenant);
 std::string ChildNameOf(std::string_view tenant, std::string_view collection, std::string_view id);
 

@@ -36,24 +36,6 @@ using campaign::Caller;
 using grpc::CallbackServerContext;
 using grpc::ServerUnaryReactor;
 
-// The id of a tenant-owned resource name, NOT_FOUND when it belongs to another tenant.
-absl::StatusOr<std::string> OwnId(const Caller& caller, std::string_view field,
-                                  std::string_view name, std::string_view collection) {
-  auto parsed = ParseChildName(field, name, collection);
-  if (!parsed.ok()) return parsed.status();
-  if (parsed->tenant != caller.tenant) {
-    return absl::NotFoundError(StrCat("'", name, "' not found"));
-  }
-  return parsed->id;
-}
-
-absl::Status OwnParent(const Caller& caller, std::string_view parent) {
-  auto tenant = ParseTenantName("parent", parent);
-  if (!tenant.ok()) return tenant.status();
-  if (*tenant != caller.tenant) return absl::NotFoundError(StrCat("'", parent, "' not found"));
-  return absl::OkStatus();
-}
-
 // Pages over a sorted vector by the id of the last element returned.
 template <typename T, typename IdOf>
 absl::StatusOr<std::pair<std::vector<T>, std::string>> Page(std::vector<T> all, IdOf id_of,
@@ -183,7 +165,7 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
                                  v1::Team* resp) override {
     return bridge_.Unary(
         ctx, "CreateTeam", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Team> {
-          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_RETURN_IF_ERROR(ValidateSlug("team_id", req->team_id()));
           HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
           HERALD_CO_RETURN_IF_ERROR(ValidateTeamFields(req->team(), /*create=*/true));
@@ -205,7 +187,7 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
                               v1::Team* resp) override {
     return bridge_.Unary(
         ctx, "GetTeam", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Team> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "teams"));
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", req->name(), "teams"));
           HERALD_CO_ASSIGN_OR_RETURN(auto t, co_await service_.GetTeam(c.tenant, id));
           co_return ToProto(t);
         });
@@ -216,7 +198,7 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
     return bridge_.Unary(
         ctx, "ListTeams", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::ListTeamsResponse> {
-          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListTeams(c.tenant));
           HERALD_CO_ASSIGN_OR_RETURN(
               auto page, Page(
@@ -234,7 +216,7 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
     return bridge_.Unary(
         ctx, "UpdateTeam", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Team> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string id,
-                                     OwnId(c, "team.name", req->team().name(), "teams"));
+                                     OwnId(c.tenant, "team.name", req->team().name(), "teams"));
           HERALD_CO_ASSIGN_OR_RETURN(
               auto fields, ParseMask(req->update_mask(), {"display_name", "upstream_api_key",
                                                           "rate_limit_per_minute"}));
@@ -262,7 +244,7 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
     return bridge_.Unary(
         ctx, "DeleteTeam", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::DeleteTeamResponse> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "teams"));
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", req->name(), "teams"));
           HERALD_CO_RETURN_IF_ERROR((co_await service_.DeleteTeam(c.tenant, id)).status());
           co_return v1::DeleteTeamResponse();
         });
@@ -272,7 +254,7 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
                                  v1::Team* resp) override {
     return bridge_.Unary(
         ctx, "ResumeTeam", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Team> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "teams"));
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", req->name(), "teams"));
           HERALD_CO_ASSIGN_OR_RETURN(auto t, co_await service_.ResumeTeam(c.tenant, id));
           co_return ToProto(t);
         });
@@ -284,7 +266,7 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
     return bridge_.Unary(
         ctx, "RegisterTeamWebhook", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::Team> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "teams"));
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", req->name(), "teams"));
           HERALD_CO_ASSIGN_OR_RETURN(auto t, co_await service_.RegisterTeamWebhook(c.tenant, id));
           co_return ToProto(t);
         });
@@ -295,7 +277,7 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
     return bridge_.Unary(
         ctx, "CreateAccount", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::Account> {
-          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_RETURN_IF_ERROR(ValidateAccountId("account_id", req->account_id()));
           HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
           HERALD_CO_RETURN_IF_ERROR(ValidateAccountFields(req->account()));
@@ -321,7 +303,8 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
                                  v1::Account* resp) override {
     return bridge_.Unary(
         ctx, "GetAccount", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Account> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "accounts"));
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id,
+                                     OwnId(c.tenant, "name", req->name(), "accounts"));
           HERALD_CO_ASSIGN_OR_RETURN(auto a, co_await service_.GetAccount(c.tenant, id));
           co_return ToProto(a);
         });
@@ -332,10 +315,10 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
     return bridge_.Unary(
         ctx, "ListAccounts", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::ListAccountsResponse> {
-          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           std::string team;
           if (!req->team().empty()) {
-            HERALD_CO_ASSIGN_OR_RETURN(team, OwnId(c, "team", req->team(), "teams"));
+            HERALD_CO_ASSIGN_OR_RETURN(team, OwnId(c.tenant, "team", req->team(), "teams"));
           }
           HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListAccounts(c.tenant, team));
           HERALD_CO_ASSIGN_OR_RETURN(
@@ -355,8 +338,8 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
     return bridge_.Unary(
         ctx, "UpdateAccount", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::Account> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id,
-                                     OwnId(c, "account.name", req->account().name(), "accounts"));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              std::string id, OwnId(c.tenant, "account.name", req->account().name(), "accounts"));
           HERALD_CO_ASSIGN_OR_RETURN(
               auto fields,
               ParseMask(req->update_mask(), {"display_name", "sends_per_minute", "max_in_flight"}));
@@ -377,7 +360,8 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
     return bridge_.Unary(
         ctx, "DeleteAccount", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::DeleteAccountResponse> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "accounts"));
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id,
+                                     OwnId(c.tenant, "name", req->name(), "accounts"));
           HERALD_CO_RETURN_IF_ERROR((co_await service_.DeleteAccount(c.tenant, id)).status());
           co_return v1::DeleteAccountResponse();
         });
@@ -394,16 +378,17 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
 
   ServerUnaryReactor* SyncAccounts(CallbackServerContext* ctx, const v1::SyncAccountsRequest* req,
                                    v1::SyncAccountsResponse* resp) override {
-    return bridge_.Unary(
-        ctx, "SyncAccounts", resp, Access::kTenant,
-        [this, req](const Caller& c) -> Op<v1::SyncAccountsResponse> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string team, OwnId(c, "team", req->team(), "teams"));
-          HERALD_CO_ASSIGN_OR_RETURN(auto result, co_await service_.SyncAccounts(c.tenant, team));
-          v1::SyncAccountsResponse out;
-          for (const auto& a : result.first) *out.add_created() = ToProto(a);
-          out.set_unchanged(result.second);
-          co_return out;
-        });
+    return bridge_.Unary(ctx, "SyncAccounts", resp, Access::kTenant,
+                         [this, req](const Caller& c) -> Op<v1::SyncAccountsResponse> {
+                           HERALD_CO_ASSIGN_OR_RETURN(
+                               std::string team, OwnId(c.tenant, "team", req->team(), "teams"));
+                           HERALD_CO_ASSIGN_OR_RETURN(
+                               auto result, co_await service_.SyncAccounts(c.tenant, team));
+                           v1::SyncAccountsResponse out;
+                           for (const auto& a : result.first) *out.add_created() = ToProto(a);
+                           out.set_unchanged(result.second);
+                           co_return out;
+                         });
   }
 
  private:
@@ -412,7 +397,7 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
     return bridge_.Unary(ctx, method, resp, Access::kTenant,
                          [this, name, paused](const Caller& c) -> Op<v1::Account> {
                            HERALD_CO_ASSIGN_OR_RETURN(std::string id,
-                                                      OwnId(c, "name", name, "accounts"));
+                                                      OwnId(c.tenant, "name", name, "accounts"));
                            HERALD_CO_ASSIGN_OR_RETURN(
                                auto a, co_await service_.SetAccountPaused(c.tenant, id, paused));
                            co_return ToProto(a);
@@ -436,7 +421,7 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     return bridge_.Unary(
         ctx, "CreateMediaAsset", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::MediaAsset> {
-          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
           HERALD_CO_ASSIGN_OR_RETURN(store::MediaAsset asset,
                                      ParseMediaAsset(c.tenant, req->media_asset(), false));
@@ -457,7 +442,7 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     return bridge_.Unary(
         ctx, "GetMediaAsset", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::MediaAsset> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "media"));
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", req->name(), "media"));
           HERALD_CO_ASSIGN_OR_RETURN(auto m, co_await service_.GetMediaAsset(c.tenant, id));
           co_return ToProto(m);
         });
@@ -469,7 +454,7 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     return bridge_.Unary(
         ctx, "ListMediaAssets", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::ListMediaAssetsResponse> {
-          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListMediaAssets(c.tenant));
           HERALD_CO_ASSIGN_OR_RETURN(
               auto page, Page(
@@ -488,7 +473,7 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     return bridge_.Unary(
         ctx, "DeleteMediaAsset", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::DeleteMediaAssetResponse> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "media"));
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", req->name(), "media"));
           HERALD_CO_RETURN_IF_ERROR((co_await service_.DeleteMediaAsset(c.tenant, id)).status());
           co_return v1::DeleteMediaAssetResponse();
         });
@@ -549,7 +534,7 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
       if (!have_metadata_) co_return absl::InvalidArgumentError("metadata is required");
       HERALD_CO_ASSIGN_OR_RETURN(Caller c,
                                  co_await owner_->bridge_.Admit(bearer_, Access::kTenant));
-      HERALD_CO_RETURN_IF_ERROR(OwnParent(c, metadata_.parent()));
+      HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, metadata_.parent()));
       HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(metadata_.request_id()));
       if (bytes_.empty()) co_return absl::InvalidArgumentError("chunk: the file is empty");
       HERALD_CO_ASSIGN_OR_RETURN(store::MediaAsset asset,
@@ -593,7 +578,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
     return bridge_.Unary(
         ctx, "CreateCampaign", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::Campaign> {
-          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
           HERALD_CO_ASSIGN_OR_RETURN(store::Campaign campaign,
                                      ParseCampaign(c.tenant, req->campaign(), absl::Now()));
@@ -605,13 +590,14 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
 
   ServerUnaryReactor* GetCampaign(CallbackServerContext* ctx, const v1::GetCampaignRequest* req,
                                   v1::Campaign* resp) override {
-    return bridge_.Unary(
-        ctx, "GetCampaign", resp, Access::kTenant,
-        [this, req](const Caller& c) -> Op<v1::Campaign> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "campaigns"));
-          HERALD_CO_ASSIGN_OR_RETURN(auto v, co_await service_.GetCampaign(c.tenant, id));
-          co_return ToProto(v);
-        });
+    return bridge_.Unary(ctx, "GetCampaign", resp, Access::kTenant,
+                         [this, req](const Caller& c) -> Op<v1::Campaign> {
+                           HERALD_CO_ASSIGN_OR_RETURN(
+                               std::string id, OwnId(c.tenant, "name", req->name(), "campaigns"));
+                           HERALD_CO_ASSIGN_OR_RETURN(auto v,
+                                                      co_await service_.GetCampaign(c.tenant, id));
+                           co_return ToProto(v);
+                         });
   }
 
   ServerUnaryReactor* ListCampaigns(CallbackServerContext* ctx, const v1::ListCampaignsRequest* req,
@@ -619,7 +605,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
     return bridge_.Unary(
         ctx, "ListCampaigns", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::ListCampaignsResponse> {
-          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_ASSIGN_OR_RETURN(int size, ParsePageSize(req->page_size(), 50, 1000));
           std::string filter = StrCat(req->create_time_after().seconds(), "/",
                                       req->create_time_before().seconds(), "/");
@@ -699,8 +685,8 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
     return bridge_.Unary(
         ctx, "UpdateCampaign", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::Campaign> {
-          HERALD_CO_ASSIGN_OR_RETURN(
-              std::string id, OwnId(c, "campaign.name", req->campaign().name(), "campaigns"));
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "campaign.name",
+                                                           req->campaign().name(), "campaigns"));
           HERALD_CO_ASSIGN_OR_RETURN(
               auto fields, ParseMask(req->update_mask(), {"display_name", "content", "content.text",
                                                           "content.price_cents", "content.media",
@@ -754,16 +740,18 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
   ServerUnaryReactor* CancelCampaign(CallbackServerContext* ctx,
                                      const v1::CancelCampaignRequest* req,
                                      v1::CancelCampaignResponse* resp) override {
-    return bridge_.Unary(
-        ctx, "CancelCampaign", resp, Access::kTenant,
-        [this, req](const Caller& c) -> Op<v1::CancelCampaignResponse> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "campaigns"));
-          HERALD_CO_ASSIGN_OR_RETURN(auto result, co_await service_.CancelCampaign(c.tenant, id));
-          v1::CancelCampaignResponse out;
-          *out.mutable_campaign() = ToProto(result.campaign);
-          for (const auto& d : result.not_undone) *out.add_not_undone() = ToProto(c.tenant, id, d);
-          co_return out;
-        });
+    return bridge_.Unary(ctx, "CancelCampaign", resp, Access::kTenant,
+                         [this, req](const Caller& c) -> Op<v1::CancelCampaignResponse> {
+                           HERALD_CO_ASSIGN_OR_RETURN(
+                               std::string id, OwnId(c.tenant, "name", req->name(), "campaigns"));
+                           HERALD_CO_ASSIGN_OR_RETURN(
+                               auto result, co_await service_.CancelCampaign(c.tenant, id));
+                           v1::CancelCampaignResponse out;
+                           *out.mutable_campaign() = ToProto(result.campaign);
+                           for (const auto& d : result.not_undone)
+                             *out.add_not_undone() = ToProto(c.tenant, id, d);
+                           co_return out;
+                         });
   }
 
   ServerUnaryReactor* ListDeliveries(CallbackServerContext* ctx,
@@ -773,7 +761,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
         ctx, "ListDeliveries", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::ListDeliveriesResponse> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string id,
-                                     OwnId(c, "parent", req->parent(), "campaigns"));
+                                     OwnId(c.tenant, "parent", req->parent(), "campaigns"));
           HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListDeliveries(c.tenant, id));
           HERALD_CO_ASSIGN_OR_RETURN(
               auto page, Page(
@@ -793,9 +781,9 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
         ctx, "SendTestMessage", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::SendTestMessageResponse> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string id,
-                                     OwnId(c, "campaign", req->campaign(), "campaigns"));
+                                     OwnId(c.tenant, "campaign", req->campaign(), "campaigns"));
           HERALD_CO_ASSIGN_OR_RETURN(std::string account,
-                                     OwnId(c, "account", req->account(), "accounts"));
+                                     OwnId(c.tenant, "account", req->account(), "accounts"));
           if (req->fan_ids_size() < 1 || req->fan_ids_size() > 10) {
             co_return absl::InvalidArgumentError("fan_ids: give 1-10 fan ids");
           }
@@ -821,7 +809,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
                          [this, req](const Caller& c) -> Op<v1::ListUpstreamQueueResponse> {
                            HERALD_CO_ASSIGN_OR_RETURN(
                                std::string account,
-                               OwnId(c, "account", req->account(), "accounts"));
+                               OwnId(c.tenant, "account", req->account(), "accounts"));
                            HERALD_CO_ASSIGN_OR_RETURN(
                                auto items, co_await service_.ListUpstreamQueue(c.tenant, account));
                            v1::ListUpstreamQueueResponse out;
@@ -856,7 +844,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
                              const std::string& name, v1::Campaign* resp, Fn fn) {
     return bridge_.Unary(
         ctx, method, resp, Access::kTenant, [name, fn](const Caller& c) -> Op<v1::Campaign> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", name, "campaigns"));
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", name, "campaigns"));
           HERALD_CO_ASSIGN_OR_RETURN(auto v, co_await fn(c.tenant, id));
           co_return ToProto(v);
         });
@@ -880,7 +868,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
    private:
     asio::awaitable<absl::Status> Run() override {
       HERALD_CO_ASSIGN_OR_RETURN(Caller c, co_await owner_.bridge_.Admit(bearer_, Access::kTenant));
-      HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", name_, "campaigns"));
+      HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", name_, "campaigns"));
       std::map<std::string, int64_t> sent;  // delivery -> last update time sent
       int64_t revision = -1;
       std::optional<campaign::CampaignFigures> figures_sent;
@@ -953,7 +941,7 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
         ctx, "ListUserLists", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::ListUserListsResponse> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string account,
-                                     OwnId(c, "account", req->account(), "accounts"));
+                                     OwnId(c.tenant, "account", req->account(), "accounts"));
           if (req->page_size() != 0 && (req->page_size() < 10 || req->page_size() > 50)) {
             co_return absl::InvalidArgumentError("page_size: 10-50 (or 0 for 50)");
           }
@@ -990,7 +978,7 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
         ctx, "CreateUserList", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::UserList> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string account,
-                                     OwnId(c, "account", req->account(), "accounts"));
+                                     OwnId(c.tenant, "account", req->account(), "accounts"));
           if (req->display_name().empty() || req->display_name().size() > 64) {
             co_return absl::InvalidArgumentError("display_name: 1-64 characters");
           }
@@ -1012,7 +1000,7 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
         ctx, "AddFansToUserList", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::AddFansToUserListResponse> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string account,
-                                     OwnId(c, "account", req->account(), "accounts"));
+                                     OwnId(c.tenant, "account", req->account(), "accounts"));
           int64_t list_number = 0;
           if (!absl::SimpleAtoi(req->user_list_id(), &list_number) || list_number <= 0) {
             co_return absl::InvalidArgumentError(
@@ -1043,7 +1031,7 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
     return bridge_.Unary(
         ctx, "CreateSegment", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::Segment> {
-          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
           HERALD_CO_ASSIGN_OR_RETURN(store::Segment segment,
                                      ParseSegment(c.tenant, req->segment()));
@@ -1057,7 +1045,8 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
                                  v1::Segment* resp) override {
     return bridge_.Unary(
         ctx, "GetSegment", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Segment> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "segments"));
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id,
+                                     OwnId(c.tenant, "name", req->name(), "segments"));
           HERALD_CO_ASSIGN_OR_RETURN(auto s, co_await service_.GetSegment(c.tenant, id));
           co_return ToProto(s);
         });
@@ -1068,7 +1057,7 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
     return bridge_.Unary(
         ctx, "ListSegments", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::ListSegmentsResponse> {
-          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListSegments(c.tenant));
           HERALD_CO_ASSIGN_OR_RETURN(
               auto page, Page(
@@ -1085,8 +1074,8 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
                                     v1::DeleteSegmentResponse* resp) override {
     return bridge_.Unary(ctx, "DeleteSegment", resp, Access::kTenant,
                          [this, req](const Caller& c) -> Op<v1::DeleteSegmentResponse> {
-                           HERALD_CO_ASSIGN_OR_RETURN(std::string id,
-                                                      OwnId(c, "name", req->name(), "segments"));
+                           HERALD_CO_ASSIGN_OR_RETURN(
+                               std::string id, OwnId(c.tenant, "name", req->name(), "segments"));
                            auto deleted = co_await service_.DeleteSegment(c.tenant, id);
                            HERALD_CO_RETURN_IF_ERROR(deleted.status());
                            co_return v1::DeleteSegmentResponse();
@@ -1117,7 +1106,7 @@ class AnalyticsServiceImpl final : public v1::AnalyticsService::CallbackService 
                 "name: must be \"tenants/{tenant}/campaigns/{campaign}/stats\"");
           }
           name.remove_suffix(std::string_view("/stats").size());
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", name, "campaigns"));
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", name, "campaigns"));
           HERALD_CO_ASSIGN_OR_RETURN(campaign::CampaignFigures figures,
                                      co_await analytics_.CampaignStats(c.tenant, id));
           co_return ToProto(c.tenant, id, figures);
@@ -1129,7 +1118,7 @@ class AnalyticsServiceImpl final : public v1::AnalyticsService::CallbackService 
     return bridge_.Unary(
         ctx, "TopCampaigns", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::TopCampaignsResponse> {
-          HERALD_CO_RETURN_IF_ERROR(OwnParent(c, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_ASSIGN_OR_RETURN(TopCampaignsQuery q, ParseTopCampaigns(*req, absl::Now()));
           HERALD_CO_ASSIGN_OR_RETURN(
               std::vector<campaign::RankedCampaign> ranked,
@@ -1149,24 +1138,25 @@ class AnalyticsServiceImpl final : public v1::AnalyticsService::CallbackService 
   ServerUnaryReactor* GetAccountOverview(CallbackServerContext* ctx,
                                          const v1::GetAccountOverviewRequest* req,
                                          v1::AccountOverview* resp) override {
-    return bridge_.Unary(
-        ctx, "GetAccountOverview", resp, Access::kTenant,
-        [this, req](const Caller& c) -> Op<v1::AccountOverview> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c, "name", req->name(), "accounts"));
-          HERALD_CO_ASSIGN_OR_RETURN(webhooks::AccountTotals t,
-                                     co_await analytics_.AccountOverview(c.tenant, id));
-          v1::AccountOverview out;
-          out.set_name(ChildNameOf(c.tenant, "accounts", id));
-          out.set_sent(t.sent);
-          out.set_purchases(t.purchases);
-          out.set_gross_revenue_cents(t.gross_cents);
-          out.set_net_revenue_cents(t.net_cents);
-          out.set_fee_cents(t.fee_cents);
-          out.set_reconciled_purchases(t.reconciled);
-          out.set_new_subscribers(t.subscriptions);
-          out.set_known_fans(t.known_fans);
-          co_return out;
-        });
+    return bridge_.Unary(ctx, "GetAccountOverview", resp, Access::kTenant,
+                         [this, req](const Caller& c) -> Op<v1::AccountOverview> {
+                           HERALD_CO_ASSIGN_OR_RETURN(
+                               std::string id, OwnId(c.tenant, "name", req->name(), "accounts"));
+                           HERALD_CO_ASSIGN_OR_RETURN(
+                               webhooks::AccountTotals t,
+                               co_await analytics_.AccountOverview(c.tenant, id));
+                           v1::AccountOverview out;
+                           out.set_name(ChildNameOf(c.tenant, "accounts", id));
+                           out.set_sent(t.sent);
+                           out.set_purchases(t.purchases);
+                           out.set_gross_revenue_cents(t.gross_cents);
+                           out.set_net_revenue_cents(t.net_cents);
+                           out.set_fee_cents(t.fee_cents);
+                           out.set_reconciled_purchases(t.reconciled);
+                           out.set_new_subscribers(t.subscriptions);
+                           out.set_known_fans(t.known_fans);
+                           co_return out;
+                         });
   }
 
   ServerUnaryReactor* ListCampaignBuyers(CallbackServerContext* ctx,
@@ -1176,7 +1166,7 @@ class AnalyticsServiceImpl final : public v1::AnalyticsService::CallbackService 
         ctx, "ListCampaignBuyers", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::ListCampaignBuyersResponse> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string id,
-                                     OwnId(c, "parent", req->parent(), "campaigns"));
+                                     OwnId(c.tenant, "parent", req->parent(), "campaigns"));
           HERALD_CO_ASSIGN_OR_RETURN(int size, ParsePageSize(req->page_size(), 100, 1000));
           const uint64_t fingerprint = Fingerprint(StrCat("buyers/", req->parent()));
           HERALD_CO_ASSIGN_OR_RETURN(std::string after,

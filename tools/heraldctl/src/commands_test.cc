@@ -40,6 +40,20 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// A streaming fake's end when the client is expected to cancel: CANCELLED once it does, or
+// DEADLINE_EXCEEDED after 10 s if it never does (the server side has no cancellation callback
+// in the sync API, so it checks every millisecond).
+grpc::Status UntilCancelled(grpc::ServerContext& context) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!context.IsCancelled()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the client never cancelled");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return grpc::Status::CANCELLED;
+}
+
 std::string Bearer(const grpc::ServerContext* context) {
   auto it = context->client_metadata().find("authorization");
   if (it == context->client_metadata().end()) return "";
@@ -261,17 +275,6 @@ class FakeCampaigns final : public v1::CampaignService::Service {
     return change;
   }
 
-  static grpc::Status UntilCancelled(grpc::ServerContext& context) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!context.IsCancelled()) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the client never cancelled");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return grpc::Status::CANCELLED;
-  }
-
   Recorder& r_;
 };
 
@@ -397,14 +400,7 @@ class FakeEvents final : public v1::EventService::Service {
     }
     if (cursor == "end") return grpc::Status::OK;
     if (cursor == "interrupt") std::raise(SIGINT);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!context->IsCancelled()) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the client never cancelled");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return grpc::Status::CANCELLED;
+    return UntilCancelled(*context);
   }
 
  private:
