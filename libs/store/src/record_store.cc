@@ -12,6 +12,10 @@
 #include "store_lua.h"
 
 namespace herald::store {
+std::string TenantKeyPrefix(std::string_view tenant) {
+  return tenant.empty() ? std::string("hd:{platform}:") : StrCat("hd:{t:", tenant, "}:");
+}
+
 namespace {
 
 namespace asio = boost::asio;
@@ -19,20 +23,16 @@ namespace asio = boost::asio;
 // ---------------------------------------------------------------------------------------------
 // Redis
 
-// Every key of a tenant carries the tenant's hash tag, so one tenant's records share a slot.
-std::string TenantPrefix(std::string_view tenant) {
-  return tenant.empty() ? std::string("hd:{platform}:") : StrCat("hd:{t:", tenant, "}:");
-}
-std::string TableKey(const Table& t) { return StrCat(TenantPrefix(t.tenant), t.name); }
+std::string TableKey(const Table& t) { return StrCat(TenantKeyPrefix(t.tenant), t.name); }
 std::string IndexKey(const Table& t) { return StrCat(TableKey(t), ":idx"); }
 std::string RequestKey(const Table& t, std::string_view request_id) {
   return StrCat(TableKey(t), ":req:", request_id);
 }
 std::string RevisionKey(std::string_view tenant, std::string_view name) {
-  return StrCat(TenantPrefix(tenant), "rev:", name);
+  return StrCat(TenantKeyPrefix(tenant), "rev:", name);
 }
 std::string BlobKey(std::string_view tenant, std::string_view id) {
-  return StrCat(TenantPrefix(tenant), "blob:", id);
+  return StrCat(TenantKeyPrefix(tenant), "blob:", id);
 }
 
 absl::Status ProtocolError(std::string_view script, const redis::Reply& reply) {

@@ -15,6 +15,7 @@
 #include <herald/common/strings.h>
 #include <herald/metrics/metrics.h>
 #include <herald/redis/client.h>
+#include <herald/store/record_store.h>
 #include <herald/upstream/webhook_event.h>
 #include <herald/webhooks/recorder.h>
 
@@ -26,7 +27,8 @@ namespace {
 using upstream::WebhookEvent;
 using upstream::WebhookEventType;
 
-std::string TenantPrefix(std::string_view tenant) { return StrCat("hd:{t:", tenant, "}:"); }
+// Every key of a tenant's analytics is under its store prefix: one cluster slot per tenant.
+std::string TenantPrefix(std::string_view tenant) { return store::TenantKeyPrefix(tenant); }
 
 const redis::Script& ApplyScript() {
   static const redis::Script script{std::string(lua::kApplyEvent)};

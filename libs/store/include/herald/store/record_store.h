@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -31,6 +32,11 @@ class Client;
 }  // namespace herald::redis
 
 namespace herald::store {
+
+// The prefix of every key of `tenant` ("hd:{t:<tenant>}:"; "hd:{platform}:" for the empty
+// tenant): the hash tag keeps all of a tenant's keys, its records and its analytics, in one
+// cluster slot.
+std::string TenantKeyPrefix(std::string_view tenant);
 
 // A table: the documents of one kind of one tenant ("teams" of "acme"). `tenant` is empty for
 // the platform's own tables (the tenants, the key index).
