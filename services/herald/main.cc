@@ -48,7 +48,12 @@ ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(25),
           "After SIGTERM, time allowed for in-flight work before it is cancelled. Keep it below "
           "the pod's terminationGracePeriodSeconds.");
 ABSL_FLAG(int, io_threads, 0, "Threads for asynchronous work; 0 means one per core.");
-ABSL_FLAG(std::string, redis_address, "127.0.0.1:6379", "host:port of Redis.");
+ABSL_FLAG(std::string, redis_address, "127.0.0.1:6379",
+          "host:port of Redis; with --redis_cluster, one or more cluster nodes to read the slot "
+          "map from, comma-separated (host:port,host:port,...).");
+ABSL_FLAG(bool, redis_cluster, false,
+          "Redis is a Redis Cluster: commands are routed by hash slot to each master, following "
+          "redirections and failovers.");
 ABSL_FLAG(std::string, redis_password, "",
           "Redis password (AUTH). Prefer the environment (HERALD_REDIS_PASSWORD) to the command "
           "line, where other users can see it.");
@@ -198,6 +203,7 @@ int main(int argc, char** argv) {
       .drain_timeout = absl::GetFlag(FLAGS_drain_timeout),
       .io_threads = absl::GetFlag(FLAGS_io_threads),
       .redis_address = absl::GetFlag(FLAGS_redis_address),
+      .redis_cluster = absl::GetFlag(FLAGS_redis_cluster),
       .redis_password = absl::GetFlag(FLAGS_redis_password),
       .redis_connections = absl::GetFlag(FLAGS_redis_connections),
       .redis_timeout = absl::GetFlag(FLAGS_redis_timeout),

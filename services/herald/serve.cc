@@ -138,8 +138,21 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   config.io_threads = flags.io_threads > 0
                           ? flags.io_threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  HERALD_ASSIGN_OR_RETURN(config.redis.address,
-                          config::ParseHostPort("redis_address", flags.redis_address, false));
+  config.redis.cluster = flags.redis_cluster;
+  const std::vector<std::string> nodes = absl::StrSplit(flags.redis_address, ',');
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    HERALD_ASSIGN_OR_RETURN(config::HostPort address,
+                            config::ParseHostPort("redis_address", nodes[i], false));
+    if (i == 0) {
+      config.redis.address = std::move(address);
+    } else if (!flags.redis_cluster) {
+      return absl::InvalidArgumentError(
+          StrCat("--redis_address: '", flags.redis_address,
+                 "' names several nodes; that needs --redis_cluster"));
+    } else {
+      config.redis.seeds.push_back(std::move(address));
+    }
+  }
   config.redis.password = flags.redis_password;
   config.redis.connections = flags.redis_connections;
   HERALD_RETURN_IF_ERROR(config::RequirePositive("redis_timeout", flags.redis_timeout));

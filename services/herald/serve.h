@@ -84,6 +84,7 @@ struct ServeFlags {
   absl::Duration drain_timeout;
   int io_threads = 0;  // 0: one per core
   std::string redis_address = "127.0.0.1:6379";
+  bool redis_cluster = false;
   std::string redis_password;
   int redis_connections = 2;
   absl::Duration redis_timeout = absl::Seconds(5);

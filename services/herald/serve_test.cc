@@ -60,6 +60,18 @@ TEST(ServeConfigTest, ZeroIoThreadsMeansOnePerCore) {
   EXPECT_GE(config->io_threads, 1);
 }
 
+TEST(ServeConfigTest, RedisClusterTakesSeveralSeedNodes) {
+  ServeFlags flags = ValidFlags();
+  flags.redis_cluster = true;
+  flags.redis_address = "redis-0:7000,redis-1:7001,10.0.0.3:7002";
+  auto config = MakeServeConfig(flags);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->redis.cluster);
+  EXPECT_EQ(config->redis.address.ToString(), "redis-0:7000");
+  ASSERT_EQ(config->redis.seeds.size(), 2u);
+  EXPECT_EQ(config->redis.seeds[1].ToString(), "10.0.0.3:7002");
+}
+
 TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
   struct Case {
     void (*mutate)(ServeFlags&);
@@ -72,6 +84,12 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
       {[](ServeFlags& f) { f.drain_timeout = absl::ZeroDuration(); }, "--drain_timeout"},
       {[](ServeFlags& f) { f.io_threads = -1; }, "--io_threads"},
       {[](ServeFlags& f) { f.redis_address = "redis"; }, "--redis_address"},
+      {[](ServeFlags& f) { f.redis_address = "a:1,b:2"; }, "--redis_cluster"},
+      {[](ServeFlags& f) {
+         f.redis_cluster = true;
+         f.redis_address = "a:1,b";
+       },
+       "--redis_address"},
       {[](ServeFlags& f) { f.redis_connections = 0; }, "--redis_connections"},
       {[](ServeFlags& f) { f.queue_shards = 0; }, "--queue_shards"},
       {[](ServeFlags& f) { f.worker_batch = 5000; }, "--worker_batch"},

@@ -14,6 +14,7 @@
 #include <herald/redis/client.h>
 #include <herald/redis/cluster.h>
 
+#include "cluster_client.h"
 #include "connection.h"
 
 namespace herald::redis {
@@ -77,6 +78,15 @@ internal::Deadline DeadlineAfter(SteadyClock::time_point start, absl::Duration t
 absl::Status ValidateClientConfig(const ClientConfig& config) {
   if (config.address.host.empty()) return config::SettingError("redis.address", "host is empty");
   if (config.address.port == 0) return config::SettingError("redis.address", "port must not be 0");
+  for (const config::HostPort& seed : config.seeds) {
+    if (!config.cluster) return config::SettingError("redis.seeds", "only a cluster has seeds");
+    if (seed.host.empty() || seed.port == 0) {
+      return config::SettingError("redis.seeds", StrCat("bad seed '", seed.ToString(), "'"));
+    }
+  }
+  if (config.cluster && config.cluster_refresh_interval < absl::Milliseconds(200)) {
+    return config::SettingError("redis.cluster_refresh_interval", "must be at least 200ms");
+  }
   if (config.connections < 1 || config.connections > 64) {
     return config::SettingError("redis.connections",
                                 StrCat("must be in [1, 64] (got ", config.connections, ")"));
@@ -146,7 +156,7 @@ class Client::Impl {
       return Fail(std::move(op), absl::CancelledError("redis client stopped"));
     }
     const std::shared_ptr<Connection>& connection = Pick();
-    if (connection == nullptr) return Fail(std::move(op), state_->Unavailable());
+    if (connection == nullptr) return Fail(std::move(op), internal::NotSent(state_->Unavailable()));
     if (slot.is_connected()) {
       op->id = next_id_.fetch_add(1, std::memory_order_relaxed);
       slot.template emplace<CancelHandler>(CancelHandler{connection, op->id});
@@ -201,23 +211,32 @@ Client::Client(asio::any_io_executor executor, ClientConfig config, metrics::Reg
     std::fprintf(stderr, "herald::redis::Client: invalid config: %s\n", valid.ToString().c_str());
     std::abort();
   }
-  impl_ = std::make_shared<Impl>(std::move(executor), std::move(config), registry);
+  if (config.cluster) {
+    cluster_ =
+        std::make_shared<internal::ClusterClient>(std::move(executor), std::move(config), registry);
+  } else {
+    impl_ = std::make_shared<Impl>(std::move(executor), std::move(config), registry);
+  }
 }
 
 Client::~Client() { Stop(); }
 
-void Client::Start() { impl_->Start(); }
+void Client::Start() { cluster_ ? cluster_->Start() : impl_->Start(); }
 
-void Client::Stop() { impl_->Stop(); }
+void Client::Stop() { cluster_ ? cluster_->Stop() : impl_->Stop(); }
 
-bool Client::connected() const { return impl_->state().connected(); }
+bool Client::connected() const {
+  return cluster_ ? cluster_->connected() : impl_->state().connected();
+}
 
 void Client::OnConnectivityChange(std::function<void(absl::Status)> callback) {
+  if (cluster_) return cluster_->OnConnectivityChange(std::move(callback));
   impl_->state().SetCallback(std::move(callback));
 }
 
 asio::awaitable<absl::StatusOr<Reply>> Client::Exec(Command command,
                                                     std::optional<absl::Duration> timeout) {
+  if (cluster_) return cluster_->Exec(std::move(command), timeout);
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(absl::StatusOr<Reply>)>(
       [](auto handler, Impl* impl, Command cmd, std::optional<absl::Duration> t) {
         asio::cancellation_slot slot = asio::get_associated_cancellation_slot(handler);
@@ -230,6 +249,7 @@ asio::awaitable<absl::StatusOr<Reply>> Client::Exec(Command command,
 
 asio::awaitable<absl::StatusOr<std::vector<Reply>>> Client::ExecBatch(
     std::vector<Command> commands, std::optional<absl::Duration> timeout) {
+  if (cluster_) return cluster_->ExecBatch(std::move(commands), timeout);
   return asio::async_initiate<const asio::use_awaitable_t<>&,
                               void(absl::StatusOr<std::vector<Reply>>)>(
       [](auto handler, Impl* impl, std::vector<Command> cmds, std::optional<absl::Duration> t) {
@@ -245,6 +265,7 @@ asio::awaitable<absl::StatusOr<Reply>> Client::Eval(const Script& script,
                                                     std::vector<std::string> keys,
                                                     std::vector<std::string> args,
                                                     std::optional<absl::Duration> timeout) {
+  if (cluster_) return cluster_->Eval(script, std::move(keys), std::move(args), timeout);
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(absl::StatusOr<Reply>)>(
       [](auto handler, Impl* impl, const Script* s, std::vector<std::string> k,
          std::vector<std::string> a, std::optional<absl::Duration> t) {

@@ -1,5 +1,7 @@
+#include <algorithm>
 #include <array>
 #include <cctype>
+#include <initializer_list>
 #include <optional>
 
 #include <herald/common/strings.h>
@@ -131,6 +133,32 @@ std::optional<std::string_view> RoutingKey(std::span<const std::string> args) {
     if (name == keyless) return std::nullopt;
   }
   return std::string_view(args[1]);
+}
+
+std::vector<std::string_view> CommandKeys(std::span<const std::string> args) {
+  std::vector<std::string_view> keys;
+  if (args.size() < 2) return keys;
+  std::string name = args[0];
+  for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const auto one_of = [&](std::initializer_list<std::string_view> names) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  if (one_of({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})) {
+    const std::optional<int64_t> n = args.size() > 2 ? ParseInt<int64_t>(args[2]) : std::nullopt;
+    for (int64_t i = 0; n && i < *n && 3 + static_cast<size_t>(i) < args.size(); ++i) {
+      keys.push_back(args[3 + static_cast<size_t>(i)]);
+    }
+  } else if (one_of({"DEL", "UNLINK", "EXISTS", "MGET", "TOUCH", "WATCH", "SINTER", "SUNION",
+                     "SDIFF", "SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE", "PFCOUNT", "PFMERGE"})) {
+    keys.assign(args.begin() + 1, args.end());
+  } else if (one_of({"MSET", "MSETNX"})) {
+    for (size_t i = 1; i < args.size(); i += 2) keys.push_back(args[i]);
+  } else if (one_of({"RENAME", "RENAMENX", "SMOVE", "RPOPLPUSH", "LMOVE", "BLMOVE", "COPY"})) {
+    keys.assign(args.begin() + 1, args.begin() + std::min<size_t>(3, args.size()));
+  } else if (std::optional<std::string_view> key = RoutingKey(args)) {
+    keys.push_back(*key);
+  }
+  return keys;
 }
 
 absl::Status SlotMap::Assign(int64_t first, int64_t last, const Node& master) {

@@ -151,6 +151,26 @@ TEST(RoutingKeyTest, ScriptsByTheirFirstKeyCommandsByTheirFirstArgument) {
   EXPECT_EQ(key({"XADD", "hd:{t:a}:events", "*", "k", "v"}), "hd:{t:a}:events");
 }
 
+TEST(CommandKeysTest, MultiKeyCommandsNameEveryKey) {
+  const auto keys = [](std::vector<std::string> args) {
+    const std::vector<std::string_view> k = CommandKeys(args);
+    return std::vector<std::string>(k.begin(), k.end());
+  };
+  EXPECT_EQ(keys({"DEL", "a", "b", "c"}), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(keys({"mget", "a", "b"}), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(keys({"MSET", "a", "1", "b", "2"}), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(keys({"RENAME", "a", "b"}), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(keys({"LMOVE", "a", "b", "LEFT", "RIGHT"}), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(keys({"EVALSHA", "sha", "2", "k1", "k2", "arg"}),
+            (std::vector<std::string>{"k1", "k2"}));
+  EXPECT_EQ(keys({"EVALSHA", "sha", "0", "arg"}), std::vector<std::string>{});
+  EXPECT_EQ(keys({"HSET", "h", "f", "v"}), std::vector<std::string>{"h"});
+  EXPECT_EQ(keys({"PING"}), std::vector<std::string>{});
+  EXPECT_EQ(keys({"MULTI"}), std::vector<std::string>{});
+  EXPECT_EQ(keys({"INFO", "cpu"}), std::vector<std::string>{});
+  EXPECT_TRUE(CommandKeys(std::vector<std::string>{"DEL"}).empty());
+}
+
 TEST(SlotMapTest, MalformedRepliesAreErrors) {
   EXPECT_FALSE(SlotMap::FromSlots(S("nope"), "seed").ok());
   EXPECT_FALSE(SlotMap::FromSlots(A({A({I(0), I(20000), A({S("h"), I(1)})})}), "seed").ok());

@@ -5,6 +5,7 @@
 #include <exception>
 #include <utility>
 
+#include <absl/strings/cord.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -110,6 +111,19 @@ CompletionBatch::~CompletionBatch() {
 void CompletionBatch::operator()() {
   for (Op*& op : ops_) std::exchange(op, nullptr)->Complete();
   ops_.clear();
+}
+
+namespace {
+constexpr char kNotSentPayload[] = "type.herald.dev/redis.not_sent";
+}  // namespace
+
+absl::Status NotSent(absl::Status status) {
+  status.SetPayload(kNotSentPayload, absl::Cord());
+  return status;
+}
+
+bool WasNotSent(const absl::Status& status) {
+  return status.GetPayload(kNotSentPayload).has_value();
 }
 
 void PostCompletion(std::unique_ptr<Op> op) {
@@ -443,7 +457,7 @@ void Connection::Enqueue(std::unique_ptr<Op> op_ptr) {
       Finish(op, absl::CancelledError("redis client stopped"), SteadyClock::now());
       break;
     case State::kBackoff:
-      Finish(op, client_->Unavailable(), SteadyClock::now());
+      Finish(op, NotSent(client_->Unavailable()), SteadyClock::now());
       break;
     case State::kConnecting:
     case State::kConnected:

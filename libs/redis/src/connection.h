@@ -99,6 +99,11 @@ class CompletionBatch {
   std::vector<Op*> ops_;
 };
 
+// Marks `status` as the failure of a command that was never written to Redis, which a cluster
+// client may therefore send to another node; WasNotSent() tells.
+absl::Status NotSent(absl::Status status);
+bool WasNotSent(const absl::Status& status);
+
 // Posts `op`'s completion to its executor.
 void PostCompletion(std::unique_ptr<Op> op);
 

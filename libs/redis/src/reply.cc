@@ -112,7 +112,7 @@ absl::Status Reply::ToStatus() const {
   const std::string_view prefix = std::string_view(str_).substr(0, str_.find(' '));
   const std::string& message = str_;
   if (prefix == "LOADING" || prefix == "BUSY" || prefix == "MASTERDOWN" || prefix == "READONLY" ||
-      prefix == "TRYAGAIN") {
+      prefix == "TRYAGAIN" || prefix == "CLUSTERDOWN") {
     return absl::UnavailableError(message);
   }
   if (prefix == "OOM") return absl::ResourceExhaustedError(message);

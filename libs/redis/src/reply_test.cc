@@ -67,6 +67,7 @@ TEST(ReplyTest, ErrorRepliesMapToStatusCodes) {
       {"MASTERDOWN Link with MASTER is down", absl::StatusCode::kUnavailable},
       {"READONLY You can't write against a read only replica.", absl::StatusCode::kUnavailable},
       {"TRYAGAIN Multiple keys request during rehashing", absl::StatusCode::kUnavailable},
+      {"CLUSTERDOWN The cluster is down", absl::StatusCode::kUnavailable},
       {"OOM command not allowed when used memory > 'maxmemory'.",
        absl::StatusCode::kResourceExhausted},
       {"NOAUTH Authentication required.", absl::StatusCode::kUnauthenticated},

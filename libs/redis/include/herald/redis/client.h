@@ -24,6 +24,15 @@
 // and friends, MONITOR, CLIENT REPLY OFF) and blocking commands with no timeout, which hold
 // up every command behind them on their connection.
 //
+// Redis Cluster (ClientConfig::cluster): the same API over a cluster. Every command goes to the
+// master serving its key's hash slot, each master with its own pool of pipelined connections;
+// MOVED and ASK redirections are followed, TRYAGAIN, CLUSTERDOWN and READONLY retried within
+// the command's deadline, and the slot map (CLUSTER SHARDS, or CLUSTER SLOTS on older servers)
+// is refreshed on those events, on connection loss and periodically. A batch's commands and a
+// script's keys must share one slot (refused with kInvalidArgument otherwise, nothing sent).
+// connected() means every master is reachable; the connectivity status names those that are
+// not. Commands without a key (PING, INFO, ...) go to any master.
+//
 // Thread safety: every method may be called from any thread, and the awaitables may be awaited
 // from coroutines on any executor; they resume on the awaiting coroutine's executor (never
 // inline in the caller of Exec).
@@ -63,6 +72,10 @@ class Registry;
 }  // namespace herald::metrics
 
 namespace herald::redis {
+
+namespace internal {
+class ClusterClient;
+}  // namespace internal
 
 // An argument of Command's constructor: text, or an integer (written in decimal).
 template <typename T>
@@ -119,10 +132,16 @@ class Script {
 };
 
 struct ClientConfig {
+  // The Redis server; with `cluster`, the first node the slot map is read from.
   config::HostPort address{"127.0.0.1", 6379};
+  // Redis Cluster: route commands by hash slot over one connection pool per master (see
+  // "Redis Cluster" above). The slot map is read from `address`, else from any of `seeds`.
+  bool cluster = false;
+  std::vector<config::HostPort> seeds;
+  absl::Duration cluster_refresh_interval = absl::Seconds(5);  // periodic slot map reads
   std::string username;  // ACL user for AUTH; empty means the default user
   std::string password;  // AUTH on every (re)connect when non-empty; never logged
-  int connections = 2;   // pool size
+  int connections = 2;   // pool size (per master on a cluster)
   absl::Duration connect_timeout = absl::Seconds(2);
   absl::Duration command_timeout = absl::Seconds(5);  // default per-command deadline
   absl::Duration reconnect_backoff_min = absl::Milliseconds(50);
@@ -179,8 +198,8 @@ class Client {
   // from the moment the awaitable is awaited.
   //
   // A Redis error reply becomes a status (Reply::ToStatus): kUnavailable for transient server
-  // states (LOADING, BUSY, MASTERDOWN, READONLY, TRYAGAIN), kResourceExhausted for OOM,
-  // kUnauthenticated/kPermissionDenied for NOAUTH, WRONGPASS/NOPERM, kInternal otherwise, with
+  // states (LOADING, BUSY, MASTERDOWN, READONLY, TRYAGAIN, CLUSTERDOWN), kResourceExhausted for
+  // OOM, kUnauthenticated/kPermissionDenied for NOAUTH, WRONGPASS/NOPERM, kInternal otherwise, with
   // Redis' message. Other failures:
   //   kDeadlineExceeded  no reply before the deadline (the late reply is discarded)
   //   kUnavailable       no connection, or the connection failed before the reply arrived; the
@@ -209,7 +228,8 @@ class Client {
 
  private:
   class Impl;
-  std::shared_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;                        // a single node
+  std::shared_ptr<internal::ClusterClient> cluster_;  // a cluster
 };
 
 }  // namespace herald::redis

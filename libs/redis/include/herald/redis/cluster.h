@@ -70,6 +70,13 @@ std::optional<Redirect> ParseRedirect(std::string_view error, std::string_view s
 // take no key (PING, INFO, SCRIPT, CLUSTER, TIME, WAIT and the like), which any node serves.
 std::optional<std::string_view> RoutingKey(std::span<const std::string> args);
 
+// The keys of a command, for the cross-slot check: the declared keys of EVAL/EVALSHA/FCALL;
+// every argument of DEL, UNLINK, EXISTS, MGET, TOUCH, WATCH, the set operations (SINTER,
+// SUNION, SDIFF and their STORE forms) and PFCOUNT/PFMERGE; the keys of MSET/MSETNX; the two
+// keys of RENAME(NX), SMOVE, RPOPLPUSH, LMOVE, BLMOVE and COPY; otherwise the routing key
+// alone (none for keyless commands).
+std::vector<std::string_view> CommandKeys(std::span<const std::string> args);
+
 class SlotMap {
  public:
   // CLUSTER SHARDS: per shard, its slot ranges and nodes; the master is the node whose role is

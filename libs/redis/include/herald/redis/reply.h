@@ -52,10 +52,10 @@ class Reply {
   std::optional<std::string> AsOptionalString() const;
 
   // For error replies, the status Client::Exec returns for them; OK for every other type.
-  // The code comes from the error's first word: LOADING, BUSY, MASTERDOWN, READONLY, TRYAGAIN
-  // -> kUnavailable (transient server states); OOM -> kResourceExhausted; NOAUTH, WRONGPASS ->
-  // kUnauthenticated; NOPERM -> kPermissionDenied; anything else (ERR, WRONGTYPE, NOSCRIPT, a
-  // script's own error, ...) -> kInternal. The message is Redis' text, unchanged.
+  // The code comes from the error's first word: LOADING, BUSY, MASTERDOWN, READONLY, TRYAGAIN,
+  // CLUSTERDOWN -> kUnavailable (transient server states); OOM -> kResourceExhausted; NOAUTH,
+  // WRONGPASS -> kUnauthenticated; NOPERM -> kPermissionDenied; anything else (ERR, WRONGTYPE,
+  // NOSCRIPT, a script's own error, ...) -> kInternal. The message is Redis' text, unchanged.
   absl::Status ToStatus() const;
 
   // Debug rendering, e.g. `["OK", 3, nil, (error) ERR unknown command]`. Strings are quoted
