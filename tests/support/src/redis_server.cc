@@ -113,6 +113,13 @@ absl::Status RedisServer::Restart(bool graceful) {
 }
 
 absl::StatusOr<std::string> RedisServer::Command(const std::vector<std::string>& argv) {
+  auto replies = Commands(std::vector<std::vector<std::string>>{argv});
+  if (!replies.ok()) return replies.status();
+  return std::move(replies->front());
+}
+
+absl::StatusOr<std::vector<std::string>> RedisServer::Commands(
+    const std::vector<std::vector<std::string>>& commands) {
   const timeval timeout{.tv_sec = 2, .tv_usec = 0};
   redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, timeout);
   if (c == nullptr || c->err) {
@@ -135,11 +142,20 @@ absl::StatusOr<std::string> RedisServer::Command(const std::vector<std::string>&
     freeReplyObject(reply);
     return out;
   };
-  absl::StatusOr<std::string> result = std::string();
-  if (!options_.password.empty()) result = run({"AUTH", options_.password});
-  if (result.ok()) result = run(argv);
+  absl::StatusOr<std::vector<std::string>> replies = std::vector<std::string>();
+  if (!options_.password.empty()) {
+    if (auto auth = run({"AUTH", options_.password}); !auth.ok()) replies = auth.status();
+  }
+  for (size_t i = 0; i < commands.size() && replies.ok(); ++i) {
+    auto reply = run(commands[i]);
+    if (reply.ok()) {
+      replies->push_back(*std::move(reply));
+    } else {
+      replies = reply.status();
+    }
+  }
   redisFree(c);
-  return result;
+  return replies;
 }
 
 }  // namespace herald::testing

@@ -43,6 +43,10 @@ class RedisServer {
   // Runs one command over a fresh blocking connection; the reply rendered as text (integers as
   // decimal, nil as "(nil)", arrays one element per line). For test assertions only.
   absl::StatusOr<std::string> Command(const std::vector<std::string>& argv);
+  // Runs commands in order over one fresh connection, for those that set connection state
+  // (READONLY, ASKING, SELECT); their replies rendered as by Command.
+  absl::StatusOr<std::vector<std::string>> Commands(
+      const std::vector<std::vector<std::string>>& commands);
 
  private:
   RedisServer(Options options, std::string dir, uint16_t port);
