@@ -1,0 +1,292 @@
+// herald::redis::Client on a real six-node Redis Cluster (three masters, three replicas):
+// routing by hash slot, MOVED after a slot moves, ASK while it moves, scripts (and NOSCRIPT on a
+// node that never saw them), cross-slot refusal, transactions, and recovery from a master's
+// failover.
+#include <chrono>
+#include <future>
+#include <set>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <herald/common/strings.h>
+#include <herald/metrics/metrics.h>
+#include <herald/redis/client.h>
+#include <herald/redis/cluster.h>
+#include <herald/testing/redis_cluster.h>
+#include <herald/testing/wait.h>
+
+namespace herald::redis {
+namespace {
+
+namespace asio = boost::asio;
+using ::testing::HasSubstr;
+using testing::RedisCluster;
+
+class IoThreads {
+ public:
+  explicit IoThreads(int n) : guard_(asio::make_work_guard(ioc_)) {
+    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  }
+  ~IoThreads() {
+    guard_.reset();
+    for (auto& t : threads_) t.join();
+  }
+  asio::any_io_executor executor() { return ioc_.get_executor(); }
+
+ private:
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  std::vector<std::thread> threads_;
+};
+
+template <typename T>
+T Await(asio::any_io_executor executor, asio::awaitable<T> op) {
+  std::future<T> result = asio::co_spawn(executor, std::move(op), asio::use_future);
+  if (result.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    ADD_FAILURE() << "operation did not complete within 60s";
+    std::abort();  // the operation still refers to the test's objects
+  }
+  return result.get();
+}
+
+const Script kAppend(R"lua(
+  redis.call('RPUSH', KEYS[1], ARGV[1])
+  return redis.call('LLEN', KEYS[1])
+)lua");
+
+// A key in `slot`'s neighbourhood: keys with the same hash tag share a slot.
+std::string KeyWithTag(std::string_view tag, std::string_view name) {
+  return StrCat("{", tag, "}:", name);
+}
+
+// The connected client and its cluster, one per test: slot moves and failovers change the
+// cluster, so no test sees another's changes.
+class RedisClusterClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto cluster = RedisCluster::Start({});
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = std::move(*cluster);
+    ClientConfig config;
+    config.cluster = true;
+    const std::vector<std::string> seeds = cluster_->seeds();
+    config.address = {"127.0.0.1", cluster_->ports()[0]};
+    for (size_t i = 1; i < 3; ++i) config.seeds.push_back({"127.0.0.1", cluster_->ports()[i]});
+    config.command_timeout = absl::Seconds(20);
+    client_ = std::make_unique<Client>(io_.executor(), config, &registry_);
+    client_->OnConnectivityChange([this](absl::Status status) {
+      std::lock_guard<std::mutex> lock(mu_);
+      reports_.push_back(status);
+    });
+    client_->Start();
+    ASSERT_TRUE(testing::WaitFor([&] { return client_->connected(); }, absl::Seconds(10)));
+  }
+
+  absl::StatusOr<Reply> Exec(Command command) {
+    return Await(io_.executor(), client_->Exec(std::move(command)));
+  }
+  absl::StatusOr<Reply> Eval(const Script& script, std::vector<std::string> keys,
+                             std::vector<std::string> args) {
+    return Await(io_.executor(), client_->Eval(script, std::move(keys), std::move(args)));
+  }
+  // The value of `key` read on `port` itself, without redirection.
+  std::string ReadOn(uint16_t port, const std::string& key) {
+    absl::StatusOr<std::string> v = cluster_->Command(port, {"GET", key});
+    return v.ok() ? *v : StrCat("(failed) ", v.status().ToString());
+  }
+  uint16_t MasterOf(std::string_view key) {
+    const std::optional<uint16_t> port = cluster_->MasterPortOf(cluster::KeySlot(key));
+    EXPECT_TRUE(port.has_value());
+    return port.value_or(0);
+  }
+  uint16_t AnotherMaster(uint16_t port) {
+    for (uint16_t m : cluster_->master_ports()) {
+      if (m != port) return m;
+    }
+    ADD_FAILURE() << "one master only";
+    return 0;
+  }
+
+  metrics::Registry registry_;
+  IoThreads io_{2};
+  std::unique_ptr<RedisCluster> cluster_;
+  std::unique_ptr<Client> client_;
+  std::mutex mu_;
+  std::vector<absl::Status> reports_;
+};
+
+TEST_F(RedisClusterClientTest, EveryKeyIsWrittenOnTheMasterOfItsSlot) {
+  std::set<uint16_t> masters_written;
+  for (int i = 0; i < 60; ++i) {
+    const std::string key = StrCat("route:", i);
+    ASSERT_TRUE(Exec(Command{"SET", key, i}).ok()) << key;
+    EXPECT_EQ(ReadOn(MasterOf(key), key), StrCat(i)) << key;
+    masters_written.insert(MasterOf(key));
+  }
+  EXPECT_EQ(masters_written.size(), 3u);  // 60 keys spread over every master
+  // Keys sharing a hash tag go to one master, as one batch.
+  std::vector<Command> batch;
+  for (int i = 0; i < 5; ++i) batch.push_back(Command{"INCR", KeyWithTag("acme", StrCat(i))});
+  auto replies = Await(io_.executor(), client_->ExecBatch(std::move(batch)));
+  ASSERT_TRUE(replies.ok()) << replies.status();
+  ASSERT_EQ(replies->size(), 5u);
+  EXPECT_EQ(ReadOn(MasterOf("{acme}"), KeyWithTag("acme", "4")), "1");
+  // Keyless commands go to some master.
+  auto pong = Exec(Command{"PING"});
+  ASSERT_TRUE(pong.ok()) << pong.status();
+  EXPECT_EQ(pong->str(), "PONG");
+}
+
+TEST_F(RedisClusterClientTest, CrossSlotCommandsAreRefusedBeforeSending) {
+  const std::string a = "cross:a", b = "cross:b";
+  ASSERT_NE(cluster::KeySlot(a), cluster::KeySlot(b));
+  auto mset = Exec(Command{"MSET", a, "1", b, "2"});
+  EXPECT_EQ(mset.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(mset.status().message()), HasSubstr("cross:a"));
+  auto script = Eval(kAppend, {a, b}, {"x"});
+  EXPECT_EQ(script.status().code(), absl::StatusCode::kInvalidArgument);
+  std::vector<Command> batch;
+  batch.push_back(Command{"SET", a, "1"});
+  batch.push_back(Command{"SET", b, "2"});
+  auto replies = Await(io_.executor(), client_->ExecBatch(std::move(batch)));
+  EXPECT_EQ(replies.status().code(), absl::StatusCode::kInvalidArgument);
+  // Nothing was sent.
+  EXPECT_EQ(ReadOn(MasterOf(a), a), "(nil)");
+  EXPECT_EQ(ReadOn(MasterOf(b), b), "(nil)");
+}
+
+TEST_F(RedisClusterClientTest, ScriptsRunOnTheOwnerAndAreLoadedWhereMissing) {
+  const std::string key = KeyWithTag("scripts", "list");
+  auto first = Eval(kAppend, {key}, {"a"});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->integer(), 1);
+  ASSERT_TRUE(cluster_->Command(MasterOf(key), {"SCRIPT", "FLUSH"}).ok());
+  auto second = Eval(kAppend, {key}, {"b"});  // NOSCRIPT, then EVAL
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->integer(), 2);
+  // A script's own error keeps its message.
+  const Script failing("return redis.error_reply('ERR bad input')");
+  auto error = Eval(failing, {key}, {});
+  EXPECT_EQ(error.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(error.status().message()), HasSubstr("bad input"));
+}
+
+TEST_F(RedisClusterClientTest, TransactionsRunOnTheirSlotsMaster) {
+  const std::string key = KeyWithTag("tx", "counter");
+  std::vector<Command> tx;
+  tx.push_back(Command{"MULTI"});
+  tx.push_back(Command{"INCRBY", key, 5});
+  tx.push_back(Command{"INCRBY", key, 7});
+  tx.push_back(Command{"EXEC"});
+  auto replies = Await(io_.executor(), client_->ExecBatch(std::move(tx)));
+  ASSERT_TRUE(replies.ok()) << replies.status();
+  ASSERT_EQ(replies->size(), 4u);
+  ASSERT_EQ((*replies)[3].elements().size(), 2u);
+  EXPECT_EQ((*replies)[3].elements()[1].integer(), 12);
+  EXPECT_EQ(ReadOn(MasterOf(key), key), "12");
+}
+
+TEST_F(RedisClusterClientTest, FollowsMovedAfterASlotMoves) {
+  const std::string key = KeyWithTag("moving", "value");
+  ASSERT_TRUE(Exec(Command{"SET", key, "before"}).ok());
+  const uint16_t slot = cluster::KeySlot(key);
+  const uint16_t source = MasterOf(key);
+  const uint16_t target = AnotherMaster(source);
+  ASSERT_TRUE(cluster_->MoveSlot(slot, target).ok());
+  ASSERT_EQ(cluster_->MasterPortOf(slot), target);
+
+  // The client still maps the slot to `source`, which answers MOVED: followed.
+  auto read = Exec(Command{"GET", key});
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->str(), "before");
+  ASSERT_TRUE(Exec(Command{"SET", key, "after"}).ok());
+  EXPECT_EQ(ReadOn(target, key), "after");
+  auto script = Eval(kAppend, {KeyWithTag("moving", "list")}, {"x"});
+  ASSERT_TRUE(script.ok()) << script.status();
+  EXPECT_EQ(cluster_->Command(target, {"LLEN", KeyWithTag("moving", "list")}).value_or(""), "1");
+}
+
+TEST_F(RedisClusterClientTest, FollowsAskWhileASlotMoves) {
+  const std::string moved = KeyWithTag("asking", "a");
+  const std::string stays = KeyWithTag("asking", "b");
+  ASSERT_TRUE(Exec(Command{"SET", moved, "1"}).ok());
+  ASSERT_TRUE(Exec(Command{"SET", stays, "2"}).ok());
+  const uint16_t slot = cluster::KeySlot(moved);
+  const uint16_t source = MasterOf(moved);
+  const uint16_t target = AnotherMaster(source);
+  ASSERT_TRUE(cluster_->BeginMigration(slot, target).ok());
+  // Move one of the two keys.
+  auto migrated = cluster_->MigrateKeys(slot, 1);
+  ASSERT_TRUE(migrated.ok()) << migrated.status();
+  ASSERT_EQ(*migrated, 1);
+  const bool a_moved = ReadOn(source, moved).starts_with("(error) ASK");
+  const std::string& on_target = a_moved ? moved : stays;
+  const std::string& on_source = a_moved ? stays : moved;
+  ASSERT_THAT(ReadOn(source, on_target), HasSubstr("ASK"));
+
+  // ASK: the client asks the target, once, and keeps its map.
+  auto read = Exec(Command{"GET", on_target});
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_FALSE(read->str().empty());
+  auto read_source = Exec(Command{"GET", on_source});
+  ASSERT_TRUE(read_source.ok()) << read_source.status();
+  EXPECT_FALSE(read_source->str().empty());
+  // A new key of the migrating slot is created on the target (the source answers ASK for it).
+  const std::string fresh = KeyWithTag("asking", "fresh");
+  ASSERT_TRUE(Exec(Command{"SET", fresh, "3"}).ok());
+  auto on_target_fresh = cluster_->Commands(target, {{"ASKING"}, {"GET", fresh}});
+  ASSERT_TRUE(on_target_fresh.ok()) << on_target_fresh.status();
+  EXPECT_EQ(on_target_fresh->back(), "3");
+  // A script on a migrated key runs on the target, as EVAL after ASKING.
+  auto script = Eval(kAppend, {KeyWithTag("asking", "fresh-list")}, {"x"});
+  ASSERT_TRUE(script.ok()) << script.status();
+  EXPECT_EQ(script->integer(), 1);
+
+  ASSERT_TRUE(cluster_->MigrateKeys(slot, 100).ok());
+  ASSERT_TRUE(cluster_->FinishMigration(slot).ok());
+  auto after = Exec(Command{"GET", on_source});
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(ReadOn(target, fresh), "3");
+}
+
+TEST_F(RedisClusterClientTest, RecoversFromAFailoverOnItsOwn) {
+  const std::string key = KeyWithTag("failover", "counter");
+  const Script incr("return redis.call('INCR', KEYS[1])");
+  ASSERT_TRUE(Eval(incr, {key}, {}).ok());
+  const uint16_t master = MasterOf(key);
+  ASSERT_TRUE(Await(io_.executor(), client_->Exec(Command{"WAIT", 1, 5000})).ok());
+
+  ASSERT_TRUE(cluster_->KillNode(master).ok());
+  // Readiness names the master that is gone.
+  ASSERT_TRUE(testing::WaitFor([&] { return !client_->connected(); }, absl::Seconds(10)));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSERT_FALSE(reports_.empty());
+    EXPECT_THAT(std::string(reports_.back().message()), HasSubstr(StrCat(":", master)));
+  }
+  // A command issued now waits (within its deadline) for the replica's promotion and runs
+  // there; the promoted replica has never run the script (NOSCRIPT, then EVAL).
+  auto during = Eval(incr, {key}, {});
+  ASSERT_TRUE(during.ok()) << during.status();
+  EXPECT_EQ(during->integer(), 2);
+  auto promoted = cluster_->WaitForFailover(master);
+  ASSERT_TRUE(promoted.ok()) << promoted.status();
+  EXPECT_EQ(ReadOn(*promoted, key), "2");
+  ASSERT_TRUE(testing::WaitFor([&] { return client_->connected(); }, absl::Seconds(15)));
+
+  // The old master comes back as a replica; the client keeps writing to the new one.
+  ASSERT_TRUE(cluster_->RestartNode(master).ok());
+  auto after = Eval(incr, {key}, {});
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->integer(), 3);
+}
+
+}  // namespace
+}  // namespace herald::redis
