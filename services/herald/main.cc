@@ -51,6 +51,13 @@ ABSL_FLAG(int, io_threads, 0, "Threads for asynchronous work; 0 means one per co
 ABSL_FLAG(std::string, redis_address, "127.0.0.1:6379",
           "host:port of Redis; with --redis_cluster, one or more cluster nodes to read the slot "
           "map from, comma-separated (host:port,host:port,...).");
+ABSL_FLAG(int, redis_wait_replicas, 0,
+          "Writes that must survive a Redis failover (enqueue, ack, campaign and ingest commits) "
+          "are acknowledged only once this many replicas have them (WAIT); 0: the primary's "
+          "acknowledgement suffices. See docs/architecture.md.");
+ABSL_FLAG(absl::Duration, redis_wait_timeout, absl::Seconds(1),
+          "With --redis_wait_replicas: how long a write waits for its replicas before it fails "
+          "as unavailable (it stays on the primary; the caller retries). Below --redis_timeout.");
 ABSL_FLAG(bool, redis_cluster, false,
           "Redis is a Redis Cluster: commands are routed by hash slot to each master, following "
           "redirections and failovers.");
@@ -204,6 +211,8 @@ int main(int argc, char** argv) {
       .io_threads = absl::GetFlag(FLAGS_io_threads),
       .redis_address = absl::GetFlag(FLAGS_redis_address),
       .redis_cluster = absl::GetFlag(FLAGS_redis_cluster),
+      .redis_wait_replicas = absl::GetFlag(FLAGS_redis_wait_replicas),
+      .redis_wait_timeout = absl::GetFlag(FLAGS_redis_wait_timeout),
       .redis_password = absl::GetFlag(FLAGS_redis_password),
       .redis_connections = absl::GetFlag(FLAGS_redis_connections),
       .redis_timeout = absl::GetFlag(FLAGS_redis_timeout),

@@ -154,6 +154,8 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
     }
   }
   config.redis.password = flags.redis_password;
+  config.redis.wait_replicas = flags.redis_wait_replicas;
+  config.redis.wait_timeout = flags.redis_wait_timeout;
   config.redis.connections = flags.redis_connections;
   HERALD_RETURN_IF_ERROR(config::RequirePositive("redis_timeout", flags.redis_timeout));
   config.redis.command_timeout = flags.redis_timeout;
@@ -198,6 +200,9 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   const std::map<std::string, std::string> flag_of = {
       {"redis.address", "redis_address"},
       {"redis.connections", "redis_connections"},
+      {"redis.wait_replicas", "redis_wait_replicas"},
+      {"redis.wait_timeout", "redis_wait_timeout"},
+      {"redis.seeds", "redis_address"},
       {"redis.command_timeout", "redis_timeout"},
       {"queue.shards", "queue_shards"},
       {"queue.lease_duration", "lease_duration"},

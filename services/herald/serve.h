@@ -85,6 +85,8 @@ struct ServeFlags {
   int io_threads = 0;  // 0: one per core
   std::string redis_address = "127.0.0.1:6379";
   bool redis_cluster = false;
+  int redis_wait_replicas = 0;
+  absl::Duration redis_wait_timeout = absl::Seconds(1);
   std::string redis_password;
   int redis_connections = 2;
   absl::Duration redis_timeout = absl::Seconds(5);

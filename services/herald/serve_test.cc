@@ -91,6 +91,12 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
        },
        "--redis_address"},
       {[](ServeFlags& f) { f.redis_connections = 0; }, "--redis_connections"},
+      {[](ServeFlags& f) { f.redis_wait_replicas = -1; }, "--redis_wait_replicas"},
+      {[](ServeFlags& f) {
+         f.redis_wait_replicas = 1;
+         f.redis_wait_timeout = absl::Seconds(10);
+       },
+       "--redis_wait_timeout"},
       {[](ServeFlags& f) { f.queue_shards = 0; }, "--queue_shards"},
       {[](ServeFlags& f) { f.worker_batch = 5000; }, "--worker_batch"},
       {[](ServeFlags& f) { f.worker_batch = 1001; }, "--worker_batch"},

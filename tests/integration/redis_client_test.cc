@@ -373,6 +373,36 @@ TEST_F(RedisClientTest, UnavailableWhenNothingListens) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
 }
 
+TEST_F(RedisClientTest, ReplicatedScriptsFailWhenTooFewReplicasAcknowledge) {
+  // A server without replicas: WAIT 1 answers 0 once its timeout passes.
+  ClientConfig config = Config();
+  config.wait_replicas = 1;
+  config.wait_timeout = absl::Milliseconds(20);
+  Client client(io_.executor(), config);
+  client.Start();
+  const Script incr("return redis.call('INCR', KEYS[1])", Script::Durability::kReplicated);
+  absl::StatusOr<Reply> r = Await(io_.executor(), client.Eval(incr, {"durable"}, {}));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("0 of 1 replicas"));
+  EXPECT_EQ(*redis_->Command({"GET", "durable"}), "1");  // on the primary all the same
+  // A server without the script gets it with EVAL (here twice: first use, after SCRIPT FLUSH),
+  // still followed by WAIT.
+  ASSERT_EQ(*redis_->Command({"SCRIPT", "FLUSH"}), "OK");
+  r = Await(io_.executor(), client.Eval(incr, {"durable"}, {}));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(*redis_->Command({"GET", "durable"}), "2");
+  EXPECT_THAT(*redis_->Command({"INFO", "commandstats"}), HasSubstr("cmdstat_eval:calls=2"));
+  // A script's own error is reported as such.
+  const Script failing("return redis.error_reply('ERR refused')", Script::Durability::kReplicated);
+  r = Await(io_.executor(), client.Eval(failing, {"durable"}, {}));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInternal);
+  // Scripts that need no replica are acknowledged by the primary.
+  const Script plain("return redis.call('INCR', KEYS[1])");
+  r = Await(io_.executor(), client.Eval(plain, {"durable"}, {}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->integer(), 3);
+}
+
 TEST_F(RedisClientTest, EvalReloadsTheScriptAfterNoscript) {
   Client client(io_.executor(), Config());
   client.Start();

@@ -4,8 +4,8 @@
 // failover.
 #include <chrono>
 #include <future>
-#include <set>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
@@ -254,6 +254,38 @@ TEST_F(RedisClusterClientTest, FollowsAskWhileASlotMoves) {
   auto after = Exec(Command{"GET", on_source});
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(ReadOn(target, fresh), "3");
+}
+
+TEST_F(RedisClusterClientTest, ReplicatedScriptsWaitForTheirReplicas) {
+  ClientConfig config;
+  config.cluster = true;
+  config.address = {"127.0.0.1", cluster_->ports()[0]};
+  config.wait_replicas = 1;
+  config.wait_timeout = absl::Milliseconds(300);
+  Client durable(io_.executor(), config);
+  durable.Start();
+  const Script incr("return redis.call('INCR', KEYS[1])", Script::Durability::kReplicated);
+  const std::string key = KeyWithTag("durable", "n");
+  auto first = Await(io_.executor(), durable.Eval(incr, {key}, {}));
+  ASSERT_TRUE(first.ok()) << first.status();
+  // Acknowledged means on the replica already.
+  const std::vector<uint16_t> replicas = cluster_->ReplicasOf(MasterOf(key));
+  ASSERT_EQ(replicas.size(), 1u);
+  auto on_replica = cluster_->Commands(replicas[0], {{"READONLY"}, {"GET", key}});
+  ASSERT_TRUE(on_replica.ok()) << on_replica.status();
+  EXPECT_EQ(on_replica->back(), "1");
+
+  // Without its replica the write is not acknowledged (it stays on the primary).
+  ASSERT_TRUE(cluster_->KillNode(replicas[0]).ok());
+  auto lagging = Await(io_.executor(), durable.Eval(incr, {key}, {}));
+  EXPECT_EQ(lagging.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(lagging.status().message()), HasSubstr("0 of 1 replicas"));
+  EXPECT_EQ(ReadOn(MasterOf(key), key), "2");
+  // Scripts that need no replica are unaffected.
+  const Script plain("return redis.call('INCR', KEYS[1])");
+  auto primary_only = Await(io_.executor(), durable.Eval(plain, {key}, {}));
+  ASSERT_TRUE(primary_only.ok()) << primary_only.status();
+  EXPECT_EQ(primary_only->integer(), 3);
 }
 
 TEST_F(RedisClusterClientTest, RecoversFromAFailoverOnItsOwn) {

@@ -110,11 +110,15 @@ absl::Status ValidateQueueConfig(const QueueConfig& config) {
   return absl::OkStatus();
 }
 
+// Enqueue, ack (which may enqueue the next step) and nack (which may schedule a retry or
+// dead-letter) must survive a failover: with --redis_wait_replicas they wait for replicas.
+// Leases, heartbeats and reaping are recovered by the lease timeout if lost.
 struct Queue::Scripts {
-  redis::Script enqueue{ScriptSource(ScriptId::kEnqueue)};
+  static constexpr auto kReplicated = redis::Script::Durability::kReplicated;
+  redis::Script enqueue{ScriptSource(ScriptId::kEnqueue), kReplicated};
   redis::Script lease{ScriptSource(ScriptId::kLease)};
-  redis::Script ack{ScriptSource(ScriptId::kAck)};
-  redis::Script nack{ScriptSource(ScriptId::kNack)};
+  redis::Script ack{ScriptSource(ScriptId::kAck), kReplicated};
+  redis::Script nack{ScriptSource(ScriptId::kNack), kReplicated};
   redis::Script heartbeat{ScriptSource(ScriptId::kHeartbeat)};
   redis::Script reap{ScriptSource(ScriptId::kReap)};
   redis::Script configure{ScriptSource(ScriptId::kConfigure)};

@@ -73,6 +73,42 @@ internal::Deadline DeadlineAfter(SteadyClock::time_point start, absl::Duration t
                      absl::ToChronoNanoseconds(timeout));
 }
 
+bool IsNoScript(const Reply& reply) {
+  return reply.is_error() && reply.str().starts_with("NOSCRIPT");
+}
+
+// Eval of a kReplicated script: EVALSHA (EVAL when the server lacks it) and WAIT in one batch,
+// so both go on one connection and WAIT covers the script's writes.
+asio::awaitable<absl::StatusOr<Reply>> EvalReplicated(Client& client, int replicas,
+                                                      absl::Duration wait_timeout,
+                                                      const Script& script,
+                                                      std::vector<std::string> keys,
+                                                      std::vector<std::string> args,
+                                                      std::optional<absl::Duration> timeout) {
+  HERALD_CO_RETURN_IF_ERROR(cluster::CheckSameSlot(keys));
+  const int64_t numkeys = static_cast<int64_t>(keys.size());
+  const Command wait("WAIT", replicas, absl::ToInt64Milliseconds(wait_timeout));
+  std::vector<Command> batch;
+  batch.push_back(Command("EVALSHA", script.sha1(), numkeys).Args(keys).Args(args));
+  batch.push_back(wait);
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<Reply> replies,
+                             co_await client.ExecBatch(std::move(batch), timeout));
+  if (IsNoScript(replies[0])) {
+    std::vector<Command> eval;
+    eval.push_back(Command("EVAL", script.source(), numkeys).Args(keys).Args(args));
+    eval.push_back(wait);
+    HERALD_CO_ASSIGN_OR_RETURN(replies, co_await client.ExecBatch(std::move(eval), timeout));
+  }
+  if (replies[0].is_error()) co_return replies[0].ToStatus();
+  HERALD_CO_ASSIGN_OR_RETURN(const int64_t acknowledged, replies[1].AsInteger());
+  if (acknowledged < replicas) {
+    co_return absl::UnavailableError(StrCat("redis: write reached ", acknowledged, " of ", replicas,
+                                            " replicas within ", absl::FormatDuration(wait_timeout),
+                                            "; not acknowledged, retry it"));
+  }
+  co_return std::move(replies[0]);
+}
+
 }  // namespace
 
 absl::Status ValidateClientConfig(const ClientConfig& config) {
@@ -83,6 +119,16 @@ absl::Status ValidateClientConfig(const ClientConfig& config) {
     if (seed.host.empty() || seed.port == 0) {
       return config::SettingError("redis.seeds", StrCat("bad seed '", seed.ToString(), "'"));
     }
+  }
+  if (config.wait_replicas < 0 || config.wait_replicas > 16) {
+    return config::SettingError("redis.wait_replicas",
+                                StrCat("must be in [0, 16] (got ", config.wait_replicas, ")"));
+  }
+  if (config.wait_replicas > 0 && (config.wait_timeout < absl::Milliseconds(1) ||
+                                   config.wait_timeout >= config.command_timeout)) {
+    return config::SettingError("redis.wait_timeout",
+                                StrCat("must be at least 1ms and below the command timeout (got ",
+                                       absl::FormatDuration(config.wait_timeout), ")"));
   }
   if (config.cluster && config.cluster_refresh_interval < absl::Milliseconds(200)) {
     return config::SettingError("redis.cluster_refresh_interval", "must be at least 200ms");
@@ -211,6 +257,8 @@ Client::Client(asio::any_io_executor executor, ClientConfig config, metrics::Reg
     std::fprintf(stderr, "herald::redis::Client: invalid config: %s\n", valid.ToString().c_str());
     std::abort();
   }
+  wait_replicas_ = config.wait_replicas;
+  wait_timeout_ = config.wait_timeout;
   if (config.cluster) {
     cluster_ =
         std::make_shared<internal::ClusterClient>(std::move(executor), std::move(config), registry);
@@ -265,6 +313,10 @@ asio::awaitable<absl::StatusOr<Reply>> Client::Eval(const Script& script,
                                                     std::vector<std::string> keys,
                                                     std::vector<std::string> args,
                                                     std::optional<absl::Duration> timeout) {
+  if (script.durability() == Script::Durability::kReplicated && wait_replicas_ > 0) {
+    return EvalReplicated(*this, wait_replicas_, wait_timeout_, script, std::move(keys),
+                          std::move(args), timeout);
+  }
   if (cluster_) return cluster_->Eval(script, std::move(keys), std::move(args), timeout);
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(absl::StatusOr<Reply>)>(
       [](auto handler, Impl* impl, const Script* s, std::vector<std::string> k,

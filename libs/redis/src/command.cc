@@ -36,6 +36,7 @@ std::string Sha1Hex(std::string_view data) {
 
 }  // namespace
 
-Script::Script(std::string source) : source_(std::move(source)), sha1_(Sha1Hex(source_)) {}
+Script::Script(std::string source, Durability durability)
+    : source_(std::move(source)), sha1_(Sha1Hex(source_)), durability_(durability) {}
 
 }  // namespace herald::redis

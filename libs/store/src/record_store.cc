@@ -39,12 +39,15 @@ absl::Status ProtocolError(std::string_view script, const redis::Reply& reply) {
   return absl::InternalError(StrCat(script, ": unexpected reply ", reply.DebugString()));
 }
 
+// Records (tenants, campaigns, ...) are acknowledged to API callers: replicated writes.
 const redis::Script& CreateScript() {
-  static const redis::Script script{std::string(lua::kCreate)};
+  static const redis::Script script{std::string(lua::kCreate),
+                                    redis::Script::Durability::kReplicated};
   return script;
 }
 const redis::Script& ReplaceScript() {
-  static const redis::Script script{std::string(lua::kReplace)};
+  static const redis::Script script{std::string(lua::kReplace),
+                                    redis::Script::Durability::kReplicated};
   return script;
 }
 

@@ -30,8 +30,10 @@ using upstream::WebhookEventType;
 // Every key of a tenant's analytics is under its store prefix: one cluster slot per tenant.
 std::string TenantPrefix(std::string_view tenant) { return store::TenantKeyPrefix(tenant); }
 
+// An event is acknowledged (200) to its sender once applied: a replicated write.
 const redis::Script& ApplyScript() {
-  static const redis::Script script{std::string(lua::kApplyEvent)};
+  static const redis::Script script{std::string(lua::kApplyEvent),
+                                    redis::Script::Durability::kReplicated};
   return script;
 }
 

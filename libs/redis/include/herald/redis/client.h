@@ -121,14 +121,21 @@ class Command {
 // usually constants that live as long as the program.
 class Script {
  public:
-  explicit Script(std::string source);
+  // How the script's writes are acknowledged. kReplicated: writes that must survive a
+  // failover; with ClientConfig::wait_replicas > 0, Eval succeeds only once that many replicas
+  // have them (see ClientConfig::wait_replicas).
+  enum class Durability { kPrimary, kReplicated };
+
+  explicit Script(std::string source, Durability durability = Durability::kPrimary);
 
   const std::string& source() const { return source_; }
   const std::string& sha1() const { return sha1_; }  // lower-case hex
+  Durability durability() const { return durability_; }
 
  private:
   std::string source_;
   std::string sha1_;
+  Durability durability_;
 };
 
 struct ClientConfig {
@@ -139,6 +146,14 @@ struct ClientConfig {
   bool cluster = false;
   std::vector<config::HostPort> seeds;
   absl::Duration cluster_refresh_interval = absl::Seconds(5);  // periodic slot map reads
+  // Durability: when positive, Eval of a Script::Durability::kReplicated script sends
+  // `WAIT wait_replicas <wait_timeout>` right behind it on the same connection and succeeds
+  // only when that many replicas acknowledged its writes; with fewer it fails with
+  // kUnavailable, although the writes stay on the primary (and reach the replicas when they
+  // catch up), so callers retry an idempotent write rather than report it done. 0: writes are
+  // acknowledged by the primary alone, and a failover can lose the last ones.
+  int wait_replicas = 0;
+  absl::Duration wait_timeout = absl::Seconds(1);  // must be below command_timeout
   std::string username;  // ACL user for AUTH; empty means the default user
   std::string password;  // AUTH on every (re)connect when non-empty; never logged
   int connections = 2;   // pool size (per master on a cluster)
@@ -230,6 +245,8 @@ class Client {
   class Impl;
   std::shared_ptr<Impl> impl_;                        // a single node
   std::shared_ptr<internal::ClusterClient> cluster_;  // a cluster
+  int wait_replicas_ = 0;
+  absl::Duration wait_timeout_;
 };
 
 }  // namespace herald::redis
