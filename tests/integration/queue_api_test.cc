@@ -1,6 +1,7 @@
-// The C++ queue API (queue.h) and the worker runtime (worker.h) over the real redis::Client and
-// a real redis-server. Queue tests drive time with a ManualClock; worker tests run on Redis' own
-// clock and wait with WaitFor.
+// The C++ queue API (queue.h) and the worker runtime (worker.h) over the real redis::Client,
+// each test twice: on a single redis-server and on a six-node Redis Cluster (three masters, the
+// queue's four shards spread over them). Queue tests drive time with a ManualClock; worker tests
+// run on Redis' own clock and wait with WaitFor.
 #include <algorithm>
 #include <future>
 #include <map>
@@ -26,6 +27,7 @@
 #include <herald/queue/queue.h>
 #include <herald/queue/worker.h>
 #include <herald/redis/client.h>
+#include <herald/testing/redis_cluster.h>
 #include <herald/testing/redis_server.h>
 #include <herald/testing/wait.h>
 
@@ -33,19 +35,46 @@ namespace herald::queue {
 namespace {
 
 namespace asio = boost::asio;
+using ::herald::testing::RedisCluster;
 using ::herald::testing::RedisServer;
 using ::herald::testing::WaitFor;
 using ::testing::HasSubstr;
 
-// A redis-server, an io_context on its own thread, a client, and a way to run awaitables.
-class QueueApiTest : public ::testing::Test {
+enum class Backend { kSingleNode, kCluster };
+
+std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param == Backend::kCluster ? "Cluster" : "SingleNode";
+}
+
+// One cluster for every cluster-backed test of this file (starting one takes seconds); each test
+// empties it first. Destroyed (its nodes killed) when the test program exits.
+absl::StatusOr<RedisCluster*> SharedCluster() {
+  static absl::StatusOr<std::unique_ptr<RedisCluster>> cluster = RedisCluster::Start({});
+  if (!cluster.ok()) return cluster.status();
+  return cluster->get();
+}
+
+// Redis (a server or a cluster), an io_context on its own thread, a client, and a way to run
+// awaitables.
+class QueueApiTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    auto server = RedisServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
-    client_ = std::make_unique<redis::Client>(
-        io_.get_executor(), redis::ClientConfig{.address = {"127.0.0.1", server_->port()}});
+    redis::ClientConfig config;
+    if (GetParam() == Backend::kSingleNode) {
+      auto server = RedisServer::Start();
+      ASSERT_TRUE(server.ok()) << server.status();
+      server_ = std::move(*server);
+      config.address = {"127.0.0.1", server_->port()};
+    } else {
+      auto cluster = SharedCluster();
+      ASSERT_TRUE(cluster.ok()) << cluster.status();
+      for (const uint16_t master : (*cluster)->master_ports()) {
+        ASSERT_EQ((*cluster)->Command(master, {"FLUSHALL"}).value_or(""), "OK");
+      }
+      config.cluster = true;
+      config.address = {"127.0.0.1", (*cluster)->master_ports()[0]};
+    }
+    client_ = std::make_unique<redis::Client>(io_.get_executor(), config);
     client_->Start();
     thread_ = std::thread([this] { io_.run(); });
     queue_ = std::make_unique<Queue>(*client_, QueueConfig{.shards = 4}, &clock_);
@@ -95,7 +124,7 @@ class QueueApiTest : public ::testing::Test {
   std::unique_ptr<Queue> queue_;
 };
 
-TEST_F(QueueApiTest, EnqueueLeaseAckKeepsEveryField) {
+TEST_P(QueueApiTest, EnqueueLeaseAckKeepsEveryField) {
   JobSpec spec = Spec("job_1");
   spec.payload = std::string("\x08\x96\x01\x00\xff\n", 6);  // protobuf bytes, with a NUL
   spec.max_attempts = 7;
@@ -130,7 +159,7 @@ TEST_F(QueueApiTest, EnqueueLeaseAckKeepsEveryField) {
   EXPECT_EQ(*Run(queue_->Enqueue(spec)), EnqueueResult::kDuplicate);  // completed, in window
 }
 
-TEST_F(QueueApiTest, EnqueueBatchSpansShardsAndKeepsOrder) {
+TEST_P(QueueApiTest, EnqueueBatchSpansShardsAndKeepsOrder) {
   // Two teams in different shards.
   std::string other = "team_2";
   for (int i = 2; Shard(other) == Shard("team_1"); ++i) other = StrCat("team_", i);
@@ -146,7 +175,7 @@ TEST_F(QueueApiTest, EnqueueBatchSpansShardsAndKeepsOrder) {
 
 // One account's jobs come out together (up to jobs_per_visit per turn), and Ack takes any mix of
 // lease groups, chained steps and stale tokens in one call per shard, answering in request order.
-TEST_F(QueueApiTest, MultiJobVisitsAndMixedAcksKeepEveryAnswerInOrder) {
+TEST_P(QueueApiTest, MultiJobVisitsAndMixedAcksKeepEveryAnswerInOrder) {
   std::vector<JobSpec> specs;
   for (int i = 0; i < 5; ++i) specs.push_back(Spec(StrCat("a", i), "acct_a"));
   for (int i = 0; i < 3; ++i) specs.push_back(Spec(StrCat("b", i), "acct_b"));
@@ -182,7 +211,7 @@ TEST_F(QueueApiTest, MultiJobVisitsAndMixedAcksKeepEveryAnswerInOrder) {
   EXPECT_EQ((stats.finished.at({"send", "ok"})), 3);
 }
 
-TEST_F(QueueApiTest, BadInputIsRejectedBeforeRedis) {
+TEST_P(QueueApiTest, BadInputIsRejectedBeforeRedis) {
   JobSpec bad = Spec("");
   EXPECT_EQ(Run(queue_->Enqueue(bad)).status().code(), absl::StatusCode::kInvalidArgument);
   bad = Spec("x");
@@ -200,7 +229,7 @@ TEST_F(QueueApiTest, BadInputIsRejectedBeforeRedis) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(QueueApiTest, AnAccountNeverChangesTeam) {
+TEST_P(QueueApiTest, AnAccountNeverChangesTeam) {
   ASSERT_TRUE(Run(queue_->SetAccountLimits("acct_a", {.tenant = "t", .team = "team_1"})).ok());
   // Find another team in the same shard, so the script (not the routing) must refuse it.
   std::string same_shard;
@@ -214,7 +243,7 @@ TEST_F(QueueApiTest, AnAccountNeverChangesTeam) {
             absl::StatusCode::kFailedPrecondition);
 }
 
-TEST_F(QueueApiTest, FencingExpiredWorkerCannotAckItsSuccessorCan) {
+TEST_P(QueueApiTest, FencingExpiredWorkerCannotAckItsSuccessorCan) {
   ASSERT_TRUE(Run(queue_->Enqueue(Spec("j1"))).ok());
   const int shard = Shard("team_1");
   const LeasedJob first = LeaseOne(shard, absl::Seconds(5));
@@ -230,7 +259,7 @@ TEST_F(QueueApiTest, FencingExpiredWorkerCannotAckItsSuccessorCan) {
   EXPECT_EQ(Run(queue_->Ack({{second.ref()}}))->at(0).ack, FinishResult::kDone);
 }
 
-TEST_F(QueueApiTest, CrashedWorkersJobIsReapedAndFlaggedOutcomeUnknown) {
+TEST_P(QueueApiTest, CrashedWorkersJobIsReapedAndFlaggedOutcomeUnknown) {
   ASSERT_TRUE(Run(queue_->Enqueue(Spec("j1"))).ok());
   const int shard = Shard("team_1");
   (void)LeaseOne(shard, absl::Seconds(2));  // the worker holding it vanishes
@@ -244,7 +273,7 @@ TEST_F(QueueApiTest, CrashedWorkersJobIsReapedAndFlaggedOutcomeUnknown) {
   EXPECT_EQ((stats->finished[{"send", "expired"}]), 1);
 }
 
-TEST_F(QueueApiTest, RetryUsesFullJitterBackoffThenDeadLetters) {
+TEST_P(QueueApiTest, RetryUsesFullJitterBackoffThenDeadLetters) {
   queue_ = std::make_unique<Queue>(
       *client_,
       QueueConfig{.shards = 4, .backoff = {.base = absl::Seconds(10), .cap = absl::Seconds(10)}},
@@ -278,7 +307,7 @@ TEST_F(QueueApiTest, RetryUsesFullJitterBackoffThenDeadLetters) {
   EXPECT_EQ(reasons["j2"], "400: price too low");
 }
 
-TEST_F(QueueApiTest, RateLimitedPushesTheTeamBackWithoutLosingAnAttempt) {
+TEST_P(QueueApiTest, RateLimitedPushesTheTeamBackWithoutLosingAnAttempt) {
   ASSERT_TRUE(Run(queue_->SetTeamLimits("team_1", {.per_minute = 600, .burst = 5})).ok());
   ASSERT_TRUE(Run(queue_->EnqueueBatch({Spec("j1", "acct_a"), Spec("j2", "acct_b")})).ok());
   const int shard = Shard("team_1");
@@ -294,7 +323,7 @@ TEST_F(QueueApiTest, RateLimitedPushesTheTeamBackWithoutLosingAnAttempt) {
   EXPECT_EQ(again.attempt, 1);
 }
 
-TEST_F(QueueApiTest, LimitsPausesAndInFlightCapsTakeEffectAtRunTime) {
+TEST_P(QueueApiTest, LimitsPausesAndInFlightCapsTakeEffectAtRunTime) {
   const int shard = Shard("team_1");
   ASSERT_TRUE(Run(queue_->SetAccountLimits(
                       "acct_a", {.tenant = "tenant_1", .team = "team_1", .max_in_flight = 1}))
@@ -317,7 +346,7 @@ TEST_F(QueueApiTest, LimitsPausesAndInFlightCapsTakeEffectAtRunTime) {
   EXPECT_EQ(LeaseOne(shard).id, "j3");
 }
 
-TEST_F(QueueApiTest, HeartbeatExtendsALongCall) {
+TEST_P(QueueApiTest, HeartbeatExtendsALongCall) {
   ASSERT_TRUE(Run(queue_->Enqueue(Spec("j1"))).ok());
   const int shard = Shard("team_1");
   const LeasedJob job = LeaseOne(shard, absl::Seconds(10));
@@ -330,7 +359,7 @@ TEST_F(QueueApiTest, HeartbeatExtendsALongCall) {
   EXPECT_EQ(Run(queue_->Ack({{job.ref()}}))->at(0).ack, FinishResult::kDone);
 }
 
-TEST_F(QueueApiTest, AckAndEnqueueChainsAtomically) {
+TEST_P(QueueApiTest, AckAndEnqueueChainsAtomically) {
   ASSERT_TRUE(Run(queue_->Enqueue(Spec("campaign_1:acct_a:upload"))).ok());
   const int shard = Shard("team_1");
   const LeasedJob upload = LeaseOne(shard);
@@ -352,7 +381,7 @@ TEST_F(QueueApiTest, AckAndEnqueueChainsAtomically) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(QueueApiTest, StatsPollerExportsDepthsAgesAndOutcomes) {
+TEST_P(QueueApiTest, StatsPollerExportsDepthsAgesAndOutcomes) {
   const int shard = Shard("team_1");
   ASSERT_TRUE(Run(queue_->EnqueueBatch({Spec("j1"), Spec("j2"), Spec("j3")})).ok());
   JobSpec later = Spec("j4");
@@ -380,7 +409,7 @@ TEST_F(QueueApiTest, StatsPollerExportsDepthsAgesAndOutcomes) {
               HasSubstr("herald_queue_jobs{shard=\"" + s + "\",state=\"leased\"} 0"));
 }
 
-TEST_F(QueueApiTest, ProductionModeUsesRedisTime) {
+TEST_P(QueueApiTest, ProductionModeUsesRedisTime) {
   Queue queue(*client_, QueueConfig{.shards = 4});  // no clock: scripts read TIME
   const absl::Time before = absl::Now();
   ASSERT_TRUE(Run(queue.Enqueue(Spec("j1"))).ok());
@@ -425,7 +454,7 @@ asio::awaitable<void> Pause(absl::Duration d) {
   co_await t.async_wait(asio::use_awaitable);  // throws when cancelled
 }
 
-TEST_F(WorkerTest, ProcessesEveryJobOnceAndFollowsChains) {
+TEST_P(WorkerTest, ProcessesEveryJobOnceAndFollowsChains) {
   std::mutex mu;
   std::multiset<std::string> seen;
   Worker worker(io_.get_executor(), *queue_, FastConfig());
@@ -467,7 +496,7 @@ TEST_F(WorkerTest, ProcessesEveryJobOnceAndFollowsChains) {
   EXPECT_EQ(worker.metrics().jobs.Add({{"kind", "send"}, {"outcome", "ok"}}).Value(), 400);
 }
 
-TEST_F(WorkerTest, FailuresRetryThenDeadLetter) {
+TEST_P(WorkerTest, FailuresRetryThenDeadLetter) {
   Worker worker(io_.get_executor(), *queue_, FastConfig());
   worker.Handle("send", [](const LeasedJob& job) -> asio::awaitable<JobResult> {
     if (job.id == "terminal") co_return JobResult::Fail("400 invalid price");
@@ -490,7 +519,7 @@ TEST_F(WorkerTest, FailuresRetryThenDeadLetter) {
   EXPECT_EQ(worker.metrics().jobs.Add({{"kind", "send"}, {"outcome", "retry"}}).Value(), 2);
 }
 
-TEST_F(WorkerTest, AThrowingHandlerFailsItsJobNotTheLoop) {
+TEST_P(WorkerTest, AThrowingHandlerFailsItsJobNotTheLoop) {
   WorkerConfig config = FastConfig();
   config.lease_loops = 1;  // one loop: if it died, nothing after the throws would run
   config.batch_size = 1;
@@ -546,7 +575,7 @@ TEST_F(WorkerTest, AThrowingHandlerFailsItsJobNotTheLoop) {
   EXPECT_EQ(worker.metrics().loop_restarts.Value(), 0);
 }
 
-TEST_F(WorkerTest, HeartbeatsKeepALongJobLeased) {
+TEST_P(WorkerTest, HeartbeatsKeepALongJobLeased) {
   WorkerConfig config = FastConfig();
   config.lease_duration = absl::Milliseconds(400);
   config.heartbeat_interval = absl::Milliseconds(100);
@@ -565,7 +594,7 @@ TEST_F(WorkerTest, HeartbeatsKeepALongJobLeased) {
   EXPECT_EQ((StatsOf("team_1").finished[{"send", "expired"}]), 0);
 }
 
-TEST_F(WorkerTest, DrainLetsQuickJobsFinishAndReleasesTheRest) {
+TEST_P(WorkerTest, DrainLetsQuickJobsFinishAndReleasesTheRest) {
   Worker worker(io_.get_executor(), *queue_, FastConfig());
   std::atomic<int> finished{0};
   worker.Handle("send", [&](const LeasedJob& job) -> asio::awaitable<JobResult> {
@@ -597,7 +626,7 @@ TEST_F(WorkerTest, DrainLetsQuickJobsFinishAndReleasesTheRest) {
   }
 }
 
-TEST_F(WorkerTest, IdleWorkersDoNotSpin) {
+TEST_P(WorkerTest, IdleWorkersDoNotSpin) {
   WorkerConfig config = FastConfig();
   config.lease_loops = 1;
   config.idle_max = absl::Milliseconds(100);
@@ -611,6 +640,11 @@ TEST_F(WorkerTest, IdleWorkersDoNotSpin) {
   EXPECT_LE(calls, 4 * (500 / 100 + 2));
   EXPECT_GE(calls, 4);
 }
+
+INSTANTIATE_TEST_SUITE_P(Redis, QueueApiTest,
+                         ::testing::Values(Backend::kSingleNode, Backend::kCluster), BackendName);
+INSTANTIATE_TEST_SUITE_P(Redis, WorkerTest,
+                         ::testing::Values(Backend::kSingleNode, Backend::kCluster), BackendName);
 
 }  // namespace
 }  // namespace herald::queue
