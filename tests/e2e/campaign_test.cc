@@ -1,5 +1,5 @@
-// The campaign API end to end: the real herald binary over gRPC, a real redis-server and the
-// upstream simulator, with the simulator's ledger as ground truth.
+// The campaign API end to end: the real herald binary over gRPC, on a real redis-server and on a
+// six-node Redis Cluster, and the upstream simulator, with the simulator's ledger as ground truth.
 #include <boost/json.hpp>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -28,9 +28,9 @@ using testing::ShortId;
 constexpr char kAdminKey[] = "admin-secret-for-tests";
 constexpr int kAccounts = 20;
 
-// One Herald, Redis and simulator for the whole suite (starting them is the slow part); each test
-// works in tenants of its own.
-class CampaignTest : public testing::HeraldStackSuite<CampaignTest> {
+// One Herald, Redis and simulator for the whole suite (starting them is the slow part), once on a
+// single Redis and once on a Redis Cluster; each test works in tenants of its own.
+class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
  public:
   static HeraldStack::Options StackOptions() {
     return {.simulator_args = {"--teams=2", StrCat("--accounts_per_team=", kAccounts),
@@ -140,7 +140,7 @@ class CampaignTest : public testing::HeraldStackSuite<CampaignTest> {
   }
 };
 
-TEST_F(CampaignTest, PpvCampaignAcrossTwentyAccountsSendsOncePerAccount) {
+TEST_P(CampaignTest, PpvCampaignAcrossTwentyAccountsSendsOncePerAccount) {
   const std::string key = NewTenant("acme");
   const std::vector<std::string> accounts = ImportAccounts("acme", key, 1);
   ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
@@ -183,7 +183,7 @@ TEST_F(CampaignTest, PpvCampaignAcrossTwentyAccountsSendsOncePerAccount) {
   }
 }
 
-TEST_F(CampaignTest, LostSendResponsesAreReconciledNotResent) {
+TEST_P(CampaignTest, LostSendResponsesAreReconciledNotResent) {
   const std::string key = NewTenant("lossy");
   const std::vector<std::string> accounts = ImportAccounts("lossy", key, 2);
   ASSERT_FALSE(accounts.empty());
@@ -208,7 +208,7 @@ TEST_F(CampaignTest, LostSendResponsesAreReconciledNotResent) {
   ExpectOneMoreMessageEach(before, accounts);
 }
 
-TEST_F(CampaignTest, ScheduledCampaignCancelledBeforeDispatchSendsNothing) {
+TEST_P(CampaignTest, ScheduledCampaignCancelledBeforeDispatchSendsNothing) {
   const std::string key = NewTenant("sched");
   auto accounts_stub = v1::AccountService::NewStub(stack_->channel());
   const std::vector<std::string> accounts = ImportAccounts("sched", key, 1);
@@ -252,7 +252,7 @@ TEST_F(CampaignTest, ScheduledCampaignCancelledBeforeDispatchSendsNothing) {
   EXPECT_EQ(LedgerMessages(), before);
 }
 
-TEST_F(CampaignTest, DraftIsSentOnlyWhenLaunched) {
+TEST_P(CampaignTest, DraftIsSentOnlyWhenLaunched) {
   const std::string key = NewTenant("drafts");
   const std::vector<std::string> accounts = ImportAccounts("drafts", key, 2);
   ASSERT_FALSE(accounts.empty());
@@ -277,7 +277,7 @@ TEST_F(CampaignTest, DraftIsSentOnlyWhenLaunched) {
   ExpectOneMoreMessageEach(before, two);
 }
 
-TEST_F(CampaignTest, CancelAfterSendUnsendsWithinTheWindow) {
+TEST_P(CampaignTest, CancelAfterSendUnsendsWithinTheWindow) {
   const std::string key = NewTenant("undo");
   const std::vector<std::string> all = ImportAccounts("undo", key, 1);
   ASSERT_GE(all.size(), 3u);
@@ -326,7 +326,7 @@ TEST_F(CampaignTest, CancelAfterSendUnsendsWithinTheWindow) {
   }
 }
 
-TEST_F(CampaignTest, TestMessageGoesToTheGivenFansOnly) {
+TEST_P(CampaignTest, TestMessageGoesToTheGivenFansOnly) {
   const std::string key = NewTenant("preview");
   const std::vector<std::string> accounts = ImportAccounts("preview", key, 1);
   ASSERT_FALSE(accounts.empty());
@@ -365,7 +365,7 @@ TEST_F(CampaignTest, TestMessageGoesToTheGivenFansOnly) {
   EXPECT_EQ(LedgerOf(upstream_account).size(), before + 1);
 }
 
-TEST_F(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
+TEST_P(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
   const std::string key = NewTenant("segments");
   const std::vector<std::string> all = ImportAccounts("segments", key, 2);
   ASSERT_GE(all.size(), 2u);
@@ -430,7 +430,7 @@ TEST_F(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
   }
 }
 
-TEST_F(CampaignTest, RescheduledPausedAndResumedCampaignSendsOnceAtItsNewTime) {
+TEST_P(CampaignTest, RescheduledPausedAndResumedCampaignSendsOnceAtItsNewTime) {
   const std::string key = NewTenant("timing");
   const std::vector<std::string> all = ImportAccounts("timing", key, 2);
   ASSERT_GE(all.size(), 2u);
@@ -480,7 +480,7 @@ TEST_F(CampaignTest, RescheduledPausedAndResumedCampaignSendsOnceAtItsNewTime) {
   ExpectOneMoreMessageEach(before, accounts);
 }
 
-TEST_F(CampaignTest, ScheduleThatCameDueWhileHeraldWasStoppedIsMissedNotSentLate) {
+TEST_P(CampaignTest, ScheduleThatCameDueWhileHeraldWasStoppedIsMissedNotSentLate) {
   const std::string key = NewTenant("missed");
   const std::vector<std::string> accounts = ImportAccounts("missed", key, 1);
   ASSERT_FALSE(accounts.empty());
@@ -508,7 +508,7 @@ TEST_F(CampaignTest, ScheduleThatCameDueWhileHeraldWasStoppedIsMissedNotSentLate
   EXPECT_EQ(LedgerMessages(), before);
 }
 
-TEST_F(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
+TEST_P(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
   const std::string key = NewTenant("broke");
   const std::vector<std::string> all = ImportAccounts("broke", key, 1);
   ASSERT_GE(all.size(), 2u);
@@ -553,7 +553,7 @@ TEST_F(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
   ExpectOneMoreMessageEach(before, accounts);
 }
 
-TEST_F(CampaignTest, RefusedUpstreamKeyPausesTheTeamUntilANewKeyIsSet) {
+TEST_P(CampaignTest, RefusedUpstreamKeyPausesTheTeamUntilANewKeyIsSet) {
   const std::string key = NewTenant("badkey");
   const std::vector<std::string> accounts = ImportAccounts("badkey", key, 2);
   ASSERT_FALSE(accounts.empty());
@@ -598,7 +598,7 @@ TEST_F(CampaignTest, RefusedUpstreamKeyPausesTheTeamUntilANewKeyIsSet) {
   EXPECT_EQ(Watch(key, created.name()).state(), v1::Campaign::COMPLETED);
 }
 
-TEST_F(CampaignTest, FansAreAddedToListsThroughTheQueueAndFailuresAreReported) {
+TEST_P(CampaignTest, FansAreAddedToListsThroughTheQueueAndFailuresAreReported) {
   const std::string key = NewTenant("lists");
   const std::vector<std::string> accounts = ImportAccounts("lists", key, 1);
   ASSERT_FALSE(accounts.empty());
@@ -631,7 +631,7 @@ TEST_F(CampaignTest, FansAreAddedToListsThroughTheQueueAndFailuresAreReported) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_F(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
+TEST_P(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
   const std::string key = NewTenant("lister");
   const std::vector<std::string> accounts = ImportAccounts("lister", key, 1);
   ASSERT_FALSE(accounts.empty());
@@ -678,7 +678,7 @@ TEST_F(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
   for (const auto& c : resp.campaigns()) EXPECT_EQ(c.state(), v1::Campaign::DRAFT);
 }
 
-TEST_F(CampaignTest, EveryRpcNeedsAValidKey) {
+TEST_P(CampaignTest, EveryRpcNeedsAValidKey) {
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   auto tenants = v1::TenantService::NewStub(stack_->channel());
   v1::GetCampaignRequest req;
@@ -713,7 +713,7 @@ TEST_F(CampaignTest, EveryRpcNeedsAValidKey) {
             grpc::StatusCode::UNAUTHENTICATED);
 }
 
-TEST_F(CampaignTest, AnotherTenantsResourcesAreNotFoundAndUnchanged) {
+TEST_P(CampaignTest, AnotherTenantsResourcesAreNotFoundAndUnchanged) {
   const std::string owner_key = NewTenant("owner");
   const std::vector<std::string> accounts = ImportAccounts("owner", owner_key, 1);
   ASSERT_FALSE(accounts.empty());
@@ -792,7 +792,7 @@ TEST_F(CampaignTest, AnotherTenantsResourcesAreNotFoundAndUnchanged) {
   EXPECT_FALSE(account.paused());
 }
 
-TEST_F(CampaignTest, InvalidCampaignsAreRefusedAndStoreNothing) {
+TEST_P(CampaignTest, InvalidCampaignsAreRefusedAndStoreNothing) {
   const std::string key = NewTenant("strict");
   const std::vector<std::string> accounts = ImportAccounts("strict", key, 1);
   ASSERT_FALSE(accounts.empty());
@@ -864,6 +864,8 @@ TEST_F(CampaignTest, InvalidCampaignsAreRefusedAndStoreNothing) {
   ASSERT_TRUE(campaigns->ListCampaigns(BearerContext(key).get(), list, &lr).ok());
   EXPECT_EQ(lr.campaigns_size(), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Redis, CampaignTest, testing::kEachRedis, testing::RedisKindName);
 
 }  // namespace
 }  // namespace herald

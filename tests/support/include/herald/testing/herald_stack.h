@@ -1,5 +1,5 @@
-// The processes of an end-to-end test: a redis-server, the upstream simulator, and herald with
-// every role, pointed at both, with a gRPC channel to it.
+// The processes of an end-to-end test: a redis-server (or a six-node Redis Cluster), the upstream
+// simulator, and herald with every role, pointed at both, with a gRPC channel to it.
 //
 //   auto stack = HeraldStack::Start({.simulator_args = {"--teams=2"},
 //                                    .herald_args = {"--poll_interval=50ms"},
@@ -19,6 +19,7 @@
 #include <grpcpp/channel.h>
 
 #include <herald/testing/herald_process.h>
+#include <herald/testing/redis_cluster.h>
 #include <herald/testing/redis_server.h>
 #include <herald/testing/simulator_process.h>
 
@@ -28,6 +29,9 @@ class HeraldStack {
  public:
   struct Options {
     RedisServer::Options redis;
+    // A Redis Cluster (three masters, three replicas) instead of one redis-server; herald gets
+    // --redis_cluster and every node as a seed.
+    bool redis_cluster = false;
     std::vector<std::string> simulator_args;  // besides the ones SimulatorProcess adds
     // Herald runs `serve --role=all --upstream_url=<the simulator>` plus these.
     std::vector<std::string> herald_args;
@@ -41,7 +45,9 @@ class HeraldStack {
   // logs).
   static absl::StatusOr<std::unique_ptr<HeraldStack>> Start(Options options);
 
+  // The Redis of the stack: redis() without redis_cluster, cluster() with it.
   RedisServer& redis() { return *redis_; }
+  RedisCluster& cluster() { return *cluster_; }
   SimulatorProcess& sim() { return *sim_; }
   HeraldProcess& herald() { return *herald_; }
   // An insecure channel to herald's gRPC port (still valid after HeraldProcess::Restart).
@@ -52,6 +58,7 @@ class HeraldStack {
 
   // Declared in start order: destroyed herald first.
   std::unique_ptr<RedisServer> redis_;
+  std::unique_ptr<RedisCluster> cluster_;
   std::unique_ptr<SimulatorProcess> sim_;
   std::unique_ptr<HeraldProcess> herald_;
   std::shared_ptr<grpc::Channel> channel_;
