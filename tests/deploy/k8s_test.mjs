@@ -178,7 +178,8 @@ async function schemaProblems(obj) {
   const copy = structuredClone(obj);
   // kustomize wraps long base64 values over lines, which the API server's decoder skips.
   if (copy.kind === "Secret") {
-    for (const key of Object.keys(copy.data || {})) copy.data[key] = String(copy.data[key]).replace(/\s+/g, "");
+    for (const key of Object.keys(copy.data || {}))
+      copy.data[key] = String(copy.data[key]).replace(/\s+/g, "");
   }
   try {
     model.prototype.validate.call(tracked(copy, "", seen));
@@ -188,7 +189,8 @@ async function schemaProblems(obj) {
   for (const [where, entry] of seen) {
     if (entry.enumerated || Array.isArray(entry.value)) continue;
     for (const key of Object.keys(entry.value)) {
-      if (!entry.read.has(key)) problems.push(`${name}: unknown field ${where}.${key}`.replace(": unknown field .", ": unknown field "));
+      if (!entry.read.has(key))
+        problems.push(`${name}: unknown field ${`${where}.${key}`.slice(1)}`);
     }
   }
   return problems;
@@ -240,9 +242,13 @@ function durationSeconds(text) {
 function canonical(value, promql = false, key = "") {
   if (Array.isArray(value)) return `[${value.map((v) => canonical(v, promql)).join(",")}]`;
   if (value && typeof value === "object") {
-    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical(value[k], promql, k)}`).join(",")}}`;
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(value[k], promql, k)}`)
+      .join(",")}}`;
   }
-  if (promql && key === "expr" && typeof value === "string") return JSON.stringify(value.replace(/\s+/g, " ").trim());
+  if (promql && key === "expr" && typeof value === "string")
+    return JSON.stringify(value.replace(/\s+/g, " ").trim());
   return JSON.stringify(value);
 }
 
@@ -258,12 +264,17 @@ function portOf(hostPort) {
 
 function flagArg(argv, flag) {
   const prefix = `--${flag}=`;
-  const found = (argv || []).filter((a) => a.startsWith(prefix) || a.startsWith(`--${flag.replaceAll("_", "-")}=`));
-  return found.length ? found[found.length - 1].slice(found[found.length - 1].indexOf("=") + 1) : undefined;
+  const found = (argv || []).filter(
+    (a) => a.startsWith(prefix) || a.startsWith(`--${flag.replaceAll("_", "-")}=`),
+  );
+  return found.length
+    ? found[found.length - 1].slice(found[found.length - 1].indexOf("=") + 1)
+    : undefined;
 }
 
 function decodeSecret(secret, key) {
-  if (secret.data?.[key] !== undefined) return Buffer.from(secret.data[key], "base64").toString("utf8");
+  if (secret.data?.[key] !== undefined)
+    return Buffer.from(secret.data[key], "base64").toString("utf8");
   return secret.stringData?.[key];
 }
 
@@ -294,12 +305,19 @@ function invariantProblems(overlay, objects) {
   // the documented external Secrets.
   const secrets = all("Secret");
   if (overlay === "prod" && secrets.length) {
-    problem(`prod renders Secrets (${secrets.map((s) => s.metadata.name).join(", ")}); production Secrets are created outside the repository`);
+    problem(
+      `prod renders Secrets (${secrets.map((s) => s.metadata.name).join(", ")}); production Secrets are created outside the repository`,
+    );
   }
 
   // Policies allowing traffic to or from a workload's pods.
-  const policiesFor = (w) => policies.filter((p) => selects(p.spec?.podSelector || {}, podLabels(w)) || isEmptySelector(p.spec?.podSelector));
-  const containerPorts = (w) => (w.spec.template.spec.containers || []).flatMap((c) => c.ports || []);
+  const policiesFor = (w) =>
+    policies.filter(
+      (p) =>
+        selects(p.spec?.podSelector || {}, podLabels(w)) || isEmptySelector(p.spec?.podSelector),
+    );
+  const containerPorts = (w) =>
+    (w.spec.template.spec.containers || []).flatMap((c) => c.ports || []);
   const portMatches = (policyPort, number, w) => {
     if (policyPort === undefined) return true;
     if (typeof policyPort.port === "number") return policyPort.port === number;
@@ -315,7 +333,11 @@ function invariantProblems(overlay, objects) {
     policiesFor(w)
       .filter((p) => (p.spec.policyTypes || []).includes("Egress"))
       .flatMap((p) => p.spec.egress || [])
-      .some((r) => !r.ports || r.ports.some((pp) => (pp.protocol || "TCP") === protocol && portMatches(pp, number, w)));
+      .some(
+        (r) =>
+          !r.ports ||
+          r.ports.some((pp) => (pp.protocol || "TCP") === protocol && portMatches(pp, number, w)),
+      );
 
   const defaultDeny = policies.find(
     (p) =>
@@ -325,7 +347,8 @@ function invariantProblems(overlay, objects) {
       !(p.spec.ingress || []).length &&
       !(p.spec.egress || []).length,
   );
-  if (!defaultDeny) problem("no default-deny NetworkPolicy (empty podSelector, Ingress and Egress, no rules)");
+  if (!defaultDeny)
+    problem("no default-deny NetworkPolicy (empty podSelector, Ingress and Egress, no rules)");
 
   // Herald's settings as each container sees them.
   const settingsOf = (w, c) => {
@@ -340,23 +363,33 @@ function invariantProblems(overlay, objects) {
     for (const e of c.env || []) if (e.value !== undefined) env[e.name] = e.value;
     return env;
   };
-  const setting = (argv, env, flag) => flagArg(argv, flag) ?? env[flags.get(flag).env] ?? flags.get(flag).default;
+  const setting = (argv, env, flag) =>
+    flagArg(argv, flag) ?? env[flags.get(flag).env] ?? flags.get(flag).default;
 
   for (const w of workloads) {
     const pod = w.spec.template.spec;
     const name = named(w);
-    if (!selects(w.spec.selector, podLabels(w))) problem(`${name}: its selector does not match its pod labels`);
-    if (pod.automountServiceAccountToken !== false) problem(`${name}: automountServiceAccountToken is not false`);
-    if (pod.hostNetwork || pod.hostPID || pod.hostIPC) problem(`${name}: uses the host's namespaces`);
+    if (!selects(w.spec.selector, podLabels(w)))
+      problem(`${name}: its selector does not match its pod labels`);
+    if (pod.automountServiceAccountToken !== false)
+      problem(`${name}: automountServiceAccountToken is not false`);
+    if (pod.hostNetwork || pod.hostPID || pod.hostIPC)
+      problem(`${name}: uses the host's namespaces`);
     if (pod.enableServiceLinks !== false) {
-      problem(`${name}: enableServiceLinks is not false (service variables would mix with HERALD_* settings)`);
+      problem(
+        `${name}: enableServiceLinks is not false (service variables would mix with HERALD_* settings)`,
+      );
     }
 
     // Mounted Secret volumes: mount path -> {secret, items}.
-    const secretVolumes = new Map((pod.volumes || []).filter((v) => v.secret).map((v) => [v.name, v.secret]));
+    const secretVolumes = new Map(
+      (pod.volumes || []).filter((v) => v.secret).map((v) => [v.name, v.secret]),
+    );
     for (const v of secretVolumes.values()) {
       if (!find("Secret", v.secretName) && !EXTERNAL_SECRETS.has(v.secretName)) {
-        problem(`${name}: Secret ${v.secretName} is neither rendered nor one of the documented external Secrets`);
+        problem(
+          `${name}: Secret ${v.secretName} is neither rendered nor one of the documented external Secrets`,
+        );
       }
     }
 
@@ -372,24 +405,30 @@ function invariantProblems(overlay, objects) {
       }
       const sc = c.securityContext || {};
       const psc = pod.securityContext || {};
-      if ((sc.runAsNonRoot ?? psc.runAsNonRoot) !== true) problem(`${cname}: runAsNonRoot is not true`);
+      if ((sc.runAsNonRoot ?? psc.runAsNonRoot) !== true)
+        problem(`${cname}: runAsNonRoot is not true`);
       if ((sc.runAsUser ?? psc.runAsUser) === 0) problem(`${cname}: runs as UID 0`);
-      if (sc.readOnlyRootFilesystem !== true) problem(`${cname}: readOnlyRootFilesystem is not true`);
-      if (sc.allowPrivilegeEscalation !== false) problem(`${cname}: allowPrivilegeEscalation is not false`);
+      if (sc.readOnlyRootFilesystem !== true)
+        problem(`${cname}: readOnlyRootFilesystem is not true`);
+      if (sc.allowPrivilegeEscalation !== false)
+        problem(`${cname}: allowPrivilegeEscalation is not false`);
       if (sc.privileged) problem(`${cname}: privileged`);
-      if (!(sc.capabilities?.drop || []).includes("ALL")) problem(`${cname}: capabilities do not drop ALL`);
+      if (!(sc.capabilities?.drop || []).includes("ALL"))
+        problem(`${cname}: capabilities do not drop ALL`);
       if ((sc.capabilities?.add || []).length) problem(`${cname}: adds capabilities`);
       if ((sc.seccompProfile ?? psc.seccompProfile)?.type !== "RuntimeDefault") {
         problem(`${cname}: seccompProfile is not RuntimeDefault`);
       }
       for (const e of c.env || []) {
-        if (e.valueFrom?.secretKeyRef) problem(`${cname}: environment variable ${e.name} comes from a Secret`);
+        if (e.valueFrom?.secretKeyRef)
+          problem(`${cname}: environment variable ${e.name} comes from a Secret`);
       }
       for (const e of c.envFrom || []) {
         if (e.secretRef) problem(`${cname}: environment from Secret ${e.secretRef.name}`);
       }
       for (const m of c.volumeMounts || []) {
-        if (secretVolumes.has(m.name) && m.readOnly !== true) problem(`${cname}: Secret volume ${m.name} mounted writable`);
+        if (secretVolumes.has(m.name) && m.readOnly !== true)
+          problem(`${cname}: Secret volume ${m.name} mounted writable`);
       }
     }
 
@@ -403,56 +442,55 @@ function invariantProblems(overlay, objects) {
     const hostname = (pod.topologySpreadConstraints || []).find(
       (t) => t.topologyKey === "kubernetes.io/hostname" && selects(t.labelSelector, podLabels(w)),
     );
-    if (!hostname) problem(`${name}: no topologySpreadConstraint across nodes selecting its own pods`);
+    if (!hostname)
+      problem(`${name}: no topologySpreadConstraint across nodes selecting its own pods`);
 
     for (const c of pod.containers || []) {
       const cname = `${name} container ${c.name}`;
-      if (!/(^|\/)herald(:|@|$)/.test(c.image || "")) problem(`${cname}: image '${c.image}' is not Herald's`);
+      if (!/(^|\/)herald(:|@|$)/.test(c.image || ""))
+        problem(`${cname}: image '${c.image}' is not Herald's`);
       const argv = c.args || [];
       const env = settingsOf(w, c);
       if (argv[0] !== "serve") problem(`${cname}: args do not start with 'serve'`);
-      if (flagArg(argv, "role") !== role) problem(`${cname}: --role=${flagArg(argv, "role")} but the pod's component is ${role}`);
+      if (flagArg(argv, "role") !== role)
+        problem(`${cname}: --role=${flagArg(argv, "role")} but the pod's component is ${role}`);
 
       for (const key of Object.keys(env)) {
         if (!key.startsWith("HERALD_")) continue;
         const flag = flagOfEnv.get(key);
         if (!flag) problem(`${cname}: ${key} is not a setting of herald (herald --help)`);
-        else if (SECRET_FLAGS.includes(flag)) problem(`${cname}: the secret ${key} is in the environment`);
+        else if (SECRET_FLAGS.includes(flag))
+          problem(`${cname}: the secret ${key} is in the environment`);
       }
       for (const a of argv) {
         const m = /^--([a-z0-9_-]+)=/.exec(a);
-        if (m && SECRET_FLAGS.includes(m[1].replaceAll("-", "_"))) problem(`${cname}: the secret --${m[1]} is on the command line`);
+        if (m && SECRET_FLAGS.includes(m[1].replaceAll("-", "_")))
+          problem(`${cname}: the secret --${m[1]} is on the command line`);
       }
 
       // Every file Herald is told to read is a key of a mounted Secret.
       const fileInSecret = (file, what) => {
-        const mount = (c.volumeMounts || []).find((m) => secretVolumes.has(m.name) && file.startsWith(`${m.mountPath}/`));
-        if (!mount) {
-          problem(`${cname}: ${what} ${file} is not in a mounted Secret`);
-          return null;
-        }
-        const volume = secretVolumes.get(mount.name);
-        const rel = file.slice(mount.mountPath.length + 1);
-        const key = volume.items ? volume.items.find((i) => i.path === rel)?.key : rel;
-        const secret = find("Secret", volume.secretName);
-        if (!key || (secret && decodeSecret(secret, key) === undefined)) {
-          problem(`${cname}: ${what} ${file}: Secret ${volume.secretName} has no such key`);
-          return null;
-        }
-        return secret ? decodeSecret(secret, key) : null;
+        const found = secretFile(c, secretVolumes, file, find);
+        if (found.error) problem(`${cname}: ${what} ${file}: ${found.error}`);
+        return found.content;
       };
       const flagfile = flagArg(argv, "flagfile");
       if (!flagfile) problem(`${cname}: no --flagfile with the Redis password`);
       else fileInSecret(flagfile, "--flagfile");
       const keyFile = setting(argv, env, "encryption_key_file");
-      if (!keyFile) problem(`${cname}: no encryption key file (each process would seal with its own random key)`);
+      if (!keyFile)
+        problem(
+          `${cname}: no encryption key file (each process would seal with its own random key)`,
+        );
       else {
         const key = fileInSecret(keyFile, "encryption key file");
-        if (key !== null && key !== undefined && !/^[0-9a-fA-F]{64}\s*$/.test(key)) problem(`${cname}: the encryption key is not 64 hex characters`);
+        if (key !== null && key !== undefined && !/^[0-9a-fA-F]{64}\s*$/.test(key))
+          problem(`${cname}: the encryption key is not 64 hex characters`);
       }
       if (role === "api") {
         const adminFile = setting(argv, env, "admin_key_file");
-        if (!adminFile) problem(`${cname}: no admin key file (TenantService would refuse every call)`);
+        if (!adminFile)
+          problem(`${cname}: no admin key file (TenantService would refuse every call)`);
         else fileInSecret(adminFile, "admin key file");
       }
 
@@ -460,15 +498,22 @@ function invariantProblems(overlay, objects) {
       const ports = new Map((c.ports || []).map((p) => [p.name, p.containerPort]));
       const resolve = (port) => (typeof port === "number" ? port : ports.get(port));
       const adminPort = portOf(setting(argv, env, "admin_address"));
-      if (![...ports.values()].includes(adminPort)) problem(`${cname}: the admin port ${adminPort} is not a container port`);
-      for (const [probe, wanted] of [["livenessProbe", "/healthz"], ["readinessProbe", "/readyz"], ["startupProbe", "/healthz"]]) {
+      if (![...ports.values()].includes(adminPort))
+        problem(`${cname}: the admin port ${adminPort} is not a container port`);
+      for (const [probe, wanted] of [
+        ["livenessProbe", "/healthz"],
+        ["readinessProbe", "/readyz"],
+        ["startupProbe", "/healthz"],
+      ]) {
         const get = c[probe]?.httpGet;
         if (!c[probe]) continue;
         if (!get || get.path !== wanted || resolve(get.port) !== adminPort) {
           problem(`${cname}: ${probe} is not GET ${wanted} on the admin port ${adminPort}`);
         }
       }
-      const rolePort = { api: ["grpc_address", "grpc"], ingest: ["ingest_address", "webhooks"] }[role];
+      const rolePort = { api: ["grpc_address", "grpc"], ingest: ["ingest_address", "webhooks"] }[
+        role
+      ];
       if (rolePort && ports.get(rolePort[1]) !== portOf(setting(argv, env, rolePort[0]))) {
         problem(`${cname}: container port ${rolePort[1]} is not the port of --${rolePort[0]}`);
       }
@@ -477,7 +522,8 @@ function invariantProblems(overlay, objects) {
       const pre = c.lifecycle?.preStop;
       let pause = null;
       if (pre?.sleep?.seconds !== undefined) pause = Number(pre.sleep.seconds);
-      else if (pre?.exec?.command && /(^|\/)sleep$/.test(pre.exec.command[0])) pause = Number(pre.exec.command[1]);
+      else if (pre?.exec?.command && /(^|\/)sleep$/.test(pre.exec.command[0]))
+        pause = Number(pre.exec.command[1]);
       if (!(pause > 0)) problem(`${cname}: no preStop pause before the drain`);
       let drain = NaN;
       try {
@@ -487,17 +533,21 @@ function invariantProblems(overlay, objects) {
       }
       const grace = pod.terminationGracePeriodSeconds ?? 30;
       if (!(grace > drain + (pause || 0))) {
-        problem(`${cname}: terminationGracePeriodSeconds ${grace} is not above preStop ${pause} s + drain ${drain} s`);
+        problem(
+          `${cname}: terminationGracePeriodSeconds ${grace} is not above preStop ${pause} s + drain ${drain} s`,
+        );
       }
 
       // Threads follow the CPU limit (0 would take every core of the node).
       const threads = Number(setting(argv, env, "io_threads"));
       const cores = Math.ceil(quantityCores(c.resources?.limits?.cpu));
-      if (!(threads >= 1 && threads <= cores)) problem(`${cname}: --io_threads=${threads} is not within 1..${cores} (its CPU limit)`);
+      if (!(threads >= 1 && threads <= cores))
+        problem(`${cname}: --io_threads=${threads} is not within 1..${cores} (its CPU limit)`);
 
       // Redis: a host:port list; several only for a Redis Cluster.
       const redis = String(setting(argv, env, "redis_address")).split(",");
-      if (!redis.every((a) => /^[^\s:,]+:\d+$/.test(a))) problem(`${cname}: redis_address '${redis}' is not host:port[,host:port...]`);
+      if (!redis.every((a) => /^[^\s:,]+:\d+$/.test(a)))
+        problem(`${cname}: redis_address '${redis}' is not host:port[,host:port...]`);
       if (redis.length > 1 && String(setting(argv, env, "redis_cluster")) !== "true") {
         problem(`${cname}: several Redis addresses without HERALD_REDIS_CLUSTER=true`);
       }
@@ -511,13 +561,22 @@ function invariantProblems(overlay, objects) {
         const runArgs = ["version", ...argv.slice(1)].map((a) => {
           if (!a.startsWith("--flagfile=")) return a;
           const file = path.join(tmp, "flags");
-          const content = flagfile ? fileInSecretQuiet(c, secretVolumes, flagfile, find) : null;
+          const content = flagfile ? secretFile(c, secretVolumes, flagfile, find).content : null;
           fs.writeFileSync(file, content ?? "--redis_password=placeholder\n");
           return `--flagfile=${file}`;
         });
-        const childEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("HERALD_")));
-        const run = spawnSync(args.herald, runArgs, { env: { ...childEnv, ...env }, encoding: "utf8", timeout: 10000 });
-        if (run.status !== 0) problem(`${cname}: herald refuses its flags and environment: ${(run.stderr || run.error?.message || "").trim()}`);
+        const childEnv = Object.fromEntries(
+          Object.entries(process.env).filter(([k]) => !k.startsWith("HERALD_")),
+        );
+        const run = spawnSync(args.herald, runArgs, {
+          env: { ...childEnv, ...env },
+          encoding: "utf8",
+          timeout: 10000,
+        });
+        if (run.status !== 0)
+          problem(
+            `${cname}: herald refuses its flags and environment: ${(run.stderr || run.error?.message || "").trim()}`,
+          );
       } finally {
         fs.rmSync(tmp, { recursive: true, force: true });
       }
@@ -525,21 +584,36 @@ function invariantProblems(overlay, objects) {
 
     // Network: DNS for everyone, HTTPS to the upstream for api and worker.
     if (!egressAllowed(w, 53, "UDP")) problem(`${name}: no egress to DNS (UDP 53)`);
-    if (["api", "worker"].includes(role) && !egressAllowed(w, 443)) problem(`${name}: no egress to the upstream (TCP 443)`);
+    if (["api", "worker"].includes(role) && !egressAllowed(w, 443))
+      problem(`${name}: no egress to the upstream (TCP 443)`);
   }
 
   // Every Deployment: a disruption budget and a policy of its own.
   for (const d of deployments) {
     const labels = podLabels(d);
-    if (!all("PodDisruptionBudget").some((p) => !isEmptySelector(p.spec?.selector) && selects(p.spec.selector, labels))) {
+    if (
+      !all("PodDisruptionBudget").some(
+        (p) => !isEmptySelector(p.spec?.selector) && selects(p.spec.selector, labels),
+      )
+    ) {
       problem(`${named(d)}: no PodDisruptionBudget selects its pods`);
     }
-    if (!policies.some((p) => !isEmptySelector(p.spec?.podSelector) && selects(p.spec.podSelector, labels))) {
+    if (
+      !policies.some(
+        (p) => !isEmptySelector(p.spec?.podSelector) && selects(p.spec.podSelector, labels),
+      )
+    ) {
       problem(`${named(d)}: no NetworkPolicy of its own selects its pods`);
     }
-    const hpa = all("HorizontalPodAutoscaler").find((h) => h.spec.scaleTargetRef?.kind === "Deployment" && h.spec.scaleTargetRef?.name === d.metadata.name);
+    const hpa = all("HorizontalPodAutoscaler").find(
+      (h) =>
+        h.spec.scaleTargetRef?.kind === "Deployment" &&
+        h.spec.scaleTargetRef?.name === d.metadata.name,
+    );
     if (hpa && d.spec.replicas !== undefined) {
-      problem(`${named(d)}: sets replicas although ${named(hpa)} scales it (each apply would reset it)`);
+      problem(
+        `${named(d)}: sets replicas although ${named(hpa)} scales it (each apply would reset it)`,
+      );
     }
   }
 
@@ -549,21 +623,32 @@ function invariantProblems(overlay, objects) {
     if (isHerald(w) && role === "api") {
       const grpc = containerPorts(w).find((p) => p.name === "grpc")?.containerPort;
       const rules = ingressRules(w, grpc);
-      if (!rules.length) problem(`${named(w)}: no NetworkPolicy lets the cluster reach the gRPC port`);
+      if (!rules.length)
+        problem(`${named(w)}: no NetworkPolicy lets the cluster reach the gRPC port`);
       for (const r of rules) {
-        if (!r.from || r.from.some((peer) => peer.ipBlock)) problem(`${named(w)}: the gRPC port is open beyond the cluster`);
+        if (!r.from || r.from.some((peer) => peer.ipBlock))
+          problem(`${named(w)}: the gRPC port is open beyond the cluster`);
       }
     }
     if (isHerald(w) && role === "ingest") {
       const port = containerPorts(w).find((p) => p.name === "webhooks")?.containerPort;
-      if (!ingressRules(w, port).some((r) => !r.from || !r.from.length)) problem(`${named(w)}: the webhook port is not open to everyone`);
+      if (!ingressRules(w, port).some((r) => !r.from || !r.from.length))
+        problem(`${named(w)}: the webhook port is not open to everyone`);
     }
     if (isRedis(w)) {
       const port = containerPorts(w)[0]?.containerPort;
       const rules = ingressRules(w, port);
       if (!rules.length) problem(`${named(w)}: Herald cannot reach Redis`);
       for (const r of rules) {
-        const onlyHerald = r.from?.length && r.from.every((peer) => peer.podSelector && !peer.namespaceSelector && !peer.ipBlock && peer.podSelector.matchLabels?.["app.kubernetes.io/name"] === "herald");
+        const onlyHerald =
+          r.from?.length &&
+          r.from.every(
+            (peer) =>
+              peer.podSelector &&
+              !peer.namespaceSelector &&
+              !peer.ipBlock &&
+              peer.podSelector.matchLabels?.["app.kubernetes.io/name"] === "herald",
+          );
         if (!onlyHerald) problem(`${named(w)}: Redis is reachable from more than Herald's pods`);
       }
     }
@@ -571,24 +656,35 @@ function invariantProblems(overlay, objects) {
 
   // Services and the ServiceMonitor point at ports that exist.
   for (const s of all("Service")) {
-    const backends = workloads.filter((w) => s.spec.selector && selects({ matchLabels: s.spec.selector }, podLabels(w)));
+    const backends = workloads.filter(
+      (w) => s.spec.selector && selects({ matchLabels: s.spec.selector }, podLabels(w)),
+    );
     if (!backends.length) problem(`${named(s)}: selects no pods`);
     for (const p of s.spec.ports || []) {
       const target = p.targetPort ?? p.port;
       for (const w of backends) {
         if (!containerPorts(w).some((cp) => cp.name === target || cp.containerPort === target)) {
-          problem(`${named(s)}: port ${p.name} targets ${target}, which ${named(w)} does not expose`);
+          problem(
+            `${named(s)}: port ${p.name} targets ${target}, which ${named(w)} does not expose`,
+          );
         }
       }
     }
   }
   for (const m of all("ServiceMonitor")) {
-    const services = all("Service").filter((s) => selects(m.spec.selector, s.metadata.labels || {}));
+    const services = all("Service").filter((s) =>
+      selects(m.spec.selector, s.metadata.labels || {}),
+    );
     if (!services.length) problem(`${named(m)}: selects no Service`);
     for (const e of m.spec.endpoints || []) {
-      if (!services.every((s) => (s.spec.ports || []).some((p) => p.name === e.port))) problem(`${named(m)}: a selected Service has no port ${e.port}`);
-      if (!(e.relabelings || []).some((r) => r.targetLabel === "job" && r.replacement === "herald")) {
-        problem(`${named(m)}: targets are not labelled job="herald", the job the alert rules select`);
+      if (!services.every((s) => (s.spec.ports || []).some((p) => p.name === e.port)))
+        problem(`${named(m)}: a selected Service has no port ${e.port}`);
+      if (
+        !(e.relabelings || []).some((r) => r.targetLabel === "job" && r.replacement === "herald")
+      ) {
+        problem(
+          `${named(m)}: targets are not labelled job="herald", the job the alert rules select`,
+        );
       }
     }
   }
@@ -596,17 +692,26 @@ function invariantProblems(overlay, objects) {
   // Autoscalers.
   const asNames = (adapterRules.externalRules || []).map((r) => r.name?.as);
   for (const h of all("HorizontalPodAutoscaler")) {
-    if (!find(h.spec.scaleTargetRef.kind, h.spec.scaleTargetRef.name)) problem(`${named(h)}: scales ${h.spec.scaleTargetRef.name}, which is not rendered`);
-    if (!(h.spec.minReplicas <= h.spec.maxReplicas)) problem(`${named(h)}: minReplicas above maxReplicas`);
+    if (!find(h.spec.scaleTargetRef.kind, h.spec.scaleTargetRef.name))
+      problem(`${named(h)}: scales ${h.spec.scaleTargetRef.name}, which is not rendered`);
+    if (!(h.spec.minReplicas <= h.spec.maxReplicas))
+      problem(`${named(h)}: minReplicas above maxReplicas`);
     for (const metric of h.spec.metrics || []) {
       if (metric.type === "External" && !asNames.includes(metric.external.metric.name)) {
-        problem(`${named(h)}: external metric ${metric.external.metric.name} is not exposed by prometheus-adapter/rules.yaml`);
+        problem(
+          `${named(h)}: external metric ${metric.external.metric.name} is not exposed by prometheus-adapter/rules.yaml`,
+        );
       }
     }
   }
   if (overlay !== "dev") {
-    const hpaOf = (name) => all("HorizontalPodAutoscaler").find((h) => h.spec.scaleTargetRef.name === name);
-    if (!(hpaOf("herald-api")?.spec.metrics || []).some((m) => m.type === "Resource" && m.resource.name === "cpu")) {
+    const hpaOf = (name) =>
+      all("HorizontalPodAutoscaler").find((h) => h.spec.scaleTargetRef.name === name);
+    if (
+      !(hpaOf("herald-api")?.spec.metrics || []).some(
+        (m) => m.type === "Resource" && m.resource.name === "cpu",
+      )
+    ) {
       problem("herald-api has no autoscaler on CPU");
     }
     if (!(hpaOf("herald-worker")?.spec.metrics || []).some((m) => m.type === "External")) {
@@ -619,7 +724,9 @@ function invariantProblems(overlay, objects) {
     const rule = find("PrometheusRule", "herald");
     if (!rule) problem("prod has no PrometheusRule herald");
     else if (canonical(rule.spec.groups, true) !== canonical(heraldRules.groups, true)) {
-      problem("PrometheusRule herald differs from deploy/prometheus/herald-rules.yml: run deploy/k8s/overlays/prod/generate-prometheusrule");
+      problem(
+        "PrometheusRule herald differs from deploy/prometheus/herald-rules.yml: run deploy/k8s/overlays/prod/generate-prometheusrule",
+      );
     }
     if (!find("ServiceMonitor", "herald")) problem("prod has no ServiceMonitor herald");
   }
@@ -627,37 +734,52 @@ function invariantProblems(overlay, objects) {
   // dev: Redis persists an AOF on its volume, never evicts, and shares its password with Herald.
   if (overlay === "dev") {
     const redis = workloads.filter(isRedis);
-    if (redis.length !== 1 || redis[0].kind !== "StatefulSet") problem("dev has no single Redis StatefulSet");
+    if (redis.length !== 1 || redis[0].kind !== "StatefulSet")
+      problem("dev has no single Redis StatefulSet");
     for (const w of redis) {
       const c = w.spec.template.spec.containers[0];
       const confMount = (c.volumeMounts || []).find((m) => m.mountPath.endsWith("redis.conf"));
-      const confVolume = (w.spec.template.spec.volumes || []).find((v) => v.name === confMount?.name);
-      const conf = find("ConfigMap", confVolume?.configMap?.name)?.data?.[confMount?.subPath || "redis.conf"] || "";
+      const confVolume = (w.spec.template.spec.volumes || []).find(
+        (v) => v.name === confMount?.name,
+      );
+      const conf =
+        find("ConfigMap", confVolume?.configMap?.name)?.data?.[
+          confMount?.subPath || "redis.conf"
+        ] || "";
       if (!/^appendonly yes$/m.test(conf)) problem(`${named(w)}: AOF is not on (appendonly yes)`);
-      if (!/^maxmemory-policy noeviction$/m.test(conf)) problem(`${named(w)}: Redis may evict Herald's keys (maxmemory-policy)`);
+      if (!/^maxmemory-policy noeviction$/m.test(conf))
+        problem(`${named(w)}: Redis may evict Herald's keys (maxmemory-policy)`);
       const dir = /^dir (\S+)$/m.exec(conf)?.[1];
       const claims = (w.spec.volumeClaimTemplates || []).map((t) => t.metadata.name);
-      if (!(c.volumeMounts || []).some((m) => m.mountPath === dir && claims.includes(m.name))) problem(`${named(w)}: its data directory ${dir} is not on a PersistentVolumeClaim`);
+      if (!(c.volumeMounts || []).some((m) => m.mountPath === dir && claims.includes(m.name)))
+        problem(`${named(w)}: its data directory ${dir} is not on a PersistentVolumeClaim`);
     }
     const secret = find("Secret", "herald-redis");
     const herald = secret && decodeSecret(secret, "redis.flags");
     const own = secret && decodeSecret(secret, "auth.conf");
     const heraldPassword = /^--redis_password=(.*)$/m.exec(herald || "")?.[1];
     const redisPassword = /^requirepass (.*)$/m.exec(own || "")?.[1];
-    if (!heraldPassword || heraldPassword !== redisPassword) problem("dev: Herald's Redis password (redis.flags) is not Redis' own (auth.conf)");
+    if (!heraldPassword || heraldPassword !== redisPassword)
+      problem("dev: Herald's Redis password (redis.flags) is not Redis' own (auth.conf)");
   }
   return problems;
 }
 
-// The content of a Secret key behind a file path, without reporting (null when unknown).
-function fileInSecretQuiet(c, secretVolumes, file, find) {
-  const mount = (c.volumeMounts || []).find((m) => secretVolumes.has(m.name) && file.startsWith(`${m.mountPath}/`));
-  if (!mount) return null;
+// The Secret key behind a file path in container `c`: {content} (null when the Secret is not
+// rendered), or {error}.
+function secretFile(c, secretVolumes, file, find) {
+  const mount = (c.volumeMounts || []).find(
+    (m) => secretVolumes.has(m.name) && file.startsWith(`${m.mountPath}/`),
+  );
+  if (!mount) return { error: "not in a mounted Secret", content: null };
   const volume = secretVolumes.get(mount.name);
   const rel = file.slice(mount.mountPath.length + 1);
   const key = volume.items ? volume.items.find((i) => i.path === rel)?.key : rel;
   const secret = find("Secret", volume.secretName);
-  return secret && key ? decodeSecret(secret, key) ?? null : null;
+  if (!key || (secret && decodeSecret(secret, key) === undefined)) {
+    return { error: `Secret ${volume.secretName} has no such key`, content: null };
+  }
+  return { content: secret ? decodeSecret(secret, key) : null };
 }
 
 // The generated PrometheusRule file holds exactly the groups of herald-rules.yml.
@@ -665,7 +787,9 @@ function prometheusRuleFileProblems() {
   const file = path.join(k8sDir, "overlays/prod/prometheusrule.yaml");
   const rule = YAML.parse(fs.readFileSync(file, "utf8"));
   if (canonical(rule?.spec?.groups) !== canonical(heraldRules.groups)) {
-    return ["overlays/prod/prometheusrule.yaml differs from deploy/prometheus/herald-rules.yml: run deploy/k8s/overlays/prod/generate-prometheusrule"];
+    return [
+      "overlays/prod/prometheusrule.yaml differs from deploy/prometheus/herald-rules.yml: run deploy/k8s/overlays/prod/generate-prometheusrule",
+    ];
   }
   return [];
 }
@@ -675,10 +799,13 @@ function adapterProblems() {
   const problems = [];
   for (const r of adapterRules.externalRules || []) {
     const metric = /^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)/.exec(r.seriesQuery || "")?.[1];
-    if (!metric || !queueExportsMetric(metric)) problems.push(`prometheus-adapter/rules.yaml: ${metric} is not a metric of libs/queue`);
-    if (!/state="ready"/.test(r.metricsQuery || "")) problems.push("prometheus-adapter/rules.yaml: the query does not keep to ready jobs");
+    if (!metric || !queueExportsMetric(metric))
+      problems.push(`prometheus-adapter/rules.yaml: ${metric} is not a metric of libs/queue`);
+    if (!/state="ready"/.test(r.metricsQuery || ""))
+      problems.push("prometheus-adapter/rules.yaml: the query does not keep to ready jobs");
   }
-  if (!(adapterRules.externalRules || []).length) problems.push("prometheus-adapter/rules.yaml: no externalRules");
+  if (!(adapterRules.externalRules || []).length)
+    problems.push("prometheus-adapter/rules.yaml: no externalRules");
   return problems;
 }
 
@@ -706,7 +833,9 @@ for (const [name, dir] of dirs) {
   try {
     objects = render(dir);
   } catch (e) {
-    failures.push(`${name}: kubectl kustomize failed: ${(e.stderr || e.message).toString().trim()}`);
+    failures.push(
+      `${name}: kubectl kustomize failed: ${(e.stderr || e.message).toString().trim()}`,
+    );
     continue;
   }
   rendered.set(name, objects);
@@ -718,26 +847,122 @@ failures.push(...adapterProblems(), ...prometheusRuleFileProblems());
 
 // Each of these breaks must be reported: the checks above are not vacuous.
 const container = (objects, deployment) =>
-  objects.find((o) => o.kind === "Deployment" && o.metadata.name === deployment).spec.template.spec.containers[0];
+  objects.find((o) => o.kind === "Deployment" && o.metadata.name === deployment).spec.template.spec
+    .containers[0];
 const breaks = [
-  ["dev", "no readiness probe", (o) => delete container(o, "herald-api").readinessProbe, /no readinessProbe/],
-  ["dev", "a misspelt field", (o) => {
-    const c = container(o, "herald-worker");
-    c.livenesProbe = c.livenessProbe;
-    delete c.livenessProbe;
-  }, /unknown field .*livenesProbe/],
-  ["dev", "a wrong type", (o) => (o.find((x) => x.kind === "Deployment").spec.replicas = "one"), /schema: .*replicas/],
-  ["dev", "a secret in env", (o) => (container(o, "herald-worker").env = [{ name: "HERALD_ENCRYPTION_KEY", valueFrom: { secretKeyRef: { name: "herald-encryption-key", key: "key" } } }]), /from a Secret/],
-  ["dev", "a longer preStop pause", (o) => (container(o, "herald-ingest").lifecycle.preStop.exec.command = ["sleep", "20"]), /terminationGracePeriodSeconds/],
-  ["dev", "a writable root filesystem", (o) => (container(o, "herald-api").securityContext.readOnlyRootFilesystem = false), /readOnlyRootFilesystem/],
-  ["dev", "no PodDisruptionBudget", (o) => o.splice(o.findIndex((x) => x.kind === "PodDisruptionBudget" && x.metadata.name === "herald-ingest"), 1), /no PodDisruptionBudget/],
-  ["dev", "no NetworkPolicy of its own", (o) => o.splice(o.findIndex((x) => x.kind === "NetworkPolicy" && x.metadata.name === "herald-worker"), 1), /no NetworkPolicy of its own|no egress to the upstream/],
-  ["dev", "Redis open to all", (o) => (o.find((x) => x.kind === "NetworkPolicy" && x.metadata.name === "herald-redis").spec.ingress[0].from = [{ namespaceSelector: {} }]), /more than Herald/],
-  ["dev", "a misspelt setting", (o) => (o.find((x) => x.kind === "ConfigMap" && x.metadata.name.startsWith("herald-config")).data.HERALD_DRAIN_TIMOUT = "10s"), /HERALD_DRAIN_TIMOUT is not a setting/],
-  ["dev", "an invalid setting", (o) => (o.find((x) => x.kind === "ConfigMap" && x.metadata.name.startsWith("herald-config")).data.HERALD_QUEUE_SHARDS = "many"), /herald refuses/],
-  ["dev", "a missing secret key", (o) => (container(o, "herald-api").env[0].value = "/var/run/secrets/herald/admin-key/other"), /has no such key/],
-  ["prod", "rules out of sync", (o) => (o.find((x) => x.kind === "PrometheusRule").spec.groups[0].rules[0].expr = "vector(1)"), /herald-rules\.yml/],
-  ["prod", "replicas beside an autoscaler", (o) => (o.find((x) => x.kind === "Deployment" && x.metadata.name === "herald-worker").spec.replicas = 4), /sets replicas although/],
+  [
+    "dev",
+    "no readiness probe",
+    (o) => delete container(o, "herald-api").readinessProbe,
+    /no readinessProbe/,
+  ],
+  [
+    "dev",
+    "a misspelt field",
+    (o) => {
+      const c = container(o, "herald-worker");
+      c.livenesProbe = c.livenessProbe;
+      delete c.livenessProbe;
+    },
+    /unknown field .*livenesProbe/,
+  ],
+  [
+    "dev",
+    "a wrong type",
+    (o) => (o.find((x) => x.kind === "Deployment").spec.replicas = "one"),
+    /schema: .*replicas/,
+  ],
+  [
+    "dev",
+    "a secret in env",
+    (o) =>
+      (container(o, "herald-worker").env = [
+        {
+          name: "HERALD_ENCRYPTION_KEY",
+          valueFrom: { secretKeyRef: { name: "herald-encryption-key", key: "key" } },
+        },
+      ]),
+    /from a Secret/,
+  ],
+  [
+    "dev",
+    "a longer preStop pause",
+    (o) => (container(o, "herald-ingest").lifecycle.preStop.exec.command = ["sleep", "20"]),
+    /terminationGracePeriodSeconds/,
+  ],
+  [
+    "dev",
+    "a writable root filesystem",
+    (o) => (container(o, "herald-api").securityContext.readOnlyRootFilesystem = false),
+    /readOnlyRootFilesystem/,
+  ],
+  [
+    "dev",
+    "no PodDisruptionBudget",
+    (o) =>
+      o.splice(
+        o.findIndex((x) => x.kind === "PodDisruptionBudget" && x.metadata.name === "herald-ingest"),
+        1,
+      ),
+    /no PodDisruptionBudget/,
+  ],
+  [
+    "dev",
+    "no NetworkPolicy of its own",
+    (o) =>
+      o.splice(
+        o.findIndex((x) => x.kind === "NetworkPolicy" && x.metadata.name === "herald-worker"),
+        1,
+      ),
+    /no NetworkPolicy of its own|no egress to the upstream/,
+  ],
+  [
+    "dev",
+    "Redis open to all",
+    (o) =>
+      (o.find(
+        (x) => x.kind === "NetworkPolicy" && x.metadata.name === "herald-redis",
+      ).spec.ingress[0].from = [{ namespaceSelector: {} }]),
+    /more than Herald/,
+  ],
+  [
+    "dev",
+    "a misspelt setting",
+    (o) =>
+      (o.find(
+        (x) => x.kind === "ConfigMap" && x.metadata.name.startsWith("herald-config"),
+      ).data.HERALD_DRAIN_TIMOUT = "10s"),
+    /HERALD_DRAIN_TIMOUT is not a setting/,
+  ],
+  [
+    "dev",
+    "an invalid setting",
+    (o) =>
+      (o.find(
+        (x) => x.kind === "ConfigMap" && x.metadata.name.startsWith("herald-config"),
+      ).data.HERALD_QUEUE_SHARDS = "many"),
+    /herald refuses/,
+  ],
+  [
+    "dev",
+    "a missing secret key",
+    (o) => (container(o, "herald-api").env[0].value = "/var/run/secrets/herald/admin-key/other"),
+    /has no such key/,
+  ],
+  [
+    "prod",
+    "rules out of sync",
+    (o) => (o.find((x) => x.kind === "PrometheusRule").spec.groups[0].rules[0].expr = "vector(1)"),
+    /herald-rules\.yml/,
+  ],
+  [
+    "prod",
+    "replicas beside an autoscaler",
+    (o) =>
+      (o.find((x) => x.kind === "Deployment" && x.metadata.name === "herald-worker").spec.replicas =
+        4),
+    /sets replicas although/,
+  ],
 ];
 for (const [overlay, what, breakIt, expected] of breaks) {
   if (!rendered.has(overlay)) continue;
@@ -745,7 +970,9 @@ for (const [overlay, what, breakIt, expected] of breaks) {
   breakIt(objects);
   const problems = await allProblems(overlay, objects);
   if (!problems.some((p) => expected.test(p))) {
-    failures.push(`${overlay} with ${what}: not reported (got: ${problems.join("; ") || "nothing"})`);
+    failures.push(
+      `${overlay} with ${what}: not reported (got: ${problems.join("; ") || "nothing"})`,
+    );
   }
 }
 console.log(`${breaks.length} deliberate breaks checked`);
@@ -754,4 +981,6 @@ if (failures.length) {
   console.error(`FAIL: ${failures.length} problems:\n  ${failures.join("\n  ")}`);
   process.exit(1);
 }
-console.log(`deploy/k8s: every overlay renders, validates and keeps its promises (${Date.now() - started} ms)`);
+console.log(
+  `deploy/k8s: every overlay renders, validates and keeps its promises (${Date.now() - started} ms)`,
+);
