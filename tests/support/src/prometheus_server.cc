@@ -167,6 +167,13 @@ absl::StatusOr<PrometheusServer::QueryResult> PrometheusServer::Query(
     const json::value& result = v.at("result");
     if (out.type == "scalar") {
       out.samples.push_back({.value = SampleValue(result)});
+    } else if (out.type == "matrix") {
+      for (const json::value& s : result.as_array()) {
+        const json::array& values = s.at("values").as_array();
+        out.samples.push_back({.labels = StringMap(s.as_object().if_contains("metric")),
+                               .value = values.empty() ? std::numeric_limits<double>::quiet_NaN()
+                                                       : SampleValue(values.back())});
+      }
     } else if (out.type == "vector") {
       for (const json::value& s : result.as_array()) {
         out.samples.push_back({.labels = StringMap(s.as_object().if_contains("metric")),

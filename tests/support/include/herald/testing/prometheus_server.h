@@ -54,8 +54,10 @@ class PrometheusServer {
     double value = 0;                           // the value as Prometheus wrote it (NaN too)
   };
   struct QueryResult {
-    std::string type;             // "vector", "scalar", "matrix" or "string"
-    std::vector<Sample> samples;  // a scalar is one sample without labels; a matrix is empty
+    std::string type;  // "vector", "scalar", "matrix" or "string"
+    // A vector's samples; a scalar is one sample without labels; a matrix gives each series'
+    // last value.
+    std::vector<Sample> samples;
   };
   // An instant query (GET /api/v1/query) evaluated now. A query Prometheus refuses (a parse or
   // execution error) is InvalidArgument with Prometheus' errorType and message; a failed HTTP
