@@ -25,15 +25,9 @@
 #include <vector>
 
 #include <absl/time/clock.h>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -46,6 +40,7 @@
 #include <herald/testing/herald_process.h>
 #include <herald/testing/redis_server.h>
 #include <herald/testing/simulator_process.h>
+#include <herald/testing/webhook_sender.h>
 #include <herald/v1/analytics.grpc.pb.h>
 #include <herald/v1/events.grpc.pb.h>
 
@@ -53,13 +48,13 @@ namespace herald {
 namespace {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 namespace json = boost::json;
-using asio::ip::tcp;
+using testing::Answer;
+using testing::Delivery;
 using testing::HeraldProcess;
 using testing::RedisServer;
 using testing::SimulatorProcess;
+using testing::WebhookConnection;
 
 // Distinct events per run: a second or two of load on a CI machine; raise it to soak ingest.
 constexpr int kEvents = 24000;
@@ -69,24 +64,12 @@ constexpr int kKillAfter = kEvents / 3;
 constexpr int kSenders = 16;
 // Attempts per event after the restart before the test gives up on it.
 constexpr int kMaxAttempts = 5;
-constexpr auto kRequestTimeout = std::chrono::seconds(10);
 // The deadline of each gRPC call to the api process.
 constexpr absl::Duration kRpcTimeout = absl::Seconds(30);
-constexpr auto kToken = asio::as_tuple(asio::use_awaitable);
 
 constexpr char kAdminKey[] = "admin-secret-for-ingest-crash";
 constexpr char kTenant[] = "crash";
 constexpr char kTeam[] = "main";
-
-// One signed webhook delivery, as the upstream would send it.
-struct Delivery {
-  std::string key;        // X-OFAPI-Idempotency-Key
-  std::string body;       // the JSON the signature covers
-  std::string signature;  // lowercase hex HMAC-SHA256 of the body
-  std::string type;       // "subscriptions.new" or "messages.sent"
-  std::string account;    // upstream account id
-  int64_t fan_id = 0;     // distinct per event: tells events apart in the event stream
-};
 
 // Event `i`: alternately a new subscriber and a campaign message delivered to a fan, on the
 // accounts in turn, each about its own fan.
@@ -117,85 +100,6 @@ Delivery MakeDelivery(int i, const std::vector<std::string>& accounts, const std
   return d;
 }
 
-// What one POST came to.
-struct Answer {
-  bool answered = false;  // a whole response arrived
-  // The request was written out before the kill and no response came: in flight at the kill.
-  bool in_flight_at_kill = false;
-  int status = 0;
-  std::string body;
-  std::string error;
-};
-
-// One keep-alive connection to the ingest port; a failed request closes it and the next one
-// connects again. Not thread-safe: used by one coroutine on a single-threaded io_context.
-class Connection {
- public:
-  Connection(asio::any_io_executor executor, uint16_t port)
-      : stream_(std::move(executor)),
-        endpoint_(asio::ip::make_address_v4("127.0.0.1"), port),
-        host_(StrCat("127.0.0.1:", port)) {}
-
-  // Posts `d` to `target`. `killed` is read when the request has been written, to tell the requests
-  // in flight at the kill from those sent after it.
-  asio::awaitable<Answer> Post(const std::string& target, const Delivery& d, const bool& killed) {
-    Answer answer;
-    if (!open_) {
-      stream_.expires_after(kRequestTimeout);
-      auto [ec] = co_await stream_.async_connect(endpoint_, kToken);
-      if (ec) {
-        answer.error = StrCat("connect: ", ec.message());
-        Close();
-        co_return answer;
-      }
-      open_ = true;
-    }
-    http::request<http::string_body> req(http::verb::post, target, 11);
-    req.set(http::field::host, host_);
-    req.set(http::field::content_type, "application/json");
-    req.set("Signature", d.signature);
-    req.set("X-OFAPI-Idempotency-Key", d.key);
-    req.keep_alive(true);
-    req.body() = d.body;
-    req.prepare_payload();
-    stream_.expires_after(kRequestTimeout);
-    auto [wec, written] = co_await http::async_write(stream_, req, kToken);
-    if (wec) {
-      answer.error = StrCat("write: ", wec.message());
-      Close();
-      co_return answer;
-    }
-    const bool written_before_kill = !killed;
-    http::response<http::string_body> res;
-    auto [rec, read] = co_await http::async_read(stream_, buffer_, res, kToken);
-    if (rec) {
-      answer.error = StrCat("read: ", rec.message());
-      answer.in_flight_at_kill = written_before_kill && killed;
-      Close();
-      co_return answer;
-    }
-    answer.answered = true;
-    answer.status = static_cast<int>(res.result_int());
-    answer.body = std::move(res.body());
-    if (!res.keep_alive()) Close();
-    co_return answer;
-  }
-
- private:
-  void Close() {
-    beast::error_code ignored;
-    stream_.socket().close(ignored);
-    buffer_.clear();
-    open_ = false;
-  }
-
-  beast::tcp_stream stream_;
-  tcp::endpoint endpoint_;
-  std::string host_;
-  beast::flat_buffer buffer_;
-  bool open_ = false;
-};
-
 // The senders' shared record. Every coroutine runs on one thread, so plain fields suffice.
 struct Load {
   const std::vector<Delivery>& deliveries;
@@ -224,7 +128,7 @@ struct Load {
 
 // Before and through the kill: sends events in order until the connection fails (ingest is gone) or
 // none is left.
-asio::awaitable<void> SendUntilKilled(Load& load, Connection& conn) {
+asio::awaitable<void> SendUntilKilled(Load& load, WebhookConnection& conn) {
   while (load.next < load.deliveries.size()) {
     const size_t i = load.next++;
     const Answer answer = co_await conn.Post(load.target, load.deliveries[i], load.killed);
@@ -254,7 +158,7 @@ asio::awaitable<void> SendUntilKilled(Load& load, Connection& conn) {
 
 // After the restart: the upstream's retries. Every event without its 200 is sent again (same key,
 // same body, same signature) until it gets one, at most kMaxAttempts times.
-asio::awaitable<void> RetryUnacknowledged(Load& load, Connection& conn) {
+asio::awaitable<void> RetryUnacknowledged(Load& load, WebhookConnection& conn) {
   while (!load.unacknowledged.empty()) {
     const size_t i = load.unacknowledged.front();
     load.unacknowledged.pop_front();
@@ -276,8 +180,8 @@ asio::awaitable<void> RetryUnacknowledged(Load& load, Connection& conn) {
 
 // Runs one coroutine per connection on `ioc`, from this thread, until all have returned.
 void RunSenders(asio::io_context& ioc, Load& load,
-                std::vector<std::unique_ptr<Connection>>& connections,
-                asio::awaitable<void> (*sender)(Load&, Connection&)) {
+                std::vector<std::unique_ptr<WebhookConnection>>& connections,
+                asio::awaitable<void> (*sender)(Load&, WebhookConnection&)) {
   std::exception_ptr error;
   for (auto& conn : connections) {
     asio::co_spawn(ioc, sender(load, *conn), [&error](std::exception_ptr e) {
@@ -372,9 +276,10 @@ TEST_F(IngestCrashTest, KilledUnderLoadLosesNoAcknowledgedEventAndAppliesRetries
             .target = StrCat("/webhooks/", kTenant, ".", kTeam),
             .kill = [this] { ingest_->process().Signal(SIGKILL); }};
   asio::io_context ioc;
-  std::vector<std::unique_ptr<Connection>> connections;
+  std::vector<std::unique_ptr<WebhookConnection>> connections;
   for (int i = 0; i < kSenders; ++i) {
-    connections.push_back(std::make_unique<Connection>(ioc.get_executor(), ingest_->ingest_port()));
+    connections.push_back(
+        std::make_unique<WebhookConnection>(ioc.get_executor(), ingest_->ingest_port()));
   }
 
   // Load until the kill; every sender stops at its first request without an answer.

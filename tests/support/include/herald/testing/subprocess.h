@@ -2,7 +2,9 @@
 //
 // Output goes to files in a per-process temporary directory so a failing test can print it.
 // The destructor kills (SIGKILL) and reaps a child that is still running: no test leaves a
-// process behind.
+// process behind. A child also dies (SIGKILL) when the thread that started it ends
+// (PR_SET_PDEATHSIG follows the thread, not the process): start children from the test's main
+// thread, or from a thread that outlives them.
 #pragma once
 
 #include <map>
