@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include <absl/strings/match.h>
 #include <absl/strings/str_join.h>
 #include <absl/time/clock.h>
 #include <boost/asio/co_spawn.hpp>
@@ -239,6 +240,16 @@ TEST_P(RedisFailoverTest, AMasterKilledUnderLoadLosesNothingAcknowledgedAndSends
       testing::WaitFor([&] { return load.acknowledged_count.load() >= kKillAfter; }, kLoadDeadline);
   const absl::Time killed_at = absl::Now();
   const absl::Status killed = cluster_->KillNode(victim);
+  // Not ready while a master is unreachable, saying which.
+  std::string not_ready;
+  const bool reported = testing::WaitFor(
+      [&] {
+        auto r = testing::HttpGet(herald_->admin_port(), "/readyz");
+        if (!r.ok() || r->status != 503) return false;
+        not_ready = r->body;
+        return absl::StrContains(r->body, StrCat("127.0.0.1:", victim));
+      },
+      absl::Seconds(10));
   absl::StatusOr<uint16_t> promoted = cluster_->WaitForFailover(victim);
   const absl::Time promoted_at = absl::Now();
   const absl::Status restarted = cluster_->RestartNode(victim);
@@ -247,6 +258,7 @@ TEST_P(RedisFailoverTest, AMasterKilledUnderLoadLosesNothingAcknowledgedAndSends
   if (error) std::rethrow_exception(error);
   ASSERT_TRUE(loaded) << load.acknowledged_count.load() << " acknowledged\n" << herald_->Logs();
   ASSERT_TRUE(killed.ok()) << killed;
+  EXPECT_TRUE(reported) << "/readyz: " << not_ready;
   ASSERT_TRUE(promoted.ok()) << promoted.status();
   ASSERT_TRUE(restarted.ok()) << restarted;
 
