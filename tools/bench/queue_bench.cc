@@ -9,12 +9,15 @@
 //                                    --team_per_minute=120 --team_burst=3
 //                                    --account_per_minute=6 --account_burst=2]
 //   queue_bench memory     --port=P [--jobs=100000 --payload_bytes=16]
+//   queue_bench cluster    [--jobs=200000 --accounts=10000 --teams=200]   (starts its own
+//                           redis-server and three-master Redis Cluster; 16 and 64 shards)
 //
 // Each mode prints "key: value" lines (and a final JSON object) for tools/bench/run.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -31,9 +34,13 @@
 
 #include <herald/common/ids.h>
 #include <herald/common/strings.h>
+#include <herald/queue/layout.h>
 #include <herald/queue/queue.h>
 #include <herald/queue/worker.h>
 #include <herald/redis/client.h>
+#include <herald/redis/cluster.h>
+#include <herald/testing/redis_cluster.h>
+#include <herald/testing/redis_server.h>
 
 #include "bench_flags.h"
 
@@ -166,14 +173,15 @@ struct Env {
   std::vector<std::thread> threads;
   std::unique_ptr<redis::Client> client;
 
-  Env(uint16_t port, int threads_n, int connections) {
-    client = std::make_unique<redis::Client>(
-        io.get_executor(), redis::ClientConfig{.address = {"127.0.0.1", port},
-                                               .connections = connections,
-                                               .command_timeout = absl::Seconds(60)});
+  Env(redis::ClientConfig config, int threads_n) {
+    config.command_timeout = absl::Seconds(60);
+    client = std::make_unique<redis::Client>(io.get_executor(), std::move(config));
     client->Start();
     for (int i = 0; i < threads_n; ++i) threads.emplace_back([this] { io.run(); });
   }
+  Env(uint16_t port, int threads_n, int connections)
+      : Env(redis::ClientConfig{.address = {"127.0.0.1", port}, .connections = connections},
+            threads_n) {}
   ~Env() {
     client->Stop();
     work.reset();
@@ -182,30 +190,61 @@ struct Env {
   }
 };
 
-int Throughput(const Flags& f) {
-  const int64_t jobs = f.Int("jobs", 1'000'000);
-  const int64_t accounts = f.Int("accounts", 10'000);
-  const int64_t teams = f.Int("teams", 200);
-  Env env(static_cast<uint16_t>(f.Int("port", 6379)), static_cast<int>(f.Int("threads", 1)),
-          static_cast<int>(f.Int("connections", 2)));
-  queue::Queue q(
-      *env.client,
-      {.shards = static_cast<int>(f.Int("shards", 16)),
-       .jobs_per_visit = static_cast<int>(f.Int("visit", queue::QueueConfig{}.jobs_per_visit))});
+// One throughput run: what it is given and what it measured.
+struct ThroughputRun {
+  int64_t jobs = 1'000'000;
+  int64_t accounts = 10'000;
+  int64_t teams = 200;
+  int shards = 16;
+  int visit = queue::QueueConfig{}.jobs_per_visit;
+  int64_t enqueue_batch = 500;
+  int loops = 8;
+  int batch = 256;
+  // Redis' CPU seconds so far, per node (one entry on a single server, one per master on a
+  // cluster); read before enqueueing, after it, and after processing.
+  std::function<std::vector<double>()> redis_cpu;
+  std::function<void()> after_enqueue = [] {};  // runs between enqueueing and processing
+
+  double enqueue_s = 0;
+  double process_s = 0;
+  double client_cpu_s = 0;
+  double mean_lease_batch = 0;
+  std::vector<double> enqueue_cpu_s;    // per node
+  std::vector<double> lease_ack_cpu_s;  // per node
+  int64_t handled = 0;
+
+  double PerJobUs(double seconds) const { return seconds * 1e6 / static_cast<double>(jobs); }
+};
+
+std::vector<double> Minus(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<double> d(a.size());
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) d[i] = a[i] - b[i];
+  return d;
+}
+
+double Sum(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s;
+}
+
+// Enqueues run.jobs no-op jobs (limits on, not binding), then leases and acks them all with one
+// worker; fills in run's measurements. False when a job was lost or processing timed out.
+bool MeasureThroughput(Env& env, ThroughputRun& run) {
+  queue::Queue q(*env.client, {.shards = run.shards, .jobs_per_visit = run.visit});
   // "Limiter on": every job takes a token from its account's and its team's bucket, with limits
   // high enough not to bind.
-  RunSync(env.io, Configure(q, teams, accounts, {.per_minute = 6'000'000, .burst = 1000},
+  RunSync(env.io, Configure(q, run.teams, run.accounts, {.per_minute = 6'000'000, .burst = 1000},
                             {.per_minute = 600'000, .burst = 100}));
-  auto batches = MakeBatches(q, jobs, accounts, teams, f.Int("enqueue_batch", 500), 16, "");
-  const int64_t mem_before = RunSync(env.io, UsedMemory(*env.client));
-  const double cpu_0 = RunSync(env.io, RedisCpu(*env.client));
-  const double enqueue_s = EnqueueAll(env.io, q, batches, 8);
-  const double cpu_1 = RunSync(env.io, RedisCpu(*env.client));
-  const int64_t mem_after = RunSync(env.io, UsedMemory(*env.client));
+  auto batches = MakeBatches(q, run.jobs, run.accounts, run.teams, run.enqueue_batch, 16, "");
+  const std::vector<double> cpu_0 = run.redis_cpu();
+  run.enqueue_s = EnqueueAll(env.io, q, batches, 8);
+  const std::vector<double> cpu_1 = run.redis_cpu();
+  run.after_enqueue();
 
   queue::Worker worker(env.io.get_executor(), q,
-                       {.lease_loops = static_cast<int>(f.Int("loops", 8)),
-                        .batch_size = static_cast<int>(f.Int("batch", 256)),
+                       {.lease_loops = run.loops,
+                        .batch_size = run.batch,
                         .idle_min = absl::Milliseconds(1),
                         .idle_max = absl::Milliseconds(20)});
   std::atomic<int64_t> handled{0};
@@ -219,33 +258,54 @@ int Throughput(const Flags& f) {
   const absl::Time start = absl::Now();
   const double client_cpu_0 = ClientCpu();
   worker.Start();
-  while (acked.Value() < static_cast<double>(jobs)) {
+  while (acked.Value() < static_cast<double>(run.jobs)) {
     if (absl::Now() - start > absl::Minutes(30)) {
       std::fprintf(stderr, "processing timed out at %.0f jobs\n", acked.Value());
-      return 1;
+      return false;
     }
     absl::SleepFor(absl::Milliseconds(5));
   }
-  const double process_s = absl::ToDoubleSeconds(absl::Now() - start);
-  const double cpu_2 = RunSync(env.io, RedisCpu(*env.client));
-  const double client_cpu = ClientCpu() - client_cpu_0;
+  run.process_s = absl::ToDoubleSeconds(absl::Now() - start);
+  const std::vector<double> cpu_2 = run.redis_cpu();
+  run.client_cpu_s = ClientCpu() - client_cpu_0;
   worker.Drain(absl::Now());
-  const auto batch = worker.metrics().lease_batch_size.Collect();
-  std::printf("herald_enqueue_per_s: %.0f\n", static_cast<double>(jobs) / enqueue_s);
-  std::printf("herald_process_per_s: %.0f\n", static_cast<double>(jobs) / process_s);
+  const auto lease_batch = worker.metrics().lease_batch_size.Collect();
+  run.mean_lease_batch =
+      lease_batch.count ? lease_batch.sum / static_cast<double>(lease_batch.count) : 0.0;
+  run.enqueue_cpu_s = Minus(cpu_1, cpu_0);
+  run.lease_ack_cpu_s = Minus(cpu_2, cpu_1);
+  run.handled = handled.load();
+  return run.handled == run.jobs;
+}
+
+int Throughput(const Flags& f) {
+  ThroughputRun run{.jobs = f.Int("jobs", 1'000'000),
+                    .accounts = f.Int("accounts", 10'000),
+                    .teams = f.Int("teams", 200),
+                    .shards = static_cast<int>(f.Int("shards", 16)),
+                    .visit = static_cast<int>(f.Int("visit", queue::QueueConfig{}.jobs_per_visit)),
+                    .enqueue_batch = f.Int("enqueue_batch", 500),
+                    .loops = static_cast<int>(f.Int("loops", 8)),
+                    .batch = static_cast<int>(f.Int("batch", 256))};
+  Env env(static_cast<uint16_t>(f.Int("port", 6379)), static_cast<int>(f.Int("threads", 1)),
+          static_cast<int>(f.Int("connections", 2)));
+  run.redis_cpu = [&env] { return std::vector<double>{RunSync(env.io, RedisCpu(*env.client))}; };
+  const int64_t mem_before = RunSync(env.io, UsedMemory(*env.client));
+  int64_t mem_after = mem_before;
+  run.after_enqueue = [&] { mem_after = RunSync(env.io, UsedMemory(*env.client)); };
+  const bool complete = MeasureThroughput(env, run);
+  const double jobs = static_cast<double>(run.jobs);
+  std::printf("herald_enqueue_per_s: %.0f\n", jobs / run.enqueue_s);
+  std::printf("herald_process_per_s: %.0f\n", jobs / run.process_s);
   std::printf("herald_bytes_per_queued_job: %.1f\n",
-              static_cast<double>(mem_after - mem_before) / static_cast<double>(jobs));
-  std::printf("herald_redis_cpu_us_per_enqueue: %.1f\n",
-              (cpu_1 - cpu_0) * 1e6 / static_cast<double>(jobs));
-  std::printf("herald_redis_cpu_us_per_lease_ack: %.1f\n",
-              (cpu_2 - cpu_1) * 1e6 / static_cast<double>(jobs));
-  std::printf("herald_client_cpu_us_per_lease_ack: %.1f\n",
-              client_cpu * 1e6 / static_cast<double>(jobs));
-  std::printf("herald_mean_lease_batch: %.1f\n",
-              batch.count ? batch.sum / static_cast<double>(batch.count) : 0.0);
-  std::printf("{\"enqueue_per_s\": %.0f, \"process_per_s\": %.0f}\n",
-              static_cast<double>(jobs) / enqueue_s, static_cast<double>(jobs) / process_s);
-  return handled.load() == jobs ? 0 : 1;
+              static_cast<double>(mem_after - mem_before) / jobs);
+  std::printf("herald_redis_cpu_us_per_enqueue: %.1f\n", run.PerJobUs(Sum(run.enqueue_cpu_s)));
+  std::printf("herald_redis_cpu_us_per_lease_ack: %.1f\n", run.PerJobUs(Sum(run.lease_ack_cpu_s)));
+  std::printf("herald_client_cpu_us_per_lease_ack: %.1f\n", run.PerJobUs(run.client_cpu_s));
+  std::printf("herald_mean_lease_batch: %.1f\n", run.mean_lease_batch);
+  std::printf("{\"enqueue_per_s\": %.0f, \"process_per_s\": %.0f}\n", jobs / run.enqueue_s,
+              jobs / run.process_s);
+  return complete ? 0 : 1;
 }
 
 // Where lease+ack's Redis time goes: every job is leased first (batches of --batch, shard by
@@ -428,13 +488,103 @@ int Limiter(const Flags& f) {
   return team_violations == 0 && account_violations == 0 ? 0 : 1;
 }
 
+// "used_cpu_user" + "used_cpu_sys" from INFO cpu text; -1 when absent.
+double CpuOfInfo(const absl::StatusOr<std::string>& info) {
+  if (!info.ok()) return -1;
+  double total = 0;
+  for (const std::string_view field : {"used_cpu_user:", "used_cpu_sys:"}) {
+    const size_t at = info->find(field);
+    if (at == std::string::npos) return -1;
+    total += std::strtod(info->c_str() + at + field.size(), nullptr);
+  }
+  return total;
+}
+
+// Queue throughput on a three-master Redis Cluster beside a single redis-server, in one run, for
+// 16 and 64 queue shards: enqueue and lease+ack rates, Redis' CPU per job on each master, and how
+// the shards spread over the masters. Starts both itself (no persistence, no replicas).
+int Cluster(const Flags& f) {
+  const int64_t jobs = f.Int("jobs", 200'000);
+  auto single = testing::RedisServer::Start();
+  auto cluster = testing::RedisCluster::Start({.replicas_per_master = 0, .appendonly = false});
+  if (!single.ok() || !cluster.ok()) {
+    std::fprintf(stderr, "cannot start redis: %s %s\n", single.status().ToString().c_str(),
+                 cluster.status().ToString().c_str());
+    return 1;
+  }
+  const std::vector<uint16_t> masters = (*cluster)->master_ports();
+  bool complete = true;
+  for (const int shards : {16, 64}) {
+    const auto make_run = [&] {
+      return ThroughputRun{.jobs = jobs,
+                           .accounts = f.Int("accounts", 10'000),
+                           .teams = f.Int("teams", 200),
+                           .shards = shards};
+    };
+    (void)(*single)->Command({"FLUSHALL"});
+    ThroughputRun one = make_run();
+    one.redis_cpu = [&] {
+      return std::vector<double>{CpuOfInfo((*single)->Command({"INFO", "cpu"}))};
+    };
+    {
+      redis::ClientConfig config;
+      config.address = {"127.0.0.1", (*single)->port()};
+      Env env(config, 1);
+      complete &= MeasureThroughput(env, one);
+    }
+    for (const uint16_t m : masters) (void)(*cluster)->Command(m, {"FLUSHALL"});
+    ThroughputRun three = make_run();
+    three.redis_cpu = [&] {
+      std::vector<double> cpu;
+      for (const uint16_t m : masters)
+        cpu.push_back(CpuOfInfo((*cluster)->Command(m, {"INFO", "cpu"})));
+      return cpu;
+    };
+    {
+      redis::ClientConfig config;
+      config.cluster = true;
+      config.address = {"127.0.0.1", masters[0]};
+      Env env(config, 1);
+      complete &= MeasureThroughput(env, three);
+    }
+    std::map<uint16_t, int> spread;
+    for (int k = 0; k < shards; ++k) {
+      ++spread[(*cluster)->MasterPortOf(redis::cluster::KeySlot(queue::ShardTag(k))).value_or(0)];
+    }
+    const double n = static_cast<double>(jobs);
+    std::printf("shards_%d_single_enqueue_per_s: %.0f\n", shards, n / one.enqueue_s);
+    std::printf("shards_%d_cluster_enqueue_per_s: %.0f\n", shards, n / three.enqueue_s);
+    std::printf("shards_%d_ratio_enqueue (cluster/single): %.2f\n", shards,
+                one.enqueue_s / three.enqueue_s);
+    std::printf("shards_%d_single_process_per_s: %.0f\n", shards, n / one.process_s);
+    std::printf("shards_%d_cluster_process_per_s: %.0f\n", shards, n / three.process_s);
+    std::printf("shards_%d_ratio_process (cluster/single): %.2f\n", shards,
+                one.process_s / three.process_s);
+    std::printf("shards_%d_single_redis_cpu_us_per_job: enqueue %.1f, lease+ack %.1f\n", shards,
+                one.PerJobUs(Sum(one.enqueue_cpu_s)), one.PerJobUs(Sum(one.lease_ack_cpu_s)));
+    std::printf("shards_%d_cluster_redis_cpu_us_per_job: enqueue %.1f, lease+ack %.1f\n", shards,
+                three.PerJobUs(Sum(three.enqueue_cpu_s)),
+                three.PerJobUs(Sum(three.lease_ack_cpu_s)));
+    std::printf("shards_%d_client_cpu_us_per_lease_ack: single %.1f, cluster %.1f\n", shards,
+                one.PerJobUs(one.client_cpu_s), three.PerJobUs(three.client_cpu_s));
+    for (size_t i = 0; i < masters.size(); ++i) {
+      std::printf(
+          "shards_%d_master_%zu: %d shards, redis cpu us per job: enqueue %.1f, lease+ack %.1f\n",
+          shards, i, spread[masters[i]], three.PerJobUs(three.enqueue_cpu_s[i]),
+          three.PerJobUs(three.lease_ack_cpu_s[i]));
+    }
+  }
+  return complete ? 0 : 1;
+}
+
 }  // namespace
 }  // namespace herald::bench
 
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(
-        stderr, "usage: queue_bench throughput|limiter|memory|phases --port=P [--flag=value...]\n");
+        stderr,
+        "usage: queue_bench throughput|limiter|memory|phases|cluster --port=P [--flag=value...]\n");
     return 2;
   }
   const std::optional<herald::bench::Flags> parsed = herald::bench::Flags::Parse(argc, argv, 2);
@@ -445,6 +595,7 @@ int main(int argc, char** argv) {
   if (mode == "limiter") return herald::bench::Limiter(flags);
   if (mode == "memory") return herald::bench::Memory(flags);
   if (mode == "phases") return herald::bench::Phases(flags);
+  if (mode == "cluster") return herald::bench::Cluster(flags);
   std::fprintf(stderr, "unknown mode %s\n", argv[1]);
   return 2;
 }

@@ -92,6 +92,10 @@ struct ClusterClient::Request {
   std::vector<std::string> script_keys_and_args;  // a script's numkeys, keys and args
   std::optional<uint16_t> slot;                   // nullopt: any master
   bool transaction = false;                       // MULTI ... EXEC: nothing runs unless all can
+  // A transaction, or a script, which may touch keys it does not declare: while its slot
+  // migrates some of those keys may be on either node, so it is not sent with ASKING but waits
+  // for the migration to end (the source answers ASK until then, MOVED after).
+  bool waits_out_migrations = false;
   std::chrono::steady_clock::time_point deadline;
 };
 
@@ -167,6 +171,12 @@ asio::awaitable<absl::StatusOr<std::vector<Reply>>> ClusterClient::ExecBatch(
   request.commands = std::move(commands);
   HERALD_CO_ASSIGN_OR_RETURN(request.slot, SlotOf(request.commands));
   request.transaction = IsCommand(request.commands.front(), "MULTI");
+  request.waits_out_migrations =
+      request.transaction ||
+      std::any_of(request.commands.begin(), request.commands.end(), [](const Command& c) {
+        return IsCommand(c, "EVAL") || IsCommand(c, "EVALSHA") || IsCommand(c, "EVAL_RO") ||
+               IsCommand(c, "EVALSHA_RO") || IsCommand(c, "FCALL") || IsCommand(c, "FCALL_RO");
+      });
   request.deadline = DeadlineAfter(timeout.value_or(config_.command_timeout));
   co_return co_await Route(request);
 }
@@ -178,6 +188,7 @@ asio::awaitable<absl::StatusOr<Reply>> ClusterClient::Eval(const Script& script,
   HERALD_CO_RETURN_IF_ERROR(cluster::CheckSameSlot(keys));
   Request request;
   request.script = &script;
+  request.waits_out_migrations = true;
   if (!keys.empty()) request.slot = cluster::KeySlot(keys.front());
   request.script_keys_and_args.reserve(1 + keys.size() + args.size());
   request.script_keys_and_args.push_back(StrCat(keys.size()));
@@ -267,11 +278,12 @@ asio::awaitable<absl::StatusOr<std::vector<Reply>>> ClusterClient::Route(const R
     if (++redirects > kMaxRedirects) co_return replies;
 
     last = replies[again.front()].ToStatus();
-    if (request.transaction) {
-      // A command refused while queued aborts EXEC: nothing ran, so the whole transaction is
-      // sent again. ASKING does not carry into a transaction: wait for the migration to end.
-      again = pending;
-      if (redirect && redirect->kind == cluster::Redirect::Kind::kAsk) transient = true;
+    // A command refused while queued aborts EXEC: nothing ran, so the whole transaction is sent
+    // again.
+    if (request.transaction) again = pending;
+    if (request.waits_out_migrations && redirect &&
+        redirect->kind == cluster::Redirect::Kind::kAsk) {
+      transient = true;
     }
     pending = std::move(again);
     ask.reset();

@@ -10,7 +10,10 @@
 //   MOVED        the slot has a new owner: the map is updated for that slot at once, a full
 //                refresh is requested, and the command is sent to the new owner.
 //   ASK          the slot is migrating: ASKING + the command go to the target on one
-//                connection; the map is not changed. A script goes as EVAL (its source) there.
+//                connection; the map is not changed. Scripts and transactions wait for the
+//                migration to end instead: a script may touch keys it does not declare (Herald's
+//                queue scripts declare only their shard's hash tag), and during the migration
+//                those keys are split between the two nodes.
 //   TRYAGAIN     a multi-key operation on a slot being migrated: retried after a short pause.
 //   CLUSTERDOWN, READONLY (a master that came back as a replica), MASTERDOWN, and a command
 //                that could not be written because its node is unreachable: the map is

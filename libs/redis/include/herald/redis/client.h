@@ -26,8 +26,9 @@
 //
 // Redis Cluster (ClientConfig::cluster): the same API over a cluster. Every command goes to the
 // master serving its key's hash slot, each master with its own pool of pipelined connections;
-// MOVED and ASK redirections are followed, TRYAGAIN, CLUSTERDOWN and READONLY retried within
-// the command's deadline, and the slot map (CLUSTER SHARDS, or CLUSTER SLOTS on older servers)
+// MOVED and ASK redirections are followed (scripts and transactions wait out a slot's
+// migration rather than follow ASK), TRYAGAIN, CLUSTERDOWN and READONLY retried within the
+// command's deadline, and the slot map (CLUSTER SHARDS, or CLUSTER SLOTS on older servers)
 // is refreshed on those events, on connection loss and periodically. A batch's commands and a
 // script's keys must share one slot (refused with kInvalidArgument otherwise, nothing sent).
 // connected() means every master is reachable; the connectivity status names those that are
