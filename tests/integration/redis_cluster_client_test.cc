@@ -296,6 +296,34 @@ TEST_F(RedisClusterClientTest, ReplicatedScriptsWaitForTheirReplicas) {
   EXPECT_EQ(primary_only->integer(), 3);
 }
 
+TEST(RedisClusterAuthTest, AuthenticatesOnEveryMaster) {
+  auto cluster = RedisCluster::Start({.password = "cluster-secret"});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  IoThreads io(1);
+  ClientConfig config;
+  config.cluster = true;
+  config.address = {"127.0.0.1", (*cluster)->ports()[0]};
+  config.password = "cluster-secret";
+  Client client(io.executor(), config);
+  client.Start();
+  std::set<uint16_t> masters;
+  for (int i = 0; i < 30; ++i) {
+    const std::string key = StrCat("auth:", i);
+    auto set = Await(io.executor(), client.Exec(Command{"SET", key, i}));
+    ASSERT_TRUE(set.ok()) << set.status();
+    masters.insert((*cluster)->MasterPortOf(cluster::KeySlot(key)).value_or(0));
+  }
+  EXPECT_EQ(masters.size(), 3u);
+  EXPECT_TRUE(client.connected());
+
+  config.password = "wrong";
+  Client refused(io.executor(), config);
+  refused.Start();
+  auto r = Await(io.executor(), refused.Exec(Command{"GET", "auth:1"}, absl::Seconds(2)));
+  EXPECT_FALSE(r.ok());
+  EXPECT_FALSE(refused.connected());
+}
+
 TEST_F(RedisClusterClientTest, RecoversFromAFailoverOnItsOwn) {
   const std::string key = KeyWithTag("failover", "counter");
   const Script incr("return redis.call('INCR', KEYS[1])");
