@@ -23,6 +23,7 @@
 #include <herald/campaign/analytics.h>
 #include <herald/campaign/service.h>
 #include <herald/campaign/workflow.h>
+#include <herald/common/outage.h>
 #include <herald/common/setting_error.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
@@ -183,6 +184,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
     return absl::InvalidArgumentError(StrCat("--log_format: ", format.status().message()));
   config.log_format = *format;
   config.upstream.base_url = flags.upstream_url;
+  config.upstream.outage = std::make_shared<log::Outage>("upstream", "api calls");
   HERALD_ASSIGN_OR_RETURN(config.admin_key,
                           ReadSecret("admin_key", flags.admin_key, flags.admin_key_file));
   HERALD_ASSIGN_OR_RETURN(config.encryption_key, ReadSecret("encryption_key", flags.encryption_key,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <future>
 #include <map>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -20,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include <herald/common/clock.h>
+#include <herald/common/log.h>
 #include <herald/common/strings.h>
 #include <herald/metrics/metrics.h>
 #include <herald/queue/layout.h>
@@ -639,6 +641,75 @@ TEST_P(WorkerTest, IdleWorkersDoNotSpin) {
   // 4 shards per round, one round per idle_max at most, plus the first.
   EXPECT_LE(calls, 4 * (500 / 100 + 2));
   EXPECT_GE(calls, 4);
+}
+
+// A Redis outage while a worker runs: one line when leases start failing, one when they work
+// again; the failures themselves go to metrics.
+TEST(WorkerOutageTest, ARedisOutageLogsOneLineDownAndOneBack) {
+  auto server = RedisServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::mutex mu;
+  std::vector<std::string> lines;
+  log::Configure({.min_level = log::Level::kInfo,
+                  .format = log::Format::kJson,
+                  .sink = [&](std::string_view line) {
+                    std::lock_guard<std::mutex> lock(mu);
+                    lines.emplace_back(line);
+                  }});
+  {
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    redis::Client client(io.get_executor(),
+                         redis::ClientConfig{.address = {"127.0.0.1", (*server)->port()}});
+    client.Start();
+    std::thread thread([&] { io.run(); });
+    Queue queue(client, QueueConfig{.shards = 4});
+    Worker worker(io.get_executor(), queue,
+                  {.lease_loops = 4,
+                   .batch_size = 8,
+                   .lease_duration = absl::Seconds(5),
+                   .heartbeat_interval = absl::Seconds(1),
+                   .idle_min = absl::Milliseconds(1),
+                   .idle_max = absl::Milliseconds(5),
+                   .error_backoff = absl::Milliseconds(5)});
+    worker.Handle(
+        "send", [](const LeasedJob&) -> asio::awaitable<JobResult> { co_return JobResult::Ok(); });
+    worker.Start();
+    ASSERT_TRUE((*server)->Stop(/*graceful=*/false).ok());
+    // Leases fail, shard after shard and loop after loop, many times a second.
+    const double before = worker.metrics().errors.Add({{"op", "lease"}}).Value();
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return worker.metrics().errors.Add({{"op", "lease"}}).Value() >= before + 100;
+        },
+        absl::Seconds(20)));
+    ASSERT_TRUE((*server)->Restart().ok());
+    const auto count = [&](std::string_view text) {
+      std::lock_guard<std::mutex> lock(mu);
+      return std::count_if(lines.begin(), lines.end(),
+                           [&](const std::string& l) { return l.find(text) != std::string::npos; });
+    };
+    ASSERT_TRUE(
+        WaitFor([&] { return count(R"("msg":"redis recovered")") >= 1; }, absl::Seconds(20)));
+    worker.Drain(absl::Now());
+    client.Stop();
+    work.reset();
+    thread.join();
+  }
+  log::Configure({});
+  std::lock_guard<std::mutex> lock(mu);
+  const auto with = [&](std::string_view text) {
+    return std::count_if(lines.begin(), lines.end(),
+                         [&](const std::string& l) { return l.find(text) != std::string::npos; });
+  };
+  std::string all;
+  for (const std::string& l : lines) all += l;
+  EXPECT_EQ(with(R"("msg":"redis unavailable","what":"queue leases")"), 1) << all;
+  EXPECT_EQ(with(R"("msg":"redis recovered","what":"queue leases")"), 1) << all;
+  EXPECT_EQ(with("lease failed"), 0) << all;
+  // Everything else said about the outage: each connection's loss and failed reconnects (once
+  // per reason), nothing per lease.
+  EXPECT_LE(lines.size(), 12u) << all;
 }
 
 INSTANTIATE_TEST_SUITE_P(Redis, QueueApiTest,

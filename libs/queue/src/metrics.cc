@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <herald/common/log.h>
+#include <herald/common/outage.h>
 #include <herald/common/strings.h>
 #include <herald/queue/metrics.h>
 
@@ -94,6 +95,7 @@ struct StatsPoller::State {
   explicit State(asio::any_io_executor executor) : timer(executor) {}
   asio::steady_timer timer;
   std::atomic<bool> stopped{false};
+  log::Outage outage{"redis", "queue statistics"};
 };
 
 StatsPoller::StatsPoller(asio::any_io_executor executor, Queue& queue, QueueMetrics& metrics,
@@ -116,7 +118,9 @@ void StatsPoller::Stop() {
 asio::awaitable<void> StatsPoller::Run(std::shared_ptr<State> state) {
   while (!state->stopped.load()) {
     if (absl::Status s = co_await PollOnce(); !s.ok()) {
-      log::Warn("queue stats poll failed", {{"status", s}});
+      state->outage.Failed(s);
+    } else {
+      state->outage.Succeeded();
     }
     if (state->stopped.load()) break;
     state->timer.expires_after(absl::ToChronoNanoseconds(interval_));

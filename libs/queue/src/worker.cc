@@ -18,6 +18,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <herald/common/log.h>
+#include <herald/common/outage.h>
 #include <herald/common/setting_error.h>
 #include <herald/common/strings.h>
 #include <herald/queue/worker.h>
@@ -59,15 +60,17 @@ std::string Describe(std::exception_ptr e) {
 // come back flagged outcome-unknown: nothing is lost.
 template <typename T>
 asio::awaitable<absl::StatusOr<T>> FinishWithRetries(
-    WorkerMetrics& metrics, absl::Duration backoff, std::string_view op, size_t jobs,
+    WorkerMetrics& metrics, log::Outage& outage, absl::Duration backoff, std::string_view op,
     std::function<asio::awaitable<absl::StatusOr<T>>()> call) {
   constexpr int kAttempts = 3;
   for (int attempt = 1;; ++attempt) {
     absl::StatusOr<T> done = co_await call();
-    if (done.ok()) co_return done;
+    if (done.ok()) {
+      outage.Succeeded();
+      co_return done;
+    }
     metrics.errors.Add({{"op", std::string(op)}}).Increment();
-    log::Warn(StrCat(op, " failed"),
-              {{"jobs", jobs}, {"attempt", attempt}, {"status", done.status()}});
+    outage.Failed(done.status());
     if (attempt == kAttempts) co_return done;
     asio::steady_timer pause(co_await asio::this_coro::executor);
     pause.expires_after(absl::ToChronoNanoseconds(backoff));
@@ -123,6 +126,8 @@ Worker::Worker(asio::any_io_executor executor, Queue& queue, WorkerConfig config
   }
   metrics_ = std::make_unique<WorkerMetrics>(*registry);
   schedule_ = std::make_unique<internal::ShardSchedule>(queue_.shard_count(), config_.idle_max);
+  lease_outage_ = std::make_unique<log::Outage>("redis", "queue leases");
+  finish_outage_ = std::make_unique<log::Outage>("redis", "finishing jobs (ack, nack)");
 }
 
 Worker::~Worker() {
@@ -219,10 +224,11 @@ asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
           co_await queue_.Lease(shard, config_.batch_size, config_.lease_duration);
       if (!batch.ok()) {
         metrics_->errors.Add({{"op", "lease"}}).Increment();
-        log::Warn("lease failed", {{"shard", shard}, {"status", batch.status()}});
+        lease_outage_->Failed(batch.status());
         schedule_->Failed(shard, called, config_.error_backoff);
         continue;
       }
+      lease_outage_->Succeeded();
       metrics_->lease_batch_size.Observe(static_cast<double>(batch->jobs.size()));
       metrics_->throttled_account.Increment(batch->throttled_by_account);
       metrics_->throttled_team.Increment(batch->throttled_by_team);
@@ -410,8 +416,9 @@ asio::awaitable<void> Worker::Finish(const std::vector<LeasedJob>& jobs,
   }
   if (!acks.empty()) {
     absl::StatusOr<std::vector<AckResult>> done =
-        co_await FinishWithRetries<std::vector<AckResult>>(
-            *metrics_, config_.error_backoff, "ack", acks.size(), [&] { return queue_.Ack(acks); });
+        co_await FinishWithRetries<std::vector<AckResult>>(*metrics_, *finish_outage_,
+                                                           config_.error_backoff, "ack",
+                                                           [&] { return queue_.Ack(acks); });
     for (size_t k = 0; done.ok() && k < done->size(); ++k) {
       const bool ok = (*done)[k].ack == FinishResult::kDone;
       SeriesFor(jobs[ack_jobs[k]].kind).outcomes[ok ? kOk : kFenced]->Increment();
@@ -419,8 +426,8 @@ asio::awaitable<void> Worker::Finish(const std::vector<LeasedJob>& jobs,
   }
   if (!nacks.empty()) {
     absl::StatusOr<std::vector<NackResult>> done =
-        co_await FinishWithRetries<std::vector<NackResult>>(*metrics_, config_.error_backoff,
-                                                            "nack", nacks.size(),
+        co_await FinishWithRetries<std::vector<NackResult>>(*metrics_, *finish_outage_,
+                                                            config_.error_backoff, "nack",
                                                             [&] { return queue_.Nack(nacks); });
     for (size_t k = 0; done.ok() && k < done->size(); ++k) {
       int outcome = kFenced;

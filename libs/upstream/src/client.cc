@@ -1,5 +1,6 @@
 #include <chrono>
 
+#include <herald/common/outage.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/upstream/client.h>
@@ -68,6 +69,15 @@ class Client::Impl {
       const absl::StatusOr<HttpResponse> response = co_await http_->Send(*std::move(request));
       result = internal::Interpret<T>(internal::EndpointName(endpoint), method, response, parse,
                                       config_.default_retry_after);
+      if (config_.outage != nullptr) {
+        if (!response.ok()) {
+          config_.outage->Failed(response.status());
+        } else if (response->status >= 500) {
+          config_.outage->Failed(result.status());
+        } else {
+          config_.outage->Succeeded();
+        }
+      }
       if (metrics_.has_value()) {
         metrics_->Record(endpoint, result.status(),
                          absl::FromChrono(std::chrono::steady_clock::now() - start), result.info);

@@ -5,6 +5,7 @@
 
 #include <herald/common/clock.h>
 #include <herald/common/log.h>
+#include <herald/common/outage.h>
 #include <herald/common/strings.h>
 #include <herald/metrics/metrics.h>
 #include <herald/store/crypto.h>
@@ -98,7 +99,8 @@ std::string EndpointId(std::string_view tenant, std::string_view team) {
 Ingest::Ingest(EndpointDirectory& endpoints, EventRecorder& recorder, metrics::Registry* registry)
     : endpoints_(endpoints),
       recorder_(recorder),
-      metrics_(registry != nullptr ? std::make_unique<Metrics>(*registry) : nullptr) {}
+      metrics_(registry != nullptr ? std::make_unique<Metrics>(*registry) : nullptr),
+      outage_(std::make_unique<log::Outage>("redis", "recording webhook events")) {}
 
 Ingest::~Ingest() = default;
 
@@ -170,10 +172,10 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
   absl::StatusOr<RecordOutcome> outcome =
       co_await recorder_.Record(endpoint->tenant, std::move(key), *event);
   if (!outcome.ok()) {
-    log::Warn("webhook event not recorded",
-              {{"event", event->name}, {"error", outcome.status().ToString()}});
+    outage_->Failed(outcome.status());
     co_return finish(kUnavailable, 503, "temporarily unavailable; retry");
   }
+  outage_->Succeeded();
   switch (*outcome) {
     case RecordOutcome::kDuplicate:
       co_return finish(kDuplicate, 200, "duplicate");

@@ -48,6 +48,10 @@
 #include <herald/queue/metrics.h>
 #include <herald/queue/queue.h>
 
+namespace herald::log {
+class Outage;
+}  // namespace herald::log
+
 namespace herald::queue {
 
 namespace internal {
@@ -148,6 +152,9 @@ class Worker {
   std::unique_ptr<metrics::Registry> own_registry_;
   std::unique_ptr<WorkerMetrics> metrics_;
   std::unique_ptr<internal::ShardSchedule> schedule_;  // shared by the loops
+  // Redis failures of leases and of finishing jobs: logged once per outage, not per call.
+  std::unique_ptr<log::Outage> lease_outage_;
+  std::unique_ptr<log::Outage> finish_outage_;
   std::map<std::string, Handler, std::less<>> handlers_;
   std::map<std::string, std::unique_ptr<KindSeries>, std::less<>> series_;
   // Shared with the drain requests posted to each loop's strand, which may run after the worker

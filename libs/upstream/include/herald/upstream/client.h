@@ -47,6 +47,10 @@ namespace herald::metrics {
 class Registry;
 }  // namespace herald::metrics
 
+namespace herald::log {
+class Outage;
+}  // namespace herald::log
+
 namespace herald::upstream {
 
 struct ClientConfig {
@@ -58,6 +62,10 @@ struct ClientConfig {
   absl::Duration upload_timeout = absl::Minutes(2);        // total deadline of media uploads
   absl::Duration default_retry_after = absl::Seconds(60);  // a 429 without Retry-After
   int max_buyer_pages = 100;                               // ListAllMessageBuyers stops here
+  // Where calls that fail for the upstream's sake (no connection, timeout, 5xx) are reported:
+  // one log line when the upstream goes down, summaries, one when it is back. Shared by the
+  // clients made from copies of one config (one outage, not one per team); null: not logged.
+  std::shared_ptr<log::Outage> outage;
 };
 
 // Checks every field; errors name the field ("upstream.base_url: ...").

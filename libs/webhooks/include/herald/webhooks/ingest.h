@@ -26,6 +26,10 @@ namespace herald::metrics {
 class Registry;
 }  // namespace herald::metrics
 
+namespace herald::log {
+class Outage;
+}  // namespace herald::log
+
 namespace herald::webhooks {
 
 // What an endpoint id resolves to.
@@ -78,6 +82,8 @@ class Ingest {
   EndpointDirectory& endpoints_;
   EventRecorder& recorder_;
   std::unique_ptr<Metrics> metrics_;
+  // Events not recorded (Redis unavailable): one log line per outage, not per event.
+  std::unique_ptr<log::Outage> outage_;
 };
 
 // Endpoint lookups cached for `ttl` in front of another directory (misses too, for a shorter
