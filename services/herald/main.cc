@@ -34,6 +34,10 @@ ABSL_FLAG(std::string, public_webhook_url, "",
           "team is created. Empty: teams are not registered.");
 ABSL_FLAG(int64_t, webhook_max_body_bytes, 1 << 20,
           "Webhook bodies larger than this are refused with 413.");
+ABSL_FLAG(absl::Duration, ingest_shed_latency, absl::Milliseconds(500),
+          "Webhook events are answered 503 with Retry-After, without touching Redis, while "
+          "recording them takes longer than this on average (one probe per 100ms keeps "
+          "measuring). 0: never shed.");
 ABSL_FLAG(int, ingest_batch, 64,
           "Webhook events of one tenant written to Redis in one script call, at most (group "
           "commit: events that arrive while earlier calls are in flight go together). 1 writes "
@@ -207,6 +211,7 @@ int main(int argc, char** argv) {
       .reconcile_schedule = absl::GetFlag(FLAGS_reconcile_schedule),
       .webhook_max_body_bytes = absl::GetFlag(FLAGS_webhook_max_body_bytes),
       .ingest_batch = absl::GetFlag(FLAGS_ingest_batch),
+      .ingest_shed_latency = absl::GetFlag(FLAGS_ingest_shed_latency),
       .drain_timeout = absl::GetFlag(FLAGS_drain_timeout),
       .io_threads = absl::GetFlag(FLAGS_io_threads),
       .redis_address = absl::GetFlag(FLAGS_redis_address),

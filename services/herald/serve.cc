@@ -115,6 +115,10 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   config.ingest.max_body_bytes = static_cast<uint64_t>(flags.webhook_max_body_bytes);
   HERALD_RETURN_IF_ERROR(config::RequireInRange("ingest_batch", flags.ingest_batch, 1, 256));
   config.recorder.max_batch = flags.ingest_batch;
+  if (flags.ingest_shed_latency < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--ingest_shed_latency must not be negative");
+  }
+  config.ingest_shed_latency = flags.ingest_shed_latency;
   if (!flags.public_webhook_url.empty() && !flags.public_webhook_url.starts_with("http://") &&
       !flags.public_webhook_url.starts_with("https://")) {
     return absl::InvalidArgumentError(
@@ -394,8 +398,9 @@ int RunServe(const ServeConfig& config) {
         return job_queue.EnqueueBatch(std::move(jobs));
       },
       &registry);
-  product->ingest = std::make_unique<webhooks::Ingest>(*product->endpoints,
-                                                       *product->triggering_recorder, &registry);
+  product->ingest = std::make_unique<webhooks::Ingest>(
+      *product->endpoints, *product->triggering_recorder, &registry,
+      webhooks::IngestOptions{.shed_latency = config.ingest_shed_latency});
 
   std::vector<std::unique_ptr<Component>> components =
       MakeComponents(config, {.registry = registry,

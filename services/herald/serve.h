@@ -48,6 +48,7 @@ struct ServeConfig {
   std::string public_webhook_url;
   // How the ingest role writes events (group commit).
   webhooks::RecorderConfig recorder;
+  absl::Duration ingest_shed_latency;
   // Time allowed after SIGTERM for in-flight work to finish; Kubernetes'
   // terminationGracePeriodSeconds must be longer.
   absl::Duration drain_timeout = absl::Seconds(25);
@@ -81,6 +82,7 @@ struct ServeFlags {
   std::string reconcile_schedule = "10m,1h,6h,24h,72h";
   int64_t webhook_max_body_bytes = 1 << 20;
   int ingest_batch = 64;
+  absl::Duration ingest_shed_latency = absl::Milliseconds(500);
   absl::Duration drain_timeout;
   int io_threads = 0;  // 0: one per core
   std::string redis_address = "127.0.0.1:6379";

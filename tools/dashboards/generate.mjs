@@ -42,7 +42,7 @@ function quantile(q, metric, by = [], extra = '') {
 
 const WEBHOOK_APPLIED = 'result=~"applied|unattributed"';
 const WEBHOOK_REJECTED =
-  'result=~"bad_signature|malformed|unknown_endpoint|unsupported_type|unavailable"';
+  'result=~"bad_signature|malformed|unknown_endpoint|unsupported_type|unavailable|shed"';
 
 // Links to the other dashboards, keeping the time range and the variables.
 function dashboardLink(uid, title) {
@@ -395,15 +395,15 @@ const ingest = {
       'Events by result',
       'Webhook deliveries per second by result: applied, unattributed (applied; the message is ' +
         'not known yet), duplicate, ignored_*, and the refusals (bad_signature, malformed, ' +
-        'unknown_endpoint, unsupported_type, unavailable).',
+        'unknown_endpoint, unsupported_type, unavailable, shed).',
       'cps',
       [{ expr: `sum by (result) (${rate('herald_webhook_events_total')})`, legend: '{{result}}' }],
     ),
     timeseries(
       'Refused deliveries',
       'Deliveries refused per second, by event and result. bad_signature usually means a ' +
-        'rotated signing secret; unavailable means Redis could not record the event (the ' +
-        'upstream retries).',
+        'rotated signing secret; unavailable means Redis could not record the event, shed that ' +
+        'recording was too slow to try (--ingest_shed_latency); the upstream retries both.',
       'cps',
       [{ expr: `sum by (event, result) (${rate('herald_webhook_events_total', WEBHOOK_REJECTED)})`, legend: '{{event}} {{result}}' }],
     ),

@@ -27,10 +27,12 @@ constexpr std::array<std::string_view, 7> kEventLabels = {
 // Results: applied, unattributed (applied, but a purchase of no known mass message yet),
 // duplicate, ignored_unknown (a type Herald does not apply), ignored_no_key (no idempotency key:
 // presence), bad_signature, malformed, unknown_endpoint, unsupported_type (content type),
-// unavailable (not recorded; the sender retries).
-constexpr std::array<std::string_view, 10> kResults = {
-    "applied",       "unattributed", "duplicate",        "ignored_unknown",  "ignored_no_key",
-    "bad_signature", "malformed",    "unknown_endpoint", "unsupported_type", "unavailable"};
+// unavailable (not recorded; the sender retries), shed (not tried: recording is slow; the sender
+// retries).
+constexpr std::array<std::string_view, 11> kResults = {
+    "applied",          "unattributed",  "duplicate", "ignored_unknown",
+    "ignored_no_key",   "bad_signature", "malformed", "unknown_endpoint",
+    "unsupported_type", "unavailable",   "shed"};
 enum Result {
   kApplied,
   kUnattributed,
@@ -42,7 +44,10 @@ enum Result {
   kUnknownEndpoint,
   kUnsupportedType,
   kUnavailable,
+  kShed,
 };
+
+constexpr absl::Duration kProbeEvery = absl::Milliseconds(100);
 
 size_t EventLabel(std::string_view name) {
   for (size_t i = 0; i + 1 < kEventLabels.size(); ++i) {
@@ -96,11 +101,45 @@ std::string EndpointId(std::string_view tenant, std::string_view team) {
   return StrCat(tenant, ".", team);
 }
 
-Ingest::Ingest(EndpointDirectory& endpoints, EventRecorder& recorder, metrics::Registry* registry)
+// The moving average of the recorder's call times (weight 1/8 per call), and whether to try the
+// next event. Thread-safe.
+class Ingest::Shedder {
+ public:
+  explicit Shedder(absl::Duration threshold) : threshold_(threshold) {}
+
+  bool Admit(absl::Time now) {
+    if (threshold_ <= absl::ZeroDuration()) return true;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (average_ <= threshold_) return true;
+    if (now - last_probe_ < kProbeEvery) return false;
+    last_probe_ = now;
+    return true;
+  }
+
+  // A call that started `took` before `now` has completed.
+  void Completed(absl::Time now, absl::Duration took) {
+    if (threshold_ <= absl::ZeroDuration()) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    const bool was_shedding = average_ > threshold_;
+    average_ = average_ == absl::ZeroDuration() ? took : average_ * 7 / 8 + took / 8;
+    if (!was_shedding && average_ > threshold_) last_probe_ = now;  // the first probe in 100 ms
+  }
+
+ private:
+  const absl::Duration threshold_;
+  std::mutex mu_;
+  absl::Duration average_;                        // guarded by mu_
+  absl::Time last_probe_ = absl::InfinitePast();  // guarded by mu_
+};
+
+Ingest::Ingest(EndpointDirectory& endpoints, EventRecorder& recorder, metrics::Registry* registry,
+               IngestOptions options)
     : endpoints_(endpoints),
       recorder_(recorder),
       metrics_(registry != nullptr ? std::make_unique<Metrics>(*registry) : nullptr),
-      outage_(std::make_unique<log::Outage>("redis", "recording webhook events")) {}
+      outage_(std::make_unique<log::Outage>("redis", "recording webhook events")),
+      clock_(options.clock != nullptr ? *options.clock : SystemClock::Get()),
+      shedder_(std::make_unique<Shedder>(options.shed_latency)) {}
 
 Ingest::~Ingest() = default;
 
@@ -112,7 +151,9 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
       metrics_->counters[EventLabel(event_name)][result]->Increment();
       metrics_->durations[result]->Observe(absl::ToDoubleSeconds(absl::Now() - start));
     }
-    return IngestResponse{status, std::move(message)};
+    return IngestResponse{.status = status,
+                          .message = std::move(message),
+                          .retry_after_seconds = status == 503 ? 1 : 0};
   };
 
   if (!IsJson(request.content_type)) {
@@ -168,9 +209,15 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
   }
   const bool applies = event->type != WebhookEventType::kOther;
   if (!applies) co_return finish(kIgnoredUnknown, 200, "ignored: event type not used");
+  const absl::Time recording = clock_.Now();
+  if (!shedder_->Admit(recording)) {
+    co_return finish(kShed, 503, "overloaded; retry");
+  }
   std::string key(request.idempotency_key);
   absl::StatusOr<RecordOutcome> outcome =
       co_await recorder_.Record(endpoint->tenant, std::move(key), *event);
+  const absl::Time recorded = clock_.Now();
+  shedder_->Completed(recorded, recorded - recording);
   if (!outcome.ok()) {
     outage_->Failed(outcome.status());
     co_return finish(kUnavailable, 503, "temporarily unavailable; retry");

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <herald/common/clock.h>
+#include <herald/common/strings.h>
 #include <herald/metrics/metrics.h>
 #include <herald/store/crypto.h>
 #include <herald/upstream/webhook_event.h>
@@ -36,6 +37,7 @@ class FakeRecorder final : public EventRecorder {
  public:
   Op<RecordOutcome> Record(std::string tenant, std::string key,
                            const upstream::WebhookEvent& event) override {
+    if (clock != nullptr) clock->Advance(takes);  // the time the call takes
     if (unavailable) co_return absl::UnavailableError("redis down");
     if (!keys.insert(key).second) co_return RecordOutcome::kDuplicate;
     recorded.push_back({tenant, event.name});
@@ -47,6 +49,8 @@ class FakeRecorder final : public EventRecorder {
   std::set<std::string> keys;
   std::vector<std::pair<std::string, std::string>> recorded;
   bool unavailable = false;
+  ManualClock* clock = nullptr;
+  absl::Duration takes;
 };
 
 constexpr std::string_view kSent =
@@ -147,6 +151,60 @@ TEST_F(IngestTest, RedisUnavailableIs503SoTheSenderRetries) {
   EXPECT_EQ(Post(kSent, Sign(kSent)).message, "applied");  // the retry is applied
   directory_.unavailable = true;
   EXPECT_EQ(Post(kSent, Sign(kSent), "evt_3").status, 503);
+}
+
+TEST(IngestSheddingTest, SlowRecordingIsShedWithRetryAfterUntilItIsFastAgain) {
+  asio::io_context io;
+  metrics::Registry registry;
+  FakeDirectory directory;
+  FakeRecorder recorder;
+  ManualClock clock;
+  recorder.clock = &clock;
+  Ingest ingest(directory, recorder, &registry,
+                {.shed_latency = absl::Milliseconds(500), .clock = &clock});
+  int n = 0;
+  const std::string signature = store::HmacSha256Hex("s3cret", kSent);
+  const auto post = [&] {
+    const std::string key = StrCat("evt_", ++n);
+    IngestRequest request{"t1.team-a", "application/json", signature, key, kSent};
+    auto future = asio::co_spawn(io, ingest.Handle(request), asio::use_future);
+    io.run();
+    io.restart();
+    return future.get();
+  };
+
+  recorder.takes = absl::Seconds(2);  // Redis is slow
+  EXPECT_EQ(post().status, 200);
+  IngestResponse shed = post();  // the average is now 2 s: shed, without a Redis call
+  EXPECT_EQ(shed.status, 503);
+  EXPECT_EQ(shed.retry_after_seconds, 1);
+  EXPECT_EQ(shed.message, "overloaded; retry");
+  EXPECT_EQ(recorder.recorded.size(), 1u);
+
+  // Redis is fast again: one probe per 100 ms goes through and brings the average down.
+  recorder.takes = absl::Milliseconds(1);
+  int probes = 0;
+  while (post().status == 503) {
+    clock.Advance(absl::Milliseconds(100));
+    ASSERT_EQ(post().status, 200);  // the probe
+    ++probes;
+    ASSERT_LT(probes, 20);
+  }
+  EXPECT_EQ(probes, 11);  // 2 s × (7/8)^11 < 500 ms
+  EXPECT_EQ(post().status, 200);
+  EXPECT_NE(registry.Serialize().find(
+                R"(herald_webhook_events_total{event="messages.sent",result="shed"} )"),
+            std::string::npos);
+}
+
+TEST_F(IngestTest, RedisUnavailableAnswersRetryAfter) {
+  recorder_.unavailable = true;
+  const IngestResponse r = Post(kSent, Sign(kSent));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.retry_after_seconds, 1);
+  EXPECT_EQ(Post(kSent, Sign(kSent), "evt_1").retry_after_seconds, 1);
+  recorder_.unavailable = false;
+  EXPECT_EQ(Post(kSent, Sign(kSent)).retry_after_seconds, 0);
 }
 
 // A cache of 30 s in front of a FakeDirectory (`raw` counts its lookups), on a manual clock.

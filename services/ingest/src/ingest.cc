@@ -73,8 +73,12 @@ http::Handler MakeWebhookHandler(webhooks::Ingest& ingest) {
         .body = req.body(),
     };
     webhooks::IngestResponse answer = co_await ingest.Handle(request);
-    co_return http::Reply{
-        http::MakeResponse(req, answer.status, "text/plain", StrCat(answer.message, "\n"))};
+    http::Response res =
+        http::MakeResponse(req, answer.status, "text/plain", StrCat(answer.message, "\n"));
+    if (answer.retry_after_seconds > 0) {
+      res.set(bhttp::field::retry_after, std::to_string(answer.retry_after_seconds));
+    }
+    co_return http::Reply{std::move(res)};
   };
 }
 

@@ -6,8 +6,8 @@
 // Answers: 200 applied, duplicate, ignored (an event Herald does not use, or one without an
 // idempotency key, e.g. presence); 400 malformed body; 401 missing or wrong signature (checked in
 // constant time on the raw body before anything is parsed); 404 unknown endpoint; 415 not JSON;
-// 503 the event could not be recorded (Redis unavailable): the sender retries, nothing
-// acknowledged is lost.
+// 503 the event could not be recorded (Redis unavailable), or recording is shed (see
+// IngestOptions::shed_latency): the sender retries (Retry-After), nothing acknowledged is lost.
 //
 // Metrics: herald_webhook_events_total{event,result} and herald_ingest_duration_seconds{result}.
 #pragma once
@@ -18,8 +18,10 @@
 #include <string_view>
 
 #include <absl/status/statusor.h>
+#include <absl/time/time.h>
 #include <boost/asio/awaitable.hpp>
 
+#include <herald/common/clock.h>
 #include <herald/webhooks/recorder.h>
 
 namespace herald::metrics {
@@ -66,24 +68,38 @@ struct IngestRequest {
 
 struct IngestResponse {
   int status = 200;
-  std::string message;  // a short plain-text reason
+  std::string message;          // a short plain-text reason
+  int retry_after_seconds = 0;  // with 503: the Retry-After to send
+};
+
+struct IngestOptions {
+  // Load shedding: while recording takes longer than this (a moving average of the recorder's
+  // recent calls), events are answered 503 with Retry-After at once, without touching Redis,
+  // except one probe per 100 ms whose time keeps the average current, so shedding ends when
+  // Redis is fast again. Zero: never shed.
+  absl::Duration shed_latency = absl::ZeroDuration();
+  const Clock* clock = nullptr;  // for the recorder's call times; null: the system's
 };
 
 class Ingest {
  public:
   // Everything must outlive the Ingest. `registry` may be null.
-  Ingest(EndpointDirectory& endpoints, EventRecorder& recorder, metrics::Registry* registry);
+  Ingest(EndpointDirectory& endpoints, EventRecorder& recorder, metrics::Registry* registry,
+         IngestOptions options = {});
   ~Ingest();
 
   boost::asio::awaitable<IngestResponse> Handle(IngestRequest request);
 
  private:
   struct Metrics;
+  class Shedder;
   EndpointDirectory& endpoints_;
   EventRecorder& recorder_;
   std::unique_ptr<Metrics> metrics_;
   // Events not recorded (Redis unavailable): one log line per outage, not per event.
   std::unique_ptr<log::Outage> outage_;
+  const Clock& clock_;
+  std::unique_ptr<Shedder> shedder_;
 };
 
 // Endpoint lookups cached for `ttl` in front of another directory (misses too, for a shorter
