@@ -1,8 +1,13 @@
 #include "grpc_component.h"
 
+#include <algorithm>
+#include <fstream>
+
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
@@ -11,8 +16,57 @@
 
 namespace herald::serve {
 
-GrpcComponent::GrpcComponent(config::HostPort address, std::vector<grpc::Service*> services)
-    : address_(std::move(address)), services_(std::move(services)) {}
+namespace {
+
+absl::Status Readable(std::string_view flag, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(StrCat("--", flag, ": cannot read '", path, "'"));
+  return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::ServerCredentials> Credentials(const GrpcTls& tls) {
+  if (tls.cert_file.empty()) return grpc::InsecureServerCredentials();
+  namespace tls_api = grpc::experimental;
+  const auto every =
+      static_cast<unsigned int>(std::max<int64_t>(1, absl::ToInt64Seconds(tls.reload_interval)));
+  auto provider = std::make_shared<tls_api::FileWatcherCertificateProvider>(
+      tls.key_file, tls.cert_file, tls.client_ca_file, every);
+  tls_api::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (!tls.client_ca_file.empty()) {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  return tls_api::TlsServerCredentials(options);
+}
+
+}  // namespace
+
+absl::Status ValidateGrpcTls(const GrpcTls& tls) {
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    return absl::InvalidArgumentError("--grpc_tls_cert_file and --grpc_tls_key_file go together");
+  }
+  if (tls.cert_file.empty()) {
+    if (!tls.client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--grpc_tls_client_ca_file needs --grpc_tls_cert_file and --grpc_tls_key_file");
+    }
+    return absl::OkStatus();
+  }
+  if (tls.reload_interval < absl::Seconds(1)) {
+    return absl::InvalidArgumentError("--tls_reload_interval must be at least 1s");
+  }
+  if (absl::Status s = Readable("grpc_tls_cert_file", tls.cert_file); !s.ok()) return s;
+  if (absl::Status s = Readable("grpc_tls_key_file", tls.key_file); !s.ok()) return s;
+  if (!tls.client_ca_file.empty()) return Readable("grpc_tls_client_ca_file", tls.client_ca_file);
+  return absl::OkStatus();
+}
+
+GrpcComponent::GrpcComponent(config::HostPort address, std::vector<grpc::Service*> services,
+                             GrpcTls tls)
+    : address_(std::move(address)), services_(std::move(services)), tls_(std::move(tls)) {}
 
 GrpcComponent::~GrpcComponent() {
   if (server_) {
@@ -28,7 +82,7 @@ absl::Status GrpcComponent::Start() {
   const std::string address = address_.ToString();
   // Without this, gRPC binds with SO_REUSEPORT and a second server would silently share the port.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(address, Credentials(tls_), &port_);
   for (grpc::Service* service : services_) builder.RegisterService(service);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {
@@ -36,7 +90,11 @@ absl::Status GrpcComponent::Start() {
     return absl::UnavailableError(StrCat("gRPC server: cannot listen on ", address));
   }
   server_->GetHealthCheckService()->SetServingStatus(true);
-  log::Info("gRPC server listening", {{"address", address_.host}, {"port", port_}});
+  const std::string_view security = tls_.cert_file.empty()        ? "plaintext"
+                                    : tls_.client_ca_file.empty() ? "tls"
+                                                                  : "mtls";
+  log::Info("gRPC server listening",
+            {{"address", address_.host}, {"port", port_}, {"security", security}});
   return absl::OkStatus();
 }
 

@@ -1,9 +1,15 @@
-// The api role's gRPC server: registered services plus grpc.health.v1 and server reflection.
+// The api role's gRPC server: registered services plus grpc.health.v1 and server reflection,
+// in plain text or over TLS (optionally requiring client certificates: mTLS), the certificate
+// files re-read while it runs.
 #pragma once
 
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
+
+#include <absl/status/status.h>
+#include <absl/time/time.h>
 
 #include <herald/common/config.h>
 
@@ -16,10 +22,23 @@ class Service;
 
 namespace herald::serve {
 
+// TLS of the gRPC server. Empty cert_file: plain text.
+struct GrpcTls {
+  std::string cert_file;       // PEM certificate chain
+  std::string key_file;        // PEM private key
+  std::string client_ca_file;  // PEM CAs; when set, clients must present a certificate they sign
+  // How often the files are read again: replaced certificates (a renewal, a rotated CA) are
+  // used for new connections without a restart.
+  absl::Duration reload_interval = absl::Seconds(60);
+};
+
+// Checks that the files are given together and readable; errors name the flag.
+absl::Status ValidateGrpcTls(const GrpcTls& tls);
+
 class GrpcComponent final : public Component {
  public:
   // `services` must outlive the component.
-  GrpcComponent(config::HostPort address, std::vector<grpc::Service*> services);
+  GrpcComponent(config::HostPort address, std::vector<grpc::Service*> services, GrpcTls tls = {});
   ~GrpcComponent() override;
 
   std::string_view name() const override { return "grpc"; }
@@ -36,6 +55,7 @@ class GrpcComponent final : public Component {
  private:
   const config::HostPort address_;
   const std::vector<grpc::Service*> services_;
+  const GrpcTls tls_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

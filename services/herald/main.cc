@@ -24,6 +24,17 @@
 ABSL_FLAG(std::string, role, "all",
           "Roles this process runs: api (gRPC), worker (upstream calls), ingest (webhooks), "
           "all, or a comma list such as api,ingest.");
+ABSL_FLAG(std::string, grpc_tls_cert_file, "",
+          "PEM certificate chain of the gRPC server; with --grpc_tls_key_file the API is served "
+          "over TLS only. Empty: plain text (behind a TLS-terminating proxy or in a trusted "
+          "network).");
+ABSL_FLAG(std::string, grpc_tls_key_file, "", "PEM private key of --grpc_tls_cert_file.");
+ABSL_FLAG(std::string, grpc_tls_client_ca_file, "",
+          "PEM CA certificates; when set, every gRPC client must present a certificate signed "
+          "by one of them (mTLS) besides its bearer key.");
+ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(60),
+          "How often the TLS certificate, key and CA files are read again, so renewed "
+          "certificates are used without a restart.");
 ABSL_FLAG(std::string, grpc_address, "0.0.0.0:7070",
           "host:port the api role's gRPC server listens on (port 0: any free port).");
 ABSL_FLAG(std::string, ingest_address, "0.0.0.0:8080",
@@ -205,6 +216,10 @@ int main(int argc, char** argv) {
   auto config = herald::serve::MakeServeConfig({
       .role = absl::GetFlag(FLAGS_role),
       .grpc_address = absl::GetFlag(FLAGS_grpc_address),
+      .grpc_tls_cert_file = absl::GetFlag(FLAGS_grpc_tls_cert_file),
+      .grpc_tls_key_file = absl::GetFlag(FLAGS_grpc_tls_key_file),
+      .grpc_tls_client_ca_file = absl::GetFlag(FLAGS_grpc_tls_client_ca_file),
+      .tls_reload_interval = absl::GetFlag(FLAGS_tls_reload_interval),
       .admin_address = absl::GetFlag(FLAGS_admin_address),
       .ingest_address = absl::GetFlag(FLAGS_ingest_address),
       .public_webhook_url = absl::GetFlag(FLAGS_public_webhook_url),

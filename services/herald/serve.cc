@@ -105,6 +105,11 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   HERALD_ASSIGN_OR_RETURN(config.roles, ParseRoles(flags.role));
   HERALD_ASSIGN_OR_RETURN(config.grpc_address,
                           config::ParseHostPort("grpc_address", flags.grpc_address));
+  config.grpc_tls = {.cert_file = flags.grpc_tls_cert_file,
+                     .key_file = flags.grpc_tls_key_file,
+                     .client_ca_file = flags.grpc_tls_client_ca_file,
+                     .reload_interval = flags.tls_reload_interval};
+  HERALD_RETURN_IF_ERROR(ValidateGrpcTls(config.grpc_tls));
   HERALD_ASSIGN_OR_RETURN(config.admin.address,
                           config::ParseHostPort("admin_address", flags.admin_address));
   HERALD_ASSIGN_OR_RETURN(config.ingest.address,
@@ -248,8 +253,8 @@ std::vector<std::unique_ptr<Component>> MakeComponents(const ServeConfig& config
                                                        const Shared& shared) {
   std::vector<std::unique_ptr<Component>> components;
   if (config.roles.api) {
-    components.push_back(
-        std::make_unique<GrpcComponent>(config.grpc_address, shared.api.services()));
+    components.push_back(std::make_unique<GrpcComponent>(config.grpc_address, shared.api.services(),
+                                                         config.grpc_tls));
   }
   if (config.roles.worker) {
     components.push_back(std::make_unique<WorkerComponent>(

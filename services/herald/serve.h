@@ -24,6 +24,8 @@
 #include <herald/upstream/client.h>
 #include <herald/webhooks/recorder.h>
 
+#include "grpc_component.h"
+
 namespace herald::serve {
 
 struct Roles {
@@ -40,6 +42,7 @@ absl::StatusOr<Roles> ParseRoles(std::string_view value);
 struct ServeConfig {
   Roles roles;
   config::HostPort grpc_address{"0.0.0.0", 7070};
+  GrpcTls grpc_tls;
   metrics::AdminServerConfig admin;
   // The ingest role's webhook receiver.
   http::ServerConfig ingest;
@@ -76,6 +79,10 @@ struct ServeConfig {
 struct ServeFlags {
   std::string role;
   std::string grpc_address;
+  std::string grpc_tls_cert_file;
+  std::string grpc_tls_key_file;
+  std::string grpc_tls_client_ca_file;
+  absl::Duration tls_reload_interval = absl::Seconds(60);
   std::string admin_address;
   std::string ingest_address = "0.0.0.0:8080";
   std::string public_webhook_url;
