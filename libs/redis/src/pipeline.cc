@@ -11,8 +11,9 @@
 
 namespace herald::redis::internal {
 
-// The parser builds replies in place: the root in Pipeline::root_, every element in its parent's
-// (pre-sized) element vector, so parsing allocates only the strings and vectors themselves.
+// The parser builds replies in place: the root in Pipeline::root_, every element appended to its
+// parent's element vector as it arrives, so parsing allocates only the strings and vectors
+// themselves.
 struct ReplyBuilder {
   static std::vector<Reply>& Elements(Reply& r) { return r.elements_; }
 };
@@ -23,6 +24,9 @@ namespace {
 constexpr size_t kMaxRetainedBuffer = 4 << 20;
 // The reader keeps up to this much free buffer between reads instead of reallocating.
 constexpr size_t kReaderMaxBuffer = 1 << 20;
+// An array header may announce up to 2^31-1 elements in a dozen bytes: room for more elements than
+// this is made only as they arrive, so memory follows the bytes received, not the header.
+constexpr size_t kMaxArrayReserve = 1024;
 
 // A broken invariant of the pipeline is a programming error: stop before replies are matched to
 // the wrong commands.
@@ -48,10 +52,15 @@ void Pipeline::NewReader() {
   reader_->maxbuf = kReaderMaxBuffer;
 }
 
+// Elements arrive in order, and the reader holds pointers only to the arrays still being filled
+// (each the last element of its parent), so appending never moves an object the reader still
+// refers to.
 Reply* Pipeline::Slot(const ::redisReadTask* task) {
   if (task->parent == nullptr) return &static_cast<Pipeline*>(task->privdata)->root_;
   Reply* parent = static_cast<Reply*>(task->parent->obj);
-  return &ReplyBuilder::Elements(*parent)[static_cast<size_t>(task->idx)];
+  std::vector<Reply>& elements = ReplyBuilder::Elements(*parent);
+  Check(static_cast<size_t>(task->idx) == elements.size(), "array elements out of order");
+  return &elements.emplace_back();
 }
 
 void* Pipeline::CreateString(const ::redisReadTask* task, char* str, size_t len) {
@@ -73,7 +82,9 @@ void* Pipeline::CreateString(const ::redisReadTask* task, char* str, size_t len)
 
 void* Pipeline::CreateArray(const ::redisReadTask* task, int elements) {
   Reply* slot = Slot(task);
-  *slot = Reply::Array(std::vector<Reply>(static_cast<size_t>(elements)));
+  std::vector<Reply> children;
+  children.reserve(std::min(static_cast<size_t>(elements), kMaxArrayReserve));
+  *slot = Reply::Array(std::move(children));
   return slot;
 }
 

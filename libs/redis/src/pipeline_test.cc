@@ -140,6 +140,32 @@ TEST(PipelineTest, NestedArraysAndNullArray) {
   EXPECT_TRUE(b.reply.is_nil());
 }
 
+TEST(PipelineTest, ArrayHeaderAloneAllocatesNothingForItsElements) {
+  // A dozen bytes announce 2^31-1 elements: room is made as elements arrive, not for the count
+  // announced (which would be 150 GB before a single element is read).
+  Pipeline p;
+  PipelineRequest a;
+  Queue(p, a, {Command{"X"}});
+  p.PrepareWrite();
+  EXPECT_THAT(FeedAll(p, "*2147483647\r\n:1\r\n*44444441\r\n*0\r\n"), IsEmpty());
+  std::vector<PipelineRequest*> out;
+  p.Reset(out);
+  EXPECT_THAT(out, ElementsAre(&a));
+
+  // Arrays larger than what is reserved up front still arrive whole, in order, across reads.
+  PipelineRequest b;
+  Queue(p, b, {Command{"Y"}});
+  p.PrepareWrite();
+  std::string wire = "*3000\r\n";
+  for (int i = 0; i < 3000; ++i) {
+    StrAppend(&wire, i % 2 == 0 ? StrCat(":", i, "\r\n") : StrCat("*1\r\n$1\r\n", i % 10, "\r\n"));
+  }
+  EXPECT_THAT(FeedByteByByte(p, wire), ElementsAre(&b));
+  ASSERT_EQ(b.reply.elements().size(), 3000u);
+  EXPECT_EQ(b.reply.elements()[2998], Reply::Integer(2998));
+  EXPECT_EQ(b.reply.elements()[2999], Reply::Array({Reply::String("9")}));
+}
+
 TEST(PipelineTest, LargeBulkStringAcrossManyReads) {
   Pipeline p;
   PipelineRequest a, b;
