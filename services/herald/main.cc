@@ -35,6 +35,10 @@ ABSL_FLAG(std::string, grpc_tls_client_ca_file, "",
 ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(60),
           "How often the TLS certificate, key and CA files are read again, so renewed "
           "certificates are used without a restart.");
+ABSL_FLAG(double, api_tenant_rate, 500,
+          "Per-tenant quota of API calls per second in each api process (a stream counts once); "
+          "a call over it is RESOURCE_EXHAUSTED with google.rpc.RetryInfo. 0: no quota.");
+ABSL_FLAG(int, api_tenant_burst, 1000, "Calls a tenant may make at once within its quota.");
 ABSL_FLAG(std::string, grpc_address, "0.0.0.0:7070",
           "host:port the api role's gRPC server listens on (port 0: any free port).");
 ABSL_FLAG(std::string, ingest_address, "0.0.0.0:8080",
@@ -220,6 +224,8 @@ int main(int argc, char** argv) {
       .grpc_tls_key_file = absl::GetFlag(FLAGS_grpc_tls_key_file),
       .grpc_tls_client_ca_file = absl::GetFlag(FLAGS_grpc_tls_client_ca_file),
       .tls_reload_interval = absl::GetFlag(FLAGS_tls_reload_interval),
+      .api_tenant_rate = absl::GetFlag(FLAGS_api_tenant_rate),
+      .api_tenant_burst = absl::GetFlag(FLAGS_api_tenant_burst),
       .admin_address = absl::GetFlag(FLAGS_admin_address),
       .ingest_address = absl::GetFlag(FLAGS_ingest_address),
       .public_webhook_url = absl::GetFlag(FLAGS_public_webhook_url),

@@ -110,6 +110,14 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
                      .client_ca_file = flags.grpc_tls_client_ca_file,
                      .reload_interval = flags.tls_reload_interval};
   HERALD_RETURN_IF_ERROR(ValidateGrpcTls(config.grpc_tls));
+  if (flags.api_tenant_rate < 0) {
+    return absl::InvalidArgumentError("--api_tenant_rate must not be negative");
+  }
+  if (flags.api_tenant_rate > 0 && flags.api_tenant_burst < 1) {
+    return absl::InvalidArgumentError("--api_tenant_burst must be at least 1");
+  }
+  config.api.tenant_calls_per_second = flags.api_tenant_rate;
+  config.api.tenant_burst = flags.api_tenant_burst;
   HERALD_ASSIGN_OR_RETURN(config.admin.address,
                           config::ParseHostPort("admin_address", flags.admin_address));
   HERALD_ASSIGN_OR_RETURN(config.ingest.address,
@@ -390,7 +398,7 @@ int RunServe(const ServeConfig& config) {
   product->automations =
       std::make_unique<automation::Automations>(*product->store, SystemClock::Get());
   product->api = api::MakeApi(ioc.get_executor(), *product->service, *product->analytics,
-                              *product->automations, {}, &registry);
+                              *product->automations, config.api, &registry);
   product->recorder = webhooks::MakeRedisEventRecorder(redis_client, SystemClock::Get(),
                                                        config.recorder, &registry);
   product->endpoints = webhooks::MakeCachedDirectory(ingest::MakeTeamDirectory(*product->service),

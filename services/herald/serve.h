@@ -13,6 +13,8 @@
 #include <absl/status/statusor.h>
 #include <absl/time/time.h>
 
+#include <herald/api/api.h>
+#include <herald/api/api.h>
 #include <herald/campaign/workflow.h>
 #include <herald/common/config.h>
 #include <herald/common/log.h>
@@ -43,6 +45,7 @@ struct ServeConfig {
   Roles roles;
   config::HostPort grpc_address{"0.0.0.0", 7070};
   GrpcTls grpc_tls;
+  api::ApiConfig api;
   metrics::AdminServerConfig admin;
   // The ingest role's webhook receiver.
   http::ServerConfig ingest;
@@ -83,6 +86,8 @@ struct ServeFlags {
   std::string grpc_tls_key_file;
   std::string grpc_tls_client_ca_file;
   absl::Duration tls_reload_interval = absl::Seconds(60);
+  double api_tenant_rate = 500;
+  int api_tenant_burst = 1000;
   std::string admin_address;
   std::string ingest_address = "0.0.0.0:8080";
   std::string public_webhook_url;

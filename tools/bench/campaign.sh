@@ -109,7 +109,7 @@ start_stack() {
   HERALD_ADMIN_KEY="$admin_key" HERALD_ENCRYPTION_KEY="$encryption_key" \
     "$herald" serve --grpc_address="127.0.0.1:$grpc_port" --admin_address="127.0.0.1:$admin_port" \
     --ingest_address="127.0.0.1:$ingest_port" --redis_address="127.0.0.1:$redis_port" --upstream_url="http://127.0.0.1:$sim_port" \
-    --drain_timeout=5s --log_level=warn --log_format=text "${herald_flags[@]}" \
+    --drain_timeout=5s --log_level=warn --log_format=text --api_tenant_rate=0 "${herald_flags[@]}" \
     2>"$dir/herald.log" &
   herald_pid=$!
   pids+=("$herald_pid")

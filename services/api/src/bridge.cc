@@ -1,5 +1,8 @@
 #include "bridge.h"
 
+#include <optional>
+
+#include <absl/strings/cord.h>
 #include <absl/strings/match.h>
 
 #include <herald/common/strings.h>
@@ -69,6 +72,60 @@ std::string BearerOf(const grpc::CallbackServerContext& context) {
   return std::string(value.substr(kScheme.size()));
 }
 
+namespace {
+
+constexpr char kRetryInfoType[] = "type.googleapis.com/google.rpc.RetryInfo";
+
+// Protocol buffer wire format, for the two small googleapis messages below (Debian ships no
+// generated code for google/rpc/*.proto).
+void AppendVarint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+void AppendBytes(std::string& out, int field, std::string_view bytes) {
+  AppendVarint(out, static_cast<uint64_t>(field) << 3 | 2);
+  AppendVarint(out, bytes.size());
+  out.append(bytes);
+}
+void AppendInt(std::string& out, int field, int64_t v) {
+  if (v == 0) return;
+  AppendVarint(out, static_cast<uint64_t>(field) << 3);
+  AppendVarint(out, static_cast<uint64_t>(v));
+}
+
+}  // namespace
+
+absl::Status WithRetryInfo(absl::Status status, absl::Duration delay) {
+  // google.rpc.RetryInfo { google.protobuf.Duration retry_delay = 1; }
+  const int64_t seconds = absl::IDivDuration(delay, absl::Seconds(1), &delay);
+  std::string duration;
+  AppendInt(duration, 1, seconds);
+  AppendInt(duration, 2, absl::ToInt64Nanoseconds(delay));
+  std::string retry_info;
+  AppendBytes(retry_info, 1, duration);
+  status.SetPayload(kRetryInfoType, absl::Cord(retry_info));
+  return status;
+}
+
+grpc::Status ToApiStatus(const absl::Status& status) {
+  grpc::Status out = ToGrpcStatus(status);
+  const auto retry_info = status.GetPayload(kRetryInfoType);
+  if (!retry_info.has_value()) return out;
+  // google.rpc.Status { int32 code = 1; string message = 2; repeated google.protobuf.Any
+  // details = 3; } with one Any { string type_url = 1; bytes value = 2; }.
+  std::string any;
+  AppendBytes(any, 1, kRetryInfoType);
+  AppendBytes(any, 2, std::string(*retry_info));
+  std::string details;
+  AppendInt(details, 1, static_cast<int64_t>(out.error_code()));
+  AppendBytes(details, 2, out.error_message());
+  AppendBytes(details, 3, any);
+  return grpc::Status(out.error_code(), out.error_message(), details);
+}
+
 Op<campaign::Caller> Bridge::Admit(std::string bearer, Access access) {
   absl::StatusOr<campaign::Caller> caller = co_await service_.Authenticate(bearer);
   if (!caller.ok()) co_return caller.status();
@@ -79,6 +136,16 @@ Op<campaign::Caller> Bridge::Admit(std::string bearer, Access access) {
     co_return absl::PermissionDeniedError(
         "this method needs a tenant's API key; the platform administrator's key manages tenants "
         "only");
+  }
+  if (quota_ != nullptr && !caller->admin) {
+    if (const absl::Duration wait = quota_->Take(caller->tenant); wait > absl::ZeroDuration()) {
+      co_return WithRetryInfo(
+          absl::ResourceExhaustedError(StrCat(
+              "tenant '", caller->tenant, "' is over its API quota (", quota_->config().per_second,
+              " calls/s, bursts of ", quota_->config().burst, "); retry in ",
+              absl::FormatDuration(absl::Ceil(wait, absl::Milliseconds(1))))),
+          wait);
+    }
   }
   co_return caller;
 }

@@ -37,6 +37,8 @@
 #include <herald/common/grpc_status.h>
 #include <herald/common/log.h>
 
+#include "quota.h"
+
 namespace herald::metrics {
 class Registry;
 }  // namespace herald::metrics
@@ -65,10 +67,19 @@ std::unique_ptr<RpcMetrics> MakeRpcMetrics(metrics::Registry* registry);
 // Time from now to a call's deadline, at most a day (no deadline), at least zero.
 std::chrono::nanoseconds TimeLeft(std::chrono::system_clock::time_point deadline);
 
+// absl -> gRPC status, carrying a RetryInfo payload (WithRetryInfo) as the standard
+// google.rpc.Status details, which gRPC clients read from the grpc-status-details-bin trailer.
+grpc::Status ToApiStatus(const absl::Status& status);
+
+// `status` with a google.rpc.RetryInfo payload saying to retry after `delay`.
+absl::Status WithRetryInfo(absl::Status status, absl::Duration delay);
+
 class Bridge {
  public:
-  Bridge(boost::asio::any_io_executor executor, campaign::Service& service, RpcMetrics& metrics)
-      : executor_(std::move(executor)), service_(service), metrics_(metrics) {}
+  // `quota` (may be null: no quota) must outlive the bridge.
+  Bridge(boost::asio::any_io_executor executor, campaign::Service& service, RpcMetrics& metrics,
+         TenantQuota* quota = nullptr)
+      : executor_(std::move(executor)), service_(service), metrics_(metrics), quota_(quota) {}
 
   boost::asio::any_io_executor executor() const { return executor_; }
   campaign::Service& service() { return service_; }
@@ -111,7 +122,7 @@ class Bridge {
             log::Error("RPC failed with an exception", {{"method", method}, {"what", e.what()}});
             status = absl::InternalError("internal error");
           }
-          const grpc::Status grpc_status = ToGrpcStatus(status);
+          const grpc::Status grpc_status = ToApiStatus(status);
           metrics_.Record(method, grpc_status.error_code(), absl::Now() - start);
           reactor->Finish(grpc_status);
         },
@@ -123,6 +134,7 @@ class Bridge {
   boost::asio::any_io_executor executor_;
   campaign::Service& service_;
   RpcMetrics& metrics_;
+  TenantQuota* const quota_;
 };
 
 }  // namespace herald::api

@@ -518,14 +518,14 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     void OnDone() override { delete this; }
 
    private:
-    void Fail(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+    void Fail(const absl::Status& status) { Finish(ToApiStatus(status)); }
 
     void Store() {
       asio::co_spawn(
           owner_->bridge_.executor(),
           [this]() -> asio::awaitable<void> {
             absl::Status status = co_await Run();
-            Finish(ToGrpcStatus(status));
+            Finish(ToApiStatus(status));
           },
           asio::detached);
     }
@@ -1198,7 +1198,9 @@ class ApiImpl final : public Api {
           campaign::Analytics& analytics, automation::Automations& automations, ApiConfig config,
           metrics::Registry* registry)
       : metrics_(MakeRpcMetrics(registry)),
-        bridge_(std::move(executor), service, *metrics_),
+        quota_({.per_second = config.tenant_calls_per_second, .burst = config.tenant_burst},
+               SystemClock::Get()),
+        bridge_(std::move(executor), service, *metrics_, quota_.enabled() ? &quota_ : nullptr),
         tenants_(bridge_),
         accounts_(bridge_),
         media_(bridge_, config.media_max_bytes),
@@ -1215,6 +1217,7 @@ class ApiImpl final : public Api {
 
  private:
   std::unique_ptr<RpcMetrics> metrics_;
+  TenantQuota quota_;
   Bridge bridge_;
   TenantServiceImpl tenants_;
   AccountServiceImpl accounts_;

@@ -26,6 +26,8 @@
 
 #include <herald/common/grpc_status.h>
 
+#include "bridge.h"
+
 namespace herald::api {
 
 template <typename Message>
@@ -45,7 +47,7 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
           std::optional<grpc::Status> finish;
           {
             std::lock_guard lock(mu_);
-            finish_ = ToGrpcStatus(status);
+            finish_ = ToApiStatus(status);
             finish = TakeFinishLocked();
           }
           if (finish) this->Finish(*finish);  // last: OnDone may delete this at once

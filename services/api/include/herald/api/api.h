@@ -31,6 +31,11 @@ namespace herald::api {
 struct ApiConfig {
   int64_t media_max_bytes = 16 << 20;                   // UploadMediaAsset's limit
   absl::Duration watch_poll = absl::Milliseconds(200);  // WatchCampaign's change check period
+  // Per-tenant quota of calls (all methods; a stream counts once, when it opens), per process.
+  // A call over it is RESOURCE_EXHAUSTED with google.rpc.RetryInfo saying when to retry.
+  // 0: no quota. The platform administrator's key is not limited.
+  double tenant_calls_per_second = 0;
+  int tenant_burst = 0;  // at least 1 when the quota is on
 };
 
 // The API's gRPC services and what they share.

@@ -1,0 +1,99 @@
+// Per-tenant API quotas: a tenant over its calls per second is refused with RESOURCE_EXHAUSTED
+// and the standard google.rpc.RetryInfo detail (read here from the grpc-status-details-bin
+// trailer without Herald's code), while another tenant and the platform administrator go on.
+#include <string>
+
+#include <google/protobuf/unknown_field_set.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <herald/common/strings.h>
+#include <herald/testing/herald_api.h>
+#include <herald/testing/herald_process.h>
+#include <herald/testing/redis_server.h>
+#include <herald/v1/campaign.grpc.pb.h>
+#include <herald/v1/tenant.grpc.pb.h>
+
+namespace herald {
+namespace {
+
+using google::protobuf::UnknownFieldSet;
+using testing::BearerContext;
+
+constexpr char kAdminKey[] = "admin-key-for-quota-test";
+
+grpc::Status ListCampaigns(const std::shared_ptr<grpc::Channel>& channel, const std::string& key,
+                           const std::string& tenant) {
+  v1::ListCampaignsRequest req;
+  req.set_parent(StrCat("tenants/", tenant));
+  v1::ListCampaignsResponse res;
+  return v1::CampaignService::NewStub(channel)->ListCampaigns(BearerContext(key).get(), req, &res);
+}
+
+// The retry delay of a google.rpc.Status carrying a google.rpc.RetryInfo, decoded from the wire
+// format; nullopt when there is none.
+std::optional<absl::Duration> RetryDelay(const std::string& status_details) {
+  UnknownFieldSet status;
+  if (!status.ParseFromString(status_details)) return std::nullopt;
+  for (int i = 0; i < status.field_count(); ++i) {
+    if (status.field(i).number() != 3) continue;  // details: google.protobuf.Any
+    UnknownFieldSet any;
+    if (!any.ParseFromString(status.field(i).length_delimited())) continue;
+    std::string type_url, value;
+    for (int j = 0; j < any.field_count(); ++j) {
+      if (any.field(j).number() == 1) type_url = any.field(j).length_delimited();
+      if (any.field(j).number() == 2) value = any.field(j).length_delimited();
+    }
+    if (type_url != "type.googleapis.com/google.rpc.RetryInfo") continue;
+    UnknownFieldSet retry_info, duration;
+    if (!retry_info.ParseFromString(value) || retry_info.field_count() != 1 ||
+        !duration.ParseFromString(retry_info.field(0).length_delimited())) {
+      return std::nullopt;
+    }
+    absl::Duration d;
+    for (int k = 0; k < duration.field_count(); ++k) {
+      if (duration.field(k).number() == 1) d += absl::Seconds(duration.field(k).varint());
+      if (duration.field(k).number() == 2) d += absl::Nanoseconds(duration.field(k).varint());
+    }
+    return d;
+  }
+  return std::nullopt;
+}
+
+TEST(QuotaTest, ATenantOverItsQuotaIsToldWhenToRetryAndOthersGoOn) {
+  auto redis = testing::RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  auto herald = testing::HeraldProcess::Start(
+      {.args = {"serve", "--role=api", "--api_tenant_rate=0.5", "--api_tenant_burst=3"},
+       .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'c')}},
+       .redis_port = (*redis)->port()});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  auto channel = grpc::CreateChannel((*herald)->grpc_target(), grpc::InsecureChannelCredentials());
+  auto busy = testing::CreateTenant(channel, kAdminKey, "busy");
+  auto calm = testing::CreateTenant(channel, kAdminKey, "calm");
+  ASSERT_TRUE(busy.ok() && calm.ok());
+
+  // Three calls at once (the burst), then refused: one call per two seconds after that.
+  for (int i = 0; i < 3; ++i) {
+    grpc::Status s = ListCampaigns(channel, *busy, "busy");
+    ASSERT_TRUE(s.ok()) << i << ": " << s.error_message();
+  }
+  const grpc::Status refused = ListCampaigns(channel, *busy, "busy");
+  ASSERT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("over its API quota"), std::string::npos);
+  const std::optional<absl::Duration> delay = RetryDelay(refused.error_details());
+  ASSERT_TRUE(delay.has_value()) << "no RetryInfo in the status details";
+  EXPECT_GT(*delay, absl::ZeroDuration());
+  EXPECT_LE(*delay, absl::Seconds(2));
+
+  // Another tenant, and the platform administrator, are not held back.
+  EXPECT_TRUE(ListCampaigns(channel, *calm, "calm").ok());
+  v1::ListTenantsRequest req;
+  v1::ListTenantsResponse res;
+  EXPECT_TRUE(v1::TenantService::NewStub(channel)
+                  ->ListTenants(BearerContext(kAdminKey).get(), req, &res)
+                  .ok());
+}
+
+}  // namespace
+}  // namespace herald
