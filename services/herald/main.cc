@@ -39,6 +39,9 @@ ABSL_FLAG(double, api_tenant_rate, 500,
           "Per-tenant quota of API calls per second in each api process (a stream counts once); "
           "a call over it is RESOURCE_EXHAUSTED with google.rpc.RetryInfo. 0: no quota.");
 ABSL_FLAG(int, api_tenant_burst, 1000, "Calls a tenant may make at once within its quota.");
+ABSL_FLAG(int, api_max_streams, 10000,
+          "Server streams (WatchCampaign, Subscribe) open at once in each api process; beyond "
+          "it new ones are RESOURCE_EXHAUSTED with RetryInfo.");
 ABSL_FLAG(std::string, grpc_address, "0.0.0.0:7070",
           "host:port the api role's gRPC server listens on (port 0: any free port).");
 ABSL_FLAG(std::string, ingest_address, "0.0.0.0:8080",
@@ -225,6 +228,7 @@ int main(int argc, char** argv) {
       .grpc_tls_client_ca_file = absl::GetFlag(FLAGS_grpc_tls_client_ca_file),
       .tls_reload_interval = absl::GetFlag(FLAGS_tls_reload_interval),
       .api_tenant_rate = absl::GetFlag(FLAGS_api_tenant_rate),
+      .api_max_streams = absl::GetFlag(FLAGS_api_max_streams),
       .api_tenant_burst = absl::GetFlag(FLAGS_api_tenant_burst),
       .admin_address = absl::GetFlag(FLAGS_admin_address),
       .ingest_address = absl::GetFlag(FLAGS_ingest_address),

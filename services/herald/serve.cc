@@ -118,6 +118,9 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   }
   config.api.tenant_calls_per_second = flags.api_tenant_rate;
   config.api.tenant_burst = flags.api_tenant_burst;
+  HERALD_RETURN_IF_ERROR(
+      config::RequireInRange("api_max_streams", flags.api_max_streams, 1, 1'000'000));
+  config.api.max_streams = flags.api_max_streams;
   HERALD_ASSIGN_OR_RETURN(config.admin.address,
                           config::ParseHostPort("admin_address", flags.admin_address));
   HERALD_ASSIGN_OR_RETURN(config.ingest.address,

@@ -87,6 +87,7 @@ struct ServeFlags {
   std::string grpc_tls_client_ca_file;
   absl::Duration tls_reload_interval = absl::Seconds(60);
   double api_tenant_rate = 500;
+  int api_max_streams = 10000;
   int api_tenant_burst = 1000;
   std::string admin_address;
   std::string ingest_address = "0.0.0.0:8080";

@@ -2,6 +2,7 @@
 // and the standard google.rpc.RetryInfo detail (read here from the grpc-status-details-bin
 // trailer without Herald's code), while another tenant and the platform administrator go on.
 #include <string>
+#include <thread>
 
 #include <google/protobuf/unknown_field_set.h>
 #include <grpcpp/grpcpp.h>
@@ -11,7 +12,9 @@
 #include <herald/testing/herald_api.h>
 #include <herald/testing/herald_process.h>
 #include <herald/testing/redis_server.h>
+#include <herald/testing/wait.h>
 #include <herald/v1/campaign.grpc.pb.h>
+#include <herald/v1/events.grpc.pb.h>
 #include <herald/v1/tenant.grpc.pb.h>
 
 namespace herald {
@@ -93,6 +96,58 @@ TEST(QuotaTest, ATenantOverItsQuotaIsToldWhenToRetryAndOthersGoOn) {
   EXPECT_TRUE(v1::TenantService::NewStub(channel)
                   ->ListTenants(BearerContext(kAdminKey).get(), req, &res)
                   .ok());
+}
+
+// A stream of the tenant's events, open until `within` passes: DEADLINE_EXCEEDED means it was
+// admitted and stayed open; RESOURCE_EXHAUSTED that it was refused.
+grpc::Status Subscribe(const std::shared_ptr<grpc::Channel>& channel, const std::string& key,
+                       absl::Duration within, grpc::ClientContext* ctx = nullptr) {
+  std::unique_ptr<grpc::ClientContext> own;
+  if (ctx == nullptr) {
+    own = BearerContext(key, within);
+    ctx = own.get();
+  }
+  v1::SubscribeRequest req;
+  req.set_parent("tenants/streams");
+  auto reader = v1::EventService::NewStub(channel)->Subscribe(ctx, req);
+  v1::Event event;
+  while (reader->Read(&event)) {
+  }
+  return reader->Finish();
+}
+
+TEST(QuotaTest, StreamsBeyondTheProcessLimitAreRefusedUntilOneCloses) {
+  auto redis = testing::RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  auto herald = testing::HeraldProcess::Start(
+      {.args = {"serve", "--role=api", "--api_max_streams=1"},
+       .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'c')}},
+       .redis_port = (*redis)->port()});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  auto channel = grpc::CreateChannel((*herald)->grpc_target(), grpc::InsecureChannelCredentials());
+  auto key = testing::CreateTenant(channel, kAdminKey, "streams");
+  ASSERT_TRUE(key.ok()) << key.status();
+
+  // One stream open (held by another thread until cancelled) takes the only slot.
+  auto held = BearerContext(*key, absl::Seconds(60));
+  std::thread holder([&] { Subscribe(channel, *key, absl::Seconds(60), held.get()); });
+  const bool refused = testing::WaitFor(
+      [&] {
+        grpc::Status s = Subscribe(channel, *key, absl::Milliseconds(300));
+        return s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+               RetryDelay(s.error_details()).has_value();
+      },
+      absl::Seconds(10));
+  held->TryCancel();
+  holder.join();
+  EXPECT_TRUE(refused) << "a second stream was admitted";
+  // The slot is free again once the first stream is done.
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        return Subscribe(channel, *key, absl::Milliseconds(300)).error_code() ==
+               grpc::StatusCode::DEADLINE_EXCEEDED;
+      },
+      absl::Seconds(10)));
 }
 
 }  // namespace

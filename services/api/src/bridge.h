@@ -38,6 +38,7 @@
 #include <herald/common/log.h>
 
 #include "quota.h"
+#include "stream_slots.h"
 
 namespace herald::metrics {
 class Registry;
@@ -77,12 +78,18 @@ absl::Status WithRetryInfo(absl::Status status, absl::Duration delay);
 class Bridge {
  public:
   // `quota` (may be null: no quota) must outlive the bridge.
+  // `max_streams`: server streams open at once in this process (see StreamSlots).
   Bridge(boost::asio::any_io_executor executor, campaign::Service& service, RpcMetrics& metrics,
-         TenantQuota* quota = nullptr)
-      : executor_(std::move(executor)), service_(service), metrics_(metrics), quota_(quota) {}
+         TenantQuota* quota = nullptr, int max_streams = 10000)
+      : executor_(std::move(executor)),
+        service_(service),
+        metrics_(metrics),
+        quota_(quota),
+        streams_(max_streams) {}
 
   boost::asio::any_io_executor executor() const { return executor_; }
   campaign::Service& service() { return service_; }
+  StreamSlots& streams() { return streams_; }
 
   // Authenticates and checks access: the caller, or UNAUTHENTICATED / PERMISSION_DENIED.
   Op<campaign::Caller> Admit(std::string bearer, Access access);
@@ -103,6 +110,10 @@ class Bridge {
             absl::StatusOr<campaign::Caller> caller = co_await Admit(std::move(bearer), access);
             if (!caller.ok()) {
               status = caller.status();
+            } else if (TimeLeft(deadline) <= std::chrono::nanoseconds(0)) {
+              // The call waited past its deadline (in gRPC's queue, or while authenticating):
+              // its work is not started.
+              status = absl::DeadlineExceededError("the call's deadline passed before it started");
             } else {
               // The client's deadline cancels the work: every Redis and upstream call below
               // honours cancellation, and creates are idempotent, so a retry picks up after it.
@@ -135,6 +146,7 @@ class Bridge {
   campaign::Service& service_;
   RpcMetrics& metrics_;
   TenantQuota* const quota_;
+  StreamSlots streams_;
 };
 
 }  // namespace herald::api

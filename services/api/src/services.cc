@@ -834,7 +834,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
   grpc::ServerWriteReactor<v1::WatchCampaignResponse>* WatchCampaign(
       CallbackServerContext* ctx, const v1::WatchCampaignRequest* req) override {
     auto* reactor = new WatchReactor(*this, ctx, req->name(), req->follow_revenue());
-    reactor->Begin(bridge_.executor());
+    reactor->Begin(bridge_.executor(), bridge_.streams());
     return reactor;
   }
 
@@ -1200,7 +1200,8 @@ class ApiImpl final : public Api {
       : metrics_(MakeRpcMetrics(registry)),
         quota_({.per_second = config.tenant_calls_per_second, .burst = config.tenant_burst},
                SystemClock::Get()),
-        bridge_(std::move(executor), service, *metrics_, quota_.enabled() ? &quota_ : nullptr),
+        bridge_(std::move(executor), service, *metrics_, quota_.enabled() ? &quota_ : nullptr,
+                config.max_streams),
         tenants_(bridge_),
         accounts_(bridge_),
         media_(bridge_, config.media_max_bytes),

@@ -13,6 +13,7 @@
 // Finish, which happens only after Run has returned: nothing refers to it afterwards.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -25,22 +26,38 @@
 #include <grpcpp/support/server_callback.h>
 
 #include <herald/common/grpc_status.h>
+#include <herald/common/strings.h>
 
 #include "bridge.h"
+#include "stream_slots.h"
 
 namespace herald::api {
 
 template <typename Message>
 class StreamReactor : public grpc::ServerWriteReactor<Message> {
  public:
-  // Starts Run() on `executor`.
-  void Begin(boost::asio::any_io_executor executor) {
+  ~StreamReactor() override {
+    if (slots_ != nullptr) slots_->Release();
+  }
+
+  // Starts Run() on `executor`, in one of `slots` (which must outlive the stream); when none is
+  // free the call ends at once with RESOURCE_EXHAUSTED.
+  void Begin(boost::asio::any_io_executor executor, StreamSlots& slots) {
+    const bool admitted = slots.TryAcquire();
+    if (admitted) slots_ = &slots;
     boost::asio::co_spawn(
         executor,
-        [this]() -> boost::asio::awaitable<void> {
+        [this, admitted, max = slots.max()]() -> boost::asio::awaitable<void> {
           absl::Status status;
           try {
-            status = co_await Run();
+            if (admitted) {
+              status = co_await Run();
+            } else {
+              status = WithRetryInfo(
+                  absl::ResourceExhaustedError(
+                      StrCat("this server has ", max, " streams open, its limit; retry later")),
+                  absl::Seconds(1));
+            }
           } catch (const std::exception& e) {
             status = absl::InternalError(e.what());
           }
@@ -123,6 +140,7 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
   bool cancelled_ = false;
   bool finished_ = false;
   std::optional<grpc::Status> finish_;
+  StreamSlots* slots_ = nullptr;  // released when gRPC is done with the stream
 };
 
 }  // namespace herald::api
