@@ -8,6 +8,9 @@ find_package(Protobuf REQUIRED)
 find_package(gRPC CONFIG REQUIRED)
 find_package(absl CONFIG REQUIRED)
 find_package(Boost 1.81 CONFIG REQUIRED COMPONENTS json url)
+# prometheus-cpp-dev ships pull and push too; Herald links the core library only
+# (prometheus-cpp::core: registry, metric types, text serializer).
+find_package(prometheus-cpp CONFIG REQUIRED)
 # Debian's HiredisConfig.cmake defines no target; wrap the library in one.
 find_path(HIREDIS_INCLUDE_DIR hiredis/hiredis.h REQUIRED)
 find_library(HIREDIS_LIBRARY hiredis REQUIRED)

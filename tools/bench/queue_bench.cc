@@ -269,9 +269,11 @@ bool MeasureThroughput(Env& env, ThroughputRun& run) {
   const std::vector<double> cpu_2 = run.redis_cpu();
   run.client_cpu_s = ClientCpu() - client_cpu_0;
   worker.Drain(absl::Now());
-  const auto lease_batch = worker.metrics().lease_batch_size.Collect();
+  const auto lease_batch = worker.metrics().lease_batch_size.Collect().histogram;
   run.mean_lease_batch =
-      lease_batch.count ? lease_batch.sum / static_cast<double>(lease_batch.count) : 0.0;
+      lease_batch.sample_count
+          ? lease_batch.sample_sum / static_cast<double>(lease_batch.sample_count)
+          : 0.0;
   run.enqueue_cpu_s = Minus(cpu_1, cpu_0);
   run.lease_ack_cpu_s = Minus(cpu_2, cpu_1);
   run.handled = handled.load();

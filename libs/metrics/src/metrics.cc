@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -8,7 +7,11 @@
 #include <set>
 #include <sstream>
 
-#include <sched.h>
+#include <prometheus/check_names.h>
+#include <prometheus/family.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 #include <unistd.h>
 
 #include <herald/common/strings.h>
@@ -22,200 +25,65 @@ namespace {
   std::abort();
 }
 
-bool IsValidMetricName(std::string_view name) {
-  if (name.empty()) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
-    if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return false;
-  }
-  return true;
-}
-
-bool IsValidLabelName(std::string_view name) {
-  if (name.empty() || name.starts_with("__")) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-    if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return false;
-  }
-  return true;
-}
-
-// Go's strconv.FormatFloat(v, 'g', -1, 64) spelling of special values, shortest round-trip
-// digits otherwise; what Prometheus' own clients write.
-void AppendValue(std::string& out, double v) {
-  if (std::isnan(v)) {
-    out.append("NaN");
-  } else if (std::isinf(v)) {
-    out.append(v > 0 ? "+Inf" : "-Inf");
-  } else {
-    char buf[32];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
-    out.append(buf, end);
-  }
-}
-
-void AppendEscaped(std::string& out, std::string_view s, bool escape_quote) {
-  for (char c : s) {
+// The text format escapes backslashes and line feeds in HELP; prometheus-cpp 1.0.1's
+// TextSerializer writes help verbatim (it escapes label values itself).
+std::string EscapeHelp(std::string_view help) {
+  std::string out;
+  out.reserve(help.size());
+  for (char c : help) {
     if (c == '\\') {
       out.append("\\\\");
     } else if (c == '\n') {
       out.append("\\n");
-    } else if (c == '"' && escape_quote) {
-      out.append("\\\"");
     } else {
       out.push_back(c);
     }
   }
+  return out;
 }
 
-// Appends `{a="x",b="y"` (without the closing brace) or nothing when there are no labels and no
-// extra label; `extra` is the histogram's `le`.
-void AppendLabels(std::string& out, const std::vector<std::string>& names,
-                  const std::vector<std::string>& values, std::string_view extra_name = {},
-                  std::string_view extra_value = {}) {
-  if (names.empty() && extra_name.empty()) return;
-  out.push_back('{');
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    out.append(names[i]);
-    out.append("=\"");
-    AppendEscaped(out, values[i], /*escape_quote=*/true);
-    out.push_back('"');
+// Sorts and checks a definition; prometheus-cpp would throw on some of these mistakes, Herald
+// aborts with the name of the metric on all of them.
+void Validate(prometheus::MetricType type, std::string_view name, std::string_view help,
+              std::vector<std::string>& label_names, const std::vector<double>& buckets) {
+  if (!prometheus::CheckMetricName(std::string(name))) {
+    Die(StrCat("invalid metric name '", name, "'"));
   }
-  if (!extra_name.empty()) {
-    if (!names.empty()) out.push_back(',');
-    out.append(extra_name);
-    out.append("=\"");
-    out.append(extra_value);
-    out.push_back('"');
+  if (help.empty()) Die(StrCat(name, ": help text is required"));
+  std::sort(label_names.begin(), label_names.end());
+  for (size_t i = 0; i < label_names.size(); ++i) {
+    if (!prometheus::CheckLabelName(label_names[i])) {
+      Die(StrCat(name, ": invalid label name '", label_names[i], "'"));
+    }
+    if (i > 0 && label_names[i] == label_names[i - 1]) {
+      Die(StrCat(name, ": duplicate label name '", label_names[i], "'"));
+    }
+    if (type == prometheus::MetricType::Histogram && label_names[i] == "le") {
+      Die(StrCat(name, ": 'le' is reserved in histograms"));
+    }
   }
-  out.push_back('}');
-}
-
-void AppendHeader(std::string& out, std::string_view name, std::string_view help,
-                  std::string_view type) {
-  out.append("# HELP ");
-  out.append(name);
-  out.push_back(' ');
-  AppendEscaped(out, help, /*escape_quote=*/false);
-  out.append("\n# TYPE ");
-  out.append(name);
-  out.push_back(' ');
-  out.append(type);
-  out.push_back('\n');
+  if (type != prometheus::MetricType::Histogram) return;
+  if (buckets.empty()) Die(StrCat(name, ": histogram needs at least one bucket bound"));
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    if (!std::isfinite(buckets[i]) || (i > 0 && buckets[i] <= buckets[i - 1])) {
+      Die(StrCat(name, ": histogram bucket bounds must be finite and strictly increasing"));
+    }
+  }
 }
 
 template <typename T>
-void AppendScalarFamily(std::string& out, const Family<T>& family, std::string_view type) {
-  AppendHeader(out, family.name(), family.help(), type);
-  family.ForEach([&](const std::vector<std::string>& values, const T& metric) {
-    out.append(family.name());
-    AppendLabels(out, family.label_names(), values);
-    out.push_back(' ');
-    AppendValue(out, metric.Value());
-    out.push_back('\n');
-  });
-}
-
-void AppendHistogramFamily(std::string& out, const Family<Histogram>& family) {
-  AppendHeader(out, family.name(), family.help(), "histogram");
-  family.ForEach([&](const std::vector<std::string>& values, const Histogram& h) {
-    const Histogram::Snapshot s = h.Collect();
-    const std::string bucket = StrCat(family.name(), "_bucket");
-    for (size_t i = 0; i <= s.bounds.size(); ++i) {
-      std::string le;
-      if (i < s.bounds.size()) {
-        AppendValue(le, s.bounds[i]);
-      } else {
-        le = "+Inf";
-      }
-      out.append(bucket);
-      AppendLabels(out, family.label_names(), values, "le", le);
-      out.push_back(' ');
-      StrAppend(&out, s.cumulative[i]);
-      out.push_back('\n');
-    }
-    out.append(family.name());
-    out.append("_sum");
-    AppendLabels(out, family.label_names(), values);
-    out.push_back(' ');
-    AppendValue(out, s.sum);
-    out.push_back('\n');
-    out.append(family.name());
-    out.append("_count");
-    AppendLabels(out, family.label_names(), values);
-    out.push_back(' ');
-    StrAppend(&out, s.count);
-    out.push_back('\n');
-  });
+prometheus::Family<T>& RegisterWith(prometheus::Registry& registry, const std::string& name,
+                                    const std::string& help) {
+  if constexpr (std::is_same_v<T, Counter>) {
+    return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+  } else if constexpr (std::is_same_v<T, Gauge>) {
+    return prometheus::BuildGauge().Name(name).Help(help).Register(registry);
+  } else {
+    return prometheus::BuildHistogram().Name(name).Help(help).Register(registry);
+  }
 }
 
 }  // namespace
-
-namespace internal {
-
-size_t ThreadStripe() {
-  // The CPU the thread runs on: threads running at the same time are on different CPUs, so they
-  // never share a stripe (up to kStripes CPUs). glibc answers from rseq without a system call.
-  const int cpu = sched_getcpu();
-  if (cpu >= 0) return static_cast<size_t>(cpu) % kStripes;
-  static std::atomic<size_t> next{0};
-  thread_local const size_t stripe = next.fetch_add(1, std::memory_order_relaxed) % kStripes;
-  return stripe;
-}
-
-}  // namespace internal
-
-double Counter::Value() const {
-  double total = 0;
-  for (const auto& cell : cells_) total += cell.value.load(std::memory_order_relaxed);
-  return total;
-}
-
-namespace {
-
-// Cache lines holding one count per bucket including +Inf.
-size_t LinesPerStripe(size_t bounds) { return (bounds + 1 + 7) / 8; }
-
-}  // namespace
-
-Histogram::Histogram(std::vector<double> bounds)
-    : bounds_(std::move(bounds)), lines_per_stripe_(LinesPerStripe(bounds_.size())) {
-  if (bounds_.empty()) Die("histogram needs at least one bucket bound");
-  for (size_t i = 0; i < bounds_.size(); ++i) {
-    if (!std::isfinite(bounds_[i]) || (i > 0 && bounds_[i] <= bounds_[i - 1])) {
-      Die("histogram bucket bounds must be finite and strictly increasing");
-    }
-  }
-  const size_t lines = lines_per_stripe_ * internal::kStripes;
-  lines_ = std::make_unique<CountLine[]>(lines);  // value-initialised: every count is zero
-}
-
-void Histogram::Observe(double v) {
-  // Upper bounds are inclusive: v lands in the first bucket whose bound is >= v.
-  const size_t i =
-      static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
-  const size_t stripe = internal::ThreadStripe();
-  Count(stripe, i).fetch_add(1, std::memory_order_relaxed);
-  sums_[stripe].value.fetch_add(v, std::memory_order_relaxed);
-}
-
-Histogram::Snapshot Histogram::Collect() const {
-  Snapshot s;
-  s.bounds = bounds_;
-  s.cumulative.assign(bounds_.size() + 1, 0);
-  for (size_t stripe = 0; stripe < internal::kStripes; ++stripe) {
-    for (size_t i = 0; i <= bounds_.size(); ++i) {
-      s.cumulative[i] += Count(stripe, i).load(std::memory_order_relaxed);
-    }
-    s.sum += sums_[stripe].value.load(std::memory_order_relaxed);
-  }
-  for (size_t i = 1; i <= bounds_.size(); ++i) s.cumulative[i] += s.cumulative[i - 1];
-  s.count = s.cumulative.back();
-  return s;
-}
 
 std::vector<double> ExponentialBuckets(double start, double factor, int count) {
   if (start <= 0 || factor <= 1 || count < 1) Die("ExponentialBuckets: bad arguments");
@@ -233,129 +101,90 @@ std::vector<double> LinearBuckets(double start, double width, int count) {
 }
 
 template <typename T>
-Family<T>::Family(std::string name, std::string help, std::vector<std::string> label_names,
-                  std::vector<double> buckets)
-    : name_(std::move(name)),
+Family<T>::Family(prometheus::Family<T>& family, std::string name, std::string help,
+                  std::vector<std::string> label_names, std::vector<double> buckets)
+    : family_(family),
+      name_(std::move(name)),
       help_(std::move(help)),
       label_names_(std::move(label_names)),
       buckets_(std::move(buckets)) {}
 
 template <typename T>
 T& Family<T>::Add(const Labels& labels) {
-  std::vector<std::string> values;
-  values.reserve(label_names_.size());
-  auto it = labels.begin();
-  for (const std::string& name : label_names_) {
-    if (it == labels.end() || it->first != name) break;
-    values.push_back(it->second);
-    ++it;
-  }
-  if (values.size() != label_names_.size() || labels.size() != label_names_.size()) {
+  // Both sides are sorted by name.
+  const bool match =
+      std::equal(labels.begin(), labels.end(), label_names_.begin(), label_names_.end(),
+                 [](const auto& label, const std::string& name) { return label.first == name; });
+  if (!match) {
     std::vector<std::string> given;
     for (const auto& [k, v] : labels) given.push_back(k);
     Die(StrCat(name_, ": labels {", StrJoin(given, ","), "} do not match {",
                StrJoin(label_names_, ","), "}"));
   }
-  std::lock_guard lock(mu_);
-  auto& slot = series_[values];
-  if (!slot) {
-    if constexpr (std::is_same_v<T, Histogram>) {
-      slot = std::make_unique<Histogram>(buckets_);
-    } else {
-      slot = std::make_unique<T>();
-    }
+  if constexpr (std::is_same_v<T, Histogram>) {
+    return family_.Add(labels, buckets_);
+  } else {
+    return family_.Add(labels);
   }
-  return *slot;
-}
-
-template <typename T>
-void Family<T>::ForEach(
-    const std::function<void(const std::vector<std::string>&, const T&)>& fn) const {
-  std::lock_guard lock(mu_);
-  for (const auto& [values, metric] : series_) fn(values, *metric);
 }
 
 template class Family<Counter>;
 template class Family<Gauge>;
 template class Family<Histogram>;
 
-Registry::Entry& Registry::AddEntry(MetricType type, std::string_view name, std::string_view help,
-                                    std::vector<std::string>& label_names,
-                                    const std::vector<double>& buckets) {
-  if (!IsValidMetricName(name)) Die(StrCat("invalid metric name '", name, "'"));
-  if (help.empty()) Die(StrCat(name, ": help text is required"));
-  std::sort(label_names.begin(), label_names.end());
-  for (size_t i = 0; i < label_names.size(); ++i) {
-    if (!IsValidLabelName(label_names[i])) {
-      Die(StrCat(name, ": invalid label name '", label_names[i], "'"));
-    }
-    if (i > 0 && label_names[i] == label_names[i - 1]) {
-      Die(StrCat(name, ": duplicate label name '", label_names[i], "'"));
-    }
-    if (type == MetricType::kHistogram && label_names[i] == "le") {
-      Die(StrCat(name, ": 'le' is reserved in histograms"));
-    }
-  }
+Registry::Registry() : registry_(std::make_unique<prometheus::Registry>()) {}
 
-  auto it = families_.find(name);
-  if (it != families_.end()) {
-    const Entry& e = it->second;
-    bool same = e.type == type;
-    if (same) {
-      switch (type) {
-        case MetricType::kCounter:
-          same = e.counter->help() == help && e.counter->label_names() == label_names;
-          break;
-        case MetricType::kGauge:
-          same = e.gauge->help() == help && e.gauge->label_names() == label_names;
-          break;
-        case MetricType::kHistogram:
-          same = e.histogram->help() == help && e.histogram->label_names() == label_names &&
-                 e.histogram->buckets_ == buckets;
-          break;
-      }
-    }
-    if (!same) Die(StrCat("metric '", name, "' registered twice with different definitions"));
-    return it->second;
+Registry::~Registry() = default;
+
+template <typename T>
+std::unique_ptr<Family<T>>& Registry::Slot(Entry& e) {
+  if constexpr (std::is_same_v<T, Counter>) {
+    return e.counter;
+  } else if constexpr (std::is_same_v<T, Gauge>) {
+    return e.gauge;
+  } else {
+    return e.histogram;
   }
-  Entry& e = families_[std::string(name)];
-  e.type = type;
-  return e;
+}
+
+template <typename T>
+Family<T>& Registry::Add(std::string_view name, std::string_view help,
+                         std::vector<std::string> label_names, std::vector<double> buckets) {
+  constexpr prometheus::MetricType kType = T::metric_type;
+  Validate(kType, name, help, label_names, buckets);
+  std::lock_guard lock(mu_);
+  if (auto it = families_.find(name); it != families_.end()) {
+    const std::unique_ptr<Family<T>>& family = Slot<T>(it->second);
+    if (it->second.type != kType || family->help() != help ||
+        family->label_names() != label_names || family->buckets() != buckets) {
+      Die(StrCat("metric '", name, "' registered twice with different definitions"));
+    }
+    return *family;
+  }
+  std::string name_copy(name);
+  std::string help_copy(help);
+  prometheus::Family<T>& family = RegisterWith<T>(*registry_, name_copy, help_copy);
+  Entry& e = families_[name_copy];
+  e.type = kType;
+  Slot<T>(e).reset(new Family<T>(family, std::move(name_copy), std::move(help_copy),
+                                 std::move(label_names), std::move(buckets)));
+  return *Slot<T>(e);
 }
 
 Family<Counter>& Registry::AddCounter(std::string_view name, std::string_view help,
                                       std::vector<std::string> label_names) {
-  std::lock_guard lock(mu_);
-  Entry& e = AddEntry(MetricType::kCounter, name, help, label_names, {});
-  if (!e.counter) {
-    e.counter.reset(
-        new Family<Counter>(std::string(name), std::string(help), std::move(label_names), {}));
-  }
-  return *e.counter;
+  return Add<Counter>(name, help, std::move(label_names), {});
 }
 
 Family<Gauge>& Registry::AddGauge(std::string_view name, std::string_view help,
                                   std::vector<std::string> label_names) {
-  std::lock_guard lock(mu_);
-  Entry& e = AddEntry(MetricType::kGauge, name, help, label_names, {});
-  if (!e.gauge) {
-    e.gauge.reset(
-        new Family<Gauge>(std::string(name), std::string(help), std::move(label_names), {}));
-  }
-  return *e.gauge;
+  return Add<Gauge>(name, help, std::move(label_names), {});
 }
 
 Family<Histogram>& Registry::AddHistogram(std::string_view name, std::string_view help,
                                           std::vector<std::string> label_names,
                                           std::vector<double> buckets) {
-  Histogram validate(buckets);  // aborts on bad bounds before anything is registered
-  std::lock_guard lock(mu_);
-  Entry& e = AddEntry(MetricType::kHistogram, name, help, label_names, buckets);
-  if (!e.histogram) {
-    e.histogram.reset(new Family<Histogram>(std::string(name), std::string(help),
-                                            std::move(label_names), std::move(buckets)));
-  }
-  return *e.histogram;
+  return Add<Histogram>(name, help, std::move(label_names), std::move(buckets));
 }
 
 void Registry::AddCollectHook(std::function<void()> hook) {
@@ -371,22 +200,35 @@ std::string Registry::Serialize() const {
   }
   for (const auto& hook : hooks) hook();
 
-  std::string out;
-  std::lock_guard lock(mu_);
-  for (const auto& [name, e] : families_) {
-    switch (e.type) {
-      case MetricType::kCounter:
-        AppendScalarFamily(out, *e.counter, "counter");
-        break;
-      case MetricType::kGauge:
-        AppendScalarFamily(out, *e.gauge, "gauge");
-        break;
-      case MetricType::kHistogram:
-        AppendHistogramFamily(out, *e.histogram);
-        break;
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  {
+    // prometheus-cpp leaves out a family that has no series yet; Herald lists it (HELP and
+    // TYPE alone), so that every scrape shows the whole catalogue.
+    std::set<std::string_view> collected;
+    for (const prometheus::MetricFamily& f : families) collected.insert(f.name);
+    std::lock_guard lock(mu_);
+    for (const auto& [name, e] : families_) {
+      if (collected.contains(name)) continue;
+      const std::string& help = e.counter ? e.counter->help()
+                                : e.gauge ? e.gauge->help()
+                                          : e.histogram->help();
+      families.push_back({.name = name, .help = help, .type = e.type, .metric = {}});
     }
   }
-  return out;
+  // Series come out of prometheus-cpp in hash order and families by type; a stable order makes
+  // scrapes comparable.
+  for (prometheus::MetricFamily& f : families) {
+    f.help = EscapeHelp(f.help);
+    std::sort(f.metric.begin(), f.metric.end(),
+              [](const prometheus::ClientMetric& a, const prometheus::ClientMetric& b) {
+                return a.label < b.label;
+              });
+  }
+  std::sort(families.begin(), families.end(),
+            [](const prometheus::MetricFamily& a, const prometheus::MetricFamily& b) {
+              return a.name < b.name;
+            });
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 template <typename T>

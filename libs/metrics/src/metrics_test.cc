@@ -1,3 +1,4 @@
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -33,21 +34,39 @@ TEST(MetricsTest, ExpositionMatchesTextFormatExactly) {
   latency.Observe(0.5);
   latency.Observe(7);
 
+  BuildCounter()
+      .Name("herald_unused_total")
+      .Help("Registered, never added to.")
+      .LabelNames({"kind"})
+      .Register(registry);
+
+  // prometheus::TextSerializer's layout: a histogram's count and sum before its buckets.
   EXPECT_EQ(registry.Serialize(),
             "# HELP herald_call_seconds Call latency.\n"
             "# TYPE herald_call_seconds histogram\n"
+            "herald_call_seconds_count{kind=\"send\"} 4\n"
+            "herald_call_seconds_sum{kind=\"send\"} 7.65\n"
             "herald_call_seconds_bucket{kind=\"send\",le=\"0.1\"} 2\n"
             "herald_call_seconds_bucket{kind=\"send\",le=\"1\"} 3\n"
             "herald_call_seconds_bucket{kind=\"send\",le=\"+Inf\"} 4\n"
-            "herald_call_seconds_sum{kind=\"send\"} 7.65\n"
-            "herald_call_seconds_count{kind=\"send\"} 4\n"
             "# HELP herald_jobs_total Jobs finished, by kind and outcome.\n"
             "# TYPE herald_jobs_total counter\n"
             "herald_jobs_total{kind=\"send\",outcome=\"failed\"} 1\n"
             "herald_jobs_total{kind=\"send\",outcome=\"ok\"} 3\n"
+            "# HELP herald_unused_total Registered, never added to.\n"
+            "# TYPE herald_unused_total counter\n"
             "# HELP herald_up Always 1.\n"
             "# TYPE herald_up gauge\n"
             "herald_up 1\n");
+}
+
+TEST(MetricsTest, SeriesAreSortedByLabelValues) {
+  Registry registry;
+  auto& f = registry.AddGauge("g", "g", {"k"});
+  for (const char* k : {"d", "b", "e", "a", "c"}) f.Add({{"k", k}}).Set(1);
+  EXPECT_EQ(registry.Serialize(),
+            "# HELP g g\n# TYPE g gauge\n"
+            "g{k=\"a\"} 1\ng{k=\"b\"} 1\ng{k=\"c\"} 1\ng{k=\"d\"} 1\ng{k=\"e\"} 1\n");
 }
 
 TEST(MetricsTest, LabelValuesAndHelpAreEscaped) {
@@ -69,7 +88,8 @@ TEST(MetricsTest, SpecialValuesUsePrometheusSpelling) {
   const std::string out = registry.Serialize();
   EXPECT_THAT(out, HasSubstr("g{k=\"pinf\"} +Inf\n"));
   EXPECT_THAT(out, HasSubstr("g{k=\"ninf\"} -Inf\n"));
-  EXPECT_THAT(out, HasSubstr("g{k=\"nan\"} NaN\n"));
+  // Prometheus parses NaN in any case; prometheus-cpp writes "Nan".
+  EXPECT_THAT(out, HasSubstr("g{k=\"nan\"} Nan\n"));
   EXPECT_THAT(out, HasSubstr("g{k=\"small\"} 1e-09\n"));
 }
 
@@ -85,6 +105,8 @@ TEST(MetricsTest, IdenticalReRegistrationReturnsTheSameFamily) {
   auto& a = registry.AddCounter("c_total", "c", {"x", "y"});
   auto& b = registry.AddCounter("c_total", "c", {"y", "x"});
   EXPECT_EQ(&a, &b);
+  auto& h = registry.AddHistogram("h_seconds", "h", {}, {1, 2});
+  EXPECT_EQ(&h, &registry.AddHistogram("h_seconds", "h", {}, {1, 2}));
 }
 
 TEST(MetricsTest, CounterIgnoresNegativeIncrements) {
@@ -101,10 +123,15 @@ TEST(MetricsDeathTest, MisuseAbortsWithAMessage) {
   EXPECT_DEATH(f.Add({}), "do not match");
   EXPECT_DEATH(registry.AddGauge("c_total", "c", {"kind"}), "registered twice");
   EXPECT_DEATH(registry.AddCounter("c_total", "other help", {"kind"}), "registered twice");
+  EXPECT_DEATH(registry.AddCounter("c_total", "c", {"kind", "more"}), "registered twice");
+  registry.AddHistogram("h_seconds", "h", {}, {1, 2});
+  EXPECT_DEATH(registry.AddHistogram("h_seconds", "h", {}, {1, 3}), "registered twice");
   EXPECT_DEATH(registry.AddCounter("bad-name", "h", {}), "invalid metric name");
   EXPECT_DEATH(registry.AddCounter("ok_total", "h", {"__reserved"}), "invalid label name");
   EXPECT_DEATH(registry.AddHistogram("h", "h", {"le"}, {1}), "reserved");
   EXPECT_DEATH(registry.AddHistogram("h", "h", {}, {2, 1}), "strictly increasing");
+  EXPECT_DEATH(registry.AddHistogram("h", "h", {}, {}), "at least one bucket");
+  EXPECT_DEATH(registry.AddGauge("g", "", {}), "help text is required");
 }
 
 TEST(MetricsTest, ConcurrentIncrementsAddUpExactly) {
@@ -127,11 +154,11 @@ TEST(MetricsTest, ConcurrentIncrementsAddUpExactly) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(counter.Value(), kThreads * kPerThread);
   EXPECT_EQ(gauge.Value(), 0);
-  const Histogram::Snapshot s = hist.Collect();
-  EXPECT_EQ(s.count, static_cast<uint64_t>(kThreads * kPerThread));
-  EXPECT_EQ(s.cumulative[0], s.count / 2);
-  EXPECT_EQ(s.cumulative[1], s.count);
-  EXPECT_EQ(s.sum, kThreads * kPerThread / 2);
+  const auto s = hist.Collect().histogram;
+  EXPECT_EQ(s.sample_count, static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(s.bucket[0].cumulative_count, s.sample_count / 2);
+  EXPECT_EQ(s.bucket[1].cumulative_count, s.sample_count);
+  EXPECT_EQ(s.sample_sum, kThreads * kPerThread / 2);
 }
 
 TEST(MetricsTest, BucketHelpers) {

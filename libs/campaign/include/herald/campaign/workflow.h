@@ -32,6 +32,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <herald/common/clock.h>
+#include <herald/metrics/metrics.h>
 #include <herald/queue/job.h>
 #include <herald/queue/worker.h>
 #include <herald/store/model.h>
@@ -39,10 +40,6 @@
 #include <herald/upstream/client.h>
 #include <herald/webhooks/recorder.h>
 
-namespace herald::metrics {
-class Counter;
-class Registry;
-}  // namespace herald::metrics
 namespace herald::store {
 class SecretBox;
 class Store;
