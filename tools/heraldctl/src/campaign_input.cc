@@ -42,7 +42,23 @@ void AppendJsonString(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-void AppendJson(std::string& out, const YAML::Node& node) {
+// Aliases let a few bytes of YAML repeat a node any number of times, or put a node inside
+// itself. The JSON is bounded so that neither runs away: in depth (a campaign nests four levels;
+// a node inside itself nests forever) and in size (a file without aliases yields at most about
+// three bytes of JSON per byte).
+constexpr int kMaxYamlDepth = 64;
+constexpr size_t kMaxJsonBytesPerYamlByte = 16;
+constexpr size_t kJsonSlackBytes = 64 << 10;
+
+absl::Status AppendJson(std::string& out, const YAML::Node& node, int depth, size_t max_bytes) {
+  if (depth > kMaxYamlDepth) {
+    return absl::InvalidArgumentError(StrCat("YAML nested deeper than ", kMaxYamlDepth,
+                                             " levels (an alias inside its own anchor?)"));
+  }
+  if (out.size() > max_bytes) {
+    return absl::InvalidArgumentError(
+        StrCat("YAML aliases expand to more than ", max_bytes, " bytes of JSON"));
+  }
   switch (node.Type()) {
     case YAML::NodeType::Map: {
       out.push_back('{');
@@ -52,7 +68,9 @@ void AppendJson(std::string& out, const YAML::Node& node) {
         first = false;
         AppendJsonString(out, entry.first.Scalar());
         out.push_back(':');
-        AppendJson(out, entry.second);
+        if (absl::Status s = AppendJson(out, entry.second, depth + 1, max_bytes); !s.ok()) {
+          return s;
+        }
       }
       out.push_back('}');
       break;
@@ -63,7 +81,7 @@ void AppendJson(std::string& out, const YAML::Node& node) {
       for (const auto& element : node) {
         if (!first) out.push_back(',');
         first = false;
-        AppendJson(out, element);
+        if (absl::Status s = AppendJson(out, element, depth + 1, max_bytes); !s.ok()) return s;
       }
       out.push_back(']');
       break;
@@ -83,6 +101,7 @@ void AppendJson(std::string& out, const YAML::Node& node) {
     default:
       out.append("null");
   }
+  return absl::OkStatus();
 }
 
 void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
@@ -104,7 +123,8 @@ absl::StatusOr<std::string> YamlToJson(std::string_view yaml) {
   try {
     const YAML::Node root = YAML::Load(std::string(yaml));
     std::string out;
-    AppendJson(out, root);
+    const size_t max_bytes = yaml.size() * kMaxJsonBytesPerYamlByte + kJsonSlackBytes;
+    if (absl::Status s = AppendJson(out, root, 0, max_bytes); !s.ok()) return s;
     return out;
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(StrCat("not valid YAML: ", e.what()));

@@ -39,6 +39,31 @@ TEST(YamlToJsonTest, ScalarsBecomeStringsExceptBooleansAndNull) {
   EXPECT_FALSE(YamlToJson("a: [1, 2").ok());
 }
 
+TEST(YamlToJsonTest, AliasesExpandWithinBounds) {
+  // An alias repeats its anchor's node.
+  EXPECT_EQ(*YamlToJson("l: &l [fans, vip]\nt: [{lists: *l}, {lists: *l}]\n"),
+            R"({"l":["fans","vip"],"t":[{"lists":["fans","vip"]},{"lists":["fans","vip"]}]})");
+
+  // A node inside itself would nest forever.
+  absl::StatusOr<std::string> cycle = YamlToJson("a: &a [x, *a]\n");
+  ASSERT_FALSE(cycle.ok());
+  EXPECT_EQ(cycle.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(cycle.status().message()), HasSubstr("nested deeper than 64 levels"));
+
+  // Aliases of aliases: nine levels of nine make 387,420,489 strings from 300 bytes.
+  std::string bomb = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i < 9; ++i) {
+    const std::string prev = StrCat("*a", i - 1);
+    StrAppend(&bomb, "a", i, ": &a", i, " [", StrJoin(std::vector<std::string>(9, prev), ", "),
+              "]\n");
+  }
+  absl::StatusOr<std::string> expanded = YamlToJson(bomb);
+  ASSERT_FALSE(expanded.ok());
+  EXPECT_THAT(std::string(expanded.status().message()), HasSubstr("aliases expand to more than"));
+  v1::Campaign campaign;
+  EXPECT_FALSE(ParseCampaignFile(bomb, &campaign, nullptr).ok());
+}
+
 constexpr char kYaml[] = R"(
 display_name: Friday drop
 content:

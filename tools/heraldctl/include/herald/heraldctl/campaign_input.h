@@ -34,7 +34,9 @@ class Campaign;
 
 namespace herald::heraldctl {
 
-// YAML (1.2 is a superset of JSON) to JSON text, with the scalar rule above.
+// YAML (1.2 is a superset of JSON) to JSON text, with the scalar rule above. Aliases are
+// expanded; kInvalidArgument when the result would nest deeper than 64 levels (an alias inside
+// its own anchor) or outgrow 16 bytes per byte of YAML plus 64 KiB (aliases of aliases).
 absl::StatusOr<std::string> YamlToJson(std::string_view yaml);
 
 // Parses a campaign file's text (JSON when it starts with '{', YAML otherwise) into `campaign`.
