@@ -51,6 +51,13 @@ std::string SerializeWithPrice(const json::object& body, std::optional<int64_t> 
   return out;
 }
 
+bool HasControlCharacter(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
 absl::Status CheckAccount(std::string_view account) {
   if (account.empty()) return InvalidRequest("account id is empty");
   return absl::OkStatus();
@@ -280,6 +287,11 @@ absl::StatusOr<HttpRequest> RequestFactory::UploadMediaFile(std::string_view acc
   HERALD_RETURN_IF_ERROR(CheckAccount(account));
   if (file.data.empty()) return InvalidRequest("the file is empty");
   if (file.file_name.empty()) return InvalidRequest("the file has no name");
+  // The content type is a header line of the part: a line break in it would end that line and
+  // let the text after it pass for headers or data of the upload.
+  if (HasControlCharacter(file.content_type)) {
+    return InvalidRequest("the file's content type contains a control character");
+  }
   const std::vector<FormPart> parts = {{.name = "file",
                                         .value = file.data,
                                         .file_name = file.file_name,

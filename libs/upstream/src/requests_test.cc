@@ -216,6 +216,12 @@ TEST_F(RequestFactoryTest, MediaUploadIsMultipart) {
                                     "image/jpeg\r\n\r\nJPEGDATA\r\n"));
   ExpectRefused(factory_.UploadMediaFromUrl("acct_1", "not a url"), "not an absolute URL");
   ExpectRefused(factory_.UploadMediaFile("acct_1", {.file_name = "a"}), "the file is empty");
+  // A line break in the content type would add lines of the caller's choosing to the part.
+  ExpectRefused(
+      factory_.UploadMediaFile("acct_1", {.file_name = "a.jpg",
+                                          .content_type = "image/jpeg\r\n\r\nNOT-THE-FILE",
+                                          .data = "JPEGDATA"}),
+      "content type contains a control character");
 }
 
 TEST_F(RequestFactoryTest, UserLists) {

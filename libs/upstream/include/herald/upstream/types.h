@@ -121,7 +121,7 @@ struct BuyersQuery {
 // A file uploaded in the request body (multipart part `file`).
 struct MediaFile {
   std::string file_name;                                  // e.g. "teaser.mp4"
-  std::string content_type = "application/octet-stream";  // e.g. "video/mp4"
+  std::string content_type = "application/octet-stream";  // e.g. "video/mp4"; no control chars
   std::string data;                                       // the bytes
 };
 
