@@ -12,18 +12,35 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// The value of `param` in a header such as `form-data; name="file"; filename="a.mp4"`.
+// The value of `param` in a header such as `form-data; name="file"; filename="a.mp4"`. A quoted
+// value runs to the next quote and may hold ';' (a file name such as "a; b.mp4"); clients
+// percent-encode quotes and line breaks in it (RFC 7578 4.2) rather than escape them.
 std::string HeaderParam(std::string_view header, std::string_view param) {
-  for (std::string_view piece : StrSplit(header, ';')) {
-    piece = Trim(piece);
-    const size_t eq = piece.find('=');
-    if (eq == std::string_view::npos) continue;
-    if (AsciiLower(Trim(piece.substr(0, eq))) != param) continue;
-    std::string_view value = Trim(piece.substr(eq + 1));
-    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
-      value = value.substr(1, value.size() - 2);
+  size_t pos = 0;
+  while (pos < header.size()) {
+    const size_t eq = header.find_first_of("=;", pos);
+    if (eq == std::string_view::npos) return "";
+    const std::string_view key = Trim(header.substr(pos, eq - pos));
+    if (header[eq] == ';') {  // a piece without a value, such as "form-data"
+      pos = eq + 1;
+      continue;
     }
-    return std::string(value);
+    size_t start = eq + 1;
+    while (start < header.size() && (header[start] == ' ' || header[start] == '\t')) ++start;
+    std::string_view value;
+    size_t next = std::string_view::npos;  // the ';' after the value
+    if (start < header.size() && header[start] == '"') {
+      const size_t close = header.find('"', start + 1);
+      value = header.substr(
+          start + 1, close == std::string_view::npos ? std::string_view::npos : close - start - 1);
+      if (close != std::string_view::npos) next = header.find(';', close + 1);
+    } else {
+      next = header.find(';', start);
+      value = Trim(header.substr(start, next == std::string_view::npos ? next : next - start));
+    }
+    if (AsciiLower(key) == param) return std::string(value);
+    if (next == std::string_view::npos) return "";
+    pos = next + 1;
   }
   return "";
 }

@@ -33,6 +33,23 @@ TEST(MultipartTest, ReadsFieldsAndFiles) {
                                                19));
 }
 
+TEST(MultipartTest, QuotedValuesMayHoldSemicolons) {
+  // As Herald sends a file named `a; name="x".mp4`: quotes percent-encoded, ';' as is.
+  const std::string body =
+      "--b\r\n"
+      "Content-Disposition: form-data; name=\"file\"; filename=\"a; name=%22x%22.mp4\"\r\n"
+      "Content-Type: video/mp4\r\n\r\n"
+      "DATA\r\n"
+      "--b--\r\n";
+  auto parts = ParseMultipart("b", body);
+  ASSERT_TRUE(parts.ok()) << parts.status();
+  ASSERT_EQ(parts->size(), 1u);
+  EXPECT_EQ((*parts)[0].name, "file");
+  EXPECT_EQ((*parts)[0].filename, "a; name=%22x%22.mp4");
+  EXPECT_EQ((*parts)[0].data, "DATA");
+  EXPECT_EQ(*MultipartBoundary("multipart/form-data; charset=utf-8; boundary=\"x;y\""), "x;y");
+}
+
 TEST(MultipartTest, RejectsBrokenFraming) {
   EXPECT_FALSE(MultipartBoundary("application/json").ok());
   EXPECT_FALSE(MultipartBoundary("multipart/form-data").ok());
