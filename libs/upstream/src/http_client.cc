@@ -45,12 +45,6 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 std::chrono::nanoseconds ToChrono(absl::Duration d) { return absl::ToChronoNanoseconds(d); }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x >= 'A' && x <= 'Z' ? x + 32 : x) == (y >= 'A' && y <= 'Z' ? y + 32 : y);
-         });
-}
-
 bool HasLineBreak(std::string_view s) {
   return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
 }
@@ -206,13 +200,6 @@ std::string_view HttpMethodName(HttpMethod method) {
       return "DELETE";
   }
   return "GET";
-}
-
-std::optional<std::string_view> HttpResponse::Header(std::string_view name) const {
-  for (const auto& [key, value] : headers) {
-    if (EqualsIgnoreCase(key, name)) return std::string_view(value);
-  }
-  return std::nullopt;
 }
 
 absl::Status ValidateHttpClientConfig(const HttpClientConfig& config) {
