@@ -1,5 +1,6 @@
 #include "convert.h"
 
+#include <algorithm>
 #include <set>
 
 #include <absl/strings/escaping.h>
@@ -231,6 +232,15 @@ absl::StatusOr<std::string> DecodePageToken(std::string_view token, uint64_t fin
   return raw.substr(colon + 1);
 }
 
+absl::StatusOr<int64_t> ParseTimestampMillis(std::string_view field,
+                                             const google::protobuf::Timestamp& t) {
+  if (t.seconds() < TimeUtil::kTimestampMinSeconds ||
+      t.seconds() > TimeUtil::kTimestampMaxSeconds || t.nanos() < 0 || t.nanos() > 999'999'999) {
+    return Invalid(field, "is not a valid timestamp");
+  }
+  return TimeUtil::TimestampToMilliseconds(t);
+}
+
 absl::StatusOr<int> ParsePageSize(int32_t page_size, int fallback, int max) {
   if (page_size < 0) return Invalid("page_size", "must not be negative");
   if (page_size == 0) return fallback;
@@ -308,10 +318,18 @@ absl::StatusOr<TopCampaignsQuery> ParseTopCampaigns(const v1::TopCampaignsReques
   }
   TopCampaignsQuery q;
   q.limit = r.limit() == 0 ? 10 : r.limit();
-  q.end_ms =
-      r.has_end_time() ? TimeUtil::TimestampToMilliseconds(r.end_time()) : absl::ToUnixMillis(now);
-  q.start_ms = r.has_start_time() ? TimeUtil::TimestampToMilliseconds(r.start_time())
-                                  : q.end_ms - int64_t{30} * 24 * 3600 * 1000;
+  q.end_ms = absl::ToUnixMillis(now);
+  if (r.has_end_time()) {
+    absl::StatusOr<int64_t> end = ParseTimestampMillis("end_time", r.end_time());
+    if (!end.ok()) return end.status();
+    q.end_ms = *end;
+  }
+  q.start_ms = q.end_ms - int64_t{30} * 24 * 3600 * 1000;
+  if (r.has_start_time()) {
+    absl::StatusOr<int64_t> start = ParseTimestampMillis("start_time", r.start_time());
+    if (!start.ok()) return start.status();
+    q.start_ms = *start;
+  }
   if (q.start_ms >= q.end_ms) {
     return absl::InvalidArgumentError("start_time: must be before end_time");
   }
@@ -482,6 +500,19 @@ absl::Status ValidateTeamFields(const v1::Team& team, bool create) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateTeamUpdate(const v1::Team& team, const std::vector<std::string>& fields) {
+  const auto named = [&](std::string_view field) {
+    return std::find(fields.begin(), fields.end(), field) != fields.end();
+  };
+  v1::Team checked = team;
+  if (!named("rate_limit_per_minute")) checked.set_rate_limit_per_minute(1);
+  if (absl::Status s = ValidateTeamFields(checked, /*create=*/false); !s.ok()) return s;
+  if (named("upstream_api_key") && team.upstream_api_key().empty()) {
+    return Invalid("team.upstream_api_key", "is required");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateAccountFields(const v1::Account& account) {
   if (absl::Status s = ValidateDisplayName("account.display_name", account.display_name());
       !s.ok()) {
@@ -503,6 +534,12 @@ absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const
     return Invalid("media_asset.type", "is required (IMAGE, VIDEO or AUDIO)");
   }
   out.type = static_cast<store::MediaType>(m.type());
+  // The content type becomes a header line of the upload to the upstream.
+  if (std::any_of(m.content_type().begin(), m.content_type().end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) == 0x7f;
+      })) {
+    return Invalid("media_asset.content_type", "must not contain control characters");
+  }
   if (uploaded) {
     if (!m.source_url().empty())
       return Invalid("media_asset.source_url", "must be empty for uploads");

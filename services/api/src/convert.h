@@ -30,6 +30,11 @@ std::string EncodePageToken(std::string_view after, uint64_t fingerprint);
 absl::StatusOr<std::string> DecodePageToken(std::string_view token, uint64_t fingerprint);
 // 0 -> `fallback`; otherwise 1..max.
 absl::StatusOr<int> ParsePageSize(int32_t page_size, int fallback, int max);
+// `t` in Unix milliseconds; kInvalidArgument naming `field` when it is outside the range a
+// Timestamp may hold (years 1 to 9999, nanos 0 to 999,999,999), where the milliseconds of a
+// client's arbitrary seconds would overflow.
+absl::StatusOr<int64_t> ParseTimestampMillis(std::string_view field,
+                                             const google::protobuf::Timestamp& t);
 
 absl::Status ValidateRequestId(std::string_view request_id);
 absl::Status ValidateDisplayName(std::string_view field, std::string_view name);
@@ -60,7 +65,13 @@ absl::StatusOr<TopCampaignsQuery> ParseTopCampaigns(const v1::TopCampaignsReques
 v1::Segment ToProto(const store::Segment& s);
 absl::StatusOr<store::Segment> ParseSegment(std::string_view tenant, const v1::Segment& s);
 
+// A team's writable fields. On create the upstream key is required and a rate limit of 0 means
+// the default; otherwise the rate limit must be 1-100000.
 absl::Status ValidateTeamFields(const v1::Team& team, bool create);
+// The fields of an UpdateTeamRequest its mask names (`fields`, from ParseMask): a rate limit, if
+// named, 1-100000 (0 is no default here: the rate limiter takes it for "unlimited"); a new
+// upstream key, if named, not empty.
+absl::Status ValidateTeamUpdate(const v1::Team& team, const std::vector<std::string>& fields);
 absl::Status ValidateAccountFields(const v1::Account& account);
 absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const v1::MediaAsset& m,
                                                   bool uploaded);

@@ -7,7 +7,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <google/protobuf/util/field_mask_util.h>
-#include <google/protobuf/util/time_util.h>
 
 #include <herald/api/api.h>
 #include <herald/campaign/analytics.h>
@@ -220,13 +219,9 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
           HERALD_CO_ASSIGN_OR_RETURN(
               auto fields, ParseMask(req->update_mask(), {"display_name", "upstream_api_key",
                                                           "rate_limit_per_minute"}));
-          v1::Team checked = req->team();
-          if (std::find(fields.begin(), fields.end(), "rate_limit_per_minute") == fields.end()) {
-            checked.set_rate_limit_per_minute(1);
-          }
+          HERALD_CO_RETURN_IF_ERROR(ValidateTeamUpdate(req->team(), fields));
           const bool new_key =
               std::find(fields.begin(), fields.end(), "upstream_api_key") != fields.end();
-          HERALD_CO_RETURN_IF_ERROR(ValidateTeamFields(checked, /*create=*/new_key));
           store::Team update{.tenant = c.tenant,
                              .id = id,
                              .display_name = req->team().display_name(),
@@ -635,15 +630,18 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
             cursor_id = token.substr(colon + 1);
           }
           std::optional<double> before;
-          if (cursor_ms) before = static_cast<double>(*cursor_ms + 1);
-          const int64_t after_ms = req->has_create_time_after()
-                                       ? google::protobuf::util::TimeUtil::TimestampToMilliseconds(
-                                             req->create_time_after())
-                                       : 0;
+          // In double: a token's milliseconds are the client's bytes and may be INT64_MAX.
+          if (cursor_ms) before = static_cast<double>(*cursor_ms) + 1;
+          int64_t after_ms = 0;
+          if (req->has_create_time_after()) {
+            HERALD_CO_ASSIGN_OR_RETURN(
+                after_ms, ParseTimestampMillis("create_time_after", req->create_time_after()));
+          }
           if (req->has_create_time_before()) {
-            const double b =
-                static_cast<double>(google::protobuf::util::TimeUtil::TimestampToMilliseconds(
-                    req->create_time_before()));
+            HERALD_CO_ASSIGN_OR_RETURN(
+                const int64_t before_ms,
+                ParseTimestampMillis("create_time_before", req->create_time_before()));
+            const double b = static_cast<double>(before_ms);
             before = before ? std::min(*before, b) : b;
           }
           v1::ListCampaignsResponse out;

@@ -1,0 +1,115 @@
+// The pure request checks of convert.h. The RPCs themselves run in tests/e2e.
+#include "convert.h"
+
+#include <cstdint>
+#include <limits>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace herald::api {
+namespace {
+
+using ::testing::HasSubstr;
+
+google::protobuf::Timestamp Ts(int64_t seconds, int32_t nanos = 0) {
+  google::protobuf::Timestamp t;
+  t.set_seconds(seconds);
+  t.set_nanos(nanos);
+  return t;
+}
+
+TEST(ParseTimestampMillisTest, AcceptsTheRangeOfTimestampOnly) {
+  EXPECT_EQ(*ParseTimestampMillis("t", Ts(1767225600, 5'000'000)), 1767225600005);
+  EXPECT_EQ(*ParseTimestampMillis("t", Ts(-62135596800)), -62135596800000);
+  EXPECT_EQ(*ParseTimestampMillis("t", Ts(253402300799, 999'999'999)), 253402300799999);
+  for (const google::protobuf::Timestamp& bad :
+       {Ts(-62135596801), Ts(253402300800), Ts(0, -1), Ts(0, 1'000'000'000),
+        Ts(std::numeric_limits<int64_t>::max()), Ts(std::numeric_limits<int64_t>::min())}) {
+    absl::StatusOr<int64_t> ms = ParseTimestampMillis("end_time", bad);
+    ASSERT_FALSE(ms.ok()) << bad.ShortDebugString();
+    EXPECT_EQ(ms.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(ms.status().message()),
+                HasSubstr("end_time: is not a valid timestamp"));
+  }
+}
+
+TEST(ParseTopCampaignsTest, DefaultsToThirtyDaysBeforeNow) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  v1::TopCampaignsRequest r;
+  absl::StatusOr<TopCampaignsQuery> q = ParseTopCampaigns(r, now);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->end_ms, 1767225600000);
+  EXPECT_EQ(q->start_ms, 1767225600000 - int64_t{30} * 24 * 3600 * 1000);
+  EXPECT_EQ(q->limit, 10);
+
+  *r.mutable_start_time() = Ts(1764547200);
+  *r.mutable_end_time() = Ts(1764633600);
+  r.set_limit(5);
+  q = ParseTopCampaigns(r, now);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->start_ms, 1764547200000);
+  EXPECT_EQ(q->end_ms, 1764633600000);
+  EXPECT_EQ(q->limit, 5);
+}
+
+TEST(ParseTopCampaignsTest, TimesOutsideTheTimestampRangeAreRejected) {
+  // The end's milliseconds lie 808 ms above INT64_MIN; the default start, 30 days before it,
+  // overflowed.
+  v1::TopCampaignsRequest r;
+  *r.mutable_end_time() = Ts(-9223372036854775);
+  absl::StatusOr<TopCampaignsQuery> q = ParseTopCampaigns(r, absl::Now());
+  ASSERT_FALSE(q.ok());
+  EXPECT_EQ(q.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(q.status().message()), HasSubstr("end_time: is not a valid timestamp"));
+
+  r.clear_end_time();
+  *r.mutable_start_time() = Ts(std::numeric_limits<int64_t>::max());
+  q = ParseTopCampaigns(r, absl::Now());
+  ASSERT_FALSE(q.ok());
+  EXPECT_THAT(std::string(q.status().message()), HasSubstr("start_time: is not a valid timestamp"));
+}
+
+TEST(ValidateTeamUpdateTest, ARateLimitNamedInTheMaskIsOneOrMore) {
+  v1::Team team;
+  team.set_upstream_api_key("ofapi_new");
+  team.set_rate_limit_per_minute(500);
+  EXPECT_TRUE(ValidateTeamUpdate(team, {"upstream_api_key", "rate_limit_per_minute"}).ok());
+
+  // 0 is the default only on create; in an update it would reach the rate limiter, which takes
+  // it for "unlimited". Rotating the key in the same update changes nothing.
+  team.set_rate_limit_per_minute(0);
+  for (const std::vector<std::string>& fields : std::vector<std::vector<std::string>>{
+           {"rate_limit_per_minute"}, {"upstream_api_key", "rate_limit_per_minute"}}) {
+    absl::Status s = ValidateTeamUpdate(team, fields);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << fields.size();
+    EXPECT_THAT(std::string(s.message()), HasSubstr("team.rate_limit_per_minute"));
+  }
+  // Not named: not checked, not written.
+  EXPECT_TRUE(ValidateTeamUpdate(team, {"upstream_api_key"}).ok());
+
+  team.clear_upstream_api_key();
+  absl::Status s = ValidateTeamUpdate(team, {"upstream_api_key"});
+  EXPECT_THAT(std::string(s.message()), HasSubstr("team.upstream_api_key: is required"));
+  EXPECT_TRUE(ValidateTeamUpdate(team, {"display_name"}).ok());
+}
+
+TEST(ParseMediaAssetTest, ContentTypeWithoutControlCharacters) {
+  v1::MediaAsset m;
+  m.set_type(v1::MediaAsset::IMAGE);
+  m.set_file_name("cover.jpg");
+  m.set_content_type("image/jpeg");
+  absl::StatusOr<store::MediaAsset> asset = ParseMediaAsset("acme", m, /*uploaded=*/true);
+  ASSERT_TRUE(asset.ok()) << asset.status();
+  EXPECT_EQ(asset->content_type, "image/jpeg");
+
+  // It becomes a header line of the upload: a line break would add lines of the client's own.
+  m.set_content_type("image/jpeg\r\nX-Injected: 1");
+  asset = ParseMediaAsset("acme", m, /*uploaded=*/true);
+  ASSERT_FALSE(asset.ok());
+  EXPECT_EQ(asset.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(asset.status().message()), HasSubstr("media_asset.content_type"));
+}
+
+}  // namespace
+}  // namespace herald::api
