@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <map>
+#include <set>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -14,14 +15,21 @@ std::map<std::string, std::string>& Baselines() {
   return *baselines;
 }
 
-// Prints to the console as usual and remembers real time per iteration for the ratio table.
+// Prints to the console as usual and remembers real time per iteration for the ratio table:
+// the median over repetitions when --benchmark_repetitions asks for several, else the one run.
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& run : runs) {
-      if (run.run_type != Run::RT_Iteration || run.error_occurred) continue;
-      seconds_[run.benchmark_name()] = run.GetAdjustedRealTime();
+      if (run.error_occurred) continue;
+      const std::string name = run.run_name.str();
+      if (run.run_type == Run::RT_Aggregate && run.aggregate_name == "median") {
+        seconds_[name] = run.GetAdjustedRealTime();
+        medians_.insert(name);
+      } else if (run.run_type == Run::RT_Iteration && !medians_.contains(name)) {
+        seconds_[name] = run.GetAdjustedRealTime();
+      }
     }
   }
 
@@ -46,6 +54,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
 
  private:
   std::map<std::string, double> seconds_;
+  std::set<std::string> medians_;
 };
 
 }  // namespace
