@@ -267,7 +267,12 @@ Client::Client(asio::any_io_executor executor, ClientConfig config, metrics::Reg
   }
 }
 
-Client::~Client() { Stop(); }
+Client::~Client() {
+  Stop();
+  // The connections report their end on their strands after this returns, when the callback
+  // may refer to what dies with the Client's owner: it is not called any more.
+  OnConnectivityChange(nullptr);
+}
 
 void Client::Start() { cluster_ ? cluster_->Start() : impl_->Start(); }
 

@@ -207,7 +207,7 @@ class Client {
   // refused, then kUnavailable when Redis goes away). Runs on a connection's strand, one call
   // at a time and in order; for readiness reporting, so it must not block, and it must not call
   // OnConnectivityChange. Replaces any previous callback; not called for the state at
-  // registration (read connected()).
+  // registration (read connected()), nor once the Client's destructor has returned.
   void OnConnectivityChange(std::function<void(absl::Status)> callback);
 
   // Sends `command` and waits for its reply. `timeout` (default: config.command_timeout) runs
