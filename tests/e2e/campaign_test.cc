@@ -154,12 +154,16 @@ TEST_P(CampaignTest, PpvCampaignAcrossTwentyAccountsSendsOncePerAccount) {
   grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &created);
   ASSERT_TRUE(s.ok()) << s.error_message() << stack_->herald().Logs();
   EXPECT_EQ(created.delivery_counts().total(), kAccounts);
+  EXPECT_EQ(created.delivery_counts().pending(), kAccounts);
+  EXPECT_TRUE(created.state_reason().empty()) << created.state_reason();
 
   // A retried create returns the same campaign and creates nothing more.
   v1::Campaign replayed;
   s = campaigns->CreateCampaign(BearerContext(key).get(), req, &replayed);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(replayed.name(), created.name());
+  EXPECT_EQ(replayed.create_time().seconds(), created.create_time().seconds());
+  EXPECT_EQ(replayed.delivery_counts().total(), kAccounts);
 
   const v1::Campaign done = Watch(key, created.name());
   EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
@@ -542,6 +546,21 @@ TEST_P(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
   ASSERT_TRUE(campaigns->GetCampaign(BearerContext(key).get(), get, &held).ok());
   EXPECT_FALSE(held.state() == v1::Campaign::COMPLETED || held.state() == v1::Campaign::FAILED);
   EXPECT_NE(held.state_reason().find("out of credits"), std::string::npos) << held.state_reason();
+
+  // A campaign created meanwhile says in its answer which team holds it up (and, cancelled
+  // before its send time, sends nothing).
+  v1::CreateCampaignRequest later = PpvCampaign("broke", accounts, media, "Later");
+  later.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) +
+                                                             3600);
+  v1::Campaign scheduled;
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), later, &scheduled).ok());
+  EXPECT_EQ(scheduled.state(), v1::Campaign::SCHEDULED);
+  EXPECT_NE(scheduled.state_reason().find("team 'main' is paused"), std::string::npos)
+      << scheduled.state_reason();
+  v1::CancelCampaignRequest cancel;
+  cancel.set_name(scheduled.name());
+  v1::CancelCampaignResponse cancelled;
+  ASSERT_TRUE(campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled).ok());
   EXPECT_EQ(LedgerMessages(), before);
 
   ASSERT_NO_FATAL_FAILURE(set_credits(1000000000));

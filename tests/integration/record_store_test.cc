@@ -1,6 +1,7 @@
 // The RecordStore contract (record_store.h), held against both implementations: the in-memory
 // store and the Redis store over a real redis-server. Every test runs once per implementation;
 // a difference between them is a failure of one of the two.
+#include <algorithm>
 #include <future>
 #include <memory>
 #include <optional>
@@ -17,6 +18,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <herald/common/strings.h>
 #include <herald/redis/client.h>
 #include <herald/store/record_store.h>
 #include <herald/testing/redis_server.h>
@@ -249,6 +251,83 @@ TEST_P(RecordStoreTest, ConcurrentCreatesOfOneIdCreateItOnce) {
   EXPECT_EQ(Get(teams_, "t1"), winner);
 }
 
+TEST_P(RecordStoreTest, CreateWritesItsRowsAndBumpsItsRevisionInTheSameStep) {
+  const Table targets{"acme", "c:c1:targets"};
+  const Table deliveries{"acme", "c:c1:deliveries"};
+  CreateRequest request{.id = "c1", .document = "campaign", .request_id = "req-1"};
+  request.rows.push_back({.table = targets, .documents = {{"a1", "T1"}, {"a2", "T2"}}});
+  request.rows.push_back({.table = deliveries, .documents = {{"a1", "D1"}}});
+  request.revision = "c:c1";
+  CreateOutcome out = Must(store_->Create(campaigns_, request));
+  EXPECT_EQ(out.code, CreateCode::kCreated);
+  EXPECT_EQ(out.revision, 1);
+  EXPECT_THAT(out.reads, IsEmpty());
+  EXPECT_THAT(Get(campaigns_, "c1"), Optional(std::string("campaign")));
+  EXPECT_THAT(GetAll(targets), ElementsAre(Pair("a1", "T1"), Pair("a2", "T2")));
+  EXPECT_THAT(GetAll(deliveries), ElementsAre(Pair("a1", "D1")));
+  EXPECT_EQ(Revision("acme", "c:c1"), 1);
+
+  // A replay, and a create of the taken id, write none of their rows and bump nothing.
+  CreateRequest replay = request;
+  replay.rows[0].documents = {{"a9", "T9"}};
+  CreateOutcome again = Must(store_->Create(campaigns_, replay));
+  EXPECT_EQ(again.code, CreateCode::kReplayed);
+  EXPECT_EQ(again.revision, 0);
+  CreateRequest taken = replay;
+  taken.request_id = "req-2";
+  EXPECT_EQ(Must(store_->Create(campaigns_, taken)).code, CreateCode::kExists);
+  EXPECT_THAT(GetAll(targets), ElementsAre(Pair("a1", "T1"), Pair("a2", "T2")));
+  EXPECT_EQ(Revision("acme", "c:c1"), 1);
+}
+
+TEST_P(RecordStoreTest, CreateWritesThousandsOfRows) {
+  const Table targets{"acme", "c:c1:targets"};
+  CreateRequest request{.id = "c1", .document = "campaign"};
+  TableRows& rows = request.rows.emplace_back(TableRows{.table = targets});
+  for (int i = 0; i < 10'000; ++i) rows.documents.emplace_back(StrCat("a", i), StrCat("T", i));
+  const TableRows expected = rows;
+  ASSERT_EQ(Must(store_->Create(campaigns_, std::move(request))).code, CreateCode::kCreated);
+  Documents all = GetAll(targets);
+  ASSERT_EQ(all.size(), 10'000u);
+  Documents want = expected.documents;
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(all, want);
+}
+
+TEST_P(RecordStoreTest, CreateReadsItsLookupsAfterTheStepWhateverItsOutcome) {
+  ASSERT_EQ(Create(teams_, "t1", "T1").code, CreateCode::kCreated);
+  CreateRequest request{.id = "t2", .document = "T2", .request_id = "req-1"};
+  request.reads.push_back({.table = teams_, .ids = {"t2", "missing", "t1"}});
+  request.reads.push_back({.table = campaigns_, .ids = {}});
+  CreateOutcome out = Must(store_->Create(teams_, request));
+  EXPECT_EQ(out.code, CreateCode::kCreated);
+  ASSERT_EQ(out.reads.size(), 2u);
+  EXPECT_THAT(out.reads[0],
+              ElementsAre(Optional(std::string("T2")), std::nullopt, Optional(std::string("T1"))));
+  EXPECT_THAT(out.reads[1], IsEmpty());
+
+  CreateOutcome replay = Must(store_->Create(teams_, request));
+  EXPECT_EQ(replay.code, CreateCode::kReplayed);
+  ASSERT_EQ(replay.reads.size(), 2u);
+  EXPECT_THAT(replay.reads[0],
+              ElementsAre(Optional(std::string("T2")), std::nullopt, Optional(std::string("T1"))));
+}
+
+TEST_P(RecordStoreTest, CreateTouchingAnotherTenantIsRefusedAndWritesNothing) {
+  CreateRequest writes{.id = "c1", .document = "campaign"};
+  writes.rows.push_back({.table = {"globex", "c:c1:targets"}, .documents = {{"a1", "T1"}}});
+  auto refused = Run(store_->Create(campaigns_, writes));
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+
+  CreateRequest reads{.id = "c1", .document = "campaign"};
+  reads.reads.push_back({.table = {"globex", "teams"}, .ids = {"t1"}});
+  refused = Run(store_->Create(campaigns_, reads));
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+
+  EXPECT_EQ(Get(campaigns_, "c1"), std::nullopt);
+  EXPECT_THAT(GetAll({"globex", "c:c1:targets"}), IsEmpty());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reads
 
@@ -267,6 +346,28 @@ TEST_P(RecordStoreTest, GetManyKeepsTheOrderOfTheIds) {
               ElementsAre(Optional(std::string("B")), std::nullopt, Optional(std::string("A")),
                           Optional(std::string("B"))));
   EXPECT_THAT(Must(store_->GetMany(teams_, {})), IsEmpty());
+}
+
+TEST_P(RecordStoreTest, GetTablesReadsSeveralTablesOfOneTenant) {
+  ASSERT_EQ(Create(teams_, "t1", "T1").code, CreateCode::kCreated);
+  ASSERT_EQ(Create(campaigns_, "c1", "C1").code, CreateCode::kCreated);
+  std::vector<Lookup> lookups;
+  lookups.push_back({.table = teams_, .ids = {"missing", "t1"}});
+  lookups.push_back({.table = {"acme", "segments"}, .ids = {}});
+  lookups.push_back({.table = campaigns_, .ids = {"c1", "c1"}});
+  LookupResults found = Must(store_->GetTables(std::move(lookups)));
+  ASSERT_EQ(found.size(), 3u);
+  EXPECT_THAT(found[0], ElementsAre(std::nullopt, Optional(std::string("T1"))));
+  EXPECT_THAT(found[1], IsEmpty());
+  EXPECT_THAT(found[2], ElementsAre(Optional(std::string("C1")), Optional(std::string("C1"))));
+
+  EXPECT_THAT(Must(store_->GetTables({})), IsEmpty());
+
+  std::vector<Lookup> two_tenants;
+  two_tenants.push_back({.table = teams_, .ids = {"t1"}});
+  two_tenants.push_back({.table = {"globex", "teams"}, .ids = {"t1"}});
+  auto refused = Run(store_->GetTables(std::move(two_tenants)));
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
 }
 
 TEST_P(RecordStoreTest, DocumentsAndIdsAreBinarySafe) {

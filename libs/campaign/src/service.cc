@@ -1,5 +1,5 @@
 #include <algorithm>
-#include <set>
+#include <unordered_map>
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -37,6 +37,58 @@ absl::Status FromUpstream(std::string_view doing, const absl::Status& status) {
 absl::Status NotChangeable(const CampaignView& v, std::string_view what) {
   return absl::FailedPreconditionError(
       StrCat("campaign '", v.campaign.id, "' is ", CampaignStateName(v.state), ": ", what));
+}
+
+// The view of `campaign` at `revision` with these deliveries, but for the paused teams a live
+// campaign names (NamesPausedTeams, AddPausedTeams).
+CampaignView BaseView(Campaign campaign, int64_t revision,
+                      const std::vector<Delivery>& deliveries) {
+  CampaignView view;
+  view.revision = revision;
+  view.counts = CountDeliveries(deliveries);
+  view.state = DeriveState(campaign, view.counts);
+  if (IsFinal(view.state) && campaign.end_time_ms == 0) {
+    // Finished by its deliveries: it ended with the last of them.
+    for (const Delivery& d : deliveries) {
+      campaign.end_time_ms = std::max(campaign.end_time_ms, d.update_time_ms);
+    }
+  }
+  view.reason = campaign.phase_reason;
+  if (IsFinal(view.state) && view.counts.failed > 0 && view.reason.empty()) {
+    for (const Delivery& d : deliveries) {
+      if (d.state == DeliveryState::kFailed) {
+        view.reason = StrCat(view.counts.failed, " of ", view.counts.total,
+                             " deliveries failed; first: ", d.account, ": ", d.error);
+        break;
+      }
+    }
+  }
+  view.campaign = std::move(campaign);
+  return view;
+}
+
+// Whether the view says which of the campaign's teams hold it up.
+bool NamesPausedTeams(const CampaignView& view) {
+  return !IsFinal(view.state) && view.campaign.phase != CampaignPhase::kDraft;
+}
+
+// The teams of `accounts`, sorted, each once.
+std::vector<std::string> TeamsOf(const std::vector<store::Account>& accounts) {
+  std::vector<std::string> teams;
+  teams.reserve(accounts.size());
+  for (const store::Account& a : accounts) teams.push_back(a.team);
+  std::sort(teams.begin(), teams.end());
+  teams.erase(std::unique(teams.begin(), teams.end()), teams.end());
+  return teams;
+}
+
+void AddPausedTeams(CampaignView& view, const std::vector<std::optional<store::Team>>& teams) {
+  for (const auto& team : teams) {
+    if (team && team->paused) {
+      StrAppend(&view.reason, view.reason.empty() ? "" : "; ", "team '", team->id,
+                "' is paused: ", team->pause_reason);
+    }
+  }
 }
 
 }  // namespace
@@ -542,29 +594,37 @@ Service::Op<bool> Service::DeleteSegment(std::string tenant, std::string id) {
 // ---- campaigns
 
 Service::Op<std::vector<store::Account>> Service::CheckReferences(const Campaign& campaign) {
-  // One round trip per kind of reference, whatever the number of targets.
-  HERALD_CO_ASSIGN_OR_RETURN(auto assets, co_await store_.GetMany<store::MediaAsset>(
-                                              campaign.tenant, campaign.content.media));
+  // One round trip for media, accounts and segments, whatever the number of targets.
+  std::vector<std::string> account_ids, segment_ids;
+  account_ids.reserve(campaign.targets.size());
+  for (const auto& t : campaign.targets) {
+    account_ids.push_back(t.account);
+    if (!t.segment.empty()) segment_ids.push_back(t.segment);
+  }
+  std::vector<store::Lookup> lookups;
+  lookups.reserve(3);
+  lookups.push_back(
+      store::Store::LookupOf<store::MediaAsset>(campaign.tenant, campaign.content.media));
+  lookups.push_back(
+      store::Store::LookupOf<store::Account>(campaign.tenant, std::move(account_ids)));
+  lookups.push_back(
+      store::Store::LookupOf<store::Segment>(campaign.tenant, std::move(segment_ids)));
+  HERALD_CO_ASSIGN_OR_RETURN(store::LookupResults found,
+                             co_await store_.records().GetTables(std::move(lookups)));
+  HERALD_CO_ASSIGN_OR_RETURN(auto assets, store::Store::DecodeMany<store::MediaAsset>(found[0]));
   for (size_t i = 0; i < assets.size(); ++i) {
     if (!assets[i]) {
       co_return absl::InvalidArgumentError(StrCat("campaign.content.media[", i, "]: media asset '",
                                                   campaign.content.media[i], "' not found"));
     }
   }
-  std::vector<std::string> account_ids, segment_ids;
-  for (const auto& t : campaign.targets) {
-    account_ids.push_back(t.account);
-    if (!t.segment.empty()) segment_ids.push_back(t.segment);
-  }
-  HERALD_CO_ASSIGN_OR_RETURN(auto found,
-                             co_await store_.GetMany<store::Account>(campaign.tenant, account_ids));
-  HERALD_CO_ASSIGN_OR_RETURN(auto segments,
-                             co_await store_.GetMany<store::Segment>(campaign.tenant, segment_ids));
+  HERALD_CO_ASSIGN_OR_RETURN(auto targets, store::Store::DecodeMany<store::Account>(found[1]));
+  HERALD_CO_ASSIGN_OR_RETURN(auto segments, store::Store::DecodeMany<store::Segment>(found[2]));
   std::vector<store::Account> accounts;
-  accounts.reserve(found.size());
+  accounts.reserve(targets.size());
   size_t segment_at = 0;
-  for (size_t i = 0; i < found.size(); ++i) {
-    if (!found[i]) {
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (!targets[i]) {
       co_return absl::InvalidArgumentError(StrCat("campaign.targets[", i, "].account: account '",
                                                   campaign.targets[i].account, "' not found"));
     }
@@ -572,24 +632,47 @@ Service::Op<std::vector<store::Account>> Service::CheckReferences(const Campaign
       co_return absl::InvalidArgumentError(StrCat("campaign.targets[", i, "].segment: segment '",
                                                   campaign.targets[i].segment, "' not found"));
     }
-    accounts.push_back(*std::move(found[i]));
+    accounts.push_back(*std::move(targets[i]));
   }
   co_return accounts;
 }
 
-asio::awaitable<absl::Status> Service::Dispatch(Campaign campaign,
+asio::awaitable<absl::Status> Service::Dispatch(const Campaign& campaign,
                                                 const std::vector<store::Account>& accounts) {
-  if (campaign.targets.empty()) {  // a campaign head (store::Store::Update returns heads)
-    HERALD_CO_ASSIGN_OR_RETURN(campaign.targets,
+  const std::vector<store::AccountTarget>* targets = &campaign.targets;
+  std::vector<store::AccountTarget> stored_targets;
+  if (targets->empty()) {  // a campaign head (store::Store::Update returns heads)
+    HERALD_CO_ASSIGN_OR_RETURN(stored_targets,
                                co_await store_.CampaignTargets(campaign.tenant, campaign.id));
+    targets = &stored_targets;
+  }
+  // Each account's target. The accounts usually come in the targets' order (CheckReferences);
+  // otherwise they are looked up, once each.
+  std::vector<const store::AccountTarget*> target_of(accounts.size(), nullptr);
+  bool in_order = accounts.size() == targets->size();
+  for (size_t i = 0; in_order && i < accounts.size(); ++i) {
+    in_order = accounts[i].id == (*targets)[i].account;
+    target_of[i] = &(*targets)[i];
+  }
+  if (!in_order) {
+    std::unordered_map<std::string_view, const store::AccountTarget*> by_account;
+    by_account.reserve(targets->size());
+    for (const store::AccountTarget& t : *targets) by_account.emplace(t.account, &t);
+    for (size_t i = 0; i < accounts.size(); ++i) {
+      auto it = by_account.find(accounts[i].id);
+      target_of[i] = it == by_account.end() ? nullptr : it->second;
+    }
   }
   const absl::Duration delay = campaign.phase == CampaignPhase::kScheduled
                                    ? absl::FromUnixMillis(campaign.send_time_ms) - clock_.Now()
                                    : absl::ZeroDuration();
+  static const store::AccountTarget kNoTarget;
   std::vector<queue::JobSpec> jobs;
   jobs.reserve(accounts.size());
-  for (const store::Account& account : accounts)
-    jobs.push_back(FirstStep(campaign, account, delay));
+  for (size_t i = 0; i < accounts.size(); ++i) {
+    const store::AccountTarget& target = target_of[i] ? *target_of[i] : kNoTarget;
+    jobs.push_back(FirstStep(campaign, target, accounts[i], delay));
+  }
   HERALD_CO_ASSIGN_OR_RETURN(auto results, co_await queue_.EnqueueBatch(std::move(jobs)));
   for (size_t i = 0; i < results.size(); ++i) {
     if (results[i] == queue::EnqueueResult::kWrongTeam) {
@@ -605,49 +688,28 @@ Service::Op<CampaignView> Service::View(Campaign campaign) {
     HERALD_CO_ASSIGN_OR_RETURN(campaign.targets,
                                co_await store_.CampaignTargets(campaign.tenant, campaign.id));
   }
-  CampaignView view;
-  HERALD_CO_ASSIGN_OR_RETURN(view.revision,
+  HERALD_CO_ASSIGN_OR_RETURN(const int64_t revision,
                              co_await store_.CampaignRevision(campaign.tenant, campaign.id));
   HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
                              co_await store_.ListDeliveries(campaign.tenant, campaign.id));
-  view.counts = CountDeliveries(deliveries);
-  view.state = DeriveState(campaign, view.counts);
-  if (IsFinal(view.state) && campaign.end_time_ms == 0) {
-    // Finished by its deliveries: it ended with the last of them.
-    for (const Delivery& d : deliveries) {
-      campaign.end_time_ms = std::max(campaign.end_time_ms, d.update_time_ms);
-    }
-  }
-  view.reason = campaign.phase_reason;
-  if (!IsFinal(view.state) && campaign.phase != CampaignPhase::kDraft) {
-    // Say which teams hold it up (two round trips, whatever the number of targets).
+  CampaignView view = BaseView(std::move(campaign), revision, deliveries);
+  if (NamesPausedTeams(view)) {
+    // Two round trips, whatever the number of targets.
     std::vector<std::string> account_ids;
-    for (const auto& t : campaign.targets) account_ids.push_back(t.account);
+    account_ids.reserve(view.campaign.targets.size());
+    for (const auto& t : view.campaign.targets) account_ids.push_back(t.account);
     HERALD_CO_ASSIGN_OR_RETURN(
-        auto accounts, co_await store_.GetMany<store::Account>(campaign.tenant, account_ids));
-    std::set<std::string> team_set;
-    for (const auto& a : accounts) {
-      if (a) team_set.insert(a->team);
+        auto found, co_await store_.GetMany<store::Account>(view.campaign.tenant, account_ids));
+    std::vector<store::Account> accounts;
+    accounts.reserve(found.size());
+    for (auto& a : found) {
+      if (a) accounts.push_back(*std::move(a));
     }
-    std::vector<std::string> team_ids(team_set.begin(), team_set.end());
-    HERALD_CO_ASSIGN_OR_RETURN(auto teams,
-                               co_await store_.GetMany<store::Team>(campaign.tenant, team_ids));
-    for (const auto& team : teams) {
-      if (team && team->paused) {
-        StrAppend(&view.reason, view.reason.empty() ? "" : "; ", "team '", team->id,
-                  "' is paused: ", team->pause_reason);
-      }
-    }
-  } else if (IsFinal(view.state) && view.counts.failed > 0 && view.reason.empty()) {
-    for (const Delivery& d : deliveries) {
-      if (d.state == DeliveryState::kFailed) {
-        view.reason = StrCat(view.counts.failed, " of ", view.counts.total,
-                             " deliveries failed; first: ", d.account, ": ", d.error);
-        break;
-      }
-    }
+    const std::vector<std::string> team_ids = TeamsOf(accounts);
+    HERALD_CO_ASSIGN_OR_RETURN(
+        auto teams, co_await store_.GetMany<store::Team>(view.campaign.tenant, team_ids));
+    AddPausedTeams(view, teams);
   }
-  view.campaign = std::move(campaign);
   co_return view;
 }
 
@@ -669,27 +731,40 @@ Service::Op<CampaignView> Service::CreateCampaign(Campaign campaign, std::string
       campaign.dispatch_time_ms = campaign.create_time_ms;
     }
   }
-  // Deliveries before the campaign: the campaign record is the commit point, and a campaign (or
-  // a job of a concurrent retry of this create) never finds its deliveries missing. A retry
-  // leaves the deliveries it wrote under its own unused id behind, unreferenced.
   std::vector<Delivery> deliveries;
+  deliveries.reserve(campaign.targets.size());
   for (const auto& t : campaign.targets) {
     deliveries.push_back({.account = t.account, .update_time_ms = campaign.create_time_ms});
   }
-  HERALD_CO_RETURN_IF_ERROR(
-      (co_await store_.PutDeliveries(campaign.tenant, campaign.id, std::move(deliveries)))
-          .status());
-  HERALD_CO_ASSIGN_OR_RETURN(auto created, co_await store_.Create(campaign, request_id));
+  // The campaign, its targets and deliveries in one atomic step, which also reads the targets'
+  // teams for the answer (a live campaign names its paused teams).
+  std::vector<store::Lookup> reads;
+  reads.push_back(store::Store::LookupOf<store::Team>(campaign.tenant, TeamsOf(accounts)));
+  HERALD_CO_ASSIGN_OR_RETURN(store::CampaignCreated created,
+                             co_await store_.CreateCampaign(std::move(campaign), deliveries,
+                                                            request_id, std::move(reads)));
+  campaign = std::move(created.campaign);
   if (created.replayed) {
     // A retry: the first attempt may have failed after storing the campaign but before
-    // enqueueing; enqueueing again is harmless (job ids are derived).
-    campaign = std::move(created.value);
+    // enqueueing; enqueueing again is harmless (job ids are derived). The campaign may have moved
+    // on since: its view is read.
     HERALD_CO_ASSIGN_OR_RETURN(accounts, co_await CheckReferences(campaign));
+    if (campaign.phase == CampaignPhase::kScheduled ||
+        campaign.phase == CampaignPhase::kDispatched) {
+      HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(campaign, accounts));
+    }
+    co_return co_await View(std::move(campaign));
   }
   if (campaign.phase == CampaignPhase::kScheduled || campaign.phase == CampaignPhase::kDispatched) {
     HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(campaign, accounts));
   }
-  co_return co_await View(std::move(campaign));
+  // The answer is the campaign as this step stored it: nothing to read back.
+  CampaignView view = BaseView(std::move(campaign), created.revision, deliveries);
+  if (NamesPausedTeams(view)) {
+    HERALD_CO_ASSIGN_OR_RETURN(auto teams, store::Store::DecodeMany<store::Team>(created.reads[0]));
+    AddPausedTeams(view, teams);
+  }
+  co_return view;
 }
 
 Service::Op<CampaignView> Service::GetCampaign(std::string tenant, std::string id) {

@@ -236,18 +236,14 @@ std::string QueueAccount(std::string_view tenant, std::string_view account) {
   return StrCat(tenant, "/", account);
 }
 
-queue::JobSpec FirstStep(const store::Campaign& campaign, const store::Account& account,
-                         absl::Duration delay) {
+queue::JobSpec FirstStep(const store::Campaign& campaign, const store::AccountTarget& target,
+                         const store::Account& account, absl::Duration delay) {
   const StepPayload p{.tenant = campaign.tenant,
                       .campaign = campaign.id,
                       .account = account.id,
                       .generation = campaign.generation,
                       .index = 0};
-  bool segment = false;
-  for (const store::AccountTarget& t : campaign.targets) {
-    if (t.account == account.id) segment = !t.segment.empty();
-  }
-  const std::string_view kind = segment                          ? kSegmentScanJob
+  const std::string_view kind = !target.segment.empty()          ? kSegmentScanJob
                                 : campaign.content.media.empty() ? kSendJob
                                                                  : kUploadMediaJob;
   return {.id = StepId(kind, p),

@@ -67,15 +67,23 @@ struct AddedFields<Team> {
       "webhook_id", "sealed_webhook_secret", "sealed_previous_webhook_secret", "webhook_error"};
 };
 
+// The JSON trees below live only for the call: their nodes come from a buffer on the stack
+// (then from larger blocks freed at once), not one allocation each.
+constexpr size_t kCodecBufferBytes = 4096;
+
 template <typename T>
 std::string Encode(const T& record) {
-  return boost::json::serialize(boost::json::value_from(record));
+  unsigned char buffer[kCodecBufferBytes];
+  boost::json::monotonic_resource resource(buffer, sizeof(buffer));
+  return boost::json::serialize(boost::json::value_from(record, &resource));
 }
 
 template <typename T>
 absl::StatusOr<T> Decode(std::string_view document) {
+  unsigned char buffer[kCodecBufferBytes];
+  boost::json::monotonic_resource resource(buffer, sizeof(buffer));
   boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(document, ec);
+  boost::json::value v = boost::json::parse(document, ec, &resource);
   if (ec) return absl::DataLossError("stored record is not JSON: " + ec.message());
   auto r = boost::json::try_value_to<T>(v);
   if (!r && v.is_object() && !AddedFields<T>::kNames.empty()) {

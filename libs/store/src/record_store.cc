@@ -39,6 +39,48 @@ absl::Status ProtocolError(std::string_view script, const redis::Reply& reply) {
   return absl::InternalError(StrCat(script, ": unexpected reply ", reply.DebugString()));
 }
 
+// An array reply of `size` bulk strings or nils.
+absl::StatusOr<std::vector<std::optional<std::string>>> OptionalStrings(std::string_view what,
+                                                                        const redis::Reply& reply,
+                                                                        size_t size) {
+  if (reply.type() != redis::Reply::Type::kArray || reply.elements().size() != size) {
+    return ProtocolError(what, reply);
+  }
+  std::vector<std::optional<std::string>> out;
+  out.reserve(size);
+  for (const redis::Reply& r : reply.elements()) out.push_back(r.AsOptionalString());
+  return out;
+}
+
+absl::Status CheckOneTenant(const std::vector<Lookup>& lookups) {
+  for (const Lookup& l : lookups) {
+    if (l.table.tenant != lookups.front().table.tenant) {
+      return absl::InvalidArgumentError(StrCat("tables of two tenants in one read: '",
+                                               lookups.front().table.tenant, "' and '",
+                                               l.table.tenant, "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckCreateTenants(const Table& table, const CreateRequest& request) {
+  for (const TableRows& rows : request.rows) {
+    if (rows.table.tenant != table.tenant) {
+      return absl::InvalidArgumentError(StrCat("a create in tenant '", table.tenant,
+                                               "' writes to table '", rows.table.name,
+                                               "' of tenant '", rows.table.tenant, "'"));
+    }
+  }
+  for (const Lookup& read : request.reads) {
+    if (read.table.tenant != table.tenant) {
+      return absl::InvalidArgumentError(StrCat("a create in tenant '", table.tenant,
+                                               "' reads table '", read.table.name, "' of tenant '",
+                                               read.table.tenant, "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Records (tenants, campaigns, ...) are acknowledged to API callers: replicated writes.
 const redis::Script& CreateScript() {
   static const redis::Script script{std::string(lua::kCreate),
@@ -56,20 +98,51 @@ class RedisRecordStore final : public RecordStore {
   explicit RedisRecordStore(redis::Client& client) : client_(client) {}
 
   Op<CreateOutcome> Create(Table table, CreateRequest request) override {
+    HERALD_CO_RETURN_IF_ERROR(CheckCreateTenants(table, request));
     const std::string table_key = TableKey(table);
     const bool has_request = !request.request_id.empty();
-    std::vector<std::string> keys = {
-        table_key, has_request ? RequestKey(table, request.request_id) : table_key,
-        request.index_score ? IndexKey(table) : table_key};
-    std::vector<std::string> args = {
-        request.id, request.document, has_request ? "1" : "0",
-        std::to_string(std::max<int64_t>(1, absl::ToInt64Seconds(request.request_id_ttl))),
-        request.index_score ? StrCat(*request.index_score) : "0"};
+    std::vector<std::string> keys;
+    keys.reserve(4 + request.rows.size() + request.reads.size());
+    keys.push_back(table_key);
+    keys.push_back(has_request ? RequestKey(table, request.request_id) : table_key);
+    keys.push_back(request.index_score ? IndexKey(table) : table_key);
+    keys.push_back(request.revision ? RevisionKey(table.tenant, *request.revision) : table_key);
+    size_t arg_count = 6;
+    for (const TableRows& rows : request.rows) {
+      keys.push_back(TableKey(rows.table));
+      arg_count += 1 + 2 * rows.documents.size();
+    }
+    for (const Lookup& read : request.reads) {
+      keys.push_back(TableKey(read.table));
+      arg_count += 1 + read.ids.size();
+    }
+    std::vector<std::string> args;
+    args.reserve(arg_count);
+    args.push_back(request.id);
+    args.push_back(request.document);
+    args.push_back(has_request ? "1" : "0");
+    args.push_back(
+        std::to_string(std::max<int64_t>(1, absl::ToInt64Seconds(request.request_id_ttl))));
+    args.push_back(request.index_score ? StrCat(*request.index_score) : "0");
+    args.push_back(std::to_string(request.rows.size()));
+    for (TableRows& rows : request.rows) {
+      args.push_back(std::to_string(rows.documents.size()));
+      for (auto& [id, doc] : rows.documents) {
+        args.push_back(std::move(id));
+        args.push_back(std::move(doc));
+      }
+    }
+    for (Lookup& read : request.reads) {
+      args.push_back(std::to_string(read.ids.size()));
+      for (std::string& id : read.ids) args.push_back(std::move(id));
+    }
     HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
-                               co_await client_.Eval(CreateScript(), keys, args));
+                               co_await client_.Eval(CreateScript(), keys, std::move(args)));
     const auto& e = reply.elements();
-    if (reply.type() != redis::Reply::Type::kArray || e.size() != 2 ||
-        e[0].type() != redis::Reply::Type::kInteger) {
+    if (reply.type() != redis::Reply::Type::kArray || e.size() != 4 ||
+        e[0].type() != redis::Reply::Type::kInteger ||
+        e[2].type() != redis::Reply::Type::kInteger || e[3].type() != redis::Reply::Type::kArray ||
+        e[3].elements().size() != request.reads.size()) {
       co_return ProtocolError("create.lua", reply);
     }
     CreateOutcome out;
@@ -77,6 +150,7 @@ class RedisRecordStore final : public RecordStore {
       case 0:
         out.code = CreateCode::kCreated;
         out.document = std::move(request.document);
+        out.revision = e[2].integer();
         break;
       case 1:
         out.code = CreateCode::kReplayed;
@@ -87,6 +161,12 @@ class RedisRecordStore final : public RecordStore {
         break;
       default:
         co_return ProtocolError("create.lua", reply);
+    }
+    out.reads.reserve(request.reads.size());
+    for (size_t i = 0; i < request.reads.size(); ++i) {
+      HERALD_CO_ASSIGN_OR_RETURN(auto docs, OptionalStrings("create.lua", e[3].elements()[i],
+                                                            request.reads[i].ids.size()));
+      out.reads.push_back(std::move(docs));
     }
     co_return out;
   }
@@ -101,16 +181,33 @@ class RedisRecordStore final : public RecordStore {
 
   Op<std::vector<std::optional<std::string>>> GetMany(Table table,
                                                       std::vector<std::string> ids) override {
-    std::vector<std::optional<std::string>> out;
-    if (ids.empty()) co_return out;
+    if (ids.empty()) co_return std::vector<std::optional<std::string>>();
     redis::Command cmd{"HMGET", TableKey(table)};
     cmd.Args(ids);
     HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply, co_await client_.Exec(std::move(cmd)));
-    if (reply.type() != redis::Reply::Type::kArray || reply.elements().size() != ids.size()) {
-      co_return ProtocolError("HMGET", reply);
+    co_return OptionalStrings("HMGET", reply, ids.size());
+  }
+
+  Op<LookupResults> GetTables(std::vector<Lookup> lookups) override {
+    HERALD_CO_RETURN_IF_ERROR(CheckOneTenant(lookups));
+    std::vector<redis::Command> batch;
+    batch.reserve(lookups.size());
+    for (const Lookup& l : lookups) {
+      if (l.ids.empty()) continue;
+      redis::Command& cmd = batch.emplace_back("HMGET", TableKey(l.table));
+      cmd.Args(l.ids);
     }
-    out.reserve(ids.size());
-    for (const redis::Reply& r : reply.elements()) out.push_back(r.AsOptionalString());
+    HERALD_CO_ASSIGN_OR_RETURN(std::vector<redis::Reply> replies,
+                               co_await client_.ExecBatch(std::move(batch)));
+    LookupResults out(lookups.size());
+    size_t next = 0;
+    for (size_t i = 0; i < lookups.size(); ++i) {
+      if (lookups[i].ids.empty()) continue;
+      if (next >= replies.size()) co_return absl::InternalError("HMGET: a reply is missing");
+      const redis::Reply& reply = replies[next++];
+      if (reply.is_error()) co_return reply.ToStatus();
+      HERALD_CO_ASSIGN_OR_RETURN(out[i], OptionalStrings("HMGET", reply, lookups[i].ids.size()));
+    }
     co_return out;
   }
 
@@ -246,25 +343,11 @@ class RedisRecordStore final : public RecordStore {
 class MemoryRecordStore final : public RecordStore {
  public:
   Op<CreateOutcome> Create(Table table, CreateRequest request) override {
+    HERALD_CO_RETURN_IF_ERROR(CheckCreateTenants(table, request));
     std::lock_guard lock(mu_);
-    const std::string key = TableKey(table);
-    auto& rows = tables_[key];
-    if (!request.request_id.empty()) {
-      auto prior = requests_.find(RequestKey(table, request.request_id));
-      if (prior != requests_.end()) {
-        auto row = rows.find(prior->second);
-        co_return CreateOutcome{
-            .code = CreateCode::kReplayed,
-            .document = row == rows.end() ? std::nullopt : std::optional(row->second)};
-      }
-    }
-    if (rows.contains(request.id)) co_return CreateOutcome{.code = CreateCode::kExists};
-    rows[request.id] = request.document;
-    if (request.index_score) indexes_[key][request.id] = *request.index_score;
-    if (!request.request_id.empty()) {
-      requests_[RequestKey(table, request.request_id)] = request.id;
-    }
-    co_return CreateOutcome{.code = CreateCode::kCreated, .document = std::move(request.document)};
+    CreateOutcome out = CreateLocked(table, request);
+    for (const Lookup& read : request.reads) out.reads.push_back(FindMany(read));
+    co_return out;
   }
 
   Op<std::optional<std::string>> Get(Table table, std::string id) override {
@@ -275,8 +358,14 @@ class MemoryRecordStore final : public RecordStore {
   Op<std::vector<std::optional<std::string>>> GetMany(Table table,
                                                       std::vector<std::string> ids) override {
     std::lock_guard lock(mu_);
-    std::vector<std::optional<std::string>> out;
-    for (const auto& id : ids) out.push_back(Find(TableKey(table), id));
+    co_return FindMany(Lookup{.table = std::move(table), .ids = std::move(ids)});
+  }
+
+  Op<LookupResults> GetTables(std::vector<Lookup> lookups) override {
+    HERALD_CO_RETURN_IF_ERROR(CheckOneTenant(lookups));
+    std::lock_guard lock(mu_);
+    LookupResults out;
+    for (const Lookup& l : lookups) out.push_back(FindMany(l));
     co_return out;
   }
 
@@ -354,6 +443,42 @@ class MemoryRecordStore final : public RecordStore {
   }
 
  private:
+  CreateOutcome CreateLocked(const Table& table, CreateRequest& request) {
+    const std::string key = TableKey(table);
+    auto& rows = tables_[key];
+    if (!request.request_id.empty()) {
+      auto prior = requests_.find(RequestKey(table, request.request_id));
+      if (prior != requests_.end()) {
+        auto row = rows.find(prior->second);
+        return {.code = CreateCode::kReplayed,
+                .document = row == rows.end() ? std::nullopt : std::optional(row->second)};
+      }
+    }
+    if (rows.contains(request.id)) return {.code = CreateCode::kExists};
+    rows[request.id] = request.document;
+    if (request.index_score) indexes_[key][request.id] = *request.index_score;
+    for (TableRows& more : request.rows) {
+      auto& other = tables_[TableKey(more.table)];
+      for (auto& [id, doc] : more.documents) other[id] = std::move(doc);
+    }
+    int64_t revision = 0;
+    if (request.revision) revision = ++revisions_[RevisionKey(table.tenant, *request.revision)];
+    if (!request.request_id.empty()) {
+      requests_[RequestKey(table, request.request_id)] = request.id;
+    }
+    return {.code = CreateCode::kCreated,
+            .document = std::move(request.document),
+            .revision = revision};
+  }
+
+  std::vector<std::optional<std::string>> FindMany(const Lookup& lookup) {
+    const std::string table = TableKey(lookup.table);
+    std::vector<std::optional<std::string>> out;
+    out.reserve(lookup.ids.size());
+    for (const auto& id : lookup.ids) out.push_back(Find(table, id));
+    return out;
+  }
+
   std::optional<std::string> Find(const std::string& table, const std::string& id) {
     auto& rows = tables_[table];
     auto it = rows.find(id);

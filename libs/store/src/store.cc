@@ -104,12 +104,36 @@ template <typename T>
 std::string EncodeRecord(const T& record) {
   if constexpr (std::is_same_v<T, Campaign>) {
     if (!record.targets.empty()) {
-      Campaign head = record;
-      head.targets.clear();
+      Campaign head;  // every field but the targets, which are not copied
+      head.tenant = record.tenant;
+      head.id = record.id;
+      head.display_name = record.display_name;
+      head.content = record.content;
+      head.send_time_ms = record.send_time_ms;
+      head.grace_period_ms = record.grace_period_ms;
+      head.phase = record.phase;
+      head.phase_reason = record.phase_reason;
+      head.generation = record.generation;
+      head.create_time_ms = record.create_time_ms;
+      head.update_time_ms = record.update_time_ms;
+      head.dispatch_time_ms = record.dispatch_time_ms;
+      head.end_time_ms = record.end_time_ms;
       return Encode(head);
     }
   }
   return Encode(record);
+}
+
+// The rows of a campaign's targets table.
+TableRows TargetRows(const std::string& tenant, const Campaign& campaign) {
+  TableRows rows{.table = TargetTable(tenant, campaign.id)};
+  rows.documents.reserve(campaign.targets.size());
+  for (size_t i = 0; i < campaign.targets.size(); ++i) {
+    rows.documents.emplace_back(
+        campaign.targets[i].account,
+        Encode(TargetDocument{.index = static_cast<int32_t>(i), .target = campaign.targets[i]}));
+  }
+  return rows;
 }
 
 }  // namespace
@@ -121,45 +145,110 @@ bool IsFinal(DeliveryState state) {
 
 template <typename T>
 Store::Op<Created<T>> Store::Create(T record, std::string request_id) {
-  const std::string tenant = Kind<T>::TenantOf(record);
   if constexpr (std::is_same_v<T, Campaign>) {
-    // Targets first: the campaign record is the commit point.
-    const std::vector<AccountTarget> none;
-    absl::StatusOr<int64_t> put =
-        co_await PutCampaignTargets(tenant, record.id, record.targets, none);
-    HERALD_CO_RETURN_IF_ERROR(put.status());
+    std::vector<Delivery> no_deliveries;
+    std::vector<Lookup> no_reads;
+    HERALD_CO_ASSIGN_OR_RETURN(CampaignCreated created,
+                               co_await CreateCampaign(std::move(record), no_deliveries,
+                                                       std::move(request_id), std::move(no_reads)));
+    co_return Created<Campaign>{.value = std::move(created.campaign), .replayed = created.replayed};
+  } else {
+    const std::string tenant = Kind<T>::TenantOf(record);
+    CreateRequest request{
+        .id = record.id, .document = EncodeRecord(record), .request_id = std::move(request_id)};
+    if constexpr (Kind<T>::kIndexed) {
+      request.index_score = static_cast<double>(record.create_time_ms);
+    }
+    Table table = TableOf<T>(tenant);
+    HERALD_CO_ASSIGN_OR_RETURN(CreateOutcome out,
+                               co_await records_.Create(std::move(table), std::move(request)));
+    switch (out.code) {
+      case CreateCode::kCreated:
+        break;
+      case CreateCode::kReplayed: {
+        if (!out.document) {
+          co_return absl::NotFoundError(
+              StrCat("the ", Kind<T>::kNoun, " this request created has been deleted since"));
+        }
+        HERALD_CO_ASSIGN_OR_RETURN(T prior, Decode<T>(*out.document));
+        co_return Created<T>{.value = std::move(prior), .replayed = true};
+      }
+      case CreateCode::kExists:
+        co_return absl::AlreadyExistsError(
+            StrCat(Kind<T>::kNoun, " '", record.id, "' already exists"));
+    }
+    if constexpr (std::is_same_v<T, ApiKey>) {
+      std::string ref = StrCat(record.tenant, "/", record.id);
+      absl::StatusOr<int64_t> indexed =
+          co_await records_.Put(kKeyIndex, record.secret_sha256, std::move(ref));
+      HERALD_CO_RETURN_IF_ERROR(indexed.status());
+    }
+    co_return Created<T>{.value = std::move(record)};
   }
-  CreateRequest request{
-      .id = record.id, .document = EncodeRecord(record), .request_id = std::move(request_id)};
-  if constexpr (Kind<T>::kIndexed) {
-    request.index_score = static_cast<double>(record.create_time_ms);
+}
+
+Store::Op<CampaignCreated> Store::CreateCampaign(Campaign campaign,
+                                                 const std::vector<Delivery>& deliveries,
+                                                 std::string request_id,
+                                                 std::vector<Lookup> reads) {
+  const std::string tenant = campaign.tenant;
+  CreateRequest request{.id = campaign.id,
+                        .document = EncodeRecord(campaign),
+                        .request_id = std::move(request_id),
+                        .index_score = static_cast<double>(campaign.create_time_ms),
+                        .reads = std::move(reads)};
+  // One step: the campaign is never seen without its targets or deliveries.
+  request.rows.push_back(TargetRows(tenant, campaign));
+  if (!deliveries.empty()) {
+    TableRows& rows =
+        request.rows.emplace_back(TableRows{.table = DeliveryTable(tenant, campaign.id)});
+    rows.documents.reserve(deliveries.size());
+    for (const Delivery& d : deliveries) rows.documents.emplace_back(d.account, Encode(d));
+    request.revision = CampaignRevisionName(campaign.id);
   }
+  Table table = TableOf<Campaign>(tenant);
   HERALD_CO_ASSIGN_OR_RETURN(CreateOutcome out,
-                             co_await records_.Create(TableOf<T>(tenant), std::move(request)));
+                             co_await records_.Create(std::move(table), std::move(request)));
+  CampaignCreated created{.revision = out.revision, .reads = std::move(out.reads)};
   switch (out.code) {
     case CreateCode::kCreated:
-      break;
+      created.campaign = std::move(campaign);
+      co_return created;
     case CreateCode::kReplayed: {
       if (!out.document) {
-        co_return absl::NotFoundError(
-            StrCat("the ", Kind<T>::kNoun, " this request created has been deleted since"));
+        co_return absl::NotFoundError("the campaign this request created has been deleted since");
       }
-      HERALD_CO_ASSIGN_OR_RETURN(T prior, Decode<T>(*out.document));
-      if constexpr (std::is_same_v<T, Campaign>) {
-        HERALD_CO_ASSIGN_OR_RETURN(prior.targets, co_await CampaignTargets(tenant, prior.id));
-      }
-      co_return Created<T>{.value = std::move(prior), .replayed = true};
+      HERALD_CO_ASSIGN_OR_RETURN(created.campaign, Decode<Campaign>(*out.document));
+      HERALD_CO_ASSIGN_OR_RETURN(created.campaign.targets,
+                                 co_await CampaignTargets(tenant, created.campaign.id));
+      created.replayed = true;
+      co_return created;
     }
     case CreateCode::kExists:
-      co_return absl::AlreadyExistsError(
-          StrCat(Kind<T>::kNoun, " '", record.id, "' already exists"));
+      break;
   }
-  if constexpr (std::is_same_v<T, ApiKey>) {
-    absl::StatusOr<int64_t> indexed = co_await records_.Put(kKeyIndex, record.secret_sha256,
-                                                            StrCat(record.tenant, "/", record.id));
-    HERALD_CO_RETURN_IF_ERROR(indexed.status());
+  co_return absl::AlreadyExistsError(StrCat("campaign '", campaign.id, "' already exists"));
+}
+
+template <typename T>
+Lookup Store::LookupOf(std::string tenant, std::vector<std::string> ids) {
+  return {.table = TableOf<T>(std::move(tenant)), .ids = std::move(ids)};
+}
+
+template <typename T>
+absl::StatusOr<std::vector<std::optional<T>>> Store::DecodeMany(
+    const std::vector<std::optional<std::string>>& documents) {
+  std::vector<std::optional<T>> out;
+  out.reserve(documents.size());
+  for (const auto& doc : documents) {
+    if (!doc) {
+      out.emplace_back();
+      continue;
+    }
+    HERALD_ASSIGN_OR_RETURN(T record, Decode<T>(*doc));
+    out.emplace_back(std::move(record));
   }
-  co_return Created<T>{.value = std::move(record)};
+  return out;
 }
 
 template <typename T>
@@ -179,17 +268,7 @@ Store::Op<std::vector<std::optional<T>>> Store::GetMany(std::string tenant,
                                                         std::vector<std::string> ids) {
   HERALD_CO_ASSIGN_OR_RETURN(
       auto docs, co_await records_.GetMany(TableOf<T>(std::move(tenant)), std::move(ids)));
-  std::vector<std::optional<T>> out;
-  out.reserve(docs.size());
-  for (const auto& doc : docs) {
-    if (!doc) {
-      out.emplace_back();
-      continue;
-    }
-    HERALD_CO_ASSIGN_OR_RETURN(T record, Decode<T>(*doc));
-    out.emplace_back(std::move(record));
-  }
-  co_return out;
+  co_return DecodeMany<T>(docs);
 }
 
 template <typename T>
@@ -419,7 +498,10 @@ Store::Op<std::optional<std::string>> Store::GetMediaBytes(std::string tenant, s
   template Store::Op<std::vector<T>> Store::List<T>(std::string);                                \
   template Store::Op<T> Store::Update<T>(std::string, std::string,                               \
                                          std::function<absl::Status(T&)>);                       \
-  template Store::Op<bool> Store::Delete<T>(std::string, std::string);
+  template Store::Op<bool> Store::Delete<T>(std::string, std::string);                           \
+  template Lookup Store::LookupOf<T>(std::string, std::vector<std::string>);                     \
+  template absl::StatusOr<std::vector<std::optional<T>>> Store::DecodeMany<T>(                   \
+      const std::vector<std::optional<std::string>>&);
 
 HERALD_STORE_INSTANTIATE(Tenant)
 HERALD_STORE_INSTANTIATE(ApiKey)

@@ -497,6 +497,49 @@ TEST_F(StoreTest, DeliveryWritesBumpTheCampaignRevision) {
   EXPECT_EQ(CampaignRevision("globex", "c1"), 0);
 }
 
+TEST_F(StoreTest, CreateCampaignStoresTargetsAndDeliveriesInOneStep) {
+  Campaign c = MakeCampaign("acme", "c1", 1000);
+  c.targets.push_back(AccountTarget{.account = "acct_2", .segment = "s1"});
+  MustCreate(MakeTeam("acme", "t1", "First"));
+  std::vector<Delivery> deliveries = {MakeDelivery("acct_1"), MakeDelivery("acct_2")};
+  std::vector<Lookup> reads;
+  reads.push_back(Store::LookupOf<Team>("acme", {"t1", "t9"}));
+  auto created = Await(store_.CreateCampaign(c, deliveries, "req-1", reads));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_FALSE(created->replayed);
+  EXPECT_EQ(created->revision, 1);
+  EXPECT_EQ(created->campaign.targets.size(), 2u);
+  ASSERT_EQ(created->reads.size(), 1u);
+  auto teams = Store::DecodeMany<Team>(created->reads[0]);
+  ASSERT_TRUE(teams.ok()) << teams.status();
+  ASSERT_EQ(teams->size(), 2u);
+  EXPECT_EQ((*teams)[0]->display_name, "First");
+  EXPECT_EQ((*teams)[1], std::nullopt);
+
+  auto stored = Await(store_.Get<Campaign>("acme", "c1"));
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->targets.size(), 2u);
+  EXPECT_EQ(stored->targets[1].segment, "s1");
+  auto listed = Await(store_.ListDeliveries("acme", "c1"));
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->size(), 2u);
+  EXPECT_EQ(CampaignRevision("acme", "c1"), 1);
+
+  // A retry under another id replays the first campaign and writes nothing.
+  Campaign retry = MakeCampaign("acme", "c2", 2000);
+  std::vector<Delivery> retry_deliveries = {MakeDelivery("acct_1")};
+  std::vector<Lookup> no_reads;
+  auto again = Await(store_.CreateCampaign(retry, retry_deliveries, "req-1", no_reads));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->campaign.id, "c1");
+  EXPECT_EQ(again->campaign.targets.size(), 2u);
+  EXPECT_EQ(again->revision, 0);
+  EXPECT_TRUE(absl::IsNotFound(Await(store_.Get<Campaign>("acme", "c2")).status()));
+  EXPECT_THAT(*Await(store_.ListDeliveries("acme", "c2")), IsEmpty());
+  EXPECT_EQ(CampaignRevision("acme", "c1"), 1);
+}
+
 TEST_F(StoreTest, AMissingDeliveryIsNotFoundNamingCampaignAndAccount) {
   auto got = Await(store_.GetDelivery("acme", "c1", "acct_9"));
   EXPECT_TRUE(absl::IsNotFound(got.status())) << got.status();

@@ -198,8 +198,9 @@ class Service {
   // Checks targets and media against the tenant's records.
   Op<std::vector<store::Account>> CheckReferences(const store::Campaign& campaign);
   // Enqueues the first step of every delivery not yet started (idempotent).
-  boost::asio::awaitable<absl::Status> Dispatch(store::Campaign campaign,
+  boost::asio::awaitable<absl::Status> Dispatch(const store::Campaign& campaign,
                                                 const std::vector<store::Account>& accounts);
+  // The campaign as clients see it, from its records read now.
   Op<CampaignView> View(store::Campaign campaign);
   boost::asio::awaitable<absl::Status> ApplyAccountLimits(const store::Account& account);
   // The upstream client of `account`'s team.

@@ -103,9 +103,10 @@ bool SegmentSelects(const store::Segment& segment, const std::optional<FanData>&
 // Upstream message ids Herald adopted for its deliveries, per account (id -> campaign id).
 store::Table AdoptedMessages(std::string_view tenant, std::string_view account);
 
-// The first job of `account`'s delivery of `campaign`, due after `delay`.
-queue::JobSpec FirstStep(const store::Campaign& campaign, const store::Account& account,
-                         absl::Duration delay);
+// The first job of `account`'s delivery of `campaign` (`target`: the account's target), due
+// after `delay`.
+queue::JobSpec FirstStep(const store::Campaign& campaign, const store::AccountTarget& target,
+                         const store::Account& account, absl::Duration delay);
 // The job that unsends `account`'s upstream message of a cancelled `campaign`.
 queue::JobSpec UnsendStep(const store::Campaign& campaign, const store::Account& account);
 

@@ -51,9 +51,26 @@ enum class CreateCode {
   kExists,    // the id is taken (and the request id is new): nothing changed
 };
 
+// Documents of one table, by id.
+struct TableRows {
+  Table table;
+  std::vector<std::pair<std::string, std::string>> documents;
+};
+
+// Ids to read from one table.
+struct Lookup {
+  Table table;
+  std::vector<std::string> ids;
+};
+
+// For each Lookup, its documents in the order of its ids; nullopt for each id that does not exist.
+using LookupResults = std::vector<std::vector<std::optional<std::string>>>;
+
 struct CreateOutcome {
   CreateCode code = CreateCode::kCreated;
   std::optional<std::string> document;  // kCreated: the new one; kReplayed: the earlier one
+  int64_t revision = 0;                 // kCreated with CreateRequest::revision: its new value
+  LookupResults reads;                  // CreateRequest::reads, whatever the code
 };
 
 struct CreateRequest {
@@ -62,6 +79,14 @@ struct CreateRequest {
   std::string request_id;             // empty: not idempotent
   std::optional<double> index_score;  // set: also indexed by this score (e.g. create time)
   absl::Duration request_id_ttl = absl::Hours(24);
+  // Written in the same atomic step as the record, and only when it is created (not on a replay,
+  // not when the id is taken): documents of other tables of the record's tenant, set
+  // unconditionally, and a counter of the tenant bumped once.
+  std::vector<TableRows> rows;
+  std::optional<std::string> revision;
+  // Read in the same step, after the write: documents of tables of the record's tenant that the
+  // caller needs beside the outcome (CreateOutcome::reads).
+  std::vector<Lookup> reads;
 };
 
 enum class ReplaceCode {
@@ -77,11 +102,16 @@ class RecordStore {
 
   virtual ~RecordStore() = default;
 
+  // Tables of `request.rows` and `request.reads` must be of `table`'s tenant (kInvalidArgument
+  // otherwise, nothing written).
   virtual Op<CreateOutcome> Create(Table table, CreateRequest request) = 0;
   virtual Op<std::optional<std::string>> Get(Table table, std::string id) = 0;
   // Several ids at once; nullopt for each id that does not exist. In the order of `ids`.
   virtual Op<std::vector<std::optional<std::string>>> GetMany(Table table,
                                                               std::vector<std::string> ids) = 0;
+  // GetMany of several tables of one tenant, in one round trip (not a snapshot: a write may land
+  // between two tables' reads). Lookups of different tenants are kInvalidArgument.
+  virtual Op<LookupResults> GetTables(std::vector<Lookup> lookups) = 0;
   // Every document, sorted by id.
   virtual Op<std::vector<std::pair<std::string, std::string>>> GetAll(Table table) = 0;
   // Sets `id` unconditionally (no index change). `revision`, when set, names a counter of the

@@ -35,6 +35,14 @@ struct Created {
   bool replayed = false;  // an earlier create with the same request id
 };
 
+// What Store::CreateCampaign did.
+struct CampaignCreated {
+  Campaign campaign;      // the new campaign, or on a replay the earlier one (targets included)
+  bool replayed = false;  // an earlier create with the same request id
+  int64_t revision = 0;   // the campaign's revision (Store::CampaignRevision) after a create
+  LookupResults reads;    // the lookups asked for, read in the same step
+};
+
 // A page of campaigns, newest first.
 struct CampaignPage {
   std::vector<Campaign> campaigns;
@@ -73,6 +81,22 @@ class Store {
   Op<T> Update(std::string tenant, std::string id, std::function<absl::Status(T&)> mutate);
   template <typename T>
   Op<bool> Delete(std::string tenant, std::string id);
+
+  // Reads of several kinds in one round trip: LookupOf<T> names records of kind T, the
+  // RecordStore's GetTables (or a create's reads) reads them, and DecodeMany<T> decodes one
+  // lookup's documents (kDataLoss when one does not decode).
+  template <typename T>
+  static Lookup LookupOf(std::string tenant, std::vector<std::string> ids);
+  template <typename T>
+  static absl::StatusOr<std::vector<std::optional<T>>> DecodeMany(
+      const std::vector<std::optional<std::string>>& documents);
+
+  // A new campaign (its id must be set), its targets and `deliveries` in one atomic step,
+  // idempotent by `request_id` as Create is: a replay changes nothing and returns the earlier
+  // campaign. `reads` (tables of the campaign's tenant) are read in the same step, after it.
+  // `deliveries` must stay alive until the operation completes.
+  Op<CampaignCreated> CreateCampaign(Campaign campaign, const std::vector<Delivery>& deliveries,
+                                     std::string request_id, std::vector<Lookup> reads);
 
   // A campaign without its targets (cheap, whatever the number of targets).
   Op<Campaign> GetCampaignHead(std::string tenant, std::string id);
