@@ -14,7 +14,6 @@
 #include <absl/time/time.h>
 
 #include <herald/api/api.h>
-#include <herald/api/api.h>
 #include <herald/campaign/workflow.h>
 #include <herald/common/config.h>
 #include <herald/common/log.h>
