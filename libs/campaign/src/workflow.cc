@@ -35,11 +35,17 @@ struct StepPayload {
 };
 
 std::string EncodePayload(const StepPayload& p) {
-  return json::serialize(json::object{{"tenant", p.tenant},
-                                      {"campaign", p.campaign},
-                                      {"account", p.account},
-                                      {"generation", p.generation},
-                                      {"index", p.index}});
+  // The object's nodes live in a buffer on the stack: no allocation but the result's.
+  unsigned char buffer[1024];
+  json::monotonic_resource resource(buffer, sizeof(buffer));
+  json::object o(&resource);
+  o.reserve(5);
+  o.emplace("tenant", p.tenant);
+  o.emplace("campaign", p.campaign);
+  o.emplace("account", p.account);
+  o.emplace("generation", p.generation);
+  o.emplace("index", p.index);
+  return json::serialize(o);
 }
 
 absl::StatusOr<StepPayload> DecodePayload(std::string_view bytes) {
@@ -300,7 +306,32 @@ struct DeliveryWorkflow::Context {
   std::optional<store::AccountTarget> target;  // this account's target; nullopt: no longer one
   std::shared_ptr<upstream::Api> api;
   bool last_attempt = false;
+  // Read with the campaign for LoadAccount: the account, and its team as the job names it.
+  std::optional<store::Account> read_account;
+  std::optional<store::Team> read_team;
 };
+
+namespace {
+
+// The team id in a delivery job's queue team (QueueTeam); empty when it is not of `tenant`.
+std::string TeamOfJob(std::string_view queue_team, std::string_view tenant) {
+  if (queue_team.size() <= tenant.size() + 1 || !queue_team.starts_with(tenant) ||
+      queue_team[tenant.size()] != '/') {
+    return {};
+  }
+  return std::string(queue_team.substr(tenant.size() + 1));
+}
+
+}  // namespace
+
+asio::awaitable<absl::StatusOr<Delivery>> DeliveryWorkflow::UpdateDelivery(
+    Context& ctx, std::function<absl::Status(Delivery&)> mutate) {
+  const StepPayload& s = ctx.step;
+  absl::StatusOr<Delivery> updated = co_await store_.UpdateDelivery(
+      s.tenant, s.campaign, s.account, ctx.delivery, std::move(mutate));
+  if (updated.ok()) ctx.delivery = *updated;
+  co_return updated;
+}
 
 DeliveryWorkflow::DeliveryWorkflow(store::Store& store, queue::Queue& queue,
                                    UpstreamClients& clients, const Clock& clock,
@@ -353,22 +384,23 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   ctx.last_attempt = job.attempt >= job.max_attempts;
   const StepPayload& s = ctx.step;
 
-  // The campaign's head only: its targets may be thousands, and this job needs its own.
-  auto campaign = co_await store_.GetCampaignHead(s.tenant, s.campaign);
-  if (absl::IsNotFound(campaign.status())) co_return JobResult::Ok();  // deleted: nothing to do
-  if (!campaign.ok()) co_return JobResult::Retry(std::string(campaign.status().message()));
-  ctx.campaign = *std::move(campaign);
+  // One round trip for what most jobs need: the campaign's head (its targets may be thousands,
+  // and this job needs its own), the delivery, the account's target, the account and its team.
+  std::string team = TeamOfJob(job.team, s.tenant);
+  auto records =
+      co_await store_.ReadDeliveryRecords(s.tenant, s.campaign, s.account, std::move(team));
+  if (!records.ok()) co_return JobResult::Retry(std::string(records.status().message()));
+  if (!records->campaign) co_return JobResult::Ok();  // deleted: nothing to do
+  ctx.campaign = *std::move(records->campaign);
   if (ctx.campaign.generation != s.generation && job.kind != kUnsendJob &&
       job.kind != kReconcileJob) {
     co_return JobResult::Ok();  // stale schedule
   }
-
-  auto delivery = co_await store_.GetDelivery(s.tenant, s.campaign, s.account);
-  if (!delivery.ok()) {
-    if (absl::IsNotFound(delivery.status())) co_return JobResult::Ok();
-    co_return JobResult::Retry(std::string(delivery.status().message()));
-  }
-  ctx.delivery = *std::move(delivery);
+  if (!records->delivery) co_return JobResult::Ok();
+  ctx.delivery = *std::move(records->delivery);
+  ctx.target = std::move(records->target);
+  ctx.read_account = std::move(records->account);
+  ctx.read_team = std::move(records->team);
   if (job.kind == kReconcileJob) {
     // Follows a finished delivery, whatever has happened to the campaign since.
     if (ctx.delivery.upstream_message_id == 0 || events_ == nullptr) co_return JobResult::Ok();
@@ -393,7 +425,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
       co_return JobResult::Ok();
     case CampaignPhase::kCancelled:
       if (ctx.delivery.upstream_message_id == 0) {
-        auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+        auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
           if (!store::IsFinal(d.state) && d.upstream_message_id == 0) {
             d.state = DeliveryState::kCancelled;
             d.cancel_outcome = "nothing sent";
@@ -451,20 +483,18 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
 
 asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::LoadAccount(Context& ctx) {
   const StepPayload& s = ctx.step;
-  auto target = co_await store_.CampaignTarget(s.tenant, s.campaign, s.account);
-  if (!target.ok()) co_return JobResult::Retry(std::string(target.status().message()));
-  ctx.target = *std::move(target);
-  auto account = co_await store_.Get<store::Account>(s.tenant, s.account);
-  if (!account.ok()) {
-    if (absl::IsNotFound(account.status())) {
-      co_return co_await FailDelivery(ctx, "the account was deleted from Herald");
-    }
-    co_return JobResult::Retry(std::string(account.status().message()));
+  // The target, the account and (unless the job named another) the team were read by Run.
+  if (!ctx.read_account) {
+    co_return co_await FailDelivery(ctx, "the account was deleted from Herald");
   }
-  ctx.account = *std::move(account);
-  auto team = co_await store_.Get<store::Team>(s.tenant, ctx.account.team);
-  if (!team.ok()) co_return JobResult::Retry(std::string(team.status().message()));
-  ctx.team = *std::move(team);
+  ctx.account = *ctx.read_account;
+  if (ctx.read_team && ctx.read_team->id == ctx.account.team) {
+    ctx.team = *ctx.read_team;
+  } else {
+    auto team = co_await store_.Get<store::Team>(s.tenant, ctx.account.team);
+    if (!team.ok()) co_return JobResult::Retry(std::string(team.status().message()));
+    ctx.team = *std::move(team);
+  }
   auto api = clients_.For(ctx.team);
   if (!api.ok()) co_return co_await FailDelivery(ctx, std::string(api.status().message()));
   ctx.api = *std::move(api);
@@ -565,7 +595,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Unsend(Context& ctx) {
     }
     outcome = StrCat("could not be unsent: ", result.status().message());
   }
-  auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+  auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
     d.cancel_outcome = outcome;
     if (unsent) {
       d.state = DeliveryState::kCancelled;
@@ -612,7 +642,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentScan(Context& ctx) {
     co_return JobResult::Retry(std::string(segment.status().message()));
   }
   if (s.index == 0 && ctx.delivery.state == DeliveryState::kPending) {
-    auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+    auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
       if (d.state == DeliveryState::kPending) d.state = DeliveryState::kBuildingList;
       d.update_time_ms = ToMillis(clock_.Now());
       return absl::OkStatus();
@@ -681,7 +711,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
   if (!fans.ok()) co_return JobResult::Retry(std::string(fans.status().message()));
   if (fans->empty()) {
     // Nobody to send to on this account: done, with nothing sent.
-    auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+    auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
       d.segment_fans = 0;
       d.state = DeliveryState::kCompleted;
       d.recipients = d.recipients_pending = 0;
@@ -704,7 +734,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
       co_return co_await OnUpstreamError(ctx, list.status(), "creating the segment's list");
     }
     const std::string list_id = list.value->id;
-    auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+    auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
       d.segment_list_id = list_id;
       d.segment_fans = static_cast<int64_t>(fans->size());
       d.segment_added = 0;
@@ -733,7 +763,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentAdd(Context& ctx) {
   auto added = co_await ctx.api->AddUsersToUserList(s.account, ctx.delivery.segment_list_id,
                                                     std::move(batch));
   if (!added.ok()) co_return co_await OnUpstreamError(ctx, added.status(), "adding segment fans");
-  auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+  auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
     d.segment_added = static_cast<int64_t>(end);
     d.update_time_ms = ToMillis(clock_.Now());
     return absl::OkStatus();
@@ -773,7 +803,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::UploadMedia(Context& ctx) {
   }
   if (ctx.delivery.state == DeliveryState::kPending ||
       ctx.delivery.state == DeliveryState::kBuildingList) {
-    auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+    auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
       if (d.state == DeliveryState::kPending || d.state == DeliveryState::kBuildingList) {
         d.state = DeliveryState::kUploadingMedia;
       }
@@ -803,7 +833,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::UploadMedia(Context& ctx) {
                                        StrCat("uploading media asset '", asset->id, "'"));
   }
   const std::string media_id = uploaded.value->prefixed_id;
-  auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+  auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
     if (static_cast<int32_t>(d.upstream_media.size()) <= i) d.upstream_media.resize(i + 1);
     d.upstream_media[i] = media_id;
     d.update_time_ms = ToMillis(clock_.Now());
@@ -860,7 +890,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     HERALD_CO_RETURN_IF_ERROR((co_await store_.records().Put(AdoptedMessages(s.tenant, s.account),
                                                              std::to_string(id), s.campaign))
                                   .status());
-    auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+    auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
       d.upstream_message_id = id;
       d.state = DeliveryState::kSent;
       d.recipients = total;
@@ -919,7 +949,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
 
   // Record the attempt before making it, so a crash mid-call leaves a trace to reconcile from.
   const absl::Time started = clock_.Now();
-  auto marked = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+  auto marked = co_await UpdateDelivery(ctx, [&](Delivery& d) {
     d.state = DeliveryState::kSending;
     ++d.send_attempts;
     d.send_started_ms = ToMillis(started);
@@ -935,7 +965,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     if (error && error->kind == upstream::ErrorKind::kTerminal &&
         (error->code == "media_already_used" || error->code == "media_not_found")) {
       // The ids were spent (or expired): upload fresh ones and send again.
-      auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+      auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
         d.upstream_media.clear();
         return absl::OkStatus();
       });
@@ -952,7 +982,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
   // Cancelled while the send was in flight: take the message back.
   auto now_campaign = co_await store_.GetCampaignHead(s.tenant, s.campaign);
   if (now_campaign.ok() && now_campaign->phase == store::CampaignPhase::kCancelled) {
-    auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [](Delivery& d) {
+    auto r = co_await UpdateDelivery(ctx, [](Delivery& d) {
       d.cancel_outcome = std::string(kUnsendPending);
       return absl::OkStatus();
     });
@@ -979,7 +1009,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
       // Only queue events count: purchases keep arriving after progress events stop.
       const bool fresh = clock_.Now() - absl::FromUnixMillis(e.progress_ms) < config_.poll_max;
       if (e.done || fresh) {
-        auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+        auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
           d.recipients = e.total;
           d.recipients_pending = e.done ? 0 : e.pending;
           if (e.done) {
@@ -1024,7 +1054,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
     done = true;
     canceled = detail.value->queue.is_canceled;
   }
-  auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+  auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
     if (item) {
       d.recipients = item->total;
       d.recipients_pending = item->pending;
@@ -1195,7 +1225,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::FailDelivery(Context& ctx, std::str
   const StepPayload& s = ctx.step;
   log::Warn("delivery failed",
             {{"campaign", s.campaign}, {"account", s.account}, {"reason", reason}});
-  auto r = co_await store_.UpdateDelivery(s.tenant, s.campaign, s.account, [&](Delivery& d) {
+  auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
     if (store::IsFinal(d.state)) return absl::OkStatus();
     d.state = DeliveryState::kFailed;
     d.error = reason;

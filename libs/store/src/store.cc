@@ -382,12 +382,26 @@ Store::Op<std::optional<AccountTarget>> Store::CampaignTarget(std::string tenant
 }
 
 Store::Op<std::optional<ApiKey>> Store::FindApiKey(std::string secret_sha256) {
-  HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> ref,
-                             co_await records_.Get(kKeyIndex, secret_sha256));
-  if (!ref) co_return std::nullopt;
+  std::optional<std::string> ref;
+  {
+    std::lock_guard lock(key_refs_mu_);
+    auto it = key_refs_.find(secret_sha256);
+    if (it != key_refs_.end()) ref = it->second;
+  }
+  if (!ref) {
+    HERALD_CO_ASSIGN_OR_RETURN(ref, co_await records_.Get(kKeyIndex, secret_sha256));
+    if (!ref) co_return std::nullopt;
+    // An index entry never changes once written (a secret hash names one key for good), so it
+    // is remembered; the key itself is read every time, so a revocation applies at once.
+    std::lock_guard lock(key_refs_mu_);
+    if (key_refs_.size() >= kKeyRefsKept) key_refs_.clear();
+    key_refs_.emplace(secret_sha256, *ref);
+  }
   const size_t slash = ref->find('/');
   if (slash == std::string::npos) co_return absl::DataLossError("malformed API key index entry");
-  auto key = co_await Get<ApiKey>(ref->substr(0, slash), ref->substr(slash + 1));
+  std::string tenant = ref->substr(0, slash);
+  std::string id = ref->substr(slash + 1);
+  auto key = co_await Get<ApiKey>(std::move(tenant), std::move(id));
   if (absl::IsNotFound(key.status())) co_return std::nullopt;
   HERALD_CO_RETURN_IF_ERROR(key.status());
   co_return std::move(*key);
@@ -476,6 +490,61 @@ Store::Op<Delivery> Store::UpdateDelivery(std::string tenant, std::string campai
   }
   co_return absl::AbortedError(StrCat("delivery of campaign '", campaign, "' to '", account,
                                       "' is being changed concurrently"));
+}
+
+Store::Op<Delivery> Store::UpdateDelivery(std::string tenant, std::string campaign,
+                                          std::string account, Delivery current,
+                                          std::function<absl::Status(Delivery&)> mutate) {
+  std::string expected = Encode(current);
+  HERALD_CO_RETURN_IF_ERROR(mutate(current));
+  std::string updated = Encode(current);
+  if (updated != expected) {
+    const Table table = DeliveryTable(tenant, campaign);
+    std::optional<std::string> revision = CampaignRevisionName(campaign);
+    HERALD_CO_ASSIGN_OR_RETURN(ReplaceCode code,
+                               co_await records_.Replace(table, account, std::move(expected),
+                                                         std::move(updated), std::move(revision)));
+    if (code == ReplaceCode::kReplaced) co_return current;
+    if (code == ReplaceCode::kNotFound) {
+      co_return absl::NotFoundError(
+          StrCat("campaign '", campaign, "' has no delivery to account '", account, "'"));
+    }
+  }
+  // Changed since the caller saw it, or nothing to write from what it saw: the usual path.
+  co_return co_await UpdateDelivery(std::move(tenant), std::move(campaign), std::move(account),
+                                    std::move(mutate));
+}
+
+Store::Op<DeliveryRecords> Store::ReadDeliveryRecords(std::string tenant, std::string campaign,
+                                                      std::string account, std::string team) {
+  std::vector<std::string> team_ids;
+  if (!team.empty()) team_ids.push_back(std::move(team));
+  std::vector<Lookup> lookups;
+  lookups.reserve(5);
+  lookups.push_back({.table = TableOf<Campaign>(tenant), .ids = {campaign}});
+  lookups.push_back({.table = DeliveryTable(tenant, campaign), .ids = {account}});
+  lookups.push_back({.table = TargetTable(tenant, campaign), .ids = {account}});
+  lookups.push_back({.table = TableOf<Account>(tenant), .ids = {account}});
+  lookups.push_back({.table = TableOf<Team>(tenant), .ids = std::move(team_ids)});
+  HERALD_CO_ASSIGN_OR_RETURN(LookupResults found, co_await records_.GetTables(std::move(lookups)));
+  DeliveryRecords out;
+  if (found[0][0]) {
+    HERALD_CO_ASSIGN_OR_RETURN(out.campaign, Decode<Campaign>(*found[0][0]));
+  }
+  if (found[1][0]) {
+    HERALD_CO_ASSIGN_OR_RETURN(out.delivery, Decode<Delivery>(*found[1][0]));
+  }
+  if (found[2][0]) {
+    HERALD_CO_ASSIGN_OR_RETURN(TargetDocument d, Decode<TargetDocument>(*found[2][0]));
+    out.target = std::move(d.target);
+  }
+  if (found[3][0]) {
+    HERALD_CO_ASSIGN_OR_RETURN(out.account, Decode<Account>(*found[3][0]));
+  }
+  if (!found[4].empty() && found[4][0]) {
+    HERALD_CO_ASSIGN_OR_RETURN(out.team, Decode<Team>(*found[4][0]));
+  }
+  co_return out;
 }
 
 Store::Op<int64_t> Store::CampaignRevision(std::string tenant, std::string campaign) {

@@ -540,6 +540,84 @@ TEST_F(StoreTest, CreateCampaignStoresTargetsAndDeliveriesInOneStep) {
   EXPECT_EQ(CampaignRevision("acme", "c1"), 1);
 }
 
+TEST_F(StoreTest, UpdateDeliveryFromWhatTheCallerSawWritesAgainstIt) {
+  MustCreate(MakeCampaign("acme", "c1", 1000));
+  std::vector<Delivery> deliveries = {MakeDelivery("acct_1")};
+  ASSERT_TRUE(Await(store_.PutDeliveries("acme", "c1", deliveries)).ok());
+  auto seen = Await(store_.GetDelivery("acme", "c1", "acct_1"));
+  ASSERT_TRUE(seen.ok()) << seen.status();
+
+  // Still the stored one: written against it.
+  int runs = 0;
+  auto sent = Await(store_.UpdateDelivery("acme", "c1", "acct_1", *seen, [&](Delivery& d) {
+    ++runs;
+    d.state = DeliveryState::kSending;
+    return Ok();
+  }));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(sent->state, DeliveryState::kSending);
+  EXPECT_EQ(CampaignRevision("acme", "c1"), 2);
+
+  // Changed since (by someone else): read again and applied to what is stored now.
+  ASSERT_TRUE(Await(store_.UpdateDelivery("acme", "c1", "acct_1", [](Delivery& d) {
+                ++d.send_attempts;
+                return Ok();
+              })).ok());
+  runs = 0;
+  auto polled = Await(store_.UpdateDelivery("acme", "c1", "acct_1", *sent, [&](Delivery& d) {
+    ++runs;
+    d.polls = 3;
+    return Ok();
+  }));
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(runs, 2);
+  EXPECT_EQ(polled->send_attempts, 1);
+  EXPECT_EQ(polled->polls, 3);
+  EXPECT_EQ(Await(store_.GetDelivery("acme", "c1", "acct_1"))->polls, 3);
+
+  // A mutation that refuses writes nothing; a missing delivery is not found.
+  auto refused = Await(store_.UpdateDelivery("acme", "c1", "acct_1", *polled, [](Delivery&) {
+    return absl::FailedPreconditionError("no");
+  }));
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();
+  auto missing =
+      Await(store_.UpdateDelivery("acme", "c1", "acct_9", MakeDelivery("acct_9"), [](Delivery& d) {
+        d.polls = 1;
+        return Ok();
+      }));
+  EXPECT_TRUE(absl::IsNotFound(missing.status())) << missing.status();
+}
+
+TEST_F(StoreTest, ReadDeliveryRecordsReadsWhatAJobStartsFrom) {
+  MustCreate(MakeTeam("acme", "main", "Main"));
+  MustCreate(Account{.tenant = "acme", .id = "acct_1", .team = "main"});
+  Campaign c = MakeCampaign("acme", "c1", 1000);
+  c.targets[0].fan_ids = {7, 8};
+  std::vector<Delivery> deliveries = {MakeDelivery("acct_1")};
+  std::vector<Lookup> no_reads;
+  ASSERT_TRUE(Await(store_.CreateCampaign(c, deliveries, "", no_reads)).ok());
+
+  auto read = Await(store_.ReadDeliveryRecords("acme", "c1", "acct_1", "main"));
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_TRUE(read->campaign.has_value());
+  EXPECT_EQ(read->campaign->content.text, "hello");
+  EXPECT_TRUE(read->campaign->targets.empty()) << "the head only";
+  ASSERT_TRUE(read->delivery.has_value());
+  EXPECT_EQ(read->delivery->account, "acct_1");
+  ASSERT_TRUE(read->target.has_value());
+  EXPECT_THAT(read->target->fan_ids, ElementsAre(7, 8));
+  ASSERT_TRUE(read->account.has_value());
+  EXPECT_EQ(read->account->team, "main");
+  ASSERT_TRUE(read->team.has_value());
+  EXPECT_EQ(read->team->display_name, "Main");
+
+  auto absent = Await(store_.ReadDeliveryRecords("acme", "c9", "acct_9", ""));
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_FALSE(absent->campaign || absent->delivery || absent->target || absent->account ||
+               absent->team);
+}
+
 TEST_F(StoreTest, AMissingDeliveryIsNotFoundNamingCampaignAndAccount) {
   auto got = Await(store_.GetDelivery("acme", "c1", "acct_9"));
   EXPECT_TRUE(absl::IsNotFound(got.status())) << got.status();

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -193,6 +194,10 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> OnUpstreamError(Context& ctx, const absl::Status& error,
                                                            std::string_view doing);
   boost::asio::awaitable<queue::JobResult> FailDelivery(Context& ctx, std::string reason);
+  // Updates the job's delivery starting from ctx.delivery (one round trip while nobody else has
+  // changed it), which then holds the stored result.
+  boost::asio::awaitable<absl::StatusOr<store::Delivery>> UpdateDelivery(
+      Context& ctx, std::function<absl::Status(store::Delivery&)> mutate);
   boost::asio::awaitable<absl::Status> PauseTeam(Context& ctx, std::string reason,
                                                  bool key_invalid);
   queue::JobSpec NextStep(const Context& ctx, std::string_view kind, int32_t index,

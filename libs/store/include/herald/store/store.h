@@ -16,8 +16,10 @@
 #pragma once
 
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <absl/status/status.h>
@@ -41,6 +43,15 @@ struct CampaignCreated {
   bool replayed = false;  // an earlier create with the same request id
   int64_t revision = 0;   // the campaign's revision (Store::CampaignRevision) after a create
   LookupResults reads;    // the lookups asked for, read in the same step
+};
+
+// The records a delivery's job starts from (Store::ReadDeliveryRecords); each nullopt when absent.
+struct DeliveryRecords {
+  std::optional<Campaign> campaign;  // its head, without targets
+  std::optional<Delivery> delivery;
+  std::optional<AccountTarget> target;
+  std::optional<Account> account;
+  std::optional<Team> team;
 };
 
 // A page of campaigns, newest first.
@@ -123,6 +134,16 @@ class Store {
   Op<std::vector<Delivery>> ListDeliveries(std::string tenant, std::string campaign);
   Op<Delivery> UpdateDelivery(std::string tenant, std::string campaign, std::string account,
                               std::function<absl::Status(Delivery&)> mutate);
+  // The same, from `current`, the delivery as the caller last read or wrote it: while that is
+  // still the stored one, the update is one round trip (a compare-and-set against it) instead of
+  // a read and a write. Otherwise it reads and goes on as above, so `mutate` may run twice.
+  Op<Delivery> UpdateDelivery(std::string tenant, std::string campaign, std::string account,
+                              Delivery current, std::function<absl::Status(Delivery&)> mutate);
+  // What a job of `campaign`'s delivery to `account` starts from, in one round trip: the
+  // campaign's head, the delivery, the account's target, the account, and the team `team` (the
+  // account's team as the caller knows it: it checks it against the account's).
+  Op<DeliveryRecords> ReadDeliveryRecords(std::string tenant, std::string campaign,
+                                          std::string account, std::string team);
   // Bumped by every change of the campaign or of one of its deliveries.
   Op<int64_t> CampaignRevision(std::string tenant, std::string campaign);
 
@@ -136,6 +157,11 @@ class Store {
   Op<int64_t> PutCampaignTargets(const std::string& tenant, const std::string& campaign,
                                  const std::vector<AccountTarget>& targets,
                                  const std::vector<AccountTarget>& previous);
+
+  // FindApiKey's index entries (secret hash -> "tenant/key"), at most kKeyRefsKept.
+  static constexpr size_t kKeyRefsKept = 10'000;
+  std::mutex key_refs_mu_;
+  std::unordered_map<std::string, std::string> key_refs_;
 
   RecordStore& records_;
 };
