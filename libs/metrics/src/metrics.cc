@@ -204,7 +204,7 @@ std::string Registry::Serialize() const {
   {
     // prometheus-cpp leaves out a family that has no series yet; Herald lists it (HELP and
     // TYPE alone), so that every scrape shows the whole catalogue.
-    std::set<std::string_view> collected;
+    std::set<std::string> collected;
     for (const prometheus::MetricFamily& f : families) collected.insert(f.name);
     std::lock_guard lock(mu_);
     for (const auto& [name, e] : families_) {

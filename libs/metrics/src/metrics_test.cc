@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <herald/common/strings.h>
 #include <herald/metrics/metrics.h>
 
 namespace herald::metrics {
@@ -58,6 +59,20 @@ TEST(MetricsTest, ExpositionMatchesTextFormatExactly) {
             "# HELP herald_up Always 1.\n"
             "# TYPE herald_up gauge\n"
             "herald_up 1\n");
+}
+
+TEST(MetricsTest, EveryRegisteredFamilyIsListedWithOrWithoutSeries) {
+  Registry registry;
+  for (int i = 0; i < 40; ++i) {
+    auto& f = registry.AddCounter(StrCat("c", 100 + i, "_total"), "c", {});
+    if (i % 3 == 0) f.Add({}).Increment();
+  }
+  const std::string out = registry.Serialize();
+  for (int i = 0; i < 40; ++i) {
+    EXPECT_THAT(out, HasSubstr(StrCat("# TYPE c", 100 + i, "_total counter\n")));
+  }
+  EXPECT_THAT(out, HasSubstr("# HELP c103_total c\n# TYPE c103_total counter\nc103_total 1\n"
+                             "# HELP c104_total c\n# TYPE c104_total counter\n# HELP c105_total"));
 }
 
 TEST(MetricsTest, SeriesAreSortedByLabelValues) {
