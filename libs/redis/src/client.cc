@@ -268,10 +268,11 @@ Client::Client(asio::any_io_executor executor, ClientConfig config, metrics::Reg
 }
 
 Client::~Client() {
-  Stop();
-  // The connections report their end on their strands after this returns, when the callback
-  // may refer to what dies with the Client's owner: it is not called any more.
+  // The connections report their end on their strands while and after this runs, when the
+  // callback may refer to what dies with the Client's owner: it is not called any more. A call
+  // already under way finishes before the callback is dropped.
   OnConnectivityChange(nullptr);
+  Stop();
 }
 
 void Client::Start() { cluster_ ? cluster_->Start() : impl_->Start(); }

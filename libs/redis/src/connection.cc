@@ -293,7 +293,8 @@ asio::awaitable<void> Connection::Run() {
     SetState(State::kConnecting);
     absl::Status status = co_await Connect();
     if (state() == State::kStopped) break;
-    if (status.ok()) {
+    const bool was_up = status.ok();
+    if (was_up) {
       failures = 0;
       SetState(State::kConnected);
       client_->ConnectionUp();
@@ -315,7 +316,10 @@ asio::awaitable<void> Connection::Run() {
       }
     }
     SetState(State::kBackoff);
-    EndConnection(absl::UnavailableError(status.message()));
+    // Commands that waited for a connection that never came up were never written: a cluster
+    // client may send them to the slot's next owner.
+    absl::Status ended = absl::UnavailableError(status.message());
+    EndConnection(was_up ? ended : NotSent(std::move(ended)));
     const absl::Duration delay =
         ReconnectDelay(failures++, config.reconnect_backoff_min, config.reconnect_backoff_max,
                        absl::Uniform(random_, 0.0, 1.0));
