@@ -5,6 +5,7 @@
 #include <thread>
 
 #include <google/protobuf/unknown_field_set.h>
+#include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -21,6 +22,7 @@ namespace herald {
 namespace {
 
 using google::protobuf::UnknownFieldSet;
+using ::testing::HasSubstr;
 using testing::BearerContext;
 
 constexpr char kAdminKey[] = "admin-key-for-quota-test";
@@ -128,19 +130,25 @@ TEST(QuotaTest, StreamsBeyondTheProcessLimitAreRefusedUntilOneCloses) {
   auto key = testing::CreateTenant(channel, kAdminKey, "streams");
   ASSERT_TRUE(key.ok()) << key.status();
 
-  // One stream open (held by another thread until cancelled) takes the only slot.
+  // One stream open takes the only slot: its headers arrive once it is admitted.
   auto held = BearerContext(*key, absl::Seconds(60));
-  std::thread holder([&] { Subscribe(channel, *key, absl::Seconds(60), held.get()); });
-  const bool refused = testing::WaitFor(
-      [&] {
-        grpc::Status s = Subscribe(channel, *key, absl::Milliseconds(300));
-        return s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
-               RetryDelay(s.error_details()).has_value();
-      },
-      absl::Seconds(10));
+  v1::SubscribeRequest req;
+  req.set_parent("tenants/streams");
+  auto stub = v1::EventService::NewStub(channel);
+  std::unique_ptr<grpc::ClientReader<v1::Event>> reader = stub->Subscribe(held.get(), req);
+  reader->WaitForInitialMetadata();
+  std::thread holder([&] {
+    v1::Event event;
+    while (reader->Read(&event)) {
+    }
+  });
+  const grpc::Status second = Subscribe(channel, *key, absl::Seconds(5));
   held->TryCancel();
   holder.join();
-  EXPECT_TRUE(refused) << "a second stream was admitted";
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << second.error_message();
+  EXPECT_THAT(second.error_message(), HasSubstr("1 streams open"));
+  EXPECT_TRUE(RetryDelay(second.error_details()).has_value());
   // The slot is free again once the first stream is done.
   EXPECT_TRUE(testing::WaitFor(
       [&] {

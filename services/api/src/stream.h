@@ -44,7 +44,12 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
   // free the call ends at once with RESOURCE_EXHAUSTED.
   void Begin(boost::asio::any_io_executor executor, StreamSlots& slots) {
     const bool admitted = slots.TryAcquire();
-    if (admitted) slots_ = &slots;
+    if (admitted) {
+      slots_ = &slots;
+      // Headers go out at once, so a client knows the stream is open before its first event
+      // (a refused stream ends with its status alone).
+      this->StartSendInitialMetadata();
+    }
     boost::asio::co_spawn(
         executor,
         [this, admitted, max = slots.max()]() -> boost::asio::awaitable<void> {
