@@ -4,8 +4,8 @@
 #include <string>
 #include <thread>
 
-#include <google/protobuf/unknown_field_set.h>
 #include <gmock/gmock.h>
+#include <google/protobuf/unknown_field_set.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -22,8 +22,8 @@ namespace herald {
 namespace {
 
 using google::protobuf::UnknownFieldSet;
-using ::testing::HasSubstr;
 using testing::BearerContext;
+using ::testing::HasSubstr;
 
 constexpr char kAdminKey[] = "admin-key-for-quota-test";
 
