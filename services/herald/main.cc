@@ -112,6 +112,12 @@ ABSL_FLAG(std::string, encryption_key, "",
           "HERALD_ENCRYPTION_KEY or --encryption_key_file. Unset: a random key for this process "
           "only (development).");
 ABSL_FLAG(std::string, encryption_key_file, "", "A file holding the encryption key.");
+ABSL_FLAG(std::string, previous_encryption_keys, "",
+          "During a key rotation: the keys values may still be sealed with (64 hex characters "
+          "each, separated by commas or whitespace), used to open them, never to seal. Prefer "
+          "HERALD_PREVIOUS_ENCRYPTION_KEYS or --previous_encryption_keys_file.");
+ABSL_FLAG(std::string, previous_encryption_keys_file, "",
+          "A file holding the previous encryption keys, one per line.");
 ABSL_FLAG(absl::Duration, poll_interval, absl::Milliseconds(500),
           "First check of an upstream mass message's progress after its send; later checks back "
           "off up to 30s.");
@@ -259,6 +265,8 @@ int main(int argc, char** argv) {
       .admin_key_file = absl::GetFlag(FLAGS_admin_key_file),
       .encryption_key = absl::GetFlag(FLAGS_encryption_key),
       .encryption_key_file = absl::GetFlag(FLAGS_encryption_key_file),
+      .previous_encryption_keys = absl::GetFlag(FLAGS_previous_encryption_keys),
+      .previous_encryption_keys_file = absl::GetFlag(FLAGS_previous_encryption_keys_file),
       .poll_interval = absl::GetFlag(FLAGS_poll_interval),
   });
   if (!config.ok()) return Fail(herald::ToStd(config.status().message()));

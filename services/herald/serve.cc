@@ -31,6 +31,7 @@
 #include <herald/metrics/metrics.h>
 #include <herald/metrics/readiness.h>
 #include <herald/queue/metrics.h>
+#include <herald/store/audit.h>
 #include <herald/store/crypto.h>
 #include <herald/store/record_store.h>
 #include <herald/store/store.h>
@@ -209,10 +210,26 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
                           ReadSecret("admin_key", flags.admin_key, flags.admin_key_file));
   HERALD_ASSIGN_OR_RETURN(config.encryption_key, ReadSecret("encryption_key", flags.encryption_key,
                                                             flags.encryption_key_file));
+  HERALD_ASSIGN_OR_RETURN(const std::string previous_keys,
+                          ReadSecret("previous_encryption_keys", flags.previous_encryption_keys,
+                                     flags.previous_encryption_keys_file));
+  for (absl::string_view key :
+       absl::StrSplit(previous_keys, absl::ByAnyChar(", \t\r\n"), absl::SkipEmpty())) {
+    config.previous_encryption_keys.emplace_back(key.data(), key.size());
+  }
   if (!config.encryption_key.empty()) {
     if (auto box = store::SecretBox::FromHexKey(config.encryption_key); !box.ok()) {
       return absl::InvalidArgumentError(StrCat("--encryption_key: ", box.status().message()));
     }
+    if (auto box =
+            store::SecretBox::FromHexKeys(config.encryption_key, config.previous_encryption_keys);
+        !box.ok()) {
+      return absl::InvalidArgumentError(
+          StrCat("--previous_encryption_keys: ", box.status().message()));
+    }
+  } else if (!config.previous_encryption_keys.empty()) {
+    return absl::InvalidArgumentError(
+        "--previous_encryption_keys: needs --encryption_key, the key they are rotated to");
   }
   HERALD_RETURN_IF_ERROR(config::RequirePositive("poll_interval", flags.poll_interval));
   config.workflow.poll_min = flags.poll_interval;
@@ -286,6 +303,7 @@ std::vector<std::unique_ptr<Component>> MakeComponents(const ServeConfig& config
 struct Product {
   std::unique_ptr<store::RecordStore> records;
   std::unique_ptr<store::Store> store;
+  std::unique_ptr<store::AuditTrail> audit;
   std::unique_ptr<campaign::UpstreamClients> upstream;
   std::unique_ptr<campaign::Service> service;
   std::unique_ptr<campaign::DeliveryWorkflow> workflow;
@@ -348,7 +366,8 @@ int RunServe(const ServeConfig& config) {
         "and cannot be opened after a restart (development only)");
     encryption_key = store::Sha256Hex(store::RandomToken(32));
   }
-  absl::StatusOr<store::SecretBox> sealed = store::SecretBox::FromHexKey(encryption_key);
+  absl::StatusOr<store::SecretBox> sealed =
+      store::SecretBox::FromHexKeys(encryption_key, config.previous_encryption_keys);
   if (!sealed.ok()) {
     log::Error("cannot start", {{"status", sealed.status()}});
     admin.Stop();
@@ -396,6 +415,10 @@ int RunServe(const ServeConfig& config) {
       std::make_unique<automation::ActionRunner>(*product->store, *product->upstream, &registry);
   product->message_analytics = std::make_unique<webhooks::MessageAnalytics>(redis_client);
   product->workflow->UseEvents(product->message_analytics.get(), &registry);
+  product->workflow->UseMetrics(registry);
+  product->service->UseMetrics(registry);
+  product->audit = std::make_unique<store::AuditTrail>(redis_client);
+  product->service->UseAuditTrail(*product->audit);
   product->analytics =
       std::make_unique<campaign::Analytics>(*product->store, *product->message_analytics);
   product->automations =

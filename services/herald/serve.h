@@ -75,6 +75,8 @@ struct ServeConfig {
   // 64 hex characters: the AES-256-GCM key sealing upstream keys at rest. Empty: a random key
   // for this process only (development; sealed keys do not survive a restart).
   std::string encryption_key;
+  // Keys values may still be sealed with during a rotation: opened with, never sealed with.
+  std::vector<std::string> previous_encryption_keys;
 };
 
 // The raw flag values, before validation.
@@ -117,6 +119,8 @@ struct ServeFlags {
   std::string admin_key_file;
   std::string encryption_key;
   std::string encryption_key_file;
+  std::string previous_encryption_keys;
+  std::string previous_encryption_keys_file;
   absl::Duration poll_interval = absl::Milliseconds(500);
 };
 

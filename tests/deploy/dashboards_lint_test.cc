@@ -24,10 +24,28 @@ using ::testing::IsEmpty;
 
 constexpr std::string_view kDatasource = "${datasource}";
 constexpr std::string_view kSelectorVariables[] = {"namespace", "role", "instance"};
+// Variables every dashboard has, applied to the metrics whose catalogue labels name them.
+constexpr std::string_view kLabelVariables[] = {"tenant", "team"};
 
 // Grafana unit ids the dashboards may use (a typo renders as a bare number).
-const std::set<std::string> kUnits = {"s",   "ms",  "bytes", "percentunit", "short", "none",
-                                      "cps", "ops", "reqps", "cpm",         "opm",   "reqpm"};
+const std::set<std::string> kUnits = {"s",    "ms",    "bytes",      "percentunit", "short",
+                                      "none", "cps",   "ops",        "reqps",       "cpm",
+                                      "opm",  "reqpm", "currencyUSD"};
+
+// The label names at the head of a catalogue labels cell: "`tenant`, `state`: `DRAFT`, …" has
+// tenant and state; the backquoted words after a ':' or a '(' are values.
+std::set<std::string> LabelNames(std::string_view cell) {
+  std::set<std::string> names;
+  while (cell.starts_with("`")) {
+    const size_t end = cell.find('`', 1);
+    if (end == std::string_view::npos) break;
+    names.insert(std::string(cell.substr(1, end - 1)));
+    cell.remove_prefix(end + 1);
+    if (!cell.starts_with(", `")) break;
+    cell.remove_prefix(2);
+  }
+  return names;
+}
 
 std::string WithoutSpaces(std::string_view s) {
   std::string out;
@@ -78,8 +96,18 @@ std::vector<std::string> LintPanel(
           problem("query ", q.ref_id, ": ", s.metric, " is not filtered by ", wanted);
         }
       }
-      if (s.metric != "up" && !catalogue.contains(testing::MetricFamily(s.metric))) {
+      const auto entry = catalogue.find(testing::MetricFamily(s.metric));
+      if (s.metric != "up" && entry == catalogue.end()) {
         problem("query ", q.ref_id, ": ", s.metric, " is not in docs/operations.md");
+      }
+      for (std::string_view var : kLabelVariables) {
+        const std::string wanted = StrCat(var, "=~\"$", var, "\"");
+        if (entry != catalogue.end() &&
+            LabelNames(entry->second.labels).contains(std::string(var)) &&
+            matchers.find(wanted) == std::string::npos) {
+          problem("query ", q.ref_id, ": ", s.metric, " has a ", var, " label but is not ",
+                  "filtered by ", wanted);
+        }
       }
     }
   }
@@ -112,7 +140,10 @@ std::vector<std::string> LintDashboard(
              vars["datasource"]->query != "prometheus") {
     problem("the datasource variable is not a Prometheus data source variable");
   }
-  for (std::string_view name : kSelectorVariables) {
+  std::vector<std::string_view> variables(std::begin(kSelectorVariables),
+                                          std::end(kSelectorVariables));
+  variables.insert(variables.end(), std::begin(kLabelVariables), std::end(kLabelVariables));
+  for (std::string_view name : variables) {
     const auto it = vars.find(std::string(name));
     if (it == vars.end()) {
       problem("no ", name, " variable");

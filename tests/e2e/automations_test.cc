@@ -15,6 +15,7 @@
 #include <herald/testing/herald_process.h>
 #include <herald/testing/herald_stack_suite.h>
 #include <herald/testing/net.h>
+#include <herald/testing/observability.h>
 #include <herald/testing/wait.h>
 #include <herald/v1/audience.grpc.pb.h>
 #include <herald/v1/automation.grpc.pb.h>
@@ -150,10 +151,7 @@ class AutomationsEndToEndTest : public testing::HeraldStackSuite<AutomationsEndT
     auto r = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
     EXPECT_TRUE(r.ok()) << r.status();
     if (!r.ok()) return -1;
-    const std::string series = StrCat(family, "{result=\"", result, "\"} ");
-    const size_t at = r->body.find(series);
-    if (at == std::string::npos) return 0;
-    return std::stod(r->body.substr(at + series.size()));
+    return testing::SeriesValue(r->body, StrCat(family, "{result=\"", result, "\"}")).value_or(0);
   }
 
   // Jobs the workers have finished, whatever their result.

@@ -8,7 +8,8 @@
 // alert expression must be accepted, and return data unless the alert is listed as silent here;
 // every alert whose fault was injected must be pending or firing, with its annotations rendered.
 // A live /metrics scrape passes `promtool check metrics`, and every metric family it holds is in
-// the catalogue (docs/operations.md) with its type, and the other way round.
+// the catalogue (docs/operations.md) with its type, and the other way round. The upstream
+// simulator is scraped too, and its exposition passes promtool.
 #include <cmath>
 #include <regex>
 #include <set>
@@ -99,7 +100,10 @@ class ObservabilityTest : public ::testing::Test {
                       .labels = {{"namespace", "herald-e2e"}, {"role", "all"}}},
                      {.job = "herald",
                       .address = nowhere,
-                      .labels = {{"namespace", "herald-e2e"}, {"role", "worker"}}}},
+                      .labels = {{"namespace", "herald-e2e"}, {"role", "worker"}}},
+                     {.job = "upstream-sim",
+                      .address = StrCat("127.0.0.1:", stack_->sim().port()),
+                      .labels = {{"namespace", "herald-e2e"}}}},
          .rule_files = {testing::SourcePath("deploy/prometheus/herald-rules.yml")}});
     ASSERT_TRUE(prom.ok()) << prom.status();
     prom_ = *std::move(prom);
@@ -363,6 +367,17 @@ TEST_F(ObservabilityTest, EveryPanelQueryAndAlertWorksAgainstARealPrometheus) {
   for (const auto& [name, entry] : catalogue) {
     EXPECT_TRUE(families.contains(name)) << name << " is in docs/operations.md but not exported";
   }
+  // The simulator's own metrics: a valid exposition, scraped by Prometheus with the requests it
+  // answered 429 for the storm team.
+  auto sim_scrape = testing::HttpGet(stack_->sim().port(), "/metrics");
+  ASSERT_TRUE(sim_scrape.ok()) << sim_scrape.status();
+  EXPECT_EQ(sim_scrape->status, 200);
+  const absl::Status sim_promtool = testing::PromtoolCheckMetrics(sim_scrape->body);
+  EXPECT_TRUE(sim_promtool.ok()) << sim_promtool;
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return HasData(R"(upstream_sim_requests_total{job="upstream-sim", code="429"} > 0)"); },
+      kWait))
+      << Diagnostics();
 
   // Redis goes away while a send is in flight: the instance loses its connections and its
   // queue statistics, and the worker can neither heartbeat nor finish the job it holds.
@@ -388,6 +403,8 @@ TEST_F(ObservabilityTest, EveryPanelQueryAndAlertWorksAgainstARealPrometheus) {
       {"namespace", ".*"},
       {"role", ".*"},
       {"instance", ".*"},
+      {"tenant", ".*"},
+      {"team", ".*"},
       {"__rate_interval", StrCat(absl::ToInt64Seconds(absl::Now() - started_) + 5, "s")}};
   int queries = 0;
   for (const testing::Dashboard& d : *dashboards) {

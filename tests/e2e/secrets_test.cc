@@ -21,6 +21,7 @@
 #include <herald/testing/herald_stack.h>
 #include <herald/testing/net.h>
 #include <herald/testing/wait.h>
+#include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
 #include <herald/v1/tenant.grpc.pb.h>
 
@@ -141,6 +142,132 @@ TEST(SecretsTest, NoSecretInLogsMetricsOrRedis) {
     EXPECT_EQ(metrics->body.find(secret), std::string::npos) << what << " in /metrics";
     EXPECT_EQ(persisted.find(secret), std::string::npos) << what << " in Redis' files";
   }
+}
+
+// The sealed fields of the team's record in Redis.
+std::vector<std::string> SealedFields(HeraldStack& stack, const std::string& tenant,
+                                      const std::string& team) {
+  auto record = stack.redis().Command({"HGET", StrCat("hd:{t:", tenant, "}:teams"), team});
+  if (!record.ok()) return {StrCat("(", record.status().ToString(), ")")};
+  const json::value v = json::parse(*record);
+  std::vector<std::string> out;
+  for (const char* field :
+       {"sealed_api_key", "sealed_webhook_secret", "sealed_previous_webhook_secret"}) {
+    if (const json::value* f = v.as_object().if_contains(field); f && !f->as_string().empty()) {
+      out.emplace_back(f->as_string());
+    }
+  }
+  return out;
+}
+
+TEST(SecretsTest, EncryptionKeyRotatesWhileServing) {
+  const std::string old_key(64, '1');
+  const std::string new_key(64, '2');
+  auto old_box = store::SecretBox::FromHexKey(old_key);
+  auto new_box = store::SecretBox::FromHexKey(new_key);
+  ASSERT_TRUE(old_box.ok() && new_box.ok());
+  auto started = HeraldStack::Start(
+      {.simulator_args = {"--teams=1", "--accounts_per_team=2", "--fans_per_account=5"},
+       .admin_key = kAdminKey,
+       .encryption_key = old_key,
+       .register_webhooks = true});
+  ASSERT_TRUE(started.ok()) << started.status();
+  HeraldStack& stack = **started;
+  auto key = testing::CreateTenant(stack.channel(), kAdminKey, kTenant);
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto team = testing::CreateTeamWithAccounts(stack.channel(), *key, kTenant, {});
+  ASSERT_TRUE(team.ok()) << team.status();
+  ASSERT_TRUE(team->team.webhook_id().starts_with("wh_")) << team->team.webhook_error();
+  const std::vector<std::string> before = SealedFields(stack, kTenant, "main");
+  ASSERT_EQ(before.size(), 2u);  // the upstream key and the webhook signing secret
+  for (const std::string& sealed : before) EXPECT_TRUE(old_box->SealedUnderCurrentKey(sealed));
+  auto webhook_secret = old_box->Open(before[1]);
+  ASSERT_TRUE(webhook_secret.ok()) << webhook_secret.status();
+
+  // The team's secrets work: its upstream key imports its accounts, and an event signed with its
+  // webhook secret is taken (200; a type Herald does not use) while a forged one is not (401).
+  auto channel = [&] { return stack.channel(); };
+  // After a restart, the channel's first calls may still meet the old process' connection.
+  auto reconnected = [&] {
+    return testing::WaitFor(
+        [&] {
+          v1::ListTenantsResponse tenants;
+          return v1::TenantService::NewStub(channel())
+              ->ListTenants(BearerContext(kAdminKey).get(), {}, &tenants)
+              .ok();
+        },
+        absl::Seconds(10));
+  };
+  auto sync = [&] {
+    v1::SyncAccountsRequest req;
+    req.set_team(team->team.name());
+    v1::SyncAccountsResponse res;
+    return v1::AccountService::NewStub(channel())->SyncAccounts(BearerContext(*key).get(), req,
+                                                                &res);
+  };
+  int events = 0;
+  auto deliver = [&](const std::string& secret) {
+    const std::string body = R"({"event":"accounts.connected","account_id":"acct_1","payload":{}})";
+    auto r = testing::HttpRequest(stack.herald().ingest_port(), "POST",
+                                  StrCat("/webhooks/", kTenant, ".main"), body,
+                                  {{"Content-Type", "application/json"},
+                                   {"X-OFAPI-Idempotency-Key", StrCat("evt_rot_", ++events)},
+                                   {"Signature", store::HmacSha256Hex(secret, body)}});
+    return r.ok() ? r->status : 0;
+  };
+
+  // Every process gets the new key, the old one as previous: old values still open.
+  const std::string old_id = old_box->key_id();
+  ASSERT_TRUE(stack.herald()
+                  .Restart({{"HERALD_ENCRYPTION_KEY", new_key},
+                            {"HERALD_PREVIOUS_ENCRYPTION_KEYS", old_key}})
+                  .ok())
+      << stack.herald().Logs();
+  ASSERT_TRUE(reconnected());
+  grpc::Status s = sync();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(deliver(*webhook_secret), 200);
+
+  // The rotation seals both secrets again under the new key; a second run has nothing to do.
+  auto tenants = v1::TenantService::NewStub(channel());
+  v1::RotateEncryptionKeyResponse rotated;
+  s = tenants->RotateEncryptionKey(BearerContext(kAdminKey).get(), {}, &rotated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(rotated.key_id(), new_box->key_id());
+  EXPECT_EQ(rotated.teams_checked(), 1);
+  EXPECT_EQ(rotated.secrets_resealed(), 2);
+  EXPECT_EQ(rotated.unreadable_size(), 0);
+  s = tenants->RotateEncryptionKey(BearerContext(kAdminKey).get(), {}, &rotated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(rotated.secrets_resealed(), 0);
+  // Only the platform administrator may rotate.
+  EXPECT_EQ(tenants->RotateEncryptionKey(BearerContext(*key).get(), {}, &rotated).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  const std::vector<std::string> after = SealedFields(stack, kTenant, "main");
+  ASSERT_EQ(after.size(), 2u);
+  for (const std::string& sealed : after) {
+    EXPECT_TRUE(new_box->SealedUnderCurrentKey(sealed)) << sealed;
+    EXPECT_EQ(sealed.find(old_id), std::string::npos) << sealed;
+  }
+  EXPECT_EQ(new_box->Open(after[1]).value_or(""), *webhook_secret);
+
+  // The old key can go: with the new key alone both secrets still work.
+  ASSERT_TRUE(stack.herald().Restart({{"HERALD_PREVIOUS_ENCRYPTION_KEYS", ""}}).ok())
+      << stack.herald().Logs();
+  ASSERT_TRUE(reconnected());
+  s = sync();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(deliver(*webhook_secret), 200);
+  EXPECT_EQ(deliver(std::string(43, 'x')), 401);
+
+  // The rotation is in the audit trail.
+  v1::ListAuditEventsRequest audit_req;
+  v1::ListAuditEventsResponse audit;
+  ASSERT_TRUE(tenants->ListAuditEvents(BearerContext(kAdminKey).get(), audit_req, &audit).ok());
+  ASSERT_GE(audit.events_size(), 2);
+  EXPECT_EQ(audit.events(0).action(), "encryption_key.rotate");
+  EXPECT_EQ(audit.events(0).resource(), new_box->key_id());
+  EXPECT_EQ(audit.events(0).detail(), "0 secrets resealed over 1 teams, 0 teams unreadable");
 }
 
 }  // namespace

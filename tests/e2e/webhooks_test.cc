@@ -9,6 +9,7 @@
 #include <herald/testing/herald_api.h>
 #include <herald/testing/herald_stack_suite.h>
 #include <herald/testing/net.h>
+#include <herald/testing/observability.h>
 #include <herald/testing/sim_ledger.h>
 #include <herald/testing/wait.h>
 #include <herald/v1/account.grpc.pb.h>
@@ -274,6 +275,7 @@ TEST_F(WebhooksTest, RevenueOfEveryCampaignEqualsTheLedgerToTheCent) {
   EXPECT_EQ(top.campaigns(0).campaign(), first);  // everyone bought it
 
   // Each account's totals: its three (or two) messages on the ledger.
+  int64_t tenant_gross = 0;
   for (const std::string& account : accounts) {
     v1::GetAccountOverviewRequest oreq;
     oreq.set_name(account);
@@ -289,7 +291,23 @@ TEST_F(WebhooksTest, RevenueOfEveryCampaignEqualsTheLedgerToTheCent) {
     }
     EXPECT_EQ(overview.purchases(), purchases) << account;
     EXPECT_EQ(overview.gross_revenue_cents(), gross) << account;
+    tenant_gross += gross;
   }
+
+  // The metrics agree: the tenant's revenue to the cent, three campaigns created, and every
+  // delivery completed (the last ones once Herald has seen their queues finish).
+  auto metric = [](std::string_view series) {
+    auto scrape = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
+    return scrape.ok() ? testing::SeriesValue(scrape->body, series) : std::nullopt;
+  };
+  constexpr std::string_view kCompleted = R"(herald_deliveries_finished_total{state="completed"})";
+  const double deliveries = 2 * kAccounts + 2;
+  EXPECT_TRUE(
+      testing::WaitFor([&] { return metric(kCompleted) >= deliveries; }, absl::Seconds(30)));
+  EXPECT_EQ(metric(kCompleted), deliveries);
+  EXPECT_EQ(metric(R"(herald_revenue_gross_cents_total{tenant="agency"})"),
+            static_cast<double>(tenant_gross));
+  EXPECT_EQ(metric(R"(herald_campaigns_total{state="DISPATCHING",tenant="agency"})"), 3.0);
 
   // Buyers of the first campaign: every fan of every account, each with the price.
   v1::ListCampaignBuyersRequest breq;

@@ -675,6 +675,8 @@ class TypedClientTest : public ::testing::Test {
   std::unique_ptr<Client> MakeClient(const TestServer& server, ClientConfig config = {}) {
     config.base_url = server.url();
     config.api_key = "sk_live_secret";
+    config.tenant = "t1";
+    config.team = "team_1";
     config.http.request_timeout = absl::Seconds(10);
     absl::StatusOr<std::unique_ptr<Client>> client =
         Client::Create(ioc_.get_executor(), std::move(config), &registry_);
@@ -730,8 +732,16 @@ TEST_F(TypedClientTest, SendMassMessageEndToEnd) {
                                     "outcome=\"ok\"} 1\n"));
   EXPECT_THAT(exposition, HasSubstr("herald_upstream_request_duration_seconds_count{endpoint="
                                     "\"send_mass_message\"} 1\n"));
-  EXPECT_THAT(exposition, HasSubstr("herald_upstream_rate_limit_remaining 993\n"));
-  EXPECT_THAT(exposition, HasSubstr("herald_upstream_credits_balance 954\n"));
+  EXPECT_THAT(exposition, HasSubstr("herald_upstream_responses_total{code=\"200\",endpoint="
+                                    "\"send_mass_message\"} 1\n"));
+  // What the upstream reports per key is kept per team.
+  EXPECT_THAT(exposition,
+              HasSubstr("herald_upstream_rate_limit_limit{team=\"team_1\",tenant=\"t1\"} 1000\n"));
+  EXPECT_THAT(exposition, HasSubstr("herald_upstream_rate_limit_remaining{team=\"team_1\","
+                                    "tenant=\"t1\"} 993\n"));
+  EXPECT_THAT(exposition,
+              HasSubstr("herald_upstream_credits_balance{team=\"team_1\",tenant=\"t1\"} 954\n"));
+  EXPECT_THAT(exposition, HasSubstr("herald_upstream_retry_after_seconds_count 0\n"));
   EXPECT_THAT(exposition, ::testing::Not(HasSubstr("sk_live_secret")));
 }
 
@@ -751,9 +761,14 @@ TEST_F(TypedClientTest, RateLimitedCarriesRetryAfter) {
   EXPECT_EQ(res.error()->retry_after, absl::Seconds(7));
   EXPECT_EQ(res.error()->code, "rate_limited");
   EXPECT_EQ(res.info.rate_limit_remaining_minute, 0);
-  EXPECT_THAT(registry_.Serialize(),
-              HasSubstr("herald_upstream_requests_total{endpoint=\"list_accounts\","
-                        "outcome=\"rate_limited\"} 1\n"));
+  const std::string exposition = registry_.Serialize();
+  EXPECT_THAT(exposition, HasSubstr("herald_upstream_requests_total{endpoint=\"list_accounts\","
+                                    "outcome=\"rate_limited\"} 1\n"));
+  EXPECT_THAT(exposition, HasSubstr("herald_upstream_responses_total{code=\"429\",endpoint="
+                                    "\"list_accounts\"} 1\n"));
+  EXPECT_THAT(exposition, HasSubstr("herald_upstream_retry_after_seconds_bucket{le=\"5\"} 0\n"));
+  EXPECT_THAT(exposition, HasSubstr("herald_upstream_retry_after_seconds_bucket{le=\"10\"} 1\n"));
+  EXPECT_THAT(exposition, HasSubstr("herald_upstream_retry_after_seconds_sum 7\n"));
 }
 
 TEST_F(TypedClientTest, OutOfCredits) {

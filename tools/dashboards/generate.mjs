@@ -6,8 +6,9 @@
 //   node tools/dashboards/generate.mjs           rewrite the JSON files
 //   node tools/dashboards/generate.mjs --check   exit 1 if a file differs from what it would write
 //
-// Every query selects with SEL (the namespace, role and instance template variables) and every
-// range is $__rate_interval; tests/deploy's dashboard lint checks both, and the e2e test
+// Every query selects with SEL (the namespace, role and instance template variables), metrics
+// labelled by tenant or team also with the tenant and team variables, and every range is
+// $__rate_interval; tests/deploy's dashboard lint checks both, and the e2e test
 // deploy_observability_e2e_test runs every query against a real Prometheus scraping Herald.
 //
 // Queue metrics (herald_queue_*) are read from Redis by every Herald process, so every process
@@ -31,6 +32,9 @@ function m(metric, extra = '') {
 function rate(metric, extra = '') {
   return `rate(${m(metric, extra)}${RI})`;
 }
+// The tenant and team variables, for the metrics that carry those labels.
+const TENANT = 'tenant=~"$tenant"';
+const TEAM = 'tenant=~"$tenant", team=~"$team"';
 function increase(metric, extra = '') {
   return `increase(${m(metric, extra)}${RI})`;
 }
@@ -48,7 +52,9 @@ const WEBHOOK_REJECTED =
 function dashboardLink(uid, title) {
   return {
     title: `${title} dashboard`,
-    url: `/d/${uid}?\${__url_time_range}&\${namespace:queryparam}&\${role:queryparam}&\${instance:queryparam}`,
+    url:
+      `/d/${uid}?\${__url_time_range}&\${namespace:queryparam}&\${role:queryparam}` +
+      `&\${instance:queryparam}&\${tenant:queryparam}&\${team:queryparam}`,
   };
 }
 
@@ -106,9 +112,17 @@ const overview = {
       { link: ['herald-ingest', 'Ingest'] },
     ),
     stat(
+      'Revenue',
+      'What fans paid per minute (gross, before the platform\'s fee), from the transactions.new ' +
+        'webhook events recorded; tenant variable applies. A campaign\'s own figures are in its ' +
+        'stats (GetCampaignStats).',
+      'currencyUSD',
+      [{ expr: `60 * sum(${rate('herald_revenue_gross_cents_total', TENANT)}) / 100` }],
+      { link: ['herald-ingest', 'Ingest'] },
+    ),
+    stat(
       'Unlocks',
-      'PPV messages unlocked (purchased) per minute, from messages.ppv.unlocked webhook events. ' +
-        'Revenue itself is not a metric: see a campaign\'s stats for amounts.',
+      'PPV messages unlocked (purchased) per minute, from messages.ppv.unlocked webhook events.',
       'cpm',
       [{ expr: `60 * sum(${rate('herald_webhook_events_total', `event="messages.ppv.unlocked", ${WEBHOOK_APPLIED}`)})` }],
       { link: ['herald-ingest', 'Ingest'] },
@@ -133,6 +147,34 @@ const overview = {
       'short',
       [{ expr: `sum(max by (namespace, shard) (${m('herald_queue_jobs', 'state="ready"')}))` }],
       { link: ['herald-queue', 'Queue'] },
+    ),
+    timeseries(
+      'Campaigns by state entered',
+      'Campaigns per minute moved into each state (tenant variable applies): created as DRAFT, ' +
+        'SCHEDULED or DISPATCHING, launched, paused, resumed or CANCELLED through the API; ' +
+        'DISPATCHING at their send time or MISSED by the workers. How campaigns end is in ' +
+        '"Deliveries finished by state".',
+      'cpm',
+      [{ expr: `60 * sum by (state) (${rate('herald_campaigns_total', TENANT)})`, legend: '{{state}}' }],
+    ),
+    timeseries(
+      'Deliveries finished by state',
+      'Deliveries (one campaign on one account) ending per minute: completed, failed (the ' +
+        'reason is on the delivery) or cancelled. A campaign is final when all of its deliveries ' +
+        'are.',
+      'cpm',
+      [{ expr: `60 * sum by (state) (${rate('herald_deliveries_finished_total')})`, legend: '{{state}}' }],
+    ),
+    timeseries(
+      'Revenue per minute',
+      'Money per minute from the transactions.new events recorded (tenant variable applies): ' +
+        'gross (what fans paid) and net (what the creators received after the platform\'s fee).',
+      'currencyUSD',
+      [
+        { expr: `60 * sum(${rate('herald_revenue_gross_cents_total', TENANT)}) / 100`, legend: 'gross' },
+        { expr: `60 * sum(${rate('herald_revenue_net_cents_total', TENANT)}) / 100`, legend: 'net' },
+      ],
+      { link: ['herald-ingest', 'Ingest'] },
     ),
     timeseries(
       'Upstream sends by outcome',
@@ -324,6 +366,13 @@ const limits = {
       [{ expr: `sum by (outcome) (${rate('herald_upstream_requests_total')})`, legend: '{{outcome}}' }],
     ),
     timeseries(
+      'Responses by HTTP status',
+      'Upstream HTTP responses per second, by status code (calls with no response, such as ' +
+        'timeouts and resets, are in "Calls by outcome").',
+      'reqps',
+      [{ expr: `sum by (code) (${rate('herald_upstream_responses_total')})`, legend: '{{code}}' }],
+    ),
+    timeseries(
       '429s by endpoint',
       'Calls the upstream answered 429 per second. Herald paces under each team\'s configured ' +
         'limit, so sustained 429s mean that limit is above the upstream\'s (alert ' +
@@ -346,18 +395,37 @@ const limits = {
       [{ expr: `sum by (outcome) (${rate('herald_jobs_total', 'outcome=~"rate_limited|released"')})`, legend: '{{outcome}}' }],
     ),
     timeseries(
-      'Upstream rate limit remaining',
-      'Requests left in the upstream\'s current minute, as the last response of each process ' +
-        'reported (X-Rate-Limit-Remaining-Minute; the team of that call).',
-      'short',
-      [{ expr: `min by (instance) (${m('herald_upstream_rate_limit_remaining')})`, legend: '{{instance}}' }],
+      'Retry-After',
+      'The waits the upstream asked for in its 429 and 5xx responses (Retry-After): median and ' +
+        '99th percentile. Jobs put back by a 429 wait this long.',
+      's',
+      [
+        { expr: quantile(0.5, 'herald_upstream_retry_after_seconds'), legend: 'p50' },
+        { expr: quantile(0.99, 'herald_upstream_retry_after_seconds'), legend: 'p99' },
+      ],
     ),
     timeseries(
-      'Credits balance',
-      'The upstream credit balance as the last response of each process reported ' +
-        '(X-OFAPI-Credits-Balance; the team of that call). Alert HeraldUpstreamCreditsLow.',
+      'Upstream requests used vs limit, per team',
+      'Per team, the upstream\'s per-minute limit for its key (X-Rate-Limit-Limit-Minute) and ' +
+        'what the current minute has used of it (limit minus X-Rate-Limit-Remaining-Minute), as ' +
+        'the last responses reported. Herald paces under the limit configured on the team.',
       'short',
-      [{ expr: `min by (instance) (${m('herald_upstream_credits_balance')})`, legend: '{{instance}}' }],
+      [
+        {
+          expr:
+            `max by (tenant, team) (${m('herald_upstream_rate_limit_limit', TEAM)})` +
+            ` - min by (tenant, team) (${m('herald_upstream_rate_limit_remaining', TEAM)})`,
+          legend: 'used {{tenant}}/{{team}}',
+        },
+        { expr: `max by (tenant, team) (${m('herald_upstream_rate_limit_limit', TEAM)})`, legend: 'limit {{tenant}}/{{team}}' },
+      ],
+    ),
+    timeseries(
+      'Credits balance per team',
+      'Each team\'s upstream credit balance, as the last response for its key reported ' +
+        '(X-OFAPI-Credits-Balance). Alert HeraldUpstreamCreditsLow.',
+      'short',
+      [{ expr: `min by (tenant, team) (${m('herald_upstream_credits_balance', TEAM)})`, legend: '{{tenant}}/{{team}}' }],
     ),
     heatmap(
       'Call latency',
@@ -569,6 +637,12 @@ function templating() {
         'instance',
         'Instance',
         'label_values(herald_build_info{namespace=~"$namespace", role=~"$role"}, instance)',
+      ),
+      variable('tenant', 'Tenant', 'label_values(herald_campaigns_total{namespace=~"$namespace"}, tenant)'),
+      variable(
+        'team',
+        'Team',
+        'label_values(herald_upstream_rate_limit_limit{namespace=~"$namespace", tenant=~"$tenant"}, team)',
       ),
     ],
   };

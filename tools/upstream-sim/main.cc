@@ -92,8 +92,8 @@ constexpr char kUsage[] =
     "Quick start: upstream-sim --listen=127.0.0.1:8080 --teams=2 --fans_per_account=1000\n"
     "then: curl -H 'Authorization: Bearer sim-key-1' localhost:8080/api/accounts\n"
     "Control endpoints (no key, local use only): /_sim/health, /_sim/teams, /_sim/ledger,\n"
-    "/_sim/stats, /_sim/faults, /_sim/webhooks, /_sim/behavior, /_sim/reset. Every flag can\n"
-    "also be set as HERALD_<FLAG> in the environment.";
+    "/_sim/stats, /_sim/faults, /_sim/webhooks, /_sim/behavior, /_sim/reset; Prometheus\n"
+    "metrics on /metrics. Every flag can also be set as HERALD_<FLAG> in the environment.";
 
 int Fail(std::string_view message) {
   std::fprintf(stderr, "upstream-sim: %.*s\n", static_cast<int>(message.size()), message.data());

@@ -13,8 +13,11 @@
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/queue/queue.h>
+#include <herald/store/audit.h>
 #include <herald/store/crypto.h>
 #include <herald/webhooks/ingest.h>
+
+#include "lifecycle_metrics.h"
 
 namespace herald::campaign {
 namespace {
@@ -103,6 +106,92 @@ Service::Service(store::Store& store, queue::Queue& queue, const store::SecretBo
       config_(std::move(config)),
       ids_(clock) {}
 
+Service::~Service() = default;
+
+void Service::UseMetrics(metrics::Registry& registry) {
+  lifecycle_ = std::make_unique<internal::LifecycleMetrics>(registry);
+}
+
+std::string Caller::Actor() const {
+  if (admin) return "platform-admin";
+  return StrCat("tenants/", tenant, "/apiKeys/", key);
+}
+
+void Service::UseAuditTrail(store::AuditTrail& trail) { audit_ = &trail; }
+
+asio::awaitable<void> Service::Audit(const Caller& caller, std::string_view action,
+                                     std::string_view tenant, std::string_view resource,
+                                     std::string_view detail) {
+  if (audit_ == nullptr) co_return;
+  store::AuditEvent event{.actor = caller.Actor(),
+                          .action = std::string(action),
+                          .tenant = std::string(tenant),
+                          .resource = std::string(resource),
+                          .detail = std::string(detail)};
+  const absl::Status written = co_await audit_->Append(event);
+  if (!written.ok()) {
+    log::Error("audit trail: an operation could not be recorded", {{"action", event.action},
+                                                                   {"resource", event.resource},
+                                                                   {"actor", event.actor},
+                                                                   {"error", written.ToString()}});
+  }
+}
+
+Service::Op<store::AuditPage> Service::ListAuditEvents(store::AuditQuery query) {
+  if (audit_ == nullptr)
+    co_return absl::FailedPreconditionError("this server keeps no audit trail");
+  co_return co_await audit_->List(std::move(query));
+}
+
+Service::Op<Service::Rotation> Service::RotateEncryptionKey() {
+  Rotation rotation{.key_id = box_.key_id()};
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Tenant> tenants, co_await ListTenants());
+  for (const store::Tenant& tenant : tenants) {
+    HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Team> teams, co_await ListTeams(tenant.id));
+    for (const store::Team& team : teams) {
+      ++rotation.teams;
+      const auto current = [&](const std::string& sealed) {
+        return sealed.empty() || box_.SealedUnderCurrentKey(sealed);
+      };
+      if (current(team.sealed_api_key) && current(team.sealed_webhook_secret) &&
+          current(team.sealed_previous_webhook_secret)) {
+        continue;
+      }
+      // Compare-and-set: a team changed meanwhile (a new key set through the API) is read again
+      // and only what is still under an old key is sealed again.
+      int resealed = 0;
+      std::string unreadable;
+      auto updated = co_await store_.Update<store::Team>(tenant.id, team.id, [&](store::Team& t) {
+        resealed = 0;
+        unreadable.clear();
+        for (std::string* sealed :
+             {&t.sealed_api_key, &t.sealed_webhook_secret, &t.sealed_previous_webhook_secret}) {
+          if (current(*sealed)) continue;
+          absl::StatusOr<std::string> plain = box_.Open(*sealed);
+          if (!plain.ok()) {
+            unreadable = std::string(plain.status().message());
+            continue;
+          }
+          *sealed = box_.Seal(*plain);
+          ++resealed;
+        }
+        return absl::OkStatus();
+      });
+      if (!updated.ok() && !absl::IsNotFound(updated.status())) co_return updated.status();
+      if (updated.ok()) rotation.resealed += resealed;
+      if (updated.ok() && !unreadable.empty()) {
+        rotation.unreadable.push_back(
+            StrCat("tenants/", tenant.id, "/teams/", team.id, ": ", unreadable));
+      }
+    }
+  }
+  co_return rotation;
+}
+
+void Service::Count(const CampaignView& view) {
+  if (lifecycle_ != nullptr) lifecycle_->CampaignEntered(view.campaign.tenant, view.state);
+}
+
 Service::Op<Caller> Service::Authenticate(std::string_view bearer) {
   if (bearer.empty()) {
     co_return absl::UnauthenticatedError(
@@ -118,7 +207,7 @@ Service::Op<Caller> Service::Authenticate(std::string_view bearer) {
   if (!key || key->revoke_time_ms != 0) {
     co_return absl::UnauthenticatedError("invalid or revoked API key");
   }
-  co_return Caller{.tenant = key->tenant};
+  co_return Caller{.tenant = key->tenant, .key = key->id};
 }
 
 // ---- tenants and keys
@@ -710,6 +799,7 @@ Service::Op<CampaignView> Service::View(Campaign campaign) {
         auto teams, co_await store_.GetMany<store::Team>(view.campaign.tenant, team_ids));
     AddPausedTeams(view, teams);
   }
+  Count(view);
   co_return view;
 }
 
@@ -764,6 +854,7 @@ Service::Op<CampaignView> Service::CreateCampaign(Campaign campaign, std::string
     HERALD_CO_ASSIGN_OR_RETURN(auto teams, store::Store::DecodeMany<store::Team>(created.reads[0]));
     AddPausedTeams(view, teams);
   }
+  Count(view);
   co_return view;
 }
 
@@ -878,7 +969,9 @@ Service::Op<CampaignView> Service::LaunchCampaign(std::string tenant, std::strin
   HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts,
                              co_await CheckReferences(stored));
   HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(stored, accounts));
-  co_return co_await View(std::move(stored));
+  HERALD_CO_ASSIGN_OR_RETURN(CampaignView view, co_await View(std::move(stored)));
+  Count(view);
+  co_return view;
 }
 
 Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::string id) {
@@ -901,8 +994,10 @@ Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::strin
   HERALD_CO_ASSIGN_OR_RETURN(auto deliveries, co_await store_.ListDeliveries(tenant, id));
   std::vector<queue::JobSpec> unsends;
   for (const Delivery& d : deliveries) {
+    DeliveryState before = d.state;
     HERALD_CO_ASSIGN_OR_RETURN(
         Delivery after, co_await store_.UpdateDelivery(tenant, id, d.account, [&](Delivery& x) {
+          before = x.state;
           if (x.state == DeliveryState::kCancelled || x.state == DeliveryState::kFailed) {
             return absl::OkStatus();
           }
@@ -916,6 +1011,7 @@ Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::strin
           x.update_time_ms = absl::ToUnixMillis(now);
           return absl::OkStatus();
         }));
+    if (lifecycle_ != nullptr) lifecycle_->DeliveryUpdated(before, after.state);
     if (after.cancel_outcome == kUnsendPending) {
       HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, d.account));
       unsends.push_back(UnsendStep(stored, account));
@@ -949,6 +1045,7 @@ Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::strin
     }
   }
   HERALD_CO_ASSIGN_OR_RETURN(result.campaign, co_await View(std::move(stored)));
+  Count(result.campaign);
   co_return result;
 }
 
@@ -969,7 +1066,9 @@ Service::Op<CampaignView> Service::PauseCampaign(std::string tenant, std::string
         c.update_time_ms = absl::ToUnixMillis(clock_.Now());
         return absl::OkStatus();
       }));
-  co_return co_await View(std::move(stored));
+  HERALD_CO_ASSIGN_OR_RETURN(CampaignView view, co_await View(std::move(stored)));
+  Count(view);
+  co_return view;
 }
 
 Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::string id) {
@@ -1000,7 +1099,9 @@ Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::strin
     accounts.push_back(std::move(a));
   }
   HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(stored, accounts));
-  co_return co_await View(std::move(stored));
+  HERALD_CO_ASSIGN_OR_RETURN(CampaignView view, co_await View(std::move(stored)));
+  Count(view);
+  co_return view;
 }
 
 Service::Op<std::shared_ptr<upstream::Api>> Service::ApiFor(const store::Account& account) {

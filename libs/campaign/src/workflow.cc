@@ -16,6 +16,8 @@
 #include <herald/store/store.h>
 #include <herald/upstream/error.h>
 
+#include "lifecycle_metrics.h"
+
 namespace herald::campaign {
 namespace {
 
@@ -125,6 +127,8 @@ class TeamClients final : public UpstreamClients {
     }
     upstream::ClientConfig config = base_;
     config.api_key = *std::move(api_key);
+    config.tenant = team.tenant;
+    config.team = team.id;
     HERALD_ASSIGN_OR_RETURN(std::unique_ptr<upstream::Client> client,
                             upstream::Client::Create(executor_, std::move(config), registry_));
     std::shared_ptr<upstream::Api> shared = std::move(client);
@@ -327,9 +331,21 @@ std::string TeamOfJob(std::string_view queue_team, std::string_view tenant) {
 asio::awaitable<absl::StatusOr<Delivery>> DeliveryWorkflow::UpdateDelivery(
     Context& ctx, std::function<absl::Status(Delivery&)> mutate) {
   const StepPayload& s = ctx.step;
+  // The state the applied update started from: the mutation runs again on a newer delivery
+  // when another writer changed it first.
+  DeliveryState before = ctx.delivery.state;
+  // A named local: GCC 12 destroys a temporary with a non-trivial capture inside a co_await
+  // expression twice.
+  std::function<absl::Status(Delivery&)> observed = [&before, &mutate](Delivery& d) {
+    before = d.state;
+    return mutate(d);
+  };
   absl::StatusOr<Delivery> updated = co_await store_.UpdateDelivery(
-      s.tenant, s.campaign, s.account, ctx.delivery, std::move(mutate));
-  if (updated.ok()) ctx.delivery = *updated;
+      s.tenant, s.campaign, s.account, ctx.delivery, std::move(observed));
+  if (updated.ok()) {
+    if (lifecycle_ != nullptr) lifecycle_->DeliveryUpdated(before, updated->state);
+    ctx.delivery = *updated;
+  }
   co_return updated;
 }
 
@@ -347,6 +363,12 @@ void DeliveryWorkflow::UseEvents(webhooks::MessageAnalytics* events, metrics::Re
                        .Register(*registry)
                        .Add({});
   }
+}
+
+DeliveryWorkflow::~DeliveryWorkflow() = default;
+
+void DeliveryWorkflow::UseMetrics(metrics::Registry& registry) {
+  lifecycle_ = std::make_unique<internal::LifecycleMetrics>(registry);
 }
 
 void DeliveryWorkflow::Register(queue::Worker& worker) {
@@ -443,11 +465,14 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
       const absl::Time now = clock_.Now();
       const absl::Time due = absl::FromUnixMillis(ctx.campaign.send_time_ms);
       const bool missed = now - due > absl::Milliseconds(ctx.campaign.grace_period_ms);
+      bool moved = false;  // by this job
       auto r =
           co_await store_.Update<store::Campaign>(s.tenant, s.campaign, [&](store::Campaign& c) {
+            moved = false;
             if (c.phase != CampaignPhase::kScheduled || c.generation != s.generation) {
               return absl::OkStatus();
             }
+            moved = true;
             c.update_time_ms = ToMillis(now);
             if (missed) {
               c.phase = CampaignPhase::kMissed;
@@ -464,6 +489,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
           });
       if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
       ctx.campaign = *std::move(r);
+      if (moved && lifecycle_ != nullptr) {
+        lifecycle_->CampaignEntered(s.tenant,
+                                    missed ? CampaignState::kMissed : CampaignState::kDispatching);
+      }
       if (ctx.campaign.phase != CampaignPhase::kDispatched) co_return JobResult::Ok();
       break;
     }

@@ -52,7 +52,7 @@ class Client::Impl {
   Impl(ClientConfig config, internal::RequestFactory requests, std::unique_ptr<HttpClient> http,
        metrics::Registry* registry)
       : config_(std::move(config)), requests_(std::move(requests)), http_(std::move(http)) {
-    if (registry != nullptr) metrics_.emplace(*registry);
+    if (registry != nullptr) metrics_.emplace(*registry, config_.tenant, config_.team);
   }
 
   const internal::RequestFactory& requests() const { return requests_; }

@@ -67,18 +67,39 @@ size_t ClientMetrics::OutcomeIndex(std::string_view outcome) {
   return 0;
 }
 
-ClientMetrics::ClientMetrics(metrics::Registry& registry)
-    : rate_limit_remaining_(
-          metrics::BuildGauge()
-              .Name("herald_upstream_rate_limit_remaining")
-              .Help("Requests left in the upstream's current minute, as last reported.")
-              .Register(registry)
-              .Add({})),
+ClientMetrics::ClientMetrics(metrics::Registry& registry, const std::string& tenant,
+                             const std::string& team)
+    : responses_(metrics::BuildCounter()
+                     .Name("herald_upstream_responses_total")
+                     .Help("Upstream HTTP responses, by endpoint and status code.")
+                     .LabelNames({"endpoint", "code"})
+                     .Register(registry)),
+      retry_after_(metrics::BuildHistogram()
+                       .Name("herald_upstream_retry_after_seconds")
+                       .Help("Retry-After of the upstream's 429 and 5xx responses that had one.")
+                       .Buckets({1, 2, 5, 10, 15, 30, 60, 120, 300, 600})
+                       .Register(registry)
+                       .Add({})),
+      rate_limit_limit_(metrics::BuildGauge()
+                            .Name("herald_upstream_rate_limit_limit")
+                            .Help("Requests the upstream allows per minute for the team's key, "
+                                  "as last reported (X-Rate-Limit-Limit-Minute).")
+                            .LabelNames({"tenant", "team"})
+                            .Register(registry)
+                            .Add({{"tenant", tenant}, {"team", team}})),
+      rate_limit_remaining_(metrics::BuildGauge()
+                                .Name("herald_upstream_rate_limit_remaining")
+                                .Help("Requests left in the upstream's current minute for the "
+                                      "team's key, as last reported.")
+                                .LabelNames({"tenant", "team"})
+                                .Register(registry)
+                                .Add({{"tenant", tenant}, {"team", team}})),
       credits_balance_(metrics::BuildGauge()
                            .Name("herald_upstream_credits_balance")
                            .Help("The upstream team's credit balance, as last reported.")
+                           .LabelNames({"tenant", "team"})
                            .Register(registry)
-                           .Add({})) {
+                           .Add({{"tenant", tenant}, {"team", team}})) {
   auto& requests = metrics::BuildCounter()
                        .Name("herald_upstream_requests_total")
                        .Help("Upstream API calls, by endpoint and outcome.")
@@ -92,7 +113,8 @@ ClientMetrics::ClientMetrics(metrics::Registry& registry)
                        .Buckets(metrics::ExponentialBuckets(0.005, 2, 14))
                        .Register(registry);
   for (size_t e = 0; e < kEndpointCount; ++e) {
-    const std::string name(EndpointName(static_cast<Endpoint>(e)));
+    endpoints_[e].name = EndpointName(static_cast<Endpoint>(e));
+    const std::string name(endpoints_[e].name);
     endpoints_[e].duration = &duration.Add({{"endpoint", name}});
     for (size_t o = 0; o < kOutcomes.size(); ++o) {
       endpoints_[e].requests[o] =
@@ -106,6 +128,16 @@ void ClientMetrics::Record(Endpoint endpoint, const absl::Status& status, absl::
   PerEndpoint& e = endpoints_[static_cast<size_t>(endpoint)];
   e.requests[OutcomeIndex(OutcomeName(status))]->Increment();
   e.duration->Observe(absl::ToDoubleSeconds(elapsed));
+  if (info.http_status != 0) {
+    responses_.Add({{"endpoint", std::string(e.name)}, {"code", std::to_string(info.http_status)}})
+        .Increment();
+  }
+  if (info.retry_after.has_value() && (info.http_status == 429 || info.http_status >= 500)) {
+    retry_after_.Observe(absl::ToDoubleSeconds(*info.retry_after));
+  }
+  if (info.rate_limit_minute.has_value()) {
+    rate_limit_limit_.Set(static_cast<double>(*info.rate_limit_minute));
+  }
   if (std::optional<int64_t> remaining = info.RemainingPerMinute()) {
     rate_limit_remaining_.Set(static_cast<double>(*remaining));
   }

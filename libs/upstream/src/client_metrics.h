@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include <absl/status/status.h>
@@ -43,7 +44,9 @@ std::string_view OutcomeName(const absl::Status& status);
 
 class ClientMetrics {
  public:
-  explicit ClientMetrics(metrics::Registry& registry);
+  // `tenant` and `team` label the gauges of what the upstream reports per key (its rate limit,
+  // the team's credits); empty for a client of no team.
+  ClientMetrics(metrics::Registry& registry, const std::string& tenant, const std::string& team);
 
   void Record(Endpoint endpoint, const absl::Status& status, absl::Duration elapsed,
               const ResponseInfo& info);
@@ -53,10 +56,14 @@ class ClientMetrics {
   static size_t OutcomeIndex(std::string_view outcome);
 
   struct PerEndpoint {
+    std::string_view name;
     metrics::Histogram* duration = nullptr;
     std::array<metrics::Counter*, kOutcomeCount> requests{};
   };
   std::array<PerEndpoint, kEndpointCount> endpoints_;
+  metrics::Family<metrics::Counter>& responses_;  // by endpoint and HTTP status, made on use
+  metrics::Histogram& retry_after_;
+  metrics::Gauge& rate_limit_limit_;
   metrics::Gauge& rate_limit_remaining_;
   metrics::Gauge& credits_balance_;
 };

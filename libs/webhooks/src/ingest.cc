@@ -71,7 +71,18 @@ bool IsLowerHex(std::string_view s) {
 }  // namespace
 
 struct Ingest::Metrics {
-  explicit Metrics(metrics::Registry& registry) {
+  explicit Metrics(metrics::Registry& registry)
+      : gross(metrics::BuildCounter()
+                  .Name("herald_revenue_gross_cents_total")
+                  .Help("Money fans paid, in cents, from the transactions.new events recorded.")
+                  .LabelNames({"tenant"})
+                  .Register(registry)),
+        net(metrics::BuildCounter()
+                .Name("herald_revenue_net_cents_total")
+                .Help("What the creators received after the platform's fee, in cents, from the "
+                      "transactions.new events recorded.")
+                .LabelNames({"tenant"})
+                .Register(registry)) {
     auto& events = metrics::BuildCounter()
                        .Name("herald_webhook_events_total")
                        .Help("Webhook deliveries received, by event type and result.")
@@ -93,8 +104,18 @@ struct Ingest::Metrics {
       durations[r] = &latency.Add({{"result", std::string(kResults[r])}});
     }
   }
+
+  // A recorded transaction's money, counted once: a duplicate is not recorded.
+  void CountRevenue(const std::string& tenant, const upstream::WebhookEvent& event) {
+    if (event.type != WebhookEventType::kTransaction) return;
+    gross.Add({{"tenant", tenant}}).Increment(static_cast<double>(event.amount_cents));
+    net.Add({{"tenant", tenant}}).Increment(static_cast<double>(event.net_cents));
+  }
+
   std::array<std::array<metrics::Counter*, kResults.size()>, kEventLabels.size()> counters{};
   std::array<metrics::Histogram*, kResults.size()> durations{};
+  metrics::Family<metrics::Counter>& gross;
+  metrics::Family<metrics::Counter>& net;
 };
 
 std::string EndpointId(std::string_view tenant, std::string_view team) {
@@ -223,6 +244,9 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
     co_return finish(kUnavailable, 503, "temporarily unavailable; retry");
   }
   outage_->Succeeded();
+  if (metrics_ && *outcome != RecordOutcome::kDuplicate) {
+    metrics_->CountRevenue(endpoint->tenant, *event);
+  }
   switch (*outcome) {
     case RecordOutcome::kDuplicate:
       co_return finish(kDuplicate, 200, "duplicate");

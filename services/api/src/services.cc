@@ -13,6 +13,7 @@
 #include <herald/campaign/workflow.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
+#include <herald/store/audit.h>
 #include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/analytics.grpc.pb.h>
 #include <herald/v1/audience.grpc.pb.h>
@@ -67,7 +68,7 @@ class TenantServiceImpl final : public v1::TenantService::CallbackService {
   ServerUnaryReactor* CreateTenant(CallbackServerContext* ctx, const v1::CreateTenantRequest* req,
                                    v1::Tenant* resp) override {
     return bridge_.Unary(
-        ctx, "CreateTenant", resp, Access::kAdmin, [this, req](const Caller&) -> Op<v1::Tenant> {
+        ctx, "CreateTenant", resp, Access::kAdmin, [this, req](const Caller& c) -> Op<v1::Tenant> {
           HERALD_CO_RETURN_IF_ERROR(ValidateSlug("tenant_id", req->tenant_id()));
           HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
           HERALD_CO_RETURN_IF_ERROR(
@@ -76,6 +77,10 @@ class TenantServiceImpl final : public v1::TenantService::CallbackService {
                                .display_name = req->tenant().display_name()};
           HERALD_CO_ASSIGN_OR_RETURN(
               auto created, co_await service_.CreateTenant(std::move(tenant), req->request_id()));
+          if (!created.replayed) {
+            const std::string resource = StrCat("tenants/", created.value.id);
+            co_await service_.Audit(c, "tenant.create", created.value.id, resource);
+          }
           co_return ToProto(created.value);
         });
   }
@@ -111,7 +116,7 @@ class TenantServiceImpl final : public v1::TenantService::CallbackService {
                                    v1::CreateApiKeyResponse* resp) override {
     return bridge_.Unary(
         ctx, "CreateApiKey", resp, Access::kAdmin,
-        [this, req](const Caller&) -> Op<v1::CreateApiKeyResponse> {
+        [this, req](const Caller& c) -> Op<v1::CreateApiKeyResponse> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string tenant, ParseTenantName("parent", req->parent()));
           HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
           HERALD_CO_RETURN_IF_ERROR(
@@ -119,6 +124,10 @@ class TenantServiceImpl final : public v1::TenantService::CallbackService {
           HERALD_CO_ASSIGN_OR_RETURN(
               auto key, co_await service_.CreateApiKey(tenant, req->api_key().display_name(),
                                                        req->request_id()));
+          if (!key.second.empty()) {  // not a replay: a new key with its secret
+            const std::string resource = StrCat("tenants/", tenant, "/apiKeys/", key.first.id);
+            co_await service_.Audit(c, "api_key.create", tenant, resource, key.first.display_name);
+          }
           v1::CreateApiKeyResponse out;
           *out.mutable_api_key() = ToProto(key.first);
           out.set_secret(key.second);
@@ -142,11 +151,67 @@ class TenantServiceImpl final : public v1::TenantService::CallbackService {
   ServerUnaryReactor* RevokeApiKey(CallbackServerContext* ctx, const v1::RevokeApiKeyRequest* req,
                                    v1::ApiKey* resp) override {
     return bridge_.Unary(
-        ctx, "RevokeApiKey", resp, Access::kAdmin, [this, req](const Caller&) -> Op<v1::ApiKey> {
+        ctx, "RevokeApiKey", resp, Access::kAdmin, [this, req](const Caller& c) -> Op<v1::ApiKey> {
           HERALD_CO_ASSIGN_OR_RETURN(ChildName n, ParseChildName("name", req->name(), "apiKeys"));
           HERALD_CO_ASSIGN_OR_RETURN(auto k, co_await service_.RevokeApiKey(n.tenant, n.id));
+          const std::string resource = req->name();
+          co_await service_.Audit(c, "api_key.revoke", n.tenant, resource);
           co_return ToProto(k);
         });
+  }
+
+  ServerUnaryReactor* ListAuditEvents(CallbackServerContext* ctx,
+                                      const v1::ListAuditEventsRequest* req,
+                                      v1::ListAuditEventsResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "ListAuditEvents", resp, Access::kAdmin,
+        [this, req](const Caller&) -> Op<v1::ListAuditEventsResponse> {
+          store::AuditQuery query;
+          if (!req->parent().empty()) {
+            HERALD_CO_ASSIGN_OR_RETURN(query.tenant, ParseTenantName("parent", req->parent()));
+          }
+          if (req->page_size() < 0 || req->page_size() > 1000) {
+            co_return absl::InvalidArgumentError("page_size: must be 0-1000");
+          }
+          query.page_size = req->page_size() == 0 ? 100 : req->page_size();
+          query.page_token = req->page_token();
+          HERALD_CO_ASSIGN_OR_RETURN(store::AuditPage page,
+                                     co_await service_.ListAuditEvents(std::move(query)));
+          v1::ListAuditEventsResponse out;
+          for (const store::AuditEvent& e : page.events) {
+            v1::AuditEvent* p = out.add_events();
+            p->set_id(e.id);
+            SetTime(e.time_ms, p->mutable_time());
+            p->set_actor(e.actor);
+            p->set_action(e.action);
+            p->set_resource(e.resource);
+            p->set_detail(e.detail);
+          }
+          out.set_next_page_token(page.next_page_token);
+          co_return out;
+        });
+  }
+
+  ServerUnaryReactor* RotateEncryptionKey(CallbackServerContext* ctx,
+                                          const v1::RotateEncryptionKeyRequest*,
+                                          v1::RotateEncryptionKeyResponse* resp) override {
+    return bridge_.Unary(ctx, "RotateEncryptionKey", resp, Access::kAdmin,
+                         [this](const Caller& c) -> Op<v1::RotateEncryptionKeyResponse> {
+                           HERALD_CO_ASSIGN_OR_RETURN(campaign::Service::Rotation rotation,
+                                                      co_await service_.RotateEncryptionKey());
+                           const std::string detail =
+                               StrCat(rotation.resealed, " secrets resealed over ", rotation.teams,
+                                      " teams, ", rotation.unreadable.size(), " teams unreadable");
+                           co_await service_.Audit(c, "encryption_key.rotate", "", rotation.key_id,
+                                                   detail);
+                           v1::RotateEncryptionKeyResponse out;
+                           out.set_key_id(rotation.key_id);
+                           out.set_teams_checked(rotation.teams);
+                           out.set_secrets_resealed(rotation.resealed);
+                           for (std::string& u : rotation.unreadable)
+                             out.add_unreadable(std::move(u));
+                           co_return out;
+                         });
   }
 
  private:
@@ -178,6 +243,10 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
               auto created,
               co_await service_.CreateTeam(std::move(team), req->team().upstream_api_key(),
                                            req->request_id()));
+          if (!created.replayed) {
+            const std::string resource = StrCat("tenants/", c.tenant, "/teams/", created.value.id);
+            co_await service_.Audit(c, "team.create", c.tenant, resource, "upstream API key set");
+          }
           co_return ToProto(created.value);
         });
   }
@@ -230,6 +299,11 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
           if (new_key) api_key = req->team().upstream_api_key();
           HERALD_CO_ASSIGN_OR_RETURN(
               auto t, co_await service_.UpdateTeam(std::move(update), std::move(api_key), fields));
+          if (new_key) {
+            const std::string resource = StrCat("tenants/", c.tenant, "/teams/", id);
+            co_await service_.Audit(c, "team.update_key", c.tenant, resource,
+                                    "upstream API key replaced");
+          }
           co_return ToProto(t);
         });
   }
@@ -241,6 +315,8 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
         [this, req](const Caller& c) -> Op<v1::DeleteTeamResponse> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", req->name(), "teams"));
           HERALD_CO_RETURN_IF_ERROR((co_await service_.DeleteTeam(c.tenant, id)).status());
+          const std::string resource = StrCat("tenants/", c.tenant, "/teams/", id);
+          co_await service_.Audit(c, "team.delete", c.tenant, resource);
           co_return v1::DeleteTeamResponse();
         });
   }
@@ -263,6 +339,9 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
         [this, req](const Caller& c) -> Op<v1::Team> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", req->name(), "teams"));
           HERALD_CO_ASSIGN_OR_RETURN(auto t, co_await service_.RegisterTeamWebhook(c.tenant, id));
+          const std::string resource = StrCat("tenants/", c.tenant, "/teams/", id);
+          co_await service_.Audit(c, "team.webhook_register", c.tenant, resource,
+                                  "webhook signing secret rotated");
           co_return ToProto(t);
         });
   }
@@ -738,18 +817,20 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
   ServerUnaryReactor* CancelCampaign(CallbackServerContext* ctx,
                                      const v1::CancelCampaignRequest* req,
                                      v1::CancelCampaignResponse* resp) override {
-    return bridge_.Unary(ctx, "CancelCampaign", resp, Access::kTenant,
-                         [this, req](const Caller& c) -> Op<v1::CancelCampaignResponse> {
-                           HERALD_CO_ASSIGN_OR_RETURN(
-                               std::string id, OwnId(c.tenant, "name", req->name(), "campaigns"));
-                           HERALD_CO_ASSIGN_OR_RETURN(
-                               auto result, co_await service_.CancelCampaign(c.tenant, id));
-                           v1::CancelCampaignResponse out;
-                           *out.mutable_campaign() = ToProto(result.campaign);
-                           for (const auto& d : result.not_undone)
-                             *out.add_not_undone() = ToProto(c.tenant, id, d);
-                           co_return out;
-                         });
+    return bridge_.Unary(
+        ctx, "CancelCampaign", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::CancelCampaignResponse> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id,
+                                     OwnId(c.tenant, "name", req->name(), "campaigns"));
+          HERALD_CO_ASSIGN_OR_RETURN(auto result, co_await service_.CancelCampaign(c.tenant, id));
+          const std::string resource = req->name();
+          const std::string detail = StrCat(result.not_undone.size(), " deliveries not undone");
+          co_await service_.Audit(c, "campaign.cancel", c.tenant, resource, detail);
+          v1::CancelCampaignResponse out;
+          *out.mutable_campaign() = ToProto(result.campaign);
+          for (const auto& d : result.not_undone) *out.add_not_undone() = ToProto(c.tenant, id, d);
+          co_return out;
+        });
   }
 
   ServerUnaryReactor* ListDeliveries(CallbackServerContext* ctx,

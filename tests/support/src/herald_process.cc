@@ -53,6 +53,17 @@ absl::Status HeraldProcess::Restart() {
   return wait_ready_ ? WaitReady() : absl::OkStatus();
 }
 
+absl::Status HeraldProcess::Restart(const std::map<std::string, std::string>& env_changes) {
+  for (const auto& [name, value] : env_changes) {
+    if (value.empty()) {
+      env_.erase(name);
+    } else {
+      env_[name] = value;
+    }
+  }
+  return Restart();
+}
+
 absl::Status HeraldProcess::WaitReady() {
   const bool ready = WaitFor(
       [&] {

@@ -438,4 +438,14 @@ std::map<std::string, std::string> ExpositionFamilies(std::string_view expositio
   return out;
 }
 
+std::optional<double> SeriesValue(std::string_view exposition, std::string_view series) {
+  std::istringstream lines{std::string(exposition)};
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > series.size() && line.starts_with(series) && line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace herald::testing

@@ -145,6 +145,8 @@ TEST(HelpTest, RequiredCommandsExist) {
        std::vector<std::pair<std::string, std::string>>{{"tenants", "create"},
                                                         {"keys", "create"},
                                                         {"keys", "revoke"},
+                                                        {"audit", "list"},
+                                                        {"admin", "rotate-encryption-key"},
                                                         {"teams", "resume"},
                                                         {"teams", "register-webhook"},
                                                         {"accounts", "sync"},

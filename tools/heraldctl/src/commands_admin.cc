@@ -1,5 +1,8 @@
-// tenants and keys: TenantService, with the platform-admin key.
+// tenants, keys and the audit trail: TenantService, with the platform-admin key.
+#include <algorithm>
+
 #include <herald/common/strings.h>
+#include <herald/heraldctl/values.h>
 #include <herald/v1/tenant.grpc.pb.h>
 
 #include "session.h"
@@ -80,6 +83,56 @@ int KeysRevoke(Session& s, const ParsedCommand& c) {
   return status.ok() ? s.Print(response) : s.Fail(status);
 }
 
+int AuditList(Session& s, const ParsedCommand& c) {
+  v1::ListAuditEventsRequest request;
+  if (!c.args.empty()) {
+    HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Tenant(c.args[0]));
+  }
+  int32_t limit = 50;
+  if (c.Has("limit")) {
+    HCTL_ASSIGN_OR_USAGE(limit, s, ParseCount("limit", c.Get("limit")));
+    if (limit == 0) return s.Usage(absl::InvalidArgumentError("--limit: must be at least 1"));
+  }
+  request.set_page_size(std::min(limit, 1000));
+  auto stub = Stub(s);
+  v1::ListAuditEventsResponse all;
+  bool more = false;
+  const int code = FetchPages(
+      s, request,
+      [&](grpc::ClientContext* context, const auto& r, auto* response) {
+        return stub->ListAuditEvents(context, r, response);
+      },
+      [&](const v1::ListAuditEventsResponse& so_far) { return so_far.events_size() >= limit; },
+      &all, &more);
+  if (code != kExitOk) return code;
+  if (all.events_size() > limit) {
+    all.mutable_events()->DeleteSubrange(limit, all.events_size() - limit);
+    more = true;
+  }
+  s.PrintList(all, ToTable(all));
+  if (more) {
+    s.err() << "heraldctl: showing the newest " << limit
+            << " entries; there are more (raise --limit)\n";
+  }
+  return kExitOk;
+}
+
+int AdminRotateEncryptionKey(Session& s, const ParsedCommand&) {
+  v1::RotateEncryptionKeyResponse response;
+  auto context = s.Context();
+  const grpc::Status status =
+      Stub(s)->RotateEncryptionKey(context.get(), v1::RotateEncryptionKeyRequest(), &response);
+  if (!status.ok()) return s.Fail(status);
+  s.Print(response);
+  if (response.unreadable_size() > 0) {
+    s.err() << "heraldctl: " << response.unreadable_size()
+            << " teams have secrets sealed under a key the server does not have; give it in "
+               "--previous_encryption_keys and run again before removing any old key\n";
+    return kExitRejected;
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddAdminCommands(std::vector<CommandSpec>& commands) {
@@ -126,6 +179,29 @@ void AddAdminCommands(std::vector<CommandSpec>& commands) {
                       "",
                       {},
                       KeysRevoke});
+  commands.push_back({"audit",
+                      "list",
+                      "[TENANT]",
+                      0,
+                      1,
+                      "List the audit trail, newest first (platform-admin key)",
+                      "Tenants and keys created or revoked, teams created or deleted, team keys\n"
+                      "replaced, webhook secrets rotated, campaigns cancelled: who, what, when.\n"
+                      "With TENANT, only that tenant's entries.",
+                      {{"limit", "N", "at most N entries (default 50)"}},
+                      AuditList});
+  commands.push_back(
+      {"admin",
+       "rotate-encryption-key",
+       "",
+       0,
+       0,
+       "Re-seal every stored secret under the server's current encryption key",
+       "Run once every Herald process has the new key (--encryption_key) and the old one\n"
+       "(--previous_encryption_keys); remove the old key once this reports nothing unreadable.\n"
+       "Exits 6 when some secrets need a key the server does not have. Platform-admin key.",
+       {},
+       AdminRotateEncryptionKey});
 }
 
 }  // namespace herald::heraldctl

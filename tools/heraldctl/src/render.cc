@@ -338,6 +338,14 @@ Table ToTable(const v1::ListApiKeysResponse& response) {
   return t;
 }
 
+Table ToTable(const v1::ListAuditEventsResponse& response) {
+  Table t{{"TIME", "ACTOR", "ACTION", "RESOURCE", "DETAIL"}, {}};
+  for (const auto& e : response.events()) {
+    t.rows.push_back({FormatTime(e.time()), e.actor(), e.action(), e.resource(), e.detail()});
+  }
+  return t;
+}
+
 Table ToTable(const v1::ListTeamsResponse& response) {
   Table t{{"ID", "DISPLAY NAME", "RATE/MIN", "KEY", "STATUS", "WEBHOOK"}, {}};
   for (const auto& team : response.teams()) {

@@ -165,6 +165,12 @@ ApiResponse Control::Handle(const ApiRequest& req) {
   const absl::Time now = state_.clock().Now();
 
   if (path_is({"_sim", "health"})) return Ok();
+  if (path_is({"metrics"}) && m == "GET") {
+    ApiResponse r;
+    r.headers.emplace_back("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    r.body = RenderMetrics(state_, &emitter_);
+    return r;
+  }
   if (path_is({"_sim", "teams"}) && m == "GET") {
     auto it = params.find("accounts");
     const bool with_accounts = it == params.end() || it->second != "false";

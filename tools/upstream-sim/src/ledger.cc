@@ -237,3 +237,115 @@ std::string RenderStats(SimState& state, const WebhookEmitter* emitter, absl::Ti
 }
 
 }  // namespace herald::upstream_sim
+
+namespace herald::upstream_sim {
+namespace {
+
+// Prometheus text exposition, written family by family.
+class Exposition {
+ public:
+  Exposition& Family(std::string_view name, std::string_view type, std::string_view help) {
+    StrAppend(&out_, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+    return *this;
+  }
+  Exposition& Sample(std::string_view name, int64_t value) {
+    StrAppend(&out_, name, " ", value, "\n");
+    return *this;
+  }
+  Exposition& Sample(std::string_view name, std::string_view label, std::string_view label_value,
+                     int64_t value) {
+    StrAppend(&out_, name, "{", label, "=\"");
+    for (const char c : label_value) {
+      if (c == '\\' || c == '"') out_.push_back('\\');
+      if (c == '\n') {
+        out_ += "\\n";
+      } else {
+        out_.push_back(c);
+      }
+    }
+    StrAppend(&out_, "\"} ", value, "\n");
+    return *this;
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+}  // namespace
+
+std::string RenderMetrics(SimState& state, const WebhookEmitter* emitter) {
+  const std::shared_ptr<World> world = state.world();
+  const RequestCounters& r = state.counters();
+  const DeliveryCounters& d = state.engine().counters();
+  Exposition e;
+  constexpr std::string_view kRequests = "upstream_sim_requests_total";
+  e.Family(kRequests, "counter", "API requests answered, by HTTP status (2xx together).")
+      .Sample(kRequests, "code", "2xx", r.status_2xx.load())
+      .Sample(kRequests, "code", "400", r.status_400.load())
+      .Sample(kRequests, "code", "401", r.status_401.load())
+      .Sample(kRequests, "code", "402", r.status_402.load())
+      .Sample(kRequests, "code", "404", r.status_404.load())
+      .Sample(kRequests, "code", "422", r.status_422.load())
+      .Sample(kRequests, "code", "429", r.status_429.load())
+      .Sample(kRequests, "code", "other", r.status_other.load());
+  constexpr std::string_view kFaults = "upstream_sim_faults_total";
+  e.Family(kFaults, "counter", "Faults injected by the fault rules, by kind.")
+      .Sample(kFaults, "kind", "error", r.fault_errors.load())
+      .Sample(kFaults, "kind", "reset", r.fault_resets.load())
+      .Sample(kFaults, "kind", "lost_response", r.fault_lost_responses.load())
+      .Sample(kFaults, "kind", "delay", r.fault_delayed.load());
+  e.Family("upstream_sim_mass_messages_created_total", "counter", "Mass messages created.")
+      .Sample("upstream_sim_mass_messages_created_total", r.mass_messages_created.load());
+  e.Family("upstream_sim_recipients_delivered_total", "counter",
+           "Mass-message copies delivered to fans.")
+      .Sample("upstream_sim_recipients_delivered_total", d.recipients_delivered.load());
+  e.Family("upstream_sim_purchases_total", "counter", "Priced messages fans bought.")
+      .Sample("upstream_sim_purchases_total", d.purchases.load());
+  e.Family("upstream_sim_revenue_cents_total", "counter", "What fans paid, in cents.")
+      .Sample("upstream_sim_revenue_cents_total", d.revenue_cents.load());
+  if (emitter != nullptr) {
+    constexpr std::string_view kEvents = "upstream_sim_webhook_events_total";
+    constexpr std::string_view kAttempts = "upstream_sim_webhook_attempts_total";
+    e.Family(kEvents, "counter", "Webhook events emitted, by event type.");
+    const auto& totals = emitter->totals();
+    int64_t successes = 0;
+    int64_t failures = 0;
+    int64_t dropped = 0;
+    for (int i = 0; i < kEventTypeCount; ++i) {
+      const DeliveryTotals& t = totals[static_cast<size_t>(i)];
+      e.Sample(kEvents, "event", EventName(static_cast<EventType>(i)), t.events.load());
+      successes += t.successes.load();
+      failures += t.failures.load();
+      dropped += t.dropped.load() + t.gave_up.load();
+    }
+    e.Family(kAttempts, "counter", "Webhook delivery attempts, by result.")
+        .Sample(kAttempts, "result", "success", successes)
+        .Sample(kAttempts, "result", "failure", failures);
+    e.Family("upstream_sim_webhook_events_lost_total", "counter",
+             "Webhook events never delivered: dropped by a full backlog or given up on.")
+        .Sample("upstream_sim_webhook_events_lost_total", dropped);
+    e.Family("upstream_sim_webhook_backlog", "gauge", "Webhook events waiting to be sent.")
+        .Sample("upstream_sim_webhook_backlog", static_cast<int64_t>(emitter->backlog()));
+  }
+  const absl::Time now = state.clock().Now();
+  constexpr std::string_view kLimit = "upstream_sim_team_rate_limit_per_minute";
+  constexpr std::string_view kRemaining = "upstream_sim_team_rate_limit_remaining";
+  constexpr std::string_view kCredits = "upstream_sim_team_credits_balance";
+  constexpr std::string_view kLimited = "upstream_sim_team_rate_limited_total";
+  e.Family(kLimit, "gauge", "Each team's requests allowed per minute.");
+  for (const auto& team : world->teams())
+    e.Sample(kLimit, "team", team->id(), team->limit_per_minute());
+  e.Family(kRemaining, "gauge", "Requests left in each team's current minute.");
+  for (const auto& team : world->teams())
+    e.Sample(kRemaining, "team", team->id(), team->remaining(now));
+  e.Family(kCredits, "gauge", "Each team's credit balance.");
+  for (const auto& team : world->teams()) e.Sample(kCredits, "team", team->id(), team->balance());
+  e.Family(kLimited, "counter", "Requests answered 429 for each team's rate limit.");
+  for (const auto& team : world->teams()) {
+    e.Sample(kLimited, "team", team->id(), team->counters().rate_limited);
+  }
+  return e.Take();
+}
+
+}  // namespace herald::upstream_sim

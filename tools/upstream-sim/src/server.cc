@@ -29,15 +29,16 @@ ApiRequest ToApiRequest(http::Request& req) {
   return out;
 }
 
-// /_sim/ goes to the control handler, everything else to the API with the faults that match it
-// applied. The references outlive every session (the server's contract).
+// /_sim/ and /metrics go to the control handler, everything else to the API with the faults that
+// match it applied. The references outlive every session (the server's contract).
 asio::awaitable<http::Reply> Handle(Api& api, Control& control, SimState& state,
                                     http::Request& req) {
   RequestCounters& counters = state.counters();
   ApiRequest api_req = ToApiRequest(req);
   ApiResponse api_res;
   const std::string_view target = api_req.target;
-  if (target == "/_sim" || target.starts_with("/_sim/") || target.starts_with("/_sim?")) {
+  if (target == "/_sim" || target.starts_with("/_sim/") || target.starts_with("/_sim?") ||
+      target == "/metrics") {
     api_res = control.Handle(api_req);
   } else {
     const std::string path(target.substr(0, target.find('?')));

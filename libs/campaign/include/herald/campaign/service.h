@@ -25,21 +25,34 @@
 #include <herald/store/store.h>
 #include <herald/upstream/client.h>
 
+namespace herald::metrics {
+class Registry;
+}  // namespace herald::metrics
 namespace herald::queue {
 class Queue;
 }  // namespace herald::queue
 namespace herald::store {
+class AuditTrail;
+struct AuditPage;
+struct AuditQuery;
 class SecretBox;
 }  // namespace herald::store
 
 namespace herald::campaign {
+namespace internal {
+class LifecycleMetrics;
+}  // namespace internal
 
 class UpstreamClients;
 
 // Who is calling: a tenant, or the platform administrator.
 struct Caller {
   std::string tenant;  // empty for the platform administrator
+  std::string key;     // the API key's id; empty for the platform administrator
   bool admin = false;
+
+  // Who, for the audit trail: "platform-admin" or "tenants/{t}/apiKeys/{k}".
+  std::string Actor() const;
 };
 
 // A campaign as clients see it.
@@ -99,6 +112,33 @@ class Service {
   // Everything must outlive the service.
   Service(store::Store& store, queue::Queue& queue, const store::SecretBox& box,
           UpstreamClients& clients, const Clock& clock, ServiceConfig config);
+  ~Service();
+
+  // Counts, in `registry` (which must outlive the service), the campaigns it moves into a state
+  // (herald_campaigns_total).
+  void UseMetrics(metrics::Registry& registry);
+
+  // Writes the administrative and key operations to `trail` (which must outlive the service),
+  // through Audit().
+  void UseAuditTrail(store::AuditTrail& trail);
+  // Records that `caller` did `action` on `resource` (of `tenant`). The operation has happened:
+  // a failure to record it is logged, not returned.
+  boost::asio::awaitable<void> Audit(const Caller& caller, std::string_view action,
+                                     std::string_view tenant, std::string_view resource,
+                                     std::string_view detail = {});
+  // The audit trail, newest first (platform administrator); kFailedPrecondition without one.
+  Op<store::AuditPage> ListAuditEvents(store::AuditQuery query);
+
+  // What RotateEncryptionKey did.
+  struct Rotation {
+    std::string key_id;  // the current key's
+    int teams = 0;
+    int resealed = 0;
+    std::vector<std::string> unreadable;  // "tenants/{t}/teams/{id}: reason"
+  };
+  // Seals every team secret not sealed under the current key again under it (platform
+  // administrator).
+  Op<Rotation> RotateEncryptionKey();
 
   // kUnauthenticated for a missing, unknown or revoked key.
   Op<Caller> Authenticate(std::string_view bearer);
@@ -205,6 +245,8 @@ class Service {
   boost::asio::awaitable<absl::Status> ApplyAccountLimits(const store::Account& account);
   // The upstream client of `account`'s team.
   Op<std::shared_ptr<upstream::Api>> ApiFor(const store::Account& account);
+  // Counts `view`'s campaign as having entered its state.
+  void Count(const CampaignView& view);
 
   store::Store& store_;
   queue::Queue& queue_;
@@ -213,6 +255,8 @@ class Service {
   const Clock& clock_;
   const ServiceConfig config_;
   IdGenerator ids_;
+  std::unique_ptr<internal::LifecycleMetrics> lifecycle_;
+  store::AuditTrail* audit_ = nullptr;
 };
 
 }  // namespace herald::campaign

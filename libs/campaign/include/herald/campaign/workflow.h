@@ -47,6 +47,9 @@ class Store;
 }  // namespace herald::store
 
 namespace herald::campaign {
+namespace internal {
+class LifecycleMetrics;
+}  // namespace internal
 
 inline constexpr std::string_view kUploadMediaJob = "delivery_upload_media";
 inline constexpr std::string_view kSendJob = "delivery_send";
@@ -154,6 +157,7 @@ class DeliveryWorkflow {
   // Everything must outlive the workflow.
   DeliveryWorkflow(store::Store& store, queue::Queue& queue, UpstreamClients& clients,
                    const Clock& clock, WorkflowConfig config = {});
+  ~DeliveryWorkflow();
 
   // Registers the handler of every delivery job kind. Before worker.Start().
   void Register(queue::Worker& worker);
@@ -164,6 +168,11 @@ class DeliveryWorkflow {
   // Before the first job runs; `events` must outlive the workflow.
   // `registry` (may be null) receives herald_reconciled_purchases_total.
   void UseEvents(webhooks::MessageAnalytics* events, metrics::Registry* registry);
+
+  // Counts, in `registry` (which must outlive the workflow), the deliveries that end
+  // (herald_deliveries_finished_total) and the campaigns the workers dispatch or find missed
+  // (herald_campaigns_total). Before the first job runs.
+  void UseMetrics(metrics::Registry& registry);
 
   // Runs one job of any delivery kind.
   boost::asio::awaitable<queue::JobResult> Run(const queue::LeasedJob& job);
@@ -205,6 +214,7 @@ class DeliveryWorkflow {
 
   webhooks::MessageAnalytics* events_ = nullptr;
   metrics::Counter* reconciled_ = nullptr;
+  std::unique_ptr<internal::LifecycleMetrics> lifecycle_;
   store::Store& store_;
   queue::Queue& queue_;
   UpstreamClients& clients_;

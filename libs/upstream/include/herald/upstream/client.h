@@ -58,6 +58,10 @@ struct ClientConfig {
   // "http://127.0.0.1:<port>" for the simulator.
   std::string base_url = "https://app.onlyfansapi.com";
   std::string api_key;  // never logged
+  // The team the key belongs to: labels the gauges of what the upstream reports per key (rate
+  // limit, credits). Empty for a client of no team.
+  std::string tenant;
+  std::string team;
   HttpClientConfig http;
   absl::Duration upload_timeout = absl::Minutes(2);        // total deadline of media uploads
   absl::Duration default_retry_after = absl::Seconds(60);  // a 429 without Retry-After

@@ -41,6 +41,8 @@ class HeraldProcess {
   // if it still runs), and waits for /readyz as Start did: a crashed process coming back where
   // its clients expect it. Fails if a port was taken meanwhile or herald does not become ready.
   absl::Status Restart();
+  // The same, with these environment variables set from now on (an empty value removes one).
+  absl::Status Restart(const std::map<std::string, std::string>& env_changes);
 
   // The process's log output, for assertion messages.
   std::string Logs() const { return process_.Stderr(); }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -142,5 +143,10 @@ std::map<std::string, CatalogueEntry> ParseMetricsCatalogue(std::string_view mar
 
 // The metric families of a Prometheus text exposition: name → type, from its # TYPE lines.
 std::map<std::string, std::string> ExpositionFamilies(std::string_view exposition);
+
+// The value of one series of a text exposition, written as it appears there:
+// `herald_jobs_total{kind="send",outcome="ok"}` (labels sorted by name), or a bare name;
+// nullopt when the exposition does not have it.
+std::optional<double> SeriesValue(std::string_view exposition, std::string_view series);
 
 }  // namespace herald::testing

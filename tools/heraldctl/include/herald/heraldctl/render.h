@@ -19,6 +19,7 @@ class Delivery;
 class Event;
 class ListAccountsResponse;
 class ListApiKeysResponse;
+class ListAuditEventsResponse;
 class ListAutomationsResponse;
 class ListCampaignBuyersResponse;
 class ListCampaignsResponse;
@@ -78,6 +79,7 @@ std::string EventLine(const v1::Event& event);
 Table ToTable(const v1::TopCampaignsResponse& response);  // ranked, best first
 Table ToTable(const v1::ListTenantsResponse& response);
 Table ToTable(const v1::ListApiKeysResponse& response);
+Table ToTable(const v1::ListAuditEventsResponse& response);
 Table ToTable(const v1::ListTeamsResponse& response);
 Table ToTable(const v1::ListAccountsResponse& response);
 Table ToTable(const v1::ListMediaAssetsResponse& response);

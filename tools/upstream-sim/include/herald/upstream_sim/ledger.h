@@ -29,4 +29,9 @@ std::string RenderLedger(const World& world, const LedgerQuery& query, absl::Tim
 
 std::string RenderStats(SimState& state, const WebhookEmitter* emitter, absl::Time started);
 
+// The same counters in the Prometheus text format (GET /metrics), for dashboards of a
+// development stack: requests by status, injected faults, deliveries, purchases, webhooks, and
+// each team's rate limit and credits.
+std::string RenderMetrics(SimState& state, const WebhookEmitter* emitter);
+
 }  // namespace herald::upstream_sim
