@@ -208,6 +208,11 @@ absl::Status ParseGrace(const v1::Campaign& c, store::Campaign& out) {
   if (d < absl::ZeroDuration() || d > kMaxGrace) {
     return Invalid("campaign.grace_period", "must be between 0 and 24 hours");
   }
+  // Kept in whole milliseconds, where 0 means the default: a shorter period would be stored as
+  // "send only exactly on time".
+  if (d > absl::ZeroDuration() && d < absl::Milliseconds(1)) {
+    return Invalid("campaign.grace_period", "must be 0 (15 minutes) or at least 1 millisecond");
+  }
   if (d > absl::ZeroDuration()) out.grace_period_ms = absl::ToInt64Milliseconds(d);
   return absl::OkStatus();
 }

@@ -34,6 +34,28 @@ TEST(ParseTimestampMillisTest, AcceptsTheRangeOfTimestampOnly) {
   }
 }
 
+TEST(ParseCampaignTest, GracePeriodIsZeroOrAtLeastOneMillisecond) {
+  v1::Campaign c;
+  c.mutable_content()->set_text("New set");
+  v1::AccountTarget* target = c.add_targets();
+  target->set_account("tenants/acme/accounts/acct_a");
+  target->add_user_lists("fans");
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  auto grace_of = [&](int64_t seconds, int32_t nanos) {
+    c.mutable_grace_period()->set_seconds(seconds);
+    c.mutable_grace_period()->set_nanos(nanos);
+    return ParseCampaign("acme", c, now);
+  };
+  EXPECT_EQ(grace_of(0, 0)->grace_period_ms, 15 * 60 * 1000);  // 0: the default
+  EXPECT_EQ(grace_of(0, 1'500'000)->grace_period_ms, 1);
+  EXPECT_EQ(grace_of(90, 0)->grace_period_ms, 90'000);
+  // Found by fuzzing: 1.8 us was kept as 0 ms, which reads back as the 15-minute default.
+  absl::StatusOr<store::Campaign> tiny = grace_of(0, 1800);
+  ASSERT_FALSE(tiny.ok());
+  EXPECT_EQ(tiny.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(tiny.status().message()), HasSubstr("campaign.grace_period"));
+}
+
 TEST(ParseTopCampaignsTest, DefaultsToThirtyDaysBeforeNow) {
   const absl::Time now = absl::FromUnixSeconds(1767225600);
   v1::TopCampaignsRequest r;
