@@ -307,7 +307,17 @@ TEST_F(WebhooksTest, RevenueOfEveryCampaignEqualsTheLedgerToTheCent) {
   EXPECT_EQ(metric(kCompleted), deliveries);
   EXPECT_EQ(metric(R"(herald_revenue_gross_cents_total{tenant="agency"})"),
             static_cast<double>(tenant_gross));
+  // Reading a campaign moves it nowhere: only the three creations are counted.
+  for (const std::string& campaign : {first, second, third}) {
+    v1::GetCampaignRequest greq;
+    greq.set_name(campaign);
+    v1::Campaign got;
+    ASSERT_TRUE(v1::CampaignService::NewStub(stack_->channel())
+                    ->GetCampaign(BearerContext(key).get(), greq, &got)
+                    .ok());
+  }
   EXPECT_EQ(metric(R"(herald_campaigns_total{state="DISPATCHING",tenant="agency"})"), 3.0);
+  EXPECT_EQ(metric(R"(herald_campaigns_total{state="COMPLETED",tenant="agency"})"), std::nullopt);
 
   // Buyers of the first campaign: every fan of every account, each with the price.
   v1::ListCampaignBuyersRequest breq;

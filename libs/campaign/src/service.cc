@@ -799,7 +799,6 @@ Service::Op<CampaignView> Service::View(Campaign campaign) {
         auto teams, co_await store_.GetMany<store::Team>(view.campaign.tenant, team_ids));
     AddPausedTeams(view, teams);
   }
-  Count(view);
   co_return view;
 }
 
