@@ -15,6 +15,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/store/crypto.h>
 #include <herald/testing/herald_api.h>
@@ -52,8 +53,29 @@ std::string ReadTree(const std::filesystem::path& dir) {
   return all;
 }
 
+// A running stack with tenant kTenant, its API key, and team "main" with the simulator's first
+// team's accounts and its webhook registered.
+struct TenantStack {
+  std::unique_ptr<HeraldStack> stack;
+  std::string key;
+  testing::TeamWithAccounts team;
+};
+
+absl::StatusOr<TenantStack> StartWithTeam(HeraldStack::Options options) {
+  TenantStack out;
+  HERALD_ASSIGN_OR_RETURN(out.stack, HeraldStack::Start(std::move(options)));
+  HERALD_ASSIGN_OR_RETURN(out.key, testing::CreateTenant(out.stack->channel(), kAdminKey, kTenant));
+  HERALD_ASSIGN_OR_RETURN(
+      out.team, testing::CreateTeamWithAccounts(out.stack->channel(), out.key, kTenant, {}));
+  if (!out.team.team.webhook_id().starts_with("wh_")) {
+    return absl::FailedPreconditionError(
+        StrCat("the team's webhook was not registered: ", out.team.team.webhook_error()));
+  }
+  return out;
+}
+
 TEST(SecretsTest, NoSecretInLogsMetricsOrRedis) {
-  auto started = HeraldStack::Start(
+  auto started = StartWithTeam(
       {.redis = {.appendonly = true},
        .simulator_args = {"--teams=1", "--accounts_per_team=3", "--fans_per_account=5"},
        .herald_args = {"--poll_interval=50ms", "--log_level=debug"},
@@ -61,13 +83,9 @@ TEST(SecretsTest, NoSecretInLogsMetricsOrRedis) {
        .encryption_key = kEncryptionKey,
        .register_webhooks = true});
   ASSERT_TRUE(started.ok()) << started.status();
-  HeraldStack& stack = **started;
-
-  auto key = testing::CreateTenant(stack.channel(), kAdminKey, kTenant);
-  ASSERT_TRUE(key.ok()) << key.status();
-  auto team = testing::CreateTeamWithAccounts(stack.channel(), *key, kTenant, {});
-  ASSERT_TRUE(team.ok()) << team.status();
-  ASSERT_TRUE(team->team.webhook_id().starts_with("wh_")) << team->team.webhook_error();
+  HeraldStack& stack = *started->stack;
+  const std::string& key = started->key;
+  const testing::TeamWithAccounts& team = started->team;
   const std::string upstream_key = "sim-key-1";
 
   // The webhook signing secret, opened from its sealed form with the encryption key.
@@ -81,21 +99,21 @@ TEST(SecretsTest, NoSecretInLogsMetricsOrRedis) {
   ASSERT_GE(webhook_secret->size(), 16u);
 
   // A priced campaign, sent and delivered; the simulator's webhooks reach the ingest.
-  auto media = testing::CreateMediaAsset(stack.channel(), *key, kTenant, v1::MediaAsset::IMAGE,
+  auto media = testing::CreateMediaAsset(stack.channel(), key, kTenant, v1::MediaAsset::IMAGE,
                                          "https://cdn.example.com/set.jpg");
   ASSERT_TRUE(media.ok()) << media.status();
   const v1::CreateCampaignRequest create =
-      testing::CampaignToFans(kTenant, team->accounts, "A new set", 1500, *media);
+      testing::CampaignToFans(kTenant, team.accounts, "A new set", 1500, *media);
   v1::Campaign campaign;
   auto campaigns = v1::CampaignService::NewStub(stack.channel());
-  grpc::Status s = campaigns->CreateCampaign(BearerContext(*key).get(), create, &campaign);
+  grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), create, &campaign);
   ASSERT_TRUE(s.ok()) << s.error_message();
   v1::Campaign done;
   ASSERT_TRUE(testing::WaitFor(
       [&] {
         v1::GetCampaignRequest req;
         req.set_name(campaign.name());
-        return campaigns->GetCampaign(BearerContext(*key).get(), req, &done).ok() &&
+        return campaigns->GetCampaign(BearerContext(key).get(), req, &done).ok() &&
                done.state() == v1::Campaign::COMPLETED;
       },
       absl::Seconds(60)))
@@ -104,7 +122,7 @@ TEST(SecretsTest, NoSecretInLogsMetricsOrRedis) {
 
   // Calls with a wrong key and with a key of the right shape but revoked: refused, and the
   // refusal must not echo what was sent.
-  const std::string wrong_key = StrCat(*key, "x");
+  const std::string wrong_key = StrCat(key, "x");
   v1::GetCampaignRequest get;
   get.set_name(campaign.name());
   v1::Campaign ignored;
@@ -134,9 +152,12 @@ TEST(SecretsTest, NoSecretInLogsMetricsOrRedis) {
   ASSERT_NE(persisted.find("sealed_webhook_secret"), std::string::npos);
 
   const std::vector<std::pair<std::string, std::string>> secrets = {
-      {"admin key", kAdminKey},           {"encryption key", kEncryptionKey},
-      {"tenant API key", *key},           {"wrong tenant key", wrong_key},
-      {"upstream API key", upstream_key}, {"webhook signing secret", *webhook_secret}};
+      {"admin key", kAdminKey},
+      {"encryption key", kEncryptionKey},
+      {"tenant API key", key},
+      {"wrong tenant key", wrong_key},
+      {"upstream API key", upstream_key},
+      {"webhook signing secret", *webhook_secret}};
   for (const auto& [what, secret] : secrets) {
     EXPECT_EQ(logs.find(secret), std::string::npos) << what << " in herald's log";
     EXPECT_EQ(metrics->body.find(secret), std::string::npos) << what << " in /metrics";
@@ -166,18 +187,15 @@ TEST(SecretsTest, EncryptionKeyRotatesWhileServing) {
   auto old_box = store::SecretBox::FromHexKey(old_key);
   auto new_box = store::SecretBox::FromHexKey(new_key);
   ASSERT_TRUE(old_box.ok() && new_box.ok());
-  auto started = HeraldStack::Start(
+  auto started = StartWithTeam(
       {.simulator_args = {"--teams=1", "--accounts_per_team=2", "--fans_per_account=5"},
        .admin_key = kAdminKey,
        .encryption_key = old_key,
        .register_webhooks = true});
   ASSERT_TRUE(started.ok()) << started.status();
-  HeraldStack& stack = **started;
-  auto key = testing::CreateTenant(stack.channel(), kAdminKey, kTenant);
-  ASSERT_TRUE(key.ok()) << key.status();
-  auto team = testing::CreateTeamWithAccounts(stack.channel(), *key, kTenant, {});
-  ASSERT_TRUE(team.ok()) << team.status();
-  ASSERT_TRUE(team->team.webhook_id().starts_with("wh_")) << team->team.webhook_error();
+  HeraldStack& stack = *started->stack;
+  const std::string& key = started->key;
+  const testing::TeamWithAccounts& team = started->team;
   const std::vector<std::string> before = SealedFields(stack, kTenant, "main");
   ASSERT_EQ(before.size(), 2u);  // the upstream key and the webhook signing secret
   for (const std::string& sealed : before) EXPECT_TRUE(old_box->SealedUnderCurrentKey(sealed));
@@ -200,9 +218,9 @@ TEST(SecretsTest, EncryptionKeyRotatesWhileServing) {
   };
   auto sync = [&] {
     v1::SyncAccountsRequest req;
-    req.set_team(team->team.name());
+    req.set_team(team.team.name());
     v1::SyncAccountsResponse res;
-    return v1::AccountService::NewStub(channel())->SyncAccounts(BearerContext(*key).get(), req,
+    return v1::AccountService::NewStub(channel())->SyncAccounts(BearerContext(key).get(), req,
                                                                 &res);
   };
   int events = 0;
@@ -241,7 +259,7 @@ TEST(SecretsTest, EncryptionKeyRotatesWhileServing) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(rotated.secrets_resealed(), 0);
   // Only the platform administrator may rotate.
-  EXPECT_EQ(tenants->RotateEncryptionKey(BearerContext(*key).get(), {}, &rotated).error_code(),
+  EXPECT_EQ(tenants->RotateEncryptionKey(BearerContext(key).get(), {}, &rotated).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
   const std::vector<std::string> after = SealedFields(stack, kTenant, "main");
   ASSERT_EQ(after.size(), 2u);

@@ -277,6 +277,45 @@ absl::StatusOr<std::vector<std::string>> ParseMask(
   return out;
 }
 
+absl::StatusOr<store::AuditQuery> ParseAuditQuery(const v1::ListAuditEventsRequest& req) {
+  store::AuditQuery query;
+  if (!req.parent().empty()) {
+    absl::StatusOr<std::string> tenant = ParseTenantName("parent", req.parent());
+    if (!tenant.ok()) return tenant.status();
+    query.tenant = *std::move(tenant);
+  }
+  if (req.page_size() < 0 || req.page_size() > 1000) {
+    return Invalid("page_size", "must be 0-1000");
+  }
+  query.page_size = req.page_size() == 0 ? 100 : req.page_size();
+  query.page_token = req.page_token();
+  return query;
+}
+
+v1::ListAuditEventsResponse ToProto(const store::AuditPage& page) {
+  v1::ListAuditEventsResponse out;
+  for (const store::AuditEvent& e : page.events) {
+    v1::AuditEvent* p = out.add_events();
+    p->set_id(e.id);
+    SetTime(e.time_ms, p->mutable_time());
+    p->set_actor(e.actor);
+    p->set_action(e.action);
+    p->set_resource(e.resource);
+    p->set_detail(e.detail);
+  }
+  out.set_next_page_token(page.next_page_token);
+  return out;
+}
+
+v1::RotateEncryptionKeyResponse ToProto(const campaign::Service::Rotation& rotation) {
+  v1::RotateEncryptionKeyResponse out;
+  out.set_key_id(rotation.key_id);
+  out.set_teams_checked(rotation.teams);
+  out.set_secrets_resealed(rotation.resealed);
+  for (const std::string& u : rotation.unreadable) out.add_unreadable(u);
+  return out;
+}
+
 v1::Tenant ToProto(const store::Tenant& t) {
   v1::Tenant out;
   out.set_name(TenantName(t.id));

@@ -12,6 +12,7 @@
 
 #include <herald/campaign/analytics.h>
 #include <herald/campaign/service.h>
+#include <herald/store/audit.h>
 #include <herald/store/model.h>
 #include <herald/v1/account.pb.h>
 #include <herald/v1/analytics.pb.h>
@@ -42,6 +43,11 @@ absl::Status ValidateDisplayName(std::string_view field, std::string_view name);
 absl::StatusOr<std::vector<std::string>> ParseMask(const google::protobuf::FieldMask& mask,
                                                    std::initializer_list<std::string_view> allowed);
 
+// ListAuditEvents: the tenant filter (parent), the page size (0 means 100; at most 1000) and
+// the page token.
+absl::StatusOr<store::AuditQuery> ParseAuditQuery(const v1::ListAuditEventsRequest& req);
+v1::ListAuditEventsResponse ToProto(const store::AuditPage& page);
+v1::RotateEncryptionKeyResponse ToProto(const campaign::Service::Rotation& rotation);
 v1::Tenant ToProto(const store::Tenant& t);
 v1::ApiKey ToProto(const store::ApiKey& k);
 v1::Team ToProto(const store::Team& t);

@@ -166,29 +166,10 @@ class TenantServiceImpl final : public v1::TenantService::CallbackService {
     return bridge_.Unary(
         ctx, "ListAuditEvents", resp, Access::kAdmin,
         [this, req](const Caller&) -> Op<v1::ListAuditEventsResponse> {
-          store::AuditQuery query;
-          if (!req->parent().empty()) {
-            HERALD_CO_ASSIGN_OR_RETURN(query.tenant, ParseTenantName("parent", req->parent()));
-          }
-          if (req->page_size() < 0 || req->page_size() > 1000) {
-            co_return absl::InvalidArgumentError("page_size: must be 0-1000");
-          }
-          query.page_size = req->page_size() == 0 ? 100 : req->page_size();
-          query.page_token = req->page_token();
+          HERALD_CO_ASSIGN_OR_RETURN(store::AuditQuery query, ParseAuditQuery(*req));
           HERALD_CO_ASSIGN_OR_RETURN(store::AuditPage page,
                                      co_await service_.ListAuditEvents(std::move(query)));
-          v1::ListAuditEventsResponse out;
-          for (const store::AuditEvent& e : page.events) {
-            v1::AuditEvent* p = out.add_events();
-            p->set_id(e.id);
-            SetTime(e.time_ms, p->mutable_time());
-            p->set_actor(e.actor);
-            p->set_action(e.action);
-            p->set_resource(e.resource);
-            p->set_detail(e.detail);
-          }
-          out.set_next_page_token(page.next_page_token);
-          co_return out;
+          co_return ToProto(page);
         });
   }
 
@@ -204,13 +185,7 @@ class TenantServiceImpl final : public v1::TenantService::CallbackService {
                                       " teams, ", rotation.unreadable.size(), " teams unreadable");
                            co_await service_.Audit(c, "encryption_key.rotate", "", rotation.key_id,
                                                    detail);
-                           v1::RotateEncryptionKeyResponse out;
-                           out.set_key_id(rotation.key_id);
-                           out.set_teams_checked(rotation.teams);
-                           out.set_secrets_resealed(rotation.resealed);
-                           for (std::string& u : rotation.unreadable)
-                             out.add_unreadable(std::move(u));
-                           co_return out;
+                           co_return ToProto(rotation);
                          });
   }
 
