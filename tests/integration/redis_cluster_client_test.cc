@@ -3,6 +3,8 @@
 // node that never saw them), cross-slot refusal, transactions, and recovery from a master's
 // failover.
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <future>
 #include <mutex>
 #include <set>
@@ -263,6 +265,54 @@ TEST_F(RedisClusterClientTest, FollowsAskWhileASlotMoves) {
   auto after = Exec(Command{"GET", on_source});
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(ReadOn(target, fresh), "3");
+}
+
+TEST_F(RedisClusterClientTest, WaitsOutMastersThatRedirectToEachOther) {
+  // While a slot's new owner is still being announced, two masters can each name the other as
+  // the owner. The client follows a few such MOVED hops at once, then keeps following them
+  // with pauses and fresh slot maps until the masters agree or the command's deadline passes.
+  const std::string key = KeyWithTag("bouncing", "value");
+  const uint16_t slot = cluster::KeySlot(key);
+  const uint16_t owner = MasterOf(key);
+  const uint16_t other = AnotherMaster(owner);
+  const absl::StatusOr<std::string> other_id = cluster_->Command(other, {"CLUSTER", "MYID"});
+  const absl::StatusOr<std::string> owner_id = cluster_->Command(owner, {"CLUSTER", "MYID"});
+  ASSERT_TRUE(other_id.ok() && owner_id.ok());
+  // The owner gives the (empty) slot away; `other` never hears of it.
+  ASSERT_EQ(cluster_->Command(owner, {"CLUSTER", "SETSLOT", StrCat(slot), "NODE", *other_id})
+                .value_or(""),
+            "OK");
+  ASSERT_THAT(ReadOn(owner, key), HasSubstr(StrCat("MOVED ", slot, " 127.0.0.1:", other)));
+  ASSERT_THAT(ReadOn(other, key), HasSubstr(StrCat("MOVED ", slot, " 127.0.0.1:", owner)));
+  // GETs the two masters refused with a redirect.
+  const auto refused = [&] {
+    int64_t total = 0;
+    for (const uint16_t port : {owner, other}) {
+      const std::string stats = cluster_->Command(port, {"INFO", "commandstats"}).value_or("");
+      const size_t line = stats.find("cmdstat_get:");
+      const size_t field = stats.find("rejected_calls=", line);
+      if (line == std::string::npos || field == std::string::npos) continue;
+      total += std::strtoll(stats.c_str() + field + std::strlen("rejected_calls="), nullptr, 10);
+    }
+    return total;
+  };
+  const int64_t before = refused();
+
+  std::future<absl::StatusOr<Reply>> read = asio::co_spawn(
+      io_.executor(), client_->Exec(Command{"GET", key}, absl::Seconds(20)), asio::use_future);
+  // More hops than a client that gives up after a fixed number of redirects would make.
+  ASSERT_TRUE(testing::WaitFor([&] { return refused() - before >= 24; }, absl::Seconds(15)))
+      << refused() - before << " redirects";
+  EXPECT_EQ(read.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+
+  // The owner takes the slot back: the masters agree again, and the read is answered.
+  ASSERT_EQ(cluster_->Command(owner, {"CLUSTER", "SETSLOT", StrCat(slot), "NODE", *owner_id})
+                .value_or(""),
+            "OK");
+  ASSERT_EQ(read.wait_for(std::chrono::seconds(15)), std::future_status::ready);
+  const absl::StatusOr<Reply> answered = read.get();
+  ASSERT_TRUE(answered.ok()) << answered.status();
+  EXPECT_TRUE(answered->is_nil());
 }
 
 TEST_F(RedisClusterClientTest, ReplicatedScriptsWaitForTheirReplicas) {

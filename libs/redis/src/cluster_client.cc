@@ -25,8 +25,10 @@ namespace {
 
 namespace asio = boost::asio;
 
-// Redirections followed for one command before its last reply is returned as it is.
-constexpr int kMaxRedirects = 16;
+// Redirections followed at once for one command. Past them the nodes disagree about the slot's
+// owner (a migration is being finished, or its news is still spreading): each further redirect
+// is followed after a pause, with the slot map re-read, until the command's deadline.
+constexpr int kImmediateRedirects = 4;
 // The shortest time between two reads of the slot map.
 constexpr absl::Duration kRefreshMinInterval = absl::Milliseconds(100);
 // Pauses before retrying a command refused by a transient cluster state (TRYAGAIN,
@@ -275,7 +277,6 @@ asio::awaitable<absl::StatusOr<std::vector<Reply>>> ClusterClient::Route(const R
       replies[pending[j]] = std::move(reply);
     }
     if (again.empty()) co_return replies;
-    if (++redirects > kMaxRedirects) co_return replies;
 
     last = replies[again.front()].ToStatus();
     // A command refused while queued aborts EXEC: nothing ran, so the whole transaction is sent
@@ -287,11 +288,13 @@ asio::awaitable<absl::StatusOr<std::vector<Reply>>> ClusterClient::Route(const R
     }
     pending = std::move(again);
     ask.reset();
-    if (transient) {
+    if (!transient && redirect && redirect->kind == cluster::Redirect::Kind::kAsk) {
+      ask = redirect->node;
+    }
+    const bool bouncing = redirect && ++redirects > kImmediateRedirects;
+    if (transient || bouncing) {
       RequestRefresh();
       if (!co_await wait()) co_return replies;
-    } else if (redirect && redirect->kind == cluster::Redirect::Kind::kAsk) {
-      ask = redirect->node;
     }
   }
 }

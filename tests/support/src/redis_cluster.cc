@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include <absl/strings/numbers.h>
 #include <absl/time/time.h>
 #include <sys/wait.h>
 
@@ -404,6 +405,19 @@ std::string RedisCluster::CheckSettled(Topology& agreed) {
     }
   }
   if (!first) return "no node is live";
+  // Masters that bumped their epochs at the same moment (each finished migration bumps its
+  // target's) share one until gossip resolves the collision. Until then a slot claim made under
+  // the shared epoch can lose to a stale claim of the other master, and nodes end up disagreeing
+  // for good about who owns a migrated slot; so the cluster is not settled while two live masters
+  // share an epoch.
+  std::map<uint64_t, uint16_t> epochs;
+  for (const auto& [port, view] : agreed) {
+    if (!view.master || view.failed || !nodes_.at(port).live) continue;
+    if (auto [at, fresh] = epochs.emplace(view.config_epoch, port); !fresh) {
+      return StrCat("masters ", at->second, " and ", port, " share config epoch ",
+                    view.config_epoch);
+    }
+  }
   if (agreed.size() != nodes_.size()) {
     return StrCat("the nodes know ", agreed.size(), " nodes, not ", nodes_.size(), ":\n",
                   Describe(agreed));
@@ -451,6 +465,10 @@ absl::StatusOr<RedisCluster::Topology> RedisCluster::TopologySeenBy(uint16_t por
       if (flag == "master") parsed.view.master = true;
       if (flag == "fail") parsed.view.failed = true;
     }
+    if (parsed.view.master && !absl::SimpleAtoi(absl::string_view(words[6].data(), words[6].size()),
+                                                &parsed.view.config_epoch)) {
+      return malformed();
+    }
     for (size_t i = 8; i < words.size(); ++i) {
       if (words[i].starts_with('[')) continue;
       const auto range = SlotRange(words[i]);
@@ -478,7 +496,7 @@ std::string RedisCluster::Describe(const Topology& topology) {
   for (const auto& [port, view] : topology) {
     StrAppend(&out, "  ", port, view.failed ? " failed" : "");
     if (view.master) {
-      out.append(" master");
+      StrAppend(&out, " master (epoch ", view.config_epoch, ")");
       for (const auto& [first, last] : view.slots) StrAppend(&out, " ", first, "-", last);
     } else {
       StrAppend(&out, " replica of ", view.master_port);

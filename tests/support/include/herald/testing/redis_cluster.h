@@ -133,6 +133,7 @@ class RedisCluster {
     uint16_t master_port = 0;  // a replica's master
     bool failed = false;       // flagged FAIL (PFAIL is one node's opinion and is left out)
     std::vector<std::pair<int, int>> slots;  // ranges, first and last inclusive
+    uint64_t config_epoch = 0;               // a master's (0 for a replica)
     friend bool operator==(const NodeView&, const NodeView&) = default;
   };
   using Topology = std::map<uint16_t, NodeView>;  // by port
