@@ -114,6 +114,35 @@ TEST_F(HeraldctlTest, PlatformAdminCreatesTenantAndKey) {
   EXPECT_EQ(Admin({"tenants", "create", "acme"}).exit_code, 5);
 }
 
+TEST_F(HeraldctlTest, TenantWeightsAreValidatedStoredAndReachEveryQueueShard) {
+  const CommandResult created = Admin({"tenants", "create", "acme", "--json"});
+  ASSERT_EQ(created.exit_code, 0) << created;
+  EXPECT_EQ(FromJson<v1::Tenant>(created.out).scheduling_weight(), 1);  // the default
+
+  const CommandResult updated = Admin({"tenants", "update", "acme", "--weight=7", "--json"});
+  ASSERT_EQ(updated.exit_code, 0) << updated;
+  EXPECT_EQ(FromJson<v1::Tenant>(updated.out).scheduling_weight(), 7);
+  const CommandResult got = Admin({"tenants", "get", "acme", "--json"});
+  ASSERT_EQ(got.exit_code, 0) << got;
+  EXPECT_EQ(FromJson<v1::Tenant>(got.out).scheduling_weight(), 7);
+  // The queue's lease script reads the weight on each of the 16 shards.
+  for (int shard = 0; shard < 16; ++shard) {
+    auto weight = redis_->Command({"HGET", StrCat("{hd:s", shard, "}:tw"), "acme"});
+    ASSERT_TRUE(weight.ok()) << weight.status();
+    EXPECT_EQ(*weight, "7") << "shard " << shard;
+  }
+
+  // Out of range: refused with the field named, and nothing changes.
+  const CommandResult refused = Admin({"tenants", "update", "acme", "--weight=1001"});
+  EXPECT_EQ(refused.exit_code, 6) << refused;
+  EXPECT_THAT(refused.err, HasSubstr("tenant.scheduling_weight"));
+  EXPECT_EQ(
+      FromJson<v1::Tenant>(Admin({"tenants", "get", "acme", "--json"}).out).scheduling_weight(), 7);
+  EXPECT_EQ(Admin({"tenants", "create", "heavy", "--weight=2000"}).exit_code, 6);
+  EXPECT_EQ(Admin({"tenants", "get", "heavy"}).exit_code, 4);    // not created
+  EXPECT_EQ(Admin({"tenants", "update", "acme"}).exit_code, 2);  // nothing to update
+}
+
 TEST_F(HeraldctlTest, TenantCreatesTeamAndAccountsAndListsThemAsJson) {
   const std::string secret = CreateTenantWithKey("acme");
   ASSERT_FALSE(secret.empty());

@@ -242,6 +242,103 @@ TEST_F(QueueScriptsTest, FairnessSmallAccountIsNotStarvedByABigOne) {
   EXPECT_EQ(small_in_first_20, 10);
 }
 
+// Enqueues `per_account` jobs on each of `accounts` accounts of `tenant` (team "team_<tenant>").
+void EnqueueTenant(ScriptDriver& q, int64_t now, const std::string& tenant, int accounts,
+                   int per_account) {
+  std::vector<TestJob> jobs;
+  for (int i = 0; i < per_account; ++i) {
+    for (int a = 0; a < accounts; ++a) {
+      jobs.push_back({.id = StrCat(tenant, "-", a, "-", i),
+                      .account = StrCat("acct_", tenant, "_", a),
+                      .team = StrCat("team_", tenant),
+                      .tenant = tenant});
+    }
+  }
+  for (size_t i = 0; i < jobs.size(); i += 1000) {
+    const std::vector<TestJob> batch(
+        jobs.begin() + static_cast<ptrdiff_t>(i),
+        jobs.begin() + static_cast<ptrdiff_t>(std::min(jobs.size(), i + 1000)));
+    ASSERT_EQ(q.Enqueue(now, batch).size(), batch.size());
+  }
+}
+
+// Leases (and acks) `n` jobs in batches of `batch`; returns how many each tenant got.
+std::map<std::string, int> LeasesPerTenant(ScriptDriver& q, int64_t now, int n, int batch) {
+  std::map<std::string, int> got;
+  int total = 0;
+  while (total < n) {
+    const LeaseResult lease = q.Lease(now, std::min(batch, n - total));
+    if (lease.jobs.empty()) break;
+    for (const Leased& j : lease.jobs) {
+      ++got[j.tenant];
+      q.Ack1(now, j);
+    }
+    total += static_cast<int>(lease.jobs.size());
+    now += kMs;
+  }
+  return got;
+}
+
+TEST_F(QueueScriptsTest, TenantsShareLeasesEquallyWhateverTheirAccountCounts) {
+  EnqueueTenant(*q_, kT0, "big", 90, 20);
+  EnqueueTenant(*q_, kT0, "small", 10, 20);
+  // Accounts alone would give "big" 90% of the leases; tenants of equal weight get half each.
+  const std::map<std::string, int> got = LeasesPerTenant(*q_, kT0 + kMs, 400, 16);
+  EXPECT_EQ(got.at("big") + got.at("small"), 400);
+  EXPECT_NEAR(got.at("small"), 200, 2);
+}
+
+TEST_F(QueueScriptsTest, TenantsShareLeasesByWeight) {
+  q_->Configure(script::EncodeTenantWeight(StrCat(kT0), "gold", 3));
+  EnqueueTenant(*q_, kT0, "gold", 5, 200);
+  EnqueueTenant(*q_, kT0, "basic", 50, 20);
+  const std::map<std::string, int> got = LeasesPerTenant(*q_, kT0 + kMs, 800, 32);
+  EXPECT_EQ(got.at("gold") + got.at("basic"), 800);
+  // 3:1, within 5% of each share.
+  EXPECT_NEAR(got.at("gold"), 600, 30);
+  EXPECT_NEAR(got.at("basic"), 200, 10);
+}
+
+TEST_F(QueueScriptsTest, ASmallTenantGoesAheadOfABigTenantsBacklog) {
+  // One account each for 9,000 of "agency_big"'s accounts is draining when "agency_small"
+  // enqueues a job for each of its 10 accounts: they go in the very next lease, alternating
+  // with the big tenant's.
+  EnqueueTenant(*q_, kT0, "agency_big", 9000, 1);
+  const std::map<std::string, int> before = LeasesPerTenant(*q_, kT0 + kMs, 500, 50);
+  ASSERT_EQ(before.at("agency_big"), 500);
+  EnqueueTenant(*q_, kT0 + 2 * kSecond, "agency_small", 10, 1);
+  const LeaseResult next = q_->Lease(kT0 + 2 * kSecond, 20);
+  ASSERT_EQ(next.jobs.size(), 20u);
+  const auto small = std::count_if(next.jobs.begin(), next.jobs.end(),
+                                   [](const Leased& j) { return j.tenant == "agency_small"; });
+  EXPECT_EQ(small, 10);
+}
+
+TEST_F(QueueScriptsTest, ATenantBackFromIdleDoesNotCatchUpOnItsIdleTime) {
+  // "steady" leases 1,000 jobs while "sporadic" has nothing; then "sporadic" gets work. Its pass
+  // starts level with "steady"'s, so it gets its half from then on, not the next 1,000 leases.
+  EnqueueTenant(*q_, kT0, "steady", 10, 300);
+  ASSERT_EQ(LeasesPerTenant(*q_, kT0 + kMs, 1000, 50).at("steady"), 1000);
+  EnqueueTenant(*q_, kT0 + kSecond, "sporadic", 10, 100);
+  const std::map<std::string, int> got = LeasesPerTenant(*q_, kT0 + 2 * kSecond, 400, 20);
+  EXPECT_NEAR(got.at("sporadic"), 200, 2);
+}
+
+TEST_F(QueueScriptsTest, AccountsLeftInTheSingleRingOfEarlierVersionsAreStillServed) {
+  // A shard written by a version with one ring for all accounts: the account is in P:ring, not in
+  // its tenant's ring.
+  ASSERT_EQ(q_->Enqueue1(kT0, Job("old")), EnqueueResult::kEnqueued);
+  const std::string score = Get({"ZSCORE", "{hd:s0}:ring:tenant_1", "acct_a"});
+  ASSERT_FALSE(score.empty());
+  Get({"ZREM", "{hd:s0}:ring:tenant_1", "acct_a"});
+  Get({"ZREM", "{hd:s0}:tr", "tenant_1"});
+  Get({"ZADD", "{hd:s0}:ring", score, "acct_a"});
+  const LeaseResult lease = q_->Lease(kT0 + kMs, 10);
+  ASSERT_EQ(lease.jobs.size(), 1u);
+  EXPECT_EQ(lease.jobs[0].id, "old");
+  EXPECT_EQ(Get({"EXISTS", "{hd:s0}:ring"}), "0");
+}
+
 TEST_F(QueueScriptsTest, EqualTimesServeTheAccountThatWaitedLongestNotTheSmallestId) {
   // "acct_z" became ready before "acct_a", at the same millisecond.
   q_->Enqueue(kT0, {Job("z1", "acct_z"), Job("z2", "acct_z"), Job("a1", "acct_a"),

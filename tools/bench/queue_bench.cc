@@ -11,6 +11,9 @@
 //   queue_bench memory     --port=P [--jobs=100000 --payload_bytes=16]
 //   queue_bench cluster    [--jobs=200000 --accounts=10000 --teams=200]   (starts its own
 //                           redis-server and three-master Redis Cluster; 16 and 64 shards)
+//   queue_bench fairness   --port=P [--shards=16 --big_accounts=9000 --big_teams=180
+//                                    --big_jobs_per_account=20 --small_accounts=10
+//                                    --gold_weight=3 --share_jobs=40000]
 //
 // Each mode prints "key: value" lines (and a final JSON object) for tools/bench/run.
 #include <algorithm>
@@ -579,14 +582,245 @@ int Cluster(const Flags& f) {
   return complete ? 0 : 1;
 }
 
+// ---- fairness between tenants
+
+// One tenant's share of a fairness run: its accounts spread over `teams`, and the jobs each
+// account gets.
+struct TenantLoad {
+  std::string tenant;
+  std::string name;  // of its accounts and teams, unique per load
+  std::vector<std::string> teams;
+  int64_t accounts = 0;
+  int64_t jobs_per_account = 0;
+
+  std::string Account(int64_t i) const { return StrCat(name, "_acct_", i); }
+  const std::string& TeamOfAccount(int64_t i) const {
+    return teams[static_cast<size_t>(i) % teams.size()];
+  }
+  int64_t jobs() const { return accounts * jobs_per_account; }
+};
+
+// `count` team names (prefixed `name`) on distinct shards where possible (one per shard, in shard
+// order, wrapping), so that the tenant has work on every shard it can.
+std::vector<std::string> TeamsOnShards(const queue::Queue& q, const std::string& name, int count) {
+  std::vector<std::string> by_shard(static_cast<size_t>(q.shard_count()));
+  for (int i = 0, found = 0; found < q.shard_count(); ++i) {
+    const std::string team = StrCat(name, "_team_", i);
+    std::string& slot = by_shard[static_cast<size_t>(q.ShardOf(team))];
+    if (slot.empty()) {
+      slot = team;
+      ++found;
+    }
+  }
+  std::vector<std::string> teams;
+  for (int i = 0; i < count; ++i) {
+    teams.push_back(by_shard[static_cast<size_t>(i) % by_shard.size()]);
+    if (i >= q.shard_count()) teams.back() += StrCat("_", i);  // more teams than shards
+  }
+  return teams;
+}
+
+asio::awaitable<void> ConfigureTenant(queue::Queue& q, const TenantLoad& t, int weight) {
+  absl::Status s = co_await q.SetTenantWeight(t.tenant, weight);
+  if (!s.ok()) std::fprintf(stderr, "SetTenantWeight: %s\n", s.ToString().c_str());
+  for (const std::string& team : t.teams) {
+    s = co_await q.SetTeamLimits(team, {.per_minute = 6'000'000, .burst = 1000});
+    if (!s.ok()) std::fprintf(stderr, "SetTeamLimits: %s\n", s.ToString().c_str());
+  }
+  for (int64_t a = 0; a < t.accounts; ++a) {
+    queue::AccountSettings settings{
+        .tenant = t.tenant, .team = t.TeamOfAccount(a), .per_minute = 600'000, .burst = 100};
+    s = co_await q.SetAccountLimits(t.Account(a), settings);
+    if (!s.ok()) std::fprintf(stderr, "SetAccountLimits: %s\n", s.ToString().c_str());
+  }
+}
+
+// The tenant's jobs in batches of 500, account after account round-robin (the order a campaign
+// fans out in).
+std::vector<std::vector<queue::JobSpec>> TenantBatches(const TenantLoad& t,
+                                                       const std::string& id_prefix) {
+  std::vector<std::vector<queue::JobSpec>> batches;
+  for (int64_t n = 0; n < t.jobs(); ++n) {
+    if (n % 500 == 0) batches.emplace_back();
+    const int64_t a = n % t.accounts;
+    batches.back().push_back({.id = StrCat(id_prefix, t.name, "_", n),
+                              .kind = "send_mass_message",
+                              .tenant = t.tenant,
+                              .team = t.TeamOfAccount(a),
+                              .account = t.Account(a),
+                              .payload = "x"});
+  }
+  return batches;
+}
+
+// Handled jobs per tenant, and when each tenant's last job so far was handled.
+struct TenantCounts {
+  std::mutex mu;
+  std::map<std::string, int64_t> handled;
+  std::map<std::string, absl::Time> last;
+
+  int64_t Of(const std::string& tenant) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = handled.find(tenant);
+    return it == handled.end() ? 0 : it->second;
+  }
+  absl::Time LastOf(const std::string& tenant) {
+    std::lock_guard<std::mutex> lock(mu);
+    return last[tenant];
+  }
+  int64_t Total() {
+    std::lock_guard<std::mutex> lock(mu);
+    int64_t sum = 0;
+    for (const auto& [tenant, n] : handled) sum += n;
+    return sum;
+  }
+};
+
+std::unique_ptr<queue::Worker> CountingWorker(Env& env, queue::Queue& q, TenantCounts& counts) {
+  auto worker =
+      std::make_unique<queue::Worker>(env.io.get_executor(), q,
+                                      queue::WorkerConfig{.lease_loops = 8,
+                                                          .batch_size = 256,
+                                                          .idle_min = absl::Milliseconds(1),
+                                                          .idle_max = absl::Milliseconds(20)});
+  worker->Handle("send_mass_message",
+                 [&counts](const queue::LeasedJob& job) -> asio::awaitable<queue::JobResult> {
+                   {
+                     std::lock_guard<std::mutex> lock(counts.mu);
+                     ++counts.handled[job.tenant];
+                     counts.last[job.tenant] = absl::Now();
+                   }
+                   co_return queue::JobResult::Ok();
+                 });
+  return worker;
+}
+
+// Polls `done` every millisecond, up to ten minutes; false on timeout.
+bool Await(const std::function<bool()>& done) {
+  const absl::Time deadline = absl::Now() + absl::Minutes(10);
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
+
+// Two measurements on one Redis:
+//  1. Latency: tenant "big" (--big_accounts over every shard, --big_jobs_per_account each) is
+//     draining when tenant "small" (--small_accounts on one team) enqueues one job per account.
+//     How long until small's jobs have all run, against how long big's backlog then takes to
+//     drain (what small would wait behind it with fairness between accounts only).
+//  2. Shares: tenants "gold" (--gold_weight) and "basic" (weight 1), both backlogged on every
+//     shard, basic with ten times gold's accounts; gold's share of the first half of the jobs run,
+//     against its weight's share. The same jobs under one tenant first: the throughput ratio is
+//     the cost of the second level of fairness.
+int Fairness(const Flags& f) {
+  Env env(static_cast<uint16_t>(f.Int("port", 6379)), 1, 2);
+  queue::Queue q(*env.client, {.shards = static_cast<int>(f.Int("shards", 16))});
+  const int shards = q.shard_count();
+
+  // 1. Latency.
+  const TenantLoad big{.tenant = "big",
+                       .name = "big",
+                       .teams = TeamsOnShards(q, "big", static_cast<int>(f.Int("big_teams", 180))),
+                       .accounts = f.Int("big_accounts", 9000),
+                       .jobs_per_account = f.Int("big_jobs_per_account", 20)};
+  const TenantLoad small{.tenant = "small",
+                         .name = "small",
+                         .teams = TeamsOnShards(q, "small", 1),
+                         .accounts = f.Int("small_accounts", 10),
+                         .jobs_per_account = 1};
+  RunSync(env.io, ConfigureTenant(q, big, 1));
+  RunSync(env.io, ConfigureTenant(q, small, 1));
+  auto big_batches = TenantBatches(big, "l");
+  EnqueueAll(env.io, q, big_batches, 8);
+  TenantCounts counts;
+  std::unique_ptr<queue::Worker> worker = CountingWorker(env, q, counts);
+  worker->Start();
+  if (!Await([&] { return counts.Of("big") >= big.jobs() / 5; })) return 1;
+  auto small_batches = TenantBatches(small, "l");
+  const absl::Time small_at = absl::Now();
+  EnqueueAll(env.io, q, small_batches, 1);
+  const int64_t big_backlog = big.jobs() - counts.Of("big");
+  if (!Await([&] { return counts.Of("small") >= small.jobs(); })) return 1;
+  const absl::Duration small_wait = counts.LastOf("small") - small_at;
+  if (!Await([&] { return counts.Of("big") >= big.jobs(); })) return 1;
+  const absl::Duration big_drain = counts.LastOf("big") - small_at;
+  worker->Drain(absl::Now());
+  worker.reset();
+
+  // 2. Shares; first the same jobs under one tenant.
+  const int gold_weight = static_cast<int>(f.Int("gold_weight", 3));
+  const int64_t per_tenant_jobs = f.Int("share_jobs", 40'000);
+  const auto load = [&](std::string tenant, std::string name, int64_t accounts_per_shard) {
+    TenantLoad t{.tenant = std::move(tenant),
+                 .name = std::move(name),
+                 .accounts = accounts_per_shard * shards,
+                 .jobs_per_account = per_tenant_jobs / (accounts_per_shard * shards)};
+    t.teams = TeamsOnShards(q, t.name, shards);
+    return t;
+  };
+  const TenantLoad gold = load("gold", "gold", 10);
+  const TenantLoad basic = load("basic", "basic", 100);
+  const TenantLoad solo_gold = load("solo", "solo_gold", 10);
+  const TenantLoad solo_basic = load("solo", "solo_basic", 100);
+  RunSync(env.io, ConfigureTenant(q, gold, gold_weight));
+  RunSync(env.io, ConfigureTenant(q, basic, 1));
+  RunSync(env.io, ConfigureTenant(q, solo_gold, 1));
+  RunSync(env.io, ConfigureTenant(q, solo_basic, 1));
+  const int64_t total = gold.jobs() + basic.jobs();
+  // Enqueues both loads, then runs them with a fresh worker: returns the rate (jobs/s) at which
+  // the first half ran, and what each tenant had run by then in `by_tenant`; -1 on timeout.
+  const auto run = [&](const TenantLoad& a, const TenantLoad& b,
+                       std::map<std::string, int64_t>& by_tenant) -> double {
+    std::vector<std::vector<queue::JobSpec>> batches = TenantBatches(a, "s");
+    for (auto& batch : TenantBatches(b, "s")) batches.push_back(std::move(batch));
+    EnqueueAll(env.io, q, batches, 8);
+    TenantCounts c;
+    std::unique_ptr<queue::Worker> w = CountingWorker(env, q, c);
+    const absl::Time start = absl::Now();
+    w->Start();
+    if (!Await([&] { return c.Total() >= total / 2; })) return -1;
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    {
+      std::lock_guard<std::mutex> lock(c.mu);
+      by_tenant = c.handled;
+    }
+    if (!Await([&] { return c.Total() >= total; })) return -1;
+    w->Drain(absl::Now());
+    int64_t first_half = 0;
+    for (const auto& [tenant, n] : by_tenant) first_half += n;
+    return static_cast<double>(first_half) / seconds;
+  };
+  std::map<std::string, int64_t> solo_counts, shared;
+  const double solo_rate = run(solo_gold, solo_basic, solo_counts);
+  const double shared_rate = run(gold, basic, shared);
+  if (solo_rate < 0 || shared_rate < 0) return 1;
+  const double gold_share =
+      static_cast<double>(shared["gold"]) / static_cast<double>(shared["gold"] + shared["basic"]);
+  const double expected = static_cast<double>(gold_weight) / (gold_weight + 1);
+
+  std::printf("small_tenant_jobs: %lld, big_tenant_backlog_then: %lld jobs\n",
+              static_cast<long long>(small.jobs()), static_cast<long long>(big_backlog));
+  std::printf("small_tenant_all_run_after_ms: %.1f\n", absl::ToDoubleMilliseconds(small_wait));
+  std::printf("big_tenant_backlog_drained_after_ms: %.1f\n", absl::ToDoubleMilliseconds(big_drain));
+  std::printf("wait_ratio_small_vs_backlog: %.4f\n",
+              absl::ToDoubleMilliseconds(small_wait) / absl::ToDoubleMilliseconds(big_drain));
+  std::printf("gold_weight: %d, gold_share: %.4f (weight share %.4f, off by %.1f%% of it)\n",
+              gold_weight, gold_share, expected, 100 * std::abs(gold_share - expected) / expected);
+  std::printf("one_tenant_jobs_per_s: %.0f, two_tenants_jobs_per_s: %.0f, ratio: %.3f\n", solo_rate,
+              shared_rate, shared_rate / solo_rate);
+  return 0;
+}
+
 }  // namespace
 }  // namespace herald::bench
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(
-        stderr,
-        "usage: queue_bench throughput|limiter|memory|phases|cluster --port=P [--flag=value...]\n");
+    std::fprintf(stderr,
+                 "usage: queue_bench throughput|limiter|memory|phases|cluster|fairness --port=P "
+                 "[--flag=value...]\n");
     return 2;
   }
   const std::optional<herald::bench::Flags> parsed = herald::bench::Flags::Parse(argc, argv, 2);
@@ -598,6 +832,7 @@ int main(int argc, char** argv) {
   if (mode == "memory") return herald::bench::Memory(flags);
   if (mode == "phases") return herald::bench::Phases(flags);
   if (mode == "cluster") return herald::bench::Cluster(flags);
+  if (mode == "fairness") return herald::bench::Fairness(flags);
   std::fprintf(stderr, "unknown mode %s\n", argv[1]);
   return 2;
 }

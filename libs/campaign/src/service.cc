@@ -215,11 +215,29 @@ Service::Op<Caller> Service::Authenticate(std::string_view bearer) {
 Service::Op<store::Created<store::Tenant>> Service::CreateTenant(store::Tenant tenant,
                                                                  std::string request_id) {
   tenant.create_time_ms = absl::ToUnixMillis(clock_.Now());
-  co_return co_await store_.Create(std::move(tenant), std::move(request_id));
+  HERALD_CO_ASSIGN_OR_RETURN(auto created,
+                             co_await store_.Create(std::move(tenant), std::move(request_id)));
+  // On a replay too: a create whose weight did not reach the queue is completed by its retry.
+  HERALD_CO_RETURN_IF_ERROR(
+      co_await queue_.SetTenantWeight(created.value.id, created.value.scheduling_weight));
+  co_return created;
 }
 
 Service::Op<store::Tenant> Service::GetTenant(std::string id) {
   co_return co_await store_.Get<store::Tenant>("", std::move(id));
+}
+
+Service::Op<store::Tenant> Service::UpdateTenant(store::Tenant update,
+                                                 std::vector<std::string> fields) {
+  HERALD_CO_ASSIGN_OR_RETURN(
+      store::Tenant tenant,
+      co_await store_.Update<store::Tenant>("", update.id, [&](store::Tenant& t) {
+        if (Has(fields, "display_name")) t.display_name = update.display_name;
+        if (Has(fields, "scheduling_weight")) t.scheduling_weight = update.scheduling_weight;
+        return absl::OkStatus();
+      }));
+  HERALD_CO_RETURN_IF_ERROR(co_await queue_.SetTenantWeight(tenant.id, tenant.scheduling_weight));
+  co_return tenant;
 }
 
 Service::Op<std::vector<store::Tenant>> Service::ListTenants() {

@@ -8,8 +8,13 @@
 -- Complexity: O(1) per helper call unless noted.
 --
 -- Layout of one shard (P = KEYS[1]):
---   P:ring        ZSET  account -> when it may go next (see ring_score); only accounts that have
---                       ready jobs and are not paused or at their in-flight cap
+--   P:tr          ZSET  tenant -> a time no later than the earliest score in its ring (ring_score
+--                       units): the tenants that may have an account ready to go
+--   P:ring:<tn>   ZSET  the tenant's ring: account -> when it may go next (see ring_score); only
+--                       accounts that have ready jobs and are not paused or at their in-flight cap
+--   P:tp          HASH  tenant -> pass: its virtual time, jobs leased x (1e6 / weight), for
+--                       weighted fairness between tenants (lease.lua)
+--   P:tw          HASH  tenant -> weight (1..1000; absent = 1)
 --   P:r:<acct>    LIST  ids of the account's ready jobs, oldest first
 --   P:jd          HASH  job id -> record (see make_record), for every live job: ready, delayed,
 --                       leased or dead. Also the idempotency check for live ids
@@ -20,7 +25,8 @@
 --   P:dead        ZSET  dead job id -> time it died (ms); the record carries the reason
 --   P:dn:<W>:<g>  SET   ids of jobs completed in generation g = floor(now_ms / W) of the
 --                       idempotency window W (ms); expires two generations later
---   P:st          HASH  counters: r ready, d delayed, l leased, x dead, q sequence,
+--   P:st          HASH  counters: r ready, d delayed, l leased, x dead, q sequence, v the
+--                       shard's virtual time (the pass of the tenant served last),
 --                       e:<kind> enqueued, o:<kind>:<outcome> finished
 --   P:a:<acct>    HASH  account: tm team, tn tenant, r per minute, b burst, c max in flight
 --                       (0 = no cap), p "1" when paused, f in flight, t GCRA TAT (us)
@@ -41,12 +47,18 @@
 -- bytes 1..2+#kind and returns the record whole; herald/queue/record.h decodes it in C++.
 --
 -- Invariant (no lost wake-ups): an account with ready jobs that is not paused (itself or its
--- team) and is below its in-flight cap is in P:ring. Every path that can make an account
--- eligible (enqueue, promote, ack, nack, reap, release, resume, limit change) calls
--- ring_if_eligible; the lease script removes an account only when it is not eligible.
+-- team) and is below its in-flight cap is in its tenant's ring, and the tenant is in P:tr with a
+-- score no later than the account's. Every path that can make an account eligible (enqueue,
+-- promote, ack, nack, reap, release, resume, limit change) calls ring_if_eligible; the lease
+-- script removes an account only when it is not eligible, and a tenant only when its ring is
+-- empty. (P:ring, the one ring of earlier versions, is drained into the tenants' rings by the
+-- lease script.)
 
 local P = KEYS[1]
-local K_RING = P .. ':ring'
+local K_LEGACY_RING = P .. ':ring'
+local K_TENANTS = P .. ':tr'
+local K_PASS = P .. ':tp'
+local K_WEIGHTS = P .. ':tw'
 local K_DELAYED = P .. ':dl'
 local K_LEASES = P .. ':ls'
 local K_DEAD = P .. ':dead'
@@ -57,6 +69,7 @@ local function k_ready(acct) return P .. ':r:' .. acct end
 local function k_acct(acct) return P .. ':a:' .. acct end
 local function k_team(team) return P .. ':t:' .. team end
 local function k_team_accts(team) return P .. ':ta:' .. team end
+local function k_ring(tenant) return P .. ':ring:' .. tenant end
 
 local function fmt(n) return string.format('%d', n) end
 
@@ -191,6 +204,30 @@ local function save_teams()
   end
 end
 
+-- A tenant that had no account in P:tr starts level with the tenant served last: not ahead of
+-- the tenants waiting (with a pass left low by an idle spell), not behind them.
+local function tenant_joined(tenant)
+  local vt = tonumber(redis.call('HGET', K_STATS, 'v') or '0')
+  local pass = tonumber(redis.call('HGET', K_PASS, tenant) or '0')
+  if pass < vt then redis.call('HSET', K_PASS, tenant, fmt(vt)) end
+end
+
+-- Rings `acct` of `tenant` at `score`: `mode` "lt" keeps an earlier score already in the ring,
+-- "set" replaces it. The tenant's P:tr score only ever moves earlier here (the lease script moves
+-- it later when it finds the ring's earliest account later).
+local function ring_add(tenant, acct, score, mode)
+  if mode == 'lt' then
+    redis.call('ZADD', k_ring(tenant), 'LT', score, acct)
+  else
+    redis.call('ZADD', k_ring(tenant), score, acct)
+  end
+  if redis.call('ZADD', K_TENANTS, 'LT', score, tenant) == 1 then tenant_joined(tenant) end
+end
+
+-- Takes an account out of its tenant's ring (its tenant stays in P:tr until a lease finds the
+-- ring empty).
+local function ring_remove(tenant, acct) redis.call('ZREM', k_ring(tenant), acct) end
+
 -- Puts an account in the ring at the earliest time both its bucket and its team's bucket have a
 -- token (as far as is known now). When the team is the binding constraint, the account takes the
 -- next slot of the team's "wait horizon" (one team interval apart), so accounts blocked by one
@@ -214,11 +251,7 @@ local function place_account(acct, a, t, write)
     at = t_allow
   end
   local score = fmt(ring_score(at))
-  if write == 'lt' then
-    redis.call('ZADD', K_RING, 'LT', score, acct)
-  elseif write == 'set' then
-    redis.call('ZADD', K_RING, score, acct)
-  end
+  if write ~= nil then ring_add(a.tenant, acct, score, write) end
   return score
 end
 
@@ -236,7 +269,8 @@ end
 
 -- Cheaper form for paths that only freed an in-flight slot: most accounts are still in the ring.
 local function rering(acct)
-  if redis.call('ZSCORE', K_RING, acct) == false then ring_if_eligible(acct, false) end
+  local tenant = redis.call('HGET', k_acct(acct), 'tn') or ''
+  if redis.call('ZSCORE', k_ring(tenant), acct) == false then ring_if_eligible(acct, false) end
 end
 
 -- Completed ids are kept by generation (one SET per window-length span of time): an id completed

@@ -8,6 +8,7 @@
 --   "team", team, per_minute, burst      sets the team's limits
 --   "pause_account", account   |  "resume_account", account
 --   "pause_team", team         |  "resume_team", team
+--   "tenant_weight", tenant, weight      sets the tenant's share of the shard (1..1000)
 -- Returns: { code, team }: {1, ""} done; {-1, team} when an "account" operation would change the
 --          account's team (it belongs to `team`; nothing changes). An unknown operation is an
 --          error reply (a programming error).
@@ -28,10 +29,13 @@ end
 if op == 'account' then
   local acct, team = ARGV[3], ARGV[4]
   local ak = k_acct(acct)
-  local current = redis.call('HGET', ak, 'tm')
+  local registered = redis.call('HMGET', ak, 'tm', 'tn')
+  local current = registered[1]
   if current and current ~= team then
     return { -1, current }
   end
+  -- Moved to another tenant: out of the old tenant's ring (ring_if_eligible puts it in the new).
+  if registered[2] and registered[2] ~= ARGV[5] then ring_remove(registered[2], acct) end
   local interval = gcra_interval(tonumber(ARGV[6]))
   local tat = gcra_clamp(tonumber(redis.call('HGET', ak, 't') or '0'), interval,
                          gcra_tolerance(interval, tonumber(ARGV[7])), NOW)
@@ -48,10 +52,12 @@ elseif op == 'team' then
   rering_team(team)
 elseif op == 'pause_account' then
   redis.call('HSET', k_acct(ARGV[3]), 'p', '1')
-  redis.call('ZREM', K_RING, ARGV[3])
+  ring_remove(redis.call('HGET', k_acct(ARGV[3]), 'tn') or '', ARGV[3])
 elseif op == 'resume_account' then
   redis.call('HDEL', k_acct(ARGV[3]), 'p')
   ring_if_eligible(ARGV[3], false)
+elseif op == 'tenant_weight' then
+  redis.call('HSET', K_WEIGHTS, ARGV[3], ARGV[4])
 elseif op == 'pause_team' then
   redis.call('HSET', k_team(ARGV[3]), 'p', '1')
 elseif op == 'resume_team' then

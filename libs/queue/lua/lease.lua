@@ -23,19 +23,32 @@
 --   About five calls per visit and none per job: the batch's records are read with one HMGET,
 --   each group's ids written with one HSET, and the groups' expiries with one ZADD.
 --
--- Order of work: promote due delayed jobs, reap expired leases, then repeatedly take the ring's
--- earliest due account: skip (and unring) it when paused, its team is paused, or it is at its
--- in-flight cap; re-score it to when its and its team's buckets both have a token if either is
--- empty; otherwise take k = min(V, jobs still wanted, in-flight room, tokens in the account's
--- bucket, tokens in the team's bucket) tokens from each bucket and its k oldest ready jobs
--- (fewer if it has fewer), lease them with fresh tokens, and re-score the account behind every
--- account already due. Taking k tokens at once is k single takes at the same instant, so no
--- window ever holds more than either limit allows; fairness is round-robin by visit.
+-- Order of work: promote due delayed jobs, reap expired leases, then repeatedly pick the tenant
+-- with the lowest pass among those with an account due, and take that tenant's ring's earliest
+-- due account: skip (and unring) it when paused, its team is paused, or it is at its in-flight
+-- cap; re-score it to when its and its team's buckets both have a token if either is empty;
+-- otherwise take k = min(V, jobs still wanted, in-flight room, tokens in the account's bucket,
+-- tokens in the team's bucket) tokens from each bucket and its k oldest ready jobs (fewer if it
+-- has fewer), lease them with fresh tokens, re-score the account behind every account of its
+-- tenant already due, and advance the tenant's pass by k x 1e6 / weight. Taking k tokens at once
+-- is k single takes at the same instant, so no window ever holds more than either limit allows.
+-- Fairness: tenants share the shard's leases in proportion to their weights (stride scheduling;
+-- a tenant that comes back from idle starts at the shard's virtual time, see tenant_joined), and
+-- within a tenant its accounts go round-robin by visit.
 
 local max_jobs = tonumber(ARGV[2])
 local lease_ms = tonumber(ARGV[3])
 local visit_cap = tonumber(ARGV[6])
 if visit_cap == nil or visit_cap < 1 then visit_cap = 1 end
+
+-- Accounts still in the single ring of earlier versions move to their tenants' rings, a bounded
+-- number per call, keeping their scores.
+local legacy = redis.call('ZRANGE', K_LEGACY_RING, 0, 255, 'WITHSCORES')
+for i = 1, #legacy, 2 do
+  ring_add(redis.call('HGET', k_acct(legacy[i]), 'tn') or '', legacy[i], legacy[i + 1], 'lt')
+  redis.call('ZREM', K_LEGACY_RING, legacy[i])
+end
+
 promote(tonumber(ARGV[4]))
 reap(tonumber(ARGV[5]))
 
@@ -44,12 +57,28 @@ local out = { 0, 0, 0, expires }
 local leased = 0
 local visits = max_jobs * 3 + 32
 local exhausted = false
--- Due accounts are read from the ring in chunks, in score order. An account visited is re-scored
--- behind every account already due, so walking a chunk in order is the same as taking the
--- ring's first account again and again, at a fraction of the calls. Re-scores are written in one
--- ZADD before the next chunk is read (each account appears once in a chunk).
-local chunk, pos = {}, 1
-local rescored = {}
+
+-- The tenants that may have an account due, with their passes and strides.
+local active = redis.call('ZRANGEBYSCORE', K_TENANTS, '-inf', RING_DUE_MAX, 'LIMIT', 0, 1024)
+local pass, stride = {}, {}
+do
+  local passes, weights = hmget(K_PASS, active), hmget(K_WEIGHTS, active)
+  for i, tenant in ipairs(active) do
+    pass[tenant] = tonumber(passes[i] or '0') or 0
+    local w = tonumber(weights[i] or '1') or 1
+    if w < 1 then w = 1 end
+    stride[tenant] = math.floor(1000000 / w)
+  end
+end
+local passed = {}     -- tenant -> true when its pass changed
+local last_pass = nil -- the pass of the tenant served last, before its advance
+-- Each tenant's due accounts are read from its ring in chunks, in score order. An account
+-- visited is re-scored behind every account of the tenant already due, so walking a chunk in
+-- order is the same as taking the ring's first account again and again, at a fraction of the
+-- calls. Re-scores are written in one ZADD before the tenant's next chunk is read (each account
+-- appears once in a chunk).
+local chunks = {}     -- tenant -> { accounts, pos, rescored }
+
 local served = {}  -- per visit that leased: { acct, a, first, n }
 local ids = {}     -- every leased id, visit by visit
 while leased < max_jobs do
@@ -57,72 +86,112 @@ while leased < max_jobs do
     exhausted = true
     break
   end
-  visits = visits - 1
-  if pos > #chunk then
-    if #rescored > 0 then
-      call_chunked('ZADD', K_RING, rescored)
-      rescored = {}
+  -- The tenant with the lowest pass (the earliest due on ties: `active` is in P:tr order).
+  local best = nil
+  for i, tenant in ipairs(active) do
+    if best == nil or pass[tenant] < pass[active[best]] then best = i end
+  end
+  if best == nil then break end
+  local tenant = active[best]
+  local ring = k_ring(tenant)
+  local c = chunks[tenant]
+  if c == nil then
+    c = { accounts = {}, pos = 1, rescored = {} }
+    chunks[tenant] = c
+  end
+  if c.pos > #c.accounts then
+    if #c.rescored > 0 then
+      call_chunked('ZADD', ring, c.rescored)
+      c.rescored = {}
     end
     local want = max_jobs - leased
     if want > 64 then want = 64 end
-    chunk = redis.call('ZRANGEBYSCORE', K_RING, '-inf', RING_DUE_MAX, 'LIMIT', 0, want)
-    pos = 1
-    if #chunk == 0 then break end
+    c.accounts = redis.call('ZRANGEBYSCORE', ring, '-inf', RING_DUE_MAX, 'LIMIT', 0, want)
+    c.pos = 1
   end
-  local acct = chunk[pos]
-  pos = pos + 1
-  local a = load_account(acct)
-  local t = nil
-  if a.team then t = load_team(a.team) end
-  if t == nil or a.paused or t.paused or (a.cap > 0 and a.inflight >= a.cap) then
-    redis.call('ZREM', K_RING, acct)
+  if #c.accounts == 0 then
+    table.remove(active, best)  -- nothing of this tenant is due
   else
-    local want = max_jobs - leased
-    if want > visit_cap then want = visit_cap end
-    if a.cap > 0 and a.cap - a.inflight < want then want = a.cap - a.inflight end
-    local k = gcra_available(a.tat, a.interval, a.tol, NOW, want)
-    if k == 0 then
-      out[2] = out[2] + 1
-      rescored[#rescored + 1] = place_account(acct, a, t, nil)
-      rescored[#rescored + 1] = acct
+    visits = visits - 1
+    local acct = c.accounts[c.pos]
+    c.pos = c.pos + 1
+    local a = load_account(acct)
+    local t = nil
+    if a.team then t = load_team(a.team) end
+    if t == nil or a.paused or t.paused or (a.cap > 0 and a.inflight >= a.cap) then
+      redis.call('ZREM', ring, acct)
     else
-      k = gcra_available(t.tat, t.interval, t.tol, NOW, k)
+      local want = max_jobs - leased
+      if want > visit_cap then want = visit_cap end
+      if a.cap > 0 and a.cap - a.inflight < want then want = a.cap - a.inflight end
+      local k = gcra_available(a.tat, a.interval, a.tol, NOW, want)
       if k == 0 then
-        out[3] = out[3] + 1
-        rescored[#rescored + 1] = place_account(acct, a, t, nil)
-        rescored[#rescored + 1] = acct
+        out[2] = out[2] + 1
+        c.rescored[#c.rescored + 1] = place_account(acct, a, t, nil)
+        c.rescored[#c.rescored + 1] = acct
       else
-        local rk = k_ready(acct)
-        local popped = redis.call('LPOP', rk, k)
-        if not popped or #popped == 0 then
-          redis.call('ZREM', K_RING, acct)
+        k = gcra_available(t.tat, t.interval, t.tol, NOW, k)
+        if k == 0 then
+          out[3] = out[3] + 1
+          c.rescored[#c.rescored + 1] = place_account(acct, a, t, nil)
+          c.rescored[#c.rescored + 1] = acct
         else
-          local m = #popped
-          a.tat = gcra_take_n(a.tat, a.interval, NOW, m)
-          t.tat = gcra_take_n(t.tat, t.interval, NOW, m)
-          t.dirty = true
-          if a.cap > 0 then
-            a.inflight = a.inflight + m
-            redis.call('HSET', a.key, 'f', a.inflight, 't', fmt(a.tat))
+          local rk = k_ready(acct)
+          local popped = redis.call('LPOP', rk, k)
+          if not popped or #popped == 0 then
+            redis.call('ZREM', ring, acct)
           else
-            redis.call('HSET', a.key, 't', fmt(a.tat))
-          end
-          served[#served + 1] = { acct = acct, a = a, first = #ids + 1, n = m }
-          for i = 1, m do ids[#ids + 1] = popped[i] end
-          leased = leased + m
-          -- Fewer than asked for: the list is empty (LPOP never returns less otherwise).
-          if (a.cap > 0 and a.inflight >= a.cap) or m < k or redis.call('LLEN', rk) == 0 then
-            redis.call('ZREM', K_RING, acct)
-          else
-            rescored[#rescored + 1] = place_account(acct, a, t, nil)
-            rescored[#rescored + 1] = acct
+            local m = #popped
+            a.tat = gcra_take_n(a.tat, a.interval, NOW, m)
+            t.tat = gcra_take_n(t.tat, t.interval, NOW, m)
+            t.dirty = true
+            if a.cap > 0 then
+              a.inflight = a.inflight + m
+              redis.call('HSET', a.key, 'f', a.inflight, 't', fmt(a.tat))
+            else
+              redis.call('HSET', a.key, 't', fmt(a.tat))
+            end
+            served[#served + 1] = { acct = acct, a = a, first = #ids + 1, n = m }
+            for i = 1, m do ids[#ids + 1] = popped[i] end
+            leased = leased + m
+            last_pass = pass[tenant]
+            pass[tenant] = pass[tenant] + m * stride[tenant]
+            passed[tenant] = true
+            -- Fewer than asked for: the list is empty (LPOP never returns less otherwise).
+            if (a.cap > 0 and a.inflight >= a.cap) or m < k or redis.call('LLEN', rk) == 0 then
+              redis.call('ZREM', ring, acct)
+            else
+              c.rescored[#c.rescored + 1] = place_account(acct, a, t, nil)
+              c.rescored[#c.rescored + 1] = acct
+            end
           end
         end
       end
     end
   end
 end
-if #rescored > 0 then call_chunked('ZADD', K_RING, rescored) end
+
+-- Each tenant visited: its re-scores, its P:tr score moved to its ring's earliest (or the tenant
+-- out of P:tr when its ring is empty), and its pass.
+for tenant, c in pairs(chunks) do
+  local ring = k_ring(tenant)
+  if #c.rescored > 0 then call_chunked('ZADD', ring, c.rescored) end
+  local first = redis.call('ZRANGE', ring, 0, 0, 'WITHSCORES')
+  if #first == 0 then
+    redis.call('ZREM', K_TENANTS, tenant)
+  else
+    redis.call('ZADD', K_TENANTS, first[2], tenant)
+  end
+end
+local pass_fields = {}
+for tenant in pairs(passed) do
+  pass_fields[#pass_fields + 1] = tenant
+  pass_fields[#pass_fields + 1] = fmt(pass[tenant])
+end
+if #pass_fields > 0 then call_chunked('HSET', K_PASS, pass_fields) end
+if last_pass ~= nil and last_pass > tonumber(redis.call('HGET', K_STATS, 'v') or '0') then
+  redis.call('HSET', K_STATS, 'v', fmt(last_pass))
+end
 
 -- The leases: one HMGET for every record; per group one HSET of its ids, and one ZADD for every
 -- group. A record carries its kind in its first bytes; nothing else of it is read here.
@@ -202,7 +271,7 @@ else
   local function consider(ms)
     if next_ms < 0 or ms < next_ms then next_ms = ms end
   end
-  local r = redis.call('ZRANGE', K_RING, 0, 0, 'WITHSCORES')
+  local r = redis.call('ZRANGE', K_TENANTS, 0, 0, 'WITHSCORES')
   if #r > 0 then consider(ring_time_ms(tonumber(r[2]))) end
   local d = redis.call('ZRANGE', K_DELAYED, 0, 0, 'WITHSCORES')
   if #d > 0 then consider(tonumber(d[2])) end

@@ -423,6 +423,25 @@ asio::awaitable<absl::Status> Queue::ResumeAccount(std::string team, std::string
                                std::move(subject));
 }
 
+asio::awaitable<absl::Status> Queue::SetTenantWeight(std::string tenant, int weight) {
+  if (tenant.size() > kMaxNameBytes) {
+    co_return absl::InvalidArgumentError(
+        StrCat("tenant must be at most ", kMaxNameBytes, " bytes"));
+  }
+  if (weight < kMinTenantWeight || weight > kMaxTenantWeight) {
+    co_return absl::InvalidArgumentError(StrCat("tenant weight must be in [", kMinTenantWeight,
+                                                ", ", kMaxTenantWeight, "], got ", weight));
+  }
+  // Every shard: any of them may hold one of the tenant's teams.
+  for (int shard = 0; shard < config_.shards; ++shard) {
+    std::vector<std::string> args = script::EncodeTenantWeight(Now(), tenant, weight);
+    std::string subject = StrCat("tenant ", tenant);
+    HERALD_CO_RETURN_IF_ERROR(co_await Configure(client_, scripts_->configure, shard,
+                                                 std::move(args), std::move(subject)));
+  }
+  co_return absl::OkStatus();
+}
+
 asio::awaitable<absl::Status> Queue::PauseTeam(std::string team) {
   HERALD_CO_RETURN_IF_ERROR(CheckName("team", team));
   const int shard = ShardOf(team);

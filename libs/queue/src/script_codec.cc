@@ -369,6 +369,10 @@ std::vector<std::string> EncodeConfigureTeam(std::string now, std::string team,
   return {std::move(now), "team", std::move(team), StrCat(limit.per_minute), StrCat(limit.burst)};
 }
 
+std::vector<std::string> EncodeTenantWeight(std::string now, std::string tenant, int weight) {
+  return {std::move(now), "tenant_weight", std::move(tenant), StrCat(weight)};
+}
+
 std::vector<std::string> EncodePause(std::string now, PauseTarget target, bool pause,
                                      std::string name) {
   std::string op =

@@ -15,7 +15,7 @@
 
 namespace herald::store {
 
-BOOST_DESCRIBE_STRUCT(Tenant, (), (id, display_name, create_time_ms))
+BOOST_DESCRIBE_STRUCT(Tenant, (), (id, display_name, create_time_ms, scheduling_weight))
 BOOST_DESCRIBE_STRUCT(ApiKey, (),
                       (tenant, id, display_name, secret_prefix, secret_sha256, create_time_ms,
                        revoke_time_ms))
@@ -60,6 +60,10 @@ BOOST_DESCRIBE_STRUCT(Delivery, (),
 template <typename T>
 struct AddedFields {
   static constexpr std::array<std::string_view, 0> kNames{};
+};
+template <>
+struct AddedFields<Tenant> {
+  static constexpr std::array<std::string_view, 1> kNames{"scheduling_weight"};
 };
 template <>
 struct AddedFields<Team> {

@@ -676,6 +676,15 @@ TEST_F(StoreTest, ATeamStoredBeforeItsWebhookFieldsExistedStillDecodes) {
   EXPECT_EQ(team->webhook_id, "");
 }
 
+TEST_F(StoreTest, ATenantStoredBeforeItsWeightExistedDecodesWithWeightOne) {
+  const std::string before = R"({"id":"old","display_name":"Old","create_time_ms":5})";
+  ASSERT_TRUE(Await(records_->Put(Table{"", "tenants"}, "old", before)).ok());
+  absl::StatusOr<Tenant> tenant = Await(store_.Get<Tenant>("", "old"));
+  ASSERT_TRUE(tenant.ok()) << tenant.status();
+  EXPECT_EQ(tenant->display_name, "Old");
+  EXPECT_EQ(tenant->scheduling_weight, 1);
+}
+
 TEST_F(StoreTest, MediaBytesArePerTenant) {
   EXPECT_EQ(*Await(store_.GetMediaBytes("acme", "m1")), std::nullopt);
   const std::string bytes("\0\x01\xfe", 3);

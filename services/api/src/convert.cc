@@ -7,6 +7,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <herald/common/strings.h>
+#include <herald/queue/job.h>
 
 #include "names.h"
 
@@ -262,6 +263,16 @@ absl::Status ValidateDisplayName(std::string_view field, std::string_view name) 
   return absl::OkStatus();
 }
 
+absl::StatusOr<int32_t> ParseSchedulingWeight(std::string_view field, int32_t weight,
+                                              bool zero_means_default) {
+  if (weight == 0 && zero_means_default) return 1;
+  if (weight < queue::kMinTenantWeight || weight > queue::kMaxTenantWeight) {
+    return Invalid(field, StrCat("must be ", queue::kMinTenantWeight, "-", queue::kMaxTenantWeight,
+                                 ", got ", weight));
+  }
+  return weight;
+}
+
 absl::StatusOr<std::vector<std::string>> ParseMask(
     const google::protobuf::FieldMask& mask, std::initializer_list<std::string_view> allowed) {
   if (mask.paths_size() == 0) return Invalid("update_mask", "name at least one field");
@@ -321,6 +332,7 @@ v1::Tenant ToProto(const store::Tenant& t) {
   out.set_name(TenantName(t.id));
   out.set_display_name(t.display_name);
   if (t.create_time_ms != 0) SetTime(t.create_time_ms, out.mutable_create_time());
+  out.set_scheduling_weight(t.scheduling_weight);
   return out;
 }
 

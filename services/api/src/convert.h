@@ -39,6 +39,9 @@ absl::StatusOr<int64_t> ParseTimestampMillis(std::string_view field,
 
 absl::Status ValidateRequestId(std::string_view request_id);
 absl::Status ValidateDisplayName(std::string_view field, std::string_view name);
+// A tenant's scheduling_weight: 1..1000, or 0 (meaning 1) when `zero_means_default` (create).
+absl::StatusOr<int32_t> ParseSchedulingWeight(std::string_view field, int32_t weight,
+                                              bool zero_means_default);
 // The mask's paths, each one of `allowed`; kInvalidArgument naming the first that is not.
 absl::StatusOr<std::vector<std::string>> ParseMask(const google::protobuf::FieldMask& mask,
                                                    std::initializer_list<std::string_view> allowed);

@@ -14,15 +14,49 @@ std::unique_ptr<v1::TenantService::Stub> Stub(Session& s) {
   return v1::TenantService::NewStub(s.channel());
 }
 
+// --display-name and --weight into `tenant`, naming each field given in `paths`.
+absl::Status ApplyTenantFlags(const ParsedCommand& c, v1::Tenant* tenant,
+                              std::vector<std::string>* paths) {
+  if (c.Has("display-name")) {
+    tenant->set_display_name(c.Get("display-name"));
+    paths->push_back("display_name");
+  }
+  if (c.Has("weight")) {
+    absl::StatusOr<int32_t> weight = ParseCount("weight", c.Get("weight"));
+    if (!weight.ok()) return weight.status();
+    tenant->set_scheduling_weight(*weight);
+    paths->push_back("scheduling_weight");
+  }
+  return absl::OkStatus();
+}
+
 int TenantsCreate(Session& s, const ParsedCommand& c) {
   v1::CreateTenantRequest request;
   HCTL_ASSIGN_OR_USAGE(const std::string name, s, s.names().Tenant(c.args[0]));
   request.set_tenant_id(std::string(ShortId(name)));
-  request.mutable_tenant()->set_display_name(c.Get("display-name"));
+  std::vector<std::string> paths;
+  if (absl::Status st = ApplyTenantFlags(c, request.mutable_tenant(), &paths); !st.ok()) {
+    return s.Usage(st);
+  }
   request.set_request_id(c.Get("request-id"));
   v1::Tenant response;
   auto context = s.Context();
   const grpc::Status status = Stub(s)->CreateTenant(context.get(), request, &response);
+  return status.ok() ? s.Print(response) : s.Fail(status);
+}
+
+int TenantsUpdate(Session& s, const ParsedCommand& c) {
+  v1::UpdateTenantRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_tenant()->mutable_name(), s, s.names().Tenant(c.args[0]));
+  std::vector<std::string> paths;
+  if (absl::Status st = ApplyTenantFlags(c, request.mutable_tenant(), &paths); !st.ok()) {
+    return s.Usage(st);
+  }
+  if (paths.empty()) return s.Usage(absl::InvalidArgumentError("nothing to update; see --help"));
+  for (const std::string& path : paths) request.mutable_update_mask()->add_paths(path);
+  v1::Tenant response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->UpdateTenant(context.get(), request, &response);
   return status.ok() ? s.Print(response) : s.Fail(status);
 }
 
@@ -137,6 +171,10 @@ int AdminRotateEncryptionKey(Session& s, const ParsedCommand&) {
 
 void AddAdminCommands(std::vector<CommandSpec>& commands) {
   const FlagSpec request_id{"request-id", "ID", "idempotency id: a retry returns the first result"};
+  const FlagSpec display_name{"display-name", "TEXT", "human-readable name"};
+  const FlagSpec weight{"weight", "N",
+                        "share of the workers against other tenants with work ready (1-1000; "
+                        "default 1)"};
   commands.push_back({"tenants",
                       "create",
                       "ID",
@@ -144,8 +182,18 @@ void AddAdminCommands(std::vector<CommandSpec>& commands) {
                       1,
                       "Create a tenant (platform-admin key)",
                       "ID is 1-40 characters of [a-z0-9-], starting with a letter.",
-                      {{"display-name", "TEXT", "human-readable name"}, request_id},
+                      {display_name, weight, request_id},
                       TenantsCreate});
+  commands.push_back({"tenants",
+                      "update",
+                      "ID",
+                      1,
+                      1,
+                      "Change a tenant's display name or weight (only the flags given; "
+                      "platform-admin key)",
+                      "",
+                      {display_name, weight},
+                      TenantsUpdate});
   commands.push_back(
       {"tenants", "list", "", 0, 0, "List tenants (platform-admin key)", "", {}, TenantsList});
   commands.push_back(

@@ -321,10 +321,10 @@ Table ToTable(const v1::CampaignStats& stats) {
 }
 
 Table ToTable(const v1::ListTenantsResponse& response) {
-  Table t{{"ID", "DISPLAY NAME", "CREATED"}, {}};
+  Table t{{"ID", "DISPLAY NAME", "WEIGHT", "CREATED"}, {}};
   for (const auto& tenant : response.tenants()) {
     t.rows.push_back({std::string(ShortId(tenant.name())), tenant.display_name(),
-                      FormatTime(tenant.create_time())});
+                      StrCat(tenant.scheduling_weight()), FormatTime(tenant.create_time())});
   }
   return t;
 }

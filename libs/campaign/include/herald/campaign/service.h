@@ -146,6 +146,8 @@ class Service {
   // ---- tenants and keys (platform administrator)
   Op<store::Created<store::Tenant>> CreateTenant(store::Tenant tenant, std::string request_id);
   Op<store::Tenant> GetTenant(std::string id);
+  // Changes the named `fields` (display_name, scheduling_weight) to `update`'s values.
+  Op<store::Tenant> UpdateTenant(store::Tenant update, std::vector<std::string> fields);
   Op<std::vector<store::Tenant>> ListTenants();
   // The key and its secret (empty on a replay: the secret is shown once).
   Op<std::pair<store::ApiKey, std::string>> CreateApiKey(std::string tenant,

@@ -115,6 +115,11 @@ enum class NackResult {
 };
 
 // Limits of an account (the agency's pacing of one creator account).
+// A tenant's weight: its share of a shard's leases against the other tenants with work ready
+// there (Queue::SetTenantWeight).
+inline constexpr int kMinTenantWeight = 1;
+inline constexpr int kMaxTenantWeight = 1000;
+
 struct AccountSettings {
   std::string tenant;
   std::string team;

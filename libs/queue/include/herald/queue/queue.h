@@ -7,8 +7,9 @@
 //   co_await q.Ack({{job.ref()}});
 //
 // Jobs live in shards (layout.h); each operation is one Lua script call on one shard, atomic in
-// Redis, so any number of processes may share a queue. Leasing is fair between accounts
-// (round-robin among those ready) and enforces per-account and per-team GCRA limits, pauses and
+// Redis, so any number of processes may share a queue. Leasing is fair between tenants (weighted:
+// SetTenantWeight), then between a tenant's accounts (round-robin among those ready), and
+// enforces per-account and per-team GCRA limits, pauses and
 // per-account in-flight caps inside the script (libs/ratelimit, lua/lease.lua).
 //
 // Time: scripts read Redis' TIME, so every process agrees on one clock. A Queue built with a
@@ -146,6 +147,10 @@ class Queue {
   boost::asio::awaitable<absl::Status> ResumeAccount(std::string team, std::string account);
   boost::asio::awaitable<absl::Status> PauseTeam(std::string team);
   boost::asio::awaitable<absl::Status> ResumeTeam(std::string team);
+  // Sets the tenant's weight (kMinTenantWeight..kMaxTenantWeight; 1 until set) on every shard.
+  // Where tenants share a shard, each gets leases in proportion to its weight while it has work
+  // ready; within a tenant, its accounts take turns.
+  boost::asio::awaitable<absl::Status> SetTenantWeight(std::string tenant, int weight);
 
   // ---- observing
 

@@ -105,6 +105,7 @@ std::vector<std::string> EncodeConfigureAccount(std::string now, std::string acc
                                                 const AccountSettings& settings);
 std::vector<std::string> EncodeConfigureTeam(std::string now, std::string team,
                                              const ratelimit::Limit& limit);
+std::vector<std::string> EncodeTenantWeight(std::string now, std::string tenant, int weight);
 enum class PauseTarget { kAccount, kTeam };
 std::vector<std::string> EncodePause(std::string now, PauseTarget target, bool pause,
                                      std::string name);

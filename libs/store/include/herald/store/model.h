@@ -15,6 +15,7 @@ struct Tenant {
   std::string id;
   std::string display_name;
   int64_t create_time_ms = 0;
+  int32_t scheduling_weight = 1;  // share of the queue between tenants (queue::SetTenantWeight)
 };
 
 // A tenant's API key. The secret itself is never stored: `secret_sha256` (hex) identifies it.
