@@ -1,5 +1,10 @@
 // The herald binary as operators run it: flags, probes, gRPC health and reflection, and the
 // SIGTERM drain.
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
@@ -21,6 +26,7 @@
 #include <herald/testing/promtool.h>
 #include <herald/testing/redis_server.h>
 #include <herald/testing/wait.h>
+#include <herald/v1/tenant.grpc.pb.h>
 
 namespace herald {
 namespace {
@@ -122,6 +128,81 @@ TEST_F(HeraldServeTest, SigtermDrainsAndExitsZero) {
   const std::string logs = (*herald)->Logs();
   EXPECT_THAT(logs, HasSubstr("\"msg\":\"draining\""));
   EXPECT_THAT(logs, HasSubstr("\"msg\":\"herald stopped\""));
+}
+
+TEST_F(HeraldServeTest, CallsAnsweredDuringTheSigtermDrainTookEffectAndTheRestAreSafeToRetry) {
+  constexpr char kAdmin[] = "serve-test-admin-key";
+  auto herald = HeraldProcess::Start({.args = {"serve", "--role=api", "--drain_timeout=5s"},
+                                      .env = {{"HERALD_ADMIN_KEY", kAdmin}},
+                                      .redis_port = redis_->port()});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  std::shared_ptr<grpc::Channel> channel = Connect(**herald);
+  const auto create = [&](const std::string& id) {
+    v1::CreateTenantRequest req;
+    req.set_tenant_id(id);
+    req.set_request_id(StrCat("create-", id));
+    v1::Tenant tenant;
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", StrCat("Bearer ", kAdmin));
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return v1::TenantService::NewStub(channel)->CreateTenant(&ctx, req, &tenant);
+  };
+
+  // Four clients create tenants back to back until the server stops taking calls.
+  std::mutex mu;
+  std::map<grpc::StatusCode, int> codes;
+  std::vector<std::string> answered, unanswered;
+  std::atomic<int> ok_calls{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0;; ++i) {
+        const std::string id = StrCat("t", c, "-", i);
+        const grpc::Status s = create(id);
+        std::lock_guard<std::mutex> lock(mu);
+        ++codes[s.error_code()];
+        if (s.ok()) {
+          answered.push_back(id);
+          ++ok_calls;
+          continue;
+        }
+        unanswered.push_back(id);
+        return;
+      }
+    });
+  }
+  ASSERT_TRUE(testing::WaitFor([&] { return ok_calls.load() >= 200; }, absl::Seconds(30)));
+  (*herald)->process().Signal(SIGTERM);
+  for (std::thread& t : clients) t.join();
+  const std::optional<int> status = (*herald)->process().Wait(absl::Seconds(15));
+  ASSERT_TRUE(status.has_value()) << (*herald)->Logs();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << (*herald)->Logs();
+
+  // A call ends OK, or UNAVAILABLE once the server refuses calls, or CANCELLED when it reached the
+  // server just as it shut down (gRPC cancels calls it received but had not begun); never
+  // anything else.
+  for (const auto& [code, n] : codes) {
+    EXPECT_TRUE(code == grpc::StatusCode::OK || code == grpc::StatusCode::UNAVAILABLE ||
+                code == grpc::StatusCode::CANCELLED)
+        << n << " calls ended with code " << code;
+  }
+  // Every call answered OK took effect; the others, retried with their request_id against the
+  // restarted server, each create their tenant exactly once.
+  ASSERT_TRUE((*herald)->Restart().ok()) << (*herald)->Logs();
+  channel = Connect(**herald);  // the old one is backing off from the refused connections
+  for (const std::string& id : unanswered) {
+    const grpc::Status retried = create(id);
+    EXPECT_TRUE(retried.ok()) << id << ": " << retried.error_message();
+  }
+  answered.insert(answered.end(), unanswered.begin(), unanswered.end());
+  for (const std::string& id : answered) {
+    auto stored = redis_->Command({"HEXISTS", "hd:{platform}:tenants", id});
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(*stored, "1") << "tenant " << id << " is not stored";
+  }
+  auto count = redis_->Command({"HLEN", "hd:{platform}:tenants"});
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, StrCat(answered.size()));
 }
 
 TEST_F(HeraldServeTest, InvalidFlagsStopTheProcessWithAMessageNamingTheFlag) {
