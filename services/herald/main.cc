@@ -86,6 +86,17 @@ ABSL_FLAG(bool, redis_cluster, false,
 ABSL_FLAG(std::string, redis_password, "",
           "Redis password (AUTH). Prefer the environment (HERALD_REDIS_PASSWORD) to the command "
           "line, where other users can see it.");
+ABSL_FLAG(bool, redis_tls, false,
+          "Connect to Redis over TLS (its tls-port); also set by a rediss:// --redis_address. The "
+          "server's certificate is verified.");
+ABSL_FLAG(std::string, redis_tls_ca_file, "",
+          "PEM file of the CAs that sign Redis' certificates (default: the system's trusted CAs).");
+ABSL_FLAG(std::string, redis_tls_cert_file, "",
+          "PEM client certificate for Redis servers with tls-auth-clients (with "
+          "--redis_tls_key_file). Read again at every reconnect.");
+ABSL_FLAG(std::string, redis_tls_key_file, "", "PEM private key of --redis_tls_cert_file.");
+ABSL_FLAG(std::string, redis_tls_server_name, "",
+          "Name Redis' certificate must carry (default: the host of each address connected to).");
 ABSL_FLAG(int, redis_connections, 2, "Redis connections per process (commands are pipelined).");
 ABSL_FLAG(absl::Duration, redis_timeout, absl::Seconds(5), "Deadline of each Redis command.");
 ABSL_FLAG(int, queue_shards, 16,
@@ -250,6 +261,11 @@ int main(int argc, char** argv) {
       .redis_wait_replicas = absl::GetFlag(FLAGS_redis_wait_replicas),
       .redis_wait_timeout = absl::GetFlag(FLAGS_redis_wait_timeout),
       .redis_password = absl::GetFlag(FLAGS_redis_password),
+      .redis_tls = absl::GetFlag(FLAGS_redis_tls),
+      .redis_tls_ca_file = absl::GetFlag(FLAGS_redis_tls_ca_file),
+      .redis_tls_cert_file = absl::GetFlag(FLAGS_redis_tls_cert_file),
+      .redis_tls_key_file = absl::GetFlag(FLAGS_redis_tls_key_file),
+      .redis_tls_server_name = absl::GetFlag(FLAGS_redis_tls_server_name),
       .redis_connections = absl::GetFlag(FLAGS_redis_connections),
       .redis_timeout = absl::GetFlag(FLAGS_redis_timeout),
       .queue_shards = absl::GetFlag(FLAGS_queue_shards),

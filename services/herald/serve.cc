@@ -161,7 +161,21 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
                           ? flags.io_threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   config.redis.cluster = flags.redis_cluster;
-  const std::vector<std::string> nodes = absl::StrSplit(flags.redis_address, ',');
+  // "rediss://host:port" (TLS) and "redis://host:port" name the scheme; a bare host:port is plain
+  // unless --redis_tls.
+  std::string_view addresses = flags.redis_address;
+  config.redis.tls.enabled = flags.redis_tls;
+  if (addresses.starts_with("rediss://")) {
+    config.redis.tls.enabled = true;
+    addresses.remove_prefix(9);
+  } else if (addresses.starts_with("redis://")) {
+    addresses.remove_prefix(8);
+  }
+  config.redis.tls.ca_file = flags.redis_tls_ca_file;
+  config.redis.tls.cert_file = flags.redis_tls_cert_file;
+  config.redis.tls.key_file = flags.redis_tls_key_file;
+  config.redis.tls.server_name = flags.redis_tls_server_name;
+  const std::vector<std::string> nodes = absl::StrSplit(std::string(addresses), ',');
   for (size_t i = 0; i < nodes.size(); ++i) {
     HERALD_ASSIGN_OR_RETURN(config::HostPort address,
                             config::ParseHostPort("redis_address", nodes[i], false));
@@ -242,6 +256,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
       {"redis.wait_replicas", "redis_wait_replicas"},
       {"redis.wait_timeout", "redis_wait_timeout"},
       {"redis.seeds", "redis_address"},
+      {"redis.tls", "redis_tls"},
       {"redis.command_timeout", "redis_timeout"},
       {"queue.shards", "queue_shards"},
       {"queue.lease_duration", "lease_duration"},

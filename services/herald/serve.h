@@ -104,6 +104,11 @@ struct ServeFlags {
   int redis_wait_replicas = 0;
   absl::Duration redis_wait_timeout = absl::Seconds(1);
   std::string redis_password;
+  bool redis_tls = false;
+  std::string redis_tls_ca_file;
+  std::string redis_tls_cert_file;
+  std::string redis_tls_key_file;
+  std::string redis_tls_server_name;
   int redis_connections = 2;
   absl::Duration redis_timeout = absl::Seconds(5);
   int queue_shards = 16;

@@ -72,6 +72,26 @@ TEST(ServeConfigTest, RedisClusterTakesSeveralSeedNodes) {
   EXPECT_EQ(config->redis.seeds[1].ToString(), "10.0.0.3:7002");
 }
 
+TEST(ServeConfigTest, ARedissAddressMeansTls) {
+  ServeFlags flags = ValidFlags();
+  flags.redis_address = "rediss://redis.internal:6380";
+  flags.redis_tls_ca_file = "/etc/herald/redis-ca.pem";
+  auto config = MakeServeConfig(flags);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->redis.tls.enabled);
+  EXPECT_EQ(config->redis.address.ToString(), "redis.internal:6380");
+  EXPECT_EQ(config->redis.tls.ca_file, "/etc/herald/redis-ca.pem");
+
+  flags.redis_address = "redis://redis.internal:6379";
+  config = MakeServeConfig(flags);
+  ASSERT_FALSE(config.ok());  // a CA file without TLS is a mistake, not ignored
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("--redis_tls"));
+  flags.redis_tls_ca_file.clear();
+  config = MakeServeConfig(flags);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->redis.tls.enabled);
+}
+
 TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
   struct Case {
     void (*mutate)(ServeFlags&);
@@ -91,6 +111,11 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
        },
        "--redis_address"},
       {[](ServeFlags& f) { f.redis_connections = 0; }, "--redis_connections"},
+      {[](ServeFlags& f) {
+         f.redis_tls = true;
+         f.redis_tls_cert_file = "client.pem";
+       },
+       "--redis_tls"},
       {[](ServeFlags& f) { f.redis_wait_replicas = -1; }, "--redis_wait_replicas"},
       {[](ServeFlags& f) {
          f.redis_wait_replicas = 1;

@@ -15,8 +15,10 @@
 #include <herald/common/strings.h>
 #include <herald/testing/herald_api.h>
 #include <herald/testing/herald_process.h>
+#include <herald/testing/net.h>
 #include <herald/testing/redis_server.h>
 #include <herald/testing/subprocess.h>
+#include <herald/testing/tls.h>
 #include <herald/testing/wait.h>
 #include <herald/v1/tenant.grpc.pb.h>
 
@@ -33,25 +35,6 @@ std::string Read(const std::string& path) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
-}
-
-// A CA, a server certificate for localhost / 127.0.0.1 and a client certificate, all signed by
-// that CA, as PEM files named <name>-ca.pem, <name>-server.{pem,key}, <name>-client.{pem,key}.
-bool MakeCa(const std::string& dir, const std::string& name) {
-  const std::string p = StrCat(dir, "/", name);
-  const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-  const std::string script = StrCat(
-      "set -e; cd '", dir, "';", "openssl req -x509 ", key, " -keyout ", p, "-ca.key -out ", p,
-      "-ca.pem -days 1 -subj /CN=", name, "-ca;", "openssl req ", key, " -keyout ", p,
-      "-server.key -out ", p, "-server.csr -subj /CN=localhost;",
-      "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1' > ", p, "-san.ext;",
-      "openssl x509 -req -in ", p, "-server.csr -CA ", p, "-ca.pem -CAkey ", p,
-      "-ca.key -CAcreateserial -out ", p, "-server.pem -days 1 -extfile ", p, "-san.ext;",
-      "openssl req ", key, " -keyout ", p, "-client.key -out ", p,
-      "-client.csr -subj /CN=agency-service;", "openssl x509 -req -in ", p, "-client.csr -CA ", p,
-      "-ca.pem -CAkey ", p, "-ca.key -CAcreateserial -out ", p, "-client.pem -days 1");
-  const std::string command = StrCat("bash -c \"", script, "\" >/dev/null 2>&1");
-  return std::system(command.c_str()) == 0;
 }
 
 // A channel to `target` trusting `ca`'s certificates, presenting `client`'s certificate when
@@ -76,8 +59,8 @@ grpc::Status ListTenants(const std::shared_ptr<grpc::Channel>& channel) {
 
 TEST(TlsTest, MutualTlsAdmitsTrustedClientsOnlyAndPicksUpReplacedCertificates) {
   const std::string dir = testing::MakeTempDir("tls");
-  ASSERT_TRUE(MakeCa(dir, "first")) << "openssl failed";
-  ASSERT_TRUE(MakeCa(dir, "second")) << "openssl failed";
+  ASSERT_TRUE(testing::MakeTestCa(dir, "first")) << "openssl failed";
+  ASSERT_TRUE(testing::MakeTestCa(dir, "second")) << "openssl failed";
   // The files herald reads: the first CA's, to start with.
   const std::string cert = StrCat(dir, "/server.pem"), key = StrCat(dir, "/server.key"),
                     client_ca = StrCat(dir, "/client-ca.pem");
@@ -128,6 +111,31 @@ TEST(TlsTest, MutualTlsAdmitsTrustedClientsOnlyAndPicksUpReplacedCertificates) {
       << (*herald)->Logs();
   EXPECT_FALSE(ListTenants(TlsChannel(target, dir, "first", "first")).ok());
   EXPECT_TRUE((*herald)->process().running());
+}
+
+TEST(TlsTest, HeraldReachesRedisOverTlsWithAClientCertificate) {
+  const std::string dir = testing::MakeTempDir("redis-tls");
+  ASSERT_TRUE(testing::MakeTestCa(dir, "redis")) << "openssl failed";
+  const uint16_t tls_port = testing::PickFreePort();
+  // Redis requires TLS clients with a certificate of its CA on tls-port (the plain port is the
+  // harness's).
+  auto redis = RedisServer::Start(
+      {.extra = {StrCat("tls-port ", tls_port), StrCat("tls-cert-file ", dir, "/redis-server.pem"),
+                 StrCat("tls-key-file ", dir, "/redis-server.key"),
+                 StrCat("tls-ca-cert-file ", dir, "/redis-ca.pem"), "tls-auth-clients yes"}});
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  auto herald = HeraldProcess::Start(
+      {.args = {"serve", "--role=api", StrCat("--redis_address=rediss://127.0.0.1:", tls_port),
+                StrCat("--redis_tls_ca_file=", dir, "/redis-ca.pem"),
+                StrCat("--redis_tls_cert_file=", dir, "/redis-client.pem"),
+                StrCat("--redis_tls_key_file=", dir, "/redis-client.key")},
+       .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'd')}}});
+  ASSERT_TRUE(herald.ok()) << herald.status();  // ready: Redis answered over TLS
+  const auto channel =
+      grpc::CreateChannel((*herald)->grpc_target(), grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(testing::CreateTenant(channel, kAdminKey, "over-tls").ok()) << (*herald)->Logs();
+  // The tenant is in that Redis (read back through its plain port).
+  EXPECT_EQ((*redis)->Command({"HEXISTS", "hd:{platform}:tenants", "over-tls"}).value_or(""), "1");
 }
 
 }  // namespace

@@ -133,6 +133,14 @@ absl::Status ValidateClientConfig(const ClientConfig& config) {
   if (config.cluster && config.cluster_refresh_interval < absl::Milliseconds(200)) {
     return config::SettingError("redis.cluster_refresh_interval", "must be at least 200ms");
   }
+  if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
+    return config::SettingError("redis.tls",
+                                "a client certificate needs both its cert and key files");
+  }
+  if (!config.tls.enabled && !(config.tls.ca_file.empty() && config.tls.cert_file.empty() &&
+                               config.tls.server_name.empty())) {
+    return config::SettingError("redis.tls", "certificate options are set but TLS is not enabled");
+  }
   if (config.connections < 1 || config.connections > 64) {
     return config::SettingError("redis.connections",
                                 StrCat("must be in [1, 64] (got ", config.connections, ")"));

@@ -10,10 +10,12 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include <herald/common/log.h>
+#include <herald/common/status.h>
 #include <herald/common/strings.h>
 
 #include "backoff.h"
@@ -342,7 +344,7 @@ asio::awaitable<absl::Status> Connection::Connect() {
         self->handshake_timed_out_ = true;
         self->resolver_.cancel();
         boost::system::error_code ignored;
-        self->socket_.close(ignored);
+        self->Tcp().close(ignored);
       });
   absl::Status status = co_await Handshake();
   handshaking_ = false;
@@ -362,16 +364,32 @@ asio::awaitable<absl::Status> Connection::Handshake() {
     co_return absl::UnavailableError(
         StrCat("resolve ", config.address.host, ": ", resolve_ec.message()));
   }
-  auto [connect_ec, endpoint] = co_await asio::async_connect(socket_, endpoints, kUseTuple);
+  if (config.tls.enabled) {
+    HERALD_CO_RETURN_IF_ERROR(PrepareTls());
+  } else {
+    tls_.reset();
+  }
+  auto [connect_ec, endpoint] = co_await asio::async_connect(Tcp(), endpoints, kUseTuple);
   if (connect_ec) co_return absl::UnavailableError(StrCat("connect: ", connect_ec.message()));
   boost::system::error_code ignored;
-  socket_.set_option(tcp::no_delay(true), ignored);
-  if (config.password.empty()) co_return absl::OkStatus();
+  Tcp().set_option(tcp::no_delay(true), ignored);
+  if (tls_) {
+    auto [tls_ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, kUseTuple);
+    if (tls_ec) co_return absl::UnavailableError(StrCat("TLS handshake: ", tls_ec.message()));
+  }
+  // Over TLS 1.3 the server checks the client's certificate after the client's handshake has
+  // completed, so without AUTH a PING proves the session usable before the connection counts as
+  // up (a refused certificate is a failed connect, not a connection that drops at once).
+  const bool probe = config.password.empty();
+  if (probe && !tls_) co_return absl::OkStatus();
 
-  // AUTH goes ahead of the commands already waiting, and alone: they are written only once it
-  // has succeeded.
+  // AUTH (or the PING) goes ahead of the commands already waiting, and alone: they are written
+  // only once it has succeeded.
   handshake_.reply = Reply();
-  if (config.username.empty()) {
+  if (probe) {
+    const std::string_view argv[] = {"PING"};
+    pipeline_.Encode(argv);
+  } else if (config.username.empty()) {
     const std::string_view argv[] = {"AUTH", config.password};
     pipeline_.Encode(argv);
   } else {
@@ -380,30 +398,94 @@ asio::awaitable<absl::Status> Connection::Handshake() {
   }
   pipeline_.PushFront(&handshake_);
   const std::string_view auth = pipeline_.PrepareWrite(1);
-  auto [write_ec, written] = co_await asio::async_write(socket_, asio::buffer(auth), kUseTuple);
+  std::tuple<boost::system::error_code, size_t> wrote;
+  if (tls_) {
+    wrote = co_await asio::async_write(*tls_, asio::buffer(auth), kUseTuple);
+  } else {
+    wrote = co_await asio::async_write(socket_, asio::buffer(auth), kUseTuple);
+  }
+  const boost::system::error_code write_ec = std::get<0>(wrote);
   pipeline_.WriteDone();
   if (write_ec) co_return absl::UnavailableError(StrCat("write: ", write_ec.message()));
   while (completed_.empty()) {
-    auto [read_ec, n] = co_await socket_.async_read_some(
-        asio::buffer(read_buffer_.get(), kReadBufferSize), kUseTuple);
-    if (read_ec) co_return absl::UnavailableError(ReadError(read_ec));
+    const asio::mutable_buffer into(read_buffer_.get(), kReadBufferSize);
+    std::tuple<boost::system::error_code, size_t> read;
+    if (tls_) {
+      read = co_await tls_->async_read_some(into, kUseTuple);
+    } else {
+      read = co_await socket_.async_read_some(into, kUseTuple);
+    }
+    const auto [read_ec, n] = read;
+    if (read_ec) {
+      co_return absl::UnavailableError(
+          StrCat(tls_ ? "TLS session refused: " : "", ReadError(read_ec)));
+    }
     if (absl::Status fed = pipeline_.Feed(std::string_view(read_buffer_.get(), n), completed_);
         !fed.ok()) {
       completed_.clear();
       co_return fed;
     }
   }
-  completed_.clear();  // only AUTH was sent, so only AUTH can have completed
+  completed_.clear();  // only AUTH (or PING) was sent, so only it can have completed
   if (handshake_.reply.is_error()) {
-    co_return absl::UnauthenticatedError(StrCat("AUTH refused: ", handshake_.reply.str()));
+    co_return absl::UnauthenticatedError(
+        StrCat(probe ? "PING refused: " : "AUTH refused: ", handshake_.reply.str()));
   }
   co_return absl::OkStatus();
 }
 
+tcp::socket& Connection::Tcp() { return tls_ ? tls_->next_layer() : socket_; }
+
+absl::Status Connection::PrepareTls() {
+  const ClientConfig::Tls& tls = client_->config.tls;
+  auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+  boost::system::error_code ec;
+  context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                           asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                           asio::ssl::context::no_tlsv1_1,
+                       ec);
+  if (tls.ca_file.empty()) {
+    context->set_default_verify_paths(ec);
+  } else {
+    context->load_verify_file(tls.ca_file, ec);
+  }
+  if (ec) {
+    return absl::FailedPreconditionError(
+        StrCat("TLS: cannot load the CA certificates ", tls.ca_file, ": ", ec.message()));
+  }
+  if (!tls.cert_file.empty()) {
+    context->use_certificate_chain_file(tls.cert_file, ec);
+    if (!ec) context->use_private_key_file(tls.key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+      return absl::FailedPreconditionError(StrCat("TLS: cannot load the client certificate ",
+                                                  tls.cert_file, " / ", tls.key_file, ": ",
+                                                  ec.message()));
+    }
+  }
+  context->set_verify_mode(asio::ssl::verify_peer);
+  const std::string& name =
+      tls.server_name.empty() ? client_->config.address.host : tls.server_name;
+  retired_tls_ = std::move(tls_);
+  tls_ = std::make_unique<asio::ssl::stream<tcp::socket>>(tcp::socket(strand_), *context);
+  tls_context_ = std::move(context);
+  tls_->set_verify_callback(asio::ssl::host_name_verification(name));
+  boost::system::error_code not_an_address;
+  asio::ip::make_address(name, not_an_address);
+  // SNI carries host names only.
+  if (not_an_address) SSL_set_tlsext_host_name(tls_->native_handle(), name.c_str());
+  return absl::OkStatus();
+}
+
 asio::awaitable<absl::Status> Connection::ReadLoop() {
+  const asio::mutable_buffer into(read_buffer_.get(), kReadBufferSize);
   while (true) {
-    auto [ec, n] = co_await socket_.async_read_some(
-        asio::buffer(read_buffer_.get(), kReadBufferSize), kUseTuple);
+    std::tuple<boost::system::error_code, size_t> read;
+    if (tls_) {
+      read = co_await tls_->async_read_some(into, kUseTuple);
+    } else {
+      read = co_await socket_.async_read_some(into, kUseTuple);
+    }
+    const auto [ec, n] = read;
     if (ec) co_return write_error_.ok() ? absl::UnavailableError(ReadError(ec)) : write_error_;
     const absl::Status fed = pipeline_.Feed(std::string_view(read_buffer_.get(), n), completed_);
     if (!completed_.empty()) {
@@ -425,7 +507,7 @@ void Connection::EndConnection(const absl::Status& status) {
   handshaking_ = false;
   writing_ = false;
   boost::system::error_code ignored;
-  socket_.close(ignored);
+  Tcp().close(ignored);
   const SteadyClock::time_point now = SteadyClock::now();
   std::vector<PipelineRequest*> pending;
   pipeline_.Reset(pending);
@@ -565,10 +647,15 @@ void Connection::StartWrite() {
   if (writing_ || state() != State::kConnected || !pipeline_.has_unsent()) return;
   writing_ = true;
   const std::string_view bytes = pipeline_.PrepareWrite();
-  asio::async_write(
-      socket_, asio::buffer(bytes),
-      [self = shared_from_this(), generation = generation_](
-          const boost::system::error_code& ec, size_t) { self->OnWritten(ec, generation); });
+  auto on_written = [self = shared_from_this(), generation = generation_](
+                        const boost::system::error_code& ec, size_t) {
+    self->OnWritten(ec, generation);
+  };
+  if (tls_) {
+    asio::async_write(*tls_, asio::buffer(bytes), std::move(on_written));
+  } else {
+    asio::async_write(socket_, asio::buffer(bytes), std::move(on_written));
+  }
 }
 
 void Connection::OnWritten(const boost::system::error_code& ec, uint64_t generation) {
@@ -579,7 +666,7 @@ void Connection::OnWritten(const boost::system::error_code& ec, uint64_t generat
     // The read loop notices the closed socket and reports this.
     write_error_ = absl::UnavailableError(StrCat("write: ", ec.message()));
     boost::system::error_code ignored;
-    socket_.close(ignored);
+    Tcp().close(ignored);
     return;
   }
   StartWrite();

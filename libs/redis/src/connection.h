@@ -26,6 +26,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
@@ -171,6 +173,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::awaitable<void> Run();
   boost::asio::awaitable<absl::Status> Connect();
   boost::asio::awaitable<absl::Status> Handshake();
+  // A fresh TLS context (the files read again) and stream for the next connection attempt.
+  absl::Status PrepareTls();
   boost::asio::awaitable<absl::Status> ReadLoop();
 
   void Enqueue(std::unique_ptr<Op> op);
@@ -196,7 +200,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::atomic<State> state_{State::kConnecting};
 
   // Strand-only state below.
+  // The connection's TCP socket: `socket_` in plain text, inside `tls_` with TLS (a new TLS
+  // stream for every connection attempt).
+  boost::asio::ip::tcp::socket& Tcp();
   boost::asio::ip::tcp::socket socket_;
+  std::unique_ptr<boost::asio::ssl::context> tls_context_;
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>> tls_;
+  // The previous attempt's stream, kept until the next attempt so that no completion of it can
+  // outlive it.
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>> retired_tls_;
   boost::asio::ip::tcp::resolver resolver_;
   boost::asio::steady_timer deadline_timer_;
   boost::asio::steady_timer handshake_timer_;

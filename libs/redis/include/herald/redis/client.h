@@ -155,6 +155,20 @@ struct ClientConfig {
   // acknowledged by the primary alone, and a failover can lose the last ones.
   int wait_replicas = 0;
   absl::Duration wait_timeout = absl::Seconds(1);  // must be below command_timeout
+  // TLS (a server's `tls-port`): every connection is TLS. The server's certificate is verified
+  // against `ca_file` (the system's trusted CAs when empty) and must name `server_name` (the
+  // host of the address connected to when empty: on a cluster, each node's). `cert_file` and
+  // `key_file` (both or neither) present a client certificate, for servers with
+  // `tls-auth-clients yes`. The files are read at every (re)connect, so certificates replaced on
+  // disk are used from the next connection on.
+  struct Tls {
+    bool enabled = false;
+    std::string ca_file;
+    std::string cert_file;
+    std::string key_file;
+    std::string server_name;
+  };
+  Tls tls;
   std::string username;  // ACL user for AUTH; empty means the default user
   std::string password;  // AUTH on every (re)connect when non-empty; never logged
   int connections = 2;   // pool size (per master on a cluster)
