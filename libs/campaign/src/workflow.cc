@@ -634,6 +634,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::Unsend(Context& ctx) {
     return absl::OkStatus();
   });
   if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  // The message went out before it was unsent: what fans bought meanwhile stands, and its
+  // webhooks may have been lost. (The same step as a completed delivery's, so whichever path
+  // enqueues it first, it runs once.)
+  if (auto next = FirstReconcile(ctx)) co_return JobResult::OkThen(*next);
   co_return JobResult::Ok();
 }
 
@@ -1050,8 +1054,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
         });
         if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
         if (e.done) {
-          if (auto next = FirstReconcile(ctx); next && !e.canceled)
-            co_return JobResult::OkThen(*next);
+          // Unsent messages too: what fans bought before the unsend stands.
+          if (auto next = FirstReconcile(ctx)) co_return JobResult::OkThen(*next);
           co_return JobResult::Ok();
         }
         co_return JobResult::OkThen(NextStep(ctx, kPollJob, polls + 1, delay));
@@ -1099,7 +1103,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
   });
   if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
   if (done) {
-    if (auto next = FirstReconcile(ctx); next && !canceled) co_return JobResult::OkThen(*next);
+    // Unsent messages too: what fans bought before the unsend stands.
+    if (auto next = FirstReconcile(ctx)) co_return JobResult::OkThen(*next);
     co_return JobResult::Ok();
   }
   if (polls >= config_.max_polls) {

@@ -1,0 +1,126 @@
+// A message unsent while it was still going out keeps what fans bought before the unsend; when
+// those purchases' webhooks were lost, reconciliation must still find them (found by the chaos
+// runner: cancelled deliveries were never reconciled).
+#include <boost/json.hpp>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <herald/common/strings.h>
+#include <herald/testing/herald_api.h>
+#include <herald/testing/herald_stack.h>
+#include <herald/testing/net.h>
+#include <herald/testing/sim_ledger.h>
+#include <herald/testing/wait.h>
+#include <herald/v1/analytics.grpc.pb.h>
+#include <herald/v1/campaign.grpc.pb.h>
+
+namespace herald {
+namespace {
+
+namespace json = boost::json;
+using testing::BearerContext;
+
+constexpr char kAdminKey[] = "admin-key-reconcile";
+constexpr char kTenant[] = "unsent";
+
+TEST(ReconcileTest, PurchasesMadeBeforeAnUnsendAreReconciledWhenTheirWebhooksWereLost) {
+  // Slow delivery (30 fans at 5 a second), and every fan who gets the message buys it at once.
+  auto stack = testing::HeraldStack::Start(
+      {.simulator_args = {"--teams=1", "--accounts_per_team=2", "--fans_per_account=30",
+                          "--delivery_rate=5", "--purchase_probability=1", "--fan_behavior=uniform",
+                          "--purchase_delay_min=0s", "--purchase_delay_max=100ms"},
+       .herald_args = {"--poll_interval=50ms", "--log_level=warn", "--reconcile_schedule=300ms,2s"},
+       .admin_key = kAdminKey,
+       .encryption_key = std::string(64, 'e'),
+       .register_webhooks = true});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  testing::HeraldStack& s = **stack;
+  auto key = testing::CreateTenant(s.channel(), kAdminKey, kTenant);
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto team = testing::CreateTeamWithAccounts(s.channel(), *key, kTenant);
+  ASSERT_TRUE(team.ok()) << team.status();
+  ASSERT_TRUE(team->team.webhook_id().starts_with("wh_")) << team->team.webhook_error();
+  // Every event from now on is lost.
+  auto paused = testing::HttpRequest(
+      s.sim().port(), "PUT", StrCat("/api/webhooks/", team->team.webhook_id()),
+      R"({"enabled": false})",
+      {{"Authorization", "Bearer sim-key-1"}, {"Content-Type", "application/json"}});
+  ASSERT_TRUE(paused.ok() && paused->status == 200) << (paused.ok() ? paused->body : "");
+
+  auto media = testing::CreateMediaAsset(s.channel(), *key, kTenant, v1::MediaAsset::IMAGE,
+                                         "https://cdn.example.com/set.jpg");
+  ASSERT_TRUE(media.ok()) << media.status();
+  const v1::CreateCampaignRequest req =
+      testing::CampaignToFans(kTenant, team->accounts, "Unsent midway", 700, *media);
+  v1::Campaign campaign;
+  auto campaigns = v1::CampaignService::NewStub(s.channel());
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(*key).get(), req, &campaign).ok());
+
+  // Both messages are going out and have sold a few when the campaign is cancelled.
+  const auto ledger_messages = [&] {
+    std::vector<json::object> out;
+    auto ledger = testing::ReadLedger(s.sim().port(), "all=true");
+    if (!ledger.ok()) return out;
+    for (const json::value& a : ledger->at("accounts").as_array()) {
+      for (const json::value& m : a.at("mass_messages").as_array()) out.push_back(m.as_object());
+    }
+    return out;
+  };
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        const std::vector<json::object> messages = ledger_messages();
+        return messages.size() == 2 && std::all_of(messages.begin(), messages.end(), [](auto& m) {
+                 return m.at("purchases").template to_number<int64_t>() >= 3 &&
+                        m.at("state").as_string() == "sending";
+               });
+      },
+      absl::Seconds(30)));
+  v1::CancelCampaignRequest cancel;
+  cancel.set_name(campaign.name());
+  v1::CancelCampaignResponse cancelled;
+  ASSERT_TRUE(campaigns->CancelCampaign(BearerContext(*key).get(), cancel, &cancelled).ok());
+
+  // Unsent upstream, with what was bought before; Herald heard none of it by webhook.
+  int64_t ledger_purchases = 0, ledger_revenue = 0;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        const std::vector<json::object> messages = ledger_messages();
+        ledger_purchases = ledger_revenue = 0;
+        for (const json::object& m : messages) {
+          if (m.at("state").as_string() != "canceled") return false;
+          if (m.at("purchases_pending").to_number<int64_t>() != 0) return false;
+          ledger_purchases += m.at("purchases").to_number<int64_t>();
+          ledger_revenue += m.at("revenue_cents").to_number<int64_t>();
+        }
+        return messages.size() == 2;
+      },
+      absl::Seconds(30)));
+  ASSERT_GE(ledger_purchases, 6);
+
+  v1::CampaignStats stats;
+  const bool reconciled = testing::WaitFor(
+      [&] {
+        v1::GetCampaignStatsRequest sreq;
+        sreq.set_name(StrCat(campaign.name(), "/stats"));
+        stats.Clear();
+        return v1::AnalyticsService::NewStub(s.channel())
+                   ->GetCampaignStats(BearerContext(*key).get(), sreq, &stats)
+                   .ok() &&
+               stats.purchases() == ledger_purchases;
+      },
+      absl::Seconds(30));
+  EXPECT_TRUE(reconciled) << "Herald has " << stats.purchases() << " purchases, the ledger "
+                          << ledger_purchases << "\n"
+                          << s.herald().Logs();
+  EXPECT_EQ(stats.gross_revenue_cents(), ledger_revenue);
+  EXPECT_EQ(stats.reconciled_purchases(), ledger_purchases);  // every one found by reconciling
+
+  v1::GetCampaignRequest get;
+  get.set_name(campaign.name());
+  v1::Campaign final_state;
+  ASSERT_TRUE(campaigns->GetCampaign(BearerContext(*key).get(), get, &final_state).ok());
+  EXPECT_EQ(final_state.state(), v1::Campaign::CANCELLED);
+}
+
+}  // namespace
+}  // namespace herald
