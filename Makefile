@@ -14,7 +14,7 @@ SANITIZE_FLAGS  := $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 \
 
 SOURCES = $(shell git ls-files '*.cc' '*.h' '*.proto' 2>/dev/null)
 
-.PHONY: all deps build test test-unit test-integration test-e2e test-sanitize demo \
+.PHONY: all deps build test test-unit test-integration test-e2e test-chaos test-sanitize demo \
         format lint bench clean
 
 all: build
@@ -30,7 +30,7 @@ build: deps
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
-test-unit test-integration test-e2e: build
+test-unit test-integration test-e2e test-chaos: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -L $(subst test-,,$@)
 
 ## Unit and integration tests built with AddressSanitizer and UndefinedBehaviorSanitizer.

@@ -868,9 +868,18 @@ int Main(const Options& o) {
     herald_purchases += st.purchases();
     reconciled_purchases += st.reconciled_purchases();
     if (st.gross_revenue_cents() != ledger_revenue || st.purchases() != ledger_purchases) {
-      revenue_check.Fail(StrCat(c.name, ": Herald ", st.purchases(), " purchases / ",
-                                st.gross_revenue_cents(), " cents, ledger ", ledger_purchases,
-                                " / ", ledger_revenue));
+      std::string accounts;
+      for (const v1::AccountStats& a : st.accounts()) {
+        auto m = ledger.find(a.upstream_message_id());
+        if (m == ledger.end() || m->second.purchases == a.purchases()) continue;
+        StrAppend(&accounts, "; ", testing::ShortId(a.account()), " message ",
+                  a.upstream_message_id(), " (", m->second.state, "): Herald ", a.purchases(), " (",
+                  a.reconciled_purchases(), " reconciled), ledger ", m->second.purchases);
+      }
+      revenue_check.Fail(
+          StrCat(c.name, " (", c.text, ", ", v1::Campaign::State_Name(state[c.name].state()),
+                 "): Herald ", st.purchases(), " purchases / ", st.gross_revenue_cents(),
+                 " cents, ledger ", ledger_purchases, " / ", ledger_revenue, accounts));
     }
   }
   // Messages on the ledger that belong to a chaos campaign but to no delivery Herald knows of.
