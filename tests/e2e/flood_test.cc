@@ -24,18 +24,17 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/json.hpp>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <herald/common/strings.h>
-#include <herald/store/crypto.h>
 #include <herald/testing/herald_api.h>
 #include <herald/testing/herald_process.h>
 #include <herald/testing/redis_server.h>
 #include <herald/testing/simulator_process.h>
 #include <herald/testing/wait.h>
+#include <herald/testing/webhook_events.h>
 #include <herald/testing/webhook_sender.h>
 #include <herald/v1/campaign.grpc.pb.h>
 
@@ -43,7 +42,6 @@ namespace herald {
 namespace {
 
 namespace asio = boost::asio;
-namespace json = boost::json;
 using testing::Delivery;
 using testing::HeraldProcess;
 
@@ -74,18 +72,7 @@ int64_t ResidentBytes(pid_t pid) {
 }
 
 Delivery Subscription(int64_t i, const std::string& account, const std::string& secret) {
-  Delivery d;
-  d.key = StrCat("evt_flood_", i);
-  d.account = account;
-  d.fan_id = 2'000'000 + i;
-  d.type = "subscriptions.new";
-  d.body = StrCat(
-      R"({"event":"subscriptions.new","account_id":")", account, R"(","payload":{"user_id":")",
-      d.fan_id, R"(","subscribedAt":"2026-11-30T12:00:00+00:00",)",
-      R"("expiredAt":"2026-12-30T12:00:00+00:00","price":9.99,)",
-      R"("isNewSubscriber":true,"fanData":{"available":true,)", R"("spending":{"total":9.99}}}})");
-  d.signature = store::HmacSha256Hex(secret, d.body);
-  return d;
+  return testing::SubscriptionDelivery(StrCat("evt_flood_", i), account, 2'000'000 + i, secret);
 }
 
 class FloodTest : public ::testing::Test {
@@ -120,16 +107,9 @@ class FloodTest : public ::testing::Test {
 
   // The team's signing secret, as the upstream got it (Herald keeps it sealed).
   absl::StatusOr<std::string> WebhookSecret() {
-    auto record = redis_->Command({"HGET", StrCat("hd:{t:", kTenant, "}:teams"), kTeam});
+    auto record = redis_->Command({"HGET", testing::TeamsKey(kTenant), kTeam});
     if (!record.ok()) return record.status();
-    boost::system::error_code ec;
-    const json::value team = json::parse(*record, ec);
-    if (ec || !team.is_object() || !team.as_object().contains("sealed_webhook_secret")) {
-      return absl::InternalError(StrCat("unexpected team record: ", *record));
-    }
-    auto box = store::SecretBox::FromHexKey(kEncryptionKey);
-    if (!box.ok()) return box.status();
-    return box->Open(team.at("sealed_webhook_secret").as_string());
+    return testing::OpenWebhookSecret(*record, kEncryptionKey);
   }
 
   grpc::Status ListCampaigns(const std::string& key) {

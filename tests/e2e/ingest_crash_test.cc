@@ -28,7 +28,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/json.hpp>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -40,6 +39,7 @@
 #include <herald/testing/herald_process.h>
 #include <herald/testing/redis_server.h>
 #include <herald/testing/simulator_process.h>
+#include <herald/testing/webhook_events.h>
 #include <herald/testing/webhook_sender.h>
 #include <herald/v1/analytics.grpc.pb.h>
 #include <herald/v1/events.grpc.pb.h>
@@ -48,7 +48,6 @@ namespace herald {
 namespace {
 
 namespace asio = boost::asio;
-namespace json = boost::json;
 using testing::Answer;
 using testing::Delivery;
 using testing::HeraldProcess;
@@ -242,16 +241,9 @@ class IngestCrashTest : public ::testing::Test {
   // The team's signing secret, as the upstream got it: Herald stores it sealed with its encryption
   // key (the same way tools/bench/ingest.sh reads it).
   absl::StatusOr<std::string> WebhookSecret() {
-    auto record = redis_->Command({"HGET", StrCat("hd:{t:", kTenant, "}:teams"), kTeam});
+    auto record = redis_->Command({"HGET", testing::TeamsKey(kTenant), kTeam});
     if (!record.ok()) return record.status();
-    boost::system::error_code ec;
-    const json::value team = json::parse(*record, ec);
-    if (ec || !team.is_object() || !team.as_object().contains("sealed_webhook_secret")) {
-      return absl::InternalError(StrCat("unexpected team record: ", *record));
-    }
-    auto box = store::SecretBox::FromHexKey(kEncryptionKey);
-    if (!box.ok()) return box.status();
-    return box->Open(team.at("sealed_webhook_secret").as_string());
+    return testing::OpenWebhookSecret(*record, kEncryptionKey);
   }
 
   static inline const std::string kEncryptionKey = std::string(64, 'c');

@@ -35,13 +35,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/json.hpp>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <herald/common/strings.h>
 #include <herald/redis/cluster.h>
-#include <herald/store/crypto.h>
 #include <herald/testing/herald_api.h>
 #include <herald/testing/herald_process.h>
 #include <herald/testing/net.h>
@@ -49,6 +47,7 @@
 #include <herald/testing/sim_ledger.h>
 #include <herald/testing/simulator_process.h>
 #include <herald/testing/wait.h>
+#include <herald/testing/webhook_events.h>
 #include <herald/testing/webhook_sender.h>
 #include <herald/v1/analytics.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
@@ -58,7 +57,6 @@ namespace herald {
 namespace {
 
 namespace asio = boost::asio;
-namespace json = boost::json;
 using testing::Answer;
 using testing::Delivery;
 using testing::HeraldProcess;
@@ -81,18 +79,9 @@ const std::string kEncryptionKey(64, 'f');
 
 // Event `i`: a new subscriber of one of the accounts, each about its own fan.
 Delivery MakeDelivery(int i, const std::vector<std::string>& accounts, const std::string& secret) {
-  Delivery d;
-  d.key = StrCat("evt_failover_", i);
-  d.account = accounts[static_cast<size_t>(i) % accounts.size()];
-  d.fan_id = 2'000'000 + i;
-  d.type = "subscriptions.new";
-  d.body = StrCat(
-      R"({"event":"subscriptions.new","account_id":")", d.account, R"(","payload":{"user_id":")",
-      d.fan_id, R"(","subscribedAt":"2026-11-30T12:00:00+00:00",)",
-      R"("expiredAt":"2026-12-30T12:00:00+00:00","price":9.99,)",
-      R"("isNewSubscriber":true,"fanData":{"available":true,)", R"("spending":{"total":9.99}}}})");
-  d.signature = store::HmacSha256Hex(secret, d.body);
-  return d;
+  return testing::SubscriptionDelivery(StrCat("evt_failover_", i),
+                                       accounts[static_cast<size_t>(i) % accounts.size()],
+                                       2'000'000 + i, secret);
 }
 
 // The senders' shared record; every sender coroutine runs on one thread (the load's), the test's
@@ -170,19 +159,12 @@ class RedisFailoverTest : public ::testing::TestWithParam<int> {
 
   // The team's signing secret, read from its record on the master that holds the tenant.
   absl::StatusOr<std::string> WebhookSecret() {
-    const std::string key = StrCat("hd:{t:", kTenant, "}:teams");
+    const std::string key = testing::TeamsKey(kTenant);
     const std::optional<uint16_t> master = cluster_->MasterPortOf(redis::cluster::KeySlot(key));
     if (!master) return absl::InternalError("no master for the tenant's slot");
     auto record = cluster_->Command(*master, {"HGET", key, kTeam});
     if (!record.ok()) return record.status();
-    boost::system::error_code ec;
-    const json::value team = json::parse(*record, ec);
-    if (ec || !team.is_object() || !team.as_object().contains("sealed_webhook_secret")) {
-      return absl::InternalError(StrCat("unexpected team record: ", *record));
-    }
-    auto box = store::SecretBox::FromHexKey(kEncryptionKey);
-    if (!box.ok()) return box.status();
-    return box->Open(team.at("sealed_webhook_secret").as_string());
+    return testing::OpenWebhookSecret(*record, kEncryptionKey);
   }
 
   std::unique_ptr<RedisCluster> cluster_;

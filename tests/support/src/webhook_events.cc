@@ -1,0 +1,39 @@
+#include <boost/json.hpp>
+
+#include <herald/common/strings.h>
+#include <herald/store/crypto.h>
+#include <herald/testing/webhook_events.h>
+
+namespace herald::testing {
+
+std::string TeamsKey(std::string_view tenant) { return StrCat("hd:{t:", tenant, "}:teams"); }
+
+absl::StatusOr<std::string> OpenWebhookSecret(std::string_view team_record,
+                                              std::string_view encryption_key_hex) {
+  boost::system::error_code ec;
+  const boost::json::value team = boost::json::parse(team_record, ec);
+  if (ec || !team.is_object() || !team.as_object().contains("sealed_webhook_secret")) {
+    return absl::InternalError(StrCat("unexpected team record: ", team_record));
+  }
+  auto box = store::SecretBox::FromHexKey(encryption_key_hex);
+  if (!box.ok()) return box.status();
+  return box->Open(team.at("sealed_webhook_secret").as_string());
+}
+
+Delivery SubscriptionDelivery(std::string key, std::string account, int64_t fan_id,
+                              const std::string& secret) {
+  Delivery d;
+  d.key = std::move(key);
+  d.account = std::move(account);
+  d.fan_id = fan_id;
+  d.type = "subscriptions.new";
+  d.body = StrCat(
+      R"({"event":"subscriptions.new","account_id":")", d.account, R"(","payload":{"user_id":")",
+      d.fan_id, R"(","subscribedAt":"2026-11-30T12:00:00+00:00",)",
+      R"("expiredAt":"2026-12-30T12:00:00+00:00","price":9.99,)",
+      R"("isNewSubscriber":true,"fanData":{"available":true,)", R"("spending":{"total":9.99}}}})");
+  d.signature = store::HmacSha256Hex(secret, d.body);
+  return d;
+}
+
+}  // namespace herald::testing
