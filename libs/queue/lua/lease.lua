@@ -21,7 +21,9 @@
 -- Complexity: O((N + promoted + reaped) log M) with a bounded number of account visits (3N + 32):
 --   each visit leases up to V jobs of one account, or moves one account that cannot go now.
 --   About five calls per visit and none per job: the batch's records are read with one HMGET,
---   each group's ids written with one HSET, and the groups' expiries with one ZADD.
+--   each group's ids written with one HSET, and the groups' expiries with one ZADD. Choosing
+--   the tenant of a visit scans the T tenants with work due (at most 1024) in Lua, no call; each
+--   tenant visited costs two calls more at the end (its ring's head, its P:tr score).
 --
 -- Order of work: promote due delayed jobs, reap expired leases, then repeatedly pick the tenant
 -- with the lowest pass among those with an account due, and take that tenant's ring's earliest

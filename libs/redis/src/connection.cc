@@ -330,6 +330,22 @@ asio::awaitable<void> Connection::Run() {
   }
 }
 
+tcp::socket& Connection::Tcp() { return tls_ ? tls_->next_layer() : socket_; }
+
+// The stream of the current connection: both branches start the same operation and return the
+// same type (an awaitable for kUseTuple, nothing for a callback), so callers need not know.
+template <typename Token>
+auto Connection::ReadSome(asio::mutable_buffer into, Token&& token) {
+  if (tls_) return tls_->async_read_some(into, std::forward<Token>(token));
+  return socket_.async_read_some(into, std::forward<Token>(token));
+}
+
+template <typename Token>
+auto Connection::Write(asio::const_buffer bytes, Token&& token) {
+  if (tls_) return asio::async_write(*tls_, bytes, std::forward<Token>(token));
+  return asio::async_write(socket_, bytes, std::forward<Token>(token));
+}
+
 asio::awaitable<absl::Status> Connection::Connect() {
   const ClientConfig& config = client_->config;
   ++generation_;
@@ -398,24 +414,12 @@ asio::awaitable<absl::Status> Connection::Handshake() {
   }
   pipeline_.PushFront(&handshake_);
   const std::string_view auth = pipeline_.PrepareWrite(1);
-  std::tuple<boost::system::error_code, size_t> wrote;
-  if (tls_) {
-    wrote = co_await asio::async_write(*tls_, asio::buffer(auth), kUseTuple);
-  } else {
-    wrote = co_await asio::async_write(socket_, asio::buffer(auth), kUseTuple);
-  }
-  const boost::system::error_code write_ec = std::get<0>(wrote);
+  auto [write_ec, written] = co_await Write(asio::buffer(auth), kUseTuple);
   pipeline_.WriteDone();
   if (write_ec) co_return absl::UnavailableError(StrCat("write: ", write_ec.message()));
   while (completed_.empty()) {
-    const asio::mutable_buffer into(read_buffer_.get(), kReadBufferSize);
-    std::tuple<boost::system::error_code, size_t> read;
-    if (tls_) {
-      read = co_await tls_->async_read_some(into, kUseTuple);
-    } else {
-      read = co_await socket_.async_read_some(into, kUseTuple);
-    }
-    const auto [read_ec, n] = read;
+    auto [read_ec, n] =
+        co_await ReadSome(asio::buffer(read_buffer_.get(), kReadBufferSize), kUseTuple);
     if (read_ec) {
       co_return absl::UnavailableError(
           StrCat(tls_ ? "TLS session refused: " : "", ReadError(read_ec)));
@@ -433,8 +437,6 @@ asio::awaitable<absl::Status> Connection::Handshake() {
   }
   co_return absl::OkStatus();
 }
-
-tcp::socket& Connection::Tcp() { return tls_ ? tls_->next_layer() : socket_; }
 
 absl::Status Connection::PrepareTls() {
   const ClientConfig::Tls& tls = client_->config.tls;
@@ -477,15 +479,8 @@ absl::Status Connection::PrepareTls() {
 }
 
 asio::awaitable<absl::Status> Connection::ReadLoop() {
-  const asio::mutable_buffer into(read_buffer_.get(), kReadBufferSize);
   while (true) {
-    std::tuple<boost::system::error_code, size_t> read;
-    if (tls_) {
-      read = co_await tls_->async_read_some(into, kUseTuple);
-    } else {
-      read = co_await socket_.async_read_some(into, kUseTuple);
-    }
-    const auto [ec, n] = read;
+    auto [ec, n] = co_await ReadSome(asio::buffer(read_buffer_.get(), kReadBufferSize), kUseTuple);
     if (ec) co_return write_error_.ok() ? absl::UnavailableError(ReadError(ec)) : write_error_;
     const absl::Status fed = pipeline_.Feed(std::string_view(read_buffer_.get(), n), completed_);
     if (!completed_.empty()) {
@@ -647,15 +642,9 @@ void Connection::StartWrite() {
   if (writing_ || state() != State::kConnected || !pipeline_.has_unsent()) return;
   writing_ = true;
   const std::string_view bytes = pipeline_.PrepareWrite();
-  auto on_written = [self = shared_from_this(), generation = generation_](
-                        const boost::system::error_code& ec, size_t) {
-    self->OnWritten(ec, generation);
-  };
-  if (tls_) {
-    asio::async_write(*tls_, asio::buffer(bytes), std::move(on_written));
-  } else {
-    asio::async_write(socket_, asio::buffer(bytes), std::move(on_written));
-  }
+  Write(asio::buffer(bytes),
+        [self = shared_from_this(), generation = generation_](
+            const boost::system::error_code& ec, size_t) { self->OnWritten(ec, generation); });
 }
 
 void Connection::OnWritten(const boost::system::error_code& ec, uint64_t generation) {

@@ -203,6 +203,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The connection's TCP socket: `socket_` in plain text, inside `tls_` with TLS (a new TLS
   // stream for every connection attempt).
   boost::asio::ip::tcp::socket& Tcp();
+  // async_read_some / async_write on the current connection's stream (TLS or plain).
+  template <typename Token>
+  auto ReadSome(boost::asio::mutable_buffer into, Token&& token);
+  template <typename Token>
+  auto Write(boost::asio::const_buffer bytes, Token&& token);
   boost::asio::ip::tcp::socket socket_;
   std::unique_ptr<boost::asio::ssl::context> tls_context_;
   std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>> tls_;

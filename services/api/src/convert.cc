@@ -6,6 +6,7 @@
 #include <absl/strings/escaping.h>
 #include <google/protobuf/util/time_util.h>
 
+#include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/queue/job.h>
 
@@ -333,6 +334,26 @@ v1::Tenant ToProto(const store::Tenant& t) {
   out.set_display_name(t.display_name);
   if (t.create_time_ms != 0) SetTime(t.create_time_ms, out.mutable_create_time());
   out.set_scheduling_weight(t.scheduling_weight);
+  return out;
+}
+
+absl::StatusOr<TenantUpdate> ParseTenantUpdate(const v1::UpdateTenantRequest& req) {
+  TenantUpdate out;
+  HERALD_ASSIGN_OR_RETURN(out.tenant.id, ParseTenantName("tenant.name", req.tenant().name()));
+  HERALD_ASSIGN_OR_RETURN(out.fields,
+                          ParseMask(req.update_mask(), {"display_name", "scheduling_weight"}));
+  for (const std::string& field : out.fields) {
+    if (field == "display_name") {
+      HERALD_RETURN_IF_ERROR(
+          ValidateDisplayName("tenant.display_name", req.tenant().display_name()));
+      out.tenant.display_name = req.tenant().display_name();
+    } else {
+      HERALD_ASSIGN_OR_RETURN(
+          out.tenant.scheduling_weight,
+          ParseSchedulingWeight("tenant.scheduling_weight", req.tenant().scheduling_weight(),
+                                /*zero_means_default=*/false));
+    }
+  }
   return out;
 }
 

@@ -52,6 +52,13 @@ absl::StatusOr<store::AuditQuery> ParseAuditQuery(const v1::ListAuditEventsReque
 v1::ListAuditEventsResponse ToProto(const store::AuditPage& page);
 v1::RotateEncryptionKeyResponse ToProto(const campaign::Service::Rotation& rotation);
 v1::Tenant ToProto(const store::Tenant& t);
+// UpdateTenant: the tenant (its id and the new values) and the fields named in update_mask,
+// each validated.
+struct TenantUpdate {
+  store::Tenant tenant;
+  std::vector<std::string> fields;
+};
+absl::StatusOr<TenantUpdate> ParseTenantUpdate(const v1::UpdateTenantRequest& req);
 v1::ApiKey ToProto(const store::ApiKey& k);
 v1::Team ToProto(const store::Team& t);
 v1::Account ToProto(const store::Account& a);

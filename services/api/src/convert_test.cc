@@ -133,5 +133,26 @@ TEST(ParseMediaAssetTest, ContentTypeWithoutControlCharacters) {
   EXPECT_THAT(std::string(asset.status().message()), HasSubstr("media_asset.content_type"));
 }
 
+TEST(ParseTenantUpdateTest, TakesTheNamedFieldsAndRefusesWeightsOutOfRange) {
+  v1::UpdateTenantRequest req;
+  req.mutable_tenant()->set_name("tenants/acme");
+  req.mutable_tenant()->set_display_name("Acme");
+  req.mutable_tenant()->set_scheduling_weight(4);
+  req.mutable_update_mask()->add_paths("scheduling_weight");
+  absl::StatusOr<TenantUpdate> update = ParseTenantUpdate(req);
+  ASSERT_TRUE(update.ok()) << update.status();
+  EXPECT_EQ(update->tenant.id, "acme");
+  EXPECT_EQ(update->tenant.scheduling_weight, 4);
+  EXPECT_EQ(update->tenant.display_name, "");  // not named in the mask
+  EXPECT_EQ(update->fields, std::vector<std::string>{"scheduling_weight"});
+
+  req.mutable_tenant()->set_scheduling_weight(0);  // 0 means 1 on create only
+  EXPECT_THAT(ParseTenantUpdate(req).status().message(), HasSubstr("tenant.scheduling_weight"));
+  req.mutable_tenant()->set_scheduling_weight(1001);
+  EXPECT_EQ(ParseTenantUpdate(req).status().code(), absl::StatusCode::kInvalidArgument);
+  req.mutable_update_mask()->set_paths(0, "create_time");
+  EXPECT_THAT(ParseTenantUpdate(req).status().message(), HasSubstr("update_mask"));
+}
+
 }  // namespace
 }  // namespace herald::api

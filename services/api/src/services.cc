@@ -94,27 +94,12 @@ class TenantServiceImpl final : public v1::TenantService::CallbackService {
                                    v1::Tenant* resp) override {
     return bridge_.Unary(
         ctx, "UpdateTenant", resp, Access::kAdmin, [this, req](const Caller& c) -> Op<v1::Tenant> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id,
-                                     ParseTenantName("tenant.name", req->tenant().name()));
+          HERALD_CO_ASSIGN_OR_RETURN(TenantUpdate update, ParseTenantUpdate(*req));
+          const std::string summary = StrCat("updated ", StrJoin(update.fields, ", "));
           HERALD_CO_ASSIGN_OR_RETURN(
-              auto fields, ParseMask(req->update_mask(), {"display_name", "scheduling_weight"}));
-          store::Tenant update{.id = id};
-          for (const std::string& f : fields) {
-            if (f == "display_name") {
-              HERALD_CO_RETURN_IF_ERROR(
-                  ValidateDisplayName("tenant.display_name", req->tenant().display_name()));
-              update.display_name = req->tenant().display_name();
-            } else {
-              HERALD_CO_ASSIGN_OR_RETURN(update.scheduling_weight,
-                                         ParseSchedulingWeight("tenant.scheduling_weight",
-                                                               req->tenant().scheduling_weight(),
-                                                               /*zero_means_default=*/false));
-            }
-          }
-          HERALD_CO_ASSIGN_OR_RETURN(auto t,
-                                     co_await service_.UpdateTenant(std::move(update), fields));
-          co_await service_.Audit(c, "tenant.update", t.id, StrCat("tenants/", t.id),
-                                  StrCat("updated ", StrJoin(fields, ", ")));
+              auto t,
+              co_await service_.UpdateTenant(std::move(update.tenant), std::move(update.fields)));
+          co_await service_.Audit(c, "tenant.update", t.id, StrCat("tenants/", t.id), summary);
           co_return ToProto(t);
         });
   }
