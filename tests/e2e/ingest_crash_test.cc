@@ -204,21 +204,12 @@ class IngestCrashTest : public ::testing::Test {
     sim_ = *std::move(sim);
     const std::map<std::string, std::string> env = {{"HERALD_ADMIN_KEY", kAdminKey},
                                                     {"HERALD_ENCRYPTION_KEY", kEncryptionKey}};
-    auto ingest = HeraldProcess::Start({.args = {"serve", "--role=ingest", "--log_level=warn"},
-                                        .env = env,
-                                        .redis_port = redis_->port()});
-    ASSERT_TRUE(ingest.ok()) << ingest.status();
-    ingest_ = *std::move(ingest);
     // The team's webhook is registered with the upstream pointing at the ingest process.
-    auto api = HeraldProcess::Start(
-        {.args = {"serve", "--role=api", StrCat("--upstream_url=http://127.0.0.1:", sim_->port()),
-                  StrCat("--public_webhook_url=http://127.0.0.1:", ingest_->ingest_port(),
-                         "/webhooks"),
-                  "--log_level=warn"},
-         .env = env,
-         .redis_port = redis_->port()});
-    ASSERT_TRUE(api.ok()) << api.status();
-    api_ = *std::move(api);
+    auto herald = testing::StartApiAndIngest(redis_->port(), sim_->port(), env,
+                                             {"--log_level=warn"}, {"--log_level=warn"});
+    ASSERT_TRUE(herald.ok()) << herald.status();
+    api_ = std::move(herald->api);
+    ingest_ = std::move(herald->ingest);
     channel_ = grpc::CreateChannel(api_->grpc_target(), grpc::InsecureChannelCredentials());
   }
 

@@ -98,6 +98,25 @@ CommandResult RunToCompletion(std::vector<std::string> argv, std::map<std::strin
 
 }  // namespace
 
+absl::StatusOr<ApiAndIngest> StartApiAndIngest(uint16_t redis_port, uint16_t sim_port,
+                                               const std::map<std::string, std::string>& env,
+                                               const std::vector<std::string>& api_args,
+                                               const std::vector<std::string>& ingest_args) {
+  std::vector<std::string> ingest_argv = {"serve", "--role=ingest"};
+  ingest_argv.insert(ingest_argv.end(), ingest_args.begin(), ingest_args.end());
+  auto ingest =
+      HeraldProcess::Start({.args = std::move(ingest_argv), .env = env, .redis_port = redis_port});
+  if (!ingest.ok()) return ingest.status();
+  std::vector<std::string> api_argv = {
+      "serve", "--role=api", StrCat("--upstream_url=http://127.0.0.1:", sim_port),
+      StrCat("--public_webhook_url=http://127.0.0.1:", (*ingest)->ingest_port(), "/webhooks")};
+  api_argv.insert(api_argv.end(), api_args.begin(), api_args.end());
+  auto api =
+      HeraldProcess::Start({.args = std::move(api_argv), .env = env, .redis_port = redis_port});
+  if (!api.ok()) return api.status();
+  return ApiAndIngest{.api = *std::move(api), .ingest = *std::move(ingest)};
+}
+
 std::ostream& operator<<(std::ostream& os, const CommandResult& r) {
   return os << "exit " << r.exit_code << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
 }

@@ -67,6 +67,19 @@ class HeraldProcess {
   bool wait_ready_ = true;
 };
 
+// Herald with the api and ingest roles in processes of their own, as deployed: ingest first, then
+// api with --upstream_url at the simulator on `sim_port` and --public_webhook_url at that ingest
+// (so a team created through the api registers its webhook there). Both get `env` and Redis on
+// `redis_port`; `api_args` and `ingest_args` are added to their `serve --role=...`.
+struct ApiAndIngest {
+  std::unique_ptr<HeraldProcess> api;
+  std::unique_ptr<HeraldProcess> ingest;
+};
+absl::StatusOr<ApiAndIngest> StartApiAndIngest(uint16_t redis_port, uint16_t sim_port,
+                                               const std::map<std::string, std::string>& env,
+                                               const std::vector<std::string>& api_args = {},
+                                               const std::vector<std::string>& ingest_args = {});
+
 // What a command run to completion came to: its exit code (-1 when it did not exit normally
 // within the time allowed), stdout and stderr.
 struct CommandResult {
