@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <fstream>
+#include <future>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_future.hpp>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
@@ -11,6 +14,7 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
+#include <herald/api/api.h>
 #include <herald/common/log.h>
 #include <herald/common/strings.h>
 
@@ -64,9 +68,12 @@ absl::Status ValidateGrpcTls(const GrpcTls& tls) {
   return absl::OkStatus();
 }
 
-GrpcComponent::GrpcComponent(config::HostPort address, std::vector<grpc::Service*> services,
-                             GrpcTls tls)
-    : address_(std::move(address)), services_(std::move(services)), tls_(std::move(tls)) {}
+GrpcComponent::GrpcComponent(config::HostPort address, api::Api& api,
+                             boost::asio::any_io_executor executor, GrpcTls tls)
+    : address_(std::move(address)),
+      api_(api),
+      executor_(std::move(executor)),
+      tls_(std::move(tls)) {}
 
 GrpcComponent::~GrpcComponent() {
   if (server_) {
@@ -83,7 +90,7 @@ absl::Status GrpcComponent::Start() {
   // Without this, gRPC binds with SO_REUSEPORT and a second server would silently share the port.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(address, Credentials(tls_), &port_);
-  for (grpc::Service* service : services_) builder.RegisterService(service);
+  for (grpc::Service* service : api_.services()) builder.RegisterService(service);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {
     server_.reset();
@@ -101,9 +108,19 @@ absl::Status GrpcComponent::Start() {
 void GrpcComponent::Drain(absl::Time deadline) {
   if (!server_) return;
   server_->GetHealthCheckService()->SetServingStatus(false);
+  // The API refuses new calls and ends its streams from now on; `closed` completes when the last
+  // call's work has ended.
+  std::future<void> closed =
+      boost::asio::co_spawn(executor_, api_.Close(), boost::asio::use_future);
   server_->Shutdown(absl::ToChronoTime(deadline));
   server_->Wait();
   server_.reset();
+  if (closed.wait_until(absl::ToChronoTime(deadline)) != std::future_status::ready) {
+    // gRPC has cancelled these calls; their work ends within its own Redis and upstream
+    // timeouts, and nothing it uses is destroyed before then.
+    log::Warn("API calls still running at the drain deadline; waiting for them to end");
+    closed.wait();
+  }
 }
 
 }  // namespace herald::serve

@@ -10,6 +10,7 @@
 
 #include <absl/status/status.h>
 #include <absl/time/time.h>
+#include <boost/asio/any_io_executor.hpp>
 
 #include <herald/common/config.h>
 
@@ -19,6 +20,9 @@ namespace grpc {
 class Server;
 class Service;
 }  // namespace grpc
+namespace herald::api {
+class Api;
+}  // namespace herald::api
 
 namespace herald::serve {
 
@@ -37,16 +41,18 @@ absl::Status ValidateGrpcTls(const GrpcTls& tls);
 
 class GrpcComponent final : public Component {
  public:
-  // `services` must outlive the component.
-  GrpcComponent(config::HostPort address, std::vector<grpc::Service*> services, GrpcTls tls = {});
+  // Serves `api`'s services, whose work runs on `executor`; `api` must outlive the component.
+  GrpcComponent(config::HostPort address, api::Api& api, boost::asio::any_io_executor executor,
+                GrpcTls tls = {});
   ~GrpcComponent() override;
 
   std::string_view name() const override { return "grpc"; }
 
   absl::Status Start() override;
 
-  // Health turns NOT_SERVING, the server stops accepting calls, running calls get until the
-  // deadline to finish and are cancelled after it.
+  // Health turns NOT_SERVING, the API refuses new calls and ends its streams, the server stops
+  // accepting calls, running calls get until the deadline to finish and are cancelled after it;
+  // returns once every call's work has ended (the API's Close()).
   void Drain(absl::Time deadline) override;
 
   // The bound port (the chosen one when configured with port 0). Valid after Start().
@@ -54,7 +60,8 @@ class GrpcComponent final : public Component {
 
  private:
   const config::HostPort address_;
-  const std::vector<grpc::Service*> services_;
+  api::Api& api_;
+  const boost::asio::any_io_executor executor_;
   const GrpcTls tls_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

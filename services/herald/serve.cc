@@ -10,9 +10,11 @@
 
 #include <absl/strings/ascii.h>
 #include <absl/strings/str_split.h>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_future.hpp>
 #include <signal.h>
 #include <string.h>
 
@@ -296,8 +298,8 @@ std::vector<std::unique_ptr<Component>> MakeComponents(const ServeConfig& config
                                                        const Shared& shared) {
   std::vector<std::unique_ptr<Component>> components;
   if (config.roles.api) {
-    components.push_back(std::make_unique<GrpcComponent>(config.grpc_address, shared.api.services(),
-                                                         config.grpc_tls));
+    components.push_back(std::make_unique<GrpcComponent>(config.grpc_address, shared.api,
+                                                         shared.executor, config.grpc_tls));
   }
   if (config.roles.worker) {
     components.push_back(std::make_unique<WorkerComponent>(
@@ -497,8 +499,16 @@ int RunServe(const ServeConfig& config) {
   components.clear();
   product.reset();
 
-  stats_poller.Stop();
-  redis_client.Stop();
+  // What still runs on the I/O threads ends before they stop: the queue statistics, then the
+  // Redis connections.
+  asio::co_spawn(
+      ioc,
+      [&stats_poller, &redis_client]() -> asio::awaitable<void> {
+        co_await stats_poller.Close();
+        co_await redis_client.Close();
+      },
+      asio::use_future)
+      .wait();
   signals.cancel();
   work.reset();
   ioc.stop();

@@ -21,11 +21,13 @@
 #include <herald/common/strings.h>
 #include <herald/queue/queue.h>
 #include <herald/redis/client.h>
+#include <herald/testing/herald_api.h>
 #include <herald/testing/herald_process.h>
 #include <herald/testing/net.h>
 #include <herald/testing/promtool.h>
 #include <herald/testing/redis_server.h>
 #include <herald/testing/wait.h>
+#include <herald/v1/events.grpc.pb.h>
 #include <herald/v1/tenant.grpc.pb.h>
 
 namespace herald {
@@ -128,6 +130,39 @@ TEST_F(HeraldServeTest, SigtermDrainsAndExitsZero) {
   const std::string logs = (*herald)->Logs();
   EXPECT_THAT(logs, HasSubstr("\"msg\":\"draining\""));
   EXPECT_THAT(logs, HasSubstr("\"msg\":\"herald stopped\""));
+}
+
+// A server stream never ends by itself (Subscribe follows the tenant's events until the client
+// leaves). On SIGTERM the API closes: the stream ends at once with UNAVAILABLE, which tells the
+// client to resume elsewhere, and the process exits well before its drain deadline (which would
+// otherwise hold it open, then cancel the stream).
+TEST_F(HeraldServeTest, SigtermEndsOpenStreamsWithUnavailableInsteadOfWaitingOutTheDrain) {
+  constexpr char kAdmin[] = "serve-test-admin-key";
+  auto herald = HeraldProcess::Start({.args = {"serve", "--role=api", "--drain_timeout=120s"},
+                                      .env = {{"HERALD_ADMIN_KEY", kAdmin}},
+                                      .redis_port = redis_->port()});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  std::shared_ptr<grpc::Channel> channel = Connect(**herald);
+  absl::StatusOr<std::string> key = testing::CreateTenant(channel, kAdmin, "streamer");
+  ASSERT_TRUE(key.ok()) << key.status();
+
+  v1::SubscribeRequest req;
+  req.set_parent("tenants/streamer");
+  auto ctx = testing::BearerContext(*key, absl::Minutes(5));
+  auto stream = v1::EventService::NewStub(channel)->Subscribe(ctx.get(), req);
+  // The server sends its headers as the stream opens: it is registered before the signal.
+  stream->WaitForInitialMetadata();
+
+  (*herald)->process().Signal(SIGTERM);
+  v1::Event event;
+  while (stream->Read(&event)) {
+  }
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("shutting down"));
+  const std::optional<int> exit = (*herald)->process().Wait(absl::Seconds(60));
+  ASSERT_TRUE(exit.has_value()) << "still draining an ended stream\n" << (*herald)->Logs();
+  EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 0) << (*herald)->Logs();
 }
 
 TEST_F(HeraldServeTest, CallsAnsweredDuringTheSigtermDrainTookEffectAndTheRestAreSafeToRetry) {

@@ -411,6 +411,28 @@ TEST_P(QueueApiTest, StatsPollerExportsDepthsAgesAndOutcomes) {
               HasSubstr("herald_queue_jobs{shard=\"" + s + "\",state=\"leased\"} 0"));
 }
 
+TEST_P(QueueApiTest, StatsPollerCloseEndsItsLoopWithoutWaitingOutTheInterval) {
+  ASSERT_TRUE(Run(queue_->EnqueueBatch({Spec("j1")})).ok());
+  metrics::Registry registry;
+  QueueMetrics metrics(registry);
+  // A long interval: the loop is waiting on its timer when Close() comes, and must not wait it
+  // out (Run() would not return for an hour).
+  StatsPoller poller(io_.get_executor(), *queue_, metrics, absl::Hours(1));
+  poller.Start();
+  const std::string s = StrCat(Shard("team_1"));
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return metrics.jobs.Add({{"shard", s}, {"state", "ready"}}).Value() == 1;
+      },
+      absl::Seconds(10)));
+  Run(poller.Close());
+  Run(poller.Close());  // idempotent
+  // PollOnce still works on demand.
+  ASSERT_TRUE(Run(queue_->EnqueueBatch({Spec("j2")})).ok());
+  ASSERT_TRUE(Run(poller.PollOnce()).ok());
+  EXPECT_EQ(metrics.jobs.Add({{"shard", s}, {"state", "ready"}}).Value(), 2);
+}
+
 TEST_P(QueueApiTest, ProductionModeUsesRedisTime) {
   Queue queue(*client_, QueueConfig{.shards = 4});  // no clock: scripts read TIME
   const absl::Time before = absl::Now();
@@ -449,12 +471,6 @@ class WorkerTest : public QueueApiTest {
             .idle_max = absl::Milliseconds(20)};
   }
 };
-
-asio::awaitable<void> Pause(absl::Duration d) {
-  asio::steady_timer t(co_await asio::this_coro::executor);
-  t.expires_after(absl::ToChronoNanoseconds(d));
-  co_await t.async_wait(asio::use_awaitable);  // throws when cancelled
-}
 
 TEST_P(WorkerTest, ProcessesEveryJobOnceAndFollowsChains) {
   std::mutex mu;
@@ -577,30 +593,60 @@ TEST_P(WorkerTest, AThrowingHandlerFailsItsJobNotTheLoop) {
   EXPECT_EQ(worker.metrics().loop_restarts.Value(), 0);
 }
 
-TEST_P(WorkerTest, HeartbeatsKeepALongJobLeased) {
-  WorkerConfig config = FastConfig();
-  config.lease_duration = absl::Milliseconds(400);
-  config.heartbeat_interval = absl::Milliseconds(100);
-  Worker worker(io_.get_executor(), *queue_, config);
+// ---- the worker runtime on the test's ManualClock (the queue's too): no test waits out time
+
+class ManualClockWorkerTest : public QueueApiTest {
+ protected:
+  WorkerConfig Config() {
+    return {.lease_loops = 1,
+            .batch_size = 8,
+            .lease_duration = absl::Seconds(30),
+            .heartbeat_interval = absl::Seconds(10),
+            .idle_min = absl::Milliseconds(10),
+            .idle_max = absl::Milliseconds(100)};
+  }
+  ShardStats StatsOf(std::string_view team) {
+    auto s = Run(queue_->Stats(Shard(team)));
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *s : ShardStats{};
+  }
+  // Moves the clock by `d` once the worker waits on `timers` timers of it, and returns once it
+  // waits on them again (it has done what the new time called for).
+  void AdvanceWhenWaiting(absl::Duration d, int timers) {
+    ASSERT_TRUE(WaitFor([&] { return clock_.pending_timers() == timers; }));
+    clock_.Advance(d);
+    ASSERT_TRUE(WaitFor([&] { return clock_.pending_timers() == timers; }));
+  }
+};
+
+TEST_P(ManualClockWorkerTest, HeartbeatsKeepALongJobLeased) {
+  Worker worker(io_.get_executor(), *queue_, Config(), nullptr, clock_);
   std::atomic<int> runs{0};
   worker.Handle("send", [&](const LeasedJob&) -> asio::awaitable<JobResult> {
     ++runs;
-    co_await Pause(absl::Milliseconds(1500));
+    co_await clock_.SleepFor(absl::Minutes(2));  // four lease durations
     co_return JobResult::Ok();
   });
   ASSERT_TRUE(Run(queue_->Enqueue(Spec("long"))).ok());
   worker.Start();
+  ASSERT_TRUE(WaitFor([&] { return runs.load() == 1; }));
+  // Two minutes in heartbeat steps; the worker waits on the job's sleep and its next heartbeat.
+  for (int i = 0; i < 11; ++i) AdvanceWhenWaiting(absl::Seconds(10), 2);
+  ASSERT_TRUE(WaitFor([&] { return clock_.pending_timers() == 2; }));
+  clock_.Advance(absl::Seconds(10));  // the job's two minutes are up
   ASSERT_TRUE(WaitFor([&] { return StatsOf("team_1").finished[{"send", "ok"}] == 1; }));
-  worker.Drain(absl::Now());
+  worker.Drain(clock_.Now());
   EXPECT_EQ(runs.load(), 1);
   EXPECT_EQ((StatsOf("team_1").finished[{"send", "expired"}]), 0);
+  EXPECT_EQ(worker.metrics().jobs.Add({{"kind", "send"}, {"outcome", "fenced"}}).Value(), 0);
 }
 
-TEST_P(WorkerTest, DrainLetsQuickJobsFinishAndReleasesTheRest) {
-  Worker worker(io_.get_executor(), *queue_, FastConfig());
+TEST_P(ManualClockWorkerTest, DrainLetsQuickJobsFinishAndReleasesTheRestAtTheDeadline) {
+  Worker worker(io_.get_executor(), *queue_, Config(), nullptr, clock_);
   std::atomic<int> finished{0};
   worker.Handle("send", [&](const LeasedJob& job) -> asio::awaitable<JobResult> {
-    co_await Pause(job.id.starts_with("quick") ? absl::Milliseconds(300) : absl::Seconds(60));
+    const absl::Duration work = job.id.starts_with("quick") ? absl::Seconds(1) : absl::Hours(1);
+    if (!co_await clock_.SleepFor(work)) co_return JobResult::Retry("cancelled");
     ++finished;
     co_return JobResult::Ok();
   });
@@ -609,9 +655,17 @@ TEST_P(WorkerTest, DrainLetsQuickJobsFinishAndReleasesTheRest) {
                   .ok());
   worker.Start();
   ASSERT_TRUE(WaitFor([&] { return worker.in_flight() == 4; }));
-  const absl::Time start = absl::Now();
-  worker.Drain(absl::Now() + absl::Seconds(1));
-  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  std::future<void> closed =
+      asio::co_spawn(io_, worker.Close(clock_.Now() + absl::Seconds(10)), asio::use_future);
+  // Four sleeping jobs and the batch's wait for its next heartbeat or the deadline.
+  ASSERT_TRUE(WaitFor([&] { return clock_.pending_timers() == 5; }));
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(WaitFor([&] { return finished.load() == 2; }));
+  EXPECT_EQ(closed.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "the drain ended before its deadline";
+  ASSERT_TRUE(WaitFor([&] { return clock_.pending_timers() == 3; }));
+  clock_.Advance(absl::Seconds(9));  // the deadline
+  closed.get();
   EXPECT_EQ(finished.load(), 2);
   const ShardStats stats = StatsOf("team_1");
   EXPECT_EQ(stats.leased, 0);
@@ -628,20 +682,21 @@ TEST_P(WorkerTest, DrainLetsQuickJobsFinishAndReleasesTheRest) {
   }
 }
 
-TEST_P(WorkerTest, IdleWorkersDoNotSpin) {
-  WorkerConfig config = FastConfig();
-  config.lease_loops = 1;
-  config.idle_max = absl::Milliseconds(100);
-  Worker worker(io_.get_executor(), *queue_, config);
+TEST_P(ManualClockWorkerTest, IdleWorkersLeaseOncePerPauseAndDoNotSpin) {
+  Worker worker(io_.get_executor(), *queue_, Config(), nullptr, clock_);
   worker.Start();
-  const absl::Time start = absl::Now();
-  ASSERT_TRUE(WaitFor([&] { return absl::Now() - start > absl::Milliseconds(500); }));
-  worker.Drain(absl::Now());
-  const double calls =
-      static_cast<double>(worker.metrics().lease_batch_size.Collect().histogram.sample_count);
-  // 4 shards per round, one round per idle_max at most, plus the first.
-  EXPECT_LE(calls, 4 * (500 / 100 + 2));
-  EXPECT_GE(calls, 4);
+  const auto calls = [&] {
+    return worker.metrics().lease_batch_size.Collect().histogram.sample_count;
+  };
+  ASSERT_TRUE(WaitFor([&] { return clock_.pending_timers() == 1; }));
+  const uint64_t first_round = calls();
+  EXPECT_EQ(first_round, 4u) << "one lease per shard";
+  // The clock stands still: an idle worker makes no call until its pause is over.
+  for (int i = 0; i < 5; ++i) AdvanceWhenWaiting(absl::Milliseconds(100), 1);
+  worker.Drain(clock_.Now());
+  // At most a round of the four shards per pause (a shard not yet due is skipped).
+  EXPECT_LE(calls(), first_round + 5 * 4);
+  EXPECT_GE(calls(), first_round + 5);
 }
 
 // A Redis outage while a worker runs: one line when leases start failing, one when they work
@@ -716,6 +771,8 @@ TEST(WorkerOutageTest, ARedisOutageLogsOneLineDownAndOneBack) {
 INSTANTIATE_TEST_SUITE_P(Redis, QueueApiTest,
                          ::testing::Values(Backend::kSingleNode, Backend::kCluster), BackendName);
 INSTANTIATE_TEST_SUITE_P(Redis, WorkerTest,
+                         ::testing::Values(Backend::kSingleNode, Backend::kCluster), BackendName);
+INSTANTIATE_TEST_SUITE_P(Redis, ManualClockWorkerTest,
                          ::testing::Values(Backend::kSingleNode, Backend::kCluster), BackendName);
 
 }  // namespace

@@ -222,6 +222,34 @@ TEST_F(RedisClientTest, PipelinesConcurrentCommandsWithEveryReplyMatched) {
   EXPECT_EQ(MetricValue(registry_, R"(herald_redis_commands_total{outcome="ok"})"), commands);
 }
 
+// connected_clients of the server's INFO; -1 when it cannot be read.
+int ConnectedClients(RedisServer& redis) {
+  auto info = redis.Command({"INFO", "clients"});
+  if (!info.ok()) return -1;
+  const size_t at = info->find("connected_clients:");
+  if (at == std::string::npos) return -1;
+  return std::atoi(info->c_str() + at + std::string_view("connected_clients:").size());
+}
+
+TEST_F(RedisClientTest, CloseEndsEveryConnectionAndLaterCommandsAreCancelled) {
+  const int before = ConnectedClients(*redis_);
+  ASSERT_GE(before, 0);
+  ClientConfig config = Config();
+  config.connections = 3;
+  Client client(io_.executor(), config, &registry_);
+  client.Start();
+  ASSERT_TRUE(Exec(client, {"PING"}).ok());
+  ASSERT_TRUE(WaitFor([&] { return ConnectedClients(*redis_) == before + 3; }, absl::Seconds(10)));
+
+  Await(io_.executor(), client.Close());
+  EXPECT_FALSE(client.connected());
+  EXPECT_EQ(Exec(client, {"PING"}).status().code(), absl::StatusCode::kCancelled);
+  // Every socket was closed by the time Close() completed; the server notices soon after.
+  EXPECT_TRUE(WaitFor([&] { return ConnectedClients(*redis_) == before; }, absl::Seconds(10)))
+      << ConnectedClients(*redis_) << " clients, " << before << " before";
+  Await(io_.executor(), client.Close());  // idempotent
+}
+
 TEST_F(RedisClientTest, ErrorRepliesBecomeStatuses) {
   Client client(io_.executor(), Config());
   client.Start();

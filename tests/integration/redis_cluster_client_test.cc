@@ -147,6 +147,14 @@ TEST_F(RedisClusterClientTest, EveryKeyIsWrittenOnTheMasterOfItsSlot) {
   EXPECT_EQ(pong->str(), "PONG");
 }
 
+TEST_F(RedisClusterClientTest, CloseEndsTheRefreshLoopAndEveryPool) {
+  ASSERT_TRUE(Exec(Command{"SET", "close:a", "1"}).ok());
+  Await(io_.executor(), client_->Close());
+  EXPECT_FALSE(client_->connected());
+  EXPECT_EQ(Exec(Command{"GET", "close:a"}).status().code(), absl::StatusCode::kCancelled);
+  Await(io_.executor(), client_->Close());  // idempotent
+}
+
 TEST_F(RedisClusterClientTest, CrossSlotCommandsAreRefusedBeforeSending) {
   const std::string a = "cross:a", b = "cross:b";
   ASSERT_NE(cluster::KeySlot(a), cluster::KeySlot(b));

@@ -1,11 +1,6 @@
 #include <algorithm>
 #include <unordered_map>
 
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include <herald/campaign/service.h>
 #include <herald/campaign/workflow.h>
 #include <herald/common/ids.h>
@@ -632,8 +627,7 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
   HERALD_CO_RETURN_IF_ERROR((co_await queue_.EnqueueBatch(std::move(jobs))).status());
   std::vector<std::string> keys;
   for (int b = 0; b < batches; ++b) keys.push_back(ListAddResultKey(operation, b));
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  const absl::Time deadline = absl::Now() + config_.list_wait;
+  const MonoTime deadline = clock_.Monotonic() + ToMonoDuration(config_.list_wait);
   while (true) {
     HERALD_CO_ASSIGN_OR_RETURN(auto docs,
                                co_await store_.records().GetMany(ListAddResults(tenant), keys));
@@ -657,15 +651,13 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
       }
       co_return std::make_pair(batches, reported);
     }
-    if (absl::Now() >= deadline) {
+    if (clock_.Monotonic() >= deadline) {
       co_return absl::DeadlineExceededError(
           StrCat(done, " of ", batches,
                  " batches are done; the rest stay queued and are added when the team's limit "
                  "allows"));
     }
-    timer.expires_after(std::chrono::milliseconds(20));
-    boost::system::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await clock_.SleepFor(absl::Milliseconds(20));
   }
 }
 
@@ -1038,18 +1030,15 @@ Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::strin
     HERALD_CO_RETURN_IF_ERROR((co_await queue_.EnqueueBatch(std::move(unsends))).status());
   }
   // Give the unsends a moment, so the answer can say what could not be undone.
-  const absl::Time deadline = absl::Now() + config_.cancel_wait;
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+  const MonoTime deadline = clock_.Monotonic() + ToMonoDuration(config_.cancel_wait);
   CancelResult result;
   while (true) {
     HERALD_CO_ASSIGN_OR_RETURN(deliveries, co_await store_.ListDeliveries(tenant, id));
     const bool pending = std::any_of(deliveries.begin(), deliveries.end(), [](const Delivery& d) {
       return d.cancel_outcome == kUnsendPending || d.state == DeliveryState::kSending;
     });
-    if (!pending || absl::Now() >= deadline) break;
-    timer.expires_after(std::chrono::milliseconds(50));
-    boost::system::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!pending || clock_.Monotonic() >= deadline) break;
+    co_await clock_.SleepFor(absl::Milliseconds(50));
   }
   for (Delivery& d : deliveries) {
     if (d.state != DeliveryState::kCancelled) {

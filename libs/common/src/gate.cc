@@ -1,4 +1,5 @@
 #include <cassert>
+#include <future>
 #include <memory>
 
 #include <boost/asio/async_result.hpp>
@@ -62,6 +63,20 @@ asio::awaitable<void> Gate::Close() {
         waiters_.push_back([shared] { asio::post(std::move(*shared)); });
       },
       asio::use_awaitable);
+}
+
+void Gate::CloseAndWait() {
+  closing_.store(true);
+  if (inside_.load() == 0) return;
+  // Shared with the waiter, which may still be inside set_value() when this thread wakes.
+  auto empty = std::make_shared<std::promise<void>>();
+  std::future<void> done = empty->get_future();
+  {
+    std::unique_lock lock(mu_);
+    if (inside_.load() == 0) return;
+    waiters_.push_back([empty] { empty->set_value(); });
+  }
+  done.wait();
 }
 
 }  // namespace herald

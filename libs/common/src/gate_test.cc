@@ -72,6 +72,30 @@ TEST(GateTest, CloseCompletesOnlyAfterTheLastHolderLeaves) {
   EXPECT_EQ(gate.inside(), 0);
 }
 
+TEST(GateTest, CloseAndWaitReturnsAtOnceWhenEmpty) {
+  Gate gate;
+  gate.CloseAndWait();
+  EXPECT_TRUE(gate.closing());
+  EXPECT_FALSE(gate.TryEnter());
+}
+
+TEST(GateTest, CloseAndWaitBlocksUntilTheLastHolderLeavesOnAnotherThread) {
+  Gate gate;
+  auto holder = std::make_unique<GateHolder>(gate);
+  ASSERT_TRUE(holder->held());
+  std::atomic<bool> left{false};
+  std::thread leaver([&] {
+    // Leaves only once the closer is committed: the gate is closing.
+    while (!gate.closing()) std::this_thread::yield();
+    left.store(true);
+    holder.reset();
+  });
+  gate.CloseAndWait();
+  EXPECT_TRUE(left.load()) << "returned before the holder left";
+  EXPECT_EQ(gate.inside(), 0);
+  leaver.join();
+}
+
 TEST(GateTest, EveryCloseCallerResumes) {
   asio::io_context io;
   Gate gate;

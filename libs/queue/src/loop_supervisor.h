@@ -8,8 +8,8 @@
 
 #include <absl/time/time.h>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 
+#include <herald/common/clock.h>
 #include <herald/queue/backoff.h>
 
 namespace herald::queue::internal {
@@ -33,11 +33,11 @@ struct RestartHooks {
 };
 
 // Runs hooks.body until it returns with hooks.stopping() true, restarting it as above. While it
-// pauses, `*wake` points at the pause's timer (else nullptr), so that whoever sets `stopping`
-// can cancel the pause; the pause ends early then and RunRestarting returns. Runs on the
-// caller's executor (use a strand if `wake` is shared); `wake` must outlive the coroutine.
+// pauses (on `clock`), `*wake` points at the pause's timer (else nullptr), so that whoever sets
+// `stopping` can cancel the pause; the pause ends early then and RunRestarting returns. Runs on
+// the caller's executor (use a strand if `wake` is shared); `wake` must outlive the coroutine.
 // Exceptions thrown by `restarting` or `stopping` propagate.
-boost::asio::awaitable<void> RunRestarting(RestartHooks hooks, RestartPolicy policy,
-                                           boost::asio::steady_timer** wake);
+boost::asio::awaitable<void> RunRestarting(RestartHooks hooks, RestartPolicy policy, Timer** wake,
+                                           const Clock& clock = SystemClock::Get());
 
 }  // namespace herald::queue::internal

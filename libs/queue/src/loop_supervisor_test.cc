@@ -24,24 +24,31 @@ struct Restart {
   absl::Duration pause;
 };
 
-// Runs RunRestarting on `ioc` until it returns; false if it has not within 10 s.
-bool RunToEnd(asio::io_context& ioc, RestartHooks hooks, RestartPolicy policy,
-              asio::steady_timer** wake) {
+// Runs RunRestarting on `ioc` with `clock` until it returns; false if it stops making progress.
+// With `advance`, each pause is waited out by moving the clock past it; without, only a
+// cancelled pause ends.
+bool RunToEnd(asio::io_context& ioc, ManualClock& clock, RestartHooks hooks, RestartPolicy policy,
+              Timer** wake, bool advance = true) {
   bool ended = false;
-  asio::co_spawn(ioc, RunRestarting(std::move(hooks), policy, wake), [&](std::exception_ptr e) {
-    EXPECT_FALSE(e);
-    ended = true;
-  });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!ended && std::chrono::steady_clock::now() < deadline) {
-    ioc.run_for(std::chrono::milliseconds(100));
+  asio::co_spawn(ioc, RunRestarting(std::move(hooks), policy, wake, clock),
+                 [&](std::exception_ptr e) {
+                   EXPECT_FALSE(e);
+                   ended = true;
+                 });
+  for (int step = 0; step < 1000 && !ended; ++step) {
+    ioc.restart();
+    if (ioc.poll() > 0) continue;
+    if (!advance || clock.pending_timers() == 0) break;  // stuck
+    clock.Advance(policy.backoff.cap);
   }
   return ended;
 }
 
 TEST(RunRestarting, ThrowsAndUnexpectedEndsRestartWithGrowingBackoff) {
   asio::io_context ioc;
-  asio::steady_timer* wake = nullptr;
+  ManualClock clock;
+  const absl::Time start = clock.Now();
+  Timer* wake = nullptr;
   bool stopping = false;
   int runs = 0;
   std::vector<Restart> restarts;
@@ -57,8 +64,8 @@ TEST(RunRestarting, ThrowsAndUnexpectedEndsRestartWithGrowingBackoff) {
                          [&](const std::string& why, int n, absl::Duration pause) {
                            restarts.push_back({why, n, pause});
                          }};
-  ASSERT_TRUE(RunToEnd(ioc, std::move(hooks),
-                       {.backoff = {.base = absl::Milliseconds(1), .cap = absl::Milliseconds(3)},
+  ASSERT_TRUE(RunToEnd(ioc, clock, std::move(hooks),
+                       {.backoff = {.base = absl::Seconds(1), .cap = absl::Seconds(3)},
                         .healthy_after = absl::Hours(1)},
                        &wake));
   EXPECT_EQ(runs, 4);
@@ -69,33 +76,38 @@ TEST(RunRestarting, ThrowsAndUnexpectedEndsRestartWithGrowingBackoff) {
   EXPECT_EQ(restarts[2].restarts, 3);
   EXPECT_THAT(
       (std::vector<absl::Duration>{restarts[0].pause, restarts[1].pause, restarts[2].pause}),
-      ElementsAre(absl::Milliseconds(1), absl::Milliseconds(2), absl::Milliseconds(3)));
+      ElementsAre(absl::Seconds(1), absl::Seconds(2), absl::Seconds(3)));
+  // Each pause was waited out on the clock (advanced by the cap, 3 s, each time).
+  EXPECT_EQ(clock.Now() - start, absl::Seconds(9));
   EXPECT_EQ(wake, nullptr);
 }
 
 TEST(RunRestarting, AHealthyRunResetsTheBackoff) {
   asio::io_context ioc;
-  asio::steady_timer* wake = nullptr;
+  ManualClock clock;
+  Timer* wake = nullptr;
   int runs = 0;
   std::vector<absl::Duration> pauses;
   RestartHooks hooks{.body = [&]() -> asio::awaitable<void> {
+                       // Each run lasts a minute of the clock's time before it fails: healthy.
+                       clock.Advance(absl::Minutes(1));
                        if (++runs < 4) throw std::runtime_error("again");
                        co_return;
                      },
                      .stopping = [&] { return runs >= 4; },
                      .restarting = [&](const std::string&, int,
                                        absl::Duration pause) { pauses.push_back(pause); }};
-  ASSERT_TRUE(RunToEnd(ioc, std::move(hooks),
-                       {.backoff = {.base = absl::Milliseconds(1), .cap = absl::Seconds(1)},
-                        .healthy_after = absl::ZeroDuration()},
+  ASSERT_TRUE(RunToEnd(ioc, clock, std::move(hooks),
+                       {.backoff = {.base = absl::Seconds(1), .cap = absl::Seconds(8)},
+                        .healthy_after = absl::Minutes(1)},
                        &wake));
-  EXPECT_THAT(pauses,
-              ElementsAre(absl::Milliseconds(1), absl::Milliseconds(1), absl::Milliseconds(1)));
+  EXPECT_THAT(pauses, ElementsAre(absl::Seconds(1), absl::Seconds(1), absl::Seconds(1)));
 }
 
 TEST(RunRestarting, StoppingCancelsThePause) {
   asio::io_context ioc;
-  asio::steady_timer* wake = nullptr;
+  ManualClock clock;
+  Timer* wake = nullptr;
   bool stopping = false;
   int runs = 0;
   RestartHooks hooks{.body = [&]() -> asio::awaitable<void> {
@@ -110,12 +122,13 @@ TEST(RunRestarting, StoppingCancelsThePause) {
                            asio::post(ioc, [&] {
                              stopping = true;
                              ASSERT_NE(wake, nullptr);
-                             wake->cancel();
+                             wake->Cancel();
                            });
                          }};
-  // An hour's pause: the test ends only because the drain cancels it.
-  ASSERT_TRUE(RunToEnd(ioc, std::move(hooks),
-                       {.backoff = {.base = absl::Hours(1), .cap = absl::Hours(1)}}, &wake));
+  // The clock never moves: the run ends only because the drain cancels the pause.
+  ASSERT_TRUE(RunToEnd(ioc, clock, std::move(hooks),
+                       {.backoff = {.base = absl::Hours(1), .cap = absl::Hours(1)}}, &wake,
+                       /*advance=*/false));
   EXPECT_EQ(runs, 1);
   EXPECT_EQ(wake, nullptr);
 }

@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <herald/common/log.h>
@@ -92,7 +93,11 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& registry)
                         .Add({})) {}
 
 struct StatsPoller::State {
-  explicit State(asio::any_io_executor executor) : timer(executor) {}
+  explicit State(asio::any_io_executor executor)
+      : strand(asio::make_strand(executor)), timer(strand) {}
+  // The loop and the stop request run on it: a stop can never fall between the loop's check of
+  // `stopped` and its wait.
+  asio::strand<asio::any_io_executor> strand;
   asio::steady_timer timer;
   std::atomic<bool> stopped{false};
   log::Outage outage{"redis", "queue statistics"};
@@ -106,13 +111,27 @@ StatsPoller::StatsPoller(asio::any_io_executor executor, Queue& queue, QueueMetr
       interval_(interval),
       state_(std::make_shared<State>(executor)) {}
 
-StatsPoller::~StatsPoller() { Stop(); }
+StatsPoller::~StatsPoller() {
+  RequestStop();
+  gate_.CloseAndWait();
+}
 
-void StatsPoller::Start() { asio::co_spawn(executor_, Run(state_), asio::detached); }
+void StatsPoller::Start() {
+  GateHolder hold(gate_);
+  if (!hold) return;  // closed
+  asio::co_spawn(state_->strand, Run(state_), [hold = std::move(hold)](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+}
 
-void StatsPoller::Stop() {
+void StatsPoller::RequestStop() {
   if (state_->stopped.exchange(true)) return;
-  asio::post(executor_, [state = state_] { state->timer.cancel(); });
+  asio::post(state_->strand, [state = state_] { state->timer.cancel(); });
+}
+
+asio::awaitable<void> StatsPoller::Close() {
+  RequestStop();
+  co_await gate_.Close();
 }
 
 asio::awaitable<void> StatsPoller::Run(std::shared_ptr<State> state) {

@@ -12,7 +12,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -39,12 +38,6 @@ constexpr absl::Duration kMaxRestartPause = absl::Seconds(30);
 constexpr const char* kOutcomes[] = {"ok", "retry", "dead", "rate_limited", "released", "fenced"};
 enum OutcomeIndex { kOk, kRetry, kDead, kRateLimited, kReleased, kFenced, kOutcomeCount };
 
-std::chrono::steady_clock::time_point ToSteady(absl::Time t) {
-  return std::chrono::steady_clock::now() +
-         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-             absl::ToChronoNanoseconds(std::max(t - absl::Now(), absl::ZeroDuration())));
-}
-
 std::string Describe(std::exception_ptr e) {
   try {
     std::rethrow_exception(std::move(e));
@@ -60,8 +53,8 @@ std::string Describe(std::exception_ptr e) {
 // come back flagged outcome-unknown: nothing is lost.
 template <typename T>
 asio::awaitable<absl::StatusOr<T>> FinishWithRetries(
-    WorkerMetrics& metrics, log::Outage& outage, absl::Duration backoff, std::string_view op,
-    std::function<asio::awaitable<absl::StatusOr<T>>()> call) {
+    WorkerMetrics& metrics, log::Outage& outage, const Clock& clock, absl::Duration backoff,
+    std::string_view op, std::function<asio::awaitable<absl::StatusOr<T>>()> call) {
   constexpr int kAttempts = 3;
   for (int attempt = 1;; ++attempt) {
     absl::StatusOr<T> done = co_await call();
@@ -72,10 +65,7 @@ asio::awaitable<absl::StatusOr<T>> FinishWithRetries(
     metrics.errors.Add({{"op", std::string(op)}}).Increment();
     outage.Failed(done.status());
     if (attempt == kAttempts) co_return done;
-    asio::steady_timer pause(co_await asio::this_coro::executor);
-    pause.expires_after(absl::ToChronoNanoseconds(backoff));
-    boost::system::error_code ec;
-    co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await clock.SleepFor(backoff);
   }
 }
 
@@ -108,8 +98,8 @@ struct Worker::Loop {
   asio::strand<asio::any_io_executor> strand;
   // The rest is used on the strand only.
   // What the loop waits on now (an idle pause, a batch, or the pause before a restart).
-  asio::steady_timer* wake = nullptr;
-  std::optional<std::chrono::steady_clock::time_point> deadline;  // set by Drain()
+  Timer* wake = nullptr;
+  std::optional<MonoTime> deadline;  // set by a drain
 };
 
 struct Worker::KindSeries {
@@ -118,8 +108,8 @@ struct Worker::KindSeries {
 };
 
 Worker::Worker(asio::any_io_executor executor, Queue& queue, WorkerConfig config,
-               metrics::Registry* registry)
-    : executor_(std::move(executor)), queue_(queue), config_(std::move(config)) {
+               metrics::Registry* registry, const Clock& clock)
+    : executor_(std::move(executor)), queue_(queue), config_(std::move(config)), clock_(clock) {
   if (registry == nullptr) {
     own_registry_ = std::make_unique<metrics::Registry>();
     registry = own_registry_.get();
@@ -131,7 +121,7 @@ Worker::Worker(asio::any_io_executor executor, Queue& queue, WorkerConfig config
 }
 
 Worker::~Worker() {
-  if (started_.load()) Drain(absl::Now());
+  if (started_.load()) Drain(clock_.Now());
 }
 
 void Worker::Handle(std::string kind, Handler handler) {
@@ -157,41 +147,42 @@ void Worker::Start() {
     s->duration = &metrics_->duration.Add({{"kind", kind}});
     series_[kind] = std::move(s);
   }
-  {
-    std::lock_guard lock(mu_);
-    running_loops_ = config_.lease_loops;
-  }
   for (int i = 0; i < config_.lease_loops; ++i) {
     Loop& loop = *loops_.emplace_back(std::make_shared<Loop>(executor_));
-    asio::co_spawn(loop.strand, SuperviseLoop(loop, i), [this](std::exception_ptr e) {
-      if (e) {
-        // The supervisor catches the loop's exceptions. One from the supervisor itself (its
-        // logging, its timer) would leave a worker that reports ready without this loop: a
-        // broken invariant (docs/architecture.md, error policy).
-        log::Error("worker lease loop supervisor failed; aborting", {{"error", Describe(e)}});
-        std::abort();
-      }
-      LoopEnded();
+    GateHolder hold(gate_);  // left when the loop has ended
+    asio::co_spawn(
+        loop.strand, SuperviseLoop(loop, i), [hold = std::move(hold)](std::exception_ptr e) {
+          if (e) {
+            // The supervisor catches the loop's exceptions. One from the supervisor itself (its
+            // logging, its timer) would leave a worker that reports ready without this loop: a
+            // broken invariant (docs/architecture.md, error policy).
+            log::Error("worker lease loop supervisor failed; aborting", {{"error", Describe(e)}});
+            std::abort();
+          }
+        });
+  }
+}
+
+void Worker::RequestStop(absl::Time deadline) {
+  stopping_.store(true);
+  for (auto& loop : loops_) {
+    asio::post(loop->strand, [l = loop, at = clock_.MonotonicAt(deadline)] {
+      l->deadline = at;
+      if (l->wake != nullptr) l->wake->Cancel();  // the loop re-reads its state
     });
   }
 }
 
-void Worker::LoopEnded() {
-  std::lock_guard lock(mu_);
-  if (--running_loops_ == 0) loops_done_.notify_all();
+asio::awaitable<void> Worker::Close(absl::Time deadline) {
+  if (!started_.load()) co_return;
+  RequestStop(deadline);
+  co_await gate_.Close();
 }
 
 void Worker::Drain(absl::Time deadline) {
   if (!started_.load()) return;
-  stopping_.store(true);
-  for (auto& loop : loops_) {
-    asio::post(loop->strand, [l = loop, deadline] {
-      l->deadline = ToSteady(deadline);
-      if (l->wake != nullptr) l->wake->cancel();  // the loop re-reads its state
-    });
-  }
-  std::unique_lock lock(mu_);
-  loops_done_.wait(lock, [&] { return running_loops_ == 0; });
+  RequestStop(deadline);
+  gate_.CloseAndWait();
 }
 
 // A lease loop that throws, or ends while the worker is running, is logged, counted and run again
@@ -208,7 +199,7 @@ asio::awaitable<void> Worker::SuperviseLoop(Loop& loop, int index) {
           }};
   co_await internal::RunRestarting(
       std::move(hooks), {.backoff = {.base = config_.error_backoff, .cap = kMaxRestartPause}},
-      &loop.wake);
+      &loop.wake, clock_);
 }
 
 asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
@@ -218,7 +209,7 @@ asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
     bool busy = false;
     for (int i = 0; i < shards && !stopping_.load(); ++i) {
       const int shard = (cursor + i) % shards;
-      const absl::Time called = absl::Now();
+      const absl::Time called = clock_.Now();
       if (!schedule_->TryClaim(shard, called)) continue;
       absl::StatusOr<LeaseBatch> batch =
           co_await queue_.Lease(shard, config_.batch_size, config_.lease_duration);
@@ -242,12 +233,10 @@ asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
     cursor = (cursor + 1) % shards;
     if (!busy && !stopping_.load()) {
       const absl::Duration wait =
-          std::clamp(schedule_->NextDue() - absl::Now(), config_.idle_min, config_.idle_max);
-      asio::steady_timer idle(loop.strand);
-      idle.expires_after(absl::ToChronoNanoseconds(wait));
-      loop.wake = &idle;
-      boost::system::error_code ec;
-      co_await idle.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+          std::clamp(schedule_->NextDue() - clock_.Now(), config_.idle_min, config_.idle_max);
+      std::unique_ptr<Timer> idle = clock_.NewTimer(loop.strand);
+      loop.wake = idle.get();
+      co_await idle->WaitUntil(clock_.Monotonic() + ToMonoDuration(wait));
       loop.wake = nullptr;
     }
   }
@@ -257,7 +246,6 @@ asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
 // once: it extends the leases of the jobs still running every heartbeat interval (cancelling any
 // whose lease was lost), and at the drain deadline cancels the rest, which are then released.
 asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) {
-  using SteadyClock = std::chrono::steady_clock;
   const size_t n = jobs.size();
   std::vector<JobResult> results(n);
   std::vector<char> running(n, 1);
@@ -265,10 +253,10 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
   std::vector<char> stopped(n, 0);
   std::vector<asio::cancellation_signal> signals(n);
   size_t remaining = n;
-  asio::steady_timer wake(loop.strand);
+  const std::unique_ptr<Timer> wake = clock_.NewTimer(loop.strand);
   in_flight_.fetch_add(static_cast<int64_t>(n));
   metrics_->in_flight.Increment(static_cast<double>(n));
-  const absl::Time start = absl::Now();
+  const MonoTime start = clock_.Monotonic();
   for (size_t i = 0; i < n; ++i) {
     auto h = handlers_.find(jobs[i].kind);
     const Handler* handler = h == handlers_.end() ? nullptr : &h->second;
@@ -280,20 +268,20 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
           if (e) r = JobResult::Retry("handler failed with an exception");
           results[i] = std::move(r);
           running[i] = 0;
-          SeriesFor(jobs[i].kind).duration->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+          SeriesFor(jobs[i].kind)
+              .duration->Observe(std::chrono::duration<double>(clock_.Monotonic() - start).count());
           in_flight_.fetch_sub(1);
           metrics_->in_flight.Decrement();
-          if (--remaining == 0) wake.cancel();
+          if (--remaining == 0) wake->Cancel();
         }));
   }
-  const auto heartbeat_every = std::chrono::duration_cast<SteadyClock::duration>(
-      absl::ToChronoNanoseconds(config_.heartbeat_interval));
-  SteadyClock::time_point next_heartbeat = SteadyClock::now() + heartbeat_every;
+  const MonoTime::duration heartbeat_every = ToMonoDuration(config_.heartbeat_interval);
+  MonoTime next_heartbeat = clock_.Monotonic() + heartbeat_every;
   bool cancelled_all = false;
   std::exception_ptr failure;
   try {
     while (remaining > 0) {
-      if (loop.deadline.has_value() && SteadyClock::now() >= *loop.deadline && !cancelled_all) {
+      if (loop.deadline.has_value() && clock_.Monotonic() >= *loop.deadline && !cancelled_all) {
         cancelled_all = true;
         for (size_t i = 0; i < n; ++i) {
           if (!running[i]) continue;
@@ -302,7 +290,7 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
         }
         continue;  // the cancelled jobs complete and wake this loop
       }
-      if (!cancelled_all && SteadyClock::now() >= next_heartbeat) {
+      if (!cancelled_all && clock_.Monotonic() >= next_heartbeat) {
         std::vector<JobRef> refs;
         std::vector<size_t> which;
         for (size_t i = 0; i < n; ++i) {
@@ -326,16 +314,14 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
             signals[i].emit(asio::cancellation_type::terminal);
           }
         }
-        next_heartbeat = SteadyClock::now() + heartbeat_every;
+        next_heartbeat = clock_.Monotonic() + heartbeat_every;
         continue;
       }
-      SteadyClock::time_point until = next_heartbeat;
-      if (cancelled_all) until = SteadyClock::time_point::max();
+      MonoTime until = next_heartbeat;
+      if (cancelled_all) until = MonoTime::max();
       if (loop.deadline.has_value() && !cancelled_all) until = std::min(until, *loop.deadline);
-      wake.expires_at(until);
-      loop.wake = &wake;
-      boost::system::error_code ec;
-      co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      loop.wake = wake.get();
+      co_await wake->WaitUntil(until);
       loop.wake = nullptr;
     }
   } catch (...) {
@@ -348,11 +334,7 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
     for (size_t i = 0; i < n; ++i) {
       if (running[i]) signals[i].emit(asio::cancellation_type::terminal);
     }
-    while (remaining > 0) {
-      wake.expires_at(SteadyClock::time_point::max());
-      boost::system::error_code ec;
-      co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
+    while (remaining > 0) co_await wake->WaitUntil(MonoTime::max());
     std::rethrow_exception(failure);
   }
   std::vector<bool> fenced(n, false);
@@ -416,7 +398,7 @@ asio::awaitable<void> Worker::Finish(const std::vector<LeasedJob>& jobs,
   }
   if (!acks.empty()) {
     absl::StatusOr<std::vector<AckResult>> done =
-        co_await FinishWithRetries<std::vector<AckResult>>(*metrics_, *finish_outage_,
+        co_await FinishWithRetries<std::vector<AckResult>>(*metrics_, *finish_outage_, clock_,
                                                            config_.error_backoff, "ack",
                                                            [&] { return queue_.Ack(acks); });
     for (size_t k = 0; done.ok() && k < done->size(); ++k) {
@@ -426,7 +408,7 @@ asio::awaitable<void> Worker::Finish(const std::vector<LeasedJob>& jobs,
   }
   if (!nacks.empty()) {
     absl::StatusOr<std::vector<NackResult>> done =
-        co_await FinishWithRetries<std::vector<NackResult>>(*metrics_, *finish_outage_,
+        co_await FinishWithRetries<std::vector<NackResult>>(*metrics_, *finish_outage_, clock_,
                                                             config_.error_backoff, "nack",
                                                             [&] { return queue_.Nack(nacks); });
     for (size_t k = 0; done.ok() && k < done->size(); ++k) {

@@ -185,6 +185,11 @@ class Client::Impl {
     for (const auto& c : connections_) c->Stop();
   }
 
+  asio::awaitable<void> Close() {
+    Stop();
+    co_await state_->gate.Close();
+  }
+
   internal::ClientState& state() { return *state_; }
 
   // Creates the op for `handler` (taken before it is moved from). The executor is not
@@ -286,6 +291,14 @@ Client::~Client() {
 void Client::Start() { cluster_ ? cluster_->Start() : impl_->Start(); }
 
 void Client::Stop() { cluster_ ? cluster_->Stop() : impl_->Stop(); }
+
+asio::awaitable<void> Client::Close() {
+  if (cluster_) {
+    co_await cluster_->Close();
+  } else {
+    co_await impl_->Close();
+  }
+}
 
 bool Client::connected() const {
   return cluster_ ? cluster_->connected() : impl_->state().connected();

@@ -123,15 +123,32 @@ ClusterClient::ClusterClient(asio::any_io_executor executor, ClientConfig config
 
 ClusterClient::~ClusterClient() { Stop(); }
 
+// An entry in the client's gate that keeps the client alive until it has left (the members are
+// destroyed in reverse order).
+struct ClusterClient::Entry {
+  std::shared_ptr<ClusterClient> self;
+  GateHolder hold;
+};
+
+ClusterClient::Entry ClusterClient::Enter() { return Entry{shared_from_this(), GateHolder(gate_)}; }
+
 void ClusterClient::Start() {
   if (stopped_.load() || started_.exchange(true)) return;
-  asio::co_spawn(strand_, RefreshLoop(), asio::detached);
+  Entry entry = Enter();
+  if (!entry.hold) return;
+  asio::co_spawn(strand_, RefreshLoop(), [entry = std::move(entry)](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
 }
 
-void ClusterClient::Stop() {
-  if (stopped_.exchange(true)) return;
+void ClusterClient::Stop() { StopNodes(); }
+
+std::vector<ClusterClient::NodePtr> ClusterClient::StopNodes() {
+  if (stopped_.exchange(true)) return {};
   asio::post(strand_, [this, self = weak_from_this()] {
-    if (self.lock()) refresh_timer_.cancel();
+    if (!self.lock()) return;
+    refresh_timer_.cancel();
+    for (asio::steady_timer* grace : retiring_) grace->cancel();
   });
   std::map<std::string, NodePtr> nodes;
   {
@@ -140,7 +157,18 @@ void ClusterClient::Stop() {
     masters_.clear();
     std::fill(owners_.begin(), owners_.end(), nullptr);
   }
-  for (auto& [address, node] : nodes) node->client->Stop();
+  std::vector<NodePtr> stopped;
+  for (auto& [address, node] : nodes) {
+    node->client->Stop();
+    stopped.push_back(std::move(node));
+  }
+  return stopped;
+}
+
+asio::awaitable<void> ClusterClient::Close() {
+  const auto self = shared_from_this();
+  for (const NodePtr& node : StopNodes()) co_await node->client->Close();
+  co_await gate_.Close();
 }
 
 void ClusterClient::OnConnectivityChange(std::function<void(absl::Status)> callback) {
@@ -517,15 +545,31 @@ void ClusterClient::Apply(const cluster::SlotMap& map) {
 }
 
 void ClusterClient::Retire(std::vector<NodePtr> nodes) {
-  // Commands already on their way to these nodes finish (or time out) before they close.
-  const absl::Duration grace = config_.command_timeout + absl::Seconds(1);
   for (NodePtr& node : nodes) {
-    auto timer = std::make_shared<asio::steady_timer>(executor_);
-    timer->expires_after(absl::ToChronoNanoseconds(grace));
-    timer->async_wait([timer, node = std::move(node)](const boost::system::error_code&) {
+    Entry entry = Enter();
+    if (!entry.hold) {  // closing: Close() no longer waits for retired pools
       node->client->Stop();
-    });
+      continue;
+    }
+    asio::co_spawn(strand_, CloseAfterGrace(std::move(node)),
+                   [entry = std::move(entry)](std::exception_ptr e) {
+                     if (e) std::rethrow_exception(e);
+                   });
   }
+}
+
+asio::awaitable<void> ClusterClient::CloseAfterGrace(NodePtr node) {
+  // Commands already on their way to the node finish (or time out) before it closes; a Stop()
+  // cuts the wait short.
+  asio::steady_timer grace(strand_);
+  grace.expires_after(absl::ToChronoNanoseconds(config_.command_timeout + absl::Seconds(1)));
+  retiring_.insert(&grace);
+  if (!stopped_.load()) {
+    boost::system::error_code ec;
+    co_await grace.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  retiring_.erase(&grace);
+  co_await node->client->Close();
 }
 
 void ClusterClient::UpdateConnectivity() {

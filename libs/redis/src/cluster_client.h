@@ -38,6 +38,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <herald/common/gate.h>
 #include <herald/redis/client.h>
 #include <herald/redis/cluster.h>
 
@@ -62,6 +64,8 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
 
   void Start();
   void Stop();
+  // Stop(), then completes once the refresh loop has ended and every pool is closed.
+  boost::asio::awaitable<void> Close();
   bool connected() const { return connected_.load(std::memory_order_acquire); }
   void OnConnectivityChange(std::function<void(absl::Status)> callback);
 
@@ -83,6 +87,8 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   using NodePtr = std::shared_ptr<NodeClient>;
   struct Request;
   struct Attempt;
+  struct Entry;
+  Entry Enter();
 
   // The command(s) of `request` sent until they are answered by the slot's owner.
   boost::asio::awaitable<absl::StatusOr<std::vector<Reply>>> Route(const Request& request);
@@ -102,7 +108,11 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   boost::asio::awaitable<void> RefreshLoop();
   boost::asio::awaitable<absl::Status> Refresh();
   void Apply(const cluster::SlotMap& map);
+  // Closes `nodes` after a grace period for the commands already on their way to them.
   void Retire(std::vector<NodePtr> nodes);
+  boost::asio::awaitable<void> CloseAfterGrace(NodePtr node);
+  // Stops every pool; returns them (nothing on a second call).
+  std::vector<NodePtr> StopNodes();
 
   void UpdateConnectivity();
 
@@ -112,6 +122,7 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   boost::asio::strand<boost::asio::any_io_executor> strand_;  // the refresh loop's
   boost::asio::steady_timer refresh_timer_;                   // strand only
   bool refresh_requested_ = false;                            // strand only
+  std::set<boost::asio::steady_timer*> retiring_;             // strand only: grace timers
   std::string last_refresh_failure_;                          // strand only
   std::atomic<bool> started_{false};
   std::atomic<bool> stopped_{false};
@@ -128,6 +139,7 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   std::string last_map_summary_;                // guarded by mu_
   std::mutex callback_mu_;                      // taken after mu_
   std::function<void(absl::Status)> callback_;  // guarded by callback_mu_
+  Gate gate_;  // entered by the refresh loop and by each retired pool until it is closed
 };
 
 }  // namespace herald::redis::internal

@@ -261,10 +261,20 @@ Connection::~Connection() {
 }
 
 void Connection::Start() {
-  asio::co_spawn(strand_, Run(), [self = shared_from_this()](std::exception_ptr e) {
-    // The loop reports errors as values; an exception here is a bug (or out of memory).
-    if (e) std::rethrow_exception(e);
-  });
+  // The loop's entry in the client's gate. It leaves before the state it lives in can go: the
+  // members are destroyed in reverse order.
+  struct Entry {
+    std::shared_ptr<ClientState> state;
+    GateHolder hold;
+  };
+  Entry entry{client_, GateHolder(client_->gate)};
+  if (!entry.hold) return;  // the client is closing
+  asio::co_spawn(strand_, Run(),
+                 [self = shared_from_this(), entry = std::move(entry)](std::exception_ptr e) {
+                   // The loop reports errors as values; an exception here is a bug (or out of
+                   // memory).
+                   if (e) std::rethrow_exception(e);
+                 });
 }
 
 void Connection::Stop() {

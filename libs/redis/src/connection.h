@@ -31,6 +31,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <herald/common/gate.h>
 #include <herald/metrics/metrics.h>
 #include <herald/redis/client.h>
 #include <herald/redis/reply.h>
@@ -118,6 +119,8 @@ class ClientState {
   const std::string address;                     // "host:port", for messages and logs
   const std::unique_ptr<ClientMetrics> metrics;  // null without a registry
   std::atomic<bool> stopped{false};
+  // Entered by each connection's loop while it runs: Client::Close() awaits it.
+  Gate gate;
 
   // `status` with "redis host:port: " before its message.
   absl::Status Annotate(const absl::Status& status) const;

@@ -110,6 +110,12 @@ absl::Status WithRetryInfo(absl::Status status, absl::Duration delay) {
   return status;
 }
 
+absl::Status ShuttingDownError() {
+  return absl::UnavailableError(
+      "this server is shutting down; retry the call (another replica takes it; creates are "
+      "idempotent by request_id)");
+}
+
 grpc::Status ToApiStatus(const absl::Status& status) {
   grpc::Status out = ToGrpcStatus(status);
   const auto retry_info = status.GetPayload(kRetryInfoType);

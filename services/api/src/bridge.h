@@ -11,6 +11,9 @@
 // body as a coroutine on the bridge's executor, and finishes the call with the body's status
 // (absl -> gRPC codes) or its response. The call's deadline cancels the body (DEADLINE_EXCEEDED).
 // An exception escaping the body is INTERNAL and logged.
+// Shutdown: every call enters the bridge's gate before its work starts and leaves it after its
+// status is sent; Close() refuses new calls (UNAVAILABLE) and completes once every call that
+// entered has left, so nothing the calls use may be destroyed before it.
 // Metrics: herald_grpc_requests_total{method,code} and herald_grpc_request_duration_seconds
 // {method}, declared once here.
 #pragma once
@@ -34,6 +37,7 @@
 #include <grpcpp/support/server_callback.h>
 
 #include <herald/campaign/service.h>
+#include <herald/common/gate.h>
 #include <herald/common/grpc_status.h>
 #include <herald/common/log.h>
 
@@ -75,6 +79,9 @@ grpc::Status ToApiStatus(const absl::Status& status);
 // `status` with a google.rpc.RetryInfo payload saying to retry after `delay`.
 absl::Status WithRetryInfo(absl::Status status, absl::Duration delay);
 
+// The status of a call refused, or a stream ended, because this server is shutting down.
+absl::Status ShuttingDownError();
+
 class Bridge {
  public:
   // `quota` (may be null: no quota) must outlive the bridge.
@@ -90,6 +97,12 @@ class Bridge {
   boost::asio::any_io_executor executor() const { return executor_; }
   campaign::Service& service() { return service_; }
   StreamSlots& streams() { return streams_; }
+  // Entered by every call for as long as it runs (see the header comment).
+  Gate& gate() { return gate_; }
+
+  // Refuses new calls and completes when every running call has finished. Streams notice the
+  // close at their next step and end with UNAVAILABLE (clients resume them elsewhere).
+  boost::asio::awaitable<void> Close() { co_await gate_.Close(); }
 
   // Authenticates and checks access: the caller, or UNAUTHENTICATED / PERMISSION_DENIED.
   Op<campaign::Caller> Admit(std::string bearer, Access access);
@@ -98,12 +111,19 @@ class Bridge {
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, std::string_view method,
                                   Response* response, Access access, Body body) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    GateHolder hold(gate_);
+    if (!hold) {
+      const grpc::Status refused = ToApiStatus(ShuttingDownError());
+      metrics_.Record(method, refused.error_code(), absl::ZeroDuration());
+      reactor->Finish(refused);
+      return reactor;
+    }
     using namespace boost::asio::experimental::awaitable_operators;  // NOLINT: operator||
     boost::asio::co_spawn(
         executor_,
         [this, reactor, response, access, method = std::string(method),
-         deadline = context->deadline(), bearer = BearerOf(*context),
-         body = std::move(body)]() mutable -> boost::asio::awaitable<void> {
+         deadline = context->deadline(), bearer = BearerOf(*context), body = std::move(body),
+         hold = std::move(hold)]() mutable -> boost::asio::awaitable<void> {
           const absl::Time start = absl::Now();
           absl::Status status;
           try {
@@ -136,6 +156,7 @@ class Bridge {
           const grpc::Status grpc_status = ToApiStatus(status);
           metrics_.Record(method, grpc_status.error_code(), absl::Now() - start);
           reactor->Finish(grpc_status);
+          // `hold` leaves the gate when this coroutine's frame is gone.
         },
         boost::asio::detached);
     return reactor;
@@ -147,6 +168,7 @@ class Bridge {
   RpcMetrics& metrics_;
   TenantQuota* const quota_;
   StreamSlots streams_;
+  Gate gate_;
 };
 
 }  // namespace herald::api

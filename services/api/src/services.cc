@@ -589,11 +589,13 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     void Fail(const absl::Status& status) { Finish(ToApiStatus(status)); }
 
     void Store() {
+      GateHolder hold(owner_->bridge_.gate());
+      if (!hold) return Fail(ShuttingDownError());
       asio::co_spawn(
           owner_->bridge_.executor(),
-          [this]() -> asio::awaitable<void> {
+          [this, hold = std::move(hold)]() -> asio::awaitable<void> {
             absl::Status status = co_await Run();
-            Finish(ToApiStatus(status));
+            Finish(ToApiStatus(status));  // last use of `this`: OnDone may delete it at once
           },
           asio::detached);
     }
@@ -907,7 +909,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
   grpc::ServerWriteReactor<v1::WatchCampaignResponse>* WatchCampaign(
       CallbackServerContext* ctx, const v1::WatchCampaignRequest* req) override {
     auto* reactor = new WatchReactor(*this, ctx, req->name(), req->follow_revenue());
-    reactor->Begin(bridge_.executor(), bridge_.streams());
+    reactor->Begin(bridge_);
     return reactor;
   }
 
@@ -1288,6 +1290,8 @@ class ApiImpl final : public Api {
     return {&tenants_,   &accounts_,  &media_,       &audiences_,
             &campaigns_, &analytics_, events_.get(), automations_.get()};
   }
+
+  asio::awaitable<void> Close() override { co_await bridge_.Close(); }
 
  private:
   std::unique_ptr<RpcMetrics> metrics_;

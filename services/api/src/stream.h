@@ -7,10 +7,12 @@
 //       while (!cancelled()) { Push(...); co_await ...; }
 //     }
 //   };
-//   auto* r = new WatchReactor(...);  r->Begin(executor);  return r;
+//   auto* r = new WatchReactor(...);  r->Begin(bridge);  return r;
 //
 // The reactor deletes itself when gRPC is done with it (OnDone), which happens only after
 // Finish, which happens only after Run has returned: nothing refers to it afterwards.
+// A stream holds the bridge's gate until then; when the bridge closes, cancelled() turns true
+// and the stream ends with UNAVAILABLE (the client resumes it on another replica).
 #pragma once
 
 #include <atomic>
@@ -40,10 +42,14 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
     if (slots_ != nullptr) slots_->Release();
   }
 
-  // Starts Run() on `executor`, in one of `slots` (which must outlive the stream); when none is
-  // free the call ends at once with RESOURCE_EXHAUSTED.
-  void Begin(boost::asio::any_io_executor executor, StreamSlots& slots) {
-    const bool admitted = slots.TryAcquire();
+  // Starts Run() on the bridge's executor, in one of its stream slots; when none is free the
+  // call ends at once with RESOURCE_EXHAUSTED, and when the bridge is closing with UNAVAILABLE.
+  void Begin(Bridge& bridge) {
+    StreamSlots& slots = bridge.streams();
+    hold_ = GateHolder(bridge.gate());
+    gate_ = &bridge.gate();
+    const bool open = hold_.held();
+    const bool admitted = open && slots.TryAcquire();
     if (admitted) {
       slots_ = &slots;
       // Headers go out at once, so a client knows the stream is open before its first event
@@ -51,12 +57,15 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
       this->StartSendInitialMetadata();
     }
     boost::asio::co_spawn(
-        executor,
-        [this, admitted, max = slots.max()]() -> boost::asio::awaitable<void> {
+        bridge.executor(),
+        [this, open, admitted, max = slots.max()]() -> boost::asio::awaitable<void> {
           absl::Status status;
           try {
-            if (admitted) {
+            if (!open) {
+              status = ShuttingDownError();
+            } else if (admitted) {
               status = co_await Run();
+              if (ShuttingDown()) status = ShuttingDownError();
             } else {
               status = WithRetryInfo(
                   absl::ResourceExhaustedError(
@@ -110,8 +119,10 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
     for (auto& m : messages) queue_.push_back(std::move(m));
     WriteNextLocked();
   }
-  // The client has gone (cancelled, or a write failed).
+  // The client has gone (cancelled, or a write failed), or the server is shutting down: Run
+  // should return.
   bool cancelled() {
+    if (gate_->closing()) return true;
     std::lock_guard lock(mu_);
     return cancelled_;
   }
@@ -122,6 +133,12 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
   }
 
  private:
+  // The server closed the stream, not the client.
+  bool ShuttingDown() {
+    std::lock_guard lock(mu_);
+    return gate_->closing() && !cancelled_;
+  }
+
   void WriteNextLocked() {
     if (writing_ || queue_.empty() || cancelled_) return;
     current_ = std::move(queue_.front());
@@ -146,6 +163,8 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
   bool finished_ = false;
   std::optional<grpc::Status> finish_;
   StreamSlots* slots_ = nullptr;  // released when gRPC is done with the stream
+  Gate* gate_ = nullptr;          // the bridge's
+  GateHolder hold_;               // leaves when gRPC is done with the stream
 };
 
 }  // namespace herald::api

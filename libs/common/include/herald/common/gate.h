@@ -39,6 +39,11 @@ class Gate {
   // never run inside Leave()). A gate is not reopened; a closed gate refuses entries for good.
   boost::asio::awaitable<void> Close();
 
+  // Close() for an owner whose shutdown runs on a thread of its own (a drain thread, a
+  // destructor on the main thread): blocks until the gate is empty. Never call it from a thread
+  // that runs the work inside the gate.
+  void CloseAndWait();
+
   bool closing() const { return closing_.load(std::memory_order_acquire); }
   int64_t inside() const { return inside_.load(std::memory_order_acquire); }
 

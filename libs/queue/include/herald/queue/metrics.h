@@ -17,6 +17,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <herald/common/gate.h>
 #include <herald/metrics/metrics.h>
 #include <herald/queue/queue.h>
 
@@ -43,17 +44,19 @@ struct QueueMetrics {
 };
 
 // Reads every shard's ShardStats into QueueMetrics periodically. Start() spawns the loop on the
-// executor; Stop() ends it (idempotent; waits for nothing). The queue and metrics must outlive
-// the poller, and the poller must outlive its loop: call Stop() and let the executor run the
-// loop's completion (or stop the executor) before destroying it.
+// executor; Close() ends it and completes when it has ended (the poller's gate). The queue and
+// metrics must outlive the poller.
 class StatsPoller {
  public:
   StatsPoller(boost::asio::any_io_executor executor, Queue& queue, QueueMetrics& metrics,
               absl::Duration interval = absl::Seconds(10));
+  // Closes the poller (CloseAndWait) if it is still running: destroy it from a thread that does
+  // not run `executor`, or after Close() has completed.
   ~StatsPoller();
 
   void Start();
-  void Stop();
+  // Stops polling and completes once the polling loop has ended. Idempotent.
+  boost::asio::awaitable<void> Close();
 
   // One refresh of every shard: the first error is returned (other shards still refresh).
   boost::asio::awaitable<absl::Status> PollOnce();
@@ -61,13 +64,15 @@ class StatsPoller {
  private:
   struct State;
   boost::asio::awaitable<void> Run(std::shared_ptr<State> state);
+  void RequestStop();
 
   boost::asio::any_io_executor executor_;
   Queue& queue_;
   QueueMetrics& metrics_;
   const absl::Duration interval_;
   std::shared_ptr<State> state_;
-  std::map<std::string, double> last_enqueued_;                          // by kind
+  Gate gate_;                                    // entered by the polling loop while it runs
+  std::map<std::string, double> last_enqueued_;  // by kind
   std::map<std::pair<std::string, std::string>, double> last_finished_;  // by kind, outcome
 };
 

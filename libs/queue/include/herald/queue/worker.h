@@ -29,11 +29,9 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +41,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <herald/common/clock.h>
+#include <herald/common/gate.h>
 #include <herald/metrics/metrics.h>
 #include <herald/queue/job.h>
 #include <herald/queue/metrics.h>
@@ -111,8 +111,10 @@ class Worker {
  public:
   // `registry`: where WorkerMetrics go; nullptr keeps them private. The queue (and registry)
   // must outlive the worker.
+  // `clock` times the idle pauses, heartbeats, drain deadline and restart pauses (a ManualClock
+  // in tests; give the Queue the same one).
   Worker(boost::asio::any_io_executor executor, Queue& queue, WorkerConfig config,
-         metrics::Registry* registry = nullptr);
+         metrics::Registry* registry = nullptr, const Clock& clock = SystemClock::Get());
   // Drains with an immediate deadline if still running.
   ~Worker();
   Worker(const Worker&) = delete;
@@ -125,8 +127,9 @@ class Worker {
   void Start();
 
   // Stops leasing, lets in-flight jobs finish until `deadline`, cancels and releases the rest,
-  // and returns when every loop has ended. Blocks: call it from a thread that is not running the
-  // worker's executor. Idempotent.
+  // and completes when every loop has ended (the worker's gate is empty). Idempotent.
+  boost::asio::awaitable<void> Close(absl::Time deadline);
+  // Close() for a thread that is not running the worker's executor: blocks until it is done.
   void Drain(absl::Time deadline);
 
   int64_t in_flight() const { return in_flight_.load(); }
@@ -144,11 +147,13 @@ class Worker {
                                       std::vector<JobResult>& results,
                                       const std::vector<bool>& fenced);
   KindSeries& SeriesFor(const std::string& kind);
-  void LoopEnded();
+  // Stops leasing: each loop lets its jobs run until `deadline`, then ends.
+  void RequestStop(absl::Time deadline);
 
   boost::asio::any_io_executor executor_;
   Queue& queue_;
   const WorkerConfig config_;
+  const Clock& clock_;
   std::unique_ptr<metrics::Registry> own_registry_;
   std::unique_ptr<WorkerMetrics> metrics_;
   std::unique_ptr<internal::ShardSchedule> schedule_;  // shared by the loops
@@ -163,9 +168,7 @@ class Worker {
   std::atomic<bool> started_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> in_flight_{0};
-  std::mutex mu_;
-  std::condition_variable loops_done_;
-  int running_loops_ = 0;  // guarded by mu_
+  Gate gate_;  // entered by each lease loop while it runs
 };
 
 }  // namespace herald::queue

@@ -213,6 +213,10 @@ class Client {
   // pending operations complete on their executors shortly after. Idempotent.
   void Stop();
 
+  // Stop(), then completes once every connection's loop (and a cluster client's slot-map
+  // refresh) has ended: after it, the client runs nothing on its executor. Idempotent.
+  boost::asio::awaitable<void> Close();
+
   // True while at least one connection is established and authenticated.
   bool connected() const;
 

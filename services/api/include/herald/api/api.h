@@ -11,6 +11,7 @@
 
 #include <absl/time/time.h>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 
 namespace grpc {
 class Service;
@@ -47,11 +48,16 @@ class Api {
   virtual ~Api() = default;
   // Ready to register on a grpc::ServerBuilder; owned by the Api.
   virtual std::vector<grpc::Service*> services() = 0;
+
+  // Refuses new calls (UNAVAILABLE), ends open streams (UNAVAILABLE: clients resume them on
+  // another replica) and completes once every call has finished its work. The Api and what it
+  // uses may be destroyed after that.
+  virtual boost::asio::awaitable<void> Close() = 0;
 };
 
 // The services run their work on `executor`; `service`, `analytics`, `automations` (and
 // `registry`, if given) must outlive the result, and the server they are registered on must stop
-// before it is destroyed.
+// and Close() must complete before it is destroyed.
 std::unique_ptr<Api> MakeApi(boost::asio::any_io_executor executor, campaign::Service& service,
                              campaign::Analytics& analytics, automation::Automations& automations,
                              ApiConfig config, metrics::Registry* registry);
