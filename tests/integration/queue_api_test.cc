@@ -116,6 +116,13 @@ class QueueApiTest : public ::testing::TestWithParam<Backend> {
 
   int Shard(std::string_view team) const { return queue_->ShardOf(team); }
 
+  // The stats of `team`'s shard (empty, and a failure, when they cannot be read).
+  ShardStats StatsOf(std::string_view team) {
+    auto s = Run(queue_->Stats(Shard(team)));
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *s : ShardStats{};
+  }
+
   ManualClock clock_{absl::FromUnixSeconds(1'700'000'000)};
   std::unique_ptr<RedisServer> server_;
   asio::io_context io_;
@@ -456,12 +463,6 @@ class WorkerTest : public QueueApiTest {
                     .backoff = {.base = absl::Milliseconds(10), .cap = absl::Milliseconds(20)}});
   }
 
-  ShardStats StatsOf(std::string_view team) {
-    auto s = Run(queue_->Stats(Shard(team)));
-    EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? *s : ShardStats{};
-  }
-
   WorkerConfig FastConfig() {
     return {.lease_loops = 2,
             .batch_size = 8,
@@ -604,11 +605,6 @@ class ManualClockWorkerTest : public QueueApiTest {
             .heartbeat_interval = absl::Seconds(10),
             .idle_min = absl::Milliseconds(10),
             .idle_max = absl::Milliseconds(100)};
-  }
-  ShardStats StatsOf(std::string_view team) {
-    auto s = Run(queue_->Stats(Shard(team)));
-    EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? *s : ShardStats{};
   }
   // Moves the clock by `d` once the worker waits on `timers` timers of it, and returns once it
   // waits on them again (it has done what the new time called for).
