@@ -47,6 +47,7 @@
 #include <herald/testing/redis_server.h>
 #include <herald/testing/sim_ledger.h>
 #include <herald/testing/simulator_process.h>
+#include <herald/testing/wait.h>
 #include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/analytics.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
@@ -635,17 +636,6 @@ bool Final(v1::Campaign::State s) {
          s == v1::Campaign::FAILED || s == v1::Campaign::CANCELLED || s == v1::Campaign::MISSED;
 }
 
-// Polls `done` every `every` until it holds or `timeout` passes.
-bool Eventually(const std::function<bool()>& done, absl::Duration timeout,
-                absl::Duration every = absl::Milliseconds(500)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(every);
-  }
-  return true;
-}
-
 struct LedgerMessage {
   std::string account;
   std::string text;
@@ -729,11 +719,13 @@ int Main(const Options& o) {
       return state.contains(c.name) && Final(state[c.name].state());
     });
   };
-  const bool all_final = Eventually(refresh, absl::Minutes(4));
+  // The checks below read every campaign or the whole ledger: polled every half second at most.
+  constexpr absl::Duration kCheckEvery = absl::Milliseconds(500);
+  const bool all_final = testing::WaitFor(refresh, absl::Minutes(4), kCheckEvery);
   Log(all_final ? "every campaign is final" : "campaigns still not final after 4 minutes");
   bool ledger_ok = false;
   std::map<int64_t, LedgerMessage> ledger;
-  const bool upstream_settled = Eventually(
+  const bool upstream_settled = testing::WaitFor(
       [&] {
         auto stats = testing::HttpGet(s.sim_port(), "/_sim/stats");
         if (!stats.ok() || stats->status != 200) return false;
@@ -749,7 +741,7 @@ int Main(const Options& o) {
                         m.second.purchases_pending == 0;
                });
       },
-      absl::Minutes(3));
+      absl::Minutes(3), kCheckEvery);
   Log(upstream_settled ? "the upstream has settled" : "the upstream did not settle in 3 minutes");
 
   // Herald's figures per campaign, once reconciliation has had its rounds (2 s and 8 s after each
@@ -778,7 +770,7 @@ int Main(const Options& o) {
     }
     return true;
   };
-  const bool reconciled = Eventually(revenue_matches, absl::Minutes(2), absl::Seconds(1));
+  const bool reconciled = testing::WaitFor(revenue_matches, absl::Minutes(2), absl::Seconds(1));
   Log(reconciled ? "revenue matches the ledger" : "revenue still differs after 2 minutes");
 
   // The queue: nothing ready, leased or delayed once the last reconciliation round has run.
@@ -797,7 +789,7 @@ int Main(const Options& o) {
     }
     return queue["ready"] == 0 && queue["leased"] == 0 && queue["delayed"] == 0;
   };
-  const bool queue_drained = Eventually(queue_empty, absl::Minutes(1));
+  const bool queue_drained = testing::WaitFor(queue_empty, absl::Minutes(1), kCheckEvery);
 
   // Checks.
   Check final_check{"every campaign is final"};

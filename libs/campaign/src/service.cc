@@ -627,7 +627,7 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
   HERALD_CO_RETURN_IF_ERROR((co_await queue_.EnqueueBatch(std::move(jobs))).status());
   std::vector<std::string> keys;
   for (int b = 0; b < batches; ++b) keys.push_back(ListAddResultKey(operation, b));
-  const MonoTime deadline = clock_.Monotonic() + ToMonoDuration(config_.list_wait);
+  const MonoTime deadline = clock_.MonotonicAfter(config_.list_wait);
   while (true) {
     HERALD_CO_ASSIGN_OR_RETURN(auto docs,
                                co_await store_.records().GetMany(ListAddResults(tenant), keys));
@@ -1030,7 +1030,7 @@ Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::strin
     HERALD_CO_RETURN_IF_ERROR((co_await queue_.EnqueueBatch(std::move(unsends))).status());
   }
   // Give the unsends a moment, so the answer can say what could not be undone.
-  const MonoTime deadline = clock_.Monotonic() + ToMonoDuration(config_.cancel_wait);
+  const MonoTime deadline = clock_.MonotonicAfter(config_.cancel_wait);
   CancelResult result;
   while (true) {
     HERALD_CO_ASSIGN_OR_RETURN(deliveries, co_await store_.ListDeliveries(tenant, id));

@@ -22,19 +22,15 @@ MonoTime::duration ToMonoDuration(absl::Duration d) {
   return std::chrono::duration_cast<MonoTime::duration>(absl::ToChronoNanoseconds(d));
 }
 
-MonoTime Clock::MonotonicAt(absl::Time t) const {
+MonoTime Clock::MonotonicAfter(absl::Duration d) const {
   const MonoTime now = Monotonic();
-  const absl::Duration ahead = std::max(t - Now(), absl::ZeroDuration());
-  const MonoTime::duration left = MonoTime::max() - now;
-  const MonoTime::duration d = ToMonoDuration(ahead);
-  return d >= left ? MonoTime::max() : now + d;
+  const MonoTime::duration ahead = ToMonoDuration(std::max(d, absl::ZeroDuration()));
+  return ahead >= MonoTime::max() - now ? MonoTime::max() : now + ahead;
 }
 
 asio::awaitable<bool> Clock::SleepFor(absl::Duration d) const {
   std::unique_ptr<Timer> timer = NewTimer(co_await asio::this_coro::executor);
-  const MonoTime now = Monotonic();
-  const MonoTime::duration wait = ToMonoDuration(std::max(d, absl::ZeroDuration()));
-  const MonoTime at = wait >= MonoTime::max() - now ? MonoTime::max() : now + wait;
+  const MonoTime at = MonotonicAfter(d);
   co_return co_await timer->WaitUntil(at);
 }
 

@@ -35,7 +35,8 @@ asio::awaitable<void> RunRestarting(RestartHooks hooks, RestartPolicy policy, Ti
     hooks.restarting(why, restarts, pause);
     std::unique_ptr<Timer> timer = clock.NewTimer(co_await asio::this_coro::executor);
     *wake = timer.get();
-    co_await timer->WaitUntil(clock.Monotonic() + ToMonoDuration(pause));
+    const MonoTime until = clock.MonotonicAfter(pause);
+    co_await timer->WaitUntil(until);
     *wake = nullptr;
     if (hooks.stopping()) co_return;
   }

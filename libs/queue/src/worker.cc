@@ -11,10 +11,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <herald/common/log.h>
 #include <herald/common/outage.h>
@@ -236,7 +233,8 @@ asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
           std::clamp(schedule_->NextDue() - clock_.Now(), config_.idle_min, config_.idle_max);
       std::unique_ptr<Timer> idle = clock_.NewTimer(loop.strand);
       loop.wake = idle.get();
-      co_await idle->WaitUntil(clock_.Monotonic() + ToMonoDuration(wait));
+      const MonoTime until = clock_.MonotonicAfter(wait);
+      co_await idle->WaitUntil(until);
       loop.wake = nullptr;
     }
   }

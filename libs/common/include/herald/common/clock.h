@@ -7,7 +7,8 @@
 //   absl::Time now = clock.Now();                    // wall time: records, schedules
 //   MonoTime t = clock.Monotonic();                  // intervals, deadlines in this process
 //   std::unique_ptr<Timer> timer = clock.NewTimer(strand);
-//   bool fired = co_await timer->WaitUntil(t + std::chrono::seconds(1));  // false: cancelled
+//   MonoTime at = clock.MonotonicAfter(absl::Seconds(1));
+//   bool fired = co_await timer->WaitUntil(at);      // false: cancelled
 //   bool slept = co_await clock.SleepFor(absl::Milliseconds(5));
 #pragma once
 
@@ -54,8 +55,10 @@ class Clock {
   // Waits `d` of this clock's time on the calling coroutine's executor: true, or false when the
   // coroutine was cancelled first.
   boost::asio::awaitable<bool> SleepFor(absl::Duration d) const;
+  // `d` from now on the monotonic scale (negative: now; saturating at MonoTime::max()).
+  MonoTime MonotonicAfter(absl::Duration d) const;
   // `t` of this clock's wall time as a point on its monotonic scale (the past: now).
-  MonoTime MonotonicAt(absl::Time t) const;
+  MonoTime MonotonicAt(absl::Time t) const { return MonotonicAfter(t - Now()); }
 };
 
 // `d` as a monotonic interval (saturating at the scale's limits).
