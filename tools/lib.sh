@@ -1,10 +1,11 @@
 # Shell helpers shared by tools/demo and tools/bench/run. Source it; do not run it.
 
-# Prints a TCP port on 127.0.0.1 with nothing listening on it.
+# Prints a TCP port on 127.0.0.1 with nothing listening on it, below the kernel's ephemeral
+# range (32768 and up), so no outgoing connection can be holding it when it is bound.
 free_port() {
   local port
   for _ in $(seq 1 100); do
-    port=$((20000 + RANDOM % 40000))
+    port=$((20000 + RANDOM % 12000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return 0
