@@ -1,5 +1,8 @@
+#include <absl/strings/escaping.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <herald/common/strings.h>
 #include <herald/store/crypto.h>
@@ -21,6 +24,40 @@ TEST(Sha256Hex, KnownVector) {
 TEST(HmacSha256Hex, Rfc4231Case2) {
   EXPECT_EQ(HmacSha256Hex("Jefe", "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(HmacSha256Hex, Rfc4231Case1AndCase4BinaryKeys) {
+  EXPECT_EQ(HmacSha256Hex(std::string(20, '\x0b'), "Hi There"),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  std::string key;
+  for (char c = 0x01; c <= 0x19; ++c) key.push_back(c);
+  EXPECT_EQ(HmacSha256Hex(key, std::string(50, '\xcd')),
+            "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b");
+}
+
+TEST(HmacSha256Hex, Rfc4231Case6KeyLongerThanTheBlockIsHashedFirst) {
+  EXPECT_EQ(HmacSha256Hex(std::string(131, '\xaa'),
+                          "Test Using Larger Than Block-Size Key - Hash Key First"),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
+TEST(HmacSha256Hex, MatchesOpenSslsHmacAroundTheBlockSize) {
+  // Keys on both sides of the 64-byte block (padded, or hashed first) and messages of several
+  // blocks, against OpenSSL's own HMAC.
+  for (size_t key_size : {0, 1, 32, 63, 64, 65, 128, 200}) {
+    for (size_t message_size : {0, 1, 55, 56, 64, 600}) {
+      const std::string key(key_size, static_cast<char>('a' + key_size % 26));
+      const std::string message(message_size, static_cast<char>('0' + message_size % 10));
+      unsigned char digest[EVP_MAX_MD_SIZE];
+      unsigned int length = 0;
+      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest, &length);
+      EXPECT_EQ(HmacSha256Hex(key, message),
+                absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest),
+                                                         static_cast<size_t>(length))))
+          << "key " << key_size << " bytes, message " << message_size << " bytes";
+    }
+  }
 }
 
 TEST(RandomToken, LengthAndUniqueness) {
