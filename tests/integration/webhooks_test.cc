@@ -280,6 +280,59 @@ TEST_F(WebhooksTest, ConcurrentEventsAreCommittedTogetherAndEachAnsweredForItsel
   EXPECT_LT(calls, 2 * kEvents / 10);
 }
 
+TEST_F(WebhooksTest, PurchasesOfSeveralMassMessagesInOneBatchAddUpExactly) {
+  // The script sums a batch's counter increments per key before writing them: two mass
+  // messages' sends, unlocks and transactions arriving together (interleaved, some before
+  // their messages.sent) must still add up per message, per buyer and on the account.
+  std::vector<std::pair<std::string, WebhookEvent>> events;
+  for (int64_t fan = 1; fan <= 12; ++fan) {
+    const int64_t queue = fan % 2 == 0 ? 300 : 301;
+    const int64_t chat = 50'000 + fan;
+    if (fan % 3 == 0) events.emplace_back(StrCat("t", fan), Transaction(chat, fan, 100 * fan));
+    events.emplace_back(StrCat("s", fan), Sent(queue, chat, fan, 500));
+    if (fan % 3 == 0) events.emplace_back(StrCat("u", fan), Unlock(chat, fan, 100 * fan));
+    if (fan % 4 == 0) events.emplace_back(StrCat("u", fan), Unlock(chat, fan, 100 * fan));
+  }
+  std::vector<std::future<absl::StatusOr<RecordOutcome>>> results;
+  std::promise<void> started;
+  asio::post(io_, [&] {
+    for (auto& [key, event] : events) {
+      results.push_back(asio::co_spawn(io_, recorder_->Record("t1", key, event), asio::use_future));
+    }
+    started.set_value();
+  });
+  started.get_future().get();
+  for (auto& r : results) ASSERT_TRUE(r.get().ok());
+
+  // Buyers: fans 3, 6, 9, 12 (a transaction and an unlock each), 4 and 8 (an unlock only).
+  // Queue 300 has the even fans (4, 6, 8, 12), queue 301 the odd ones (3, 9).
+  const MessageStats even = Stats(300), odd = Stats(301);
+  EXPECT_EQ(even.sent, 6);
+  EXPECT_EQ(odd.sent, 6);
+  EXPECT_EQ(even.purchases, 4);
+  EXPECT_EQ(odd.purchases, 2);
+  EXPECT_EQ(even.gross_cents, 100 * (4 + 6 + 8 + 12));
+  EXPECT_EQ(odd.gross_cents, 100 * (3 + 9));
+  // Net and fee come from transactions only: fans 6 and 12, and 3 and 9.
+  EXPECT_EQ(even.fee_cents, 120 + 240);
+  EXPECT_EQ(even.net_cents, 600 + 1200 - 120 - 240);
+  EXPECT_EQ(odd.fee_cents, 60 + 180);
+  EXPECT_EQ(odd.net_cents, 300 + 900 - 60 - 180);
+  EXPECT_GT(even.updated_ms, 0);
+
+  redis::Reply account = Must(client_->Exec(
+      {"HMGET", "hd:{t:t1}:acct:acct_a", "sent", "purchases", "gross", "net", "fee"}));
+  ASSERT_EQ(account.elements().size(), 5u);
+  EXPECT_EQ(account.elements()[0].AsOptionalString(), "12");
+  EXPECT_EQ(account.elements()[1].AsOptionalString(), "6");
+  EXPECT_EQ(account.elements()[2].AsOptionalString(), StrCat(100 * (3 + 4 + 6 + 8 + 9 + 12)));
+  EXPECT_EQ(account.elements()[3].AsOptionalString(), StrCat(300 + 600 + 900 + 1200 - 600));
+  EXPECT_EQ(account.elements()[4].AsOptionalString(), "600");
+  // Each buyer's spend on the message it bought.
+  redis::Reply spend = Must(client_->Exec({"HGET", "hd:{t:t1}:mbc:acct_a:300", "12"}));
+  EXPECT_EQ(spend.AsOptionalString(), "1200");
+}
+
 TEST_F(WebhooksTest, ReconciliationAddsLostPurchasesOnceAndLateEventsCorrectIt) {
   // Fan 7's purchase arrived; fans 8 and 9 bought too but their events were lost.
   Record("s7", Sent(110, 701, 7, 1000));

@@ -41,13 +41,51 @@
 --
 -- Returns one code per event, in order: 1 applied, 0 duplicate, 2 applied but unattributed (a
 -- purchase whose mass message is not known yet: credited if its messages.sent arrives).
+--
+-- Counter increments and "updated" stamps are summed over the batch and written once per key
+-- and field at its end: nothing in the batch reads them, so the result is the same, and the
+-- events of one mass message (most of a batch) cost one HINCRBY instead of one each. Values
+-- written to Redis stay strings where they arrive as strings (ARGV[3], the increments of 1):
+-- a Lua number is formatted with printf on every call.
 local P = KEYS[1]
-local dedupe_ttl = tonumber(ARGV[1])
-local link_ttl = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
-local stream_len = tonumber(ARGV[4])
+local dedupe_ttl = ARGV[1]
+local link_ttl = ARGV[2]
+local now = ARGV[3]
+local stream_len = ARGV[4]
+local stream = tonumber(stream_len) > 0
 local count = tonumber(ARGV[5])
 local FIELDS = 17
+
+-- Increments owed at the end of the batch: key -> field -> amount, keys in first-use order.
+local increments, incremented = {}, {}
+-- Mass-message stats keys whose updated_ms is set at the end of the batch.
+local touched, touched_keys = {}, {}
+
+local function incr(key, field, by)
+  local fields = increments[key]
+  if not fields then
+    fields = {}
+    increments[key] = fields
+    incremented[#incremented + 1] = key
+  end
+  fields[field] = (fields[field] or 0) + by
+end
+
+local function touch(key)
+  if not touched[key] then
+    touched[key] = true
+    touched_keys[#touched_keys + 1] = key
+  end
+end
+
+local function flush()
+  for _, key in ipairs(incremented) do
+    for field, by in pairs(increments[key]) do
+      if by ~= 0 then redis.call('HINCRBY', key, field, string.format('%d', by)) end
+    end
+  end
+  for _, key in ipairs(touched_keys) do redis.call('HSET', key, 'updated_ms', now) end
+end
 
 -- The event being applied: its arguments start at ARGV[base + 1].
 local base, account, queue, chat, fan
@@ -56,10 +94,10 @@ local function arg(i) return ARGV[base + i] end
 local function stats_key(q) return P .. 'mm:' .. account .. ':' .. q end
 local function account_key() return P .. 'acct:' .. account end
 
--- Adds `by` to `field` of mass message `q` and of the account's totals.
+-- Adds `by` to `field` of mass message `q` and of the account's totals (at the batch's end).
 local function add(q, field, by)
-  redis.call('HINCRBY', stats_key(q), field, by)
-  redis.call('HINCRBY', account_key(), field, by)
+  incr(stats_key(q), field, by)
+  incr(account_key(), field, by)
 end
 
 -- Credits what has arrived of the purchase of `chat` to mass message `q`, each part once:
@@ -85,7 +123,7 @@ local function credit(q)
       redis.call('HDEL', P .. 'mbr:' .. account .. ':' .. q, buyer)
     elseif not redis.call('ZSCORE', buyers, buyer) then
       add(q, 'purchases', 1)
-      redis.call('ZADD', buyers, 'NX', tonumber(b[9] or now), buyer)
+      redis.call('ZADD', buyers, 'NX', b[9] or now, buyer)
     end
     redis.call('HSET', buy, 'counted', '1')
   end
@@ -96,7 +134,7 @@ local function credit(q)
   if gross and gross ~= b[2] then
     local delta = tonumber(gross) - tonumber(b[2] or '0')
     add(q, 'gross', delta)
-    redis.call('HINCRBY', P .. 'mbc:' .. account .. ':' .. q, buyer, delta)
+    incr(P .. 'mbc:' .. account .. ':' .. q, buyer, delta)
     redis.call('HSET', buy, 'gross_done', gross)
   end
   if not b[3] and b[6] then
@@ -104,7 +142,7 @@ local function credit(q)
     add(q, 'fee', tonumber(b[7] or '0') - tonumber(b[11] or '0'))
     redis.call('HSET', buy, 'net_done', '1')
   end
-  redis.call('HSET', sk, 'updated_ms', now)
+  touch(sk)
 end
 
 -- A purchase of chat message `chat`: keep what it says, then credit it if the message's mass
@@ -155,7 +193,7 @@ local function apply()
     local pending = tonumber(arg(14))
     -- Progress only moves forward: an update that arrives after a later one changes nothing.
     if s[1] ~= '1' and (not s[2] or pending <= tonumber(s[2])) then
-      redis.call('HSET', sk, 'total', arg(13), 'pending', pending, 'done', arg(15),
+      redis.call('HSET', sk, 'total', arg(13), 'pending', arg(14), 'done', arg(15),
                  'canceled', arg(16), 'updated_ms', now, 'progress_ms', now)
     end
   elseif code == 2 then
@@ -167,7 +205,7 @@ local function apply()
       end
     end
   elseif code == 5 then
-    redis.call('HINCRBY', account_key(), 'subscriptions', 1)
+    incr(account_key(), 'subscriptions', 1)
     fan_data()
   elseif code == 3 then
     if chat ~= '0' and not purchase({ 'unlock_amount', arg(8) }) then result = 2 end
@@ -181,7 +219,7 @@ local function apply()
   else
     fan_data()
   end
-  if stream_len > 0 then
+  if stream then
     redis.call('XADD', P .. 'events', 'MAXLEN', '~', stream_len, '*', 'type', arg(17),
                'account', account, 'message', queue, 'chat', chat, 'fan', fan, 'price', arg(7),
                'amount', arg(8), 'at', now)
@@ -195,4 +233,5 @@ for i = 1, count do
   account, queue, chat, fan = arg(3), arg(4), arg(5), arg(6)
   results[i] = apply()
 end
+flush()
 return results

@@ -199,8 +199,9 @@ class RedisEventRecorder final : public EventRecorder {
         it->second.waiting.pop_front();
       }
     }
-    for (size_t i = 1; i < batch.size(); ++i) Wake(*batch[i], std::move(outcomes[i]));
+    // The next batch first, so that Redis has it while this one's senders are answered.
     if (next) Wake(*next, std::nullopt);
+    for (size_t i = 1; i < batch.size(); ++i) Wake(*batch[i], std::move(outcomes[i]));
     co_return std::move(outcomes[0]);
   }
 
