@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Two versions of libs/webhooks/lua/apply_event.lua, timed against each other on one Redis.
+
+    tools/bench/apply_event_ab.py OLD.lua NEW.lua [--batch=10] [--rounds=12] [--calls=300]
+
+    git show HEAD~1:libs/webhooks/lua/apply_event.lua >/tmp/old.lua
+    tools/bench/apply_event_ab.py /tmp/old.lua libs/webhooks/lua/apply_event.lua
+
+Starts a redis-server (AOF on, appendfsync everysec, as ingest.sh runs it) on a free port,
+loads both scripts and sends them the same stream of events -- the ingest benchmark's mix: 70%
+messages.sent, 10% each unlock, transaction and queue progress, each with its own idempotency
+key -- in pipelined rounds of --calls script calls of --batch events, alternating which version
+goes first. Prints each version's median, fastest and slowest round in microseconds per event,
+and the ratio of the medians. Interleaving the rounds keeps a shared machine's drift out of the
+comparison; the absolute figures include this client's own encoding.
+"""
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def encode(args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class Connection:
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.buf = b""
+
+    def _fill(self):
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError("redis closed the connection")
+        self.buf += chunk
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"*":
+            return [self.reply() for _ in range(max(int(rest), 0))]
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            while len(self.buf) < n + 2:
+                self._fill()
+            value, self.buf = self.buf[:n], self.buf[n + 2:]
+            return value
+        if kind == b"-":
+            raise RuntimeError(rest.decode())
+        return rest
+
+    def call(self, *args):
+        self.sock.sendall(encode(args))
+        return self.reply()
+
+
+def event(serial, i):
+    """The 17 script arguments of one event (recorder.cc's AppendEventArgs)."""
+    key = "k%d" % serial
+    queue, chat, fan = 5_000_000 + i // 50, 9_000_000 + i % 1000, 100_000 + i % 1000
+    shape = i % 10
+    if shape == 7:
+        return [key, 3, "acct", 0, chat, fan, 0, 1500, -1, -1, 4550, -1, 0, 0, 0, 0,
+                "messages.ppv.unlocked"]
+    if shape == 8:
+        return [key, 4, "acct", 0, chat, fan, 0, 1500, 1200, 300, 4550, -1, 0, 0, 0, 0,
+                "transactions.new"]
+    if shape == 9:
+        return [key, 1, "acct", queue, 0, 0, 0, -1, -1, -1, -1, -1, 1000, 1000 - i % 1000, 0, 0,
+                "chat_queue.updated"]
+    return [key, 2, "acct", queue, chat, fan, 1500, -1, -1, -1, -1, -1, 0, 0, 0, 0,
+            "messages.sent"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("old")
+    parser.add_argument("new")
+    parser.add_argument("--batch", type=int, default=10, help="events per script call")
+    parser.add_argument("--rounds", type=int, default=12, help="rounds per version")
+    parser.add_argument("--calls", type=int, default=300, help="script calls per round")
+    options = parser.parse_args()
+    scripts = {name: open(path).read() for name, path in (("old", options.old),
+                                                          ("new", options.new))}
+    if shutil.which("redis-server") is None:
+        sys.exit("apply_event_ab.py: redis-server is not installed (tools/install-deps)")
+
+    work = tempfile.mkdtemp()
+    port = free_port()
+    redis = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "yes",
+         "--appendfsync", "everysec", "--dir", work, "--loglevel", "warning"],
+        stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                conn = Connection(port)
+                conn.call("PING")
+                break
+            except (ConnectionError, OSError, RuntimeError):
+                if time.monotonic() > deadline:
+                    sys.exit("apply_event_ab.py: redis-server did not start")
+                time.sleep(0.05)
+        sha = {name: conn.call("SCRIPT", "LOAD", text).decode() for name, text in scripts.items()}
+
+        serial = 0
+        position = 0
+        timings = {"old": [], "new": []}
+        for round_ in range(options.rounds):
+            order = ("old", "new") if round_ % 2 == 0 else ("new", "old")
+            for name in order:
+                payload = []
+                for _ in range(options.calls):
+                    args = ["EVALSHA", sha[name], 1, "hd:{t:bench}:", 604800, 2592000,
+                            1_800_000_000_000, 100_000, options.batch]
+                    for _ in range(options.batch):
+                        serial += 1
+                        args += event(serial, position)
+                        position += 1
+                    payload.append(encode(args))
+                data = b"".join(payload)
+                start = time.perf_counter()
+                conn.sock.sendall(data)
+                for _ in range(options.calls):
+                    conn.reply()
+                elapsed = time.perf_counter() - start
+                timings[name].append(elapsed * 1e6 / (options.calls * options.batch))
+    finally:
+        redis.terminate()
+        redis.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+    medians = {}
+    for name in ("old", "new"):
+        values = sorted(timings[name])
+        medians[name] = values[len(values) // 2]
+        print("%s_us_per_event: median %.2f, fastest %.2f, slowest %.2f"
+              % (name, medians[name], values[0], values[-1]))
+    print("ratio_new_to_old: %.2f" % (medians["new"] / medians["old"]))
+
+
+if __name__ == "__main__":
+    main()
