@@ -45,8 +45,8 @@
 -- Counter increments and "updated" stamps are summed over the batch and written once per key
 -- and field at its end: nothing in the batch reads them, so the result is the same, and the
 -- events of one mass message (most of a batch) cost one HINCRBY instead of one each. Values
--- written to Redis stay strings where they arrive as strings (ARGV[3], the increments of 1):
--- a Lua number is formatted with printf on every call.
+-- that arrive as strings (the time, the TTLs, queue progress) go back to Redis as strings: a
+-- Lua number is formatted with printf on every call.
 local P = KEYS[1]
 local dedupe_ttl = ARGV[1]
 local link_ttl = ARGV[2]
