@@ -640,6 +640,29 @@ TEST_F(TlsTest, SucceedsWithTheCaFileAndReusesTheConnection) {
   EXPECT_EQ(server.accepted(), 1);
 }
 
+TEST_F(TlsTest, ClientsWithTheSameTrustShareOneLoadOfTheCertificates) {
+  // The trusted certificates are loaded once for every client alive with the same settings (a
+  // team's client each): with the CA file now unreadable, a second client still starts and
+  // verifies the server, from the first one's certificates.
+  TestServer server([](const SeenRequest&) { return Json("{}"); }, &certificate_);
+  auto first = MakeClient({.ca_file = ca_file_});
+  std::ofstream(ca_file_, std::ios::trunc) << "not a certificate";
+  absl::StatusOr<std::unique_ptr<HttpClient>> second =
+      HttpClient::Create(ioc_.get_executor(), {.ca_file = ca_file_});
+  ASSERT_TRUE(second.ok()) << second.status();
+  absl::StatusOr<HttpResponse> res = Send(**second, Get(server));
+  EXPECT_TRUE(res.ok()) << res.status();
+
+  // Once no client holds them, the file is read again, and its new content is refused.
+  first.reset();
+  second->reset();
+  absl::StatusOr<std::unique_ptr<HttpClient>> third =
+      HttpClient::Create(ioc_.get_executor(), {.ca_file = ca_file_});
+  ASSERT_FALSE(third.ok());
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(third.status().message()), HasSubstr("cannot load trusted"));
+}
+
 TEST_F(TlsTest, HostNameMustMatchTheCertificate) {
   TestServer server([](const SeenRequest&) { return Json("{}"); }, &certificate_);
   auto client = MakeClient({.ca_file = ca_file_});

@@ -4,6 +4,8 @@
 #include <limits>
 #include <list>
 #include <map>
+#include <memory>
+#include <mutex>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -227,9 +229,52 @@ absl::Status ValidateHttpClientConfig(const HttpClientConfig& config) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// The TLS context of `config`'s trust settings, shared by every client alive with the same
+// settings. Loading the system's trusted certificates parses the whole bundle (tens of
+// milliseconds of CPU), which every team's client would otherwise pay when it is created: an
+// agency's hundreds of teams at a worker's start. A configured SSL_CTX is safe to share between
+// threads. A changed CA file is read again once no client holds the old context.
+absl::StatusOr<std::shared_ptr<ssl::context>> SharedTlsContext(const HttpClientConfig& config) {
+  static std::mutex mu;
+  static auto& contexts = *new std::map<std::pair<bool, std::string>, std::weak_ptr<ssl::context>>;
+  std::lock_guard lock(mu);  // held while loading: concurrent creators load once
+  std::weak_ptr<ssl::context>& entry =
+      contexts[std::make_pair(config.insecure_skip_tls_verify, config.ca_file)];
+  if (std::shared_ptr<ssl::context> shared = entry.lock()) return shared;
+
+  auto tls_context = std::make_shared<ssl::context>(ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(tls_context->native_handle(), TLS1_2_VERSION);
+  error_code ec;
+  if (config.insecure_skip_tls_verify) {
+    tls_context->set_verify_mode(ssl::verify_none);
+  } else {
+    tls_context->set_verify_mode(ssl::verify_peer, ec);
+    if (!ec) {
+      if (config.ca_file.empty()) {
+        tls_context->set_default_verify_paths(ec);
+      } else {
+        tls_context->load_verify_file(config.ca_file, ec);
+      }
+    }
+    if (ec) {
+      return absl::InvalidArgumentError(ToAbsl(
+          StrCat("http.ca_file: cannot load trusted certificates",
+                 config.ca_file.empty() ? std::string() : StrCat(" from '", config.ca_file, "'"),
+                 ": ", ec.message())));
+    }
+  }
+  entry = tls_context;
+  return tls_context;
+}
+
+}  // namespace
+
 class HttpClient::Impl {
  public:
-  Impl(asio::any_io_executor executor, HttpClientConfig config, ssl::context tls_context)
+  Impl(asio::any_io_executor executor, HttpClientConfig config,
+       std::shared_ptr<ssl::context> tls_context)
       : config_(std::move(config)),
         strand_(asio::make_strand(std::move(executor))),
         tls_context_(std::move(tls_context)) {}
@@ -390,7 +435,7 @@ class HttpClient::Impl {
         std::min(deadline, SteadyClock::now() + ToChrono(config_.connect_timeout));
     HERALD_CO_ASSIGN_OR_RETURN(std::vector<tcp::endpoint> endpoints,
                                co_await Resolve(target, connect_deadline));
-    auto conn = std::make_unique<Connection>(strand_, target.tls ? &tls_context_ : nullptr);
+    auto conn = std::make_unique<Connection>(strand_, target.tls ? tls_context_.get() : nullptr);
     beast::tcp_stream& stream = conn->tcp();
     stream.expires_at(connect_deadline);
     auto [ec, connected_to] = co_await stream.async_connect(endpoints, kTuple);
@@ -586,34 +631,14 @@ class HttpClient::Impl {
 
   const HttpClientConfig config_;
   const asio::strand<asio::any_io_executor> strand_;
-  ssl::context tls_context_;
+  const std::shared_ptr<ssl::context> tls_context_;
   std::map<std::string, Pool> pools_;  // by origin; nodes never move
 };
 
 absl::StatusOr<std::unique_ptr<HttpClient>> HttpClient::Create(asio::any_io_executor executor,
                                                                HttpClientConfig config) {
   HERALD_RETURN_IF_ERROR(ValidateHttpClientConfig(config));
-  ssl::context tls_context(ssl::context::tls_client);
-  SSL_CTX_set_min_proto_version(tls_context.native_handle(), TLS1_2_VERSION);
-  error_code ec;
-  if (config.insecure_skip_tls_verify) {
-    tls_context.set_verify_mode(ssl::verify_none);
-  } else {
-    tls_context.set_verify_mode(ssl::verify_peer, ec);
-    if (!ec) {
-      if (config.ca_file.empty()) {
-        tls_context.set_default_verify_paths(ec);
-      } else {
-        tls_context.load_verify_file(config.ca_file, ec);
-      }
-    }
-    if (ec) {
-      return absl::InvalidArgumentError(ToAbsl(
-          StrCat("http.ca_file: cannot load trusted certificates",
-                 config.ca_file.empty() ? std::string() : StrCat(" from '", config.ca_file, "'"),
-                 ": ", ec.message())));
-    }
-  }
+  HERALD_ASSIGN_OR_RETURN(std::shared_ptr<ssl::context> tls_context, SharedTlsContext(config));
   auto impl =
       std::make_shared<Impl>(std::move(executor), std::move(config), std::move(tls_context));
   return std::unique_ptr<HttpClient>(new HttpClient(std::move(impl)));
