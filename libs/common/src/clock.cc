@@ -17,10 +17,15 @@ namespace herald {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// `d` as a monotonic interval: absl saturates at the chrono limits, which the cast keeps (both
+// count nanoseconds).
 MonoTime::duration ToMonoDuration(absl::Duration d) {
-  // absl saturates at the chrono limits, which the cast keeps (both count nanoseconds).
   return std::chrono::duration_cast<MonoTime::duration>(absl::ToChronoNanoseconds(d));
 }
+
+}  // namespace
 
 MonoTime Clock::MonotonicAfter(absl::Duration d) const {
   const MonoTime now = Monotonic();

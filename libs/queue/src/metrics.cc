@@ -1,10 +1,6 @@
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <herald/common/log.h>
 #include <herald/common/outage.h>
@@ -93,23 +89,23 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& registry)
                         .Add({})) {}
 
 struct StatsPoller::State {
-  explicit State(asio::any_io_executor executor)
-      : strand(asio::make_strand(executor)), timer(strand) {}
+  State(asio::any_io_executor executor, const Clock& clock)
+      : strand(asio::make_strand(executor)), timer(clock.NewTimer(strand)) {}
   // The loop and the stop request run on it: a stop can never fall between the loop's check of
   // `stopped` and its wait.
   asio::strand<asio::any_io_executor> strand;
-  asio::steady_timer timer;
+  std::unique_ptr<Timer> timer;
   std::atomic<bool> stopped{false};
   log::Outage outage{"redis", "queue statistics"};
 };
 
 StatsPoller::StatsPoller(asio::any_io_executor executor, Queue& queue, QueueMetrics& metrics,
-                         absl::Duration interval)
-    : executor_(executor),
-      queue_(queue),
+                         absl::Duration interval, const Clock& clock)
+    : queue_(queue),
       metrics_(metrics),
       interval_(interval),
-      state_(std::make_shared<State>(executor)) {}
+      clock_(clock),
+      state_(std::make_shared<State>(std::move(executor), clock)) {}
 
 StatsPoller::~StatsPoller() {
   RequestStop();
@@ -126,7 +122,7 @@ void StatsPoller::Start() {
 
 void StatsPoller::RequestStop() {
   if (state_->stopped.exchange(true)) return;
-  asio::post(state_->strand, [state = state_] { state->timer.cancel(); });
+  asio::post(state_->strand, [state = state_] { state->timer->Cancel(); });
 }
 
 asio::awaitable<void> StatsPoller::Close() {
@@ -142,9 +138,8 @@ asio::awaitable<void> StatsPoller::Run(std::shared_ptr<State> state) {
       state->outage.Succeeded();
     }
     if (state->stopped.load()) break;
-    state->timer.expires_after(absl::ToChronoNanoseconds(interval_));
-    boost::system::error_code ec;
-    co_await state->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    const MonoTime until = clock_.MonotonicAfter(interval_);
+    co_await state->timer->WaitUntil(until);
   }
 }
 

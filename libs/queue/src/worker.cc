@@ -162,8 +162,9 @@ void Worker::Start() {
 
 void Worker::RequestStop(absl::Time deadline) {
   stopping_.store(true);
+  const MonoTime at = clock_.MonotonicAt(deadline);
   for (auto& loop : loops_) {
-    asio::post(loop->strand, [l = loop, at = clock_.MonotonicAt(deadline)] {
+    asio::post(loop->strand, [l = loop, at] {
       l->deadline = at;
       if (l->wake != nullptr) l->wake->Cancel();  // the loop re-reads its state
     });
@@ -273,8 +274,7 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
           if (--remaining == 0) wake->Cancel();
         }));
   }
-  const MonoTime::duration heartbeat_every = ToMonoDuration(config_.heartbeat_interval);
-  MonoTime next_heartbeat = clock_.Monotonic() + heartbeat_every;
+  MonoTime next_heartbeat = clock_.MonotonicAfter(config_.heartbeat_interval);
   bool cancelled_all = false;
   std::exception_ptr failure;
   try {
@@ -312,7 +312,7 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
             signals[i].emit(asio::cancellation_type::terminal);
           }
         }
-        next_heartbeat = clock_.Monotonic() + heartbeat_every;
+        next_heartbeat = clock_.MonotonicAfter(config_.heartbeat_interval);
         continue;
       }
       MonoTime until = next_heartbeat;

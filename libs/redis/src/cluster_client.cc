@@ -123,13 +123,6 @@ ClusterClient::ClusterClient(asio::any_io_executor executor, ClientConfig config
 
 ClusterClient::~ClusterClient() { Stop(); }
 
-// An entry in the client's gate that keeps the client alive until it has left (the members are
-// destroyed in reverse order).
-struct ClusterClient::Entry {
-  std::shared_ptr<ClusterClient> self;
-  GateHolder hold;
-};
-
 ClusterClient::Entry ClusterClient::Enter() { return Entry{shared_from_this(), GateHolder(gate_)}; }
 
 void ClusterClient::Start() {

@@ -87,7 +87,8 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   using NodePtr = std::shared_ptr<NodeClient>;
   struct Request;
   struct Attempt;
-  struct Entry;
+  // An entry in the client's gate that keeps the client alive until it has left.
+  using Entry = OwnedGateHolder<ClusterClient>;
   Entry Enter();
 
   // The command(s) of `request` sent until they are answered by the slot's owner.

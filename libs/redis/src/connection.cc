@@ -261,13 +261,8 @@ Connection::~Connection() {
 }
 
 void Connection::Start() {
-  // The loop's entry in the client's gate. It leaves before the state it lives in can go: the
-  // members are destroyed in reverse order.
-  struct Entry {
-    std::shared_ptr<ClientState> state;
-    GateHolder hold;
-  };
-  Entry entry{client_, GateHolder(client_->gate)};
+  // The loop's entry in the client's gate; it leaves before the state it lives in can go.
+  OwnedGateHolder<ClientState> entry{client_, GateHolder(client_->gate)};
   if (!entry.hold) return;  // the client is closing
   asio::co_spawn(strand_, Run(),
                  [self = shared_from_this(), entry = std::move(entry)](std::exception_ptr e) {

@@ -61,9 +61,6 @@ class Clock {
   MonoTime MonotonicAt(absl::Time t) const { return MonotonicAfter(t - Now()); }
 };
 
-// `d` as a monotonic interval (saturating at the scale's limits).
-MonoTime::duration ToMonoDuration(absl::Duration d);
-
 // The real time of the machine; timers are asio steady timers.
 class SystemClock final : public Clock {
  public:

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -80,6 +81,14 @@ class GateHolder {
     if (gate_ != nullptr) std::exchange(gate_, nullptr)->Leave();
   }
   Gate* gate_ = nullptr;
+};
+
+// An entry of a gate that lives inside a shared object: keeps the object alive until the entry
+// has left (members are destroyed in reverse order, so `hold` leaves before `owner` lets go).
+template <typename Owner>
+struct OwnedGateHolder {
+  std::shared_ptr<Owner> owner;
+  GateHolder hold;
 };
 
 }  // namespace herald

@@ -17,6 +17,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <herald/common/clock.h>
 #include <herald/common/gate.h>
 #include <herald/metrics/metrics.h>
 #include <herald/queue/queue.h>
@@ -43,13 +44,13 @@ struct QueueMetrics {
   metrics::Counter& poll_errors;
 };
 
-// Reads every shard's ShardStats into QueueMetrics periodically. Start() spawns the loop on the
-// executor; Close() ends it and completes when it has ended (the poller's gate). The queue and
-// metrics must outlive the poller.
+// Reads every shard's ShardStats into QueueMetrics periodically (every `interval` of `clock`).
+// Start() spawns the loop on the executor; Close() ends it and completes when it has ended (the
+// poller's gate). The queue, metrics and clock must outlive the poller.
 class StatsPoller {
  public:
   StatsPoller(boost::asio::any_io_executor executor, Queue& queue, QueueMetrics& metrics,
-              absl::Duration interval = absl::Seconds(10));
+              absl::Duration interval = absl::Seconds(10), const Clock& clock = SystemClock::Get());
   // Closes the poller (CloseAndWait) if it is still running: destroy it from a thread that does
   // not run `executor`, or after Close() has completed.
   ~StatsPoller();
@@ -66,10 +67,10 @@ class StatsPoller {
   boost::asio::awaitable<void> Run(std::shared_ptr<State> state);
   void RequestStop();
 
-  boost::asio::any_io_executor executor_;
   Queue& queue_;
   QueueMetrics& metrics_;
   const absl::Duration interval_;
+  const Clock& clock_;
   std::shared_ptr<State> state_;
   Gate gate_;                                    // entered by the polling loop while it runs
   std::map<std::string, double> last_enqueued_;  // by kind
