@@ -345,6 +345,12 @@ absl::StatusOr<UploadedMedia> ParseUploadBody(const JsonDocument& doc) {
   if (body.Has("prefixed_id") || !body.Has("id")) {
     media.prefixed_id =
         id_required ? body.RequiredString("prefixed_id") : body.String("prefixed_id");
+    // An empty id would be stored as the delivery's media and make every send upload again.
+    if (id_required && body.status().ok() && media.prefixed_id.empty()) {
+      return absl::InvalidArgumentError(
+          ToAbsl(StrCat(body.Required("prefixed_id").path(),
+                        ": expected the uploaded media's id, got an empty string")));
+    }
   } else {
     // `id` also names numeric vault media elsewhere in the API; only an upload's id is accepted.
     JsonReader id = body.Required("id");

@@ -194,6 +194,13 @@ TEST(Interpret, UploadIsFlat) {
   Result<UploadedMedia> missing =
       InterpretAs(&ParseUploadBody, Ok(R"({"file_name": "a"})"), HttpMethod::kPost);
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("prefixed_id: required"));
+
+  // Found by the response fuzzer: an empty id, and no polling URL to learn it from later.
+  Result<UploadedMedia> empty = InterpretAs(
+      &ParseUploadBody, Ok(R"({"prefixed_id": "", "file_name": "a"})"), HttpMethod::kPost);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_THAT(std::string(empty.status().message()),
+              HasSubstr("prefixed_id: expected the uploaded media's id, got an empty string"));
 }
 
 TEST(Interpret, UploadInData) {
