@@ -56,6 +56,8 @@ void DecodeEveryBody(const JsonDocument& doc) {
   if (auto r = ParseUploadBody(doc); r.ok()) {
     Check(!r->prefixed_id.empty() || !r->polling_url.empty());
   }
+  // What the client's uploads return always names the media a message will attach.
+  if (auto r = ParseSyncUploadBody(doc); r.ok()) Check(!r->prefixed_id.empty());
   if (auto r = ParseUserListsBody(doc); r.ok()) {
     for (const UserList& l : *r) Check(!l.id.empty());
   }

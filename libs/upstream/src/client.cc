@@ -196,13 +196,13 @@ Api::Call<QueueDetailResult> Client::UnsendMassMessage(std::string account, int6
 Api::Call<UploadedMedia> Client::UploadMediaFromUrl(std::string account, std::string file_url) {
   return impl_->Call<UploadedMedia>(Endpoint::kUploadMedia,
                                     impl_->requests().UploadMediaFromUrl(account, file_url),
-                                    &internal::ParseUploadBody);
+                                    &internal::ParseSyncUploadBody);
 }
 
 Api::Call<UploadedMedia> Client::UploadMediaFile(std::string account, MediaFile file) {
   return impl_->Call<UploadedMedia>(Endpoint::kUploadMedia,
                                     impl_->requests().UploadMediaFile(account, file),
-                                    &internal::ParseUploadBody);
+                                    &internal::ParseSyncUploadBody);
 }
 
 Api::Call<std::vector<UserList>> Client::ListUserLists(std::string account, UserListsQuery query) {

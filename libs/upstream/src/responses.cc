@@ -364,6 +364,16 @@ absl::StatusOr<UploadedMedia> ParseUploadBody(const JsonDocument& doc) {
   return Checked(body, std::move(media));
 }
 
+absl::StatusOr<UploadedMedia> ParseSyncUploadBody(const JsonDocument& doc) {
+  absl::StatusOr<UploadedMedia> media = ParseUploadBody(doc);
+  if (media.ok() && media->prefixed_id.empty()) {
+    return absl::InvalidArgumentError(
+        StrCat("prefixed_id: required: the upload was answered as still processing (polling_url \"",
+               Quote(media->polling_url), "\") without the media's id"));
+  }
+  return media;
+}
+
 absl::StatusOr<std::vector<UserList>> ParseUserListsBody(const JsonDocument& doc) {
   JsonReader data = Data(doc);
   // The documented shape is an array; a {"list": [...]} page is accepted too.

@@ -201,6 +201,25 @@ TEST(Interpret, UploadIsFlat) {
   ASSERT_FALSE(empty.ok());
   EXPECT_THAT(std::string(empty.status().message()),
               HasSubstr("prefixed_id: expected the uploaded media's id, got an empty string"));
+
+  // Herald uploads synchronously: an answer that only gives a polling URL has no media to send.
+  Result<UploadedMedia> pending = InterpretAs(
+      &ParseSyncUploadBody,
+      HttpResponse{
+          .status = 202,
+          .body = R"({"polling_url": "https://app.onlyfansapi.com/api/a/media/uploads/x/status"})"},
+      HttpMethod::kPost);
+  ASSERT_FALSE(pending.ok());
+  EXPECT_THAT(std::string(pending.status().message()),
+              HasSubstr("answered as still processing (polling_url "
+                        "\"https://app.onlyfansapi.com/api/a/media/uploads/x/status\") without "
+                        "the media's id"));
+  const std::optional<UpstreamError> why = GetUpstreamError(pending.status());
+  ASSERT_TRUE(why.has_value());
+  EXPECT_EQ(why->kind, ErrorKind::kUnknownOutcome);  // uploaded again on the job's retry
+  Result<UploadedMedia> named = InterpretAs(&ParseSyncUploadBody, Ok(body), HttpMethod::kPost);
+  ASSERT_TRUE(named.ok()) << named.status();
+  EXPECT_EQ(named.value->prefixed_id, r.value->prefixed_id);
 }
 
 TEST(Interpret, UploadInData) {

@@ -110,6 +110,8 @@ class Api {
   virtual Call<QueueDetailResult> UnsendMassMessage(std::string account, int64_t id) = 0;
 
   // --- Media: POST /api/{account}/media/upload (multipart/form-data) ---
+  // Both upload synchronously: a result names the uploaded media. An answer without its id (an
+  // asynchronous 202 that only gives a polling URL) is a bad response body.
 
   // The upstream downloads `file_url` itself.
   virtual Call<UploadedMedia> UploadMediaFromUrl(std::string account, std::string file_url) = 0;
