@@ -2,8 +2,13 @@
 
 find_program(HERALD_CCACHE ccache)
 if(HERALD_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
-  set(CMAKE_C_COMPILER_LAUNCHER "${HERALD_CCACHE}")
-  set(CMAKE_CXX_COMPILER_LAUNCHER "${HERALD_CCACHE}")
+  # Paths under the source tree are hashed relative to it and the build directory is left out,
+  # so a checkout in another folder (a CI clone, a second work tree) reuses what this machine
+  # has compiled before instead of starting cold.
+  set(herald_launcher env "CCACHE_BASEDIR=${CMAKE_SOURCE_DIR}" CCACHE_NOHASHDIR=1
+      "${HERALD_CCACHE}")
+  set(CMAKE_C_COMPILER_LAUNCHER ${herald_launcher})
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${herald_launcher})
 endif()
 
 # Warnings apply to Herald's own code only (herald_warnings is linked privately by
