@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Webhook ingest throughput: signed events/s through `herald serve --role=ingest` (signature
 # check, decoding, dedupe and attribution in Redis) beside nginx answering a static 200 to the
-# same wrk load in the same run, with the ratio and Herald's p99.
+# same wrk load in the same run, with the ratio and Herald's p99, the CPU each of Herald and Redis
+# spends per event, and the ratio Redis' cost alone would allow (redis_bound_ratio_to_nginx).
 #
 #   tools/bench/ingest.sh [BUILD_DIR] [--seconds=S] [--connections=N] [--ingest_batch=B]
 #                         [--io_threads=T]
