@@ -1,0 +1,290 @@
+// AccountService: teams (an upstream API key each) and creator accounts.
+
+#include <herald/api/api.h>
+#include <herald/common/status.h>
+#include <herald/common/strings.h>
+#include <herald/store/audit.h>
+#include <herald/v1/account.grpc.pb.h>
+
+#include "bridge.h"
+#include "convert.h"
+#include "names.h"
+#include "paging.h"
+#include "services.h"
+
+namespace herald::api {
+namespace {
+
+namespace asio = boost::asio;
+using campaign::Caller;
+using grpc::CallbackServerContext;
+using grpc::ServerUnaryReactor;
+
+class AccountServiceImpl final : public v1::AccountService::CallbackService {
+ public:
+  explicit AccountServiceImpl(Bridge& bridge) : bridge_(bridge), service_(bridge.service()) {}
+
+  ServerUnaryReactor* CreateTeam(CallbackServerContext* ctx, const v1::CreateTeamRequest* req,
+                                 v1::Team* resp) override {
+    return bridge_.Unary(
+        ctx, "CreateTeam", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Team> {
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateSlug("team_id", req->team_id()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateTeamFields(req->team(), /*create=*/true));
+          store::Team team{.tenant = c.tenant,
+                           .id = req->team_id(),
+                           .display_name = req->team().display_name(),
+                           .rate_limit_per_minute = req->team().rate_limit_per_minute() == 0
+                                                        ? 1000
+                                                        : req->team().rate_limit_per_minute()};
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto created,
+              co_await service_.CreateTeam(std::move(team), req->team().upstream_api_key(),
+                                           req->request_id()));
+          if (!created.replayed) {
+            const std::string resource = StrCat("tenants/", c.tenant, "/teams/", created.value.id);
+            co_await service_.Audit(c, "team.create", c.tenant, resource, "upstream API key set");
+          }
+          co_return ToProto(created.value);
+        });
+  }
+
+  ServerUnaryReactor* GetTeam(CallbackServerContext* ctx, const v1::GetTeamRequest* req,
+                              v1::Team* resp) override {
+    return bridge_.Unary(
+        ctx, "GetTeam", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Team> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", req->name(), "teams"));
+          HERALD_CO_ASSIGN_OR_RETURN(auto t, co_await service_.GetTeam(c.tenant, id));
+          co_return ToProto(t);
+        });
+  }
+
+  ServerUnaryReactor* ListTeams(CallbackServerContext* ctx, const v1::ListTeamsRequest* req,
+                                v1::ListTeamsResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "ListTeams", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::ListTeamsResponse> {
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
+          HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListTeams(c.tenant));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto page, Page(
+                             std::move(all), [](const store::Team& t) { return t.id; },
+                             req->page_size(), req->page_token(), Fingerprint("teams")));
+          v1::ListTeamsResponse out;
+          for (const auto& t : page.first) *out.add_teams() = ToProto(t);
+          out.set_next_page_token(page.second);
+          co_return out;
+        });
+  }
+
+  ServerUnaryReactor* UpdateTeam(CallbackServerContext* ctx, const v1::UpdateTeamRequest* req,
+                                 v1::Team* resp) override {
+    return bridge_.Unary(
+        ctx, "UpdateTeam", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Team> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id,
+                                     OwnId(c.tenant, "team.name", req->team().name(), "teams"));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto fields, ParseMask(req->update_mask(), {"display_name", "upstream_api_key",
+                                                          "rate_limit_per_minute"}));
+          HERALD_CO_RETURN_IF_ERROR(ValidateTeamUpdate(req->team(), fields));
+          const bool new_key =
+              std::find(fields.begin(), fields.end(), "upstream_api_key") != fields.end();
+          store::Team update{.tenant = c.tenant,
+                             .id = id,
+                             .display_name = req->team().display_name(),
+                             .rate_limit_per_minute = req->team().rate_limit_per_minute()};
+          std::optional<std::string> api_key;
+          if (new_key) api_key = req->team().upstream_api_key();
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto t, co_await service_.UpdateTeam(std::move(update), std::move(api_key), fields));
+          if (new_key) {
+            const std::string resource = StrCat("tenants/", c.tenant, "/teams/", id);
+            co_await service_.Audit(c, "team.update_key", c.tenant, resource,
+                                    "upstream API key replaced");
+          }
+          co_return ToProto(t);
+        });
+  }
+
+  ServerUnaryReactor* DeleteTeam(CallbackServerContext* ctx, const v1::DeleteTeamRequest* req,
+                                 v1::DeleteTeamResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "DeleteTeam", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::DeleteTeamResponse> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", req->name(), "teams"));
+          HERALD_CO_RETURN_IF_ERROR((co_await service_.DeleteTeam(c.tenant, id)).status());
+          const std::string resource = StrCat("tenants/", c.tenant, "/teams/", id);
+          co_await service_.Audit(c, "team.delete", c.tenant, resource);
+          co_return v1::DeleteTeamResponse();
+        });
+  }
+
+  ServerUnaryReactor* ResumeTeam(CallbackServerContext* ctx, const v1::ResumeTeamRequest* req,
+                                 v1::Team* resp) override {
+    return bridge_.Unary(
+        ctx, "ResumeTeam", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Team> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", req->name(), "teams"));
+          HERALD_CO_ASSIGN_OR_RETURN(auto t, co_await service_.ResumeTeam(c.tenant, id));
+          co_return ToProto(t);
+        });
+  }
+
+  ServerUnaryReactor* RegisterTeamWebhook(CallbackServerContext* ctx,
+                                          const v1::RegisterTeamWebhookRequest* req,
+                                          v1::Team* resp) override {
+    return bridge_.Unary(
+        ctx, "RegisterTeamWebhook", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::Team> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", req->name(), "teams"));
+          HERALD_CO_ASSIGN_OR_RETURN(auto t, co_await service_.RegisterTeamWebhook(c.tenant, id));
+          const std::string resource = StrCat("tenants/", c.tenant, "/teams/", id);
+          co_await service_.Audit(c, "team.webhook_register", c.tenant, resource,
+                                  "webhook signing secret rotated");
+          co_return ToProto(t);
+        });
+  }
+
+  ServerUnaryReactor* CreateAccount(CallbackServerContext* ctx, const v1::CreateAccountRequest* req,
+                                    v1::Account* resp) override {
+    return bridge_.Unary(
+        ctx, "CreateAccount", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::Account> {
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateAccountId("account_id", req->account_id()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateAccountFields(req->account()));
+          auto team = ParseChildName("account.team", req->account().team(), "teams");
+          if (!team.ok()) co_return team.status();
+          if (team->tenant != c.tenant) {
+            co_return absl::InvalidArgumentError(
+                StrCat("account.team: '", req->account().team(), "' not found"));
+          }
+          store::Account account{.tenant = c.tenant,
+                                 .id = req->account_id(),
+                                 .team = team->id,
+                                 .display_name = req->account().display_name(),
+                                 .sends_per_minute = req->account().sends_per_minute(),
+                                 .max_in_flight = req->account().max_in_flight()};
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto created, co_await service_.CreateAccount(std::move(account), req->request_id()));
+          co_return ToProto(created.value);
+        });
+  }
+
+  ServerUnaryReactor* GetAccount(CallbackServerContext* ctx, const v1::GetAccountRequest* req,
+                                 v1::Account* resp) override {
+    return bridge_.Unary(
+        ctx, "GetAccount", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Account> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id,
+                                     OwnId(c.tenant, "name", req->name(), "accounts"));
+          HERALD_CO_ASSIGN_OR_RETURN(auto a, co_await service_.GetAccount(c.tenant, id));
+          co_return ToProto(a);
+        });
+  }
+
+  ServerUnaryReactor* ListAccounts(CallbackServerContext* ctx, const v1::ListAccountsRequest* req,
+                                   v1::ListAccountsResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "ListAccounts", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::ListAccountsResponse> {
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
+          std::string team;
+          if (!req->team().empty()) {
+            HERALD_CO_ASSIGN_OR_RETURN(team, OwnId(c.tenant, "team", req->team(), "teams"));
+          }
+          HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListAccounts(c.tenant, team));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto page,
+              Page(
+                  std::move(all), [](const store::Account& a) { return a.id; }, req->page_size(),
+                  req->page_token(), Fingerprint(StrCat("accounts/", team))));
+          v1::ListAccountsResponse out;
+          for (const auto& a : page.first) *out.add_accounts() = ToProto(a);
+          out.set_next_page_token(page.second);
+          co_return out;
+        });
+  }
+
+  ServerUnaryReactor* UpdateAccount(CallbackServerContext* ctx, const v1::UpdateAccountRequest* req,
+                                    v1::Account* resp) override {
+    return bridge_.Unary(
+        ctx, "UpdateAccount", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::Account> {
+          HERALD_CO_ASSIGN_OR_RETURN(
+              std::string id, OwnId(c.tenant, "account.name", req->account().name(), "accounts"));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto fields,
+              ParseMask(req->update_mask(), {"display_name", "sends_per_minute", "max_in_flight"}));
+          HERALD_CO_RETURN_IF_ERROR(ValidateAccountFields(req->account()));
+          store::Account update{.tenant = c.tenant,
+                                .id = id,
+                                .display_name = req->account().display_name(),
+                                .sends_per_minute = req->account().sends_per_minute(),
+                                .max_in_flight = req->account().max_in_flight()};
+          HERALD_CO_ASSIGN_OR_RETURN(auto a,
+                                     co_await service_.UpdateAccount(std::move(update), fields));
+          co_return ToProto(a);
+        });
+  }
+
+  ServerUnaryReactor* DeleteAccount(CallbackServerContext* ctx, const v1::DeleteAccountRequest* req,
+                                    v1::DeleteAccountResponse* resp) override {
+    return bridge_.Unary(
+        ctx, "DeleteAccount", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::DeleteAccountResponse> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id,
+                                     OwnId(c.tenant, "name", req->name(), "accounts"));
+          HERALD_CO_RETURN_IF_ERROR((co_await service_.DeleteAccount(c.tenant, id)).status());
+          co_return v1::DeleteAccountResponse();
+        });
+  }
+
+  ServerUnaryReactor* PauseAccount(CallbackServerContext* ctx, const v1::PauseAccountRequest* req,
+                                   v1::Account* resp) override {
+    return SetPaused(ctx, "PauseAccount", req->name(), resp, true);
+  }
+  ServerUnaryReactor* ResumeAccount(CallbackServerContext* ctx, const v1::ResumeAccountRequest* req,
+                                    v1::Account* resp) override {
+    return SetPaused(ctx, "ResumeAccount", req->name(), resp, false);
+  }
+
+  ServerUnaryReactor* SyncAccounts(CallbackServerContext* ctx, const v1::SyncAccountsRequest* req,
+                                   v1::SyncAccountsResponse* resp) override {
+    return bridge_.Unary(ctx, "SyncAccounts", resp, Access::kTenant,
+                         [this, req](const Caller& c) -> Op<v1::SyncAccountsResponse> {
+                           HERALD_CO_ASSIGN_OR_RETURN(
+                               std::string team, OwnId(c.tenant, "team", req->team(), "teams"));
+                           HERALD_CO_ASSIGN_OR_RETURN(
+                               auto result, co_await service_.SyncAccounts(c.tenant, team));
+                           v1::SyncAccountsResponse out;
+                           for (const auto& a : result.first) *out.add_created() = ToProto(a);
+                           out.set_unchanged(result.second);
+                           co_return out;
+                         });
+  }
+
+ private:
+  ServerUnaryReactor* SetPaused(CallbackServerContext* ctx, std::string_view method,
+                                const std::string& name, v1::Account* resp, bool paused) {
+    return bridge_.Unary(ctx, method, resp, Access::kTenant,
+                         [this, name, paused](const Caller& c) -> Op<v1::Account> {
+                           HERALD_CO_ASSIGN_OR_RETURN(std::string id,
+                                                      OwnId(c.tenant, "name", name, "accounts"));
+                           HERALD_CO_ASSIGN_OR_RETURN(
+                               auto a, co_await service_.SetAccountPaused(c.tenant, id, paused));
+                           co_return ToProto(a);
+                         });
+  }
+
+  Bridge& bridge_;
+  campaign::Service& service_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> MakeAccountService(Bridge& bridge) {
+  return std::make_unique<AccountServiceImpl>(bridge);
+}
+
+}  // namespace herald::api

@@ -1,0 +1,66 @@
+// The API: the services over one bridge, with its metrics and tenant quota.
+#include <herald/api/api.h>
+
+#include <herald/campaign/analytics.h>
+
+#include "automations.h"
+#include "bridge.h"
+#include "events.h"
+#include "quota.h"
+#include "services.h"
+
+namespace herald::api {
+namespace {
+
+namespace asio = boost::asio;
+
+class ApiImpl final : public Api {
+ public:
+  ApiImpl(asio::any_io_executor executor, campaign::Service& service,
+          campaign::Analytics& analytics, automation::Automations& automations, ApiConfig config,
+          metrics::Registry* registry)
+      : metrics_(MakeRpcMetrics(registry)),
+        quota_({.per_second = config.tenant_calls_per_second, .burst = config.tenant_burst},
+               SystemClock::Get()),
+        bridge_(std::move(executor), service, *metrics_, quota_.enabled() ? &quota_ : nullptr,
+                config.max_streams),
+        tenants_(MakeTenantService(bridge_)),
+        accounts_(MakeAccountService(bridge_)),
+        media_(MakeMediaService(bridge_, config.media_max_bytes)),
+        audiences_(MakeAudienceService(bridge_)),
+        campaigns_(MakeCampaignService(bridge_, analytics, config.watch_poll)),
+        analytics_(MakeAnalyticsService(bridge_, analytics)),
+        events_(MakeEventService(bridge_, analytics.messages())),
+        automations_(MakeAutomationService(bridge_, automations)) {}
+
+  std::vector<grpc::Service*> services() override {
+    return {tenants_.get(),   accounts_.get(),  media_.get(),  audiences_.get(),
+            campaigns_.get(), analytics_.get(), events_.get(), automations_.get()};
+  }
+
+  asio::awaitable<void> Close() override { co_await bridge_.Close(); }
+
+ private:
+  std::unique_ptr<RpcMetrics> metrics_;
+  TenantQuota quota_;
+  Bridge bridge_;
+  std::unique_ptr<grpc::Service> tenants_;
+  std::unique_ptr<grpc::Service> accounts_;
+  std::unique_ptr<grpc::Service> media_;
+  std::unique_ptr<grpc::Service> audiences_;
+  std::unique_ptr<grpc::Service> campaigns_;
+  std::unique_ptr<grpc::Service> analytics_;
+  std::unique_ptr<grpc::Service> events_;
+  std::unique_ptr<grpc::Service> automations_;
+};
+
+}  // namespace
+
+std::unique_ptr<Api> MakeApi(asio::any_io_executor executor, campaign::Service& service,
+                             campaign::Analytics& analytics, automation::Automations& automations,
+                             ApiConfig config, metrics::Registry* registry) {
+  return std::make_unique<ApiImpl>(std::move(executor), service, analytics, automations, config,
+                                   registry);
+}
+
+}  // namespace herald::api
