@@ -1,6 +1,5 @@
 // The API: the services over one bridge, with its metrics and tenant quota.
 #include <herald/api/api.h>
-
 #include <herald/campaign/analytics.h>
 
 #include "automations.h"
