@@ -10,7 +10,9 @@
 #         upstream-sim with limits that do not bind, run by `herald serve --role=all`: time from
 #         CreateCampaign to the simulator's last mass message, and upstream calls/s over that
 #         time, beside upstream_client_bench's raw call rate (GET /api/{account}/mass-messaging)
-#         against the same simulator just before (target: >= 50%).
+#         against the same simulator just before (target: >= 50%), and after it the raw rate of
+#         the calls a delivery makes (--call=delivery: upload, send, queue read), with herald
+#         stopped so only the client calls.
 #
 #   tools/bench/campaign.sh [BUILD_DIR] [--only=api|fanout] [--inflight=64] [--seconds=5]
 #                           [--rate=1000] [--open_seconds=10] [--fanout_teams=200]
@@ -191,9 +193,21 @@ if wanted fanout; then
   upstream_metric="$(curl -sf "http://127.0.0.1:$admin_port/metrics" |
     awk '/^herald_upstream_requests_total/ {s += $NF} END {print s + 0}')"
   echo "herald_upstream_requests_total (at the end): $upstream_metric"
+  # The same calls as the fan-out's deliveries, made by the client alone. After the fan-out, since
+  # it sends mass messages of its own.
+  kill "$herald_pid"
+  wait "$herald_pid" 2>/dev/null || true
+  echo "-- raw upstream client, a delivery's calls: upstream_client_bench --call=delivery" \
+    "--teams=$fanout_teams (upload, send, queue read; 8 connections per team, 64 coroutines," \
+    "1 thread, 5 s; herald stopped first)"
+  "$client_bench" --base_url="http://127.0.0.1:$sim_port" --call=delivery \
+    --teams="$fanout_teams" --connections=8 --concurrency=64 --threads=1 --seconds=5 \
+    | tee "$work/client_delivery.out"
   awk -v h="$(value upstream_requests_per_s "$work/fanout.out")" \
-    -v c="$(value requests_per_s "$work/client.out")" 'BEGIN {
+    -v c="$(value requests_per_s "$work/client.out")" \
+    -v d="$(value requests_per_s "$work/client_delivery.out")" 'BEGIN {
     printf "ratio_fanout_calls_to_raw_client: %.2f  (target >= 0.50)\n", h / c
+    printf "ratio_fanout_calls_to_raw_client_delivery_calls: %.2f\n", h / d
   }'
   echo "load at end $(load)"
   stop_all

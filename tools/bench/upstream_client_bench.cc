@@ -3,15 +3,21 @@
 // baseline; tools/bench/upstream_client.sh runs both and wrk).
 //
 //   upstream_client_bench --base_url=http://127.0.0.1:PORT [--api_key=sim-key-1]
-//       [--call=accounts|queue|http] [--account=acct_...] [--connections=8] [--concurrency=64]
-//       [--seconds=10] [--warmup_seconds=1] [--threads=1]
+//       [--call=accounts|queue|http|delivery] [--account=acct_...] [--teams=1]
+//       [--connections=8] [--concurrency=64] [--seconds=10] [--warmup_seconds=1] [--threads=1]
 //
 // accounts: upstream::Client::ListAccounts (GET /api/accounts), the typed client end to end:
 //           request building, the HTTP exchange, JSON parsing and error classification.
 // queue:    upstream::Client::ListMassMessageQueue(--account) (GET /api/{account}/mass-messaging).
 // http:     GET /api/accounts through upstream::HttpClient alone (no JSON parsing).
+// delivery: the calls a campaign's delivery makes, in its order, spread over the accounts of
+//           teams sim-key-1..sim-key-{teams} (one typed client per team, as Herald has): upload
+//           the media asset from its URL, send a priced mass message with it to list "fans",
+//           read the account's queue. Each call counts once. It sends real mass messages: run it
+//           after a measurement that needs the simulator's accounts untouched.
 //
-// `concurrency` coroutines share one client whose pool holds at most `connections` connections;
+// `concurrency` coroutines share one client (delivery: one per team) whose pool holds at most
+// `connections` connections;
 // the io_context runs on `threads` threads. Calls completed during the `seconds` after the warmup
 // are counted. Prints "key: value" lines.
 #include <algorithm>
@@ -50,13 +56,15 @@ using SteadyClock = std::chrono::steady_clock;
 class Target {
  public:
   virtual ~Target() = default;
-  virtual asio::awaitable<absl::Status> Call() = 0;
+  // `worker` (0..concurrency-1) names the coroutine calling, for targets that keep a state per
+  // worker.
+  virtual asio::awaitable<absl::Status> Call(size_t worker) = 0;
 };
 
 class AccountsTarget final : public Target {
  public:
   explicit AccountsTarget(std::unique_ptr<upstream::Client> client) : client_(std::move(client)) {}
-  asio::awaitable<absl::Status> Call() override {
+  asio::awaitable<absl::Status> Call(size_t /*worker*/) override {
     upstream::Result<std::vector<upstream::Account>> r = co_await client_->ListAccounts();
     co_return r.status();
   }
@@ -69,7 +77,7 @@ class QueueTarget final : public Target {
  public:
   QueueTarget(std::unique_ptr<upstream::Client> client, std::string account)
       : client_(std::move(client)), account_(std::move(account)) {}
-  asio::awaitable<absl::Status> Call() override {
+  asio::awaitable<absl::Status> Call(size_t /*worker*/) override {
     upstream::Result<std::vector<upstream::QueueItem>> r =
         co_await client_->ListMassMessageQueue(account_);
     co_return r.status();
@@ -84,7 +92,7 @@ class HttpTarget final : public Target {
  public:
   HttpTarget(std::unique_ptr<upstream::HttpClient> http, std::string url, std::string api_key)
       : http_(std::move(http)), url_(std::move(url)), api_key_(std::move(api_key)) {}
-  asio::awaitable<absl::Status> Call() override {
+  asio::awaitable<absl::Status> Call(size_t /*worker*/) override {
     upstream::HttpRequest request;
     request.url = url_;
     request.headers = {{"Authorization", StrCat("Bearer ", api_key_)},
@@ -101,6 +109,70 @@ class HttpTarget final : public Target {
   const std::string api_key_;
 };
 
+class DeliveryTarget final : public Target {
+ public:
+  struct Team {
+    std::unique_ptr<upstream::Client> client;
+    std::vector<std::string> accounts;
+  };
+
+  // Worker w makes deliveries w, w + workers, w + 2 * workers, …: delivery d goes to team
+  // d % teams, to that team's account d / teams (cycling), so the calls spread over every account.
+  DeliveryTarget(std::vector<Team> teams, size_t workers)
+      : teams_(std::move(teams)), workers_(workers) {
+    for (size_t w = 0; w < workers; ++w) workers_[w].delivery = w;
+  }
+
+  asio::awaitable<absl::Status> Call(size_t worker) override {
+    State& state = workers_[worker];
+    Team& team = teams_[state.delivery % teams_.size()];
+    const std::string& account =
+        team.accounts[(state.delivery / teams_.size()) % team.accounts.size()];
+    switch (state.step) {
+      case Step::kUpload: {
+        upstream::Result<upstream::UploadedMedia> uploaded =
+            co_await team.client->UploadMediaFromUrl(account, kMediaUrl);
+        if (!uploaded.ok()) co_return uploaded.status();
+        state.media = uploaded.value->prefixed_id;
+        state.step = Step::kSend;
+        co_return absl::OkStatus();
+      }
+      case Step::kSend: {
+        upstream::MassMessage message{.text = "New this weekend: the full video, unlocked for you.",
+                                      .user_lists = {"fans"},
+                                      .price_cents = 1500,
+                                      .media_files = {state.media}};
+        upstream::Result<upstream::QueueItem> sent =
+            co_await team.client->SendMassMessage(account, std::move(message));
+        if (!sent.ok()) co_return sent.status();
+        state.step = Step::kPoll;
+        co_return absl::OkStatus();
+      }
+      case Step::kPoll: {
+        upstream::Result<std::vector<upstream::QueueItem>> queue =
+            co_await team.client->ListMassMessageQueue(account);
+        if (!queue.ok()) co_return queue.status();
+        state.step = Step::kUpload;
+        state.delivery += workers_.size();
+        co_return absl::OkStatus();
+      }
+    }
+    co_return absl::InternalError("unknown step");
+  }
+
+ private:
+  static constexpr const char* kMediaUrl = "https://cdn.example.com/teaser.mp4";
+  enum class Step { kUpload, kSend, kPoll };
+  struct State {
+    size_t delivery = 0;
+    Step step = Step::kUpload;
+    std::string media;
+  };
+
+  std::vector<Team> teams_;
+  std::vector<State> workers_;
+};
+
 struct Shared {
   std::atomic<bool> stop{false};
   std::atomic<bool> measuring{false};
@@ -111,10 +183,11 @@ struct Shared {
   std::string first_error;
 };
 
-asio::awaitable<void> Worker(Target* target, Shared* shared, std::vector<uint32_t>* latencies_us) {
+asio::awaitable<void> Worker(Target* target, size_t worker, Shared* shared,
+                             std::vector<uint32_t>* latencies_us) {
   while (!shared->stop.load(std::memory_order_relaxed)) {
     const SteadyClock::time_point start = SteadyClock::now();
-    const absl::Status status = co_await target->Call();
+    const absl::Status status = co_await target->Call(worker);
     if (!status.ok()) {
       if (shared->errors.fetch_add(1) == 0) {
         std::lock_guard lock(shared->mu);
@@ -177,10 +250,12 @@ int Main(const Flags& flags) {
   const int64_t seconds = flags.Int("seconds", 10);
   const int64_t warmup = flags.Int("warmup_seconds", 1);
   const int64_t threads = flags.Int("threads", 1);
-  if (base_url.empty() || connections < 1 || concurrency < 1 || seconds < 1 || threads < 1) {
+  const int64_t teams = flags.Int("teams", 1);
+  if (base_url.empty() || teams < 1 || connections < 1 || concurrency < 1 || seconds < 1 ||
+      threads < 1) {
     std::fprintf(stderr,
                  "usage: upstream_client_bench --base_url=http://HOST:PORT [--call=accounts|queue|"
-                 "http --account=ID --connections=N --concurrency=M --seconds=S "
+                 "http|delivery --account=ID --teams=N --connections=N --concurrency=M --seconds=S "
                  "--warmup_seconds=W --threads=T]\n");
     return 2;
   }
@@ -197,6 +272,47 @@ int Main(const Flags& flags) {
       return 2;
     }
     target = std::make_unique<HttpTarget>(*std::move(http), base_url + "/api/accounts", api_key);
+  } else if (call == "delivery") {
+    std::vector<DeliveryTarget::Team> clients;
+    for (int64_t t = 1; t <= teams; ++t) {
+      upstream::ClientConfig config;
+      config.base_url = base_url;
+      config.api_key = StrCat("sim-key-", t);
+      config.http = http_config;
+      auto client = upstream::Client::Create(io.get_executor(), std::move(config));
+      if (!client.ok()) {
+        std::fprintf(stderr, "%s\n", std::string(client.status().message()).c_str());
+        return 2;
+      }
+      clients.push_back({.client = *std::move(client), .accounts = {}});
+    }
+    absl::Status listed = absl::OkStatus();
+    asio::co_spawn(
+        io,
+        [&clients, &listed]() -> asio::awaitable<void> {
+          for (DeliveryTarget::Team& team : clients) {
+            upstream::Result<std::vector<upstream::Account>> accounts =
+                co_await team.client->ListAccounts();
+            if (!accounts.ok()) {
+              listed = accounts.status();
+              co_return;
+            }
+            for (const upstream::Account& a : *accounts.value) team.accounts.push_back(a.id);
+            if (team.accounts.empty()) {
+              listed = absl::FailedPreconditionError("a team without accounts");
+              co_return;
+            }
+          }
+        },
+        asio::detached);
+    io.run();
+    io.restart();
+    if (!listed.ok()) {
+      std::fprintf(stderr, "listing the teams' accounts: %s\n",
+                   std::string(listed.message()).c_str());
+      return 2;
+    }
+    target = std::make_unique<DeliveryTarget>(std::move(clients), static_cast<size_t>(concurrency));
   } else if (call == "accounts" || call == "queue") {
     if (call == "queue" && account.empty()) {
       std::fprintf(stderr, "--call=queue needs --account\n");
@@ -217,7 +333,7 @@ int Main(const Flags& flags) {
       target = std::make_unique<QueueTarget>(*std::move(client), account);
     }
   } else {
-    std::fprintf(stderr, "--call must be accounts, queue or http\n");
+    std::fprintf(stderr, "--call must be accounts, queue, http or delivery\n");
     return 2;
   }
 
@@ -226,8 +342,8 @@ int Main(const Flags& flags) {
   std::vector<std::vector<uint32_t>> latencies(static_cast<size_t>(concurrency));
   for (auto& l : latencies) l.reserve(1 << 16);
   for (int64_t i = 0; i < concurrency; ++i) {
-    asio::co_spawn(io, Worker(target.get(), &shared, &latencies[static_cast<size_t>(i)]),
-                   asio::detached);
+    const size_t worker = static_cast<size_t>(i);
+    asio::co_spawn(io, Worker(target.get(), worker, &shared, &latencies[worker]), asio::detached);
   }
   asio::co_spawn(io, Sampler(&shared, warmup, seconds, &window), asio::detached);
   std::vector<std::thread> runners;
@@ -240,6 +356,7 @@ int Main(const Flags& flags) {
   std::sort(all.begin(), all.end());
   const int64_t completed = shared.completed.load();
   std::printf("call: %s\n", call.c_str());
+  if (call == "delivery") std::printf("teams: %lld\n", static_cast<long long>(teams));
   std::printf("connections: %lld\nconcurrency: %lld\nthreads: %lld\n",
               static_cast<long long>(connections), static_cast<long long>(concurrency),
               static_cast<long long>(threads));
