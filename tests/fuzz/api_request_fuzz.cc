@@ -1,8 +1,8 @@
 // libFuzzer target: the validation of gRPC requests (services/api/src/convert.h, names.h), run in
-// the order the handlers of services.cc run them, on messages parsed from arbitrary bytes.
-// Whatever the message, validation never crashes and never overflows; what it accepts keeps the
-// rules the store relies on, and an accepted campaign, turned back into its message, is accepted
-// again unchanged.
+// the order the services' handlers (services/api/src/campaigns.cc, …) run them, on messages
+// parsed from arbitrary bytes. Whatever the message, validation never crashes and never
+// overflows; what it accepts keeps the rules the store relies on, and an accepted campaign,
+// turned back into its message, is accepted again unchanged.
 //
 // Input: byte 0 picks the request type (see kinds below, modulo their number); the rest is the
 // message in protobuf's wire format. The seeds were made with
