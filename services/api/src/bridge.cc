@@ -1,14 +1,24 @@
 #include "bridge.h"
 
 #include <optional>
+#include <variant>
 
 #include <absl/strings/cord.h>
 #include <absl/strings/match.h>
+#include <absl/time/clock.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
+#include <herald/common/log.h>
 #include <herald/common/strings.h>
 #include <herald/metrics/metrics.h>
 
 namespace herald::api {
+
+namespace asio = boost::asio;
 namespace {
 
 class RegistryRpcMetrics final : public RpcMetrics {
@@ -154,6 +164,58 @@ Op<campaign::Caller> Bridge::Admit(std::string bearer, Access access) {
     }
   }
   co_return caller;
+}
+
+grpc::ServerUnaryReactor* Bridge::RunUnary(grpc::CallbackServerContext* context,
+                                           std::string_view method, Access access, UnaryWork work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  GateHolder hold(gate_);
+  if (!hold) {
+    const grpc::Status refused = ToApiStatus(ShuttingDownError());
+    metrics_.Record(method, refused.error_code(), absl::ZeroDuration());
+    reactor->Finish(refused);
+    return reactor;
+  }
+  using namespace asio::experimental::awaitable_operators;  // NOLINT: operator||
+  asio::co_spawn(
+      executor_,
+      [this, reactor, access, method = std::string(method), deadline = context->deadline(),
+       bearer = BearerOf(*context), work = std::move(work),
+       hold = std::move(hold)]() mutable -> asio::awaitable<void> {
+        const absl::Time start = absl::Now();
+        absl::Status status;
+        try {
+          absl::StatusOr<campaign::Caller> caller = co_await Admit(std::move(bearer), access);
+          if (!caller.ok()) {
+            status = caller.status();
+          } else if (TimeLeft(deadline) <= std::chrono::nanoseconds(0)) {
+            // The call waited past its deadline (in gRPC's queue, or while authenticating): its
+            // work is not started.
+            status = absl::DeadlineExceededError("the call's deadline passed before it started");
+          } else {
+            // The client's deadline cancels the work: every Redis and upstream call below honours
+            // cancellation, and creates are idempotent, so a retry picks up after it.
+            asio::steady_timer timer(executor_);
+            timer.expires_after(TimeLeft(deadline));
+            std::variant<absl::Status, std::monostate> outcome =
+                co_await (work(*caller) || timer.async_wait(asio::use_awaitable));
+            if (outcome.index() == 1) {
+              status = absl::DeadlineExceededError("the call's deadline passed");
+            } else {
+              status = std::get<0>(std::move(outcome));
+            }
+          }
+        } catch (const std::exception& e) {
+          log::Error("RPC failed with an exception", {{"method", method}, {"what", e.what()}});
+          status = absl::InternalError("internal error");
+        }
+        const grpc::Status grpc_status = ToApiStatus(status);
+        metrics_.Record(method, grpc_status.error_code(), absl::Now() - start);
+        reactor->Finish(grpc_status);
+        // `hold` leaves the gate when this coroutine's frame is gone.
+      },
+      asio::detached);
+  return reactor;
 }
 
 }  // namespace herald::api

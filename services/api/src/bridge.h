@@ -22,24 +22,16 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <variant>
 
 #include <absl/status/statusor.h>
-#include <absl/time/clock.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/server_callback.h>
 
 #include <herald/campaign/service.h>
 #include <herald/common/gate.h>
 #include <herald/common/grpc_status.h>
-#include <herald/common/log.h>
 
 #include "quota.h"
 #include "stream_slots.h"
@@ -107,62 +99,28 @@ class Bridge {
   // Authenticates and checks access: the caller, or UNAUTHENTICATED / PERMISSION_DENIED.
   Op<campaign::Caller> Admit(std::string bearer, Access access);
 
+  // The body's work as the bridge runs it: its status, the response written on success.
+  using UnaryWork = std::function<boost::asio::awaitable<absl::Status>(const campaign::Caller&)>;
+
   template <typename Response, typename Body>
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, std::string_view method,
                                   Response* response, Access access, Body body) {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    GateHolder hold(gate_);
-    if (!hold) {
-      const grpc::Status refused = ToApiStatus(ShuttingDownError());
-      metrics_.Record(method, refused.error_code(), absl::ZeroDuration());
-      reactor->Finish(refused);
-      return reactor;
-    }
-    using namespace boost::asio::experimental::awaitable_operators;  // NOLINT: operator||
-    boost::asio::co_spawn(
-        executor_,
-        [this, reactor, response, access, method = std::string(method),
-         deadline = context->deadline(), bearer = BearerOf(*context), body = std::move(body),
-         hold = std::move(hold)]() mutable -> boost::asio::awaitable<void> {
-          const absl::Time start = absl::Now();
-          absl::Status status;
-          try {
-            absl::StatusOr<campaign::Caller> caller = co_await Admit(std::move(bearer), access);
-            if (!caller.ok()) {
-              status = caller.status();
-            } else if (TimeLeft(deadline) <= std::chrono::nanoseconds(0)) {
-              // The call waited past its deadline (in gRPC's queue, or while authenticating):
-              // its work is not started.
-              status = absl::DeadlineExceededError("the call's deadline passed before it started");
-            } else {
-              // The client's deadline cancels the work: every Redis and upstream call below
-              // honours cancellation, and creates are idempotent, so a retry picks up after it.
-              boost::asio::steady_timer timer(executor_);
-              timer.expires_after(TimeLeft(deadline));
-              std::variant<absl::StatusOr<Response>, std::monostate> outcome =
-                  co_await (body(*caller) || timer.async_wait(boost::asio::use_awaitable));
-              if (outcome.index() == 1) {
-                status = absl::DeadlineExceededError("the call's deadline passed");
-              } else if (auto& result = std::get<0>(outcome); result.ok()) {
-                *response = *std::move(result);
-              } else {
-                status = result.status();
-              }
-            }
-          } catch (const std::exception& e) {
-            log::Error("RPC failed with an exception", {{"method", method}, {"what", e.what()}});
-            status = absl::InternalError("internal error");
-          }
-          const grpc::Status grpc_status = ToApiStatus(status);
-          metrics_.Record(method, grpc_status.error_code(), absl::Now() - start);
-          reactor->Finish(grpc_status);
-          // `hold` leaves the gate when this coroutine's frame is gone.
-        },
-        boost::asio::detached);
-    return reactor;
+    // Only this adapter is compiled per method; the call's machinery (gate, authentication,
+    // deadline, metrics) is RunUnary's, compiled once.
+    return RunUnary(context, method, access,
+                    [response, body = std::move(body)](const campaign::Caller& caller) mutable
+                    -> boost::asio::awaitable<absl::Status> {
+                      absl::StatusOr<Response> result = co_await body(caller);
+                      if (!result.ok()) co_return result.status();
+                      *response = *std::move(result);
+                      co_return absl::OkStatus();
+                    });
   }
 
  private:
+  grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context, std::string_view method,
+                                     Access access, UnaryWork work);
+
   boost::asio::any_io_executor executor_;
   campaign::Service& service_;
   RpcMetrics& metrics_;

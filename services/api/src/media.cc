@@ -1,5 +1,8 @@
 // MediaService: media assets from a URL or uploaded bytes (client streaming).
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
 #include <herald/api/api.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
