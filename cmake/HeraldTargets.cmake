@@ -3,7 +3,7 @@
 #   herald_library(<name> SOURCES ... [DEPS ...] [PRIVATE_DEPS ...])
 #     Static library herald_<name>, alias herald::<name>, public headers in include/.
 #
-#   herald_test(<name> LABEL unit|integration|e2e SOURCES ... [DEPS ...] [TIMEOUT s])
+#   herald_test(<name> LABEL unit|integration|e2e SOURCES ... [DEPS ...] [INCLUDES dir...] [TIMEOUT s])
 #     GoogleTest executable; every test case becomes a ctest test with the label.
 
 function(herald_library name)
@@ -16,7 +16,7 @@ function(herald_library name)
 endfunction()
 
 function(herald_test name)
-  cmake_parse_arguments(ARG "" "LABEL;TIMEOUT" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "LABEL;TIMEOUT" "SOURCES;DEPS;INCLUDES" ${ARGN})
   if(NOT HERALD_BUILD_TESTS)
     return()
   endif()
@@ -28,6 +28,9 @@ function(herald_test name)
   endif()
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main herald_warnings)
+  if(ARG_INCLUDES)
+    target_include_directories(${name} PRIVATE ${ARG_INCLUDES})
+  endif()
   gtest_discover_tests(${name}
     DISCOVERY_MODE PRE_TEST
     DISCOVERY_TIMEOUT 30
