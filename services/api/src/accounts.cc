@@ -1,6 +1,5 @@
 // AccountService: teams (an upstream API key each) and creator accounts.
 
-#include <herald/api/api.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/store/audit.h>
@@ -15,7 +14,6 @@
 namespace herald::api {
 namespace {
 
-namespace asio = boost::asio;
 using campaign::Caller;
 using grpc::CallbackServerContext;
 using grpc::ServerUnaryReactor;

@@ -2,7 +2,6 @@
 
 #include <absl/strings/numbers.h>
 
-#include <herald/api/api.h>
 #include <herald/campaign/analytics.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
@@ -17,7 +16,6 @@
 namespace herald::api {
 namespace {
 
-namespace asio = boost::asio;
 using campaign::Caller;
 using grpc::CallbackServerContext;
 using grpc::ServerUnaryReactor;

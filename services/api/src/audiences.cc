@@ -2,7 +2,6 @@
 
 #include <absl/strings/numbers.h>
 
-#include <herald/api/api.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/v1/audience.grpc.pb.h>
@@ -16,7 +15,6 @@
 namespace herald::api {
 namespace {
 
-namespace asio = boost::asio;
 using campaign::Caller;
 using grpc::CallbackServerContext;
 using grpc::ServerUnaryReactor;

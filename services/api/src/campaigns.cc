@@ -6,7 +6,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <google/protobuf/util/field_mask_util.h>
 
-#include <herald/api/api.h>
 #include <herald/campaign/analytics.h>
 #include <herald/campaign/workflow.h>
 #include <herald/common/status.h>

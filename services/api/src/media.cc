@@ -3,7 +3,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
-#include <herald/api/api.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/v1/media.grpc.pb.h>
