@@ -3,7 +3,8 @@
 #   herald_library(<name> SOURCES ... [DEPS ...] [PRIVATE_DEPS ...])
 #     Static library herald_<name>, alias herald::<name>, public headers in include/.
 #
-#   herald_test(<name> LABEL unit|integration|e2e SOURCES ... [DEPS ...] [INCLUDES dir...] [TIMEOUT s])
+#   herald_test(<name> LABEL unit|integration|e2e SOURCES ... [DEPS ...] [INCLUDES dir...]
+#               [TIMEOUT s])
 #     GoogleTest executable; every test case becomes a ctest test with the label.
 
 function(herald_library name)

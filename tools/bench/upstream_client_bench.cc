@@ -17,9 +17,8 @@
 //           after a measurement that needs the simulator's accounts untouched.
 //
 // `concurrency` coroutines share one client (delivery: one per team) whose pool holds at most
-// `connections` connections;
-// the io_context runs on `threads` threads. Calls completed during the `seconds` after the warmup
-// are counted. Prints "key: value" lines.
+// `connections` connections; the io_context runs on `threads` threads. Calls completed during the
+// `seconds` after the warmup are counted. Prints "key: value" lines.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -173,6 +172,22 @@ class DeliveryTarget final : public Target {
   std::vector<State> workers_;
 };
 
+// A typed client of `base_url` with `api_key`; prints the error and returns null on failure.
+std::unique_ptr<upstream::Client> MakeClient(asio::io_context& io, const std::string& base_url,
+                                             const std::string& api_key,
+                                             const upstream::HttpClientConfig& http) {
+  upstream::ClientConfig config;
+  config.base_url = base_url;
+  config.api_key = api_key;
+  config.http = http;
+  auto client = upstream::Client::Create(io.get_executor(), std::move(config));
+  if (!client.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(client.status().message()).c_str());
+    return nullptr;
+  }
+  return *std::move(client);
+}
+
 struct Shared {
   std::atomic<bool> stop{false};
   std::atomic<bool> measuring{false};
@@ -275,16 +290,10 @@ int Main(const Flags& flags) {
   } else if (call == "delivery") {
     std::vector<DeliveryTarget::Team> clients;
     for (int64_t t = 1; t <= teams; ++t) {
-      upstream::ClientConfig config;
-      config.base_url = base_url;
-      config.api_key = StrCat("sim-key-", t);
-      config.http = http_config;
-      auto client = upstream::Client::Create(io.get_executor(), std::move(config));
-      if (!client.ok()) {
-        std::fprintf(stderr, "%s\n", std::string(client.status().message()).c_str());
-        return 2;
-      }
-      clients.push_back({.client = *std::move(client), .accounts = {}});
+      std::unique_ptr<upstream::Client> client =
+          MakeClient(io, base_url, StrCat("sim-key-", t), http_config);
+      if (client == nullptr) return 2;
+      clients.push_back({.client = std::move(client), .accounts = {}});
     }
     absl::Status listed = absl::OkStatus();
     asio::co_spawn(
@@ -318,19 +327,12 @@ int Main(const Flags& flags) {
       std::fprintf(stderr, "--call=queue needs --account\n");
       return 2;
     }
-    upstream::ClientConfig config;
-    config.base_url = base_url;
-    config.api_key = api_key;
-    config.http = http_config;
-    auto client = upstream::Client::Create(io.get_executor(), std::move(config));
-    if (!client.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(client.status().message()).c_str());
-      return 2;
-    }
+    std::unique_ptr<upstream::Client> client = MakeClient(io, base_url, api_key, http_config);
+    if (client == nullptr) return 2;
     if (call == "accounts") {
-      target = std::make_unique<AccountsTarget>(*std::move(client));
+      target = std::make_unique<AccountsTarget>(std::move(client));
     } else {
-      target = std::make_unique<QueueTarget>(*std::move(client), account);
+      target = std::make_unique<QueueTarget>(std::move(client), account);
     }
   } else {
     std::fprintf(stderr, "--call must be accounts, queue, http or delivery\n");

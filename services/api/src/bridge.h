@@ -99,9 +99,6 @@ class Bridge {
   // Authenticates and checks access: the caller, or UNAUTHENTICATED / PERMISSION_DENIED.
   Op<campaign::Caller> Admit(std::string bearer, Access access);
 
-  // The body's work as the bridge runs it: its status, the response written on success.
-  using UnaryWork = std::function<boost::asio::awaitable<absl::Status>(const campaign::Caller&)>;
-
   template <typename Response, typename Body>
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, std::string_view method,
                                   Response* response, Access access, Body body) {
@@ -118,6 +115,9 @@ class Bridge {
   }
 
  private:
+  // A method's body as RunUnary runs it: its status, the response written on success.
+  using UnaryWork = std::function<boost::asio::awaitable<absl::Status>(const campaign::Caller&)>;
+
   grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context, std::string_view method,
                                      Access access, UnaryWork work);
 
