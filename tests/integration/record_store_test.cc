@@ -480,6 +480,69 @@ TEST_P(RecordStoreTest, ReplaceOfAMissingRecordIsNotFoundAndCreatesNothing) {
   EXPECT_EQ(Revision("acme", "r"), 0);
 }
 
+TEST_P(RecordStoreTest, ReplaceWritesItsRowsOnlyWhenItReplaces) {
+  const Table claims{"acme", "claims"};
+  ASSERT_EQ(Create(teams_, "t1", "one").code, CreateCode::kCreated);
+  ReplaceRequest request{.id = "t1", .expected = "one", .document = "two", .revision = "r"};
+  request.rows.push_back({.table = claims, .documents = {{"m1", "c1"}, {"m2", "c1"}}});
+  ReplaceOutcome out = Must(store_->Replace(teams_, request));
+  EXPECT_EQ(out.code, ReplaceCode::kReplaced);
+  EXPECT_THAT(out.reads, IsEmpty());
+  EXPECT_THAT(Get(teams_, "t1"), Optional(std::string("two")));
+  EXPECT_THAT(GetAll(claims), ElementsAre(Pair("m1", "c1"), Pair("m2", "c1")));
+  EXPECT_EQ(Revision("acme", "r"), 1);
+
+  // A conflict and a missing record write none of their rows and bump nothing.
+  ReplaceRequest stale = request;
+  stale.document = "three";
+  stale.rows[0].documents = {{"m3", "c2"}};
+  EXPECT_EQ(Must(store_->Replace(teams_, stale)).code, ReplaceCode::kConflict);
+  ReplaceRequest missing = stale;
+  missing.id = "t9";
+  EXPECT_EQ(Must(store_->Replace(teams_, missing)).code, ReplaceCode::kNotFound);
+  EXPECT_THAT(Get(teams_, "t1"), Optional(std::string("two")));
+  EXPECT_EQ(Get(teams_, "t9"), std::nullopt);
+  EXPECT_THAT(GetAll(claims), ElementsAre(Pair("m1", "c1"), Pair("m2", "c1")));
+  EXPECT_EQ(Revision("acme", "r"), 1);
+}
+
+TEST_P(RecordStoreTest, ReplaceReadsItsLookupsAfterTheStepWhateverItsOutcome) {
+  ASSERT_EQ(Create(teams_, "t1", "one").code, CreateCode::kCreated);
+  ASSERT_EQ(Create(campaigns_, "c1", "C1").code, CreateCode::kCreated);
+  ReplaceRequest request{.id = "t1", .expected = "one", .document = "two"};
+  request.reads.push_back({.table = teams_, .ids = {"t1", "missing"}});
+  request.reads.push_back({.table = campaigns_, .ids = {}});
+  request.reads.push_back({.table = campaigns_, .ids = {"c1"}});
+  ReplaceOutcome out = Must(store_->Replace(teams_, request));
+  EXPECT_EQ(out.code, ReplaceCode::kReplaced);
+  ASSERT_EQ(out.reads.size(), 3u);
+  EXPECT_THAT(out.reads[0], ElementsAre(Optional(std::string("two")), std::nullopt));
+  EXPECT_THAT(out.reads[1], IsEmpty());
+  EXPECT_THAT(out.reads[2], ElementsAre(Optional(std::string("C1"))));
+
+  ReplaceOutcome conflict = Must(store_->Replace(teams_, request));
+  EXPECT_EQ(conflict.code, ReplaceCode::kConflict);
+  ASSERT_EQ(conflict.reads.size(), 3u);
+  EXPECT_THAT(conflict.reads[0], ElementsAre(Optional(std::string("two")), std::nullopt));
+  EXPECT_THAT(conflict.reads[2], ElementsAre(Optional(std::string("C1"))));
+}
+
+TEST_P(RecordStoreTest, ReplaceTouchingAnotherTenantIsRefusedAndWritesNothing) {
+  ASSERT_EQ(Create(teams_, "t1", "one").code, CreateCode::kCreated);
+  ReplaceRequest writes{.id = "t1", .expected = "one", .document = "two"};
+  writes.rows.push_back({.table = {"globex", "claims"}, .documents = {{"m1", "c1"}}});
+  auto refused = Run(store_->Replace(teams_, writes));
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+
+  ReplaceRequest reads{.id = "t1", .expected = "one", .document = "two"};
+  reads.reads.push_back({.table = {"globex", "teams"}, .ids = {"t1"}});
+  refused = Run(store_->Replace(teams_, reads));
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+
+  EXPECT_THAT(Get(teams_, "t1"), Optional(std::string("one")));
+  EXPECT_THAT(GetAll({"globex", "claims"}), IsEmpty());
+}
+
 TEST_P(RecordStoreTest, DeleteRemovesTheRecordAndItsIndexEntry) {
   ASSERT_EQ(Create(campaigns_, "c1", "one", "", 1.0).code, CreateCode::kCreated);
   ASSERT_EQ(Create(campaigns_, "c2", "two", "", 2.0).code, CreateCode::kCreated);

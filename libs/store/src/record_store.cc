@@ -63,17 +63,21 @@ absl::Status CheckOneTenant(const std::vector<Lookup>& lookups) {
   return absl::OkStatus();
 }
 
-absl::Status CheckCreateTenants(const Table& table, const CreateRequest& request) {
-  for (const TableRows& rows : request.rows) {
+// Rows written and tables read beside a write to `table` must be of its tenant (`what`: "a
+// create", "a replace").
+absl::Status CheckSameTenant(std::string_view what, const Table& table,
+                             const std::vector<TableRows>& writes,
+                             const std::vector<Lookup>& reads) {
+  for (const TableRows& rows : writes) {
     if (rows.table.tenant != table.tenant) {
-      return absl::InvalidArgumentError(StrCat("a create in tenant '", table.tenant,
+      return absl::InvalidArgumentError(StrCat(what, " in tenant '", table.tenant,
                                                "' writes to table '", rows.table.name,
                                                "' of tenant '", rows.table.tenant, "'"));
     }
   }
-  for (const Lookup& read : request.reads) {
+  for (const Lookup& read : reads) {
     if (read.table.tenant != table.tenant) {
-      return absl::InvalidArgumentError(StrCat("a create in tenant '", table.tenant,
+      return absl::InvalidArgumentError(StrCat(what, " in tenant '", table.tenant,
                                                "' reads table '", read.table.name, "' of tenant '",
                                                read.table.tenant, "'"));
     }
@@ -93,12 +97,57 @@ const redis::Script& ReplaceScript() {
   return script;
 }
 
+// Appends the keys and arguments of rows and reads as create.lua and replace.lua take them:
+// a key per table; per table of rows a count and (id, JSON) pairs, then per read a count and ids.
+void AppendRowsAndReads(std::vector<TableRows>& writes, std::vector<Lookup>& reads,
+                        std::vector<std::string>& keys, std::vector<std::string>& args) {
+  size_t arg_count = args.size();
+  for (const TableRows& rows : writes) {
+    keys.push_back(TableKey(rows.table));
+    arg_count += 1 + 2 * rows.documents.size();
+  }
+  for (const Lookup& read : reads) {
+    keys.push_back(TableKey(read.table));
+    arg_count += 1 + read.ids.size();
+  }
+  args.reserve(arg_count);
+  for (TableRows& rows : writes) {
+    args.push_back(std::to_string(rows.documents.size()));
+    for (auto& [id, doc] : rows.documents) {
+      args.push_back(std::move(id));
+      args.push_back(std::move(doc));
+    }
+  }
+  for (Lookup& read : reads) {
+    args.push_back(std::to_string(read.ids.size()));
+    for (std::string& id : read.ids) args.push_back(std::move(id));
+  }
+}
+
+// A script's reads (per Lookup, an array of bulk strings or nils).
+absl::StatusOr<LookupResults> ScriptReads(std::string_view script, const redis::Reply& reply,
+                                          const std::vector<Lookup>& reads) {
+  if (reply.type() != redis::Reply::Type::kArray || reply.elements().size() != reads.size()) {
+    return ProtocolError(script, reply);
+  }
+  LookupResults out;
+  out.reserve(reads.size());
+  for (size_t i = 0; i < reads.size(); ++i) {
+    HERALD_ASSIGN_OR_RETURN(auto docs,
+                            OptionalStrings(script, reply.elements()[i], reads[i].ids.size()));
+    out.push_back(std::move(docs));
+  }
+  return out;
+}
+
 class RedisRecordStore final : public RecordStore {
  public:
+  using RecordStore::Replace;
+
   explicit RedisRecordStore(redis::Client& client) : client_(client) {}
 
   Op<CreateOutcome> Create(Table table, CreateRequest request) override {
-    HERALD_CO_RETURN_IF_ERROR(CheckCreateTenants(table, request));
+    HERALD_CO_RETURN_IF_ERROR(CheckSameTenant("a create", table, request.rows, request.reads));
     const std::string table_key = TableKey(table);
     const bool has_request = !request.request_id.empty();
     std::vector<std::string> keys;
@@ -107,17 +156,7 @@ class RedisRecordStore final : public RecordStore {
     keys.push_back(has_request ? RequestKey(table, request.request_id) : table_key);
     keys.push_back(request.index_score ? IndexKey(table) : table_key);
     keys.push_back(request.revision ? RevisionKey(table.tenant, *request.revision) : table_key);
-    size_t arg_count = 6;
-    for (const TableRows& rows : request.rows) {
-      keys.push_back(TableKey(rows.table));
-      arg_count += 1 + 2 * rows.documents.size();
-    }
-    for (const Lookup& read : request.reads) {
-      keys.push_back(TableKey(read.table));
-      arg_count += 1 + read.ids.size();
-    }
     std::vector<std::string> args;
-    args.reserve(arg_count);
     args.push_back(request.id);
     args.push_back(request.document);
     args.push_back(has_request ? "1" : "0");
@@ -125,24 +164,13 @@ class RedisRecordStore final : public RecordStore {
         std::to_string(std::max<int64_t>(1, absl::ToInt64Seconds(request.request_id_ttl))));
     args.push_back(request.index_score ? StrCat(*request.index_score) : "0");
     args.push_back(std::to_string(request.rows.size()));
-    for (TableRows& rows : request.rows) {
-      args.push_back(std::to_string(rows.documents.size()));
-      for (auto& [id, doc] : rows.documents) {
-        args.push_back(std::move(id));
-        args.push_back(std::move(doc));
-      }
-    }
-    for (Lookup& read : request.reads) {
-      args.push_back(std::to_string(read.ids.size()));
-      for (std::string& id : read.ids) args.push_back(std::move(id));
-    }
+    AppendRowsAndReads(request.rows, request.reads, keys, args);
     HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                                co_await client_.Eval(CreateScript(), keys, std::move(args)));
     const auto& e = reply.elements();
     if (reply.type() != redis::Reply::Type::kArray || e.size() != 4 ||
         e[0].type() != redis::Reply::Type::kInteger ||
-        e[2].type() != redis::Reply::Type::kInteger || e[3].type() != redis::Reply::Type::kArray ||
-        e[3].elements().size() != request.reads.size()) {
+        e[2].type() != redis::Reply::Type::kInteger) {
       co_return ProtocolError("create.lua", reply);
     }
     CreateOutcome out;
@@ -162,12 +190,7 @@ class RedisRecordStore final : public RecordStore {
       default:
         co_return ProtocolError("create.lua", reply);
     }
-    out.reads.reserve(request.reads.size());
-    for (size_t i = 0; i < request.reads.size(); ++i) {
-      HERALD_CO_ASSIGN_OR_RETURN(auto docs, OptionalStrings("create.lua", e[3].elements()[i],
-                                                            request.reads[i].ids.size()));
-      out.reads.push_back(std::move(docs));
-    }
+    HERALD_CO_ASSIGN_OR_RETURN(out.reads, ScriptReads("create.lua", e[3], request.reads));
     co_return out;
   }
 
@@ -256,24 +279,42 @@ class RedisRecordStore final : public RecordStore {
     co_return exec.elements().back().AsInteger();
   }
 
-  Op<ReplaceCode> Replace(Table table, std::string id, std::string expected, std::string document,
-                          std::optional<std::string> revision) override {
+  Op<ReplaceOutcome> Replace(Table table, ReplaceRequest request) override {
+    HERALD_CO_RETURN_IF_ERROR(CheckSameTenant("a replace", table, request.rows, request.reads));
     const std::string table_key = TableKey(table);
-    std::vector<std::string> keys = {table_key,
-                                     revision ? RevisionKey(table.tenant, *revision) : table_key};
-    std::vector<std::string> args = {std::move(id), std::move(expected), std::move(document)};
+    std::vector<std::string> keys;
+    keys.reserve(2 + request.rows.size() + request.reads.size());
+    keys.push_back(table_key);
+    keys.push_back(request.revision ? RevisionKey(table.tenant, *request.revision) : table_key);
+    std::vector<std::string> args;
+    args.push_back(std::move(request.id));
+    args.push_back(std::move(request.expected));
+    args.push_back(std::move(request.document));
+    args.push_back(std::to_string(request.rows.size()));
+    AppendRowsAndReads(request.rows, request.reads, keys, args);
     HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
-                               co_await client_.Eval(ReplaceScript(), keys, args));
-    if (reply.type() != redis::Reply::Type::kInteger) co_return ProtocolError("replace.lua", reply);
-    switch (reply.integer()) {
-      case 0:
-        co_return ReplaceCode::kReplaced;
-      case 1:
-        co_return ReplaceCode::kConflict;
-      case 2:
-        co_return ReplaceCode::kNotFound;
+                               co_await client_.Eval(ReplaceScript(), keys, std::move(args)));
+    const auto& e = reply.elements();
+    if (reply.type() != redis::Reply::Type::kArray || e.size() != 2 ||
+        e[0].type() != redis::Reply::Type::kInteger) {
+      co_return ProtocolError("replace.lua", reply);
     }
-    co_return ProtocolError("replace.lua", reply);
+    ReplaceOutcome out;
+    switch (e[0].integer()) {
+      case 0:
+        out.code = ReplaceCode::kReplaced;
+        break;
+      case 1:
+        out.code = ReplaceCode::kConflict;
+        break;
+      case 2:
+        out.code = ReplaceCode::kNotFound;
+        break;
+      default:
+        co_return ProtocolError("replace.lua", reply);
+    }
+    HERALD_CO_ASSIGN_OR_RETURN(out.reads, ScriptReads("replace.lua", e[1], request.reads));
+    co_return out;
   }
 
   Op<bool> Delete(Table table, std::string id) override {
@@ -342,8 +383,10 @@ class RedisRecordStore final : public RecordStore {
 
 class MemoryRecordStore final : public RecordStore {
  public:
+  using RecordStore::Replace;
+
   Op<CreateOutcome> Create(Table table, CreateRequest request) override {
-    HERALD_CO_RETURN_IF_ERROR(CheckCreateTenants(table, request));
+    HERALD_CO_RETURN_IF_ERROR(CheckSameTenant("a create", table, request.rows, request.reads));
     std::lock_guard lock(mu_);
     CreateOutcome out = CreateLocked(table, request);
     for (const Lookup& read : request.reads) out.reads.push_back(FindMany(read));
@@ -390,16 +433,12 @@ class MemoryRecordStore final : public RecordStore {
     co_return revision ? ++revisions_[RevisionKey(table.tenant, *revision)] : 0;
   }
 
-  Op<ReplaceCode> Replace(Table table, std::string id, std::string expected, std::string document,
-                          std::optional<std::string> revision) override {
+  Op<ReplaceOutcome> Replace(Table table, ReplaceRequest request) override {
+    HERALD_CO_RETURN_IF_ERROR(CheckSameTenant("a replace", table, request.rows, request.reads));
     std::lock_guard lock(mu_);
-    auto& rows = tables_[TableKey(table)];
-    auto it = rows.find(id);
-    if (it == rows.end()) co_return ReplaceCode::kNotFound;
-    if (it->second != expected) co_return ReplaceCode::kConflict;
-    it->second = std::move(document);
-    if (revision) ++revisions_[RevisionKey(table.tenant, *revision)];
-    co_return ReplaceCode::kReplaced;
+    ReplaceOutcome out{.code = ReplaceLocked(table, request)};
+    for (const Lookup& read : request.reads) out.reads.push_back(FindMany(read));
+    co_return out;
   }
 
   Op<bool> Delete(Table table, std::string id) override {
@@ -471,6 +510,20 @@ class MemoryRecordStore final : public RecordStore {
             .revision = revision};
   }
 
+  ReplaceCode ReplaceLocked(const Table& table, ReplaceRequest& request) {
+    auto& rows = tables_[TableKey(table)];
+    auto it = rows.find(request.id);
+    if (it == rows.end()) return ReplaceCode::kNotFound;
+    if (it->second != request.expected) return ReplaceCode::kConflict;
+    it->second = std::move(request.document);
+    for (TableRows& more : request.rows) {
+      auto& other = tables_[TableKey(more.table)];
+      for (auto& [id, doc] : more.documents) other[id] = std::move(doc);
+    }
+    if (request.revision) ++revisions_[RevisionKey(table.tenant, *request.revision)];
+    return ReplaceCode::kReplaced;
+  }
+
   std::vector<std::optional<std::string>> FindMany(const Lookup& lookup) {
     const std::string table = TableKey(lookup.table);
     std::vector<std::optional<std::string>> out;
@@ -494,6 +547,19 @@ class MemoryRecordStore final : public RecordStore {
 };
 
 }  // namespace
+
+RecordStore::Op<ReplaceCode> RecordStore::Replace(Table table, std::string id, std::string expected,
+                                                  std::string document,
+                                                  std::optional<std::string> revision) {
+  // A named local: g++ 12 destroys a braced temporary inside a co_await expression twice.
+  ReplaceRequest request{.id = std::move(id),
+                         .expected = std::move(expected),
+                         .document = std::move(document),
+                         .revision = std::move(revision)};
+  HERALD_CO_ASSIGN_OR_RETURN(ReplaceOutcome out,
+                             co_await Replace(std::move(table), std::move(request)));
+  co_return out.code;
+}
 
 std::unique_ptr<RecordStore> MakeRedisRecordStore(redis::Client& client) {
   return std::make_unique<RedisRecordStore>(client);

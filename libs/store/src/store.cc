@@ -471,61 +471,105 @@ Store::Op<std::vector<Delivery>> Store::ListDeliveries(std::string tenant, std::
 Store::Op<Delivery> Store::UpdateDelivery(std::string tenant, std::string campaign,
                                           std::string account,
                                           std::function<absl::Status(Delivery&)> mutate) {
-  const Table table = DeliveryTable(tenant, campaign);
-  for (int attempt = 0; attempt < kUpdateAttempts; ++attempt) {
-    HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> doc,
-                               co_await records_.Get(table, account));
-    if (!doc) {
-      co_return absl::NotFoundError(
-          StrCat("campaign '", campaign, "' has no delivery to account '", account, "'"));
-    }
-    HERALD_CO_ASSIGN_OR_RETURN(Delivery d, Decode<Delivery>(*doc));
-    HERALD_CO_RETURN_IF_ERROR(mutate(d));
-    std::string updated = Encode(d);
-    if (updated == *doc) co_return d;
-    HERALD_CO_ASSIGN_OR_RETURN(ReplaceCode code,
-                               co_await records_.Replace(table, account, *doc, std::move(updated),
-                                                         CampaignRevisionName(campaign)));
-    if (code == ReplaceCode::kReplaced) co_return d;
-  }
-  co_return absl::AbortedError(StrCat("delivery of campaign '", campaign, "' to '", account,
-                                      "' is being changed concurrently"));
+  // Named: g++ 12 destroys a temporary in a co_await operand twice.
+  std::optional<Delivery> no_current;
+  UpdateExtras none;
+  HERALD_CO_ASSIGN_OR_RETURN(
+      DeliveryUpdate updated,
+      co_await UpdateDeliveryFrom(std::move(tenant), std::move(campaign), std::move(account),
+                                  std::move(no_current), std::move(mutate), std::move(none)));
+  co_return std::move(updated.delivery);
 }
 
 Store::Op<Delivery> Store::UpdateDelivery(std::string tenant, std::string campaign,
                                           std::string account, Delivery current,
                                           std::function<absl::Status(Delivery&)> mutate) {
-  std::string expected = Encode(current);
-  HERALD_CO_RETURN_IF_ERROR(mutate(current));
-  std::string updated = Encode(current);
-  if (updated != expected) {
-    const Table table = DeliveryTable(tenant, campaign);
-    std::optional<std::string> revision = CampaignRevisionName(campaign);
-    HERALD_CO_ASSIGN_OR_RETURN(ReplaceCode code,
-                               co_await records_.Replace(table, account, std::move(expected),
-                                                         std::move(updated), std::move(revision)));
-    if (code == ReplaceCode::kReplaced) co_return current;
-    if (code == ReplaceCode::kNotFound) {
-      co_return absl::NotFoundError(
-          StrCat("campaign '", campaign, "' has no delivery to account '", account, "'"));
+  // Named: g++ 12 destroys a temporary in a co_await operand twice.
+  std::optional<Delivery> from(std::move(current));
+  UpdateExtras none;
+  HERALD_CO_ASSIGN_OR_RETURN(
+      DeliveryUpdate updated,
+      co_await UpdateDeliveryFrom(std::move(tenant), std::move(campaign), std::move(account),
+                                  std::move(from), std::move(mutate), std::move(none)));
+  co_return std::move(updated.delivery);
+}
+
+Store::Op<DeliveryUpdate> Store::UpdateDelivery(std::string tenant, std::string campaign,
+                                                std::string account, Delivery current,
+                                                std::function<absl::Status(Delivery&)> mutate,
+                                                UpdateExtras extras) {
+  std::optional<Delivery> from(std::move(current));  // named, as above
+  co_return co_await UpdateDeliveryFrom(std::move(tenant), std::move(campaign), std::move(account),
+                                        std::move(from), std::move(mutate), std::move(extras));
+}
+
+Store::Op<DeliveryUpdate> Store::UpdateDeliveryFrom(std::string tenant, std::string campaign,
+                                                    std::string account,
+                                                    std::optional<Delivery> current,
+                                                    std::function<absl::Status(Delivery&)> mutate,
+                                                    UpdateExtras extras) {
+  const Table table = DeliveryTable(tenant, campaign);
+  auto not_found = [&] {
+    return absl::NotFoundError(
+        StrCat("campaign '", campaign, "' has no delivery to account '", account, "'"));
+  };
+  // The caller's copy is tried first; every later attempt starts from a read.
+  for (int attempt = 0; attempt < kUpdateAttempts + (current ? 1 : 0); ++attempt) {
+    const bool from_caller = attempt == 0 && current.has_value();
+    std::string stored;
+    DeliveryUpdate out;
+    if (from_caller) {
+      stored = Encode(*current);
+      out.delivery = *std::move(current);
+    } else {
+      HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> doc,
+                                 co_await records_.Get(table, account));
+      if (!doc) co_return not_found();
+      stored = *std::move(doc);
+      HERALD_CO_ASSIGN_OR_RETURN(out.delivery, Decode<Delivery>(stored));
     }
+    HERALD_CO_RETURN_IF_ERROR(mutate(out.delivery));
+    std::string updated = Encode(out.delivery);
+    if (updated == stored) {
+      // Nothing to write from what the caller saw: what is stored may differ, so read it.
+      if (from_caller) continue;
+      if (!extras.reads.empty()) {
+        HERALD_CO_ASSIGN_OR_RETURN(out.reads, co_await records_.GetTables(std::move(extras.reads)));
+      }
+      co_return out;
+    }
+    ReplaceRequest replace{.id = account,
+                           .expected = std::move(stored),
+                           .document = std::move(updated),
+                           .revision = CampaignRevisionName(campaign),
+                           .rows = extras.rows,
+                           .reads = extras.reads};
+    HERALD_CO_ASSIGN_OR_RETURN(ReplaceOutcome outcome,
+                               co_await records_.Replace(table, std::move(replace)));
+    if (outcome.code == ReplaceCode::kReplaced) {
+      out.reads = std::move(outcome.reads);
+      co_return out;
+    }
+    if (outcome.code == ReplaceCode::kNotFound) co_return not_found();
   }
-  // Changed since the caller saw it, or nothing to write from what it saw: the usual path.
-  co_return co_await UpdateDelivery(std::move(tenant), std::move(campaign), std::move(account),
-                                    std::move(mutate));
+  co_return absl::AbortedError(StrCat("delivery of campaign '", campaign, "' to '", account,
+                                      "' is being changed concurrently"));
 }
 
 Store::Op<DeliveryRecords> Store::ReadDeliveryRecords(std::string tenant, std::string campaign,
-                                                      std::string account, std::string team) {
-  std::vector<std::string> team_ids;
+                                                      std::string account, std::string team,
+                                                      std::string media) {
+  std::vector<std::string> team_ids, media_ids;
   if (!team.empty()) team_ids.push_back(std::move(team));
+  if (!media.empty()) media_ids.push_back(std::move(media));
   std::vector<Lookup> lookups;
-  lookups.reserve(5);
+  lookups.reserve(6);
   lookups.push_back({.table = TableOf<Campaign>(tenant), .ids = {campaign}});
   lookups.push_back({.table = DeliveryTable(tenant, campaign), .ids = {account}});
   lookups.push_back({.table = TargetTable(tenant, campaign), .ids = {account}});
   lookups.push_back({.table = TableOf<Account>(tenant), .ids = {account}});
   lookups.push_back({.table = TableOf<Team>(tenant), .ids = std::move(team_ids)});
+  lookups.push_back({.table = TableOf<MediaAsset>(tenant), .ids = std::move(media_ids)});
   HERALD_CO_ASSIGN_OR_RETURN(LookupResults found, co_await records_.GetTables(std::move(lookups)));
   DeliveryRecords out;
   if (found[0][0]) {
@@ -543,6 +587,9 @@ Store::Op<DeliveryRecords> Store::ReadDeliveryRecords(std::string tenant, std::s
   }
   if (!found[4].empty() && found[4][0]) {
     HERALD_CO_ASSIGN_OR_RETURN(out.team, Decode<Team>(*found[4][0]));
+  }
+  if (!found[5].empty() && found[5][0]) {
+    HERALD_CO_ASSIGN_OR_RETURN(out.media, Decode<MediaAsset>(*found[5][0]));
   }
   co_return out;
 }

@@ -22,6 +22,7 @@ namespace asio = boost::asio;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Optional;
 
 // Runs `op` to completion on an io_context of its own, so that it may also be called from
 // inside a mutation that another Run is executing (a concurrent writer).
@@ -589,6 +590,54 @@ TEST_F(StoreTest, UpdateDeliveryFromWhatTheCallerSawWritesAgainstIt) {
   EXPECT_TRUE(absl::IsNotFound(missing.status())) << missing.status();
 }
 
+TEST_F(StoreTest, UpdateDeliveryWritesItsRowsWithTheDeliveryAndReadsAfter) {
+  MustCreate(MakeCampaign("acme", "c1", 1000));
+  std::vector<Delivery> deliveries = {MakeDelivery("acct_1")};
+  ASSERT_TRUE(Await(store_.PutDeliveries("acme", "c1", deliveries)).ok());
+  auto seen = Await(store_.GetDelivery("acme", "c1", "acct_1"));
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  const Table claims{"acme", "claims"};
+  auto extras = [&] {
+    UpdateExtras e;
+    e.rows.push_back({.table = claims, .documents = {{"m1", "c1"}}});
+    e.reads.push_back(Store::LookupOf<Campaign>("acme", {"c1"}));
+    return e;
+  };
+  auto sent = [](Delivery& d) {
+    d.state = DeliveryState::kSent;
+    d.upstream_message_id = 1;
+    return Ok();
+  };
+
+  auto updated = Await(store_.UpdateDelivery("acme", "c1", "acct_1", *seen, sent, extras()));
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->delivery.state, DeliveryState::kSent);
+  EXPECT_EQ(Await(store_.GetDelivery("acme", "c1", "acct_1"))->upstream_message_id, 1);
+  EXPECT_THAT(*Await(records_->Get(claims, "m1")), Optional(std::string("c1")));
+  ASSERT_EQ(updated->reads.size(), 1u);
+  auto heads = Store::DecodeMany<Campaign>(updated->reads[0]);
+  ASSERT_TRUE(heads.ok()) << heads.status();
+  ASSERT_EQ(heads->size(), 1u);
+  ASSERT_TRUE((*heads)[0].has_value());
+  EXPECT_EQ((*heads)[0]->id, "c1");
+  EXPECT_EQ(CampaignRevision("acme", "c1"), 2);
+
+  // Nothing left to change: no write (its rows neither), and the reads are still made.
+  ASSERT_TRUE(Await(records_->Put(claims, "m1", "other")).ok());
+  auto again = Await(store_.UpdateDelivery("acme", "c1", "acct_1", *seen, sent, extras()));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->reads.size(), 1u);
+  EXPECT_THAT(*Await(records_->Get(claims, "m1")), Optional(std::string("other")));
+  EXPECT_EQ(CampaignRevision("acme", "c1"), 2);
+
+  // A refused mutation writes nothing.
+  auto refused = Await(store_.UpdateDelivery(
+      "acme", "c1", "acct_1", updated->delivery,
+      [](Delivery&) { return absl::FailedPreconditionError("no"); }, extras()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();
+  EXPECT_THAT(*Await(records_->Get(claims, "m1")), Optional(std::string("other")));
+}
+
 TEST_F(StoreTest, ReadDeliveryRecordsReadsWhatAJobStartsFrom) {
   MustCreate(MakeTeam("acme", "main", "Main"));
   MustCreate(Account{.tenant = "acme", .id = "acct_1", .team = "main"});
@@ -598,7 +647,7 @@ TEST_F(StoreTest, ReadDeliveryRecordsReadsWhatAJobStartsFrom) {
   std::vector<Lookup> no_reads;
   ASSERT_TRUE(Await(store_.CreateCampaign(c, deliveries, "", no_reads)).ok());
 
-  auto read = Await(store_.ReadDeliveryRecords("acme", "c1", "acct_1", "main"));
+  auto read = Await(store_.ReadDeliveryRecords("acme", "c1", "acct_1", "main", ""));
   ASSERT_TRUE(read.ok()) << read.status();
   ASSERT_TRUE(read->campaign.has_value());
   EXPECT_EQ(read->campaign->content.text, "hello");
@@ -611,11 +660,19 @@ TEST_F(StoreTest, ReadDeliveryRecordsReadsWhatAJobStartsFrom) {
   EXPECT_EQ(read->account->team, "main");
   ASSERT_TRUE(read->team.has_value());
   EXPECT_EQ(read->team->display_name, "Main");
+  EXPECT_FALSE(read->media.has_value()) << "none asked for";
 
-  auto absent = Await(store_.ReadDeliveryRecords("acme", "c9", "acct_9", ""));
+  MustCreate(MediaAsset{.tenant = "acme", .id = "m1", .source_url = "https://cdn.example/a.jpg"});
+  auto with_media = Await(store_.ReadDeliveryRecords("acme", "c1", "acct_1", "main", "m1"));
+  ASSERT_TRUE(with_media.ok()) << with_media.status();
+  ASSERT_TRUE(with_media->media.has_value());
+  EXPECT_EQ(with_media->media->source_url, "https://cdn.example/a.jpg");
+  EXPECT_TRUE(with_media->delivery.has_value());
+
+  auto absent = Await(store_.ReadDeliveryRecords("acme", "c9", "acct_9", "", "m9"));
   ASSERT_TRUE(absent.ok()) << absent.status();
   EXPECT_FALSE(absent->campaign || absent->delivery || absent->target || absent->account ||
-               absent->team);
+               absent->team || absent->media);
 }
 
 TEST_F(StoreTest, AMissingDeliveryIsNotFoundNamingCampaignAndAccount) {

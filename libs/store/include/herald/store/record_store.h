@@ -95,6 +95,24 @@ enum class ReplaceCode {
   kNotFound,
 };
 
+struct ReplaceRequest {
+  std::string id;
+  std::string expected;                 // the document as the caller read it
+  std::string document;                 // what replaces it
+  std::optional<std::string> revision;  // set: a counter of the tenant bumped on success
+  // Written in the same atomic step, and only when the document is replaced: documents of other
+  // tables of the record's tenant, set unconditionally.
+  std::vector<TableRows> rows;
+  // Read in the same step, after the write, whatever the outcome: documents of tables of the
+  // record's tenant (ReplaceOutcome::reads).
+  std::vector<Lookup> reads;
+};
+
+struct ReplaceOutcome {
+  ReplaceCode code = ReplaceCode::kReplaced;
+  LookupResults reads;  // ReplaceRequest::reads, whatever the code
+};
+
 class RecordStore {
  public:
   template <typename T>
@@ -122,10 +140,13 @@ class RecordStore {
   virtual Op<int64_t> PutMany(Table table,
                               std::vector<std::pair<std::string, std::string>> documents,
                               std::optional<std::string> revision = std::nullopt) = 0;
-  // Replaces `id` only if its document is still `expected`; bumps `revision` when set.
-  virtual Op<ReplaceCode> Replace(Table table, std::string id, std::string expected,
-                                  std::string document,
-                                  std::optional<std::string> revision = std::nullopt) = 0;
+  // Replaces `request.id` only if its document is still `request.expected`, with its rows, in
+  // one atomic step, then makes its reads. Tables of `request.rows` and `request.reads` must be
+  // of `table`'s tenant (kInvalidArgument otherwise, nothing written).
+  virtual Op<ReplaceOutcome> Replace(Table table, ReplaceRequest request) = 0;
+  // The same with nothing written beside the document and nothing read.
+  Op<ReplaceCode> Replace(Table table, std::string id, std::string expected, std::string document,
+                          std::optional<std::string> revision = std::nullopt);
   // Removes `id` and its index entry; true if it existed.
   virtual Op<bool> Delete(Table table, std::string id) = 0;
   // Ids of the index with score < `before` (all when unset), highest score first, at most

@@ -52,6 +52,21 @@ struct DeliveryRecords {
   std::optional<AccountTarget> target;
   std::optional<Account> account;
   std::optional<Team> team;
+  std::optional<MediaAsset> media;  // the media asset asked for, if any
+};
+
+// What rides along with a delivery update, in its round trip (Store::UpdateDelivery).
+struct UpdateExtras {
+  // Documents of other tables of the tenant, written in the same atomic step as the delivery
+  // and only when the delivery is written.
+  std::vector<TableRows> rows;
+  // Tables of the tenant read after the update, whatever it did (DeliveryUpdate::reads).
+  std::vector<Lookup> reads;
+};
+
+struct DeliveryUpdate {
+  Delivery delivery;    // as stored after the update
+  LookupResults reads;  // UpdateExtras::reads
 };
 
 // A page of campaigns, newest first.
@@ -139,11 +154,18 @@ class Store {
   // a read and a write. Otherwise it reads and goes on as above, so `mutate` may run twice.
   Op<Delivery> UpdateDelivery(std::string tenant, std::string campaign, std::string account,
                               Delivery current, std::function<absl::Status(Delivery&)> mutate);
+  // The same, with `extras` written and read in the update's round trip. When `mutate` leaves
+  // the stored delivery as it was, nothing is written (its rows neither) and the reads take a
+  // round trip of their own.
+  Op<DeliveryUpdate> UpdateDelivery(std::string tenant, std::string campaign, std::string account,
+                                    Delivery current, std::function<absl::Status(Delivery&)> mutate,
+                                    UpdateExtras extras);
   // What a job of `campaign`'s delivery to `account` starts from, in one round trip: the
-  // campaign's head, the delivery, the account's target, the account, and the team `team` (the
-  // account's team as the caller knows it: it checks it against the account's).
+  // campaign's head, the delivery, the account's target, the account, the team `team` (the
+  // account's team as the caller knows it: it checks it against the account's), and the media
+  // asset `media` (none when empty).
   Op<DeliveryRecords> ReadDeliveryRecords(std::string tenant, std::string campaign,
-                                          std::string account, std::string team);
+                                          std::string account, std::string team, std::string media);
   // Bumped by every change of the campaign or of one of its deliveries.
   Op<int64_t> CampaignRevision(std::string tenant, std::string campaign);
 
@@ -154,6 +176,11 @@ class Store {
   RecordStore& records() { return records_; }
 
  private:
+  // UpdateDelivery's one implementation: from `current` when set (see above), else from a read.
+  Op<DeliveryUpdate> UpdateDeliveryFrom(std::string tenant, std::string campaign,
+                                        std::string account, std::optional<Delivery> current,
+                                        std::function<absl::Status(Delivery&)> mutate,
+                                        UpdateExtras extras);
   Op<int64_t> PutCampaignTargets(const std::string& tenant, const std::string& campaign,
                                  const std::vector<AccountTarget>& targets,
                                  const std::vector<AccountTarget>& previous);
