@@ -121,6 +121,22 @@ start_stack() {
   fi
 }
 
+# redis_per_unit N UNIT: the running redis-server's commands and their time per UNIT, from INFO
+# commandstats over the whole run (set-up makes next to none). Commands run by scripts are counted
+# (calls and time) as commands too, and EVALSHA's time includes theirs.
+redis_per_unit() {
+  redis-cli -p "$redis_port" info commandstats | tr -d '\r' |
+    awk -F'[:=,]' -v n="$1" -v unit="$2" '/^cmdstat_/ {
+        sub("cmdstat_", "", $1); c[$1] = $3; u[$1] = $5; t += $3
+      }
+      END {printf "redis_commands_per_%s: %.1f (", unit, t / n
+           for (k in c) if (c[k] / n >= 0.05) printf " %s %.2f", k, c[k] / n; print " )"
+           printf "redis_command_us_per_%s: evalsha %.1f (scripts, their commands included);", \
+             unit, u["evalsha"] / n
+           for (k in c) if (c[k] / n >= 0.05 && k != "evalsha") printf " %s %.1f", k, u[k] / n
+           print ""}'
+}
+
 value() { awk -F': ' -v k="$1" '$1 == k {print $2}' "$2"; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
@@ -148,18 +164,7 @@ if wanted api; then
   # Redis work per CreateCampaign (set-up and Health/Check make next to none).
   creates=$(( $(value create_closed_all_calls "$work/api.out") +
               $(value create_open_all_calls "$work/api.out") ))
-  # Commands run by scripts are counted (calls and time) as commands too, and EVALSHA's time
-  # includes theirs.
-  redis-cli -p "$redis_port" info commandstats | tr -d '\r' |
-    awk -F'[:=,]' -v n="$creates" '/^cmdstat_/ {
-        sub("cmdstat_", "", $1); c[$1] = $3; u[$1] = $5; t += $3
-      }
-      END {printf "redis_commands_per_create: %.1f (", t / n
-           for (k in c) if (c[k] / n >= 0.5) printf " %s %.1f", k, c[k] / n; print " )"
-           printf "redis_command_us_per_create: evalsha %.1f (scripts, their commands included);", \
-             u["evalsha"] / n
-           for (k in c) if (c[k] / n >= 0.5 && k != "evalsha") printf " %s %.1f", k, u[k] / n
-           print ""}'
+  redis_per_unit "$creates" create
   echo "load at end $(load)"
   stop_all
 fi
@@ -193,6 +198,7 @@ if wanted fanout; then
   upstream_metric="$(curl -sf "http://127.0.0.1:$admin_port/metrics" |
     awk '/^herald_upstream_requests_total/ {s += $NF} END {print s + 0}')"
   echo "herald_upstream_requests_total (at the end): $upstream_metric"
+  redis_per_unit "$upstream_metric" upstream_call
   # The same calls as the fan-out's deliveries, made by the client alone. After the fan-out, since
   # it sends mass messages of its own.
   kill "$herald_pid"

@@ -34,6 +34,9 @@ struct StepPayload {
   std::string account;
   int32_t generation = 0;
   int32_t index = 0;  // the media position (upload) or the poll number (poll)
+  // An upload's media asset id, read with the job's records (payloads written before it was
+  // added have none: the upload reads the asset on its own).
+  std::string media;
 };
 
 std::string EncodePayload(const StepPayload& p) {
@@ -41,12 +44,13 @@ std::string EncodePayload(const StepPayload& p) {
   unsigned char buffer[1024];
   json::monotonic_resource resource(buffer, sizeof(buffer));
   json::object o(&resource);
-  o.reserve(5);
+  o.reserve(6);
   o.emplace("tenant", p.tenant);
   o.emplace("campaign", p.campaign);
   o.emplace("account", p.account);
   o.emplace("generation", p.generation);
   o.emplace("index", p.index);
+  if (!p.media.empty()) o.emplace("media", p.media);
   return json::serialize(o);
 }
 
@@ -70,6 +74,11 @@ absl::StatusOr<StepPayload> DecodePayload(std::string_view bytes) {
   p.account = std::string(*account);
   p.generation = static_cast<int32_t>(generation->as_int64());
   p.index = static_cast<int32_t>(index->as_int64());
+  if (const json::value* media = o->if_contains("media")) {
+    const json::string* m = media->if_string();
+    if (m == nullptr) return absl::InvalidArgumentError("delivery job payload's media is not text");
+    p.media = std::string(*m);
+  }
   return p;
 }
 
@@ -248,14 +257,16 @@ std::string QueueAccount(std::string_view tenant, std::string_view account) {
 
 queue::JobSpec FirstStep(const store::Campaign& campaign, const store::AccountTarget& target,
                          const store::Account& account, absl::Duration delay) {
-  const StepPayload p{.tenant = campaign.tenant,
-                      .campaign = campaign.id,
-                      .account = account.id,
-                      .generation = campaign.generation,
-                      .index = 0};
   const std::string_view kind = !target.segment.empty()          ? kSegmentScanJob
                                 : campaign.content.media.empty() ? kSendJob
                                                                  : kUploadMediaJob;
+  const StepPayload p{
+      .tenant = campaign.tenant,
+      .campaign = campaign.id,
+      .account = account.id,
+      .generation = campaign.generation,
+      .index = 0,
+      .media = kind == kUploadMediaJob ? campaign.content.media.front() : std::string()};
   return {.id = StepId(kind, p),
           .kind = std::string(kind),
           .tenant = campaign.tenant,
@@ -313,6 +324,8 @@ struct DeliveryWorkflow::Context {
   // Read with the campaign for LoadAccount: the account, and its team as the job names it.
   std::optional<store::Account> read_account;
   std::optional<store::Team> read_team;
+  // The media asset the job's payload names (StepPayload::media), read with the campaign.
+  std::optional<store::MediaAsset> read_media;
 };
 
 namespace {
@@ -330,6 +343,14 @@ std::string TeamOfJob(std::string_view queue_team, std::string_view tenant) {
 
 asio::awaitable<absl::StatusOr<Delivery>> DeliveryWorkflow::UpdateDelivery(
     Context& ctx, std::function<absl::Status(Delivery&)> mutate) {
+  store::UpdateExtras none;  // named: g++ 12 destroys a temporary in a co_await operand twice
+  HERALD_CO_ASSIGN_OR_RETURN(store::DeliveryUpdate updated,
+                             co_await UpdateDelivery(ctx, std::move(mutate), std::move(none)));
+  co_return std::move(updated.delivery);
+}
+
+asio::awaitable<absl::StatusOr<store::DeliveryUpdate>> DeliveryWorkflow::UpdateDelivery(
+    Context& ctx, std::function<absl::Status(Delivery&)> mutate, store::UpdateExtras extras) {
   const StepPayload& s = ctx.step;
   // The state the applied update started from: the mutation runs again on a newer delivery
   // when another writer changed it first.
@@ -340,11 +361,11 @@ asio::awaitable<absl::StatusOr<Delivery>> DeliveryWorkflow::UpdateDelivery(
     before = d.state;
     return mutate(d);
   };
-  absl::StatusOr<Delivery> updated = co_await store_.UpdateDelivery(
-      s.tenant, s.campaign, s.account, ctx.delivery, std::move(observed));
+  absl::StatusOr<store::DeliveryUpdate> updated = co_await store_.UpdateDelivery(
+      s.tenant, s.campaign, s.account, ctx.delivery, std::move(observed), std::move(extras));
   if (updated.ok()) {
-    if (lifecycle_ != nullptr) lifecycle_->DeliveryUpdated(before, updated->state);
-    ctx.delivery = *updated;
+    if (lifecycle_ != nullptr) lifecycle_->DeliveryUpdated(before, updated->delivery.state);
+    ctx.delivery = updated->delivery;
   }
   co_return updated;
 }
@@ -389,6 +410,11 @@ queue::JobSpec DeliveryWorkflow::NextStep(const Context& ctx, std::string_view k
                                           absl::Duration delay) const {
   StepPayload p = ctx.step;
   p.index = index;
+  p.media.clear();
+  const std::vector<std::string>& media = ctx.campaign.content.media;
+  if (kind == kUploadMediaJob && index >= 0 && index < static_cast<int32_t>(media.size())) {
+    p.media = media[index];
+  }
   return {.id = StepId(kind, p),
           .kind = std::string(kind),
           .tenant = ctx.job.tenant,
@@ -407,10 +433,12 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   const StepPayload& s = ctx.step;
 
   // One round trip for what most jobs need: the campaign's head (its targets may be thousands,
-  // and this job needs its own), the delivery, the account's target, the account and its team.
+  // and this job needs its own), the delivery, the account's target, the account, its team, and
+  // an upload's media asset.
   std::string team = TeamOfJob(job.team, s.tenant);
-  auto records =
-      co_await store_.ReadDeliveryRecords(s.tenant, s.campaign, s.account, std::move(team));
+  std::string media = job.kind == kUploadMediaJob ? s.media : std::string();
+  auto records = co_await store_.ReadDeliveryRecords(s.tenant, s.campaign, s.account,
+                                                     std::move(team), std::move(media));
   if (!records.ok()) co_return JobResult::Retry(std::string(records.status().message()));
   if (!records->campaign) co_return JobResult::Ok();  // deleted: nothing to do
   ctx.campaign = *std::move(records->campaign);
@@ -423,6 +451,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   ctx.target = std::move(records->target);
   ctx.read_account = std::move(records->account);
   ctx.read_team = std::move(records->team);
+  ctx.read_media = std::move(records->media);
   if (job.kind == kReconcileJob) {
     // Follows a finished delivery, whatever has happened to the campaign since.
     if (ctx.delivery.upstream_message_id == 0 || events_ == nullptr) co_return JobResult::Ok();
@@ -827,23 +856,19 @@ asio::awaitable<JobResult> DeliveryWorkflow::UploadMedia(Context& ctx) {
     co_return JobResult::OkThen(next());  // uploaded by an attempt whose ack was lost
   }
 
-  auto asset = co_await store_.Get<store::MediaAsset>(s.tenant, media[i]);
+  // Read with the job's records when its payload names this asset; on its own otherwise.
+  absl::StatusOr<store::MediaAsset> asset =
+      absl::NotFoundError(StrCat("media asset '", media[i], "' not found"));
+  if (s.media == media[i]) {
+    if (ctx.read_media) asset = *std::move(ctx.read_media);
+  } else {
+    asset = co_await store_.Get<store::MediaAsset>(s.tenant, media[i]);
+  }
   if (!asset.ok()) {
     if (absl::IsNotFound(asset.status())) {
       co_return co_await FailDelivery(ctx, StrCat("media asset '", media[i], "' was deleted"));
     }
     co_return JobResult::Retry(std::string(asset.status().message()));
-  }
-  if (ctx.delivery.state == DeliveryState::kPending ||
-      ctx.delivery.state == DeliveryState::kBuildingList) {
-    auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
-      if (d.state == DeliveryState::kPending || d.state == DeliveryState::kBuildingList) {
-        d.state = DeliveryState::kUploadingMedia;
-      }
-      d.update_time_ms = ToMillis(clock_.Now());
-      return absl::OkStatus();
-    });
-    if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
   }
 
   upstream::Result<upstream::UploadedMedia> uploaded;
@@ -865,8 +890,13 @@ asio::awaitable<JobResult> DeliveryWorkflow::UploadMedia(Context& ctx) {
     co_return co_await OnUpstreamError(ctx, uploaded.status(),
                                        StrCat("uploading media asset '", asset->id, "'"));
   }
+  // One write per upload, after it: the delivery shows UPLOADING_MEDIA from its first uploaded
+  // asset until the send starts.
   const std::string media_id = uploaded.value->prefixed_id;
   auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+    if (d.state == DeliveryState::kPending || d.state == DeliveryState::kBuildingList) {
+      d.state = DeliveryState::kUploadingMedia;
+    }
     if (static_cast<int32_t>(d.upstream_media.size()) <= i) d.upstream_media.resize(i + 1);
     d.upstream_media[i] = media_id;
     d.update_time_ms = ToMillis(clock_.Now());
@@ -919,11 +949,17 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, config_.poll_min));
   }
 
-  auto adopt = [&](int64_t id, int64_t total, int64_t pending) -> asio::awaitable<absl::Status> {
-    HERALD_CO_RETURN_IF_ERROR((co_await store_.records().Put(AdoptedMessages(s.tenant, s.account),
-                                                             std::to_string(id), s.campaign))
-                                  .status());
-    auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+  // Claims the message for this campaign (Reconcile reads the claims) and records it on the
+  // delivery in one atomic step, then reads the campaign's head in the same round trip: a cancel
+  // may have come while the send was in flight. The head is nullopt when the campaign is gone.
+  using Head = std::optional<store::Campaign>;
+  auto adopt = [&](int64_t id, int64_t total,
+                   int64_t pending) -> asio::awaitable<absl::StatusOr<Head>> {
+    store::UpdateExtras extras;
+    extras.rows.push_back({.table = AdoptedMessages(s.tenant, s.account),
+                           .documents = {{std::to_string(id), s.campaign}}});
+    extras.reads.push_back(store::Store::LookupOf<store::Campaign>(s.tenant, {s.campaign}));
+    std::function<absl::Status(Delivery&)> sent = [&](Delivery& d) {
       d.upstream_message_id = id;
       d.state = DeliveryState::kSent;
       d.recipients = total;
@@ -932,8 +968,12 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       d.error.clear();
       d.update_time_ms = ToMillis(clock_.Now());
       return absl::OkStatus();
-    });
-    co_return r.status();
+    };
+    HERALD_CO_ASSIGN_OR_RETURN(store::DeliveryUpdate updated,
+                               co_await UpdateDelivery(ctx, std::move(sent), std::move(extras)));
+    HERALD_CO_ASSIGN_OR_RETURN(std::vector<Head> heads,
+                               store::Store::DecodeMany<store::Campaign>(updated.reads.at(0)));
+    co_return heads.empty() ? Head() : std::move(heads[0]);
   };
 
   // An earlier attempt may have created the message: look before sending again.
@@ -946,8 +986,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     if (found->has_value()) {
       log::Info("adopted the upstream message of an earlier send attempt",
                 {{"campaign", s.campaign}, {"account", s.account}, {"message", **found}});
-      if (absl::Status st = co_await adopt(**found, 0, 0); !st.ok()) {
-        co_return JobResult::Retry(std::string(st.message()));
+      if (auto adopted = co_await adopt(**found, 0, 0); !adopted.ok()) {
+        co_return JobResult::Retry(std::string(adopted.status().message()));
       }
       co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, absl::ZeroDuration()));
     }
@@ -1007,20 +1047,20 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     }
     co_return co_await OnUpstreamError(ctx, sent.status(), "sending the mass message");
   }
-  if (absl::Status st = co_await adopt(sent.value->id, sent.value->total, sent.value->pending);
-      !st.ok()) {
+  auto now_campaign = co_await adopt(sent.value->id, sent.value->total, sent.value->pending);
+  if (!now_campaign.ok()) {
     // The message exists: the next attempt reconciles and adopts it.
-    co_return JobResult::Retry(std::string(st.message()), /*outcome_unknown=*/true);
+    co_return JobResult::Retry(std::string(now_campaign.status().message()),
+                               /*outcome_unknown=*/true);
   }
   // Cancelled while the send was in flight: take the message back.
-  auto now_campaign = co_await store_.GetCampaignHead(s.tenant, s.campaign);
-  if (now_campaign.ok() && now_campaign->phase == store::CampaignPhase::kCancelled) {
+  if (*now_campaign && (*now_campaign)->phase == store::CampaignPhase::kCancelled) {
     auto r = co_await UpdateDelivery(ctx, [](Delivery& d) {
       d.cancel_outcome = std::string(kUnsendPending);
       return absl::OkStatus();
     });
     if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
-    co_return JobResult::OkThen(UnsendStep(*now_campaign, ctx.account));
+    co_return JobResult::OkThen(UnsendStep(**now_campaign, ctx.account));
   }
   co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, config_.poll_min));
 }

@@ -44,6 +44,8 @@
 namespace herald::store {
 class SecretBox;
 class Store;
+struct DeliveryUpdate;
+struct UpdateExtras;
 }  // namespace herald::store
 
 namespace herald::campaign {
@@ -207,6 +209,10 @@ class DeliveryWorkflow {
   // changed it), which then holds the stored result.
   boost::asio::awaitable<absl::StatusOr<store::Delivery>> UpdateDelivery(
       Context& ctx, std::function<absl::Status(store::Delivery&)> mutate);
+  // The same, with `extras` written and read in the update's round trip.
+  boost::asio::awaitable<absl::StatusOr<store::DeliveryUpdate>> UpdateDelivery(
+      Context& ctx, std::function<absl::Status(store::Delivery&)> mutate,
+      store::UpdateExtras extras);
   boost::asio::awaitable<absl::Status> PauseTeam(Context& ctx, std::string reason,
                                                  bool key_invalid);
   queue::JobSpec NextStep(const Context& ctx, std::string_view kind, int32_t index,
