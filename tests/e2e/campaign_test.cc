@@ -1,5 +1,6 @@
 // The campaign API end to end: the real herald binary over gRPC, on a real redis-server and on a
 // six-node Redis Cluster, and the upstream simulator, with the simulator's ledger as ground truth.
+#include <absl/strings/match.h>
 #include <boost/json.hpp>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <herald/testing/herald_api.h>
 #include <herald/testing/herald_stack_suite.h>
 #include <herald/testing/net.h>
+#include <herald/testing/redis_sync.h>
 #include <herald/testing/sim_ledger.h>
 #include <herald/testing/wait.h>
 #include <herald/v1/account.grpc.pb.h>
@@ -128,6 +130,19 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return 0;
   }
 
+  // A binary-safe connection to the Redis node that serves `key`.
+  static absl::StatusOr<std::unique_ptr<testing::SyncRedis>> RedisFor(testing::RedisKind kind,
+                                                                      const std::string& key) {
+    if (kind == testing::RedisKind::kSingleNode) {
+      return testing::SyncRedis::Connect(stack_->redis().port(), stack_->redis().password());
+    }
+    absl::StatusOr<uint16_t> slot = stack_->cluster().KeySlot(key);
+    if (!slot.ok()) return slot.status();
+    const std::optional<uint16_t> port = stack_->cluster().MasterPortOf(*slot);
+    if (!port) return absl::UnavailableError(StrCat("no master serves ", key));
+    return testing::SyncRedis::Connect(*port, stack_->cluster().password());
+  }
+
   // Each of `accounts` has exactly one more upstream mass message than in `before`.
   static void ExpectOneMoreMessageEach(const std::map<std::string, int>& before,
                                        const std::vector<std::string>& accounts) {
@@ -209,6 +224,56 @@ TEST_P(CampaignTest, LostSendResponsesAreReconciledNotResent) {
   EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
       << done.state_reason() << stack_->herald().Logs();
 
+  ExpectOneMoreMessageEach(before, accounts);
+}
+
+// An upload job queued before upload payloads named their media asset (an upgrade finds such
+// jobs in the queue) still uploads and sends: it reads the asset on its own.
+TEST_P(CampaignTest, UploadJobQueuedWithoutItsMediaIdStillSends) {
+  const std::string key = NewTenant("legacy");
+  const std::vector<std::string> all = ImportAccounts("legacy", key, 2);
+  ASSERT_FALSE(all.empty());
+  const std::vector<std::string> accounts = {all[0]};
+  const std::string media = NewMedia("legacy", key);
+  const auto before = LedgerMessages();
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::CreateCampaignRequest req = PpvCampaign("legacy", accounts, media, "Queued before");
+  // Due in a few seconds: its first job waits in the queue meanwhile.
+  req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) + 4);
+  v1::Campaign created;
+  grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  // The job's record ends with its payload: take the media field out of it, in whichever of
+  // the queue's shards holds it.
+  const std::string campaign_id = ShortId(created.name());
+  const std::string field = StrCat(",\"media\":\"", ShortId(media), "\"");
+  int rewritten = 0;
+  for (int shard = 0; shard < 16; ++shard) {
+    const std::string jobs = StrCat("{hd:s", shard, "}:jd");
+    auto redis = RedisFor(GetParam(), jobs);
+    ASSERT_TRUE(redis.ok()) << redis.status();
+    auto records = (*redis)->Command({"HGETALL", jobs});
+    ASSERT_TRUE(records.ok() && !records->is_error()) << records.status();
+    for (size_t i = 0; i + 1 < records->elements.size(); i += 2) {
+      const std::string& id = records->elements[i].str;
+      std::string record = records->elements[i + 1].str;
+      if (!absl::StrContains(id, campaign_id) || !absl::StrContains(id, "delivery_upload_media")) {
+        continue;
+      }
+      const size_t at = record.find(field);
+      ASSERT_NE(at, std::string::npos) << record;
+      record.erase(at, field.size());
+      auto set = (*redis)->Command({"HSET", jobs, id, record});
+      ASSERT_TRUE(set.ok() && !set->is_error()) << set.status();
+      ++rewritten;
+    }
+  }
+  ASSERT_EQ(rewritten, 1);
+
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
+      << done.state_reason() << stack_->herald().Logs();
   ExpectOneMoreMessageEach(before, accounts);
 }
 

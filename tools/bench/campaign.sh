@@ -16,8 +16,12 @@
 #
 #   tools/bench/campaign.sh [BUILD_DIR] [--only=api|fanout] [--inflight=64] [--seconds=5]
 #                           [--rate=1000] [--open_seconds=10] [--fanout_teams=200]
-#                           [--fanout_timeout=300] [--draft] [--herald_flag=--name=value]...
+#                           [--fanout_timeout=300] [--draft] [--profile]
+#                           [--herald_flag=--name=value]...
 #
+# --profile: samples herald with perf for 2 s of the fan-out proper (from its 2,000th upstream
+#   call: the set-up before it, 200 teams and 10,000 accounts created over gRPC, looks nothing
+#   like it) and prints the split by binary and the top symbols.
 # --draft: the api part creates drafts (save_as_draft: stored, nothing enqueued).
 # --fanout_teams=N: the fan-out targets the first N simulator teams (50 accounts each).
 # --herald_flag: one more flag for both herald runs (repeatable).
@@ -37,6 +41,7 @@ open_seconds=10
 fanout_teams=200
 fanout_timeout=300
 draft=0
+profile=0
 extra_flags=()
 for arg in "$@"; do
   case "$arg" in
@@ -46,10 +51,11 @@ for arg in "$@"; do
     --rate=*) rate="${arg#--rate=}" ;;
     --open_seconds=*) open_seconds="${arg#--open_seconds=}" ;;
     --draft) draft=1 ;;
+    --profile) profile=1 ;;
     --fanout_teams=*) fanout_teams="${arg#--fanout_teams=}" ;;
     --fanout_timeout=*) fanout_timeout="${arg#--fanout_timeout=}" ;;
     --herald_flag=*) extra_flags+=("${arg#--herald_flag=}") ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     -*) echo "campaign.sh: unknown flag $arg" >&2; exit 2 ;;
     *) build="$(cd "$arg" && pwd)" ;;
   esac
@@ -137,6 +143,32 @@ redis_per_unit() {
            print ""}'
 }
 
+# The herald's upstream calls so far (its metric).
+upstream_calls() {
+  curl -sf "http://127.0.0.1:$admin_port/metrics" |
+    awk '/^herald_upstream_requests_total/ {s += $NF} END {printf "%d\n", s}'
+}
+
+# --profile: 2 s of perf samples of herald once the fan-out (run by PID $1) is under way.
+profile_fanout() {
+  local bench_pid="$1" i
+  for ((i = 0; i < 1200; i++)); do
+    (( $(upstream_calls) > 2000 )) && break
+    kill -0 "$bench_pid" 2>/dev/null || return 0
+    sleep 0.05
+  done
+  if ! perf record -F 999 -g -o "$work/herald.perf" -p "$herald_pid" -- sleep 2 \
+      >"$work/perf.log" 2>&1; then
+    echo "profile: perf record failed: $(tail -n 1 "$work/perf.log")" >&2
+    return 0
+  fi
+  # The reports are read to their ends: head would cut perf's pipe and fail the pipeline.
+  perf report -i "$work/herald.perf" --no-children --sort=dso -g none 2>/dev/null |
+    awk '!/^#/ && NF && n++ < 8 {sub(/^ +/, ""); print "herald_profile_binary: " $0}'
+  perf report -i "$work/herald.perf" --no-children --sort=sym -g none 2>/dev/null |
+    awk '!/^#/ && NF && n++ < 15 {sub(/^ +/, ""); print "herald_profile_symbol: " substr($0, 1, 120)}'
+}
+
 value() { awk -F': ' -v k="$1" '$1 == k {print $2}' "$2"; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
@@ -186,17 +218,23 @@ if wanted fanout; then
     --account="$account" --connections=8 --concurrency=64 --threads=1 --seconds=5 \
     | tee "$work/client.out"
   echo "-- herald fan-out (load $(load))"
-  if ! "$bench" fanout --target="127.0.0.1:$grpc_port" --admin_key="$admin_key" \
-      --sim="127.0.0.1:$sim_port" --teams="$fanout_teams" --timeout_seconds="$fanout_timeout" \
-      --pids="herald:$herald_pid,redis:$redis_pid,sim:$sim_pid" | tee "$work/fanout.out"; then
+  "$bench" fanout --target="127.0.0.1:$grpc_port" --admin_key="$admin_key" \
+    --sim="127.0.0.1:$sim_port" --teams="$fanout_teams" --timeout_seconds="$fanout_timeout" \
+    --pids="herald:$herald_pid,redis:$redis_pid,sim:$sim_pid" >"$work/fanout.out" 2>&1 &
+  fanout_pid=$!
+  if [[ $profile == 1 ]]; then profile_fanout "$fanout_pid" >"$work/profile.out"; fi
+  fanout_ok=1
+  wait "$fanout_pid" || fanout_ok=0
+  cat "$work/fanout.out"
+  if [[ $profile == 1 ]]; then cat "$work/profile.out"; fi
+  if [[ $fanout_ok == 0 ]]; then
     echo "fan-out failed; herald's log ends:" >&2
     tail -n 20 "$work/fanout/herald.log" >&2
     echo "redis SLOWLOG:" >&2
     redis-cli -p "$redis_port" slowlog get 5 | head -60 >&2
     exit 1
   fi
-  upstream_metric="$(curl -sf "http://127.0.0.1:$admin_port/metrics" |
-    awk '/^herald_upstream_requests_total/ {s += $NF} END {print s + 0}')"
+  upstream_metric="$(upstream_calls)"
   echo "herald_upstream_requests_total (at the end): $upstream_metric"
   redis_per_unit "$upstream_metric" upstream_call
   # The same calls as the fan-out's deliveries, made by the client alone. After the fan-out, since

@@ -211,6 +211,43 @@ double CpuSeconds(int pid) {
   return static_cast<double>(*utime + *stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+// The machine's CPU time by kind, in clock ticks, from the "cpu" line of /proc/stat.
+struct MachineCpu {
+  int64_t user = 0;    // user + nice
+  int64_t system = 0;  // system + irq + softirq
+  int64_t idle = 0;    // idle + iowait
+  int64_t steal = 0;
+};
+
+MachineCpu ReadMachineCpu() {
+  std::ifstream in("/proc/stat");
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string_view> f = StrSplit(std::string_view(line), ' ');
+  // "cpu  <user> ...": the label is followed by two spaces.
+  f.erase(std::remove(f.begin(), f.end(), std::string_view()), f.end());
+  MachineCpu out;
+  if (f.size() < 9 || f[0] != "cpu") return out;
+  auto at = [&](size_t i) { return ParseInt<int64_t>(f[i]).value_or(0); };
+  out.user = at(1) + at(2);
+  out.system = at(3) + at(6) + at(7);
+  out.idle = at(4) + at(5);
+  out.steal = at(8);
+  return out;
+}
+
+// "machine_cpu_<name>: user U% system S% idle I% steal T%" between two readings.
+void PrintMachineCpu(const std::string& name, const MachineCpu& a, const MachineCpu& b) {
+  const double user = static_cast<double>(b.user - a.user);
+  const double system = static_cast<double>(b.system - a.system);
+  const double idle = static_cast<double>(b.idle - a.idle);
+  const double steal = static_cast<double>(b.steal - a.steal);
+  const double all = user + system + idle + steal;
+  if (all <= 0) return;
+  std::printf("machine_cpu_%s: user %.0f%% system %.0f%% idle %.0f%% steal %.0f%%\n", name.c_str(),
+              100 * user / all, 100 * system / all, 100 * idle / all, 100 * steal / all);
+}
+
 // CPU seconds of each process, then of this one.
 std::vector<double> CpuSnapshot(const std::vector<Process>& procs) {
   std::vector<double> out;
@@ -547,6 +584,7 @@ int RunFanout(const Flags& flags) {
 
   const SimCounts before = ReadSim(sim_host, sim_port);
   const std::vector<double> cpu0 = CpuSnapshot(procs);
+  const MachineCpu machine0 = ReadMachineCpu();
   const auto t0 = SteadyClock::now();
   auto campaigns = v1::CampaignService::NewStub(channel);
   v1::Campaign created;
@@ -586,6 +624,7 @@ int RunFanout(const Flags& flags) {
     }
   }
   const std::vector<double> cpu1 = CpuSnapshot(procs);
+  const MachineCpu machine1 = ReadMachineCpu();
   const double seconds = std::chrono::duration<double>(last_change - t0).count();
   const int64_t calls = at_last_change.requests - before.requests;
   std::printf("sends: %lld\n",
@@ -599,6 +638,7 @@ int RunFanout(const Flags& flags) {
               static_cast<double>(at_last_change.mass_messages - before.mass_messages) / seconds);
   std::printf("upstream_requests_per_s: %.0f\n", static_cast<double>(calls) / seconds);
   PrintCpu("fanout", "upstream_request", procs, cpu0, cpu1, calls);
+  PrintMachineCpu("fanout", machine0, machine1);
   return 0;
 }
 
