@@ -1,6 +1,6 @@
 -- create.lua: adds a record to a table (a hash of id -> JSON) unless it exists, idempotently,
 -- with rows of other tables and a counter in the same atomic step; then reads what the caller
--- asked for.
+-- asked for. Runs after tables.lua.
 --
 -- KEYS[1]  the table (HASH id -> record JSON)
 -- KEYS[2]  the request-id key (STRING -> id), or KEYS[1] again when the create has no request id
@@ -38,16 +38,7 @@ local function write_outcome()
   if KEYS[3] ~= KEYS[1] then
     redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
   end
-  local at = 7
-  for k = 5, 4 + tonumber(ARGV[6]) do
-    local n = tonumber(ARGV[at])
-    local first, last = at + 1, at + 2 * n
-    -- In slices: unpack() of thousands of arguments would overflow Lua's C stack.
-    for i = first, last, 1000 do
-      redis.call('HSET', KEYS[k], unpack(ARGV, i, math.min(i + 999, last)))
-    end
-    at = last + 1
-  end
+  write_rows(5, tonumber(ARGV[6]), 7)
   local revision = 0
   if KEYS[4] ~= KEYS[1] then revision = redis.call('INCR', KEYS[4]) end
   if has_request then
@@ -58,17 +49,4 @@ end
 
 local code, json, revision = write_outcome()
 
-local at = 7
-for _ = 5, 4 + tonumber(ARGV[6]) do at = at + 1 + 2 * tonumber(ARGV[at]) end
-local reads = {}
-for k = 5 + tonumber(ARGV[6]), #KEYS do
-  local m = tonumber(ARGV[at])
-  local found = {}
-  for i = at + 1, at + m, 1000 do
-    local slice = redis.call('HMGET', KEYS[k], unpack(ARGV, i, math.min(i + 999, at + m)))
-    for _, v in ipairs(slice) do found[#found + 1] = v end
-  end
-  reads[#reads + 1] = found
-  at = at + 1 + m
-end
-return {code, json, revision, reads}
+return {code, json, revision, read_tables(5, tonumber(ARGV[6]), 7)}

@@ -86,13 +86,14 @@ absl::Status CheckSameTenant(std::string_view what, const Table& table,
 }
 
 // Records (tenants, campaigns, ...) are acknowledged to API callers: replicated writes.
+// tables.lua (how rows and reads are passed) comes first in each.
 const redis::Script& CreateScript() {
-  static const redis::Script script{std::string(lua::kCreate),
+  static const redis::Script script{StrCat(lua::kTables, "\n", lua::kCreate),
                                     redis::Script::Durability::kReplicated};
   return script;
 }
 const redis::Script& ReplaceScript() {
-  static const redis::Script script{std::string(lua::kReplace),
+  static const redis::Script script{StrCat(lua::kTables, "\n", lua::kReplace),
                                     redis::Script::Durability::kReplicated};
   return script;
 }
