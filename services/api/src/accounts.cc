@@ -65,14 +65,11 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
         [this, req](const Caller& c) -> Op<v1::ListTeamsResponse> {
           HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListTeams(c.tenant));
-          HERALD_CO_ASSIGN_OR_RETURN(
-              auto page, Page(
-                             std::move(all), [](const store::Team& t) { return t.id; },
-                             req->page_size(), req->page_token(), Fingerprint("teams")));
-          v1::ListTeamsResponse out;
-          for (const auto& t : page.first) *out.add_teams() = ToProto(t);
-          out.set_next_page_token(page.second);
-          co_return out;
+          co_return ListPage<v1::ListTeamsResponse>(
+              *req, std::move(all), [](const store::Team& t) { return t.id; }, Fingerprint("teams"),
+              [](v1::ListTeamsResponse& out, const store::Team& t) {
+                *out.add_teams() = ToProto(t);
+              });
         });
   }
 
@@ -192,15 +189,12 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
             HERALD_CO_ASSIGN_OR_RETURN(team, OwnId(c.tenant, "team", req->team(), "teams"));
           }
           HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListAccounts(c.tenant, team));
-          HERALD_CO_ASSIGN_OR_RETURN(
-              auto page,
-              Page(
-                  std::move(all), [](const store::Account& a) { return a.id; }, req->page_size(),
-                  req->page_token(), Fingerprint(StrCat("accounts/", team))));
-          v1::ListAccountsResponse out;
-          for (const auto& a : page.first) *out.add_accounts() = ToProto(a);
-          out.set_next_page_token(page.second);
-          co_return out;
+          co_return ListPage<v1::ListAccountsResponse>(
+              *req, std::move(all), [](const store::Account& a) { return a.id; },
+              Fingerprint(StrCat("accounts/", team)),
+              [](v1::ListAccountsResponse& out, const store::Account& a) {
+                *out.add_accounts() = ToProto(a);
+              });
         });
   }
 

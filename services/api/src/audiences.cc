@@ -142,20 +142,18 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
 
   ServerUnaryReactor* ListSegments(CallbackServerContext* ctx, const v1::ListSegmentsRequest* req,
                                    v1::ListSegmentsResponse* resp) override {
-    return bridge_.Unary(
-        ctx, "ListSegments", resp, Access::kTenant,
-        [this, req](const Caller& c) -> Op<v1::ListSegmentsResponse> {
-          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
-          HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListSegments(c.tenant));
-          HERALD_CO_ASSIGN_OR_RETURN(
-              auto page, Page(
-                             std::move(all), [](const store::Segment& s) { return s.id; },
-                             req->page_size(), req->page_token(), Fingerprint("segments")));
-          v1::ListSegmentsResponse out;
-          for (const auto& s : page.first) *out.add_segments() = ToProto(s);
-          out.set_next_page_token(page.second);
-          co_return out;
-        });
+    return bridge_.Unary(ctx, "ListSegments", resp, Access::kTenant,
+                         [this, req](const Caller& c) -> Op<v1::ListSegmentsResponse> {
+                           HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
+                           HERALD_CO_ASSIGN_OR_RETURN(auto all,
+                                                      co_await service_.ListSegments(c.tenant));
+                           co_return ListPage<v1::ListSegmentsResponse>(
+                               *req, std::move(all), [](const store::Segment& s) { return s.id; },
+                               Fingerprint("segments"),
+                               [](v1::ListSegmentsResponse& out, const store::Segment& s) {
+                                 *out.add_segments() = ToProto(s);
+                               });
+                         });
   }
 
   ServerUnaryReactor* DeleteSegment(CallbackServerContext* ctx, const v1::DeleteSegmentRequest* req,

@@ -233,14 +233,12 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           HERALD_CO_ASSIGN_OR_RETURN(std::string id,
                                      OwnId(c.tenant, "parent", req->parent(), "campaigns"));
           HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListDeliveries(c.tenant, id));
-          HERALD_CO_ASSIGN_OR_RETURN(
-              auto page, Page(
-                             std::move(all), [](const store::Delivery& d) { return d.account; },
-                             req->page_size(), req->page_token(), Fingerprint(req->parent())));
-          v1::ListDeliveriesResponse out;
-          for (const auto& d : page.first) *out.add_deliveries() = ToProto(c.tenant, id, d);
-          out.set_next_page_token(page.second);
-          co_return out;
+          co_return ListPage<v1::ListDeliveriesResponse>(
+              *req, std::move(all), [](const store::Delivery& d) { return d.account; },
+              Fingerprint(req->parent()),
+              [&](v1::ListDeliveriesResponse& out, const store::Delivery& d) {
+                *out.add_deliveries() = ToProto(c.tenant, id, d);
+              });
         });
   }
 

@@ -67,14 +67,12 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
         [this, req](const Caller& c) -> Op<v1::ListMediaAssetsResponse> {
           HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListMediaAssets(c.tenant));
-          HERALD_CO_ASSIGN_OR_RETURN(
-              auto page, Page(
-                             std::move(all), [](const store::MediaAsset& m) { return m.id; },
-                             req->page_size(), req->page_token(), Fingerprint("media")));
-          v1::ListMediaAssetsResponse out;
-          for (const auto& m : page.first) *out.add_media_assets() = ToProto(m);
-          out.set_next_page_token(page.second);
-          co_return out;
+          co_return ListPage<v1::ListMediaAssetsResponse>(
+              *req, std::move(all), [](const store::MediaAsset& m) { return m.id; },
+              Fingerprint("media"),
+              [](v1::ListMediaAssetsResponse& out, const store::MediaAsset& m) {
+                *out.add_media_assets() = ToProto(m);
+              });
         });
   }
 

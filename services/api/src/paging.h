@@ -39,4 +39,18 @@ absl::StatusOr<std::pair<std::vector<T>, std::string>> Page(std::vector<T> all, 
 
 inline uint64_t Fingerprint(std::string_view s) { return std::hash<std::string_view>{}(s); }
 
+// A List method's response: one page of `all` (sorted by `id_of`) as the request's page size and
+// token ask, each item added to the response by `add(response, item)`, and the next page's
+// token.
+template <typename Response, typename Request, typename T, typename IdOf, typename Add>
+absl::StatusOr<Response> ListPage(const Request& req, std::vector<T> all, IdOf id_of,
+                                  uint64_t fingerprint, Add add) {
+  HERALD_ASSIGN_OR_RETURN(
+      auto page, Page(std::move(all), id_of, req.page_size(), req.page_token(), fingerprint));
+  Response out;
+  for (const T& item : page.first) add(out, item);
+  out.set_next_page_token(std::move(page.second));
+  return out;
+}
+
 }  // namespace herald::api

@@ -76,15 +76,12 @@ class TenantServiceImpl final : public v1::TenantService::CallbackService {
     return bridge_.Unary(ctx, "ListTenants", resp, Access::kAdmin,
                          [this, req](const Caller&) -> Op<v1::ListTenantsResponse> {
                            HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListTenants());
-                           HERALD_CO_ASSIGN_OR_RETURN(
-                               auto page,
-                               Page(
-                                   std::move(all), [](const store::Tenant& t) { return t.id; },
-                                   req->page_size(), req->page_token(), Fingerprint("tenants")));
-                           v1::ListTenantsResponse out;
-                           for (const auto& t : page.first) *out.add_tenants() = ToProto(t);
-                           out.set_next_page_token(page.second);
-                           co_return out;
+                           co_return ListPage<v1::ListTenantsResponse>(
+                               *req, std::move(all), [](const store::Tenant& t) { return t.id; },
+                               Fingerprint("tenants"),
+                               [](v1::ListTenantsResponse& out, const store::Tenant& t) {
+                                 *out.add_tenants() = ToProto(t);
+                               });
                          });
   }
 
