@@ -7,6 +7,11 @@
 // Every iteration runs 20,000 INCRs. BM_ClientExec/N: N coroutines on 2 io threads each
 // co_await Exec() in a loop (N commands in flight). BM_HiredisWindow/N: one thread appends N
 // commands, reads N replies, repeats.
+//
+// BM_PipelineEncode/B encodes one command into the pipeline's output (no I/O): an HMGET
+// (B = 0) or an EVALSHA carrying two 400-byte documents (B = 400), as a delivery's
+// compare-and-set does; its baseline BM_HiredisFormat/B formats the same command with hiredis'
+// redisFormatCommandArgv and appends it, as the pipeline did before.
 #include <atomic>
 #include <future>
 #include <thread>
@@ -22,6 +27,7 @@
 #include <herald/testing/redis_server.h>
 #include <herald/testing/wait.h>
 
+#include "../src/pipeline.h"
 #include "ratio_main.h"
 
 namespace herald::redis {
@@ -104,6 +110,69 @@ void BM_ClientExec(benchmark::State& state) {
 }
 BENCHMARK(BM_ClientExec)->Arg(1)->Arg(16)->Arg(128)->Arg(512)->UseRealTime();
 HERALD_BENCH_BASELINE(BM_ClientExec, BM_HiredisWindow);
+
+// The command BM_PipelineEncode/B and BM_HiredisFormat/B encode (see the top of the file).
+Command EncodedCommand(int64_t document_bytes) {
+  if (document_bytes == 0) {
+    return Command{"HMGET", "hd:{t:tenant}:accounts", "acct_16d81bf3d151d1e3dafe6f0d656d3aab"};
+  }
+  const std::string document(static_cast<size_t>(document_bytes), 'd');
+  return Command{"EVALSHA",
+                 "59cf714a122e00ca6becdaf91c7b9e88efdb325d",
+                 "2",
+                 "hd:{t:tenant}:c:01m8smx6dhbnkvqqgk26h6hjy5:deliveries",
+                 "hd:{t:tenant}:rev:c:01m8smx6dhbnkvqqgk26h6hjy5",
+                 "acct_16d81bf3d151d1e3dafe6f0d656d3aab",
+                 document,
+                 document,
+                 "0"};
+}
+
+void BM_HiredisFormat(benchmark::State& state) {
+  const Command command = EncodedCommand(state.range(0));
+  std::string out;
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  for (auto _ : state) {
+    argv.clear();
+    lengths.clear();
+    for (const std::string& a : command.args()) {
+      argv.push_back(a.data());
+      lengths.push_back(a.size());
+    }
+    char* formatted = nullptr;
+    const int n = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(),
+                                         lengths.data());
+    out.append(formatted, static_cast<size_t>(n));
+    redisFreeCommand(formatted);
+    if (out.size() > (1 << 20)) out.clear();
+  }
+  benchmark::DoNotOptimize(out.data());
+}
+BENCHMARK(BM_HiredisFormat)->Arg(0)->Arg(400);
+
+void BM_PipelineEncode(benchmark::State& state) {
+  const Command command = EncodedCommand(state.range(0));
+  internal::Pipeline pipeline;
+  std::vector<internal::PipelineRequest> requests(1024);
+  std::vector<internal::PipelineRequest*> dropped;
+  size_t next = 0;
+  for (auto _ : state) {
+    pipeline.Encode(command);
+    pipeline.Push(&requests[next]);
+    if (++next == requests.size()) {
+      // As a connection that wrote them: the output starts over (the baseline clears its
+      // string at 1 MiB).
+      state.PauseTiming();
+      pipeline.Reset(dropped);
+      dropped.clear();
+      next = 0;
+      state.ResumeTiming();
+    }
+  }
+}
+BENCHMARK(BM_PipelineEncode)->Arg(0)->Arg(400);
+HERALD_BENCH_BASELINE(BM_PipelineEncode, BM_HiredisFormat);
 
 }  // namespace
 }  // namespace herald::redis

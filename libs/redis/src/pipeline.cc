@@ -1,8 +1,10 @@
 #include "pipeline.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 
 #include <hiredis/hiredis.h>
 #include <hiredis/read.h>
@@ -103,34 +105,43 @@ void* Pipeline::CreateNil(const ::redisReadTask* task) {
 // Every object lives inside root_ or a parent's element vector: nothing to free.
 void Pipeline::FreeObject(void*) {}
 
-void Pipeline::Encode(std::span<const std::string_view> argv) {
-  argv_.clear();
-  argv_len_.clear();
-  for (const std::string_view a : argv) {
-    argv_.push_back(a.data());
-    argv_len_.push_back(a.size());
+namespace {
+
+// RESP's "<prefix><n>\r\n".
+void AppendHeader(std::string& out, char prefix, size_t n) {
+  char buffer[2 + std::numeric_limits<size_t>::digits10 + 3];
+  buffer[0] = prefix;
+  char* end = std::to_chars(buffer + 1, buffer + sizeof(buffer) - 2, n).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  out.append(buffer, static_cast<size_t>(end - buffer));
+}
+
+// A command as RESP's array of bulk strings, appended straight to `out`.
+template <typename Args>
+void AppendCommand(std::string& out, const Args& args) {
+  size_t bytes = 16;
+  for (const auto& a : args) bytes += a.size() + 16;
+  out.reserve(out.size() + bytes);  // grows geometrically: appends stay amortised O(1)
+  AppendHeader(out, '*', args.size());
+  for (const auto& a : args) {
+    AppendHeader(out, '$', a.size());
+    out.append(a.data(), a.size());
+    out.append("\r\n", 2);
   }
-  EncodeCollected();
+}
+
+}  // namespace
+
+void Pipeline::Encode(std::span<const std::string_view> argv) {
+  Check(!argv.empty(), "an empty command has no reply");
+  AppendCommand(out_, argv);
+  ++encoded_;
 }
 
 void Pipeline::Encode(const Command& command) {
-  argv_.clear();
-  argv_len_.clear();
-  for (const std::string& a : command.args()) {
-    argv_.push_back(a.data());
-    argv_len_.push_back(a.size());
-  }
-  EncodeCollected();
-}
-
-void Pipeline::EncodeCollected() {
-  Check(!argv_.empty(), "an empty command has no reply");
-  char* command = nullptr;
-  const int len = redisFormatCommandArgv(&command, static_cast<int>(argv_.size()), argv_.data(),
-                                         argv_len_.data());
-  Check(len >= 0 && command != nullptr, "out of memory formatting a command");
-  out_.append(command, static_cast<size_t>(len));
-  redisFreeCommand(command);
+  Check(!command.args().empty(), "an empty command has no reply");
+  AppendCommand(out_, command.args());
   ++encoded_;
 }
 

@@ -53,8 +53,8 @@ class Pipeline {
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  // Encodes one command with hiredis' formatter at the end of the unsent output. The commands
-  // encoded since the last Push() belong to the next one.
+  // Encodes one command (RESP: an array of bulk strings) straight onto the end of the unsent
+  // output. The commands encoded since the last Push() belong to the next one.
   void Encode(std::span<const std::string_view> argv);
   void Encode(const Command& command);
 
@@ -108,7 +108,6 @@ class Pipeline {
   static Reply* Slot(const ::redisReadTask* task);
 
   void NewReader();
-  void EncodeCollected();  // formats argv_ into out_
   Entry MakeEntry(PipelineRequest* request);
   // Removes unsent entries whose request is nullptr, with their bytes.
   void DropDetachedUnsent();
@@ -121,8 +120,6 @@ class Pipeline {
   size_t pushed_bytes_ = 0;    // out_[0, pushed_bytes_) belongs to pushed entries
   uint32_t encoded_ = 0;       // commands encoded since the last push
   std::string writing_;        // bytes handed to the current write
-  std::vector<const char*> argv_;
-  std::vector<size_t> argv_len_;
 };
 
 }  // namespace herald::redis::internal

@@ -49,12 +49,23 @@ std::vector<PipelineRequest*> FeedByteByByte(Pipeline& p, std::string_view bytes
   return completed;
 }
 
-TEST(PipelineTest, EncodesCommandsWithHiredisFormat) {
+TEST(PipelineTest, EncodesCommandsAsArraysOfBulkStrings) {
   Pipeline p;
   PipelineRequest r;
   Queue(p, r, {Command{"SET", "key", std::string_view("a\0b", 3)}});
   constexpr char kWire[] = "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$3\r\na\0b\r\n";
   EXPECT_EQ(p.PrepareWrite(), std::string_view(kWire, sizeof(kWire) - 1));
+}
+
+TEST(PipelineTest, EncodesEmptyAndLargeArgumentsAndArgvSpans) {
+  Pipeline p;
+  PipelineRequest r;
+  const std::string large(100'000, 'x');
+  const std::string_view argv[] = {"HSET", "h", "", large};
+  p.Encode(argv);
+  p.Push(&r);
+  EXPECT_EQ(p.PrepareWrite(),
+            StrCat("*4\r\n$4\r\nHSET\r\n$1\r\nh\r\n$0\r\n\r\n$100000\r\n", large, "\r\n"));
 }
 
 TEST(PipelineTest, CoalescesQueuedRequestsIntoOneWrite) {
