@@ -71,7 +71,9 @@ absl::Status HeraldProcess::WaitReady() {
         auto res = HttpGet(admin_port_, "/readyz");
         return res.ok() && res->status == 200;
       },
-      absl::Seconds(30));
+      // An upper bound, not a pause, and generous: on two cores shared with a parallel ctest's
+      // heaviest suites, a start on a Redis Cluster can take more than 30 s.
+      absl::Seconds(60));
   if (!ready || !process_.running()) {
     return absl::UnavailableError(StrCat("herald did not become ready; logs:\n", Logs()));
   }

@@ -54,7 +54,7 @@ class HeraldProcess {
         admin_port_(admin_port),
         ingest_port_(ingest_port) {}
 
-  // Waits (up to 30 s) for /readyz to answer 200; fails at once if the process exits.
+  // Waits (up to 60 s) for /readyz to answer 200; fails at once if the process exits.
   absl::Status WaitReady();
 
   Subprocess process_;

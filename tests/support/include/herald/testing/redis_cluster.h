@@ -53,8 +53,10 @@ class RedisCluster {
     // cluster-require-full-coverage: when true, every node refuses queries while any slot has
     // no live master (Redis's default); when false, only that slot's keys are refused.
     bool require_full_coverage = true;
-    // How long Start and each of the waiting methods below wait for the cluster to settle.
-    absl::Duration settle_timeout = absl::Seconds(30);
+    // How long Start and each of the waiting methods below wait for the cluster to settle. An
+    // upper bound, not a pause, and generous: six nodes fsyncing every write, on two cores
+    // shared with a parallel ctest's heaviest suites, can take more than 30 s.
+    absl::Duration settle_timeout = absl::Seconds(60);
   };
 
   // Starts the nodes on free ports (new ones when a port is taken meanwhile), joins them with
