@@ -245,12 +245,18 @@ TEST_P(CampaignTest, UploadJobQueuedWithoutItsMediaIdStillSends) {
   ASSERT_TRUE(s.ok()) << s.error_message();
 
   // The job's record ends with its payload: take the media field out of it, in whichever of
-  // the queue's shards holds it.
+  // the queue's shards holds it, and only while the job still waits in the shard's delayed set
+  // (one atomic step), so that the attempt that runs is the rewritten one.
+  static const std::string kRewriteIfDelayed = R"lua(
+    if not redis.call('ZSCORE', KEYS[1] .. ':dl', ARGV[1]) then return 0 end
+    redis.call('HSET', KEYS[1] .. ':jd', ARGV[1], ARGV[2])
+    return 1)lua";
   const std::string campaign_id = ShortId(created.name());
   const std::string field = StrCat(",\"media\":\"", ShortId(media), "\"");
   int rewritten = 0;
   for (int shard = 0; shard < 16; ++shard) {
-    const std::string jobs = StrCat("{hd:s", shard, "}:jd");
+    const std::string prefix = StrCat("{hd:s", shard, "}");
+    const std::string jobs = StrCat(prefix, ":jd");
     auto redis = RedisFor(GetParam(), jobs);
     ASSERT_TRUE(redis.ok()) << redis.status();
     auto records = (*redis)->Command({"HGETALL", jobs});
@@ -264,12 +270,12 @@ TEST_P(CampaignTest, UploadJobQueuedWithoutItsMediaIdStillSends) {
       const size_t at = record.find(field);
       ASSERT_NE(at, std::string::npos) << record;
       record.erase(at, field.size());
-      auto set = (*redis)->Command({"HSET", jobs, id, record});
-      ASSERT_TRUE(set.ok() && !set->is_error()) << set.status();
-      ++rewritten;
+      auto set = (*redis)->Eval(kRewriteIfDelayed, {prefix}, {id, record});
+      ASSERT_TRUE(set.ok() && !set->is_error()) << (set.ok() ? set->str : set.status().ToString());
+      rewritten += static_cast<int>(set->integer);
     }
   }
-  ASSERT_EQ(rewritten, 1);
+  ASSERT_EQ(rewritten, 1) << "the upload job was not found waiting in the queue";
 
   const v1::Campaign done = Watch(key, created.name());
   EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)

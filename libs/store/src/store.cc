@@ -471,26 +471,22 @@ Store::Op<std::vector<Delivery>> Store::ListDeliveries(std::string tenant, std::
 Store::Op<Delivery> Store::UpdateDelivery(std::string tenant, std::string campaign,
                                           std::string account,
                                           std::function<absl::Status(Delivery&)> mutate) {
-  // Named: g++ 12 destroys a temporary in a co_await operand twice.
-  std::optional<Delivery> no_current;
-  UpdateExtras none;
+  UpdateExtras none;  // named: g++ 12 destroys a temporary in a co_await operand twice
   HERALD_CO_ASSIGN_OR_RETURN(
       DeliveryUpdate updated,
       co_await UpdateDeliveryFrom(std::move(tenant), std::move(campaign), std::move(account),
-                                  std::move(no_current), std::move(mutate), std::move(none)));
+                                  nullptr, std::move(mutate), std::move(none)));
   co_return std::move(updated.delivery);
 }
 
 Store::Op<Delivery> Store::UpdateDelivery(std::string tenant, std::string campaign,
                                           std::string account, Delivery current,
                                           std::function<absl::Status(Delivery&)> mutate) {
-  // Named: g++ 12 destroys a temporary in a co_await operand twice.
-  std::optional<Delivery> from(std::move(current));
-  UpdateExtras none;
+  UpdateExtras none;  // named, as above
   HERALD_CO_ASSIGN_OR_RETURN(
       DeliveryUpdate updated,
       co_await UpdateDeliveryFrom(std::move(tenant), std::move(campaign), std::move(account),
-                                  std::move(from), std::move(mutate), std::move(none)));
+                                  &current, std::move(mutate), std::move(none)));
   co_return std::move(updated.delivery);
 }
 
@@ -498,14 +494,12 @@ Store::Op<DeliveryUpdate> Store::UpdateDelivery(std::string tenant, std::string 
                                                 std::string account, Delivery current,
                                                 std::function<absl::Status(Delivery&)> mutate,
                                                 UpdateExtras extras) {
-  std::optional<Delivery> from(std::move(current));  // named, as above
   co_return co_await UpdateDeliveryFrom(std::move(tenant), std::move(campaign), std::move(account),
-                                        std::move(from), std::move(mutate), std::move(extras));
+                                        &current, std::move(mutate), std::move(extras));
 }
 
 Store::Op<DeliveryUpdate> Store::UpdateDeliveryFrom(std::string tenant, std::string campaign,
-                                                    std::string account,
-                                                    std::optional<Delivery> current,
+                                                    std::string account, const Delivery* current,
                                                     std::function<absl::Status(Delivery&)> mutate,
                                                     UpdateExtras extras) {
   const Table table = DeliveryTable(tenant, campaign);
@@ -514,13 +508,13 @@ Store::Op<DeliveryUpdate> Store::UpdateDeliveryFrom(std::string tenant, std::str
         StrCat("campaign '", campaign, "' has no delivery to account '", account, "'"));
   };
   // The caller's copy is tried first; every later attempt starts from a read.
-  for (int attempt = 0; attempt < kUpdateAttempts + (current ? 1 : 0); ++attempt) {
-    const bool from_caller = attempt == 0 && current.has_value();
+  for (int attempt = 0; attempt < kUpdateAttempts + (current != nullptr ? 1 : 0); ++attempt) {
+    const bool from_caller = attempt == 0 && current != nullptr;
     std::string stored;
     DeliveryUpdate out;
     if (from_caller) {
       stored = Encode(*current);
-      out.delivery = *std::move(current);
+      out.delivery = *current;
     } else {
       HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> doc,
                                  co_await records_.Get(table, account));

@@ -176,9 +176,10 @@ class Store {
   RecordStore& records() { return records_; }
 
  private:
-  // UpdateDelivery's one implementation: from `current` when set (see above), else from a read.
+  // UpdateDelivery's one implementation: from `*current` when not null (see above), else from a
+  // read. `current` must outlive the operation.
   Op<DeliveryUpdate> UpdateDeliveryFrom(std::string tenant, std::string campaign,
-                                        std::string account, std::optional<Delivery> current,
+                                        std::string account, const Delivery* current,
                                         std::function<absl::Status(Delivery&)> mutate,
                                         UpdateExtras extras);
   Op<int64_t> PutCampaignTargets(const std::string& tenant, const std::string& campaign,
