@@ -26,7 +26,6 @@ running a script against itself shows the noise left.
 """
 
 import argparse
-import os
 import shutil
 import socket
 import subprocess
@@ -34,52 +33,7 @@ import sys
 import tempfile
 import time
 
-
-def encode(args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
-class Connection:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.buf = b""
-
-    def _fill(self):
-        chunk = self.sock.recv(1 << 20)
-        if not chunk:
-            raise ConnectionError("redis closed the connection")
-        self.buf += chunk
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            self._fill()
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def reply(self):
-        line = self._line()
-        kind, rest = line[:1], line[1:]
-        if kind == b"*":
-            return [self.reply() for _ in range(max(int(rest), 0))]
-        if kind == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            while len(self.buf) < n + 2:
-                self._fill()
-            value, self.buf = self.buf[:n], self.buf[n + 2:]
-            return value
-        if kind == b"-":
-            raise RuntimeError(rest.decode())
-        return rest
-
-    def call(self, *args):
-        self.sock.sendall(encode(args))
-        return self.reply()
+from resp import Connection, encode
 
 
 def script_usec(conn):

@@ -16,12 +16,15 @@
 #
 #   tools/bench/campaign.sh [BUILD_DIR] [--only=api|fanout] [--inflight=64] [--seconds=5]
 #                           [--rate=1000] [--open_seconds=10] [--fanout_teams=200]
-#                           [--fanout_timeout=300] [--draft] [--profile]
+#                           [--fanout_timeout=300] [--draft] [--profile] [--redis_profile]
 #                           [--herald_flag=--name=value]...
 #
 # --profile: samples herald with perf for 2 s of the fan-out proper (from its 2,000th upstream
 #   call: the set-up before it, 200 teams and 10,000 accounts created over gRPC, looks nothing
 #   like it) and prints the split by binary and the top symbols.
+# --redis_profile: logs every Redis command for 2 s of the fan-out proper (after --profile's
+#   window when both are given) and prints Redis' time per upstream call by Herald script and
+#   by command (tools/bench/redis_profile.py).
 # --draft: the api part creates drafts (save_as_draft: stored, nothing enqueued).
 # --fanout_teams=N: the fan-out targets the first N simulator teams (50 accounts each).
 # --herald_flag: one more flag for both herald runs (repeatable).
@@ -42,6 +45,7 @@ fanout_teams=200
 fanout_timeout=300
 draft=0
 profile=0
+redis_profile=0
 extra_flags=()
 for arg in "$@"; do
   case "$arg" in
@@ -52,6 +56,7 @@ for arg in "$@"; do
     --open_seconds=*) open_seconds="${arg#--open_seconds=}" ;;
     --draft) draft=1 ;;
     --profile) profile=1 ;;
+    --redis_profile) redis_profile=1 ;;
     --fanout_teams=*) fanout_teams="${arg#--fanout_teams=}" ;;
     --fanout_timeout=*) fanout_timeout="${arg#--fanout_timeout=}" ;;
     --herald_flag=*) extra_flags+=("${arg#--herald_flag=}") ;;
@@ -149,14 +154,19 @@ upstream_calls() {
     awk '/^herald_upstream_requests_total/ {s += $NF} END {printf "%d\n", s}'
 }
 
-# --profile: 2 s of perf samples of herald once the fan-out (run by PID $1) is under way.
-profile_fanout() {
+# Waits until the fan-out (run by PID $1) is past its 2,000th upstream call; fails if it ended.
+wait_fanout_under_way() {
   local bench_pid="$1" i
   for ((i = 0; i < 1200; i++)); do
-    (( $(upstream_calls) > 2000 )) && break
-    kill -0 "$bench_pid" 2>/dev/null || return 0
+    (( $(upstream_calls) > 2000 )) && return 0
+    kill -0 "$bench_pid" 2>/dev/null || return 1
     sleep 0.05
   done
+  return 1
+}
+
+# --profile: 2 s of perf samples of herald.
+profile_fanout() {
   if ! perf record -F 999 -g -o "$work/herald.perf" -p "$herald_pid" -- sleep 2 \
       >"$work/perf.log" 2>&1; then
     echo "profile: perf record failed: $(tail -n 1 "$work/perf.log")" >&2
@@ -222,11 +232,18 @@ if wanted fanout; then
     --sim="127.0.0.1:$sim_port" --teams="$fanout_teams" --timeout_seconds="$fanout_timeout" \
     --pids="herald:$herald_pid,redis:$redis_pid,sim:$sim_pid" >"$work/fanout.out" 2>&1 &
   fanout_pid=$!
-  if [[ $profile == 1 ]]; then profile_fanout "$fanout_pid" >"$work/profile.out"; fi
+  if [[ $profile == 1 || $redis_profile == 1 ]] && wait_fanout_under_way "$fanout_pid"; then
+    if [[ $profile == 1 ]]; then profile_fanout; fi
+    if [[ $redis_profile == 1 ]]; then
+      "$root/tools/bench/redis_profile.py" --port="$redis_port" --seconds=2 \
+        --metrics="http://127.0.0.1:$admin_port/metrics" \
+        --metric=herald_upstream_requests_total --unit=upstream_call || true
+    fi
+  fi >"$work/profile.out"
   fanout_ok=1
   wait "$fanout_pid" || fanout_ok=0
   cat "$work/fanout.out"
-  if [[ $profile == 1 ]]; then cat "$work/profile.out"; fi
+  cat "$work/profile.out" 2>/dev/null || true
   if [[ $fanout_ok == 0 ]]; then
     echo "fan-out failed; herald's log ends:" >&2
     tail -n 20 "$work/fanout/herald.log" >&2
