@@ -182,6 +182,50 @@ TEST_P(QueueApiTest, EnqueueBatchSpansShardsAndKeepsOrder) {
   EXPECT_EQ(Run(queue_->Stats(Shard(other)))->ready, 1);
 }
 
+// A batch bigger than max_jobs_per_enqueue_call goes to Redis in several calls per shard, and
+// answers as one call would: a duplicate across calls, a job of an account registered to another
+// team, every answer in request order, and each account's jobs leased in the order given.
+TEST_P(QueueApiTest, EnqueueBatchSplitsLargeShardsIntoBoundedCalls) {
+  queue_ = std::make_unique<Queue>(
+      *client_, QueueConfig{.shards = 4, .max_jobs_per_enqueue_call = 2}, &clock_);
+  std::string other = "team_2";
+  for (int i = 2; Shard(other) == Shard("team_1"); ++i) other = StrCat("team_", i);
+  std::string neighbour = "team_2";  // another team of team_1's shard
+  for (int i = 2; Shard(neighbour) != Shard("team_1"); ++i) neighbour = StrCat("team_", i);
+  ASSERT_EQ(*Run(queue_->Enqueue(Spec("x0", "acct_x", neighbour))), EnqueueResult::kEnqueued);
+  auto calls = [this]() -> int64_t {
+    if (server_ == nullptr) return -1;  // a cluster's calls are spread over its masters
+    auto info = server_->Command({"INFO", "commandstats"});
+    const size_t at = info.ok() ? info->find("cmdstat_evalsha:calls=") : std::string::npos;
+    return at == std::string::npos ? 0 : std::atoll(info->c_str() + at + 22);
+  };
+  const int64_t calls_before = calls();
+
+  auto results = Run(queue_->EnqueueBatch(
+      {Spec("a0", "acct_a"), Spec("b0", "acct_b", other), Spec("a1", "acct_a"),
+       Spec("a2", "acct_a"), Spec("a0", "acct_a"), Spec("x1", "acct_x"), Spec("a3", "acct_a")}));
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_EQ(*results,
+            (std::vector<EnqueueResult>{EnqueueResult::kEnqueued, EnqueueResult::kEnqueued,
+                                        EnqueueResult::kEnqueued, EnqueueResult::kEnqueued,
+                                        EnqueueResult::kDuplicate, EnqueueResult::kWrongTeam,
+                                        EnqueueResult::kEnqueued}));
+  if (server_ != nullptr) {
+    // team_1's six jobs in three calls of two, the other team's one in one.
+    EXPECT_EQ(calls() - calls_before, 4);
+  }
+  EXPECT_EQ(StatsOf("team_1").ready, 5);  // acct_a's four and x0
+  EXPECT_EQ(StatsOf(other).ready, 1);
+
+  auto batch = Run(queue_->Lease(Shard("team_1"), 10));
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  std::vector<std::string> ids;
+  for (const LeasedJob& j : batch->jobs) {
+    if (j.account == "acct_a") ids.push_back(j.id);
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"a0", "a1", "a2", "a3"}));
+}
+
 // One account's jobs come out together (up to jobs_per_visit per turn), and Ack takes any mix of
 // lease groups, chained steps and stale tokens in one call per shard, answering in request order.
 TEST_P(QueueApiTest, MultiJobVisitsAndMixedAcksKeepEveryAnswerInOrder) {
@@ -229,6 +273,8 @@ TEST_P(QueueApiTest, BadInputIsRejectedBeforeRedis) {
   EXPECT_EQ(Run(queue_->Lease(99, 1)).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(ValidateQueueConfig({.jobs_per_visit = 0}).message()),
               HasSubstr("jobs_per_visit"));
+  EXPECT_THAT(std::string(ValidateQueueConfig({.max_jobs_per_enqueue_call = 0}).message()),
+              HasSubstr("max_jobs_per_enqueue_call"));
   ASSERT_TRUE(Run(queue_->Enqueue(Spec("y"))).ok());
   JobSpec moved = Spec("z", "acct_a", "team_9");
   if (Shard("team_9") == Shard("team_1")) {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <map>
 
 #include <absl/random/random.h>
@@ -102,6 +103,11 @@ absl::Status ValidateQueueConfig(const QueueConfig& config) {
     return config::SettingError("queue.jobs_per_visit",
                                 StrCat("must be in [1, 1000] (got ", config.jobs_per_visit, ")"));
   }
+  if (config.max_jobs_per_enqueue_call < 1 || config.max_jobs_per_enqueue_call > 10'000) {
+    return config::SettingError(
+        "queue.max_jobs_per_enqueue_call",
+        StrCat("must be in [1, 10000] (got ", config.max_jobs_per_enqueue_call, ")"));
+  }
   if (config.promote_per_lease < 1 || config.reap_per_lease < 1 || config.stats_sample < 1) {
     return config::SettingError(
         "queue.promote_per_lease",
@@ -156,19 +162,23 @@ asio::awaitable<absl::StatusOr<std::vector<EnqueueResult>>> Queue::EnqueueBatch(
   for (const JobSpec& j : jobs) HERALD_CO_RETURN_IF_ERROR(ValidateJobSpec(j));
   std::vector<EnqueueResult> results(jobs.size(), EnqueueResult::kDuplicate);
   const auto groups = GroupByShard(jobs, [&](const JobSpec& j) { return ShardOf(j.team); });
+  const size_t chunk = static_cast<size_t>(config_.max_jobs_per_enqueue_call);
   for (const auto& group : groups) {
     const int shard = group.first;
     const std::vector<size_t>& indices = group.second;
-    std::vector<const JobSpec*> group_jobs;
-    group_jobs.reserve(indices.size());
-    for (const size_t i : indices) group_jobs.push_back(&jobs[i]);
-    std::vector<std::string> args =
-        script::EncodeEnqueue(Now(), config_.idempotency_window, group_jobs);
-    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
-                               co_await EvalOn(client_, scripts_->enqueue, shard, std::move(args)));
-    HERALD_CO_ASSIGN_OR_RETURN(std::vector<EnqueueResult> group_results,
-                               script::DecodeEnqueue(reply, indices.size()));
-    for (size_t k = 0; k < indices.size(); ++k) results[indices[k]] = group_results[k];
+    for (size_t first = 0; first < indices.size(); first += chunk) {
+      const size_t last = std::min(indices.size(), first + chunk);
+      std::vector<const JobSpec*> call_jobs;
+      call_jobs.reserve(last - first);
+      for (size_t k = first; k < last; ++k) call_jobs.push_back(&jobs[indices[k]]);
+      std::vector<std::string> args =
+          script::EncodeEnqueue(Now(), config_.idempotency_window, call_jobs);
+      HERALD_CO_ASSIGN_OR_RETURN(
+          redis::Reply reply, co_await EvalOn(client_, scripts_->enqueue, shard, std::move(args)));
+      HERALD_CO_ASSIGN_OR_RETURN(std::vector<EnqueueResult> call_results,
+                                 script::DecodeEnqueue(reply, call_jobs.size()));
+      for (size_t k = first; k < last; ++k) results[indices[k]] = call_results[k - first];
+    }
   }
   co_return results;
 }
