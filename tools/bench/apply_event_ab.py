@@ -26,23 +26,9 @@ running a script against itself shows the noise left.
 """
 
 import argparse
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 
-from resp import Connection, encode
-
-
-def script_usec(conn):
-    """Microseconds Redis spent in EVALSHA since the last CONFIG RESETSTAT (INFO commandstats)."""
-    for line in conn.call("INFO", "commandstats").decode().splitlines():
-        if line.startswith("cmdstat_evalsha:"):
-            fields = dict(f.split("=") for f in line.split(":", 1)[1].split(","))
-            return int(fields["usec"])
-    return 0
+from resp import command_usec, encode, redis_server
 
 
 def event(serial, i, attributed):
@@ -67,12 +53,6 @@ def event(serial, i, attributed):
             "messages.sent"]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("old")
@@ -85,26 +65,7 @@ def main():
     options = parser.parse_args()
     scripts = {name: open(path).read() for name, path in (("old", options.old),
                                                           ("new", options.new))}
-    if shutil.which("redis-server") is None:
-        sys.exit("apply_event_ab.py: redis-server is not installed (tools/install-deps)")
-
-    work = tempfile.mkdtemp()
-    port = free_port()
-    redis = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "yes",
-         "--appendfsync", "everysec", "--dir", work, "--loglevel", "warning"],
-        stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                conn = Connection(port)
-                conn.call("PING")
-                break
-            except (ConnectionError, OSError, RuntimeError):
-                if time.monotonic() > deadline:
-                    sys.exit("apply_event_ab.py: redis-server did not start")
-                time.sleep(0.05)
+    with redis_server("--appendonly", "yes", "--appendfsync", "everysec") as conn:
         sha = {name: conn.call("SCRIPT", "LOAD", text).decode() for name, text in scripts.items()}
 
         serial = 0
@@ -132,11 +93,7 @@ def main():
                 elapsed = time.perf_counter() - start
                 events = options.calls * options.batch
                 timings[name].append(elapsed * 1e6 / events)
-                inside[name].append(script_usec(conn) / events)
-    finally:
-        redis.terminate()
-        redis.wait()
-        shutil.rmtree(work, ignore_errors=True)
+                inside[name].append(command_usec(conn) / events)
 
     for label, figures in (("", timings), ("redis_", inside)):
         medians = {}

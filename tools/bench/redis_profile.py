@@ -10,8 +10,7 @@
 Logs every command for --seconds with Redis' SLOWLOG (threshold 0), then reads the log back
 and puts Redis' defaults back (slowlog-log-slower-than 10000, slowlog-max-len 128). Each
 EVALSHA is named after the Herald script it runs: the SHA1 of every script is computed from
-the Lua sources of this checkout, assembled as Herald loads them (libs/queue: gcra.lua and
-common.lua before each script; libs/store: tables.lua before create.lua and replace.lua).
+the Lua sources of this checkout, assembled as Herald loads them (herald_lua.py).
 
 With --metrics, the figures are per unit: the increase of the Prometheus counter --metric
 (summed over its labels) on that page over the same window; otherwise per second.
@@ -26,41 +25,13 @@ costlier than their CPU time. Logging every command also costs Redis some time o
 """
 
 import argparse
-import hashlib
-import os
 import sys
 import time
 import urllib.request
 from collections import defaultdict
 
+from herald_lua import names_by_sha
 from resp import Connection
-
-ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-
-
-def read(path):
-    with open(os.path.join(ROOT, path)) as f:
-        return f.read()
-
-
-def script_names():
-    """SHA1 -> script name for every script Herald loads (see the module's docstring)."""
-    names = {}
-
-    def add(name, text):
-        names[hashlib.sha1(text.encode()).hexdigest()] = name
-
-    queue_dir = os.path.join(ROOT, "libs/queue/lua")
-    preamble = read("libs/ratelimit/lua/gcra.lua") + "\n" + read("libs/queue/lua/common.lua")
-    for file in sorted(os.listdir(queue_dir)):
-        if file.endswith(".lua") and file != "common.lua":
-            add("queue/" + file, preamble + "\n" + read("libs/queue/lua/" + file))
-    tables = read("libs/store/lua/tables.lua")
-    for file in ("create.lua", "replace.lua"):
-        add("store/" + file, tables + "\n" + read("libs/store/lua/" + file))
-    for file in ("apply_event.lua", "reconcile_buyers.lua"):
-        add("webhooks/" + file, read("libs/webhooks/lua/" + file))
-    return names
 
 
 def counter(url, metric):
@@ -85,7 +56,7 @@ def main():
     if bool(options.metrics) != bool(options.metric):
         sys.exit("redis_profile.py: --metrics and --metric go together")
 
-    names = script_names()
+    names = names_by_sha()
     conn = Connection(options.port)
     conn.call("CONFIG", "SET", "slowlog-max-len", options.max_entries)
     conn.call("SLOWLOG", "RESET")

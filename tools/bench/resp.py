@@ -10,7 +10,13 @@ pipelined: send several `encode(...)` payloads with `conn.sock.sendall`, then re
 `conn.reply()`s.
 """
 
+import contextlib
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
+import time
 
 
 def encode(args):
@@ -61,3 +67,48 @@ class Connection:
     def call(self, *args):
         self.sock.sendall(encode(args))
         return self.reply()
+
+
+def command_usec(conn, command="evalsha"):
+    """Microseconds Redis spent in `command` (lower case) since the last CONFIG RESETSTAT, from
+    INFO commandstats; a script's time includes the commands it runs."""
+    for line in conn.call("INFO", "commandstats").decode().splitlines():
+        if line.startswith("cmdstat_%s:" % command):
+            return int(dict(f.split("=") for f in line.split(":", 1)[1].split(","))["usec"])
+    return 0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def redis_server(*flags):
+    """A redis-server of its own on a free port of 127.0.0.1, in a temporary directory, stopped
+    on exit; yields a Connection to it. `flags`: more redis-server arguments (e.g. "--appendonly",
+    "yes")."""
+    if shutil.which("redis-server") is None:
+        sys.exit("redis-server is not installed (tools/install-deps)")
+    work = tempfile.mkdtemp()
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--dir", work, "--loglevel",
+         "warning", *flags], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                conn = Connection(port)
+                conn.call("PING")
+                break
+            except (ConnectionError, OSError, RuntimeError):
+                if time.monotonic() > deadline:
+                    sys.exit("redis-server did not start")
+                time.sleep(0.05)
+        yield conn
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(work, ignore_errors=True)
