@@ -13,10 +13,10 @@
 --          the job's current lease: nothing changes, the next job is not enqueued). next: as
 --          enqueue.lua (1, 0 duplicate, -1 wrong team), or -2 when there was no next job or it
 --          was not tried.
--- Complexity: O(J log M): three calls per group (HMGET, HDEL, EXISTS) and a fixed number for the
---   whole batch (HDEL of the records, SADD of the completed ids, ZREM of emptied groups, one
---   HINCRBY per outcome kind), plus two per account with an in-flight cap among the acked jobs,
---   and the chained enqueues.
+-- Complexity: O(J log M): three calls per group (HMGET, HDEL, EXISTS; two when one of its jobs is
+--   acked) and a fixed number for the whole batch (HDEL of the records, SADD of the completed ids,
+--   ZREM of emptied groups, one HINCRBY per outcome kind), plus two per account with an in-flight
+--   cap among the acked jobs, and the chained enqueues.
 --
 -- A completed job leaves no record; its id is kept in the completed-id generations (common.lua)
 -- for the idempotency window so a replayed enqueue is reported duplicate.
@@ -37,7 +37,14 @@ for _ = 1, tonumber(ARGV[3]) do
   local seq_text, acct, kind, counted = parse_prefix(prefix)
   if seq_text and count > 0 then
     local key = k_group(seq_text)
-    local held = call_chunked('HMGET', key, ids)
+    local held
+    if count == 1 then
+      -- One job of the group (a delivery's steps lease one job per visit): HDEL both ends the
+      -- lease and says whether it was still held, so the group needs no read.
+      held = { redis.call('HDEL', key, ids[1]) == 1 }
+    else
+      held = call_chunked('HMGET', key, ids)
+    end
     local gone, seen = {}, {}
     for k = 1, count do
       local id = ids[k]
@@ -49,7 +56,7 @@ for _ = 1, tonumber(ARGV[3]) do
       end
     end
     if #gone > 0 then
-      call_chunked('HDEL', key, gone)
+      if count > 1 then call_chunked('HDEL', key, gone) end
       if redis.call('EXISTS', key) == 0 then emptied[#emptied + 1] = prefix end
       by_kind[kind] = (by_kind[kind] or 0) + #gone
       if counted then
