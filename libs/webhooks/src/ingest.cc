@@ -25,8 +25,9 @@ constexpr std::array<std::string_view, 7> kEventLabels = {
     "transactions.new",   "subscriptions.new",   "other"};
 
 // Results: applied, unattributed (applied, but a purchase of no known mass message yet),
-// duplicate, ignored_unknown (a type Herald does not apply), ignored_no_key (no idempotency key:
-// presence), bad_signature, malformed, unknown_endpoint, unsupported_type (content type),
+// duplicate, ignored_unknown (a type Herald does not apply), ignored_no_key (a type Herald does
+// not apply, without an idempotency key: presence), bad_signature, malformed, unknown_endpoint
+// (answered as a bad signature), unsupported_type (content type),
 // unavailable (not recorded; the sender retries), shed (not tried: recording is slow; the sender
 // retries).
 constexpr std::array<std::string_view, 11> kResults = {
@@ -183,8 +184,10 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
   std::string endpoint_id(request.endpoint);
   absl::StatusOr<Endpoint> endpoint = co_await endpoints_.Find(std::move(endpoint_id));
   if (!endpoint.ok()) {
+    // The same answer as a bad signature: an unsigned request cannot probe which endpoints
+    // exist. The metric still tells an operator which of the two it was.
     if (absl::IsNotFound(endpoint.status())) {
-      co_return finish(kUnknownEndpoint, 404, "unknown webhook endpoint");
+      co_return finish(kUnknownEndpoint, 401, "missing or invalid signature");
     }
     log::Warn("webhook endpoint lookup failed", {{"error", endpoint.status().ToString()}});
     co_return finish(kUnavailable, 503, "temporarily unavailable; retry");
@@ -221,20 +224,24 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
     co_return finish(kMalformed, 400, StrCat("malformed event: ", event.status().message()));
   }
   event_name = event->name;
-  if (request.idempotency_key.empty()) {
+  const bool applies = event->type != WebhookEventType::kOther;
+  if (request.idempotency_key.empty() && !applies) {
     // Ephemeral events (presence) carry no key; they are counted, not stored.
     co_return finish(kIgnoredNoKey, 200, "ignored: no idempotency key");
   }
   if (request.idempotency_key.size() > 200) {
     co_return finish(kMalformed, 400, "the idempotency key is longer than 200 bytes");
   }
-  const bool applies = event->type != WebhookEventType::kOther;
   if (!applies) co_return finish(kIgnoredUnknown, 200, "ignored: event type not used");
+  // Every event Herald applies should carry a key. One that does not is still recorded, never
+  // dropped: keyed by its signed body, which a retry or a redelivery repeats byte for byte.
+  std::string key = request.idempotency_key.empty()
+                        ? StrCat("body:", store::Sha256Hex(request.body))
+                        : std::string(request.idempotency_key);
   const absl::Time recording = clock_.Now();
   if (!shedder_->Admit(recording)) {
     co_return finish(kShed, 503, "overloaded; retry");
   }
-  std::string key(request.idempotency_key);
   absl::StatusOr<RecordOutcome> outcome =
       co_await recorder_.Record(endpoint->tenant, std::move(key), *event);
   const absl::Time recorded = clock_.Now();

@@ -113,7 +113,7 @@ TEST_F(IngestTest, MalformedWrongTypeUnknownEndpoint) {
   EXPECT_EQ(Post("{not json", Sign("{not json")).status, 400);
   const std::string no_payload = R"({"event":"messages.sent","account_id":"a"})";
   EXPECT_EQ(Post(no_payload, Sign(no_payload)).status, 400);
-  EXPECT_EQ(Post(kSent, Sign(kSent), "evt_1", "t1.nope").status, 404);
+  EXPECT_EQ(Post(kSent, Sign(kSent), "evt_1", "t1.nope").status, 401);
   EXPECT_EQ(Post(kSent, Sign(kSent), "evt_1", "t1.team-a", "text/plain").status, 415);
   EXPECT_EQ(Post(kSent, Sign(kSent), std::string(201, 'k')).status, 400);
   EXPECT_TRUE(recorder_.recorded.empty());
@@ -128,6 +128,17 @@ TEST_F(IngestTest, UnknownTypesAndKeylessEventsAreAcknowledgedNotRecorded) {
   const std::string text = registry_.Serialize();
   EXPECT_NE(text.find(R"(event="other",result="ignored_no_key"} 1)"), std::string::npos);
   EXPECT_NE(text.find(R"(event="other",result="ignored_unknown"} 1)"), std::string::npos);
+}
+
+TEST_F(IngestTest, AnAppliedEventWithoutAKeyIsRecordedOnceKeyedByItsBody) {
+  EXPECT_EQ(Post(kSent, Sign(kSent), "").status, 200);
+  ASSERT_EQ(recorder_.recorded.size(), 1u);
+  EXPECT_EQ(recorder_.keys.count("body:" + store::Sha256Hex(kSent)), 1u);
+  // The sender's retry repeats the body byte for byte, so it is a duplicate.
+  EXPECT_EQ(Post(kSent, Sign(kSent), "").status, 200);
+  EXPECT_EQ(recorder_.recorded.size(), 1u);
+  const std::string text = registry_.Serialize();
+  EXPECT_NE(text.find(R"(event="messages.sent",result="duplicate"} 1)"), std::string::npos);
 }
 
 TEST_F(IngestTest, PurchasesOfNoKnownMassMessageAreAcknowledgedAndCountedAsUnattributed) {
