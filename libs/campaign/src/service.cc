@@ -812,12 +812,17 @@ Service::Op<CampaignView> Service::View(Campaign campaign) {
   co_return view;
 }
 
-Service::Op<CampaignView> Service::CreateCampaign(Campaign campaign, std::string request_id) {
-  if (campaign.id.empty()) campaign.id = ids_.Next();
+absl::Status Service::CheckTargetCount(const Campaign& campaign) const {
   if (static_cast<int>(campaign.targets.size()) > config_.max_targets) {
-    co_return absl::InvalidArgumentError(
+    return absl::InvalidArgumentError(
         StrCat("campaign.targets: at most ", config_.max_targets, " accounts per campaign"));
   }
+  return absl::OkStatus();
+}
+
+Service::Op<CampaignView> Service::CreateCampaign(Campaign campaign, std::string request_id) {
+  if (campaign.id.empty()) campaign.id = ids_.Next();
+  HERALD_CO_RETURN_IF_ERROR(CheckTargetCount(campaign));
   HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts,
                              co_await CheckReferences(campaign));
   const absl::Time now = clock_.Now();
@@ -910,6 +915,7 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
     if (f == "send_time") next.send_time_ms = update.send_time_ms;
     if (f == "grace_period") next.grace_period_ms = update.grace_period_ms;
   }
+  HERALD_CO_RETURN_IF_ERROR(CheckTargetCount(next));
   HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts, co_await CheckReferences(next));
   const bool reschedule =
       current.campaign.phase == CampaignPhase::kScheduled &&

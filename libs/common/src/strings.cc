@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include <herald/common/strings.h>
 
 namespace herald {
@@ -24,6 +26,11 @@ std::vector<std::string_view> StrSplit(std::string_view s, char separator) {
     out.push_back(s.substr(start, at - start));
     start = at + 1;
   }
+}
+
+size_t Utf8Length(std::string_view s) {
+  return static_cast<size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
 }
 
 std::string AsciiLower(std::string_view s) {

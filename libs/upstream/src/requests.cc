@@ -316,10 +316,8 @@ absl::StatusOr<HttpRequest> RequestFactory::ListUserLists(std::string_view accou
 absl::StatusOr<HttpRequest> RequestFactory::CreateUserList(std::string_view account,
                                                            std::string_view name) const {
   HERALD_RETURN_IF_ERROR(CheckAccount(account));
-  // The upstream's limit is 64 characters, not bytes: UTF-8 continuation bytes do not count.
-  const auto characters =
-      std::count_if(name.begin(), name.end(), [](char c) { return (c & 0xC0) != 0x80; });
-  if (name.empty() || characters > 64) {
+  // The upstream's limit is 64 characters, not bytes.
+  if (name.empty() || Utf8Length(name) > 64) {
     return InvalidRequest("list name must be 1 to 64 characters");
   }
   json::object body;

@@ -67,7 +67,7 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
         [this, req](const Caller& c) -> Op<v1::UserList> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string account,
                                      OwnId(c.tenant, "account", req->account(), "accounts"));
-          if (req->display_name().empty() || req->display_name().size() > 64) {
+          if (req->display_name().empty() || Utf8Length(req->display_name()) > 64) {
             co_return absl::InvalidArgumentError("display_name: 1-64 characters");
           }
           HERALD_CO_ASSIGN_OR_RETURN(

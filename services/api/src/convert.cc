@@ -17,11 +17,13 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-constexpr int kMaxTextBytes = 10000;
+constexpr size_t kMaxTextCharacters = 10000;
 constexpr int kMaxMedia = 20;
 constexpr int kMaxLists = 50;
 constexpr int kMaxFanIds = 10000;
-constexpr absl::Duration kPastTolerance = absl::Seconds(60);
+// A send time this little in the past is taken as "now": the caller's clock may be a little
+// behind ours. More than that is a mistake, refused rather than sent at once.
+constexpr absl::Duration kPastTolerance = absl::Seconds(5);
 constexpr absl::Duration kMaxGrace = absl::Hours(24);
 
 int64_t ToMillis(const google::protobuf::Timestamp& t) {
@@ -97,8 +99,8 @@ v1::Delivery::State ToProto(store::DeliveryState s) {
 absl::Status ParseContent(std::string_view prefix, std::string_view tenant,
                           const v1::MessageContent& in, store::MessageContent& out) {
   if (in.text().empty()) return Invalid(StrCat(prefix, ".text"), "is required");
-  if (in.text().size() > kMaxTextBytes) {
-    return Invalid(StrCat(prefix, ".text"), StrCat("at most ", kMaxTextBytes, " bytes"));
+  if (Utf8Length(in.text()) > kMaxTextCharacters) {
+    return Invalid(StrCat(prefix, ".text"), StrCat("at most ", kMaxTextCharacters, " characters"));
   }
   if (in.price_cents() != 0 && (in.price_cents() < 300 || in.price_cents() > 20000)) {
     return Invalid(StrCat(prefix, ".price_cents"),
@@ -260,7 +262,7 @@ absl::Status ValidateRequestId(std::string_view request_id) {
 }
 
 absl::Status ValidateDisplayName(std::string_view field, std::string_view name) {
-  if (name.size() > 200) return Invalid(field, "at most 200 characters");
+  if (Utf8Length(name) > 200) return Invalid(field, "at most 200 characters");
   return absl::OkStatus();
 }
 
@@ -541,7 +543,7 @@ v1::Segment ToProto(const store::Segment& s) {
 }
 
 absl::StatusOr<store::Segment> ParseSegment(std::string_view tenant, const v1::Segment& s) {
-  if (s.display_name().empty() || s.display_name().size() > 64) {
+  if (s.display_name().empty() || Utf8Length(s.display_name()) > 64) {
     return Invalid("segment.display_name", "1-64 characters");
   }
   if (s.min_lifetime_spend_cents() < 0) {
@@ -641,7 +643,8 @@ absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const
     }
     out.content_type = m.content_type();
   }
-  if (out.file_name.size() > 200) return Invalid("media_asset.file_name", "at most 200 characters");
+  if (Utf8Length(out.file_name) > 200)
+    return Invalid("media_asset.file_name", "at most 200 characters");
   return out;
 }
 

@@ -56,6 +56,52 @@ TEST(ParseCampaignTest, GracePeriodIsZeroOrAtLeastOneMillisecond) {
   EXPECT_THAT(std::string(tiny.status().message()), HasSubstr("campaign.grace_period"));
 }
 
+v1::Campaign MinimalCampaign() {
+  v1::Campaign c;
+  c.mutable_content()->set_text("New set");
+  v1::AccountTarget* target = c.add_targets();
+  target->set_account("tenants/acme/accounts/acct_a");
+  target->add_user_lists("fans");
+  return c;
+}
+
+TEST(ParseCampaignTest, TextAndNameLimitsCountCharactersNotBytes) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  v1::Campaign c = MinimalCampaign();
+  std::string text;
+  for (int i = 0; i < 10000; ++i) text += "\xc3\xa9";  // "é": two bytes, one character
+  c.mutable_content()->set_text(text);
+  std::string name;
+  for (int i = 0; i < 200; ++i) name += "\xe2\x82\xac";  // "€": three bytes
+  c.set_display_name(name);
+  EXPECT_TRUE(ParseCampaign("acme", c, now).ok());
+
+  c.mutable_content()->set_text(text + "x");
+  absl::StatusOr<store::Campaign> long_text = ParseCampaign("acme", c, now);
+  ASSERT_FALSE(long_text.ok());
+  EXPECT_THAT(std::string(long_text.status().message()),
+              HasSubstr("campaign.content.text: at most 10000 characters"));
+
+  c.mutable_content()->set_text("New set");
+  c.set_display_name(name + "x");
+  absl::StatusOr<store::Campaign> long_name = ParseCampaign("acme", c, now);
+  ASSERT_FALSE(long_name.ok());
+  EXPECT_THAT(std::string(long_name.status().message()), HasSubstr("display_name"));
+}
+
+TEST(ParseCampaignTest, SendTimeMayLagTheServerClockBySecondsNotMore) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  v1::Campaign c = MinimalCampaign();
+  *c.mutable_send_time() = Ts(absl::ToUnixSeconds(now) - 3);
+  EXPECT_EQ(ParseCampaign("acme", c, now)->send_time_ms, absl::ToUnixMillis(now) - 3000);
+  *c.mutable_send_time() = Ts(absl::ToUnixSeconds(now) - 30);
+  absl::StatusOr<store::Campaign> past = ParseCampaign("acme", c, now);
+  ASSERT_FALSE(past.ok());
+  EXPECT_EQ(past.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(past.status().message()),
+              HasSubstr("campaign.send_time: is in the past"));
+}
+
 TEST(ParseTopCampaignsTest, DefaultsToThirtyDaysBeforeNow) {
   const absl::Time now = absl::FromUnixSeconds(1767225600);
   v1::TopCampaignsRequest r;

@@ -46,11 +46,6 @@ std::optional<std::vector<std::string>> StringList(const json::value& v) {
   return out;
 }
 
-size_t CodePoints(std::string_view s) {
-  return static_cast<size_t>(
-      std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
-}
-
 std::string Trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
@@ -224,7 +219,7 @@ ApiResult<std::string> ListName(const json::object& body) {
     return Unprocessable("name_required", "The name field is required.");
   }
   const std::string_view value = Str(name->as_string());
-  if (CodePoints(value) > kMaxListNameChars) {
+  if (Utf8Length(value) > kMaxListNameChars) {
     return Unprocessable("invalid_name", "The name may not be greater than 64 characters.");
   }
   return std::string(value);

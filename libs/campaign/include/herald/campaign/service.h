@@ -237,6 +237,8 @@ class Service {
   // The id of an unfinished campaign for which `uses` holds, if any.
   Op<std::optional<std::string>> UnfinishedCampaignWith(
       const std::string& tenant, const std::function<bool(const store::Campaign&)>& uses);
+  // INVALID_ARGUMENT when the campaign names more accounts than ServiceConfig::max_targets.
+  absl::Status CheckTargetCount(const store::Campaign& campaign) const;
   // Checks targets and media against the tenant's records.
   Op<std::vector<store::Account>> CheckReferences(const store::Campaign& campaign);
   // Enqueues the first step of every delivery not yet started (idempotent).

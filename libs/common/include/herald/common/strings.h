@@ -88,6 +88,10 @@ std::vector<std::string_view> StrSplit(std::string_view s, char separator);
 std::string AsciiLower(std::string_view s);
 std::string AsciiUpper(std::string_view s);
 
+// Characters (code points) in UTF-8 text: bytes that are not continuation bytes. Limits stated
+// in characters are checked with this, never with size().
+size_t Utf8Length(std::string_view s);
+
 // Parses the whole of `s` as a base-10 integer; nullopt on any junk or overflow.
 template <std::integral T>
 std::optional<T> ParseInt(std::string_view s) {
