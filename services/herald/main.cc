@@ -52,6 +52,12 @@ ABSL_FLAG(std::string, public_webhook_url, "",
           "team is created. Empty: teams are not registered.");
 ABSL_FLAG(int64_t, webhook_max_body_bytes, 1 << 20,
           "Webhook bodies larger than this are refused with 413.");
+ABSL_FLAG(int64_t, media_max_bytes, 16 << 20,
+          "Media uploaded through MediaService.UploadMediaAsset larger than this is refused "
+          "(1 KiB to 64 MiB).");
+ABSL_FLAG(int, list_batch, 100,
+          "Fan ids per upstream add-to-list call (1 to 100, the upstream's maximum); lower it "
+          "when the upstream's limit is lower.");
 ABSL_FLAG(absl::Duration, ingest_shed_latency, absl::Milliseconds(500),
           "Webhook events are answered 503 with Retry-After, without touching Redis, while "
           "recording them takes longer than this on average (one probe per 100ms keeps "
@@ -147,7 +153,7 @@ constexpr char kUsage[] =
     "Herald orchestrates mass-message and PPV campaigns across creator accounts.\n"
     "\n"
     "Usage:\n"
-    "  herald serve [flags]         run the service (see --role)\n"
+    "  herald [serve] [flags]       run the service (see --role); serve is the default\n"
     "  herald queue stats           queue depth per shard, jobs by kind and outcome\n"
     "  herald queue dead [flags]    the newest dead-lettered jobs, with their reasons\n"
     "  herald queue smoke [flags]   enqueue no-op jobs and wait for the workers to finish them\n"
@@ -215,9 +221,8 @@ int main(int argc, char** argv) {
   const std::vector<char*> positional =
       absl::ParseCommandLine(static_cast<int>(args.size()) - 1, args.data());
 
-  if (positional.size() < 2)
-    return Fail("expected a command (serve, queue or version); see --help");
-  const std::string_view command = positional[1];
+  // `herald --role=all` is `herald serve --role=all`: serving is what the binary is for.
+  const std::string_view command = positional.size() < 2 ? "serve" : positional[1];
   if (command == "version") {
     std::printf("herald %s\n", HERALD_VERSION);
     return 0;
@@ -233,7 +238,7 @@ int main(int argc, char** argv) {
     if (subcommand != "stats" && subcommand != "dead" && subcommand != "smoke") {
       return Fail(herald::StrCat("unknown queue command '", subcommand, "'"));
     }
-  } else if (positional.size() != 2) {
+  } else if (positional.size() > 2) {
     return Fail(herald::StrCat("unexpected argument '", positional[2], "'"));
   }
 
@@ -252,6 +257,8 @@ int main(int argc, char** argv) {
       .public_webhook_url = absl::GetFlag(FLAGS_public_webhook_url),
       .reconcile_schedule = absl::GetFlag(FLAGS_reconcile_schedule),
       .webhook_max_body_bytes = absl::GetFlag(FLAGS_webhook_max_body_bytes),
+      .media_max_bytes = absl::GetFlag(FLAGS_media_max_bytes),
+      .list_batch = absl::GetFlag(FLAGS_list_batch),
       .ingest_batch = absl::GetFlag(FLAGS_ingest_batch),
       .ingest_shed_latency = absl::GetFlag(FLAGS_ingest_shed_latency),
       .drain_timeout = absl::GetFlag(FLAGS_drain_timeout),

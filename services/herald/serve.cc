@@ -124,6 +124,9 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   HERALD_RETURN_IF_ERROR(
       config::RequireInRange("api_max_streams", flags.api_max_streams, 1, 1'000'000));
   config.api.max_streams = flags.api_max_streams;
+  HERALD_RETURN_IF_ERROR(
+      config::RequireInRange("media_max_bytes", flags.media_max_bytes, 1024, int64_t{64} << 20));
+  config.api.media_max_bytes = flags.media_max_bytes;
   HERALD_ASSIGN_OR_RETURN(config.admin.address,
                           config::ParseHostPort("admin_address", flags.admin_address));
   HERALD_ASSIGN_OR_RETURN(config.ingest.address,
@@ -250,6 +253,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   HERALD_RETURN_IF_ERROR(config::RequirePositive("poll_interval", flags.poll_interval));
   config.workflow.poll_min = flags.poll_interval;
   config.workflow.poll_max = std::max(flags.poll_interval, absl::Seconds(30));
+  config.workflow.list_batch = flags.list_batch;
   // Ranges live in the libraries' Validate functions (one source per setting); their errors
   // are reported under the flag that set the value.
   const std::map<std::string, std::string> flag_of = {
@@ -266,6 +270,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
       {"worker.lease_loops", "worker_loops"},
       {"worker.batch_size", "worker_batch"},
       {"worker.heartbeat_interval", "lease_duration"},
+      {"workflow.list_batch", "list_batch"},
   };
   HERALD_RETURN_IF_ERROR(config::NameFlag(redis::ValidateClientConfig(config.redis), flag_of));
   HERALD_RETURN_IF_ERROR(config::NameFlag(queue::ValidateQueueConfig(config.queue), flag_of));
@@ -275,7 +280,8 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   if (absl::Status s = upstream::ValidateClientConfig(upstream_check); !s.ok()) {
     return absl::InvalidArgumentError(StrCat("--upstream_url: ", s.message()));
   }
-  HERALD_RETURN_IF_ERROR(campaign::ValidateWorkflowConfig(config.workflow));
+  HERALD_RETURN_IF_ERROR(
+      config::NameFlag(campaign::ValidateWorkflowConfig(config.workflow), flag_of));
   return config;
 }
 
@@ -425,6 +431,7 @@ int RunServe(const ServeConfig& config) {
   product->service = std::make_unique<campaign::Service>(
       *product->store, job_queue, box, *product->upstream, SystemClock::Get(),
       campaign::ServiceConfig{.admin_key = config.admin_key,
+                              .list_batch = config.workflow.list_batch,
                               .public_webhook_url = config.public_webhook_url});
   product->workflow = std::make_unique<campaign::DeliveryWorkflow>(
       *product->store, job_queue, *product->upstream, SystemClock::Get(), config.workflow);

@@ -95,6 +95,8 @@ struct ServeFlags {
   std::string public_webhook_url;
   std::string reconcile_schedule = "10m,1h,6h,24h,72h";
   int64_t webhook_max_body_bytes = 1 << 20;
+  int64_t media_max_bytes = 16 << 20;
+  int list_batch = 100;
   int ingest_batch = 64;
   absl::Duration ingest_shed_latency = absl::Milliseconds(500);
   absl::Duration drain_timeout;

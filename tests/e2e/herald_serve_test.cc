@@ -253,9 +253,14 @@ TEST_F(HeraldServeTest, InvalidFlagsStopTheProcessWithAMessageNamingTheFlag) {
   EXPECT_EQ(bad_env.exit_code, 2);
   EXPECT_THAT(bad_env.err, HasSubstr("HERALD_IO_THREADS='lots'"));
 
-  auto no_command = RunHerald({});
+  // Without a command the flags are serve's: the same check refuses them.
+  auto no_command = RunHerald({"--drain-timeout=0s"});
   EXPECT_EQ(no_command.exit_code, 2);
-  EXPECT_THAT(no_command.err, HasSubstr("expected a command"));
+  EXPECT_THAT(no_command.err, HasSubstr("--drain_timeout must be a positive"));
+
+  auto bad_command = RunHerald({"launch"});
+  EXPECT_EQ(bad_command.exit_code, 2);
+  EXPECT_THAT(bad_command.err, HasSubstr("unknown command 'launch'"));
 
   auto bad_queue = RunHerald({"queue", "purge"});
   EXPECT_EQ(bad_queue.exit_code, 2);

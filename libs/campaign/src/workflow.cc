@@ -7,6 +7,7 @@
 
 #include <herald/campaign/workflow.h>
 #include <herald/common/log.h>
+#include <herald/common/setting_error.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/metrics/metrics.h>
@@ -307,6 +308,10 @@ absl::Status ValidateWorkflowConfig(const WorkflowConfig& config) {
     return absl::InvalidArgumentError("workflow: need 0 < poll_min <= poll_max");
   }
   if (config.max_polls < 1) return absl::InvalidArgumentError("workflow.max_polls must be >= 1");
+  if (config.list_batch < 1 || config.list_batch > kMaxListBatch) {
+    return config::SettingError("workflow.list_batch", StrCat("must be in [1, ", kMaxListBatch,
+                                                              "] (got ", config.list_batch, ")"));
+  }
   return absl::OkStatus();
 }
 

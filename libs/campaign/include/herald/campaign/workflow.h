@@ -132,15 +132,17 @@ std::unique_ptr<UpstreamClients> MakeUpstreamClients(boost::asio::any_io_executo
                                                      const store::SecretBox& box,
                                                      metrics::Registry* registry);
 
+// The upstream's maximum fan ids per add-to-list call.
+inline constexpr int kMaxListBatch = 100;
+
 struct WorkflowConfig {
   int max_attempts = 6;                               // per step
   absl::Duration poll_min = absl::Milliseconds(500);  // first poll after a send
   absl::Duration poll_max = absl::Seconds(30);        // polls back off up to this
-  int max_polls = 5000;
-  int segment_page = 100;        // fans per source-list page scanned
-  int segment_max_pages = 1000;  // a segment scans at most this many pages per account
-  int list_batch = 100;  // fan ids per add-to-list call (the upstream's maximum)  // then the
-                         // delivery fails as "not finished upstream"
+  int max_polls = 5000;            // then the delivery fails as "not finished upstream"
+  int segment_page = 100;          // fans per source-list page scanned
+  int segment_max_pages = 1000;    // a segment scans at most this many pages per account
+  int list_batch = kMaxListBatch;  // fan ids per add-to-list call, 1..kMaxListBatch
   // Reconciliation looks for messages created from (attempt start - skew).
   absl::Duration clock_skew = absl::Minutes(2);
   // After a priced message finishes, its buyers are read from the upstream once per entry, each
