@@ -2,6 +2,7 @@
 // six-node Redis Cluster, and the upstream simulator, with the simulator's ledger as ground truth.
 #include <absl/strings/match.h>
 #include <boost/json.hpp>
+#include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -686,6 +687,50 @@ TEST_P(CampaignTest, RefusedUpstreamKeyPausesTheTeamUntilANewKeyIsSet) {
   ASSERT_TRUE(teams->ResumeTeam(BearerContext(key).get(), resume, &team).ok());
   EXPECT_FALSE(team.api_key_invalid());
   EXPECT_EQ(Watch(key, created.name()).state(), v1::Campaign::COMPLETED);
+}
+
+TEST_P(CampaignTest, TheApisOwnUpstreamCallsReportARefusedKeyAsAPreconditionAndPauseTheTeam) {
+  const std::string key = NewTenant("apikey");
+  const std::vector<std::string> accounts = ImportAccounts("apikey", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  auto audiences = v1::AudienceService::NewStub(stack_->channel());
+  v1::ListUserListsRequest list;
+  list.set_account(accounts[0]);
+  v1::ListUserListsResponse lists;
+
+  // A paused account makes no upstream calls, the API's own included.
+  v1::PauseAccountRequest pause;
+  pause.set_name(accounts[0]);
+  v1::Account account;
+  ASSERT_TRUE(teams->PauseAccount(BearerContext(key).get(), pause, &account).ok());
+  grpc::Status s = audiences->ListUserLists(BearerContext(key).get(), list, &lists);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("is paused"));
+  v1::ResumeAccountRequest resume_account;
+  resume_account.set_name(accounts[0]);
+  ASSERT_TRUE(teams->ResumeAccount(BearerContext(key).get(), resume_account, &account).ok());
+  ASSERT_TRUE(audiences->ListUserLists(BearerContext(key).get(), list, &lists).ok());
+
+  v1::UpdateTeamRequest update;
+  update.mutable_team()->set_name("tenants/apikey/teams/main");
+  update.mutable_team()->set_upstream_api_key("revoked-upstream-key");
+  update.mutable_update_mask()->add_paths("upstream_api_key");
+  v1::Team team;
+  ASSERT_TRUE(teams->UpdateTeam(BearerContext(key).get(), update, &team).ok());
+  // The caller's own key is fine: the upstream refusing the team's key is not UNAUTHENTICATED.
+  s = audiences->ListUserLists(BearerContext(key).get(), list, &lists);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("HTTP 401"));
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("team 'main' is now paused"));
+  v1::GetTeamRequest get_team;
+  get_team.set_name("tenants/apikey/teams/main");
+  ASSERT_TRUE(teams->GetTeam(BearerContext(key).get(), get_team, &team).ok());
+  EXPECT_TRUE(team.paused());
+  EXPECT_TRUE(team.api_key_invalid());
+  s = audiences->ListUserLists(BearerContext(key).get(), list, &lists);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("team 'main' is paused"));
 }
 
 TEST_P(CampaignTest, FansAreAddedToListsThroughTheQueueAndFailuresAreReported) {

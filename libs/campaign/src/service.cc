@@ -27,11 +27,6 @@ bool Has(const std::vector<std::string>& fields, std::string_view f) {
   return std::find(fields.begin(), fields.end(), f) != fields.end();
 }
 
-// An upstream failure, as the API reports it: the upstream's words, the closest code.
-absl::Status FromUpstream(std::string_view doing, const absl::Status& status) {
-  return absl::Status(status.code(), StrCat("upstream, ", doing, ": ", status.message()));
-}
-
 absl::Status NotChangeable(const CampaignView& v, std::string_view what) {
   return absl::FailedPreconditionError(
       StrCat("campaign '", v.campaign.id, "' is ", CampaignStateName(v.state), ": ", what));
@@ -528,7 +523,10 @@ Service::Op<std::pair<std::vector<store::Account>, int>> Service::SyncAccounts(
   HERALD_CO_ASSIGN_OR_RETURN(store::Team team, co_await GetTeam(tenant, team_id));
   HERALD_CO_ASSIGN_OR_RETURN(auto api, clients_.For(team));
   auto upstream_accounts = co_await api->ListAccounts();
-  HERALD_CO_RETURN_IF_ERROR(upstream_accounts.status());
+  if (!upstream_accounts.ok()) {
+    co_return co_await UpstreamFailed(tenant, team_id, "listing the team's accounts",
+                                      upstream_accounts.status());
+  }
   std::vector<store::Account> created;
   int unchanged = 0;
   for (const auto& u : *upstream_accounts.value) {
@@ -594,7 +592,9 @@ Service::Op<std::pair<std::vector<upstream::UserList>, bool>> Service::ListUserL
   HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
   const upstream::UserListsQuery query{.limit = limit, .offset = offset};
   auto lists = co_await api->ListUserLists(account_id, query);
-  if (!lists.ok()) co_return FromUpstream("listing user lists", lists.status());
+  if (!lists.ok())
+    co_return co_await UpstreamFailed(account.tenant, account.team, "listing user lists",
+                                      lists.status());
   const bool more = static_cast<int>(lists.value->size()) >= limit;
   co_return std::make_pair(*std::move(lists.value), more);
 }
@@ -604,7 +604,9 @@ Service::Op<upstream::UserList> Service::CreateUserList(std::string tenant, std:
   HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, account_id));
   HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
   auto list = co_await api->CreateUserList(account_id, std::move(name));
-  if (!list.ok()) co_return FromUpstream("creating the list", list.status());
+  if (!list.ok())
+    co_return co_await UpstreamFailed(account.tenant, account.team, "creating the list",
+                                      list.status());
   co_return *std::move(list.value);
 }
 
@@ -1117,6 +1119,10 @@ Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::strin
 }
 
 Service::Op<std::shared_ptr<upstream::Api>> Service::ApiFor(const store::Account& account) {
+  if (account.paused) {
+    co_return absl::FailedPreconditionError(
+        StrCat("account '", account.id, "' is paused; ResumeAccount first"));
+  }
   HERALD_CO_ASSIGN_OR_RETURN(store::Team team, co_await GetTeam(account.tenant, account.team));
   if (team.paused) {
     co_return absl::FailedPreconditionError(
@@ -1125,7 +1131,33 @@ Service::Op<std::shared_ptr<upstream::Api>> Service::ApiFor(const store::Account
   co_return clients_.For(team);
 }
 
-// An upstream failure, as the API reports it: the upstream's words, the closest code.
+asio::awaitable<absl::Status> Service::UpstreamFailed(const std::string& tenant,
+                                                      const std::string& team,
+                                                      std::string_view doing, absl::Status status) {
+  const std::string what = StrCat("upstream, ", doing, ": ", status.message());
+  const std::optional<upstream::UpstreamError> e = upstream::GetUpstreamError(status);
+  if (e && (e->kind == upstream::ErrorKind::kUnauthorized ||
+            e->kind == upstream::ErrorKind::kOutOfCredits)) {
+    absl::StatusOr<std::string> reason =
+        co_await PauseTeamAfterUpstream(store_, queue_, tenant, team, e->kind);
+    if (!reason.ok()) {
+      log::Warn("could not pause the team",
+                {{"tenant", tenant}, {"team", team}, {"error", reason.status().ToString()}});
+      co_return absl::FailedPreconditionError(what);
+    }
+    co_return absl::FailedPreconditionError(
+        StrCat(what, "; team '", team, "' is now paused: ", *reason));
+  }
+  switch (status.code()) {
+    // These would read as a verdict on the caller's own key or names, not the upstream's.
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kNotFound:
+      co_return absl::FailedPreconditionError(what);
+    default:
+      co_return absl::Status(status.code(), what);
+  }
+}
 
 Service::Op<int64_t> Service::SendTestMessage(std::string tenant, std::string id,
                                               std::string account_id,
@@ -1157,7 +1189,10 @@ Service::Op<int64_t> Service::SendTestMessage(std::string tenant, std::string id
                                .data = *std::move(bytes)};
       uploaded = co_await api->UploadMediaFile(account_id, std::move(file));
     }
-    if (!uploaded.ok()) co_return FromUpstream("uploading media", uploaded.status());
+    if (!uploaded.ok()) {
+      co_return co_await UpstreamFailed(account.tenant, account.team, "uploading media",
+                                        uploaded.status());
+    }
     message.media_files.push_back(uploaded.value->prefixed_id);
     if (std::find(campaign.content.previews.begin(), campaign.content.previews.end(), media_id) !=
         campaign.content.previews.end()) {
@@ -1165,17 +1200,21 @@ Service::Op<int64_t> Service::SendTestMessage(std::string tenant, std::string id
     }
   }
   auto sent = co_await api->SendMassMessage(account_id, std::move(message));
-  if (!sent.ok()) co_return FromUpstream("sending the test message", sent.status());
+  if (!sent.ok()) {
+    co_return co_await UpstreamFailed(account.tenant, account.team, "sending the test message",
+                                      sent.status());
+  }
   co_return sent.value->id;
 }
 
 Service::Op<std::vector<UpstreamQueueEntry>> Service::ListUpstreamQueue(std::string tenant,
                                                                         std::string account_id) {
   HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, account_id));
-  HERALD_CO_ASSIGN_OR_RETURN(store::Team team, co_await GetTeam(tenant, account.team));
-  HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, clients_.For(team));
+  HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
   auto queue = co_await api->ListMassMessageQueue(account_id);
-  if (!queue.ok()) co_return FromUpstream("listing the queue", queue.status());
+  if (!queue.ok())
+    co_return co_await UpstreamFailed(account.tenant, account.team, "listing the queue",
+                                      queue.status());
   std::vector<std::string> ids;
   for (const auto& q : *queue.value) ids.push_back(std::to_string(q.id));
   HERALD_CO_ASSIGN_OR_RETURN(auto owners, co_await store_.records().GetMany(

@@ -1264,22 +1264,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::OnUpstreamError(Context& ctx,
     case upstream::ErrorKind::kRateLimited:
       co_return JobResult::RateLimited(e->retry_after);
     case upstream::ErrorKind::kOutOfCredits:
-      if (absl::Status st = co_await PauseTeam(
-              ctx,
-              "the upstream team is out of credits (HTTP 402): top up its credits, then "
-              "ResumeTeam",
-              false);
-          !st.ok()) {
-        co_return JobResult::Retry(std::string(st.message()));
-      }
-      co_return JobResult::Release();
     case upstream::ErrorKind::kUnauthorized:
-      if (absl::Status st = co_await PauseTeam(
-              ctx,
-              "the upstream refused the team's API key (HTTP 401): set a valid key with "
-              "UpdateTeam, then ResumeTeam",
-              true);
-          !st.ok()) {
+      if (absl::Status st = co_await PauseTeam(ctx, e->kind); !st.ok()) {
         co_return JobResult::Retry(std::string(st.message()));
       }
       co_return JobResult::Release();
@@ -1315,18 +1301,37 @@ asio::awaitable<JobResult> DeliveryWorkflow::FailDelivery(Context& ctx, std::str
   co_return JobResult::Fail(std::move(reason));
 }
 
-asio::awaitable<absl::Status> DeliveryWorkflow::PauseTeam(Context& ctx, std::string reason,
-                                                          bool key_invalid) {
-  log::Warn("pausing team",
-            {{"tenant", ctx.step.tenant}, {"team", ctx.team.id}, {"reason", reason}});
-  auto r = co_await store_.Update<store::Team>(ctx.step.tenant, ctx.team.id, [&](store::Team& t) {
+asio::awaitable<absl::Status> DeliveryWorkflow::PauseTeam(Context& ctx, upstream::ErrorKind kind) {
+  auto paused = co_await PauseTeamAfterUpstream(store_, queue_, ctx.step.tenant, ctx.team.id, kind);
+  co_return paused.status();
+}
+
+asio::awaitable<absl::StatusOr<std::string>> PauseTeamAfterUpstream(store::Store& store,
+                                                                    queue::Queue& queue,
+                                                                    std::string tenant,
+                                                                    std::string team,
+                                                                    upstream::ErrorKind kind) {
+  std::string reason;
+  if (kind == upstream::ErrorKind::kOutOfCredits) {
+    reason = "the upstream team is out of credits (HTTP 402): top up its credits, then ResumeTeam";
+  } else if (kind == upstream::ErrorKind::kUnauthorized) {
+    reason =
+        "the upstream refused the team's API key (HTTP 401): set a valid key with UpdateTeam, "
+        "then ResumeTeam";
+  } else {
+    co_return absl::InvalidArgumentError(
+        StrCat("a team is paused for 401 or 402 only, not ", upstream::ErrorKindName(kind)));
+  }
+  log::Warn("pausing team", {{"tenant", tenant}, {"team", team}, {"reason", reason}});
+  auto r = co_await store.Update<store::Team>(tenant, team, [&](store::Team& t) {
     t.paused = true;
     t.pause_reason = reason;
-    if (key_invalid) t.api_key_invalid = true;
+    if (kind == upstream::ErrorKind::kUnauthorized) t.api_key_invalid = true;
     return absl::OkStatus();
   });
   HERALD_CO_RETURN_IF_ERROR(r.status());
-  co_return co_await queue_.PauseTeam(ctx.job.team);
+  HERALD_CO_RETURN_IF_ERROR(co_await queue.PauseTeam(QueueTeam(tenant, team)));
+  co_return reason;
 }
 
 }  // namespace herald::campaign

@@ -247,8 +247,16 @@ class Service {
   // The campaign as clients see it, from its records read now.
   Op<CampaignView> View(store::Campaign campaign);
   boost::asio::awaitable<absl::Status> ApplyAccountLimits(const store::Account& account);
-  // The upstream client of `account`'s team.
+  // The upstream client of `account`'s team; FAILED_PRECONDITION while the account or its team
+  // is paused (a paused account makes no upstream calls, the API's own included).
   Op<std::shared_ptr<upstream::Api>> ApiFor(const store::Account& account);
+  // A failure of an upstream call the API made itself, as its caller sees it: the upstream's
+  // words, with a code that cannot be mistaken for a verdict on the caller's own request (the
+  // upstream refusing the team's key is FAILED_PRECONDITION, not UNAUTHENTICATED). A refused key
+  // (401) or exhausted credits (402) pause the team, as when a worker meets them.
+  boost::asio::awaitable<absl::Status> UpstreamFailed(const std::string& tenant,
+                                                      const std::string& team,
+                                                      std::string_view doing, absl::Status status);
   // Counts `view`'s campaign as having entered its state.
   void Count(const CampaignView& view);
 

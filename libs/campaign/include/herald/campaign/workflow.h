@@ -91,6 +91,14 @@ inline constexpr std::string_view kUnsendPending = "unsending";
 std::string QueueTeam(std::string_view tenant, std::string_view team);
 std::string QueueAccount(std::string_view tenant, std::string_view account);
 
+// Pauses a team after the upstream answered one of its calls 401 (its key is refused: the team
+// is marked api_key_invalid) or 402 (out of credits), with a reason an operator can act on, and
+// stops the queue leasing its jobs. The workers and the API's own upstream calls both pause this
+// way. Returns the reason; INVALID_ARGUMENT for any other kind of error.
+boost::asio::awaitable<absl::StatusOr<std::string>> PauseTeamAfterUpstream(
+    store::Store& store, queue::Queue& queue, std::string tenant, std::string team,
+    upstream::ErrorKind kind);
+
 // What Herald knows of a fan of an account (filled from upstream events): the data segments
 // select on. Table AccountFans(tenant, account), fan id -> JSON of FanData.
 struct FanData {
@@ -215,8 +223,7 @@ class DeliveryWorkflow {
   boost::asio::awaitable<absl::StatusOr<store::DeliveryUpdate>> UpdateDelivery(
       Context& ctx, std::function<absl::Status(store::Delivery&)> mutate,
       store::UpdateExtras extras);
-  boost::asio::awaitable<absl::Status> PauseTeam(Context& ctx, std::string reason,
-                                                 bool key_invalid);
+  boost::asio::awaitable<absl::Status> PauseTeam(Context& ctx, upstream::ErrorKind kind);
   queue::JobSpec NextStep(const Context& ctx, std::string_view kind, int32_t index,
                           absl::Duration delay) const;
 
