@@ -584,6 +584,58 @@ TEST_P(CampaignTest, ScheduleThatCameDueWhileHeraldWasStoppedIsMissedNotSentLate
   EXPECT_EQ(LedgerMessages(), before);
 }
 
+TEST_P(CampaignTest, ASendTimeThatPassedBeyondGraceIsNotSentOnResumeOrLaunch) {
+  const std::string key = NewTenant("stale");
+  const std::vector<std::string> accounts = ImportAccounts("stale", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia("stale", key);
+  const auto before = LedgerMessages();
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  const absl::Time send_time = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) + 3);
+  auto make = [&](const std::string& text, bool draft) {
+    v1::CreateCampaignRequest req = PpvCampaign("stale", {accounts[0]}, media, text);
+    req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(send_time));
+    req.mutable_campaign()->mutable_grace_period()->set_seconds(1);
+    req.mutable_campaign()->set_save_as_draft(draft);
+    v1::Campaign created;
+    grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &created);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return created;
+  };
+  const v1::Campaign draft = make("Saved", true);
+  const v1::Campaign scheduled = make("Held", false);
+  v1::PauseCampaignRequest pause;
+  pause.set_name(scheduled.name());
+  v1::Campaign paused;
+  ASSERT_TRUE(campaigns->PauseCampaign(BearerContext(key).get(), pause, &paused).ok());
+  ASSERT_TRUE(testing::WaitFor([&] { return absl::Now() > send_time + absl::Seconds(2); },
+                               absl::Seconds(10)));
+
+  // Launching the draft now would send it beyond its grace period: refused, nothing changes.
+  v1::LaunchCampaignRequest launch;
+  launch.set_name(draft.name());
+  v1::Campaign launched;
+  grpc::Status s = campaigns->LaunchCampaign(BearerContext(key).get(), launch, &launched);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("campaign.send_time passed"));
+  v1::GetCampaignRequest get;
+  get.set_name(draft.name());
+  v1::Campaign still;
+  ASSERT_TRUE(campaigns->GetCampaign(BearerContext(key).get(), get, &still).ok());
+  EXPECT_EQ(still.state(), v1::Campaign::DRAFT);
+
+  // Resuming the campaign paused before it went out: missed, as a schedule Herald could not keep.
+  v1::ResumeCampaignRequest resume;
+  resume.set_name(scheduled.name());
+  v1::Campaign resumed;
+  s = campaigns->ResumeCampaign(BearerContext(key).get(), resume, &resumed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resumed.state(), v1::Campaign::MISSED);
+  EXPECT_THAT(resumed.state_reason(), ::testing::HasSubstr("grace period"));
+  EXPECT_EQ(Watch(key, scheduled.name()).state(), v1::Campaign::MISSED);
+  EXPECT_EQ(LedgerMessages(), before);
+}
+
 TEST_P(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
   const std::string key = NewTenant("broke");
   const std::vector<std::string> all = ImportAccounts("broke", key, 1);

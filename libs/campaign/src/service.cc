@@ -27,6 +27,21 @@ bool Has(const std::vector<std::string>& fields, std::string_view f) {
   return std::find(fields.begin(), fields.end(), f) != fields.end();
 }
 
+// How late `c`'s send would be at `now` when that is beyond its grace period: such a send is
+// missed, never made hours late. nullopt when it may still go out (or has no send time).
+std::optional<absl::Duration> LateBeyondGrace(const Campaign& c, absl::Time now) {
+  if (c.send_time_ms == 0) return std::nullopt;
+  const absl::Duration late = now - absl::FromUnixMillis(c.send_time_ms);
+  if (late <= absl::Milliseconds(c.grace_period_ms)) return std::nullopt;
+  return late;
+}
+
+std::string MissedReason(const Campaign& c, absl::Duration late) {
+  return StrCat("its send time passed ", absl::FormatDuration(absl::Trunc(late, absl::Seconds(1))),
+                " ago, beyond the grace period of ",
+                absl::FormatDuration(absl::Milliseconds(c.grace_period_ms)), "; nothing was sent");
+}
+
 absl::Status NotChangeable(const CampaignView& v, std::string_view what) {
   return absl::FailedPreconditionError(
       StrCat("campaign '", v.campaign.id, "' is ", CampaignStateName(v.state), ": ", what));
@@ -973,6 +988,13 @@ Service::Op<CampaignView> Service::LaunchCampaign(std::string tenant, std::strin
           return absl::FailedPreconditionError(
               StrCat("campaign '", c.id, "' is not a draft; only drafts can be launched"));
         }
+        if (std::optional<absl::Duration> late = LateBeyondGrace(c, now)) {
+          return absl::FailedPreconditionError(
+              StrCat("campaign.send_time passed ",
+                     absl::FormatDuration(absl::Trunc(*late, absl::Seconds(1))),
+                     " ago, beyond the grace period; set a new send_time, or clear it to send now, "
+                     "then launch"));
+        }
         c.update_time_ms = absl::ToUnixMillis(now);
         if (c.send_time_ms > c.update_time_ms) {
           c.phase = CampaignPhase::kScheduled;
@@ -1095,6 +1117,16 @@ Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::strin
         ++c.generation;  // jobs parked under the old generation end; new ones start below
         c.phase_reason.clear();
         c.update_time_ms = absl::ToUnixMillis(now);
+        if (c.dispatch_time_ms == 0) {
+          // Paused before it went out and resumed too late: missed, as a schedule Herald could
+          // not keep is, rather than sent hours after the time it was meant for.
+          if (std::optional<absl::Duration> late = LateBeyondGrace(c, now)) {
+            c.phase = CampaignPhase::kMissed;
+            c.phase_reason = MissedReason(c, *late);
+            c.end_time_ms = c.update_time_ms;
+            return absl::OkStatus();
+          }
+        }
         if (c.dispatch_time_ms == 0 && c.send_time_ms > c.update_time_ms) {
           c.phase = CampaignPhase::kScheduled;
         } else {
@@ -1103,6 +1135,11 @@ Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::strin
         }
         return absl::OkStatus();
       }));
+  if (stored.phase == CampaignPhase::kMissed) {
+    HERALD_CO_ASSIGN_OR_RETURN(CampaignView missed, co_await View(std::move(stored)));
+    Count(missed);
+    co_return missed;
+  }
   // Every unfinished delivery starts again from its first step; steps already done are skipped
   // by what the delivery records (uploaded media, the upstream message id).
   HERALD_CO_ASSIGN_OR_RETURN(auto deliveries, co_await store_.ListDeliveries(tenant, id));
