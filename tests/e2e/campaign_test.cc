@@ -785,6 +785,30 @@ TEST_P(CampaignTest, TheApisOwnUpstreamCallsReportARefusedKeyAsAPreconditionAndP
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("team 'main' is paused"));
 }
 
+TEST_P(CampaignTest, ATeamsBurstIsSetUpToItsPerMinuteRate) {
+  const std::string key = NewTenant("bursty");
+  ASSERT_FALSE(ImportAccounts("bursty", key, 1).empty());
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  v1::UpdateTeamRequest update;
+  update.mutable_team()->set_name("tenants/bursty/teams/main");
+  update.mutable_team()->set_burst(120);
+  update.mutable_update_mask()->add_paths("burst");
+  v1::Team team;
+  grpc::Status s = teams->UpdateTeam(BearerContext(key).get(), update, &team);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(team.burst(), 120);
+
+  // More than a minute's worth at once would let Herald exceed the team's limit.
+  update.mutable_team()->set_burst(team.rate_limit_per_minute() + 1);
+  s = teams->UpdateTeam(BearerContext(key).get(), update, &team);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("team.burst"));
+  v1::GetTeamRequest get;
+  get.set_name("tenants/bursty/teams/main");
+  ASSERT_TRUE(teams->GetTeam(BearerContext(key).get(), get, &team).ok());
+  EXPECT_EQ(team.burst(), 120);
+}
+
 TEST_P(CampaignTest, FansAreAddedToListsThroughTheQueueAndFailuresAreReported) {
   const std::string key = NewTenant("lists");
   const std::vector<std::string> accounts = ImportAccounts("lists", key, 1);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <herald/common/strings.h>
+#include <herald/store/crypto.h>
 #include <herald/testing/herald_api.h>
 #include <herald/testing/herald_stack_suite.h>
 #include <herald/testing/net.h>
@@ -496,6 +497,59 @@ TEST_F(WebhooksTest, ForgedUnsignedAndMisaddressedDeliveriesAreRefused) {
   auto get = testing::HttpRequest(stack_->herald().ingest_port(), "GET", "/webhooks/forger.main");
   ASSERT_TRUE(get.ok());
   EXPECT_EQ(get->status, 405);
+}
+
+TEST_F(WebhooksTest, ATeamsOwnSigningSecretIsCheckedAndRotatesWithoutRefusingEvents) {
+  const std::string key = NewTenant("byo");
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  const std::string first = "whsec-from-the-dashboard-1";
+  v1::CreateTeamRequest create;
+  create.set_parent("tenants/byo");
+  create.set_team_id("main");
+  create.mutable_team()->set_upstream_api_key("sim-key-3");
+  create.mutable_team()->set_webhook_signing_secret(first);
+  v1::Team team;
+  grpc::Status s = teams->CreateTeam(BearerContext(key).get(), create, &team);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(team.webhook_endpoint(), "/webhooks/byo.main");
+  EXPECT_TRUE(team.webhook_signing_secret().empty()) << "the secret is never returned";
+
+  int next_event = 0;
+  auto post = [&](const std::string& secret) {
+    const std::string body =
+        StrCat(R"({"event":"transactions.new","account_id":"acct_x","payload":{"id":"t)",
+               ++next_event, R"(","amount":100,"description":"?firstId=1"}})");
+    const std::map<std::string, std::string> headers = {
+        {"Content-Type", "application/json"},
+        {"X-OFAPI-Idempotency-Key", StrCat("evt_byo", next_event)},
+        {"Signature", store::HmacSha256Hex(secret, body)}};
+    auto r = testing::HttpRequest(stack_->herald().ingest_port(), "POST", team.webhook_endpoint(),
+                                  body, headers);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->status : 0;
+  };
+  EXPECT_EQ(post(first), 200);
+  EXPECT_EQ(post("whsec-someone-else-entirely"), 401);
+
+  // A new secret: events the upstream signed with the old one before it switched still count.
+  const std::string second = "whsec-from-the-dashboard-2";
+  v1::UpdateTeamRequest update;
+  update.mutable_team()->set_name("tenants/byo/teams/main");
+  update.mutable_team()->set_webhook_signing_secret(second);
+  update.mutable_update_mask()->add_paths("webhook_signing_secret");
+  s = teams->UpdateTeam(BearerContext(key).get(), update, &team);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  // The receiver rereads a team's secrets at most every 100 ms (a flood of forged signatures
+  // must not become a flood of Redis reads), so the new one may be refused at first, as any
+  // 401 is, and the sender retries.
+  EXPECT_TRUE(testing::WaitFor([&] { return post(second) == 200; }));
+  EXPECT_EQ(post(first), 200);
+
+  // Too short a secret is refused and changes nothing.
+  update.mutable_team()->set_webhook_signing_secret("short");
+  EXPECT_EQ(teams->UpdateTeam(BearerContext(key).get(), update, &team).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(post(second), 200);
 }
 
 TEST_F(WebhooksTest, RedisOutageMidStreamIsAnsweredWith503AndNothingAcknowledgedIsLost) {

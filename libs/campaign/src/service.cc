@@ -99,6 +99,22 @@ void AddPausedTeams(CampaignView& view, const std::vector<std::optional<store::T
   }
 }
 
+// The limiter's bucket for a team: its rate, and its burst (a second's worth unless set).
+ratelimit::Limit TeamLimit(const store::Team& team) {
+  return {
+      .per_minute = team.rate_limit_per_minute,
+      .burst = team.burst > 0 ? team.burst : std::max<int64_t>(1, team.rate_limit_per_minute / 60)};
+}
+
+// A burst above a minute's worth would let Herald exceed the team's per-minute limit.
+absl::Status CheckBurst(const store::Team& team) {
+  if (team.burst > team.rate_limit_per_minute) {
+    return absl::InvalidArgumentError(
+        StrCat("team.burst: at most rate_limit_per_minute (", team.rate_limit_per_minute, ")"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 Service::Service(store::Store& store, queue::Queue& queue, const store::SecretBox& box,
@@ -281,21 +297,29 @@ Service::Op<store::ApiKey> Service::RevokeApiKey(std::string tenant, std::string
 
 // ---- teams and accounts
 
-Service::Op<store::Created<store::Team>> Service::CreateTeam(store::Team team, std::string api_key,
+void Service::RotateWebhookSecret(store::Team& team, std::string_view secret) const {
+  team.sealed_previous_webhook_secret = team.sealed_webhook_secret;
+  team.sealed_webhook_secret = box_.Seal(secret);
+}
+
+Service::Op<store::Created<store::Team>> Service::CreateTeam(store::Team team, TeamSecrets secrets,
                                                              std::string request_id) {
+  if (!secrets.api_key) co_return absl::InvalidArgumentError("team.upstream_api_key: is required");
+  const std::string& api_key = *secrets.api_key;
   team.sealed_api_key = box_.Seal(api_key);
   team.api_key_hint = api_key.size() >= 4 ? api_key.substr(api_key.size() - 4) : "";
+  if (secrets.webhook_secret) team.sealed_webhook_secret = box_.Seal(*secrets.webhook_secret);
   team.create_time_ms = absl::ToUnixMillis(clock_.Now());
+  HERALD_CO_RETURN_IF_ERROR(CheckBurst(team));
   HERALD_CO_ASSIGN_OR_RETURN(auto created, co_await store_.Create(team, std::move(request_id)));
   // Named, not a braced temporary inside co_await: g++ 12 destroys such temporaries twice.
-  const ratelimit::Limit limit{
-      .per_minute = created.value.rate_limit_per_minute,
-      .burst = std::max<int64_t>(1, created.value.rate_limit_per_minute / 60)};
+  const ratelimit::Limit limit = TeamLimit(created.value);
   HERALD_CO_RETURN_IF_ERROR(co_await queue_.SetTeamLimits(QueueTeam(team.tenant, team.id), limit));
   if (!created.replayed && !config_.public_webhook_url.empty()) {
     // The team exists whatever happens here; a failed registration shows in webhook_error and
     // is retried with RegisterTeamWebhook.
-    auto registered = co_await RegisterTeamWebhook(team.tenant, created.value.id);
+    auto registered = co_await RegisterTeamWebhook(team.tenant, created.value.id,
+                                                   secrets.webhook_secret.value_or(""));
     if (registered.ok()) {
       created.value = *std::move(registered);
     } else {
@@ -309,7 +333,8 @@ Service::Op<store::Created<store::Team>> Service::CreateTeam(store::Team team, s
   co_return created;
 }
 
-Service::Op<store::Team> Service::RegisterTeamWebhook(std::string tenant, std::string id) {
+Service::Op<store::Team> Service::RegisterTeamWebhook(std::string tenant, std::string id,
+                                                      std::string secret) {
   if (config_.public_webhook_url.empty()) {
     co_return absl::FailedPreconditionError(
         "Herald has no public webhook URL (--public_webhook_url); webhooks cannot be registered");
@@ -321,14 +346,12 @@ Service::Op<store::Team> Service::RegisterTeamWebhook(std::string tenant, std::s
   while (base.ends_with('/')) base.remove_suffix(1);
   spec.endpoint_url = StrCat(base, "/", webhooks::EndpointId(tenant, id));
   for (std::string_view e : kWebhookEvents) spec.events.emplace_back(e);
-  spec.signing_secret = store::RandomToken(32);
+  spec.signing_secret = secret.empty() ? store::RandomToken(32) : std::move(secret);
   // The new secret is stored before the upstream learns it, and the old one stays accepted beside
   // it: events signed before the switch (or with the old one, if telling the upstream fails)
   // are still taken.
-  const std::string sealed = box_.Seal(spec.signing_secret);
   HERALD_CO_RETURN_IF_ERROR((co_await store_.Update<store::Team>(tenant, id, [&](store::Team& t) {
-                              t.sealed_previous_webhook_secret = t.sealed_webhook_secret;
-                              t.sealed_webhook_secret = sealed;
+                              RotateWebhookSecret(t, spec.signing_secret);
                               return absl::OkStatus();
                             })).status());
 
@@ -384,12 +407,12 @@ Service::Op<std::vector<store::Team>> Service::ListTeams(std::string tenant) {
   co_return co_await store_.List<store::Team>(std::move(tenant));
 }
 
-Service::Op<store::Team> Service::UpdateTeam(store::Team update, std::optional<std::string> api_key,
+Service::Op<store::Team> Service::UpdateTeam(store::Team update, TeamSecrets secrets,
                                              std::vector<std::string> fields) {
   std::string sealed, hint;
-  if (api_key) {
-    sealed = box_.Seal(*api_key);
-    hint = api_key->size() >= 4 ? api_key->substr(api_key->size() - 4) : "";
+  if (secrets.api_key) {
+    sealed = box_.Seal(*secrets.api_key);
+    hint = secrets.api_key->size() >= 4 ? secrets.api_key->substr(secrets.api_key->size() - 4) : "";
   }
   HERALD_CO_ASSIGN_OR_RETURN(
       store::Team team,
@@ -398,15 +421,17 @@ Service::Op<store::Team> Service::UpdateTeam(store::Team update, std::optional<s
         if (Has(fields, "rate_limit_per_minute")) {
           t.rate_limit_per_minute = update.rate_limit_per_minute;
         }
-        if (api_key) {
+        if (Has(fields, "burst")) t.burst = update.burst;
+        HERALD_RETURN_IF_ERROR(CheckBurst(t));
+        if (secrets.api_key) {
           t.sealed_api_key = sealed;
           t.api_key_hint = hint;
           t.api_key_invalid = false;
         }
+        if (secrets.webhook_secret) RotateWebhookSecret(t, *secrets.webhook_secret);
         return absl::OkStatus();
       }));
-  const ratelimit::Limit limit{.per_minute = team.rate_limit_per_minute,
-                               .burst = std::max<int64_t>(1, team.rate_limit_per_minute / 60)};
+  const ratelimit::Limit limit = TeamLimit(team);
   HERALD_CO_RETURN_IF_ERROR(co_await queue_.SetTeamLimits(QueueTeam(team.tenant, team.id), limit));
   co_return team;
 }

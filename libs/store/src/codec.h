@@ -23,7 +23,7 @@ BOOST_DESCRIBE_STRUCT(Team, (),
                       (tenant, id, display_name, sealed_api_key, api_key_hint,
                        rate_limit_per_minute, api_key_invalid, paused, pause_reason, create_time_ms,
                        webhook_id, sealed_webhook_secret, sealed_previous_webhook_secret,
-                       webhook_error))
+                       webhook_error, burst))
 BOOST_DESCRIBE_STRUCT(Account, (),
                       (tenant, id, team, display_name, sends_per_minute, max_in_flight, paused,
                        upstream_username, create_time_ms))
@@ -67,8 +67,9 @@ struct AddedFields<Tenant> {
 };
 template <>
 struct AddedFields<Team> {
-  static constexpr std::array<std::string_view, 4> kNames{
-      "webhook_id", "sealed_webhook_secret", "sealed_previous_webhook_secret", "webhook_error"};
+  static constexpr std::array<std::string_view, 5> kNames{"webhook_id", "sealed_webhook_secret",
+                                                          "sealed_previous_webhook_secret",
+                                                          "webhook_error", "burst"};
 };
 
 // The JSON trees below live only for the call: their nodes come from a buffer on the stack

@@ -731,6 +731,7 @@ TEST_F(StoreTest, ATeamStoredBeforeItsWebhookFieldsExistedStillDecodes) {
   ASSERT_TRUE(team.ok()) << team.status();
   EXPECT_EQ(team->rate_limit_per_minute, 60);
   EXPECT_EQ(team->webhook_id, "");
+  EXPECT_EQ(team->burst, 0);
 }
 
 TEST_F(StoreTest, ATenantStoredBeforeItsWeightExistedDecodesWithWeightOne) {

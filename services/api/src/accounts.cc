@@ -35,11 +35,15 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
                            .display_name = req->team().display_name(),
                            .rate_limit_per_minute = req->team().rate_limit_per_minute() == 0
                                                         ? 1000
-                                                        : req->team().rate_limit_per_minute()};
+                                                        : req->team().rate_limit_per_minute(),
+                           .burst = req->team().burst()};
+          campaign::Service::TeamSecrets secrets{.api_key = req->team().upstream_api_key()};
+          if (!req->team().webhook_signing_secret().empty()) {
+            secrets.webhook_secret = req->team().webhook_signing_secret();
+          }
           HERALD_CO_ASSIGN_OR_RETURN(
               auto created,
-              co_await service_.CreateTeam(std::move(team), req->team().upstream_api_key(),
-                                           req->request_id()));
+              co_await service_.CreateTeam(std::move(team), std::move(secrets), req->request_id()));
           if (!created.replayed) {
             const std::string resource = StrCat("tenants/", c.tenant, "/teams/", created.value.id);
             co_await service_.Audit(c, "team.create", c.tenant, resource, "upstream API key set");
@@ -80,23 +84,33 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
           HERALD_CO_ASSIGN_OR_RETURN(std::string id,
                                      OwnId(c.tenant, "team.name", req->team().name(), "teams"));
           HERALD_CO_ASSIGN_OR_RETURN(
-              auto fields, ParseMask(req->update_mask(), {"display_name", "upstream_api_key",
-                                                          "rate_limit_per_minute"}));
+              auto fields, ParseMask(req->update_mask(),
+                                     {"display_name", "upstream_api_key", "rate_limit_per_minute",
+                                      "burst", "webhook_signing_secret"}));
           HERALD_CO_RETURN_IF_ERROR(ValidateTeamUpdate(req->team(), fields));
-          const bool new_key =
-              std::find(fields.begin(), fields.end(), "upstream_api_key") != fields.end();
+          const auto named = [&](std::string_view f) {
+            return std::find(fields.begin(), fields.end(), f) != fields.end();
+          };
           store::Team update{.tenant = c.tenant,
                              .id = id,
                              .display_name = req->team().display_name(),
-                             .rate_limit_per_minute = req->team().rate_limit_per_minute()};
-          std::optional<std::string> api_key;
-          if (new_key) api_key = req->team().upstream_api_key();
+                             .rate_limit_per_minute = req->team().rate_limit_per_minute(),
+                             .burst = req->team().burst()};
+          campaign::Service::TeamSecrets secrets;
+          if (named("upstream_api_key")) secrets.api_key = req->team().upstream_api_key();
+          if (named("webhook_signing_secret")) {
+            secrets.webhook_secret = req->team().webhook_signing_secret();
+          }
           HERALD_CO_ASSIGN_OR_RETURN(
-              auto t, co_await service_.UpdateTeam(std::move(update), std::move(api_key), fields));
-          if (new_key) {
-            const std::string resource = StrCat("tenants/", c.tenant, "/teams/", id);
+              auto t, co_await service_.UpdateTeam(std::move(update), secrets, fields));
+          const std::string resource = StrCat("tenants/", c.tenant, "/teams/", id);
+          if (secrets.api_key) {
             co_await service_.Audit(c, "team.update_key", c.tenant, resource,
                                     "upstream API key replaced");
+          }
+          if (secrets.webhook_secret) {
+            co_await service_.Audit(c, "team.update_webhook_secret", c.tenant, resource,
+                                    "webhook signing secret replaced");
           }
           co_return ToProto(t);
         });

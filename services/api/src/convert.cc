@@ -9,6 +9,7 @@
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/queue/job.h>
+#include <herald/webhooks/ingest.h>
 
 #include "names.h"
 
@@ -446,6 +447,8 @@ v1::Team ToProto(const store::Team& t) {
   if (t.create_time_ms != 0) SetTime(t.create_time_ms, out.mutable_create_time());
   out.set_webhook_id(t.webhook_id);
   out.set_webhook_error(t.webhook_error);
+  out.set_burst(t.burst);
+  out.set_webhook_endpoint(StrCat("/webhooks/", webhooks::EndpointId(t.tenant, t.id)));
   return out;
 }
 
@@ -576,6 +579,11 @@ absl::Status ValidateTeamFields(const v1::Team& team, bool create) {
       (!create && team.rate_limit_per_minute() == 0)) {
     return Invalid("team.rate_limit_per_minute", "must be in [1, 100000]");
   }
+  if (team.burst() < 0) return Invalid("team.burst", "must not be negative");
+  const size_t secret = Utf8Length(team.webhook_signing_secret());
+  if (secret != 0 && (secret < 16 || secret > 256)) {
+    return Invalid("team.webhook_signing_secret", "must be 16-256 characters");
+  }
   return absl::OkStatus();
 }
 
@@ -585,9 +593,14 @@ absl::Status ValidateTeamUpdate(const v1::Team& team, const std::vector<std::str
   };
   v1::Team checked = team;
   if (!named("rate_limit_per_minute")) checked.set_rate_limit_per_minute(1);
+  if (!named("burst")) checked.clear_burst();
+  if (!named("webhook_signing_secret")) checked.clear_webhook_signing_secret();
   if (absl::Status s = ValidateTeamFields(checked, /*create=*/false); !s.ok()) return s;
   if (named("upstream_api_key") && team.upstream_api_key().empty()) {
     return Invalid("team.upstream_api_key", "is required");
+  }
+  if (named("webhook_signing_secret") && team.webhook_signing_secret().empty()) {
+    return Invalid("team.webhook_signing_secret", "is required");
   }
   return absl::OkStatus();
 }

@@ -162,6 +162,28 @@ TEST(ValidateTeamUpdateTest, ARateLimitNamedInTheMaskIsOneOrMore) {
   EXPECT_TRUE(ValidateTeamUpdate(team, {"display_name"}).ok());
 }
 
+TEST(ValidateTeamUpdateTest, AWebhookSecretIs16To256CharactersAndABurstNotNegative) {
+  v1::Team team;
+  team.set_webhook_signing_secret("short");
+  absl::Status s = ValidateTeamUpdate(team, {"webhook_signing_secret"});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("team.webhook_signing_secret: must be 16-256"));
+  EXPECT_TRUE(ValidateTeamUpdate(team, {"display_name"}).ok()) << "not named: not checked";
+  team.set_webhook_signing_secret(std::string(256, 's'));
+  EXPECT_TRUE(ValidateTeamUpdate(team, {"webhook_signing_secret"}).ok());
+  team.set_webhook_signing_secret(std::string(257, 's'));
+  EXPECT_FALSE(ValidateTeamUpdate(team, {"webhook_signing_secret"}).ok());
+  team.clear_webhook_signing_secret();
+  EXPECT_THAT(std::string(ValidateTeamUpdate(team, {"webhook_signing_secret"}).message()),
+              HasSubstr("is required"));
+
+  team.set_burst(-1);
+  EXPECT_THAT(std::string(ValidateTeamUpdate(team, {"burst"}).message()),
+              HasSubstr("team.burst: must not be negative"));
+  team.set_burst(50);
+  EXPECT_TRUE(ValidateTeamUpdate(team, {"burst"}).ok());
+}
+
 TEST(ParseMediaAssetTest, ContentTypeWithoutControlCharacters) {
   v1::MediaAsset m;
   m.set_type(v1::MediaAsset::IMAGE);

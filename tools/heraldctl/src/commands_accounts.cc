@@ -39,6 +39,18 @@ absl::Status ApplyTeamFlags(Session& s, const ParsedCommand& c, v1::Team* team,
     team->set_rate_limit_per_minute(*limit);
     paths->push_back("rate_limit_per_minute");
   }
+  if (c.Has("burst")) {
+    absl::StatusOr<int32_t> burst = ParseCount("burst", c.Get("burst"));
+    if (!burst.ok()) return burst.status();
+    team->set_burst(*burst);
+    paths->push_back("burst");
+  }
+  absl::StatusOr<std::optional<std::string>> secret = ReadSecretFlags(s, c, "webhook-secret");
+  if (!secret.ok()) return secret.status();
+  if (secret->has_value()) {
+    team->set_webhook_signing_secret(**secret);
+    paths->push_back("webhook_signing_secret");
+  }
   return absl::OkStatus();
 }
 
@@ -255,17 +267,23 @@ void AddAccountCommands(std::vector<CommandSpec>& commands) {
       {"upstream-key-file", "FILE", "read the team's upstream API key from FILE (- for stdin)"},
       {"upstream-key-env", "VAR", "read the team's upstream API key from environment variable VAR"},
       {"rate-limit", "N", "upstream calls per minute Herald allows itself (1-100000; 0 = 1000)"},
+      {"burst", "N", "calls the team may make at once after a quiet spell (0 = a second's worth)"},
+      {"webhook-secret-file", "FILE",
+       "read the secret the upstream signs the team's webhooks with from FILE (- for stdin), "
+       "for a webhook set up outside Herald"},
+      {"webhook-secret-env", "VAR",
+       "read that webhook signing secret from environment variable VAR"},
   };
   std::vector<FlagSpec> team_create_flags = team_flags;
   team_create_flags.push_back(request_id);
   commands.push_back({"teams", "create", "ID", 1, 1, "Create a team (one upstream API key)",
-                      "The upstream key is never taken on the command line: give a file or an\n"
+                      "Secrets are never taken on the command line: give a file or an\n"
                       "environment variable.",
                       team_create_flags, TeamsCreate});
   commands.push_back({"teams", "list", "", 0, 0, "List the tenant's teams", "", {}, TeamsList});
   commands.push_back({"teams", "get", "TEAM", 1, 1, "Show a team", "", {}, TeamsGet});
   commands.push_back({"teams", "update", "TEAM", 1, 1,
-                      "Change a team's name, upstream key or rate limit (only the flags given)", "",
+                      "Change a team's name, secrets or limits (only the flags given)", "",
                       team_flags, TeamsUpdate});
   commands.push_back(
       {"teams", "delete", "TEAM", 1, 1, "Delete a team that has no accounts", "", {}, TeamsDelete});

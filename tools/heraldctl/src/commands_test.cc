@@ -551,6 +551,15 @@ TEST_F(CommandsTest, TeamKeyComesFromAFileOrTheEnvironment) {
   EXPECT_EQ(r_.create_team.parent(), "tenants/other");
   EXPECT_EQ(r_.create_team.team_id(), "t2");
   EXPECT_EQ(r_.create_team.team().upstream_api_key(), "ofapi-456");
+  EXPECT_TRUE(r_.create_team.team().webhook_signing_secret().empty());
+
+  ASSERT_EQ(Run({"teams", "create", "main", "--upstream-key-env=OF_KEY",
+                 "--webhook-secret-env=WH_SECRET", "--burst=20"},
+                {{"OF_KEY", "ofapi-123"}, {"WH_SECRET", "whsec-0123456789abcdef\n"}}),
+            kExitOk)
+      << err_.str();
+  EXPECT_EQ(r_.create_team.team().webhook_signing_secret(), "whsec-0123456789abcdef");
+  EXPECT_EQ(r_.create_team.team().burst(), 20);
 }
 
 TEST_F(CommandsTest, ListsFollowEveryPage) {

@@ -246,9 +246,13 @@ std::string RenderTeam(const v1::Team& team) {
   v1::Team rest = team;
   rest.clear_webhook_id();
   rest.clear_webhook_error();
+  rest.clear_webhook_endpoint();
   std::string out = RenderDetail(rest);
   StrAppend(&out, "webhook_id: ", Webhook(team), "\n");
   if (!team.webhook_error().empty()) StrAppend(&out, "webhook_error: ", team.webhook_error(), "\n");
+  if (!team.webhook_endpoint().empty()) {
+    StrAppend(&out, "webhook_endpoint: ", team.webhook_endpoint(), "\n");
+  }
   return out;
 }
 

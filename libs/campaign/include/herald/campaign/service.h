@@ -157,13 +157,20 @@ class Service {
   Op<store::ApiKey> RevokeApiKey(std::string tenant, std::string id);
 
   // ---- teams and accounts
-  // `api_key` is the upstream key in clear; it is sealed before it is stored.
-  Op<store::Created<store::Team>> CreateTeam(store::Team team, std::string api_key,
+  // A team's secrets in clear, as a caller gives them; they are sealed before they are stored.
+  struct TeamSecrets {
+    std::optional<std::string> api_key;         // the upstream API key
+    std::optional<std::string> webhook_secret;  // the secret the upstream signs webhooks with
+  };
+  // `secrets.api_key` is required. With a webhook secret, the team's webhook is registered with
+  // it (when Herald has a public webhook URL); without one, with a secret Herald generates.
+  Op<store::Created<store::Team>> CreateTeam(store::Team team, TeamSecrets secrets,
                                              std::string request_id);
   Op<store::Team> GetTeam(std::string tenant, std::string id);
   Op<std::vector<store::Team>> ListTeams(std::string tenant);
-  // `api_key`: set when it changes. Fields named in `fields` (proto field names) are copied.
-  Op<store::Team> UpdateTeam(store::Team team, std::optional<std::string> api_key,
+  // Fields named in `fields` (proto field names) are copied; the secrets given are replaced (a
+  // replaced webhook secret stays accepted beside the new one).
+  Op<store::Team> UpdateTeam(store::Team team, TeamSecrets secrets,
                              std::vector<std::string> fields);
   Op<bool> DeleteTeam(std::string tenant, std::string id);
   Op<store::Team> ResumeTeam(std::string tenant, std::string id);
@@ -171,7 +178,8 @@ class Service {
   // upstream: updates Herald's webhook there if it exists, else creates it. kFailedPrecondition
   // when ServiceConfig::public_webhook_url is not set; upstream errors as they are (the failure
   // is also kept in Team::webhook_error).
-  Op<store::Team> RegisterTeamWebhook(std::string tenant, std::string id);
+  // `secret`: the signing secret to register; empty: a new random one.
+  Op<store::Team> RegisterTeamWebhook(std::string tenant, std::string id, std::string secret = {});
   // The signing secrets of a team's webhook for the ingest: the current one and the one before
   // the last registration (empty: none). kNotFound when the team has no webhook.
   Op<std::pair<std::string, std::string>> TeamWebhookSecrets(std::string tenant, std::string id);
@@ -237,6 +245,8 @@ class Service {
   // The id of an unfinished campaign for which `uses` holds, if any.
   Op<std::optional<std::string>> UnfinishedCampaignWith(
       const std::string& tenant, const std::function<bool(const store::Campaign&)>& uses);
+  // Seals `secret` as the team's webhook secret, keeping the one it replaces accepted.
+  void RotateWebhookSecret(store::Team& team, std::string_view secret) const;
   // INVALID_ARGUMENT when the campaign names more accounts than ServiceConfig::max_targets.
   absl::Status CheckTargetCount(const store::Campaign& campaign) const;
   // Checks targets and media against the tenant's records.
