@@ -785,6 +785,31 @@ TEST_P(CampaignTest, TheApisOwnUpstreamCallsReportARefusedKeyAsAPreconditionAndP
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("team 'main' is paused"));
 }
 
+TEST_P(CampaignTest, TheApisOwnUpstreamCallsCountAgainstTheTeamsLimit) {
+  const std::string key = NewTenant("paced");
+  const std::vector<std::string> accounts = ImportAccounts("paced", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  v1::UpdateTeamRequest update;
+  update.mutable_team()->set_name("tenants/paced/teams/main");
+  update.mutable_team()->set_rate_limit_per_minute(1);
+  update.mutable_update_mask()->add_paths("rate_limit_per_minute");
+  v1::Team team;
+  ASSERT_TRUE(teams->UpdateTeam(BearerContext(key).get(), update, &team).ok());
+
+  auto audiences = v1::AudienceService::NewStub(stack_->channel());
+  v1::ListUserListsRequest list;
+  list.set_account(accounts[0]);
+  v1::ListUserListsResponse lists;
+  grpc::Status s = audiences->ListUserLists(BearerContext(key).get(), list, &lists);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  // The team's one call a minute is spent: the next waits a minute, far longer than an API call
+  // holds, so the caller is told when to come back.
+  s = audiences->ListUserLists(BearerContext(key).get(), list, &lists);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("at its upstream rate limit; retry in"));
+}
+
 TEST_P(CampaignTest, ATeamsBurstIsSetUpToItsPerMinuteRate) {
   const std::string key = NewTenant("bursty");
   ASSERT_FALSE(ImportAccounts("bursty", key, 1).empty());

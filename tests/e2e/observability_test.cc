@@ -55,6 +55,7 @@ const std::map<std::string, std::string> kInjectedAlerts = {
     {"HeraldUpstreamRateLimited", "the upstream's limit of one team lowered to 1 per minute"},
     {"HeraldUpstreamCreditsLow", "every upstream team starts with 5000 credits"},
     {"HeraldUpstreamUnauthorized", "a team's key replaced by one the upstream does not know"},
+    {"HeraldUpstreamOutOfCredits", "a team's upstream credits set to 0"},
 };
 
 // A query's samples, for failure messages.
@@ -79,7 +80,7 @@ class ObservabilityTest : public ::testing::Test {
     // Three upstream teams, all with few credits; every purchase is made and every event
     // delivered, some twice. Leases are short, so a killed worker's jobs are reaped quickly.
     auto stack = HeraldStack::Start(
-        {.simulator_args = {"--teams=3", "--accounts_per_team=3", "--fans_per_account=20",
+        {.simulator_args = {"--teams=4", "--accounts_per_team=3", "--fans_per_account=20",
                             "--delivery_rate=2000", "--rate_limit_per_minute=100000",
                             "--credits=5000", "--purchase_probability=1", "--fan_behavior=uniform",
                             "--purchase_delay_min=0s", "--purchase_delay_max=300ms",
@@ -248,18 +249,20 @@ TEST_F(ObservabilityTest, EveryPanelQueryAndAlertWorksAgainstARealPrometheus) {
         << r.name << " must be listed once here: injected by this test, or silent with a reason";
   }
 
-  // A tenant with three teams: "main" (upstream 503s on reads), "storm" (429s) and "revoked"
-  // (401s). The upstream client's series exist at 0 in a scrape before any of them fails, so
-  // increase() sees every failure.
+  // A tenant with four teams: "main" (upstream 503s on reads), "storm" (429s), "revoked"
+  // (401s) and "broke" (402s). The upstream client's series exist at 0 in a scrape before any of
+  // them fails, so increase() sees every failure.
   auto key_or = testing::CreateTenant(stack_->channel(), kAdminKey, kTenant);
   ASSERT_TRUE(key_or.ok()) << key_or.status();
   const std::string key = *key_or;
   const std::vector<std::string> main = Team(key, "main", 1);
   const std::vector<std::string> storm = Team(key, "storm", 2);
   const std::vector<std::string> revoked = Team(key, "revoked", 3);
+  const std::vector<std::string> broke = Team(key, "broke", 4);
   ASSERT_EQ(main.size(), 3u);
   ASSERT_EQ(storm.size(), 3u);
   ASSERT_EQ(revoked.size(), 3u);
+  ASSERT_EQ(broke.size(), 3u);
   const std::string image = Media(key, "https://cdn.example.com/set.jpg");
   const std::string refused = Media(key, "https://fail.invalid/set.jpg");  // the upstream fails it
   ASSERT_TRUE(testing::WaitFor(
@@ -267,9 +270,10 @@ TEST_F(ObservabilityTest, EveryPanelQueryAndAlertWorksAgainstARealPrometheus) {
       << Diagnostics();
 
   // Faults: the storm team's upstream limit drops to 1 call a minute (Herald still allows itself
-  // 60000), the revoked team's key becomes one the upstream does not know, and some reads of
-  // the main team fail with 503.
+  // 60000), the revoked team's key becomes one the upstream does not know, the broke team has
+  // no credits left, and some reads of the main team fail with 503.
   ASSERT_TRUE(SimPost("/_sim/teams/team-2", R"({"rate_limit_per_minute":1})").ok());
+  ASSERT_TRUE(SimPost("/_sim/teams/team-4", R"({"credits":0})").ok());
   {
     v1::UpdateTeamRequest req;
     req.mutable_team()->set_name(StrCat("tenants/", kTenant, "/teams/revoked"));
@@ -300,6 +304,7 @@ TEST_F(ObservabilityTest, EveryPanelQueryAndAlertWorksAgainstARealPrometheus) {
   const std::string delivered = Campaign(key, main, image);
   Campaign(key, storm, image);
   Campaign(key, revoked, image);
+  Campaign(key, broke, image);
   FailedCampaign(key, main[0], refused);
   ASSERT_TRUE(testing::WaitFor([&] { return Final(CampaignState(key, delivered)); }, kWait))
       << Diagnostics();
@@ -332,7 +337,7 @@ TEST_F(ObservabilityTest, EveryPanelQueryAndAlertWorksAgainstARealPrometheus) {
   // Every alert injected so far becomes pending or firing.
   for (const char* name :
        {"HeraldDown", "HeraldJobsDeadLettered", "HeraldLeasesExpiring", "HeraldUpstreamRateLimited",
-        "HeraldUpstreamCreditsLow", "HeraldUpstreamUnauthorized"}) {
+        "HeraldUpstreamCreditsLow", "HeraldUpstreamUnauthorized", "HeraldUpstreamOutOfCredits"}) {
     EXPECT_TRUE(testing::WaitFor([&] { return !AlertState(name).empty(); }, kWait))
         << name << " (" << kInjectedAlerts.at(name) << ") is not pending or firing"
         << Diagnostics();

@@ -401,6 +401,34 @@ TEST_P(QueueApiTest, LimitsPausesAndInFlightCapsTakeEffectAtRunTime) {
   EXPECT_EQ(LeaseOne(shard).id, "j3");
 }
 
+TEST_P(QueueApiTest, TokensTakenOutsideJobsCountAgainstTheSameLimits) {
+  const int shard = Shard("team_1");
+  ASSERT_TRUE(Run(queue_->SetTeamLimits("team_1", {.per_minute = 60, .burst = 2})).ok());
+  ASSERT_TRUE(
+      Run(queue_->SetAccountLimits(
+              "acct_a", {.tenant = "tenant_1", .team = "team_1", .per_minute = 600, .burst = 10}))
+          .ok());
+  // The team's burst of two, taken outside any job: a third waits a team interval (1 s).
+  EXPECT_EQ(*Run(queue_->TakeToken("team_1", "acct_a")), absl::ZeroDuration());
+  EXPECT_EQ(*Run(queue_->TakeToken("team_1", "")), absl::ZeroDuration());
+  EXPECT_EQ(*Run(queue_->TakeToken("team_1", "acct_a")), absl::Seconds(1));
+  // ...and a job waits for it too: the limits count both kinds of call.
+  ASSERT_TRUE(Run(queue_->Enqueue(Spec("j1"))).ok());
+  auto blocked = Run(queue_->Lease(shard, 10));
+  ASSERT_TRUE(blocked.ok());
+  EXPECT_TRUE(blocked->jobs.empty());
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(LeaseOne(shard).id, "j1");
+  EXPECT_EQ(*Run(queue_->TakeToken("team_1", "acct_a")), absl::Seconds(1));
+
+  ASSERT_TRUE(Run(queue_->PauseAccount("team_1", "acct_a")).ok());
+  EXPECT_EQ(Run(queue_->TakeToken("team_1", "acct_a")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Run(queue_->TakeToken("team_1", "acct_zz")).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Run(queue_->TakeToken("team_nope", "")).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_P(QueueApiTest, HeartbeatExtendsALongCall) {
   ASSERT_TRUE(Run(queue_->Enqueue(Spec("j1"))).ok());
   const int shard = Shard("team_1");

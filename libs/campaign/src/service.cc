@@ -357,6 +357,7 @@ Service::Op<store::Team> Service::RegisterTeamWebhook(std::string tenant, std::s
 
   std::string existing = team.webhook_id;
   if (existing.empty()) {
+    HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, id, nullptr));
     auto listed = co_await api->ListWebhooks();
     if (listed.ok()) {
       for (const upstream::Webhook& w : *listed.value) {
@@ -366,9 +367,11 @@ Service::Op<store::Team> Service::RegisterTeamWebhook(std::string tenant, std::s
   }
   upstream::Result<upstream::Webhook> result;
   if (!existing.empty()) {
+    HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, id, nullptr));
     result = co_await api->UpdateWebhook(existing, spec);
   }
   if (existing.empty() || absl::IsNotFound(result.status())) {
+    HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, id, nullptr));
     result = co_await api->CreateWebhook(spec);  // none yet, or deleted upstream meanwhile
   }
   const absl::Status status = result.status();
@@ -562,6 +565,7 @@ Service::Op<std::pair<std::vector<store::Account>, int>> Service::SyncAccounts(
     std::string tenant, std::string team_id) {
   HERALD_CO_ASSIGN_OR_RETURN(store::Team team, co_await GetTeam(tenant, team_id));
   HERALD_CO_ASSIGN_OR_RETURN(auto api, clients_.For(team));
+  HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, team_id, nullptr));
   auto upstream_accounts = co_await api->ListAccounts();
   if (!upstream_accounts.ok()) {
     co_return co_await UpstreamFailed(tenant, team_id, "listing the team's accounts",
@@ -631,6 +635,7 @@ Service::Op<std::pair<std::vector<upstream::UserList>, bool>> Service::ListUserL
   HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, account_id));
   HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
   const upstream::UserListsQuery query{.limit = limit, .offset = offset};
+  HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, account.team, &account_id));
   auto lists = co_await api->ListUserLists(account_id, query);
   if (!lists.ok())
     co_return co_await UpstreamFailed(account.tenant, account.team, "listing user lists",
@@ -643,6 +648,7 @@ Service::Op<upstream::UserList> Service::CreateUserList(std::string tenant, std:
                                                         std::string name) {
   HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, account_id));
   HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
+  HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, account.team, &account_id));
   auto list = co_await api->CreateUserList(account_id, std::move(name));
   if (!list.ok())
     co_return co_await UpstreamFailed(account.tenant, account.team, "creating the list",
@@ -1193,6 +1199,33 @@ Service::Op<std::shared_ptr<upstream::Api>> Service::ApiFor(const store::Account
   co_return clients_.For(team);
 }
 
+asio::awaitable<absl::Status> Service::Pace(const std::string& tenant, const std::string& team,
+                                            const std::string* account) {
+  const MonoTime deadline = clock_.MonotonicAfter(config_.max_pace_wait);
+  const std::string queue_team = QueueTeam(tenant, team);
+  const std::string queue_account = account ? QueueAccount(tenant, *account) : std::string();
+  const std::string subject =
+      account ? StrCat("account '", *account, "'") : StrCat("team '", team, "'");
+  while (true) {
+    absl::StatusOr<absl::Duration> wait = co_await queue_.TakeToken(queue_team, queue_account);
+    if (!wait.ok()) {
+      // Both are registered with the limiter when created; a miss is Herald's own fault.
+      if (absl::IsNotFound(wait.status())) {
+        co_return absl::InternalError(StrCat("rate limiter: ", wait.status().message()));
+      }
+      co_return wait.status();
+    }
+    if (*wait == absl::ZeroDuration()) co_return absl::OkStatus();
+    if (clock_.Monotonic() + absl::ToChronoNanoseconds(*wait) > deadline) {
+      co_return absl::ResourceExhaustedError(
+          StrCat(subject, " is at its upstream rate limit; retry in ",
+                 absl::FormatDuration(absl::Ceil(*wait, absl::Seconds(1)))));
+    }
+    const absl::Duration nap = *wait;
+    co_await clock_.SleepFor(nap);
+  }
+}
+
 asio::awaitable<absl::Status> Service::UpstreamFailed(const std::string& tenant,
                                                       const std::string& team,
                                                       std::string_view doing, absl::Status status) {
@@ -1240,6 +1273,7 @@ Service::Op<int64_t> Service::SendTestMessage(std::string tenant, std::string id
   for (const std::string& media_id : campaign.content.media) {
     HERALD_CO_ASSIGN_OR_RETURN(store::MediaAsset asset, co_await GetMediaAsset(tenant, media_id));
     upstream::Result<upstream::UploadedMedia> uploaded;
+    HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, account.team, &account_id));
     if (!asset.source_url.empty()) {
       uploaded = co_await api->UploadMediaFromUrl(account_id, asset.source_url);
     } else {
@@ -1261,6 +1295,7 @@ Service::Op<int64_t> Service::SendTestMessage(std::string tenant, std::string id
       message.previews.push_back(uploaded.value->prefixed_id);
     }
   }
+  HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, account.team, &account_id));
   auto sent = co_await api->SendMassMessage(account_id, std::move(message));
   if (!sent.ok()) {
     co_return co_await UpstreamFailed(account.tenant, account.team, "sending the test message",
@@ -1273,6 +1308,7 @@ Service::Op<std::vector<UpstreamQueueEntry>> Service::ListUpstreamQueue(std::str
                                                                         std::string account_id) {
   HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, account_id));
   HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
+  HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, account.team, &account_id));
   auto queue = co_await api->ListMassMessageQueue(account_id);
   if (!queue.ok())
     co_return co_await UpstreamFailed(account.tenant, account.team, "listing the queue",

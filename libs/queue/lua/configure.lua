@@ -9,8 +9,13 @@
 --   "pause_account", account   |  "resume_account", account
 --   "pause_team", team         |  "resume_team", team
 --   "tenant_weight", tenant, weight      sets the tenant's share of the shard (1..1000)
+--   "take", team, account ("" for none)  takes one token from the team's bucket and the
+--        account's, for an upstream call made outside a job, so the limits count every call
 -- Returns: { code, team }: {1, ""} done; {-1, team} when an "account" operation would change the
---          account's team (it belongs to `team`; nothing changes). An unknown operation is an
+--          account's team (it belongs to `team`; nothing changes). "take" returns { code, wait }:
+--          {1, 0} taken; {0, wait_us} a bucket is empty, nothing taken, both would have a token
+--          in wait_us as far as is known now; {-2, 0} the team or account is paused; {-3, 0} the
+--          team or the account (of that team) is not registered. An unknown operation is an
 --          error reply (a programming error).
 -- Complexity: O(1) for account operations; O(A log M) for team operations over the team's A
 --   accounts (each is put back in the ring if eligible: no lost wake-ups).
@@ -56,6 +61,27 @@ elseif op == 'pause_account' then
 elseif op == 'resume_account' then
   redis.call('HDEL', k_acct(ARGV[3]), 'p')
   ring_if_eligible(ARGV[3], false)
+elseif op == 'take' then
+  local team, acct = ARGV[3], ARGV[4]
+  if redis.call('EXISTS', k_team(team)) == 0 then return { -3, 0 } end
+  local t = load_team(team)
+  local a = nil
+  if acct ~= '' then
+    a = load_account(acct)
+    if a.team ~= team then return { -3, 0 } end
+  end
+  if t.paused or (a and a.paused) then return { -2, 0 } end
+  local at = gcra_allow_at(t.tat, t.tol, NOW)
+  if a then
+    local a_at = gcra_allow_at(a.tat, a.tol, NOW)
+    if a_at > at then at = a_at end
+  end
+  if at > NOW then return { 0, at - NOW } end
+  t.tat = gcra_take(t.tat, t.interval, NOW)
+  t.dirty = true  -- written by finish()
+  if a then redis.call('HSET', a.key, 't', fmt(gcra_take(a.tat, a.interval, NOW))) end
+  finish()
+  return { 1, 0 }
 elseif op == 'tenant_weight' then
   redis.call('HSET', K_WEIGHTS, ARGV[3], ARGV[4])
 elseif op == 'pause_team' then

@@ -472,6 +472,29 @@ asio::awaitable<absl::Status> Queue::ResumeTeam(std::string team) {
                                std::move(subject));
 }
 
+asio::awaitable<absl::StatusOr<absl::Duration>> Queue::TakeToken(std::string team,
+                                                                 std::string account) {
+  HERALD_CO_RETURN_IF_ERROR(CheckName("team", team));
+  if (!account.empty()) HERALD_CO_RETURN_IF_ERROR(CheckName("account", account));
+  const int shard = ShardOf(team);
+  std::string subject = account.empty() ? StrCat("team ", team) : StrCat("account ", account);
+  std::vector<std::string> args = script::EncodeTake(Now(), std::move(team), std::move(account));
+  HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
+                             co_await EvalOn(client_, scripts_->configure, shard, std::move(args)));
+  HERALD_CO_ASSIGN_OR_RETURN(const script::TakeResult taken, script::DecodeTake(reply));
+  switch (taken.code) {
+    case script::TakeCode::kTaken:
+      co_return absl::ZeroDuration();
+    case script::TakeCode::kWait:
+      co_return taken.wait;
+    case script::TakeCode::kPaused:
+      co_return absl::FailedPreconditionError(StrCat(subject, " is paused"));
+    case script::TakeCode::kUnknown:
+      co_return absl::NotFoundError(StrCat(subject, " is not registered with the queue"));
+  }
+  co_return absl::InternalError("unreachable take code");
+}
+
 asio::awaitable<absl::StatusOr<ShardStats>> Queue::Stats(int shard) {
   HERALD_CO_RETURN_IF_ERROR(CheckShard(shard, config_.shards));
   std::vector<std::string> args = script::EncodeStats(Now(), config_.stats_sample);

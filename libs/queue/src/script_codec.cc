@@ -398,6 +398,27 @@ absl::StatusOr<ConfigureResult> DecodeConfigure(const Reply& reply) {
   return e.BadCode(0, "configure");
 }
 
+std::vector<std::string> EncodeTake(std::string now, std::string team, std::string account) {
+  return {std::move(now), "take", std::move(team), std::move(account)};
+}
+
+absl::StatusOr<TakeResult> DecodeTake(const Reply& reply) {
+  Elements e(ScriptId::kConfigure, reply);
+  HERALD_RETURN_IF_ERROR(e.Open("{code, wait_us}", 2));
+  HERALD_ASSIGN_OR_RETURN(const int64_t code, e.Int(0, "take"));
+  HERALD_ASSIGN_OR_RETURN(const int64_t wait_us, e.Int(1, "wait"));
+  switch (static_cast<TakeCode>(code)) {
+    case TakeCode::kTaken:
+    case TakeCode::kPaused:
+    case TakeCode::kUnknown:
+      return TakeResult{.code = static_cast<TakeCode>(code)};
+    case TakeCode::kWait:
+      if (wait_us <= 0) return e.BadCode(1, "wait");
+      return TakeResult{.code = TakeCode::kWait, .wait = absl::Microseconds(wait_us)};
+  }
+  return e.BadCode(0, "take");
+}
+
 // ---- stats.lua
 
 std::vector<std::string> EncodeStats(std::string now, int sample) {

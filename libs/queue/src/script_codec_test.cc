@@ -73,6 +73,20 @@ TEST(ScriptCodec, UnknownCodesAreErrorsNamingTheScriptAndTheReply) {
   ExpectInternal(DecodeAck(Ints({-1, 1}), call, 1).status(), "ack.lua", "fenced");
 }
 
+TEST(ScriptCodec, TakeDecodesEachCodeAndRefusesOthers) {
+  EXPECT_THAT(EncodeTake("", "t1/main", ""), ElementsAre("", "take", "t1/main", ""));
+  EXPECT_EQ(DecodeTake(Ints({1, 0}))->code, TakeCode::kTaken);
+  absl::StatusOr<TakeResult> wait = DecodeTake(Ints({0, 1500}));
+  ASSERT_TRUE(wait.ok()) << wait.status();
+  EXPECT_EQ(wait->code, TakeCode::kWait);
+  EXPECT_EQ(wait->wait, absl::Microseconds(1500));
+  EXPECT_EQ(DecodeTake(Ints({-2, 0}))->code, TakeCode::kPaused);
+  EXPECT_EQ(DecodeTake(Ints({-3, 0}))->code, TakeCode::kUnknown);
+  ExpectInternal(DecodeTake(Ints({2, 0})).status(), "configure.lua", "2");
+  ExpectInternal(DecodeTake(Ints({0, 0})).status(), "configure.lua", "0");  // a wait of nothing
+  ExpectInternal(DecodeTake(Ints({1})).status(), "configure.lua", "{code, wait_us}");
+}
+
 TEST(ScriptCodec, MistypedRepliesAreErrorsNeverZero) {
   // A string where an integer belongs, even one holding digits.
   ExpectInternal(DecodeNack(Reply::Array({Reply::String("1")}), 1).status(), "nack.lua", "\"1\"");

@@ -93,6 +93,9 @@ struct ServiceConfig {
   absl::Duration list_wait = absl::Seconds(30);
   // CancelCampaign waits this long for the unsends it started, to report what was not undone.
   absl::Duration cancel_wait = absl::Seconds(5);
+  // An upstream call the API makes itself waits this long at most for its team's and account's
+  // rate limits; longer is RESOURCE_EXHAUSTED.
+  absl::Duration max_pace_wait = absl::Seconds(2);
   // Where the upstream reaches Herald's ingest, e.g. "https://ingest.example.com/webhooks": each
   // team registers "<url>/<tenant>.<team>" with the upstream when it is created. Empty: teams
   // are not registered (no webhooks; deliveries are followed by polling).
@@ -260,6 +263,12 @@ class Service {
   // The upstream client of `account`'s team; FAILED_PRECONDITION while the account or its team
   // is paused (a paused account makes no upstream calls, the API's own included).
   Op<std::shared_ptr<upstream::Api>> ApiFor(const store::Account& account);
+  // Waits for a token of the team's limit and the account's (null: the team's alone) before an
+  // upstream call the API makes itself, so those calls count against the limits the workers
+  // keep. A wait beyond ServiceConfig::max_pace_wait is RESOURCE_EXHAUSTED, with the time to
+  // retry in; a paused team or account is FAILED_PRECONDITION.
+  boost::asio::awaitable<absl::Status> Pace(const std::string& tenant, const std::string& team,
+                                            const std::string* account);
   // A failure of an upstream call the API made itself, as its caller sees it: the upstream's
   // words, with a code that cannot be mistaken for a verdict on the caller's own request (the
   // upstream refusing the team's key is FAILED_PRECONDITION, not UNAUTHENTICATED). A refused key

@@ -155,6 +155,13 @@ class Queue {
   boost::asio::awaitable<absl::Status> ResumeAccount(std::string team, std::string account);
   boost::asio::awaitable<absl::Status> PauseTeam(std::string team);
   boost::asio::awaitable<absl::Status> ResumeTeam(std::string team);
+  // Takes one token from `team`'s bucket and `account`'s (empty: the team's alone) for an
+  // upstream call made outside a job, so the limits count every call the team makes. Returns
+  // zero when taken; otherwise nothing is taken and it returns how long until both buckets would
+  // have one. kFailedPrecondition when the team or account is paused; kNotFound when either is
+  // not registered (or the account is not of `team`).
+  boost::asio::awaitable<absl::StatusOr<absl::Duration>> TakeToken(std::string team,
+                                                                   std::string account);
   // Sets the tenant's weight (kMinTenantWeight..kMaxTenantWeight; 1 until set) on every shard.
   // Where tenants share a shard, each gets leases in proportion to its weight while it has work
   // ready; within a tenant, its accounts take turns.

@@ -42,6 +42,8 @@ enum class NackCode : int64_t { kRetryScheduled = 1, kDead = 2, kReturned = 3, k
 enum class HeartbeatCode : int64_t { kFenced = -1 };
 // configure.lua's first element.
 enum class ConfigureCode : int64_t { kDone = 1, kWrongTeam = -1 };
+// configure.lua's first element for "take".
+enum class TakeCode : int64_t { kTaken = 1, kWait = 0, kPaused = -2, kUnknown = -3 };
 
 // ---- enqueue.lua
 
@@ -115,6 +117,14 @@ struct ConfigureResult {
   std::string registered_team;  // kWrongTeam: the team the account belongs to
 };
 absl::StatusOr<ConfigureResult> DecodeConfigure(const redis::Reply& reply);
+
+// `account` may be empty: the team's bucket alone.
+std::vector<std::string> EncodeTake(std::string now, std::string team, std::string account);
+struct TakeResult {
+  TakeCode code = TakeCode::kTaken;
+  absl::Duration wait;  // kWait: until both buckets would have a token
+};
+absl::StatusOr<TakeResult> DecodeTake(const redis::Reply& reply);
 
 // ---- stats.lua
 
