@@ -119,10 +119,6 @@ struct Ingest::Metrics {
   metrics::Family<metrics::Counter>& net;
 };
 
-std::string EndpointId(std::string_view tenant, std::string_view team) {
-  return StrCat(tenant, ".", team);
-}
-
 // The moving average of the recorder's call times (weight 1/8 per call), and whether to try the
 // next event. Thread-safe.
 class Ingest::Shedder {

@@ -9,7 +9,7 @@
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/queue/job.h>
-#include <herald/webhooks/ingest.h>
+#include <herald/webhooks/endpoint.h>
 
 #include "names.h"
 

@@ -22,6 +22,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <herald/common/clock.h>
+#include <herald/webhooks/endpoint.h>
 #include <herald/webhooks/recorder.h>
 
 namespace herald::metrics {
@@ -54,9 +55,6 @@ class EndpointDirectory {
     return false;
   }
 };
-
-// The endpoint id of a team, and back. Ids of tenants and teams never contain '.'.
-std::string EndpointId(std::string_view tenant, std::string_view team);
 
 struct IngestRequest {
   std::string_view endpoint;
