@@ -810,6 +810,31 @@ TEST_P(CampaignTest, TheApisOwnUpstreamCallsCountAgainstTheTeamsLimit) {
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("at its upstream rate limit; retry in"));
 }
 
+TEST_P(CampaignTest, AnUpstream429OnAnApiCallHoldsTheTeamBackForItsRetryAfter) {
+  const std::string key = NewTenant("storm");
+  const std::vector<std::string> accounts = ImportAccounts("storm", key, 2);
+  ASSERT_FALSE(accounts.empty());
+  // The upstream now allows the team one call a minute; Herald still allows itself 1000.
+  auto r = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/teams/team-2",
+                                R"({"rate_limit_per_minute":1})");
+  ASSERT_TRUE(r.ok() && r->status == 200);
+  auto audiences = v1::AudienceService::NewStub(stack_->channel());
+  v1::ListUserListsRequest list;
+  list.set_account(accounts[0]);
+  v1::ListUserListsResponse lists;
+  grpc::Status s;
+  for (int i = 0; i < 2; ++i) {  // the minute may still have its one call left
+    s = audiences->ListUserLists(BearerContext(key).get(), list, &lists);
+    if (!s.ok()) break;
+  }
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("HTTP 429"));
+  // The 429's Retry-After now holds the team's own bucket: Herald refuses without calling.
+  s = audiences->ListUserLists(BearerContext(key).get(), list, &lists);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("is at its upstream rate limit; retry in"));
+}
+
 TEST_P(CampaignTest, ATeamsBurstIsSetUpToItsPerMinuteRate) {
   const std::string key = NewTenant("bursty");
   ASSERT_FALSE(ImportAccounts("bursty", key, 1).empty());

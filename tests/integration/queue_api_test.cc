@@ -421,6 +421,11 @@ TEST_P(QueueApiTest, TokensTakenOutsideJobsCountAgainstTheSameLimits) {
   EXPECT_EQ(LeaseOne(shard).id, "j1");
   EXPECT_EQ(*Run(queue_->TakeToken("team_1", "acct_a")), absl::Seconds(1));
 
+  // An upstream 429 met outside a job holds the team back as a job's would.
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(Run(queue_->PushBackTeam("team_1", absl::Seconds(30))).ok());
+  EXPECT_EQ(*Run(queue_->TakeToken("team_1", "")), absl::Seconds(30));
+
   ASSERT_TRUE(Run(queue_->PauseAccount("team_1", "acct_a")).ok());
   EXPECT_EQ(Run(queue_->TakeToken("team_1", "acct_a")).status().code(),
             absl::StatusCode::kFailedPrecondition);

@@ -637,9 +637,10 @@ Service::Op<std::pair<std::vector<upstream::UserList>, bool>> Service::ListUserL
   const upstream::UserListsQuery query{.limit = limit, .offset = offset};
   HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, account.team, &account_id));
   auto lists = co_await api->ListUserLists(account_id, query);
-  if (!lists.ok())
+  if (!lists.ok()) {
     co_return co_await UpstreamFailed(account.tenant, account.team, "listing user lists",
                                       lists.status());
+  }
   const bool more = static_cast<int>(lists.value->size()) >= limit;
   co_return std::make_pair(*std::move(lists.value), more);
 }
@@ -650,9 +651,10 @@ Service::Op<upstream::UserList> Service::CreateUserList(std::string tenant, std:
   HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
   HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, account.team, &account_id));
   auto list = co_await api->CreateUserList(account_id, std::move(name));
-  if (!list.ok())
+  if (!list.ok()) {
     co_return co_await UpstreamFailed(account.tenant, account.team, "creating the list",
                                       list.status());
+  }
   co_return *std::move(list.value);
 }
 
@@ -1243,6 +1245,17 @@ asio::awaitable<absl::Status> Service::UpstreamFailed(const std::string& tenant,
     co_return absl::FailedPreconditionError(
         StrCat(what, "; team '", team, "' is now paused: ", *reason));
   }
+  if (e && e->kind == upstream::ErrorKind::kRateLimited) {
+    // The team's bucket waits out the upstream's Retry-After, for the workers too.
+    const absl::Duration retry_after = e->retry_after;
+    if (absl::Status pushed = co_await queue_.PushBackTeam(QueueTeam(tenant, team), retry_after);
+        !pushed.ok()) {
+      log::Warn("could not hold the team back after a 429",
+                {{"tenant", tenant}, {"team", team}, {"error", pushed.ToString()}});
+    }
+    co_return absl::ResourceExhaustedError(StrCat(
+        what, "; retry in ", absl::FormatDuration(absl::Ceil(retry_after, absl::Seconds(1)))));
+  }
   switch (status.code()) {
     // These would read as a verdict on the caller's own key or names, not the upstream's.
     case absl::StatusCode::kUnauthenticated:
@@ -1310,9 +1323,10 @@ Service::Op<std::vector<UpstreamQueueEntry>> Service::ListUpstreamQueue(std::str
   HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
   HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, account.team, &account_id));
   auto queue = co_await api->ListMassMessageQueue(account_id);
-  if (!queue.ok())
+  if (!queue.ok()) {
     co_return co_await UpstreamFailed(account.tenant, account.team, "listing the queue",
                                       queue.status());
+  }
   std::vector<std::string> ids;
   for (const auto& q : *queue.value) ids.push_back(std::to_string(q.id));
   HERALD_CO_ASSIGN_OR_RETURN(auto owners, co_await store_.records().GetMany(

@@ -9,6 +9,8 @@
 --   "pause_account", account   |  "resume_account", account
 --   "pause_team", team         |  "resume_team", team
 --   "tenant_weight", tenant, weight      sets the tenant's share of the shard (1..1000)
+--   "push_back", team, ms                no token of the team's before now + ms (an upstream 429's
+--        Retry-After met outside a job)
 --   "take", team, account ("" for none)  takes one token from the team's bucket and the
 --        account's, for an upstream call made outside a job, so the limits count every call
 -- Returns: { code, team }: {1, ""} done; {-1, team} when an "account" operation would change the
@@ -61,6 +63,13 @@ elseif op == 'pause_account' then
 elseif op == 'resume_account' then
   redis.call('HDEL', k_acct(ARGV[3]), 'p')
   ring_if_eligible(ARGV[3], false)
+elseif op == 'push_back' then
+  local team = ARGV[3]
+  if redis.call('EXISTS', k_team(team)) == 1 then
+    local t = load_team(team)
+    t.tat = gcra_push_back(t.tat, t.tol, NOW + tonumber(ARGV[4]) * 1000)
+    t.dirty = true  -- written by finish()
+  end
 elseif op == 'take' then
   local team, acct = ARGV[3], ARGV[4]
   if redis.call('EXISTS', k_team(team)) == 0 then return { -3, 0 } end

@@ -472,6 +472,16 @@ asio::awaitable<absl::Status> Queue::ResumeTeam(std::string team) {
                                std::move(subject));
 }
 
+asio::awaitable<absl::Status> Queue::PushBackTeam(std::string team, absl::Duration delay) {
+  HERALD_CO_RETURN_IF_ERROR(CheckName("team", team));
+  if (delay < absl::ZeroDuration()) co_return absl::InvalidArgumentError("negative push-back");
+  const int shard = ShardOf(team);
+  std::string subject = StrCat("team ", team);
+  std::vector<std::string> args = script::EncodePushBack(Now(), std::move(team), delay);
+  co_return co_await Configure(client_, scripts_->configure, shard, std::move(args),
+                               std::move(subject));
+}
+
 asio::awaitable<absl::StatusOr<absl::Duration>> Queue::TakeToken(std::string team,
                                                                  std::string account) {
   HERALD_CO_RETURN_IF_ERROR(CheckName("team", team));

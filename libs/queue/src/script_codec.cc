@@ -398,6 +398,10 @@ absl::StatusOr<ConfigureResult> DecodeConfigure(const Reply& reply) {
   return e.BadCode(0, "configure");
 }
 
+std::vector<std::string> EncodePushBack(std::string now, std::string team, absl::Duration delay) {
+  return {std::move(now), "push_back", std::move(team), StrCat(absl::ToInt64Milliseconds(delay))};
+}
+
 std::vector<std::string> EncodeTake(std::string now, std::string team, std::string account) {
   return {std::move(now), "take", std::move(team), std::move(account)};
 }

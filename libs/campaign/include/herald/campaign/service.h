@@ -272,7 +272,8 @@ class Service {
   // A failure of an upstream call the API made itself, as its caller sees it: the upstream's
   // words, with a code that cannot be mistaken for a verdict on the caller's own request (the
   // upstream refusing the team's key is FAILED_PRECONDITION, not UNAUTHENTICATED). A refused key
-  // (401) or exhausted credits (402) pause the team, as when a worker meets them.
+  // (401) or exhausted credits (402) pause the team, and a 429 holds the team's bucket back for
+  // its Retry-After, as when a worker meets them.
   boost::asio::awaitable<absl::Status> UpstreamFailed(const std::string& tenant,
                                                       const std::string& team,
                                                       std::string_view doing, absl::Status status);

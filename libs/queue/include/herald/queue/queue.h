@@ -155,6 +155,10 @@ class Queue {
   boost::asio::awaitable<absl::Status> ResumeAccount(std::string team, std::string account);
   boost::asio::awaitable<absl::Status> PauseTeam(std::string team);
   boost::asio::awaitable<absl::Status> ResumeTeam(std::string team);
+  // Gives the team no token before now + `delay`: an upstream 429's Retry-After met by a call
+  // made outside a job (a job's own 429 goes through RateLimited). A team not registered is
+  // left as it is.
+  boost::asio::awaitable<absl::Status> PushBackTeam(std::string team, absl::Duration delay);
   // Takes one token from `team`'s bucket and `account`'s (empty: the team's alone) for an
   // upstream call made outside a job, so the limits count every call the team makes. Returns
   // zero when taken; otherwise nothing is taken and it returns how long until both buckets would

@@ -118,6 +118,7 @@ struct ConfigureResult {
 };
 absl::StatusOr<ConfigureResult> DecodeConfigure(const redis::Reply& reply);
 
+std::vector<std::string> EncodePushBack(std::string now, std::string team, absl::Duration delay);
 // `account` may be empty: the team's bucket alone.
 std::vector<std::string> EncodeTake(std::string now, std::string team, std::string account);
 struct TakeResult {
