@@ -284,6 +284,100 @@ TEST_P(CampaignTest, UploadJobQueuedWithoutItsMediaIdStillSends) {
   ExpectOneMoreMessageEach(before, accounts);
 }
 
+TEST_P(CampaignTest, AScheduleWhoseJobsWereLostIsEnqueuedAgainByTheUpdateRetried) {
+  const std::string key = NewTenant("lost");
+  const std::vector<std::string> all = ImportAccounts("lost", key, 1);
+  ASSERT_GE(all.size(), 2u);
+  const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
+  const std::string media = NewMedia("lost", key);
+  const auto before = LedgerMessages();
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::CreateCampaignRequest req = PpvCampaign("lost", accounts, media, "Lost and found");
+  req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) + 4);
+  v1::Campaign created;
+  grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  // An update that stored its new schedule and then stopped before enqueueing leaves the
+  // campaign's jobs missing: take them out of the queue while they wait.
+  static const std::string kDropIfDelayed = R"lua(
+    if not redis.call('ZSCORE', KEYS[1] .. ':dl', ARGV[1]) then return 0 end
+    redis.call('ZREM', KEYS[1] .. ':dl', ARGV[1])
+    redis.call('HDEL', KEYS[1] .. ':jd', ARGV[1])
+    return 1)lua";
+  const std::string campaign_id = ShortId(created.name());
+  int dropped = 0;
+  for (int shard = 0; shard < 16; ++shard) {
+    const std::string prefix = StrCat("{hd:s", shard, "}");
+    const std::string jobs = StrCat(prefix, ":jd");
+    auto redis = RedisFor(GetParam(), jobs);
+    ASSERT_TRUE(redis.ok()) << redis.status();
+    auto ids = (*redis)->Command({"HKEYS", jobs});
+    ASSERT_TRUE(ids.ok() && !ids->is_error()) << ids.status();
+    for (const auto& id : ids->elements) {
+      if (!absl::StrContains(id.str, campaign_id)) continue;
+      auto drop = (*redis)->Eval(kDropIfDelayed, {prefix}, {id.str});
+      ASSERT_TRUE(drop.ok() && !drop->is_error());
+      dropped += static_cast<int>(drop->integer);
+    }
+  }
+  ASSERT_EQ(dropped, 2) << "the campaign's jobs were not found waiting in the queue";
+
+  // The client retries the update: nothing is left to change, and the jobs come back.
+  v1::UpdateCampaignRequest update;
+  update.mutable_campaign()->set_name(created.name());
+  update.mutable_campaign()->set_display_name("weekend ppv");
+  update.mutable_update_mask()->add_paths("display_name");
+  v1::Campaign updated;
+  s = campaigns->UpdateCampaign(BearerContext(key).get(), update, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
+  ExpectOneMoreMessageEach(before, accounts);
+}
+
+TEST_P(CampaignTest, LaunchAndResumeAreSafeToRetry) {
+  const std::string key = NewTenant("retry");
+  const std::vector<std::string> all = ImportAccounts("retry", key, 1);
+  ASSERT_GE(all.size(), 2u);
+  const std::string media = NewMedia("retry", key);
+  const auto before = LedgerMessages();
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::CreateCampaignRequest draft = PpvCampaign("retry", {all[0]}, media, "Launched twice");
+  draft.mutable_campaign()->set_save_as_draft(true);
+  v1::Campaign launched_draft;
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), draft, &launched_draft).ok());
+  v1::LaunchCampaignRequest launch;
+  launch.set_name(launched_draft.name());
+  for (int i = 0; i < 2; ++i) {  // the second is a retry whose first answer was lost
+    v1::Campaign launched;
+    grpc::Status s = campaigns->LaunchCampaign(BearerContext(key).get(), launch, &launched);
+    ASSERT_TRUE(s.ok()) << i << ": " << s.error_message();
+    EXPECT_NE(launched.state(), v1::Campaign::DRAFT);
+  }
+
+  v1::CreateCampaignRequest later = PpvCampaign("retry", {all[1]}, media, "Resumed twice");
+  later.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) +
+                                                             3600);
+  v1::Campaign held;
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), later, &held).ok());
+  v1::PauseCampaignRequest pause;
+  pause.set_name(held.name());
+  v1::Campaign paused;
+  ASSERT_TRUE(campaigns->PauseCampaign(BearerContext(key).get(), pause, &paused).ok());
+  v1::ResumeCampaignRequest resume;
+  resume.set_name(held.name());
+  for (int i = 0; i < 2; ++i) {
+    v1::Campaign resumed;
+    grpc::Status s = campaigns->ResumeCampaign(BearerContext(key).get(), resume, &resumed);
+    ASSERT_TRUE(s.ok()) << i << ": " << s.error_message();
+    EXPECT_EQ(resumed.state(), v1::Campaign::SCHEDULED);
+  }
+
+  EXPECT_EQ(Watch(key, launched_draft.name()).state(), v1::Campaign::COMPLETED);
+  ExpectOneMoreMessageEach(before, {all[0]});
+}
+
 TEST_P(CampaignTest, ScheduledCampaignCancelledBeforeDispatchSendsNothing) {
   const std::string key = NewTenant("sched");
   auto accounts_stub = v1::AccountService::NewStub(stack_->channel());

@@ -115,6 +115,11 @@ absl::Status CheckBurst(const store::Team& team) {
   return absl::OkStatus();
 }
 
+// Scheduled or dispatched: what LaunchCampaign and ResumeCampaign leave a campaign in.
+bool Launched(const Campaign& c) {
+  return c.phase == CampaignPhase::kScheduled || c.phase == CampaignPhase::kDispatched;
+}
+
 }  // namespace
 
 Service::Service(store::Store& store, queue::Queue& queue, const store::SecretBox& box,
@@ -1009,12 +1014,35 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
     HERALD_CO_RETURN_IF_ERROR(
         (co_await store_.PutDeliveries(stored.tenant, stored.id, std::move(deliveries))).status());
   }
-  if (reschedule) HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(stored, accounts));
+  // A scheduled campaign's jobs are enqueued again whatever changed: a retry of an update whose
+  // first attempt stored the new schedule but failed before enqueueing finds nothing left to
+  // change, and would otherwise leave the new schedule without jobs. Enqueueing again is
+  // harmless (job ids are derived from the generation).
+  if (reschedule || stored.phase == CampaignPhase::kScheduled) {
+    HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(stored, accounts));
+  }
   co_return co_await View(std::move(stored));
+}
+
+Service::Op<CampaignView> Service::Redispatch(Campaign campaign) {
+  HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
+                             co_await store_.ListDeliveries(campaign.tenant, campaign.id));
+  std::vector<store::Account> accounts;
+  for (const Delivery& d : deliveries) {
+    if (store::IsFinal(d.state)) continue;
+    HERALD_CO_ASSIGN_OR_RETURN(store::Account a, co_await GetAccount(campaign.tenant, d.account));
+    accounts.push_back(std::move(a));
+  }
+  HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(campaign, accounts));
+  co_return co_await View(std::move(campaign));
 }
 
 Service::Op<CampaignView> Service::LaunchCampaign(std::string tenant, std::string id) {
   const absl::Time now = clock_.Now();
+  HERALD_CO_ASSIGN_OR_RETURN(Campaign current, co_await store_.Get<Campaign>(tenant, id));
+  // Launched already: a retry of a launch whose answer was lost, or whose first attempt stopped
+  // before enqueueing. Its jobs are enqueued again; that is harmless (job ids are derived).
+  if (Launched(current)) co_return co_await Redispatch(std::move(current));
   HERALD_CO_ASSIGN_OR_RETURN(
       Campaign stored, co_await store_.Update<Campaign>(tenant, id, [&](Campaign& c) {
         if (c.phase != CampaignPhase::kDraft) {
@@ -1142,6 +1170,10 @@ Service::Op<CampaignView> Service::PauseCampaign(std::string tenant, std::string
 
 Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::string id) {
   const absl::Time now = clock_.Now();
+  HERALD_CO_ASSIGN_OR_RETURN(Campaign current, co_await store_.Get<Campaign>(tenant, id));
+  // Running already: a retry of a resume whose answer was lost, or whose first attempt stopped
+  // before enqueueing. Its jobs are enqueued again; that is harmless (job ids are derived).
+  if (Launched(current)) co_return co_await Redispatch(std::move(current));
   HERALD_CO_ASSIGN_OR_RETURN(
       Campaign stored, co_await store_.Update<Campaign>(tenant, id, [&](Campaign& c) {
         if (c.phase != CampaignPhase::kPaused) {
@@ -1214,6 +1246,11 @@ asio::awaitable<absl::Status> Service::Pace(const std::string& tenant, const std
       // Both are registered with the limiter when created; a miss is Herald's own fault.
       if (absl::IsNotFound(wait.status())) {
         co_return absl::InternalError(StrCat("rate limiter: ", wait.status().message()));
+      }
+      if (absl::IsFailedPrecondition(wait.status())) {
+        co_return absl::FailedPreconditionError(
+            account ? StrCat("account '", *account, "' or its team '", team, "' is paused")
+                    : StrCat("team '", team, "' is paused"));
       }
       co_return wait.status();
     }

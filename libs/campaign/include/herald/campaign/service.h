@@ -254,6 +254,9 @@ class Service {
   absl::Status CheckTargetCount(const store::Campaign& campaign) const;
   // Checks targets and media against the tenant's records.
   Op<std::vector<store::Account>> CheckReferences(const store::Campaign& campaign);
+  // Enqueues the first step of every unfinished delivery of a scheduled or dispatched campaign
+  // again (idempotent), and returns its view: for a retried launch or resume.
+  Op<CampaignView> Redispatch(store::Campaign campaign);
   // Enqueues the first step of every delivery not yet started (idempotent).
   boost::asio::awaitable<absl::Status> Dispatch(const store::Campaign& campaign,
                                                 const std::vector<store::Account>& accounts);
