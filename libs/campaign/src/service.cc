@@ -1074,33 +1074,25 @@ Service::Op<CampaignView> Service::LaunchCampaign(std::string tenant, std::strin
   co_return view;
 }
 
-Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::string id) {
-  HERALD_CO_ASSIGN_OR_RETURN(CampaignView current, co_await GetCampaign(tenant, id));
-  if (current.state == CampaignState::kCancelled || current.state == CampaignState::kMissed ||
-      current.state == CampaignState::kFailed) {
-    co_return NotChangeable(current, "there is nothing left to cancel");
-  }
-  const absl::Time now = clock_.Now();
-  HERALD_CO_ASSIGN_OR_RETURN(Campaign stored,
-                             co_await store_.Update<Campaign>(tenant, id, [&](Campaign& c) {
-                               c.phase = CampaignPhase::kCancelled;
-                               c.phase_reason = "cancelled by request";
-                               c.update_time_ms = c.end_time_ms = absl::ToUnixMillis(now);
-                               return absl::OkStatus();
-                             }));
+asio::awaitable<absl::Status> Service::CancelDeliveries(const Campaign& stored, absl::Time now) {
   // Deliveries that have not reached the upstream end here (the workers skip their jobs); those
   // with an upstream message get an unsend job. A send in flight now finds the campaign cancelled
   // when it returns and unsends what it created.
-  HERALD_CO_ASSIGN_OR_RETURN(auto deliveries, co_await store_.ListDeliveries(tenant, id));
+  HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
+                             co_await store_.ListDeliveries(stored.tenant, stored.id));
   std::vector<queue::JobSpec> unsends;
   for (const Delivery& d : deliveries) {
     DeliveryState before = d.state;
     HERALD_CO_ASSIGN_OR_RETURN(
-        Delivery after, co_await store_.UpdateDelivery(tenant, id, d.account, [&](Delivery& x) {
+        Delivery after,
+        co_await store_.UpdateDelivery(stored.tenant, stored.id, d.account, [&](Delivery& x) {
           before = x.state;
           if (x.state == DeliveryState::kCancelled || x.state == DeliveryState::kFailed) {
             return absl::OkStatus();
           }
+          // Seen by an earlier attempt of this cancel: its unsend is decided, or still pending
+          // (and enqueued again below).
+          if (!x.cancel_outcome.empty()) return absl::OkStatus();
           if (x.upstream_message_id == 0) {
             if (x.state == DeliveryState::kSending) return absl::OkStatus();  // its send decides
             x.state = DeliveryState::kCancelled;
@@ -1113,13 +1105,38 @@ Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::strin
         }));
     if (lifecycle_ != nullptr) lifecycle_->DeliveryUpdated(before, after.state);
     if (after.cancel_outcome == kUnsendPending) {
-      HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, d.account));
+      HERALD_CO_ASSIGN_OR_RETURN(store::Account account,
+                                 co_await GetAccount(stored.tenant, d.account));
       unsends.push_back(UnsendStep(stored, account));
     }
   }
   if (!unsends.empty()) {
     HERALD_CO_RETURN_IF_ERROR((co_await queue_.EnqueueBatch(std::move(unsends))).status());
   }
+  co_return absl::OkStatus();
+}
+
+Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::string id) {
+  HERALD_CO_ASSIGN_OR_RETURN(CampaignView current, co_await GetCampaign(tenant, id));
+  if (current.state == CampaignState::kCancelled || current.state == CampaignState::kMissed ||
+      current.state == CampaignState::kFailed) {
+    if (current.campaign.phase == CampaignPhase::kCancelled) {
+      // Perhaps a retry of a cancel that stopped part-way: its deliveries are finished off and
+      // their unsends enqueued (again: job ids are derived) before the answer says so.
+      HERALD_CO_RETURN_IF_ERROR(co_await CancelDeliveries(current.campaign, clock_.Now()));
+    }
+    co_return NotChangeable(current, "there is nothing left to cancel");
+  }
+  const absl::Time now = clock_.Now();
+  HERALD_CO_ASSIGN_OR_RETURN(Campaign stored,
+                             co_await store_.Update<Campaign>(tenant, id, [&](Campaign& c) {
+                               c.phase = CampaignPhase::kCancelled;
+                               c.phase_reason = "cancelled by request";
+                               c.update_time_ms = c.end_time_ms = absl::ToUnixMillis(now);
+                               return absl::OkStatus();
+                             }));
+  HERALD_CO_RETURN_IF_ERROR(co_await CancelDeliveries(stored, now));
+  std::vector<Delivery> deliveries;
   // Give the unsends a moment, so the answer can say what could not be undone.
   const MonoTime deadline = clock_.MonotonicAfter(config_.cancel_wait);
   CancelResult result;

@@ -257,6 +257,11 @@ class Service {
   // Enqueues the first step of every unfinished delivery of a scheduled or dispatched campaign
   // again (idempotent), and returns its view: for a retried launch or resume.
   Op<CampaignView> Redispatch(store::Campaign campaign);
+  // A cancelled campaign's deliveries: those not on the upstream end as cancelled, those with an
+  // upstream message get an unsend job. Idempotent, so a retried cancel finishes what a failed
+  // one began.
+  boost::asio::awaitable<absl::Status> CancelDeliveries(const store::Campaign& stored,
+                                                        absl::Time now);
   // Enqueues the first step of every delivery not yet started (idempotent).
   boost::asio::awaitable<absl::Status> Dispatch(const store::Campaign& campaign,
                                                 const std::vector<store::Account>& accounts);
