@@ -1224,15 +1224,7 @@ Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::strin
   }
   // Every unfinished delivery starts again from its first step; steps already done are skipped
   // by what the delivery records (uploaded media, the upstream message id).
-  HERALD_CO_ASSIGN_OR_RETURN(auto deliveries, co_await store_.ListDeliveries(tenant, id));
-  std::vector<store::Account> accounts;
-  for (const Delivery& d : deliveries) {
-    if (store::IsFinal(d.state)) continue;
-    HERALD_CO_ASSIGN_OR_RETURN(store::Account a, co_await GetAccount(tenant, d.account));
-    accounts.push_back(std::move(a));
-  }
-  HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(stored, accounts));
-  HERALD_CO_ASSIGN_OR_RETURN(CampaignView view, co_await View(std::move(stored)));
+  HERALD_CO_ASSIGN_OR_RETURN(CampaignView view, co_await Redispatch(std::move(stored)));
   Count(view);
   co_return view;
 }

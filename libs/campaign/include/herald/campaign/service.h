@@ -255,7 +255,7 @@ class Service {
   // Checks targets and media against the tenant's records.
   Op<std::vector<store::Account>> CheckReferences(const store::Campaign& campaign);
   // Enqueues the first step of every unfinished delivery of a scheduled or dispatched campaign
-  // again (idempotent), and returns its view: for a retried launch or resume.
+  // (idempotent), and returns its view: for a resume, and a retried launch or resume.
   Op<CampaignView> Redispatch(store::Campaign campaign);
   // A cancelled campaign's deliveries: those not on the upstream end as cancelled, those with an
   // upstream message get an unsend job. Idempotent, so a retried cancel finishes what a failed
