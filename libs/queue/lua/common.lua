@@ -256,9 +256,10 @@ local function place_account(acct, a, t, write)
 end
 
 -- Puts the account back in the ring if it is eligible (see the invariant above). `has_ready`:
--- the caller knows the account has ready jobs.
-local function ring_if_eligible(acct, has_ready)
-  local a = load_account(acct)
+-- the caller knows the account has ready jobs. `a`: the account as load_account read it in this
+-- script, unchanged since, or nil to read it here.
+local function ring_if_eligible(acct, has_ready, a)
+  a = a or load_account(acct)
   if a.team == nil or a.paused then return end
   if a.cap > 0 and a.inflight >= a.cap then return end
   if not has_ready and redis.call('LLEN', k_ready(acct)) == 0 then return end
@@ -317,8 +318,8 @@ end
 
 -- Appends job ids to accounts' ready lists, one RPUSH per account, and rings each account whose
 -- list was empty (in order of first appearance) if eligible. `order` lists the accounts, `ready`
--- maps each to its ids.
-local function push_ready(order, ready)
+-- maps each to its ids; `accounts` (may be nil) maps accounts to what load_account read of them.
+local function push_ready(order, ready, accounts)
   for _, acct in ipairs(order) do
     local list = ready[acct]
     local len = 0
@@ -326,7 +327,7 @@ local function push_ready(order, ready)
       len = redis.call('RPUSH', k_ready(acct), unpack(list, i, math.min(i + 999, #list)))
     end
     stat('r', #list)
-    if len == #list then ring_if_eligible(acct, true) end
+    if len == #list then ring_if_eligible(acct, true, accounts and accounts[acct]) end
   end
 end
 
@@ -345,7 +346,7 @@ local function enqueue_jobs(jobs, window_ms)
   -- Live ids have a record. New ids (the usual case) come back as nil, so this costs no copying.
   local live = hmget(K_JOBS, ids)
   local taken = {}           -- ids accepted by this call
-  local teams_of = {}        -- account -> registered team (this call's cache)
+  local accounts = {}        -- account -> load_account (this call's cache)
   local ready, order = {}, {}
   local delayed, records = {}, {}
   for i, j in ipairs(jobs) do
@@ -354,17 +355,17 @@ local function enqueue_jobs(jobs, window_ms)
     if done[i] or live[i] or taken[id] then
       result = 0
     else
-      local current = teams_of[acct]
-      if current == nil then
-        current = redis.call('HGET', k_acct(acct), 'tm')
-        if not current then
-          redis.call('HSET', k_acct(acct), 'tm', team, 'tn', j[5])
+      local a = accounts[acct]
+      if a == nil then
+        a = load_account(acct)
+        if not a.team then
+          redis.call('HSET', a.key, 'tm', team, 'tn', j[5])
           redis.call('SADD', k_team_accts(team), acct)
-          current = team
+          a.team, a.tenant = team, j[5]
         end
-        teams_of[acct] = current
+        accounts[acct] = a
       end
-      if current ~= team then result = -1 end
+      if a.team ~= team then result = -1 end
     end
     if result == 1 then
       taken[id] = true
@@ -384,7 +385,7 @@ local function enqueue_jobs(jobs, window_ms)
   end
   if #records > 0 then call_chunked('HSET', K_JOBS, records) end
   if #delayed > 0 then call_chunked('ZADD', K_DELAYED, delayed) end
-  push_ready(order, ready)
+  push_ready(order, ready, accounts)
   return out
 end
 
