@@ -1,5 +1,8 @@
 // The campaign API end to end: the real herald binary over gRPC, on a real redis-server and on a
 // six-node Redis Cluster, and the upstream simulator, with the simulator's ledger as ground truth.
+#include <algorithm>
+#include <set>
+
 #include <absl/strings/match.h>
 #include <boost/json.hpp>
 #include <gmock/gmock.h>
@@ -496,6 +499,73 @@ TEST_P(CampaignTest, CancelAfterSendUnsendsWithinTheWindow) {
   }
 }
 
+// A cancel that comes while a send's outcome is unknown (its response lost) does not take the
+// delivery for unsent: the next attempt looks for the message upstream and takes it back.
+TEST_P(CampaignTest, ACancelDuringASendWhoseOutcomeIsUnknownTakesTheMessageBack) {
+  const std::string key = NewTenant("unknown");
+  const std::vector<std::string> accounts = ImportAccounts("unknown", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia("unknown", key);
+  const std::string upstream_account = ShortId(accounts[0]);
+  const size_t before = LedgerOf(upstream_account).size();
+  // The send is applied but its answer lost, and no retry can look for it until the second
+  // rule goes.
+  for (const char* rule :
+       {R"({"team":"team-1","methods":["POST"],"path_contains":"/mass-messaging",)"
+        R"("commit_then_lose_rate":1,"count":1})",
+        R"({"team":"team-1","methods":["GET"],"path_contains":"/mass-messaging/overview",)"
+        R"("error_rate":1,"error_status":503})"}) {
+    auto fault = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults", rule);
+    ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  }
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(BearerContext(key).get(),
+                                   PpvCampaign("unknown", {accounts[0]}, media, "Maybe sent"),
+                                   &created)
+                  .ok());
+  {
+    // Until the delivery is sending: its message cannot be on record before the rule goes.
+    auto ctx = BearerContext(key, absl::Seconds(60));
+    v1::WatchCampaignRequest wreq;
+    wreq.set_name(created.name());
+    auto reader = campaigns->WatchCampaign(ctx.get(), wreq);
+    v1::WatchCampaignResponse update;
+    bool sending = false;
+    while (!sending && reader->Read(&update)) {
+      sending = update.has_delivery() && update.delivery().send_attempts() > 0;
+    }
+    ASSERT_TRUE(sending);
+    ctx->TryCancel();
+    reader->Finish();
+  }
+  v1::CancelCampaignRequest creq;
+  creq.set_name(created.name());
+  v1::CancelCampaignResponse cancelled;
+  grpc::Status s = campaigns->CancelCampaign(BearerContext(key).get(), creq, &cancelled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto cleared =
+      testing::HttpRequest(stack_->sim().port(), "DELETE", "/_sim/faults?team=team-1", "");
+  ASSERT_TRUE(cleared.ok() && cleared->status == 200) << (cleared.ok() ? cleared->body : "");
+  Watch(key, created.name());  // ends once the unsend has finished
+
+  v1::ListDeliveriesRequest lreq;
+  lreq.set_parent(created.name());
+  v1::ListDeliveriesResponse deliveries;
+  ASSERT_TRUE(campaigns->ListDeliveries(BearerContext(key).get(), lreq, &deliveries).ok());
+  ASSERT_EQ(deliveries.deliveries_size(), 1);
+  const v1::Delivery& d = deliveries.deliveries(0);
+  EXPECT_EQ(d.state(), v1::Delivery::CANCELLED);
+  EXPECT_EQ(d.cancel_outcome(), "unsent");
+  const auto ledger = LedgerOf(upstream_account);
+  ASSERT_EQ(ledger.size(), before + 1);
+  const auto ours = std::find_if(ledger.begin(), ledger.end(),
+                                 [&](const auto& m) { return m.first == d.upstream_message_id(); });
+  ASSERT_NE(ours, ledger.end());
+  EXPECT_EQ(ours->second, "canceled");
+}
+
 TEST_P(CampaignTest, TestMessageGoesToTheGivenFansOnly) {
   const std::string key = NewTenant("preview");
   const std::vector<std::string> accounts = ImportAccounts("preview", key, 1);
@@ -533,6 +603,73 @@ TEST_P(CampaignTest, TestMessageGoesToTheGivenFansOnly) {
   s = campaigns->SendTestMessage(BearerContext(key).get(), treq, &sent);
   EXPECT_NE(s.error_code(), grpc::StatusCode::OK);
   EXPECT_EQ(LedgerOf(upstream_account).size(), before + 1);
+}
+
+// A test message carries the campaign's text, price and media: a send retried after a failed
+// attempt looks for that attempt's message upstream and must not take the test for it.
+TEST_P(CampaignTest, ARetriedSendDoesNotAdoptTheCampaignsTestMessage) {
+  const std::string key = NewTenant("tested");
+  const std::vector<std::string> accounts = ImportAccounts("tested", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia("tested", key);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::CreateCampaignRequest req = PpvCampaign("tested", {accounts[0]}, media, "Tested first");
+  req.mutable_campaign()->set_save_as_draft(true);
+  v1::Campaign draft;
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &draft).ok());
+  const std::string upstream_account = ShortId(accounts[0]);
+  std::set<int64_t> before;
+  for (const auto& [id, state] : LedgerOf(upstream_account)) before.insert(id);
+  v1::SendTestMessageRequest treq;
+  treq.set_campaign(draft.name());
+  treq.set_account(accounts[0]);
+  treq.add_fan_ids(SomeFan(upstream_account));
+  v1::SendTestMessageResponse test;
+  grpc::Status s = campaigns->SendTestMessage(BearerContext(key).get(), treq, &test);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  v1::ListUpstreamQueueRequest qreq;
+  qreq.set_account(accounts[0]);
+  v1::ListUpstreamQueueResponse queue;
+  s = campaigns->ListUpstreamQueue(BearerContext(key).get(), qreq, &queue);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto listed = std::find_if(queue.items().begin(), queue.items().end(), [&](const auto& item) {
+    return item.id() == test.upstream_message_id();
+  });
+  ASSERT_NE(listed, queue.items().end());
+  EXPECT_TRUE(listed->test_message());
+  EXPECT_EQ(listed->campaign(), draft.name());
+
+  // The campaign's first send is refused (nothing created upstream); the second reconciles.
+  auto fault = testing::HttpRequest(
+      stack_->sim().port(), "POST", "/_sim/faults",
+      R"({"team":"team-1","methods":["POST"],"path_contains":"/mass-messaging",)"
+      R"("error_rate":1,"error_status":503,"count":1})");
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  v1::LaunchCampaignRequest lreq;
+  lreq.set_name(draft.name());
+  v1::Campaign launched;
+  s = campaigns->LaunchCampaign(BearerContext(key).get(), lreq, &launched);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Campaign done = Watch(key, draft.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
+
+  v1::ListDeliveriesRequest dreq;
+  dreq.set_parent(draft.name());
+  v1::ListDeliveriesResponse deliveries;
+  s = campaigns->ListDeliveries(BearerContext(key).get(), dreq, &deliveries);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(deliveries.deliveries_size(), 1);
+  const v1::Delivery& d = deliveries.deliveries(0);
+  EXPECT_EQ(d.send_attempts(), 2);
+  EXPECT_NE(d.upstream_message_id(), 0);
+  EXPECT_NE(d.upstream_message_id(), test.upstream_message_id());
+  std::vector<int64_t> ledger_ids;
+  for (const auto& [id, state] : LedgerOf(upstream_account)) {
+    if (!before.contains(id)) ledger_ids.push_back(id);
+  }
+  EXPECT_THAT(ledger_ids,
+              ::testing::UnorderedElementsAre(test.upstream_message_id(), d.upstream_message_id()));
 }
 
 TEST_P(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {

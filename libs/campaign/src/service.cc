@@ -1142,9 +1142,7 @@ Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::strin
   CancelResult result;
   while (true) {
     HERALD_CO_ASSIGN_OR_RETURN(deliveries, co_await store_.ListDeliveries(tenant, id));
-    const bool pending = std::any_of(deliveries.begin(), deliveries.end(), [](const Delivery& d) {
-      return d.cancel_outcome == kUnsendPending || d.state == DeliveryState::kSending;
-    });
+    const bool pending = std::any_of(deliveries.begin(), deliveries.end(), CancelUnsettled);
     if (!pending || clock_.Monotonic() >= deadline) break;
     co_await clock_.SleepFor(absl::Milliseconds(50));
   }
@@ -1360,6 +1358,20 @@ Service::Op<int64_t> Service::SendTestMessage(std::string tenant, std::string id
     co_return co_await UpstreamFailed(account.tenant, account.team, "sending the test message",
                                       sent.status());
   }
+  // Claimed as a test, so that the campaign's own send, reconciling after an attempt whose
+  // outcome it does not know, never takes it for its message: text, price and media are the
+  // same. The message is sent whatever happens here; an error would only invite a second one.
+  auto claimed = co_await store_.records().Put(
+      AdoptedMessages(tenant, account_id), std::to_string(sent.value->id), TestMessageClaim(id));
+  if (!claimed.ok()) {
+    log::Error(
+        "could not record a test message as such; a send of its campaign that "
+        "reconciles within the clock skew could adopt it",
+        {{"campaign", id},
+         {"account", account_id},
+         {"message", sent.value->id},
+         {"error", claimed.status().message()}});
+  }
   co_return sent.value->id;
 }
 
@@ -1388,8 +1400,13 @@ Service::Op<std::vector<UpstreamQueueEntry>> Service::ListUpstreamQueue(std::str
                    .has_error = q.has_error,
                    .pending = q.pending,
                    .total = q.total,
-                   .can_unsend = q.can_unsend,
-                   .campaign = owners[i].value_or("")});
+                   .can_unsend = q.can_unsend});
+    if (owners[i]) {
+      UpstreamQueueEntry& e = out.back();
+      std::optional<std::string_view> tested = TestMessageCampaign(*owners[i]);
+      e.test = tested.has_value();
+      e.campaign = tested ? std::string(*tested) : *std::move(owners[i]);
+    }
   }
   co_return out;
 }

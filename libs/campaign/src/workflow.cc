@@ -2,6 +2,7 @@
 #include <map>
 #include <mutex>
 
+#include <absl/container/flat_hash_set.h>
 #include <absl/strings/numbers.h>
 #include <boost/json.hpp>
 
@@ -164,6 +165,19 @@ class TeamClients final : public UpstreamClients {
 // Reconciliation never adopts an id twice.
 store::Table AdoptedMessages(std::string_view tenant, std::string_view account) {
   return {std::string(tenant), StrCat("upstream_messages:", account)};
+}
+
+namespace {
+constexpr std::string_view kTestClaimPrefix = "test:";
+}  // namespace
+
+std::string TestMessageClaim(std::string_view campaign) {
+  return StrCat(kTestClaimPrefix, campaign);
+}
+
+std::optional<std::string_view> TestMessageCampaign(std::string_view claim) {
+  if (!claim.starts_with(kTestClaimPrefix)) return std::nullopt;
+  return claim.substr(kTestClaimPrefix.size());
 }
 
 store::Table AccountFans(std::string_view tenant, std::string_view account) {
@@ -480,18 +494,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
     case CampaignPhase::kPaused:  // ResumeCampaign enqueues the delivery's step again
       co_return JobResult::Ok();
     case CampaignPhase::kCancelled:
-      if (ctx.delivery.upstream_message_id == 0) {
-        auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
-          if (!store::IsFinal(d.state) && d.upstream_message_id == 0) {
-            d.state = DeliveryState::kCancelled;
-            d.cancel_outcome = "nothing sent";
-            d.update_time_ms = ToMillis(clock_.Now());
-          }
-          return absl::OkStatus();
-        });
-        if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
-        co_return JobResult::Ok();
-      }
+      if (ctx.delivery.upstream_message_id == 0) co_return co_await CancelUnsent(ctx);
       if (job.kind != kPollJob) co_return JobResult::Ok();
       break;  // keep following a message that could not be unsent
     case CampaignPhase::kScheduled: {
@@ -918,23 +921,31 @@ asio::awaitable<absl::StatusOr<std::optional<int64_t>>> DeliveryWorkflow::Reconc
   upstream::DateRangeQuery query{
       .start = since, .end = clock_.Now() + config_.clock_skew, .limit = 100};
   std::vector<std::pair<std::string, int64_t>> matches;  // (date, id), oldest first below
+  absl::flat_hash_set<int64_t> seen;
   for (int page = 0; page < 20; ++page) {
     auto overview = co_await ctx.api->GetMassMessageOverview(ctx.step.account, query);
     if (!overview.ok()) co_return overview.status();
+    bool fresh = false;  // a message not on an earlier page
     for (const upstream::MassMessageStats& m : overview.value->items) {
+      if (!seen.insert(m.id).second) continue;
+      fresh = true;
       const bool same = NormaliseText(m.raw_text.empty() ? m.text : m.raw_text) == want_text &&
                         m.is_free == (content.price_cents == 0) &&
                         m.media_count == static_cast<int64_t>(content.media.size()) &&
                         !m.is_canceled;
       if (same) matches.emplace_back(m.date, m.id);
     }
-    if (!overview.value->has_more || overview.value->items.empty()) break;
+    if (!overview.value->has_more || !fresh) break;
     absl::Time oldest;
     std::string err;
     if (!absl::ParseTime(absl::RFC3339_full, overview.value->items.back().date, &oldest, &err)) {
       break;
     }
-    query.end = oldest;
+    // endDate is the cursor and dates have whole seconds: the next page ends a second after the
+    // oldest date seen, so the messages of that second that did not fit on this page come on
+    // the next whether the upstream counts endDate in or out (those seen are skipped by id).
+    // Only a second holding more messages than a page could still hide some.
+    query.end = oldest + absl::Seconds(1);
   }
   // The oldest match that no other delivery has adopted: Herald's own earlier attempt.
   std::sort(matches.begin(), matches.end());
@@ -947,6 +958,69 @@ asio::awaitable<absl::StatusOr<std::optional<int64_t>>> DeliveryWorkflow::Reconc
   co_return std::optional<int64_t>();
 }
 
+// Claims the message for this campaign (Reconcile reads the claims) and records it on the
+// delivery in one atomic step, then reads the campaign's head in the same round trip: a cancel may
+// have come while the send was in flight.
+asio::awaitable<absl::StatusOr<std::optional<store::Campaign>>> DeliveryWorkflow::Adopt(
+    Context& ctx, int64_t id, int64_t total, int64_t pending) {
+  using Head = std::optional<store::Campaign>;
+  const StepPayload& s = ctx.step;
+  store::UpdateExtras extras;
+  extras.rows.push_back({.table = AdoptedMessages(s.tenant, s.account),
+                         .documents = {{std::to_string(id), s.campaign}}});
+  extras.reads.push_back(store::Store::LookupOf<store::Campaign>(s.tenant, {s.campaign}));
+  std::function<absl::Status(Delivery&)> sent = [&](Delivery& d) {
+    d.upstream_message_id = id;
+    d.state = DeliveryState::kSent;
+    d.recipients = total;
+    d.recipients_pending = pending;
+    d.upstream_media.clear();  // consumed by the message
+    d.error.clear();
+    d.update_time_ms = ToMillis(clock_.Now());
+    return absl::OkStatus();
+  };
+  HERALD_CO_ASSIGN_OR_RETURN(store::DeliveryUpdate updated,
+                             co_await UpdateDelivery(ctx, std::move(sent), std::move(extras)));
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<Head> heads,
+                             store::Store::DecodeMany<store::Campaign>(updated.reads.at(0)));
+  co_return heads.empty() ? Head() : std::move(heads[0]);
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::CancelUnsent(Context& ctx) {
+  // The attempt is recorded before the call: without one, nothing can have been sent.
+  if (ctx.delivery.send_attempts > 0) {
+    if (auto stop = co_await LoadAccount(ctx)) co_return *std::move(stop);
+    auto found = co_await Reconcile(ctx);
+    if (!found.ok()) {
+      co_return co_await OnUpstreamError(
+          ctx, found.status(), "looking for the message of an earlier attempt to take it back");
+    }
+    if (found->has_value()) {
+      log::Info(
+          "adopted the upstream message of an earlier send attempt to take it back",
+          {{"campaign", ctx.step.campaign}, {"account", ctx.step.account}, {"message", **found}});
+      auto adopted = co_await Adopt(ctx, **found, 0, 0);
+      if (!adopted.ok()) co_return JobResult::Retry(std::string(adopted.status().message()));
+      auto r = co_await UpdateDelivery(ctx, [](Delivery& d) {
+        d.cancel_outcome = std::string(kUnsendPending);
+        return absl::OkStatus();
+      });
+      if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+      co_return JobResult::OkThen(UnsendStep(ctx.campaign, ctx.account));
+    }
+  }
+  auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+    if (!store::IsFinal(d.state) && d.upstream_message_id == 0) {
+      d.state = DeliveryState::kCancelled;
+      d.cancel_outcome = "nothing sent";
+      d.update_time_ms = ToMillis(clock_.Now());
+    }
+    return absl::OkStatus();
+  });
+  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  co_return JobResult::Ok();
+}
+
 asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
   const StepPayload& s = ctx.step;
   const store::MessageContent& content = ctx.campaign.content;
@@ -954,35 +1028,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, config_.poll_min));
   }
 
-  // Claims the message for this campaign (Reconcile reads the claims) and records it on the
-  // delivery in one atomic step, then reads the campaign's head in the same round trip: a cancel
-  // may have come while the send was in flight. The head is nullopt when the campaign is gone.
-  using Head = std::optional<store::Campaign>;
-  auto adopt = [&](int64_t id, int64_t total,
-                   int64_t pending) -> asio::awaitable<absl::StatusOr<Head>> {
-    store::UpdateExtras extras;
-    extras.rows.push_back({.table = AdoptedMessages(s.tenant, s.account),
-                           .documents = {{std::to_string(id), s.campaign}}});
-    extras.reads.push_back(store::Store::LookupOf<store::Campaign>(s.tenant, {s.campaign}));
-    std::function<absl::Status(Delivery&)> sent = [&](Delivery& d) {
-      d.upstream_message_id = id;
-      d.state = DeliveryState::kSent;
-      d.recipients = total;
-      d.recipients_pending = pending;
-      d.upstream_media.clear();  // consumed by the message
-      d.error.clear();
-      d.update_time_ms = ToMillis(clock_.Now());
-      return absl::OkStatus();
-    };
-    HERALD_CO_ASSIGN_OR_RETURN(store::DeliveryUpdate updated,
-                               co_await UpdateDelivery(ctx, std::move(sent), std::move(extras)));
-    HERALD_CO_ASSIGN_OR_RETURN(std::vector<Head> heads,
-                               store::Store::DecodeMany<store::Campaign>(updated.reads.at(0)));
-    co_return heads.empty() ? Head() : std::move(heads[0]);
-  };
-
-  // An earlier attempt may have created the message: look before sending again.
-  if (ctx.delivery.send_attempts > 0 || ctx.job.previous_outcome_unknown) {
+  // An earlier attempt may have created the message: look before sending again. The attempt
+  // is recorded before the call, so without one nothing was sent (a lease lost before it).
+  if (ctx.delivery.send_attempts > 0) {
     auto found = co_await Reconcile(ctx);
     if (!found.ok()) {
       co_return co_await OnUpstreamError(ctx, found.status(),
@@ -991,7 +1039,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     if (found->has_value()) {
       log::Info("adopted the upstream message of an earlier send attempt",
                 {{"campaign", s.campaign}, {"account", s.account}, {"message", **found}});
-      if (auto adopted = co_await adopt(**found, 0, 0); !adopted.ok()) {
+      if (auto adopted = co_await Adopt(ctx, **found, 0, 0); !adopted.ok()) {
         co_return JobResult::Retry(std::string(adopted.status().message()));
       }
       co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, absl::ZeroDuration()));
@@ -1052,7 +1100,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     }
     co_return co_await OnUpstreamError(ctx, sent.status(), "sending the mass message");
   }
-  auto now_campaign = co_await adopt(sent.value->id, sent.value->total, sent.value->pending);
+  auto now_campaign = co_await Adopt(ctx, sent.value->id, sent.value->total, sent.value->pending);
   if (!now_campaign.ok()) {
     // The message exists: the next attempt reconciles and adopts it.
     co_return JobResult::Retry(std::string(now_campaign.status().message()),

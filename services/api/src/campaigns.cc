@@ -292,6 +292,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
                              item->set_pending(e.pending);
                              item->set_total(e.total);
                              item->set_can_unsend(e.can_unsend);
+                             item->set_test_message(e.test);
                              if (!e.campaign.empty())
                                item->set_campaign(ChildNameOf(c.tenant, "campaigns", e.campaign));
                            }
@@ -362,11 +363,9 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           v1::WatchCampaignResponse r;
           *r.mutable_campaign() = ToProto(view);
           batch.push_back(std::move(r));
-          const bool unsending =
-              std::any_of(deliveries.begin(), deliveries.end(), [](const store::Delivery& d) {
-                return d.cancel_outcome == campaign::kUnsendPending;
-              });
-          ended = campaign::IsFinal(view.state) && !unsending;
+          const bool unsettled =
+              std::any_of(deliveries.begin(), deliveries.end(), campaign::CancelUnsettled);
+          ended = campaign::IsFinal(view.state) && !unsettled;
         }
         // Read after the campaign, so the last figures of a stream that ends are at least as
         // recent as its final state.

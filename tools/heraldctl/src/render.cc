@@ -449,7 +449,8 @@ Table ToTable(const v1::ListUpstreamQueueResponse& response) {
                                               : "pending";
     t.rows.push_back({StrCat(item.id()), item.date(), status,
                       StrCat(item.total() - item.pending(), "/", item.total()),
-                      Yes(item.can_unsend()), std::string(ShortId(item.campaign()))});
+                      Yes(item.can_unsend()),
+                      StrCat(ShortId(item.campaign()), item.test_message() ? " (test)" : "")});
   }
   return t;
 }

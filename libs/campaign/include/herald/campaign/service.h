@@ -83,6 +83,7 @@ struct UpstreamQueueEntry {
   int64_t total = 0;
   bool can_unsend = false;
   std::string campaign;  // campaign id; empty when not Herald's
+  bool test = false;     // a test message of `campaign` (SendTestMessage)
 };
 
 struct ServiceConfig {

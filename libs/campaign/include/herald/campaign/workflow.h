@@ -87,6 +87,12 @@ std::optional<ListAddResult> DecodeListAddResult(std::string_view document);
 // What a delivery's cancel_outcome says while its unsend job has not finished.
 inline constexpr std::string_view kUnsendPending = "unsending";
 
+// Whether a cancel has yet to settle a delivery: its unsend is pending, or a send is in flight
+// (its outcome decides whether there is a message to take back).
+inline bool CancelUnsettled(const store::Delivery& d) {
+  return d.cancel_outcome == kUnsendPending || d.state == store::DeliveryState::kSending;
+}
+
 // The queue's identities for a tenant's teams and accounts: the queue is shared by every tenant.
 std::string QueueTeam(std::string_view tenant, std::string_view team);
 std::string QueueAccount(std::string_view tenant, std::string_view account);
@@ -114,8 +120,14 @@ std::optional<FanData> DecodeFanData(std::string_view document);
 bool SegmentSelects(const store::Segment& segment, const std::optional<FanData>& data,
                     absl::Time now);
 
-// Upstream message ids Herald adopted for its deliveries, per account (id -> campaign id).
+// Upstream message ids Herald adopted for its deliveries, per account (id -> campaign id, or
+// TestMessageClaim of the campaign for its test messages).
 store::Table AdoptedMessages(std::string_view tenant, std::string_view account);
+// What AdoptedMessages holds for a test message of `campaign`: the campaign's own sends never
+// adopt it, although its text, price and media are theirs.
+std::string TestMessageClaim(std::string_view campaign);
+// The campaign of a TestMessageClaim, or nullopt when `claim` is not one.
+std::optional<std::string_view> TestMessageCampaign(std::string_view claim);
 
 // The first job of `account`'s delivery of `campaign` (`target`: the account's target), due
 // after `delay`.
@@ -212,6 +224,15 @@ class DeliveryWorkflow {
   boost::asio::awaitable<std::optional<queue::JobResult>> LoadAccount(Context& ctx);
   // The upstream message of an earlier attempt of this delivery, if the upstream has one.
   boost::asio::awaitable<absl::StatusOr<std::optional<int64_t>>> Reconcile(Context& ctx);
+  // Records upstream message `id` on the delivery (SENT) and claims it for the campaign in one
+  // atomic step, then reads the campaign's head: nullopt when the campaign is gone.
+  boost::asio::awaitable<absl::StatusOr<std::optional<store::Campaign>>> Adopt(Context& ctx,
+                                                                               int64_t id,
+                                                                               int64_t total,
+                                                                               int64_t pending);
+  // A delivery of a cancelled campaign with no message on record: CANCELLED, nothing sent,
+  // unless an attempt to send was made, whose message is then looked for and, found, taken back.
+  boost::asio::awaitable<queue::JobResult> CancelUnsent(Context& ctx);
   boost::asio::awaitable<queue::JobResult> OnUpstreamError(Context& ctx, const absl::Status& error,
                                                            std::string_view doing);
   boost::asio::awaitable<queue::JobResult> FailDelivery(Context& ctx, std::string reason);
