@@ -55,6 +55,9 @@ ABSL_FLAG(int64_t, webhook_max_body_bytes, 1 << 20,
 ABSL_FLAG(int64_t, media_max_bytes, 16 << 20,
           "Media uploaded through MediaService.UploadMediaAsset larger than this is refused "
           "(1 KiB to 64 MiB).");
+ABSL_FLAG(int, max_attempts, 6,
+          "Attempts of each delivery step and list job (1 to 100): a step whose last attempt "
+          "fails is dead-lettered and its delivery marked FAILED with the reason.");
 ABSL_FLAG(int, list_batch, 100,
           "Fan ids per upstream add-to-list call (1 to 100, the upstream's maximum); lower it "
           "when the upstream's limit is lower.");
@@ -259,6 +262,7 @@ int main(int argc, char** argv) {
       .webhook_max_body_bytes = absl::GetFlag(FLAGS_webhook_max_body_bytes),
       .media_max_bytes = absl::GetFlag(FLAGS_media_max_bytes),
       .list_batch = absl::GetFlag(FLAGS_list_batch),
+      .max_attempts = absl::GetFlag(FLAGS_max_attempts),
       .ingest_batch = absl::GetFlag(FLAGS_ingest_batch),
       .ingest_shed_latency = absl::GetFlag(FLAGS_ingest_shed_latency),
       .drain_timeout = absl::GetFlag(FLAGS_drain_timeout),

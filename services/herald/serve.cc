@@ -254,6 +254,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   config.workflow.poll_min = flags.poll_interval;
   config.workflow.poll_max = std::max(flags.poll_interval, absl::Seconds(30));
   config.workflow.list_batch = flags.list_batch;
+  config.workflow.max_attempts = flags.max_attempts;
   // Ranges live in the libraries' Validate functions (one source per setting); their errors
   // are reported under the flag that set the value.
   const std::map<std::string, std::string> flag_of = {
@@ -271,6 +272,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
       {"worker.batch_size", "worker_batch"},
       {"worker.heartbeat_interval", "lease_duration"},
       {"workflow.list_batch", "list_batch"},
+      {"workflow.max_attempts", "max_attempts"},
   };
   HERALD_RETURN_IF_ERROR(config::NameFlag(redis::ValidateClientConfig(config.redis), flag_of));
   HERALD_RETURN_IF_ERROR(config::NameFlag(queue::ValidateQueueConfig(config.queue), flag_of));
@@ -419,7 +421,6 @@ int RunServe(const ServeConfig& config) {
   queue::QueueMetrics queue_metrics(registry);
   queue::StatsPoller stats_poller(ioc.get_executor(), job_queue, queue_metrics,
                                   config.queue_stats_interval);
-  stats_poller.Start();
 
   // The product: records in Redis, the campaign service behind the API, the delivery workflow
   // behind the workers. Destroyed (in reverse order) before the io_context stops, since it uses it.
@@ -432,14 +433,22 @@ int RunServe(const ServeConfig& config) {
       *product->store, job_queue, box, *product->upstream, SystemClock::Get(),
       campaign::ServiceConfig{.admin_key = config.admin_key,
                               .list_batch = config.workflow.list_batch,
+                              .max_attempts = config.workflow.max_attempts,
                               .public_webhook_url = config.public_webhook_url});
   product->workflow = std::make_unique<campaign::DeliveryWorkflow>(
       *product->store, job_queue, *product->upstream, SystemClock::Get(), config.workflow);
-  product->actions =
-      std::make_unique<automation::ActionRunner>(*product->store, *product->upstream, &registry);
+  product->actions = std::make_unique<automation::ActionRunner>(*product->store, job_queue,
+                                                                *product->upstream, &registry);
   product->message_analytics = std::make_unique<webhooks::MessageAnalytics>(redis_client);
   product->workflow->UseEvents(product->message_analytics.get(), &registry);
   product->workflow->UseMetrics(registry);
+  if (config.roles.worker) {
+    // A delivery whose step died is marked failed with the reason (closed before the product).
+    stats_poller.HandDeadLettersTo([&workflow = *product->workflow](const queue::DeadJob& dead) {
+      return workflow.OnDeadLetter(dead);
+    });
+  }
+  stats_poller.Start();
   product->service->UseMetrics(registry);
   product->audit = std::make_unique<store::AuditTrail>(redis_client);
   product->service->UseAuditTrail(*product->audit);
@@ -504,16 +513,15 @@ int RunServe(const ServeConfig& config) {
   DrainAll(started_components, drain_start + config.drain_timeout);
   started_components.clear();
   components.clear();
-  product.reset();
-
-  // What still runs on the I/O threads ends before they stop: the queue statistics, then the
-  // Redis connections.
+  // What still runs on the I/O threads ends before they stop: the queue statistics (whose
+  // dead-letter handler is the product's) before the product, then the Redis connections.
   asio::co_spawn(
-      ioc,
-      [&stats_poller, &redis_client]() -> asio::awaitable<void> {
-        co_await stats_poller.Close();
-        co_await redis_client.Close();
-      },
+      ioc, [&stats_poller]() -> asio::awaitable<void> { co_await stats_poller.Close(); },
+      asio::use_future)
+      .wait();
+  product.reset();
+  asio::co_spawn(
+      ioc, [&redis_client]() -> asio::awaitable<void> { co_await redis_client.Close(); },
       asio::use_future)
       .wait();
   signals.cancel();

@@ -1,5 +1,6 @@
 // Campaigns under upstream faults and worker crashes: every delivery ends sent or failed with a
 // reason, and the simulator's ledger never shows a second message for a (campaign, account).
+#include <absl/strings/match.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -23,17 +24,22 @@ constexpr int kAccounts = 12;
 class CampaignFaultsTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    std::vector<std::string> herald_args = {"--poll_interval=50ms", "--lease_duration=3s",
+                                            "--log_level=warn"};
+    for (std::string& arg : MoreHeraldArgs()) herald_args.push_back(std::move(arg));
     auto stack = HeraldStack::Start(
         {.redis = {.appendonly = true},
          .simulator_args = {"--teams=1", StrCat("--accounts_per_team=", kAccounts),
                             "--fans_per_account=30", "--delivery_rate=2000",
                             "--rate_limit_per_minute=100000"},
-         .herald_args = {"--poll_interval=50ms", "--lease_duration=3s", "--log_level=warn"},
+         .herald_args = std::move(herald_args),
          .admin_key = kAdminKey,
          .encryption_key = std::string(64, 'b')});
     ASSERT_TRUE(stack.ok()) << stack.status();
     stack_ = *std::move(stack);
   }
+
+  virtual std::vector<std::string> MoreHeraldArgs() const { return {}; }
 
   // A tenant with a team on the simulator's team, its accounts and a media asset: returns the
   // tenant key, fills `accounts` and `media`.
@@ -159,6 +165,49 @@ TEST_F(CampaignFaultsTest, WorkerKilledMidSendIsReconciledByItsSuccessor) {
   ExpectSettled(key, campaign, accounts);
   EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::COMPLETED)
       << Get(key, campaign).state_reason();
+}
+
+// One attempt per step, and dead letters handled at once.
+class CampaignOneAttemptTest : public CampaignFaultsTest {
+ protected:
+  std::vector<std::string> MoreHeraldArgs() const override {
+    return {"--max_attempts=1", "--queue_stats_interval=200ms"};
+  }
+};
+
+// A step that runs out of attempts (here the only one, its lease expired after its worker was
+// killed mid-send) is dead-lettered, and its delivery says why: the campaign ends instead of
+// waiting for a step that will never run.
+TEST_F(CampaignOneAttemptTest, ADeliveryWhoseLastAttemptDiedIsFailedWithTheReason) {
+  std::vector<std::string> accounts;
+  std::string media;
+  const std::string key = Prepare(accounts, media);
+  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
+  auto fault = testing::HttpRequest(
+      stack_->sim().port(), "POST", "/_sim/faults",
+      R"({"methods":["POST"],"path_contains":"/mass-messaging","latency_ms":{"fixed":400}})");
+  ASSERT_TRUE(fault.ok() && fault->status == 200);
+  const std::string campaign = CreateCampaign(key, accounts, media);
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        for (const auto& d : Deliveries(key, campaign)) {
+          if (d.state() == v1::Delivery::SENDING) return true;
+        }
+        return false;
+      },
+      absl::Seconds(30)));
+  stack_->herald().process().Kill();  // SIGKILL: its leases expire on their only attempt
+  const absl::Status restarted = stack_->herald().Restart();
+  ASSERT_TRUE(restarted.ok()) << restarted;
+  ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
+      << Get(key, campaign).DebugString() << stack_->herald().Logs();
+  ExpectSettled(key, campaign, accounts);
+  int expired = 0;
+  for (const v1::Delivery& d : Deliveries(key, campaign)) {
+    expired += d.state() == v1::Delivery::FAILED &&
+               absl::StrContains(d.error(), "gave up after 1 attempt: lease expired");
+  }
+  EXPECT_GE(expired, 1);
 }
 
 }  // namespace

@@ -1135,6 +1135,57 @@ TEST_P(CampaignTest, FansAreAddedToListsThroughTheQueueAndFailuresAreReported) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// A batch the upstream refuses for want of credits pauses the team, as a send does, and is
+// added once the team is resumed: it is neither dropped nor retried into the refusal.
+TEST_P(CampaignTest, FansRefusedForWantOfCreditsAreAddedOnceTheTeamIsResumed) {
+  const std::string key = NewTenant("listbroke");
+  const std::vector<std::string> accounts = ImportAccounts("listbroke", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  auto audiences = v1::AudienceService::NewStub(stack_->channel());
+  v1::CreateUserListRequest create;
+  create.set_account(accounts[0]);
+  create.set_display_name("Later");
+  v1::UserList list;
+  grpc::Status s = audiences->CreateUserList(BearerContext(key).get(), create, &list);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto set_credits = [&](int64_t credits) {
+    auto r = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/teams/team-1",
+                                  StrCat(R"({"credits":)", credits, "}"));
+    ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+  };
+  ASSERT_NO_FATAL_FAILURE(set_credits(0));
+
+  v1::AddFansToUserListRequest add;
+  add.set_account(accounts[0]);
+  add.set_user_list_id(list.id());
+  add.add_fan_ids(SomeFan(ShortId(accounts[0])));
+  v1::AddFansToUserListResponse added;
+  s = audiences->AddFansToUserList(BearerContext(key).get(), add, &added);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_NE(s.error_message().find("credits"), std::string::npos) << s.error_message();
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  v1::GetTeamRequest get_team;
+  get_team.set_name("tenants/listbroke/teams/main");
+  v1::Team team;
+  ASSERT_TRUE(teams->GetTeam(BearerContext(key).get(), get_team, &team).ok());
+  EXPECT_TRUE(team.paused());
+
+  ASSERT_NO_FATAL_FAILURE(set_credits(1000000000));
+  v1::ResumeTeamRequest resume;
+  resume.set_name(get_team.name());
+  ASSERT_TRUE(teams->ResumeTeam(BearerContext(key).get(), resume, &team).ok());
+  v1::ListUserListsRequest lists;
+  lists.set_account(accounts[0]);
+  EXPECT_TRUE(testing::WaitFor([&] {
+    v1::ListUserListsResponse got;
+    if (!audiences->ListUserLists(BearerContext(key).get(), lists, &got).ok()) return false;
+    for (const v1::UserList& l : got.user_lists()) {
+      if (l.id() == list.id()) return l.fan_count() == 1;
+    }
+    return false;
+  }));
+}
+
 TEST_P(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
   const std::string key = NewTenant("lister");
   const std::vector<std::string> accounts = ImportAccounts("lister", key, 1);

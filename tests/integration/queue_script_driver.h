@@ -271,6 +271,17 @@ class ScriptDriver {
                    ScriptId::kListDead);
   }
 
+  std::vector<DeadJob> TakeDead(int64_t now, int max = 10) {
+    return Decoded(
+        script::DecodeTakeDead(Run(ScriptId::kTakeDead, script::EncodeTakeDead(StrCat(now), max))),
+        ScriptId::kTakeDead);
+  }
+  int64_t ReturnDead(int64_t now, std::vector<std::string> ids) {
+    return Decoded(script::DecodeReturnDead(
+                       Run(ScriptId::kTakeDead, script::EncodeReturnDead(StrCat(now), ids))),
+                   ScriptId::kTakeDead);
+  }
+
   const std::string& tag() const { return tag_; }
 
  private:

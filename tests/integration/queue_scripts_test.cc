@@ -218,6 +218,47 @@ TEST_F(QueueScriptsTest, ExpiryOnTheLastAttemptDeadLettersWithAReason) {
   EXPECT_EQ(stats.leased, 0);
 }
 
+// Every way a job dies leaves a notice that a worker takes once, oldest first: a retry on the
+// last attempt, a terminal failure and a lease that expired on the last attempt.
+TEST_F(QueueScriptsTest, EveryDeadLetterIsTakenOnceOldestFirstAndCanBeGivenBack) {
+  TestJob retried = Job("j1");
+  retried.max_attempts = 1;
+  retried.payload = "p1";
+  q_->Enqueue1(kT0, retried);
+  EXPECT_EQ(q_->Nack(kT0, q_->Lease(kT0, 1).jobs.at(0), Mode::kRetry, 1000, "upstream 503"),
+            NackResult::kDead);
+  q_->Enqueue1(kT0 + kMs, Job("j2", "acct_2"));
+  EXPECT_EQ(q_->Nack(kT0 + kMs, q_->Lease(kT0 + kMs, 1).jobs.at(0), Mode::kDeadLetter, 0,
+                     "400 invalid price"),
+            NackResult::kDead);
+  TestJob expired = Job("j3", "acct_3");
+  expired.max_attempts = 1;
+  q_->Enqueue1(kT0 + 2 * kMs, expired);
+  ASSERT_EQ(q_->Lease(kT0 + 2 * kMs, 1, 1000).jobs.size(), 1u);
+  EXPECT_EQ(q_->Reap(kT0 + 2 * kSecond), 1);
+
+  std::vector<DeadJob> taken = q_->TakeDead(kT0 + 3 * kSecond, 2);
+  ASSERT_EQ(taken.size(), 2u);
+  EXPECT_EQ(taken[0].id, "j1");
+  EXPECT_EQ(taken[0].payload, "p1");
+  EXPECT_EQ(taken[0].attempts, 1);
+  EXPECT_THAT(taken[0].reason, HasSubstr("upstream 503 (attempt 1 of 1)"));
+  EXPECT_EQ(taken[1].id, "j2");
+  EXPECT_EQ(taken[1].reason, "400 invalid price");
+  // Given back, they come first again, before the one not taken yet.
+  EXPECT_EQ(q_->ReturnDead(kT0 + 3 * kSecond, {"j1", "j2"}), 2);
+  taken = q_->TakeDead(kT0 + 3 * kSecond, 10);
+  ASSERT_EQ(taken.size(), 3u);
+  EXPECT_EQ(taken[0].id, "j1");
+  EXPECT_EQ(taken[1].id, "j2");
+  EXPECT_EQ(taken[2].id, "j3");
+  EXPECT_EQ(taken[2].account, "acct_3");
+  EXPECT_THAT(taken[2].reason, HasSubstr("lease expired on the last attempt"));
+  EXPECT_TRUE(q_->TakeDead(kT0 + 3 * kSecond, 10).empty());
+  // Taking changes nothing else: the dead letters stay for operators.
+  EXPECT_EQ(q_->ListDead(kT0 + 3 * kSecond).total, 3);
+}
+
 TEST_F(QueueScriptsTest, FairnessSmallAccountIsNotStarvedByABigOne) {
   for (int batch = 0; batch < 20; ++batch) {
     std::vector<TestJob> jobs;

@@ -74,9 +74,12 @@ struct ActionRunner::Metrics {
   metrics::Counter& failed;
 };
 
-ActionRunner::ActionRunner(store::Store& store, campaign::UpstreamClients& clients,
-                           metrics::Registry* registry)
-    : store_(store), clients_(clients), metrics_(std::make_unique<Metrics>(registry)) {}
+ActionRunner::ActionRunner(store::Store& store, queue::Queue& queue,
+                           campaign::UpstreamClients& clients, metrics::Registry* registry)
+    : store_(store),
+      queue_(queue),
+      clients_(clients),
+      metrics_(std::make_unique<Metrics>(registry)) {}
 
 ActionRunner::~ActionRunner() = default;
 
@@ -115,7 +118,14 @@ asio::awaitable<JobResult> ActionRunner::Run(const queue::LeasedJob& job) {
   std::vector<int64_t> fans = {action->fan};
   auto added =
       co_await (*api)->AddUsersToUserList(action->account, action->list_id, std::move(fans));
-  if (!added.ok()) co_return metrics_->Count(ClassifyAddFanError(added.status(), last_attempt));
+  if (!added.ok()) {
+    // The team refused (401, 402): paused, and the job waits for ResumeTeam.
+    if (auto held = co_await campaign::PauseTeamIfRefused(store_, queue_, action->tenant, team->id,
+                                                          added.status())) {
+      co_return metrics_->Count(*std::move(held));
+    }
+    co_return metrics_->Count(ClassifyAddFanError(added.status(), last_attempt));
+  }
 
   auto counted = co_await CountFanAdded(store_, action->tenant, action->automation);
   if (!counted.ok()) {

@@ -676,7 +676,8 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
   for (size_t at = 0; at < fans.size(); at += config_.list_batch) {
     const size_t end = std::min(fans.size(), at + config_.list_batch);
     const std::vector<int64_t> batch(fans.begin() + at, fans.begin() + end);
-    jobs.push_back(ListAddStep(account, operation, static_cast<int>(jobs.size()), list_id, batch));
+    jobs.push_back(ListAddStep(account, operation, static_cast<int>(jobs.size()), list_id, batch,
+                               config_.max_attempts));
   }
   const int batches = static_cast<int>(jobs.size());
   HERALD_CO_RETURN_IF_ERROR((co_await queue_.EnqueueBatch(std::move(jobs))).status());
@@ -711,6 +712,15 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
           StrCat(done, " of ", batches,
                  " batches are done; the rest stay queued and are added when the team's limit "
                  "allows"));
+    }
+    // A batch the upstream refused for the team's sake (401, 402) paused the team and waits.
+    HERALD_CO_ASSIGN_OR_RETURN(store::Team team,
+                               co_await store_.Get<store::Team>(tenant, account.team));
+    if (team.paused) {
+      co_return absl::FailedPreconditionError(StrCat(
+          "team '", team.id, "' is paused (", team.pause_reason, "); ", done, " of ", batches,
+          " batches are done, the rest stay queued and are added once it is "
+          "resumed"));
     }
     co_await clock_.SleepFor(absl::Milliseconds(20));
   }
@@ -825,7 +835,7 @@ asio::awaitable<absl::Status> Service::Dispatch(const Campaign& campaign,
   jobs.reserve(accounts.size());
   for (size_t i = 0; i < accounts.size(); ++i) {
     const store::AccountTarget& target = target_of[i] ? *target_of[i] : kNoTarget;
-    jobs.push_back(FirstStep(campaign, target, accounts[i], delay));
+    jobs.push_back(FirstStep(campaign, target, accounts[i], delay, config_.max_attempts));
   }
   HERALD_CO_ASSIGN_OR_RETURN(auto results, co_await queue_.EnqueueBatch(std::move(jobs)));
   for (size_t i = 0; i < results.size(); ++i) {
@@ -1107,7 +1117,7 @@ asio::awaitable<absl::Status> Service::CancelDeliveries(const Campaign& stored, 
     if (after.cancel_outcome == kUnsendPending) {
       HERALD_CO_ASSIGN_OR_RETURN(store::Account account,
                                  co_await GetAccount(stored.tenant, d.account));
-      unsends.push_back(UnsendStep(stored, account));
+      unsends.push_back(UnsendStep(stored, account, config_.max_attempts));
     }
   }
   if (!unsends.empty()) {

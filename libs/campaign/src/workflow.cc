@@ -229,7 +229,8 @@ std::string ListAddResultKey(std::string_view operation, int batch) {
 }
 
 queue::JobSpec ListAddStep(const store::Account& account, std::string_view operation, int batch,
-                           std::string_view list_id, const std::vector<int64_t>& fans) {
+                           std::string_view list_id, const std::vector<int64_t>& fans,
+                           int max_attempts) {
   json::array ids;
   for (int64_t f : fans) ids.emplace_back(f);
   const std::string payload = json::serialize(json::object{{"tenant", account.tenant},
@@ -244,7 +245,7 @@ queue::JobSpec ListAddStep(const store::Account& account, std::string_view opera
           .team = QueueTeam(account.tenant, account.team),
           .account = QueueAccount(account.tenant, account.id),
           .payload = payload,
-          .max_attempts = WorkflowConfig{}.max_attempts};
+          .max_attempts = max_attempts};
 }
 
 std::optional<ListAddResult> DecodeListAddResult(std::string_view document) {
@@ -271,7 +272,7 @@ std::string QueueAccount(std::string_view tenant, std::string_view account) {
 }
 
 queue::JobSpec FirstStep(const store::Campaign& campaign, const store::AccountTarget& target,
-                         const store::Account& account, absl::Duration delay) {
+                         const store::Account& account, absl::Duration delay, int max_attempts) {
   const std::string_view kind = !target.segment.empty()          ? kSegmentScanJob
                                 : campaign.content.media.empty() ? kSendJob
                                                                  : kUploadMediaJob;
@@ -288,11 +289,12 @@ queue::JobSpec FirstStep(const store::Campaign& campaign, const store::AccountTa
           .team = QueueTeam(campaign.tenant, account.team),
           .account = QueueAccount(campaign.tenant, account.id),
           .payload = EncodePayload(p),
-          .max_attempts = WorkflowConfig{}.max_attempts,
+          .max_attempts = max_attempts,
           .delay = std::max(delay, absl::ZeroDuration())};
 }
 
-queue::JobSpec UnsendStep(const store::Campaign& campaign, const store::Account& account) {
+queue::JobSpec UnsendStep(const store::Campaign& campaign, const store::Account& account,
+                          int max_attempts) {
   const StepPayload p{.tenant = campaign.tenant,
                       .campaign = campaign.id,
                       .account = account.id,
@@ -304,7 +306,7 @@ queue::JobSpec UnsendStep(const store::Campaign& campaign, const store::Account&
           .team = QueueTeam(campaign.tenant, account.team),
           .account = QueueAccount(campaign.tenant, account.id),
           .payload = EncodePayload(p),
-          .max_attempts = WorkflowConfig{}.max_attempts};
+          .max_attempts = max_attempts};
 }
 
 std::unique_ptr<UpstreamClients> MakeUpstreamClients(asio::any_io_executor executor,
@@ -316,7 +318,8 @@ std::unique_ptr<UpstreamClients> MakeUpstreamClients(asio::any_io_executor execu
 
 absl::Status ValidateWorkflowConfig(const WorkflowConfig& config) {
   if (config.max_attempts < 1 || config.max_attempts > 100) {
-    return absl::InvalidArgumentError("workflow.max_attempts must be in [1, 100]");
+    return config::SettingError("workflow.max_attempts",
+                                StrCat("must be in [1, 100] (got ", config.max_attempts, ")"));
   }
   if (config.poll_min <= absl::ZeroDuration() || config.poll_max < config.poll_min) {
     return absl::InvalidArgumentError("workflow: need 0 < poll_min <= poll_max");
@@ -340,6 +343,7 @@ struct DeliveryWorkflow::Context {
   std::optional<store::AccountTarget> target;  // this account's target; nullopt: no longer one
   std::shared_ptr<upstream::Api> api;
   bool last_attempt = false;
+  int upstream_calls = 0;  // made by this job so far (Pace)
   // Read with the campaign for LoadAccount: the account, and its team as the job names it.
   std::optional<store::Account> read_account;
   std::optional<store::Team> read_team;
@@ -348,6 +352,20 @@ struct DeliveryWorkflow::Context {
 };
 
 namespace {
+
+constexpr char kPacePayload[] = "herald.campaign/pace";
+constexpr absl::Duration kMaxPaceWait = absl::Seconds(2);
+
+// A status of Pace that ends the job with Release, or nullopt for any other status.
+std::optional<JobResult> PaceStop(const absl::Status& status) {
+  if (status.ok() || !status.GetPayload(kPacePayload).has_value()) return std::nullopt;
+  return JobResult::Release();
+}
+
+absl::Status PaceStatus(absl::Status status) {
+  status.SetPayload(kPacePayload, absl::Cord());
+  return status;
+}
 
 // The team id in a delivery job's queue team (QueueTeam); empty when it is not of `tenant`.
 std::string TeamOfJob(std::string_view queue_team, std::string_view tenant) {
@@ -547,6 +565,46 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   co_return JobResult::Fail(StrCat("unknown delivery job kind '", job.kind, "'"));
 }
 
+asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJob& dead) {
+  static constexpr std::string_view kSteps[] = {kSegmentScanJob, kSegmentListJob, kSegmentAddJob,
+                                                kUploadMediaJob, kSendJob,        kPollJob};
+  const bool step = std::find(std::begin(kSteps), std::end(kSteps), dead.kind) != std::end(kSteps);
+  if (!step && dead.kind != kUnsendJob) co_return absl::OkStatus();
+  auto payload = DecodePayload(dead.payload);
+  if (!payload.ok()) co_return absl::OkStatus();  // names no delivery
+  const queue::LeasedJob job{.id = dead.id,
+                             .kind = dead.kind,
+                             .payload = dead.payload,
+                             .attempt = dead.attempts,
+                             .max_attempts = dead.attempts};
+  Context ctx{.job = job, .step = *std::move(payload)};
+  const StepPayload& s = ctx.step;
+  std::string no_team, no_media;  // named: see Run
+  auto records = co_await store_.ReadDeliveryRecords(s.tenant, s.campaign, s.account,
+                                                     std::move(no_team), std::move(no_media));
+  if (!records.ok()) co_return records.status();
+  if (!records->campaign || !records->delivery) co_return absl::OkStatus();
+  ctx.campaign = *std::move(records->campaign);
+  ctx.delivery = *std::move(records->delivery);
+  const std::string reason = StrCat("gave up after ", dead.attempts,
+                                    dead.attempts == 1 ? " attempt: " : " attempts: ", dead.reason);
+  if (dead.kind == kUnsendJob) {
+    if (ctx.delivery.cancel_outcome != kUnsendPending) co_return absl::OkStatus();
+    auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+      if (d.cancel_outcome == kUnsendPending) d.cancel_outcome = StrCat("not unsent: ", reason);
+      return absl::OkStatus();
+    });
+    co_return r.status();
+  }
+  // A step of an earlier schedule died after a reschedule gave the delivery new steps.
+  if (ctx.campaign.generation != s.generation || store::IsFinal(ctx.delivery.state)) {
+    co_return absl::OkStatus();
+  }
+  JobResult failed = co_await FailDelivery(ctx, reason);
+  if (failed.status != JobResult::Status::kFail) co_return absl::UnavailableError(failed.reason);
+  co_return absl::OkStatus();
+}
+
 asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::LoadAccount(Context& ctx) {
   const StepPayload& s = ctx.step;
   // The target, the account and (unless the job named another) the team were read by Run.
@@ -618,6 +676,11 @@ asio::awaitable<JobResult> DeliveryWorkflow::ListAdd(const queue::LeasedJob& job
   auto added = co_await (*api)->AddUsersToUserList(account_id, std::string(list->as_string()),
                                                    std::move(ids));
   if (!added.ok()) {
+    // The team refused (401, 402): paused, and the batch waits for ResumeTeam.
+    if (auto held =
+            co_await PauseTeamIfRefused(store_, queue_, tenant_id, team->id, added.status())) {
+      co_return *std::move(held);
+    }
     const auto error = added.error();
     const std::string reason = StrCat("adding fans: ", added.status().message());
     if (error && error->kind == upstream::ErrorKind::kRateLimited) {
@@ -642,6 +705,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::ListAdd(const queue::LeasedJob& job
 asio::awaitable<JobResult> DeliveryWorkflow::Unsend(Context& ctx) {
   const StepPayload& s = ctx.step;
   const int64_t id = ctx.delivery.upstream_message_id;
+  if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
   auto result = co_await ctx.api->UnsendMassMessage(s.account, id);
   std::string outcome;
   bool unsent = false;
@@ -721,6 +785,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentScan(Context& ctx) {
   }
   const std::string source = segment->expired_only ? "expired" : "fans";
   upstream::PageQuery page{.limit = config_.segment_page, .offset = s.index * config_.segment_page};
+  if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
   auto users = co_await ctx.api->ListUserListUsers(s.account, source, page);
   if (!users.ok()) {
     co_return co_await OnUpstreamError(ctx, users.status(),
@@ -799,6 +864,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
     std::string name = StrCat("Herald ", segment.ok() ? segment->display_name : "segment", " ",
                               s.campaign.substr(s.campaign.size() > 6 ? s.campaign.size() - 6 : 0));
     if (name.size() > 64) name = name.substr(0, 64);
+    if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
     auto list = co_await ctx.api->CreateUserList(s.account, name);
     if (!list.ok()) {
       co_return co_await OnUpstreamError(ctx, list.status(), "creating the segment's list");
@@ -830,6 +896,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentAdd(Context& ctx) {
   const size_t end = std::min(fans->size(), begin + config_.list_batch);
   std::vector<int64_t> batch(fans->begin() + begin, fans->begin() + end);
   // Adding a fan twice leaves the list as it was, so a retried batch is harmless.
+  if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
   auto added = co_await ctx.api->AddUsersToUserList(s.account, ctx.delivery.segment_list_id,
                                                     std::move(batch));
   if (!added.ok()) co_return co_await OnUpstreamError(ctx, added.status(), "adding segment fans");
@@ -879,6 +946,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::UploadMedia(Context& ctx) {
     co_return JobResult::Retry(std::string(asset.status().message()));
   }
 
+  if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
   upstream::Result<upstream::UploadedMedia> uploaded;
   if (!asset->source_url.empty()) {
     uploaded = co_await ctx.api->UploadMediaFromUrl(s.account, asset->source_url);
@@ -923,6 +991,7 @@ asio::awaitable<absl::StatusOr<std::optional<int64_t>>> DeliveryWorkflow::Reconc
   std::vector<std::pair<std::string, int64_t>> matches;  // (date, id), oldest first below
   absl::flat_hash_set<int64_t> seen;
   for (int page = 0; page < 20; ++page) {
+    HERALD_CO_RETURN_IF_ERROR(co_await Pace(ctx));
     auto overview = co_await ctx.api->GetMassMessageOverview(ctx.step.account, query);
     if (!overview.ok()) co_return overview.status();
     bool fresh = false;  // a message not on an earlier page
@@ -991,6 +1060,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::CancelUnsent(Context& ctx) {
   if (ctx.delivery.send_attempts > 0) {
     if (auto stop = co_await LoadAccount(ctx)) co_return *std::move(stop);
     auto found = co_await Reconcile(ctx);
+    if (auto stop = PaceStop(found.status())) co_return *std::move(stop);
     if (!found.ok()) {
       co_return co_await OnUpstreamError(
           ctx, found.status(), "looking for the message of an earlier attempt to take it back");
@@ -1006,7 +1076,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::CancelUnsent(Context& ctx) {
         return absl::OkStatus();
       });
       if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
-      co_return JobResult::OkThen(UnsendStep(ctx.campaign, ctx.account));
+      co_return JobResult::OkThen(UnsendStep(ctx.campaign, ctx.account, config_.max_attempts));
     }
   }
   auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
@@ -1032,6 +1102,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
   // is recorded before the call, so without one nothing was sent (a lease lost before it).
   if (ctx.delivery.send_attempts > 0) {
     auto found = co_await Reconcile(ctx);
+    if (auto stop = PaceStop(found.status())) co_return *std::move(stop);
     if (!found.ok()) {
       co_return co_await OnUpstreamError(ctx, found.status(),
                                          "looking for the message of an earlier attempt");
@@ -1085,6 +1156,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
   if (!marked.ok()) co_return JobResult::Retry(std::string(marked.status().message()));
   ctx.delivery = *std::move(marked);
 
+  if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
   auto sent = co_await ctx.api->SendMassMessage(s.account, std::move(message));
   if (!sent.ok()) {
     const auto error = sent.error();
@@ -1113,7 +1185,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       return absl::OkStatus();
     });
     if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
-    co_return JobResult::OkThen(UnsendStep(**now_campaign, ctx.account));
+    co_return JobResult::OkThen(UnsendStep(**now_campaign, ctx.account, config_.max_attempts));
   }
   co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, config_.poll_min));
 }
@@ -1156,6 +1228,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
     }
   }
 
+  if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
   auto queue = co_await ctx.api->ListMassMessageQueue(s.account);
   if (!queue.ok()) co_return co_await OnUpstreamError(ctx, queue.status(), "reading the queue");
   std::optional<upstream::QueueItem> item;
@@ -1168,6 +1241,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
     canceled = item->is_canceled;
   } else {
     // Gone from the queue (finished long ago): read it directly.
+    if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
     auto detail = co_await ctx.api->GetMassMessage(s.account, id);
     if (!detail.ok()) {
       const auto error = detail.error();
@@ -1254,6 +1328,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
   if (page == 0) {
     // Each round starts with the upstream's own figures of the message: fans reached (events
     // may have been lost) and views (no event reports them).
+    if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
     auto detail = co_await ctx.api->GetMassMessage(s.account, id);
     if (!detail.ok()) {
       std::optional<JobResult> result = on_error(detail.status(), "reading the mass message");
@@ -1272,6 +1347,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
 
   upstream::BuyersQuery query{.limit = config_.reconcile_page,
                               .offset = page * config_.reconcile_page};
+  if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
   auto buyers = co_await ctx.api->ListMessageBuyers(s.account, id, query);
   if (!buyers.ok()) {
     std::optional<JobResult> result = on_error(buyers.status(), "reading the message's buyers");
@@ -1349,9 +1425,51 @@ asio::awaitable<JobResult> DeliveryWorkflow::FailDelivery(Context& ctx, std::str
   co_return JobResult::Fail(std::move(reason));
 }
 
+asio::awaitable<absl::Status> DeliveryWorkflow::Pace(Context& ctx) {
+  if (ctx.upstream_calls++ == 0) co_return absl::OkStatus();
+  const MonoTime deadline = clock_.MonotonicAfter(kMaxPaceWait);
+  while (true) {
+    absl::StatusOr<absl::Duration> wait = co_await queue_.TakeToken(ctx.job.team, ctx.job.account);
+    if (!wait.ok()) {
+      // Paused meanwhile: the job waits in the queue for the resume, as its lease would have.
+      if (absl::IsFailedPrecondition(wait.status())) co_return PaceStatus(wait.status());
+      co_return wait.status();
+    }
+    if (*wait == absl::ZeroDuration()) co_return absl::OkStatus();
+    if (clock_.Monotonic() + absl::ToChronoNanoseconds(*wait) > deadline) {
+      co_return PaceStatus(absl::ResourceExhaustedError(StrCat(
+          "the account's or team's rate limit has no token for ", absl::FormatDuration(*wait))));
+    }
+    const absl::Duration nap = *wait;
+    co_await clock_.SleepFor(nap);
+  }
+}
+
+asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::PaceStep(Context& ctx) {
+  absl::Status paced = co_await Pace(ctx);
+  if (paced.ok()) co_return std::nullopt;
+  if (auto stop = PaceStop(paced)) co_return stop;
+  co_return JobResult::Retry(std::string(paced.message()));
+}
+
 asio::awaitable<absl::Status> DeliveryWorkflow::PauseTeam(Context& ctx, upstream::ErrorKind kind) {
   auto paused = co_await PauseTeamAfterUpstream(store_, queue_, ctx.step.tenant, ctx.team.id, kind);
   co_return paused.status();
+}
+
+asio::awaitable<std::optional<JobResult>> PauseTeamIfRefused(store::Store& store,
+                                                             queue::Queue& queue,
+                                                             std::string tenant, std::string team,
+                                                             const absl::Status& error) {
+  const std::optional<upstream::UpstreamError> e = upstream::GetUpstreamError(error);
+  if (!e || (e->kind != upstream::ErrorKind::kOutOfCredits &&
+             e->kind != upstream::ErrorKind::kUnauthorized)) {
+    co_return std::nullopt;
+  }
+  auto paused =
+      co_await PauseTeamAfterUpstream(store, queue, std::move(tenant), std::move(team), e->kind);
+  if (!paused.ok()) co_return JobResult::Retry(std::string(paused.status().message()));
+  co_return JobResult::Release();
 }
 
 asio::awaitable<absl::StatusOr<std::string>> PauseTeamAfterUpstream(store::Store& store,

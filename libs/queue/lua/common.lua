@@ -23,6 +23,8 @@
 --   P:lg:<seq>    HASH  a lease group: job id -> its position in the group, for every job still
 --                       held under the group's leases
 --   P:dead        ZSET  dead job id -> time it died (ms); the record carries the reason
+--   P:dq          LIST  ids of jobs dead-lettered since a worker last took them (take_dead.lua),
+--                       oldest first; the newest DEAD_NOTICES_MAX at most
 --   P:dn:<W>:<g>  SET   ids of jobs completed in generation g = floor(now_ms / W) of the
 --                       idempotency window W (ms); expires two generations later
 --   P:st          HASH  counters: r ready, d delayed, l leased, x dead, q sequence, v the
@@ -62,6 +64,8 @@ local K_WEIGHTS = P .. ':tw'
 local K_DELAYED = P .. ':dl'
 local K_LEASES = P .. ':ls'
 local K_DEAD = P .. ':dead'
+local K_DEAD_NOTICES = P .. ':dq'
+local DEAD_NOTICES_MAX = 100000
 local K_STATS = P .. ':st'
 local K_JOBS = P .. ':jd'
 
@@ -396,6 +400,9 @@ local function dead_letter(id, r, reason, attempts)
   r.dead = NOW_MS
   redis.call('HSET', K_JOBS, id, write_record(r))
   redis.call('ZADD', K_DEAD, NOW_MS_TEXT, id)
+  if redis.call('RPUSH', K_DEAD_NOTICES, id) > DEAD_NOTICES_MAX then
+    redis.call('LTRIM', K_DEAD_NOTICES, -DEAD_NOTICES_MAX, -1)
+  end
   stat('x', 1)
   stat('o:' .. r.kind .. ':dead', 1)
 end

@@ -27,9 +27,9 @@ TEST(LayoutTest, ShardOfIsStableAndSpreadsTeams) {
 TEST(LayoutTest, ShardTagIsAHashTag) { EXPECT_EQ(ShardTag(7), "{hd:s7}"); }
 
 TEST(ScriptsTest, EveryScriptCarriesTheSharedSnippetsAndItsHeader) {
-  for (const ScriptId id :
-       {ScriptId::kEnqueue, ScriptId::kLease, ScriptId::kAck, ScriptId::kNack, ScriptId::kHeartbeat,
-        ScriptId::kReap, ScriptId::kConfigure, ScriptId::kStats, ScriptId::kListDead}) {
+  for (const ScriptId id : {ScriptId::kEnqueue, ScriptId::kLease, ScriptId::kAck, ScriptId::kNack,
+                            ScriptId::kHeartbeat, ScriptId::kReap, ScriptId::kConfigure,
+                            ScriptId::kStats, ScriptId::kListDead, ScriptId::kTakeDead}) {
     const std::string& source = ScriptSource(id);
     EXPECT_NE(source.find("local function gcra_allow_at"), std::string::npos) << ScriptName(id);
     EXPECT_NE(source.find("local function ring_if_eligible"), std::string::npos);

@@ -41,7 +41,12 @@ QueueMetrics::QueueMetrics(metrics::Registry& registry)
                       .Name("herald_queue_stats_poll_errors_total")
                       .Help("Failed reads of queue statistics.")
                       .Register(registry)
-                      .Add({})) {}
+                      .Add({})),
+      dead_letters_handled(metrics::BuildCounter()
+                               .Name("herald_queue_dead_letters_handled_total")
+                               .Help("Dead letters handed to their kind's owner, by result.")
+                               .LabelNames({"result"})
+                               .Register(registry)) {}
 
 WorkerMetrics::WorkerMetrics(metrics::Registry& registry)
     : jobs(metrics::BuildCounter()
@@ -112,6 +117,10 @@ StatsPoller::~StatsPoller() {
   gate_.CloseAndWait();
 }
 
+void StatsPoller::HandDeadLettersTo(DeadLetterHandler handler) {
+  dead_letters_ = std::move(handler);
+}
+
 void StatsPoller::Start() {
   GateHolder hold(gate_);
   if (!hold) return;  // closed
@@ -167,6 +176,9 @@ asio::awaitable<absl::Status> StatsPoller::PollOnce() {
     metrics_.ready_accounts.Add({{"shard", label}}).Set(static_cast<double>(stats->ready_accounts));
     for (const auto& e : stats->enqueued) enqueued[e.first] += static_cast<double>(e.second);
     for (const auto& f : stats->finished) finished[f.first] += static_cast<double>(f.second);
+    if (dead_letters_) {
+      if (absl::Status s = co_await HandDeadLetters(shard); !s.ok() && first.ok()) first = s;
+    }
   }
   // Counters advance by what Redis added since the last complete poll; a shard that failed
   // this time is caught up by the next poll.
@@ -181,6 +193,30 @@ asio::awaitable<absl::Status> StatsPoller::PollOnce() {
       metrics_.finished.Add({{"kind", f.first.first}, {"outcome", f.first.second}})
           .Increment(f.second - last);
       last = std::max(f.second, last);
+    }
+  }
+  co_return first;
+}
+
+asio::awaitable<absl::Status> StatsPoller::HandDeadLetters(int shard) {
+  absl::StatusOr<std::vector<DeadJob>> jobs =
+      co_await queue_.TakeDeadLetters(shard, kDeadLettersPerPoll);
+  if (!jobs.ok()) co_return jobs.status();
+  absl::Status first;
+  std::vector<std::string> failed;
+  for (const DeadJob& job : *jobs) {
+    absl::Status s = co_await dead_letters_(job);
+    metrics_.dead_letters_handled.Add({{"result", s.ok() ? "ok" : "error"}}).Increment();
+    if (s.ok()) continue;
+    failed.push_back(job.id);
+    if (first.ok()) first = s;
+  }
+  if (!failed.empty()) {
+    log::Warn("dead letters given back for a later poll",
+              {{"shard", shard}, {"count", failed.size()}, {"error", first.message()}});
+    if (absl::Status s = co_await queue_.ReturnDeadLetters(shard, std::move(failed)); !s.ok()) {
+      log::Error("dead letters lost before their handler could act on them",
+                 {{"shard", shard}, {"error", s.message()}});
     }
   }
   co_return first;

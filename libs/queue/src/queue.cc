@@ -130,6 +130,7 @@ struct Queue::Scripts {
   redis::Script configure{ScriptSource(ScriptId::kConfigure)};
   redis::Script stats{ScriptSource(ScriptId::kStats)};
   redis::Script list_dead{ScriptSource(ScriptId::kListDead)};
+  redis::Script take_dead{ScriptSource(ScriptId::kTakeDead)};
 };
 
 Queue::Queue(redis::Client& client, QueueConfig config, const Clock* clock)
@@ -522,6 +523,24 @@ asio::awaitable<absl::StatusOr<DeadPage>> Queue::ListDead(int shard, int offset,
   HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                              co_await EvalOn(client_, scripts_->list_dead, shard, std::move(args)));
   co_return script::DecodeListDead(reply);
+}
+
+asio::awaitable<absl::StatusOr<std::vector<DeadJob>>> Queue::TakeDeadLetters(int shard, int max) {
+  HERALD_CO_RETURN_IF_ERROR(CheckShard(shard, config_.shards));
+  if (max < 1 || max > 1000) co_return absl::InvalidArgumentError("max must be in [1, 1000]");
+  std::vector<std::string> args = script::EncodeTakeDead(Now(), max);
+  HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
+                             co_await EvalOn(client_, scripts_->take_dead, shard, std::move(args)));
+  co_return script::DecodeTakeDead(reply);
+}
+
+asio::awaitable<absl::Status> Queue::ReturnDeadLetters(int shard, std::vector<std::string> ids) {
+  HERALD_CO_RETURN_IF_ERROR(CheckShard(shard, config_.shards));
+  if (ids.empty()) co_return absl::OkStatus();
+  std::vector<std::string> args = script::EncodeReturnDead(Now(), std::move(ids));
+  HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
+                             co_await EvalOn(client_, scripts_->take_dead, shard, std::move(args)));
+  co_return script::DecodeReturnDead(reply).status();
 }
 
 }  // namespace herald::queue

@@ -468,16 +468,15 @@ std::vector<std::string> EncodeListDead(std::string now, int offset, int count) 
   return {std::move(now), StrCat(offset), StrCat(count)};
 }
 
-absl::StatusOr<DeadPage> DecodeListDead(const Reply& reply) {
-  Elements e(ScriptId::kListDead, reply);
-  HERALD_RETURN_IF_ERROR(e.Open("{total, 7 fields per job...}", 1, /*at_least=*/true));
-  if ((e.size() - 1) % 7 != 0) {
-    return Unexpected(ScriptId::kListDead, "7 fields per dead job", reply);
-  }
-  DeadPage page;
-  HERALD_ASSIGN_OR_RETURN(page.total, e.Int(0, "total"));
-  for (size_t i = 1; i < e.size(); i += 7) {
-    DeadJob& j = page.jobs.emplace_back();
+namespace {
+
+// The 7 fields per dead job from `from` on, as list_dead.lua and take_dead.lua write them.
+absl::StatusOr<std::vector<DeadJob>> DecodeDeadJobs(ScriptId script, const Reply& reply,
+                                                    Elements& e, size_t from) {
+  if ((e.size() - from) % 7 != 0) return Unexpected(script, "7 fields per dead job", reply);
+  std::vector<DeadJob> jobs;
+  for (size_t i = from; i < e.size(); i += 7) {
+    DeadJob& j = jobs.emplace_back();
     HERALD_ASSIGN_OR_RETURN(const std::string_view id, e.Text(i, "id"));
     HERALD_ASSIGN_OR_RETURN(const std::string_view kind, e.Text(i + 1, "kind"));
     HERALD_ASSIGN_OR_RETURN(const std::string_view account, e.Text(i + 2, "account"));
@@ -493,7 +492,43 @@ absl::StatusOr<DeadPage> DecodeListDead(const Reply& reply) {
     j.reason = std::string(reason);
     j.died_at = absl::FromUnixMillis(died_ms);
   }
+  return jobs;
+}
+
+}  // namespace
+
+absl::StatusOr<DeadPage> DecodeListDead(const Reply& reply) {
+  Elements e(ScriptId::kListDead, reply);
+  HERALD_RETURN_IF_ERROR(e.Open("{total, 7 fields per job...}", 1, /*at_least=*/true));
+  DeadPage page;
+  HERALD_ASSIGN_OR_RETURN(page.total, e.Int(0, "total"));
+  HERALD_ASSIGN_OR_RETURN(page.jobs, DecodeDeadJobs(ScriptId::kListDead, reply, e, 1));
   return page;
+}
+
+// ---- take_dead.lua
+
+std::vector<std::string> EncodeTakeDead(std::string now, int max) {
+  return {std::move(now), "take", StrCat(max)};
+}
+
+std::vector<std::string> EncodeReturnDead(std::string now, std::vector<std::string> ids) {
+  std::vector<std::string> args = {std::move(now), "return"};
+  for (std::string& id : ids) args.push_back(std::move(id));
+  return args;
+}
+
+absl::StatusOr<std::vector<DeadJob>> DecodeTakeDead(const Reply& reply) {
+  Elements e(ScriptId::kTakeDead, reply);
+  HERALD_RETURN_IF_ERROR(e.Open("{7 fields per job...}", 0, /*at_least=*/true));
+  return DecodeDeadJobs(ScriptId::kTakeDead, reply, e, 0);
+}
+
+absl::StatusOr<int64_t> DecodeReturnDead(const Reply& reply) {
+  if (reply.type() != Reply::Type::kInteger) {
+    return Unexpected(ScriptId::kTakeDead, "an integer", reply);
+  }
+  return reply.integer();
 }
 
 }  // namespace herald::queue::script

@@ -14,7 +14,7 @@ struct Entry {
   std::string_view body;
 };
 
-constexpr size_t kScriptCount = static_cast<size_t>(ScriptId::kListDead) + 1;
+constexpr size_t kScriptCount = static_cast<size_t>(ScriptId::kTakeDead) + 1;
 
 const std::array<Entry, kScriptCount>& Entries() {
   static const std::array<Entry, kScriptCount> entries = {{
@@ -27,6 +27,7 @@ const std::array<Entry, kScriptCount>& Entries() {
       {"configure.lua", lua::kConfigure},
       {"stats.lua", lua::kStats},
       {"list_dead.lua", lua::kListDead},
+      {"take_dead.lua", lua::kTakeDead},
   }};
   return entries;
 }

@@ -24,6 +24,7 @@
 #include <absl/status/status.h>
 #include <boost/asio/awaitable.hpp>
 
+#include <herald/queue/queue.h>
 #include <herald/queue/worker.h>
 
 namespace herald::campaign {
@@ -39,13 +40,14 @@ class Store;
 namespace herald::automation {
 
 // What a failed add-fan call means for its job: `error` is the upstream client's status (not
-// OK), `last_attempt` whether the job has no attempt left. Pure.
+// OK), `last_attempt` whether the job has no attempt left. Pure. (A refusal of the team, 401 or
+// 402, is handled before: the team is paused and the job waits for it, PauseTeamIfRefused.)
 queue::JobResult ClassifyAddFanError(const absl::Status& error, bool last_attempt);
 
 class ActionRunner {
  public:
   // Everything must outlive the runner; `registry` may be null.
-  ActionRunner(store::Store& store, campaign::UpstreamClients& clients,
+  ActionRunner(store::Store& store, queue::Queue& queue, campaign::UpstreamClients& clients,
                metrics::Registry* registry);
   ~ActionRunner();
 
@@ -59,6 +61,7 @@ class ActionRunner {
   struct Metrics;
 
   store::Store& store_;
+  queue::Queue& queue_;
   campaign::UpstreamClients& clients_;
   std::unique_ptr<Metrics> metrics_;
 };

@@ -90,6 +90,7 @@ struct ServiceConfig {
   std::string admin_key;  // the platform administrator's bearer secret; empty: none
   int max_targets = 10000;
   int list_batch = 100;  // fan ids per upstream add-to-list call
+  int max_attempts = 6;  // of each job the API enqueues (WorkflowConfig::max_attempts)
   // AddFansToUserList waits this long for its queued batches.
   absl::Duration list_wait = absl::Seconds(30);
   // CancelCampaign waits this long for the unsends it started, to report what was not undone.

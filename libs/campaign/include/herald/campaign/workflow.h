@@ -73,9 +73,11 @@ inline constexpr std::string_view kReconcileJob = "delivery_reconcile";
 inline constexpr std::string_view kListAddJob = "list_add_fans";
 store::Table ListAddResults(std::string_view tenant);
 std::string ListAddResultKey(std::string_view operation, int batch);
-// The job adding `fans` (one batch, at most the upstream's maximum) to `list_id` of `account`.
+// The job adding `fans` (one batch, at most the upstream's maximum) to `list_id` of `account`,
+// tried `max_attempts` times at most.
 queue::JobSpec ListAddStep(const store::Account& account, std::string_view operation, int batch,
-                           std::string_view list_id, const std::vector<int64_t>& fans);
+                           std::string_view list_id, const std::vector<int64_t>& fans,
+                           int max_attempts);
 // A batch's outcome: how many fans the upstream reported in the list, or why it failed.
 struct ListAddResult {
   bool ok = false;
@@ -104,6 +106,12 @@ std::string QueueAccount(std::string_view tenant, std::string_view account);
 boost::asio::awaitable<absl::StatusOr<std::string>> PauseTeamAfterUpstream(
     store::Store& store, queue::Queue& queue, std::string tenant, std::string team,
     upstream::ErrorKind kind);
+// For a job whose upstream call failed with `error`: when the upstream refused the team (401,
+// 402), pauses it (PauseTeamAfterUpstream) and returns Release, so the job runs again once the
+// team is resumed (Retry when the pause could not be recorded); nullopt for any other error.
+boost::asio::awaitable<std::optional<queue::JobResult>> PauseTeamIfRefused(
+    store::Store& store, queue::Queue& queue, std::string tenant, std::string team,
+    const absl::Status& error);
 
 // What Herald knows of a fan of an account (filled from upstream events): the data segments
 // select on. Table AccountFans(tenant, account), fan id -> JSON of FanData.
@@ -130,11 +138,12 @@ std::string TestMessageClaim(std::string_view campaign);
 std::optional<std::string_view> TestMessageCampaign(std::string_view claim);
 
 // The first job of `account`'s delivery of `campaign` (`target`: the account's target), due
-// after `delay`.
+// after `delay`, tried `max_attempts` (WorkflowConfig::max_attempts) times at most.
 queue::JobSpec FirstStep(const store::Campaign& campaign, const store::AccountTarget& target,
-                         const store::Account& account, absl::Duration delay);
+                         const store::Account& account, absl::Duration delay, int max_attempts);
 // The job that unsends `account`'s upstream message of a cancelled `campaign`.
-queue::JobSpec UnsendStep(const store::Campaign& campaign, const store::Account& account);
+queue::JobSpec UnsendStep(const store::Campaign& campaign, const store::Account& account,
+                          int max_attempts);
 
 // An upstream client per team (each team has its own API key).
 class UpstreamClients {
@@ -156,7 +165,7 @@ std::unique_ptr<UpstreamClients> MakeUpstreamClients(boost::asio::any_io_executo
 inline constexpr int kMaxListBatch = 100;
 
 struct WorkflowConfig {
-  int max_attempts = 6;                               // per step
+  int max_attempts = 6;                               // per step (1..100)
   absl::Duration poll_min = absl::Milliseconds(500);  // first poll after a send
   absl::Duration poll_max = absl::Seconds(30);        // polls back off up to this
   int max_polls = 5000;            // then the delivery fails as "not finished upstream"
@@ -200,6 +209,12 @@ class DeliveryWorkflow {
 
   // Runs one job of any delivery kind.
   boost::asio::awaitable<queue::JobResult> Run(const queue::LeasedJob& job);
+
+  // Acts on a dead letter (StatsPoller::HandDeadLettersTo): a delivery whose current step died
+  // (its last attempt failed or its lease expired, or it failed for good before saying why)
+  // becomes FAILED with the reason, or, for an unsend, its cancel outcome says it was not
+  // unsent; no delivery waits for a step that will never run. Idempotent; other kinds: OK.
+  boost::asio::awaitable<absl::Status> OnDeadLetter(const queue::DeadJob& dead);
 
  private:
   struct Context;
@@ -245,6 +260,13 @@ class DeliveryWorkflow {
       Context& ctx, std::function<absl::Status(store::Delivery&)> mutate,
       store::UpdateExtras extras);
   boost::asio::awaitable<absl::Status> PauseTeam(Context& ctx, upstream::ErrorKind kind);
+  // Before each upstream call of a job: the first is the one its lease took a token for; each
+  // further call takes a token of the job's account and team first (design: one call, one
+  // token), waiting up to a couple of seconds. Otherwise a status PaceStop recognises: the job
+  // goes back to the queue (no attempt spent) and its lease waits for the token.
+  boost::asio::awaitable<absl::Status> Pace(Context& ctx);
+  // Pace for a step: nullopt when the call may go ahead, else how the job ends.
+  boost::asio::awaitable<std::optional<queue::JobResult>> PaceStep(Context& ctx);
   queue::JobSpec NextStep(const Context& ctx, std::string_view kind, int32_t index,
                           absl::Duration delay) const;
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -42,7 +43,13 @@ struct QueueMetrics {
   metrics::Family<metrics::Counter>& finished;
   // herald_queue_stats_poll_errors_total
   metrics::Counter& poll_errors;
+  // herald_queue_dead_letters_handled_total{result}: dead letters handed to the poller's handler
+  // (see StatsPoller::HandDeadLettersTo), by result: ok, or error (given back for a later poll).
+  metrics::Family<metrics::Counter>& dead_letters_handled;
 };
+
+// What a StatsPoller does with a dead letter it took: an error gives it back for a later poll.
+using DeadLetterHandler = std::function<boost::asio::awaitable<absl::Status>(const DeadJob&)>;
 
 // Reads every shard's ShardStats into QueueMetrics periodically (every `interval` of `clock`).
 // Start() spawns the loop on the executor; Close() ends it and completes when it has ended (the
@@ -55,16 +62,25 @@ class StatsPoller {
   // not run `executor`, or after Close() has completed.
   ~StatsPoller();
 
+  // Also takes each shard's new dead letters at every poll (Queue::TakeDeadLetters, at most
+  // kDeadLettersPerPoll per shard) and hands each to `handler`, so that whoever owns a job's
+  // kind learns that it died (however it died: a last attempt failed or expired, or a terminal
+  // failure). Before Start() only; `handler` must stay callable until Close() has completed.
+  void HandDeadLettersTo(DeadLetterHandler handler);
+  static constexpr int kDeadLettersPerPoll = 256;
+
   void Start();
   // Stops polling and completes once the polling loop has ended. Idempotent.
   boost::asio::awaitable<void> Close();
 
-  // One refresh of every shard: the first error is returned (other shards still refresh).
+  // One refresh of every shard (and its dead letters, with a handler): the first error is
+  // returned (other shards still refresh).
   boost::asio::awaitable<absl::Status> PollOnce();
 
  private:
   struct State;
   boost::asio::awaitable<void> Run(std::shared_ptr<State> state);
+  boost::asio::awaitable<absl::Status> HandDeadLetters(int shard);
   void RequestStop();
 
   Queue& queue_;
@@ -72,6 +88,7 @@ class StatsPoller {
   const absl::Duration interval_;
   const Clock& clock_;
   std::shared_ptr<State> state_;
+  DeadLetterHandler dead_letters_;
   Gate gate_;                                    // entered by the polling loop while it runs
   std::map<std::string, double> last_enqueued_;  // by kind
   std::map<std::pair<std::string, std::string>, double> last_finished_;  // by kind, outcome

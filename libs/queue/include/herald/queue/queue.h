@@ -175,6 +175,11 @@ class Queue {
 
   boost::asio::awaitable<absl::StatusOr<ShardStats>> Stats(int shard);
   boost::asio::awaitable<absl::StatusOr<DeadPage>> ListDead(int shard, int offset, int count);
+  // Up to `max` (1..1000) of the shard's dead letters that no call has taken yet, oldest first;
+  // each is taken once. A caller that cannot act on some gives them back (ReturnDeadLetters),
+  // and they come first again.
+  boost::asio::awaitable<absl::StatusOr<std::vector<DeadJob>>> TakeDeadLetters(int shard, int max);
+  boost::asio::awaitable<absl::Status> ReturnDeadLetters(int shard, std::vector<std::string> ids);
 
  private:
   struct Scripts;

@@ -137,4 +137,11 @@ absl::StatusOr<ShardStats> DecodeStats(const redis::Reply& reply, int shard);
 std::vector<std::string> EncodeListDead(std::string now, int offset, int count);
 absl::StatusOr<DeadPage> DecodeListDead(const redis::Reply& reply);
 
+// ---- take_dead.lua
+
+std::vector<std::string> EncodeTakeDead(std::string now, int max);
+std::vector<std::string> EncodeReturnDead(std::string now, std::vector<std::string> ids);
+absl::StatusOr<std::vector<DeadJob>> DecodeTakeDead(const redis::Reply& reply);
+absl::StatusOr<int64_t> DecodeReturnDead(const redis::Reply& reply);
+
 }  // namespace herald::queue::script

@@ -22,6 +22,7 @@ enum class ScriptId {
   kConfigure,
   kStats,
   kListDead,
+  kTakeDead,
 };
 
 // The complete source of a script. The reference is valid for the life of the process.
