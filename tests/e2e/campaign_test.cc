@@ -1186,6 +1186,77 @@ TEST_P(CampaignTest, FansRefusedForWantOfCreditsAreAddedOnceTheTeamIsResumed) {
   }));
 }
 
+// UploadMediaAsset authenticates before it reads the file, refuses what is over the limit or
+// another tenant's, stores nothing then, and shows in the RPC metrics like any call.
+TEST_P(CampaignTest, UploadsAreAuthenticatedFirstLimitedAndCounted) {
+  const std::string key = NewTenant("uploader");
+  const std::string other_key = NewTenant("bystander");
+  auto media = v1::MediaService::NewStub(stack_->channel());
+  auto upload = [&](const std::string& bearer, const std::string& parent, size_t size,
+                    v1::MediaAsset* out) {
+    auto ctx = BearerContext(bearer);
+    auto writer = media->UploadMediaAsset(ctx.get(), out);
+    v1::UploadMediaAssetRequest part;
+    part.mutable_metadata()->set_parent(parent);
+    v1::MediaAsset* asset = part.mutable_metadata()->mutable_media_asset();
+    asset->set_type(v1::MediaAsset::IMAGE);
+    asset->set_file_name("teaser.jpg");
+    asset->set_content_type("image/jpeg");
+    bool open = writer->Write(part);
+    for (size_t sent = 0; open && sent < size; sent += 64 * 1024) {
+      part.set_chunk(std::string(std::min<size_t>(64 * 1024, size - sent), 'x'));
+      open = writer->Write(part);
+    }
+    if (open) writer->WritesDone();
+    return writer->Finish();
+  };
+  auto count = [&](const std::string& bearer, const std::string& parent) {
+    v1::ListMediaAssetsRequest req;
+    req.set_parent(parent);
+    v1::ListMediaAssetsResponse resp;
+    EXPECT_TRUE(media->ListMediaAssets(BearerContext(bearer).get(), req, &resp).ok());
+    return resp.media_assets_size();
+  };
+
+  v1::MediaAsset stored;
+  grpc::Status s = upload(key, "tenants/uploader", 100 * 1024, &stored);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(stored.size_bytes(), 100 * 1024);
+  EXPECT_EQ(count(key, "tenants/uploader"), 1);
+
+  v1::MediaAsset refused;
+  EXPECT_EQ(upload("not-a-key", "tenants/uploader", 1024 * 1024, &refused).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(upload(other_key, "tenants/uploader", 1024, &refused).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(upload(key, "tenants/uploader", (16 << 20) + 1, &refused).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(count(key, "tenants/uploader"), 1);
+  EXPECT_EQ(count(other_key, "tenants/bystander"), 0);
+
+  // Streams are counted by method and code too.
+  {
+    auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+    auto ctx = BearerContext(key);
+    v1::WatchCampaignRequest wreq;
+    wreq.set_name("tenants/uploader/campaigns/missing");
+    auto reader = campaigns->WatchCampaign(ctx.get(), wreq);
+    v1::WatchCampaignResponse update;
+    while (reader->Read(&update)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  auto metrics = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  for (const char* line :
+       {R"(herald_grpc_requests_total{code="OK",method="UploadMediaAsset"})",
+        R"(herald_grpc_requests_total{code="UNAUTHENTICATED",method="UploadMediaAsset"})",
+        R"(herald_grpc_requests_total{code="RESOURCE_EXHAUSTED",method="UploadMediaAsset"})",
+        R"(herald_grpc_requests_total{code="NOT_FOUND",method="WatchCampaign"})"}) {
+    EXPECT_TRUE(absl::StrContains(metrics->body, line)) << line;
+  }
+}
+
 TEST_P(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
   const std::string key = NewTenant("lister");
   const std::vector<std::string> accounts = ImportAccounts("lister", key, 1);

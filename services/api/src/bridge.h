@@ -91,6 +91,8 @@ class Bridge {
   StreamSlots& streams() { return streams_; }
   // Entered by every call for as long as it runs (see the header comment).
   Gate& gate() { return gate_; }
+  // Where calls that do not go through Unary (streams, uploads) record how they ended.
+  RpcMetrics& metrics() { return metrics_; }
 
   // Refuses new calls and completes when every running call has finished. Streams notice the
   // close at their next step and end with UNAVAILABLE (clients resume them elsewhere).

@@ -303,7 +303,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
   grpc::ServerWriteReactor<v1::WatchCampaignResponse>* WatchCampaign(
       CallbackServerContext* ctx, const v1::WatchCampaignRequest* req) override {
     auto* reactor = new WatchReactor(*this, ctx, req->name(), req->follow_revenue());
-    reactor->Begin(bridge_);
+    reactor->Begin(bridge_, "WatchCampaign");
     return reactor;
   }
 

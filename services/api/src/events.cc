@@ -139,7 +139,7 @@ class EventServiceImpl final : public v1::EventService::CallbackService {
   grpc::ServerWriteReactor<v1::Event>* Subscribe(grpc::CallbackServerContext* ctx,
                                                  const v1::SubscribeRequest* request) override {
     auto* reactor = new SubscribeReactor(bridge_, messages_, config_, ctx, *request);
-    reactor->Begin(bridge_);
+    reactor->Begin(bridge_, "Subscribe");
     return reactor;
   }
 

@@ -89,12 +89,31 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
   }
 
  private:
-  // Reads the metadata, then chunks up to the limit, then stores the asset through the bridge.
+  // Authenticates the caller, then reads the metadata (its parent must be the caller's), then
+  // chunks up to the limit, then stores the asset through the bridge: nothing is buffered for a
+  // caller that is refused.
   class UploadReactor final : public grpc::ServerReadReactor<v1::UploadMediaAssetRequest> {
    public:
     UploadReactor(MediaServiceImpl* owner, CallbackServerContext* ctx, v1::MediaAsset* resp)
-        : owner_(owner), ctx_(ctx), resp_(resp), bearer_(BearerOf(*ctx)) {
-      StartRead(&request_);
+        : owner_(owner), ctx_(ctx), resp_(resp), start_(absl::Now()) {
+      GateHolder hold(owner_->bridge_.gate());
+      if (!hold) {
+        End(ShuttingDownError());
+        return;
+      }
+      asio::co_spawn(
+          owner_->bridge_.executor(),
+          [this, hold = std::move(hold), bearer = BearerOf(*ctx)]() -> asio::awaitable<void> {
+            absl::StatusOr<Caller> caller =
+                co_await owner_->bridge_.Admit(std::move(bearer), Access::kTenant);
+            if (!caller.ok()) {
+              End(caller.status());  // last use of `this`: OnDone may delete it at once
+              co_return;
+            }
+            caller_ = *std::move(caller);
+            StartRead(&request_);
+          },
+          asio::detached);
     }
 
     void OnReadDone(bool ok) override {
@@ -104,18 +123,22 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
       }
       if (!have_metadata_) {
         if (!request_.has_metadata()) {
-          Fail(absl::InvalidArgumentError("the first message must carry metadata"));
+          End(absl::InvalidArgumentError("the first message must carry metadata"));
           return;
         }
         metadata_ = request_.metadata();
         have_metadata_ = true;
+        if (absl::Status own = OwnParent(caller_.tenant, metadata_.parent()); !own.ok()) {
+          End(own);
+          return;
+        }
       } else {
         if (!request_.has_chunk() && request_.has_metadata()) {
-          Fail(absl::InvalidArgumentError("metadata may only come first"));
+          End(absl::InvalidArgumentError("metadata may only come first"));
           return;
         }
         if (static_cast<int64_t>(bytes_.size() + request_.chunk().size()) > owner_->max_bytes_) {
-          Fail(absl::ResourceExhaustedError(
+          End(absl::ResourceExhaustedError(
               StrCat("the upload exceeds the limit of ", owner_->max_bytes_, " bytes")));
           return;
         }
@@ -127,25 +150,29 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     void OnDone() override { delete this; }
 
    private:
-    void Fail(const absl::Status& status) { Finish(ToApiStatus(status)); }
+    // Ends the call (the last use of `this`: OnDone may delete it at once).
+    void End(const absl::Status& status) {
+      const grpc::Status api_status = ToApiStatus(status);
+      owner_->bridge_.metrics().Record("UploadMediaAsset", api_status.error_code(),
+                                       absl::Now() - start_);
+      Finish(api_status);
+    }
 
     void Store() {
       GateHolder hold(owner_->bridge_.gate());
-      if (!hold) return Fail(ShuttingDownError());
+      if (!hold) return End(ShuttingDownError());
       asio::co_spawn(
           owner_->bridge_.executor(),
           [this, hold = std::move(hold)]() -> asio::awaitable<void> {
-            absl::Status status = co_await Run();
-            Finish(ToApiStatus(status));  // last use of `this`: OnDone may delete it at once
+            const absl::Status status = co_await Run();
+            End(status);
           },
           asio::detached);
     }
 
     asio::awaitable<absl::Status> Run() {
       if (!have_metadata_) co_return absl::InvalidArgumentError("metadata is required");
-      HERALD_CO_ASSIGN_OR_RETURN(Caller c,
-                                 co_await owner_->bridge_.Admit(bearer_, Access::kTenant));
-      HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, metadata_.parent()));
+      const Caller& c = caller_;
       HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(metadata_.request_id()));
       if (bytes_.empty()) co_return absl::InvalidArgumentError("chunk: the file is empty");
       HERALD_CO_ASSIGN_OR_RETURN(store::MediaAsset asset,
@@ -160,7 +187,8 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     MediaServiceImpl* owner_;
     CallbackServerContext* ctx_;
     v1::MediaAsset* resp_;
-    std::string bearer_;
+    const absl::Time start_;
+    Caller caller_;  // set before the first read
     v1::UploadMediaAssetRequest request_;
     v1::UploadMediaAssetRequest::Metadata metadata_;
     bool have_metadata_ = false;

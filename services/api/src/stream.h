@@ -44,7 +44,9 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
 
   // Starts Run() on the bridge's executor, in one of its stream slots; when none is free the
   // call ends at once with RESOURCE_EXHAUSTED, and when the bridge is closing with UNAVAILABLE.
-  void Begin(Bridge& bridge) {
+  // The call's end is recorded under `method` in the bridge's metrics.
+  void Begin(Bridge& bridge, std::string_view method) {
+    const absl::Time start = absl::Now();
     StreamSlots& slots = bridge.streams();
     hold_ = GateHolder(bridge.gate());
     gate_ = &bridge.gate();
@@ -58,7 +60,8 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
     }
     boost::asio::co_spawn(
         bridge.executor(),
-        [this, open, admitted, max = slots.max()]() -> boost::asio::awaitable<void> {
+        [this, open, admitted, max = slots.max(), &metrics = bridge.metrics(), method,
+         start]() -> boost::asio::awaitable<void> {
           absl::Status status;
           try {
             if (!open) {
@@ -75,10 +78,12 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
           } catch (const std::exception& e) {
             status = absl::InternalError(e.what());
           }
+          const grpc::Status api_status = ToApiStatus(status);
+          metrics.Record(method, api_status.error_code(), absl::Now() - start);
           std::optional<grpc::Status> finish;
           {
             std::lock_guard lock(mu_);
-            finish_ = ToApiStatus(status);
+            finish_ = api_status;
             finish = TakeFinishLocked();
           }
           if (finish) this->Finish(*finish);  // last: OnDone may delete this at once
