@@ -106,7 +106,8 @@ ratelimit::Limit TeamLimit(const store::Team& team) {
       .burst = team.burst > 0 ? team.burst : std::max<int64_t>(1, team.rate_limit_per_minute / 60)};
 }
 
-// A burst above a minute's worth would let Herald exceed the team's per-minute limit.
+// A burst above a minute's worth is refused. (Any burst above 1 lets the first minute after a
+// quiet spell carry up to rate + burst - 1 calls: Team.burst says so.)
 absl::Status CheckBurst(const store::Team& team) {
   if (team.burst > team.rate_limit_per_minute) {
     return absl::InvalidArgumentError(
