@@ -1127,7 +1127,11 @@ ApiResponse Api::Handle(const ApiRequest& req) {
   if (team == nullptr) return finish(401, std::string(kUnauthorizedBody));
 
   const absl::Time now = state_.clock().Now();
-  const Admission admission = team->Admit(now, 1);
+  // Every call costs a credit, except an upload's status poll (free).
+  const std::vector<std::string>& path = target->segments;
+  const bool free = req.method == "GET" && path.size() == 6 && path[2] == "media" &&
+                    path[3] == "uploads" && path[5] == "status";
+  const Admission admission = team->Admit(now, free ? 0 : 1);
   auto rate_headers = [&](int64_t used, int64_t balance) {
     res.headers.emplace_back("X-OFAPI-Credits-Used", StrCat(used));
     res.headers.emplace_back("X-OFAPI-Credits-Balance", StrCat(balance));
@@ -1154,7 +1158,7 @@ ApiResponse Api::Handle(const ApiRequest& req) {
         .webhooks = webhooks_,
         .now = now,
         .behavior = state_.behavior(),
-        .charged = 1};
+        .charged = free ? 0 : 1};
   c.base_url = !public_url_.empty() ? public_url_
                : req.host.empty()   ? std::string("http://127.0.0.1")
                                     : StrCat("http://", req.host);

@@ -175,11 +175,15 @@ TEST_F(ApiTest, UploadsInDataShapeAreEnvelopedWithTheIdAsDataId) {
   EXPECT_EQ(data.at("file_name").as_string(), "photo.jpg");
   EXPECT_EQ(body.at("_meta").at("_credits").at("used").as_int64(), 3);
 
-  // The status poll keeps its documented shape.
+  // The status poll keeps its documented shape, and is free: it works without credits and
+  // spends none.
   const std::string id(data.at("id").as_string());
+  state_->world()->FindTeam("a")->SetCredits(0);
   ApiResponse status = Call("GET", "/api/acct_a1/media/uploads/" + id + "/status");
   ASSERT_EQ(status.status, 200) << status.body;
   EXPECT_EQ(Parse(status.body).at("prefixed_id").as_string(), id);
+  EXPECT_EQ(state_->world()->FindTeam("a")->balance(), 0);
+  EXPECT_EQ(Call("GET", "/api/acct_a1/mass-messaging").status, 402);
 }
 
 TEST_F(ApiTest, UploadResponseShapeIsABehaviorSetting) {
