@@ -68,6 +68,28 @@ class CampaignFaultsTest : public ::testing::Test {
     return created.name();
   }
 
+  // Creates the campaign with slow sends, kills herald (SIGKILL: no drain, leases left behind)
+  // once a send is in flight, and restarts it. Sets `campaign` to the campaign's name.
+  void CreateAndKillMidSend(const std::string& key, const std::vector<std::string>& accounts,
+                            const std::string& media, std::string& campaign) {
+    auto fault = testing::HttpRequest(
+        stack_->sim().port(), "POST", "/_sim/faults",
+        R"({"methods":["POST"],"path_contains":"/mass-messaging","latency_ms":{"fixed":400}})");
+    ASSERT_TRUE(fault.ok() && fault->status == 200);
+    campaign = CreateCampaign(key, accounts, media);
+    ASSERT_TRUE(testing::WaitFor(
+        [&] {
+          for (const auto& d : Deliveries(key, campaign)) {
+            if (d.state() == v1::Delivery::SENDING) return true;
+          }
+          return false;
+        },
+        absl::Seconds(30)));
+    stack_->herald().process().Kill();
+    const absl::Status restarted = stack_->herald().Restart();
+    ASSERT_TRUE(restarted.ok()) << restarted;
+  }
+
   std::vector<v1::Delivery> Deliveries(const std::string& key, const std::string& campaign) {
     v1::ListDeliveriesRequest req;
     req.set_parent(campaign);
@@ -143,23 +165,8 @@ TEST_F(CampaignFaultsTest, WorkerKilledMidSendIsReconciledByItsSuccessor) {
   std::string media;
   const std::string key = Prepare(accounts, media);
   ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
-  // Sends take a while, so the kill lands while some are in flight.
-  auto fault = testing::HttpRequest(
-      stack_->sim().port(), "POST", "/_sim/faults",
-      R"({"methods":["POST"],"path_contains":"/mass-messaging","latency_ms":{"fixed":400}})");
-  ASSERT_TRUE(fault.ok() && fault->status == 200);
-  const std::string campaign = CreateCampaign(key, accounts, media);
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        for (const auto& d : Deliveries(key, campaign)) {
-          if (d.state() == v1::Delivery::SENDING) return true;
-        }
-        return false;
-      },
-      absl::Seconds(30)));
-  stack_->herald().process().Kill();  // SIGKILL: no drain, leases left behind
-  const absl::Status restarted = stack_->herald().Restart();
-  ASSERT_TRUE(restarted.ok()) << restarted;
+  std::string campaign;
+  ASSERT_NO_FATAL_FAILURE(CreateAndKillMidSend(key, accounts, media, campaign));
   ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(90)))
       << Get(key, campaign).DebugString() << stack_->herald().Logs();
   ExpectSettled(key, campaign, accounts);
@@ -183,22 +190,8 @@ TEST_F(CampaignOneAttemptTest, ADeliveryWhoseLastAttemptDiedIsFailedWithTheReaso
   std::string media;
   const std::string key = Prepare(accounts, media);
   ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
-  auto fault = testing::HttpRequest(
-      stack_->sim().port(), "POST", "/_sim/faults",
-      R"({"methods":["POST"],"path_contains":"/mass-messaging","latency_ms":{"fixed":400}})");
-  ASSERT_TRUE(fault.ok() && fault->status == 200);
-  const std::string campaign = CreateCampaign(key, accounts, media);
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        for (const auto& d : Deliveries(key, campaign)) {
-          if (d.state() == v1::Delivery::SENDING) return true;
-        }
-        return false;
-      },
-      absl::Seconds(30)));
-  stack_->herald().process().Kill();  // SIGKILL: its leases expire on their only attempt
-  const absl::Status restarted = stack_->herald().Restart();
-  ASSERT_TRUE(restarted.ok()) << restarted;
+  std::string campaign;
+  ASSERT_NO_FATAL_FAILURE(CreateAndKillMidSend(key, accounts, media, campaign));
   ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
       << Get(key, campaign).DebugString() << stack_->herald().Logs();
   ExpectSettled(key, campaign, accounts);

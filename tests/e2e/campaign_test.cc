@@ -118,6 +118,26 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return out;
   }
 
+  // Sets the credits of simulator team `sim_team` ("team-1").
+  static void SetCredits(const std::string& sim_team, int64_t credits) {
+    auto r = testing::HttpRequest(stack_->sim().port(), "POST", StrCat("/_sim/teams/", sim_team),
+                                  StrCat(R"({"credits":)", credits, "}"));
+    ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+  }
+
+  // A new custom upstream list of `account`.
+  static v1::UserList NewUserList(const std::string& key, const std::string& account,
+                                  const std::string& name) {
+    v1::CreateUserListRequest create;
+    create.set_account(account);
+    create.set_display_name(name);
+    v1::UserList list;
+    grpc::Status s = v1::AudienceService::NewStub(stack_->channel())
+                         ->CreateUserList(BearerContext(key).get(), create, &list);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return list;
+  }
+
   // A fan of an upstream account, from the simulator.
   static int64_t SomeFan(const std::string& account_id) {
     auto r = testing::HttpGet(stack_->sim().port(), "/_sim/teams");
@@ -874,12 +894,7 @@ TEST_P(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
   const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
   const std::string media = NewMedia("broke", key);
   const auto before = LedgerMessages();
-  auto set_credits = [&](int64_t credits) {
-    auto r = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/teams/team-1",
-                                  StrCat(R"({"credits":)", credits, "}"));
-    ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
-  };
-  ASSERT_NO_FATAL_FAILURE(set_credits(0));
+  ASSERT_NO_FATAL_FAILURE(SetCredits("team-1", 0));
 
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   auto teams = v1::AccountService::NewStub(stack_->channel());
@@ -918,7 +933,7 @@ TEST_P(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
   ASSERT_TRUE(campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled).ok());
   EXPECT_EQ(LedgerMessages(), before);
 
-  ASSERT_NO_FATAL_FAILURE(set_credits(1000000000));
+  ASSERT_NO_FATAL_FAILURE(SetCredits("team-1", 1000000000));
   v1::ResumeTeamRequest resume;
   resume.set_name("tenants/broke/teams/main");
   ASSERT_TRUE(teams->ResumeTeam(BearerContext(key).get(), resume, &team).ok());
@@ -1107,19 +1122,15 @@ TEST_P(CampaignTest, FansAreAddedToListsThroughTheQueueAndFailuresAreReported) {
   const std::vector<std::string> accounts = ImportAccounts("lists", key, 1);
   ASSERT_FALSE(accounts.empty());
   auto audiences = v1::AudienceService::NewStub(stack_->channel());
-  v1::CreateUserListRequest create;
-  create.set_account(accounts[0]);
-  create.set_display_name("VIP");
-  v1::UserList list;
-  grpc::Status s = audiences->CreateUserList(BearerContext(key).get(), create, &list);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::UserList list = NewUserList(key, accounts[0], "VIP");
+  ASSERT_FALSE(list.id().empty());
 
   v1::AddFansToUserListRequest add;
   add.set_account(accounts[0]);
   add.set_user_list_id(list.id());
   add.add_fan_ids(SomeFan(ShortId(accounts[0])));
   v1::AddFansToUserListResponse added;
-  s = audiences->AddFansToUserList(BearerContext(key).get(), add, &added);
+  grpc::Status s = audiences->AddFansToUserList(BearerContext(key).get(), add, &added);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(added.batches(), 1);
   EXPECT_EQ(added.fans_added(), 1);
@@ -1142,25 +1153,16 @@ TEST_P(CampaignTest, FansRefusedForWantOfCreditsAreAddedOnceTheTeamIsResumed) {
   const std::vector<std::string> accounts = ImportAccounts("listbroke", key, 1);
   ASSERT_FALSE(accounts.empty());
   auto audiences = v1::AudienceService::NewStub(stack_->channel());
-  v1::CreateUserListRequest create;
-  create.set_account(accounts[0]);
-  create.set_display_name("Later");
-  v1::UserList list;
-  grpc::Status s = audiences->CreateUserList(BearerContext(key).get(), create, &list);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  auto set_credits = [&](int64_t credits) {
-    auto r = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/teams/team-1",
-                                  StrCat(R"({"credits":)", credits, "}"));
-    ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
-  };
-  ASSERT_NO_FATAL_FAILURE(set_credits(0));
+  const v1::UserList list = NewUserList(key, accounts[0], "Later");
+  ASSERT_FALSE(list.id().empty());
+  ASSERT_NO_FATAL_FAILURE(SetCredits("team-1", 0));
 
   v1::AddFansToUserListRequest add;
   add.set_account(accounts[0]);
   add.set_user_list_id(list.id());
   add.add_fan_ids(SomeFan(ShortId(accounts[0])));
   v1::AddFansToUserListResponse added;
-  s = audiences->AddFansToUserList(BearerContext(key).get(), add, &added);
+  grpc::Status s = audiences->AddFansToUserList(BearerContext(key).get(), add, &added);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
   EXPECT_NE(s.error_message().find("credits"), std::string::npos) << s.error_message();
   auto teams = v1::AccountService::NewStub(stack_->channel());
@@ -1170,7 +1172,7 @@ TEST_P(CampaignTest, FansRefusedForWantOfCreditsAreAddedOnceTheTeamIsResumed) {
   ASSERT_TRUE(teams->GetTeam(BearerContext(key).get(), get_team, &team).ok());
   EXPECT_TRUE(team.paused());
 
-  ASSERT_NO_FATAL_FAILURE(set_credits(1000000000));
+  ASSERT_NO_FATAL_FAILURE(SetCredits("team-1", 1000000000));
   v1::ResumeTeamRequest resume;
   resume.set_name(get_team.name());
   ASSERT_TRUE(teams->ResumeTeam(BearerContext(key).get(), resume, &team).ok());
