@@ -1057,6 +1057,13 @@ TEST_P(CampaignTest, TheApisOwnUpstreamCallsCountAgainstTheTeamsLimit) {
     grpc::Status s = audiences->ListUserLists(BearerContext(key).get(), list, &lists);
     ASSERT_TRUE(s.ok()) << i << ": " << s.error_message();
   }
+  // The wait shows in the limiter's wait histogram.
+  auto metrics = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  const std::string sum_prefix = R"(herald_ratelimit_wait_seconds_sum{caller="api"} )";
+  const size_t at = metrics->body.find(sum_prefix);
+  ASSERT_NE(at, std::string::npos) << metrics->body;
+  EXPECT_GT(std::stod(metrics->body.substr(at + sum_prefix.size())), 0.0);
 
   ASSERT_NO_FATAL_FAILURE(set_rate(1));
   grpc::Status s = audiences->ListUserLists(BearerContext(key).get(), list, &lists);

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include <absl/time/time.h>
+
 #include <herald/campaign/state.h>
 #include <herald/metrics/metrics.h>
 #include <herald/store/model.h>
@@ -27,7 +29,20 @@ class LifecycleMetrics {
                                  .Help("Deliveries (one campaign on one account) that ended, by "
                                        "final state: completed, failed or cancelled.")
                                  .LabelNames({"state"})
-                                 .Register(registry)) {}
+                                 .Register(registry)),
+        pace_wait_(metrics::BuildHistogram()
+                       .Name("herald_ratelimit_wait_seconds")
+                       .Help("Time an upstream call waited for its team's and account's tokens "
+                             "when its job's lease had not paid for it, by caller: api (the "
+                             "API's own calls) or worker (a job's calls after its first).")
+                       .LabelNames({"caller"})
+                       .Buckets({0, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2})
+                       .Register(registry)) {}
+
+  // An upstream call's wait for tokens (zero when they were there).
+  void PaceWaited(std::string_view caller, absl::Duration wait) {
+    pace_wait_.Add({{"caller", std::string(caller)}}).Observe(absl::ToDoubleSeconds(wait));
+  }
 
   void CampaignEntered(const std::string& tenant, CampaignState state) {
     campaigns_.Add({{"tenant", tenant}, {"state", std::string(CampaignStateName(state))}})
@@ -56,6 +71,7 @@ class LifecycleMetrics {
 
   metrics::Family<metrics::Counter>& campaigns_;
   metrics::Family<metrics::Counter>& deliveries_finished_;
+  metrics::Family<metrics::Histogram>& pace_wait_;
 };
 
 }  // namespace herald::campaign::internal

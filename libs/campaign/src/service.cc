@@ -1258,6 +1258,7 @@ asio::awaitable<absl::Status> Service::Pace(const std::string& tenant, const std
   const std::string queue_account = account ? QueueAccount(tenant, *account) : std::string();
   const std::string subject =
       account ? StrCat("account '", *account, "'") : StrCat("team '", team, "'");
+  absl::Duration waited;
   while (true) {
     absl::StatusOr<absl::Duration> wait = co_await queue_.TakeToken(queue_team, queue_account);
     if (!wait.ok()) {
@@ -1272,7 +1273,10 @@ asio::awaitable<absl::Status> Service::Pace(const std::string& tenant, const std
       }
       co_return wait.status();
     }
-    if (*wait == absl::ZeroDuration()) co_return absl::OkStatus();
+    if (*wait == absl::ZeroDuration()) {
+      if (lifecycle_ != nullptr) lifecycle_->PaceWaited("api", waited);
+      co_return absl::OkStatus();
+    }
     if (clock_.Monotonic() + absl::ToChronoNanoseconds(*wait) > deadline) {
       co_return absl::ResourceExhaustedError(
           StrCat(subject, " is at its upstream rate limit; retry in ",
@@ -1280,6 +1284,7 @@ asio::awaitable<absl::Status> Service::Pace(const std::string& tenant, const std
     }
     const absl::Duration nap = *wait;
     co_await clock_.SleepFor(nap);
+    waited += nap;
   }
 }
 

@@ -1428,6 +1428,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::FailDelivery(Context& ctx, std::str
 asio::awaitable<absl::Status> DeliveryWorkflow::Pace(Context& ctx) {
   if (ctx.upstream_calls++ == 0) co_return absl::OkStatus();
   const MonoTime deadline = clock_.MonotonicAfter(kMaxPaceWait);
+  absl::Duration waited;
   while (true) {
     absl::StatusOr<absl::Duration> wait = co_await queue_.TakeToken(ctx.job.team, ctx.job.account);
     if (!wait.ok()) {
@@ -1435,13 +1436,17 @@ asio::awaitable<absl::Status> DeliveryWorkflow::Pace(Context& ctx) {
       if (absl::IsFailedPrecondition(wait.status())) co_return PaceStatus(wait.status());
       co_return wait.status();
     }
-    if (*wait == absl::ZeroDuration()) co_return absl::OkStatus();
+    if (*wait == absl::ZeroDuration()) {
+      if (lifecycle_ != nullptr) lifecycle_->PaceWaited("worker", waited);
+      co_return absl::OkStatus();
+    }
     if (clock_.Monotonic() + absl::ToChronoNanoseconds(*wait) > deadline) {
       co_return PaceStatus(absl::ResourceExhaustedError(StrCat(
           "the account's or team's rate limit has no token for ", absl::FormatDuration(*wait))));
     }
     const absl::Duration nap = *wait;
     co_await clock_.SleepFor(nap);
+    waited += nap;
   }
 }
 
