@@ -1,6 +1,7 @@
 // The campaign API end to end: the real herald binary over gRPC, on a real redis-server and on a
 // six-node Redis Cluster, and the upstream simulator, with the simulator's ledger as ground truth.
 #include <algorithm>
+#include <functional>
 #include <set>
 
 #include <absl/strings/match.h>
@@ -18,6 +19,7 @@
 #include <herald/testing/sim_ledger.h>
 #include <herald/testing/wait.h>
 #include <herald/v1/account.grpc.pb.h>
+#include <herald/v1/analytics.grpc.pb.h>
 #include <herald/v1/audience.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
 #include <herald/v1/media.grpc.pb.h>
@@ -1425,6 +1427,239 @@ TEST_P(CampaignTest, AnotherTenantsResourcesAreNotFoundAndUnchanged) {
   EXPECT_EQ(c.content().text(), "Mine");
   ASSERT_TRUE(accounts_stub->GetAccount(BearerContext(owner_key).get(), ga, &account).ok());
   EXPECT_FALSE(account.paused());
+}
+
+// The RPCs the test above does not try, each with the names of another tenant's resources (or
+// that tenant as parent): all NOT_FOUND, and the owner's resources are as they were.
+TEST_P(CampaignTest, EveryOtherRpcTreatsAnotherTenantsNamesAsNotFound) {
+  const std::string owner_key = NewTenant("keeper");
+  const std::vector<std::string> accounts = ImportAccounts("keeper", owner_key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia("keeper", owner_key);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::CreateCampaignRequest req = PpvCampaign("keeper", {accounts[0]}, media, "Ours");
+  req.mutable_campaign()->set_save_as_draft(true);
+  v1::Campaign draft;
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(owner_key).get(), req, &draft).ok());
+  auto audiences = v1::AudienceService::NewStub(stack_->channel());
+  v1::CreateSegmentRequest sreq;
+  sreq.set_parent("tenants/keeper");
+  sreq.mutable_segment()->set_display_name("Lapsed");
+  sreq.mutable_segment()->set_expired_only(true);
+  v1::Segment segment;
+  ASSERT_TRUE(audiences->CreateSegment(BearerContext(owner_key).get(), sreq, &segment).ok());
+  const std::string team = "tenants/keeper/teams/main";
+
+  const std::string intruder = NewTenant("prowler");
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  auto media_stub = v1::MediaService::NewStub(stack_->channel());
+  auto analytics = v1::AnalyticsService::NewStub(stack_->channel());
+  auto as_intruder = [&] { return BearerContext(intruder); };
+  std::vector<std::pair<std::string, std::function<grpc::Status()>>> calls;
+  auto add = [&](std::string name, std::function<grpc::Status()> call) {
+    calls.emplace_back(std::move(name), std::move(call));
+  };
+  add("GetCampaignStats", [&] {
+    v1::GetCampaignStatsRequest r;
+    r.set_name(draft.name() + "/stats");
+    v1::CampaignStats out;
+    return analytics->GetCampaignStats(as_intruder().get(), r, &out);
+  });
+  add("ListCampaignBuyers", [&] {
+    v1::ListCampaignBuyersRequest r;
+    r.set_parent(draft.name());
+    v1::ListCampaignBuyersResponse out;
+    return analytics->ListCampaignBuyers(as_intruder().get(), r, &out);
+  });
+  add("TopCampaigns", [&] {
+    v1::TopCampaignsRequest r;
+    r.set_parent("tenants/keeper");
+    v1::TopCampaignsResponse out;
+    return analytics->TopCampaigns(as_intruder().get(), r, &out);
+  });
+  add("GetAccountOverview", [&] {
+    v1::GetAccountOverviewRequest r;
+    r.set_name(accounts[0]);
+    v1::AccountOverview out;
+    return analytics->GetAccountOverview(as_intruder().get(), r, &out);
+  });
+  add("ListUserLists", [&] {
+    v1::ListUserListsRequest r;
+    r.set_account(accounts[0]);
+    v1::ListUserListsResponse out;
+    return audiences->ListUserLists(as_intruder().get(), r, &out);
+  });
+  add("CreateUserList", [&] {
+    v1::CreateUserListRequest r;
+    r.set_account(accounts[0]);
+    r.set_display_name("theirs");
+    v1::UserList out;
+    return audiences->CreateUserList(as_intruder().get(), r, &out);
+  });
+  add("AddFansToUserList", [&] {
+    v1::AddFansToUserListRequest r;
+    r.set_account(accounts[0]);
+    r.set_user_list_id("123");
+    r.add_fan_ids(1);
+    v1::AddFansToUserListResponse out;
+    return audiences->AddFansToUserList(as_intruder().get(), r, &out);
+  });
+  add("CreateSegment", [&] {
+    v1::CreateSegmentRequest r = sreq;
+    v1::Segment out;
+    return audiences->CreateSegment(as_intruder().get(), r, &out);
+  });
+  add("GetSegment", [&] {
+    v1::GetSegmentRequest r;
+    r.set_name(segment.name());
+    v1::Segment out;
+    return audiences->GetSegment(as_intruder().get(), r, &out);
+  });
+  add("ListSegments", [&] {
+    v1::ListSegmentsRequest r;
+    r.set_parent("tenants/keeper");
+    v1::ListSegmentsResponse out;
+    return audiences->ListSegments(as_intruder().get(), r, &out);
+  });
+  add("DeleteSegment", [&] {
+    v1::DeleteSegmentRequest r;
+    r.set_name(segment.name());
+    v1::DeleteSegmentResponse out;
+    return audiences->DeleteSegment(as_intruder().get(), r, &out);
+  });
+  add("ListTeams", [&] {
+    v1::ListTeamsRequest r;
+    r.set_parent("tenants/keeper");
+    v1::ListTeamsResponse out;
+    return teams->ListTeams(as_intruder().get(), r, &out);
+  });
+  add("UpdateTeam", [&] {
+    v1::UpdateTeamRequest r;
+    r.mutable_team()->set_name(team);
+    r.mutable_team()->set_rate_limit_per_minute(1);
+    r.mutable_update_mask()->add_paths("rate_limit_per_minute");
+    v1::Team out;
+    return teams->UpdateTeam(as_intruder().get(), r, &out);
+  });
+  add("DeleteTeam", [&] {
+    v1::DeleteTeamRequest r;
+    r.set_name(team);
+    v1::DeleteTeamResponse out;
+    return teams->DeleteTeam(as_intruder().get(), r, &out);
+  });
+  add("ResumeTeam", [&] {
+    v1::ResumeTeamRequest r;
+    r.set_name(team);
+    v1::Team out;
+    return teams->ResumeTeam(as_intruder().get(), r, &out);
+  });
+  add("RegisterTeamWebhook", [&] {
+    v1::RegisterTeamWebhookRequest r;
+    r.set_name(team);
+    v1::Team out;
+    return teams->RegisterTeamWebhook(as_intruder().get(), r, &out);
+  });
+  add("ListAccounts", [&] {
+    v1::ListAccountsRequest r;
+    r.set_parent("tenants/keeper");
+    v1::ListAccountsResponse out;
+    return teams->ListAccounts(as_intruder().get(), r, &out);
+  });
+  add("UpdateAccount", [&] {
+    v1::UpdateAccountRequest r;
+    r.mutable_account()->set_name(accounts[0]);
+    r.mutable_account()->set_display_name("taken");
+    r.mutable_update_mask()->add_paths("display_name");
+    v1::Account out;
+    return teams->UpdateAccount(as_intruder().get(), r, &out);
+  });
+  add("DeleteAccount", [&] {
+    v1::DeleteAccountRequest r;
+    r.set_name(accounts[0]);
+    v1::DeleteAccountResponse out;
+    return teams->DeleteAccount(as_intruder().get(), r, &out);
+  });
+  add("ResumeAccount", [&] {
+    v1::ResumeAccountRequest r;
+    r.set_name(accounts[0]);
+    v1::Account out;
+    return teams->ResumeAccount(as_intruder().get(), r, &out);
+  });
+  add("SyncAccounts", [&] {
+    v1::SyncAccountsRequest r;
+    r.set_team(team);
+    v1::SyncAccountsResponse out;
+    return teams->SyncAccounts(as_intruder().get(), r, &out);
+  });
+  add("ListMediaAssets", [&] {
+    v1::ListMediaAssetsRequest r;
+    r.set_parent("tenants/keeper");
+    v1::ListMediaAssetsResponse out;
+    return media_stub->ListMediaAssets(as_intruder().get(), r, &out);
+  });
+  add("DeleteMediaAsset", [&] {
+    v1::DeleteMediaAssetRequest r;
+    r.set_name(media);
+    v1::DeleteMediaAssetResponse out;
+    return media_stub->DeleteMediaAsset(as_intruder().get(), r, &out);
+  });
+  add("PauseCampaign", [&] {
+    v1::PauseCampaignRequest r;
+    r.set_name(draft.name());
+    v1::Campaign out;
+    return campaigns->PauseCampaign(as_intruder().get(), r, &out);
+  });
+  add("ResumeCampaign", [&] {
+    v1::ResumeCampaignRequest r;
+    r.set_name(draft.name());
+    v1::Campaign out;
+    return campaigns->ResumeCampaign(as_intruder().get(), r, &out);
+  });
+  add("SendTestMessage", [&] {
+    v1::SendTestMessageRequest r;
+    r.set_campaign(draft.name());
+    r.set_account(accounts[0]);
+    r.add_fan_ids(SomeFan(ShortId(accounts[0])));
+    v1::SendTestMessageResponse out;
+    return campaigns->SendTestMessage(as_intruder().get(), r, &out);
+  });
+  add("ListUpstreamQueue", [&] {
+    v1::ListUpstreamQueueRequest r;
+    r.set_account(accounts[0]);
+    v1::ListUpstreamQueueResponse out;
+    return campaigns->ListUpstreamQueue(as_intruder().get(), r, &out);
+  });
+  const size_t ledger_before = LedgerOf(ShortId(accounts[0])).size();
+  for (const auto& [name, call] : calls) {
+    const grpc::Status s = call();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << name << ": " << s.error_message();
+  }
+
+  // The owner's resources are as they were.
+  v1::GetTeamRequest gt;
+  gt.set_name(team);
+  v1::Team t;
+  ASSERT_TRUE(teams->GetTeam(BearerContext(owner_key).get(), gt, &t).ok());
+  EXPECT_NE(t.rate_limit_per_minute(), 1);
+  v1::GetAccountRequest ga;
+  ga.set_name(accounts[0]);
+  v1::Account a;
+  ASSERT_TRUE(teams->GetAccount(BearerContext(owner_key).get(), ga, &a).ok());
+  EXPECT_NE(a.display_name(), "taken");
+  v1::GetSegmentRequest gs;
+  gs.set_name(segment.name());
+  v1::Segment sg;
+  EXPECT_TRUE(audiences->GetSegment(BearerContext(owner_key).get(), gs, &sg).ok());
+  v1::GetMediaAssetRequest gm;
+  gm.set_name(media);
+  v1::MediaAsset m;
+  EXPECT_TRUE(media_stub->GetMediaAsset(BearerContext(owner_key).get(), gm, &m).ok());
+  v1::GetCampaignRequest gc;
+  gc.set_name(draft.name());
+  v1::Campaign c;
+  ASSERT_TRUE(campaigns->GetCampaign(BearerContext(owner_key).get(), gc, &c).ok());
+  EXPECT_EQ(c.state(), v1::Campaign::DRAFT);
+  EXPECT_EQ(LedgerOf(ShortId(accounts[0])).size(), ledger_before);
 }
 
 TEST_P(CampaignTest, InvalidCampaignsAreRefusedAndStoreNothing) {
