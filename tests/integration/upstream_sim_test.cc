@@ -1,6 +1,7 @@
 // The upstream simulator binary over real sockets: every endpoint's happy path and errors,
 // limits and credits, delivery over time, unsend, fault injection, and signed webhooks checked
 // by a receiver in the test against the simulator's ledger.
+#include <atomic>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -103,8 +104,12 @@ class WebhookReceiver {
     int status = 0;
   };
 
-  explicit WebhookReceiver(bool fail_first_attempt)
+  // `stall_reused`: the first request that arrives on a connection already used is answered
+  // only after this long (zero: never stalls).
+  explicit WebhookReceiver(bool fail_first_attempt,
+                           absl::Duration stall_reused = absl::ZeroDuration())
       : fail_first_(fail_first_attempt),
+        stall_reused_(stall_reused),
         acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
     port_ = acceptor_.local_endpoint().port();
     asio::co_spawn(io_, Accept(), asio::detached);
@@ -134,7 +139,7 @@ class WebhookReceiver {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     constexpr auto token = asio::as_tuple(asio::use_awaitable);
-    for (;;) {
+    for (int on_connection = 1;; ++on_connection) {
       http::request<http::string_body> req;
       auto [ec, n] = co_await http::async_read(stream, buffer, req, token);
       if (ec) break;
@@ -150,6 +155,10 @@ class WebhookReceiver {
         d.status = fail_first_ && first ? 500 : 200;
         deliveries_.push_back(d);
       }
+      if (on_connection > 1 && stall_reused_ > absl::ZeroDuration() && !stalled_.exchange(true)) {
+        asio::steady_timer timer(io_, absl::ToChronoNanoseconds(stall_reused_));
+        co_await timer.async_wait(token);
+      }
       http::response<http::string_body> res(static_cast<http::status>(d.status), 11);
       res.keep_alive(req.keep_alive());
       res.body() = "ok";
@@ -160,6 +169,8 @@ class WebhookReceiver {
   }
 
   const bool fail_first_;
+  const absl::Duration stall_reused_;
+  std::atomic<bool> stalled_{false};
   asio::io_context io_;
   tcp::acceptor acceptor_;
   uint16_t port_ = 0;
@@ -932,6 +943,29 @@ TEST_F(UpstreamSimTest, WebhookFlagsAndNewSubscribers) {
   EXPECT_EQ(keys.size(), 2u);
   json::value lists = Body(Call("GET", "/api/acct_alpha2/user-lists/fans"));
   EXPECT_GE(lists.at("data").at("usersCount").as_int64(), 2);
+}
+
+// A receiver that does not answer within the request timeout is retried on the policy's backoff,
+// not again at once on a new connection (only a keep-alive connection the receiver closed is):
+// with no retries, it gets the event once.
+TEST_F(UpstreamSimTest, AWebhookThatTimedOutIsNotSentAgainAtOnce) {
+  WebhookReceiver receiver(/*fail_first_attempt=*/false, /*stall_reused=*/absl::Seconds(2));
+  // One sender, so the events share a keep-alive connection.
+  Behave(R"({"webhook_request_timeout_ms": 300, "webhook_max_retries": 0,
+             "webhook_concurrency": 1})");
+  Control("POST", "/_sim/webhooks",
+          StrCat(R"({"url":"http://127.0.0.1:)", receiver.port(), R"(/hooks","secret":"s"})"));
+  Control("POST", "/_sim/subscribers", R"({"account":"acct_alpha2","count":6})");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const json::value hooks = Ledger("acct_alpha2").at("_webhooks");
+        return hooks.at("backlog") == 0 && hooks.at("in_flight") == 0;
+      },
+      absl::Seconds(30)));
+  std::map<std::string, int> per_key;
+  for (const auto& d : receiver.deliveries()) ++per_key[d.key];
+  ASSERT_EQ(per_key.size(), 6u);
+  for (const auto& [key, count] : per_key) EXPECT_EQ(count, 1) << key;
 }
 
 TEST_F(UpstreamSimTest, ResetRestoresTheSeed) {

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <deque>
 
@@ -83,9 +84,10 @@ struct Endpoint {
 
 struct AttemptResult {
   bool ok = false;
-  int status = 0;         // HTTP status when answered
-  bool answered = false;  // a response was read
-  std::string error;      // transport error when not answered
+  int status = 0;          // HTTP status when answered
+  bool answered = false;   // a response was read
+  bool timed_out = false;  // the receiver took longer than the request timeout
+  std::string error;       // transport error when not answered
 };
 
 absl::StatusOr<std::shared_ptr<Settings>> MakeSettings(const WebhookEndpointConfig& config) {
@@ -483,6 +485,7 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
       open = true;
     }
     stream.expires_after(absl::ToChronoNanoseconds(policy.request_timeout));
+    const auto sent_at = std::chrono::steady_clock::now();
     auto [wec, written] = co_await asio::async_write(stream, asio::buffer(request), kUseTuple);
     if (wec) {
       stream.close();
@@ -496,6 +499,11 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
     if (rec) {
       stream.close();
       open = false;
+      // The stream's deadline fails the read with `timeout`, or, when it fires as the read
+      // completes, with the closed socket's error: the time says which it was.
+      result.timed_out =
+          rec == beast::error::timeout || std::chrono::steady_clock::now() - sent_at >=
+                                              absl::ToChronoNanoseconds(policy.request_timeout);
       result.error = StrCat("read: ", rec.message());
       co_return result;
     }
@@ -546,8 +554,11 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
       self->in_flight_.fetch_add(1);
       const bool reused = open;
       AttemptResult result = co_await Attempt(stream, buffer, open, *settings, policy, request);
-      if (!result.ok && !result.answered && reused) {
-        // The receiver closed an idle keep-alive connection; a sender reconnects once.
+      if (!result.ok && !result.answered && !result.timed_out && reused) {
+        // The receiver closed an idle keep-alive connection: a sender reconnects once at once.
+        // The failed try is recorded as an attempt of its own (the receiver may have read it).
+        // A receiver that timed out was slow, not gone: it waits for the retry policy.
+        if (ep->managed) self->Record(*ep, job, key, result);
         result = co_await Attempt(stream, buffer, open, *settings, policy, request);
       }
       self->in_flight_.fetch_sub(1);
