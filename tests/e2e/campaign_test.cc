@@ -38,6 +38,35 @@ constexpr int kAccounts = 20;
 
 // One Herald, Redis and simulator for the whole suite (starting them is the slow part), once on a
 // single Redis and once on a Redis Cluster; each test works in tenants of its own.
+// Calls `method` of `stub` with `request` as the tenant of `key`; the response is dropped.
+template <typename Stub, typename Request, typename Response>
+grpc::Status CallAs(const std::string& key, Stub& stub,
+                    grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                    const Request& request) {
+  Response response;
+  return (stub.*method)(BearerContext(key).get(), request, &response);
+}
+
+// A request with its `name`, `parent` or `account` set.
+template <typename Request>
+Request Named(const std::string& name) {
+  Request r;
+  r.set_name(name);
+  return r;
+}
+template <typename Request>
+Request Parented(const std::string& parent) {
+  Request r;
+  r.set_parent(parent);
+  return r;
+}
+template <typename Request>
+Request OfAccount(const std::string& account) {
+  Request r;
+  r.set_account(account);
+  return r;
+}
+
 class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
  public:
   static HeraldStack::Options StackOptions() {
@@ -79,6 +108,19 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     v1::CreateCampaignRequest req = testing::CampaignToFans(tenant, accounts, text, 1500, media);
     req.mutable_campaign()->set_display_name("weekend ppv");
     return req;
+  }
+
+  // A draft of PpvCampaign, saved for later.
+  static v1::Campaign NewDraft(const std::string& tenant, const std::string& key,
+                               const std::vector<std::string>& accounts, const std::string& media,
+                               std::string text) {
+    v1::CreateCampaignRequest req = PpvCampaign(tenant, accounts, media, std::move(text));
+    req.mutable_campaign()->set_save_as_draft(true);
+    v1::Campaign draft;
+    grpc::Status s = v1::CampaignService::NewStub(stack_->channel())
+                         ->CreateCampaign(BearerContext(key).get(), req, &draft);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return draft;
   }
 
   // Follows WatchCampaign to its end; returns the last campaign seen.
@@ -594,10 +636,8 @@ TEST_P(CampaignTest, TestMessageGoesToTheGivenFansOnly) {
   ASSERT_FALSE(accounts.empty());
   const std::string media = NewMedia("preview", key);
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
-  v1::CreateCampaignRequest req = PpvCampaign("preview", {accounts[0]}, media, "Check me");
-  req.mutable_campaign()->set_save_as_draft(true);
-  v1::Campaign draft;
-  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &draft).ok());
+  const v1::Campaign draft = NewDraft("preview", key, {accounts[0]}, media, "Check me");
+  ASSERT_FALSE(draft.name().empty());
   const std::string upstream_account = ShortId(accounts[0]);
   const size_t before = LedgerOf(upstream_account).size();
 
@@ -635,10 +675,8 @@ TEST_P(CampaignTest, ARetriedSendDoesNotAdoptTheCampaignsTestMessage) {
   ASSERT_FALSE(accounts.empty());
   const std::string media = NewMedia("tested", key);
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
-  v1::CreateCampaignRequest req = PpvCampaign("tested", {accounts[0]}, media, "Tested first");
-  req.mutable_campaign()->set_save_as_draft(true);
-  v1::Campaign draft;
-  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &draft).ok());
+  const v1::Campaign draft = NewDraft("tested", key, {accounts[0]}, media, "Tested first");
+  ASSERT_FALSE(draft.name().empty());
   const std::string upstream_account = ShortId(accounts[0]);
   std::set<int64_t> before;
   for (const auto& [id, state] : LedgerOf(upstream_account)) before.insert(id);
@@ -1356,10 +1394,8 @@ TEST_P(CampaignTest, AnotherTenantsResourcesAreNotFoundAndUnchanged) {
   ASSERT_FALSE(accounts.empty());
   const std::string media = NewMedia("owner", owner_key);
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
-  v1::CreateCampaignRequest req = PpvCampaign("owner", {accounts[0]}, media, "Mine");
-  req.mutable_campaign()->set_save_as_draft(true);
-  v1::Campaign draft;
-  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(owner_key).get(), req, &draft).ok());
+  const v1::Campaign draft = NewDraft("owner", owner_key, {accounts[0]}, media, "Mine");
+  ASSERT_FALSE(draft.name().empty());
 
   const std::string intruder = NewTenant("intruder");
   auto accounts_stub = v1::AccountService::NewStub(stack_->channel());
@@ -1437,10 +1473,8 @@ TEST_P(CampaignTest, EveryOtherRpcTreatsAnotherTenantsNamesAsNotFound) {
   ASSERT_FALSE(accounts.empty());
   const std::string media = NewMedia("keeper", owner_key);
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
-  v1::CreateCampaignRequest req = PpvCampaign("keeper", {accounts[0]}, media, "Ours");
-  req.mutable_campaign()->set_save_as_draft(true);
-  v1::Campaign draft;
-  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(owner_key).get(), req, &draft).ok());
+  const v1::Campaign draft = NewDraft("keeper", owner_key, {accounts[0]}, media, "Ours");
+  ASSERT_FALSE(draft.name().empty());
   auto audiences = v1::AudienceService::NewStub(stack_->channel());
   v1::CreateSegmentRequest sreq;
   sreq.set_parent("tenants/keeper");
@@ -1454,186 +1488,82 @@ TEST_P(CampaignTest, EveryOtherRpcTreatsAnotherTenantsNamesAsNotFound) {
   auto teams = v1::AccountService::NewStub(stack_->channel());
   auto media_stub = v1::MediaService::NewStub(stack_->channel());
   auto analytics = v1::AnalyticsService::NewStub(stack_->channel());
-  auto as_intruder = [&] { return BearerContext(intruder); };
-  std::vector<std::pair<std::string, std::function<grpc::Status()>>> calls;
-  auto add = [&](std::string name, std::function<grpc::Status()> call) {
-    calls.emplace_back(std::move(name), std::move(call));
-  };
-  add("GetCampaignStats", [&] {
-    v1::GetCampaignStatsRequest r;
-    r.set_name(draft.name() + "/stats");
-    v1::CampaignStats out;
-    return analytics->GetCampaignStats(as_intruder().get(), r, &out);
-  });
-  add("ListCampaignBuyers", [&] {
-    v1::ListCampaignBuyersRequest r;
-    r.set_parent(draft.name());
-    v1::ListCampaignBuyersResponse out;
-    return analytics->ListCampaignBuyers(as_intruder().get(), r, &out);
-  });
-  add("TopCampaigns", [&] {
-    v1::TopCampaignsRequest r;
-    r.set_parent("tenants/keeper");
-    v1::TopCampaignsResponse out;
-    return analytics->TopCampaigns(as_intruder().get(), r, &out);
-  });
-  add("GetAccountOverview", [&] {
-    v1::GetAccountOverviewRequest r;
-    r.set_name(accounts[0]);
-    v1::AccountOverview out;
-    return analytics->GetAccountOverview(as_intruder().get(), r, &out);
-  });
-  add("ListUserLists", [&] {
-    v1::ListUserListsRequest r;
-    r.set_account(accounts[0]);
-    v1::ListUserListsResponse out;
-    return audiences->ListUserLists(as_intruder().get(), r, &out);
-  });
-  add("CreateUserList", [&] {
-    v1::CreateUserListRequest r;
-    r.set_account(accounts[0]);
-    r.set_display_name("theirs");
-    v1::UserList out;
-    return audiences->CreateUserList(as_intruder().get(), r, &out);
-  });
-  add("AddFansToUserList", [&] {
-    v1::AddFansToUserListRequest r;
-    r.set_account(accounts[0]);
-    r.set_user_list_id("123");
-    r.add_fan_ids(1);
-    v1::AddFansToUserListResponse out;
-    return audiences->AddFansToUserList(as_intruder().get(), r, &out);
-  });
-  add("CreateSegment", [&] {
-    v1::CreateSegmentRequest r = sreq;
-    v1::Segment out;
-    return audiences->CreateSegment(as_intruder().get(), r, &out);
-  });
-  add("GetSegment", [&] {
-    v1::GetSegmentRequest r;
-    r.set_name(segment.name());
-    v1::Segment out;
-    return audiences->GetSegment(as_intruder().get(), r, &out);
-  });
-  add("ListSegments", [&] {
-    v1::ListSegmentsRequest r;
-    r.set_parent("tenants/keeper");
-    v1::ListSegmentsResponse out;
-    return audiences->ListSegments(as_intruder().get(), r, &out);
-  });
-  add("DeleteSegment", [&] {
-    v1::DeleteSegmentRequest r;
-    r.set_name(segment.name());
-    v1::DeleteSegmentResponse out;
-    return audiences->DeleteSegment(as_intruder().get(), r, &out);
-  });
-  add("ListTeams", [&] {
-    v1::ListTeamsRequest r;
-    r.set_parent("tenants/keeper");
-    v1::ListTeamsResponse out;
-    return teams->ListTeams(as_intruder().get(), r, &out);
-  });
-  add("UpdateTeam", [&] {
-    v1::UpdateTeamRequest r;
-    r.mutable_team()->set_name(team);
-    r.mutable_team()->set_rate_limit_per_minute(1);
-    r.mutable_update_mask()->add_paths("rate_limit_per_minute");
-    v1::Team out;
-    return teams->UpdateTeam(as_intruder().get(), r, &out);
-  });
-  add("DeleteTeam", [&] {
-    v1::DeleteTeamRequest r;
-    r.set_name(team);
-    v1::DeleteTeamResponse out;
-    return teams->DeleteTeam(as_intruder().get(), r, &out);
-  });
-  add("ResumeTeam", [&] {
-    v1::ResumeTeamRequest r;
-    r.set_name(team);
-    v1::Team out;
-    return teams->ResumeTeam(as_intruder().get(), r, &out);
-  });
-  add("RegisterTeamWebhook", [&] {
-    v1::RegisterTeamWebhookRequest r;
-    r.set_name(team);
-    v1::Team out;
-    return teams->RegisterTeamWebhook(as_intruder().get(), r, &out);
-  });
-  add("ListAccounts", [&] {
-    v1::ListAccountsRequest r;
-    r.set_parent("tenants/keeper");
-    v1::ListAccountsResponse out;
-    return teams->ListAccounts(as_intruder().get(), r, &out);
-  });
-  add("UpdateAccount", [&] {
-    v1::UpdateAccountRequest r;
-    r.mutable_account()->set_name(accounts[0]);
-    r.mutable_account()->set_display_name("taken");
-    r.mutable_update_mask()->add_paths("display_name");
-    v1::Account out;
-    return teams->UpdateAccount(as_intruder().get(), r, &out);
-  });
-  add("DeleteAccount", [&] {
-    v1::DeleteAccountRequest r;
-    r.set_name(accounts[0]);
-    v1::DeleteAccountResponse out;
-    return teams->DeleteAccount(as_intruder().get(), r, &out);
-  });
-  add("ResumeAccount", [&] {
-    v1::ResumeAccountRequest r;
-    r.set_name(accounts[0]);
-    v1::Account out;
-    return teams->ResumeAccount(as_intruder().get(), r, &out);
-  });
-  add("SyncAccounts", [&] {
-    v1::SyncAccountsRequest r;
-    r.set_team(team);
-    v1::SyncAccountsResponse out;
-    return teams->SyncAccounts(as_intruder().get(), r, &out);
-  });
-  add("ListMediaAssets", [&] {
-    v1::ListMediaAssetsRequest r;
-    r.set_parent("tenants/keeper");
-    v1::ListMediaAssetsResponse out;
-    return media_stub->ListMediaAssets(as_intruder().get(), r, &out);
-  });
-  add("DeleteMediaAsset", [&] {
-    v1::DeleteMediaAssetRequest r;
-    r.set_name(media);
-    v1::DeleteMediaAssetResponse out;
-    return media_stub->DeleteMediaAsset(as_intruder().get(), r, &out);
-  });
-  add("PauseCampaign", [&] {
-    v1::PauseCampaignRequest r;
-    r.set_name(draft.name());
-    v1::Campaign out;
-    return campaigns->PauseCampaign(as_intruder().get(), r, &out);
-  });
-  add("ResumeCampaign", [&] {
-    v1::ResumeCampaignRequest r;
-    r.set_name(draft.name());
-    v1::Campaign out;
-    return campaigns->ResumeCampaign(as_intruder().get(), r, &out);
-  });
-  add("SendTestMessage", [&] {
-    v1::SendTestMessageRequest r;
-    r.set_campaign(draft.name());
-    r.set_account(accounts[0]);
-    r.add_fan_ids(SomeFan(ShortId(accounts[0])));
-    v1::SendTestMessageResponse out;
-    return campaigns->SendTestMessage(as_intruder().get(), r, &out);
-  });
-  add("ListUpstreamQueue", [&] {
-    v1::ListUpstreamQueueRequest r;
-    r.set_account(accounts[0]);
-    v1::ListUpstreamQueueResponse out;
-    return campaigns->ListUpstreamQueue(as_intruder().get(), r, &out);
-  });
-  const size_t ledger_before = LedgerOf(ShortId(accounts[0])).size();
-  for (const auto& [name, call] : calls) {
-    const grpc::Status s = call();
+  // `method` of `stub` with `request`, as the intruder: NOT_FOUND.
+  auto expect_not_found = [&](const char* name, auto& stub, auto method, const auto& request) {
+    const grpc::Status s = CallAs(intruder, stub, method, request);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << name << ": " << s.error_message();
-  }
+  };
+  const size_t ledger_before = LedgerOf(ShortId(accounts[0])).size();
+  using Analytics = v1::AnalyticsService::Stub;
+  using Audiences = v1::AudienceService::Stub;
+  using Accounts = v1::AccountService::Stub;
+  using Media = v1::MediaService::Stub;
+  using Campaigns = v1::CampaignService::Stub;
+  const std::string stats = draft.name() + "/stats";
+  expect_not_found("GetCampaignStats", *analytics, &Analytics::GetCampaignStats,
+                   Named<v1::GetCampaignStatsRequest>(stats));
+  expect_not_found("ListCampaignBuyers", *analytics, &Analytics::ListCampaignBuyers,
+                   Parented<v1::ListCampaignBuyersRequest>(draft.name()));
+  expect_not_found("TopCampaigns", *analytics, &Analytics::TopCampaigns,
+                   Parented<v1::TopCampaignsRequest>("tenants/keeper"));
+  expect_not_found("GetAccountOverview", *analytics, &Analytics::GetAccountOverview,
+                   Named<v1::GetAccountOverviewRequest>(accounts[0]));
+  expect_not_found("ListUserLists", *audiences, &Audiences::ListUserLists,
+                   OfAccount<v1::ListUserListsRequest>(accounts[0]));
+  v1::CreateUserListRequest create_list = OfAccount<v1::CreateUserListRequest>(accounts[0]);
+  create_list.set_display_name("theirs");
+  expect_not_found("CreateUserList", *audiences, &Audiences::CreateUserList, create_list);
+  v1::AddFansToUserListRequest add_fans = OfAccount<v1::AddFansToUserListRequest>(accounts[0]);
+  add_fans.set_user_list_id("123");
+  add_fans.add_fan_ids(1);
+  expect_not_found("AddFansToUserList", *audiences, &Audiences::AddFansToUserList, add_fans);
+  expect_not_found("CreateSegment", *audiences, &Audiences::CreateSegment, sreq);
+  expect_not_found("GetSegment", *audiences, &Audiences::GetSegment,
+                   Named<v1::GetSegmentRequest>(segment.name()));
+  expect_not_found("ListSegments", *audiences, &Audiences::ListSegments,
+                   Parented<v1::ListSegmentsRequest>("tenants/keeper"));
+  expect_not_found("DeleteSegment", *audiences, &Audiences::DeleteSegment,
+                   Named<v1::DeleteSegmentRequest>(segment.name()));
+  expect_not_found("ListTeams", *teams, &Accounts::ListTeams,
+                   Parented<v1::ListTeamsRequest>("tenants/keeper"));
+  v1::UpdateTeamRequest update_team;
+  update_team.mutable_team()->set_name(team);
+  update_team.mutable_team()->set_rate_limit_per_minute(1);
+  update_team.mutable_update_mask()->add_paths("rate_limit_per_minute");
+  expect_not_found("UpdateTeam", *teams, &Accounts::UpdateTeam, update_team);
+  expect_not_found("DeleteTeam", *teams, &Accounts::DeleteTeam, Named<v1::DeleteTeamRequest>(team));
+  expect_not_found("ResumeTeam", *teams, &Accounts::ResumeTeam, Named<v1::ResumeTeamRequest>(team));
+  expect_not_found("RegisterTeamWebhook", *teams, &Accounts::RegisterTeamWebhook,
+                   Named<v1::RegisterTeamWebhookRequest>(team));
+  expect_not_found("ListAccounts", *teams, &Accounts::ListAccounts,
+                   Parented<v1::ListAccountsRequest>("tenants/keeper"));
+  v1::UpdateAccountRequest update_account;
+  update_account.mutable_account()->set_name(accounts[0]);
+  update_account.mutable_account()->set_display_name("taken");
+  update_account.mutable_update_mask()->add_paths("display_name");
+  expect_not_found("UpdateAccount", *teams, &Accounts::UpdateAccount, update_account);
+  expect_not_found("DeleteAccount", *teams, &Accounts::DeleteAccount,
+                   Named<v1::DeleteAccountRequest>(accounts[0]));
+  expect_not_found("ResumeAccount", *teams, &Accounts::ResumeAccount,
+                   Named<v1::ResumeAccountRequest>(accounts[0]));
+  v1::SyncAccountsRequest sync;
+  sync.set_team(team);
+  expect_not_found("SyncAccounts", *teams, &Accounts::SyncAccounts, sync);
+  expect_not_found("ListMediaAssets", *media_stub, &Media::ListMediaAssets,
+                   Parented<v1::ListMediaAssetsRequest>("tenants/keeper"));
+  expect_not_found("DeleteMediaAsset", *media_stub, &Media::DeleteMediaAsset,
+                   Named<v1::DeleteMediaAssetRequest>(media));
+  expect_not_found("PauseCampaign", *campaigns, &Campaigns::PauseCampaign,
+                   Named<v1::PauseCampaignRequest>(draft.name()));
+  expect_not_found("ResumeCampaign", *campaigns, &Campaigns::ResumeCampaign,
+                   Named<v1::ResumeCampaignRequest>(draft.name()));
+  v1::SendTestMessageRequest test;
+  test.set_campaign(draft.name());
+  test.set_account(accounts[0]);
+  test.add_fan_ids(SomeFan(ShortId(accounts[0])));
+  expect_not_found("SendTestMessage", *campaigns, &Campaigns::SendTestMessage, test);
+  expect_not_found("ListUpstreamQueue", *campaigns, &Campaigns::ListUpstreamQueue,
+                   OfAccount<v1::ListUpstreamQueueRequest>(accounts[0]));
 
   // The owner's resources are as they were.
   v1::GetTeamRequest gt;
