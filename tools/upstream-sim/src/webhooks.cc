@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cmath>
 #include <deque>
+#include <optional>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -460,44 +461,48 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
     while (ep.records.size() > kMaxDeliveryRecords) ep.records.pop_front();
   }
 
-  static asio::awaitable<AttemptResult> Attempt(beast::tcp_stream& stream,
+  static asio::awaitable<AttemptResult> Attempt(std::optional<beast::tcp_stream>& stream,
                                                 beast::flat_buffer& buffer, bool& open,
                                                 const Settings& s, const WebhookPolicy& policy,
                                                 const std::string& request) {
     AttemptResult result;
     if (!open) {
-      tcp::resolver resolver(stream.get_executor());
+      // A fresh stream for each connection: one whose deadline expired keeps that in its state,
+      // and Beast asserts on it when the stream is used again.
+      const asio::any_io_executor executor = stream->get_executor();
+      stream.emplace(executor);
+      tcp::resolver resolver(executor);
       auto [rec, results] = co_await resolver.async_resolve(s.host, s.port, kUseTuple);
       if (rec) {
         result.error = StrCat("resolve: ", rec.message());
         co_return result;
       }
-      stream.expires_after(absl::ToChronoNanoseconds(policy.connect_timeout));
-      auto [cec, connected] = co_await stream.async_connect(results, kUseTuple);
+      stream->expires_after(absl::ToChronoNanoseconds(policy.connect_timeout));
+      auto [cec, connected] = co_await stream->async_connect(results, kUseTuple);
       if (cec) {
-        stream.close();
+        stream->close();
         result.error = StrCat("connect: ", cec.message());
         co_return result;
       }
       boost::system::error_code ignored;
-      stream.socket().set_option(tcp::no_delay(true), ignored);
+      stream->socket().set_option(tcp::no_delay(true), ignored);
       buffer.clear();
       open = true;
     }
-    stream.expires_after(absl::ToChronoNanoseconds(policy.request_timeout));
+    stream->expires_after(absl::ToChronoNanoseconds(policy.request_timeout));
     const auto sent_at = std::chrono::steady_clock::now();
-    auto [wec, written] = co_await asio::async_write(stream, asio::buffer(request), kUseTuple);
+    auto [wec, written] = co_await asio::async_write(*stream, asio::buffer(request), kUseTuple);
     if (wec) {
-      stream.close();
+      stream->close();
       open = false;
       result.error = StrCat("write: ", wec.message());
       co_return result;
     }
     http::response_parser<http::string_body> parser;
     parser.body_limit(1 << 20);
-    auto [rec, read] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+    auto [rec, read] = co_await http::async_read(*stream, buffer, parser, kUseTuple);
     if (rec) {
-      stream.close();
+      stream->close();
       open = false;
       // The stream's deadline fails the read with `timeout`, or, when it fires as the read
       // completes, with the closed socket's error: the time says which it was.
@@ -511,14 +516,15 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
     result.status = static_cast<int>(parser.get().result_int());
     result.ok = result.status >= 200 && result.status < 300;
     if (!parser.get().keep_alive()) {
-      stream.close();
+      stream->close();
       open = false;
     }
     co_return result;
   }
 
   static asio::awaitable<void> Worker(std::shared_ptr<Impl> self, std::shared_ptr<Endpoint> ep) {
-    beast::tcp_stream stream(co_await asio::this_coro::executor);
+    std::optional<beast::tcp_stream> stream;
+    stream.emplace(co_await asio::this_coro::executor);
     beast::flat_buffer buffer;
     bool open = false;
     std::string connected_to;  // host:port of the open connection
@@ -537,8 +543,8 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
       if (open && destination != connected_to) {
         // The URL changed: the next attempt connects to the new host.
         boost::system::error_code ignored;
-        stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        stream.close();
+        stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+        stream->close();
         open = false;
       }
       connected_to = destination;
@@ -598,11 +604,11 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
       // +-20% jitter, derived from the event so runs repeat.
       delay *= 0.8 + 0.4 * UnitInterval(HashValues({job.event.seed, job.event.sequence,
                                                     static_cast<uint64_t>(attempt)}));
-      asio::co_spawn(stream.get_executor(), RetryLater(self, ep, std::move(job), delay),
+      asio::co_spawn(stream->get_executor(), RetryLater(self, ep, std::move(job), delay),
                      asio::detached);
     }
     boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
   }
 
   asio::io_context& io_;
