@@ -886,13 +886,23 @@ TEST_F(UpstreamSimTest, SignedWebhooksWithRetriesDuplicatesAndLedgerTotals) {
 
   ASSERT_EQ(events["messages.sent"].size(), 10u);
   std::map<int64_t, int64_t> chat_message_of_fan;
+  std::set<int64_t> in_vip;  // fans whose listsStates say they are in the seed's list 900
   for (const json::value& p : events["messages.sent"]) {
+    // The fan object carries its custom lists (upstream-api.md §6.5).
+    const json::array& states = p.at("toUser").at("listsStates").as_array();
+    ASSERT_EQ(states.size(), 1u);
+    EXPECT_EQ(states[0].at("id"), 900);
+    EXPECT_EQ(states[0].at("type"), "custom");
+    EXPECT_EQ(states[0].at("name"), "VIP");
+    EXPECT_EQ(states[0].at("canAddUser").as_bool(), !states[0].at("hasUser").as_bool());
+    if (states[0].at("hasUser").as_bool()) in_vip.insert(p.at("toUser").at("id").as_int64());
     EXPECT_EQ(p.at("queueId"), id);
     EXPECT_TRUE(p.at("isFromQueue").as_bool());
     EXPECT_EQ(p.at("text"), "<p>ppv</p>");
     EXPECT_EQ(p.at("price"), 12.34);
     chat_message_of_fan[p.at("toUser").at("id").as_int64()] = p.at("id").as_int64();
   }
+  EXPECT_EQ(in_vip, (std::set<int64_t>{101, 102, 103}));
   ASSERT_EQ(events["messages.ppv.unlocked"].size(), 10u);
   for (const json::value& p : events["messages.ppv.unlocked"]) {
     const int64_t fan = p.at("user").at("id").as_int64();

@@ -153,6 +153,14 @@ void DeliveryEngine::Deliver(World& world, Account& account, MassMessage& m, uin
     e.sequence = world.NextEventSequence();
     e.queue_id = m.id;
     e.fan = Snapshot(fan);
+    const uint32_t index = m.recipients[recipient];
+    e.fan.lists.emplace();
+    for (const UserList& l : account.lists) {
+      e.fan.lists->push_back(
+          {.id = l.id,
+           .name = l.name,
+           .has_user = std::binary_search(l.members.begin(), l.members.end(), index)});
+    }
     e.chat_message_id = m.first_chat_message_id + recipient;
     sink_.Emit(std::move(e));
   }

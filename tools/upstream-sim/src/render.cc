@@ -48,6 +48,24 @@ void WriteFan(JsonWriter& w, const FanSnapshot& fan) {
   w.Field("view", "f");
   w.Field("subscribedOn", fan.active);
   w.Field("subscribedOnExpiredNow", !fan.active);
+  if (fan.lists) {
+    w.Key("listsStates").BeginArray();
+    for (const FanListState& l : *fan.lists) {
+      w.BeginObject();
+      w.Field("id", l.id);
+      w.Field("type", "custom");
+      w.Field("name", l.name);
+      w.Field("hasUser", l.has_user);
+      w.Field("canAddUser", !l.has_user);
+      if (l.has_user) {
+        w.Field("cannotAddUserReason", "ALREADY_EXISTS");
+      } else {
+        w.NullField("cannotAddUserReason");
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+  }
   w.EndObject();
 }
 

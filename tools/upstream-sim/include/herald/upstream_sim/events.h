@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <absl/time/time.h>
 
@@ -48,6 +49,13 @@ std::string_view EventDescription(EventType type);
 // True for the accounts.* events, which carry the account's authentication state only.
 bool IsAccountEvent(EventType type);
 
+// A custom list of the account and whether the fan is in it (a user object's `listsStates[]`).
+struct FanListState {
+  int64_t id = 0;
+  std::string name;
+  bool has_user = false;
+};
+
 struct FanSnapshot {
   uint64_t id = 0;
   int64_t subscribed_at = 0;
@@ -56,6 +64,9 @@ struct FanSnapshot {
   uint32_t spend_tips = 0;
   uint32_t spend_posts = 0;
   bool active = true;
+  // The account's custom lists, when the snapshot carries them (messages.sent's toUser): written
+  // as listsStates[].
+  std::optional<std::vector<FanListState>> lists;
 };
 FanSnapshot Snapshot(const Fan& fan);
 
