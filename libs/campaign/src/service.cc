@@ -1253,39 +1253,31 @@ Service::Op<std::shared_ptr<upstream::Api>> Service::ApiFor(const store::Account
 
 asio::awaitable<absl::Status> Service::Pace(const std::string& tenant, const std::string& team,
                                             const std::string* account) {
-  const MonoTime deadline = clock_.MonotonicAfter(config_.max_pace_wait);
-  const std::string queue_team = QueueTeam(tenant, team);
-  const std::string queue_account = account ? QueueAccount(tenant, *account) : std::string();
-  const std::string subject =
-      account ? StrCat("account '", *account, "'") : StrCat("team '", team, "'");
-  absl::Duration waited;
-  while (true) {
-    absl::StatusOr<absl::Duration> wait = co_await queue_.TakeToken(queue_team, queue_account);
-    if (!wait.ok()) {
-      // Both are registered with the limiter when created; a miss is Herald's own fault.
-      if (absl::IsNotFound(wait.status())) {
-        co_return absl::InternalError(StrCat("rate limiter: ", wait.status().message()));
-      }
-      if (absl::IsFailedPrecondition(wait.status())) {
-        co_return absl::FailedPreconditionError(
-            account ? StrCat("account '", *account, "' or its team '", team, "' is paused")
-                    : StrCat("team '", team, "' is paused"));
-      }
-      co_return wait.status();
+  std::string queue_team = QueueTeam(tenant, team);
+  std::string queue_account = account ? QueueAccount(tenant, *account) : std::string();
+  absl::StatusOr<PacedCall> paced = co_await TakeTokenWithin(
+      queue_, clock_, std::move(queue_team), std::move(queue_account), config_.max_pace_wait);
+  if (!paced.ok()) {
+    // Both are registered with the limiter when created; a miss is Herald's own fault.
+    if (absl::IsNotFound(paced.status())) {
+      co_return absl::InternalError(StrCat("rate limiter: ", paced.status().message()));
     }
-    if (*wait == absl::ZeroDuration()) {
-      if (lifecycle_ != nullptr) lifecycle_->PaceWaited("api", waited);
-      co_return absl::OkStatus();
+    if (absl::IsFailedPrecondition(paced.status())) {
+      co_return absl::FailedPreconditionError(
+          account ? StrCat("account '", *account, "' or its team '", team, "' is paused")
+                  : StrCat("team '", team, "' is paused"));
     }
-    if (clock_.Monotonic() + absl::ToChronoNanoseconds(*wait) > deadline) {
-      co_return absl::ResourceExhaustedError(
-          StrCat(subject, " is at its upstream rate limit; retry in ",
-                 absl::FormatDuration(absl::Ceil(*wait, absl::Seconds(1)))));
-    }
-    const absl::Duration nap = *wait;
-    co_await clock_.SleepFor(nap);
-    waited += nap;
+    co_return paced.status();
   }
+  if (!paced->taken) {
+    const std::string subject =
+        account ? StrCat("account '", *account, "'") : StrCat("team '", team, "'");
+    co_return absl::ResourceExhaustedError(
+        StrCat(subject, " is at its upstream rate limit; retry in ",
+               absl::FormatDuration(absl::Ceil(paced->retry_in, absl::Seconds(1)))));
+  }
+  if (lifecycle_ != nullptr) lifecycle_->PaceWaited("api", paced->waited);
+  co_return absl::OkStatus();
 }
 
 asio::awaitable<absl::Status> Service::UpstreamFailed(const std::string& tenant,

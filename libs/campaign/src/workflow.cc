@@ -1425,29 +1425,44 @@ asio::awaitable<JobResult> DeliveryWorkflow::FailDelivery(Context& ctx, std::str
   co_return JobResult::Fail(std::move(reason));
 }
 
+asio::awaitable<absl::StatusOr<PacedCall>> TakeTokenWithin(queue::Queue& queue, const Clock& clock,
+                                                           std::string queue_team,
+                                                           std::string queue_account,
+                                                           absl::Duration max_wait) {
+  const MonoTime deadline = clock.MonotonicAfter(max_wait);
+  PacedCall out;
+  while (true) {
+    HERALD_CO_ASSIGN_OR_RETURN(absl::Duration wait,
+                               co_await queue.TakeToken(queue_team, queue_account));
+    if (wait == absl::ZeroDuration()) {
+      out.taken = true;
+      co_return out;
+    }
+    if (clock.Monotonic() + absl::ToChronoNanoseconds(wait) > deadline) {
+      out.retry_in = wait;
+      co_return out;
+    }
+    co_await clock.SleepFor(wait);
+    out.waited += wait;
+  }
+}
+
 asio::awaitable<absl::Status> DeliveryWorkflow::Pace(Context& ctx) {
   if (ctx.upstream_calls++ == 0) co_return absl::OkStatus();
-  const MonoTime deadline = clock_.MonotonicAfter(kMaxPaceWait);
-  absl::Duration waited;
-  while (true) {
-    absl::StatusOr<absl::Duration> wait = co_await queue_.TakeToken(ctx.job.team, ctx.job.account);
-    if (!wait.ok()) {
-      // Paused meanwhile: the job waits in the queue for the resume, as its lease would have.
-      if (absl::IsFailedPrecondition(wait.status())) co_return PaceStatus(wait.status());
-      co_return wait.status();
-    }
-    if (*wait == absl::ZeroDuration()) {
-      if (lifecycle_ != nullptr) lifecycle_->PaceWaited("worker", waited);
-      co_return absl::OkStatus();
-    }
-    if (clock_.Monotonic() + absl::ToChronoNanoseconds(*wait) > deadline) {
-      co_return PaceStatus(absl::ResourceExhaustedError(StrCat(
-          "the account's or team's rate limit has no token for ", absl::FormatDuration(*wait))));
-    }
-    const absl::Duration nap = *wait;
-    co_await clock_.SleepFor(nap);
-    waited += nap;
+  absl::StatusOr<PacedCall> paced =
+      co_await TakeTokenWithin(queue_, clock_, ctx.job.team, ctx.job.account, kMaxPaceWait);
+  if (!paced.ok()) {
+    // Paused meanwhile: the job waits in the queue for the resume, as its lease would have.
+    if (absl::IsFailedPrecondition(paced.status())) co_return PaceStatus(paced.status());
+    co_return paced.status();
   }
+  if (!paced->taken) {
+    co_return PaceStatus(
+        absl::ResourceExhaustedError(StrCat("the account's or team's rate limit has no token for ",
+                                            absl::FormatDuration(paced->retry_in))));
+  }
+  if (lifecycle_ != nullptr) lifecycle_->PaceWaited("worker", paced->waited);
+  co_return absl::OkStatus();
 }
 
 asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::PaceStep(Context& ctx) {

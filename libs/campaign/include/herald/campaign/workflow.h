@@ -106,6 +106,22 @@ std::string QueueAccount(std::string_view tenant, std::string_view account);
 boost::asio::awaitable<absl::StatusOr<std::string>> PauseTeamAfterUpstream(
     store::Store& store, queue::Queue& queue, std::string tenant, std::string team,
     upstream::ErrorKind kind);
+// An upstream call's token: taken after waiting `waited`, or not taken because the next one is
+// `retry_in` away, beyond the wait allowed.
+struct PacedCall {
+  bool taken = false;
+  absl::Duration waited;
+  absl::Duration retry_in;
+};
+// Takes a token of the queue team's bucket and, unless `queue_account` is empty, of the
+// account's, sleeping on `clock` for one due within `max_wait`. Errors are the queue's
+// (Queue::TakeToken: FailedPrecondition when paused, NotFound when not registered).
+boost::asio::awaitable<absl::StatusOr<PacedCall>> TakeTokenWithin(queue::Queue& queue,
+                                                                  const Clock& clock,
+                                                                  std::string queue_team,
+                                                                  std::string queue_account,
+                                                                  absl::Duration max_wait);
+
 // For a job whose upstream call failed with `error`: when the upstream refused the team (401,
 // 402), pauses it (PauseTeamAfterUpstream) and returns Release, so the job runs again once the
 // team is resumed (Retry when the pause could not be recorded); nullopt for any other error.
