@@ -211,6 +211,56 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return testing::SyncRedis::Connect(*port, stack_->cluster().password());
   }
 
+  // The campaign's deliveries.
+  static std::vector<v1::Delivery> DeliveriesOf(const std::string& key, const std::string& name) {
+    v1::ListDeliveriesRequest req;
+    req.set_parent(name);
+    v1::ListDeliveriesResponse resp;
+    grpc::Status s = v1::CampaignService::NewStub(stack_->channel())
+                         ->ListDeliveries(BearerContext(key).get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return {resp.deliveries().begin(), resp.deliveries().end()};
+  }
+
+  // Waits until every delivery of the campaign is in `state`; false after `timeout`.
+  static bool WaitForDeliveries(const std::string& key, const std::string& name,
+                                v1::Delivery::State state,
+                                absl::Duration timeout = absl::Seconds(20)) {
+    return testing::WaitFor(
+        [&] {
+          const std::vector<v1::Delivery> all = DeliveriesOf(key, name);
+          return !all.empty() && std::all_of(all.begin(), all.end(), [&](const v1::Delivery& d) {
+            return d.state() == state;
+          });
+        },
+        timeout);
+  }
+
+  // The simulator's record of mass message `id` of `account_id`; null when it has none.
+  static json::value LedgerMessage(const std::string& account_id, int64_t id) {
+    auto ledger =
+        testing::ReadLedger(stack_->sim().port(), StrCat("all=true&account=", account_id));
+    EXPECT_TRUE(ledger.ok()) << ledger.status();
+    if (!ledger.ok()) return nullptr;
+    for (const auto& a : ledger->at("accounts").as_array()) {
+      for (const auto& m : a.at("mass_messages").as_array()) {
+        if (m.at("id").to_number<int64_t>() == id) return m;
+      }
+    }
+    return nullptr;
+  }
+
+  // A PpvCampaign sent at `send_time`, handed to the upstream `lead` ahead of it.
+  static v1::CreateCampaignRequest HeldCampaign(const std::string& tenant,
+                                                const std::vector<std::string>& accounts,
+                                                const std::string& media, std::string text,
+                                                absl::Time send_time, absl::Duration lead) {
+    v1::CreateCampaignRequest req = PpvCampaign(tenant, accounts, media, std::move(text));
+    req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(send_time));
+    req.mutable_campaign()->mutable_upstream_lead()->set_seconds(absl::ToInt64Seconds(lead));
+    return req;
+  }
+
   // Each of `accounts` has exactly one more upstream mass message than in `before`.
   static void ExpectOneMoreMessageEach(const std::map<std::string, int>& before,
                                        const std::vector<std::string>& accounts) {
@@ -844,6 +894,188 @@ TEST_P(CampaignTest, RescheduledPausedAndResumedCampaignSendsOnceAtItsNewTime) {
   EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
   EXPECT_GE(absl::FromUnixSeconds(done.dispatch_time().seconds()) + absl::Seconds(1),
             absl::FromUnixSeconds(moved.send_time().seconds()));
+  ExpectOneMoreMessageEach(before, accounts);
+}
+
+// With an upstream lead, each account's message is handed to the upstream ahead of the send
+// time and held there; an update reaches the held messages by PUT, and they go out at the (new)
+// send time with the new content, still one message per account.
+TEST_P(CampaignTest, AnUpstreamLeadHandsTheMessageOverEarlyAndUpdatesReachItThere) {
+  const std::string key = NewTenant("lead");
+  const std::vector<std::string> all = ImportAccounts("lead", key, 1);
+  ASSERT_GE(all.size(), 3u);
+  const std::vector<std::string> accounts(all.begin(), all.begin() + 3);
+  const std::string media = NewMedia("lead", key);
+  const auto before = LedgerMessages();
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  const absl::Time send_time = absl::Now() + absl::Hours(1);
+  v1::Campaign created;
+  grpc::Status s = campaigns->CreateCampaign(
+      BearerContext(key).get(),
+      HeldCampaign("lead", accounts, media, "Early bird", send_time, absl::Hours(2)), &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(created.upstream_lead().seconds(), 7200);
+
+  ASSERT_TRUE(WaitForDeliveries(key, created.name(), v1::Delivery::SCHEDULED_UPSTREAM))
+      << stack_->herald().Logs();
+  v1::GetCampaignRequest get;
+  get.set_name(created.name());
+  v1::Campaign held;
+  ASSERT_TRUE(campaigns->GetCampaign(BearerContext(key).get(), get, &held).ok());
+  EXPECT_EQ(held.state(), v1::Campaign::SCHEDULED);
+  EXPECT_EQ(held.delivery_counts().scheduled_upstream(), 3);
+  std::map<std::string, int64_t> message_of;
+  for (const v1::Delivery& d : DeliveriesOf(key, created.name())) {
+    message_of[d.account()] = d.upstream_message_id();
+    const json::value m = LedgerMessage(ShortId(d.account()), d.upstream_message_id());
+    ASSERT_TRUE(m.is_object()) << d.account();
+    EXPECT_EQ(m.at("state").as_string(), "scheduled") << d.account();
+    EXPECT_EQ(m.at("start_at").as_string(),
+              absl::FormatTime("%Y-%m-%dT%H:%M:%S+00:00", send_time, absl::UTCTimeZone()))
+        << d.account();
+  }
+  ExpectOneMoreMessageEach(before, accounts);
+
+  // Held messages: no pause, and nothing a PUT cannot carry.
+  v1::PauseCampaignRequest pause;
+  pause.set_name(created.name());
+  v1::Campaign unused;
+  s = campaigns->PauseCampaign(BearerContext(key).get(), pause, &unused);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  v1::UpdateCampaignRequest bad;
+  bad.mutable_campaign()->set_name(created.name());
+  bad.mutable_campaign()->mutable_content()->add_media(NewMedia("lead", key));
+  bad.mutable_update_mask()->add_paths("content.media");
+  s = campaigns->UpdateCampaign(BearerContext(key).get(), bad, &unused);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("campaign.content.media"));
+
+  // New text and price, and a send time a few seconds away.
+  const absl::Time soon = absl::Now() + absl::Seconds(5);
+  v1::UpdateCampaignRequest update;
+  update.mutable_campaign()->set_name(created.name());
+  update.mutable_campaign()->mutable_content()->set_text("Early bird, now cheaper");
+  update.mutable_campaign()->mutable_content()->set_price_cents(1000);
+  update.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(soon));
+  *update.mutable_campaign()->mutable_targets() = created.targets();  // named, but the same
+  for (const char* path : {"content.text", "content.price_cents", "send_time", "targets"}) {
+    update.mutable_update_mask()->add_paths(path);
+  }
+  v1::Campaign updated;
+  s = campaigns->UpdateCampaign(BearerContext(key).get(), update, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(updated.state(), v1::Campaign::SCHEDULED);
+
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
+      << done.state_reason() << stack_->herald().Logs();
+  ExpectOneMoreMessageEach(before, accounts);  // the same messages, changed in place
+  for (const v1::Delivery& d : DeliveriesOf(key, created.name())) {
+    EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.account() << ": " << d.error();
+    EXPECT_TRUE(d.error().empty()) << d.error();
+    EXPECT_EQ(d.upstream_message_id(), message_of[d.account()]) << d.account();
+    const json::value m = LedgerMessage(ShortId(d.account()), d.upstream_message_id());
+    ASSERT_TRUE(m.is_object()) << d.account();
+    EXPECT_THAT(std::string(m.at("text").as_string()),
+                ::testing::HasSubstr("Early bird, now cheaper"));
+    EXPECT_EQ(m.at("price").as_string(), "10.00") << d.account();
+    EXPECT_GE(m.at("updates").to_number<int64_t>(), 1) << d.account();
+    EXPECT_GT(m.at("sent").to_number<int64_t>(), 0) << d.account();
+  }
+}
+
+// A cancel deletes the messages the upstream holds: nothing reaches a fan.
+TEST_P(CampaignTest, CancellingACampaignTheUpstreamHoldsDeletesItsMessages) {
+  const std::string key = NewTenant("heldcancel");
+  const std::vector<std::string> all = ImportAccounts("heldcancel", key, 2);
+  ASSERT_GE(all.size(), 2u);
+  const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
+  const std::string media = NewMedia("heldcancel", key);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(BearerContext(key).get(),
+                                   HeldCampaign("heldcancel", accounts, media, "Not after all",
+                                                absl::Now() + absl::Hours(1), absl::Hours(1)),
+                                   &created)
+                  .ok());
+  ASSERT_TRUE(WaitForDeliveries(key, created.name(), v1::Delivery::SCHEDULED_UPSTREAM))
+      << stack_->herald().Logs();
+
+  v1::CancelCampaignRequest cancel;
+  cancel.set_name(created.name());
+  v1::CancelCampaignResponse cancelled;
+  grpc::Status s = campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(cancelled.campaign().state(), v1::Campaign::CANCELLED);
+  Watch(key, created.name());  // ends once the deletes have finished
+  for (const v1::Delivery& d : DeliveriesOf(key, created.name())) {
+    EXPECT_EQ(d.state(), v1::Delivery::CANCELLED) << d.account();
+    EXPECT_EQ(d.cancel_outcome(), "unsent") << d.account();
+    const json::value m = LedgerMessage(ShortId(d.account()), d.upstream_message_id());
+    ASSERT_TRUE(m.is_object()) << d.account();
+    EXPECT_EQ(m.at("state").as_string(), "canceled") << d.account();
+    EXPECT_EQ(m.at("sent").to_number<int64_t>(), 0) << d.account();
+  }
+}
+
+// A held send whose response was lost is found on the upstream's queue (the overview does not
+// list messages that have not started) and adopted, not sent again.
+TEST_P(CampaignTest, AHeldSendWhoseResponseWasLostIsFoundOnTheUpstreamQueue) {
+  const std::string key = NewTenant("heldlost");
+  const std::vector<std::string> all = ImportAccounts("heldlost", key, 2);
+  ASSERT_GE(all.size(), 2u);
+  const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
+  const std::string media = NewMedia("heldlost", key);
+  const auto before = LedgerMessages();
+  auto fault = testing::HttpRequest(
+      stack_->sim().port(), "POST", "/_sim/faults",
+      R"({"team":"team-2","methods":["POST"],"path_contains":"/mass-messaging",)"
+      R"("commit_then_lose_rate":1,"count":2})");
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(BearerContext(key).get(),
+                                   HeldCampaign("heldlost", accounts, media, "Found again",
+                                                absl::Now() + absl::Hours(1), absl::Hours(1)),
+                                   &created)
+                  .ok());
+  ASSERT_TRUE(WaitForDeliveries(key, created.name(), v1::Delivery::SCHEDULED_UPSTREAM))
+      << stack_->herald().Logs();
+  auto faults = testing::HttpGet(stack_->sim().port(), "/_sim/faults");
+  ASSERT_TRUE(faults.ok()) << faults.status();
+  EXPECT_EQ(faults->body, "[]") << "both sends lost their responses";
+  ExpectOneMoreMessageEach(before, accounts);
+}
+
+// The upstream sends held messages at the send time even while Herald is down; Herald, back,
+// finds the campaign sent, not missed.
+TEST_P(CampaignTest, HeldMessagesGoOutOnTimeWhileHeraldIsStopped) {
+  const std::string key = NewTenant("heldaway");
+  const std::vector<std::string> all = ImportAccounts("heldaway", key, 1);
+  ASSERT_GE(all.size(), 2u);
+  const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
+  const std::string media = NewMedia("heldaway", key);
+  const auto before = LedgerMessages();
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::CreateCampaignRequest req = HeldCampaign("heldaway", accounts, media, "On time anyway",
+                                               absl::Now() + absl::Seconds(4), absl::Hours(1));
+  req.mutable_campaign()->mutable_grace_period()->set_seconds(1);
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &created).ok());
+  ASSERT_TRUE(WaitForDeliveries(key, created.name(), v1::Delivery::SCHEDULED_UPSTREAM))
+      << stack_->herald().Logs();
+
+  stack_->herald().process().Signal(SIGSTOP);
+  const absl::Time send_time = absl::FromUnixSeconds(created.send_time().seconds());
+  const bool waited = testing::WaitFor([&] { return absl::Now() > send_time + absl::Seconds(2); },
+                                       absl::Seconds(15));
+  stack_->herald().process().Signal(SIGCONT);
+  ASSERT_TRUE(waited);
+
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
   ExpectOneMoreMessageEach(before, accounts);
 }
 

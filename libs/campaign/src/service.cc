@@ -828,9 +828,11 @@ asio::awaitable<absl::Status> Service::Dispatch(const Campaign& campaign,
       target_of[i] = it == by_account.end() ? nullptr : it->second;
     }
   }
-  const absl::Duration delay = campaign.phase == CampaignPhase::kScheduled
-                                   ? absl::FromUnixMillis(campaign.send_time_ms) - clock_.Now()
-                                   : absl::ZeroDuration();
+  // A scheduled campaign's chains start at its send time, or its upstream lead before it.
+  const absl::Duration delay =
+      campaign.phase == CampaignPhase::kScheduled
+          ? absl::FromUnixMillis(campaign.send_time_ms - campaign.upstream_lead_ms) - clock_.Now()
+          : absl::ZeroDuration();
   static const store::AccountTarget kNoTarget;
   std::vector<queue::JobSpec> jobs;
   jobs.reserve(accounts.size());
@@ -980,13 +982,34 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
     if (f == "targets") next.targets = update.targets;
     if (f == "send_time") next.send_time_ms = update.send_time_ms;
     if (f == "grace_period") next.grace_period_ms = update.grace_period_ms;
+    if (f == "upstream_lead") next.upstream_lead_ms = update.upstream_lead_ms;
   }
   HERALD_CO_RETURN_IF_ERROR(CheckTargetCount(next));
   HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts, co_await CheckReferences(next));
+  const absl::Time now = clock_.Now();
+  // Once its messages are being handed to the upstream, what the upstream holds changes by PUT
+  // and only what a PUT can carry may change.
+  const bool staging = StagingBegun(current.campaign, now);
+  std::vector<Delivery> held;
+  if (staging) {
+    HERALD_CO_RETURN_IF_ERROR(CheckStagedUpdate(current.campaign, next));
+    HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
+                               co_await store_.ListDeliveries(update.tenant, update.id));
+    for (Delivery& d : deliveries) {
+      if (d.state == DeliveryState::kSending) {
+        co_return absl::AbortedError(
+            StrCat("campaign '", update.id, "' is being sent to the upstream for account '",
+                   d.account, "' right now; retry the update in a few seconds"));
+      }
+      if (d.state == DeliveryState::kScheduledUpstream) held.push_back(std::move(d));
+    }
+  }
+  // A new generation: the chains start again from where each delivery stands (a held message's
+  // follows the new send time), and jobs of the earlier one end.
   const bool reschedule =
       current.campaign.phase == CampaignPhase::kScheduled &&
-      (next.send_time_ms != current.campaign.send_time_ms || Has(fields, "targets"));
-  const absl::Time now = clock_.Now();
+      (staging || next.send_time_ms != current.campaign.send_time_ms ||
+       next.upstream_lead_ms != current.campaign.upstream_lead_ms || Has(fields, "targets"));
   HERALD_CO_ASSIGN_OR_RETURN(
       Campaign stored, co_await store_.Update<Campaign>(update.tenant, update.id, [&](Campaign& c) {
         if (c.phase != current.campaign.phase || c.generation != current.campaign.generation) {
@@ -996,7 +1019,9 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
                      "again"));
         }
         const int32_t generation = c.generation;
+        const int32_t revision = c.content_revision;
         c = next;
+        c.content_revision = revision + 1;
         c.update_time_ms = absl::ToUnixMillis(now);
         if (reschedule) {
           c.generation = generation + 1;
@@ -1007,7 +1032,8 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
         }
         return absl::OkStatus();
       }));
-  if (Has(fields, "targets")) {
+  // (Held messages keep their deliveries: a staged update cannot change the targets.)
+  if (Has(fields, "targets") && !staging) {
     std::vector<Delivery> deliveries;
     for (const auto& t : stored.targets) {
       deliveries.push_back({.account = t.account, .update_time_ms = stored.update_time_ms});
@@ -1032,7 +1058,53 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
   if (reschedule || stored.phase == CampaignPhase::kScheduled) {
     HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(stored, accounts));
   }
+  if (!held.empty()) {
+    // One PUT per held message, then its poll at the new send time. A retry of this update
+    // enqueues them again, under its own generation; a job that finds its message up to date
+    // only goes on to the poll.
+    std::unordered_map<std::string_view, const store::Account*> by_id;
+    for (const store::Account& a : accounts) by_id.emplace(a.id, &a);
+    std::vector<queue::JobSpec> jobs;
+    for (const Delivery& d : held) {
+      auto it = by_id.find(d.account);
+      if (it != by_id.end()) jobs.push_back(UpdateStep(stored, *it->second, config_.max_attempts));
+    }
+    HERALD_CO_RETURN_IF_ERROR((co_await queue_.EnqueueBatch(std::move(jobs))).status());
+  }
   co_return co_await View(std::move(stored));
+}
+
+absl::Status Service::CheckStagedUpdate(const Campaign& current, const Campaign& next) {
+  // What a PUT cannot change on the upstream (or Herald would have to upload again per
+  // account): the accounts, each one's excluded lists and segment, the media and previews.
+  auto refused = [&](std::string_view field, std::string_view why) {
+    return absl::FailedPreconditionError(
+        StrCat(field, ": cannot change once campaign '", current.id,
+               "' is being handed to the upstream ahead of its send time (upstream_lead); ", why));
+  };
+  constexpr std::string_view kRecreate = "cancel it and create a new one";
+  if (next.content.media != current.content.media ||
+      next.content.previews != current.content.previews) {
+    return refused("campaign.content.media", kRecreate);
+  }
+  if (next.upstream_lead_ms != current.upstream_lead_ms) {
+    return refused("campaign.upstream_lead", "the messages are already on their way");
+  }
+  if (next.send_time_ms == 0) {
+    return refused("campaign.send_time", "set a time (it may be now) instead of clearing it");
+  }
+  if (next.targets.size() != current.targets.size()) {
+    return refused("campaign.targets", kRecreate);
+  }
+  for (size_t i = 0; i < next.targets.size(); ++i) {
+    const store::AccountTarget& a = current.targets[i];
+    const store::AccountTarget& b = next.targets[i];
+    if (a.account != b.account || a.user_lists != b.user_lists || a.fan_ids != b.fan_ids ||
+        a.excluded_lists != b.excluded_lists || a.segment != b.segment) {
+      return refused(StrCat("campaign.targets[", i, "]"), kRecreate);
+    }
+  }
+  return absl::OkStatus();
 }
 
 Service::Op<CampaignView> Service::Redispatch(Campaign campaign) {
@@ -1179,10 +1251,17 @@ Service::Op<CampaignView> Service::PauseCampaign(std::string tenant, std::string
     co_return NotChangeable(current, "only scheduled or dispatching campaigns can be paused");
   }
   if (IsFinal(current.state)) co_return NotChangeable(current, "it is already final");
+  constexpr std::string_view kHeld =
+      "its messages are being handed to the upstream, which sends them at the send time "
+      "(upstream_lead); cancel it, or update it, instead";
+  if (StagingBegun(current.campaign, clock_.Now())) co_return NotChangeable(current, kHeld);
   HERALD_CO_ASSIGN_OR_RETURN(
       Campaign stored, co_await store_.Update<Campaign>(tenant, id, [&](Campaign& c) {
         if (c.phase != current.campaign.phase) {
           return absl::FailedPreconditionError("the campaign changed state; read it again");
+        }
+        if (StagingBegun(c, clock_.Now())) {
+          return NotChangeable(current, kHeld);
         }
         c.phase = CampaignPhase::kPaused;
         c.phase_reason = "paused by request";

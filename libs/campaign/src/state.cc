@@ -48,6 +48,9 @@ DeliveryCounts CountDeliveries(const std::vector<store::Delivery>& deliveries) {
       case DeliveryState::kSending:
         ++c.in_progress;
         break;
+      case DeliveryState::kScheduledUpstream:
+        ++c.scheduled_upstream;
+        break;
       case DeliveryState::kSent:
         ++c.sent;
         break;
@@ -83,7 +86,8 @@ CampaignState DeriveState(const store::Campaign& campaign, const DeliveryCounts&
     case CampaignPhase::kDispatched:
       break;
   }
-  const int32_t unfinished = counts.pending + counts.in_progress + counts.sent;
+  const int32_t unfinished =
+      counts.pending + counts.in_progress + counts.sent + counts.scheduled_upstream;
   if (unfinished > 0) {
     return counts.pending + counts.in_progress > 0 ? CampaignState::kDispatching
                                                    : CampaignState::kSending;

@@ -42,6 +42,19 @@ TEST(DeriveState, DispatchedFollowsDeliveries) {
   EXPECT_EQ(StateOf(CampaignPhase::kDispatched, {kFailed, kFailed}), CampaignState::kFailed);
 }
 
+TEST(DeriveState, AMessageTheUpstreamHoldsIsSentUnlessTheCampaignIsScheduled) {
+  using enum DeliveryState;
+  EXPECT_EQ(StateOf(CampaignPhase::kScheduled, {kScheduledUpstream, kPending}),
+            CampaignState::kScheduled);
+  EXPECT_EQ(StateOf(CampaignPhase::kDispatched, {kScheduledUpstream, kSent}),
+            CampaignState::kSending);
+  EXPECT_EQ(StateOf(CampaignPhase::kDispatched, {kScheduledUpstream, kPending}),
+            CampaignState::kDispatching);
+  const DeliveryCounts c = CountDeliveries(Deliveries({kScheduledUpstream, kSent}));
+  EXPECT_EQ(c.scheduled_upstream, 1);
+  EXPECT_EQ(c.sent, 1);
+}
+
 TEST(CountDeliveries, SumsStatesAndRecipients) {
   auto d = Deliveries({DeliveryState::kSent, DeliveryState::kCompleted, DeliveryState::kFailed});
   d[0].recipients = 10;

@@ -293,6 +293,34 @@ queue::JobSpec FirstStep(const store::Campaign& campaign, const store::AccountTa
           .delay = std::max(delay, absl::ZeroDuration())};
 }
 
+bool StagingBegun(const store::Campaign& campaign, absl::Time now) {
+  // Job times are Redis's, `now` this process's: a few seconds' margin for the clocks.
+  constexpr absl::Duration kClockMargin = absl::Seconds(5);
+  if (campaign.phase != store::CampaignPhase::kScheduled || campaign.upstream_lead_ms <= 0 ||
+      campaign.send_time_ms <= 0) {
+    return false;
+  }
+  return now >=
+         absl::FromUnixMillis(campaign.send_time_ms - campaign.upstream_lead_ms) - kClockMargin;
+}
+
+queue::JobSpec UpdateStep(const store::Campaign& campaign, const store::Account& account,
+                          int max_attempts, bool after_send) {
+  // Its own id when a send enqueues it, whichever of the two runs first.
+  const StepPayload p{.tenant = campaign.tenant,
+                      .campaign = campaign.id,
+                      .account = account.id,
+                      .generation = campaign.generation,
+                      .index = after_send ? 1 : 0};
+  return {.id = StepId(kUpdateJob, p),
+          .kind = std::string(kUpdateJob),
+          .tenant = campaign.tenant,
+          .team = QueueTeam(campaign.tenant, account.team),
+          .account = QueueAccount(campaign.tenant, account.id),
+          .payload = EncodePayload(p),
+          .max_attempts = max_attempts};
+}
+
 queue::JobSpec UnsendStep(const store::Campaign& campaign, const store::Account& account,
                           int max_attempts) {
   const StepPayload p{.tenant = campaign.tenant,
@@ -431,7 +459,7 @@ void DeliveryWorkflow::UseMetrics(metrics::Registry& registry) {
 
 void DeliveryWorkflow::Register(queue::Worker& worker) {
   for (std::string_view kind : {kSegmentScanJob, kSegmentListJob, kSegmentAddJob, kUploadMediaJob,
-                                kSendJob, kPollJob, kUnsendJob, kReconcileJob}) {
+                                kSendJob, kPollJob, kUnsendJob, kUpdateJob, kReconcileJob}) {
     worker.Handle(std::string(kind),
                   [this](const queue::LeasedJob& job) -> asio::awaitable<JobResult> {
                     co_return co_await Run(job);
@@ -506,6 +534,15 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   if (store::IsFinal(ctx.delivery.state)) co_return JobResult::Ok();
 
   using store::CampaignPhase;
+  if (job.kind == kUpdateJob) {
+    // Only a held message of a live campaign changes; a cancel deletes it instead.
+    if (ctx.campaign.phase != CampaignPhase::kScheduled &&
+        ctx.campaign.phase != CampaignPhase::kDispatched) {
+      co_return JobResult::Ok();
+    }
+    if (auto stop = co_await LoadAccount(ctx)) co_return *std::move(stop);
+    co_return co_await UpdateUpstream(ctx);
+  }
   switch (ctx.campaign.phase) {
     case CampaignPhase::kDraft:
     case CampaignPhase::kMissed:
@@ -519,7 +556,18 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
       // The first job to run at the send time dispatches the campaign, or finds it missed.
       const absl::Time now = clock_.Now();
       const absl::Time due = absl::FromUnixMillis(ctx.campaign.send_time_ms);
-      const bool missed = now - due > absl::Milliseconds(ctx.campaign.grace_period_ms);
+      // Ahead of the send time, with a lead: the chain hands the message to the upstream, which
+      // holds it until then; the campaign stays scheduled.
+      if (ctx.campaign.upstream_lead_ms > 0 && now < due) break;
+      bool missed = now - due > absl::Milliseconds(ctx.campaign.grace_period_ms);
+      if (missed && ctx.campaign.upstream_lead_ms > 0) {
+        // Messages the upstream held went out on time without Herald: the campaign was sent.
+        auto deliveries = co_await store_.ListDeliveries(s.tenant, s.campaign);
+        if (!deliveries.ok())
+          co_return JobResult::Retry(std::string(deliveries.status().message()));
+        missed = std::none_of(deliveries->begin(), deliveries->end(),
+                              [](const Delivery& d) { return d.upstream_message_id != 0; });
+      }
       bool moved = false;  // by this job
       auto r =
           co_await store_.Update<store::Campaign>(s.tenant, s.campaign, [&](store::Campaign& c) {
@@ -569,7 +617,7 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
   static constexpr std::string_view kSteps[] = {kSegmentScanJob, kSegmentListJob, kSegmentAddJob,
                                                 kUploadMediaJob, kSendJob,        kPollJob};
   const bool step = std::find(std::begin(kSteps), std::end(kSteps), dead.kind) != std::end(kSteps);
-  if (!step && dead.kind != kUnsendJob) co_return absl::OkStatus();
+  if (!step && dead.kind != kUnsendJob && dead.kind != kUpdateJob) co_return absl::OkStatus();
   auto payload = DecodePayload(dead.payload);
   if (!payload.ok()) co_return absl::OkStatus();  // names no delivery
   const queue::LeasedJob job{.id = dead.id,
@@ -592,6 +640,15 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
     if (ctx.delivery.cancel_outcome != kUnsendPending) co_return absl::OkStatus();
     auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
       if (d.cancel_outcome == kUnsendPending) d.cancel_outcome = StrCat("not unsent: ", reason);
+      return absl::OkStatus();
+    });
+    co_return r.status();
+  }
+  if (dead.kind == kUpdateJob) {
+    // The held message keeps its earlier content; the delivery itself goes on.
+    if (ctx.delivery.state != DeliveryState::kScheduledUpstream) co_return absl::OkStatus();
+    auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+      d.error = StrCat("the upstream message kept its earlier content: the update ", reason);
       return absl::OkStatus();
     });
     co_return r.status();
@@ -916,8 +973,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::UploadMedia(Context& ctx) {
   const StepPayload& s = ctx.step;
   const auto& media = ctx.campaign.content.media;
   const int32_t i = s.index;
-  if (ctx.delivery.upstream_message_id != 0)
-    co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, config_.poll_min));
+  if (ctx.delivery.upstream_message_id != 0) co_return JobResult::OkThen(FollowStep(ctx));
   if (i < 0 || i >= static_cast<int32_t>(media.size())) {
     co_return JobResult::OkThen(NextStep(ctx, kSendJob, 0, absl::ZeroDuration()));
   }
@@ -1016,6 +1072,11 @@ asio::awaitable<absl::StatusOr<std::optional<int64_t>>> DeliveryWorkflow::Reconc
     // Only a second holding more messages than a page could still hide some.
     query.end = oldest + absl::Seconds(1);
   }
+  if (ctx.delivery.send_scheduled_ms != 0) {
+    // Sent for a later time: the upstream may still hold it, out of the overview.
+    const absl::Time scheduled = absl::FromUnixMillis(ctx.delivery.send_scheduled_ms);
+    HERALD_CO_RETURN_IF_ERROR(co_await FindScheduled(ctx, scheduled, matches));
+  }
   // The oldest match that no other delivery has adopted: Herald's own earlier attempt.
   std::sort(matches.begin(), matches.end());
   for (const auto& [date, id] : matches) {
@@ -1027,11 +1088,46 @@ asio::awaitable<absl::StatusOr<std::optional<int64_t>>> DeliveryWorkflow::Reconc
   co_return std::optional<int64_t>();
 }
 
+asio::awaitable<absl::Status> DeliveryWorkflow::FindScheduled(
+    Context& ctx, absl::Time scheduled, std::vector<std::pair<std::string, int64_t>>& matches) {
+  const store::MessageContent& content = ctx.campaign.content;
+  const std::string want_text = NormaliseText(content.text);
+  HERALD_CO_RETURN_IF_ERROR(co_await Pace(ctx));
+  auto queue = co_await ctx.api->ListMassMessageQueue(ctx.step.account);
+  if (!queue.ok()) co_return queue.status();
+  for (const upstream::QueueItem& item : *queue.value) {
+    // Its date is the scheduledDate it was sent with, to the second.
+    absl::Time date;
+    std::string err;
+    if (item.is_canceled || !absl::ParseTime(absl::RFC3339_full, item.date, &date, &err) ||
+        absl::ToUnixSeconds(date) != absl::ToUnixSeconds(scheduled)) {
+      continue;
+    }
+    const bool known = std::any_of(matches.begin(), matches.end(),
+                                   [&](const auto& m) { return m.second == item.id; });
+    if (known) continue;
+    // The queue's items carry no text: the message itself does.
+    HERALD_CO_RETURN_IF_ERROR(co_await Pace(ctx));
+    auto detail = co_await ctx.api->GetMassMessage(ctx.step.account, item.id);
+    if (!detail.ok()) {
+      const auto error = detail.error();
+      if (error && error->http_status == 404) continue;  // deleted meanwhile
+      co_return detail.status();
+    }
+    const upstream::QueueDetail& m = detail.value->queue;
+    if (NormaliseText(m.text) == want_text && m.is_free == (content.price_cents == 0) &&
+        !m.is_canceled) {
+      matches.emplace_back(item.date, item.id);
+    }
+  }
+  co_return absl::OkStatus();
+}
+
 // Claims the message for this campaign (Reconcile reads the claims) and records it on the
 // delivery in one atomic step, then reads the campaign's head in the same round trip: a cancel may
 // have come while the send was in flight.
 asio::awaitable<absl::StatusOr<std::optional<store::Campaign>>> DeliveryWorkflow::Adopt(
-    Context& ctx, int64_t id, int64_t total, int64_t pending) {
+    Context& ctx, int64_t id, int64_t total, int64_t pending, bool scheduled) {
   using Head = std::optional<store::Campaign>;
   const StepPayload& s = ctx.step;
   store::UpdateExtras extras;
@@ -1040,7 +1136,8 @@ asio::awaitable<absl::StatusOr<std::optional<store::Campaign>>> DeliveryWorkflow
   extras.reads.push_back(store::Store::LookupOf<store::Campaign>(s.tenant, {s.campaign}));
   std::function<absl::Status(Delivery&)> sent = [&](Delivery& d) {
     d.upstream_message_id = id;
-    d.state = DeliveryState::kSent;
+    d.state = scheduled ? DeliveryState::kScheduledUpstream : DeliveryState::kSent;
+    d.upstream_revision = ctx.campaign.content_revision;
     d.recipients = total;
     d.recipients_pending = pending;
     d.upstream_media.clear();  // consumed by the message
@@ -1094,9 +1191,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::CancelUnsent(Context& ctx) {
 asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
   const StepPayload& s = ctx.step;
   const store::MessageContent& content = ctx.campaign.content;
-  if (ctx.delivery.upstream_message_id != 0) {
-    co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, config_.poll_min));
-  }
+  if (ctx.delivery.upstream_message_id != 0) co_return JobResult::OkThen(FollowStep(ctx));
 
   // An earlier attempt may have created the message: look before sending again. The attempt
   // is recorded before the call, so without one nothing was sent (a lease lost before it).
@@ -1110,12 +1205,14 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     if (found->has_value()) {
       log::Info("adopted the upstream message of an earlier send attempt",
                 {{"campaign", s.campaign}, {"account", s.account}, {"message", **found}});
-      if (auto adopted = co_await Adopt(ctx, **found, 0, 0); !adopted.ok()) {
-        co_return JobResult::Retry(std::string(adopted.status().message()));
-      }
+      const bool held = ctx.delivery.send_scheduled_ms > ToMillis(clock_.Now());
+      auto adopted = co_await Adopt(ctx, **found, 0, 0, held);
+      if (!adopted.ok()) co_return JobResult::Retry(std::string(adopted.status().message()));
+      if (held) co_return JobResult::OkThen(FollowStep(ctx));
       co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, absl::ZeroDuration()));
     }
   }
+  if (auto stop = co_await FailIfMissed(ctx)) co_return *std::move(stop);
 
   // Find this account's target.
   const store::AccountTarget* target_ptr = ctx.target ? &*ctx.target : nullptr;
@@ -1144,12 +1241,19 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     }
   }
 
-  // Record the attempt before making it, so a crash mid-call leaves a trace to reconcile from.
+  // Ahead of the send time (an upstream lead), the upstream holds the message until then.
   const absl::Time started = clock_.Now();
+  const absl::Time due = absl::FromUnixMillis(ctx.campaign.send_time_ms);
+  const bool scheduled = ctx.campaign.upstream_lead_ms > 0 && ctx.campaign.send_time_ms > 0 &&
+                         due - started >= absl::Seconds(1);
+  if (scheduled) message.scheduled_at = due;
+
+  // Record the attempt before making it, so a crash mid-call leaves a trace to reconcile from.
   auto marked = co_await UpdateDelivery(ctx, [&](Delivery& d) {
     d.state = DeliveryState::kSending;
     ++d.send_attempts;
     d.send_started_ms = ToMillis(started);
+    d.send_scheduled_ms = scheduled ? ctx.campaign.send_time_ms : 0;
     d.update_time_ms = ToMillis(started);
     return absl::OkStatus();
   });
@@ -1172,7 +1276,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     }
     co_return co_await OnUpstreamError(ctx, sent.status(), "sending the mass message");
   }
-  auto now_campaign = co_await Adopt(ctx, sent.value->id, sent.value->total, sent.value->pending);
+  auto now_campaign =
+      co_await Adopt(ctx, sent.value->id, sent.value->total, sent.value->pending, scheduled);
   if (!now_campaign.ok()) {
     // The message exists: the next attempt reconciles and adopts it.
     co_return JobResult::Retry(std::string(now_campaign.status().message()),
@@ -1187,7 +1292,95 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
     co_return JobResult::OkThen(UnsendStep(**now_campaign, ctx.account, config_.max_attempts));
   }
-  co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, config_.poll_min));
+  // Updated while the send was in flight: the held message gets the update (which then follows
+  // it) in the campaign's new generation, since the update's own job found nothing held.
+  if (scheduled && *now_campaign &&
+      (*now_campaign)->content_revision != ctx.campaign.content_revision) {
+    co_return JobResult::OkThen(
+        UpdateStep(**now_campaign, ctx.account, config_.max_attempts, /*after_send=*/true));
+  }
+  co_return JobResult::OkThen(FollowStep(ctx));
+}
+
+queue::JobSpec DeliveryWorkflow::FollowStep(const Context& ctx) const {
+  absl::Duration delay = config_.poll_min;
+  if (ctx.delivery.state == DeliveryState::kScheduledUpstream) {
+    delay = std::max(delay, absl::FromUnixMillis(ctx.campaign.send_time_ms) - clock_.Now());
+  }
+  return NextStep(ctx, kPollJob, 1, delay);
+}
+
+asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::FailIfMissed(Context& ctx) {
+  // Only a campaign with an upstream lead dispatches with deliveries that never reached the
+  // upstream before its send time (the others went out on time); without one, a campaign past
+  // its grace period never dispatches at all.
+  if (ctx.campaign.upstream_lead_ms <= 0 || ctx.campaign.send_time_ms <= 0 ||
+      ctx.delivery.send_attempts > 0) {
+    co_return std::nullopt;
+  }
+  const absl::Duration late = clock_.Now() - absl::FromUnixMillis(ctx.campaign.send_time_ms);
+  if (late <= absl::Milliseconds(ctx.campaign.grace_period_ms)) co_return std::nullopt;
+  co_return co_await FailDelivery(
+      ctx, StrCat("missed: its send time passed ",
+                  absl::FormatDuration(absl::Trunc(late, absl::Seconds(1))),
+                  " ago, beyond the grace period, before it reached the upstream; nothing was "
+                  "sent to this account"));
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::UpdateUpstream(Context& ctx) {
+  const StepPayload& s = ctx.step;
+  // A held message is followed from its (new) send time on, by this generation's poll.
+  auto then = [&] {
+    return ctx.delivery.state == DeliveryState::kScheduledUpstream
+               ? JobResult::OkThen(FollowStep(ctx))
+               : JobResult::Ok();
+  };
+  // A send under way enqueues its own update when it lands with older content; a delivery not
+  // sent yet sends the new content.
+  if (ctx.delivery.state != DeliveryState::kScheduledUpstream ||
+      ctx.delivery.upstream_revision >= ctx.campaign.content_revision) {
+    co_return then();
+  }
+  const store::MessageContent& content = ctx.campaign.content;
+  upstream::MassMessageUpdate update{
+      .text = content.text, .price_cents = content.price_cents, .locked_text = content.locked_text};
+  // The send time moves with the campaign (to a moment ahead when it is now, as a scheduled
+  // date must be); targets and media stay as they were sent (an update that would change them
+  // is refused while a message is held).
+  update.scheduled_at =
+      std::max(absl::FromUnixMillis(ctx.campaign.send_time_ms), clock_.Now() + absl::Seconds(1));
+  if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
+  auto put = co_await ctx.api->UpdateMassMessage(s.account, ctx.delivery.upstream_message_id,
+                                                 std::move(update));
+  std::string error;
+  if (!put.ok()) {
+    const std::optional<upstream::UpstreamError> e = upstream::GetUpstreamError(put.status());
+    const bool refused = e && e->kind == upstream::ErrorKind::kTerminal;
+    const bool held_back = e && (e->kind == upstream::ErrorKind::kRateLimited ||
+                                 e->kind == upstream::ErrorKind::kOutOfCredits ||
+                                 e->kind == upstream::ErrorKind::kUnauthorized);
+    if (held_back) co_return co_await OnUpstreamError(ctx, put.status(), "updating the message");
+    if (!refused && !ctx.last_attempt) {
+      // A PUT is idempotent: repeating one whose outcome is unknown is safe.
+      co_return JobResult::Retry(StrCat("updating the message: ", put.status().message()),
+                                 e && e->kind == upstream::ErrorKind::kUnknownOutcome);
+    }
+    // The message stays as it was sent; the delivery says so.
+    error =
+        StrCat("the upstream message kept its earlier content: ",
+               refused ? "the upstream refused the update (" : "the update did not go through (",
+               put.status().message(), ")");
+  }
+  const int32_t revision = ctx.campaign.content_revision;
+  auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+    if (d.upstream_revision >= revision) return absl::OkStatus();
+    d.upstream_revision = revision;
+    d.error = error;
+    d.update_time_ms = ToMillis(clock_.Now());
+    return absl::OkStatus();
+  });
+  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  co_return then();
 }
 
 asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
@@ -1197,6 +1390,15 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
   const int32_t polls = s.index;
   const absl::Duration delay =
       std::min(config_.poll_max, config_.poll_min * (int64_t{1} << std::min(polls, 10)));
+  // Held by the upstream until the send time, which an update may have moved later.
+  const absl::Time now = clock_.Now();
+  const absl::Time due = absl::FromUnixMillis(ctx.campaign.send_time_ms);
+  const bool held = ctx.delivery.state == DeliveryState::kScheduledUpstream;
+  if (held && now < due) co_return JobResult::OkThen(NextStep(ctx, kPollJob, polls + 1, due - now));
+  // From the send time on, the upstream is delivering it.
+  auto started = [&](Delivery& d) {
+    if (d.state == DeliveryState::kScheduledUpstream) d.state = DeliveryState::kSent;
+  };
 
   // The upstream's chat_queue events, when they arrive, say what a poll would.
   if (events_ != nullptr) {
@@ -1208,6 +1410,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
       const bool fresh = clock_.Now() - absl::FromUnixMillis(e.progress_ms) < config_.poll_max;
       if (e.done || fresh) {
         auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+          started(d);
           d.recipients = e.total;
           d.recipients_pending = e.done ? 0 : e.pending;
           if (e.done) {
@@ -1255,6 +1458,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
     canceled = detail.value->queue.is_canceled;
   }
   auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+    started(d);
     if (item) {
       d.recipients = item->total;
       d.recipients_pending = item->pending;

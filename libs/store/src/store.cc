@@ -111,9 +111,11 @@ std::string EncodeRecord(const T& record) {
       head.content = record.content;
       head.send_time_ms = record.send_time_ms;
       head.grace_period_ms = record.grace_period_ms;
+      head.upstream_lead_ms = record.upstream_lead_ms;
       head.phase = record.phase;
       head.phase_reason = record.phase_reason;
       head.generation = record.generation;
+      head.content_revision = record.content_revision;
       head.create_time_ms = record.create_time_ms;
       head.update_time_ms = record.update_time_ms;
       head.dispatch_time_ms = record.dispatch_time_ms;

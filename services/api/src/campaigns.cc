@@ -156,10 +156,11 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "campaign.name",
                                                            req->campaign().name(), "campaigns"));
           HERALD_CO_ASSIGN_OR_RETURN(
-              auto fields, ParseMask(req->update_mask(), {"display_name", "content", "content.text",
-                                                          "content.price_cents", "content.media",
-                                                          "content.previews", "content.locked_text",
-                                                          "targets", "send_time", "grace_period"}));
+              auto fields,
+              ParseMask(req->update_mask(),
+                        {"display_name", "content", "content.text", "content.price_cents",
+                         "content.media", "content.previews", "content.locked_text", "targets",
+                         "send_time", "grace_period", "upstream_lead"}));
           // Merge the masked fields into the current campaign and check the result whole, with
           // the same rules as a create.
           HERALD_CO_ASSIGN_OR_RETURN(auto current, co_await service_.GetCampaign(c.tenant, id));

@@ -26,6 +26,7 @@ constexpr int kMaxFanIds = 10000;
 // behind ours. More than that is a mistake, refused rather than sent at once.
 constexpr absl::Duration kPastTolerance = absl::Seconds(5);
 constexpr absl::Duration kMaxGrace = absl::Hours(24);
+constexpr absl::Duration kMaxUpstreamLead = absl::Hours(7 * 24);
 
 int64_t ToMillis(const google::protobuf::Timestamp& t) {
   return TimeUtil::TimestampToMilliseconds(t);
@@ -84,6 +85,8 @@ v1::Delivery::State ToProto(store::DeliveryState s) {
       return v1::Delivery::BUILDING_LIST;
     case S::kSending:
       return v1::Delivery::SENDING;
+    case S::kScheduledUpstream:
+      return v1::Delivery::SCHEDULED_UPSTREAM;
     case S::kSent:
       return v1::Delivery::SENT;
     case S::kCompleted:
@@ -219,6 +222,17 @@ absl::Status ParseGrace(const v1::Campaign& c, store::Campaign& out) {
     return Invalid("campaign.grace_period", "must be 0 (15 minutes) or at least 1 millisecond");
   }
   if (d > absl::ZeroDuration()) out.grace_period_ms = absl::ToInt64Milliseconds(d);
+  return absl::OkStatus();
+}
+
+absl::Status ParseUpstreamLead(const v1::Campaign& c, store::Campaign& out) {
+  out.upstream_lead_ms = 0;
+  if (!c.has_upstream_lead()) return absl::OkStatus();
+  const auto& l = c.upstream_lead();
+  if (l.nanos() != 0 || l.seconds() < 0 || absl::Seconds(l.seconds()) > kMaxUpstreamLead) {
+    return Invalid("campaign.upstream_lead", "must be whole seconds between 0 and 7 days");
+  }
+  out.upstream_lead_ms = l.seconds() * 1000;
   return absl::OkStatus();
 }
 
@@ -499,6 +513,9 @@ v1::Campaign ToProto(const campaign::CampaignView& v) {
   }
   if (c.send_time_ms != 0) SetTime(c.send_time_ms, out.mutable_send_time());
   *out.mutable_grace_period() = TimeUtil::MillisecondsToDuration(c.grace_period_ms);
+  if (c.upstream_lead_ms != 0) {
+    *out.mutable_upstream_lead() = TimeUtil::MillisecondsToDuration(c.upstream_lead_ms);
+  }
   out.set_state(ToProto(v.state));
   out.set_state_reason(v.reason);
   v1::DeliveryCounts* counts = out.mutable_delivery_counts();
@@ -506,6 +523,7 @@ v1::Campaign ToProto(const campaign::CampaignView& v) {
   counts->set_pending(v.counts.pending);
   counts->set_in_progress(v.counts.in_progress);
   counts->set_sent(v.counts.sent);
+  counts->set_scheduled_upstream(v.counts.scheduled_upstream);
   counts->set_completed(v.counts.completed);
   counts->set_failed(v.counts.failed);
   counts->set_cancelled(v.counts.cancelled);
@@ -676,6 +694,7 @@ absl::StatusOr<store::Campaign> ParseCampaign(std::string_view tenant, const v1:
   if (absl::Status s = ParseTargets(tenant, c.targets(), out.targets); !s.ok()) return s;
   if (absl::Status s = ParseSendTime(c, now, out); !s.ok()) return s;
   if (absl::Status s = ParseGrace(c, out); !s.ok()) return s;
+  if (absl::Status s = ParseUpstreamLead(c, out); !s.ok()) return s;
   out.phase = c.save_as_draft() ? store::CampaignPhase::kDraft : store::CampaignPhase::kDispatched;
   return out;
 }

@@ -65,6 +65,25 @@ v1::Campaign MinimalCampaign() {
   return c;
 }
 
+TEST(ParseCampaignTest, UpstreamLeadIsWholeSecondsUpToSevenDays) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  v1::Campaign c = MinimalCampaign();
+  auto lead_of = [&](int64_t seconds, int32_t nanos) {
+    c.mutable_upstream_lead()->set_seconds(seconds);
+    c.mutable_upstream_lead()->set_nanos(nanos);
+    return ParseCampaign("acme", c, now);
+  };
+  EXPECT_EQ(ParseCampaign("acme", MinimalCampaign(), now)->upstream_lead_ms, 0);
+  EXPECT_EQ(lead_of(3600, 0)->upstream_lead_ms, 3'600'000);
+  EXPECT_EQ(lead_of(7 * 86400, 0)->upstream_lead_ms, int64_t{7} * 86'400'000);
+  for (auto [seconds, nanos] : {std::pair<int64_t, int32_t>{7 * 86400 + 1, 0}, {-1, 0}, {1, 5}}) {
+    absl::StatusOr<store::Campaign> bad = lead_of(seconds, nanos);
+    ASSERT_FALSE(bad.ok()) << seconds << "s " << nanos << "ns";
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(bad.status().message()), HasSubstr("campaign.upstream_lead"));
+  }
+}
+
 TEST(ParseCampaignTest, TextAndNameLimitsCountCharactersNotBytes) {
   const absl::Time now = absl::FromUnixSeconds(1767225600);
   v1::Campaign c = MinimalCampaign();

@@ -231,7 +231,9 @@ class Service {
   // Newest first; `before` is a page cursor (a creation time in ms).
   Op<std::pair<std::vector<CampaignView>, std::optional<double>>> ListCampaigns(
       std::string tenant, std::optional<double> before, int limit);
-  // Applies the named fields of `update` (content, targets, send_time, …).
+  // Applies the named fields of `update` (content, targets, send_time, …). Messages the
+  // upstream holds for the send time (Campaign::upstream_lead_ms) get the change by PUT, one
+  // job per account; ABORTED while a send to the upstream is in flight.
   Op<CampaignView> UpdateCampaign(store::Campaign update, std::vector<std::string> fields);
   Op<CampaignView> LaunchCampaign(std::string tenant, std::string id);
   Op<CancelResult> CancelCampaign(std::string tenant, std::string id);
@@ -254,6 +256,10 @@ class Service {
   void RotateWebhookSecret(store::Team& team, std::string_view secret) const;
   // INVALID_ARGUMENT when the campaign names more accounts than ServiceConfig::max_targets.
   absl::Status CheckTargetCount(const store::Campaign& campaign) const;
+  // An update of a campaign whose messages the upstream is being handed (StagingBegun): only
+  // what a PUT of the held messages can carry may change.
+  static absl::Status CheckStagedUpdate(const store::Campaign& current,
+                                        const store::Campaign& next);
   // Checks targets and media against the tenant's records.
   Op<std::vector<store::Account>> CheckReferences(const store::Campaign& campaign);
   // Enqueues the first step of every unfinished delivery of a scheduled or dispatched campaign

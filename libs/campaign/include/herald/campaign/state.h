@@ -31,6 +31,7 @@ struct DeliveryCounts {
   int32_t pending = 0;
   int32_t in_progress = 0;
   int32_t sent = 0;
+  int32_t scheduled_upstream = 0;  // held by the upstream until the send time
   int32_t completed = 0;
   int32_t failed = 0;
   int32_t cancelled = 0;
@@ -42,7 +43,8 @@ DeliveryCounts CountDeliveries(const std::vector<store::Delivery>& deliveries);
 
 // Draft, scheduled, paused, cancelled and missed come from the phase. A dispatched campaign is
 // DISPATCHING while a delivery has not sent, SENDING while every unfinished one has its upstream
-// message, then COMPLETED (all completed), FAILED (none completed) or PARTIALLY_FAILED.
+// message (sent, or held by the upstream for the send time), then COMPLETED (all completed), FAILED
+// (none completed) or PARTIALLY_FAILED.
 CampaignState DeriveState(const store::Campaign& campaign, const DeliveryCounts& counts);
 
 }  // namespace herald::campaign

@@ -4,6 +4,11 @@
 //   upload_media(0) … upload_media(k-1) → send → poll(1) → poll(2) … (until the upstream queue
 //   reports done)
 //
+// A campaign with an upstream lead (Campaign::upstream_lead_ms) runs the chain that long before
+// its send time and sends with the send time as scheduledDate: the upstream holds the message
+// (kScheduledUpstream) and the first poll waits for the send time. An update meanwhile reaches
+// the held message through an update job (PUT) per account.
+//
 // Job ids derive from (tenant, campaign, account, generation, step), so a replayed dispatch
 // enqueues nothing twice, and jobs of an earlier generation (the campaign was rescheduled or
 // resumed since) find themselves stale and end without acting.
@@ -63,6 +68,9 @@ inline constexpr std::string_view kSegmentListJob = "delivery_segment_list";
 inline constexpr std::string_view kSegmentAddJob = "delivery_segment_add";
 // Unsends a cancelled campaign's upstream message (DELETE, within the upstream's window).
 inline constexpr std::string_view kUnsendJob = "delivery_unsend";
+// Carries an update of the campaign to an upstream message the upstream holds for the send time
+// (PUT; Campaign::upstream_lead_ms).
+inline constexpr std::string_view kUpdateJob = "delivery_update";
 // Repairs a sent priced message's analytics from the upstream's buyers list, one page per job,
 // in rounds after the delivery completes (WorkflowConfig::reconcile_schedule).
 inline constexpr std::string_view kReconcileJob = "delivery_reconcile";
@@ -157,6 +165,16 @@ std::optional<std::string_view> TestMessageCampaign(std::string_view claim);
 // after `delay`, tried `max_attempts` (WorkflowConfig::max_attempts) times at most.
 queue::JobSpec FirstStep(const store::Campaign& campaign, const store::AccountTarget& target,
                          const store::Account& account, absl::Duration delay, int max_attempts);
+// Whether `campaign`'s deliveries are being handed to the upstream ahead of its send time
+// (Campaign::upstream_lead_ms) at `now`: from the lead's start until the campaign dispatches.
+// Its staged messages can then be changed only as the upstream allows (PUT), and it cannot be
+// paused.
+bool StagingBegun(const store::Campaign& campaign, absl::Time now);
+// The job that carries `campaign`'s latest update (its content_revision) to `account`'s
+// upstream message, when the upstream holds one for the send time, then follows the message
+// from the send time on. `after_send`: enqueued by a send that landed with older content.
+queue::JobSpec UpdateStep(const store::Campaign& campaign, const store::Account& account,
+                          int max_attempts, bool after_send = false);
 // The job that unsends `account`'s upstream message of a cancelled `campaign`.
 queue::JobSpec UnsendStep(const store::Campaign& campaign, const store::Account& account,
                           int max_attempts);
@@ -239,6 +257,14 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> Send(Context& ctx);
   boost::asio::awaitable<queue::JobResult> Poll(Context& ctx);
   boost::asio::awaitable<queue::JobResult> Unsend(Context& ctx);
+  boost::asio::awaitable<queue::JobResult> UpdateUpstream(Context& ctx);
+  // The step that follows a delivery's upstream message: the first poll, at the send time when
+  // the upstream holds the message until then.
+  queue::JobSpec FollowStep(const Context& ctx) const;
+  // For a delivery whose send time passed beyond the grace period before it reached the
+  // upstream, while other deliveries of the campaign went out on time (upstream-scheduled):
+  // fails it, nothing sent. Nullopt when the send may go ahead.
+  boost::asio::awaitable<std::optional<queue::JobResult>> FailIfMissed(Context& ctx);
   boost::asio::awaitable<queue::JobResult> ReconcileBuyers(Context& ctx);
   // The first reconciliation round of a delivery that just completed, if it has one.
   std::optional<queue::JobSpec> FirstReconcile(const Context& ctx) const;
@@ -257,10 +283,12 @@ class DeliveryWorkflow {
   boost::asio::awaitable<absl::StatusOr<std::optional<int64_t>>> Reconcile(Context& ctx);
   // Records upstream message `id` on the delivery (SENT) and claims it for the campaign in one
   // atomic step, then reads the campaign's head: nullopt when the campaign is gone.
-  boost::asio::awaitable<absl::StatusOr<std::optional<store::Campaign>>> Adopt(Context& ctx,
-                                                                               int64_t id,
-                                                                               int64_t total,
-                                                                               int64_t pending);
+  // `scheduled`: the upstream holds it until the send time (kScheduledUpstream).
+  boost::asio::awaitable<absl::StatusOr<std::optional<store::Campaign>>> Adopt(
+      Context& ctx, int64_t id, int64_t total, int64_t pending, bool scheduled = false);
+  // Reconcile's search of the messages the upstream holds for `scheduled` (not started yet).
+  boost::asio::awaitable<absl::Status> FindScheduled(
+      Context& ctx, absl::Time scheduled, std::vector<std::pair<std::string, int64_t>>& matches);
   // A delivery of a cancelled campaign with no message on record: CANCELLED, nothing sent,
   // unless an attempt to send was made, whose message is then looked for and, found, taken back.
   boost::asio::awaitable<queue::JobResult> CancelUnsent(Context& ctx);

@@ -138,11 +138,18 @@ struct Campaign {
   std::vector<AccountTarget> targets;
   int64_t send_time_ms = 0;  // 0: at once
   int64_t grace_period_ms = 15 * 60 * 1000;
+  // When > 0 (and send_time is set): each delivery is handed to the upstream this long before
+  // send_time, as a mass message the upstream holds until then (scheduledDate). 0: Herald sends
+  // at send_time itself.
+  int64_t upstream_lead_ms = 0;
   CampaignPhase phase = CampaignPhase::kDraft;
   std::string phase_reason;
   // Bumped whenever the campaign is (re)scheduled or resumed: workflow job ids include it, so
   // jobs of an earlier schedule find themselves stale and do nothing.
   int32_t generation = 1;
+  // Bumped by every UpdateCampaign: deliveries the upstream holds for the send time
+  // (kScheduledUpstream) whose upstream_revision is older get the change by PUT.
+  int32_t content_revision = 0;
   int64_t create_time_ms = 0;
   int64_t update_time_ms = 0;
   int64_t dispatch_time_ms = 0;
@@ -154,6 +161,9 @@ enum class DeliveryState {
   kUploadingMedia,
   kBuildingList,
   kSending,
+  // The upstream holds the mass message until the campaign's send_time (an upstream-scheduled
+  // send, Campaign::upstream_lead_ms); until then it can be changed (PUT) or deleted there.
+  kScheduledUpstream,
   kSent,
   kCompleted,
   kFailed,
@@ -180,6 +190,12 @@ struct Delivery {
   // When the latest send attempt started: reconciliation after an unknown outcome looks for a
   // message created from then on.
   int64_t send_started_ms = 0;
+  // The scheduledDate of the latest send attempt (0: sent for at once): reconciliation looks for
+  // a message the upstream still holds with this date.
+  int64_t send_scheduled_ms = 0;
+  // The campaign's content_revision the upstream holds for a kScheduledUpstream delivery: a
+  // later one (the campaign was updated since) changes it there with PUT.
+  int32_t upstream_revision = 0;
   int32_t polls = 0;
   std::string cancel_outcome;
   int64_t update_time_ms = 0;
