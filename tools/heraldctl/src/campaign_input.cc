@@ -185,6 +185,8 @@ std::vector<FlagSpec> CampaignFlagSpecs() {
       {"segment", "ID", "a Herald segment, turned into a list on each account"},
       {"send-at", "TIME", "send time, RFC 3339 (2026-05-01T20:00:00Z); unset sends now"},
       {"grace-period", "DURATION", "how late a scheduled send may still go out (15m, 2h)"},
+      {"upstream-lead", "DURATION",
+       "hand the message to the upstream this long before --send-at, to hold until then (2h)"},
   };
 }
 
@@ -291,6 +293,13 @@ absl::Status ApplyCampaignFlags(const ParsedCommand& command, const Names& names
     if (!d.ok()) return d.status();
     SetDuration(*d, campaign->mutable_grace_period());
     paths->push_back("grace_period");
+  }
+  if (command.Has("upstream-lead")) {
+    absl::StatusOr<absl::Duration> d =
+        ParseDurationFlag("upstream-lead", command.Get("upstream-lead"));
+    if (!d.ok()) return d.status();
+    SetDuration(*d, campaign->mutable_upstream_lead());
+    paths->push_back("upstream_lead");
   }
   return ResolveCampaignNames(names, campaign);
 }

@@ -123,10 +123,10 @@ TEST(ParseCampaignFileTest, UnknownFieldsAndNonMappingsAreErrors) {
 }
 
 TEST(ApplyCampaignFlagsTest, FlagsBuildContentTargetsAndMask) {
-  const ParsedCommand c =
-      Command({"--text=Hi", "--price=15.00", "--media=m1,m2", "--previews=m1",
-               "--accounts=acct_a,acct_b", "--lists=fans,123", "--exclude-lists=456",
-               "--send-at=2026-05-01T20:00:00Z", "--grace-period=30m", "--display-name=D"});
+  const ParsedCommand c = Command({"--text=Hi", "--price=15.00", "--media=m1,m2", "--previews=m1",
+                                   "--accounts=acct_a,acct_b", "--lists=fans,123",
+                                   "--exclude-lists=456", "--send-at=2026-05-01T20:00:00Z",
+                                   "--grace-period=30m", "--upstream-lead=2h", "--display-name=D"});
   v1::Campaign campaign;
   std::vector<std::string> paths;
   ASSERT_TRUE(ApplyCampaignFlags(c, Names("acme"), &campaign, &paths).ok());
@@ -140,9 +140,10 @@ TEST(ApplyCampaignFlagsTest, FlagsBuildContentTargetsAndMask) {
   EXPECT_THAT(campaign.targets(1).excluded_lists(), ElementsAre("456"));
   EXPECT_EQ(campaign.send_time().seconds(), 1777665600);
   EXPECT_EQ(campaign.grace_period().seconds(), 1800);
-  EXPECT_THAT(paths,
-              ElementsAre("display_name", "content.text", "content.price_cents", "content.media",
-                          "content.previews", "targets", "send_time", "grace_period"));
+  EXPECT_EQ(campaign.upstream_lead().seconds(), 7200);
+  EXPECT_THAT(paths, ElementsAre("display_name", "content.text", "content.price_cents",
+                                 "content.media", "content.previews", "targets", "send_time",
+                                 "grace_period", "upstream_lead"));
 }
 
 TEST(ApplyCampaignFlagsTest, DefaultListIsFansAndFanIdsFromFile) {

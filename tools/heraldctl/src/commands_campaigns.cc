@@ -84,8 +84,8 @@ int CampaignsUpdate(Session& s, const ParsedCommand& c) {
   // Only writable fields go into the mask: a file saved with `campaigns get --json` carries
   // the name (taken from the argument instead) and output-only fields, which are ignored.
   std::erase_if(paths, [](const std::string& path) {
-    static constexpr std::string_view kWritable[] = {"display_name", "content", "targets",
-                                                     "send_time", "grace_period"};
+    static constexpr std::string_view kWritable[] = {
+        "display_name", "content", "targets", "send_time", "grace_period", "upstream_lead"};
     const std::string_view top = std::string_view(path).substr(0, path.find('.'));
     return std::find(std::begin(kWritable), std::end(kWritable), top) == std::end(kWritable);
   });
@@ -212,7 +212,7 @@ int CampaignsQueue(Session& s, const ParsedCommand& c) {
   v1::ListUpstreamQueueResponse response;
   auto context = s.Context();
   const grpc::Status status = Stub(s)->ListUpstreamQueue(context.get(), request, &response);
-  return status.ok() ? s.PrintList(response, ToTable(response)) : s.Fail(status);
+  return status.ok() ? s.PrintList(response, ToTable(response, absl::Now())) : s.Fail(status);
 }
 
 // Follows the campaign until the stream ends (with `follow_revenue`, until Ctrl-C); returns the

@@ -439,14 +439,22 @@ Table ToTable(const v1::ListDeliveriesResponse& response) {
   return t;
 }
 
-Table ToTable(const v1::ListUpstreamQueueResponse& response) {
+// Whether the upstream holds `item` for a later time (its date, the scheduledDate, is ahead).
+bool HeldForLater(const v1::UpstreamQueueItem& item, absl::Time now) {
+  absl::Time date;
+  std::string error;
+  return absl::ParseTime(absl::RFC3339_full, item.date(), &date, &error) && date > now;
+}
+
+Table ToTable(const v1::ListUpstreamQueueResponse& response, absl::Time now) {
   Table t{{"ID", "DATE", "STATUS", "DELIVERED", "CAN UNSEND", "CAMPAIGN"}, {}};
   for (const auto& item : response.items()) {
-    std::string status = item.has_error()     ? "error"
-                         : item.is_canceled() ? "canceled"
-                         : item.is_done()     ? "done"
-                         : item.is_ready()    ? "sending"
-                                              : "pending";
+    std::string status = item.has_error()          ? "error"
+                         : item.is_canceled()      ? "canceled"
+                         : item.is_done()          ? "done"
+                         : HeldForLater(item, now) ? "scheduled"
+                         : item.is_ready()         ? "sending"
+                                                   : "pending";
     t.rows.push_back({StrCat(item.id()), item.date(), status,
                       StrCat(item.total() - item.pending(), "/", item.total()),
                       Yes(item.can_unsend()),

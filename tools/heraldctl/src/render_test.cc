@@ -42,6 +42,27 @@ TEST(FormatPercentTest, OneDecimalRoundedHalfAwayFromZero) {
   EXPECT_EQ(FormatPercent(std::numeric_limits<double>::infinity()), "-");
 }
 
+TEST(RenderQueueTest, AMessageHeldForLaterIsScheduledNotSending) {
+  const absl::Time now = absl::FromUnixSeconds(1777665600);  // 2026-05-01T20:00:00Z
+  v1::ListUpstreamQueueResponse queue;
+  v1::UpstreamQueueItem* held = queue.add_items();
+  held->set_id(7);
+  held->set_date("2026-05-01T21:00:00+00:00");
+  held->set_is_ready(true);
+  held->set_total(40);
+  held->set_pending(40);
+  v1::UpstreamQueueItem* going = queue.add_items();
+  *going = *held;
+  going->set_id(8);
+  going->set_date("2026-05-01T19:59:00+00:00");
+  going->set_pending(10);
+  const Table t = ToTable(queue, now);
+  ASSERT_EQ(t.rows.size(), 2u);
+  EXPECT_EQ(t.rows[0][2], "scheduled");
+  EXPECT_EQ(t.rows[1][2], "sending");
+  EXPECT_EQ(t.rows[1][3], "30/40");
+}
+
 TEST(RenderDetailTest, FieldsEnumsTimesAndNesting) {
   v1::Campaign campaign;
   campaign.set_name("tenants/a/campaigns/c1");

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <absl/time/time.h>
+
 namespace google::protobuf {
 class Message;
 }  // namespace google::protobuf
@@ -88,7 +90,8 @@ Table ToTable(const v1::ListSegmentsResponse& response);
 Table ToTable(const v1::ListAutomationsResponse& response);
 Table ToTable(const v1::ListCampaignsResponse& response);
 Table ToTable(const v1::ListDeliveriesResponse& response);
-Table ToTable(const v1::ListUpstreamQueueResponse& response);
+// `now` tells a message the upstream holds for later ("scheduled") from one it is sending.
+Table ToTable(const v1::ListUpstreamQueueResponse& response, absl::Time now);
 Table ToTable(const v1::ListCampaignBuyersResponse& response);
 Table ToTable(const v1::CampaignStats& stats);  // one row per account
 
