@@ -1293,6 +1293,27 @@ TEST_F(SimWebhookApiTest, DeliveryRecordsAndRedeliveryToTheCurrentUrlAndSecret) 
             404);
 }
 
+// Each event a webhook delivers costs its team a credit; failed attempts cost nothing.
+TEST_F(SimWebhookApiTest, EachDeliveredEventCostsTheTeamACredit) {
+  WebhookReceiver flaky(/*fail_first_attempt=*/true);
+  Behave(R"({"webhook_retry_base_ms": 20})");
+  const std::string id = CreateHook(HookUrl(flaky), R"("events":["subscriptions.new"],
+      "account_scope":"global")");
+  ASSERT_FALSE(id.empty());
+  auto credits = [&] {
+    const json::value teams = Control("GET", "/_sim/teams");
+    for (const json::value& team : teams.as_array()) {
+      if (Str(team.at("id")) == "alpha") return team.at("credits").to_number<int64_t>();
+    }
+    return int64_t{-1};
+  };
+  const int64_t before = credits();
+  Control("POST", "/_sim/subscribers", R"({"account":"acct_alpha1","count":3})");
+  ASSERT_TRUE(WaitFor([&] { return flaky.deliveries().size() == 6 && WebhooksSettled(); }));
+  EXPECT_EQ(Counters(id).at("successes"), 3);
+  EXPECT_EQ(credits(), before - 3);
+}
+
 TEST_F(SimWebhookApiTest, ConnectionErrorsAreRecordedWithoutAStatusCode) {
   Behave(R"({"webhook_retry_base_ms": 10, "webhook_max_retries": 1})");
   const std::string id = CreateHook(StrCat("http://127.0.0.1:", PickFreePort(), "/gone"),

@@ -44,7 +44,13 @@ class Simulator::Impl {
         control_(state_, emitter_, clock.Now()),
         server_(io_,
                 ServerConfig{.listen = options_.listen, .max_body_bytes = options_.max_body_bytes},
-                api_, control_, state_) {}
+                api_, control_, state_) {
+    // A delivered webhook event costs its team a credit (never below zero).
+    emitter_.ChargeDeliveriesTo([this](std::string_view team_id) {
+      const std::shared_ptr<World> world = state_.world();
+      if (Team* team = world->FindTeam(team_id)) team->Charge(1);
+    });
+  }
 
   ~Impl() { Stop(); }
 

@@ -580,6 +580,7 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
         totals.successes.fetch_add(1, std::memory_order_relaxed);
         ep->totals.successes.fetch_add(1, std::memory_order_relaxed);
         account.successes.fetch_add(1, std::memory_order_relaxed);
+        if (ep->managed && self->charge_) self->charge_(ep->team);
         ep->backlog.fetch_sub(1);
         continue;
       }
@@ -623,6 +624,10 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
   std::atomic<uint64_t> next_delivery_{1};
   std::atomic<uint64_t> next_record_{1};
   std::array<DeliveryTotals, kEventTypeCount> totals_;
+
+ public:
+  // Set before any endpoint exists (WebhookEmitter::ChargeDeliveriesTo); read-only after.
+  std::function<void(std::string_view team)> charge_;
 };
 
 std::string_view AccountScopeName(AccountScope scope) {
@@ -685,6 +690,9 @@ absl::StatusOr<std::string> WebhookEmitter::Redeliver(std::string_view id,
 }
 bool WebhookEmitter::RemoveEndpoint(std::string_view id) { return impl_->Remove(id); }
 void WebhookEmitter::RemoveAll() { impl_->Remove(std::nullopt); }
+void WebhookEmitter::ChargeDeliveriesTo(std::function<void(std::string_view team)> charge) {
+  impl_->charge_ = std::move(charge);
+}
 void WebhookEmitter::SetPolicy(const WebhookPolicy& policy) { impl_->SetPolicy(policy); }
 WebhookPolicy WebhookEmitter::policy() const { return impl_->policy(); }
 bool WebhookEmitter::Wants(const AccountIdentity& account) const { return impl_->Wants(account); }

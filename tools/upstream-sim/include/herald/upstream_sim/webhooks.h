@@ -24,6 +24,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -142,6 +143,11 @@ class WebhookEmitter final : public EventSink {
   // endpoint has that id.
   bool RemoveEndpoint(std::string_view id);
   void RemoveAll();
+
+  // Called with a managed webhook's team for each event it delivered (answered 2xx),
+  // redeliveries included: the vendor charges a credit per delivered event. Set before the first
+  // endpoint is added; from the endpoints' threads.
+  void ChargeDeliveriesTo(std::function<void(std::string_view team)> charge);
 
   void SetPolicy(const WebhookPolicy& policy);
   WebhookPolicy policy() const;
