@@ -15,6 +15,7 @@ void Outage::Failed(const absl::Status& status) {
   const absl::Time now = clock_.Now();
   ++failures_;
   ++failures_since_line_;
+  ok_since_failure_ = false;
   if (!down_) {
     down_ = true;
     since_ = now;
@@ -37,8 +38,14 @@ void Outage::Failed(const absl::Status& status) {
 void Outage::Succeeded() {
   std::unique_lock<std::mutex> lock(mu_);
   if (!down_) return;
+  const absl::Time now = clock_.Now();
+  if (!ok_since_failure_) {
+    ok_since_failure_ = true;
+    first_ok_ = now;
+  }
+  if (now - since_ < kSettle) return;  // perhaps a straggler: wait for the next
   down_ = false;
-  const absl::Duration down_for = clock_.Now() - since_;
+  const absl::Duration down_for = first_ok_ - since_;
   const int64_t failures = failures_;
   failures_ = 0;
   failures_since_line_ = 0;

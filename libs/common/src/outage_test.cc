@@ -61,9 +61,36 @@ TEST_F(OutageTest, OneLineDownASummaryWhileDownOneLineBack) {
 
   // A new outage starts its own count.
   redis.Failed(refused);
+  clock_.Advance(Outage::kSettle);
   redis.Succeeded();
   ASSERT_EQ(lines_.size(), 5u);
   EXPECT_THAT(lines_[4], HasSubstr(R"("failures":1)"));
+}
+
+// A server going away closes its connections one by one: a call answered on one still open
+// between two failures is not a recovery.
+TEST_F(OutageTest, ASuccessRightAfterTheOutageBeganDoesNotEndIt) {
+  Outage redis("redis", "queue leases", absl::Seconds(30), &clock_);
+  const absl::Status closed = absl::UnavailableError("connection closed by the server");
+  redis.Failed(closed);
+  clock_.Advance(absl::Microseconds(100));
+  redis.Succeeded();  // the other connection, not closed yet
+  clock_.Advance(absl::Microseconds(100));
+  redis.Failed(closed);
+  EXPECT_TRUE(redis.down());
+  ASSERT_EQ(lines_.size(), 1u);
+  EXPECT_THAT(lines_[0], HasSubstr(R"("msg":"redis unavailable")"));
+
+  clock_.Advance(absl::Milliseconds(500));
+  redis.Succeeded();  // back, but within the settle time: not yet said
+  EXPECT_EQ(lines_.size(), 1u);
+  clock_.Advance(absl::Milliseconds(600));
+  redis.Succeeded();
+  EXPECT_FALSE(redis.down());
+  ASSERT_EQ(lines_.size(), 2u);
+  EXPECT_THAT(lines_[1], HasSubstr(R"("msg":"redis recovered")"));
+  EXPECT_THAT(lines_[1], HasSubstr(R"("after":"500.2ms")"));  // to the first success that held
+  EXPECT_THAT(lines_[1], HasSubstr(R"("failures":2)"));
 }
 
 }  // namespace

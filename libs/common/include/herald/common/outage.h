@@ -12,6 +12,11 @@
 //   warn  redis still unavailable  what=queue leases for=30s failures=2875 reason=...
 //   info  redis recovered          what=queue leases after=41.2s failures=3930
 //
+// A success within a second of the outage's start does not end it: when a server goes away its
+// connections close one after the other, and a call answered on one still open would otherwise
+// log a recovery between two "unavailable" lines. The outage ends at the first success from
+// then on with no failure after it; `after` counts to that success.
+//
 // Thread-safe. Failed() and Succeeded() are cheap when nothing changes (a mutex and a compare).
 #pragma once
 
@@ -41,6 +46,9 @@ class Outage {
   // A call to the dependency succeeded.
   void Succeeded();
 
+  // How long after an outage starts a success is taken for a straggler.
+  static constexpr absl::Duration kSettle = absl::Seconds(1);
+
   bool down() const;
 
  private:
@@ -52,6 +60,8 @@ class Outage {
   mutable std::mutex mu_;
   bool down_ = false;                // guarded by mu_
   absl::Time since_;                 // when it went down; guarded by mu_
+  absl::Time first_ok_;              // first success since the last failure; guarded by mu_
+  bool ok_since_failure_ = false;    // guarded by mu_
   absl::Time last_line_;             // guarded by mu_
   int64_t failures_ = 0;             // since it went down; guarded by mu_
   int64_t failures_since_line_ = 0;  // guarded by mu_
