@@ -328,7 +328,7 @@ class Load {
  private:
   struct Action {
     absl::Time at;
-    std::string what;  // "cancel", "launch", "reschedule"
+    std::string what;  // "cancel", "launch", "reschedule", "update held"
     CampaignRecord campaign;
   };
 
@@ -346,9 +346,10 @@ class Load {
     std::shuffle(accounts.begin(), accounts.end(), rng_);
     accounts.resize(static_cast<size_t>(Uniform(1, static_cast<int>(accounts.size()))));
     const int roll = Uniform(0, 99);
-    std::string kind = roll < 50   ? "now"
-                       : roll < 65 ? "scheduled"
-                       : roll < 75 ? "rescheduled"
+    std::string kind = roll < 45   ? "now"
+                       : roll < 58 ? "scheduled"
+                       : roll < 68 ? "rescheduled"
+                       : roll < 76 ? "held upstream, then updated"
                        : roll < 83 ? "cancelled before dispatch"
                        : roll < 93 ? "cancelled after sending"
                                    : "draft then launched";
@@ -365,6 +366,15 @@ class Load {
       *req.mutable_campaign()->mutable_send_time() =
           google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
               absl::ToUnixMillis(now + absl::Seconds(Uniform(3, 6))));
+    }
+    if (kind == "held upstream, then updated") {
+      // Handed to the upstream at once, to hold until the send time; the update reaches the
+      // held messages by PUT (a new price, an earlier time; the text, which the checks below
+      // match messages by, stays).
+      *req.mutable_campaign()->mutable_send_time() =
+          google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
+              absl::ToUnixMillis(now + absl::Seconds(Uniform(6, 9))));
+      req.mutable_campaign()->mutable_upstream_lead()->set_seconds(3600);
     }
     if (kind == "draft then launched") req.mutable_campaign()->set_save_as_draft(true);
     v1::Campaign created;
@@ -391,6 +401,8 @@ class Load {
       actions_.push_back({now + absl::Milliseconds(Uniform(1500, 4000)), "cancel", record});
     } else if (kind == "draft then launched") {
       actions_.push_back({now + absl::Seconds(1), "launch", record});
+    } else if (kind == "held upstream, then updated") {
+      actions_.push_back({now + absl::Milliseconds(Uniform(1000, 3000)), "update held", record});
     }
   }
 
@@ -422,6 +434,27 @@ class Load {
       v1::Campaign resp;
       s = WithRetries([&] { return stub->LaunchCampaign(BearerContext(key).get(), req, &resp); });
       if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) s = grpc::Status::OK;
+    } else if (a.what == "update held") {
+      v1::UpdateCampaignRequest req;
+      req.mutable_campaign()->set_name(a.campaign.name);
+      req.mutable_campaign()->mutable_content()->set_price_cents(1000);
+      *req.mutable_campaign()->mutable_send_time() =
+          google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
+              absl::ToUnixMillis(absl::Now() + absl::Seconds(3)));
+      req.mutable_update_mask()->add_paths("content.price_cents");
+      req.mutable_update_mask()->add_paths("send_time");
+      v1::Campaign resp;
+      // ABORTED: a send to the upstream was in flight; the service says to retry.
+      for (int tries = 0; tries < 20; ++tries) {
+        s = WithRetries([&] { return stub->UpdateCampaign(BearerContext(key).get(), req, &resp); });
+        if (s.error_code() != grpc::StatusCode::ABORTED) break;
+        Count("update held aborted: a send in flight");
+        absl::SleepFor(absl::Milliseconds(250));
+      }
+      if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+        Count("update held refused: already dispatched");
+        s = grpc::Status::OK;
+      }
     } else {  // reschedule: two seconds later than now, before it was due
       v1::UpdateCampaignRequest req;
       req.mutable_campaign()->set_name(a.campaign.name);

@@ -261,6 +261,19 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return req;
   }
 
+  // Creates `req` and waits until the upstream holds each of its messages; the campaign, or
+  // one without a name when that did not happen.
+  static v1::Campaign CreateHeld(const std::string& key, const v1::CreateCampaignRequest& req) {
+    v1::Campaign created;
+    grpc::Status s = v1::CampaignService::NewStub(stack_->channel())
+                         ->CreateCampaign(BearerContext(key).get(), req, &created);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    if (!s.ok()) return {};
+    const bool held = WaitForDeliveries(key, created.name(), v1::Delivery::SCHEDULED_UPSTREAM);
+    EXPECT_TRUE(held) << stack_->herald().Logs();
+    return held ? created : v1::Campaign();
+  }
+
   // Each of `accounts` has exactly one more upstream mass message than in `before`.
   static void ExpectOneMoreMessageEach(const std::map<std::string, int>& before,
                                        const std::vector<std::string>& accounts) {
@@ -909,15 +922,10 @@ TEST_P(CampaignTest, AnUpstreamLeadHandsTheMessageOverEarlyAndUpdatesReachItTher
   const auto before = LedgerMessages();
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   const absl::Time send_time = absl::Now() + absl::Hours(1);
-  v1::Campaign created;
-  grpc::Status s = campaigns->CreateCampaign(
-      BearerContext(key).get(),
-      HeldCampaign("lead", accounts, media, "Early bird", send_time, absl::Hours(2)), &created);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Campaign created = CreateHeld(
+      key, HeldCampaign("lead", accounts, media, "Early bird", send_time, absl::Hours(2)));
+  ASSERT_FALSE(created.name().empty());
   EXPECT_EQ(created.upstream_lead().seconds(), 7200);
-
-  ASSERT_TRUE(WaitForDeliveries(key, created.name(), v1::Delivery::SCHEDULED_UPSTREAM))
-      << stack_->herald().Logs();
   v1::GetCampaignRequest get;
   get.set_name(created.name());
   v1::Campaign held;
@@ -940,7 +948,7 @@ TEST_P(CampaignTest, AnUpstreamLeadHandsTheMessageOverEarlyAndUpdatesReachItTher
   v1::PauseCampaignRequest pause;
   pause.set_name(created.name());
   v1::Campaign unused;
-  s = campaigns->PauseCampaign(BearerContext(key).get(), pause, &unused);
+  grpc::Status s = campaigns->PauseCampaign(BearerContext(key).get(), pause, &unused);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
   v1::UpdateCampaignRequest bad;
   bad.mutable_campaign()->set_name(created.name());
@@ -991,16 +999,11 @@ TEST_P(CampaignTest, CancellingACampaignTheUpstreamHoldsDeletesItsMessages) {
   ASSERT_GE(all.size(), 2u);
   const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
   const std::string media = NewMedia("heldcancel", key);
+  const v1::Campaign created =
+      CreateHeld(key, HeldCampaign("heldcancel", accounts, media, "Not after all",
+                                   absl::Now() + absl::Hours(1), absl::Hours(1)));
+  ASSERT_FALSE(created.name().empty());
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
-  v1::Campaign created;
-  ASSERT_TRUE(campaigns
-                  ->CreateCampaign(BearerContext(key).get(),
-                                   HeldCampaign("heldcancel", accounts, media, "Not after all",
-                                                absl::Now() + absl::Hours(1), absl::Hours(1)),
-                                   &created)
-                  .ok());
-  ASSERT_TRUE(WaitForDeliveries(key, created.name(), v1::Delivery::SCHEDULED_UPSTREAM))
-      << stack_->herald().Logs();
 
   v1::CancelCampaignRequest cancel;
   cancel.set_name(created.name());
@@ -1033,16 +1036,10 @@ TEST_P(CampaignTest, AHeldSendWhoseResponseWasLostIsFoundOnTheUpstreamQueue) {
       R"({"team":"team-2","methods":["POST"],"path_contains":"/mass-messaging",)"
       R"("commit_then_lose_rate":1,"count":2})");
   ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
-  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
-  v1::Campaign created;
-  ASSERT_TRUE(campaigns
-                  ->CreateCampaign(BearerContext(key).get(),
-                                   HeldCampaign("heldlost", accounts, media, "Found again",
-                                                absl::Now() + absl::Hours(1), absl::Hours(1)),
-                                   &created)
-                  .ok());
-  ASSERT_TRUE(WaitForDeliveries(key, created.name(), v1::Delivery::SCHEDULED_UPSTREAM))
-      << stack_->herald().Logs();
+  ASSERT_FALSE(CreateHeld(key, HeldCampaign("heldlost", accounts, media, "Found again",
+                                            absl::Now() + absl::Hours(1), absl::Hours(1)))
+                   .name()
+                   .empty());
   auto faults = testing::HttpGet(stack_->sim().port(), "/_sim/faults");
   ASSERT_TRUE(faults.ok()) << faults.status();
   EXPECT_EQ(faults->body, "[]") << "both sends lost their responses";
@@ -1058,14 +1055,11 @@ TEST_P(CampaignTest, HeldMessagesGoOutOnTimeWhileHeraldIsStopped) {
   const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
   const std::string media = NewMedia("heldaway", key);
   const auto before = LedgerMessages();
-  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   v1::CreateCampaignRequest req = HeldCampaign("heldaway", accounts, media, "On time anyway",
                                                absl::Now() + absl::Seconds(4), absl::Hours(1));
   req.mutable_campaign()->mutable_grace_period()->set_seconds(1);
-  v1::Campaign created;
-  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &created).ok());
-  ASSERT_TRUE(WaitForDeliveries(key, created.name(), v1::Delivery::SCHEDULED_UPSTREAM))
-      << stack_->herald().Logs();
+  const v1::Campaign created = CreateHeld(key, req);
+  ASSERT_FALSE(created.name().empty());
 
   stack_->herald().process().Signal(SIGSTOP);
   const absl::Time send_time = absl::FromUnixSeconds(created.send_time().seconds());
