@@ -444,13 +444,7 @@ class Load {
       req.mutable_update_mask()->add_paths("content.price_cents");
       req.mutable_update_mask()->add_paths("send_time");
       v1::Campaign resp;
-      // ABORTED: a send to the upstream was in flight; the service says to retry.
-      for (int tries = 0; tries < 20; ++tries) {
-        s = WithRetries([&] { return stub->UpdateCampaign(BearerContext(key).get(), req, &resp); });
-        if (s.error_code() != grpc::StatusCode::ABORTED) break;
-        Count("update held aborted: a send in flight");
-        absl::SleepFor(absl::Milliseconds(250));
-      }
+      s = WithRetries([&] { return stub->UpdateCampaign(BearerContext(key).get(), req, &resp); });
       if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
         Count("update held refused: already dispatched");
         s = grpc::Status::OK;

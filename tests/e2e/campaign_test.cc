@@ -1022,6 +1022,112 @@ TEST_P(CampaignTest, CancellingACampaignTheUpstreamHoldsDeletesItsMessages) {
   }
 }
 
+// A free text message to `accounts` (no media: nothing single-use that would make the upstream
+// refuse a second send on its own).
+v1::CreateCampaignRequest TextCampaign(const std::string& tenant,
+                                       const std::vector<std::string>& accounts,
+                                       const std::string& text) {
+  v1::CreateCampaignRequest req = testing::CampaignToFans(tenant, accounts, text, 0, "");
+  req.mutable_campaign()->mutable_content()->clear_media();
+  return req;
+}
+
+// Makes the next two sends of sim team `sim_team` wait three seconds before the simulator acts
+// on them; returns when they will have been answered.
+absl::Time SlowNextTwoSends(uint16_t sim_port, std::string_view sim_team) {
+  const absl::Time answered = absl::Now() + absl::Seconds(4);
+  auto fault = testing::HttpRequest(
+      sim_port, "POST", "/_sim/faults",
+      StrCat(R"({"team":")", sim_team, R"(","methods":["POST"],"path_contains":"/mass-messaging",)",
+             R"("latency_ms":{"fixed":3000},"count":2})"));
+  EXPECT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  return answered;
+}
+
+// An update that comes while the sends to the upstream are still unanswered: the new
+// generation leaves each delivery to its send, which on landing carries the update on. One
+// message per account, with the new text.
+TEST_P(CampaignTest, AnUpdateDuringHeldSendsInFlightReachesThemOnceTheyLand) {
+  const std::string key = NewTenant("heldslow");
+  const std::vector<std::string> all = ImportAccounts("heldslow", key, 2);
+  ASSERT_GE(all.size(), 2u);
+  const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
+  const auto before = LedgerMessages();
+  const absl::Time slow_sends_done = SlowNextTwoSends(stack_->sim().port(), "team-2");
+  v1::CreateCampaignRequest req = TextCampaign("heldslow", accounts, "Slow to land");
+  req.mutable_campaign()->mutable_send_time()->set_seconds(
+      absl::ToUnixSeconds(absl::Now() + absl::Hours(1)));
+  req.mutable_campaign()->mutable_upstream_lead()->set_seconds(3600);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &created).ok());
+  ASSERT_TRUE(WaitForDeliveries(key, created.name(), v1::Delivery::SENDING))
+      << stack_->herald().Logs();
+
+  v1::UpdateCampaignRequest update;
+  update.mutable_campaign()->set_name(created.name());
+  update.mutable_campaign()->mutable_content()->set_text("Slow to land, and changed");
+  update.mutable_update_mask()->add_paths("content.text");
+  v1::Campaign updated;
+  grpc::Status s = campaigns->UpdateCampaign(BearerContext(key).get(), update, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        for (const v1::Delivery& d : DeliveriesOf(key, created.name())) {
+          if (d.state() != v1::Delivery::SCHEDULED_UPSTREAM) return false;
+          const json::value m = LedgerMessage(ShortId(d.account()), d.upstream_message_id());
+          if (!m.is_object() ||
+              !absl::StrContains(std::string(m.at("text").as_string()), "and changed")) {
+            return false;
+          }
+        }
+        return true;
+      },
+      absl::Seconds(20)))
+      << stack_->herald().Logs();
+  // Any second send would have reached the ledger once the slow ones have.
+  ASSERT_TRUE(testing::WaitFor([&] { return absl::Now() > slow_sends_done; }));
+  ExpectOneMoreMessageEach(before, accounts);
+}
+
+// A pause and resume while sends are unanswered: the resumed generation leaves each delivery to
+// its send, and follows the message once it lands. One message per account; the campaign
+// completes.
+TEST_P(CampaignTest, AResumeWhileSendsAreInFlightSendsOnceAndCompletes) {
+  const std::string key = NewTenant("resumeslow");
+  const std::vector<std::string> all = ImportAccounts("resumeslow", key, 2);
+  ASSERT_GE(all.size(), 2u);
+  const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
+  const auto before = LedgerMessages();
+  const absl::Time slow_sends_done = SlowNextTwoSends(stack_->sim().port(), "team-2");
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(BearerContext(key).get(),
+                                   TextCampaign("resumeslow", accounts, "Paused mid-air"), &created)
+                  .ok());
+  ASSERT_TRUE(WaitForDeliveries(key, created.name(), v1::Delivery::SENDING))
+      << stack_->herald().Logs();
+  v1::PauseCampaignRequest pause;
+  pause.set_name(created.name());
+  v1::Campaign paused;
+  grpc::Status s = campaigns->PauseCampaign(BearerContext(key).get(), pause, &paused);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::ResumeCampaignRequest resume;
+  resume.set_name(created.name());
+  v1::Campaign resumed;
+  s = campaigns->ResumeCampaign(BearerContext(key).get(), resume, &resumed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
+      << done.state_reason() << stack_->herald().Logs();
+  // Any second send would have reached the ledger once the slow ones have.
+  ASSERT_TRUE(testing::WaitFor([&] { return absl::Now() > slow_sends_done; }));
+  ExpectOneMoreMessageEach(before, accounts);
+}
+
 // A held send whose response was lost is found on the upstream's queue (the overview does not
 // list messages that have not started) and adopted, not sent again.
 TEST_P(CampaignTest, AHeldSendWhoseResponseWasLostIsFoundOnTheUpstreamQueue) {

@@ -990,20 +990,7 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
   // Once its messages are being handed to the upstream, what the upstream holds changes by PUT
   // and only what a PUT can carry may change.
   const bool staging = StagingBegun(current.campaign, now);
-  std::vector<Delivery> held;
-  if (staging) {
-    HERALD_CO_RETURN_IF_ERROR(CheckStagedUpdate(current.campaign, next));
-    HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
-                               co_await store_.ListDeliveries(update.tenant, update.id));
-    for (Delivery& d : deliveries) {
-      if (d.state == DeliveryState::kSending) {
-        co_return absl::AbortedError(
-            StrCat("campaign '", update.id, "' is being sent to the upstream for account '",
-                   d.account, "' right now; retry the update in a few seconds"));
-      }
-      if (d.state == DeliveryState::kScheduledUpstream) held.push_back(std::move(d));
-    }
-  }
+  if (staging) HERALD_CO_RETURN_IF_ERROR(CheckStagedUpdate(current.campaign, next));
   // A new generation: the chains start again from where each delivery stands (a held message's
   // follows the new send time), and jobs of the earlier one end.
   const bool reschedule =
@@ -1055,21 +1042,31 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
   // first attempt stored the new schedule but failed before enqueueing finds nothing left to
   // change, and would otherwise leave the new schedule without jobs. Enqueueing again is
   // harmless (job ids are derived from the generation).
-  if (reschedule || stored.phase == CampaignPhase::kScheduled) {
-    HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(stored, accounts));
-  }
-  if (!held.empty()) {
-    // One PUT per held message, then its poll at the new send time. A retry of this update
-    // enqueues them again, under its own generation; a job that finds its message up to date
-    // only goes on to the poll.
-    std::unordered_map<std::string_view, const store::Account*> by_id;
-    for (const store::Account& a : accounts) by_id.emplace(a.id, &a);
-    std::vector<queue::JobSpec> jobs;
-    for (const Delivery& d : held) {
-      auto it = by_id.find(d.account);
-      if (it != by_id.end()) jobs.push_back(UpdateStep(stored, *it->second, config_.max_attempts));
+  if (staging) {
+    // The deliveries as the new generation finds them: each held message gets a PUT (then its
+    // poll at the new send time); a delivery whose send is in flight is left to that send,
+    // which hands it over when it lands; the others start the new generation's chain. A retry
+    // of this update does the same under its own generation.
+    HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
+                               co_await store_.ListDeliveries(stored.tenant, stored.id));
+    std::unordered_map<std::string_view, const Delivery*> delivery_of;
+    for (const Delivery& d : deliveries) delivery_of.emplace(d.account, &d);
+    std::vector<store::Account> restart;
+    std::vector<queue::JobSpec> updates;
+    for (const store::Account& a : accounts) {
+      auto it = delivery_of.find(a.id);
+      const DeliveryState state =
+          it == delivery_of.end() ? DeliveryState::kPending : it->second->state;
+      if (state == DeliveryState::kScheduledUpstream) {
+        updates.push_back(UpdateStep(stored, a, config_.max_attempts));
+      } else if (state != DeliveryState::kSending && !store::IsFinal(state)) {
+        restart.push_back(a);
+      }
     }
-    HERALD_CO_RETURN_IF_ERROR((co_await queue_.EnqueueBatch(std::move(jobs))).status());
+    HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(stored, restart));
+    HERALD_CO_RETURN_IF_ERROR((co_await queue_.EnqueueBatch(std::move(updates))).status());
+  } else if (reschedule || stored.phase == CampaignPhase::kScheduled) {
+    HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(stored, accounts));
   }
   co_return co_await View(std::move(stored));
 }
@@ -1112,7 +1109,9 @@ Service::Op<CampaignView> Service::Redispatch(Campaign campaign) {
                              co_await store_.ListDeliveries(campaign.tenant, campaign.id));
   std::vector<store::Account> accounts;
   for (const Delivery& d : deliveries) {
-    if (store::IsFinal(d.state)) continue;
+    // A send in flight stays with its job, which hands the delivery to this generation when it
+    // lands or fails: a second chain could send again while the first send is unanswered.
+    if (store::IsFinal(d.state) || d.state == DeliveryState::kSending) continue;
     HERALD_CO_ASSIGN_OR_RETURN(store::Account a, co_await GetAccount(campaign.tenant, d.account));
     accounts.push_back(std::move(a));
   }

@@ -507,12 +507,17 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   if (!records.ok()) co_return JobResult::Retry(std::string(records.status().message()));
   if (!records->campaign) co_return JobResult::Ok();  // deleted: nothing to do
   ctx.campaign = *std::move(records->campaign);
-  if (ctx.campaign.generation != s.generation && job.kind != kUnsendJob &&
-      job.kind != kReconcileJob) {
-    co_return JobResult::Ok();  // stale schedule
-  }
   if (!records->delivery) co_return JobResult::Ok();
   ctx.delivery = *std::move(records->delivery);
+  if (ctx.campaign.generation != s.generation && job.kind != kUnsendJob &&
+      job.kind != kReconcileJob) {
+    // A stale schedule. A send whose attempt is still on record, unanswered, keeps its delivery
+    // (a new generation starts no chain beside it) and hands it over now.
+    if (job.kind == kSendJob && ctx.delivery.state == DeliveryState::kSending) {
+      co_return JobResult::OkThen(HandOver(ctx));
+    }
+    co_return JobResult::Ok();
+  }
   ctx.target = std::move(records->target);
   ctx.read_account = std::move(records->account);
   ctx.read_team = std::move(records->team);
@@ -1208,6 +1213,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       const bool held = ctx.delivery.send_scheduled_ms > ToMillis(clock_.Now());
       auto adopted = co_await Adopt(ctx, **found, 0, 0, held);
       if (!adopted.ok()) co_return JobResult::Retry(std::string(adopted.status().message()));
+      FollowGeneration(ctx, *adopted);
       if (held) co_return JobResult::OkThen(FollowStep(ctx));
       co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, absl::ZeroDuration()));
     }
@@ -1248,17 +1254,41 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
                          due - started >= absl::Seconds(1);
   if (scheduled) message.scheduled_at = due;
 
-  // Record the attempt before making it, so a crash mid-call leaves a trace to reconcile from.
-  auto marked = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+  // Record the attempt before making it, so a crash mid-call leaves a trace to reconcile from,
+  // and read the campaign back in the same step.
+  const Delivery unmarked = ctx.delivery;
+  std::function<absl::Status(Delivery&)> mark = [&](Delivery& d) {
     d.state = DeliveryState::kSending;
     ++d.send_attempts;
     d.send_started_ms = ToMillis(started);
     d.send_scheduled_ms = scheduled ? ctx.campaign.send_time_ms : 0;
     d.update_time_ms = ToMillis(started);
     return absl::OkStatus();
-  });
+  };
+  store::UpdateExtras head;
+  head.reads.push_back(store::Store::LookupOf<store::Campaign>(s.tenant, {s.campaign}));
+  auto marked = co_await UpdateDelivery(ctx, std::move(mark), std::move(head));
   if (!marked.ok()) co_return JobResult::Retry(std::string(marked.status().message()));
-  ctx.delivery = *std::move(marked);
+  auto heads = store::Store::DecodeMany<store::Campaign>(marked->reads.at(0));
+  if (heads.ok() && !heads->empty() && (*heads)[0] && (*heads)[0]->generation != s.generation) {
+    // Rescheduled or updated since this job read the campaign: a chain of the new generation
+    // may be under way, and must not find this attempt in flight beside its own. Take the
+    // attempt back and hand the delivery over.
+    const int32_t attempts = ctx.delivery.send_attempts;
+    auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+      if (d.state == DeliveryState::kSending && d.send_attempts == attempts &&
+          d.send_started_ms == ToMillis(started)) {
+        d.state = unmarked.state;
+        d.send_attempts = unmarked.send_attempts;
+        d.send_started_ms = unmarked.send_started_ms;
+        d.send_scheduled_ms = unmarked.send_scheduled_ms;
+      }
+      return absl::OkStatus();
+    });
+    if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+    ctx.campaign.generation = (*heads)[0]->generation;
+    co_return JobResult::OkThen(HandOver(ctx));
+  }
 
   if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
   auto sent = co_await ctx.api->SendMassMessage(s.account, std::move(message));
@@ -1299,7 +1329,23 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     co_return JobResult::OkThen(
         UpdateStep(**now_campaign, ctx.account, config_.max_attempts, /*after_send=*/true));
   }
+  FollowGeneration(ctx, *now_campaign);
   co_return JobResult::OkThen(FollowStep(ctx));
+}
+
+void DeliveryWorkflow::FollowGeneration(Context& ctx, const std::optional<store::Campaign>& head) {
+  // Rescheduled, updated or resumed while this send was in flight: the new generation started
+  // no chain for the delivery (Service::Redispatch and UpdateCampaign leave a send in flight
+  // alone), so what follows the message is the new generation's.
+  if (!head || head->generation == ctx.step.generation) return;
+  ctx.step.generation = head->generation;
+  ctx.campaign.send_time_ms = head->send_time_ms;
+}
+
+queue::JobSpec DeliveryWorkflow::HandOver(const Context& ctx) const {
+  Context next{.job = ctx.job, .step = ctx.step, .campaign = ctx.campaign};
+  next.step.generation = ctx.campaign.generation;
+  return NextStep(next, kSendJob, 0, absl::ZeroDuration());
 }
 
 queue::JobSpec DeliveryWorkflow::FollowStep(const Context& ctx) const {

@@ -233,7 +233,7 @@ class Service {
       std::string tenant, std::optional<double> before, int limit);
   // Applies the named fields of `update` (content, targets, send_time, …). Messages the
   // upstream holds for the send time (Campaign::upstream_lead_ms) get the change by PUT, one
-  // job per account; ABORTED while a send to the upstream is in flight.
+  // job per account; a send still in flight carries the change on when it lands.
   Op<CampaignView> UpdateCampaign(store::Campaign update, std::vector<std::string> fields);
   Op<CampaignView> LaunchCampaign(std::string tenant, std::string id);
   Op<CancelResult> CancelCampaign(std::string tenant, std::string id);

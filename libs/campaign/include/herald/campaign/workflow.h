@@ -258,6 +258,12 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> Poll(Context& ctx);
   boost::asio::awaitable<queue::JobResult> Unsend(Context& ctx);
   boost::asio::awaitable<queue::JobResult> UpdateUpstream(Context& ctx);
+  // After a send landed: when the campaign's `head` has moved to a newer generation, the job's
+  // next steps are that generation's.
+  static void FollowGeneration(Context& ctx, const std::optional<store::Campaign>& head);
+  // The send step of the campaign's current generation (ctx.campaign), for a delivery a job of
+  // an earlier one had under way.
+  queue::JobSpec HandOver(const Context& ctx) const;
   // The step that follows a delivery's upstream message: the first poll, at the send time when
   // the upstream holds the message until then.
   queue::JobSpec FollowStep(const Context& ctx) const;
