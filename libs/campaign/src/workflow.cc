@@ -271,18 +271,18 @@ std::string QueueAccount(std::string_view tenant, std::string_view account) {
   return StrCat(tenant, "/", account);
 }
 
-queue::JobSpec FirstStep(const store::Campaign& campaign, const store::AccountTarget& target,
-                         const store::Account& account, absl::Duration delay, int max_attempts) {
-  const std::string_view kind = !target.segment.empty()          ? kSegmentScanJob
-                                : campaign.content.media.empty() ? kSendJob
-                                                                 : kUploadMediaJob;
-  const StepPayload p{
-      .tenant = campaign.tenant,
-      .campaign = campaign.id,
-      .account = account.id,
-      .generation = campaign.generation,
-      .index = 0,
-      .media = kind == kUploadMediaJob ? campaign.content.media.front() : std::string()};
+namespace {
+
+// The job `kind` of `account`'s delivery of `campaign`, in the campaign's generation.
+queue::JobSpec DeliveryJob(std::string_view kind, const store::Campaign& campaign,
+                           const store::Account& account, int32_t index, std::string media,
+                           int max_attempts, absl::Duration delay = absl::ZeroDuration()) {
+  const StepPayload p{.tenant = campaign.tenant,
+                      .campaign = campaign.id,
+                      .account = account.id,
+                      .generation = campaign.generation,
+                      .index = index,
+                      .media = std::move(media)};
   return {.id = StepId(kind, p),
           .kind = std::string(kind),
           .tenant = campaign.tenant,
@@ -291,6 +291,17 @@ queue::JobSpec FirstStep(const store::Campaign& campaign, const store::AccountTa
           .payload = EncodePayload(p),
           .max_attempts = max_attempts,
           .delay = std::max(delay, absl::ZeroDuration())};
+}
+
+}  // namespace
+
+queue::JobSpec FirstStep(const store::Campaign& campaign, const store::AccountTarget& target,
+                         const store::Account& account, absl::Duration delay, int max_attempts) {
+  const std::string_view kind = !target.segment.empty()          ? kSegmentScanJob
+                                : campaign.content.media.empty() ? kSendJob
+                                                                 : kUploadMediaJob;
+  std::string media = kind == kUploadMediaJob ? campaign.content.media.front() : std::string();
+  return DeliveryJob(kind, campaign, account, 0, std::move(media), max_attempts, delay);
 }
 
 bool StagingBegun(const store::Campaign& campaign, absl::Time now) {
@@ -307,34 +318,12 @@ bool StagingBegun(const store::Campaign& campaign, absl::Time now) {
 queue::JobSpec UpdateStep(const store::Campaign& campaign, const store::Account& account,
                           int max_attempts, bool after_send) {
   // Its own id when a send enqueues it, whichever of the two runs first.
-  const StepPayload p{.tenant = campaign.tenant,
-                      .campaign = campaign.id,
-                      .account = account.id,
-                      .generation = campaign.generation,
-                      .index = after_send ? 1 : 0};
-  return {.id = StepId(kUpdateJob, p),
-          .kind = std::string(kUpdateJob),
-          .tenant = campaign.tenant,
-          .team = QueueTeam(campaign.tenant, account.team),
-          .account = QueueAccount(campaign.tenant, account.id),
-          .payload = EncodePayload(p),
-          .max_attempts = max_attempts};
+  return DeliveryJob(kUpdateJob, campaign, account, after_send ? 1 : 0, {}, max_attempts);
 }
 
 queue::JobSpec UnsendStep(const store::Campaign& campaign, const store::Account& account,
                           int max_attempts) {
-  const StepPayload p{.tenant = campaign.tenant,
-                      .campaign = campaign.id,
-                      .account = account.id,
-                      .generation = campaign.generation,
-                      .index = 0};
-  return {.id = StepId(kUnsendJob, p),
-          .kind = std::string(kUnsendJob),
-          .tenant = campaign.tenant,
-          .team = QueueTeam(campaign.tenant, account.team),
-          .account = QueueAccount(campaign.tenant, account.id),
-          .payload = EncodePayload(p),
-          .max_attempts = max_attempts};
+  return DeliveryJob(kUnsendJob, campaign, account, 0, {}, max_attempts);
 }
 
 std::unique_ptr<UpstreamClients> MakeUpstreamClients(asio::any_io_executor executor,
