@@ -1080,9 +1080,11 @@ absl::Status Service::CheckStagedUpdate(const Campaign& current, const Campaign&
                "' is being handed to the upstream ahead of its send time (upstream_lead); ", why));
   };
   constexpr std::string_view kRecreate = "cancel it and create a new one";
-  if (next.content.media != current.content.media ||
-      next.content.previews != current.content.previews) {
+  if (next.content.media != current.content.media) {
     return refused("campaign.content.media", kRecreate);
+  }
+  if (next.content.previews != current.content.previews) {
+    return refused("campaign.content.previews", kRecreate);
   }
   if (next.upstream_lead_ms != current.upstream_lead_ms) {
     return refused("campaign.upstream_lead", "the messages are already on their way");
