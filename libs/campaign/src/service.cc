@@ -27,21 +27,6 @@ bool Has(const std::vector<std::string>& fields, std::string_view f) {
   return std::find(fields.begin(), fields.end(), f) != fields.end();
 }
 
-// How late `c`'s send would be at `now` when that is beyond its grace period: such a send is
-// missed, never made hours late. nullopt when it may still go out (or has no send time).
-std::optional<absl::Duration> LateBeyondGrace(const Campaign& c, absl::Time now) {
-  if (c.send_time_ms == 0) return std::nullopt;
-  const absl::Duration late = now - absl::FromUnixMillis(c.send_time_ms);
-  if (late <= absl::Milliseconds(c.grace_period_ms)) return std::nullopt;
-  return late;
-}
-
-std::string MissedReason(const Campaign& c, absl::Duration late) {
-  return StrCat("its send time passed ", absl::FormatDuration(absl::Trunc(late, absl::Seconds(1))),
-                " ago, beyond the grace period of ",
-                absl::FormatDuration(absl::Milliseconds(c.grace_period_ms)), "; nothing was sent");
-}
-
 absl::Status NotChangeable(const CampaignView& v, std::string_view what) {
   return absl::FailedPreconditionError(
       StrCat("campaign '", v.campaign.id, "' is ", CampaignStateName(v.state), ": ", what));
@@ -1006,9 +991,7 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
                      "again"));
         }
         const int32_t generation = c.generation;
-        const int32_t revision = c.content_revision;
         c = next;
-        c.content_revision = revision + 1;
         c.update_time_ms = absl::ToUnixMillis(now);
         if (reschedule) {
           c.generation = generation + 1;

@@ -1,4 +1,5 @@
 #include <herald/campaign/state.h>
+#include <herald/common/strings.h>
 
 namespace herald::campaign {
 
@@ -95,6 +96,19 @@ CampaignState DeriveState(const store::Campaign& campaign, const DeliveryCounts&
   if (counts.completed == counts.total) return CampaignState::kCompleted;
   if (counts.completed == 0) return CampaignState::kFailed;
   return CampaignState::kPartiallyFailed;
+}
+
+std::optional<absl::Duration> LateBeyondGrace(const store::Campaign& c, absl::Time now) {
+  if (c.send_time_ms == 0) return std::nullopt;
+  const absl::Duration late = now - absl::FromUnixMillis(c.send_time_ms);
+  if (late <= absl::Milliseconds(c.grace_period_ms)) return std::nullopt;
+  return late;
+}
+
+std::string MissedReason(const store::Campaign& c, absl::Duration late) {
+  return StrCat("its send time passed ", absl::FormatDuration(absl::Trunc(late, absl::Seconds(1))),
+                " ago, beyond the grace period of ",
+                absl::FormatDuration(absl::Milliseconds(c.grace_period_ms)), "; nothing was sent");
 }
 
 }  // namespace herald::campaign

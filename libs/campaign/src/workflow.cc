@@ -6,6 +6,7 @@
 #include <absl/strings/numbers.h>
 #include <boost/json.hpp>
 
+#include <herald/campaign/state.h>
 #include <herald/campaign/workflow.h>
 #include <herald/common/log.h>
 #include <herald/common/setting_error.h>
@@ -553,7 +554,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
       // Ahead of the send time, with a lead: the chain hands the message to the upstream, which
       // holds it until then; the campaign stays scheduled.
       if (ctx.campaign.upstream_lead_ms > 0 && now < due) break;
-      bool missed = now - due > absl::Milliseconds(ctx.campaign.grace_period_ms);
+      bool missed = LateBeyondGrace(ctx.campaign, now).has_value();
       if (missed && ctx.campaign.upstream_lead_ms > 0) {
         // Messages the upstream held went out on time without Herald: the campaign was sent.
         auto deliveries = co_await store_.ListDeliveries(s.tenant, s.campaign);
@@ -574,10 +575,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
             if (missed) {
               c.phase = CampaignPhase::kMissed;
               c.end_time_ms = ToMillis(now);
-              c.phase_reason = StrCat("its send time passed ", absl::FormatDuration(now - due),
-                                      " ago, beyond the grace period of ",
-                                      absl::FormatDuration(absl::Milliseconds(c.grace_period_ms)),
-                                      "; nothing was sent");
+              c.phase_reason = MissedReason(c, now - due);
             } else {
               c.phase = CampaignPhase::kDispatched;
               c.dispatch_time_ms = ToMillis(now);
@@ -1131,7 +1129,7 @@ asio::awaitable<absl::StatusOr<std::optional<store::Campaign>>> DeliveryWorkflow
   std::function<absl::Status(Delivery&)> sent = [&](Delivery& d) {
     d.upstream_message_id = id;
     d.state = scheduled ? DeliveryState::kScheduledUpstream : DeliveryState::kSent;
-    d.upstream_revision = ctx.campaign.content_revision;
+    d.upstream_generation = ctx.step.generation;  // the content this job sent
     d.recipients = total;
     d.recipients_pending = pending;
     d.upstream_media.clear();  // consumed by the message
@@ -1202,6 +1200,11 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       const bool held = ctx.delivery.send_scheduled_ms > ToMillis(clock_.Now());
       auto adopted = co_await Adopt(ctx, **found, 0, 0, held);
       if (!adopted.ok()) co_return JobResult::Retry(std::string(adopted.status().message()));
+      if (held && *adopted && (*adopted)->generation != s.generation) {
+        // Updated since that attempt: the held message gets the update.
+        co_return JobResult::OkThen(
+            UpdateStep(**adopted, ctx.account, config_.max_attempts, /*after_send=*/true));
+      }
       FollowGeneration(ctx, *adopted);
       if (held) co_return JobResult::OkThen(FollowStep(ctx));
       co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, absl::ZeroDuration()));
@@ -1313,8 +1316,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
   }
   // Updated while the send was in flight: the held message gets the update (which then follows
   // it) in the campaign's new generation, since the update's own job found nothing held.
-  if (scheduled && *now_campaign &&
-      (*now_campaign)->content_revision != ctx.campaign.content_revision) {
+  if (scheduled && *now_campaign && (*now_campaign)->generation != s.generation) {
     co_return JobResult::OkThen(
         UpdateStep(**now_campaign, ctx.account, config_.max_attempts, /*after_send=*/true));
   }
@@ -1349,15 +1351,12 @@ asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::FailIfMissed(Context
   // Only a campaign with an upstream lead dispatches with deliveries that never reached the
   // upstream before its send time (the others went out on time); without one, a campaign past
   // its grace period never dispatches at all.
-  if (ctx.campaign.upstream_lead_ms <= 0 || ctx.campaign.send_time_ms <= 0 ||
-      ctx.delivery.send_attempts > 0) {
-    co_return std::nullopt;
-  }
-  const absl::Duration late = clock_.Now() - absl::FromUnixMillis(ctx.campaign.send_time_ms);
-  if (late <= absl::Milliseconds(ctx.campaign.grace_period_ms)) co_return std::nullopt;
+  if (ctx.campaign.upstream_lead_ms <= 0 || ctx.delivery.send_attempts > 0) co_return std::nullopt;
+  const std::optional<absl::Duration> late = LateBeyondGrace(ctx.campaign, clock_.Now());
+  if (!late) co_return std::nullopt;
   co_return co_await FailDelivery(
       ctx, StrCat("missed: its send time passed ",
-                  absl::FormatDuration(absl::Trunc(late, absl::Seconds(1))),
+                  absl::FormatDuration(absl::Trunc(*late, absl::Seconds(1))),
                   " ago, beyond the grace period, before it reached the upstream; nothing was "
                   "sent to this account"));
 }
@@ -1373,7 +1372,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::UpdateUpstream(Context& ctx) {
   // A send under way enqueues its own update when it lands with older content; a delivery not
   // sent yet sends the new content.
   if (ctx.delivery.state != DeliveryState::kScheduledUpstream ||
-      ctx.delivery.upstream_revision >= ctx.campaign.content_revision) {
+      ctx.delivery.upstream_generation >= ctx.campaign.generation) {
     co_return then();
   }
   const store::MessageContent& content = ctx.campaign.content;
@@ -1406,10 +1405,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::UpdateUpstream(Context& ctx) {
                refused ? "the upstream refused the update (" : "the update did not go through (",
                put.status().message(), ")");
   }
-  const int32_t revision = ctx.campaign.content_revision;
+  const int32_t generation = ctx.campaign.generation;
   auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
-    if (d.upstream_revision >= revision) return absl::OkStatus();
-    d.upstream_revision = revision;
+    if (d.upstream_generation >= generation) return absl::OkStatus();
+    d.upstream_generation = generation;
     d.error = error;
     d.update_time_ms = ToMillis(clock_.Now());
     return absl::OkStatus();

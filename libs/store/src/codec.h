@@ -47,15 +47,15 @@ BOOST_DESCRIBE_STRUCT(TargetDocument, (), (index, target))
 BOOST_DESCRIBE_ENUM(CampaignPhase, kDraft, kScheduled, kDispatched, kPaused, kCancelled, kMissed)
 BOOST_DESCRIBE_STRUCT(Campaign, (),
                       (tenant, id, display_name, content, targets, send_time_ms, grace_period_ms,
-                       upstream_lead_ms, phase, phase_reason, generation, content_revision,
-                       create_time_ms, update_time_ms, dispatch_time_ms, end_time_ms))
+                       upstream_lead_ms, phase, phase_reason, generation, create_time_ms,
+                       update_time_ms, dispatch_time_ms, end_time_ms))
 BOOST_DESCRIBE_ENUM(DeliveryState, kPending, kUploadingMedia, kBuildingList, kSending,
                     kScheduledUpstream, kSent, kCompleted, kFailed, kCancelled)
 BOOST_DESCRIBE_STRUCT(Delivery, (),
                       (account, state, upstream_media, segment_list_id, segment_fans, segment_added,
                        upstream_message_id, recipients, recipients_pending, error, send_attempts,
-                       send_started_ms, send_scheduled_ms, upstream_revision, polls, cancel_outcome,
-                       update_time_ms))
+                       send_started_ms, send_scheduled_ms, upstream_generation, polls,
+                       cancel_outcome, update_time_ms))
 
 // Fields added to a record kind after records of it were first stored.
 template <typename T>
@@ -68,11 +68,12 @@ struct AddedFields<Tenant> {
 };
 template <>
 struct AddedFields<Campaign> {
-  static constexpr std::array<std::string_view, 2> kNames{"upstream_lead_ms", "content_revision"};
+  static constexpr std::array<std::string_view, 1> kNames{"upstream_lead_ms"};
 };
 template <>
 struct AddedFields<Delivery> {
-  static constexpr std::array<std::string_view, 2> kNames{"send_scheduled_ms", "upstream_revision"};
+  static constexpr std::array<std::string_view, 2> kNames{"send_scheduled_ms",
+                                                          "upstream_generation"};
 };
 template <>
 struct AddedFields<Team> {

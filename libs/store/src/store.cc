@@ -115,7 +115,6 @@ std::string EncodeRecord(const T& record) {
       head.phase = record.phase;
       head.phase_reason = record.phase_reason;
       head.generation = record.generation;
-      head.content_revision = record.content_revision;
       head.create_time_ms = record.create_time_ms;
       head.update_time_ms = record.update_time_ms;
       head.dispatch_time_ms = record.dispatch_time_ms;

@@ -2,9 +2,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <absl/time/time.h>
 
 #include <herald/store/model.h>
 
@@ -46,5 +49,11 @@ DeliveryCounts CountDeliveries(const std::vector<store::Delivery>& deliveries);
 // message (sent, or held by the upstream for the send time), then COMPLETED (all completed), FAILED
 // (none completed) or PARTIALLY_FAILED.
 CampaignState DeriveState(const store::Campaign& campaign, const DeliveryCounts& counts);
+
+// How late `c`'s send would be at `now` when that is beyond its grace period: such a send is
+// missed, never made hours late. nullopt when it may still go out (or has no send time).
+std::optional<absl::Duration> LateBeyondGrace(const store::Campaign& c, absl::Time now);
+// Why a campaign `late` past its send time is missed, for its state_reason.
+std::string MissedReason(const store::Campaign& c, absl::Duration late);
 
 }  // namespace herald::campaign

@@ -170,7 +170,7 @@ queue::JobSpec FirstStep(const store::Campaign& campaign, const store::AccountTa
 // Its staged messages can then be changed only as the upstream allows (PUT), and it cannot be
 // paused.
 bool StagingBegun(const store::Campaign& campaign, absl::Time now);
-// The job that carries `campaign`'s latest update (its content_revision) to `account`'s
+// The job that carries `campaign`'s latest update (its generation) to `account`'s
 // upstream message, when the upstream holds one for the send time, then follows the message
 // from the send time on. `after_send`: enqueued by a send that landed with older content.
 queue::JobSpec UpdateStep(const store::Campaign& campaign, const store::Account& account,

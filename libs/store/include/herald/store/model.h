@@ -147,9 +147,6 @@ struct Campaign {
   // Bumped whenever the campaign is (re)scheduled or resumed: workflow job ids include it, so
   // jobs of an earlier schedule find themselves stale and do nothing.
   int32_t generation = 1;
-  // Bumped by every UpdateCampaign: deliveries the upstream holds for the send time
-  // (kScheduledUpstream) whose upstream_revision is older get the change by PUT.
-  int32_t content_revision = 0;
   int64_t create_time_ms = 0;
   int64_t update_time_ms = 0;
   int64_t dispatch_time_ms = 0;
@@ -193,9 +190,10 @@ struct Delivery {
   // The scheduledDate of the latest send attempt (0: sent for at once): reconciliation looks for
   // a message the upstream still holds with this date.
   int64_t send_scheduled_ms = 0;
-  // The campaign's content_revision the upstream holds for a kScheduledUpstream delivery: a
-  // later one (the campaign was updated since) changes it there with PUT.
-  int32_t upstream_revision = 0;
+  // The campaign generation whose content the upstream holds for a kScheduledUpstream delivery:
+  // while messages are held, every update starts a new generation, and a held message of an
+  // older one gets the change by PUT.
+  int32_t upstream_generation = 0;
   int32_t polls = 0;
   std::string cancel_outcome;
   int64_t update_time_ms = 0;
