@@ -172,6 +172,7 @@ std::string RenderStats(SimState& state, const WebhookEmitter* emitter, absl::Ti
   w.Field("fans", fans);
   w.Key("requests").BeginObject();
   w.Field("total", r.requests.load());
+  w.Field("in_flight", r.in_flight.load());
   w.Field("2xx", r.status_2xx.load());
   w.Field("400", r.status_400.load());
   w.Field("401", r.status_401.load());

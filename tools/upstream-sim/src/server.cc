@@ -42,6 +42,12 @@ asio::awaitable<http::Reply> Handle(Api& api, Control& control, SimState& state,
     api_res = control.Handle(api_req);
   } else {
     const std::string path(target.substr(0, target.find('?')));
+    // Counted until the answer is built, a fault's latency included.
+    struct InFlight {
+      std::atomic<int64_t>& n;
+      explicit InFlight(std::atomic<int64_t>& count) : n(count) { n.fetch_add(1); }
+      ~InFlight() { n.fetch_sub(1); }
+    } in_flight(counters.in_flight);
     const FaultDecision fault =
         state.faults().Decide(api.TeamOf(api_req.authorization), api_req.method, path);
     if (fault.latency > absl::ZeroDuration()) {

@@ -22,7 +22,8 @@
 namespace herald::upstream_sim {
 
 struct RequestCounters {
-  std::atomic<int64_t> requests{0};  // every /api request
+  std::atomic<int64_t> requests{0};   // every /api request
+  std::atomic<int64_t> in_flight{0};  // /api requests received and not answered yet
   std::atomic<int64_t> status_2xx{0};
   std::atomic<int64_t> status_400{0};
   std::atomic<int64_t> status_401{0};
