@@ -287,19 +287,18 @@ absl::Status ApplyCampaignFlags(const ParsedCommand& command, const Names& names
     SetTimestamp(*t, campaign->mutable_send_time());
     paths->push_back("send_time");
   }
-  if (command.Has("grace-period")) {
-    absl::StatusOr<absl::Duration> d =
-        ParseDurationFlag("grace-period", command.Get("grace-period"));
+  // Duration flags: each sets its field and names it in the mask.
+  const struct {
+    std::string_view flag, path;
+    google::protobuf::Duration* (v1::Campaign::*field)();
+  } durations[] = {{"grace-period", "grace_period", &v1::Campaign::mutable_grace_period},
+                   {"upstream-lead", "upstream_lead", &v1::Campaign::mutable_upstream_lead}};
+  for (const auto& [flag, path, field] : durations) {
+    if (!command.Has(flag)) continue;
+    absl::StatusOr<absl::Duration> d = ParseDurationFlag(flag, command.Get(flag));
     if (!d.ok()) return d.status();
-    SetDuration(*d, campaign->mutable_grace_period());
-    paths->push_back("grace_period");
-  }
-  if (command.Has("upstream-lead")) {
-    absl::StatusOr<absl::Duration> d =
-        ParseDurationFlag("upstream-lead", command.Get("upstream-lead"));
-    if (!d.ok()) return d.status();
-    SetDuration(*d, campaign->mutable_upstream_lead());
-    paths->push_back("upstream_lead");
+    SetDuration(*d, (campaign->*field)());
+    paths->emplace_back(path);
   }
   return ResolveCampaignNames(names, campaign);
 }
