@@ -2,6 +2,7 @@
 // six-node Redis Cluster, and the upstream simulator, with the simulator's ledger as ground truth.
 #include <algorithm>
 #include <functional>
+#include <future>
 #include <set>
 
 #include <absl/strings/match.h>
@@ -667,14 +668,28 @@ TEST_P(CampaignTest, ACancelDuringASendWhoseOutcomeIsUnknownTakesTheMessageBack)
     ctx->TryCancel();
     reader->Finish();
   }
+  // The cancel answers once the send settles (or after its wait): the lookup is let through as
+  // soon as the cancel is on record, while the send's retries still have attempts left.
   v1::CancelCampaignRequest creq;
   creq.set_name(created.name());
   v1::CancelCampaignResponse cancelled;
-  grpc::Status s = campaigns->CancelCampaign(BearerContext(key).get(), creq, &cancelled);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto cancel_ctx = BearerContext(key);
+  std::future<grpc::Status> cancel = std::async(std::launch::async, [&] {
+    return campaigns->CancelCampaign(cancel_ctx.get(), creq, &cancelled);
+  });
+  const bool on_record = testing::WaitFor([&] {
+    v1::GetCampaignRequest greq;
+    greq.set_name(created.name());
+    v1::Campaign now;
+    return campaigns->GetCampaign(BearerContext(key).get(), greq, &now).ok() &&
+           now.state() == v1::Campaign::CANCELLED;
+  });
   auto cleared =
       testing::HttpRequest(stack_->sim().port(), "DELETE", "/_sim/faults?team=team-1", "");
+  ASSERT_TRUE(on_record);
   ASSERT_TRUE(cleared.ok() && cleared->status == 200) << (cleared.ok() ? cleared->body : "");
+  const grpc::Status s = cancel.get();
+  ASSERT_TRUE(s.ok()) << s.error_message();
   Watch(key, created.name());  // ends once the unsend has finished
 
   v1::ListDeliveriesRequest lreq;
@@ -683,7 +698,7 @@ TEST_P(CampaignTest, ACancelDuringASendWhoseOutcomeIsUnknownTakesTheMessageBack)
   ASSERT_TRUE(campaigns->ListDeliveries(BearerContext(key).get(), lreq, &deliveries).ok());
   ASSERT_EQ(deliveries.deliveries_size(), 1);
   const v1::Delivery& d = deliveries.deliveries(0);
-  EXPECT_EQ(d.state(), v1::Delivery::CANCELLED);
+  EXPECT_EQ(d.state(), v1::Delivery::CANCELLED) << d.error();
   EXPECT_EQ(d.cancel_outcome(), "unsent");
   const auto ledger = LedgerOf(upstream_account);
   ASSERT_EQ(ledger.size(), before + 1);
