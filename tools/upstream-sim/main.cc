@@ -37,6 +37,10 @@ ABSL_FLAG(int, accounts_per_team, 2, "Generated accounts per team.");
 ABSL_FLAG(int, fans_per_account, 100, "Generated fans (with spend histories) per account.");
 ABSL_FLAG(int, lists_per_account, 2, "Generated user lists per account, ~10% of its fans each.");
 ABSL_FLAG(int64_t, rate_limit_per_minute, 1000, "Per-team requests per minute (generated teams).");
+ABSL_FLAG(absl::Duration, rate_limit_window, absl::Minutes(1),
+          "Length of the fixed windows each team's limit is counted in (1s..1m, every team); a "
+          "window admits the per-minute limit scaled to its length. Shorter than a minute, tests "
+          "reach the limit without waiting for minutes.");
 ABSL_FLAG(int64_t, credits, 1'000'000'000, "Starting credits per team (generated teams).");
 
 ABSL_FLAG(double, delivery_rate, 100, "Mass-message recipients delivered per second per queue.");
@@ -161,6 +165,13 @@ absl::StatusOr<sim::SimulatorOptions> OptionsFromFlags() {
                             .credits = absl::GetFlag(FLAGS_credits),
                             .seed = absl::GetFlag(FLAGS_seed)});
   }
+
+  const absl::Duration window = absl::GetFlag(FLAGS_rate_limit_window);
+  if (window < absl::Seconds(1) || window > absl::Minutes(1)) {
+    return absl::InvalidArgumentError(herald::StrCat(
+        "--rate_limit_window: must be in [1s, 1m] (got ", absl::FormatDuration(window), ")"));
+  }
+  for (sim::TeamSeed& team : o.seed.teams) team.rate_limit_window = window;
 
   sim::Behavior& b = o.behavior;
   b.delivery_rate = absl::GetFlag(FLAGS_delivery_rate);

@@ -110,6 +110,23 @@ TEST_F(ApiTest, MinuteLimitGives429WithRetryAfterUntilTheWindowResets) {
   EXPECT_EQ(Call("GET", "/api/accounts", "", "key-b").status, 200);
 }
 
+TEST(TeamTest, AShorterWindowAdmitsTheLimitScaledToItsLength) {
+  Team team("t", {"k"}, /*limit_per_minute=*/120, /*credits=*/1000, absl::Seconds(5));
+  const absl::Time start = absl::FromUnixSeconds(1'700'000'000) + absl::Milliseconds(1500);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(team.Admit(start, 1).result, Admission::Result::kOk) << i;
+  }
+  const Admission over = team.Admit(start, 1);
+  EXPECT_EQ(over.result, Admission::Result::kRateLimited);
+  EXPECT_EQ(over.retry_after_seconds, 4);  // the window ends 3.5 s later
+  EXPECT_EQ(over.limit_minute, 120);
+  EXPECT_EQ(team.remaining(start), 0);
+  const absl::Time next = absl::FromUnixSeconds(1'700'000'005);
+  EXPECT_EQ(team.remaining(next), 10);
+  EXPECT_EQ(team.Admit(next, 1).result, Admission::Result::kOk);
+  EXPECT_EQ(team.counters().rate_limited, 1);
+}
+
 TEST_F(ApiTest, CreditsRunOutWith402AndErrorsAreFree) {
   Team* team = state_->world()->FindTeam("a");
   team->SetLimit(1000);

@@ -81,21 +81,32 @@ absl::Time Account::NextMessageTime(absl::Time now) {
   return t;
 }
 
+int64_t Team::WindowAt(absl::Time now) const {
+  return absl::ToInt64Microseconds(absl::Floor(now - absl::UnixEpoch(), window_length_)) /
+         absl::ToInt64Microseconds(window_length_);
+}
+
+int64_t Team::PerWindow() const {
+  return std::max<int64_t>(
+      1, static_cast<int64_t>(static_cast<double>(limit_per_minute_) *
+                              absl::FDivDuration(window_length_, absl::Minutes(1))));
+}
+
 Admission Team::Admit(absl::Time now, int64_t credits) {
   absl::MutexLock lock(&mu_);
-  const int64_t seconds = absl::ToUnixSeconds(now);
-  const int64_t window = seconds >= 0 ? seconds / 60 : (seconds - 59) / 60;
+  const int64_t window = WindowAt(now);
   if (window != window_) {
     window_ = window;
     used_in_window_ = 0;
   }
   Admission a;
+  const int64_t limit = PerWindow();
   a.limit_minute = limit_per_minute_;
-  if (used_in_window_ >= limit_per_minute_) {
+  if (used_in_window_ >= limit) {
     ++counters_.rate_limited;
     a.result = Admission::Result::kRateLimited;
     a.remaining_minute = 0;
-    const absl::Time reset = absl::FromUnixSeconds((window + 1) * 60);
+    const absl::Time reset = absl::UnixEpoch() + (window + 1) * window_length_;
     a.retry_after_seconds =
         std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(reset - now, absl::Seconds(1))));
     a.balance = credits_;
@@ -103,7 +114,7 @@ Admission Team::Admit(absl::Time now, int64_t credits) {
   }
   ++used_in_window_;
   ++counters_.requests;
-  a.remaining_minute = limit_per_minute_ - used_in_window_;
+  a.remaining_minute = limit - used_in_window_;
   if (credits_ < credits) {
     ++counters_.no_credits;
     a.result = Admission::Result::kNoCredits;
@@ -145,10 +156,8 @@ int64_t Team::limit_per_minute() const {
 
 int64_t Team::remaining(absl::Time now) const {
   absl::MutexLock lock(&mu_);
-  const int64_t seconds = absl::ToUnixSeconds(now);
-  const int64_t window = seconds >= 0 ? seconds / 60 : (seconds - 59) / 60;
-  if (window != window_) return limit_per_minute_;
-  return std::max<int64_t>(0, limit_per_minute_ - used_in_window_);
+  if (WindowAt(now) != window_) return PerWindow();
+  return std::max<int64_t>(0, PerWindow() - used_in_window_);
 }
 
 void Team::SetLimit(int64_t per_minute) {

@@ -388,7 +388,8 @@ std::unique_ptr<World> BuildWorld(const SeedSpec& spec, absl::Time now) {
   }
   for (uint32_t t = 0; t < spec.teams.size(); ++t) {
     const TeamSeed& ts = spec.teams[t];
-    auto team = std::make_unique<Team>(ts.id, ts.api_keys, ts.rate_limit_per_minute, ts.credits);
+    auto team = std::make_unique<Team>(ts.id, ts.api_keys, ts.rate_limit_per_minute, ts.credits,
+                                       ts.rate_limit_window);
     for (uint32_t a = 0; a < ts.accounts.size(); ++a) {
       const AccountSeed& as = ts.accounts[a];
       const uint64_t account_hash = HashValues({spec.seed, t, a, 0xacc});

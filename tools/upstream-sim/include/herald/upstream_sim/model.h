@@ -242,9 +242,12 @@ struct Admission {
 
 class Team {
  public:
-  Team(std::string id, std::vector<std::string> api_keys, int64_t limit_per_minute, int64_t credits)
+  // `window` is the length of the fixed windows the limit is counted in (see Admit).
+  Team(std::string id, std::vector<std::string> api_keys, int64_t limit_per_minute, int64_t credits,
+       absl::Duration window = absl::Minutes(1))
       : id_(std::move(id)),
         api_keys_(std::move(api_keys)),
+        window_length_(window),
         limit_per_minute_(limit_per_minute),
         credits_(credits) {}
 
@@ -252,9 +255,11 @@ class Team {
   const std::vector<std::string>& api_keys() const { return api_keys_; }
   std::vector<uint32_t> accounts;  // fixed after seeding
 
-  // Counts one request in the current fixed 60-second window (windows start at whole minutes
-  // of Unix time) and reserves `credits`. Requests over the limit are not counted and reserve
-  // nothing; a team without enough credits gets kNoCredits (the request still counts).
+  // Counts one request in the current fixed window (a minute unless the team was given another
+  // length; windows start at whole multiples of it in Unix time) and reserves `credits`. A window
+  // admits the per-minute limit scaled to its length (at least 1). Requests over the limit are
+  // not counted and reserve nothing; a team without enough credits gets kNoCredits (the request
+  // still counts).
   Admission Admit(absl::Time now, int64_t credits);
   // Takes `credits` more (upload cost beyond the reservation); false and nothing taken when the
   // balance is short.
@@ -279,8 +284,13 @@ class Team {
   Counters counters() const;
 
  private:
+  // The current window's index and the requests it admits.
+  int64_t WindowAt(absl::Time now) const;
+  int64_t PerWindow() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const std::string id_;
   const std::vector<std::string> api_keys_;
+  const absl::Duration window_length_;
   mutable absl::Mutex mu_;
   int64_t limit_per_minute_ ABSL_GUARDED_BY(mu_);
   int64_t window_ ABSL_GUARDED_BY(mu_) = -1;

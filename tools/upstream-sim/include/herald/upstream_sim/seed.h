@@ -73,6 +73,8 @@ struct TeamSeed {
   std::string id;
   std::vector<std::string> api_keys;
   int64_t rate_limit_per_minute = 1000;
+  // The fixed windows the limit is counted in (Team::Admit); not read from seed files.
+  absl::Duration rate_limit_window = absl::Minutes(1);
   int64_t credits = 1'000'000'000;
   std::vector<AccountSeed> accounts;
 };
