@@ -58,6 +58,7 @@ absl::StatusOr<TeamWithAccounts> CreateTeamWithAccounts(
   treq.set_team_id(spec.team_id);
   treq.mutable_team()->set_upstream_api_key(StrCat("sim-key-", spec.sim_team));
   treq.mutable_team()->set_rate_limit_per_minute(spec.rate_limit_per_minute);
+  treq.mutable_team()->set_burst(spec.burst);
   TeamWithAccounts out;
   grpc::Status s = accounts->CreateTeam(BearerContext(key, timeout).get(), treq, &out.team);
   if (!s.ok()) return Failed(StrCat("CreateTeam ", treq.parent(), "/teams/", spec.team_id), s);

@@ -53,6 +53,7 @@ struct TeamSpec {
   std::string team_id = "main";
   int sim_team = 1;  // upstream key "sim-key-<sim_team>" (the simulator's teams count from 1)
   int32_t rate_limit_per_minute = 60000;  // 0 leaves it to Herald's default
+  int32_t burst = 0;                      // 0 leaves it to Herald's default
 };
 
 struct TeamWithAccounts {
