@@ -141,6 +141,10 @@ ABSL_FLAG(std::string, previous_encryption_keys_file, "",
 ABSL_FLAG(absl::Duration, poll_interval, absl::Milliseconds(500),
           "First check of an upstream mass message's progress after its send; later checks back "
           "off up to 30s.");
+ABSL_FLAG(absl::Duration, lookup_retry, absl::Minutes(1),
+          "When a send step's attempts run out while the upstream cannot say whether an earlier "
+          "attempt created the message, a new step asks again after this long (for up to an hour "
+          "after the attempt) instead of failing the delivery.");
 ABSL_FLAG(int, dead_limit, 20, "herald queue dead: how many of the newest dead jobs to list.");
 ABSL_FLAG(int, smoke_jobs, 1000, "herald queue smoke: no-op jobs to enqueue.");
 ABSL_FLAG(int, smoke_teams, 2, "herald queue smoke: test teams.");
@@ -295,6 +299,7 @@ int main(int argc, char** argv) {
       .previous_encryption_keys = absl::GetFlag(FLAGS_previous_encryption_keys),
       .previous_encryption_keys_file = absl::GetFlag(FLAGS_previous_encryption_keys_file),
       .poll_interval = absl::GetFlag(FLAGS_poll_interval),
+      .lookup_retry = absl::GetFlag(FLAGS_lookup_retry),
   });
   if (!config.ok()) return Fail(herald::ToStd(config.status().message()));
   herald::log::Configure({.min_level = config->log_level, .format = config->log_format});

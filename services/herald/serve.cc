@@ -255,6 +255,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   config.workflow.poll_max = std::max(flags.poll_interval, absl::Seconds(30));
   config.workflow.list_batch = flags.list_batch;
   config.workflow.max_attempts = flags.max_attempts;
+  config.workflow.lookup_retry = flags.lookup_retry;
   // Ranges live in the libraries' Validate functions (one source per setting); their errors
   // are reported under the flag that set the value.
   const std::map<std::string, std::string> flag_of = {
@@ -273,6 +274,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
       {"worker.heartbeat_interval", "lease_duration"},
       {"workflow.list_batch", "list_batch"},
       {"workflow.max_attempts", "max_attempts"},
+      {"workflow.lookup_retry", "lookup_retry"},
   };
   HERALD_RETURN_IF_ERROR(config::NameFlag(redis::ValidateClientConfig(config.redis), flag_of));
   HERALD_RETURN_IF_ERROR(config::NameFlag(queue::ValidateQueueConfig(config.queue), flag_of));

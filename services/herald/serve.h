@@ -130,6 +130,7 @@ struct ServeFlags {
   std::string previous_encryption_keys;
   std::string previous_encryption_keys_file;
   absl::Duration poll_interval = absl::Milliseconds(500);
+  absl::Duration lookup_retry = absl::Minutes(1);
 };
 
 // Validates flags into a ServeConfig. Errors name the offending flag.

@@ -146,6 +146,8 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
       {[](ServeFlags& f) { f.list_batch = 0; }, "--list_batch"},
       {[](ServeFlags& f) { f.max_attempts = 0; }, "--max_attempts: must be in [1, 100] (got 0)"},
       {[](ServeFlags& f) { f.max_attempts = 101; }, "--max_attempts"},
+      {[](ServeFlags& f) { f.lookup_retry = absl::ZeroDuration(); },
+       "--lookup_retry: must be positive"},
       {[](ServeFlags& f) { f.ingest_batch = 0; }, "--ingest_batch"},
       {[](ServeFlags& f) { f.ingest_batch = 257; }, "--ingest_batch"},
       {[](ServeFlags& f) { f.reconcile_schedule = "10m,soon"; }, "--reconcile_schedule"},

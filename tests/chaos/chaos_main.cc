@@ -201,6 +201,7 @@ class Stack {
                                      StrCat("--role=", role),
                                      StrCat("--upstream_url=http://127.0.0.1:", sim->port()),
                                      "--poll_interval=100ms",
+                                     "--lookup_retry=2s",
                                      "--lease_duration=3s",
                                      "--reconcile_schedule=2s,8s",
                                      "--drain_timeout=5s",

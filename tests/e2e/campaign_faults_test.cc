@@ -24,8 +24,8 @@ constexpr int kAccounts = 12;
 class CampaignFaultsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::vector<std::string> herald_args = {"--poll_interval=50ms", "--lease_duration=3s",
-                                            "--log_level=warn"};
+    std::vector<std::string> herald_args = {"--poll_interval=50ms", "--lookup_retry=1s",
+                                            "--lease_duration=3s", "--log_level=warn"};
     for (std::string& arg : MoreHeraldArgs()) herald_args.push_back(std::move(arg));
     auto stack = HeraldStack::Start(
         {.redis = {.appendonly = true},
@@ -201,6 +201,34 @@ TEST_F(CampaignOneAttemptTest, ADeliveryWhoseLastAttemptDiedIsFailedWithTheReaso
                absl::StrContains(d.error(), "gave up after 1 attempt: lease expired");
   }
   EXPECT_GE(expired, 1);
+}
+
+// A send whose answer was lost cannot be retried until the upstream says whether it went
+// through. When the lookup fails on the step's last attempt, a new step asks again later
+// (--lookup_retry) instead of failing a delivery whose message may exist: here the upstream's
+// overview fails three lookups in a row, and the fourth finds and adopts the message.
+TEST_F(CampaignOneAttemptTest, ALostSendIsLookedUpAgainUntilTheUpstreamAnswers) {
+  std::vector<std::string> accounts;
+  std::string media;
+  const std::string key = Prepare(accounts, media);
+  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
+  for (const char* rule :
+       {R"({"methods":["POST"],"path_contains":"/mass-messaging","commit_then_lose_rate":1,)"
+        R"("count":1})",
+        R"({"methods":["GET"],"path_contains":"/mass-messaging/overview","error_rate":1,)"
+        R"("error_status":503,"count":3})"}) {
+    auto fault = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults", rule);
+    ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  }
+  const std::string campaign = CreateCampaign(key, accounts, media);
+  ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
+      << Get(key, campaign).DebugString() << stack_->herald().Logs();
+  ExpectSettled(key, campaign, accounts);
+  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::COMPLETED)
+      << Get(key, campaign).state_reason() << stack_->herald().Logs();
+  auto faults = testing::HttpGet(stack_->sim().port(), "/_sim/faults");
+  ASSERT_TRUE(faults.ok()) << faults.status();
+  EXPECT_EQ(faults->body, "[]") << "the send lost its answer and three lookups failed";
 }
 
 }  // namespace

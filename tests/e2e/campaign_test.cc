@@ -74,7 +74,7 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return {.simulator_args = {"--teams=2", StrCat("--accounts_per_team=", kAccounts),
                                "--fans_per_account=40", "--delivery_rate=2000",
                                "--rate_limit_per_minute=100000"},
-            .herald_args = {"--poll_interval=50ms", "--log_level=warn"},
+            .herald_args = {"--poll_interval=50ms", "--lookup_retry=1s", "--log_level=warn"},
             .admin_key = kAdminKey,
             .encryption_key = std::string(64, 'a')};
   }
@@ -1145,6 +1145,62 @@ TEST_P(CampaignTest, AResumeWhileSendsAreInFlightSendsOnceAndCompletes) {
       << done.state_reason() << stack_->herald().Logs();
   // Any second send would be on the ledger once the slow ones have been answered.
   ASSERT_TRUE(testing::WaitFor([&] { return SimAnsweredEverything(stack_->sim().port()); }));
+  ExpectOneMoreMessageEach(before, accounts);
+}
+
+// How many delivery_send jobs the stack's herald has finished with `outcome`.
+int64_t SendJobsFinished(HeraldStack& stack, std::string_view outcome) {
+  auto metrics = testing::HttpGet(stack.herald().admin_port(), "/metrics");
+  if (!metrics.ok()) return -1;
+  const std::string series =
+      StrCat("herald_jobs_total{kind=\"delivery_send\",outcome=\"", outcome, "\"} ");
+  const size_t at = metrics->body.find(series);
+  if (at == std::string::npos) return 0;
+  return static_cast<int64_t>(std::stod(metrics->body.substr(at + series.size())));
+}
+
+// A send whose answer is lost while its campaign is paused: its retry finds the campaign paused,
+// and the resume starts no chain beside an unanswered send. The step waits, looking again, until
+// the resumed campaign takes the delivery over, finds the message and completes: one message.
+TEST_P(CampaignTest, ASendWhoseAnswerIsLostDuringAPauseCompletesOnceResumed) {
+  const std::string key = NewTenant("pauselost");
+  const std::vector<std::string> all = ImportAccounts("pauselost", key, 2);
+  ASSERT_FALSE(all.empty());
+  const std::vector<std::string> accounts(all.begin(), all.begin() + 1);
+  const auto before = LedgerMessages();
+  const int64_t finished_before = SendJobsFinished(*stack_, "ok");
+  auto fault = testing::HttpRequest(
+      stack_->sim().port(), "POST", "/_sim/faults",
+      R"({"team":"team-2","methods":["POST"],"path_contains":"/mass-messaging",)"
+      R"("latency_ms":{"fixed":1500},"commit_then_lose_rate":1,"count":1})");
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(BearerContext(key).get(),
+                                   TextCampaign("pauselost", accounts, "Lost while paused"),
+                                   &created)
+                  .ok());
+  ASSERT_TRUE(WaitForDeliveries(key, created.name(), v1::Delivery::SENDING))
+      << stack_->herald().Logs();
+  v1::PauseCampaignRequest pause;
+  pause.set_name(created.name());
+  v1::Campaign paused;
+  grpc::Status s = campaigns->PauseCampaign(BearerContext(key).get(), pause, &paused);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  // The send's retry has run, and found the campaign paused.
+  ASSERT_TRUE(testing::WaitFor([&] { return SendJobsFinished(*stack_, "ok") > finished_before; },
+                               absl::Seconds(30)))
+      << stack_->herald().Logs();
+  v1::ResumeCampaignRequest resume;
+  resume.set_name(created.name());
+  v1::Campaign resumed;
+  s = campaigns->ResumeCampaign(BearerContext(key).get(), resume, &resumed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
+      << done.state_reason() << stack_->herald().Logs();
   ExpectOneMoreMessageEach(before, accounts);
 }
 

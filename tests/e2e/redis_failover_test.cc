@@ -149,7 +149,7 @@ class RedisFailoverTest : public ::testing::TestWithParam<int> {
                   StrCat("--redis_address=", absl::StrJoin(cluster_->seeds(), ",")),
                   StrCat("--redis_wait_replicas=", GetParam()), "--redis_wait_timeout=500ms",
                   StrCat("--upstream_url=http://127.0.0.1:", sim_->port()), "--poll_interval=50ms",
-                  "--log_level=info"},
+                  "--lookup_retry=1s", "--log_level=info"},
          .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", kEncryptionKey}},
          .register_webhooks = true});
     ASSERT_TRUE(herald.ok()) << herald.status();

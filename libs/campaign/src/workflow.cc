@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <mutex>
 
@@ -343,6 +344,11 @@ absl::Status ValidateWorkflowConfig(const WorkflowConfig& config) {
     return absl::InvalidArgumentError("workflow: need 0 < poll_min <= poll_max");
   }
   if (config.max_polls < 1) return absl::InvalidArgumentError("workflow.max_polls must be >= 1");
+  if (config.lookup_retry <= absl::ZeroDuration() ||
+      config.lookup_patience < absl::ZeroDuration()) {
+    return config::SettingError("workflow.lookup_retry",
+                                "must be positive (and lookup_patience not negative)");
+  }
   if (config.list_batch < 1 || config.list_batch > kMaxListBatch) {
     return config::SettingError("workflow.list_batch", StrCat("must be in [1, ", kMaxListBatch,
                                                               "] (got ", config.list_batch, ")"));
@@ -539,9 +545,17 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
     co_return co_await UpdateUpstream(ctx);
   }
   switch (ctx.campaign.phase) {
+    case CampaignPhase::kPaused:
+      if (job.kind == kSendJob && ctx.delivery.state == DeliveryState::kSending) {
+        // A send whose outcome is not known yet, and ResumeCampaign starts no chain beside it
+        // (see Service::Redispatch): the step waits, looking again every lookup_retry, until
+        // the resumed generation finds it stale and takes the delivery over.
+        co_return JobResult::OkThen(
+            NextStep(ctx, kSendJob, LookupRound(ctx.delivery, clock_.Now()), config_.lookup_retry));
+      }
+      co_return JobResult::Ok();  // ResumeCampaign enqueues the delivery's step again
     case CampaignPhase::kDraft:
     case CampaignPhase::kMissed:
-    case CampaignPhase::kPaused:  // ResumeCampaign enqueues the delivery's step again
       co_return JobResult::Ok();
     case CampaignPhase::kCancelled:
       if (ctx.delivery.upstream_message_id == 0) co_return co_await CancelUnsent(ctx);
@@ -1151,8 +1165,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::CancelUnsent(Context& ctx) {
     auto found = co_await Reconcile(ctx);
     if (auto stop = PaceStop(found.status())) co_return *std::move(stop);
     if (!found.ok()) {
-      co_return co_await OnUpstreamError(
-          ctx, found.status(), "looking for the message of an earlier attempt to take it back");
+      co_return co_await OnLookupError(
+          ctx, found.status(), "looking for the message of an earlier attempt to take it back",
+          absl::FromUnixMillis(ctx.delivery.send_started_ms));
     }
     if (found->has_value()) {
       log::Info(
@@ -1172,6 +1187,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::CancelUnsent(Context& ctx) {
     if (!store::IsFinal(d.state) && d.upstream_message_id == 0) {
       d.state = DeliveryState::kCancelled;
       d.cancel_outcome = "nothing sent";
+      d.error.clear();
       d.update_time_ms = ToMillis(clock_.Now());
     }
     return absl::OkStatus();
@@ -1191,8 +1207,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     auto found = co_await Reconcile(ctx);
     if (auto stop = PaceStop(found.status())) co_return *std::move(stop);
     if (!found.ok()) {
-      co_return co_await OnUpstreamError(ctx, found.status(),
-                                         "looking for the message of an earlier attempt");
+      co_return co_await OnLookupError(ctx, found.status(),
+                                       "looking for the message of an earlier attempt",
+                                       absl::FromUnixMillis(ctx.delivery.send_started_ms));
     }
     if (found->has_value()) {
       log::Info("adopted the upstream message of an earlier send attempt",
@@ -1295,6 +1312,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       });
       if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
       co_return JobResult::OkThen(NextStep(ctx, kUploadMediaJob, 0, absl::ZeroDuration()));
+    }
+    if (error && error->kind == upstream::ErrorKind::kUnknownOutcome) {
+      co_return co_await OnLookupError(ctx, sent.status(), "sending the mass message", started);
     }
     co_return co_await OnUpstreamError(ctx, sent.status(), "sending the mass message");
   }
@@ -1646,6 +1666,44 @@ asio::awaitable<JobResult> DeliveryWorkflow::OnUpstreamError(Context& ctx,
       co_return JobResult::Retry(reason, /*outcome_unknown=*/true);
   }
   co_return JobResult::Retry(reason);
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::OnLookupError(Context& ctx, const absl::Status& error,
+                                                           std::string_view doing,
+                                                           absl::Time attempted) {
+  const std::optional<upstream::UpstreamError> e = upstream::GetUpstreamError(error);
+  const bool transient = !e || e->kind == upstream::ErrorKind::kRetryable ||
+                         e->kind == upstream::ErrorKind::kUnknownOutcome;
+  const absl::Time now = clock_.Now();
+  if (!ctx.last_attempt || !transient || now - attempted >= config_.lookup_patience) {
+    co_return co_await OnUpstreamError(ctx, error, doing);
+  }
+  const std::string reason =
+      StrCat(doing, ": ", error.message(), "; asking again in ",
+             absl::FormatDuration(config_.lookup_retry), " (nothing is sent until it is known)");
+  log::Warn("could not find out whether an earlier send attempt went through",
+            {{"campaign", ctx.step.campaign}, {"account", ctx.step.account}, {"reason", reason}});
+  auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+    d.error = reason;
+    d.update_time_ms = ToMillis(now);
+    return absl::OkStatus();
+  });
+  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  // A send step whatever this job was: it looks before it sends, and a cancelled campaign's
+  // step takes the message back instead.
+  co_return JobResult::OkThen(
+      NextStep(ctx, kSendJob, LookupRound(attempted, now), config_.lookup_retry));
+}
+
+int32_t DeliveryWorkflow::LookupRound(absl::Time attempted, absl::Time now) const {
+  // Only makes the step's job id new: a round's step is created at least lookup_retry after the
+  // one before, so each round has its own index (and none is the first send's 0).
+  return static_cast<int32_t>(std::clamp<int64_t>(1 + (now - attempted) / config_.lookup_retry, 1,
+                                                  std::numeric_limits<int32_t>::max()));
+}
+
+int32_t DeliveryWorkflow::LookupRound(const Delivery& d, absl::Time now) const {
+  return LookupRound(absl::FromUnixMillis(d.send_started_ms), now);
 }
 
 asio::awaitable<JobResult> DeliveryWorkflow::FailDelivery(Context& ctx, std::string reason) {

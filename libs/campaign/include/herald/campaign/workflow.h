@@ -208,6 +208,12 @@ struct WorkflowConfig {
   int list_batch = kMaxListBatch;  // fan ids per add-to-list call, 1..kMaxListBatch
   // Reconciliation looks for messages created from (attempt start - skew).
   absl::Duration clock_skew = absl::Minutes(2);
+  // A step that cannot find out whether an earlier send attempt created its message (the
+  // upstream's queue or overview keeps failing) does not fail the delivery when its attempts run
+  // out: a new job asks again `lookup_retry` later, for up to `lookup_patience` after the
+  // attempt. Failing would leave a message that may exist, and be delivered, untracked.
+  absl::Duration lookup_retry = absl::Minutes(1);
+  absl::Duration lookup_patience = absl::Hours(1);
   // After a priced message finishes, its buyers are read from the upstream once per entry, each
   // delay counted from the previous round, to repair purchases whose webhooks were lost. Empty:
   // no reconciliation.
@@ -301,6 +307,17 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> OnUpstreamError(Context& ctx, const absl::Status& error,
                                                            std::string_view doing);
   boost::asio::awaitable<queue::JobResult> FailDelivery(Context& ctx, std::string reason);
+  // A send attempt (made at `attempted`) may have created its message and it is not yet known:
+  // its answer was lost, or the lookup for it failed. OnUpstreamError, except that a job out of
+  // attempts hands the lookup to a new one (WorkflowConfig::lookup_retry) while the patience
+  // lasts.
+  boost::asio::awaitable<queue::JobResult> OnLookupError(Context& ctx, const absl::Status& error,
+                                                         std::string_view doing,
+                                                         absl::Time attempted);
+  // The index of a send step that looks (again) for the message of an attempt made at
+  // `attempted` (by default the delivery's last).
+  int32_t LookupRound(absl::Time attempted, absl::Time now) const;
+  int32_t LookupRound(const store::Delivery& d, absl::Time now) const;
   // Updates the job's delivery starting from ctx.delivery (one round trip while nobody else has
   // changed it), which then holds the stored result.
   boost::asio::awaitable<absl::StatusOr<store::Delivery>> UpdateDelivery(
