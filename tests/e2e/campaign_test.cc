@@ -124,6 +124,25 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return draft;
   }
 
+  // PauseCampaign and ResumeCampaign of campaign `name`; the campaign the call answered goes to
+  // `answer` when given.
+  static grpc::Status Pause(const std::string& key, const std::string& name,
+                            v1::Campaign* answer = nullptr) {
+    v1::PauseCampaignRequest req;
+    req.set_name(name);
+    v1::Campaign unused;
+    return v1::CampaignService::NewStub(stack_->channel())
+        ->PauseCampaign(BearerContext(key).get(), req, answer != nullptr ? answer : &unused);
+  }
+  static grpc::Status Resume(const std::string& key, const std::string& name,
+                             v1::Campaign* answer = nullptr) {
+    v1::ResumeCampaignRequest req;
+    req.set_name(name);
+    v1::Campaign unused;
+    return v1::CampaignService::NewStub(stack_->channel())
+        ->ResumeCampaign(BearerContext(key).get(), req, answer != nullptr ? answer : &unused);
+  }
+
   // Follows WatchCampaign to its end; returns the last campaign seen.
   static v1::Campaign Watch(const std::string& key, const std::string& name) {
     auto campaigns = v1::CampaignService::NewStub(stack_->channel());
@@ -492,15 +511,10 @@ TEST_P(CampaignTest, LaunchAndResumeAreSafeToRetry) {
                                                              3600);
   v1::Campaign held;
   ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), later, &held).ok());
-  v1::PauseCampaignRequest pause;
-  pause.set_name(held.name());
-  v1::Campaign paused;
-  ASSERT_TRUE(campaigns->PauseCampaign(BearerContext(key).get(), pause, &paused).ok());
-  v1::ResumeCampaignRequest resume;
-  resume.set_name(held.name());
+  ASSERT_TRUE(Pause(key, held.name()).ok());
   for (int i = 0; i < 2; ++i) {
     v1::Campaign resumed;
-    grpc::Status s = campaigns->ResumeCampaign(BearerContext(key).get(), resume, &resumed);
+    grpc::Status s = Resume(key, held.name(), &resumed);
     ASSERT_TRUE(s.ok()) << i << ": " << s.error_message();
     EXPECT_EQ(resumed.state(), v1::Campaign::SCHEDULED);
   }
@@ -890,10 +904,8 @@ TEST_P(CampaignTest, RescheduledPausedAndResumedCampaignSendsOnceAtItsNewTime) {
   ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &created).ok());
 
   // Paused while scheduled: it holds even after its (new) send time passes.
-  v1::PauseCampaignRequest pause;
-  pause.set_name(created.name());
   v1::Campaign paused;
-  grpc::Status s = campaigns->PauseCampaign(BearerContext(key).get(), pause, &paused);
+  grpc::Status s = Pause(key, created.name(), &paused);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(paused.state(), v1::Campaign::PAUSED);
   v1::UpdateCampaignRequest update;
@@ -902,10 +914,8 @@ TEST_P(CampaignTest, RescheduledPausedAndResumedCampaignSendsOnceAtItsNewTime) {
   EXPECT_EQ(campaigns->UpdateCampaign(BearerContext(key).get(), update, &paused).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION)
       << "a paused campaign is not changeable";
-  v1::ResumeCampaignRequest resume;
-  resume.set_name(created.name());
   v1::Campaign resumed;
-  s = campaigns->ResumeCampaign(BearerContext(key).get(), resume, &resumed);
+  s = Resume(key, created.name(), &resumed);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(resumed.state(), v1::Campaign::SCHEDULED);
 
@@ -960,10 +970,8 @@ TEST_P(CampaignTest, AnUpstreamLeadHandsTheMessageOverEarlyAndUpdatesReachItTher
   ExpectOneMoreMessageEach(before, accounts);
 
   // Held messages: no pause, and nothing a PUT cannot carry.
-  v1::PauseCampaignRequest pause;
-  pause.set_name(created.name());
   v1::Campaign unused;
-  grpc::Status s = campaigns->PauseCampaign(BearerContext(key).get(), pause, &unused);
+  grpc::Status s = Pause(key, created.name());
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
   v1::UpdateCampaignRequest bad;
   bad.mutable_campaign()->set_name(created.name());
@@ -1129,15 +1137,9 @@ TEST_P(CampaignTest, AResumeWhileSendsAreInFlightSendsOnceAndCompletes) {
                   .ok());
   ASSERT_TRUE(WaitForDeliveries(key, created.name(), v1::Delivery::SENDING))
       << stack_->herald().Logs();
-  v1::PauseCampaignRequest pause;
-  pause.set_name(created.name());
-  v1::Campaign paused;
-  grpc::Status s = campaigns->PauseCampaign(BearerContext(key).get(), pause, &paused);
+  grpc::Status s = Pause(key, created.name());
   ASSERT_TRUE(s.ok()) << s.error_message();
-  v1::ResumeCampaignRequest resume;
-  resume.set_name(created.name());
-  v1::Campaign resumed;
-  s = campaigns->ResumeCampaign(BearerContext(key).get(), resume, &resumed);
+  s = Resume(key, created.name());
   ASSERT_TRUE(s.ok()) << s.error_message();
 
   const v1::Campaign done = Watch(key, created.name());
@@ -1183,19 +1185,13 @@ TEST_P(CampaignTest, ASendWhoseAnswerIsLostDuringAPauseCompletesOnceResumed) {
                   .ok());
   ASSERT_TRUE(WaitForDeliveries(key, created.name(), v1::Delivery::SENDING))
       << stack_->herald().Logs();
-  v1::PauseCampaignRequest pause;
-  pause.set_name(created.name());
-  v1::Campaign paused;
-  grpc::Status s = campaigns->PauseCampaign(BearerContext(key).get(), pause, &paused);
+  grpc::Status s = Pause(key, created.name());
   ASSERT_TRUE(s.ok()) << s.error_message();
   // The send's retry has run, and found the campaign paused.
   ASSERT_TRUE(testing::WaitFor([&] { return SendJobsFinished(*stack_, "ok") > finished_before; },
                                absl::Seconds(30)))
       << stack_->herald().Logs();
-  v1::ResumeCampaignRequest resume;
-  resume.set_name(created.name());
-  v1::Campaign resumed;
-  s = campaigns->ResumeCampaign(BearerContext(key).get(), resume, &resumed);
+  s = Resume(key, created.name());
   ASSERT_TRUE(s.ok()) << s.error_message();
 
   const v1::Campaign done = Watch(key, created.name());
@@ -1303,10 +1299,7 @@ TEST_P(CampaignTest, ASendTimeThatPassedBeyondGraceIsNotSentOnResumeOrLaunch) {
   };
   const v1::Campaign draft = make("Saved", true);
   const v1::Campaign scheduled = make("Held", false);
-  v1::PauseCampaignRequest pause;
-  pause.set_name(scheduled.name());
-  v1::Campaign paused;
-  ASSERT_TRUE(campaigns->PauseCampaign(BearerContext(key).get(), pause, &paused).ok());
+  ASSERT_TRUE(Pause(key, scheduled.name()).ok());
   ASSERT_TRUE(testing::WaitFor([&] { return absl::Now() > send_time + absl::Seconds(2); },
                                absl::Seconds(10)));
 
@@ -1324,10 +1317,8 @@ TEST_P(CampaignTest, ASendTimeThatPassedBeyondGraceIsNotSentOnResumeOrLaunch) {
   EXPECT_EQ(still.state(), v1::Campaign::DRAFT);
 
   // Resuming the campaign paused before it went out: missed, as a schedule Herald could not keep.
-  v1::ResumeCampaignRequest resume;
-  resume.set_name(scheduled.name());
   v1::Campaign resumed;
-  s = campaigns->ResumeCampaign(BearerContext(key).get(), resume, &resumed);
+  s = Resume(key, scheduled.name(), &resumed);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(resumed.state(), v1::Campaign::MISSED);
   EXPECT_THAT(resumed.state_reason(), ::testing::HasSubstr("grace period"));
