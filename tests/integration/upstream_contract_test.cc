@@ -709,6 +709,68 @@ TEST_F(UpstreamContractTest, UserListsAreCreatedFilledAndPaged) {
       "Users cannot be added to the fans list; it is managed by the platform.");
 }
 
+TEST_F(UpstreamContractTest, UserListsAreRenamedPinnedEmptiedAndDeleted) {
+  Result<UserList> created = Run(client_->CreateUserList(kAccount, "Weekend buyers"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  const std::string list_id = created.value->id;
+  ASSERT_TRUE(Run(client_->AddUsersToUserList(kAccount, list_id, {1001, 1002, 1003})).ok());
+
+  Result<UserList> got = Run(client_->GetUserList(kAccount, list_id));
+  ASSERT_TRUE(got.ok()) << got.status();
+  ExpectLimitsReported(got.info, 200, "get list");
+  EXPECT_EQ(got.value->users_count, 3);
+  ASSERT_EQ(got.value->users.size(), 3u);
+  EXPECT_EQ(got.value->users[0].id, 1001);
+  EXPECT_FALSE(got.value->pinned_to_feed);
+
+  Result<UserList> renamed =
+      Run(client_->UpdateUserList(kAccount, list_id, {.name = "VIP", .pinned_to_feed = true}));
+  ASSERT_TRUE(renamed.ok()) << renamed.status();
+  EXPECT_EQ(renamed.value->name, "VIP");
+  EXPECT_TRUE(renamed.value->pinned_to_feed);
+
+  Result<bool> pinned = Run(client_->PinUserInList(kAccount, list_id, 1002));
+  ASSERT_TRUE(pinned.ok()) << pinned.status();
+  EXPECT_TRUE(*pinned.value);
+  Result<UserListUsersPage> pins = Run(client_->ListPinnedUsers(kAccount, list_id, {}));
+  ASSERT_TRUE(pins.ok()) << pins.status();
+  ASSERT_EQ(pins.value->users.size(), 1u);
+  EXPECT_EQ(pins.value->users[0].id, 1002);
+  EXPECT_FALSE(pins.value->has_more);
+
+  Result<RemovedListUser> removed = Run(client_->RemoveUserFromList(kAccount, list_id, 1002));
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(removed.value->list.users_count, 2);
+  EXPECT_FALSE(removed.value->has_user);
+  EXPECT_TRUE(removed.value->can_add_user);
+  EXPECT_TRUE(Run(client_->ListPinnedUsers(kAccount, list_id, {})).value->users.empty());
+
+  Result<UserList> cleared = Run(client_->ClearUserList(kAccount, list_id));
+  ASSERT_TRUE(cleared.ok()) << cleared.status();
+  EXPECT_EQ(cleared.value->users_count, 0);
+  EXPECT_TRUE(cleared.value->users.empty());
+
+  Result<bool> deleted = Run(client_->DeleteUserList(kAccount, list_id));
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_TRUE(*deleted.value);
+  Result<UserList> gone = Run(client_->GetUserList(kAccount, list_id));
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error()->http_status, 404);
+
+  // Refused before any call: no name, a name over 64 characters, no user.
+  ExpectRefusedLocally(Run(client_->UpdateUserList(kAccount, list_id, {})),
+                       "list name must be 1 to 64 characters");
+  ExpectRefusedLocally(
+      Run(client_->UpdateUserList(kAccount, list_id, {.name = std::string(65, 'n')})),
+      "list name must be 1 to 64 characters");
+  ExpectRefusedLocally(Run(client_->PinUserInList(kAccount, list_id, 0)),
+                       "user id must be positive");
+  // And by the upstream: system lists cannot be renamed or emptied.
+  Result<UserList> system = Run(client_->ClearUserList(kAccount, "fans"));
+  ASSERT_FALSE(system.ok());
+  EXPECT_EQ(system.error()->kind, ErrorKind::kTerminal);
+}
+
 TEST_F(UpstreamContractTest, BuyersAndRevenueMatchTheLedgerToTheCent) {
   Behave(R"({"purchase_probability": 1, "fan_behavior": "uniform"})");
   Result<std::optional<TopMessage>> no_top =

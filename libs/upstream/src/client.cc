@@ -232,6 +232,51 @@ Api::Call<UserListUsersPage> Client::ListUserListUsers(std::string account, std:
       &internal::ParseUserListUsersBody);
 }
 
+Api::Call<UserList> Client::GetUserList(std::string account, std::string list_id) {
+  return impl_->Call<UserList>(Endpoint::kManageUserList,
+                               impl_->requests().GetUserList(account, list_id),
+                               &internal::ParseUserListBody);
+}
+
+Api::Call<UserList> Client::UpdateUserList(std::string account, std::string list_id,
+                                           UserListUpdate update) {
+  return impl_->Call<UserList>(Endpoint::kManageUserList,
+                               impl_->requests().UpdateUserList(account, list_id, update),
+                               &internal::ParseUserListBody);
+}
+
+Api::Call<bool> Client::DeleteUserList(std::string account, std::string list_id) {
+  return impl_->Call<bool>(Endpoint::kManageUserList,
+                           impl_->requests().DeleteUserList(account, list_id),
+                           &internal::ParseSuccessBody);
+}
+
+Api::Call<UserList> Client::ClearUserList(std::string account, std::string list_id) {
+  return impl_->Call<UserList>(Endpoint::kManageUserList,
+                               impl_->requests().ClearUserList(account, list_id),
+                               &internal::ParseUserListBody);
+}
+
+Api::Call<RemovedListUser> Client::RemoveUserFromList(std::string account, std::string list_id,
+                                                      int64_t user_id) {
+  return impl_->Call<RemovedListUser>(
+      Endpoint::kManageUserList, impl_->requests().RemoveUserFromList(account, list_id, user_id),
+      &internal::ParseRemovedListUserBody);
+}
+
+Api::Call<bool> Client::PinUserInList(std::string account, std::string list_id, int64_t user_id) {
+  return impl_->Call<bool>(Endpoint::kManageUserList,
+                           impl_->requests().PinUserInList(account, list_id, user_id),
+                           &internal::ParseSuccessBody);
+}
+
+Api::Call<UserListUsersPage> Client::ListPinnedUsers(std::string account, std::string list_id,
+                                                     PageQuery query) {
+  return impl_->Call<UserListUsersPage>(Endpoint::kManageUserList,
+                                        impl_->requests().ListPinnedUsers(account, list_id, query),
+                                        &internal::ParseUserListUsersBody);
+}
+
 Api::Call<MassMessageStatsPage> Client::ListMassMessageStats(std::string account,
                                                              DateRangeQuery query) {
   return impl_->Call<MassMessageStatsPage>(Endpoint::kListMassMessageStats,

@@ -35,6 +35,8 @@ std::string_view EndpointName(Endpoint endpoint) {
       return "add_users_to_user_list";
     case Endpoint::kListUserListUsers:
       return "list_user_list_users";
+    case Endpoint::kManageUserList:
+      return "manage_user_list";
     case Endpoint::kListMassMessageStats:
       return "list_mass_message_stats";
     case Endpoint::kGetTopMessage:

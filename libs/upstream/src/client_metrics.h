@@ -27,6 +27,7 @@ enum class Endpoint {
   kCreateUserList,
   kAddUsersToUserList,
   kListUserListUsers,
+  kManageUserList,  // get, update, delete, clear one list; remove or pin one member; pinned
   kListMassMessageStats,
   kGetTopMessage,
   kListMessageBuyers,

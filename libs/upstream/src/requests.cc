@@ -313,13 +313,32 @@ absl::StatusOr<HttpRequest> RequestFactory::ListUserLists(std::string_view accou
   return Make(HttpMethod::kGet, BuildUrl(origin_, {account, "user-lists"}, params));
 }
 
-absl::StatusOr<HttpRequest> RequestFactory::CreateUserList(std::string_view account,
-                                                           std::string_view name) const {
-  HERALD_RETURN_IF_ERROR(CheckAccount(account));
-  // The upstream's limit is 64 characters, not bytes.
+namespace {
+
+// The upstream's limit is 64 characters, not bytes.
+absl::Status CheckListName(std::string_view name) {
   if (name.empty() || Utf8Length(name) > 64) {
     return InvalidRequest("list name must be 1 to 64 characters");
   }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPage(const PageQuery& query, QueryParams& params) {
+  if (query.limit && (*query.limit < 1 || *query.limit > 100)) {
+    return InvalidRequest("limit must be in [1, 100]");
+  }
+  if (query.offset && *query.offset < 0) return InvalidRequest("offset must not be negative");
+  if (query.limit) params.emplace_back("limit", StrCat(*query.limit));
+  if (query.offset) params.emplace_back("offset", StrCat(*query.offset));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<HttpRequest> RequestFactory::CreateUserList(std::string_view account,
+                                                           std::string_view name) const {
+  HERALD_RETURN_IF_ERROR(CheckAccount(account));
+  HERALD_RETURN_IF_ERROR(CheckListName(name));
   json::object body;
   body["name"] = J(name);
   return MakeJson(HttpMethod::kPost, BuildUrl(origin_, {account, "user-lists"}),
@@ -343,15 +362,75 @@ absl::StatusOr<HttpRequest> RequestFactory::ListUserListUsers(std::string_view a
                                                               const PageQuery& query) const {
   HERALD_RETURN_IF_ERROR(CheckAccount(account));
   if (list_id.empty()) return InvalidRequest("list id is empty");
-  if (query.limit && (*query.limit < 1 || *query.limit > 100)) {
-    return InvalidRequest("limit must be in [1, 100]");
-  }
-  if (query.offset && *query.offset < 0) return InvalidRequest("offset must not be negative");
   QueryParams params;
-  if (query.limit) params.emplace_back("limit", StrCat(*query.limit));
-  if (query.offset) params.emplace_back("offset", StrCat(*query.offset));
+  HERALD_RETURN_IF_ERROR(CheckPage(query, params));
   return Make(HttpMethod::kGet,
               BuildUrl(origin_, {account, "user-lists", list_id, "users"}, params));
+}
+
+absl::StatusOr<HttpRequest> RequestFactory::GetUserList(std::string_view account,
+                                                        std::string_view list_id) const {
+  HERALD_RETURN_IF_ERROR(CheckAccount(account));
+  if (list_id.empty()) return InvalidRequest("list id is empty");
+  return Make(HttpMethod::kGet, BuildUrl(origin_, {account, "user-lists", list_id}));
+}
+
+absl::StatusOr<HttpRequest> RequestFactory::UpdateUserList(std::string_view account,
+                                                           std::string_view list_id,
+                                                           const UserListUpdate& update) const {
+  HERALD_RETURN_IF_ERROR(CheckAccount(account));
+  if (list_id.empty()) return InvalidRequest("list id is empty");
+  HERALD_RETURN_IF_ERROR(CheckListName(update.name));
+  json::object body;
+  body["name"] = J(update.name);
+  if (update.pinned_to_feed) body["isPinnedToFeed"] = *update.pinned_to_feed;
+  return MakeJson(HttpMethod::kPut, BuildUrl(origin_, {account, "user-lists", list_id}),
+                  json::serialize(body));
+}
+
+absl::StatusOr<HttpRequest> RequestFactory::DeleteUserList(std::string_view account,
+                                                           std::string_view list_id) const {
+  HERALD_RETURN_IF_ERROR(CheckAccount(account));
+  if (list_id.empty()) return InvalidRequest("list id is empty");
+  return Make(HttpMethod::kDelete, BuildUrl(origin_, {account, "user-lists", list_id}));
+}
+
+absl::StatusOr<HttpRequest> RequestFactory::ClearUserList(std::string_view account,
+                                                          std::string_view list_id) const {
+  HERALD_RETURN_IF_ERROR(CheckAccount(account));
+  if (list_id.empty()) return InvalidRequest("list id is empty");
+  return Make(HttpMethod::kDelete, BuildUrl(origin_, {account, "user-lists", list_id, "users"}));
+}
+
+absl::StatusOr<HttpRequest> RequestFactory::RemoveUserFromList(std::string_view account,
+                                                               std::string_view list_id,
+                                                               int64_t user_id) const {
+  HERALD_RETURN_IF_ERROR(CheckAccount(account));
+  if (list_id.empty()) return InvalidRequest("list id is empty");
+  if (user_id <= 0) return InvalidRequest("user id must be positive");
+  return Make(HttpMethod::kDelete,
+              BuildUrl(origin_, {account, "user-lists", list_id, "users", StrCat(user_id)}));
+}
+
+absl::StatusOr<HttpRequest> RequestFactory::PinUserInList(std::string_view account,
+                                                          std::string_view list_id,
+                                                          int64_t user_id) const {
+  HERALD_RETURN_IF_ERROR(CheckAccount(account));
+  if (list_id.empty()) return InvalidRequest("list id is empty");
+  if (user_id <= 0) return InvalidRequest("user id must be positive");
+  return Make(HttpMethod::kPost,
+              BuildUrl(origin_, {account, "user-lists", list_id, "users", StrCat(user_id), "pin"}));
+}
+
+absl::StatusOr<HttpRequest> RequestFactory::ListPinnedUsers(std::string_view account,
+                                                            std::string_view list_id,
+                                                            const PageQuery& query) const {
+  HERALD_RETURN_IF_ERROR(CheckAccount(account));
+  if (list_id.empty()) return InvalidRequest("list id is empty");
+  QueryParams params;
+  HERALD_RETURN_IF_ERROR(CheckPage(query, params));
+  return Make(HttpMethod::kGet,
+              BuildUrl(origin_, {account, "user-lists", list_id, "users", "pinned"}, params));
 }
 
 absl::StatusOr<HttpRequest> RequestFactory::ListMassMessageStats(

@@ -77,6 +77,19 @@ class RequestFactory {
                                                  const std::vector<int64_t>& user_ids) const;
   absl::StatusOr<HttpRequest> ListUserListUsers(std::string_view account, std::string_view list_id,
                                                 const PageQuery& query) const;
+  absl::StatusOr<HttpRequest> GetUserList(std::string_view account, std::string_view list_id) const;
+  absl::StatusOr<HttpRequest> UpdateUserList(std::string_view account, std::string_view list_id,
+                                             const UserListUpdate& update) const;
+  absl::StatusOr<HttpRequest> DeleteUserList(std::string_view account,
+                                             std::string_view list_id) const;
+  absl::StatusOr<HttpRequest> ClearUserList(std::string_view account,
+                                            std::string_view list_id) const;
+  absl::StatusOr<HttpRequest> RemoveUserFromList(std::string_view account, std::string_view list_id,
+                                                 int64_t user_id) const;
+  absl::StatusOr<HttpRequest> PinUserInList(std::string_view account, std::string_view list_id,
+                                            int64_t user_id) const;
+  absl::StatusOr<HttpRequest> ListPinnedUsers(std::string_view account, std::string_view list_id,
+                                              const PageQuery& query) const;
   absl::StatusOr<HttpRequest> ListMassMessageStats(std::string_view account,
                                                    const DateRangeQuery& query) const;
   absl::StatusOr<HttpRequest> GetTopMessage(std::string_view account,

@@ -179,6 +179,8 @@ UserList ReadUserList(ObjectReader o) {
   l.posts_count = o.Int("postsCount");
   l.can_add_users = o.Bool("canAddUsers");
   l.can_delete = o.Bool("canDelete");
+  l.pinned_to_feed = o.Bool("isPinnedToFeed");
+  if (std::optional<JsonReader> users = o.Get("users")) l.users = ReadFans(users->Array());
   return l;
 }
 
@@ -389,6 +391,23 @@ absl::StatusOr<UserList> ParseUserListBody(const JsonDocument& doc) {
   JsonReader data = Data(doc);
   UserList list = ReadUserList(data.Object());
   return Checked(data, std::move(list));
+}
+
+absl::StatusOr<bool> ParseSuccessBody(const JsonDocument& doc) {
+  ObjectReader data = Data(doc).Object();
+  const bool success = data.Bool("success");
+  return Checked(data, success);
+}
+
+absl::StatusOr<RemovedListUser> ParseRemovedListUserBody(const JsonDocument& doc) {
+  ObjectReader data = Data(doc).Object();
+  RemovedListUser removed;
+  removed.list = ReadUserList(data.Required("list").Object());
+  ObjectReader state = data.Required("userState").Object();
+  removed.has_user = state.Bool("hasUser");
+  removed.can_add_user = state.Bool("canAddUser");
+  removed.cannot_add_user_reason = state.String("cannotAddUserReason");
+  return Checked(data, std::move(removed));
 }
 
 absl::StatusOr<AddUsersResult> ParseAddUsersBody(const JsonDocument& doc) {

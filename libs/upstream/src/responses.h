@@ -75,6 +75,9 @@ absl::StatusOr<std::vector<UserList>> ParseUserListsBody(const JsonDocument& doc
 absl::StatusOr<UserList> ParseUserListBody(const JsonDocument& doc);
 absl::StatusOr<AddUsersResult> ParseAddUsersBody(const JsonDocument& doc);
 absl::StatusOr<UserListUsersPage> ParseUserListUsersBody(const JsonDocument& doc);
+// {success} of a delete or a pin.
+absl::StatusOr<bool> ParseSuccessBody(const JsonDocument& doc);
+absl::StatusOr<RemovedListUser> ParseRemovedListUserBody(const JsonDocument& doc);
 absl::StatusOr<std::optional<TopMessage>> ParseTopMessageBody(const JsonDocument& doc);
 absl::StatusOr<BuyersPage> ParseBuyersBody(const JsonDocument& doc);
 absl::StatusOr<std::vector<Account>> ParseAccountsBody(const JsonDocument& doc);

@@ -200,6 +200,25 @@ class Client final : public Api {
   Call<Webhook> CreateWebhook(WebhookSpec spec) override;
   Call<Webhook> UpdateWebhook(std::string id, WebhookSpec spec) override;
 
+  // --- User lists beyond what Herald uses (upstream-api.md §4), for tools and operators ---
+
+  // GET /{list}: the list with its first members.
+  Call<UserList> GetUserList(std::string account, std::string list_id);
+  // PUT /{list}: renames it, and pins it to the feed or unpins it when given.
+  Call<UserList> UpdateUserList(std::string account, std::string list_id, UserListUpdate update);
+  // DELETE /{list}: the upstream's success flag.
+  Call<bool> DeleteUserList(std::string account, std::string list_id);
+  // DELETE /{list}/users: removes every member; the list after.
+  Call<UserList> ClearUserList(std::string account, std::string list_id);
+  // DELETE /{list}/users/{user}.
+  Call<RemovedListUser> RemoveUserFromList(std::string account, std::string list_id,
+                                           int64_t user_id);
+  // POST /{list}/users/{user}/pin: the upstream's success flag.
+  Call<bool> PinUserInList(std::string account, std::string list_id, int64_t user_id);
+  // GET /{list}/users/pinned, one page.
+  Call<UserListUsersPage> ListPinnedUsers(std::string account, std::string list_id,
+                                          PageQuery query);
+
  private:
   class Impl;
   explicit Client(std::unique_ptr<Impl> impl);

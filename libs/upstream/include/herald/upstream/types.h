@@ -197,6 +197,13 @@ struct UploadedMedia {
   std::string polling_url;  // asynchronous uploads only (HTTP 202)
 };
 
+// A fan, as listed in a user list or among a message's buyers.
+struct Fan {
+  int64_t id = 0;
+  std::string name;
+  std::string username;
+};
+
 struct UserList {
   std::string id;  // numeric ids as decimal text; system lists by name ("fans")
   std::string name;
@@ -205,19 +212,31 @@ struct UserList {
   int64_t posts_count = 0;
   bool can_add_users = false;
   bool can_delete = false;
+  bool pinned_to_feed = false;  // isPinnedToFeed
+  // The first members, as getting, updating or clearing one list returns them (empty in a
+  // listing of lists); ListUserListUsers pages through all of them.
+  std::vector<Fan> users;
+};
+
+// PUT /api/{account}/user-lists/{list}: the upstream requires the name.
+struct UserListUpdate {
+  std::string name;                    // 1 to 64 characters
+  std::optional<bool> pinned_to_feed;  // isPinnedToFeed; unchanged when absent
+};
+
+// DELETE /api/{account}/user-lists/{list}/users/{user}: the list after the removal, and its
+// state for the fan removed (userState).
+struct RemovedListUser {
+  UserList list;
+  bool has_user = false;
+  bool can_add_user = false;
+  std::string cannot_add_user_reason;
 };
 
 // The answer to adding users to a list: for each key the upstream returns (a list id), the
 // numeric user ids it reports.
 struct AddUsersResult {
   std::vector<std::pair<std::string, std::vector<int64_t>>> users_by_key;
-};
-
-// A fan, as listed in a user list or among a message's buyers.
-struct Fan {
-  int64_t id = 0;
-  std::string name;
-  std::string username;
 };
 
 struct UserListUsersPage {
