@@ -342,6 +342,62 @@ TEST_F(UpstreamContractTest, WebhooksAreCreatedListedAndUpdated) {
   EXPECT_EQ(Run(client_->CreateWebhook(spec)).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(UpstreamContractTest, WebhookDeliveriesAreListedAndRedeliveredAndWebhooksDeleted) {
+  Result<std::vector<WebhookEventType>> catalogue = Run(client_->ListWebhookEvents());
+  ASSERT_TRUE(catalogue.ok()) << catalogue.status();
+  EXPECT_TRUE(
+      std::any_of(catalogue.value->begin(), catalogue.value->end(), [](const WebhookEventType& e) {
+        return e.value == "messages.sent" && !e.description.empty();
+      }));
+
+  // Nobody answers at this URL: each attempt is on record, failed.
+  WebhookSpec spec{.endpoint_url = "http://127.0.0.1:9/webhooks/t.team",
+                   .events = {"messages.sent"}};
+  Result<Webhook> created = Run(client_->CreateWebhook(spec));
+  ASSERT_TRUE(created.ok()) << created.status();
+  const std::string id = created.value->id;
+  Result<Webhook> got = Run(client_->GetWebhook(id));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got.value->url, spec.endpoint_url);
+  EXPECT_EQ(got.value->events, spec.events);
+
+  ASSERT_TRUE(
+      Run(client_->SendMassMessage(kAccount, {.text = "Hello hooks", .user_ids = {1010}})).ok());
+  std::vector<WebhookDelivery> deliveries;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    Result<std::vector<WebhookDelivery>> page =
+        Run(client_->ListWebhookDeliveries(id, {.limit = 10}));
+    if (page.ok()) deliveries = *page.value;
+    return !deliveries.empty();
+  }));
+  const WebhookDelivery& first = deliveries.back();
+  EXPECT_EQ(first.event, "messages.sent");
+  EXPECT_FALSE(first.success);
+  EXPECT_FALSE(first.status_code.has_value());
+  EXPECT_FALSE(first.delivery_uuid.empty());
+  EXPECT_FALSE(first.idempotency_key.empty());
+  EXPECT_EQ(first.attempt, 1);
+
+  Result<std::string> redelivered = Run(client_->RedeliverWebhook(id, first.id));
+  ASSERT_TRUE(redelivered.ok()) << redelivered.status();
+  EXPECT_FALSE(redelivered.value->empty());
+  Result<std::string> unknown = Run(client_->RedeliverWebhook(id, "no-such-delivery"));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error()->http_status, 404);
+
+  Result<bool> deleted = Run(client_->DeleteWebhook(id));
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_TRUE(*deleted.value);
+  Result<Webhook> gone = Run(client_->GetWebhook(id));
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error()->http_status, 404);
+  EXPECT_TRUE(Run(client_->ListWebhooks()).value->empty());
+
+  ExpectRefusedLocally(Run(client_->ListWebhookDeliveries(id, {.limit = 0})),
+                       "limit must be in [1, 100]");
+  ExpectRefusedLocally(Run(client_->RedeliverWebhook(id, "")), "delivery id is empty");
+}
+
 TEST_F(UpstreamContractTest, FreeMassMessageIsQueuedDeliveredAndReported) {
   Result<QueueItem> sent = Run(client_->SendMassMessage(
       kAccount, {.text = "Hello fans", .user_lists = {"900"}, .user_ids = {1010}}));

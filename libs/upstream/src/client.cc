@@ -330,6 +330,35 @@ Api::Call<Webhook> Client::CreateWebhook(WebhookSpec spec) {
                               &internal::ParseWebhookBody);
 }
 
+Api::Call<Webhook> Client::GetWebhook(std::string id) {
+  return impl_->Call<Webhook>(Endpoint::kManageWebhook, impl_->requests().GetWebhook(id),
+                              &internal::ParseWebhookBody);
+}
+
+Api::Call<bool> Client::DeleteWebhook(std::string id) {
+  return impl_->Call<bool>(Endpoint::kManageWebhook, impl_->requests().DeleteWebhook(id),
+                           &internal::ParseSuccessBody);
+}
+
+Api::Call<std::vector<WebhookEventType>> Client::ListWebhookEvents() {
+  return impl_->Call<std::vector<WebhookEventType>>(Endpoint::kManageWebhook,
+                                                    impl_->requests().ListWebhookEvents(),
+                                                    &internal::ParseWebhookEventsBody);
+}
+
+Api::Call<std::vector<WebhookDelivery>> Client::ListWebhookDeliveries(std::string id,
+                                                                      PageQuery query) {
+  return impl_->Call<std::vector<WebhookDelivery>>(
+      Endpoint::kManageWebhook, impl_->requests().ListWebhookDeliveries(id, query),
+      &internal::ParseWebhookDeliveriesBody);
+}
+
+Api::Call<std::string> Client::RedeliverWebhook(std::string id, std::string delivery_id) {
+  return impl_->Call<std::string>(Endpoint::kManageWebhook,
+                                  impl_->requests().RedeliverWebhook(id, delivery_id),
+                                  &internal::ParseRedeliveryBody);
+}
+
 Api::Call<Webhook> Client::UpdateWebhook(std::string id, WebhookSpec spec) {
   return impl_->Call<Webhook>(Endpoint::kUpdateWebhook, impl_->requests().UpdateWebhook(id, spec),
                               &internal::ParseWebhookBody);

@@ -51,6 +51,8 @@ std::string_view EndpointName(Endpoint endpoint) {
       return "create_webhook";
     case Endpoint::kUpdateWebhook:
       return "update_webhook";
+    case Endpoint::kManageWebhook:
+      return "manage_webhook";
   }
   return "unknown";
 }

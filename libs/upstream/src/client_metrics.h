@@ -35,8 +35,9 @@ enum class Endpoint {
   kListWebhooks,
   kCreateWebhook,
   kUpdateWebhook,
+  kManageWebhook,  // get or delete one; the event catalogue; deliveries and redelivery
 };
-inline constexpr size_t kEndpointCount = static_cast<size_t>(Endpoint::kUpdateWebhook) + 1;
+inline constexpr size_t kEndpointCount = static_cast<size_t>(Endpoint::kManageWebhook) + 1;
 
 std::string_view EndpointName(Endpoint endpoint);  // "send_mass_message", ...
 

@@ -478,6 +478,36 @@ absl::StatusOr<HttpRequest> RequestFactory::ListWebhooks() const {
   return Make(HttpMethod::kGet, BuildUrl(origin_, {"webhooks"}));
 }
 
+absl::StatusOr<HttpRequest> RequestFactory::GetWebhook(std::string_view id) const {
+  if (id.empty()) return InvalidRequest("webhook id is empty");
+  return Make(HttpMethod::kGet, BuildUrl(origin_, {"webhooks", id}));
+}
+
+absl::StatusOr<HttpRequest> RequestFactory::DeleteWebhook(std::string_view id) const {
+  if (id.empty()) return InvalidRequest("webhook id is empty");
+  return Make(HttpMethod::kDelete, BuildUrl(origin_, {"webhooks", id}));
+}
+
+absl::StatusOr<HttpRequest> RequestFactory::ListWebhookEvents() const {
+  return Make(HttpMethod::kGet, BuildUrl(origin_, {"webhooks", "events"}));
+}
+
+absl::StatusOr<HttpRequest> RequestFactory::ListWebhookDeliveries(std::string_view id,
+                                                                  const PageQuery& query) const {
+  if (id.empty()) return InvalidRequest("webhook id is empty");
+  QueryParams params;
+  HERALD_RETURN_IF_ERROR(CheckPage(query, params));
+  return Make(HttpMethod::kGet, BuildUrl(origin_, {"webhooks", id, "deliveries"}, params));
+}
+
+absl::StatusOr<HttpRequest> RequestFactory::RedeliverWebhook(std::string_view id,
+                                                             std::string_view delivery_id) const {
+  if (id.empty()) return InvalidRequest("webhook id is empty");
+  if (delivery_id.empty()) return InvalidRequest("delivery id is empty");
+  return Make(HttpMethod::kPost,
+              BuildUrl(origin_, {"webhooks", id, "deliveries", delivery_id, "redeliver"}));
+}
+
 namespace {
 
 absl::StatusOr<json::object> WebhookBody(const WebhookSpec& spec) {

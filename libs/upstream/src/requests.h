@@ -101,6 +101,13 @@ class RequestFactory {
   absl::StatusOr<HttpRequest> ListWebhooks() const;
   absl::StatusOr<HttpRequest> CreateWebhook(const WebhookSpec& spec) const;
   absl::StatusOr<HttpRequest> UpdateWebhook(std::string_view id, const WebhookSpec& spec) const;
+  absl::StatusOr<HttpRequest> GetWebhook(std::string_view id) const;
+  absl::StatusOr<HttpRequest> DeleteWebhook(std::string_view id) const;
+  absl::StatusOr<HttpRequest> ListWebhookEvents() const;
+  absl::StatusOr<HttpRequest> ListWebhookDeliveries(std::string_view id,
+                                                    const PageQuery& query) const;
+  absl::StatusOr<HttpRequest> RedeliverWebhook(std::string_view id,
+                                               std::string_view delivery_id) const;
   // A GET of a pagination link, after CheckNextPage.
   absl::StatusOr<HttpRequest> FollowNextPage(std::string_view next_page) const;
 

@@ -184,6 +184,13 @@ UserList ReadUserList(ObjectReader o) {
   return l;
 }
 
+// The envelope's data, or the body itself when it has none.
+JsonReader DataOrRoot(const JsonDocument& doc) {
+  JsonReader root(doc, "");
+  if (root.value().is_object() && root.value().get_object().contains("data")) return Data(doc);
+  return root;
+}
+
 }  // namespace
 
 ResponseInfo ReadResponseInfo(const HttpResponse& response) {
@@ -394,7 +401,7 @@ absl::StatusOr<UserList> ParseUserListBody(const JsonDocument& doc) {
 }
 
 absl::StatusOr<bool> ParseSuccessBody(const JsonDocument& doc) {
-  ObjectReader data = Data(doc).Object();
+  ObjectReader data = DataOrRoot(doc).Object();
   const bool success = data.Bool("success");
   return Checked(data, success);
 }
@@ -487,13 +494,6 @@ Webhook ReadWebhook(ObjectReader o) {
   return w;
 }
 
-// The envelope's data, or the body itself when it has none.
-JsonReader DataOrRoot(const JsonDocument& doc) {
-  JsonReader root(doc, "");
-  if (root.value().is_object() && root.value().get_object().contains("data")) return Data(doc);
-  return root;
-}
-
 }  // namespace
 
 absl::StatusOr<std::vector<Webhook>> ParseWebhooksBody(const JsonDocument& doc) {
@@ -507,6 +507,44 @@ absl::StatusOr<Webhook> ParseWebhookBody(const JsonDocument& doc) {
   JsonReader data = DataOrRoot(doc);
   Webhook w = ReadWebhook(data.Object());
   return Checked(data, std::move(w));
+}
+
+absl::StatusOr<std::vector<WebhookEventType>> ParseWebhookEventsBody(const JsonDocument& doc) {
+  ArrayReader list = DataOrRoot(doc).Array();
+  std::vector<WebhookEventType> out;
+  out.reserve(list.size());
+  for (size_t i = 0; i < list.size(); ++i) {
+    ObjectReader o = list.At(i).Object();
+    out.push_back({.value = o.RequiredString("value"), .description = o.String("description")});
+  }
+  return Checked(list, std::move(out));
+}
+
+absl::StatusOr<std::vector<WebhookDelivery>> ParseWebhookDeliveriesBody(const JsonDocument& doc) {
+  ArrayReader list = DataOrRoot(doc).Array();
+  std::vector<WebhookDelivery> out;
+  out.reserve(list.size());
+  for (size_t i = 0; i < list.size(); ++i) {
+    ObjectReader o = list.At(i).Object();
+    WebhookDelivery d;
+    d.id = o.RequiredIdText("id");
+    d.delivery_uuid = o.String("delivery_uuid");
+    d.event = o.String("event");
+    d.idempotency_key = o.String("idempotency_key");
+    d.status_code = o.OptionalInt("status_code");
+    d.success = o.Bool("success");
+    d.attempt = o.Int("attempt");
+    d.created_at = o.String("created_at");
+    d.redelivery_of = o.String("redelivery_of");
+    out.push_back(std::move(d));
+  }
+  return Checked(list, std::move(out));
+}
+
+absl::StatusOr<std::string> ParseRedeliveryBody(const JsonDocument& doc) {
+  ObjectReader data = DataOrRoot(doc).Object();
+  std::string id = data.RequiredIdText("redelivery_id");
+  return Checked(data, std::move(id));
 }
 
 absl::StatusOr<std::vector<Account>> ParseAccountsBody(const JsonDocument& doc) {

@@ -219,6 +219,19 @@ class Client final : public Api {
   Call<UserListUsersPage> ListPinnedUsers(std::string account, std::string list_id,
                                           PageQuery query);
 
+  // --- Webhooks beyond what Herald uses (upstream-api.md §6.1) ---
+
+  Call<Webhook> GetWebhook(std::string id);
+  // DELETE /{id}: the upstream's success flag.
+  Call<bool> DeleteWebhook(std::string id);
+  // GET /events: every event type a webhook can subscribe to.
+  Call<std::vector<WebhookEventType>> ListWebhookEvents();
+  // GET /{id}/deliveries, one page, newest first (limit 1..100).
+  Call<std::vector<WebhookDelivery>> ListWebhookDeliveries(std::string id, PageQuery query);
+  // POST /{id}/deliveries/{delivery}/redeliver: replays the stored payload to the webhook's
+  // current URL; the redelivery's id. Costs credits like any call.
+  Call<std::string> RedeliverWebhook(std::string id, std::string delivery_id);
+
  private:
   class Impl;
   explicit Client(std::unique_ptr<Impl> impl);

@@ -290,6 +290,26 @@ struct Webhook {
   bool has_signing_secret = false;
 };
 
+// An event a webhook can subscribe to (GET /api/webhooks/events).
+struct WebhookEventType {
+  std::string value;  // "messages.sent", ...
+  std::string description;
+};
+
+// One attempt to deliver an event to a webhook (GET /api/webhooks/{id}/deliveries, newest
+// first); the attempts of one event share delivery_uuid.
+struct WebhookDelivery {
+  std::string id;
+  std::string delivery_uuid;
+  std::string event;
+  std::string idempotency_key;
+  std::optional<int64_t> status_code;  // none when the receiver never answered
+  bool success = false;
+  int64_t attempt = 0;
+  std::string created_at;
+  std::string redelivery_of;  // the delivery this one replays, if any
+};
+
 // A connected creator account (GET /api/accounts).
 struct Account {
   std::string id;  // "acct_…"
