@@ -398,6 +398,49 @@ TEST_F(UpstreamContractTest, WebhookDeliveriesAreListedAndRedeliveredAndWebhooks
   ExpectRefusedLocally(Run(client_->RedeliverWebhook(id, "")), "delivery id is empty");
 }
 
+TEST_F(UpstreamContractTest, AnUploadsStatusAndTheMassMessageChartAreRead) {
+  Result<UploadedMedia> uploaded =
+      Run(client_->UploadMediaFromUrl(kAccount, "https://cdn.example.com/status.jpg"));
+  ASSERT_TRUE(uploaded.ok()) << uploaded.status();
+  Result<UploadStatus> status =
+      Run(client_->GetUploadStatus(kAccount, uploaded.value->prefixed_id));
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status.value->prefixed_id, uploaded.value->prefixed_id);
+  EXPECT_EQ(status.value->status, "completed");
+  EXPECT_GT(status.value->credits_used, 0);
+  ASSERT_TRUE(status.value->media.has_value());
+  EXPECT_EQ(status.value->media->prefixed_id, uploaded.value->prefixed_id);
+  Result<UploadStatus> unknown = Run(client_->GetUploadStatus(kAccount, "ofapi_media_nope"));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error()->http_status, 404);
+
+  ASSERT_TRUE(
+      Run(client_->SendMassMessage(kAccount, {.text = "Charted", .user_ids = {1010}})).ok());
+  const absl::Time now = absl::Now();
+  Result<MassMessageChart> chart = Run(client_->GetMassMessageChart(
+      kAccount, {.start = now - absl::Hours(48), .end = now + absl::Hours(1)}));
+  ASSERT_TRUE(chart.ok()) << chart.status();
+  ASSERT_FALSE(chart.value->messages.chart.empty());
+  int64_t sent = 0;
+  std::string sent_on;
+  for (const MassMessageChart::Day& day : chart.value->messages.chart) {
+    sent += day.count;
+    if (day.count > 0) sent_on = day.date;
+  }
+  EXPECT_EQ(sent, 1);
+  EXPECT_EQ(sent_on, absl::FormatTime("%Y-%m-%d", now, absl::UTCTimeZone()));
+  EXPECT_EQ(chart.value->messages.total, 1);
+  Result<MassMessageChart> bare = Run(client_->GetMassMessageChart(
+      kAccount,
+      {.start = now - absl::Hours(48), .end = now + absl::Hours(1), .with_total = false}));
+  ASSERT_TRUE(bare.ok()) << bare.status();
+  EXPECT_FALSE(bare.value->messages.total.has_value());
+
+  ExpectRefusedLocally(
+      Run(client_->GetMassMessageChart(kAccount, {.start = now, .end = now - absl::Hours(1)})),
+      "end must be after start");
+}
+
 TEST_F(UpstreamContractTest, FreeMassMessageIsQueuedDeliveredAndReported) {
   Result<QueueItem> sent = Run(client_->SendMassMessage(
       kAccount, {.text = "Hello fans", .user_lists = {"900"}, .user_ids = {1010}}));

@@ -330,6 +330,18 @@ Api::Call<Webhook> Client::CreateWebhook(WebhookSpec spec) {
                               &internal::ParseWebhookBody);
 }
 
+Api::Call<UploadStatus> Client::GetUploadStatus(std::string account, std::string prefixed_id) {
+  return impl_->Call<UploadStatus>(Endpoint::kGetUploadStatus,
+                                   impl_->requests().GetUploadStatus(account, prefixed_id),
+                                   &internal::ParseUploadStatusBody);
+}
+
+Api::Call<MassMessageChart> Client::GetMassMessageChart(std::string account, ChartQuery query) {
+  return impl_->Call<MassMessageChart>(Endpoint::kGetMassMessageChart,
+                                       impl_->requests().GetMassMessageChart(account, query),
+                                       &internal::ParseChartBody);
+}
+
 Api::Call<Webhook> Client::GetWebhook(std::string id) {
   return impl_->Call<Webhook>(Endpoint::kManageWebhook, impl_->requests().GetWebhook(id),
                               &internal::ParseWebhookBody);

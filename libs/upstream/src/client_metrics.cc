@@ -41,6 +41,10 @@ std::string_view EndpointName(Endpoint endpoint) {
       return "list_mass_message_stats";
     case Endpoint::kGetTopMessage:
       return "get_top_message";
+    case Endpoint::kGetUploadStatus:
+      return "get_upload_status";
+    case Endpoint::kGetMassMessageChart:
+      return "get_mass_message_chart";
     case Endpoint::kListMessageBuyers:
       return "list_message_buyers";
     case Endpoint::kListAccounts:

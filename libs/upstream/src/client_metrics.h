@@ -30,6 +30,8 @@ enum class Endpoint {
   kManageUserList,  // get, update, delete, clear one list; remove or pin one member; pinned
   kListMassMessageStats,
   kGetTopMessage,
+  kGetUploadStatus,
+  kGetMassMessageChart,
   kListMessageBuyers,
   kListAccounts,
   kListWebhooks,

@@ -442,6 +442,29 @@ absl::StatusOr<HttpRequest> RequestFactory::ListMassMessageStats(
               BuildUrl(origin_, {account, "engagement", "messages", "mass-messages"}, params));
 }
 
+absl::StatusOr<HttpRequest> RequestFactory::GetUploadStatus(std::string_view account,
+                                                            std::string_view prefixed_id) const {
+  HERALD_RETURN_IF_ERROR(CheckAccount(account));
+  if (prefixed_id.empty()) return InvalidRequest("media id is empty");
+  return Make(HttpMethod::kGet,
+              BuildUrl(origin_, {account, "media", "uploads", prefixed_id, "status"}));
+}
+
+absl::StatusOr<HttpRequest> RequestFactory::GetMassMessageChart(std::string_view account,
+                                                                const ChartQuery& query) const {
+  HERALD_RETURN_IF_ERROR(CheckAccount(account));
+  if (query.start && query.end && *query.end <= *query.start) {
+    return InvalidRequest("end must be after start");
+  }
+  QueryParams params;
+  if (query.start) params.emplace_back("startDate", FormatQueryDate(*query.start));
+  if (query.end) params.emplace_back("endDate", FormatQueryDate(*query.end));
+  if (query.with_total) params.emplace_back("withTotal", *query.with_total ? "true" : "false");
+  return Make(
+      HttpMethod::kGet,
+      BuildUrl(origin_, {account, "engagement", "messages", "mass-messages", "chart"}, params));
+}
+
 absl::StatusOr<HttpRequest> RequestFactory::GetTopMessage(std::string_view account,
                                                           std::optional<absl::Time> start,
                                                           std::optional<absl::Time> end) const {

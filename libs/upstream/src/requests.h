@@ -92,6 +92,10 @@ class RequestFactory {
                                               const PageQuery& query) const;
   absl::StatusOr<HttpRequest> ListMassMessageStats(std::string_view account,
                                                    const DateRangeQuery& query) const;
+  absl::StatusOr<HttpRequest> GetUploadStatus(std::string_view account,
+                                              std::string_view prefixed_id) const;
+  absl::StatusOr<HttpRequest> GetMassMessageChart(std::string_view account,
+                                                  const ChartQuery& query) const;
   absl::StatusOr<HttpRequest> GetTopMessage(std::string_view account,
                                             std::optional<absl::Time> start,
                                             std::optional<absl::Time> end) const;

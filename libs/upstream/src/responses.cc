@@ -373,6 +373,44 @@ absl::StatusOr<UploadedMedia> ParseUploadBody(const JsonDocument& doc) {
   return Checked(body, std::move(media));
 }
 
+absl::StatusOr<UploadStatus> ParseUploadStatusBody(const JsonDocument& doc) {
+  ObjectReader body = DataOrRoot(doc).Object();
+  UploadStatus s;
+  s.prefixed_id = body.String("prefixed_id");
+  s.status = body.RequiredString("status");
+  s.credits_used = body.Int("credits_used");
+  s.error = body.String("error");
+  if (std::optional<JsonReader> media = body.Get("media")) {
+    ObjectReader m = media->Object();
+    s.media = UploadedMedia{.prefixed_id = m.String("prefixed_id"),
+                            .file_name = m.String("file_name"),
+                            .source_url = m.String("sourceUrl")};
+  }
+  return Checked(body, std::move(s));
+}
+
+absl::StatusOr<MassMessageChart> ParseChartBody(const JsonDocument& doc) {
+  ObjectReader data = Data(doc).Object();
+  auto group = [&](std::string_view key) {
+    MassMessageChart::Group g;
+    std::optional<JsonReader> value = data.Get(key);
+    if (!value) return g;
+    ObjectReader o = value->Object();
+    ArrayReader days = o.Required("chart").Array();
+    for (size_t i = 0; i < days.size(); ++i) {
+      ObjectReader day = days.At(i).Object();
+      g.chart.push_back({.date = day.RequiredString("date"), .count = day.Int("count")});
+    }
+    g.total = o.OptionalInt("total");
+    g.delta = o.OptionalInt("delta");
+    return g;
+  };
+  MassMessageChart chart;
+  chart.messages = group("group_messages");
+  chart.purchases = group("group_messages_purchases");
+  return Checked(data, std::move(chart));
+}
+
 absl::StatusOr<UploadedMedia> ParseSyncUploadBody(const JsonDocument& doc) {
   absl::StatusOr<UploadedMedia> media = ParseUploadBody(doc);
   if (media.ok() && media->prefixed_id.empty()) {

@@ -71,6 +71,8 @@ absl::StatusOr<UploadedMedia> ParseUploadBody(const JsonDocument& doc);
 // An upload Herald asked for synchronously: as ParseUploadBody, and the media's id is required
 // even beside a polling URL (a message cannot attach media that has no id yet).
 absl::StatusOr<UploadedMedia> ParseSyncUploadBody(const JsonDocument& doc);
+absl::StatusOr<UploadStatus> ParseUploadStatusBody(const JsonDocument& doc);
+absl::StatusOr<MassMessageChart> ParseChartBody(const JsonDocument& doc);
 absl::StatusOr<std::vector<UserList>> ParseUserListsBody(const JsonDocument& doc);
 absl::StatusOr<UserList> ParseUserListBody(const JsonDocument& doc);
 absl::StatusOr<AddUsersResult> ParseAddUsersBody(const JsonDocument& doc);

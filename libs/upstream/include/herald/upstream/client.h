@@ -219,6 +219,13 @@ class Client final : public Api {
   Call<UserListUsersPage> ListPinnedUsers(std::string account, std::string list_id,
                                           PageQuery query);
 
+  // --- Media and engagement beyond what Herald uses (upstream-api.md §3, §5) ---
+
+  // GET /api/{account}/media/uploads/{prefixed_id}/status: an asynchronous upload's progress.
+  Call<UploadStatus> GetUploadStatus(std::string account, std::string prefixed_id);
+  // GET …/engagement/messages/mass-messages/chart.
+  Call<MassMessageChart> GetMassMessageChart(std::string account, ChartQuery query);
+
   // --- Webhooks beyond what Herald uses (upstream-api.md §6.1) ---
 
   Call<Webhook> GetWebhook(std::string id);

@@ -101,6 +101,13 @@ struct DateRangeQuery {
   std::string query;                // text filter; empty: none
 };
 
+// GET …/engagement/messages/mass-messages/chart.
+struct ChartQuery {
+  std::optional<absl::Time> start;  // startDate; the upstream's default period when absent
+  std::optional<absl::Time> end;    // endDate, after start; now when absent
+  std::optional<bool> with_total;   // withTotal (upstream default true)
+};
+
 struct UserListsQuery {
   std::optional<int> limit;   // 10..50
   std::optional<int> offset;  // >= 0
@@ -202,6 +209,31 @@ struct Fan {
   int64_t id = 0;
   std::string name;
   std::string username;
+};
+
+// GET /api/{account}/media/uploads/{prefixed_id}/status (a flat object, free of credits).
+struct UploadStatus {
+  std::string prefixed_id;
+  std::string status;                  // "pending", "processing", "completed" or "failed"
+  int64_t credits_used = 0;            // completed
+  std::optional<UploadedMedia> media;  // completed
+  std::string error;                   // failed
+};
+
+// Mass messages sent and purchases per day (UTC dates "YYYY-MM-DD"), with the period's totals
+// and their change against the period before when asked for.
+struct MassMessageChart {
+  struct Day {
+    std::string date;
+    int64_t count = 0;
+  };
+  struct Group {
+    std::vector<Day> chart;
+    std::optional<int64_t> total;
+    std::optional<int64_t> delta;
+  };
+  Group messages;   // group_messages
+  Group purchases;  // group_messages_purchases
 };
 
 struct UserList {
