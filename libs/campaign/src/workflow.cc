@@ -507,9 +507,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   ctx.delivery = *std::move(records->delivery);
   if (ctx.campaign.generation != s.generation && job.kind != kUnsendJob &&
       job.kind != kReconcileJob) {
-    // A stale schedule. A send whose attempt is still on record, unanswered, keeps its delivery
-    // (a new generation starts no chain beside it) and hands it over now.
-    if (job.kind == kSendJob && ctx.delivery.state == DeliveryState::kSending) {
+    // A stale schedule. A send whose attempt is still on record keeps its delivery (a new
+    // generation starts no chain beside it) and hands it over now.
+    if (HoldsSendingDelivery(ctx)) {
       co_return JobResult::OkThen(HandOver(ctx));
     }
     co_return JobResult::Ok();
@@ -546,7 +546,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   }
   switch (ctx.campaign.phase) {
     case CampaignPhase::kPaused:
-      if (job.kind == kSendJob && ctx.delivery.state == DeliveryState::kSending) {
+      if (HoldsSendingDelivery(ctx)) {
         // A send whose outcome is not known yet, and ResumeCampaign starts no chain beside it
         // (see Service::Redispatch): the step waits, looking again every lookup_retry, until
         // the resumed generation finds it stale and takes the delivery over.
@@ -1693,6 +1693,13 @@ asio::awaitable<JobResult> DeliveryWorkflow::OnLookupError(Context& ctx, const a
   // step takes the message back instead.
   co_return JobResult::OkThen(
       NextStep(ctx, kSendJob, LookupRound(attempted, now), config_.lookup_retry));
+}
+
+bool DeliveryWorkflow::HoldsSendingDelivery(const Context& ctx) {
+  // The chain of a delivery whose send attempt is on record: the send itself (unanswered, or
+  // to be looked up), or the re-upload after the upstream refused its spent media ids.
+  return (ctx.job.kind == kSendJob || ctx.job.kind == kUploadMediaJob) &&
+         ctx.delivery.state == DeliveryState::kSending;
 }
 
 int32_t DeliveryWorkflow::LookupRound(absl::Time attempted, absl::Time now) const {

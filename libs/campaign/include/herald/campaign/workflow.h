@@ -314,6 +314,9 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> OnLookupError(Context& ctx, const absl::Status& error,
                                                          std::string_view doing,
                                                          absl::Time attempted);
+  // Whether this job carries the chain of a delivery in SENDING: a new generation (an update,
+  // a resume) starts no chain beside it, so the job must hand the delivery over, not end.
+  static bool HoldsSendingDelivery(const Context& ctx);
   // The index of a send step that looks (again) for the message of an attempt made at
   // `attempted` (by default the delivery's last).
   int32_t LookupRound(absl::Time attempted, absl::Time now) const;
