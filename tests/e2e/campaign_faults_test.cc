@@ -1,6 +1,9 @@
 // Campaigns under upstream faults and worker crashes: every delivery ends sent or failed with a
 // reason, and the simulator's ledger never shows a second message for a (campaign, account).
+#include <functional>
+
 #include <absl/strings/match.h>
+#include <boost/json.hpp>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -72,22 +75,43 @@ class CampaignFaultsTest : public ::testing::Test {
   // once a send is in flight, and restarts it. Sets `campaign` to the campaign's name.
   void CreateAndKillMidSend(const std::string& key, const std::vector<std::string>& accounts,
                             const std::string& media, std::string& campaign) {
-    auto fault = testing::HttpRequest(
-        stack_->sim().port(), "POST", "/_sim/faults",
-        R"({"methods":["POST"],"path_contains":"/mass-messaging","latency_ms":{"fixed":400}})");
+    CreateAndKillOnce("/mass-messaging", key, accounts, media, campaign, [&] {
+      for (const auto& d : Deliveries(key, campaign)) {
+        if (d.state() == v1::Delivery::SENDING) return true;
+      }
+      return false;
+    });
+  }
+
+  // The same with slow media uploads, killed once one is in flight (the first calls a campaign
+  // makes are its uploads: any call in flight is one).
+  void CreateAndKillMidUpload(const std::string& key, const std::vector<std::string>& accounts,
+                              const std::string& media, std::string& campaign) {
+    CreateAndKillOnce("/media/upload", key, accounts, media, campaign,
+                      [&] { return SimCallsInFlight() > 0; });
+  }
+
+  // Slows the upstream's POSTs to paths containing `path`, creates the campaign, and kills and
+  // restarts herald once `ready` holds.
+  void CreateAndKillOnce(std::string_view path, const std::string& key,
+                         const std::vector<std::string>& accounts, const std::string& media,
+                         std::string& campaign, const std::function<bool()>& ready) {
+    auto fault = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults",
+                                      StrCat(R"({"methods":["POST"],"path_contains":")", path,
+                                             R"(","latency_ms":{"fixed":400}})"));
     ASSERT_TRUE(fault.ok() && fault->status == 200);
     campaign = CreateCampaign(key, accounts, media);
-    ASSERT_TRUE(testing::WaitFor(
-        [&] {
-          for (const auto& d : Deliveries(key, campaign)) {
-            if (d.state() == v1::Delivery::SENDING) return true;
-          }
-          return false;
-        },
-        absl::Seconds(30)));
+    ASSERT_TRUE(testing::WaitFor(ready, absl::Seconds(30)));
     stack_->herald().process().Kill();
     const absl::Status restarted = stack_->herald().Restart();
     ASSERT_TRUE(restarted.ok()) << restarted;
+  }
+
+  // Upstream calls the simulator has received and not yet answered.
+  int64_t SimCallsInFlight() {
+    auto stats = testing::HttpGet(stack_->sim().port(), "/_sim/stats");
+    if (!stats.ok() || stats->status != 200) return 0;
+    return boost::json::parse(stats->body).at("requests").at("in_flight").to_number<int64_t>();
   }
 
   std::vector<v1::Delivery> Deliveries(const std::string& key, const std::string& campaign) {
@@ -183,7 +207,7 @@ class CampaignOneAttemptTest : public CampaignFaultsTest {
 };
 
 // A step that runs out of attempts (here the only one, its lease expired after its worker was
-// killed mid-send) is dead-lettered, and its delivery says why: the campaign ends instead of
+// killed mid-upload) is dead-lettered, and its delivery says why: the campaign ends instead of
 // waiting for a step that will never run.
 TEST_F(CampaignOneAttemptTest, ADeliveryWhoseLastAttemptDiedIsFailedWithTheReason) {
   std::vector<std::string> accounts;
@@ -191,7 +215,7 @@ TEST_F(CampaignOneAttemptTest, ADeliveryWhoseLastAttemptDiedIsFailedWithTheReaso
   const std::string key = Prepare(accounts, media);
   ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
   std::string campaign;
-  ASSERT_NO_FATAL_FAILURE(CreateAndKillMidSend(key, accounts, media, campaign));
+  ASSERT_NO_FATAL_FAILURE(CreateAndKillMidUpload(key, accounts, media, campaign));
   ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
       << Get(key, campaign).DebugString() << stack_->herald().Logs();
   ExpectSettled(key, campaign, accounts);
@@ -201,6 +225,23 @@ TEST_F(CampaignOneAttemptTest, ADeliveryWhoseLastAttemptDiedIsFailedWithTheReaso
                absl::StrContains(d.error(), "gave up after 1 attempt: lease expired");
   }
   EXPECT_GE(expired, 1);
+}
+
+// A send step that died with its attempt on record (its worker killed mid-send, its only attempt
+// spent) does not fail its delivery: the message may exist. A new step looks for it, adopts it
+// or sends, and every delivery completes with one message.
+TEST_F(CampaignOneAttemptTest, ASendStepThatDiedMidCallIsLookedUpNotFailed) {
+  std::vector<std::string> accounts;
+  std::string media;
+  const std::string key = Prepare(accounts, media);
+  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
+  std::string campaign;
+  ASSERT_NO_FATAL_FAILURE(CreateAndKillMidSend(key, accounts, media, campaign));
+  ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
+      << Get(key, campaign).DebugString() << stack_->herald().Logs();
+  ExpectSettled(key, campaign, accounts);
+  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::COMPLETED)
+      << Get(key, campaign).state_reason() << stack_->herald().Logs();
 }
 
 // A send whose answer was lost cannot be retried until the upstream says whether it went

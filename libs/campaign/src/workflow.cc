@@ -659,10 +659,33 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
     });
     co_return r.status();
   }
-  // A step of an earlier schedule died after a reschedule gave the delivery new steps.
-  if (ctx.campaign.generation != s.generation || store::IsFinal(ctx.delivery.state)) {
-    co_return absl::OkStatus();
+  if (store::IsFinal(ctx.delivery.state)) co_return absl::OkStatus();
+  const bool stale = ctx.campaign.generation != s.generation;
+  const absl::Time now = clock_.Now();
+  if (HoldsSendingDelivery(ctx) && records->account &&
+      (stale ||
+       now - absl::FromUnixMillis(ctx.delivery.send_started_ms) < config_.lookup_patience)) {
+    // Its send attempt may have created the message, and no other step follows the delivery (a
+    // new generation starts none beside it): the new generation's send takes it over, or a new
+    // step of this one looks for the message again later.
+    const store::Account& account = *records->account;
+    queue::JobSpec next =
+        stale ? DeliveryJob(kSendJob, ctx.campaign, account, 0, {}, config_.max_attempts)
+              : DeliveryJob(kSendJob, ctx.campaign, account, LookupRound(ctx.delivery, now), {},
+                            config_.max_attempts, config_.lookup_retry);
+    if (!stale) {
+      auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+        d.error = StrCat("the send step ", reason, "; looking for its message again in ",
+                         absl::FormatDuration(config_.lookup_retry));
+        d.update_time_ms = ToMillis(now);
+        return absl::OkStatus();
+      });
+      if (!r.ok()) co_return r.status();
+    }
+    co_return (co_await queue_.Enqueue(std::move(next))).status();
   }
+  // A step of an earlier schedule died after a reschedule gave the delivery new steps.
+  if (stale) co_return absl::OkStatus();
   JobResult failed = co_await FailDelivery(ctx, reason);
   if (failed.status != JobResult::Status::kFail) co_return absl::UnavailableError(failed.reason);
   co_return absl::OkStatus();
