@@ -162,6 +162,22 @@ class CampaignFaultsTest : public ::testing::Test {
     EXPECT_EQ(Deliveries(key, campaign).size(), accounts.size());
   }
 
+  // A campaign to every account with herald killed mid-send and restarted: it completes, one
+  // message each.
+  void KillMidSendThenExpectEveryDeliveryCompleted() {
+    std::vector<std::string> accounts;
+    std::string media;
+    const std::string key = Prepare(accounts, media);
+    ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
+    std::string campaign;
+    ASSERT_NO_FATAL_FAILURE(CreateAndKillMidSend(key, accounts, media, campaign));
+    ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(90)))
+        << Get(key, campaign).DebugString() << stack_->herald().Logs();
+    ExpectSettled(key, campaign, accounts);
+    EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::COMPLETED)
+        << Get(key, campaign).state_reason() << stack_->herald().Logs();
+  }
+
   std::unique_ptr<HeraldStack> stack_;
 };
 
@@ -185,17 +201,7 @@ TEST_F(CampaignFaultsTest, ServerErrorsResetsAndLostResponses) {
 }
 
 TEST_F(CampaignFaultsTest, WorkerKilledMidSendIsReconciledByItsSuccessor) {
-  std::vector<std::string> accounts;
-  std::string media;
-  const std::string key = Prepare(accounts, media);
-  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
-  std::string campaign;
-  ASSERT_NO_FATAL_FAILURE(CreateAndKillMidSend(key, accounts, media, campaign));
-  ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(90)))
-      << Get(key, campaign).DebugString() << stack_->herald().Logs();
-  ExpectSettled(key, campaign, accounts);
-  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::COMPLETED)
-      << Get(key, campaign).state_reason();
+  KillMidSendThenExpectEveryDeliveryCompleted();
 }
 
 // One attempt per step, and dead letters handled at once.
@@ -231,17 +237,7 @@ TEST_F(CampaignOneAttemptTest, ADeliveryWhoseLastAttemptDiedIsFailedWithTheReaso
 // spent) does not fail its delivery: the message may exist. A new step looks for it, adopts it
 // or sends, and every delivery completes with one message.
 TEST_F(CampaignOneAttemptTest, ASendStepThatDiedMidCallIsLookedUpNotFailed) {
-  std::vector<std::string> accounts;
-  std::string media;
-  const std::string key = Prepare(accounts, media);
-  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
-  std::string campaign;
-  ASSERT_NO_FATAL_FAILURE(CreateAndKillMidSend(key, accounts, media, campaign));
-  ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
-      << Get(key, campaign).DebugString() << stack_->herald().Logs();
-  ExpectSettled(key, campaign, accounts);
-  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::COMPLETED)
-      << Get(key, campaign).state_reason() << stack_->herald().Logs();
+  KillMidSendThenExpectEveryDeliveryCompleted();
 }
 
 // A send whose answer was lost cannot be retried until the upstream says whether it went

@@ -323,6 +323,12 @@ absl::Status CheckListName(std::string_view name) {
   return absl::OkStatus();
 }
 
+absl::Status CheckList(std::string_view account, std::string_view list_id) {
+  HERALD_RETURN_IF_ERROR(CheckAccount(account));
+  if (list_id.empty()) return InvalidRequest("list id is empty");
+  return absl::OkStatus();
+}
+
 absl::Status CheckPage(const PageQuery& query, QueryParams& params) {
   if (query.limit && (*query.limit < 1 || *query.limit > 100)) {
     return InvalidRequest("limit must be in [1, 100]");
@@ -348,8 +354,7 @@ absl::StatusOr<HttpRequest> RequestFactory::CreateUserList(std::string_view acco
 absl::StatusOr<HttpRequest> RequestFactory::AddUsersToUserList(
     std::string_view account, std::string_view list_id,
     const std::vector<int64_t>& user_ids) const {
-  HERALD_RETURN_IF_ERROR(CheckAccount(account));
-  if (list_id.empty()) return InvalidRequest("list id is empty");
+  HERALD_RETURN_IF_ERROR(CheckList(account, list_id));
   if (user_ids.empty()) return InvalidRequest("no user ids to add");
   json::object body;
   body["ids"] = IdArray(user_ids);
@@ -360,8 +365,7 @@ absl::StatusOr<HttpRequest> RequestFactory::AddUsersToUserList(
 absl::StatusOr<HttpRequest> RequestFactory::ListUserListUsers(std::string_view account,
                                                               std::string_view list_id,
                                                               const PageQuery& query) const {
-  HERALD_RETURN_IF_ERROR(CheckAccount(account));
-  if (list_id.empty()) return InvalidRequest("list id is empty");
+  HERALD_RETURN_IF_ERROR(CheckList(account, list_id));
   QueryParams params;
   HERALD_RETURN_IF_ERROR(CheckPage(query, params));
   return Make(HttpMethod::kGet,
@@ -370,16 +374,14 @@ absl::StatusOr<HttpRequest> RequestFactory::ListUserListUsers(std::string_view a
 
 absl::StatusOr<HttpRequest> RequestFactory::GetUserList(std::string_view account,
                                                         std::string_view list_id) const {
-  HERALD_RETURN_IF_ERROR(CheckAccount(account));
-  if (list_id.empty()) return InvalidRequest("list id is empty");
+  HERALD_RETURN_IF_ERROR(CheckList(account, list_id));
   return Make(HttpMethod::kGet, BuildUrl(origin_, {account, "user-lists", list_id}));
 }
 
 absl::StatusOr<HttpRequest> RequestFactory::UpdateUserList(std::string_view account,
                                                            std::string_view list_id,
                                                            const UserListUpdate& update) const {
-  HERALD_RETURN_IF_ERROR(CheckAccount(account));
-  if (list_id.empty()) return InvalidRequest("list id is empty");
+  HERALD_RETURN_IF_ERROR(CheckList(account, list_id));
   HERALD_RETURN_IF_ERROR(CheckListName(update.name));
   json::object body;
   body["name"] = J(update.name);
@@ -390,23 +392,20 @@ absl::StatusOr<HttpRequest> RequestFactory::UpdateUserList(std::string_view acco
 
 absl::StatusOr<HttpRequest> RequestFactory::DeleteUserList(std::string_view account,
                                                            std::string_view list_id) const {
-  HERALD_RETURN_IF_ERROR(CheckAccount(account));
-  if (list_id.empty()) return InvalidRequest("list id is empty");
+  HERALD_RETURN_IF_ERROR(CheckList(account, list_id));
   return Make(HttpMethod::kDelete, BuildUrl(origin_, {account, "user-lists", list_id}));
 }
 
 absl::StatusOr<HttpRequest> RequestFactory::ClearUserList(std::string_view account,
                                                           std::string_view list_id) const {
-  HERALD_RETURN_IF_ERROR(CheckAccount(account));
-  if (list_id.empty()) return InvalidRequest("list id is empty");
+  HERALD_RETURN_IF_ERROR(CheckList(account, list_id));
   return Make(HttpMethod::kDelete, BuildUrl(origin_, {account, "user-lists", list_id, "users"}));
 }
 
 absl::StatusOr<HttpRequest> RequestFactory::RemoveUserFromList(std::string_view account,
                                                                std::string_view list_id,
                                                                int64_t user_id) const {
-  HERALD_RETURN_IF_ERROR(CheckAccount(account));
-  if (list_id.empty()) return InvalidRequest("list id is empty");
+  HERALD_RETURN_IF_ERROR(CheckList(account, list_id));
   if (user_id <= 0) return InvalidRequest("user id must be positive");
   return Make(HttpMethod::kDelete,
               BuildUrl(origin_, {account, "user-lists", list_id, "users", StrCat(user_id)}));
@@ -415,8 +414,7 @@ absl::StatusOr<HttpRequest> RequestFactory::RemoveUserFromList(std::string_view 
 absl::StatusOr<HttpRequest> RequestFactory::PinUserInList(std::string_view account,
                                                           std::string_view list_id,
                                                           int64_t user_id) const {
-  HERALD_RETURN_IF_ERROR(CheckAccount(account));
-  if (list_id.empty()) return InvalidRequest("list id is empty");
+  HERALD_RETURN_IF_ERROR(CheckList(account, list_id));
   if (user_id <= 0) return InvalidRequest("user id must be positive");
   return Make(HttpMethod::kPost,
               BuildUrl(origin_, {account, "user-lists", list_id, "users", StrCat(user_id), "pin"}));
@@ -425,8 +423,7 @@ absl::StatusOr<HttpRequest> RequestFactory::PinUserInList(std::string_view accou
 absl::StatusOr<HttpRequest> RequestFactory::ListPinnedUsers(std::string_view account,
                                                             std::string_view list_id,
                                                             const PageQuery& query) const {
-  HERALD_RETURN_IF_ERROR(CheckAccount(account));
-  if (list_id.empty()) return InvalidRequest("list id is empty");
+  HERALD_RETURN_IF_ERROR(CheckList(account, list_id));
   QueryParams params;
   HERALD_RETURN_IF_ERROR(CheckPage(query, params));
   return Make(HttpMethod::kGet,
