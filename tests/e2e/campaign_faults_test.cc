@@ -268,5 +268,34 @@ TEST_F(CampaignOneAttemptTest, ALostSendIsLookedUpAgainUntilTheUpstreamAnswers) 
   EXPECT_EQ(faults->body, "[]") << "the send lost its answer and three lookups failed";
 }
 
+// A lookup that finds nothing sends again, as a new attempt; when that answer is lost too, the
+// next lookup is a step of its own (one that reused the first lookup's would never be queued):
+// here one account's first send gets a gateway timeout (nothing sent, outcome unknown) and its
+// second, from the lookup, is applied but its answer lost.
+TEST_F(CampaignOneAttemptTest, ALookupThatSendsAgainAndLosesThatAnswerIsLookedUpAgain) {
+  std::vector<std::string> accounts;
+  std::string media;
+  const std::string key = Prepare(accounts, media);
+  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
+  const std::string path = StrCat(testing::ShortId(accounts[0]), "/mass-messaging");
+  // The newest rule that matches applies first.
+  for (const std::string& rule : {StrCat(R"({"methods":["POST"],"path_contains":")", path,
+                                         R"(","commit_then_lose_rate":1,"count":1})"),
+                                  StrCat(R"({"methods":["POST"],"path_contains":")", path,
+                                         R"(","error_rate":1,"error_status":504,"count":1})")}) {
+    auto fault = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults", rule);
+    ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  }
+  const std::string campaign = CreateCampaign(key, accounts, media);
+  ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
+      << Get(key, campaign).DebugString() << stack_->herald().Logs();
+  ExpectSettled(key, campaign, accounts);
+  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::COMPLETED)
+      << Get(key, campaign).state_reason() << stack_->herald().Logs();
+  auto faults = testing::HttpGet(stack_->sim().port(), "/_sim/faults");
+  ASSERT_TRUE(faults.ok()) << faults.status();
+  EXPECT_EQ(faults->body, "[]") << "a gateway timeout, then a lost answer";
+}
+
 }  // namespace
 }  // namespace herald

@@ -551,7 +551,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
         // (see Service::Redispatch): the step waits, looking again every lookup_retry, until
         // the resumed generation finds it stale and takes the delivery over.
         co_return JobResult::OkThen(
-            NextStep(ctx, kSendJob, LookupRound(ctx.delivery, clock_.Now()), config_.lookup_retry));
+            NextStep(ctx, kSendJob, LookupRound(ctx.campaign, clock_.Now()), config_.lookup_retry));
       }
       co_return JobResult::Ok();  // ResumeCampaign enqueues the delivery's step again
     case CampaignPhase::kDraft:
@@ -671,7 +671,7 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
     const store::Account& account = *records->account;
     queue::JobSpec next =
         stale ? DeliveryJob(kSendJob, ctx.campaign, account, 0, {}, config_.max_attempts)
-              : DeliveryJob(kSendJob, ctx.campaign, account, LookupRound(ctx.delivery, now), {},
+              : DeliveryJob(kSendJob, ctx.campaign, account, LookupRound(ctx.campaign, now), {},
                             config_.max_attempts, config_.lookup_retry);
     if (!stale) {
       auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
@@ -1715,7 +1715,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::OnLookupError(Context& ctx, const a
   // A send step whatever this job was: it looks before it sends, and a cancelled campaign's
   // step takes the message back instead.
   co_return JobResult::OkThen(
-      NextStep(ctx, kSendJob, LookupRound(attempted, now), config_.lookup_retry));
+      NextStep(ctx, kSendJob, LookupRound(ctx.campaign, now), config_.lookup_retry));
 }
 
 bool DeliveryWorkflow::HoldsSendingDelivery(const Context& ctx) {
@@ -1725,15 +1725,15 @@ bool DeliveryWorkflow::HoldsSendingDelivery(const Context& ctx) {
          ctx.delivery.state == DeliveryState::kSending;
 }
 
-int32_t DeliveryWorkflow::LookupRound(absl::Time attempted, absl::Time now) const {
-  // Only makes the step's job id new: a round's step is created at least lookup_retry after the
-  // one before, so each round has its own index (and none is the first send's 0).
-  return static_cast<int32_t>(std::clamp<int64_t>(1 + (now - attempted) / config_.lookup_retry, 1,
+int32_t DeliveryWorkflow::LookupRound(const store::Campaign& campaign, absl::Time now) const {
+  // Only makes the step's job id new (ids are derived, and one already used is not enqueued
+  // again): each round's step is created by a step that waited lookup_retry since the round
+  // before, so counting lookup_retry periods on a fixed clock gives each its own index, and none
+  // is the first send's 0. (Counted from the attempt instead, a round that sent again would
+  // restart the count and reuse an index.)
+  const absl::Duration since = now - absl::FromUnixMillis(campaign.create_time_ms);
+  return static_cast<int32_t>(std::clamp<int64_t>(1 + since / config_.lookup_retry, 1,
                                                   std::numeric_limits<int32_t>::max()));
-}
-
-int32_t DeliveryWorkflow::LookupRound(const Delivery& d, absl::Time now) const {
-  return LookupRound(absl::FromUnixMillis(d.send_started_ms), now);
 }
 
 asio::awaitable<JobResult> DeliveryWorkflow::FailDelivery(Context& ctx, std::string reason) {

@@ -317,10 +317,9 @@ class DeliveryWorkflow {
   // Whether this job carries the chain of a delivery in SENDING: a new generation (an update,
   // a resume) starts no chain beside it, so the job must hand the delivery over, not end.
   static bool HoldsSendingDelivery(const Context& ctx);
-  // The index of a send step that looks (again) for the message of an attempt made at
-  // `attempted` (by default the delivery's last).
-  int32_t LookupRound(absl::Time attempted, absl::Time now) const;
-  int32_t LookupRound(const store::Delivery& d, absl::Time now) const;
+  // The index of a send step that looks (again) for the message of a send attempt of a delivery
+  // of `campaign`, created at `now`.
+  int32_t LookupRound(const store::Campaign& campaign, absl::Time now) const;
   // Updates the job's delivery starting from ctx.delivery (one round trip while nobody else has
   // changed it), which then holds the stored result.
   boost::asio::awaitable<absl::StatusOr<store::Delivery>> UpdateDelivery(
