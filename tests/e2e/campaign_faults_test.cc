@@ -171,11 +171,36 @@ class CampaignFaultsTest : public ::testing::Test {
     ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
     std::string campaign;
     ASSERT_NO_FATAL_FAILURE(CreateAndKillMidSend(key, accounts, media, campaign));
+    ExpectCompleted(key, campaign, accounts);
+  }
+
+  // The campaign ends COMPLETED, one message per account.
+  void ExpectCompleted(const std::string& key, const std::string& campaign,
+                       const std::vector<std::string>& accounts) {
     ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(90)))
         << Get(key, campaign).DebugString() << stack_->herald().Logs();
     ExpectSettled(key, campaign, accounts);
     EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::COMPLETED)
         << Get(key, campaign).state_reason() << stack_->herald().Logs();
+  }
+
+  // Sets the simulator's fault rules that `rules` gives for the accounts (resource names; the
+  // newest rule that matches a call applies first), sends a campaign to every account, and
+  // expects it COMPLETED with one message each, every rule used up (`what` says what they did).
+  using FaultRules = std::function<std::vector<std::string>(const std::vector<std::string>&)>;
+  void ExpectCompletedThrough(const FaultRules& rules, std::string_view what) {
+    std::vector<std::string> accounts;
+    std::string media;
+    const std::string key = Prepare(accounts, media);
+    ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
+    for (const std::string& rule : rules(accounts)) {
+      auto fault = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults", rule);
+      ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+    }
+    ExpectCompleted(key, CreateCampaign(key, accounts, media), accounts);
+    auto faults = testing::HttpGet(stack_->sim().port(), "/_sim/faults");
+    ASSERT_TRUE(faults.ok()) << faults.status();
+    EXPECT_EQ(faults->body, "[]") << what;
   }
 
   std::unique_ptr<HeraldStack> stack_;
@@ -245,27 +270,14 @@ TEST_F(CampaignOneAttemptTest, ASendStepThatDiedMidCallIsLookedUpNotFailed) {
 // (--lookup_retry) instead of failing a delivery whose message may exist: here the upstream's
 // overview fails three lookups in a row, and the fourth finds and adopts the message.
 TEST_F(CampaignOneAttemptTest, ALostSendIsLookedUpAgainUntilTheUpstreamAnswers) {
-  std::vector<std::string> accounts;
-  std::string media;
-  const std::string key = Prepare(accounts, media);
-  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
-  for (const char* rule :
-       {R"({"methods":["POST"],"path_contains":"/mass-messaging","commit_then_lose_rate":1,)"
-        R"("count":1})",
-        R"({"methods":["GET"],"path_contains":"/mass-messaging/overview","error_rate":1,)"
-        R"("error_status":503,"count":3})"}) {
-    auto fault = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults", rule);
-    ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
-  }
-  const std::string campaign = CreateCampaign(key, accounts, media);
-  ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
-      << Get(key, campaign).DebugString() << stack_->herald().Logs();
-  ExpectSettled(key, campaign, accounts);
-  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::COMPLETED)
-      << Get(key, campaign).state_reason() << stack_->herald().Logs();
-  auto faults = testing::HttpGet(stack_->sim().port(), "/_sim/faults");
-  ASSERT_TRUE(faults.ok()) << faults.status();
-  EXPECT_EQ(faults->body, "[]") << "the send lost its answer and three lookups failed";
+  ExpectCompletedThrough(
+      [](const std::vector<std::string>&) -> std::vector<std::string> {
+        return {R"({"methods":["POST"],"path_contains":"/mass-messaging",)"
+                R"("commit_then_lose_rate":1,"count":1})",
+                R"({"methods":["GET"],"path_contains":"/mass-messaging/overview","error_rate":1,)"
+                R"("error_status":503,"count":3})"};
+      },
+      "the send lost its answer and three lookups failed");
 }
 
 // A lookup that finds nothing sends again, as a new attempt; when that answer is lost too, the
@@ -273,28 +285,15 @@ TEST_F(CampaignOneAttemptTest, ALostSendIsLookedUpAgainUntilTheUpstreamAnswers) 
 // here one account's first send gets a gateway timeout (nothing sent, outcome unknown) and its
 // second, from the lookup, is applied but its answer lost.
 TEST_F(CampaignOneAttemptTest, ALookupThatSendsAgainAndLosesThatAnswerIsLookedUpAgain) {
-  std::vector<std::string> accounts;
-  std::string media;
-  const std::string key = Prepare(accounts, media);
-  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
-  const std::string path = StrCat(testing::ShortId(accounts[0]), "/mass-messaging");
-  // The newest rule that matches applies first.
-  for (const std::string& rule : {StrCat(R"({"methods":["POST"],"path_contains":")", path,
-                                         R"(","commit_then_lose_rate":1,"count":1})"),
-                                  StrCat(R"({"methods":["POST"],"path_contains":")", path,
-                                         R"(","error_rate":1,"error_status":504,"count":1})")}) {
-    auto fault = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults", rule);
-    ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
-  }
-  const std::string campaign = CreateCampaign(key, accounts, media);
-  ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
-      << Get(key, campaign).DebugString() << stack_->herald().Logs();
-  ExpectSettled(key, campaign, accounts);
-  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::COMPLETED)
-      << Get(key, campaign).state_reason() << stack_->herald().Logs();
-  auto faults = testing::HttpGet(stack_->sim().port(), "/_sim/faults");
-  ASSERT_TRUE(faults.ok()) << faults.status();
-  EXPECT_EQ(faults->body, "[]") << "a gateway timeout, then a lost answer";
+  ExpectCompletedThrough(
+      [](const std::vector<std::string>& accounts) -> std::vector<std::string> {
+        const std::string path = StrCat(testing::ShortId(accounts[0]), "/mass-messaging");
+        return {StrCat(R"({"methods":["POST"],"path_contains":")", path,
+                       R"(","commit_then_lose_rate":1,"count":1})"),
+                StrCat(R"({"methods":["POST"],"path_contains":")", path,
+                       R"(","error_rate":1,"error_status":504,"count":1})")};
+      },
+      "a gateway timeout, then a lost answer");
 }
 
 }  // namespace
