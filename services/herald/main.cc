@@ -143,8 +143,12 @@ ABSL_FLAG(absl::Duration, poll_interval, absl::Milliseconds(500),
           "off up to 30s.");
 ABSL_FLAG(absl::Duration, lookup_retry, absl::Minutes(1),
           "When a send step's attempts run out while the upstream cannot say whether an earlier "
-          "attempt created the message, a new step asks again after this long (for up to an hour "
-          "after the attempt) instead of failing the delivery.");
+          "attempt created the message, a new step asks again after this long (for up to "
+          "--lookup_patience after the attempt) instead of failing the delivery.");
+ABSL_FLAG(absl::Duration, lookup_patience, absl::Hours(1),
+          "How long after a send attempt whose outcome is unknown new steps keep asking the "
+          "upstream for its message; then the delivery fails, naming the account's queue to "
+          "check.");
 ABSL_FLAG(int, dead_limit, 20, "herald queue dead: how many of the newest dead jobs to list.");
 ABSL_FLAG(int, smoke_jobs, 1000, "herald queue smoke: no-op jobs to enqueue.");
 ABSL_FLAG(int, smoke_teams, 2, "herald queue smoke: test teams.");
@@ -300,6 +304,7 @@ int main(int argc, char** argv) {
       .previous_encryption_keys_file = absl::GetFlag(FLAGS_previous_encryption_keys_file),
       .poll_interval = absl::GetFlag(FLAGS_poll_interval),
       .lookup_retry = absl::GetFlag(FLAGS_lookup_retry),
+      .lookup_patience = absl::GetFlag(FLAGS_lookup_patience),
   });
   if (!config.ok()) return Fail(herald::ToStd(config.status().message()));
   herald::log::Configure({.min_level = config->log_level, .format = config->log_format});

@@ -256,6 +256,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   config.workflow.list_batch = flags.list_batch;
   config.workflow.max_attempts = flags.max_attempts;
   config.workflow.lookup_retry = flags.lookup_retry;
+  config.workflow.lookup_patience = flags.lookup_patience;
   // Ranges live in the libraries' Validate functions (one source per setting); their errors
   // are reported under the flag that set the value.
   const std::map<std::string, std::string> flag_of = {
@@ -275,6 +276,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
       {"workflow.list_batch", "list_batch"},
       {"workflow.max_attempts", "max_attempts"},
       {"workflow.lookup_retry", "lookup_retry"},
+      {"workflow.lookup_patience", "lookup_patience"},
   };
   HERALD_RETURN_IF_ERROR(config::NameFlag(redis::ValidateClientConfig(config.redis), flag_of));
   HERALD_RETURN_IF_ERROR(config::NameFlag(queue::ValidateQueueConfig(config.queue), flag_of));

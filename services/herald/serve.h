@@ -131,6 +131,7 @@ struct ServeFlags {
   std::string previous_encryption_keys_file;
   absl::Duration poll_interval = absl::Milliseconds(500);
   absl::Duration lookup_retry = absl::Minutes(1);
+  absl::Duration lookup_patience = absl::Hours(1);
 };
 
 // Validates flags into a ServeConfig. Errors name the offending flag.

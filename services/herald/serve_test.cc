@@ -148,6 +148,8 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
       {[](ServeFlags& f) { f.max_attempts = 101; }, "--max_attempts"},
       {[](ServeFlags& f) { f.lookup_retry = absl::ZeroDuration(); },
        "--lookup_retry: must be positive"},
+      {[](ServeFlags& f) { f.lookup_patience = absl::Seconds(-1); },
+       "--lookup_patience: must not be negative"},
       {[](ServeFlags& f) { f.ingest_batch = 0; }, "--ingest_batch"},
       {[](ServeFlags& f) { f.ingest_batch = 257; }, "--ingest_batch"},
       {[](ServeFlags& f) { f.reconcile_schedule = "10m,soon"; }, "--reconcile_schedule"},

@@ -4,6 +4,7 @@
 
 #include <absl/strings/match.h>
 #include <boost/json.hpp>
+#include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -294,6 +295,43 @@ TEST_F(CampaignOneAttemptTest, ALookupThatSendsAgainAndLosesThatAnswerIsLookedUp
                        R"(","error_rate":1,"error_status":504,"count":1})")};
       },
       "a gateway timeout, then a lost answer");
+}
+
+// With no patience (--lookup_patience=0s) a send whose answer was lost on its only attempt fails
+// its delivery at once, saying where to look: the bound on the lookups holds.
+class CampaignNoLookupPatienceTest : public CampaignOneAttemptTest {
+ protected:
+  std::vector<std::string> MoreHeraldArgs() const override {
+    std::vector<std::string> args = CampaignOneAttemptTest::MoreHeraldArgs();
+    args.push_back("--lookup_patience=0s");
+    return args;
+  }
+};
+
+TEST_F(CampaignNoLookupPatienceTest, ALostSendFailsItsDeliveryNamingTheQueueToCheck) {
+  std::vector<std::string> accounts;
+  std::string media;
+  const std::string key = Prepare(accounts, media);
+  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
+  const std::string lost = testing::ShortId(accounts[0]);
+  auto fault =
+      testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults",
+                           StrCat(R"({"methods":["POST"],"path_contains":")", lost,
+                                  R"(/mass-messaging","commit_then_lose_rate":1,"count":1})"));
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  const std::string campaign = CreateCampaign(key, accounts, media);
+  ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
+      << Get(key, campaign).DebugString() << stack_->herald().Logs();
+  ExpectSettled(key, campaign, accounts);
+  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::PARTIALLY_FAILED);
+  for (const v1::Delivery& d : Deliveries(key, campaign)) {
+    if (testing::ShortId(d.account()) != lost) {
+      EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.account();
+      continue;
+    }
+    EXPECT_EQ(d.state(), v1::Delivery::FAILED);
+    EXPECT_THAT(d.error(), ::testing::HasSubstr("check the account's upstream queue"));
+  }
 }
 
 }  // namespace

@@ -344,10 +344,11 @@ absl::Status ValidateWorkflowConfig(const WorkflowConfig& config) {
     return absl::InvalidArgumentError("workflow: need 0 < poll_min <= poll_max");
   }
   if (config.max_polls < 1) return absl::InvalidArgumentError("workflow.max_polls must be >= 1");
-  if (config.lookup_retry <= absl::ZeroDuration() ||
-      config.lookup_patience < absl::ZeroDuration()) {
-    return config::SettingError("workflow.lookup_retry",
-                                "must be positive (and lookup_patience not negative)");
+  if (config.lookup_retry <= absl::ZeroDuration()) {
+    return config::SettingError("workflow.lookup_retry", "must be positive");
+  }
+  if (config.lookup_patience < absl::ZeroDuration()) {
+    return config::SettingError("workflow.lookup_patience", "must not be negative");
   }
   if (config.list_batch < 1 || config.list_batch > kMaxListBatch) {
     return config::SettingError("workflow.list_batch", StrCat("must be in [1, ", kMaxListBatch,
