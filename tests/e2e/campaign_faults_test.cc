@@ -3,7 +3,6 @@
 #include <functional>
 
 #include <absl/strings/match.h>
-#include <boost/json.hpp>
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -110,9 +109,8 @@ class CampaignFaultsTest : public ::testing::Test {
 
   // Upstream calls the simulator has received and not yet answered.
   int64_t SimCallsInFlight() {
-    auto stats = testing::HttpGet(stack_->sim().port(), "/_sim/stats");
-    if (!stats.ok() || stats->status != 200) return 0;
-    return boost::json::parse(stats->body).at("requests").at("in_flight").to_number<int64_t>();
+    auto stats = testing::ReadSimStats(stack_->sim().port());
+    return stats.ok() ? stats->at("requests").at("in_flight").to_number<int64_t>() : 0;
   }
 
   std::vector<v1::Delivery> Deliveries(const std::string& key, const std::string& campaign) {

@@ -16,6 +16,7 @@
 #include <herald/testing/herald_api.h>
 #include <herald/testing/herald_stack_suite.h>
 #include <herald/testing/net.h>
+#include <herald/testing/observability.h>
 #include <herald/testing/redis_sync.h>
 #include <herald/testing/sim_ledger.h>
 #include <herald/testing/wait.h>
@@ -1067,9 +1068,8 @@ void SlowNextTwoSends(uint16_t sim_port, std::string_view sim_team) {
 
 // Whether the simulator has answered every upstream call it received.
 bool SimAnsweredEverything(uint16_t sim_port) {
-  auto stats = testing::HttpGet(sim_port, "/_sim/stats");
-  if (!stats.ok() || stats->status != 200) return false;
-  return json::parse(stats->body).at("requests").at("in_flight").to_number<int64_t>() == 0;
+  auto stats = testing::ReadSimStats(sim_port);
+  return stats.ok() && stats->at("requests").at("in_flight").to_number<int64_t>() == 0;
 }
 
 // An update that comes while the sends to the upstream are still unanswered: the new
@@ -1155,10 +1155,8 @@ int64_t SendJobsFinished(HeraldStack& stack, std::string_view outcome) {
   auto metrics = testing::HttpGet(stack.herald().admin_port(), "/metrics");
   if (!metrics.ok()) return -1;
   const std::string series =
-      StrCat("herald_jobs_total{kind=\"delivery_send\",outcome=\"", outcome, "\"} ");
-  const size_t at = metrics->body.find(series);
-  if (at == std::string::npos) return 0;
-  return static_cast<int64_t>(std::stod(metrics->body.substr(at + series.size())));
+      StrCat("herald_jobs_total{kind=\"delivery_send\",outcome=\"", outcome, "\"}");
+  return static_cast<int64_t>(testing::SeriesValue(metrics->body, series).value_or(0));
 }
 
 // A send whose answer is lost while its campaign is paused: its retry finds the campaign paused,

@@ -5,7 +5,6 @@
 // The simulator counts its limit in 5-second windows (--rate_limit_window) so a few seconds of
 // sending cross several of them: without a limit shared by both processes the campaign's calls
 // would leave in a burst and be refused.
-#include <sstream>
 #include <string>
 
 #include <boost/json.hpp>
@@ -17,6 +16,8 @@
 #include <herald/testing/herald_process.h>
 #include <herald/testing/herald_stack.h>
 #include <herald/testing/net.h>
+#include <herald/testing/observability.h>
+#include <herald/testing/sim_ledger.h>
 #include <herald/testing/wait.h>
 #include <herald/v1/campaign.grpc.pb.h>
 
@@ -44,12 +45,9 @@ struct TeamCalls {
 
 // The simulator's counts for team-1.
 absl::StatusOr<TeamCalls> SimTeamCalls(uint16_t sim_port) {
-  auto stats = testing::HttpGet(sim_port, "/_sim/stats");
+  auto stats = testing::ReadSimStats(sim_port);
   if (!stats.ok()) return stats.status();
-  boost::system::error_code ec;
-  const boost::json::value v = boost::json::parse(stats->body, ec);
-  if (ec) return absl::InternalError(StrCat("/_sim/stats is not JSON: ", stats->body));
-  for (const boost::json::value& team : v.at("teams").as_array()) {
+  for (const boost::json::value& team : stats->at("teams").as_array()) {
     if (team.at("id").as_string() != "team-1") continue;
     return TeamCalls{.admitted = team.at("requests").to_number<int64_t>(),
                      .rate_limited = team.at("rate_limited").to_number<int64_t>()};
@@ -61,14 +59,7 @@ absl::StatusOr<TeamCalls> SimTeamCalls(uint16_t sim_port) {
 int64_t UpstreamCallsOf(const HeraldProcess& herald) {
   auto metrics = testing::HttpGet(herald.admin_port(), "/metrics");
   if (!metrics.ok()) return -1;
-  int64_t sum = 0;
-  std::istringstream lines(metrics->body);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.starts_with("herald_upstream_requests_total{")) {
-      sum += static_cast<int64_t>(std::stod(line.substr(line.rfind(' ') + 1)));
-    }
-  }
-  return sum;
+  return static_cast<int64_t>(testing::FamilySum(metrics->body, "herald_upstream_requests_total"));
 }
 
 TEST(RateLimitTest, TwoWorkersShareTheTeamLimitAndTheUpstreamRefusesNothing) {

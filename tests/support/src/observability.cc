@@ -438,6 +438,18 @@ std::map<std::string, std::string> ExpositionFamilies(std::string_view expositio
   return out;
 }
 
+double FamilySum(std::string_view exposition, std::string_view family) {
+  std::istringstream lines{std::string(exposition)};
+  double sum = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > family.size() && line.starts_with(family) &&
+        (line[family.size()] == '{' || line[family.size()] == ' ')) {
+      sum += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  return sum;
+}
+
 std::optional<double> SeriesValue(std::string_view exposition, std::string_view series) {
   std::istringstream lines{std::string(exposition)};
   for (std::string line; std::getline(lines, line);) {

@@ -8,16 +8,28 @@ namespace herald::testing {
 
 namespace json = boost::json;
 
-absl::StatusOr<json::value> ReadLedger(uint16_t sim_port, std::string_view query) {
-  auto r = HttpGet(sim_port, StrCat("/_sim/ledger?", query));
+namespace {
+
+absl::StatusOr<json::value> GetJson(uint16_t sim_port, const std::string& target) {
+  auto r = HttpGet(sim_port, target);
   if (!r.ok()) return r.status();
   if (r->status != 200) {
-    return absl::UnavailableError(StrCat("GET /_sim/ledger: ", r->status, " ", r->body));
+    return absl::UnavailableError(StrCat("GET ", target, ": ", r->status, " ", r->body));
   }
   boost::system::error_code ec;
-  json::value ledger = json::parse(r->body, ec);
-  if (ec) return absl::InternalError(StrCat("the ledger is not JSON: ", ec.message()));
-  return ledger;
+  json::value v = json::parse(r->body, ec);
+  if (ec) return absl::InternalError(StrCat("GET ", target, ": not JSON: ", ec.message()));
+  return v;
+}
+
+}  // namespace
+
+absl::StatusOr<json::value> ReadLedger(uint16_t sim_port, std::string_view query) {
+  return GetJson(sim_port, StrCat("/_sim/ledger?", query));
+}
+
+absl::StatusOr<json::value> ReadSimStats(uint16_t sim_port) {
+  return GetJson(sim_port, "/_sim/stats");
 }
 
 std::map<std::string, int> MassMessagesPerAccount(const json::value& ledger) {

@@ -148,5 +148,7 @@ std::map<std::string, std::string> ExpositionFamilies(std::string_view expositio
 // `herald_jobs_total{kind="send",outcome="ok"}` (labels sorted by name), or a bare name;
 // nullopt when the exposition does not have it.
 std::optional<double> SeriesValue(std::string_view exposition, std::string_view series);
+// The sum of every series of metric `family` in a text exposition (0 when it has none).
+double FamilySum(std::string_view exposition, std::string_view family);
 
 }  // namespace herald::testing

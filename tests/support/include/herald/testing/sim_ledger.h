@@ -21,6 +21,10 @@ namespace herald::testing {
 absl::StatusOr<boost::json::value> ReadLedger(uint16_t sim_port,
                                               std::string_view query = "all=true");
 
+// GET /_sim/stats from the simulator, parsed: request counts (`requests.in_flight` those not yet
+// answered), per-team counts (`teams`), faults served. Errors as ReadLedger's.
+absl::StatusOr<boost::json::value> ReadSimStats(uint16_t sim_port);
+
 // How many mass messages the ledger holds per upstream account id.
 std::map<std::string, int> MassMessagesPerAccount(const boost::json::value& ledger);
 
