@@ -77,7 +77,14 @@ CampaignState DeriveState(const store::Campaign& campaign, const DeliveryCounts&
     case CampaignPhase::kDraft:
       return CampaignState::kDraft;
     case CampaignPhase::kScheduled:
-      return CampaignState::kScheduled;
+      // Messages the upstream held go out at the send time with no Herald job to move the
+      // phase (webhooks may finish them first): once every delivery has finished, so has the
+      // campaign.
+      if (campaign.upstream_lead_ms <= 0 || counts.total == 0 ||
+          counts.completed + counts.failed + counts.cancelled < counts.total) {
+        return CampaignState::kScheduled;
+      }
+      break;
     case CampaignPhase::kPaused:
       return CampaignState::kPaused;
     case CampaignPhase::kCancelled:

@@ -55,6 +55,20 @@ TEST(DeriveState, AMessageTheUpstreamHoldsIsSentUnlessTheCampaignIsScheduled) {
   EXPECT_EQ(c.sent, 1);
 }
 
+TEST(DeriveState, AHeldCampaignWhoseDeliveriesAllFinishedIsFinal) {
+  using enum DeliveryState;
+  store::Campaign held{.phase = CampaignPhase::kScheduled};
+  held.upstream_lead_ms = 60'000;
+  EXPECT_EQ(DeriveState(held, CountDeliveries(Deliveries({kCompleted, kCompleted}))),
+            CampaignState::kCompleted);
+  EXPECT_EQ(DeriveState(held, CountDeliveries(Deliveries({kCompleted, kFailed}))),
+            CampaignState::kPartiallyFailed);
+  EXPECT_EQ(DeriveState(held, CountDeliveries(Deliveries({kCompleted, kSent}))),
+            CampaignState::kScheduled);
+  // Without a lead, the first job at the send time moves the phase: scheduled until then.
+  EXPECT_EQ(StateOf(CampaignPhase::kScheduled, {kCompleted}), CampaignState::kScheduled);
+}
+
 TEST(CountDeliveries, SumsStatesAndRecipients) {
   auto d = Deliveries({DeliveryState::kSent, DeliveryState::kCompleted, DeliveryState::kFailed});
   d[0].recipients = 10;
