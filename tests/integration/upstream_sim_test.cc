@@ -529,6 +529,30 @@ TEST_F(UpstreamSimTest, MediaUploadsAreSingleUseAndPerAccount) {
   EXPECT_EQ(Body(neither).at("code"), "file_required");
 }
 
+// The control endpoint spends an account's unused uploads, as a post made outside the API would:
+// a send with one of them is refused as already used, and a fresh upload still sends.
+TEST_F(UpstreamSimTest, SpendingAnAccountsUploadsRefusesTheirSendUntilUploadedAgain) {
+  const std::string spent = Upload("acct_alpha1");
+  const std::string other_account = Upload("acct_alpha2");
+  const std::string used = Upload("acct_alpha1");
+  auto send = [](std::string_view media) {
+    return StrCat(R"({"text":"pic","userLists":["fans"],"price":10,"mediaFiles":[")", media,
+                  R"("]})");
+  };
+  ASSERT_GT(Send("acct_alpha1", send(used)), 0);
+
+  EXPECT_EQ(Control("POST", "/_sim/accounts/acct_alpha1/media/spend").at("spent"), 1);
+  HttpResponse refused = Call("POST", "/api/acct_alpha1/mass-messaging", send(spent));
+  EXPECT_EQ(refused.status, 422) << refused.body;
+  EXPECT_EQ(Body(refused).at("code"), "media_already_used");
+  EXPECT_GT(Send("acct_alpha1", send(Upload("acct_alpha1"))), 0);
+  EXPECT_GT(Send("acct_alpha2", send(other_account)), 0);  // another account's are untouched
+
+  auto unknown = HttpRequest(port(), "POST", "/_sim/accounts/acct_nobody/media/spend", "", {});
+  ASSERT_TRUE(unknown.ok()) << unknown.status();
+  EXPECT_EQ(unknown->status, 404);
+}
+
 TEST_F(UpstreamSimTest, UserLists) {
   HttpResponse lists = Call("GET", "/api/acct_alpha1/user-lists?limit=50");
   ASSERT_EQ(lists.status, 200);

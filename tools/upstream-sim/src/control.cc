@@ -103,6 +103,24 @@ std::string TeamsJson(const World& world, bool with_accounts, absl::Time now) {
 
 }  // namespace
 
+ApiResponse Control::SpendMedia(std::string_view account_id) {
+  std::shared_ptr<World> world = state_.world();
+  Account* account = world->FindAccount(account_id);
+  if (account == nullptr) return Error(404, "account_not_found", "No such account.");
+  int64_t spent = 0;
+  {
+    absl::MutexLock lock(&account->mu);
+    for (auto& [id, media] : account->media) {
+      if (media.used_by != 0) continue;
+      media.used_by = kUsedOutsideTheApi;
+      ++spent;
+    }
+  }
+  JsonWriter w;
+  w.BeginObject().Field("spent", spent).EndObject();
+  return Json(200, w.Take());
+}
+
 ApiResponse Control::EmitAccountEvent(std::string_view account_id, std::string_view body,
                                       absl::Time now) {
   std::shared_ptr<World> world = state_.world();
@@ -268,6 +286,9 @@ ApiResponse Control::Handle(const ApiRequest& req) {
   }
   if (path_is({"_sim", "accounts", "*", "events"}) && m == "POST") {
     return EmitAccountEvent(s[2], req.body, now);
+  }
+  if (path_is({"_sim", "accounts", "*", "media", "spend"}) && m == "POST") {
+    return SpendMedia(s[2]);
   }
   if (path_is({"_sim", "tick"}) && m == "POST") {
     state_.engine().Tick(*state_.world(), state_.behavior());

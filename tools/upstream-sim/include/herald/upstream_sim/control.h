@@ -19,6 +19,8 @@
 //   POST   /_sim/subscribers                 {"account": id, "count": n} new subscribers now
 //   POST   /_sim/accounts/{id}/events        {"event": "accounts.…"} emit that account event now
 //                                             -> {"event", "account_id", "idempotency_key"}
+//   POST   /_sim/accounts/{id}/media/spend   every unused upload of the account is used up, as
+//                                             if a post outside the API had taken it -> {"spent"}
 //   POST   /_sim/tick                        run a delivery pass now
 //   POST   /_sim/reset                       rebuild the world from the seed
 #pragma once
@@ -46,6 +48,8 @@ class Control {
   // POST /_sim/accounts/{account_id}/events: 404 account_not_found, 400 invalid_json, 422
   // invalid_event (not an accounts.* name); nothing is emitted on an error.
   ApiResponse EmitAccountEvent(std::string_view account_id, std::string_view body, absl::Time now);
+  // POST /_sim/accounts/{account_id}/media/spend: 404 account_not_found.
+  ApiResponse SpendMedia(std::string_view account_id);
 
   SimState& state_;
   WebhookEmitter& emitter_;

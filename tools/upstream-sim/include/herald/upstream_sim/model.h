@@ -88,6 +88,10 @@ struct UserList {
   std::vector<uint32_t> pinned;  // pinned members' fan indexes, in the order they were pinned
 };
 
+// Media::used_by of an upload taken by something other than a mass message (a control call that
+// stands for a post made outside the API).
+inline constexpr int64_t kUsedOutsideTheApi = -1;
+
 // An upload through POST /media/upload: a single-use `ofapi_media_…` id.
 struct Media {
   std::string prefixed_id;
@@ -99,7 +103,7 @@ struct Media {
   bool async = false;
   absl::Time created_at;
   absl::Time ready_at;  // async uploads complete (or fail) at this time
-  int64_t used_by = 0;  // mass message id that consumed it; 0 while unused
+  int64_t used_by = 0;  // mass message id that consumed it (or kUsedOutsideTheApi); 0 while unused
   std::string error;    // non-empty: the async upload fails at `ready_at` with this error
   bool failed(absl::Time now) const { return !error.empty() && ready_at <= now; }
 };
