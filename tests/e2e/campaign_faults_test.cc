@@ -143,6 +143,15 @@ class CampaignFaultsTest : public ::testing::Test {
     return ledger.ok() ? testing::MassMessagesPerAccount(*ledger) : std::map<std::string, int>();
   }
 
+  // The deliveries not yet completed, for a failure's message.
+  std::string Unfinished(const std::string& key, const std::string& campaign) {
+    std::string out;
+    for (const v1::Delivery& d : Deliveries(key, campaign)) {
+      if (d.state() != v1::Delivery::COMPLETED) StrAppend(&out, d.DebugString(), "\n");
+    }
+    return out;
+  }
+
   // Every delivery ended sent (completed) or failed with a reason; at most one message each.
   void ExpectSettled(const std::string& key, const std::string& campaign,
                      const std::vector<std::string>& accounts) {
@@ -177,7 +186,7 @@ class CampaignFaultsTest : public ::testing::Test {
   void ExpectCompleted(const std::string& key, const std::string& campaign,
                        const std::vector<std::string>& accounts) {
     ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(90)))
-        << Get(key, campaign).DebugString() << stack_->herald().Logs();
+        << Get(key, campaign).DebugString() << Unfinished(key, campaign) << stack_->herald().Logs();
     ExpectSettled(key, campaign, accounts);
     EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::COMPLETED)
         << Get(key, campaign).state_reason() << stack_->herald().Logs();
@@ -200,6 +209,44 @@ class CampaignFaultsTest : public ::testing::Test {
     auto faults = testing::HttpGet(stack_->sim().port(), "/_sim/faults");
     ASSERT_TRUE(faults.ok()) << faults.status();
     EXPECT_EQ(faults->body, "[]") << what;
+  }
+
+  // A counter of GET /_sim/stats, e.g. ("faults", "errors"); -1 when the stats cannot be read.
+  int64_t SimStat(std::string_view group, std::string_view name = "") {
+    auto stats = testing::ReadSimStats(stack_->sim().port());
+    if (!stats.ok()) return -1;
+    const boost::json::value& v = name.empty() ? stats->at(group) : stats->at(group).at(name);
+    return v.to_number<int64_t>();
+  }
+
+  void SimRequest(std::string_view method, std::string_view target, std::string_view body = "") {
+    auto r = testing::HttpRequest(stack_->sim().port(), method, target, body);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->status, 200) << target << ": " << r->body;
+  }
+
+  // Sends the campaign with the send to `accounts[0]` refused (503) until that account's upload
+  // has been used up on the upstream, as a post made outside the API would use it. `before_send`
+  // runs once the media is spent and the refusals stopped, before the send that will find the
+  // media spent.
+  void SendWithSpentMedia(const std::string& key, const std::vector<std::string>& accounts,
+                          const std::string& media, std::string& campaign,
+                          const std::function<void()>& before_send) {
+    const std::string spent = testing::ShortId(accounts[0]);
+    ASSERT_NO_FATAL_FAILURE(
+        SimRequest("POST", "/_sim/faults",
+                   StrCat(R"({"methods":["POST"],"path_contains":")", spent,
+                          R"(/mass-messaging","error_rate":1,"error_status":503})")));
+    campaign = CreateCampaign(key, accounts, media);
+    // The send was refused, so its upload is done and unused.
+    ASSERT_TRUE(testing::WaitFor([&] { return SimStat("faults", "errors") >= 1; }))
+        << stack_->herald().Logs();
+    auto r = testing::HttpRequest(stack_->sim().port(), "POST",
+                                  StrCat("/_sim/accounts/", spent, "/media/spend"), "");
+    ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+    EXPECT_EQ(r->body, R"({"spent":1})");
+    ASSERT_NO_FATAL_FAILURE(SimRequest("DELETE", "/_sim/faults"));
+    before_send();
   }
 
   std::unique_ptr<HeraldStack> stack_;
@@ -226,6 +273,45 @@ TEST_F(CampaignFaultsTest, ServerErrorsResetsAndLostResponses) {
 
 TEST_F(CampaignFaultsTest, WorkerKilledMidSendIsReconciledByItsSuccessor) {
   KillMidSendThenExpectEveryDeliveryCompleted();
+}
+
+// Upstream media ids are single-use. A send refused because its upload was used up meanwhile
+// (`media_already_used`) uploads the asset again and sends once: the delivery completes.
+TEST_F(CampaignFaultsTest, ASendWhoseMediaWasUsedUpUploadsItAgain) {
+  std::vector<std::string> accounts;
+  std::string media;
+  const std::string key = Prepare(accounts, media);
+  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
+  std::string campaign;
+  ASSERT_NO_FATAL_FAILURE(SendWithSpentMedia(key, accounts, media, campaign, [] {}));
+  ExpectCompleted(key, campaign, accounts);
+  EXPECT_EQ(SimStat("uploads"), kAccounts + 1) << "one upload again, for the spent one";
+  EXPECT_EQ(SimStat("requests", "422"), 1) << "one send refused for its spent media";
+}
+
+// The same with the campaign paused and resumed while that upload is in flight: the send the
+// upload chains, whose generation the resume moved on, hands the delivery over instead of leaving
+// it SENDING with its earlier attempt on record.
+TEST_F(CampaignFaultsTest, AnUploadAgainAcrossAPauseCompletesOnceResumed) {
+  std::vector<std::string> accounts;
+  std::string media;
+  const std::string key = Prepare(accounts, media);
+  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
+  std::string campaign;
+  ASSERT_NO_FATAL_FAILURE(SendWithSpentMedia(key, accounts, media, campaign, [&] {
+    // The upload again is held two seconds upstream, and the campaign paused and resumed then.
+    SimRequest("POST", "/_sim/faults",
+               StrCat(R"({"methods":["POST"],"path_contains":")", testing::ShortId(accounts[0]),
+                      R"(/media/upload","latency_ms":{"fixed":2000}})"));
+    ASSERT_TRUE(testing::WaitFor([&] { return SimStat("faults", "delayed") >= 1; }))
+        << stack_->herald().Logs();
+    auto paused = testing::PauseCampaign(stack_->channel(), key, campaign);
+    ASSERT_TRUE(paused.ok()) << paused.status();
+    auto resumed = testing::ResumeCampaign(stack_->channel(), key, campaign);
+    ASSERT_TRUE(resumed.ok()) << resumed.status();
+  }));
+  ExpectCompleted(key, campaign, accounts);
+  EXPECT_EQ(SimStat("uploads"), kAccounts + 1);
 }
 
 // One attempt per step, and dead letters handled at once.

@@ -125,23 +125,12 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return draft;
   }
 
-  // PauseCampaign and ResumeCampaign of campaign `name`; the campaign the call answered goes to
-  // `answer` when given.
-  static grpc::Status Pause(const std::string& key, const std::string& name,
-                            v1::Campaign* answer = nullptr) {
-    v1::PauseCampaignRequest req;
-    req.set_name(name);
-    v1::Campaign unused;
-    return v1::CampaignService::NewStub(stack_->channel())
-        ->PauseCampaign(BearerContext(key).get(), req, answer != nullptr ? answer : &unused);
+  // PauseCampaign and ResumeCampaign of campaign `name`.
+  static absl::StatusOr<v1::Campaign> Pause(const std::string& key, const std::string& name) {
+    return testing::PauseCampaign(stack_->channel(), key, name);
   }
-  static grpc::Status Resume(const std::string& key, const std::string& name,
-                             v1::Campaign* answer = nullptr) {
-    v1::ResumeCampaignRequest req;
-    req.set_name(name);
-    v1::Campaign unused;
-    return v1::CampaignService::NewStub(stack_->channel())
-        ->ResumeCampaign(BearerContext(key).get(), req, answer != nullptr ? answer : &unused);
+  static absl::StatusOr<v1::Campaign> Resume(const std::string& key, const std::string& name) {
+    return testing::ResumeCampaign(stack_->channel(), key, name);
   }
 
   // Follows WatchCampaign to its end; returns the last campaign seen.
@@ -514,10 +503,9 @@ TEST_P(CampaignTest, LaunchAndResumeAreSafeToRetry) {
   ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), later, &held).ok());
   ASSERT_TRUE(Pause(key, held.name()).ok());
   for (int i = 0; i < 2; ++i) {
-    v1::Campaign resumed;
-    grpc::Status s = Resume(key, held.name(), &resumed);
-    ASSERT_TRUE(s.ok()) << i << ": " << s.error_message();
-    EXPECT_EQ(resumed.state(), v1::Campaign::SCHEDULED);
+    auto resumed = Resume(key, held.name());
+    ASSERT_TRUE(resumed.ok()) << i << ": " << resumed.status();
+    EXPECT_EQ(resumed->state(), v1::Campaign::SCHEDULED);
   }
 
   EXPECT_EQ(Watch(key, launched_draft.name()).state(), v1::Campaign::COMPLETED);
@@ -905,20 +893,18 @@ TEST_P(CampaignTest, RescheduledPausedAndResumedCampaignSendsOnceAtItsNewTime) {
   ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &created).ok());
 
   // Paused while scheduled: it holds even after its (new) send time passes.
-  v1::Campaign paused;
-  grpc::Status s = Pause(key, created.name(), &paused);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(paused.state(), v1::Campaign::PAUSED);
+  auto paused = Pause(key, created.name());
+  ASSERT_TRUE(paused.ok()) << paused.status();
+  EXPECT_EQ(paused->state(), v1::Campaign::PAUSED);
   v1::UpdateCampaignRequest update;
   update.mutable_campaign()->set_name(created.name());
   update.mutable_update_mask()->add_paths("send_time");
-  EXPECT_EQ(campaigns->UpdateCampaign(BearerContext(key).get(), update, &paused).error_code(),
+  EXPECT_EQ(campaigns->UpdateCampaign(BearerContext(key).get(), update, &*paused).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION)
       << "a paused campaign is not changeable";
-  v1::Campaign resumed;
-  s = Resume(key, created.name(), &resumed);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(resumed.state(), v1::Campaign::SCHEDULED);
+  auto resumed = Resume(key, created.name());
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->state(), v1::Campaign::SCHEDULED);
 
   // Moved to a second from now: the jobs of the first schedule do nothing, the new ones send.
   const absl::Time soon = absl::Now() + absl::Seconds(1);
@@ -926,7 +912,7 @@ TEST_P(CampaignTest, RescheduledPausedAndResumedCampaignSendsOnceAtItsNewTime) {
   update.mutable_campaign()->mutable_send_time()->set_nanos(static_cast<int32_t>(
       absl::ToInt64Nanoseconds(soon - absl::FromUnixSeconds(absl::ToUnixSeconds(soon)))));
   v1::Campaign moved;
-  s = campaigns->UpdateCampaign(BearerContext(key).get(), update, &moved);
+  grpc::Status s = campaigns->UpdateCampaign(BearerContext(key).get(), update, &moved);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(moved.state(), v1::Campaign::SCHEDULED);
   const v1::Campaign done = Watch(key, created.name());
@@ -972,13 +958,13 @@ TEST_P(CampaignTest, AnUpstreamLeadHandsTheMessageOverEarlyAndUpdatesReachItTher
 
   // Held messages: no pause, and nothing a PUT cannot carry.
   v1::Campaign unused;
-  grpc::Status s = Pause(key, created.name());
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  const absl::Status refused = Pause(key, created.name()).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
   v1::UpdateCampaignRequest bad;
   bad.mutable_campaign()->set_name(created.name());
   bad.mutable_campaign()->mutable_content()->add_media(NewMedia("lead", key));
   bad.mutable_update_mask()->add_paths("content.media");
-  s = campaigns->UpdateCampaign(BearerContext(key).get(), bad, &unused);
+  grpc::Status s = campaigns->UpdateCampaign(BearerContext(key).get(), bad, &unused);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("campaign.content.media"));
 
@@ -1137,10 +1123,10 @@ TEST_P(CampaignTest, AResumeWhileSendsAreInFlightSendsOnceAndCompletes) {
                   .ok());
   ASSERT_TRUE(WaitForDeliveries(key, created.name(), v1::Delivery::SENDING))
       << stack_->herald().Logs();
-  grpc::Status s = Pause(key, created.name());
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  s = Resume(key, created.name());
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  const auto paused = Pause(key, created.name());
+  ASSERT_TRUE(paused.ok()) << paused.status();
+  const auto resumed = Resume(key, created.name());
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
 
   const v1::Campaign done = Watch(key, created.name());
   EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
@@ -1183,14 +1169,14 @@ TEST_P(CampaignTest, ASendWhoseAnswerIsLostDuringAPauseCompletesOnceResumed) {
                   .ok());
   ASSERT_TRUE(WaitForDeliveries(key, created.name(), v1::Delivery::SENDING))
       << stack_->herald().Logs();
-  grpc::Status s = Pause(key, created.name());
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  const auto paused = Pause(key, created.name());
+  ASSERT_TRUE(paused.ok()) << paused.status();
   // The send's retry has run, and found the campaign paused.
   ASSERT_TRUE(testing::WaitFor([&] { return SendJobsFinished(*stack_, "ok") > finished_before; },
                                absl::Seconds(30)))
       << stack_->herald().Logs();
-  s = Resume(key, created.name());
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  const auto resumed = Resume(key, created.name());
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
 
   const v1::Campaign done = Watch(key, created.name());
   EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
@@ -1315,11 +1301,10 @@ TEST_P(CampaignTest, ASendTimeThatPassedBeyondGraceIsNotSentOnResumeOrLaunch) {
   EXPECT_EQ(still.state(), v1::Campaign::DRAFT);
 
   // Resuming the campaign paused before it went out: missed, as a schedule Herald could not keep.
-  v1::Campaign resumed;
-  s = Resume(key, scheduled.name(), &resumed);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(resumed.state(), v1::Campaign::MISSED);
-  EXPECT_THAT(resumed.state_reason(), ::testing::HasSubstr("grace period"));
+  auto resumed = Resume(key, scheduled.name());
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->state(), v1::Campaign::MISSED);
+  EXPECT_THAT(resumed->state_reason(), ::testing::HasSubstr("grace period"));
   EXPECT_EQ(Watch(key, scheduled.name()).state(), v1::Campaign::MISSED);
   EXPECT_EQ(LedgerMessages(), before);
 }

@@ -38,6 +38,10 @@ struct StepPayload {
   std::string account;
   int32_t generation = 0;
   int32_t index = 0;  // the media position (upload) or the poll number (poll)
+  // Which uploads the chain is on: 0 for the first, then the delivery's send attempts when the
+  // media was uploaded again (upstream media ids are single-use). The steps after an upload again
+  // carry it, so their ids are new beside the first uploads' and send's.
+  int32_t round = 0;
   // An upload's media asset id, read with the job's records (payloads written before it was
   // added have none: the upload reads the asset on its own).
   std::string media;
@@ -48,13 +52,14 @@ std::string EncodePayload(const StepPayload& p) {
   unsigned char buffer[1024];
   json::monotonic_resource resource(buffer, sizeof(buffer));
   json::object o(&resource);
-  o.reserve(6);
+  o.reserve(7);
   o.emplace("tenant", p.tenant);
   o.emplace("campaign", p.campaign);
   o.emplace("account", p.account);
   o.emplace("generation", p.generation);
   o.emplace("index", p.index);
   if (!p.media.empty()) o.emplace("media", p.media);
+  if (p.round != 0) o.emplace("round", p.round);
   return json::serialize(o);
 }
 
@@ -83,13 +88,19 @@ absl::StatusOr<StepPayload> DecodePayload(std::string_view bytes) {
     if (m == nullptr) return absl::InvalidArgumentError("delivery job payload's media is not text");
     p.media = std::string(*m);
   }
+  if (const json::value* round = o->if_contains("round")) {
+    if (!round->is_int64()) return absl::InvalidArgumentError("delivery job payload's round");
+    p.round = static_cast<int32_t>(round->as_int64());
+  }
   return p;
 }
 
 std::string StepId(std::string_view kind, const StepPayload& p) {
   // kind is one of the constants; ids stay well below the queue's 256 bytes for valid names.
-  return StrCat("d:", p.tenant, ":", p.campaign, ":", p.account, ":g", p.generation, ":", kind, ":",
-                p.index);
+  std::string id = StrCat("d:", p.tenant, ":", p.campaign, ":", p.account, ":g", p.generation, ":",
+                          kind, ":", p.index);
+  if (p.round != 0) StrAppend(&id, ":r", p.round);
+  return id;
 }
 
 int64_t ToMillis(absl::Time t) { return absl::ToUnixMillis(t); }
@@ -1262,7 +1273,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       std::any_of(ctx.delivery.upstream_media.begin(), ctx.delivery.upstream_media.end(),
                   [](const std::string& m) { return m.empty(); })) {
     // Media ids are single-use: a send that consumed them needs fresh uploads.
-    co_return JobResult::OkThen(NextStep(ctx, kUploadMediaJob, 0, absl::ZeroDuration()));
+    co_return JobResult::OkThen(UploadAgain(ctx));
   }
   upstream::MassMessage message{.text = content.text,
                                 .user_lists = target_ptr->user_lists,
@@ -1335,7 +1346,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
         return absl::OkStatus();
       });
       if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
-      co_return JobResult::OkThen(NextStep(ctx, kUploadMediaJob, 0, absl::ZeroDuration()));
+      co_return JobResult::OkThen(UploadAgain(ctx));
     }
     if (error && error->kind == upstream::ErrorKind::kUnknownOutcome) {
       co_return co_await OnLookupError(ctx, sent.status(), "sending the mass message", started);
@@ -1381,6 +1392,15 @@ queue::JobSpec DeliveryWorkflow::HandOver(const Context& ctx) const {
   Context next{.job = ctx.job, .step = ctx.step, .campaign = ctx.campaign};
   next.step.generation = ctx.campaign.generation;
   return NextStep(next, kSendJob, 0, absl::ZeroDuration());
+}
+
+queue::JobSpec DeliveryWorkflow::UploadAgain(const Context& ctx) const {
+  // The first uploads' step ids are taken (a used id is not enqueued again): this round's are
+  // named by the send attempts so far, which each refusal of spent ids moves on. A retry of the
+  // step that chains it, before another attempt, names the same round, so it is queued once.
+  Context next{.job = ctx.job, .step = ctx.step, .campaign = ctx.campaign};
+  next.step.round = ctx.delivery.send_attempts;
+  return NextStep(next, kUploadMediaJob, 0, absl::ZeroDuration());
 }
 
 queue::JobSpec DeliveryWorkflow::FollowStep(const Context& ctx) const {

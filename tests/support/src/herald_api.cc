@@ -5,6 +5,7 @@
 #include <herald/common/strings.h>
 #include <herald/testing/herald_api.h>
 #include <herald/v1/account.grpc.pb.h>
+#include <herald/v1/campaign.grpc.pb.h>
 #include <herald/v1/media.grpc.pb.h>
 #include <herald/v1/tenant.grpc.pb.h>
 
@@ -102,6 +103,28 @@ v1::CreateCampaignRequest CampaignToFans(std::string_view tenant_id,
     t->add_user_lists("fans");
   }
   return req;
+}
+
+absl::StatusOr<v1::Campaign> PauseCampaign(const std::shared_ptr<grpc::Channel>& channel,
+                                           std::string_view key, std::string_view name) {
+  v1::PauseCampaignRequest req;
+  req.set_name(std::string(name));
+  v1::Campaign paused;
+  grpc::Status s =
+      v1::CampaignService::NewStub(channel)->PauseCampaign(BearerContext(key).get(), req, &paused);
+  if (!s.ok()) return Failed("PauseCampaign", s);
+  return paused;
+}
+
+absl::StatusOr<v1::Campaign> ResumeCampaign(const std::shared_ptr<grpc::Channel>& channel,
+                                            std::string_view key, std::string_view name) {
+  v1::ResumeCampaignRequest req;
+  req.set_name(std::string(name));
+  v1::Campaign resumed;
+  grpc::Status s = v1::CampaignService::NewStub(channel)->ResumeCampaign(BearerContext(key).get(),
+                                                                         req, &resumed);
+  if (!s.ok()) return Failed("ResumeCampaign", s);
+  return resumed;
 }
 
 }  // namespace herald::testing

@@ -270,6 +270,9 @@ class DeliveryWorkflow {
   // The send step of the campaign's current generation (ctx.campaign), for a delivery a job of
   // an earlier one had under way.
   queue::JobSpec HandOver(const Context& ctx) const;
+  // The first upload of fresh media ids for a delivery whose ids were spent (or never landed
+  // on its current chain), as a round of uploads of its own.
+  queue::JobSpec UploadAgain(const Context& ctx) const;
   // The step that follows a delivery's upstream message: the first poll, at the send time when
   // the upstream holds the message until then.
   queue::JobSpec FollowStep(const Context& ctx) const;

@@ -80,4 +80,11 @@ v1::CreateCampaignRequest CampaignToFans(std::string_view tenant_id,
                                          std::string_view text, int64_t price_cents,
                                          std::string_view media);
 
+// PauseCampaign and ResumeCampaign of campaign `name` (a resource name); the campaign the call
+// answered.
+absl::StatusOr<v1::Campaign> PauseCampaign(const std::shared_ptr<grpc::Channel>& channel,
+                                           std::string_view key, std::string_view name);
+absl::StatusOr<v1::Campaign> ResumeCampaign(const std::shared_ptr<grpc::Channel>& channel,
+                                            std::string_view key, std::string_view name);
+
 }  // namespace herald::testing
