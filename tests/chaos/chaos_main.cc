@@ -10,7 +10,8 @@
 // sends webhooks (some twice), and every --fault_gap or so (randomly 0.5-1.5x) injects one fault:
 // SIGKILL or SIGTERM of a herald process then its restart, a Redis restart (AOF reload) or pause,
 // simulator 5xx bursts, lost responses after commit, connection resets, latency spikes, a 429
-// storm, a team out of credits (402) then topped up and resumed, webhooks dropped for a while.
+// storm, a team out of credits (402) then topped up and resumed, a tenant's unused uploads used
+// up (as posts made outside Herald would use them), webhooks dropped for a while.
 // Then it lifts every fault, waits for the work to settle, and checks:
 //   - every campaign is final and every delivery completed, failed with a reason, or cancelled;
 //   - no (campaign, account) has a second upstream message, and every completed delivery's
@@ -583,6 +584,7 @@ class Faults {
                                                     "upstream latency spike",
                                                     "upstream 429 storm",
                                                     "upstream out of credits",
+                                                    "upstream media used up",
                                                     "webhooks dropped"};
     const std::string& kind =
         kKinds[static_cast<size_t>(Uniform(0, static_cast<int>(kKinds.size()) - 1))];
@@ -636,6 +638,15 @@ class Faults {
       Log(StrCat("fault: team-", t.sim_team, " out of credits (402)"));
       Sim(stack_, "POST", StrCat("/_sim/teams/team-", t.sim_team), R"({"credits": 0})");
       Later(absl::Seconds(Uniform(3, 8)), [this, &t] { Recover(t); });
+    } else if (kind == "upstream media used up") {
+      // As posts made outside Herald would: sends between their upload and the send find their
+      // single-use media ids spent, and upload again.
+      const Tenant& t = AnyTenant();
+      Log(StrCat("fault: every unused upload of ", t.id, "'s accounts used up"));
+      for (const std::string& account : t.accounts) {
+        Sim(stack_, "POST", StrCat("/_sim/accounts/", testing::ShortId(account), "/media/spend"),
+            "");
+      }
     } else {  // webhooks dropped
       const Tenant& t = AnyTenant();
       Log(StrCat("fault: team-", t.sim_team, "'s webhook paused (events lost)"));
