@@ -105,26 +105,36 @@ v1::CreateCampaignRequest CampaignToFans(std::string_view tenant_id,
   return req;
 }
 
+namespace {
+
+// A custom method of CampaignService on campaign `name` that answers the campaign.
+template <typename Request>
+absl::StatusOr<v1::Campaign> OnCampaign(const std::shared_ptr<grpc::Channel>& channel,
+                                        std::string_view key, std::string_view name,
+                                        std::string_view step,
+                                        grpc::Status (v1::CampaignService::Stub::*method)(
+                                            grpc::ClientContext*, const Request&, v1::Campaign*)) {
+  Request req;
+  req.set_name(std::string(name));
+  v1::Campaign answer;
+  auto stub = v1::CampaignService::NewStub(channel);
+  grpc::Status s = ((*stub).*method)(BearerContext(key).get(), req, &answer);
+  if (!s.ok()) return Failed(step, s);
+  return answer;
+}
+
+}  // namespace
+
 absl::StatusOr<v1::Campaign> PauseCampaign(const std::shared_ptr<grpc::Channel>& channel,
                                            std::string_view key, std::string_view name) {
-  v1::PauseCampaignRequest req;
-  req.set_name(std::string(name));
-  v1::Campaign paused;
-  grpc::Status s =
-      v1::CampaignService::NewStub(channel)->PauseCampaign(BearerContext(key).get(), req, &paused);
-  if (!s.ok()) return Failed("PauseCampaign", s);
-  return paused;
+  return OnCampaign<v1::PauseCampaignRequest>(channel, key, name, "PauseCampaign",
+                                              &v1::CampaignService::Stub::PauseCampaign);
 }
 
 absl::StatusOr<v1::Campaign> ResumeCampaign(const std::shared_ptr<grpc::Channel>& channel,
                                             std::string_view key, std::string_view name) {
-  v1::ResumeCampaignRequest req;
-  req.set_name(std::string(name));
-  v1::Campaign resumed;
-  grpc::Status s = v1::CampaignService::NewStub(channel)->ResumeCampaign(BearerContext(key).get(),
-                                                                         req, &resumed);
-  if (!s.ok()) return Failed("ResumeCampaign", s);
-  return resumed;
+  return OnCampaign<v1::ResumeCampaignRequest>(channel, key, name, "ResumeCampaign",
+                                               &v1::CampaignService::Stub::ResumeCampaign);
 }
 
 }  // namespace herald::testing
