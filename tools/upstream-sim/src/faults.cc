@@ -58,8 +58,13 @@ absl::StatusOr<FaultRule> ParseRule(const json::value& v) {
       s = rate(rule.commit_then_lose_rate);
     } else if (key == "error_status") {
       auto n = Number(value);
-      if (!n || *n < 500 || *n > 599) return Bad("error_status must be a 5xx status");
+      if (!n || *n < 400 || *n > 599) return Bad("error_status must be a 4xx or 5xx status");
       rule.error_status = static_cast<int>(*n);
+    } else if (key == "error_code") {
+      if (!value.is_string() || value.as_string().empty() || value.as_string().size() > 64) {
+        return Bad("error_code must be a string of 1 to 64 characters");
+      }
+      rule.error_code = std::string(Str(value.as_string()));
     } else if (key == "count") {
       auto n = Number(value);
       if (!n || *n < 1) return Bad("count must be a positive integer");
@@ -189,6 +194,9 @@ FaultDecision FaultInjector::Decide(std::string_view team, std::string_view meth
   } else if (u < chosen->reset_rate + chosen->error_rate) {
     decision.action = FaultAction::kError;
     decision.status = chosen->error_status;
+    decision.code = !chosen->error_code.empty()   ? chosen->error_code
+                    : chosen->error_status >= 500 ? "internal_error"
+                                                  : "injected_error";
   } else if (u < chosen->reset_rate + chosen->error_rate + chosen->commit_then_lose_rate &&
              IsMutation(method)) {
     decision.action = FaultAction::kCommitThenLose;
@@ -227,6 +235,7 @@ std::string FaultInjector::ToJson() const {
     }
     w.Key("error_rate").Double(r.error_rate);
     w.Field("error_status", r.error_status);
+    if (!r.error_code.empty()) w.Field("error_code", r.error_code);
     w.Key("reset_rate").Double(r.reset_rate);
     w.Key("commit_then_lose_rate").Double(r.commit_then_lose_rate);
     if (r.remaining > 0) w.Field("count", r.remaining);

@@ -21,7 +21,14 @@ TEST(FaultsTest, CertainFaultsAlwaysFire) {
     const FaultDecision d = faults.Decide("team-1", "GET", "/api/accounts");
     EXPECT_EQ(d.action, FaultAction::kError);
     EXPECT_EQ(d.status, 503);
+    EXPECT_EQ(d.code, "internal_error");
   }
+  faults.Clear();
+  faults.Add(Rules(R"({"error_rate":1,"error_status":422,"error_code":"media_already_used"})"));
+  EXPECT_EQ(faults.Decide("t", "POST", "/api/x").code, "media_already_used");
+  faults.Clear();
+  faults.Add(Rules(R"({"error_rate":1,"error_status":404})"));
+  EXPECT_EQ(faults.Decide("t", "POST", "/api/x").code, "injected_error");
   faults.Clear();
   faults.Add(Rules(R"({"reset_rate":1})"));
   EXPECT_EQ(faults.Decide("", "GET", "/api/x").action, FaultAction::kReset);
@@ -86,7 +93,10 @@ TEST(FaultsTest, RejectsBadRules) {
   };
   EXPECT_THAT(error(R"({"error_rate":2})"), HasSubstr("error_rate"));
   EXPECT_THAT(error(R"({"error_rate":0.6,"reset_rate":0.6})"), HasSubstr("must not exceed 1"));
-  EXPECT_THAT(error(R"({"error_status":404})"), HasSubstr("5xx"));
+  EXPECT_THAT(error(R"({"error_status":399})"), HasSubstr("4xx or 5xx"));
+  EXPECT_THAT(error(R"({"error_status":600})"), HasSubstr("4xx or 5xx"));
+  EXPECT_THAT(error(R"({"error_code":""})"), HasSubstr("error_code"));
+  EXPECT_THAT(error(R"({"error_code":7})"), HasSubstr("error_code"));
   EXPECT_THAT(error(R"({"latency_ms":{"p50":50,"p90":10}})"), HasSubstr("must not decrease"));
   EXPECT_THAT(error(R"({"bogus":1})"), HasSubstr("unknown key"));
   EXPECT_THAT(error("[1]"), HasSubstr("JSON object"));

@@ -6,6 +6,7 @@
 #include <boost/beast/http/status.hpp>
 
 #include <herald/http/server.h>
+#include <herald/upstream_sim/json_writer.h>
 #include <herald/upstream_sim/server.h>
 
 namespace herald::upstream_sim {
@@ -63,7 +64,12 @@ asio::awaitable<http::Reply> Handle(Api& api, Control& control, SimState& state,
     if (fault.action == FaultAction::kError) {
       counters.fault_errors.fetch_add(1, std::memory_order_relaxed);
       api_res.status = fault.status;
-      api_res.body = R"({"error":"Internal Server Error","code":"internal_error"})";
+      JsonWriter w;
+      w.BeginObject()
+          .Field("error", fault.status >= 500 ? "Internal Server Error" : "Injected fault.")
+          .Field("code", fault.code)
+          .EndObject();
+      api_res.body = w.Take();
     } else {
       api_res = api.Handle(api_req);
       if (fault.action == FaultAction::kCommitThenLose) {

@@ -5,7 +5,9 @@
 // matching request it adds latency and then draws at most one failure:
 //
 //   reset             close the connection without a response; nothing is applied
-//   error             answer `error_status` (default 500); nothing is applied
+//   error             answer `error_status` (default 500; any 4xx or 5xx) with the upstream's
+//                     error body, its `code` `error_code` (default "internal_error" for a 5xx,
+//                     "injected_error" for a 4xx); nothing is applied
 //   commit_then_lose  apply the request (mutations only: POST, PUT, PATCH, DELETE), then
 //                     close the connection without the response
 //
@@ -15,6 +17,8 @@
 //   {"team": "team-1", "methods": ["POST"], "path_contains": "/mass-messaging", "count": 1,
 //    "latency_ms": {"fixed": 20, "jitter": 10},          // or {"p50": 20, "p90": 80, "p99": 300}
 //    "error_rate": 0.1, "error_status": 503, "reset_rate": 0.05, "commit_then_lose_rate": 0.01}
+//   {"path_contains": "/mass-messaging", "error_rate": 1, "error_status": 422,
+//    "error_code": "media_already_used"}
 //
 // Thread-safe.
 #pragma once
@@ -56,6 +60,7 @@ struct FaultRule {
   LatencySpec latency;
   double error_rate = 0;
   int error_status = 500;
+  std::string error_code;  // empty: the status's default
   double reset_rate = 0;
   double commit_then_lose_rate = 0;
   int64_t remaining = -1;  // matching requests left; -1: unlimited
@@ -66,7 +71,8 @@ enum class FaultAction { kNone, kError, kReset, kCommitThenLose };
 struct FaultDecision {
   absl::Duration latency;
   FaultAction action = FaultAction::kNone;
-  int status = 0;  // for kError
+  int status = 0;    // for kError
+  std::string code;  // for kError: the error body's `code`
 };
 
 // Parses one rule or an array of rules. InvalidArgument naming the problem.
