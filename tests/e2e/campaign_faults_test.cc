@@ -314,6 +314,41 @@ TEST_F(CampaignFaultsTest, AnUploadAgainAcrossAPauseCompletesOnceResumed) {
   EXPECT_EQ(SimStat("uploads"), kAccounts + 1);
 }
 
+// An upstream that refuses every send's media as spent gets a fresh upload and send per send
+// attempt, up to --max_attempts (6 here), and then the delivery fails saying so: no endless
+// uploads at the team's expense, and nothing sent.
+TEST_F(CampaignFaultsTest, MediaRefusedAsSpentOnEveryAttemptFailsTheDeliveryAtTheLast) {
+  std::vector<std::string> accounts;
+  std::string media;
+  const std::string key = Prepare(accounts, media);
+  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
+  const std::string refused = testing::ShortId(accounts[0]);
+  ASSERT_NO_FATAL_FAILURE(SimRequest("POST", "/_sim/faults",
+                                     StrCat(R"({"methods":["POST"],"path_contains":")", refused,
+                                            R"(/mass-messaging","error_rate":1,"error_status":422,)"
+                                            R"("error_code":"media_already_used"})")));
+  const std::string campaign = CreateCampaign(key, accounts, media);
+  ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
+      << Unfinished(key, campaign) << stack_->herald().Logs();
+  ExpectSettled(key, campaign, accounts);
+  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::PARTIALLY_FAILED);
+  for (const v1::Delivery& d : Deliveries(key, campaign)) {
+    if (testing::ShortId(d.account()) != refused) {
+      EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.account();
+      continue;
+    }
+    EXPECT_EQ(d.state(), v1::Delivery::FAILED);
+    EXPECT_EQ(d.send_attempts(), 6);
+    EXPECT_THAT(d.error(),
+                ::testing::HasSubstr("refused the media as spent on send attempt 6 of 6"));
+  }
+  EXPECT_EQ(SimStat("faults", "errors"), 6);
+  EXPECT_EQ(SimStat("uploads"), kAccounts + 5)
+      << "one upload again after each refusal but the last";
+  const auto ledger = Ledger();
+  EXPECT_EQ(ledger.contains(refused) ? ledger.at(refused) : 0, 0) << "nothing sent";
+}
+
 // One attempt per step, and dead letters handled at once.
 class CampaignOneAttemptTest : public CampaignFaultsTest {
  protected:
