@@ -349,6 +349,37 @@ TEST_F(CampaignFaultsTest, MediaRefusedAsSpentOnEveryAttemptFailsTheDeliveryAtTh
   EXPECT_EQ(ledger.contains(refused) ? ledger.at(refused) : 0, 0) << "nothing sent";
 }
 
+// A refusal is final: an account the upstream no longer knows (disconnected from the team) fails
+// its delivery at once, in the upstream's words, with no retry; the other accounts complete.
+TEST_F(CampaignFaultsTest, ASendTheUpstreamRefusesFailsItsDeliveryWithoutRetrying) {
+  std::vector<std::string> accounts;
+  std::string media;
+  const std::string key = Prepare(accounts, media);
+  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
+  const std::string gone = testing::ShortId(accounts[0]);
+  ASSERT_NO_FATAL_FAILURE(SimRequest(
+      "POST", "/_sim/faults",
+      StrCat(
+          R"({"methods":["POST"],"path_contains":")", gone,
+          R"(/mass-messaging","error_rate":1,"error_status":404,"error_code":"account_not_found"})")));
+  const std::string campaign = CreateCampaign(key, accounts, media);
+  ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
+      << Unfinished(key, campaign) << stack_->herald().Logs();
+  ExpectSettled(key, campaign, accounts);
+  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::PARTIALLY_FAILED);
+  for (const v1::Delivery& d : Deliveries(key, campaign)) {
+    if (testing::ShortId(d.account()) != gone) {
+      EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.account();
+      continue;
+    }
+    EXPECT_EQ(d.state(), v1::Delivery::FAILED);
+    EXPECT_EQ(d.send_attempts(), 1);
+    EXPECT_THAT(d.error(), ::testing::HasSubstr("the upstream refused sending the mass message"));
+    EXPECT_THAT(d.error(), ::testing::HasSubstr("account_not_found"));
+  }
+  EXPECT_EQ(SimStat("faults", "errors"), 1) << "a refusal is not retried";
+}
+
 // One attempt per step, and dead letters handled at once.
 class CampaignOneAttemptTest : public CampaignFaultsTest {
  protected:
