@@ -152,7 +152,8 @@ class CampaignFaultsTest : public ::testing::Test {
     return out;
   }
 
-  // Every delivery ended sent (completed) or failed with a reason; at most one message each.
+  // Every delivery ended sent (completed, no error left) or failed with a reason; at most one
+  // message each.
   void ExpectSettled(const std::string& key, const std::string& campaign,
                      const std::vector<std::string>& accounts) {
     const auto ledger = Ledger();
@@ -162,6 +163,7 @@ class CampaignFaultsTest : public ::testing::Test {
       EXPECT_LE(messages, 1) << upstream << " got a second message";
       if (d.state() == v1::Delivery::COMPLETED) {
         EXPECT_EQ(messages, 1) << upstream;
+        EXPECT_EQ(d.error(), "") << upstream << ": an error outlived the trouble it reported";
       } else {
         EXPECT_EQ(d.state(), v1::Delivery::FAILED) << upstream;
         EXPECT_FALSE(d.error().empty()) << upstream;
@@ -378,6 +380,20 @@ TEST_F(CampaignFaultsTest, ASendTheUpstreamRefusesFailsItsDeliveryWithoutRetryin
     EXPECT_THAT(d.error(), ::testing::HasSubstr("account_not_found"));
   }
   EXPECT_EQ(SimStat("faults", "errors"), 1) << "a refusal is not retried";
+}
+
+// Once its message is sent, a delivery is not failed for want of its progress: reads of the
+// account's queue the upstream refuses are noted on the delivery and checked again later, and the
+// delivery completes once they answer.
+TEST_F(CampaignFaultsTest, ASentMessageWhoseProgressReadsAreRefusedStillCompletes) {
+  ExpectCompletedThrough(
+      [](const std::vector<std::string>& accounts) -> std::vector<std::string> {
+        return {StrCat(R"({"methods":["GET"],"path_contains":")", testing::ShortId(accounts[0]),
+                       R"(/mass-messaging","error_rate":1,"error_status":403,)"
+                       R"("error_code":"forbidden","count":3})")};
+      },
+      "three progress reads refused");
+  EXPECT_EQ(SimStat("faults", "errors"), 3);
 }
 
 // One attempt per step, and dead letters handled at once.

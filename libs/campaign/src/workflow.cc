@@ -1520,6 +1520,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
           started(d);
           d.recipients = e.total;
           d.recipients_pending = e.done ? 0 : e.pending;
+          d.error.clear();  // a failed check's, now out of date
           if (e.done) {
             d.state = e.canceled ? DeliveryState::kCancelled : DeliveryState::kCompleted;
             if (e.canceled && d.cancel_outcome.empty()) d.cancel_outcome = "unsent";
@@ -1540,7 +1541,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
 
   if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
   auto queue = co_await ctx.api->ListMassMessageQueue(s.account);
-  if (!queue.ok()) co_return co_await OnUpstreamError(ctx, queue.status(), "reading the queue");
+  if (!queue.ok()) {
+    co_return co_await OnFollowError(ctx, queue.status(), "reading the account's queue", delay);
+  }
   std::optional<upstream::QueueItem> item;
   for (const upstream::QueueItem& q : *queue.value) {
     if (q.id == id) item = q;
@@ -1559,7 +1562,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
         co_return co_await FailDelivery(ctx,
                                         StrCat("the upstream no longer knows mass message ", id));
       }
-      co_return co_await OnUpstreamError(ctx, detail.status(), "reading the mass message");
+      co_return co_await OnFollowError(ctx, detail.status(), "reading the mass message", delay);
     }
     done = true;
     canceled = detail.value->queue.is_canceled;
@@ -1576,6 +1579,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
       if (canceled && d.cancel_outcome.empty()) d.cancel_outcome = "unsent";
     }
     d.polls = polls;
+    d.error.clear();  // a failed check's, now out of date
     d.update_time_ms = ToMillis(clock_.Now());
     return absl::OkStatus();
   });
@@ -1719,6 +1723,41 @@ asio::awaitable<JobResult> DeliveryWorkflow::OnUpstreamError(Context& ctx,
       co_return JobResult::Retry(reason, /*outcome_unknown=*/true);
   }
   co_return JobResult::Retry(reason);
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::OnFollowError(Context& ctx, const absl::Status& error,
+                                                           std::string_view doing,
+                                                           absl::Duration delay) {
+  const std::optional<upstream::UpstreamError> e = upstream::GetUpstreamError(error);
+  const bool held_back = e && (e->kind == upstream::ErrorKind::kRateLimited ||
+                               e->kind == upstream::ErrorKind::kOutOfCredits ||
+                               e->kind == upstream::ErrorKind::kUnauthorized);
+  const bool transient = !e || e->kind == upstream::ErrorKind::kRetryable ||
+                         e->kind == upstream::ErrorKind::kUnknownOutcome;
+  if (held_back || (transient && !ctx.last_attempt)) {
+    co_return co_await OnUpstreamError(ctx, error, doing);
+  }
+  // Refused, or out of attempts: the message went out all the same, so the delivery is not
+  // failed for want of its progress. The next check (or a webhook) reads it later.
+  const int32_t polls = ctx.step.index;
+  const int64_t id = ctx.delivery.upstream_message_id;
+  if (polls >= config_.max_polls) {
+    co_return co_await FailDelivery(
+        ctx, StrCat(doing, ": ", error.message(), "; gave up following mass message ", id,
+                    " after ", polls, " checks (it was sent, and may have finished)"));
+  }
+  const std::string reason =
+      StrCat(doing, ": ", error.message(), "; checking again in ", absl::FormatDuration(delay),
+             " (mass message ", id, " was sent)");
+  log::Warn("could not follow a sent mass message",
+            {{"campaign", ctx.step.campaign}, {"account", ctx.step.account}, {"reason", reason}});
+  auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+    d.error = reason;
+    d.update_time_ms = ToMillis(clock_.Now());
+    return absl::OkStatus();
+  });
+  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  co_return JobResult::OkThen(NextStep(ctx, kPollJob, polls + 1, delay));
 }
 
 asio::awaitable<JobResult> DeliveryWorkflow::OnLookupError(Context& ctx, const absl::Status& error,

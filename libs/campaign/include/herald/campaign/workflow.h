@@ -310,6 +310,12 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> OnUpstreamError(Context& ctx, const absl::Status& error,
                                                            std::string_view doing);
   boost::asio::awaitable<queue::JobResult> FailDelivery(Context& ctx, std::string reason);
+  // A poll's read of a sent message failed. OnUpstreamError while the job has attempts left (and
+  // for limits, credits and keys); otherwise the delivery keeps its message and records the
+  // error, and the next poll comes after `delay`, up to WorkflowConfig::max_polls.
+  boost::asio::awaitable<queue::JobResult> OnFollowError(Context& ctx, const absl::Status& error,
+                                                         std::string_view doing,
+                                                         absl::Duration delay);
   // A send attempt (made at `attempted`) may have created its message and it is not yet known:
   // its answer was lost, or the lookup for it failed. OnUpstreamError, except that a job out of
   // attempts hands the lookup to a new one (WorkflowConfig::lookup_retry) while the patience
