@@ -105,6 +105,14 @@ std::string StepId(std::string_view kind, const StepPayload& p) {
 
 int64_t ToMillis(absl::Time t) { return absl::ToUnixMillis(t); }
 
+// A sent delivery's note of a failed progress check (DeliveryWorkflow::OnFollowError) starts
+// with this; the next check that succeeds clears it, and only it.
+constexpr std::string_view kProgressNote = "progress check failed, ";
+
+void ClearProgressNote(Delivery& d) {
+  if (d.error.starts_with(kProgressNote)) d.error.clear();
+}
+
 // The text the upstream echoes back, reduced for comparison: tags dropped, whitespace folded.
 std::string NormaliseText(std::string_view html) {
   std::string out;
@@ -1520,7 +1528,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
           started(d);
           d.recipients = e.total;
           d.recipients_pending = e.done ? 0 : e.pending;
-          d.error.clear();  // a failed check's, now out of date
+          ClearProgressNote(d);
           if (e.done) {
             d.state = e.canceled ? DeliveryState::kCancelled : DeliveryState::kCompleted;
             if (e.canceled && d.cancel_outcome.empty()) d.cancel_outcome = "unsent";
@@ -1579,7 +1587,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
       if (canceled && d.cancel_outcome.empty()) d.cancel_outcome = "unsent";
     }
     d.polls = polls;
-    d.error.clear();  // a failed check's, now out of date
+    ClearProgressNote(d);
     d.update_time_ms = ToMillis(clock_.Now());
     return absl::OkStatus();
   });
@@ -1747,12 +1755,13 @@ asio::awaitable<JobResult> DeliveryWorkflow::OnFollowError(Context& ctx, const a
                     " after ", polls, " checks (it was sent, and may have finished)"));
   }
   const std::string reason =
-      StrCat(doing, ": ", error.message(), "; checking again in ", absl::FormatDuration(delay),
-             " (mass message ", id, " was sent)");
+      StrCat(kProgressNote, doing, ": ", error.message(), "; checking again in ",
+             absl::FormatDuration(delay), " (mass message ", id, " was sent)");
   log::Warn("could not follow a sent mass message",
             {{"campaign", ctx.step.campaign}, {"account", ctx.step.account}, {"reason", reason}});
   auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
-    d.error = reason;
+    // A lasting note (an update the upstream refused) outranks this passing one.
+    if (d.error.empty() || d.error.starts_with(kProgressNote)) d.error = reason;
     d.update_time_ms = ToMillis(clock_.Now());
     return absl::OkStatus();
   });
