@@ -1351,12 +1351,11 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       // The ids were spent (or expired): upload fresh ones and send again, as long as the
       // delivery has send attempts left (each upload costs the team credits).
       if (ctx.delivery.send_attempts >= config_.max_attempts) {
-        co_return co_await FailDelivery(
-            ctx, StrCat("sending the mass message: ", sent.status().message(),
-                        "; the upstream "
-                        "refused the media as spent on send attempt ",
-                        ctx.delivery.send_attempts, " of ", config_.max_attempts,
-                        ", so it is not uploaded again"));
+        std::string reason = StrCat("sending the mass message: ", sent.status().message(),
+                                    "; the upstream refused the media as spent on send attempt ",
+                                    ctx.delivery.send_attempts, " of ", config_.max_attempts,
+                                    ", so it is not uploaded again");
+        co_return co_await FailDelivery(ctx, std::move(reason));
       }
       auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
         d.upstream_media.clear();
