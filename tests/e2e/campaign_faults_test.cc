@@ -213,6 +213,39 @@ class CampaignFaultsTest : public ::testing::Test {
     EXPECT_EQ(faults->body, "[]") << what;
   }
 
+  // Sends a campaign to every account with the sends to the first one failing as `fault` (the
+  // failure fields of a fault rule) makes them, and expects the campaign PARTIALLY_FAILED: that
+  // account's delivery FAILED (and, when `nothing_sent`, no message of it on the ledger), the
+  // others COMPLETED. Sets `failed` to the failed delivery.
+  void ExpectOnlyTheFirstAccountFailed(std::string_view fault, bool nothing_sent,
+                                       v1::Delivery& failed) {
+    std::vector<std::string> accounts;
+    std::string media;
+    const std::string key = Prepare(accounts, media);
+    ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
+    const std::string first = testing::ShortId(accounts[0]);
+    ASSERT_NO_FATAL_FAILURE(SimRequest("POST", "/_sim/faults",
+                                       StrCat(R"({"methods":["POST"],"path_contains":")", first,
+                                              R"(/mass-messaging",)", fault, "}")));
+    const std::string campaign = CreateCampaign(key, accounts, media);
+    ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
+        << Unfinished(key, campaign) << stack_->herald().Logs();
+    ExpectSettled(key, campaign, accounts);
+    EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::PARTIALLY_FAILED);
+    for (const v1::Delivery& d : Deliveries(key, campaign)) {
+      if (testing::ShortId(d.account()) == first) {
+        failed = d;
+      } else {
+        EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.account();
+      }
+    }
+    EXPECT_EQ(failed.state(), v1::Delivery::FAILED) << failed.DebugString();
+    if (nothing_sent) {
+      const auto ledger = Ledger();
+      EXPECT_EQ(ledger.contains(first) ? ledger.at(first) : 0, 0) << "nothing sent";
+    }
+  }
+
   // A counter of GET /_sim/stats, e.g. ("faults", "errors"); -1 when the stats cannot be read.
   int64_t SimStat(std::string_view group, std::string_view name = "") {
     auto stats = testing::ReadSimStats(stack_->sim().port());
@@ -320,65 +353,29 @@ TEST_F(CampaignFaultsTest, AnUploadAgainAcrossAPauseCompletesOnceResumed) {
 // attempt, up to --max_attempts (6 here), and then the delivery fails saying so: no endless
 // uploads at the team's expense, and nothing sent.
 TEST_F(CampaignFaultsTest, MediaRefusedAsSpentOnEveryAttemptFailsTheDeliveryAtTheLast) {
-  std::vector<std::string> accounts;
-  std::string media;
-  const std::string key = Prepare(accounts, media);
-  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
-  const std::string refused = testing::ShortId(accounts[0]);
-  ASSERT_NO_FATAL_FAILURE(SimRequest("POST", "/_sim/faults",
-                                     StrCat(R"({"methods":["POST"],"path_contains":")", refused,
-                                            R"(/mass-messaging","error_rate":1,"error_status":422,)"
-                                            R"("error_code":"media_already_used"})")));
-  const std::string campaign = CreateCampaign(key, accounts, media);
-  ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
-      << Unfinished(key, campaign) << stack_->herald().Logs();
-  ExpectSettled(key, campaign, accounts);
-  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::PARTIALLY_FAILED);
-  for (const v1::Delivery& d : Deliveries(key, campaign)) {
-    if (testing::ShortId(d.account()) != refused) {
-      EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.account();
-      continue;
-    }
-    EXPECT_EQ(d.state(), v1::Delivery::FAILED);
-    EXPECT_EQ(d.send_attempts(), 6);
-    EXPECT_THAT(d.error(),
-                ::testing::HasSubstr("refused the media as spent on send attempt 6 of 6"));
-  }
+  v1::Delivery failed;
+  ASSERT_NO_FATAL_FAILURE(ExpectOnlyTheFirstAccountFailed(
+      R"("error_rate":1,"error_status":422,"error_code":"media_already_used")",
+      /*nothing_sent=*/true, failed));
+  EXPECT_EQ(failed.send_attempts(), 6);
+  EXPECT_THAT(failed.error(),
+              ::testing::HasSubstr("refused the media as spent on send attempt 6 of 6"));
   EXPECT_EQ(SimStat("faults", "errors"), 6);
   EXPECT_EQ(SimStat("uploads"), kAccounts + 5)
       << "one upload again after each refusal but the last";
-  const auto ledger = Ledger();
-  EXPECT_EQ(ledger.contains(refused) ? ledger.at(refused) : 0, 0) << "nothing sent";
 }
 
 // A refusal is final: an account the upstream no longer knows (disconnected from the team) fails
 // its delivery at once, in the upstream's words, with no retry; the other accounts complete.
 TEST_F(CampaignFaultsTest, ASendTheUpstreamRefusesFailsItsDeliveryWithoutRetrying) {
-  std::vector<std::string> accounts;
-  std::string media;
-  const std::string key = Prepare(accounts, media);
-  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
-  const std::string gone = testing::ShortId(accounts[0]);
-  ASSERT_NO_FATAL_FAILURE(SimRequest(
-      "POST", "/_sim/faults",
-      StrCat(
-          R"({"methods":["POST"],"path_contains":")", gone,
-          R"(/mass-messaging","error_rate":1,"error_status":404,"error_code":"account_not_found"})")));
-  const std::string campaign = CreateCampaign(key, accounts, media);
-  ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
-      << Unfinished(key, campaign) << stack_->herald().Logs();
-  ExpectSettled(key, campaign, accounts);
-  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::PARTIALLY_FAILED);
-  for (const v1::Delivery& d : Deliveries(key, campaign)) {
-    if (testing::ShortId(d.account()) != gone) {
-      EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.account();
-      continue;
-    }
-    EXPECT_EQ(d.state(), v1::Delivery::FAILED);
-    EXPECT_EQ(d.send_attempts(), 1);
-    EXPECT_THAT(d.error(), ::testing::HasSubstr("the upstream refused sending the mass message"));
-    EXPECT_THAT(d.error(), ::testing::HasSubstr("account_not_found"));
-  }
+  v1::Delivery failed;
+  ASSERT_NO_FATAL_FAILURE(ExpectOnlyTheFirstAccountFailed(
+      R"("error_rate":1,"error_status":404,"error_code":"account_not_found")",
+      /*nothing_sent=*/true, failed));
+  EXPECT_EQ(failed.send_attempts(), 1);
+  EXPECT_THAT(failed.error(),
+              ::testing::HasSubstr("the upstream refused sending the mass message"));
+  EXPECT_THAT(failed.error(), ::testing::HasSubstr("account_not_found"));
   EXPECT_EQ(SimStat("faults", "errors"), 1) << "a refusal is not retried";
 }
 
@@ -475,29 +472,10 @@ class CampaignNoLookupPatienceTest : public CampaignOneAttemptTest {
 };
 
 TEST_F(CampaignNoLookupPatienceTest, ALostSendFailsItsDeliveryNamingTheQueueToCheck) {
-  std::vector<std::string> accounts;
-  std::string media;
-  const std::string key = Prepare(accounts, media);
-  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
-  const std::string lost = testing::ShortId(accounts[0]);
-  auto fault =
-      testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults",
-                           StrCat(R"({"methods":["POST"],"path_contains":")", lost,
-                                  R"(/mass-messaging","commit_then_lose_rate":1,"count":1})"));
-  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
-  const std::string campaign = CreateCampaign(key, accounts, media);
-  ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
-      << Get(key, campaign).DebugString() << stack_->herald().Logs();
-  ExpectSettled(key, campaign, accounts);
-  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::PARTIALLY_FAILED);
-  for (const v1::Delivery& d : Deliveries(key, campaign)) {
-    if (testing::ShortId(d.account()) != lost) {
-      EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.account();
-      continue;
-    }
-    EXPECT_EQ(d.state(), v1::Delivery::FAILED);
-    EXPECT_THAT(d.error(), ::testing::HasSubstr("check the account's upstream queue"));
-  }
+  v1::Delivery failed;
+  ASSERT_NO_FATAL_FAILURE(ExpectOnlyTheFirstAccountFailed(R"("commit_then_lose_rate":1,"count":1)",
+                                                          /*nothing_sent=*/false, failed));
+  EXPECT_THAT(failed.error(), ::testing::HasSubstr("check the account's upstream queue"));
 }
 
 }  // namespace
