@@ -28,7 +28,13 @@ bool PortAcceptsConnections(uint16_t port) {
   tcp::socket socket(ioc);
   boost::system::error_code ec;
   socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
-  return !ec;
+  if (ec) return false;
+  // With nothing listening, a connect whose own ephemeral port happens to be `port` meets
+  // itself (TCP simultaneous open) and succeeds: that is not a listener.
+  boost::system::error_code local_ec, remote_ec;
+  const tcp::endpoint local = socket.local_endpoint(local_ec);
+  const tcp::endpoint remote = socket.remote_endpoint(remote_ec);
+  return local_ec || remote_ec || local != remote;
 }
 
 absl::StatusOr<HttpResponse> HttpRequest(uint16_t port, std::string_view method,
