@@ -199,7 +199,9 @@ std::unique_ptr<UpstreamClients> MakeUpstreamClients(boost::asio::any_io_executo
 inline constexpr int kMaxListBatch = 100;
 
 struct WorkflowConfig {
-  int max_attempts = 6;                               // per step (1..100)
+  // Per step (1..100); also a delivery's send attempts while the upstream refuses its media as
+  // spent (each refusal uploads again).
+  int max_attempts = 6;
   absl::Duration poll_min = absl::Milliseconds(500);  // first poll after a send
   absl::Duration poll_max = absl::Seconds(30);        // polls back off up to this
   int max_polls = 5000;            // then the delivery fails as "not finished upstream"
