@@ -813,6 +813,8 @@ TEST_P(CampaignTest, ARetriedSendDoesNotAdoptTheCampaignsTestMessage) {
               ::testing::UnorderedElementsAre(test.upstream_message_id(), d.upstream_message_id()));
 }
 
+// A segment becomes one upstream list per account, made once even when the answer to its creation
+// is lost, and the campaign goes to exactly the fans it selects.
 TEST_P(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
   const std::string key = NewTenant("segments");
   const std::vector<std::string> all = ImportAccounts("segments", key, 2);
@@ -838,6 +840,13 @@ TEST_P(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
       if (l.id() == "expired") expired[a] = l.fan_count();
     }
   }
+
+  // The first account's list is created upstream but the answer is lost: the retry finds it.
+  auto fault = testing::HttpRequest(
+      stack_->sim().port(), "POST", "/_sim/faults",
+      StrCat(R"({"methods":["POST"],"path_contains":")", testing::ShortId(accounts[0]),
+             R"(/user-lists","commit_then_lose_rate":1,"count":1})"));
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
 
   v1::CreateCampaignRequest req;
   req.set_parent("tenants/segments");
@@ -867,14 +876,14 @@ TEST_P(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
     lreq.set_account(d.account());
     v1::ListUserListsResponse lists;
     ASSERT_TRUE(audiences->ListUserLists(BearerContext(key).get(), lreq, &lists).ok());
-    bool found = false;
+    int found = 0;
     for (const auto& l : lists.user_lists()) {
       if (l.display_name().starts_with("Herald Lapsed fans")) {
-        found = true;
+        ++found;
         EXPECT_EQ(l.fan_count(), expired[d.account()]);
       }
     }
-    EXPECT_TRUE(found) << d.account();
+    EXPECT_EQ(found, 1) << d.account() << ": one list, made once";
   }
 }
 

@@ -105,6 +105,22 @@ std::string StepId(std::string_view kind, const StepPayload& p) {
 
 int64_t ToMillis(absl::Time t) { return absl::ToUnixMillis(t); }
 
+// The upstream list a segment becomes for one campaign: "Herald <segment> <campaign id's last
+// six characters>", within the upstream's 64 characters. The segment's name is shortened, never
+// the campaign's part, so the name stays the campaign's own (a retry finds its list by it).
+std::string SegmentListName(std::string_view segment, std::string_view campaign) {
+  constexpr size_t kMaxChars = 64;
+  const std::string_view suffix = campaign.substr(campaign.size() > 6 ? campaign.size() - 6 : 0);
+  const size_t room = kMaxChars - std::string_view("Herald  ").size() - Utf8Length(suffix);
+  size_t end = 0, chars = 0;
+  while (end < segment.size() && chars < room) {
+    ++end;
+    while (end < segment.size() && (static_cast<unsigned char>(segment[end]) & 0xC0) == 0x80) ++end;
+    ++chars;
+  }
+  return StrCat("Herald ", segment.substr(0, end), " ", suffix);
+}
+
 // A sent delivery's note of a failed progress check (DeliveryWorkflow::OnFollowError) starts
 // with this; the next check that succeeds clears it, and only it.
 constexpr std::string_view kProgressNote = "progress check failed, ";
@@ -946,6 +962,23 @@ asio::awaitable<absl::StatusOr<std::vector<int64_t>>> DeliveryWorkflow::SegmentF
   co_return fans;
 }
 
+asio::awaitable<absl::StatusOr<std::optional<std::string>>> DeliveryWorkflow::FindUserList(
+    Context& ctx, std::string_view name) {
+  constexpr int kPage = 50;      // the upstream's largest page of lists
+  constexpr int kMaxPages = 20;  // an account's first 1,000 lists
+  for (int page = 0; page < kMaxPages; ++page) {
+    HERALD_CO_RETURN_IF_ERROR(co_await Pace(ctx));
+    const upstream::UserListsQuery query{.limit = kPage, .offset = page * kPage};
+    auto lists = co_await ctx.api->ListUserLists(ctx.step.account, query);
+    if (!lists.ok()) co_return lists.status();
+    for (const upstream::UserList& list : *lists.value) {
+      if (list.name == name) co_return std::optional<std::string>(list.id);
+    }
+    if (static_cast<int>(lists.value->size()) < kPage) break;
+  }
+  co_return std::nullopt;
+}
+
 asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
   const StepPayload& s = ctx.step;
   auto fans = co_await SegmentFans(ctx);
@@ -967,15 +1000,27 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
     // Named: g++ 12 destroys a conditional's temporary inside a co_await operand twice.
     const std::string segment_id = target != nullptr ? target->segment : std::string();
     auto segment = co_await store_.Get<store::Segment>(s.tenant, segment_id);
-    std::string name = StrCat("Herald ", segment.ok() ? segment->display_name : "segment", " ",
-                              s.campaign.substr(s.campaign.size() > 6 ? s.campaign.size() - 6 : 0));
-    if (name.size() > 64) name = name.substr(0, 64);
-    if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
-    auto list = co_await ctx.api->CreateUserList(s.account, name);
-    if (!list.ok()) {
-      co_return co_await OnUpstreamError(ctx, list.status(), "creating the segment's list");
+    const std::string name =
+        SegmentListName(segment.ok() ? segment->display_name : std::string("segment"), s.campaign);
+    std::string list_id;
+    if (ctx.job.attempt > 1) {
+      // An earlier attempt may have created the list and lost the answer: found by its name (the
+      // campaign's), it is not made twice.
+      auto found = co_await FindUserList(ctx, name);
+      if (auto stop = PaceStop(found.status())) co_return *std::move(stop);
+      if (!found.ok()) {
+        co_return co_await OnUpstreamError(ctx, found.status(), "looking for the segment's list");
+      }
+      if (found->has_value()) list_id = **found;
     }
-    const std::string list_id = list.value->id;
+    if (list_id.empty()) {
+      if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
+      auto list = co_await ctx.api->CreateUserList(s.account, name);
+      if (!list.ok()) {
+        co_return co_await OnUpstreamError(ctx, list.status(), "creating the segment's list");
+      }
+      list_id = list.value->id;
+    }
     auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
       d.segment_list_id = list_id;
       d.segment_fans = static_cast<int64_t>(fans->size());

@@ -312,6 +312,10 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> OnUpstreamError(Context& ctx, const absl::Status& error,
                                                            std::string_view doing);
   boost::asio::awaitable<queue::JobResult> FailDelivery(Context& ctx, std::string reason);
+  // The id of the account's upstream list named `name`, among its first 1,000 lists; each page
+  // read is an upstream call, paced (PaceStop tells a pacing stop from an upstream error).
+  boost::asio::awaitable<absl::StatusOr<std::optional<std::string>>> FindUserList(
+      Context& ctx, std::string_view name);
   // A poll's read of a sent message failed. OnUpstreamError while the job has attempts left (and
   // for limits, credits and keys); otherwise the delivery keeps its message and records the
   // error, and the next poll comes after `delay`, up to WorkflowConfig::max_polls.
