@@ -1594,6 +1594,68 @@ TEST_P(CampaignTest, FansAreAddedToListsThroughTheQueueAndFailuresAreReported) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// A retried CreateUserList with its request_id returns the first call's list and makes no other,
+// even when the first call's answer was lost after the upstream had made the list (it is found
+// by its name); the id names that request only.
+TEST_P(CampaignTest, ARetriedListCreationWithItsRequestIdMakesOneList) {
+  const std::string key = NewTenant("listretry");
+  const std::vector<std::string> accounts = ImportAccounts("listretry", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  auto audiences = v1::AudienceService::NewStub(stack_->channel());
+  auto create = [&](const std::string& name, const std::string& request_id, v1::UserList* list) {
+    v1::CreateUserListRequest req;
+    req.set_account(accounts[0]);
+    req.set_display_name(name);
+    req.set_request_id(request_id);
+    return audiences->CreateUserList(BearerContext(key).get(), req, list);
+  };
+  auto lists_created = [&]() -> int64_t {
+    auto stats = testing::ReadSimStats(stack_->sim().port());
+    return stats.ok() ? stats->at("lists_created").to_number<int64_t>() : -1;
+  };
+  const int64_t before = lists_created();
+
+  v1::UserList first, again;
+  grpc::Status s = create("Retried", "list-req-1", &first);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  s = create("Retried", "list-req-1", &again);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(again.id(), first.id());
+  EXPECT_EQ(lists_created(), before + 1);
+
+  // The upstream makes the next list but its answer is lost.
+  auto fault =
+      testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults",
+                           StrCat(R"({"methods":["POST"],"path_contains":")", ShortId(accounts[0]),
+                                  R"(/user-lists","commit_then_lose_rate":1,"count":1})"));
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  v1::UserList lost, found;
+  EXPECT_FALSE(create("Answer lost", "list-req-2", &lost).ok());
+  s = create("Answer lost", "list-req-2", &found);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(lists_created(), before + 2) << "the retry made no second list";
+  v1::ListUserListsRequest list_req;
+  list_req.set_account(accounts[0]);
+  v1::ListUserListsResponse listed;
+  ASSERT_TRUE(audiences->ListUserLists(BearerContext(key).get(), list_req, &listed).ok());
+  std::vector<std::string> named;
+  for (const v1::UserList& l : listed.user_lists()) {
+    if (l.display_name() == "Answer lost") named.push_back(l.id());
+  }
+  EXPECT_THAT(named, ::testing::ElementsAre(found.id()));
+
+  // The id of another request: refused, nothing made.
+  v1::UserList other;
+  s = create("Another list", "list-req-1", &other);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("request_id"));
+  // An id longer than 100 characters is refused before anything is made.
+  s = create("Too long", std::string(101, 'r'), &other);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("request_id"));
+  EXPECT_EQ(lists_created(), before + 2);
+}
+
 // A batch the upstream refuses for want of credits pauses the team, as a send does, and is
 // added once the team is resumed: it is neither dropped nor retried into the refusal.
 TEST_P(CampaignTest, FansRefusedForWantOfCreditsAreAddedOnceTheTeamIsResumed) {

@@ -636,15 +636,108 @@ Service::Op<std::pair<std::vector<upstream::UserList>, bool>> Service::ListUserL
   co_return std::make_pair(*std::move(lists.value), more);
 }
 
+namespace {
+
+// What a CreateUserList with a request id left: the account and name it was made with, when,
+// and the list's id once the upstream answered ("account\nlist id\nUnix ms\nname"; empty id:
+// pending). A request id names its request for store::CreateRequest::request_id_ttl, as the
+// creates of Herald's own records do.
+struct UserListRequest {
+  std::string account;
+  std::string list_id;
+  int64_t time_ms = 0;
+  std::string name;
+};
+
+store::Table UserListRequests(const std::string& tenant) { return {tenant, "user_list_requests"}; }
+
+std::string Encode(const UserListRequest& r) {
+  return StrCat(r.account, "\n", r.list_id, "\n", r.time_ms, "\n", r.name);
+}
+
+std::optional<UserListRequest> DecodeUserListRequest(std::string_view document) {
+  std::string_view fields[3];
+  for (std::string_view& field : fields) {
+    const size_t end = document.find('\n');
+    if (end == std::string_view::npos) return std::nullopt;
+    field = document.substr(0, end);
+    document.remove_prefix(end + 1);
+  }
+  std::optional<int64_t> time_ms = ParseInt<int64_t>(fields[2]);
+  if (!time_ms) return std::nullopt;
+  return UserListRequest{.account = std::string(fields[0]),
+                         .list_id = std::string(fields[1]),
+                         .time_ms = *time_ms,
+                         .name = std::string(document)};
+}
+
+}  // namespace
+
 Service::Op<upstream::UserList> Service::CreateUserList(std::string tenant, std::string account_id,
-                                                        std::string name) {
+                                                        std::string name, std::string request_id) {
   HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, account_id));
   HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
+  const store::Table requests = UserListRequests(tenant);
+  if (!request_id.empty()) {
+    HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> document,
+                               co_await store_.records().Get(requests, request_id));
+    std::optional<UserListRequest> earlier;
+    if (document.has_value()) {
+      earlier = DecodeUserListRequest(*document);
+      if (!earlier) co_return absl::InternalError("a user list request record is malformed");
+      const absl::Duration age = clock_.Now() - absl::FromUnixMillis(earlier->time_ms);
+      if (age >= store::CreateRequest{}.request_id_ttl) earlier.reset();  // a new request
+    }
+    if (earlier.has_value()) {
+      if (earlier->account != account_id || earlier->name != name) {
+        co_return absl::AlreadyExistsError(StrCat("request_id: '", request_id,
+                                                  "' was used for list '", earlier->name,
+                                                  "' of account '", earlier->account, "'"));
+      }
+      if (!earlier->list_id.empty()) {
+        co_return upstream::UserList{
+            .id = earlier->list_id, .name = earlier->name, .type = "custom"};
+      }
+      // The first call may have made the list and lost the answer: looked for by its name.
+      std::function<asio::awaitable<absl::Status>()> pace = [&] {
+        return Pace(tenant, account.team, &account_id);
+      };
+      auto found = co_await FindUserListNamed(*api, account_id, name, std::move(pace));
+      if (!found.ok()) {
+        co_return co_await UpstreamFailed(account.tenant, account.team, "looking for the list",
+                                          found.status());
+      }
+      if (found->has_value()) {
+        earlier->list_id = (*found)->id;
+        HERALD_CO_RETURN_IF_ERROR(
+            (co_await store_.records().Put(requests, request_id, Encode(*earlier))).status());
+        co_return **std::move(found);
+      }
+    } else {
+      const UserListRequest pending{
+          .account = account_id, .time_ms = absl::ToUnixMillis(clock_.Now()), .name = name};
+      HERALD_CO_RETURN_IF_ERROR(
+          (co_await store_.records().Put(requests, request_id, Encode(pending))).status());
+    }
+  }
   HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, account.team, &account_id));
-  auto list = co_await api->CreateUserList(account_id, std::move(name));
+  auto list = co_await api->CreateUserList(account_id, name);
   if (!list.ok()) {
     co_return co_await UpstreamFailed(account.tenant, account.team, "creating the list",
                                       list.status());
+  }
+  if (!request_id.empty()) {
+    const UserListRequest made{.account = account_id,
+                               .list_id = list.value->id,
+                               .time_ms = absl::ToUnixMillis(clock_.Now()),
+                               .name = name};
+    auto recorded = co_await store_.records().Put(requests, request_id, Encode(made));
+    if (!recorded.ok()) {
+      // The list exists either way; a retry finds it by its name.
+      log::Warn(
+          "could not record a user list's request id",
+          {{"tenant", tenant}, {"request_id", request_id}, {"error", recorded.status().message()}});
+    }
   }
   co_return *std::move(list.value);
 }

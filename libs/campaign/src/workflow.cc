@@ -204,6 +204,24 @@ store::Table AdoptedMessages(std::string_view tenant, std::string_view account) 
   return {std::string(tenant), StrCat("upstream_messages:", account)};
 }
 
+asio::awaitable<absl::StatusOr<std::optional<upstream::UserList>>> FindUserListNamed(
+    upstream::Api& api, std::string account, std::string name,
+    std::function<asio::awaitable<absl::Status>()> pace) {
+  constexpr int kPage = 50;      // the upstream's largest page of lists
+  constexpr int kMaxPages = 20;  // an account's first 1,000 lists
+  for (int page = 0; page < kMaxPages; ++page) {
+    HERALD_CO_RETURN_IF_ERROR(co_await pace());
+    const upstream::UserListsQuery query{.limit = kPage, .offset = page * kPage};
+    auto lists = co_await api.ListUserLists(account, query);
+    if (!lists.ok()) co_return lists.status();
+    for (upstream::UserList& list : *lists.value) {
+      if (list.name == name) co_return std::optional<upstream::UserList>(std::move(list));
+    }
+    if (static_cast<int>(lists.value->size()) < kPage) break;
+  }
+  co_return std::nullopt;
+}
+
 namespace {
 constexpr std::string_view kTestClaimPrefix = "test:";
 }  // namespace
@@ -962,23 +980,6 @@ asio::awaitable<absl::StatusOr<std::vector<int64_t>>> DeliveryWorkflow::SegmentF
   co_return fans;
 }
 
-asio::awaitable<absl::StatusOr<std::optional<std::string>>> DeliveryWorkflow::FindUserList(
-    Context& ctx, std::string_view name) {
-  constexpr int kPage = 50;      // the upstream's largest page of lists
-  constexpr int kMaxPages = 20;  // an account's first 1,000 lists
-  for (int page = 0; page < kMaxPages; ++page) {
-    HERALD_CO_RETURN_IF_ERROR(co_await Pace(ctx));
-    const upstream::UserListsQuery query{.limit = kPage, .offset = page * kPage};
-    auto lists = co_await ctx.api->ListUserLists(ctx.step.account, query);
-    if (!lists.ok()) co_return lists.status();
-    for (const upstream::UserList& list : *lists.value) {
-      if (list.name == name) co_return std::optional<std::string>(list.id);
-    }
-    if (static_cast<int>(lists.value->size()) < kPage) break;
-  }
-  co_return std::nullopt;
-}
-
 asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
   const StepPayload& s = ctx.step;
   auto fans = co_await SegmentFans(ctx);
@@ -1006,12 +1007,13 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
     if (ctx.job.attempt > 1) {
       // An earlier attempt may have created the list and lost the answer: found by its name (the
       // campaign's), it is not made twice.
-      auto found = co_await FindUserList(ctx, name);
+      std::function<asio::awaitable<absl::Status>()> pace = [&] { return Pace(ctx); };
+      auto found = co_await FindUserListNamed(*ctx.api, s.account, name, std::move(pace));
       if (auto stop = PaceStop(found.status())) co_return *std::move(stop);
       if (!found.ok()) {
         co_return co_await OnUpstreamError(ctx, found.status(), "looking for the segment's list");
       }
-      if (found->has_value()) list_id = **found;
+      if (found->has_value()) list_id = (*found)->id;
     }
     if (list_id.empty()) {
       if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);

@@ -70,8 +70,10 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
           if (req->display_name().empty() || Utf8Length(req->display_name()) > 64) {
             co_return absl::InvalidArgumentError("display_name: 1-64 characters");
           }
+          HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
           HERALD_CO_ASSIGN_OR_RETURN(
-              auto l, co_await service_.CreateUserList(c.tenant, account, req->display_name()));
+              auto l, co_await service_.CreateUserList(c.tenant, account, req->display_name(),
+                                                       req->request_id()));
           v1::UserList out;
           out.set_id(l.id);
           out.set_display_name(l.name);

@@ -168,6 +168,7 @@ int ListsCreate(Session& s, const ParsedCommand& c) {
   v1::CreateUserListRequest request;
   HCTL_ASSIGN_OR_USAGE(*request.mutable_account(), s, s.names().Resolve("accounts", c.args[0]));
   request.set_display_name(c.args[1]);
+  request.set_request_id(c.Get("request-id"));
   v1::UserList response;
   auto context = s.Context();
   const grpc::Status status = AudienceStub(s)->CreateUserList(context.get(), request, &response);
@@ -315,7 +316,7 @@ void AddContentCommands(std::vector<CommandSpec>& commands) {
                       2,
                       "Create a custom user list on an upstream account",
                       "",
-                      {},
+                      {request_id},
                       ListsCreate});
   commands.push_back({"lists",
                       "add",

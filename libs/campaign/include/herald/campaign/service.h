@@ -213,7 +213,11 @@ class Service {
   Op<std::pair<std::vector<upstream::UserList>, bool>> ListUserLists(std::string tenant,
                                                                      std::string account,
                                                                      int offset, int limit);
-  Op<upstream::UserList> CreateUserList(std::string tenant, std::string account, std::string name);
+  // Idempotent by `request_id` (empty: not idempotent): a retry returns the first call's list;
+  // when the first call's answer was lost, the list is looked for by its name before another
+  // is made.
+  Op<upstream::UserList> CreateUserList(std::string tenant, std::string account, std::string name,
+                                        std::string request_id);
   // Adds fans in batches of the upstream maximum (ServiceConfig::list_batch), one queued job
   // each (rate-limited; the workers run them), and waits for them up to
   // ServiceConfig::list_wait. The batches made and the fans the upstream reported in the list.

@@ -155,6 +155,13 @@ bool SegmentSelects(const store::Segment& segment, const std::optional<FanData>&
 // Upstream message ids Herald adopted for its deliveries, per account (id -> campaign id, or
 // TestMessageClaim of the campaign for its test messages).
 store::Table AdoptedMessages(std::string_view tenant, std::string_view account);
+
+// The account's upstream list named `name`, among its first 1,000 lists (pages of 50, each read
+// after `pace` allowed it); nullopt when there is none. A failed `pace` or read ends the search
+// with its status. How a create whose answer was lost finds what it made.
+boost::asio::awaitable<absl::StatusOr<std::optional<upstream::UserList>>> FindUserListNamed(
+    upstream::Api& api, std::string account, std::string name,
+    std::function<boost::asio::awaitable<absl::Status>()> pace);
 // What AdoptedMessages holds for a test message of `campaign`: the campaign's own sends never
 // adopt it, although its text, price and media are theirs.
 std::string TestMessageClaim(std::string_view campaign);
@@ -312,10 +319,6 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> OnUpstreamError(Context& ctx, const absl::Status& error,
                                                            std::string_view doing);
   boost::asio::awaitable<queue::JobResult> FailDelivery(Context& ctx, std::string reason);
-  // The id of the account's upstream list named `name`, among its first 1,000 lists; each page
-  // read is an upstream call, paced (PaceStop tells a pacing stop from an upstream error).
-  boost::asio::awaitable<absl::StatusOr<std::optional<std::string>>> FindUserList(
-      Context& ctx, std::string_view name);
   // A poll's read of a sent message failed. OnUpstreamError while the job has attempts left (and
   // for limits, credits and keys); otherwise the delivery keeps its message and records the
   // error, and the next poll comes after `delay`, up to WorkflowConfig::max_polls.
