@@ -338,10 +338,16 @@ TEST_F(HeraldctlUpstreamTest, ListsAndSegments) {
   const CommandResult lists = Run({"lists", "list", account}, env);
   ASSERT_EQ(lists.exit_code, 0) << lists;
   EXPECT_THAT(lists.out, HasSubstr("fans"));
-  const CommandResult created = Run({"lists", "create", account, "VIPs", "--json"}, env);
+  const CommandResult created =
+      Run({"lists", "create", account, "VIPs", "--request-id=vips-1", "--json"}, env);
   ASSERT_EQ(created.exit_code, 0) << created;
   const std::string list_id = FromJson<v1::UserList>(created.out).id();
   ASSERT_FALSE(list_id.empty());
+  // Run again with its request id (a script retrying): the same list, no second one.
+  const CommandResult retried =
+      Run({"lists", "create", account, "VIPs", "--request-id=vips-1", "--json"}, env);
+  ASSERT_EQ(retried.exit_code, 0) << retried;
+  EXPECT_EQ(FromJson<v1::UserList>(retried.out).id(), list_id);
   // Two real fans of the account, from the simulator.
   auto teams = testing::HttpGet(sim_->port(), "/_sim/teams");
   ASSERT_TRUE(teams.ok()) << teams.status();
