@@ -365,11 +365,7 @@ absl::StatusOr<HttpRequest> RequestFactory::AddUsersToUserList(
 absl::StatusOr<HttpRequest> RequestFactory::ListUserListUsers(std::string_view account,
                                                               std::string_view list_id,
                                                               const PageQuery& query) const {
-  HERALD_RETURN_IF_ERROR(CheckList(account, list_id));
-  QueryParams params;
-  HERALD_RETURN_IF_ERROR(CheckPage(query, params));
-  return Make(HttpMethod::kGet,
-              BuildUrl(origin_, {account, "user-lists", list_id, "users"}, params));
+  return MembersPage(account, list_id, query, /*pinned=*/false);
 }
 
 absl::StatusOr<HttpRequest> RequestFactory::GetUserList(std::string_view account,
@@ -423,11 +419,19 @@ absl::StatusOr<HttpRequest> RequestFactory::PinUserInList(std::string_view accou
 absl::StatusOr<HttpRequest> RequestFactory::ListPinnedUsers(std::string_view account,
                                                             std::string_view list_id,
                                                             const PageQuery& query) const {
+  return MembersPage(account, list_id, query, /*pinned=*/true);
+}
+
+absl::StatusOr<HttpRequest> RequestFactory::MembersPage(std::string_view account,
+                                                        std::string_view list_id,
+                                                        const PageQuery& query, bool pinned) const {
   HERALD_RETURN_IF_ERROR(CheckList(account, list_id));
   QueryParams params;
   HERALD_RETURN_IF_ERROR(CheckPage(query, params));
-  return Make(HttpMethod::kGet,
-              BuildUrl(origin_, {account, "user-lists", list_id, "users", "pinned"}, params));
+  std::string url =
+      pinned ? BuildUrl(origin_, {account, "user-lists", list_id, "users", "pinned"}, params)
+             : BuildUrl(origin_, {account, "user-lists", list_id, "users"}, params);
+  return Make(HttpMethod::kGet, std::move(url));
 }
 
 absl::StatusOr<HttpRequest> RequestFactory::ListMassMessageStats(

@@ -120,6 +120,9 @@ class RequestFactory {
   HttpRequest MakeJson(HttpMethod method, std::string url, std::string body) const;
   // POST /api/{account}/media/upload with `parts` as multipart/form-data, upload timeout.
   HttpRequest MakeUpload(std::string_view account, const std::vector<FormPart>& parts) const;
+  // GET one page of a list's members, or of its pinned members.
+  absl::StatusOr<HttpRequest> MembersPage(std::string_view account, std::string_view list_id,
+                                          const PageQuery& query, bool pinned) const;
 
   Origin origin_;
   std::string api_key_;

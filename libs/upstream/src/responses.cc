@@ -1,5 +1,7 @@
 #include "responses.h"
 
+#include <type_traits>
+
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/upstream/error.h>
@@ -103,6 +105,16 @@ absl::StatusOr<T> Checked(const JsonReader& reader, T value) {
   return value;
 }
 
+// Each object of `list`, read by `read` (an ObjectReader -> T function). Errors go to the
+// readers' shared status, as every read does.
+template <typename Read>
+auto ReadObjects(ArrayReader list, Read read) {
+  std::vector<std::invoke_result_t<Read, ObjectReader>> out;
+  out.reserve(list.size());
+  for (size_t i = 0; i < list.size(); ++i) out.push_back(read(list.At(i).Object()));
+  return out;
+}
+
 QueueItem ReadQueueItem(ObjectReader o) {
   QueueItem q;
   q.id = o.RequiredId("id");
@@ -163,12 +175,7 @@ Fan ReadFan(ObjectReader o) {
   return f;
 }
 
-std::vector<Fan> ReadFans(ArrayReader a) {
-  std::vector<Fan> fans;
-  fans.reserve(a.size());
-  for (size_t i = 0; i < a.size(); ++i) fans.push_back(ReadFan(a.At(i).Object()));
-  return fans;
-}
+std::vector<Fan> ReadFans(ArrayReader a) { return ReadObjects(a, ReadFan); }
 
 UserList ReadUserList(ObjectReader o) {
   UserList l;
@@ -313,9 +320,7 @@ absl::StatusOr<QueueItem> ParseQueueItemBody(const JsonDocument& doc) {
 
 absl::StatusOr<std::vector<QueueItem>> ParseQueueListBody(const JsonDocument& doc) {
   ArrayReader data = Data(doc).Array();
-  std::vector<QueueItem> items;
-  items.reserve(data.size());
-  for (size_t i = 0; i < data.size(); ++i) items.push_back(ReadQueueItem(data.At(i).Object()));
+  std::vector<QueueItem> items = ReadObjects(data, ReadQueueItem);
   return Checked(data, std::move(items));
 }
 
@@ -323,9 +328,7 @@ absl::StatusOr<MassMessageStatsPage> ParseStatsPageBody(const JsonDocument& doc)
   ObjectReader data = Data(doc).Object();
   MassMessageStatsPage page;
   page.has_more = data.Bool("hasMore");
-  ArrayReader items = data.Required("items").Array();
-  page.items.reserve(items.size());
-  for (size_t i = 0; i < items.size(); ++i) page.items.push_back(ReadStats(items.At(i).Object()));
+  page.items = ReadObjects(data.Required("items").Array(), ReadStats);
   page.next_page = NextPage(doc);
   return Checked(data, std::move(page));
 }
@@ -426,9 +429,7 @@ absl::StatusOr<std::vector<UserList>> ParseUserListsBody(const JsonDocument& doc
   // The documented shape is an array; a {"list": [...]} page is accepted too.
   ArrayReader lists =
       data.value().is_object() ? data.Object().Required("list").Array() : data.Array();
-  std::vector<UserList> out;
-  out.reserve(lists.size());
-  for (size_t i = 0; i < lists.size(); ++i) out.push_back(ReadUserList(lists.At(i).Object()));
+  std::vector<UserList> out = ReadObjects(lists, ReadUserList);
   return Checked(data, std::move(out));
 }
 
@@ -536,8 +537,7 @@ Webhook ReadWebhook(ObjectReader o) {
 
 absl::StatusOr<std::vector<Webhook>> ParseWebhooksBody(const JsonDocument& doc) {
   ArrayReader list = DataOrRoot(doc).Array();
-  std::vector<Webhook> out;
-  for (size_t i = 0; i < list.size(); ++i) out.push_back(ReadWebhook(list.At(i).Object()));
+  std::vector<Webhook> out = ReadObjects(list, ReadWebhook);
   return Checked(list, std::move(out));
 }
 
@@ -549,21 +549,16 @@ absl::StatusOr<Webhook> ParseWebhookBody(const JsonDocument& doc) {
 
 absl::StatusOr<std::vector<WebhookEventType>> ParseWebhookEventsBody(const JsonDocument& doc) {
   ArrayReader list = DataOrRoot(doc).Array();
-  std::vector<WebhookEventType> out;
-  out.reserve(list.size());
-  for (size_t i = 0; i < list.size(); ++i) {
-    ObjectReader o = list.At(i).Object();
-    out.push_back({.value = o.RequiredString("value"), .description = o.String("description")});
-  }
+  std::vector<WebhookEventType> out = ReadObjects(list, [](ObjectReader o) {
+    return WebhookEventType{.value = o.RequiredString("value"),
+                            .description = o.String("description")};
+  });
   return Checked(list, std::move(out));
 }
 
 absl::StatusOr<std::vector<WebhookDelivery>> ParseWebhookDeliveriesBody(const JsonDocument& doc) {
   ArrayReader list = DataOrRoot(doc).Array();
-  std::vector<WebhookDelivery> out;
-  out.reserve(list.size());
-  for (size_t i = 0; i < list.size(); ++i) {
-    ObjectReader o = list.At(i).Object();
+  std::vector<WebhookDelivery> out = ReadObjects(list, [](ObjectReader o) {
     WebhookDelivery d;
     d.id = o.RequiredIdText("id");
     d.delivery_uuid = o.String("delivery_uuid");
@@ -574,8 +569,8 @@ absl::StatusOr<std::vector<WebhookDelivery>> ParseWebhookDeliveriesBody(const Js
     d.attempt = o.Int("attempt");
     d.created_at = o.String("created_at");
     d.redelivery_of = o.String("redelivery_of");
-    out.push_back(std::move(d));
-  }
+    return d;
+  });
   return Checked(list, std::move(out));
 }
 
@@ -589,17 +584,14 @@ absl::StatusOr<std::vector<Account>> ParseAccountsBody(const JsonDocument& doc) 
   // A bare array, or the standard envelope.
   JsonReader root(doc, "");
   ArrayReader list = root.value().is_array() ? root.Array() : Data(doc).Array();
-  std::vector<Account> accounts;
-  accounts.reserve(list.size());
-  for (size_t i = 0; i < list.size(); ++i) {
-    ObjectReader o = list.At(i).Object();
+  std::vector<Account> accounts = ReadObjects(list, [](ObjectReader o) {
     Account a;
     a.id = o.RequiredIdText("id");
     a.onlyfans_username = o.String("onlyfans_username");
     a.display_name = o.String("display_name");
     a.is_authenticated = o.Bool("is_authenticated");
-    accounts.push_back(std::move(a));
-  }
+    return a;
+  });
   return Checked(list, std::move(accounts));
 }
 
