@@ -88,7 +88,7 @@ class CampaignFaultsTest : public ::testing::Test {
   void CreateAndKillMidUpload(const std::string& key, const std::vector<std::string>& accounts,
                               const std::string& media, std::string& campaign) {
     CreateAndKillOnce("/media/upload", key, accounts, media, campaign,
-                      [&] { return SimCallsInFlight() > 0; });
+                      [&] { return SimStat("requests", "in_flight") > 0; });
   }
 
   // Slows the upstream's POSTs to paths containing `path`, creates the campaign, and kills and
@@ -96,21 +96,14 @@ class CampaignFaultsTest : public ::testing::Test {
   void CreateAndKillOnce(std::string_view path, const std::string& key,
                          const std::vector<std::string>& accounts, const std::string& media,
                          std::string& campaign, const std::function<bool()>& ready) {
-    auto fault = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults",
-                                      StrCat(R"({"methods":["POST"],"path_contains":")", path,
-                                             R"(","latency_ms":{"fixed":400}})"));
-    ASSERT_TRUE(fault.ok() && fault->status == 200);
+    ASSERT_NO_FATAL_FAILURE(SimRequest("POST", "/_sim/faults",
+                                       StrCat(R"({"methods":["POST"],"path_contains":")", path,
+                                              R"(","latency_ms":{"fixed":400}})")));
     campaign = CreateCampaign(key, accounts, media);
     ASSERT_TRUE(testing::WaitFor(ready, absl::Seconds(30)));
     stack_->herald().process().Kill();
     const absl::Status restarted = stack_->herald().Restart();
     ASSERT_TRUE(restarted.ok()) << restarted;
-  }
-
-  // Upstream calls the simulator has received and not yet answered.
-  int64_t SimCallsInFlight() {
-    auto stats = testing::ReadSimStats(stack_->sim().port());
-    return stats.ok() ? stats->at("requests").at("in_flight").to_number<int64_t>() : 0;
   }
 
   std::vector<v1::Delivery> Deliveries(const std::string& key, const std::string& campaign) {
@@ -204,8 +197,7 @@ class CampaignFaultsTest : public ::testing::Test {
     const std::string key = Prepare(accounts, media);
     ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
     for (const std::string& rule : rules(accounts)) {
-      auto fault = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults", rule);
-      ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+      ASSERT_NO_FATAL_FAILURE(SimRequest("POST", "/_sim/faults", rule));
     }
     ExpectCompleted(key, CreateCampaign(key, accounts, media), accounts);
     auto faults = testing::HttpGet(stack_->sim().port(), "/_sim/faults");
