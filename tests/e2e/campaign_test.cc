@@ -1656,6 +1656,50 @@ TEST_P(CampaignTest, ARetriedListCreationWithItsRequestIdMakesOneList) {
   EXPECT_EQ(lists_created(), before + 2);
 }
 
+// A unary call still running at its client's deadline is cancelled on the server and counted as
+// DEADLINE_EXCEEDED, not left to finish: here the upstream holds the list's creation for 30 s
+// and the caller gives up after one. The next call, in time, is answered as usual.
+TEST_P(CampaignTest, AUnaryCallPastItsDeadlineIsCancelledOnTheServer) {
+  const std::string key = NewTenant("deadline");
+  const std::vector<std::string> accounts = ImportAccounts("deadline", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  auto audiences = v1::AudienceService::NewStub(stack_->channel());
+  auto finished = [&](std::string_view code) -> int64_t {
+    auto metrics = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
+    if (!metrics.ok()) return -1;
+    const std::string series =
+        StrCat("herald_grpc_requests_total{code=\"", code, "\",method=\"CreateUserList\"}");
+    return static_cast<int64_t>(testing::SeriesValue(metrics->body, series).value_or(0));
+  };
+  // The stack serves the whole suite: count from here.
+  const int64_t expired_before = finished("DEADLINE_EXCEEDED");
+  const int64_t ok_before = finished("OK");
+  auto fault =
+      testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults",
+                           StrCat(R"({"methods":["POST"],"path_contains":")", ShortId(accounts[0]),
+                                  R"(/user-lists","latency_ms":{"fixed":30000},"count":1})"));
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+
+  v1::CreateUserListRequest req;
+  req.set_account(accounts[0]);
+  req.set_display_name("Held upstream");
+  v1::UserList list;
+  grpc::Status s =
+      audiences->CreateUserList(BearerContext(key, absl::Seconds(1)).get(), req, &list);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+  // Without the cancellation the call would finish when the upstream answers, 30 s on, as OK.
+  EXPECT_TRUE(testing::WaitFor([&] { return finished("DEADLINE_EXCEEDED") == expired_before + 1; },
+                               absl::Seconds(15)))
+      << stack_->herald().Logs();
+  EXPECT_EQ(finished("OK"), ok_before);
+
+  req.set_display_name("In time");
+  s = audiences->CreateUserList(BearerContext(key).get(), req, &list);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(list.display_name(), "In time");
+  EXPECT_EQ(finished("OK"), ok_before + 1);
+}
+
 // A batch the upstream refuses for want of credits pauses the team, as a send does, and is
 // added once the team is resumed: it is neither dropped nor retried into the refusal.
 TEST_P(CampaignTest, FansRefusedForWantOfCreditsAreAddedOnceTheTeamIsResumed) {

@@ -6,6 +6,7 @@
 #include <absl/strings/cord.h>
 #include <absl/strings/match.h>
 #include <absl/time/clock.h>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -194,11 +195,13 @@ grpc::ServerUnaryReactor* Bridge::RunUnary(grpc::CallbackServerContext* context,
             status = absl::DeadlineExceededError("the call's deadline passed before it started");
           } else {
             // The client's deadline cancels the work: every Redis and upstream call below honours
-            // cancellation, and creates are idempotent, so a retry picks up after it.
+            // cancellation, and creates are idempotent, so a retry picks up after it. The timer's
+            // wait completes with its error code, not an exception: a call that finishes in time
+            // cancels it, and that must not cost every call a throw.
             asio::steady_timer timer(executor_);
             timer.expires_after(TimeLeft(deadline));
-            std::variant<absl::Status, std::monostate> outcome =
-                co_await (work(*caller) || timer.async_wait(asio::use_awaitable));
+            std::variant<absl::Status, std::tuple<boost::system::error_code>> outcome =
+                co_await (work(*caller) || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
             if (outcome.index() == 1) {
               status = absl::DeadlineExceededError("the call's deadline passed");
             } else {
