@@ -16,8 +16,8 @@
 #
 #   tools/bench/campaign.sh [BUILD_DIR] [--only=api|fanout] [--inflight=64] [--seconds=5]
 #                           [--rate=1000] [--open_seconds=10] [--fanout_teams=200]
-#                           [--fanout_timeout=300] [--draft] [--profile] [--redis_profile]
-#                           [--herald_flag=--name=value]...
+#                           [--fanout_timeout=300] [--draft] [--timeline] [--profile]
+#                           [--redis_profile] [--herald_flag=--name=value]...
 #
 # --profile: samples herald with perf for 2 s of the fan-out proper (from its 2,000th upstream
 #   call: the set-up before it, 200 teams and 10,000 accounts created over gRPC, looks nothing
@@ -26,6 +26,8 @@
 #   window when both are given) and prints Redis' time per upstream call by Herald script and
 #   by command (tools/bench/redis_profile.py).
 # --draft: the api part creates drafts (save_as_draft: stored, nothing enqueued).
+# --timeline: after each api phase, the 100 ms slots of its window that had calls over 10 ms:
+#   whether a p99 comes from a uniform tail or from bursts where calls queue.
 # --fanout_teams=N: the fan-out targets the first N simulator teams (50 accounts each).
 # --herald_flag: one more flag for both herald runs (repeatable).
 #
@@ -44,6 +46,7 @@ open_seconds=10
 fanout_teams=200
 fanout_timeout=300
 draft=0
+timeline=0
 profile=0
 redis_profile=0
 extra_flags=()
@@ -55,6 +58,7 @@ for arg in "$@"; do
     --rate=*) rate="${arg#--rate=}" ;;
     --open_seconds=*) open_seconds="${arg#--open_seconds=}" ;;
     --draft) draft=1 ;;
+    --timeline) timeline=1 ;;
     --profile) profile=1 ;;
     --redis_profile) redis_profile=1 ;;
     --fanout_teams=*) fanout_teams="${arg#--fanout_teams=}" ;;
@@ -197,7 +201,7 @@ if wanted api; then
     "${api_flags[@]}"
   if ! "$bench" api --target="127.0.0.1:$grpc_port" --admin_key="$admin_key" --accounts=10 \
       --draft="$draft" --inflight="$inflight" --seconds="$seconds" --rate="$rate" \
-      --open_seconds="$open_seconds" \
+      --open_seconds="$open_seconds" --timeline="$timeline" \
       --pids="herald:$herald_pid,redis:$redis_pid" | tee "$work/api.out"; then
     echo "api benchmark failed; herald's log ends:" >&2
     tail -n 20 "$work/api/herald.log" >&2

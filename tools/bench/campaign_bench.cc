@@ -3,6 +3,7 @@
 //
 //   campaign_bench api --target=127.0.0.1:PORT --admin_key=KEY [--accounts=10] [--inflight=64]
 //       [--seconds=5] [--warmup_seconds=1] [--rate=1000] [--open_seconds=10] [--draft=0]
+//       [--timeline=0]
 //       [--pids=PID,...]
 //     CreateCampaign with `accounts` targets (priced, one media asset, list "fans"; real sends
 //     unless --draft=1, so each call parses, stores the campaign and its deliveries, and enqueues
@@ -31,6 +32,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -290,7 +292,8 @@ class UnaryLoad {
     int64_t all_calls = 0;  // completed in the whole phase (warmup and tail included)
     int64_t errors = 0;
     double seconds = 0;
-    std::vector<int64_t> latencies_us;  // sorted
+    std::vector<int64_t> latencies_us;                  // sorted
+    std::vector<std::pair<int64_t, int64_t>> timeline;  // (scheduled ms into the window, us)
     std::string first_error;
   };
 
@@ -393,6 +396,10 @@ class UnaryLoad {
       if (!s.ok) ++r.errors;
       r.latencies_us.push_back(
           std::chrono::duration_cast<std::chrono::microseconds>(s.done - s.scheduled).count());
+      r.timeline.emplace_back(
+          std::chrono::duration_cast<std::chrono::milliseconds>(s.scheduled - window_begin_)
+              .count(),
+          r.latencies_us.back());
     }
     std::sort(r.latencies_us.begin(), r.latencies_us.end());
     return r;
@@ -428,6 +435,23 @@ struct PhaseFigures {
   int64_t errors = 0;
 };
 
+// Prints the 100 ms slots of the window (by scheduled start) that had calls over 10 ms, with the
+// slot's slowest call: a p99 made of bursts in which calls queue shows as runs of slots.
+void PrintTimeline(const std::string& name, const UnaryLoad::Result& r) {
+  std::map<int64_t, std::pair<int64_t, int64_t>> slots;  // slot -> (max us, calls over 10 ms)
+  for (const auto& [ms, us] : r.timeline) {
+    auto& slot = slots[ms / 100];
+    slot.first = std::max(slot.first, us);
+    if (us > 10000) ++slot.second;
+  }
+  for (const auto& [slot, v] : slots) {
+    if (v.second == 0) continue;
+    std::printf("%s_slow_slot: %lld-%lld ms, %lld calls over 10 ms, max %lld us\n", name.c_str(),
+                static_cast<long long>(slot * 100), static_cast<long long>(slot * 100 + 100),
+                static_cast<long long>(v.second), static_cast<long long>(v.first));
+  }
+}
+
 PhaseFigures Report(const std::string& name, const UnaryLoad::Result& r) {
   PhaseFigures f;
   f.per_s = static_cast<double>(r.calls) / r.seconds;
@@ -461,6 +485,7 @@ int RunApi(const Flags& flags) {
   const double rate = static_cast<double>(flags.Int("rate", 1000));
   const double open_seconds = static_cast<double>(flags.Int("open_seconds", 10));
   const bool draft = flags.Int("draft", 0) != 0;
+  const bool timeline = flags.Int("timeline", 0) != 0;
   const std::vector<Process> procs = ParseProcesses(flags.Str("pids", ""));
 
   auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
@@ -490,6 +515,7 @@ int RunApi(const Flags& flags) {
     PrintCpu(name, "call", procs, cpu0, CpuSnapshot(procs), r.all_calls);
     std::printf("%s_all_calls: %lld\n", name.c_str(), static_cast<long long>(r.all_calls));
     PhaseFigures f = Report(name, r);
+    if (timeline) PrintTimeline(name, r);
     if (f.errors > 0 || r.calls == 0) failed = true;
     return f;
   };
