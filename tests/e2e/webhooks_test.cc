@@ -494,6 +494,12 @@ TEST_F(WebhooksTest, ForgedUnsignedAndMisaddressedDeliveriesAreRefused) {
                                 std::string(8192, 'x'), forged);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 413);
+  auto padded = forged;
+  padded["X-Padding"] = std::string(20000, 'p');  // over the 16 KiB of headers ingest reads
+  r = testing::HttpRequest(stack_->herald().ingest_port(), "POST", "/webhooks/forger.main", "{}",
+                           padded);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 431);
   auto get = testing::HttpRequest(stack_->herald().ingest_port(), "GET", "/webhooks/forger.main");
   ASSERT_TRUE(get.ok());
   EXPECT_EQ(get->status, 405);

@@ -113,10 +113,10 @@ TEST_F(AdminServerTest, QueryStringsAreIgnoredAndHeadHasNoBody) {
   EXPECT_GT(std::stoul(res->headers["content-length"]), 100u);
 }
 
-TEST_F(AdminServerTest, OversizedRequestsGet413) {
+TEST_F(AdminServerTest, OversizedHeadersGet431) {
   auto res = HttpRequest(port_, "GET", "/metrics", "", {{"x-padding", std::string(8000, 'a')}});
   ASSERT_TRUE(res.ok()) << res.status();
-  EXPECT_EQ(res->status, 413);
+  EXPECT_EQ(res->status, 431);
 }
 
 TEST_F(AdminServerTest, StopClosesIdleConnectionsAndTheListener) {

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <exception>
 #include <mutex>
+#include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -14,7 +16,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -42,6 +46,16 @@ constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
 constexpr auto kLingerTimeout = std::chrono::seconds(1);
 // The read that waits for a request's first byte.
 constexpr size_t kFirstReadBytes = 4096;
+
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// An HTTP/1.1 request that waits for "100 Continue" before sending its body (HTTP/1.0 clients'
+// expectations are ignored, as RFC 9110 asks).
+bool ExpectsContinue(const bhttp::request<bhttp::string_body>& request) {
+  if (request.version() < 11) return false;
+  const auto expect = request.find(bhttp::field::expect);
+  return expect != request.end() && beast::iequals(expect->value(), "100-continue");
+}
 
 void ExpiresAfter(beast::tcp_stream& stream, absl::Duration timeout) {
   if (timeout == absl::InfiniteDuration()) {
@@ -291,8 +305,23 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(config_.max_header_bytes);
       parser.body_limit(config_.max_body_bytes);
-      auto [ec, n] = co_await bhttp::async_read(s.stream, buffer, parser, kUseTuple);
-      if (ec == bhttp::error::header_limit || ec == bhttp::error::body_limit) {
+      auto [ec, n] = co_await bhttp::async_read_header(s.stream, buffer, parser, kUseTuple);
+      if (!ec && !parser.is_done()) {
+        if (ExpectsContinue(parser.get())) {
+          // The client holds the body back until it hears this (RFC 9110 §10.1.1); a request
+          // refused on its header alone (413 for a Content-Length over the limit) never gets it.
+          const auto interim = asio::buffer(kContinue);
+          auto [write_ec, written] = co_await asio::async_write(s.stream, interim, kUseTuple);
+          ec = write_ec;
+        }
+        if (!ec) std::tie(ec, n) = co_await bhttp::async_read(s.stream, buffer, parser, kUseTuple);
+      }
+      if (ec == bhttp::error::header_limit) {
+        co_await Refuse(s, bhttp::status::request_header_fields_too_large,
+                        config_.too_large_content_type, config_.header_too_large_body);
+        co_return;
+      }
+      if (ec == bhttp::error::body_limit) {
         co_await Refuse(s, bhttp::status::payload_too_large, config_.too_large_content_type,
                         config_.too_large_body);
         co_return;

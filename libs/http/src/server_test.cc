@@ -246,6 +246,48 @@ TEST_F(ServerTest, HeadGetsTheLengthWithoutABody) {
   EXPECT_EQ(next->body(), "you asked for /next");
 }
 
+// A client that sends "Expect: 100-continue" holds its body back until the server says so.
+TEST_F(ServerTest, ExpectContinueGetsAnInterimResponseBeforeTheBody) {
+  StartServer({}, [this](Request& request) -> asio::awaitable<Reply> {
+    handled_.fetch_add(1);
+    co_return Reply{.response =
+                        MakeResponse(request, 200, "text/plain", StrCat("got ", request.body()))};
+  });
+  Client client(port_);
+  client.Send("POST /in HTTP/1.1\r\nHost: t\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\r\n");
+  auto interim = client.Read();
+  ASSERT_TRUE(interim.ok()) << interim.status();
+  EXPECT_EQ(interim->result_int(), 100);
+  EXPECT_EQ(handled_.load(), 0);
+  client.Send("hello");
+  auto res = client.Read();
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->result_int(), 200);
+  EXPECT_EQ(res->body(), "got hello");
+
+  // HTTP/1.0 has no interim responses: the expectation is ignored, the body read as sent.
+  client.Send(
+      "POST /in HTTP/1.0\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi");
+  res = client.Read();
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->result_int(), 200);
+  EXPECT_EQ(res->body(), "got hi");
+}
+
+// A body announced over the limit is refused on the header: no "100 Continue", so the client
+// never sends it.
+TEST_F(ServerTest, ExpectContinueWithABodyOverTheLimitIs413WithoutTheBody) {
+  StartEchoServer({.max_body_bytes = 100});
+  Client client(port_);
+  client.Send(
+      "POST /in HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n");
+  auto res = client.Read();
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->result_int(), 413);
+  EXPECT_EQ(client.WaitForClose(), asio::error::eof);
+  EXPECT_EQ(handled_.load(), 0);
+}
+
 TEST_F(ServerTest, BodyOverTheLimitIs413AndTheConnectionCloses) {
   StartEchoServer({.max_body_bytes = 100,
                    .too_large_content_type = "application/json",
@@ -274,14 +316,15 @@ TEST_F(ServerTest, ChunkedBodyOverTheLimitIs413) {
   EXPECT_EQ(res->body(), "request too large\n");
 }
 
-TEST_F(ServerTest, HeaderOverTheLimitIs413) {
+TEST_F(ServerTest, HeaderOverTheLimitIs431) {
   StartEchoServer({.max_header_bytes = 1024});
   Client client(port_);
   client.Send(
       StrCat("GET / HTTP/1.1\r\nHost: t\r\nX-Padding: ", std::string(4000, 'a'), "\r\n\r\n"));
   auto res = client.Read();
   ASSERT_TRUE(res.ok()) << res.status();
-  EXPECT_EQ(res->result_int(), 413);
+  EXPECT_EQ(res->result_int(), 431);
+  EXPECT_EQ(res->body(), "request header fields too large\n");
   EXPECT_EQ((*res)[bhttp::field::connection], "close");
   EXPECT_EQ(client.WaitForClose(), asio::error::eof);
   EXPECT_EQ(handled_.load(), 0);

@@ -103,6 +103,8 @@ class Server::Impl {
                 .max_body_bytes = config.max_body_bytes,
                 .too_large_content_type = "application/json",
                 .too_large_body = R"({"error":"Request too large.","code":"payload_too_large"})",
+                .header_too_large_body =
+                    R"({"error":"Request header fields too large.","code":"header_too_large"})",
                 .server_header = "upstream-sim"},
             [&api, &control, &state](http::Request& req) {
               return Handle(api, control, state, req);

@@ -58,16 +58,18 @@ struct ServerConfig {
   // One request (headers and body) must arrive within this once its first byte has; a slower
   // client is disconnected (slowloris protection).
   absl::Duration request_timeout = absl::Seconds(10);
-  // Larger header blocks or bodies are answered 413 and the connection is closed.
+  // A larger header block is answered 431, a larger body 413 (as soon as its Content-Length
+  // says so, before it is read), and the connection is closed.
   uint32_t max_header_bytes = 16 * 1024;
   uint64_t max_body_bytes = 1024 * 1024;
   // Connections beyond this are accepted and closed at once, so a flood cannot exhaust memory.
   uint32_t max_connections = 10'000;
   // Sets TCP_NODELAY on accepted sockets.
   bool no_delay = true;
-  // Body and content type of the 413 answer.
+  // Content type of the 413 and 431 answers, and their bodies.
   std::string too_large_content_type = "text/plain";
   std::string too_large_body = "request too large\n";
+  std::string header_too_large_body = "request header fields too large\n";
   // The `Server` header of every response (empty: none).
   std::string server_header = "herald";
 };
