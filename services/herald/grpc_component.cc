@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <future>
+#include <utility>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_future.hpp>
@@ -21,6 +22,11 @@
 namespace herald::serve {
 
 namespace {
+
+// A channel argument's milliseconds (gRPC takes an int), capped at a day.
+int Millis(absl::Duration d) {
+  return static_cast<int>(absl::ToInt64Milliseconds(std::min(d, absl::Hours(24))));
+}
 
 absl::Status Readable(std::string_view flag, const std::string& path) {
   std::ifstream in(path);
@@ -68,12 +74,27 @@ absl::Status ValidateGrpcTls(const GrpcTls& tls) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateGrpcConnections(const GrpcConnections& connections) {
+  const std::pair<std::string_view, absl::Duration> at_least_a_second[] = {
+      {"grpc_keepalive_time", connections.keepalive_time},
+      {"grpc_max_connection_age", connections.max_connection_age},
+      {"grpc_max_connection_age_grace", connections.max_connection_age_grace}};
+  for (const auto& [flag, value] : at_least_a_second) {
+    if (value < absl::Seconds(1)) {
+      return absl::InvalidArgumentError(StrCat("--", flag, " must be at least 1s"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 GrpcComponent::GrpcComponent(config::HostPort address, api::Api& api,
-                             boost::asio::any_io_executor executor, GrpcTls tls)
+                             boost::asio::any_io_executor executor, GrpcTls tls,
+                             GrpcConnections connections)
     : address_(std::move(address)),
       api_(api),
       executor_(std::move(executor)),
-      tls_(std::move(tls)) {}
+      tls_(std::move(tls)),
+      connections_(connections) {}
 
 GrpcComponent::~GrpcComponent() {
   if (server_) {
@@ -89,6 +110,18 @@ absl::Status GrpcComponent::Start() {
   const std::string address = address_.ToString();
   // Without this, gRPC binds with SO_REUSEPORT and a second server would silently share the port.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Millis(connections_.keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Millis(connections_.keepalive_timeout));
+  // Clients may ping as often as every 10 s, with or without calls, without being told
+  // "too many pings" (gRPC's default: one every 5 min, and only during calls).
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  if (connections_.max_connection_age != absl::InfiniteDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               Millis(connections_.max_connection_age));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               Millis(connections_.max_connection_age_grace));
+  }
   builder.AddListeningPort(address, Credentials(tls_), &port_);
   for (grpc::Service* service : api_.services()) builder.RegisterService(service);
   server_ = builder.BuildAndStart();

@@ -39,11 +39,28 @@ struct GrpcTls {
 // Checks that the files are given together and readable; errors name the flag.
 absl::Status ValidateGrpcTls(const GrpcTls& tls);
 
+// How the gRPC server keeps its connections.
+struct GrpcConnections {
+  // An idle connection is pinged this often, and closed when a ping is not answered within
+  // keepalive_timeout: a client that vanished (a dropped NAT entry, a killed pod) frees its
+  // streams' slots in minutes, not gRPC's default two hours.
+  absl::Duration keepalive_time = absl::Minutes(1);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+  // A connection older than this is asked to reconnect (GOAWAY), so clients spread over api
+  // replicas added since they connected; its calls still running after the grace are
+  // cancelled (streams end UNAVAILABLE and clients resume). Infinite: never.
+  absl::Duration max_connection_age = absl::InfiniteDuration();
+  absl::Duration max_connection_age_grace = absl::Minutes(1);
+};
+
+// Checks the durations; errors name the flag.
+absl::Status ValidateGrpcConnections(const GrpcConnections& connections);
+
 class GrpcComponent final : public Component {
  public:
   // Serves `api`'s services, whose work runs on `executor`; `api` must outlive the component.
   GrpcComponent(config::HostPort address, api::Api& api, boost::asio::any_io_executor executor,
-                GrpcTls tls = {});
+                GrpcTls tls = {}, GrpcConnections connections = {});
   ~GrpcComponent() override;
 
   std::string_view name() const override { return "grpc"; }
@@ -63,6 +80,7 @@ class GrpcComponent final : public Component {
   api::Api& api_;
   const boost::asio::any_io_executor executor_;
   const GrpcTls tls_;
+  const GrpcConnections connections_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

@@ -35,6 +35,15 @@ ABSL_FLAG(std::string, grpc_tls_client_ca_file, "",
 ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(60),
           "How often the TLS certificate, key and CA files are read again, so renewed "
           "certificates are used without a restart.");
+ABSL_FLAG(absl::Duration, grpc_keepalive_time, absl::Minutes(1),
+          "How often the gRPC server pings an idle connection; one whose client does not answer "
+          "within 20s is closed and its streams end (a vanished client frees its slots).");
+ABSL_FLAG(absl::Duration, grpc_max_connection_age, absl::InfiniteDuration(),
+          "gRPC connections older than this are asked to reconnect (GOAWAY), so clients spread "
+          "over api replicas added since they connected. inf: never.");
+ABSL_FLAG(absl::Duration, grpc_max_connection_age_grace, absl::Minutes(1),
+          "Calls still running on a connection this long after it was asked to reconnect are "
+          "cancelled (streams end UNAVAILABLE; clients resume them).");
 ABSL_FLAG(double, api_tenant_rate, 500,
           "Per-tenant quota of API calls per second in each api process (a stream counts once); "
           "a call over it is RESOURCE_EXHAUSTED with google.rpc.RetryInfo. 0: no quota.");
@@ -260,6 +269,9 @@ int main(int argc, char** argv) {
       .grpc_tls_key_file = absl::GetFlag(FLAGS_grpc_tls_key_file),
       .grpc_tls_client_ca_file = absl::GetFlag(FLAGS_grpc_tls_client_ca_file),
       .tls_reload_interval = absl::GetFlag(FLAGS_tls_reload_interval),
+      .grpc_keepalive_time = absl::GetFlag(FLAGS_grpc_keepalive_time),
+      .grpc_max_connection_age = absl::GetFlag(FLAGS_grpc_max_connection_age),
+      .grpc_max_connection_age_grace = absl::GetFlag(FLAGS_grpc_max_connection_age_grace),
       .api_tenant_rate = absl::GetFlag(FLAGS_api_tenant_rate),
       .api_max_streams = absl::GetFlag(FLAGS_api_max_streams),
       .api_tenant_burst = absl::GetFlag(FLAGS_api_tenant_burst),

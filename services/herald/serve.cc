@@ -113,6 +113,10 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
                      .client_ca_file = flags.grpc_tls_client_ca_file,
                      .reload_interval = flags.tls_reload_interval};
   HERALD_RETURN_IF_ERROR(ValidateGrpcTls(config.grpc_tls));
+  config.grpc_connections = {.keepalive_time = flags.grpc_keepalive_time,
+                             .max_connection_age = flags.grpc_max_connection_age,
+                             .max_connection_age_grace = flags.grpc_max_connection_age_grace};
+  HERALD_RETURN_IF_ERROR(ValidateGrpcConnections(config.grpc_connections));
   if (flags.api_tenant_rate < 0) {
     return absl::InvalidArgumentError("--api_tenant_rate must not be negative");
   }
@@ -311,7 +315,8 @@ std::vector<std::unique_ptr<Component>> MakeComponents(const ServeConfig& config
   std::vector<std::unique_ptr<Component>> components;
   if (config.roles.api) {
     components.push_back(std::make_unique<GrpcComponent>(config.grpc_address, shared.api,
-                                                         shared.executor, config.grpc_tls));
+                                                         shared.executor, config.grpc_tls,
+                                                         config.grpc_connections));
   }
   if (config.roles.worker) {
     components.push_back(std::make_unique<WorkerComponent>(

@@ -44,6 +44,7 @@ struct ServeConfig {
   Roles roles;
   config::HostPort grpc_address{"0.0.0.0", 7070};
   GrpcTls grpc_tls;
+  GrpcConnections grpc_connections;
   api::ApiConfig api;
   metrics::AdminServerConfig admin;
   // The ingest role's webhook receiver.
@@ -87,6 +88,9 @@ struct ServeFlags {
   std::string grpc_tls_key_file;
   std::string grpc_tls_client_ca_file;
   absl::Duration tls_reload_interval = absl::Seconds(60);
+  absl::Duration grpc_keepalive_time = absl::Minutes(1);
+  absl::Duration grpc_max_connection_age = absl::InfiniteDuration();
+  absl::Duration grpc_max_connection_age_grace = absl::Minutes(1);
   double api_tenant_rate = 500;
   int api_max_streams = 10000;
   int api_tenant_burst = 1000;

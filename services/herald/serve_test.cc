@@ -27,6 +27,8 @@ TEST(ServeConfigTest, ValidFlagsMakeATypedConfig) {
   EXPECT_EQ(config->log_format, log::Format::kJson);
   EXPECT_EQ(config->queue.jobs_per_visit, 16);
   EXPECT_EQ(config->worker.heartbeat_interval, absl::Seconds(10));
+  EXPECT_EQ(config->grpc_connections.keepalive_time, absl::Minutes(1));
+  EXPECT_EQ(config->grpc_connections.max_connection_age, absl::InfiniteDuration());
 }
 
 TEST(ServeConfigTest, WebhookSettings) {
@@ -102,6 +104,12 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
       {[](ServeFlags& f) { f.grpc_address = "7070"; }, "--grpc_address"},
       {[](ServeFlags& f) { f.admin_address = "host:http"; }, "--admin_address"},
       {[](ServeFlags& f) { f.drain_timeout = absl::ZeroDuration(); }, "--drain_timeout"},
+      {[](ServeFlags& f) { f.grpc_keepalive_time = absl::ZeroDuration(); },
+       "--grpc_keepalive_time"},
+      {[](ServeFlags& f) { f.grpc_max_connection_age = absl::Milliseconds(10); },
+       "--grpc_max_connection_age"},
+      {[](ServeFlags& f) { f.grpc_max_connection_age_grace = -absl::Seconds(1); },
+       "--grpc_max_connection_age_grace"},
       {[](ServeFlags& f) { f.io_threads = -1; }, "--io_threads"},
       {[](ServeFlags& f) { f.redis_address = "redis"; }, "--redis_address"},
       {[](ServeFlags& f) { f.redis_address = "a:1,b:2"; }, "--redis_cluster"},

@@ -165,6 +165,36 @@ TEST_F(HeraldServeTest, SigtermEndsOpenStreamsWithUnavailableInsteadOfWaitingOut
   EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 0) << (*herald)->Logs();
 }
 
+// --grpc_max_connection_age: a connection past its age is asked to reconnect, and a stream still
+// open on it when the grace runs out ends UNAVAILABLE, which tells the client to resume; the
+// channel reconnects by itself and the next call is answered.
+TEST_F(HeraldServeTest, AStreamOnAConnectionPastItsMaxAgeEndsUnavailableAndTheChannelReconnects) {
+  constexpr char kAdmin[] = "serve-test-admin-key";
+  auto herald =
+      HeraldProcess::Start({.args = {"serve", "--role=api", "--grpc_max_connection_age=1s",
+                                     "--grpc_max_connection_age_grace=1s"},
+                            .env = {{"HERALD_ADMIN_KEY", kAdmin}},
+                            .redis_port = redis_->port()});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  std::shared_ptr<grpc::Channel> channel = Connect(**herald);
+  absl::StatusOr<std::string> key = testing::CreateTenant(channel, kAdmin, "aging");
+  ASSERT_TRUE(key.ok()) << key.status();
+
+  v1::SubscribeRequest req;
+  req.set_parent("tenants/aging");
+  auto ctx = testing::BearerContext(*key, absl::Seconds(30));
+  auto stream = v1::EventService::NewStub(channel)->Subscribe(ctx.get(), req);
+  stream->WaitForInitialMetadata();
+  v1::Event event;
+  while (stream->Read(&event)) {
+  }
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+
+  absl::StatusOr<std::string> again = testing::CreateTenant(channel, kAdmin, "aging-again");
+  EXPECT_TRUE(again.ok()) << again.status();
+}
+
 TEST_F(HeraldServeTest, CallsAnsweredDuringTheSigtermDrainTookEffectAndTheRestAreSafeToRetry) {
   constexpr char kAdmin[] = "serve-test-admin-key";
   auto herald = HeraldProcess::Start({.args = {"serve", "--role=api", "--drain_timeout=5s"},
