@@ -1,7 +1,14 @@
 // heraldctl against the real herald binary and a real Redis: what operators and scripts do with
 // it, checked through its output (--json parsed back into the API's messages) and exit codes.
+#include <algorithm>
 #include <fstream>
+#include <set>
+#include <thread>
+#include <utility>
 
+#include <absl/strings/str_split.h>
+#include <absl/time/clock.h>
+#include <absl/time/time.h>
 #include <gmock/gmock.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
@@ -16,6 +23,7 @@
 #include <herald/v1/account.pb.h>
 #include <herald/v1/audience.pb.h>
 #include <herald/v1/campaign.pb.h>
+#include <herald/v1/events.pb.h>
 #include <herald/v1/media.pb.h>
 #include <herald/v1/tenant.pb.h>
 
@@ -42,14 +50,15 @@ class HeraldctlTest : public ::testing::Test {
  protected:
   void SetUp() override { StartHerald({"serve", "--role=all"}); }
 
-  void StartHerald(std::vector<std::string> args) {
+  void StartHerald(std::vector<std::string> args, bool register_webhooks = false) {
     auto redis = testing::RedisServer::Start();
     ASSERT_TRUE(redis.ok()) << redis.status();
     redis_ = std::move(*redis);
     auto herald = HeraldProcess::Start(
         {.args = std::move(args),
          .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'a')}},
-         .redis_port = redis_->port()});
+         .redis_port = redis_->port(),
+         .register_webhooks = register_webhooks});
     ASSERT_TRUE(herald.ok()) << herald.status();
     herald_ = std::move(*herald);
   }
@@ -268,44 +277,69 @@ TEST_F(HeraldctlTest, DraftCampaignFromYamlIsListedCancelledAndWatchedToItsEnd) 
 // campaign watched until it completes.
 class HeraldctlUpstreamTest : public HeraldctlTest {
  protected:
-  void SetUp() override {
+  void SetUp() override { StartWithSimulator({}); }
+
+  // Herald (role all, and `herald_flags`) in front of a simulator team of two accounts; with
+  // `webhooks`, teams register their webhook and the simulator's events reach Herald's ingest.
+  void StartWithSimulator(const std::vector<std::string>& herald_flags, bool webhooks = false) {
     auto sim = testing::SimulatorProcess::Start(
         {.args = {"--teams=1", "--accounts_per_team=2", "--fans_per_account=5",
                   "--delivery_rate=2000", "--rate_limit_per_minute=100000"}});
     ASSERT_TRUE(sim.ok()) << sim.status();
     sim_ = std::move(*sim);
-    StartHerald({"serve", "--role=all", StrCat("--upstream_url=http://127.0.0.1:", sim_->port()),
-                 "--poll_interval=50ms"});
+    std::vector<std::string> args = {"serve", "--role=all",
+                                     StrCat("--upstream_url=http://127.0.0.1:", sim_->port()),
+                                     "--poll_interval=50ms"};
+    args.insert(args.end(), herald_flags.begin(), herald_flags.end());
+    StartHerald(std::move(args), webhooks);
+  }
+
+  // Tenant acme with team main (the simulator's team), its two accounts and a video, made with
+  // heraldctl; `env` is set for acme's later commands.
+  void SetUpAcme() {
+    const std::string secret = CreateTenantWithKey("acme");
+    env = {{"HERALD_API_KEY", secret}, {"HERALD_TENANT", "acme"}, {"SIM_KEY", "sim-key-1"}};
+    ASSERT_EQ(Run({"teams", "create", "main", "--upstream-key-env=SIM_KEY"}, env).exit_code, 0);
+    const CommandResult synced = Run({"accounts", "sync", "--team=main", "--json"}, env);
+    ASSERT_EQ(synced.exit_code, 0) << synced;
+    const auto sync = FromJson<v1::SyncAccountsResponse>(synced.out);
+    for (const auto& account : sync.created()) accounts.push_back(account.name());
+    ASSERT_EQ(accounts.size(), 2u);
+    const CommandResult media =
+        Run({"media", "create", "--url=https://cdn.example.com/teaser.mp4", "--json"}, env);
+    ASSERT_EQ(media.exit_code, 0) << media;
+    const auto asset = FromJson<v1::MediaAsset>(media.out);
+    EXPECT_EQ(asset.type(), v1::MediaAsset::VIDEO);
+    video = asset.name();
+  }
+
+  // Creates a $15 campaign with the video to both accounts' fans (`more`: further flags) and
+  // returns its name.
+  std::string CreatePpvCampaign(std::vector<std::string> more = {}) {
+    std::vector<std::string> args = {"campaigns",
+                                     "create",
+                                     "--text=New video, just for you",
+                                     "--price=15.00",
+                                     "--media=" + video,
+                                     "--accounts=" + accounts[0] + "," + accounts[1],
+                                     "--lists=fans",
+                                     "--json"};
+    args.insert(args.end(), more.begin(), more.end());
+    const CommandResult campaign = Run(args, env);
+    EXPECT_EQ(campaign.exit_code, 0) << campaign;
+    return FromJson<v1::Campaign>(campaign.out).name();
   }
 
   std::unique_ptr<testing::SimulatorProcess> sim_;
+  std::map<std::string, std::string> env;
+  std::vector<std::string> accounts;
+  std::string video;
 };
 
 TEST_F(HeraldctlUpstreamTest, PpvCampaignIsWatchedUntilItCompletes) {
-  const std::string secret = CreateTenantWithKey("acme");
-  const std::map<std::string, std::string> env = {
-      {"HERALD_API_KEY", secret}, {"HERALD_TENANT", "acme"}, {"SIM_KEY", "sim-key-1"}};
-  ASSERT_EQ(Run({"teams", "create", "main", "--upstream-key-env=SIM_KEY"}, env).exit_code, 0);
-  const CommandResult synced = Run({"accounts", "sync", "--team=main", "--json"}, env);
-  ASSERT_EQ(synced.exit_code, 0) << synced;
-  const auto created_accounts = FromJson<v1::SyncAccountsResponse>(synced.out).created();
-  ASSERT_EQ(created_accounts.size(), 2);
-  const std::string account_a = created_accounts[0].name();
-  const std::string account_b = created_accounts[1].name();
-
-  const CommandResult media =
-      Run({"media", "create", "--url=https://cdn.example.com/teaser.mp4", "--json"}, env);
-  ASSERT_EQ(media.exit_code, 0) << media;
-  const auto asset = FromJson<v1::MediaAsset>(media.out);
-  EXPECT_EQ(asset.type(), v1::MediaAsset::VIDEO);
-
-  const CommandResult campaign =
-      Run({"campaigns", "create", "--text=New video, just for you", "--price=15.00",
-           "--media=" + asset.name(), "--accounts=" + account_a + "," + account_b, "--lists=fans",
-           "--json"},
-          env);
-  ASSERT_EQ(campaign.exit_code, 0) << campaign;
-  const std::string name = FromJson<v1::Campaign>(campaign.out).name();
+  ASSERT_NO_FATAL_FAILURE(SetUpAcme());
+  const std::string name = CreatePpvCampaign();
+  ASSERT_FALSE(name.empty());
 
   const CommandResult watched = Run({"campaigns", "watch", name}, env);
   EXPECT_EQ(watched.exit_code, 0) << watched;
@@ -324,16 +358,82 @@ TEST_F(HeraldctlUpstreamTest, PpvCampaignIsWatchedUntilItCompletes) {
   EXPECT_THAT(table.out, HasSubstr("$15.00"));
 }
 
+// Connections asked to reconnect every second (as --grpc_max_connection_age does on a schedule,
+// and a drain does on a deploy) end the watch's stream UNAVAILABLE again and again: heraldctl
+// opens it again each time and follows the campaign to its end, and the snapshot each new stream
+// starts with does not print a delivery's line twice.
+class HeraldctlReconnectTest : public HeraldctlUpstreamTest {
+ protected:
+  void SetUp() override {
+    StartWithSimulator({"--grpc_max_connection_age=1s", "--grpc_max_connection_age_grace=1s"},
+                       /*webhooks=*/true);
+  }
+};
+
+TEST_F(HeraldctlReconnectTest, AWatchOpensItsStreamAgainAndFollowsTheCampaignToItsEnd) {
+  ASSERT_NO_FATAL_FAILURE(SetUpAcme());
+  const std::string send_at =
+      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now() + absl::Seconds(6), absl::UTCTimeZone());
+  const std::string name = CreatePpvCampaign({"--send-at=" + send_at});
+  ASSERT_FALSE(name.empty());
+
+  const CommandResult watched = Run({"campaigns", "watch", name}, env);
+  EXPECT_EQ(watched.exit_code, 0) << watched;
+  EXPECT_THAT(watched.err, HasSubstr("opening it again")) << watched;
+  const std::vector<std::string> lines = absl::StrSplit(watched.out, '\n');
+  auto count = [&](std::string_view part) {
+    return std::count_if(lines.begin(), lines.end(), [&](const std::string& line) {
+      return line.find(part) != std::string::npos;
+    });
+  };
+  EXPECT_EQ(count(" COMPLETED deliveries 2/2 failed 0"), 1) << watched.out;
+  for (const std::string& account : accounts) {
+    const std::string id = account.substr(account.rfind('/') + 1);
+    EXPECT_EQ(count(StrCat("delivery ", id, " COMPLETED")), 1) << watched.out;
+    EXPECT_EQ(count(StrCat("delivery ", id, " PENDING")), 1) << watched.out;
+  }
+}
+
+// `events tail` through the same reconnections: each stream opened again resumes after the last
+// event printed, so the tail prints the messages.sent of every fan the campaign reached, once.
+TEST_F(HeraldctlReconnectTest, AnEventTailOpensItsStreamAgainAndPrintsEachEventOnce) {
+  ASSERT_NO_FATAL_FAILURE(SetUpAcme());
+  // One messages.sent per fan on the accounts' "fans" lists.
+  int64_t fans = 0;
+  for (const std::string& account : accounts) {
+    const CommandResult lists = Run({"lists", "list", account, "--json"}, env);
+    ASSERT_EQ(lists.exit_code, 0) << lists;
+    const auto listed = FromJson<v1::ListUserListsResponse>(lists.out);
+    for (const auto& list : listed.user_lists()) {
+      if (list.id() == "fans") fans += list.fan_count();
+    }
+  }
+  ASSERT_GT(fans, 0);
+  CommandResult tailed;
+  // From now on: it subscribes long before the campaign goes out, 4 s from now.
+  std::thread tail([&] {
+    tailed =
+        Run({"events", "tail", "--type=messages.sent", StrCat("--limit=", fans), "--json"}, env);
+  });
+  const std::string send_at =
+      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now() + absl::Seconds(4), absl::UTCTimeZone());
+  EXPECT_FALSE(CreatePpvCampaign({"--send-at=" + send_at}).empty());
+  tail.join();
+  EXPECT_EQ(tailed.exit_code, 0) << tailed;
+  EXPECT_THAT(tailed.err, HasSubstr("opening it again")) << tailed;
+  std::set<std::pair<std::string, int64_t>> recipients;  // (account, fan) of each message
+  const std::vector<std::string> lines = absl::StrSplit(tailed.out, '\n', absl::SkipEmpty());
+  for (const std::string& line : lines) {
+    const auto event = FromJson<v1::Event>(line);
+    EXPECT_EQ(event.event_type(), "messages.sent");
+    recipients.emplace(event.account(), event.fan_id());
+  }
+  EXPECT_EQ(static_cast<int64_t>(recipients.size()), fans) << tailed.out;  // none twice
+}
+
 TEST_F(HeraldctlUpstreamTest, ListsAndSegments) {
-  const std::string secret = CreateTenantWithKey("acme");
-  const std::map<std::string, std::string> env = {
-      {"HERALD_API_KEY", secret}, {"HERALD_TENANT", "acme"}, {"SIM_KEY", "sim-key-1"}};
-  ASSERT_EQ(Run({"teams", "create", "main", "--upstream-key-env=SIM_KEY"}, env).exit_code, 0);
-  const CommandResult synced = Run({"accounts", "sync", "--team=main", "--json"}, env);
-  ASSERT_EQ(synced.exit_code, 0) << synced;
-  const auto created_accounts = FromJson<v1::SyncAccountsResponse>(synced.out).created();
-  ASSERT_FALSE(created_accounts.empty());
-  const std::string account = created_accounts[0].name();
+  ASSERT_NO_FATAL_FAILURE(SetUpAcme());
+  const std::string account = accounts[0];
 
   const CommandResult lists = Run({"lists", "list", account}, env);
   ASSERT_EQ(lists.exit_code, 0) << lists;

@@ -225,16 +225,29 @@ int WatchUntilFinal(Session& s, const std::string& name, bool follow_revenue) {
                        : s.terminal().stdout_is_tty ? WatchPrinter::Mode::kLive
                                                     : WatchPrinter::Mode::kLines,
                        s.terminal().width);
-  // No deadline: the stream lasts as long as the campaign (or, following revenue, until Ctrl-C).
-  auto context = s.Context(/*with_deadline=*/false);
-  CancelOnInterrupt interrupt(context.get());
-  auto reader = Stub(s)->WatchCampaign(context.get(), request);
-  v1::WatchCampaignResponse change;
-  while (reader->Read(&change)) {
-    s.out() << printer.Update(change);
-    s.out().flush();
+  CancelOnInterrupt interrupt;
+  StreamResumer resumer(interrupt);
+  grpc::Status status;
+  bool again = true;
+  while (again) {
+    // No deadline: the stream lasts as long as the campaign (or, following revenue, until
+    // Ctrl-C). Opened again, it starts with the whole campaign, and the printer leaves out what
+    // it has shown already.
+    auto context = s.Context(/*with_deadline=*/false);
+    interrupt.Bind(context.get());
+    resumer.Opening();
+    auto reader = Stub(s)->WatchCampaign(context.get(), request);
+    v1::WatchCampaignResponse change;
+    bool delivered = false;
+    while (reader->Read(&change)) {
+      delivered = true;
+      s.out() << printer.Update(change);
+      s.out().flush();
+    }
+    status = reader->Finish();
+    interrupt.Bind(nullptr);
+    again = resumer.Again(status, delivered, s.err());
   }
-  const grpc::Status status = reader->Finish();
   s.out() << printer.Finish();
   s.out().flush();
   // Stopped on purpose: the CANCELLED that follows is not an error; the state reached decides.

@@ -33,23 +33,36 @@ int EventsTail(Session& s, const ParsedCommand& c) {
   }
 
   auto stub = v1::EventService::NewStub(s.channel());
-  // No deadline: the stream lasts until --limit, Ctrl-C or an error ends it.
-  auto context = s.Context(/*with_deadline=*/false);
-  CancelOnInterrupt interrupt(context.get());
-  auto reader = stub->Subscribe(context.get(), request);
-  v1::Event event;
+  CancelOnInterrupt interrupt;
+  StreamResumer resumer(interrupt);
+  grpc::Status status;
   int64_t received = 0;
   bool enough = false;
-  while (reader->Read(&event)) {
-    s.out() << (s.global().json ? ToJson(event) : EventLine(event)) << "\n";
-    s.out().flush();
-    if (limit > 0 && ++received >= limit) {
-      enough = true;
-      context->TryCancel();
-      break;
+  bool again = true;
+  while (again) {
+    // No deadline: the stream lasts until --limit, Ctrl-C or an error ends it. Opened again, it
+    // resumes after the last event printed.
+    auto context = s.Context(/*with_deadline=*/false);
+    interrupt.Bind(context.get());
+    resumer.Opening();
+    auto reader = stub->Subscribe(context.get(), request);
+    v1::Event event;
+    bool delivered = false;
+    while (reader->Read(&event)) {
+      delivered = true;
+      request.set_cursor(event.cursor());
+      s.out() << (s.global().json ? ToJson(event) : EventLine(event)) << "\n";
+      s.out().flush();
+      if (limit > 0 && ++received >= limit) {
+        enough = true;
+        context->TryCancel();
+        break;
+      }
     }
+    status = reader->Finish();
+    interrupt.Bind(nullptr);
+    again = !enough && resumer.Again(status, delivered, s.err());
   }
-  const grpc::Status status = reader->Finish();
   // Stopped on purpose: the CANCELLED that follows is not an error.
   if (enough || interrupt.interrupted()) return kExitOk;
   return status.ok() ? kExitOk : s.Fail(status);

@@ -592,15 +592,19 @@ std::string WatchPrinter::Update(const v1::WatchCampaignResponse& change) {
     case Mode::kJson:
       return ToJson(change) + "\n";
     case Mode::kLines:
-      if (change.has_campaign()) return CampaignChangeLine(*campaign_) + "\n";
-      if (change.has_delivery()) return DeliveryChangeLine(change.delivery()) + "\n";
+      if (change.has_campaign()) return Once("", CampaignChangeLine(*campaign_));
+      if (change.has_delivery()) {
+        return Once(change.delivery().account(), DeliveryChangeLine(change.delivery()));
+      }
       if (revenue_moved) return RevenueChangeLine(*stats_) + "\n";
       return "";
     case Mode::kLive: {
       // "\r\033[K": back to the line's start and clear it, then redraw.
       std::string out;
       if (change.has_delivery() && change.delivery().state() == v1::Delivery::FAILED) {
-        out = StrCat("\r\033[K", DeliveryChangeLine(change.delivery()), "\n");
+        const std::string failed =
+            Once(change.delivery().account(), DeliveryChangeLine(change.delivery()));
+        if (!failed.empty()) out = StrCat("\r\033[K", failed);
       }
       if (seen_campaign_) {
         std::string line = RenderProgressLine(*campaign_, width_, stats_.get());
@@ -612,6 +616,13 @@ std::string WatchPrinter::Update(const v1::WatchCampaignResponse& change) {
     }
   }
   return "";
+}
+
+std::string WatchPrinter::Once(const std::string& key, std::string line) {
+  std::string& last = printed_[key];
+  if (line == last) return "";
+  last = line;
+  return line + "\n";
 }
 
 std::string WatchPrinter::Finish() const {

@@ -430,6 +430,30 @@ TEST(WatchPrinterTest, LinesModeAndExitCodes) {
   EXPECT_EQ(message, "campaign ended FAILED: every team is out of credits");
 }
 
+// A stream opened again starts with every delivery and the campaign: what was printed already
+// is not printed twice, in either mode; what changed is.
+TEST(WatchPrinterTest, WhatWasPrintedAlreadyIsNotPrintedAgain) {
+  WatchPrinter lines(WatchPrinter::Mode::kLines, 80);
+  v1::WatchCampaignResponse change;
+  *change.mutable_campaign() = Sending();
+  v1::WatchCampaignResponse delivery;
+  delivery.mutable_delivery()->set_account("tenants/t/accounts/acct_b");
+  delivery.mutable_delivery()->set_state(v1::Delivery::SENT);
+  EXPECT_NE(lines.Update(change), "");
+  EXPECT_EQ(lines.Update(delivery), "delivery acct_b SENT recipients 0/0\n");
+  EXPECT_EQ(lines.Update(change), "");
+  EXPECT_EQ(lines.Update(delivery), "");
+  delivery.mutable_delivery()->set_state(v1::Delivery::COMPLETED);
+  EXPECT_EQ(lines.Update(delivery), "delivery acct_b COMPLETED recipients 0/0\n");
+
+  WatchPrinter live(WatchPrinter::Mode::kLive, 120);
+  delivery.mutable_delivery()->set_state(v1::Delivery::FAILED);
+  EXPECT_EQ(live.Update(change), "\r\033[K" + RenderProgressLine(Sending(), 120));
+  EXPECT_EQ(live.Update(delivery), "\r\033[Kdelivery acct_b FAILED recipients 0/0\n\r\033[K" +
+                                       RenderProgressLine(Sending(), 120));
+  EXPECT_EQ(live.Update(delivery), "");
+}
+
 TEST(WatchPrinterTest, LiveModeRedrawsTheBarInPlace) {
   WatchPrinter printer(WatchPrinter::Mode::kLive, 120);
   v1::WatchCampaignResponse delivery;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -162,6 +163,12 @@ class WatchPrinter {
   std::unique_ptr<v1::Campaign> campaign_;
   std::unique_ptr<v1::CampaignStats> stats_;  // the latest figures; empty before any
   std::string last_line_;                     // kLive: the progress line on screen
+  // The last line printed for the campaign ("") and for each delivery (by account): a line the
+  // same as it is not printed again (a stream opened again starts with every delivery).
+  std::map<std::string, std::string> printed_;
+
+  // `line` plus a newline, or "" when it is what was printed last for `key`.
+  std::string Once(const std::string& key, std::string line);
 };
 
 }  // namespace herald::heraldctl
