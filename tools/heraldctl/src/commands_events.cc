@@ -41,7 +41,7 @@ int EventsTail(Session& s, const ParsedCommand& c) {
   bool again = true;
   while (again) {
     // No deadline: the stream lasts until --limit, Ctrl-C or an error ends it. Opened again, it
-    // resumes after the last event printed.
+    // resumes after the last event printed (from now on again while none has been).
     auto context = s.Context(/*with_deadline=*/false);
     interrupt.Bind(context.get());
     resumer.Opening();
