@@ -81,7 +81,9 @@ void AddEventCommands(std::vector<CommandSpec>& commands) {
        "One line per event: time applied, type, account, upstream message, fan, amount and the\n"
        "event's cursor (pass it to --from to continue after it). --json prints one Event per\n"
        "line. Stops after --limit events or on Ctrl-C (exit 0), or when the stream fails (the\n"
-       "error's exit code; RESOURCE_EXHAUSTED when too far behind: resume from the last cursor).",
+       "error's exit code; RESOURCE_EXHAUSTED when too far behind: resume from the last cursor).\n"
+       "A stream the server ends UNAVAILABLE (a deploy, a reconnect it asks for) is opened\n"
+       "again after the last event printed; the tail gives up after 10 failed attempts in a row.",
        {{"type", "TYPE", "only events of TYPE (transactions.new, ...); repeatable, or a,b"},
         {"account", "ACCOUNT", "only events of ACCOUNT; repeatable, or a,b"},
         {"from", "CURSOR", "now (default), oldest (the oldest kept) or an event's cursor"},
