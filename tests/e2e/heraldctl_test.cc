@@ -410,10 +410,13 @@ TEST_F(HeraldctlReconnectTest, AnEventTailOpensItsStreamAgainAndPrintsEachEventO
   }
   ASSERT_GT(fans, 0);
   CommandResult tailed;
-  // From now on: it subscribes long before the campaign goes out, 4 s from now.
+  // From the oldest event kept (the tenant has none before the campaign goes out, 4 s from
+  // now): a stream opened again before the first event resumes from there too. (From now on,
+  // it would resume from now on, and could miss events sent while it was reconnecting.)
   std::thread tail([&] {
-    tailed =
-        Run({"events", "tail", "--type=messages.sent", StrCat("--limit=", fans), "--json"}, env);
+    tailed = Run({"events", "tail", "--type=messages.sent", "--from=oldest",
+                  StrCat("--limit=", fans), "--json"},
+                 env);
   });
   const std::string send_at =
       absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now() + absl::Seconds(4), absl::UTCTimeZone());
