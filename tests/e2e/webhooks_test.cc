@@ -75,6 +75,38 @@ class WebhooksTest : public testing::HeraldStackSuite<WebhooksTest> {
     return created->accounts;
   }
 
+  // Team "main" of `tenant` with the signing secret `secret` of its own (on upstream team 3,
+  // which the simulator does not deliver to: only the events a test posts reach it).
+  static v1::Team NewTeamWithSecret(const std::string& tenant, const std::string& key,
+                                    const std::string& secret) {
+    v1::CreateTeamRequest create;
+    create.set_parent(StrCat("tenants/", tenant));
+    create.set_team_id("main");
+    create.mutable_team()->set_upstream_api_key("sim-key-3");
+    create.mutable_team()->set_webhook_signing_secret(secret);
+    v1::Team team;
+    const grpc::Status s = v1::AccountService::NewStub(stack_->channel())
+                               ->CreateTeam(BearerContext(key).get(), create, &team);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return team;
+  }
+
+  // Posts transactions.new number `n` (amount n dollars, key evt_<tenant><n>) to `team`'s
+  // endpoint, signed with `secret`; returns the HTTP status (0 when there was no answer).
+  static int PostTransaction(const v1::Team& team, const std::string& secret, int n) {
+    const std::string body =
+        StrCat(R"({"event":"transactions.new","account_id":"acct_x","payload":{"id":"t)", n,
+               R"(","amount":)", n, R"(,"description":"?firstId=1"}})");
+    const std::map<std::string, std::string> headers = {
+        {"Content-Type", "application/json"},
+        {"X-OFAPI-Idempotency-Key", StrCat("evt_", team.name(), "_", n)},
+        {"Signature", store::HmacSha256Hex(secret, body)}};
+    auto r = testing::HttpRequest(stack_->herald().ingest_port(), "POST", team.webhook_endpoint(),
+                                  body, headers);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->status : 0;
+  }
+
   static std::string Send(const std::string& tenant, const std::string& key,
                           const std::vector<std::string>& accounts, int64_t price_cents) {
     auto media = testing::CreateMediaAsset(stack_->channel(), key, tenant, v1::MediaAsset::IMAGE,
@@ -462,6 +494,51 @@ TEST_F(WebhooksTest, EventStreamDeliversEachPurchaseOnceAcrossAResume) {
   EXPECT_EQ(refused("tenants/streams", "0", "wrong-key"), grpc::StatusCode::UNAUTHENTICATED);
 }
 
+// A subscription from now on says in its headers where it starts: a client that has received
+// nothing resumes from there and gets every event applied in between, none before.
+TEST_F(WebhooksTest, ASubscriptionFromNowSaysWhereItStartsSoAResumeMissesNothing) {
+  const std::string key = NewTenant("pinned");
+  const std::string secret = "whsec-pinned-dashboard-1";
+  const v1::Team team = NewTeamWithSecret("pinned", key, secret);
+  auto events = v1::EventService::NewStub(stack_->channel());
+  auto start_of = [&](const std::string& cursor) {
+    v1::SubscribeRequest req;
+    req.set_parent("tenants/pinned");
+    req.set_cursor(cursor);
+    auto ctx = BearerContext(key);
+    auto reader = events->Subscribe(ctx.get(), req);
+    reader->WaitForInitialMetadata();
+    const auto& headers = ctx->GetServerInitialMetadata();
+    const auto start = headers.find("herald-start-cursor");
+    std::string value =
+        start == headers.end() ? "(none)" : std::string(start->second.data(), start->second.size());
+    ctx->TryCancel();
+    reader->Finish();
+    return value;
+  };
+  EXPECT_EQ(start_of(""), "0");  // no event yet: from the oldest
+  ASSERT_EQ(PostTransaction(team, secret, 1), 200);
+  const std::string pinned = start_of("");
+  ASSERT_NE(pinned, "0");
+  EXPECT_EQ(start_of(pinned), pinned);
+  EXPECT_EQ(start_of("0"), "0");
+
+  // Applied after the subscription from now on started: a resume from its start gets them.
+  ASSERT_EQ(PostTransaction(team, secret, 2), 200);
+  ASSERT_EQ(PostTransaction(team, secret, 3), 200);
+  v1::SubscribeRequest req;
+  req.set_parent("tenants/pinned");
+  req.set_cursor(pinned);
+  auto ctx = BearerContext(key);
+  auto reader = events->Subscribe(ctx.get(), req);
+  std::vector<int64_t> amounts;
+  v1::Event e;
+  while (amounts.size() < 2 && reader->Read(&e)) amounts.push_back(e.amount_cents());
+  ctx->TryCancel();
+  reader->Finish();
+  EXPECT_EQ(amounts, (std::vector<int64_t>{200, 300}));
+}
+
 TEST_F(WebhooksTest, ForgedUnsignedAndMisaddressedDeliveriesAreRefused) {
   const std::string key = NewTenant("forger");
   v1::Team team;
@@ -509,30 +586,13 @@ TEST_F(WebhooksTest, ATeamsOwnSigningSecretIsCheckedAndRotatesWithoutRefusingEve
   const std::string key = NewTenant("byo");
   auto teams = v1::AccountService::NewStub(stack_->channel());
   const std::string first = "whsec-from-the-dashboard-1";
-  v1::CreateTeamRequest create;
-  create.set_parent("tenants/byo");
-  create.set_team_id("main");
-  create.mutable_team()->set_upstream_api_key("sim-key-3");
-  create.mutable_team()->set_webhook_signing_secret(first);
-  v1::Team team;
-  grpc::Status s = teams->CreateTeam(BearerContext(key).get(), create, &team);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::Team team = NewTeamWithSecret("byo", key, first);
   EXPECT_EQ(team.webhook_endpoint(), "/webhooks/byo.main");
   EXPECT_TRUE(team.webhook_signing_secret().empty()) << "the secret is never returned";
 
   int next_event = 0;
   auto post = [&](const std::string& secret) {
-    const std::string body =
-        StrCat(R"({"event":"transactions.new","account_id":"acct_x","payload":{"id":"t)",
-               ++next_event, R"(","amount":100,"description":"?firstId=1"}})");
-    const std::map<std::string, std::string> headers = {
-        {"Content-Type", "application/json"},
-        {"X-OFAPI-Idempotency-Key", StrCat("evt_byo", next_event)},
-        {"Signature", store::HmacSha256Hex(secret, body)}};
-    auto r = testing::HttpRequest(stack_->herald().ingest_port(), "POST", team.webhook_endpoint(),
-                                  body, headers);
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? r->status : 0;
+    return PostTransaction(team, secret, ++next_event);
   };
   EXPECT_EQ(post(first), 200);
   EXPECT_EQ(post("whsec-someone-else-entirely"), 401);
@@ -543,7 +603,7 @@ TEST_F(WebhooksTest, ATeamsOwnSigningSecretIsCheckedAndRotatesWithoutRefusingEve
   update.mutable_team()->set_name("tenants/byo/teams/main");
   update.mutable_team()->set_webhook_signing_secret(second);
   update.mutable_update_mask()->add_paths("webhook_signing_secret");
-  s = teams->UpdateTeam(BearerContext(key).get(), update, &team);
+  grpc::Status s = teams->UpdateTeam(BearerContext(key).get(), update, &team);
   ASSERT_TRUE(s.ok()) << s.error_message();
   // The receiver rereads a team's secrets at most every 100 ms (a flood of forged signatures
   // must not become a flood of Redis reads), so the new one may be refused at first, as any

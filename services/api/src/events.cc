@@ -53,9 +53,13 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
         config_(config),
         bearer_(BearerOf(*ctx)),
         request_(request),
+        context_(ctx),
         timer_(bridge.executor()) {}
 
  private:
+  // The stream's headers carry the cursor it starts after (kStartCursorHeader), once resolved.
+  bool HeadersAtOnce() const override { return false; }
+
   asio::awaitable<absl::Status> Run() override {
     HERALD_CO_ASSIGN_OR_RETURN(campaign::Caller c,
                                co_await bridge_.Admit(bearer_, Access::kTenant));
@@ -74,13 +78,19 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
       accounts.insert(account->id);
     }
     std::string cursor = request_.cursor();
+    // What a client that has received no event yet resumes from: "from now on" is pinned to
+    // the newest event now, so a stream opened again misses nothing applied in between.
+    std::string start = cursor;
     if (cursor.empty()) {
       HERALD_CO_ASSIGN_OR_RETURN(cursor, co_await messages_.LatestEventCursor(c.tenant));
+      start = cursor == "0-0" ? "0" : cursor;  // no event yet: from the oldest
     } else if (cursor == "0") {
       cursor.clear();
     } else if (!ValidCursor(cursor)) {
       co_return absl::InvalidArgumentError("cursor: not a cursor Herald returned");
     }
+    context_->AddInitialMetadata(std::string(kStartCursorHeader), start);
+    SendHeaders();
     bool first = true;
     while (true) {
       if (cancelled()) co_return absl::CancelledError("the client went away");
@@ -128,6 +138,7 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
   const EventServiceConfig config_;
   const std::string bearer_;
   const v1::SubscribeRequest request_;
+  grpc::CallbackServerContext* const context_;
   asio::steady_timer timer_;
 };
 

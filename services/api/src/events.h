@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <string_view>
 
 #include <absl/time/time.h>
 #include <grpcpp/impl/service_type.h>
@@ -13,6 +14,10 @@ class MessageAnalytics;
 namespace herald::api {
 
 class Bridge;
+
+// Subscribe's response header: the cursor the stream starts after ("0": the oldest event kept),
+// for a client to resume from when it has received no event (proto/herald/v1/events.proto).
+inline constexpr std::string_view kStartCursorHeader = "herald-start-cursor";
 
 struct EventServiceConfig {
   absl::Duration poll = absl::Milliseconds(100);  // how often a subscriber's stream is read

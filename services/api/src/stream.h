@@ -55,8 +55,8 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
     if (admitted) {
       slots_ = &slots;
       // Headers go out at once, so a client knows the stream is open before its first event
-      // (a refused stream ends with its status alone).
-      this->StartSendInitialMetadata();
+      // (a refused stream ends with its status alone), unless Run sends them (SendHeaders).
+      if (HeadersAtOnce()) this->StartSendInitialMetadata();
     }
     boost::asio::co_spawn(
         bridge.executor(),
@@ -116,6 +116,11 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
  protected:
   // Produces the stream; its status ends the call.
   virtual boost::asio::awaitable<absl::Status> Run() = 0;
+
+  // False when Run sends the headers itself, with metadata it looks up first: it calls
+  // SendHeaders once, before its first Push.
+  virtual bool HeadersAtOnce() const { return true; }
+  void SendHeaders() { this->StartSendInitialMetadata(); }
 
   // Queues messages for the client.
   template <typename Range>

@@ -1,4 +1,7 @@
 // events tail: EventService.Subscribe.
+#include <string>
+#include <string_view>
+
 #include <herald/common/strings.h>
 #include <herald/heraldctl/values.h>
 #include <herald/v1/events.grpc.pb.h>
@@ -8,6 +11,9 @@
 
 namespace herald::heraldctl {
 namespace {
+
+// Subscribe's response header naming the cursor a stream starts after (events.proto).
+constexpr std::string_view kStartCursorHeader = "herald-start-cursor";
 
 int EventsTail(Session& s, const ParsedCommand& c) {
   v1::SubscribeRequest request;
@@ -41,7 +47,7 @@ int EventsTail(Session& s, const ParsedCommand& c) {
   bool again = true;
   while (again) {
     // No deadline: the stream lasts until --limit, Ctrl-C or an error ends it. Opened again, it
-    // resumes after the last event printed (from now on again while none has been).
+    // resumes after the last event printed, or where the first stream started.
     auto context = s.Context(/*with_deadline=*/false);
     interrupt.Bind(context.get());
     resumer.Opening();
@@ -61,6 +67,14 @@ int EventsTail(Session& s, const ParsedCommand& c) {
     }
     status = reader->Finish();
     interrupt.Bind(nullptr);
+    if (!delivered && request.cursor().empty()) {
+      // From now on, and nothing printed yet: resume where this stream started.
+      const auto& headers = context->GetServerInitialMetadata();
+      const grpc::string_ref name(kStartCursorHeader.data(), kStartCursorHeader.size());
+      if (const auto start = headers.find(name); start != headers.end()) {
+        request.set_cursor(std::string(start->second.data(), start->second.size()));
+      }
+    }
     again = !enough && resumer.Again(status, delivered, s.err());
   }
   // Stopped on purpose: the CANCELLED that follows is not an error.
