@@ -295,22 +295,22 @@ class HeraldctlUpstreamTest : public HeraldctlTest {
   }
 
   // Tenant acme with team main (the simulator's team), its two accounts and a video, made with
-  // heraldctl; `env` is set for acme's later commands.
+  // heraldctl; `env_` is set for acme's later commands.
   void SetUpAcme() {
     const std::string secret = CreateTenantWithKey("acme");
-    env = {{"HERALD_API_KEY", secret}, {"HERALD_TENANT", "acme"}, {"SIM_KEY", "sim-key-1"}};
-    ASSERT_EQ(Run({"teams", "create", "main", "--upstream-key-env=SIM_KEY"}, env).exit_code, 0);
-    const CommandResult synced = Run({"accounts", "sync", "--team=main", "--json"}, env);
+    env_ = {{"HERALD_API_KEY", secret}, {"HERALD_TENANT", "acme"}, {"SIM_KEY", "sim-key-1"}};
+    ASSERT_EQ(Run({"teams", "create", "main", "--upstream-key-env=SIM_KEY"}, env_).exit_code, 0);
+    const CommandResult synced = Run({"accounts", "sync", "--team=main", "--json"}, env_);
     ASSERT_EQ(synced.exit_code, 0) << synced;
     const auto sync = FromJson<v1::SyncAccountsResponse>(synced.out);
-    for (const auto& account : sync.created()) accounts.push_back(account.name());
-    ASSERT_EQ(accounts.size(), 2u);
+    for (const auto& account : sync.created()) accounts_.push_back(account.name());
+    ASSERT_EQ(accounts_.size(), 2u);
     const CommandResult media =
-        Run({"media", "create", "--url=https://cdn.example.com/teaser.mp4", "--json"}, env);
+        Run({"media", "create", "--url=https://cdn.example.com/teaser.mp4", "--json"}, env_);
     ASSERT_EQ(media.exit_code, 0) << media;
     const auto asset = FromJson<v1::MediaAsset>(media.out);
     EXPECT_EQ(asset.type(), v1::MediaAsset::VIDEO);
-    video = asset.name();
+    video_ = asset.name();
   }
 
   // Creates a $15 campaign with the video to both accounts' fans (`more`: further flags) and
@@ -320,20 +320,20 @@ class HeraldctlUpstreamTest : public HeraldctlTest {
                                      "create",
                                      "--text=New video, just for you",
                                      "--price=15.00",
-                                     "--media=" + video,
-                                     "--accounts=" + accounts[0] + "," + accounts[1],
+                                     "--media=" + video_,
+                                     "--accounts=" + accounts_[0] + "," + accounts_[1],
                                      "--lists=fans",
                                      "--json"};
     args.insert(args.end(), more.begin(), more.end());
-    const CommandResult campaign = Run(args, env);
+    const CommandResult campaign = Run(args, env_);
     EXPECT_EQ(campaign.exit_code, 0) << campaign;
     return FromJson<v1::Campaign>(campaign.out).name();
   }
 
   std::unique_ptr<testing::SimulatorProcess> sim_;
-  std::map<std::string, std::string> env;
-  std::vector<std::string> accounts;
-  std::string video;
+  std::map<std::string, std::string> env_;
+  std::vector<std::string> accounts_;
+  std::string video_;
 };
 
 TEST_F(HeraldctlUpstreamTest, PpvCampaignIsWatchedUntilItCompletes) {
@@ -341,18 +341,18 @@ TEST_F(HeraldctlUpstreamTest, PpvCampaignIsWatchedUntilItCompletes) {
   const std::string name = CreatePpvCampaign();
   ASSERT_FALSE(name.empty());
 
-  const CommandResult watched = Run({"campaigns", "watch", name}, env);
+  const CommandResult watched = Run({"campaigns", "watch", name}, env_);
   EXPECT_EQ(watched.exit_code, 0) << watched;
   EXPECT_THAT(watched.out, HasSubstr(" COMPLETED deliveries 2/2 failed 0"));
 
-  const CommandResult deliveries = Run({"campaigns", "deliveries", name, "--json"}, env);
+  const CommandResult deliveries = Run({"campaigns", "deliveries", name, "--json"}, env_);
   ASSERT_EQ(deliveries.exit_code, 0) << deliveries;
   const auto list = FromJson<v1::ListDeliveriesResponse>(deliveries.out);
   ASSERT_EQ(list.deliveries_size(), 2);
   for (const auto& d : list.deliveries()) {
     EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.account() << ": " << d.error();
   }
-  const CommandResult table = Run({"campaigns", "list"}, env);
+  const CommandResult table = Run({"campaigns", "list"}, env_);
   ASSERT_EQ(table.exit_code, 0) << table;
   EXPECT_THAT(table.out, HasSubstr("COMPLETED"));
   EXPECT_THAT(table.out, HasSubstr("$15.00"));
@@ -377,7 +377,7 @@ TEST_F(HeraldctlReconnectTest, AWatchOpensItsStreamAgainAndFollowsTheCampaignToI
   const std::string name = CreatePpvCampaign({"--send-at=" + send_at});
   ASSERT_FALSE(name.empty());
 
-  const CommandResult watched = Run({"campaigns", "watch", name}, env);
+  const CommandResult watched = Run({"campaigns", "watch", name}, env_);
   EXPECT_EQ(watched.exit_code, 0) << watched;
   EXPECT_THAT(watched.err, HasSubstr("opening it again")) << watched;
   const std::vector<std::string> lines = absl::StrSplit(watched.out, '\n');
@@ -387,7 +387,7 @@ TEST_F(HeraldctlReconnectTest, AWatchOpensItsStreamAgainAndFollowsTheCampaignToI
     });
   };
   EXPECT_EQ(count(" COMPLETED deliveries 2/2 failed 0"), 1) << watched.out;
-  for (const std::string& account : accounts) {
+  for (const std::string& account : accounts_) {
     const std::string id = account.substr(account.rfind('/') + 1);
     EXPECT_EQ(count(StrCat("delivery ", id, " COMPLETED")), 1) << watched.out;
     EXPECT_EQ(count(StrCat("delivery ", id, " PENDING")), 1) << watched.out;
@@ -400,8 +400,8 @@ TEST_F(HeraldctlReconnectTest, AnEventTailOpensItsStreamAgainAndPrintsEachEventO
   ASSERT_NO_FATAL_FAILURE(SetUpAcme());
   // One messages.sent per fan on the accounts' "fans" lists.
   int64_t fans = 0;
-  for (const std::string& account : accounts) {
-    const CommandResult lists = Run({"lists", "list", account, "--json"}, env);
+  for (const std::string& account : accounts_) {
+    const CommandResult lists = Run({"lists", "list", account, "--json"}, env_);
     ASSERT_EQ(lists.exit_code, 0) << lists;
     const auto listed = FromJson<v1::ListUserListsResponse>(lists.out);
     for (const auto& list : listed.user_lists()) {
@@ -414,7 +414,7 @@ TEST_F(HeraldctlReconnectTest, AnEventTailOpensItsStreamAgainAndPrintsEachEventO
   // event resumes where the first one started, so it misses none.
   std::thread tail([&] {
     tailed =
-        Run({"events", "tail", "--type=messages.sent", StrCat("--limit=", fans), "--json"}, env);
+        Run({"events", "tail", "--type=messages.sent", StrCat("--limit=", fans), "--json"}, env_);
   });
   const std::string send_at =
       absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now() + absl::Seconds(4), absl::UTCTimeZone());
@@ -434,19 +434,19 @@ TEST_F(HeraldctlReconnectTest, AnEventTailOpensItsStreamAgainAndPrintsEachEventO
 
 TEST_F(HeraldctlUpstreamTest, ListsAndSegments) {
   ASSERT_NO_FATAL_FAILURE(SetUpAcme());
-  const std::string account = accounts[0];
+  const std::string account = accounts_[0];
 
-  const CommandResult lists = Run({"lists", "list", account}, env);
+  const CommandResult lists = Run({"lists", "list", account}, env_);
   ASSERT_EQ(lists.exit_code, 0) << lists;
   EXPECT_THAT(lists.out, HasSubstr("fans"));
   const CommandResult created =
-      Run({"lists", "create", account, "VIPs", "--request-id=vips-1", "--json"}, env);
+      Run({"lists", "create", account, "VIPs", "--request-id=vips-1", "--json"}, env_);
   ASSERT_EQ(created.exit_code, 0) << created;
   const std::string list_id = FromJson<v1::UserList>(created.out).id();
   ASSERT_FALSE(list_id.empty());
   // Run again with its request id (a script retrying): the same list, no second one.
   const CommandResult retried =
-      Run({"lists", "create", account, "VIPs", "--request-id=vips-1", "--json"}, env);
+      Run({"lists", "create", account, "VIPs", "--request-id=vips-1", "--json"}, env_);
   ASSERT_EQ(retried.exit_code, 0) << retried;
   EXPECT_EQ(FromJson<v1::UserList>(retried.out).id(), list_id);
   // Two real fans of the account, from the simulator.
@@ -461,16 +461,16 @@ TEST_F(HeraldctlUpstreamTest, ListsAndSegments) {
       std::string_view(teams->body).substr(begin, teams->body.find(']', begin) - begin), ',');
   ASSERT_GE(fans.size(), 2u);
   const CommandResult added = Run(
-      {"lists", "add", account, list_id, StrCat("--fans=", fans[0], ",", fans[1]), "--json"}, env);
+      {"lists", "add", account, list_id, StrCat("--fans=", fans[0], ",", fans[1]), "--json"}, env_);
   ASSERT_EQ(added.exit_code, 0) << added;
   EXPECT_EQ(FromJson<v1::AddFansToUserListResponse>(added.out).batches(), 1);
   EXPECT_EQ(FromJson<v1::AddFansToUserListResponse>(added.out).fans_added(), 2);
 
   const CommandResult segment =
-      Run({"segments", "create", "Top spenders", "--min-spend=50.00", "--json"}, env);
+      Run({"segments", "create", "Top spenders", "--min-spend=50.00", "--json"}, env_);
   ASSERT_EQ(segment.exit_code, 0) << segment;
   EXPECT_EQ(FromJson<v1::Segment>(segment.out).min_lifetime_spend_cents(), 5000);
-  const CommandResult segments = Run({"segments", "list"}, env);
+  const CommandResult segments = Run({"segments", "list"}, env_);
   ASSERT_EQ(segments.exit_code, 0) << segments;
   EXPECT_THAT(segments.out, HasSubstr("spend >= $50.00"));
 }
