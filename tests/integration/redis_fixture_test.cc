@@ -1,11 +1,16 @@
 // The harness every Redis-backed test stands on: it must give a real, isolated, restartable
 // server and leave nothing behind.
+#include <fstream>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 
+#include <herald/common/strings.h>
 #include <herald/testing/net.h>
 #include <herald/testing/redis_server.h>
+#include <herald/testing/subprocess.h>
 
 namespace herald::testing {
 namespace {
@@ -45,6 +50,26 @@ TEST(RedisServerTest, DestructionStopsTheServer) {
     EXPECT_TRUE(PortAcceptsConnections(port));
   }
   EXPECT_FALSE(PortAcceptsConnections(port));
+}
+
+// ctest runs tests side by side: a port one test picked must not be picked by another before its
+// server binds it, nor become the local port of some outgoing connection meanwhile.
+TEST(PickFreePortTest, APickedPortIsHeldAgainstOtherProcessesAndClearOfOutgoingConnections) {
+  const uint16_t port = PickFreePort();
+  int ephemeral_start = 0;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> ephemeral_start;
+  EXPECT_LT(port, ephemeral_start);
+  EXPECT_NE(PickFreePort(), port);
+
+  // flock(1) exits with the conflict code when another process holds the lock.
+  constexpr int kHeld = 3;
+  auto flock = Subprocess::Start({.argv = {"/usr/bin/flock", "--nonblock", "--conflict-exit-code",
+                                           StrCat(kHeld), PortReservationPath(port), "true"}});
+  ASSERT_TRUE(flock.ok()) << flock.status();
+  const std::optional<int> status = flock->Wait(absl::Seconds(10));
+  ASSERT_TRUE(status.has_value());
+  ASSERT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), kHeld);
 }
 
 }  // namespace

@@ -168,16 +168,37 @@ async function waitFor(what, record, probe, deadlineMs = START_DEADLINE_MS) {
   }
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
+const PORT_RESERVATIONS = '/tmp/herald-test-ports';
+const LOWEST_PORT = 10000;
+
+function bindable(port) {
+  return new Promise((resolve) => {
     const server = net.createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address();
-      server.close(() => resolve(port));
-    });
+    server.on('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+// A port for a server that cannot report the one it bound, reserved as the C++ harness reserves
+// its own (tests/support/src/net.cc): below the kernel's ephemeral range, so no outgoing
+// connection takes it, and under a lock file held by a flock(1) child until the test ends, so no
+// test running beside this one picks it.
+async function freePort() {
+  const range = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8');
+  const ephemeralStart = Number(range.trim().split(/\s+/)[0]);
+  fs.mkdirSync(PORT_RESERVATIONS, {recursive: true});
+  for (let attempt = 0; attempt < 50; ++attempt) {
+    const port = LOWEST_PORT + crypto.randomInt(ephemeralStart - LOWEST_PORT);
+    // --no-fork: the lock's only holder is the process killed at the end. It outlives no run.
+    const holder = start(`reservation of port ${port}`, '/usr/bin/flock',
+                         ['--nonblock', '--no-fork', path.join(PORT_RESERVATIONS, String(port)),
+                          '--command', `echo held && exec sleep ${TEST_DEADLINE_MS / 1000 + 60}`]);
+    while (holder.exited === null && !holder.output.includes('held')) await sleep(5);
+    if (holder.exited === null && await bindable(port)) return port;
+    holder.child.kill('SIGKILL');
+  }
+  throw new AssertionFailed('no free port below the ephemeral range after 50 attempts');
 }
 
 function redisPing(port) {

@@ -1,3 +1,7 @@
+#include <fstream>
+#include <mutex>
+#include <random>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -7,6 +11,10 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <herald/common/strings.h>
 #include <herald/testing/net.h>
@@ -17,10 +25,73 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-uint16_t PickFreePort() {
+namespace {
+
+// Ports handed out are never below this, clear of well-known and registered services' habits.
+constexpr int kLowestPort = 10'000;
+constexpr const char* kReservationDir = "/tmp/herald-test-ports";
+
+// The first port the kernel hands to outgoing connections.
+int EphemeralRangeStart() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  return in >> low ? low : 32'768;
+}
+
+bool Bindable(uint16_t port) {
+  asio::io_context ioc;
+  tcp::acceptor acceptor(ioc);
+  boost::system::error_code ec;
+  acceptor.open(tcp::v4(), ec);
+  // As the servers under test do: a port whose last connections linger in TIME_WAIT is free.
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+  return !ec;
+}
+
+uint16_t KernelPickedPort() {
   asio::io_context ioc;
   tcp::acceptor acceptor(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   return acceptor.local_endpoint().port();
+}
+
+// Holds a lock on `port`'s file until this process exits (the descriptor is never closed and
+// not inherited by children). False when another process holds it. The files stay, empty, one
+// per port at most: a file removed while another process opens it would let both lock "it".
+bool Reserve(uint16_t port) {
+  const std::string path = PortReservationPath(port);
+  const int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0666);
+  if (fd < 0) return false;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return false;
+  }
+  if (!Bindable(port)) {
+    ::close(fd);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string PortReservationPath(uint16_t port) { return StrCat(kReservationDir, "/", port); }
+
+uint16_t PickFreePort() {
+  static std::mutex mu;
+  static std::mt19937 random(std::random_device{}());
+  const std::lock_guard lock(mu);
+  const int end = EphemeralRangeStart();
+  // World-writable and sticky, like /tmp, so tests run by different users share it.
+  if (::mkdir(kReservationDir, 01777) == 0) ::chmod(kReservationDir, 01777);
+  if (end - kLowestPort < 1'000) return KernelPickedPort();  // an unusual range: do without
+  const int span = end - kLowestPort;
+  const int start = std::uniform_int_distribution<int>(0, span - 1)(random);
+  for (int i = 0; i < span; ++i) {
+    const auto port = static_cast<uint16_t>(kLowestPort + (start + i) % span);
+    if (Reserve(port)) return port;
+  }
+  return KernelPickedPort();
 }
 
 bool PortAcceptsConnections(uint16_t port) {

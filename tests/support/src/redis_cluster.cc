@@ -96,8 +96,8 @@ absl::StatusOr<std::unique_ptr<RedisCluster>> RedisCluster::Start(Options option
 }
 
 absl::Status RedisCluster::StartNode() {
-  // The cluster bus port is picked too: redis would use port + 10000, past 65535 for ports at
-  // the top of the ephemeral range. Either port can be taken before redis binds it:
+  // The cluster bus port is picked (and so reserved) too: redis would use port + 10000, which
+  // nothing reserves. Either port can still be taken by another program before redis binds it:
   // RedisServer retries new data ports, this loop new bus ports.
   absl::Status last;
   for (int attempt = 0; attempt < 3; ++attempt) {

@@ -1,5 +1,6 @@
 #include <fstream>
 
+#include <absl/strings/match.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
 
@@ -80,8 +81,11 @@ absl::Status RedisServer::Launch() {
   const bool up = WaitFor(
       [&] {
         if (!process_->running()) return true;  // exited: give up at once
-        auto pong = Command({"PING"});
-        return pong.ok() && *pong == "PONG";
+        // PING answers once the data is loaded; the server answering must be this one, not one
+        // another process started on the port.
+        auto replies = Commands({{"PING"}, {"INFO", "server"}});
+        return replies.ok() && (*replies)[0] == "PONG" &&
+               absl::StrContains((*replies)[1], StrCat("process_id:", process_->pid(), "\r\n"));
       },
       absl::Seconds(10));
   if (!up || !process_->running()) {

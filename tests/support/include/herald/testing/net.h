@@ -10,9 +10,13 @@
 
 namespace herald::testing {
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released). For
-// programs that cannot report the port they bound.
+// A TCP port on 127.0.0.1 for programs that cannot report the port they bound. It is free when
+// picked and reserved for this process until it exits: ports come from below the kernel's
+// ephemeral range, so no outgoing connection takes one, and each is held under a lock file
+// that other test processes respect, so two tests running side by side never pick the same.
 uint16_t PickFreePort();
+// The file whose lock reserves `port` (for tests of the reservation itself).
+std::string PortReservationPath(uint16_t port);
 
 struct HttpResponse {
   int status = 0;
