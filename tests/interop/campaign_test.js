@@ -139,7 +139,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 function dumpLogs() {
-  for (const r of children) {
+  for (const r of children.filter((c) => !c.portReservation)) {
     const tail = r.output.split('\n').slice(-60).join('\n');
     console.error(`----- ${r.name} (${r.exited === null ? 'running' : 'exited, ' + r.exited}) -----`);
     console.error(tail);
@@ -194,6 +194,7 @@ async function freePort() {
     const holder = start(`reservation of port ${port}`, '/usr/bin/flock',
                          ['--nonblock', '--no-fork', path.join(PORT_RESERVATIONS, String(port)),
                           '--command', `echo held && exec sleep ${TEST_DEADLINE_MS / 1000 + 60}`]);
+    holder.portReservation = true;  // nothing to show in the logs of a failure
     while (holder.exited === null && !holder.output.includes('held')) await sleep(5);
     if (holder.exited === null && await bindable(port)) return port;
     holder.child.kill('SIGKILL');
