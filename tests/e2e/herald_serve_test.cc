@@ -49,6 +49,17 @@ class HeraldServeTest : public ::testing::Test {
     redis_ = std::move(*redis);
   }
 
+  static constexpr char kAdmin[] = "serve-test-admin-key";
+
+  // `herald serve --role=api` with `flags`, the admin key above and this test's Redis.
+  absl::StatusOr<std::unique_ptr<HeraldProcess>> StartApi(std::vector<std::string> flags) {
+    std::vector<std::string> args = {"serve", "--role=api"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    return HeraldProcess::Start({.args = std::move(args),
+                                 .env = {{"HERALD_ADMIN_KEY", kAdmin}},
+                                 .redis_port = redis_->port()});
+  }
+
   std::unique_ptr<testing::RedisServer> redis_;
 };
 
@@ -137,10 +148,7 @@ TEST_F(HeraldServeTest, SigtermDrainsAndExitsZero) {
 // client to resume elsewhere, and the process exits well before its drain deadline (which would
 // otherwise hold it open, then cancel the stream).
 TEST_F(HeraldServeTest, SigtermEndsOpenStreamsWithUnavailableInsteadOfWaitingOutTheDrain) {
-  constexpr char kAdmin[] = "serve-test-admin-key";
-  auto herald = HeraldProcess::Start({.args = {"serve", "--role=api", "--drain_timeout=120s"},
-                                      .env = {{"HERALD_ADMIN_KEY", kAdmin}},
-                                      .redis_port = redis_->port()});
+  auto herald = StartApi({"--drain_timeout=120s"});
   ASSERT_TRUE(herald.ok()) << herald.status();
   std::shared_ptr<grpc::Channel> channel = Connect(**herald);
   absl::StatusOr<std::string> key = testing::CreateTenant(channel, kAdmin, "streamer");
@@ -169,12 +177,7 @@ TEST_F(HeraldServeTest, SigtermEndsOpenStreamsWithUnavailableInsteadOfWaitingOut
 // open on it when the grace runs out ends UNAVAILABLE, which tells the client to resume; the
 // channel reconnects by itself and the next call is answered.
 TEST_F(HeraldServeTest, AStreamOnAConnectionPastItsMaxAgeEndsUnavailableAndTheChannelReconnects) {
-  constexpr char kAdmin[] = "serve-test-admin-key";
-  auto herald =
-      HeraldProcess::Start({.args = {"serve", "--role=api", "--grpc_max_connection_age=1s",
-                                     "--grpc_max_connection_age_grace=1s"},
-                            .env = {{"HERALD_ADMIN_KEY", kAdmin}},
-                            .redis_port = redis_->port()});
+  auto herald = StartApi({"--grpc_max_connection_age=1s", "--grpc_max_connection_age_grace=1s"});
   ASSERT_TRUE(herald.ok()) << herald.status();
   std::shared_ptr<grpc::Channel> channel = Connect(**herald);
   absl::StatusOr<std::string> key = testing::CreateTenant(channel, kAdmin, "aging");
@@ -196,10 +199,7 @@ TEST_F(HeraldServeTest, AStreamOnAConnectionPastItsMaxAgeEndsUnavailableAndTheCh
 }
 
 TEST_F(HeraldServeTest, CallsAnsweredDuringTheSigtermDrainTookEffectAndTheRestAreSafeToRetry) {
-  constexpr char kAdmin[] = "serve-test-admin-key";
-  auto herald = HeraldProcess::Start({.args = {"serve", "--role=api", "--drain_timeout=5s"},
-                                      .env = {{"HERALD_ADMIN_KEY", kAdmin}},
-                                      .redis_port = redis_->port()});
+  auto herald = StartApi({"--drain_timeout=5s"});
   ASSERT_TRUE(herald.ok()) << herald.status();
   std::shared_ptr<grpc::Channel> channel = Connect(**herald);
   const auto create = [&](const std::string& id) {
