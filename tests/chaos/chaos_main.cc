@@ -2,6 +2,7 @@
 // schedule, then checked against the upstream simulator's ledger and Herald's own API.
 //
 //   herald_chaos [--duration=3m] [--seed=1] [--tenants=3] [--accounts=6] [--fault_gap=6s]
+//                [--log_dir=DIR]
 //
 // It starts redis-server (AOF, appendfsync always), upstream-sim, and herald as separate
 // processes: api, two workers, two ingest replicas behind a TCP proxy (tcp_proxy.h). For
@@ -20,9 +21,13 @@
 //     reconciliation repaired what dropped webhooks lost; a webhook applied twice would show
 //     as more);
 //   - no queue job is left ready, leased or delayed.
-// It prints the figures and the faults injected, and exits 0 only when every check holds.
+// It prints the figures and the faults injected, and exits 0 only when every check holds. On a
+// failure it prints the end of each process's log; with --log_dir it writes every whole log there
+// at the end (DIR/<process>.log, the simulator's too), pass or fail, with herald at log level info.
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -71,6 +76,7 @@ struct Options {
   int tenants = 3;
   int accounts = 6;  // per tenant (one upstream team each)
   absl::Duration fault_gap = absl::Seconds(6);
+  std::string log_dir;  // set: every process's whole log is written here at the end
 };
 
 std::optional<Options> ParseArgs(int argc, char** argv) {
@@ -85,6 +91,9 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
       ok = absl::ParseDuration(value, &o.duration) && o.duration > absl::ZeroDuration();
     } else if (ok && name == "--fault_gap") {
       ok = absl::ParseDuration(value, &o.fault_gap) && o.fault_gap >= absl::Seconds(1);
+    } else if (ok && name == "--log_dir") {
+      o.log_dir = value;
+      ok = !value.empty();
     } else if (ok && name == "--seed") {
       ok = absl::SimpleAtoi(value, &o.seed);
     } else if (ok && name == "--tenants") {
@@ -97,7 +106,7 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
     if (!ok) {
       std::fprintf(stderr,
                    "herald_chaos: bad argument %s\nusage: herald_chaos [--duration=3m] [--seed=N] "
-                   "[--tenants=1..20] [--accounts=1..50] [--fault_gap=6s]\n",
+                   "[--tenants=1..20] [--accounts=1..50] [--fault_gap=6s] [--log_dir=DIR]\n",
                    argv[i]);
       return std::nullopt;
     }
@@ -130,6 +139,8 @@ class Stack {
  public:
   static absl::StatusOr<std::unique_ptr<Stack>> Start(const Options& o) {
     std::unique_ptr<Stack> s(new Stack);
+    // Logs to keep are worth their detail: info rather than warnings only.
+    s->log_level_ = o.log_dir.empty() ? "warn" : "info";
     auto redis = testing::RedisServer::Start({.appendonly = true});
     if (!redis.ok()) return redis.status();
     s->redis = std::move(*redis);
@@ -196,6 +207,8 @@ class Stack {
  private:
   Stack() = default;
 
+  std::string log_level_;
+
   absl::StatusOr<std::unique_ptr<HeraldProcess>> StartHerald(const std::string& role,
                                                              const std::string& public_url) {
     std::vector<std::string> args = {"serve",
@@ -207,7 +220,7 @@ class Stack {
                                      "--reconcile_schedule=2s,8s",
                                      "--drain_timeout=5s",
                                      "--queue_stats_interval=2s",
-                                     "--log_level=warn"};
+                                     StrCat("--log_level=", log_level_)};
     if (!public_url.empty()) args.push_back(StrCat("--public_webhook_url=", public_url));
     return HeraldProcess::Start(
         {.args = std::move(args),
@@ -711,6 +724,21 @@ struct Check {
   void Fail(std::string what) { failures.push_back(std::move(what)); }
 };
 
+// Writes every process's whole log (all of its runs) to DIR/<name>.log.
+void KeepLogs(Stack& s, const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream out(std::filesystem::path(dir) / StrCat(name, ".log"), std::ios::binary);
+    out << text;
+    if (!out)
+      std::fprintf(stderr, "herald_chaos: cannot write %s/%s.log\n", dir.c_str(), name.c_str());
+  };
+  for (Stack::Named& p : s.processes) write(p.name, p.process->AllLogs());
+  write("upstream-sim", s.sim->Logs());
+  std::fprintf(stderr, "logs written to %s\n", dir.c_str());
+}
+
 int Main(const Options& o) {
   const absl::Time started = absl::Now();
   Log(StrCat("seed ", o.seed, ", ", absl::FormatDuration(o.duration), ", ", o.tenants,
@@ -1000,6 +1028,7 @@ int Main(const Options& o) {
                    logs.substr(logs.size() > 3000 ? logs.size() - 3000 : 0).c_str());
     }
   }
+  if (!o.log_dir.empty()) KeepLogs(s, o.log_dir);
   return passed ? 0 : 1;
 }
 

@@ -47,6 +47,7 @@ absl::StatusOr<std::unique_ptr<HeraldProcess>> HeraldProcess::Start(Options opti
 
 absl::Status HeraldProcess::Restart() {
   process_.Kill();
+  earlier_logs_ += process_.Stderr();
   auto process = Subprocess::Start({.argv = argv_, .env = env_});
   if (!process.ok()) return process.status();
   process_ = std::move(*process);

@@ -46,6 +46,8 @@ class HeraldProcess {
 
   // The process's log output, for assertion messages.
   std::string Logs() const { return process_.Stderr(); }
+  // Every run's log output since Start, restarts included, oldest first.
+  std::string AllLogs() const { return earlier_logs_ + process_.Stderr(); }
 
  private:
   HeraldProcess(Subprocess process, uint16_t grpc_port, uint16_t admin_port, uint16_t ingest_port)
@@ -65,6 +67,7 @@ class HeraldProcess {
   std::vector<std::string> argv_;
   std::map<std::string, std::string> env_;
   bool wait_ready_ = true;
+  std::string earlier_logs_;  // the runs before a Restart
 };
 
 // Herald with the api and ingest roles in processes of their own, as deployed: ingest first, then
