@@ -81,7 +81,9 @@ ABSL_FLAG(int, ingest_batch, 64,
 ABSL_FLAG(std::string, reconcile_schedule, "10m,1h,6h,24h,72h",
           "After a campaign message finishes, read the upstream's own figures of it (fans "
           "reached, views) and, when priced, its buyers, after each of these delays (each from "
-          "the previous round), to repair what lost webhooks left out. Empty: never.");
+          "the previous round), to repair what lost webhooks left out. A last round that fails "
+          "through its attempts is tried again, up to three times, after the first delay. "
+          "Empty: never.");
 ABSL_FLAG(std::string, admin_address, "0.0.0.0:9090",
           "host:port of the admin HTTP server (/metrics, /healthz, /readyz).");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(25),

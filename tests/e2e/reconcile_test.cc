@@ -1,6 +1,10 @@
-// A message unsent while it was still going out keeps what fans bought before the unsend; when
-// those purchases' webhooks were lost, reconciliation must still find them (found by the chaos
-// runner: cancelled deliveries were never reconciled).
+// Reconciliation finds purchases whose webhooks were lost: those of a message unsent while it was
+// still going out (found by the chaos runner: cancelled deliveries were never reconciled), and
+// those of a message whose last round failed through all of its attempts (the chaos runner
+// again: such a round was given up, and nothing came after it).
+#include <map>
+#include <string>
+
 #include <boost/json.hpp>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -120,6 +124,93 @@ TEST(ReconcileTest, PurchasesMadeBeforeAnUnsendAreReconciledWhenTheirWebhooksWer
   v1::Campaign final_state;
   ASSERT_TRUE(campaigns->GetCampaign(BearerContext(*key).get(), get, &final_state).ok());
   EXPECT_EQ(final_state.state(), v1::Campaign::CANCELLED);
+}
+
+TEST(ReconcileTest, ALastRoundThatFailsThroughItsAttemptsIsTriedAgain) {
+  // One reconciliation round and one attempt per job: the round's first failure spends them.
+  auto stack = testing::HeraldStack::Start(
+      {.simulator_args = {"--teams=1", "--accounts_per_team=1", "--fans_per_account=20",
+                          "--delivery_rate=1000", "--purchase_probability=1",
+                          "--fan_behavior=uniform", "--purchase_delay_min=0s",
+                          "--purchase_delay_max=100ms"},
+       .herald_args = {"--poll_interval=50ms", "--log_level=warn", "--reconcile_schedule=1s",
+                       "--max_attempts=1"},
+       .admin_key = kAdminKey,
+       .encryption_key = std::string(64, 'e'),
+       .register_webhooks = true});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  testing::HeraldStack& s = **stack;
+  auto key = testing::CreateTenant(s.channel(), kAdminKey, kTenant);
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto team = testing::CreateTeamWithAccounts(s.channel(), *key, kTenant);
+  ASSERT_TRUE(team.ok()) << team.status();
+  const std::map<std::string, std::string> sim_headers = {{"Authorization", "Bearer sim-key-1"},
+                                                          {"Content-Type", "application/json"}};
+  // Every event from now on is lost, and the next two reads of a message's buyers fail.
+  auto paused =
+      testing::HttpRequest(s.sim().port(), "PUT", StrCat("/api/webhooks/", team->team.webhook_id()),
+                           R"({"enabled": false})", sim_headers);
+  ASSERT_TRUE(paused.ok() && paused->status == 200) << (paused.ok() ? paused->body : "");
+  auto fault = testing::HttpRequest(
+      s.sim().port(), "POST", "/_sim/faults",
+      R"({"methods": ["GET"], "path_contains": "/buyers", "error_rate": 1, "error_status": 503,
+          "count": 2})",
+      sim_headers);
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+
+  auto media = testing::CreateMediaAsset(s.channel(), *key, kTenant, v1::MediaAsset::IMAGE,
+                                         "https://cdn.example.com/set.jpg");
+  ASSERT_TRUE(media.ok()) << media.status();
+  const v1::CreateCampaignRequest req =
+      testing::CampaignToFans(kTenant, team->accounts, "Bought unheard", 500, *media);
+  v1::Campaign campaign;
+  auto campaigns = v1::CampaignService::NewStub(s.channel());
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(*key).get(), req, &campaign).ok());
+
+  // Every fan bought it, and Herald heard of none of it by webhook.
+  int64_t ledger_purchases = 0, ledger_revenue = 0;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto ledger = testing::ReadLedger(s.sim().port(), "all=true");
+        if (!ledger.ok()) return false;
+        ledger_purchases = ledger_revenue = 0;
+        int messages = 0;
+        for (const json::value& a : ledger->at("accounts").as_array()) {
+          for (const json::value& v : a.at("mass_messages").as_array()) {
+            const json::object& m = v.as_object();
+            if (m.at("state").as_string() != "done") return false;
+            if (m.at("purchases_pending").to_number<int64_t>() != 0) return false;
+            ++messages;
+            ledger_purchases += m.at("purchases").to_number<int64_t>();
+            ledger_revenue += m.at("revenue_cents").to_number<int64_t>();
+          }
+        }
+        return messages == 1;
+      },
+      absl::Seconds(30)));
+  ASSERT_GT(ledger_purchases, 0);
+
+  v1::CampaignStats stats;
+  const bool reconciled = testing::WaitFor(
+      [&] {
+        v1::GetCampaignStatsRequest sreq;
+        sreq.set_name(StrCat(campaign.name(), "/stats"));
+        stats.Clear();
+        return v1::AnalyticsService::NewStub(s.channel())
+                   ->GetCampaignStats(BearerContext(*key).get(), sreq, &stats)
+                   .ok() &&
+               stats.purchases() == ledger_purchases;
+      },
+      absl::Seconds(30));
+  EXPECT_TRUE(reconciled) << "Herald has " << stats.purchases() << " purchases, the ledger "
+                          << ledger_purchases << "\n"
+                          << s.herald().Logs();
+  EXPECT_EQ(stats.gross_revenue_cents(), ledger_revenue);
+  EXPECT_EQ(stats.reconciled_purchases(), ledger_purchases);
+  // Both failures were the round's: the fault rule is used up.
+  auto faults = testing::HttpRequest(s.sim().port(), "GET", "/_sim/faults", "", sim_headers);
+  ASSERT_TRUE(faults.ok() && faults->status == 200);
+  EXPECT_EQ(faults->body.find("/buyers"), std::string::npos) << faults->body;
 }
 
 }  // namespace

@@ -1654,6 +1654,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
 
 // Reconciliation jobs number their pages: index = round * kPagesPerRound + page.
 constexpr int32_t kPagesPerRound = 10'000;
+// A round that gives up (the upstream or Redis failing through all of a job's attempts) is left
+// to the next round, which reads everything again. The last round has none after it: it is
+// tried again up to this many times, numbered as rounds past the schedule.
+constexpr int32_t kLastRoundRetries = 3;
 
 std::optional<queue::JobSpec> DeliveryWorkflow::FirstReconcile(const Context& ctx) const {
   if (events_ == nullptr || config_.reconcile_schedule.empty()) return std::nullopt;
@@ -1666,16 +1670,33 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
   const int32_t page = s.index % kPagesPerRound;
   const int64_t id = ctx.delivery.upstream_message_id;
   const size_t next_round = static_cast<size_t>(round) + 1;
-  const bool last_round = next_round >= config_.reconcile_schedule.size();
+  const std::vector<absl::Duration>& schedule = config_.reconcile_schedule;
+  const bool last_round = next_round >= schedule.size();
   auto end_of_round = [&] {
     if (last_round) return JobResult::Ok();
     return JobResult::OkThen(NextStep(ctx, kReconcileJob,
                                       static_cast<int32_t>(next_round) * kPagesPerRound,
-                                      config_.reconcile_schedule[next_round]));
+                                      schedule[next_round]));
+  };
+  auto gave_up = [&](const absl::Status& status) {
+    const int32_t retries_left = static_cast<int32_t>(schedule.size()) + kLastRoundRetries -
+                                 static_cast<int32_t>(next_round);
+    const bool again = last_round && retries_left > 0;
+    log::Warn("reconciliation round gave up",
+              {{"tenant", s.tenant},
+               {"campaign", s.campaign},
+               {"account", s.account},
+               {"then", !last_round ? "the next round"
+                        : again     ? "this round again"
+                                    : "nothing: the last round's tries are spent"},
+               {"error", status}});
+    if (!again) return end_of_round();
+    return JobResult::OkThen(NextStep(
+        ctx, kReconcileJob, static_cast<int32_t>(next_round) * kPagesPerRound, schedule.front()));
   };
   // A failed read never marks the delivery failed (it is done). Limits and credits are handled
-  // as for every call; a message gone upstream ends the reconciliation; anything else is
-  // retried, then ends this round.
+  // as for every call; a message gone upstream ends the reconciliation, a refused read this
+  // round; anything else is retried, and once the job's attempts are spent, gave_up decides.
   auto on_error = [&](const absl::Status& status,
                       std::string_view doing) -> std::optional<JobResult> {
     const auto error = upstream::GetUpstreamError(status);
@@ -1686,11 +1707,13 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
     }
     if (error && error->http_status == 404) return JobResult::Ok();
     const bool terminal = error && error->kind == upstream::ErrorKind::kTerminal;
-    if (!terminal && !ctx.last_attempt)
-      return JobResult::Retry(StrCat(doing, ": ", status.message()));
-    log::Warn("reconciliation round gave up",
-              {{"tenant", s.tenant}, {"campaign", s.campaign}, {"error", status}});
-    return end_of_round();
+    if (terminal) {
+      log::Warn("reconciliation round ended: the upstream refused a read",
+                {{"tenant", s.tenant}, {"campaign", s.campaign}, {"error", status}});
+      return end_of_round();
+    }
+    if (!ctx.last_attempt) return JobResult::Retry(StrCat(doing, ": ", status.message()));
+    return gave_up(status);
   };
 
   webhooks::MessageKey message{s.account, id};
@@ -1709,7 +1732,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
     const int64_t now_ms = ToMillis(clock_.Now());
     absl::Status recorded = co_await events_->RecordEngagement(
         s.tenant, std::move(engaged), q.sent_count, q.viewed_count, now_ms);
-    if (!recorded.ok()) co_return JobResult::Retry(std::string(recorded.message()));
+    if (!recorded.ok()) {
+      if (!ctx.last_attempt) co_return JobResult::Retry(std::string(recorded.message()));
+      co_return gave_up(recorded);
+    }
   }
   const int64_t price = ctx.campaign.content.price_cents;
   if (price <= 0) co_return end_of_round();  // nothing to buy
@@ -1730,7 +1756,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
   const int64_t now_ms = ToMillis(clock_.Now());
   auto added = co_await events_->ReconcileBuyers(s.tenant, std::move(message), price, fee,
                                                  std::move(fans), now_ms);
-  if (!added.ok()) co_return JobResult::Retry(std::string(added.status().message()));
+  if (!added.ok()) {
+    if (!ctx.last_attempt) co_return JobResult::Retry(std::string(added.status().message()));
+    co_return gave_up(added.status());
+  }
   if (*added > 0) {
     if (reconciled_ != nullptr) reconciled_->Increment(static_cast<double>(*added));
     log::Info("reconciliation found purchases whose webhooks never arrived",
