@@ -578,15 +578,29 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
     if (auto stop = co_await LoadAccount(ctx)) co_return *std::move(stop);
     co_return co_await ReconcileBuyers(ctx);
   }
+  // A poll or unsend step that ends its delivery chains the reconciliation in the same atomic step
+  // as its ack. When that ack is lost after the delivery was written (the worker died, or Redis
+  // failed it), the step runs again and finds the delivery already final: it chains the
+  // reconciliation again, which has the same id, so it still runs once.
+  const bool message_finished =
+      ctx.delivery.upstream_message_id != 0 && (ctx.delivery.state == DeliveryState::kCompleted ||
+                                                ctx.delivery.state == DeliveryState::kCancelled);
   if (job.kind == kUnsendJob) {
     // Runs on a cancelled campaign, whatever generation, until the message is gone.
-    if (ctx.delivery.upstream_message_id == 0 || ctx.delivery.state == DeliveryState::kCancelled) {
+    if (ctx.delivery.upstream_message_id == 0) co_return JobResult::Ok();
+    if (ctx.delivery.state == DeliveryState::kCancelled) {
+      if (auto next = FirstReconcile(ctx)) co_return JobResult::OkThen(*next);
       co_return JobResult::Ok();
     }
     if (auto stop = co_await LoadAccount(ctx)) co_return *std::move(stop);
     co_return co_await Unsend(ctx);
   }
-  if (store::IsFinal(ctx.delivery.state)) co_return JobResult::Ok();
+  if (store::IsFinal(ctx.delivery.state)) {
+    if (job.kind == kPollJob && message_finished) {
+      if (auto next = FirstReconcile(ctx)) co_return JobResult::OkThen(*next);
+    }
+    co_return JobResult::Ok();
+  }
 
   using store::CampaignPhase;
   if (job.kind == kUpdateJob) {
