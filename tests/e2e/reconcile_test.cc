@@ -223,19 +223,28 @@ TEST(ReconcileTest, ALastRoundThatFailsThroughItsAttemptsIsTriedAgain) {
   EXPECT_EQ(faults->body.find("/buyers"), std::string::npos) << faults->body;
 }
 
-// Enqueues `spec` through the queue library on a private io_context.
-absl::Status EnqueueJob(uint16_t redis_port, queue::JobSpec spec) {
+// Enqueues `spec` through the queue library on a private io_context; with `dead_letter`, also
+// leases it and dead-letters it, as when the last attempt of its step died.
+absl::Status PlaceJob(uint16_t redis_port, queue::JobSpec spec, bool dead_letter) {
   boost::asio::io_context io;
   redis::Client client(io.get_executor(), {.address = {"127.0.0.1", redis_port}});
   client.Start();
   queue::Queue q(client, {});
-  auto enqueue = [&]() -> boost::asio::awaitable<absl::Status> {
+  auto place = [&]() -> boost::asio::awaitable<absl::Status> {
+    const int shard = q.ShardOf(spec.team);
     absl::StatusOr<queue::EnqueueResult> r = co_await q.Enqueue(std::move(spec));
     if (!r.ok()) co_return r.status();
     if (*r != queue::EnqueueResult::kEnqueued) co_return absl::InternalError("not enqueued");
+    if (!dead_letter) co_return absl::OkStatus();
+    absl::StatusOr<queue::LeaseBatch> batch = co_await q.Lease(shard, 1);
+    if (!batch.ok()) co_return batch.status();
+    if (batch->jobs.size() != 1) co_return absl::InternalError("nothing leased");
+    absl::StatusOr<queue::NackResult> nacked =
+        co_await q.DeadLetter(batch->jobs[0].ref(), "the worker died on the last attempt");
+    if (!nacked.ok()) co_return nacked.status();
     co_return absl::OkStatus();
   };
-  auto done = boost::asio::co_spawn(io, enqueue(), boost::asio::use_future);
+  auto done = boost::asio::co_spawn(io, place(), boost::asio::use_future);
   while (done.wait_for(std::chrono::seconds(0)) != std::future_status::ready) io.run_one();
   const absl::Status status = done.get();
   client.Stop();
@@ -243,107 +252,131 @@ absl::Status EnqueueJob(uint16_t redis_port, queue::JobSpec spec) {
   return status;
 }
 
-TEST(ReconcileTest, APollStepRunAgainAfterItsDeliveryCompletedStillStartsTheReconciliation) {
-  // A first herald that never reconciles completes the delivery; webhooks are lost throughout.
-  const std::string encryption_key(64, 'e');
-  auto stack = testing::HeraldStack::Start(
-      {.simulator_args = {"--teams=1", "--accounts_per_team=1", "--fans_per_account=20",
-                          "--delivery_rate=1000", "--purchase_probability=1",
-                          "--fan_behavior=uniform", "--purchase_delay_min=0s",
-                          "--purchase_delay_max=100ms"},
-       .herald_args = {"--poll_interval=50ms", "--log_level=warn", "--reconcile_schedule="},
-       .admin_key = kAdminKey,
-       .encryption_key = encryption_key,
-       .register_webhooks = true});
-  ASSERT_TRUE(stack.ok()) << stack.status();
-  testing::HeraldStack& s = **stack;
-  auto key = testing::CreateTenant(s.channel(), kAdminKey, kTenant);
-  ASSERT_TRUE(key.ok()) << key.status();
-  auto team = testing::CreateTeamWithAccounts(s.channel(), *key, kTenant);
-  ASSERT_TRUE(team.ok()) << team.status();
-  auto paused = testing::HttpRequest(
-      s.sim().port(), "PUT", StrCat("/api/webhooks/", team->team.webhook_id()),
-      R"({"enabled": false})",
-      {{"Authorization", "Bearer sim-key-1"}, {"Content-Type", "application/json"}});
-  ASSERT_TRUE(paused.ok() && paused->status == 200) << (paused.ok() ? paused->body : "");
-  auto media = testing::CreateMediaAsset(s.channel(), *key, kTenant, v1::MediaAsset::IMAGE,
-                                         "https://cdn.example.com/set.jpg");
-  ASSERT_TRUE(media.ok()) << media.status();
-  const v1::CreateCampaignRequest req =
-      testing::CampaignToFans(kTenant, team->accounts, "Acknowledged late", 400, *media);
-  v1::Campaign campaign;
-  ASSERT_TRUE(v1::CampaignService::NewStub(s.channel())
-                  ->CreateCampaign(BearerContext(*key).get(), req, &campaign)
-                  .ok());
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        v1::GetCampaignRequest get;
-        get.set_name(campaign.name());
-        v1::Campaign now;
-        return v1::CampaignService::NewStub(s.channel())
-                   ->GetCampaign(BearerContext(*key).get(), get, &now)
-                   .ok() &&
-               now.state() == v1::Campaign::COMPLETED;
-      },
-      absl::Seconds(30)));
-  int64_t ledger_purchases = 0;
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        auto ledger = testing::ReadLedger(s.sim().port(), "all=true");
-        if (!ledger.ok()) return false;
-        ledger_purchases = 0;
-        for (const json::value& a : ledger->at("accounts").as_array()) {
-          for (const json::value& m : a.at("mass_messages").as_array()) {
-            if (m.at("purchases_pending").to_number<int64_t>() != 0) return false;
-            ledger_purchases += m.at("purchases").to_number<int64_t>();
+// A priced campaign to one account delivered by a herald that never reconciles, while every
+// webhook is lost: the ledger has purchases Herald has not heard of. Then that herald is killed.
+class UnreconciledDeliveryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto stack = testing::HeraldStack::Start(
+        {.simulator_args = {"--teams=1", "--accounts_per_team=1", "--fans_per_account=20",
+                            "--delivery_rate=1000", "--purchase_probability=1",
+                            "--fan_behavior=uniform", "--purchase_delay_min=0s",
+                            "--purchase_delay_max=100ms"},
+         .herald_args = {"--poll_interval=50ms", "--log_level=warn", "--reconcile_schedule="},
+         .admin_key = kAdminKey,
+         .encryption_key = kEncryptionKey,
+         .register_webhooks = true});
+    ASSERT_TRUE(stack.ok()) << stack.status();
+    stack_ = *std::move(stack);
+    auto key = testing::CreateTenant(stack_->channel(), kAdminKey, kTenant);
+    ASSERT_TRUE(key.ok()) << key.status();
+    key_ = *key;
+    auto team = testing::CreateTeamWithAccounts(stack_->channel(), key_, kTenant);
+    ASSERT_TRUE(team.ok()) << team.status();
+    auto paused = testing::HttpRequest(
+        stack_->sim().port(), "PUT", StrCat("/api/webhooks/", team->team.webhook_id()),
+        R"({"enabled": false})",
+        {{"Authorization", "Bearer sim-key-1"}, {"Content-Type", "application/json"}});
+    ASSERT_TRUE(paused.ok() && paused->status == 200) << (paused.ok() ? paused->body : "");
+    auto media = testing::CreateMediaAsset(stack_->channel(), key_, kTenant, v1::MediaAsset::IMAGE,
+                                           "https://cdn.example.com/a.jpg");
+    ASSERT_TRUE(media.ok()) << media.status();
+    const v1::CreateCampaignRequest req =
+        testing::CampaignToFans(kTenant, team->accounts, "Acknowledged late", 400, *media);
+    ASSERT_TRUE(v1::CampaignService::NewStub(stack_->channel())
+                    ->CreateCampaign(BearerContext(key_).get(), req, &campaign_)
+                    .ok());
+    ASSERT_TRUE(testing::WaitFor(
+        [&] {
+          v1::GetCampaignRequest get;
+          get.set_name(campaign_.name());
+          v1::Campaign now;
+          return v1::CampaignService::NewStub(stack_->channel())
+                     ->GetCampaign(BearerContext(key_).get(), get, &now)
+                     .ok() &&
+                 now.state() == v1::Campaign::COMPLETED;
+        },
+        absl::Seconds(30)));
+    ASSERT_TRUE(testing::WaitFor(
+        [&] {
+          auto ledger = testing::ReadLedger(stack_->sim().port(), "all=true");
+          if (!ledger.ok()) return false;
+          ledger_purchases_ = 0;
+          for (const json::value& a : ledger->at("accounts").as_array()) {
+            for (const json::value& m : a.at("mass_messages").as_array()) {
+              if (m.at("purchases_pending").to_number<int64_t>() != 0) return false;
+              ledger_purchases_ += m.at("purchases").to_number<int64_t>();
+            }
           }
-        }
-        return true;
-      },
-      absl::Seconds(30)));
-  ASSERT_GT(ledger_purchases, 0);
+          return true;
+        },
+        absl::Seconds(30)));
+    ASSERT_GT(ledger_purchases_, 0);
+    stack_->herald().process().Kill();
 
-  // That herald dies; one that reconciles takes over, and the poll step that completed the
-  // delivery runs again, as it does when its acknowledgement was lost.
-  s.herald().process().Kill();
-  auto herald = testing::HeraldProcess::Start(
-      {.args = {"serve", "--role=all", StrCat("--upstream_url=http://127.0.0.1:", s.sim().port()),
-                "--poll_interval=50ms", "--log_level=warn", "--reconcile_schedule=300ms"},
-       .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", encryption_key}},
-       .redis_port = s.redis().port()});
-  ASSERT_TRUE(herald.ok()) << herald.status();
-  const std::string campaign_id = testing::ShortId(campaign.name());
-  const std::string account = testing::ShortId(team->accounts[0]);
-  const std::string team_id = testing::ShortId(team->team.name());
-  const std::string payload = StrCat(R"({"tenant":")", kTenant, R"(","campaign":")", campaign_id,
-                                     R"(","account":")", account, R"(","generation":1,"index":7})");
-  ASSERT_TRUE(EnqueueJob(s.redis().port(), {.id = StrCat("d:", kTenant, ":", campaign_id, ":",
-                                                         account, ":g1:delivery_poll:7"),
-                                            .kind = "delivery_poll",
-                                            .tenant = kTenant,
-                                            .team = StrCat(kTenant, "/", team_id),
-                                            .account = StrCat(kTenant, "/", account),
-                                            .payload = payload,
-                                            .max_attempts = 3})
-                  .ok());
+    // The poll step of the delivery's chain, as a step that ends it runs (a new poll number).
+    const std::string campaign_id = testing::ShortId(campaign_.name());
+    const std::string account = testing::ShortId(team->accounts[0]);
+    poll_step_ = {
+        .id = StrCat("d:", kTenant, ":", campaign_id, ":", account, ":g1:delivery_poll:7"),
+        .kind = "delivery_poll",
+        .tenant = kTenant,
+        .team = StrCat(kTenant, "/", testing::ShortId(team->team.name())),
+        .account = StrCat(kTenant, "/", account),
+        .payload = StrCat(R"({"tenant":")", kTenant, R"(","campaign":")", campaign_id,
+                          R"(","account":")", account, R"(","generation":1,"index":7})"),
+        .max_attempts = 3};
+  }
 
-  auto channel = grpc::CreateChannel((*herald)->grpc_target(), grpc::InsecureChannelCredentials());
-  v1::CampaignStats stats;
-  const bool reconciled = testing::WaitFor(
-      [&] {
-        v1::GetCampaignStatsRequest sreq;
-        sreq.set_name(StrCat(campaign.name(), "/stats"));
-        stats.Clear();
-        return v1::AnalyticsService::NewStub(channel)
-                   ->GetCampaignStats(BearerContext(*key).get(), sreq, &stats)
-                   .ok() &&
-               stats.purchases() == ledger_purchases;
-      },
-      absl::Seconds(30));
-  EXPECT_TRUE(reconciled) << "Herald has " << stats.purchases() << " purchases, the ledger "
-                          << ledger_purchases << "\n"
-                          << (*herald)->Logs();
-  EXPECT_EQ(stats.reconciled_purchases(), ledger_purchases);
+  // Starts a herald that reconciles, on the same Redis and simulator, and expects every purchase
+  // of the ledger to be found by its reconciliation.
+  void ExpectReconciledByANewHerald() {
+    auto herald = testing::HeraldProcess::Start(
+        {.args = {"serve", "--role=all",
+                  StrCat("--upstream_url=http://127.0.0.1:", stack_->sim().port()),
+                  "--poll_interval=50ms", "--log_level=warn", "--reconcile_schedule=300ms",
+                  "--queue_stats_interval=100ms"},
+         .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", kEncryptionKey}},
+         .redis_port = stack_->redis().port()});
+    ASSERT_TRUE(herald.ok()) << herald.status();
+    auto channel =
+        grpc::CreateChannel((*herald)->grpc_target(), grpc::InsecureChannelCredentials());
+    v1::CampaignStats stats;
+    const bool reconciled = testing::WaitFor(
+        [&] {
+          v1::GetCampaignStatsRequest req;
+          req.set_name(StrCat(campaign_.name(), "/stats"));
+          stats.Clear();
+          return v1::AnalyticsService::NewStub(channel)
+                     ->GetCampaignStats(BearerContext(key_).get(), req, &stats)
+                     .ok() &&
+                 stats.purchases() == ledger_purchases_;
+        },
+        absl::Seconds(30));
+    EXPECT_TRUE(reconciled) << "Herald has " << stats.purchases() << " purchases, the ledger "
+                            << ledger_purchases_ << "\n"
+                            << (*herald)->Logs();
+    EXPECT_EQ(stats.reconciled_purchases(), ledger_purchases_);
+  }
+
+  static constexpr char kEncryptionKey[] =
+      "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+  std::unique_ptr<testing::HeraldStack> stack_;
+  std::string key_;
+  v1::Campaign campaign_;
+  int64_t ledger_purchases_ = 0;
+  queue::JobSpec poll_step_;
+};
+
+TEST_F(UnreconciledDeliveryTest, APollStepRunAgainAfterEndingItsDeliveryStartsTheReconciliation) {
+  // As when its ack, which chains the reconciliation, was lost and its lease expired.
+  ASSERT_TRUE(PlaceJob(stack_->redis().port(), poll_step_, /*dead_letter=*/false).ok());
+  ExpectReconciledByANewHerald();
+}
+
+TEST_F(UnreconciledDeliveryTest, APollStepThatDiedOnItsLastAttemptStillStartsTheReconciliation) {
+  ASSERT_TRUE(PlaceJob(stack_->redis().port(), poll_step_, /*dead_letter=*/true).ok());
+  ExpectReconciledByANewHerald();
 }
 
 }  // namespace

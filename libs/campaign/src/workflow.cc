@@ -727,7 +727,26 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
     });
     co_return r.status();
   }
-  if (store::IsFinal(ctx.delivery.state)) co_return absl::OkStatus();
+  if (store::IsFinal(ctx.delivery.state)) {
+    // A poll step whose last attempt ended its delivery but died before its ack, which chains
+    // the reconciliation (as in Run): the reconciliation is enqueued here instead.
+    const bool message_finished =
+        ctx.delivery.upstream_message_id != 0 && (ctx.delivery.state == DeliveryState::kCompleted ||
+                                                  ctx.delivery.state == DeliveryState::kCancelled);
+    if (dead.kind != kPollJob || !message_finished || !records->account) {
+      co_return absl::OkStatus();
+    }
+    const queue::LeasedJob placed{.id = dead.id,
+                                  .kind = dead.kind,
+                                  .tenant = s.tenant,
+                                  .team = QueueTeam(s.tenant, records->account->team),
+                                  .account = QueueAccount(s.tenant, s.account),
+                                  .payload = dead.payload};
+    const Context where{.job = placed, .step = s, .campaign = ctx.campaign};
+    std::optional<queue::JobSpec> reconcile = FirstReconcile(where);
+    if (!reconcile) co_return absl::OkStatus();
+    co_return (co_await queue_.Enqueue(*std::move(reconcile))).status();
+  }
   const bool stale = ctx.campaign.generation != s.generation;
   const absl::Time now = clock_.Now();
   if (HoldsSendingDelivery(ctx) && records->account &&
