@@ -28,9 +28,12 @@ wait_for() {
   done
 }
 
-# start_redis DIR PORT: a throw-away redis-server with AOF in DIR.
+# start_redis DIR PORT [ARG...]: a throw-away redis-server with AOF in DIR; ARGs are more
+# redis-server options (e.g. --auto-aof-rewrite-percentage 0).
 start_redis() {
-  redis-server --port "$2" --bind 127.0.0.1 --dir "$1" --save "" --appendonly yes \
-    --daemonize no --logfile "$1/redis.log" &
-  wait_for 10 redis-cli -p "$2" ping
+  local dir="$1" port="$2"
+  shift 2
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly yes \
+    --daemonize no --logfile "$dir/redis.log" "$@" &
+  wait_for 10 redis-cli -p "$port" ping
 }

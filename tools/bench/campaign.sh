@@ -18,6 +18,7 @@
 #                           [--rate=1000] [--open_seconds=10] [--fanout_teams=200]
 #                           [--fanout_timeout=300] [--draft] [--timeline] [--profile]
 #                           [--redis_profile] [--herald_flag=--name=value]...
+#                           [--redis_flag='--name value']...
 #
 # --profile: samples herald with perf for 2 s of the fan-out proper (from its 2,000th upstream
 #   call: the set-up before it, 200 teams and 10,000 accounts created over gRPC, looks nothing
@@ -30,6 +31,9 @@
 #   whether a p99 comes from a uniform tail or from bursts where calls queue.
 # --fanout_teams=N: the fan-out targets the first N simulator teams (50 accounts each).
 # --herald_flag: one more flag for both herald runs (repeatable).
+# --redis_flag: one more redis-server option for both parts, name and value (repeatable), e.g.
+#   --redis_flag='--auto-aof-rewrite-percentage 0': no AOF rewrite (a fresh server's growing AOF
+#   otherwise forks a rewrite that takes most of a core during the run).
 #
 # Each part gets a fresh redis-server (AOF on, appendfsync everysec), upstream-sim and herald on
 # free ports of 127.0.0.1; every process is stopped on exit. Needs herald, upstream-sim,
@@ -50,6 +54,7 @@ timeline=0
 profile=0
 redis_profile=0
 extra_flags=()
+redis_flags=()
 for arg in "$@"; do
   case "$arg" in
     --only=*) only="${arg#--only=}" ;;
@@ -64,7 +69,8 @@ for arg in "$@"; do
     --fanout_teams=*) fanout_teams="${arg#--fanout_teams=}" ;;
     --fanout_timeout=*) fanout_timeout="${arg#--fanout_timeout=}" ;;
     --herald_flag=*) extra_flags+=("${arg#--herald_flag=}") ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    --redis_flag=*) read -r -a words <<<"${arg#--redis_flag=}"; redis_flags+=("${words[@]}") ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     -*) echo "campaign.sh: unknown flag $arg" >&2; exit 2 ;;
     *) build="$(cd "$arg" && pwd)" ;;
   esac
@@ -112,7 +118,7 @@ start_stack() {
   herald_flags=("$@" ${extra_flags[@]+"${extra_flags[@]}"})
   mkdir -p "$dir/redis"
   redis_port="$(free_port)"
-  start_redis "$dir/redis" "$redis_port"
+  start_redis "$dir/redis" "$redis_port" ${redis_flags[@]+"${redis_flags[@]}"}
   pids+=($!)
   redis_pid="$(redis-cli -p "$redis_port" info server | awk -F: '/^process_id/ {print $2}' | tr -d '\r')"
   sim_port="$(free_port)"
