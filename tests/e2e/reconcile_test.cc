@@ -8,6 +8,7 @@
 #include <future>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -314,17 +315,21 @@ class UnreconciledDeliveryTest : public ::testing::Test {
     ASSERT_GT(ledger_purchases_, 0);
     stack_->herald().process().Kill();
 
-    // The poll step of the delivery's chain, as a step that ends it runs (a new poll number).
-    const std::string campaign_id = testing::ShortId(campaign_.name());
-    const std::string account = testing::ShortId(team->accounts[0]);
-    poll_step_ = {
-        .id = StrCat("d:", kTenant, ":", campaign_id, ":", account, ":g1:delivery_poll:7"),
-        .kind = "delivery_poll",
+    campaign_id_ = testing::ShortId(campaign_.name());
+    account_ = testing::ShortId(team->accounts[0]);
+    team_id_ = testing::ShortId(team->team.name());
+  }
+
+  // A step of the delivery's chain of `kind` (a poll number or a reconciliation page, `index`).
+  queue::JobSpec Step(std::string_view kind, int index) const {
+    return {
+        .id = StrCat("d:", kTenant, ":", campaign_id_, ":", account_, ":g1:", kind, ":", index),
+        .kind = std::string(kind),
         .tenant = kTenant,
-        .team = StrCat(kTenant, "/", testing::ShortId(team->team.name())),
-        .account = StrCat(kTenant, "/", account),
-        .payload = StrCat(R"({"tenant":")", kTenant, R"(","campaign":")", campaign_id,
-                          R"(","account":")", account, R"(","generation":1,"index":7})"),
+        .team = StrCat(kTenant, "/", team_id_),
+        .account = StrCat(kTenant, "/", account_),
+        .payload = StrCat(R"({"tenant":")", kTenant, R"(","campaign":")", campaign_id_,
+                          R"(","account":")", account_, R"(","generation":1,"index":)", index, "}"),
         .max_attempts = 3};
   }
 
@@ -365,17 +370,27 @@ class UnreconciledDeliveryTest : public ::testing::Test {
   std::string key_;
   v1::Campaign campaign_;
   int64_t ledger_purchases_ = 0;
-  queue::JobSpec poll_step_;
+  std::string campaign_id_, account_, team_id_;
 };
 
 TEST_F(UnreconciledDeliveryTest, APollStepRunAgainAfterEndingItsDeliveryStartsTheReconciliation) {
   // As when its ack, which chains the reconciliation, was lost and its lease expired.
-  ASSERT_TRUE(PlaceJob(stack_->redis().port(), poll_step_, /*dead_letter=*/false).ok());
+  // A new poll number: the steps that ended the delivery are within the queue's window of ids.
+  ASSERT_TRUE(
+      PlaceJob(stack_->redis().port(), Step("delivery_poll", 7), /*dead_letter=*/false).ok());
   ExpectReconciledByANewHerald();
 }
 
 TEST_F(UnreconciledDeliveryTest, APollStepThatDiedOnItsLastAttemptStillStartsTheReconciliation) {
-  ASSERT_TRUE(PlaceJob(stack_->redis().port(), poll_step_, /*dead_letter=*/true).ok());
+  ASSERT_TRUE(
+      PlaceJob(stack_->redis().port(), Step("delivery_poll", 7), /*dead_letter=*/true).ok());
+  ExpectReconciledByANewHerald();
+}
+
+TEST_F(UnreconciledDeliveryTest, AReconciliationRoundWhoseJobDiedIsTriedAgain) {
+  // The only round (index 0) died before reading anything: its try again finds the purchases.
+  ASSERT_TRUE(
+      PlaceJob(stack_->redis().port(), Step("delivery_reconcile", 0), /*dead_letter=*/true).ok());
   ExpectReconciledByANewHerald();
 }
 

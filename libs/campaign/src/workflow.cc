@@ -445,6 +445,13 @@ absl::Status PaceStatus(absl::Status status) {
   return status;
 }
 
+// Whether the delivery's upstream message went out and is over (completed, or unsent or deleted
+// by a cancel): what its fans bought may need reconciling.
+bool MessageFinished(const Delivery& d) {
+  return d.upstream_message_id != 0 &&
+         (d.state == DeliveryState::kCompleted || d.state == DeliveryState::kCancelled);
+}
+
 // The team id in a delivery job's queue team (QueueTeam); empty when it is not of `tenant`.
 std::string TeamOfJob(std::string_view queue_team, std::string_view tenant) {
   if (queue_team.size() <= tenant.size() + 1 || !queue_team.starts_with(tenant) ||
@@ -582,9 +589,6 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   // as its ack. When that ack is lost after the delivery was written (the worker died, or Redis
   // failed it), the step runs again and finds the delivery already final: it chains the
   // reconciliation again, which has the same id, so it still runs once.
-  const bool message_finished =
-      ctx.delivery.upstream_message_id != 0 && (ctx.delivery.state == DeliveryState::kCompleted ||
-                                                ctx.delivery.state == DeliveryState::kCancelled);
   if (job.kind == kUnsendJob) {
     // Runs on a cancelled campaign, whatever generation, until the message is gone.
     if (ctx.delivery.upstream_message_id == 0) co_return JobResult::Ok();
@@ -596,7 +600,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
     co_return co_await Unsend(ctx);
   }
   if (store::IsFinal(ctx.delivery.state)) {
-    if (job.kind == kPollJob && message_finished) {
+    if (job.kind == kPollJob && MessageFinished(ctx.delivery)) {
       if (auto next = FirstReconcile(ctx)) co_return JobResult::OkThen(*next);
     }
     co_return JobResult::Ok();
@@ -691,7 +695,9 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
   static constexpr std::string_view kSteps[] = {kSegmentScanJob, kSegmentListJob, kSegmentAddJob,
                                                 kUploadMediaJob, kSendJob,        kPollJob};
   const bool step = std::find(std::begin(kSteps), std::end(kSteps), dead.kind) != std::end(kSteps);
-  if (!step && dead.kind != kUnsendJob && dead.kind != kUpdateJob) co_return absl::OkStatus();
+  if (!step && dead.kind != kUnsendJob && dead.kind != kUpdateJob && dead.kind != kReconcileJob) {
+    co_return absl::OkStatus();
+  }
   auto payload = DecodePayload(dead.payload);
   if (!payload.ok()) co_return absl::OkStatus();  // names no delivery
   const queue::LeasedJob job{.id = dead.id,
@@ -728,12 +734,11 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
     co_return r.status();
   }
   if (store::IsFinal(ctx.delivery.state)) {
-    // A poll step whose last attempt ended its delivery but died before its ack, which chains
-    // the reconciliation (as in Run): the reconciliation is enqueued here instead.
-    const bool message_finished =
-        ctx.delivery.upstream_message_id != 0 && (ctx.delivery.state == DeliveryState::kCompleted ||
-                                                  ctx.delivery.state == DeliveryState::kCancelled);
-    if (dead.kind != kPollJob || !message_finished || !records->account) {
+    // What the dead step would have chained on success is enqueued here instead: the first
+    // reconciliation round after a poll step whose last attempt ended its delivery but died before
+    // its ack, or what follows a reconciliation round whose job died.
+    const bool poll_ended = dead.kind == kPollJob && MessageFinished(ctx.delivery);
+    if ((!poll_ended && dead.kind != kReconcileJob) || !records->account) {
       co_return absl::OkStatus();
     }
     const queue::LeasedJob placed{.id = dead.id,
@@ -743,10 +748,18 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
                                   .account = QueueAccount(s.tenant, s.account),
                                   .payload = dead.payload};
     const Context where{.job = placed, .step = s, .campaign = ctx.campaign};
-    std::optional<queue::JobSpec> reconcile = FirstReconcile(where);
-    if (!reconcile) co_return absl::OkStatus();
-    co_return (co_await queue_.Enqueue(*std::move(reconcile))).status();
+    if (dead.kind == kReconcileJob) {
+      log::Warn("reconciliation round gave up", {{"tenant", s.tenant},
+                                                 {"campaign", s.campaign},
+                                                 {"account", s.account},
+                                                 {"error", reason}});
+    }
+    std::optional<queue::JobSpec> next =
+        poll_ended ? FirstReconcile(where) : AfterRoundGaveUp(where);
+    if (!next) co_return absl::OkStatus();
+    co_return (co_await queue_.Enqueue(*std::move(next))).status();
   }
+  if (dead.kind == kReconcileJob) co_return absl::OkStatus();  // follows final deliveries only
   const bool stale = ctx.campaign.generation != s.generation;
   const absl::Time now = clock_.Now();
   if (HoldsSendingDelivery(ctx) && records->account &&
@@ -1697,6 +1710,16 @@ std::optional<queue::JobSpec> DeliveryWorkflow::FirstReconcile(const Context& ct
   return NextStep(ctx, kReconcileJob, 0, config_.reconcile_schedule[0]);
 }
 
+std::optional<queue::JobSpec> DeliveryWorkflow::AfterRoundGaveUp(const Context& ctx) const {
+  const std::vector<absl::Duration>& schedule = config_.reconcile_schedule;
+  if (events_ == nullptr || schedule.empty()) return std::nullopt;
+  const int32_t rounds = static_cast<int32_t>(schedule.size());
+  const int32_t next_round = ctx.step.index / kPagesPerRound + 1;
+  if (next_round >= rounds + kLastRoundRetries) return std::nullopt;
+  const absl::Duration delay = next_round < rounds ? schedule[next_round] : schedule.front();
+  return NextStep(ctx, kReconcileJob, next_round * kPagesPerRound, delay);
+}
+
 asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
   const StepPayload& s = ctx.step;
   const int32_t round = s.index / kPagesPerRound;
@@ -1712,20 +1735,12 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
                                       schedule[next_round]));
   };
   auto gave_up = [&](const absl::Status& status) {
-    const int32_t retries_left = static_cast<int32_t>(schedule.size()) + kLastRoundRetries -
-                                 static_cast<int32_t>(next_round);
-    const bool again = last_round && retries_left > 0;
-    log::Warn("reconciliation round gave up",
-              {{"tenant", s.tenant},
-               {"campaign", s.campaign},
-               {"account", s.account},
-               {"then", !last_round ? "the next round"
-                        : again     ? "this round again"
-                                    : "nothing: the last round's tries are spent"},
-               {"error", status}});
-    if (!again) return end_of_round();
-    return JobResult::OkThen(NextStep(
-        ctx, kReconcileJob, static_cast<int32_t>(next_round) * kPagesPerRound, schedule.front()));
+    log::Warn("reconciliation round gave up", {{"tenant", s.tenant},
+                                               {"campaign", s.campaign},
+                                               {"account", s.account},
+                                               {"error", status}});
+    std::optional<queue::JobSpec> next = AfterRoundGaveUp(ctx);
+    return next ? JobResult::OkThen(*std::move(next)) : JobResult::Ok();
   };
   // A failed read never marks the delivery failed (it is done). Limits and credits are handled
   // as for every call; a message gone upstream ends the reconciliation, a refused read this
