@@ -5,6 +5,7 @@
 // poll step ran again after completing its delivery (its acknowledgement, which chains the
 // reconciliation, was lost to a crash).
 #include <chrono>
+#include <functional>
 #include <future>
 #include <map>
 #include <string>
@@ -37,6 +38,34 @@ using testing::BearerContext;
 
 constexpr char kAdminKey[] = "admin-key-reconcile";
 constexpr char kTenant[] = "unsent";
+
+// Waits (up to 30 s) until the campaign's stats count the ledger's `purchases`, and expects every
+// one of them found by reconciliation and, unless `gross_cents` is negative, that gross revenue.
+// `logs` is printed when they never add up.
+void ExpectEveryPurchaseReconciled(const std::shared_ptr<grpc::Channel>& channel,
+                                   const std::string& key, const std::string& campaign,
+                                   int64_t purchases, int64_t gross_cents,
+                                   const std::function<std::string()>& logs) {
+  v1::CampaignStats stats;
+  const bool reconciled = testing::WaitFor(
+      [&] {
+        v1::GetCampaignStatsRequest req;
+        req.set_name(StrCat(campaign, "/stats"));
+        stats.Clear();
+        return v1::AnalyticsService::NewStub(channel)
+                   ->GetCampaignStats(BearerContext(key).get(), req, &stats)
+                   .ok() &&
+               stats.purchases() == purchases;
+      },
+      absl::Seconds(30));
+  EXPECT_TRUE(reconciled) << "Herald has " << stats.purchases() << " purchases, the ledger "
+                          << purchases << "\n"
+                          << logs();
+  if (gross_cents >= 0) {
+    EXPECT_EQ(stats.gross_revenue_cents(), gross_cents);
+  }
+  EXPECT_EQ(stats.reconciled_purchases(), purchases);
+}
 
 TEST(ReconcileTest, PurchasesMadeBeforeAnUnsendAreReconciledWhenTheirWebhooksWereLost) {
   // Slow delivery (30 fans at 5 a second), and every fan who gets the message buys it at once.
@@ -112,23 +141,8 @@ TEST(ReconcileTest, PurchasesMadeBeforeAnUnsendAreReconciledWhenTheirWebhooksWer
       absl::Seconds(30)));
   ASSERT_GE(ledger_purchases, 6);
 
-  v1::CampaignStats stats;
-  const bool reconciled = testing::WaitFor(
-      [&] {
-        v1::GetCampaignStatsRequest sreq;
-        sreq.set_name(StrCat(campaign.name(), "/stats"));
-        stats.Clear();
-        return v1::AnalyticsService::NewStub(s.channel())
-                   ->GetCampaignStats(BearerContext(*key).get(), sreq, &stats)
-                   .ok() &&
-               stats.purchases() == ledger_purchases;
-      },
-      absl::Seconds(30));
-  EXPECT_TRUE(reconciled) << "Herald has " << stats.purchases() << " purchases, the ledger "
-                          << ledger_purchases << "\n"
-                          << s.herald().Logs();
-  EXPECT_EQ(stats.gross_revenue_cents(), ledger_revenue);
-  EXPECT_EQ(stats.reconciled_purchases(), ledger_purchases);  // every one found by reconciling
+  ExpectEveryPurchaseReconciled(s.channel(), *key, campaign.name(), ledger_purchases,
+                                ledger_revenue, [&] { return s.herald().Logs(); });
 
   v1::GetCampaignRequest get;
   get.set_name(campaign.name());
@@ -201,23 +215,8 @@ TEST(ReconcileTest, ALastRoundThatFailsThroughItsAttemptsIsTriedAgain) {
       absl::Seconds(30)));
   ASSERT_GT(ledger_purchases, 0);
 
-  v1::CampaignStats stats;
-  const bool reconciled = testing::WaitFor(
-      [&] {
-        v1::GetCampaignStatsRequest sreq;
-        sreq.set_name(StrCat(campaign.name(), "/stats"));
-        stats.Clear();
-        return v1::AnalyticsService::NewStub(s.channel())
-                   ->GetCampaignStats(BearerContext(*key).get(), sreq, &stats)
-                   .ok() &&
-               stats.purchases() == ledger_purchases;
-      },
-      absl::Seconds(30));
-  EXPECT_TRUE(reconciled) << "Herald has " << stats.purchases() << " purchases, the ledger "
-                          << ledger_purchases << "\n"
-                          << s.herald().Logs();
-  EXPECT_EQ(stats.gross_revenue_cents(), ledger_revenue);
-  EXPECT_EQ(stats.reconciled_purchases(), ledger_purchases);
+  ExpectEveryPurchaseReconciled(s.channel(), *key, campaign.name(), ledger_purchases,
+                                ledger_revenue, [&] { return s.herald().Logs(); });
   // Both failures were the round's: the fault rule is used up.
   auto faults = testing::HttpRequest(s.sim().port(), "GET", "/_sim/faults", "", sim_headers);
   ASSERT_TRUE(faults.ok() && faults->status == 200);
@@ -346,22 +345,8 @@ class UnreconciledDeliveryTest : public ::testing::Test {
     ASSERT_TRUE(herald.ok()) << herald.status();
     auto channel =
         grpc::CreateChannel((*herald)->grpc_target(), grpc::InsecureChannelCredentials());
-    v1::CampaignStats stats;
-    const bool reconciled = testing::WaitFor(
-        [&] {
-          v1::GetCampaignStatsRequest req;
-          req.set_name(StrCat(campaign_.name(), "/stats"));
-          stats.Clear();
-          return v1::AnalyticsService::NewStub(channel)
-                     ->GetCampaignStats(BearerContext(key_).get(), req, &stats)
-                     .ok() &&
-                 stats.purchases() == ledger_purchases_;
-        },
-        absl::Seconds(30));
-    EXPECT_TRUE(reconciled) << "Herald has " << stats.purchases() << " purchases, the ledger "
-                            << ledger_purchases_ << "\n"
-                            << (*herald)->Logs();
-    EXPECT_EQ(stats.reconciled_purchases(), ledger_purchases_);
+    ExpectEveryPurchaseReconciled(channel, key_, campaign_.name(), ledger_purchases_,
+                                  /*gross_cents=*/-1, [&] { return (*herald)->Logs(); });
   }
 
   static constexpr char kEncryptionKey[] =
