@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -38,6 +39,26 @@ using testing::BearerContext;
 
 constexpr char kAdminKey[] = "admin-key-reconcile";
 constexpr char kTenant[] = "unsent";
+
+// Creates a campaign of `price_cents` with one image, sent to list "fans" of every account.
+absl::StatusOr<v1::Campaign> CreatePricedCampaign(const std::shared_ptr<grpc::Channel>& channel,
+                                                  const std::string& key,
+                                                  const std::vector<std::string>& accounts,
+                                                  std::string_view text, int64_t price_cents) {
+  auto media = testing::CreateMediaAsset(channel, key, kTenant, v1::MediaAsset::IMAGE,
+                                         "https://cdn.example.com/set.jpg");
+  if (!media.ok()) return media.status();
+  const v1::CreateCampaignRequest req =
+      testing::CampaignToFans(kTenant, accounts, text, price_cents, *media);
+  v1::Campaign campaign;
+  const grpc::Status created = v1::CampaignService::NewStub(channel)->CreateCampaign(
+      BearerContext(key).get(), req, &campaign);
+  if (!created.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(created.error_code()),
+                        created.error_message());
+  }
+  return campaign;
+}
 
 // Waits (up to 30 s) until the campaign's stats count the ledger's `purchases`, and expects every
 // one of them found by reconciliation and, unless `gross_cents` is negative, that gross revenue.
@@ -91,14 +112,10 @@ TEST(ReconcileTest, PurchasesMadeBeforeAnUnsendAreReconciledWhenTheirWebhooksWer
       {{"Authorization", "Bearer sim-key-1"}, {"Content-Type", "application/json"}});
   ASSERT_TRUE(paused.ok() && paused->status == 200) << (paused.ok() ? paused->body : "");
 
-  auto media = testing::CreateMediaAsset(s.channel(), *key, kTenant, v1::MediaAsset::IMAGE,
-                                         "https://cdn.example.com/set.jpg");
-  ASSERT_TRUE(media.ok()) << media.status();
-  const v1::CreateCampaignRequest req =
-      testing::CampaignToFans(kTenant, team->accounts, "Unsent midway", 700, *media);
-  v1::Campaign campaign;
+  auto created = CreatePricedCampaign(s.channel(), *key, team->accounts, "Unsent midway", 700);
+  ASSERT_TRUE(created.ok()) << created.status();
+  const v1::Campaign campaign = *created;
   auto campaigns = v1::CampaignService::NewStub(s.channel());
-  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(*key).get(), req, &campaign).ok());
 
   // Both messages are going out and have sold a few when the campaign is cancelled.
   const auto ledger_messages = [&] {
@@ -183,14 +200,9 @@ TEST(ReconcileTest, ALastRoundThatFailsThroughItsAttemptsIsTriedAgain) {
       sim_headers);
   ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
 
-  auto media = testing::CreateMediaAsset(s.channel(), *key, kTenant, v1::MediaAsset::IMAGE,
-                                         "https://cdn.example.com/set.jpg");
-  ASSERT_TRUE(media.ok()) << media.status();
-  const v1::CreateCampaignRequest req =
-      testing::CampaignToFans(kTenant, team->accounts, "Bought unheard", 500, *media);
-  v1::Campaign campaign;
-  auto campaigns = v1::CampaignService::NewStub(s.channel());
-  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(*key).get(), req, &campaign).ok());
+  auto created = CreatePricedCampaign(s.channel(), *key, team->accounts, "Bought unheard", 500);
+  ASSERT_TRUE(created.ok()) << created.status();
+  const v1::Campaign campaign = *created;
 
   // Every fan bought it, and Herald heard of none of it by webhook.
   int64_t ledger_purchases = 0, ledger_revenue = 0;
@@ -278,14 +290,10 @@ class UnreconciledDeliveryTest : public ::testing::Test {
         R"({"enabled": false})",
         {{"Authorization", "Bearer sim-key-1"}, {"Content-Type", "application/json"}});
     ASSERT_TRUE(paused.ok() && paused->status == 200) << (paused.ok() ? paused->body : "");
-    auto media = testing::CreateMediaAsset(stack_->channel(), key_, kTenant, v1::MediaAsset::IMAGE,
-                                           "https://cdn.example.com/a.jpg");
-    ASSERT_TRUE(media.ok()) << media.status();
-    const v1::CreateCampaignRequest req =
-        testing::CampaignToFans(kTenant, team->accounts, "Acknowledged late", 400, *media);
-    ASSERT_TRUE(v1::CampaignService::NewStub(stack_->channel())
-                    ->CreateCampaign(BearerContext(key_).get(), req, &campaign_)
-                    .ok());
+    auto created =
+        CreatePricedCampaign(stack_->channel(), key_, team->accounts, "Acknowledged late", 400);
+    ASSERT_TRUE(created.ok()) << created.status();
+    campaign_ = *created;
     ASSERT_TRUE(testing::WaitFor(
         [&] {
           v1::GetCampaignRequest get;

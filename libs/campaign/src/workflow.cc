@@ -755,7 +755,7 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
                                                  {"error", reason}});
     }
     std::optional<queue::JobSpec> next =
-        poll_ended ? FirstReconcile(where) : AfterRoundGaveUp(where);
+        poll_ended ? FirstReconcile(where) : NextRound(where, /*gave_up=*/true);
     if (!next) co_return absl::OkStatus();
     co_return (co_await queue_.Enqueue(*std::move(next))).status();
   }
@@ -1710,37 +1710,31 @@ std::optional<queue::JobSpec> DeliveryWorkflow::FirstReconcile(const Context& ct
   return NextStep(ctx, kReconcileJob, 0, config_.reconcile_schedule[0]);
 }
 
-std::optional<queue::JobSpec> DeliveryWorkflow::AfterRoundGaveUp(const Context& ctx) const {
+std::optional<queue::JobSpec> DeliveryWorkflow::NextRound(const Context& ctx, bool gave_up) const {
   const std::vector<absl::Duration>& schedule = config_.reconcile_schedule;
   if (events_ == nullptr || schedule.empty()) return std::nullopt;
   const int32_t rounds = static_cast<int32_t>(schedule.size());
-  const int32_t next_round = ctx.step.index / kPagesPerRound + 1;
-  if (next_round >= rounds + kLastRoundRetries) return std::nullopt;
-  const absl::Duration delay = next_round < rounds ? schedule[next_round] : schedule.front();
-  return NextStep(ctx, kReconcileJob, next_round * kPagesPerRound, delay);
+  const int32_t next = ctx.step.index / kPagesPerRound + 1;
+  if (next >= (gave_up ? rounds + kLastRoundRetries : rounds)) return std::nullopt;
+  const absl::Duration delay = next < rounds ? schedule[next] : schedule.front();
+  return NextStep(ctx, kReconcileJob, next * kPagesPerRound, delay);
 }
 
 asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
   const StepPayload& s = ctx.step;
-  const int32_t round = s.index / kPagesPerRound;
   const int32_t page = s.index % kPagesPerRound;
   const int64_t id = ctx.delivery.upstream_message_id;
-  const size_t next_round = static_cast<size_t>(round) + 1;
-  const std::vector<absl::Duration>& schedule = config_.reconcile_schedule;
-  const bool last_round = next_round >= schedule.size();
-  auto end_of_round = [&] {
-    if (last_round) return JobResult::Ok();
-    return JobResult::OkThen(NextStep(ctx, kReconcileJob,
-                                      static_cast<int32_t>(next_round) * kPagesPerRound,
-                                      schedule[next_round]));
+  auto then_next_round = [&](bool gave_up) {
+    std::optional<queue::JobSpec> next = NextRound(ctx, gave_up);
+    return next ? JobResult::OkThen(*std::move(next)) : JobResult::Ok();
   };
+  auto end_of_round = [&] { return then_next_round(/*gave_up=*/false); };
   auto gave_up = [&](const absl::Status& status) {
     log::Warn("reconciliation round gave up", {{"tenant", s.tenant},
                                                {"campaign", s.campaign},
                                                {"account", s.account},
                                                {"error", status}});
-    std::optional<queue::JobSpec> next = AfterRoundGaveUp(ctx);
-    return next ? JobResult::OkThen(*std::move(next)) : JobResult::Ok();
+    return then_next_round(/*gave_up=*/true);
   };
   // A failed read never marks the delivery failed (it is done). Limits and credits are handled
   // as for every call; a message gone upstream ends the reconciliation, a refused read this

@@ -292,9 +292,9 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> ReconcileBuyers(Context& ctx);
   // The first reconciliation round of a delivery that just completed, if it has one.
   std::optional<queue::JobSpec> FirstReconcile(const Context& ctx) const;
-  // What follows a reconciliation round that gave up (its job's attempts spent, or the job
-  // dead): the next round, or the last round again while it has tries left; else nothing.
-  std::optional<queue::JobSpec> AfterRoundGaveUp(const Context& ctx) const;
+  // The reconciliation round after ctx's: the schedule's next, if any; after a round that gave up
+  // (its job's attempts spent, or the job dead), the last round again while it has tries left.
+  std::optional<queue::JobSpec> NextRound(const Context& ctx, bool gave_up) const;
   boost::asio::awaitable<queue::JobResult> ListAdd(const queue::LeasedJob& job);
   boost::asio::awaitable<queue::JobResult> SegmentScan(Context& ctx);
   boost::asio::awaitable<queue::JobResult> SegmentList(Context& ctx);
