@@ -150,6 +150,8 @@ metrics="$(curl -s "http://127.0.0.1:$admin_port/metrics")"
 applied="$(awk '/^herald_webhook_events_total\{.*result="(applied|unattributed)"/ {s += $2}
   END {printf "%d", s}' <<<"$metrics")"
 echo "herald_applied_events: $applied"
+# Purchases whose message was not linked yet: the bodies' purchases follow their messages.
+awk '/^herald_webhook_events_total\{.*result="unattributed"/ {s += $2} END {printf "herald_unattributed_events: %d\n", s}' <<<"$metrics"
 awk '/^herald_ingest_batch_size_sum/ {s = $2} /^herald_ingest_batch_size_count/ {n = $2}
   END {if (n > 0) printf "herald_events_per_redis_call: %.1f\n", s / n}' <<<"$metrics"
 awk -v h="$herald_ticks" -v r="$redis_ticks" -v n="$applied" -v hz="$clk_tck" 'BEGIN {

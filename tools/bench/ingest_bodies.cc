@@ -32,11 +32,15 @@ std::string LuaString(const std::string& s) {
 }
 
 // One of five event shapes, in the proportions a PPV campaign produces (mostly messages.sent).
+// In each ten bodies, the unlock and the transaction are one purchase of the first body's
+// message, so purchases are attributed and credited as a campaign's are.
 std::string Body(int i, const std::string& account) {
   using herald::StrCat;
   const int64_t queue = 5'000'000 + i / 50;
-  const int64_t chat = 9'000'000 + i;
-  const int64_t fan = 100'000 + i;
+  const bool purchase = i % 10 == 7 || i % 10 == 8;
+  const int message = purchase ? i - i % 10 : i;
+  const int64_t chat = 9'000'000 + message;
+  const int64_t fan = 100'000 + message;
   switch (i % 10) {
     case 7:
       return StrCat(

@@ -15,6 +15,9 @@ The price of one call (microseconds of Redis time per call, --calls calls in a p
                               two 600-byte documents, one id to read back)
   replace_hit_us              store/replace.lua with them, the expected value matching
   replace_commands_us         the commands it runs (HGET, HSET, HMGET), sent on their own
+  apply_event_us_per_event    webhooks/apply_event.lua with batches of ten events in the ingest
+                              benchmark's mix (seven messages.sent, one purchase's unlock and
+                              transaction, credited to its message, one queue progress), per event
 
 How long one campaign holds Redis (milliseconds of Redis time):
   enqueue_one_call_ms         one job for each of --accounts registered accounts of one team
@@ -53,6 +56,25 @@ def enqueue_args(sha, tag, jobs):
     for job_id, account, team in jobs:
         args += [job_id, "delivery_upload_media", "t1/" + account, "t1/" + team, "t1", PAYLOAD,
                  6, 0]
+    return args
+
+
+def apply_event_args(sha, batch):
+    """EVALSHA of webhooks/apply_event.lua for the ten events of `batch` (ingest_bodies' mix)."""
+    args = ["EVALSHA", sha, 1, "hd:{t:t1}:", 86_400, 604_800, 1_796_000_000_000, 10_000, 10]
+    queue, first = 5_000_000 + batch // 5, 9_000_000 + batch * 10
+
+    def event(i, code, chat, fan, price=0, amount=-1, net=-1, fee=-1, spend=-1, progress=(0, 0),
+              name="messages.sent"):
+        return ["k%d_%d" % (batch, i), code, "acct_1", queue if code in (1, 2) else 0, chat, fan,
+                price, amount, net, fee, spend, -1, progress[0], progress[1], 0, 0, name]
+
+    for i in range(7):
+        args += event(i, 2, first + i, 100_000 + i, price=1500)
+    args += event(7, 3, first, 100_000, amount=1500, spend=4550, name="messages.ppv.unlocked")
+    args += event(8, 4, first, 100_000, amount=1500, net=1200, fee=300, spend=4550,
+                  name="transactions.new")
+    args += event(9, 1, 0, 0, progress=(1000, 1000 - batch % 1000), name="chat_queue.updated")
     return args
 
 
@@ -109,6 +131,10 @@ def main():
                                        ["HSET", "deliveries", "a1", DOCUMENT],
                                        ["HMGET", "campaigns", "c1"]], options.calls,
                                 measured=("hget", "hset", "hmget")))
+
+            record("apply_event_us_per_event", per_call(
+                conn, [apply_event_args(sha["webhooks/apply_event.lua"], round_ * options.calls + n)
+                       for n in range(options.calls)], options.calls) / 10)
 
             # One campaign to every account of one big team: its jobs, then its creation.
             tag = "{hd:s%d}" % (round_ + 1)
