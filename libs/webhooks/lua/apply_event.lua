@@ -100,64 +100,87 @@ local function add(q, field, by)
   incr(account_key(), field, by)
 end
 
--- Credits what has arrived of the purchase of `chat` to mass message `q`, each part once:
--- the purchase itself (counted, buyer recorded) when its unlock or its transaction arrives, the
--- gross amount from whichever carries one first, net and fee from the transaction.
+-- The fields of a purchase's buy: hash, in the order purchase_fields reads them.
+local BUY_FIELDS = { 'counted', 'gross_done', 'net_done', 'unlock_amount', 'tx_amount', 'tx_net',
+                     'tx_fee', 'fan', 'at', 'est_net', 'est_fee' }
+local COUNTED, GROSS_DONE, NET_DONE, UNLOCK_AMOUNT, TX_AMOUNT, TX_NET, TX_FEE, BUY_FAN, BUY_AT,
+      EST_NET, EST_FEE = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
+
+local function buy_key() return P .. 'buy:' .. account .. ':' .. chat end
+
+-- What is stored of the purchase of `chat` (BUY_FIELDS order, false where absent), and a table
+-- of the changes to it: field -> value, written by save_buy in one HSET.
+local function read_buy()
+  return redis.call('HMGET', buy_key(), unpack(BUY_FIELDS)), {}
+end
+
+local function set_buy(b, changes, field, value)
+  b[field] = value
+  changes[#changes + 1] = BUY_FIELDS[field]
+  changes[#changes + 1] = value
+end
+
+local function save_buy(changes)
+  if #changes > 0 then redis.call('HSET', buy_key(), unpack(changes)) end
+end
+
+-- Credits what has arrived of the purchase of `chat` (`b`, as read_buy read it with the event's
+-- own values set) to mass message `q`, each part once: the purchase itself (counted, buyer
+-- recorded) when its unlock or its transaction arrives, the gross amount from whichever carries
+-- one first, net and fee from the transaction. What it credits is noted in `changes`.
 --
 -- A purchase the reconciler found first (reconcile_buyers.lua: the fan is already a buyer, with
 -- estimated amounts in mbr:) is not counted again: its estimate becomes what was credited, and
 -- the event's exact amounts correct it.
-local function credit(q)
-  local buy = P .. 'buy:' .. account .. ':' .. chat
-  local b = redis.call('HMGET', buy, 'counted', 'gross_done', 'net_done', 'unlock_amount',
-                       'tx_amount', 'tx_net', 'tx_fee', 'fan', 'at', 'est_net', 'est_fee')
+local function credit(q, b, changes)
   local sk = stats_key(q)
-  local buyer = b[8] or fan
-  local buyers = P .. 'mb:' .. account .. ':' .. q
-  if not b[1] then
-    local estimate = redis.call('HGET', P .. 'mbr:' .. account .. ':' .. q, buyer)
+  local buyer = b[BUY_FAN] or fan
+  if not b[COUNTED] then
+    local reconciled = P .. 'mbr:' .. account .. ':' .. q
+    local estimate = redis.call('HGET', reconciled, buyer)
     if estimate then
       local g, n, f = string.match(estimate, '^(%-?%d+):(%-?%d+):(%-?%d+)$')
-      b[2], b[10], b[11] = g, n, f
-      redis.call('HSET', buy, 'gross_done', g, 'est_net', n, 'est_fee', f)
-      redis.call('HDEL', P .. 'mbr:' .. account .. ':' .. q, buyer)
-    elseif not redis.call('ZSCORE', buyers, buyer) then
+      set_buy(b, changes, GROSS_DONE, g)
+      set_buy(b, changes, EST_NET, n)
+      set_buy(b, changes, EST_FEE, f)
+      redis.call('HDEL', reconciled, buyer)
+    elseif redis.call('ZADD', P .. 'mb:' .. account .. ':' .. q, 'NX', b[BUY_AT] or now,
+                      buyer) == 1 then
       add(q, 'purchases', 1)
-      redis.call('ZADD', buyers, 'NX', b[9] or now, buyer)
     end
-    redis.call('HSET', buy, 'counted', '1')
+    set_buy(b, changes, COUNTED, '1')
   end
   -- gross_done holds the gross amount credited so far: the transaction's amount wins over the
   -- unlock's when both arrive (any difference is corrected once).
-  local gross = b[5]
-  if not gross and tonumber(b[4] or '0') > 0 then gross = b[4] end
-  if gross and gross ~= b[2] then
-    local delta = tonumber(gross) - tonumber(b[2] or '0')
+  local gross = b[TX_AMOUNT]
+  if not gross and tonumber(b[UNLOCK_AMOUNT] or '0') > 0 then gross = b[UNLOCK_AMOUNT] end
+  if gross and gross ~= b[GROSS_DONE] then
+    local delta = tonumber(gross) - tonumber(b[GROSS_DONE] or '0')
     add(q, 'gross', delta)
     incr(P .. 'mbc:' .. account .. ':' .. q, buyer, delta)
-    redis.call('HSET', buy, 'gross_done', gross)
+    set_buy(b, changes, GROSS_DONE, gross)
   end
-  if not b[3] and b[6] then
-    add(q, 'net', tonumber(b[6]) - tonumber(b[10] or '0'))
-    add(q, 'fee', tonumber(b[7] or '0') - tonumber(b[11] or '0'))
-    redis.call('HSET', buy, 'net_done', '1')
+  if not b[NET_DONE] and b[TX_NET] then
+    add(q, 'net', tonumber(b[TX_NET]) - tonumber(b[EST_NET] or '0'))
+    add(q, 'fee', tonumber(b[TX_FEE] or '0') - tonumber(b[EST_FEE] or '0'))
+    set_buy(b, changes, NET_DONE, '1')
   end
   touch(sk)
 end
 
--- A purchase of chat message `chat`: keep what it says, then credit it if the message's mass
--- message is known (else messages.sent credits it when it arrives).
--- Returns whether the purchase was attributed.
+-- A purchase of chat message `chat`: keep what it says (`fields`: BUY_FIELDS index -> value),
+-- then credit it if the message's mass message is known (else messages.sent credits it when it
+-- arrives). Returns whether the purchase was attributed.
 local function purchase(fields)
-  local buy = P .. 'buy:' .. account .. ':' .. chat
-  redis.call('HSET', buy, unpack(fields))
-  redis.call('HSETNX', buy, 'fan', fan)
-  redis.call('HSETNX', buy, 'at', now)
-  redis.call('EXPIRE', buy, link_ttl)
+  local b, changes = read_buy()
+  for field, value in pairs(fields) do set_buy(b, changes, field, value) end
+  if not b[BUY_FAN] then set_buy(b, changes, BUY_FAN, fan) end
+  if not b[BUY_AT] then set_buy(b, changes, BUY_AT, now) end
   local q = redis.call('GET', P .. 'msg:' .. account .. ':' .. chat)
-  if not q then return false end
-  credit(q)
-  return true
+  if q then credit(q, b, changes) end
+  save_buy(changes)
+  redis.call('EXPIRE', buy_key(), link_ttl)
+  return q ~= false
 end
 
 local function fan_data()
@@ -201,18 +224,22 @@ local function apply()
       add(queue, 'sent', 1)
       if tonumber(arg(7)) > 0 and chat ~= '0' then
         redis.call('SET', P .. 'msg:' .. account .. ':' .. chat, queue, 'EX', link_ttl)
-        if redis.call('EXISTS', P .. 'buy:' .. account .. ':' .. chat) == 1 then credit(queue) end
+        if redis.call('EXISTS', buy_key()) == 1 then  -- a purchase that arrived first
+          local b, changes = read_buy()
+          credit(queue, b, changes)
+          save_buy(changes)
+        end
       end
     end
   elseif code == 5 then
     incr(account_key(), 'subscriptions', 1)
     fan_data()
   elseif code == 3 then
-    if chat ~= '0' and not purchase({ 'unlock_amount', arg(8) }) then result = 2 end
+    if chat ~= '0' and not purchase({ [UNLOCK_AMOUNT] = arg(8) }) then result = 2 end
     fan_data()
   elseif code == 4 then
     if chat ~= '0' and
-        not purchase({ 'tx_amount', arg(8), 'tx_net', arg(9), 'tx_fee', arg(10) }) then
+        not purchase({ [TX_AMOUNT] = arg(8), [TX_NET] = arg(9), [TX_FEE] = arg(10) }) then
       result = 2
     end
     fan_data()
