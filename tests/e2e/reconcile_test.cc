@@ -2,7 +2,7 @@
 // still going out (found by the chaos runner: cancelled deliveries were never reconciled), and
 // those of a message whose last round failed through all of its attempts (the chaos runner
 // again: such a round was given up, and nothing came after it), and those of a message whose
-// poll step ran again after completing its delivery (its acknowledgement, which chains the
+// poll or unsend step ran again after ending its delivery (its acknowledgement, which chains the
 // reconciliation, was lost to a crash).
 #include <chrono>
 #include <functional>
@@ -26,6 +26,7 @@
 #include <herald/testing/herald_process.h>
 #include <herald/testing/herald_stack.h>
 #include <herald/testing/net.h>
+#include <herald/testing/redis_sync.h>
 #include <herald/testing/sim_ledger.h>
 #include <herald/testing/wait.h>
 #include <herald/v1/analytics.grpc.pb.h>
@@ -264,14 +265,23 @@ absl::Status PlaceJob(uint16_t redis_port, queue::JobSpec spec, bool dead_letter
   return status;
 }
 
+// How the unreconciled delivery of UnreconciledDeliveryTest ends.
+enum class Ending {
+  kCompleted,  // the message went out to every fan
+  kUnsent,     // the campaign was cancelled while the message was going out: it was unsent
+};
+
 // A priced campaign to one account delivered by a herald that never reconciles, while every
-// webhook is lost: the ledger has purchases Herald has not heard of. Then that herald is killed.
+// webhook is lost: the ledger has purchases Herald has not heard of. Once nothing of the delivery
+// is left in the queue, that herald is killed.
 class UnreconciledDeliveryTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void Deliver(Ending ending) {
+    // Sent at once, or slowly enough (20 fans at 5 a second) to be cancelled part-way.
+    const std::string rate = ending == Ending::kCompleted ? "1000" : "5";
     auto stack = testing::HeraldStack::Start(
         {.simulator_args = {"--teams=1", "--accounts_per_team=1", "--fans_per_account=20",
-                            "--delivery_rate=1000", "--purchase_probability=1",
+                            StrCat("--delivery_rate=", rate), "--purchase_probability=1",
                             "--fan_behavior=uniform", "--purchase_delay_min=0s",
                             "--purchase_delay_max=100ms"},
          .herald_args = {"--poll_interval=50ms", "--log_level=warn", "--reconcile_schedule="},
@@ -294,32 +304,62 @@ class UnreconciledDeliveryTest : public ::testing::Test {
         CreatePricedCampaign(stack_->channel(), key_, team->accounts, "Acknowledged late", 400);
     ASSERT_TRUE(created.ok()) << created.status();
     campaign_ = *created;
+    auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+
+    // The ledger's one message in `state` with every purchase made, and at least `purchases`.
+    const auto ledger_message = [&](std::string_view state, int64_t purchases) {
+      auto ledger = testing::ReadLedger(stack_->sim().port(), "all=true");
+      if (!ledger.ok()) return false;
+      ledger_purchases_ = 0;
+      int messages = 0;
+      for (const json::value& a : ledger->at("accounts").as_array()) {
+        for (const json::value& v : a.at("mass_messages").as_array()) {
+          const json::object& m = v.as_object();
+          if (m.at("state").as_string() != state) return false;
+          if (m.at("purchases_pending").to_number<int64_t>() != 0) return false;
+          ledger_purchases_ += m.at("purchases").to_number<int64_t>();
+          ++messages;
+        }
+      }
+      return messages == 1 && ledger_purchases_ >= purchases;
+    };
+    v1::Campaign::State final_state = v1::Campaign::COMPLETED;
+    if (ending == Ending::kUnsent) {
+      ASSERT_TRUE(
+          testing::WaitFor([&] { return ledger_message("sending", 3); }, absl::Seconds(30)));
+      v1::CancelCampaignRequest cancel;
+      cancel.set_name(campaign_.name());
+      v1::CancelCampaignResponse cancelled;
+      ASSERT_TRUE(campaigns->CancelCampaign(BearerContext(key_).get(), cancel, &cancelled).ok());
+      final_state = v1::Campaign::CANCELLED;
+    }
     ASSERT_TRUE(testing::WaitFor(
         [&] {
           v1::GetCampaignRequest get;
           get.set_name(campaign_.name());
           v1::Campaign now;
-          return v1::CampaignService::NewStub(stack_->channel())
-                     ->GetCampaign(BearerContext(key_).get(), get, &now)
-                     .ok() &&
-                 now.state() == v1::Campaign::COMPLETED;
+          return campaigns->GetCampaign(BearerContext(key_).get(), get, &now).ok() &&
+                 now.state() == final_state;
         },
         absl::Seconds(30)));
     ASSERT_TRUE(testing::WaitFor(
+        [&] { return ledger_message(ending == Ending::kCompleted ? "done" : "canceled", 1); },
+        absl::Seconds(30)));
+    // No step of the delivery is left to run (a poll step, say, that would find the message
+    // over and start its reconciliation): every job record of the queue's shards is gone.
+    auto redis = testing::SyncRedis::Connect(stack_->redis().port());
+    ASSERT_TRUE(redis.ok()) << redis.status();
+    ASSERT_TRUE(testing::WaitFor(
         [&] {
-          auto ledger = testing::ReadLedger(stack_->sim().port(), "all=true");
-          if (!ledger.ok()) return false;
-          ledger_purchases_ = 0;
-          for (const json::value& a : ledger->at("accounts").as_array()) {
-            for (const json::value& m : a.at("mass_messages").as_array()) {
-              if (m.at("purchases_pending").to_number<int64_t>() != 0) return false;
-              ledger_purchases_ += m.at("purchases").to_number<int64_t>();
-            }
+          auto shards = (*redis)->Command({"KEYS", "{hd:s*}:jd"});
+          if (!shards.ok()) return false;
+          for (const testing::SyncReply& shard : shards->elements) {
+            auto jobs = (*redis)->Command({"HLEN", shard.str});
+            if (!jobs.ok() || jobs->integer != 0) return false;
           }
           return true;
         },
         absl::Seconds(30)));
-    ASSERT_GT(ledger_purchases_, 0);
     stack_->herald().process().Kill();
 
     campaign_id_ = testing::ShortId(campaign_.name());
@@ -367,6 +407,7 @@ class UnreconciledDeliveryTest : public ::testing::Test {
 };
 
 TEST_F(UnreconciledDeliveryTest, APollStepRunAgainAfterEndingItsDeliveryStartsTheReconciliation) {
+  ASSERT_NO_FATAL_FAILURE(Deliver(Ending::kCompleted));
   // As when its ack, which chains the reconciliation, was lost and its lease expired.
   // A new poll number: the steps that ended the delivery are within the queue's window of ids.
   ASSERT_TRUE(
@@ -375,15 +416,27 @@ TEST_F(UnreconciledDeliveryTest, APollStepRunAgainAfterEndingItsDeliveryStartsTh
 }
 
 TEST_F(UnreconciledDeliveryTest, APollStepThatDiedOnItsLastAttemptStillStartsTheReconciliation) {
+  ASSERT_NO_FATAL_FAILURE(Deliver(Ending::kCompleted));
   ASSERT_TRUE(
       PlaceJob(stack_->redis().port(), Step("delivery_poll", 7), /*dead_letter=*/true).ok());
   ExpectReconciledByANewHerald();
 }
 
 TEST_F(UnreconciledDeliveryTest, AReconciliationRoundWhoseJobDiedIsTriedAgain) {
+  ASSERT_NO_FATAL_FAILURE(Deliver(Ending::kCompleted));
   // The only round (index 0) died before reading anything: its try again finds the purchases.
   ASSERT_TRUE(
       PlaceJob(stack_->redis().port(), Step("delivery_reconcile", 0), /*dead_letter=*/true).ok());
+  ExpectReconciledByANewHerald();
+}
+
+TEST_F(UnreconciledDeliveryTest,
+       AnUnsendStepRunAgainAfterEndingItsDeliveryStartsTheReconciliation) {
+  ASSERT_NO_FATAL_FAILURE(Deliver(Ending::kUnsent));
+  // As when the ack of the step that unsent the message, which chains the reconciliation, was
+  // lost. A new index: the step that ran is within the queue's window of completed ids.
+  ASSERT_TRUE(
+      PlaceJob(stack_->redis().port(), Step("delivery_unsend", 7), /*dead_letter=*/false).ok());
   ExpectReconciledByANewHerald();
 }
 
