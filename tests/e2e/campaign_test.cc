@@ -13,6 +13,7 @@
 #include <signal.h>
 
 #include <herald/common/strings.h>
+#include <herald/queue/layout.h>
 #include <herald/testing/herald_api.h>
 #include <herald/testing/herald_stack_suite.h>
 #include <herald/testing/net.h>
@@ -579,6 +580,57 @@ TEST_P(CampaignTest, DraftIsSentOnlyWhenLaunched) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(Watch(key, draft.name()).state(), v1::Campaign::COMPLETED);
   ExpectOneMoreMessageEach(before, two);
+}
+
+TEST_P(CampaignTest, AnAccountDeletedAndCreatedAgainInAnotherTeamSendsThroughIt) {
+  const std::string tenant = "moves";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string moved = ShortId(accounts[0]);
+  // The new team shares the first one's queue shard (herald's default 16), where the account
+  // is registered with its first team.
+  std::string team_id;
+  for (int i = 0; team_id.empty(); ++i) {
+    const std::string candidate = StrCat("second", i);
+    if (queue::ShardOf(StrCat(tenant, "/", candidate), 16) ==
+        queue::ShardOf(StrCat(tenant, "/main"), 16)) {
+      team_id = candidate;
+    }
+  }
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  v1::CreateTeamRequest create_team;
+  create_team.set_parent(StrCat("tenants/", tenant));
+  create_team.set_team_id(team_id);
+  create_team.mutable_team()->set_upstream_api_key("sim-key-1");
+  create_team.mutable_team()->set_rate_limit_per_minute(100000);
+  v1::Team team;
+  grpc::Status s = teams->CreateTeam(BearerContext(key).get(), create_team, &team);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  v1::DeleteAccountRequest remove;
+  remove.set_name(accounts[0]);
+  v1::DeleteAccountResponse removed;
+  s = teams->DeleteAccount(BearerContext(key).get(), remove, &removed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::CreateAccountRequest create;
+  create.set_parent(StrCat("tenants/", tenant));
+  create.set_account_id(moved);
+  create.mutable_account()->set_team(team.name());
+  v1::Account account;
+  s = teams->CreateAccount(BearerContext(key).get(), create, &account);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(account.team(), team.name());
+
+  const auto before = LedgerMessages();
+  v1::CreateCampaignRequest req =
+      PpvCampaign(tenant, {accounts[0]}, NewMedia(tenant, key), "From its new team");
+  v1::Campaign campaign;
+  s = v1::CampaignService::NewStub(stack_->channel())
+          ->CreateCampaign(BearerContext(key).get(), req, &campaign);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(Watch(key, campaign.name()).state(), v1::Campaign::COMPLETED);
+  ExpectOneMoreMessageEach(before, {accounts[0]});
 }
 
 TEST_P(CampaignTest, CancelAfterSendUnsendsWithinTheWindow) {

@@ -284,7 +284,7 @@ TEST_P(QueueApiTest, BadInputIsRejectedBeforeRedis) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_P(QueueApiTest, AnAccountNeverChangesTeam) {
+TEST_P(QueueApiTest, AnAccountChangesTeamOnlyWhenMoved) {
   ASSERT_TRUE(Run(queue_->SetAccountLimits("acct_a", {.tenant = "t", .team = "team_1"})).ok());
   // Find another team in the same shard, so the script (not the routing) must refuse it.
   std::string same_shard;
@@ -296,6 +296,17 @@ TEST_P(QueueApiTest, AnAccountNeverChangesTeam) {
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
   EXPECT_EQ(Run(queue_->Enqueue(Spec("j", "acct_a", same_shard))).status().code(),
             absl::StatusCode::kFailedPrecondition);
+
+  // Moved (deleted and created again under the other team): its jobs go with the new team,
+  // and the old team's are refused.
+  ASSERT_TRUE(
+      Run(queue_->SetAccountLimits("acct_a", {.tenant = "t", .team = same_shard, .move = true}))
+          .ok());
+  EXPECT_TRUE(Run(queue_->Enqueue(Spec("j", "acct_a", same_shard))).ok());
+  EXPECT_EQ(Run(queue_->Enqueue(Spec("k", "acct_a", "team_1"))).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  const LeasedJob leased = LeaseOne(Shard(same_shard), absl::Seconds(5));
+  EXPECT_EQ(leased.id, "j");
 }
 
 TEST_P(QueueApiTest, FencingExpiredWorkerCannotAckItsSuccessorCan) {

@@ -455,12 +455,15 @@ Service::Op<store::Team> Service::ResumeTeam(std::string tenant, std::string id)
   co_return team;
 }
 
-asio::awaitable<absl::Status> Service::ApplyAccountLimits(const store::Account& account) {
+asio::awaitable<absl::Status> Service::ApplyAccountLimits(const store::Account& account,
+                                                          bool created) {
+  // A created account may have been deleted from another team before: the queue moves it.
   queue::AccountSettings settings{.tenant = account.tenant,
                                   .team = QueueTeam(account.tenant, account.team),
                                   .per_minute = account.sends_per_minute,
                                   .burst = std::max<int64_t>(1, account.sends_per_minute / 60),
-                                  .max_in_flight = account.max_in_flight};
+                                  .max_in_flight = account.max_in_flight,
+                                  .move = created};
   HERALD_CO_RETURN_IF_ERROR(co_await queue_.SetAccountLimits(
       QueueAccount(account.tenant, account.id), std::move(settings)));
   const std::string team = QueueTeam(account.tenant, account.team);
@@ -479,7 +482,7 @@ Service::Op<store::Created<store::Account>> Service::CreateAccount(store::Accoun
   HERALD_CO_RETURN_IF_ERROR(team.status());
   account.create_time_ms = absl::ToUnixMillis(clock_.Now());
   HERALD_CO_ASSIGN_OR_RETURN(auto created, co_await store_.Create(account, std::move(request_id)));
-  HERALD_CO_RETURN_IF_ERROR(co_await ApplyAccountLimits(created.value));
+  HERALD_CO_RETURN_IF_ERROR(co_await ApplyAccountLimits(created.value, /*created=*/true));
   co_return created;
 }
 
@@ -506,7 +509,7 @@ Service::Op<store::Account> Service::UpdateAccount(store::Account update,
         if (Has(fields, "max_in_flight")) a.max_in_flight = update.max_in_flight;
         return absl::OkStatus();
       }));
-  HERALD_CO_RETURN_IF_ERROR(co_await ApplyAccountLimits(account));
+  HERALD_CO_RETURN_IF_ERROR(co_await ApplyAccountLimits(account, /*created=*/false));
   co_return account;
 }
 
@@ -548,7 +551,7 @@ Service::Op<store::Account> Service::SetAccountPaused(std::string tenant, std::s
                                    a.paused = paused;
                                    return absl::OkStatus();
                                  }));
-  HERALD_CO_RETURN_IF_ERROR(co_await ApplyAccountLimits(account));
+  HERALD_CO_RETURN_IF_ERROR(co_await ApplyAccountLimits(account, /*created=*/false));
   co_return account;
 }
 

@@ -3,8 +3,9 @@
 -- KEYS[1]: shard hash tag "{hd:s<k>}" (every key used is built from it; see common.lua)
 -- ARGV[1]: now (Unix us) or "" for Redis TIME
 -- ARGV[2]: operation, then its arguments:
---   "account", account, team, tenant, per_minute, burst, max_in_flight
---        registers the account (or updates it; its team cannot change) and sets its limits
+--   "account", account, team, tenant, per_minute, burst, max_in_flight, move
+--        registers the account (or updates it) and sets its limits; its team changes only when
+--        move is "1" (it leaves the old team's set, and its jobs wait on the new team's bucket)
 --   "team", team, per_minute, burst      sets the team's limits
 --   "pause_account", account   |  "resume_account", account
 --   "pause_team", team         |  "resume_team", team
@@ -13,8 +14,8 @@
 --        Retry-After met outside a job)
 --   "take", team, account ("" for none)  takes one token from the team's bucket and the
 --        account's, for an upstream call made outside a job, so the limits count every call
--- Returns: { code, team }: {1, ""} done; {-1, team} when an "account" operation would change the
---          account's team (it belongs to `team`; nothing changes). "take" returns { code, wait }:
+-- Returns: { code, team }: {1, ""} done; {-1, team} when an "account" operation without move
+--          would change the account's team (it belongs to `team`; nothing changes). "take" returns { code, wait }:
 --          {1, 0} taken; {0, wait_us} a bucket is empty, nothing taken, both would have a token
 --          in wait_us as far as is known now; {-2, 0} the team or account is paused; {-3, 0} the
 --          team or the account (of that team) is not registered. An unknown operation is an
@@ -39,7 +40,8 @@ if op == 'account' then
   local registered = redis.call('HMGET', ak, 'tm', 'tn')
   local current = registered[1]
   if current and current ~= team then
-    return { -1, current }
+    if ARGV[9] ~= '1' then return { -1, current } end
+    redis.call('SREM', k_team_accts(current), acct)
   end
   -- Moved to another tenant: out of the old tenant's ring (ring_if_eligible puts it in the new).
   if registered[2] and registered[2] ~= ARGV[5] then ring_remove(registered[2], acct) end

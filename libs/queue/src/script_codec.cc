@@ -358,10 +358,11 @@ absl::StatusOr<int64_t> DecodeReap(const Reply& reply) {
 
 std::vector<std::string> EncodeConfigureAccount(std::string now, std::string account,
                                                 const AccountSettings& settings) {
-  return {std::move(now),         "account",
-          std::move(account),     settings.team,
-          settings.tenant,        StrCat(settings.per_minute),
-          StrCat(settings.burst), StrCat(settings.max_in_flight)};
+  return {std::move(now),           "account",
+          std::move(account),       settings.team,
+          settings.tenant,          StrCat(settings.per_minute),
+          StrCat(settings.burst),   StrCat(settings.max_in_flight),
+          settings.move ? "1" : "0"};
 }
 
 std::vector<std::string> EncodeConfigureTeam(std::string now, std::string team,

@@ -238,7 +238,9 @@ TEST(ScriptCodec, ConfigureOperationsAndTheWrongTeamCode) {
   EXPECT_THAT(EncodeConfigureAccount(
                   "1", "acct",
                   {.tenant = "t", .team = "tm", .per_minute = 60, .burst = 2, .max_in_flight = 3}),
-              ElementsAre("1", "account", "acct", "tm", "t", "60", "2", "3"));
+              ElementsAre("1", "account", "acct", "tm", "t", "60", "2", "3", "0"));
+  EXPECT_THAT(EncodeConfigureAccount("1", "acct", {.tenant = "t", .team = "tm", .move = true}),
+              ElementsAre("1", "account", "acct", "tm", "t", "0", "1", "0", "1"));
   EXPECT_THAT(EncodeConfigureTeam("1", "tm", {.per_minute = 100, .burst = 5}),
               ElementsAre("1", "team", "tm", "100", "5"));
   EXPECT_THAT(EncodePause("1", PauseTarget::kAccount, true, "a"),

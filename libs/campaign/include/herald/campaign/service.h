@@ -279,7 +279,10 @@ class Service {
                                                 const std::vector<store::Account>& accounts);
   // The campaign as clients see it, from its records read now.
   Op<CampaignView> View(store::Campaign campaign);
-  boost::asio::awaitable<absl::Status> ApplyAccountLimits(const store::Account& account);
+  // Registers the account's limits and pause with the queue. `created`: the account was just
+  // created, and moves in the queue if it was registered with another team before.
+  boost::asio::awaitable<absl::Status> ApplyAccountLimits(const store::Account& account,
+                                                          bool created);
   // The upstream client of `account`'s team; FAILED_PRECONDITION while the account or its team
   // is paused (a paused account makes no upstream calls, the API's own included).
   Op<std::shared_ptr<upstream::Api>> ApiFor(const store::Account& account);

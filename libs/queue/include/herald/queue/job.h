@@ -126,6 +126,10 @@ struct AccountSettings {
   int64_t per_minute = 0;  // 0 = no account limit (the team's still applies)
   int64_t burst = 1;
   int max_in_flight = 0;  // 0 = no cap
+  // Registers the account with `team` even when its shard has it registered with another team
+  // (an account deleted and created again under another team): it leaves that team, and its
+  // jobs wait on the new team's bucket from then on. Otherwise that is refused.
+  bool move = false;
 };
 
 struct DeadJob {

@@ -147,7 +147,7 @@ class Queue {
   // ---- limits and pauses (take effect at the next lease; wake accounts that become eligible)
 
   // Registers the account (tenant, team) and sets its limits. Changing an account's team is
-  // kFailedPrecondition.
+  // kFailedPrecondition unless `settings.move`.
   boost::asio::awaitable<absl::Status> SetAccountLimits(std::string account,
                                                         AccountSettings settings);
   boost::asio::awaitable<absl::Status> SetTeamLimits(std::string team, ratelimit::Limit limit);
