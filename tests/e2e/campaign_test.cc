@@ -1425,6 +1425,62 @@ TEST_P(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
   ExpectOneMoreMessageEach(before, accounts);
 }
 
+TEST_P(CampaignTest, ATeamDeletedWhilePausedAndCreatedAgainSends) {
+  const std::string tenant = "reborn";
+  const std::string key = NewTenant(tenant);
+  std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia(tenant, key);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+
+  // Out of credits: the team is paused, and its campaign cancelled.
+  ASSERT_NO_FATAL_FAILURE(SetCredits("team-1", 0));
+  v1::Campaign held;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(BearerContext(key).get(),
+                                   PpvCampaign(tenant, {accounts[0]}, media, "Unpaid"), &held)
+                  .ok());
+  v1::GetTeamRequest get_team;
+  get_team.set_name(StrCat("tenants/", tenant, "/teams/main"));
+  v1::Team team;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return teams->GetTeam(BearerContext(key).get(), get_team, &team).ok() && team.paused();
+  }));
+  v1::CancelCampaignRequest cancel;
+  cancel.set_name(held.name());
+  v1::CancelCampaignResponse cancelled;
+  ASSERT_TRUE(campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled).ok());
+  ASSERT_EQ(Watch(key, held.name()).state(), v1::Campaign::CANCELLED);
+
+  // The team goes, accounts first, and comes back under the same id with credits.
+  for (const std::string& account : accounts) {
+    v1::DeleteAccountRequest remove;
+    remove.set_name(account);
+    v1::DeleteAccountResponse removed;
+    const grpc::Status s = teams->DeleteAccount(BearerContext(key).get(), remove, &removed);
+    ASSERT_TRUE(s.ok()) << account << ": " << s.error_message();
+  }
+  v1::DeleteTeamRequest remove_team;
+  remove_team.set_name(get_team.name());
+  v1::DeleteTeamResponse removed_team;
+  const grpc::Status deleted =
+      teams->DeleteTeam(BearerContext(key).get(), remove_team, &removed_team);
+  ASSERT_TRUE(deleted.ok()) << deleted.error_message();
+  ASSERT_NO_FATAL_FAILURE(SetCredits("team-1", 1000000000));
+  accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_FALSE(accounts.empty());
+
+  const auto before = LedgerMessages();
+  v1::Campaign sent;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(BearerContext(key).get(),
+                                   PpvCampaign(tenant, {accounts[0]}, media, "Paid up"), &sent)
+                  .ok());
+  EXPECT_EQ(Watch(key, sent.name()).state(), v1::Campaign::COMPLETED);
+  ExpectOneMoreMessageEach(before, {accounts[0]});
+}
+
 TEST_P(CampaignTest, RefusedUpstreamKeyPausesTheTeamUntilANewKeyIsSet) {
   const std::string key = NewTenant("badkey");
   const std::vector<std::string> accounts = ImportAccounts("badkey", key, 2);

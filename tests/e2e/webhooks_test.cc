@@ -2,6 +2,7 @@
 // redis-server and the upstream simulator sending signed webhooks to Herald's ingest port, with
 // duplicates and retries; the simulator's ledger is the ground truth for every figure.
 #include <boost/json.hpp>
+#include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -616,6 +617,40 @@ TEST_F(WebhooksTest, ATeamsOwnSigningSecretIsCheckedAndRotatesWithoutRefusingEve
   EXPECT_EQ(teams->UpdateTeam(BearerContext(key).get(), update, &team).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(post(second), 200);
+}
+
+TEST_F(WebhooksTest, ADeletedTeamsWebhookIsDeletedUpstream) {
+  const std::string key = NewTenant("farewell");
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  v1::CreateTeamRequest create;
+  create.set_parent("tenants/farewell");
+  create.set_team_id("main");
+  create.mutable_team()->set_upstream_api_key("sim-key-2");
+  v1::Team team;
+  grpc::Status s = teams->CreateTeam(BearerContext(key).get(), create, &team);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(team.webhook_id().starts_with("wh_")) << team.webhook_error();
+  // The webhook ids registered upstream with the team's key.
+  const auto upstream_webhooks = [] {
+    std::vector<std::string> ids;
+    auto r = testing::HttpRequest(stack_->sim().port(), "GET", "/api/webhooks", "",
+                                  {{"Authorization", "Bearer sim-key-2"}});
+    EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+    if (!r.ok() || r->status != 200) return ids;
+    const json::value listed = json::parse(r->body);
+    for (const json::value& w : listed.at("data").as_array()) {
+      ids.emplace_back(w.at("id").as_string());
+    }
+    return ids;
+  };
+  ASSERT_THAT(upstream_webhooks(), ::testing::Contains(team.webhook_id()));
+
+  v1::DeleteTeamRequest remove;
+  remove.set_name(team.name());
+  v1::DeleteTeamResponse removed;
+  s = teams->DeleteTeam(BearerContext(key).get(), remove, &removed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_THAT(upstream_webhooks(), ::testing::Not(::testing::Contains(team.webhook_id())));
 }
 
 TEST_F(WebhooksTest, RedisOutageMidStreamIsAnsweredWith503AndNothingAcknowledgedIsLost) {

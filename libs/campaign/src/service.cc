@@ -306,6 +306,10 @@ Service::Op<store::Created<store::Team>> Service::CreateTeam(store::Team team, T
   // Named, not a braced temporary inside co_await: g++ 12 destroys such temporaries twice.
   const ratelimit::Limit limit = TeamLimit(created.value);
   HERALD_CO_RETURN_IF_ERROR(co_await queue_.SetTeamLimits(QueueTeam(team.tenant, team.id), limit));
+  // A team of this id deleted while paused left its pause in the queue.
+  if (!created.value.paused) {
+    HERALD_CO_RETURN_IF_ERROR(co_await queue_.ResumeTeam(QueueTeam(team.tenant, team.id)));
+  }
   if (!created.replayed && !config_.public_webhook_url.empty()) {
     // The team exists whatever happens here; a failed registration shows in webhook_error and
     // is retried with RegisterTeamWebhook.
@@ -431,13 +435,40 @@ Service::Op<store::Team> Service::UpdateTeam(store::Team update, TeamSecrets sec
 }
 
 Service::Op<bool> Service::DeleteTeam(std::string tenant, std::string id) {
-  HERALD_CO_RETURN_IF_ERROR((co_await GetTeam(tenant, id)).status());
+  HERALD_CO_ASSIGN_OR_RETURN(store::Team team, co_await GetTeam(tenant, id));
   HERALD_CO_ASSIGN_OR_RETURN(auto accounts, co_await ListAccounts(tenant, id));
   if (!accounts.empty()) {
     co_return absl::FailedPreconditionError(
         StrCat("team '", id, "' still has ", accounts.size(), " accounts; delete them first"));
   }
+  if (!team.webhook_id.empty()) HERALD_CO_RETURN_IF_ERROR(co_await DeleteTeamWebhook(team));
   co_return co_await store_.Delete<store::Team>(std::move(tenant), std::move(id));
+}
+
+asio::awaitable<absl::Status> Service::DeleteTeamWebhook(const store::Team& team) {
+  const auto left = [&](const absl::Status& why) {
+    log::Warn("deleting a team whose webhook stays registered upstream",
+              {{"tenant", team.tenant},
+               {"team", team.id},
+               {"webhook", team.webhook_id},
+               {"reason", why.ToString()}});
+    return absl::OkStatus();
+  };
+  absl::StatusOr<std::shared_ptr<upstream::Api>> api = clients_.For(team);
+  if (!api.ok()) co_return left(api.status());
+  const absl::Status paced = co_await Pace(team.tenant, team.id, nullptr);
+  if (absl::IsFailedPrecondition(paced)) co_return left(paced);  // the team is paused
+  HERALD_CO_RETURN_IF_ERROR(paced);
+  upstream::Result<bool> deleted = co_await (*api)->DeleteWebhook(team.webhook_id);
+  const absl::Status status = deleted.status();
+  if (status.ok() || absl::IsNotFound(status)) co_return absl::OkStatus();
+  const std::optional<upstream::UpstreamError> e = upstream::GetUpstreamError(status);
+  if (e &&
+      (e->kind == upstream::ErrorKind::kRetryable || e->kind == upstream::ErrorKind::kRateLimited ||
+       e->kind == upstream::ErrorKind::kUnknownOutcome)) {
+    co_return co_await UpstreamFailed(team.tenant, team.id, "deleting the team's webhook", status);
+  }
+  co_return left(status);
 }
 
 Service::Op<store::Team> Service::ResumeTeam(std::string tenant, std::string id) {

@@ -285,8 +285,15 @@ void AddAccountCommands(std::vector<CommandSpec>& commands) {
   commands.push_back({"teams", "update", "TEAM", 1, 1,
                       "Change a team's name, secrets or limits (only the flags given)", "",
                       team_flags, TeamsUpdate});
-  commands.push_back(
-      {"teams", "delete", "TEAM", 1, 1, "Delete a team that has no accounts", "", {}, TeamsDelete});
+  commands.push_back({"teams",
+                      "delete",
+                      "TEAM",
+                      1,
+                      1,
+                      "Delete a team that has no accounts, and its webhook upstream",
+                      "",
+                      {},
+                      TeamsDelete});
   commands.push_back({"teams",
                       "resume",
                       "TEAM",

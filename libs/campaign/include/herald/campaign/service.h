@@ -177,6 +177,10 @@ class Service {
   // replaced webhook secret stays accepted beside the new one).
   Op<store::Team> UpdateTeam(store::Team team, TeamSecrets secrets,
                              std::vector<std::string> fields);
+  // Deletes a team without accounts, and its webhook upstream (whose events the upstream
+  // charges to the team). An upstream failure that may pass (unreachable, busy, the team at its
+  // rate limit) is returned and nothing is deleted; one that will not (the key refused, no
+  // credits, the team paused) leaves the webhook registered, with a warning in the log.
   Op<bool> DeleteTeam(std::string tenant, std::string id);
   Op<store::Team> ResumeTeam(std::string tenant, std::string id);
   // Registers (or re-registers, with a new signing secret) the team's webhook with the
@@ -281,6 +285,7 @@ class Service {
   Op<CampaignView> View(store::Campaign campaign);
   // Registers the account's limits and pause with the queue. `created`: the account was just
   // created, and moves in the queue if it was registered with another team before.
+  boost::asio::awaitable<absl::Status> DeleteTeamWebhook(const store::Team& team);
   boost::asio::awaitable<absl::Status> ApplyAccountLimits(const store::Account& account,
                                                           bool created);
   // The upstream client of `account`'s team; FAILED_PRECONDITION while the account or its team

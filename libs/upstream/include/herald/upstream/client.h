@@ -158,6 +158,8 @@ class Api {
   virtual Call<Webhook> CreateWebhook(WebhookSpec spec) = 0;
   // PUT /{id}: replaces URL, events and secret, and enables it.
   virtual Call<Webhook> UpdateWebhook(std::string id, WebhookSpec spec) = 0;
+  // DELETE /{id}: the upstream's success flag.
+  virtual Call<bool> DeleteWebhook(std::string id) = 0;
 };
 
 class Client final : public Api {
@@ -199,6 +201,7 @@ class Client final : public Api {
   Call<std::vector<Webhook>> ListWebhooks() override;
   Call<Webhook> CreateWebhook(WebhookSpec spec) override;
   Call<Webhook> UpdateWebhook(std::string id, WebhookSpec spec) override;
+  Call<bool> DeleteWebhook(std::string id) override;
 
   // --- User lists beyond what Herald uses (upstream-api.md §4), for tools and operators ---
 
@@ -229,8 +232,6 @@ class Client final : public Api {
   // --- Webhooks beyond what Herald uses (upstream-api.md §6.1) ---
 
   Call<Webhook> GetWebhook(std::string id);
-  // DELETE /{id}: the upstream's success flag.
-  Call<bool> DeleteWebhook(std::string id);
   // GET /events: every event type a webhook can subscribe to.
   Call<std::vector<WebhookEventType>> ListWebhookEvents();
   // GET /{id}/deliveries, one page, newest first (limit 1..100).
