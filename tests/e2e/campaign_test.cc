@@ -1921,6 +1921,48 @@ TEST_P(CampaignTest, UploadsAreAuthenticatedFirstLimitedAndCounted) {
   }
 }
 
+TEST_P(CampaignTest, ADeletedUploadTakesItsBytesWithIt) {
+  const std::string key = NewTenant("tidy");
+  auto media = v1::MediaService::NewStub(stack_->channel());
+  v1::MediaAsset stored;
+  {
+    auto ctx = BearerContext(key);
+    auto writer = media->UploadMediaAsset(ctx.get(), &stored);
+    v1::UploadMediaAssetRequest part;
+    part.mutable_metadata()->set_parent("tenants/tidy");
+    v1::MediaAsset* asset = part.mutable_metadata()->mutable_media_asset();
+    asset->set_type(v1::MediaAsset::IMAGE);
+    asset->set_file_name("teaser.jpg");
+    asset->set_content_type("image/jpeg");
+    ASSERT_TRUE(writer->Write(part));
+    part.set_chunk(std::string(64 * 1024, 'x'));
+    ASSERT_TRUE(writer->Write(part));
+    writer->WritesDone();
+    const grpc::Status s = writer->Finish();
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  const std::string bytes_key = StrCat("hd:{t:tidy}:blob:media:", ShortId(stored.name()));
+  auto redis = RedisFor(GetParam(), bytes_key);
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  auto size = (*redis)->Command({"STRLEN", bytes_key});
+  ASSERT_TRUE(size.ok()) << size.status();
+  EXPECT_EQ(size->integer, 64 * 1024);
+
+  v1::DeleteMediaAssetRequest remove;
+  remove.set_name(stored.name());
+  v1::DeleteMediaAssetResponse removed;
+  const grpc::Status s = media->DeleteMediaAsset(BearerContext(key).get(), remove, &removed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto exists = (*redis)->Command({"EXISTS", bytes_key});
+  ASSERT_TRUE(exists.ok()) << exists.status();
+  EXPECT_EQ(exists->integer, 0);
+  v1::GetMediaAssetRequest get;
+  get.set_name(stored.name());
+  v1::MediaAsset gone;
+  EXPECT_EQ(media->GetMediaAsset(BearerContext(key).get(), get, &gone).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
 TEST_P(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
   const std::string key = NewTenant("lister");
   const std::vector<std::string> accounts = ImportAccounts("lister", key, 1);

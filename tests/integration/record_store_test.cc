@@ -626,6 +626,9 @@ TEST_P(RecordStoreTest, BlobsAreStoredAsBytesPerTenant) {
 
   EXPECT_TRUE(Must(store_->PutBlob("acme", "media:m1", "replaced")));
   EXPECT_THAT(Must(store_->GetBlob("acme", "media:m1")), Optional(std::string("replaced")));
+  EXPECT_TRUE(Must(store_->DeleteBlob("acme", "media:m1")));
+  EXPECT_EQ(Must(store_->GetBlob("acme", "media:m1")), std::nullopt);
+  EXPECT_FALSE(Must(store_->DeleteBlob("acme", "media:m1")));
 }
 
 // ---------------------------------------------------------------------------------------------

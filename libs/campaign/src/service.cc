@@ -650,7 +650,12 @@ Service::Op<bool> Service::DeleteMediaAsset(std::string tenant, std::string id) 
     co_return absl::FailedPreconditionError(
         StrCat("media asset '", id, "' is used by unfinished campaign '", *user, "'"));
   }
-  co_return co_await store_.Delete<store::MediaAsset>(std::move(tenant), std::move(id));
+  // The record first: it is never visible without its bytes.
+  HERALD_CO_ASSIGN_OR_RETURN(const bool deleted,
+                             co_await store_.Delete<store::MediaAsset>(tenant, id));
+  HERALD_CO_RETURN_IF_ERROR(
+      (co_await store_.DeleteMediaBytes(std::move(tenant), std::move(id))).status());
+  co_return deleted;
 }
 
 // ---- audiences

@@ -375,6 +375,13 @@ class RedisRecordStore final : public RecordStore {
     co_return reply.AsOptionalString();
   }
 
+  Op<bool> DeleteBlob(std::string tenant, std::string id) override {
+    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
+                               co_await client_.Exec({"DEL", BlobKey(tenant, id)}));
+    HERALD_CO_ASSIGN_OR_RETURN(const int64_t removed, reply.AsInteger());
+    co_return removed == 1;
+  }
+
  private:
   redis::Client& client_;
 };
@@ -480,6 +487,11 @@ class MemoryRecordStore final : public RecordStore {
     std::lock_guard lock(mu_);
     auto it = blobs_.find(BlobKey(tenant, id));
     co_return it == blobs_.end() ? std::nullopt : std::optional(it->second);
+  }
+
+  Op<bool> DeleteBlob(std::string tenant, std::string id) override {
+    std::lock_guard lock(mu_);
+    co_return blobs_.erase(BlobKey(tenant, id)) == 1;
   }
 
  private:

@@ -601,6 +601,10 @@ Store::Op<std::optional<std::string>> Store::GetMediaBytes(std::string tenant, s
   co_return co_await records_.GetBlob(std::move(tenant), StrCat("media:", media));
 }
 
+Store::Op<bool> Store::DeleteMediaBytes(std::string tenant, std::string media) {
+  co_return co_await records_.DeleteBlob(std::move(tenant), StrCat("media:", media));
+}
+
 #define HERALD_STORE_INSTANTIATE(T)                                                              \
   template Store::Op<Created<T>> Store::Create<T>(T, std::string);                               \
   template Store::Op<T> Store::Get<T>(std::string, std::string);                                 \

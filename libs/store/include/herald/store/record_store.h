@@ -159,6 +159,8 @@ class RecordStore {
   // Opaque bytes of the tenant (media files), and their removal.
   virtual Op<bool> PutBlob(std::string tenant, std::string id, std::string bytes) = 0;
   virtual Op<std::optional<std::string>> GetBlob(std::string tenant, std::string id) = 0;
+  // True if the blob existed.
+  virtual Op<bool> DeleteBlob(std::string tenant, std::string id) = 0;
 };
 
 // Records in Redis. The client must outlive the store.

@@ -172,6 +172,7 @@ class Store {
   // Uploaded media bytes.
   Op<bool> PutMediaBytes(std::string tenant, std::string media, std::string bytes);
   Op<std::optional<std::string>> GetMediaBytes(std::string tenant, std::string media);
+  Op<bool> DeleteMediaBytes(std::string tenant, std::string media);
 
   RecordStore& records() { return records_; }
 
