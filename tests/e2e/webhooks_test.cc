@@ -1,6 +1,10 @@
 // Webhook ingest and campaign analytics end to end: the real herald binary (all roles), a real
 // redis-server and the upstream simulator sending signed webhooks to Herald's ingest port, with
 // duplicates and retries; the simulator's ledger is the ground truth for every figure.
+#include <map>
+#include <string>
+#include <vector>
+
 #include <boost/json.hpp>
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
@@ -106,6 +110,41 @@ class WebhooksTest : public testing::HeraldStackSuite<WebhooksTest> {
                                   body, headers);
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? r->status : 0;
+  }
+
+  // Team "main" of `tenant` on upstream team 2, without accounts (its webhook registered).
+  static v1::Team NewBareTeam(const std::string& tenant, const std::string& key) {
+    v1::CreateTeamRequest create;
+    create.set_parent(StrCat("tenants/", tenant));
+    create.set_team_id("main");
+    create.mutable_team()->set_upstream_api_key("sim-key-2");
+    v1::Team team;
+    const grpc::Status s = v1::AccountService::NewStub(stack_->channel())
+                               ->CreateTeam(BearerContext(key).get(), create, &team);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return team;
+  }
+
+  // The ids of the webhooks registered upstream with upstream team 2's key.
+  static std::vector<std::string> UpstreamWebhooks() {
+    std::vector<std::string> ids;
+    auto r = testing::HttpRequest(stack_->sim().port(), "GET", "/api/webhooks", "",
+                                  {{"Authorization", "Bearer sim-key-2"}});
+    EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+    if (!r.ok() || r->status != 200) return ids;
+    const json::value listed = json::parse(r->body);
+    for (const json::value& w : listed.at("data").as_array()) {
+      ids.emplace_back(w.at("id").as_string());
+    }
+    return ids;
+  }
+
+  static grpc::Status DeleteTeam(const std::string& key, const std::string& name) {
+    v1::DeleteTeamRequest remove;
+    remove.set_name(name);
+    v1::DeleteTeamResponse removed;
+    return v1::AccountService::NewStub(stack_->channel())
+        ->DeleteTeam(BearerContext(key).get(), remove, &removed);
   }
 
   static std::string Send(const std::string& tenant, const std::string& key,
@@ -621,36 +660,47 @@ TEST_F(WebhooksTest, ATeamsOwnSigningSecretIsCheckedAndRotatesWithoutRefusingEve
 
 TEST_F(WebhooksTest, ADeletedTeamsWebhookIsDeletedUpstream) {
   const std::string key = NewTenant("farewell");
-  auto teams = v1::AccountService::NewStub(stack_->channel());
-  v1::CreateTeamRequest create;
-  create.set_parent("tenants/farewell");
-  create.set_team_id("main");
-  create.mutable_team()->set_upstream_api_key("sim-key-2");
-  v1::Team team;
-  grpc::Status s = teams->CreateTeam(BearerContext(key).get(), create, &team);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Team team = NewBareTeam("farewell", key);
   ASSERT_TRUE(team.webhook_id().starts_with("wh_")) << team.webhook_error();
-  // The webhook ids registered upstream with the team's key.
-  const auto upstream_webhooks = [] {
-    std::vector<std::string> ids;
-    auto r = testing::HttpRequest(stack_->sim().port(), "GET", "/api/webhooks", "",
-                                  {{"Authorization", "Bearer sim-key-2"}});
-    EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
-    if (!r.ok() || r->status != 200) return ids;
-    const json::value listed = json::parse(r->body);
-    for (const json::value& w : listed.at("data").as_array()) {
-      ids.emplace_back(w.at("id").as_string());
-    }
-    return ids;
-  };
-  ASSERT_THAT(upstream_webhooks(), ::testing::Contains(team.webhook_id()));
-
-  v1::DeleteTeamRequest remove;
-  remove.set_name(team.name());
-  v1::DeleteTeamResponse removed;
-  s = teams->DeleteTeam(BearerContext(key).get(), remove, &removed);
+  ASSERT_THAT(UpstreamWebhooks(), ::testing::Contains(team.webhook_id()));
+  const grpc::Status s = DeleteTeam(key, team.name());
   ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_THAT(upstream_webhooks(), ::testing::Not(::testing::Contains(team.webhook_id())));
+  EXPECT_THAT(UpstreamWebhooks(), ::testing::Not(::testing::Contains(team.webhook_id())));
+}
+
+TEST_F(WebhooksTest, ATeamIsDeletedOnlyOnceItsWebhookIsGoneOrCannotBe) {
+  const std::string key = NewTenant("stubborn");
+  const v1::Team team = NewBareTeam("stubborn", key);
+  ASSERT_TRUE(team.webhook_id().starts_with("wh_")) << team.webhook_error();
+  const std::map<std::string, std::string> sim_headers = {{"Content-Type", "application/json"}};
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  v1::GetTeamRequest get;
+  get.set_name(team.name());
+  v1::Team found;
+
+  // The upstream fails the delete once: nothing is deleted, and the caller can retry.
+  auto fault = testing::HttpRequest(
+      stack_->sim().port(), "POST", "/_sim/faults",
+      R"({"methods": ["DELETE"], "path_contains": "/api/webhooks", "error_rate": 1,
+          "error_status": 503, "count": 1})",
+      sim_headers);
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  EXPECT_EQ(DeleteTeam(key, team.name()).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(teams->GetTeam(BearerContext(key).get(), get, &found).ok());
+  EXPECT_THAT(UpstreamWebhooks(), ::testing::Contains(team.webhook_id()));
+
+  // Without credits the upstream will not delete it: the team goes, the webhook stays.
+  auto broke = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/teams/team-2",
+                                    R"({"credits": 0})", sim_headers);
+  ASSERT_TRUE(broke.ok() && broke->status == 200) << (broke.ok() ? broke->body : "");
+  const grpc::Status s = DeleteTeam(key, team.name());
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(teams->GetTeam(BearerContext(key).get(), get, &found).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  auto paid = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/teams/team-2",
+                                   R"({"credits": 1000000000})", sim_headers);
+  ASSERT_TRUE(paid.ok() && paid->status == 200) << (paid.ok() ? paid->body : "");
+  EXPECT_THAT(UpstreamWebhooks(), ::testing::Contains(team.webhook_id()));
 }
 
 TEST_F(WebhooksTest, RedisOutageMidStreamIsAnsweredWith503AndNothingAcknowledgedIsLost) {
