@@ -15,11 +15,11 @@
 --   "take", team, account ("" for none)  takes one token from the team's bucket and the
 --        account's, for an upstream call made outside a job, so the limits count every call
 -- Returns: { code, team }: {1, ""} done; {-1, team} when an "account" operation without move
---          would change the account's team (it belongs to `team`; nothing changes). "take" returns { code, wait }:
---          {1, 0} taken; {0, wait_us} a bucket is empty, nothing taken, both would have a token
---          in wait_us as far as is known now; {-2, 0} the team or account is paused; {-3, 0} the
---          team or the account (of that team) is not registered. An unknown operation is an
---          error reply (a programming error).
+--          would change the account's team (it belongs to `team`; nothing changes).
+--          "take" returns { code, wait }: {1, 0} taken; {0, wait_us} a bucket is empty, nothing
+--          taken, both would have a token in wait_us as far as is known now; {-2, 0} the team or
+--          account is paused; {-3, 0} the team or the account (of that team) is not registered.
+--          An unknown operation is an error reply (a programming error).
 -- Complexity: O(1) for account operations; O(A log M) for team operations over the team's A
 --   accounts (each is put back in the ring if eligible: no lost wake-ups).
 --
