@@ -100,7 +100,8 @@ local function add(q, field, by)
   incr(account_key(), field, by)
 end
 
--- The fields of a purchase's buy: hash, in the order purchase_fields reads them.
+-- The fields of a purchase's buy: hash, in the order read_buy reads them; the names below index
+-- them.
 local BUY_FIELDS = { 'counted', 'gross_done', 'net_done', 'unlock_amount', 'tx_amount', 'tx_net',
                      'tx_fee', 'fan', 'at', 'est_net', 'est_fee' }
 local COUNTED, GROSS_DONE, NET_DONE, UNLOCK_AMOUNT, TX_AMOUNT, TX_NET, TX_FEE, BUY_FAN, BUY_AT,
@@ -108,8 +109,8 @@ local COUNTED, GROSS_DONE, NET_DONE, UNLOCK_AMOUNT, TX_AMOUNT, TX_NET, TX_FEE, B
 
 local function buy_key() return P .. 'buy:' .. account .. ':' .. chat end
 
--- What is stored of the purchase of `chat` (BUY_FIELDS order, false where absent), and a table
--- of the changes to it: field -> value, written by save_buy in one HSET.
+-- What is stored of the purchase of `chat` (BUY_FIELDS order, false where absent), and an empty
+-- list of changes to it: set_buy appends (field, value) pairs, save_buy writes them in one HSET.
 local function read_buy()
   return redis.call('HMGET', buy_key(), unpack(BUY_FIELDS)), {}
 end
