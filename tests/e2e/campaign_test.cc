@@ -608,6 +608,17 @@ TEST_P(CampaignTest, AnAccountDeletedAndCreatedAgainInAnotherTeamSendsThroughIt)
   grpc::Status s = teams->CreateTeam(BearerContext(key).get(), create_team, &team);
   ASSERT_TRUE(s.ok()) << s.error_message();
 
+  // Both teams hold the same upstream key: a sync of the new one says where its accounts are.
+  v1::SyncAccountsRequest sync;
+  sync.set_team(team.name());
+  v1::SyncAccountsResponse synced;
+  s = teams->SyncAccounts(BearerContext(key).get(), sync, &synced);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(synced.created_size(), 0);
+  EXPECT_EQ(synced.unchanged(), 0);
+  ASSERT_EQ(synced.in_other_teams_size(), static_cast<int>(accounts.size()));
+  EXPECT_EQ(synced.in_other_teams(0).team(), StrCat("tenants/", tenant, "/teams/main"));
+
   v1::DeleteAccountRequest remove;
   remove.set_name(accounts[0]);
   v1::DeleteAccountResponse removed;
@@ -621,6 +632,11 @@ TEST_P(CampaignTest, AnAccountDeletedAndCreatedAgainInAnotherTeamSendsThroughIt)
   s = teams->CreateAccount(BearerContext(key).get(), create, &account);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(account.team(), team.name());
+  s = teams->SyncAccounts(BearerContext(key).get(), sync, &synced);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(synced.created_size(), 0);
+  EXPECT_EQ(synced.unchanged(), 1);
+  EXPECT_EQ(synced.in_other_teams_size(), static_cast<int>(accounts.size()) - 1);
 
   const auto before = LedgerMessages();
   v1::CreateCampaignRequest req =

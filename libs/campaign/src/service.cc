@@ -586,8 +586,8 @@ Service::Op<store::Account> Service::SetAccountPaused(std::string tenant, std::s
   co_return account;
 }
 
-Service::Op<std::pair<std::vector<store::Account>, int>> Service::SyncAccounts(
-    std::string tenant, std::string team_id) {
+Service::Op<Service::SyncedAccounts> Service::SyncAccounts(std::string tenant,
+                                                           std::string team_id) {
   HERALD_CO_ASSIGN_OR_RETURN(store::Team team, co_await GetTeam(tenant, team_id));
   HERALD_CO_ASSIGN_OR_RETURN(auto api, clients_.For(team));
   HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, team_id, nullptr));
@@ -596,23 +596,35 @@ Service::Op<std::pair<std::vector<store::Account>, int>> Service::SyncAccounts(
     co_return co_await UpstreamFailed(tenant, team_id, "listing the team's accounts",
                                       upstream_accounts.status());
   }
-  std::vector<store::Account> created;
-  int unchanged = 0;
-  for (const auto& u : *upstream_accounts.value) {
+  std::vector<std::string> ids;
+  ids.reserve(upstream_accounts.value->size());
+  for (const auto& u : *upstream_accounts.value) ids.push_back(u.id);
+  HERALD_CO_ASSIGN_OR_RETURN(auto known, co_await store_.GetMany<store::Account>(tenant, ids));
+  SyncedAccounts out;
+  for (size_t i = 0; i < known.size(); ++i) {
+    if (known[i]) {
+      if (known[i]->team == team_id) {
+        ++out.unchanged;
+      } else {
+        out.in_other_teams.push_back(*std::move(known[i]));
+      }
+      continue;
+    }
+    const upstream::Account& u = (*upstream_accounts.value)[i];
     store::Account account{.tenant = tenant,
                            .id = u.id,
                            .team = team_id,
                            .display_name = u.display_name,
                            .upstream_username = u.onlyfans_username};
     auto made = co_await CreateAccount(account, "");
-    if (absl::IsAlreadyExists(made.status())) {
-      ++unchanged;
+    if (absl::IsAlreadyExists(made.status())) {  // created meanwhile, by another sync
+      ++out.unchanged;
       continue;
     }
     HERALD_CO_RETURN_IF_ERROR(made.status());
-    created.push_back(std::move(made->value));
+    out.created.push_back(std::move(made->value));
   }
-  co_return std::make_pair(std::move(created), unchanged);
+  co_return out;
 }
 
 // ---- media

@@ -264,8 +264,11 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
                            HERALD_CO_ASSIGN_OR_RETURN(
                                auto result, co_await service_.SyncAccounts(c.tenant, team));
                            v1::SyncAccountsResponse out;
-                           for (const auto& a : result.first) *out.add_created() = ToProto(a);
-                           out.set_unchanged(result.second);
+                           for (const auto& a : result.created) *out.add_created() = ToProto(a);
+                           out.set_unchanged(result.unchanged);
+                           for (const auto& a : result.in_other_teams) {
+                             *out.add_in_other_teams() = ToProto(a);
+                           }
                            co_return out;
                          });
   }

@@ -254,7 +254,15 @@ int AccountsSync(Session& s, const ParsedCommand& c) {
   v1::ListAccountsResponse created;
   *created.mutable_accounts() = response.created();
   s.out() << RenderTable(ToTable(created)) << response.created_size() << " created, "
-          << response.unchanged() << " unchanged\n";
+          << response.unchanged() << " unchanged";
+  if (response.in_other_teams_size() > 0) {
+    s.out() << ", " << response.in_other_teams_size() << " under another team (delete them there"
+            << " and sync again to move them):";
+    for (const v1::Account& a : response.in_other_teams()) {
+      s.out() << " " << ShortId(a.name()) << " (" << ShortId(a.team()) << ")";
+    }
+  }
+  s.out() << "\n";
   return kExitOk;
 }
 

@@ -155,6 +155,18 @@ class FakeAccounts final : public v1::AccountService::Service {
     response->set_next_page_token("again");
     return grpc::Status::OK;
   }
+  // One account created, two known, one of them under another team.
+  grpc::Status SyncAccounts(grpc::ServerContext*, const v1::SyncAccountsRequest* request,
+                            v1::SyncAccountsResponse* response) override {
+    v1::Account* created = response->add_created();
+    created->set_name("tenants/acme/accounts/acct_new");
+    created->set_team(request->team());
+    response->set_unchanged(1);
+    v1::Account* elsewhere = response->add_in_other_teams();
+    elsewhere->set_name("tenants/acme/accounts/acct_old");
+    elsewhere->set_team("tenants/acme/teams/first");
+    return grpc::Status::OK;
+  }
   grpc::Status UpdateAccount(grpc::ServerContext*, const v1::UpdateAccountRequest* request,
                              v1::Account* response) override {
     std::lock_guard lock(r_.mu);
@@ -524,6 +536,13 @@ TEST_F(CommandsTest, ErrorsMapToExitCodes) {
   EXPECT_EQ(Run({"accounts", "get", "acct_x"}), kExitNotFound);
   EXPECT_THAT(err_.str(), HasSubstr("tenants/acme/accounts/acct_x not found"));
   EXPECT_EQ(Run({"teams", "get", "t1"}), kExitRpcError);  // UNIMPLEMENTED in the fake
+}
+
+TEST_F(CommandsTest, SyncSaysWhichAccountsAreUnderAnotherTeam) {
+  ASSERT_EQ(Run({"accounts", "sync", "--team=second"}), kExitOk) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("acct_new"));
+  EXPECT_THAT(out_.str(), HasSubstr("1 created, 1 unchanged, 1 under another team (delete them "
+                                    "there and sync again to move them): acct_old (first)\n"));
 }
 
 TEST_F(CommandsTest, KeysCreatePrintsTheSecretOnce) {

@@ -199,9 +199,15 @@ class Service {
   Op<store::Account> UpdateAccount(store::Account account, std::vector<std::string> fields);
   Op<bool> DeleteAccount(std::string tenant, std::string id);
   Op<store::Account> SetAccountPaused(std::string tenant, std::string id, bool paused);
-  // Accounts created, and how many upstream accounts were known already.
-  Op<std::pair<std::vector<store::Account>, int>> SyncAccounts(std::string tenant,
-                                                               std::string team);
+  // What SyncAccounts did with the team's upstream accounts.
+  struct SyncedAccounts {
+    std::vector<store::Account> created;
+    int unchanged = 0;  // known already, in this team
+    // Known already under another of the tenant's teams, where they stay (a creator moved
+    // between the agency's upstream keys): deleted there, the next sync brings them here.
+    std::vector<store::Account> in_other_teams;
+  };
+  Op<SyncedAccounts> SyncAccounts(std::string tenant, std::string team);
 
   // ---- media
   Op<store::Created<store::MediaAsset>> CreateMediaAsset(store::MediaAsset asset,
