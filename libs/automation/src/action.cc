@@ -22,9 +22,7 @@ queue::JobResult ClassifyAddFanError(const absl::Status& error, bool last_attemp
   // Connection errors, 5xx, and calls whose outcome is unknown: adding a fan twice changes
   // nothing, so a retry needs no reconciliation. A status that did not come from the upstream
   // client is a local failure, retried too.
-  const bool transient = !kind || kind->kind == upstream::ErrorKind::kRetryable ||
-                         kind->kind == upstream::ErrorKind::kUnknownOutcome;
-  if (transient && !last_attempt) return JobResult::Retry(reason);
+  if (upstream::IsTransient(kind) && !last_attempt) return JobResult::Retry(reason);
   return JobResult::Fail(reason);
 }
 

@@ -463,9 +463,7 @@ asio::awaitable<absl::Status> Service::DeleteTeamWebhook(const store::Team& team
   const absl::Status status = deleted.status();
   if (status.ok() || absl::IsNotFound(status)) co_return absl::OkStatus();
   const std::optional<upstream::UpstreamError> e = upstream::GetUpstreamError(status);
-  if (e &&
-      (e->kind == upstream::ErrorKind::kRetryable || e->kind == upstream::ErrorKind::kRateLimited ||
-       e->kind == upstream::ErrorKind::kUnknownOutcome)) {
+  if (upstream::IsTransient(e) || e->kind == upstream::ErrorKind::kRateLimited) {
     co_return co_await UpstreamFailed(team.tenant, team.id, "deleting the team's webhook", status);
   }
   co_return left(status);
@@ -511,6 +509,11 @@ Service::Op<store::Created<store::Account>> Service::CreateAccount(store::Accoun
         StrCat("account.team: team '", account.team, "' not found"));
   }
   HERALD_CO_RETURN_IF_ERROR(team.status());
+  co_return co_await StoreAccount(std::move(account), std::move(request_id));
+}
+
+Service::Op<store::Created<store::Account>> Service::StoreAccount(store::Account account,
+                                                                  std::string request_id) {
   account.create_time_ms = absl::ToUnixMillis(clock_.Now());
   HERALD_CO_ASSIGN_OR_RETURN(auto created, co_await store_.Create(account, std::move(request_id)));
   HERALD_CO_RETURN_IF_ERROR(co_await ApplyAccountLimits(created.value, /*created=*/true));
@@ -616,7 +619,7 @@ Service::Op<Service::SyncedAccounts> Service::SyncAccounts(std::string tenant,
                            .team = team_id,
                            .display_name = u.display_name,
                            .upstream_username = u.onlyfans_username};
-    auto made = co_await CreateAccount(account, "");
+    auto made = co_await StoreAccount(std::move(account), "");
     if (absl::IsAlreadyExists(made.status())) {  // created meanwhile, by another sync
       ++out.unchanged;
       continue;

@@ -872,9 +872,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::ListAdd(const queue::LeasedJob& job
     if (error && error->kind == upstream::ErrorKind::kRateLimited) {
       co_return JobResult::RateLimited(error->retry_after);
     }
-    const bool transient = !error || error->kind == upstream::ErrorKind::kRetryable ||
-                           error->kind == upstream::ErrorKind::kUnknownOutcome;
-    if (transient && job.attempt < job.max_attempts) co_return JobResult::Retry(reason);
+    if (upstream::IsTransient(error) && job.attempt < job.max_attempts)
+      co_return JobResult::Retry(reason);
     co_return co_await fail(reason);
   }
   int64_t reported = 0;
@@ -1857,9 +1856,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::OnFollowError(Context& ctx, const a
   const bool held_back = e && (e->kind == upstream::ErrorKind::kRateLimited ||
                                e->kind == upstream::ErrorKind::kOutOfCredits ||
                                e->kind == upstream::ErrorKind::kUnauthorized);
-  const bool transient = !e || e->kind == upstream::ErrorKind::kRetryable ||
-                         e->kind == upstream::ErrorKind::kUnknownOutcome;
-  if (held_back || (transient && !ctx.last_attempt)) {
+  if (held_back || (upstream::IsTransient(e) && !ctx.last_attempt)) {
     co_return co_await OnUpstreamError(ctx, error, doing);
   }
   // Refused, or out of attempts: the message went out all the same, so the delivery is not
@@ -1890,10 +1887,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::OnLookupError(Context& ctx, const a
                                                            std::string_view doing,
                                                            absl::Time attempted) {
   const std::optional<upstream::UpstreamError> e = upstream::GetUpstreamError(error);
-  const bool transient = !e || e->kind == upstream::ErrorKind::kRetryable ||
-                         e->kind == upstream::ErrorKind::kUnknownOutcome;
   const absl::Time now = clock_.Now();
-  if (!ctx.last_attempt || !transient || now - attempted >= config_.lookup_patience) {
+  if (!ctx.last_attempt || !upstream::IsTransient(e) ||
+      now - attempted >= config_.lookup_patience) {
     co_return co_await OnUpstreamError(ctx, error, doing);
   }
   const std::string reason =

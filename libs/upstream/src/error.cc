@@ -42,6 +42,11 @@ absl::Status MakeUpstreamStatus(absl::StatusCode code, std::string_view message,
   return status;
 }
 
+bool IsTransient(const std::optional<UpstreamError>& error) {
+  return !error || error->kind == ErrorKind::kRetryable ||
+         error->kind == ErrorKind::kUnknownOutcome;
+}
+
 std::optional<UpstreamError> GetUpstreamError(const absl::Status& status) {
   if (status.ok()) return std::nullopt;
   const auto payload = status.GetPayload(ToAbsl(kPayloadUrl));

@@ -40,6 +40,16 @@ TEST(UpstreamError, AbsentForOtherStatuses) {
   EXPECT_FALSE(GetUpstreamError(absl::UnavailableError("redis")).has_value());
 }
 
+TEST(UpstreamError, TransientAreFailuresARetryMayGetPast) {
+  EXPECT_TRUE(IsTransient(std::nullopt));  // a local failure
+  EXPECT_TRUE(IsTransient(UpstreamError{.kind = ErrorKind::kRetryable}));
+  EXPECT_TRUE(IsTransient(UpstreamError{.kind = ErrorKind::kUnknownOutcome}));
+  for (ErrorKind kind : {ErrorKind::kRateLimited, ErrorKind::kOutOfCredits,
+                         ErrorKind::kUnauthorized, ErrorKind::kTerminal}) {
+    EXPECT_FALSE(IsTransient(UpstreamError{.kind = kind})) << ErrorKindName(kind);
+  }
+}
+
 TEST(UpstreamError, KindNames) {
   EXPECT_EQ(ErrorKindName(ErrorKind::kRetryable), "retryable");
   EXPECT_EQ(ErrorKindName(ErrorKind::kRateLimited), "rate_limited");

@@ -292,6 +292,8 @@ class Service {
   // Registers the account's limits and pause with the queue. `created`: the account was just
   // created, and moves in the queue if it was registered with another team before.
   boost::asio::awaitable<absl::Status> DeleteTeamWebhook(const store::Team& team);
+  // CreateAccount once the account's team is known to exist.
+  Op<store::Created<store::Account>> StoreAccount(store::Account account, std::string request_id);
   boost::asio::awaitable<absl::Status> ApplyAccountLimits(const store::Account& account,
                                                           bool created);
   // The upstream client of `account`'s team; FAILED_PRECONDITION while the account or its team

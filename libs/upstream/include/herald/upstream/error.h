@@ -78,4 +78,9 @@ absl::Status MakeUpstreamStatus(absl::StatusCode code, std::string_view message,
 // not come from herald::upstream.
 std::optional<UpstreamError> GetUpstreamError(const absl::Status& status);
 
+// Whether a failed call may succeed if made again as it is: a connection failure or 5xx
+// (kRetryable), an unknown outcome, or a failure that did not come from herald::upstream (none:
+// a local one). Not a rate limit, missing credits, a refused key or a terminal error.
+bool IsTransient(const std::optional<UpstreamError>& error);
+
 }  // namespace herald::upstream
