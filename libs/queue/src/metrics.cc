@@ -1,7 +1,3 @@
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
-
 #include <herald/common/log.h>
 #include <herald/common/outage.h>
 #include <herald/common/strings.h>
@@ -93,64 +89,28 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& registry)
                         .Register(registry)
                         .Add({})) {}
 
-struct StatsPoller::State {
-  State(asio::any_io_executor executor, const Clock& clock)
-      : strand(asio::make_strand(executor)), timer(clock.NewTimer(strand)) {}
-  // The loop and the stop request run on it: a stop can never fall between the loop's check of
-  // `stopped` and its wait.
-  asio::strand<asio::any_io_executor> strand;
-  std::unique_ptr<Timer> timer;
-  std::atomic<bool> stopped{false};
-  log::Outage outage{"redis", "queue statistics"};
-};
-
 StatsPoller::StatsPoller(asio::any_io_executor executor, Queue& queue, QueueMetrics& metrics,
                          absl::Duration interval, const Clock& clock)
     : queue_(queue),
       metrics_(metrics),
-      interval_(interval),
-      clock_(clock),
-      state_(std::make_shared<State>(std::move(executor), clock)) {}
+      outage_(std::make_unique<log::Outage>("redis", "queue statistics")),
+      loop_(std::move(executor), interval, clock, [this]() -> asio::awaitable<void> {
+        if (absl::Status s = co_await PollOnce(); !s.ok()) {
+          outage_->Failed(s);
+        } else {
+          outage_->Succeeded();
+        }
+      }) {}
 
-StatsPoller::~StatsPoller() {
-  RequestStop();
-  gate_.CloseAndWait();
-}
+StatsPoller::~StatsPoller() = default;
 
 void StatsPoller::HandDeadLettersTo(DeadLetterHandler handler) {
   dead_letters_ = std::move(handler);
 }
 
-void StatsPoller::Start() {
-  GateHolder hold(gate_);
-  if (!hold) return;  // closed
-  asio::co_spawn(state_->strand, Run(state_), [hold = std::move(hold)](std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-  });
-}
+void StatsPoller::Start() { loop_.Start(); }
 
-void StatsPoller::RequestStop() {
-  if (state_->stopped.exchange(true)) return;
-  asio::post(state_->strand, [state = state_] { state->timer->Cancel(); });
-}
-
-asio::awaitable<void> StatsPoller::Close() {
-  RequestStop();
-  co_await gate_.Close();
-}
-
-asio::awaitable<void> StatsPoller::Run(std::shared_ptr<State> state) {
-  while (!state->stopped.load()) {
-    if (absl::Status s = co_await PollOnce(); !s.ok()) {
-      state->outage.Failed(s);
-    } else {
-      state->outage.Succeeded();
-    }
-    if (state->stopped.load()) break;
-    const MonoTime until = clock_.MonotonicAfter(interval_);
-    co_await state->timer->WaitUntil(until);
-  }
-}
+asio::awaitable<void> StatsPoller::Close() { co_await loop_.Close(); }
 
 asio::awaitable<absl::Status> StatsPoller::PollOnce() {
   absl::Status first;

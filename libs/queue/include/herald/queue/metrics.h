@@ -19,9 +19,13 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <herald/common/clock.h>
-#include <herald/common/gate.h>
+#include <herald/common/periodic.h>
 #include <herald/metrics/metrics.h>
 #include <herald/queue/queue.h>
+
+namespace herald::log {
+class Outage;
+}  // namespace herald::log
 
 namespace herald::queue {
 
@@ -52,8 +56,8 @@ struct QueueMetrics {
 using DeadLetterHandler = std::function<boost::asio::awaitable<absl::Status>(const DeadJob&)>;
 
 // Reads every shard's ShardStats into QueueMetrics periodically (every `interval` of `clock`).
-// Start() spawns the loop on the executor; Close() ends it and completes when it has ended (the
-// poller's gate). The queue, metrics and clock must outlive the poller.
+// Start() spawns the loop on the executor; Close() ends it and completes when it has ended. The
+// queue, metrics and clock must outlive the poller.
 class StatsPoller {
  public:
   StatsPoller(boost::asio::any_io_executor executor, Queue& queue, QueueMetrics& metrics,
@@ -78,20 +82,15 @@ class StatsPoller {
   boost::asio::awaitable<absl::Status> PollOnce();
 
  private:
-  struct State;
-  boost::asio::awaitable<void> Run(std::shared_ptr<State> state);
   boost::asio::awaitable<absl::Status> HandDeadLetters(int shard);
-  void RequestStop();
 
   Queue& queue_;
   QueueMetrics& metrics_;
-  const absl::Duration interval_;
-  const Clock& clock_;
-  std::shared_ptr<State> state_;
   DeadLetterHandler dead_letters_;
-  Gate gate_;                                    // entered by the polling loop while it runs
-  std::map<std::string, double> last_enqueued_;  // by kind
+  std::map<std::string, double> last_enqueued_;                          // by kind
   std::map<std::pair<std::string, std::string>, double> last_finished_;  // by kind, outcome
+  std::unique_ptr<log::Outage> outage_;  // Redis failures of the polls, logged once per outage
+  Periodic loop_;                        // last: it ends before what it uses goes
 };
 
 // What workers measure about their own work.
