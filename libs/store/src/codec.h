@@ -49,6 +49,7 @@ BOOST_DESCRIBE_STRUCT(Campaign, (),
                       (tenant, id, display_name, content, targets, send_time_ms, grace_period_ms,
                        upstream_lead_ms, phase, phase_reason, generation, create_time_ms,
                        update_time_ms, dispatch_time_ms, end_time_ms))
+BOOST_DESCRIBE_STRUCT(PendingDispatch, (), (id, campaign, since_ms))
 BOOST_DESCRIBE_ENUM(DeliveryState, kPending, kUploadingMedia, kBuildingList, kSending,
                     kScheduledUpstream, kSent, kCompleted, kFailed, kCancelled)
 BOOST_DESCRIBE_STRUCT(Delivery, (),

@@ -95,6 +95,8 @@ absl::Status NotFound(std::string_view id) {
 
 constexpr int kUpdateAttempts = 8;
 
+Table PendingDispatchTable(std::string tenant) { return {std::move(tenant), "pending_dispatch"}; }
+
 Table TargetTable(std::string tenant, std::string_view campaign) {
   return {std::move(tenant), StrCat("c:", campaign, ":targets")};
 }
@@ -190,8 +192,8 @@ Store::Op<Created<T>> Store::Create(T record, std::string request_id) {
 
 Store::Op<CampaignCreated> Store::CreateCampaign(Campaign campaign,
                                                  const std::vector<Delivery>& deliveries,
-                                                 std::string request_id,
-                                                 std::vector<Lookup> reads) {
+                                                 std::string request_id, std::vector<Lookup> reads,
+                                                 std::optional<PendingDispatch> dispatch) {
   const std::string tenant = campaign.tenant;
   CreateRequest request{.id = campaign.id,
                         .document = EncodeRecord(campaign),
@@ -206,6 +208,10 @@ Store::Op<CampaignCreated> Store::CreateCampaign(Campaign campaign,
     rows.documents.reserve(deliveries.size());
     for (const Delivery& d : deliveries) rows.documents.emplace_back(d.account, Encode(d));
     request.revision = CampaignRevisionName(campaign.id);
+  }
+  if (dispatch) {
+    request.rows.push_back(TableRows{.table = PendingDispatchTable(tenant),
+                                     .documents = {{dispatch->id, Encode(*dispatch)}}});
   }
   Table table = TableOf<Campaign>(tenant);
   HERALD_CO_ASSIGN_OR_RETURN(CreateOutcome out,
@@ -229,6 +235,31 @@ Store::Op<CampaignCreated> Store::CreateCampaign(Campaign campaign,
       break;
   }
   co_return absl::AlreadyExistsError(StrCat("campaign '", campaign.id, "' already exists"));
+}
+
+boost::asio::awaitable<absl::Status> Store::AddPendingDispatch(std::string tenant,
+                                                               PendingDispatch dispatch) {
+  std::string id = dispatch.id;
+  std::string document = Encode(dispatch);
+  co_return (co_await records_.Put(PendingDispatchTable(std::move(tenant)), std::move(id),
+                                   std::move(document)))
+      .status();
+}
+
+Store::Op<bool> Store::RemovePendingDispatch(std::string tenant, std::string id) {
+  co_return co_await records_.Delete(PendingDispatchTable(std::move(tenant)), std::move(id));
+}
+
+Store::Op<std::vector<PendingDispatch>> Store::PendingDispatches(std::string tenant) {
+  HERALD_CO_ASSIGN_OR_RETURN(auto rows,
+                             co_await records_.GetAll(PendingDispatchTable(std::move(tenant))));
+  std::vector<PendingDispatch> out;
+  out.reserve(rows.size());
+  for (const auto& [id, doc] : rows) {
+    HERALD_CO_ASSIGN_OR_RETURN(PendingDispatch entry, Decode<PendingDispatch>(doc));
+    out.push_back(std::move(entry));
+  }
+  co_return out;
 }
 
 template <typename T>

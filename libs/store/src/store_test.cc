@@ -638,6 +638,40 @@ TEST_F(StoreTest, UpdateDeliveryWritesItsRowsWithTheDeliveryAndReadsAfter) {
   EXPECT_THAT(*Await(records_->Get(claims, "m1")), Optional(std::string("other")));
 }
 
+TEST_F(StoreTest, TheDispatchOutboxTakesACreatesEntryInItsStepAndAnyOtherByItself) {
+  Campaign c = MakeCampaign("acme", "c1", 1000);
+  std::vector<Delivery> deliveries = {MakeDelivery("acct_1")};
+  std::vector<Lookup> no_reads;
+  const PendingDispatch entry{.id = "c1/create", .campaign = "c1", .since_ms = 1000};
+  ASSERT_TRUE(Await(store_.CreateCampaign(c, deliveries, "req-1", no_reads, entry)).ok());
+  auto pending = Await(store_.PendingDispatches("acme"));
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].id, "c1/create");
+  EXPECT_EQ((*pending)[0].campaign, "c1");
+  EXPECT_EQ((*pending)[0].since_ms, 1000);
+
+  // A replay of the create writes no entry; a create that fails writes none either.
+  const PendingDispatch other{.id = "c2/create", .campaign = "c2", .since_ms = 2000};
+  Campaign retry = MakeCampaign("acme", "c2", 2000);
+  ASSERT_TRUE(Await(store_.CreateCampaign(retry, deliveries, "req-1", no_reads, other)).ok());
+  Campaign taken = MakeCampaign("acme", "c1", 3000);
+  EXPECT_TRUE(absl::IsAlreadyExists(
+      Await(store_.CreateCampaign(taken, deliveries, "", no_reads, other)).status()));
+  EXPECT_EQ(Await(store_.PendingDispatches("acme"))->size(), 1u);
+
+  ASSERT_TRUE(Await(store_.AddPendingDispatch(
+                        "acme", PendingDispatch{.id = "c1/x", .campaign = "c1", .since_ms = 5}))
+                  .ok());
+  EXPECT_EQ(Await(store_.PendingDispatches("acme"))->size(), 2u);
+  EXPECT_THAT(*Await(store_.PendingDispatches("globex")), IsEmpty());
+  EXPECT_TRUE(*Await(store_.RemovePendingDispatch("acme", "c1/create")));
+  EXPECT_FALSE(*Await(store_.RemovePendingDispatch("acme", "c1/create")));
+  pending = Await(store_.PendingDispatches("acme"));
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].id, "c1/x");
+}
+
 TEST_F(StoreTest, ReadDeliveryRecordsReadsWhatAJobStartsFrom) {
   MustCreate(MakeTeam("acme", "main", "Main"));
   MustCreate(Account{.tenant = "acme", .id = "acct_1", .team = "main"});

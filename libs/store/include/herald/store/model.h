@@ -153,6 +153,16 @@ struct Campaign {
   int64_t end_time_ms = 0;  // set when it became final
 };
 
+// An entry of a tenant's dispatch outbox: a request that launched, rescheduled or resumed a
+// campaign owes it the enqueueing of its jobs. The entry is written with (or before) the change
+// and removed once the jobs are enqueued; one left behind (the request failed, or its process
+// died, in between) is finished by the dispatch sweep (campaign::Service::SweepDispatches).
+struct PendingDispatch {
+  std::string id;  // unique per entry: one campaign may owe several dispatches at once
+  std::string campaign;
+  int64_t since_ms = 0;  // when the change was made
+};
+
 enum class DeliveryState {
   kPending,
   kUploadingMedia,

@@ -120,9 +120,18 @@ class Store {
   // A new campaign (its id must be set), its targets and `deliveries` in one atomic step,
   // idempotent by `request_id` as Create is: a replay changes nothing and returns the earlier
   // campaign. `reads` (tables of the campaign's tenant) are read in the same step, after it.
-  // `deliveries` must stay alive until the operation completes.
+  // `deliveries` must stay alive until the operation completes. `dispatch`, when set, enters
+  // the dispatch outbox in the same step (only when the campaign is created).
   Op<CampaignCreated> CreateCampaign(Campaign campaign, const std::vector<Delivery>& deliveries,
-                                     std::string request_id, std::vector<Lookup> reads);
+                                     std::string request_id, std::vector<Lookup> reads,
+                                     std::optional<PendingDispatch> dispatch = std::nullopt);
+
+  // The tenant's dispatch outbox (PendingDispatch): Add enters an entry, Remove takes it out
+  // (false when it was not there), PendingDispatches lists them by id.
+  boost::asio::awaitable<absl::Status> AddPendingDispatch(std::string tenant,
+                                                          PendingDispatch dispatch);
+  Op<bool> RemovePendingDispatch(std::string tenant, std::string id);
+  Op<std::vector<PendingDispatch>> PendingDispatches(std::string tenant);
 
   // A campaign without its targets (cheap, whatever the number of targets).
   Op<Campaign> GetCampaignHead(std::string tenant, std::string id);
