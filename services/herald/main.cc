@@ -132,6 +132,12 @@ ABSL_FLAG(int, jobs_per_visit, 16,
           "serves accounts strictly job by job. Larger values cost Redis less per job.");
 ABSL_FLAG(absl::Duration, queue_stats_interval, absl::Seconds(10),
           "How often queue depths are read from Redis into the metrics.");
+ABSL_FLAG(absl::Duration, dispatch_sweep_interval, absl::Seconds(30),
+          "Worker role: how often the dispatch sweep looks for campaigns whose request stopped "
+          "between storing a change and enqueueing its jobs.");
+ABSL_FLAG(absl::Duration, dispatch_sweep_after, absl::Minutes(1),
+          "Worker role: how old such a change must be before the sweep finishes it (longer than "
+          "a request takes from its write to its enqueue).");
 ABSL_FLAG(std::string, upstream_url, "https://app.onlyfansapi.com",
           "scheme://host[:port] of the upstream API (the simulator's address in development).");
 ABSL_FLAG(std::string, admin_key, "",
@@ -307,6 +313,8 @@ int main(int argc, char** argv) {
       .lease_duration = absl::GetFlag(FLAGS_lease_duration),
       .jobs_per_visit = absl::GetFlag(FLAGS_jobs_per_visit),
       .queue_stats_interval = absl::GetFlag(FLAGS_queue_stats_interval),
+      .dispatch_sweep_interval = absl::GetFlag(FLAGS_dispatch_sweep_interval),
+      .dispatch_sweep_after = absl::GetFlag(FLAGS_dispatch_sweep_after),
       .log_level = absl::GetFlag(FLAGS_log_level),
       .log_format = absl::GetFlag(FLAGS_log_format),
       .upstream_url = absl::GetFlag(FLAGS_upstream_url),

@@ -4,6 +4,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -219,6 +220,12 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   HERALD_RETURN_IF_ERROR(
       config::RequirePositive("queue_stats_interval", flags.queue_stats_interval));
   config.queue_stats_interval = flags.queue_stats_interval;
+  HERALD_RETURN_IF_ERROR(
+      config::RequirePositive("dispatch_sweep_interval", flags.dispatch_sweep_interval));
+  HERALD_RETURN_IF_ERROR(
+      config::RequirePositive("dispatch_sweep_after", flags.dispatch_sweep_after));
+  config.dispatch_sweep = {.interval = flags.dispatch_sweep_interval,
+                           .after = flags.dispatch_sweep_after};
   auto level = log::ParseLevel(flags.log_level);
   if (!level.ok())
     return absl::InvalidArgumentError(StrCat("--log_level: ", level.status().message()));
@@ -459,6 +466,14 @@ int RunServe(const ServeConfig& config) {
   }
   stats_poller.Start();
   product->service->UseMetrics(registry);
+  // A campaign whose request stopped before enqueueing its jobs goes out anyway (closed before
+  // the product, whose service it uses).
+  std::optional<campaign::DispatchSweeper> dispatch_sweeper;
+  if (config.roles.worker) {
+    dispatch_sweeper.emplace(ioc.get_executor(), *product->service, config.dispatch_sweep,
+                             registry);
+    dispatch_sweeper->Start();
+  }
   product->audit = std::make_unique<store::AuditTrail>(redis_client);
   product->service->UseAuditTrail(*product->audit);
   product->analytics =
@@ -523,11 +538,17 @@ int RunServe(const ServeConfig& config) {
   started_components.clear();
   components.clear();
   // What still runs on the I/O threads ends before they stop: the queue statistics (whose
-  // dead-letter handler is the product's) before the product, then the Redis connections.
+  // dead-letter handler is the product's) and the dispatch sweep before the product, then the
+  // Redis connections.
   asio::co_spawn(
-      ioc, [&stats_poller]() -> asio::awaitable<void> { co_await stats_poller.Close(); },
+      ioc,
+      [&stats_poller, &dispatch_sweeper]() -> asio::awaitable<void> {
+        co_await stats_poller.Close();
+        if (dispatch_sweeper) co_await dispatch_sweeper->Close();
+      },
       asio::use_future)
       .wait();
+  dispatch_sweeper.reset();
   product.reset();
   asio::co_spawn(
       ioc, [&redis_client]() -> asio::awaitable<void> { co_await redis_client.Close(); },

@@ -14,6 +14,7 @@
 #include <absl/time/time.h>
 
 #include <herald/api/api.h>
+#include <herald/campaign/dispatch_sweeper.h>
 #include <herald/campaign/workflow.h>
 #include <herald/common/config.h>
 #include <herald/common/log.h>
@@ -65,6 +66,8 @@ struct ServeConfig {
   queue::WorkerConfig worker;
   // How often queue depths are read from Redis into the metrics.
   absl::Duration queue_stats_interval = absl::Seconds(10);
+  // The worker role's dispatch sweep (campaign::DispatchSweeper).
+  campaign::DispatchSweepConfig dispatch_sweep;
   log::Level log_level = log::Level::kInfo;
   log::Format log_format = log::Format::kAuto;
   // The upstream API (its base_url; each team's key is set per call).
@@ -124,6 +127,8 @@ struct ServeFlags {
   absl::Duration lease_duration = absl::Seconds(30);
   int jobs_per_visit = 16;
   absl::Duration queue_stats_interval = absl::Seconds(10);
+  absl::Duration dispatch_sweep_interval = absl::Seconds(30);
+  absl::Duration dispatch_sweep_after = absl::Minutes(1);
   std::string log_level;
   std::string log_format;
   std::string upstream_url = "https://app.onlyfansapi.com";

@@ -76,7 +76,8 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return {.simulator_args = {"--teams=2", StrCat("--accounts_per_team=", kAccounts),
                                "--fans_per_account=40", "--delivery_rate=2000",
                                "--rate_limit_per_minute=100000"},
-            .herald_args = {"--poll_interval=50ms", "--lookup_retry=1s", "--log_level=warn"},
+            .herald_args = {"--poll_interval=50ms", "--lookup_retry=1s", "--log_level=warn",
+                            "--dispatch_sweep_interval=200ms", "--dispatch_sweep_after=2s"},
             .admin_key = kAdminKey,
             .encryption_key = std::string(64, 'a')};
   }
@@ -647,6 +648,50 @@ TEST_P(CampaignTest, AnAccountDeletedAndCreatedAgainInAnotherTeamSendsThroughIt)
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(Watch(key, campaign.name()).state(), v1::Campaign::COMPLETED);
   ExpectOneMoreMessageEach(before, {accounts[0]});
+}
+
+TEST_P(CampaignTest, ACampaignWhoseCreateStoppedBeforeItsJobsIsSentByTheDispatchSweep) {
+  const std::string tenant = "swept";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_FALSE(accounts.empty());
+  // The queue's registration of the account, which its enqueue checks.
+  const int shard = queue::ShardOf(StrCat(tenant, "/main"), 16);
+  const std::string registration =
+      StrCat("{hd:s", shard, "}:a:", tenant, "/", ShortId(accounts[0]));
+  auto redis = RedisFor(GetParam(), registration);
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  auto team = (*redis)->Command({"HGET", registration, "tm"});
+  ASSERT_TRUE(team.ok() && team->type == testing::SyncReply::Type::kString)
+      << (team.ok() ? team->DebugString() : team.status().ToString());
+  // With the account registered under another team, the create stores the campaign and then
+  // fails to enqueue its jobs: a request that stopped between the two.
+  ASSERT_TRUE((*redis)->Command({"HSET", registration, "tm", "elsewhere"}).ok());
+  const auto before = LedgerMessages();
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  grpc::Status s = campaigns->CreateCampaign(
+      BearerContext(key).get(),
+      PpvCampaign(tenant, {accounts[0]}, NewMedia(tenant, key), "Swept up"), &created);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("registered with another team"));
+  v1::ListCampaignsRequest list;
+  list.set_parent(StrCat("tenants/", tenant));
+  v1::ListCampaignsResponse stored;
+  ASSERT_TRUE(campaigns->ListCampaigns(BearerContext(key).get(), list, &stored).ok());
+  ASSERT_EQ(stored.campaigns_size(), 1);
+
+  // Once the queue takes the account's jobs again, the sweep enqueues them: the campaign goes
+  // out, once, with no retry of the request.
+  ASSERT_TRUE((*redis)->Command({"HSET", registration, "tm", team->str}).ok());
+  const v1::Campaign done = Watch(key, stored.campaigns(0).name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
+  ExpectOneMoreMessageEach(before, {accounts[0]});
+  auto metrics = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_THAT(testing::SeriesValue(metrics->body,
+                                   "herald_dispatch_sweep_campaigns_total{result=\"finished\"}"),
+              ::testing::Optional(::testing::Ge(1)));
 }
 
 TEST_P(CampaignTest, CancelAfterSendUnsendsWithinTheWindow) {

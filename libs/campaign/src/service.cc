@@ -106,6 +106,15 @@ bool Launched(const Campaign& c) {
   return c.phase == CampaignPhase::kScheduled || c.phase == CampaignPhase::kDispatched;
 }
 
+// A store write that failed this way wrote nothing (the record's checks refused it, or lost to
+// concurrent writers): its outbox entry owes nothing. Other failures (Redis unreachable, a
+// deadline) may have come after the write.
+bool NothingWritten(const absl::Status& status) {
+  return absl::IsNotFound(status) || absl::IsFailedPrecondition(status) ||
+         absl::IsInvalidArgument(status) || absl::IsAborted(status) ||
+         absl::IsAlreadyExists(status);
+}
+
 }  // namespace
 
 Service::Service(store::Store& store, queue::Queue& queue, const store::SecretBox& box,
@@ -1044,23 +1053,29 @@ Service::Op<CampaignView> Service::CreateCampaign(Campaign campaign, std::string
   // teams for the answer (a live campaign names its paused teams).
   std::vector<store::Lookup> reads;
   reads.push_back(store::Store::LookupOf<store::Team>(campaign.tenant, TeamsOf(accounts)));
-  HERALD_CO_ASSIGN_OR_RETURN(store::CampaignCreated created,
-                             co_await store_.CreateCampaign(std::move(campaign), deliveries,
-                                                            request_id, std::move(reads)));
+  // A launched campaign enters the outbox in the same step, until its jobs are enqueued.
+  const store::PendingDispatch pending = NewPendingDispatch(campaign.id, "create");
+  std::optional<store::PendingDispatch> entry;
+  if (Launched(campaign)) entry = pending;
+  HERALD_CO_ASSIGN_OR_RETURN(
+      store::CampaignCreated created,
+      co_await store_.CreateCampaign(std::move(campaign), deliveries, request_id, std::move(reads),
+                                     std::move(entry)));
   campaign = std::move(created.campaign);
   if (created.replayed) {
     // A retry: the first attempt may have failed after storing the campaign but before
     // enqueueing; enqueueing again is harmless (job ids are derived). The campaign may have moved
     // on since: its view is read.
     HERALD_CO_ASSIGN_OR_RETURN(accounts, co_await CheckReferences(campaign));
-    if (campaign.phase == CampaignPhase::kScheduled ||
-        campaign.phase == CampaignPhase::kDispatched) {
+    if (Launched(campaign)) {
       HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(campaign, accounts));
+      co_await SettlePendingDispatch(campaign.tenant, pending.id);
     }
     co_return co_await View(std::move(campaign));
   }
-  if (campaign.phase == CampaignPhase::kScheduled || campaign.phase == CampaignPhase::kDispatched) {
+  if (Launched(campaign)) {
     HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(campaign, accounts));
+    co_await SettlePendingDispatch(campaign.tenant, pending.id);
   }
   // The answer is the campaign as this step stored it: nothing to read back.
   CampaignView view = BaseView(std::move(campaign), created.revision, deliveries);
@@ -1129,8 +1144,12 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
       current.campaign.phase == CampaignPhase::kScheduled &&
       (staging || next.send_time_ms != current.campaign.send_time_ms ||
        next.upstream_lead_ms != current.campaign.upstream_lead_ms || Has(fields, "targets"));
+  // A scheduled campaign's update owes it its jobs (below): the outbox holds the debt till then.
+  std::optional<store::PendingDispatch> pending;
+  if (current.campaign.phase == CampaignPhase::kScheduled) pending = NewPendingDispatch(update.id);
   HERALD_CO_ASSIGN_OR_RETURN(
-      Campaign stored, co_await store_.Update<Campaign>(update.tenant, update.id, [&](Campaign& c) {
+      Campaign stored,
+      co_await UpdateOwingDispatch(update.tenant, update.id, pending, [&](Campaign& c) {
         if (c.phase != current.campaign.phase || c.generation != current.campaign.generation) {
           return absl::FailedPreconditionError(
               StrCat("campaign '", c.id,
@@ -1177,27 +1196,11 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
     // poll at the new send time); a delivery whose send is in flight is left to that send,
     // which hands it over when it lands; the others start the new generation's chain. A retry
     // of this update does the same under its own generation.
-    HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
-                               co_await store_.ListDeliveries(stored.tenant, stored.id));
-    std::unordered_map<std::string_view, const Delivery*> delivery_of;
-    for (const Delivery& d : deliveries) delivery_of.emplace(d.account, &d);
-    std::vector<store::Account> restart;
-    std::vector<queue::JobSpec> updates;
-    for (const store::Account& a : accounts) {
-      auto it = delivery_of.find(a.id);
-      const DeliveryState state =
-          it == delivery_of.end() ? DeliveryState::kPending : it->second->state;
-      if (state == DeliveryState::kScheduledUpstream) {
-        updates.push_back(UpdateStep(stored, a, config_.max_attempts));
-      } else if (state != DeliveryState::kSending && !store::IsFinal(state)) {
-        restart.push_back(a);
-      }
-    }
-    HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(stored, restart));
-    HERALD_CO_RETURN_IF_ERROR((co_await queue_.EnqueueBatch(std::move(updates))).status());
+    HERALD_CO_RETURN_IF_ERROR(co_await DispatchFromDeliveries(stored, accounts));
   } else if (reschedule || stored.phase == CampaignPhase::kScheduled) {
     HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(stored, accounts));
   }
+  if (pending) co_await SettlePendingDispatch(stored.tenant, pending->id);
   co_return co_await View(std::move(stored));
 }
 
@@ -1236,6 +1239,125 @@ absl::Status Service::CheckStagedUpdate(const Campaign& current, const Campaign&
   return absl::OkStatus();
 }
 
+asio::awaitable<absl::Status> Service::DispatchFromDeliveries(
+    const Campaign& campaign, const std::vector<store::Account>& accounts) {
+  HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
+                             co_await store_.ListDeliveries(campaign.tenant, campaign.id));
+  std::unordered_map<std::string_view, const Delivery*> delivery_of;
+  for (const Delivery& d : deliveries) delivery_of.emplace(d.account, &d);
+  std::vector<store::Account> restart;
+  std::vector<queue::JobSpec> updates;
+  std::vector<Delivery> missing;
+  for (const store::Account& a : accounts) {
+    auto it = delivery_of.find(a.id);
+    if (it == delivery_of.end()) {
+      // A target without a delivery: an update of the targets stopped before writing them.
+      missing.push_back({.account = a.id, .update_time_ms = campaign.update_time_ms});
+      restart.push_back(a);
+      continue;
+    }
+    const DeliveryState state = it->second->state;
+    if (state == DeliveryState::kScheduledUpstream) {
+      updates.push_back(UpdateStep(campaign, a, config_.max_attempts));
+    } else if (state != DeliveryState::kSending && !store::IsFinal(state)) {
+      restart.push_back(a);
+    }
+  }
+  if (!missing.empty()) {
+    HERALD_CO_RETURN_IF_ERROR(
+        (co_await store_.PutDeliveries(campaign.tenant, campaign.id, std::move(missing))).status());
+  }
+  HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(campaign, restart));
+  co_return (co_await queue_.EnqueueBatch(std::move(updates))).status();
+}
+
+store::PendingDispatch Service::NewPendingDispatch(const std::string& campaign,
+                                                   std::string suffix) {
+  if (suffix.empty()) suffix = ids_.Next();
+  return {.id = StrCat(campaign, "/", suffix),
+          .campaign = campaign,
+          .since_ms = absl::ToUnixMillis(clock_.Now())};
+}
+
+Service::Op<Campaign> Service::UpdateOwingDispatch(
+    const std::string& tenant, const std::string& id,
+    const std::optional<store::PendingDispatch>& pending,
+    std::function<absl::Status(Campaign&)> mutate) {
+  if (pending) HERALD_CO_RETURN_IF_ERROR(co_await store_.AddPendingDispatch(tenant, *pending));
+  absl::StatusOr<Campaign> updated =
+      co_await store_.Update<Campaign>(tenant, id, std::move(mutate));
+  if (pending && !updated.ok() && NothingWritten(updated.status())) {
+    co_await SettlePendingDispatch(tenant, pending->id);
+  }
+  co_return updated;
+}
+
+asio::awaitable<void> Service::SettlePendingDispatch(const std::string& tenant,
+                                                     const std::string& id) {
+  absl::StatusOr<bool> removed = co_await store_.RemovePendingDispatch(tenant, id);
+  if (!removed.ok()) {
+    log::Warn("dispatch outbox entry left for the sweep",
+              {{"tenant", tenant}, {"entry", id}, {"status", removed.status()}});
+  }
+}
+
+asio::awaitable<absl::Status> Service::FinishDispatch(const std::string& tenant,
+                                                      const std::string& id) {
+  absl::StatusOr<Campaign> campaign = co_await store_.Get<Campaign>(tenant, id);
+  if (absl::IsNotFound(campaign.status())) co_return absl::OkStatus();  // deleted since
+  HERALD_CO_RETURN_IF_ERROR(campaign.status());
+  if (campaign->phase == CampaignPhase::kCancelled) {
+    co_return co_await CancelDeliveries(*campaign, clock_.Now());
+  }
+  if (!Launched(*campaign)) co_return absl::OkStatus();  // a draft, paused or missed
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts,
+                             co_await CheckReferences(*campaign));
+  co_return co_await DispatchFromDeliveries(*campaign, accounts);
+}
+
+Service::Op<Service::Sweep> Service::SweepDispatches(absl::Duration older_than) {
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Tenant> tenants, co_await ListTenants());
+  const int64_t due_ms = absl::ToUnixMillis(clock_.Now() - older_than);
+  Sweep sweep;
+  const auto note = [&sweep](const absl::Status& s) {
+    if (sweep.error.ok()) sweep.error = s;
+  };
+  for (const store::Tenant& tenant : tenants) {
+    absl::StatusOr<std::vector<store::PendingDispatch>> entries =
+        co_await store_.PendingDispatches(tenant.id);
+    if (!entries.ok()) {
+      note(entries.status());
+      continue;
+    }
+    // A campaign may owe several dispatches: it is finished once, and its due entries go.
+    std::unordered_map<std::string, bool> finished;
+    for (const store::PendingDispatch& entry : *entries) {
+      if (entry.since_ms > due_ms) continue;
+      auto [it, first] = finished.try_emplace(entry.campaign, false);
+      if (first) {
+        const absl::Status s = co_await FinishDispatch(tenant.id, entry.campaign);
+        it->second = s.ok();
+        if (s.ok()) {
+          ++sweep.finished;
+          log::Info("finished the dispatch of a campaign whose request stopped before it",
+                    {{"tenant", tenant.id},
+                     {"campaign", entry.campaign},
+                     {"age", clock_.Now() - absl::FromUnixMillis(entry.since_ms)}});
+        } else {
+          ++sweep.failed;
+          note(s);
+          log::Warn("could not finish a campaign's dispatch; the next sweep tries again",
+                    {{"tenant", tenant.id}, {"campaign", entry.campaign}, {"status", s}});
+        }
+      }
+      if (!it->second) continue;
+      absl::StatusOr<bool> removed = co_await store_.RemovePendingDispatch(tenant.id, entry.id);
+      if (!removed.ok()) note(removed.status());
+    }
+  }
+  co_return sweep;
+}
+
 Service::Op<CampaignView> Service::Redispatch(Campaign campaign) {
   HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
                              co_await store_.ListDeliveries(campaign.tenant, campaign.id));
@@ -1257,8 +1379,9 @@ Service::Op<CampaignView> Service::LaunchCampaign(std::string tenant, std::strin
   // Launched already: a retry of a launch whose answer was lost, or whose first attempt stopped
   // before enqueueing. Its jobs are enqueued again; that is harmless (job ids are derived).
   if (Launched(current)) co_return co_await Redispatch(std::move(current));
+  const std::optional<store::PendingDispatch> pending = NewPendingDispatch(id);
   HERALD_CO_ASSIGN_OR_RETURN(
-      Campaign stored, co_await store_.Update<Campaign>(tenant, id, [&](Campaign& c) {
+      Campaign stored, co_await UpdateOwingDispatch(tenant, id, pending, [&](Campaign& c) {
         if (c.phase != CampaignPhase::kDraft) {
           return absl::FailedPreconditionError(
               StrCat("campaign '", c.id, "' is not a draft; only drafts can be launched"));
@@ -1283,6 +1406,7 @@ Service::Op<CampaignView> Service::LaunchCampaign(std::string tenant, std::strin
   HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts,
                              co_await CheckReferences(stored));
   HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(stored, accounts));
+  co_await SettlePendingDispatch(tenant, pending->id);
   HERALD_CO_ASSIGN_OR_RETURN(CampaignView view, co_await View(std::move(stored)));
   Count(view);
   co_return view;
@@ -1342,22 +1466,24 @@ Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::strin
     co_return NotChangeable(current, "there is nothing left to cancel");
   }
   const absl::Time now = clock_.Now();
+  const std::optional<store::PendingDispatch> pending = NewPendingDispatch(id);
   HERALD_CO_ASSIGN_OR_RETURN(Campaign stored,
-                             co_await store_.Update<Campaign>(tenant, id, [&](Campaign& c) {
+                             co_await UpdateOwingDispatch(tenant, id, pending, [&](Campaign& c) {
                                c.phase = CampaignPhase::kCancelled;
                                c.phase_reason = "cancelled by request";
                                c.update_time_ms = c.end_time_ms = absl::ToUnixMillis(now);
                                return absl::OkStatus();
                              }));
   HERALD_CO_RETURN_IF_ERROR(co_await CancelDeliveries(stored, now));
+  co_await SettlePendingDispatch(tenant, pending->id);
   std::vector<Delivery> deliveries;
   // Give the unsends a moment, so the answer can say what could not be undone.
   const MonoTime deadline = clock_.MonotonicAfter(config_.cancel_wait);
   CancelResult result;
   while (true) {
     HERALD_CO_ASSIGN_OR_RETURN(deliveries, co_await store_.ListDeliveries(tenant, id));
-    const bool pending = std::any_of(deliveries.begin(), deliveries.end(), CancelUnsettled);
-    if (!pending || clock_.Monotonic() >= deadline) break;
+    const bool unsettled = std::any_of(deliveries.begin(), deliveries.end(), CancelUnsettled);
+    if (!unsettled || clock_.Monotonic() >= deadline) break;
     co_await clock_.SleepFor(absl::Milliseconds(50));
   }
   for (Delivery& d : deliveries) {
@@ -1410,8 +1536,9 @@ Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::strin
   // Running already: a retry of a resume whose answer was lost, or whose first attempt stopped
   // before enqueueing. Its jobs are enqueued again; that is harmless (job ids are derived).
   if (Launched(current)) co_return co_await Redispatch(std::move(current));
+  const std::optional<store::PendingDispatch> pending = NewPendingDispatch(id);
   HERALD_CO_ASSIGN_OR_RETURN(
-      Campaign stored, co_await store_.Update<Campaign>(tenant, id, [&](Campaign& c) {
+      Campaign stored, co_await UpdateOwingDispatch(tenant, id, pending, [&](Campaign& c) {
         if (c.phase != CampaignPhase::kPaused) {
           return absl::FailedPreconditionError(StrCat("campaign '", c.id, "' is not paused"));
         }
@@ -1437,6 +1564,7 @@ Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::strin
         return absl::OkStatus();
       }));
   if (stored.phase == CampaignPhase::kMissed) {
+    co_await SettlePendingDispatch(tenant, pending->id);  // nothing to enqueue
     HERALD_CO_ASSIGN_OR_RETURN(CampaignView missed, co_await View(std::move(stored)));
     Count(missed);
     co_return missed;
@@ -1444,6 +1572,7 @@ Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::strin
   // Every unfinished delivery starts again from its first step; steps already done are skipped
   // by what the delivery records (uploaded media, the upstream message id).
   HERALD_CO_ASSIGN_OR_RETURN(CampaignView view, co_await Redispatch(std::move(stored)));
+  co_await SettlePendingDispatch(tenant, pending->id);
   Count(view);
   co_return view;
 }

@@ -262,6 +262,20 @@ class Service {
   // The account's upstream queue (GET mass-messaging), Herald's campaigns marked.
   Op<std::vector<UpstreamQueueEntry>> ListUpstreamQueue(std::string tenant, std::string account);
 
+  // ---- the dispatch outbox (store::PendingDispatch)
+  // A change that launches, reschedules, resumes or cancels a campaign enters the tenant's
+  // outbox with (or before) its write, and leaves it once the campaign's jobs are enqueued. An
+  // entry left behind means the request failed, or its process died, in between: the sweep
+  // finishes it as a retry of the request would, by enqueueing the jobs the campaign's state
+  // calls for (idempotent: job ids are derived), then removes it.
+  struct Sweep {
+    int finished = 0;    // campaigns whose jobs were enqueued (or found to need none)
+    int failed = 0;      // campaigns left for the next sweep
+    absl::Status error;  // the first failure, if any
+  };
+  // Finishes every entry at least `older_than` old, in every tenant.
+  Op<Sweep> SweepDispatches(absl::Duration older_than);
+
  private:
   // The id of an unfinished campaign for which `uses` holds, if any.
   Op<std::optional<std::string>> UnfinishedCampaignWith(
@@ -287,13 +301,37 @@ class Service {
   // Enqueues the first step of every delivery not yet started (idempotent).
   boost::asio::awaitable<absl::Status> Dispatch(const store::Campaign& campaign,
                                                 const std::vector<store::Account>& accounts);
+  // Enqueues what each unfinished delivery of a launched campaign needs next, from where it
+  // stands: a message the upstream holds gets an update step (which then follows it), a send in
+  // flight is left to its job, the others start their chain (idempotent).
+  boost::asio::awaitable<absl::Status> DispatchFromDeliveries(
+      const store::Campaign& campaign, const std::vector<store::Account>& accounts);
+  // A new outbox entry for `campaign`, made now; `suffix` names it within the campaign (the
+  // create's is "create", so a replay of the create can remove it).
+  store::PendingDispatch NewPendingDispatch(const std::string& campaign, std::string suffix = {});
+  // store::Store::Update of the campaign, with `pending` (when set) entered in the outbox
+  // before the write, and removed again when the write was refused (nothing written).
+  Op<store::Campaign> UpdateOwingDispatch(const std::string& tenant, const std::string& id,
+                                          const std::optional<store::PendingDispatch>& pending,
+                                          std::function<absl::Status(store::Campaign&)> mutate);
+  // Removes an entry whose jobs are enqueued. A failure is logged, not returned: the entry only
+  // costs the sweep one more idempotent dispatch.
+  boost::asio::awaitable<void> SettlePendingDispatch(const std::string& tenant,
+                                                     const std::string& id);
+  // Enqueues what `campaign`'s state calls for, as a retry of the request that left an outbox
+  // entry would: the chains of a launched campaign, the unsends of a cancelled one, nothing for
+  // the others (or when the campaign is gone).
+  boost::asio::awaitable<absl::Status> FinishDispatch(const std::string& tenant,
+                                                      const std::string& campaign);
   // The campaign as clients see it, from its records read now.
   Op<CampaignView> View(store::Campaign campaign);
-  // Registers the account's limits and pause with the queue. `created`: the account was just
-  // created, and moves in the queue if it was registered with another team before.
+  // Deletes the team's webhook upstream before the team goes. A failure that may pass is
+  // returned; one that will not (a refused key, no credits) leaves the webhook, with a warning.
   boost::asio::awaitable<absl::Status> DeleteTeamWebhook(const store::Team& team);
   // CreateAccount once the account's team is known to exist.
   Op<store::Created<store::Account>> StoreAccount(store::Account account, std::string request_id);
+  // Registers the account's limits and pause with the queue. `created`: the account was just
+  // created, and moves in the queue if it was registered with another team before.
   boost::asio::awaitable<absl::Status> ApplyAccountLimits(const store::Account& account,
                                                           bool created);
   // The upstream client of `account`'s team; FAILED_PRECONDITION while the account or its team
