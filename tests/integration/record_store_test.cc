@@ -242,6 +242,9 @@ TEST_P(RecordStoreTest, ConcurrentCreatesOfOneIdCreateItOnce) {
       case CreateCode::kExists:
         ++exists;
         break;
+      case CreateCode::kMissingReference:
+        ADD_FAILURE() << "a create without references missed one";
+        break;
     }
   }
   // One create wins; the others of its request id replay it, the other request id finds it taken.
@@ -313,6 +316,85 @@ TEST_P(RecordStoreTest, CreateReadsItsLookupsAfterTheStepWhateverItsOutcome) {
               ElementsAre(Optional(std::string("T2")), std::nullopt, Optional(std::string("T1"))));
 }
 
+TEST_P(RecordStoreTest, CreateWithAMissingReferenceWritesNothingAndSaysWhatItFound) {
+  const Table accounts{"acme", "accounts"};
+  ASSERT_EQ(Create(accounts, "a1", R"({"team":"t1"})").code, CreateCode::kCreated);
+  CreateRequest request{.id = "c1", .document = "campaign", .request_id = "req-1"};
+  request.rows.push_back({.table = {"acme", "c:c1:targets"}, .documents = {{"a1", "T1"}}});
+  request.revision = "c:c1";
+  request.references.push_back({.table = accounts, .ids = {"a1", "a2"}});
+  request.follow = Follow{.of = 0, .field = "team", .table = teams_};
+  CreateOutcome out = Must(store_->Create(campaigns_, request));
+  EXPECT_EQ(out.code, CreateCode::kMissingReference);
+  ASSERT_EQ(out.references.size(), 1u);
+  EXPECT_THAT(out.references[0],
+              ElementsAre(Optional(std::string(R"({"team":"t1"})")), std::nullopt));
+  EXPECT_THAT(out.followed, IsEmpty());
+  EXPECT_EQ(Get(campaigns_, "c1"), std::nullopt);
+  EXPECT_THAT(GetAll({"acme", "c:c1:targets"}), IsEmpty());
+  EXPECT_EQ(Revision("acme", "c:c1"), 0);
+
+  // Nothing recorded the request id: once the reference exists, the same request creates.
+  ASSERT_EQ(Create(accounts, "a2", R"({"team":"t2"})").code, CreateCode::kCreated);
+  out = Must(store_->Create(campaigns_, request));
+  EXPECT_EQ(out.code, CreateCode::kCreated);
+  EXPECT_EQ(Get(campaigns_, "c1"), std::optional<std::string>("campaign"));
+}
+
+TEST_P(RecordStoreTest, CreateFindsAReplayBeforeItsReferences) {
+  const Table accounts{"acme", "accounts"};
+  ASSERT_EQ(Create(accounts, "a1", "{}").code, CreateCode::kCreated);
+  CreateRequest request{.id = "c1", .document = "campaign", .request_id = "req-1"};
+  request.references.push_back({.table = accounts, .ids = {"a1"}});
+  ASSERT_EQ(Must(store_->Create(campaigns_, request)).code, CreateCode::kCreated);
+  ASSERT_TRUE(Must(store_->Delete(accounts, "a1")));
+
+  CreateOutcome replay = Must(store_->Create(campaigns_, request));
+  EXPECT_EQ(replay.code, CreateCode::kReplayed);
+  EXPECT_THAT(replay.document, Optional(std::string("campaign")));
+  ASSERT_EQ(replay.references.size(), 1u);
+  EXPECT_THAT(replay.references[0], ElementsAre(std::nullopt));
+}
+
+TEST_P(RecordStoreTest, CreateReadsWhatItsReferencesNameOnceEachAfterTheWrite) {
+  const Table accounts{"acme", "accounts"};
+  ASSERT_EQ(Create(teams_, "t1", "T1").code, CreateCode::kCreated);
+  ASSERT_EQ(Create(accounts, "a1", R"({"id":"a1","team":"t1"})").code, CreateCode::kCreated);
+  ASSERT_EQ(Create(accounts, "a2", R"({"id":"a2","team":"t9"})").code, CreateCode::kCreated);
+  ASSERT_EQ(Create(accounts, "a3", R"({"id":"a3","team":"t1"})").code, CreateCode::kCreated);
+  ASSERT_EQ(Create(accounts, "a4", R"({"id":"a4","team":7})").code, CreateCode::kCreated);
+  ASSERT_EQ(Create(accounts, "a5", R"({"id":"a5"})").code, CreateCode::kCreated);
+  ASSERT_EQ(Create(accounts, "a6", "not JSON").code, CreateCode::kCreated);
+  ASSERT_EQ(Create(accounts, "a7", R"(["team","t2"])").code, CreateCode::kCreated);
+  CreateRequest request{.id = "c1", .document = "campaign"};
+  request.references.push_back({.table = {"acme", "media"}, .ids = {}});
+  request.references.push_back(
+      {.table = accounts, .ids = {"a1", "a2", "a3", "a4", "a5", "a6", "a7"}});
+  request.follow = Follow{.of = 1, .field = "team", .table = teams_};
+  CreateOutcome out = Must(store_->Create(campaigns_, request));
+  EXPECT_EQ(out.code, CreateCode::kCreated);
+  ASSERT_EQ(out.references.size(), 2u);
+  EXPECT_THAT(out.references[0], IsEmpty());
+  EXPECT_EQ(out.references[1].size(), 7u);
+  // t1 once, then t9, which does not exist; a number, no field, or a document that is not a
+  // JSON object names nothing.
+  EXPECT_THAT(out.followed, ElementsAre(Optional(std::string("T1")), std::nullopt));
+
+  // Only a create follows: the same id again (taken) reads its references, and nothing more.
+  CreateOutcome taken = Must(store_->Create(campaigns_, request));
+  EXPECT_EQ(taken.code, CreateCode::kExists);
+  EXPECT_EQ(taken.references.size(), 2u);
+  EXPECT_THAT(taken.followed, IsEmpty());
+}
+
+TEST_P(RecordStoreTest, CreateFollowingAReferenceItDoesNotHaveIsRefused) {
+  CreateRequest request{.id = "c1", .document = "campaign"};
+  request.follow = Follow{.of = 0, .field = "team", .table = teams_};
+  auto refused = Run(store_->Create(campaigns_, request));
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+  EXPECT_EQ(Get(campaigns_, "c1"), std::nullopt);
+}
+
 TEST_P(RecordStoreTest, CreateTouchingAnotherTenantIsRefusedAndWritesNothing) {
   CreateRequest writes{.id = "c1", .document = "campaign"};
   writes.rows.push_back({.table = {"globex", "c:c1:targets"}, .documents = {{"a1", "T1"}}});
@@ -322,6 +404,17 @@ TEST_P(RecordStoreTest, CreateTouchingAnotherTenantIsRefusedAndWritesNothing) {
   CreateRequest reads{.id = "c1", .document = "campaign"};
   reads.reads.push_back({.table = {"globex", "teams"}, .ids = {"t1"}});
   refused = Run(store_->Create(campaigns_, reads));
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+
+  CreateRequest references{.id = "c1", .document = "campaign"};
+  references.references.push_back({.table = {"globex", "accounts"}, .ids = {"a1"}});
+  refused = Run(store_->Create(campaigns_, references));
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+
+  CreateRequest follows{.id = "c1", .document = "campaign"};
+  follows.references.push_back({.table = {"acme", "accounts"}, .ids = {}});
+  follows.follow = Follow{.of = 0, .field = "team", .table = {"globex", "teams"}};
+  refused = Run(store_->Create(campaigns_, follows));
   EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
 
   EXPECT_EQ(Get(campaigns_, "c1"), std::nullopt);

@@ -15,6 +15,10 @@ The price of one call (microseconds of Redis time per call, --calls calls in a p
                               two 600-byte documents, one id to read back)
   replace_hit_us              store/replace.lua with them, the expected value matching
   replace_commands_us         the commands it runs (HGET, HSET, HMGET), sent on their own
+  create_10_targets_us        store/create.lua of a campaign of 10 targets, with its targets
+                              and deliveries, and nothing checked
+  create_10_targets_checked_us  the same with its references checked (one media asset, the
+                              accounts) and the accounts' teams read, as CreateCampaign makes it
   apply_event_us_per_event    webhooks/apply_event.lua with batches of ten events in the ingest
                               benchmark's mix (seven messages.sent, one purchase's unlock and
                               transaction, credited to its message, one queue progress), per event
@@ -57,6 +61,33 @@ def enqueue_args(sha, tag, jobs):
         args += [job_id, "delivery_upload_media", "t1/" + account, "t1/" + team, "t1", PAYLOAD,
                  6, 0]
     return args
+
+
+ACCOUNT = ('{"tenant":"t1","id":"acct_%d","team":"main%d","display_name":"A creator",'
+           '"sends_per_minute":0,"max_in_flight":0,"paused":false,"upstream_username":"creator",'
+           '"create_time_ms":1700000000000}')
+
+
+def create_args(sha, campaign, checked):
+    """EVALSHA of store/create.lua for a campaign of 10 targets, its targets and deliveries;
+    `checked`: with its references (one media asset, the 10 accounts, no segment) and the
+    accounts' teams followed, as CreateCampaign makes it."""
+    keys = ["campaigns", "campaigns", "index", "rev:" + campaign, "targets:" + campaign,
+            "deliveries:" + campaign]
+    accounts = ["acct_%d" % i for i in range(10)]
+    references = [("media", ["m1"]), ("accounts", accounts), ("segments", [])] if checked else []
+    keys += [table for table, _ in references] + (["teams"] if checked else [])
+    args = [campaign, DOCUMENT, 0, 0, 1_700_000_000_000, 2, 0, len(references),
+            2 if checked else 0, "team" if checked else ""]
+    args.append(len(accounts))
+    for i, a in enumerate(accounts):
+        args += [a, '{"index":%d,"target":{"account":"%s","user_lists":["fans"]}}' % (i, a)]
+    args.append(len(accounts))
+    for a in accounts:
+        args += [a, '{"account":"%s","state":"kPending","x":"%s"}' % (a, "y" * 300)]
+    for _, ids in references:
+        args += [len(ids)] + ids
+    return ["EVALSHA", sha, len(keys)] + keys + args
 
 
 def apply_event_args(sha, batch):
@@ -132,6 +163,20 @@ def main():
                                        ["HMGET", "campaigns", "c1"]], options.calls,
                                 measured=("hget", "hset", "hmget")))
 
+            # A CreateCampaign of 10 targets as the API makes it, with and without its
+            # references (media, accounts, segments) checked and the accounts' teams followed.
+            for i in range(10):
+                conn.call("HSET", "accounts", "acct_%d" % i, ACCOUNT % (i, i % 2))
+            conn.call("HSET", "teams", "main0", DOCUMENT, "main1", DOCUMENT)
+            conn.call("HSET", "media", "m1", DOCUMENT)
+            serial = iter(range(10**9))
+            record("create_10_targets_us", per_call(
+                conn, [create_args(sha["store/create.lua"], "p%d_%d" % (round_, next(serial)),
+                                   checked=False) for _ in range(options.calls)], options.calls))
+            record("create_10_targets_checked_us", per_call(
+                conn, [create_args(sha["store/create.lua"], "q%d_%d" % (round_, next(serial)),
+                                   checked=True) for _ in range(options.calls)], options.calls))
+
             record("apply_event_us_per_event", per_call(
                 conn, [apply_event_args(sha["webhooks/apply_event.lua"], round_ * options.calls + n)
                        for n in range(options.calls)], options.calls) / 10)
@@ -159,7 +204,7 @@ def main():
                     record("enqueue_chunked_total_ms", sum(calls))
             create = ["EVALSHA", sha["store/create.lua"], 6, "campaigns", "campaigns", "index",
                       "campaigns", "targets:%d" % round_, "deliveries:%d" % round_,
-                      "c_%d" % round_, DOCUMENT, 0, 0, 0, 2, len(accounts)]
+                      "c_%d" % round_, DOCUMENT, 0, 0, 0, 2, 0, 0, 0, "", len(accounts)]
             for a in accounts:
                 create += [a, '{"account":"%s","lists":["fans"]}' % a]
             create.append(len(accounts))

@@ -1,7 +1,6 @@
-#include <herald/campaign/dispatch_sweeper.h>
-
 #include <utility>
 
+#include <herald/campaign/dispatch_sweeper.h>
 #include <herald/campaign/service.h>
 #include <herald/common/outage.h>
 
@@ -14,8 +13,9 @@ namespace {
 metrics::Family<metrics::Counter>& CampaignsFamily(metrics::Registry& registry) {
   return metrics::BuildCounter()
       .Name("herald_dispatch_sweep_campaigns_total")
-      .Help("Campaigns the dispatch sweep finished for a request that stopped before enqueueing "
-            "their jobs, by result (finished, or failed and left for the next sweep).")
+      .Help(
+          "Campaigns the dispatch sweep finished for a request that stopped before enqueueing "
+          "their jobs, by result (finished, or failed and left for the next sweep).")
       .LabelNames({"result"})
       .Register(registry);
 }

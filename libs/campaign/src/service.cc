@@ -102,6 +102,9 @@ absl::Status CheckBurst(const store::Team& team) {
 }
 
 // Scheduled or dispatched: what LaunchCampaign and ResumeCampaign leave a campaign in.
+// Service::ReferenceLookups: the media, then the accounts, then the segments.
+constexpr size_t kAccountReferences = 1;
+
 bool Launched(const Campaign& c) {
   return c.phase == CampaignPhase::kScheduled || c.phase == CampaignPhase::kDispatched;
 }
@@ -899,8 +902,7 @@ Service::Op<bool> Service::DeleteSegment(std::string tenant, std::string id) {
 
 // ---- campaigns
 
-Service::Op<std::vector<store::Account>> Service::CheckReferences(const Campaign& campaign) {
-  // One round trip for media, accounts and segments, whatever the number of targets.
+std::vector<store::Lookup> Service::ReferenceLookups(const Campaign& campaign) {
   std::vector<std::string> account_ids, segment_ids;
   account_ids.reserve(campaign.targets.size());
   for (const auto& t : campaign.targets) {
@@ -915,32 +917,44 @@ Service::Op<std::vector<store::Account>> Service::CheckReferences(const Campaign
       store::Store::LookupOf<store::Account>(campaign.tenant, std::move(account_ids)));
   lookups.push_back(
       store::Store::LookupOf<store::Segment>(campaign.tenant, std::move(segment_ids)));
-  HERALD_CO_ASSIGN_OR_RETURN(store::LookupResults found,
-                             co_await store_.records().GetTables(std::move(lookups)));
-  HERALD_CO_ASSIGN_OR_RETURN(auto assets, store::Store::DecodeMany<store::MediaAsset>(found[0]));
+  return lookups;
+}
+
+absl::StatusOr<std::vector<store::Account>> Service::ResolveReferences(
+    const Campaign& campaign, const store::LookupResults& found) {
+  if (found.size() != 3) return absl::InternalError("a campaign's references are three lookups");
+  HERALD_ASSIGN_OR_RETURN(auto assets, store::Store::DecodeMany<store::MediaAsset>(found[0]));
   for (size_t i = 0; i < assets.size(); ++i) {
     if (!assets[i]) {
-      co_return absl::InvalidArgumentError(StrCat("campaign.content.media[", i, "]: media asset '",
-                                                  campaign.content.media[i], "' not found"));
+      return absl::InvalidArgumentError(StrCat("campaign.content.media[", i, "]: media asset '",
+                                               campaign.content.media[i], "' not found"));
     }
   }
-  HERALD_CO_ASSIGN_OR_RETURN(auto targets, store::Store::DecodeMany<store::Account>(found[1]));
-  HERALD_CO_ASSIGN_OR_RETURN(auto segments, store::Store::DecodeMany<store::Segment>(found[2]));
+  HERALD_ASSIGN_OR_RETURN(auto targets,
+                          store::Store::DecodeMany<store::Account>(found[kAccountReferences]));
+  HERALD_ASSIGN_OR_RETURN(auto segments, store::Store::DecodeMany<store::Segment>(found[2]));
   std::vector<store::Account> accounts;
   accounts.reserve(targets.size());
   size_t segment_at = 0;
   for (size_t i = 0; i < targets.size(); ++i) {
     if (!targets[i]) {
-      co_return absl::InvalidArgumentError(StrCat("campaign.targets[", i, "].account: account '",
-                                                  campaign.targets[i].account, "' not found"));
+      return absl::InvalidArgumentError(StrCat("campaign.targets[", i, "].account: account '",
+                                               campaign.targets[i].account, "' not found"));
     }
     if (!campaign.targets[i].segment.empty() && !segments[segment_at++]) {
-      co_return absl::InvalidArgumentError(StrCat("campaign.targets[", i, "].segment: segment '",
-                                                  campaign.targets[i].segment, "' not found"));
+      return absl::InvalidArgumentError(StrCat("campaign.targets[", i, "].segment: segment '",
+                                               campaign.targets[i].segment, "' not found"));
     }
     accounts.push_back(*std::move(targets[i]));
   }
-  co_return accounts;
+  return accounts;
+}
+
+Service::Op<std::vector<store::Account>> Service::CheckReferences(const Campaign& campaign) {
+  // One round trip for media, accounts and segments, whatever the number of targets.
+  HERALD_CO_ASSIGN_OR_RETURN(store::LookupResults found,
+                             co_await store_.records().GetTables(ReferenceLookups(campaign)));
+  co_return ResolveReferences(campaign, found);
 }
 
 asio::awaitable<absl::Status> Service::Dispatch(const Campaign& campaign,
@@ -1032,8 +1046,6 @@ absl::Status Service::CheckTargetCount(const Campaign& campaign) const {
 Service::Op<CampaignView> Service::CreateCampaign(Campaign campaign, std::string request_id) {
   if (campaign.id.empty()) campaign.id = ids_.Next();
   HERALD_CO_RETURN_IF_ERROR(CheckTargetCount(campaign));
-  HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts,
-                             co_await CheckReferences(campaign));
   const absl::Time now = clock_.Now();
   campaign.create_time_ms = campaign.update_time_ms = absl::ToUnixMillis(now);
   if (campaign.phase != CampaignPhase::kDraft) {
@@ -1049,10 +1061,15 @@ Service::Op<CampaignView> Service::CreateCampaign(Campaign campaign, std::string
   for (const auto& t : campaign.targets) {
     deliveries.push_back({.account = t.account, .update_time_ms = campaign.create_time_ms});
   }
-  // The campaign, its targets and deliveries in one atomic step, which also reads the targets'
-  // teams for the answer (a live campaign names its paused teams).
-  std::vector<store::Lookup> reads;
-  reads.push_back(store::Store::LookupOf<store::Team>(campaign.tenant, TeamsOf(accounts)));
+  // One atomic step: the references are checked (nothing is written when one is missing), then
+  // the campaign, its targets and deliveries are written, and the targets' teams read for the
+  // answer (a live campaign names its paused teams).
+  store::CampaignCreateReads reads{
+      .references = ReferenceLookups(campaign),
+      .follow =
+          store::Follow{.of = kAccountReferences,
+                        .field = "team",
+                        .table = store::Store::LookupOf<store::Team>(campaign.tenant, {}).table}};
   // A launched campaign enters the outbox in the same step, until its jobs are enqueued.
   const store::PendingDispatch pending = NewPendingDispatch(campaign.id, "create");
   std::optional<store::PendingDispatch> entry;
@@ -1066,12 +1083,19 @@ Service::Op<CampaignView> Service::CreateCampaign(Campaign campaign, std::string
     // A retry: the first attempt may have failed after storing the campaign but before
     // enqueueing; enqueueing again is harmless (job ids are derived). The campaign may have moved
     // on since: its view is read.
-    HERALD_CO_ASSIGN_OR_RETURN(accounts, co_await CheckReferences(campaign));
+    HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts,
+                               co_await CheckReferences(campaign));
     if (Launched(campaign)) {
       HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(campaign, accounts));
       co_await SettlePendingDispatch(campaign.tenant, pending.id);
     }
     co_return co_await View(std::move(campaign));
+  }
+  // The references as the step found them: a missing one is refused here, with nothing written.
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts,
+                             ResolveReferences(campaign, created.references));
+  if (created.missing_reference) {
+    co_return absl::InternalError("the campaign's create found a reference missing that is there");
   }
   if (Launched(campaign)) {
     HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(campaign, accounts));
@@ -1080,7 +1104,7 @@ Service::Op<CampaignView> Service::CreateCampaign(Campaign campaign, std::string
   // The answer is the campaign as this step stored it: nothing to read back.
   CampaignView view = BaseView(std::move(campaign), created.revision, deliveries);
   if (NamesPausedTeams(view)) {
-    HERALD_CO_ASSIGN_OR_RETURN(auto teams, store::Store::DecodeMany<store::Team>(created.reads[0]));
+    HERALD_CO_ASSIGN_OR_RETURN(auto teams, store::Store::DecodeMany<store::Team>(created.followed));
     AddPausedTeams(view, teams);
   }
   Count(view);

@@ -1,5 +1,3 @@
-#include <herald/common/periodic.h>
-
 #include <atomic>
 #include <exception>
 #include <utility>
@@ -7,6 +5,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+
+#include <herald/common/periodic.h>
 
 namespace herald {
 

@@ -19,11 +19,10 @@ TEST(PeriodicTest, RunsAtOnceThenOncePerIntervalUntilClosed) {
   asio::io_context io;
   ManualClock clock;
   int runs = 0;
-  Periodic loop(io.get_executor(), absl::Seconds(30), clock,
-                [&]() -> asio::awaitable<void> {
-                  ++runs;
-                  co_return;
-                });
+  Periodic loop(io.get_executor(), absl::Seconds(30), clock, [&]() -> asio::awaitable<void> {
+    ++runs;
+    co_return;
+  });
   loop.Start();
   io.poll();
   EXPECT_EQ(runs, 1);
@@ -53,12 +52,11 @@ TEST(PeriodicTest, CloseWaitsForTheRunInProgress) {
   ManualClock clock;
   auto gate_timer = clock.NewTimer(io.get_executor());
   bool run_ended = false;
-  Periodic loop(io.get_executor(), absl::Seconds(30), clock,
-                [&]() -> asio::awaitable<void> {
-                  // A run that takes 10 s of the clock.
-                  co_await gate_timer->WaitUntil(clock.MonotonicAfter(absl::Seconds(10)));
-                  run_ended = true;
-                });
+  Periodic loop(io.get_executor(), absl::Seconds(30), clock, [&]() -> asio::awaitable<void> {
+    // A run that takes 10 s of the clock.
+    co_await gate_timer->WaitUntil(clock.MonotonicAfter(absl::Seconds(10)));
+    run_ended = true;
+  });
   loop.Start();
   io.poll();
   bool closed = false;

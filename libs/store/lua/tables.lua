@@ -18,20 +18,45 @@ local function write_rows(first_key, w, at)
   end
 end
 
+-- The index in ARGV after the rows of W tables that start at ARGV[at].
+local function skip_rows(w, at)
+  for _ = 1, w do at = at + 1 + 2 * tonumber(ARGV[at]) end
+  return at
+end
+
+-- The index in ARGV after the ids of `count` tables that start at ARGV[at] (per table a count m
+-- and m ids).
+local function skip_lookups(count, at)
+  for _ = 1, count do at = at + 1 + tonumber(ARGV[at]) end
+  return at
+end
+
+-- HMGET of `ids` in `key`, in slices (see write_rows): the JSON of each id in order (false when
+-- absent).
+local function hmget(key, ids, first, last)
+  local found = {}
+  for i = first, last, 1000 do
+    local slice = redis.call('HMGET', key, unpack(ids, i, math.min(i + 999, last)))
+    for _, v in ipairs(slice) do found[#found + 1] = v end
+  end
+  return found
+end
+
+-- Reads `count` tables KEYS[first_key ..] at the ids of ARGV[at ..] (per table a count m and m
+-- ids): per table, the JSON of each id in order (false when absent); and the index in ARGV after
+-- them.
+local function read_lookups(first_key, count, at)
+  local reads = {}
+  for k = first_key, first_key + count - 1 do
+    local m = tonumber(ARGV[at])
+    reads[#reads + 1] = hmget(KEYS[k], ARGV, at + 1, at + m)
+    at = at + 1 + m
+  end
+  return reads, at
+end
+
 -- Reads the tables KEYS[first_key + w ..] (the ones after the W tables of rows, whose
 -- arguments start at ARGV[at]): per table, the JSON of each id in order (false when absent).
 local function read_tables(first_key, w, at)
-  for _ = 1, w do at = at + 1 + 2 * tonumber(ARGV[at]) end
-  local reads = {}
-  for k = first_key + w, #KEYS do
-    local m = tonumber(ARGV[at])
-    local found = {}
-    for i = at + 1, at + m, 1000 do
-      local slice = redis.call('HMGET', KEYS[k], unpack(ARGV, i, math.min(i + 999, at + m)))
-      for _, v in ipairs(slice) do found[#found + 1] = v end
-    end
-    reads[#reads + 1] = found
-    at = at + 1 + m
-  end
-  return reads
+  return (read_lookups(first_key + w, #KEYS - first_key - w + 1, skip_rows(w, at)))
 end

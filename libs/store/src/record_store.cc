@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include <absl/strings/numbers.h>
+#include <boost/json.hpp>
 
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
@@ -85,6 +86,21 @@ absl::Status CheckSameTenant(std::string_view what, const Table& table,
   return absl::OkStatus();
 }
 
+// CheckSameTenant for a create, its references and followed table included.
+absl::Status CheckCreate(const Table& table, const CreateRequest& request) {
+  HERALD_RETURN_IF_ERROR(CheckSameTenant("a create", table, request.rows, request.reads));
+  HERALD_RETURN_IF_ERROR(CheckSameTenant("a create", table, {}, request.references));
+  if (request.follow) {
+    if (request.follow->of >= request.references.size()) {
+      return absl::InvalidArgumentError(StrCat("a create follows references[", request.follow->of,
+                                               "] of ", request.references.size()));
+    }
+    HERALD_RETURN_IF_ERROR(
+        CheckSameTenant("a create", table, {}, {Lookup{.table = request.follow->table}}));
+  }
+  return absl::OkStatus();
+}
+
 // Records (tenants, campaigns, ...) are acknowledged to API callers: replicated writes.
 // tables.lua (how rows and reads are passed) comes first in each.
 const redis::Script& CreateScript() {
@@ -99,17 +115,21 @@ const redis::Script& ReplaceScript() {
 }
 
 // Appends the keys and arguments of rows and reads as create.lua and replace.lua take them:
-// a key per table; per table of rows a count and (id, JSON) pairs, then per read a count and ids.
-void AppendRowsAndReads(std::vector<TableRows>& writes, std::vector<Lookup>& reads,
+// a key per table; per table of rows a count and (id, JSON) pairs, then per read a count and ids
+// (the lookups of each of `reads` in turn: a create's reads, then its references).
+void AppendRowsAndReads(std::vector<TableRows>& writes,
+                        std::initializer_list<std::vector<Lookup>*> reads,
                         std::vector<std::string>& keys, std::vector<std::string>& args) {
   size_t arg_count = args.size();
   for (const TableRows& rows : writes) {
     keys.push_back(TableKey(rows.table));
     arg_count += 1 + 2 * rows.documents.size();
   }
-  for (const Lookup& read : reads) {
-    keys.push_back(TableKey(read.table));
-    arg_count += 1 + read.ids.size();
+  for (const std::vector<Lookup>* lookups : reads) {
+    for (const Lookup& read : *lookups) {
+      keys.push_back(TableKey(read.table));
+      arg_count += 1 + read.ids.size();
+    }
   }
   args.reserve(arg_count);
   for (TableRows& rows : writes) {
@@ -119,9 +139,11 @@ void AppendRowsAndReads(std::vector<TableRows>& writes, std::vector<Lookup>& rea
       args.push_back(std::move(doc));
     }
   }
-  for (Lookup& read : reads) {
-    args.push_back(std::to_string(read.ids.size()));
-    for (std::string& id : read.ids) args.push_back(std::move(id));
+  for (std::vector<Lookup>* lookups : reads) {
+    for (Lookup& read : *lookups) {
+      args.push_back(std::to_string(read.ids.size()));
+      for (std::string& id : read.ids) args.push_back(std::move(id));
+    }
   }
 }
 
@@ -148,11 +170,11 @@ class RedisRecordStore final : public RecordStore {
   explicit RedisRecordStore(redis::Client& client) : client_(client) {}
 
   Op<CreateOutcome> Create(Table table, CreateRequest request) override {
-    HERALD_CO_RETURN_IF_ERROR(CheckSameTenant("a create", table, request.rows, request.reads));
+    HERALD_CO_RETURN_IF_ERROR(CheckCreate(table, request));
     const std::string table_key = TableKey(table);
     const bool has_request = !request.request_id.empty();
     std::vector<std::string> keys;
-    keys.reserve(4 + request.rows.size() + request.reads.size());
+    keys.reserve(5 + request.rows.size() + request.reads.size() + request.references.size());
     keys.push_back(table_key);
     keys.push_back(has_request ? RequestKey(table, request.request_id) : table_key);
     keys.push_back(request.index_score ? IndexKey(table) : table_key);
@@ -165,13 +187,18 @@ class RedisRecordStore final : public RecordStore {
         std::to_string(std::max<int64_t>(1, absl::ToInt64Seconds(request.request_id_ttl))));
     args.push_back(request.index_score ? StrCat(*request.index_score) : "0");
     args.push_back(std::to_string(request.rows.size()));
-    AppendRowsAndReads(request.rows, request.reads, keys, args);
+    args.push_back(std::to_string(request.reads.size()));
+    args.push_back(std::to_string(request.references.size()));
+    args.push_back(request.follow ? std::to_string(request.follow->of + 1) : "0");
+    args.push_back(request.follow ? request.follow->field : "");
+    AppendRowsAndReads(request.rows, {&request.reads, &request.references}, keys, args);
+    if (request.follow) keys.push_back(TableKey(request.follow->table));
     HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                                co_await client_.Eval(CreateScript(), keys, std::move(args)));
     const auto& e = reply.elements();
-    if (reply.type() != redis::Reply::Type::kArray || e.size() != 4 ||
+    if (reply.type() != redis::Reply::Type::kArray || e.size() != 6 ||
         e[0].type() != redis::Reply::Type::kInteger ||
-        e[2].type() != redis::Reply::Type::kInteger) {
+        e[2].type() != redis::Reply::Type::kInteger || e[5].type() != redis::Reply::Type::kArray) {
       co_return ProtocolError("create.lua", reply);
     }
     CreateOutcome out;
@@ -188,10 +215,16 @@ class RedisRecordStore final : public RecordStore {
       case 2:
         out.code = CreateCode::kExists;
         break;
+      case 3:
+        out.code = CreateCode::kMissingReference;
+        break;
       default:
         co_return ProtocolError("create.lua", reply);
     }
     HERALD_CO_ASSIGN_OR_RETURN(out.reads, ScriptReads("create.lua", e[3], request.reads));
+    HERALD_CO_ASSIGN_OR_RETURN(out.references, ScriptReads("create.lua", e[4], request.references));
+    HERALD_CO_ASSIGN_OR_RETURN(out.followed,
+                               OptionalStrings("create.lua", e[5], e[5].elements().size()));
     co_return out;
   }
 
@@ -292,7 +325,7 @@ class RedisRecordStore final : public RecordStore {
     args.push_back(std::move(request.expected));
     args.push_back(std::move(request.document));
     args.push_back(std::to_string(request.rows.size()));
-    AppendRowsAndReads(request.rows, request.reads, keys, args);
+    AppendRowsAndReads(request.rows, {&request.reads}, keys, args);
     HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                                co_await client_.Eval(ReplaceScript(), keys, std::move(args)));
     const auto& e = reply.elements();
@@ -394,10 +427,16 @@ class MemoryRecordStore final : public RecordStore {
   using RecordStore::Replace;
 
   Op<CreateOutcome> Create(Table table, CreateRequest request) override {
-    HERALD_CO_RETURN_IF_ERROR(CheckSameTenant("a create", table, request.rows, request.reads));
+    HERALD_CO_RETURN_IF_ERROR(CheckCreate(table, request));
     std::lock_guard lock(mu_);
-    CreateOutcome out = CreateLocked(table, request);
+    LookupResults references;
+    for (const Lookup& l : request.references) references.push_back(FindMany(l));
+    CreateOutcome out = CreateLocked(table, request, references);
     for (const Lookup& read : request.reads) out.reads.push_back(FindMany(read));
+    if (out.code == CreateCode::kCreated && request.follow) {
+      out.followed = Follow(*request.follow, references[request.follow->of]);
+    }
+    out.references = std::move(references);
     co_return out;
   }
 
@@ -495,7 +534,30 @@ class MemoryRecordStore final : public RecordStore {
   }
 
  private:
-  CreateOutcome CreateLocked(const Table& table, CreateRequest& request) {
+  // create.lua's follow: the documents of the ids that `field` names in `documents`.
+  std::vector<std::optional<std::string>> Follow(
+      const store::Follow& follow, const std::vector<std::optional<std::string>>& documents) {
+    Lookup named{.table = follow.table};
+    for (const auto& doc : documents) {
+      boost::system::error_code ec;
+      const boost::json::value v = boost::json::parse(*doc, ec);
+      const boost::json::string* id = nullptr;
+      if (!ec && v.is_object()) {
+        if (const boost::json::value* f = v.as_object().if_contains(follow.field)) {
+          id = f->if_string();
+        }
+      }
+      if (id == nullptr) continue;
+      const std::string value(id->data(), id->size());
+      if (std::find(named.ids.begin(), named.ids.end(), value) == named.ids.end()) {
+        named.ids.push_back(value);
+      }
+    }
+    return FindMany(named);
+  }
+
+  CreateOutcome CreateLocked(const Table& table, CreateRequest& request,
+                             const LookupResults& references) {
     const std::string key = TableKey(table);
     auto& rows = tables_[key];
     if (!request.request_id.empty()) {
@@ -507,6 +569,11 @@ class MemoryRecordStore final : public RecordStore {
       }
     }
     if (rows.contains(request.id)) return {.code = CreateCode::kExists};
+    for (const auto& docs : references) {
+      for (const auto& doc : docs) {
+        if (!doc) return {.code = CreateCode::kMissingReference};
+      }
+    }
     rows[request.id] = request.document;
     if (request.index_score) indexes_[key][request.id] = *request.index_score;
     for (TableRows& more : request.rows) {

@@ -150,10 +150,9 @@ template <typename T>
 Store::Op<Created<T>> Store::Create(T record, std::string request_id) {
   if constexpr (std::is_same_v<T, Campaign>) {
     std::vector<Delivery> no_deliveries;
-    std::vector<Lookup> no_reads;
-    HERALD_CO_ASSIGN_OR_RETURN(CampaignCreated created,
-                               co_await CreateCampaign(std::move(record), no_deliveries,
-                                                       std::move(request_id), std::move(no_reads)));
+    HERALD_CO_ASSIGN_OR_RETURN(
+        CampaignCreated created,
+        co_await CreateCampaign(std::move(record), no_deliveries, std::move(request_id)));
     co_return Created<Campaign>{.value = std::move(created.campaign), .replayed = created.replayed};
   } else {
     const std::string tenant = Kind<T>::TenantOf(record);
@@ -179,6 +178,8 @@ Store::Op<Created<T>> Store::Create(T record, std::string request_id) {
       case CreateCode::kExists:
         co_return absl::AlreadyExistsError(
             StrCat(Kind<T>::kNoun, " '", record.id, "' already exists"));
+      case CreateCode::kMissingReference:  // the request names no references
+        co_return absl::InternalError("a create without references missed one");
     }
     if constexpr (std::is_same_v<T, ApiKey>) {
       std::string ref = StrCat(record.tenant, "/", record.id);
@@ -192,14 +193,15 @@ Store::Op<Created<T>> Store::Create(T record, std::string request_id) {
 
 Store::Op<CampaignCreated> Store::CreateCampaign(Campaign campaign,
                                                  const std::vector<Delivery>& deliveries,
-                                                 std::string request_id, std::vector<Lookup> reads,
+                                                 std::string request_id, CampaignCreateReads reads,
                                                  std::optional<PendingDispatch> dispatch) {
   const std::string tenant = campaign.tenant;
   CreateRequest request{.id = campaign.id,
                         .document = EncodeRecord(campaign),
                         .request_id = std::move(request_id),
                         .index_score = static_cast<double>(campaign.create_time_ms),
-                        .reads = std::move(reads)};
+                        .references = std::move(reads.references),
+                        .follow = std::move(reads.follow)};
   // One step: the campaign is never seen without its targets or deliveries.
   request.rows.push_back(TargetRows(tenant, campaign));
   if (!deliveries.empty()) {
@@ -216,10 +218,16 @@ Store::Op<CampaignCreated> Store::CreateCampaign(Campaign campaign,
   Table table = TableOf<Campaign>(tenant);
   HERALD_CO_ASSIGN_OR_RETURN(CreateOutcome out,
                              co_await records_.Create(std::move(table), std::move(request)));
-  CampaignCreated created{.revision = out.revision, .reads = std::move(out.reads)};
+  CampaignCreated created{.revision = out.revision,
+                          .references = std::move(out.references),
+                          .followed = std::move(out.followed)};
   switch (out.code) {
     case CreateCode::kCreated:
       created.campaign = std::move(campaign);
+      co_return created;
+    case CreateCode::kMissingReference:
+      created.campaign = std::move(campaign);
+      created.missing_reference = true;
       co_return created;
     case CreateCode::kReplayed: {
       if (!out.document) {

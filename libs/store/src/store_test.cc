@@ -502,16 +502,22 @@ TEST_F(StoreTest, CreateCampaignStoresTargetsAndDeliveriesInOneStep) {
   Campaign c = MakeCampaign("acme", "c1", 1000);
   c.targets.push_back(AccountTarget{.account = "acct_2", .segment = "s1"});
   MustCreate(MakeTeam("acme", "t1", "First"));
+  MustCreate(Account{.tenant = "acme", .id = "acct_1", .team = "t1"});
+  MustCreate(Account{.tenant = "acme", .id = "acct_2", .team = "t9"});
   std::vector<Delivery> deliveries = {MakeDelivery("acct_1"), MakeDelivery("acct_2")};
-  std::vector<Lookup> reads;
-  reads.push_back(Store::LookupOf<Team>("acme", {"t1", "t9"}));
+  CampaignCreateReads reads;
+  reads.references.push_back(Store::LookupOf<Account>("acme", {"acct_1", "acct_2"}));
+  reads.follow = Follow{.of = 0, .field = "team", .table = Store::LookupOf<Team>("acme", {}).table};
   auto created = Await(store_.CreateCampaign(c, deliveries, "req-1", reads));
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_FALSE(created->replayed);
+  EXPECT_FALSE(created->missing_reference);
   EXPECT_EQ(created->revision, 1);
   EXPECT_EQ(created->campaign.targets.size(), 2u);
-  ASSERT_EQ(created->reads.size(), 1u);
-  auto teams = Store::DecodeMany<Team>(created->reads[0]);
+  ASSERT_EQ(created->references.size(), 1u);
+  EXPECT_EQ(created->references[0].size(), 2u);
+  // The accounts' teams, each once: t1, and t9 which does not exist.
+  auto teams = Store::DecodeMany<Team>(created->followed);
   ASSERT_TRUE(teams.ok()) << teams.status();
   ASSERT_EQ(teams->size(), 2u);
   EXPECT_EQ((*teams)[0]->display_name, "First");
@@ -529,8 +535,7 @@ TEST_F(StoreTest, CreateCampaignStoresTargetsAndDeliveriesInOneStep) {
   // A retry under another id replays the first campaign and writes nothing.
   Campaign retry = MakeCampaign("acme", "c2", 2000);
   std::vector<Delivery> retry_deliveries = {MakeDelivery("acct_1")};
-  std::vector<Lookup> no_reads;
-  auto again = Await(store_.CreateCampaign(retry, retry_deliveries, "req-1", no_reads));
+  auto again = Await(store_.CreateCampaign(retry, retry_deliveries, "req-1"));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->replayed);
   EXPECT_EQ(again->campaign.id, "c1");
@@ -641,9 +646,8 @@ TEST_F(StoreTest, UpdateDeliveryWritesItsRowsWithTheDeliveryAndReadsAfter) {
 TEST_F(StoreTest, TheDispatchOutboxTakesACreatesEntryInItsStepAndAnyOtherByItself) {
   Campaign c = MakeCampaign("acme", "c1", 1000);
   std::vector<Delivery> deliveries = {MakeDelivery("acct_1")};
-  std::vector<Lookup> no_reads;
   const PendingDispatch entry{.id = "c1/create", .campaign = "c1", .since_ms = 1000};
-  ASSERT_TRUE(Await(store_.CreateCampaign(c, deliveries, "req-1", no_reads, entry)).ok());
+  ASSERT_TRUE(Await(store_.CreateCampaign(c, deliveries, "req-1", {}, entry)).ok());
   auto pending = Await(store_.PendingDispatches("acme"));
   ASSERT_TRUE(pending.ok()) << pending.status();
   ASSERT_EQ(pending->size(), 1u);
@@ -654,10 +658,10 @@ TEST_F(StoreTest, TheDispatchOutboxTakesACreatesEntryInItsStepAndAnyOtherByItsel
   // A replay of the create writes no entry; a create that fails writes none either.
   const PendingDispatch other{.id = "c2/create", .campaign = "c2", .since_ms = 2000};
   Campaign retry = MakeCampaign("acme", "c2", 2000);
-  ASSERT_TRUE(Await(store_.CreateCampaign(retry, deliveries, "req-1", no_reads, other)).ok());
+  ASSERT_TRUE(Await(store_.CreateCampaign(retry, deliveries, "req-1", {}, other)).ok());
   Campaign taken = MakeCampaign("acme", "c1", 3000);
   EXPECT_TRUE(absl::IsAlreadyExists(
-      Await(store_.CreateCampaign(taken, deliveries, "", no_reads, other)).status()));
+      Await(store_.CreateCampaign(taken, deliveries, "", {}, other)).status()));
   EXPECT_EQ(Await(store_.PendingDispatches("acme"))->size(), 1u);
 
   ASSERT_TRUE(Await(store_.AddPendingDispatch(
@@ -678,8 +682,7 @@ TEST_F(StoreTest, ReadDeliveryRecordsReadsWhatAJobStartsFrom) {
   Campaign c = MakeCampaign("acme", "c1", 1000);
   c.targets[0].fan_ids = {7, 8};
   std::vector<Delivery> deliveries = {MakeDelivery("acct_1")};
-  std::vector<Lookup> no_reads;
-  ASSERT_TRUE(Await(store_.CreateCampaign(c, deliveries, "", no_reads)).ok());
+  ASSERT_TRUE(Await(store_.CreateCampaign(c, deliveries, "")).ok());
 
   auto read = Await(store_.ReadDeliveryRecords("acme", "c1", "acct_1", "main", ""));
   ASSERT_TRUE(read.ok()) << read.status();

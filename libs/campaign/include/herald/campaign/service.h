@@ -288,7 +288,14 @@ class Service {
   // what a PUT of the held messages can carry may change.
   static absl::Status CheckStagedUpdate(const store::Campaign& current,
                                         const store::Campaign& next);
-  // Checks targets and media against the tenant's records.
+  // What a campaign refers to, as three lookups: its media, its targets' accounts, their
+  // segments.
+  static std::vector<store::Lookup> ReferenceLookups(const store::Campaign& campaign);
+  // The target accounts from the documents of ReferenceLookups, or INVALID_ARGUMENT naming the
+  // first reference that is missing.
+  static absl::StatusOr<std::vector<store::Account>> ResolveReferences(
+      const store::Campaign& campaign, const store::LookupResults& found);
+  // Checks targets and media against the tenant's records (a read of ReferenceLookups).
   Op<std::vector<store::Account>> CheckReferences(const store::Campaign& campaign);
   // Enqueues the first step of every unfinished delivery of a scheduled or dispatched campaign
   // (idempotent), and returns its view: for a resume, and a retried launch or resume.

@@ -47,8 +47,9 @@ struct Table {
 
 enum class CreateCode {
   kCreated,
-  kReplayed,  // a create with the same request id happened before; `document` is its record
-  kExists,    // the id is taken (and the request id is new): nothing changed
+  kReplayed,          // a create with the same request id happened before; `document` is its record
+  kExists,            // the id is taken (and the request id is new): nothing changed
+  kMissingReference,  // a document of CreateRequest::references is absent: nothing changed
 };
 
 // Documents of one table, by id.
@@ -71,6 +72,17 @@ struct CreateOutcome {
   std::optional<std::string> document;  // kCreated: the new one; kReplayed: the earlier one
   int64_t revision = 0;                 // kCreated with CreateRequest::revision: its new value
   LookupResults reads;                  // CreateRequest::reads, whatever the code
+  LookupResults references;             // CreateRequest::references, whatever the code
+  // kCreated with CreateRequest::follow: the followed table's document (nullopt when absent) of
+  // each id the followed field names, each id once, in the order first named.
+  std::vector<std::optional<std::string>> followed;
+};
+
+// Ids named by the documents of a create's references (CreateRequest::follow).
+struct Follow {
+  size_t of = 0;      // the position of the references' lookup in CreateRequest::references
+  std::string field;  // a top-level string field of its documents, naming ids of `table`
+  Table table;
 };
 
 struct CreateRequest {
@@ -87,6 +99,13 @@ struct CreateRequest {
   // Read in the same step, after the write: documents of tables of the record's tenant that the
   // caller needs beside the outcome (CreateOutcome::reads).
   std::vector<Lookup> reads;
+  // Documents of the record's tenant it refers to, read in the same step before the write: when
+  // one is absent nothing is written (kMissingReference). A replay is found first, whatever the
+  // references.
+  std::vector<Lookup> references;
+  // Read after the write when the record is created: the documents that the references of one
+  // lookup name in a field of theirs (CreateOutcome::followed).
+  std::optional<Follow> follow;
 };
 
 enum class ReplaceCode {
@@ -120,8 +139,8 @@ class RecordStore {
 
   virtual ~RecordStore() = default;
 
-  // Tables of `request.rows` and `request.reads` must be of `table`'s tenant (kInvalidArgument
-  // otherwise, nothing written).
+  // Tables of `request.rows`, `request.reads`, `request.references` and `request.follow` must be
+  // of `table`'s tenant (kInvalidArgument otherwise, nothing written).
   virtual Op<CreateOutcome> Create(Table table, CreateRequest request) = 0;
   virtual Op<std::optional<std::string>> Get(Table table, std::string id) = 0;
   // Several ids at once; nullopt for each id that does not exist. In the order of `ids`.

@@ -37,12 +37,25 @@ struct Created {
   bool replayed = false;  // an earlier create with the same request id
 };
 
+// What Store::CreateCampaign reads in its step.
+struct CampaignCreateReads {
+  // Records the campaign refers to (its media, accounts, segments), read before the write: when
+  // one is absent, nothing is written (CampaignCreated::missing_reference).
+  std::vector<Lookup> references;
+  // Records the references name (the accounts' teams), read after the write.
+  std::optional<Follow> follow;
+};
+
 // What Store::CreateCampaign did.
 struct CampaignCreated {
-  Campaign campaign;      // the new campaign, or on a replay the earlier one (targets included)
-  bool replayed = false;  // an earlier create with the same request id
-  int64_t revision = 0;   // the campaign's revision (Store::CampaignRevision) after a create
-  LookupResults reads;    // the lookups asked for, read in the same step
+  // The new campaign; on a replay the earlier one (targets included); with a missing reference,
+  // the one asked for (not stored).
+  Campaign campaign;
+  bool replayed = false;           // an earlier create with the same request id
+  bool missing_reference = false;  // a reference is absent: nothing was written
+  int64_t revision = 0;      // the campaign's revision (Store::CampaignRevision) after a create
+  LookupResults references;  // CampaignCreateReads::references, whatever happened
+  std::vector<std::optional<std::string>> followed;  // CreateOutcome::followed, after a create
 };
 
 // The records a delivery's job starts from (Store::ReadDeliveryRecords); each nullopt when absent.
@@ -117,13 +130,13 @@ class Store {
   static absl::StatusOr<std::vector<std::optional<T>>> DecodeMany(
       const std::vector<std::optional<std::string>>& documents);
 
-  // A new campaign (its id must be set), its targets and `deliveries` in one atomic step,
-  // idempotent by `request_id` as Create is: a replay changes nothing and returns the earlier
-  // campaign. `reads` (tables of the campaign's tenant) are read in the same step, after it.
-  // `deliveries` must stay alive until the operation completes. `dispatch`, when set, enters
-  // the dispatch outbox in the same step (only when the campaign is created).
+  // A new campaign (its id must be set), its targets and `deliveries` in one atomic step, once
+  // its references are found, idempotent by `request_id` as Create is: a replay changes nothing
+  // and returns the earlier campaign. `reads` (tables of the campaign's tenant) are read in the
+  // same step. `deliveries` must stay alive until the operation completes. `dispatch`, when set,
+  // enters the dispatch outbox in the same step (only when the campaign is created).
   Op<CampaignCreated> CreateCampaign(Campaign campaign, const std::vector<Delivery>& deliveries,
-                                     std::string request_id, std::vector<Lookup> reads,
+                                     std::string request_id, CampaignCreateReads reads = {},
                                      std::optional<PendingDispatch> dispatch = std::nullopt);
 
   // The tenant's dispatch outbox (PendingDispatch): Add enters an entry, Remove takes it out
