@@ -223,6 +223,24 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return testing::SyncRedis::Connect(*port, stack_->cluster().password());
   }
 
+  // Sets the team the queue holds `account` (of team "main" of `tenant`) under, as a change of
+  // team that bypassed Herald would; returns the team it held. A job of the account is refused
+  // while they differ.
+  static std::string SetQueueTeam(testing::RedisKind kind, const std::string& tenant,
+                                  const std::string& account, const std::string& team) {
+    const int shard = queue::ShardOf(StrCat(tenant, "/main"), 16);
+    const std::string registration = StrCat("{hd:s", shard, "}:a:", tenant, "/", ShortId(account));
+    auto redis = RedisFor(kind, registration);
+    EXPECT_TRUE(redis.ok()) << redis.status();
+    if (!redis.ok()) return "";
+    auto held = (*redis)->Command({"HGET", registration, "tm"});
+    EXPECT_TRUE(held.ok() && held->type == testing::SyncReply::Type::kString)
+        << (held.ok() ? held->DebugString() : held.status().ToString());
+    auto set = (*redis)->Command({"HSET", registration, "tm", team});
+    EXPECT_TRUE(set.ok() && !set->is_error());
+    return held.ok() ? held->str : "";
+  }
+
   // The campaign's deliveries.
   static std::vector<v1::Delivery> DeliveriesOf(const std::string& key, const std::string& name) {
     v1::ListDeliveriesRequest req;
@@ -655,18 +673,10 @@ TEST_P(CampaignTest, ACampaignWhoseCreateStoppedBeforeItsJobsIsSentByTheDispatch
   const std::string key = NewTenant(tenant);
   const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
   ASSERT_FALSE(accounts.empty());
-  // The queue's registration of the account, which its enqueue checks.
-  const int shard = queue::ShardOf(StrCat(tenant, "/main"), 16);
-  const std::string registration =
-      StrCat("{hd:s", shard, "}:a:", tenant, "/", ShortId(accounts[0]));
-  auto redis = RedisFor(GetParam(), registration);
-  ASSERT_TRUE(redis.ok()) << redis.status();
-  auto team = (*redis)->Command({"HGET", registration, "tm"});
-  ASSERT_TRUE(team.ok() && team->type == testing::SyncReply::Type::kString)
-      << (team.ok() ? team->DebugString() : team.status().ToString());
-  // With the account registered under another team, the create stores the campaign and then
-  // fails to enqueue its jobs: a request that stopped between the two.
-  ASSERT_TRUE((*redis)->Command({"HSET", registration, "tm", "elsewhere"}).ok());
+  // With the account registered under another team in the queue, the create stores the
+  // campaign and then fails to enqueue its jobs: a request that stopped between the two.
+  const std::string team = SetQueueTeam(GetParam(), tenant, accounts[0], "elsewhere");
+  ASSERT_FALSE(team.empty());
   const auto before = LedgerMessages();
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   v1::Campaign created;
@@ -683,7 +693,7 @@ TEST_P(CampaignTest, ACampaignWhoseCreateStoppedBeforeItsJobsIsSentByTheDispatch
 
   // Once the queue takes the account's jobs again, the sweep enqueues them: the campaign goes
   // out, once, with no retry of the request.
-  ASSERT_TRUE((*redis)->Command({"HSET", registration, "tm", team->str}).ok());
+  SetQueueTeam(GetParam(), tenant, accounts[0], team);
   const v1::Campaign done = Watch(key, stored.campaigns(0).name());
   EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
   ExpectOneMoreMessageEach(before, {accounts[0]});
@@ -692,6 +702,46 @@ TEST_P(CampaignTest, ACampaignWhoseCreateStoppedBeforeItsJobsIsSentByTheDispatch
   EXPECT_THAT(testing::SeriesValue(metrics->body,
                                    "herald_dispatch_sweep_campaigns_total{result=\"finished\"}"),
               ::testing::Optional(::testing::Ge(1)));
+}
+
+// A cancel whose unsends the queue refuses says so, and the dispatch sweep takes the messages
+// back once the queue takes them.
+TEST_P(CampaignTest, ACancelThatStoppedBeforeItsUnsendsIsFinishedByTheDispatchSweep) {
+  const std::string tenant = "unswept";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_FALSE(accounts.empty());
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(
+                      BearerContext(key).get(),
+                      PpvCampaign(tenant, {accounts[0]}, NewMedia(tenant, key), "Taken back later"),
+                      &created)
+                  .ok());
+  ASSERT_EQ(Watch(key, created.name()).state(), v1::Campaign::COMPLETED);
+
+  const std::string team = SetQueueTeam(GetParam(), tenant, accounts[0], "elsewhere");
+  ASSERT_FALSE(team.empty());
+  v1::CancelCampaignRequest cancel;
+  cancel.set_name(created.name());
+  v1::CancelCampaignResponse cancelled;
+  grpc::Status s = campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("registered with another team"));
+
+  SetQueueTeam(GetParam(), tenant, accounts[0], team);
+  const v1::Campaign done = Watch(key, created.name());  // ends once the unsends have finished
+  EXPECT_EQ(done.state(), v1::Campaign::CANCELLED);
+  const std::vector<v1::Delivery> deliveries = DeliveriesOf(key, created.name());
+  ASSERT_EQ(deliveries.size(), 1u);
+  EXPECT_EQ(deliveries[0].state(), v1::Delivery::CANCELLED);
+  EXPECT_EQ(deliveries[0].cancel_outcome(), "unsent");
+  bool canceled_upstream = false;
+  for (const auto& [id, state] : LedgerOf(ShortId(accounts[0]))) {
+    if (id == deliveries[0].upstream_message_id()) canceled_upstream = state == "canceled";
+  }
+  EXPECT_TRUE(canceled_upstream);
 }
 
 TEST_P(CampaignTest, CancelAfterSendUnsendsWithinTheWindow) {

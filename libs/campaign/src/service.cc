@@ -825,7 +825,7 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
                                config_.max_attempts));
   }
   const int batches = static_cast<int>(jobs.size());
-  HERALD_CO_RETURN_IF_ERROR((co_await queue_.EnqueueBatch(std::move(jobs))).status());
+  HERALD_CO_RETURN_IF_ERROR(co_await EnqueueAll(queue_, std::move(jobs)));
   std::vector<std::string> keys;
   for (int b = 0; b < batches; ++b) keys.push_back(ListAddResultKey(operation, b));
   const MonoTime deadline = clock_.MonotonicAfter(config_.list_wait);
@@ -995,14 +995,7 @@ asio::awaitable<absl::Status> Service::Dispatch(const Campaign& campaign,
     const store::AccountTarget& target = target_of[i] ? *target_of[i] : kNoTarget;
     jobs.push_back(FirstStep(campaign, target, accounts[i], delay, config_.max_attempts));
   }
-  HERALD_CO_ASSIGN_OR_RETURN(auto results, co_await queue_.EnqueueBatch(std::move(jobs)));
-  for (size_t i = 0; i < results.size(); ++i) {
-    if (results[i] == queue::EnqueueResult::kWrongTeam) {
-      co_return absl::FailedPreconditionError(
-          StrCat("account '", accounts[i].id, "' is registered with another team in the queue"));
-    }
-  }
-  co_return absl::OkStatus();
+  co_return co_await EnqueueAll(queue_, std::move(jobs));
 }
 
 Service::Op<CampaignView> Service::View(Campaign campaign) {
@@ -1292,7 +1285,7 @@ asio::awaitable<absl::Status> Service::DispatchFromDeliveries(
         (co_await store_.PutDeliveries(campaign.tenant, campaign.id, std::move(missing))).status());
   }
   HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(campaign, restart));
-  co_return (co_await queue_.EnqueueBatch(std::move(updates))).status();
+  co_return co_await EnqueueAll(queue_, std::move(updates));
 }
 
 store::PendingDispatch Service::NewPendingDispatch(const std::string& campaign,
@@ -1473,7 +1466,7 @@ asio::awaitable<absl::Status> Service::CancelDeliveries(const Campaign& stored, 
     }
   }
   if (!unsends.empty()) {
-    HERALD_CO_RETURN_IF_ERROR((co_await queue_.EnqueueBatch(std::move(unsends))).status());
+    HERALD_CO_RETURN_IF_ERROR(co_await EnqueueAll(queue_, std::move(unsends)));
   }
   co_return absl::OkStatus();
 }

@@ -326,6 +326,23 @@ std::string QueueAccount(std::string_view tenant, std::string_view account) {
   return StrCat(tenant, "/", account);
 }
 
+asio::awaitable<absl::Status> EnqueueAll(queue::Queue& queue, std::vector<queue::JobSpec> jobs) {
+  std::vector<std::string> accounts;
+  accounts.reserve(jobs.size());
+  for (const queue::JobSpec& job : jobs) accounts.push_back(job.account);
+  HERALD_CO_ASSIGN_OR_RETURN(auto results, co_await queue.EnqueueBatch(std::move(jobs)));
+  for (size_t i = 0; i < results.size() && i < accounts.size(); ++i) {
+    if (results[i] != queue::EnqueueResult::kWrongTeam) continue;
+    // QueueAccount: "<tenant>/<account>"; the tenant is the caller's own.
+    const std::string_view account =
+        std::string_view(accounts[i])
+            .substr(std::min(accounts[i].size(), accounts[i].find('/') + 1));
+    co_return absl::FailedPreconditionError(
+        StrCat("account '", account, "' is registered with another team in the queue"));
+  }
+  co_return absl::OkStatus();
+}
+
 namespace {
 
 // The job `kind` of `account`'s delivery of `campaign`, in the campaign's generation.
@@ -757,7 +774,9 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
     std::optional<queue::JobSpec> next =
         poll_ended ? FirstReconcile(where) : NextRound(where, /*gave_up=*/true);
     if (!next) co_return absl::OkStatus();
-    co_return (co_await queue_.Enqueue(*std::move(next))).status();
+    std::vector<queue::JobSpec> jobs;
+    jobs.push_back(*std::move(next));
+    co_return co_await EnqueueAll(queue_, std::move(jobs));
   }
   if (dead.kind == kReconcileJob) co_return absl::OkStatus();  // follows final deliveries only
   const bool stale = ctx.campaign.generation != s.generation;
@@ -782,7 +801,9 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
       });
       if (!r.ok()) co_return r.status();
     }
-    co_return (co_await queue_.Enqueue(std::move(next))).status();
+    std::vector<queue::JobSpec> jobs;
+    jobs.push_back(std::move(next));
+    co_return co_await EnqueueAll(queue_, std::move(jobs));
   }
   // A step of an earlier schedule died after a reschedule gave the delivery new steps.
   if (stale) co_return absl::OkStatus();

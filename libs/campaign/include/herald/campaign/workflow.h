@@ -107,6 +107,12 @@ inline bool CancelUnsettled(const store::Delivery& d) {
 std::string QueueTeam(std::string_view tenant, std::string_view team);
 std::string QueueAccount(std::string_view tenant, std::string_view account);
 
+// Enqueues `jobs` (idempotently, as Queue::EnqueueBatch): a job the queue refuses because its
+// account is registered with another team is FAILED_PRECONDITION naming the account, never a
+// result left unread (its job would be lost unseen).
+boost::asio::awaitable<absl::Status> EnqueueAll(queue::Queue& queue,
+                                                std::vector<queue::JobSpec> jobs);
+
 // Pauses a team after the upstream answered one of its calls 401 (its key is refused: the team
 // is marked api_key_invalid) or 402 (out of credits), with a reason an operator can act on, and
 // stops the queue leasing its jobs. The workers and the API's own upstream calls both pause this
