@@ -101,10 +101,10 @@ absl::Status CheckBurst(const store::Team& team) {
   return absl::OkStatus();
 }
 
-// Scheduled or dispatched: what LaunchCampaign and ResumeCampaign leave a campaign in.
 // Service::ReferenceLookups: the media, then the accounts, then the segments.
 constexpr size_t kAccountReferences = 1;
 
+// Scheduled or dispatched: what LaunchCampaign and ResumeCampaign leave a campaign in.
 bool Launched(const Campaign& c) {
   return c.phase == CampaignPhase::kScheduled || c.phase == CampaignPhase::kDispatched;
 }
