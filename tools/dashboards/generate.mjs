@@ -197,13 +197,15 @@ const overview = {
     timeseries(
       'Errors',
       'Failures per second: upstream calls that did not succeed, jobs dead-lettered (queue-wide), ' +
-        'gRPC requests answered with an error, and webhook deliveries refused.',
+        'gRPC requests answered with an error, webhook deliveries refused, and campaigns the ' +
+        "dispatch sweep could not finish (their request stopped before enqueueing their jobs).",
       'ops',
       [
         { expr: `sum(${rate('herald_upstream_requests_total', 'outcome!="ok"')})`, legend: 'upstream calls' },
         { expr: `sum(max by (namespace, kind) (${rate('herald_queue_finished_jobs_total', 'outcome="dead"')}))`, legend: 'jobs dead-lettered' },
         { expr: `sum(${rate('herald_grpc_requests_total', 'code!="OK"')})`, legend: 'gRPC errors' },
         { expr: `sum(${rate('herald_webhook_events_total', WEBHOOK_REJECTED)})`, legend: 'webhooks refused' },
+        { expr: `sum(${rate('herald_dispatch_sweep_campaigns_total', 'result="failed"')})`, legend: 'campaign dispatches failed' },
       ],
     ),
     timeseries(
