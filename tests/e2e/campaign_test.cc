@@ -704,6 +704,84 @@ TEST_P(CampaignTest, ACampaignWhoseCreateStoppedBeforeItsJobsIsSentByTheDispatch
               ::testing::Optional(::testing::Ge(1)));
 }
 
+// An account, a media asset or a segment that an unfinished campaign uses cannot be deleted, and
+// the refusal changes nothing; once the campaign is final they can.
+TEST_P(CampaignTest, WhatAnUnfinishedCampaignUsesCannotBeDeletedUntilItIsFinal) {
+  const std::string tenant = "inuse";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_GE(accounts.size(), 3u);
+  const std::string media = NewMedia(tenant, key);
+  auto audiences = v1::AudienceService::NewStub(stack_->channel());
+  v1::CreateSegmentRequest sreq;
+  sreq.set_parent(StrCat("tenants/", tenant));
+  sreq.mutable_segment()->set_display_name("Lapsed fans");
+  sreq.mutable_segment()->set_expired_only(true);
+  v1::Segment segment;
+  ASSERT_TRUE(audiences->CreateSegment(BearerContext(key).get(), sreq, &segment).ok());
+  // Other campaigns of the tenant, finished, that use neither the account nor the segment.
+  for (int i = 0; i < 3; ++i) {
+    v1::Campaign done;
+    ASSERT_TRUE(v1::CampaignService::NewStub(stack_->channel())
+                    ->CreateCampaign(BearerContext(key).get(),
+                                     PpvCampaign(tenant, {accounts[2]}, media, "Earlier"), &done)
+                    .ok());
+    ASSERT_EQ(Watch(key, done.name()).state(), v1::Campaign::COMPLETED);
+  }
+  // Scheduled an hour ahead: unfinished.
+  v1::CreateCampaignRequest req = PpvCampaign(tenant, {accounts[0]}, media, "Later");
+  req.mutable_campaign()->mutable_targets(0)->set_segment(segment.name());
+  req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) + 3600);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign scheduled;
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &scheduled).ok());
+
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  auto media_stub = v1::MediaService::NewStub(stack_->channel());
+  const auto delete_all = [&](grpc::StatusCode expected) {
+    v1::DeleteAccountResponse account_deleted;
+    grpc::Status s = teams->DeleteAccount(
+        BearerContext(key).get(), Named<v1::DeleteAccountRequest>(accounts[0]), &account_deleted);
+    EXPECT_EQ(s.error_code(), expected) << s.error_message();
+    if (!s.ok()) {
+      EXPECT_THAT(s.error_message(), ::testing::HasSubstr(ShortId(scheduled.name())));
+    }
+    v1::DeleteMediaAssetResponse media_deleted;
+    s = media_stub->DeleteMediaAsset(BearerContext(key).get(),
+                                     Named<v1::DeleteMediaAssetRequest>(media), &media_deleted);
+    EXPECT_EQ(s.error_code(), expected) << s.error_message();
+    v1::DeleteSegmentResponse segment_deleted;
+    s = audiences->DeleteSegment(BearerContext(key).get(),
+                                 Named<v1::DeleteSegmentRequest>(segment.name()), &segment_deleted);
+    EXPECT_EQ(s.error_code(), expected) << s.error_message();
+  };
+  delete_all(grpc::StatusCode::FAILED_PRECONDITION);
+  v1::Account account;
+  EXPECT_TRUE(teams
+                  ->GetAccount(BearerContext(key).get(), Named<v1::GetAccountRequest>(accounts[0]),
+                               &account)
+                  .ok());
+  v1::MediaAsset asset;
+  EXPECT_TRUE(
+      media_stub
+          ->GetMediaAsset(BearerContext(key).get(), Named<v1::GetMediaAssetRequest>(media), &asset)
+          .ok());
+  // An account the campaign does not target goes.
+  v1::DeleteAccountResponse other_deleted;
+  EXPECT_TRUE(teams
+                  ->DeleteAccount(BearerContext(key).get(),
+                                  Named<v1::DeleteAccountRequest>(accounts[1]), &other_deleted)
+                  .ok());
+
+  v1::CancelCampaignResponse cancelled;
+  ASSERT_TRUE(campaigns
+                  ->CancelCampaign(BearerContext(key).get(),
+                                   Named<v1::CancelCampaignRequest>(scheduled.name()), &cancelled)
+                  .ok());
+  ASSERT_EQ(Watch(key, scheduled.name()).state(), v1::Campaign::CANCELLED);
+  delete_all(grpc::StatusCode::OK);
+}
+
 // A cancel whose unsends the queue refuses says so, and the dispatch sweep takes the messages
 // back once the queue takes them.
 TEST_P(CampaignTest, ACancelThatStoppedBeforeItsUnsendsIsFinishedByTheDispatchSweep) {

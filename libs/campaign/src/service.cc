@@ -559,14 +559,38 @@ Service::Op<store::Account> Service::UpdateAccount(store::Account update,
   co_return account;
 }
 
-Service::Op<std::optional<std::string>> Service::UnfinishedCampaignWith(
-    const std::string& tenant, const std::function<bool(const Campaign&)>& uses) {
+Service::Op<std::optional<std::string>> Service::UnfinishedCampaignWith(const std::string& tenant,
+                                                                        Use use) {
   std::optional<double> before;
   do {
     HERALD_CO_ASSIGN_OR_RETURN(auto page, co_await store_.ListCampaigns(tenant, before, 200));
-    for (Campaign& c : page.campaigns) {
-      HERALD_CO_ASSIGN_OR_RETURN(c.targets, co_await store_.CampaignTargets(tenant, c.id));
-      if (!uses(c)) continue;
+    std::vector<bool> targeting;  // kAccount: whether each campaign of the page targets it
+    if (use.kind == Use::Kind::kAccount) {
+      std::vector<std::string> ids;
+      ids.reserve(page.campaigns.size());
+      for (const Campaign& c : page.campaigns) ids.push_back(c.id);
+      HERALD_CO_ASSIGN_OR_RETURN(targeting,
+                                 co_await store_.CampaignsTargeting(tenant, ids, use.id));
+    }
+    for (size_t i = 0; i < page.campaigns.size(); ++i) {
+      Campaign& c = page.campaigns[i];
+      bool uses = false;
+      switch (use.kind) {
+        case Use::Kind::kAccount:
+          uses = i < targeting.size() && targeting[i];
+          break;
+        case Use::Kind::kMediaAsset:
+          uses = std::find(c.content.media.begin(), c.content.media.end(), use.id) !=
+                 c.content.media.end();
+          break;
+        case Use::Kind::kSegment: {
+          HERALD_CO_ASSIGN_OR_RETURN(c.targets, co_await store_.CampaignTargets(tenant, c.id));
+          uses = std::any_of(c.targets.begin(), c.targets.end(),
+                             [&](const store::AccountTarget& t) { return t.segment == use.id; });
+          break;
+        }
+      }
+      if (!uses) continue;
       HERALD_CO_ASSIGN_OR_RETURN(CampaignView v, co_await View(c));
       if (!IsFinal(v.state)) co_return std::optional<std::string>(c.id);
     }
@@ -577,11 +601,9 @@ Service::Op<std::optional<std::string>> Service::UnfinishedCampaignWith(
 
 Service::Op<bool> Service::DeleteAccount(std::string tenant, std::string id) {
   HERALD_CO_RETURN_IF_ERROR((co_await GetAccount(tenant, id)).status());
+  const Use use{Use::Kind::kAccount, id};
   HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> user,
-                             co_await UnfinishedCampaignWith(tenant, [&](const Campaign& c) {
-                               return std::any_of(c.targets.begin(), c.targets.end(),
-                                                  [&](const auto& t) { return t.account == id; });
-                             }));
+                             co_await UnfinishedCampaignWith(tenant, use));
   if (user) {
     co_return absl::FailedPreconditionError(
         StrCat("account '", id, "' is a target of unfinished campaign '", *user, "'"));
@@ -668,11 +690,9 @@ Service::Op<std::vector<store::MediaAsset>> Service::ListMediaAssets(std::string
 
 Service::Op<bool> Service::DeleteMediaAsset(std::string tenant, std::string id) {
   HERALD_CO_RETURN_IF_ERROR((co_await GetMediaAsset(tenant, id)).status());
+  const Use use{Use::Kind::kMediaAsset, id};
   HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> user,
-                             co_await UnfinishedCampaignWith(tenant, [&](const Campaign& c) {
-                               return std::find(c.content.media.begin(), c.content.media.end(),
-                                                id) != c.content.media.end();
-                             }));
+                             co_await UnfinishedCampaignWith(tenant, use));
   if (user) {
     co_return absl::FailedPreconditionError(
         StrCat("media asset '", id, "' is used by unfinished campaign '", *user, "'"));
@@ -888,11 +908,9 @@ Service::Op<std::vector<store::Segment>> Service::ListSegments(std::string tenan
 
 Service::Op<bool> Service::DeleteSegment(std::string tenant, std::string id) {
   HERALD_CO_RETURN_IF_ERROR((co_await GetSegment(tenant, id)).status());
+  const Use use{Use::Kind::kSegment, id};
   HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> user,
-                             co_await UnfinishedCampaignWith(tenant, [&](const Campaign& c) {
-                               return std::any_of(c.targets.begin(), c.targets.end(),
-                                                  [&](const auto& t) { return t.segment == id; });
-                             }));
+                             co_await UnfinishedCampaignWith(tenant, use));
   if (user) {
     co_return absl::FailedPreconditionError(
         StrCat("segment '", id, "' is used by unfinished campaign '", *user, "'"));

@@ -421,6 +421,22 @@ Store::Op<std::optional<AccountTarget>> Store::CampaignTarget(std::string tenant
   co_return std::optional<AccountTarget>(std::move(d.target));
 }
 
+Store::Op<std::vector<bool>> Store::CampaignsTargeting(std::string tenant,
+                                                       const std::vector<std::string>& campaigns,
+                                                       std::string account) {
+  std::vector<Lookup> lookups;
+  lookups.reserve(campaigns.size());
+  for (const std::string& campaign : campaigns) {
+    lookups.push_back({.table = TargetTable(tenant, campaign), .ids = {account}});
+  }
+  std::vector<bool> out;
+  out.reserve(campaigns.size());
+  if (lookups.empty()) co_return out;
+  HERALD_CO_ASSIGN_OR_RETURN(LookupResults found, co_await records_.GetTables(std::move(lookups)));
+  for (const auto& docs : found) out.push_back(!docs.empty() && docs.front().has_value());
+  co_return out;
+}
+
 Store::Op<std::optional<ApiKey>> Store::FindApiKey(std::string secret_sha256) {
   std::optional<std::string> ref;
   {

@@ -676,6 +676,20 @@ TEST_F(StoreTest, TheDispatchOutboxTakesACreatesEntryInItsStepAndAnyOtherByItsel
   EXPECT_EQ((*pending)[0].id, "c1/x");
 }
 
+TEST_F(StoreTest, CampaignsTargetingSaysWhichCampaignsTargetAnAccount) {
+  Campaign first = MakeCampaign("acme", "c1", 1000);  // targets acct_1
+  Campaign second = MakeCampaign("acme", "c2", 2000);
+  second.targets[0].account = "acct_2";
+  std::vector<Delivery> none;
+  ASSERT_TRUE(Await(store_.CreateCampaign(first, none, "")).ok());
+  ASSERT_TRUE(Await(store_.CreateCampaign(second, none, "")).ok());
+  auto targeting = Await(store_.CampaignsTargeting("acme", {"c1", "c2", "missing"}, "acct_1"));
+  ASSERT_TRUE(targeting.ok()) << targeting.status();
+  EXPECT_THAT(*targeting, ElementsAre(true, false, false));
+  EXPECT_THAT(*Await(store_.CampaignsTargeting("globex", {"c1"}, "acct_1")), ElementsAre(false));
+  EXPECT_THAT(*Await(store_.CampaignsTargeting("acme", {}, "acct_1")), IsEmpty());
+}
+
 TEST_F(StoreTest, ReadDeliveryRecordsReadsWhatAJobStartsFrom) {
   MustCreate(MakeTeam("acme", "main", "Main"));
   MustCreate(Account{.tenant = "acme", .id = "acct_1", .team = "main"});

@@ -277,9 +277,16 @@ class Service {
   Op<Sweep> SweepDispatches(absl::Duration older_than);
 
  private:
-  // The id of an unfinished campaign for which `uses` holds, if any.
-  Op<std::optional<std::string>> UnfinishedCampaignWith(
-      const std::string& tenant, const std::function<bool(const store::Campaign&)>& uses);
+  // A record a campaign may use, which cannot go while an unfinished campaign does.
+  struct Use {
+    enum class Kind { kAccount, kMediaAsset, kSegment };
+    Kind kind;
+    std::string id;
+  };
+  // The id of an unfinished campaign that uses `use`, if any. Reads the tenant's campaigns a
+  // page at a time: their heads, then (for an account) one round trip per page for whether each
+  // targets it, or (for a segment) each one's targets; then the state of those that use it.
+  Op<std::optional<std::string>> UnfinishedCampaignWith(const std::string& tenant, Use use);
   // Seals `secret` as the team's webhook secret, keeping the one it replaces accepted.
   void RotateWebhookSecret(store::Team& team, std::string_view secret) const;
   // INVALID_ARGUMENT when the campaign names more accounts than ServiceConfig::max_targets.

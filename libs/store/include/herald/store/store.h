@@ -154,6 +154,11 @@ class Store {
   Op<std::optional<AccountTarget>> CampaignTarget(std::string tenant, std::string campaign,
                                                   std::string account);
 
+  // Whether each of `campaigns` has `account` among its targets, in one round trip.
+  Op<std::vector<bool>> CampaignsTargeting(std::string tenant,
+                                           const std::vector<std::string>& campaigns,
+                                           std::string account);
+
   // The key whose secret hashes to `secret_sha256`, if any (revoked ones included).
   Op<std::optional<ApiKey>> FindApiKey(std::string secret_sha256);
 
