@@ -704,6 +704,38 @@ TEST_P(CampaignTest, ACampaignWhoseCreateStoppedBeforeItsJobsIsSentByTheDispatch
               ::testing::Optional(::testing::Ge(1)));
 }
 
+// A launch writes its outbox entry before the campaign, not in the same step as a create does:
+// the sweep finishes a launch that stopped after its write too.
+TEST_P(CampaignTest, ALaunchThatStoppedBeforeItsJobsIsSentByTheDispatchSweep) {
+  const std::string tenant = "swept-launch";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const v1::Campaign draft =
+      NewDraft(tenant, key, {accounts[0]}, NewMedia(tenant, key), "Launched, then swept");
+  ASSERT_EQ(draft.state(), v1::Campaign::DRAFT);
+  const std::string team = SetQueueTeam(GetParam(), tenant, accounts[0], "elsewhere");
+  ASSERT_FALSE(team.empty());
+  const auto before = LedgerMessages();
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::LaunchCampaignRequest launch;
+  launch.set_name(draft.name());
+  v1::Campaign launched;
+  grpc::Status s = campaigns->LaunchCampaign(BearerContext(key).get(), launch, &launched);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("registered with another team"));
+  v1::GetCampaignRequest get;
+  get.set_name(draft.name());
+  v1::Campaign stored;
+  ASSERT_TRUE(campaigns->GetCampaign(BearerContext(key).get(), get, &stored).ok());
+  EXPECT_NE(stored.state(), v1::Campaign::DRAFT);  // the launch was written, its jobs were not
+
+  SetQueueTeam(GetParam(), tenant, accounts[0], team);
+  const v1::Campaign done = Watch(key, draft.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
+  ExpectOneMoreMessageEach(before, {accounts[0]});
+}
+
 // An account, a media asset or a segment that an unfinished campaign uses cannot be deleted, and
 // the refusal changes nothing; once the campaign is final they can.
 TEST_P(CampaignTest, WhatAnUnfinishedCampaignUsesCannotBeDeletedUntilItIsFinal) {
