@@ -736,6 +736,39 @@ TEST_P(CampaignTest, ALaunchThatStoppedBeforeItsJobsIsSentByTheDispatchSweep) {
   ExpectOneMoreMessageEach(before, {accounts[0]});
 }
 
+// A scheduled campaign moved to an earlier send time owes the new schedule's jobs: an update that
+// stopped before enqueueing them is finished by the sweep, and the campaign goes out at the new
+// time rather than the old one, a day later.
+TEST_P(CampaignTest, AnUpdateThatStoppedBeforeItsJobsIsSentByTheDispatchSweep) {
+  const std::string tenant = "swept-update";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_FALSE(accounts.empty());
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::CreateCampaignRequest req =
+      PpvCampaign(tenant, {accounts[0]}, NewMedia(tenant, key), "Moved, then swept");
+  req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) +
+                                                           86400);
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &created).ok());
+  const std::string team = SetQueueTeam(GetParam(), tenant, accounts[0], "elsewhere");
+  ASSERT_FALSE(team.empty());
+  const auto before = LedgerMessages();
+  v1::UpdateCampaignRequest update;
+  update.mutable_campaign()->set_name(created.name());
+  update.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()));
+  update.mutable_update_mask()->add_paths("send_time");
+  v1::Campaign moved;
+  grpc::Status s = campaigns->UpdateCampaign(BearerContext(key).get(), update, &moved);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("registered with another team"));
+
+  SetQueueTeam(GetParam(), tenant, accounts[0], team);
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
+  ExpectOneMoreMessageEach(before, {accounts[0]});
+}
+
 // An account, a media asset or a segment that an unfinished campaign uses cannot be deleted, and
 // the refusal changes nothing; once the campaign is final they can.
 TEST_P(CampaignTest, WhatAnUnfinishedCampaignUsesCannotBeDeletedUntilItIsFinal) {
