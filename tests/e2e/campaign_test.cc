@@ -845,6 +845,15 @@ TEST_P(CampaignTest, WhatAnUnfinishedCampaignUsesCannotBeDeletedUntilItIsFinal) 
                   .ok());
   ASSERT_EQ(Watch(key, scheduled.name()).state(), v1::Campaign::CANCELLED);
   delete_all(grpc::StatusCode::OK);
+
+  // A draft is unfinished too, though nothing of it has been enqueued; the finished campaigns
+  // that target the same account do not hold it.
+  const v1::Campaign draft = NewDraft(tenant, key, {accounts[2]}, NewMedia(tenant, key), "Draft");
+  v1::DeleteAccountResponse held;
+  grpc::Status s = teams->DeleteAccount(BearerContext(key).get(),
+                                        Named<v1::DeleteAccountRequest>(accounts[2]), &held);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr(ShortId(draft.name())));
 }
 
 // A cancel whose unsends the queue refuses says so, and the dispatch sweep takes the messages

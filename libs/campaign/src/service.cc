@@ -591,12 +591,20 @@ Service::Op<std::optional<std::string>> Service::UnfinishedCampaignWith(const st
         }
       }
       if (!uses) continue;
-      HERALD_CO_ASSIGN_OR_RETURN(CampaignView v, co_await View(c));
-      if (!IsFinal(v.state)) co_return std::optional<std::string>(c.id);
+      HERALD_CO_ASSIGN_OR_RETURN(const bool finished, co_await Finished(c));
+      if (!finished) co_return std::optional<std::string>(c.id);
     }
     before = page.next_before;
   } while (before);
   co_return std::optional<std::string>();
+}
+
+Service::Op<bool> Service::Finished(const Campaign& campaign) {
+  // A campaign's state is its phase unless it is launched (DeriveState).
+  if (!Launched(campaign)) co_return IsFinal(DeriveState(campaign, DeliveryCounts{}));
+  HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
+                             co_await store_.ListDeliveries(campaign.tenant, campaign.id));
+  co_return IsFinal(DeriveState(campaign, CountDeliveries(deliveries)));
 }
 
 Service::Op<bool> Service::DeleteAccount(std::string tenant, std::string id) {

@@ -285,8 +285,11 @@ class Service {
   };
   // The id of an unfinished campaign that uses `use`, if any. Reads the tenant's campaigns a
   // page at a time: their heads, then (for an account) one round trip per page for whether each
-  // targets it, or (for a segment) each one's targets; then the state of those that use it.
+  // targets it, or (for a segment) each one's targets; then whether those that use it are final.
   Op<std::optional<std::string>> UnfinishedCampaignWith(const std::string& tenant, Use use);
+  // Whether `campaign` is in a final state: its phase says so, except for a launched campaign,
+  // whose deliveries are read (one round trip).
+  Op<bool> Finished(const store::Campaign& campaign);
   // Seals `secret` as the team's webhook secret, keeping the one it replaces accepted.
   void RotateWebhookSecret(store::Team& team, std::string_view secret) const;
   // INVALID_ARGUMENT when the campaign names more accounts than ServiceConfig::max_targets.
