@@ -241,6 +241,24 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return held.ok() ? held->str : "";
   }
 
+  // A request made while the queue refuses its account's jobs (SetQueueTeam): it stored its
+  // change, then could not enqueue them.
+  static void ExpectStoppedBeforeItsJobs(const grpc::Status& s) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+    EXPECT_THAT(s.error_message(), ::testing::HasSubstr("registered with another team"));
+  }
+
+  // Lets the queue take `account`'s jobs under `team` again: the dispatch sweep alone, with no
+  // retry of the request, sends campaign `name` to it, once (one message more than `before`).
+  void ExpectSentByTheSweep(const std::string& key, const std::string& tenant,
+                            const std::string& account, const std::string& team,
+                            const std::string& name, const std::map<std::string, int>& before) {
+    SetQueueTeam(GetParam(), tenant, account, team);
+    const v1::Campaign done = Watch(key, name);
+    EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
+    ExpectOneMoreMessageEach(before, {account});
+  }
+
   // The campaign's deliveries.
   static std::vector<v1::Delivery> DeliveriesOf(const std::string& key, const std::string& name) {
     v1::ListDeliveriesRequest req;
@@ -683,20 +701,14 @@ TEST_P(CampaignTest, ACampaignWhoseCreateStoppedBeforeItsJobsIsSentByTheDispatch
   grpc::Status s = campaigns->CreateCampaign(
       BearerContext(key).get(),
       PpvCampaign(tenant, {accounts[0]}, NewMedia(tenant, key), "Swept up"), &created);
-  ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
-  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("registered with another team"));
+  ExpectStoppedBeforeItsJobs(s);
   v1::ListCampaignsRequest list;
   list.set_parent(StrCat("tenants/", tenant));
   v1::ListCampaignsResponse stored;
   ASSERT_TRUE(campaigns->ListCampaigns(BearerContext(key).get(), list, &stored).ok());
   ASSERT_EQ(stored.campaigns_size(), 1);
 
-  // Once the queue takes the account's jobs again, the sweep enqueues them: the campaign goes
-  // out, once, with no retry of the request.
-  SetQueueTeam(GetParam(), tenant, accounts[0], team);
-  const v1::Campaign done = Watch(key, stored.campaigns(0).name());
-  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
-  ExpectOneMoreMessageEach(before, {accounts[0]});
+  ExpectSentByTheSweep(key, tenant, accounts[0], team, stored.campaigns(0).name(), before);
   auto metrics = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   EXPECT_THAT(testing::SeriesValue(metrics->body,
@@ -721,19 +733,15 @@ TEST_P(CampaignTest, ALaunchThatStoppedBeforeItsJobsIsSentByTheDispatchSweep) {
   v1::LaunchCampaignRequest launch;
   launch.set_name(draft.name());
   v1::Campaign launched;
-  grpc::Status s = campaigns->LaunchCampaign(BearerContext(key).get(), launch, &launched);
-  ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
-  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("registered with another team"));
+  ExpectStoppedBeforeItsJobs(
+      campaigns->LaunchCampaign(BearerContext(key).get(), launch, &launched));
   v1::GetCampaignRequest get;
   get.set_name(draft.name());
   v1::Campaign stored;
   ASSERT_TRUE(campaigns->GetCampaign(BearerContext(key).get(), get, &stored).ok());
   EXPECT_NE(stored.state(), v1::Campaign::DRAFT);  // the launch was written, its jobs were not
 
-  SetQueueTeam(GetParam(), tenant, accounts[0], team);
-  const v1::Campaign done = Watch(key, draft.name());
-  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
-  ExpectOneMoreMessageEach(before, {accounts[0]});
+  ExpectSentByTheSweep(key, tenant, accounts[0], team, draft.name(), before);
 }
 
 // A scheduled campaign moved to an earlier send time owes the new schedule's jobs: an update that
@@ -759,14 +767,8 @@ TEST_P(CampaignTest, AnUpdateThatStoppedBeforeItsJobsIsSentByTheDispatchSweep) {
   update.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()));
   update.mutable_update_mask()->add_paths("send_time");
   v1::Campaign moved;
-  grpc::Status s = campaigns->UpdateCampaign(BearerContext(key).get(), update, &moved);
-  ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
-  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("registered with another team"));
-
-  SetQueueTeam(GetParam(), tenant, accounts[0], team);
-  const v1::Campaign done = Watch(key, created.name());
-  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
-  ExpectOneMoreMessageEach(before, {accounts[0]});
+  ExpectStoppedBeforeItsJobs(campaigns->UpdateCampaign(BearerContext(key).get(), update, &moved));
+  ExpectSentByTheSweep(key, tenant, accounts[0], team, created.name(), before);
 }
 
 // An account, a media asset or a segment that an unfinished campaign uses cannot be deleted, and
@@ -878,9 +880,8 @@ TEST_P(CampaignTest, ACancelThatStoppedBeforeItsUnsendsIsFinishedByTheDispatchSw
   v1::CancelCampaignRequest cancel;
   cancel.set_name(created.name());
   v1::CancelCampaignResponse cancelled;
-  grpc::Status s = campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled);
-  ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
-  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("registered with another team"));
+  ExpectStoppedBeforeItsJobs(
+      campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled));
 
   SetQueueTeam(GetParam(), tenant, accounts[0], team);
   const v1::Campaign done = Watch(key, created.name());  // ends once the unsends have finished
