@@ -242,9 +242,10 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
   }
 
   // A request made while the queue refuses its account's jobs (SetQueueTeam): it stored its
-  // change, then could not enqueue them.
+  // change, then could not enqueue them. A fatal failure when it did not fail so: wrap the call in
+  // ASSERT_NO_FATAL_FAILURE.
   static void ExpectStoppedBeforeItsJobs(const grpc::Status& s) {
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+    ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
     EXPECT_THAT(s.error_message(), ::testing::HasSubstr("registered with another team"));
   }
 
@@ -701,7 +702,7 @@ TEST_P(CampaignTest, ACampaignWhoseCreateStoppedBeforeItsJobsIsSentByTheDispatch
   grpc::Status s = campaigns->CreateCampaign(
       BearerContext(key).get(),
       PpvCampaign(tenant, {accounts[0]}, NewMedia(tenant, key), "Swept up"), &created);
-  ExpectStoppedBeforeItsJobs(s);
+  ASSERT_NO_FATAL_FAILURE(ExpectStoppedBeforeItsJobs(s));
   v1::ListCampaignsRequest list;
   list.set_parent(StrCat("tenants/", tenant));
   v1::ListCampaignsResponse stored;
@@ -733,8 +734,8 @@ TEST_P(CampaignTest, ALaunchThatStoppedBeforeItsJobsIsSentByTheDispatchSweep) {
   v1::LaunchCampaignRequest launch;
   launch.set_name(draft.name());
   v1::Campaign launched;
-  ExpectStoppedBeforeItsJobs(
-      campaigns->LaunchCampaign(BearerContext(key).get(), launch, &launched));
+  ASSERT_NO_FATAL_FAILURE(ExpectStoppedBeforeItsJobs(
+      campaigns->LaunchCampaign(BearerContext(key).get(), launch, &launched)));
   v1::GetCampaignRequest get;
   get.set_name(draft.name());
   v1::Campaign stored;
@@ -767,7 +768,8 @@ TEST_P(CampaignTest, AnUpdateThatStoppedBeforeItsJobsIsSentByTheDispatchSweep) {
   update.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()));
   update.mutable_update_mask()->add_paths("send_time");
   v1::Campaign moved;
-  ExpectStoppedBeforeItsJobs(campaigns->UpdateCampaign(BearerContext(key).get(), update, &moved));
+  ASSERT_NO_FATAL_FAILURE(ExpectStoppedBeforeItsJobs(
+      campaigns->UpdateCampaign(BearerContext(key).get(), update, &moved)));
   ExpectSentByTheSweep(key, tenant, accounts[0], team, created.name(), before);
 }
 
@@ -848,8 +850,7 @@ TEST_P(CampaignTest, WhatAnUnfinishedCampaignUsesCannotBeDeletedUntilItIsFinal) 
   ASSERT_EQ(Watch(key, scheduled.name()).state(), v1::Campaign::CANCELLED);
   delete_all(grpc::StatusCode::OK);
 
-  // A draft is unfinished too, though nothing of it has been enqueued; the finished campaigns
-  // that target the same account do not hold it.
+  // A draft is unfinished too, though nothing of it has been enqueued.
   const v1::Campaign draft = NewDraft(tenant, key, {accounts[2]}, NewMedia(tenant, key), "Draft");
   v1::DeleteAccountResponse held;
   grpc::Status s = teams->DeleteAccount(BearerContext(key).get(),
@@ -880,8 +881,8 @@ TEST_P(CampaignTest, ACancelThatStoppedBeforeItsUnsendsIsFinishedByTheDispatchSw
   v1::CancelCampaignRequest cancel;
   cancel.set_name(created.name());
   v1::CancelCampaignResponse cancelled;
-  ExpectStoppedBeforeItsJobs(
-      campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled));
+  ASSERT_NO_FATAL_FAILURE(ExpectStoppedBeforeItsJobs(
+      campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled)));
 
   SetQueueTeam(GetParam(), tenant, accounts[0], team);
   const v1::Campaign done = Watch(key, created.name());  // ends once the unsends have finished
