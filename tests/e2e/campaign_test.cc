@@ -773,6 +773,41 @@ TEST_P(CampaignTest, AnUpdateThatStoppedBeforeItsJobsIsSentByTheDispatchSweep) {
   ExpectSentByTheSweep(key, tenant, accounts[0], team, created.name(), before);
 }
 
+// A resume writes its outbox entry before the campaign, as a launch does: a scheduled campaign
+// whose resume stopped before enqueueing its jobs is sent by the sweep at its send time.
+TEST_P(CampaignTest, AResumeThatStoppedBeforeItsJobsIsSentByTheDispatchSweep) {
+  const std::string tenant = "swept-resume";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_FALSE(accounts.empty());
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::CreateCampaignRequest req =
+      PpvCampaign(tenant, {accounts[0]}, NewMedia(tenant, key), "Paused, resumed, then swept");
+  // Far enough ahead that the pause lands before the send time, near enough to wait for.
+  req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) + 5);
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &created).ok());
+  ASSERT_EQ(created.state(), v1::Campaign::SCHEDULED);
+  absl::StatusOr<v1::Campaign> paused = Pause(key, created.name());
+  ASSERT_TRUE(paused.ok()) << paused.status();
+  ASSERT_EQ(paused->state(), v1::Campaign::PAUSED);
+  const std::string team = SetQueueTeam(GetParam(), tenant, accounts[0], "elsewhere");
+  ASSERT_FALSE(team.empty());
+  const auto before = LedgerMessages();
+  v1::ResumeCampaignRequest resume;
+  resume.set_name(created.name());
+  v1::Campaign resumed;
+  ASSERT_NO_FATAL_FAILURE(ExpectStoppedBeforeItsJobs(
+      campaigns->ResumeCampaign(BearerContext(key).get(), resume, &resumed)));
+  v1::GetCampaignRequest get;
+  get.set_name(created.name());
+  v1::Campaign stored;
+  ASSERT_TRUE(campaigns->GetCampaign(BearerContext(key).get(), get, &stored).ok());
+  EXPECT_NE(stored.state(), v1::Campaign::PAUSED);  // the resume was written, its jobs were not
+
+  ExpectSentByTheSweep(key, tenant, accounts[0], team, created.name(), before);
+}
+
 // An account, a media asset or a segment that an unfinished campaign uses cannot be deleted, and
 // the refusal changes nothing; once the campaign is final they can.
 TEST_P(CampaignTest, WhatAnUnfinishedCampaignUsesCannotBeDeletedUntilItIsFinal) {
