@@ -595,6 +595,66 @@ TEST_P(CampaignTest, ScheduledCampaignCancelledBeforeDispatchSendsNothing) {
   EXPECT_EQ(LedgerMessages(), before);
 }
 
+// A masked message field is replaced whole: `content` takes exactly the content sent (nothing
+// of the old one is kept or appended), and a masked field left unset is cleared.
+TEST_P(CampaignTest, AnUpdateReplacesEachMaskedFieldWhole) {
+  const std::string tenant = "replace";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia(tenant, key);
+  v1::CreateCampaignRequest req = PpvCampaign(tenant, {accounts[0]}, media, "Before");
+  req.mutable_campaign()->set_save_as_draft(true);
+  req.mutable_campaign()->mutable_content()->set_locked_text(true);
+  req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) +
+                                                           86400);
+  req.mutable_campaign()->mutable_send_time()->set_nanos(500'000'000);
+  req.mutable_campaign()->mutable_grace_period()->set_seconds(3600);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign draft;
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &draft).ok());
+  ASSERT_EQ(draft.content().media_size(), 1);
+
+  auto update = [&](const v1::Campaign& fields, std::vector<std::string> paths) {
+    v1::UpdateCampaignRequest u;
+    *u.mutable_campaign() = fields;
+    u.mutable_campaign()->set_name(draft.name());
+    for (auto& p : paths) u.mutable_update_mask()->add_paths(std::move(p));
+    v1::Campaign out;
+    grpc::Status s = campaigns->UpdateCampaign(BearerContext(key).get(), u, &out);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return out;
+  };
+  // The same media again: one media asset, not two; locked_text, left unset, is cleared.
+  v1::Campaign fields;
+  fields.mutable_content()->set_text("After");
+  fields.mutable_content()->set_price_cents(1500);
+  fields.mutable_content()->add_media(media);
+  v1::Campaign updated = update(fields, {"content"});
+  EXPECT_EQ(updated.content().text(), "After");
+  EXPECT_THAT(updated.content().media(), ::testing::ElementsAre(media));
+  EXPECT_FALSE(updated.content().locked_text());
+  // A free text message: the price and the media go.
+  fields.clear_content();
+  fields.mutable_content()->set_text("Free now");
+  updated = update(fields, {"content"});
+  EXPECT_EQ(updated.content().text(), "Free now");
+  EXPECT_EQ(updated.content().price_cents(), 0);
+  EXPECT_EQ(updated.content().media_size(), 0);
+  // A new send time keeps nothing of the old one; unset, the send time and grace period clear.
+  fields.clear_content();
+  const int64_t later = absl::ToUnixSeconds(absl::Now()) + 2 * 86400;
+  fields.mutable_send_time()->set_seconds(later);
+  updated = update(fields, {"send_time"});
+  EXPECT_EQ(updated.send_time().seconds(), later);
+  EXPECT_EQ(updated.send_time().nanos(), 0);
+  fields.clear_send_time();
+  updated = update(fields, {"send_time", "grace_period"});
+  EXPECT_FALSE(updated.has_send_time());
+  EXPECT_EQ(updated.grace_period().seconds(), 15 * 60) << "unset: the default grace period";
+  EXPECT_EQ(updated.state(), v1::Campaign::DRAFT);
+}
+
 TEST_P(CampaignTest, DraftIsSentOnlyWhenLaunched) {
   const std::string key = NewTenant("drafts");
   const std::vector<std::string> accounts = ImportAccounts("drafts", key, 2);

@@ -167,7 +167,11 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           v1::Campaign merged = ToProto(current);
           google::protobuf::FieldMask mask = req->update_mask();
           google::protobuf::util::FieldMaskUtil::MergeOptions options;
+          // A masked field is replaced whole, as AIP-134 has it: `content` sets every field of
+          // the content (an unset one is cleared), and an unset `send_time`, `grace_period` or
+          // `upstream_lead` clears it.
           options.set_replace_repeated_fields(true);
+          options.set_replace_message_fields(true);
           google::protobuf::util::FieldMaskUtil::MergeMessageTo(req->campaign(), mask, options,
                                                                 &merged);
           const bool send_time_changed =
