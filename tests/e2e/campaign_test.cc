@@ -76,8 +76,10 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return {.simulator_args = {"--teams=2", StrCat("--accounts_per_team=", kAccounts),
                                "--fans_per_account=40", "--delivery_rate=2000",
                                "--rate_limit_per_minute=100000"},
+            // Two fans per add-to-list call: a handful of fans takes several batches.
             .herald_args = {"--poll_interval=50ms", "--lookup_retry=1s", "--log_level=warn",
-                            "--dispatch_sweep_interval=200ms", "--dispatch_sweep_after=2s"},
+                            "--dispatch_sweep_interval=200ms", "--dispatch_sweep_after=2s",
+                            "--list_batch=2"},
             .admin_key = kAdminKey,
             .encryption_key = std::string(64, 'a')};
   }
@@ -194,20 +196,29 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return list;
   }
 
-  // A fan of an upstream account, from the simulator.
-  static int64_t SomeFan(const std::string& account_id) {
+  // A few fans of an upstream account (five), from the simulator.
+  static std::vector<int64_t> SampleFans(const std::string& account_id) {
     auto r = testing::HttpGet(stack_->sim().port(), "/_sim/teams");
     EXPECT_TRUE(r.ok()) << r.status();
-    if (!r.ok()) return 0;
+    if (!r.ok()) return {};
+    std::vector<int64_t> fans;
     const json::value teams = json::parse(r->body);
     for (const auto& team : teams.as_array()) {
       for (const auto& a : team.at("accounts").as_array()) {
-        if (a.at("id").as_string() == account_id) {
-          return a.at("sample_fan_ids").as_array().at(0).to_number<int64_t>();
+        if (a.at("id").as_string() != account_id) continue;
+        for (const auto& f : a.at("sample_fan_ids").as_array()) {
+          fans.push_back(f.to_number<int64_t>());
         }
       }
     }
-    return 0;
+    return fans;
+  }
+
+  // A fan of an upstream account, from the simulator.
+  static int64_t SomeFan(const std::string& account_id) {
+    const std::vector<int64_t> fans = SampleFans(account_id);
+    EXPECT_FALSE(fans.empty()) << account_id;
+    return fans.empty() ? 0 : fans.front();
   }
 
   // A binary-safe connection to the Redis node that serves `key`.
@@ -1299,6 +1310,55 @@ TEST_P(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
   }
 }
 
+// A target's segment that selects nobody on the account leaves the target's other recipients:
+// the message still goes to its lists, and only a target with nothing else sends nothing.
+TEST_P(CampaignTest, ASegmentThatSelectsNobodyStillSendsToTheTargetsLists) {
+  const std::string tenant = "emptyseg";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> all = ImportAccounts(tenant, key, 2);
+  ASSERT_GE(all.size(), 2u);
+  auto audiences = v1::AudienceService::NewStub(stack_->channel());
+  v1::CreateSegmentRequest sreq;
+  sreq.set_parent(StrCat("tenants/", tenant));
+  sreq.mutable_segment()->set_display_name("Whales");
+  sreq.mutable_segment()->set_min_lifetime_spend_cents(int64_t{1} << 40);  // nobody spends that
+  v1::Segment segment;
+  grpc::Status s = audiences->CreateSegment(BearerContext(key).get(), sreq, &segment);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const auto before = LedgerMessages();
+
+  v1::CreateCampaignRequest req;
+  req.set_parent(StrCat("tenants/", tenant));
+  req.mutable_campaign()->mutable_content()->set_text("For everyone, and the whales");
+  v1::AccountTarget* with_lists = req.mutable_campaign()->add_targets();
+  with_lists->set_account(all[0]);
+  with_lists->add_user_lists("fans");
+  with_lists->set_segment(segment.name());
+  v1::AccountTarget* segment_only = req.mutable_campaign()->add_targets();
+  segment_only->set_account(all[1]);
+  segment_only->set_segment(segment.name());
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  s = campaigns->CreateCampaign(BearerContext(key).get(), req, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
+
+  std::map<std::string, v1::Delivery> by_account;
+  for (const v1::Delivery& d : DeliveriesOf(key, created.name())) by_account[d.account()] = d;
+  ASSERT_EQ(by_account.size(), 2u);
+  EXPECT_EQ(by_account[all[0]].state(), v1::Delivery::COMPLETED) << by_account[all[0]].error();
+  EXPECT_GT(by_account[all[0]].recipients(), 0);
+  EXPECT_EQ(by_account[all[1]].state(), v1::Delivery::COMPLETED) << by_account[all[1]].error();
+  EXPECT_EQ(by_account[all[1]].recipients(), 0);
+  ExpectOneMoreMessageEach(before, {all[0]});
+  const auto after = LedgerMessages();
+  const std::string second = ShortId(all[1]);
+  EXPECT_EQ(after.contains(second) ? after.at(second) : 0,
+            before.contains(second) ? before.at(second) : 0)
+      << "a target with the segment alone sends nothing";
+}
+
 TEST_P(CampaignTest, RescheduledPausedAndResumedCampaignSendsOnceAtItsNewTime) {
   const std::string key = NewTenant("timing");
   const std::vector<std::string> all = ImportAccounts("timing", key, 2);
@@ -2050,6 +2110,16 @@ TEST_P(CampaignTest, FansAreAddedToListsThroughTheQueueAndFailuresAreReported) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(added.batches(), 1);
   EXPECT_EQ(added.fans_added(), 1);
+  // Five fans (one given twice) in batches of two: each is counted once, whatever the batch.
+  const std::vector<int64_t> fans = SampleFans(ShortId(accounts[0]));
+  ASSERT_EQ(fans.size(), 5u);
+  add.clear_fan_ids();
+  for (int64_t fan : fans) add.add_fan_ids(fan);
+  add.add_fan_ids(fans[3]);
+  s = audiences->AddFansToUserList(BearerContext(key).get(), add, &added);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(added.batches(), 3);
+  EXPECT_EQ(added.fans_added(), 5);
 
   // A list the account does not have: the upstream's refusal comes back, named.
   add.set_user_list_id("987654321");

@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include <absl/container/flat_hash_set.h>
+
 #include <herald/campaign/service.h>
 #include <herald/campaign/workflow.h>
 #include <herald/common/ids.h>
@@ -844,6 +846,9 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
   HERALD_CO_RETURN_IF_ERROR((co_await ApiFor(account)).status());  // the team is usable
   // One queued job per batch, so every call is rate-limited like the rest and none is lost if
   // this process stops; the call waits for the batches' outcomes.
+  // A fan given twice is added once, so that each batch's count is of fans no other batch has.
+  absl::flat_hash_set<int64_t> seen;
+  std::erase_if(fans, [&seen](int64_t fan) { return !seen.insert(fan).second; });
   const std::string operation = ids_.Next();
   std::vector<queue::JobSpec> jobs;
   for (size_t at = 0; at < fans.size(); at += config_.list_batch) {
@@ -868,7 +873,7 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
       ++done;
       const std::optional<ListAddResult> r = DecodeListAddResult(*doc);
       if (r && r->ok) {
-        reported = std::max(reported, r->reported);
+        reported += r->reported;
       } else if (first_error.empty()) {
         first_error = r ? r->error : "unreadable batch outcome";
       }

@@ -879,6 +879,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::ListAdd(const queue::LeasedJob& job
   if (!team.ok()) co_return JobResult::Retry(std::string(team.status().message()));
   auto api = clients_.For(*team);
   if (!api.ok()) co_return co_await fail(std::string(api.status().message()));
+  // The batch's fans the upstream reports in the list: whether its answer holds the ids this
+  // call added or every id now in the list, these are the batch's share of the request's count.
+  const absl::flat_hash_set<int64_t> batch_fans(ids.begin(), ids.end());
   // Adding a fan twice leaves the list as it was: a retried batch is harmless.
   auto added = co_await (*api)->AddUsersToUserList(account_id, std::string(list->as_string()),
                                                    std::move(ids));
@@ -897,10 +900,13 @@ asio::awaitable<JobResult> DeliveryWorkflow::ListAdd(const queue::LeasedJob& job
       co_return JobResult::Retry(reason);
     co_return co_await fail(reason);
   }
-  int64_t reported = 0;
+  absl::flat_hash_set<int64_t> in_list;
   for (const auto& [list_key, list_ids] : added.value->users_by_key) {
-    reported += static_cast<int64_t>(list_ids.size());
+    for (int64_t id : list_ids) {
+      if (batch_fans.contains(id)) in_list.insert(id);
+    }
   }
+  const auto reported = static_cast<int64_t>(in_list.size());
   const json::object outcome{{"ok", true}, {"reported", reported}};
   if (absl::Status st = co_await finish(outcome); !st.ok()) {
     co_return JobResult::Retry(std::string(st.message()));
@@ -1051,16 +1057,23 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
   auto fans = co_await SegmentFans(ctx);
   if (!fans.ok()) co_return JobResult::Retry(std::string(fans.status().message()));
   if (fans->empty()) {
-    // Nobody to send to on this account: done, with nothing sent.
+    // The segment adds nobody on this account. The target's lists and fans, if it names any,
+    // still get the message; otherwise the delivery is done, with nothing sent.
+    const bool others =
+        ctx.target && (!ctx.target->user_lists.empty() || !ctx.target->fan_ids.empty());
     auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
       d.segment_fans = 0;
-      d.state = DeliveryState::kCompleted;
-      d.recipients = d.recipients_pending = 0;
+      if (!others) {
+        d.state = DeliveryState::kCompleted;
+        d.recipients = d.recipients_pending = 0;
+      }
       d.update_time_ms = ToMillis(clock_.Now());
       return absl::OkStatus();
     });
     if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
-    co_return JobResult::Ok();
+    if (!others) co_return JobResult::Ok();
+    ctx.delivery = *std::move(r);
+    co_return JobResult::OkThen(AfterSegment(ctx));
   }
   if (ctx.delivery.segment_list_id.empty()) {
     const store::AccountTarget* target = ctx.target ? &*ctx.target : nullptr;

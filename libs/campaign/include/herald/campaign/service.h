@@ -230,7 +230,8 @@ class Service {
                                         std::string request_id);
   // Adds fans in batches of the upstream maximum (ServiceConfig::list_batch), one queued job
   // each (rate-limited; the workers run them), and waits for them up to
-  // ServiceConfig::list_wait. The batches made and the fans the upstream reported in the list.
+  // ServiceConfig::list_wait. A fan given twice is added once. The batches made, and how many
+  // of the fans given the upstream reported in the list.
   Op<std::pair<int, int64_t>> AddFansToUserList(std::string tenant, std::string account,
                                                 std::string list_id, std::vector<int64_t> fans);
   Op<store::Created<store::Segment>> CreateSegment(store::Segment segment, std::string request_id);
