@@ -6,6 +6,8 @@
 #include <set>
 
 #include <absl/strings/match.h>
+#include <absl/strings/numbers.h>
+#include <absl/strings/str_split.h>
 #include <boost/json.hpp>
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
@@ -2349,6 +2351,79 @@ TEST_P(CampaignTest, UploadsAreAuthenticatedFirstLimitedAndCounted) {
         R"(herald_grpc_requests_total{code="NOT_FOUND",method="WatchCampaign"})"}) {
     EXPECT_TRUE(absl::StrContains(metrics->body, line)) << line;
   }
+}
+
+// An upload needs its content type; and one the client cancels part-way leaves no asset, even
+// when the server had already stored it before it saw the cancel.
+TEST_P(CampaignTest, AnUploadWithoutItsContentTypeOrCancelledStoresNothing) {
+  const std::string tenant = "cancelled-upload";
+  const std::string key = NewTenant(tenant);
+  const std::string parent = StrCat("tenants/", tenant);
+  auto media = v1::MediaService::NewStub(stack_->channel());
+  auto metadata = [&](std::string content_type) {
+    v1::UploadMediaAssetRequest part;
+    part.mutable_metadata()->set_parent(parent);
+    v1::MediaAsset* asset = part.mutable_metadata()->mutable_media_asset();
+    asset->set_type(v1::MediaAsset::IMAGE);
+    asset->set_file_name("teaser.jpg");
+    asset->set_content_type(std::move(content_type));
+    return part;
+  };
+  auto assets = [&] {
+    v1::ListMediaAssetsRequest req;
+    req.set_parent(parent);
+    v1::ListMediaAssetsResponse resp;
+    EXPECT_TRUE(media->ListMediaAssets(BearerContext(key).get(), req, &resp).ok());
+    return resp.media_assets_size();
+  };
+  // Uploads the server has answered (or ended), from its metrics.
+  auto uploads_ended = [&] {
+    auto metrics = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
+    EXPECT_TRUE(metrics.ok()) << metrics.status();
+    const std::string body = metrics.ok() ? metrics->body : std::string();
+    double total = 0;
+    for (absl::string_view line : absl::StrSplit(body, '\n')) {
+      if (!absl::StartsWith(line, "herald_grpc_requests_total{") ||
+          !absl::StrContains(line, R"(method="UploadMediaAsset")")) {
+        continue;
+      }
+      double v = 0;
+      if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) total += v;
+    }
+    return total;
+  };
+
+  {
+    v1::MediaAsset refused;
+    auto ctx = BearerContext(key);
+    auto writer = media->UploadMediaAsset(ctx.get(), &refused);
+    v1::UploadMediaAssetRequest part = metadata("");
+    ASSERT_TRUE(writer->Write(part));
+    part.set_chunk("bytes");
+    writer->Write(part);
+    writer->WritesDone();
+    const grpc::Status s = writer->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_THAT(s.error_message(), ::testing::HasSubstr("content_type"));
+  }
+  EXPECT_EQ(assets(), 0);
+
+  const double ended = uploads_ended();
+  {
+    v1::MediaAsset unused;
+    auto ctx = BearerContext(key);
+    auto writer = media->UploadMediaAsset(ctx.get(), &unused);
+    v1::UploadMediaAssetRequest part = metadata("image/jpeg");
+    ASSERT_TRUE(writer->Write(part));
+    part.set_chunk(std::string(64 * 1024, 'x'));
+    ASSERT_TRUE(writer->Write(part));
+    ctx->TryCancel();
+    EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  // Once the server has ended the call, the asset is gone or was never stored.
+  ASSERT_TRUE(testing::WaitFor([&] { return uploads_ended() > ended; }, absl::Seconds(10)));
+  EXPECT_TRUE(testing::WaitFor([&] { return assets() == 0; }, absl::Seconds(10)))
+      << "a cancelled upload left an asset";
 }
 
 TEST_P(CampaignTest, ADeletedUploadTakesItsBytesWithIt) {

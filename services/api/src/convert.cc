@@ -654,8 +654,11 @@ absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const
     if (!m.source_url().empty())
       return Invalid("media_asset.source_url", "must be empty for uploads");
     if (m.file_name().empty()) return Invalid("media_asset.file_name", "is required");
+    if (m.content_type().empty()) {
+      return Invalid("media_asset.content_type", "is required (e.g. \"video/mp4\")");
+    }
     out.file_name = m.file_name();
-    out.content_type = m.content_type().empty() ? "application/octet-stream" : m.content_type();
+    out.content_type = m.content_type();
   } else {
     const std::string& url = m.source_url();
     if (url.empty()) return Invalid("media_asset.source_url", "is required");
@@ -671,6 +674,10 @@ absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const
       if (q != std::string_view::npos) path = path.substr(0, q);
       const size_t slash = path.rfind('/');
       out.file_name = slash == std::string_view::npos ? "" : std::string(path.substr(slash + 1));
+      if (out.file_name.empty()) {
+        return Invalid("media_asset.file_name",
+                       "is required when source_url does not end in a file name");
+      }
     }
     out.content_type = m.content_type();
   }

@@ -220,6 +220,38 @@ TEST(ParseMediaAssetTest, ContentTypeWithoutControlCharacters) {
   EXPECT_THAT(std::string(asset.status().message()), HasSubstr("media_asset.content_type"));
 }
 
+TEST(ParseMediaAssetTest, AnUploadNamesItsContentType) {
+  v1::MediaAsset m;
+  m.set_type(v1::MediaAsset::IMAGE);
+  m.set_file_name("cover.jpg");
+  absl::StatusOr<store::MediaAsset> asset = ParseMediaAsset("acme", m, /*uploaded=*/true);
+  ASSERT_FALSE(asset.ok());
+  EXPECT_EQ(asset.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(asset.status().message()), HasSubstr("media_asset.content_type"));
+}
+
+TEST(ParseMediaAssetTest, AUrlAssetsFileNameDefaultsToItsLastPathSegment) {
+  v1::MediaAsset m;
+  m.set_type(v1::MediaAsset::VIDEO);
+  m.set_source_url("https://cdn.example.com/clips/teaser.mp4?sig=abc");
+  absl::StatusOr<store::MediaAsset> asset = ParseMediaAsset("acme", m, /*uploaded=*/false);
+  ASSERT_TRUE(asset.ok()) << asset.status();
+  EXPECT_EQ(asset->file_name, "teaser.mp4");
+
+  // No file name in the URL: one must be given.
+  for (const char* url : {"https://cdn.example.com/", "https://cdn.example.com",
+                          "https://cdn.example.com/clips/?v=1"}) {
+    m.set_source_url(url);
+    asset = ParseMediaAsset("acme", m, /*uploaded=*/false);
+    ASSERT_FALSE(asset.ok()) << url;
+    EXPECT_EQ(asset.status().code(), absl::StatusCode::kInvalidArgument) << url;
+    EXPECT_THAT(std::string(asset.status().message()), HasSubstr("media_asset.file_name")) << url;
+    m.set_file_name("teaser.mp4");
+    EXPECT_TRUE(ParseMediaAsset("acme", m, /*uploaded=*/false).ok()) << url;
+    m.clear_file_name();
+  }
+}
+
 TEST(ParseTenantUpdateTest, TakesTheNamedFieldsAndRefusesWeightsOutOfRange) {
   v1::UpdateTenantRequest req;
   req.mutable_tenant()->set_name("tenants/acme");

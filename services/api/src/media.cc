@@ -1,8 +1,11 @@
 // MediaService: media assets from a URL or uploaded bytes (client streaming).
 
+#include <atomic>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include <herald/common/log.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/v1/media.grpc.pb.h>
@@ -117,7 +120,11 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     }
 
     void OnReadDone(bool ok) override {
-      if (!ok) {  // the client finished sending
+      if (!ok) {  // the client finished sending, or the call was cancelled
+        if (Cancelled()) {
+          End(absl::CancelledError("the upload was cancelled; nothing is stored"));
+          return;
+        }
         Store();
         return;
       }
@@ -147,7 +154,14 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
       StartRead(&request_);
     }
 
-    void OnDone() override { delete this; }
+    void OnCancel() override { cancelled_.store(true, std::memory_order_relaxed); }
+
+    void OnDone() override {
+      // Cancelled after this call stored the asset, before its answer reached the client (which
+      // saw the call fail): the asset nobody was told of goes. (A replayed request stored none.)
+      if (!created_id_.empty() && ctx_->IsCancelled()) owner_->Forget(caller_.tenant, created_id_);
+      delete this;
+    }
 
    private:
     // Ends the call (the last use of `this`: OnDone may delete it at once).
@@ -177,11 +191,20 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
       if (bytes_.empty()) co_return absl::InvalidArgumentError("chunk: the file is empty");
       HERALD_CO_ASSIGN_OR_RETURN(store::MediaAsset asset,
                                  ParseMediaAsset(c.tenant, metadata_.media_asset(), true));
+      if (Cancelled())
+        co_return absl::CancelledError("the upload was cancelled; nothing is stored");
       HERALD_CO_ASSIGN_OR_RETURN(auto created,
                                  co_await owner_->service_.CreateMediaAsset(
                                      std::move(asset), metadata_.request_id(), std::move(bytes_)));
+      if (!created.replayed) created_id_ = created.value.id;
       *resp_ = ToProto(created.value);
       co_return absl::OkStatus();
+    }
+
+    // Whether the client cancelled the call or its deadline passed. Either also ends the reads,
+    // so that the bytes read may be cut short.
+    bool Cancelled() const {
+      return cancelled_.load(std::memory_order_relaxed) || ctx_->IsCancelled();
     }
 
     MediaServiceImpl* owner_;
@@ -193,7 +216,26 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     v1::UploadMediaAssetRequest::Metadata metadata_;
     bool have_metadata_ = false;
     std::string bytes_;
+    std::atomic<bool> cancelled_{false};
+    std::string created_id_;  // the asset this call stored, if it stored one
   };
+
+  // Deletes asset `id` of `tenant`, which a cancelled upload stored.
+  void Forget(std::string tenant, std::string id) {
+    GateHolder hold(bridge_.gate());
+    if (!hold) return;  // shutting down: the asset stays, as if the cancel came a moment later
+    asio::co_spawn(
+        bridge_.executor(),
+        [this, hold = std::move(hold), tenant = std::move(tenant),
+         id = std::move(id)]() -> asio::awaitable<void> {
+          absl::StatusOr<bool> deleted = co_await service_.DeleteMediaAsset(tenant, id);
+          if (!deleted.ok()) {
+            log::Warn("could not delete the asset of a cancelled upload",
+                      {{"tenant", tenant}, {"media", id}, {"error", deleted.status().message()}});
+          }
+        },
+        asio::detached);
+  }
 
   Bridge& bridge_;
   campaign::Service& service_;
