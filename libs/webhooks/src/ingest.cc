@@ -27,7 +27,7 @@ constexpr std::array<std::string_view, 7> kEventLabels = {
 // Results: applied, unattributed (applied, but a purchase of no known mass message yet),
 // duplicate, ignored_unknown (a type Herald does not apply), ignored_no_key (a type Herald does
 // not apply, without an idempotency key: presence), bad_signature, malformed, unknown_endpoint
-// (answered as a bad signature), unsupported_type (content type),
+// (answered as a bad signature), unsupported_type (a signed body declared as other than JSON),
 // unavailable (not recorded; the sender retries), shed (not tried: recording is slow; the sender
 // retries).
 constexpr std::array<std::string_view, 11> kResults = {
@@ -57,12 +57,13 @@ size_t EventLabel(std::string_view name) {
   return kEventLabels.size() - 1;
 }
 
+// Whether a body may be read as JSON: declared so, or not declared at all.
 bool IsJson(std::string_view content_type) {
   const std::string_view media = content_type.substr(0, content_type.find(';'));
   std::string lower(media);
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   while (!lower.empty() && lower.back() == ' ') lower.pop_back();
-  return lower == "application/json";
+  return lower.empty() || lower == "application/json";
 }
 
 bool IsLowerHex(std::string_view s) {
@@ -174,9 +175,6 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
                           .retry_after_seconds = status == 503 ? 1 : 0};
   };
 
-  if (!IsJson(request.content_type)) {
-    co_return finish(kUnsupportedType, 415, "the body must be application/json");
-  }
   std::string endpoint_id(request.endpoint);
   absl::StatusOr<Endpoint> endpoint = co_await endpoints_.Find(std::move(endpoint_id));
   if (!endpoint.ok()) {
@@ -214,6 +212,9 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
     if (!endpoint.ok() || !verified()) {
       co_return finish(kBadSignature, 401, "missing or invalid signature");
     }
+  }
+  if (!IsJson(request.content_type)) {
+    co_return finish(kUnsupportedType, 415, "the body must be application/json");
   }
   absl::StatusOr<upstream::WebhookEvent> event = upstream::DecodeWebhookEvent(request.body);
   if (!event.ok()) {

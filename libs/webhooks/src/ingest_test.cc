@@ -115,8 +115,16 @@ TEST_F(IngestTest, MalformedWrongTypeUnknownEndpoint) {
   EXPECT_EQ(Post(no_payload, Sign(no_payload)).status, 400);
   EXPECT_EQ(Post(kSent, Sign(kSent), "evt_1", "t1.nope").status, 401);
   EXPECT_EQ(Post(kSent, Sign(kSent), "evt_1", "t1.team-a", "text/plain").status, 415);
+  // The signature is checked first: a forged body is 401 whatever its declared type.
+  EXPECT_EQ(Post(kSent, "ab12", "evt_1", "t1.team-a", "text/plain").status, 401);
   EXPECT_EQ(Post(kSent, Sign(kSent), std::string(201, 'k')).status, 400);
   EXPECT_TRUE(recorder_.recorded.empty());
+}
+
+// The upstream declares its bodies as JSON; a signed body that declares no type is read as JSON.
+TEST_F(IngestTest, ASignedBodyWithoutAContentTypeIsReadAsJson) {
+  EXPECT_EQ(Post(kSent, Sign(kSent), "evt_1", "t1.team-a", "").status, 200);
+  EXPECT_EQ(recorder_.recorded.size(), 1u);
 }
 
 TEST_F(IngestTest, UnknownTypesAndKeylessEventsAreAcknowledgedNotRecorded) {

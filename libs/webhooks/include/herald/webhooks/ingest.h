@@ -5,7 +5,8 @@
 //
 // Answers: 200 applied, duplicate, ignored (an event Herald does not use, or one without an
 // idempotency key, e.g. presence); 400 malformed body; 401 missing or wrong signature (checked in
-// constant time on the raw body before anything is parsed); 404 unknown endpoint; 415 not JSON;
+// constant time on the raw body before anything is parsed), or an unknown endpoint (answered as
+// a bad signature); 415 a signed body declared as other than JSON (no Content-Type reads as JSON);
 // 503 the event could not be recorded (Redis unavailable), or recording is shed (see
 // IngestOptions::shed_latency): the sender retries (Retry-After), nothing acknowledged is lost.
 //
