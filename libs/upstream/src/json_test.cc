@@ -119,7 +119,7 @@ TEST(JsonReader, MoneyFromNumbersUsesTheirText) {
 }
 
 TEST(JsonReader, MoneyErrors) {
-  for (std::string_view body : {R"({"p": 1.234})", R"({"p": "abc"})", R"({"p": -5})",
+  for (std::string_view body : {R"({"p": "1.2.3"})", R"({"p": "abc"})", R"({"p": -5})",
                                 R"({"p": "-1.00"})", R"({"p": true})", R"({"p": [1]})"}) {
     JsonDocument doc = Parse(body);
     ObjectReader o = JsonReader(doc, "").Object();
@@ -130,8 +130,8 @@ TEST(JsonReader, MoneyErrors) {
 }
 
 TEST(JsonReader, AmbiguousTextsOfOneDoubleAreRejected) {
-  // Both texts round to the double 1.0, but name different amounts.
-  JsonDocument doc = Parse(R"({"a": 1.0, "b": 1.00000000000000001})");
+  // Both texts are the double nearest 0.005, but name amounts that round to 1 and 0 cents.
+  JsonDocument doc = Parse(R"({"a": 0.005, "b": 0.00499999999999999999})");
   ObjectReader o = JsonReader(doc, "").Object();
   o.OptionalMoneyCents("a");
   EXPECT_THAT(std::string(o.status().message()), HasSubstr("a: "));

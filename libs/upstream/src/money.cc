@@ -55,26 +55,42 @@ absl::StatusOr<int64_t> ParseMoneyCents(std::string_view text, MoneyParseOptions
   }
   if (i != s.size()) return Invalid(text, "unexpected characters");
 
-  // Drop leading zeros, then fractional digits beyond cents, which must be zeros.
+  // Drop leading zeros, then fractional digits beyond cents, rounding half away from zero on
+  // the first of them: "7.992" is 799 cents, "0.125" 13.
   const size_t first_nonzero = digits.find_first_not_of('0');
   digits.erase(0, first_nonzero == std::string::npos ? digits.size() : first_nonzero);
-  while (scale > 2 && !digits.empty() && digits.back() == '0') {
-    digits.pop_back();
-    --scale;
+  bool round_up = false;
+  if (scale > 2) {
+    const auto dropped = static_cast<uint64_t>(scale - 2);
+    if (dropped <= digits.size()) {
+      round_up = digits[digits.size() - dropped] >= '5';
+      digits.erase(digits.size() - dropped);
+    } else {
+      digits.clear();  // under a tenth of a cent
+    }
+    scale = 2;
   }
-  if (digits.empty()) return 0;  // "0", "-0.000", "0e5"
-  if (scale > 2) return Invalid(text, "more than two decimal places");
+  if (digits.empty() && !round_up) return 0;  // "0", "-0.000", "0e5", "0.001"
 
-  // cents = digits * 10^(2 - scale), checked for overflow.
+  // cents = digits * 10^(2 - scale) (+1 when rounded up), checked for overflow.
   constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-  std::optional<uint64_t> value = ParseInt<uint64_t>(digits);
-  for (int64_t k = scale; value.has_value() && k < 2; ++k) {
-    if (*value > kMax / 10) value.reset();
-    if (value.has_value()) *value *= 10;
+  uint64_t value = 0;
+  if (!digits.empty()) {
+    const std::optional<uint64_t> parsed = ParseInt<uint64_t>(digits);
+    if (!parsed.has_value()) return Invalid(text, "too large");
+    value = *parsed;
   }
-  if (!value.has_value() || *value > kMax) return Invalid(text, "too large");
+  for (int64_t k = scale; k < 2; ++k) {
+    if (value > kMax / 10) return Invalid(text, "too large");
+    value *= 10;
+  }
+  if (round_up) {
+    if (value >= kMax) return Invalid(text, "too large");
+    ++value;
+  }
+  if (value > kMax) return Invalid(text, "too large");
   if (negative && !options.allow_negative) return Invalid(text, "must not be negative");
-  const auto cents = static_cast<int64_t>(*value);
+  const auto cents = static_cast<int64_t>(value);
   return negative ? -cents : cents;
 }
 

@@ -72,17 +72,26 @@ TEST(ParseMoneyCents, ExponentsAsJsonNumbersHaveThem) {
   EXPECT_EQ(Cents("1e2"), 10000);
   EXPECT_EQ(Cents("999e-2"), 999);
   EXPECT_EQ(Cents("0e400"), 0);
-  EXPECT_THAT(Error("1e-3"), HasSubstr("more than two decimal places"));
+  EXPECT_EQ(Cents("1e-3"), 0);
+  EXPECT_EQ(Cents("5e-3"), 1);
   EXPECT_THAT(Error("1e"), HasSubstr("exponent"));
   EXPECT_THAT(Error("1e+"), HasSubstr("exponent"));
   EXPECT_THAT(Error("1e999"), HasSubstr("exponent"));
 }
 
-TEST(ParseMoneyCents, RejectsMoreThanTwoDecimals) {
-  EXPECT_THAT(Error("1.234"), HasSubstr("more than two decimal places"));
-  EXPECT_THAT(Error("0.001"), HasSubstr("more than two decimal places"));
-  EXPECT_THAT(Error("9.999"), HasSubstr("more than two decimal places"));
-  EXPECT_THAT(Error("1.2301"), HasSubstr("more than two decimal places"));
+TEST(ParseMoneyCents, RoundsBeyondCentsHalfAwayFromZero) {
+  EXPECT_EQ(Cents("1.234"), 123);
+  EXPECT_EQ(Cents("7.992"), 799);
+  EXPECT_EQ(Cents("0.125"), 13);
+  EXPECT_EQ(Cents("0.1249999"), 12);
+  EXPECT_EQ(Cents("0.001"), 0);
+  EXPECT_EQ(Cents("0.005"), 1);
+  EXPECT_EQ(Cents("9.999"), 1000);
+  EXPECT_EQ(Cents("1.2301"), 123);
+  EXPECT_EQ(Cents("-0.005", {.allow_negative = true}), -1);
+  EXPECT_EQ(Cents("-1.234", {.allow_negative = true}), -123);
+  EXPECT_EQ(Cents("92233720368547758.07"), 9223372036854775807);
+  EXPECT_THAT(Error("92233720368547758.075"), HasSubstr("too large"));
 }
 
 TEST(ParseMoneyCents, RejectsJunk) {

@@ -370,10 +370,10 @@ TEST(Interpret, TopMessage) {
   }
 
   Result<std::optional<TopMessage>> bad_price = InterpretAs(
-      &ParseTopMessageBody, Ok(Envelope(R"({"purchases": {"id": 1, "price": "9.999"}})")));
+      &ParseTopMessageBody, Ok(Envelope(R"({"purchases": {"id": 1, "price": "9,99"}})")));
   ASSERT_FALSE(bad_price.ok());
   EXPECT_THAT(std::string(bad_price.status().message()),
-              HasSubstr("data.purchases.price: invalid money amount \"9.999\""));
+              HasSubstr("data.purchases.price: invalid money amount \"9,99\""));
 }
 
 TEST(Interpret, Buyers) {

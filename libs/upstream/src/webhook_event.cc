@@ -100,9 +100,21 @@ void ReadTransaction(ObjectReader& p, WebhookEvent& e) {
   ReadFanData(p, e);
 }
 
+// The subscriber: `user_id` as messages.ppv.unlocked carries it, else the id of a `user` or
+// `fan` object (the upstream does not document this payload; both shapes are in its others).
+int64_t SubscriberId(ObjectReader& p) {
+  if (p.Get("user_id").has_value()) return p.RequiredId("user_id");
+  for (const char* key : {"user", "fan"}) {
+    if (std::optional<JsonReader> o = p.Get(key); o.has_value() && o->value().is_object()) {
+      return o->Object().RequiredId("id");
+    }
+  }
+  return p.RequiredId("user_id");  // none of them: the error names the documented field
+}
+
 // Returns subscribedAt as written; the caller converts it.
 std::string ReadSubscription(ObjectReader& p, WebhookEvent& e) {
-  e.fan_id = p.RequiredId("user_id");
+  e.fan_id = SubscriberId(p);
   ReadFanData(p, e);
   return p.String("subscribedAt");
 }

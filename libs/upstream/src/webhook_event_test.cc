@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <herald/common/strings.h>
 #include <herald/upstream/webhook_event.h>
 
 namespace herald::upstream {
@@ -69,6 +70,32 @@ TEST(WebhookEventTest, SubscriptionTimeInEitherFormat) {
   EXPECT_NE(e.status().message().find("subscribedAt"), std::string::npos);
 }
 
+TEST(WebhookEventTest, TheSubscriberIsUserIdOrTheUserOrFansId) {
+  for (std::string_view payload :
+       {R"({"user_id":"5"})", R"({"user":{"id":5,"name":"x"}})", R"({"fan":{"id":"5"}})"}) {
+    auto e = DecodeWebhookEvent(
+        StrCat(R"({"event":"subscriptions.new","account_id":"acct_a","payload":)", payload, "}"));
+    ASSERT_TRUE(e.ok()) << payload << ": " << e.status();
+    EXPECT_EQ(e->fan_id, 5) << payload;
+  }
+  auto e = DecodeWebhookEvent(
+      R"({"event":"subscriptions.new","account_id":"acct_a","payload":{"id":"s1"}})");
+  EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(e.status().message().find("user_id"), std::string::npos) << e.status();
+}
+
+// A net amount computed without rounding (80% of 9.99) is rounded to the cent, not refused.
+TEST(WebhookEventTest, AmountsBeyondCentsAreRoundedToTheCent) {
+  auto e = DecodeWebhookEvent(R"({"event":"transactions.new","account_id":"acct_a","payload":{
+      "id":"t1","type":"message","amount":9.99,"net_amount":7.992,"fee_amount":1.998,
+      "fan":{"id":"77"},"fanData":{"spending":{"total":15.255}}}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->amount_cents, 999);
+  EXPECT_EQ(e->net_cents, 799);
+  EXPECT_EQ(e->fee_cents, 200);
+  EXPECT_EQ(e->fan_lifetime_spend_cents, 1526);
+}
+
 TEST(WebhookEventTest, UnknownEventsDecodeAsOther) {
   auto e = DecodeWebhookEvent(R"({"event":"users.typing","payload":{"x":1}})");
   ASSERT_TRUE(e.ok()) << e.status();
@@ -85,7 +112,7 @@ TEST(WebhookEventTest, MalformedBodiesAreErrors) {
         R"({"event":"messages.sent","account_id":"a","payload":{"id":"x"}})",
         R"({"event":"transactions.new","account_id":"a","payload":{"id":"t"}})",
         R"({"event":"transactions.new","account_id":"a",
-                                   "payload":{"id":"t","amount":"1.234"}})"}) {
+                                   "payload":{"id":"t","amount":"1,234"}})"}) {
     auto e = DecodeWebhookEvent(body);
     EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument) << body;
   }
