@@ -528,6 +528,43 @@ TEST_P(CampaignTest, AScheduleWhoseJobsWereLostIsEnqueuedAgainByTheUpdateRetried
   ExpectOneMoreMessageEach(before, accounts);
 }
 
+// A retried create gets the first answer even once the request no longer passes the check of
+// its send time, which has passed since the first attempt; nothing is sent twice.
+TEST_P(CampaignTest, ARetriedCreateWhoseSendTimeHasPassedGetsTheFirstAnswer) {
+  const std::string tenant = "late-retry";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const auto before = LedgerMessages();
+  v1::CreateCampaignRequest req =
+      PpvCampaign(tenant, {accounts[0]}, NewMedia(tenant, key), "Sent once");
+  req.set_request_id("create-late");
+  // A moment ago: still taken (the API allows a few seconds of clock skew), and sent now.
+  const absl::Time send_time = absl::Now() - absl::Seconds(4);
+  req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(send_time));
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign first;
+  grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &first);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(Watch(key, first.name()).state(), v1::Campaign::COMPLETED);
+  // Until the send time is past what a new create may name.
+  ASSERT_TRUE(testing::WaitFor([&] { return absl::Now() > send_time + absl::Seconds(6); },
+                               absl::Seconds(10)));
+  v1::CreateCampaignRequest fresh = req;
+  fresh.set_request_id("create-late-new");
+  v1::Campaign refused;
+  EXPECT_EQ(campaigns->CreateCampaign(BearerContext(key).get(), fresh, &refused).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT)
+      << "a new request with this send time is refused";
+
+  v1::Campaign again;
+  s = campaigns->CreateCampaign(BearerContext(key).get(), req, &again);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(again.name(), first.name());
+  EXPECT_EQ(again.state(), v1::Campaign::COMPLETED);
+  ExpectOneMoreMessageEach(before, {accounts[0]});
+}
+
 TEST_P(CampaignTest, LaunchAndResumeAreSafeToRetry) {
   const std::string key = NewTenant("retry");
   const std::vector<std::string> all = ImportAccounts("retry", key, 1);

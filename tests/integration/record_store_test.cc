@@ -159,6 +159,18 @@ TEST_P(RecordStoreTest, CreateWithARepeatedRequestIdReplaysTheFirstDocument) {
   EXPECT_THAT(same.document, Optional(std::string("first")));
 }
 
+TEST_P(RecordStoreTest, CreatedBySaysWhichIdARequestIdMade) {
+  EXPECT_EQ(Must(store_->CreatedBy(teams_, "req-1")), std::nullopt);
+  ASSERT_EQ(Create(teams_, "t1", "first", "req-1").code, CreateCode::kCreated);
+  EXPECT_THAT(Must(store_->CreatedBy(teams_, "req-1")), Optional(std::string("t1")));
+  // A replay makes nothing new; the request id names its own table only.
+  ASSERT_EQ(Create(teams_, "t2", "second", "req-1").code, CreateCode::kReplayed);
+  EXPECT_THAT(Must(store_->CreatedBy(teams_, "req-1")), Optional(std::string("t1")));
+  EXPECT_EQ(Must(store_->CreatedBy(campaigns_, "req-1")), std::nullopt);
+  EXPECT_EQ(Must(store_->CreatedBy(Table{"globex", "teams"}, "req-1")), std::nullopt);
+  EXPECT_EQ(Must(store_->CreatedBy(teams_, "")), std::nullopt);
+}
+
 TEST_P(RecordStoreTest, ReplayOfACreateWhoseRecordWasDeletedHasNoDocument) {
   ASSERT_EQ(Create(teams_, "t1", "first", "req-1").code, CreateCode::kCreated);
   ASSERT_TRUE(Must(store_->Delete(teams_, "t1")));

@@ -1103,18 +1103,7 @@ Service::Op<CampaignView> Service::CreateCampaign(Campaign campaign, std::string
       co_await store_.CreateCampaign(std::move(campaign), deliveries, request_id, std::move(reads),
                                      std::move(entry)));
   campaign = std::move(created.campaign);
-  if (created.replayed) {
-    // A retry: the first attempt may have failed after storing the campaign but before
-    // enqueueing; enqueueing again is harmless (job ids are derived). The campaign may have moved
-    // on since: its view is read.
-    HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts,
-                               co_await CheckReferences(campaign));
-    if (Launched(campaign)) {
-      HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(campaign, accounts));
-      co_await SettlePendingDispatch(campaign.tenant, pending.id);
-    }
-    co_return co_await View(std::move(campaign));
-  }
+  if (created.replayed) co_return co_await FinishReplayedCreate(std::move(campaign));
   // The references as the step found them: a missing one is refused here, with nothing written.
   HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts,
                              ResolveReferences(campaign, created.references));
@@ -1133,6 +1122,34 @@ Service::Op<CampaignView> Service::CreateCampaign(Campaign campaign, std::string
   }
   Count(view);
   co_return view;
+}
+
+Service::Op<std::optional<CampaignView>> Service::ReplayCreateCampaign(std::string tenant,
+                                                                       std::string request_id) {
+  HERALD_CO_ASSIGN_OR_RETURN(
+      std::optional<Campaign> created,
+      co_await store_.CampaignCreatedBy(std::move(tenant), std::move(request_id)));
+  if (!created) co_return std::optional<CampaignView>();
+  HERALD_CO_ASSIGN_OR_RETURN(CampaignView view, co_await FinishReplayedCreate(*std::move(created)));
+  co_return std::optional<CampaignView>(std::move(view));
+}
+
+Service::Op<CampaignView> Service::FinishReplayedCreate(Campaign campaign) {
+  // The first attempt may have failed after storing the campaign but before enqueueing;
+  // enqueueing again is harmless (job ids are derived). The campaign may have moved on since:
+  // its view is read.
+  if (Launched(campaign)) {
+    absl::StatusOr<std::vector<store::Account>> accounts = co_await CheckReferences(campaign);
+    if (accounts.ok()) {
+      HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(campaign, *accounts));
+      co_await SettlePendingDispatch(campaign.tenant, NewPendingDispatch(campaign.id, "create").id);
+    } else if (!absl::IsInvalidArgument(accounts.status())) {
+      co_return accounts.status();
+    }
+    // A reference deleted since: only a final campaign's references can be, so there is
+    // nothing left to enqueue.
+  }
+  co_return co_await View(std::move(campaign));
 }
 
 Service::Op<CampaignView> Service::GetCampaign(std::string tenant, std::string id) {

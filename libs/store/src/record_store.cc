@@ -236,6 +236,15 @@ class RedisRecordStore final : public RecordStore {
     co_return doc;
   }
 
+  Op<std::optional<std::string>> CreatedBy(Table table, std::string request_id) override {
+    if (request_id.empty()) co_return std::nullopt;
+    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
+                               co_await client_.Exec({"GET", RequestKey(table, request_id)}));
+    if (reply.is_nil()) co_return std::nullopt;
+    HERALD_CO_ASSIGN_OR_RETURN(std::string id, reply.AsString());
+    co_return id;
+  }
+
   Op<std::vector<std::optional<std::string>>> GetMany(Table table,
                                                       std::vector<std::string> ids) override {
     if (ids.empty()) co_return std::vector<std::optional<std::string>>();
@@ -443,6 +452,13 @@ class MemoryRecordStore final : public RecordStore {
   Op<std::optional<std::string>> Get(Table table, std::string id) override {
     std::lock_guard lock(mu_);
     co_return Find(TableKey(table), id);
+  }
+
+  Op<std::optional<std::string>> CreatedBy(Table table, std::string request_id) override {
+    std::lock_guard lock(mu_);
+    auto it = requests_.find(RequestKey(table, request_id));
+    if (request_id.empty() || it == requests_.end()) co_return std::nullopt;
+    co_return it->second;
   }
 
   Op<std::vector<std::optional<std::string>>> GetMany(Table table,

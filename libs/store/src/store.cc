@@ -385,6 +385,20 @@ Store::Op<int64_t> Store::PutCampaignTargets(const std::string& tenant, const st
   co_return co_await records_.PutMany(table, std::move(docs), std::move(revision));
 }
 
+Store::Op<std::optional<Campaign>> Store::CampaignCreatedBy(std::string tenant,
+                                                            std::string request_id) {
+  HERALD_CO_ASSIGN_OR_RETURN(
+      std::optional<std::string> id,
+      co_await records_.CreatedBy(TableOf<Campaign>(tenant), std::move(request_id)));
+  if (!id) co_return std::nullopt;
+  absl::StatusOr<Campaign> campaign = co_await Get<Campaign>(std::move(tenant), std::move(*id));
+  if (absl::IsNotFound(campaign.status())) {
+    co_return absl::NotFoundError("the campaign this request created has been deleted since");
+  }
+  HERALD_CO_RETURN_IF_ERROR(campaign.status());
+  co_return std::optional<Campaign>(*std::move(campaign));
+}
+
 Store::Op<Campaign> Store::GetCampaignHead(std::string tenant, std::string id) {
   HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> doc,
                              co_await records_.Get(TableOf<Campaign>(std::move(tenant)), id));

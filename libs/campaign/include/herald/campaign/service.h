@@ -241,6 +241,10 @@ class Service {
 
   // ---- campaigns
   Op<CampaignView> CreateCampaign(store::Campaign campaign, std::string request_id);
+  // What a retry of CreateCampaign with `request_id` answers, when a create with it was taken
+  // (within the request id's lifetime); nullopt when none was. For a retry that no longer passes
+  // a check of the time (its send time has passed since the first attempt).
+  Op<std::optional<CampaignView>> ReplayCreateCampaign(std::string tenant, std::string request_id);
   Op<CampaignView> GetCampaign(std::string tenant, std::string id);
   Op<std::vector<store::Delivery>> ListDeliveries(std::string tenant, std::string id);
   // Newest first; `before` is a page cursor (a creation time in ms).
@@ -343,6 +347,9 @@ class Service {
                                                       const std::string& campaign);
   // The campaign as clients see it, from its records read now.
   Op<CampaignView> View(store::Campaign campaign);
+  // A retried create's answer: the campaign its first attempt stored, its jobs enqueued again
+  // when it is launched (the first attempt may have stopped before enqueueing them).
+  Op<CampaignView> FinishReplayedCreate(store::Campaign campaign);
   // Deletes the team's webhook upstream before the team goes. A failure that may pass is
   // returned; one that will not (a refused key, no credits) leaves the webhook, with a warning.
   boost::asio::awaitable<absl::Status> DeleteTeamWebhook(const store::Team& team);

@@ -143,6 +143,9 @@ class RecordStore {
   // of `table`'s tenant (kInvalidArgument otherwise, nothing written).
   virtual Op<CreateOutcome> Create(Table table, CreateRequest request) = 0;
   virtual Op<std::optional<std::string>> Get(Table table, std::string id) = 0;
+  // The id a create of `table` with `request_id` made, while the request id is remembered
+  // (CreateRequest::request_id_ttl); nullopt when there was none.
+  virtual Op<std::optional<std::string>> CreatedBy(Table table, std::string request_id) = 0;
   // Several ids at once; nullopt for each id that does not exist. In the order of `ids`.
   virtual Op<std::vector<std::optional<std::string>>> GetMany(Table table,
                                                               std::vector<std::string> ids) = 0;

@@ -99,8 +99,8 @@ class Store {
   // Automation, Campaign. Create with an empty request_id is not idempotent.
   //
   // A campaign's targets (up to thousands) live in a table of their own, so that reading a
-  // campaign's state stays cheap: Create, Get and GetMany return campaigns whole; List and
-  // Create and Get return campaigns whole; GetMany, List and ListCampaigns return them without
+  // campaign's state stays cheap: Create and Get return campaigns whole; GetMany, List and
+  // ListCampaigns return them without
   // targets (CampaignTargets reads them); Update hands `mutate` the campaign without targets,
   // and writes targets only when `mutate` sets some.
   template <typename T>
@@ -145,6 +145,10 @@ class Store {
                                                           PendingDispatch dispatch);
   Op<bool> RemovePendingDispatch(std::string tenant, std::string id);
   Op<std::vector<PendingDispatch>> PendingDispatches(std::string tenant);
+
+  // The campaign (with its targets) that a CreateCampaign with `request_id` made, while the
+  // request id is remembered; nullopt when none did, NotFound when it has been deleted since.
+  Op<std::optional<Campaign>> CampaignCreatedBy(std::string tenant, std::string request_id);
 
   // A campaign without its targets (cheap, whatever the number of targets).
   Op<Campaign> GetCampaignHead(std::string tenant, std::string id);
