@@ -1979,10 +1979,16 @@ TEST_P(CampaignTest, RefusedUpstreamKeyPausesTheTeamUntilANewKeyIsSet) {
             grpc::StatusCode::FAILED_PRECONDITION)
       << "resuming needs a new key first";
 
+  // A new key resumes the team: the campaign goes out with no ResumeTeam.
   ASSERT_NO_FATAL_FAILURE(set_key("sim-key-2"));
-  ASSERT_TRUE(teams->ResumeTeam(BearerContext(key).get(), resume, &team).ok());
+  ASSERT_TRUE(teams->GetTeam(BearerContext(key).get(), get_team, &team).ok());
   EXPECT_FALSE(team.api_key_invalid());
+  EXPECT_FALSE(team.paused()) << team.pause_reason();
+  EXPECT_TRUE(team.pause_reason().empty());
   EXPECT_EQ(Watch(key, created.name()).state(), v1::Campaign::COMPLETED);
+  ASSERT_TRUE(teams->ResumeTeam(BearerContext(key).get(), resume, &team).ok())
+      << "resuming a running team changes nothing";
+  EXPECT_FALSE(team.paused());
 }
 
 TEST_P(CampaignTest, TheApisOwnUpstreamCallsReportARefusedKeyAsAPreconditionAndPauseTheTeam) {

@@ -426,9 +426,11 @@ Service::Op<store::Team> Service::UpdateTeam(store::Team update, TeamSecrets sec
     sealed = box_.Seal(*secrets.api_key);
     hint = secrets.api_key->size() >= 4 ? secrets.api_key->substr(secrets.api_key->size() - 4) : "";
   }
+  bool resume = false;  // a new key for a team paused because its key was refused
   HERALD_CO_ASSIGN_OR_RETURN(
       store::Team team,
       co_await store_.Update<store::Team>(update.tenant, update.id, [&](store::Team& t) {
+        resume = false;
         if (Has(fields, "display_name")) t.display_name = update.display_name;
         if (Has(fields, "rate_limit_per_minute")) {
           t.rate_limit_per_minute = update.rate_limit_per_minute;
@@ -438,6 +440,11 @@ Service::Op<store::Team> Service::UpdateTeam(store::Team update, TeamSecrets sec
         if (secrets.api_key) {
           t.sealed_api_key = sealed;
           t.api_key_hint = hint;
+          if (t.api_key_invalid && t.paused) {
+            t.paused = false;
+            t.pause_reason.clear();
+            resume = true;
+          }
           t.api_key_invalid = false;
         }
         if (secrets.webhook_secret) RotateWebhookSecret(t, *secrets.webhook_secret);
@@ -445,6 +452,8 @@ Service::Op<store::Team> Service::UpdateTeam(store::Team update, TeamSecrets sec
       }));
   const ratelimit::Limit limit = TeamLimit(team);
   HERALD_CO_RETURN_IF_ERROR(co_await queue_.SetTeamLimits(QueueTeam(team.tenant, team.id), limit));
+  if (resume)
+    HERALD_CO_RETURN_IF_ERROR(co_await queue_.ResumeTeam(QueueTeam(team.tenant, team.id)));
   co_return team;
 }
 

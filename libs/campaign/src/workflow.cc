@@ -2054,7 +2054,7 @@ asio::awaitable<absl::StatusOr<std::string>> PauseTeamAfterUpstream(store::Store
   } else if (kind == upstream::ErrorKind::kUnauthorized) {
     reason =
         "the upstream refused the team's API key (HTTP 401): set a valid key with UpdateTeam, "
-        "then ResumeTeam";
+        "which resumes the team";
   } else {
     co_return absl::InvalidArgumentError(
         StrCat("a team is paused for 401 or 402 only, not ", upstream::ErrorKindName(kind)));
