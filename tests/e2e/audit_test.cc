@@ -104,6 +104,10 @@ TEST_F(AuditTest, KeyAndAdminOperationsAreRecordedWithTheirActor) {
   rreq.set_name(globex_key);
   v1::ApiKey revoked;
   ASSERT_TRUE(tenants_->RevokeApiKey(BearerContext(kAdminKey).get(), rreq, &revoked).ok());
+  // Revoking it again changes nothing, and is not recorded again (the list below has one).
+  v1::ApiKey again;
+  ASSERT_TRUE(tenants_->RevokeApiKey(BearerContext(kAdminKey).get(), rreq, &again).ok());
+  EXPECT_EQ(again.SerializeAsString(), revoked.SerializeAsString());
 
   v1::ListApiKeysResponse acme_keys;
   lreq.set_parent("tenants/acme");
@@ -147,6 +151,14 @@ TEST_F(AuditTest, KeyAndAdminOperationsAreRecordedWithTheirActor) {
                                       StrCat("api_key.create ", globex_key, " (platform-admin)")}));
   ASSERT_FALSE(page.next_page_token().empty());
   req.set_page_token(page.next_page_token());
+  // A token serves the listing it came from only.
+  v1::ListAuditEventsRequest elsewhere = req;
+  elsewhere.set_parent("tenants/acme");
+  v1::ListAuditEventsResponse refused;
+  grpc::Status moved = List(kAdminKey, elsewhere, &refused);
+  EXPECT_EQ(moved.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << moved.error_message();
+  elsewhere.clear_parent();
+  EXPECT_EQ(List(kAdminKey, elsewhere, &refused).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   ASSERT_TRUE(List(kAdminKey, req, &page).ok());
   EXPECT_EQ(Entries(page),
             std::vector<std::string>{"tenant.create tenants/globex (platform-admin)"});
@@ -161,10 +173,12 @@ TEST_F(AuditTest, OnlyThePlatformAdministratorReadsItAndBadRequestsAreRefused) {
   EXPECT_EQ(List("not-a-key", {}, &out).error_code(), grpc::StatusCode::UNAUTHENTICATED);
 
   v1::ListAuditEventsRequest req;
-  req.set_page_size(1001);
+  req.set_page_size(-1);
   grpc::Status s = List(kAdminKey, req, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("page_size"), std::string::npos) << s.error_message();
+  req.set_page_size(1001);  // as every list: the maximum, 1000
+  EXPECT_TRUE(List(kAdminKey, req, &out).ok());
   req.set_page_size(10);
   req.set_page_token("not-a-token");
   s = List(kAdminKey, req, &out);

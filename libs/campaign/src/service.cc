@@ -290,14 +290,17 @@ Service::Op<std::vector<store::ApiKey>> Service::ListApiKeys(std::string tenant)
   co_return co_await store_.List<store::ApiKey>(std::move(tenant));
 }
 
-Service::Op<store::ApiKey> Service::RevokeApiKey(std::string tenant, std::string id) {
+Service::Op<Service::Revoked> Service::RevokeApiKey(std::string tenant, std::string id) {
   const int64_t now = absl::ToUnixMillis(clock_.Now());
-  co_return co_await store_.Update<store::ApiKey>(std::move(tenant), std::move(id),
-                                                  [now](store::ApiKey& k) {
-                                                    if (k.revoke_time_ms == 0)
-                                                      k.revoke_time_ms = now;
-                                                    return absl::OkStatus();
-                                                  });
+  bool revoked_now = false;
+  HERALD_CO_ASSIGN_OR_RETURN(store::ApiKey key,
+                             co_await store_.Update<store::ApiKey>(
+                                 std::move(tenant), std::move(id), [&](store::ApiKey& k) {
+                                   revoked_now = k.revoke_time_ms == 0;
+                                   if (revoked_now) k.revoke_time_ms = now;
+                                   return absl::OkStatus();
+                                 }));
+  co_return Revoked{.key = std::move(key), .now = revoked_now};
 }
 
 // ---- teams and accounts

@@ -313,15 +313,19 @@ absl::StatusOr<store::AuditQuery> ParseAuditQuery(const v1::ListAuditEventsReque
     if (!tenant.ok()) return tenant.status();
     query.tenant = *std::move(tenant);
   }
-  if (req.page_size() < 0 || req.page_size() > 1000) {
-    return Invalid("page_size", "must be 0-1000");
-  }
-  query.page_size = req.page_size() == 0 ? 100 : req.page_size();
-  query.page_token = req.page_token();
+  // As every list's: above the maximum is the maximum, and a token serves the listing (here, the
+  // parent) it came from only.
+  HERALD_ASSIGN_OR_RETURN(query.page_size, ParsePageSize(req.page_size(), 100, 1000));
+  HERALD_ASSIGN_OR_RETURN(query.page_token,
+                          DecodePageToken(req.page_token(), AuditListing(req.parent())));
   return query;
 }
 
-v1::ListAuditEventsResponse ToProto(const store::AuditPage& page) {
+uint64_t AuditListing(std::string_view parent) {
+  return std::hash<std::string_view>{}(StrCat("audit/", parent));
+}
+
+v1::ListAuditEventsResponse ToProto(const store::AuditPage& page, uint64_t listing) {
   v1::ListAuditEventsResponse out;
   for (const store::AuditEvent& e : page.events) {
     v1::AuditEvent* p = out.add_events();
@@ -332,7 +336,9 @@ v1::ListAuditEventsResponse ToProto(const store::AuditPage& page) {
     p->set_resource(e.resource);
     p->set_detail(e.detail);
   }
-  out.set_next_page_token(page.next_page_token);
+  if (!page.next_page_token.empty()) {
+    out.set_next_page_token(EncodePageToken(page.next_page_token, listing));
+  }
   return out;
 }
 

@@ -49,7 +49,9 @@ absl::StatusOr<std::vector<std::string>> ParseMask(const google::protobuf::Field
 // ListAuditEvents: the tenant filter (parent), the page size (0 means 100; at most 1000) and
 // the page token.
 absl::StatusOr<store::AuditQuery> ParseAuditQuery(const v1::ListAuditEventsRequest& req);
-v1::ListAuditEventsResponse ToProto(const store::AuditPage& page);
+// What an audit page token is bound to: the listing of `parent`.
+uint64_t AuditListing(std::string_view parent);
+v1::ListAuditEventsResponse ToProto(const store::AuditPage& page, uint64_t listing);
 v1::RotateEncryptionKeyResponse ToProto(const campaign::Service::Rotation& rotation);
 v1::Tenant ToProto(const store::Tenant& t);
 // UpdateTenant: the tenant (its id and the new values) and the fields named in update_mask,

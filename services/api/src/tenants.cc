@@ -126,10 +126,11 @@ class TenantServiceImpl final : public v1::TenantService::CallbackService {
     return bridge_.Unary(
         ctx, "RevokeApiKey", resp, Access::kAdmin, [this, req](const Caller& c) -> Op<v1::ApiKey> {
           HERALD_CO_ASSIGN_OR_RETURN(ChildName n, ParseChildName("name", req->name(), "apiKeys"));
-          HERALD_CO_ASSIGN_OR_RETURN(auto k, co_await service_.RevokeApiKey(n.tenant, n.id));
+          HERALD_CO_ASSIGN_OR_RETURN(auto revoked, co_await service_.RevokeApiKey(n.tenant, n.id));
+          // A repeated revoke changes nothing and is not recorded again.
           const std::string resource = req->name();
-          co_await service_.Audit(c, "api_key.revoke", n.tenant, resource);
-          co_return ToProto(k);
+          if (revoked.now) co_await service_.Audit(c, "api_key.revoke", n.tenant, resource);
+          co_return ToProto(revoked.key);
         });
   }
 
@@ -142,7 +143,7 @@ class TenantServiceImpl final : public v1::TenantService::CallbackService {
           HERALD_CO_ASSIGN_OR_RETURN(store::AuditQuery query, ParseAuditQuery(*req));
           HERALD_CO_ASSIGN_OR_RETURN(store::AuditPage page,
                                      co_await service_.ListAuditEvents(std::move(query)));
-          co_return ToProto(page);
+          co_return ToProto(page, AuditListing(req->parent()));
         });
   }
 

@@ -159,7 +159,11 @@ class Service {
                                                          std::string display_name,
                                                          std::string request_id);
   Op<std::vector<store::ApiKey>> ListApiKeys(std::string tenant);
-  Op<store::ApiKey> RevokeApiKey(std::string tenant, std::string id);
+  struct Revoked {
+    store::ApiKey key;
+    bool now = false;  // false: it was revoked before (nothing changed)
+  };
+  Op<Revoked> RevokeApiKey(std::string tenant, std::string id);
 
   // ---- teams and accounts
   // A team's secrets in clear, as a caller gives them; they are sealed before they are stored.
