@@ -1550,6 +1550,16 @@ TEST_P(CampaignTest, CancellingACampaignTheUpstreamHoldsDeletesItsMessages) {
     EXPECT_EQ(m.at("state").as_string(), "canceled") << d.account();
     EXPECT_EQ(m.at("sent").to_number<int64_t>(), 0) << d.account();
   }
+  // The figures say so too: an unsent queue has nothing pending, yet reached nobody.
+  v1::GetCampaignStatsRequest sreq;
+  sreq.set_name(StrCat(created.name(), "/stats"));
+  v1::CampaignStats stats;
+  s = v1::AnalyticsService::NewStub(stack_->channel())
+          ->GetCampaignStats(BearerContext(key).get(), sreq, &stats);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(stats.sent(), 0);
+  ASSERT_EQ(stats.accounts_size(), 2);
+  for (const v1::AccountStats& a : stats.accounts()) EXPECT_EQ(a.sent(), 0) << a.account();
 }
 
 // A free text message to `accounts` (no media: nothing single-use that would make the upstream

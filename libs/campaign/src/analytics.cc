@@ -34,21 +34,27 @@ Analytics::Op<CampaignFigures> Analytics::CampaignStats(std::string tenant, std:
   for (const store::Delivery& d : deliveries) {
     AccountFigures a{.account = d.account, .upstream_message_id = d.upstream_message_id};
     a.recipients = d.recipients;
-    a.sent = d.recipients - d.recipients_pending;
-    if (d.upstream_message_id != 0) {
-      const webhooks::MessageStats& s = stats[next++];
+    // A queue that was unsent ends with nothing pending, though it did not reach its recipients:
+    // its fans reached are those its messages.sent events (or the upstream's count) name.
+    const webhooks::MessageStats* s = d.upstream_message_id != 0 ? &stats[next++] : nullptr;
+    const bool unsent =
+        d.state == store::DeliveryState::kCancelled || (s != nullptr && s->canceled);
+    a.sent = unsent ? 0 : d.recipients - d.recipients_pending;
+    if (s != nullptr) {
       // Two sources follow delivery: the queue's progress (events or polls) and the count of
       // messages.sent events; each only grows, so the larger is the later.
-      if (s.total >= 0) a.recipients = std::max(a.recipients, s.total);
-      if (s.total >= 0 && s.pending >= 0) a.sent = std::max(a.sent, s.total - s.pending);
-      a.sent = std::max(a.sent, s.sent);
-      a.viewed = s.viewed;
-      a.purchases = s.purchases;
-      a.gross_cents = s.gross_cents;
-      a.net_cents = s.net_cents;
-      a.fee_cents = s.fee_cents;
-      a.reconciled = s.reconciled;
-      out.updated_ms = std::max(out.updated_ms, s.updated_ms);
+      if (s->total >= 0) a.recipients = std::max(a.recipients, s->total);
+      if (!unsent && s->total >= 0 && s->pending >= 0) {
+        a.sent = std::max(a.sent, s->total - s->pending);
+      }
+      a.sent = std::max(a.sent, s->sent);
+      a.viewed = s->viewed;
+      a.purchases = s->purchases;
+      a.gross_cents = s->gross_cents;
+      a.net_cents = s->net_cents;
+      a.fee_cents = s->fee_cents;
+      a.reconciled = s->reconciled;
+      out.updated_ms = std::max(out.updated_ms, s->updated_ms);
     }
     a.sent = std::max<int64_t>(0, a.sent);
     out.recipients += a.recipients;

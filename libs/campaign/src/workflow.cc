@@ -737,6 +737,7 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
     if (ctx.delivery.cancel_outcome != kUnsendPending) co_return absl::OkStatus();
     auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
       if (d.cancel_outcome == kUnsendPending) d.cancel_outcome = StrCat("not unsent: ", reason);
+      d.update_time_ms = ToMillis(clock_.Now());
       return absl::OkStatus();
     });
     co_return r.status();
@@ -746,6 +747,7 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
     if (ctx.delivery.state != DeliveryState::kScheduledUpstream) co_return absl::OkStatus();
     auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
       d.error = StrCat("the upstream message kept its earlier content: the update ", reason);
+      d.update_time_ms = ToMillis(clock_.Now());
       return absl::OkStatus();
     });
     co_return r.status();
@@ -1504,8 +1506,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
   }
   // Cancelled while the send was in flight: take the message back.
   if (*now_campaign && (*now_campaign)->phase == store::CampaignPhase::kCancelled) {
-    auto r = co_await UpdateDelivery(ctx, [](Delivery& d) {
+    auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
       d.cancel_outcome = std::string(kUnsendPending);
+      d.update_time_ms = ToMillis(clock_.Now());
       return absl::OkStatus();
     });
     if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));

@@ -223,6 +223,7 @@ local function apply()
   elseif code == 2 then
     if queue ~= '0' then
       add(queue, 'sent', 1)
+      touch(stats_key(queue))
       if tonumber(arg(7)) > 0 and chat ~= '0' then
         redis.call('SET', P .. 'msg:' .. account .. ':' .. chat, queue, 'EX', link_ttl)
         if redis.call('EXISTS', buy_key()) == 1 then  -- a purchase that arrived first

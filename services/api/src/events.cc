@@ -83,7 +83,10 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
     std::string start = cursor;
     if (cursor.empty()) {
       HERALD_CO_ASSIGN_OR_RETURN(cursor, co_await messages_.LatestEventCursor(c.tenant));
-      start = cursor == "0-0" ? "0" : cursor;  // no event yet: from the oldest
+      // No event yet: from the oldest, which the first event applied then is.
+      const bool none = cursor == "0-0";
+      start = none ? "0" : cursor;
+      if (none) cursor.clear();
     } else if (cursor == "0") {
       cursor.clear();
     } else if (!ValidCursor(cursor)) {
