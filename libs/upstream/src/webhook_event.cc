@@ -1,7 +1,10 @@
+#include <utility>
+
 #include <absl/strings/ascii.h>
 #include <absl/time/time.h>
 
 #include <herald/common/strings.h>
+#include <herald/upstream/money.h>
 #include <herald/upstream/webhook_event.h>
 
 #include "json.h"
@@ -178,6 +181,18 @@ absl::StatusOr<WebhookEvent> DecodeWebhookEvent(std::string_view body) {
       break;
   }
   if (!p.status().ok()) return p.status();
+  // Amounts no purchase comes near are refused, so that the sums the analytics keep (in Redis
+  // integers, and Lua numbers on the way) can never overflow or lose a cent.
+  for (const auto& [field, cents] : {std::pair<std::string_view, int64_t>{"price", e.price_cents},
+                                     {"amount", e.amount_cents},
+                                     {"net_amount", e.net_cents},
+                                     {"fee_amount", e.fee_cents},
+                                     {"fanData.spending.total", e.fan_lifetime_spend_cents}}) {
+    if (cents > kMaxEventCents || cents < -kMaxEventCents) {
+      return absl::InvalidArgumentError(
+          StrCat("payload.", field, ": ", FormatCents(cents), " is beyond any real amount"));
+    }
+  }
   return e;
 }
 

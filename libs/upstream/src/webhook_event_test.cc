@@ -96,6 +96,16 @@ TEST(WebhookEventTest, AmountsBeyondCentsAreRoundedToTheCent) {
   EXPECT_EQ(e->fan_lifetime_spend_cents, 1526);
 }
 
+TEST(WebhookEventTest, AmountsBeyondAnyRealOneAreRefused) {
+  auto e = DecodeWebhookEvent(R"({"event":"transactions.new","account_id":"acct_a","payload":{
+      "id":"t1","type":"message","amount":1000000000.01,"fan":{"id":"77"}}})");
+  EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(e.status().message().find("payload.amount"), std::string::npos) << e.status();
+  e = DecodeWebhookEvent(R"({"event":"transactions.new","account_id":"acct_a","payload":{
+      "id":"t1","type":"message","amount":1000000000,"fan":{"id":"77"}}})");
+  EXPECT_TRUE(e.ok()) << e.status();
+}
+
 TEST(WebhookEventTest, UnknownEventsDecodeAsOther) {
   auto e = DecodeWebhookEvent(R"({"event":"users.typing","payload":{"x":1}})");
   ASSERT_TRUE(e.ok()) << e.status();

@@ -62,4 +62,8 @@ absl::StatusOr<WebhookEvent> DecodeWebhookEvent(std::string_view body);
 // The number after `firstId=` in an upstream message link, or 0 when there is none.
 int64_t FirstIdInLink(std::string_view html);
 
+// The largest amount an event may carry, in cents ($1,000,000,000): DecodeWebhookEvent refuses
+// a larger one.
+inline constexpr int64_t kMaxEventCents = 100'000'000'000;
+
 }  // namespace herald::upstream
