@@ -2,6 +2,7 @@
 // redis-server and the upstream simulator sending signed webhooks to Herald's ingest port, with
 // duplicates and retries; the simulator's ledger is the ground truth for every figure.
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -464,17 +465,20 @@ TEST_F(WebhooksTest, EventStreamDeliversEachPurchaseOnceAcrossAResume) {
   ASSERT_TRUE(behaviour.ok() && behaviour->status == 200);
   const std::string campaign = Send("streams", key, accounts, 555);
   int64_t expected = 0;
+  std::set<int64_t> campaign_messages;  // the campaign's upstream mass messages
   ASSERT_TRUE(testing::WaitFor(
       [&] {
         const json::value ledger = Ledger();
         if (!Settled(ledger)) return false;
         int64_t messages = 0;
         expected = 0;
+        campaign_messages.clear();
         for (const auto& a : ledger.at("accounts").as_array()) {
           for (const auto& m : a.at("mass_messages").as_array()) {
             if (m.at("price_cents").to_number<int64_t>() != 555) continue;
             ++messages;
             expected += m.at("purchases").to_number<int64_t>();
+            campaign_messages.insert(m.at("id").to_number<int64_t>());
           }
         }
         return messages == kAccounts;
@@ -488,6 +492,12 @@ TEST_F(WebhooksTest, EventStreamDeliversEachPurchaseOnceAcrossAResume) {
   req.add_event_types("transactions.new");
   req.set_cursor("0");                  // from the oldest kept
   std::map<std::string, int64_t> seen;  // cursor -> amount
+  int credited = 0;  // purchases that name the mass message they were bought from
+  auto check_message = [&](const v1::Event& e) {
+    if (e.upstream_message_id() == 0) return;  // bought before its messages.sent arrived
+    ++credited;
+    EXPECT_TRUE(campaign_messages.contains(e.upstream_message_id())) << e.upstream_message_id();
+  };
   std::string resume_after;
   {
     auto ctx = BearerContext(key);
@@ -496,6 +506,7 @@ TEST_F(WebhooksTest, EventStreamDeliversEachPurchaseOnceAcrossAResume) {
     while (static_cast<int>(seen.size()) < 3 && reader->Read(&e)) {
       EXPECT_EQ(e.event_type(), "transactions.new");
       seen[e.cursor()] = e.amount_cents();
+      check_message(e);
       resume_after = e.cursor();
     }
     ctx->TryCancel();
@@ -511,12 +522,14 @@ TEST_F(WebhooksTest, EventStreamDeliversEachPurchaseOnceAcrossAResume) {
       EXPECT_FALSE(seen.contains(e.cursor())) << "delivered twice: " << e.cursor();
       EXPECT_TRUE(e.account().starts_with("tenants/streams/accounts/acct_"));
       seen[e.cursor()] = e.amount_cents();
+      check_message(e);
     }
     ctx->TryCancel();
     reader->Finish();
   }
   ASSERT_EQ(static_cast<int64_t>(seen.size()), expected);
   for (const auto& [cursor, amount] : seen) EXPECT_EQ(amount, 555) << cursor;
+  EXPECT_GT(credited, 0) << "no purchase named the mass message it was bought from";
 
   // Another tenant's stream, a malformed cursor, and no key are refused.
   auto refused = [&](const std::string& parent, const std::string& cursor, const std::string& k) {

@@ -171,7 +171,7 @@ end
 
 -- A purchase of chat message `chat`: keep what it says (`fields`: BUY_FIELDS index -> value),
 -- then credit it if the message's mass message is known (else messages.sent credits it when it
--- arrives). Returns whether the purchase was attributed.
+-- arrives). Returns that mass message's id, or false when it is not known (yet).
 local function purchase(fields)
   local b, changes = read_buy()
   for field, value in pairs(fields) do set_buy(b, changes, field, value) end
@@ -181,7 +181,7 @@ local function purchase(fields)
   if q then credit(q, b, changes) end
   save_buy(changes)
   redis.call('EXPIRE', buy_key(), link_ttl)
-  return q ~= false
+  return q
 end
 
 local function fan_data()
@@ -211,6 +211,9 @@ local function apply()
   if not redis.call('SET', P .. 'ev:' .. arg(1), '1', 'NX', 'EX', dedupe_ttl) then return 0 end
   local code = tonumber(arg(2))
   local result = 1
+  -- The mass message the event belongs to, for the stream: its own, or the one a purchase was
+  -- credited to.
+  local message = queue
   if code == 1 then
     local sk = stats_key(queue)
     local s = redis.call('HMGET', sk, 'done', 'pending')
@@ -236,13 +239,19 @@ local function apply()
   elseif code == 5 then
     incr(account_key(), 'subscriptions', 1)
     fan_data()
-  elseif code == 3 then
-    if chat ~= '0' and not purchase({ [UNLOCK_AMOUNT] = arg(8) }) then result = 2 end
-    fan_data()
-  elseif code == 4 then
-    if chat ~= '0' and
-        not purchase({ [TX_AMOUNT] = arg(8), [TX_NET] = arg(9), [TX_FEE] = arg(10) }) then
-      result = 2
+  elseif code == 3 or code == 4 then
+    if chat ~= '0' then
+      local q
+      if code == 3 then
+        q = purchase({ [UNLOCK_AMOUNT] = arg(8) })
+      else
+        q = purchase({ [TX_AMOUNT] = arg(8), [TX_NET] = arg(9), [TX_FEE] = arg(10) })
+      end
+      if q then
+        if message == '0' then message = q end
+      else
+        result = 2
+      end
     end
     fan_data()
   else
@@ -250,7 +259,7 @@ local function apply()
   end
   if stream then
     redis.call('XADD', P .. 'events', 'MAXLEN', '~', stream_len, '*', 'type', arg(17),
-               'account', account, 'message', queue, 'chat', chat, 'fan', fan, 'price', arg(7),
+               'account', account, 'message', message, 'chat', chat, 'fan', fan, 'price', arg(7),
                'amount', arg(8), 'at', now)
   end
   return result
