@@ -139,6 +139,11 @@ TableRows TargetRows(const std::string& tenant, const Campaign& campaign) {
   return rows;
 }
 
+// A create replayed by its request id whose record has been deleted since.
+absl::Status ReplayedRecordDeleted(std::string_view noun) {
+  return absl::NotFoundError(StrCat("the ", noun, " this request created has been deleted since"));
+}
+
 }  // namespace
 
 bool IsFinal(DeliveryState state) {
@@ -169,8 +174,7 @@ Store::Op<Created<T>> Store::Create(T record, std::string request_id) {
         break;
       case CreateCode::kReplayed: {
         if (!out.document) {
-          co_return absl::NotFoundError(
-              StrCat("the ", Kind<T>::kNoun, " this request created has been deleted since"));
+          co_return ReplayedRecordDeleted(Kind<T>::kNoun);
         }
         HERALD_CO_ASSIGN_OR_RETURN(T prior, Decode<T>(*out.document));
         co_return Created<T>{.value = std::move(prior), .replayed = true};
@@ -231,7 +235,7 @@ Store::Op<CampaignCreated> Store::CreateCampaign(Campaign campaign,
       co_return created;
     case CreateCode::kReplayed: {
       if (!out.document) {
-        co_return absl::NotFoundError("the campaign this request created has been deleted since");
+        co_return ReplayedRecordDeleted(Kind<Campaign>::kNoun);
       }
       HERALD_CO_ASSIGN_OR_RETURN(created.campaign, Decode<Campaign>(*out.document));
       HERALD_CO_ASSIGN_OR_RETURN(created.campaign.targets,
@@ -393,7 +397,7 @@ Store::Op<std::optional<Campaign>> Store::CampaignCreatedBy(std::string tenant,
   if (!id) co_return std::nullopt;
   absl::StatusOr<Campaign> campaign = co_await Get<Campaign>(std::move(tenant), std::move(*id));
   if (absl::IsNotFound(campaign.status())) {
-    co_return absl::NotFoundError("the campaign this request created has been deleted since");
+    co_return ReplayedRecordDeleted(Kind<Campaign>::kNoun);
   }
   HERALD_CO_RETURN_IF_ERROR(campaign.status());
   co_return std::optional<Campaign>(*std::move(campaign));

@@ -241,16 +241,13 @@ local function apply()
     fan_data()
   elseif code == 3 or code == 4 then
     if chat ~= '0' then
-      local q
-      if code == 3 then
-        q = purchase({ [UNLOCK_AMOUNT] = arg(8) })
-      else
-        q = purchase({ [TX_AMOUNT] = arg(8), [TX_NET] = arg(9), [TX_FEE] = arg(10) })
-      end
-      if q then
-        if message == '0' then message = q end
-      else
+      local fields = code == 3 and { [UNLOCK_AMOUNT] = arg(8) }
+                     or { [TX_AMOUNT] = arg(8), [TX_NET] = arg(9), [TX_FEE] = arg(10) }
+      local q = purchase(fields)
+      if not q then
         result = 2
+      elseif message == '0' then
+        message = q
       end
     end
     fan_data()

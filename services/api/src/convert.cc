@@ -12,6 +12,7 @@
 #include <herald/webhooks/endpoint.h>
 
 #include "names.h"
+#include "paging.h"
 
 namespace herald::api {
 namespace {
@@ -321,9 +322,7 @@ absl::StatusOr<store::AuditQuery> ParseAuditQuery(const v1::ListAuditEventsReque
   return query;
 }
 
-uint64_t AuditListing(std::string_view parent) {
-  return std::hash<std::string_view>{}(StrCat("audit/", parent));
-}
+uint64_t AuditListing(std::string_view parent) { return Fingerprint(StrCat("audit/", parent)); }
 
 v1::ListAuditEventsResponse ToProto(const store::AuditPage& page, uint64_t listing) {
   v1::ListAuditEventsResponse out;
