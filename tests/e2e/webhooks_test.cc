@@ -13,10 +13,12 @@
 
 #include <herald/common/strings.h>
 #include <herald/store/crypto.h>
+#include <herald/store/record_store.h>
 #include <herald/testing/herald_api.h>
 #include <herald/testing/herald_stack_suite.h>
 #include <herald/testing/net.h>
 #include <herald/testing/observability.h>
+#include <herald/testing/redis_sync.h>
 #include <herald/testing/sim_ledger.h>
 #include <herald/testing/wait.h>
 #include <herald/v1/account.grpc.pb.h>
@@ -590,6 +592,103 @@ TEST_F(WebhooksTest, ASubscriptionFromNowSaysWhereItStartsSoAResumeMissesNothing
   ctx->TryCancel();
   reader->Finish();
   EXPECT_EQ(amounts, (std::vector<int64_t>{200, 300}));
+}
+
+// Writes `count` events into tenant `tenant`'s event stream as ingest applies them
+// (apply_event.lua's fields), numbered 1.. in their fan and chat ids, in one script call.
+void AppendStreamEvents(testing::RedisServer& redis, const std::string& tenant, int count) {
+  auto conn = testing::SyncRedis::Connect(redis.port(), redis.password());
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  const std::vector<std::string> keys = {store::TenantKeyPrefix(tenant) + "events"};
+  auto added = (*conn)->Eval(R"(
+    local first = redis.call('XLEN', KEYS[1])
+    for i = first + 1, first + tonumber(ARGV[1]) do
+      redis.call('XADD', KEYS[1], '*', 'type', 'transactions.new', 'account', 'acct_replay',
+                 'message', 0, 'chat', i, 'fan', i, 'price', 0, 'amount', 100, 'at', 1)
+    end
+    return redis.call('XLEN', KEYS[1]) - first)",
+                             keys, {StrCat(count)});
+  ASSERT_TRUE(added.ok()) << added.status();
+  ASSERT_EQ(added->integer, count) << added->DebugString();
+}
+
+// A replay from "0" longer than a subscriber may fall behind (10,000 events) reaches a client
+// that reads it, whole and in order: the stream is read at the client's pace.
+TEST_F(WebhooksTest, AReplayLongerThanTheCutOffReachesAClientThatReadsIt) {
+  const std::string key = NewTenant("replay");
+  constexpr int kEvents = 25'000;
+  ASSERT_NO_FATAL_FAILURE(AppendStreamEvents(stack_->redis(), "replay", kEvents));
+  v1::SubscribeRequest req;
+  req.set_parent("tenants/replay");
+  req.set_cursor("0");
+  auto ctx = BearerContext(key, absl::Seconds(120));
+  auto reader = v1::EventService::NewStub(stack_->channel())->Subscribe(ctx.get(), req);
+  int received = 0;
+  v1::Event e;
+  while (received < kEvents && reader->Read(&e)) {
+    ++received;
+    ASSERT_EQ(e.fan_id(), received) << "out of order at " << e.cursor();
+  }
+  ctx->TryCancel();
+  const grpc::Status status = reader->Finish();
+  EXPECT_EQ(received, kEvents) << status.error_code() << ": " << status.error_message();
+}
+
+// A client that stops reading is cut off with RESOURCE_EXHAUSTED once more than 10,000 events
+// are waiting for it, and what it was sent before ends at a cursor it can resume from.
+TEST_F(WebhooksTest, ASubscriberThatStopsReadingIsCutOffAndResumesWhereItStopped) {
+  const std::string key = NewTenant("stalled");
+  ASSERT_NO_FATAL_FAILURE(AppendStreamEvents(stack_->redis(), "stalled", 1));
+  // A small receive window, kept small: the server's writes stall as soon as this client stops
+  // reading, as they would over a slow network.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 * 1024);
+  auto channel = grpc::CreateCustomChannel(stack_->herald().grpc_target(),
+                                           grpc::InsecureChannelCredentials(), args);
+  auto cut_off = [&] {
+    auto metrics = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
+    if (!metrics.ok()) return -1.0;
+    return testing::SeriesValue(
+               metrics->body,
+               R"(herald_grpc_requests_total{code="RESOURCE_EXHAUSTED",method="Subscribe"})")
+        .value_or(0);
+  };
+  const double cut_before = cut_off();
+  v1::SubscribeRequest req;
+  req.set_parent("tenants/stalled");
+  req.set_cursor("0");
+  auto ctx = BearerContext(key, absl::Seconds(120));
+  auto reader = v1::EventService::NewStub(channel)->Subscribe(ctx.get(), req);
+  v1::Event e;
+  ASSERT_TRUE(reader->Read(&e));
+  ASSERT_EQ(e.fan_id(), 1);
+  constexpr int kMore = 40'000;
+  ASSERT_NO_FATAL_FAILURE(AppendStreamEvents(stack_->redis(), "stalled", kMore));
+  ASSERT_TRUE(testing::WaitFor([&] { return cut_off() > cut_before; }, absl::Seconds(60)))
+      << stack_->herald().Logs();
+  std::string last = e.cursor();
+  int received = 1;
+  while (reader->Read(&e)) {
+    ++received;
+    ASSERT_EQ(e.fan_id(), received);
+    last = e.cursor();
+  }
+  const grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_LT(received, kMore - 10'000);
+
+  // Resumed from the last cursor it received: the rest, none twice.
+  req.set_cursor(last);
+  auto again = BearerContext(key, absl::Seconds(120));
+  auto resumed = v1::EventService::NewStub(stack_->channel())->Subscribe(again.get(), req);
+  while (received < kMore + 1 && resumed->Read(&e)) {
+    ++received;
+    ASSERT_EQ(e.fan_id(), received);
+  }
+  again->TryCancel();
+  resumed->Finish();
+  EXPECT_EQ(received, kMore + 1);
 }
 
 TEST_F(WebhooksTest, ForgedUnsignedAndMisaddressedDeliveriesAreRefused) {

@@ -460,6 +460,15 @@ Op<EventPage> MessageAnalytics::ReadEvents(std::string tenant, std::string after
   co_return page;
 }
 
+Op<size_t> MessageAnalytics::CountEventsAfter(std::string tenant, std::string after, size_t limit) {
+  const std::string key = StrCat(TenantPrefix(tenant), "events");
+  const std::string start = after.empty() ? std::string("-") : StrCat("(", after);
+  redis::Command command{"XRANGE", key, start, "+", "COUNT", limit};
+  HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply, co_await client_.Exec(std::move(command)));
+  if (reply.is_error()) co_return reply.ToStatus();
+  co_return reply.elements().size();
+}
+
 Op<std::string> MessageAnalytics::LatestEventCursor(std::string tenant) {
   const std::string key = StrCat(TenantPrefix(tenant), "events");
   HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,

@@ -94,22 +94,17 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
     }
     context_->AddInitialMetadata(std::string(kStartCursorHeader), start);
     SendHeaders();
-    bool first = true;
     while (true) {
       if (cancelled()) co_return absl::CancelledError("the client went away");
-      if (backlog() > config_.max_backlog) {
-        co_return absl::ResourceExhaustedError(
-            StrCat("the subscriber fell more than ", config_.max_backlog,
-                   " events behind; resume from the last cursor received"));
-      }
+      HERALD_CO_RETURN_IF_ERROR(co_await WaitForRoom(c.tenant, cursor));
       HERALD_CO_ASSIGN_OR_RETURN(webhooks::EventPage page,
                                  co_await messages_.ReadEvents(c.tenant, cursor, config_.page));
-      if (first && !cursor.empty() && !page.oldest.empty() && CursorBefore(cursor, page.oldest)) {
+      // Checked on every page: events trimmed past the cursor are never skipped silently.
+      if (!cursor.empty() && !page.oldest.empty() && CursorBefore(cursor, page.oldest)) {
         co_return absl::OutOfRangeError(
             StrCat("cursor ", cursor, " is older than the events kept (oldest: ", page.oldest,
                    "); resubscribe from \"0\" or from now"));
       }
-      first = false;
       std::vector<v1::Event> batch;
       for (webhooks::StreamEvent& e : page.events) {
         cursor = e.cursor;
@@ -134,6 +129,34 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
         co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       }
     }
+  }
+
+  // Returns once the write queue holds less than a page. A subscriber that has kept it full
+  // for lag_check is measured: queued events and those kept after `cursor` (the last one
+  // read) over max_backlog cut it off.
+  asio::awaitable<absl::Status> WaitForRoom(const std::string& tenant, const std::string& cursor) {
+    const size_t room = static_cast<size_t>(config_.page);
+    absl::Duration full;
+    while (backlog() >= room) {
+      if (cancelled()) co_return absl::CancelledError("the client went away");
+      timer_.expires_after(absl::ToChronoNanoseconds(config_.drain_poll));
+      boost::system::error_code ec;
+      co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      full += config_.drain_poll;
+      if (full < config_.lag_check) continue;
+      full = absl::ZeroDuration();
+      const size_t queued = backlog();
+      if (queued < room) break;
+      size_t limit = queued < config_.max_backlog ? config_.max_backlog - queued + 1 : 1;
+      HERALD_CO_ASSIGN_OR_RETURN(size_t kept,
+                                 co_await messages_.CountEventsAfter(tenant, cursor, limit));
+      if (queued + kept > config_.max_backlog) {
+        co_return absl::ResourceExhaustedError(
+            StrCat("the subscriber fell more than ", config_.max_backlog,
+                   " events behind; resume from the last cursor received"));
+      }
+    }
+    co_return absl::OkStatus();
   }
 
   Bridge& bridge_;

@@ -19,10 +19,17 @@ class Bridge;
 // for a client to resume from when it has received no event (proto/herald/v1/events.proto).
 inline constexpr std::string_view kStartCursorHeader = "herald-start-cursor";
 
+// A subscriber's stream is read a page at a time, at most one page ahead of what gRPC is
+// writing: a replay from "0" goes at the client's pace, and a client that stops reading holds a
+// page in memory, not its tenant's stream.
 struct EventServiceConfig {
-  absl::Duration poll = absl::Milliseconds(100);  // how often a subscriber's stream is read
+  absl::Duration poll = absl::Milliseconds(100);  // how often a caught-up stream is read again
   int page = 500;                                 // events read per poll
-  size_t max_backlog = 10'000;  // events waiting to be written before a subscriber is cut off
+  // Events a subscriber may fall behind (queued for it, and kept after what it was sent)
+  // before it is cut off with RESOURCE_EXHAUSTED.
+  size_t max_backlog = 10'000;
+  absl::Duration drain_poll = absl::Milliseconds(5);  // how often a full queue is looked at
+  absl::Duration lag_check = absl::Seconds(1);        // how often a stalled subscriber is measured
 };
 
 // The service, ready to register; `bridge` and `messages` must outlive it.

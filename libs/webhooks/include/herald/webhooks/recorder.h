@@ -172,6 +172,9 @@ class MessageAnalytics {
   // Up to `count` events of the tenant's stream after cursor `after` (empty: from the oldest
   // retained), oldest first, and the oldest retained cursor.
   Op<EventPage> ReadEvents(std::string tenant, std::string after, int count);
+  // How many events the tenant's stream keeps after cursor `after` (empty: all it keeps),
+  // counted up to `limit`.
+  Op<size_t> CountEventsAfter(std::string tenant, std::string after, size_t limit);
   // The cursor of the newest event ("0-0" when there is none): subscribing from it delivers
   // only what comes next.
   Op<std::string> LatestEventCursor(std::string tenant);
