@@ -2001,6 +2001,48 @@ TEST_P(CampaignTest, RefusedUpstreamKeyPausesTheTeamUntilANewKeyIsSet) {
   EXPECT_FALSE(team.paused());
 }
 
+// An account's lists page at any size up to 50, the upstream's own minimum of 10 included; a
+// larger size is read as 50, a negative one refused.
+TEST_P(CampaignTest, UserListsPageAtAnySizeAndALargerSizeIsClamped) {
+  const std::string key = NewTenant("listpages");
+  const std::vector<std::string> accounts = ImportAccounts("listpages", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  auto audiences = v1::AudienceService::NewStub(stack_->channel());
+  v1::ListUserListsRequest req;
+  req.set_account(accounts[0]);
+  v1::ListUserListsResponse whole;
+  ASSERT_TRUE(audiences->ListUserLists(BearerContext(key).get(), req, &whole).ok());
+  ASSERT_GE(whole.user_lists_size(), 3);
+  ASSERT_TRUE(whole.next_page_token().empty());
+  std::vector<std::string> all;
+  for (const v1::UserList& l : whole.user_lists()) all.push_back(l.id());
+
+  req.set_page_size(100);
+  v1::ListUserListsResponse clamped;
+  grpc::Status s = audiences->ListUserLists(BearerContext(key).get(), req, &clamped);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(clamped.user_lists_size(), whole.user_lists_size());
+
+  req.set_page_size(2);
+  std::vector<std::string> paged;
+  for (int page = 0; page < 50; ++page) {
+    v1::ListUserListsResponse resp;
+    s = audiences->ListUserLists(BearerContext(key).get(), req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_LE(resp.user_lists_size(), 2);
+    for (const v1::UserList& l : resp.user_lists()) paged.push_back(l.id());
+    if (resp.next_page_token().empty()) break;
+    req.set_page_token(resp.next_page_token());
+  }
+  EXPECT_EQ(paged, all);
+
+  req.set_page_token("");
+  req.set_page_size(-1);
+  s = audiences->ListUserLists(BearerContext(key).get(), req, &clamped);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("page_size"));
+}
+
 TEST_P(CampaignTest, TheApisOwnUpstreamCallsReportARefusedKeyAsAPreconditionAndPauseTheTeam) {
   const std::string key = NewTenant("apikey");
   const std::vector<std::string> accounts = ImportAccounts("apikey", key, 1);

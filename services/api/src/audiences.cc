@@ -1,5 +1,7 @@
 // AudienceService: an account's upstream lists and Herald segments.
 
+#include <algorithm>
+
 #include <absl/strings/numbers.h>
 
 #include <herald/common/status.h>
@@ -30,10 +32,7 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
         [this, req](const Caller& c) -> Op<v1::ListUserListsResponse> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string account,
                                      OwnId(c.tenant, "account", req->account(), "accounts"));
-          if (req->page_size() != 0 && (req->page_size() < 10 || req->page_size() > 50)) {
-            co_return absl::InvalidArgumentError("page_size: 10-50 (or 0 for 50)");
-          }
-          const int limit = req->page_size() == 0 ? 50 : req->page_size();
+          HERALD_CO_ASSIGN_OR_RETURN(const int limit, ParsePageSize(req->page_size(), 50, 50));
           const uint64_t fingerprint = Fingerprint(StrCat("lists/", req->account()));
           HERALD_CO_ASSIGN_OR_RETURN(std::string after,
                                      DecodePageToken(req->page_token(), fingerprint));
@@ -41,8 +40,14 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
           if (!after.empty() && !absl::SimpleAtoi(after, &offset)) {
             co_return absl::InvalidArgumentError("page_token: malformed");
           }
+          // The upstream pages by 10 to 50: a smaller page is cut from 10.
           HERALD_CO_ASSIGN_OR_RETURN(
-              auto page, co_await service_.ListUserLists(c.tenant, account, offset, limit));
+              auto page,
+              co_await service_.ListUserLists(c.tenant, account, offset, std::max(limit, 10)));
+          if (static_cast<int>(page.first.size()) > limit) {
+            page.first.resize(limit);
+            page.second = true;
+          }
           v1::ListUserListsResponse out;
           for (const auto& l : page.first) {
             v1::UserList* list = out.add_user_lists();
