@@ -222,7 +222,7 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
           HERALD_CO_ASSIGN_OR_RETURN(
               auto fields,
               ParseMask(req->update_mask(), {"display_name", "sends_per_minute", "max_in_flight"}));
-          HERALD_CO_RETURN_IF_ERROR(ValidateAccountFields(req->account()));
+          HERALD_CO_RETURN_IF_ERROR(ValidateAccountFields(req->account(), &fields));
           store::Account update{.tenant = c.tenant,
                                 .id = id,
                                 .display_name = req->account().display_name(),

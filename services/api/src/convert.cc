@@ -614,7 +614,10 @@ absl::Status ValidateTeamUpdate(const v1::Team& team, const std::vector<std::str
   const auto named = [&](std::string_view field) {
     return std::find(fields.begin(), fields.end(), field) != fields.end();
   };
+  // Fields outside the mask are not read, so they are not checked either.
   v1::Team checked = team;
+  if (!named("display_name")) checked.clear_display_name();
+  if (!named("upstream_api_key")) checked.clear_upstream_api_key();
   if (!named("rate_limit_per_minute")) checked.set_rate_limit_per_minute(1);
   if (!named("burst")) checked.clear_burst();
   if (!named("webhook_signing_secret")) checked.clear_webhook_signing_secret();
@@ -628,15 +631,19 @@ absl::Status ValidateTeamUpdate(const v1::Team& team, const std::vector<std::str
   return absl::OkStatus();
 }
 
-absl::Status ValidateAccountFields(const v1::Account& account) {
-  if (absl::Status s = ValidateDisplayName("account.display_name", account.display_name());
-      !s.ok()) {
-    return s;
+absl::Status ValidateAccountFields(const v1::Account& account,
+                                   const std::vector<std::string>* fields) {
+  const auto named = [&](std::string_view field) {
+    return fields == nullptr || std::find(fields->begin(), fields->end(), field) != fields->end();
+  };
+  if (named("display_name")) {
+    HERALD_RETURN_IF_ERROR(ValidateDisplayName("account.display_name", account.display_name()));
   }
-  if (account.sends_per_minute() < 0 || account.sends_per_minute() > 10000) {
+  if (named("sends_per_minute") &&
+      (account.sends_per_minute() < 0 || account.sends_per_minute() > 10000)) {
     return Invalid("account.sends_per_minute", "must be in [0, 10000]");
   }
-  if (account.max_in_flight() < 0 || account.max_in_flight() > 100) {
+  if (named("max_in_flight") && (account.max_in_flight() < 0 || account.max_in_flight() > 100)) {
     return Invalid("account.max_in_flight", "must be in [0, 100]");
   }
   return absl::OkStatus();

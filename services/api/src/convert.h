@@ -90,7 +90,9 @@ absl::Status ValidateTeamFields(const v1::Team& team, bool create);
 // named, 1-100000 (0 is no default here: the rate limiter takes it for "unlimited"); a new
 // upstream key, if named, not empty.
 absl::Status ValidateTeamUpdate(const v1::Team& team, const std::vector<std::string>& fields);
-absl::Status ValidateAccountFields(const v1::Account& account);
+// An account's writable fields: all of them, or only those `fields` names (an update's mask).
+absl::Status ValidateAccountFields(const v1::Account& account,
+                                   const std::vector<std::string>* fields = nullptr);
 absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const v1::MediaAsset& m,
                                                   bool uploaded);
 

@@ -203,6 +203,34 @@ TEST(ValidateTeamUpdateTest, AWebhookSecretIs16To256CharactersAndABurstNotNegati
   EXPECT_TRUE(ValidateTeamUpdate(team, {"burst"}).ok());
 }
 
+TEST(ValidateTeamUpdateTest, FieldsOutsideTheMaskAreNotChecked) {
+  v1::Team team;
+  team.set_display_name(std::string(201, 'x'));
+  team.set_upstream_api_key(std::string(1025, 'k'));
+  team.set_rate_limit_per_minute(600);
+  EXPECT_TRUE(ValidateTeamUpdate(team, {"rate_limit_per_minute"}).ok());
+  EXPECT_THAT(std::string(ValidateTeamUpdate(team, {"display_name"}).message()),
+              ::testing::HasSubstr("team.display_name"));
+  EXPECT_THAT(std::string(ValidateTeamUpdate(team, {"upstream_api_key"}).message()),
+              ::testing::HasSubstr("team.upstream_api_key"));
+}
+
+TEST(ValidateAccountFieldsTest, AnUpdateChecksOnlyTheFieldsItsMaskNames) {
+  v1::Account account;
+  account.set_display_name("Creator");
+  account.set_sends_per_minute(-5);
+  account.set_max_in_flight(101);
+  EXPECT_FALSE(ValidateAccountFields(account).ok()) << "a create checks every field";
+  const std::vector<std::string> name_only = {"display_name"};
+  EXPECT_TRUE(ValidateAccountFields(account, &name_only).ok());
+  const std::vector<std::string> pace = {"sends_per_minute"};
+  EXPECT_THAT(std::string(ValidateAccountFields(account, &pace).message()),
+              ::testing::HasSubstr("account.sends_per_minute"));
+  const std::vector<std::string> in_flight = {"max_in_flight"};
+  EXPECT_THAT(std::string(ValidateAccountFields(account, &in_flight).message()),
+              ::testing::HasSubstr("account.max_in_flight"));
+}
+
 TEST(ParseMediaAssetTest, ContentTypeWithoutControlCharacters) {
   v1::MediaAsset m;
   m.set_type(v1::MediaAsset::IMAGE);
