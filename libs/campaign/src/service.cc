@@ -1228,10 +1228,10 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
       Campaign stored,
       co_await UpdateOwingDispatch(update.tenant, update.id, pending, [&](Campaign& c) {
         if (c.phase != current.campaign.phase || c.generation != current.campaign.generation) {
-          return absl::FailedPreconditionError(
-              StrCat("campaign '", c.id,
-                     "' changed state while it was being updated; read it "
-                     "again"));
+          // A concurrent change: the client's read-modify-write starts again (ABORTED).
+          return absl::AbortedError(StrCat("campaign '", c.id,
+                                           "' changed state while it was being updated; read it "
+                                           "again and retry"));
         }
         const int32_t generation = c.generation;
         c = next;
@@ -1592,7 +1592,7 @@ Service::Op<CampaignView> Service::PauseCampaign(std::string tenant, std::string
   HERALD_CO_ASSIGN_OR_RETURN(
       Campaign stored, co_await store_.Update<Campaign>(tenant, id, [&](Campaign& c) {
         if (c.phase != current.campaign.phase) {
-          return absl::FailedPreconditionError("the campaign changed state; read it again");
+          return absl::AbortedError("the campaign changed state; read it again and retry");
         }
         if (StagingBegun(c, clock_.Now())) {
           return NotChangeable(current, kHeld);
