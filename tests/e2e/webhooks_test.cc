@@ -816,6 +816,56 @@ TEST_F(WebhooksTest, ATeamIsDeletedOnlyOnceItsWebhookIsGoneOrCannotBe) {
   EXPECT_THAT(UpstreamWebhooks(), ::testing::Contains(team.webhook_id()));
 }
 
+// A registration whose answer was lost leaves Herald's webhook upstream without its id here. A
+// later registration that cannot list the team's webhooks fails and creates no second one (it
+// would deliver, and charge for, every event twice); the next finds and keeps the first.
+TEST_F(WebhooksTest, ARegistrationThatCannotListTheTeamsWebhooksCreatesNoSecondOne) {
+  const std::string key = NewTenant("lostanswer");
+  const std::map<std::string, std::string> sim_headers = {{"Content-Type", "application/json"}};
+  auto fault = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults",
+                                    R"({"methods": ["POST"], "path_contains": "/api/webhooks",
+                                        "commit_then_lose_rate": 1, "count": 1})",
+                                    sim_headers);
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  const v1::Team team = NewBareTeam("lostanswer", key);
+  ASSERT_TRUE(team.webhook_id().empty()) << team.webhook_id();
+  ASSERT_FALSE(team.webhook_endpoint().empty());
+  auto registered = [&] {
+    std::vector<std::string> ids;
+    auto r = testing::HttpRequest(stack_->sim().port(), "GET", "/api/webhooks", "",
+                                  {{"Authorization", "Bearer sim-key-2"}});
+    EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+    if (!r.ok() || r->status != 200) return ids;
+    const json::value listed = json::parse(r->body);
+    for (const json::value& w : listed.at("data").as_array()) {
+      if (w.at("url").as_string().ends_with(team.webhook_endpoint())) {
+        ids.emplace_back(w.at("id").as_string());
+      }
+    }
+    return ids;
+  };
+  const std::vector<std::string> first = registered();
+  ASSERT_EQ(first.size(), 1u) << "the lost answer's webhook";
+
+  fault = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults",
+                               R"({"methods": ["GET"], "path_contains": "/api/webhooks",
+                                   "error_rate": 1, "error_status": 503, "count": 1})",
+                               sim_headers);
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  v1::RegisterTeamWebhookRequest req;
+  req.set_name(team.name());
+  v1::Team after;
+  const grpc::Status failed = teams->RegisterTeamWebhook(BearerContext(key).get(), req, &after);
+  EXPECT_EQ(failed.error_code(), grpc::StatusCode::UNAVAILABLE) << failed.error_message();
+  EXPECT_EQ(registered(), first);
+
+  const grpc::Status s = teams->RegisterTeamWebhook(BearerContext(key).get(), req, &after);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(after.webhook_id(), first[0]);
+  EXPECT_EQ(registered(), first);
+}
+
 TEST_F(WebhooksTest, RedisOutageMidStreamIsAnsweredWith503AndNothingAcknowledgedIsLost) {
   const std::string key = NewTenant("outage");
   v1::Team team;

@@ -368,25 +368,32 @@ Service::Op<store::Team> Service::RegisterTeamWebhook(std::string tenant, std::s
                             })).status());
 
   std::string existing = team.webhook_id;
+  absl::Status status;
+  upstream::Result<upstream::Webhook> result;
   if (existing.empty()) {
+    // Herald's webhook may exist upstream without its id stored here (a registration whose
+    // answer was lost): it is looked for first, and a failed look creates none, since a second
+    // webhook would deliver, and charge for, every event twice.
     HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, id, nullptr));
     auto listed = co_await api->ListWebhooks();
     if (listed.ok()) {
       for (const upstream::Webhook& w : *listed.value) {
         if (w.url == spec.endpoint_url) existing = w.id;
       }
+    } else {
+      status = listed.status();
     }
   }
-  upstream::Result<upstream::Webhook> result;
-  if (!existing.empty()) {
+  if (status.ok() && !existing.empty()) {
     HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, id, nullptr));
     result = co_await api->UpdateWebhook(existing, spec);
+    status = result.status();
   }
-  if (existing.empty() || absl::IsNotFound(result.status())) {
+  if (status.ok() ? existing.empty() : absl::IsNotFound(status) && !existing.empty()) {
     HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, id, nullptr));
     result = co_await api->CreateWebhook(spec);  // none yet, or deleted upstream meanwhile
+    status = result.status();
   }
-  const absl::Status status = result.status();
   const std::string webhook_id = status.ok() ? result.value->id : existing;
   HERALD_CO_ASSIGN_OR_RETURN(store::Team saved,
                              co_await store_.Update<store::Team>(tenant, id, [&](store::Team& t) {
@@ -394,7 +401,9 @@ Service::Op<store::Team> Service::RegisterTeamWebhook(std::string tenant, std::s
                                t.webhook_error = status.ok() ? "" : std::string(status.message());
                                return absl::OkStatus();
                              }));
-  if (!status.ok()) co_return status;
+  if (!status.ok()) {
+    co_return co_await UpstreamFailed(tenant, id, "registering the team's webhook", status);
+  }
   co_return saved;
 }
 
