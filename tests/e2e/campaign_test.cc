@@ -1092,6 +1092,62 @@ TEST_P(CampaignTest, CancelAfterSendUnsendsWithinTheWindow) {
   }
 }
 
+// An unsend the upstream refuses for want of credits pauses the team instead of using up its
+// attempts; once credits are back and the team resumed, the message is unsent.
+TEST_P(CampaignTest, AnUnsendWithoutCreditsPausesTheTeamAndUnsendsOnceResumed) {
+  const std::string tenant = "unpaid-undo";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia(tenant, key);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(BearerContext(key).get(),
+                                   PpvCampaign(tenant, {accounts[0]}, media, "Sent in error"),
+                                   &created)
+                  .ok());
+  ASSERT_EQ(Watch(key, created.name()).state(), v1::Campaign::COMPLETED);
+
+  ASSERT_NO_FATAL_FAILURE(SetCredits("team-1", 0));
+  v1::CancelCampaignRequest cancel;
+  cancel.set_name(created.name());
+  v1::CancelCampaignResponse cancelled;
+  grpc::Status s = campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::GetTeamRequest get_team;
+  get_team.set_name(StrCat("tenants/", tenant, "/teams/main"));
+  v1::Team team;
+  const bool paused = testing::WaitFor([&] {
+    return teams->GetTeam(BearerContext(key).get(), get_team, &team).ok() && team.paused();
+  });
+  ASSERT_NO_FATAL_FAILURE(SetCredits("team-1", 1000000000));
+  ASSERT_TRUE(paused) << "no credits: the team pauses";
+  EXPECT_THAT(team.pause_reason(), ::testing::HasSubstr("credits"));
+
+  v1::ResumeTeamRequest resume;
+  resume.set_name(get_team.name());
+  ASSERT_TRUE(teams->ResumeTeam(BearerContext(key).get(), resume, &team).ok());
+  v1::ListDeliveriesRequest lreq;
+  lreq.set_parent(created.name());
+  v1::ListDeliveriesResponse deliveries;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return campaigns->ListDeliveries(BearerContext(key).get(), lreq, &deliveries).ok() &&
+           deliveries.deliveries_size() == 1 &&
+           !deliveries.deliveries(0).cancel_outcome().empty() &&
+           deliveries.deliveries(0).cancel_outcome() != "unsending";
+  }));
+  const v1::Delivery& d = deliveries.deliveries(0);
+  EXPECT_EQ(d.cancel_outcome(), "unsent");
+  EXPECT_EQ(d.state(), v1::Delivery::CANCELLED);
+  bool canceled_upstream = false;
+  for (const auto& [id, state] : LedgerOf(ShortId(d.account()))) {
+    if (id == d.upstream_message_id()) canceled_upstream = state == "canceled";
+  }
+  EXPECT_TRUE(canceled_upstream);
+}
+
 // A cancel that comes while a send's outcome is unknown (its response lost) does not take the
 // delivery for unsent: the next attempt looks for the message upstream and takes it back.
 TEST_P(CampaignTest, ACancelDuringASendWhoseOutcomeIsUnknownTakesTheMessageBack) {

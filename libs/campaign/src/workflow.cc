@@ -927,6 +927,11 @@ asio::awaitable<JobResult> DeliveryWorkflow::Unsend(Context& ctx) {
     unsent = result.value->queue.is_canceled || result.value->success;
     outcome = unsent ? "unsent" : "the upstream did not cancel the message";
   } else {
+    // No credits, or a refused key: the team waits for its operator, and this unsend with it.
+    if (auto stop =
+            co_await PauseTeamIfRefused(store_, queue_, s.tenant, ctx.team.id, result.status())) {
+      co_return *std::move(stop);
+    }
     const auto error = result.error();
     if (!error || error->kind != upstream::ErrorKind::kTerminal) {
       if (error && error->kind == upstream::ErrorKind::kRateLimited) {
