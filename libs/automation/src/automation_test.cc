@@ -128,6 +128,17 @@ TEST_F(AutomationsTest, ARetriedCreateReturnsTheFirstRule) {
   EXPECT_EQ(Run(automations_.List("t1", ""))->size(), 1u);
 }
 
+TEST_F(AutomationsTest, ARetryGetsTheFirstRuleAfterItsAccountWasDeleted) {
+  absl::StatusOr<AutomationView> first = Run(automations_.Create(Rule(), "req-2"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(*Run(store_.Delete<store::Account>("t1", "acct_a")));
+  absl::StatusOr<AutomationView> again = Run(automations_.Create(Rule(), "req-2"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->automation.id, first->automation.id);
+  EXPECT_TRUE(absl::IsInvalidArgument(Run(automations_.Create(Rule(), "req-3")).status()))
+      << "a new request for the deleted account is refused";
+}
+
 TEST_F(AutomationsTest, ListFiltersByAccountAndCountsFans) {
   const std::string a = Run(automations_.Create(Rule("acct_a"), ""))->automation.id;
   const std::string b = Run(automations_.Create(Rule("acct_b"), ""))->automation.id;

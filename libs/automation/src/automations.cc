@@ -35,6 +35,13 @@ Op<AutomationView> Automations::Create(store::Automation automation, std::string
   HERALD_CO_RETURN_IF_ERROR(ValidateAutomation(automation));
   auto account = co_await store_.Get<store::Account>(automation.tenant, automation.account);
   if (absl::IsNotFound(account.status())) {
+    // A retry whose first attempt made the rule gets it back, though its account is gone.
+    if (!request_id.empty()) {
+      HERALD_CO_ASSIGN_OR_RETURN(
+          std::optional<store::Automation> earlier,
+          co_await store_.CreatedBy<store::Automation>(automation.tenant, request_id));
+      if (earlier) co_return co_await View(*std::move(earlier));
+    }
     co_return absl::InvalidArgumentError(
         StrCat("automation.account: account '", automation.account, "' not found"));
   }

@@ -1149,7 +1149,7 @@ Service::Op<std::optional<CampaignView>> Service::ReplayCreateCampaign(std::stri
                                                                        std::string request_id) {
   HERALD_CO_ASSIGN_OR_RETURN(
       std::optional<Campaign> created,
-      co_await store_.CampaignCreatedBy(std::move(tenant), std::move(request_id)));
+      co_await store_.CreatedBy<Campaign>(std::move(tenant), std::move(request_id)));
   if (!created) co_return std::optional<CampaignView>();
   HERALD_CO_ASSIGN_OR_RETURN(CampaignView view, co_await FinishReplayedCreate(*std::move(created)));
   co_return std::optional<CampaignView>(std::move(view));

@@ -389,18 +389,16 @@ Store::Op<int64_t> Store::PutCampaignTargets(const std::string& tenant, const st
   co_return co_await records_.PutMany(table, std::move(docs), std::move(revision));
 }
 
-Store::Op<std::optional<Campaign>> Store::CampaignCreatedBy(std::string tenant,
-                                                            std::string request_id) {
+template <typename T>
+Store::Op<std::optional<T>> Store::CreatedBy(std::string tenant, std::string request_id) {
   HERALD_CO_ASSIGN_OR_RETURN(
       std::optional<std::string> id,
-      co_await records_.CreatedBy(TableOf<Campaign>(tenant), std::move(request_id)));
+      co_await records_.CreatedBy(TableOf<T>(tenant), std::move(request_id)));
   if (!id) co_return std::nullopt;
-  absl::StatusOr<Campaign> campaign = co_await Get<Campaign>(std::move(tenant), std::move(*id));
-  if (absl::IsNotFound(campaign.status())) {
-    co_return ReplayedRecordDeleted(Kind<Campaign>::kNoun);
-  }
-  HERALD_CO_RETURN_IF_ERROR(campaign.status());
-  co_return std::optional<Campaign>(*std::move(campaign));
+  absl::StatusOr<T> record = co_await Get<T>(std::move(tenant), std::move(*id));
+  if (absl::IsNotFound(record.status())) co_return ReplayedRecordDeleted(Kind<T>::kNoun);
+  HERALD_CO_RETURN_IF_ERROR(record.status());
+  co_return std::optional<T>(*std::move(record));
 }
 
 Store::Op<Campaign> Store::GetCampaignHead(std::string tenant, std::string id) {
@@ -687,6 +685,7 @@ Store::Op<bool> Store::DeleteMediaBytes(std::string tenant, std::string media) {
   template Store::Op<T> Store::Update<T>(std::string, std::string,                               \
                                          std::function<absl::Status(T&)>);                       \
   template Store::Op<bool> Store::Delete<T>(std::string, std::string);                           \
+  template Store::Op<std::optional<T>> Store::CreatedBy<T>(std::string, std::string);            \
   template Lookup Store::LookupOf<T>(std::string, std::vector<std::string>);                     \
   template absl::StatusOr<std::vector<std::optional<T>>> Store::DecodeMany<T>(                   \
       const std::vector<std::optional<std::string>>&);

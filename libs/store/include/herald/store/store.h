@@ -120,6 +120,11 @@ class Store {
   Op<T> Update(std::string tenant, std::string id, std::function<absl::Status(T&)> mutate);
   template <typename T>
   Op<bool> Delete(std::string tenant, std::string id);
+  // The record (a campaign with its targets) that a Create with `request_id` made, while the
+  // request id is remembered; nullopt when none did, NotFound when it has been deleted since.
+  // For a retry that no longer passes the checks its first attempt passed.
+  template <typename T>
+  Op<std::optional<T>> CreatedBy(std::string tenant, std::string request_id);
 
   // Reads of several kinds in one round trip: LookupOf<T> names records of kind T, the
   // RecordStore's GetTables (or a create's reads) reads them, and DecodeMany<T> decodes one
@@ -145,10 +150,6 @@ class Store {
                                                           PendingDispatch dispatch);
   Op<bool> RemovePendingDispatch(std::string tenant, std::string id);
   Op<std::vector<PendingDispatch>> PendingDispatches(std::string tenant);
-
-  // The campaign (with its targets) that a CreateCampaign with `request_id` made, while the
-  // request id is remembered; nullopt when none did, NotFound when it has been deleted since.
-  Op<std::optional<Campaign>> CampaignCreatedBy(std::string tenant, std::string request_id);
 
   // A campaign without its targets (cheap, whatever the number of targets).
   Op<Campaign> GetCampaignHead(std::string tenant, std::string id);
