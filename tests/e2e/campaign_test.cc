@@ -2654,9 +2654,17 @@ TEST_P(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
   }
   EXPECT_EQ(seen, std::vector<std::string>(created.rbegin(), created.rend()));
 
-  // A token only works with the filter it came from.
-  list.add_states(v1::Campaign::DRAFT);
+  // A token only works with the filter it came from, to the nanosecond.
   v1::ListCampaignsResponse resp;
+  list.set_page_token("");
+  ASSERT_TRUE(campaigns->ListCampaigns(BearerContext(key).get(), list, &resp).ok());
+  ASSERT_FALSE(resp.next_page_token().empty());
+  list.set_page_token(resp.next_page_token());
+  list.mutable_create_time_after()->set_nanos(1);
+  EXPECT_EQ(campaigns->ListCampaigns(BearerContext(key).get(), list, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  list.clear_create_time_after();
+  list.add_states(v1::Campaign::DRAFT);
   EXPECT_EQ(campaigns->ListCampaigns(BearerContext(key).get(), list, &resp).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   list.clear_page_token();

@@ -83,8 +83,9 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
         [this, req](const Caller& c) -> Op<v1::ListCampaignsResponse> {
           HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_ASSIGN_OR_RETURN(int size, ParsePageSize(req->page_size(), 50, 1000));
-          std::string filter = StrCat(req->create_time_after().seconds(), "/",
-                                      req->create_time_before().seconds(), "/");
+          std::string filter = StrCat(
+              req->create_time_after().seconds(), ".", req->create_time_after().nanos(), "/",
+              req->create_time_before().seconds(), ".", req->create_time_before().nanos(), "/");
           std::set<int> states;
           for (int s : req->states()) {
             if (s == v1::Campaign::STATE_UNSPECIFIED || !v1::Campaign::State_IsValid(s)) {
