@@ -4,6 +4,7 @@
 #include <functional>
 #include <future>
 #include <set>
+#include <thread>
 
 #include <absl/strings/match.h>
 #include <absl/strings/numbers.h>
@@ -2345,6 +2346,53 @@ TEST_P(CampaignTest, ARetriedListCreationWithItsRequestIdMakesOneList) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("request_id"));
   EXPECT_EQ(lists_created(), before + 2);
+}
+
+// A retry that comes while the first CreateUserList with its request_id is still making the
+// list is told so (ABORTED) and makes none; one after it gets the first call's list.
+TEST_P(CampaignTest, AListCreationRetriedWhileTheFirstIsInFlightMakesOneList) {
+  const std::string key = NewTenant("listrace");
+  const std::vector<std::string> accounts = ImportAccounts("listrace", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  auto audiences = v1::AudienceService::NewStub(stack_->channel());
+  auto create = [&](v1::UserList* list) {
+    v1::CreateUserListRequest req;
+    req.set_account(accounts[0]);
+    req.set_display_name("Raced");
+    req.set_request_id("race-1");
+    return audiences->CreateUserList(BearerContext(key).get(), req, list);
+  };
+  auto lists_created = [&]() -> int64_t {
+    auto stats = testing::ReadSimStats(stack_->sim().port());
+    return stats.ok() ? stats->at("lists_created").to_number<int64_t>() : -1;
+  };
+  const int64_t before = lists_created();
+  // The upstream holds the first creation for 3 s.
+  auto fault =
+      testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults",
+                           StrCat(R"({"methods":["POST"],"path_contains":")", ShortId(accounts[0]),
+                                  R"(/user-lists","latency_ms":{"fixed":3000},"count":1})"));
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  v1::UserList first;
+  grpc::Status first_status;
+  std::thread in_flight([&] { first_status = create(&first); });
+  // Held: the rule is used up once the upstream has the first call.
+  const bool held = testing::WaitFor([&] {
+    auto rules = testing::HttpGet(stack_->sim().port(), "/_sim/faults");
+    return rules.ok() && !absl::StrContains(rules->body, "user-lists");
+  });
+  v1::UserList raced;
+  const grpc::Status raced_status = held ? create(&raced) : grpc::Status::CANCELLED;
+  in_flight.join();
+  ASSERT_TRUE(held);
+  EXPECT_EQ(raced_status.error_code(), grpc::StatusCode::ABORTED) << raced_status.error_message();
+  EXPECT_THAT(raced_status.error_message(), ::testing::HasSubstr("in progress"));
+  ASSERT_TRUE(first_status.ok()) << first_status.error_message();
+  v1::UserList after;
+  const grpc::Status s = create(&after);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(after.id(), first.id());
+  EXPECT_EQ(lists_created(), before + 1);
 }
 
 // A unary call still running at its client's deadline is cancelled on the server and counted as

@@ -788,6 +788,16 @@ std::optional<UserListRequest> DecodeUserListRequest(std::string_view document) 
                          .name = std::string(document)};
 }
 
+// How long a CreateUserList's request id stays with the call that claimed it: a retry within
+// it that finds no list is told the first call is still under way, and one after it makes the
+// list. Longer than a call's pacing and upstream call take.
+constexpr absl::Duration kUserListRequestInFlight = absl::Minutes(2);
+
+absl::Status UserListRequestInProgress(std::string_view request_id) {
+  return absl::AbortedError(StrCat("request_id: '", request_id,
+                                   "' names a CreateUserList still in progress; retry shortly"));
+}
+
 }  // namespace
 
 Service::Op<upstream::UserList> Service::CreateUserList(std::string tenant, std::string account_id,
@@ -830,16 +840,51 @@ Service::Op<upstream::UserList> Service::CreateUserList(std::string tenant, std:
             (co_await store_.records().Put(requests, request_id, Encode(*earlier))).status());
         co_return **std::move(found);
       }
-    } else {
-      const UserListRequest pending{
-          .account = account_id, .time_ms = absl::ToUnixMillis(clock_.Now()), .name = name};
-      HERALD_CO_RETURN_IF_ERROR(
-          (co_await store_.records().Put(requests, request_id, Encode(pending))).status());
+      // Not made yet: the first call may still be making it.
+      if (clock_.Now() - absl::FromUnixMillis(earlier->time_ms) < kUserListRequestInFlight) {
+        co_return UserListRequestInProgress(request_id);
+      }
     }
+    // This call makes the list: it claims the request id first, atomically, so that of calls
+    // racing with one request id only one goes on.
+    const UserListRequest pending{
+        .account = account_id, .time_ms = absl::ToUnixMillis(clock_.Now()), .name = name};
+    bool claimed = false;
+    if (document.has_value()) {
+      HERALD_CO_ASSIGN_OR_RETURN(
+          store::ReplaceCode replaced,
+          co_await store_.records().Replace(requests, request_id, *document, Encode(pending)));
+      claimed = replaced == store::ReplaceCode::kReplaced;
+    } else {
+      store::CreateRequest claim{.id = request_id, .document = Encode(pending)};
+      HERALD_CO_ASSIGN_OR_RETURN(store::CreateOutcome created,
+                                 co_await store_.records().Create(requests, std::move(claim)));
+      claimed = created.code == store::CreateCode::kCreated;
+    }
+    if (!claimed) co_return UserListRequestInProgress(request_id);
   }
-  HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, account.team, &account_id));
+  // A call that ends without the list lets a retry go on at once (looking for the list by its
+  // name first, as its answer may have been lost): its claim is dated back by the window.
+  auto release = [&]() -> asio::awaitable<void> {
+    if (request_id.empty()) co_return;
+    const UserListRequest ended{
+        .account = account_id,
+        .time_ms = absl::ToUnixMillis(clock_.Now() - kUserListRequestInFlight),
+        .name = name};
+    auto put = co_await store_.records().Put(requests, request_id, Encode(ended));
+    if (!put.ok()) {
+      log::Warn(
+          "could not release a user list's request id",
+          {{"tenant", tenant}, {"request_id", request_id}, {"error", put.status().message()}});
+    }
+  };
+  if (absl::Status paced = co_await Pace(tenant, account.team, &account_id); !paced.ok()) {
+    co_await release();
+    co_return paced;
+  }
   auto list = co_await api->CreateUserList(account_id, name);
   if (!list.ok()) {
+    co_await release();
     co_return co_await UpstreamFailed(account.tenant, account.team, "creating the list",
                                       list.status());
   }
