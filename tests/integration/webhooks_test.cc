@@ -149,6 +149,14 @@ TEST_F(WebhooksTest, PurchaseCreditedToItsMassMessageExactlyOnce) {
   EXPECT_EQ(buyers[0].first_purchase_ms, 1'800'000'000'000);
 }
 
+TEST_F(WebhooksTest, AnEventIsKnownAppliedByItsKeyInItsTenantOnly) {
+  EXPECT_FALSE(Must(recorder_->Applied("t1", "k1")));
+  EXPECT_EQ(Record("k1", Sent(100, 511, 7, 999)), RecordOutcome::kApplied);
+  EXPECT_TRUE(Must(recorder_->Applied("t1", "k1")));
+  EXPECT_FALSE(Must(recorder_->Applied("t2", "k1")));
+  EXPECT_FALSE(Must(recorder_->Applied("t1", "k2")));
+}
+
 TEST_F(WebhooksTest, PurchaseBeforeItsMessageIsCreditedWhenTheLinkArrives) {
   EXPECT_EQ(Record("t", Transaction(502, 8, 1500)), RecordOutcome::kUnattributed);
   EXPECT_EQ(Record("u", Unlock(502, 8, 1500)), RecordOutcome::kUnattributed);

@@ -217,6 +217,9 @@ class FakeRecorder final : public webhooks::EventRecorder {
     if (!keys.insert(key).second) co_return RecordOutcome::kDuplicate;
     co_return RecordOutcome::kApplied;
   }
+  webhooks::Op<bool> Applied(std::string, std::string key) override {
+    co_return keys.contains(key);
+  }
   std::set<std::string> keys;
 };
 
@@ -286,6 +289,20 @@ TEST_F(TriggerTest, ASubscriptionEnqueuesOneJobPerRuleOfItsAccount) {
   EXPECT_EQ(lists, (std::set<std::string>{"1", "2"}));
   EXPECT_TRUE(inner_.keys.contains("evt_1"));
   EXPECT_EQ(Counter(registry_, "herald_automation_triggers_total", "enqueued"), 2);
+}
+
+// The queue remembers a job id for a day or two, the ingest an event for longer: an event
+// redelivered after the queue forgot its jobs acts no more than the first time.
+TEST_F(TriggerTest, AnEventRedeliveredAfterTheQueueForgotItsJobsActsOnce) {
+  ASSERT_TRUE(Run(automations_.Create(Rule(), "")).ok());
+  ASSERT_TRUE(Record(Subscription(), "evt_1").ok());
+  ASSERT_EQ(queue_.jobs.size(), 1u);
+  queue_.ids.clear();  // the queue's idempotency window has passed
+  absl::StatusOr<RecordOutcome> again = Record(Subscription(), "evt_1");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, RecordOutcome::kDuplicate);
+  EXPECT_EQ(queue_.jobs.size(), 1u);
+  EXPECT_EQ(Counter(registry_, "herald_automation_triggers_total", "duplicate"), 1);
 }
 
 TEST_F(TriggerTest, ARedeliveredEventEnqueuesNothingNew) {

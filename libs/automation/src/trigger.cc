@@ -126,6 +126,10 @@ class TriggeringRecorder final : public webhooks::EventRecorder {
     co_return co_await inner_.Record(std::move(tenant), std::move(idempotency_key), event);
   }
 
+  webhooks::Op<bool> Applied(std::string tenant, std::string idempotency_key) override {
+    co_return co_await inner_.Applied(std::move(tenant), std::move(idempotency_key));
+  }
+
  private:
   // Enqueues the jobs of the tenant's rules that `event` fires.
   asio::awaitable<absl::Status> Fire(const std::string& tenant, const std::string& key,
@@ -154,6 +158,17 @@ class TriggeringRecorder final : public webhooks::EventRecorder {
       jobs.push_back(std::move(job));
     }
     if (jobs.empty()) co_return absl::OkStatus();
+    // An event applied before acted then (its jobs are enqueued before it is applied): the
+    // queue remembers their ids for a day or two, the ingest the event for longer.
+    absl::StatusOr<bool> applied = co_await inner_.Applied(tenant, key);
+    if (!applied.ok()) {
+      metrics_.error.Increment();
+      co_return applied.status();
+    }
+    if (*applied) {
+      metrics_.duplicate.Increment(static_cast<double>(jobs.size()));
+      co_return absl::OkStatus();
+    }
     std::vector<std::string> ids;
     for (const queue::JobSpec& job : jobs) ids.push_back(job.id);
     absl::StatusOr<std::vector<queue::EnqueueResult>> results = co_await enqueue_(std::move(jobs));

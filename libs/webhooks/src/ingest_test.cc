@@ -46,6 +46,7 @@ class FakeRecorder final : public EventRecorder {
     }
     co_return RecordOutcome::kApplied;
   }
+  Op<bool> Applied(std::string, std::string key) override { co_return keys.contains(key); }
   std::set<std::string> keys;
   std::vector<std::pair<std::string, std::string>> recorded;
   bool unavailable = false;

@@ -129,6 +129,16 @@ class RedisEventRecorder final : public EventRecorder {
     }
   }
 
+  Op<bool> Applied(std::string tenant, std::string idempotency_key) override {
+    redis::Command command{"EXISTS", StrCat(TenantPrefix(tenant), "ev:", idempotency_key)};
+    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply, co_await client_.Exec(std::move(command)));
+    if (reply.is_error()) co_return reply.ToStatus();
+    if (reply.type() != redis::Reply::Type::kInteger) {
+      co_return absl::InternalError(StrCat("EXISTS: unexpected reply ", reply.DebugString()));
+    }
+    co_return reply.integer() == 1;
+  }
+
   Op<RecordOutcome> Record(std::string tenant, std::string idempotency_key,
                            const WebhookEvent& e) override {
     auto me = std::make_shared<Waiter>();

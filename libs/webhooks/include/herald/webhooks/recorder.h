@@ -69,6 +69,9 @@ class EventRecorder {
   // retry with the same key is safe.
   virtual Op<RecordOutcome> Record(std::string tenant, std::string idempotency_key,
                                    const upstream::WebhookEvent& event) = 0;
+  // True when an event recorded under `idempotency_key` was applied, within the dedupe window
+  // (RecorderConfig::dedupe_ttl).
+  virtual Op<bool> Applied(std::string tenant, std::string idempotency_key) = 0;
 };
 
 // Records events with group commit: a few script calls (lua/apply_event.lua) in flight per
