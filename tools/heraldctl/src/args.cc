@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <set>
 
 #include <herald/common/strings.h>
 #include <herald/heraldctl/args.h>
@@ -108,18 +109,7 @@ absl::StatusOr<ParsedCommand> ParseCommandLine(const std::vector<std::string>& a
                                                const std::vector<CommandSpec>& commands,
                                                const EnvLookup& env) {
   ParsedCommand parsed;
-  static constexpr std::pair<std::string_view, std::string_view> kEnv[] = {
-      {"server", "HERALD_SERVER"}, {"key", "HERALD_API_KEY"}, {"key-file", "HERALD_API_KEY_FILE"},
-      {"tenant", "HERALD_TENANT"}, {"tls", "HERALD_TLS"},     {"timeout", "HERALD_TIMEOUT"},
-  };
-  for (const auto& [flag, variable] : kEnv) {
-    if (std::optional<std::string> value = env(variable); value && !value->empty()) {
-      if (absl::Status status = ApplyGlobal(parsed.global, flag, *value, variable); !status.ok()) {
-        return status;
-      }
-    }
-  }
-
+  std::set<std::string, std::less<>> given;  // global flags given on the command line
   std::vector<std::string> words;
   bool flags_ended = false;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -192,9 +182,29 @@ absl::StatusOr<ParsedCommand> ParseCommandLine(const std::vector<std::string>& a
           !status.ok()) {
         return status;
       }
+      given.insert(name);
     } else {
       parsed.flags[name] = *value;
       parsed.flag_values[name].push_back(*value);
+    }
+  }
+
+  // The environment fills in what the flags left out; help needs neither.
+  if (!parsed.help) {
+    static constexpr std::pair<std::string_view, std::string_view> kEnv[] = {
+        {"server", "HERALD_SERVER"}, {"key", "HERALD_API_KEY"}, {"key-file", "HERALD_API_KEY_FILE"},
+        {"tenant", "HERALD_TENANT"}, {"tls", "HERALD_TLS"},     {"timeout", "HERALD_TIMEOUT"},
+    };
+    // A key given either way on the command line replaces the environment's, given either way.
+    const bool key_given = given.contains("key") || given.contains("key-file");
+    for (const auto& [flag, variable] : kEnv) {
+      if (given.contains(flag) || (key_given && (flag == "key" || flag == "key-file"))) continue;
+      if (std::optional<std::string> value = env(variable); value && !value->empty()) {
+        if (absl::Status status = ApplyGlobal(parsed.global, flag, *value, variable);
+            !status.ok()) {
+          return status;
+        }
+      }
     }
   }
 

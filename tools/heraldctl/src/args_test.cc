@@ -49,6 +49,41 @@ TEST(ParseCommandLineTest, GlobalsFromEnvironmentFlagsWin) {
   EXPECT_EQ(defaults->global.timeout_seconds, 30);
 }
 
+TEST(ParseCommandLineTest, AKeyFileFlagWinsOverTheEnvironmentsKey) {
+  const EnvLookup env = [](std::string_view name) -> std::optional<std::string> {
+    if (name == "HERALD_API_KEY") return "k-env";
+    return std::nullopt;
+  };
+  auto parsed = Parse({"tenants", "list", "--key-file=/run/admin.key"}, env);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->global.key, "") << "the environment's key would hide the file's";
+  EXPECT_EQ(parsed->global.key_file, "/run/admin.key");
+  const EnvLookup file_env = [](std::string_view name) -> std::optional<std::string> {
+    if (name == "HERALD_API_KEY_FILE") return "/run/env.key";
+    return std::nullopt;
+  };
+  parsed = Parse({"tenants", "list", "--key=k-flag"}, file_env);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->global.key, "k-flag");
+  EXPECT_EQ(parsed->global.key_file, "");
+}
+
+TEST(ParseCommandLineTest, ABadEnvironmentValueYieldsToItsFlagAndNeverBlocksHelp) {
+  const EnvLookup env = [](std::string_view name) -> std::optional<std::string> {
+    if (name == "HERALD_TIMEOUT") return "abc";
+    if (name == "HERALD_TLS") return "on";
+    return std::nullopt;
+  };
+  auto parsed = Parse({"teams", "list", "--timeout=5", "--tls=false"}, env);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->global.timeout_seconds, 5);
+  EXPECT_TRUE(Parse({"--help"}, env).ok());
+  EXPECT_TRUE(Parse({"teams", "list", "--help"}, env).ok());
+  auto refused = Parse({"teams", "list", "--tls=false"}, env);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("HERALD_TIMEOUT"));
+}
+
 TEST(ParseCommandLineTest, BooleanFlags) {
   auto parsed = Parse({"campaigns", "create", "--draft", "--locked-text=false"});
   ASSERT_TRUE(parsed.ok()) << parsed.status();
