@@ -503,8 +503,9 @@ std::string RenderProgressLine(const v1::Campaign& campaign, int width,
                                const v1::CampaignStats* stats) {
   const Progress p = ComputeProgress(campaign);
   const std::string state = v1::Campaign::State_Name(campaign.state());
-  std::string deliveries = StrCat(" ", static_cast<int>(std::floor(p.fraction * 100)),
-                                  "%  deliveries ", p.deliveries_done, "/", p.deliveries_total);
+  const std::string percent = StrCat(" ", static_cast<int>(std::floor(p.fraction * 100)), "%");
+  std::string deliveries =
+      StrCat(percent, "  deliveries ", p.deliveries_done, "/", p.deliveries_total);
   if (p.deliveries_failed > 0) StrAppend(&deliveries, ", ", p.deliveries_failed, " failed");
   const std::string recipients =
       StrCat("  recipients ", p.recipients_delivered, "/", p.recipients_total);
@@ -519,12 +520,14 @@ std::string RenderProgressLine(const v1::Campaign& campaign, int width,
   const int fixed = static_cast<int>(state.size() + 2 + 2 + tail.size());
   const int bar_width = std::clamp(width - fixed, 0, 40);
   if (bar_width >= 10) return StrCat(state, "  ", Bar(p.fraction, bar_width), tail);
-  // Too narrow for a useful bar: the numbers alone, as many of them as fit whole.
-  std::string line = StrCat(state, " ", tail);
-  if (!revenue.empty() && !fits(line)) line = StrCat(state, " ", deliveries, revenue);
-  if (!fits(line)) line = StrCat(state, " ", deliveries, recipients);
-  if (!fits(line)) line.resize(static_cast<size_t>(width));
-  return line;
+  // Too narrow for a useful bar: the numbers alone, as many of them as fit whole (the revenue
+  // before the recipients), never a number cut short; at the very least the state.
+  for (const std::string& line : {StrCat(state, " ", tail), StrCat(state, " ", deliveries, revenue),
+                                  StrCat(state, " ", deliveries, recipients),
+                                  StrCat(state, " ", deliveries), StrCat(state, " ", percent)}) {
+    if (fits(line)) return line;
+  }
+  return fits(state) ? state : state.substr(0, static_cast<size_t>(width));
 }
 
 std::string CampaignChangeLine(const v1::Campaign& campaign) {

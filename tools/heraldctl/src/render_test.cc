@@ -335,10 +335,13 @@ TEST(ProgressTest, ProgressLineFitsTheWidth) {
   const std::string narrow = RenderProgressLine(Sending(), 80);
   EXPECT_EQ(narrow.size(), 80u);
   EXPECT_THAT(narrow, HasSubstr("[#"));
-  // Too narrow for a bar: the numbers alone, cut at the width.
+  // Too narrow for a bar: the numbers alone, as many as fit whole, never one cut short.
   EXPECT_EQ(RenderProgressLine(Sending(), 70),
             "SENDING  50%  deliveries 4/10, 1 failed  recipients 500/1000");
-  EXPECT_EQ(RenderProgressLine(Sending(), 20).size(), 20u);
+  EXPECT_EQ(RenderProgressLine(Sending(), 45), "SENDING  50%  deliveries 4/10, 1 failed");
+  EXPECT_EQ(RenderProgressLine(Sending(), 20), "SENDING  50%");
+  EXPECT_EQ(RenderProgressLine(Sending(), 10), "SENDING");
+  EXPECT_EQ(RenderProgressLine(Sending(), 4), "SEND");
 }
 
 v1::CampaignStats Earning() {
@@ -381,7 +384,8 @@ TEST(ProgressTest, NarrowTerminalsDropTheBarThenTheRecipientsThenTheRevenue) {
   // A sum of money is never cut short: without room for it, the line has none.
   EXPECT_EQ(RenderProgressLine(Sending(), 61, &earning),
             "SENDING  50%  deliveries 4/10, 1 failed  recipients 500/1000");
-  EXPECT_EQ(RenderProgressLine(Sending(), 20, &earning), "SENDING  50%  delive");
+  EXPECT_EQ(RenderProgressLine(Sending(), 50, &earning), "SENDING  50%  deliveries 4/10, 1 failed");
+  EXPECT_EQ(RenderProgressLine(Sending(), 20, &earning), "SENDING  50%");
   for (int width = 1; width <= 130; ++width) {
     EXPECT_LE(RenderProgressLine(Sending(), width, &earning).size(), static_cast<size_t>(width))
         << width;
