@@ -237,6 +237,7 @@ TEST(ExitCodeTest, MapsGrpcCodes) {
   EXPECT_EQ(ExitCodeFor(absl::StatusCode::kPermissionDenied), kExitAuth);
   EXPECT_EQ(ExitCodeFor(absl::StatusCode::kUnavailable), kExitUnavailable);
   EXPECT_EQ(ExitCodeFor(absl::StatusCode::kDeadlineExceeded), kExitUnavailable);
+  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kAborted), kExitUnavailable) << "a retry may succeed";
   EXPECT_EQ(ExitCodeFor(absl::StatusCode::kInternal), kExitRpcError);
   EXPECT_EQ(ExitCodeFor(absl::StatusCode::kUnimplemented), kExitRpcError);
 }

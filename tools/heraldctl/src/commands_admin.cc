@@ -87,15 +87,20 @@ int KeysCreate(Session& s, const ParsedCommand& c) {
   auto context = s.Context();
   const grpc::Status status = Stub(s)->CreateApiKey(context.get(), request, &response);
   if (!status.ok()) return s.Fail(status);
-  if (s.global().json) return s.Print(response);
-  s.Print(response.api_key());
+  if (s.global().json) {
+    s.Print(response);
+  } else {
+    s.Print(response.api_key());
+    if (!response.secret().empty()) s.out() << "secret: " << response.secret() << "\n";
+  }
   if (response.secret().empty()) {
+    // A retried request_id: the key exists, but a script expecting its secret must not go on
+    // as if it had one.
     s.err() << "heraldctl: the secret was shown when the key was first created (retried "
                "request_id); it cannot be shown again\n";
-  } else {
-    s.out() << "secret: " << response.secret() << "\n";
-    s.err() << "heraldctl: store the secret now; Herald cannot show it again\n";
+    return kExitAlreadyExists;
   }
+  if (!s.global().json) s.err() << "heraldctl: store the secret now; Herald cannot show it again\n";
   return kExitOk;
 }
 

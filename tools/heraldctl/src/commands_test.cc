@@ -100,7 +100,8 @@ class FakeTenants final : public v1::TenantService::Service {
   grpc::Status CreateApiKey(grpc::ServerContext*, const v1::CreateApiKeyRequest* request,
                             v1::CreateApiKeyResponse* response) override {
     response->mutable_api_key()->set_name(request->parent() + "/apiKeys/k1");
-    response->set_secret("hk_secret");
+    // A retried request id gets the key without its secret, as the server answers.
+    if (request->request_id() != "retried") response->set_secret("hk_secret");
     return grpc::Status::OK;
   }
 
@@ -550,6 +551,16 @@ TEST_F(CommandsTest, KeysCreatePrintsTheSecretOnce) {
   EXPECT_THAT(out_.str(), HasSubstr("secret: hk_secret\n"));
   ASSERT_EQ(Run({"keys", "create", "acme", "--json"}), kExitOk);
   EXPECT_THAT(out_.str(), HasSubstr(R"("secret":"hk_secret")"));
+  // A retry has no secret to give: a script piping it into a key file must not go on.
+  for (const bool json : {false, true}) {
+    out_.str("");
+    err_.str("");
+    std::vector<std::string> args = {"keys", "create", "acme", "--request-id=retried"};
+    if (json) args.push_back("--json");
+    EXPECT_EQ(Run(args), kExitAlreadyExists) << json;
+    EXPECT_THAT(out_.str(), HasSubstr("apiKeys/k1"));
+    EXPECT_THAT(err_.str(), HasSubstr("cannot be shown again"));
+  }
 }
 
 TEST_F(CommandsTest, TeamKeyComesFromAFileOrTheEnvironment) {

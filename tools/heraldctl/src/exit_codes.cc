@@ -14,7 +14,6 @@ ExitCode ExitCodeFor(absl::StatusCode code) {
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kOutOfRange:
     case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kAborted:
       return kExitRejected;
     case absl::StatusCode::kUnauthenticated:
     case absl::StatusCode::kPermissionDenied:
@@ -22,6 +21,7 @@ ExitCode ExitCodeFor(absl::StatusCode code) {
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kDeadlineExceeded:
     case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kAborted:
       return kExitUnavailable;
     default:
       return kExitRpcError;
@@ -38,10 +38,10 @@ std::string_view ExitCodeHelp() {
   4  NOT_FOUND
   5  ALREADY_EXISTS
   6  rejected by the server: INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE,
-     RESOURCE_EXHAUSTED, ABORTED
+     RESOURCE_EXHAUSTED
   7  UNAUTHENTICATED or PERMISSION_DENIED (check --key / HERALD_API_KEY)
   8  UNAVAILABLE, DEADLINE_EXCEEDED or CANCELLED: the server was not reached or did not
-     answer in time; a retry may succeed
+     answer in time; or ABORTED: the request met a concurrent change. A retry may succeed
 )";
 }
 
