@@ -59,7 +59,10 @@ class WebhooksTest : public testing::HeraldStackSuite<WebhooksTest> {
                                "--purchase_delay_max=300ms", "--webhook_duplicate_rate=0.3",
                                "--webhook_retry_base=50ms"},
             .herald_args = {"--poll_interval=50ms", "--log_level=warn",
-                            "--webhook_max_body_bytes=4096", "--reconcile_schedule=300ms,2s"},
+                            "--webhook_max_body_bytes=4096", "--reconcile_schedule=300ms,2s",
+                            // Each message's 30 buyers take five pages, read by the upstream's
+                            // marker.
+                            "--reconcile_page=7"},
             .admin_key = kAdminKey,
             .encryption_key = std::string(64, 'b'),
             .register_webhooks = true};

@@ -45,6 +45,9 @@ struct StepPayload {
   // An upload's media asset id, read with the job's records (payloads written before it was
   // added have none: the upload reads the asset on its own).
   std::string media;
+  // A reconciliation page's place in the buyers list: the upstream's marker from the page
+  // before (payloads written before it was added have none: the page goes by offset alone).
+  std::string marker;
 };
 
 std::string EncodePayload(const StepPayload& p) {
@@ -52,7 +55,7 @@ std::string EncodePayload(const StepPayload& p) {
   unsigned char buffer[1024];
   json::monotonic_resource resource(buffer, sizeof(buffer));
   json::object o(&resource);
-  o.reserve(7);
+  o.reserve(8);
   o.emplace("tenant", p.tenant);
   o.emplace("campaign", p.campaign);
   o.emplace("account", p.account);
@@ -60,6 +63,7 @@ std::string EncodePayload(const StepPayload& p) {
   o.emplace("index", p.index);
   if (!p.media.empty()) o.emplace("media", p.media);
   if (p.round != 0) o.emplace("round", p.round);
+  if (!p.marker.empty()) o.emplace("marker", p.marker);
   return json::serialize(o);
 }
 
@@ -91,6 +95,11 @@ absl::StatusOr<StepPayload> DecodePayload(std::string_view bytes) {
   if (const json::value* round = o->if_contains("round")) {
     if (!round->is_int64()) return absl::InvalidArgumentError("delivery job payload's round");
     p.round = static_cast<int32_t>(round->as_int64());
+  }
+  if (const json::value* marker = o->if_contains("marker")) {
+    const json::string* m = marker->if_string();
+    if (m == nullptr) return absl::InvalidArgumentError("delivery job payload's marker");
+    p.marker = std::string(*m);
   }
   return p;
 }
@@ -420,6 +429,10 @@ absl::Status ValidateWorkflowConfig(const WorkflowConfig& config) {
   if (config.lookup_patience < absl::ZeroDuration()) {
     return config::SettingError("workflow.lookup_patience", "must not be negative");
   }
+  if (config.reconcile_page < 1 || config.reconcile_page > 100) {
+    return config::SettingError("workflow.reconcile_page",
+                                StrCat("must be in [1, 100] (got ", config.reconcile_page, ")"));
+  }
   if (config.list_batch < 1 || config.list_batch > kMaxListBatch) {
     return config::SettingError("workflow.list_batch", StrCat("must be in [1, ", kMaxListBatch,
                                                               "] (got ", config.list_batch, ")"));
@@ -546,10 +559,11 @@ void DeliveryWorkflow::Register(queue::Worker& worker) {
 }
 
 queue::JobSpec DeliveryWorkflow::NextStep(const Context& ctx, std::string_view kind, int32_t index,
-                                          absl::Duration delay) const {
+                                          absl::Duration delay, std::string_view marker) const {
   StepPayload p = ctx.step;
   p.index = index;
   p.media.clear();
+  p.marker = std::string(marker);
   const std::vector<std::string>& media = ctx.campaign.content.media;
   if (kind == kUploadMediaJob && index >= 0 && index < static_cast<int32_t>(media.size())) {
     p.media = media[index];
@@ -1823,8 +1837,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
   const int64_t price = ctx.campaign.content.price_cents;
   if (price <= 0) co_return end_of_round();  // nothing to buy
 
-  upstream::BuyersQuery query{.limit = config_.reconcile_page,
-                              .offset = page * config_.reconcile_page};
+  upstream::BuyersQuery query{
+      .limit = config_.reconcile_page, .offset = page * config_.reconcile_page, .marker = s.marker};
   if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
   auto buyers = co_await ctx.api->ListMessageBuyers(s.account, id, query);
   if (!buyers.ok()) {
@@ -1848,8 +1862,13 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
     log::Info("reconciliation found purchases whose webhooks never arrived",
               {{"tenant", s.tenant}, {"campaign", s.campaign}, {"added", *added}});
   }
-  if (buyers.value->has_more && !buyers.value->buyers.empty() && page + 1 < kPagesPerRound) {
-    co_return JobResult::OkThen(NextStep(ctx, kReconcileJob, s.index + 1, absl::ZeroDuration()));
+  // An empty page is the end unless the upstream says there is more and moves its marker on.
+  const std::string& marker = buyers.value->marker;
+  const bool more = buyers.value->has_more &&
+                    (!buyers.value->buyers.empty() || (!marker.empty() && marker != s.marker));
+  if (more && page + 1 < kPagesPerRound) {
+    co_return JobResult::OkThen(
+        NextStep(ctx, kReconcileJob, s.index + 1, absl::ZeroDuration(), marker));
   }
   co_return end_of_round();
 }

@@ -363,8 +363,10 @@ class DeliveryWorkflow {
   boost::asio::awaitable<absl::Status> Pace(Context& ctx);
   // Pace for a step: nullopt when the call may go ahead, else how the job ends.
   boost::asio::awaitable<std::optional<queue::JobResult>> PaceStep(Context& ctx);
+  // The job of step `kind` number `index` of the context's delivery, due after `delay`; a
+  // reconciliation page carries the upstream's `marker` from the page before it.
   queue::JobSpec NextStep(const Context& ctx, std::string_view kind, int32_t index,
-                          absl::Duration delay) const;
+                          absl::Duration delay, std::string_view marker = {}) const;
 
   webhooks::MessageAnalytics* events_ = nullptr;
   metrics::Counter* reconciled_ = nullptr;
