@@ -32,6 +32,11 @@ ABSL_FLAG(std::string, grpc_tls_key_file, "", "PEM private key of --grpc_tls_cer
 ABSL_FLAG(std::string, grpc_tls_client_ca_file, "",
           "PEM CA certificates; when set, every gRPC client must present a certificate signed "
           "by one of them (mTLS) besides its bearer key.");
+ABSL_FLAG(std::string, ingest_tls_cert_file, "",
+          "PEM certificate chain of the webhook ingest; with --ingest_tls_key_file the ingest is "
+          "served over HTTPS only (TLS 1.2+). Empty: plain HTTP (behind a TLS-terminating "
+          "ingress).");
+ABSL_FLAG(std::string, ingest_tls_key_file, "", "PEM private key of --ingest_tls_cert_file.");
 ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(60),
           "How often the TLS certificate, key and CA files are read again, so renewed "
           "certificates are used without a restart.");
@@ -279,6 +284,8 @@ int main(int argc, char** argv) {
       .grpc_tls_cert_file = absl::GetFlag(FLAGS_grpc_tls_cert_file),
       .grpc_tls_key_file = absl::GetFlag(FLAGS_grpc_tls_key_file),
       .grpc_tls_client_ca_file = absl::GetFlag(FLAGS_grpc_tls_client_ca_file),
+      .ingest_tls_cert_file = absl::GetFlag(FLAGS_ingest_tls_cert_file),
+      .ingest_tls_key_file = absl::GetFlag(FLAGS_ingest_tls_key_file),
       .tls_reload_interval = absl::GetFlag(FLAGS_tls_reload_interval),
       .grpc_keepalive_time = absl::GetFlag(FLAGS_grpc_keepalive_time),
       .grpc_max_connection_age = absl::GetFlag(FLAGS_grpc_max_connection_age),

@@ -44,6 +44,7 @@
 #include "component.h"
 #include "grpc_component.h"
 #include "ingest_component.h"
+#include "tls_files.h"
 #include "worker_component.h"
 
 #ifndef HERALD_VERSION
@@ -137,6 +138,19 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   HERALD_ASSIGN_OR_RETURN(config.ingest.address,
                           config::ParseHostPort("ingest_address", flags.ingest_address));
   config.ingest.name = "ingest";
+  if (flags.ingest_tls_cert_file.empty() != flags.ingest_tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--ingest_tls_cert_file and --ingest_tls_key_file go together");
+  }
+  if (!flags.ingest_tls_cert_file.empty()) {
+    if (flags.tls_reload_interval < absl::Seconds(1)) {
+      return absl::InvalidArgumentError("--tls_reload_interval must be at least 1s");
+    }
+    HERALD_ASSIGN_OR_RETURN(std::shared_ptr<TlsFiles> files,
+                            TlsFiles::Load("ingest_tls", flags.ingest_tls_cert_file,
+                                           flags.ingest_tls_key_file, flags.tls_reload_interval));
+    config.ingest.tls = [files] { return files->Current(); };
+  }
   HERALD_RETURN_IF_ERROR(config::RequireInRange("webhook_max_body_bytes",
                                                 flags.webhook_max_body_bytes, 1024, 64 << 20));
   config.ingest.max_body_bytes = static_cast<uint64_t>(flags.webhook_max_body_bytes);

@@ -90,6 +90,8 @@ struct ServeFlags {
   std::string grpc_tls_cert_file;
   std::string grpc_tls_key_file;
   std::string grpc_tls_client_ca_file;
+  std::string ingest_tls_cert_file;
+  std::string ingest_tls_key_file;
   absl::Duration tls_reload_interval = absl::Seconds(60);
   absl::Duration grpc_keepalive_time = absl::Minutes(1);
   absl::Duration grpc_max_connection_age = absl::InfiniteDuration();

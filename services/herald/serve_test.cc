@@ -158,6 +158,13 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
       {[](ServeFlags& f) { f.reconcile_page = 101; },
        "--reconcile_page: must be in [1, 100] (got 101)"},
       {[](ServeFlags& f) { f.reconcile_page = 0; }, "--reconcile_page"},
+      {[](ServeFlags& f) { f.ingest_tls_cert_file = "/etc/hostname"; },
+       "--ingest_tls_cert_file and --ingest_tls_key_file go together"},
+      {[](ServeFlags& f) {
+         f.ingest_tls_cert_file = "/nonexistent/ingest.pem";
+         f.ingest_tls_key_file = "/nonexistent/ingest.key";
+       },
+       "--ingest_tls_cert_file: cannot load '/nonexistent/ingest.pem'"},
       {[](ServeFlags& f) { f.max_attempts = 0; }, "--max_attempts: must be in [1, 100] (got 0)"},
       {[](ServeFlags& f) { f.max_attempts = 101; }, "--max_attempts"},
       {[](ServeFlags& f) { f.lookup_retry = absl::ZeroDuration(); },

@@ -8,6 +8,15 @@
 #include <sstream>
 #include <string>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
@@ -110,6 +119,85 @@ TEST(TlsTest, MutualTlsAdmitsTrustedClientsOnlyAndPicksUpReplacedCertificates) {
       absl::Seconds(20)))
       << (*herald)->Logs();
   EXPECT_FALSE(ListTenants(TlsChannel(target, dir, "first", "first")).ok());
+  EXPECT_TRUE((*herald)->process().running());
+}
+
+// One HTTPS POST to 127.0.0.1:`port` trusting the certificates of `ca_file` only: the
+// response's status, or why there was none.
+absl::StatusOr<unsigned> HttpsPost(uint16_t port, const std::string& ca_file,
+                                   const std::string& target) {
+  namespace asio = boost::asio;
+  namespace beast = boost::beast;
+  namespace bhttp = beast::http;
+  asio::io_context io;
+  asio::ssl::context context(asio::ssl::context::tls_client);
+  boost::system::error_code ec;
+  context.load_verify_file(ca_file, ec);
+  if (ec) return absl::InternalError(StrCat("CA file: ", ec.message()));
+  beast::ssl_stream<beast::tcp_stream> stream(io, context);
+  stream.set_verify_mode(asio::ssl::verify_peer);
+  stream.set_verify_callback(asio::ssl::host_name_verification("127.0.0.1"));
+  beast::get_lowest_layer(stream).socket().connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+  if (ec) return absl::UnavailableError(StrCat("connect: ", ec.message()));
+  stream.handshake(asio::ssl::stream_base::client, ec);
+  if (ec) return absl::UnavailableError(StrCat("handshake: ", ec.message()));
+  bhttp::request<bhttp::string_body> request{bhttp::verb::post, target, 11};
+  request.set(bhttp::field::host, "127.0.0.1");
+  request.set(bhttp::field::content_type, "application/json");
+  request.body() = "{}";
+  request.prepare_payload();
+  bhttp::write(stream, request, ec);
+  if (ec) return absl::UnavailableError(StrCat("write: ", ec.message()));
+  beast::flat_buffer buffer;
+  bhttp::response<bhttp::string_body> response;
+  bhttp::read(stream, buffer, response, ec);
+  if (ec) return absl::UnavailableError(StrCat("read: ", ec.message()));
+  return response.result_int();
+}
+
+// The webhook ingest over HTTPS: answered over TLS only, and a certificate replaced on disk is
+// used for new connections without a restart.
+TEST(TlsTest, TheIngestServesHttpsOnlyAndPicksUpReplacedCertificates) {
+  const std::string dir = testing::MakeTempDir("ingest-tls");
+  ASSERT_TRUE(testing::MakeTestCa(dir, "first")) << "openssl failed";
+  ASSERT_TRUE(testing::MakeTestCa(dir, "second")) << "openssl failed";
+  const std::string cert = StrCat(dir, "/ingest.pem"), key = StrCat(dir, "/ingest.key");
+  const auto install = [&](const std::string& ca) {
+    std::filesystem::copy_file(StrCat(dir, "/", ca, "-server.pem"), cert + ".new");
+    std::filesystem::copy_file(StrCat(dir, "/", ca, "-server.key"), key + ".new");
+    std::filesystem::rename(key + ".new", key);
+    std::filesystem::rename(cert + ".new", cert);
+  };
+  install("first");
+
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  auto herald = HeraldProcess::Start(
+      {.args = {"serve", "--role=ingest", StrCat("--ingest_tls_cert_file=", cert),
+                StrCat("--ingest_tls_key_file=", key), "--tls_reload_interval=1s"},
+       .env = {{"HERALD_ENCRYPTION_KEY", std::string(64, 'd')}},
+       .redis_port = (*redis)->port()});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  const uint16_t port = (*herald)->ingest_port();
+  const std::string first_ca = StrCat(dir, "/first-ca.pem");
+  const std::string second_ca = StrCat(dir, "/second-ca.pem");
+
+  // Over TLS, an unsigned delivery is refused as over plain HTTP.
+  absl::StatusOr<unsigned> answered = HttpsPost(port, first_ca, "/webhooks/nobody.none");
+  ASSERT_TRUE(answered.ok()) << answered.status() << (*herald)->Logs();
+  EXPECT_EQ(*answered, 401u);
+  // Plain HTTP gets no answer; a client trusting another CA does not get in.
+  auto plain = testing::HttpRequest(port, "POST", "/webhooks/nobody.none", "{}",
+                                    {{"Content-Type", "application/json"}}, absl::Seconds(5));
+  EXPECT_FALSE(plain.ok() && plain->status != 0) << plain->status;
+  EXPECT_FALSE(HttpsPost(port, second_ca, "/webhooks/nobody.none").ok());
+
+  // The second CA's certificate replaces the first on disk: new connections use it.
+  install("second");
+  EXPECT_TRUE(testing::WaitFor([&] { return HttpsPost(port, second_ca, "/webhooks/x.y").ok(); },
+                               absl::Seconds(20)))
+      << (*herald)->Logs();
+  EXPECT_FALSE(HttpsPost(port, first_ca, "/webhooks/x.y").ok());
   EXPECT_TRUE((*herald)->process().running());
 }
 

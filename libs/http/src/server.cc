@@ -5,8 +5,10 @@
 #include <mutex>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
@@ -24,6 +26,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <herald/common/gate.h>
 #include <herald/common/log.h>
@@ -80,11 +83,25 @@ bool IsParseError(const boost::system::error_code& ec) {
          ec != bhttp::error::body_limit && ec != bhttp::error::buffer_overflow;
 }
 
-// One connection. `stream` runs on the session's strand; so does everything that touches it.
-struct Session {
-  explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-  beast::tcp_stream stream;
+// One connection, plain or TLS. `stream` runs on the session's strand; so does everything that
+// touches it.
+struct Session {
+  explicit Session(tcp::socket socket)
+      : stream(std::in_place_type<beast::tcp_stream>, std::move(socket)) {}
+  Session(tcp::socket socket, std::shared_ptr<asio::ssl::context> context)
+      : tls_context(std::move(context)),
+        stream(std::in_place_type<TlsStream>, std::move(socket), *tls_context) {}
+
+  // The TCP layer under either: its timeouts, and closing it ends the connection.
+  beast::tcp_stream& transport() {
+    return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); },
+                      stream);
+  }
+
+  std::shared_ptr<asio::ssl::context> tls_context;  // before `stream`, which refers to it
+  std::variant<beast::tcp_stream, TlsStream> stream;
   // Waiting for the first byte of a request (or lingering after a refusal): Close() may end the
   // connection now without losing a request. Strand only.
   bool idle = false;
@@ -183,8 +200,8 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
     // Sessions waiting for a request end now; the others see draining_ before they read the
     // next one, and answer the current one with `Connection: close`.
     ForEachSession([](const std::shared_ptr<Session>& session) {
-      asio::post(session->stream.get_executor(), [session] {
-        if (session->idle) session->stream.close();
+      asio::post(session->transport().get_executor(), [session] {
+        if (session->idle) session->transport().close();
       });
     });
     co_await gate_.Close();
@@ -194,7 +211,7 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
     stopped_.store(true);
     CloseAcceptor();
     ForEachSession([](const std::shared_ptr<Session>& session) {
-      asio::post(session->stream.get_executor(), [session] { session->stream.close(); });
+      asio::post(session->transport().get_executor(), [session] { session->transport().close(); });
     });
   }
 
@@ -252,13 +269,24 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
       return;
     }
     if (config_.no_delay) socket.set_option(tcp::no_delay(true), ignored);
-    auto session = std::make_shared<Session>(std::move(socket));
+    std::shared_ptr<Session> session;
+    if (config_.tls) {
+      std::shared_ptr<asio::ssl::context> context = config_.tls();
+      if (context == nullptr) {
+        log::Warn("http connection refused: no TLS context", {{"server", config_.name}});
+        socket.close(ignored);
+        return;
+      }
+      session = std::make_shared<Session>(std::move(socket), std::move(context));
+    } else {
+      session = std::make_shared<Session>(std::move(socket));
+    }
     {
       std::lock_guard lock(mu_);
       sessions_.emplace(session.get(), session);
     }
     connections_.fetch_add(1);
-    asio::co_spawn(session->stream.get_executor(),
+    asio::co_spawn(session->transport().get_executor(),
                    RunSession(shared_from_this(), session, std::move(hold)),
                    LogFailure(config_.name, "session"));
   }
@@ -285,6 +313,22 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   asio::awaitable<void> Serve(Session& s) {
+    if (auto* tls = std::get_if<TlsStream>(&s.stream)) {
+      ExpiresAfter(s.transport(), config_.request_timeout);
+      auto [ec] = co_await tls->async_handshake(asio::ssl::stream_base::server, kUseTuple);
+      if (ec) {
+        log::Debug("tls handshake failed", {{"server", config_.name}, {"error", ec.message()}});
+        s.transport().close();
+        co_return;
+      }
+      co_await ServeOn(s, *tls);
+    } else {
+      co_await ServeOn(s, std::get<beast::tcp_stream>(s.stream));
+    }
+  }
+
+  template <typename Stream>
+  asio::awaitable<void> ServeOn(Session& s, Stream& stream) {
     beast::flat_buffer buffer;
     for (;;) {
       // Checked on the strand before going idle; Close() posts to the strand after setting it,
@@ -292,42 +336,41 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
       if (stopping()) break;
       if (buffer.size() == 0) {
         s.idle = true;
-        ExpiresAfter(s.stream, config_.idle_timeout);
-        auto [ec, n] =
-            co_await s.stream.async_read_some(buffer.prepare(kFirstReadBytes), kUseTuple);
+        ExpiresAfter(s.transport(), config_.idle_timeout);
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kFirstReadBytes), kUseTuple);
         s.idle = false;
         if (ec) break;  // the client left, idle too long, or Close()/Stop()
         buffer.commit(n);
       }
 
       // The whole request must arrive within request_timeout of its first byte.
-      ExpiresAfter(s.stream, config_.request_timeout);
+      ExpiresAfter(s.transport(), config_.request_timeout);
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(config_.max_header_bytes);
       parser.body_limit(config_.max_body_bytes);
-      auto [ec, n] = co_await bhttp::async_read_header(s.stream, buffer, parser, kUseTuple);
+      auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
       if (!ec && !parser.is_done()) {
         if (ExpectsContinue(parser.get())) {
           // The client holds the body back until it hears this (RFC 9110 §10.1.1); a request
           // refused on its header alone (413 for a Content-Length over the limit) never gets it.
           const auto interim = asio::buffer(kContinue);
-          auto [write_ec, written] = co_await asio::async_write(s.stream, interim, kUseTuple);
+          auto [write_ec, written] = co_await asio::async_write(stream, interim, kUseTuple);
           ec = write_ec;
         }
-        if (!ec) std::tie(ec, n) = co_await bhttp::async_read(s.stream, buffer, parser, kUseTuple);
+        if (!ec) std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
       }
       if (ec == bhttp::error::header_limit) {
-        co_await Refuse(s, bhttp::status::request_header_fields_too_large,
+        co_await Refuse(s, stream, bhttp::status::request_header_fields_too_large,
                         config_.too_large_content_type, config_.header_too_large_body);
         co_return;
       }
       if (ec == bhttp::error::body_limit) {
-        co_await Refuse(s, bhttp::status::payload_too_large, config_.too_large_content_type,
+        co_await Refuse(s, stream, bhttp::status::payload_too_large, config_.too_large_content_type,
                         config_.too_large_body);
         co_return;
       }
       if (IsParseError(ec)) {
-        co_await Refuse(s, bhttp::status::bad_request, "text/plain", "bad request\n");
+        co_await Refuse(s, stream, bhttp::status::bad_request, "text/plain", "bad request\n");
         co_return;
       }
       if (ec) break;  // cut short, too slow (the stream is closed), or Stop()
@@ -335,22 +378,34 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
       Request& request = parser.get();
       const bool head = request.method() == bhttp::verb::head;
       const bool client_keep_alive = request.keep_alive();
-      s.stream.expires_never();  // handlers keep their own deadlines
+      s.transport().expires_never();  // handlers keep their own deadlines
       Reply reply = co_await CallHandler(request);
       if (reply.reset) {
-        Abort(s.stream);
+        Abort(s.transport());
         co_return;
       }
       Response& response = reply.response;
       const bool keep_alive = client_keep_alive && response.keep_alive() && !stopping();
       Finish(response, head, keep_alive);
-      ExpiresAfter(s.stream, config_.request_timeout);
-      auto [write_ec, written] = co_await bhttp::async_write(s.stream, response, kUseTuple);
+      ExpiresAfter(s.transport(), config_.request_timeout);
+      auto [write_ec, written] = co_await bhttp::async_write(stream, response, kUseTuple);
       if (write_ec || !keep_alive) break;
     }
-    boost::system::error_code ignored;
-    s.stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    s.stream.close();
+    co_await Shutdown(s, stream);
+  }
+
+  // Ends the connection: a TLS close_notify (waiting a moment for the client's), or a TCP
+  // half-close, then closes it.
+  template <typename Stream>
+  static asio::awaitable<void> Shutdown(Session& s, Stream& stream) {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      s.transport().expires_after(kLingerTimeout);
+      co_await stream.async_shutdown(kUseTuple);
+    } else {
+      boost::system::error_code ignored;
+      s.transport().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+    s.transport().close();
   }
 
   asio::awaitable<Reply> CallHandler(Request& request) {
@@ -383,26 +438,35 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   // Answers `status` with `Connection: close`, then drops the rest of the request and closes.
-  asio::awaitable<void> Refuse(Session& s, bhttp::status status, std::string_view content_type,
-                               std::string body) {
+  template <typename Stream>
+  asio::awaitable<void> Refuse(Session& s, Stream& stream, bhttp::status status,
+                               std::string_view content_type, std::string body) {
     Response response(status, 11);
     response.set(bhttp::field::content_type, content_type);
     response.body() = std::move(body);
     Finish(response, /*head=*/false, /*keep_alive=*/false);
-    ExpiresAfter(s.stream, config_.request_timeout);
-    auto [ec, written] = co_await bhttp::async_write(s.stream, response, kUseTuple);
-    if (!ec) {
+    ExpiresAfter(s.transport(), config_.request_timeout);
+    auto [ec, written] = co_await bhttp::async_write(stream, response, kUseTuple);
+    if (ec) {
+      s.transport().close();
+      co_return;
+    }
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      co_await Shutdown(s, stream);
+    } else {
+      // The unread rest of the request is drained for a moment, so that closing does not reset
+      // the connection before the client has read the answer.
       boost::system::error_code ignored;
-      s.stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      s.transport().socket().shutdown(tcp::socket::shutdown_send, ignored);
       s.idle = true;
-      s.stream.expires_after(kLingerTimeout);
+      s.transport().expires_after(kLingerTimeout);
       std::array<char, 4096> sink;
       for (;;) {
-        auto [read_ec, n] = co_await s.stream.async_read_some(asio::buffer(sink), kUseTuple);
+        auto [read_ec, n] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
         if (read_ec) break;
       }
+      s.transport().close();
     }
-    s.stream.close();
   }
 
   const asio::any_io_executor executor_;

@@ -2,7 +2,7 @@
 // webhook ingest and the upstream simulator. It owns what each of them would otherwise repeat:
 // the accept loop with backoff, keep-alive, request limits (413), an idle timeout between
 // requests and a deadline for reading one request (slow clients are cut off), a connection cap,
-// and a gate so Close() returns only when every session has ended.
+// optional TLS, and a gate so Close() returns only when every session has ended.
 //
 // Handlers are coroutines that see a parsed request and return a reply; they never deal with
 // sockets. A handler may ask for the connection to be reset without a response (the simulator's
@@ -23,6 +23,10 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <herald/common/config.h>
+
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
 
 namespace herald::http {
 
@@ -72,6 +76,11 @@ struct ServerConfig {
   std::string header_too_large_body = "request header fields too large\n";
   // The `Server` header of every response (empty: none).
   std::string server_header = "herald";
+  // When set, every connection is served over TLS (no plain text), with the context this
+  // returns when it is accepted: a renewed certificate is picked up by new connections. The TLS
+  // handshake must finish within request_timeout. Called on the accept strand; a null context
+  // refuses the connection.
+  std::function<std::shared_ptr<boost::asio::ssl::context>()> tls;
 };
 
 class Server {
