@@ -1,6 +1,13 @@
 // AnalyticsService: a campaign's or account's revenue and buyers.
 
-#include <absl/strings/numbers.h>
+#include <algorithm>
+#include <iterator>
+#include <optional>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include <absl/strings/str_split.h>
 
 #include <herald/campaign/analytics.h>
 #include <herald/common/status.h>
@@ -19,6 +26,22 @@ namespace {
 using campaign::Caller;
 using grpc::CallbackServerContext;
 using grpc::ServerUnaryReactor;
+
+// A buyer's place in ListCampaignBuyers' order: first purchase, account, fan.
+using BuyerPlace = std::tuple<int64_t, std::string, int64_t>;
+
+BuyerPlace PlaceOf(const webhooks::Buyer& b) { return {b.first_purchase_ms, b.account, b.fan_id}; }
+
+// A page token's place: "<first purchase ms>:<fan id>:<account>".
+std::optional<BuyerPlace> ParseBuyerPlace(std::string_view text) {
+  const std::vector<std::string> parts =
+      absl::StrSplit(absl::string_view(text.data(), text.size()), absl::MaxSplits(':', 2));
+  if (parts.size() != 3) return std::nullopt;
+  const std::optional<int64_t> time = ParseInt<int64_t>(parts[0]);
+  const std::optional<int64_t> fan = ParseInt<int64_t>(parts[1]);
+  if (!time || !fan) return std::nullopt;
+  return BuyerPlace{*time, std::string(parts[2]), *fan};
+}
 
 class AnalyticsServiceImpl final : public v1::AnalyticsService::CallbackService {
  public:
@@ -102,17 +125,35 @@ class AnalyticsServiceImpl final : public v1::AnalyticsService::CallbackService 
           const uint64_t fingerprint = Fingerprint(StrCat("buyers/", req->parent()));
           HERALD_CO_ASSIGN_OR_RETURN(std::string after,
                                      DecodePageToken(req->page_token(), fingerprint));
-          size_t offset = 0;
-          if (!after.empty() && !absl::SimpleAtoi(after, &offset)) {
-            co_return absl::InvalidArgumentError("page_token: malformed");
+          // A page goes on after the last buyer of the one before, by its place in the order
+          // (first purchase, account, fan), not by a count: a purchase credited meanwhile with
+          // an earlier time neither repeats a buyer nor hides one.
+          std::optional<BuyerPlace> from;
+          if (!after.empty()) {
+            from = ParseBuyerPlace(after);
+            if (!from) co_return absl::InvalidArgumentError("page_token: malformed");
           }
           HERALD_CO_ASSIGN_OR_RETURN(std::vector<webhooks::Buyer> buyers,
                                      co_await analytics_.CampaignBuyers(c.tenant, id));
+          std::sort(buyers.begin(), buyers.end(),
+                    [](const webhooks::Buyer& a, const webhooks::Buyer& b) {
+                      return PlaceOf(a) < PlaceOf(b);
+                    });
+          auto it = buyers.begin();
+          if (from) {
+            it = std::upper_bound(buyers.begin(), buyers.end(), *from,
+                                  [](const BuyerPlace& place, const webhooks::Buyer& b) {
+                                    return place < PlaceOf(b);
+                                  });
+          }
           v1::ListCampaignBuyersResponse out;
-          const size_t end = std::min(buyers.size(), offset + static_cast<size_t>(size));
-          for (size_t i = offset; i < end; ++i) *out.add_buyers() = ToProto(c.tenant, buyers[i]);
-          if (end < buyers.size()) {
-            out.set_next_page_token(EncodePageToken(StrCat(end), fingerprint));
+          for (; it != buyers.end() && out.buyers_size() < size; ++it) {
+            *out.add_buyers() = ToProto(c.tenant, *it);
+          }
+          if (it != buyers.end()) {
+            const webhooks::Buyer& last = *std::prev(it);
+            out.set_next_page_token(EncodePageToken(
+                StrCat(last.first_purchase_ms, ":", last.fan_id, ":", last.account), fingerprint));
           }
           co_return out;
         });
