@@ -2667,6 +2667,41 @@ TEST_P(CampaignTest, ADeletedUploadTakesItsBytesWithIt) {
             grpc::StatusCode::NOT_FOUND);
 }
 
+// A retried upload with its request_id gets the first asset, and its bytes are stored once.
+TEST_P(CampaignTest, ARetriedUploadStoresItsBytesOnce) {
+  const std::string key = NewTenant("reupload");
+  auto media = v1::MediaService::NewStub(stack_->channel());
+  auto upload = [&](v1::MediaAsset* stored) {
+    auto ctx = BearerContext(key);
+    auto writer = media->UploadMediaAsset(ctx.get(), stored);
+    v1::UploadMediaAssetRequest part;
+    part.mutable_metadata()->set_parent("tenants/reupload");
+    part.mutable_metadata()->set_request_id("upload-1");
+    v1::MediaAsset* asset = part.mutable_metadata()->mutable_media_asset();
+    asset->set_type(v1::MediaAsset::IMAGE);
+    asset->set_file_name("teaser.jpg");
+    asset->set_content_type("image/jpeg");
+    EXPECT_TRUE(writer->Write(part));
+    part.set_chunk(std::string(1024, 'x'));
+    EXPECT_TRUE(writer->Write(part));
+    writer->WritesDone();
+    return writer->Finish();
+  };
+  v1::MediaAsset first, again;
+  grpc::Status s = upload(&first);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  s = upload(&again);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(again.name(), first.name());
+  const std::string blobs = "hd:{t:reupload}:blob:media:*";
+  auto redis = RedisFor(GetParam(), "hd:{t:reupload}:blob:media:x");
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  auto stored = (*redis)->Command({"KEYS", blobs});
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->elements.size(), 1u) << stored->DebugString();
+  EXPECT_EQ(stored->elements[0].str, StrCat("hd:{t:reupload}:blob:media:", ShortId(first.name())));
+}
+
 TEST_P(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
   const std::string key = NewTenant("lister");
   const std::vector<std::string> accounts = ImportAccounts("lister", key, 1);

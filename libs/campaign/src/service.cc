@@ -701,14 +701,33 @@ Service::Op<store::Created<store::MediaAsset>> Service::CreateMediaAsset(
     store::MediaAsset asset, std::string request_id, std::optional<std::string> bytes) {
   if (asset.id.empty()) asset.id = ids_.Next();
   asset.create_time_ms = absl::ToUnixMillis(clock_.Now());
-  if (bytes) {
-    asset.size_bytes = static_cast<int64_t>(bytes->size());
-    asset.sha256 = store::Sha256Hex(*bytes);
-    // Bytes first: a record is never visible without them.
-    HERALD_CO_RETURN_IF_ERROR(
-        (co_await store_.PutMediaBytes(asset.tenant, asset.id, *std::move(bytes))).status());
+  if (!bytes) co_return co_await store_.Create(std::move(asset), std::move(request_id));
+  // A retried upload gets its first asset without storing its bytes again.
+  if (!request_id.empty()) {
+    HERALD_CO_ASSIGN_OR_RETURN(
+        std::optional<store::MediaAsset> earlier,
+        co_await store_.CreatedBy<store::MediaAsset>(asset.tenant, request_id));
+    if (earlier) {
+      co_return store::Created<store::MediaAsset>{.value = *std::move(earlier), .replayed = true};
+    }
   }
-  co_return co_await store_.Create(std::move(asset), std::move(request_id));
+  asset.size_bytes = static_cast<int64_t>(bytes->size());
+  asset.sha256 = store::Sha256Hex(*bytes);
+  // Bytes first: a record is never visible without them.
+  HERALD_CO_RETURN_IF_ERROR(
+      (co_await store_.PutMediaBytes(asset.tenant, asset.id, *std::move(bytes))).status());
+  const std::string tenant = asset.tenant, id = asset.id;
+  auto created = co_await store_.Create(std::move(asset), std::move(request_id));
+  if (created.ok() && created->replayed) {
+    // A retry that raced the first upload, answered with the first asset: no record refers to
+    // this one's bytes. (After an error they stay: the record may have been written.)
+    auto removed = co_await store_.DeleteMediaBytes(tenant, id);
+    if (!removed.ok()) {
+      log::Warn("could not delete an upload's unused bytes",
+                {{"tenant", tenant}, {"media", id}, {"error", removed.status().message()}});
+    }
+  }
+  co_return created;
 }
 
 Service::Op<store::MediaAsset> Service::GetMediaAsset(std::string tenant, std::string id) {
