@@ -6,6 +6,7 @@
 #include <set>
 
 #include <boost/json.hpp>
+#include <gmock/gmock.h>
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -17,6 +18,7 @@
 #include <herald/testing/net.h>
 #include <herald/testing/observability.h>
 #include <herald/testing/wait.h>
+#include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/audience.grpc.pb.h>
 #include <herald/v1/automation.grpc.pb.h>
 
@@ -381,6 +383,21 @@ TEST_F(AutomationsEndToEndTest, InvalidRulesAreRefusedAndNothingIsStored) {
   EXPECT_EQ(code(s), grpc::StatusCode::NOT_FOUND);
   s = stub->GetAutomation(BearerContext(key).get(), get, &out);
   EXPECT_TRUE(s.ok()) << s.error_message();  // still there
+
+  // An account a rule acts on is not deleted (the rule would act again were it registered
+  // again); once its rules are gone, it is.
+  auto accounts_stub = v1::AccountService::NewStub(stack_->channel());
+  v1::DeleteAccountRequest remove;
+  remove.set_name(accounts.back());
+  v1::DeleteAccountResponse removed;
+  s = accounts_stub->DeleteAccount(BearerContext(key).get(), remove, &removed);
+  EXPECT_EQ(code(s), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("automation"));
+  del.set_name(third.name());
+  s = stub->DeleteAutomation(BearerContext(key).get(), del, &deleted);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  s = accounts_stub->DeleteAccount(BearerContext(key).get(), remove, &removed);
+  EXPECT_TRUE(s.ok()) << s.error_message();
 }
 
 // ---- heraldctl

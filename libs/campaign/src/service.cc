@@ -639,6 +639,15 @@ Service::Op<bool> Service::DeleteAccount(std::string tenant, std::string id) {
     co_return absl::FailedPreconditionError(
         StrCat("account '", id, "' is a target of unfinished campaign '", *user, "'"));
   }
+  // A rule left behind would act again if the account were registered again.
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Automation> rules,
+                             co_await store_.List<store::Automation>(tenant));
+  for (const store::Automation& rule : rules) {
+    if (rule.account == id) {
+      co_return absl::FailedPreconditionError(StrCat("account '", id, "' has automation '", rule.id,
+                                                     "'; delete its automations first"));
+    }
+  }
   co_return co_await store_.Delete<store::Account>(std::move(tenant), std::move(id));
 }
 
