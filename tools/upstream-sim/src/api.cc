@@ -694,7 +694,8 @@ Outcome ListUsersInList(Ctx& c, std::string_view ref) {
   auto members = ListMembers(a, ref, c.now, &custom);
   if (!members)
     return Fail(ApiError{404, "list_not_found", StrCat("User list ", ref, " not found.")});
-  return Data(MembersPage(a, *members, page.value().offset, page.value().limit));
+  const int64_t limit = std::max<int64_t>(1, page.value().limit - c.behavior.member_page_shortfall);
+  return Data(MembersPage(a, *members, page.value().offset, limit));
 }
 
 Outcome AddUsers(Ctx& c, std::string_view ref) {

@@ -412,6 +412,26 @@ TEST_F(ApiListsTest, RemoveOneFan) {
   EXPECT_THAT(Ids(Data("GET", base_ + "/users")), ElementsAre(1));
 }
 
+// With a shortfall, a page holds fewer fans than asked and says where the list goes on: paging
+// by nextOffset reads every member once, paging by offset + limit would skip some.
+TEST_F(ApiListsTest, ShortMemberPagesSayWhereTheListGoesOn) {
+  ASSERT_EQ(Call("POST", base_ + "/users", R"({"ids":[3]})").status, 200);
+  Behavior behavior = state_->behavior();
+  behavior.member_page_shortfall = 1;
+  state_->SetBehavior(behavior);
+  std::vector<int64_t> all;
+  int64_t offset = 0;
+  for (int page = 0; page < 10; ++page) {
+    json::value data = Data("GET", StrCat(base_, "/users?limit=2&offset=", offset));
+    const std::vector<int64_t> ids = Ids(data);
+    EXPECT_EQ(ids.size(), 1u);
+    all.insert(all.end(), ids.begin(), ids.end());
+    offset = data.at("nextOffset").as_int64();
+    if (!data.at("hasMore").as_bool()) break;
+  }
+  EXPECT_THAT(all, ElementsAre(1, 2, 3));
+}
+
 TEST_F(ApiListsTest, PinAndListPinnedMembers) {
   EXPECT_TRUE(Data("POST", base_ + "/users/2/pin").at("success").as_bool());
   EXPECT_TRUE(Data("POST", base_ + "/users/1/pin").at("success").as_bool());

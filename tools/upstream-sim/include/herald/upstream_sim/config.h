@@ -53,6 +53,9 @@ struct Behavior {
   absl::Duration progress_interval = absl::Seconds(1);
   // POST .../user-lists/{id}/users rejects more ids than this with 422.
   int max_ids_per_list_add = 100;
+  // GET .../user-lists/{id}/users answers this many fewer fans than asked (one at least), its
+  // hasMore and nextOffset saying where the list goes on: a client must page by nextOffset.
+  int member_page_shortfall = 0;
   // Media uploads cost this many credits per started decimal megabyte.
   int64_t upload_credits_per_mb = 3;
   // Size charged for a `file_url` upload (the simulator does not download it).
