@@ -75,6 +75,9 @@ ABSL_FLAG(int, max_attempts, 6,
 ABSL_FLAG(int, list_batch, 100,
           "Fan ids per upstream add-to-list call (1 to 100, the upstream's maximum); lower it "
           "when the upstream's limit is lower.");
+ABSL_FLAG(int, segment_page, 100,
+          "Fans read per upstream page when a segment scans an account's list (1 to 100, the "
+          "upstream's maximum).");
 ABSL_FLAG(int, reconcile_page, 100,
           "Buyers read per upstream page when reconciling a message's purchases (1 to 100, the "
           "upstream's maximum).");
@@ -301,6 +304,7 @@ int main(int argc, char** argv) {
       .media_max_bytes = absl::GetFlag(FLAGS_media_max_bytes),
       .list_batch = absl::GetFlag(FLAGS_list_batch),
       .reconcile_page = absl::GetFlag(FLAGS_reconcile_page),
+      .segment_page = absl::GetFlag(FLAGS_segment_page),
       .max_attempts = absl::GetFlag(FLAGS_max_attempts),
       .ingest_batch = absl::GetFlag(FLAGS_ingest_batch),
       .ingest_shed_latency = absl::GetFlag(FLAGS_ingest_shed_latency),

@@ -280,6 +280,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   config.workflow.poll_max = std::max(flags.poll_interval, absl::Seconds(30));
   config.workflow.list_batch = flags.list_batch;
   config.workflow.reconcile_page = flags.reconcile_page;
+  config.workflow.segment_page = flags.segment_page;
   config.workflow.max_attempts = flags.max_attempts;
   config.workflow.lookup_retry = flags.lookup_retry;
   config.workflow.lookup_patience = flags.lookup_patience;
@@ -301,6 +302,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
       {"worker.heartbeat_interval", "lease_duration"},
       {"workflow.list_batch", "list_batch"},
       {"workflow.reconcile_page", "reconcile_page"},
+      {"workflow.segment_page", "segment_page"},
       {"workflow.max_attempts", "max_attempts"},
       {"workflow.lookup_retry", "lookup_retry"},
       {"workflow.lookup_patience", "lookup_patience"},

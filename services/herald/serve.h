@@ -107,6 +107,7 @@ struct ServeFlags {
   int64_t media_max_bytes = 16 << 20;
   int list_batch = 100;
   int reconcile_page = 100;
+  int segment_page = 100;
   int max_attempts = 6;
   int ingest_batch = 64;
   absl::Duration ingest_shed_latency = absl::Milliseconds(500);

@@ -158,6 +158,8 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
       {[](ServeFlags& f) { f.reconcile_page = 101; },
        "--reconcile_page: must be in [1, 100] (got 101)"},
       {[](ServeFlags& f) { f.reconcile_page = 0; }, "--reconcile_page"},
+      {[](ServeFlags& f) { f.segment_page = 101; },
+       "--segment_page: must be in [1, 100] (got 101)"},
       {[](ServeFlags& f) { f.ingest_tls_cert_file = "/etc/hostname"; },
        "--ingest_tls_cert_file and --ingest_tls_key_file go together"},
       {[](ServeFlags& f) {

@@ -76,13 +76,15 @@ Request OfAccount(const std::string& account) {
 class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
  public:
   static HeraldStack::Options StackOptions() {
+    // Two fans per add-to-list call: a handful of fans takes several batches. A segment scans
+    // an account's list in pages of 4, which the upstream answers with 3 fans each: the scan
+    // must go on from the offset each page gives.
     return {.simulator_args = {"--teams=2", StrCat("--accounts_per_team=", kAccounts),
                                "--fans_per_account=40", "--delivery_rate=2000",
-                               "--rate_limit_per_minute=100000"},
-            // Two fans per add-to-list call: a handful of fans takes several batches.
+                               "--rate_limit_per_minute=100000", "--member_page_shortfall=1"},
             .herald_args = {"--poll_interval=50ms", "--lookup_retry=1s", "--log_level=warn",
                             "--dispatch_sweep_interval=200ms", "--dispatch_sweep_after=2s",
-                            "--list_batch=2"},
+                            "--list_batch=2", "--segment_page=4"},
             .admin_key = kAdminKey,
             .encryption_key = std::string(64, 'a')};
   }

@@ -45,9 +45,10 @@ struct StepPayload {
   // An upload's media asset id, read with the job's records (payloads written before it was
   // added have none: the upload reads the asset on its own).
   std::string media;
-  // A reconciliation page's place in the buyers list: the upstream's marker from the page
-  // before (payloads written before it was added have none: the page goes by offset alone).
-  std::string marker;
+  // A paged step's place in an upstream list, from the page before: the buyers list's marker
+  // (reconciliation), or the offset a list's members go on from (a segment's scan). Payloads
+  // written before it was added have none: the page goes by its index alone.
+  std::string cursor;
 };
 
 std::string EncodePayload(const StepPayload& p) {
@@ -63,7 +64,7 @@ std::string EncodePayload(const StepPayload& p) {
   o.emplace("index", p.index);
   if (!p.media.empty()) o.emplace("media", p.media);
   if (p.round != 0) o.emplace("round", p.round);
-  if (!p.marker.empty()) o.emplace("marker", p.marker);
+  if (!p.cursor.empty()) o.emplace("cursor", p.cursor);
   return json::serialize(o);
 }
 
@@ -96,10 +97,10 @@ absl::StatusOr<StepPayload> DecodePayload(std::string_view bytes) {
     if (!round->is_int64()) return absl::InvalidArgumentError("delivery job payload's round");
     p.round = static_cast<int32_t>(round->as_int64());
   }
-  if (const json::value* marker = o->if_contains("marker")) {
-    const json::string* m = marker->if_string();
-    if (m == nullptr) return absl::InvalidArgumentError("delivery job payload's marker");
-    p.marker = std::string(*m);
+  if (const json::value* cursor = o->if_contains("cursor")) {
+    const json::string* c = cursor->if_string();
+    if (c == nullptr) return absl::InvalidArgumentError("delivery job payload's cursor");
+    p.cursor = std::string(*c);
   }
   return p;
 }
@@ -429,6 +430,10 @@ absl::Status ValidateWorkflowConfig(const WorkflowConfig& config) {
   if (config.lookup_patience < absl::ZeroDuration()) {
     return config::SettingError("workflow.lookup_patience", "must not be negative");
   }
+  if (config.segment_page < 1 || config.segment_page > 100) {
+    return config::SettingError("workflow.segment_page",
+                                StrCat("must be in [1, 100] (got ", config.segment_page, ")"));
+  }
   if (config.reconcile_page < 1 || config.reconcile_page > 100) {
     return config::SettingError("workflow.reconcile_page",
                                 StrCat("must be in [1, 100] (got ", config.reconcile_page, ")"));
@@ -559,11 +564,11 @@ void DeliveryWorkflow::Register(queue::Worker& worker) {
 }
 
 queue::JobSpec DeliveryWorkflow::NextStep(const Context& ctx, std::string_view kind, int32_t index,
-                                          absl::Duration delay, std::string_view marker) const {
+                                          absl::Duration delay, std::string_view cursor) const {
   StepPayload p = ctx.step;
   p.index = index;
   p.media.clear();
-  p.marker = std::string(marker);
+  p.cursor = std::string(cursor);
   const std::vector<std::string>& media = ctx.campaign.content.media;
   if (kind == kUploadMediaJob && index >= 0 && index < static_cast<int32_t>(media.size())) {
     p.media = media[index];
@@ -1017,7 +1022,15 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentScan(Context& ctx) {
     if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
   }
   const std::string source = segment->expired_only ? "expired" : "fans";
-  upstream::PageQuery page{.limit = config_.segment_page, .offset = s.index * config_.segment_page};
+  // Where the page before said the list goes on (the upstream's nextOffset), not where a full
+  // page would have ended: a short page with more behind it loses no member.
+  int offset = s.index * config_.segment_page;
+  if (!s.cursor.empty()) {
+    const std::optional<int> next = ParseInt<int>(s.cursor);
+    if (!next || *next < 0) co_return JobResult::Fail("segment scan: malformed offset in payload");
+    offset = *next;
+  }
+  upstream::PageQuery page{.limit = config_.segment_page, .offset = offset};
   if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
   auto users = co_await ctx.api->ListUserListUsers(s.account, source, page);
   if (!users.ok()) {
@@ -1039,10 +1052,16 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentScan(Context& ctx) {
   auto put =
       co_await store_.records().Put(scan, StrCat(s.account, ":", s.index), StrJoin(selected, ","));
   if (!put.ok()) co_return JobResult::Retry(std::string(put.status().message()));
-  const bool more = users.value->has_more && !users.value->users.empty() &&
-                    s.index + 1 < config_.segment_max_pages;
-  if (more)
-    co_return JobResult::OkThen(NextStep(ctx, kSegmentScanJob, s.index + 1, absl::ZeroDuration()));
+  const int64_t next_offset = users.value->next_offset.value_or(
+      int64_t{offset} + static_cast<int64_t>(users.value->users.size()));
+  // An empty page is the end unless the upstream says there is more and where it goes on.
+  const bool more =
+      users.value->has_more && (!users.value->users.empty() || next_offset > offset) &&
+      next_offset <= std::numeric_limits<int>::max() && s.index + 1 < config_.segment_max_pages;
+  if (more) {
+    co_return JobResult::OkThen(
+        NextStep(ctx, kSegmentScanJob, s.index + 1, absl::ZeroDuration(), StrCat(next_offset)));
+  }
   put =
       co_await store_.records().Put(scan, StrCat(s.account, ":pages"), std::to_string(s.index + 1));
   if (!put.ok()) co_return JobResult::Retry(std::string(put.status().message()));
@@ -1838,7 +1857,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
   if (price <= 0) co_return end_of_round();  // nothing to buy
 
   upstream::BuyersQuery query{
-      .limit = config_.reconcile_page, .offset = page * config_.reconcile_page, .marker = s.marker};
+      .limit = config_.reconcile_page, .offset = page * config_.reconcile_page, .marker = s.cursor};
   if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
   auto buyers = co_await ctx.api->ListMessageBuyers(s.account, id, query);
   if (!buyers.ok()) {
@@ -1865,7 +1884,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
   // An empty page is the end unless the upstream says there is more and moves its marker on.
   const std::string& marker = buyers.value->marker;
   const bool more = buyers.value->has_more &&
-                    (!buyers.value->buyers.empty() || (!marker.empty() && marker != s.marker));
+                    (!buyers.value->buyers.empty() || (!marker.empty() && marker != s.cursor));
   if (more && page + 1 < kPagesPerRound) {
     co_return JobResult::OkThen(
         NextStep(ctx, kReconcileJob, s.index + 1, absl::ZeroDuration(), marker));
