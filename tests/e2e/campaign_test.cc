@@ -1725,6 +1725,79 @@ TEST_P(CampaignTest, AResumeWhileSendsAreInFlightSendsOnceAndCompletes) {
   ExpectOneMoreMessageEach(before, accounts);
 }
 
+// A pause holds what has not gone to the upstream yet; a message the upstream already has is
+// followed to its end, and a campaign with nothing left to hold completes without a resume.
+TEST_P(CampaignTest, APausedCampaignFollowsTheMessagesAlreadySentToTheirEnd) {
+  const std::string key = NewTenant("pausesent");
+  const std::vector<std::string> accounts = ImportAccounts("pausesent", key, 2);
+  ASSERT_FALSE(accounts.empty());
+  auto behaviour = [&](int rate) {
+    auto r = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/behavior",
+                                  StrCat(R"({"delivery_rate":)", rate, "}"));
+    ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+  };
+  ASSERT_NO_FATAL_FAILURE(behaviour(2));  // the message takes a while to reach its fans
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  const grpc::Status s = campaigns->CreateCampaign(
+      BearerContext(key).get(), TextCampaign("pausesent", {accounts[0]}, "Already out"), &created);
+  const bool sent = s.ok() && WaitForDeliveries(key, created.name(), v1::Delivery::SENT);
+  const auto paused = sent ? Pause(key, created.name()) : absl::CancelledError("not sent");
+  ASSERT_NO_FATAL_FAILURE(behaviour(2000));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(sent) << stack_->herald().Logs();
+  ASSERT_TRUE(paused.ok()) << paused.status();
+  EXPECT_EQ(paused->state(), v1::Campaign::PAUSED);
+
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
+  for (const v1::Delivery& d : DeliveriesOf(key, created.name())) {
+    EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.account();
+    EXPECT_EQ(d.recipients_pending(), 0) << d.account();
+  }
+}
+
+// A send the upstream refuses for want of credits sent nothing: cancelled while its team waits,
+// the delivery is cancelled at once, with nothing reported as left undone.
+TEST_P(CampaignTest, ACancelWhileTheTeamWaitsForCreditsSettlesAtOnce) {
+  const std::string tenant = "unpaidcancel";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_FALSE(accounts.empty());
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  ASSERT_NO_FATAL_FAILURE(SetCredits("team-1", 0));
+  v1::Campaign created;
+  const grpc::Status s = campaigns->CreateCampaign(
+      BearerContext(key).get(), TextCampaign(tenant, {accounts[0]}, "Unpaid"), &created);
+  v1::GetTeamRequest get_team;
+  get_team.set_name(StrCat("tenants/", tenant, "/teams/main"));
+  v1::Team team;
+  const bool paused =
+      s.ok() && testing::WaitFor([&] {
+        return teams->GetTeam(BearerContext(key).get(), get_team, &team).ok() && team.paused();
+      });
+  ASSERT_NO_FATAL_FAILURE(SetCredits("team-1", 1000000000));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(paused) << stack_->herald().Logs();
+
+  v1::CancelCampaignRequest cancel;
+  cancel.set_name(created.name());
+  v1::CancelCampaignResponse cancelled;
+  const grpc::Status c = campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled);
+  ASSERT_TRUE(c.ok()) << c.error_message();
+  EXPECT_EQ(cancelled.not_undone_size(), 0)
+      << cancelled.not_undone(0).account() << ": " << cancelled.not_undone(0).cancel_outcome();
+  EXPECT_EQ(Watch(key, created.name()).state(), v1::Campaign::CANCELLED);
+  for (const v1::Delivery& d : DeliveriesOf(key, created.name())) {
+    EXPECT_EQ(d.state(), v1::Delivery::CANCELLED) << d.account();
+    EXPECT_EQ(d.upstream_message_id(), 0) << d.account();
+  }
+  v1::ResumeTeamRequest resume;
+  resume.set_name(get_team.name());
+  EXPECT_TRUE(teams->ResumeTeam(BearerContext(key).get(), resume, &team).ok());
+}
+
 // How many delivery_send jobs the stack's herald has finished with `outcome`.
 int64_t SendJobsFinished(HeraldStack& stack, std::string_view outcome) {
   auto metrics = testing::HttpGet(stack.herald().admin_port(), "/metrics");

@@ -86,7 +86,12 @@ CampaignState DeriveState(const store::Campaign& campaign, const DeliveryCounts&
       }
       break;
     case CampaignPhase::kPaused:
-      return CampaignState::kPaused;
+      // Deliveries handed to the upstream before the pause are followed to their end: once
+      // every delivery has finished, nothing is held and the campaign is final.
+      if (counts.total == 0 || counts.completed + counts.failed + counts.cancelled < counts.total) {
+        return CampaignState::kPaused;
+      }
+      break;
     case CampaignPhase::kCancelled:
       return CampaignState::kCancelled;
     case CampaignPhase::kMissed:

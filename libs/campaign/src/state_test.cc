@@ -69,6 +69,16 @@ TEST(DeriveState, AHeldCampaignWhoseDeliveriesAllFinishedIsFinal) {
   EXPECT_EQ(StateOf(CampaignPhase::kScheduled, {kCompleted}), CampaignState::kScheduled);
 }
 
+TEST(DeriveState, APausedCampaignWhoseDeliveriesAllFinishedIsFinal) {
+  using enum DeliveryState;
+  EXPECT_EQ(StateOf(CampaignPhase::kPaused, {kSent, kCompleted}), CampaignState::kPaused);
+  EXPECT_EQ(StateOf(CampaignPhase::kPaused, {kPending, kCompleted}), CampaignState::kPaused);
+  EXPECT_EQ(StateOf(CampaignPhase::kPaused, {kCompleted, kCompleted}), CampaignState::kCompleted);
+  EXPECT_EQ(StateOf(CampaignPhase::kPaused, {kCompleted, kFailed}),
+            CampaignState::kPartiallyFailed);
+  EXPECT_EQ(StateOf(CampaignPhase::kPaused, {}), CampaignState::kPaused);
+}
+
 TEST(CountDeliveries, SumsStatesAndRecipients) {
   auto d = Deliveries({DeliveryState::kSent, DeliveryState::kCompleted, DeliveryState::kFailed});
   d[0].recipients = 10;

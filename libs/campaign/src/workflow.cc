@@ -654,6 +654,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   }
   switch (ctx.campaign.phase) {
     case CampaignPhase::kPaused:
+      // A message the upstream has is not held by a pause: it is followed to its end.
+      if (job.kind == kPollJob && ctx.delivery.upstream_message_id != 0) break;
       if (HoldsSendingDelivery(ctx)) {
         // A send whose outcome is not known yet, and ResumeCampaign starts no chain beside it
         // (see Service::Redispatch): the step waits, looking again every lookup_retry, until
@@ -1530,9 +1532,23 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
       co_return JobResult::OkThen(UploadAgain(ctx));
     }
-    if (error && error->kind == upstream::ErrorKind::kUnknownOutcome) {
+    if (!error || error->kind == upstream::ErrorKind::kUnknownOutcome) {
       co_return co_await OnLookupError(ctx, sent.status(), "sending the mass message", started);
     }
+    // Refused, so nothing was sent: the attempt is taken back, and the delivery waits (for a
+    // retry, or for its team to be resumed) as one a cancel can settle at once.
+    const int32_t attempts = ctx.delivery.send_attempts;  // the marked delivery's
+    auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+      if (d.state == DeliveryState::kSending && d.send_attempts == attempts &&
+          d.send_started_ms == ToMillis(started)) {
+        d.state = unmarked.state;
+        d.send_attempts = unmarked.send_attempts;
+        d.send_started_ms = unmarked.send_started_ms;
+        d.send_scheduled_ms = unmarked.send_scheduled_ms;
+      }
+      return absl::OkStatus();
+    });
+    if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
     co_return co_await OnUpstreamError(ctx, sent.status(), "sending the mass message");
   }
   auto now_campaign =
