@@ -71,7 +71,9 @@ void ReadQueue(ObjectReader& p, WebhookEvent& e) {
 
 void ReadMessageSent(ObjectReader& p, WebhookEvent& e) {
   e.chat_message_id = p.RequiredId("id");
-  e.queue_id = p.OptionalInt("queueId").value_or(0);
+  // A mass message's copy says so (isFromQueue: true); a message sent in a chat on its own
+  // belongs to no mass message, whatever queueId it carries. Without the flag, queueId decides.
+  e.queue_id = p.Bool("isFromQueue", true) ? p.OptionalInt("queueId").value_or(0) : 0;
   e.price_cents = p.OptionalMoneyCents("price").value_or(0);
   if (std::optional<JsonReader> to = p.Get("toUser"); to.has_value()) {
     e.fan_id = to->Object().RequiredId("id");

@@ -19,6 +19,19 @@ TEST(WebhookEventTest, MessageSentLinksTheFansMessageToItsQueue) {
   EXPECT_EQ(e->fan_id, 77);
 }
 
+TEST(WebhookEventTest, AMessageSentOutsideAMassMessageBelongsToNone) {
+  auto e = DecodeWebhookEvent(R"({"event":"messages.sent","account_id":"acct_a","payload":{
+      "id":1000030,"price":15,"queueId":1000026,"isFromQueue":false,"toUser":{"id":77}}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->chat_message_id, 1000030);
+  EXPECT_EQ(e->queue_id, 0);
+  // Without the flag, queueId decides.
+  e = DecodeWebhookEvent(R"({"event":"messages.sent","account_id":"acct_a","payload":{
+      "id":1000031,"price":15,"queueId":1000026,"toUser":{"id":77}}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->queue_id, 1000026);
+}
+
 TEST(WebhookEventTest, TransactionIsExactToTheCent) {
   auto e = DecodeWebhookEvent(R"({"event":"transactions.new","account_id":"acct_a","payload":{
       "id":"0123abcd","created_at":"2026-01-01 00:00:00","type":"message","amount":17,
