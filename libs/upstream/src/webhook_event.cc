@@ -96,8 +96,12 @@ void ReadTransaction(ObjectReader& p, WebhookEvent& e) {
   e.transaction_id = p.RequiredIdText("id");
   e.transaction_kind = p.String("type");
   e.amount_cents = p.Required("amount").MoneyCents();
-  e.net_cents = p.OptionalMoneyCents("net_amount").value_or(0);
-  e.fee_cents = p.OptionalMoneyCents("fee_amount").value_or(0);
+  // The fee is what the amount leaves beyond the net, so that the two always add up to it:
+  // each rounded to the cent on its own, 0.805 and 0.205 of 1.01 would make 1.02.
+  const std::optional<int64_t> net = p.OptionalMoneyCents("net_amount");
+  e.net_cents = net.value_or(0);
+  e.fee_cents =
+      net.has_value() ? e.amount_cents - *net : p.OptionalMoneyCents("fee_amount").value_or(0);
   e.chat_message_id = FirstIdInLink(p.String("description"));
   if (std::optional<JsonReader> fan = p.Get("fan"); fan.has_value()) {
     e.fan_id = fan->Object().RequiredId("id");

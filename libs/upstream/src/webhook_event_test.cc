@@ -50,6 +50,23 @@ TEST(WebhookEventTest, TransactionIsExactToTheCent) {
   EXPECT_EQ(e->fan_lifetime_spend_cents, 11520);
 }
 
+TEST(WebhookEventTest, ATransactionsFeeIsWhatItsAmountLeavesBeyondItsNet) {
+  // Rounded each on its own, the net (80.5 cents) and the fee (20.5) would add up to 102.
+  auto e = DecodeWebhookEvent(R"({"event":"transactions.new","account_id":"acct_a","payload":{
+      "id":"0123abce","type":"message","amount":1.01,"net_amount":0.805,"fee_amount":0.205,
+      "description":"?firstId=555","fan":{"id":"77"}}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->amount_cents, 101);
+  EXPECT_EQ(e->net_cents, 81);
+  EXPECT_EQ(e->fee_cents, 20);
+  // Without a net, the fee is as given.
+  e = DecodeWebhookEvent(R"({"event":"transactions.new","account_id":"acct_a","payload":{
+      "id":"0123abcf","type":"message","amount":10,"fee_amount":2,"fan":{"id":"77"}}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->net_cents, 0);
+  EXPECT_EQ(e->fee_cents, 200);
+}
+
 TEST(WebhookEventTest, UnlockReadsTheMessageLinkAndAmount) {
   auto e = DecodeWebhookEvent(R"({"event":"messages.ppv.unlocked","account_id":"acct_a",
       "payload":{"id":"n1","user_id":"9","replacePairs":{"{AMOUNT}":"$12.00",
