@@ -22,6 +22,7 @@
 #include <herald/api/api.h>
 #include <herald/automation/action.h>
 #include <herald/automation/automations.h>
+#include <herald/automation/job.h>
 #include <herald/automation/trigger.h>
 #include <herald/campaign/analytics.h>
 #include <herald/campaign/service.h>
@@ -482,6 +483,9 @@ int RunServe(const ServeConfig& config) {
       return workflow.OnDeadLetter(dead);
     });
   }
+  std::vector<std::string> kinds = campaign::JobKinds();
+  kinds.emplace_back(automation::kAddFanJob);
+  stats_poller.ExpectKinds(std::move(kinds));
   stats_poller.Start();
   product->service->UseMetrics(registry);
   // A campaign whose request stopped before enqueueing its jobs goes out anyway (closed before

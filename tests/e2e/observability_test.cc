@@ -315,8 +315,8 @@ TEST_F(ObservabilityTest, EveryPanelQueryAndAlertWorksAgainstARealPrometheus) {
   EXPECT_TRUE(testing::WaitFor(
       [&] { return HasData("herald_upstream_credits_balance > 0 < 10000"); }, kWait))
       << Diagnostics();
-  // A series that appears already at 1 has no increase: the second dead letter comes once
-  // Prometheus has seen the first.
+  // Every kind's dead-letter series exists at 0 from the first poll on; a second dead letter
+  // once Prometheus has seen the first keeps the increase inside the alert's window.
   ASSERT_TRUE(testing::WaitFor(
       [&] { return HasData(R"(herald_queue_finished_jobs_total{outcome="dead"})"); }, kWait))
       << Diagnostics();

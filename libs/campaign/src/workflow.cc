@@ -549,9 +549,22 @@ void DeliveryWorkflow::UseMetrics(metrics::Registry& registry) {
   lifecycle_ = std::make_unique<internal::LifecycleMetrics>(registry);
 }
 
+namespace {
+
+constexpr std::string_view kDeliveryJobs[] = {kSegmentScanJob, kSegmentListJob, kSegmentAddJob,
+                                              kUploadMediaJob, kSendJob,        kPollJob,
+                                              kUnsendJob,      kUpdateJob,      kReconcileJob};
+
+}  // namespace
+
+std::vector<std::string> JobKinds() {
+  std::vector<std::string> kinds(std::begin(kDeliveryJobs), std::end(kDeliveryJobs));
+  kinds.emplace_back(kListAddJob);
+  return kinds;
+}
+
 void DeliveryWorkflow::Register(queue::Worker& worker) {
-  for (std::string_view kind : {kSegmentScanJob, kSegmentListJob, kSegmentAddJob, kUploadMediaJob,
-                                kSendJob, kPollJob, kUnsendJob, kUpdateJob, kReconcileJob}) {
+  for (std::string_view kind : kDeliveryJobs) {
     worker.Handle(std::string(kind),
                   [this](const queue::LeasedJob& job) -> asio::awaitable<JobResult> {
                     co_return co_await Run(job);

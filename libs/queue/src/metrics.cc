@@ -1,3 +1,7 @@
+#include <set>
+#include <string>
+#include <vector>
+
 #include <herald/common/log.h>
 #include <herald/common/outage.h>
 #include <herald/common/strings.h>
@@ -108,9 +112,21 @@ void StatsPoller::HandDeadLettersTo(DeadLetterHandler handler) {
   dead_letters_ = std::move(handler);
 }
 
+void StatsPoller::ExpectKinds(std::vector<std::string> kinds) {
+  expected_kinds_ = std::move(kinds);
+}
+
 void StatsPoller::Start() { loop_.Start(); }
 
 asio::awaitable<void> StatsPoller::Close() { co_await loop_.Close(); }
+
+namespace {
+
+// A lease's outcomes as queue/lua/stats.lua counts them.
+constexpr const char* kFinishOutcomes[] = {"ok",           "retry",    "dead",
+                                           "rate_limited", "released", "expired"};
+
+}  // namespace
 
 asio::awaitable<absl::Status> StatsPoller::PollOnce() {
   absl::Status first;
@@ -141,8 +157,23 @@ asio::awaitable<absl::Status> StatsPoller::PollOnce() {
     }
   }
   // Counters advance by what Redis added since the last complete poll; a shard that failed
-  // this time is caught up by the next poll.
+  // this time is caught up by the next poll. What Redis counted before this process's first
+  // complete poll is where its counters start (at 0), not an increase.
   if (first.ok()) {
+    if (!baselined_) {
+      baselined_ = true;
+      last_enqueued_ = enqueued;
+      last_finished_ = finished;
+    }
+    std::set<std::string> kinds(expected_kinds_.begin(), expected_kinds_.end());
+    for (const auto& e : enqueued) kinds.insert(e.first);
+    for (const auto& f : finished) kinds.insert(f.first.first);
+    for (const std::string& kind : kinds) {
+      metrics_.enqueued.Add({{"kind", kind}});
+      for (const char* outcome : kFinishOutcomes) {
+        metrics_.finished.Add({{"kind", kind}, {"outcome", outcome}});
+      }
+    }
     for (const auto& e : enqueued) {
       double& last = last_enqueued_[e.first];
       metrics_.enqueued.Add({{"kind", e.first}}).Increment(e.second - last);

@@ -79,6 +79,8 @@ inline constexpr std::string_view kReconcileJob = "delivery_reconcile";
 // rate-limited like every call. Its outcome is written under ListAddResultKey in
 // ListAddResults(tenant) for the caller waiting on it.
 inline constexpr std::string_view kListAddJob = "list_add_fans";
+// Every kind of job the workflow runs (DeliveryWorkflow::Register handles each).
+std::vector<std::string> JobKinds();
 store::Table ListAddResults(std::string_view tenant);
 std::string ListAddResultKey(std::string_view operation, int batch);
 // The job adding `fans` (one batch, at most the upstream's maximum) to `list_id` of `account`,

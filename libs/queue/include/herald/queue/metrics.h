@@ -41,8 +41,8 @@ struct QueueMetrics {
   // herald_queue_ready_accounts{shard}: accounts waiting for a turn.
   metrics::Family<metrics::Gauge>& ready_accounts;
   // herald_queue_enqueued_jobs_total{kind} and herald_queue_finished_jobs_total{kind,outcome}:
-  // cumulative counts kept in Redis, mirrored here (the counter advances by what Redis added
-  // since the last poll).
+  // queue-wide counts kept in Redis, mirrored here: from 0 at the process's first poll, the
+  // counter advances by what Redis added since the poll before (StatsPoller).
   metrics::Family<metrics::Counter>& enqueued;
   metrics::Family<metrics::Counter>& finished;
   // herald_queue_stats_poll_errors_total
@@ -73,6 +73,12 @@ class StatsPoller {
   void HandDeadLettersTo(DeadLetterHandler handler);
   static constexpr int kDeadLettersPerPoll = 256;
 
+  // Job kinds whose enqueued and finished series (every outcome) exist from the first poll on,
+  // at 0 until something happens: a kind's first dead letter is then an increase that alerts
+  // see, not a series that appears at 1. Kinds first seen in Redis get theirs when they are.
+  // Before Start() only.
+  void ExpectKinds(std::vector<std::string> kinds);
+
   void Start();
   // Stops polling and completes once the polling loop has ended. Idempotent.
   boost::asio::awaitable<void> Close();
@@ -87,6 +93,9 @@ class StatsPoller {
   Queue& queue_;
   QueueMetrics& metrics_;
   DeadLetterHandler dead_letters_;
+  // The counts of the last complete poll; the first one sets where the counters start.
+  bool baselined_ = false;
+  std::vector<std::string> expected_kinds_;
   std::map<std::string, double> last_enqueued_;                          // by kind
   std::map<std::pair<std::string, std::string>, double> last_finished_;  // by kind, outcome
   std::unique_ptr<log::Outage> outage_;  // Redis failures of the polls, logged once per outage
