@@ -1922,6 +1922,12 @@ TEST_P(CampaignTest, ScheduleThatCameDueWhileHeraldWasStoppedIsMissedNotSentLate
   const v1::Campaign done = Watch(key, created.name());
   EXPECT_EQ(done.state(), v1::Campaign::MISSED) << done.state_reason();
   EXPECT_NE(done.state_reason().find("grace period"), std::string::npos) << done.state_reason();
+  // No delivery of a final campaign is left pending: each failed, saying why.
+  ASSERT_TRUE(WaitForDeliveries(key, created.name(), v1::Delivery::FAILED))
+      << stack_->herald().Logs();
+  for (const v1::Delivery& d : DeliveriesOf(key, created.name())) {
+    EXPECT_THAT(d.error(), ::testing::HasSubstr("grace period")) << d.account();
+  }
   EXPECT_EQ(LedgerMessages(), before);
 }
 

@@ -678,8 +678,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
       }
       co_return JobResult::Ok();  // ResumeCampaign enqueues the delivery's step again
     case CampaignPhase::kDraft:
-    case CampaignPhase::kMissed:
       co_return JobResult::Ok();
+    case CampaignPhase::kMissed:
+      co_return co_await EndMissed(ctx);
     case CampaignPhase::kCancelled:
       if (ctx.delivery.upstream_message_id == 0) co_return co_await CancelUnsent(ctx);
       if (job.kind != kPollJob) co_return JobResult::Ok();
@@ -725,6 +726,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
         lifecycle_->CampaignEntered(s.tenant,
                                     missed ? CampaignState::kMissed : CampaignState::kDispatching);
       }
+      if (ctx.campaign.phase == CampaignPhase::kMissed) co_return co_await EndMissed(ctx);
       if (ctx.campaign.phase != CampaignPhase::kDispatched) co_return JobResult::Ok();
       break;
     }
@@ -1380,6 +1382,22 @@ asio::awaitable<absl::StatusOr<std::optional<store::Campaign>>> DeliveryWorkflow
   HERALD_CO_ASSIGN_OR_RETURN(std::vector<Head> heads,
                              store::Store::DecodeMany<store::Campaign>(updated.reads.at(0)));
   co_return heads.empty() ? Head() : std::move(heads[0]);
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::EndMissed(Context& ctx) {
+  const auto unstarted = [](const Delivery& d) {
+    return d.state == DeliveryState::kPending && d.upstream_message_id == 0 && d.send_attempts == 0;
+  };
+  if (!unstarted(ctx.delivery)) co_return JobResult::Ok();
+  auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+    if (!unstarted(d)) return absl::OkStatus();
+    d.state = DeliveryState::kFailed;
+    d.error = ctx.campaign.phase_reason;
+    d.update_time_ms = ToMillis(clock_.Now());
+    return absl::OkStatus();
+  });
+  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  co_return JobResult::Ok();
 }
 
 asio::awaitable<JobResult> DeliveryWorkflow::CancelUnsent(Context& ctx) {

@@ -327,6 +327,8 @@ class DeliveryWorkflow {
   // A delivery of a cancelled campaign with no message on record: CANCELLED, nothing sent,
   // unless an attempt to send was made, whose message is then looked for and, found, taken back.
   boost::asio::awaitable<queue::JobResult> CancelUnsent(Context& ctx);
+  // A missed campaign's delivery that never started: FAILED, with the campaign's reason.
+  boost::asio::awaitable<queue::JobResult> EndMissed(Context& ctx);
   boost::asio::awaitable<queue::JobResult> OnUpstreamError(Context& ctx, const absl::Status& error,
                                                            std::string_view doing);
   boost::asio::awaitable<queue::JobResult> FailDelivery(Context& ctx, std::string reason);
