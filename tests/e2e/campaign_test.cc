@@ -2828,6 +2828,15 @@ TEST_P(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
   EXPECT_EQ(campaigns->ListCampaigns(BearerContext(key).get(), list, &resp).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   list.clear_create_time_after();
+  {
+    v1::ListCampaignsRequest inverted;
+    inverted.set_parent("tenants/lister");
+    inverted.mutable_create_time_after()->set_seconds(2'000'000'000);
+    inverted.mutable_create_time_before()->set_seconds(1'000'000'000);
+    const grpc::Status s = campaigns->ListCampaigns(BearerContext(key).get(), inverted, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_THAT(s.error_message(), ::testing::HasSubstr("create_time_before"));
+  }
   list.add_states(v1::Campaign::DRAFT);
   EXPECT_EQ(campaigns->ListCampaigns(BearerContext(key).get(), list, &resp).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);

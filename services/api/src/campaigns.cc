@@ -123,6 +123,10 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
             HERALD_CO_ASSIGN_OR_RETURN(
                 const int64_t before_ms,
                 ParseTimestampMillis("create_time_before", req->create_time_before()));
+            if (req->has_create_time_after() && before_ms <= after_ms) {
+              co_return absl::InvalidArgumentError(
+                  "create_time_before: must be after create_time_after");
+            }
             const double b = static_cast<double>(before_ms);
             before = before ? std::min(*before, b) : b;
           }
