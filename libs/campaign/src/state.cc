@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include <herald/campaign/state.h>
 #include <herald/common/strings.h>
 
@@ -67,6 +69,7 @@ DeliveryCounts CountDeliveries(const std::vector<store::Delivery>& deliveries) {
     }
     c.recipients += d.recipients;
     c.recipients_pending += d.recipients_pending;
+    c.updated_ms = std::max(c.updated_ms, d.update_time_ms);
   }
   return c;
 }

@@ -79,6 +79,14 @@ TEST(DeriveState, APausedCampaignWhoseDeliveriesAllFinishedIsFinal) {
   EXPECT_EQ(StateOf(CampaignPhase::kPaused, {}), CampaignState::kPaused);
 }
 
+TEST(CountDeliveries, KeepsTheLatestChange) {
+  std::vector<Delivery> d = Deliveries({DeliveryState::kSent, DeliveryState::kCompleted});
+  d[0].update_time_ms = 5000;
+  d[1].update_time_ms = 7000;
+  EXPECT_EQ(CountDeliveries(d).updated_ms, 7000);
+  EXPECT_EQ(CountDeliveries({}).updated_ms, 0);
+}
+
 TEST(CountDeliveries, SumsStatesAndRecipients) {
   auto d = Deliveries({DeliveryState::kSent, DeliveryState::kCompleted, DeliveryState::kFailed});
   d[0].recipients = 10;

@@ -535,7 +535,9 @@ v1::Campaign ToProto(const campaign::CampaignView& v) {
   counts->set_recipients(v.counts.recipients);
   counts->set_recipients_pending(v.counts.recipients_pending);
   if (c.create_time_ms != 0) SetTime(c.create_time_ms, out.mutable_create_time());
-  if (c.update_time_ms != 0) SetTime(c.update_time_ms, out.mutable_update_time());
+  // The campaign changes with its deliveries too (state, counts, revision).
+  const int64_t updated_ms = std::max(c.update_time_ms, v.counts.updated_ms);
+  if (updated_ms != 0) SetTime(updated_ms, out.mutable_update_time());
   if (c.dispatch_time_ms != 0) SetTime(c.dispatch_time_ms, out.mutable_dispatch_time());
   if (c.end_time_ms != 0) SetTime(c.end_time_ms, out.mutable_end_time());
   out.set_revision(v.revision);

@@ -40,6 +40,7 @@ struct DeliveryCounts {
   int32_t cancelled = 0;
   int64_t recipients = 0;
   int64_t recipients_pending = 0;
+  int64_t updated_ms = 0;  // the latest change of a delivery (Unix ms); 0 when none has any
 };
 
 DeliveryCounts CountDeliveries(const std::vector<store::Delivery>& deliveries);
