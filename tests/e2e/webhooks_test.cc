@@ -572,6 +572,8 @@ TEST_F(WebhooksTest, EventStreamDeliversEachPurchaseOnceAcrossAResume) {
   };
   EXPECT_EQ(refused("tenants/agency", "0", key), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(refused("tenants/streams", "yesterday", key), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(refused("tenants/streams", "99999999999999-0", key), grpc::StatusCode::INVALID_ARGUMENT)
+      << "a cursor past the newest event was never returned";
   EXPECT_EQ(refused("tenants/streams", "0", "wrong-key"), grpc::StatusCode::UNAUTHENTICATED);
 }
 

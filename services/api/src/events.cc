@@ -91,6 +91,15 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
       cursor.clear();
     } else if (!ValidCursor(cursor)) {
       co_return absl::InvalidArgumentError("cursor: not a cursor Herald returned");
+    } else {
+      // A cursor past the newest event was never returned: the stream would wait for ever.
+      HERALD_CO_ASSIGN_OR_RETURN(std::string latest,
+                                 co_await messages_.LatestEventCursor(c.tenant));
+      if (CursorBefore(latest, cursor)) {
+        co_return absl::InvalidArgumentError(StrCat("cursor: ", cursor,
+                                                    " is past the newest event (", latest,
+                                                    "); not a cursor Herald returned"));
+      }
     }
     context_->AddInitialMetadata(std::string(kStartCursorHeader), start);
     SendHeaders();
