@@ -130,7 +130,7 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
       }
       if (!have_metadata_) {
         if (!request_.has_metadata()) {
-          End(absl::InvalidArgumentError("the first message must carry metadata"));
+          End(absl::InvalidArgumentError("metadata: the first message must carry it"));
           return;
         }
         metadata_ = request_.metadata();
@@ -141,7 +141,7 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
         }
       } else {
         if (!request_.has_chunk() && request_.has_metadata()) {
-          End(absl::InvalidArgumentError("metadata may only come first"));
+          End(absl::InvalidArgumentError("metadata: only the first message carries it"));
           return;
         }
         if (static_cast<int64_t>(bytes_.size() + request_.chunk().size()) > owner_->max_bytes_) {
@@ -185,7 +185,7 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     }
 
     asio::awaitable<absl::Status> Run() {
-      if (!have_metadata_) co_return absl::InvalidArgumentError("metadata is required");
+      if (!have_metadata_) co_return absl::InvalidArgumentError("metadata: required");
       const Caller& c = caller_;
       HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(metadata_.request_id()));
       if (bytes_.empty()) co_return absl::InvalidArgumentError("chunk: the file is empty");
