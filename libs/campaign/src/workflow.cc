@@ -1566,16 +1566,14 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     if (!error || error->kind == upstream::ErrorKind::kUnknownOutcome) {
       co_return co_await OnLookupError(ctx, sent.status(), "sending the mass message", started);
     }
-    // Refused, so nothing was sent: the attempt is taken back, and the delivery waits (for a
-    // retry, or for its team to be resumed) as one a cancel can settle at once.
+    // Refused, so nothing was sent: the delivery leaves SENDING and waits (for a retry, or for
+    // its team to be resumed) as one a cancel can settle at once. The attempt stays on record,
+    // and the next one looks for its message first, as after any attempt.
     const int32_t attempts = ctx.delivery.send_attempts;  // the marked delivery's
     auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
       if (d.state == DeliveryState::kSending && d.send_attempts == attempts &&
           d.send_started_ms == ToMillis(started)) {
         d.state = unmarked.state;
-        d.send_attempts = unmarked.send_attempts;
-        d.send_started_ms = unmarked.send_started_ms;
-        d.send_scheduled_ms = unmarked.send_scheduled_ms;
       }
       return absl::OkStatus();
     });
