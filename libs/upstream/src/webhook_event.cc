@@ -187,6 +187,11 @@ absl::StatusOr<WebhookEvent> DecodeWebhookEvent(std::string_view body) {
       break;
   }
   if (!p.status().ok()) return p.status();
+  if (e.net_cents > e.amount_cents) {
+    return absl::InvalidArgumentError(StrCat("payload.net_amount: ", FormatCents(e.net_cents),
+                                             " is more than the amount, ",
+                                             FormatCents(e.amount_cents)));
+  }
   // Amounts no purchase comes near are refused, so that the sums the analytics keep (in Redis
   // integers, and Lua numbers on the way) can never overflow or lose a cent.
   for (const auto& [field, cents] : {std::pair<std::string_view, int64_t>{"price", e.price_cents},

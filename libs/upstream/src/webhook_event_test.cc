@@ -59,6 +59,12 @@ TEST(WebhookEventTest, ATransactionsFeeIsWhatItsAmountLeavesBeyondItsNet) {
   EXPECT_EQ(e->amount_cents, 101);
   EXPECT_EQ(e->net_cents, 81);
   EXPECT_EQ(e->fee_cents, 20);
+  // A net beyond the amount is no transaction.
+  e = DecodeWebhookEvent(R"({"event":"transactions.new","account_id":"acct_a","payload":{
+      "id":"0123abd0","type":"message","amount":17,"net_amount":26.6,"fan":{"id":"77"}}})");
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(e.status().message().find("payload.net_amount"), std::string_view::npos);
   // Without a net, the fee is as given.
   e = DecodeWebhookEvent(R"({"event":"transactions.new","account_id":"acct_a","payload":{
       "id":"0123abcf","type":"message","amount":10,"fee_amount":2,"fan":{"id":"77"}}})");
