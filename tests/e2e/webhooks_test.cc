@@ -131,8 +131,9 @@ class WebhooksTest : public testing::HeraldStackSuite<WebhooksTest> {
     return team;
   }
 
-  // The ids of the webhooks registered upstream with upstream team 2's key.
-  static std::vector<std::string> UpstreamWebhooks() {
+  // The ids of the webhooks registered upstream with upstream team 2's key (whose URL ends with
+  // `endpoint`, when given).
+  static std::vector<std::string> UpstreamWebhooks(std::string_view endpoint = "") {
     std::vector<std::string> ids;
     auto r = testing::HttpRequest(stack_->sim().port(), "GET", "/api/webhooks", "",
                                   {{"Authorization", "Bearer sim-key-2"}});
@@ -140,6 +141,7 @@ class WebhooksTest : public testing::HeraldStackSuite<WebhooksTest> {
     if (!r.ok() || r->status != 200) return ids;
     const json::value listed = json::parse(r->body);
     for (const json::value& w : listed.at("data").as_array()) {
+      if (!w.at("url").as_string().ends_with(endpoint)) continue;
       ids.emplace_back(w.at("id").as_string());
     }
     return ids;
@@ -858,20 +860,7 @@ TEST_F(WebhooksTest, ARegistrationThatCannotListTheTeamsWebhooksCreatesNoSecondO
   const v1::Team team = NewBareTeam("lostanswer", key);
   ASSERT_TRUE(team.webhook_id().empty()) << team.webhook_id();
   ASSERT_FALSE(team.webhook_endpoint().empty());
-  auto registered = [&] {
-    std::vector<std::string> ids;
-    auto r = testing::HttpRequest(stack_->sim().port(), "GET", "/api/webhooks", "",
-                                  {{"Authorization", "Bearer sim-key-2"}});
-    EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
-    if (!r.ok() || r->status != 200) return ids;
-    const json::value listed = json::parse(r->body);
-    for (const json::value& w : listed.at("data").as_array()) {
-      if (w.at("url").as_string().ends_with(team.webhook_endpoint())) {
-        ids.emplace_back(w.at("id").as_string());
-      }
-    }
-    return ids;
-  };
+  auto registered = [&] { return UpstreamWebhooks(team.webhook_endpoint()); };
   const std::vector<std::string> first = registered();
   ASSERT_EQ(first.size(), 1u) << "the lost answer's webhook";
 
