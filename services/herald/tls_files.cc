@@ -14,7 +14,7 @@ namespace {
 namespace ssl = boost::asio::ssl;
 
 // "<mtime>:<size>" of `path`, or empty when it cannot be read.
-std::string Stamp(const std::string& path) {
+std::string FileStamp(const std::string& path) {
   std::error_code ec;
   const auto time = std::filesystem::last_write_time(path, ec);
   if (ec) return "";
@@ -38,17 +38,19 @@ absl::StatusOr<std::shared_ptr<TlsFiles>> TlsFiles::Load(std::string flag_prefix
                                                          absl::Duration reload_interval) {
   std::shared_ptr<TlsFiles> files(new TlsFiles(std::move(flag_prefix), std::move(cert_file),
                                                std::move(key_file), reload_interval));
-  std::string stamp;
-  auto context = files->Read(&stamp);
+  files->stamp_ = files->Stamp();
+  auto context = files->Read();
   if (!context.ok()) return context.status();
   files->current_ = *std::move(context);
-  files->stamp_ = std::move(stamp);
   files->checked_ = absl::Now();
   return files;
 }
 
-absl::StatusOr<std::shared_ptr<ssl::context>> TlsFiles::Read(std::string* stamp) const {
-  *stamp = StrCat(Stamp(cert_file_), "/", Stamp(key_file_));
+std::string TlsFiles::Stamp() const {
+  return StrCat(FileStamp(cert_file_), "/", FileStamp(key_file_));
+}
+
+absl::StatusOr<std::shared_ptr<ssl::context>> TlsFiles::Read() const {
   auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
   // TLS 1.2 and later only.
   context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
@@ -74,9 +76,9 @@ std::shared_ptr<ssl::context> TlsFiles::Current() {
   const absl::Time now = absl::Now();
   if (now - checked_ < reload_interval_) return current_;
   checked_ = now;
-  if (StrCat(Stamp(cert_file_), "/", Stamp(key_file_)) == stamp_) return current_;
-  std::string stamp;
-  auto context = Read(&stamp);
+  std::string stamp = Stamp();
+  if (stamp == stamp_) return current_;
+  auto context = Read();
   if (!context.ok()) {
     log::Error("TLS files changed but do not load; serving with the previous ones",
                {{"error", context.status().message()}});

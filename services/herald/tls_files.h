@@ -36,8 +36,10 @@ class TlsFiles {
  private:
   TlsFiles(std::string flag_prefix, std::string cert_file, std::string key_file,
            absl::Duration reload_interval);
-  // The files' context, and their modification times and sizes (what "changed" compares).
-  absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> Read(std::string* stamp) const;
+  // The files' modification times and sizes: what "changed" compares.
+  std::string Stamp() const;
+  // A context of the files as they are now.
+  absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> Read() const;
 
   const std::string flag_prefix_;
   const std::string cert_file_;

@@ -430,13 +430,13 @@ absl::Status ValidateWorkflowConfig(const WorkflowConfig& config) {
   if (config.lookup_patience < absl::ZeroDuration()) {
     return config::SettingError("workflow.lookup_patience", "must not be negative");
   }
-  if (config.segment_page < 1 || config.segment_page > 100) {
-    return config::SettingError("workflow.segment_page",
-                                StrCat("must be in [1, 100] (got ", config.segment_page, ")"));
-  }
-  if (config.reconcile_page < 1 || config.reconcile_page > 100) {
-    return config::SettingError("workflow.reconcile_page",
-                                StrCat("must be in [1, 100] (got ", config.reconcile_page, ")"));
+  // Upstream pages hold 1 to 100 entries.
+  for (const auto& [setting, page] :
+       {std::pair<std::string_view, int>{"workflow.segment_page", config.segment_page},
+        {"workflow.reconcile_page", config.reconcile_page}}) {
+    if (page < 1 || page > 100) {
+      return config::SettingError(setting, StrCat("must be in [1, 100] (got ", page, ")"));
+    }
   }
   if (config.list_batch < 1 || config.list_batch > kMaxListBatch) {
     return config::SettingError("workflow.list_batch", StrCat("must be in [1, ", kMaxListBatch,

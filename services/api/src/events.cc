@@ -156,7 +156,7 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
       full = absl::ZeroDuration();
       const size_t queued = backlog();
       if (queued < room) break;
-      size_t limit = queued < config_.max_backlog ? config_.max_backlog - queued + 1 : 1;
+      const size_t limit = queued < config_.max_backlog ? config_.max_backlog - queued + 1 : 1;
       HERALD_CO_ASSIGN_OR_RETURN(size_t kept,
                                  co_await messages_.CountEventsAfter(tenant, cursor, limit));
       if (queued + kept > config_.max_backlog) {
