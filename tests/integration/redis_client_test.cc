@@ -528,12 +528,29 @@ TEST_F(RedisClientAuthTest, WrongPasswordFailsClearlyAndFast) {
   EXPECT_EQ(reported.front().code(), absl::StatusCode::kUnauthenticated);
 }
 
-TEST_F(RedisClientAuthTest, MissingPasswordIsUnauthenticated) {
+// A server that wants a password Herald was not given: the connect fails and says why, so
+// readiness (which follows the connectivity reports) is not-ready rather than ready with every
+// command refused.
+TEST_F(RedisClientAuthTest, MissingPasswordFailsTheConnect) {
   Client client(io_.executor(), Config());
+  std::mutex mu;
+  std::vector<absl::Status> reported;
+  client.OnConnectivityChange([&](absl::Status s) {
+    std::lock_guard<std::mutex> lock(mu);
+    reported.push_back(s);
+  });
   client.Start();
   absl::StatusOr<Reply> r = Exec(client, {"GET", "k"});
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated);
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr("NOAUTH"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("PING refused: NOAUTH"));
+  EXPECT_FALSE(client.connected());
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return !reported.empty();
+  }));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(reported.front().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(reported.front().message()), HasSubstr("NOAUTH"));
 }
 
 TEST_F(RedisClientTest, StopCancelsPendingCommands) {

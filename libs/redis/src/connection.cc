@@ -398,11 +398,11 @@ asio::awaitable<absl::Status> Connection::Handshake() {
     auto [tls_ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, kUseTuple);
     if (tls_ec) co_return absl::UnavailableError(StrCat("TLS handshake: ", tls_ec.message()));
   }
-  // Over TLS 1.3 the server checks the client's certificate after the client's handshake has
-  // completed, so without AUTH a PING proves the session usable before the connection counts as
-  // up (a refused certificate is a failed connect, not a connection that drops at once).
+  // Without AUTH, a PING proves the session usable before the connection counts as up: a server
+  // that wants a password (NOAUTH) is a failed connect that readiness reports, not a connection
+  // whose every command fails; and over TLS 1.3 the server checks the client's certificate after
+  // the client's handshake has completed, so a refused certificate is a failed connect too.
   const bool probe = config.password.empty();
-  if (probe && !tls_) co_return absl::OkStatus();
 
   // AUTH (or the PING) goes ahead of the commands already waiting, and alone: they are written
   // only once it has succeeded.
