@@ -410,7 +410,7 @@ int RunServe(const ServeConfig& config) {
       .Add({{"version", HERALD_VERSION}, {"roles", config.roles.ToString()}})
       .Set(1);
 
-  metrics::Readiness readiness;
+  metrics::Readiness readiness(&registry);
   readiness.Set("lifecycle", absl::UnavailableError("starting"));
   metrics::AdminServer admin(config.admin, registry, readiness);
   if (absl::Status s = admin.Start(); !s.ok()) {

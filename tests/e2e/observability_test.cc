@@ -50,7 +50,7 @@ const std::map<std::string, std::string> kSilentAlerts = {
 // The alerts this test provokes, and how.
 const std::map<std::string, std::string> kInjectedAlerts = {
     {"HeraldDown", "a scrape target nothing listens on"},
-    {"HeraldRedisDisconnected", "Redis stopped"},
+    {"HeraldRedisUnavailable", "Redis stopped"},
     {"HeraldJobsDeadLettered", "media the upstream refuses to upload, twice"},
     {"HeraldLeasesExpiring", "herald killed twice while sends were in flight"},
     {"HeraldQueueStatsFailing", "Redis stopped"},
@@ -398,7 +398,7 @@ TEST_F(ObservabilityTest, EveryPanelQueryAndAlertWorksAgainstARealPrometheus) {
   EXPECT_TRUE(testing::WaitFor([&] { return HasData("herald_queue_worker_errors_total"); }, kWait))
       << Diagnostics();
   WaitScrapedTwiceSince(absl::Now());
-  for (const char* name : {"HeraldRedisDisconnected", "HeraldQueueStatsFailing"}) {
+  for (const char* name : {"HeraldRedisUnavailable", "HeraldQueueStatsFailing"}) {
     EXPECT_TRUE(testing::WaitFor([&] { return !AlertState(name).empty(); }, kWait))
         << name << " (" << kInjectedAlerts.at(name) << ") is not pending or firing"
         << Diagnostics();

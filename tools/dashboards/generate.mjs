@@ -569,11 +569,12 @@ const processes = {
     ),
     timeseries(
       'Redis connections and reconnects',
-      'Connections established per process (0: alert HeraldRedisDisconnected), and reconnection ' +
-        'attempts per interval.',
+      'Connections established per process, whether the process can use Redis (1 or 0; 0 for a ' +
+        'minute: alert HeraldRedisUnavailable), and reconnection attempts per interval.',
       'short',
       [
         { expr: `sum by (instance) (${m('herald_redis_connections')})`, legend: 'connections {{instance}}' },
+        { expr: `min by (instance) (${m('herald_ready', 'component="redis"')})`, legend: 'usable {{instance}}' },
         { expr: `sum by (instance) (${increase('herald_redis_reconnects_total')})`, legend: 'reconnects {{instance}}' },
       ],
     ),

@@ -1,10 +1,22 @@
 #include <herald/common/strings.h>
+#include <herald/metrics/metrics.h>
 #include <herald/metrics/readiness.h>
 
 namespace herald::metrics {
 
+Readiness::Readiness(Registry* registry)
+    : gauge_(registry == nullptr
+                 ? nullptr
+                 : &BuildGauge()
+                        .Name("herald_ready")
+                        .Help("Whether a component of the process is ready (1) or not (0); the "
+                              "process is ready when all are.")
+                        .LabelNames({"component"})
+                        .Register(*registry)) {}
+
 void Readiness::Set(std::string_view component, absl::Status status) {
   std::lock_guard lock(mu_);
+  if (gauge_ != nullptr) gauge_->Add({{"component", std::string(component)}}).Set(status.ok());
   auto it = components_.find(component);
   if (it == components_.end()) {
     components_.emplace(std::string(component), std::move(status));

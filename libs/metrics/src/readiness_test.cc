@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <herald/metrics/metrics.h>
 #include <herald/metrics/readiness.h>
 
 namespace herald::metrics {
@@ -16,6 +17,21 @@ TEST(ReadinessTest, ReadyOnlyWhenEveryComponentIs) {
   EXPECT_EQ(readiness.Report(), "redis: ok\nshutdown: draining\n");
   readiness.Set("shutdown", absl::OkStatus());
   EXPECT_TRUE(readiness.Ready());
+}
+
+TEST(ReadinessTest, EachComponentIsAGauge) {
+  Registry registry;
+  Readiness readiness(&registry);
+  readiness.Set("redis", absl::UnavailableError("PING refused: NOAUTH"));
+  readiness.Set("lifecycle", absl::OkStatus());
+  std::string text = registry.Serialize();
+  EXPECT_NE(text.find("herald_ready{component=\"redis\"} 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("herald_ready{component=\"lifecycle\"} 1\n"), std::string::npos) << text;
+  readiness.Set("redis", absl::OkStatus());
+  readiness.Set("lifecycle", absl::UnavailableError("draining"));
+  text = registry.Serialize();
+  EXPECT_NE(text.find("herald_ready{component=\"redis\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("herald_ready{component=\"lifecycle\"} 0\n"), std::string::npos) << text;
 }
 
 }  // namespace

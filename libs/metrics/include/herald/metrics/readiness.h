@@ -1,8 +1,9 @@
 // Readiness as reported by /readyz.
 //
 // Components report their own state: the Redis client marks itself not ready while it has no
-// connection, the shutdown path marks the process "draining". The process is ready when every
-// registered component is. Thread-safe.
+// usable connection, the shutdown path marks the process "draining". The process is ready when
+// every registered component is. With a registry, each component's state is also the gauge
+// herald_ready{component} (1 ready, 0 not), which alerts read. Thread-safe.
 #pragma once
 
 #include <map>
@@ -12,10 +13,20 @@
 
 #include <absl/status/status.h>
 
+namespace prometheus {
+class Gauge;
+}  // namespace prometheus
+
 namespace herald::metrics {
+
+class Registry;
+template <typename T>
+class Family;
 
 class Readiness {
  public:
+  explicit Readiness(Registry* registry = nullptr);
+
   // Records the state of `component`: OkStatus when ready, otherwise an error whose message
   // explains why ("draining", "redis: connection refused").
   void Set(std::string_view component, absl::Status status);
@@ -27,6 +38,7 @@ class Readiness {
   std::string Report() const;
 
  private:
+  Family<prometheus::Gauge>* const gauge_;
   mutable std::mutex mu_;
   std::map<std::string, absl::Status, std::less<>> components_;
 };
