@@ -29,7 +29,9 @@
 #include <vector>
 
 #include <absl/strings/match.h>
+#include <absl/strings/numbers.h>
 #include <absl/strings/str_join.h>
+#include <absl/strings/str_split.h>
 #include <absl/time/clock.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -314,6 +316,110 @@ TEST_P(RedisFailoverTest, AMasterKilledUnderLoadLosesNothingAcknowledgedAndSends
   ASSERT_TRUE(ledger.ok()) << ledger.status();
   const std::map<std::string, int> messages = testing::MassMessagesPerAccount(*ledger);
   for (const std::string& account : accounts) {
+    EXPECT_EQ(messages.contains(account) ? messages.at(account) : 0, 1) << account;
+  }
+}
+
+// The tenant's hash slot moved to another master while its campaign's jobs run, held half-way
+// (MIGRATING on the source, IMPORTING on the target) for longer than the jobs' attempts would
+// last: Herald's scripts cannot run on the tenant's data meanwhile. The jobs wait without
+// spending attempts, and once the slot has moved the campaign goes out, once per account.
+TEST(RedisSlotMigrationTest, AMigratingTenantSlotDefersJobsWithoutSpendingTheirAttempts) {
+  constexpr int kMigratingAccounts = 3;
+  constexpr int kMaxAttempts = 2;
+  auto started = RedisCluster::Start({.replicas_per_master = 0});
+  ASSERT_TRUE(started.ok()) << started.status();
+  RedisCluster& cluster = **started;
+  auto sim = SimulatorProcess::Start(
+      {.args = {"--teams=1", StrCat("--accounts_per_team=", kMigratingAccounts),
+                "--fans_per_account=10", "--rate_limit_per_minute=100000"}});
+  ASSERT_TRUE(sim.ok()) << sim.status();
+  auto herald = HeraldProcess::Start(
+      {.args = {"serve", "--role=all", "--redis_cluster",
+                StrCat("--redis_address=", absl::StrJoin(cluster.seeds(), ",")),
+                "--redis_timeout=1s", StrCat("--max_attempts=", kMaxAttempts),
+                StrCat("--upstream_url=http://127.0.0.1:", (*sim)->port()), "--poll_interval=50ms",
+                "--log_level=info"},
+       .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", kEncryptionKey}}});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  auto channel = grpc::CreateChannel((*herald)->grpc_target(), grpc::InsecureChannelCredentials());
+
+  auto key = testing::CreateTenant(channel, kAdminKey, kTenant, "", kRpcTimeout);
+  ASSERT_TRUE(key.ok()) << key.status() << (*herald)->Logs();
+  auto team = testing::CreateTeamWithAccounts(
+      channel, *key, kTenant, {.team_id = kTeam, .rate_limit_per_minute = 0}, kRpcTimeout);
+  ASSERT_TRUE(team.ok()) << team.status();
+  ASSERT_EQ(team->accounts.size(), static_cast<size_t>(kMigratingAccounts));
+  auto media = testing::CreateMediaAsset(channel, *key, kTenant, v1::MediaAsset::IMAGE,
+                                         "https://cdn.example.com/set.jpg");
+  ASSERT_TRUE(media.ok()) << media.status();
+
+  // Scheduled a few seconds ahead: its first jobs are delayed in the queue, and run while the
+  // slot is half-way.
+  v1::CreateCampaignRequest create =
+      testing::CampaignToFans(kTenant, team->accounts, "A new set", 1500, *media);
+  create.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) + 3);
+  v1::Campaign campaign;
+  auto campaigns = v1::CampaignService::NewStub(channel);
+  grpc::Status created =
+      campaigns->CreateCampaign(testing::BearerContext(*key, kRpcTimeout).get(), create, &campaign);
+  ASSERT_TRUE(created.ok()) << created.error_message();
+
+  const uint16_t slot = redis::cluster::KeySlot(StrCat("{t:", kTenant, "}"));
+  const uint16_t source = *cluster.MasterPortOf(slot);
+  uint16_t target = 0;
+  for (uint16_t port : cluster.master_ports()) target = port != source ? port : target;
+  ASSERT_TRUE(cluster.BeginMigration(slot, target).ok());
+
+  // Jobs of every kind finished with `outcome` (herald_jobs_total summed over `kind`).
+  auto finished = [&](std::string_view outcome) {
+    auto metrics = testing::HttpGet((*herald)->admin_port(), "/metrics");
+    if (!metrics.ok()) return -1.0;
+    double sum = 0;
+    for (absl::string_view line : absl::StrSplit(metrics->body, '\n')) {
+      if (!absl::StartsWith(line, "herald_jobs_total{") ||
+          !absl::StrContains(line, StrCat("outcome=\"", outcome, "\""))) {
+        continue;
+      }
+      double value = 0;
+      if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value)) sum += value;
+    }
+    return sum;
+  };
+  // Three times as many failed runs as the jobs have attempts: without deferral, every job
+  // would have been dead-lettered after its second.
+  const bool deferred =
+      testing::WaitFor([&] { return finished("retry") >= 3 * kMaxAttempts * kMigratingAccounts; },
+                       absl::Seconds(90));
+  const double dead_during = finished("dead");
+  for (absl::StatusOr<int> moved = cluster.MigrateKeys(slot, 1000); moved.ok() && *moved > 0;
+       moved = cluster.MigrateKeys(slot, 1000)) {
+  }
+  ASSERT_TRUE(cluster.FinishMigration(slot).ok());
+  ASSERT_TRUE(deferred) << finished("retry") << " retries\n" << (*herald)->Logs();
+  EXPECT_EQ(dead_during, 0);
+
+  v1::Campaign done;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        v1::GetCampaignRequest req;
+        req.set_name(campaign.name());
+        grpc::Status s =
+            campaigns->GetCampaign(testing::BearerContext(*key, kRpcTimeout).get(), req, &done);
+        return s.ok() && (done.state() == v1::Campaign::COMPLETED ||
+                          done.state() == v1::Campaign::PARTIALLY_FAILED ||
+                          done.state() == v1::Campaign::FAILED);
+      },
+      absl::Seconds(60)))
+      << v1::Campaign::State_Name(done.state()) << "\n"
+      << (*herald)->Logs();
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
+  EXPECT_EQ(finished("dead"), 0);
+  auto ledger = testing::ReadLedger((*sim)->port());
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  const std::map<std::string, int> messages = testing::MassMessagesPerAccount(*ledger);
+  for (const std::string& name : team->accounts) {
+    const std::string account = testing::ShortId(name);
     EXPECT_EQ(messages.contains(account) ? messages.at(account) : 0, 1) << account;
   }
 }

@@ -683,6 +683,32 @@ TEST_F(QueueScriptsTest, RetryBacksOffThenDeadLettersWithTheReasonAfterMaxAttemp
   EXPECT_EQ(stats.finished.at({"send", "dead"}), 2);
 }
 
+// A job deferred because Herald's store was unavailable comes back after the delay without
+// losing an attempt, however often that happens, and keeps the outcome-unknown flag.
+TEST_F(QueueScriptsTest, DeferralWaitsWithoutSpendingAnAttempt) {
+  TestJob job = Job("j1");
+  job.max_attempts = 2;
+  q_->Enqueue1(kT0, job);
+  Leased j = q_->Lease(kT0, 1).jobs.at(0);
+  for (int i = 1; i <= 5; ++i) {
+    const int64_t now = kT0 + i * 10 * kSecond;
+    EXPECT_EQ(q_->Nack(now, j, Mode::kDefer, 3000, "ASK 2810 10.0.0.3:6379", /*unknown=*/i == 1),
+              NackResult::kRetryScheduled);
+    EXPECT_EQ(q_->GetStats(now).delayed, 1);
+    EXPECT_TRUE(q_->Lease(now + 2999 * kMs, 1).jobs.empty());
+    j = q_->Lease(now + 3000 * kMs, 1).jobs.at(0);
+    EXPECT_EQ(j.attempt, 1);
+    EXPECT_EQ(j.unknown, i == 1) << i;  // the flag is for the attempt right after it only
+  }
+  // A real failure still counts: the job's two attempts are both left.
+  EXPECT_EQ(q_->Nack(kT0 + 60 * kSecond, j, Mode::kRetry, 1000, "upstream 503"),
+            NackResult::kRetryScheduled);
+  j = q_->Lease(kT0 + 61 * kSecond, 1).jobs.at(0);
+  EXPECT_EQ(j.attempt, 2);
+  EXPECT_EQ(q_->GetStats(kT0).dead, 0);
+  EXPECT_EQ(q_->GetStats(kT0).finished.at({"send", "retry"}), 6);
+}
+
 TEST_F(QueueScriptsTest, MaxInFlightCapsConcurrencyAndAckWakesTheAccount) {
   q_->SetAccount(kT0, "acct_a", "team_1", 0, 1, /*max_in_flight=*/2);
   q_->Enqueue(kT0, {Job("j1"), Job("j2"), Job("j3"), Job("b1", "acct_b")});

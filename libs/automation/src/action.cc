@@ -52,6 +52,7 @@ struct ActionRunner::Metrics {
         rate_limited.Increment();
         break;
       case JobResult::Status::kRetry:
+      case JobResult::Status::kDeferred:
         retried.Increment();
         break;
       case JobResult::Status::kFail:
@@ -99,17 +100,17 @@ asio::awaitable<JobResult> ActionRunner::Run(const queue::LeasedJob& job) {
     metrics_->skipped.Increment();
     co_return JobResult::Ok();
   }
-  if (!rule.ok()) co_return metrics_->Count(JobResult::Retry(std::string(rule.status().message())));
+  if (!rule.ok()) co_return metrics_->Count(JobResult::StoreFailed(rule.status()));
   auto account = co_await store_.Get<store::Account>(action->tenant, action->account);
   if (absl::IsNotFound(account.status())) {
     co_return metrics_->Count(JobResult::Fail(
         StrCat("account '", action->account, "' is no longer in Herald; delete the automation")));
   }
   if (!account.ok()) {
-    co_return metrics_->Count(JobResult::Retry(std::string(account.status().message())));
+    co_return metrics_->Count(JobResult::StoreFailed(account.status()));
   }
   auto team = co_await store_.Get<store::Team>(action->tenant, account->team);
-  if (!team.ok()) co_return metrics_->Count(JobResult::Retry(std::string(team.status().message())));
+  if (!team.ok()) co_return metrics_->Count(JobResult::StoreFailed(team.status()));
   absl::StatusOr<std::shared_ptr<upstream::Api>> api = clients_.For(*team);
   if (!api.ok()) co_return metrics_->Count(JobResult::Fail(std::string(api.status().message())));
 

@@ -610,7 +610,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   std::string media = job.kind == kUploadMediaJob ? s.media : std::string();
   auto records = co_await store_.ReadDeliveryRecords(s.tenant, s.campaign, s.account,
                                                      std::move(team), std::move(media));
-  if (!records.ok()) co_return JobResult::Retry(std::string(records.status().message()));
+  if (!records.ok()) co_return JobResult::StoreFailed(records.status());
   if (!records->campaign) co_return JobResult::Ok();  // deleted: nothing to do
   ctx.campaign = *std::move(records->campaign);
   if (!records->delivery) co_return JobResult::Ok();
@@ -696,8 +696,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
       if (missed && ctx.campaign.upstream_lead_ms > 0) {
         // Messages the upstream held went out on time without Herald: the campaign was sent.
         auto deliveries = co_await store_.ListDeliveries(s.tenant, s.campaign);
-        if (!deliveries.ok())
-          co_return JobResult::Retry(std::string(deliveries.status().message()));
+        if (!deliveries.ok()) co_return JobResult::StoreFailed(deliveries.status());
         missed = std::none_of(deliveries->begin(), deliveries->end(),
                               [](const Delivery& d) { return d.upstream_message_id != 0; });
       }
@@ -720,7 +719,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
             }
             return absl::OkStatus();
           });
-      if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+      if (!r.ok()) co_return JobResult::StoreFailed(r.status());
       ctx.campaign = *std::move(r);
       if (moved && lifecycle_ != nullptr) {
         lifecycle_->CampaignEntered(s.tenant,
@@ -861,7 +860,7 @@ asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::LoadAccount(Context&
     ctx.team = *ctx.read_team;
   } else {
     auto team = co_await store_.Get<store::Team>(s.tenant, ctx.account.team);
-    if (!team.ok()) co_return JobResult::Retry(std::string(team.status().message()));
+    if (!team.ok()) co_return JobResult::StoreFailed(team.status());
     ctx.team = *std::move(team);
   }
   auto api = clients_.For(ctx.team);
@@ -904,17 +903,17 @@ asio::awaitable<JobResult> DeliveryWorkflow::ListAdd(const queue::LeasedJob& job
   auto fail = [&](std::string reason) -> asio::awaitable<JobResult> {
     const json::object outcome{{"ok", false}, {"error", reason}};
     if (absl::Status st = co_await finish(outcome); !st.ok()) {
-      co_return JobResult::Retry(std::string(st.message()));
+      co_return JobResult::StoreFailed(st);
     }
     co_return JobResult::Fail(std::move(reason));
   };
   auto account_record = co_await store_.Get<store::Account>(tenant_id, account_id);
   if (!account_record.ok()) {
     if (absl::IsNotFound(account_record.status())) co_return co_await fail("the account is gone");
-    co_return JobResult::Retry(std::string(account_record.status().message()));
+    co_return JobResult::StoreFailed(account_record.status());
   }
   auto team = co_await store_.Get<store::Team>(tenant_id, account_record->team);
-  if (!team.ok()) co_return JobResult::Retry(std::string(team.status().message()));
+  if (!team.ok()) co_return JobResult::StoreFailed(team.status());
   auto api = clients_.For(*team);
   if (!api.ok()) co_return co_await fail(std::string(api.status().message()));
   // The batch's fans the upstream reports in the list: whether its answer holds the ids this
@@ -947,7 +946,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::ListAdd(const queue::LeasedJob& job
   const auto reported = static_cast<int64_t>(in_list.size());
   const json::object outcome{{"ok", true}, {"reported", reported}};
   if (absl::Status st = co_await finish(outcome); !st.ok()) {
-    co_return JobResult::Retry(std::string(st.message()));
+    co_return JobResult::StoreFailed(st);
   }
   co_return JobResult::Ok();
 }
@@ -989,7 +988,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Unsend(Context& ctx) {
     d.update_time_ms = ToMillis(clock_.Now());
     return absl::OkStatus();
   });
-  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  if (!r.ok()) co_return JobResult::StoreFailed(r.status());
   // The message went out before it was unsent: what fans bought meanwhile stands, and its
   // webhooks may have been lost. (The same step as a completed delivery's, so whichever path
   // enqueues it first, it runs once.)
@@ -1028,7 +1027,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentScan(Context& ctx) {
     if (absl::IsNotFound(segment.status())) {
       co_return co_await FailDelivery(ctx, StrCat("segment '", target->segment, "' was deleted"));
     }
-    co_return JobResult::Retry(std::string(segment.status().message()));
+    co_return JobResult::StoreFailed(segment.status());
   }
   if (s.index == 0 && ctx.delivery.state == DeliveryState::kPending) {
     auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
@@ -1036,7 +1035,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentScan(Context& ctx) {
       d.update_time_ms = ToMillis(clock_.Now());
       return absl::OkStatus();
     });
-    if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+    if (!r.ok()) co_return JobResult::StoreFailed(r.status());
   }
   const std::string source = segment->expired_only ? "expired" : "fans";
   // Where the page before said the list goes on (the upstream's nextOffset), not where a full
@@ -1057,7 +1056,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentScan(Context& ctx) {
   std::vector<std::string> ids;
   for (const upstream::Fan& f : users.value->users) ids.push_back(std::to_string(f.id));
   auto known = co_await store_.records().GetMany(AccountFans(s.tenant, s.account), ids);
-  if (!known.ok()) co_return JobResult::Retry(std::string(known.status().message()));
+  if (!known.ok()) co_return JobResult::StoreFailed(known.status());
   std::vector<std::string> selected;
   const absl::Time now = clock_.Now();
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -1068,7 +1067,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentScan(Context& ctx) {
   const store::Table scan = SegmentScanTable(s.tenant, s.campaign);
   auto put =
       co_await store_.records().Put(scan, StrCat(s.account, ":", s.index), StrJoin(selected, ","));
-  if (!put.ok()) co_return JobResult::Retry(std::string(put.status().message()));
+  if (!put.ok()) co_return JobResult::StoreFailed(put.status());
   const int64_t next_offset = users.value->next_offset.value_or(
       int64_t{offset} + static_cast<int64_t>(users.value->users.size()));
   // An empty page is the end unless the upstream says there is more and where it goes on.
@@ -1081,7 +1080,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentScan(Context& ctx) {
   }
   put =
       co_await store_.records().Put(scan, StrCat(s.account, ":pages"), std::to_string(s.index + 1));
-  if (!put.ok()) co_return JobResult::Retry(std::string(put.status().message()));
+  if (!put.ok()) co_return JobResult::StoreFailed(put.status());
   co_return JobResult::OkThen(NextStep(ctx, kSegmentListJob, 0, absl::ZeroDuration()));
 }
 
@@ -1112,7 +1111,7 @@ asio::awaitable<absl::StatusOr<std::vector<int64_t>>> DeliveryWorkflow::SegmentF
 asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
   const StepPayload& s = ctx.step;
   auto fans = co_await SegmentFans(ctx);
-  if (!fans.ok()) co_return JobResult::Retry(std::string(fans.status().message()));
+  if (!fans.ok()) co_return JobResult::StoreFailed(fans.status());
   if (fans->empty()) {
     // The segment adds nobody on this account. The target's lists and fans, if it names any,
     // still get the message; otherwise the delivery is done, with nothing sent.
@@ -1127,7 +1126,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
       d.update_time_ms = ToMillis(clock_.Now());
       return absl::OkStatus();
     });
-    if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+    if (!r.ok()) co_return JobResult::StoreFailed(r.status());
     if (!others) co_return JobResult::Ok();
     ctx.delivery = *std::move(r);
     co_return JobResult::OkThen(AfterSegment(ctx));
@@ -1166,7 +1165,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
       d.update_time_ms = ToMillis(clock_.Now());
       return absl::OkStatus();
     });
-    if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+    if (!r.ok()) co_return JobResult::StoreFailed(r.status());
     ctx.delivery = *std::move(r);
   }
   const int32_t batch = static_cast<int32_t>(ctx.delivery.segment_added / config_.list_batch);
@@ -1179,7 +1178,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentAdd(Context& ctx) {
     co_return JobResult::OkThen(NextStep(ctx, kSegmentListJob, 0, absl::ZeroDuration()));
   }
   auto fans = co_await SegmentFans(ctx);
-  if (!fans.ok()) co_return JobResult::Retry(std::string(fans.status().message()));
+  if (!fans.ok()) co_return JobResult::StoreFailed(fans.status());
   const size_t begin = static_cast<size_t>(s.index) * config_.list_batch;
   if (begin >= fans->size()) co_return JobResult::OkThen(AfterSegment(ctx));
   const size_t end = std::min(fans->size(), begin + config_.list_batch);
@@ -1194,7 +1193,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentAdd(Context& ctx) {
     d.update_time_ms = ToMillis(clock_.Now());
     return absl::OkStatus();
   });
-  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  if (!r.ok()) co_return JobResult::StoreFailed(r.status());
   if (end < fans->size()) {
     co_return JobResult::OkThen(NextStep(ctx, kSegmentAddJob, s.index + 1, absl::ZeroDuration()));
   }
@@ -1231,7 +1230,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::UploadMedia(Context& ctx) {
     if (absl::IsNotFound(asset.status())) {
       co_return co_await FailDelivery(ctx, StrCat("media asset '", media[i], "' was deleted"));
     }
-    co_return JobResult::Retry(std::string(asset.status().message()));
+    co_return JobResult::StoreFailed(asset.status());
   }
 
   if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
@@ -1240,7 +1239,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::UploadMedia(Context& ctx) {
     uploaded = co_await ctx.api->UploadMediaFromUrl(s.account, asset->source_url);
   } else {
     auto bytes = co_await store_.GetMediaBytes(s.tenant, asset->id);
-    if (!bytes.ok()) co_return JobResult::Retry(std::string(bytes.status().message()));
+    if (!bytes.ok()) co_return JobResult::StoreFailed(bytes.status());
     if (!*bytes) {
       co_return co_await FailDelivery(
           ctx, StrCat("the bytes of media asset '", asset->id, "' are gone"));
@@ -1266,7 +1265,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::UploadMedia(Context& ctx) {
     d.update_time_ms = ToMillis(clock_.Now());
     return absl::OkStatus();
   });
-  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  if (!r.ok()) co_return JobResult::StoreFailed(r.status());
   co_return JobResult::OkThen(next());
 }
 
@@ -1396,7 +1395,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::EndMissed(Context& ctx) {
     d.update_time_ms = ToMillis(clock_.Now());
     return absl::OkStatus();
   });
-  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  if (!r.ok()) co_return JobResult::StoreFailed(r.status());
   co_return JobResult::Ok();
 }
 
@@ -1416,12 +1415,12 @@ asio::awaitable<JobResult> DeliveryWorkflow::CancelUnsent(Context& ctx) {
           "adopted the upstream message of an earlier send attempt to take it back",
           {{"campaign", ctx.step.campaign}, {"account", ctx.step.account}, {"message", **found}});
       auto adopted = co_await Adopt(ctx, **found, 0, 0);
-      if (!adopted.ok()) co_return JobResult::Retry(std::string(adopted.status().message()));
+      if (!adopted.ok()) co_return JobResult::StoreFailed(adopted.status());
       auto r = co_await UpdateDelivery(ctx, [](Delivery& d) {
         d.cancel_outcome = std::string(kUnsendPending);
         return absl::OkStatus();
       });
-      if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+      if (!r.ok()) co_return JobResult::StoreFailed(r.status());
       co_return JobResult::OkThen(UnsendStep(ctx.campaign, ctx.account, config_.max_attempts));
     }
   }
@@ -1434,7 +1433,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::CancelUnsent(Context& ctx) {
     }
     return absl::OkStatus();
   });
-  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  if (!r.ok()) co_return JobResult::StoreFailed(r.status());
   co_return JobResult::Ok();
 }
 
@@ -1458,7 +1457,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
                 {{"campaign", s.campaign}, {"account", s.account}, {"message", **found}});
       const bool held = ctx.delivery.send_scheduled_ms > ToMillis(clock_.Now());
       auto adopted = co_await Adopt(ctx, **found, 0, 0, held);
-      if (!adopted.ok()) co_return JobResult::Retry(std::string(adopted.status().message()));
+      if (!adopted.ok()) co_return JobResult::StoreFailed(adopted.status());
       if (held && *adopted && (*adopted)->generation != s.generation) {
         // Updated since that attempt: the held message gets the update.
         co_return JobResult::OkThen(
@@ -1519,7 +1518,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
   store::UpdateExtras head;
   head.reads.push_back(store::Store::LookupOf<store::Campaign>(s.tenant, {s.campaign}));
   auto marked = co_await UpdateDelivery(ctx, std::move(mark), std::move(head));
-  if (!marked.ok()) co_return JobResult::Retry(std::string(marked.status().message()));
+  if (!marked.ok()) co_return JobResult::StoreFailed(marked.status());
   auto heads = store::Store::DecodeMany<store::Campaign>(marked->reads.at(0));
   if (heads.ok() && !heads->empty() && (*heads)[0] && (*heads)[0]->generation != s.generation) {
     // Rescheduled or updated since this job read the campaign: a chain of the new generation
@@ -1536,7 +1535,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       }
       return absl::OkStatus();
     });
-    if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+    if (!r.ok()) co_return JobResult::StoreFailed(r.status());
     ctx.campaign.generation = (*heads)[0]->generation;
     co_return JobResult::OkThen(HandOver(ctx));
   }
@@ -1560,7 +1559,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
         d.upstream_media.clear();
         return absl::OkStatus();
       });
-      if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+      if (!r.ok()) co_return JobResult::StoreFailed(r.status());
       co_return JobResult::OkThen(UploadAgain(ctx));
     }
     if (!error || error->kind == upstream::ErrorKind::kUnknownOutcome) {
@@ -1577,15 +1576,14 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       }
       return absl::OkStatus();
     });
-    if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+    if (!r.ok()) co_return JobResult::StoreFailed(r.status());
     co_return co_await OnUpstreamError(ctx, sent.status(), "sending the mass message");
   }
   auto now_campaign =
       co_await Adopt(ctx, sent.value->id, sent.value->total, sent.value->pending, scheduled);
   if (!now_campaign.ok()) {
     // The message exists: the next attempt reconciles and adopts it.
-    co_return JobResult::Retry(std::string(now_campaign.status().message()),
-                               /*outcome_unknown=*/true);
+    co_return JobResult::StoreFailed(now_campaign.status(), /*outcome_unknown=*/true);
   }
   // Cancelled while the send was in flight: take the message back.
   if (*now_campaign && (*now_campaign)->phase == store::CampaignPhase::kCancelled) {
@@ -1594,7 +1592,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       d.update_time_ms = ToMillis(clock_.Now());
       return absl::OkStatus();
     });
-    if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+    if (!r.ok()) co_return JobResult::StoreFailed(r.status());
     co_return JobResult::OkThen(UnsendStep(**now_campaign, ctx.account, config_.max_attempts));
   }
   // Updated while the send was in flight: the held message gets the update (which then follows
@@ -1705,7 +1703,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::UpdateUpstream(Context& ctx) {
     d.update_time_ms = ToMillis(clock_.Now());
     return absl::OkStatus();
   });
-  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  if (!r.ok()) co_return JobResult::StoreFailed(r.status());
   co_return then();
 }
 
@@ -1747,7 +1745,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
           d.update_time_ms = ToMillis(clock_.Now());
           return absl::OkStatus();
         });
-        if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+        if (!r.ok()) co_return JobResult::StoreFailed(r.status());
         if (e.done) {
           // Unsent messages too: what fans bought before the unsend stands.
           if (auto next = FirstReconcile(ctx)) co_return JobResult::OkThen(*next);
@@ -1802,7 +1800,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
     d.update_time_ms = ToMillis(clock_.Now());
     return absl::OkStatus();
   });
-  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  if (!r.ok()) co_return JobResult::StoreFailed(r.status());
   if (done) {
     // Unsent messages too: what fans bought before the unsend stands.
     if (auto next = FirstReconcile(ctx)) co_return JobResult::OkThen(*next);
@@ -1894,7 +1892,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
     absl::Status recorded = co_await events_->RecordEngagement(
         s.tenant, std::move(engaged), q.sent_count, q.viewed_count, now_ms);
     if (!recorded.ok()) {
-      if (!ctx.last_attempt) co_return JobResult::Retry(std::string(recorded.message()));
+      if (!ctx.last_attempt) co_return JobResult::StoreFailed(recorded);
       co_return gave_up(recorded);
     }
   }
@@ -1918,7 +1916,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
   auto added = co_await events_->ReconcileBuyers(s.tenant, std::move(message), price, fee,
                                                  std::move(fans), now_ms);
   if (!added.ok()) {
-    if (!ctx.last_attempt) co_return JobResult::Retry(std::string(added.status().message()));
+    if (!ctx.last_attempt) co_return JobResult::StoreFailed(added.status());
     co_return gave_up(added.status());
   }
   if (*added > 0) {
@@ -1954,7 +1952,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::OnUpstreamError(Context& ctx,
     case upstream::ErrorKind::kOutOfCredits:
     case upstream::ErrorKind::kUnauthorized:
       if (absl::Status st = co_await PauseTeam(ctx, e->kind); !st.ok()) {
-        co_return JobResult::Retry(std::string(st.message()));
+        co_return JobResult::StoreFailed(st);
       }
       co_return JobResult::Release();
     case upstream::ErrorKind::kTerminal:
@@ -2004,7 +2002,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::OnFollowError(Context& ctx, const a
     d.update_time_ms = ToMillis(clock_.Now());
     return absl::OkStatus();
   });
-  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  if (!r.ok()) co_return JobResult::StoreFailed(r.status());
   co_return JobResult::OkThen(NextStep(ctx, kPollJob, polls + 1, delay));
 }
 
@@ -2027,7 +2025,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::OnLookupError(Context& ctx, const a
     d.update_time_ms = ToMillis(now);
     return absl::OkStatus();
   });
-  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  if (!r.ok()) co_return JobResult::StoreFailed(r.status());
   // A send step whatever this job was: it looks before it sends, and a cancelled campaign's
   // step takes the message back instead.
   co_return JobResult::OkThen(
@@ -2063,7 +2061,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::FailDelivery(Context& ctx, std::str
     d.update_time_ms = ToMillis(clock_.Now());
     return absl::OkStatus();
   });
-  if (!r.ok()) co_return JobResult::Retry(std::string(r.status().message()));
+  if (!r.ok()) co_return JobResult::StoreFailed(r.status());
   co_return JobResult::Fail(std::move(reason));
 }
 
@@ -2111,7 +2109,7 @@ asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::PaceStep(Context& ct
   absl::Status paced = co_await Pace(ctx);
   if (paced.ok()) co_return std::nullopt;
   if (auto stop = PaceStop(paced)) co_return stop;
-  co_return JobResult::Retry(std::string(paced.message()));
+  co_return JobResult::StoreFailed(paced);
 }
 
 asio::awaitable<absl::Status> DeliveryWorkflow::PauseTeam(Context& ctx, upstream::ErrorKind kind) {
@@ -2130,7 +2128,7 @@ asio::awaitable<std::optional<JobResult>> PauseTeamIfRefused(store::Store& store
   }
   auto paused =
       co_await PauseTeamAfterUpstream(store, queue, std::move(tenant), std::move(team), e->kind);
-  if (!paused.ok()) co_return JobResult::Retry(std::string(paused.status().message()));
+  if (!paused.ok()) co_return JobResult::StoreFailed(paused.status());
   co_return JobResult::Release();
 }
 

@@ -44,7 +44,7 @@
 --   next byte   length of the account (1..255), then the account
 --   text        failed ":" max ":" enqueued_ms ":" dead_ms ":" reason_length ":" reason
 --   the rest    the payload, binary
--- failed counts attempts that ended in failure or expiry (a 429 or a drain release does not);
+-- failed counts attempts that ended in failure or expiry (a 429, a drain release or a deferral does not);
 -- dead_ms is 0 unless the job is dead; reason is the last failure's. The lease script reads only
 -- bytes 1..2+#kind and returns the record whole; herald/queue/record.h decodes it in C++.
 --

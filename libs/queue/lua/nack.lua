@@ -11,6 +11,8 @@
 --                   job returns to the head of its account's list without losing an attempt.
 --   mode "release": the worker is draining: the job returns to the head of its account's list
 --                   without losing an attempt.
+--   mode "defer":   Herald's own store was unavailable: retry after `number` ms without losing
+--                   an attempt (`reason` is kept as the last error; unknown as for "retry").
 -- Returns: one integer per job: 1 delayed for retry, 2 dead, 3 back to ready, -1 fenced (the
 --          token is not the job's current lease: nothing changes).
 -- Complexity: O(J log M).
@@ -23,7 +25,16 @@ for i = 2, #ARGV, 6 do
   local acct, kind, counted, r = take_lease(id, token)
   if acct then
     free_slot(acct, counted)
-    if mode == 'retry' or mode == 'dead' then
+    if mode == 'defer' then
+      r.reason = reason
+      if unknown == '1' then r.unknown = true end
+      redis.call('HSET', K_JOBS, id, write_record(r))
+      redis.call('ZADD', K_DELAYED, fmt(NOW_MS + number), id)
+      stat('d', 1)
+      stat('o:' .. kind .. ':retry', 1)
+      result = 1
+      if counted then rering(acct) end
+    elseif mode == 'retry' or mode == 'dead' then
       local attempts, max_attempts = r.failed + 1, r.max
       if mode == 'retry' and attempts < max_attempts then
         r.failed = attempts

@@ -314,6 +314,15 @@ NackRequest Queue::ReleaseRequest(JobRef job) {
   return {.job = std::move(job), .mode = NackRequest::Mode::kRelease};
 }
 
+NackRequest Queue::DeferRequest(JobRef job, std::string reason, absl::Duration delay,
+                                bool outcome_unknown) {
+  return {.job = std::move(job),
+          .mode = NackRequest::Mode::kDefer,
+          .delay = delay,
+          .reason = std::move(reason),
+          .outcome_unknown = outcome_unknown};
+}
+
 // Each request is a named local: g++ 12 mishandles aggregate temporaries that live across a
 // co_await in the same full-expression.
 asio::awaitable<absl::StatusOr<NackResult>> Queue::Retry(const LeasedJob& job, std::string reason,

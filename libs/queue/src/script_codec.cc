@@ -102,6 +102,8 @@ std::string_view ModeName(NackRequest::Mode mode) {
       return "limited";
     case NackRequest::Mode::kRelease:
       return "release";
+    case NackRequest::Mode::kDefer:
+      return "defer";
   }
   return "retry";
 }

@@ -4,7 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <herald/queue/queue.h>
 #include <herald/queue/script_codec.h>
+#include <herald/queue/worker.h>
 
 namespace herald::queue::script {
 namespace {
@@ -205,14 +207,36 @@ TEST(ScriptCodec, NackModesAndResults) {
                             .delay = absl::Seconds(30)};
   const NackRequest release{.job = {.id = "j4", .token = "p:j4"},
                             .mode = NackRequest::Mode::kRelease};
-  EXPECT_THAT(EncodeNack("", {&retry, &dead, &limited, &release}),
+  const NackRequest defer = Queue::DeferRequest({.id = "j5", .token = "p:j5"}, "ASK 1",
+                                                absl::Seconds(3), /*outcome_unknown=*/true);
+  EXPECT_THAT(EncodeNack("", {&retry, &dead, &limited, &release, &defer}),
               ElementsAre("", "j1", "p:j1", "retry", "1500", "503", "1", "j2", "p:j2", "dead", "0",
                           "bad", "0", "j3", "p:j3", "limited", "30000", "", "0", "j4", "p:j4",
-                          "release", "0", "", "0"));
-  absl::StatusOr<std::vector<NackResult>> r = DecodeNack(Ints({1, 2, 3, -1}), 4);
+                          "release", "0", "", "0", "j5", "p:j5", "defer", "3000", "ASK 1", "1"));
+  absl::StatusOr<std::vector<NackResult>> r = DecodeNack(Ints({1, 2, 3, -1, 1}), 5);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_THAT(*r, ElementsAre(NackResult::kRetryScheduled, NackResult::kDead, NackResult::kReturned,
-                              NackResult::kFenced));
+                              NackResult::kFenced, NackResult::kRetryScheduled));
+}
+
+// Herald's store unavailable defers the job without spending an attempt; any other error of the
+// store is the step's failure.
+TEST(JobResultTest, StoreFailedDefersOnlyWhenTheStoreIsUnavailable) {
+  for (const absl::Status& s : {absl::UnavailableError("ASK 2810 10.0.0.3:6379"),
+                                absl::DeadlineExceededError("no reply from redis")}) {
+    const JobResult r = JobResult::StoreFailed(s, /*outcome_unknown=*/true);
+    EXPECT_EQ(r.status, JobResult::Status::kDeferred) << s;
+    EXPECT_THAT(r.reason, HasSubstr(std::string(s.message())));
+    EXPECT_TRUE(r.outcome_unknown);
+    EXPECT_GE(r.retry_after, absl::Milliseconds(2500));
+    EXPECT_LE(r.retry_after, absl::Seconds(5));
+  }
+  for (const absl::Status& s :
+       {absl::AbortedError("changed concurrently"), absl::InternalError("unexpected reply")}) {
+    const JobResult r = JobResult::StoreFailed(s);
+    EXPECT_EQ(r.status, JobResult::Status::kRetry) << s;
+    EXPECT_EQ(r.reason, std::string(s.message()));
+  }
 }
 
 TEST(ScriptCodec, HeartbeatReapAndLease) {

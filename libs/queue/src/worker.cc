@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include <absl/random/random.h>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -66,7 +67,25 @@ asio::awaitable<absl::StatusOr<T>> FinishWithRetries(
   }
 }
 
+// How long a job waits after Herald's store was unavailable, spread so that the jobs a failover
+// or a slot migration held back do not all come back at once.
+constexpr double kStoreRetryMinSeconds = 2.5;
+constexpr double kStoreRetryMaxSeconds = 5;
+
 }  // namespace
+
+JobResult JobResult::StoreFailed(const absl::Status& status, bool outcome_unknown) {
+  std::string reason(status.message());
+  if (!absl::IsUnavailable(status) && !absl::IsDeadlineExceeded(status)) {
+    return Retry(std::move(reason), outcome_unknown);
+  }
+  thread_local absl::BitGen rng;
+  return {.status = Status::kDeferred,
+          .reason = StrCat("Herald's store is unavailable, not counted as an attempt: ", reason),
+          .retry_after =
+              absl::Seconds(absl::Uniform(rng, kStoreRetryMinSeconds, kStoreRetryMaxSeconds)),
+          .outcome_unknown = outcome_unknown};
+}
 
 absl::Status ValidateWorkerConfig(const WorkerConfig& c) {
   if (c.lease_loops < 1 || c.lease_loops > 1024) {
@@ -390,6 +409,10 @@ asio::awaitable<void> Worker::Finish(const std::vector<LeasedJob>& jobs,
         break;
       case JobResult::Status::kRelease:
         nacks.push_back(Queue::ReleaseRequest(job.ref()));
+        break;
+      case JobResult::Status::kDeferred:
+        nacks.push_back(
+            Queue::DeferRequest(job.ref(), std::move(r.reason), r.retry_after, r.outcome_unknown));
         break;
     }
     nack_jobs.push_back(i);

@@ -115,6 +115,13 @@ absl::Status Reply::ToStatus() const {
       prefix == "TRYAGAIN" || prefix == "CLUSTERDOWN") {
     return absl::UnavailableError(message);
   }
+  // A cluster slot being migrated, still so when the caller's deadline came: transient.
+  if (prefix == "ASK") return absl::UnavailableError(StrCat("redis: slot migrating: ", message));
+  // A redirect the client did not follow: on a Redis Cluster, Herald needs --redis_cluster.
+  if (prefix == "MOVED") {
+    return absl::FailedPreconditionError(
+        StrCat("redis: ", message, " (a Redis Cluster node: run Herald with --redis_cluster)"));
+  }
   if (prefix == "OOM") return absl::ResourceExhaustedError(message);
   if (prefix == "NOAUTH" || prefix == "WRONGPASS") return absl::UnauthenticatedError(message);
   if (prefix == "NOPERM") return absl::PermissionDeniedError(message);

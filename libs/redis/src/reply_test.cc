@@ -87,6 +87,16 @@ TEST(ReplyTest, ErrorRepliesMapToStatusCodes) {
     EXPECT_EQ(s.code(), c.code) << c.error;
     EXPECT_EQ(std::string(s.message()), c.error);
   }
+  // Cluster redirects that reach a caller: a migration that outlasted its deadline is
+  // transient; a MOVED means Herald talks to a cluster as to one server.
+  const absl::Status ask = Reply::Error("ASK 2810 10.0.0.3:6379").ToStatus();
+  EXPECT_EQ(ask.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(std::string(ask.message()), "redis: slot migrating: ASK 2810 10.0.0.3:6379");
+  const absl::Status moved = Reply::Error("MOVED 1380 10.0.0.6:6379").ToStatus();
+  EXPECT_EQ(moved.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(std::string(moved.message()),
+            "redis: MOVED 1380 10.0.0.6:6379 (a Redis Cluster node: run Herald with "
+            "--redis_cluster)");
   EXPECT_TRUE(Reply::Status("OK").ToStatus().ok());
   EXPECT_TRUE(Reply::Nil().ToStatus().ok());
 }

@@ -99,6 +99,7 @@ struct NackRequest {
     kDeadLetter,   // terminal error: dead now, with `reason`
     kRateLimited,  // upstream 429: the team's bucket is pushed to now + `delay`; no attempt lost
     kRelease,      // the worker is draining: back to ready, no attempt lost
+    kDefer,        // Herald's own store was unavailable: again after `delay`, no attempt lost
   };
   JobRef job;
   Mode mode = Mode::kRetry;

@@ -134,6 +134,10 @@ class Queue {
   static NackRequest DeadLetterRequest(JobRef job, std::string reason);
   static NackRequest RateLimitedRequest(JobRef job, absl::Duration retry_after);
   static NackRequest ReleaseRequest(JobRef job);
+  // Again after `delay`, without losing an attempt: the job could not run because Herald's own
+  // store was unavailable (JobResult::StoreFailed), not because its step failed.
+  static NackRequest DeferRequest(JobRef job, std::string reason, absl::Duration delay,
+                                  bool outcome_unknown);
 
   // Extends leases to now + `lease_duration` (config default). Per job: the new expiry, or
   // nullopt when fenced (the lease was lost: stop working on the job).

@@ -66,6 +66,7 @@ struct JobResult {
     kFail,         // terminal; dead-lettered now with `reason`
     kRateLimited,  // upstream 429; the team waits `retry_after`, no attempt lost
     kRelease,      // not processed; back to ready, no attempt lost
+    kDeferred,     // Herald's store unavailable; again after `retry_after`, no attempt lost
   };
   Status status = Status::kOk;
   std::string reason;
@@ -90,6 +91,11 @@ struct JobResult {
     return {.status = Status::kRateLimited, .retry_after = retry_after};
   }
   static JobResult Release() { return {.status = Status::kRelease}; }
+  // A step that could not read or write Herald's own state. UNAVAILABLE or DEADLINE_EXCEEDED
+  // (Redis unreachable or failing over, a cluster slot being migrated, a write not acknowledged
+  // by the replicas asked for) is the store's trouble, not the step's: the job is deferred
+  // without losing an attempt, however long it lasts. Any other error is a Retry.
+  static JobResult StoreFailed(const absl::Status& status, bool outcome_unknown = false);
 };
 
 using Handler = std::function<boost::asio::awaitable<JobResult>(const LeasedJob&)>;
