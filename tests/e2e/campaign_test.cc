@@ -1974,6 +1974,13 @@ TEST_P(CampaignTest, ASendTimeThatPassedBeyondGraceIsNotSentOnResumeOrLaunch) {
   EXPECT_EQ(resumed->state(), v1::Campaign::MISSED);
   EXPECT_THAT(resumed->state_reason(), ::testing::HasSubstr("grace period"));
   EXPECT_EQ(Watch(key, scheduled.name()).state(), v1::Campaign::MISSED);
+  // Its deliveries end with it, as the scheduler's missed campaigns' do: none is left pending.
+  EXPECT_EQ(resumed->delivery_counts().failed(), 1);
+  EXPECT_EQ(resumed->delivery_counts().pending(), 0);
+  for (const v1::Delivery& d : DeliveriesOf(key, scheduled.name())) {
+    EXPECT_EQ(d.state(), v1::Delivery::FAILED) << d.account();
+    EXPECT_THAT(d.error(), ::testing::HasSubstr("grace period")) << d.account();
+  }
   EXPECT_EQ(LedgerMessages(), before);
 }
 

@@ -1468,7 +1468,10 @@ asio::awaitable<absl::Status> Service::FinishDispatch(const std::string& tenant,
   if (campaign->phase == CampaignPhase::kCancelled) {
     co_return co_await CancelDeliveries(*campaign, clock_.Now());
   }
-  if (!Launched(*campaign)) co_return absl::OkStatus();  // a draft, paused or missed
+  if (campaign->phase == CampaignPhase::kMissed) {
+    co_return co_await FailMissedDeliveries(*campaign, clock_.Now());
+  }
+  if (!Launched(*campaign)) co_return absl::OkStatus();  // a draft or paused
   HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts,
                              co_await CheckReferences(*campaign));
   co_return co_await DispatchFromDeliveries(*campaign, accounts);
@@ -1613,6 +1616,33 @@ asio::awaitable<absl::Status> Service::CancelDeliveries(const Campaign& stored, 
   co_return absl::OkStatus();
 }
 
+asio::awaitable<absl::Status> Service::FailMissedDeliveries(const Campaign& stored,
+                                                            absl::Time now) {
+  HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
+                             co_await store_.ListDeliveries(stored.tenant, stored.id));
+  // A delivery with a send attempt is its job's to settle: the send may have reached the
+  // upstream before the pause.
+  const auto unstarted = [](const Delivery& d) {
+    return d.state == DeliveryState::kPending && d.upstream_message_id == 0 && d.send_attempts == 0;
+  };
+  for (const Delivery& d : deliveries) {
+    if (!unstarted(d)) continue;
+    DeliveryState before = d.state;
+    HERALD_CO_ASSIGN_OR_RETURN(
+        Delivery after,
+        co_await store_.UpdateDelivery(stored.tenant, stored.id, d.account, [&](Delivery& x) {
+          before = x.state;
+          if (!unstarted(x)) return absl::OkStatus();
+          x.state = DeliveryState::kFailed;
+          x.error = stored.phase_reason;
+          x.update_time_ms = absl::ToUnixMillis(now);
+          return absl::OkStatus();
+        }));
+    if (lifecycle_ != nullptr) lifecycle_->DeliveryUpdated(before, after.state);
+  }
+  co_return absl::OkStatus();
+}
+
 Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::string id) {
   HERALD_CO_ASSIGN_OR_RETURN(CampaignView current, co_await GetCampaign(tenant, id));
   if (current.state == CampaignState::kCancelled || current.state == CampaignState::kMissed ||
@@ -1723,7 +1753,9 @@ Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::strin
         return absl::OkStatus();
       }));
   if (stored.phase == CampaignPhase::kMissed) {
-    co_await SettlePendingDispatch(tenant, pending->id);  // nothing to enqueue
+    // Left to the dispatch sweep when this fails (the outbox entry stays).
+    HERALD_CO_RETURN_IF_ERROR(co_await FailMissedDeliveries(stored, now));
+    co_await SettlePendingDispatch(tenant, pending->id);
     HERALD_CO_ASSIGN_OR_RETURN(CampaignView missed, co_await View(std::move(stored)));
     Count(missed);
     co_return missed;

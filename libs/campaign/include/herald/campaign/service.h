@@ -324,6 +324,10 @@ class Service {
   // one began.
   boost::asio::awaitable<absl::Status> CancelDeliveries(const store::Campaign& stored,
                                                         absl::Time now);
+  // A missed campaign's deliveries that never started end FAILED with the campaign's reason, as
+  // the workers end them when they find a campaign missed at its send time. Idempotent.
+  boost::asio::awaitable<absl::Status> FailMissedDeliveries(const store::Campaign& stored,
+                                                            absl::Time now);
   // Enqueues the first step of every delivery not yet started (idempotent).
   boost::asio::awaitable<absl::Status> Dispatch(const store::Campaign& campaign,
                                                 const std::vector<store::Account>& accounts);
