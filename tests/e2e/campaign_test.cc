@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <future>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -2844,6 +2845,15 @@ TEST_P(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
     EXPECT_THAT(s.error_message(), ::testing::HasSubstr("create_time_before"));
   }
+  // Another tenant's request does not take this tenant's token.
+  {
+    const std::string other_key = NewTenant("lister2");
+    v1::ListCampaignsRequest theirs = list;
+    theirs.set_parent("tenants/lister2");
+    v1::ListCampaignsResponse none;
+    const grpc::Status s = campaigns->ListCampaigns(BearerContext(other_key).get(), theirs, &none);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  }
   list.add_states(v1::Campaign::DRAFT);
   EXPECT_EQ(campaigns->ListCampaigns(BearerContext(key).get(), list, &resp).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
@@ -2852,6 +2862,35 @@ TEST_P(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
   ASSERT_TRUE(campaigns->ListCampaigns(BearerContext(key).get(), list, &resp).ok());
   EXPECT_EQ(resp.campaigns_size(), 4);
   for (const auto& c : resp.campaigns()) EXPECT_EQ(c.state(), v1::Campaign::DRAFT);
+
+  // Bounds hold to the nanosecond, though create times are whole milliseconds: a campaign is
+  // "at or after" its own create time and not after it plus 1 ns, "before" it plus 1 ns and not
+  // before itself.
+  v1::GetCampaignRequest get;
+  get.set_name(created[4]);
+  v1::Campaign newest;
+  ASSERT_TRUE(campaigns->GetCampaign(BearerContext(key).get(), get, &newest).ok());
+  auto names_in = [&](const std::optional<google::protobuf::Timestamp>& after,
+                      const std::optional<google::protobuf::Timestamp>& before) {
+    v1::ListCampaignsRequest ranged;
+    ranged.set_parent("tenants/lister");
+    if (after) *ranged.mutable_create_time_after() = *after;
+    if (before) *ranged.mutable_create_time_before() = *before;
+    v1::ListCampaignsResponse r;
+    const grpc::Status s = campaigns->ListCampaigns(BearerContext(key).get(), ranged, &r);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    std::set<std::string> names;
+    for (const auto& c : r.campaigns()) names.insert(c.name());
+    return names;
+  };
+  google::protobuf::Timestamp at = newest.create_time();
+  google::protobuf::Timestamp just_after = at;
+  just_after.set_nanos(at.nanos() + 1);
+  EXPECT_TRUE(names_in(at, std::nullopt).contains(created[4]));
+  EXPECT_FALSE(names_in(just_after, std::nullopt).contains(created[4]));
+  EXPECT_TRUE(names_in(std::nullopt, just_after).contains(created[4]));
+  EXPECT_FALSE(names_in(std::nullopt, at).contains(created[4]));
+  EXPECT_TRUE(names_in(at, just_after).contains(created[4]));
 }
 
 TEST_P(CampaignTest, EveryRpcNeedsAValidKey) {

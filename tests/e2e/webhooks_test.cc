@@ -577,6 +577,20 @@ TEST_F(WebhooksTest, EventStreamDeliversEachPurchaseOnceAcrossAResume) {
   EXPECT_EQ(refused("tenants/streams", "99999999999999-0", key), grpc::StatusCode::INVALID_ARGUMENT)
       << "a cursor past the newest event was never returned";
   EXPECT_EQ(refused("tenants/streams", "0", "wrong-key"), grpc::StatusCode::UNAUTHENTICATED);
+  // A type Herald never streams (a typo) is refused rather than an empty stream.
+  {
+    v1::SubscribeRequest typo;
+    typo.set_parent("tenants/streams");
+    typo.add_event_types("messages.ppv.unlocked");
+    typo.add_event_types("messages.ppv.unlock");
+    auto ctx = BearerContext(key);
+    auto reader = events->Subscribe(ctx.get(), typo);
+    v1::Event e;
+    EXPECT_FALSE(reader->Read(&e));
+    const grpc::Status s = reader->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), ::testing::HasSubstr("'messages.ppv.unlock'"));
+  }
 }
 
 // A subscription from now on says in its headers where it starts: a client that has received

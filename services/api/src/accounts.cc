@@ -64,17 +64,18 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
 
   ServerUnaryReactor* ListTeams(CallbackServerContext* ctx, const v1::ListTeamsRequest* req,
                                 v1::ListTeamsResponse* resp) override {
-    return bridge_.Unary(
-        ctx, "ListTeams", resp, Access::kTenant,
-        [this, req](const Caller& c) -> Op<v1::ListTeamsResponse> {
-          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
-          HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListTeams(c.tenant));
-          co_return ListPage<v1::ListTeamsResponse>(
-              *req, std::move(all), [](const store::Team& t) { return t.id; }, Fingerprint("teams"),
-              [](v1::ListTeamsResponse& out, const store::Team& t) {
-                *out.add_teams() = ToProto(t);
-              });
-        });
+    return bridge_.Unary(ctx, "ListTeams", resp, Access::kTenant,
+                         [this, req](const Caller& c) -> Op<v1::ListTeamsResponse> {
+                           HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
+                           HERALD_CO_ASSIGN_OR_RETURN(auto all,
+                                                      co_await service_.ListTeams(c.tenant));
+                           co_return ListPage<v1::ListTeamsResponse>(
+                               *req, std::move(all), [](const store::Team& t) { return t.id; },
+                               Fingerprint(StrCat("teams/", c.tenant)),
+                               [](v1::ListTeamsResponse& out, const store::Team& t) {
+                                 *out.add_teams() = ToProto(t);
+                               });
+                         });
   }
 
   ServerUnaryReactor* UpdateTeam(CallbackServerContext* ctx, const v1::UpdateTeamRequest* req,
@@ -205,7 +206,7 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
           HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListAccounts(c.tenant, team));
           co_return ListPage<v1::ListAccountsResponse>(
               *req, std::move(all), [](const store::Account& a) { return a.id; },
-              Fingerprint(StrCat("accounts/", team)),
+              Fingerprint(StrCat("accounts/", c.tenant, "/", team)),
               [](v1::ListAccountsResponse& out, const store::Account& a) {
                 *out.add_accounts() = ToProto(a);
               });

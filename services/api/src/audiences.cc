@@ -156,7 +156,7 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
                                                       co_await service_.ListSegments(c.tenant));
                            co_return ListPage<v1::ListSegmentsResponse>(
                                *req, std::move(all), [](const store::Segment& s) { return s.id; },
-                               Fingerprint("segments"),
+                               Fingerprint(StrCat("segments/", c.tenant)),
                                [](v1::ListSegmentsResponse& out, const store::Segment& s) {
                                  *out.add_segments() = ToProto(s);
                                });

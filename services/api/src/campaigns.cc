@@ -58,6 +58,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
             }
             co_return parsed.status();
           }
+          HERALD_CO_RETURN_IF_ERROR(CheckUpstreamLeadHasSendTime(*parsed));
           HERALD_CO_ASSIGN_OR_RETURN(
               auto view, co_await service_.CreateCampaign(*std::move(parsed), req->request_id()));
           co_return ToProto(view);
@@ -83,9 +84,11 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
         [this, req](const Caller& c) -> Op<v1::ListCampaignsResponse> {
           HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_ASSIGN_OR_RETURN(int size, ParsePageSize(req->page_size(), 50, 1000));
-          std::string filter = StrCat(
-              req->create_time_after().seconds(), ".", req->create_time_after().nanos(), "/",
-              req->create_time_before().seconds(), ".", req->create_time_before().nanos(), "/");
+          // A token is good for the request it came from only: the same tenant and filters.
+          std::string filter =
+              StrCat(c.tenant, "/", req->create_time_after().seconds(), ".",
+                     req->create_time_after().nanos(), "/", req->create_time_before().seconds(),
+                     ".", req->create_time_before().nanos(), "/");
           std::set<int> states;
           for (int s : req->states()) {
             if (s == v1::Campaign::STATE_UNSPECIFIED || !v1::Campaign::State_IsValid(s)) {
@@ -114,19 +117,29 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           std::optional<double> before;
           // In double: a token's milliseconds are the client's bytes and may be INT64_MAX.
           if (cursor_ms) before = static_cast<double>(*cursor_ms) + 1;
+          // Create times are kept in whole milliseconds: a bound between two of them rounds up,
+          // so "at or after" and "before" hold to the nanosecond.
+          const auto ceil_millis = [](const google::protobuf::Timestamp& t, int64_t ms) {
+            return t.nanos() % 1'000'000 == 0 ? ms : ms + 1;
+          };
           int64_t after_ms = 0;
           if (req->has_create_time_after()) {
             HERALD_CO_ASSIGN_OR_RETURN(
                 after_ms, ParseTimestampMillis("create_time_after", req->create_time_after()));
+            after_ms = ceil_millis(req->create_time_after(), after_ms);
           }
           if (req->has_create_time_before()) {
             HERALD_CO_ASSIGN_OR_RETURN(
-                const int64_t before_ms,
+                int64_t before_ms,
                 ParseTimestampMillis("create_time_before", req->create_time_before()));
-            if (req->has_create_time_after() && before_ms <= after_ms) {
+            const google::protobuf::Timestamp& from = req->create_time_after();
+            const google::protobuf::Timestamp& to = req->create_time_before();
+            if (req->has_create_time_after() && std::make_pair(to.seconds(), to.nanos()) <=
+                                                    std::make_pair(from.seconds(), from.nanos())) {
               co_return absl::InvalidArgumentError(
                   "create_time_before: must be after create_time_after");
             }
+            before_ms = ceil_millis(to, before_ms);
             const double b = static_cast<double>(before_ms);
             before = before ? std::min(*before, b) : b;
           }
@@ -197,6 +210,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
                                      ParseCampaign(c.tenant, merged, absl::Now()));
           parsed.id = id;
           if (!send_time_changed) parsed.send_time_ms = current.campaign.send_time_ms;
+          HERALD_CO_RETURN_IF_ERROR(CheckUpstreamLeadHasSendTime(parsed));
           HERALD_CO_ASSIGN_OR_RETURN(auto v,
                                      co_await service_.UpdateCampaign(std::move(parsed), fields));
           co_return ToProto(v);

@@ -680,6 +680,12 @@ absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const
         url.find_first_of(" \t\r\n") != std::string::npos) {
       return Invalid("media_asset.source_url", "must be an http(s) URL of at most 2048 characters");
     }
+    const std::string_view after_scheme = std::string_view(url).substr(url.find("://") + 3);
+    const std::string_view authority = after_scheme.substr(0, after_scheme.find_first_of("/?#"));
+    const std::string_view host_and_port = authority.substr(authority.rfind('@') + 1);
+    if (host_and_port.empty() || host_and_port.front() == ':') {
+      return Invalid("media_asset.source_url", "must name a host (https://host/path)");
+    }
     out.source_url = url;
     out.file_name = m.file_name();
     if (out.file_name.empty()) {
@@ -698,6 +704,13 @@ absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const
   if (Utf8Length(out.file_name) > 200)
     return Invalid("media_asset.file_name", "at most 200 characters");
   return out;
+}
+
+absl::Status CheckUpstreamLeadHasSendTime(const store::Campaign& c) {
+  if (c.upstream_lead_ms == 0 || c.send_time_ms != 0) return absl::OkStatus();
+  return Invalid("campaign.upstream_lead",
+                 "needs campaign.send_time (the lead is how long before it the upstream gets the "
+                 "message); set a send_time, or leave upstream_lead unset");
 }
 
 absl::StatusOr<store::Campaign> ParseCampaign(std::string_view tenant, const v1::Campaign& c,

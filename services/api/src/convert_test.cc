@@ -280,6 +280,37 @@ TEST(ParseMediaAssetTest, AUrlAssetsFileNameDefaultsToItsLastPathSegment) {
   }
 }
 
+TEST(ParseMediaAssetTest, AUrlWithoutAHostIsRefused) {
+  v1::MediaAsset m;
+  m.set_type(v1::MediaAsset::IMAGE);
+  m.set_file_name("set.jpg");
+  for (const char* url :
+       {"https://", "http:///x.jpg", "https://:443/x.jpg", "https://user@/x.jpg", "https://?x=1"}) {
+    m.set_source_url(url);
+    absl::StatusOr<store::MediaAsset> asset = ParseMediaAsset("acme", m, /*uploaded=*/false);
+    ASSERT_FALSE(asset.ok()) << url;
+    EXPECT_EQ(asset.status().code(), absl::StatusCode::kInvalidArgument) << url;
+    EXPECT_THAT(std::string(asset.status().message()), HasSubstr("must name a host")) << url;
+  }
+  for (const char* url : {"https://cdn.example.com:8443/x.jpg", "https://u@cdn.example.com/x.jpg",
+                          "http://10.0.0.1/x.jpg"}) {
+    m.set_source_url(url);
+    EXPECT_TRUE(ParseMediaAsset("acme", m, /*uploaded=*/false).ok()) << url;
+  }
+}
+
+TEST(CheckUpstreamLeadTest, ALeadNeedsASendTime) {
+  store::Campaign c;
+  EXPECT_TRUE(CheckUpstreamLeadHasSendTime(c).ok());
+  c.upstream_lead_ms = 60'000;
+  const absl::Status s = CheckUpstreamLeadHasSendTime(c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("campaign.upstream_lead: needs campaign.send_time"));
+  c.send_time_ms = 1'800'000'000'000;
+  EXPECT_TRUE(CheckUpstreamLeadHasSendTime(c).ok());
+}
+
 TEST(ParseTenantUpdateTest, TakesTheNamedFieldsAndRefusesWeightsOutOfRange) {
   v1::UpdateTenantRequest req;
   req.mutable_tenant()->set_name("tenants/acme");

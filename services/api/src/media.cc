@@ -72,7 +72,7 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
           HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListMediaAssets(c.tenant));
           co_return ListPage<v1::ListMediaAssetsResponse>(
               *req, std::move(all), [](const store::MediaAsset& m) { return m.id; },
-              Fingerprint("media"),
+              Fingerprint(StrCat("media/", c.tenant)),
               [](v1::ListMediaAssetsResponse& out, const store::MediaAsset& m) {
                 *out.add_media_assets() = ToProto(m);
               });
