@@ -1476,6 +1476,11 @@ TEST_P(CampaignTest, RescheduledPausedAndResumedCampaignSendsOnceAtItsNewTime) {
   auto paused = Pause(key, created.name());
   ASSERT_TRUE(paused.ok()) << paused.status();
   EXPECT_EQ(paused->state(), v1::Campaign::PAUSED);
+  // A retried pause (its answer lost) gets the paused campaign, unchanged.
+  auto again = Pause(key, created.name());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->state(), v1::Campaign::PAUSED);
+  EXPECT_EQ(again->revision(), paused->revision());
   v1::UpdateCampaignRequest update;
   update.mutable_campaign()->set_name(created.name());
   update.mutable_update_mask()->add_paths("send_time");

@@ -1692,6 +1692,10 @@ Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::strin
 
 Service::Op<CampaignView> Service::PauseCampaign(std::string tenant, std::string id) {
   HERALD_CO_ASSIGN_OR_RETURN(CampaignView current, co_await GetCampaign(tenant, id));
+  // Paused already: a retry of a pause whose answer was lost.
+  if (current.campaign.phase == CampaignPhase::kPaused && !IsFinal(current.state)) {
+    co_return current;
+  }
   if (current.campaign.phase != CampaignPhase::kDispatched &&
       current.campaign.phase != CampaignPhase::kScheduled) {
     co_return NotChangeable(current, "only scheduled or dispatching campaigns can be paused");
