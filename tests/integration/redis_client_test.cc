@@ -347,13 +347,13 @@ TEST_F(RedisClientTest, DeadlineExpiresAndTheLateReplyIsDiscarded) {
 }
 
 TEST_F(RedisClientTest, EachCommandHasItsOwnDeadline) {
-  SilentServer silent;
   ClientConfig config = Config();
-  config.address.port = silent.port();
   config.connections = 1;
   Client client(io_.executor(), config);
   client.Start();
-  ASSERT_TRUE(WaitFor([&] { return client.connected(); }));
+  ASSERT_TRUE(Exec(client, {"PING"}).ok());
+  // Redis holds every command, and answers none, for longer than either deadline.
+  ASSERT_EQ(*redis_->Command({"CLIENT", "PAUSE", "3000", "ALL"}), "OK");
 
   // Issued in this order on one strand: the short deadline comes second and must not wait for
   // the long one.
@@ -476,6 +476,40 @@ TEST_F(RedisClientTest, EvalRefusesKeysOfDifferentHashSlotsBeforeSending) {
   // One hash tag: accepted.
   EXPECT_TRUE(Await(io_.executor(), client.Eval(script, {"{t:a}:x", "{t:a}:y"}, {"1"})).ok());
   EXPECT_EQ(*redis_->Command({"GET", "{t:a}:x"}), "1");
+}
+
+// A Redis that holds the connection but answers nothing (hung; here CLIENT PAUSE): the first
+// command whose deadline passes reports the client unavailable, though its connections stand,
+// and the next reply reports it available again.
+TEST_F(RedisClientTest, AServerThatStopsAnsweringIsReportedUntilItAnswersAgain) {
+  Client client(io_.executor(), Config());
+  std::mutex mu;
+  std::vector<absl::Status> reported;
+  client.OnConnectivityChange([&](absl::Status s) {
+    std::lock_guard<std::mutex> lock(mu);
+    reported.push_back(s);
+  });
+  client.Start();
+  ASSERT_TRUE(Exec(client, {"PING"}).ok());
+  EXPECT_FALSE(client.stalled());
+  ASSERT_EQ(*redis_->Command({"CLIENT", "PAUSE", "1500", "ALL"}), "OK");
+
+  absl::StatusOr<Reply> r = Exec(client, {"GET", "k"}, absl::Milliseconds(200));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(client.stalled());
+  EXPECT_TRUE(client.connected());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_FALSE(reported.empty());
+    EXPECT_EQ(reported.back().code(), absl::StatusCode::kUnavailable);
+    EXPECT_THAT(std::string(reported.back().message()), HasSubstr("no reply since"));
+  }
+
+  // Paused clients get their replies once the pause ends.
+  ASSERT_TRUE(Exec(client, {"PING"}, absl::Seconds(10)).ok());
+  EXPECT_FALSE(client.stalled());
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_TRUE(reported.back().ok()) << reported.back();
 }
 
 class RedisClientAuthTest : public RedisClientTest {

@@ -191,6 +191,7 @@ class Client::Impl {
   }
 
   internal::ClientState& state() { return *state_; }
+  const internal::ClientState& state() const { return *state_; }
 
   // Creates the op for `handler` (taken before it is moved from). The executor is not
   // work-tracked per op: the awaiting coroutine's co_spawn already keeps its context running,
@@ -303,6 +304,8 @@ asio::awaitable<void> Client::Close() {
 bool Client::connected() const {
   return cluster_ ? cluster_->connected() : impl_->state().connected();
 }
+
+bool Client::stalled() const { return cluster_ ? false : impl_->state().stalled(); }
 
 void Client::OnConnectivityChange(std::function<void(absl::Status)> callback) {
   if (cluster_) return cluster_->OnConnectivityChange(std::move(callback));

@@ -573,7 +573,11 @@ void ClusterClient::UpdateConnectivity() {
   } else {
     std::string down;
     for (const NodePtr& m : masters_) {
-      if (!m->client->connected()) StrAppend(&down, down.empty() ? "" : ", ", m->node.Address());
+      if (!m->client->connected()) {
+        StrAppend(&down, down.empty() ? "" : ", ", m->node.Address());
+      } else if (m->client->stalled()) {
+        StrAppend(&down, down.empty() ? "" : ", ", m->node.Address(), " (connected, no reply)");
+      }
     }
     if (!down.empty()) {
       status = absl::UnavailableError(StrCat("redis cluster: masters unreachable: ", down));

@@ -209,8 +209,24 @@ void ClientState::ConnectionUp() {
   if (metrics != nullptr) metrics->connections.Increment();
   if (++up_ == 1) {
     connected_.store(true, std::memory_order_release);
+    stalled_.store(false, std::memory_order_release);
     Report(std::move(lock), absl::OkStatus());
   }
+}
+
+void ClientState::Stalled(const absl::Status& why) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (up_ == 0 || stalled_.load(std::memory_order_relaxed)) return;
+  stalled_.store(true, std::memory_order_release);
+  Report(std::move(lock),
+         absl::UnavailableError(StrCat(why.message(), " (connected, but no reply since)")));
+}
+
+void ClientState::EndStall() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!stalled_.load(std::memory_order_relaxed)) return;
+  stalled_.store(false, std::memory_order_release);
+  if (up_ > 0) Report(std::move(lock), absl::OkStatus());
 }
 
 void ClientState::ConnectionDown(const absl::Status& reason) {
@@ -489,6 +505,7 @@ asio::awaitable<absl::Status> Connection::ReadLoop() {
     if (ec) co_return write_error_.ok() ? absl::UnavailableError(ReadError(ec)) : write_error_;
     const absl::Status fed = pipeline_.Feed(std::string_view(read_buffer_.get(), n), completed_);
     if (!completed_.empty()) {
+      client_->Answered();
       const SteadyClock::time_point now = SteadyClock::now();
       bool sent_again = false;
       for (PipelineRequest* request : completed_) {
@@ -686,11 +703,11 @@ void Connection::OnDeadline() {
   const Deadline next = pipeline_.Expire(now, expired);
   for (PipelineRequest* request : expired) {
     Op* op = static_cast<Op*>(request);
-    Finish(op,
-           absl::DeadlineExceededError(
-               StrCat("no reply from redis ", client_->address, " within ",
-                      absl::FormatDuration(absl::FromChrono(op->deadline - op->start)))),
-           now);
+    const absl::Status why = absl::DeadlineExceededError(
+        StrCat("no reply from redis ", client_->address, " within ",
+               absl::FormatDuration(absl::FromChrono(op->deadline - op->start))));
+    client_->Stalled(why);  // nothing while no connection is up: that is reported already
+    Finish(op, why, now);
   }
   if (next != kNoDeadline) ArmDeadline(next);
   PostCompletions();

@@ -135,14 +135,25 @@ class ClientState {
   void ConnectFailed(const absl::Status& reason);
   // Why commands cannot be sent now: the last connection failure.
   absl::Status Unavailable() const;
+  // A command's deadline passed with no reply: while no reply has come since, Redis holds the
+  // connection but answers nothing (hung, or the path to it lost without a reset), and that is
+  // reported as unavailable although the connections stand.
+  void Stalled(const absl::Status& why);
+  // A reply came: ends a stall. Cheap when there is none (one atomic load).
+  void Answered() {
+    if (stalled_.load(std::memory_order_acquire)) EndStall();
+  }
+  bool stalled() const { return stalled_.load(std::memory_order_acquire); }
 
  private:
   // Calls the callback with `status`; `state_lock` holds mu_.
   void Report(std::unique_lock<std::mutex> state_lock, const absl::Status& status);
+  void EndStall();
 
   mutable std::mutex mu_;
   int up_ = 0;  // connections up; guarded by mu_
   std::atomic<bool> connected_{false};
+  std::atomic<bool> stalled_{false};            // written under mu_
   absl::Status last_failure_;                   // guarded by mu_
   std::string last_reported_;                   // guarded by mu_
   std::mutex callback_mu_;                      // taken after mu_

@@ -219,6 +219,11 @@ class Client {
 
   // True while at least one connection is established and authenticated.
   bool connected() const;
+  // True while Redis holds the connections but answers nothing: a command's deadline passed
+  // with no reply since (a hung server, or a path lost without a reset). Reported through
+  // OnConnectivityChange as kUnavailable, and OkStatus when a reply comes. On a cluster
+  // client, false (its masters' states are in its reports).
+  bool stalled() const;
 
   // Called whenever connected() changes, with OkStatus when connected or the reason it is not,
   // and, while not connected, when that reason changes (e.g. kUnauthenticated when AUTH is
