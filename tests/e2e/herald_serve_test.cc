@@ -26,7 +26,9 @@
 #include <herald/testing/net.h>
 #include <herald/testing/promtool.h>
 #include <herald/testing/redis_server.h>
+#include <herald/testing/simulator_process.h>
 #include <herald/testing/wait.h>
+#include <herald/v1/campaign.grpc.pb.h>
 #include <herald/v1/events.grpc.pb.h>
 #include <herald/v1/tenant.grpc.pb.h>
 
@@ -141,6 +143,67 @@ TEST_F(HeraldServeTest, SigtermDrainsAndExitsZero) {
   const std::string logs = (*herald)->Logs();
   EXPECT_THAT(logs, HasSubstr("\"msg\":\"draining\""));
   EXPECT_THAT(logs, HasSubstr("\"msg\":\"herald stopped\""));
+}
+
+// A worker drained while sends are stuck upstream (30 s each) and more wait for a connection
+// to the upstream: at --drain_timeout every one is cancelled and the process exits, rather than
+// a waiting call taking a connection its cancelled neighbour freed and starting a send, which
+// the drain would then wait out.
+TEST_F(HeraldServeTest, SigtermCancelsStuckAndWaitingUpstreamCallsAtTheDrainTimeout) {
+  constexpr int kAccounts = 20;  // more than the upstream client's 8 connections
+  constexpr char kAdminKey[] = "drain-admin-key";
+  auto sim = testing::SimulatorProcess::Start(
+      {.args = {"--teams=1", StrCat("--accounts_per_team=", kAccounts), "--fans_per_account=10",
+                "--rate_limit_per_minute=100000"}});
+  ASSERT_TRUE(sim.ok()) << sim.status();
+  auto herald = HeraldProcess::Start(
+      {.args = {"serve", "--role=all", "--drain_timeout=2s",
+                StrCat("--upstream_url=http://127.0.0.1:", (*sim)->port())},
+       .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'd')}},
+       .redis_port = redis_->port()});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  auto channel = Connect(**herald);
+  auto key = testing::CreateTenant(channel, kAdminKey, "drain", "", absl::Seconds(30));
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto team = testing::CreateTeamWithAccounts(channel, *key, "drain",
+                                              {.team_id = "main", .rate_limit_per_minute = 0});
+  ASSERT_TRUE(team.ok()) << team.status();
+  ASSERT_EQ(team->accounts.size(), static_cast<size_t>(kAccounts));
+  auto slow = testing::HttpRequest(
+      (*sim)->port(), "POST", "/_sim/faults",
+      R"({"methods":["POST"],"path_contains":"/mass-messaging","latency_ms":{"fixed":30000}})");
+  ASSERT_TRUE(slow.ok() && slow->status == 200) << (slow.ok() ? slow->body : "");
+  v1::CreateCampaignRequest create;
+  create.set_parent("tenants/drain");
+  create.mutable_campaign()->set_display_name("held upstream");
+  create.mutable_campaign()->mutable_content()->set_text("hello");
+  for (const std::string& account : team->accounts) {
+    v1::AccountTarget* target = create.mutable_campaign()->add_targets();
+    target->set_account(account);
+    target->add_user_lists("fans");
+  }
+  v1::Campaign campaign;
+  auto campaigns = v1::CampaignService::NewStub(channel);
+  grpc::Status created =
+      campaigns->CreateCampaign(testing::BearerContext(*key).get(), create, &campaign);
+  ASSERT_TRUE(created.ok()) << created.error_message();
+  // Every send has started: 8 stuck upstream, the rest waiting for one of their connections.
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto metrics = HttpGet((*herald)->admin_port(), "/metrics");
+        return metrics.ok() && metrics->body.find(StrCat("herald_jobs_in_flight ", kAccounts,
+                                                         "\n")) != std::string::npos;
+      },
+      absl::Seconds(20)))
+      << (*herald)->Logs();
+
+  const absl::Time sent = absl::Now();
+  (*herald)->process().Signal(SIGTERM);
+  const std::optional<int> status = (*herald)->process().Wait(absl::Seconds(25));
+  ASSERT_TRUE(status.has_value()) << "still running 25 s after SIGTERM\n" << (*herald)->Logs();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << (*herald)->Logs();
+  // Well before any stuck send could have come back (30 s).
+  EXPECT_LT(absl::Now() - sent, absl::Seconds(15)) << (*herald)->Logs();
 }
 
 // A server stream never ends by itself (Subscribe follows the tenant's events until the client

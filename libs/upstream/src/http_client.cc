@@ -391,8 +391,13 @@ class HttpClient::Impl {
       // Ends when woken, at the deadline, or when the call is cancelled.
       co_await waiter.timer.async_wait(kTuple);
       pool.waiters.remove(&waiter);
-      if (waiter.woken) continue;
       const bool cancelled = co_await Cancelled();
+      if (waiter.woken) {
+        // Woken and cancelled at once: the freed connection goes to the next waiter, not to a
+        // call whose caller has given up (a draining worker must not start a send).
+        if (!cancelled) continue;
+        WakeOne(pool);
+      }
       co_return MakeUpstreamStatus(
           cancelled ? absl::StatusCode::kCancelled : absl::StatusCode::kDeadlineExceeded,
           cancelled ? StrCat("call to ", target.where, " cancelled while waiting for a connection")
