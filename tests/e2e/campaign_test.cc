@@ -2013,6 +2013,14 @@ TEST_P(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
     return teams->GetTeam(BearerContext(key).get(), get_team, &team).ok() && team.paused();
   }));
   EXPECT_NE(team.pause_reason().find("credits"), std::string::npos) << team.pause_reason();
+  // The paused team shows in herald_teams_paused (alert HeraldTeamsPaused) while it lasts.
+  const auto paused_teams = [&] {
+    auto metrics = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
+    return metrics.ok()
+               ? testing::SeriesValue(metrics->body, "herald_teams_paused{tenant=\"broke\"}")
+               : std::nullopt;
+  };
+  EXPECT_TRUE(testing::WaitFor([&] { return paused_teams() == 1; })) << paused_teams().value_or(-1);
   v1::GetCampaignRequest get;
   get.set_name(created.name());
   v1::Campaign held;
@@ -2041,6 +2049,7 @@ TEST_P(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
   resume.set_name("tenants/broke/teams/main");
   ASSERT_TRUE(teams->ResumeTeam(BearerContext(key).get(), resume, &team).ok());
   EXPECT_FALSE(team.paused());
+  EXPECT_TRUE(testing::WaitFor([&] { return paused_teams() == 0; })) << paused_teams().value_or(-1);
   EXPECT_EQ(Watch(key, created.name()).state(), v1::Campaign::COMPLETED);
   ExpectOneMoreMessageEach(before, accounts);
 }

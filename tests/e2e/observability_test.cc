@@ -45,6 +45,9 @@ const std::map<std::string, std::string> kSilentAlerts = {
     {"HeraldQueueBacklogAging", "needs a ready job older than 5 minutes"},
     {"HeraldCampaignDispatchStuck",
      "needs 15 minutes of failed dispatch sweeps (promtool's tests in herald-rules.test.yml)"},
+    {"HeraldTeamsPaused",
+     "needs a team paused for 15 minutes (promtool's tests in herald-rules.test.yml; the gauge "
+     "in CampaignTest.OutOfCreditsPausesTheTeamUntilResumed)"},
 };
 
 // The alerts this test provokes, and how.

@@ -34,6 +34,12 @@ DispatchSweeper::DispatchSweeper(asio::any_io_executor executor, Service& servic
                   .Help("Dispatch sweeps that met a failure (a campaign's, or a read's).")
                   .Register(registry)
                   .Add({})),
+      paused_teams_(metrics::BuildGauge()
+                        .Name("herald_teams_paused")
+                        .Help("The tenant's teams paused after the upstream refused them (402 out "
+                              "of credits, 401 key refused), as of the last dispatch sweep.")
+                        .LabelNames({"tenant"})
+                        .Register(registry)),
       outage_(std::make_unique<log::Outage>("redis", "dispatch sweep")),
       loop_(std::move(executor), config.interval, clock,
             [this]() -> asio::awaitable<void> { co_await SweepOnce(); }) {}
@@ -50,6 +56,12 @@ asio::awaitable<void> DispatchSweeper::SweepOnce() {
   if (sweep.ok()) {
     finished_.Increment(sweep->finished);
     failed_.Increment(sweep->failed);
+    // A tenant's series appears with its first paused team and stays, at 0 once none is.
+    for (const auto& [tenant, paused] : sweep->paused_teams) {
+      if (paused == 0 && !paused_tenants_.contains(tenant)) continue;
+      paused_teams_.Add({{"tenant", tenant}}).Set(paused);
+      if (paused > 0) paused_tenants_.insert(tenant);
+    }
   }
   if (error.ok()) {
     outage_->Succeeded();

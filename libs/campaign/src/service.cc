@@ -1485,6 +1485,13 @@ Service::Op<Service::Sweep> Service::SweepDispatches(absl::Duration older_than) 
     if (sweep.error.ok()) sweep.error = s;
   };
   for (const store::Tenant& tenant : tenants) {
+    if (absl::StatusOr<std::vector<store::Team>> teams = co_await ListTeams(tenant.id);
+        teams.ok()) {
+      sweep.paused_teams[tenant.id] = static_cast<int>(std::count_if(
+          teams->begin(), teams->end(), [](const store::Team& t) { return t.paused; }));
+    } else {
+      note(teams.status());
+    }
     absl::StatusOr<std::vector<store::PendingDispatch>> entries =
         co_await store_.PendingDispatches(tenant.id);
     if (!entries.ok()) {

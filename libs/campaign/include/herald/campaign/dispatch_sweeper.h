@@ -3,11 +3,15 @@
 // enqueueing of its jobs still goes out (Service::SweepDispatches). The worker role runs it; two
 // processes sweeping at once enqueue the same derived job ids, which the queue takes once.
 //
-// Metrics: herald_dispatch_sweep_campaigns_total{result} (finished, failed) and
-// herald_dispatch_sweep_errors_total (sweeps that met a failure, a campaign's or a read's).
+// Metrics: herald_dispatch_sweep_campaigns_total{result} (finished, failed),
+// herald_dispatch_sweep_errors_total (sweeps that met a failure, a campaign's or a read's), and
+// herald_teams_paused{tenant}: the tenant's teams paused after the upstream refused them (402,
+// 401), as of the last sweep that could read them (alert HeraldTeamsPaused).
 #pragma once
 
 #include <memory>
+#include <set>
+#include <string>
 
 #include <absl/time/time.h>
 #include <boost/asio/any_io_executor.hpp>
@@ -52,6 +56,8 @@ class DispatchSweeper {
   metrics::Counter& finished_;
   metrics::Counter& failed_;
   metrics::Counter& errors_;
+  metrics::Family<metrics::Gauge>& paused_teams_;
+  std::set<std::string> paused_tenants_;  // tenants last reported with a paused team
   std::unique_ptr<log::Outage> outage_;
   Periodic loop_;  // last: it ends before what it uses goes
 };

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -281,8 +282,12 @@ class Service {
     int finished = 0;    // campaigns whose jobs were enqueued (or found to need none)
     int failed = 0;      // campaigns left for the next sweep
     absl::Status error;  // the first failure, if any
+    // Teams paused after the upstream refused them (402, 401), by tenant; every tenant whose
+    // teams could be read is present, with 0 when none is paused.
+    std::map<std::string, int> paused_teams;
   };
-  // Finishes every entry at least `older_than` old, in every tenant.
+  // Finishes every entry at least `older_than` old, in every tenant, and counts the tenants'
+  // paused teams.
   Op<Sweep> SweepDispatches(absl::Duration older_than);
 
  private:
