@@ -132,6 +132,37 @@ asio::awaitable<void> Send(Load& load, WebhookConnection& conn, absl::Time deadl
   }
 }
 
+// Waits (up to a minute) for campaign `name` to end; the campaign as last read.
+v1::Campaign AwaitFinal(const std::shared_ptr<grpc::Channel>& channel, const std::string& key,
+                        const std::string& name) {
+  auto campaigns = v1::CampaignService::NewStub(channel);
+  v1::Campaign done;
+  testing::WaitFor(
+      [&] {
+        v1::GetCampaignRequest req;
+        req.set_name(name);
+        grpc::Status s =
+            campaigns->GetCampaign(testing::BearerContext(key, kRpcTimeout).get(), req, &done);
+        return s.ok() &&
+               (done.state() == v1::Campaign::COMPLETED ||
+                done.state() == v1::Campaign::PARTIALLY_FAILED ||
+                done.state() == v1::Campaign::FAILED || done.state() == v1::Campaign::CANCELLED);
+      },
+      absl::Seconds(60));
+  return done;
+}
+
+// Each of `accounts` (ids or resource names) has exactly one mass message on the simulator.
+void ExpectOneMessageEach(uint16_t sim_port, const std::vector<std::string>& accounts) {
+  auto ledger = testing::ReadLedger(sim_port);
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  const std::map<std::string, int> messages = testing::MassMessagesPerAccount(*ledger);
+  for (const std::string& name : accounts) {
+    const std::string account = testing::ShortId(name);
+    EXPECT_EQ(messages.contains(account) ? messages.at(account) : 0, 1) << account;
+  }
+}
+
 // The parameter: --redis_wait_replicas. With 1 nothing acknowledged may be lost; with 0 the test
 // measures what a failover loses (acknowledged events missing from the totals) and prints it.
 class RedisFailoverTest : public ::testing::TestWithParam<int> {
@@ -296,28 +327,11 @@ TEST_P(RedisFailoverTest, AMasterKilledUnderLoadLosesNothingAcknowledgedAndSends
               GetParam(), static_cast<long long>(lost), kEvents);
 
   // The campaign completes, with one upstream message per account.
-  v1::Campaign done;
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        v1::GetCampaignRequest req;
-        req.set_name(campaign.name());
-        grpc::Status s =
-            campaigns->GetCampaign(testing::BearerContext(*key, kRpcTimeout).get(), req, &done);
-        return s.ok() &&
-               (done.state() == v1::Campaign::COMPLETED ||
-                done.state() == v1::Campaign::PARTIALLY_FAILED ||
-                done.state() == v1::Campaign::FAILED || done.state() == v1::Campaign::CANCELLED);
-      },
-      absl::Seconds(60)))
-      << v1::Campaign::State_Name(done.state()) << "\n"
+  const v1::Campaign done = AwaitFinal(channel_, *key, campaign.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
+      << v1::Campaign::State_Name(done.state()) << ": " << done.state_reason() << "\n"
       << herald_->Logs();
-  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
-  auto ledger = testing::ReadLedger(sim_->port());
-  ASSERT_TRUE(ledger.ok()) << ledger.status();
-  const std::map<std::string, int> messages = testing::MassMessagesPerAccount(*ledger);
-  for (const std::string& account : accounts) {
-    EXPECT_EQ(messages.contains(account) ? messages.at(account) : 0, 1) << account;
-  }
+  ExpectOneMessageEach(sim_->port(), accounts);
 }
 
 // The tenant's hash slot moved to another master while its campaign's jobs run, held half-way
@@ -399,29 +413,12 @@ TEST(RedisSlotMigrationTest, AMigratingTenantSlotDefersJobsWithoutSpendingTheirA
   ASSERT_TRUE(deferred) << finished("retry") << " retries\n" << (*herald)->Logs();
   EXPECT_EQ(dead_during, 0);
 
-  v1::Campaign done;
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        v1::GetCampaignRequest req;
-        req.set_name(campaign.name());
-        grpc::Status s =
-            campaigns->GetCampaign(testing::BearerContext(*key, kRpcTimeout).get(), req, &done);
-        return s.ok() && (done.state() == v1::Campaign::COMPLETED ||
-                          done.state() == v1::Campaign::PARTIALLY_FAILED ||
-                          done.state() == v1::Campaign::FAILED);
-      },
-      absl::Seconds(60)))
-      << v1::Campaign::State_Name(done.state()) << "\n"
+  const v1::Campaign done = AwaitFinal(channel, *key, campaign.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
+      << v1::Campaign::State_Name(done.state()) << ": " << done.state_reason() << "\n"
       << (*herald)->Logs();
-  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
   EXPECT_EQ(finished("dead"), 0);
-  auto ledger = testing::ReadLedger((*sim)->port());
-  ASSERT_TRUE(ledger.ok()) << ledger.status();
-  const std::map<std::string, int> messages = testing::MassMessagesPerAccount(*ledger);
-  for (const std::string& name : team->accounts) {
-    const std::string account = testing::ShortId(name);
-    EXPECT_EQ(messages.contains(account) ? messages.at(account) : 0, 1) << account;
-  }
+  ExpectOneMessageEach((*sim)->port(), team->accounts);
 }
 
 INSTANTIATE_TEST_SUITE_P(WaitReplicas, RedisFailoverTest, ::testing::Values(1, 0),

@@ -6,6 +6,7 @@
 #include <future>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <thread>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -92,6 +93,32 @@ class SilentServer {
   tcp::acceptor acceptor_;
   std::vector<tcp::socket> sockets_;
   std::thread thread_;
+};
+
+// A client's connectivity reports, in order (they arrive on its connections' strands). Declared
+// before the client it watches, so that it outlives the client's last report.
+class ConnectivityLog {
+ public:
+  void Watch(Client& client) {
+    client.OnConnectivityChange([this](absl::Status s) {
+      std::lock_guard<std::mutex> lock(mu_);
+      reports_.push_back(std::move(s));
+    });
+  }
+  std::optional<absl::Status> first() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (reports_.empty()) return std::nullopt;
+    return reports_.front();
+  }
+  std::optional<absl::Status> last() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (reports_.empty()) return std::nullopt;
+    return reports_.back();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<absl::Status> reports_;
 };
 
 // The value of one series (`name{labels}` exactly as exposed), or -1 if absent.
@@ -482,13 +509,9 @@ TEST_F(RedisClientTest, EvalRefusesKeysOfDifferentHashSlotsBeforeSending) {
 // command whose deadline passes reports the client unavailable, though its connections stand,
 // and the next reply reports it available again.
 TEST_F(RedisClientTest, AServerThatStopsAnsweringIsReportedUntilItAnswersAgain) {
+  ConnectivityLog log;
   Client client(io_.executor(), Config());
-  std::mutex mu;
-  std::vector<absl::Status> reported;
-  client.OnConnectivityChange([&](absl::Status s) {
-    std::lock_guard<std::mutex> lock(mu);
-    reported.push_back(s);
-  });
+  log.Watch(client);
   client.Start();
   ASSERT_TRUE(Exec(client, {"PING"}).ok());
   EXPECT_FALSE(client.stalled());
@@ -498,18 +521,14 @@ TEST_F(RedisClientTest, AServerThatStopsAnsweringIsReportedUntilItAnswersAgain) 
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_TRUE(client.stalled());
   EXPECT_TRUE(client.connected());
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    ASSERT_FALSE(reported.empty());
-    EXPECT_EQ(reported.back().code(), absl::StatusCode::kUnavailable);
-    EXPECT_THAT(std::string(reported.back().message()), HasSubstr("no reply since"));
-  }
+  ASSERT_TRUE(log.last().has_value());
+  EXPECT_EQ(log.last()->code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(log.last()->message()), HasSubstr("no reply since"));
 
   // Paused clients get their replies once the pause ends.
   ASSERT_TRUE(Exec(client, {"PING"}, absl::Seconds(10)).ok());
   EXPECT_FALSE(client.stalled());
-  std::lock_guard<std::mutex> lock(mu);
-  EXPECT_TRUE(reported.back().ok()) << reported.back();
+  EXPECT_TRUE(log.last()->ok()) << *log.last();
 }
 
 class RedisClientAuthTest : public RedisClientTest {
@@ -540,13 +559,9 @@ TEST_F(RedisClientAuthTest, AuthenticatesAsAnAclUser) {
 TEST_F(RedisClientAuthTest, WrongPasswordFailsClearlyAndFast) {
   ClientConfig config = Config();
   config.password = "wrong";
+  ConnectivityLog log;
   Client client(io_.executor(), config);
-  std::mutex mu;
-  std::vector<absl::Status> reported;
-  client.OnConnectivityChange([&](absl::Status s) {
-    std::lock_guard<std::mutex> lock(mu);
-    reported.push_back(s);
-  });
+  log.Watch(client);
   client.Start();
   const absl::Time start = absl::Now();
   absl::StatusOr<Reply> r = Exec(client, {"PING"});
@@ -554,37 +569,25 @@ TEST_F(RedisClientAuthTest, WrongPasswordFailsClearlyAndFast) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("AUTH refused: WRONGPASS"));
   EXPECT_FALSE(client.connected());
-  ASSERT_TRUE(WaitFor([&] {
-    std::lock_guard<std::mutex> lock(mu);
-    return !reported.empty();
-  }));
-  std::lock_guard<std::mutex> lock(mu);
-  EXPECT_EQ(reported.front().code(), absl::StatusCode::kUnauthenticated);
+  ASSERT_TRUE(WaitFor([&] { return log.first().has_value(); }));
+  EXPECT_EQ(log.first()->code(), absl::StatusCode::kUnauthenticated);
 }
 
 // A server that wants a password Herald was not given: the connect fails and says why, so
 // readiness (which follows the connectivity reports) is not-ready rather than ready with every
 // command refused.
 TEST_F(RedisClientAuthTest, MissingPasswordFailsTheConnect) {
+  ConnectivityLog log;
   Client client(io_.executor(), Config());
-  std::mutex mu;
-  std::vector<absl::Status> reported;
-  client.OnConnectivityChange([&](absl::Status s) {
-    std::lock_guard<std::mutex> lock(mu);
-    reported.push_back(s);
-  });
+  log.Watch(client);
   client.Start();
   absl::StatusOr<Reply> r = Exec(client, {"GET", "k"});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("PING refused: NOAUTH"));
   EXPECT_FALSE(client.connected());
-  ASSERT_TRUE(WaitFor([&] {
-    std::lock_guard<std::mutex> lock(mu);
-    return !reported.empty();
-  }));
-  std::lock_guard<std::mutex> lock(mu);
-  EXPECT_EQ(reported.front().code(), absl::StatusCode::kUnauthenticated);
-  EXPECT_THAT(std::string(reported.front().message()), HasSubstr("NOAUTH"));
+  ASSERT_TRUE(WaitFor([&] { return log.first().has_value(); }));
+  EXPECT_EQ(log.first()->code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(log.first()->message()), HasSubstr("NOAUTH"));
 }
 
 TEST_F(RedisClientTest, StopCancelsPendingCommands) {
@@ -640,18 +643,10 @@ TEST_F(RedisClientTest, CancellingTheAwaitAbandonsTheCommand) {
 }
 
 TEST_F(RedisClientTest, ConnectivityIsReported) {
+  ConnectivityLog log;
   Client client(io_.executor(), Config(), &registry_);
-  std::mutex mu;
-  std::vector<absl::Status> reported;
-  client.OnConnectivityChange([&](absl::Status s) {
-    std::lock_guard<std::mutex> lock(mu);
-    reported.push_back(s);
-  });
-  const auto last = [&]() -> std::optional<absl::Status> {
-    std::lock_guard<std::mutex> lock(mu);
-    if (reported.empty()) return std::nullopt;
-    return reported.back();
-  };
+  log.Watch(client);
+  const auto last = [&] { return log.last(); };
   EXPECT_FALSE(client.connected());
   client.Start();
   ASSERT_TRUE(WaitFor([&] { return client.connected() && last().has_value() && last()->ok(); }));

@@ -25,19 +25,10 @@ for i = 2, #ARGV, 6 do
   local acct, kind, counted, r = take_lease(id, token)
   if acct then
     free_slot(acct, counted)
-    if mode == 'defer' then
-      r.reason = reason
-      if unknown == '1' then r.unknown = true end
-      redis.call('HSET', K_JOBS, id, write_record(r))
-      redis.call('ZADD', K_DELAYED, fmt(NOW_MS + number), id)
-      stat('d', 1)
-      stat('o:' .. kind .. ':retry', 1)
-      result = 1
-      if counted then rering(acct) end
-    elseif mode == 'retry' or mode == 'dead' then
+    if mode == 'retry' or mode == 'dead' or mode == 'defer' then
       local attempts, max_attempts = r.failed + 1, r.max
-      if mode == 'retry' and attempts < max_attempts then
-        r.failed = attempts
+      if mode == 'defer' or (mode == 'retry' and attempts < max_attempts) then
+        if mode == 'retry' then r.failed = attempts end
         r.reason = reason
         if unknown == '1' then r.unknown = true end
         redis.call('HSET', K_JOBS, id, write_record(r))
