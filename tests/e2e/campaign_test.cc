@@ -2221,6 +2221,26 @@ TEST_P(CampaignTest, TheApisOwnUpstreamCallsReportARefusedKeyAsAPreconditionAndP
   grpc::Status s = audiences->ListUserLists(BearerContext(key).get(), list, &lists);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("is paused"));
+  // A campaign on it says why it waits, when created and when read.
+  {
+    auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+    v1::Campaign waiting;
+    ASSERT_TRUE(campaigns
+                    ->CreateCampaign(BearerContext(key).get(),
+                                     TextCampaign("apikey", {accounts[0]}, "Held by a pause"),
+                                     &waiting)
+                    .ok());
+    const std::string why = StrCat("account '", ShortId(accounts[0]), "' is paused");
+    EXPECT_THAT(waiting.state_reason(), ::testing::HasSubstr(why));
+    v1::GetCampaignRequest get;
+    get.set_name(waiting.name());
+    ASSERT_TRUE(campaigns->GetCampaign(BearerContext(key).get(), get, &waiting).ok());
+    EXPECT_THAT(waiting.state_reason(), ::testing::HasSubstr(why));
+    v1::CancelCampaignRequest cancel;
+    cancel.set_name(waiting.name());
+    v1::CancelCampaignResponse cancelled;
+    ASSERT_TRUE(campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled).ok());
+  }
   v1::ResumeAccountRequest resume_account;
   resume_account.set_name(accounts[0]);
   ASSERT_TRUE(teams->ResumeAccount(BearerContext(key).get(), resume_account, &account).ok());

@@ -86,6 +86,22 @@ void AddPausedTeams(CampaignView& view, const std::vector<std::optional<store::T
   }
 }
 
+// Accounts paused by the agency (AccountService.PauseAccount) hold their deliveries too.
+void AddPausedAccounts(CampaignView& view, const std::vector<store::Account>& accounts) {
+  constexpr size_t kNamed = 3;
+  std::vector<std::string> paused;
+  for (const store::Account& a : accounts) {
+    if (a.paused) paused.push_back(StrCat("'", a.id, "'"));
+  }
+  if (paused.empty()) return;
+  const size_t more = paused.size() > kNamed ? paused.size() - kNamed : 0;
+  paused.resize(std::min(paused.size(), kNamed));
+  StrAppend(&view.reason, view.reason.empty() ? "" : "; ",
+            paused.size() + more == 1 ? "account " : "accounts ", StrJoin(paused, ", "),
+            more > 0 ? StrCat(" and ", more, " more") : "",
+            paused.size() + more == 1 ? " is" : " are", " paused (ResumeAccount to send)");
+}
+
 // The limiter's bucket for a team: its rate, and its burst (a second's worth unless set).
 ratelimit::Limit TeamLimit(const store::Team& team) {
   return {
@@ -1149,6 +1165,7 @@ Service::Op<CampaignView> Service::View(Campaign campaign) {
     HERALD_CO_ASSIGN_OR_RETURN(
         auto teams, co_await store_.GetMany<store::Team>(view.campaign.tenant, team_ids));
     AddPausedTeams(view, teams);
+    AddPausedAccounts(view, accounts);
   }
   co_return view;
 }
@@ -1213,6 +1230,7 @@ Service::Op<CampaignView> Service::CreateCampaign(Campaign campaign, std::string
   if (NamesPausedTeams(view)) {
     HERALD_CO_ASSIGN_OR_RETURN(auto teams, store::Store::DecodeMany<store::Team>(created.followed));
     AddPausedTeams(view, teams);
+    AddPausedAccounts(view, accounts);
   }
   Count(view);
   co_return view;
