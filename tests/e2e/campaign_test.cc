@@ -2398,11 +2398,22 @@ TEST_P(CampaignTest, FansAreAddedToListsThroughTheQueueAndFailuresAreReported) {
   EXPECT_EQ(added.batches(), 3);
   EXPECT_EQ(added.fans_added(), 5);
 
+  // One batch refused (an id that is not the account's fan): the error says which share
+  // failed, and that the other batches went in.
+  add.clear_fan_ids();
+  for (int i = 0; i < 4; ++i) add.add_fan_ids(fans[i]);
+  add.add_fan_ids(987'654'321);
+  s = audiences->AddFansToUserList(BearerContext(key).get(), add, &added);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(),
+              ::testing::HasSubstr("1 of 3 batches of up to 2 fans failed; the others were added"));
+
   // A list the account does not have: the upstream's refusal comes back, named.
   add.set_user_list_id("987654321");
   s = audiences->AddFansToUserList(BearerContext(key).get(), add, &added);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
   EXPECT_NE(s.error_message().find("upstream"), std::string::npos) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("3 of 3 batches"));
   // Bad input never reaches the queue.
   add.set_user_list_id("fans");
   EXPECT_EQ(audiences->AddFansToUserList(BearerContext(key).get(), add, &added).error_code(),

@@ -976,6 +976,7 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
     HERALD_CO_ASSIGN_OR_RETURN(auto docs,
                                co_await store_.records().GetMany(ListAddResults(tenant), keys));
     int done = 0;
+    int failed = 0;
     int64_t reported = 0;
     std::string first_error;
     for (const auto& doc : docs) {
@@ -984,14 +985,20 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
       const std::optional<ListAddResult> r = DecodeListAddResult(*doc);
       if (r && r->ok) {
         reported += r->reported;
-      } else if (first_error.empty()) {
-        first_error = r ? r->error : "unreadable batch outcome";
+      } else {
+        ++failed;
+        if (first_error.empty()) first_error = r ? r->error : "unreadable batch outcome";
       }
     }
     if (done == batches) {
       if (!first_error.empty()) {
+        // The other batches went in: say so, so that a caller retries the failed ones only.
         co_return absl::FailedPreconditionError(
-            StrCat("upstream, ", first_error, " (", batches, " batches)"));
+            StrCat("upstream, ", first_error, " (", failed, " of ", batches, " batches of up to ",
+                   config_.list_batch, " fans failed; the others were added",
+                   reported > 0 ? StrCat(", the upstream counting ", reported, " fans in them")
+                                : std::string(),
+                   ")"));
       }
       co_return std::make_pair(batches, reported);
     }
