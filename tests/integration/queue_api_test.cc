@@ -516,6 +516,35 @@ TEST_P(QueueApiTest, StatsPollerExportsDepthsAgesAndOutcomes) {
               HasSubstr("herald_queue_jobs{shard=\"" + s + "\",state=\"leased\"} 0"));
 }
 
+// A dead letter its owner cannot take yet (its store is unavailable) goes back for a later
+// poll; the poll itself read the statistics, so it succeeds and the counters move.
+TEST_P(QueueApiTest, AFailedDeadLetterHandOffIsNotAFailedPoll) {
+  const int shard = Shard("team_1");
+  metrics::Registry registry;
+  QueueMetrics metrics(registry);
+  StatsPoller poller(io_.get_executor(), *queue_, metrics);
+  int offered = 0;
+  bool accept = false;
+  poller.HandDeadLettersTo([&](const DeadJob&) -> asio::awaitable<absl::Status> {
+    ++offered;
+    co_return accept ? absl::OkStatus() : absl::UnavailableError("redis: slot migrating");
+  });
+  poller.ExpectKinds({"send"});
+  ASSERT_TRUE(Run(poller.PollOnce()).ok());  // the counters' baseline
+  ASSERT_TRUE(Run(queue_->Enqueue(Spec("j1"))).ok());
+  ASSERT_TRUE(Run(queue_->DeadLetter(LeaseOne(shard).ref(), "400: price too low")).ok());
+
+  EXPECT_TRUE(Run(poller.PollOnce()).ok());
+  EXPECT_EQ(offered, 1);
+  EXPECT_EQ(metrics.finished.Add({{"kind", "send"}, {"outcome", "dead"}}).Value(), 1);
+  accept = true;
+  EXPECT_TRUE(Run(poller.PollOnce()).ok());
+  EXPECT_EQ(offered, 2);  // given back, and offered again
+  EXPECT_EQ(metrics.finished.Add({{"kind", "send"}, {"outcome", "dead"}}).Value(), 1);
+  EXPECT_TRUE(Run(poller.PollOnce()).ok());
+  EXPECT_EQ(offered, 2);
+}
+
 TEST_P(QueueApiTest, StatsPollerCloseEndsItsLoopWithoutWaitingOutTheInterval) {
   ASSERT_TRUE(Run(queue_->EnqueueBatch({Spec("j1")})).ok());
   metrics::Registry registry;

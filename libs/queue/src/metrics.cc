@@ -98,6 +98,7 @@ StatsPoller::StatsPoller(asio::any_io_executor executor, Queue& queue, QueueMetr
     : queue_(queue),
       metrics_(metrics),
       outage_(std::make_unique<log::Outage>("redis", "queue statistics")),
+      hand_off_outage_(std::make_unique<log::Outage>("redis", "dead letters hand-off")),
       loop_(std::move(executor), interval, clock, [this]() -> asio::awaitable<void> {
         if (absl::Status s = co_await PollOnce(); !s.ok()) {
           outage_->Failed(s);
@@ -130,6 +131,7 @@ constexpr const char* kFinishOutcomes[] = {"ok",           "retry",    "dead",
 
 asio::awaitable<absl::Status> StatsPoller::PollOnce() {
   absl::Status first;
+  absl::Status hand_off;  // apart: a failed hand-off is not a failed read of the statistics
   std::map<std::string, double> enqueued;
   std::map<std::pair<std::string, std::string>, double> finished;
   for (int shard = 0; shard < queue_.shard_count(); ++shard) {
@@ -153,7 +155,16 @@ asio::awaitable<absl::Status> StatsPoller::PollOnce() {
     for (const auto& e : stats->enqueued) enqueued[e.first] += static_cast<double>(e.second);
     for (const auto& f : stats->finished) finished[f.first] += static_cast<double>(f.second);
     if (dead_letters_) {
-      if (absl::Status s = co_await HandDeadLetters(shard); !s.ok() && first.ok()) first = s;
+      if (absl::Status s = co_await HandDeadLetters(shard); !s.ok() && hand_off.ok()) {
+        hand_off = s;
+      }
+    }
+  }
+  if (dead_letters_) {
+    if (hand_off.ok()) {
+      hand_off_outage_->Succeeded();
+    } else {
+      hand_off_outage_->Failed(hand_off);
     }
   }
   // Counters advance by what Redis added since the last complete poll; a shard that failed

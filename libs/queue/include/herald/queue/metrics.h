@@ -83,8 +83,9 @@ class StatsPoller {
   // Stops polling and completes once the polling loop has ended. Idempotent.
   boost::asio::awaitable<void> Close();
 
-  // One refresh of every shard (and its dead letters, with a handler): the first error is
-  // returned (other shards still refresh).
+  // One refresh of every shard (and its dead letters, with a handler): the first error reading
+  // the statistics is returned (other shards still refresh). A failed hand-off of dead letters
+  // is logged apart ("dead letters hand-off") and tried again at the next poll.
   boost::asio::awaitable<absl::Status> PollOnce();
 
  private:
@@ -99,7 +100,9 @@ class StatsPoller {
   std::map<std::string, double> last_enqueued_;                          // by kind
   std::map<std::pair<std::string, std::string>, double> last_finished_;  // by kind, outcome
   std::unique_ptr<log::Outage> outage_;  // Redis failures of the polls, logged once per outage
-  Periodic loop_;                        // last: it ends before what it uses goes
+  // Failures to hand dead letters to their owner, logged apart: the statistics were read.
+  std::unique_ptr<log::Outage> hand_off_outage_;
+  Periodic loop_;  // last: it ends before what it uses goes
 };
 
 // What workers measure about their own work.
