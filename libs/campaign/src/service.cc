@@ -1654,17 +1654,14 @@ asio::awaitable<absl::Status> Service::FailMissedDeliveries(const Campaign& stor
                              co_await store_.ListDeliveries(stored.tenant, stored.id));
   // A delivery with a send attempt is its job's to settle: the send may have reached the
   // upstream before the pause.
-  const auto unstarted = [](const Delivery& d) {
-    return d.state == DeliveryState::kPending && d.upstream_message_id == 0 && d.send_attempts == 0;
-  };
   for (const Delivery& d : deliveries) {
-    if (!unstarted(d)) continue;
+    if (!NeverAttempted(d)) continue;
     DeliveryState before = d.state;
     HERALD_CO_ASSIGN_OR_RETURN(
         Delivery after,
         co_await store_.UpdateDelivery(stored.tenant, stored.id, d.account, [&](Delivery& x) {
           before = x.state;
-          if (!unstarted(x)) return absl::OkStatus();
+          if (!NeverAttempted(x)) return absl::OkStatus();
           x.state = DeliveryState::kFailed;
           x.error = stored.phase_reason;
           x.update_time_ms = absl::ToUnixMillis(now);

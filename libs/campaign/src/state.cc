@@ -37,6 +37,11 @@ bool IsFinal(CampaignState state) {
          state == CampaignState::kMissed;
 }
 
+bool NeverAttempted(const store::Delivery& d) {
+  return d.state == store::DeliveryState::kPending && d.upstream_message_id == 0 &&
+         d.send_attempts == 0;
+}
+
 DeliveryCounts CountDeliveries(const std::vector<store::Delivery>& deliveries) {
   using store::DeliveryState;
   DeliveryCounts c;

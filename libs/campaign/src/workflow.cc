@@ -1384,12 +1384,9 @@ asio::awaitable<absl::StatusOr<std::optional<store::Campaign>>> DeliveryWorkflow
 }
 
 asio::awaitable<JobResult> DeliveryWorkflow::EndMissed(Context& ctx) {
-  const auto unstarted = [](const Delivery& d) {
-    return d.state == DeliveryState::kPending && d.upstream_message_id == 0 && d.send_attempts == 0;
-  };
-  if (!unstarted(ctx.delivery)) co_return JobResult::Ok();
+  if (!NeverAttempted(ctx.delivery)) co_return JobResult::Ok();
   auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
-    if (!unstarted(d)) return absl::OkStatus();
+    if (!NeverAttempted(d)) return absl::OkStatus();
     d.state = DeliveryState::kFailed;
     d.error = ctx.campaign.phase_reason;
     d.update_time_ms = ToMillis(clock_.Now());

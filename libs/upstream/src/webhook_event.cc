@@ -29,6 +29,16 @@ constexpr NamedType kApplied[] = {
     {"subscriptions.new", WebhookEventType::kSubscription},
 };
 
+}  // namespace
+
+std::vector<std::string_view> AppliedWebhookEventNames() {
+  std::vector<std::string_view> names;
+  for (const NamedType& t : kApplied) names.push_back(t.name);
+  return names;
+}
+
+namespace {
+
 WebhookEventType TypeOf(std::string_view name) {
   for (const NamedType& t : kApplied) {
     if (t.name == name) return t.type;

@@ -295,6 +295,8 @@ std::string MessageSuffix(const MessageKey& m) { return StrCat(m.account, ":", m
 
 }  // namespace
 
+std::vector<std::string_view> StreamedEventTypes() { return upstream::AppliedWebhookEventNames(); }
+
 std::unique_ptr<EventRecorder> MakeRedisEventRecorder(redis::Client& client, const Clock& clock,
                                                       RecorderConfig config,
                                                       metrics::Registry* registry) {

@@ -1,7 +1,6 @@
 #include "events.h"
 
 #include <algorithm>
-#include <array>
 #include <deque>
 #include <mutex>
 #include <set>
@@ -27,11 +26,6 @@ namespace herald::api {
 namespace {
 
 namespace asio = boost::asio;
-
-// The upstream events Herald applies, and so streams (every other type is ignored at ingest).
-constexpr std::array<std::string_view, 6> kStreamedTypes = {
-    "chat_queue.updated",    "chat_queue.finished", "messages.sent",
-    "messages.ppv.unlocked", "transactions.new",    "subscriptions.new"};
 
 // Stream ids are "<ms>-<seq>"; true when `a` comes before `b`.
 bool CursorBefore(std::string_view a, std::string_view b) {
@@ -76,11 +70,13 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
       co_return absl::NotFoundError(StrCat("'", request_.parent(), "' not found"));
     }
     std::set<std::string> types(request_.event_types().begin(), request_.event_types().end());
+    // Herald streams the events it applies; a type it never applies is a mistake to report.
+    const std::vector<std::string_view> streamed = webhooks::StreamedEventTypes();
     for (const std::string& type : types) {
-      if (std::find(kStreamedTypes.begin(), kStreamedTypes.end(), type) == kStreamedTypes.end()) {
+      if (std::find(streamed.begin(), streamed.end(), type) == streamed.end()) {
         co_return absl::InvalidArgumentError(StrCat("event_types: '", type,
                                                     "' is not an event Herald streams (",
-                                                    StrJoin(kStreamedTypes, ", "), ")"));
+                                                    StrJoin(streamed, ", "), ")"));
       }
     }
     std::set<std::string> accounts;

@@ -45,6 +45,10 @@ struct DeliveryCounts {
 
 DeliveryCounts CountDeliveries(const std::vector<store::Delivery>& deliveries);
 
+// Whether a delivery never began a send (pending, no send attempt, no upstream message): one
+// that can end without asking the upstream, as a missed campaign's do.
+bool NeverAttempted(const store::Delivery& d);
+
 // Draft, scheduled, paused, cancelled and missed come from the phase. A dispatched campaign is
 // DISPATCHING while a delivery has not sent, SENDING while every unfinished one has its upstream
 // message (sent, or held by the upstream for the send time), then COMPLETED (all completed), FAILED

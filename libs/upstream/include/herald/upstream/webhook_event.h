@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <absl/status/statusor.h>
 
@@ -54,6 +55,9 @@ struct WebhookEvent {
   int64_t fan_lifetime_spend_cents = -1;
   int64_t subscribed_at_ms = -1;
 };
+
+// The names of the events Herald applies (every type but kOther), as the upstream sends them.
+std::vector<std::string_view> AppliedWebhookEventNames();
 
 // Decodes one delivery body. kInvalidArgument with the JSON path when it is not a JSON object
 // with a string `event`, or when an applied event lacks a field it needs or has a wrong type.

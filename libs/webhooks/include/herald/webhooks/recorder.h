@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -146,6 +147,10 @@ struct Buyer {
   int64_t spent_cents = 0;
   int64_t first_purchase_ms = 0;
 };
+
+// The upstream event types a tenant's stream carries: those Herald applies
+// (upstream::AppliedWebhookEventNames).
+std::vector<std::string_view> StreamedEventTypes();
 
 // The analytics of mass messages: what the events built, and repairs from the upstream's own
 // figures. Thread-safe; the client must outlive it.
