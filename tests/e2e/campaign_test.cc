@@ -377,6 +377,20 @@ TEST_P(CampaignTest, PpvCampaignAcrossTwentyAccountsSendsOncePerAccount) {
   EXPECT_EQ(replayed.create_time().seconds(), created.create_time().seconds());
   EXPECT_EQ(replayed.delivery_counts().total(), kAccounts);
 
+  // The same request_id on a different request is refused, and creates nothing.
+  v1::CreateCampaignRequest other = req;
+  other.mutable_campaign()->mutable_content()->set_text("Another video");
+  v1::Campaign refused;
+  s = campaigns->CreateCampaign(BearerContext(key).get(), other, &refused);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("request_id: 'create-1'"));
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr(ShortId(created.name())));
+  v1::ListCampaignsRequest list;
+  list.set_parent("tenants/acme");
+  v1::ListCampaignsResponse listed;
+  ASSERT_TRUE(campaigns->ListCampaigns(BearerContext(key).get(), list, &listed).ok());
+  EXPECT_EQ(listed.campaigns_size(), 1);
+
   const v1::Campaign done = Watch(key, created.name());
   EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
       << done.state_reason() << stack_->herald().Logs();
@@ -2805,7 +2819,7 @@ TEST_P(CampaignTest, ADeletedUploadTakesItsBytesWithIt) {
 TEST_P(CampaignTest, ARetriedUploadStoresItsBytesOnce) {
   const std::string key = NewTenant("reupload");
   auto media = v1::MediaService::NewStub(stack_->channel());
-  auto upload = [&](v1::MediaAsset* stored) {
+  auto upload = [&](v1::MediaAsset* stored, char fill = 'x') {
     auto ctx = BearerContext(key);
     auto writer = media->UploadMediaAsset(ctx.get(), stored);
     v1::UploadMediaAssetRequest part;
@@ -2816,7 +2830,7 @@ TEST_P(CampaignTest, ARetriedUploadStoresItsBytesOnce) {
     asset->set_file_name("teaser.jpg");
     asset->set_content_type("image/jpeg");
     EXPECT_TRUE(writer->Write(part));
-    part.set_chunk(std::string(1024, 'x'));
+    part.set_chunk(std::string(1024, fill));
     EXPECT_TRUE(writer->Write(part));
     writer->WritesDone();
     return writer->Finish();
@@ -2827,6 +2841,11 @@ TEST_P(CampaignTest, ARetriedUploadStoresItsBytesOnce) {
   s = upload(&again);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(again.name(), first.name());
+  // Other bytes under the same request_id are another upload: refused, and not stored.
+  v1::MediaAsset other;
+  s = upload(&other, 'y');
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("request_id: 'upload-1'"));
   const std::string blobs = "hd:{t:reupload}:blob:media:*";
   auto redis = RedisFor(GetParam(), "hd:{t:reupload}:blob:media:x");
   ASSERT_TRUE(redis.ok()) << redis.status();
@@ -2834,6 +2853,47 @@ TEST_P(CampaignTest, ARetriedUploadStoresItsBytesOnce) {
   ASSERT_TRUE(stored.ok()) << stored.status();
   ASSERT_EQ(stored->elements.size(), 1u) << stored->DebugString();
   EXPECT_EQ(stored->elements[0].str, StrCat("hd:{t:reupload}:blob:media:", ShortId(first.name())));
+}
+
+// A retried create answers with the first create's resource, and sets nothing up for the retry's
+// own ids; the same request_id on a different request is refused and changes nothing.
+TEST_P(CampaignTest, ARequestIdNamesOneRequest) {
+  const std::string key = NewTenant("once");
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  auto create_team = [&](const std::string& id, int per_minute, v1::Team* team) {
+    v1::CreateTeamRequest req;
+    req.set_parent("tenants/once");
+    req.set_team_id(id);
+    req.set_request_id("team-1");
+    req.mutable_team()->set_upstream_api_key("sim-key-1");
+    req.mutable_team()->set_rate_limit_per_minute(per_minute);
+    return teams->CreateTeam(BearerContext(key).get(), req, team);
+  };
+  v1::Team first, retried, other;
+  grpc::Status s = create_team("main", 6000, &first);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  s = create_team("main", 6000, &retried);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(retried.name(), first.name());
+
+  s = create_team("other", 7, &other);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("request_id: 'team-1'"));
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("team 'main'"));
+  v1::GetTeamRequest get;
+  get.set_name("tenants/once/teams/other");
+  EXPECT_EQ(teams->GetTeam(BearerContext(key).get(), get, &other).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  // Nothing of "other" reached the queue's rate limits; "main" is there.
+  for (const auto& [team, expected] : {std::pair<std::string, int64_t>{"other", 0}, {"main", 1}}) {
+    const std::string limits =
+        StrCat("{hd:s", queue::ShardOf(StrCat("once/", team), 16), "}:t:once/", team);
+    auto redis = RedisFor(GetParam(), limits);
+    ASSERT_TRUE(redis.ok()) << redis.status();
+    auto exists = (*redis)->Command({"EXISTS", limits});
+    ASSERT_TRUE(exists.ok()) << exists.status();
+    EXPECT_EQ(exists->integer, expected) << limits;
+  }
 }
 
 TEST_P(CampaignTest, ListPagesNewestFirstAndFiltersByState) {

@@ -28,7 +28,9 @@ namespace {
 
 namespace asio = boost::asio;
 using ::herald::testing::RedisServer;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
+using ::testing::Field;
 using ::testing::IsEmpty;
 using ::testing::Optional;
 using ::testing::Pair;
@@ -96,10 +98,12 @@ class RecordStoreTest : public ::testing::TestWithParam<Backend> {
 
   CreateOutcome Create(const Table& table, std::string id, std::string document,
                        std::string request_id = "",
-                       std::optional<double> index_score = std::nullopt) {
+                       std::optional<double> index_score = std::nullopt,
+                       std::string fingerprint = "") {
     CreateRequest request{.id = std::move(id),
                           .document = std::move(document),
                           .request_id = std::move(request_id),
+                          .request_fingerprint = std::move(fingerprint),
                           .index_score = index_score};
     return Must(store_->Create(table, std::move(request)));
   }
@@ -162,13 +166,40 @@ TEST_P(RecordStoreTest, CreateWithARepeatedRequestIdReplaysTheFirstDocument) {
 TEST_P(RecordStoreTest, CreatedBySaysWhichIdARequestIdMade) {
   EXPECT_EQ(Must(store_->CreatedBy(teams_, "req-1")), std::nullopt);
   ASSERT_EQ(Create(teams_, "t1", "first", "req-1").code, CreateCode::kCreated);
-  EXPECT_THAT(Must(store_->CreatedBy(teams_, "req-1")), Optional(std::string("t1")));
+  EXPECT_THAT(Must(store_->CreatedBy(teams_, "req-1")), Optional(Field(&RequestRecord::id, "t1")));
   // A replay makes nothing new; the request id names its own table only.
   ASSERT_EQ(Create(teams_, "t2", "second", "req-1").code, CreateCode::kReplayed);
-  EXPECT_THAT(Must(store_->CreatedBy(teams_, "req-1")), Optional(std::string("t1")));
+  EXPECT_THAT(Must(store_->CreatedBy(teams_, "req-1")), Optional(Field(&RequestRecord::id, "t1")));
   EXPECT_EQ(Must(store_->CreatedBy(campaigns_, "req-1")), std::nullopt);
   EXPECT_EQ(Must(store_->CreatedBy(Table{"globex", "teams"}, "req-1")), std::nullopt);
   EXPECT_EQ(Must(store_->CreatedBy(teams_, "")), std::nullopt);
+}
+
+TEST_P(RecordStoreTest, ARequestIdReusedByAnotherRequestIsRefusedAndChangesNothing) {
+  ASSERT_EQ(Create(teams_, "t1", "first", "req-1", std::nullopt, "fp-a").code,
+            CreateCode::kCreated);
+  EXPECT_THAT(
+      Must(store_->CreatedBy(teams_, "req-1")),
+      Optional(AllOf(Field(&RequestRecord::id, "t1"), Field(&RequestRecord::fingerprint, "fp-a"))));
+
+  CreateOutcome other = Create(teams_, "t2", "second", "req-1", std::nullopt, "fp-b");
+  EXPECT_EQ(other.code, CreateCode::kRequestReused);
+  EXPECT_EQ(other.reused_by, "t1");
+  EXPECT_EQ(other.document, std::nullopt);
+  EXPECT_THAT(GetAll(teams_), ElementsAre(Pair("t1", "first")));
+
+  // The same fingerprint is a retry; a create without one (Herald's own) is taken for one.
+  CreateOutcome retry = Create(teams_, "t3", "third", "req-1", std::nullopt, "fp-a");
+  EXPECT_EQ(retry.code, CreateCode::kReplayed);
+  EXPECT_THAT(retry.document, Optional(std::string("first")));
+  EXPECT_EQ(Create(teams_, "t4", "fourth", "req-1").code, CreateCode::kReplayed);
+
+  // A request id recorded without a fingerprint matches any request.
+  ASSERT_EQ(Create(teams_, "t5", "fifth", "req-2").code, CreateCode::kCreated);
+  CreateOutcome legacy = Create(teams_, "t6", "sixth", "req-2", std::nullopt, "fp-c");
+  EXPECT_EQ(legacy.code, CreateCode::kReplayed);
+  EXPECT_THAT(legacy.document, Optional(std::string("fifth")));
+  EXPECT_THAT(GetAll(teams_), ElementsAre(Pair("t1", "first"), Pair("t5", "fifth")));
 }
 
 TEST_P(RecordStoreTest, ReplayOfACreateWhoseRecordWasDeletedHasNoDocument) {
@@ -255,7 +286,8 @@ TEST_P(RecordStoreTest, ConcurrentCreatesOfOneIdCreateItOnce) {
         ++exists;
         break;
       case CreateCode::kMissingReference:
-        ADD_FAILURE() << "a create without references missed one";
+      case CreateCode::kRequestReused:
+        ADD_FAILURE() << "unexpected outcome " << static_cast<int>(out->code);
         break;
     }
   }

@@ -31,7 +31,7 @@ Op<int64_t> CountFanAdded(store::Store& store, std::string tenant, std::string i
 Automations::Automations(store::Store& store, const Clock& clock)
     : store_(store), clock_(clock), ids_(clock) {}
 
-Op<AutomationView> Automations::Create(store::Automation automation, std::string request_id) {
+Op<AutomationView> Automations::Create(store::Automation automation, store::RequestId request_id) {
   HERALD_CO_RETURN_IF_ERROR(ValidateAutomation(automation));
   auto account = co_await store_.Get<store::Account>(automation.tenant, automation.account);
   if (absl::IsNotFound(account.status())) {

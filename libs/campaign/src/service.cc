@@ -255,7 +255,7 @@ Service::Op<Caller> Service::Authenticate(std::string_view bearer) {
 // ---- tenants and keys
 
 Service::Op<store::Created<store::Tenant>> Service::CreateTenant(store::Tenant tenant,
-                                                                 std::string request_id) {
+                                                                 store::RequestId request_id) {
   tenant.create_time_ms = absl::ToUnixMillis(clock_.Now());
   HERALD_CO_ASSIGN_OR_RETURN(auto created,
                              co_await store_.Create(std::move(tenant), std::move(request_id)));
@@ -286,9 +286,8 @@ Service::Op<std::vector<store::Tenant>> Service::ListTenants() {
   co_return co_await store_.List<store::Tenant>("");
 }
 
-Service::Op<std::pair<store::ApiKey, std::string>> Service::CreateApiKey(std::string tenant,
-                                                                         std::string display_name,
-                                                                         std::string request_id) {
+Service::Op<std::pair<store::ApiKey, std::string>> Service::CreateApiKey(
+    std::string tenant, std::string display_name, store::RequestId request_id) {
   HERALD_CO_RETURN_IF_ERROR((co_await GetTenant(tenant)).status());
   const std::string secret = StrCat("hk_", store::RandomToken(32));
   store::ApiKey key{.tenant = tenant,
@@ -327,7 +326,7 @@ void Service::RotateWebhookSecret(store::Team& team, std::string_view secret) co
 }
 
 Service::Op<store::Created<store::Team>> Service::CreateTeam(store::Team team, TeamSecrets secrets,
-                                                             std::string request_id) {
+                                                             store::RequestId request_id) {
   if (!secrets.api_key) co_return absl::InvalidArgumentError("team.upstream_api_key: is required");
   const std::string& api_key = *secrets.api_key;
   team.sealed_api_key = box_.Seal(api_key);
@@ -337,12 +336,12 @@ Service::Op<store::Created<store::Team>> Service::CreateTeam(store::Team team, T
   HERALD_CO_RETURN_IF_ERROR(CheckBurst(team));
   HERALD_CO_ASSIGN_OR_RETURN(auto created, co_await store_.Create(team, std::move(request_id)));
   // Named, not a braced temporary inside co_await: g++ 12 destroys such temporaries twice.
+  // The created team, not the request's: a replay answers with the first create's team.
   const ratelimit::Limit limit = TeamLimit(created.value);
-  HERALD_CO_RETURN_IF_ERROR(co_await queue_.SetTeamLimits(QueueTeam(team.tenant, team.id), limit));
+  const std::string queue_team = QueueTeam(created.value.tenant, created.value.id);
+  HERALD_CO_RETURN_IF_ERROR(co_await queue_.SetTeamLimits(queue_team, limit));
   // A team of this id deleted while paused left its pause in the queue.
-  if (!created.value.paused) {
-    HERALD_CO_RETURN_IF_ERROR(co_await queue_.ResumeTeam(QueueTeam(team.tenant, team.id)));
-  }
+  if (!created.value.paused) HERALD_CO_RETURN_IF_ERROR(co_await queue_.ResumeTeam(queue_team));
   if (!created.replayed && !config_.public_webhook_url.empty()) {
     // The team exists whatever happens here; a failed registration shows in webhook_error and
     // is retried with RegisterTeamWebhook.
@@ -553,7 +552,7 @@ asio::awaitable<absl::Status> Service::ApplyAccountLimits(const store::Account& 
 }
 
 Service::Op<store::Created<store::Account>> Service::CreateAccount(store::Account account,
-                                                                   std::string request_id) {
+                                                                   store::RequestId request_id) {
   auto team = co_await GetTeam(account.tenant, account.team);
   if (absl::IsNotFound(team.status())) {
     co_return absl::InvalidArgumentError(
@@ -564,7 +563,7 @@ Service::Op<store::Created<store::Account>> Service::CreateAccount(store::Accoun
 }
 
 Service::Op<store::Created<store::Account>> Service::StoreAccount(store::Account account,
-                                                                  std::string request_id) {
+                                                                  store::RequestId request_id) {
   account.create_time_ms = absl::ToUnixMillis(clock_.Now());
   HERALD_CO_ASSIGN_OR_RETURN(auto created, co_await store_.Create(account, std::move(request_id)));
   HERALD_CO_RETURN_IF_ERROR(co_await ApplyAccountLimits(created.value, /*created=*/true));
@@ -723,7 +722,7 @@ Service::Op<Service::SyncedAccounts> Service::SyncAccounts(std::string tenant,
 // ---- media
 
 Service::Op<store::Created<store::MediaAsset>> Service::CreateMediaAsset(
-    store::MediaAsset asset, std::string request_id, std::optional<std::string> bytes) {
+    store::MediaAsset asset, store::RequestId request_id, std::optional<std::string> bytes) {
   if (asset.id.empty()) asset.id = ids_.Next();
   asset.create_time_ms = absl::ToUnixMillis(clock_.Now());
   if (!bytes) co_return co_await store_.Create(std::move(asset), std::move(request_id));
@@ -737,7 +736,7 @@ Service::Op<store::Created<store::MediaAsset>> Service::CreateMediaAsset(
     }
   }
   asset.size_bytes = static_cast<int64_t>(bytes->size());
-  asset.sha256 = store::Sha256Hex(*bytes);
+  if (asset.sha256.empty()) asset.sha256 = store::Sha256Hex(*bytes);
   // Bytes first: a record is never visible without them.
   HERALD_CO_RETURN_IF_ERROR(
       (co_await store_.PutMediaBytes(asset.tenant, asset.id, *std::move(bytes))).status());
@@ -1022,7 +1021,7 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
 }
 
 Service::Op<store::Created<store::Segment>> Service::CreateSegment(store::Segment segment,
-                                                                   std::string request_id) {
+                                                                   store::RequestId request_id) {
   if (segment.id.empty()) segment.id = ids_.Next();
   segment.create_time_ms = absl::ToUnixMillis(clock_.Now());
   co_return co_await store_.Create(std::move(segment), std::move(request_id));
@@ -1185,7 +1184,7 @@ absl::Status Service::CheckTargetCount(const Campaign& campaign) const {
   return absl::OkStatus();
 }
 
-Service::Op<CampaignView> Service::CreateCampaign(Campaign campaign, std::string request_id) {
+Service::Op<CampaignView> Service::CreateCampaign(Campaign campaign, store::RequestId request_id) {
   if (campaign.id.empty()) campaign.id = ids_.Next();
   HERALD_CO_RETURN_IF_ERROR(CheckTargetCount(campaign));
   const absl::Time now = clock_.Now();
@@ -1243,8 +1242,8 @@ Service::Op<CampaignView> Service::CreateCampaign(Campaign campaign, std::string
   co_return view;
 }
 
-Service::Op<std::optional<CampaignView>> Service::ReplayCreateCampaign(std::string tenant,
-                                                                       std::string request_id) {
+Service::Op<std::optional<CampaignView>> Service::ReplayCreateCampaign(
+    std::string tenant, store::RequestId request_id) {
   HERALD_CO_ASSIGN_OR_RETURN(
       std::optional<Campaign> created,
       co_await store_.CreatedBy<Campaign>(std::move(tenant), std::move(request_id)));

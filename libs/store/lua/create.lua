@@ -21,6 +21,8 @@
 -- ARGV[9]  F: 0, or the position (1-based) of a reference table whose documents name, in their
 --          top-level string field ARGV[10], ids of the followed table to read after the write
 -- ARGV[10] that field
+-- ARGV[11] the request's fingerprint (what a retry repeats unchanged; "" when unknown), kept
+--          beside the id in the request-id key as "<id> <fingerprint>"
 -- then, for each of the W tables in order: a count n and n pairs (id, JSON);
 -- then, for each table read in order: a count m and m ids;
 -- then, for each table of references in order: a count m and m ids.
@@ -28,8 +30,9 @@
 -- Returns {code, json, revision, reads, references, followed}: code 0 created (json: false, the
 -- caller has it); 1 replay of an earlier create with this request id (json: that record, or false
 -- if it was deleted since); 2 an id already exists and the request id is new (json: false); 3 a
--- reference is absent (json: false). Nothing changes unless code is 0; a replay is found before
--- the references are checked. revision: KEYS[4]'s new value when bumped, else 0. reads and
+-- reference is absent (json: false); 4 the request id was used by a request with another
+-- fingerprint (json: the id that request made). Nothing changes unless code is 0; a replay is
+-- found before the references are checked. revision: KEYS[4]'s new value when bumped, else 0. reads and
 -- references: per table, the JSON of each id in order (false when absent). followed: when code
 -- is 0 and F > 0, the JSON (or false) of each id the followed field names (a string at the top
 -- level of a reference that is a JSON object), each once, in the order first named; else empty.
@@ -38,7 +41,7 @@
 local W, D, R, F = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local READS_KEY = 5 + W
 local REFERENCES_KEY = READS_KEY + D
-local reads_at = skip_rows(W, 11)
+local reads_at = skip_rows(W, 12)
 local references = read_lookups(REFERENCES_KEY, R, skip_lookups(D, reads_at))
 
 local function all_found()
@@ -55,7 +58,11 @@ local function write_outcome()
   if has_request then
     local prior = redis.call('GET', KEYS[2])
     if prior then
-      return 1, redis.call('HGET', KEYS[1], prior), 0
+      -- Written before fingerprints were kept: the id alone, which any retry matches.
+      local id, fingerprint = string.match(prior, '^(%S+) (%S+)$')
+      if not id then id = prior end
+      if fingerprint and ARGV[11] ~= '' and fingerprint ~= ARGV[11] then return 4, id, 0 end
+      return 1, redis.call('HGET', KEYS[1], id), 0
     end
   end
   if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
@@ -66,11 +73,13 @@ local function write_outcome()
   if KEYS[3] ~= KEYS[1] then
     redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
   end
-  write_rows(5, W, 11)
+  write_rows(5, W, 12)
   local revision = 0
   if KEYS[4] ~= KEYS[1] then revision = redis.call('INCR', KEYS[4]) end
   if has_request then
-    redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4])
+    local value = ARGV[1]
+    if ARGV[11] ~= '' then value = ARGV[1] .. ' ' .. ARGV[11] end
+    redis.call('SET', KEYS[2], value, 'EX', ARGV[4])
   end
   return 0, false, revision
 end

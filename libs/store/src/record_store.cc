@@ -29,6 +29,15 @@ std::string IndexKey(const Table& t) { return StrCat(TableKey(t), ":idx"); }
 std::string RequestKey(const Table& t, std::string_view request_id) {
   return StrCat(TableKey(t), ":req:", request_id);
 }
+
+// A request-id key's value: "<id> <fingerprint>", or the id alone (written before fingerprints
+// were kept, or by a create without one).
+RequestRecord ParseRequestRecord(std::string_view value) {
+  const size_t space = value.find(' ');
+  if (space == std::string_view::npos) return RequestRecord{.id = std::string(value)};
+  return RequestRecord{.id = std::string(value.substr(0, space)),
+                       .fingerprint = std::string(value.substr(space + 1))};
+}
 std::string RevisionKey(std::string_view tenant, std::string_view name) {
   return StrCat(TenantKeyPrefix(tenant), "rev:", name);
 }
@@ -191,6 +200,7 @@ class RedisRecordStore final : public RecordStore {
     args.push_back(std::to_string(request.references.size()));
     args.push_back(request.follow ? std::to_string(request.follow->of + 1) : "0");
     args.push_back(request.follow ? request.follow->field : "");
+    args.push_back(request.request_fingerprint);
     AppendRowsAndReads(request.rows, {&request.reads, &request.references}, keys, args);
     if (request.follow) keys.push_back(TableKey(request.follow->table));
     HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
@@ -218,6 +228,11 @@ class RedisRecordStore final : public RecordStore {
       case 3:
         out.code = CreateCode::kMissingReference;
         break;
+      case 4: {
+        out.code = CreateCode::kRequestReused;
+        HERALD_CO_ASSIGN_OR_RETURN(out.reused_by, e[1].AsString());
+        break;
+      }
       default:
         co_return ProtocolError("create.lua", reply);
     }
@@ -236,13 +251,13 @@ class RedisRecordStore final : public RecordStore {
     co_return doc;
   }
 
-  Op<std::optional<std::string>> CreatedBy(Table table, std::string request_id) override {
+  Op<std::optional<RequestRecord>> CreatedBy(Table table, std::string request_id) override {
     if (request_id.empty()) co_return std::nullopt;
     HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                                co_await client_.Exec({"GET", RequestKey(table, request_id)}));
     if (reply.is_nil()) co_return std::nullopt;
-    HERALD_CO_ASSIGN_OR_RETURN(std::string id, reply.AsString());
-    co_return id;
+    HERALD_CO_ASSIGN_OR_RETURN(std::string value, reply.AsString());
+    co_return ParseRequestRecord(value);
   }
 
   Op<std::vector<std::optional<std::string>>> GetMany(Table table,
@@ -454,7 +469,7 @@ class MemoryRecordStore final : public RecordStore {
     co_return Find(TableKey(table), id);
   }
 
-  Op<std::optional<std::string>> CreatedBy(Table table, std::string request_id) override {
+  Op<std::optional<RequestRecord>> CreatedBy(Table table, std::string request_id) override {
     std::lock_guard lock(mu_);
     auto it = requests_.find(RequestKey(table, request_id));
     if (request_id.empty() || it == requests_.end()) co_return std::nullopt;
@@ -579,7 +594,12 @@ class MemoryRecordStore final : public RecordStore {
     if (!request.request_id.empty()) {
       auto prior = requests_.find(RequestKey(table, request.request_id));
       if (prior != requests_.end()) {
-        auto row = rows.find(prior->second);
+        const RequestRecord& first = prior->second;
+        if (!first.fingerprint.empty() && !request.request_fingerprint.empty() &&
+            first.fingerprint != request.request_fingerprint) {
+          return {.code = CreateCode::kRequestReused, .reused_by = first.id};
+        }
+        auto row = rows.find(first.id);
         return {.code = CreateCode::kReplayed,
                 .document = row == rows.end() ? std::nullopt : std::optional(row->second)};
       }
@@ -599,7 +619,8 @@ class MemoryRecordStore final : public RecordStore {
     int64_t revision = 0;
     if (request.revision) revision = ++revisions_[RevisionKey(table.tenant, *request.revision)];
     if (!request.request_id.empty()) {
-      requests_[RequestKey(table, request.request_id)] = request.id;
+      requests_[RequestKey(table, request.request_id)] =
+          RequestRecord{.id = request.id, .fingerprint = request.request_fingerprint};
     }
     return {.code = CreateCode::kCreated,
             .document = std::move(request.document),
@@ -637,7 +658,7 @@ class MemoryRecordStore final : public RecordStore {
   std::mutex mu_;
   std::map<std::string, std::map<std::string, std::string>> tables_;
   std::map<std::string, std::map<std::string, double>> indexes_;
-  std::map<std::string, std::string> requests_;
+  std::map<std::string, RequestRecord> requests_;
   std::map<std::string, int64_t> revisions_;
   std::map<std::string, std::string> blobs_;
 };

@@ -144,6 +144,15 @@ absl::Status ReplayedRecordDeleted(std::string_view noun) {
   return absl::NotFoundError(StrCat("the ", noun, " this request created has been deleted since"));
 }
 
+absl::Status RequestIdReused(std::string_view request_id, std::string_view noun,
+                             std::string_view made) {
+  return absl::AlreadyExistsError(
+      StrCat("request_id: '", request_id, "' was used by a different request, which created ", noun,
+             " '", made,
+             "'; a retry must repeat its request unchanged, and a new request "
+             "needs a new request_id"));
+}
+
 }  // namespace
 
 bool IsFinal(DeliveryState state) {
@@ -152,7 +161,7 @@ bool IsFinal(DeliveryState state) {
 }
 
 template <typename T>
-Store::Op<Created<T>> Store::Create(T record, std::string request_id) {
+Store::Op<Created<T>> Store::Create(T record, RequestId request_id) {
   if constexpr (std::is_same_v<T, Campaign>) {
     std::vector<Delivery> no_deliveries;
     HERALD_CO_ASSIGN_OR_RETURN(
@@ -161,8 +170,10 @@ Store::Op<Created<T>> Store::Create(T record, std::string request_id) {
     co_return Created<Campaign>{.value = std::move(created.campaign), .replayed = created.replayed};
   } else {
     const std::string tenant = Kind<T>::TenantOf(record);
-    CreateRequest request{
-        .id = record.id, .document = EncodeRecord(record), .request_id = std::move(request_id)};
+    CreateRequest request{.id = record.id,
+                          .document = EncodeRecord(record),
+                          .request_id = request_id.id,
+                          .request_fingerprint = request_id.fingerprint};
     if constexpr (Kind<T>::kIndexed) {
       request.index_score = static_cast<double>(record.create_time_ms);
     }
@@ -182,6 +193,8 @@ Store::Op<Created<T>> Store::Create(T record, std::string request_id) {
       case CreateCode::kExists:
         co_return absl::AlreadyExistsError(
             StrCat(Kind<T>::kNoun, " '", record.id, "' already exists"));
+      case CreateCode::kRequestReused:
+        co_return RequestIdReused(request_id.id, Kind<T>::kNoun, out.reused_by);
       case CreateCode::kMissingReference:  // the request names no references
         co_return absl::InternalError("a create without references missed one");
     }
@@ -197,12 +210,13 @@ Store::Op<Created<T>> Store::Create(T record, std::string request_id) {
 
 Store::Op<CampaignCreated> Store::CreateCampaign(Campaign campaign,
                                                  const std::vector<Delivery>& deliveries,
-                                                 std::string request_id, CampaignCreateReads reads,
+                                                 RequestId request_id, CampaignCreateReads reads,
                                                  std::optional<PendingDispatch> dispatch) {
   const std::string tenant = campaign.tenant;
   CreateRequest request{.id = campaign.id,
                         .document = EncodeRecord(campaign),
-                        .request_id = std::move(request_id),
+                        .request_id = request_id.id,
+                        .request_fingerprint = request_id.fingerprint,
                         .index_score = static_cast<double>(campaign.create_time_ms),
                         .references = std::move(reads.references),
                         .follow = std::move(reads.follow)};
@@ -243,6 +257,8 @@ Store::Op<CampaignCreated> Store::CreateCampaign(Campaign campaign,
       created.replayed = true;
       co_return created;
     }
+    case CreateCode::kRequestReused:
+      co_return RequestIdReused(request_id.id, Kind<Campaign>::kNoun, out.reused_by);
     case CreateCode::kExists:
       break;
   }
@@ -390,12 +406,15 @@ Store::Op<int64_t> Store::PutCampaignTargets(const std::string& tenant, const st
 }
 
 template <typename T>
-Store::Op<std::optional<T>> Store::CreatedBy(std::string tenant, std::string request_id) {
-  HERALD_CO_ASSIGN_OR_RETURN(
-      std::optional<std::string> id,
-      co_await records_.CreatedBy(TableOf<T>(tenant), std::move(request_id)));
-  if (!id) co_return std::nullopt;
-  absl::StatusOr<T> record = co_await Get<T>(std::move(tenant), std::move(*id));
+Store::Op<std::optional<T>> Store::CreatedBy(std::string tenant, RequestId request_id) {
+  HERALD_CO_ASSIGN_OR_RETURN(std::optional<RequestRecord> first,
+                             co_await records_.CreatedBy(TableOf<T>(tenant), request_id.id));
+  if (!first) co_return std::nullopt;
+  if (!first->fingerprint.empty() && !request_id.fingerprint.empty() &&
+      first->fingerprint != request_id.fingerprint) {
+    co_return RequestIdReused(request_id.id, Kind<T>::kNoun, first->id);
+  }
+  absl::StatusOr<T> record = co_await Get<T>(std::move(tenant), std::move(first->id));
   if (absl::IsNotFound(record.status())) co_return ReplayedRecordDeleted(Kind<T>::kNoun);
   HERALD_CO_RETURN_IF_ERROR(record.status());
   co_return std::optional<T>(*std::move(record));
@@ -677,7 +696,7 @@ Store::Op<bool> Store::DeleteMediaBytes(std::string tenant, std::string media) {
 }
 
 #define HERALD_STORE_INSTANTIATE(T)                                                              \
-  template Store::Op<Created<T>> Store::Create<T>(T, std::string);                               \
+  template Store::Op<Created<T>> Store::Create<T>(T, RequestId);                                 \
   template Store::Op<T> Store::Get<T>(std::string, std::string);                                 \
   template Store::Op<std::vector<std::optional<T>>> Store::GetMany<T>(std::string,               \
                                                                       std::vector<std::string>); \
@@ -685,7 +704,7 @@ Store::Op<bool> Store::DeleteMediaBytes(std::string tenant, std::string media) {
   template Store::Op<T> Store::Update<T>(std::string, std::string,                               \
                                          std::function<absl::Status(T&)>);                       \
   template Store::Op<bool> Store::Delete<T>(std::string, std::string);                           \
-  template Store::Op<std::optional<T>> Store::CreatedBy<T>(std::string, std::string);            \
+  template Store::Op<std::optional<T>> Store::CreatedBy<T>(std::string, RequestId);              \
   template Lookup Store::LookupOf<T>(std::string, std::vector<std::string>);                     \
   template absl::StatusOr<std::vector<std::optional<T>>> Store::DecodeMany<T>(                   \
       const std::vector<std::optional<std::string>>&);

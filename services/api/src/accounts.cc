@@ -28,7 +28,7 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
         ctx, "CreateTeam", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Team> {
           HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_RETURN_IF_ERROR(ValidateSlug("team_id", req->team_id()));
-          HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
+          HERALD_CO_ASSIGN_OR_RETURN(store::RequestId request_id, CreateRequestId(*req));
           HERALD_CO_RETURN_IF_ERROR(ValidateTeamFields(req->team(), /*create=*/true));
           store::Team team{.tenant = c.tenant,
                            .id = req->team_id(),
@@ -42,8 +42,8 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
             secrets.webhook_secret = req->team().webhook_signing_secret();
           }
           HERALD_CO_ASSIGN_OR_RETURN(
-              auto created,
-              co_await service_.CreateTeam(std::move(team), std::move(secrets), req->request_id()));
+              auto created, co_await service_.CreateTeam(std::move(team), std::move(secrets),
+                                                         std::move(request_id)));
           if (!created.replayed) {
             const std::string resource = StrCat("tenants/", c.tenant, "/teams/", created.value.id);
             co_await service_.Audit(c, "team.create", c.tenant, resource, "upstream API key set");
@@ -162,7 +162,7 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
         [this, req](const Caller& c) -> Op<v1::Account> {
           HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_RETURN_IF_ERROR(ValidateAccountId("account_id", req->account_id()));
-          HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
+          HERALD_CO_ASSIGN_OR_RETURN(store::RequestId request_id, CreateRequestId(*req));
           HERALD_CO_RETURN_IF_ERROR(ValidateAccountFields(req->account()));
           auto team = ParseChildName("account.team", req->account().team(), "teams");
           if (!team.ok()) co_return team.status();
@@ -176,8 +176,8 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
                                  .display_name = req->account().display_name(),
                                  .sends_per_minute = req->account().sends_per_minute(),
                                  .max_in_flight = req->account().max_in_flight()};
-          HERALD_CO_ASSIGN_OR_RETURN(
-              auto created, co_await service_.CreateAccount(std::move(account), req->request_id()));
+          HERALD_CO_ASSIGN_OR_RETURN(auto created, co_await service_.CreateAccount(
+                                                       std::move(account), std::move(request_id)));
           co_return ToProto(created.value);
         });
   }

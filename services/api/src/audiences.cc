@@ -127,11 +127,11 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
         ctx, "CreateSegment", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::Segment> {
           HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
-          HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
+          HERALD_CO_ASSIGN_OR_RETURN(store::RequestId request_id, CreateRequestId(*req));
           HERALD_CO_ASSIGN_OR_RETURN(store::Segment segment,
                                      ParseSegment(c.tenant, req->segment()));
-          HERALD_CO_ASSIGN_OR_RETURN(
-              auto created, co_await service_.CreateSegment(std::move(segment), req->request_id()));
+          HERALD_CO_ASSIGN_OR_RETURN(auto created, co_await service_.CreateSegment(
+                                                       std::move(segment), std::move(request_id)));
           co_return ToProto(created.value);
         });
   }

@@ -23,17 +23,18 @@ class AutomationServiceImpl final : public v1::AutomationService::CallbackServic
   ServerUnaryReactor* CreateAutomation(CallbackServerContext* ctx,
                                        const v1::CreateAutomationRequest* req,
                                        v1::Automation* resp) override {
-    return bridge_.Unary(ctx, "CreateAutomation", resp, Access::kTenant,
-                         [this, req](const Caller& c) -> Op<v1::Automation> {
-                           HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
-                           HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
-                           HERALD_CO_ASSIGN_OR_RETURN(store::Automation rule,
-                                                      ParseAutomation(c.tenant, req->automation()));
-                           HERALD_CO_ASSIGN_OR_RETURN(
-                               automation::AutomationView made,
-                               co_await automations_.Create(std::move(rule), req->request_id()));
-                           co_return ToProto(made);
-                         });
+    return bridge_.Unary(
+        ctx, "CreateAutomation", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::Automation> {
+          HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
+          HERALD_CO_ASSIGN_OR_RETURN(store::RequestId request_id, CreateRequestId(*req));
+          HERALD_CO_ASSIGN_OR_RETURN(store::Automation rule,
+                                     ParseAutomation(c.tenant, req->automation()));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              automation::AutomationView made,
+              co_await automations_.Create(std::move(rule), std::move(request_id)));
+          co_return ToProto(made);
+        });
   }
 
   ServerUnaryReactor* GetAutomation(CallbackServerContext* ctx, const v1::GetAutomationRequest* req,

@@ -44,23 +44,23 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
         ctx, "CreateCampaign", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::Campaign> {
           HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
-          HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
+          HERALD_CO_ASSIGN_OR_RETURN(store::RequestId request_id, CreateRequestId(*req));
           absl::StatusOr<store::Campaign> parsed =
               ParseCampaign(c.tenant, req->campaign(), absl::Now());
           if (!parsed.ok()) {
             // A retry of a create that was taken gets the first answer, though the request may no
             // longer pass a check of the time (its send time has passed since).
-            if (!req->request_id().empty()) {
+            if (!request_id.empty()) {
               HERALD_CO_ASSIGN_OR_RETURN(
                   std::optional<campaign::CampaignView> replay,
-                  co_await service_.ReplayCreateCampaign(c.tenant, req->request_id()));
+                  co_await service_.ReplayCreateCampaign(c.tenant, std::move(request_id)));
               if (replay) co_return ToProto(*replay);
             }
             co_return parsed.status();
           }
           HERALD_CO_RETURN_IF_ERROR(CheckUpstreamLeadHasSendTime(*parsed));
-          HERALD_CO_ASSIGN_OR_RETURN(
-              auto view, co_await service_.CreateCampaign(*std::move(parsed), req->request_id()));
+          HERALD_CO_ASSIGN_OR_RETURN(auto view, co_await service_.CreateCampaign(
+                                                    *std::move(parsed), std::move(request_id)));
           co_return ToProto(view);
         });
   }

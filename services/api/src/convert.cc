@@ -4,11 +4,15 @@
 #include <set>
 
 #include <absl/strings/escaping.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/time_util.h>
 
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/queue/job.h>
+#include <herald/store/crypto.h>
+#include <herald/v1/common.pb.h>
 #include <herald/webhooks/endpoint.h>
 
 #include "names.h"
@@ -244,17 +248,21 @@ void SetTime(int64_t unix_ms, google::protobuf::Timestamp* out) {
 }
 
 std::string EncodePageToken(std::string_view after, uint64_t fingerprint) {
-  return absl::WebSafeBase64Escape(StrCat(fingerprint, ":", after));
+  v1::PageCursor cursor;
+  cursor.set_after(std::string(after));
+  cursor.set_request_fingerprint(fingerprint);
+  return absl::WebSafeBase64Escape(cursor.SerializeAsString());
 }
 
 absl::StatusOr<std::string> DecodePageToken(std::string_view token, uint64_t fingerprint) {
   if (token.empty()) return std::string();
   std::string raw;
-  const absl::Status bad = Invalid("page_token", "is not a token from this list request");
-  if (!absl::WebSafeBase64Unescape(ToAbsl(token), &raw)) return bad;
-  const size_t colon = raw.find(':');
-  if (colon == std::string::npos || raw.substr(0, colon) != std::to_string(fingerprint)) return bad;
-  return raw.substr(colon + 1);
+  v1::PageCursor cursor;
+  if (!absl::WebSafeBase64Unescape(ToAbsl(token), &raw) || !cursor.ParseFromString(raw) ||
+      cursor.request_fingerprint() != fingerprint) {
+    return Invalid("page_token", "is not a token from this list request");
+  }
+  return std::move(*cursor.mutable_after());
 }
 
 absl::StatusOr<int64_t> ParseTimestampMillis(std::string_view field,
@@ -275,6 +283,35 @@ absl::StatusOr<int> ParsePageSize(int32_t page_size, int fallback, int max) {
 absl::Status ValidateRequestId(std::string_view request_id) {
   if (request_id.size() > 100) return Invalid("request_id", "at most 100 characters");
   return absl::OkStatus();
+}
+
+absl::StatusOr<store::RequestId> CreateRequestId(const google::protobuf::Message& request,
+                                                 std::string_view more) {
+  const google::protobuf::FieldDescriptor* field =
+      request.GetDescriptor()->FindFieldByName("request_id");
+  if (field == nullptr || field->type() != google::protobuf::FieldDescriptor::TYPE_STRING) {
+    return absl::InternalError(StrCat(request.GetTypeName(), " has no request_id"));
+  }
+  std::string id = request.GetReflection()->GetString(request, field);
+  if (absl::Status s = ValidateRequestId(id); !s.ok()) return s;
+  if (id.empty()) return store::RequestId();
+  // The request without its request_id, serialized deterministically (map entries in key
+  // order), so that equal requests digest alike.
+  std::unique_ptr<google::protobuf::Message> rest(request.New());
+  rest->CopyFrom(request);
+  rest->GetReflection()->ClearField(rest.get(), field);
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    if (!rest->SerializeToCodedStream(&coded)) {
+      return absl::InternalError(StrCat(request.GetTypeName(), " does not serialize"));
+    }
+  }
+  bytes.append(more);
+  // 128 bits of SHA-256: a retry and a different request never collide in practice.
+  return store::RequestId(std::move(id), store::Sha256Hex(bytes).substr(0, 32));
 }
 
 absl::Status ValidateDisplayName(std::string_view field, std::string_view name) {

@@ -14,6 +14,7 @@
 #include <herald/campaign/service.h>
 #include <herald/store/audit.h>
 #include <herald/store/model.h>
+#include <herald/store/store.h>
 #include <herald/v1/account.pb.h>
 #include <herald/v1/analytics.pb.h>
 #include <herald/v1/audience.pb.h>
@@ -38,6 +39,11 @@ absl::StatusOr<int64_t> ParseTimestampMillis(std::string_view field,
                                              const google::protobuf::Timestamp& t);
 
 absl::Status ValidateRequestId(std::string_view request_id);
+// The request_id of a create `request`, validated, with the fingerprint of the rest of the
+// request (and of `more`, what a streamed request carries besides the message): a retry must
+// repeat it unchanged, or it is refused as a different request (store::RequestId).
+absl::StatusOr<store::RequestId> CreateRequestId(const google::protobuf::Message& request,
+                                                 std::string_view more = {});
 absl::Status ValidateDisplayName(std::string_view field, std::string_view name);
 // A tenant's scheduling_weight: 1..1000, or 0 (meaning 1) when `zero_means_default` (create).
 absl::StatusOr<int32_t> ParseSchedulingWeight(std::string_view field, int32_t weight,

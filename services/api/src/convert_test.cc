@@ -4,8 +4,11 @@
 #include <cstdint>
 #include <limits>
 
+#include <absl/strings/escaping.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <herald/v1/common.pb.h>
 
 namespace herald::api {
 namespace {
@@ -32,6 +35,46 @@ TEST(ParseTimestampMillisTest, AcceptsTheRangeOfTimestampOnly) {
     EXPECT_THAT(std::string(ms.status().message()),
                 HasSubstr("end_time: is not a valid timestamp"));
   }
+}
+
+TEST(PageTokenTest, APageCursorBoundToItsListing) {
+  const std::string token = EncodePageToken("acct_b", 42);
+  EXPECT_EQ(DecodePageToken(token, 42).value_or(""), "acct_b");
+  std::string raw;
+  ASSERT_TRUE(absl::WebSafeBase64Unescape(token, &raw));
+  v1::PageCursor cursor;
+  ASSERT_TRUE(cursor.ParseFromString(raw));
+  EXPECT_EQ(cursor.after(), "acct_b");
+  EXPECT_EQ(cursor.request_fingerprint(), 42u);
+  EXPECT_EQ(DecodePageToken("", 42).value_or("error"), "");
+  for (const std::string& bad : {EncodePageToken("acct_b", 43), std::string("not a token"),
+                                 absl::WebSafeBase64Escape("42:acct_b")}) {
+    absl::StatusOr<std::string> after = DecodePageToken(bad, 42);
+    ASSERT_FALSE(after.ok()) << bad;
+    EXPECT_EQ(after.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(after.status().message()), HasSubstr("page_token"));
+  }
+}
+
+TEST(CreateRequestIdTest, AFingerprintOfTheRequestWithoutItsRequestId) {
+  v1::CreateTeamRequest req;
+  req.set_parent("tenants/acme");
+  req.set_team_id("main");
+  EXPECT_TRUE(CreateRequestId(req)->empty());  // no request_id: not idempotent
+  req.set_request_id("r1");
+  absl::StatusOr<store::RequestId> first = CreateRequestId(req);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->id, "r1");
+  EXPECT_EQ(first->fingerprint.size(), 32u);
+  // The request id itself is not part of it; every other field is.
+  req.set_request_id("r2");
+  EXPECT_EQ(CreateRequestId(req)->fingerprint, first->fingerprint);
+  req.set_team_id("other");
+  EXPECT_NE(CreateRequestId(req)->fingerprint, first->fingerprint);
+  req.set_team_id("main");
+  EXPECT_NE(CreateRequestId(req, "bytes")->fingerprint, first->fingerprint);
+  req.set_request_id(std::string(101, 'x'));
+  EXPECT_EQ(CreateRequestId(req).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ParseCampaignTest, GracePeriodIsZeroOrAtLeastOneMillisecond) {

@@ -8,6 +8,7 @@
 #include <herald/common/log.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
+#include <herald/store/crypto.h>
 #include <herald/v1/media.grpc.pb.h>
 
 #include "bridge.h"
@@ -36,12 +37,12 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
         ctx, "CreateMediaAsset", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::MediaAsset> {
           HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
-          HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
+          HERALD_CO_ASSIGN_OR_RETURN(store::RequestId request_id, CreateRequestId(*req));
           HERALD_CO_ASSIGN_OR_RETURN(store::MediaAsset asset,
                                      ParseMediaAsset(c.tenant, req->media_asset(), false));
-          HERALD_CO_ASSIGN_OR_RETURN(
-              auto created, co_await service_.CreateMediaAsset(std::move(asset), req->request_id(),
-                                                               std::nullopt));
+          HERALD_CO_ASSIGN_OR_RETURN(auto created,
+                                     co_await service_.CreateMediaAsset(
+                                         std::move(asset), std::move(request_id), std::nullopt));
           co_return ToProto(created.value);
         });
   }
@@ -191,11 +192,15 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
       if (bytes_.empty()) co_return absl::InvalidArgumentError("chunk: the file is empty");
       HERALD_CO_ASSIGN_OR_RETURN(store::MediaAsset asset,
                                  ParseMediaAsset(c.tenant, metadata_.media_asset(), true));
+      // The bytes' digest is the asset's, and a retry must send the same bytes.
+      asset.sha256 = store::Sha256Hex(bytes_);
+      HERALD_CO_ASSIGN_OR_RETURN(store::RequestId request_id,
+                                 CreateRequestId(metadata_, asset.sha256));
       if (Cancelled())
         co_return absl::CancelledError("the upload was cancelled; nothing is stored");
       HERALD_CO_ASSIGN_OR_RETURN(auto created,
                                  co_await owner_->service_.CreateMediaAsset(
-                                     std::move(asset), metadata_.request_id(), std::move(bytes_)));
+                                     std::move(asset), std::move(request_id), std::move(bytes_)));
       if (!created.replayed) created_id_ = created.value.id;
       *resp_ = ToProto(created.value);
       co_return absl::OkStatus();

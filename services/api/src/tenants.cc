@@ -27,7 +27,7 @@ class TenantServiceImpl final : public v1::TenantService::CallbackService {
     return bridge_.Unary(
         ctx, "CreateTenant", resp, Access::kAdmin, [this, req](const Caller& c) -> Op<v1::Tenant> {
           HERALD_CO_RETURN_IF_ERROR(ValidateSlug("tenant_id", req->tenant_id()));
-          HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
+          HERALD_CO_ASSIGN_OR_RETURN(store::RequestId request_id, CreateRequestId(*req));
           HERALD_CO_RETURN_IF_ERROR(
               ValidateDisplayName("tenant.display_name", req->tenant().display_name()));
           HERALD_CO_ASSIGN_OR_RETURN(
@@ -37,8 +37,8 @@ class TenantServiceImpl final : public v1::TenantService::CallbackService {
           store::Tenant tenant{.id = req->tenant_id(),
                                .display_name = req->tenant().display_name(),
                                .scheduling_weight = weight};
-          HERALD_CO_ASSIGN_OR_RETURN(
-              auto created, co_await service_.CreateTenant(std::move(tenant), req->request_id()));
+          HERALD_CO_ASSIGN_OR_RETURN(auto created, co_await service_.CreateTenant(
+                                                       std::move(tenant), std::move(request_id)));
           if (!created.replayed) {
             const std::string resource = StrCat("tenants/", created.value.id);
             co_await service_.Audit(c, "tenant.create", created.value.id, resource);
@@ -91,12 +91,12 @@ class TenantServiceImpl final : public v1::TenantService::CallbackService {
         ctx, "CreateApiKey", resp, Access::kAdmin,
         [this, req](const Caller& c) -> Op<v1::CreateApiKeyResponse> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string tenant, ParseTenantName("parent", req->parent()));
-          HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
+          HERALD_CO_ASSIGN_OR_RETURN(store::RequestId request_id, CreateRequestId(*req));
           HERALD_CO_RETURN_IF_ERROR(
               ValidateDisplayName("api_key.display_name", req->api_key().display_name()));
           HERALD_CO_ASSIGN_OR_RETURN(
               auto key, co_await service_.CreateApiKey(tenant, req->api_key().display_name(),
-                                                       req->request_id()));
+                                                       std::move(request_id)));
           if (!key.second.empty()) {  // not a replay: a new key with its secret
             const std::string resource = StrCat("tenants/", tenant, "/apiKeys/", key.first.id);
             co_await service_.Audit(c, "api_key.create", tenant, resource, key.first.display_name);

@@ -59,7 +59,7 @@ class Automations {
   // (kInvalidArgument "automation.account: account 'acct_x' not found" otherwise), assigns
   // its id and creation time, and stores it. A retry with the same request_id returns the first
   // rule. Nothing is stored when anything is refused.
-  Op<AutomationView> Create(store::Automation automation, std::string request_id);
+  Op<AutomationView> Create(store::Automation automation, store::RequestId request_id);
   // kNotFound "automation 'x' not found" for a rule that does not exist (or is another
   // tenant's: ids are looked up within `tenant` only).
   Op<AutomationView> Get(std::string tenant, std::string id);

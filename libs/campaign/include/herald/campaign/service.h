@@ -150,7 +150,7 @@ class Service {
   Op<Caller> Authenticate(std::string_view bearer);
 
   // ---- tenants and keys (platform administrator)
-  Op<store::Created<store::Tenant>> CreateTenant(store::Tenant tenant, std::string request_id);
+  Op<store::Created<store::Tenant>> CreateTenant(store::Tenant tenant, store::RequestId request_id);
   Op<store::Tenant> GetTenant(std::string id);
   // Changes the named `fields` (display_name, scheduling_weight) to `update`'s values.
   Op<store::Tenant> UpdateTenant(store::Tenant update, std::vector<std::string> fields);
@@ -158,7 +158,7 @@ class Service {
   // The key and its secret (empty on a replay: the secret is shown once).
   Op<std::pair<store::ApiKey, std::string>> CreateApiKey(std::string tenant,
                                                          std::string display_name,
-                                                         std::string request_id);
+                                                         store::RequestId request_id);
   Op<std::vector<store::ApiKey>> ListApiKeys(std::string tenant);
   struct Revoked {
     store::ApiKey key;
@@ -175,7 +175,7 @@ class Service {
   // `secrets.api_key` is required. With a webhook secret, the team's webhook is registered with
   // it (when Herald has a public webhook URL); without one, with a secret Herald generates.
   Op<store::Created<store::Team>> CreateTeam(store::Team team, TeamSecrets secrets,
-                                             std::string request_id);
+                                             store::RequestId request_id);
   Op<store::Team> GetTeam(std::string tenant, std::string id);
   Op<std::vector<store::Team>> ListTeams(std::string tenant);
   // Fields named in `fields` (proto field names) are copied; the secrets given are replaced (a
@@ -198,7 +198,8 @@ class Service {
   // the last registration (empty: none). kNotFound when the team has no webhook.
   Op<std::pair<std::string, std::string>> TeamWebhookSecrets(std::string tenant, std::string id);
 
-  Op<store::Created<store::Account>> CreateAccount(store::Account account, std::string request_id);
+  Op<store::Created<store::Account>> CreateAccount(store::Account account,
+                                                   store::RequestId request_id);
   Op<store::Account> GetAccount(std::string tenant, std::string id);
   Op<std::vector<store::Account>> ListAccounts(std::string tenant, std::string team);
   Op<store::Account> UpdateAccount(store::Account account, std::vector<std::string> fields);
@@ -216,7 +217,7 @@ class Service {
 
   // ---- media
   Op<store::Created<store::MediaAsset>> CreateMediaAsset(store::MediaAsset asset,
-                                                         std::string request_id,
+                                                         store::RequestId request_id,
                                                          std::optional<std::string> bytes);
   Op<store::MediaAsset> GetMediaAsset(std::string tenant, std::string id);
   Op<std::vector<store::MediaAsset>> ListMediaAssets(std::string tenant);
@@ -239,17 +240,19 @@ class Service {
   // of the fans given the upstream reported in the list.
   Op<std::pair<int, int64_t>> AddFansToUserList(std::string tenant, std::string account,
                                                 std::string list_id, std::vector<int64_t> fans);
-  Op<store::Created<store::Segment>> CreateSegment(store::Segment segment, std::string request_id);
+  Op<store::Created<store::Segment>> CreateSegment(store::Segment segment,
+                                                   store::RequestId request_id);
   Op<store::Segment> GetSegment(std::string tenant, std::string id);
   Op<std::vector<store::Segment>> ListSegments(std::string tenant);
   Op<bool> DeleteSegment(std::string tenant, std::string id);
 
   // ---- campaigns
-  Op<CampaignView> CreateCampaign(store::Campaign campaign, std::string request_id);
+  Op<CampaignView> CreateCampaign(store::Campaign campaign, store::RequestId request_id);
   // What a retry of CreateCampaign with `request_id` answers, when a create with it was taken
   // (within the request id's lifetime); nullopt when none was. For a retry that no longer passes
   // a check of the time (its send time has passed since the first attempt).
-  Op<std::optional<CampaignView>> ReplayCreateCampaign(std::string tenant, std::string request_id);
+  Op<std::optional<CampaignView>> ReplayCreateCampaign(std::string tenant,
+                                                       store::RequestId request_id);
   Op<CampaignView> GetCampaign(std::string tenant, std::string id);
   Op<std::vector<store::Delivery>> ListDeliveries(std::string tenant, std::string id);
   // Newest first; `before` is a page cursor (a creation time in ms).
@@ -367,7 +370,8 @@ class Service {
   // returned; one that will not (a refused key, no credits) leaves the webhook, with a warning.
   boost::asio::awaitable<absl::Status> DeleteTeamWebhook(const store::Team& team);
   // CreateAccount once the account's team is known to exist.
-  Op<store::Created<store::Account>> StoreAccount(store::Account account, std::string request_id);
+  Op<store::Created<store::Account>> StoreAccount(store::Account account,
+                                                  store::RequestId request_id);
   // Registers the account's limits and pause with the queue. `created`: the account was just
   // created, and moves in the queue if it was registered with another team before.
   boost::asio::awaitable<absl::Status> ApplyAccountLimits(const store::Account& account,

@@ -50,6 +50,8 @@ enum class CreateCode {
   kReplayed,          // a create with the same request id happened before; `document` is its record
   kExists,            // the id is taken (and the request id is new): nothing changed
   kMissingReference,  // a document of CreateRequest::references is absent: nothing changed
+  kRequestReused,     // the request id was used by another request (another fingerprint), whose
+                      // record's id is `reused_by`: nothing changed
 };
 
 // Documents of one table, by id.
@@ -76,6 +78,7 @@ struct CreateOutcome {
   // kCreated with CreateRequest::follow: the followed table's document (nullopt when absent) of
   // each id the followed field names, each id once, in the order first named.
   std::vector<std::optional<std::string>> followed;
+  std::string reused_by;  // kRequestReused: the id the request id's first create made
 };
 
 // Ids named by the documents of a create's references (CreateRequest::follow).
@@ -88,7 +91,10 @@ struct Follow {
 struct CreateRequest {
   std::string id;
   std::string document;
-  std::string request_id;             // empty: not idempotent
+  std::string request_id;  // empty: not idempotent
+  // What a retry repeats unchanged (a digest of the caller's request); empty: any request with
+  // the id is taken for a retry.
+  std::string request_fingerprint;
   std::optional<double> index_score;  // set: also indexed by this score (e.g. create time)
   absl::Duration request_id_ttl = absl::Hours(24);
   // Written in the same atomic step as the record, and only when it is created (not on a replay,
@@ -106,6 +112,12 @@ struct CreateRequest {
   // Read after the write when the record is created: the documents that the references of one
   // lookup name in a field of theirs (CreateOutcome::followed).
   std::optional<Follow> follow;
+};
+
+// What a create with a request id left behind (RecordStore::CreatedBy).
+struct RequestRecord {
+  std::string id;           // the record it made
+  std::string fingerprint;  // CreateRequest::request_fingerprint (empty when it had none)
 };
 
 enum class ReplaceCode {
@@ -143,9 +155,9 @@ class RecordStore {
   // of `table`'s tenant (kInvalidArgument otherwise, nothing written).
   virtual Op<CreateOutcome> Create(Table table, CreateRequest request) = 0;
   virtual Op<std::optional<std::string>> Get(Table table, std::string id) = 0;
-  // The id a create of `table` with `request_id` made, while the request id is remembered
-  // (CreateRequest::request_id_ttl); nullopt when there was none.
-  virtual Op<std::optional<std::string>> CreatedBy(Table table, std::string request_id) = 0;
+  // The id a create of `table` with `request_id` made, and that create's fingerprint, while the
+  // request id is remembered (CreateRequest::request_id_ttl); nullopt when there was none.
+  virtual Op<std::optional<RequestRecord>> CreatedBy(Table table, std::string request_id) = 0;
   // Several ids at once; nullopt for each id that does not exist. In the order of `ids`.
   virtual Op<std::vector<std::optional<std::string>>> GetMany(Table table,
                                                               std::vector<std::string> ids) = 0;

@@ -37,6 +37,25 @@ struct Created {
   bool replayed = false;  // an earlier create with the same request id
 };
 
+// What makes a create idempotent: the caller's request id (empty: not idempotent) and a
+// fingerprint of the rest of its request. A create with the id of an earlier one and the same
+// fingerprint is a retry, answered with the earlier record; with another fingerprint it is a
+// different request, refused with ALREADY_EXISTS. An empty fingerprint (creates Herald makes
+// itself) is taken for a retry of whatever used the id.
+struct RequestId {
+  RequestId() = default;
+  // Implicit, so that a bare id reads as one without a fingerprint.
+  RequestId(std::string id) : id(std::move(id)) {}  // NOLINT(google-explicit-constructor)
+  RequestId(const char* id) : id(id) {}             // NOLINT(google-explicit-constructor)
+  RequestId(std::string id, std::string fingerprint)
+      : id(std::move(id)), fingerprint(std::move(fingerprint)) {}
+
+  bool empty() const { return id.empty(); }
+
+  std::string id;
+  std::string fingerprint;
+};
+
 // What Store::CreateCampaign reads in its step.
 struct CampaignCreateReads {
   // Records the campaign refers to (its media, accounts, segments), read before the write: when
@@ -104,7 +123,7 @@ class Store {
   // targets (CampaignTargets reads them); Update hands `mutate` the campaign without targets,
   // and writes targets only when `mutate` sets some.
   template <typename T>
-  Op<Created<T>> Create(T record, std::string request_id);
+  Op<Created<T>> Create(T record, RequestId request_id);
   template <typename T>
   Op<T> Get(std::string tenant, std::string id);
   // Several records in one round trip; nullopt for each id that does not exist. In the order
@@ -121,10 +140,11 @@ class Store {
   template <typename T>
   Op<bool> Delete(std::string tenant, std::string id);
   // The record (a campaign with its targets) that a Create with `request_id` made, while the
-  // request id is remembered; nullopt when none did, NotFound when it has been deleted since.
-  // For a retry that no longer passes the checks its first attempt passed.
+  // request id is remembered; nullopt when none did, NotFound when it has been deleted since,
+  // AlreadyExists when it was made by another request (another fingerprint). For a retry that
+  // no longer passes the checks its first attempt passed.
   template <typename T>
-  Op<std::optional<T>> CreatedBy(std::string tenant, std::string request_id);
+  Op<std::optional<T>> CreatedBy(std::string tenant, RequestId request_id);
 
   // Reads of several kinds in one round trip: LookupOf<T> names records of kind T, the
   // RecordStore's GetTables (or a create's reads) reads them, and DecodeMany<T> decodes one
@@ -141,7 +161,7 @@ class Store {
   // same step. `deliveries` must stay alive until the operation completes. `dispatch`, when set,
   // enters the dispatch outbox in the same step (only when the campaign is created).
   Op<CampaignCreated> CreateCampaign(Campaign campaign, const std::vector<Delivery>& deliveries,
-                                     std::string request_id, CampaignCreateReads reads = {},
+                                     RequestId request_id, CampaignCreateReads reads = {},
                                      std::optional<PendingDispatch> dispatch = std::nullopt);
 
   // The tenant's dispatch outbox (PendingDispatch): Add enters an entry, Remove takes it out
