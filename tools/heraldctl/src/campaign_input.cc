@@ -1,3 +1,5 @@
+#include <set>
+
 #include <google/protobuf/util/json_util.h>
 #include <yaml-cpp/yaml.h>
 
@@ -50,7 +52,32 @@ constexpr int kMaxYamlDepth = 64;
 constexpr size_t kMaxJsonBytesPerYamlByte = 16;
 constexpr size_t kJsonSlackBytes = 64 << 10;
 
-absl::Status AppendJson(std::string& out, const YAML::Node& node, int depth, size_t max_bytes) {
+// Where `node` starts in the file, as an editor counts (from 1).
+std::string Where(const YAML::Node& node) {
+  const YAML::Mark mark = node.Mark();
+  return StrCat("line ", mark.line + 1, ", column ", mark.column + 1);
+}
+
+// Whether the quoted scalar that starts at `pos` of `source` (at its quote) closes. yaml-cpp 0.7
+// takes an unclosed quote as running to the end of the file, swallowing the fields after it.
+bool QuoteCloses(std::string_view source, size_t pos) {
+  const char quote = source[pos];
+  for (size_t i = pos + 1; i < source.size(); ++i) {
+    if (quote == '"' && source[i] == '\\') {
+      ++i;  // an escape: the next character is not the closing quote
+    } else if (source[i] == quote) {
+      if (quote == '\'' && i + 1 < source.size() && source[i + 1] == '\'') {
+        ++i;  // '' is a quote inside a single-quoted value
+      } else {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+absl::Status AppendJson(std::string& out, const YAML::Node& node, std::string_view source,
+                        int depth, size_t max_bytes) {
   if (depth > kMaxYamlDepth) {
     return absl::InvalidArgumentError(StrCat("YAML nested deeper than ", kMaxYamlDepth,
                                              " levels (an alias inside its own anchor?)"));
@@ -63,12 +90,18 @@ absl::Status AppendJson(std::string& out, const YAML::Node& node, int depth, siz
     case YAML::NodeType::Map: {
       out.push_back('{');
       bool first = true;
+      std::set<std::string> keys;
       for (const auto& entry : node) {
+        if (!keys.insert(entry.first.Scalar()).second) {
+          return absl::InvalidArgumentError(StrCat(Where(entry.first), ": '", entry.first.Scalar(),
+                                                   "' appears twice in one mapping"));
+        }
         if (!first) out.push_back(',');
         first = false;
         AppendJsonString(out, entry.first.Scalar());
         out.push_back(':');
-        if (absl::Status s = AppendJson(out, entry.second, depth + 1, max_bytes); !s.ok()) {
+        if (absl::Status s = AppendJson(out, entry.second, source, depth + 1, max_bytes);
+            !s.ok()) {
           return s;
         }
       }
@@ -81,13 +114,22 @@ absl::Status AppendJson(std::string& out, const YAML::Node& node, int depth, siz
       for (const auto& element : node) {
         if (!first) out.push_back(',');
         first = false;
-        if (absl::Status s = AppendJson(out, element, depth + 1, max_bytes); !s.ok()) return s;
+        if (absl::Status s = AppendJson(out, element, source, depth + 1, max_bytes); !s.ok()) {
+          return s;
+        }
       }
       out.push_back(']');
       break;
     }
     case YAML::NodeType::Scalar: {
       const std::string& value = node.Scalar();
+      const size_t pos = static_cast<size_t>(node.Mark().pos);
+      if (node.Tag() == "!" && pos < source.size() && (source[pos] == '"' || source[pos] == '\'') &&
+          !QuoteCloses(source, pos)) {
+        return absl::InvalidArgumentError(
+            StrCat(Where(node), ": a quoted value that never closes (its ", source[pos],
+                   " has no match)"));
+      }
       // Plain (unquoted) scalars have the non-specific tag "?"; quoted ones "!".
       if (node.Tag() == "?" && (value == "true" || value == "false")) {
         out.append(value);
@@ -124,7 +166,9 @@ absl::StatusOr<std::string> YamlToJson(std::string_view yaml) {
     const YAML::Node root = YAML::Load(std::string(yaml));
     std::string out;
     const size_t max_bytes = yaml.size() * kMaxJsonBytesPerYamlByte + kJsonSlackBytes;
-    if (absl::Status s = AppendJson(out, root, 0, max_bytes); !s.ok()) return s;
+    if (absl::Status s = AppendJson(out, root, yaml, 0, max_bytes); !s.ok()) {
+      return absl::InvalidArgumentError(StrCat("not valid YAML: ", s.message()));
+    }
     return out;
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(StrCat("not valid YAML: ", e.what()));

@@ -39,6 +39,22 @@ TEST(YamlToJsonTest, ScalarsBecomeStringsExceptBooleansAndNull) {
   EXPECT_FALSE(YamlToJson("a: [1, 2").ok());
 }
 
+TEST(YamlToJsonTest, AnUnclosedQuoteOrARepeatedKeyIsAnErrorWithItsLine) {
+  // yaml-cpp alone reads the unclosed quote to the end of the file, fields after it included.
+  absl::StatusOr<std::string> unclosed =
+      YamlToJson("display_name: x\ncontent:\n  text: \"unterminated\n  price_cents: 0\n");
+  ASSERT_FALSE(unclosed.ok()) << *unclosed;
+  EXPECT_THAT(std::string(unclosed.status().message()),
+              HasSubstr("line 3, column 9: a quoted value that never closes"));
+  EXPECT_FALSE(YamlToJson("a: 'it''s\nb: 1\n").ok());
+  // Escaped and doubled quotes inside closed values are fine.
+  EXPECT_EQ(*YamlToJson("a: 'it''s'\nb: \"say \\\"hi\\\"\"\n"), R"({"a":"it's","b":"say \"hi\""})");
+  absl::StatusOr<std::string> twice = YamlToJson("display_name: x\ndisplay_name: y\n");
+  ASSERT_FALSE(twice.ok()) << *twice;
+  EXPECT_THAT(std::string(twice.status().message()),
+              HasSubstr("line 2, column 1: 'display_name' appears twice"));
+}
+
 TEST(YamlToJsonTest, AliasesExpandWithinBounds) {
   // An alias repeats its anchor's node.
   EXPECT_EQ(*YamlToJson("l: &l [fans, vip]\nt: [{lists: *l}, {lists: *l}]\n"),

@@ -1,5 +1,6 @@
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -128,11 +129,23 @@ absl::StatusOr<std::string> ReadFile(std::string_view path) {
   if (path == "-") {
     return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
+  std::error_code ec;
+  if (std::filesystem::is_directory(std::string(path), ec)) {
+    return absl::InvalidArgumentError(StrCat("cannot read ", path, ": it is a directory"));
+  }
   std::ifstream in{std::string(path), std::ios::binary};
   if (!in) {
     return absl::InvalidArgumentError(StrCat("cannot read ", path, ": ", std::strerror(errno)));
   }
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  std::string text;
+  char buffer[64 << 10];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    text.append(buffer, static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad()) {
+    return absl::InvalidArgumentError(StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  }
+  return text;
 }
 
 absl::StatusOr<std::string> TrimSecret(std::string_view source, std::string value) {

@@ -1,3 +1,5 @@
+#include <fstream>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -73,6 +75,22 @@ TEST(ParseCountTest, NonNegative) {
 TEST(TrimSecretTest, TrailingNewlinesOnly) {
   EXPECT_EQ(*TrimSecret("f", "abc \n\r\n"), "abc ");
   EXPECT_FALSE(TrimSecret("f", "\n").ok());
+}
+
+TEST(ReadFileTest, ADirectoryOrAMissingFileIsAnErrorNotACrash) {
+  const std::string dir = ::testing::TempDir();
+  absl::StatusOr<std::string> directory = ReadFile(dir);
+  ASSERT_FALSE(directory.ok());
+  EXPECT_EQ(directory.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(directory.status().message()), HasSubstr("it is a directory"));
+  EXPECT_FALSE(ReadFile(dir + "/no-such-file").ok());
+
+  const std::string path = dir + "/read_file_test.txt";
+  std::ofstream(path, std::ios::binary) << std::string(200'000, 'x') << "end";
+  absl::StatusOr<std::string> text = ReadFile(path);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(text->size(), 200'003u);
+  EXPECT_TRUE(text->ends_with("xend"));
 }
 
 }  // namespace
