@@ -143,6 +143,16 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return testing::ResumeCampaign(stack_->channel(), key, name);
   }
 
+  static v1::Campaign GetCampaign(const std::string& key, const std::string& name) {
+    v1::GetCampaignRequest req;
+    req.set_name(name);
+    v1::Campaign out;
+    const grpc::Status s = v1::CampaignService::NewStub(stack_->channel())
+                               ->GetCampaign(BearerContext(key).get(), req, &out);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return out;
+  }
+
   // Follows WatchCampaign to its end; returns the last campaign seen.
   static v1::Campaign Watch(const std::string& key, const std::string& name) {
     auto campaigns = v1::CampaignService::NewStub(stack_->channel());
@@ -1747,28 +1757,78 @@ TEST_P(CampaignTest, AResumeWhileSendsAreInFlightSendsOnceAndCompletes) {
 
 // A pause holds what has not gone to the upstream yet; a message the upstream already has is
 // followed to its end, and a campaign with nothing left to hold completes without a resume.
+// A pause holds the deliveries that have not reached the upstream, and follows the messages
+// already out to their end. With nothing left to hold, a pause is refused: it would say PAUSED
+// while the upstream delivers.
 TEST_P(CampaignTest, APausedCampaignFollowsTheMessagesAlreadySentToTheirEnd) {
   const std::string key = NewTenant("pausesent");
   const std::vector<std::string> accounts = ImportAccounts("pausesent", key, 2);
-  ASSERT_FALSE(accounts.empty());
+  ASSERT_GE(accounts.size(), 2u);
   auto behaviour = [&](int rate) {
     auto r = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/behavior",
                                   StrCat(R"({"delivery_rate":)", rate, "}"));
     ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
   };
-  ASSERT_NO_FATAL_FAILURE(behaviour(2));  // the message takes a while to reach its fans
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  auto set_paused = [&](const std::string& account, bool paused) {
+    v1::Account out;
+    grpc::Status status;
+    if (paused) {
+      v1::PauseAccountRequest req;
+      req.set_name(account);
+      status = teams->PauseAccount(BearerContext(key).get(), req, &out);
+    } else {
+      v1::ResumeAccountRequest req;
+      req.set_name(account);
+      status = teams->ResumeAccount(BearerContext(key).get(), req, &out);
+    }
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  };
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+
+  // Every delivery out: nothing to hold.
+  ASSERT_NO_FATAL_FAILURE(behaviour(2));  // a message takes a while to reach its fans
+  v1::Campaign alone;
+  grpc::Status s = campaigns->CreateCampaign(
+      BearerContext(key).get(), TextCampaign("pausesent", {accounts[0]}, "All out"), &alone);
+  const bool alone_sent = s.ok() && WaitForDeliveries(key, alone.name(), v1::Delivery::SENT);
+  const auto refused = alone_sent ? Pause(key, alone.name()) : absl::CancelledError("not sent");
+
+  // One delivery out, one held by its account's pause: the campaign pause holds the second.
+  ASSERT_NO_FATAL_FAILURE(set_paused(accounts[1], true));
   v1::Campaign created;
-  const grpc::Status s = campaigns->CreateCampaign(
-      BearerContext(key).get(), TextCampaign("pausesent", {accounts[0]}, "Already out"), &created);
-  const bool sent = s.ok() && WaitForDeliveries(key, created.name(), v1::Delivery::SENT);
-  const auto paused = sent ? Pause(key, created.name()) : absl::CancelledError("not sent");
+  s = campaigns->CreateCampaign(BearerContext(key).get(),
+                                TextCampaign("pausesent", {accounts[0], accounts[1]}, "Half out"),
+                                &created);
+  const bool first_sent = s.ok() && testing::WaitFor([&] {
+                            const std::vector<v1::Delivery> all = DeliveriesOf(key, created.name());
+                            return std::any_of(all.begin(), all.end(), [](const v1::Delivery& d) {
+                              return d.state() == v1::Delivery::SENT;
+                            });
+                          });
+  const auto paused = first_sent ? Pause(key, created.name()) : absl::CancelledError("not sent");
   ASSERT_NO_FATAL_FAILURE(behaviour(2000));
+  ASSERT_TRUE(alone_sent) << stack_->herald().Logs();
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), ::testing::HasSubstr("holds nothing"));
+  const v1::Campaign alone_done = Watch(key, alone.name());
+  EXPECT_EQ(alone_done.state(), v1::Campaign::COMPLETED) << alone_done.state_reason();
+  EXPECT_EQ(alone_done.state_reason(), "");
+
   ASSERT_TRUE(s.ok()) << s.error_message();
-  ASSERT_TRUE(sent) << stack_->herald().Logs();
+  ASSERT_TRUE(first_sent) << stack_->herald().Logs();
   ASSERT_TRUE(paused.ok()) << paused.status();
   EXPECT_EQ(paused->state(), v1::Campaign::PAUSED);
+  // The message already out is followed to its end while the campaign stays paused.
+  ASSERT_TRUE(testing::WaitFor([&] {
+    const std::vector<v1::Delivery> all = DeliveriesOf(key, created.name());
+    return std::any_of(all.begin(), all.end(),
+                       [](const v1::Delivery& d) { return d.state() == v1::Delivery::COMPLETED; });
+  })) << stack_->herald().Logs();
+  EXPECT_EQ(GetCampaign(key, created.name()).state(), v1::Campaign::PAUSED);
 
+  ASSERT_NO_FATAL_FAILURE(set_paused(accounts[1], false));
+  ASSERT_TRUE(Resume(key, created.name()).ok());
   const v1::Campaign done = Watch(key, created.name());
   EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
   for (const v1::Delivery& d : DeliveriesOf(key, created.name())) {

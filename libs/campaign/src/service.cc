@@ -49,6 +49,8 @@ CampaignView BaseView(Campaign campaign, int64_t revision,
     }
   }
   view.reason = campaign.phase_reason;
+  // Paused, then finished by the deliveries the pause could not hold: the pause is history.
+  if (IsFinal(view.state) && campaign.phase == CampaignPhase::kPaused) view.reason.clear();
   if (IsFinal(view.state) && view.counts.failed > 0 && view.reason.empty()) {
     for (const Delivery& d : deliveries) {
       if (d.state == DeliveryState::kFailed) {
@@ -1729,6 +1731,12 @@ Service::Op<CampaignView> Service::PauseCampaign(std::string tenant, std::string
     co_return NotChangeable(current, "only scheduled or dispatching campaigns can be paused");
   }
   if (IsFinal(current.state)) co_return NotChangeable(current, "it is already final");
+  if (current.campaign.phase == CampaignPhase::kDispatched &&
+      current.counts.pending + current.counts.in_progress == 0) {
+    co_return NotChangeable(current,
+                            "every delivery has reached the upstream, so a pause holds nothing; "
+                            "cancel it to unsend what the upstream still allows");
+  }
   constexpr std::string_view kHeld =
       "its messages are being handed to the upstream, which sends them at the send time "
       "(upstream_lead); cancel it, or update it, instead";
@@ -1754,6 +1762,11 @@ Service::Op<CampaignView> Service::PauseCampaign(std::string tenant, std::string
 Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::string id) {
   const absl::Time now = clock_.Now();
   HERALD_CO_ASSIGN_OR_RETURN(Campaign current, co_await store_.Get<Campaign>(tenant, id));
+  if (current.phase == CampaignPhase::kPaused) {
+    // Finished while paused, by deliveries the pause could not hold: nothing is left to resume.
+    HERALD_CO_ASSIGN_OR_RETURN(CampaignView view, co_await View(current));
+    if (IsFinal(view.state)) co_return view;
+  }
   // Running already: a retry of a resume whose answer was lost, or whose first attempt stopped
   // before enqueueing. Its jobs are enqueued again; that is harmless (job ids are derived).
   if (Launched(current)) co_return co_await Redispatch(std::move(current));
