@@ -168,18 +168,48 @@ TEST_F(WebhooksTest, PurchaseBeforeItsMessageIsCreditedWhenTheLinkArrives) {
   EXPECT_EQ(s.net_cents, 1200);
 }
 
-TEST_F(WebhooksTest, UnlockAloneCountsGrossAndTheTransactionCorrectsIt) {
+// An unlock alone counts the purchase and its gross, with net and fee estimated at the
+// platform's 20% until the transaction's exact amounts replace them; a transaction that never
+// arrives leaves the estimate, not a purchase without net.
+TEST_F(WebhooksTest, UnlockAloneEstimatesNetAndTheTransactionCorrectsIt) {
   Record("s", Sent(102, 503, 9, 1000));
-  Record("u", Unlock(503, 9, 1000));
+  Record("u", Unlock(503, 9, 777));
   MessageStats s = Stats(102);
   EXPECT_EQ(s.purchases, 1);
-  EXPECT_EQ(s.gross_cents, 1000);
-  EXPECT_EQ(s.net_cents, 0);
+  EXPECT_EQ(s.gross_cents, 777);
+  EXPECT_EQ(s.fee_cents, 155);
+  EXPECT_EQ(s.net_cents, 622);
   Record("t", Transaction(503, 9, 1050));
   s = Stats(102);
   EXPECT_EQ(s.purchases, 1);
   EXPECT_EQ(s.gross_cents, 1050);
+  EXPECT_EQ(s.fee_cents, 210);
   EXPECT_EQ(s.net_cents, 840);
+  // Delivered again, under new keys: nothing moves.
+  Record("u2", Unlock(503, 9, 777));
+  Record("t2", Transaction(503, 9, 1050));
+  s = Stats(102);
+  EXPECT_EQ(s.gross_cents, 1050);
+  EXPECT_EQ(s.fee_cents, 210);
+  EXPECT_EQ(s.net_cents, 840);
+  redis::Reply account =
+      Must(client_->Exec({"HMGET", "hd:{t:t1}:acct:acct_a", "gross", "net", "fee"}));
+  ASSERT_EQ(account.elements().size(), 3u);
+  EXPECT_EQ(account.elements()[0].AsOptionalString(), "1050");
+  EXPECT_EQ(account.elements()[1].AsOptionalString(), "840");
+  EXPECT_EQ(account.elements()[2].AsOptionalString(), "210");
+}
+
+// An unlock before its messages.sent: the estimate is made when the purchase is credited.
+TEST_F(WebhooksTest, AnUnlockBeforeItsMessageIsEstimatedWhenCredited) {
+  Record("u", Unlock(590, 11, 1500));
+  EXPECT_EQ(Stats(190).purchases, 0);
+  Record("s", Sent(190, 590, 11, 1500));
+  const MessageStats s = Stats(190);
+  EXPECT_EQ(s.purchases, 1);
+  EXPECT_EQ(s.gross_cents, 1500);
+  EXPECT_EQ(s.fee_cents, 300);
+  EXPECT_EQ(s.net_cents, 1200);
 }
 
 TEST_F(WebhooksTest, FreeMessagesAreCountedButNotLinked) {
@@ -321,9 +351,10 @@ TEST_F(WebhooksTest, PurchasesOfSeveralMassMessagesInOneBatchAddUpExactly) {
   EXPECT_EQ(odd.purchases, 2);
   EXPECT_EQ(even.gross_cents, 100 * (4 + 6 + 8 + 12));
   EXPECT_EQ(odd.gross_cents, 100 * (3 + 9));
-  // Net and fee come from transactions only: fans 6 and 12, and 3 and 9.
-  EXPECT_EQ(even.fee_cents, 120 + 240);
-  EXPECT_EQ(even.net_cents, 600 + 1200 - 120 - 240);
+  // Net and fee at 20%: from transactions (fans 6 and 12, and 3 and 9), estimated from the
+  // unlocks alone (fans 4 and 8).
+  EXPECT_EQ(even.fee_cents, 80 + 120 + 160 + 240);
+  EXPECT_EQ(even.net_cents, 100 * (4 + 6 + 8 + 12) - 600);
   EXPECT_EQ(odd.fee_cents, 60 + 180);
   EXPECT_EQ(odd.net_cents, 300 + 900 - 60 - 180);
   EXPECT_GT(even.updated_ms, 0);
@@ -334,8 +365,8 @@ TEST_F(WebhooksTest, PurchasesOfSeveralMassMessagesInOneBatchAddUpExactly) {
   EXPECT_EQ(account.elements()[0].AsOptionalString(), "12");
   EXPECT_EQ(account.elements()[1].AsOptionalString(), "6");
   EXPECT_EQ(account.elements()[2].AsOptionalString(), StrCat(100 * (3 + 4 + 6 + 8 + 9 + 12)));
-  EXPECT_EQ(account.elements()[3].AsOptionalString(), StrCat(300 + 600 + 900 + 1200 - 600));
-  EXPECT_EQ(account.elements()[4].AsOptionalString(), "600");
+  EXPECT_EQ(account.elements()[3].AsOptionalString(), StrCat(100 * (3 + 4 + 6 + 8 + 9 + 12) - 840));
+  EXPECT_EQ(account.elements()[4].AsOptionalString(), "840");
   // Each buyer's spend on the message it bought.
   redis::Reply spend = Must(client_->Exec({"HGET", "hd:{t:t1}:mbc:acct_a:300", "12"}));
   EXPECT_EQ(spend.AsOptionalString(), "1200");

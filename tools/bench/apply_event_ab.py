@@ -78,7 +78,7 @@ def main():
                 payload = []
                 for _ in range(options.calls):
                     args = ["EVALSHA", sha[name], 1, "hd:{t:bench}:", 604800, 2592000,
-                            1_800_000_000_000, 100_000, options.batch]
+                            1_800_000_000_000, 100_000, 20, options.batch]
                     for _ in range(options.batch):
                         serial += 1
                         args += event(serial, position, options.attributed)

@@ -92,7 +92,7 @@ def create_args(sha, campaign, checked):
 
 def apply_event_args(sha, batch):
     """EVALSHA of webhooks/apply_event.lua for the ten events of `batch` (ingest_bodies' mix)."""
-    args = ["EVALSHA", sha, 1, "hd:{t:t1}:", 86_400, 604_800, 1_796_000_000_000, 10_000, 10]
+    args = ["EVALSHA", sha, 1, "hd:{t:t1}:", 86_400, 604_800, 1_796_000_000_000, 10_000, 20, 10]
     queue, first = 5_000_000 + batch // 5, 9_000_000 + batch * 10
 
     def event(i, code, chat, fan, price=0, amount=-1, net=-1, fee=-1, spend=-1, progress=(0, 0),

@@ -8,7 +8,9 @@
 --                                               link to its mass message is kept
 -- ARGV[3]  time (unix ms, Herald's clock)
 -- ARGV[4]  events stream length (about; 0: no stream)
--- ARGV[5]  the number of events; then 17 arguments per event:
+-- ARGV[5]  the platform's fee, in percent of a purchase's gross: net and fee of a purchase
+--          known only from its unlock are estimated with it until its transaction arrives
+-- ARGV[6]  the number of events; then 17 arguments per event:
 --   +1  idempotency key
 --   +2  event code: 1 queue progress, 2 message sent, 3 unlock, 4 transaction, 5 subscription,
 --       6 fan data only
@@ -32,7 +34,8 @@
 --                             as it estimated them (reconcile_buyers.lua)
 --   msg:<account>:<chat>      a priced chat message -> its mass message id (TTL: link TTL)
 --   buy:<account>:<chat>      one purchase of a chat message: what has arrived of it and what
---                             has been credited (TTL: link TTL)
+--                             has been credited, net and fee estimated until its transaction
+--                             arrives included (TTL: link TTL)
 --   fans:<account>            fan id -> JSON {lifetime_spend_cents, subscribed_at_ms}
 --   acct:<account>            the account's totals: sent, purchases, gross, net, fee,
 --                             subscriptions (new subscribers)
@@ -53,7 +56,8 @@ local link_ttl = ARGV[2]
 local now = ARGV[3]
 local stream_len = ARGV[4]
 local stream = tonumber(stream_len) > 0
-local count = tonumber(ARGV[5])
+local fee_percent = tonumber(ARGV[5])
+local count = tonumber(ARGV[6])
 local FIELDS = 17
 
 -- Increments owed at the end of the batch: key -> field -> amount, keys in first-use order.
@@ -128,7 +132,10 @@ end
 -- Credits what has arrived of the purchase of `chat` (`b`, as read_buy read it with the event's
 -- own values set) to mass message `q`, each part once: the purchase itself (counted, buyer
 -- recorded) when its unlock or its transaction arrives, the gross amount from whichever carries
--- one first, net and fee from the transaction. What it credits is noted in `changes`.
+-- one first, net and fee from the transaction. Until the transaction arrives, net and fee are
+-- estimated from the gross (fee_percent) and noted in est_net and est_fee, which the
+-- transaction's exact amounts then replace: a lost transaction leaves an estimate, never a
+-- purchase without net. What it credits is noted in `changes`.
 --
 -- A purchase the reconciler found first (reconcile_buyers.lua: the fan is already a buyer, with
 -- estimated amounts in mbr:) is not counted again: its estimate becomes what was credited, and
@@ -165,6 +172,17 @@ local function credit(q, b, changes)
     add(q, 'net', tonumber(b[TX_NET]) - tonumber(b[EST_NET] or '0'))
     add(q, 'fee', tonumber(b[TX_FEE] or '0') - tonumber(b[EST_FEE] or '0'))
     set_buy(b, changes, NET_DONE, '1')
+  elseif not b[NET_DONE] and b[GROSS_DONE] then
+    local credited = tonumber(b[GROSS_DONE])
+    local fee = math.floor((credited * fee_percent + 50) / 100)
+    local net_change = credited - fee - tonumber(b[EST_NET] or '0')
+    local fee_change = fee - tonumber(b[EST_FEE] or '0')
+    if net_change ~= 0 or fee_change ~= 0 then
+      add(q, 'net', net_change)
+      add(q, 'fee', fee_change)
+      set_buy(b, changes, EST_NET, string.format('%d', credited - fee))
+      set_buy(b, changes, EST_FEE, string.format('%d', fee))
+    end
   end
   touch(sk)
 end
@@ -264,7 +282,7 @@ end
 
 local results = {}
 for i = 1, count do
-  base = 5 + (i - 1) * FIELDS
+  base = 6 + (i - 1) * FIELDS
   account, queue, chat, fan = arg(3), arg(4), arg(5), arg(6)
   results[i] = apply()
 end

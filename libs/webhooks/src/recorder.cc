@@ -221,11 +221,12 @@ class RedisEventRecorder final : public EventRecorder {
     if (batch_size_ != nullptr) batch_size_->Observe(static_cast<double>(batch.size()));
     std::vector<std::string> keys = {TenantPrefix(tenant)};
     std::vector<std::string> args;
-    args.reserve(5 + batch.size() * kFieldsPerEvent);
+    args.reserve(6 + batch.size() * kFieldsPerEvent);
     args.push_back(Seconds(config_.dedupe_ttl));
     args.push_back(Seconds(config_.link_ttl));
     args.push_back(StrCat(absl::ToUnixMillis(clock_.Now())));
     args.push_back(StrCat(config_.events_max_len));
+    args.push_back(StrCat(config_.platform_fee_percent));
     args.push_back(StrCat(batch.size()));
     for (const auto& w : batch) {
       for (std::string& a : w->args) args.push_back(std::move(a));

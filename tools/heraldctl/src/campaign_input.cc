@@ -100,8 +100,7 @@ absl::Status AppendJson(std::string& out, const YAML::Node& node, std::string_vi
         first = false;
         AppendJsonString(out, entry.first.Scalar());
         out.push_back(':');
-        if (absl::Status s = AppendJson(out, entry.second, source, depth + 1, max_bytes);
-            !s.ok()) {
+        if (absl::Status s = AppendJson(out, entry.second, source, depth + 1, max_bytes); !s.ok()) {
           return s;
         }
       }
@@ -126,9 +125,9 @@ absl::Status AppendJson(std::string& out, const YAML::Node& node, std::string_vi
       const size_t pos = static_cast<size_t>(node.Mark().pos);
       if (node.Tag() == "!" && pos < source.size() && (source[pos] == '"' || source[pos] == '\'') &&
           !QuoteCloses(source, pos)) {
-        return absl::InvalidArgumentError(
-            StrCat(Where(node), ": a quoted value that never closes (its ", source[pos],
-                   " has no match)"));
+        return absl::InvalidArgumentError(StrCat(Where(node),
+                                                 ": a quoted value that never closes (its ",
+                                                 source[pos], " has no match)"));
       }
       // Plain (unquoted) scalars have the non-specific tag "?"; quoted ones "!".
       if (node.Tag() == "?" && (value == "true" || value == "false")) {

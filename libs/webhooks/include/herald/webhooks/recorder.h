@@ -55,6 +55,9 @@ struct RecorderConfig {
   // Applied events are also appended to the tenant's event stream for subscribers, trimmed to
   // about this many entries. 0: no stream.
   int64_t events_max_len = 100'000;
+  // The platform's share of a purchase, in percent: a purchase known only from its unlock (its
+  // transaction lost, or not arrived yet) has its net and fee estimated with it.
+  int platform_fee_percent = 20;
   // Group commit: a tenant has at most `max_batches_in_flight` script calls in flight; events
   // that arrive while all are busy are written together in the next call, at most `max_batch`
   // events each.
