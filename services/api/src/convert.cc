@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <set>
 
+#include <absl/strings/ascii.h>
 #include <absl/strings/escaping.h>
+#include <absl/strings/match.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/time_util.h>
@@ -688,6 +690,93 @@ absl::Status ValidateAccountFields(const v1::Account& account,
   return absl::OkStatus();
 }
 
+namespace {
+
+std::string_view MediaTypeWord(store::MediaType type) {
+  switch (type) {
+    case store::MediaType::kImage:
+      return "image";
+    case store::MediaType::kVideo:
+      return "video";
+    case store::MediaType::kAudio:
+      return "audio";
+    case store::MediaType::kUnspecified:
+      break;
+  }
+  return "unspecified";
+}
+
+std::string WithArticle(std::string_view word) {
+  return StrCat(word.starts_with('i') || word.starts_with('a') ? "an " : "a ", word);
+}
+
+bool IsMimeTokenChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("!#$&-^_.+").find(c) != std::string_view::npos;
+}
+
+// A content type ("video/mp4", parameters allowed) whose top-level type is the asset's, or
+// "application/octet-stream".
+absl::Status CheckContentType(std::string_view content_type, store::MediaType type) {
+  const std::string_view media_type = content_type.substr(0, content_type.find(';'));
+  const size_t slash = media_type.find('/');
+  const std::string_view top = media_type.substr(0, slash);
+  const std::string_view sub =
+      slash == std::string_view::npos ? std::string_view() : media_type.substr(slash + 1);
+  if (top.empty() || sub.empty() || !std::all_of(top.begin(), top.end(), IsMimeTokenChar) ||
+      !std::all_of(sub.begin(), sub.end(), IsMimeTokenChar)) {
+    return Invalid("media_asset.content_type",
+                   StrCat("'", content_type, "' is not a MIME type (e.g. \"video/mp4\")"));
+  }
+  // "application/octet-stream" says only that the kind is not known (heraldctl sends it for a
+  // file whose extension it does not know); anything else names a kind, which must agree.
+  if (absl::EqualsIgnoreCase(ToAbsl(media_type), "application/octet-stream")) {
+    return absl::OkStatus();
+  }
+  if (!absl::EqualsIgnoreCase(ToAbsl(top), ToAbsl(MediaTypeWord(type)))) {
+    return Invalid("media_asset.content_type",
+                   StrCat("'", content_type, "' is not ", WithArticle(MediaTypeWord(type)),
+                          " type, and media_asset.type says ", MediaTypeWord(type)));
+  }
+  return absl::OkStatus();
+}
+
+// At most 200 characters of a file name taken from a URL: its end, where the extension is.
+std::string LastCharacters(std::string_view name, size_t max) {
+  if (Utf8Length(name) <= max) return std::string(name);
+  size_t start = name.size();
+  for (size_t kept = 0; kept < max && start > 0;) {
+    --start;
+    if ((static_cast<unsigned char>(name[start]) & 0xC0) != 0x80) ++kept;
+  }
+  return std::string(name.substr(start));
+}
+
+}  // namespace
+
+std::optional<store::MediaType> SniffMediaType(std::string_view bytes) {
+  auto at = [&](size_t pos, std::string_view magic) {
+    return bytes.size() >= pos + magic.size() && bytes.substr(pos, magic.size()) == magic;
+  };
+  if (at(0, "\x89PNG\r\n\x1a\n") || at(0, "\xff\xd8\xff") || at(0, "GIF87a") || at(0, "GIF89a") ||
+      (at(0, "RIFF") && at(8, "WEBP"))) {
+    return store::MediaType::kImage;
+  }
+  if (at(0, "ID3") || at(0, "OggS") || at(0, "fLaC") || (at(0, "RIFF") && at(8, "WAVE")) ||
+      at(4, "ftypM4A")) {
+    return store::MediaType::kAudio;
+  }
+  if (at(4, "ftyp") || at(0, "\x1a\x45\xdf\xa3")) return store::MediaType::kVideo;
+  return std::nullopt;
+}
+
+absl::Status CheckUploadedBytes(std::string_view bytes, store::MediaType type) {
+  const std::optional<store::MediaType> sniffed = SniffMediaType(bytes);
+  if (!sniffed || *sniffed == type) return absl::OkStatus();
+  return Invalid("chunk", StrCat("the file is ", WithArticle(MediaTypeWord(*sniffed)),
+                                 ", but media_asset.type says ", MediaTypeWord(type)));
+}
+
 absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const v1::MediaAsset& m,
                                                   bool uploaded) {
   store::MediaAsset out{.tenant = std::string(tenant)};
@@ -700,6 +789,9 @@ absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const
         return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) == 0x7f;
       })) {
     return Invalid("media_asset.content_type", "must not contain control characters");
+  }
+  if (!m.content_type().empty()) {
+    if (absl::Status s = CheckContentType(m.content_type(), out.type); !s.ok()) return s;
   }
   if (uploaded) {
     if (!m.source_url().empty())
@@ -730,7 +822,8 @@ absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const
       const size_t q = path.find_first_of("?#");
       if (q != std::string_view::npos) path = path.substr(0, q);
       const size_t slash = path.rfind('/');
-      out.file_name = slash == std::string_view::npos ? "" : std::string(path.substr(slash + 1));
+      out.file_name =
+          slash == std::string_view::npos ? "" : LastCharacters(path.substr(slash + 1), 200);
       if (out.file_name.empty()) {
         return Invalid("media_asset.file_name",
                        "is required when source_url does not end in a file name");

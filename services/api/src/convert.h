@@ -99,6 +99,11 @@ absl::Status ValidateTeamUpdate(const v1::Team& team, const std::vector<std::str
 // An account's writable fields: all of them, or only those `fields` names (an update's mask).
 absl::Status ValidateAccountFields(const v1::Account& account,
                                    const std::vector<std::string>* fields = nullptr);
+// The kind of media `bytes` are by their first bytes (PNG, JPEG, GIF, WebP; MP3, Ogg, FLAC,
+// WAV, M4A; MP4/MOV, WebM/Matroska); nullopt when they match none of these.
+std::optional<store::MediaType> SniffMediaType(std::string_view bytes);
+// kInvalidArgument when an upload's bytes are plainly another kind of media than `type`.
+absl::Status CheckUploadedBytes(std::string_view bytes, store::MediaType type);
 absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const v1::MediaAsset& m,
                                                   bool uploaded);
 

@@ -291,6 +291,54 @@ TEST(ParseMediaAssetTest, ContentTypeWithoutControlCharacters) {
   EXPECT_THAT(std::string(asset.status().message()), HasSubstr("media_asset.content_type"));
 }
 
+TEST(ParseMediaAssetTest, AContentTypeIsAMimeTypeOfTheAssetsKind) {
+  v1::MediaAsset m;
+  m.set_type(v1::MediaAsset::VIDEO);
+  m.set_file_name("teaser.mp4");
+  for (const char* good :
+       {"video/mp4", "Video/QuickTime", "video/webm; codecs=vp9", "application/octet-stream"}) {
+    m.set_content_type(good);
+    EXPECT_TRUE(ParseMediaAsset("acme", m, /*uploaded=*/true).ok()) << good;
+  }
+  for (const auto& [bad, says] : std::vector<std::pair<std::string, std::string>>{
+           {"image/png", "is not a video type"},
+           {"application/x-msdownload", "is not a video type"},
+           {"not a mime", "is not a MIME type"},
+           {"video/", "is not a MIME type"}}) {
+    m.set_content_type(bad);
+    absl::StatusOr<store::MediaAsset> asset = ParseMediaAsset("acme", m, /*uploaded=*/true);
+    ASSERT_FALSE(asset.ok()) << bad;
+    EXPECT_EQ(asset.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(asset.status().message()),
+                HasSubstr("media_asset.content_type: '" + bad + "' " + says));
+  }
+}
+
+TEST(SniffMediaTypeTest, KnownSignaturesOnly) {
+  using store::MediaType;
+  EXPECT_EQ(SniffMediaType(std::string("\x89PNG\r\n\x1a\n....", 12)), MediaType::kImage);
+  EXPECT_EQ(SniffMediaType("\xff\xd8\xff\xe0"), MediaType::kImage);
+  EXPECT_EQ(SniffMediaType(std::string("\0\0\0\x18"
+                                       "ftypmp42",
+                                       12)),
+            MediaType::kVideo);
+  EXPECT_EQ(SniffMediaType(std::string("\0\0\0\x20"
+                                       "ftypM4A ",
+                                       12)),
+            MediaType::kAudio);
+  EXPECT_EQ(SniffMediaType("ID3\x04"), MediaType::kAudio);
+  EXPECT_EQ(SniffMediaType("plain text"), std::nullopt);
+  EXPECT_EQ(SniffMediaType(""), std::nullopt);
+  EXPECT_TRUE(CheckUploadedBytes("plain text", MediaType::kImage).ok());
+  const absl::Status mp4_as_image = CheckUploadedBytes(std::string("\0\0\0\x18"
+                                                                   "ftypmp42",
+                                                                   12),
+                                                       MediaType::kImage);
+  EXPECT_EQ(mp4_as_image.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(mp4_as_image.message()),
+              HasSubstr("chunk: the file is a video, but media_asset.type says image"));
+}
+
 TEST(ParseMediaAssetTest, AnUploadNamesItsContentType) {
   v1::MediaAsset m;
   m.set_type(v1::MediaAsset::IMAGE);
@@ -321,6 +369,12 @@ TEST(ParseMediaAssetTest, AUrlAssetsFileNameDefaultsToItsLastPathSegment) {
     EXPECT_TRUE(ParseMediaAsset("acme", m, /*uploaded=*/false).ok()) << url;
     m.clear_file_name();
   }
+
+  // A longer last segment keeps its last 200 characters, the extension among them.
+  m.set_source_url("https://cdn.example.com/" + std::string(2000, 'a') + ".mp4");
+  asset = ParseMediaAsset("acme", m, /*uploaded=*/false);
+  ASSERT_TRUE(asset.ok()) << asset.status();
+  EXPECT_EQ(asset->file_name, std::string(196, 'a') + ".mp4");
 }
 
 TEST(ParseMediaAssetTest, AUrlWithoutAHostIsRefused) {

@@ -192,6 +192,7 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
       if (bytes_.empty()) co_return absl::InvalidArgumentError("chunk: the file is empty");
       HERALD_CO_ASSIGN_OR_RETURN(store::MediaAsset asset,
                                  ParseMediaAsset(c.tenant, metadata_.media_asset(), true));
+      HERALD_CO_RETURN_IF_ERROR(CheckUploadedBytes(bytes_, asset.type));
       // The bytes' digest is the asset's, and a retry must send the same bytes.
       asset.sha256 = store::Sha256Hex(bytes_);
       HERALD_CO_ASSIGN_OR_RETURN(store::RequestId request_id,

@@ -195,8 +195,19 @@ absl::StatusOr<ParsedCommand> ParseCommandLine(const std::vector<std::string>& a
         {"server", "HERALD_SERVER"}, {"key", "HERALD_API_KEY"}, {"key-file", "HERALD_API_KEY_FILE"},
         {"tenant", "HERALD_TENANT"}, {"tls", "HERALD_TLS"},     {"timeout", "HERALD_TIMEOUT"},
     };
-    // A key given either way on the command line replaces the environment's, given either way.
+    // A key given either way on the command line replaces the environment's, given either way;
+    // given both ways in one place, which one was meant is anyone's guess.
     const bool key_given = given.contains("key") || given.contains("key-file");
+    if (given.contains("key") && given.contains("key-file")) {
+      return absl::InvalidArgumentError("--key and --key-file both given; pass one");
+    }
+    const std::optional<std::string> env_key = env("HERALD_API_KEY");
+    const std::optional<std::string> env_key_file = env("HERALD_API_KEY_FILE");
+    if (!key_given && env_key && !env_key->empty() && env_key_file && !env_key_file->empty()) {
+      return absl::InvalidArgumentError(
+          "HERALD_API_KEY and HERALD_API_KEY_FILE are both set; unset one (or pass --key or "
+          "--key-file, which wins over both)");
+    }
     for (const auto& [flag, variable] : kEnv) {
       if (given.contains(flag) || (key_given && (flag == "key" || flag == "key-file"))) continue;
       if (std::optional<std::string> value = env(variable); value && !value->empty()) {

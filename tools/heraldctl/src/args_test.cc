@@ -68,6 +68,27 @@ TEST(ParseCommandLineTest, AKeyFileFlagWinsOverTheEnvironmentsKey) {
   EXPECT_EQ(parsed->global.key_file, "");
 }
 
+TEST(ParseCommandLineTest, AKeyGivenTwoWaysInOnePlaceIsAUsageError) {
+  const EnvLookup both = [](std::string_view name) -> std::optional<std::string> {
+    if (name == "HERALD_API_KEY") return "k-env";
+    if (name == "HERALD_API_KEY_FILE") return "/run/env.key";
+    return std::nullopt;
+  };
+  auto parsed = Parse({"teams", "list"}, both);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_THAT(std::string(parsed.status().message()),
+              HasSubstr("HERALD_API_KEY and HERALD_API_KEY_FILE are both set"));
+  // A flag settles it; so does help, which needs no key.
+  parsed = Parse({"teams", "list", "--key-file=/run/flag.key"}, both);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->global.key_file, "/run/flag.key");
+  EXPECT_EQ(parsed->global.key, "");
+  EXPECT_TRUE(Parse({"teams", "list", "--help"}, both).ok());
+  parsed = Parse({"teams", "list", "--key=k", "--key-file=/run/flag.key"});
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_THAT(std::string(parsed.status().message()), HasSubstr("--key and --key-file both"));
+}
+
 TEST(ParseCommandLineTest, ABadEnvironmentValueYieldsToItsFlagAndNeverBlocksHelp) {
   const EnvLookup env = [](std::string_view name) -> std::optional<std::string> {
     if (name == "HERALD_TIMEOUT") return "abc";

@@ -21,8 +21,10 @@ const std::vector<CommandSpec>& Commands() {
   return kCommands;
 }
 
-int RunCli(const std::vector<std::string>& args, const EnvLookup& env, std::ostream& out,
-           std::ostream& err, const Terminal& terminal) {
+namespace {
+
+int Run(const std::vector<std::string>& args, const EnvLookup& env, std::ostream& out,
+        std::ostream& err, const Terminal& terminal) {
   if (args.empty()) {
     err << ProgramHelp(Commands());
     return kExitUsage;
@@ -54,6 +56,19 @@ int RunCli(const std::vector<std::string>& args, const EnvLookup& env, std::ostr
   Session session(*parsed, env, out, err, terminal);
   if (absl::Status status = session.LoadKey(); !status.ok()) return session.Usage(status);
   return parsed->spec->run(session, *parsed);
+}
+
+}  // namespace
+
+int RunCli(const std::vector<std::string>& args, const EnvLookup& env, std::ostream& out,
+           std::ostream& err, const Terminal& terminal) {
+  const int code = Run(args, env, out, err, terminal);
+  // Output a script redirected to a full disk is lost: success would be a lie.
+  if (!out.flush()) {
+    err << "heraldctl: the output could not be written (a full disk, or a closed pipe)\n";
+    return code == kExitOk ? kExitRpcError : code;
+  }
+  return code;
 }
 
 }  // namespace herald::heraldctl

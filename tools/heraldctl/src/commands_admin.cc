@@ -162,7 +162,13 @@ int AdminRotateEncryptionKey(Session& s, const ParsedCommand&) {
   const grpc::Status status =
       Stub(s)->RotateEncryptionKey(context.get(), v1::RotateEncryptionKeyRequest(), &response);
   if (!status.ok()) return s.Fail(status);
-  s.Print(response);
+  // Every figure, zeros included: "0 resealed, none unreadable" is what the runbook checks.
+  const std::vector<std::string> unreadable(response.unreadable().begin(),
+                                            response.unreadable().end());
+  s.PrintDone(response,
+              StrCat("key_id: ", response.key_id(), "\nteams_checked: ", response.teams_checked(),
+                     "\nsecrets_resealed: ", response.secrets_resealed(), "\nunreadable: ",
+                     unreadable.empty() ? std::string("none") : StrJoin(unreadable, ", ")));
   if (response.unreadable_size() > 0) {
     s.err() << "heraldctl: " << response.unreadable_size()
             << " teams have secrets sealed under a key the server does not have; give it in "

@@ -95,8 +95,9 @@ int MediaUpload(Session& s, const ParsedCommand& c) {
   v1::UploadMediaAssetRequest first;
   v1::UploadMediaAssetRequest::Metadata* metadata = first.mutable_metadata();
   HCTL_ASSIGN_OR_USAGE(*metadata->mutable_parent(), s, s.names().Parent());
-  HCTL_ASSIGN_OR_USAGE(const v1::MediaAsset::Type type, s, MediaType(c, path));
+  // The file first: a missing one is the problem to report, not the type it would have had.
   HCTL_ASSIGN_OR_USAGE(const std::string bytes, s, ReadFile(path));
+  HCTL_ASSIGN_OR_USAGE(const v1::MediaAsset::Type type, s, MediaType(c, path));
   v1::MediaAsset* asset = metadata->mutable_media_asset();
   asset->set_type(type);
   const size_t slash = path.rfind('/');
@@ -274,7 +275,10 @@ void AddContentCommands(std::vector<CommandSpec>& commands) {
        0,
        "Register a media asset the upstream downloads from a URL",
        "",
-       {{"url", "URL", "required: https:// URL of the file"}, type, file_name, request_id},
+       {{"url", "URL", "required: the http(s) URL the upstream downloads the file from"},
+        type,
+        file_name,
+        request_id},
        MediaCreate});
   commands.push_back({"media",
                       "upload",

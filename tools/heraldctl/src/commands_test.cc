@@ -539,6 +539,21 @@ TEST_F(CommandsTest, ErrorsMapToExitCodes) {
   EXPECT_EQ(Run({"teams", "get", "t1"}), kExitRpcError);  // UNIMPLEMENTED in the fake
 }
 
+// Output that could not be written (a full disk under `> file`) is an error, never success.
+TEST_F(CommandsTest, OutputThatCannotBeWrittenIsAnError) {
+  struct Full : std::streambuf {
+    int overflow(int) override { return traits_type::eof(); }
+    std::streamsize xsputn(const char*, std::streamsize) override { return 0; }
+  } full;
+  std::ostream out(&full);
+  EXPECT_EQ(RunTo(out, {"tenants", "create", "beta", "--json"}, {}), kExitRpcError);
+  EXPECT_THAT(err_.str(), HasSubstr("the output could not be written"));
+  EXPECT_EQ(r_.create_tenant.tenant_id(), "beta");  // the call itself was made
+  // A failure keeps its own code.
+  std::ostream failing(&full);
+  EXPECT_EQ(RunTo(failing, {"accounts", "get", "acct_x"}, {}), kExitNotFound);
+}
+
 TEST_F(CommandsTest, SyncSaysWhichAccountsAreUnderAnotherTeam) {
   ASSERT_EQ(Run({"accounts", "sync", "--team=second"}), kExitOk) << err_.str();
   EXPECT_THAT(out_.str(), HasSubstr("acct_new"));
