@@ -2482,12 +2482,12 @@ TEST_P(CampaignTest, FansAreAddedToListsThroughTheQueueAndFailuresAreReported) {
   EXPECT_THAT(s.error_message(),
               ::testing::HasSubstr("1 of 3 batches of up to 2 fans failed; the others were added"));
 
-  // A list the account does not have: the upstream's refusal comes back, named.
+  // A list the account does not have: NOT_FOUND, naming the field, with nothing added.
   add.set_user_list_id("987654321");
   s = audiences->AddFansToUserList(BearerContext(key).get(), add, &added);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
-  EXPECT_NE(s.error_message().find("upstream"), std::string::npos) << s.error_message();
-  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("3 of 3 batches"));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("user_list_id: the upstream has no list"));
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("no fans were added"));
   // Bad input never reaches the queue.
   add.set_user_list_id("fans");
   EXPECT_EQ(audiences->AddFansToUserList(BearerContext(key).get(), add, &added).error_code(),

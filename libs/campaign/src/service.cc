@@ -978,6 +978,7 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
                                co_await store_.records().GetMany(ListAddResults(tenant), keys));
     int done = 0;
     int failed = 0;
+    int not_found = 0;
     int64_t reported = 0;
     std::string first_error;
     for (const auto& doc : docs) {
@@ -988,10 +989,20 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
         reported += r->reported;
       } else {
         ++failed;
+        if (r && r->http_status == 404) ++not_found;
         if (first_error.empty()) first_error = r ? r->error : "unreadable batch outcome";
       }
     }
     if (done == batches) {
+      if (not_found == batches) {
+        co_return absl::NotFoundError(StrCat("user_list_id: the upstream has no list '", list_id,
+                                             "' on account '", account_id,
+                                             "'; no fans were added (", first_error, ")"));
+      }
+      if (failed == batches) {
+        co_return absl::FailedPreconditionError(
+            StrCat("upstream, ", first_error, " (every batch failed; no fans were added)"));
+      }
       if (!first_error.empty()) {
         // The other batches went in: say so, so that a caller retries the failed ones only.
         co_return absl::FailedPreconditionError(

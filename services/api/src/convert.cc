@@ -106,10 +106,34 @@ v1::Delivery::State ToProto(store::DeliveryState s) {
   return v1::Delivery::STATE_UNSPECIFIED;
 }
 
+// An upstream list id: a system list's name ("fans", "recent", "rebill_on", ...) or a custom
+// list's number. Whether the account has it only the upstream knows, at send time.
+absl::Status CheckListId(const std::string& field, std::string_view id) {
+  const bool number = !id.empty() && id.size() <= 19 && id.front() != '0' &&
+                      std::all_of(id.begin(), id.end(), [](char c) {
+                        return absl::ascii_isdigit(static_cast<unsigned char>(c));
+                      });
+  const bool name = !id.empty() && id.size() <= 64 && absl::ascii_islower(id.front()) &&
+                    std::all_of(id.begin(), id.end(), [](char c) {
+                      return absl::ascii_islower(static_cast<unsigned char>(c)) ||
+                             absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '_';
+                    });
+  if (number || name) return absl::OkStatus();
+  return Invalid(field, StrCat("'", id,
+                               "' is neither a system list name (fans, recent, expired, ...) nor "
+                               "a custom list id (a positive number)"));
+}
+
 // Content rules; `prefix` is the field path of the content ("campaign.content").
 absl::Status ParseContent(std::string_view prefix, std::string_view tenant,
                           const v1::MessageContent& in, store::MessageContent& out) {
   if (in.text().empty()) return Invalid(StrCat(prefix, ".text"), "is required");
+  // The upstream refuses a blank text (text_required) on every account, after the media were
+  // uploaded to each.
+  if (std::all_of(in.text().begin(), in.text().end(),
+                  [](char c) { return absl::ascii_isspace(static_cast<unsigned char>(c)); })) {
+    return Invalid(StrCat(prefix, ".text"), "must not be blank");
+  }
   if (Utf8Length(in.text()) > kMaxTextCharacters) {
     return Invalid(StrCat(prefix, ".text"), StrCat("at most ", kMaxTextCharacters, " characters"));
   }
@@ -175,14 +199,17 @@ absl::Status ParseTargets(std::string_view tenant,
       return Invalid(StrCat(prefix, ".fan_ids"), StrCat("at most ", kMaxFanIds));
     }
     for (int j = 0; j < t.user_lists_size(); ++j) {
-      if (t.user_lists(j).empty() || t.user_lists(j).size() > 64) {
-        return Invalid(StrCat(prefix, ".user_lists[", j, "]"), "must be 1-64 characters");
+      if (absl::Status s = CheckListId(StrCat(prefix, ".user_lists[", j, "]"), t.user_lists(j));
+          !s.ok()) {
+        return s;
       }
       target.user_lists.push_back(t.user_lists(j));
     }
     for (int j = 0; j < t.excluded_lists_size(); ++j) {
-      if (t.excluded_lists(j).empty() || t.excluded_lists(j).size() > 64) {
-        return Invalid(StrCat(prefix, ".excluded_lists[", j, "]"), "must be 1-64 characters");
+      if (absl::Status s =
+              CheckListId(StrCat(prefix, ".excluded_lists[", j, "]"), t.excluded_lists(j));
+          !s.ok()) {
+        return s;
       }
       target.excluded_lists.push_back(t.excluded_lists(j));
     }
@@ -340,6 +367,9 @@ absl::StatusOr<std::vector<std::string>> ParseMask(
       return Invalid(
           "update_mask",
           StrCat("'", path, "' cannot be updated (allowed: ", StrJoin(allowed, ", "), ")"));
+    }
+    if (std::find(out.begin(), out.end(), path) != out.end()) {
+      return Invalid("update_mask", StrCat("'", path, "' is named twice"));
     }
     out.push_back(path);
   }

@@ -108,6 +108,29 @@ v1::Campaign MinimalCampaign() {
   return c;
 }
 
+TEST(ParseCampaignTest, ListIdsAreSystemNamesOrNumbersAndTextIsNotBlank) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  v1::Campaign c = MinimalCampaign();
+  c.mutable_targets(0)->add_user_lists("1004");
+  c.mutable_targets(0)->add_user_lists("rebill_on");
+  c.mutable_targets(0)->add_excluded_lists("muted");
+  ASSERT_TRUE(ParseCampaign("acme", c, now).ok()) << ParseCampaign("acme", c, now).status();
+  for (const char* bad : {"-5", "0", "01", "Fans", "vip list", "x;y"}) {
+    v1::Campaign with = c;
+    with.mutable_targets(0)->add_excluded_lists(bad);
+    absl::StatusOr<store::Campaign> parsed = ParseCampaign("acme", with, now);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(parsed.status().message()),
+                HasSubstr("campaign.targets[0].excluded_lists[1]: '"))
+        << bad;
+  }
+  c.mutable_content()->set_text(" \t\n ");
+  absl::StatusOr<store::Campaign> blank = ParseCampaign("acme", c, now);
+  ASSERT_FALSE(blank.ok());
+  EXPECT_THAT(std::string(blank.status().message()), HasSubstr(".text: must not be blank"));
+}
+
 TEST(ParseCampaignTest, UpstreamLeadIsWholeSecondsUpToSevenDays) {
   const absl::Time now = absl::FromUnixSeconds(1767225600);
   v1::Campaign c = MinimalCampaign();

@@ -141,6 +141,10 @@ class TenantServiceImpl final : public v1::TenantService::CallbackService {
         ctx, "ListAuditEvents", resp, Access::kAdmin,
         [this, req](const Caller&) -> Op<v1::ListAuditEventsResponse> {
           HERALD_CO_ASSIGN_OR_RETURN(store::AuditQuery query, ParseAuditQuery(*req));
+          // A tenant that does not exist is NOT_FOUND, as for ListApiKeys, not an empty trail.
+          if (!query.tenant.empty()) {
+            HERALD_CO_RETURN_IF_ERROR((co_await service_.GetTenant(query.tenant)).status());
+          }
           HERALD_CO_ASSIGN_OR_RETURN(store::AuditPage page,
                                      co_await service_.ListAuditEvents(std::move(query)));
           co_return ToProto(page, AuditListing(req->parent()));

@@ -93,6 +93,7 @@ struct ListAddResult {
   bool ok = false;
   int64_t reported = 0;
   std::string error;
+  int http_status = 0;  // the upstream's answer to a refused batch; 0: none
 };
 std::optional<ListAddResult> DecodeListAddResult(std::string_view document);
 
