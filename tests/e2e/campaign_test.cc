@@ -1757,6 +1757,51 @@ TEST_P(CampaignTest, AResumeWhileSendsAreInFlightSendsOnceAndCompletes) {
 
 // A pause holds what has not gone to the upstream yet; a message the upstream already has is
 // followed to its end, and a campaign with nothing left to hold completes without a resume.
+// A message unsent part-way keeps the recipients it never reached as pending: a cancelled
+// delivery never reads as delivered to everyone.
+TEST_P(CampaignTest, AnUnsentMessageCountsOnlyTheRecipientsItReached) {
+  const std::string key = NewTenant("halfway");
+  const std::vector<std::string> accounts = ImportAccounts("halfway", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  auto behaviour = [&](int rate) {
+    auto r = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/behavior",
+                                  StrCat(R"({"delivery_rate":)", rate, "}"));
+    ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+  };
+  ASSERT_NO_FATAL_FAILURE(behaviour(2));
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  grpc::Status s = campaigns->CreateCampaign(
+      BearerContext(key).get(), TextCampaign("halfway", {accounts[0]}, "Stopped early"), &created);
+  const bool sent = s.ok() && WaitForDeliveries(key, created.name(), v1::Delivery::SENT);
+  v1::CancelCampaignResponse cancelled;
+  grpc::Status cancel = grpc::Status(grpc::StatusCode::UNKNOWN, "not sent");
+  if (sent) {
+    v1::CancelCampaignRequest req;
+    req.set_name(created.name());
+    cancel = campaigns->CancelCampaign(BearerContext(key).get(), req, &cancelled);
+  }
+  ASSERT_NO_FATAL_FAILURE(behaviour(2000));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(sent) << stack_->herald().Logs();
+  ASSERT_TRUE(cancel.ok()) << cancel.error_message();
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::CANCELLED);
+
+  const std::vector<v1::Delivery> deliveries = DeliveriesOf(key, created.name());
+  ASSERT_EQ(deliveries.size(), 1u);
+  const v1::Delivery& d = deliveries[0];
+  EXPECT_EQ(d.state(), v1::Delivery::CANCELLED) << d.cancel_outcome();
+  const json::value message = LedgerMessage(ShortId(accounts[0]), d.upstream_message_id());
+  ASSERT_TRUE(message.is_object()) << d.upstream_message_id();
+  EXPECT_EQ(message.at("state").as_string(), "canceled");
+  const int64_t reached = message.at("sent").to_number<int64_t>();
+  EXPECT_GT(d.recipients_pending(), 0);
+  EXPECT_EQ(d.recipients() - d.recipients_pending(), reached)
+      << d.recipients() << " recipients, " << d.recipients_pending() << " pending";
+  EXPECT_EQ(done.delivery_counts().recipients_pending(), d.recipients_pending());
+}
+
 // A pause holds the deliveries that have not reached the upstream, and follows the messages
 // already out to their end. With nothing left to hold, a pause is refused: it would say PAUSED
 // while the upstream delivers.

@@ -986,7 +986,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::Unsend(Context& ctx) {
     d.cancel_outcome = outcome;
     if (unsent) {
       d.state = DeliveryState::kCancelled;
-      d.recipients_pending = 0;
+      // Those the upstream had not reached stay pending: the unsend means they never will be.
+      const int64_t delivered = result.value->queue.sent_count;
+      if (d.recipients == 0) d.recipients = delivered;
+      d.recipients_pending = std::max<int64_t>(0, d.recipients - delivered);
     }
     d.update_time_ms = ToMillis(clock_.Now());
     return absl::OkStatus();
@@ -1735,8 +1738,12 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
       if (e.done || fresh) {
         auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
           started(d);
+          const int64_t pending_before = d.recipients_pending;
           d.recipients = e.total;
           d.recipients_pending = e.done ? 0 : e.pending;
+          // A cancelled message keeps those it never reached as pending, however the upstream
+          // counts the pending of a cancelled queue.
+          if (e.canceled) d.recipients_pending = std::max(d.recipients_pending, pending_before);
           ClearProgressNote(d);
           if (e.done) {
             d.state = e.canceled ? DeliveryState::kCancelled : DeliveryState::kCompleted;
@@ -1766,6 +1773,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
     if (q.id == id) item = q;
   }
   bool done = false, canceled = false;
+  std::optional<int64_t> delivered;  // read from the message itself when it left the queue
   if (item) {
     done = item->is_done || item->is_canceled;
     canceled = item->is_canceled;
@@ -1783,15 +1791,24 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
     }
     done = true;
     canceled = detail.value->queue.is_canceled;
+    delivered = detail.value->queue.sent_count;
   }
   auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
     started(d);
+    const int64_t pending_before = d.recipients_pending;
     if (item) {
       d.recipients = item->total;
       d.recipients_pending = item->pending;
     }
+    if (done) d.recipients_pending = 0;
+    if (canceled) {
+      // Those it never reached stay pending (see Unsend), however the upstream counts them.
+      if (delivered && d.recipients > 0) {
+        d.recipients_pending = std::max<int64_t>(0, d.recipients - *delivered);
+      }
+      d.recipients_pending = std::max(d.recipients_pending, pending_before);
+    }
     if (done) {
-      d.recipients_pending = 0;
       d.state = canceled ? DeliveryState::kCancelled : DeliveryState::kCompleted;
       if (canceled && d.cancel_outcome.empty()) d.cancel_outcome = "unsent";
     }
