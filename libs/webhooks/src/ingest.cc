@@ -121,7 +121,9 @@ struct Ingest::Metrics {
 };
 
 // The moving average of the recorder's call times (weight 1/8 per call), and whether to try the
-// next event. Thread-safe.
+// next event. The average forgets what is a second old: after a second without a completed call,
+// the next call's time replaces it, so that an ingest idle since Redis recovered does not go on
+// shedding for the average's sake. Thread-safe.
 class Ingest::Shedder {
  public:
   explicit Shedder(absl::Duration threshold) : threshold_(threshold) {}
@@ -140,15 +142,19 @@ class Ingest::Shedder {
     if (threshold_ <= absl::ZeroDuration()) return;
     std::lock_guard<std::mutex> lock(mu_);
     const bool was_shedding = average_ > threshold_;
-    average_ = average_ == absl::ZeroDuration() ? took : average_ * 7 / 8 + took / 8;
+    average_ = now - last_completed_ >= kForgetAfter ? took : average_ * 7 / 8 + took / 8;
+    last_completed_ = now;
     if (!was_shedding && average_ > threshold_) last_probe_ = now;  // the first probe in 100 ms
   }
 
  private:
+  static constexpr absl::Duration kForgetAfter = absl::Seconds(1);
+
   const absl::Duration threshold_;
   std::mutex mu_;
-  absl::Duration average_;                        // guarded by mu_
-  absl::Time last_probe_ = absl::InfinitePast();  // guarded by mu_
+  absl::Duration average_;                            // guarded by mu_
+  absl::Time last_probe_ = absl::InfinitePast();      // guarded by mu_
+  absl::Time last_completed_ = absl::InfinitePast();  // guarded by mu_
 };
 
 Ingest::Ingest(EndpointDirectory& endpoints, EventRecorder& recorder, metrics::Registry* registry,

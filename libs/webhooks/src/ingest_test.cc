@@ -212,6 +212,16 @@ TEST(IngestSheddingTest, SlowRecordingIsShedWithRetryAfterUntilItIsFastAgain) {
   }
   EXPECT_EQ(probes, 11);  // 2 s × (7/8)^11 < 500 ms
   EXPECT_EQ(post().status, 200);
+
+  // Slow again, then quiet: the first call after a second without one starts the average anew,
+  // and the next is not shed for the slow calls of before.
+  recorder.takes = absl::Seconds(2);
+  EXPECT_EQ(post().status, 200);
+  EXPECT_EQ(post().status, 503);
+  clock.Advance(absl::Seconds(5));
+  recorder.takes = absl::Milliseconds(1);
+  EXPECT_EQ(post().status, 200);  // a probe
+  EXPECT_EQ(post().status, 200);  // not shed: the average is the probe's
   EXPECT_NE(registry.Serialize().find(
                 R"(herald_webhook_events_total{event="messages.sent",result="shed"} )"),
             std::string::npos);
