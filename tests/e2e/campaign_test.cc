@@ -1120,6 +1120,47 @@ TEST_P(CampaignTest, CancelAfterSendUnsendsWithinTheWindow) {
   }
 }
 
+// An unsend waits, like every call of its account, while the account is paused: the cancel
+// says so, and the message is unsent once the account is resumed.
+TEST_P(CampaignTest, ACancelSaysWhichPauseHoldsItsUnsend) {
+  const std::string key = NewTenant("pausedundo");
+  const std::vector<std::string> accounts = ImportAccounts("pausedundo", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia("pausedundo", key);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(BearerContext(key).get(),
+                                   PpvCampaign("pausedundo", {accounts[0]}, media, "Wrong one"),
+                                   &created)
+                  .ok());
+  ASSERT_EQ(Watch(key, created.name()).state(), v1::Campaign::COMPLETED);
+  v1::Account account;
+  v1::PauseAccountRequest pause;
+  pause.set_name(accounts[0]);
+  ASSERT_TRUE(teams->PauseAccount(BearerContext(key).get(), pause, &account).ok());
+
+  v1::CancelCampaignRequest cancel;
+  cancel.set_name(created.name());
+  v1::CancelCampaignResponse cancelled;
+  grpc::Status s = campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(cancelled.not_undone_size(), 1);
+  EXPECT_THAT(cancelled.not_undone(0).cancel_outcome(),
+              ::testing::HasSubstr(StrCat("unsending, once account '", ShortId(accounts[0]),
+                                          "' is resumed (it is paused)")));
+
+  v1::ResumeAccountRequest resume;
+  resume.set_name(accounts[0]);
+  ASSERT_TRUE(teams->ResumeAccount(BearerContext(key).get(), resume, &account).ok());
+  ASSERT_TRUE(testing::WaitFor([&] {
+    const std::vector<v1::Delivery> ds = DeliveriesOf(key, created.name());
+    return ds.size() == 1 && ds[0].state() == v1::Delivery::CANCELLED;
+  })) << stack_->herald().Logs();
+  EXPECT_EQ(DeliveriesOf(key, created.name())[0].cancel_outcome(), "unsent");
+}
+
 // An unsend the upstream refuses for want of credits pauses the team instead of using up its
 // attempts; once credits are back and the team resumed, the message is unsent.
 TEST_P(CampaignTest, AnUnsendWithoutCreditsPausesTheTeamAndUnsendsOnceResumed) {

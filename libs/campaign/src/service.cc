@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
 
 #include <herald/campaign/service.h>
@@ -1734,9 +1735,52 @@ Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::strin
       if (d.state != DeliveryState::kFailed) result.not_undone.push_back(std::move(d));
     }
   }
+  HERALD_CO_RETURN_IF_ERROR(co_await SayWhatHoldsUnsends(tenant, result.not_undone));
   HERALD_CO_ASSIGN_OR_RETURN(result.campaign, co_await View(std::move(stored)));
   Count(result.campaign);
   co_return result;
+}
+
+asio::awaitable<absl::Status> Service::SayWhatHoldsUnsends(const std::string& tenant,
+                                                           std::vector<Delivery>& deliveries) {
+  std::vector<std::string> ids;
+  for (const Delivery& d : deliveries) {
+    if (d.cancel_outcome == kUnsendPending) ids.push_back(d.account);
+  }
+  if (ids.empty()) co_return absl::OkStatus();
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<std::optional<store::Account>> accounts,
+                             co_await store_.GetMany<store::Account>(tenant, ids));
+  std::vector<std::string> team_ids;
+  for (const auto& a : accounts) {
+    if (a) team_ids.push_back(a->team);
+  }
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<std::optional<store::Team>> teams,
+                             co_await store_.GetMany<store::Team>(tenant, team_ids));
+  absl::flat_hash_map<std::string, const store::Account*> by_id;
+  for (const auto& a : accounts) {
+    if (a) by_id[a->id] = &*a;
+  }
+  absl::flat_hash_map<std::string, const store::Team*> team_by_id;
+  for (const auto& t : teams) {
+    if (t) team_by_id[t->id] = &*t;
+  }
+  // An unsend waits in the queue like any call of a paused account or team, while the
+  // upstream's window for it runs: say so, so that the operator can resume in time.
+  constexpr std::string_view kWindow = "; the upstream allows an unsend only for a while";
+  for (Delivery& d : deliveries) {
+    if (d.cancel_outcome != kUnsendPending) continue;
+    const auto account = by_id.find(d.account);
+    if (account == by_id.end()) continue;
+    const auto team = team_by_id.find(account->second->team);
+    if (account->second->paused) {
+      d.cancel_outcome =
+          StrCat("unsending, once account '", d.account, "' is resumed (it is paused)", kWindow);
+    } else if (team != team_by_id.end() && team->second->paused) {
+      d.cancel_outcome = StrCat("unsending, once team '", team->first, "' is resumed (",
+                                team->second->pause_reason, ")", kWindow);
+    }
+  }
+  co_return absl::OkStatus();
 }
 
 Service::Op<CampaignView> Service::PauseCampaign(std::string tenant, std::string id) {

@@ -363,6 +363,10 @@ class Service {
                                                       const std::string& campaign);
   // The campaign as clients see it, from its records read now.
   Op<CampaignView> View(store::Campaign campaign);
+  // For each of `deliveries` whose unsend waits (kUnsendPending) because its account or team is
+  // paused, a cancel_outcome that says so.
+  boost::asio::awaitable<absl::Status> SayWhatHoldsUnsends(
+      const std::string& tenant, std::vector<store::Delivery>& deliveries);
   // A retried create's answer: the campaign its first attempt stored, its jobs enqueued again
   // when it is launched (the first attempt may have stopped before enqueueing them).
   Op<CampaignView> FinishReplayedCreate(store::Campaign campaign);
