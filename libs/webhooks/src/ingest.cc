@@ -2,6 +2,7 @@
 #include <mutex>
 
 #include <absl/container/flat_hash_map.h>
+#include <boost/json/parse.hpp>
 
 #include <herald/common/clock.h>
 #include <herald/common/log.h>
@@ -49,6 +50,16 @@ enum Result {
 };
 
 constexpr absl::Duration kProbeEvery = absl::Milliseconds(100);
+
+// The event type a body names, for the metrics of one that does not decode ("" when it names
+// none); EventLabel keeps the label's values to the known types.
+std::string EventNameOf(std::string_view body) {
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(body, ec);
+  const boost::json::object* o = ec ? nullptr : v.if_object();
+  const boost::json::value* name = o != nullptr ? o->if_contains("event") : nullptr;
+  return name != nullptr && name->is_string() ? std::string(name->as_string()) : std::string();
+}
 
 size_t EventLabel(std::string_view name) {
   for (size_t i = 0; i + 1 < kEventLabels.size(); ++i) {
@@ -224,6 +235,8 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
   }
   absl::StatusOr<upstream::WebhookEvent> event = upstream::DecodeWebhookEvent(request.body);
   if (!event.ok()) {
+    const std::string named = EventNameOf(request.body);
+    event_name = named;
     co_return finish(kMalformed, 400, StrCat("malformed event: ", event.status().message()));
   }
   event_name = event->name;

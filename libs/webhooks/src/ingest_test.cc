@@ -120,6 +120,13 @@ TEST_F(IngestTest, MalformedWrongTypeUnknownEndpoint) {
   EXPECT_EQ(Post(kSent, "ab12", "evt_1", "t1.team-a", "text/plain").status, 401);
   EXPECT_EQ(Post(kSent, Sign(kSent), std::string(201, 'k')).status, 400);
   EXPECT_TRUE(recorder_.recorded.empty());
+  // A malformed event is counted under the type it names, when it names a known one.
+  const std::string text = registry_.Serialize();
+  EXPECT_NE(text.find(R"(herald_webhook_events_total{event="messages.sent",result="malformed"} 2)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(herald_webhook_events_total{event="other",result="malformed"} 1)"),
+            std::string::npos);
 }
 
 // The upstream declares its bodies as JSON; a signed body that declares no type is read as JSON.
