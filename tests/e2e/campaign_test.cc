@@ -193,6 +193,31 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
   }
 
   // Sets the credits of simulator team `sim_team` ("team-1").
+  // How many recipients a second the simulator delivers a mass message to (2: slowly enough to
+  // catch a message part-way; 2000, the stack's own: at once).
+  static void SetDeliveryRate(int per_second) {
+    auto r = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/behavior",
+                                  StrCat(R"({"delivery_rate":)", per_second, "}"));
+    ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+  }
+
+  // PauseAccount or ResumeAccount of `account`.
+  static void SetAccountPaused(const std::string& key, const std::string& account, bool paused) {
+    auto accounts = v1::AccountService::NewStub(stack_->channel());
+    v1::Account out;
+    grpc::Status status;
+    if (paused) {
+      v1::PauseAccountRequest req;
+      req.set_name(account);
+      status = accounts->PauseAccount(BearerContext(key).get(), req, &out);
+    } else {
+      v1::ResumeAccountRequest req;
+      req.set_name(account);
+      status = accounts->ResumeAccount(BearerContext(key).get(), req, &out);
+    }
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+
   static void SetCredits(const std::string& sim_team, int64_t credits) {
     auto r = testing::HttpRequest(stack_->sim().port(), "POST", StrCat("/_sim/teams/", sim_team),
                                   StrCat(R"({"credits":)", credits, "}"));
@@ -1128,7 +1153,6 @@ TEST_P(CampaignTest, ACancelSaysWhichPauseHoldsItsUnsend) {
   ASSERT_FALSE(accounts.empty());
   const std::string media = NewMedia("pausedundo", key);
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
-  auto teams = v1::AccountService::NewStub(stack_->channel());
   v1::Campaign created;
   ASSERT_TRUE(campaigns
                   ->CreateCampaign(BearerContext(key).get(),
@@ -1136,10 +1160,7 @@ TEST_P(CampaignTest, ACancelSaysWhichPauseHoldsItsUnsend) {
                                    &created)
                   .ok());
   ASSERT_EQ(Watch(key, created.name()).state(), v1::Campaign::COMPLETED);
-  v1::Account account;
-  v1::PauseAccountRequest pause;
-  pause.set_name(accounts[0]);
-  ASSERT_TRUE(teams->PauseAccount(BearerContext(key).get(), pause, &account).ok());
+  ASSERT_NO_FATAL_FAILURE(SetAccountPaused(key, accounts[0], true));
 
   v1::CancelCampaignRequest cancel;
   cancel.set_name(created.name());
@@ -1151,9 +1172,7 @@ TEST_P(CampaignTest, ACancelSaysWhichPauseHoldsItsUnsend) {
               ::testing::HasSubstr(StrCat("unsending, once account '", ShortId(accounts[0]),
                                           "' is resumed (it is paused)")));
 
-  v1::ResumeAccountRequest resume;
-  resume.set_name(accounts[0]);
-  ASSERT_TRUE(teams->ResumeAccount(BearerContext(key).get(), resume, &account).ok());
+  ASSERT_NO_FATAL_FAILURE(SetAccountPaused(key, accounts[0], false));
   ASSERT_TRUE(testing::WaitFor([&] {
     const std::vector<v1::Delivery> ds = DeliveriesOf(key, created.name());
     return ds.size() == 1 && ds[0].state() == v1::Delivery::CANCELLED;
@@ -1804,12 +1823,7 @@ TEST_P(CampaignTest, AnUnsentMessageCountsOnlyTheRecipientsItReached) {
   const std::string key = NewTenant("halfway");
   const std::vector<std::string> accounts = ImportAccounts("halfway", key, 1);
   ASSERT_FALSE(accounts.empty());
-  auto behaviour = [&](int rate) {
-    auto r = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/behavior",
-                                  StrCat(R"({"delivery_rate":)", rate, "}"));
-    ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
-  };
-  ASSERT_NO_FATAL_FAILURE(behaviour(2));
+  ASSERT_NO_FATAL_FAILURE(SetDeliveryRate(2));
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   v1::Campaign created;
   grpc::Status s = campaigns->CreateCampaign(
@@ -1822,7 +1836,7 @@ TEST_P(CampaignTest, AnUnsentMessageCountsOnlyTheRecipientsItReached) {
     req.set_name(created.name());
     cancel = campaigns->CancelCampaign(BearerContext(key).get(), req, &cancelled);
   }
-  ASSERT_NO_FATAL_FAILURE(behaviour(2000));
+  ASSERT_NO_FATAL_FAILURE(SetDeliveryRate(2000));
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_TRUE(sent) << stack_->herald().Logs();
   ASSERT_TRUE(cancel.ok()) << cancel.error_message();
@@ -1850,30 +1864,10 @@ TEST_P(CampaignTest, APausedCampaignFollowsTheMessagesAlreadySentToTheirEnd) {
   const std::string key = NewTenant("pausesent");
   const std::vector<std::string> accounts = ImportAccounts("pausesent", key, 2);
   ASSERT_GE(accounts.size(), 2u);
-  auto behaviour = [&](int rate) {
-    auto r = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/behavior",
-                                  StrCat(R"({"delivery_rate":)", rate, "}"));
-    ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
-  };
-  auto teams = v1::AccountService::NewStub(stack_->channel());
-  auto set_paused = [&](const std::string& account, bool paused) {
-    v1::Account out;
-    grpc::Status status;
-    if (paused) {
-      v1::PauseAccountRequest req;
-      req.set_name(account);
-      status = teams->PauseAccount(BearerContext(key).get(), req, &out);
-    } else {
-      v1::ResumeAccountRequest req;
-      req.set_name(account);
-      status = teams->ResumeAccount(BearerContext(key).get(), req, &out);
-    }
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  };
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
 
   // Every delivery out: nothing to hold.
-  ASSERT_NO_FATAL_FAILURE(behaviour(2));  // a message takes a while to reach its fans
+  ASSERT_NO_FATAL_FAILURE(SetDeliveryRate(2));  // a message takes a while to reach its fans
   v1::Campaign alone;
   grpc::Status s = campaigns->CreateCampaign(
       BearerContext(key).get(), TextCampaign("pausesent", {accounts[0]}, "All out"), &alone);
@@ -1881,7 +1875,7 @@ TEST_P(CampaignTest, APausedCampaignFollowsTheMessagesAlreadySentToTheirEnd) {
   const auto refused = alone_sent ? Pause(key, alone.name()) : absl::CancelledError("not sent");
 
   // One delivery out, one held by its account's pause: the campaign pause holds the second.
-  ASSERT_NO_FATAL_FAILURE(set_paused(accounts[1], true));
+  ASSERT_NO_FATAL_FAILURE(SetAccountPaused(key, accounts[1], true));
   v1::Campaign created;
   s = campaigns->CreateCampaign(BearerContext(key).get(),
                                 TextCampaign("pausesent", {accounts[0], accounts[1]}, "Half out"),
@@ -1893,7 +1887,7 @@ TEST_P(CampaignTest, APausedCampaignFollowsTheMessagesAlreadySentToTheirEnd) {
                             });
                           });
   const auto paused = first_sent ? Pause(key, created.name()) : absl::CancelledError("not sent");
-  ASSERT_NO_FATAL_FAILURE(behaviour(2000));
+  ASSERT_NO_FATAL_FAILURE(SetDeliveryRate(2000));
   ASSERT_TRUE(alone_sent) << stack_->herald().Logs();
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
   EXPECT_THAT(std::string(refused.status().message()), ::testing::HasSubstr("holds nothing"));
@@ -1913,7 +1907,7 @@ TEST_P(CampaignTest, APausedCampaignFollowsTheMessagesAlreadySentToTheirEnd) {
   })) << stack_->herald().Logs();
   EXPECT_EQ(GetCampaign(key, created.name()).state(), v1::Campaign::PAUSED);
 
-  ASSERT_NO_FATAL_FAILURE(set_paused(accounts[1], false));
+  ASSERT_NO_FATAL_FAILURE(SetAccountPaused(key, accounts[1], false));
   ASSERT_TRUE(Resume(key, created.name()).ok());
   const v1::Campaign done = Watch(key, created.name());
   EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
@@ -2157,11 +2151,7 @@ TEST_P(CampaignTest, ADeliveryHeldByAnAccountPausePastGraceIsMissedNotSentLate) 
   const std::vector<std::string> all = ImportAccounts("heldpause", key, 1);
   ASSERT_GE(all.size(), 2u);
   const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
-  auto teams = v1::AccountService::NewStub(stack_->channel());
-  v1::Account account;
-  v1::PauseAccountRequest pause;
-  pause.set_name(accounts[1]);
-  ASSERT_TRUE(teams->PauseAccount(BearerContext(key).get(), pause, &account).ok());
+  ASSERT_NO_FATAL_FAILURE(SetAccountPaused(key, accounts[1], true));
   const auto before = LedgerMessages();
 
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
@@ -2183,9 +2173,7 @@ TEST_P(CampaignTest, ADeliveryHeldByAnAccountPausePastGraceIsMissedNotSentLate) 
       absl::Seconds(20)))
       << stack_->herald().Logs();
 
-  v1::ResumeAccountRequest resume;
-  resume.set_name(accounts[1]);
-  ASSERT_TRUE(teams->ResumeAccount(BearerContext(key).get(), resume, &account).ok());
+  ASSERT_NO_FATAL_FAILURE(SetAccountPaused(key, accounts[1], false));
   const v1::Campaign done = Watch(key, created.name());
   EXPECT_EQ(done.state(), v1::Campaign::PARTIALLY_FAILED) << done.state_reason();
   for (const v1::Delivery& d : DeliveriesOf(key, created.name())) {
