@@ -194,7 +194,7 @@ TEST_F(HeraldServeTest, SigtermCancelsStuckAndWaitingUpstreamCallsAtTheDrainTime
         return metrics.ok() && metrics->body.find(StrCat("herald_jobs_in_flight ", kAccounts,
                                                          "\n")) != std::string::npos;
       },
-      absl::Seconds(20)))
+      absl::Seconds(60)))  // a bound for a loaded CI machine; it is met in about a second
       << (*herald)->Logs();
 
   const absl::Time sent = absl::Now();
