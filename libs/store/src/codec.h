@@ -1,11 +1,14 @@
 // JSON documents of the records (model.h), through Boost.Describe: every field is written, and
 // a document missing one does not decode, except the fields listed in AddedFields: a record
-// stored before they existed decodes with their defaults (the upgrade path).
+// stored before they existed decodes with their defaults (the upgrade path). A field this build
+// does not know is ignored: a record written by a later Herald, during a rolling deploy or after
+// a rollback, still decodes (the downgrade path).
 #pragma once
 
 #include <array>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <absl/status/statusor.h>
 #include <boost/describe.hpp>
@@ -102,11 +105,25 @@ absl::StatusOr<T> Decode(std::string_view document) {
   boost::json::value v = boost::json::parse(document, ec, &resource);
   if (ec) return absl::DataLossError("stored record is not JSON: " + ec.message());
   auto r = boost::json::try_value_to<T>(v);
-  if (!r && v.is_object() && !AddedFields<T>::kNames.empty()) {
-    const boost::json::value defaults = boost::json::value_from(T{});
+  if (!r && v.is_object()) {
     boost::json::object& o = v.as_object();
-    for (std::string_view name : AddedFields<T>::kNames) {
-      if (!o.contains(name)) o[name] = defaults.at(name);
+    if constexpr (boost::describe::has_describe_members<T>::value) {
+      // Boost.JSON refuses an object whose keys are not exactly the struct's.
+      std::vector<std::string> unknown;  // copies: erasing moves the object's entries
+      for (const auto& [key, value] : o) {
+        bool known = false;
+        boost::mp11::mp_for_each<
+            boost::describe::describe_members<T, boost::describe::mod_any_access>>(
+            [&](auto member) { known = known || key == member.name; });
+        if (!known) unknown.emplace_back(key);
+      }
+      for (const std::string& key : unknown) o.erase(key);
+    }
+    if (!AddedFields<T>::kNames.empty()) {
+      const boost::json::value defaults = boost::json::value_from(T{});
+      for (std::string_view name : AddedFields<T>::kNames) {
+        if (!o.contains(name)) o[name] = defaults.at(name);
+      }
     }
     r = boost::json::try_value_to<T>(v);
   }

@@ -772,6 +772,30 @@ TEST_F(StoreTest, ADocumentThatDoesNotDecodeIsDataLoss) {
   EXPECT_EQ(Await(store_.FindApiKey("ffff")).status().code(), absl::StatusCode::kDataLoss);
 }
 
+// A record a later Herald wrote, with a field this one does not know (a rolling deploy, or a
+// rollback), still decodes; the field is ignored.
+TEST_F(StoreTest, ARecordWithAFieldOfALaterVersionStillDecodes) {
+  const std::string later =
+      R"({"tenant":"acme","id":"acct_new","team":"main","display_name":"New",)"
+      R"("sends_per_minute":6,"max_in_flight":0,"paused":false,"upstream_username":"new",)"
+      R"("create_time_ms":5,"pause_time_ms":7,"a_later_field":{"x":[1,2]}})";
+  ASSERT_TRUE(Await(records_->Put(Table{"acme", "accounts"}, "acct_new", later)).ok());
+  absl::StatusOr<Account> account = Await(store_.Get<Account>("acme", "acct_new"));
+  ASSERT_TRUE(account.ok()) << account.status();
+  EXPECT_EQ(account->sends_per_minute, 6);
+  EXPECT_EQ(account->upstream_username, "new");
+  // A later field and a missing one at once: a team from before burst, with a field from after.
+  const std::string mixed =
+      R"({"tenant":"acme","id":"mixed","display_name":"M","sealed_api_key":"v1:x",)"
+      R"("api_key_hint":"abcd","rate_limit_per_minute":60,"api_key_invalid":false,)"
+      R"("paused":false,"pause_reason":"","create_time_ms":5,"resume_time_ms":9})";
+  ASSERT_TRUE(Await(records_->Put(Table{"acme", "teams"}, "mixed", mixed)).ok());
+  absl::StatusOr<Team> team = Await(store_.Get<Team>("acme", "mixed"));
+  ASSERT_TRUE(team.ok()) << team.status();
+  EXPECT_EQ(team->rate_limit_per_minute, 60);
+  EXPECT_EQ(team->burst, 0);
+}
+
 TEST_F(StoreTest, ATeamStoredBeforeItsWebhookFieldsExistedStillDecodes) {
   const std::string before =
       R"({"tenant":"acme","id":"old","display_name":"Old","sealed_api_key":"v1:x",)"
