@@ -10,6 +10,10 @@
 -- KEYS[5+W .. 4+W+D]    D tables read after the write, whatever the outcome
 -- KEYS[5+W+D .. 4+W+D+R]  R tables of references, read before the write
 -- KEYS[5+W+D+R]         with F > 0: the table followed from the references (see ARGV[9])
+-- KEYS[#KEYS]           last: the request's fingerprint key (STRING), or KEYS[1] again when the
+--                       create has no request id. The request-id key holds the id alone, as it
+--                       always has, so that every Herald reads it alike; the fingerprint beside
+--                       it is for the Heralds that compare them.
 -- ARGV[1]  record id
 -- ARGV[2]  record JSON
 -- ARGV[3]  "1" when KEYS[2] is a request-id key
@@ -21,8 +25,7 @@
 -- ARGV[9]  F: 0, or the position (1-based) of a reference table whose documents name, in their
 --          top-level string field ARGV[10], ids of the followed table to read after the write
 -- ARGV[10] that field
--- ARGV[11] the request's fingerprint (what a retry repeats unchanged; "" when unknown), kept
---          beside the id in the request-id key as "<id> <fingerprint>"
+-- ARGV[11] the request's fingerprint (what a retry repeats unchanged; "" when unknown)
 -- then, for each of the W tables in order: a count n and n pairs (id, JSON);
 -- then, for each table read in order: a count m and m ids;
 -- then, for each table of references in order: a count m and m ids.
@@ -58,11 +61,10 @@ local function write_outcome()
   if has_request then
     local prior = redis.call('GET', KEYS[2])
     if prior then
-      -- Written before fingerprints were kept: the id alone, which any retry matches.
-      local id, fingerprint = string.match(prior, '^(%S+) (%S+)$')
-      if not id then id = prior end
-      if fingerprint and ARGV[11] ~= '' and fingerprint ~= ARGV[11] then return 4, id, 0 end
-      return 1, redis.call('HGET', KEYS[1], id), 0
+      -- A request id recorded without a fingerprint matches any request.
+      local fingerprint = redis.call('GET', KEYS[#KEYS])
+      if fingerprint and ARGV[11] ~= '' and fingerprint ~= ARGV[11] then return 4, prior, 0 end
+      return 1, redis.call('HGET', KEYS[1], prior), 0
     end
   end
   if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
@@ -77,9 +79,8 @@ local function write_outcome()
   local revision = 0
   if KEYS[4] ~= KEYS[1] then revision = redis.call('INCR', KEYS[4]) end
   if has_request then
-    local value = ARGV[1]
-    if ARGV[11] ~= '' then value = ARGV[1] .. ' ' .. ARGV[11] end
-    redis.call('SET', KEYS[2], value, 'EX', ARGV[4])
+    redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4])
+    if ARGV[11] ~= '' then redis.call('SET', KEYS[#KEYS], ARGV[11], 'EX', ARGV[4]) end
   end
   return 0, false, revision
 end

@@ -30,13 +30,9 @@ std::string RequestKey(const Table& t, std::string_view request_id) {
   return StrCat(TableKey(t), ":req:", request_id);
 }
 
-// A request-id key's value: "<id> <fingerprint>", or the id alone (written before fingerprints
-// were kept, or by a create without one).
-RequestRecord ParseRequestRecord(std::string_view value) {
-  const size_t space = value.find(' ');
-  if (space == std::string_view::npos) return RequestRecord{.id = std::string(value)};
-  return RequestRecord{.id = std::string(value.substr(0, space)),
-                       .fingerprint = std::string(value.substr(space + 1))};
+// Beside the request-id key: the fingerprint of the request that made it (create.lua).
+std::string FingerprintKey(const Table& t, std::string_view request_id) {
+  return StrCat(RequestKey(t, request_id), ":fp");
 }
 std::string RevisionKey(std::string_view tenant, std::string_view name) {
   return StrCat(TenantKeyPrefix(tenant), "rev:", name);
@@ -203,6 +199,7 @@ class RedisRecordStore final : public RecordStore {
     args.push_back(request.request_fingerprint);
     AppendRowsAndReads(request.rows, {&request.reads, &request.references}, keys, args);
     if (request.follow) keys.push_back(TableKey(request.follow->table));
+    keys.push_back(has_request ? FingerprintKey(table, request.request_id) : table_key);
     HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                                co_await client_.Eval(CreateScript(), keys, std::move(args)));
     const auto& e = reply.elements();
@@ -253,11 +250,14 @@ class RedisRecordStore final : public RecordStore {
 
   Op<std::optional<RequestRecord>> CreatedBy(Table table, std::string request_id) override {
     if (request_id.empty()) co_return std::nullopt;
+    // One slot (the tenant's): one MGET.
     HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
-                               co_await client_.Exec({"GET", RequestKey(table, request_id)}));
-    if (reply.is_nil()) co_return std::nullopt;
-    HERALD_CO_ASSIGN_OR_RETURN(std::string value, reply.AsString());
-    co_return ParseRequestRecord(value);
+                               co_await client_.Exec({"MGET", RequestKey(table, request_id),
+                                                      FingerprintKey(table, request_id)}));
+    HERALD_CO_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> values,
+                               OptionalStrings("MGET", reply, 2));
+    if (!values[0]) co_return std::nullopt;
+    co_return RequestRecord{.id = *std::move(values[0]), .fingerprint = values[1].value_or("")};
   }
 
   Op<std::vector<std::optional<std::string>>> GetMany(Table table,
