@@ -1727,7 +1727,11 @@ Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::strin
       if (d.state != DeliveryState::kFailed) result.not_undone.push_back(std::move(d));
     }
   }
-  HERALD_CO_RETURN_IF_ERROR(co_await SayWhatHoldsUnsends(tenant, result.not_undone));
+  // Wording only: the cancel stands without it.
+  if (absl::Status said = co_await SayWhatHoldsUnsends(tenant, result.not_undone); !said.ok()) {
+    log::Warn("could not say what holds a cancel's unsends",
+              {{"tenant", tenant}, {"campaign", id}, {"error", said.ToString()}});
+  }
   HERALD_CO_ASSIGN_OR_RETURN(result.campaign, co_await View(std::move(stored)));
   Count(result.campaign);
   co_return result;
@@ -1818,9 +1822,21 @@ Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::strin
   const absl::Time now = clock_.Now();
   HERALD_CO_ASSIGN_OR_RETURN(Campaign current, co_await store_.Get<Campaign>(tenant, id));
   if (current.phase == CampaignPhase::kPaused) {
-    // Finished while paused, by deliveries the pause could not hold: nothing is left to resume.
+    // Finished while paused, by deliveries the pause could not hold: nothing is left to resume,
+    // but the campaign leaves the paused phase (else it would count as unfinished for good, and
+    // hold its accounts, media and segments), keeping its end.
     HERALD_CO_ASSIGN_OR_RETURN(CampaignView view, co_await View(current));
-    if (IsFinal(view.state)) co_return view;
+    if (IsFinal(view.state)) {
+      HERALD_CO_ASSIGN_OR_RETURN(Campaign stored,
+                                 co_await store_.Update<Campaign>(tenant, id, [](Campaign& c) {
+                                   if (c.phase == CampaignPhase::kPaused) {
+                                     c.phase = CampaignPhase::kDispatched;
+                                     c.phase_reason.clear();
+                                   }
+                                   return absl::OkStatus();
+                                 }));
+      co_return co_await View(std::move(stored));
+    }
   }
   // Running already: a retry of a resume whose answer was lost, or whose first attempt stopped
   // before enqueueing. Its jobs are enqueued again; that is harmless (job ids are derived).

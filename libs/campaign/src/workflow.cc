@@ -1741,9 +1741,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
           const int64_t pending_before = d.recipients_pending;
           d.recipients = e.total;
           d.recipients_pending = e.done ? 0 : e.pending;
-          // A cancelled message keeps those it never reached as pending, however the upstream
-          // counts the pending of a cancelled queue.
-          if (e.canceled) d.recipients_pending = std::max(d.recipients_pending, pending_before);
+          // A cancelled message keeps those it never reached as pending: the upstream's figure
+          // when it gives one, else the last known (a cancelled queue may report none pending).
+          if (e.canceled) d.recipients_pending = e.pending > 0 ? e.pending : pending_before;
           ClearProgressNote(d);
           if (e.done) {
             d.state = e.canceled ? DeliveryState::kCancelled : DeliveryState::kCompleted;
@@ -1802,11 +1802,15 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
     }
     if (done) d.recipients_pending = 0;
     if (canceled) {
-      // Those it never reached stay pending (see Unsend), however the upstream counts them.
+      // Those it never reached stay pending (see Unsend): from the upstream's figures when it
+      // gives them, else the last known (a cancelled queue may report none pending).
       if (delivered && d.recipients > 0) {
         d.recipients_pending = std::max<int64_t>(0, d.recipients - *delivered);
+      } else if (item && item->pending > 0) {
+        d.recipients_pending = item->pending;
+      } else {
+        d.recipients_pending = pending_before;
       }
-      d.recipients_pending = std::max(d.recipients_pending, pending_before);
     }
     if (done) {
       d.state = canceled ? DeliveryState::kCancelled : DeliveryState::kCompleted;
