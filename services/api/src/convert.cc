@@ -14,7 +14,6 @@
 #include <herald/common/strings.h>
 #include <herald/queue/job.h>
 #include <herald/store/crypto.h>
-#include <herald/v1/common.pb.h>
 #include <herald/webhooks/endpoint.h>
 
 #include "names.h"
@@ -276,22 +275,20 @@ void SetTime(int64_t unix_ms, google::protobuf::Timestamp* out) {
   *out = TimeUtil::MillisecondsToTimestamp(unix_ms);
 }
 
+// "<fingerprint>:<after>", base64url: the format every Herald reads, so that a page token
+// outlives a rolling deploy.
 std::string EncodePageToken(std::string_view after, uint64_t fingerprint) {
-  v1::PageCursor cursor;
-  cursor.set_after(std::string(after));
-  cursor.set_request_fingerprint(fingerprint);
-  return absl::WebSafeBase64Escape(cursor.SerializeAsString());
+  return absl::WebSafeBase64Escape(StrCat(fingerprint, ":", after));
 }
 
 absl::StatusOr<std::string> DecodePageToken(std::string_view token, uint64_t fingerprint) {
   if (token.empty()) return std::string();
   std::string raw;
-  v1::PageCursor cursor;
-  if (!absl::WebSafeBase64Unescape(ToAbsl(token), &raw) || !cursor.ParseFromString(raw) ||
-      cursor.request_fingerprint() != fingerprint) {
-    return Invalid("page_token", "is not a token from this list request");
-  }
-  return std::move(*cursor.mutable_after());
+  const absl::Status bad = Invalid("page_token", "is not a token from this list request");
+  if (!absl::WebSafeBase64Unescape(ToAbsl(token), &raw)) return bad;
+  const size_t colon = raw.find(':');
+  if (colon == std::string::npos || raw.substr(0, colon) != std::to_string(fingerprint)) return bad;
+  return raw.substr(colon + 1);
 }
 
 absl::StatusOr<int64_t> ParseTimestampMillis(std::string_view field,
@@ -314,6 +311,28 @@ absl::Status ValidateRequestId(std::string_view request_id) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Clears the secrets a request carries (a team's upstream key and webhook secret), at any depth:
+// the fingerprint is kept in Redis beside the request id, where a plain digest of a secret would
+// let a guess be checked offline. A retry that changes only a secret is taken for the same
+// request.
+void ClearSecrets(google::protobuf::Message& message) {
+  const google::protobuf::Reflection* reflection = message.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  reflection->ListFields(message, &fields);
+  for (const google::protobuf::FieldDescriptor* field : fields) {
+    if (field->name() == "upstream_api_key" || field->name() == "webhook_signing_secret") {
+      reflection->ClearField(&message, field);
+    } else if (field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE &&
+               !field->is_repeated()) {
+      ClearSecrets(*reflection->MutableMessage(&message, field));
+    }
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<store::RequestId> CreateRequestId(const google::protobuf::Message& request,
                                                  std::string_view more) {
   const google::protobuf::FieldDescriptor* field =
@@ -329,6 +348,7 @@ absl::StatusOr<store::RequestId> CreateRequestId(const google::protobuf::Message
   std::unique_ptr<google::protobuf::Message> rest(request.New());
   rest->CopyFrom(request);
   rest->GetReflection()->ClearField(rest.get(), field);
+  ClearSecrets(*rest);
   std::string bytes;
   {
     google::protobuf::io::StringOutputStream stream(&bytes);
@@ -788,15 +808,18 @@ std::optional<store::MediaType> SniffMediaType(std::string_view bytes) {
   auto at = [&](size_t pos, std::string_view magic) {
     return bytes.size() >= pos + magic.size() && bytes.substr(pos, magic.size()) == magic;
   };
+  // Only signatures that name one kind: Ogg, Matroska/WebM and the ISO family's generic brands
+  // (isom, mp42, ...) carry audio or video alike, and are left unknown.
   if (at(0, "\x89PNG\r\n\x1a\n") || at(0, "\xff\xd8\xff") || at(0, "GIF87a") || at(0, "GIF89a") ||
-      (at(0, "RIFF") && at(8, "WEBP"))) {
+      (at(0, "RIFF") && at(8, "WEBP")) || at(4, "ftypheic") || at(4, "ftypheix") ||
+      at(4, "ftypmif1") || at(4, "ftypavif")) {
     return store::MediaType::kImage;
   }
-  if (at(0, "ID3") || at(0, "OggS") || at(0, "fLaC") || (at(0, "RIFF") && at(8, "WAVE")) ||
-      at(4, "ftypM4A")) {
+  if (at(0, "ID3") || at(0, "fLaC") || (at(0, "RIFF") && at(8, "WAVE")) || at(4, "ftypM4A ") ||
+      at(4, "ftypM4B ")) {
     return store::MediaType::kAudio;
   }
-  if (at(4, "ftyp") || at(0, "\x1a\x45\xdf\xa3")) return store::MediaType::kVideo;
+  if (at(4, "ftypqt  ") || at(4, "ftypM4V ")) return store::MediaType::kVideo;
   return std::nullopt;
 }
 

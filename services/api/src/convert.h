@@ -99,8 +99,9 @@ absl::Status ValidateTeamUpdate(const v1::Team& team, const std::vector<std::str
 // An account's writable fields: all of them, or only those `fields` names (an update's mask).
 absl::Status ValidateAccountFields(const v1::Account& account,
                                    const std::vector<std::string>* fields = nullptr);
-// The kind of media `bytes` are by their first bytes (PNG, JPEG, GIF, WebP; MP3, Ogg, FLAC,
-// WAV, M4A; MP4/MOV, WebM/Matroska); nullopt when they match none of these.
+// The kind of media `bytes` are by their first bytes, where those name one kind (PNG, JPEG, GIF,
+// WebP, HEIC, AVIF; MP3, FLAC, WAV, M4A; QuickTime, M4V); nullopt otherwise (Ogg, Matroska and
+// generic MP4 brands hold audio or video alike).
 std::optional<store::MediaType> SniffMediaType(std::string_view bytes);
 // kInvalidArgument when an upload's bytes are plainly another kind of media than `type`.
 absl::Status CheckUploadedBytes(std::string_view bytes, store::MediaType type);

@@ -103,7 +103,11 @@ int MediaUpload(Session& s, const ParsedCommand& c) {
   const size_t slash = path.rfind('/');
   asset->set_file_name(
       c.Get("file-name", slash == std::string::npos ? path : path.substr(slash + 1)));
-  std::string content_type = c.Get("content-type", GuessMedia(asset->file_name()).second);
+  // The extension's content type, unless it names another kind than --type (voice.mp4 sent as
+  // audio): then the kind is left unsaid rather than contradicted.
+  const auto [guessed_type, guessed_content_type] = GuessMedia(asset->file_name());
+  std::string content_type =
+      c.Get("content-type", guessed_type == type ? guessed_content_type : std::string());
   if (content_type.empty()) content_type = "application/octet-stream";
   asset->set_content_type(content_type);
   metadata->set_request_id(c.Get("request-id"));

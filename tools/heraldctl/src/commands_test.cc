@@ -644,6 +644,15 @@ TEST_F(CommandsTest, UploadStreamsMetadataThen64KiBChunks) {
   EXPECT_EQ(r_.upload_bytes, bytes);
 }
 
+// --type over the extension: the extension's content type would contradict it, so none is said.
+TEST_F(CommandsTest, AnUploadsTypeWinsOverItsExtensionsContentType) {
+  const std::string file = TempFile("voice.mp4");
+  std::ofstream(file, std::ios::binary) << "bytes";
+  ASSERT_EQ(Run({"media", "upload", file, "--type=audio"}), kExitOk) << err_.str();
+  EXPECT_EQ(r_.upload_metadata.media_asset().type(), v1::MediaAsset::AUDIO);
+  EXPECT_EQ(r_.upload_metadata.media_asset().content_type(), "application/octet-stream");
+}
+
 TEST_F(CommandsTest, CampaignCreateFromFileAndFlags) {
   const std::string file = TempFile("campaign.yaml");
   std::ofstream(file) << "name: tenants/acme/campaigns/old\nstate: SENDING\n"
