@@ -990,7 +990,8 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
         reported += r->reported;
       } else {
         ++failed;
-        if (r && r->http_status == 404) ++not_found;
+        // A 404 of the list, not of the account (which the upstream says apart by its code).
+        if (r && r->http_status == 404 && r->upstream_code != "account_not_found") ++not_found;
         if (first_error.empty()) first_error = r ? r->error : "unreadable batch outcome";
       }
     }

@@ -329,6 +329,9 @@ std::optional<ListAddResult> DecodeListAddResult(std::string_view document) {
   if (const json::value* x = o->if_contains("http_status"); x && x->is_int64()) {
     r.http_status = static_cast<int>(x->as_int64());
   }
+  if (const json::value* x = o->if_contains("code"); x && x->is_string()) {
+    r.upstream_code = std::string(x->as_string());
+  }
   return r;
 }
 
@@ -903,8 +906,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::ListAdd(const queue::LeasedJob& job
         co_await store_.records().Put(ListAddResults(tenant_id), key, json::serialize(outcome));
     co_return put.status();
   };
-  auto fail = [&](std::string reason, int http_status = 0) -> asio::awaitable<JobResult> {
-    const json::object outcome{{"ok", false}, {"error", reason}, {"http_status", http_status}};
+  auto fail = [&](std::string reason, int http_status = 0,
+                  std::string code = {}) -> asio::awaitable<JobResult> {
+    const json::object outcome{
+        {"ok", false}, {"error", reason}, {"http_status", http_status}, {"code", code}};
     if (absl::Status st = co_await finish(outcome); !st.ok()) {
       co_return JobResult::StoreFailed(st);
     }
@@ -938,7 +943,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::ListAdd(const queue::LeasedJob& job
     }
     if (upstream::IsTransient(error) && job.attempt < job.max_attempts)
       co_return JobResult::Retry(reason);
-    co_return co_await fail(reason, error ? error->http_status : 0);
+    co_return co_await fail(reason, error ? error->http_status : 0,
+                            error ? error->code : std::string());
   }
   absl::flat_hash_set<int64_t> in_list;
   for (const auto& [list_key, list_ids] : added.value->users_by_key) {

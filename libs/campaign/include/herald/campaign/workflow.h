@@ -93,7 +93,8 @@ struct ListAddResult {
   bool ok = false;
   int64_t reported = 0;
   std::string error;
-  int http_status = 0;  // the upstream's answer to a refused batch; 0: none
+  int http_status = 0;        // the upstream's answer to a refused batch; 0: none
+  std::string upstream_code;  // and its machine-readable code ("account_not_found", ...)
 };
 std::optional<ListAddResult> DecodeListAddResult(std::string_view document);
 
