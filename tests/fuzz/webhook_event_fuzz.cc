@@ -11,9 +11,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);
   absl::StatusOr<herald::upstream::WebhookEvent> event = herald::upstream::DecodeWebhookEvent(body);
   if (event.ok() && event->type != herald::upstream::WebhookEventType::kOther) {
-    // An applied event always names its account, and amounts are never negative.
+    // An applied event always names its account, and amounts are never negative; a
+    // transaction's net and fee add up to its amount, or are both unknown (-1).
     if (event->account.empty()) __builtin_trap();
-    if (event->amount_cents < 0 || event->net_cents < 0 || event->fee_cents < 0) __builtin_trap();
+    const bool unknown_net = event->net_cents == -1 && event->fee_cents == -1 &&
+                             event->type == herald::upstream::WebhookEventType::kTransaction;
+    if (event->amount_cents < 0 ||
+        (!unknown_net && (event->net_cents < 0 || event->fee_cents < 0))) {
+      __builtin_trap();
+    }
+    if (event->type == herald::upstream::WebhookEventType::kTransaction && !unknown_net &&
+        event->net_cents + event->fee_cents != event->amount_cents) {
+      __builtin_trap();
+    }
   }
   (void)herald::upstream::FirstIdInLink(body);
   return 0;

@@ -200,6 +200,34 @@ TEST_F(WebhooksTest, UnlockAloneEstimatesNetAndTheTransactionCorrectsIt) {
   EXPECT_EQ(account.elements()[2].AsOptionalString(), "210");
 }
 
+// A transaction that says neither its net nor its fee gives the gross and leaves them
+// estimated, as an unlock does; it is not a purchase with no net.
+TEST_F(WebhooksTest, ATransactionWithoutNetOrFeeKeepsTheEstimate) {
+  Record("s", Sent(105, 505, 12, 1000));
+  WebhookEvent unknown = Transaction(505, 12, 1000);
+  unknown.net_cents = -1;
+  unknown.fee_cents = -1;
+  Record("t", unknown);
+  MessageStats s = Stats(105);
+  EXPECT_EQ(s.purchases, 1);
+  EXPECT_EQ(s.gross_cents, 1000);
+  EXPECT_EQ(s.fee_cents, 200);
+  EXPECT_EQ(s.net_cents, 800);
+  // After an unlock's estimate, the same: the gross is the transaction's.
+  Record("s2", Sent(106, 506, 13, 1000));
+  Record("u2", Unlock(506, 13, 900));
+  Record("t2", [&] {
+    WebhookEvent t = Transaction(506, 13, 1000);
+    t.net_cents = t.fee_cents = -1;
+    return t;
+  }());
+  s = Stats(106);
+  EXPECT_EQ(s.purchases, 1);
+  EXPECT_EQ(s.gross_cents, 1000);
+  EXPECT_EQ(s.fee_cents, 200);
+  EXPECT_EQ(s.net_cents, 800);
+}
+
 // An unlock before its messages.sent: the estimate is made when the purchase is credited.
 TEST_F(WebhooksTest, AnUnlockBeforeItsMessageIsEstimatedWhenCredited) {
   Record("u", Unlock(590, 11, 1500));

@@ -107,11 +107,21 @@ void ReadTransaction(ObjectReader& p, WebhookEvent& e) {
   e.transaction_kind = p.String("type");
   e.amount_cents = p.Required("amount").MoneyCents();
   // The fee is what the amount leaves beyond the net, so that the two always add up to it:
-  // each rounded to the cent on its own, 0.805 and 0.205 of 1.01 would make 1.02.
+  // each rounded to the cent on its own, 0.805 and 0.205 of 1.01 would make 1.02. With only
+  // the fee, the net is the rest; with neither, both stay unknown (-1), and the analytics keep
+  // their estimate rather than crediting a purchase with no net.
   const std::optional<int64_t> net = p.OptionalMoneyCents("net_amount");
-  e.net_cents = net.value_or(0);
-  e.fee_cents =
-      net.has_value() ? e.amount_cents - *net : p.OptionalMoneyCents("fee_amount").value_or(0);
+  const std::optional<int64_t> fee = p.OptionalMoneyCents("fee_amount");
+  if (net.has_value()) {
+    e.net_cents = *net;
+    e.fee_cents = e.amount_cents - *net;
+  } else if (fee.has_value()) {
+    e.net_cents = e.amount_cents - *fee;
+    e.fee_cents = *fee;
+  } else {
+    e.net_cents = -1;
+    e.fee_cents = -1;
+  }
   e.chat_message_id = FirstIdInLink(p.String("description"));
   if (std::optional<JsonReader> fan = p.Get("fan"); fan.has_value()) {
     e.fan_id = fan->Object().RequiredId("id");
@@ -197,6 +207,11 @@ absl::StatusOr<WebhookEvent> DecodeWebhookEvent(std::string_view body) {
       break;
   }
   if (!p.status().ok()) return p.status();
+  if (e.type == WebhookEventType::kTransaction && e.fee_cents > e.amount_cents) {
+    return absl::InvalidArgumentError(StrCat("payload.fee_amount: ", FormatCents(e.fee_cents),
+                                             " is more than the amount, ",
+                                             FormatCents(e.amount_cents)));
+  }
   if (e.net_cents > e.amount_cents) {
     return absl::InvalidArgumentError(StrCat("payload.net_amount: ", FormatCents(e.net_cents),
                                              " is more than the amount, ",

@@ -65,12 +65,27 @@ TEST(WebhookEventTest, ATransactionsFeeIsWhatItsAmountLeavesBeyondItsNet) {
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(e.status().message().find("payload.net_amount"), std::string_view::npos);
-  // Without a net, the fee is as given.
+  // Without a net, the fee is as given and the net is the rest.
   e = DecodeWebhookEvent(R"({"event":"transactions.new","account_id":"acct_a","payload":{
       "id":"0123abcf","type":"message","amount":10,"fee_amount":2,"fan":{"id":"77"}}})");
   ASSERT_TRUE(e.ok()) << e.status();
-  EXPECT_EQ(e->net_cents, 0);
+  EXPECT_EQ(e->net_cents, 800);
   EXPECT_EQ(e->fee_cents, 200);
+  // A fee beyond the amount is no transaction either.
+  e = DecodeWebhookEvent(R"({"event":"transactions.new","account_id":"acct_a","payload":{
+      "id":"0123abd1","type":"message","amount":10,"fee_amount":12,"fan":{"id":"77"}}})");
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("payload.fee_amount"), std::string_view::npos);
+}
+
+TEST(WebhookEventTest, ATransactionWithNeitherNetNorFeeLeavesBothUnknown) {
+  auto e = DecodeWebhookEvent(R"({"event":"transactions.new","account_id":"acct_a","payload":{
+      "id":"0123abd2","type":"message","amount":10,"description":"?firstId=555",
+      "fan":{"id":"77"}}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->amount_cents, 1000);
+  EXPECT_EQ(e->net_cents, -1);
+  EXPECT_EQ(e->fee_cents, -1);
 }
 
 TEST(WebhookEventTest, UnlockReadsTheMessageLinkAndAmount) {

@@ -259,8 +259,14 @@ local function apply()
     fan_data()
   elseif code == 3 or code == 4 then
     if chat ~= '0' then
-      local fields = code == 3 and { [UNLOCK_AMOUNT] = arg(8) }
-                     or { [TX_AMOUNT] = arg(8), [TX_NET] = arg(9), [TX_FEE] = arg(10) }
+      local fields = { [UNLOCK_AMOUNT] = arg(8) }
+      if code == 4 then
+        -- A transaction without net and fee leaves them estimated, as an unlock does.
+        fields = { [TX_AMOUNT] = arg(8) }
+        if arg(9) ~= '-1' then
+          fields[TX_NET], fields[TX_FEE] = arg(9), arg(10)
+        end
+      end
       local q = purchase(fields)
       if not q then
         result = 2

@@ -93,7 +93,7 @@ struct Ingest::Metrics {
         net(metrics::BuildCounter()
                 .Name("herald_revenue_net_cents_total")
                 .Help("What the creators received after the platform's fee, in cents, from the "
-                      "transactions.new events recorded.")
+                      "transactions.new events recorded that carry their net or fee.")
                 .LabelNames({"tenant"})
                 .Register(registry)) {
     auto& events = metrics::BuildCounter()
@@ -122,7 +122,9 @@ struct Ingest::Metrics {
   void CountRevenue(const std::string& tenant, const upstream::WebhookEvent& event) {
     if (event.type != WebhookEventType::kTransaction) return;
     gross.Add({{"tenant", tenant}}).Increment(static_cast<double>(event.amount_cents));
-    net.Add({{"tenant", tenant}}).Increment(static_cast<double>(event.net_cents));
+    if (event.net_cents >= 0) {  // -1: the transaction did not say
+      net.Add({{"tenant", tenant}}).Increment(static_cast<double>(event.net_cents));
+    }
   }
 
   std::array<std::array<metrics::Counter*, kResults.size()>, kEventLabels.size()> counters{};

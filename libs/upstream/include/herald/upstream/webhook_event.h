@@ -44,7 +44,8 @@ struct WebhookEvent {
   int64_t fan_id = 0;
   int64_t price_cents = 0;  // kMessageSent
 
-  // kPpvUnlocked: amount only (the {AMOUNT} shown to the creator). kTransaction: all three.
+  // kPpvUnlocked: amount only (the {AMOUNT} shown to the creator). kTransaction: all three,
+  // net and fee -1 when the transaction carries neither `net_amount` nor `fee_amount`.
   int64_t amount_cents = 0;
   int64_t net_cents = 0;
   int64_t fee_cents = 0;
