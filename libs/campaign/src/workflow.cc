@@ -122,13 +122,7 @@ std::string SegmentListName(std::string_view segment, std::string_view campaign)
   constexpr size_t kMaxChars = 64;
   const std::string_view suffix = campaign.substr(campaign.size() > 6 ? campaign.size() - 6 : 0);
   const size_t room = kMaxChars - std::string_view("Herald  ").size() - Utf8Length(suffix);
-  size_t end = 0, chars = 0;
-  while (end < segment.size() && chars < room) {
-    ++end;
-    while (end < segment.size() && (static_cast<unsigned char>(segment[end]) & 0xC0) == 0x80) ++end;
-    ++chars;
-  }
-  return StrCat("Herald ", segment.substr(0, end), " ", suffix);
+  return StrCat("Herald ", Utf8Prefix(segment, room), " ", suffix);
 }
 
 // A sent delivery's note of a failed progress check (DeliveryWorkflow::OnFollowError) starts

@@ -28,9 +28,29 @@ std::vector<std::string_view> StrSplit(std::string_view s, char separator) {
   }
 }
 
+namespace {
+bool IsContinuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+}  // namespace
+
 size_t Utf8Length(std::string_view s) {
   return static_cast<size_t>(
-      std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+      std::count_if(s.begin(), s.end(), [](char c) { return !IsContinuation(c); }));
+}
+
+std::string_view Utf8Prefix(std::string_view s, size_t n) {
+  size_t end = 0;
+  for (size_t kept = 0; end < s.size(); ++end) {
+    if (!IsContinuation(s[end]) && kept++ == n) break;
+  }
+  return s.substr(0, end);
+}
+
+std::string_view Utf8Suffix(std::string_view s, size_t n) {
+  size_t start = s.size();
+  for (size_t kept = 0; kept < n && start > 0;) {
+    if (!IsContinuation(s[--start])) ++kept;
+  }
+  return s.substr(start);
 }
 
 std::string AsciiLower(std::string_view s) {

@@ -40,5 +40,18 @@ TEST(AsciiCaseTest, ChangesOnlyAsciiLetters) {
   EXPECT_EQ(AsciiUpper("drain_timeout"), "DRAIN_TIMEOUT");
 }
 
+TEST(Utf8Test, CountsAndCutsWholeCharacters) {
+  const std::string_view text = "caf\u00e9 \U0001F600!";  // 7 characters, 11 bytes
+  EXPECT_EQ(Utf8Length(text), 7u);
+  EXPECT_EQ(Utf8Prefix(text, 4), "caf\u00e9");
+  EXPECT_EQ(Utf8Prefix(text, 6), "caf\u00e9 \U0001F600");
+  EXPECT_EQ(Utf8Prefix(text, 0), "");
+  EXPECT_EQ(Utf8Prefix(text, 100), text);
+  EXPECT_EQ(Utf8Suffix(text, 2), "\U0001F600!");
+  EXPECT_EQ(Utf8Suffix(text, 4), "\u00e9 \U0001F600!");
+  EXPECT_EQ(Utf8Suffix(text, 0), "");
+  EXPECT_EQ(Utf8Suffix(text, 100), text);
+}
+
 }  // namespace
 }  // namespace herald

@@ -791,17 +791,6 @@ absl::Status CheckContentType(std::string_view content_type, store::MediaType ty
   return absl::OkStatus();
 }
 
-// At most 200 characters of a file name taken from a URL: its end, where the extension is.
-std::string LastCharacters(std::string_view name, size_t max) {
-  if (Utf8Length(name) <= max) return std::string(name);
-  size_t start = name.size();
-  for (size_t kept = 0; kept < max && start > 0;) {
-    --start;
-    if ((static_cast<unsigned char>(name[start]) & 0xC0) != 0x80) ++kept;
-  }
-  return std::string(name.substr(start));
-}
-
 }  // namespace
 
 std::optional<store::MediaType> SniffMediaType(std::string_view bytes) {
@@ -875,8 +864,10 @@ absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const
       const size_t q = path.find_first_of("?#");
       if (q != std::string_view::npos) path = path.substr(0, q);
       const size_t slash = path.rfind('/');
-      out.file_name =
-          slash == std::string_view::npos ? "" : LastCharacters(path.substr(slash + 1), 200);
+      // At most 200 characters of it: its end, where the extension is.
+      out.file_name = slash == std::string_view::npos
+                          ? ""
+                          : std::string(Utf8Suffix(path.substr(slash + 1), 200));
       if (out.file_name.empty()) {
         return Invalid("media_asset.file_name",
                        "is required when source_url does not end in a file name");

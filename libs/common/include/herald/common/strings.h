@@ -92,6 +92,11 @@ std::string AsciiUpper(std::string_view s);
 // in characters are checked with this, never with size().
 size_t Utf8Length(std::string_view s);
 
+// The first / last `n` characters of UTF-8 text (all of it when it is shorter), never cutting a
+// character in two. Views point into `s`.
+std::string_view Utf8Prefix(std::string_view s, size_t n);
+std::string_view Utf8Suffix(std::string_view s, size_t n);
+
 // Parses the whole of `s` as a base-10 integer; nullopt on any junk or overflow.
 template <std::integral T>
 std::optional<T> ParseInt(std::string_view s) {
