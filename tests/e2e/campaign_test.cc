@@ -201,6 +201,12 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
   }
 
+  static void SetUnsendWindowMs(int64_t ms) {
+    auto r = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/behavior",
+                                  StrCat(R"({"unsend_window_ms":)", ms, "}"));
+    ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+  }
+
   // PauseAccount or ResumeAccount of `account`.
   static void SetAccountPaused(const std::string& key, const std::string& account, bool paused) {
     auto accounts = v1::AccountService::NewStub(stack_->channel());
@@ -1178,6 +1184,46 @@ TEST_P(CampaignTest, ACancelSaysWhichPauseHoldsItsUnsend) {
     return ds.size() == 1 && ds[0].state() == v1::Delivery::CANCELLED;
   })) << stack_->herald().Logs();
   EXPECT_EQ(DeliveriesOf(key, created.name())[0].cancel_outcome(), "unsent");
+}
+
+// A completed campaign cancelled after the upstream's unsend window: the response names every
+// account whose message stays out, the messages stay delivered, and the campaign says so.
+TEST_P(CampaignTest, ACancelTooLateToUnsendSaysEveryMessageStaysOut) {
+  const std::string key = NewTenant("toolate");
+  const std::vector<std::string> accounts = ImportAccounts("toolate", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia("toolate", key);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(BearerContext(key).get(),
+                                   PpvCampaign("toolate", {accounts[0]}, media, "Too late"),
+                                   &created)
+                  .ok());
+  ASSERT_EQ(Watch(key, created.name()).state(), v1::Campaign::COMPLETED);
+
+  ASSERT_NO_FATAL_FAILURE(SetUnsendWindowMs(0));
+  v1::CancelCampaignRequest cancel;
+  cancel.set_name(created.name());
+  v1::CancelCampaignResponse cancelled;
+  grpc::Status s = campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled);
+  ASSERT_NO_FATAL_FAILURE(SetUnsendWindowMs(60'000));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(testing::WaitFor([&] {
+    const std::vector<v1::Delivery> ds = DeliveriesOf(key, created.name());
+    return ds.size() == 1 && ds[0].cancel_outcome().starts_with("could not be unsent");
+  })) << stack_->herald().Logs();
+  const std::vector<v1::Delivery> ds = DeliveriesOf(key, created.name());
+  EXPECT_EQ(ds[0].state(), v1::Delivery::COMPLETED);
+  std::string upstream_state;
+  for (const auto& [id, state] : LedgerOf(ShortId(accounts[0]))) {
+    if (id == ds[0].upstream_message_id()) upstream_state = state;
+  }
+  EXPECT_EQ(upstream_state, "done");
+  const v1::Campaign after = GetCampaign(key, created.name());
+  EXPECT_EQ(after.state(), v1::Campaign::CANCELLED);
+  EXPECT_THAT(after.state_reason(),
+              ::testing::HasSubstr("every message had gone out and none could be unsent"));
 }
 
 // An unsend the upstream refuses for want of credits pauses the team instead of using up its

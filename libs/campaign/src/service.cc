@@ -52,6 +52,14 @@ CampaignView BaseView(Campaign campaign, int64_t revision,
   view.reason = campaign.phase_reason;
   // Paused, then finished by the deliveries the pause could not hold: the pause is history.
   if (IsFinal(view.state) && campaign.phase == CampaignPhase::kPaused) view.reason.clear();
+  // Cancelled after its messages went out, and the upstream took none of them back: the state
+  // says no more is sent, the reason that everything was.
+  if (campaign.phase == CampaignPhase::kCancelled && view.counts.cancelled == 0 &&
+      view.counts.failed < view.counts.total &&
+      std::none_of(deliveries.begin(), deliveries.end(), CancelUnsettled)) {
+    view.reason = StrCat(view.reason, "; every message had gone out and none could be unsent ",
+                         "(each delivery's cancel_outcome says why)");
+  }
   if (IsFinal(view.state) && view.counts.failed > 0 && view.reason.empty()) {
     for (const Delivery& d : deliveries) {
       if (d.state == DeliveryState::kFailed) {
