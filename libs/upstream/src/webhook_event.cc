@@ -4,6 +4,7 @@
 #include <absl/time/time.h>
 
 #include <herald/common/strings.h>
+#include <herald/upstream/ids.h>
 #include <herald/upstream/money.h>
 #include <herald/upstream/webhook_event.h>
 
@@ -175,6 +176,11 @@ absl::StatusOr<WebhookEvent> DecodeWebhookEvent(std::string_view body) {
   e.type = TypeOf(e.name);
   if (e.type == WebhookEventType::kOther) return e;
   if (e.account.empty()) return absl::InvalidArgumentError("account_id: required");
+  if (!IsAccountId(e.account)) {
+    return absl::InvalidArgumentError(
+        StrCat("account_id: \"", Utf8Prefix(e.account, 80),
+               "\" is not an upstream account id (acct_ then 1-64 letters or digits)"));
+  }
   ObjectReader p = root.Required("payload").Object();
   if (!p.status().ok()) return p.status();
   switch (e.type) {

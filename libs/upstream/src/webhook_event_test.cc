@@ -166,17 +166,33 @@ TEST(WebhookEventTest, UnknownEventsDecodeAsOther) {
 
 TEST(WebhookEventTest, MalformedBodiesAreErrors) {
   for (std::string_view body :
-       {"", "[]", "{", R"({"event":5})", R"({"account_id":"a"})",
-        R"({"event":"messages.sent","account_id":"a"})",
-        R"({"event":"messages.sent","account_id":"a","payload":[]})",
+       {"", "[]", "{", R"({"event":5})", R"({"account_id":"acct_a"})",
+        R"({"event":"messages.sent","account_id":"acct_a"})",
+        R"({"event":"messages.sent","account_id":"acct_a","payload":[]})",
         R"({"event":"messages.sent","payload":{"id":1}})",
-        R"({"event":"messages.sent","account_id":"a","payload":{"id":"x"}})",
-        R"({"event":"transactions.new","account_id":"a","payload":{"id":"t"}})",
-        R"({"event":"transactions.new","account_id":"a",
+        R"({"event":"messages.sent","account_id":"acct_a","payload":{"id":"x"}})",
+        R"({"event":"transactions.new","account_id":"acct_a","payload":{"id":"t"}})",
+        R"({"event":"transactions.new","account_id":"acct_a",
                                    "payload":{"id":"t","amount":"1,234"}})"}) {
     auto e = DecodeWebhookEvent(body);
     EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument) << body;
   }
+}
+
+TEST(WebhookEventTest, AnAppliedEventNamesAnUpstreamAccount) {
+  for (std::string_view account :
+       {"a", "acct_", "../x", "acct_a b", "acct_a/b",
+        "acct_0123456789012345678901234567890123456789012345678901234567890123456789"}) {
+    const std::string body = StrCat(R"({"event":"subscriptions.new","account_id":")", account,
+                                    R"(","payload":{"user_id":"7"}})");
+    auto e = DecodeWebhookEvent(body);
+    EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument) << account;
+    EXPECT_EQ(e.status().message().substr(0, 12), "account_id: ") << e.status();
+  }
+  auto e = DecodeWebhookEvent(
+      R"({"event":"subscriptions.new","account_id":"acct_Ab9","payload":{"user_id":"7"}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->account, "acct_Ab9");
 }
 
 TEST(WebhookEventTest, FirstIdInLink) {

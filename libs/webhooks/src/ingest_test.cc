@@ -112,7 +112,7 @@ TEST_F(IngestTest, DuringARotationBothSecretsAreAcceptedAndNoOther) {
 
 TEST_F(IngestTest, MalformedWrongTypeUnknownEndpoint) {
   EXPECT_EQ(Post("{not json", Sign("{not json")).status, 400);
-  const std::string no_payload = R"({"event":"messages.sent","account_id":"a"})";
+  const std::string no_payload = R"({"event":"messages.sent","account_id":"acct_a"})";
   EXPECT_EQ(Post(no_payload, Sign(no_payload)).status, 400);
   EXPECT_EQ(Post(kSent, Sign(kSent), "evt_1", "t1.nope").status, 401);
   EXPECT_EQ(Post(kSent, Sign(kSent), "evt_1", "t1.team-a", "text/plain").status, 415);

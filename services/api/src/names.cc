@@ -3,6 +3,7 @@
 #include <absl/strings/ascii.h>
 
 #include <herald/common/strings.h>
+#include <herald/upstream/ids.h>
 
 namespace herald::api {
 namespace {
@@ -83,13 +84,7 @@ absl::Status ValidateSlug(std::string_view field, std::string_view id) {
 }
 
 absl::Status ValidateAccountId(std::string_view field, std::string_view id) {
-  constexpr std::string_view kPrefix = "acct_";
-  const std::string_view rest = id.starts_with(kPrefix) ? id.substr(kPrefix.size()) : "";
-  const bool ok =
-      !rest.empty() && rest.size() <= 64 && std::all_of(rest.begin(), rest.end(), [](char c) {
-        return absl::ascii_isalnum(static_cast<unsigned char>(c));
-      });
-  if (!ok) {
+  if (!upstream::IsAccountId(id)) {
     return absl::InvalidArgumentError(
         StrCat(field, ": '", id,
                "' is not an upstream account id (acct_ then 1-64 letters or "
