@@ -362,7 +362,11 @@ TEST_F(AutomationsEndToEndTest, InvalidRulesAreRefusedAndNothingIsStored) {
   ASSERT_EQ(listed.automations_size(), 1);
   EXPECT_EQ(listed.automations(0).name(), third.name());
   EXPECT_TRUE(listed.next_page_token().empty());
-  // The token belongs to its filter.
+  // The token belongs to its tenant and its filter.
+  v1::ListAutomationsRequest replayed = list;
+  replayed.set_parent("tenants/outsider");
+  s = stub->ListAutomations(BearerContext(other_key).get(), replayed, &listed);
+  EXPECT_EQ(code(s), grpc::StatusCode::INVALID_ARGUMENT);
   list.set_account(a);
   s = stub->ListAutomations(BearerContext(key).get(), list, &listed);
   EXPECT_EQ(code(s), grpc::StatusCode::INVALID_ARGUMENT);

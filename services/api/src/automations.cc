@@ -7,6 +7,7 @@
 #include "bridge.h"
 #include "convert.h"
 #include "names.h"
+#include "paging.h"
 
 namespace herald::api {
 namespace {
@@ -63,7 +64,7 @@ class AutomationServiceImpl final : public v1::AutomationService::CallbackServic
           }
           HERALD_CO_ASSIGN_OR_RETURN(int size, ParsePageSize(req->page_size(), 100, 1000));
           const uint64_t fingerprint =
-              std::hash<std::string>{}(StrCat("automations/", req->account()));
+              Fingerprint(StrCat("automations/", c.tenant, "/", req->account()));
           HERALD_CO_ASSIGN_OR_RETURN(std::string after,
                                      DecodePageToken(req->page_token(), fingerprint));
           HERALD_CO_ASSIGN_OR_RETURN(std::vector<automation::AutomationView> all,
