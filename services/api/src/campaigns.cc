@@ -119,19 +119,15 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           if (cursor_ms) before = static_cast<double>(*cursor_ms) + 1;
           // Create times are kept in whole milliseconds: a bound between two of them rounds up,
           // so "at or after" and "before" hold to the nanosecond.
-          const auto ceil_millis = [](const google::protobuf::Timestamp& t, int64_t ms) {
-            return t.nanos() % 1'000'000 == 0 ? ms : ms + 1;
-          };
           int64_t after_ms = 0;
           if (req->has_create_time_after()) {
             HERALD_CO_ASSIGN_OR_RETURN(
-                after_ms, ParseTimestampMillis("create_time_after", req->create_time_after()));
-            after_ms = ceil_millis(req->create_time_after(), after_ms);
+                after_ms, ParseTimestampBoundMillis("create_time_after", req->create_time_after()));
           }
           if (req->has_create_time_before()) {
             HERALD_CO_ASSIGN_OR_RETURN(
                 int64_t before_ms,
-                ParseTimestampMillis("create_time_before", req->create_time_before()));
+                ParseTimestampBoundMillis("create_time_before", req->create_time_before()));
             const google::protobuf::Timestamp& from = req->create_time_after();
             const google::protobuf::Timestamp& to = req->create_time_before();
             if (req->has_create_time_after() && std::make_pair(to.seconds(), to.nanos()) <=
@@ -139,7 +135,6 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
               co_return absl::InvalidArgumentError(
                   "create_time_before: must be after create_time_after");
             }
-            before_ms = ceil_millis(to, before_ms);
             const double b = static_cast<double>(before_ms);
             before = before ? std::min(*before, b) : b;
           }

@@ -300,6 +300,13 @@ absl::StatusOr<int64_t> ParseTimestampMillis(std::string_view field,
   return TimeUtil::TimestampToMilliseconds(t);
 }
 
+absl::StatusOr<int64_t> ParseTimestampBoundMillis(std::string_view field,
+                                                  const google::protobuf::Timestamp& t) {
+  absl::StatusOr<int64_t> ms = ParseTimestampMillis(field, t);
+  if (ms.ok() && t.nanos() % 1'000'000 != 0) ++*ms;  // nanos are never negative: ms is the floor
+  return ms;
+}
+
 absl::StatusOr<int> ParsePageSize(int32_t page_size, int fallback, int max) {
   if (page_size < 0) return Invalid("page_size", "must not be negative");
   if (page_size == 0) return fallback;
@@ -506,20 +513,24 @@ absl::StatusOr<TopCampaignsQuery> ParseTopCampaigns(const v1::TopCampaignsReques
   }
   TopCampaignsQuery q;
   q.limit = r.limit() == 0 ? 10 : r.limit();
+  // Create times are kept in whole milliseconds: both bounds round up, so that "at or after
+  // start_time" and "before end_time" hold to the nanosecond.
   q.end_ms = absl::ToUnixMillis(now);
+  absl::Time end = now;
   if (r.has_end_time()) {
-    absl::StatusOr<int64_t> end = ParseTimestampMillis("end_time", r.end_time());
-    if (!end.ok()) return end.status();
-    q.end_ms = *end;
+    absl::StatusOr<int64_t> end_ms = ParseTimestampBoundMillis("end_time", r.end_time());
+    if (!end_ms.ok()) return end_ms.status();
+    q.end_ms = *end_ms;
+    end = absl::FromUnixSeconds(r.end_time().seconds()) + absl::Nanoseconds(r.end_time().nanos());
   }
   q.start_ms = q.end_ms - int64_t{30} * 24 * 3600 * 1000;
   if (r.has_start_time()) {
-    absl::StatusOr<int64_t> start = ParseTimestampMillis("start_time", r.start_time());
-    if (!start.ok()) return start.status();
-    q.start_ms = *start;
-  }
-  if (q.start_ms >= q.end_ms) {
-    return absl::InvalidArgumentError("start_time: must be before end_time");
+    absl::StatusOr<int64_t> start_ms = ParseTimestampBoundMillis("start_time", r.start_time());
+    if (!start_ms.ok()) return start_ms.status();
+    q.start_ms = *start_ms;
+    const absl::Time start =
+        absl::FromUnixSeconds(r.start_time().seconds()) + absl::Nanoseconds(r.start_time().nanos());
+    if (start >= end) return absl::InvalidArgumentError("start_time: must be before end_time");
   }
   return q;
 }

@@ -37,6 +37,10 @@ absl::StatusOr<int> ParsePageSize(int32_t page_size, int fallback, int max);
 // client's arbitrary seconds would overflow.
 absl::StatusOr<int64_t> ParseTimestampMillis(std::string_view field,
                                              const google::protobuf::Timestamp& t);
+// The same, rounded up to the next whole millisecond: a bound on times kept in milliseconds
+// ("at or after t", "before t") then holds to the nanosecond.
+absl::StatusOr<int64_t> ParseTimestampBoundMillis(std::string_view field,
+                                                  const google::protobuf::Timestamp& t);
 
 absl::Status ValidateRequestId(std::string_view request_id);
 // The request_id of a create `request`, validated, with the fingerprint of the rest of the

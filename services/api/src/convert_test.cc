@@ -209,6 +209,31 @@ TEST(ParseTopCampaignsTest, DefaultsToThirtyDaysBeforeNow) {
   EXPECT_EQ(q->limit, 5);
 }
 
+// Create times are whole milliseconds: a campaign created at ...197 ms is at or after a start
+// of ...196.999999999 ms and before an end of ...197.000001 ms, but not at or after ...197.0005.
+TEST(ParseTopCampaignsTest, BoundsRoundUpToWholeMilliseconds) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  v1::TopCampaignsRequest r;
+  *r.mutable_start_time() = Ts(1764547200, 196'999'999);
+  *r.mutable_end_time() = Ts(1764547200, 197'000'001);
+  absl::StatusOr<TopCampaignsQuery> q = ParseTopCampaigns(r, now);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->start_ms, 1764547200197);  // 197 >= start
+  EXPECT_EQ(q->end_ms, 1764547200198);    // 197 < end
+  *r.mutable_start_time() = Ts(1764547200, 197'000'500);
+  *r.mutable_end_time() = Ts(1764547200, 197'900'000);
+  q = ParseTopCampaigns(r, now);
+  ASSERT_TRUE(q.ok()) << q.status();  // start < end, though both round to the same millisecond
+  EXPECT_EQ(q->start_ms, 1764547200198);
+  EXPECT_EQ(q->end_ms, 1764547200198);  // nothing: 197 is before the start
+  *r.mutable_end_time() = Ts(1764547200, 197'000'500);
+  q = ParseTopCampaigns(r, now);
+  ASSERT_FALSE(q.ok());
+  EXPECT_THAT(std::string(q.status().message()), HasSubstr("start_time: must be before end_time"));
+  EXPECT_EQ(*ParseTimestampBoundMillis("t", Ts(1, 0)), 1000);
+  EXPECT_EQ(*ParseTimestampBoundMillis("t", Ts(-1, 500'000)), -999);
+}
+
 TEST(ParseTopCampaignsTest, TimesOutsideTheTimestampRangeAreRejected) {
   // The end's milliseconds lie 808 ms above INT64_MIN; the default start, 30 days before it,
   // overflowed.
