@@ -45,6 +45,10 @@ const std::map<std::string, std::string> kSilentAlerts = {
     {"HeraldQueueBacklogAging", "needs a ready job older than 5 minutes"},
     {"HeraldCampaignDispatchStuck",
      "needs 15 minutes of failed dispatch sweeps (promtool's tests in herald-rules.test.yml)"},
+    {"HeraldRedisWritesUnreplicated",
+     "needs a Redis master without its replica and --redis_wait_replicas (promtool's tests in "
+     "herald-rules.test.yml; the counter in RedisClientTest."
+     "ReplicatedScriptsFailWhenTooFewReplicasAcknowledge)"},
     {"HeraldTeamsPaused",
      "needs a team paused for 15 minutes (promtool's tests in herald-rules.test.yml; the gauge "
      "in CampaignTest.OutOfCreditsPausesTheTeamUntilResumed)"},

@@ -433,7 +433,7 @@ TEST_F(RedisClientTest, ReplicatedScriptsFailWhenTooFewReplicasAcknowledge) {
   ClientConfig config = Config();
   config.wait_replicas = 1;
   config.wait_timeout = absl::Milliseconds(20);
-  Client client(io_.executor(), config);
+  Client client(io_.executor(), config, &registry_);
   client.Start();
   const Script incr("return redis.call('INCR', KEYS[1])", Script::Durability::kReplicated);
   absl::StatusOr<Reply> r = Await(io_.executor(), client.Eval(incr, {"durable"}, {}));
@@ -447,6 +447,8 @@ TEST_F(RedisClientTest, ReplicatedScriptsFailWhenTooFewReplicasAcknowledge) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(*redis_->Command({"GET", "durable"}), "2");
   EXPECT_THAT(*redis_->Command({"INFO", "commandstats"}), HasSubstr("cmdstat_eval:calls=2"));
+  // Each is counted, for the alert on writes no replica acknowledges.
+  EXPECT_EQ(MetricValue(registry_, "herald_redis_unreplicated_writes_total"), 2);
   // A script's own error is reported as such.
   const Script failing("return redis.error_reply('ERR refused')", Script::Durability::kReplicated);
   r = Await(io_.executor(), client.Eval(failing, {"durable"}, {}));

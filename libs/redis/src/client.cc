@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <herald/common/config.h>
+#include <herald/common/outage.h>
 #include <herald/common/setting_error.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
@@ -77,14 +78,39 @@ bool IsNoScript(const Reply& reply) {
   return reply.is_error() && reply.str().starts_with("NOSCRIPT");
 }
 
+}  // namespace
+
+// Writes their replicas did not acknowledge: a master without its replica fails every
+// replicated write to its slots while /readyz stays green (reads and other writes work), so
+// operators need the count (alert HeraldRedisWritesUnreplicated) and the log.
+struct internal::Unreplicated {
+  explicit Unreplicated(metrics::Registry* registry)
+      : counter(registry == nullptr
+                    ? nullptr
+                    : &metrics::BuildCounter()
+                           .Name("herald_redis_unreplicated_writes_total")
+                           .Help("Replicated Redis writes (--redis_wait_replicas) that reached "
+                                 "fewer replicas than required in time, and so failed.")
+                           .Register(*registry)
+                           .Add({})) {}
+
+  void Failed(const absl::Status& why) {
+    if (counter != nullptr) counter->Increment();
+    outage.Failed(why);
+  }
+
+  metrics::Counter* counter;
+  log::Outage outage{"redis replicas", "acknowledged writes"};
+};
+
+namespace {
+
 // Eval of a kReplicated script: EVALSHA (EVAL when the server lacks it) and WAIT in one batch,
 // so both go on one connection and WAIT covers the script's writes.
-asio::awaitable<absl::StatusOr<Reply>> EvalReplicated(Client& client, int replicas,
-                                                      absl::Duration wait_timeout,
-                                                      const Script& script,
-                                                      std::vector<std::string> keys,
-                                                      std::vector<std::string> args,
-                                                      std::optional<absl::Duration> timeout) {
+asio::awaitable<absl::StatusOr<Reply>> EvalReplicated(
+    Client& client, internal::Unreplicated& unreplicated, int replicas, absl::Duration wait_timeout,
+    const Script& script, std::vector<std::string> keys, std::vector<std::string> args,
+    std::optional<absl::Duration> timeout) {
   HERALD_CO_RETURN_IF_ERROR(cluster::CheckSameSlot(keys));
   const int64_t numkeys = static_cast<int64_t>(keys.size());
   const Command wait("WAIT", replicas, absl::ToInt64Milliseconds(wait_timeout));
@@ -102,10 +128,13 @@ asio::awaitable<absl::StatusOr<Reply>> EvalReplicated(Client& client, int replic
   if (replies[0].is_error()) co_return replies[0].ToStatus();
   HERALD_CO_ASSIGN_OR_RETURN(const int64_t acknowledged, replies[1].AsInteger());
   if (acknowledged < replicas) {
-    co_return absl::UnavailableError(StrCat("redis: write reached ", acknowledged, " of ", replicas,
-                                            " replicas within ", absl::FormatDuration(wait_timeout),
-                                            "; not acknowledged, retry it"));
+    absl::Status refused = absl::UnavailableError(
+        StrCat("redis: write reached ", acknowledged, " of ", replicas, " replicas within ",
+               absl::FormatDuration(wait_timeout), "; not acknowledged, retry it"));
+    unreplicated.Failed(refused);
+    co_return refused;
   }
+  unreplicated.outage.Succeeded();
   co_return std::move(replies[0]);
 }
 
@@ -273,6 +302,7 @@ Client::Client(asio::any_io_executor executor, ClientConfig config, metrics::Reg
   }
   wait_replicas_ = config.wait_replicas;
   wait_timeout_ = config.wait_timeout;
+  unreplicated_ = std::make_shared<internal::Unreplicated>(registry);  // 0 without wait_replicas
   if (config.cluster) {
     cluster_ =
         std::make_shared<internal::ClusterClient>(std::move(executor), std::move(config), registry);
@@ -344,8 +374,8 @@ asio::awaitable<absl::StatusOr<Reply>> Client::Eval(const Script& script,
                                                     std::vector<std::string> args,
                                                     std::optional<absl::Duration> timeout) {
   if (script.durability() == Script::Durability::kReplicated && wait_replicas_ > 0) {
-    return EvalReplicated(*this, wait_replicas_, wait_timeout_, script, std::move(keys),
-                          std::move(args), timeout);
+    return EvalReplicated(*this, *unreplicated_, wait_replicas_, wait_timeout_, script,
+                          std::move(keys), std::move(args), timeout);
   }
   if (cluster_) return cluster_->Eval(script, std::move(keys), std::move(args), timeout);
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(absl::StatusOr<Reply>)>(

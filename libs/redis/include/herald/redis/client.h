@@ -76,6 +76,7 @@ namespace herald::redis {
 
 namespace internal {
 class ClusterClient;
+struct Unreplicated;
 }  // namespace internal
 
 // An argument of Command's constructor: text, or an integer (written in decimal).
@@ -189,6 +190,9 @@ absl::Status ValidateClientConfig(const ClientConfig& config);
 //   herald_redis_command_duration_seconds      time from issue to completion, per operation
 //   herald_redis_reconnects_total              connection attempts after a connection's first
 //   herald_redis_connections                   connections established and authenticated
+//   herald_redis_unreplicated_writes_total     replicated scripts (wait_replicas) whose write
+//                                              reached fewer replicas than required in time,
+//                                              and so failed kUnavailable
 
 class Client {
  public:
@@ -271,6 +275,8 @@ class Client {
   std::shared_ptr<internal::ClusterClient> cluster_;  // a cluster
   int wait_replicas_ = 0;
   absl::Duration wait_timeout_;
+  // Writes their replicas did not acknowledge (wait_replicas): counted, and logged as an outage.
+  std::shared_ptr<internal::Unreplicated> unreplicated_;
 };
 
 }  // namespace herald::redis
