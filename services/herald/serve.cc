@@ -418,6 +418,12 @@ int RunServe(const ServeConfig& config) {
     return 1;
   }
 
+  if (config.roles.api && config.admin_key.empty()) {
+    log::Warn(
+        "no --admin_key (or --admin_key_file): TenantService refuses every call, so no tenant "
+        "or API key can be created through this process");
+  }
+
   // Upstream keys are sealed at rest with this key (checked by MakeServeConfig).
   std::string encryption_key = config.encryption_key;
   if (encryption_key.empty()) {
