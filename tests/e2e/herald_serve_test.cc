@@ -78,6 +78,8 @@ TEST_F(HeraldServeTest, ProbesAndMetricsAnswer) {
   auto metrics = HttpGet((*herald)->admin_port(), "/metrics");
   ASSERT_TRUE(metrics.ok());
   EXPECT_THAT(metrics->body, HasSubstr("herald_build_info{roles=\"api,worker,ingest\""));
+  // Started without a platform admin key, it says what that means.
+  EXPECT_THAT((*herald)->Logs(), HasSubstr("no --admin_key"));
   const absl::Status promtool = testing::PromtoolCheckMetrics(metrics->body);
   EXPECT_TRUE(promtool.ok()) << promtool;
 }
