@@ -2,6 +2,7 @@
 // credited to their mass message whatever order the events arrive in, fan data kept for
 // segments, and the analytics reads.
 #include <future>
+#include <map>
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
@@ -226,6 +227,30 @@ TEST_F(WebhooksTest, ATransactionWithoutNetOrFeeKeepsTheEstimate) {
   EXPECT_EQ(s.gross_cents, 1000);
   EXPECT_EQ(s.fee_cents, 200);
   EXPECT_EQ(s.net_cents, 800);
+}
+
+// A buyer's first purchase is dated as the upstream dates it (a webhook retried for minutes
+// does not move it), never later than Herald's clock, and when the upstream does not say, when
+// it is applied.
+TEST_F(WebhooksTest, APurchaseIsDatedByTheUpstreamNeverInTheFuture) {
+  const int64_t now = 1'800'000'000'000;
+  Record("s", Sent(107, 507, 14, 1000));
+  WebhookEvent early = Unlock(507, 14, 1000);
+  early.purchased_at_ms = now - 90'000;
+  Record("u", early);
+  Record("s2", Sent(107, 508, 15, 1000));
+  WebhookEvent ahead = Transaction(508, 15, 1000);
+  ahead.purchased_at_ms = now + 60'000;
+  Record("t", ahead);
+  Record("s3", Sent(107, 509, 16, 1000));
+  Record("t3", Transaction(509, 16, 1000));  // undated
+  std::vector<Buyer> buyers = Must(reader_->Buyers("t1", {MessageKey{"acct_a", 107}}));
+  ASSERT_EQ(buyers.size(), 3u);
+  std::map<int64_t, int64_t> first;
+  for (const Buyer& b : buyers) first[b.fan_id] = b.first_purchase_ms;
+  EXPECT_EQ(first[14], now - 90'000);
+  EXPECT_EQ(first[15], now);
+  EXPECT_EQ(first[16], now);
 }
 
 // An unlock before its messages.sent: the estimate is made when the purchase is credited.

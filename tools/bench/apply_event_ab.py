@@ -26,13 +26,15 @@ running a script against itself shows the noise left.
 """
 
 import argparse
+import re
 import time
 
 from resp import command_usec, encode, redis_server
 
 
 def event(serial, i, attributed):
-    """The 17 script arguments of one event (recorder.cc's AppendEventArgs)."""
+    """The script arguments of one event (recorder.cc's AppendEventArgs), as many as the
+    newest script reads; main() gives an older script the ones it reads."""
     key = "k%d" % serial
     queue, chat, fan = 5_000_000 + i // 50, 9_000_000 + i % 1000, 100_000 + i % 1000
     shape = i % 10
@@ -42,15 +44,15 @@ def event(serial, i, attributed):
         chat, fan = 9_000_000 + bought, 100_000 + bought % 1000
     if shape == 7:
         return [key, 3, "acct", 0, chat, fan, 0, 1500, -1, -1, 4550, -1, 0, 0, 0, 0,
-                "messages.ppv.unlocked"]
+                "messages.ppv.unlocked", 1_799_999_999_000]
     if shape == 8:
         return [key, 4, "acct", 0, chat, fan, 0, 1500, 1200, 300, 4550, -1, 0, 0, 0, 0,
-                "transactions.new"]
+                "transactions.new", 1_799_999_999_000]
     if shape == 9:
         return [key, 1, "acct", queue, 0, 0, 0, -1, -1, -1, -1, -1, 1000, 1000 - i % 1000, 0, 0,
-                "chat_queue.updated"]
+                "chat_queue.updated", -1]
     return [key, 2, "acct", queue, chat, fan, 1500, -1, -1, -1, -1, -1, 0, 0, 0, 0,
-            "messages.sent"]
+            "messages.sent", -1]
 
 
 def main():
@@ -65,6 +67,9 @@ def main():
     options = parser.parse_args()
     scripts = {name: open(path).read() for name, path in (("old", options.old),
                                                           ("new", options.new))}
+    # Arguments per event each script reads (`local FIELDS = N`; 17 before it was declared).
+    fields = {name: int((re.search(r"local FIELDS = (\d+)", text) or [0, 17])[1])
+              for name, text in scripts.items()}
     with redis_server("--appendonly", "yes", "--appendfsync", "everysec") as conn:
         sha = {name: conn.call("SCRIPT", "LOAD", text).decode() for name, text in scripts.items()}
 
@@ -81,7 +86,7 @@ def main():
                             1_800_000_000_000, 100_000, 20, options.batch]
                     for _ in range(options.batch):
                         serial += 1
-                        args += event(serial, position, options.attributed)
+                        args += event(serial, position, options.attributed)[:fields[name]]
                         position += 1
                     payload.append(encode(args))
                 data = b"".join(payload)

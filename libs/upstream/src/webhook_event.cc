@@ -60,6 +60,14 @@ std::optional<int64_t> ParseTimeMs(std::string_view text) {
   return std::nullopt;
 }
 
+// The time in `field` (ParseTimeMs), -1 when it is absent or not a time.
+int64_t OptionalTimeMs(ObjectReader& payload, std::string_view field) {
+  std::optional<JsonReader> v = payload.Get(field);
+  if (!v.has_value() || !v->value().is_string()) return -1;
+  const auto& text = v->value().as_string();
+  return ParseTimeMs(std::string_view(text.data(), text.size())).value_or(-1);
+}
+
 // fanData.spending.total, when the payload carries fan data.
 void ReadFanData(ObjectReader& payload, WebhookEvent& e) {
   std::optional<JsonReader> data = payload.Get("fanData");
@@ -93,6 +101,7 @@ void ReadMessageSent(ObjectReader& p, WebhookEvent& e) {
 
 void ReadUnlock(ObjectReader& p, WebhookEvent& e) {
   e.fan_id = p.RequiredId("user_id");
+  e.purchased_at_ms = OptionalTimeMs(p, "createdAt");
   if (std::optional<JsonReader> pairs = p.Get("replacePairs"); pairs.has_value()) {
     ObjectReader r = pairs->Object();
     e.chat_message_id = FirstIdInLink(r.String("{MESSAGE_LINK}"));
@@ -105,6 +114,7 @@ void ReadUnlock(ObjectReader& p, WebhookEvent& e) {
 
 void ReadTransaction(ObjectReader& p, WebhookEvent& e) {
   e.transaction_id = p.RequiredIdText("id");
+  e.purchased_at_ms = OptionalTimeMs(p, "created_at");
   e.transaction_kind = p.String("type");
   e.amount_cents = p.Required("amount").MoneyCents();
   // The fee is what the amount leaves beyond the net, so that the two always add up to it:

@@ -98,6 +98,30 @@ TEST(WebhookEventTest, UnlockReadsTheMessageLinkAndAmount) {
   EXPECT_EQ(e->chat_message_id, 42);
   EXPECT_EQ(e->fan_id, 9);
   EXPECT_EQ(e->fan_lifetime_spend_cents, -1);
+  EXPECT_EQ(e->purchased_at_ms, -1);  // undated
+}
+
+// A purchase is dated as the upstream dates it; a date Herald cannot read leaves it undated
+// (applied all the same).
+TEST(WebhookEventTest, APurchaseKeepsTheTimeTheUpstreamGivesIt) {
+  auto e = DecodeWebhookEvent(R"({"event":"messages.ppv.unlocked","account_id":"acct_a",
+      "payload":{"id":"n1","user_id":"9","createdAt":"2026-01-01T00:00:01+00:00",
+      "replacePairs":{"{AMOUNT}":"$12.00","{MESSAGE_LINK}":"x/?firstId=42"}}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->purchased_at_ms, 1767225601000);
+  e = DecodeWebhookEvent(R"({"event":"transactions.new","account_id":"acct_a","payload":{
+      "id":"0123abcd","created_at":"2026-01-01 00:00:02","type":"message","amount":17,
+      "net_amount":13.6,"description":"?firstId=555","fan":{"id":"77"}}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->purchased_at_ms, 1767225602000);
+  for (std::string_view at : {R"("yesterday")", "12", "null"}) {
+    e = DecodeWebhookEvent(StrCat(R"({"event":"transactions.new","account_id":"acct_a",
+        "payload":{"id":"0123abce","created_at":)",
+                                  at, R"(,"type":"message","amount":17,"net_amount":13.6,
+        "description":"?firstId=555","fan":{"id":"77"}}})"));
+    ASSERT_TRUE(e.ok()) << at << ": " << e.status();
+    EXPECT_EQ(e->purchased_at_ms, -1) << at;
+  }
 }
 
 TEST(WebhookEventTest, QueueProgress) {

@@ -10,7 +10,7 @@
 -- ARGV[4]  events stream length (about; 0: no stream)
 -- ARGV[5]  the platform's fee, in percent of a purchase's gross: net and fee of a purchase
 --          known only from its unlock are estimated with it until its transaction arrives
--- ARGV[6]  the number of events; then 17 arguments per event:
+-- ARGV[6]  the number of events; then 18 arguments per event:
 --   +1  idempotency key
 --   +2  event code: 1 queue progress, 2 message sent, 3 unlock, 4 transaction, 5 subscription,
 --       6 fan data only
@@ -22,6 +22,7 @@
 --   +12 fan subscribed at (unix ms), -1 if unknown
 --   +13 queue total, +14 queue pending, +15 queue done (0/1), +16 cancelled (0/1)
 --   +17 event name
+--   +18 when the purchase was made (unix ms, unlocks and transactions), -1 if unknown
 --
 -- Keys (relative to the prefix):
 --   ev:<key>                  the event was applied (TTL: dedupe window)
@@ -58,7 +59,7 @@ local stream_len = ARGV[4]
 local stream = tonumber(stream_len) > 0
 local fee_percent = tonumber(ARGV[5])
 local count = tonumber(ARGV[6])
-local FIELDS = 17
+local FIELDS = 18
 
 -- Increments owed at the end of the batch: key -> field -> amount, keys in first-use order.
 local increments, incremented = {}, {}
@@ -194,7 +195,12 @@ local function purchase(fields)
   local b, changes = read_buy()
   for field, value in pairs(fields) do set_buy(b, changes, field, value) end
   if not b[BUY_FAN] then set_buy(b, changes, BUY_FAN, fan) end
-  if not b[BUY_AT] then set_buy(b, changes, BUY_AT, now) end
+  if not b[BUY_AT] then
+    -- Dated as the upstream says, never later than now (a clock ahead of Herald's).
+    local at = arg(18)
+    if at == '-1' or tonumber(at) > tonumber(now) then at = now end
+    set_buy(b, changes, BUY_AT, at)
+  end
   local q = redis.call('GET', P .. 'msg:' .. account .. ':' .. chat)
   if q then credit(q, b, changes) end
   save_buy(changes)

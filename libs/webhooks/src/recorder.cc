@@ -90,6 +90,7 @@ void AppendEventArgs(std::vector<std::string>& args, std::string idempotency_key
   args.push_back(e.queue_done ? "1" : "0");
   args.push_back(e.queue_canceled ? "1" : "0");
   args.push_back(e.name);
+  args.push_back(StrCat(e.purchased_at_ms));
 }
 
 absl::StatusOr<RecordOutcome> OutcomeOf(const redis::Reply& code) {
@@ -170,7 +171,7 @@ class RedisEventRecorder final : public EventRecorder {
   }
 
  private:
-  static constexpr size_t kFieldsPerEvent = 17;
+  static constexpr size_t kFieldsPerEvent = 18;
 
   struct Waiter {
     std::vector<std::string> args;
