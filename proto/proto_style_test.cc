@@ -58,8 +58,8 @@ std::vector<std::string> Lint(const std::string& name, const std::vector<std::st
         upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       }
       if (m[1] != upper + "_UNSPECIFIED" || m[2] != "0") {
-        problems.push_back(where + ": enum " + current_enum + " starts with " + m[1].str() +
-                           " = " + m[2].str() + ", not " + upper + "_UNSPECIFIED = 0");
+        problems.push_back(where + ": enum " + current_enum + " starts with " + m[1].str() + " = " +
+                           m[2].str() + ", not " + upper + "_UNSPECIFIED = 0");
       }
     }
     if (!value && !std::regex_search(line, kField)) continue;
@@ -80,10 +80,14 @@ TEST(ProtoStyleTest, EveryFieldAndEnumValueIsCommentedAndEnumsStartUnspecified) 
 }
 
 TEST(ProtoStyleTest, TheLintFindsWhatItLooksFor) {
-  const std::vector<std::string> bad = {
-      "message M {",       "  string uncommented = 1;", "  // Said.",
-      "  int32 said = 2;", "  enum Color {",            "    RED = 0;",
-      "  }",               "}"};
+  const std::vector<std::string> bad = {"message M {",
+                                        "  string uncommented = 1;",
+                                        "  // Said.",
+                                        "  int32 said = 2;",
+                                        "  enum Color {",
+                                        "    RED = 0;",
+                                        "  }",
+                                        "}"};
   EXPECT_THAT(Lint("x.proto", bad),
               ::testing::ElementsAre(::testing::HasSubstr("x.proto:2: no comment"),
                                      ::testing::HasSubstr("enum Color starts with RED = 0"),
