@@ -238,37 +238,6 @@ TEST_F(HeraldServeTest, SigtermEndsOpenStreamsWithUnavailableInsteadOfWaitingOut
   EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 0) << (*herald)->Logs();
 }
 
-// Redis not answering within --redis_timeout is Herald's dependency missing its deadline, not
-// the caller's: a unary call and an open stream end UNAVAILABLE, which clients retry or resume,
-// never DEADLINE_EXCEEDED, which they take as final.
-TEST_F(HeraldServeTest, ARedisThatDoesNotAnswerInTimeIsUnavailableNotTheCallersDeadline) {
-  auto herald = StartApi({"--redis_timeout=300ms"});
-  ASSERT_TRUE(herald.ok()) << herald.status();
-  std::shared_ptr<grpc::Channel> channel = Connect(**herald);
-  absl::StatusOr<std::string> key = testing::CreateTenant(channel, kAdmin, "stalled");
-  ASSERT_TRUE(key.ok()) << key.status();
-  v1::SubscribeRequest subscribe;
-  subscribe.set_parent("tenants/stalled");
-  auto stream_ctx = testing::BearerContext(*key, absl::Minutes(1));
-  auto stream = v1::EventService::NewStub(channel)->Subscribe(stream_ctx.get(), subscribe);
-  stream->WaitForInitialMetadata();
-
-  // Every command waits out the pause (the client's own included: it ends by itself).
-  ASSERT_TRUE(redis_->Command({"CLIENT", "PAUSE", "2000", "ALL"}).ok());
-  v1::ListCampaignsRequest list;
-  list.set_parent("tenants/stalled");
-  v1::ListCampaignsResponse listed;
-  const grpc::Status unary = v1::CampaignService::NewStub(channel)->ListCampaigns(
-      testing::BearerContext(*key, absl::Seconds(30)).get(), list, &listed);
-  EXPECT_EQ(unary.error_code(), grpc::StatusCode::UNAVAILABLE) << unary.error_message();
-  EXPECT_THAT(unary.error_message(), HasSubstr("no reply from redis"));
-  v1::Event event;
-  while (stream->Read(&event)) {
-  }
-  const grpc::Status streamed = stream->Finish();
-  EXPECT_EQ(streamed.error_code(), grpc::StatusCode::UNAVAILABLE) << streamed.error_message();
-}
-
 // --grpc_max_connection_age: a connection past its age is asked to reconnect, and a stream still
 // open on it when the grace runs out ends UNAVAILABLE, which tells the client to resume; the
 // channel reconnects by itself and the next call is answered.

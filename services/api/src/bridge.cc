@@ -128,13 +128,7 @@ absl::Status ShuttingDownError() {
 }
 
 grpc::Status ToApiStatus(const absl::Status& status) {
-  // A deadline Herald's own dependency missed (Redis, the upstream) is no deadline of the
-  // caller's: the server could not answer in time, so the call may be retried, as gRPC clients
-  // retry UNAVAILABLE and not DEADLINE_EXCEEDED. The caller's own deadline is reported by its
-  // gRPC runtime, whatever the server says.
-  grpc::Status out = absl::IsDeadlineExceeded(status) ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                                                     std::string(status.message()))
-                                                      : ToGrpcStatus(status);
+  grpc::Status out = ToGrpcStatus(status);
   const auto retry_info = status.GetPayload(kRetryInfoType);
   if (!retry_info.has_value()) return out;
   // google.rpc.Status { int32 code = 1; string message = 2; repeated google.protobuf.Any
@@ -191,7 +185,6 @@ grpc::ServerUnaryReactor* Bridge::RunUnary(grpc::CallbackServerContext* context,
        hold = std::move(hold)]() mutable -> asio::awaitable<void> {
         const absl::Time start = absl::Now();
         absl::Status status;
-        std::optional<grpc::Status> expired;  // the call's own deadline passed
         try {
           absl::StatusOr<campaign::Caller> caller = co_await Admit(std::move(bearer), access);
           if (!caller.ok()) {
@@ -199,8 +192,7 @@ grpc::ServerUnaryReactor* Bridge::RunUnary(grpc::CallbackServerContext* context,
           } else if (TimeLeft(deadline) <= std::chrono::nanoseconds(0)) {
             // The call waited past its deadline (in gRPC's queue, or while authenticating): its
             // work is not started.
-            expired.emplace(grpc::StatusCode::DEADLINE_EXCEEDED,
-                            "the call's deadline passed before it started");
+            status = absl::DeadlineExceededError("the call's deadline passed before it started");
           } else {
             // The client's deadline cancels the work: every Redis and upstream call below honours
             // cancellation, and creates are idempotent, so a retry picks up after it. The timer's
@@ -211,7 +203,7 @@ grpc::ServerUnaryReactor* Bridge::RunUnary(grpc::CallbackServerContext* context,
             std::variant<absl::Status, std::tuple<boost::system::error_code>> outcome =
                 co_await (work(*caller) || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
             if (outcome.index() == 1) {
-              expired.emplace(grpc::StatusCode::DEADLINE_EXCEEDED, "the call's deadline passed");
+              status = absl::DeadlineExceededError("the call's deadline passed");
             } else {
               status = std::get<0>(std::move(outcome));
             }
@@ -220,7 +212,7 @@ grpc::ServerUnaryReactor* Bridge::RunUnary(grpc::CallbackServerContext* context,
           log::Error("RPC failed with an exception", {{"method", method}, {"what", e.what()}});
           status = absl::InternalError("internal error");
         }
-        const grpc::Status grpc_status = expired ? *expired : ToApiStatus(status);
+        const grpc::Status grpc_status = ToApiStatus(status);
         metrics_.Record(method, grpc_status.error_code(), absl::Now() - start);
         reactor->Finish(grpc_status);
         // `hold` leaves the gate when this coroutine's frame is gone.

@@ -64,9 +64,8 @@ std::unique_ptr<RpcMetrics> MakeRpcMetrics(metrics::Registry* registry);
 // Time from now to a call's deadline, at most a day (no deadline), at least zero.
 std::chrono::nanoseconds TimeLeft(std::chrono::system_clock::time_point deadline);
 
-// absl -> gRPC status (a deadline a dependency of Herald's missed as UNAVAILABLE), carrying a
-// RetryInfo payload (WithRetryInfo) as the standard google.rpc.Status details, which gRPC
-// clients read from the grpc-status-details-bin trailer.
+// absl -> gRPC status, carrying a RetryInfo payload (WithRetryInfo) as the standard
+// google.rpc.Status details, which gRPC clients read from the grpc-status-details-bin trailer.
 grpc::Status ToApiStatus(const absl::Status& status);
 
 // `status` with a google.rpc.RetryInfo payload saying to retry after `delay`.
