@@ -66,7 +66,7 @@ std::string Seconds(absl::Duration d) {
   return StrCat(std::max<int64_t>(1, absl::ToInt64Seconds(d)));
 }
 
-// The arguments of one event in a batch (lua/apply_event.lua, 17 per event).
+// The arguments of one event in a batch (lua/apply_event.lua, kFieldsPerEvent per event).
 void AppendEventArgs(std::vector<std::string>& args, std::string idempotency_key,
                      const WebhookEvent& e) {
   // A transaction that is not a message purchase (a tip, a subscription) only updates the
