@@ -60,12 +60,17 @@ std::optional<int64_t> ParseTimeMs(std::string_view text) {
   return std::nullopt;
 }
 
-// The time in `field` (ParseTimeMs), -1 when it is absent or not a time.
+// 2000-01-01T00:00:00Z: no purchase on the platform is older, so an earlier time is an unset
+// field's zero value (1970, or year 1), not a date.
+constexpr int64_t kEarliestPurchaseMs = 946'684'800'000;
+
+// The time in `field` (ParseTimeMs), -1 when it is absent, not a time or before 2000.
 int64_t OptionalTimeMs(ObjectReader& payload, std::string_view field) {
   std::optional<JsonReader> v = payload.Get(field);
   if (!v.has_value() || !v->value().is_string()) return -1;
   const auto& text = v->value().as_string();
-  return ParseTimeMs(std::string_view(text.data(), text.size())).value_or(-1);
+  const int64_t ms = ParseTimeMs(std::string_view(text.data(), text.size())).value_or(-1);
+  return ms >= kEarliestPurchaseMs ? ms : -1;
 }
 
 // fanData.spending.total, when the payload carries fan data.
@@ -120,13 +125,13 @@ void ReadTransaction(ObjectReader& p, WebhookEvent& e) {
   // The fee is what the amount leaves beyond the net, so that the two always add up to it:
   // each rounded to the cent on its own, 0.805 and 0.205 of 1.01 would make 1.02. With only
   // the fee, the net is the rest; with neither, both stay unknown (-1), and the analytics keep
-  // their estimate rather than crediting a purchase with no net.
-  const std::optional<int64_t> net = p.OptionalMoneyCents("net_amount");
-  const std::optional<int64_t> fee = p.OptionalMoneyCents("fee_amount");
-  if (net.has_value()) {
+  // their estimate rather than crediting a purchase with no net. The fee is read only when the
+  // net is absent: beside a net it says nothing more, so it cannot fail the event.
+  if (const std::optional<int64_t> net = p.OptionalMoneyCents("net_amount"); net.has_value()) {
     e.net_cents = *net;
     e.fee_cents = e.amount_cents - *net;
-  } else if (fee.has_value()) {
+  } else if (const std::optional<int64_t> fee = p.OptionalMoneyCents("fee_amount");
+             fee.has_value()) {
     e.net_cents = e.amount_cents - *fee;
     e.fee_cents = *fee;
   } else {

@@ -76,6 +76,14 @@ TEST(WebhookEventTest, ATransactionsFeeIsWhatItsAmountLeavesBeyondItsNet) {
       "id":"0123abd1","type":"message","amount":10,"fee_amount":12,"fan":{"id":"77"}}})");
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.status().message().find("payload.fee_amount"), std::string_view::npos);
+  // Beside a net, the fee is the rest of the amount whatever the event says of it: one it
+  // cannot read does not fail the event.
+  e = DecodeWebhookEvent(R"({"event":"transactions.new","account_id":"acct_a","payload":{
+      "id":"0123abd3","type":"message","amount":10,"net_amount":8,"fee_amount":"n/a",
+      "fan":{"id":"77"}}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->net_cents, 800);
+  EXPECT_EQ(e->fee_cents, 200);
 }
 
 TEST(WebhookEventTest, ATransactionWithNeitherNetNorFeeLeavesBothUnknown) {
@@ -114,7 +122,9 @@ TEST(WebhookEventTest, APurchaseKeepsTheTimeTheUpstreamGivesIt) {
       "net_amount":13.6,"description":"?firstId=555","fan":{"id":"77"}}})");
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_EQ(e->purchased_at_ms, 1767225602000);
-  for (std::string_view at : {R"("yesterday")", "12", "null"}) {
+  // A date before 2000 is no purchase's date on the platform (an unset field's zero time).
+  for (std::string_view at : {R"("yesterday")", "12", "null", R"("1970-01-01 00:00:00")",
+                              R"("0001-01-01T00:00:00+00:00")"}) {
     e = DecodeWebhookEvent(StrCat(R"({"event":"transactions.new","account_id":"acct_a",
         "payload":{"id":"0123abce","created_at":)",
                                   at, R"(,"type":"message","amount":17,"net_amount":13.6,

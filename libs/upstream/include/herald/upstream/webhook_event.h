@@ -50,7 +50,8 @@ struct WebhookEvent {
   int64_t net_cents = 0;
   int64_t fee_cents = 0;
   // kPpvUnlocked / kTransaction: when the purchase was made (createdAt / created_at), -1 when
-  // the event does not say in a form Herald reads (it still counts, dated when applied).
+  // the event does not say in a form Herald reads or gives a time before 2000 (it still counts,
+  // dated when applied).
   int64_t purchased_at_ms = -1;
   std::string transaction_id;    // kTransaction
   std::string transaction_kind;  // kTransaction "type": "message", "tip", "subscription", …
