@@ -53,11 +53,15 @@ CampaignView BaseView(Campaign campaign, int64_t revision,
   // Paused, then finished by the deliveries the pause could not hold: the pause is history.
   if (IsFinal(view.state) && campaign.phase == CampaignPhase::kPaused) view.reason.clear();
   // Cancelled after its messages went out, and the upstream took none of them back: the state
-  // says no more is sent, the reason that everything was.
-  if (campaign.phase == CampaignPhase::kCancelled && view.counts.cancelled == 0 &&
-      view.counts.failed < view.counts.total &&
+  // says no more is sent, the reason that everything was (or, beside failed deliveries, that
+  // what went out stays out). Only once the cancel has settled every delivery.
+  const DeliveryCounts& c = view.counts;
+  if (campaign.phase == CampaignPhase::kCancelled && c.cancelled == 0 && c.pending == 0 &&
+      c.in_progress == 0 && c.failed < c.total &&
       std::none_of(deliveries.begin(), deliveries.end(), CancelUnsettled)) {
-    view.reason = StrCat(view.reason, "; every message had gone out and none could be unsent ",
+    view.reason = StrCat(view.reason,
+                         c.failed == 0 ? "; every message had gone out and none could be unsent "
+                                       : "; none of the messages that went out could be unsent ",
                          "(each delivery's cancel_outcome says why)");
   }
   if (IsFinal(view.state) && view.counts.failed > 0 && view.reason.empty()) {
