@@ -126,8 +126,10 @@ class AnalyticsServiceImpl final : public v1::AnalyticsService::CallbackService 
           HERALD_CO_ASSIGN_OR_RETURN(std::string after,
                                      DecodePageToken(req->page_token(), fingerprint));
           // A page goes on after the last buyer of the one before, by its place in the order
-          // (first purchase, account, fan), not by a count: a purchase credited meanwhile with
-          // an earlier time neither repeats a buyer nor hides one.
+          // (first purchase, account, fan), not by a count: buyers credited meanwhile neither
+          // repeat one listed nor push one off. A new buyer whose purchase the upstream dates
+          // before that place (a late webhook) is on the next listing from the start, not on a
+          // later page of this one.
           std::optional<BuyerPlace> from;
           if (!after.empty()) {
             from = ParseBuyerPlace(after);
