@@ -263,6 +263,44 @@ TEST_F(HeraldServeTest, AStreamOnAConnectionPastItsMaxAgeEndsUnavailableAndTheCh
   EXPECT_TRUE(again.ok()) << again.status();
 }
 
+// Redis stops answering while a stream is open: the stream's next read times out, and the
+// stream ends UNAVAILABLE (open it again), not DEADLINE_EXCEEDED, which clients read as their
+// own deadline and do not retry. Once Redis answers, the stream opens again.
+TEST_F(HeraldServeTest, AStreamWhoseRedisReadTimesOutEndsUnavailable) {
+  auto herald = StartApi({"--redis_timeout=500ms"});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  std::shared_ptr<grpc::Channel> channel = Connect(**herald);
+  absl::StatusOr<std::string> key = testing::CreateTenant(channel, kAdmin, "stalled");
+  ASSERT_TRUE(key.ok()) << key.status();
+
+  v1::SubscribeRequest req;
+  req.set_parent("tenants/stalled");
+  auto ctx = testing::BearerContext(*key, absl::Seconds(60));
+  auto stream = v1::EventService::NewStub(channel)->Subscribe(ctx.get(), req);
+  stream->WaitForInitialMetadata();
+  // Every client's commands wait for 3 s: well past the 500 ms each read may take.
+  auto paused = redis_->Command({"CLIENT", "PAUSE", "3000", "ALL"});
+  ASSERT_TRUE(paused.ok()) << paused.status();
+  v1::Event event;
+  while (stream->Read(&event)) {
+  }
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("did not answer in time"));
+
+  // Once Redis answers again, the stream opens (with its start cursor) as before.
+  ASSERT_TRUE(testing::WaitFor([&] {
+    auto again_ctx = testing::BearerContext(*key, absl::Seconds(5));
+    auto again = v1::EventService::NewStub(channel)->Subscribe(again_ctx.get(), req);
+    again->WaitForInitialMetadata();
+    const auto& headers = again_ctx->GetServerInitialMetadata();
+    const bool open = headers.find("herald-start-cursor") != headers.end();
+    again_ctx->TryCancel();
+    again->Finish();
+    return open;
+  })) << (*herald)->Logs();
+}
+
 TEST_F(HeraldServeTest, CallsAnsweredDuringTheSigtermDrainTookEffectAndTheRestAreSafeToRetry) {
   auto herald = StartApi({"--drain_timeout=5s"});
   ASSERT_TRUE(herald.ok()) << herald.status();

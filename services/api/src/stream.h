@@ -12,7 +12,9 @@
 // The reactor deletes itself when gRPC is done with it (OnDone), which happens only after
 // Finish, which happens only after Run has returned: nothing refers to it afterwards.
 // A stream holds the bridge's gate until then; when the bridge closes, cancelled() turns true
-// and the stream ends with UNAVAILABLE (the client resumes it on another replica).
+// and the stream ends with UNAVAILABLE (the client resumes it on another replica). A Redis
+// read that times out ends it UNAVAILABLE too, not DEADLINE_EXCEEDED: a stream only reads, so
+// opening it again is always safe.
 #pragma once
 
 #include <atomic>
@@ -68,7 +70,18 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
               status = ShuttingDownError();
             } else if (admitted) {
               status = co_await Run();
-              if (ShuttingDown()) status = ShuttingDownError();
+              if (ShuttingDown()) {
+                status = ShuttingDownError();
+              } else if (absl::IsDeadlineExceeded(status)) {
+                // Run never enforces the call's own deadline (gRPC ends the call itself), so
+                // this is a read of Herald's state that Redis did not answer in time. A
+                // stream's reads have no side effects and it resumes from its cursor or
+                // revision: the client should open it again, as on any UNAVAILABLE.
+                status = WithRetryInfo(
+                    absl::UnavailableError(StrCat("Herald's store did not answer in time (",
+                                                  status.message(), "); open the stream again")),
+                    absl::Seconds(1));
+              }
             } else {
               status = WithRetryInfo(
                   absl::ResourceExhaustedError(

@@ -246,7 +246,8 @@ int WatchUntilFinal(Session& s, const std::string& name, bool follow_revenue) {
     }
     status = reader->Finish();
     interrupt.Bind(nullptr);
-    again = resumer.Again(status, delivered, s.err());
+    // Its first message is the whole campaign: a watch the server answered delivered it.
+    again = resumer.Again(status, delivered, /*answered=*/delivered, s.err());
   }
   s.out() << printer.Finish();
   s.out().flush();

@@ -67,15 +67,16 @@ int EventsTail(Session& s, const ParsedCommand& c) {
     }
     status = reader->Finish();
     interrupt.Bind(nullptr);
-    if (!delivered && request.cursor().empty()) {
+    // The server sends the start cursor once it has read where the stream starts: it answered.
+    const auto& headers = context->GetServerInitialMetadata();
+    const grpc::string_ref name(kStartCursorHeader.data(), kStartCursorHeader.size());
+    const auto start = headers.find(name);
+    const bool answered = start != headers.end();
+    if (!delivered && request.cursor().empty() && answered) {
       // From now on, and nothing printed yet: resume where this stream started.
-      const auto& headers = context->GetServerInitialMetadata();
-      const grpc::string_ref name(kStartCursorHeader.data(), kStartCursorHeader.size());
-      if (const auto start = headers.find(name); start != headers.end()) {
-        request.set_cursor(std::string(start->second.data(), start->second.size()));
-      }
+      request.set_cursor(std::string(start->second.data(), start->second.size()));
     }
-    again = !enough && resumer.Again(status, delivered, s.err());
+    again = !enough && resumer.Again(status, delivered, answered, s.err());
   }
   // Stopped on purpose: the CANCELLED that follows is not an error.
   if (enough || interrupt.interrupted()) return kExitOk;

@@ -25,6 +25,8 @@
 #include <herald/v1/media.grpc.pb.h>
 #include <herald/v1/tenant.grpc.pb.h>
 
+#include "interrupt.h"
+
 namespace herald::heraldctl {
 namespace {
 
@@ -997,6 +999,16 @@ TEST_F(CommandsTest, EventsTailUsageErrors) {
   EXPECT_EQ(Run({"events", "tail", "--from="}), kExitUsage);
   EXPECT_EQ(Run({"events", "tail", "--account=bad/name"}), kExitUsage);
   EXPECT_EQ(Run({"events", "tail"}, {{"HERALD_TENANT", ""}}), kExitUsage);
+}
+
+// An attempt that waited out the server's timeouts without an answer is a failed one, however
+// long it lasted: a server whose store hangs is given up on after kMaxFailures of them.
+TEST(StreamResumerTest, AnAttemptIsServedOnlyWhenTheServerAnsweredIt) {
+  using std::chrono::seconds;
+  EXPECT_TRUE(StreamResumer::Served(/*delivered=*/true, /*answered=*/true, seconds(0)));
+  EXPECT_TRUE(StreamResumer::Served(false, true, StreamResumer::kServed));
+  EXPECT_FALSE(StreamResumer::Served(false, true, StreamResumer::kServed - seconds(1)));
+  EXPECT_FALSE(StreamResumer::Served(false, false, seconds(60)));
 }
 
 }  // namespace

@@ -68,11 +68,12 @@ CancelOnInterrupt::~CancelOnInterrupt() {
   close(fds_[1]);
 }
 
-bool StreamResumer::Again(const grpc::Status& status, bool delivered, std::ostream& err) {
+bool StreamResumer::Again(const grpc::Status& status, bool delivered, bool answered,
+                          std::ostream& err) {
   if (status.error_code() != grpc::StatusCode::UNAVAILABLE || interrupt_.interrupted()) {
     return false;
   }
-  if (delivered || std::chrono::steady_clock::now() - opened_ >= kServed) {
+  if (Served(delivered, answered, std::chrono::steady_clock::now() - opened_)) {
     failures_ = 0;
     pause_ = std::chrono::milliseconds(500);
   }

@@ -53,22 +53,31 @@ class CancelOnInterrupt {
 // Whether a streaming command opens its stream again: only after it ended UNAVAILABLE (the
 // server drained for a deploy, a connection past its maximum age, the server briefly out of
 // reach) and never after SIGINT, with a pause that grows from 0.5 s to 5 s while attempts fail,
-// and at most 10 failed attempts in a row. An attempt failed when its stream ended within 5 s
-// without delivering anything; a quiet stream that lasted longer was served.
+// and at most 10 failed attempts in a row. An attempt was served when it delivered a message,
+// or when the server answered it (a stream's headers saying where it starts) and it then lasted
+// 5 s; any other attempt failed, however long it waited for an answer (a server whose store
+// does not answer ends each attempt UNAVAILABLE after its timeout).
 class StreamResumer {
  public:
+  static constexpr int kMaxFailures = 10;
+  static constexpr std::chrono::seconds kServed{5};
+
   explicit StreamResumer(CancelOnInterrupt& interrupt) : interrupt_(interrupt) {}
 
   // Call as each stream is opened.
   void Opening() { opened_ = std::chrono::steady_clock::now(); }
 
-  // `delivered`: the stream that ended delivered at least one message. Says on `err` that it
-  // opens the stream again, pauses, and returns true; or returns false at once.
-  bool Again(const grpc::Status& status, bool delivered, std::ostream& err);
+  // `delivered`: the stream that ended delivered at least one message; `answered`: the server
+  // answered it (Served). Says on `err` that it opens the stream again, pauses, and returns
+  // true; or returns false at once.
+  bool Again(const grpc::Status& status, bool delivered, bool answered, std::ostream& err);
+
+  // Whether an attempt that lasted `lasted` was served (see above).
+  static bool Served(bool delivered, bool answered, std::chrono::steady_clock::duration lasted) {
+    return delivered || (answered && lasted >= kServed);
+  }
 
  private:
-  static constexpr int kMaxFailures = 10;
-  static constexpr std::chrono::seconds kServed{5};
   CancelOnInterrupt& interrupt_;
   std::chrono::steady_clock::time_point opened_ = std::chrono::steady_clock::now();
   int failures_ = 0;  // attempts in a row that failed
