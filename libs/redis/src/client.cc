@@ -1,6 +1,9 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -82,7 +85,9 @@ bool IsNoScript(const Reply& reply) {
 
 // Writes their replicas did not acknowledge: a master without its replica fails every
 // replicated write to its slots while /readyz stays green (reads and other writes work), so
-// operators need the count (alert HeraldRedisWritesUnreplicated) and the log.
+// operators need the count (alert HeraldRedisWritesUnreplicated) and the log. The log keeps one
+// outage per master: on a cluster, writes to the other masters' slots keep succeeding, and must
+// not read as the lagging master's recovery.
 struct internal::Unreplicated {
   explicit Unreplicated(metrics::Registry* registry)
       : counter(registry == nullptr
@@ -94,24 +99,70 @@ struct internal::Unreplicated {
                            .Register(*registry)
                            .Add({})) {}
 
-  void Failed(const absl::Status& why) {
+  // `master`: the address of the master that took the write ("" on a single node).
+  void Failed(const std::string& master, const absl::Status& why) {
     if (counter != nullptr) counter->Increment();
-    outage.Failed(why);
+    // Under mu, as Succeeded may erase the entry (the lines are rare: one when it starts, a
+    // summary every 30 s).
+    std::lock_guard<std::mutex> lock(mu);
+    Lagging& lagging = outages[master];
+    if (lagging.outage == nullptr) {
+      lagging.outage = std::make_unique<log::Outage>(
+          "redis replicas", master.empty() ? std::string("acknowledged writes")
+                                           : StrCat("acknowledged writes to ", master));
+    }
+    lagging.last_failure = absl::Now();
+    lagging.outage->Failed(why);
   }
 
+  // A write `master` took was acknowledged: its outage is over. So is that of a master whose
+  // writes have not failed for kQuiet while others' succeed: it is no longer a master (a
+  // failover, a reshard, a new address), or it takes no writes to say otherwise.
+  void Succeeded(const std::string& master) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (outages.empty()) return;
+    const absl::Time now = absl::Now();
+    for (auto it = outages.begin(); it != outages.end();) {
+      if (it->first == master || now - it->second.last_failure >= kQuiet) {
+        it->second.outage->Succeeded();
+        if (!it->second.outage->down()) {
+          it = outages.erase(it);
+          continue;
+        }
+      }
+      ++it;
+    }
+  }
+
+  static constexpr absl::Duration kQuiet = absl::Minutes(1);
+
+  struct Lagging {
+    std::unique_ptr<log::Outage> outage;
+    absl::Time last_failure;
+  };
   metrics::Counter* counter;
-  log::Outage outage{"redis replicas", "acknowledged writes"};
+  std::mutex mu;
+  // The masters whose writes are failing: a handful at most.
+  std::map<std::string, Lagging> outages;  // guarded by mu
 };
 
 namespace {
 
 // Eval of a kReplicated script: EVALSHA (EVAL when the server lacks it) and WAIT in one batch,
 // so both go on one connection and WAIT covers the script's writes.
+// `master_of` names the master serving a slot (a cluster), or is null (a single node).
 asio::awaitable<absl::StatusOr<Reply>> EvalReplicated(
-    Client& client, internal::Unreplicated& unreplicated, int replicas, absl::Duration wait_timeout,
-    const Script& script, std::vector<std::string> keys, std::vector<std::string> args,
-    std::optional<absl::Duration> timeout) {
+    Client& client, internal::ClusterClient* master_of, internal::Unreplicated& unreplicated,
+    int replicas, absl::Duration wait_timeout, const Script& script, std::vector<std::string> keys,
+    std::vector<std::string> args, std::optional<absl::Duration> timeout) {
   HERALD_CO_RETURN_IF_ERROR(cluster::CheckSameSlot(keys));
+  // Read after the write: a failover during it moves the outage to the master that has the
+  // slot now, which is the one that needs a replica.
+  const auto master = [&] {
+    return master_of == nullptr || keys.empty()
+               ? std::string()
+               : master_of->MasterAddressOf(cluster::KeySlot(keys.front()));
+  };
   const int64_t numkeys = static_cast<int64_t>(keys.size());
   const Command wait("WAIT", replicas, absl::ToInt64Milliseconds(wait_timeout));
   std::vector<Command> batch;
@@ -131,10 +182,10 @@ asio::awaitable<absl::StatusOr<Reply>> EvalReplicated(
     absl::Status refused = absl::UnavailableError(
         StrCat("redis: write reached ", acknowledged, " of ", replicas, " replicas within ",
                absl::FormatDuration(wait_timeout), "; not acknowledged, retry it"));
-    unreplicated.Failed(refused);
+    unreplicated.Failed(master(), refused);
     co_return refused;
   }
-  unreplicated.outage.Succeeded();
+  unreplicated.Succeeded(master());
   co_return std::move(replies[0]);
 }
 
@@ -374,8 +425,8 @@ asio::awaitable<absl::StatusOr<Reply>> Client::Eval(const Script& script,
                                                     std::vector<std::string> args,
                                                     std::optional<absl::Duration> timeout) {
   if (script.durability() == Script::Durability::kReplicated && wait_replicas_ > 0) {
-    return EvalReplicated(*this, *unreplicated_, wait_replicas_, wait_timeout_, script,
-                          std::move(keys), std::move(args), timeout);
+    return EvalReplicated(*this, cluster_.get(), *unreplicated_, wait_replicas_, wait_timeout_,
+                          script, std::move(keys), std::move(args), timeout);
   }
   if (cluster_) return cluster_->Eval(script, std::move(keys), std::move(args), timeout);
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(absl::StatusOr<Reply>)>(

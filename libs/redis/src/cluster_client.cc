@@ -373,6 +373,11 @@ ClusterClient::NodePtr ClusterClient::OwnerOf(std::optional<uint16_t> slot) {
   return masters_[round_robin_++ % masters_.size()];
 }
 
+std::string ClusterClient::MasterAddressOf(uint16_t slot) {
+  const NodePtr owner = OwnerOf(slot);
+  return owner == nullptr ? std::string() : owner->node.Address();
+}
+
 ClusterClient::NodePtr ClusterClient::Node(const cluster::Node& node) {
   std::lock_guard<std::mutex> lock(mu_);
   return NodeLocked(node);

@@ -68,6 +68,8 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   boost::asio::awaitable<void> Close();
   bool connected() const { return connected_.load(std::memory_order_acquire); }
   void OnConnectivityChange(std::function<void(absl::Status)> callback);
+  // "host:port" of the master serving `slot` as the client knows it; empty when none is known.
+  std::string MasterAddressOf(uint16_t slot);
 
   boost::asio::awaitable<absl::StatusOr<Reply>> Exec(Command command,
                                                      std::optional<absl::Duration> timeout);
