@@ -1229,6 +1229,54 @@ TEST_P(CampaignTest, ACancelTooLateToUnsendSaysEveryMessageStaysOut) {
               ::testing::HasSubstr("every message had gone out and none could be unsent"));
 }
 
+// The same with a delivery that failed: the reason does not claim that every message went out.
+TEST_P(CampaignTest, ACancelTooLateBesideAFailedDeliverySaysWhatWentOutStaysOut) {
+  const std::string key = NewTenant("toolate-failed");
+  std::vector<std::string> accounts = ImportAccounts("toolate-failed", key, 1);
+  ASSERT_GE(accounts.size(), 2u);
+  accounts.resize(2);
+  const std::string media = NewMedia("toolate-failed", key);
+  // The second account's send is refused for good (a 400 is not retried).
+  auto fault = testing::HttpRequest(
+      stack_->sim().port(), "POST", "/_sim/faults",
+      StrCat(R"({"methods":["POST"],"path_contains":"/api/)", ShortId(accounts[1]),
+             R"(/mass-messaging","error_rate":1,"error_status":400,"count":1})"));
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(BearerContext(key).get(),
+                                   PpvCampaign("toolate-failed", accounts, media, "Half late"),
+                                   &created)
+                  .ok());
+  Watch(key, created.name());
+  std::vector<v1::Delivery> ds = DeliveriesOf(key, created.name());
+  ASSERT_EQ(ds.size(), 2u);
+  int failed = 0;
+  for (const v1::Delivery& d : ds) failed += d.state() == v1::Delivery::FAILED ? 1 : 0;
+  ASSERT_EQ(failed, 1) << stack_->herald().Logs();
+
+  ASSERT_NO_FATAL_FAILURE(SetUnsendWindowMs(0));
+  v1::CancelCampaignRequest cancel;
+  cancel.set_name(created.name());
+  v1::CancelCampaignResponse cancelled;
+  grpc::Status s = campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled);
+  const bool refused = s.ok() && testing::WaitFor([&] {
+                         for (const v1::Delivery& d : DeliveriesOf(key, created.name())) {
+                           if (d.cancel_outcome().starts_with("could not be unsent")) return true;
+                         }
+                         return false;
+                       });
+  ASSERT_NO_FATAL_FAILURE(SetUnsendWindowMs(60'000));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(refused) << stack_->herald().Logs();
+  const v1::Campaign after = GetCampaign(key, created.name());
+  EXPECT_EQ(after.state(), v1::Campaign::CANCELLED);
+  EXPECT_THAT(after.state_reason(),
+              ::testing::HasSubstr("none of the messages that went out could be unsent"));
+  EXPECT_THAT(after.state_reason(), ::testing::Not(::testing::HasSubstr("every message")));
+}
+
 // An unsend the upstream refuses for want of credits pauses the team instead of using up its
 // attempts; once credits are back and the team resumed, the message is unsent.
 TEST_P(CampaignTest, AnUnsendWithoutCreditsPausesTheTeamAndUnsendsOnceResumed) {
