@@ -937,8 +937,11 @@ asio::awaitable<JobResult> DeliveryWorkflow::ListAdd(const queue::LeasedJob& job
     }
     if (upstream::IsTransient(error) && job.attempt < job.max_attempts)
       co_return JobResult::Retry(reason);
-    co_return co_await fail(reason, error ? error->http_status : 0,
-                            error ? error->code : std::string());
+    // Named first: g++ 12 destroys a conditional operator's temporary in a co_await
+    // expression wrongly (a free of the callee's parameter), corrupting the heap.
+    const int http_status = error ? error->http_status : 0;
+    std::string code = error ? error->code : std::string();
+    co_return co_await fail(reason, http_status, std::move(code));
   }
   absl::flat_hash_set<int64_t> in_list;
   for (const auto& [list_key, list_ids] : added.value->users_by_key) {
