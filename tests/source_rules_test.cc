@@ -1,14 +1,18 @@
 // Rules Herald's C++ sources keep because the toolchain they are built with (g++ 12, Debian 12)
 // miscompiles what they forbid. Each rule names the failure it prevents.
 //
-// No conditional operator in a statement that co_awaits: g++ 12 destroys the conditional's
-// temporary wrongly once the coroutine resumes (`co_await f(x ? s : std::string())` frees the
-// callee's parameter, which was never allocated), corrupting the heap. A job that failed that way
-// crashed the worker some time later, far from the cause. Name the value first.
+// In a statement that co_awaits, g++ 12 destroys some temporaries wrongly once the coroutine
+// resumes, corrupting the heap; the process crashes some time later, far from the cause:
+// - a conditional operator's (`co_await f(x ? s : std::string())` frees the callee's parameter,
+//   which was never allocated): no conditional operator in such a statement;
+// - a lambda's that captures by copy (`co_await Update([s](T& t) {...})` frees `s`'s copy
+//   twice): lambdas created there capture by reference only, or `this`.
+// Name the value, or the lambda, in a statement of its own first.
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -93,10 +97,15 @@ std::string CodeOnly(const std::string& text) {
 
 bool IsWordChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
-// The statements of `code` (CodeOnly) that co_await and hold a conditional operator outside the
-// lambda bodies they pass on, as "line N: statement".
-std::vector<std::string> AwaitsWithConditionals(const std::string& code) {
-  std::vector<std::string> found;
+// A statement that co_awaits: its line, and its text with the bodies of the lambdas it creates
+// blanked (what they run is not part of the statement's evaluation).
+struct AwaitingStatement {
+  size_t line;
+  std::string text;
+};
+
+std::vector<AwaitingStatement> AwaitingStatements(const std::string& code) {
+  std::vector<AwaitingStatement> statements;
   const std::string word = "co_await";
   for (size_t at = code.find(word); at != std::string::npos; at = code.find(word, at + 1)) {
     if ((at > 0 && IsWordChar(code[at - 1])) || IsWordChar(code[at + word.size()])) continue;
@@ -111,45 +120,68 @@ std::vector<std::string> AwaitsWithConditionals(const std::string& code) {
       }
       if (depth == 0 && (c == ';' || c == '{' || c == '}')) break;
     }
-    // On to its end, looking for a '?' outside nested braces (lambda bodies).
-    bool conditional = false;
-    size_t end = at;
-    for (int depth = 0, braces = 0; end < code.size(); ++end) {
-      const char c = code[end];
+    // On to its end.
+    std::string text = code.substr(begin, at - begin);
+    for (int depth = 0, braces = 0; at < code.size(); ++at) {
+      const char c = code[at];
       if (c == '{') ++braces;
       if (c == '}') --braces;
       if (c == '(' || c == '[') ++depth;
       if (c == ')' || c == ']') --depth;
       if (depth < 0 || braces < 0 || (depth == 0 && braces == 0 && c == ';')) break;
-      if (c == '?' && braces == 0) conditional = true;
+      text += braces == 0 || (braces == 1 && c == '{') ? c : ' ';
     }
-    for (size_t i = begin; i < at && !conditional; ++i) conditional = code[i] == '?';
-    if (!conditional) continue;
-    const size_t line = 1 + std::count(code.begin(), code.begin() + static_cast<long>(at), '\n');
-    std::string statement = code.substr(begin, end - begin);
-    std::replace(statement.begin(), statement.end(), '\n', ' ');
-    found.push_back("line " + std::to_string(line) + ": " + statement);
+    std::replace(text.begin(), text.end(), '\n', ' ');
+    const size_t line = 1 + std::count(code.begin(), code.begin() + static_cast<long>(begin), '\n');
+    statements.push_back({line, std::move(text)});
+  }
+  return statements;
+}
+
+// What in `code` (CodeOnly) breaks the rules above, as "line N: why: statement".
+std::vector<std::string> Problems(const std::string& code) {
+  static const std::regex kLambda(R"(([^\w\s)\]]|^)\s*\[([^\[\]]*)\]\s*(\(|\{|mutable|->))");
+  std::vector<std::string> found;
+  for (const AwaitingStatement& s : AwaitingStatements(code)) {
+    const std::string where = "line " + std::to_string(s.line) + ": ";
+    if (s.text.find('?') != std::string::npos) {
+      found.push_back(where + "a conditional operator: " + s.text);
+    }
+    for (auto m = std::sregex_iterator(s.text.begin(), s.text.end(), kLambda);
+         m != std::sregex_iterator(); ++m) {
+      std::stringstream captures((*m)[2].str());
+      for (std::string capture; std::getline(captures, capture, ',');) {
+        capture.erase(0, capture.find_first_not_of(' '));
+        capture.erase(capture.find_last_not_of(' ') + 1);
+        if (capture.empty() || capture == "this" || capture.front() == '&') continue;
+        found.push_back(where + "a lambda capturing '" + capture + "' by copy: " + s.text);
+      }
+    }
   }
   return found;
 }
 
-TEST(SourceRulesTest, TheCheckFindsConditionalsInAwaitingStatementsOnly) {
-  EXPECT_THAT(AwaitsWithConditionals(
-                  CodeOnly("  co_return co_await fail(reason, e ? e->code : std::string());\n")),
-              ::testing::SizeIs(1));
-  EXPECT_THAT(AwaitsWithConditionals(CodeOnly("auto v = ok ? co_await a() : 0;\n")),
-              ::testing::SizeIs(1));
-  EXPECT_THAT(AwaitsWithConditionals(CodeOnly("if (co_await Ready(x ? 1 : 2)) {\n")),
-              ::testing::SizeIs(1));
-  // Code elsewhere, a lambda passed on, comments and literals are not the statement's.
+TEST(SourceRulesTest, TheCheckFindsWhatTheRulesForbidInAwaitingStatementsOnly) {
   EXPECT_THAT(
-      AwaitsWithConditionals(CodeOnly("const int s = e ? 1 : 0;\nco_await f(s);  // e ? a : b\n"
-                                      "co_await Update([&](T& t) { return t.x ? A() : B(); });\n"
-                                      "co_await Log(\"ready?\", '?', R\"(a ? b : c)\");\n")),
+      Problems(CodeOnly("  co_return co_await fail(reason, e ? e->code : std::string());\n")),
+      ::testing::SizeIs(1));
+  EXPECT_THAT(Problems(CodeOnly("auto v = ok ? co_await a() : 0;\n")), ::testing::SizeIs(1));
+  EXPECT_THAT(Problems(CodeOnly("if (co_await Ready(x ? 1 : 2)) {\n")), ::testing::SizeIs(1));
+  EXPECT_THAT(Problems(CodeOnly("co_await Update(id, [s](T& t) { t.s = s; });\n")),
+              ::testing::SizeIs(1));
+  EXPECT_THAT(Problems(CodeOnly("co_await Update(id, [&, copy = s](T& t) { t.s = copy; });\n")),
+              ::testing::SizeIs(1));
+  // Code elsewhere, what a lambda runs, captures by reference, subscripts, comments and literals
+  // are not the statement's.
+  EXPECT_THAT(
+      Problems(CodeOnly("const int s = e ? 1 : 0;\nco_await f(s);  // e ? [x]() : b\n"
+                        "co_await Update([&, this](T& t) { return t.x ? A([y] {}) : B(); });\n"
+                        "co_await handlers[kind](job);\n"
+                        "co_await Log(\"ready?\", '?', R\"(a ? [b]() : c)\");\n")),
       ::testing::IsEmpty());
 }
 
-TEST(SourceRulesTest, NoStatementThatAwaitsHoldsAConditionalOperator) {
+TEST(SourceRulesTest, NoStatementThatAwaitsBreaksTheRules) {
   std::vector<std::string> problems;
   int files = 0;
   for (const char* top : {"libs", "services", "tools", "tests"}) {
@@ -167,15 +199,15 @@ TEST(SourceRulesTest, NoStatementThatAwaitsHoldsAConditionalOperator) {
       std::ifstream in(it->path());
       std::stringstream text;
       text << in.rdbuf();
-      for (const std::string& p : AwaitsWithConditionals(CodeOnly(text.str()))) {
+      for (const std::string& p : Problems(CodeOnly(text.str()))) {
         problems.push_back(fs::relative(it->path(), HERALD_SOURCE_DIR).string() + " " + p);
       }
     }
   }
   EXPECT_GT(files, 100);
   EXPECT_THAT(problems, ::testing::IsEmpty())
-      << "g++ 12 miscompiles a conditional operator in a statement that co_awaits (see the "
-         "top of this file): name the value in a statement of its own first";
+      << "g++ 12 miscompiles these in a statement that co_awaits (see the top of this file): "
+         "name the value or the lambda in a statement of its own first";
 }
 
 }  // namespace

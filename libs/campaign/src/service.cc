@@ -685,7 +685,7 @@ Service::Op<store::Account> Service::SetAccountPaused(std::string tenant, std::s
                                                       bool paused) {
   HERALD_CO_ASSIGN_OR_RETURN(store::Account account,
                              co_await store_.Update<store::Account>(
-                                 std::move(tenant), std::move(id), [paused](store::Account& a) {
+                                 std::move(tenant), std::move(id), [&paused](store::Account& a) {
                                    a.paused = paused;
                                    return absl::OkStatus();
                                  }));
