@@ -29,6 +29,7 @@
 #include <herald/queue/queue.h>
 #include <herald/queue/worker.h>
 #include <herald/redis/client.h>
+#include <herald/testing/log_capture.h>
 #include <herald/testing/redis_cluster.h>
 #include <herald/testing/redis_server.h>
 #include <herald/testing/wait.h>
@@ -828,14 +829,7 @@ TEST_P(ManualClockWorkerTest, IdleWorkersLeaseOncePerPauseAndDoNotSpin) {
 TEST(WorkerOutageTest, ARedisOutageLogsOneLineDownAndOneBack) {
   auto server = RedisServer::Start();
   ASSERT_TRUE(server.ok()) << server.status();
-  std::mutex mu;
-  std::vector<std::string> lines;
-  log::Configure({.min_level = log::Level::kInfo,
-                  .format = log::Format::kJson,
-                  .sink = [&](std::string_view line) {
-                    std::lock_guard<std::mutex> lock(mu);
-                    lines.emplace_back(line);
-                  }});
+  testing::LogCapture logs;
   {
     asio::io_context io;
     auto work = asio::make_work_guard(io);
@@ -864,32 +858,20 @@ TEST(WorkerOutageTest, ARedisOutageLogsOneLineDownAndOneBack) {
         },
         absl::Seconds(20)));
     ASSERT_TRUE((*server)->Restart().ok());
-    const auto count = [&](std::string_view text) {
-      std::lock_guard<std::mutex> lock(mu);
-      return std::count_if(lines.begin(), lines.end(),
-                           [&](const std::string& l) { return l.find(text) != std::string::npos; });
-    };
     ASSERT_TRUE(
-        WaitFor([&] { return count(R"("msg":"redis recovered")") >= 1; }, absl::Seconds(20)));
+        WaitFor([&] { return logs.Count(R"("msg":"redis recovered")") >= 1; }, absl::Seconds(20)));
     worker.Drain(absl::Now());
     client.Stop();
     work.reset();
     thread.join();
   }
-  log::Configure({});
-  std::lock_guard<std::mutex> lock(mu);
-  const auto with = [&](std::string_view text) {
-    return std::count_if(lines.begin(), lines.end(),
-                         [&](const std::string& l) { return l.find(text) != std::string::npos; });
-  };
-  std::string all;
-  for (const std::string& l : lines) all += l;
-  EXPECT_EQ(with(R"("msg":"redis unavailable","what":"queue leases")"), 1) << all;
-  EXPECT_EQ(with(R"("msg":"redis recovered","what":"queue leases")"), 1) << all;
-  EXPECT_EQ(with("lease failed"), 0) << all;
+  logs.Stop();
+  EXPECT_EQ(logs.Count(R"("msg":"redis unavailable","what":"queue leases")"), 1) << logs.All();
+  EXPECT_EQ(logs.Count(R"("msg":"redis recovered","what":"queue leases")"), 1) << logs.All();
+  EXPECT_EQ(logs.Count("lease failed"), 0) << logs.All();
   // Everything else said about the outage: each connection's loss and failed reconnects (once
   // per reason), nothing per lease.
-  EXPECT_LE(lines.size(), 12u) << all;
+  EXPECT_LE(logs.size(), 12u) << logs.All();
 }
 
 INSTANTIATE_TEST_SUITE_P(Redis, QueueApiTest,

@@ -11,7 +11,6 @@
 #include <set>
 #include <thread>
 
-#include <absl/cleanup/cleanup.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -19,12 +18,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <herald/common/log.h>
 #include <herald/common/outage.h>
 #include <herald/common/strings.h>
 #include <herald/metrics/metrics.h>
 #include <herald/redis/client.h>
 #include <herald/redis/cluster.h>
+#include <herald/testing/log_capture.h>
 #include <herald/testing/redis_cluster.h>
 #include <herald/testing/wait.h>
 
@@ -328,16 +327,7 @@ TEST_F(RedisClusterClientTest, WaitsOutMastersThatRedirectToEachOther) {
 }
 
 TEST_F(RedisClusterClientTest, ReplicatedScriptsWaitForTheirReplicas) {
-  std::mutex mu;
-  std::vector<std::string> lines;
-  log::Configure({.min_level = log::Level::kInfo,
-                  .format = log::Format::kJson,
-                  .sink = [&](std::string_view line) {
-                    std::lock_guard<std::mutex> lock(mu);
-                    lines.emplace_back(line);
-                  }});
-  // Before `lines` goes, whichever way the test ends: the client's threads log into it.
-  absl::Cleanup stop_capturing = [] { log::Configure({}); };
+  testing::LogCapture logs;
   ClientConfig config;
   config.cluster = true;
   config.address = {"127.0.0.1", cluster_->ports()[0]};
@@ -386,17 +376,12 @@ TEST_F(RedisClusterClientTest, ReplicatedScriptsWaitForTheirReplicas) {
   }
   lagging = Await(io_.executor(), durable.Eval(incr, {key}, {}));
   EXPECT_EQ(lagging.status().code(), absl::StatusCode::kUnavailable);
-  std::move(stop_capturing).Invoke();
-  std::lock_guard<std::mutex> lock(mu);
-  std::string all;
-  for (const std::string& l : lines) all += l;
-  const auto with = [&](std::string_view text) {
-    return std::count_if(lines.begin(), lines.end(),
-                         [&](const std::string& l) { return l.find(text) != std::string::npos; });
-  };
+  logs.Stop();
   const std::string what = StrCat(R"("what":"acknowledged writes to 127.0.0.1:)", MasterOf(key));
-  EXPECT_EQ(with(StrCat(R"("msg":"redis replicas unavailable",)", what, R"(")")), 1) << all;
-  EXPECT_EQ(with(StrCat(R"("msg":"redis replicas recovered",)", what, R"(")")), 0) << all;
+  EXPECT_EQ(logs.Count(StrCat(R"("msg":"redis replicas unavailable",)", what, R"(")")), 1)
+      << logs.All();
+  EXPECT_EQ(logs.Count(StrCat(R"("msg":"redis replicas recovered",)", what, R"(")")), 0)
+      << logs.All();
 }
 
 TEST(RedisClusterAuthTest, AuthenticatesOnEveryMaster) {
