@@ -10,9 +10,11 @@
 // Name the value, or the lambda, in a statement of its own first.
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -25,18 +27,40 @@ namespace {
 
 namespace fs = std::filesystem;
 
+bool IsWordChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+// Whether the `'` at `at` separates digits (1'000, 0xFF'FF): the token it is in starts with one.
+bool IsDigitSeparator(const std::string& text, size_t at) {
+  size_t start = at;
+  while (start > 0 && (IsWordChar(text[start - 1]) || text[start - 1] == '\'')) --start;
+  return start < at && std::isdigit(static_cast<unsigned char>(text[start]));
+}
+
+// Whether the `R"` at `at` opens a raw string literal: R alone or after an encoding prefix (u8,
+// u, U, L), with nothing of a word before.
+bool IsRawStringStart(const std::string& text, size_t at) {
+  size_t start = at;
+  if (start >= 2 && text.compare(start - 2, 2, "u8") == 0) {
+    start -= 2;
+  } else if (start >= 1 &&
+             (text[start - 1] == 'u' || text[start - 1] == 'U' || text[start - 1] == 'L')) {
+    start -= 1;
+  }
+  return start == 0 || !IsWordChar(text[start - 1]);
+}
+
 // `text` with comments and the contents of string and character literals blanked (newlines kept),
 // so that what is left is code.
 std::string CodeOnly(const std::string& text) {
   std::string out = text;
   enum class In { kCode, kLineComment, kBlockComment, kString, kChar, kRawString } in = In::kCode;
   std::string raw_end;  // `)delimiter"` of the raw string being read
-  for (size_t i = 0; i < out.size(); ++i) {
+  const auto blank = [&](size_t at) {
+    if (at < out.size() && out[at] != '\n') out[at] = ' ';
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     const char next = i + 1 < text.size() ? text[i + 1] : '\0';
-    const auto blank = [&](size_t at) {
-      if (out[at] != '\n') out[at] = ' ';
-    };
     switch (in) {
       case In::kCode:
         if (c == '/' && next == '/') {
@@ -45,14 +69,17 @@ std::string CodeOnly(const std::string& text) {
         } else if (c == '/' && next == '*') {
           in = In::kBlockComment;
           blank(i);
-        } else if (c == 'R' && next == '"' && (i == 0 || !std::isalnum(text[i - 1]))) {
+        } else if (c == 'R' && next == '"' && IsRawStringStart(text, i)) {
+          // R"delim( ... )delim": the delimiter is at most 16 characters.
           const size_t open = text.find('(', i + 2);
-          raw_end = ")" + text.substr(i + 2, open - (i + 2)) + "\"";
-          in = In::kRawString;
-          i = open;
+          if (open != std::string::npos && open - (i + 2) <= 16) {
+            raw_end = ")" + text.substr(i + 2, open - (i + 2)) + "\"";
+            in = In::kRawString;
+            i = open;
+          }
         } else if (c == '"') {
           in = In::kString;
-        } else if (c == '\'' && (i == 0 || !std::isxdigit(text[i - 1]))) {  // not 1'000
+        } else if (c == '\'' && !IsDigitSeparator(text, i)) {
           in = In::kChar;
         }
         break;
@@ -95,7 +122,97 @@ std::string CodeOnly(const std::string& text) {
   return out;
 }
 
-bool IsWordChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+// The last non-space position before `at`, or npos.
+size_t Before(const std::string& code, size_t at) {
+  while (at > 0) {
+    if (!std::isspace(static_cast<unsigned char>(code[--at]))) return at;
+  }
+  return std::string::npos;
+}
+
+// The word that ends at `end` (exclusive).
+std::string WordBefore(const std::string& code, size_t end) {
+  size_t start = end;
+  while (start > 0 && IsWordChar(code[start - 1])) --start;
+  return code.substr(start, end - start);
+}
+
+// The position of the bracket that opens the one closing at `close` (`)`, `]` or `}`), or npos.
+size_t Opening(const std::string& code, size_t close) {
+  const char closing = code[close];
+  const char opening = closing == ')' ? '(' : closing == ']' ? '[' : '{';
+  for (size_t i = close, depth = 0; i-- > 0;) {
+    if (code[i] == closing) ++depth;
+    if (code[i] == opening) {
+      if (depth == 0) return i;
+      --depth;
+    }
+  }
+  return std::string::npos;
+}
+
+// The position of the bracket that closes the one opening at `open`, or npos.
+size_t Closing(const std::string& code, size_t open) {
+  const char opening = code[open];
+  const char closing = opening == '(' ? ')' : opening == '[' ? ']' : '}';
+  for (size_t i = open + 1, depth = 0; i < code.size(); ++i) {
+    if (code[i] == opening) ++depth;
+    if (code[i] == closing) {
+      if (depth == 0) return i;
+      --depth;
+    }
+  }
+  return std::string::npos;
+}
+
+bool IsControlHead(const std::string& code, size_t open_paren) {
+  const size_t before = Before(code, open_paren);
+  if (before == std::string::npos) return false;
+  const std::string word = WordBefore(code, before + 1);
+  return word == "if" || word == "while" || word == "for" || word == "switch" || word == "catch" ||
+         word == "constexpr";  // if constexpr (...)
+}
+
+// Whether the `{` at `open` starts a lambda's body: after its captures or parameters, its
+// specifiers, or its return type.
+bool IsLambdaBody(const std::string& code, size_t open) {
+  size_t p = Before(code, open);
+  if (p == std::string::npos) return false;
+  if (code[p] == ']') return true;
+  if (IsWordChar(code[p]) || code[p] == '>') {
+    // A return type (`-> T`, `-> asio::awaitable<T>`) or specifiers (mutable, noexcept): back to
+    // the parameters' `)`.
+    size_t q = p + 1;
+    while (q > 0 && (IsWordChar(code[q - 1]) || std::strchr(":<>,*& \n\t-", code[q - 1]))) --q;
+    if (q == 0 || code[q - 1] != ')') return false;
+    const std::string between = code.substr(q, p + 1 - q);
+    const bool lambda_tail = between.find("->") != std::string::npos ||
+                             between.find("mutable") != std::string::npos ||
+                             between.find("noexcept") != std::string::npos;
+    if (!lambda_tail) return false;
+    p = q - 1;
+  }
+  if (code[p] != ')') return false;
+  const size_t params = Opening(code, p);
+  if (params == std::string::npos) return false;
+  const size_t captures = Before(code, params);
+  return captures != std::string::npos && code[captures] == ']';
+}
+
+// Whether the `{` at `open` belongs to an expression (a lambda's body or a braced list) rather
+// than opening a block.
+bool IsExpressionBrace(const std::string& code, size_t open) {
+  if (IsLambdaBody(code, open)) return true;
+  const size_t p = Before(code, open);
+  if (p == std::string::npos) return false;
+  if (std::strchr("=(,[", code[p]) != nullptr) return true;
+  if (IsWordChar(code[p]) || code[p] == '>') {  // Type{...}, Type<T>{...}; not else { or do {
+    const std::string word = WordBefore(code, p + 1);
+    return word != "else" && word != "do" && word != "try" && word != "const" &&
+           word != "override" && word != "noexcept";
+  }
+  return false;
+}
 
 // A statement that co_awaits: its line, and its text with the bodies of the lambdas it creates
 // blanked (what they run is not part of the statement's evaluation).
@@ -106,33 +223,55 @@ struct AwaitingStatement {
 
 std::vector<AwaitingStatement> AwaitingStatements(const std::string& code) {
   std::vector<AwaitingStatement> statements;
+  std::set<size_t> begins;
   const std::string word = "co_await";
   for (size_t at = code.find(word); at != std::string::npos; at = code.find(word, at + 1)) {
     if ((at > 0 && IsWordChar(code[at - 1])) || IsWordChar(code[at + word.size()])) continue;
-    // Back to the statement's start: a ';', '{' or '}', or the '(' of an if or a while.
+    // Back to the statement's start: a ';', a block's brace, or the end of a control head
+    // (`if (c) co_await f();`) or its start (`if (co_await f()) {`).
     size_t begin = at;
-    for (int depth = 0; begin > 0; --begin) {
-      const char c = code[begin - 1];
-      if (c == ')' || c == ']') ++depth;
-      if (c == '(' || c == '[') {
-        if (depth == 0) break;
-        --depth;
+    while (begin > 0) {
+      const size_t i = begin - 1;
+      const char c = code[i];
+      if (c == ';') break;
+      if (c == ')' || c == ']') {
+        const size_t open = Opening(code, i);
+        if (open == std::string::npos) break;
+        if (c == ')' && IsControlHead(code, open)) break;
+        begin = open;
+        continue;
       }
-      if (depth == 0 && (c == ';' || c == '{' || c == '}')) break;
+      if (c == '}') {
+        const size_t open = Opening(code, i);
+        if (open == std::string::npos || !IsExpressionBrace(code, open)) break;
+        begin = open;
+        continue;
+      }
+      if (c == '(' && IsControlHead(code, i)) break;
+      // A block's brace, or a lambda's: the statement is inside its body.
+      if (c == '{' && (IsLambdaBody(code, i) || !IsExpressionBrace(code, i))) break;
+      --begin;
     }
-    // On to its end.
-    std::string text = code.substr(begin, at - begin);
-    for (int depth = 0, braces = 0; at < code.size(); ++at) {
-      const char c = code[at];
-      if (c == '{') ++braces;
-      if (c == '}') --braces;
-      if (c == '(' || c == '[') ++depth;
-      if (c == ')' || c == ']') --depth;
-      if (depth < 0 || braces < 0 || (depth == 0 && braces == 0 && c == ';')) break;
-      text += braces == 0 || (braces == 1 && c == '{') ? c : ' ';
+    // On to its end: a ';' outside brackets, or the end of the head or block it is in. Lambda
+    // bodies are blanked; braced lists are kept.
+    std::string text;
+    size_t end = begin;
+    for (int depth = 0; end < code.size(); ++end) {
+      const char c = code[end];
+      if (c == '{' && IsLambdaBody(code, end)) {
+        const size_t close = Closing(code, end);
+        if (close == std::string::npos) break;
+        text += "{}";
+        end = close;
+        continue;
+      }
+      if (c == '(' || c == '[' || c == '{') ++depth;
+      if (c == ')' || c == ']' || c == '}') --depth;
+      if (depth < 0 || (depth == 0 && c == ';')) break;
+      text += c == '\n' ? ' ' : c;
     }
-    std::replace(text.begin(), text.end(), '\n', ' ');
-    const size_t line = 1 + std::count(code.begin(), code.begin() + static_cast<long>(begin), '\n');
+    if (!begins.insert(begin).second) continue;  // another co_await of the same statement
+    const size_t line = 1 + std::count(code.begin(), code.begin() + static_cast<long>(at), '\n');
     statements.push_back({line, std::move(text)});
   }
   return statements;
@@ -140,7 +279,10 @@ std::vector<AwaitingStatement> AwaitingStatements(const std::string& code) {
 
 // What in `code` (CodeOnly) breaks the rules above, as "line N: why: statement".
 std::vector<std::string> Problems(const std::string& code) {
-  static const std::regex kLambda(R"(([^\w\s)\]]|^)\s*\[([^\[\]]*)\]\s*(\(|\{|mutable|->))");
+  // A lambda's captures: `[...]` not after a word, a `)` or a `]` (a subscript), unless that word
+  // is a keyword an expression follows; then parameters, a template head, specifiers or a body.
+  static const std::regex kLambda(
+      R"((^|[^\w)\]\s]|\b(?:co_await|co_return|co_yield|return)\b)\s*\[([^\[\]]*(?:\[[^\[\]]*\][^\[\]]*)*)\]\s*(\(|\{|<|mutable|noexcept|constexpr|static|->))");
   std::vector<std::string> found;
   for (const AwaitingStatement& s : AwaitingStatements(code)) {
     const std::string where = "line " + std::to_string(s.line) + ": ";
@@ -151,8 +293,8 @@ std::vector<std::string> Problems(const std::string& code) {
          m != std::sregex_iterator(); ++m) {
       std::stringstream captures((*m)[2].str());
       for (std::string capture; std::getline(captures, capture, ',');) {
-        capture.erase(0, capture.find_first_not_of(' '));
-        capture.erase(capture.find_last_not_of(' ') + 1);
+        capture.erase(0, capture.find_first_not_of(" \t"));
+        capture.erase(capture.find_last_not_of(" \t") + 1);
         if (capture.empty() || capture == "this" || capture.front() == '&') continue;
         found.push_back(where + "a lambda capturing '" + capture + "' by copy: " + s.text);
       }
@@ -171,12 +313,34 @@ TEST(SourceRulesTest, TheCheckFindsWhatTheRulesForbidInAwaitingStatementsOnly) {
               ::testing::SizeIs(1));
   EXPECT_THAT(Problems(CodeOnly("co_await Update(id, [&, copy = s](T& t) { t.s = copy; });\n")),
               ::testing::SizeIs(1));
+  // Around the co_await, in braced lists, before a lambda passed along, in other lambda forms.
+  for (const char* bad : {
+           "auto v = c ? Wrap(co_await f()) : 0;\n",
+           "co_return x ? y : Make(co_await f());\n",
+           "co_await f(Opts{.x = c ? a : b});\n",
+           "co_await Send({.reason = e ? r : \"\"});\n",
+           "HERALD_CO_ASSIGN_OR_RETURN(auto x, co_await f(a ? b : c));\n",
+           "Combine([s] { return s; }, co_await f());\n",
+           "co_await [s]() -> asio::awaitable<void> { co_return; }();\n",
+           "co_await Run([s]<typename T>(T t) { return t; });\n",
+           "co_await Run([s] mutable { return s; });\n",
+           "co_await Run([x = v[0]](int) {});\n",
+           "co_await f(LR\"(a\")\", c ? 1 : 2);\n",
+       }) {
+    EXPECT_THAT(Problems(CodeOnly(bad)), ::testing::SizeIs(1)) << bad;
+  }
   // Code elsewhere, what a lambda runs, captures by reference, subscripts, comments and literals
   // are not the statement's.
   EXPECT_THAT(
       Problems(CodeOnly("const int s = e ? 1 : 0;\nco_await f(s);  // e ? [x]() : b\n"
                         "co_await Update([&, this](T& t) { return t.x ? A([y] {}) : B(); });\n"
                         "co_await handlers[kind](job);\n"
+                        "auto [a, b] = co_await f();\n"
+                        "if (a ? b : c) co_await f();\n"
+                        "if (any_of(v, [s](int x) { return x; })) co_await f();\n"
+                        "co_spawn(ex, [s]() -> awaitable<void> { co_await f(); }, d);\n"
+                        "const int n = 1'000; char q = '\"'; co_await f(n);\n"
+                        "co_await f(u8'\"'); auto t = x ? 1 : 2;\n"
                         "co_await Log(\"ready?\", '?', R\"(a ? [b]() : c)\");\n")),
       ::testing::IsEmpty());
 }
