@@ -106,6 +106,7 @@ struct internal::Unreplicated {
     // summary every 30 s).
     std::lock_guard<std::mutex> lock(mu);
     Lagging& lagging = outages[master];
+    lagging_count.store(outages.size(), std::memory_order_relaxed);
     if (lagging.outage == nullptr) {
       lagging.outage = std::make_unique<log::Outage>(
           "redis replicas", master.empty() ? std::string("acknowledged writes")
@@ -120,13 +121,13 @@ struct internal::Unreplicated {
   // failover, a reshard, a new address), or it takes no writes to say otherwise.
   void Succeeded(const std::string& master) {
     std::lock_guard<std::mutex> lock(mu);
-    if (outages.empty()) return;
     const absl::Time now = absl::Now();
     for (auto it = outages.begin(); it != outages.end();) {
       if (it->first == master || now - it->second.last_failure >= kQuiet) {
         it->second.outage->Succeeded();
         if (!it->second.outage->down()) {
           it = outages.erase(it);
+          lagging_count.store(outages.size(), std::memory_order_relaxed);
           continue;
         }
       }
@@ -144,6 +145,9 @@ struct internal::Unreplicated {
   std::mutex mu;
   // The masters whose writes are failing: a handful at most.
   std::map<std::string, Lagging> outages;  // guarded by mu
+  // outages.size(), read without mu: a write acknowledged while no master lags (nearly always)
+  // looks up no address and takes no lock.
+  std::atomic<size_t> lagging_count{0};
 };
 
 namespace {
@@ -185,7 +189,9 @@ asio::awaitable<absl::StatusOr<Reply>> EvalReplicated(
     unreplicated.Failed(master(), refused);
     co_return refused;
   }
-  unreplicated.Succeeded(master());
+  if (unreplicated.lagging_count.load(std::memory_order_relaxed) > 0) {
+    unreplicated.Succeeded(master());
+  }
   co_return std::move(replies[0]);
 }
 
