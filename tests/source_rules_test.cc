@@ -17,6 +17,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -137,27 +138,16 @@ std::string WordBefore(const std::string& code, size_t end) {
   return code.substr(start, end - start);
 }
 
-// The position of the bracket that opens the one closing at `close` (`)`, `]` or `}`), or npos.
-size_t Opening(const std::string& code, size_t close) {
-  const char closing = code[close];
-  const char opening = closing == ')' ? '(' : closing == ']' ? '[' : '{';
-  for (size_t i = close, depth = 0; i-- > 0;) {
-    if (code[i] == closing) ++depth;
-    if (code[i] == opening) {
-      if (depth == 0) return i;
-      --depth;
-    }
-  }
-  return std::string::npos;
-}
-
-// The position of the bracket that closes the one opening at `open`, or npos.
-size_t Closing(const std::string& code, size_t open) {
-  const char opening = code[open];
-  const char closing = opening == '(' ? ')' : opening == '[' ? ']' : '}';
-  for (size_t i = open + 1, depth = 0; i < code.size(); ++i) {
-    if (code[i] == opening) ++depth;
-    if (code[i] == closing) {
+// The position of the bracket that matches the one at `at` (an opening one is matched forward, a
+// closing one backward), or npos.
+size_t Matching(const std::string& code, size_t at) {
+  static constexpr std::string_view kOpen = "([{", kClose = ")]}";
+  const bool forward = kOpen.find(code[at]) != std::string_view::npos;
+  const char self = code[at];
+  const char other = forward ? kClose[kOpen.find(self)] : kOpen[kClose.find(self)];
+  for (size_t i = at, depth = 0; forward ? ++i < code.size() : i-- > 0;) {
+    if (code[i] == self) ++depth;
+    if (code[i] == other) {
       if (depth == 0) return i;
       --depth;
     }
@@ -193,7 +183,7 @@ bool IsLambdaBody(const std::string& code, size_t open) {
     p = q - 1;
   }
   if (code[p] != ')') return false;
-  const size_t params = Opening(code, p);
+  const size_t params = Matching(code, p);
   if (params == std::string::npos) return false;
   const size_t captures = Before(code, params);
   return captures != std::string::npos && code[captures] == ']';
@@ -235,14 +225,14 @@ std::vector<AwaitingStatement> AwaitingStatements(const std::string& code) {
       const char c = code[i];
       if (c == ';') break;
       if (c == ')' || c == ']') {
-        const size_t open = Opening(code, i);
+        const size_t open = Matching(code, i);
         if (open == std::string::npos) break;
         if (c == ')' && IsControlHead(code, open)) break;
         begin = open;
         continue;
       }
       if (c == '}') {
-        const size_t open = Opening(code, i);
+        const size_t open = Matching(code, i);
         if (open == std::string::npos || !IsExpressionBrace(code, open)) break;
         begin = open;
         continue;
@@ -259,7 +249,7 @@ std::vector<AwaitingStatement> AwaitingStatements(const std::string& code) {
     for (int depth = 0; end < code.size(); ++end) {
       const char c = code[end];
       if (c == '{' && IsLambdaBody(code, end)) {
-        const size_t close = Closing(code, end);
+        const size_t close = Matching(code, end);
         if (close == std::string::npos) break;
         text += "{}";
         end = close;
