@@ -69,6 +69,34 @@ std::shared_ptr<grpc::Channel> Connect(const HeraldProcess& herald) {
   return grpc::CreateChannel(herald.grpc_target(), grpc::InsecureChannelCredentials());
 }
 
+// A Subscribe stream of the tenant's events, once the server has answered it (its headers are
+// in: the stream is registered).
+struct Subscription {
+  Subscription(const std::shared_ptr<grpc::Channel>& channel, const std::string& key,
+               const std::string& tenant, absl::Duration deadline)
+      : context(testing::BearerContext(key, deadline)) {
+    v1::SubscribeRequest req;
+    req.set_parent(StrCat("tenants/", tenant));
+    stream = v1::EventService::NewStub(channel)->Subscribe(context.get(), req);
+    stream->WaitForInitialMetadata();
+  }
+  // Whether the server sent the cursor the stream starts after (it read where to start).
+  bool Started() const {
+    const auto& headers = context->GetServerInitialMetadata();
+    return headers.find("herald-start-cursor") != headers.end();
+  }
+  // Reads until the server ends the stream; how it ended.
+  grpc::Status End() {
+    v1::Event event;
+    while (stream->Read(&event)) {
+    }
+    return stream->Finish();
+  }
+
+  std::unique_ptr<grpc::ClientContext> context;  // outlives the stream
+  std::unique_ptr<grpc::ClientReader<v1::Event>> stream;
+};
+
 TEST_F(HeraldServeTest, ProbesAndMetricsAnswer) {
   auto herald = HeraldProcess::Start({.redis_port = redis_->port()});
   ASSERT_TRUE(herald.ok()) << herald.status();
@@ -219,18 +247,11 @@ TEST_F(HeraldServeTest, SigtermEndsOpenStreamsWithUnavailableInsteadOfWaitingOut
   absl::StatusOr<std::string> key = testing::CreateTenant(channel, kAdmin, "streamer");
   ASSERT_TRUE(key.ok()) << key.status();
 
-  v1::SubscribeRequest req;
-  req.set_parent("tenants/streamer");
-  auto ctx = testing::BearerContext(*key, absl::Minutes(5));
-  auto stream = v1::EventService::NewStub(channel)->Subscribe(ctx.get(), req);
   // The server sends its headers as the stream opens: it is registered before the signal.
-  stream->WaitForInitialMetadata();
+  Subscription subscription(channel, *key, "streamer", absl::Minutes(5));
 
   (*herald)->process().Signal(SIGTERM);
-  v1::Event event;
-  while (stream->Read(&event)) {
-  }
-  const grpc::Status status = stream->Finish();
+  const grpc::Status status = subscription.End();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_THAT(status.error_message(), HasSubstr("shutting down"));
   const std::optional<int> exit = (*herald)->process().Wait(absl::Seconds(60));
@@ -248,15 +269,8 @@ TEST_F(HeraldServeTest, AStreamOnAConnectionPastItsMaxAgeEndsUnavailableAndTheCh
   absl::StatusOr<std::string> key = testing::CreateTenant(channel, kAdmin, "aging");
   ASSERT_TRUE(key.ok()) << key.status();
 
-  v1::SubscribeRequest req;
-  req.set_parent("tenants/aging");
-  auto ctx = testing::BearerContext(*key, absl::Seconds(30));
-  auto stream = v1::EventService::NewStub(channel)->Subscribe(ctx.get(), req);
-  stream->WaitForInitialMetadata();
-  v1::Event event;
-  while (stream->Read(&event)) {
-  }
-  const grpc::Status status = stream->Finish();
+  Subscription subscription(channel, *key, "aging", absl::Seconds(30));
+  const grpc::Status status = subscription.End();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
 
   absl::StatusOr<std::string> again = testing::CreateTenant(channel, kAdmin, "aging-again");
@@ -273,30 +287,20 @@ TEST_F(HeraldServeTest, AStreamWhoseRedisReadTimesOutEndsUnavailable) {
   absl::StatusOr<std::string> key = testing::CreateTenant(channel, kAdmin, "stalled");
   ASSERT_TRUE(key.ok()) << key.status();
 
-  v1::SubscribeRequest req;
-  req.set_parent("tenants/stalled");
-  auto ctx = testing::BearerContext(*key, absl::Seconds(60));
-  auto stream = v1::EventService::NewStub(channel)->Subscribe(ctx.get(), req);
-  stream->WaitForInitialMetadata();
+  Subscription subscription(channel, *key, "stalled", absl::Seconds(60));
   // Every client's commands wait for 3 s: well past the 500 ms each read may take.
   auto paused = redis_->Command({"CLIENT", "PAUSE", "3000", "ALL"});
   ASSERT_TRUE(paused.ok()) << paused.status();
-  v1::Event event;
-  while (stream->Read(&event)) {
-  }
-  const grpc::Status status = stream->Finish();
+  const grpc::Status status = subscription.End();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_THAT(status.error_message(), HasSubstr("did not answer in time"));
 
   // Once Redis answers again, the stream opens (with its start cursor) as before.
   ASSERT_TRUE(testing::WaitFor([&] {
-    auto again_ctx = testing::BearerContext(*key, absl::Seconds(5));
-    auto again = v1::EventService::NewStub(channel)->Subscribe(again_ctx.get(), req);
-    again->WaitForInitialMetadata();
-    const auto& headers = again_ctx->GetServerInitialMetadata();
-    const bool open = headers.find("herald-start-cursor") != headers.end();
-    again_ctx->TryCancel();
-    again->Finish();
+    Subscription again(channel, *key, "stalled", absl::Seconds(5));
+    const bool open = again.Started();
+    again.context->TryCancel();
+    again.End();
     return open;
   })) << (*herald)->Logs();
 }
