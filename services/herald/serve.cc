@@ -353,8 +353,10 @@ std::vector<std::unique_ptr<Component>> MakeComponents(const ServeConfig& config
         }));
   }
   if (config.roles.ingest) {
+    ingest::WebhookServer webhooks =
+        ingest::MakeWebhookServer(config.ingest, shared.ingest, &shared.registry);
     components.push_back(std::make_unique<IngestComponent>(
-        shared.executor, config.ingest, ingest::MakeWebhookHandler(shared.ingest)));
+        shared.executor, std::move(webhooks.config), std::move(webhooks.handler)));
   }
   return components;
 }

@@ -736,6 +736,24 @@ TEST_F(WebhooksTest, ASubscriberThatStopsReadingIsCutOffAndResumesWhereItStopped
 }
 
 TEST_F(WebhooksTest, ForgedUnsignedAndMisaddressedDeliveriesAreRefused) {
+  // What the ingest port refused before reading an event, by status, as /metrics says.
+  auto refused = [] {
+    std::map<std::string, double> out;
+    auto scrape = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
+    EXPECT_TRUE(scrape.ok()) << scrape.status();
+    for (const char* status : {"400", "404", "405", "413", "431"}) {
+      const auto value =
+          scrape.ok()
+              ? testing::SeriesValue(
+                    scrape->body,
+                    StrCat(R"(herald_webhook_requests_refused_total{status=")", status, R"("})"))
+              : std::nullopt;
+      EXPECT_TRUE(value.has_value()) << status;
+      out[status] = value.value_or(-1);
+    }
+    return out;
+  };
+  const std::map<std::string, double> refused_before = refused();
   const std::string key = NewTenant("forger");
   v1::Team team;
   NewTeam("forger", key, 2, &team);
@@ -777,6 +795,19 @@ TEST_F(WebhooksTest, ForgedUnsignedAndMisaddressedDeliveriesAreRefused) {
   auto get = testing::HttpRequest(stack_->herald().ingest_port(), "GET", "/webhooks/forger.main");
   ASSERT_TRUE(get.ok());
   EXPECT_EQ(get->status, 405);
+  for (const char* target : {"/hooks/forger.main", "/webhooks/forger.main/extra"}) {
+    auto stray = testing::HttpRequest(stack_->herald().ingest_port(), "POST", target, body, forged);
+    ASSERT_TRUE(stray.ok()) << stray.status();
+    EXPECT_EQ(stray->status, 404) << target;
+  }
+  // The refusals before an event are counted by status; the 401s are events, counted apart.
+  const std::map<std::string, double> refused_after = refused();
+  std::map<std::string, double> counted;
+  for (const auto& [status, value] : refused_after)
+    counted[status] = value - refused_before.at(status);
+  EXPECT_THAT(counted, ::testing::ElementsAre(::testing::Pair("400", 0), ::testing::Pair("404", 2),
+                                              ::testing::Pair("405", 1), ::testing::Pair("413", 1),
+                                              ::testing::Pair("431", 1)));
 }
 
 TEST_F(WebhooksTest, ATeamsOwnSigningSecretIsCheckedAndRotatesWithoutRefusingEvents) {

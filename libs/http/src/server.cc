@@ -441,6 +441,7 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
   template <typename Stream>
   asio::awaitable<void> Refuse(Session& s, Stream& stream, bhttp::status status,
                                std::string_view content_type, std::string body) {
+    if (config_.on_refused) config_.on_refused(static_cast<unsigned>(status));
     Response response(status, 11);
     response.set(bhttp::field::content_type, content_type);
     response.body() = std::move(body);

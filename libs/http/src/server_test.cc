@@ -340,6 +340,33 @@ TEST_F(ServerTest, MalformedRequestIs400) {
   EXPECT_EQ(client.WaitForClose(), asio::error::eof);
 }
 
+TEST_F(ServerTest, EachRequestTheServerRefusesItselfIsReportedWithItsStatus) {
+  std::mutex mu;
+  std::vector<unsigned> refused;
+  StartEchoServer(
+      {.max_header_bytes = 1024, .max_body_bytes = 100, .on_refused = [&](unsigned status) {
+         std::lock_guard lock(mu);
+         refused.push_back(status);
+       }});
+  const std::string requests[] = {
+      "GET /fine HTTP/1.1\r\nHost: t\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n",
+      StrCat("GET / HTTP/1.1\r\nHost: t\r\nX-Padding: ", std::string(4000, 'a'), "\r\n\r\n"),
+      "GET / HTTP/1.1\r\nBad Header Name: x\r\n\r\n",
+  };
+  std::vector<unsigned> answered;
+  for (const std::string& request : requests) {
+    Client client(port_);
+    client.Send(request);
+    auto res = client.Read();
+    ASSERT_TRUE(res.ok()) << res.status();
+    answered.push_back(res->result_int());
+  }
+  EXPECT_THAT(answered, ::testing::ElementsAre(200u, 413u, 431u, 400u));
+  std::lock_guard lock(mu);
+  EXPECT_THAT(refused, ::testing::ElementsAre(413u, 431u, 400u));  // not the handler's 200
+}
+
 TEST_F(ServerTest, StalledRequestIsCutOffAfterTheRequestTimeout) {
   StartEchoServer({.idle_timeout = absl::Seconds(60), .request_timeout = absl::Milliseconds(200)});
   Client client(port_);

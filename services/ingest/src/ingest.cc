@@ -1,3 +1,7 @@
+#include <array>
+#include <memory>
+#include <string>
+
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/verb.hpp>
@@ -5,6 +9,7 @@
 #include <herald/campaign/service.h>
 #include <herald/common/strings.h>
 #include <herald/ingest/ingest.h>
+#include <herald/metrics/metrics.h>
 
 namespace herald::ingest {
 namespace {
@@ -47,23 +52,60 @@ class TeamDirectory final : public webhooks::EndpointDirectory {
   campaign::Service& service_;
 };
 
+// Requests refused before they were events, by status.
+class RefusedRequests {
+ public:
+  explicit RefusedRequests(metrics::Registry& registry) {
+    auto& family = metrics::BuildCounter()
+                       .Name("herald_webhook_requests_refused_total")
+                       .Help(
+                           "Requests to the ingest port refused before they were read as an "
+                           "event, by HTTP status: 400 not HTTP, 404 not a webhook endpoint's "
+                           "path, 405 not a POST, 413 a body over --webhook_max_body_bytes, "
+                           "431 headers over 16 KiB.")
+                       .LabelNames({"status"})
+                       .Register(registry);
+    for (size_t i = 0; i < kStatuses.size(); ++i) {
+      counters_[i] = &family.Add({{"status", std::to_string(kStatuses[i])}});
+    }
+  }
+
+  void Count(unsigned status) {
+    for (size_t i = 0; i < kStatuses.size(); ++i) {
+      if (kStatuses[i] == status) counters_[i]->Increment();
+    }
+  }
+
+ private:
+  static constexpr std::array<unsigned, 5> kStatuses = {400, 404, 405, 413, 431};
+  std::array<metrics::Counter*, kStatuses.size()> counters_{};
+};
+
 }  // namespace
 
-http::Handler MakeWebhookHandler(webhooks::Ingest& ingest) {
-  return [&ingest](http::Request& req) -> asio::awaitable<http::Reply> {
+WebhookServer MakeWebhookServer(http::ServerConfig config, webhooks::Ingest& ingest,
+                                metrics::Registry* registry) {
+  std::shared_ptr<RefusedRequests> refused;
+  if (registry != nullptr) {
+    refused = std::make_shared<RefusedRequests>(*registry);
+    config.on_refused = [refused](unsigned status) { refused->Count(status); };
+  }
+  auto handler = [&ingest, refused](http::Request& req) -> asio::awaitable<http::Reply> {
+    auto refuse = [&](unsigned status, std::string_view body) {
+      if (refused) refused->Count(status);
+      return http::Reply{http::MakeResponse(req, status, "text/plain", std::string(body))};
+    };
     std::string_view target(req.target().data(), req.target().size());
     target = target.substr(0, target.find('?'));
-    if (!target.starts_with(kPrefix)) {
-      co_return http::Reply{http::MakeResponse(req, 404, "text/plain", "not found\n")};
-    }
+    if (!target.starts_with(kPrefix)) co_return refuse(404, "not found\n");
     const std::string_view endpoint = target.substr(kPrefix.size());
     if (endpoint.empty() || endpoint.find('/') != std::string_view::npos) {
-      co_return http::Reply{http::MakeResponse(req, 404, "text/plain", "not found\n")};
+      co_return refuse(404, "not found\n");
     }
     if (req.method() != bhttp::verb::post) {
-      http::Response res = http::MakeResponse(req, 405, "text/plain", "method not allowed\n");
-      res.set(bhttp::field::allow, "POST");
-      co_return http::Reply{std::move(res)};
+      http::Reply reply = refuse(405, "method not allowed\n");
+      reply.response.set(bhttp::field::allow, "POST");
+      co_return reply;
     }
     webhooks::IngestRequest request{
         .endpoint = endpoint,
@@ -80,6 +122,7 @@ http::Handler MakeWebhookHandler(webhooks::Ingest& ingest) {
     }
     co_return http::Reply{std::move(res)};
   };
+  return WebhookServer{.config = std::move(config), .handler = std::move(handler)};
 }
 
 std::unique_ptr<webhooks::EndpointDirectory> MakeTeamDirectory(campaign::Service& service) {

@@ -74,6 +74,11 @@ struct ServerConfig {
   std::string too_large_content_type = "text/plain";
   std::string too_large_body = "request too large\n";
   std::string header_too_large_body = "request header fields too large\n";
+  // Called when the server answers a request itself, without the handler, because it could not
+  // be read: 400 (not HTTP), 413 (body over max_body_bytes) or 431 (headers over
+  // max_header_bytes). Runs on the connection's strand before the answer is written, so it has
+  // run by the time the client reads it. Optional; for the metrics of a surface.
+  std::function<void(unsigned status)> on_refused;
   // The `Server` header of every response (empty: none).
   std::string server_header = "herald";
   // When set, every connection is served over TLS (no plain text), with the context this
