@@ -2289,6 +2289,102 @@ TEST_P(CampaignTest, ASendTimeThatPassedBeyondGraceIsNotSentOnResumeOrLaunch) {
   EXPECT_EQ(LedgerMessages(), before);
 }
 
+// A scheduled delivery held by its account's pause past the grace period is missed when the
+// account resumes, not sent late; the campaign's other accounts went out on time.
+TEST_P(CampaignTest, ADeliveryHeldByAnAccountPausePastGraceIsMissedNotSentLate) {
+  const std::string key = NewTenant("heldpause");
+  const std::vector<std::string> all = ImportAccounts("heldpause", key, 1);
+  ASSERT_GE(all.size(), 2u);
+  const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
+  ASSERT_NO_FATAL_FAILURE(SetAccountPaused(key, accounts[1], true));
+  const auto before = LedgerMessages();
+
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::CreateCampaignRequest req = TextCampaign("heldpause", accounts, "On time or not at all");
+  const absl::Time send_time = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) + 2);
+  req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(send_time));
+  req.mutable_campaign()->mutable_grace_period()->set_seconds(1);
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &created).ok());
+  // The first account's delivery goes out at the send time; the paused one's waits.
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        const std::vector<v1::Delivery> ds = DeliveriesOf(key, created.name());
+        return absl::Now() > send_time + absl::Seconds(2) &&
+               std::any_of(ds.begin(), ds.end(), [](const v1::Delivery& d) {
+                 return d.state() == v1::Delivery::COMPLETED;
+               });
+      },
+      absl::Seconds(20)))
+      << stack_->herald().Logs();
+
+  ASSERT_NO_FATAL_FAILURE(SetAccountPaused(key, accounts[1], false));
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::PARTIALLY_FAILED) << done.state_reason();
+  for (const v1::Delivery& d : DeliveriesOf(key, created.name())) {
+    if (d.account() == accounts[0]) {
+      EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.error();
+    } else {
+      EXPECT_EQ(d.state(), v1::Delivery::FAILED);
+      EXPECT_THAT(d.error(), ::testing::HasSubstr("missed: its account was paused from "));
+      EXPECT_THAT(d.error(), ::testing::HasSubstr("nothing was sent to this account"));
+      EXPECT_EQ(d.upstream_message_id(), 0);
+    }
+  }
+  ExpectOneMoreMessageEach(before, {accounts[0]});
+  const auto after = LedgerMessages();
+  const std::string paused_id = ShortId(accounts[1]);
+  EXPECT_EQ(after.contains(paused_id) ? after.at(paused_id) : 0,
+            before.contains(paused_id) ? before.at(paused_id) : 0);
+}
+
+// The same for a team the upstream paused (out of credits) before the grace period ended and
+// resumed after it: the delivery it held is missed, and its upload is not tried again.
+TEST_P(CampaignTest, ADeliveryHeldByATeamPausePastGraceIsMissedNotSentLate) {
+  const std::string key = NewTenant("heldteam");
+  const std::vector<std::string> accounts = ImportAccounts("heldteam", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia("heldteam", key);
+  const auto before = LedgerMessages();
+  ASSERT_NO_FATAL_FAILURE(SetCredits("team-1", 0));
+
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  v1::CreateCampaignRequest req = PpvCampaign("heldteam", {accounts[0]}, media, "Now or never");
+  const absl::Duration grace = absl::Seconds(3);
+  const absl::Time send_time = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) + 2);
+  req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(send_time));
+  req.mutable_campaign()->mutable_grace_period()->set_seconds(absl::ToInt64Seconds(grace));
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &created).ok());
+  // The delivery's upload is refused for want of credits, which pauses the team; the pause
+  // outlasts the grace period.
+  v1::GetTeamRequest get_team;
+  get_team.set_name("tenants/heldteam/teams/main");
+  v1::Team team;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return absl::Now() > send_time + grace &&
+               teams->GetTeam(BearerContext(key).get(), get_team, &team).ok() && team.paused();
+      },
+      absl::Seconds(20)))
+      << stack_->herald().Logs();
+
+  ASSERT_NO_FATAL_FAILURE(SetCredits("team-1", 1000000000));
+  v1::ResumeTeamRequest resume;
+  resume.set_name(get_team.name());
+  ASSERT_TRUE(teams->ResumeTeam(BearerContext(key).get(), resume, &team).ok());
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::FAILED) << done.state_reason();
+  const std::vector<v1::Delivery> deliveries = DeliveriesOf(key, created.name());
+  ASSERT_EQ(deliveries.size(), 1u);
+  EXPECT_EQ(deliveries[0].state(), v1::Delivery::FAILED);
+  EXPECT_THAT(deliveries[0].error(),
+              ::testing::HasSubstr("missed: its team 'main' was paused from "));
+  EXPECT_EQ(deliveries[0].upstream_message_id(), 0);
+  EXPECT_EQ(LedgerMessages(), before);
+}
+
 TEST_P(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
   const std::string key = NewTenant("broke");
   const std::vector<std::string> all = ImportAccounts("broke", key, 1);

@@ -485,6 +485,7 @@ Service::Op<store::Team> Service::UpdateTeam(store::Team update, TeamSecrets sec
           if (t.api_key_invalid && t.paused) {
             t.paused = false;
             t.pause_reason.clear();
+            t.resume_time_ms = absl::ToUnixMillis(clock_.Now());
             resume = true;
           }
           t.api_key_invalid = false;
@@ -535,12 +536,14 @@ asio::awaitable<absl::Status> Service::DeleteTeamWebhook(const store::Team& team
 }
 
 Service::Op<store::Team> Service::ResumeTeam(std::string tenant, std::string id) {
+  const int64_t now = absl::ToUnixMillis(clock_.Now());
   HERALD_CO_ASSIGN_OR_RETURN(
-      store::Team team, co_await store_.Update<store::Team>(tenant, id, [](store::Team& t) {
+      store::Team team, co_await store_.Update<store::Team>(tenant, id, [&now](store::Team& t) {
         if (t.api_key_invalid) {
           return absl::FailedPreconditionError(
               "the team's upstream key was refused; set a new one with UpdateTeam first");
         }
+        if (t.paused) t.resume_time_ms = now;
         t.paused = false;
         t.pause_reason.clear();
         return absl::OkStatus();
@@ -683,12 +686,17 @@ Service::Op<bool> Service::DeleteAccount(std::string tenant, std::string id) {
 
 Service::Op<store::Account> Service::SetAccountPaused(std::string tenant, std::string id,
                                                       bool paused) {
-  HERALD_CO_ASSIGN_OR_RETURN(store::Account account,
-                             co_await store_.Update<store::Account>(
-                                 std::move(tenant), std::move(id), [&paused](store::Account& a) {
-                                   a.paused = paused;
-                                   return absl::OkStatus();
-                                 }));
+  const int64_t now = absl::ToUnixMillis(clock_.Now());
+  HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await store_.Update<store::Account>(
+                                                         std::move(tenant), std::move(id),
+                                                         [&paused, &now](store::Account& a) {
+                                                           if (paused && !a.paused)
+                                                             a.pause_time_ms = now;
+                                                           if (!paused && a.paused)
+                                                             a.resume_time_ms = now;
+                                                           a.paused = paused;
+                                                           return absl::OkStatus();
+                                                         }));
   HERALD_CO_RETURN_IF_ERROR(co_await ApplyAccountLimits(account, /*created=*/false));
   co_return account;
 }

@@ -31,6 +31,11 @@ using queue::JobResult;
 using store::Delivery;
 using store::DeliveryState;
 
+// `unix_ms` as an operator reads it in a delivery's error: "2026-05-01T20:00:00Z".
+std::string UtcTime(int64_t unix_ms) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(unix_ms), absl::UTCTimeZone());
+}
+
 // What every delivery job carries.
 struct StepPayload {
   std::string tenant;
@@ -734,6 +739,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   }
 
   if (auto stop = co_await LoadAccount(ctx)) co_return *std::move(stop);
+  // Before any of the chain's calls: a missed delivery uploads nothing either.
+  if (job.kind != kPollJob) {
+    if (auto stop = co_await FailIfMissed(ctx)) co_return *std::move(stop);
+  }
   if (job.kind == kSegmentScanJob) co_return co_await SegmentScan(ctx);
   if (job.kind == kSegmentListJob) co_return co_await SegmentList(ctx);
   if (job.kind == kSegmentAddJob) co_return co_await SegmentAdd(ctx);
@@ -1474,8 +1483,6 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, absl::ZeroDuration()));
     }
   }
-  if (auto stop = co_await FailIfMissed(ctx)) co_return *std::move(stop);
-
   // Find this account's target.
   const store::AccountTarget* target_ptr = ctx.target ? &*ctx.target : nullptr;
   if (target_ptr == nullptr) {
@@ -1644,17 +1651,37 @@ queue::JobSpec DeliveryWorkflow::FollowStep(const Context& ctx) const {
 }
 
 asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::FailIfMissed(Context& ctx) {
-  // Only a campaign with an upstream lead dispatches with deliveries that never reached the
-  // upstream before its send time (the others went out on time); without one, a campaign past
-  // its grace period never dispatches at all.
-  if (ctx.campaign.upstream_lead_ms <= 0 || ctx.delivery.send_attempts > 0) co_return std::nullopt;
+  if (ctx.delivery.send_attempts > 0) co_return std::nullopt;
   const std::optional<absl::Duration> late = LateBeyondGrace(ctx.campaign, clock_.Now());
   if (!late) co_return std::nullopt;
+  const std::string ago = absl::FormatDuration(absl::Trunc(*late, absl::Seconds(1)));
+  // A campaign with an upstream lead dispatches with deliveries that never reached the upstream
+  // before its send time; without one, a campaign past its grace period never dispatches.
+  if (ctx.campaign.upstream_lead_ms > 0) {
+    co_return co_await FailDelivery(
+        ctx, StrCat("missed: its send time passed ", ago,
+                    " ago, beyond the grace period, before it reached the upstream; nothing was "
+                    "sent to this account"));
+  }
+  // A dispatched campaign's deliveries otherwise run as the rate limits allow, however long
+  // after the send time that is. One held by a pause of its account or team that lasted past
+  // the grace period is missed instead: the pause, not the pace, made it late.
+  const int64_t deadline = ctx.campaign.send_time_ms + ctx.campaign.grace_period_ms;
+  const auto spans = [deadline](int64_t paused, int64_t resumed) {
+    return paused != 0 && paused <= deadline && resumed > deadline;
+  };
+  std::string held;
+  if (spans(ctx.account.pause_time_ms, ctx.account.resume_time_ms)) {
+    held = StrCat("its account was paused from ", UtcTime(ctx.account.pause_time_ms), " to ",
+                  UtcTime(ctx.account.resume_time_ms));
+  } else if (spans(ctx.team.pause_time_ms, ctx.team.resume_time_ms)) {
+    held = StrCat("its team '", ctx.team.id, "' was paused from ", UtcTime(ctx.team.pause_time_ms),
+                  " to ", UtcTime(ctx.team.resume_time_ms));
+  }
+  if (held.empty()) co_return std::nullopt;
   co_return co_await FailDelivery(
-      ctx, StrCat("missed: its send time passed ",
-                  absl::FormatDuration(absl::Trunc(*late, absl::Seconds(1))),
-                  " ago, beyond the grace period, before it reached the upstream; nothing was "
-                  "sent to this account"));
+      ctx, StrCat("missed: ", held, ", past the send time (", ago,
+                  " ago) and its grace period; nothing was sent to this account"));
 }
 
 asio::awaitable<JobResult> DeliveryWorkflow::UpdateUpstream(Context& ctx) {
@@ -2173,7 +2200,10 @@ asio::awaitable<absl::StatusOr<std::string>> PauseTeamAfterUpstream(store::Store
         StrCat("a team is paused for 401 or 402 only, not ", upstream::ErrorKindName(kind)));
   }
   log::Warn("pausing team", {{"tenant", tenant}, {"team", team}, {"reason", reason}});
+  // Wall time, as the API's pauses and resumes (SystemClock) record theirs.
+  const int64_t now = absl::ToUnixMillis(absl::Now());
   auto r = co_await store.Update<store::Team>(tenant, team, [&](store::Team& t) {
+    if (!t.paused) t.pause_time_ms = now;
     t.paused = true;
     t.pause_reason = reason;
     if (kind == upstream::ErrorKind::kUnauthorized) t.api_key_invalid = true;

@@ -807,6 +807,20 @@ TEST_F(StoreTest, ATeamStoredBeforeItsWebhookFieldsExistedStillDecodes) {
   EXPECT_EQ(team->rate_limit_per_minute, 60);
   EXPECT_EQ(team->webhook_id, "");
   EXPECT_EQ(team->burst, 0);
+  EXPECT_EQ(team->pause_time_ms, 0);
+}
+
+TEST_F(StoreTest, AnAccountStoredBeforeItsPauseTimesExistedStillDecodes) {
+  const std::string before =
+      R"({"tenant":"acme","id":"acct_old","team":"main","display_name":"Old",)"
+      R"("sends_per_minute":0,"max_in_flight":0,"paused":true,"upstream_username":"old",)"
+      R"("create_time_ms":5})";
+  ASSERT_TRUE(Await(records_->Put(Table{"acme", "accounts"}, "acct_old", before)).ok());
+  absl::StatusOr<Account> account = Await(store_.Get<Account>("acme", "acct_old"));
+  ASSERT_TRUE(account.ok()) << account.status();
+  EXPECT_TRUE(account->paused);
+  EXPECT_EQ(account->pause_time_ms, 0);
+  EXPECT_EQ(account->resume_time_ms, 0);
 }
 
 TEST_F(StoreTest, ATenantStoredBeforeItsWeightExistedDecodesWithWeightOne) {
