@@ -1,5 +1,9 @@
+#include <algorithm>
 #include <set>
+#include <string>
+#include <vector>
 
+#include <boost/json/basic_parser_impl.hpp>
 #include <google/protobuf/util/json_util.h>
 #include <yaml-cpp/yaml.h>
 
@@ -42,6 +46,96 @@ void AppendJsonString(std::string& out, std::string_view s) {
     }
   }
   out.push_back('"');
+}
+
+// Reads JSON for CheckJson: only the keys matter, to find one an object repeats (protobuf's
+// parser takes the last and says nothing).
+class JsonKeyChecker {
+ public:
+  static constexpr size_t max_object_size = static_cast<size_t>(-1);
+  static constexpr size_t max_array_size = static_cast<size_t>(-1);
+  static constexpr size_t max_key_size = static_cast<size_t>(-1);
+  static constexpr size_t max_string_size = static_cast<size_t>(-1);
+
+  using ec = boost::json::error_code;
+  using sv = boost::json::string_view;
+
+  // The key an object repeated, once the parser stopped at it.
+  const std::string& repeated() const { return repeated_; }
+
+  bool on_document_begin(ec&) { return true; }
+  bool on_document_end(ec&) { return true; }
+  bool on_object_begin(ec&) {
+    keys_.emplace_back();
+    return true;
+  }
+  bool on_object_end(size_t, ec&) {
+    keys_.pop_back();
+    return true;
+  }
+  bool on_array_begin(ec&) { return true; }
+  bool on_array_end(size_t, ec&) { return true; }
+  bool on_key_part(sv s, size_t, ec&) {
+    key_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(sv s, size_t, ec& error) {
+    key_.append(s.data(), s.size());
+    if (!keys_.back().insert(key_).second) {
+      repeated_ = std::move(key_);
+      error = boost::json::error::syntax;
+      return false;
+    }
+    key_.clear();
+    return true;
+  }
+  bool on_string_part(sv, size_t, ec&) { return true; }
+  bool on_string(sv, size_t, ec&) { return true; }
+  bool on_number_part(sv, ec&) { return true; }
+  bool on_int64(int64_t, sv, ec&) { return true; }
+  bool on_uint64(uint64_t, sv, ec&) { return true; }
+  bool on_double(double, sv, ec&) { return true; }
+  bool on_bool(bool, ec&) { return true; }
+  bool on_null(ec&) { return true; }
+  bool on_comment_part(sv, ec&) { return true; }
+  bool on_comment(sv, ec&) { return true; }
+
+ private:
+  std::vector<std::set<std::string>> keys_;  // of each object open, innermost last
+  std::string key_;
+  std::string repeated_;
+};
+
+// `offset` of `text` as an editor counts it (from 1).
+std::string Where(std::string_view text, size_t offset) {
+  const std::string_view before = text.substr(0, offset);
+  const size_t newline = before.rfind('\n');
+  const size_t line_start = newline == std::string_view::npos ? 0 : newline + 1;
+  return StrCat("line ", std::count(before.begin(), before.end(), '\n') + 1, ", column ",
+                Utf8Length(before.substr(line_start)) + 1);
+}
+
+// Strict JSON (RFC 8259: no trailing commas, no comments), one value, no key twice in one
+// object; the error says where the file goes wrong, as YamlToJson's do.
+absl::Status CheckJson(std::string_view text) {
+  boost::json::basic_parser<JsonKeyChecker> parser(boost::json::parse_options{});
+  boost::json::error_code error;
+  size_t at = parser.write_some(false, text.data(), text.size(), error);
+  if (!error) {
+    at = text.find_first_not_of(" \t\r\n", at);
+    if (at == std::string_view::npos) return absl::OkStatus();
+    error = boost::json::error::extra_data;
+  }
+  const std::string& repeated = parser.handler().repeated();
+  if (repeated.empty()) {
+    return absl::InvalidArgumentError(
+        StrCat("not valid JSON: ", Where(text, at), ": ", error.message()));
+  }
+  // The parser stopped at the end of the key; point at its opening quote.
+  size_t quote = at > 1 ? at - 2 : 0;
+  while (quote > 0 && !(text[quote] == '"' && text[quote - 1] != '\\')) --quote;
+  return absl::InvalidArgumentError(StrCat("not valid JSON: ", Where(text, quote), ": '", repeated,
+                                           "' appears twice in one object"));
 }
 
 // Aliases let a few bytes of YAML repeat a node any number of times, or put a node inside
@@ -183,6 +277,7 @@ absl::Status ParseCampaignFile(std::string_view text, v1::Campaign* campaign,
   }
   std::string json;
   if (start < text.size() && text[start] == '{') {
+    if (absl::Status s = CheckJson(text); !s.ok()) return s;
     json = std::string(text);
   } else {
     absl::StatusOr<std::string> converted = YamlToJson(text);

@@ -138,6 +138,32 @@ TEST(ParseCampaignFileTest, UnknownFieldsAndNonMappingsAreErrors) {
   EXPECT_FALSE(ParseCampaignFile("{not json", &campaign, nullptr).ok());
 }
 
+TEST(ParseCampaignFileTest, JsonIsStrictAndItsErrorsSayWhere) {
+  v1::Campaign campaign;
+  const auto error = [&](std::string_view json) {
+    return std::string(ParseCampaignFile(json, &campaign, nullptr).message());
+  };
+  // protobuf's own parser takes a trailing comma, and the last of a repeated key.
+  EXPECT_EQ(error("{\n  \"display_name\": \"x\",\n}\n"),
+            "not valid JSON: line 3, column 1: syntax error");
+  EXPECT_EQ(error("{\"content\": {\"text\": \"hi\"}, \"content\": {}}"),
+            "not valid JSON: line 1, column 29: 'content' appears twice in one object");
+  EXPECT_EQ(error("{\"targets\": [{\"account\": \"a\",\n  \"account\": \"b\"}]}"),
+            "not valid JSON: line 2, column 3: 'account' appears twice in one object");
+  EXPECT_EQ(error("{\"display_name\": \"é\" \"text\": 1}"),
+            "not valid JSON: line 1, column 22: syntax error");
+  EXPECT_EQ(error("{} {}"), "not valid JSON: line 1, column 4: extra data");
+  EXPECT_EQ(error("{\"display_name\": \"x\"} // note"),
+            "not valid JSON: line 1, column 23: extra data");
+  // The same key in two different objects is fine, and so is trailing white space.
+  EXPECT_TRUE(ParseCampaignFile(R"({"display_name": "x", "targets": [{"account": "a"},
+      {"account": "b"}]}  )"
+                                "\n",
+                                &campaign, nullptr)
+                  .ok());
+  EXPECT_EQ(campaign.targets_size(), 2);
+}
+
 TEST(ApplyCampaignFlagsTest, FlagsBuildContentTargetsAndMask) {
   const ParsedCommand c = Command({"--text=Hi", "--price=15.00", "--media=m1,m2", "--previews=m1",
                                    "--accounts=acct_a,acct_b", "--lists=fans,123",
