@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include <absl/cleanup/cleanup.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -849,6 +850,14 @@ TEST(WorkerOutageTest, ARedisOutageLogsOneLineDownAndOneBack) {
     worker.Handle(
         "send", [](const LeasedJob&) -> asio::awaitable<JobResult> { co_return JobResult::Ok(); });
     worker.Start();
+    // Also when an ASSERT below returns early: a thread still joinable at the end of the scope
+    // would abort the whole test binary instead of failing this test.
+    absl::Cleanup stop = [&] {
+      worker.Drain(absl::Now());
+      client.Stop();
+      work.reset();
+      thread.join();
+    };
     ASSERT_TRUE((*server)->Stop(/*graceful=*/false).ok());
     // Leases fail, shard after shard and loop after loop, many times a second.
     const double before = worker.metrics().errors.Add({{"op", "lease"}}).Value();
@@ -860,10 +869,6 @@ TEST(WorkerOutageTest, ARedisOutageLogsOneLineDownAndOneBack) {
     ASSERT_TRUE((*server)->Restart().ok());
     ASSERT_TRUE(
         WaitFor([&] { return logs.Count(R"("msg":"redis recovered")") >= 1; }, absl::Seconds(20)));
-    worker.Drain(absl::Now());
-    client.Stop();
-    work.reset();
-    thread.join();
   }
   logs.Stop();
   EXPECT_EQ(logs.Count(R"("msg":"redis unavailable","what":"queue leases")"), 1) << logs.All();
