@@ -207,10 +207,12 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
   }
 
-  // PauseAccount or ResumeAccount of `account`.
-  static void SetAccountPaused(const std::string& key, const std::string& account, bool paused) {
+  // PauseAccount or ResumeAccount of `account`; the answer in `answer` when given.
+  static void SetAccountPaused(const std::string& key, const std::string& account, bool paused,
+                               v1::Account* answer = nullptr) {
     auto accounts = v1::AccountService::NewStub(stack_->channel());
-    v1::Account out;
+    v1::Account local;
+    v1::Account& out = answer != nullptr ? *answer : local;
     grpc::Status status;
     if (paused) {
       v1::PauseAccountRequest req;
@@ -2296,7 +2298,10 @@ TEST_P(CampaignTest, ADeliveryHeldByAnAccountPausePastGraceIsMissedNotSentLate) 
   const std::vector<std::string> all = ImportAccounts("heldpause", key, 1);
   ASSERT_GE(all.size(), 2u);
   const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
-  ASSERT_NO_FATAL_FAILURE(SetAccountPaused(key, accounts[1], true));
+  v1::Account paused;
+  ASSERT_NO_FATAL_FAILURE(SetAccountPaused(key, accounts[1], true, &paused));
+  EXPECT_TRUE(paused.has_pause_time());
+  EXPECT_FALSE(paused.has_resume_time());
   const auto before = LedgerMessages();
 
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
@@ -2318,7 +2323,11 @@ TEST_P(CampaignTest, ADeliveryHeldByAnAccountPausePastGraceIsMissedNotSentLate) 
       absl::Seconds(20)))
       << stack_->herald().Logs();
 
-  ASSERT_NO_FATAL_FAILURE(SetAccountPaused(key, accounts[1], false));
+  v1::Account resumed;
+  ASSERT_NO_FATAL_FAILURE(SetAccountPaused(key, accounts[1], false, &resumed));
+  // The account says when its pause began and ended, as the delivery's error will.
+  EXPECT_EQ(resumed.pause_time().seconds(), paused.pause_time().seconds());
+  EXPECT_GT(resumed.resume_time().seconds(), absl::ToUnixSeconds(send_time));
   const v1::Campaign done = Watch(key, created.name());
   EXPECT_EQ(done.state(), v1::Campaign::PARTIALLY_FAILED) << done.state_reason();
   for (const v1::Delivery& d : DeliveriesOf(key, created.name())) {
@@ -2373,7 +2382,12 @@ TEST_P(CampaignTest, ADeliveryHeldByATeamPausePastGraceIsMissedNotSentLate) {
   ASSERT_NO_FATAL_FAILURE(SetCredits("team-1", 1000000000));
   v1::ResumeTeamRequest resume;
   resume.set_name(get_team.name());
+  const google::protobuf::Timestamp pause_time = team.pause_time();
+  EXPECT_GT(pause_time.seconds(), 0);
+  EXPECT_FALSE(team.has_resume_time());
   ASSERT_TRUE(teams->ResumeTeam(BearerContext(key).get(), resume, &team).ok());
+  EXPECT_EQ(team.pause_time().seconds(), pause_time.seconds());
+  EXPECT_GE(team.resume_time().seconds(), absl::ToUnixSeconds(send_time + grace));
   const v1::Campaign done = Watch(key, created.name());
   EXPECT_EQ(done.state(), v1::Campaign::FAILED) << done.state_reason();
   const std::vector<v1::Delivery> deliveries = DeliveriesOf(key, created.name());

@@ -564,6 +564,8 @@ v1::Team ToProto(const store::Team& t) {
   out.set_paused(t.paused);
   out.set_pause_reason(t.pause_reason);
   if (t.create_time_ms != 0) SetTime(t.create_time_ms, out.mutable_create_time());
+  if (t.pause_time_ms != 0) SetTime(t.pause_time_ms, out.mutable_pause_time());
+  if (t.resume_time_ms != 0) SetTime(t.resume_time_ms, out.mutable_resume_time());
   out.set_webhook_id(t.webhook_id);
   out.set_webhook_error(t.webhook_error);
   out.set_burst(t.burst);
@@ -581,6 +583,8 @@ v1::Account ToProto(const store::Account& a) {
   out.set_paused(a.paused);
   out.set_upstream_username(a.upstream_username);
   if (a.create_time_ms != 0) SetTime(a.create_time_ms, out.mutable_create_time());
+  if (a.pause_time_ms != 0) SetTime(a.pause_time_ms, out.mutable_pause_time());
+  if (a.resume_time_ms != 0) SetTime(a.resume_time_ms, out.mutable_resume_time());
   return out;
 }
 
