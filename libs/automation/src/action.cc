@@ -2,6 +2,7 @@
 #include <herald/automation/automations.h>
 #include <herald/automation/job.h>
 #include <herald/campaign/workflow.h>
+#include <herald/common/clock.h>
 #include <herald/common/log.h>
 #include <herald/common/strings.h>
 #include <herald/metrics/metrics.h>
@@ -118,9 +119,10 @@ asio::awaitable<JobResult> ActionRunner::Run(const queue::LeasedJob& job) {
   auto added =
       co_await (*api)->AddUsersToUserList(action->account, action->list_id, std::move(fans));
   if (!added.ok()) {
-    // The team refused (401, 402): paused, and the job waits for ResumeTeam.
-    if (auto held = co_await campaign::PauseTeamIfRefused(store_, queue_, action->tenant, team->id,
-                                                          added.status())) {
+    // The team refused (401, 402): paused, and the job waits for ResumeTeam. The pause is
+    // dated on the wall clock, as the API's pauses and resumes are.
+    if (auto held = co_await campaign::PauseTeamIfRefused(
+            store_, queue_, SystemClock::Get(), action->tenant, team->id, added.status())) {
       co_return metrics_->Count(*std::move(held));
     }
     co_return metrics_->Count(ClassifyAddFanError(added.status(), last_attempt));

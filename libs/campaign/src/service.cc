@@ -5,6 +5,7 @@
 #include <absl/container/flat_hash_set.h>
 
 #include <herald/campaign/service.h>
+#include <herald/campaign/state.h>
 #include <herald/campaign/workflow.h>
 #include <herald/common/ids.h>
 #include <herald/common/log.h>
@@ -485,7 +486,7 @@ Service::Op<store::Team> Service::UpdateTeam(store::Team update, TeamSecrets sec
           if (t.api_key_invalid && t.paused) {
             t.paused = false;
             t.pause_reason.clear();
-            t.resume_time_ms = absl::ToUnixMillis(clock_.Now());
+            EndPause(t.pauses, absl::ToUnixMillis(clock_.Now()));
             resume = true;
           }
           t.api_key_invalid = false;
@@ -543,7 +544,7 @@ Service::Op<store::Team> Service::ResumeTeam(std::string tenant, std::string id)
           return absl::FailedPreconditionError(
               "the team's upstream key was refused; set a new one with UpdateTeam first");
         }
-        if (t.paused) t.resume_time_ms = now;
+        if (t.paused) EndPause(t.pauses, now);
         t.paused = false;
         t.pause_reason.clear();
         return absl::OkStatus();
@@ -691,9 +692,9 @@ Service::Op<store::Account> Service::SetAccountPaused(std::string tenant, std::s
                                                          std::move(tenant), std::move(id),
                                                          [&paused, &now](store::Account& a) {
                                                            if (paused && !a.paused)
-                                                             a.pause_time_ms = now;
+                                                             BeginPause(a.pauses, now);
                                                            if (!paused && a.paused)
-                                                             a.resume_time_ms = now;
+                                                             EndPause(a.pauses, now);
                                                            a.paused = paused;
                                                            return absl::OkStatus();
                                                          }));
@@ -1955,7 +1956,7 @@ asio::awaitable<absl::Status> Service::UpstreamFailed(const std::string& tenant,
   if (e && (e->kind == upstream::ErrorKind::kUnauthorized ||
             e->kind == upstream::ErrorKind::kOutOfCredits)) {
     absl::StatusOr<std::string> reason =
-        co_await PauseTeamAfterUpstream(store_, queue_, tenant, team, e->kind);
+        co_await PauseTeamAfterUpstream(store_, queue_, clock_, tenant, team, e->kind);
     if (!reason.ok()) {
       log::Warn("could not pause the team",
                 {{"tenant", tenant}, {"team", team}, {"error", reason.status().ToString()}});

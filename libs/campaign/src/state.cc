@@ -131,4 +131,21 @@ std::string MissedReason(const store::Campaign& c, absl::Duration late) {
                 absl::FormatDuration(absl::Milliseconds(c.grace_period_ms)), "; nothing was sent");
 }
 
+void BeginPause(std::vector<store::PauseWindow>& pauses, int64_t now_ms) {
+  if (!pauses.empty() && pauses.back().end_ms == 0) return;
+  pauses.push_back({.start_ms = now_ms});
+  if (pauses.size() > kPauseWindowsKept) pauses.erase(pauses.begin());
+}
+
+void EndPause(std::vector<store::PauseWindow>& pauses, int64_t now_ms) {
+  if (!pauses.empty() && pauses.back().end_ms == 0) pauses.back().end_ms = now_ms;
+}
+
+const store::PauseWindow* PauseAcross(const std::vector<store::PauseWindow>& pauses, int64_t t_ms) {
+  for (const store::PauseWindow& p : pauses) {
+    if (p.start_ms <= t_ms && (p.end_ms == 0 || p.end_ms > t_ms)) return &p;
+  }
+  return nullptr;
+}
+
 }  // namespace herald::campaign

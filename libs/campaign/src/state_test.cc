@@ -135,5 +135,36 @@ TEST(FanData, RoundTripsAndRejectsGarbage) {
   EXPECT_FALSE(DecodeFanData("not json").has_value());
 }
 
+TEST(PauseWindows, KeepTheLastFewAndFindTheOneAcrossAMoment) {
+  std::vector<store::PauseWindow> pauses;
+  EXPECT_EQ(PauseAcross(pauses, 100), nullptr);
+  BeginPause(pauses, 100);
+  BeginPause(pauses, 150);  // already paused: the pause keeps its start
+  ASSERT_EQ(pauses.size(), 1u);
+  EXPECT_EQ(PauseAcross(pauses, 500), &pauses[0]);  // still lasting
+  EndPause(pauses, 200);
+  EndPause(pauses, 250);  // not paused: nothing changes
+  EXPECT_EQ(pauses[0].start_ms, 100);
+  EXPECT_EQ(pauses[0].end_ms, 200);
+  EXPECT_EQ(PauseAcross(pauses, 100), &pauses[0]);
+  EXPECT_EQ(PauseAcross(pauses, 199), &pauses[0]);
+  EXPECT_EQ(PauseAcross(pauses, 200), nullptr);  // over by then
+  EXPECT_EQ(PauseAcross(pauses, 99), nullptr);
+  // A later pause does not hide the one that lasted across the moment.
+  BeginPause(pauses, 300);
+  EndPause(pauses, 400);
+  EXPECT_EQ(PauseAcross(pauses, 150)->start_ms, 100);
+  EXPECT_EQ(PauseAcross(pauses, 350)->start_ms, 300);
+  EXPECT_EQ(PauseAcross(pauses, 250), nullptr);
+  // Only the last kPauseWindowsKept are kept.
+  for (int64_t t = 1000; t < 1000 + 100 * static_cast<int64_t>(kPauseWindowsKept); t += 100) {
+    BeginPause(pauses, t);
+    EndPause(pauses, t + 50);
+  }
+  ASSERT_EQ(pauses.size(), kPauseWindowsKept);
+  EXPECT_EQ(pauses.front().start_ms, 1000);
+  EXPECT_EQ(PauseAcross(pauses, 150), nullptr);
+}
+
 }  // namespace
 }  // namespace herald::campaign

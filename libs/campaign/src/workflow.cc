@@ -935,8 +935,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::ListAdd(const queue::LeasedJob& job
                                                    std::move(ids));
   if (!added.ok()) {
     // The team refused (401, 402): paused, and the batch waits for ResumeTeam.
-    if (auto held =
-            co_await PauseTeamIfRefused(store_, queue_, tenant_id, team->id, added.status())) {
+    if (auto held = co_await PauseTeamIfRefused(store_, queue_, clock_, tenant_id, team->id,
+                                                added.status())) {
       co_return *std::move(held);
     }
     const auto error = added.error();
@@ -978,8 +978,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::Unsend(Context& ctx) {
     outcome = unsent ? "unsent" : "the upstream did not cancel the message";
   } else {
     // No credits, or a refused key: the team waits for its operator, and this unsend with it.
-    if (auto stop =
-            co_await PauseTeamIfRefused(store_, queue_, s.tenant, ctx.team.id, result.status())) {
+    if (auto stop = co_await PauseTeamIfRefused(store_, queue_, clock_, s.tenant, ctx.team.id,
+                                                result.status())) {
       co_return *std::move(stop);
     }
     const auto error = result.error();
@@ -1482,6 +1482,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       if (held) co_return JobResult::OkThen(FollowStep(ctx));
       co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, absl::ZeroDuration()));
     }
+    // Nothing went out (a 402 or 401 refused the send, say): the attempt may have been held
+    // by a pause past the grace period as well as a delivery that never tried.
+    if (auto stop = co_await FailIfMissed(ctx, /*unsent=*/true)) co_return *std::move(stop);
   }
   // Find this account's target.
   const store::AccountTarget* target_ptr = ctx.target ? &*ctx.target : nullptr;
@@ -1650,8 +1653,10 @@ queue::JobSpec DeliveryWorkflow::FollowStep(const Context& ctx) const {
   return NextStep(ctx, kPollJob, 1, delay);
 }
 
-asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::FailIfMissed(Context& ctx) {
-  if (ctx.delivery.send_attempts > 0) co_return std::nullopt;
+asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::FailIfMissed(Context& ctx,
+                                                                         bool unsent) {
+  // After a send attempt only a look at the upstream can tell that nothing went out.
+  if (ctx.delivery.send_attempts > 0 && !unsent) co_return std::nullopt;
   const std::optional<absl::Duration> late = LateBeyondGrace(ctx.campaign, clock_.Now());
   if (!late) co_return std::nullopt;
   const std::string ago = absl::FormatDuration(absl::Trunc(*late, absl::Seconds(1)));
@@ -1667,16 +1672,15 @@ asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::FailIfMissed(Context
   // after the send time that is. One held by a pause of its account or team that lasted past
   // the grace period is missed instead: the pause, not the pace, made it late.
   const int64_t deadline = ctx.campaign.send_time_ms + ctx.campaign.grace_period_ms;
-  const auto spans = [deadline](int64_t paused, int64_t resumed) {
-    return paused != 0 && paused <= deadline && resumed > deadline;
+  const auto span = [](const store::PauseWindow& p) {
+    return p.end_ms == 0 ? StrCat("since ", UtcTime(p.start_ms))
+                         : StrCat("from ", UtcTime(p.start_ms), " to ", UtcTime(p.end_ms));
   };
   std::string held;
-  if (spans(ctx.account.pause_time_ms, ctx.account.resume_time_ms)) {
-    held = StrCat("its account was paused from ", UtcTime(ctx.account.pause_time_ms), " to ",
-                  UtcTime(ctx.account.resume_time_ms));
-  } else if (spans(ctx.team.pause_time_ms, ctx.team.resume_time_ms)) {
-    held = StrCat("its team '", ctx.team.id, "' was paused from ", UtcTime(ctx.team.pause_time_ms),
-                  " to ", UtcTime(ctx.team.resume_time_ms));
+  if (const store::PauseWindow* pause = PauseAcross(ctx.account.pauses, deadline)) {
+    held = StrCat("its account was paused ", span(*pause));
+  } else if (const store::PauseWindow* team_pause = PauseAcross(ctx.team.pauses, deadline)) {
+    held = StrCat("its team '", ctx.team.id, "' was paused ", span(*team_pause));
   }
   if (held.empty()) co_return std::nullopt;
   co_return co_await FailDelivery(
@@ -2164,30 +2168,30 @@ asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::PaceStep(Context& ct
 }
 
 asio::awaitable<absl::Status> DeliveryWorkflow::PauseTeam(Context& ctx, upstream::ErrorKind kind) {
-  auto paused = co_await PauseTeamAfterUpstream(store_, queue_, ctx.step.tenant, ctx.team.id, kind);
+  auto paused =
+      co_await PauseTeamAfterUpstream(store_, queue_, clock_, ctx.step.tenant, ctx.team.id, kind);
   co_return paused.status();
 }
 
 asio::awaitable<std::optional<JobResult>> PauseTeamIfRefused(store::Store& store,
                                                              queue::Queue& queue,
-                                                             std::string tenant, std::string team,
+                                                             const Clock& clock, std::string tenant,
+                                                             std::string team,
                                                              const absl::Status& error) {
   const std::optional<upstream::UpstreamError> e = upstream::GetUpstreamError(error);
   if (!e || (e->kind != upstream::ErrorKind::kOutOfCredits &&
              e->kind != upstream::ErrorKind::kUnauthorized)) {
     co_return std::nullopt;
   }
-  auto paused =
-      co_await PauseTeamAfterUpstream(store, queue, std::move(tenant), std::move(team), e->kind);
+  auto paused = co_await PauseTeamAfterUpstream(store, queue, clock, std::move(tenant),
+                                                std::move(team), e->kind);
   if (!paused.ok()) co_return JobResult::StoreFailed(paused.status());
   co_return JobResult::Release();
 }
 
-asio::awaitable<absl::StatusOr<std::string>> PauseTeamAfterUpstream(store::Store& store,
-                                                                    queue::Queue& queue,
-                                                                    std::string tenant,
-                                                                    std::string team,
-                                                                    upstream::ErrorKind kind) {
+asio::awaitable<absl::StatusOr<std::string>> PauseTeamAfterUpstream(
+    store::Store& store, queue::Queue& queue, const Clock& clock, std::string tenant,
+    std::string team, upstream::ErrorKind kind) {
   std::string reason;
   if (kind == upstream::ErrorKind::kOutOfCredits) {
     reason = "the upstream team is out of credits (HTTP 402): top up its credits, then ResumeTeam";
@@ -2200,10 +2204,9 @@ asio::awaitable<absl::StatusOr<std::string>> PauseTeamAfterUpstream(store::Store
         StrCat("a team is paused for 401 or 402 only, not ", upstream::ErrorKindName(kind)));
   }
   log::Warn("pausing team", {{"tenant", tenant}, {"team", team}, {"reason", reason}});
-  // Wall time, as the API's pauses and resumes (SystemClock) record theirs.
-  const int64_t now = absl::ToUnixMillis(absl::Now());
+  const int64_t now = absl::ToUnixMillis(clock.Now());
   auto r = co_await store.Update<store::Team>(tenant, team, [&](store::Team& t) {
-    if (!t.paused) t.pause_time_ms = now;
+    if (!t.paused) BeginPause(t.pauses, now);
     t.paused = true;
     t.pause_reason = reason;
     if (kind == upstream::ErrorKind::kUnauthorized) t.api_key_invalid = true;

@@ -22,14 +22,15 @@ BOOST_DESCRIBE_STRUCT(Tenant, (), (id, display_name, create_time_ms, scheduling_
 BOOST_DESCRIBE_STRUCT(ApiKey, (),
                       (tenant, id, display_name, secret_prefix, secret_sha256, create_time_ms,
                        revoke_time_ms))
+BOOST_DESCRIBE_STRUCT(PauseWindow, (), (start_ms, end_ms))
 BOOST_DESCRIBE_STRUCT(Team, (),
                       (tenant, id, display_name, sealed_api_key, api_key_hint,
                        rate_limit_per_minute, api_key_invalid, paused, pause_reason, create_time_ms,
                        webhook_id, sealed_webhook_secret, sealed_previous_webhook_secret,
-                       webhook_error, burst, pause_time_ms, resume_time_ms))
+                       webhook_error, burst, pauses))
 BOOST_DESCRIBE_STRUCT(Account, (),
                       (tenant, id, team, display_name, sends_per_minute, max_in_flight, paused,
-                       upstream_username, create_time_ms, pause_time_ms, resume_time_ms))
+                       upstream_username, create_time_ms, pauses))
 BOOST_DESCRIBE_ENUM(MediaType, kUnspecified, kImage, kVideo, kAudio)
 BOOST_DESCRIBE_STRUCT(MediaAsset, (),
                       (tenant, id, type, source_url, file_name, content_type, size_bytes, sha256,
@@ -81,17 +82,16 @@ struct AddedFields<Delivery> {
 };
 template <>
 struct AddedFields<Team> {
-  static constexpr std::array<std::string_view, 7> kNames{"webhook_id",
+  static constexpr std::array<std::string_view, 6> kNames{"webhook_id",
                                                           "sealed_webhook_secret",
                                                           "sealed_previous_webhook_secret",
                                                           "webhook_error",
                                                           "burst",
-                                                          "pause_time_ms",
-                                                          "resume_time_ms"};
+                                                          "pauses"};
 };
 template <>
 struct AddedFields<Account> {
-  static constexpr std::array<std::string_view, 2> kNames{"pause_time_ms", "resume_time_ms"};
+  static constexpr std::array<std::string_view, 1> kNames{"pauses"};
 };
 
 // The JSON trees below live only for the call: their nodes come from a buffer on the stack

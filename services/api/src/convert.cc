@@ -275,6 +275,18 @@ void SetTime(int64_t unix_ms, google::protobuf::Timestamp* out) {
   *out = TimeUtil::MillisecondsToTimestamp(unix_ms);
 }
 
+namespace {
+
+// An Account's or Team's pause_time and resume_time: its last pause's.
+template <typename Message>
+void SetPauseTimes(const std::vector<store::PauseWindow>& pauses, Message& out) {
+  if (pauses.empty()) return;
+  SetTime(pauses.back().start_ms, out.mutable_pause_time());
+  if (pauses.back().end_ms != 0) SetTime(pauses.back().end_ms, out.mutable_resume_time());
+}
+
+}  // namespace
+
 // "<fingerprint>:<after>", base64url: the format every Herald reads, so that a page token
 // outlives a rolling deploy.
 std::string EncodePageToken(std::string_view after, uint64_t fingerprint) {
@@ -564,8 +576,7 @@ v1::Team ToProto(const store::Team& t) {
   out.set_paused(t.paused);
   out.set_pause_reason(t.pause_reason);
   if (t.create_time_ms != 0) SetTime(t.create_time_ms, out.mutable_create_time());
-  if (t.pause_time_ms != 0) SetTime(t.pause_time_ms, out.mutable_pause_time());
-  if (t.resume_time_ms != 0) SetTime(t.resume_time_ms, out.mutable_resume_time());
+  SetPauseTimes(t.pauses, out);
   out.set_webhook_id(t.webhook_id);
   out.set_webhook_error(t.webhook_error);
   out.set_burst(t.burst);
@@ -583,8 +594,7 @@ v1::Account ToProto(const store::Account& a) {
   out.set_paused(a.paused);
   out.set_upstream_username(a.upstream_username);
   if (a.create_time_ms != 0) SetTime(a.create_time_ms, out.mutable_create_time());
-  if (a.pause_time_ms != 0) SetTime(a.pause_time_ms, out.mutable_pause_time());
-  if (a.resume_time_ms != 0) SetTime(a.resume_time_ms, out.mutable_resume_time());
+  SetPauseTimes(a.pauses, out);
   return out;
 }
 

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -49,7 +51,7 @@ void AppendJsonString(std::string& out, std::string_view s) {
 }
 
 // Reads JSON for CheckJson: only the keys matter, to find one an object repeats (protobuf's
-// parser takes the last and says nothing).
+// parser takes the last and says nothing). "displayName" and "display_name" name one field.
 class JsonKeyChecker {
  public:
   static constexpr size_t max_object_size = static_cast<size_t>(-1);
@@ -60,8 +62,12 @@ class JsonKeyChecker {
   using ec = boost::json::error_code;
   using sv = boost::json::string_view;
 
-  // The key an object repeated, once the parser stopped at it.
-  const std::string& repeated() const { return repeated_; }
+  // Once the parser stopped at a repeated key: how it was written the first time and now.
+  struct Repeat {
+    std::string first;
+    std::string again;
+  };
+  const std::optional<Repeat>& repeated() const { return repeated_; }
 
   bool on_document_begin(ec&) { return true; }
   bool on_document_end(ec&) { return true; }
@@ -81,8 +87,9 @@ class JsonKeyChecker {
   }
   bool on_key(sv s, size_t, ec& error) {
     key_.append(s.data(), s.size());
-    if (!keys_.back().insert(key_).second) {
-      repeated_ = std::move(key_);
+    auto [it, added] = keys_.back().emplace(FieldName(key_), key_);
+    if (!added) {
+      repeated_ = Repeat{.first = it->second, .again = std::move(key_)};
       error = boost::json::error::syntax;
       return false;
     }
@@ -101,9 +108,24 @@ class JsonKeyChecker {
   bool on_comment(sv, ec&) { return true; }
 
  private:
-  std::vector<std::set<std::string>> keys_;  // of each object open, innermost last
+  // protobuf's JSON names are the fields' names in lowerCamelCase.
+  static std::string FieldName(std::string_view key) {
+    std::string out;
+    for (char c : key) {
+      if (c >= 'A' && c <= 'Z') {
+        out.push_back('_');
+        out.push_back(static_cast<char>(c - 'A' + 'a'));
+      } else {
+        out.push_back(c);
+      }
+    }
+    return out;
+  }
+
+  // Of each object open, innermost last: its keys as field names, each as first written.
+  std::vector<std::map<std::string, std::string>> keys_;
   std::string key_;
-  std::string repeated_;
+  std::optional<Repeat> repeated_;
 };
 
 // `offset` of `text` as an editor counts it (from 1).
@@ -126,16 +148,23 @@ absl::Status CheckJson(std::string_view text) {
     if (at == std::string_view::npos) return absl::OkStatus();
     error = boost::json::error::extra_data;
   }
-  const std::string& repeated = parser.handler().repeated();
-  if (repeated.empty()) {
+  const auto& repeated = parser.handler().repeated();
+  if (!repeated) {
     return absl::InvalidArgumentError(
         StrCat("not valid JSON: ", Where(text, at), ": ", error.message()));
   }
-  // The parser stopped at the end of the key; point at its opening quote.
-  size_t quote = at > 1 ? at - 2 : 0;
+  // The parser stopped at the key's closing quote (or just past it); point at its opening one.
+  size_t quote = std::min(at, text.size() - 1);
+  if (text[quote] != '"' && quote > 0) --quote;
+  if (quote > 0) --quote;
   while (quote > 0 && !(text[quote] == '"' && text[quote - 1] != '\\')) --quote;
-  return absl::InvalidArgumentError(StrCat("not valid JSON: ", Where(text, quote), ": '", repeated,
-                                           "' appears twice in one object"));
+  const std::string where = StrCat("not valid JSON: ", Where(text, quote), ": '");
+  if (repeated->first == repeated->again) {
+    return absl::InvalidArgumentError(
+        StrCat(where, repeated->again, "' appears twice in one object"));
+  }
+  return absl::InvalidArgumentError(StrCat(where, repeated->again, "' repeats '", repeated->first,
+                                           "' (one field) in one object"));
 }
 
 // Aliases let a few bytes of YAML repeat a node any number of times, or put a node inside

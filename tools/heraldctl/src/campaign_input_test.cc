@@ -152,6 +152,11 @@ TEST(ParseCampaignFileTest, JsonIsStrictAndItsErrorsSayWhere) {
             "not valid JSON: line 2, column 3: 'account' appears twice in one object");
   EXPECT_EQ(error("{\"display_name\": \"é\" \"text\": 1}"),
             "not valid JSON: line 1, column 22: syntax error");
+  EXPECT_EQ(error("{\"\": 1, \"\": 2}"),
+            "not valid JSON: line 1, column 9: '' appears twice in one object");
+  EXPECT_EQ(error("{\"display_name\": \"x\", \"displayName\": \"y\"}"),
+            "not valid JSON: line 1, column 23: 'displayName' repeats 'display_name' (one field) "
+            "in one object");
   EXPECT_EQ(error("{} {}"), "not valid JSON: line 1, column 4: extra data");
   EXPECT_EQ(error("{\"display_name\": \"x\"} // note"),
             "not valid JSON: line 1, column 23: extra data");

@@ -1,6 +1,7 @@
 // The state a campaign reports: what it was told to do (its phase) and where its deliveries are.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -60,5 +61,15 @@ CampaignState DeriveState(const store::Campaign& campaign, const DeliveryCounts&
 std::optional<absl::Duration> LateBeyondGrace(const store::Campaign& c, absl::Time now);
 // Why a campaign `late` past its send time is missed, for its state_reason.
 std::string MissedReason(const store::Campaign& c, absl::Duration late);
+
+// The pauses an account or team keeps (oldest first), enough to tell what held a delivery.
+constexpr size_t kPauseWindowsKept = 4;
+// A pause that begins at `now_ms`; nothing when one already lasts.
+void BeginPause(std::vector<store::PauseWindow>& pauses, int64_t now_ms);
+// The lasting pause ends at `now_ms`; nothing when none lasts.
+void EndPause(std::vector<store::PauseWindow>& pauses, int64_t now_ms);
+// The pause that lasted across `t_ms` (began at or before it and ended after it), or null; one
+// still lasting counts.
+const store::PauseWindow* PauseAcross(const std::vector<store::PauseWindow>& pauses, int64_t t_ms);
 
 }  // namespace herald::campaign

@@ -122,8 +122,8 @@ boost::asio::awaitable<absl::Status> EnqueueAll(queue::Queue& queue,
 // stops the queue leasing its jobs. The workers and the API's own upstream calls both pause this
 // way. Returns the reason; INVALID_ARGUMENT for any other kind of error.
 boost::asio::awaitable<absl::StatusOr<std::string>> PauseTeamAfterUpstream(
-    store::Store& store, queue::Queue& queue, std::string tenant, std::string team,
-    upstream::ErrorKind kind);
+    store::Store& store, queue::Queue& queue, const Clock& clock, std::string tenant,
+    std::string team, upstream::ErrorKind kind);
 // An upstream call's token: taken after waiting `waited`, or not taken because the next one is
 // `retry_in` away, beyond the wait allowed.
 struct PacedCall {
@@ -144,8 +144,8 @@ boost::asio::awaitable<absl::StatusOr<PacedCall>> TakeTokenWithin(queue::Queue& 
 // 402), pauses it (PauseTeamAfterUpstream) and returns Release, so the job runs again once the
 // team is resumed (Retry when the pause could not be recorded); nullopt for any other error.
 boost::asio::awaitable<std::optional<queue::JobResult>> PauseTeamIfRefused(
-    store::Store& store, queue::Queue& queue, std::string tenant, std::string team,
-    const absl::Status& error);
+    store::Store& store, queue::Queue& queue, const Clock& clock, std::string tenant,
+    std::string team, const absl::Status& error);
 
 // What Herald knows of a fan of an account (filled from upstream events): the data segments
 // select on. Table AccountFans(tenant, account), fan id -> JSON of FanData.
@@ -295,10 +295,13 @@ class DeliveryWorkflow {
   // The step that follows a delivery's upstream message: the first poll, at the send time when
   // the upstream holds the message until then.
   queue::JobSpec FollowStep(const Context& ctx) const;
-  // For a delivery whose send time passed beyond the grace period before it reached the
-  // upstream, while other deliveries of the campaign went out on time (upstream-scheduled):
-  // fails it, nothing sent. Nullopt when the send may go ahead.
-  boost::asio::awaitable<std::optional<queue::JobResult>> FailIfMissed(Context& ctx);
+  // Fails a delivery that has not reached the upstream when its campaign's send time passed
+  // beyond the grace period: one of a campaign with an upstream lead (the others went out on
+  // time, held upstream), or one an account or team pause held across the end of the grace
+  // period. Nullopt when the send may go ahead. `unsent`: a look at the upstream found that no
+  // earlier send attempt went out (without it, a delivery with attempts is let through).
+  boost::asio::awaitable<std::optional<queue::JobResult>> FailIfMissed(Context& ctx,
+                                                                       bool unsent = false);
   boost::asio::awaitable<queue::JobResult> ReconcileBuyers(Context& ctx);
   // The first reconciliation round of a delivery that just completed, if it has one.
   std::optional<queue::JobSpec> FirstReconcile(const Context& ctx) const;

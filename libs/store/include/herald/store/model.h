@@ -29,6 +29,12 @@ struct ApiKey {
   int64_t revoke_time_ms = 0;  // 0 while valid
 };
 
+// One pause of an account or team: when it began, and when it ended (0 while it lasts).
+struct PauseWindow {
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+};
+
 struct Team {
   std::string tenant;
   std::string id;
@@ -40,10 +46,9 @@ struct Team {
   bool api_key_invalid = false;  // the upstream answered 401
   bool paused = false;
   std::string pause_reason;
-  // The last pause: when it began and when it ended (0: never). A scheduled delivery it held
-  // past its grace period is missed, not sent late.
-  int64_t pause_time_ms = 0;
-  int64_t resume_time_ms = 0;
+  // The last few pauses, oldest first (campaign/state.h keeps them): a scheduled delivery one of
+  // them held past its grace period is missed, not sent late.
+  std::vector<PauseWindow> pauses;
   int64_t create_time_ms = 0;
   // The upstream webhook that sends this team's events to Herald's ingest endpoint.
   std::string webhook_id;             // "wh_…"; empty: not registered
@@ -62,8 +67,7 @@ struct Account {
   int32_t sends_per_minute = 0;  // 0: only the team's limit
   int32_t max_in_flight = 0;     // 0: no cap
   bool paused = false;
-  int64_t pause_time_ms = 0;  // the last pause's start and end, as Team's
-  int64_t resume_time_ms = 0;
+  std::vector<PauseWindow> pauses;  // as Team's
   std::string upstream_username;
   int64_t create_time_ms = 0;
 };
