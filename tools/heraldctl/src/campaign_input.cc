@@ -1,7 +1,6 @@
 #include <algorithm>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -48,6 +47,27 @@ void AppendJsonString(std::string& out, std::string_view s) {
     }
   }
   out.push_back('"');
+}
+
+// The field a key names: protobuf reads a field by its name or by its name in lowerCamelCase, so
+// "displayName" and "display_name" are one field.
+std::string FieldName(std::string_view key) {
+  std::string out;
+  for (char c : key) {
+    if (c >= 'A' && c <= 'Z') {
+      out.push_back('_');
+      out.push_back(static_cast<char>(c - 'A' + 'a'));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// How a repeated key is reported, in a JSON object or a YAML mapping.
+std::string RepeatedKey(std::string_view first, std::string_view again, std::string_view in) {
+  if (first == again) return StrCat("'", again, "' appears twice in one ", in);
+  return StrCat("'", again, "' repeats '", first, "' (one field) in one ", in);
 }
 
 // Reads JSON for CheckJson: only the keys matter, to find one an object repeats (protobuf's
@@ -108,20 +128,6 @@ class JsonKeyChecker {
   bool on_comment(sv, ec&) { return true; }
 
  private:
-  // protobuf's JSON names are the fields' names in lowerCamelCase.
-  static std::string FieldName(std::string_view key) {
-    std::string out;
-    for (char c : key) {
-      if (c >= 'A' && c <= 'Z') {
-        out.push_back('_');
-        out.push_back(static_cast<char>(c - 'A' + 'a'));
-      } else {
-        out.push_back(c);
-      }
-    }
-    return out;
-  }
-
   // Of each object open, innermost last: its keys as field names, each as first written.
   std::vector<std::map<std::string, std::string>> keys_;
   std::string key_;
@@ -158,13 +164,9 @@ absl::Status CheckJson(std::string_view text) {
   if (text[quote] != '"' && quote > 0) --quote;
   if (quote > 0) --quote;
   while (quote > 0 && !(text[quote] == '"' && text[quote - 1] != '\\')) --quote;
-  const std::string where = StrCat("not valid JSON: ", Where(text, quote), ": '");
-  if (repeated->first == repeated->again) {
-    return absl::InvalidArgumentError(
-        StrCat(where, repeated->again, "' appears twice in one object"));
-  }
-  return absl::InvalidArgumentError(StrCat(where, repeated->again, "' repeats '", repeated->first,
-                                           "' (one field) in one object"));
+  return absl::InvalidArgumentError(
+      StrCat("not valid JSON: ", Where(text, quote), ": ",
+             RepeatedKey(repeated->first, repeated->again, "object")));
 }
 
 // Aliases let a few bytes of YAML repeat a node any number of times, or put a node inside
@@ -213,11 +215,12 @@ absl::Status AppendJson(std::string& out, const YAML::Node& node, std::string_vi
     case YAML::NodeType::Map: {
       out.push_back('{');
       bool first = true;
-      std::set<std::string> keys;
+      std::map<std::string, std::string> keys;  // field name -> the key as first written
       for (const auto& entry : node) {
-        if (!keys.insert(entry.first.Scalar()).second) {
-          return absl::InvalidArgumentError(StrCat(Where(entry.first), ": '", entry.first.Scalar(),
-                                                   "' appears twice in one mapping"));
+        const std::string& key = entry.first.Scalar();
+        if (auto [it, added] = keys.emplace(FieldName(key), key); !added) {
+          return absl::InvalidArgumentError(
+              StrCat(Where(entry.first), ": ", RepeatedKey(it->second, key, "mapping")));
         }
         if (!first) out.push_back(',');
         first = false;

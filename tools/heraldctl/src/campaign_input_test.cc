@@ -53,6 +53,15 @@ TEST(YamlToJsonTest, AnUnclosedQuoteOrARepeatedKeyIsAnErrorWithItsLine) {
   ASSERT_FALSE(twice.ok()) << *twice;
   EXPECT_THAT(std::string(twice.status().message()),
               HasSubstr("line 2, column 1: 'display_name' appears twice"));
+  // protobuf reads both spellings as one field, and would keep the last.
+  absl::StatusOr<std::string> spelled_twice =
+      YamlToJson("targets:\n  - account: a\n    userLists: [x]\n    user_lists: [y]\n");
+  ASSERT_FALSE(spelled_twice.ok()) << *spelled_twice;
+  EXPECT_EQ(spelled_twice.status().message(),
+            "not valid YAML: line 4, column 5: 'user_lists' repeats 'userLists' (one field) in one "
+            "mapping");
+  EXPECT_FALSE(YamlToJson("a_b: 1\naB: 2\n").ok());
+  EXPECT_TRUE(YamlToJson("ab: 1\naB: 2\n").ok());  // fields "ab" and "a_b"
 }
 
 TEST(YamlToJsonTest, AliasesExpandWithinBounds) {
