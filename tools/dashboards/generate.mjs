@@ -108,7 +108,7 @@ const overview = {
       'Fans reached',
       'Messages delivered to fans per second, from the upstream\'s messages.sent webhook events.',
       'cps',
-      [{ expr: `sum(${rate('herald_webhook_events_total', `event="messages.sent", ${WEBHOOK_APPLIED}`)})` }],
+      [{ expr: `sum(${rate('herald_webhook_events_total', `type="messages.sent", ${WEBHOOK_APPLIED}`)})` }],
       { link: ['herald-ingest', 'Ingest'] },
     ),
     stat(
@@ -124,7 +124,7 @@ const overview = {
       'Unlocks',
       'PPV messages unlocked (purchased) per minute, from messages.ppv.unlocked webhook events.',
       'cpm',
-      [{ expr: `60 * sum(${rate('herald_webhook_events_total', `event="messages.ppv.unlocked", ${WEBHOOK_APPLIED}`)})` }],
+      [{ expr: `60 * sum(${rate('herald_webhook_events_total', `type="messages.ppv.unlocked", ${WEBHOOK_APPLIED}`)})` }],
       { link: ['herald-ingest', 'Ingest'] },
     ),
     stat(
@@ -135,8 +135,8 @@ const overview = {
       [
         {
           expr:
-            `sum(${rate('herald_webhook_events_total', `event="messages.ppv.unlocked", ${WEBHOOK_APPLIED}`)})` +
-            ` / sum(${rate('herald_webhook_events_total', `event="messages.sent", ${WEBHOOK_APPLIED}`)})`,
+            `sum(${rate('herald_webhook_events_total', `type="messages.ppv.unlocked", ${WEBHOOK_APPLIED}`)})` +
+            ` / sum(${rate('herald_webhook_events_total', `type="messages.sent", ${WEBHOOK_APPLIED}`)})`,
         },
       ],
     ),
@@ -189,8 +189,8 @@ const overview = {
       'Per second, from webhook events: messages delivered to fans and PPV unlocks.',
       'cps',
       [
-        { expr: `sum(${rate('herald_webhook_events_total', `event="messages.sent", ${WEBHOOK_APPLIED}`)})`, legend: 'delivered' },
-        { expr: `sum(${rate('herald_webhook_events_total', `event="messages.ppv.unlocked", ${WEBHOOK_APPLIED}`)})`, legend: 'unlocked' },
+        { expr: `sum(${rate('herald_webhook_events_total', `type="messages.sent", ${WEBHOOK_APPLIED}`)})`, legend: 'delivered' },
+        { expr: `sum(${rate('herald_webhook_events_total', `type="messages.ppv.unlocked", ${WEBHOOK_APPLIED}`)})`, legend: 'unlocked' },
       ],
       { link: ['herald-ingest', 'Ingest'] },
     ),
@@ -459,7 +459,7 @@ const ingest = {
       'Events by type',
       'Webhook deliveries received per second, by event type.',
       'cps',
-      [{ expr: `sum by (event) (${rate('herald_webhook_events_total')})`, legend: '{{event}}' }],
+      [{ expr: `sum by (type) (${rate('herald_webhook_events_total')})`, legend: '{{type}}' }],
     ),
     timeseries(
       'Events by result',
@@ -475,7 +475,7 @@ const ingest = {
         'rotated signing secret; unavailable means Redis could not record the event, shed that ' +
         'recording was too slow to try (--ingest_shed_latency); the upstream retries both.',
       'cps',
-      [{ expr: `sum by (event, result) (${rate('herald_webhook_events_total', WEBHOOK_REJECTED)})`, legend: '{{event}} {{result}}' }],
+      [{ expr: `sum by (type, result) (${rate('herald_webhook_events_total', WEBHOOK_REJECTED)})`, legend: '{{type}} {{result}}' }],
     ),
     timeseries(
       'Ingest latency',

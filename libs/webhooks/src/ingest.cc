@@ -99,7 +99,7 @@ struct Ingest::Metrics {
     auto& events = metrics::BuildCounter()
                        .Name("herald_webhook_events_total")
                        .Help("Webhook deliveries received, by event type and result.")
-                       .LabelNames({"event", "result"})
+                       .LabelNames({"type", "result"})
                        .Register(registry);
     auto& latency = metrics::BuildHistogram()
                         .Name("herald_ingest_duration_seconds")
@@ -110,7 +110,7 @@ struct Ingest::Metrics {
     for (size_t e = 0; e < kEventLabels.size(); ++e) {
       for (size_t r = 0; r < kResults.size(); ++r) {
         counters[e][r] = &events.Add(
-            {{"event", std::string(kEventLabels[e])}, {"result", std::string(kResults[r])}});
+            {{"type", std::string(kEventLabels[e])}, {"result", std::string(kResults[r])}});
       }
     }
     for (size_t r = 0; r < kResults.size(); ++r) {

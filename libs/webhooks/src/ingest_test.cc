@@ -85,7 +85,7 @@ TEST_F(IngestTest, SignedEventIsRecordedOnceAndDuplicatesChangeNothing) {
   ASSERT_EQ(recorder_.recorded.size(), 1u);
   EXPECT_EQ(recorder_.recorded[0].first, "t1");
   EXPECT_NE(registry_.Serialize().find(
-                R"(herald_webhook_events_total{event="messages.sent",result="duplicate"} 1)"),
+                R"(herald_webhook_events_total{result="duplicate",type="messages.sent"} 1)"),
             std::string::npos);
 }
 
@@ -122,10 +122,10 @@ TEST_F(IngestTest, MalformedWrongTypeUnknownEndpoint) {
   EXPECT_TRUE(recorder_.recorded.empty());
   // A malformed event is counted under the type it names, when it names a known one.
   const std::string text = registry_.Serialize();
-  EXPECT_NE(text.find(R"(herald_webhook_events_total{event="messages.sent",result="malformed"} 2)"),
+  EXPECT_NE(text.find(R"(herald_webhook_events_total{result="malformed",type="messages.sent"} 2)"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find(R"(herald_webhook_events_total{event="other",result="malformed"} 1)"),
+  EXPECT_NE(text.find(R"(herald_webhook_events_total{result="malformed",type="other"} 1)"),
             std::string::npos);
 }
 
@@ -142,8 +142,8 @@ TEST_F(IngestTest, UnknownTypesAndKeylessEventsAreAcknowledgedNotRecorded) {
   EXPECT_EQ(Post(other, Sign(other), "evt_2").status, 200);
   EXPECT_TRUE(recorder_.recorded.empty());
   const std::string text = registry_.Serialize();
-  EXPECT_NE(text.find(R"(event="other",result="ignored_no_key"} 1)"), std::string::npos);
-  EXPECT_NE(text.find(R"(event="other",result="ignored_unknown"} 1)"), std::string::npos);
+  EXPECT_NE(text.find(R"(result="ignored_no_key",type="other"} 1)"), std::string::npos);
+  EXPECT_NE(text.find(R"(result="ignored_unknown",type="other"} 1)"), std::string::npos);
 }
 
 TEST_F(IngestTest, AnAppliedEventWithoutAKeyIsRecordedOnceKeyedByItsBody) {
@@ -154,7 +154,7 @@ TEST_F(IngestTest, AnAppliedEventWithoutAKeyIsRecordedOnceKeyedByItsBody) {
   EXPECT_EQ(Post(kSent, Sign(kSent), "").status, 200);
   EXPECT_EQ(recorder_.recorded.size(), 1u);
   const std::string text = registry_.Serialize();
-  EXPECT_NE(text.find(R"(event="messages.sent",result="duplicate"} 1)"), std::string::npos);
+  EXPECT_NE(text.find(R"(result="duplicate",type="messages.sent"} 1)"), std::string::npos);
 }
 
 TEST_F(IngestTest, PurchasesOfNoKnownMassMessageAreAcknowledgedAndCountedAsUnattributed) {
@@ -167,7 +167,7 @@ TEST_F(IngestTest, PurchasesOfNoKnownMassMessageAreAcknowledgedAndCountedAsUnatt
   EXPECT_EQ(response.message, "applied; not attributed to a mass message yet");
   EXPECT_NE(
       registry_.Serialize().find(
-          R"(herald_webhook_events_total{event="messages.ppv.unlocked",result="unattributed"} 1)"),
+          R"(herald_webhook_events_total{result="unattributed",type="messages.ppv.unlocked"} 1)"),
       std::string::npos);
 }
 
@@ -230,7 +230,7 @@ TEST(IngestSheddingTest, SlowRecordingIsShedWithRetryAfterUntilItIsFastAgain) {
   EXPECT_EQ(post().status, 200);  // a probe
   EXPECT_EQ(post().status, 200);  // not shed: the average is the probe's
   EXPECT_NE(registry.Serialize().find(
-                R"(herald_webhook_events_total{event="messages.sent",result="shed"} )"),
+                R"(herald_webhook_events_total{result="shed",type="messages.sent"} )"),
             std::string::npos);
 }
 

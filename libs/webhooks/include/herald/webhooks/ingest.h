@@ -10,7 +10,7 @@
 // 503 the event could not be recorded (Redis unavailable), or recording is shed (see
 // IngestOptions::shed_latency): the sender retries (Retry-After), nothing acknowledged is lost.
 //
-// Metrics: herald_webhook_events_total{event,result} and herald_ingest_duration_seconds{result}.
+// Metrics: herald_webhook_events_total{type,result} and herald_ingest_duration_seconds{result}.
 #pragma once
 
 #include <cstdint>
