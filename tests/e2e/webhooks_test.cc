@@ -810,6 +810,85 @@ TEST_F(WebhooksTest, ForgedUnsignedAndMisaddressedDeliveriesAreRefused) {
                                               ::testing::Pair("431", 1)));
 }
 
+TEST_F(WebhooksTest, EventsHeraldDoesNotUseAreAcknowledgedWithOrWithoutAKey) {
+  // A webhook that takes more than Herald asks for (widened in the upstream's dashboard, say):
+  // presence events, which come without an idempotency key, and fan activity, which has one.
+  // Each is answered 200 at its first attempt, counted as ignored and not stored, so the
+  // upstream neither retries it nor pauses the endpoint.
+  const std::string key = NewTenant("chatty");
+  v1::Team team;
+  const std::vector<std::string> accounts = NewTeam("chatty", key, 2, &team);
+  ASSERT_FALSE(accounts.empty());
+  ASSERT_TRUE(team.webhook_id().starts_with("wh_")) << team.webhook_error();
+  const std::map<std::string, std::string> upstream_auth = {{"Authorization", "Bearer sim-key-2"},
+                                                            {"Content-Type", "application/json"}};
+  const std::string hook = StrCat("/api/webhooks/", team.webhook_id());
+  auto registered = testing::HttpRequest(stack_->sim().port(), "GET", hook, "", upstream_auth);
+  ASSERT_TRUE(registered.ok() && registered->status == 200);
+  json::array events = json::parse(registered->body).at("data").at("events").as_array();
+  for (const char* e : {"users.typing", "users.online", "tips.received"}) events.emplace_back(e);
+  auto widened =
+      testing::HttpRequest(stack_->sim().port(), "PUT", hook,
+                           json::serialize(json::object{{"events", events}}), upstream_auth);
+  ASSERT_TRUE(widened.ok() && widened->status == 200)
+      << (widened.ok() ? widened->body : widened.status().ToString());
+
+  auto ignored = [](std::string_view result) {
+    auto scrape = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
+    EXPECT_TRUE(scrape.ok()) << scrape.status();
+    return scrape.ok() ? testing::SeriesValue(
+                             scrape->body, StrCat(R"(herald_webhook_events_total{result=")", result,
+                                                  R"(",type="other"})"))
+                             .value_or(0)
+                       : -1;
+  };
+  const double no_key_before = ignored("ignored_no_key");
+  const double unknown_before = ignored("ignored_unknown");
+  for (const char* event : {"users.typing", "users.online", "tips.received"}) {
+    auto emitted =
+        testing::HttpRequest(stack_->sim().port(), "POST",
+                             StrCat("/_sim/accounts/", testing::ShortId(accounts[0]), "/events"),
+                             StrCat(R"({"event":")", event, R"("})"), upstream_auth);
+    ASSERT_TRUE(emitted.ok() && emitted->status == 200)
+        << (emitted.ok() ? emitted->body : emitted.status().ToString());
+  }
+
+  // Every delivery of these events (the simulator sends some twice) is one 200 and one count.
+  struct Deliveries {
+    int presence = 0;
+    int other = 0;
+    int failed = 0;
+  };
+  auto deliveries = [&] {
+    Deliveries out;
+    auto r = testing::HttpRequest(stack_->sim().port(), "GET",
+                                  StrCat(hook, "/deliveries?limit=100"), "", upstream_auth);
+    EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+    if (!r.ok() || r->status != 200) return out;
+    const json::value listed = json::parse(r->body);
+    for (const json::value& d : listed.at("data").as_array()) {
+      const std::string_view event = d.at("event").as_string();
+      const bool presence = event.starts_with("users.");
+      if (!presence && event != "tips.received") continue;
+      EXPECT_EQ(d.at("idempotency_key").is_null(), presence) << event;
+      if (!d.at("success").as_bool()) ++out.failed;
+      ++(presence ? out.presence : out.other);
+    }
+    return out;
+  };
+  Deliveries seen;
+  EXPECT_TRUE(testing::WaitFor([&] {
+    seen = deliveries();
+    return seen.presence >= 2 && seen.other >= 1 &&
+           ignored("ignored_no_key") - no_key_before == seen.presence &&
+           ignored("ignored_unknown") - unknown_before == seen.other;
+  })) << "presence "
+      << seen.presence << ", other " << seen.other << ", failed " << seen.failed << "; counted "
+      << ignored("ignored_no_key") - no_key_before << " and "
+      << ignored("ignored_unknown") - unknown_before;
+  EXPECT_EQ(seen.failed, 0);
+}
+
 TEST_F(WebhooksTest, ATeamsOwnSigningSecretIsCheckedAndRotatesWithoutRefusingEvents) {
   const std::string key = NewTenant("byo");
   auto teams = v1::AccountService::NewStub(stack_->channel());

@@ -1528,5 +1528,92 @@ TEST_F(SimWebhookApiTest, ControlEndpointEmitsAccountEvents) {
   EXPECT_EQ(expired_only.deliveries().size(), 1u);
 }
 
+TEST_F(SimWebhookApiTest, ControlEndpointEmitsFanActivityAndPresenceWithoutKeys) {
+  WebhookReceiver receiver(/*fail_first_attempt=*/false);
+  const std::string hook =
+      CreateHook(HookUrl(receiver), R"("events":["messages.received","tips.received",
+      "users.typing","users.online"],"account_scope":"global","signing_secret":"s")");
+  ASSERT_FALSE(hook.empty());
+
+  const json::value typing =
+      Control("POST", "/_sim/accounts/acct_alpha1/events", R"({"event":"users.typing"})");
+  ASSERT_TRUE(typing.is_object());
+  EXPECT_TRUE(typing.at("idempotency_key").is_null());
+  const uint64_t fan = typing.at("fan_id").to_number<uint64_t>();
+  ASSERT_GT(fan, 0u);
+  const json::value tip =
+      Control("POST", "/_sim/accounts/acct_alpha1/events",
+              StrCat(R"({"event":"tips.received","fan":)", fan, R"(,"amount_cents":1250})"));
+  EXPECT_TRUE(IsEventKey(Str(tip.at("idempotency_key"))));
+  EXPECT_EQ(tip.at("fan_id"), fan);
+  const json::value message =
+      Control("POST", "/_sim/accounts/acct_alpha1/events",
+              StrCat(R"({"event":"messages.received","fan":)", fan, R"(,"text":"hey"})"));
+  EXPECT_TRUE(IsEventKey(Str(message.at("idempotency_key"))));
+  // No endpoint takes subscriptions.expired: nothing is delivered or counted.
+  Control("POST", "/_sim/accounts/acct_alpha1/events", R"({"event":"subscriptions.expired"})");
+  ASSERT_TRUE(WaitFor([&] { return receiver.deliveries().size() >= 3 && WebhooksSettled(); }));
+
+  const auto received = receiver.deliveries();
+  ASSERT_EQ(received.size(), 3u);
+  std::map<std::string, WebhookReceiver::Delivery> by_event;
+  for (const auto& d : received) {
+    const json::value e = json::parse(d.body);
+    EXPECT_EQ(d.signature, Hmac("s", d.body));
+    EXPECT_EQ(e.at("account_id"), "acct_alpha1");
+    by_event[Str(e.at("event"))] = d;
+  }
+  ASSERT_EQ(by_event.size(), 3u);
+  EXPECT_EQ(by_event["users.typing"].key, "");  // no header at all
+  EXPECT_EQ(by_event["tips.received"].key, Str(tip.at("idempotency_key")));
+  EXPECT_EQ(by_event["messages.received"].key, Str(message.at("idempotency_key")));
+  const json::value tip_payload = json::parse(by_event["tips.received"].body).at("payload");
+  EXPECT_EQ(tip_payload.at("type"), "tip");
+  EXPECT_DOUBLE_EQ(tip_payload.at("amount").to_number<double>(), 12.5);
+  EXPECT_EQ(Str(tip_payload.at("fan").at("id")), StrCat(fan));
+  const json::value message_payload = json::parse(by_event["messages.received"].body).at("payload");
+  EXPECT_EQ(message_payload.at("text"), "<p>hey</p>");
+  EXPECT_EQ(message_payload.at("fromUser").at("id"), fan);
+
+  // The delivery record of a presence event has no key either.
+  int keyless = 0;
+  for (const json::value& r : Records(hook)) {
+    const bool presence = r.at("event") == "users.typing";
+    EXPECT_EQ(r.at("idempotency_key").is_null(), presence);
+    keyless += presence ? 1 : 0;
+  }
+  EXPECT_EQ(keyless, 1);
+  const json::value by_type = Ledger("acct_alpha1").at("_webhooks").at("by_event");
+  EXPECT_EQ(by_type.at("subscriptions.expired").at("events"), 0);
+  EXPECT_EQ(by_type.at("users.typing").at("events"), 1);
+
+  // Bad input gives its code and emits nothing.
+  const json::value counters_before = Control("GET", "/_sim/webhooks");
+  const struct {
+    std::string body;
+    int status;
+    std::string code;
+  } bad[] = {
+      {R"({"event":"users.online","fan":999999999999})", 404, "fan_not_found"},
+      {R"({"event":"users.online","fan":"x"})", 422, "invalid_fan"},
+      {R"({"event":"users.online","fan":0})", 422, "invalid_fan"},
+      {R"({"event":"users.online","amount_cents":5})", 422, "invalid_field"},
+      {R"({"event":"accounts.connected","fan":1})", 422, "invalid_field"},
+      {R"({"event":"tips.received","amount_cents":0})", 422, "invalid_amount"},
+      {R"({"event":"tips.received","amount_cents":-5})", 422, "invalid_amount"},
+      {R"({"event":"messages.received","text":""})", 422, "invalid_text"},
+      {R"({"event":"messages.deleted","message_id":"12"})", 422, "invalid_message_id"},
+  };
+  for (const auto& b : bad) {
+    auto res = HttpRequest(port(), "POST", "/_sim/accounts/acct_alpha1/events", b.body,
+                           {{"Content-Type", "application/json"}});
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->status, b.status) << b.body << ": " << res->body;
+    EXPECT_EQ(CodeOf(*res), b.code) << b.body;
+  }
+  EXPECT_EQ(Control("GET", "/_sim/webhooks"), counters_before);
+  EXPECT_EQ(receiver.deliveries().size(), 3u);
+}
+
 }  // namespace
 }  // namespace herald::testing

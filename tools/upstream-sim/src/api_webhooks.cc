@@ -49,7 +49,11 @@ void WriteRecord(JsonWriter& w, const WebhookDeliveryRecord& r) {
   w.Field("id", r.id);
   w.Field("delivery_uuid", r.delivery_uuid);
   w.Field("event", EventName(r.event));
-  w.Field("idempotency_key", r.idempotency_key);
+  if (r.idempotency_key.empty()) {
+    w.NullField("idempotency_key");  // a presence event
+  } else {
+    w.Field("idempotency_key", r.idempotency_key);
+  }
   if (r.status_code) {
     w.Field("status_code", *r.status_code);
   } else {

@@ -54,7 +54,7 @@ TEST(ParseWebhookBodyTest, CreateNeedsUrlEventsAndScope) {
   EXPECT_EQ(
       Code(ParseWebhookBody("{" + url + R"("events":[],)" + global + "}", nullptr, AccountsAB)),
       "invalid_events");
-  EXPECT_EQ(Code(ParseWebhookBody("{" + url + R"("events":["users.typing"],)" + global + "}",
+  EXPECT_EQ(Code(ParseWebhookBody("{" + url + R"("events":["posts.liked"],)" + global + "}",
                                   nullptr, AccountsAB)),
             "invalid_events");
   EXPECT_EQ(Code(ParseWebhookBody("{" + url + events + "}", nullptr, AccountsAB)),
@@ -129,7 +129,7 @@ TEST(EventCatalogueTest, NamesRoundTripAndExamplesRender) {
     EXPECT_EQ(std::string(body.at("event").as_string()), EventName(type));
     EXPECT_TRUE(body.at("payload").is_object());
   }
-  EXPECT_FALSE(ParseEventName("users.typing"));
+  EXPECT_FALSE(ParseEventName("posts.liked"));
   const json::value done = json::parse(ExampleWebhookBody(EventType::kMediaUploadCompleted));
   EXPECT_EQ(done.at("payload").at("status"), "completed");
   EXPECT_TRUE(done.at("payload").at("media").at("prefixed_id").is_string());

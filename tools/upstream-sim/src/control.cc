@@ -1,4 +1,6 @@
+#include <limits>
 #include <map>
+#include <variant>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -121,8 +123,69 @@ ApiResponse Control::SpendMedia(std::string_view account_id) {
   return Json(200, w.Take());
 }
 
-ApiResponse Control::EmitAccountEvent(std::string_view account_id, std::string_view body,
-                                      absl::Time now) {
+namespace {
+
+// What a requested event may carry beyond its name, and what it is when absent.
+struct EventOptions {
+  std::optional<uint64_t> fan;  // fan activity: the account's first fan when absent
+  int64_t amount_cents = 0;     // tips.received, subscriptions.*
+  std::string text;             // messages.received
+  int64_t message_id = 0;       // messages.deleted; 0: a new id
+};
+
+std::optional<uint64_t> PositiveInt(const json::value& v) {
+  if (v.is_uint64()) return v.as_uint64() > 0 ? std::optional(v.as_uint64()) : std::nullopt;
+  if (v.is_int64() && v.as_int64() > 0) return static_cast<uint64_t>(v.as_int64());
+  return std::nullopt;
+}
+
+// The fields of `o` other than "event", checked against what `type` takes: an error, or the
+// options with their defaults filled in.
+std::variant<ApiResponse, EventOptions> ParseEventOptions(const json::object& o, EventType type) {
+  const bool tip = type == EventType::kTipsReceived;
+  const bool subscription =
+      type == EventType::kSubscriptionRenewed || type == EventType::kSubscriptionExpired;
+  EventOptions options;
+  options.amount_cents = tip ? 500 : 999;
+  options.text = "Hi!";
+  for (const auto& [key, value] : o) {
+    const std::string_view name(key.data(), key.size());
+    if (name == "event") continue;
+    const bool fits = (name == "fan" && IsFanActivityEvent(type)) ||
+                      (name == "amount_cents" && (tip || subscription)) ||
+                      (name == "text" && type == EventType::kMessagesReceived) ||
+                      (name == "message_id" && type == EventType::kMessagesDeleted);
+    if (!fits) {
+      return Error(422, "invalid_field", StrCat(name, " does not apply to ", EventName(type), "."));
+    }
+    if (name == "fan") {
+      options.fan = PositiveInt(value);
+      if (!options.fan) return Error(422, "invalid_fan", "fan must be a fan's numeric id.");
+    } else if (name == "amount_cents") {
+      const std::optional<uint64_t> cents = PositiveInt(value);
+      if (!cents || *cents > 10'000'000) {
+        return Error(422, "invalid_amount", "amount_cents must be in [1, 10000000].");
+      }
+      options.amount_cents = static_cast<int64_t>(*cents);
+    } else if (name == "text") {
+      if (!value.is_string() || value.as_string().empty() || value.as_string().size() > 10'000) {
+        return Error(422, "invalid_text", "text must be a string of 1 to 10000 characters.");
+      }
+      options.text = std::string(value.as_string().data(), value.as_string().size());
+    } else {
+      const std::optional<uint64_t> id = PositiveInt(value);
+      if (!id || *id > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        return Error(422, "invalid_message_id", "message_id must be a positive integer.");
+      }
+      options.message_id = static_cast<int64_t>(*id);
+    }
+  }
+  return options;
+}
+
+}  // namespace
+
+ApiResponse Control::EmitEvent(std::string_view account_id, std::string_view body, absl::Time now) {
   std::shared_ptr<World> world = state_.world();
   Account* account = world->FindAccount(account_id);
   if (account == nullptr) return Error(404, "account_not_found", "No such account.");
@@ -132,32 +195,55 @@ ApiResponse Control::EmitAccountEvent(std::string_view account_id, std::string_v
   if (const json::value* v = o->if_contains("event"); v != nullptr && v->is_string()) {
     type = ParseEventName(std::string_view(v->as_string().data(), v->as_string().size()));
   }
-  if (!type || !IsAccountEvent(*type)) {
+  if (!type || !(IsAccountEvent(*type) || IsFanActivityEvent(*type))) {
     return Error(422, "invalid_event",
-                 "event must be one of accounts.connected, accounts.reconnected, "
-                 "accounts.session_expired, accounts.authentication_failed, "
-                 "accounts.otp_code_required, accounts.face_otp_required.");
+                 "event must be an accounts.* event (connected, reconnected, session_expired, "
+                 "authentication_failed, otp_code_required, face_otp_required) or a fan's "
+                 "activity (messages.received, messages.deleted, tips.received, "
+                 "subscriptions.renewed, subscriptions.expired, users.typing, users.online, "
+                 "users.offline).");
   }
-  std::string key;
+  auto parsed = ParseEventOptions(*o, *type);
+  if (auto* error = std::get_if<ApiResponse>(&parsed)) return std::move(*error);
+  const EventOptions& options = std::get<EventOptions>(parsed);
+
+  WebhookEvent e;
+  e.type = *type;
+  e.account = account->shared_identity();
+  e.at = now;
+  e.seed = world->seed();
   {
     // Under the account's lock, like every other event, so an account's events are queued in
     // the order they happen.
     absl::MutexLock lock(&account->mu);
-    WebhookEvent e;
-    e.type = *type;
-    e.account = account->shared_identity();
-    e.at = now;
-    e.seed = world->seed();
+    if (IsFanActivityEvent(*type)) {
+      if (account->fans.empty()) return Error(404, "fan_not_found", "The account has no fans.");
+      const std::optional<uint32_t> index =
+          options.fan ? account->FindFan(*options.fan) : std::optional<uint32_t>(0);
+      if (!index) return Error(404, "fan_not_found", "No such fan of the account.");
+      e.fan = Snapshot(account->fans[*index]);
+      // The event reports the fan as it is after it; the world itself does not change.
+      if (*type == EventType::kSubscriptionExpired) e.fan.active = false;
+      if (*type == EventType::kSubscriptionRenewed) e.fan.active = true;
+      e.amount_cents = options.amount_cents;
+      e.text = options.text;
+      e.chat_message_id = options.message_id;
+      if (*type == EventType::kMessagesReceived || e.chat_message_id == 0) {
+        e.chat_message_id = world->NextMessageIds(1);
+      }
+    }
     e.sequence = world->NextEventSequence();
-    key = IdempotencyKey(e);
-    emitter_.Emit(std::move(e));
+    emitter_.Emit(e);
   }
   JsonWriter w;
-  w.BeginObject()
-      .Field("event", EventName(*type))
-      .Field("account_id", account->id())
-      .Field("idempotency_key", key)
-      .EndObject();
+  w.BeginObject().Field("event", EventName(*type)).Field("account_id", account->id());
+  if (IsFanActivityEvent(*type)) w.Field("fan_id", e.fan.id);
+  if (const std::string key = IdempotencyKey(e); key.empty()) {
+    w.NullField("idempotency_key");
+  } else {
+    w.Field("idempotency_key", key);
+  }
+  w.EndObject();
   return Json(200, w.Take());
 }
 
@@ -285,7 +371,7 @@ ApiResponse Control::Handle(const ApiRequest& req) {
     return Ok();
   }
   if (path_is({"_sim", "accounts", "*", "events"}) && m == "POST") {
-    return EmitAccountEvent(s[2], req.body, now);
+    return EmitEvent(s[2], req.body, now);
   }
   if (path_is({"_sim", "accounts", "*", "media", "spend"}) && m == "POST") {
     return SpendMedia(s[2]);

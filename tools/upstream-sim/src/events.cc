@@ -90,23 +90,34 @@ void WritePpvUnlocked(JsonWriter& w, const WebhookEvent& e) {
   w.EndObject();
 }
 
+// transactions.new (a paid message bought) and tips.received (a tip in a chat) share the
+// transaction object; a tip names no message.
 void WriteTransaction(JsonWriter& w, const WebhookEvent& e) {
+  const bool tip = e.type == EventType::kTipsReceived;
   // The platform keeps 20%; VAT and tax are not simulated.
   const int64_t fee = (e.amount_cents * 20 + 50) / 100;
   w.BeginObject();
   w.Field("id", EventHex32(e, 2));
   w.Field("created_at", FormatSqlTime(e.at));
-  w.Field("type", "message");
-  w.NullField("tips_source");
+  w.Field("type", tip ? "tip" : "message");
+  if (tip) {
+    w.Field("tips_source", "chat");
+  } else {
+    w.NullField("tips_source");
+  }
   w.Key("amount").Money(e.amount_cents);
   w.Key("vat_amount").Money(0);
   w.Key("tax_amount").Money(0);
   w.Key("net_amount").Money(e.amount_cents - fee);
   w.Key("fee_amount").Money(fee);
   w.Field("currency", "USD");
-  w.Field("description",
-          StrCat("Payment for ", MessageLink(e), " from <a href=\"https://onlyfans.com/",
-                 FanUsername(e.fan.id), "\">", FanName(e.fan.id), "</a>"));
+  const std::string from = StrCat("<a href=\"https://onlyfans.com/", FanUsername(e.fan.id), "\">",
+                                  FanName(e.fan.id), "</a>");
+  if (tip) {
+    w.Field("description", StrCat("Tip from ", from));
+  } else {
+    w.Field("description", StrCat("Payment for ", MessageLink(e), " from ", from));
+  }
   w.Field("status", "loading");
   w.Key("fan").BeginObject();
   w.Field("id", StrCat(e.fan.id));
@@ -120,18 +131,76 @@ void WriteTransaction(JsonWriter& w, const WebhookEvent& e) {
   w.EndObject();
 }
 
+// subscriptions.new and subscriptions.renewed start a 30-day period at the event;
+// subscriptions.expired ends the one that started 30 days earlier.
 void WriteSubscription(JsonWriter& w, const WebhookEvent& e) {
+  constexpr absl::Duration kPeriod = absl::Hours(24 * 30);
+  const bool expired = e.type == EventType::kSubscriptionExpired;
+  const absl::Time start = expired ? e.at - kPeriod : e.at;
   w.BeginObject();
   w.Field("user_id", StrCat(e.fan.id));
   w.Key("user");
   WriteFan(w, e.fan);
-  w.Field("subscribedAt", FormatIsoTime(e.at));
-  w.Field("expiredAt", FormatIsoTime(e.at + absl::Hours(24 * 30)));
+  w.Field("subscribedAt", FormatIsoTime(start));
+  w.Field("expiredAt", FormatIsoTime(start + kPeriod));
   w.Key("price").Money(e.amount_cents);
-  w.Field("isNewSubscriber", true);
+  w.Field("isNewSubscriber", e.type == EventType::kSubscriptionNew);
+  w.Field("isRenewal", e.type == EventType::kSubscriptionRenewed);
+  w.Field("isExpired", expired);
   w.Field("isTrial", false);
   w.Key("fanData");
   WriteFanData(w, e.fan, e.at);
+  w.EndObject();
+}
+
+// messages.received: a chat message from the fan to the account (text only).
+void WriteMessageReceived(JsonWriter& w, const WebhookEvent& e) {
+  const std::string at = FormatIsoTime(e.at);
+  w.BeginObject();
+  w.Field("id", e.chat_message_id);
+  w.Field("text", WrapHtml(e.text));
+  w.Key("price").Money(0);
+  w.Field("isFree", true);
+  w.Field("mediaCount", 0);
+  w.Key("media").BeginArray().EndArray();
+  w.Key("previews").BeginArray().EndArray();
+  w.Field("isFromQueue", false);
+  w.Field("createdAt", at);
+  w.Field("changedAt", at);
+  w.Field("isOpened", false);
+  w.Field("isNew", true);
+  w.Key("fromUser");
+  WriteFan(w, e.fan);
+  w.Key("toUser").BeginObject();
+  w.Field("id", e.account->user_id);
+  w.Field("_view", "s");
+  w.EndObject();
+  w.EndObject();
+}
+
+// messages.deleted: which message of the chat with the fan was deleted, and when.
+void WriteMessageDeleted(JsonWriter& w, const WebhookEvent& e) {
+  w.BeginObject();
+  w.Field("id", e.chat_message_id);
+  w.Field("user_id", StrCat(e.fan.id));
+  w.Key("user");
+  WriteFan(w, e.fan);
+  w.Field("deletedAt", FormatIsoTime(e.at));
+  w.EndObject();
+}
+
+// users.typing, users.online, users.offline: the fan and the moment.
+void WritePresence(JsonWriter& w, const WebhookEvent& e) {
+  w.BeginObject();
+  w.Field("user_id", StrCat(e.fan.id));
+  w.Key("user");
+  WriteFan(w, e.fan);
+  if (e.type == EventType::kUserTyping) {
+    w.Field("typingAt", FormatIsoTime(e.at));
+  } else {
+    w.Field("isOnline", e.type == EventType::kUserOnline);
+    w.Field("lastSeen", FormatIsoTime(e.at));
+  }
   w.EndObject();
 }
 
@@ -244,8 +313,51 @@ std::string_view EventDescription(EventType type) {
       return "An authentication attempt is waiting for an OTP code sent to the creator's phone.";
     case EventType::kAccountFaceOtpRequired:
       return "An authentication attempt is waiting for a face verification.";
+    case EventType::kMessagesReceived:
+      return "A fan sent a message to the account.";
+    case EventType::kMessagesDeleted:
+      return "A chat message was deleted.";
+    case EventType::kTipsReceived:
+      return "A fan sent a tip.";
+    case EventType::kSubscriptionRenewed:
+      return "A fan's subscription renewed for another period.";
+    case EventType::kSubscriptionExpired:
+      return "A fan's subscription expired.";
+    case EventType::kUserTyping:
+      return "A fan is typing in a chat with the account (ephemeral, no idempotency key).";
+    case EventType::kUserOnline:
+      return "A fan came online (ephemeral, no idempotency key).";
+    case EventType::kUserOffline:
+      return "A fan went offline (ephemeral, no idempotency key).";
   }
   return "";
+}
+
+bool IsFanActivityEvent(EventType type) {
+  switch (type) {
+    case EventType::kMessagesReceived:
+    case EventType::kMessagesDeleted:
+    case EventType::kTipsReceived:
+    case EventType::kSubscriptionRenewed:
+    case EventType::kSubscriptionExpired:
+    case EventType::kUserTyping:
+    case EventType::kUserOnline:
+    case EventType::kUserOffline:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsEphemeralEvent(EventType type) {
+  switch (type) {
+    case EventType::kUserTyping:
+    case EventType::kUserOnline:
+    case EventType::kUserOffline:
+      return true;
+    default:
+      return false;
+  }
 }
 
 bool IsAccountEvent(EventType type) {
@@ -292,6 +404,22 @@ std::string_view EventName(EventType type) {
       return "accounts.otp_code_required";
     case EventType::kAccountFaceOtpRequired:
       return "accounts.face_otp_required";
+    case EventType::kMessagesReceived:
+      return "messages.received";
+    case EventType::kMessagesDeleted:
+      return "messages.deleted";
+    case EventType::kTipsReceived:
+      return "tips.received";
+    case EventType::kSubscriptionRenewed:
+      return "subscriptions.renewed";
+    case EventType::kSubscriptionExpired:
+      return "subscriptions.expired";
+    case EventType::kUserTyping:
+      return "users.typing";
+    case EventType::kUserOnline:
+      return "users.online";
+    case EventType::kUserOffline:
+      return "users.offline";
   }
   return "unknown";
 }
@@ -307,6 +435,7 @@ FanSnapshot Snapshot(const Fan& fan) {
 }
 
 std::string IdempotencyKey(const WebhookEvent& e) {
+  if (IsEphemeralEvent(e.type)) return "";
   std::string out = "evt_";
   out.reserve(44);
   const uint64_t h = HashValues({e.seed, e.sequence, 0x1de});
@@ -334,10 +463,24 @@ std::string RenderWebhookBody(const WebhookEvent& e) {
       WritePpvUnlocked(w, e);
       break;
     case EventType::kTransactionNew:
+    case EventType::kTipsReceived:
       WriteTransaction(w, e);
       break;
     case EventType::kSubscriptionNew:
+    case EventType::kSubscriptionRenewed:
+    case EventType::kSubscriptionExpired:
       WriteSubscription(w, e);
+      break;
+    case EventType::kMessagesReceived:
+      WriteMessageReceived(w, e);
+      break;
+    case EventType::kMessagesDeleted:
+      WriteMessageDeleted(w, e);
+      break;
+    case EventType::kUserTyping:
+    case EventType::kUserOnline:
+    case EventType::kUserOffline:
+      WritePresence(w, e);
       break;
     case EventType::kMediaUploadCompleted:
     case EventType::kMediaUploadFailed:
@@ -386,7 +529,11 @@ std::string ExampleWebhookBody(EventType type) {
                       .spend_subscriptions = 1500,
                       .spend_messages = 999};
   e.chat_message_id = 1000027;
-  e.amount_cents = type == EventType::kSubscriptionNew ? 1500 : 999;
+  const bool subscription = type == EventType::kSubscriptionNew ||
+                            type == EventType::kSubscriptionRenewed ||
+                            type == EventType::kSubscriptionExpired;
+  e.amount_cents = subscription ? 1500 : 999;
+  e.text = "Hi! Loved the last set";
   auto media = std::make_shared<Media>();
   media->prefixed_id = "ofapi_media_01JR1234ABCDEFGHJKMNPQRSTV";
   media->numeric_id = 5000000001;

@@ -93,8 +93,77 @@ TEST(AccountEventTest, OnlyAccountEventsAreAccountEvents) {
   EXPECT_EQ(account_events, 6);
   EXPECT_FALSE(IsAccountEvent(EventType::kSubscriptionNew));
   // Every event type has its own filter bit.
-  EXPECT_EQ(kAllEvents, (1u << 14) - 1);
+  EXPECT_EQ(kAllEvents, (1u << 22) - 1);
   EXPECT_NE(kAllEvents & EventBit(EventType::kAccountFaceOtpRequired), 0u);
+  EXPECT_NE(kAllEvents & EventBit(EventType::kUserOffline), 0u);
+}
+
+WebhookEvent FanEvent(EventType type) {
+  WebhookEvent e = AccountEvent(type);
+  e.fan = FanSnapshot{.id = 4242, .subscribed_at = 1767225600, .spend_tips = 500};
+  e.chat_message_id = 777;
+  e.amount_cents = 1250;
+  e.text = "hello there";
+  return e;
+}
+
+TEST(FanActivityEventTest, PresenceEventsAloneHaveNoIdempotencyKey) {
+  int fan_events = 0;
+  int ephemeral = 0;
+  for (int t = 0; t < kEventTypeCount; ++t) {
+    const auto type = static_cast<EventType>(t);
+    fan_events += IsFanActivityEvent(type) ? 1 : 0;
+    ephemeral += IsEphemeralEvent(type) ? 1 : 0;
+    EXPECT_FALSE(IsFanActivityEvent(type) && IsAccountEvent(type)) << EventName(type);
+    const std::string key = IdempotencyKey(FanEvent(type));
+    EXPECT_EQ(key.empty(), IsEphemeralEvent(type)) << EventName(type);
+    EXPECT_TRUE(!IsEphemeralEvent(type) || IsFanActivityEvent(type)) << EventName(type);
+  }
+  EXPECT_EQ(fan_events, 8);
+  EXPECT_EQ(ephemeral, 3);
+  EXPECT_TRUE(IsEphemeralEvent(EventType::kUserTyping));
+  EXPECT_FALSE(IsEphemeralEvent(EventType::kMessagesReceived));
+}
+
+TEST(FanActivityEventTest, PayloadsNameTheFanAndWhatHappened) {
+  const auto payload = [](EventType type) {
+    const json::value body = json::parse(RenderWebhookBody(FanEvent(type)));
+    EXPECT_EQ(std::string(body.at("event").as_string()), EventName(type));
+    EXPECT_EQ(body.at("account_id"), "acct_auth");
+    return body.at("payload").as_object();
+  };
+
+  const json::object received = payload(EventType::kMessagesReceived);
+  EXPECT_EQ(received.at("id"), 777);
+  EXPECT_EQ(received.at("text"), "<p>hello there</p>");
+  EXPECT_EQ(received.at("fromUser").at("id"), 4242);
+  EXPECT_EQ(received.at("isFromQueue"), false);
+
+  const json::object deleted = payload(EventType::kMessagesDeleted);
+  EXPECT_EQ(deleted.at("id"), 777);
+  EXPECT_EQ(deleted.at("user_id"), "4242");
+
+  const json::object tip = payload(EventType::kTipsReceived);
+  EXPECT_EQ(tip.at("type"), "tip");
+  EXPECT_EQ(tip.at("tips_source"), "chat");
+  EXPECT_DOUBLE_EQ(tip.at("amount").to_number<double>(), 12.5);
+  EXPECT_EQ(tip.at("fan").at("id"), "4242");
+  // A tip names no message, so nothing attributes it to a campaign.
+  EXPECT_EQ(std::string(tip.at("description").as_string()).find("firstId"), std::string::npos);
+
+  const json::object renewed = payload(EventType::kSubscriptionRenewed);
+  EXPECT_EQ(renewed.at("isRenewal"), true);
+  EXPECT_EQ(renewed.at("isNewSubscriber"), false);
+  EXPECT_EQ(renewed.at("subscribedAt"), "2026-01-01T00:00:00+00:00");
+  const json::object expired = payload(EventType::kSubscriptionExpired);
+  EXPECT_EQ(expired.at("isExpired"), true);
+  EXPECT_EQ(expired.at("expiredAt"), "2026-01-01T00:00:00+00:00");
+
+  EXPECT_EQ(payload(EventType::kUserTyping).at("typingAt"), "2026-01-01T00:00:00+00:00");
+  EXPECT_EQ(payload(EventType::kUserOnline).at("isOnline"), true);
+  const json::object offline = payload(EventType::kUserOffline);
+  EXPECT_EQ(offline.at("isOnline"), false);
+  EXPECT_EQ(offline.at("user").at("id"), 4242);
 }
 
 TEST(AccountEventTest, RenderingIsStableAcrossRetries) {

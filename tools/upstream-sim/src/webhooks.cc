@@ -438,8 +438,9 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
         "\r\nContent-Type: application/json\r\nUser-Agent: OnlyFansAPI.com/Webhook-Client\r\n");
     if (!s.secret.empty()) StrAppend(&out, "Signature: ", HmacSha256Hex(s.secret, body), "\r\n");
     if (job.replay) StrAppend(&out, "X-OFAPI-Redelivery-Of: ", job.replay->redelivery_of, "\r\n");
-    StrAppend(&out, "X-OFAPI-Idempotency-Key: ", key, "\r\nContent-Length: ", body.size(),
-              "\r\nConnection: keep-alive\r\n\r\n", body);
+    // Presence events have no key, and so no header.
+    if (!key.empty()) StrAppend(&out, "X-OFAPI-Idempotency-Key: ", key, "\r\n");
+    StrAppend(&out, "Content-Length: ", body.size(), "\r\nConnection: keep-alive\r\n\r\n", body);
     return out;
   }
 

@@ -45,9 +45,11 @@ class Control {
   ApiResponse Handle(const ApiRequest& request);
 
  private:
-  // POST /_sim/accounts/{account_id}/events: 404 account_not_found, 400 invalid_json, 422
-  // invalid_event (not an accounts.* name); nothing is emitted on an error.
-  ApiResponse EmitAccountEvent(std::string_view account_id, std::string_view body, absl::Time now);
+  // POST /_sim/accounts/{account_id}/events: emits an accounts.* event or a fan's activity.
+  // 404 account_not_found or fan_not_found, 400 invalid_json, 422 invalid_event (neither kind)
+  // or invalid_field/invalid_fan/invalid_amount/invalid_text/invalid_message_id; nothing is
+  // emitted on an error.
+  ApiResponse EmitEvent(std::string_view account_id, std::string_view body, absl::Time now);
   // POST /_sim/accounts/{account_id}/media/spend: 404 account_not_found.
   ApiResponse SpendMedia(std::string_view account_id);
 

@@ -37,8 +37,19 @@ enum class EventType : uint8_t {
   kAccountAuthenticationFailed,
   kAccountOtpCodeRequired,
   kAccountFaceOtpRequired,
+  // A fan's own activity on an account. The simulated fans do none of it by themselves; these
+  // are emitted only on request (POST /_sim/accounts/{id}/events), like the accounts.* events.
+  kMessagesReceived,
+  kMessagesDeleted,
+  kTipsReceived,
+  kSubscriptionRenewed,
+  kSubscriptionExpired,
+  // Presence: ephemeral, delivered without an X-OFAPI-Idempotency-Key.
+  kUserTyping,
+  kUserOnline,
+  kUserOffline,
 };
-inline constexpr int kEventTypeCount = 14;
+inline constexpr int kEventTypeCount = 22;
 
 // "chat_queue.updated", "messages.ppv.unlocked", ...
 std::string_view EventName(EventType type);
@@ -48,6 +59,12 @@ std::optional<EventType> ParseEventName(std::string_view name);
 std::string_view EventDescription(EventType type);
 // True for the accounts.* events, which carry the account's authentication state only.
 bool IsAccountEvent(EventType type);
+// True for the events about one fan that happen only on request: messages.received,
+// messages.deleted, tips.received, subscriptions.renewed, subscriptions.expired, users.*.
+bool IsFanActivityEvent(EventType type);
+// True for the presence events (users.typing, users.online, users.offline), which the platform
+// sends without an idempotency key.
+bool IsEphemeralEvent(EventType type);
 
 // A custom list of the account and whether the fan is in it (a user object's `listsStates[]`).
 struct FanListState {
@@ -82,10 +99,11 @@ struct WebhookEvent {
   int64_t queue_id = 0;
   QueueStatus queue;
 
-  // messages.*, transactions.new, subscriptions.new
+  // messages.*, transactions.new, subscriptions.*, tips.received, users.*
   FanSnapshot fan;
   int64_t chat_message_id = 0;
   int64_t amount_cents = 0;
+  std::string text;  // messages.received: the fan's message (plain text)
 
   // media_uploads.*: the upload as it ended (a copy; `error` set for a failure).
   std::shared_ptr<const Media> media;
@@ -98,7 +116,8 @@ struct WebhookEvent {
   bool duplicate = false;
 };
 
-// "evt_" + 40 lowercase hex characters, stable for the event.
+// "evt_" + 40 lowercase hex characters, stable for the event; empty for an ephemeral event,
+// which is delivered without the header.
 std::string IdempotencyKey(const WebhookEvent& event);
 
 // The JSON body {"event", "account_id", "payload"}. An accounts.* payload is
