@@ -57,11 +57,13 @@ class WebhooksTest : public testing::HeraldStackSuite<WebhooksTest> {
                                "--rate_limit_per_minute=100000", "--purchase_probability=1",
                                "--fan_behavior=uniform", "--purchase_delay_min=0s",
                                "--purchase_delay_max=300ms", "--webhook_duplicate_rate=0.3",
-                               "--webhook_retry_base=50ms"},
+                               "--webhook_retry_base=50ms",
+                               // Buyers come two fewer per page than asked: only the upstream's
+                               // next_page link says where the list goes on.
+                               "--buyer_page_shortfall=2"},
             .herald_args = {"--poll_interval=50ms", "--log_level=warn",
                             "--webhook_max_body_bytes=4096", "--reconcile_schedule=300ms,2s",
-                            // Each message's 30 buyers take five pages, read by the upstream's
-                            // marker.
+                            // Each message's 30 buyers take six pages of five.
                             "--reconcile_page=7"},
             .admin_key = kAdminKey,
             .encryption_key = std::string(64, 'b'),

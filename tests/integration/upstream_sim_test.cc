@@ -776,6 +776,23 @@ TEST_F(UpstreamSimTest, EngagementTopMessageAndBuyers) {
   }
   EXPECT_EQ(buyers.size(), 10u);
   EXPECT_TRUE(next.empty());
+
+  // With a shortfall, pages of 4 asked hold 3: following next_page reads every buyer once;
+  // stepping the offset by the limit asked for would skip one a page.
+  Behave(R"({"buyer_page_shortfall": 1})");
+  std::vector<int64_t> linked;
+  next = StrCat("/api/acct_alpha1/engagement/messages/", id, "/buyers?limit=4");
+  for (int page = 0; page < 10 && !next.empty(); ++page) {
+    json::value body = Body(Call("GET", next));
+    const json::array& fans = body.at("data").at("list").as_array();
+    EXPECT_EQ(fans.size(), page < 3 ? 3u : 1u) << page;
+    for (const json::value& fan : fans) linked.push_back(fan.at("id").as_int64());
+    const json::value& link = body.at("_pagination").at("next_page");
+    next = link.is_string() ? PathOf(Str(link)) : "";
+  }
+  EXPECT_EQ(linked.size(), 10u);
+  EXPECT_EQ(std::set<int64_t>(linked.begin(), linked.end()), buyers);
+  Behave(R"({"buyer_page_shortfall": 0})");
 }
 
 TEST_F(UpstreamSimTest, MinuteLimitGives429WithRetryAfter) {

@@ -61,6 +61,9 @@ ABSL_FLAG(int, max_ids_per_list_add, 100, "Most ids accepted by one add-users-to
 ABSL_FLAG(int, member_page_shortfall, 0,
           "A list's members are answered this many fewer per page than asked (one at least), "
           "nextOffset saying where the list goes on.");
+ABSL_FLAG(int, buyer_page_shortfall, 0,
+          "A message's buyers are answered this many fewer per page than asked (one at least), "
+          "_pagination.next_page saying where the list goes on.");
 ABSL_FLAG(int64_t, upload_credits_per_mb, 3, "Credits an upload costs per started megabyte.");
 ABSL_FLAG(std::string, upload_response_shape, "flat",
           "flat (the documented body, media id as prefixed_id) or data (the vendor's marketing "
@@ -191,6 +194,7 @@ absl::StatusOr<sim::SimulatorOptions> OptionsFromFlags() {
   b.new_subscribers_per_second = absl::GetFlag(FLAGS_new_subscribers_per_second);
   b.max_ids_per_list_add = absl::GetFlag(FLAGS_max_ids_per_list_add);
   b.member_page_shortfall = absl::GetFlag(FLAGS_member_page_shortfall);
+  b.buyer_page_shortfall = absl::GetFlag(FLAGS_buyer_page_shortfall);
   b.upload_credits_per_mb = absl::GetFlag(FLAGS_upload_credits_per_mb);
   const std::string upload_shape = absl::GetFlag(FLAGS_upload_response_shape);
   HERALD_RETURN_IF_ERROR(

@@ -50,9 +50,10 @@ struct StepPayload {
   // An upload's media asset id, read with the job's records (payloads written before it was
   // added have none: the upload reads the asset on its own).
   std::string media;
-  // A paged step's place in an upstream list, from the page before: the buyers list's marker
-  // (reconciliation), or the offset a list's members go on from (a segment's scan). Payloads
-  // written before it was added have none: the page goes by its index alone.
+  // A paged step's place in an upstream list, from the page before: the buyers list's
+  // next_page link, or its marker when it gave none (reconciliation), or the offset a list's
+  // members go on from (a segment's scan). Payloads written before it was added have none: the
+  // page goes by its index alone.
   std::string cursor;
 };
 
@@ -1877,6 +1878,12 @@ constexpr int32_t kPagesPerRound = 10'000;
 // tried again up to this many times, numbered as rounds past the schedule.
 constexpr int32_t kLastRoundRetries = 3;
 
+// A reconciliation step's cursor is the upstream's next_page link, or (without one) the buyers
+// list's marker, a number.
+bool IsNextPageLink(std::string_view cursor) {
+  return cursor.starts_with("http://") || cursor.starts_with("https://");
+}
+
 std::optional<queue::JobSpec> DeliveryWorkflow::FirstReconcile(const Context& ctx) const {
   if (events_ == nullptr || config_.reconcile_schedule.empty()) return std::nullopt;
   return NextStep(ctx, kReconcileJob, 0, config_.reconcile_schedule[0]);
@@ -1954,10 +1961,22 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
   const int64_t price = ctx.campaign.content.price_cents;
   if (price <= 0) co_return end_of_round();  // nothing to buy
 
-  upstream::BuyersQuery query{
-      .limit = config_.reconcile_page, .offset = page * config_.reconcile_page, .marker = s.cursor};
+  // A later page follows the link the page before gave (_pagination.next_page, kept as the
+  // step's cursor): a page may hold fewer buyers than asked, so only the upstream knows where
+  // the list goes on. Without a link, or for a payload from before links were kept, the cursor
+  // is the list's marker and the page goes by its index.
+  const bool linked = IsNextPageLink(s.cursor);
   if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
-  auto buyers = co_await ctx.api->ListMessageBuyers(s.account, id, query);
+  upstream::Result<upstream::BuyersPage> buyers;
+  if (linked) {
+    std::string link = s.cursor;
+    buyers = co_await ctx.api->NextMessageBuyers(std::move(link));
+  } else {
+    upstream::BuyersQuery query{.limit = config_.reconcile_page,
+                                .offset = page * config_.reconcile_page,
+                                .marker = s.cursor};
+    buyers = co_await ctx.api->ListMessageBuyers(s.account, id, std::move(query));
+  }
   if (!buyers.ok()) {
     std::optional<JobResult> result = on_error(buyers.status(), "reading the message's buyers");
     if (result) co_return *std::move(result);
@@ -1979,13 +1998,19 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
     log::Info("reconciliation found purchases whose webhooks never arrived",
               {{"tenant", s.tenant}, {"campaign", s.campaign}, {"added", *added}});
   }
-  // An empty page is the end unless the upstream says there is more and moves its marker on.
-  const std::string& marker = buyers.value->marker;
-  const bool more = buyers.value->has_more &&
-                    (!buyers.value->buyers.empty() || (!marker.empty() && marker != s.cursor));
+  // The next page is the upstream's link, else (it says there is more but gives none) its
+  // marker. An empty page is the end unless that moves on.
+  const upstream::BuyersPage& got = *buyers.value;
+  std::string next;
+  if (got.next_page.has_value()) {
+    next = *got.next_page;
+  } else if (got.has_more) {
+    next = got.marker;
+  }
+  const bool more = !next.empty() && (!got.buyers.empty() || next != s.cursor);
   if (more && page + 1 < kPagesPerRound) {
     co_return JobResult::OkThen(
-        NextStep(ctx, kReconcileJob, s.index + 1, absl::ZeroDuration(), marker));
+        NextStep(ctx, kReconcileJob, s.index + 1, absl::ZeroDuration(), std::move(next)));
   }
   co_return end_of_round();
 }

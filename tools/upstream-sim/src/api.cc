@@ -960,12 +960,12 @@ Outcome Buyers(Ctx& c, int64_t message_id) {
   const int64_t count = static_cast<int64_t>(m->purchases.size());
   auto marker = ParseIntParam("marker", c.Param("marker"), 0, count, count);
   if (!marker.ok()) return Fail(marker.error());
+  const int64_t served = std::max<int64_t>(1, page.value().limit - c.behavior.buyer_page_shortfall);
   JsonWriter w;
   w.BeginObject();
   w.Key("list").BeginArray();
   int64_t returned = 0;
-  for (int64_t i = marker.value() - 1 - page.value().offset;
-       i >= 0 && returned < page.value().limit; --i) {
+  for (int64_t i = marker.value() - 1 - page.value().offset; i >= 0 && returned < served; --i) {
     const Purchase& p = m->purchases[static_cast<size_t>(i)];
     WriteFan(w, Snapshot(a.fans[m->recipients[p.recipient]]));
     ++returned;

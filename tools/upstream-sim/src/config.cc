@@ -86,6 +86,7 @@ absl::Status Behavior::Validate() const {
   if (new_subscribers_per_second < 0) return Invalid("new_subscribers_per_second", "must be >= 0");
   if (max_ids_per_list_add < 1) return Invalid("max_ids_per_list_add", "must be >= 1");
   if (member_page_shortfall < 0) return Invalid("member_page_shortfall", "must be >= 0");
+  if (buyer_page_shortfall < 0) return Invalid("buyer_page_shortfall", "must be >= 0");
   if (upload_credits_per_mb < 0) return Invalid("upload_credits_per_mb", "must be >= 0");
   return absl::OkStatus();
 }
@@ -131,6 +132,7 @@ absl::Status ApplyBehaviorJson(std::string_view text, Behavior& behavior, Webhoo
       {"progress_interval_ms", Millis(b.progress_interval)},
       {"max_ids_per_list_add", Integer(b.max_ids_per_list_add, 1, 1'000'000)},
       {"member_page_shortfall", Integer(b.member_page_shortfall, 0, 100)},
+      {"buyer_page_shortfall", Integer(b.buyer_page_shortfall, 0, 100)},
       {"upload_credits_per_mb", Integer(b.upload_credits_per_mb, 0, 1'000'000)},
       {"url_upload_bytes", Integer(b.url_upload_bytes, 0, int64_t{1} << 40)},
       {"async_upload_delay_ms", Millis(b.async_upload_delay)},
@@ -183,6 +185,7 @@ std::string BehaviorToJson(const Behavior& b, const WebhookPolicy& p) {
   w.Field("progress_interval_ms", ms(b.progress_interval));
   w.Field("max_ids_per_list_add", b.max_ids_per_list_add);
   w.Field("member_page_shortfall", b.member_page_shortfall);
+  w.Field("buyer_page_shortfall", b.buyer_page_shortfall);
   w.Field("upload_credits_per_mb", b.upload_credits_per_mb);
   w.Field("url_upload_bytes", b.url_upload_bytes);
   w.Field("async_upload_delay_ms", ms(b.async_upload_delay));

@@ -56,6 +56,10 @@ struct Behavior {
   // GET .../user-lists/{id}/users answers this many fewer fans than asked (one at least), its
   // hasMore and nextOffset saying where the list goes on: a client must page by nextOffset.
   int member_page_shortfall = 0;
+  // GET .../engagement/messages/{id}/buyers answers this many fewer buyers than asked (one at
+  // least), its hasMore and next_page saying where the list goes on: a client must follow
+  // next_page, not step its offset by the limit it asked for.
+  int buyer_page_shortfall = 0;
   // Media uploads cost this many credits per started decimal megabyte.
   int64_t upload_credits_per_mb = 3;
   // Size charged for a `file_url` upload (the simulator does not download it).
