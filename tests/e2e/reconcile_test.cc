@@ -169,15 +169,17 @@ TEST(ReconcileTest, PurchasesMadeBeforeAnUnsendAreReconciledWhenTheirWebhooksWer
   EXPECT_EQ(final_state.state(), v1::Campaign::CANCELLED);
 }
 
-TEST(ReconcileTest, ALastRoundThatFailsThroughItsAttemptsIsTriedAgain) {
-  // One reconciliation round and one attempt per job: the round's first failure spends them.
+// One account whose webhook is paused (every event lost) and whose upstream answers the next
+// reads of a message's buyers with `fault` (a /_sim/faults rule for GET .../buyers): a campaign
+// every fan buys is still credited in full, by reconciliation alone, and the rule is used up.
+void ExpectReconciledPastBuyersFault(std::string_view fault, std::string_view reconcile_schedule) {
   auto stack = testing::HeraldStack::Start(
       {.simulator_args = {"--teams=1", "--accounts_per_team=1", "--fans_per_account=20",
                           "--delivery_rate=1000", "--purchase_probability=1",
                           "--fan_behavior=uniform", "--purchase_delay_min=0s",
                           "--purchase_delay_max=100ms"},
-       .herald_args = {"--poll_interval=50ms", "--log_level=warn", "--reconcile_schedule=1s",
-                       "--max_attempts=1"},
+       .herald_args = {"--poll_interval=50ms", "--log_level=warn",
+                       StrCat("--reconcile_schedule=", reconcile_schedule), "--max_attempts=1"},
        .admin_key = kAdminKey,
        .encryption_key = std::string(64, 'e'),
        .register_webhooks = true});
@@ -189,17 +191,15 @@ TEST(ReconcileTest, ALastRoundThatFailsThroughItsAttemptsIsTriedAgain) {
   ASSERT_TRUE(team.ok()) << team.status();
   const std::map<std::string, std::string> sim_headers = {{"Authorization", "Bearer sim-key-1"},
                                                           {"Content-Type", "application/json"}};
-  // Every event from now on is lost, and the next two reads of a message's buyers fail.
+  // Every event from now on is lost, and the next reads of a message's buyers fail.
   auto paused =
       testing::HttpRequest(s.sim().port(), "PUT", StrCat("/api/webhooks/", team->team.webhook_id()),
                            R"({"enabled": false})", sim_headers);
   ASSERT_TRUE(paused.ok() && paused->status == 200) << (paused.ok() ? paused->body : "");
-  auto fault = testing::HttpRequest(
-      s.sim().port(), "POST", "/_sim/faults",
-      R"({"methods": ["GET"], "path_contains": "/buyers", "error_rate": 1, "error_status": 503,
-          "count": 2})",
-      sim_headers);
-  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  auto injected =
+      testing::HttpRequest(s.sim().port(), "POST", "/_sim/faults", std::string(fault), sim_headers);
+  ASSERT_TRUE(injected.ok() && injected->status == 200)
+      << (injected.ok() ? injected->body : injected.status().ToString());
 
   auto created = CreatePricedCampaign(s.channel(), *key, team->accounts, "Bought unheard", 500);
   ASSERT_TRUE(created.ok()) << created.status();
@@ -230,10 +230,25 @@ TEST(ReconcileTest, ALastRoundThatFailsThroughItsAttemptsIsTriedAgain) {
 
   ExpectEveryPurchaseReconciled(s.channel(), *key, campaign.name(), ledger_purchases,
                                 ledger_revenue, [&] { return s.herald().Logs(); });
-  // Both failures were the round's: the fault rule is used up.
+  // The failures were the reconciliation's: the fault rule is used up.
   auto faults = testing::HttpRequest(s.sim().port(), "GET", "/_sim/faults", "", sim_headers);
   ASSERT_TRUE(faults.ok() && faults->status == 200);
   EXPECT_EQ(faults->body.find("/buyers"), std::string::npos) << faults->body;
+}
+
+TEST(ReconcileTest, ALastRoundThatFailsThroughItsAttemptsIsTriedAgain) {
+  // One reconciliation round and one attempt per job: the round's first failure spends them.
+  ExpectReconciledPastBuyersFault(R"({"methods": ["GET"], "path_contains": "/buyers",
+      "error_rate": 1, "error_status": 503, "count": 2})",
+                                  "1s");
+}
+
+TEST(ReconcileTest, AnAccountTheUpstreamDoesNotKnowForAMomentEndsOnlyThatRound) {
+  // A 404 naming the account, not the message: the message is not gone, so the next round
+  // reads its buyers again.
+  ExpectReconciledPastBuyersFault(R"({"methods": ["GET"], "path_contains": "/buyers",
+      "error_rate": 1, "error_status": 404, "error_code": "account_not_found", "count": 1})",
+                                  "300ms,1s");
 }
 
 // Enqueues `spec` through the queue library on a private io_context; with `dead_letter`, also

@@ -1361,7 +1361,7 @@ asio::awaitable<absl::Status> DeliveryWorkflow::FindScheduled(
     auto detail = co_await ctx.api->GetMassMessage(ctx.step.account, item.id);
     if (!detail.ok()) {
       const auto error = detail.error();
-      if (error && error->http_status == 404) continue;  // deleted meanwhile
+      if (upstream::IsNotFoundInAccount(error)) continue;  // deleted meanwhile
       co_return detail.status();
     }
     const upstream::QueueDetail& m = detail.value->queue;
@@ -1818,7 +1818,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
     auto detail = co_await ctx.api->GetMassMessage(s.account, id);
     if (!detail.ok()) {
       const auto error = detail.error();
-      if (error && error->http_status == 404) {
+      // The message is gone; an account the upstream no longer knows (disconnected, or moved
+      // to another team) is a refused check like any other, and its message may well be out.
+      if (upstream::IsNotFoundInAccount(error)) {
         co_return co_await FailDelivery(ctx,
                                         StrCat("the upstream no longer knows mass message ", id));
       }
@@ -1916,8 +1918,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
     return then_next_round(/*gave_up=*/true);
   };
   // A failed read never marks the delivery failed (it is done). Limits and credits are handled
-  // as for every call; a message gone upstream ends the reconciliation, a refused read this
-  // round; anything else is retried, and once the job's attempts are spent, gave_up decides.
+  // as for every call; a message gone upstream ends the reconciliation, a refused read (an
+  // account the upstream no longer knows among them) this round; anything else is retried, and once
+  // the job's attempts are spent, gave_up decides.
   auto on_error = [&](const absl::Status& status,
                       std::string_view doing) -> std::optional<JobResult> {
     const auto error = upstream::GetUpstreamError(status);
@@ -1926,7 +1929,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
                   error->kind == upstream::ErrorKind::kUnauthorized)) {
       return std::nullopt;  // OnUpstreamError decides
     }
-    if (error && error->http_status == 404) return JobResult::Ok();
+    if (upstream::IsNotFoundInAccount(error)) return JobResult::Ok();
     const bool terminal = error && error->kind == upstream::ErrorKind::kTerminal;
     if (terminal) {
       log::Warn("reconciliation round ended: the upstream refused a read",

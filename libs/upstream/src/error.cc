@@ -47,6 +47,14 @@ bool IsTransient(const std::optional<UpstreamError>& error) {
          error->kind == ErrorKind::kUnknownOutcome;
 }
 
+bool IsNotFoundInAccount(const std::optional<UpstreamError>& error) {
+  return error && error->http_status == 404 && !IsAccountNotFound(error);
+}
+
+bool IsAccountNotFound(const std::optional<UpstreamError>& error) {
+  return error && error->http_status == 404 && error->code == "account_not_found";
+}
+
 std::optional<UpstreamError> GetUpstreamError(const absl::Status& status) {
   if (status.ok()) return std::nullopt;
   const auto payload = status.GetPayload(ToAbsl(kPayloadUrl));

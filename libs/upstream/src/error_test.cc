@@ -50,6 +50,25 @@ TEST(UpstreamError, TransientAreFailuresARetryMayGetPast) {
   }
 }
 
+TEST(UpstreamError, A404SaysWhetherTheAccountOrWhatItNamedIsMissing) {
+  const UpstreamError message{
+      .kind = ErrorKind::kTerminal, .http_status = 404, .code = "message_not_found"};
+  const UpstreamError account{
+      .kind = ErrorKind::kTerminal, .http_status = 404, .code = "account_not_found"};
+  const UpstreamError uncoded{.kind = ErrorKind::kTerminal, .http_status = 404};
+  const UpstreamError refused{
+      .kind = ErrorKind::kTerminal, .http_status = 422, .code = "account_not_found"};
+  EXPECT_TRUE(IsNotFoundInAccount(message));
+  EXPECT_TRUE(IsNotFoundInAccount(uncoded));
+  EXPECT_FALSE(IsNotFoundInAccount(account));
+  EXPECT_FALSE(IsNotFoundInAccount(refused));
+  EXPECT_FALSE(IsNotFoundInAccount(std::nullopt));
+  EXPECT_TRUE(IsAccountNotFound(account));
+  EXPECT_FALSE(IsAccountNotFound(message));
+  EXPECT_FALSE(IsAccountNotFound(refused));
+  EXPECT_FALSE(IsAccountNotFound(std::nullopt));
+}
+
 TEST(UpstreamError, KindNames) {
   EXPECT_EQ(ErrorKindName(ErrorKind::kRetryable), "retryable");
   EXPECT_EQ(ErrorKindName(ErrorKind::kRateLimited), "rate_limited");

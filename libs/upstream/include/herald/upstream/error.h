@@ -83,4 +83,11 @@ std::optional<UpstreamError> GetUpstreamError(const absl::Status& status);
 // a local one). Not a rate limit, missing credits, a refused key or a terminal error.
 bool IsTransient(const std::optional<UpstreamError>& error);
 
+// Whether a call was answered 404 about what it named in the account (a mass message, a list),
+// rather than about the account itself, which the upstream answers with 404
+// `account_not_found` (an account it does not know, or that another team's key holds).
+bool IsNotFoundInAccount(const std::optional<UpstreamError>& error);
+// Whether a call was answered 404 `account_not_found`.
+bool IsAccountNotFound(const std::optional<UpstreamError>& error);
+
 }  // namespace herald::upstream
