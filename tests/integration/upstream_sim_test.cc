@@ -838,7 +838,20 @@ TEST_F(UpstreamSimTest, InjectedServerErrorsAndLatency) {
     EXPECT_EQ(Body(res).at("code"), "internal_error");
   }
   EXPECT_EQ(Call("GET", "/api/accounts", "", "key-beta").status, 200);  // other team unaffected
+  EXPECT_FALSE(Call("GET", "/api/accounts").headers.contains("retry-after"));
   Control("DELETE", "/_sim/faults");
+  EXPECT_EQ(Call("GET", "/api/accounts").status, 200);
+
+  // An injected 429 says when to come back, as the upstream's own do: 1 s unless the rule says.
+  Control("POST", "/_sim/faults", R"({"error_rate":1,"error_status":429,"count":1})");
+  HttpResponse limited = Call("GET", "/api/accounts");
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_EQ(limited.headers["retry-after"], "1");
+  Control("POST", "/_sim/faults",
+          R"({"error_rate":1,"error_status":503,"retry_after_s":7,"count":1})");
+  HttpResponse unavailable = Call("GET", "/api/accounts");
+  EXPECT_EQ(unavailable.status, 503);
+  EXPECT_EQ(unavailable.headers["retry-after"], "7");
   EXPECT_EQ(Call("GET", "/api/accounts").status, 200);
 
   Control("POST", "/_sim/faults", R"({"latency_ms":{"fixed":300},"count":1})");

@@ -65,6 +65,12 @@ absl::StatusOr<FaultRule> ParseRule(const json::value& v) {
         return Bad("error_code must be a string of 1 to 64 characters");
       }
       rule.error_code = std::string(Str(value.as_string()));
+    } else if (key == "retry_after_s") {
+      auto n = Number(value);
+      if (!n || *n < 0 || *n > 3600 || *n != static_cast<int>(*n)) {
+        return Bad("retry_after_s must be an integer in [0, 3600]");
+      }
+      rule.retry_after_s = static_cast<int>(*n);
     } else if (key == "count") {
       auto n = Number(value);
       if (!n || *n < 1) return Bad("count must be a positive integer");
@@ -197,6 +203,8 @@ FaultDecision FaultInjector::Decide(std::string_view team, std::string_view meth
     decision.code = !chosen->error_code.empty()   ? chosen->error_code
                     : chosen->error_status >= 500 ? "internal_error"
                                                   : "injected_error";
+    decision.retry_after_s = chosen->retry_after_s;
+    if (!decision.retry_after_s && chosen->error_status == 429) decision.retry_after_s = 1;
   } else if (u < chosen->reset_rate + chosen->error_rate + chosen->commit_then_lose_rate &&
              IsMutation(method)) {
     decision.action = FaultAction::kCommitThenLose;
@@ -236,6 +244,7 @@ std::string FaultInjector::ToJson() const {
     w.Key("error_rate").Double(r.error_rate);
     w.Field("error_status", r.error_status);
     if (!r.error_code.empty()) w.Field("error_code", r.error_code);
+    if (r.retry_after_s) w.Field("retry_after_s", *r.retry_after_s);
     w.Key("reset_rate").Double(r.reset_rate);
     w.Key("commit_then_lose_rate").Double(r.commit_then_lose_rate);
     if (r.remaining > 0) w.Field("count", r.remaining);

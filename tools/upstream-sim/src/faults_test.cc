@@ -29,6 +29,13 @@ TEST(FaultsTest, CertainFaultsAlwaysFire) {
   faults.Clear();
   faults.Add(Rules(R"({"error_rate":1,"error_status":404})"));
   EXPECT_EQ(faults.Decide("t", "POST", "/api/x").code, "injected_error");
+  EXPECT_FALSE(faults.Decide("t", "POST", "/api/x").retry_after_s.has_value());
+  faults.Clear();
+  faults.Add(Rules(R"({"error_rate":1,"error_status":429})"));
+  EXPECT_EQ(faults.Decide("t", "GET", "/api/x").retry_after_s, 1);
+  faults.Clear();
+  faults.Add(Rules(R"({"error_rate":1,"error_status":429,"retry_after_s":30})"));
+  EXPECT_EQ(faults.Decide("t", "GET", "/api/x").retry_after_s, 30);
   faults.Clear();
   faults.Add(Rules(R"({"reset_rate":1})"));
   EXPECT_EQ(faults.Decide("", "GET", "/api/x").action, FaultAction::kReset);
@@ -98,6 +105,9 @@ TEST(FaultsTest, RejectsBadRules) {
   EXPECT_THAT(error(R"({"error_code":""})"), HasSubstr("error_code"));
   EXPECT_THAT(error(R"({"error_code":7})"), HasSubstr("error_code"));
   EXPECT_THAT(error(R"({"latency_ms":{"p50":50,"p90":10}})"), HasSubstr("must not decrease"));
+  EXPECT_THAT(error(R"({"retry_after_s":-1})"), HasSubstr("retry_after_s"));
+  EXPECT_THAT(error(R"({"retry_after_s":1.5})"), HasSubstr("retry_after_s"));
+  EXPECT_THAT(error(R"({"retry_after_s":"3"})"), HasSubstr("retry_after_s"));
   EXPECT_THAT(error(R"({"bogus":1})"), HasSubstr("unknown key"));
   EXPECT_THAT(error("[1]"), HasSubstr("JSON object"));
 }

@@ -5,6 +5,7 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 
+#include <herald/common/strings.h>
 #include <herald/http/server.h>
 #include <herald/upstream_sim/json_writer.h>
 #include <herald/upstream_sim/server.h>
@@ -70,6 +71,9 @@ asio::awaitable<http::Reply> Handle(Api& api, Control& control, SimState& state,
           .Field("code", fault.code)
           .EndObject();
       api_res.body = w.Take();
+      if (fault.retry_after_s) {
+        api_res.headers.emplace_back("Retry-After", StrCat(*fault.retry_after_s));
+      }
     } else {
       api_res = api.Handle(api_req);
       if (fault.action == FaultAction::kCommitThenLose) {

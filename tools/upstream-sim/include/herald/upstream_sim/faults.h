@@ -61,6 +61,8 @@ struct FaultRule {
   double error_rate = 0;
   int error_status = 500;
   std::string error_code;  // empty: the status's default
+  // The Retry-After (whole seconds) of an injected error; nullopt: 1 for a 429, none otherwise.
+  std::optional<int> retry_after_s;
   double reset_rate = 0;
   double commit_then_lose_rate = 0;
   int64_t remaining = -1;  // matching requests left; -1: unlimited
@@ -71,8 +73,9 @@ enum class FaultAction { kNone, kError, kReset, kCommitThenLose };
 struct FaultDecision {
   absl::Duration latency;
   FaultAction action = FaultAction::kNone;
-  int status = 0;    // for kError
-  std::string code;  // for kError: the error body's `code`
+  int status = 0;                    // for kError
+  std::string code;                  // for kError: the error body's `code`
+  std::optional<int> retry_after_s;  // for kError: the Retry-After header, when it has one
 };
 
 // Parses one rule or an array of rules. InvalidArgument naming the problem.
