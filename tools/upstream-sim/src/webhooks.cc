@@ -467,6 +467,8 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
                                                 const Settings& s, const WebhookPolicy& policy,
                                                 const std::string& request) {
     AttemptResult result;
+    // The request timeout bounds the whole attempt, a connection made for it included.
+    const auto started = std::chrono::steady_clock::now();
     if (!open) {
       // A fresh stream for each connection: one whose deadline expired keeps that in its state,
       // and Beast asserts on it when the stream is used again.
@@ -490,8 +492,10 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
       buffer.clear();
       open = true;
     }
-    stream->expires_after(absl::ToChronoNanoseconds(policy.request_timeout));
     const auto sent_at = std::chrono::steady_clock::now();
+    stream->expires_after(std::max<std::chrono::nanoseconds>(
+        absl::ToChronoNanoseconds(policy.request_timeout) - (sent_at - started),
+        std::chrono::milliseconds(1)));
     auto [wec, written] = co_await asio::async_write(*stream, asio::buffer(request), kUseTuple);
     if (wec) {
       stream->close();
@@ -508,7 +512,7 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
       // The stream's deadline fails the read with `timeout`, or, when it fires as the read
       // completes, with the closed socket's error: the time says which it was.
       result.timed_out =
-          rec == beast::error::timeout || std::chrono::steady_clock::now() - sent_at >=
+          rec == beast::error::timeout || std::chrono::steady_clock::now() - started >=
                                               absl::ToChronoNanoseconds(policy.request_timeout);
       result.error = StrCat("read: ", rec.message());
       co_return result;
