@@ -2002,15 +2002,11 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
               {{"tenant", s.tenant}, {"campaign", s.campaign}, {"added", *added}});
   }
   // The next page is the upstream's link, else (it says there is more but gives none) its
-  // marker. An empty page is the end unless that moves on.
+  // marker, if any. An empty page is the end unless the upstream points somewhere new.
   const upstream::BuyersPage& got = *buyers.value;
-  std::string next;
-  if (got.next_page.has_value()) {
-    next = *got.next_page;
-  } else if (got.has_more) {
-    next = got.marker;
-  }
-  const bool more = !next.empty() && (!got.buyers.empty() || next != s.cursor);
+  std::string next = got.next_page.value_or(got.marker);
+  const bool more = (got.next_page.has_value() || got.has_more) &&
+                    (!got.buyers.empty() || (!next.empty() && next != s.cursor));
   if (more && page + 1 < kPagesPerRound) {
     co_return JobResult::OkThen(
         NextStep(ctx, kReconcileJob, s.index + 1, absl::ZeroDuration(), std::move(next)));
