@@ -332,7 +332,9 @@ TEST_F(RedisClusterClientTest, ReplicatedScriptsWaitForTheirReplicas) {
   config.cluster = true;
   config.address = {"127.0.0.1", cluster_->ports()[0]};
   config.wait_replicas = 1;
-  config.wait_timeout = absl::Milliseconds(300);
+  // Long enough for a live replica on a loaded two-core machine: a write that misses it would
+  // log an outage and a recovery this test does not expect. A lagging write waits it out.
+  config.wait_timeout = absl::Seconds(2);
   Client durable(io_.executor(), config);
   durable.Start();
   const Script incr("return redis.call('INCR', KEYS[1])", Script::Durability::kReplicated);
