@@ -207,15 +207,17 @@ ApiResponse Control::EmitEvent(std::string_view account_id, std::string_view bod
   if (auto* error = std::get_if<ApiResponse>(&parsed)) return std::move(*error);
   const EventOptions& options = std::get<EventOptions>(parsed);
 
-  WebhookEvent e;
-  e.type = *type;
-  e.account = account->shared_identity();
-  e.at = now;
-  e.seed = world->seed();
+  std::string key;  // empty for a presence event
+  uint64_t fan_id = 0;
   {
     // Under the account's lock, like every other event, so an account's events are queued in
     // the order they happen.
     absl::MutexLock lock(&account->mu);
+    WebhookEvent e;
+    e.type = *type;
+    e.account = account->shared_identity();
+    e.at = now;
+    e.seed = world->seed();
     if (IsFanActivityEvent(*type)) {
       if (account->fans.empty()) return Error(404, "fan_not_found", "The account has no fans.");
       const std::optional<uint32_t> index =
@@ -233,12 +235,14 @@ ApiResponse Control::EmitEvent(std::string_view account_id, std::string_view bod
       }
     }
     e.sequence = world->NextEventSequence();
-    emitter_.Emit(e);
+    key = IdempotencyKey(e);
+    fan_id = e.fan.id;
+    emitter_.Emit(std::move(e));
   }
   JsonWriter w;
   w.BeginObject().Field("event", EventName(*type)).Field("account_id", account->id());
-  if (IsFanActivityEvent(*type)) w.Field("fan_id", e.fan.id);
-  if (const std::string key = IdempotencyKey(e); key.empty()) {
+  if (IsFanActivityEvent(*type)) w.Field("fan_id", fan_id);
+  if (key.empty()) {
     w.NullField("idempotency_key");
   } else {
     w.Field("idempotency_key", key);
