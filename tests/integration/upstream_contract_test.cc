@@ -343,12 +343,12 @@ TEST_F(UpstreamContractTest, WebhooksAreCreatedListedAndUpdated) {
 }
 
 TEST_F(UpstreamContractTest, WebhookDeliveriesAreListedAndRedeliveredAndWebhooksDeleted) {
-  Result<std::vector<WebhookEventType>> catalogue = Run(client_->ListWebhookEvents());
+  Result<std::vector<WebhookCatalogueEntry>> catalogue = Run(client_->ListWebhookEvents());
   ASSERT_TRUE(catalogue.ok()) << catalogue.status();
-  EXPECT_TRUE(
-      std::any_of(catalogue.value->begin(), catalogue.value->end(), [](const WebhookEventType& e) {
-        return e.value == "messages.sent" && !e.description.empty();
-      }));
+  EXPECT_TRUE(std::any_of(catalogue.value->begin(), catalogue.value->end(),
+                          [](const WebhookCatalogueEntry& e) {
+                            return e.value == "messages.sent" && !e.description.empty();
+                          }));
 
   // Nobody answers at this URL: each attempt is on record, failed.
   WebhookSpec spec{.endpoint_url = "http://127.0.0.1:9/webhooks/t.team",

@@ -352,10 +352,10 @@ Api::Call<bool> Client::DeleteWebhook(std::string id) {
                            &internal::ParseSuccessBody);
 }
 
-Api::Call<std::vector<WebhookEventType>> Client::ListWebhookEvents() {
-  return impl_->Call<std::vector<WebhookEventType>>(Endpoint::kManageWebhook,
-                                                    impl_->requests().ListWebhookEvents(),
-                                                    &internal::ParseWebhookEventsBody);
+Api::Call<std::vector<WebhookCatalogueEntry>> Client::ListWebhookEvents() {
+  return impl_->Call<std::vector<WebhookCatalogueEntry>>(Endpoint::kManageWebhook,
+                                                         impl_->requests().ListWebhookEvents(),
+                                                         &internal::ParseWebhookEventsBody);
 }
 
 Api::Call<std::vector<WebhookDelivery>> Client::ListWebhookDeliveries(std::string id,

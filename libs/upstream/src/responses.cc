@@ -547,11 +547,11 @@ absl::StatusOr<Webhook> ParseWebhookBody(const JsonDocument& doc) {
   return Checked(data, std::move(w));
 }
 
-absl::StatusOr<std::vector<WebhookEventType>> ParseWebhookEventsBody(const JsonDocument& doc) {
+absl::StatusOr<std::vector<WebhookCatalogueEntry>> ParseWebhookEventsBody(const JsonDocument& doc) {
   ArrayReader list = DataOrRoot(doc).Array();
-  std::vector<WebhookEventType> out = ReadObjects(list, [](ObjectReader o) {
-    return WebhookEventType{.value = o.RequiredString("value"),
-                            .description = o.String("description")};
+  std::vector<WebhookCatalogueEntry> out = ReadObjects(list, [](ObjectReader o) {
+    return WebhookCatalogueEntry{.value = o.RequiredString("value"),
+                                 .description = o.String("description")};
   });
   return Checked(list, std::move(out));
 }

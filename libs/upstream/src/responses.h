@@ -85,7 +85,7 @@ absl::StatusOr<BuyersPage> ParseBuyersBody(const JsonDocument& doc);
 absl::StatusOr<std::vector<Account>> ParseAccountsBody(const JsonDocument& doc);
 absl::StatusOr<std::vector<Webhook>> ParseWebhooksBody(const JsonDocument& doc);
 absl::StatusOr<Webhook> ParseWebhookBody(const JsonDocument& doc);
-absl::StatusOr<std::vector<WebhookEventType>> ParseWebhookEventsBody(const JsonDocument& doc);
+absl::StatusOr<std::vector<WebhookCatalogueEntry>> ParseWebhookEventsBody(const JsonDocument& doc);
 absl::StatusOr<std::vector<WebhookDelivery>> ParseWebhookDeliveriesBody(const JsonDocument& doc);
 // The redelivery's id (redelivery_id).
 absl::StatusOr<std::string> ParseRedeliveryBody(const JsonDocument& doc);

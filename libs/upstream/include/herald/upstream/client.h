@@ -233,7 +233,7 @@ class Client final : public Api {
 
   Call<Webhook> GetWebhook(std::string id);
   // GET /events: every event type a webhook can subscribe to.
-  Call<std::vector<WebhookEventType>> ListWebhookEvents();
+  Call<std::vector<WebhookCatalogueEntry>> ListWebhookEvents();
   // GET /{id}/deliveries, one page, newest first (limit 1..100).
   Call<std::vector<WebhookDelivery>> ListWebhookDeliveries(std::string id, PageQuery query);
   // POST /{id}/deliveries/{delivery}/redeliver: replays the stored payload to the webhook's

@@ -323,7 +323,7 @@ struct Webhook {
 };
 
 // An event a webhook can subscribe to (GET /api/webhooks/events).
-struct WebhookEventType {
+struct WebhookCatalogueEntry {
   std::string value;  // "messages.sent", ...
   std::string description;
 };
