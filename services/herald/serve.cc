@@ -508,8 +508,8 @@ int RunServe(const ServeConfig& config) {
   product->service->UseAuditTrail(*product->audit);
   product->analytics =
       std::make_unique<campaign::Analytics>(*product->store, *product->message_analytics);
-  product->automations =
-      std::make_unique<automation::Automations>(*product->store, SystemClock::Get());
+  product->automations = std::make_unique<automation::Automations>(
+      *product->store, SystemClock::Get(), product->service.get());
   product->api = api::MakeApi(ioc.get_executor(), *product->service, *product->analytics,
                               *product->automations, config.api, &registry);
   product->recorder = webhooks::MakeRedisEventRecorder(redis_client, SystemClock::Get(),

@@ -91,11 +91,12 @@ class AutomationsEndToEndTest : public testing::HeraldStackSuite<AutomationsEndT
 
   static grpc::Status CreateRule(const std::string& key, const std::string& tenant,
                                  const std::string& account, const std::string& list,
-                                 v1::Automation* out, const std::string& request_id = "") {
+                                 v1::Automation* out, const std::string& request_id = "",
+                                 v1::Automation::Trigger trigger = v1::Automation::NEW_SUBSCRIBER) {
     v1::CreateAutomationRequest req;
     req.set_parent(StrCat("tenants/", tenant));
     req.mutable_automation()->set_account(account);
-    req.mutable_automation()->set_trigger(v1::Automation::NEW_SUBSCRIBER);
+    req.mutable_automation()->set_trigger(trigger);
     req.mutable_automation()->set_user_list_id(list);
     req.set_request_id(request_id);
     return v1::AutomationService::NewStub(stack_->channel())
@@ -139,6 +140,28 @@ class AutomationsEndToEndTest : public testing::HeraldStackSuite<AutomationsEndT
       }
     }
     return keys;
+  }
+
+  // The events the upstream delivers to `webhook`.
+  static std::set<std::string> WebhookEvents(const std::string& webhook) {
+    auto r = testing::HttpRequest(stack_->sim().port(), "GET", StrCat("/api/webhooks/", webhook),
+                                  "", {{"Authorization", StrCat("Bearer sim-key-", kSimTeam)}});
+    EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+    std::set<std::string> events;
+    if (!r.ok() || r->status != 200) return events;
+    const json::value body = json::parse(r->body);
+    for (const auto& e : body.at("data").at("events").as_array()) {
+      events.emplace(e.as_string());
+    }
+    return events;
+  }
+
+  // The simulator emits `event` about `fan` of `account` (signed, to the webhooks that carry it).
+  static void Emit(const std::string& account, std::string_view event, int64_t fan) {
+    auto r = testing::HttpRequest(stack_->sim().port(), "POST",
+                                  StrCat("/_sim/accounts/", ShortId(account), "/events"),
+                                  StrCat(R"({"event":")", event, R"(","fan":)", fan, "}"));
+    ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
   }
 
   // A new subscriber of `account` in the simulator, announced by a signed webhook.
@@ -253,6 +276,70 @@ TEST_F(AutomationsEndToEndTest, ANewSubscriberLandsInTheRulesListOnceAndOnlyItsA
   EXPECT_EQ(Members(a, list_a), (std::set<int64_t>{fan}));
 }
 
+// A win-back rule: the team's webhook does not carry expiries until a rule needs them, then
+// each expiry puts its fan in the rule's list, and deleting the rule takes the event off again.
+TEST_F(AutomationsEndToEndTest, AnExpiryRuleSubscribesTheTeamToExpiriesAndListsTheirFans) {
+  const std::string key = NewTenant("winback");
+  v1::Team team;
+  const std::vector<std::string> accounts = NewTeam("winback", key, &team);
+  ASSERT_FALSE(accounts.empty());
+  const std::string& a = accounts[0];
+  const std::set<std::string> own = WebhookEvents(team.webhook_id());
+  EXPECT_TRUE(own.contains("subscriptions.new"));
+  EXPECT_FALSE(own.contains("subscriptions.expired"));
+  EXPECT_FALSE(own.contains("subscriptions.renewed"));
+
+  const std::string list = NewList(key, a, "Win-back");
+  // The upstream refuses the webhook's new events once: the rule is refused and not stored.
+  auto fault = testing::HttpRequest(
+      stack_->sim().port(), "POST", "/_sim/faults",
+      R"({"methods":["PUT"],"path_contains":"/api/webhooks/","error_rate":1,"error_status":422,"error_code":"invalid_events","count":1})");
+  ASSERT_TRUE(fault.ok() && fault->status == 200)
+      << (fault.ok() ? fault->body : fault.status().ToString());
+  v1::Automation rule;
+  grpc::Status s =
+      CreateRule(key, "winback", a, list, &rule, "", v1::Automation::SUBSCRIPTION_EXPIRED);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("webhook")) << s.error_message();
+  v1::ListAutomationsRequest list_rules;
+  list_rules.set_parent("tenants/winback");
+  v1::ListAutomationsResponse listed;
+  grpc::Status listed_status = v1::AutomationService::NewStub(stack_->channel())
+                                   ->ListAutomations(BearerContext(key).get(), list_rules, &listed);
+  ASSERT_TRUE(listed_status.ok()) << listed_status.error_message();
+  EXPECT_EQ(listed.automations_size(), 0);
+  EXPECT_EQ(WebhookEvents(team.webhook_id()), own);
+
+  s = CreateRule(key, "winback", a, list, &rule, "", v1::Automation::SUBSCRIPTION_EXPIRED);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(rule.trigger(), v1::Automation::SUBSCRIPTION_EXPIRED);
+  std::set<std::string> widened = own;
+  widened.insert("subscriptions.expired");
+  EXPECT_EQ(WebhookEvents(team.webhook_id()), widened);
+
+  // One fan's subscription renews (no rule, and the webhook does not carry it), another's
+  // expires: only the second lands in the list.
+  const std::set<int64_t> fans = Members(a, "fans");
+  ASSERT_GE(fans.size(), 2u);
+  const int64_t renewing = *fans.begin();
+  const int64_t leaving = *fans.rbegin();
+  Emit(a, "subscriptions.renewed", renewing);
+  Emit(a, "subscriptions.expired", leaving);
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return Metric("herald_automation_actions_total", "added") == 1;
+  })) << stack_->herald().Logs();
+  EXPECT_EQ(Members(a, list), (std::set<int64_t>{leaving}));
+  EXPECT_EQ(Metric("herald_automation_triggers_total", "enqueued"), 1);
+
+  v1::DeleteAutomationRequest del;
+  del.set_name(rule.name());
+  v1::DeleteAutomationResponse deleted;
+  s = v1::AutomationService::NewStub(stack_->channel())
+          ->DeleteAutomation(BearerContext(key).get(), del, &deleted);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(WebhookEvents(team.webhook_id()), own);
+}
+
 TEST_F(AutomationsEndToEndTest, ADeletedRuleStopsActing) {
   const std::string key = NewTenant("stopper");
   v1::Team team;
@@ -327,7 +414,9 @@ TEST_F(AutomationsEndToEndTest, InvalidRulesAreRefusedAndNothingIsStored) {
   s = v1::AutomationService::NewStub(stack_->channel())
           ->CreateAutomation(BearerContext(key).get(), no_trigger, &out);
   EXPECT_EQ(code(s), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(), "automation.trigger: required (NEW_SUBSCRIBER)");
+  EXPECT_EQ(s.error_message(),
+            "automation.trigger: required (NEW_SUBSCRIBER, SUBSCRIPTION_RENEWED or "
+            "SUBSCRIPTION_EXPIRED)");
   // Another tenant's parent is not found; a wrong key is not authenticated.
   s = CreateRule(other_key, "careful", a, "1", &out);
   EXPECT_EQ(code(s), grpc::StatusCode::NOT_FOUND);

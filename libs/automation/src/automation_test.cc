@@ -59,7 +59,9 @@ TEST(ValidateAutomationTest, NamesTheFieldOfEachMistake) {
   EXPECT_TRUE(ValidateAutomation(Rule()).ok());
   store::Automation r = Rule();
   r.trigger = AutomationTrigger::kUnspecified;
-  EXPECT_EQ(ValidateAutomation(r).message(), "automation.trigger: required (NEW_SUBSCRIBER)");
+  EXPECT_EQ(ValidateAutomation(r).message(),
+            "automation.trigger: required (NEW_SUBSCRIBER, SUBSCRIPTION_RENEWED or "
+            "SUBSCRIPTION_EXPIRED)");
   for (std::string list : {"", "fans", "0", "-3", "12x"}) {
     absl::Status s = ValidateAutomation(Rule("acct_a", list));
     EXPECT_TRUE(absl::IsInvalidArgument(s)) << list;
@@ -326,6 +328,36 @@ TEST_F(TriggerTest, OtherAccountsAndOtherEventsFireNothing) {
   EXPECT_TRUE(queue_.jobs.empty());
   EXPECT_EQ(queue_.calls, 0);
   EXPECT_EQ(inner_.keys.size(), 2u);  // both recorded
+}
+
+TEST_F(TriggerTest, EachSubscriptionEventFiresTheRulesOnItAlone) {
+  const std::pair<AutomationTrigger, std::string> rules[] = {
+      {AutomationTrigger::kNewSubscriber, "1"},
+      {AutomationTrigger::kRenewal, "2"},
+      {AutomationTrigger::kExpiry, "3"}};
+  for (const auto& [trigger, list] : rules) {
+    store::Automation rule = Rule("acct_a", list);
+    rule.trigger = trigger;
+    ASSERT_TRUE(Run(automations_.Create(std::move(rule), "")).ok());
+  }
+  const std::tuple<upstream::WebhookEventType, std::string, std::string> events[] = {
+      {upstream::WebhookEventType::kRenewal, "subscriptions.renewed", "2"},
+      {upstream::WebhookEventType::kExpiry, "subscriptions.expired", "3"},
+      {upstream::WebhookEventType::kSubscription, "subscriptions.new", "1"}};
+  for (const auto& [type, name, list] : events) {
+    upstream::WebhookEvent e = Subscription("acct_a", 7);
+    e.type = type;
+    e.name = name;
+    queue_.jobs.clear();
+    absl::StatusOr<RecordOutcome> outcome = Record(e, StrCat("evt_", name));
+    ASSERT_TRUE(outcome.ok()) << outcome.status();
+    ASSERT_EQ(queue_.jobs.size(), 1u) << name;
+    absl::StatusOr<AddFan> action = DecodeAddFan(queue_.jobs[0].payload);
+    ASSERT_TRUE(action.ok());
+    EXPECT_EQ(action->list_id, list) << name;
+    EXPECT_EQ(action->fan, 7);
+  }
+  EXPECT_EQ(inner_.keys.size(), 3u);
 }
 
 TEST_F(TriggerTest, AnEventWhoseJobsCannotBeEnqueuedIsNotRecorded) {

@@ -1,4 +1,7 @@
+#include <algorithm>
+
 #include <herald/automation/automations.h>
+#include <herald/common/log.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 
@@ -6,7 +9,9 @@ namespace herald::automation {
 
 absl::Status ValidateAutomation(const store::Automation& automation) {
   if (automation.trigger == store::AutomationTrigger::kUnspecified) {
-    return absl::InvalidArgumentError("automation.trigger: required (NEW_SUBSCRIBER)");
+    return absl::InvalidArgumentError(
+        "automation.trigger: required (NEW_SUBSCRIBER, SUBSCRIPTION_RENEWED or "
+        "SUBSCRIPTION_EXPIRED)");
   }
   if (automation.account.empty()) return absl::InvalidArgumentError("automation.account: required");
   const std::optional<int64_t> list = ParseInt<int64_t>(automation.list_id);
@@ -28,8 +33,21 @@ Op<int64_t> CountFanAdded(store::Store& store, std::string tenant, std::string i
   co_return co_await store.records().PutMany(table, std::move(none), std::move(counter));
 }
 
-Automations::Automations(store::Store& store, const Clock& clock)
-    : store_(store), clock_(clock), ids_(clock) {}
+namespace {
+
+// The event `trigger` fires on when the teams' webhooks do not carry it for Herald's own use;
+// empty otherwise.
+std::string_view OwnEvent(store::AutomationTrigger trigger) {
+  const std::string_view event = campaign::TriggerEvent(trigger);
+  return std::ranges::find(campaign::kWebhookEvents, event) == std::end(campaign::kWebhookEvents)
+             ? event
+             : std::string_view();
+}
+
+}  // namespace
+
+Automations::Automations(store::Store& store, const Clock& clock, campaign::Service* service)
+    : store_(store), clock_(clock), service_(service), ids_(clock) {}
 
 Op<AutomationView> Automations::Create(store::Automation automation, store::RequestId request_id) {
   HERALD_CO_RETURN_IF_ERROR(ValidateAutomation(automation));
@@ -46,6 +64,14 @@ Op<AutomationView> Automations::Create(store::Automation automation, store::Requ
         StrCat("automation.account: account '", automation.account, "' not found"));
   }
   HERALD_CO_RETURN_IF_ERROR(account.status());
+  if (const std::string_view event = OwnEvent(automation.trigger);
+      !event.empty() && service_ != nullptr) {
+    // Before the rule is stored, so that a refusal leaves nothing behind; a rule stored after
+    // all changes nothing the webhook then carries beyond what it needs.
+    HERALD_CO_RETURN_IF_ERROR((co_await service_->SyncTeamWebhookEvents(
+                                   automation.tenant, automation.account, std::string(event)))
+                                  .status());
+  }
   automation.id = ids_.Next();
   automation.create_time_ms = absl::ToUnixMillis(clock_.Now());
   HERALD_CO_ASSIGN_OR_RETURN(store::Created<store::Automation> created,
@@ -72,8 +98,24 @@ Op<std::vector<AutomationView>> Automations::List(std::string tenant, std::strin
 }
 
 Op<bool> Automations::Delete(std::string tenant, std::string id) {
+  absl::StatusOr<store::Automation> rule = co_await store_.Get<store::Automation>(tenant, id);
+  if (absl::IsNotFound(rule.status())) {
+    co_return absl::NotFoundError(StrCat("automation '", id, "' not found"));
+  }
+  HERALD_CO_RETURN_IF_ERROR(rule.status());
   HERALD_CO_ASSIGN_OR_RETURN(bool deleted, co_await store_.Delete<store::Automation>(tenant, id));
   if (!deleted) co_return absl::NotFoundError(StrCat("automation '", id, "' not found"));
+  if (!OwnEvent(rule->trigger).empty() && service_ != nullptr) {
+    const absl::StatusOr<bool> synced =
+        co_await service_->SyncTeamWebhookEvents(tenant, rule->account);
+    if (!synced.ok()) {
+      log::Warn("a deleted automation's event stays on the team's webhook",
+                {{"tenant", tenant},
+                 {"automation", id},
+                 {"account", rule->account},
+                 {"status", synced.status()}});
+    }
+  }
   co_return true;
 }
 

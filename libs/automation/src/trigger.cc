@@ -5,6 +5,7 @@
 
 #include <herald/automation/job.h>
 #include <herald/automation/trigger.h>
+#include <herald/campaign/service.h>
 #include <herald/common/log.h>
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
@@ -108,6 +109,19 @@ struct TriggerMetrics {
   metrics::Counter& error;
 };
 
+// Whether events of `type` are what some trigger fires on: a subscription's start, renewal or
+// expiry (campaign::TriggerEvent).
+bool FiresRules(upstream::WebhookEventType type) {
+  switch (type) {
+    case upstream::WebhookEventType::kSubscription:
+    case upstream::WebhookEventType::kRenewal:
+    case upstream::WebhookEventType::kExpiry:
+      return true;
+    default:
+      return false;
+  }
+}
+
 class TriggeringRecorder final : public webhooks::EventRecorder {
  public:
   TriggeringRecorder(webhooks::EventRecorder& inner, RuleDirectory& rules, EnqueueJobs enqueue,
@@ -120,7 +134,7 @@ class TriggeringRecorder final : public webhooks::EventRecorder {
 
   webhooks::Op<RecordOutcome> Record(std::string tenant, std::string idempotency_key,
                                      const upstream::WebhookEvent& event) override {
-    if (event.type == upstream::WebhookEventType::kSubscription && event.fan_id > 0) {
+    if (FiresRules(event.type) && event.fan_id > 0) {
       HERALD_CO_RETURN_IF_ERROR(co_await Fire(tenant, idempotency_key, event));
     }
     co_return co_await inner_.Record(std::move(tenant), std::move(idempotency_key), event);
@@ -142,8 +156,7 @@ class TriggeringRecorder final : public webhooks::EventRecorder {
     std::vector<queue::JobSpec> jobs;
     for (const ActiveRule& active : *rules) {
       const store::Automation& rule = active.rule;
-      if (rule.trigger != store::AutomationTrigger::kNewSubscriber ||
-          rule.account != event.account) {
+      if (campaign::TriggerEvent(rule.trigger) != event.name || rule.account != event.account) {
         continue;
       }
       queue::JobSpec job = AddFanJob(rule, active.team, key, event.fan_id);

@@ -154,6 +154,20 @@ bool NothingWritten(const absl::Status& status) {
 
 }  // namespace
 
+std::string_view TriggerEvent(store::AutomationTrigger trigger) {
+  switch (trigger) {
+    case store::AutomationTrigger::kNewSubscriber:
+      return "subscriptions.new";
+    case store::AutomationTrigger::kRenewal:
+      return "subscriptions.renewed";
+    case store::AutomationTrigger::kExpiry:
+      return "subscriptions.expired";
+    case store::AutomationTrigger::kUnspecified:
+      break;
+  }
+  return {};
+}
+
 Service::Service(store::Store& store, queue::Queue& queue, const store::SecretBox& box,
                  UpstreamClients& clients, const Clock& clock, ServiceConfig config)
     : store_(store),
@@ -385,10 +399,8 @@ Service::Op<store::Team> Service::RegisterTeamWebhook(std::string tenant, std::s
   HERALD_CO_ASSIGN_OR_RETURN(store::Team team, co_await GetTeam(tenant, id));
   HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, clients_.For(team));
   upstream::WebhookSpec spec;
-  std::string_view base = config_.public_webhook_url;
-  while (base.ends_with('/')) base.remove_suffix(1);
-  spec.endpoint_url = StrCat(base, "/", webhooks::EndpointId(tenant, id));
-  for (std::string_view e : kWebhookEvents) spec.events.emplace_back(e);
+  spec.endpoint_url = TeamWebhookUrl(tenant, id);
+  HERALD_CO_ASSIGN_OR_RETURN(spec.events, co_await TeamWebhookEvents(tenant, id));
   spec.signing_secret = secret.empty() ? store::RandomToken(32) : std::move(secret);
   // The new secret is stored before the upstream learns it, and the old one stays accepted beside
   // it: events signed before the switch (or with the old one, if telling the upstream fails)
@@ -436,6 +448,57 @@ Service::Op<store::Team> Service::RegisterTeamWebhook(std::string tenant, std::s
     co_return co_await UpstreamFailed(tenant, id, "registering the team's webhook", status);
   }
   co_return saved;
+}
+
+std::string Service::TeamWebhookUrl(std::string_view tenant, std::string_view team) const {
+  std::string_view base = config_.public_webhook_url;
+  while (base.ends_with('/')) base.remove_suffix(1);
+  return StrCat(base, "/", webhooks::EndpointId(tenant, team));
+}
+
+Service::Op<std::vector<std::string>> Service::TeamWebhookEvents(const std::string& tenant,
+                                                                 const std::string& team) {
+  std::vector<std::string> events(std::begin(kWebhookEvents), std::end(kWebhookEvents));
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Automation> rules,
+                             co_await store_.List<store::Automation>(tenant));
+  if (rules.empty()) co_return events;
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts,
+                             co_await ListAccounts(tenant, team));
+  absl::flat_hash_set<std::string_view> own;
+  for (const store::Account& a : accounts) own.insert(a.id);
+  for (const store::Automation& rule : rules) {
+    const std::string_view event = TriggerEvent(rule.trigger);
+    if (own.contains(rule.account) && !event.empty() &&
+        std::ranges::find(events, event) == events.end()) {
+      events.emplace_back(event);
+    }
+  }
+  co_return events;
+}
+
+Service::Op<bool> Service::SyncTeamWebhookEvents(std::string tenant, std::string account_id,
+                                                 std::string also) {
+  HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, account_id));
+  HERALD_CO_ASSIGN_OR_RETURN(store::Team team, co_await GetTeam(tenant, account.team));
+  // A webhook set up outside Herald (only its secret given) carries what its owner chose.
+  if (team.webhook_id.empty() || config_.public_webhook_url.empty()) co_return false;
+  HERALD_CO_ASSIGN_OR_RETURN(auto secrets, co_await TeamWebhookSecrets(tenant, team.id));
+  upstream::WebhookSpec spec;
+  spec.endpoint_url = TeamWebhookUrl(tenant, team.id);
+  HERALD_CO_ASSIGN_OR_RETURN(spec.events, co_await TeamWebhookEvents(tenant, team.id));
+  if (!also.empty() && std::ranges::find(spec.events, also) == spec.events.end()) {
+    spec.events.push_back(std::move(also));
+  }
+  spec.signing_secret = std::move(secrets.first);  // unchanged: events signed now stay valid
+  HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, clients_.For(team));
+  HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, team.id, nullptr));
+  upstream::Result<upstream::Webhook> updated =
+      co_await api->UpdateWebhook(team.webhook_id, std::move(spec));
+  if (!updated.ok()) {
+    co_return co_await UpstreamFailed(tenant, team.id, "changing the events of the team's webhook",
+                                      updated.status());
+  }
+  co_return true;
 }
 
 Service::Op<std::pair<std::string, std::string>> Service::TeamWebhookSecrets(std::string tenant,

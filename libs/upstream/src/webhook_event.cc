@@ -28,6 +28,8 @@ constexpr NamedType kApplied[] = {
     {"messages.ppv.unlocked", WebhookEventType::kPpvUnlocked},
     {"transactions.new", WebhookEventType::kTransaction},
     {"subscriptions.new", WebhookEventType::kSubscription},
+    {"subscriptions.renewed", WebhookEventType::kRenewal},
+    {"subscriptions.expired", WebhookEventType::kExpiry},
 };
 
 }  // namespace
@@ -224,6 +226,13 @@ absl::StatusOr<WebhookEvent> DecodeWebhookEvent(std::string_view body) {
       }
       break;
     }
+    case WebhookEventType::kRenewal:
+    case WebhookEventType::kExpiry:
+      // Their subscribedAt is the period's start: a renewal is not a new subscriber, and an
+      // expiry's period began before, so neither moves the date segments read.
+      e.fan_id = SubscriberId(p);
+      ReadFanData(p, e);
+      break;
     case WebhookEventType::kOther:
       break;
   }

@@ -169,6 +169,26 @@ TEST(WebhookEventTest, TheSubscriberIsUserIdOrTheUserOrFansId) {
   EXPECT_NE(e.status().message().find("user_id"), std::string::npos) << e.status();
 }
 
+// A renewal or an expiry names its fan and carries fan data, but its subscribedAt (the period's
+// start) is not a new subscription's date.
+TEST(WebhookEventTest, RenewalsAndExpiriesNameTheFanButNoNewSubscription) {
+  for (const auto& [name, type] : {std::pair<std::string_view, WebhookEventType>{
+                                       "subscriptions.renewed", WebhookEventType::kRenewal},
+                                   {"subscriptions.expired", WebhookEventType::kExpiry}}) {
+    auto e = DecodeWebhookEvent(StrCat(R"({"event":")", name, R"(","account_id":"acct_a",
+        "payload":{"user_id":"5","user":{"id":5},"subscribedAt":"2026-01-01T00:00:01+00:00",
+        "fanData":{"spending":{"total":12.5}}}})"));
+    ASSERT_TRUE(e.ok()) << name << ": " << e.status();
+    EXPECT_EQ(e->type, type) << name;
+    EXPECT_EQ(e->fan_id, 5) << name;
+    EXPECT_EQ(e->fan_lifetime_spend_cents, 1250) << name;
+    EXPECT_EQ(e->subscribed_at_ms, -1) << name;
+    e = DecodeWebhookEvent(
+        StrCat(R"({"event":")", name, R"(","account_id":"acct_a","payload":{"id":"s1"}})"));
+    EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument) << name;
+  }
+}
+
 // A net amount computed without rounding (80% of 9.99) is rounded to the cent, not refused.
 TEST(WebhookEventTest, AmountsBeyondCentsAreRoundedToTheCent) {
   auto e = DecodeWebhookEvent(R"({"event":"transactions.new","account_id":"acct_a","payload":{

@@ -13,7 +13,7 @@
 -- ARGV[6]  the number of events; then 18 arguments per event:
 --   +1  idempotency key
 --   +2  event code: 1 queue progress, 2 message sent, 3 unlock, 4 transaction, 5 subscription,
---       6 fan data only
+--       6 fan data only (a renewal, an expiry)
 --   +3  account id                 +4  mass message (queue) id, 0 if none
 --   +5  chat message id, 0 if none +6  fan id, 0 if none
 --   +7  price (cents, messages sent)

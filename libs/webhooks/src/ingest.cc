@@ -21,9 +21,10 @@ using upstream::WebhookEventType;
 
 // The event label: the events Herald applies by name, everything else "other" (label values
 // come from a fixed set).
-constexpr std::array<std::string_view, 7> kEventLabels = {
-    "chat_queue.updated", "chat_queue.finished", "messages.sent", "messages.ppv.unlocked",
-    "transactions.new",   "subscriptions.new",   "other"};
+constexpr std::array<std::string_view, 9> kEventLabels = {
+    "chat_queue.updated",    "chat_queue.finished",   "messages.sent",
+    "messages.ppv.unlocked", "transactions.new",      "subscriptions.new",
+    "subscriptions.renewed", "subscriptions.expired", "other"};
 
 // Results: applied, unattributed (applied, but a purchase of no known mass message yet),
 // duplicate, ignored_unknown (a type Herald does not apply), ignored_no_key (a type Herald does

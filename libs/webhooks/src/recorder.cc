@@ -56,6 +56,8 @@ int EventCode(WebhookEventType type) {
       return 4;
     case WebhookEventType::kSubscription:
       return 5;
+    case WebhookEventType::kRenewal:
+    case WebhookEventType::kExpiry:
     case WebhookEventType::kOther:
       break;
   }

@@ -121,6 +121,12 @@ absl::StatusOr<store::Automation> ParseAutomation(std::string_view tenant,
     case v1::Automation::NEW_SUBSCRIBER:
       out.trigger = store::AutomationTrigger::kNewSubscriber;
       break;
+    case v1::Automation::SUBSCRIPTION_RENEWED:
+      out.trigger = store::AutomationTrigger::kRenewal;
+      break;
+    case v1::Automation::SUBSCRIPTION_EXPIRED:
+      out.trigger = store::AutomationTrigger::kExpiry;
+      break;
     default:
       return absl::InvalidArgumentError(
           StrCat("automation.trigger: unknown value ", static_cast<int>(a.trigger())));
@@ -137,6 +143,12 @@ v1::Automation ToProto(const automation::AutomationView& view) {
   switch (a.trigger) {
     case store::AutomationTrigger::kNewSubscriber:
       out.set_trigger(v1::Automation::NEW_SUBSCRIBER);
+      break;
+    case store::AutomationTrigger::kRenewal:
+      out.set_trigger(v1::Automation::SUBSCRIPTION_RENEWED);
+      break;
+    case store::AutomationTrigger::kExpiry:
+      out.set_trigger(v1::Automation::SUBSCRIPTION_EXPIRED);
       break;
     case store::AutomationTrigger::kUnspecified:
       out.set_trigger(v1::Automation::TRIGGER_UNSPECIFIED);

@@ -41,7 +41,8 @@ TEST(ParseAutomationTest, EachMistakeIsInvalidArgumentNamingItsField) {
       {[](v1::Automation& a) { a.set_account("tenants/other/accounts/acct_a1"); },
        "automation.account: account 'tenants/other/accounts/acct_a1' not found"},
       {[](v1::Automation& a) { a.set_trigger(v1::Automation::TRIGGER_UNSPECIFIED); },
-       "automation.trigger: required (NEW_SUBSCRIBER)"},
+       "automation.trigger: required (NEW_SUBSCRIBER, SUBSCRIPTION_RENEWED or "
+       "SUBSCRIPTION_EXPIRED)"},
       {[](v1::Automation& a) { a.set_trigger(static_cast<v1::Automation::Trigger>(7)); },
        "automation.trigger: unknown value 7"},
       {[](v1::Automation& a) { a.clear_user_list_id(); },
@@ -80,6 +81,22 @@ TEST(AutomationToProtoTest, NamesTheRuleAndItsAccountInTheTenant) {
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->account, "acct_a1");
   EXPECT_EQ(back->list_id, "42");
+}
+
+TEST(AutomationToProtoTest, EveryTriggerMapsBothWays) {
+  const std::pair<v1::Automation::Trigger, store::AutomationTrigger> triggers[] = {
+      {v1::Automation::NEW_SUBSCRIBER, store::AutomationTrigger::kNewSubscriber},
+      {v1::Automation::SUBSCRIPTION_RENEWED, store::AutomationTrigger::kRenewal},
+      {v1::Automation::SUBSCRIPTION_EXPIRED, store::AutomationTrigger::kExpiry},
+  };
+  for (const auto& [wire, stored] : triggers) {
+    v1::Automation in = Valid();
+    in.set_trigger(wire);
+    absl::StatusOr<store::Automation> rule = ParseAutomation("acme", in);
+    ASSERT_TRUE(rule.ok()) << rule.status();
+    EXPECT_EQ(rule->trigger, stored) << v1::Automation::Trigger_Name(wire);
+    EXPECT_EQ(ToProto({.automation = *rule}).trigger(), wire);
+  }
 }
 
 }  // namespace

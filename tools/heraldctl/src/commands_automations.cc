@@ -14,8 +14,12 @@ std::unique_ptr<v1::AutomationService::Stub> Stub(Session& s) {
 // --trigger's words for the API's values.
 absl::StatusOr<v1::Automation::Trigger> ParseTrigger(std::string_view value) {
   if (value == "new-subscriber") return v1::Automation::NEW_SUBSCRIBER;
+  if (value == "subscription-renewed") return v1::Automation::SUBSCRIPTION_RENEWED;
+  if (value == "subscription-expired") return v1::Automation::SUBSCRIPTION_EXPIRED;
   return absl::InvalidArgumentError(
-      StrCat("--trigger: '", value, "' is not a trigger (want new-subscriber)"));
+      StrCat("--trigger: '", value,
+             "' is not a trigger (want new-subscriber, subscription-renewed or "
+             "subscription-expired)"));
 }
 
 int AutomationsCreate(Session& s, const ParsedCommand& c) {
@@ -80,10 +84,13 @@ void AddAutomationCommands(std::vector<CommandSpec>& commands) {
        0,
        "Create a rule: when a fan subscribes to the account, add the fan to a list",
        "Each time the trigger happens, Herald queues the upstream call under the account's and\n"
-       "the team's rate limits. Herald assigns the rule's id; the output shows its name.",
+       "the team's rate limits. Herald assigns the rule's id; the output shows its name. A rule\n"
+       "on a renewal or an expiry first adds that event to the team's upstream webhook.",
        {{"account", "ACCOUNT", "required: the account whose events fire the rule"},
         {"list", "LIST_ID", "required: the numeric id of a custom list of the account"},
-        {"trigger", "TRIGGER", "what fires the rule: new-subscriber (the default)"},
+        {"trigger", "TRIGGER",
+         "what fires the rule: new-subscriber (the default), subscription-renewed or "
+         "subscription-expired"},
         {"request-id", "ID", "idempotency id: a retry returns the first result"}},
        AutomationsCreate});
   commands.push_back({"automations",

@@ -25,6 +25,7 @@
 #include <absl/status/statusor.h>
 #include <boost/asio/awaitable.hpp>
 
+#include <herald/campaign/service.h>
 #include <herald/common/clock.h>
 #include <herald/common/ids.h>
 #include <herald/store/model.h>
@@ -53,12 +54,16 @@ Op<int64_t> CountFanAdded(store::Store& store, std::string tenant, std::string i
 
 class Automations {
  public:
-  Automations(store::Store& store, const Clock& clock);
+  // `service` (may be null: no webhook is ever changed) keeps the teams' upstream webhooks
+  // carrying the events the rules fire on; it must outlive the Automations.
+  Automations(store::Store& store, const Clock& clock, campaign::Service* service = nullptr);
 
   // Validates the rule (ValidateAutomation), checks that its account is one of the tenant's
   // (kInvalidArgument "automation.account: account 'acct_x' not found" otherwise), assigns
-  // its id and creation time, and stores it. A retry with the same request_id returns the first
-  // rule. Nothing is stored when anything is refused.
+  // its id and creation time, and stores it. A rule on an event the team's webhook does not
+  // carry yet (a renewal, an expiry) adds it there first, and the upstream's refusal refuses
+  // the rule. A retry with the same request_id returns the first rule. Nothing is stored when
+  // anything is refused.
   Op<AutomationView> Create(store::Automation automation, store::RequestId request_id);
   // kNotFound "automation 'x' not found" for a rule that does not exist (or is another
   // tenant's: ids are looked up within `tenant` only).
@@ -66,7 +71,9 @@ class Automations {
   // The tenant's rules by id (oldest first); only `account`'s when it is not empty.
   Op<std::vector<AutomationView>> List(std::string tenant, std::string account);
   // kNotFound when the rule does not exist. Jobs it enqueued that have not run yet find it
-  // gone and end without acting.
+  // gone and end without acting. The last rule of a team's accounts on an event Herald does not
+  // otherwise need takes it off the team's webhook; when the upstream cannot be told, the rule is
+  // deleted all the same and the event, still delivered, fires nothing.
   Op<bool> Delete(std::string tenant, std::string id);
 
  private:
@@ -74,6 +81,7 @@ class Automations {
 
   store::Store& store_;
   const Clock& clock_;
+  campaign::Service* const service_;
   IdGenerator ids_;
 };
 

@@ -105,10 +105,14 @@ struct ServiceConfig {
   std::string public_webhook_url;
 };
 
-// The upstream events Herald subscribes each team to.
+// The upstream events Herald subscribes each team to; automations on other events add theirs
+// (Service::SyncTeamWebhookEvents).
 inline constexpr std::string_view kWebhookEvents[] = {"messages.sent",      "messages.ppv.unlocked",
                                                       "transactions.new",   "subscriptions.new",
                                                       "chat_queue.updated", "chat_queue.finished"};
+
+// The upstream event an automation fires on ("subscriptions.new", …); empty for kUnspecified.
+std::string_view TriggerEvent(store::AutomationTrigger trigger);
 
 class Service {
  public:
@@ -194,6 +198,12 @@ class Service {
   // is also kept in Team::webhook_error).
   // `secret`: the signing secret to register; empty: a new random one.
   Op<store::Team> RegisterTeamWebhook(std::string tenant, std::string id, std::string secret = {});
+  // Makes the upstream webhook of `account`'s team carry kWebhookEvents and the events of the
+  // tenant's automations on the team's accounts, with `also` besides (the event of a rule about
+  // to be stored; empty: none). True when the upstream was told; false when the team has no
+  // webhook Herald registered (registering it subscribes the same events). Upstream errors as
+  // UpstreamFailed gives them.
+  Op<bool> SyncTeamWebhookEvents(std::string tenant, std::string account, std::string also = {});
   // The signing secrets of a team's webhook for the ingest: the current one and the one before
   // the last registration (empty: none). kNotFound when the team has no webhook.
   Op<std::pair<std::string, std::string>> TeamWebhookSecrets(std::string tenant, std::string id);
@@ -397,6 +407,12 @@ class Service {
   boost::asio::awaitable<absl::Status> UpstreamFailed(const std::string& tenant,
                                                       const std::string& team,
                                                       std::string_view doing, absl::Status status);
+  // Where the upstream sends `team`'s webhooks: ServiceConfig::public_webhook_url and the
+  // team's endpoint id.
+  std::string TeamWebhookUrl(std::string_view tenant, std::string_view team) const;
+  // kWebhookEvents and the events of the tenant's automations on `team`'s accounts.
+  Op<std::vector<std::string>> TeamWebhookEvents(const std::string& tenant,
+                                                 const std::string& team);
   // Counts `view`'s campaign as having entered its state.
   void Count(const CampaignView& view);
 

@@ -100,6 +100,8 @@ struct Segment {
 enum class AutomationTrigger {
   kUnspecified,
   kNewSubscriber,  // a fan subscribed to the account (subscriptions.new)
+  kRenewal,        // a fan's subscription renewed (subscriptions.renewed)
+  kExpiry,         // a fan's subscription expired (subscriptions.expired)
 };
 
 // A tenant's rule: when `trigger` happens on `account`, add the fan to the account's upstream

@@ -23,6 +23,8 @@ enum class WebhookEventType {
   kPpvUnlocked,        // a fan bought a priced message
   kTransaction,        // money received (type "message": a priced message bought)
   kSubscription,       // a fan subscribed
+  kRenewal,            // a fan's subscription renewed (subscriptions.renewed)
+  kExpiry,             // a fan's subscription expired (subscriptions.expired)
 };
 
 struct WebhookEvent {
@@ -56,7 +58,9 @@ struct WebhookEvent {
   std::string transaction_id;    // kTransaction
   std::string transaction_kind;  // kTransaction "type": "message", "tip", "subscription", …
 
-  // Fan data carried by the event (fanData.spending.total; subscribedAt), -1 when absent.
+  // kSubscription, kRenewal, kExpiry: the subscriber, in fan_id.
+  // Fan data carried by the event (fanData.spending.total; subscribedAt of a kSubscription),
+  // -1 when absent.
   int64_t fan_lifetime_spend_cents = -1;
   int64_t subscribed_at_ms = -1;
 };
