@@ -35,9 +35,9 @@ Op<int64_t> CountFanAdded(store::Store& store, std::string tenant, std::string i
 
 namespace {
 
-// The event `trigger` fires on when the teams' webhooks do not carry it for Herald's own use;
-// empty otherwise.
-std::string_view OwnEvent(store::AutomationTrigger trigger) {
+// The event `trigger` fires on when a team's webhook carries it for rules alone (not among
+// campaign::kWebhookEvents, which Herald applies for itself); empty otherwise.
+std::string_view RuleOnlyEvent(store::AutomationTrigger trigger) {
   const std::string_view event = campaign::TriggerEvent(trigger);
   return std::ranges::find(campaign::kWebhookEvents, event) == std::end(campaign::kWebhookEvents)
              ? event
@@ -64,12 +64,11 @@ Op<AutomationView> Automations::Create(store::Automation automation, store::Requ
         StrCat("automation.account: account '", automation.account, "' not found"));
   }
   HERALD_CO_RETURN_IF_ERROR(account.status());
-  if (const std::string_view event = OwnEvent(automation.trigger);
-      !event.empty() && service_ != nullptr) {
-    // Before the rule is stored, so that a refusal leaves nothing behind; a rule stored after
-    // all changes nothing the webhook then carries beyond what it needs.
+  if (std::string event(RuleOnlyEvent(automation.trigger)); !event.empty() && service_ != nullptr) {
+    // Before the rule is stored, so that a refusal leaves nothing behind. Should storing fail
+    // after, the webhook carries an event no rule needs until the team's next change.
     HERALD_CO_RETURN_IF_ERROR((co_await service_->SyncTeamWebhookEvents(
-                                   automation.tenant, automation.account, std::string(event)))
+                                   automation.tenant, automation.account, std::move(event)))
                                   .status());
   }
   automation.id = ids_.Next();
@@ -105,9 +104,10 @@ Op<bool> Automations::Delete(std::string tenant, std::string id) {
   HERALD_CO_RETURN_IF_ERROR(rule.status());
   HERALD_CO_ASSIGN_OR_RETURN(bool deleted, co_await store_.Delete<store::Automation>(tenant, id));
   if (!deleted) co_return absl::NotFoundError(StrCat("automation '", id, "' not found"));
-  if (!OwnEvent(rule->trigger).empty() && service_ != nullptr) {
+  if (!RuleOnlyEvent(rule->trigger).empty() && service_ != nullptr) {
+    std::string none;
     const absl::StatusOr<bool> synced =
-        co_await service_->SyncTeamWebhookEvents(tenant, rule->account);
+        co_await service_->SyncTeamWebhookEvents(tenant, rule->account, std::move(none));
     if (!synced.ok()) {
       log::Warn("a deleted automation's event stays on the team's webhook",
                 {{"tenant", tenant},

@@ -203,7 +203,7 @@ class Service {
   // to be stored; empty: none). True when the upstream was told; false when the team has no
   // webhook Herald registered (registering it subscribes the same events). Upstream errors as
   // UpstreamFailed gives them.
-  Op<bool> SyncTeamWebhookEvents(std::string tenant, std::string account, std::string also = {});
+  Op<bool> SyncTeamWebhookEvents(std::string tenant, std::string account, std::string also);
   // The signing secrets of a team's webhook for the ingest: the current one and the one before
   // the last registration (empty: none). kNotFound when the team has no webhook.
   Op<std::pair<std::string, std::string>> TeamWebhookSecrets(std::string tenant, std::string id);
