@@ -1,7 +1,7 @@
 // Automations end to end: the real herald binary (all roles), a real redis-server and the
-// upstream simulator. Rules are made over gRPC (and heraldctl); new subscribers come from the
-// simulator as signed subscriptions.new webhooks to Herald's ingest port; the simulator's own
-// lists are the ground truth of what the rules did.
+// upstream simulator. Rules are made over gRPC (and heraldctl); new subscribers, renewals and
+// expiries come from the simulator as signed subscriptions.* webhooks to Herald's ingest port;
+// the simulator's own lists are the ground truth of what the rules did.
 #include <algorithm>
 #include <set>
 
@@ -21,6 +21,7 @@
 #include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/audience.grpc.pb.h>
 #include <herald/v1/automation.grpc.pb.h>
+#include <herald/v1/events.grpc.pb.h>
 
 namespace herald {
 namespace {
@@ -330,6 +331,22 @@ TEST_F(AutomationsEndToEndTest, AnExpiryRuleSubscribesTheTeamToExpiriesAndListsT
   })) << stack_->herald().Logs();
   EXPECT_EQ(Members(a, list), (std::set<int64_t>{leaving}));
   EXPECT_EQ(Metric("herald_automation_triggers_total", "enqueued"), 1);
+
+  // The expiry is an applied event: EventService streams it with its fan.
+  v1::SubscribeRequest subscribe;
+  subscribe.set_parent("tenants/winback");
+  subscribe.set_cursor("0");
+  subscribe.add_event_types("subscriptions.expired");
+  auto stream_ctx = BearerContext(key);
+  auto reader =
+      v1::EventService::NewStub(stack_->channel())->Subscribe(stream_ctx.get(), subscribe);
+  v1::Event streamed;
+  ASSERT_TRUE(reader->Read(&streamed)) << reader->Finish().error_message();
+  EXPECT_EQ(streamed.event_type(), "subscriptions.expired");
+  EXPECT_EQ(streamed.account(), a);
+  EXPECT_EQ(streamed.fan_id(), leaving);
+  stream_ctx->TryCancel();
+  reader->Finish();
 
   v1::DeleteAutomationRequest del;
   del.set_name(rule.name());
