@@ -482,14 +482,15 @@ Service::Op<bool> Service::SyncTeamWebhookEvents(std::string tenant, std::string
   HERALD_CO_ASSIGN_OR_RETURN(store::Team team, co_await GetTeam(tenant, account.team));
   // A webhook set up outside Herald (only its secret given) carries what its owner chose.
   if (team.webhook_id.empty() || config_.public_webhook_url.empty()) co_return false;
-  HERALD_CO_ASSIGN_OR_RETURN(auto secrets, co_await TeamWebhookSecrets(tenant, team.id));
+  absl::StatusOr<std::string> secret = box_.Open(team.sealed_webhook_secret);
+  if (!secret.ok()) co_return absl::FailedPreconditionError("the webhook secret cannot be opened");
   upstream::WebhookSpec spec;
   spec.endpoint_url = TeamWebhookUrl(tenant, team.id);
   HERALD_CO_ASSIGN_OR_RETURN(spec.events, co_await TeamWebhookEvents(tenant, team.id));
   if (!also.empty() && std::ranges::find(spec.events, also) == spec.events.end()) {
     spec.events.push_back(std::move(also));
   }
-  spec.signing_secret = std::move(secrets.first);  // unchanged: events signed now stay valid
+  spec.signing_secret = *std::move(secret);  // unchanged: events signed now stay valid
   HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, clients_.For(team));
   HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, team.id, nullptr));
   upstream::Result<upstream::Webhook> updated =
