@@ -127,6 +127,10 @@ class Api {
                                                   std::vector<int64_t> user_ids) = 0;
   virtual Call<UserListUsersPage> ListUserListUsers(std::string account, std::string list_id,
                                                     PageQuery query) = 0;
+  // DELETE /{list}/users/{user}: the list after, and the fan's state in it. A fan who is not
+  // in the list leaves it as it was.
+  virtual Call<RemovedListUser> RemoveUserFromList(std::string account, std::string list_id,
+                                                   int64_t user_id) = 0;
 
   // --- Engagement: /api/{account}/engagement/messages ---
 
@@ -187,6 +191,8 @@ class Client final : public Api {
                                           std::vector<int64_t> user_ids) override;
   Call<UserListUsersPage> ListUserListUsers(std::string account, std::string list_id,
                                             PageQuery query) override;
+  Call<RemovedListUser> RemoveUserFromList(std::string account, std::string list_id,
+                                           int64_t user_id) override;
   Call<MassMessageStatsPage> ListMassMessageStats(std::string account,
                                                   DateRangeQuery query) override;
   Call<MassMessageStatsPage> NextMassMessageStats(std::string next_page) override;
@@ -213,9 +219,6 @@ class Client final : public Api {
   Call<bool> DeleteUserList(std::string account, std::string list_id);
   // DELETE /{list}/users: removes every member; the list after.
   Call<UserList> ClearUserList(std::string account, std::string list_id);
-  // DELETE /{list}/users/{user}.
-  Call<RemovedListUser> RemoveUserFromList(std::string account, std::string list_id,
-                                           int64_t user_id);
   // POST /{list}/users/{user}/pin: the upstream's success flag.
   Call<bool> PinUserInList(std::string account, std::string list_id, int64_t user_id);
   // GET /{list}/users/pinned, one page.
