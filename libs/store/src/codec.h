@@ -39,7 +39,9 @@ BOOST_DESCRIBE_STRUCT(Segment, (),
                       (tenant, id, display_name, min_lifetime_spend_cents, subscribed_within_days,
                        expired_only, create_time_ms))
 BOOST_DESCRIBE_ENUM(AutomationTrigger, kUnspecified, kNewSubscriber, kRenewal, kExpiry)
-BOOST_DESCRIBE_STRUCT(Automation, (), (tenant, id, account, trigger, list_id, create_time_ms))
+BOOST_DESCRIBE_ENUM(AutomationAction, kAddToList, kRemoveFromList)
+BOOST_DESCRIBE_STRUCT(Automation, (),
+                      (tenant, id, account, trigger, list_id, create_time_ms, action))
 BOOST_DESCRIBE_STRUCT(MessageContent, (), (text, price_cents, media, previews, locked_text))
 BOOST_DESCRIBE_STRUCT(AccountTarget, (), (account, user_lists, fan_ids, excluded_lists, segment))
 // A campaign's target as stored in the campaign's targets table, with its position.
@@ -92,6 +94,10 @@ struct AddedFields<Team> {
 template <>
 struct AddedFields<Account> {
   static constexpr std::array<std::string_view, 1> kNames{"pauses"};
+};
+template <>
+struct AddedFields<Automation> {
+  static constexpr std::array<std::string_view, 1> kNames{"action"};
 };
 
 // The JSON trees below live only for the call: their nodes come from a buffer on the stack

@@ -822,6 +822,17 @@ TEST_F(StoreTest, AnAccountStoredBeforeItsPauseTimesExistedStillDecodes) {
   EXPECT_TRUE(account->pauses.empty());
 }
 
+TEST_F(StoreTest, AnAutomationStoredBeforeActionsExistedAddsToItsList) {
+  const std::string before =
+      R"({"tenant":"acme","id":"rule_old","account":"acct_a","trigger":"kNewSubscriber",)"
+      R"("list_id":"77","create_time_ms":5})";
+  ASSERT_TRUE(Await(records_->Put(Table{"acme", "automations"}, "rule_old", before)).ok());
+  absl::StatusOr<Automation> rule = Await(store_.Get<Automation>("acme", "rule_old"));
+  ASSERT_TRUE(rule.ok()) << rule.status();
+  EXPECT_EQ(rule->list_id, "77");
+  EXPECT_EQ(rule->action, AutomationAction::kAddToList);
+}
+
 TEST_F(StoreTest, ATenantStoredBeforeItsWeightExistedDecodesWithWeightOne) {
   const std::string before = R"({"id":"old","display_name":"Old","create_time_ms":5})";
   ASSERT_TRUE(Await(records_->Put(Table{"", "tenants"}, "old", before)).ok());

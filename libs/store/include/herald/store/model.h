@@ -104,8 +104,14 @@ enum class AutomationTrigger {
   kExpiry,         // a fan's subscription expired (subscriptions.expired)
 };
 
-// A tenant's rule: when `trigger` happens on `account`, add the fan to the account's upstream
-// list `list_id`. Immutable once created.
+// What an automation does with the fan its trigger concerns.
+enum class AutomationAction {
+  kAddToList,       // adds the fan to the list (every rule stored before actions existed)
+  kRemoveFromList,  // takes the fan off the list: a fan who came back leaves a win-back list
+};
+
+// A tenant's rule: when `trigger` happens on `account`, add the fan to (or remove it from) the
+// account's upstream list `list_id`. Immutable once created.
 struct Automation {
   std::string tenant;
   std::string id;
@@ -113,6 +119,7 @@ struct Automation {
   AutomationTrigger trigger = AutomationTrigger::kUnspecified;
   std::string list_id;  // a custom list's numeric id
   int64_t create_time_ms = 0;
+  AutomationAction action = AutomationAction::kAddToList;
 };
 
 struct MessageContent {
