@@ -493,6 +493,7 @@ int RunServe(const ServeConfig& config) {
   }
   std::vector<std::string> kinds = campaign::JobKinds();
   kinds.emplace_back(automation::kAddFanJob);
+  kinds.emplace_back(automation::kRemoveFanJob);
   stats_poller.ExpectKinds(std::move(kinds));
   stats_poller.Start();
   product->service->UseMetrics(registry);

@@ -14,15 +14,19 @@ namespace herald::automation {
 namespace asio = boost::asio;
 using queue::JobResult;
 
-queue::JobResult ClassifyAddFanError(const absl::Status& error, bool last_attempt) {
+queue::JobResult ClassifyActionError(store::AutomationAction action, const absl::Status& error,
+                                     bool last_attempt) {
   const std::optional<upstream::UpstreamError> kind = upstream::GetUpstreamError(error);
-  const std::string reason = StrCat("upstream, adding the fan to the list: ", error.message());
+  const std::string_view doing = action == store::AutomationAction::kRemoveFromList
+                                     ? "removing the fan from the list"
+                                     : "adding the fan to the list";
+  const std::string reason = StrCat("upstream, ", doing, ": ", error.message());
   if (kind && kind->kind == upstream::ErrorKind::kRateLimited) {
     return JobResult::RateLimited(kind->retry_after);
   }
-  // Connection errors, 5xx, and calls whose outcome is unknown: adding a fan twice changes
-  // nothing, so a retry needs no reconciliation. A status that did not come from the upstream
-  // client is a local failure, retried too.
+  // Connection errors, 5xx, and calls whose outcome is unknown: adding a fan twice, or
+  // removing one twice, changes nothing, so a retry needs no reconciliation. A status that did not
+  // come from the upstream client is a local failure, retried too.
   if (upstream::IsTransient(kind) && !last_attempt) return JobResult::Retry(reason);
   return JobResult::Fail(reason);
 }
@@ -33,21 +37,22 @@ struct ActionRunner::Metrics {
         family(metrics::BuildCounter()
                    .Name("herald_automation_actions_total")
                    .Help("Automation jobs run by the workers, by result: added (the fan is in "
-                         "the list), skipped (the rule was deleted), rate_limited, retried, "
-                         "failed (dead-lettered).")
+                         "the list), removed (the fan is off the list), skipped (the rule was "
+                         "deleted), rate_limited, retried, failed (dead-lettered).")
                    .LabelNames({"result"})
                    .Register(registry == nullptr ? *own : *registry)),
         added(family.Add({{"result", "added"}})),
+        removed(family.Add({{"result", "removed"}})),
         skipped(family.Add({{"result", "skipped"}})),
         rate_limited(family.Add({{"result", "rate_limited"}})),
         retried(family.Add({{"result", "retried"}})),
         failed(family.Add({{"result", "failed"}})) {}
 
-  // Counts a job's end by its result.
+  // Counts a job's end by its result. A success is counted by Succeeded, which knows what the
+  // job did.
   JobResult Count(JobResult result) {
     switch (result.status) {
       case JobResult::Status::kOk:
-        added.Increment();
         break;
       case JobResult::Status::kRateLimited:
         rate_limited.Increment();
@@ -65,9 +70,16 @@ struct ActionRunner::Metrics {
     return result;
   }
 
+  // Counts a job that did `action`.
+  JobResult Succeeded(store::AutomationAction action) {
+    (action == store::AutomationAction::kRemoveFromList ? removed : added).Increment();
+    return JobResult::Ok();
+  }
+
   std::unique_ptr<metrics::Registry> own;
   metrics::Family<metrics::Counter>& family;
   metrics::Counter& added;
+  metrics::Counter& removed;
   metrics::Counter& skipped;
   metrics::Counter& rate_limited;
   metrics::Counter& retried;
@@ -84,15 +96,17 @@ ActionRunner::ActionRunner(store::Store& store, queue::Queue& queue,
 ActionRunner::~ActionRunner() = default;
 
 void ActionRunner::Register(queue::Worker& worker) {
-  worker.Handle(std::string(kAddFanJob),
-                [this](const queue::LeasedJob& job) -> asio::awaitable<JobResult> {
-                  co_return co_await Run(job);
-                });
+  for (const std::string_view kind : {kAddFanJob, kRemoveFanJob}) {
+    worker.Handle(std::string(kind),
+                  [this](const queue::LeasedJob& job) -> asio::awaitable<JobResult> {
+                    co_return co_await Run(job);
+                  });
+  }
 }
 
 asio::awaitable<JobResult> ActionRunner::Run(const queue::LeasedJob& job) {
   const bool last_attempt = job.attempt >= job.max_attempts;
-  absl::StatusOr<AddFan> action = DecodeAddFan(job.payload);
+  absl::StatusOr<FanAction> action = DecodeFanAction(job.payload);
   if (!action.ok())
     co_return metrics_->Count(JobResult::Fail(std::string(action.status().message())));
   // Only a rule that still exists acts: deleting a rule stops the jobs it has not run yet.
@@ -115,26 +129,37 @@ asio::awaitable<JobResult> ActionRunner::Run(const queue::LeasedJob& job) {
   absl::StatusOr<std::shared_ptr<upstream::Api>> api = clients_.For(*team);
   if (!api.ok()) co_return metrics_->Count(JobResult::Fail(std::string(api.status().message())));
 
-  std::vector<int64_t> fans = {action->fan};
-  auto added =
-      co_await (*api)->AddUsersToUserList(action->account, action->list_id, std::move(fans));
-  if (!added.ok()) {
+  // The rule is immutable: its action is the one its jobs were enqueued for.
+  const store::AutomationAction what = rule->action;
+  absl::Status done = co_await Act(**api, what, *action);
+  if (!done.ok()) {
     // The team refused (401, 402): paused, and the job waits for ResumeTeam. The pause is
     // dated on the wall clock, as the API's pauses and resumes are.
-    if (auto held = co_await campaign::PauseTeamIfRefused(
-            store_, queue_, SystemClock::Get(), action->tenant, team->id, added.status())) {
+    if (auto held = co_await campaign::PauseTeamIfRefused(store_, queue_, SystemClock::Get(),
+                                                          action->tenant, team->id, done)) {
       co_return metrics_->Count(*std::move(held));
     }
-    co_return metrics_->Count(ClassifyAddFanError(added.status(), last_attempt));
+    co_return metrics_->Count(ClassifyActionError(what, done, last_attempt));
   }
 
-  auto counted = co_await CountFanAdded(store_, action->tenant, action->automation);
+  auto counted = co_await CountFan(store_, action->tenant, action->automation);
   if (!counted.ok()) {
-    // The fan is in the list; the retry adds it again (no change upstream) and counts it.
+    // The list is as the rule wants it; the retry acts again (no change upstream) and counts.
     co_return metrics_->Count(JobResult::Retry(
-        StrCat("the fan was added; counting it failed: ", counted.status().message())));
+        StrCat("the fan's list was changed; counting it failed: ", counted.status().message())));
   }
-  co_return metrics_->Count(JobResult::Ok());
+  co_return metrics_->Succeeded(what);
+}
+
+asio::awaitable<absl::Status> ActionRunner::Act(upstream::Api& api, store::AutomationAction what,
+                                                const FanAction& action) {
+  if (what == store::AutomationAction::kRemoveFromList) {
+    auto removed = co_await api.RemoveUserFromList(action.account, action.list_id, action.fan);
+    co_return removed.status();
+  }
+  std::vector<int64_t> fans = {action.fan};
+  auto added = co_await api.AddUsersToUserList(action.account, action.list_id, std::move(fans));
+  co_return added.status();
 }
 
 }  // namespace herald::automation

@@ -102,7 +102,7 @@ TEST_F(AutomationsTest, CreateStoresTheRuleWithAnIdAndItsTime) {
   ASSERT_TRUE(made.ok()) << made.status();
   EXPECT_TRUE(IsValidId(made->automation.id));
   EXPECT_EQ(made->automation.create_time_ms, absl::ToUnixMillis(clock_.Now()));
-  EXPECT_EQ(made->fans_added, 0);
+  EXPECT_EQ(made->fans, 0);
   absl::StatusOr<AutomationView> got = Run(automations_.Get("t1", made->automation.id));
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->automation.account, "acct_a");
@@ -144,13 +144,13 @@ TEST_F(AutomationsTest, ARetryGetsTheFirstRuleAfterItsAccountWasDeleted) {
 TEST_F(AutomationsTest, ListFiltersByAccountAndCountsFans) {
   const std::string a = Run(automations_.Create(Rule("acct_a"), ""))->automation.id;
   const std::string b = Run(automations_.Create(Rule("acct_b"), ""))->automation.id;
-  ASSERT_TRUE(Run(CountFanAdded(store_, "t1", b)).ok());
-  ASSERT_EQ(*Run(CountFanAdded(store_, "t1", b)), 2);
+  ASSERT_TRUE(Run(CountFan(store_, "t1", b)).ok());
+  ASSERT_EQ(*Run(CountFan(store_, "t1", b)), 2);
   absl::StatusOr<std::vector<AutomationView>> all = Run(automations_.List("t1", ""));
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].automation.id, a);  // oldest first
-  EXPECT_EQ((*all)[1].fans_added, 2);
+  EXPECT_EQ((*all)[1].fans, 2);
   absl::StatusOr<std::vector<AutomationView>> of_b = Run(automations_.List("t1", "acct_b"));
   ASSERT_TRUE(of_b.ok());
   ASSERT_EQ(of_b->size(), 1u);
@@ -169,17 +169,17 @@ TEST_F(AutomationsTest, DeleteRemovesTheRuleAndAMissingOneIsNotFound) {
 
 // ---- the job
 
-TEST(AddFanJobTest, CarriesTheActionOnTheAccountsQueue) {
+TEST(ActionJobTest, CarriesTheActionOnTheAccountsQueue) {
   store::Automation rule = Rule();
   rule.id = "01hzzzzzzzzzzzzzzzzzzzzzzz";
-  const JobSpec job = AddFanJob(rule, "main", "evt_1", 7);
+  const JobSpec job = ActionJob(rule, "main", "evt_1", 7);
   EXPECT_EQ(job.kind, kAddFanJob);
   EXPECT_EQ(job.tenant, "t1");
   EXPECT_EQ(job.team, "t1/main");
   EXPECT_EQ(job.account, "t1/acct_a");
-  EXPECT_EQ(job.max_attempts, kAddFanMaxAttempts);
+  EXPECT_EQ(job.max_attempts, kActionMaxAttempts);
   EXPECT_TRUE(queue::ValidateJobSpec(job).ok());
-  absl::StatusOr<AddFan> action = DecodeAddFan(job.payload);
+  absl::StatusOr<FanAction> action = DecodeFanAction(job.payload);
   ASSERT_TRUE(action.ok()) << action.status();
   EXPECT_EQ(action->tenant, "t1");
   EXPECT_EQ(action->automation, rule.id);
@@ -188,25 +188,38 @@ TEST(AddFanJobTest, CarriesTheActionOnTheAccountsQueue) {
   EXPECT_EQ(action->fan, 7);
 }
 
-TEST(AddFanJobTest, TheIdDependsOnTheEventAndTheRuleOnly) {
-  EXPECT_EQ(AddFanJobId("t1", "evt_1", "r1"), AddFanJobId("t1", "evt_1", "r1"));
-  EXPECT_NE(AddFanJobId("t1", "evt_1", "r1"), AddFanJobId("t1", "evt_2", "r1"));
-  EXPECT_NE(AddFanJobId("t1", "evt_1", "r1"), AddFanJobId("t1", "evt_1", "r2"));
-  EXPECT_NE(AddFanJobId("t1", "evt_1", "r1"), AddFanJobId("t2", "evt_1", "r1"));
-  // The longest key ingest accepts (200 bytes) with the longest tenant still fits the queue.
-  const std::string tenant(40, 't'), key(200, 'k'), other(199, 'k');
-  const std::string id = AddFanJobId(tenant, key, "01hzzzzzzzzzzzzzzzzzzzzzzz");
-  EXPECT_LE(id.size(), 256u);
-  EXPECT_NE(id, AddFanJobId(tenant, other, "01hzzzzzzzzzzzzzzzzzzzzzzz"));
+TEST(ActionJobTest, ARemovingRuleQueuesARemoveJobWithTheSameIdAndPayload) {
+  store::Automation rule = Rule();
+  rule.id = "01hzzzzzzzzzzzzzzzzzzzzzzz";
+  const JobSpec adding = ActionJob(rule, "main", "evt_1", 7);
+  rule.action = store::AutomationAction::kRemoveFromList;
+  const JobSpec removing = ActionJob(rule, "main", "evt_1", 7);
+  EXPECT_EQ(removing.kind, kRemoveFanJob);
+  EXPECT_EQ(removing.id, adding.id);
+  EXPECT_EQ(removing.payload, adding.payload);
+  EXPECT_EQ(removing.account, adding.account);
+  EXPECT_TRUE(queue::ValidateJobSpec(removing).ok());
 }
 
-TEST(AddFanJobTest, MalformedPayloadsAreRefused) {
+TEST(ActionJobTest, TheIdDependsOnTheEventAndTheRuleOnly) {
+  EXPECT_EQ(ActionJobId("t1", "evt_1", "r1"), ActionJobId("t1", "evt_1", "r1"));
+  EXPECT_NE(ActionJobId("t1", "evt_1", "r1"), ActionJobId("t1", "evt_2", "r1"));
+  EXPECT_NE(ActionJobId("t1", "evt_1", "r1"), ActionJobId("t1", "evt_1", "r2"));
+  EXPECT_NE(ActionJobId("t1", "evt_1", "r1"), ActionJobId("t2", "evt_1", "r1"));
+  // The longest key ingest accepts (200 bytes) with the longest tenant still fits the queue.
+  const std::string tenant(40, 't'), key(200, 'k'), other(199, 'k');
+  const std::string id = ActionJobId(tenant, key, "01hzzzzzzzzzzzzzzzzzzzzzzz");
+  EXPECT_LE(id.size(), 256u);
+  EXPECT_NE(id, ActionJobId(tenant, other, "01hzzzzzzzzzzzzzzzzzzzzzzz"));
+}
+
+TEST(ActionJobTest, MalformedPayloadsAreRefused) {
   for (std::string_view payload :
        {"", "[]", R"({"tenant":"t1"})",
         R"({"tenant":"t1","automation":"r","account":"a","list":"1","fan":"7"})",
         R"({"tenant":"t1","automation":"r","account":"a","list":1,"fan":7})",
         R"({"tenant":"t1","automation":"r","account":"a","list":"1","fan":0})"}) {
-    EXPECT_TRUE(absl::IsInvalidArgument(DecodeAddFan(payload).status())) << payload;
+    EXPECT_TRUE(absl::IsInvalidArgument(DecodeFanAction(payload).status())) << payload;
   }
 }
 
@@ -281,11 +294,11 @@ TEST_F(TriggerTest, ASubscriptionEnqueuesOneJobPerRuleOfItsAccount) {
   ASSERT_EQ(queue_.jobs.size(), 2u);
   std::set<std::string> lists;
   for (const JobSpec& job : queue_.jobs) {
-    absl::StatusOr<AddFan> action = DecodeAddFan(job.payload);
+    absl::StatusOr<FanAction> action = DecodeFanAction(job.payload);
     ASSERT_TRUE(action.ok());
     EXPECT_EQ(action->fan, 7);
     EXPECT_EQ(action->account, "acct_a");
-    EXPECT_EQ(job.id, AddFanJobId("t1", "evt_1", action->automation));
+    EXPECT_EQ(job.id, ActionJobId("t1", "evt_1", action->automation));
     lists.insert(action->list_id);
   }
   EXPECT_EQ(lists, (std::set<std::string>{"1", "2"}));
@@ -352,7 +365,7 @@ TEST_F(TriggerTest, EachSubscriptionEventFiresTheRulesOnItAlone) {
     absl::StatusOr<RecordOutcome> outcome = Record(e, StrCat("evt_", name));
     ASSERT_TRUE(outcome.ok()) << outcome.status();
     ASSERT_EQ(queue_.jobs.size(), 1u) << name;
-    absl::StatusOr<AddFan> action = DecodeAddFan(queue_.jobs[0].payload);
+    absl::StatusOr<FanAction> action = DecodeFanAction(queue_.jobs[0].payload);
     ASSERT_TRUE(action.ok());
     EXPECT_EQ(action->list_id, list) << name;
     EXPECT_EQ(action->fan, 7);
@@ -460,42 +473,57 @@ TEST_F(RuleCacheTest, TheCacheKeepsAtMostItsTenants) {
 
 // ---- how a failed upstream call ends the job
 
+constexpr store::AutomationAction kAdd = store::AutomationAction::kAddToList;
+constexpr store::AutomationAction kRemove = store::AutomationAction::kRemoveFromList;
+
 absl::Status UpstreamFailure(upstream::ErrorKind kind, int http, absl::StatusCode code) {
   return upstream::MakeUpstreamStatus(
       code, "boom", {.kind = kind, .http_status = http, .retry_after = absl::Seconds(7)});
 }
 
-TEST(ClassifyAddFanErrorTest, RateLimitsHoldTheTeamWithoutSpendingAnAttempt) {
-  const JobResult r = ClassifyAddFanError(
+TEST(ClassifyActionErrorTest, RateLimitsHoldTheTeamWithoutSpendingAnAttempt) {
+  const JobResult r = ClassifyActionError(
+      kAdd,
       UpstreamFailure(upstream::ErrorKind::kRateLimited, 429, absl::StatusCode::kResourceExhausted),
       /*last_attempt=*/true);
   EXPECT_EQ(r.status, JobResult::Status::kRateLimited);
   EXPECT_EQ(r.retry_after, absl::Seconds(7));
 }
 
-TEST(ClassifyAddFanErrorTest, TransientFailuresRetryUntilTheLastAttempt) {
+TEST(ClassifyActionErrorTest, TransientFailuresRetryUntilTheLastAttempt) {
   for (const absl::Status& s :
        {UpstreamFailure(upstream::ErrorKind::kRetryable, 503, absl::StatusCode::kUnavailable),
         UpstreamFailure(upstream::ErrorKind::kUnknownOutcome, 0, absl::StatusCode::kUnknown),
         absl::DeadlineExceededError("local")}) {
-    const JobResult retry = ClassifyAddFanError(s, false);
+    const JobResult retry = ClassifyActionError(kAdd, s, false);
     EXPECT_EQ(retry.status, JobResult::Status::kRetry) << s;
     EXPECT_NE(retry.reason.find("adding the fan to the list"), std::string::npos);
-    EXPECT_EQ(ClassifyAddFanError(s, true).status, JobResult::Status::kFail) << s;
+    EXPECT_EQ(ClassifyActionError(kAdd, s, true).status, JobResult::Status::kFail) << s;
   }
 }
 
-TEST(ClassifyAddFanErrorTest, OtherClientErrorsAreDeadLetteredAtOnceWithTheUpstreamsWords) {
+TEST(ClassifyActionErrorTest, OtherClientErrorsAreDeadLetteredAtOnceWithTheUpstreamsWords) {
   for (const absl::Status& s :
        {UpstreamFailure(upstream::ErrorKind::kTerminal, 404, absl::StatusCode::kNotFound),
         UpstreamFailure(upstream::ErrorKind::kOutOfCredits, 402,
                         absl::StatusCode::kFailedPrecondition),
         UpstreamFailure(upstream::ErrorKind::kUnauthorized, 401,
                         absl::StatusCode::kUnauthenticated)}) {
-    const JobResult r = ClassifyAddFanError(s, false);
+    const JobResult r = ClassifyActionError(kAdd, s, false);
     EXPECT_EQ(r.status, JobResult::Status::kFail) << s;
     EXPECT_EQ(r.reason, "upstream, adding the fan to the list: boom");
   }
+}
+
+TEST(ClassifyActionErrorTest, ARemovalIsClassifiedAlikeAndSaysWhatItDid) {
+  const absl::Status gone =
+      UpstreamFailure(upstream::ErrorKind::kTerminal, 404, absl::StatusCode::kNotFound);
+  const JobResult r = ClassifyActionError(kRemove, gone, false);
+  EXPECT_EQ(r.status, JobResult::Status::kFail);
+  EXPECT_EQ(r.reason, "upstream, removing the fan from the list: boom");
+  const absl::Status lost =
+      UpstreamFailure(upstream::ErrorKind::kUnknownOutcome, 0, absl::StatusCode::kUnknown);
+  EXPECT_EQ(ClassifyActionError(kRemove, lost, false).status, JobResult::Status::kRetry);
 }
 
 }  // namespace

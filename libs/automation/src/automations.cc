@@ -23,13 +23,13 @@ absl::Status ValidateAutomation(const store::Automation& automation) {
   return absl::OkStatus();
 }
 
-std::string FansAddedCounter(std::string_view id) { return StrCat("automation_fans:", id); }
+std::string FansCounter(std::string_view id) { return StrCat("automation_fans:", id); }
 
-Op<int64_t> CountFanAdded(store::Store& store, std::string tenant, std::string id) {
+Op<int64_t> CountFan(store::Store& store, std::string tenant, std::string id) {
   // A write of no documents bumps only the counter (the table just names the tenant).
   const store::Table table{std::move(tenant), "automations"};
   std::vector<std::pair<std::string, std::string>> none;
-  std::optional<std::string> counter = FansAddedCounter(id);
+  std::optional<std::string> counter = FansCounter(id);
   co_return co_await store.records().PutMany(table, std::move(none), std::move(counter));
 }
 
@@ -120,10 +120,10 @@ Op<bool> Automations::Delete(std::string tenant, std::string id) {
 }
 
 Op<AutomationView> Automations::View(store::Automation automation) {
-  const std::string counter = FansAddedCounter(automation.id);
+  const std::string counter = FansCounter(automation.id);
   HERALD_CO_ASSIGN_OR_RETURN(int64_t fans,
                              co_await store_.records().Revision(automation.tenant, counter));
-  co_return AutomationView{.automation = std::move(automation), .fans_added = fans};
+  co_return AutomationView{.automation = std::move(automation), .fans = fans};
 }
 
 }  // namespace herald::automation

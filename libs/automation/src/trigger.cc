@@ -159,7 +159,7 @@ class TriggeringRecorder final : public webhooks::EventRecorder {
       if (campaign::TriggerEvent(rule.trigger) != event.name || rule.account != event.account) {
         continue;
       }
-      queue::JobSpec job = AddFanJob(rule, active.team, key, event.fan_id);
+      queue::JobSpec job = ActionJob(rule, active.team, key, event.fan_id);
       if (absl::Status valid = queue::ValidateJobSpec(job); !valid.ok()) {
         // Made from stored values no retry will change: holding the event back would only
         // make the upstream retry it for days.

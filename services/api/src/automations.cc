@@ -131,6 +131,18 @@ absl::StatusOr<store::Automation> ParseAutomation(std::string_view tenant,
       return absl::InvalidArgumentError(
           StrCat("automation.trigger: unknown value ", static_cast<int>(a.trigger())));
   }
+  switch (a.action()) {
+    case v1::Automation::ACTION_UNSPECIFIED:
+    case v1::Automation::ADD_TO_LIST:
+      out.action = store::AutomationAction::kAddToList;
+      break;
+    case v1::Automation::REMOVE_FROM_LIST:
+      out.action = store::AutomationAction::kRemoveFromList;
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          StrCat("automation.action: unknown value ", static_cast<int>(a.action())));
+  }
   HERALD_RETURN_IF_ERROR(automation::ValidateAutomation(out));
   return out;
 }
@@ -156,7 +168,16 @@ v1::Automation ToProto(const automation::AutomationView& view) {
   }
   out.set_user_list_id(a.list_id);
   if (a.create_time_ms != 0) SetTime(a.create_time_ms, out.mutable_create_time());
-  out.set_fans_added(view.fans_added);
+  switch (a.action) {
+    case store::AutomationAction::kAddToList:
+      out.set_action(v1::Automation::ADD_TO_LIST);
+      out.set_fans_added(view.fans);
+      break;
+    case store::AutomationAction::kRemoveFromList:
+      out.set_action(v1::Automation::REMOVE_FROM_LIST);
+      out.set_fans_removed(view.fans);
+      break;
+  }
   return out;
 }
 

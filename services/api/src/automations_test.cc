@@ -26,6 +26,7 @@ TEST(ParseAutomationTest, AValidRuleBecomesTheTenantsRecord) {
   EXPECT_EQ(rule->account, "acct_a1");
   EXPECT_EQ(rule->trigger, store::AutomationTrigger::kNewSubscriber);
   EXPECT_EQ(rule->list_id, "42");
+  EXPECT_EQ(rule->action, store::AutomationAction::kAddToList);  // not set: adds
 }
 
 TEST(ParseAutomationTest, EachMistakeIsInvalidArgumentNamingItsField) {
@@ -45,6 +46,8 @@ TEST(ParseAutomationTest, EachMistakeIsInvalidArgumentNamingItsField) {
        "SUBSCRIPTION_EXPIRED)"},
       {[](v1::Automation& a) { a.set_trigger(static_cast<v1::Automation::Trigger>(7)); },
        "automation.trigger: unknown value 7"},
+      {[](v1::Automation& a) { a.set_action(static_cast<v1::Automation::Action>(9)); },
+       "automation.action: unknown value 9"},
       {[](v1::Automation& a) { a.clear_user_list_id(); },
        "automation.user_list_id: a custom list's numeric id is required (got '')"},
       {[](v1::Automation& a) { a.set_user_list_id("fans"); },
@@ -67,7 +70,7 @@ TEST(AutomationToProtoTest, NamesTheRuleAndItsAccountInTheTenant) {
                      .trigger = store::AutomationTrigger::kNewSubscriber,
                      .list_id = "42",
                      .create_time_ms = 1'700'000'000'123},
-      .fans_added = 3};
+      .fans = 3};
   const v1::Automation out = ToProto(view);
   EXPECT_EQ(out.name(), "tenants/acme/automations/01j0000000000000000000000a");
   EXPECT_EQ(out.account(), "tenants/acme/accounts/acct_a1");
@@ -75,7 +78,9 @@ TEST(AutomationToProtoTest, NamesTheRuleAndItsAccountInTheTenant) {
   EXPECT_EQ(out.user_list_id(), "42");
   EXPECT_EQ(out.create_time().seconds(), 1'700'000'000);
   EXPECT_EQ(out.create_time().nanos(), 123'000'000);
+  EXPECT_EQ(out.action(), v1::Automation::ADD_TO_LIST);
   EXPECT_EQ(out.fans_added(), 3);
+  EXPECT_EQ(out.fans_removed(), 0);
   // What ToProto writes parses back to the same rule.
   absl::StatusOr<store::Automation> back = ParseAutomation("acme", out);
   ASSERT_TRUE(back.ok()) << back.status();
@@ -96,6 +101,25 @@ TEST(AutomationToProtoTest, EveryTriggerMapsBothWays) {
     ASSERT_TRUE(rule.ok()) << rule.status();
     EXPECT_EQ(rule->trigger, stored) << v1::Automation::Trigger_Name(wire);
     EXPECT_EQ(ToProto({.automation = *rule}).trigger(), wire);
+  }
+}
+
+TEST(AutomationToProtoTest, EveryActionMapsBothWaysAndCountsItsFans) {
+  const std::pair<v1::Automation::Action, store::AutomationAction> actions[] = {
+      {v1::Automation::ADD_TO_LIST, store::AutomationAction::kAddToList},
+      {v1::Automation::REMOVE_FROM_LIST, store::AutomationAction::kRemoveFromList},
+  };
+  for (const auto& [wire, stored] : actions) {
+    v1::Automation in = Valid();
+    in.set_action(wire);
+    absl::StatusOr<store::Automation> rule = ParseAutomation("acme", in);
+    ASSERT_TRUE(rule.ok()) << rule.status();
+    EXPECT_EQ(rule->action, stored) << v1::Automation::Action_Name(wire);
+    const v1::Automation out = ToProto({.automation = *rule, .fans = 4});
+    EXPECT_EQ(out.action(), wire);
+    // The count goes where the action says.
+    EXPECT_EQ(out.fans_added() + out.fans_removed(), 4);
+    EXPECT_EQ(out.fans_removed() == 4, wire == v1::Automation::REMOVE_FROM_LIST);
   }
 }
 

@@ -1,6 +1,6 @@
 // A tenant's automations: rules that act on upstream events as they arrive ("when a fan
-// subscribes to account A, add the fan to list L"), and the operations behind
-// AutomationService.
+// subscribes to account A, add the fan to list L", "when a fan renews, remove the fan from
+// list W"), and the operations behind AutomationService.
 //
 // A rule fires in three steps, each in its own process role:
 //   1. ingest: TriggeringRecorder (trigger.h) sees the event, finds the tenant's rules for the
@@ -9,8 +9,8 @@
 //   3. worker: ActionRunner (action.h) makes the upstream call and counts the fan.
 //
 // Rules live in the store (store::Automation, table "automations" of the tenant); the fans a
-// rule added are counted in a tenant counter (FansAddedCounter), so counting never contends
-// with reading or deleting the rule.
+// rule added or removed are counted in a tenant counter (FansCounter), so counting never
+// contends with reading or deleting the rule.
 //
 // Thread safety: every method may be called concurrently. The store and clock must outlive the
 // Automations.
@@ -39,7 +39,7 @@ using Op = boost::asio::awaitable<absl::StatusOr<T>>;
 // A rule as clients see it.
 struct AutomationView {
   store::Automation automation;
-  int64_t fans_added = 0;
+  int64_t fans = 0;  // fans its action has added to, or removed from, its list
 };
 
 // The value rules of a rule, with errors naming the API's field paths ("automation.trigger"):
@@ -47,10 +47,11 @@ struct AutomationView {
 // account's existence needs the store and is checked by Automations::Create. kInvalidArgument.
 absl::Status ValidateAutomation(const store::Automation& automation);
 
-// The tenant counter (store::RecordStore::Revision) of the fans rule `id` has added.
-std::string FansAddedCounter(std::string_view id);
+// The tenant counter (store::RecordStore::Revision) of the fans rule `id` has added or
+// removed.
+std::string FansCounter(std::string_view id);
 // Adds one to that counter (one atomic increment); its new value.
-Op<int64_t> CountFanAdded(store::Store& store, std::string tenant, std::string id);
+Op<int64_t> CountFan(store::Store& store, std::string tenant, std::string id);
 
 class Automations {
  public:

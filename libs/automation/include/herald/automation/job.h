@@ -15,12 +15,17 @@ namespace herald::automation {
 
 // Adds one fan to a rule's upstream list: one upstream call.
 inline constexpr std::string_view kAddFanJob = "automation_add_fan";
+// Removes one fan from a rule's upstream list: one upstream call.
+inline constexpr std::string_view kRemoveFanJob = "automation_remove_fan";
+
+// The job kind of a rule's action.
+std::string_view ActionJobKind(store::AutomationAction action);
 
 // Attempts before a job that keeps failing (5xx, timeouts) is dead-lettered.
-inline constexpr int kAddFanMaxAttempts = 6;
+inline constexpr int kActionMaxAttempts = 6;
 
-// What an add-fan job carries (its payload, as JSON).
-struct AddFan {
+// What an action job carries (its payload, as JSON), whichever its kind.
+struct FanAction {
   std::string tenant;
   std::string automation;  // the rule's id
   std::string account;     // the upstream account id
@@ -28,19 +33,19 @@ struct AddFan {
   int64_t fan = 0;
 };
 
-std::string EncodeAddFan(const AddFan& action);
+std::string EncodeFanAction(const FanAction& action);
 // kInvalidArgument when `payload` is not an object with every field of the right type.
-absl::StatusOr<AddFan> DecodeAddFan(std::string_view payload);
+absl::StatusOr<FanAction> DecodeFanAction(std::string_view payload);
 
 // The job's id, from (tenant, event idempotency key, rule): the same event delivered again, or
 // retried after a 503, gives the same id, and the queue enqueues an id once. Always within the
 // queue's 256 bytes: a key that would not fit is replaced by its SHA-256.
-std::string AddFanJobId(std::string_view tenant, std::string_view idempotency_key,
+std::string ActionJobId(std::string_view tenant, std::string_view idempotency_key,
                         std::string_view automation);
 
-// The job adding `fan` to `rule`'s list, on the queue of `rule`'s account (of team `team`), so
-// the account's and the team's limits apply to it like to every upstream call.
-queue::JobSpec AddFanJob(const store::Automation& rule, std::string_view team,
+// The job doing `rule`'s action (ActionJobKind) to `fan`, on the queue of `rule`'s account (of
+// team `team`), so the account's and the team's limits apply to it like to every upstream call.
+queue::JobSpec ActionJob(const store::Automation& rule, std::string_view team,
                          std::string_view idempotency_key, int64_t fan);
 
 }  // namespace herald::automation
