@@ -93,11 +93,13 @@ class AutomationsEndToEndTest : public testing::HeraldStackSuite<AutomationsEndT
   static grpc::Status CreateRule(const std::string& key, const std::string& tenant,
                                  const std::string& account, const std::string& list,
                                  v1::Automation* out, const std::string& request_id = "",
-                                 v1::Automation::Trigger trigger = v1::Automation::NEW_SUBSCRIBER) {
+                                 v1::Automation::Trigger trigger = v1::Automation::NEW_SUBSCRIBER,
+                                 v1::Automation::Action action = v1::Automation::ADD_TO_LIST) {
     v1::CreateAutomationRequest req;
     req.set_parent(StrCat("tenants/", tenant));
     req.mutable_automation()->set_account(account);
     req.mutable_automation()->set_trigger(trigger);
+    req.mutable_automation()->set_action(action);
     req.mutable_automation()->set_user_list_id(list);
     req.set_request_id(request_id);
     return v1::AutomationService::NewStub(stack_->channel())
@@ -183,6 +185,7 @@ class AutomationsEndToEndTest : public testing::HeraldStackSuite<AutomationsEndT
   // Jobs the workers have finished, whatever their result.
   static double ActionsFinished() {
     return Metric("herald_automation_actions_total", "added") +
+           Metric("herald_automation_actions_total", "removed") +
            Metric("herald_automation_actions_total", "skipped") +
            Metric("herald_automation_actions_total", "failed");
   }
@@ -355,6 +358,66 @@ TEST_F(AutomationsEndToEndTest, AnExpiryRuleSubscribesTheTeamToExpiriesAndListsT
           ->DeleteAutomation(BearerContext(key).get(), del, &deleted);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(WebhookEvents(team.webhook_id()), own);
+}
+
+// A win-back list: one rule adds each fan whose subscription expires, another takes each fan
+// who renews off it again.
+TEST_F(AutomationsEndToEndTest, AWinBackListGainsExpiringFansAndLosesThemWhenTheyRenew) {
+  const std::string key = NewTenant("comeback");
+  v1::Team team;
+  const std::vector<std::string> accounts = NewTeam("comeback", key, &team);
+  ASSERT_FALSE(accounts.empty());
+  const std::string& a = accounts[0];
+  const std::string list = NewList(key, a, "Win-back");
+  v1::Automation adder;
+  grpc::Status s =
+      CreateRule(key, "comeback", a, list, &adder, "", v1::Automation::SUBSCRIPTION_EXPIRED);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::Automation remover;
+  s = CreateRule(key, "comeback", a, list, &remover, "", v1::Automation::SUBSCRIPTION_RENEWED,
+                 v1::Automation::REMOVE_FROM_LIST);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(remover.action(), v1::Automation::REMOVE_FROM_LIST);
+  const std::set<std::string> events = WebhookEvents(team.webhook_id());
+  EXPECT_TRUE(events.contains("subscriptions.expired"));
+  EXPECT_TRUE(events.contains("subscriptions.renewed"));
+
+  const std::vector<int64_t> fans = [&] {
+    const std::set<int64_t> all = Members(a, "fans");
+    return std::vector<int64_t>(all.begin(), all.end());
+  }();
+  ASSERT_GE(fans.size(), 3u);
+  Emit(a, "subscriptions.expired", fans[0]);
+  Emit(a, "subscriptions.expired", fans[1]);
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return Metric("herald_automation_actions_total", "added") == 2;
+  })) << stack_->herald().Logs();
+  EXPECT_EQ(Members(a, list), (std::set<int64_t>{fans[0], fans[1]}));
+
+  // The first fan comes back and leaves the list; a renewal of a fan who never left changes
+  // nothing.
+  Emit(a, "subscriptions.renewed", fans[0]);
+  Emit(a, "subscriptions.renewed", fans[2]);
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return Metric("herald_automation_actions_total", "removed") == 2;
+  })) << stack_->herald().Logs();
+  EXPECT_EQ(Members(a, list), (std::set<int64_t>{fans[1]}));
+  EXPECT_EQ(Metric("herald_automation_actions_total", "failed"), 0);
+
+  auto stub = v1::AutomationService::NewStub(stack_->channel());
+  v1::GetAutomationRequest get;
+  get.set_name(adder.name());
+  v1::Automation got;
+  s = stub->GetAutomation(BearerContext(key).get(), get, &got);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(got.fans_added(), 2);
+  EXPECT_EQ(got.fans_removed(), 0);
+  get.set_name(remover.name());
+  s = stub->GetAutomation(BearerContext(key).get(), get, &got);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(got.action(), v1::Automation::REMOVE_FROM_LIST);
+  EXPECT_EQ(got.fans_removed(), 2);
+  EXPECT_EQ(got.fans_added(), 0);
 }
 
 TEST_F(AutomationsEndToEndTest, ADeletedRuleStopsActing) {
@@ -531,13 +594,25 @@ TEST_F(AutomationsEndToEndTest, HeraldctlCreatesListsShowsAndDeletesRules) {
   EXPECT_EQ(rule.account(), accounts[0]);
   EXPECT_EQ(rule.user_list_id(), "77");
   EXPECT_EQ(rule.trigger(), v1::Automation::NEW_SUBSCRIBER);
+  EXPECT_EQ(rule.action(), v1::Automation::ADD_TO_LIST);
   const std::string id = ShortId(rule.name());
+  const CommandResult removing = run({"automations", "create", StrCat("--account=", account),
+                                      "--list=78", "--action=remove-from-list", "--json"});
+  ASSERT_EQ(removing.exit_code, 0) << removing;
+  v1::Automation remover;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(removing.out, &remover).ok()) << removing;
+  EXPECT_EQ(remover.action(), v1::Automation::REMOVE_FROM_LIST);
 
   const CommandResult table = run({"automations", "list"});
   ASSERT_EQ(table.exit_code, 0) << table;
-  EXPECT_NE(table.out.find("ID"), std::string::npos) << table;
-  EXPECT_NE(table.out.find("FANS ADDED"), std::string::npos) << table;
-  EXPECT_NE(table.out.find(StrCat(id, "  ", account, "  NEW_SUBSCRIBER  77")), std::string::npos)
+  EXPECT_NE(table.out.find("ACTION"), std::string::npos) << table;
+  EXPECT_NE(table.out.find("FANS"), std::string::npos) << table;
+  EXPECT_NE(table.out.find(StrCat(id, "  ", account, "  NEW_SUBSCRIBER  ADD_TO_LIST       77")),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.out.find(StrCat(ShortId(remover.name()), "  ", account,
+                                  "  NEW_SUBSCRIBER  REMOVE_FROM_LIST  78")),
+            std::string::npos)
       << table;
   const CommandResult shown = run({"automations", "get", id});
   ASSERT_EQ(shown.exit_code, 0) << shown;
@@ -547,6 +622,11 @@ TEST_F(AutomationsEndToEndTest, HeraldctlCreatesListsShowsAndDeletesRules) {
   const CommandResult no_list = run({"automations", "create", StrCat("--account=", account)});
   EXPECT_EQ(no_list.exit_code, 2) << no_list;
   EXPECT_NE(no_list.err.find("--list is required"), std::string::npos) << no_list;
+  const CommandResult bad_action =
+      run({"automations", "create", StrCat("--account=", account), "--list=77", "--action=move"});
+  EXPECT_EQ(bad_action.exit_code, 2) << bad_action;
+  EXPECT_NE(bad_action.err.find("--action: 'move' is not an action"), std::string::npos)
+      << bad_action;
   const CommandResult bad_list =
       run({"automations", "create", StrCat("--account=", account), "--list=fans"});
   EXPECT_EQ(bad_list.exit_code, 6) << bad_list;  // INVALID_ARGUMENT
@@ -554,6 +634,8 @@ TEST_F(AutomationsEndToEndTest, HeraldctlCreatesListsShowsAndDeletesRules) {
 
   const CommandResult deleted = run({"automations", "delete", id});
   ASSERT_EQ(deleted.exit_code, 0) << deleted;
+  const CommandResult deleted_remover = run({"automations", "delete", ShortId(remover.name())});
+  ASSERT_EQ(deleted_remover.exit_code, 0) << deleted_remover;
   const CommandResult empty = run({"automations", "list", "--json"});
   ASSERT_EQ(empty.exit_code, 0) << empty;
   v1::ListAutomationsResponse listed;

@@ -22,6 +22,14 @@ absl::StatusOr<v1::Automation::Trigger> ParseTrigger(std::string_view value) {
              "subscription-expired)"));
 }
 
+// --action's words for the API's values.
+absl::StatusOr<v1::Automation::Action> ParseAction(std::string_view value) {
+  if (value == "add-to-list") return v1::Automation::ADD_TO_LIST;
+  if (value == "remove-from-list") return v1::Automation::REMOVE_FROM_LIST;
+  return absl::InvalidArgumentError(
+      StrCat("--action: '", value, "' is not an action (want add-to-list or remove-from-list)"));
+}
+
 int AutomationsCreate(Session& s, const ParsedCommand& c) {
   v1::CreateAutomationRequest request;
   HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Parent());
@@ -33,6 +41,9 @@ int AutomationsCreate(Session& s, const ParsedCommand& c) {
   HCTL_ASSIGN_OR_USAGE(const v1::Automation::Trigger parsed, s,
                        ParseTrigger(c.Get("trigger", "new-subscriber")));
   automation->set_trigger(parsed);
+  HCTL_ASSIGN_OR_USAGE(const v1::Automation::Action action, s,
+                       ParseAction(c.Get("action", "add-to-list")));
+  automation->set_action(action);
   automation->set_user_list_id(c.Get("list"));
   request.set_request_id(c.Get("request-id"));
   v1::Automation response;
@@ -85,12 +96,16 @@ void AddAutomationCommands(std::vector<CommandSpec>& commands) {
        "Create a rule: when a fan subscribes to the account, add the fan to a list",
        "Each time the trigger happens, Herald queues the upstream call under the account's and\n"
        "the team's rate limits. Herald assigns the rule's id; the output shows its name. A rule\n"
-       "on a renewal or an expiry first adds that event to the team's upstream webhook.",
+       "on a renewal or an expiry first adds that event to the team's upstream webhook.\n"
+       "A win-back list takes two rules on it: --trigger=subscription-expired, and\n"
+       "--trigger=new-subscriber (or subscription-renewed) --action=remove-from-list.",
        {{"account", "ACCOUNT", "required: the account whose events fire the rule"},
         {"list", "LIST_ID", "required: the numeric id of a custom list of the account"},
         {"trigger", "TRIGGER",
          "what fires the rule: new-subscriber (the default), subscription-renewed or "
          "subscription-expired"},
+        {"action", "ACTION",
+         "what is done with the fan: add-to-list (the default) or remove-from-list"},
         {"request-id", "ID", "idempotency id: a retry returns the first result"}},
        AutomationsCreate});
   commands.push_back({"automations",

@@ -405,11 +405,13 @@ Table ToTable(const v1::ListSegmentsResponse& response) {
 }
 
 Table ToTable(const v1::ListAutomationsResponse& response) {
-  Table t{{"ID", "ACCOUNT", "TRIGGER", "LIST", "FANS ADDED", "CREATED"}, {}};
+  Table t{{"ID", "ACCOUNT", "TRIGGER", "ACTION", "LIST", "FANS", "CREATED"}, {}};
   for (const auto& a : response.automations()) {
+    // A rule counts in the field of its action; the other stays 0.
     t.rows.push_back({std::string(ShortId(a.name())), std::string(ShortId(a.account())),
-                      v1::Automation::Trigger_Name(a.trigger()), a.user_list_id(),
-                      StrCat(a.fans_added()), FormatTime(a.create_time())});
+                      v1::Automation::Trigger_Name(a.trigger()),
+                      v1::Automation::Action_Name(a.action()), a.user_list_id(),
+                      StrCat(a.fans_added() + a.fans_removed()), FormatTime(a.create_time())});
   }
   return t;
 }

@@ -115,19 +115,31 @@ TEST(ToTableTest, AccountsShowShortIds) {
   EXPECT_THAT(table, HasSubstr("paused"));
 }
 
-TEST(ToTableTest, AutomationsShowShortIdsTheTriggerAndTheFansAdded) {
+TEST(ToTableTest, AutomationsShowShortIdsTheTriggerTheActionAndTheirFans) {
   v1::ListAutomationsResponse response;
   v1::Automation* a = response.add_automations();
   a->set_name("tenants/acme/automations/01j0000000000000000000000a");
   a->set_account("tenants/acme/accounts/acct_a1");
   a->set_trigger(v1::Automation::NEW_SUBSCRIBER);
+  a->set_action(v1::Automation::ADD_TO_LIST);
   a->set_user_list_id("42");
   a->set_fans_added(3);
   a->mutable_create_time()->set_seconds(1'767'225'600);
+  v1::Automation* b = response.add_automations();
+  b->set_name("tenants/acme/automations/01j0000000000000000000000b");
+  b->set_account("tenants/acme/accounts/acct_a1");
+  b->set_trigger(v1::Automation::SUBSCRIPTION_RENEWED);
+  b->set_action(v1::Automation::REMOVE_FROM_LIST);
+  b->set_user_list_id("43");
+  b->set_fans_removed(5);
+  b->mutable_create_time()->set_seconds(1'767'225'600);
   EXPECT_EQ(RenderTable(ToTable(response)),
-            "ID                          ACCOUNT  TRIGGER         LIST  FANS ADDED  CREATED\n"
-            "01j0000000000000000000000a  acct_a1  NEW_SUBSCRIBER  42    3           "
-            "2026-01-01T00:00:00Z\n");
+            "ID                          ACCOUNT  TRIGGER               ACTION            LIST  "
+            "FANS  CREATED\n"
+            "01j0000000000000000000000a  acct_a1  NEW_SUBSCRIBER        ADD_TO_LIST       42    "
+            "3     2026-01-01T00:00:00Z\n"
+            "01j0000000000000000000000b  acct_a1  SUBSCRIPTION_RENEWED  REMOVE_FROM_LIST  43    "
+            "5     2026-01-01T00:00:00Z\n");
 }
 
 TEST(RenderTeamTest, WebhookIdOrNotRegisteredAndTheError) {
