@@ -24,9 +24,9 @@ queue::JobResult ClassifyActionError(store::AutomationAction action, const absl:
   if (kind && kind->kind == upstream::ErrorKind::kRateLimited) {
     return JobResult::RateLimited(kind->retry_after);
   }
-  // Connection errors, 5xx, and calls whose outcome is unknown: adding a fan twice, or
-  // removing one twice, changes nothing, so a retry needs no reconciliation. A status that did not
-  // come from the upstream client is a local failure, retried too.
+  // Connection errors, 5xx, and calls whose outcome is unknown: adding a fan twice, or removing
+  // one twice, changes nothing, so a retry needs no reconciliation. A status that did not come
+  // from the upstream client is a local failure, retried too.
   if (upstream::IsTransient(kind) && !last_attempt) return JobResult::Retry(reason);
   return JobResult::Fail(reason);
 }

@@ -36,8 +36,9 @@ absl::StatusOr<FanAction> DecodeFanAction(std::string_view payload) {
   boost::system::error_code ec;
   const json::value v = json::parse(payload, ec);
   const json::object* o = ec ? nullptr : v.if_object();
-  if (o == nullptr)
+  if (o == nullptr) {
     return absl::InvalidArgumentError("automation job payload is not a JSON object");
+  }
   FanAction action;
   for (auto [name, field] :
        {std::pair{"tenant", &action.tenant}, std::pair{"automation", &action.automation},

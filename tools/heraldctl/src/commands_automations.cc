@@ -93,7 +93,8 @@ void AddAutomationCommands(std::vector<CommandSpec>& commands) {
        "",
        0,
        0,
-       "Create a rule: when a fan subscribes to the account, add the fan to a list",
+       "Create a rule: when a fan of the account subscribes, renews or expires, add the fan to a "
+       "list or remove it",
        "Each time the trigger happens, Herald queues the upstream call under the account's and\n"
        "the team's rate limits. Herald assigns the rule's id; the output shows its name. A rule\n"
        "on a renewal or an expiry first adds that event to the team's upstream webhook.\n"
