@@ -21,6 +21,7 @@
 #include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/audience.grpc.pb.h>
 #include <herald/v1/automation.grpc.pb.h>
+#include <herald/v1/campaign.grpc.pb.h>
 #include <herald/v1/events.grpc.pb.h>
 
 namespace herald {
@@ -420,6 +421,53 @@ TEST_F(AutomationsEndToEndTest, AWinBackListGainsExpiringFansAndLosesThemWhenThe
   EXPECT_EQ(got.fans_added(), 0);
 }
 
+// A buyers list: each fan who buys a priced message of the account lands in it.
+TEST_F(AutomationsEndToEndTest, APurchaseRuleListsTheAccountsBuyers) {
+  const std::string key = NewTenant("buyers");
+  v1::Team team;
+  const std::vector<std::string> accounts = NewTeam("buyers", key, &team);
+  ASSERT_FALSE(accounts.empty());
+  const std::string& a = accounts[0];
+  const std::string list = NewList(key, a, "Buyers");
+  v1::Automation rule;
+  grpc::Status s = CreateRule(key, "buyers", a, list, &rule, "", v1::Automation::PPV_UNLOCKED);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(rule.trigger(), v1::Automation::PPV_UNLOCKED);
+  // Herald applies unlocks for itself: the team's webhook needed no change.
+  EXPECT_TRUE(WebhookEvents(team.webhook_id()).contains("messages.ppv.unlocked"));
+
+  // Every recipient buys, soon after the message reaches them.
+  auto behavior = testing::HttpRequest(
+      stack_->sim().port(), "POST", "/_sim/behavior",
+      R"({"purchase_probability":1,"fan_behavior":"uniform","purchase_delay_min_ms":0,"purchase_delay_max_ms":100})");
+  ASSERT_TRUE(behavior.ok() && behavior->status == 200)
+      << (behavior.ok() ? behavior->body : behavior.status().ToString());
+  auto media = testing::CreateMediaAsset(stack_->channel(), key, "buyers", v1::MediaAsset::IMAGE,
+                                         "https://cdn.example.com/set.jpg");
+  ASSERT_TRUE(media.ok()) << media.status();
+  const v1::CreateCampaignRequest req =
+      testing::CampaignToFans("buyers", {a}, "A new set", 500, *media);
+  v1::Campaign campaign;
+  s = v1::CampaignService::NewStub(stack_->channel())
+          ->CreateCampaign(BearerContext(key).get(), req, &campaign);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  const std::set<int64_t> fans = Members(a, "fans");
+  ASSERT_FALSE(fans.empty());
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return Metric("herald_automation_actions_total", "added") == static_cast<double>(fans.size());
+  })) << stack_->herald().Logs();
+  EXPECT_EQ(Members(a, list), fans);
+  EXPECT_EQ(Metric("herald_automation_actions_total", "failed"), 0);
+  v1::GetAutomationRequest get;
+  get.set_name(rule.name());
+  v1::Automation got;
+  s = v1::AutomationService::NewStub(stack_->channel())
+          ->GetAutomation(BearerContext(key).get(), get, &got);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(got.fans_added(), static_cast<int64_t>(fans.size()));
+}
+
 TEST_F(AutomationsEndToEndTest, ADeletedRuleStopsActing) {
   const std::string key = NewTenant("stopper");
   v1::Team team;
@@ -495,8 +543,8 @@ TEST_F(AutomationsEndToEndTest, InvalidRulesAreRefusedAndNothingIsStored) {
           ->CreateAutomation(BearerContext(key).get(), no_trigger, &out);
   EXPECT_EQ(code(s), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(),
-            "automation.trigger: required (NEW_SUBSCRIBER, SUBSCRIPTION_RENEWED or "
-            "SUBSCRIPTION_EXPIRED)");
+            "automation.trigger: required (NEW_SUBSCRIBER, SUBSCRIPTION_RENEWED, "
+            "SUBSCRIPTION_EXPIRED or PPV_UNLOCKED)");
   // Another tenant's parent is not found; a wrong key is not authenticated.
   s = CreateRule(other_key, "careful", a, "1", &out);
   EXPECT_EQ(code(s), grpc::StatusCode::NOT_FOUND);

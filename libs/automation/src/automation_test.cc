@@ -60,8 +60,8 @@ TEST(ValidateAutomationTest, NamesTheFieldOfEachMistake) {
   store::Automation r = Rule();
   r.trigger = AutomationTrigger::kUnspecified;
   EXPECT_EQ(ValidateAutomation(r).message(),
-            "automation.trigger: required (NEW_SUBSCRIBER, SUBSCRIPTION_RENEWED or "
-            "SUBSCRIPTION_EXPIRED)");
+            "automation.trigger: required (NEW_SUBSCRIBER, SUBSCRIPTION_RENEWED, "
+            "SUBSCRIPTION_EXPIRED or PPV_UNLOCKED)");
   for (std::string list : {"", "fans", "0", "-3", "12x"}) {
     absl::Status s = ValidateAutomation(Rule("acct_a", list));
     EXPECT_TRUE(absl::IsInvalidArgument(s)) << list;
@@ -343,11 +343,12 @@ TEST_F(TriggerTest, OtherAccountsAndOtherEventsFireNothing) {
   EXPECT_EQ(inner_.keys.size(), 2u);  // both recorded
 }
 
-TEST_F(TriggerTest, EachSubscriptionEventFiresTheRulesOnItAlone) {
+TEST_F(TriggerTest, EachTriggeringEventFiresTheRulesOnItAlone) {
   const std::pair<AutomationTrigger, std::string> rules[] = {
       {AutomationTrigger::kNewSubscriber, "1"},
       {AutomationTrigger::kRenewal, "2"},
-      {AutomationTrigger::kExpiry, "3"}};
+      {AutomationTrigger::kExpiry, "3"},
+      {AutomationTrigger::kPpvUnlock, "4"}};
   for (const auto& [trigger, list] : rules) {
     store::Automation rule = Rule("acct_a", list);
     rule.trigger = trigger;
@@ -356,6 +357,7 @@ TEST_F(TriggerTest, EachSubscriptionEventFiresTheRulesOnItAlone) {
   const std::tuple<upstream::WebhookEventType, std::string, std::string> events[] = {
       {upstream::WebhookEventType::kRenewal, "subscriptions.renewed", "2"},
       {upstream::WebhookEventType::kExpiry, "subscriptions.expired", "3"},
+      {upstream::WebhookEventType::kPpvUnlocked, "messages.ppv.unlocked", "4"},
       {upstream::WebhookEventType::kSubscription, "subscriptions.new", "1"}};
   for (const auto& [type, name, list] : events) {
     upstream::WebhookEvent e = Subscription("acct_a", 7);
@@ -370,7 +372,7 @@ TEST_F(TriggerTest, EachSubscriptionEventFiresTheRulesOnItAlone) {
     EXPECT_EQ(action->list_id, list) << name;
     EXPECT_EQ(action->fan, 7);
   }
-  EXPECT_EQ(inner_.keys.size(), 3u);
+  EXPECT_EQ(inner_.keys.size(), 4u);
 }
 
 TEST_F(TriggerTest, AnEventWhoseJobsCannotBeEnqueuedIsNotRecorded) {

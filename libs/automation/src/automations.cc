@@ -10,8 +10,8 @@ namespace herald::automation {
 absl::Status ValidateAutomation(const store::Automation& automation) {
   if (automation.trigger == store::AutomationTrigger::kUnspecified) {
     return absl::InvalidArgumentError(
-        "automation.trigger: required (NEW_SUBSCRIBER, SUBSCRIPTION_RENEWED or "
-        "SUBSCRIPTION_EXPIRED)");
+        "automation.trigger: required (NEW_SUBSCRIBER, SUBSCRIPTION_RENEWED, "
+        "SUBSCRIPTION_EXPIRED or PPV_UNLOCKED)");
   }
   if (automation.account.empty()) return absl::InvalidArgumentError("automation.account: required");
   const std::optional<int64_t> list = ParseInt<int64_t>(automation.list_id);

@@ -110,12 +110,13 @@ struct TriggerMetrics {
 };
 
 // Whether events of `type` are what some trigger fires on: a subscription's start, renewal or
-// expiry (campaign::TriggerEvent).
+// expiry, or a purchase (campaign::TriggerEvent).
 bool FiresRules(upstream::WebhookEventType type) {
   switch (type) {
     case upstream::WebhookEventType::kSubscription:
     case upstream::WebhookEventType::kRenewal:
     case upstream::WebhookEventType::kExpiry:
+    case upstream::WebhookEventType::kPpvUnlocked:
       return true;
     default:
       return false;

@@ -162,6 +162,8 @@ std::string_view TriggerEvent(store::AutomationTrigger trigger) {
       return "subscriptions.renewed";
     case store::AutomationTrigger::kExpiry:
       return "subscriptions.expired";
+    case store::AutomationTrigger::kPpvUnlock:
+      return "messages.ppv.unlocked";
     case store::AutomationTrigger::kUnspecified:
       break;
   }

@@ -38,7 +38,7 @@ BOOST_DESCRIBE_STRUCT(MediaAsset, (),
 BOOST_DESCRIBE_STRUCT(Segment, (),
                       (tenant, id, display_name, min_lifetime_spend_cents, subscribed_within_days,
                        expired_only, create_time_ms))
-BOOST_DESCRIBE_ENUM(AutomationTrigger, kUnspecified, kNewSubscriber, kRenewal, kExpiry)
+BOOST_DESCRIBE_ENUM(AutomationTrigger, kUnspecified, kNewSubscriber, kRenewal, kExpiry, kPpvUnlock)
 BOOST_DESCRIBE_ENUM(AutomationAction, kAddToList, kRemoveFromList)
 BOOST_DESCRIBE_STRUCT(Automation, (),
                       (tenant, id, account, trigger, list_id, create_time_ms, action))

@@ -127,6 +127,9 @@ absl::StatusOr<store::Automation> ParseAutomation(std::string_view tenant,
     case v1::Automation::SUBSCRIPTION_EXPIRED:
       out.trigger = store::AutomationTrigger::kExpiry;
       break;
+    case v1::Automation::PPV_UNLOCKED:
+      out.trigger = store::AutomationTrigger::kPpvUnlock;
+      break;
     default:
       return absl::InvalidArgumentError(
           StrCat("automation.trigger: unknown value ", static_cast<int>(a.trigger())));
@@ -161,6 +164,9 @@ v1::Automation ToProto(const automation::AutomationView& view) {
       break;
     case store::AutomationTrigger::kExpiry:
       out.set_trigger(v1::Automation::SUBSCRIPTION_EXPIRED);
+      break;
+    case store::AutomationTrigger::kPpvUnlock:
+      out.set_trigger(v1::Automation::PPV_UNLOCKED);
       break;
     case store::AutomationTrigger::kUnspecified:
       out.set_trigger(v1::Automation::TRIGGER_UNSPECIFIED);

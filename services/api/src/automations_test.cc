@@ -42,8 +42,8 @@ TEST(ParseAutomationTest, EachMistakeIsInvalidArgumentNamingItsField) {
       {[](v1::Automation& a) { a.set_account("tenants/other/accounts/acct_a1"); },
        "automation.account: account 'tenants/other/accounts/acct_a1' not found"},
       {[](v1::Automation& a) { a.set_trigger(v1::Automation::TRIGGER_UNSPECIFIED); },
-       "automation.trigger: required (NEW_SUBSCRIBER, SUBSCRIPTION_RENEWED or "
-       "SUBSCRIPTION_EXPIRED)"},
+       "automation.trigger: required (NEW_SUBSCRIBER, SUBSCRIPTION_RENEWED, "
+       "SUBSCRIPTION_EXPIRED or PPV_UNLOCKED)"},
       {[](v1::Automation& a) { a.set_trigger(static_cast<v1::Automation::Trigger>(7)); },
        "automation.trigger: unknown value 7"},
       {[](v1::Automation& a) { a.set_action(static_cast<v1::Automation::Action>(9)); },
@@ -93,6 +93,7 @@ TEST(AutomationToProtoTest, EveryTriggerMapsBothWays) {
       {v1::Automation::NEW_SUBSCRIBER, store::AutomationTrigger::kNewSubscriber},
       {v1::Automation::SUBSCRIPTION_RENEWED, store::AutomationTrigger::kRenewal},
       {v1::Automation::SUBSCRIPTION_EXPIRED, store::AutomationTrigger::kExpiry},
+      {v1::Automation::PPV_UNLOCKED, store::AutomationTrigger::kPpvUnlock},
   };
   for (const auto& [wire, stored] : triggers) {
     v1::Automation in = Valid();

@@ -102,6 +102,7 @@ enum class AutomationTrigger {
   kNewSubscriber,  // a fan subscribed to the account (subscriptions.new)
   kRenewal,        // a fan's subscription renewed (subscriptions.renewed)
   kExpiry,         // a fan's subscription expired (subscriptions.expired)
+  kPpvUnlock,      // a fan bought a priced message of the account (messages.ppv.unlocked)
 };
 
 // What an automation does with the fan its trigger concerns.
