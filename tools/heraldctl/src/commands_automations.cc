@@ -16,10 +16,11 @@ absl::StatusOr<v1::Automation::Trigger> ParseTrigger(std::string_view value) {
   if (value == "new-subscriber") return v1::Automation::NEW_SUBSCRIBER;
   if (value == "subscription-renewed") return v1::Automation::SUBSCRIPTION_RENEWED;
   if (value == "subscription-expired") return v1::Automation::SUBSCRIPTION_EXPIRED;
+  if (value == "ppv-unlocked") return v1::Automation::PPV_UNLOCKED;
   return absl::InvalidArgumentError(
       StrCat("--trigger: '", value,
-             "' is not a trigger (want new-subscriber, subscription-renewed or "
-             "subscription-expired)"));
+             "' is not a trigger (want new-subscriber, subscription-renewed, "
+             "subscription-expired or ppv-unlocked)"));
 }
 
 // --action's words for the API's values.
@@ -93,8 +94,8 @@ void AddAutomationCommands(std::vector<CommandSpec>& commands) {
        "",
        0,
        0,
-       "Create a rule: when a fan of the account subscribes, renews or expires, add the fan to a "
-       "list or remove it",
+       "Create a rule: when a fan of the account subscribes, renews, expires or buys, add the fan "
+       "to a list or remove it",
        "Each time the trigger happens, Herald queues the upstream call under the account's and\n"
        "the team's rate limits. Herald assigns the rule's id; the output shows its name. A rule\n"
        "on a renewal or an expiry first adds that event to the team's upstream webhook.\n"
@@ -103,8 +104,8 @@ void AddAutomationCommands(std::vector<CommandSpec>& commands) {
        {{"account", "ACCOUNT", "required: the account whose events fire the rule"},
         {"list", "LIST_ID", "required: the numeric id of a custom list of the account"},
         {"trigger", "TRIGGER",
-         "what fires the rule: new-subscriber (the default), subscription-renewed or "
-         "subscription-expired"},
+         "what fires the rule: new-subscriber (the default), subscription-renewed, "
+         "subscription-expired or ppv-unlocked (a fan bought a priced message)"},
         {"action", "ACTION",
          "what is done with the fan: add-to-list (the default) or remove-from-list"},
         {"request-id", "ID", "idempotency id: a retry returns the first result"}},
