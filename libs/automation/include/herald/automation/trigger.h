@@ -6,10 +6,10 @@
 //         return queue.EnqueueBatch(std::move(jobs));
 //       }, &registry);
 //
-// For a subscriptions.new, .renewed or .expired event, the tenant's rules on that event and the
-// event's account are looked up
-// (RuleDirectory, cached for a few seconds) and one job per rule is enqueued (job.h) BEFORE the
-// event is handed to the inner recorder. Job ids derive from (tenant, idempotency key, rule), so
+// For a subscriptions.new, .renewed or .expired event, or a messages.ppv.unlocked one, the
+// tenant's rules on that event and the event's account are looked up (RuleDirectory, cached for
+// a few seconds) and one job per rule is enqueued (job.h) BEFORE the event is handed to the
+// inner recorder. Job ids derive from (tenant, idempotency key, rule), so
 // a redelivered event, or one retried after a 503, enqueues nothing new; an event whose jobs
 // could not be enqueued is not recorded either and the error is returned (ingest answers 503,
 // the upstream retries): nothing acknowledged is lost. Other events go straight to the inner
