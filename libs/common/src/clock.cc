@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -116,6 +117,12 @@ ManualClock::~ManualClock() {
 
 std::unique_ptr<Timer> ManualClock::NewTimer(asio::any_io_executor executor) const {
   return std::make_unique<ManualTimer>(*this, std::move(executor));
+}
+
+MonoTime ManualClock::MonotonicAt(absl::Time t) const {
+  const int64_t at = absl::ToUnixNanos(t);  // saturates
+  if (at == std::numeric_limits<int64_t>::max()) return MonoTime::max();
+  return MonoTime(std::chrono::nanoseconds(std::max(at, nanos_.load(std::memory_order_acquire))));
 }
 
 void ManualClock::Set(absl::Time t) {

@@ -1,4 +1,6 @@
+#include <atomic>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -34,6 +36,28 @@ TEST(ManualClockTest, WallAndMonotonicTimeMoveTogetherOnlyWhenTold) {
   EXPECT_EQ(clock.MonotonicAt(clock.Now() + absl::Seconds(5)),
             clock.Monotonic() + std::chrono::seconds(5));
   EXPECT_EQ(clock.MonotonicAt(wall), clock.Monotonic()) << "the past is now";
+}
+
+// A wall time is one point on the monotonic scale, read off it however the clock moves
+// meanwhile: a deadline set while another thread advances the clock is not shifted by the step.
+TEST(ManualClockTest, AWallTimeIsTheSameMonotonicPointWhileTheClockMoves) {
+  ManualClock clock;
+  const absl::Time deadline = clock.Now() + absl::Hours(24);
+  const MonoTime expected = clock.MonotonicAt(deadline);
+  EXPECT_EQ(expected, clock.Monotonic() + std::chrono::hours(24));
+  std::atomic<bool> done{false};
+  std::thread mover([&] {
+    for (int i = 0; i < 20'000; ++i) clock.Advance(absl::Seconds(1));
+    done = true;
+  });
+  int64_t shifted = 0;
+  while (!done.load()) {
+    if (clock.MonotonicAt(deadline) != expected) ++shifted;
+  }
+  mover.join();
+  EXPECT_EQ(shifted, 0);
+  EXPECT_EQ(clock.MonotonicAt(absl::InfiniteFuture()), MonoTime::max());
+  EXPECT_EQ(clock.MonotonicAt(absl::InfinitePast()), clock.Monotonic());
 }
 
 TEST(ManualClockTest, ATimerFiresWhenTheClockReachesItsTimeAndNotBefore) {

@@ -58,7 +58,7 @@ class Clock {
   // `d` from now on the monotonic scale (negative: now; saturating at MonoTime::max()).
   MonoTime MonotonicAfter(absl::Duration d) const;
   // `t` of this clock's wall time as a point on its monotonic scale (the past: now).
-  MonoTime MonotonicAt(absl::Time t) const { return MonotonicAfter(t - Now()); }
+  virtual MonoTime MonotonicAt(absl::Time t) const { return MonotonicAfter(t - Now()); }
 };
 
 // The real time of the machine; timers are asio steady timers.
@@ -88,6 +88,9 @@ class ManualClock final : public Clock {
     return MonoTime(std::chrono::nanoseconds(nanos_.load(std::memory_order_acquire)));
   }
   std::unique_ptr<Timer> NewTimer(boost::asio::any_io_executor executor) const override;
+  // Exact, whenever the clock moves: its two scales are one, so `t` is read off it directly
+  // rather than as an interval from a Now() that an Advance() may have moved since.
+  MonoTime MonotonicAt(absl::Time t) const override;
 
   void Set(absl::Time t);
   void Advance(absl::Duration d);
