@@ -100,6 +100,34 @@ struct AddedFields<Automation> {
   static constexpr std::array<std::string_view, 1> kNames{"action"};
 };
 
+// Whether `value` names one of E's enumerators (as value_from writes them).
+template <typename E>
+bool IsEnumeratorName(const boost::json::value& value) {
+  if (!value.is_string()) return false;
+  bool known = false;
+  boost::mp11::mp_for_each<boost::describe::describe_enumerators<E>>(
+      [&](auto e) { known = known || value.get_string() == e.name; });
+  return known;
+}
+
+// Values a later Herald may store that this one does not know, made into what this one can
+// read (the downgrade path for enumerators). By default none: the record does not decode.
+template <typename T>
+void ForgetLaterValues(boost::json::object&) {}
+
+// A rule on a trigger or with an action of a later release decodes as a rule on no trigger: it
+// fires nothing here, and the tenant's other rules still load.
+template <>
+inline void ForgetLaterValues<Automation>(boost::json::object& o) {
+  const boost::json::value* trigger = o.if_contains("trigger");
+  const boost::json::value* action = o.if_contains("action");
+  const bool later_trigger = trigger != nullptr && !IsEnumeratorName<AutomationTrigger>(*trigger);
+  const bool later_action = action != nullptr && !IsEnumeratorName<AutomationAction>(*action);
+  if (!later_trigger && !later_action) return;
+  o["trigger"] = "kUnspecified";
+  o["action"] = "kAddToList";
+}
+
 // The JSON trees below live only for the call: their nodes come from a buffer on the stack
 // (then from larger blocks freed at once), not one allocation each.
 constexpr size_t kCodecBufferBytes = 4096;
@@ -133,6 +161,7 @@ absl::StatusOr<T> Decode(std::string_view document) {
       }
       for (const std::string& key : unknown) o.erase(key);
     }
+    ForgetLaterValues<T>(o);
     if (!AddedFields<T>::kNames.empty()) {
       const boost::json::value defaults = boost::json::value_from(T{});
       for (std::string_view name : AddedFields<T>::kNames) {

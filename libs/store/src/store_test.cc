@@ -833,6 +833,37 @@ TEST_F(StoreTest, AnAutomationStoredBeforeActionsExistedAddsToItsList) {
   EXPECT_EQ(rule->action, AutomationAction::kAddToList);
 }
 
+// A rule a later Herald stored, on a trigger or with an action this one does not know, loads as a
+// rule on no trigger (it fires nothing), and the tenant's other rules still list.
+TEST_F(StoreTest, AnAutomationOfALaterTriggerOrActionLoadsAsARuleOnNoTrigger) {
+  const std::string later_trigger =
+      R"({"tenant":"acme","id":"r1","account":"acct_a","trigger":"kSomethingNew",)"
+      R"("list_id":"77","create_time_ms":5,"action":"kAddToList"})";
+  const std::string later_action =
+      R"({"tenant":"acme","id":"r2","account":"acct_a","trigger":"kNewSubscriber",)"
+      R"("list_id":"78","create_time_ms":5,"action":"kMoveToList"})";
+  const std::string known = R"({"tenant":"acme","id":"r3","account":"acct_a","trigger":"kExpiry",)"
+                            R"("list_id":"79","create_time_ms":5,"action":"kRemoveFromList"})";
+  ASSERT_TRUE(Await(records_->Put(Table{"acme", "automations"}, "r1", later_trigger)).ok());
+  ASSERT_TRUE(Await(records_->Put(Table{"acme", "automations"}, "r2", later_action)).ok());
+  ASSERT_TRUE(Await(records_->Put(Table{"acme", "automations"}, "r3", known)).ok());
+  absl::StatusOr<std::vector<Automation>> rules = Await(store_.List<Automation>("acme"));
+  ASSERT_TRUE(rules.ok()) << rules.status();
+  ASSERT_EQ(rules->size(), 3u);
+  EXPECT_EQ((*rules)[0].trigger, AutomationTrigger::kUnspecified);
+  EXPECT_EQ((*rules)[0].list_id, "77");
+  EXPECT_EQ((*rules)[1].trigger, AutomationTrigger::kUnspecified);
+  EXPECT_EQ((*rules)[2].trigger, AutomationTrigger::kExpiry);
+  EXPECT_EQ((*rules)[2].action, AutomationAction::kRemoveFromList);
+  // Other kinds still refuse a value they do not know.
+  const std::string later_media =
+      R"({"tenant":"acme","id":"m1","type":"kHologram","source_url":"","file_name":"",)"
+      R"("content_type":"","size_bytes":0,"sha256":"","create_time_ms":5})";
+  ASSERT_TRUE(Await(records_->Put(Table{"acme", "media"}, "m1", later_media)).ok());
+  EXPECT_EQ(Await(store_.Get<MediaAsset>("acme", "m1")).status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
 TEST_F(StoreTest, ATenantStoredBeforeItsWeightExistedDecodesWithWeightOne) {
   const std::string before = R"({"id":"old","display_name":"Old","create_time_ms":5})";
   ASSERT_TRUE(Await(records_->Put(Table{"", "tenants"}, "old", before)).ok());
