@@ -116,6 +116,12 @@ asio::awaitable<JobResult> ActionRunner::Run(const queue::LeasedJob& job) {
     co_return JobResult::Ok();
   }
   if (!rule.ok()) co_return metrics_->Count(JobResult::StoreFailed(rule.status()));
+  if (rule->trigger == store::AutomationTrigger::kUnspecified) {
+    // A rule of a later release this one cannot read (see the store's codec) fires nothing,
+    // and its jobs queued before a rollback act on nothing either.
+    metrics_->skipped.Increment();
+    co_return JobResult::Ok();
+  }
   auto account = co_await store_.Get<store::Account>(action->tenant, action->account);
   if (absl::IsNotFound(account.status())) {
     co_return metrics_->Count(JobResult::Fail(

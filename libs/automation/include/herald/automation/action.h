@@ -3,10 +3,11 @@
 //   automation::ActionRunner actions(store, clients, &registry);
 //   actions.Register(worker);   // before worker.Start()
 //
-// A job first reads its rule: a rule deleted since the job was enqueued ends the job without
-// acting. Then it adds the fan to the rule's list, or removes it, with the account's team's
-// upstream client, and counts the fan on the rule (FansCounter). The queue has already applied
-// the account's and the team's rate limits and pauses when it leased the job.
+// A job first reads its rule: a rule deleted since the job was enqueued, or one this release
+// reads as a rule on no trigger (a later release's), ends the job without acting. Then it adds the
+// fan to the rule's list, or removes it, with the account's team's upstream client, and counts the
+// fan on the rule (FansCounter). The queue has already applied the account's and the team's rate
+// limits and pauses when it leased the job.
 //
 // Upstream errors (ClassifyActionError): 429 returns the job without spending an attempt and
 // holds the team for Retry-After; 5xx, connection errors and unknown outcomes retry with backoff
