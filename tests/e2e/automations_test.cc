@@ -107,6 +107,14 @@ class AutomationsEndToEndTest : public testing::HeraldStackSuite<AutomationsEndT
         ->CreateAutomation(BearerContext(key).get(), req, out);
   }
 
+  static grpc::Status GetRule(const std::string& key, const std::string& name,
+                              v1::Automation* out) {
+    v1::GetAutomationRequest req;
+    req.set_name(name);
+    return v1::AutomationService::NewStub(stack_->channel())
+        ->GetAutomation(BearerContext(key).get(), req, out);
+  }
+
   // The upstream's view, with the team's key: one page of a list's members (ids).
   static std::set<int64_t> Members(const std::string& account, const std::string& list) {
     auto r = testing::HttpRequest(
@@ -238,16 +246,11 @@ TEST_F(AutomationsEndToEndTest, ANewSubscriberLandsInTheRulesListOnceAndOnlyItsA
   EXPECT_TRUE(Members(b, list_b).empty());
 
   // The rule counts the fan.
-  v1::GetAutomationRequest get;
-  get.set_name(rule_a.name());
   v1::Automation got;
-  s = v1::AutomationService::NewStub(stack_->channel())
-          ->GetAutomation(BearerContext(key).get(), get, &got);
+  s = GetRule(key, rule_a.name(), &got);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(got.fans_added(), 1);
-  get.set_name(rule_b.name());
-  s = v1::AutomationService::NewStub(stack_->channel())
-          ->GetAutomation(BearerContext(key).get(), get, &got);
+  s = GetRule(key, rule_b.name(), &got);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(got.fans_added(), 0);
 
@@ -405,16 +408,12 @@ TEST_F(AutomationsEndToEndTest, AWinBackListGainsExpiringFansAndLosesThemWhenThe
   EXPECT_EQ(Members(a, list), (std::set<int64_t>{fans[1]}));
   EXPECT_EQ(Metric("herald_automation_actions_total", "failed"), 0);
 
-  auto stub = v1::AutomationService::NewStub(stack_->channel());
-  v1::GetAutomationRequest get;
-  get.set_name(adder.name());
   v1::Automation got;
-  s = stub->GetAutomation(BearerContext(key).get(), get, &got);
+  s = GetRule(key, adder.name(), &got);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(got.fans_added(), 2);
   EXPECT_EQ(got.fans_removed(), 0);
-  get.set_name(remover.name());
-  s = stub->GetAutomation(BearerContext(key).get(), get, &got);
+  s = GetRule(key, remover.name(), &got);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(got.action(), v1::Automation::REMOVE_FROM_LIST);
   EXPECT_EQ(got.fans_removed(), 2);
@@ -459,11 +458,8 @@ TEST_F(AutomationsEndToEndTest, APurchaseRuleListsTheAccountsBuyers) {
   })) << stack_->herald().Logs();
   EXPECT_EQ(Members(a, list), fans);
   EXPECT_EQ(Metric("herald_automation_actions_total", "failed"), 0);
-  v1::GetAutomationRequest get;
-  get.set_name(rule.name());
   v1::Automation got;
-  s = v1::AutomationService::NewStub(stack_->channel())
-          ->GetAutomation(BearerContext(key).get(), get, &got);
+  s = GetRule(key, rule.name(), &got);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(got.fans_added(), static_cast<int64_t>(fans.size()));
 }
