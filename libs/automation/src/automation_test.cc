@@ -400,30 +400,30 @@ TEST_F(TriggerTest, AJobTheQueueRefusesForGoodDoesNotHoldTheEventBack) {
 TEST_F(TriggerTest, ARuleWhoseAccountWasDeletedIsLeftOut) {
   ASSERT_TRUE(Run(automations_.Create(Rule(), "")).ok());
   ASSERT_TRUE(Run(store_.Delete<store::Account>("t1", "acct_a")).ok());
-  absl::StatusOr<std::vector<ActiveRule>> rules = Run(directory_->Rules("t1"));
+  absl::StatusOr<RuleSet> rules = Run(directory_->Rules("t1"));
   ASSERT_TRUE(rules.ok());
-  EXPECT_TRUE(rules->empty());
+  EXPECT_TRUE((*rules)->empty());
   ASSERT_TRUE(Record(Subscription(), "evt_1").ok());
   EXPECT_TRUE(queue_.jobs.empty());
 }
 
 TEST_F(TriggerTest, TheDirectoryCarriesEachRulesTeam) {
   ASSERT_TRUE(Run(automations_.Create(Rule("acct_a"), "")).ok());
-  absl::StatusOr<std::vector<ActiveRule>> rules = Run(directory_->Rules("t1"));
+  absl::StatusOr<RuleSet> rules = Run(directory_->Rules("t1"));
   ASSERT_TRUE(rules.ok());
-  ASSERT_EQ(rules->size(), 1u);
-  EXPECT_EQ((*rules)[0].team, "main");
+  ASSERT_EQ((*rules)->size(), 1u);
+  EXPECT_EQ((*rules)->at(0).team, "main");
 }
 
 // ---- the rule cache
 
 class CountingDirectory final : public RuleDirectory {
  public:
-  asio::awaitable<absl::StatusOr<std::vector<ActiveRule>>> Rules(std::string tenant) override {
+  asio::awaitable<absl::StatusOr<RuleSet>> Rules(std::string tenant) override {
     ++reads[tenant];
     if (unavailable) co_return absl::UnavailableError("redis down");
-    std::vector<ActiveRule> out;
-    out.push_back({.rule = Rule(), .team = StrCat("team-", reads[tenant])});
+    auto out = std::make_shared<std::vector<ActiveRule>>();
+    out->push_back({.rule = Rule(), .team = StrCat("team-", reads[tenant])});
     co_return out;
   }
   std::map<std::string, int> reads;
@@ -433,9 +433,9 @@ class CountingDirectory final : public RuleDirectory {
 class RuleCacheTest : public ::testing::Test {
  protected:
   std::string TeamOf(const std::string& tenant) {
-    absl::StatusOr<std::vector<ActiveRule>> rules = testing::RunSync(io_, cache_->Rules(tenant));
+    absl::StatusOr<RuleSet> rules = testing::RunSync(io_, cache_->Rules(tenant));
     if (!rules.ok()) return rules.status().ToString();
-    return rules->at(0).team;
+    return (*rules)->at(0).team;
   }
 
   asio::io_context io_;

@@ -27,10 +27,10 @@ class StoreRuleDirectory final : public RuleDirectory {
  public:
   explicit StoreRuleDirectory(store::Store& store) : store_(store) {}
 
-  Op<std::vector<ActiveRule>> Rules(std::string tenant) override {
+  Op<RuleSet> Rules(std::string tenant) override {
     HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Automation> rules,
                                co_await store_.List<store::Automation>(tenant));
-    std::vector<ActiveRule> out;
+    auto out = std::make_shared<std::vector<ActiveRule>>();
     if (rules.empty()) co_return out;
     std::vector<std::string> accounts;
     for (const store::Automation& r : rules) accounts.push_back(r.account);
@@ -42,7 +42,7 @@ class StoreRuleDirectory final : public RuleDirectory {
       const size_t at =
           std::lower_bound(accounts.begin(), accounts.end(), r.account) - accounts.begin();
       if (!found[at]) continue;  // the account was deleted: the rule cannot act
-      out.push_back({.rule = std::move(r), .team = found[at]->team});
+      out->push_back({.rule = std::move(r), .team = found[at]->team});
     }
     co_return out;
   }
@@ -57,14 +57,14 @@ class CachedRuleDirectory final : public RuleDirectory {
                       RuleCacheConfig config)
       : inner_(std::move(inner)), clock_(clock), config_(config) {}
 
-  Op<std::vector<ActiveRule>> Rules(std::string tenant) override {
+  Op<RuleSet> Rules(std::string tenant) override {
     {
       std::lock_guard lock(mu_);
       if (auto it = cache_.find(tenant); it != cache_.end() && it->second.expires > clock_.Now()) {
         co_return it->second.rules;
       }
     }
-    HERALD_CO_ASSIGN_OR_RETURN(std::vector<ActiveRule> rules, co_await inner_->Rules(tenant));
+    HERALD_CO_ASSIGN_OR_RETURN(RuleSet rules, co_await inner_->Rules(tenant));
     const absl::Time now = clock_.Now();
     std::lock_guard lock(mu_);
     if (cache_.size() >= config_.max_tenants && !cache_.contains(tenant)) {
@@ -77,7 +77,7 @@ class CachedRuleDirectory final : public RuleDirectory {
 
  private:
   struct Entry {
-    std::vector<ActiveRule> rules;
+    RuleSet rules;
     absl::Time expires;
   };
   std::unique_ptr<RuleDirectory> inner_;
@@ -149,13 +149,13 @@ class TriggeringRecorder final : public webhooks::EventRecorder {
   // Enqueues the jobs of the tenant's rules that `event` fires.
   asio::awaitable<absl::Status> Fire(const std::string& tenant, const std::string& key,
                                      const upstream::WebhookEvent& event) {
-    absl::StatusOr<std::vector<ActiveRule>> rules = co_await rules_.Rules(tenant);
+    absl::StatusOr<RuleSet> rules = co_await rules_.Rules(tenant);
     if (!rules.ok()) {
       metrics_.error.Increment();
       co_return rules.status();
     }
     std::vector<queue::JobSpec> jobs;
-    for (const ActiveRule& active : *rules) {
+    for (const ActiveRule& active : **rules) {
       const store::Automation& rule = active.rule;
       if (campaign::TriggerEvent(rule.trigger) != event.name || rule.account != event.account) {
         continue;

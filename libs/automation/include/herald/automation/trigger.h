@@ -51,14 +51,16 @@ struct ActiveRule {
   std::string team;
 };
 
+// A tenant's rules, read-only and shared: the cache hands the same set to every event.
+using RuleSet = std::shared_ptr<const std::vector<ActiveRule>>;
+
 // Where the trigger finds a tenant's rules.
 class RuleDirectory {
  public:
   virtual ~RuleDirectory() = default;
   // Every rule of `tenant` whose account Herald knows (a rule whose account was deleted cannot
-  // act and is left out). Errors are transient (Redis).
-  virtual boost::asio::awaitable<absl::StatusOr<std::vector<ActiveRule>>> Rules(
-      std::string tenant) = 0;
+  // act and is left out); never null. Errors are transient (Redis).
+  virtual boost::asio::awaitable<absl::StatusOr<RuleSet>> Rules(std::string tenant) = 0;
 };
 
 // The rules as stored: the tenant's rules and their accounts, two reads. The store must outlive
