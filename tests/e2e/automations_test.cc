@@ -17,6 +17,7 @@
 #include <herald/testing/herald_stack_suite.h>
 #include <herald/testing/net.h>
 #include <herald/testing/observability.h>
+#include <herald/testing/sim_ledger.h>
 #include <herald/testing/wait.h>
 #include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/audience.grpc.pb.h>
@@ -117,18 +118,10 @@ class AutomationsEndToEndTest : public testing::HeraldStackSuite<AutomationsEndT
 
   // The upstream's view, with the team's key: one page of a list's members (ids).
   static std::set<int64_t> Members(const std::string& account, const std::string& list) {
-    auto r = testing::HttpRequest(
-        stack_->sim().port(), "GET",
-        StrCat("/api/", ShortId(account), "/user-lists/", list, "/users?limit=100"), "",
-        {{"Authorization", StrCat("Bearer sim-key-", kSimTeam)}});
-    EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
-    std::set<int64_t> ids;
-    if (!r.ok() || r->status != 200) return ids;
-    const json::value body = json::parse(r->body);
-    for (const auto& fan : body.at("data").at("list").as_array()) {
-      ids.insert(fan.at("id").to_number<int64_t>());
-    }
-    return ids;
+    absl::StatusOr<std::set<int64_t>> ids = testing::ReadListMembers(
+        stack_->sim().port(), ShortId(account), list, StrCat("sim-key-", kSimTeam));
+    EXPECT_TRUE(ids.ok()) << ids.status();
+    return ids.ok() ? *std::move(ids) : std::set<int64_t>();
   }
 
   // The team webhook's delivery records, newest first.

@@ -11,7 +11,6 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
-#include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -29,6 +28,7 @@
 #include <herald/store/store.h>
 #include <herald/testing/net.h>
 #include <herald/testing/redis_server.h>
+#include <herald/testing/sim_ledger.h>
 #include <herald/testing/simulator_process.h>
 #include <herald/testing/subprocess.h>
 #include <herald/upstream/client.h>
@@ -137,26 +137,17 @@ class ActionRunnerTest : public ::testing::Test {
 
   // The fans in kList, as the simulator holds them.
   std::set<int64_t> ListFans() {
-    auto res = testing::HttpRequest(
-        sim_->port(), "GET", StrCat("/api/", kAccount, "/user-lists/", kList, "/users?limit=100"),
-        "", {{"Authorization", StrCat("Bearer ", kKey)}});
-    EXPECT_TRUE(res.ok()) << res.status();
-    std::set<int64_t> out;
-    if (!res.ok()) return out;
-    const json::value body = json::parse(res->body);
-    for (const json::value& fan : body.at("data").at("list").as_array()) {
-      out.insert(fan.at("id").to_number<int64_t>());
-    }
-    return out;
+    absl::StatusOr<std::set<int64_t>> fans =
+        testing::ReadListMembers(sim_->port(), kAccount, kList, kKey);
+    EXPECT_TRUE(fans.ok()) << fans.status();
+    return fans.ok() ? *std::move(fans) : std::set<int64_t>();
   }
 
   // API requests the simulator has handled.
   int64_t UpstreamRequests() {
-    auto res = testing::HttpRequest(sim_->port(), "GET", "/_sim/stats", "", {});
-    EXPECT_TRUE(res.ok()) << res.status();
-    if (!res.ok()) return -1;
-    const json::value stats = json::parse(res->body);
-    return stats.at("requests").at("total").as_int64();
+    absl::StatusOr<json::value> stats = testing::ReadSimStats(sim_->port());
+    EXPECT_TRUE(stats.ok()) << stats.status();
+    return stats.ok() ? stats->at("requests").at("total").as_int64() : -1;
   }
 
   void AddFault(std::string_view rule) {

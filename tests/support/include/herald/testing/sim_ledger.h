@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,11 @@ absl::StatusOr<boost::json::value> ReadLedger(uint16_t sim_port,
 // GET /_sim/stats from the simulator, parsed: request counts (`requests.in_flight` those not yet
 // answered), per-team counts (`teams`), faults served. Errors as ReadLedger's.
 absl::StatusOr<boost::json::value> ReadSimStats(uint16_t sim_port);
+
+// The fan ids in upstream list `list` of `account` (its first 100 members), read with the
+// team's API key `api_key` as an upstream client would. Errors as ReadLedger's.
+absl::StatusOr<std::set<int64_t>> ReadListMembers(uint16_t sim_port, std::string_view account,
+                                                  std::string_view list, std::string_view api_key);
 
 // How many mass messages the ledger holds per upstream account id.
 std::map<std::string, int> MassMessagesPerAccount(const boost::json::value& ledger);
