@@ -38,7 +38,8 @@ struct ActionRunner::Metrics {
                    .Name("herald_automation_actions_total")
                    .Help("Automation jobs run by the workers, by result: added (the fan is in "
                          "the list), removed (the fan is off the list), skipped (the rule was "
-                         "deleted), rate_limited, retried, failed (dead-lettered).")
+                         "deleted, or is a later release's), rate_limited, retried, failed "
+                         "(dead-lettered).")
                    .LabelNames({"result"})
                    .Register(registry == nullptr ? *own : *registry)),
         added(family.Add({{"result", "added"}})),

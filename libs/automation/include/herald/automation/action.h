@@ -17,7 +17,8 @@
 // dead-lettered at once with the upstream's words.
 //
 // Metrics: herald_automation_actions_total{result} with result "added", "removed", "skipped"
-// (the rule was deleted), "rate_limited", "retried", "failed" (dead-lettered).
+// (the rule was deleted, or is a later release's), "rate_limited", "retried", "failed"
+// (dead-lettered).
 #pragma once
 
 #include <memory>
