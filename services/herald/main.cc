@@ -134,7 +134,8 @@ ABSL_FLAG(int, queue_shards, 16,
           "Queue shards (Redis hash slots). Must be the same in every process and never change "
           "for a given Redis.");
 ABSL_FLAG(int, worker_loops, 4, "Concurrent lease loops in the worker role.");
-ABSL_FLAG(int, worker_batch, 32, "Jobs leased per call; a loop runs its batch concurrently.");
+ABSL_FLAG(int, worker_batch, 32,
+          "Most jobs leased per call, and most unfinished jobs a lease loop holds.");
 ABSL_FLAG(absl::Duration, lease_duration, absl::Seconds(30),
           "How long a leased job stays with its worker without a heartbeat before it is handed "
           "to another (heartbeats every third of it).");

@@ -756,15 +756,56 @@ TEST_P(ManualClockWorkerTest, HeartbeatsKeepALongJobLeased) {
   ASSERT_TRUE(Run(queue_->Enqueue(Spec("long"))).ok());
   worker.Start();
   ASSERT_TRUE(WaitFor([&] { return runs.load() == 1; }));
-  // Two minutes in heartbeat steps; the worker waits on the job's sleep and its next heartbeat.
-  for (int i = 0; i < 11; ++i) AdvanceWhenWaiting(absl::Seconds(10), 2);
-  ASSERT_TRUE(WaitFor([&] { return clock_.pending_timers() == 2; }));
+  // Two minutes in heartbeat steps. The worker waits on the job's sleep, its batch's next
+  // heartbeat and the loop's idle pause (the job leaves it room to lease more).
+  for (int i = 0; i < 11; ++i) AdvanceWhenWaiting(absl::Seconds(10), 3);
+  ASSERT_TRUE(WaitFor([&] { return clock_.pending_timers() == 3; }));
   clock_.Advance(absl::Seconds(10));  // the job's two minutes are up
   ASSERT_TRUE(WaitFor([&] { return StatsOf("team_1").finished[{"send", "ok"}] == 1; }));
   worker.Drain(clock_.Now());
   EXPECT_EQ(runs.load(), 1);
   EXPECT_EQ((StatsOf("team_1").finished[{"send", "expired"}]), 0);
   EXPECT_EQ(worker.metrics().jobs.Add({{"kind", "send"}, {"outcome", "fenced"}}).Value(), 0);
+}
+
+// A job whose call hangs holds its own place in its loop and nothing else: the jobs leased with
+// it are acked as they end, and the loop goes on leasing. The clock stands still, so the slow
+// job never ends while the others run.
+TEST_P(ManualClockWorkerTest, ASlowJobHoldsItsOwnPlaceOnly) {
+  WorkerConfig config = Config();
+  config.batch_size = 2;  // one loop, two places: the slow job holds one
+  Worker worker(io_.get_executor(), *queue_, config, nullptr, clock_);
+  std::atomic<int> quick{0};
+  worker.Handle("send", [&](const LeasedJob& job) -> asio::awaitable<JobResult> {
+    if (job.id == "slow") {
+      if (!co_await clock_.SleepFor(absl::Hours(1))) co_return JobResult::Retry("cancelled");
+      co_return JobResult::Ok();
+    }
+    ++quick;
+    co_return JobResult::Ok();
+  });
+  ASSERT_TRUE(
+      Run(queue_->EnqueueBatch({Spec("slow", "acct_slow"), Spec("quick_0", "acct_0")})).ok());
+  worker.Start();
+  // The job leased with the slow one waits finish_linger for it, then is acked without it.
+  ASSERT_TRUE(WaitFor([&] { return worker.in_flight() == 1 && quick.load() == 1; }));
+  clock_.Advance(config.finish_linger);
+  ASSERT_TRUE(WaitFor([&] { return StatsOf("team_1").finished[{"send", "ok"}] == 1; }));
+  ASSERT_EQ(worker.in_flight(), 1);
+  // Work enqueued later is leased into the free place, one job at a time.
+  std::vector<JobSpec> later;
+  for (int i = 1; i <= 6; ++i) later.push_back(Spec(StrCat("quick_", i), StrCat("acct_", i)));
+  ASSERT_TRUE(Run(queue_->EnqueueBatch(later)).ok());
+  clock_.Advance(Config().idle_max);  // the loop's idle pause ends; the slow job sleeps on
+  ASSERT_TRUE(WaitFor([&] { return StatsOf("team_1").finished[{"send", "ok"}] == 7; }));
+  EXPECT_EQ(quick.load(), 7);
+  EXPECT_EQ(worker.in_flight(), 1);
+  EXPECT_EQ(StatsOf("team_1").leased, 1);
+  worker.Drain(clock_.Now());
+  const ShardStats stats = StatsOf("team_1");
+  EXPECT_EQ(stats.leased, 0);
+  EXPECT_EQ(stats.ready, 1);  // the slow job, released
+  EXPECT_EQ((stats.finished.at({"send", "released"})), 1);
 }
 
 TEST_P(ManualClockWorkerTest, DrainLetsQuickJobsFinishAndReleasesTheRestAtTheDeadline) {

@@ -28,6 +28,12 @@ bool Gate::TryEnter() {
   return true;
 }
 
+void Gate::EnterNested() {
+  const int64_t before = inside_.fetch_add(1);
+  assert(before > 0 && "EnterNested() from outside the gate");
+  (void)before;
+}
+
 void Gate::Leave() {
   const int64_t before = inside_.fetch_sub(1);
   assert(before > 0 && "Leave() without a matching TryEnter()");

@@ -72,6 +72,30 @@ TEST(GateTest, CloseCompletesOnlyAfterTheLastHolderLeaves) {
   EXPECT_EQ(gate.inside(), 0);
 }
 
+// Work started by work inside the gate enters it even while it closes, and the close waits for
+// it: the worker's batches, started by a lease loop whose last lease returned after a drain began.
+TEST(GateTest, NestedEntriesSucceedWhileClosingAndCloseWaitsForThem) {
+  asio::io_context io;
+  Gate gate;
+  auto outer = std::make_unique<GateHolder>(gate);
+  ASSERT_TRUE(outer->held());
+  auto done = SpawnClose(io, gate);
+  io.poll();
+  ASSERT_FALSE(*done);
+
+  auto nested = std::make_unique<GateHolder>(GateHolder::Nested(gate));
+  EXPECT_TRUE(nested->held());
+  EXPECT_EQ(gate.inside(), 2);
+  outer.reset();
+  io.poll();
+  EXPECT_FALSE(*done) << "closed with the nested entry inside";
+
+  nested.reset();
+  io.run();
+  EXPECT_TRUE(*done);
+  EXPECT_EQ(gate.inside(), 0);
+}
+
 TEST(GateTest, CloseAndWaitReturnsAtOnceWhenEmpty) {
   Gate gate;
   gate.CloseAndWait();

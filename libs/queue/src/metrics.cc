@@ -79,7 +79,7 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& registry)
                          .Add({{"scope", "team"}})),
       errors(metrics::BuildCounter()
                  .Name("herald_queue_worker_errors_total")
-                 .Help("Failed queue calls made by workers, by operation.")
+                 .Help("Failed queue calls and failed batches of workers, by operation.")
                  .LabelNames({"op"})
                  .Register(registry)),
       in_flight(metrics::BuildGauge()

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include <absl/cleanup/cleanup.h>
 #include <absl/random/random.h>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -100,6 +101,10 @@ absl::Status ValidateWorkerConfig(const WorkerConfig& c) {
     return config::SettingError("worker.heartbeat_interval",
                                 "must be positive and shorter than the lease duration");
   }
+  if (c.finish_linger < absl::ZeroDuration() || c.finish_linger >= c.heartbeat_interval) {
+    return config::SettingError("worker.finish_linger",
+                                "must be at least zero and shorter than the heartbeat interval");
+  }
   if (c.idle_min <= absl::ZeroDuration() || c.idle_max < c.idle_min) {
     return config::SettingError("worker.idle_min", "must be positive and at most idle_max");
   }
@@ -113,8 +118,14 @@ struct Worker::Loop {
   explicit Loop(asio::any_io_executor executor) : strand(asio::make_strand(executor)) {}
   asio::strand<asio::any_io_executor> strand;
   // The rest is used on the strand only.
-  // What the loop waits on now (an idle pause, a batch, or the pause before a restart).
+  // What the loop waits on now (an idle pause, room for more jobs, or the pause before a
+  // restart).
   Timer* wake = nullptr;
+  bool waiting_for_room = false;  // `wake` is a wait for room: a finished job ends it
+  // Jobs this loop leased that are not finished yet (acked or nacked), over all its batches.
+  int unfinished = 0;
+  // What each running batch waits on (its jobs, its next heartbeat), cancelled by a drain.
+  std::vector<Timer*> batch_wakes;
   std::optional<MonoTime> deadline;  // set by a drain
 };
 
@@ -185,7 +196,9 @@ void Worker::RequestStop(absl::Time deadline) {
   for (auto& loop : loops_) {
     asio::post(loop->strand, [l = loop, at] {
       l->deadline = at;
-      if (l->wake != nullptr) l->wake->Cancel();  // the loop re-reads its state
+      // The loop and its batches re-read their state.
+      if (l->wake != nullptr) l->wake->Cancel();
+      for (Timer* batch : l->batch_wakes) batch->Cancel();
     });
   }
 }
@@ -219,17 +232,23 @@ asio::awaitable<void> Worker::SuperviseLoop(Loop& loop, int index) {
       &loop.wake, clock_);
 }
 
+int Worker::MinLease() const { return std::max(1, config_.batch_size / 2); }
+
 asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
   const int shards = queue_.shard_count();
   int cursor = index % shards;
   while (!stopping_.load()) {
     bool busy = false;
     for (int i = 0; i < shards && !stopping_.load(); ++i) {
+      if (config_.batch_size - loop.unfinished < MinLease()) {
+        co_await WaitForRoom(loop);
+        if (stopping_.load()) break;
+      }
       const int shard = (cursor + i) % shards;
       const absl::Time called = clock_.Now();
       if (!schedule_->TryClaim(shard, called)) continue;
-      absl::StatusOr<LeaseBatch> batch =
-          co_await queue_.Lease(shard, config_.batch_size, config_.lease_duration);
+      const int room = config_.batch_size - loop.unfinished;
+      absl::StatusOr<LeaseBatch> batch = co_await queue_.Lease(shard, room, config_.lease_duration);
       if (!batch.ok()) {
         metrics_->errors.Add({{"op", "lease"}}).Increment();
         lease_outage_->Failed(batch.status());
@@ -244,7 +263,7 @@ asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
       if (batch->next_due == absl::ZeroDuration()) busy = true;
       if (!batch->jobs.empty()) {
         busy = true;
-        co_await RunBatch(loop, std::move(batch->jobs));
+        StartBatch(loop, std::move(batch->jobs));
       }
     }
     cursor = (cursor + 1) % shards;
@@ -260,18 +279,64 @@ asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
   }
 }
 
+asio::awaitable<void> Worker::WaitForRoom(Loop& loop) {
+  std::unique_ptr<Timer> room = clock_.NewTimer(loop.strand);
+  loop.wake = room.get();
+  loop.waiting_for_room = true;
+  absl::Cleanup done = [&loop] {
+    loop.wake = nullptr;
+    loop.waiting_for_room = false;
+  };
+  while (config_.batch_size - loop.unfinished < MinLease() && !stopping_.load()) {
+    co_await room->WaitUntil(MonoTime::max());
+  }
+}
+
+void Worker::GiveBackRoom(Loop& loop, size_t jobs) {
+  loop.unfinished -= static_cast<int>(jobs);
+  if (loop.waiting_for_room && loop.wake != nullptr) loop.wake->Cancel();
+}
+
+void Worker::StartBatch(Loop& loop, std::vector<LeasedJob> jobs) {
+  loop.unfinished += static_cast<int>(jobs.size());
+  // A drain waits for the batch too. The loop that leases it is inside the gate, even when a
+  // drain began during its last lease.
+  GateHolder hold = GateHolder::Nested(gate_);
+  asio::co_spawn(loop.strand, RunBatch(loop, std::move(jobs)),
+                 [this, hold = std::move(hold)](std::exception_ptr e) {
+                   if (!e) return;
+                   // RunBatch cancelled its jobs and gave their room back; their leases expire
+                   // and they come back flagged outcome-unknown.
+                   metrics_->errors.Add({{"op", "batch"}}).Increment();
+                   log::Error(
+                       "worker batch failed; its unfinished jobs return when their leases "
+                       "expire",
+                       {{"error", Describe(e)}});
+                 });
+}
+
 // Runs a batch's jobs concurrently on the loop's strand. This coroutine supervises them all at
-// once: it extends the leases of the jobs still running every heartbeat interval (cancelling any
-// whose lease was lost), and at the drain deadline cancels the rest, which are then released.
+// once: it finishes (acks or nacks) the jobs that have ended in groups (see finish_linger); it
+// extends the leases of the jobs still running every heartbeat interval (cancelling any whose
+// lease was lost), and at the drain deadline cancels the rest, which are then released.
 asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) {
   const size_t n = jobs.size();
   std::vector<JobResult> results(n);
   std::vector<char> running(n, 1);
+  std::vector<char> finished(n, 0);
   std::vector<char> lost(n, 0);
   std::vector<char> stopped(n, 0);
   std::vector<asio::cancellation_signal> signals(n);
-  size_t remaining = n;
+  size_t still_running = n;
+  size_t unfinished = n;
+  // When the first job of the group waiting to be finished ended (none: no group).
+  std::optional<MonoTime> group_since;
   const std::unique_ptr<Timer> wake = clock_.NewTimer(loop.strand);
+  loop.batch_wakes.push_back(wake.get());
+  absl::Cleanup leave = [&] {
+    std::erase(loop.batch_wakes, wake.get());
+    if (unfinished > 0) GiveBackRoom(loop, unfinished);  // only when this coroutine failed
+  };
   in_flight_.fetch_add(static_cast<int64_t>(n));
   metrics_->in_flight.Increment(static_cast<double>(n));
   const MonoTime start = clock_.Monotonic();
@@ -286,18 +351,43 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
           if (e) r = JobResult::Retry("handler failed with an exception");
           results[i] = std::move(r);
           running[i] = 0;
+          const MonoTime ended = clock_.Monotonic();
+          if (!group_since.has_value()) group_since = ended;
           SeriesFor(jobs[i].kind)
-              .duration->Observe(std::chrono::duration<double>(clock_.Monotonic() - start).count());
+              .duration->Observe(std::chrono::duration<double>(ended - start).count());
+          // Last: whoever sees the job no longer in flight also sees its group started.
           in_flight_.fetch_sub(1);
           metrics_->in_flight.Decrement();
-          if (--remaining == 0) wake->Cancel();
+          --still_running;
+          wake->Cancel();
         }));
   }
   MonoTime next_heartbeat = clock_.MonotonicAfter(config_.heartbeat_interval);
   bool cancelled_all = false;
   std::exception_ptr failure;
   try {
-    while (remaining > 0) {
+    while (unfinished > 0) {
+      // The jobs that ended are finished together once the rest have ended too, or once the
+      // first of them has waited finish_linger; at once when the worker is draining.
+      std::optional<MonoTime> finish_at;
+      if (group_since.has_value()) {
+        finish_at = *group_since + absl::ToChronoNanoseconds(config_.finish_linger);
+        if (still_running == 0 || loop.deadline.has_value()) finish_at = clock_.Monotonic();
+      }
+      if (finish_at.has_value() && clock_.Monotonic() >= *finish_at) {
+        std::vector<size_t> done;
+        for (size_t i = 0; i < n; ++i) {
+          if (running[i] || finished[i]) continue;
+          finished[i] = 1;
+          if (stopped[i] && !lost[i]) results[i] = JobResult::Release();
+          done.push_back(i);
+        }
+        group_since.reset();  // jobs that end during the call below form the next group
+        co_await Finish(jobs, results, done, lost);
+        unfinished -= done.size();
+        GiveBackRoom(loop, done.size());
+        continue;
+      }
       if (loop.deadline.has_value() && clock_.Monotonic() >= *loop.deadline && !cancelled_all) {
         cancelled_all = true;
         for (size_t i = 0; i < n; ++i) {
@@ -308,28 +398,17 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
         continue;  // the cancelled jobs complete and wake this loop
       }
       if (!cancelled_all && clock_.Monotonic() >= next_heartbeat) {
-        std::vector<JobRef> refs;
-        std::vector<size_t> which;
+        std::vector<size_t> held;
         for (size_t i = 0; i < n; ++i) {
-          if (running[i] && !lost[i]) {
-            refs.push_back(jobs[i].ref());
-            which.push_back(i);
-          }
+          if (running[i] && !lost[i]) held.push_back(i);
         }
-        absl::StatusOr<std::vector<std::optional<absl::Time>>> extended =
-            co_await queue_.Heartbeat(std::move(refs), config_.lease_duration);
-        if (!extended.ok()) {
-          // Transient: the leases may still hold; try again at the next tick.
-          metrics_->errors.Add({{"op", "heartbeat"}}).Increment();
-        } else {
-          for (size_t k = 0; k < which.size(); ++k) {
-            const size_t i = which[k];
-            if ((*extended)[k].has_value() || !running[i]) continue;
-            log::Warn("lease lost; cancelling the job",
-                      {{"job", jobs[i].id}, {"shard", jobs[i].shard}});
-            lost[i] = 1;
-            signals[i].emit(asio::cancellation_type::terminal);
-          }
+        const std::vector<size_t> gone = co_await ExtendLeases(jobs, held);
+        for (const size_t i : gone) {
+          if (!running[i]) continue;
+          log::Warn("lease lost; cancelling the job",
+                    {{"job", jobs[i].id}, {"shard", jobs[i].shard}});
+          lost[i] = 1;
+          signals[i].emit(asio::cancellation_type::terminal);
         }
         next_heartbeat = clock_.MonotonicAfter(config_.heartbeat_interval);
         continue;
@@ -337,9 +416,8 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
       MonoTime until = next_heartbeat;
       if (cancelled_all) until = MonoTime::max();
       if (loop.deadline.has_value() && !cancelled_all) until = std::min(until, *loop.deadline);
-      loop.wake = wake.get();
+      if (finish_at.has_value()) until = std::min(until, *finish_at);
       co_await wake->WaitUntil(until);
-      loop.wake = nullptr;
     }
   } catch (...) {
     failure = std::current_exception();
@@ -347,19 +425,33 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
   if (failure) {
     // The jobs' completions write into this frame: none may outlive it. Cancel those still
     // running and wait for them; their leases expire and they come back flagged outcome-unknown.
-    loop.wake = nullptr;
     for (size_t i = 0; i < n; ++i) {
       if (running[i]) signals[i].emit(asio::cancellation_type::terminal);
     }
-    while (remaining > 0) co_await wake->WaitUntil(MonoTime::max());
+    while (still_running > 0) co_await wake->WaitUntil(MonoTime::max());
     std::rethrow_exception(failure);
   }
-  std::vector<bool> fenced(n, false);
-  for (size_t i = 0; i < n; ++i) {
-    if (lost[i]) fenced[i] = true;
-    if (stopped[i] && !lost[i]) results[i] = JobResult::Release();
+}
+
+// Extends the leases of `jobs[held]` in one call; returns those whose lease was lost (none when
+// the call failed: the leases may still hold, and the next heartbeat tries again).
+asio::awaitable<std::vector<size_t>> Worker::ExtendLeases(const std::vector<LeasedJob>& jobs,
+                                                          const std::vector<size_t>& held) {
+  std::vector<size_t> lost;
+  if (held.empty()) co_return lost;
+  std::vector<JobRef> refs;
+  refs.reserve(held.size());
+  for (const size_t i : held) refs.push_back(jobs[i].ref());
+  absl::StatusOr<std::vector<std::optional<absl::Time>>> extended =
+      co_await queue_.Heartbeat(std::move(refs), config_.lease_duration);
+  if (!extended.ok()) {
+    metrics_->errors.Add({{"op", "heartbeat"}}).Increment();
+    co_return lost;
   }
-  co_await Finish(jobs, results, fenced);
+  for (size_t k = 0; k < held.size(); ++k) {
+    if (!(*extended)[k].has_value()) lost.push_back(held[k]);
+  }
+  co_return lost;
 }
 
 asio::awaitable<JobResult> Worker::CallHandler(const Handler* handler, const LeasedJob& job) {
@@ -375,12 +467,13 @@ asio::awaitable<JobResult> Worker::CallHandler(const Handler* handler, const Lea
 
 asio::awaitable<void> Worker::Finish(const std::vector<LeasedJob>& jobs,
                                      std::vector<JobResult>& results,
-                                     const std::vector<bool>& fenced) {
+                                     const std::vector<size_t>& which,
+                                     const std::vector<char>& fenced) {
   std::vector<AckRequest> acks;
   std::vector<size_t> ack_jobs;
   std::vector<NackRequest> nacks;
   std::vector<size_t> nack_jobs;
-  for (size_t i = 0; i < jobs.size(); ++i) {
+  for (const size_t i : which) {
     const LeasedJob& job = jobs[i];
     if (fenced[i]) {
       SeriesFor(job.kind).outcomes[kFenced]->Increment();

@@ -32,7 +32,12 @@ class Gate {
 
   // Enters unless the gate is closing or closed; returns whether it entered.
   [[nodiscard]] bool TryEnter();
-  // Leaves after a successful TryEnter(). The last to leave a closing gate completes Close().
+  // Enters a gate the caller is already inside (it holds an entry for the whole call), for work
+  // that inside work starts and that may outlive it. Succeeds while the gate is closing: Close()
+  // cannot have completed with the caller inside, and now waits for this entry too.
+  void EnterNested();
+  // Leaves after a successful TryEnter() or an EnterNested(). The last to leave a closing gate
+  // completes Close().
   void Leave();
 
   // Refuses new entries and completes when nothing is inside. Idempotent: every caller resumes
@@ -63,6 +68,13 @@ class GateHolder {
   GateHolder() = default;
   // Enters `gate`; check held() before doing the work.
   explicit GateHolder(Gate& gate) : gate_(gate.TryEnter() ? &gate : nullptr) {}
+  // An entry taken with gate.EnterNested(): always held.
+  static GateHolder Nested(Gate& gate) {
+    gate.EnterNested();
+    GateHolder holder;
+    holder.gate_ = &gate;
+    return holder;
+  }
   GateHolder(GateHolder&& other) noexcept : gate_(std::exchange(other.gate_, nullptr)) {}
   GateHolder& operator=(GateHolder&& other) noexcept {
     if (this != &other) {

@@ -8,11 +8,15 @@
 //   ...
 //   worker.Drain(absl::Now() + absl::Seconds(25));   // SIGTERM
 //
-// - `lease_loops` coroutines, each on its own strand, walk the shards: lease a batch, run its
-//   jobs concurrently, then ack the successes in one call and nack the rest in another.
-// - Each batch has one supervisor: every `heartbeat_interval` it extends the leases of the batch's
-//   jobs still running, in one call; a job whose lease was lost (fenced: it expired and was
-//   reaped) has its handler cancelled and its result discarded.
+// - `lease_loops` coroutines, each on its own strand, walk the shards and lease batches. A loop
+//   holds at most `batch_size` unfinished jobs, over as many batches as it leased: it leases again
+//   as soon as half a batch of room is free, so a slow job holds its own place and no other.
+// - Each batch runs its jobs concurrently and has one supervisor. It finishes the jobs as they
+//   end, in groups: once every job has ended, or once the first of a group has waited
+//   `finish_linger` for the others, the group is acked in one call and nacked in another. Every
+//   `heartbeat_interval` it extends the leases of the batch's jobs still running, in one call; a
+//   job whose lease was lost (fenced: it expired and was reaped) has its handler cancelled and
+//   its result discarded.
 // - Idle: a lease call that finds nothing returns when work could next be ready on its shard;
 //   every loop skips the shard until then (at most idle_max, which bounds how late new work is
 //   noticed). When no shard is due, a loop sleeps until the earliest one is, bounded by
@@ -102,15 +106,19 @@ using Handler = std::function<boost::asio::awaitable<JobResult>(const LeasedJob&
 
 struct WorkerConfig {
   int lease_loops = 4;  // concurrent lease loops
-  int batch_size = 32;  // jobs per lease call; a loop runs its batch concurrently
+  int batch_size = 32;  // most jobs per lease call, and most unfinished jobs a loop holds
   absl::Duration lease_duration = absl::Seconds(30);
   absl::Duration heartbeat_interval = absl::Seconds(10);  // < lease_duration
+  // How long a job that ended waits for the rest of its batch before it is finished without
+  // them: bounds what a slow neighbour adds to a step, and keeps finishing calls few.
+  absl::Duration finish_linger = absl::Milliseconds(100);  // < heartbeat_interval
   absl::Duration idle_min = absl::Milliseconds(2);
   absl::Duration idle_max = absl::Milliseconds(200);       // bounds how late new work is noticed
   absl::Duration error_backoff = absl::Milliseconds(200);  // after a failed Redis call
 };
 
-// OK when the fields are positive and heartbeat_interval < lease_duration.
+// OK when the fields are positive (finish_linger may be zero), heartbeat_interval <
+// lease_duration and finish_linger < heartbeat_interval.
 absl::Status ValidateWorkerConfig(const WorkerConfig& config);
 
 class Worker {
@@ -147,11 +155,21 @@ class Worker {
 
   boost::asio::awaitable<void> SuperviseLoop(Loop& loop, int index);
   boost::asio::awaitable<void> RunLoop(Loop& loop, int index);
+  // The fewest jobs a loop leases at once: it waits for that much room under batch_size.
+  int MinLease() const;
+  boost::asio::awaitable<void> WaitForRoom(Loop& loop);
+  // `jobs` of the loop's batches were finished (or given up): room for as many new ones.
+  void GiveBackRoom(Loop& loop, size_t jobs);
+  void StartBatch(Loop& loop, std::vector<LeasedJob> jobs);
   boost::asio::awaitable<void> RunBatch(Loop& loop, std::vector<LeasedJob> jobs);
+  boost::asio::awaitable<std::vector<size_t>> ExtendLeases(const std::vector<LeasedJob>& jobs,
+                                                           const std::vector<size_t>& held);
   boost::asio::awaitable<JobResult> CallHandler(const Handler* handler, const LeasedJob& job);
+  // Acks or nacks `jobs[which]` by their results (a fenced job is only counted).
   boost::asio::awaitable<void> Finish(const std::vector<LeasedJob>& jobs,
                                       std::vector<JobResult>& results,
-                                      const std::vector<bool>& fenced);
+                                      const std::vector<size_t>& which,
+                                      const std::vector<char>& fenced);
   KindSeries& SeriesFor(const std::string& kind);
   // Stops leasing: each loop lets its jobs run until `deadline`, then ends.
   void RequestStop(absl::Time deadline);
