@@ -188,10 +188,6 @@ TEST_F(HeraldServeTest, SigtermCancelsStuckAndWaitingUpstreamCallsAtTheDrainTime
   ASSERT_TRUE(sim.ok()) << sim.status();
   auto herald = HeraldProcess::Start(
       {.args = {"serve", "--role=all", "--drain_timeout=2s",
-                // A loop finishes its batch before leasing again: under load the sends can be
-                // leased in more batches than the default four loops, and every send must be
-                // in flight at once here.
-                StrCat("--worker_loops=", kAccounts),
                 StrCat("--upstream_url=http://127.0.0.1:", (*sim)->port())},
        .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'd')}},
        .redis_port = redis_->port()});
