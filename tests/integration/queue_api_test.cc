@@ -796,7 +796,7 @@ TEST_P(ManualClockWorkerTest, ASlowJobHoldsItsOwnPlaceOnly) {
   std::vector<JobSpec> later;
   for (int i = 1; i <= 6; ++i) later.push_back(Spec(StrCat("quick_", i), StrCat("acct_", i)));
   ASSERT_TRUE(Run(queue_->EnqueueBatch(later)).ok());
-  clock_.Advance(Config().idle_max);  // the loop's idle pause ends; the slow job sleeps on
+  clock_.Advance(config.idle_max);  // the loop's idle pause ends; the slow job sleeps on
   ASSERT_TRUE(WaitFor([&] { return StatsOf("team_1").finished[{"send", "ok"}] == 7; }));
   EXPECT_EQ(quick.load(), 7);
   EXPECT_EQ(worker.in_flight(), 1);

@@ -124,6 +124,7 @@ struct Worker::Loop {
   bool waiting_for_room = false;  // `wake` is a wait for room: a finished job ends it
   // Jobs this loop leased that are not finished yet (acked or nacked), over all its batches.
   int unfinished = 0;
+  int room(int batch_size) const { return batch_size - unfinished; }
   // What each running batch waits on (its jobs, its next heartbeat), cancelled by a drain.
   std::vector<Timer*> batch_wakes;
   std::optional<MonoTime> deadline;  // set by a drain
@@ -240,14 +241,14 @@ asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
   while (!stopping_.load()) {
     bool busy = false;
     for (int i = 0; i < shards && !stopping_.load(); ++i) {
-      if (config_.batch_size - loop.unfinished < MinLease()) {
+      if (loop.room(config_.batch_size) < MinLease()) {
         co_await WaitForRoom(loop);
         if (stopping_.load()) break;
       }
       const int shard = (cursor + i) % shards;
       const absl::Time called = clock_.Now();
       if (!schedule_->TryClaim(shard, called)) continue;
-      const int room = config_.batch_size - loop.unfinished;
+      const int room = loop.room(config_.batch_size);
       absl::StatusOr<LeaseBatch> batch = co_await queue_.Lease(shard, room, config_.lease_duration);
       if (!batch.ok()) {
         metrics_->errors.Add({{"op", "lease"}}).Increment();
@@ -287,7 +288,7 @@ asio::awaitable<void> Worker::WaitForRoom(Loop& loop) {
     loop.wake = nullptr;
     loop.waiting_for_room = false;
   };
-  while (config_.batch_size - loop.unfinished < MinLease() && !stopping_.load()) {
+  while (loop.room(config_.batch_size) < MinLease() && !stopping_.load()) {
     co_await room->WaitUntil(MonoTime::max());
   }
 }
@@ -352,14 +353,17 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
           results[i] = std::move(r);
           running[i] = 0;
           const MonoTime ended = clock_.Monotonic();
-          if (!group_since.has_value()) group_since = ended;
+          const bool first_of_group = !group_since.has_value();
+          if (first_of_group) group_since = ended;
           SeriesFor(jobs[i].kind)
               .duration->Observe(std::chrono::duration<double>(ended - start).count());
           // Last: whoever sees the job no longer in flight also sees its group started.
           in_flight_.fetch_sub(1);
           metrics_->in_flight.Decrement();
           --still_running;
-          wake->Cancel();
+          // The supervisor's wait changes only when a group starts (its linger) or the last
+          // job ends (finish now); other endings join the group it already waits for.
+          if (first_of_group || still_running == 0) wake->Cancel();
         }));
   }
   MonoTime next_heartbeat = clock_.MonotonicAfter(config_.heartbeat_interval);
