@@ -5,12 +5,7 @@
 // PauseTeamIfRefused say.
 #include <fstream>
 #include <set>
-#include <thread>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 #include <boost/json/value.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -26,6 +21,7 @@
 #include <herald/redis/client.h>
 #include <herald/store/record_store.h>
 #include <herald/store/store.h>
+#include <herald/testing/io_thread.h>
 #include <herald/testing/net.h>
 #include <herald/testing/redis_server.h>
 #include <herald/testing/sim_ledger.h>
@@ -73,7 +69,7 @@ class ActionRunnerTest : public ::testing::Test {
     sim_ = std::move(*sim);
 
     redis_ = std::make_unique<redis::Client>(
-        io_.get_executor(), redis::ClientConfig{.address = {"127.0.0.1", redis_server_->port()}});
+        io_.executor(), redis::ClientConfig{.address = {"127.0.0.1", redis_server_->port()}});
     redis_->Start();
     records_ = store::MakeRedisRecordStore(*redis_);
     store_ = std::make_unique<store::Store>(*records_);
@@ -81,29 +77,24 @@ class ActionRunnerTest : public ::testing::Test {
     upstream::ClientConfig config;
     config.base_url = StrCat("http://127.0.0.1:", sim_->port());
     config.api_key = kKey;
-    auto api = upstream::Client::Create(io_.get_executor(), std::move(config));
+    auto api = upstream::Client::Create(io_.executor(), std::move(config));
     ASSERT_TRUE(api.ok()) << api.status();
     clients_ = std::make_unique<OneClient>(std::shared_ptr<upstream::Api>(*std::move(api)));
     runner_ = std::make_unique<ActionRunner>(*store_, *queue_, *clients_, &registry_);
-    thread_ = std::thread([this] { io_.run(); });
+    io_.Start();
 
     Must(store_->Create(store::Team{.tenant = kTenant, .id = kTeam}, ""));
     Must(store_->Create(store::Account{.tenant = kTenant, .id = kAccount, .team = kTeam}, ""));
   }
 
   void TearDown() override {
-    if (thread_.joinable()) {
-      redis_->Stop();
-      work_.reset();
-      thread_.join();
-    }
+    if (redis_) redis_->Stop();
+    io_.Join();
   }
 
   template <typename T>
   T Must(asio::awaitable<absl::StatusOr<T>> op) {
-    absl::StatusOr<T> result = asio::co_spawn(io_, std::move(op), asio::use_future).get();
-    EXPECT_TRUE(result.ok()) << result.status();
-    return result.ok() ? std::move(*result) : T{};
+    return io_.Must(std::move(op));
   }
 
   // A rule of kAccount on kList, created as the API creates it.
@@ -132,7 +123,7 @@ class ActionRunnerTest : public ::testing::Test {
                                    .fan = fan});
     job.attempt = attempt;
     job.max_attempts = kActionMaxAttempts;
-    return asio::co_spawn(io_, runner_->Run(job), asio::use_future).get();
+    return io_.Run(runner_->Run(job));
   }
 
   // The fans in kList, as the simulator holds them.
@@ -169,8 +160,7 @@ class ActionRunnerTest : public ::testing::Test {
     return at == std::string::npos ? -1 : std::stod(text.substr(at + series.size()));
   }
 
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
+  testing::IoThread io_;
   std::unique_ptr<testing::RedisServer> redis_server_;
   std::unique_ptr<testing::SimulatorProcess> sim_;
   std::unique_ptr<redis::Client> redis_;
@@ -180,7 +170,6 @@ class ActionRunnerTest : public ::testing::Test {
   std::unique_ptr<campaign::UpstreamClients> clients_;
   metrics::Registry registry_;
   std::unique_ptr<ActionRunner> runner_;
-  std::thread thread_;
 };
 
 TEST_F(ActionRunnerTest, AnAddingRuleListsTheFanOnceAndCountsEachRun) {

@@ -11,13 +11,11 @@
 #include <thread>
 
 #include <absl/cleanup/cleanup.h>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/use_future.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -30,6 +28,7 @@
 #include <herald/queue/queue.h>
 #include <herald/queue/worker.h>
 #include <herald/redis/client.h>
+#include <herald/testing/io_thread.h>
 #include <herald/testing/log_capture.h>
 #include <herald/testing/redis_cluster.h>
 #include <herald/testing/redis_server.h>
@@ -78,23 +77,22 @@ class QueueApiTest : public ::testing::TestWithParam<Backend> {
       config.cluster = true;
       config.address = {"127.0.0.1", (*cluster)->master_ports()[0]};
     }
-    client_ = std::make_unique<redis::Client>(io_.get_executor(), config);
+    client_ = std::make_unique<redis::Client>(io_.executor(), config);
     client_->Start();
-    thread_ = std::thread([this] { io_.run(); });
+    io_.Start();
     queue_ = std::make_unique<Queue>(*client_, QueueConfig{.shards = 4}, &clock_);
   }
 
   void TearDown() override {
     queue_.reset();
     if (client_ != nullptr) client_->Stop();  // null when SetUp found no Redis
-    work_.reset();
-    io_.stop();
-    if (thread_.joinable()) thread_.join();
+    io_.context().stop();
+    io_.Join();
   }
 
   template <typename T>
   T Run(asio::awaitable<T> op) {
-    return asio::co_spawn(io_, std::move(op), asio::use_future).get();
+    return io_.Run(std::move(op));
   }
 
   JobSpec Spec(std::string id, std::string account = "acct_a", std::string team = "team_1") {
@@ -127,10 +125,7 @@ class QueueApiTest : public ::testing::TestWithParam<Backend> {
 
   ManualClock clock_{absl::FromUnixSeconds(1'700'000'000)};
   std::unique_ptr<RedisServer> server_;
-  asio::io_context io_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
-      io_.get_executor()};
-  std::thread thread_;
+  testing::IoThread io_;
   std::unique_ptr<redis::Client> client_;
   std::unique_ptr<Queue> queue_;
 };
@@ -493,7 +488,7 @@ TEST_P(QueueApiTest, StatsPollerExportsDepthsAgesAndOutcomes) {
 
   metrics::Registry registry;
   QueueMetrics metrics(registry);
-  StatsPoller poller(io_.get_executor(), *queue_, metrics);
+  StatsPoller poller(io_.executor(), *queue_, metrics);
   poller.ExpectKinds({"upload"});
   ASSERT_TRUE(Run(poller.PollOnce()).ok());
   const std::string s = StrCat(shard);
@@ -524,7 +519,7 @@ TEST_P(QueueApiTest, AFailedDeadLetterHandOffIsNotAFailedPoll) {
   const int shard = Shard("team_1");
   metrics::Registry registry;
   QueueMetrics metrics(registry);
-  StatsPoller poller(io_.get_executor(), *queue_, metrics);
+  StatsPoller poller(io_.executor(), *queue_, metrics);
   int offered = 0;
   bool accept = false;
   poller.HandDeadLettersTo([&](const DeadJob&) -> asio::awaitable<absl::Status> {
@@ -553,7 +548,7 @@ TEST_P(QueueApiTest, StatsPollerCloseEndsItsLoopWithoutWaitingOutTheInterval) {
   QueueMetrics metrics(registry);
   // A long interval: the loop is waiting on its timer when Close() comes, and must not wait it
   // out (Run() would not return for an hour).
-  StatsPoller poller(io_.get_executor(), *queue_, metrics, absl::Hours(1));
+  StatsPoller poller(io_.executor(), *queue_, metrics, absl::Hours(1));
   poller.Start();
   const std::string s = StrCat(Shard("team_1"));
   ASSERT_TRUE(testing::WaitFor(
@@ -606,7 +601,7 @@ class WorkerTest : public QueueApiTest {
 TEST_P(WorkerTest, ProcessesEveryJobOnceAndFollowsChains) {
   std::mutex mu;
   std::multiset<std::string> seen;
-  Worker worker(io_.get_executor(), *queue_, FastConfig());
+  Worker worker(io_.executor(), *queue_, FastConfig());
   worker.Handle("send", [&](const LeasedJob& job) -> asio::awaitable<JobResult> {
     {
       std::lock_guard lock(mu);
@@ -646,7 +641,7 @@ TEST_P(WorkerTest, ProcessesEveryJobOnceAndFollowsChains) {
 }
 
 TEST_P(WorkerTest, FailuresRetryThenDeadLetter) {
-  Worker worker(io_.get_executor(), *queue_, FastConfig());
+  Worker worker(io_.executor(), *queue_, FastConfig());
   worker.Handle("send", [](const LeasedJob& job) -> asio::awaitable<JobResult> {
     if (job.id == "terminal") co_return JobResult::Fail("400 invalid price");
     co_return JobResult::Retry("503");
@@ -672,7 +667,7 @@ TEST_P(WorkerTest, AThrowingHandlerFailsItsJobNotTheLoop) {
   WorkerConfig config = FastConfig();
   config.lease_loops = 1;  // one loop: if it died, nothing after the throws would run
   config.batch_size = 1;
-  Worker worker(io_.get_executor(), *queue_, config);
+  Worker worker(io_.executor(), *queue_, config);
   std::mutex mu;
   std::vector<std::string> ran;
   worker.Handle("send", [&](const LeasedJob& job) -> asio::awaitable<JobResult> {
@@ -746,7 +741,7 @@ class ManualClockWorkerTest : public QueueApiTest {
 };
 
 TEST_P(ManualClockWorkerTest, HeartbeatsKeepALongJobLeased) {
-  Worker worker(io_.get_executor(), *queue_, Config(), nullptr, clock_);
+  Worker worker(io_.executor(), *queue_, Config(), nullptr, clock_);
   std::atomic<int> runs{0};
   worker.Handle("send", [&](const LeasedJob&) -> asio::awaitable<JobResult> {
     ++runs;
@@ -774,7 +769,7 @@ TEST_P(ManualClockWorkerTest, HeartbeatsKeepALongJobLeased) {
 TEST_P(ManualClockWorkerTest, ASlowJobHoldsItsOwnPlaceOnly) {
   WorkerConfig config = Config();
   config.batch_size = 2;  // one loop, two places: the slow job holds one
-  Worker worker(io_.get_executor(), *queue_, config, nullptr, clock_);
+  Worker worker(io_.executor(), *queue_, config, nullptr, clock_);
   std::atomic<int> quick{0};
   worker.Handle("send", [&](const LeasedJob& job) -> asio::awaitable<JobResult> {
     if (job.id == "slow") {
@@ -809,7 +804,7 @@ TEST_P(ManualClockWorkerTest, ASlowJobHoldsItsOwnPlaceOnly) {
 }
 
 TEST_P(ManualClockWorkerTest, DrainLetsQuickJobsFinishAndReleasesTheRestAtTheDeadline) {
-  Worker worker(io_.get_executor(), *queue_, Config(), nullptr, clock_);
+  Worker worker(io_.executor(), *queue_, Config(), nullptr, clock_);
   std::atomic<int> finished{0};
   worker.Handle("send", [&](const LeasedJob& job) -> asio::awaitable<JobResult> {
     const absl::Duration work = job.id.starts_with("quick") ? absl::Seconds(1) : absl::Hours(1);
@@ -822,8 +817,7 @@ TEST_P(ManualClockWorkerTest, DrainLetsQuickJobsFinishAndReleasesTheRestAtTheDea
                   .ok());
   worker.Start();
   ASSERT_TRUE(WaitFor([&] { return worker.in_flight() == 4; }));
-  std::future<void> closed =
-      asio::co_spawn(io_, worker.Close(clock_.Now() + absl::Seconds(10)), asio::use_future);
+  std::future<void> closed = io_.Spawn(worker.Close(clock_.Now() + absl::Seconds(10)));
   // Four sleeping jobs and the batch's wait for its next heartbeat or the deadline.
   ASSERT_TRUE(WaitFor([&] { return clock_.pending_timers() == 5; }));
   clock_.Advance(absl::Seconds(1));
@@ -850,7 +844,7 @@ TEST_P(ManualClockWorkerTest, DrainLetsQuickJobsFinishAndReleasesTheRestAtTheDea
 }
 
 TEST_P(ManualClockWorkerTest, IdleWorkersLeaseOncePerPauseAndDoNotSpin) {
-  Worker worker(io_.get_executor(), *queue_, Config(), nullptr, clock_);
+  Worker worker(io_.executor(), *queue_, Config(), nullptr, clock_);
   worker.Start();
   const auto calls = [&] {
     return worker.metrics().lease_batch_size.Collect().histogram.sample_count;

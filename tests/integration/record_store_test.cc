@@ -7,20 +7,16 @@
 #include <optional>
 #include <ostream>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <herald/common/strings.h>
 #include <herald/redis/client.h>
 #include <herald/store/record_store.h>
+#include <herald/testing/io_thread.h>
 #include <herald/testing/redis_server.h>
 
 namespace herald::store {
@@ -51,7 +47,7 @@ using Scores = std::vector<std::pair<std::string, double>>;
 class RecordStoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    thread_ = std::thread([this] { io_.run(); });
+    io_.Start();
     if (GetParam() == Backend::kMemory) {
       store_ = MakeMemoryRecordStore();
       return;
@@ -60,7 +56,7 @@ class RecordStoreTest : public ::testing::TestWithParam<Backend> {
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     client_ = std::make_unique<redis::Client>(
-        io_.get_executor(), redis::ClientConfig{.address = {"127.0.0.1", server_->port()}});
+        io_.executor(), redis::ClientConfig{.address = {"127.0.0.1", server_->port()}});
     client_->Start();
     store_ = MakeRedisRecordStore(*client_);
   }
@@ -68,21 +64,20 @@ class RecordStoreTest : public ::testing::TestWithParam<Backend> {
   void TearDown() override {
     store_.reset();
     if (client_) client_->Stop();
-    work_.reset();
-    thread_.join();  // returns once the client's connections have closed
+    io_.Join();  // returns once the client's connections have closed
     client_.reset();
   }
 
   template <typename T>
   T Run(asio::awaitable<T> op) {
-    return asio::co_spawn(io_, std::move(op), asio::use_future).get();
+    return io_.Run(std::move(op));
   }
 
   // Starts every operation before awaiting any, so that they run concurrently.
   template <typename T>
   std::vector<T> RunAll(std::vector<asio::awaitable<T>> ops) {
     std::vector<std::future<T>> futures;
-    for (auto& op : ops) futures.push_back(asio::co_spawn(io_, std::move(op), asio::use_future));
+    for (auto& op : ops) futures.push_back(io_.Spawn(std::move(op)));
     std::vector<T> out;
     for (auto& f : futures) out.push_back(f.get());
     return out;
@@ -91,9 +86,7 @@ class RecordStoreTest : public ::testing::TestWithParam<Backend> {
   // Runs `op` and returns its value; a failed operation fails the test.
   template <typename T>
   T Must(asio::awaitable<absl::StatusOr<T>> op) {
-    absl::StatusOr<T> result = Run(std::move(op));
-    EXPECT_TRUE(result.ok()) << result.status();
-    return result.ok() ? std::move(*result) : T{};
+    return io_.Must(std::move(op));
   }
 
   CreateOutcome Create(const Table& table, std::string id, std::string document,
@@ -125,10 +118,7 @@ class RecordStoreTest : public ::testing::TestWithParam<Backend> {
   const Table teams_{"acme", "teams"};
   const Table campaigns_{"acme", "campaigns"};
 
-  asio::io_context io_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
-      io_.get_executor()};
-  std::thread thread_;
+  testing::IoThread io_;
   std::unique_ptr<RedisServer> server_;
   std::unique_ptr<redis::Client> client_;
   std::unique_ptr<RecordStore> store_;

@@ -4,20 +4,15 @@
 // at every reconnect.
 #include <chrono>
 #include <filesystem>
-#include <future>
 #include <mutex>
-#include <thread>
 #include <vector>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <herald/common/strings.h>
 #include <herald/redis/client.h>
+#include <herald/testing/io_thread.h>
 #include <herald/testing/net.h>
 #include <herald/testing/redis_server.h>
 #include <herald/testing/subprocess.h>
@@ -27,7 +22,6 @@
 namespace herald::redis {
 namespace {
 
-namespace asio = boost::asio;
 using ::testing::HasSubstr;
 using testing::RedisServer;
 
@@ -46,14 +40,13 @@ class RedisTlsTest : public ::testing::Test {
                    StrCat("tls-ca-cert-file ", Path("trusted-ca.pem")), "tls-auth-clients yes"}});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
-    io_thread_ = std::thread([this] { io_.run(); });
+    io_.Start();
   }
 
   void TearDown() override {
     for (auto& client : clients_) client->Stop();
     clients_.clear();
-    work_.reset();
-    io_thread_.join();
+    io_.Join();
   }
 
   std::string Path(const std::string& name) const { return StrCat(dir_, "/", name); }
@@ -65,7 +58,7 @@ class RedisTlsTest : public ::testing::Test {
     config.tls.enabled = true;
     config.connect_timeout = absl::Seconds(2);
     config.reconnect_backoff_max = absl::Milliseconds(200);
-    clients_.push_back(std::make_unique<Client>(io_.get_executor(), config));
+    clients_.push_back(std::make_unique<Client>(io_.executor(), config));
     Client& client = *clients_.back();
     client.OnConnectivityChange([this](absl::Status status) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -76,7 +69,7 @@ class RedisTlsTest : public ::testing::Test {
   }
 
   absl::StatusOr<Reply> Exec(Client& client, Command command) {
-    return asio::co_spawn(io_, client.Exec(std::move(command)), asio::use_future).get();
+    return io_.Run(client.Exec(std::move(command)));
   }
 
   // Whether a connectivity report so far mentions `text`.
@@ -91,9 +84,7 @@ class RedisTlsTest : public ::testing::Test {
   std::string dir_;
   uint16_t tls_port_ = 0;
   std::unique_ptr<RedisServer> server_;
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
-  std::thread io_thread_;
+  testing::IoThread io_;
   std::mutex mu_;
   std::vector<absl::Status> reports_;
   std::vector<std::unique_ptr<Client>> clients_;

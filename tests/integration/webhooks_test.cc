@@ -3,19 +3,15 @@
 // segments, and the analytics reads.
 #include <future>
 #include <map>
-#include <thread>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
 
 #include <herald/common/clock.h>
 #include <herald/common/strings.h>
 #include <herald/metrics/metrics.h>
 #include <herald/redis/client.h>
+#include <herald/testing/io_thread.h>
 #include <herald/testing/redis_server.h>
 #include <herald/upstream/webhook_event.h>
 #include <herald/webhooks/recorder.h>
@@ -84,24 +80,21 @@ class WebhooksTest : public ::testing::Test {
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     client_ = std::make_unique<redis::Client>(
-        io_.get_executor(), redis::ClientConfig{.address = {"127.0.0.1", server_->port()}});
+        io_.executor(), redis::ClientConfig{.address = {"127.0.0.1", server_->port()}});
     client_->Start();
     recorder_ = MakeRedisEventRecorder(*client_, clock_, {}, &registry_);
     reader_ = std::make_unique<MessageAnalytics>(*client_);
-    thread_ = std::thread([this] { io_.run(); });
+    io_.Start();
   }
 
   void TearDown() override {
     client_->Stop();
-    work_.reset();
-    thread_.join();
+    io_.Join();
   }
 
   template <typename T>
   T Must(asio::awaitable<absl::StatusOr<T>> op) {
-    absl::StatusOr<T> result = asio::co_spawn(io_, std::move(op), asio::use_future).get();
-    EXPECT_TRUE(result.ok()) << result.status();
-    return result.ok() ? std::move(*result) : T{};
+    return io_.Must(std::move(op));
   }
 
   RecordOutcome Record(std::string key, const WebhookEvent& event, std::string tenant = "t1") {
@@ -121,13 +114,11 @@ class WebhooksTest : public ::testing::Test {
 
   ManualClock clock_{absl::FromUnixMillis(1'800'000'000'000)};
   metrics::Registry registry_;
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
+  testing::IoThread io_;
   std::unique_ptr<testing::RedisServer> server_;
   std::unique_ptr<redis::Client> client_;
   std::unique_ptr<EventRecorder> recorder_;
   std::unique_ptr<MessageAnalytics> reader_;
-  std::thread thread_;
 };
 
 TEST_F(WebhooksTest, PurchaseCreditedToItsMassMessageExactlyOnce) {
@@ -315,8 +306,7 @@ TEST_F(WebhooksTest, ConcurrentCopiesApplyOnce) {
   std::vector<std::future<absl::StatusOr<RecordOutcome>>> copies;
   const WebhookEvent sent = Sent(106, 506, 7, 999);
   for (int i = 0; i < 16; ++i) {
-    copies.push_back(
-        asio::co_spawn(io_, recorder_->Record("t1", "same-key", sent), asio::use_future));
+    copies.push_back(io_.Spawn(recorder_->Record("t1", "same-key", sent)));
   }
   int applied = 0;
   for (auto& c : copies) {
@@ -334,14 +324,13 @@ TEST_F(WebhooksTest, ConcurrentEventsAreCommittedTogetherAndEachAnsweredForItsel
   constexpr int kEvents = 150;
   std::vector<std::future<absl::StatusOr<RecordOutcome>>> results;
   std::promise<void> started;
-  asio::post(io_, [&] {
+  asio::post(io_.context(), [&] {
     for (int i = 0; i < kEvents; ++i) {
       for (std::string tenant : {"t1", "t2"}) {
         // Every fifth event repeats the previous key: a duplicate within the same batch.
         const int key = i % 5 == 4 ? i - 1 : i;
-        results.push_back(asio::co_spawn(
-            io_, recorder_->Record(tenant, StrCat("k", key), Sent(120, 10'000 + key, 7, 999)),
-            asio::use_future));
+        results.push_back(io_.Spawn(
+            recorder_->Record(tenant, StrCat("k", key), Sent(120, 10'000 + key, 7, 999))));
       }
     }
     started.set_value();
@@ -386,9 +375,9 @@ TEST_F(WebhooksTest, PurchasesOfSeveralMassMessagesInOneBatchAddUpExactly) {
   }
   std::vector<std::future<absl::StatusOr<RecordOutcome>>> results;
   std::promise<void> started;
-  asio::post(io_, [&] {
+  asio::post(io_.context(), [&] {
     for (auto& [key, event] : events) {
-      results.push_back(asio::co_spawn(io_, recorder_->Record("t1", key, event), asio::use_future));
+      results.push_back(io_.Spawn(recorder_->Record("t1", key, event)));
     }
     started.set_value();
   });
@@ -495,9 +484,7 @@ TEST_F(WebhooksTest, RedisDownIsAnErrorAndTheRetryApplies) {
   });
   ASSERT_TRUE(server_->Stop().ok());
   down.get_future().wait();
-  absl::StatusOr<RecordOutcome> r =
-      asio::co_spawn(io_, recorder_->Record("t1", "k", Sent(107, 507, 7, 999)), asio::use_future)
-          .get();
+  absl::StatusOr<RecordOutcome> r = io_.Run(recorder_->Record("t1", "k", Sent(107, 507, 7, 999)));
   EXPECT_FALSE(r.ok());
   ASSERT_TRUE(server_->Restart().ok());
   up.get_future().wait();  // the client reconnects on its own
