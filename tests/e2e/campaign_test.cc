@@ -1065,6 +1065,111 @@ TEST_P(CampaignTest, WhatAnUnfinishedCampaignUsesCannotBeDeletedUntilItIsFinal) 
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr(ShortId(draft.name())));
 }
 
+// A segment's fields change through its update mask, only to valid values, and only while no
+// launched, unfinished campaign uses it; a refused update changes nothing.
+TEST_P(CampaignTest, ASegmentChangesOnlyWhileNoLaunchedCampaignUsesIt) {
+  const std::string tenant = "segedit";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia(tenant, key);
+  auto audiences = v1::AudienceService::NewStub(stack_->channel());
+  v1::CreateSegmentRequest sreq;
+  sreq.set_parent(StrCat("tenants/", tenant));
+  sreq.mutable_segment()->set_display_name("Lapsed fans");
+  sreq.mutable_segment()->set_expired_only(true);
+  v1::Segment created;
+  ASSERT_TRUE(audiences->CreateSegment(BearerContext(key).get(), sreq, &created).ok());
+
+  // `paths` of `values`, on the segment.
+  const auto update = [&](v1::Segment values, std::vector<std::string> paths, v1::Segment* out) {
+    v1::UpdateSegmentRequest req;
+    values.set_name(created.name());
+    *req.mutable_segment() = std::move(values);
+    for (const std::string& path : paths) req.mutable_update_mask()->add_paths(path);
+    return audiences->UpdateSegment(BearerContext(key).get(), req, out);
+  };
+  const auto stored = [&] {
+    v1::Segment got;
+    EXPECT_TRUE(audiences
+                    ->GetSegment(BearerContext(key).get(),
+                                 Named<v1::GetSegmentRequest>(created.name()), &got)
+                    .ok());
+    return got;
+  };
+
+  // Only the fields the mask names change.
+  v1::Segment values;
+  values.set_display_name("Big spenders");
+  values.set_min_lifetime_spend_cents(5000);
+  values.set_subscribed_within_days(30);  // not in the mask
+  v1::Segment updated;
+  grpc::Status s = update(values, {"display_name", "min_lifetime_spend_cents"}, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(updated.name(), created.name());
+  EXPECT_EQ(updated.display_name(), "Big spenders");
+  EXPECT_EQ(updated.min_lifetime_spend_cents(), 5000);
+  EXPECT_EQ(updated.subscribed_within_days(), 0);
+  EXPECT_TRUE(updated.expired_only());
+  EXPECT_EQ(updated.create_time().seconds(), created.create_time().seconds());
+  EXPECT_EQ(stored().DebugString(), updated.DebugString());
+
+  // Bad requests: INVALID_ARGUMENT naming the field, and nothing changes.
+  const auto expect_invalid = [&](const v1::Segment& bad, std::vector<std::string> paths,
+                                  const std::string& field) {
+    v1::Segment out;
+    const grpc::Status refused = update(bad, std::move(paths), &out);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << refused.error_message();
+    EXPECT_THAT(refused.error_message(), ::testing::HasSubstr(field));
+    EXPECT_EQ(stored().DebugString(), updated.DebugString());
+  };
+  expect_invalid(values, {}, "update_mask");
+  expect_invalid(values, {"create_time"}, "update_mask");
+  expect_invalid(values, {"display_name", "display_name"}, "update_mask");
+  v1::Segment bad;
+  expect_invalid(bad, {"display_name"}, "segment.display_name");
+  bad.set_min_lifetime_spend_cents(-1);
+  expect_invalid(bad, {"min_lifetime_spend_cents"}, "segment.min_lifetime_spend_cents");
+  bad.set_subscribed_within_days(3651);
+  expect_invalid(bad, {"subscribed_within_days"}, "segment.subscribed_within_days");
+  // Dropping both of its conditions would leave none.
+  expect_invalid(v1::Segment(), {"min_lifetime_spend_cents", "expired_only"}, "condition");
+
+  // A draft that uses it does not hold it back.
+  v1::CreateCampaignRequest req = PpvCampaign(tenant, {accounts[0]}, media, "Draft");
+  req.mutable_campaign()->mutable_targets(0)->set_segment(created.name());
+  req.mutable_campaign()->set_save_as_draft(true);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign draft;
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &draft).ok());
+  values.set_min_lifetime_spend_cents(7000);
+  s = update(values, {"min_lifetime_spend_cents"}, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(updated.min_lifetime_spend_cents(), 7000);
+
+  // A campaign scheduled an hour ahead is launched: it does, until it is final.
+  req.mutable_campaign()->set_save_as_draft(false);
+  req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) + 3600);
+  v1::Campaign scheduled;
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &scheduled).ok());
+  values.set_min_lifetime_spend_cents(9000);
+  v1::Segment refused_out;
+  s = update(values, {"min_lifetime_spend_cents"}, &refused_out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr(ShortId(scheduled.name())));
+  EXPECT_EQ(stored().min_lifetime_spend_cents(), 7000);
+
+  v1::CancelCampaignResponse cancelled;
+  ASSERT_TRUE(campaigns
+                  ->CancelCampaign(BearerContext(key).get(),
+                                   Named<v1::CancelCampaignRequest>(scheduled.name()), &cancelled)
+                  .ok());
+  ASSERT_EQ(Watch(key, scheduled.name()).state(), v1::Campaign::CANCELLED);
+  s = update(values, {"min_lifetime_spend_cents"}, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(stored().min_lifetime_spend_cents(), 9000);
+}
+
 // A cancel whose unsends the queue refuses says so, and the dispatch sweep takes the messages
 // back once the queue takes them.
 TEST_P(CampaignTest, ACancelThatStoppedBeforeItsUnsendsIsFinishedByTheDispatchSweep) {
@@ -3587,6 +3692,11 @@ TEST_P(CampaignTest, EveryOtherRpcTreatsAnotherTenantsNamesAsNotFound) {
                    Named<v1::GetSegmentRequest>(segment.name()));
   expect_not_found("ListSegments", *audiences, &Audiences::ListSegments,
                    Parented<v1::ListSegmentsRequest>("tenants/keeper"));
+  v1::UpdateSegmentRequest update_segment;
+  update_segment.mutable_segment()->set_name(segment.name());
+  update_segment.mutable_segment()->set_display_name("Theirs");
+  update_segment.mutable_update_mask()->add_paths("display_name");
+  expect_not_found("UpdateSegment", *audiences, &Audiences::UpdateSegment, update_segment);
   expect_not_found("DeleteSegment", *audiences, &Audiences::DeleteSegment,
                    Named<v1::DeleteSegmentRequest>(segment.name()));
   expect_not_found("ListTeams", *teams, &Accounts::ListTeams,
@@ -3645,6 +3755,7 @@ TEST_P(CampaignTest, EveryOtherRpcTreatsAnotherTenantsNamesAsNotFound) {
   gs.set_name(segment.name());
   v1::Segment sg;
   EXPECT_TRUE(audiences->GetSegment(BearerContext(owner_key).get(), gs, &sg).ok());
+  EXPECT_EQ(sg.display_name(), "Lapsed");
   v1::GetMediaAssetRequest gm;
   gm.set_name(media);
   v1::MediaAsset m;

@@ -473,6 +473,26 @@ TEST_F(HeraldctlUpstreamTest, ListsAndSegments) {
   const CommandResult segments = Run({"segments", "list"}, env_);
   ASSERT_EQ(segments.exit_code, 0) << segments;
   EXPECT_THAT(segments.out, HasSubstr("spend >= $50.00"));
+
+  // An update changes only the flags given.
+  const std::string name = FromJson<v1::Segment>(segment.out).name();
+  const CommandResult updated = Run(
+      {"segments", "update", name, "--min-spend=75.00", "--subscribed-within-days=30", "--json"},
+      env_);
+  ASSERT_EQ(updated.exit_code, 0) << updated;
+  const v1::Segment after = FromJson<v1::Segment>(updated.out);
+  EXPECT_EQ(after.display_name(), "Top spenders");
+  EXPECT_EQ(after.min_lifetime_spend_cents(), 7500);
+  EXPECT_EQ(after.subscribed_within_days(), 30);
+  // Nothing to update is a usage error; an update that would leave no condition, the server's.
+  EXPECT_EQ(Run({"segments", "update", name}, env_).exit_code, 2);
+  const CommandResult emptied =
+      Run({"segments", "update", name, "--min-spend-cents=0", "--subscribed-within-days=0"}, env_);
+  EXPECT_EQ(emptied.exit_code, 6) << emptied;
+  EXPECT_THAT(emptied.err, HasSubstr("at least one condition"));
+  const CommandResult unchanged = Run({"segments", "get", name, "--json"}, env_);
+  ASSERT_EQ(unchanged.exit_code, 0) << unchanged;
+  EXPECT_EQ(FromJson<v1::Segment>(unchanged.out).min_lifetime_spend_cents(), 7500);
 }
 
 }  // namespace

@@ -204,6 +204,20 @@ void CreateSegment(std::string_view bytes) {
   Check(api::ParseSegment(kTenant, api::ToProto(*segment)).ok());
 }
 
+// An update checks only the fields its mask names, so a segment every field of which passes
+// passes whatever the mask.
+void UpdateSegment(std::string_view bytes) {
+  v1::UpdateSegmentRequest req;
+  if (!Parse(bytes, req)) return;
+  if (!Ok(api::OwnId(kTenant, "segment.name", req.segment().name(), "segments"))) return;
+  absl::StatusOr<std::vector<std::string>> fields = api::ParseMask(
+      req.update_mask(),
+      {"display_name", "min_lifetime_spend_cents", "subscribed_within_days", "expired_only"});
+  if (!Ok(fields)) return;
+  const bool masked = Ok(api::ValidateSegmentFields(req.segment(), &*fields));
+  Check(masked || !api::ValidateSegmentFields(req.segment()).ok());
+}
+
 void TopCampaigns(std::string_view bytes) {
   v1::TopCampaignsRequest req;
   if (!Parse(bytes, req)) return;
@@ -232,7 +246,7 @@ void CreateTenantAndKey(std::string_view bytes) {
 constexpr void (*kinds[])(std::string_view) = {
     CreateCampaign, UpdateCampaign, ListCampaigns,      CreateTeam,
     UpdateTeam,     CreateAccount,  UpdateAccount,      CreateMediaAsset,
-    CreateSegment,  TopCampaigns,   CreateTenantAndKey,
+    CreateSegment,  TopCampaigns,   CreateTenantAndKey, UpdateSegment,
 };
 
 }  // namespace

@@ -697,6 +697,7 @@ Service::Op<std::optional<std::string>> Service::UnfinishedCampaignWith(const st
     }
     for (size_t i = 0; i < page.campaigns.size(); ++i) {
       Campaign& c = page.campaigns[i];
+      if (use.skip_drafts && c.phase == store::CampaignPhase::kDraft) continue;
       bool uses = false;
       switch (use.kind) {
         case Use::Kind::kAccount:
@@ -1135,6 +1136,36 @@ Service::Op<store::Segment> Service::GetSegment(std::string tenant, std::string 
 
 Service::Op<std::vector<store::Segment>> Service::ListSegments(std::string tenant) {
   co_return co_await store_.List<store::Segment>(std::move(tenant));
+}
+
+Service::Op<store::Segment> Service::UpdateSegment(store::Segment update,
+                                                   std::vector<std::string> fields) {
+  HERALD_CO_RETURN_IF_ERROR((co_await GetSegment(update.tenant, update.id)).status());
+  const Use use{.kind = Use::Kind::kSegment, .id = update.id, .skip_drafts = true};
+  HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> user,
+                             co_await UnfinishedCampaignWith(update.tenant, use));
+  if (user) {
+    co_return absl::FailedPreconditionError(
+        StrCat("segment '", update.id, "' is used by campaign '", *user,
+               "', launched and not finished; a segment changes only while the campaigns that "
+               "use it are drafts or finished"));
+  }
+  co_return co_await store_.Update<store::Segment>(
+      update.tenant, update.id, [&update, &fields](store::Segment& s) {
+        if (Has(fields, "display_name")) s.display_name = update.display_name;
+        if (Has(fields, "min_lifetime_spend_cents")) {
+          s.min_lifetime_spend_cents = update.min_lifetime_spend_cents;
+        }
+        if (Has(fields, "subscribed_within_days")) {
+          s.subscribed_within_days = update.subscribed_within_days;
+        }
+        if (Has(fields, "expired_only")) s.expired_only = update.expired_only;
+        if (s.min_lifetime_spend_cents == 0 && s.subscribed_within_days == 0 && !s.expired_only) {
+          return absl::InvalidArgumentError(
+              "segment: set at least one condition (the update would leave none)");
+        }
+        return absl::OkStatus();
+      });
 }
 
 Service::Op<bool> Service::DeleteSegment(std::string tenant, std::string id) {

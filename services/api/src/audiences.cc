@@ -163,6 +163,31 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
                          });
   }
 
+  ServerUnaryReactor* UpdateSegment(CallbackServerContext* ctx, const v1::UpdateSegmentRequest* req,
+                                    v1::Segment* resp) override {
+    return bridge_.Unary(
+        ctx, "UpdateSegment", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::Segment> {
+          HERALD_CO_ASSIGN_OR_RETURN(
+              std::string id, OwnId(c.tenant, "segment.name", req->segment().name(), "segments"));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto fields,
+              ParseMask(req->update_mask(), {"display_name", "min_lifetime_spend_cents",
+                                             "subscribed_within_days", "expired_only"}));
+          HERALD_CO_RETURN_IF_ERROR(ValidateSegmentFields(req->segment(), &fields));
+          const v1::Segment& in = req->segment();
+          store::Segment update{.tenant = c.tenant,
+                                .id = std::move(id),
+                                .display_name = in.display_name(),
+                                .min_lifetime_spend_cents = in.min_lifetime_spend_cents(),
+                                .subscribed_within_days = in.subscribed_within_days(),
+                                .expired_only = in.expired_only()};
+          HERALD_CO_ASSIGN_OR_RETURN(
+              auto s, co_await service_.UpdateSegment(std::move(update), std::move(fields)));
+          co_return ToProto(s);
+        });
+  }
+
   ServerUnaryReactor* DeleteSegment(CallbackServerContext* ctx, const v1::DeleteSegmentRequest* req,
                                     v1::DeleteSegmentResponse* resp) override {
     return bridge_.Unary(ctx, "DeleteSegment", resp, Access::kTenant,

@@ -684,16 +684,25 @@ v1::Segment ToProto(const store::Segment& s) {
   return out;
 }
 
-absl::StatusOr<store::Segment> ParseSegment(std::string_view tenant, const v1::Segment& s) {
-  if (s.display_name().empty() || Utf8Length(s.display_name()) > 64) {
+absl::Status ValidateSegmentFields(const v1::Segment& s, const std::vector<std::string>* fields) {
+  const auto named = [&](std::string_view field) {
+    return fields == nullptr || std::find(fields->begin(), fields->end(), field) != fields->end();
+  };
+  if (named("display_name") && (s.display_name().empty() || Utf8Length(s.display_name()) > 64)) {
     return Invalid("segment.display_name", "1-64 characters");
   }
-  if (s.min_lifetime_spend_cents() < 0) {
+  if (named("min_lifetime_spend_cents") && s.min_lifetime_spend_cents() < 0) {
     return Invalid("segment.min_lifetime_spend_cents", "must not be negative");
   }
-  if (s.subscribed_within_days() < 0 || s.subscribed_within_days() > 3650) {
+  if (named("subscribed_within_days") &&
+      (s.subscribed_within_days() < 0 || s.subscribed_within_days() > 3650)) {
     return Invalid("segment.subscribed_within_days", "must be in [0, 3650]");
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<store::Segment> ParseSegment(std::string_view tenant, const v1::Segment& s) {
+  HERALD_RETURN_IF_ERROR(ValidateSegmentFields(s));
   if (s.min_lifetime_spend_cents() == 0 && s.subscribed_within_days() == 0 && !s.expired_only()) {
     return Invalid("segment", "set at least one condition");
   }

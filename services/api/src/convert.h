@@ -92,6 +92,10 @@ absl::StatusOr<TopCampaignsQuery> ParseTopCampaigns(const v1::TopCampaignsReques
 
 v1::Segment ToProto(const store::Segment& s);
 absl::StatusOr<store::Segment> ParseSegment(std::string_view tenant, const v1::Segment& s);
+// A segment's writable fields: all of them, or only those `fields` names (an update's mask).
+// Whether the segment still sets a condition is the caller's to check.
+absl::Status ValidateSegmentFields(const v1::Segment& s,
+                                   const std::vector<std::string>* fields = nullptr);
 
 // A team's writable fields. On create the upstream key is required and a rate limit of 0 means
 // the default; otherwise the rate limit must be 1-100000.

@@ -481,5 +481,28 @@ TEST(ParseTenantUpdateTest, TakesTheNamedFieldsAndRefusesWeightsOutOfRange) {
   EXPECT_THAT(ParseTenantUpdate(req).status().message(), HasSubstr("update_mask"));
 }
 
+TEST(ValidateSegmentFieldsTest, AnUpdateChecksOnlyTheFieldsItsMaskNames) {
+  v1::Segment segment;  // no display name: invalid on create
+  segment.set_subscribed_within_days(3651);
+  EXPECT_FALSE(ValidateSegmentFields(segment).ok()) << "a create checks every field";
+  const std::vector<std::string> spend{"min_lifetime_spend_cents"};
+  EXPECT_TRUE(ValidateSegmentFields(segment, &spend).ok());
+  const std::vector<std::string> days{"subscribed_within_days"};
+  EXPECT_THAT(std::string(ValidateSegmentFields(segment, &days).message()),
+              HasSubstr("segment.subscribed_within_days"));
+  const std::vector<std::string> name{"display_name"};
+  EXPECT_THAT(std::string(ValidateSegmentFields(segment, &name).message()),
+              HasSubstr("segment.display_name"));
+  segment.set_min_lifetime_spend_cents(-1);
+  EXPECT_THAT(std::string(ValidateSegmentFields(segment, &spend).message()),
+              HasSubstr("segment.min_lifetime_spend_cents"));
+  // Whether a condition remains is not a field's to say: an update may clear one.
+  v1::Segment cleared;
+  cleared.set_display_name("Lapsed");
+  EXPECT_TRUE(ValidateSegmentFields(cleared).ok());
+  EXPECT_THAT(std::string(ParseSegment("acme", cleared).status().message()),
+              HasSubstr("at least one condition"));
+}
+
 }  // namespace
 }  // namespace herald::api

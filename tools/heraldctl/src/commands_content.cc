@@ -207,33 +207,69 @@ int ListsAdd(Session& s, const ParsedCommand& c) {
                             " upstream calls; the list reports ", response.fans_added(), " fans"));
 }
 
+// The segment flags given, set on `segment`, with the field each sets added to `paths`.
+absl::Status ApplySegmentFlags(const ParsedCommand& c, v1::Segment* segment,
+                               std::vector<std::string>* paths) {
+  if (c.Has("display-name")) {
+    segment->set_display_name(c.Get("display-name"));
+    paths->push_back("display_name");
+  }
+  if (c.Has("min-spend") && c.Has("min-spend-cents")) {
+    return absl::InvalidArgumentError("give --min-spend or --min-spend-cents, not both");
+  }
+  if (c.Has("min-spend")) {
+    absl::StatusOr<int64_t> cents = ParsePriceCents("min-spend", c.Get("min-spend"));
+    if (!cents.ok()) return cents.status();
+    segment->set_min_lifetime_spend_cents(*cents);
+    paths->push_back("min_lifetime_spend_cents");
+  }
+  if (c.Has("min-spend-cents")) {
+    absl::StatusOr<int32_t> cents = ParseCount("min-spend-cents", c.Get("min-spend-cents"));
+    if (!cents.ok()) return cents.status();
+    segment->set_min_lifetime_spend_cents(*cents);
+    paths->push_back("min_lifetime_spend_cents");
+  }
+  if (c.Has("subscribed-within-days")) {
+    absl::StatusOr<int32_t> days =
+        ParseCount("subscribed-within-days", c.Get("subscribed-within-days"));
+    if (!days.ok()) return days.status();
+    segment->set_subscribed_within_days(*days);
+    paths->push_back("subscribed_within_days");
+  }
+  if (c.Has("expired-only")) {
+    segment->set_expired_only(c.GetBool("expired-only"));
+    paths->push_back("expired_only");
+  }
+  return absl::OkStatus();
+}
+
 int SegmentsCreate(Session& s, const ParsedCommand& c) {
   v1::CreateSegmentRequest request;
   HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Parent());
   v1::Segment* segment = request.mutable_segment();
+  std::vector<std::string> paths;
+  if (absl::Status st = ApplySegmentFlags(c, segment, &paths); !st.ok()) return s.Usage(st);
   segment->set_display_name(c.args[0]);
-  if (c.Has("min-spend") && c.Has("min-spend-cents")) {
-    return s.Usage(absl::InvalidArgumentError("give --min-spend or --min-spend-cents, not both"));
-  }
-  if (c.Has("min-spend")) {
-    HCTL_ASSIGN_OR_USAGE(const int64_t cents, s, ParsePriceCents("min-spend", c.Get("min-spend")));
-    segment->set_min_lifetime_spend_cents(cents);
-  }
-  if (c.Has("min-spend-cents")) {
-    HCTL_ASSIGN_OR_USAGE(const int32_t cents, s,
-                         ParseCount("min-spend-cents", c.Get("min-spend-cents")));
-    segment->set_min_lifetime_spend_cents(cents);
-  }
-  if (c.Has("subscribed-within-days")) {
-    HCTL_ASSIGN_OR_USAGE(const int32_t days, s,
-                         ParseCount("subscribed-within-days", c.Get("subscribed-within-days")));
-    segment->set_subscribed_within_days(days);
-  }
-  segment->set_expired_only(c.GetBool("expired-only"));
   request.set_request_id(c.Get("request-id"));
   v1::Segment response;
   auto context = s.Context();
   const grpc::Status status = AudienceStub(s)->CreateSegment(context.get(), request, &response);
+  return status.ok() ? s.Print(response) : s.Fail(status);
+}
+
+int SegmentsUpdate(Session& s, const ParsedCommand& c) {
+  v1::UpdateSegmentRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_segment()->mutable_name(), s,
+                       s.names().Resolve("segments", c.args[0]));
+  std::vector<std::string> paths;
+  if (absl::Status st = ApplySegmentFlags(c, request.mutable_segment(), &paths); !st.ok()) {
+    return s.Usage(st);
+  }
+  if (paths.empty()) return s.Usage(absl::InvalidArgumentError("nothing to update; see --help"));
+  for (const std::string& path : paths) request.mutable_update_mask()->add_paths(path);
+  v1::Segment response;
+  auto context = s.Context();
+  const grpc::Status status = AudienceStub(s)->UpdateSegment(context.get(), request, &response);
   return status.ok() ? s.Print(response) : s.Fail(status);
 }
 
@@ -339,20 +375,36 @@ void AddContentCommands(std::vector<CommandSpec>& commands) {
                         "separated; - for stdin)"}},
                       ListsAdd});
 
+  const FlagSpec min_spend{"min-spend", "DOLLARS",
+                           "lifetime spend on the account at least this, e.g. 50.00"};
+  const FlagSpec min_spend_cents{"min-spend-cents", "CENTS", "the same in cents"};
+  const FlagSpec subscribed{"subscribed-within-days", "N",
+                            "subscribed within the last N days (1-3650)"};
+  const FlagSpec expired{"expired-only", "", "only fans whose subscription has expired"};
+  commands.push_back({"segments",
+                      "create",
+                      "DISPLAY_NAME",
+                      1,
+                      1,
+                      "Create a segment: a rule over fan data (every condition given must hold)",
+                      "Herald assigns the segment's id; the output shows its name.",
+                      {min_spend, min_spend_cents, subscribed, expired, request_id},
+                      SegmentsCreate});
   commands.push_back(
       {"segments",
-       "create",
-       "DISPLAY_NAME",
+       "update",
+       "SEGMENT",
        1,
        1,
-       "Create a segment: a rule over fan data (every condition given must hold)",
-       "Herald assigns the segment's id; the output shows its name.",
-       {{"min-spend", "DOLLARS", "lifetime spend on the account at least this, e.g. 50.00"},
-        {"min-spend-cents", "CENTS", "the same in cents"},
-        {"subscribed-within-days", "N", "subscribed within the last N days (1-3650)"},
-        {"expired-only", "", "only fans whose subscription has expired"},
-        request_id},
-       SegmentsCreate});
+       "Change a segment's display name or conditions (only those given)",
+       "A condition set to 0 (or --expired-only=false) is dropped; at least one must remain. "
+       "Refused while a launched campaign that is not finished uses the segment.",
+       {{"display-name", "NAME", "the segment's new name"},
+        min_spend,
+        min_spend_cents,
+        subscribed,
+        expired},
+       SegmentsUpdate});
   commands.push_back({"segments", "list", "", 0, 0, "List segments", "", {}, SegmentsList});
   commands.push_back({"segments", "get", "SEGMENT", 1, 1, "Show a segment", "", {}, SegmentsGet});
   commands.push_back({"segments",

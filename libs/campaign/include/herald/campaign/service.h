@@ -254,6 +254,11 @@ class Service {
                                                    store::RequestId request_id);
   Op<store::Segment> GetSegment(std::string tenant, std::string id);
   Op<std::vector<store::Segment>> ListSegments(std::string tenant);
+  // Sets the `fields` of the segment named by `update` (its tenant and id) to `update`'s. A
+  // segment is read as each account's list is built, so it changes only while no campaign that
+  // uses it has left DRAFT unfinished: FAILED_PRECONDITION otherwise, naming that campaign.
+  // INVALID_ARGUMENT when the result would set no condition.
+  Op<store::Segment> UpdateSegment(store::Segment update, std::vector<std::string> fields);
   Op<bool> DeleteSegment(std::string tenant, std::string id);
 
   // ---- campaigns
@@ -309,6 +314,7 @@ class Service {
     enum class Kind { kAccount, kMediaAsset, kSegment };
     Kind kind;
     std::string id;
+    bool skip_drafts = false;  // a draft's use does not count (it has read nothing yet)
   };
   // The id of an unfinished campaign that uses `use`, if any. Reads the tenant's campaigns a
   // page at a time: their heads, then (for an account) one round trip per page for whether each
