@@ -114,6 +114,28 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return media.value_or("");
   }
 
+  // Creates `segment` for `tenant`: the segment as created (empty, and a test failure, when the
+  // create fails).
+  static v1::Segment NewSegment(const std::string& tenant, const std::string& key,
+                                v1::Segment segment) {
+    v1::CreateSegmentRequest req;
+    req.set_parent(StrCat("tenants/", tenant));
+    *req.mutable_segment() = std::move(segment);
+    v1::Segment created;
+    const grpc::Status s = v1::AudienceService::NewStub(stack_->channel())
+                               ->CreateSegment(BearerContext(key).get(), req, &created);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return created;
+  }
+
+  // A segment of the fans whose subscription has expired.
+  static v1::Segment Lapsed() {
+    v1::Segment segment;
+    segment.set_display_name("Lapsed fans");
+    segment.set_expired_only(true);
+    return segment;
+  }
+
   static v1::CreateCampaignRequest PpvCampaign(const std::string& tenant,
                                                const std::vector<std::string>& accounts,
                                                const std::string& media, std::string text) {
@@ -988,12 +1010,8 @@ TEST_P(CampaignTest, WhatAnUnfinishedCampaignUsesCannotBeDeletedUntilItIsFinal) 
   ASSERT_GE(accounts.size(), 3u);
   const std::string media = NewMedia(tenant, key);
   auto audiences = v1::AudienceService::NewStub(stack_->channel());
-  v1::CreateSegmentRequest sreq;
-  sreq.set_parent(StrCat("tenants/", tenant));
-  sreq.mutable_segment()->set_display_name("Lapsed fans");
-  sreq.mutable_segment()->set_expired_only(true);
-  v1::Segment segment;
-  ASSERT_TRUE(audiences->CreateSegment(BearerContext(key).get(), sreq, &segment).ok());
+  const v1::Segment segment = NewSegment(tenant, key, Lapsed());
+  ASSERT_FALSE(segment.name().empty());
   // Other campaigns of the tenant, finished, that use neither the account nor the segment.
   for (int i = 0; i < 3; ++i) {
     v1::Campaign done;
@@ -1074,12 +1092,8 @@ TEST_P(CampaignTest, ASegmentChangesOnlyWhileNoLaunchedCampaignUsesIt) {
   ASSERT_FALSE(accounts.empty());
   const std::string media = NewMedia(tenant, key);
   auto audiences = v1::AudienceService::NewStub(stack_->channel());
-  v1::CreateSegmentRequest sreq;
-  sreq.set_parent(StrCat("tenants/", tenant));
-  sreq.mutable_segment()->set_display_name("Lapsed fans");
-  sreq.mutable_segment()->set_expired_only(true);
-  v1::Segment created;
-  ASSERT_TRUE(audiences->CreateSegment(BearerContext(key).get(), sreq, &created).ok());
+  const v1::Segment created = NewSegment(tenant, key, Lapsed());
+  ASSERT_FALSE(created.name().empty());
 
   // `paths` of `values`, on the segment.
   const auto update = [&](v1::Segment values, std::vector<std::string> paths, v1::Segment* out) {
@@ -1631,13 +1645,8 @@ TEST_P(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
   ASSERT_GE(all.size(), 2u);
   const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
   auto audiences = v1::AudienceService::NewStub(stack_->channel());
-  v1::CreateSegmentRequest sreq;
-  sreq.set_parent("tenants/segments");
-  sreq.mutable_segment()->set_display_name("Lapsed fans");
-  sreq.mutable_segment()->set_expired_only(true);
-  v1::Segment segment;
-  grpc::Status s = audiences->CreateSegment(BearerContext(key).get(), sreq, &segment);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Segment segment = NewSegment("segments", key, Lapsed());
+  ASSERT_FALSE(segment.name().empty());
 
   // How many expired fans each account has, per the upstream.
   std::map<std::string, int64_t> expired;
@@ -1668,7 +1677,7 @@ TEST_P(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
   }
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   v1::Campaign created;
-  s = campaigns->CreateCampaign(BearerContext(key).get(), req, &created);
+  grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &created);
   ASSERT_TRUE(s.ok()) << s.error_message();
   const v1::Campaign done = Watch(key, created.name());
   EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
@@ -1704,14 +1713,11 @@ TEST_P(CampaignTest, ASegmentThatSelectsNobodyStillSendsToTheTargetsLists) {
   const std::string key = NewTenant(tenant);
   const std::vector<std::string> all = ImportAccounts(tenant, key, 2);
   ASSERT_GE(all.size(), 2u);
-  auto audiences = v1::AudienceService::NewStub(stack_->channel());
-  v1::CreateSegmentRequest sreq;
-  sreq.set_parent(StrCat("tenants/", tenant));
-  sreq.mutable_segment()->set_display_name("Whales");
-  sreq.mutable_segment()->set_min_lifetime_spend_cents(int64_t{1} << 40);  // nobody spends that
-  v1::Segment segment;
-  grpc::Status s = audiences->CreateSegment(BearerContext(key).get(), sreq, &segment);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::Segment whales;
+  whales.set_display_name("Whales");
+  whales.set_min_lifetime_spend_cents(int64_t{1} << 40);  // nobody spends that
+  const v1::Segment segment = NewSegment(tenant, key, std::move(whales));
+  ASSERT_FALSE(segment.name().empty());
   const auto before = LedgerMessages();
 
   v1::CreateCampaignRequest req;
@@ -1726,7 +1732,7 @@ TEST_P(CampaignTest, ASegmentThatSelectsNobodyStillSendsToTheTargetsLists) {
   segment_only->set_segment(segment.name());
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   v1::Campaign created;
-  s = campaigns->CreateCampaign(BearerContext(key).get(), req, &created);
+  grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &created);
   ASSERT_TRUE(s.ok()) << s.error_message();
   const v1::Campaign done = Watch(key, created.name());
   EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
