@@ -2452,6 +2452,40 @@ TEST_P(CampaignTest, ADeliveryHeldByAnAccountPausePastGraceIsMissedNotSentLate) 
       EXPECT_EQ(d.upstream_message_id(), 0);
     }
   }
+  // The failed delivery is what a filter on FAILED lists; a page token serves its own filter.
+  const auto list = [&](std::vector<v1::Delivery::State> states, int page_size,
+                        const std::string& token, v1::ListDeliveriesResponse* out) {
+    v1::ListDeliveriesRequest lreq;
+    lreq.set_parent(created.name());
+    for (const v1::Delivery::State state : states) lreq.add_states(state);
+    lreq.set_page_size(page_size);
+    lreq.set_page_token(token);
+    return campaigns->ListDeliveries(BearerContext(key).get(), lreq, out);
+  };
+  v1::ListDeliveriesResponse failed;
+  ASSERT_TRUE(list({v1::Delivery::FAILED}, 0, "", &failed).ok());
+  ASSERT_EQ(failed.deliveries_size(), 1);
+  EXPECT_EQ(failed.deliveries(0).account(), accounts[1]);
+  v1::ListDeliveriesResponse first;
+  ASSERT_TRUE(list({v1::Delivery::COMPLETED, v1::Delivery::FAILED}, 1, "", &first).ok());
+  ASSERT_EQ(first.deliveries_size(), 1);
+  ASSERT_FALSE(first.next_page_token().empty());
+  v1::ListDeliveriesResponse second;
+  ASSERT_TRUE(
+      list({v1::Delivery::FAILED, v1::Delivery::COMPLETED}, 1, first.next_page_token(), &second)
+          .ok());
+  ASSERT_EQ(second.deliveries_size(), 1);
+  EXPECT_NE(second.deliveries(0).account(), first.deliveries(0).account());
+  v1::ListDeliveriesResponse refused;
+  EXPECT_EQ(list({v1::Delivery::FAILED}, 1, first.next_page_token(), &refused).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(list({}, 1, first.next_page_token(), &refused).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(list({v1::Delivery::STATE_UNSPECIFIED}, 0, "", &refused).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(list({static_cast<v1::Delivery::State>(99)}, 0, "", &refused).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
   ExpectOneMoreMessageEach(before, {accounts[0]});
   const auto after = LedgerMessages();
   const std::string paused_id = ShortId(accounts[1]);

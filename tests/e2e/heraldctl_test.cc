@@ -352,6 +352,16 @@ TEST_F(HeraldctlUpstreamTest, PpvCampaignIsWatchedUntilItCompletes) {
   for (const auto& d : list.deliveries()) {
     EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.account() << ": " << d.error();
   }
+  // --state filters, in any case; an unknown state is a usage error.
+  const CommandResult done =
+      Run({"campaigns", "deliveries", name, "--state=completed,sent", "--json"}, env_);
+  ASSERT_EQ(done.exit_code, 0) << done;
+  EXPECT_EQ(FromJson<v1::ListDeliveriesResponse>(done.out).deliveries_size(), 2);
+  const CommandResult failed =
+      Run({"campaigns", "deliveries", name, "--state=FAILED", "--json"}, env_);
+  ASSERT_EQ(failed.exit_code, 0) << failed;
+  EXPECT_EQ(FromJson<v1::ListDeliveriesResponse>(failed.out).deliveries_size(), 0);
+  EXPECT_EQ(Run({"campaigns", "deliveries", name, "--state=lost"}, env_).exit_code, 2);
   const CommandResult table = Run({"campaigns", "list"}, env_);
   ASSERT_EQ(table.exit_code, 0) << table;
   EXPECT_THAT(table.out, HasSubstr("COMPLETED"));

@@ -1,5 +1,7 @@
 // CampaignService: campaigns, their deliveries and state changes, and WatchCampaign.
 
+#include <set>
+
 #include <absl/strings/numbers.h>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -27,6 +29,18 @@ namespace asio = boost::asio;
 using campaign::Caller;
 using grpc::CallbackServerContext;
 using grpc::ServerUnaryReactor;
+
+// The states a list request filters by, each once; INVALID_ARGUMENT for 0 or a value the enum
+// (`valid`) does not have.
+absl::StatusOr<std::set<int>> StateFilter(const google::protobuf::RepeatedField<int>& states,
+                                          bool (*valid)(int)) {
+  std::set<int> out;
+  for (const int s : states) {
+    if (s == 0 || !valid(s)) return absl::InvalidArgumentError(StrCat("states: unknown state ", s));
+    out.insert(s);
+  }
+  return out;
+}
 
 class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
  public:
@@ -89,13 +103,8 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
               StrCat(c.tenant, "/", req->create_time_after().seconds(), ".",
                      req->create_time_after().nanos(), "/", req->create_time_before().seconds(),
                      ".", req->create_time_before().nanos(), "/");
-          std::set<int> states;
-          for (int s : req->states()) {
-            if (s == v1::Campaign::STATE_UNSPECIFIED || !v1::Campaign::State_IsValid(s)) {
-              co_return absl::InvalidArgumentError("states: unknown state");
-            }
-            states.insert(s);
-          }
+          HERALD_CO_ASSIGN_OR_RETURN(std::set<int> states,
+                                     StateFilter(req->states(), v1::Campaign::State_IsValid));
           for (int s : states) StrAppend(&filter, s, ",");
           const uint64_t fingerprint = Fingerprint(filter);
           // Campaigns come newest first, ties by id (descending); the token is the position of
@@ -262,10 +271,21 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
         [this, req](const Caller& c) -> Op<v1::ListDeliveriesResponse> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string id,
                                      OwnId(c.tenant, "parent", req->parent(), "campaigns"));
+          HERALD_CO_ASSIGN_OR_RETURN(std::set<int> states,
+                                     StateFilter(req->states(), v1::Delivery::State_IsValid));
           HERALD_CO_ASSIGN_OR_RETURN(auto all, co_await service_.ListDeliveries(c.tenant, id));
+          // A token is good for the same filter only (without one, as before filters existed).
+          std::string filter = req->parent();
+          if (!states.empty()) {
+            std::erase_if(all, [&states](const store::Delivery& d) {
+              return !states.contains(ToProto(d.state));
+            });
+            StrAppend(&filter, "/states:");
+            for (int s : states) StrAppend(&filter, s, ",");
+          }
           co_return ListPage<v1::ListDeliveriesResponse>(
               *req, std::move(all), [](const store::Delivery& d) { return d.account; },
-              Fingerprint(req->parent()),
+              Fingerprint(filter),
               [&](v1::ListDeliveriesResponse& out, const store::Delivery& d) {
                 *out.add_deliveries() = ToProto(c.tenant, id, d);
               });

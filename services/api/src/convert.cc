@@ -80,6 +80,8 @@ v1::Campaign::State ToProto(campaign::CampaignState s) {
   return v1::Campaign::STATE_UNSPECIFIED;
 }
 
+}  // namespace
+
 v1::Delivery::State ToProto(store::DeliveryState s) {
   using S = store::DeliveryState;
   switch (s) {
@@ -104,6 +106,8 @@ v1::Delivery::State ToProto(store::DeliveryState s) {
   }
   return v1::Delivery::STATE_UNSPECIFIED;
 }
+
+namespace {
 
 // An upstream list id: a system list's name ("fans", "recent", "rebill_on", ...) or a custom
 // list's number. Whether the account has it only the upstream knows, at send time.

@@ -77,6 +77,7 @@ v1::Account ToProto(const store::Account& a);
 v1::MediaAsset ToProto(const store::MediaAsset& m);
 v1::Campaign ToProto(const campaign::CampaignView& v);
 v1::Delivery ToProto(std::string_view tenant, std::string_view campaign, const store::Delivery& d);
+v1::Delivery::State ToProto(store::DeliveryState s);
 v1::CampaignStats ToProto(std::string_view tenant, std::string_view campaign,
                           const campaign::CampaignFigures& f);
 v1::Buyer ToProto(std::string_view tenant, const webhooks::Buyer& b);

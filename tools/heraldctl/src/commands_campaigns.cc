@@ -113,17 +113,26 @@ void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
   out->set_seconds(absl::ToUnixSeconds(t));
 }
 
+// The states --state names, comma separated, in any case; `parse` is the enum's State_Parse.
+template <typename State, typename Parse>
+absl::StatusOr<std::vector<State>> ParseStates(const ParsedCommand& c, Parse parse) {
+  std::vector<State> out;
+  for (const std::string& name : ParseList(c.Get("state"))) {
+    State state;
+    if (!parse(AsciiUpper(name), &state) || state == State{}) {
+      return absl::InvalidArgumentError(StrCat("--state: unknown state '", name, "'"));
+    }
+    out.push_back(state);
+  }
+  return out;
+}
+
 int CampaignsList(Session& s, const ParsedCommand& c) {
   v1::ListCampaignsRequest request;
   HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Parent());
-  for (const std::string& name : ParseList(c.Get("state"))) {
-    v1::Campaign::State state;
-    if (!v1::Campaign::State_Parse(AsciiUpper(name), &state) ||
-        state == v1::Campaign::STATE_UNSPECIFIED) {
-      return s.Usage(absl::InvalidArgumentError(StrCat("--state: unknown state '", name, "'")));
-    }
-    request.add_states(state);
-  }
+  HCTL_ASSIGN_OR_USAGE(const auto states, s,
+                       ParseStates<v1::Campaign::State>(c, v1::Campaign::State_Parse));
+  for (const v1::Campaign::State state : states) request.add_states(state);
   if (c.Has("created-after")) {
     HCTL_ASSIGN_OR_USAGE(const absl::Time t, s, ParseTime("created-after", c.Get("created-after")));
     SetTimestamp(t, request.mutable_create_time_after());
@@ -181,6 +190,9 @@ int CampaignsCancel(Session& s, const ParsedCommand& c) {
 int CampaignsDeliveries(Session& s, const ParsedCommand& c) {
   v1::ListDeliveriesRequest request;
   HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Resolve("campaigns", c.args[0]));
+  HCTL_ASSIGN_OR_USAGE(const auto states, s,
+                       ParseStates<v1::Delivery::State>(c, v1::Delivery::State_Parse));
+  for (const v1::Delivery::State state : states) request.add_states(state);
   auto stub = Stub(s);
   return ListAllPages<v1::ListDeliveriesResponse>(
       s, request, [&](grpc::ClientContext* context, const auto& r, auto* response) {
@@ -373,15 +385,16 @@ void AddCampaignCommands(std::vector<CommandSpec>& commands) {
          "keep showing revenue after the campaign is final (purchases arrive for days), until "
          "Ctrl-C"}},
        CampaignsWatch});
-  commands.push_back({"campaigns",
-                      "deliveries",
-                      "CAMPAIGN",
-                      1,
-                      1,
-                      "List a campaign's deliveries (one per account)",
-                      "",
-                      {},
-                      CampaignsDeliveries});
+  commands.push_back(
+      {"campaigns",
+       "deliveries",
+       "CAMPAIGN",
+       1,
+       1,
+       "List a campaign's deliveries (one per account)",
+       "",
+       {{"state", "STATES", "only these states, comma separated (e.g. FAILED,CANCELLED)"}},
+       CampaignsDeliveries});
   commands.push_back({"campaigns",
                       "test-send",
                       "CAMPAIGN",
