@@ -1160,7 +1160,7 @@ Service::Op<store::Segment> Service::UpdateSegment(store::Segment update,
           s.subscribed_within_days = update.subscribed_within_days;
         }
         if (Has(fields, "expired_only")) s.expired_only = update.expired_only;
-        if (s.min_lifetime_spend_cents == 0 && s.subscribed_within_days == 0 && !s.expired_only) {
+        if (!s.SetsACondition()) {
           return absl::InvalidArgumentError(
               "segment: set at least one condition (the update would leave none)");
         }

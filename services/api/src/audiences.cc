@@ -168,22 +168,10 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
     return bridge_.Unary(
         ctx, "UpdateSegment", resp, Access::kTenant,
         [this, req](const Caller& c) -> Op<v1::Segment> {
+          HERALD_CO_ASSIGN_OR_RETURN(SegmentUpdate update, ParseSegmentUpdate(c.tenant, *req));
           HERALD_CO_ASSIGN_OR_RETURN(
-              std::string id, OwnId(c.tenant, "segment.name", req->segment().name(), "segments"));
-          HERALD_CO_ASSIGN_OR_RETURN(
-              auto fields,
-              ParseMask(req->update_mask(), {"display_name", "min_lifetime_spend_cents",
-                                             "subscribed_within_days", "expired_only"}));
-          HERALD_CO_RETURN_IF_ERROR(ValidateSegmentFields(req->segment(), &fields));
-          const v1::Segment& in = req->segment();
-          store::Segment update{.tenant = c.tenant,
-                                .id = std::move(id),
-                                .display_name = in.display_name(),
-                                .min_lifetime_spend_cents = in.min_lifetime_spend_cents(),
-                                .subscribed_within_days = in.subscribed_within_days(),
-                                .expired_only = in.expired_only()};
-          HERALD_CO_ASSIGN_OR_RETURN(
-              auto s, co_await service_.UpdateSegment(std::move(update), std::move(fields)));
+              auto s,
+              co_await service_.UpdateSegment(std::move(update.segment), std::move(update.fields)));
           co_return ToProto(s);
         });
   }

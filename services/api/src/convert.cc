@@ -705,16 +705,37 @@ absl::Status ValidateSegmentFields(const v1::Segment& s, const std::vector<std::
   return absl::OkStatus();
 }
 
-absl::StatusOr<store::Segment> ParseSegment(std::string_view tenant, const v1::Segment& s) {
-  HERALD_RETURN_IF_ERROR(ValidateSegmentFields(s));
-  if (s.min_lifetime_spend_cents() == 0 && s.subscribed_within_days() == 0 && !s.expired_only()) {
-    return Invalid("segment", "set at least one condition");
-  }
+namespace {
+
+store::Segment FromProto(std::string_view tenant, const v1::Segment& s) {
   return store::Segment{.tenant = std::string(tenant),
                         .display_name = s.display_name(),
                         .min_lifetime_spend_cents = s.min_lifetime_spend_cents(),
                         .subscribed_within_days = s.subscribed_within_days(),
                         .expired_only = s.expired_only()};
+}
+
+}  // namespace
+
+absl::StatusOr<store::Segment> ParseSegment(std::string_view tenant, const v1::Segment& s) {
+  HERALD_RETURN_IF_ERROR(ValidateSegmentFields(s));
+  store::Segment segment = FromProto(tenant, s);
+  if (!segment.SetsACondition()) return Invalid("segment", "set at least one condition");
+  return segment;
+}
+
+absl::StatusOr<SegmentUpdate> ParseSegmentUpdate(std::string_view tenant,
+                                                 const v1::UpdateSegmentRequest& req) {
+  HERALD_ASSIGN_OR_RETURN(std::string id,
+                          OwnId(tenant, "segment.name", req.segment().name(), "segments"));
+  SegmentUpdate out;
+  HERALD_ASSIGN_OR_RETURN(out.fields,
+                          ParseMask(req.update_mask(), {"display_name", "min_lifetime_spend_cents",
+                                                        "subscribed_within_days", "expired_only"}));
+  HERALD_RETURN_IF_ERROR(ValidateSegmentFields(req.segment(), &out.fields));
+  out.segment = FromProto(tenant, req.segment());
+  out.segment.id = std::move(id);
+  return out;
 }
 
 absl::Status ValidateTeamFields(const v1::Team& team, bool create) {

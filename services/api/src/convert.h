@@ -97,6 +97,14 @@ absl::StatusOr<store::Segment> ParseSegment(std::string_view tenant, const v1::S
 // Whether the segment still sets a condition is the caller's to check.
 absl::Status ValidateSegmentFields(const v1::Segment& s,
                                    const std::vector<std::string>* fields = nullptr);
+// UpdateSegment: the segment (its tenant, id and the new values) and the fields named in
+// update_mask, each validated. Whether a condition remains is known only once they are applied.
+struct SegmentUpdate {
+  store::Segment segment;
+  std::vector<std::string> fields;
+};
+absl::StatusOr<SegmentUpdate> ParseSegmentUpdate(std::string_view tenant,
+                                                 const v1::UpdateSegmentRequest& req);
 
 // A team's writable fields. On create the upstream key is required and a rate limit of 0 means
 // the default; otherwise the rate limit must be 1-100000.
