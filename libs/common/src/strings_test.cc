@@ -35,6 +35,26 @@ TEST(ParseIntTest, WholeStringOnly) {
   EXPECT_EQ(ParseInt<uint16_t>("70000"), std::nullopt);
 }
 
+TEST(AppendJsonStringTest, EscapesOnlyWhatJsonRequires) {
+  std::string out = "x:";
+  AppendJsonString(out, std::string("say \"hi\"\\\n\r\t\x01\x1f caf\u00e9", 20));
+  EXPECT_EQ(out, R"(x:"say \"hi\"\\\n\r\t\u0001\u001f caf)"
+                 "\u00e9\"");
+  out.clear();
+  AppendJsonString(out, "");
+  EXPECT_EQ(out, R"("")");
+  out.clear();
+  AppendJsonString(out, std::string("\0end", 4));
+  EXPECT_EQ(out, R"("\u0000end")");
+}
+
+TEST(PercentEncodeTest, KeepsOnlyUnreservedCharacters) {
+  EXPECT_EQ(PercentEncode("aZ09-._~"), "aZ09-._~");
+  EXPECT_EQ(PercentEncode("rate(x[1m]) > 0 & y=\u00e9/"),
+            "rate%28x%5B1m%5D%29%20%3E%200%20%26%20y%3D%C3%A9%2F");
+  EXPECT_EQ(PercentEncode(""), "");
+}
+
 TEST(AsciiCaseTest, ChangesOnlyAsciiLetters) {
   EXPECT_EQ(AsciiLower("HeLLo-1"), "hello-1");
   EXPECT_EQ(AsciiUpper("drain_timeout"), "DRAIN_TIMEOUT");

@@ -88,21 +88,6 @@ absl::Status Unexpected(std::string_view what, std::string_view data, const std:
 
 }  // namespace
 
-std::string UrlEncode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
 absl::StatusOr<std::unique_ptr<PrometheusServer>> PrometheusServer::Start(Options options) {
   const std::string dir = MakeTempDir("prometheus");
   const std::string config = dir + "/prometheus.yml";
@@ -158,7 +143,7 @@ absl::StatusOr<std::string> PrometheusServer::Get(std::string_view target) const
 
 absl::StatusOr<PrometheusServer::QueryResult> PrometheusServer::Query(
     std::string_view promql) const {
-  absl::StatusOr<std::string> data = Get(StrCat("/api/v1/query?query=", UrlEncode(promql)));
+  absl::StatusOr<std::string> data = Get(StrCat("/api/v1/query?query=", PercentEncode(promql)));
   if (!data.ok()) return data.status();
   try {
     const json::value v = json::parse(*data);

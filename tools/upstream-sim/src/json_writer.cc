@@ -6,42 +6,6 @@
 
 namespace herald::upstream_sim {
 
-void AppendJsonString(std::string& out, std::string_view value) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  size_t run = 0;  // start of the pending run of characters that need no escaping
-  for (size_t i = 0; i < value.size(); ++i) {
-    const char c = value[i];
-    const bool plain = c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20;
-    if (plain) continue;
-    out.append(value.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      default:
-        out.append("\\u00");
-        out.push_back(kHex[(c >> 4) & 0xf]);
-        out.push_back(kHex[c & 0xf]);
-    }
-  }
-  out.append(value.data() + run, value.size() - run);
-  out.push_back('"');
-}
-
 void JsonWriter::BeforeValue() {
   if (after_key_) {
     after_key_ = false;

@@ -61,11 +61,5 @@ TEST(JsonWriterTest, WritesNestedDocumentsWithMoneyAndEscapes) {
             R"("empty":[],"ratio":0.25})");
 }
 
-TEST(JsonWriterTest, EscapesControlCharacters) {
-  std::string out;
-  AppendJsonString(out, std::string("a\x01z", 3));
-  EXPECT_EQ(out, R"("a\u0001z")");
-}
-
 }  // namespace
 }  // namespace herald::upstream_sim

@@ -1,25 +1,8 @@
-#include <cctype>
-
 #include <herald/common/strings.h>
 #include <herald/upstream_sim/render.h>
 #include <herald/upstream_sim/time_format.h>
 
 namespace herald::upstream_sim {
-
-std::string PercentEncode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
-    }
-  }
-  return out;
-}
 
 void WriteQueueItem(JsonWriter& w, int64_t id, const QueueStatus& s) {
   w.BeginObject();

@@ -85,6 +85,14 @@ std::string StrJoin(const Range& range, std::string_view separator) {
 // Splits on every occurrence of `separator`; "" gives one empty piece. Views point into `s`.
 std::vector<std::string_view> StrSplit(std::string_view s, char separator);
 
+// Appends `s` to `out` as a quoted JSON string: quotes, backslashes and control characters
+// escaped, every other byte (UTF-8 included) as it is.
+void AppendJsonString(std::string& out, std::string_view s);
+
+// RFC 3986 percent-encoding of everything but unreserved characters (letters, digits, "-._~"),
+// for query values and path segments.
+std::string PercentEncode(std::string_view s);
+
 std::string AsciiLower(std::string_view s);
 std::string AsciiUpper(std::string_view s);
 

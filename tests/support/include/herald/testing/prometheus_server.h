@@ -92,7 +92,4 @@ class PrometheusServer {
   uint16_t port_;
 };
 
-// `s` percent-encoded for a URL's query string (everything but unreserved characters).
-std::string UrlEncode(std::string_view s);
-
 }  // namespace herald::testing

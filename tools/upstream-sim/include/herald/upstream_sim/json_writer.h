@@ -64,7 +64,4 @@ class JsonWriter {
   bool after_key_ = false;
 };
 
-// Appends `value` to `out` as a quoted JSON string.
-void AppendJsonString(std::string& out, std::string_view value);
-
 }  // namespace herald::upstream_sim

@@ -13,10 +13,6 @@
 
 namespace herald::upstream_sim {
 
-// RFC 3986 percent-encoding of everything but unreserved characters (for query values and path
-// segments of the links the simulator renders).
-std::string PercentEncode(std::string_view s);
-
 // QueueItem: {id, date, isReady, isDone, isCanceled, hasError, pending, total, canUnsend,
 // unsendSeconds, isCouplePeopleMedia}.
 void WriteQueueItem(JsonWriter& w, int64_t id, const QueueStatus& status);
