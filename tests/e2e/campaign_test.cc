@@ -929,10 +929,7 @@ TEST_P(CampaignTest, ALaunchThatStoppedBeforeItsJobsIsSentByTheDispatchSweep) {
   v1::Campaign launched;
   ASSERT_NO_FATAL_FAILURE(ExpectStoppedBeforeItsJobs(
       campaigns->LaunchCampaign(BearerContext(key).get(), launch, &launched)));
-  v1::GetCampaignRequest get;
-  get.set_name(draft.name());
-  v1::Campaign stored;
-  ASSERT_TRUE(campaigns->GetCampaign(BearerContext(key).get(), get, &stored).ok());
+  const v1::Campaign stored = GetCampaign(key, draft.name());
   EXPECT_NE(stored.state(), v1::Campaign::DRAFT);  // the launch was written, its jobs were not
 
   ExpectSentByTheSweep(key, tenant, accounts[0], team, draft.name(), before);
@@ -992,10 +989,7 @@ TEST_P(CampaignTest, AResumeThatStoppedBeforeItsJobsIsSentByTheDispatchSweep) {
   v1::Campaign resumed;
   ASSERT_NO_FATAL_FAILURE(ExpectStoppedBeforeItsJobs(
       campaigns->ResumeCampaign(BearerContext(key).get(), resume, &resumed)));
-  v1::GetCampaignRequest get;
-  get.set_name(created.name());
-  v1::Campaign stored;
-  ASSERT_TRUE(campaigns->GetCampaign(BearerContext(key).get(), get, &stored).ok());
+  const v1::Campaign stored = GetCampaign(key, created.name());
   EXPECT_NE(stored.state(), v1::Campaign::PAUSED);  // the resume was written, its jobs were not
 
   ExpectSentByTheSweep(key, tenant, accounts[0], team, created.name(), before);
@@ -1557,10 +1551,7 @@ TEST_P(CampaignTest, TestMessageGoesToTheGivenFansOnly) {
   EXPECT_EQ(LedgerOf(upstream_account).size(), before + 1);
 
   // The campaign is still a draft; a bad request changes nothing.
-  v1::GetCampaignRequest get;
-  get.set_name(draft.name());
-  v1::Campaign c;
-  ASSERT_TRUE(campaigns->GetCampaign(BearerContext(key).get(), get, &c).ok());
+  const v1::Campaign c = GetCampaign(key, draft.name());
   EXPECT_EQ(c.state(), v1::Campaign::DRAFT);
   treq.clear_fan_ids();
   s = campaigns->SendTestMessage(BearerContext(key).get(), treq, &sent);
@@ -1817,10 +1808,7 @@ TEST_P(CampaignTest, AnUpstreamLeadHandsTheMessageOverEarlyAndUpdatesReachItTher
       key, HeldCampaign("lead", accounts, media, "Early bird", send_time, absl::Hours(2)));
   ASSERT_FALSE(created.name().empty());
   EXPECT_EQ(created.upstream_lead().seconds(), 7200);
-  v1::GetCampaignRequest get;
-  get.set_name(created.name());
-  v1::Campaign held;
-  ASSERT_TRUE(campaigns->GetCampaign(BearerContext(key).get(), get, &held).ok());
+  const v1::Campaign held = GetCampaign(key, created.name());
   EXPECT_EQ(held.state(), v1::Campaign::SCHEDULED);
   EXPECT_EQ(held.delivery_counts().scheduled_upstream(), 3);
   std::map<std::string, int64_t> message_of;
@@ -2380,10 +2368,7 @@ TEST_P(CampaignTest, ASendTimeThatPassedBeyondGraceIsNotSentOnResumeOrLaunch) {
   grpc::Status s = campaigns->LaunchCampaign(BearerContext(key).get(), launch, &launched);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("campaign.send_time passed"));
-  v1::GetCampaignRequest get;
-  get.set_name(draft.name());
-  v1::Campaign still;
-  ASSERT_TRUE(campaigns->GetCampaign(BearerContext(key).get(), get, &still).ok());
+  const v1::Campaign still = GetCampaign(key, draft.name());
   EXPECT_EQ(still.state(), v1::Campaign::DRAFT);
 
   // Resuming the campaign paused before it went out: missed, as a schedule Herald could not keep.
@@ -2600,10 +2585,7 @@ TEST_P(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
                : std::nullopt;
   };
   EXPECT_TRUE(testing::WaitFor([&] { return paused_teams() == 1; })) << paused_teams().value_or(-1);
-  v1::GetCampaignRequest get;
-  get.set_name(created.name());
-  v1::Campaign held;
-  ASSERT_TRUE(campaigns->GetCampaign(BearerContext(key).get(), get, &held).ok());
+  const v1::Campaign held = GetCampaign(key, created.name());
   EXPECT_FALSE(held.state() == v1::Campaign::COMPLETED || held.state() == v1::Campaign::FAILED);
   EXPECT_NE(held.state_reason().find("out of credits"), std::string::npos) << held.state_reason();
 
@@ -3536,10 +3518,7 @@ TEST_P(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
   // Bounds hold to the nanosecond, though create times are whole milliseconds: a campaign is
   // "at or after" its own create time and not after it plus 1 ns, "before" it plus 1 ns and not
   // before itself.
-  v1::GetCampaignRequest get;
-  get.set_name(created[4]);
-  v1::Campaign newest;
-  ASSERT_TRUE(campaigns->GetCampaign(BearerContext(key).get(), get, &newest).ok());
+  const v1::Campaign newest = GetCampaign(key, created[4]);
   auto names_in = [&](const std::optional<google::protobuf::Timestamp>& after,
                       const std::optional<google::protobuf::Timestamp>& before) {
     v1::ListCampaignsRequest ranged;
