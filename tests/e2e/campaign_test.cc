@@ -25,6 +25,7 @@
 #include <herald/testing/redis_sync.h>
 #include <herald/testing/sim_ledger.h>
 #include <herald/testing/wait.h>
+#include <herald/testing/webhook_events.h>
 #include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/analytics.grpc.pb.h>
 #include <herald/v1/audience.grpc.pb.h>
@@ -1741,6 +1742,94 @@ TEST_P(CampaignTest, ASegmentThatSelectsNobodyStillSendsToTheTargetsLists) {
   EXPECT_EQ(after.contains(second) ? after.at(second) : 0,
             before.contains(second) ? before.at(second) : 0)
       << "a target with the segment alone sends nothing";
+}
+
+// The fans of upstream list `list_id` of `account_id`, read page by page as the upstream gives
+// them (sim team `sim_team`'s key).
+std::set<int64_t> UpstreamListMembers(uint16_t sim_port, int sim_team,
+                                      const std::string& account_id, const std::string& list_id) {
+  std::set<int64_t> fans;
+  for (int64_t offset = 0;;) {
+    auto r = testing::HttpRequest(
+        sim_port, "GET",
+        StrCat("/api/", account_id, "/user-lists/", list_id, "/users?limit=50&offset=", offset), "",
+        {{"Authorization", StrCat("Bearer sim-key-", sim_team)}});
+    EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+    if (!r.ok() || r->status != 200) return fans;
+    const json::value body = json::parse(r->body);
+    const json::object& data = body.at("data").as_object();
+    for (const json::value& fan : data.at("list").as_array()) {
+      fans.insert(fan.at("id").to_number<int64_t>());
+    }
+    if (!data.at("hasMore").as_bool()) return fans;
+    offset = data.at("nextOffset").to_number<int64_t>();
+  }
+}
+
+// A top-spenders segment sends to the biggest spenders Herald has heard of through the team's
+// webhooks, and to nobody it knows no spend of.
+TEST_P(CampaignTest, ATopSpendersSegmentSendsToTheBiggestSpendersTheWebhooksReported) {
+  const std::string tenant = "whales";
+  const std::string key = NewTenant(tenant);
+  const std::string secret = "whales-webhook-signing-secret";
+  auto team = testing::CreateTeamWithAccounts(stack_->channel(), key, tenant,
+                                              {.sim_team = 1, .webhook_signing_secret = secret});
+  ASSERT_TRUE(team.ok()) << team.status();
+  ASSERT_FALSE(team->accounts.empty());
+  const std::string account = team->accounts[0];
+  const std::string account_id = ShortId(account);
+  const std::set<int64_t> active = UpstreamListMembers(stack_->sim().port(), 1, account_id, "fans");
+  ASSERT_GE(active.size(), 6u);
+  const std::vector<int64_t> fans(active.begin(), std::next(active.begin(), 6));
+
+  // What the webhooks say each fan has spent on the account; the last fan is never mentioned.
+  const std::vector<int64_t> spends{5000, 90000, 12000, 90000, 20};
+  for (size_t i = 0; i < spends.size(); ++i) {
+    const testing::Delivery event = testing::SubscriptionDelivery(
+        StrCat("evt_whales_", i), account_id, fans[i], secret, spends[i]);
+    auto r = testing::HttpRequest(stack_->herald().ingest_port(), "POST",
+                                  team->team.webhook_endpoint(), event.body,
+                                  {{"Content-Type", "application/json"},
+                                   {"X-OFAPI-Idempotency-Key", event.key},
+                                   {"Signature", event.signature}});
+    ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+  }
+
+  v1::Segment whales;
+  whales.set_display_name("Whales");
+  whales.set_top_spenders(3);
+  const v1::Segment segment = NewSegment(tenant, key, std::move(whales));
+  ASSERT_EQ(segment.top_spenders(), 3);
+  v1::CreateCampaignRequest req;
+  req.set_parent(StrCat("tenants/", tenant));
+  req.mutable_campaign()->mutable_content()->set_text("For our biggest fans");
+  v1::AccountTarget* target = req.mutable_campaign()->add_targets();
+  target->set_account(account);
+  target->set_segment(segment.name());
+  v1::Campaign created;
+  const grpc::Status s = v1::CampaignService::NewStub(stack_->channel())
+                             ->CreateCampaign(BearerContext(key).get(), req, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
+  const std::vector<v1::Delivery> deliveries = DeliveriesOf(key, created.name());
+  ASSERT_EQ(deliveries.size(), 1u);
+  EXPECT_EQ(deliveries[0].recipients(), 3) << deliveries[0].error();
+
+  // The segment's list holds the three biggest spenders: both at $900 and the one at $120.
+  v1::ListUserListsRequest lists_req;
+  lists_req.set_account(account);
+  v1::ListUserListsResponse lists;
+  ASSERT_TRUE(v1::AudienceService::NewStub(stack_->channel())
+                  ->ListUserLists(BearerContext(key).get(), lists_req, &lists)
+                  .ok());
+  std::string list_id;
+  for (const v1::UserList& l : lists.user_lists()) {
+    if (l.display_name().starts_with("Herald Whales")) list_id = l.id();
+  }
+  ASSERT_FALSE(list_id.empty());
+  EXPECT_THAT(UpstreamListMembers(stack_->sim().port(), 1, account_id, list_id),
+              ::testing::ElementsAre(fans[1], fans[2], fans[3]));
 }
 
 TEST_P(CampaignTest, RescheduledPausedAndResumedCampaignSendsOnceAtItsNewTime) {

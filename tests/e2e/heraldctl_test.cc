@@ -503,6 +503,19 @@ TEST_F(HeraldctlUpstreamTest, ListsAndSegments) {
   const CommandResult unchanged = Run({"segments", "get", name, "--json"}, env_);
   ASSERT_EQ(unchanged.exit_code, 0) << unchanged;
   EXPECT_EQ(FromJson<v1::Segment>(unchanged.out).min_lifetime_spend_cents(), 7500);
+
+  // The biggest spenders among those the other conditions select.
+  const CommandResult ranked =
+      Run({"segments", "update", name, "--top-spenders=25", "--json"}, env_);
+  ASSERT_EQ(ranked.exit_code, 0) << ranked;
+  EXPECT_EQ(FromJson<v1::Segment>(ranked.out).top_spenders(), 25);
+  EXPECT_EQ(FromJson<v1::Segment>(ranked.out).min_lifetime_spend_cents(), 7500);
+  const CommandResult shown = Run({"segments", "list"}, env_);
+  ASSERT_EQ(shown.exit_code, 0) << shown;
+  EXPECT_THAT(shown.out, HasSubstr("top 25 spenders of: spend >= $75.00"));
+  const CommandResult too_many = Run({"segments", "update", name, "--top-spenders=100001"}, env_);
+  EXPECT_EQ(too_many.exit_code, 6) << too_many;
+  EXPECT_THAT(too_many.err, HasSubstr("segment.top_spenders"));
 }
 
 }  // namespace

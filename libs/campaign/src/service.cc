@@ -1160,6 +1160,7 @@ Service::Op<store::Segment> Service::UpdateSegment(store::Segment update,
           s.subscribed_within_days = update.subscribed_within_days;
         }
         if (Has(fields, "expired_only")) s.expired_only = update.expired_only;
+        if (Has(fields, "top_spenders")) s.top_spenders = update.top_spenders;
         if (!s.SetsACondition()) {
           return absl::InvalidArgumentError(
               "segment: set at least one condition (the update would leave none)");

@@ -124,6 +124,42 @@ TEST(SegmentSelects, SpendAndRecencyNeedWhatHeraldKnows) {
 
   // The source list decides expiry; with no other condition every fan of it is selected.
   EXPECT_TRUE(SegmentSelects(store::Segment{.expired_only = true}, std::nullopt, now));
+
+  // Top spenders are ranked among the fans known to have spent something.
+  const store::Segment top{.top_spenders = 2};
+  EXPECT_FALSE(SegmentSelects(top, std::nullopt, now));
+  EXPECT_FALSE(SegmentSelects(top, FanData{.lifetime_spend_cents = 0}, now));
+  EXPECT_TRUE(SegmentSelects(top, FanData{.lifetime_spend_cents = 1}, now));
+}
+
+TEST(ScanPage, RoundTripsWithOrWithoutSpends) {
+  const std::vector<ScannedFan> fans{{.id = 7, .spend_cents = 900}, {.id = 3, .spend_cents = 0}};
+  EXPECT_EQ(EncodeScanPage(fans, true), "7:900,3:0");
+  EXPECT_EQ(DecodeScanPage(EncodeScanPage(fans, true)), fans);
+  EXPECT_EQ(EncodeScanPage(fans, false), "7,3");
+  EXPECT_EQ(DecodeScanPage("7,3"),
+            (std::vector<ScannedFan>{{.id = 7, .spend_cents = 0}, {.id = 3, .spend_cents = 0}}));
+  EXPECT_TRUE(DecodeScanPage("").empty());
+  EXPECT_TRUE(EncodeScanPage({}, true).empty());
+  EXPECT_EQ(DecodeScanPage("x,5:y,,9:12,:3"),
+            (std::vector<ScannedFan>{{.id = 9, .spend_cents = 12}}))
+      << "malformed entries are skipped";
+}
+
+TEST(SegmentRecipients, TopSpendersAreTheBiggestFirstAndTiesGoToTheLowerId) {
+  const std::vector<ScannedFan> scanned{{.id = 5, .spend_cents = 100},
+                                        {.id = 9, .spend_cents = 700},
+                                        {.id = 2, .spend_cents = 300},
+                                        {.id = 4, .spend_cents = 700},
+                                        {.id = 1, .spend_cents = 50}};
+  EXPECT_EQ(SegmentRecipients(store::Segment{.top_spenders = 3}, scanned),
+            (std::vector<int64_t>{4, 9, 2}));
+  EXPECT_EQ(SegmentRecipients(store::Segment{.top_spenders = 100}, scanned),
+            (std::vector<int64_t>{4, 9, 2, 5, 1}))
+      << "fewer candidates than the limit: all of them, ranked";
+  EXPECT_EQ(SegmentRecipients(store::Segment{.min_lifetime_spend_cents = 1}, scanned),
+            (std::vector<int64_t>{5, 9, 2, 4, 1}))
+      << "without top_spenders: every scanned fan, in scan order";
 }
 
 TEST(FanData, RoundTripsAndRejectsGarbage) {

@@ -282,7 +282,48 @@ bool SegmentSelects(const store::Segment& segment, const std::optional<FanData>&
       return false;
     }
   }
+  if (segment.top_spenders > 0 && (!data || data->lifetime_spend_cents <= 0)) return false;
   return true;
+}
+
+std::string EncodeScanPage(const std::vector<ScannedFan>& fans, bool with_spend) {
+  std::string out;
+  for (const ScannedFan& fan : fans) {
+    if (!out.empty()) out.push_back(',');
+    StrAppend(&out, fan.id);
+    if (with_spend) StrAppend(&out, ":", fan.spend_cents);
+  }
+  return out;
+}
+
+std::vector<ScannedFan> DecodeScanPage(std::string_view page) {
+  std::vector<ScannedFan> fans;
+  if (page.empty()) return fans;
+  for (std::string_view entry : StrSplit(page, ',')) {
+    const size_t colon = entry.find(':');
+    const std::optional<int64_t> id = ParseInt<int64_t>(entry.substr(0, colon));
+    std::optional<int64_t> spend = int64_t{0};
+    if (colon != std::string_view::npos) spend = ParseInt<int64_t>(entry.substr(colon + 1));
+    if (id && spend) fans.push_back({.id = *id, .spend_cents = *spend});
+  }
+  return fans;
+}
+
+std::vector<int64_t> SegmentRecipients(const store::Segment& segment,
+                                       std::vector<ScannedFan> scanned) {
+  if (segment.top_spenders > 0) {
+    const auto bigger = [](const ScannedFan& a, const ScannedFan& b) {
+      return a.spend_cents != b.spend_cents ? a.spend_cents > b.spend_cents : a.id < b.id;
+    };
+    const size_t keep = std::min(scanned.size(), static_cast<size_t>(segment.top_spenders));
+    std::partial_sort(scanned.begin(), scanned.begin() + static_cast<ptrdiff_t>(keep),
+                      scanned.end(), bigger);
+    scanned.resize(keep);
+  }
+  std::vector<int64_t> ids;
+  ids.reserve(scanned.size());
+  for (const ScannedFan& fan : scanned) ids.push_back(fan.id);
+  return ids;
 }
 
 store::Table ListAddResults(std::string_view tenant) {
@@ -1039,15 +1080,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentScan(Context& ctx) {
                                     ? AfterSegment(ctx)
                                     : NextStep(ctx, kSegmentListJob, 0, absl::ZeroDuration()));
   }
-  const store::AccountTarget* target = ctx.target ? &*ctx.target : nullptr;
-  if (target == nullptr || target->segment.empty()) co_return JobResult::OkThen(AfterSegment(ctx));
-  auto segment = co_await store_.Get<store::Segment>(s.tenant, target->segment);
-  if (!segment.ok()) {
-    if (absl::IsNotFound(segment.status())) {
-      co_return co_await FailDelivery(ctx, StrCat("segment '", target->segment, "' was deleted"));
-    }
-    co_return JobResult::StoreFailed(segment.status());
-  }
+  if (!ctx.target || ctx.target->segment.empty()) co_return JobResult::OkThen(AfterSegment(ctx));
+  auto segment = co_await TargetSegment(ctx);
+  if (!segment.ok()) co_return co_await SegmentUnreadable(ctx, segment.status());
   if (s.index == 0 && ctx.delivery.state == DeliveryState::kPending) {
     auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
       if (d.state == DeliveryState::kPending) d.state = DeliveryState::kBuildingList;
@@ -1076,16 +1111,20 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentScan(Context& ctx) {
   for (const upstream::Fan& f : users.value->users) ids.push_back(std::to_string(f.id));
   auto known = co_await store_.records().GetMany(AccountFans(s.tenant, s.account), ids);
   if (!known.ok()) co_return JobResult::StoreFailed(known.status());
-  std::vector<std::string> selected;
+  std::vector<ScannedFan> selected;
   const absl::Time now = clock_.Now();
   for (size_t i = 0; i < ids.size(); ++i) {
     std::optional<FanData> data;
     if ((*known)[i]) data = DecodeFanData(*(*known)[i]);
-    if (SegmentSelects(*segment, data, now)) selected.push_back(ids[i]);
+    if (!SegmentSelects(*segment, data, now)) continue;
+    selected.push_back(
+        {.id = users.value->users[i].id, .spend_cents = data ? data->lifetime_spend_cents : 0});
   }
   const store::Table scan = SegmentScanTable(s.tenant, s.campaign);
-  auto put =
-      co_await store_.records().Put(scan, StrCat(s.account, ":", s.index), StrJoin(selected, ","));
+  // Spends only where the list step ranks by them: a page stays readable by a Herald without
+  // top_spenders during a rolling deploy.
+  const std::string page_doc = EncodeScanPage(selected, segment->top_spenders > 0);
+  auto put = co_await store_.records().Put(scan, StrCat(s.account, ":", s.index), page_doc);
   if (!put.ok()) co_return JobResult::StoreFailed(put.status());
   const int64_t next_offset = users.value->next_offset.value_or(
       int64_t{offset} + static_cast<int64_t>(users.value->users.size()));
@@ -1103,8 +1142,26 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentScan(Context& ctx) {
   co_return JobResult::OkThen(NextStep(ctx, kSegmentListJob, 0, absl::ZeroDuration()));
 }
 
-asio::awaitable<absl::StatusOr<std::vector<int64_t>>> DeliveryWorkflow::SegmentFans(
+asio::awaitable<absl::StatusOr<store::Segment>> DeliveryWorkflow::TargetSegment(
     const Context& ctx) {
+  if (!ctx.target || ctx.target->segment.empty()) {
+    co_return absl::NotFoundError("the delivery's target names no segment");
+  }
+  co_return co_await store_.Get<store::Segment>(ctx.step.tenant, ctx.target->segment);
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::SegmentUnreadable(Context& ctx,
+                                                               const absl::Status& status) {
+  if (!absl::IsNotFound(status)) co_return JobResult::StoreFailed(status);
+  std::string reason = "the delivery's target names no segment";
+  if (ctx.target && !ctx.target->segment.empty()) {
+    reason = StrCat("segment '", ctx.target->segment, "' was deleted");
+  }
+  co_return co_await FailDelivery(ctx, std::move(reason));
+}
+
+asio::awaitable<absl::StatusOr<std::vector<int64_t>>> DeliveryWorkflow::SegmentFans(
+    const Context& ctx, const store::Segment& segment) {
   const StepPayload& s = ctx.step;
   const store::Table scan = SegmentScanTable(s.tenant, s.campaign);
   HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> pages_doc,
@@ -1116,20 +1173,20 @@ asio::awaitable<absl::StatusOr<std::vector<int64_t>>> DeliveryWorkflow::SegmentF
   std::vector<std::string> keys;
   for (int p = 0; p < pages; ++p) keys.push_back(StrCat(s.account, ":", p));
   HERALD_CO_ASSIGN_OR_RETURN(auto docs, co_await store_.records().GetMany(scan, std::move(keys)));
-  std::vector<int64_t> fans;
+  std::vector<ScannedFan> scanned;
   for (const auto& doc : docs) {
     if (!doc) co_return absl::DataLossError("a page of the segment's scan is missing");
-    for (std::string_view id : StrSplit(*doc, ',')) {
-      int64_t fan = 0;
-      if (!id.empty() && absl::SimpleAtoi(ToAbsl(id), &fan)) fans.push_back(fan);
-    }
+    std::vector<ScannedFan> page = DecodeScanPage(*doc);
+    scanned.insert(scanned.end(), page.begin(), page.end());
   }
-  co_return fans;
+  co_return SegmentRecipients(segment, std::move(scanned));
 }
 
 asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
   const StepPayload& s = ctx.step;
-  auto fans = co_await SegmentFans(ctx);
+  auto segment = co_await TargetSegment(ctx);
+  if (!segment.ok()) co_return co_await SegmentUnreadable(ctx, segment.status());
+  auto fans = co_await SegmentFans(ctx, *segment);
   if (!fans.ok()) co_return JobResult::StoreFailed(fans.status());
   if (fans->empty()) {
     // The segment adds nobody on this account. The target's lists and fans, if it names any,
@@ -1151,12 +1208,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
     co_return JobResult::OkThen(AfterSegment(ctx));
   }
   if (ctx.delivery.segment_list_id.empty()) {
-    const store::AccountTarget* target = ctx.target ? &*ctx.target : nullptr;
-    // Named: g++ 12 destroys a conditional's temporary inside a co_await operand twice.
-    const std::string segment_id = target != nullptr ? target->segment : std::string();
-    auto segment = co_await store_.Get<store::Segment>(s.tenant, segment_id);
-    const std::string name =
-        SegmentListName(segment.ok() ? segment->display_name : std::string("segment"), s.campaign);
+    const std::string name = SegmentListName(segment->display_name, s.campaign);
     std::string list_id;
     if (ctx.job.attempt > 1) {
       // An earlier attempt may have created the list and lost the answer: found by its name (the
@@ -1196,7 +1248,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentAdd(Context& ctx) {
   if (ctx.delivery.segment_list_id.empty()) {
     co_return JobResult::OkThen(NextStep(ctx, kSegmentListJob, 0, absl::ZeroDuration()));
   }
-  auto fans = co_await SegmentFans(ctx);
+  auto segment = co_await TargetSegment(ctx);
+  if (!segment.ok()) co_return co_await SegmentUnreadable(ctx, segment.status());
+  auto fans = co_await SegmentFans(ctx, *segment);
   if (!fans.ok()) co_return JobResult::StoreFailed(fans.status());
   const size_t begin = static_cast<size_t>(s.index) * config_.list_batch;
   if (begin >= fans->size()) co_return JobResult::OkThen(AfterSegment(ctx));

@@ -37,7 +37,7 @@ BOOST_DESCRIBE_STRUCT(MediaAsset, (),
                        create_time_ms))
 BOOST_DESCRIBE_STRUCT(Segment, (),
                       (tenant, id, display_name, min_lifetime_spend_cents, subscribed_within_days,
-                       expired_only, create_time_ms))
+                       expired_only, create_time_ms, top_spenders))
 BOOST_DESCRIBE_ENUM(AutomationTrigger, kUnspecified, kNewSubscriber, kRenewal, kExpiry, kPpvUnlock)
 BOOST_DESCRIBE_ENUM(AutomationAction, kAddToList, kRemoveFromList)
 BOOST_DESCRIBE_STRUCT(Automation, (),
@@ -94,6 +94,10 @@ struct AddedFields<Team> {
 template <>
 struct AddedFields<Account> {
   static constexpr std::array<std::string_view, 1> kNames{"pauses"};
+};
+template <>
+struct AddedFields<Segment> {
+  static constexpr std::array<std::string_view, 1> kNames{"top_spenders"};
 };
 template <>
 struct AddedFields<Automation> {

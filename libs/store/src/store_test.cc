@@ -873,6 +873,17 @@ TEST_F(StoreTest, ATenantStoredBeforeItsWeightExistedDecodesWithWeightOne) {
   EXPECT_EQ(tenant->scheduling_weight, 1);
 }
 
+TEST_F(StoreTest, ASegmentStoredBeforeTopSpendersExistedRanksNobody) {
+  const std::string before =
+      R"({"tenant":"acme","id":"seg_old","display_name":"Old","min_lifetime_spend_cents":5000,)"
+      R"("subscribed_within_days":0,"expired_only":false,"create_time_ms":5})";
+  ASSERT_TRUE(Await(records_->Put(Table{"acme", "segments"}, "seg_old", before)).ok());
+  absl::StatusOr<Segment> segment = Await(store_.Get<Segment>("acme", "seg_old"));
+  ASSERT_TRUE(segment.ok()) << segment.status();
+  EXPECT_EQ(segment->min_lifetime_spend_cents, 5000);
+  EXPECT_EQ(segment->top_spenders, 0);
+}
+
 TEST_F(StoreTest, MediaBytesArePerTenant) {
   EXPECT_EQ(*Await(store_.GetMediaBytes("acme", "m1")), std::nullopt);
   const std::string bytes("\0\x01\xfe", 3);

@@ -684,6 +684,7 @@ v1::Segment ToProto(const store::Segment& s) {
   out.set_min_lifetime_spend_cents(s.min_lifetime_spend_cents);
   out.set_subscribed_within_days(s.subscribed_within_days);
   out.set_expired_only(s.expired_only);
+  out.set_top_spenders(s.top_spenders);
   if (s.create_time_ms != 0) SetTime(s.create_time_ms, out.mutable_create_time());
   return out;
 }
@@ -702,6 +703,9 @@ absl::Status ValidateSegmentFields(const v1::Segment& s, const std::vector<std::
       (s.subscribed_within_days() < 0 || s.subscribed_within_days() > 3650)) {
     return Invalid("segment.subscribed_within_days", "must be in [0, 3650]");
   }
+  if (named("top_spenders") && (s.top_spenders() < 0 || s.top_spenders() > 100000)) {
+    return Invalid("segment.top_spenders", "must be in [0, 100000]");
+  }
   return absl::OkStatus();
 }
 
@@ -712,7 +716,8 @@ store::Segment FromProto(std::string_view tenant, const v1::Segment& s) {
                         .display_name = s.display_name(),
                         .min_lifetime_spend_cents = s.min_lifetime_spend_cents(),
                         .subscribed_within_days = s.subscribed_within_days(),
-                        .expired_only = s.expired_only()};
+                        .expired_only = s.expired_only(),
+                        .top_spenders = s.top_spenders()};
 }
 
 }  // namespace
@@ -729,9 +734,10 @@ absl::StatusOr<SegmentUpdate> ParseSegmentUpdate(std::string_view tenant,
   HERALD_ASSIGN_OR_RETURN(std::string id,
                           OwnId(tenant, "segment.name", req.segment().name(), "segments"));
   SegmentUpdate out;
-  HERALD_ASSIGN_OR_RETURN(out.fields,
-                          ParseMask(req.update_mask(), {"display_name", "min_lifetime_spend_cents",
-                                                        "subscribed_within_days", "expired_only"}));
+  HERALD_ASSIGN_OR_RETURN(
+      out.fields,
+      ParseMask(req.update_mask(), {"display_name", "min_lifetime_spend_cents",
+                                    "subscribed_within_days", "expired_only", "top_spenders"}));
   HERALD_RETURN_IF_ERROR(ValidateSegmentFields(req.segment(), &out.fields));
   out.segment = FromProto(tenant, req.segment());
   out.segment.id = std::move(id);

@@ -504,5 +504,30 @@ TEST(ValidateSegmentFieldsTest, AnUpdateChecksOnlyTheFieldsItsMaskNames) {
               HasSubstr("at least one condition"));
 }
 
+TEST(ParseSegmentTest, TopSpendersIsAConditionOfItsOwnWithinItsRange) {
+  v1::Segment top;
+  top.set_display_name("Whales");
+  top.set_top_spenders(50);
+  absl::StatusOr<store::Segment> parsed = ParseSegment("acme", top);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->top_spenders, 50);
+  EXPECT_EQ(ToProto(*parsed).top_spenders(), 50);
+  for (const int32_t bad : {-1, 100001}) {
+    top.set_top_spenders(bad);
+    EXPECT_THAT(std::string(ParseSegment("acme", top).status().message()),
+                HasSubstr("segment.top_spenders"))
+        << bad;
+  }
+
+  v1::UpdateSegmentRequest req;
+  req.mutable_segment()->set_name("tenants/acme/segments/s1");
+  req.mutable_segment()->set_top_spenders(10);
+  req.mutable_update_mask()->add_paths("top_spenders");
+  absl::StatusOr<SegmentUpdate> update = ParseSegmentUpdate("acme", req);
+  ASSERT_TRUE(update.ok()) << update.status();
+  EXPECT_EQ(update->segment.top_spenders, 10);
+  EXPECT_EQ(update->fields, std::vector<std::string>{"top_spenders"});
+}
+
 }  // namespace
 }  // namespace herald::api

@@ -60,6 +60,7 @@ absl::StatusOr<TeamWithAccounts> CreateTeamWithAccounts(
   treq.mutable_team()->set_upstream_api_key(StrCat("sim-key-", spec.sim_team));
   treq.mutable_team()->set_rate_limit_per_minute(spec.rate_limit_per_minute);
   treq.mutable_team()->set_burst(spec.burst);
+  treq.mutable_team()->set_webhook_signing_secret(spec.webhook_signing_secret);
   TeamWithAccounts out;
   grpc::Status s = accounts->CreateTeam(BearerContext(key, timeout).get(), treq, &out.team);
   if (!s.ok()) return Failed(StrCat("CreateTeam ", treq.parent(), "/teams/", spec.team_id), s);

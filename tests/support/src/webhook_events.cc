@@ -21,7 +21,7 @@ absl::StatusOr<std::string> OpenWebhookSecret(std::string_view team_record,
 }
 
 Delivery SubscriptionDelivery(std::string key, std::string account, int64_t fan_id,
-                              const std::string& secret) {
+                              const std::string& secret, int64_t spend_cents) {
   Delivery d;
   d.key = std::move(key);
   d.account = std::move(account);
@@ -31,7 +31,8 @@ Delivery SubscriptionDelivery(std::string key, std::string account, int64_t fan_
       R"({"event":"subscriptions.new","account_id":")", d.account, R"(","payload":{"user_id":")",
       d.fan_id, R"(","subscribedAt":"2026-11-30T12:00:00+00:00",)",
       R"("expiredAt":"2026-12-30T12:00:00+00:00","price":9.99,)",
-      R"("isNewSubscriber":true,"fanData":{"available":true,)", R"("spending":{"total":9.99}}}})");
+      R"("isNewSubscriber":true,"fanData":{"available":true,"spending":{"total":)",
+      spend_cents / 100, ".", spend_cents % 100 < 10 ? "0" : "", spend_cents % 100, "}}}}");
   d.signature = store::HmacSha256Hex(secret, d.body);
   return d;
 }

@@ -240,6 +240,12 @@ absl::Status ApplySegmentFlags(const ParsedCommand& c, v1::Segment* segment,
     segment->set_expired_only(c.GetBool("expired-only"));
     paths->push_back("expired_only");
   }
+  if (c.Has("top-spenders")) {
+    absl::StatusOr<int32_t> top = ParseCount("top-spenders", c.Get("top-spenders"));
+    if (!top.ok()) return top.status();
+    segment->set_top_spenders(*top);
+    paths->push_back("top_spenders");
+  }
   return absl::OkStatus();
 }
 
@@ -381,6 +387,8 @@ void AddContentCommands(std::vector<CommandSpec>& commands) {
   const FlagSpec subscribed{"subscribed-within-days", "N",
                             "subscribed within the last N days (1-3650)"};
   const FlagSpec expired{"expired-only", "", "only fans whose subscription has expired"};
+  const FlagSpec top{"top-spenders", "N",
+                     "of those, only the N biggest spenders of each account (1-100000)"};
   commands.push_back({"segments",
                       "create",
                       "DISPLAY_NAME",
@@ -388,7 +396,7 @@ void AddContentCommands(std::vector<CommandSpec>& commands) {
                       1,
                       "Create a segment: a rule over fan data (every condition given must hold)",
                       "Herald assigns the segment's id; the output shows its name.",
-                      {min_spend, min_spend_cents, subscribed, expired, request_id},
+                      {min_spend, min_spend_cents, subscribed, expired, top, request_id},
                       SegmentsCreate});
   commands.push_back(
       {"segments",
@@ -403,7 +411,8 @@ void AddContentCommands(std::vector<CommandSpec>& commands) {
         min_spend,
         min_spend_cents,
         subscribed,
-        expired},
+        expired,
+        top},
        SegmentsUpdate});
   commands.push_back({"segments", "list", "", 0, 0, "List segments", "", {}, SegmentsList});
   commands.push_back({"segments", "get", "SEGMENT", 1, 1, "Show a segment", "", {}, SegmentsGet});

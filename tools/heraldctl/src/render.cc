@@ -162,7 +162,12 @@ std::string SegmentRule(const v1::Segment& segment) {
     rules.push_back(StrCat("subscribed within ", segment.subscribed_within_days(), "d"));
   }
   if (segment.expired_only()) rules.push_back("expired");
-  return StrJoin(rules, " and ");
+  std::string rule = StrJoin(rules, " and ");
+  if (segment.top_spenders() > 0) {
+    rule = rules.empty() ? StrCat("top ", segment.top_spenders(), " spenders")
+                         : StrCat("top ", segment.top_spenders(), " spenders of: ", rule);
+  }
+  return rule;
 }
 
 // Aligned `label:  value` lines.

@@ -159,8 +159,28 @@ std::optional<FanData> DecodeFanData(std::string_view document);
 
 // Whether `segment` selects a fan with `data` (nullopt: Herald knows nothing of the fan) at `now`.
 // The source list (upstream "expired" for expired_only, else "fans") has already chosen the fan.
+// For a top_spenders segment this makes the fan a candidate; SegmentRecipients ranks them.
 bool SegmentSelects(const store::Segment& segment, const std::optional<FanData>& data,
                     absl::Time now);
+
+// A fan a segment's scan selected, with its lifetime spend.
+struct ScannedFan {
+  int64_t id = 0;
+  int64_t spend_cents = 0;
+
+  friend bool operator==(const ScannedFan&, const ScannedFan&) = default;
+};
+
+// One page of a segment's scan as stored: comma-separated "id", or "id:spend" where the segment
+// ranks by spend. Decoding skips a malformed entry, and reads a page without spends as spend 0.
+std::string EncodeScanPage(const std::vector<ScannedFan>& fans, bool with_spend);
+std::vector<ScannedFan> DecodeScanPage(std::string_view page);
+
+// The fans `segment` adds to its list, in the order they are added: every scanned fan in scan
+// order or, for a top_spenders segment, the biggest spenders, biggest first (equal spends: the
+// lower fan id first), so that every batch of the list step sees the same order.
+std::vector<int64_t> SegmentRecipients(const store::Segment& segment,
+                                       std::vector<ScannedFan> scanned);
 
 // Upstream message ids Herald adopted for its deliveries, per account (id -> campaign id, or
 // TestMessageClaim of the campaign for its test messages).
@@ -312,8 +332,15 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> SegmentScan(Context& ctx);
   boost::asio::awaitable<queue::JobResult> SegmentList(Context& ctx);
   boost::asio::awaitable<queue::JobResult> SegmentAdd(Context& ctx);
-  // The fans the scan selected, in scan order.
-  boost::asio::awaitable<absl::StatusOr<std::vector<int64_t>>> SegmentFans(const Context& ctx);
+  // The segment of the delivery's target.
+  boost::asio::awaitable<absl::StatusOr<store::Segment>> TargetSegment(const Context& ctx);
+  // For a segment step that could not read the segment: fails the delivery when the segment was
+  // deleted, retries the step when the store failed.
+  boost::asio::awaitable<queue::JobResult> SegmentUnreadable(Context& ctx,
+                                                             const absl::Status& status);
+  // The fans the scan selected that `segment` adds to its list (SegmentRecipients).
+  boost::asio::awaitable<absl::StatusOr<std::vector<int64_t>>> SegmentFans(
+      const Context& ctx, const store::Segment& segment);
   // The step after the segment's list is complete: media uploads, or the send.
   queue::JobSpec AfterSegment(const Context& ctx) const;
   // Loads the account, its team and the team's upstream client into `ctx`; a JobResult when

@@ -94,10 +94,13 @@ struct Segment {
   int32_t subscribed_within_days = 0;
   bool expired_only = false;
   int64_t create_time_ms = 0;
+  // Of the fans the other conditions select, only this many biggest spenders (0: no limit).
+  int32_t top_spenders = 0;
 
   // A segment selects by at least one condition: one with none is never stored.
   bool SetsACondition() const {
-    return min_lifetime_spend_cents != 0 || subscribed_within_days != 0 || expired_only;
+    return min_lifetime_spend_cents != 0 || subscribed_within_days != 0 || expired_only ||
+           top_spenders != 0;
   }
 };
 

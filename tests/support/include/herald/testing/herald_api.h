@@ -54,6 +54,9 @@ struct TeamSpec {
   int sim_team = 1;  // upstream key "sim-key-<sim_team>" (the simulator's teams count from 1)
   int32_t rate_limit_per_minute = 60000;  // 0 leaves it to Herald's default
   int32_t burst = 0;                      // 0 leaves it to Herald's default
+  // The secret the team's webhooks are signed with, as for a webhook set up outside Herald; empty
+  // leaves it to Herald.
+  std::string webhook_signing_secret;
 };
 
 struct TeamWithAccounts {

@@ -25,8 +25,9 @@ absl::StatusOr<std::string> OpenWebhookSecret(std::string_view team_record,
                                               std::string_view encryption_key_hex);
 
 // A subscriptions.new delivery (idempotency key `key`) about fan `fan_id` of upstream account
-// `account`, signed with `secret` as the upstream signs it.
+// `account`, whose lifetime spend on the account is `spend_cents`, signed with `secret` as the
+// upstream signs it.
 Delivery SubscriptionDelivery(std::string key, std::string account, int64_t fan_id,
-                              const std::string& secret);
+                              const std::string& secret, int64_t spend_cents = 999);
 
 }  // namespace herald::testing
