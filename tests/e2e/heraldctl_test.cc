@@ -259,6 +259,43 @@ TEST_F(HeraldctlTest, DraftCampaignFromYamlIsListedCancelledAndWatchedToItsEnd) 
   ASSERT_EQ(drafts.exit_code, 0) << drafts;
   ASSERT_EQ(FromJson<v1::ListCampaignsResponse>(drafts.out).campaigns_size(), 1);
 
+  // --all-accounts targets every account of the tenant, or of --team.
+  ASSERT_EQ(Run({"teams", "create", "other", "--upstream-key-env=UPSTREAM_KEY"}, env).exit_code, 0);
+  ASSERT_EQ(Run({"accounts", "create", "acct_c", "--team=other"}, env).exit_code, 0);
+  const auto accounts_of = [](const v1::Campaign& c) {
+    std::vector<std::string> out;
+    for (const v1::AccountTarget& t : c.targets()) {
+      out.push_back(t.account());
+      EXPECT_THAT(t.user_lists(), ::testing::ElementsAre("recent")) << t.account();
+    }
+    return out;
+  };
+  const CommandResult of_team = Run({"campaigns", "update", campaign.name(), "--all-accounts",
+                                     "--team=main", "--lists=recent", "--json"},
+                                    env);
+  ASSERT_EQ(of_team.exit_code, 0) << of_team;
+  EXPECT_THAT(accounts_of(FromJson<v1::Campaign>(of_team.out)),
+              ::testing::UnorderedElementsAre("tenants/acme/accounts/acct_a",
+                                              "tenants/acme/accounts/acct_b"));
+  const CommandResult everyone = Run({"campaigns", "create", "--text=To all", "--all-accounts",
+                                      "--lists=recent", "--draft", "--json"},
+                                     env);
+  ASSERT_EQ(everyone.exit_code, 0) << everyone;
+  EXPECT_THAT(accounts_of(FromJson<v1::Campaign>(everyone.out)),
+              ::testing::UnorderedElementsAre("tenants/acme/accounts/acct_a",
+                                              "tenants/acme/accounts/acct_b",
+                                              "tenants/acme/accounts/acct_c"));
+  EXPECT_EQ(Run({"campaigns", "create", "--text=x", "--all-accounts", "--accounts=acct_a"}, env)
+                .exit_code,
+            2);
+  EXPECT_EQ(
+      Run({"campaigns", "create", "--text=x", "--accounts=acct_a", "--team=main"}, env).exit_code,
+      2);
+  const CommandResult no_team =
+      Run({"campaigns", "create", "--text=x", "--all-accounts", "--team=nope"}, env);
+  EXPECT_EQ(no_team.exit_code, 2) << no_team;
+  EXPECT_THAT(no_team.err, HasSubstr("team 'nope' has no accounts"));
+
   const CommandResult cancelled = Run({"campaigns", "cancel", campaign.name()}, env);
   ASSERT_EQ(cancelled.exit_code, 0) << cancelled;
   EXPECT_THAT(cancelled.out, HasSubstr("state: CANCELLED"));

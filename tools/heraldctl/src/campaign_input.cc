@@ -315,6 +315,8 @@ std::vector<FlagSpec> CampaignFlagSpecs() {
       {"accounts", "IDS",
        "target accounts (acct_...), comma separated; each gets the targets "
        "below"},
+      {"all-accounts", "", "target every account of the tenant (of --team when given)"},
+      {"team", "TEAM", "with --all-accounts: only the accounts of this team"},
       {"lists", "IDS", "upstream lists to send to: fans, recent, expired, or custom list ids"},
       {"fans", "IDS", "upstream fan ids, comma separated"},
       {"fans-file", "FILE", "fan ids from a file (comma, space or newline separated)"},
@@ -376,7 +378,8 @@ absl::Status ApplyCampaignFlags(const ParsedCommand& command, const Names& names
                                command.Has("segment");
   if (any_target_flag && !command.Has("accounts")) {
     return absl::InvalidArgumentError(
-        "--lists, --fans, --fans-file, --exclude-lists and --segment need --accounts");
+        "--lists, --fans, --fans-file, --exclude-lists and --segment need --accounts or "
+        "--all-accounts");
   }
   if (command.Has("fans") && command.Has("fans-file")) {
     return absl::InvalidArgumentError("give --fans or --fans-file, not both");

@@ -4,6 +4,7 @@
 #include <herald/common/strings.h>
 #include <herald/heraldctl/campaign_input.h>
 #include <herald/heraldctl/values.h>
+#include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
 
 #include "interrupt.h"
@@ -17,6 +18,44 @@ std::unique_ptr<v1::CampaignService::Stub> Stub(Session& s) {
 }
 
 int PrintOrWatch(Session& s, const ParsedCommand& c, const v1::Campaign& campaign);
+
+// --all-accounts: sets --accounts of `c` to every account of the tenant (of --team when given),
+// as the server lists them. Returns kExitOk, or the exit code of a usage error or a failed
+// listing, already reported.
+int ExpandAllAccounts(Session& s, ParsedCommand& c) {
+  const bool all = c.Has("all-accounts") && c.GetBool("all-accounts");
+  if (!all) {
+    if (!c.Has("team")) return kExitOk;
+    return s.Usage(absl::InvalidArgumentError("--team goes with --all-accounts"));
+  }
+  if (c.Has("accounts")) {
+    return s.Usage(absl::InvalidArgumentError("give --accounts or --all-accounts, not both"));
+  }
+  v1::ListAccountsRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Parent());
+  if (c.Has("team")) {
+    HCTL_ASSIGN_OR_USAGE(*request.mutable_team(), s, s.names().Resolve("teams", c.Get("team")));
+  }
+  auto stub = v1::AccountService::NewStub(s.channel());
+  v1::ListAccountsResponse listed;
+  bool more = false;
+  const int code = FetchPages(
+      s, request,
+      [&](grpc::ClientContext* context, const auto& r, auto* response) {
+        return stub->ListAccounts(context, r, response);
+      },
+      [](const v1::ListAccountsResponse&) { return false; }, &listed, &more);
+  if (code != kExitOk) return code;
+  if (listed.accounts().empty()) {
+    return s.Usage(absl::InvalidArgumentError(
+        c.Has("team") ? StrCat("--all-accounts: team '", c.Get("team"), "' has no accounts")
+                      : std::string("--all-accounts: the tenant has no accounts")));
+  }
+  std::vector<std::string> names;
+  for (const v1::Account& account : listed.accounts()) names.push_back(account.name());
+  c.flags["accounts"] = StrJoin(names, ",");
+  return kExitOk;
+}
 
 absl::Status CampaignFromFileAndFlags(const ParsedCommand& c, const Names& names,
                                       v1::Campaign* campaign, std::vector<std::string>* paths) {
@@ -53,7 +92,9 @@ void ClearOutputOnly(v1::Campaign* campaign) {
   campaign->clear_revision();
 }
 
-int CampaignsCreate(Session& s, const ParsedCommand& c) {
+int CampaignsCreate(Session& s, const ParsedCommand& given) {
+  ParsedCommand c = given;
+  if (const int code = ExpandAllAccounts(s, c); code != kExitOk) return code;
   v1::CreateCampaignRequest request;
   HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Parent());
   std::vector<std::string> paths;
@@ -65,7 +106,7 @@ int CampaignsCreate(Session& s, const ParsedCommand& c) {
   if (c.Has("draft")) request.mutable_campaign()->set_save_as_draft(c.GetBool("draft"));
   if (request.campaign().targets().empty()) {
     return s.Usage(absl::InvalidArgumentError(
-        "no target accounts: give --accounts=acct_a,acct_b or targets in --file"));
+        "no target accounts: give --accounts=acct_a,acct_b, --all-accounts or targets in --file"));
   }
   request.set_request_id(c.Get("request-id"));
   v1::Campaign response;
@@ -74,7 +115,9 @@ int CampaignsCreate(Session& s, const ParsedCommand& c) {
   return status.ok() ? PrintOrWatch(s, c, response) : s.Fail(status);
 }
 
-int CampaignsUpdate(Session& s, const ParsedCommand& c) {
+int CampaignsUpdate(Session& s, const ParsedCommand& given) {
+  ParsedCommand c = given;
+  if (const int code = ExpandAllAccounts(s, c); code != kExitOk) return code;
   v1::UpdateCampaignRequest request;
   std::vector<std::string> paths;
   if (absl::Status st = CampaignFromFileAndFlags(c, s.names(), request.mutable_campaign(), &paths);
@@ -302,8 +345,9 @@ void AddCampaignCommands(std::vector<CommandSpec>& commands) {
       {"campaigns", "create", "", 0, 0,
        "Create a campaign: send now, schedule with --send-at, or save with --draft",
        "Content and targets come from flags, a --file (YAML or JSON, the Campaign message's\n"
-       "fields), or both (flags override the file). Every account in --accounts gets the same\n"
-       "targets (--lists, --fans, --exclude-lists, --segment; default: the \"fans\" list).\n\n"
+       "fields), or both (flags override the file). Every account in --accounts (or, with\n"
+       "--all-accounts, every account of the tenant or of --team) gets the same targets\n"
+       "(--lists, --fans, --exclude-lists, --segment; default: the \"fans\" list).\n\n"
        "  heraldctl campaigns create --text='New set' --price=15.00 --media=teaser \\\n"
        "      --accounts=acct_a,acct_b --lists=fans --send-at=2026-05-01T20:00:00Z",
        create_flags, CampaignsCreate});
@@ -326,7 +370,7 @@ void AddCampaignCommands(std::vector<CommandSpec>& commands) {
       {"campaigns", "update", "CAMPAIGN", 1, 1,
        "Change a draft or scheduled campaign (only what the flags or --file set)",
        "The update mask holds the fields given: each flag's field, and every top-level field\n"
-       "the --file sets. --accounts replaces all targets.",
+       "the --file sets. --accounts (or --all-accounts) replaces all targets.",
        CampaignFlagSpecs(), CampaignsUpdate});
   commands.push_back({"campaigns",
                       "launch",
