@@ -387,6 +387,12 @@ TEST_F(UpstreamSimTest, ScheduledSendWaitsAndCanBeUpdatedBeforeItsDate) {
   json::value ledger = Ledger("acct_alpha1");
   EXPECT_EQ(ledger.at("mass_messages").as_array()[0].at("text"), "later, edited");
   EXPECT_EQ(ledger.at("mass_messages").as_array()[0].at("updates"), 1);
+  EXPECT_FALSE(ledger.at("mass_messages").as_array()[0].as_object().contains("recipient_ids"));
+  // Asked for, the ledger names who received it.
+  const json::value with_ids = Control("GET", "/_sim/ledger?account=acct_alpha1&recipients=true");
+  EXPECT_EQ(
+      with_ids.at("accounts").as_array()[0].at("mass_messages").as_array()[0].at("recipient_ids"),
+      json::parse("[101,102,103]"));
 }
 
 TEST_F(UpstreamSimTest, DeliveryProgressesOverTimeUntilDone) {

@@ -357,6 +357,7 @@ ApiResponse Control::Handle(const ApiRequest& req) {
     if (auto it = params.find("account"); it != params.end()) query.account = it->second;
     if (auto it = params.find("team"); it != params.end()) query.team = it->second;
     query.purchases = Truthy(params, "purchases");
+    query.recipients = Truthy(params, "recipients");
     query.all = Truthy(params, "all");
     return Json(200, RenderLedger(*state_.world(), query, now, state_.behavior(), &emitter_));
   }

@@ -100,6 +100,11 @@ std::string RenderLedger(const World& world, const LedgerQuery& query, absl::Tim
       } else {
         w.NullField("canceled_at");
       }
+      if (query.recipients) {
+        w.Key("recipient_ids").BeginArray();
+        for (const auto fan : m.recipients) w.UInt(account.fans[fan].id);
+        w.EndArray();
+      }
       if (query.purchases) {
         w.Key("buyers").BeginArray();
         for (const Purchase& p : m.purchases) {

@@ -17,10 +17,11 @@
 namespace herald::upstream_sim {
 
 struct LedgerQuery {
-  std::string account;     // only this account
-  std::string team;        // only this team's accounts
-  bool purchases = false;  // list every purchase (fan, amount, time, chat message id)
-  bool all = false;        // include accounts without messages or webhook events
+  std::string account;      // only this account
+  std::string team;         // only this team's accounts
+  bool purchases = false;   // list every purchase (fan, amount, time, chat message id)
+  bool recipients = false;  // list every message's recipients (fan ids)
+  bool all = false;         // include accounts without messages or webhook events
 };
 
 // Takes each account's lock in turn.
