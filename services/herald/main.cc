@@ -78,6 +78,9 @@ ABSL_FLAG(int, list_batch, 100,
 ABSL_FLAG(int, segment_page, 100,
           "Fans read per upstream page when a segment scans an account's list (1 to 100, the "
           "upstream's maximum).");
+ABSL_FLAG(bool, keep_segment_lists, false,
+          "Keep the upstream list each segment becomes on each account (by default it is deleted "
+          "once the delivery is over: after its last --reconcile_schedule round).");
 ABSL_FLAG(int, reconcile_page, 100,
           "Buyers read per upstream page when reconciling a message's purchases (1 to 100, the "
           "upstream's maximum).");
@@ -306,6 +309,7 @@ int main(int argc, char** argv) {
       .list_batch = absl::GetFlag(FLAGS_list_batch),
       .reconcile_page = absl::GetFlag(FLAGS_reconcile_page),
       .segment_page = absl::GetFlag(FLAGS_segment_page),
+      .keep_segment_lists = absl::GetFlag(FLAGS_keep_segment_lists),
       .max_attempts = absl::GetFlag(FLAGS_max_attempts),
       .ingest_batch = absl::GetFlag(FLAGS_ingest_batch),
       .ingest_shed_latency = absl::GetFlag(FLAGS_ingest_shed_latency),

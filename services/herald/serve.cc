@@ -282,6 +282,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   config.workflow.list_batch = flags.list_batch;
   config.workflow.reconcile_page = flags.reconcile_page;
   config.workflow.segment_page = flags.segment_page;
+  config.workflow.keep_segment_lists = flags.keep_segment_lists;
   config.workflow.max_attempts = flags.max_attempts;
   config.workflow.lookup_retry = flags.lookup_retry;
   config.workflow.lookup_patience = flags.lookup_patience;

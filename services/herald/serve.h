@@ -108,6 +108,7 @@ struct ServeFlags {
   int list_batch = 100;
   int reconcile_page = 100;
   int segment_page = 100;
+  bool keep_segment_lists = false;
   int max_attempts = 6;
   int ingest_batch = 64;
   absl::Duration ingest_shed_latency = absl::Milliseconds(500);

@@ -293,6 +293,22 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return fans.empty() ? 0 : fans.front();
   }
 
+  // The ids of `account`'s upstream lists whose display name starts with `prefix`.
+  static std::vector<std::string> ListsNamed(const std::string& key, const std::string& account,
+                                             std::string_view prefix) {
+    v1::ListUserListsRequest req;
+    req.set_account(account);
+    v1::ListUserListsResponse lists;
+    const grpc::Status s = v1::AudienceService::NewStub(stack_->channel())
+                               ->ListUserLists(BearerContext(key).get(), req, &lists);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    std::vector<std::string> ids;
+    for (const v1::UserList& l : lists.user_lists()) {
+      if (l.display_name().starts_with(prefix)) ids.push_back(l.id());
+    }
+    return ids;
+  }
+
   // A binary-safe connection to the Redis node that serves `key`.
   static absl::StatusOr<std::unique_ptr<testing::SyncRedis>> RedisFor(testing::RedisKind kind,
                                                                       const std::string& key) {
@@ -368,10 +384,11 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
         timeout);
   }
 
-  // The simulator's record of mass message `id` of `account_id`; null when it has none.
+  // The simulator's record of mass message `id` of `account_id` (with its recipient_ids); null
+  // when it has none.
   static json::value LedgerMessage(const std::string& account_id, int64_t id) {
-    auto ledger =
-        testing::ReadLedger(stack_->sim().port(), StrCat("all=true&account=", account_id));
+    auto ledger = testing::ReadLedger(stack_->sim().port(),
+                                      StrCat("all=true&recipients=true&account=", account_id));
     EXPECT_TRUE(ledger.ok()) << ledger.status();
     if (!ledger.ok()) return nullptr;
     for (const auto& a : ledger->at("accounts").as_array()) {
@@ -1682,7 +1699,8 @@ TEST_P(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
   for (const auto& d : deliveries.deliveries()) {
     EXPECT_EQ(d.state(), v1::Delivery::COMPLETED) << d.account() << ": " << d.error();
     EXPECT_EQ(d.recipients(), expired[d.account()]) << d.account();
-    // The segment's list exists on the account with exactly those fans.
+    // The segment's list exists on the account with exactly those fans (it stays until the
+    // campaign's reconciliation is over).
     v1::ListUserListsRequest lreq;
     lreq.set_account(d.account());
     v1::ListUserListsResponse lists;
@@ -1696,6 +1714,46 @@ TEST_P(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
     }
     EXPECT_EQ(found, 1) << d.account() << ": one list, made once";
   }
+}
+
+// A segment delivery that fails before its message goes out does not leave its list behind.
+TEST_P(CampaignTest, AFailedSegmentDeliveryLeavesNoListBehind) {
+  const std::string tenant = "refusedseg";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 2);
+  ASSERT_FALSE(accounts.empty());
+  const v1::Segment segment = NewSegment(tenant, key, Lapsed());
+  ASSERT_FALSE(segment.name().empty());
+  // The upstream refuses the send: the delivery fails once its list is built.
+  auto fault = testing::HttpRequest(
+      stack_->sim().port(), "POST", "/_sim/faults",
+      StrCat(R"({"team":"team-2","methods":["POST"],"path_contains":")", ShortId(accounts[0]),
+             R"(/mass-messaging","error_rate":1,"error_status":422,"error_code":"invalid_text"})"));
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+
+  v1::CreateCampaignRequest req;
+  req.set_parent(StrCat("tenants/", tenant));
+  req.mutable_campaign()->mutable_content()->set_text("Come back");
+  v1::AccountTarget* target = req.mutable_campaign()->add_targets();
+  target->set_account(accounts[0]);
+  target->set_segment(segment.name());
+  v1::Campaign created;
+  const grpc::Status s = v1::CampaignService::NewStub(stack_->channel())
+                             ->CreateCampaign(BearerContext(key).get(), req, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Campaign done = Watch(key, created.name());
+  auto cleared =
+      testing::HttpRequest(stack_->sim().port(), "DELETE", "/_sim/faults?team=team-2", "");
+  ASSERT_TRUE(cleared.ok() && cleared->status == 200) << (cleared.ok() ? cleared->body : "");
+  EXPECT_EQ(done.state(), v1::Campaign::FAILED) << done.state_reason();
+  const std::vector<v1::Delivery> deliveries = DeliveriesOf(key, created.name());
+  ASSERT_EQ(deliveries.size(), 1u);
+  EXPECT_EQ(deliveries[0].state(), v1::Delivery::FAILED);
+  EXPECT_EQ(deliveries[0].upstream_message_id(), 0);
+  EXPECT_TRUE(
+      testing::WaitFor([&] { return ListsNamed(key, accounts[0], "Herald Lapsed fans").empty(); },
+                       absl::Seconds(60)))
+      << "the failed delivery's list is still there";
 }
 
 // A target's segment that selects nobody on the account leaves the target's other recipients:
@@ -1816,20 +1874,14 @@ TEST_P(CampaignTest, ATopSpendersSegmentSendsToTheBiggestSpendersTheWebhooksRepo
   ASSERT_EQ(deliveries.size(), 1u);
   EXPECT_EQ(deliveries[0].recipients(), 3) << deliveries[0].error();
 
-  // The segment's list holds the three biggest spenders: both at $900 and the one at $120.
-  v1::ListUserListsRequest lists_req;
-  lists_req.set_account(account);
-  v1::ListUserListsResponse lists;
-  ASSERT_TRUE(v1::AudienceService::NewStub(stack_->channel())
-                  ->ListUserLists(BearerContext(key).get(), lists_req, &lists)
-                  .ok());
-  std::string list_id;
-  for (const v1::UserList& l : lists.user_lists()) {
-    if (l.display_name().starts_with("Herald Whales")) list_id = l.id();
+  // The message went to the three biggest spenders: both at $900 and the one at $120.
+  const json::value message = LedgerMessage(account_id, deliveries[0].upstream_message_id());
+  ASSERT_TRUE(message.is_object()) << "no such message in the simulator's ledger";
+  std::set<int64_t> recipients;
+  for (const json::value& fan : message.at("recipient_ids").as_array()) {
+    recipients.insert(fan.to_number<int64_t>());
   }
-  ASSERT_FALSE(list_id.empty());
-  EXPECT_THAT(UpstreamListMembers(stack_->sim().port(), 1, account_id, list_id),
-              ::testing::ElementsAre(fans[1], fans[2], fans[3]));
+  EXPECT_THAT(recipients, ::testing::ElementsAre(fans[1], fans[2], fans[3]));
 }
 
 TEST_P(CampaignTest, RescheduledPausedAndResumedCampaignSendsOnceAtItsNewTime) {

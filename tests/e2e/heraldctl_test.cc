@@ -17,9 +17,11 @@
 #include <herald/testing/herald_api.h>
 #include <herald/testing/herald_process.h>
 #include <herald/testing/net.h>
+#include <herald/testing/observability.h>
 #include <herald/testing/redis_server.h>
 #include <herald/testing/simulator_process.h>
 #include <herald/testing/subprocess.h>
+#include <herald/testing/wait.h>
 #include <herald/v1/account.pb.h>
 #include <herald/v1/audience.pb.h>
 #include <herald/v1/campaign.pb.h>
@@ -318,10 +320,12 @@ class HeraldctlUpstreamTest : public HeraldctlTest {
 
   // Herald (role all, and `herald_flags`) in front of a simulator team of two accounts; with
   // `webhooks`, teams register their webhook and the simulator's events reach Herald's ingest.
-  void StartWithSimulator(const std::vector<std::string>& herald_flags, bool webhooks = false) {
+  void StartWithSimulator(const std::vector<std::string>& herald_flags, bool webhooks = false,
+                          int fans_per_account = 5) {
     auto sim = testing::SimulatorProcess::Start(
-        {.args = {"--teams=1", "--accounts_per_team=2", "--fans_per_account=5",
-                  "--delivery_rate=2000", "--rate_limit_per_minute=100000"}});
+        {.args = {"--teams=1", "--accounts_per_team=2",
+                  StrCat("--fans_per_account=", fans_per_account), "--delivery_rate=2000",
+                  "--rate_limit_per_minute=100000"}});
     ASSERT_TRUE(sim.ok()) << sim.status();
     sim_ = std::move(*sim);
     std::vector<std::string> args = {"serve", "--role=all",
@@ -403,6 +407,74 @@ TEST_F(HeraldctlUpstreamTest, PpvCampaignIsWatchedUntilItCompletes) {
   ASSERT_EQ(table.exit_code, 0) << table;
   EXPECT_THAT(table.out, HasSubstr("COMPLETED"));
   EXPECT_THAT(table.out, HasSubstr("$15.00"));
+}
+
+// A segment campaign's lists, with a reconciliation of one round 50ms after each message: by
+// default each goes once that round has run, with --keep_segment_lists it stays.
+class HeraldctlSegmentListsTest : public HeraldctlUpstreamTest {
+ protected:
+  void SetUp() override {}  // each test starts Herald with its own flags
+
+  void Start(bool keep_lists) {
+    std::vector<std::string> flags = {"--reconcile_schedule=50ms"};
+    if (keep_lists) flags.emplace_back("--keep_segment_lists");
+    StartWithSimulator(flags, /*webhooks=*/false, /*fans_per_account=*/40);
+    ASSERT_NO_FATAL_FAILURE(SetUpAcme());
+  }
+
+  // Sends a message to the lapsed fans (a segment) of every account, until it completes.
+  void SendToLapsedFans() {
+    const CommandResult segment =
+        Run({"segments", "create", "Lapsed", "--expired-only", "--json"}, env_);
+    ASSERT_EQ(segment.exit_code, 0) << segment;
+    const CommandResult sent =
+        Run({"campaigns", "create", "--text=We miss you", "--all-accounts",
+             "--segment=" + FromJson<v1::Segment>(segment.out).name(), "--watch"},
+            env_);
+    ASSERT_EQ(sent.exit_code, 0) << sent;
+  }
+
+  // How many of the accounts show the segment's list.
+  int AccountsShowingTheList() {
+    int showing = 0;
+    for (const std::string& account : accounts_) {
+      const CommandResult lists = Run({"lists", "list", account}, env_);
+      EXPECT_EQ(lists.exit_code, 0) << lists;
+      if (lists.out.find("Herald Lapsed") != std::string::npos) ++showing;
+    }
+    return showing;
+  }
+
+  // herald_jobs_total{kind, outcome} as Herald reports it; 0 before it is first reported.
+  double Jobs(std::string_view kind, std::string_view outcome) {
+    auto r = testing::HttpGet(herald_->admin_port(), "/metrics");
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return -1;
+    return testing::SeriesValue(r->body, StrCat(R"(herald_jobs_total{kind=")", kind,
+                                                R"(",outcome=")", outcome, R"("})"))
+        .value_or(0);
+  }
+};
+
+TEST_F(HeraldctlSegmentListsTest, ASegmentsListGoesOnceItsCampaignsReconciliationIsOver) {
+  ASSERT_NO_FATAL_FAILURE(Start(/*keep_lists=*/false));
+  ASSERT_NO_FATAL_FAILURE(SendToLapsedFans());
+  EXPECT_TRUE(
+      testing::WaitFor([&] { return Jobs("delivery_drop_list", "ok") >= 2; }, absl::Seconds(30)))
+      << herald_->Logs();
+  EXPECT_EQ(Jobs("delivery_reconcile", "ok"), 2) << "each list goes after its reconciliation";
+  EXPECT_EQ(AccountsShowingTheList(), 0);
+}
+
+TEST_F(HeraldctlSegmentListsTest, WithKeepSegmentListsASegmentsListStays) {
+  ASSERT_NO_FATAL_FAILURE(Start(/*keep_lists=*/true));
+  ASSERT_NO_FATAL_FAILURE(SendToLapsedFans());
+  // The reconciliation, after which the list would go, has run, and nothing was deleted.
+  EXPECT_TRUE(
+      testing::WaitFor([&] { return Jobs("delivery_reconcile", "ok") >= 2; }, absl::Seconds(30)))
+      << herald_->Logs();
+  EXPECT_EQ(Jobs("delivery_drop_list", "ok"), 0);
+  EXPECT_EQ(AccountsShowingTheList(), 2);
 }
 
 // Connections asked to reconnect every second (as --grpc_max_connection_age does on a schedule,

@@ -57,6 +57,15 @@ struct StepPayload {
   std::string cursor;
 };
 
+// A segment's list that delivery_drop_list could not delete, and why.
+void LogListLeft(const StepPayload& s, std::string_view list_id, std::string_view why) {
+  log::Warn("the segment's upstream list was left on the account", {{"tenant", s.tenant},
+                                                                    {"campaign", s.campaign},
+                                                                    {"account", s.account},
+                                                                    {"list", list_id},
+                                                                    {"error", why}});
+}
+
 std::string EncodePayload(const StepPayload& p) {
   // The object's nodes live in a buffer on the stack: no allocation but the result's.
   unsigned char buffer[1024];
@@ -598,9 +607,9 @@ void DeliveryWorkflow::UseMetrics(metrics::Registry& registry) {
 
 namespace {
 
-constexpr std::string_view kDeliveryJobs[] = {kSegmentScanJob, kSegmentListJob, kSegmentAddJob,
-                                              kUploadMediaJob, kSendJob,        kPollJob,
-                                              kUnsendJob,      kUpdateJob,      kReconcileJob};
+constexpr std::string_view kDeliveryJobs[] = {
+    kSegmentScanJob, kSegmentListJob, kSegmentAddJob, kUploadMediaJob, kSendJob,
+    kPollJob,        kUnsendJob,      kUpdateJob,     kReconcileJob,   kDropListJob};
 
 }  // namespace
 
@@ -663,7 +672,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   if (!records->delivery) co_return JobResult::Ok();
   ctx.delivery = *std::move(records->delivery);
   if (ctx.campaign.generation != s.generation && job.kind != kUnsendJob &&
-      job.kind != kReconcileJob) {
+      job.kind != kReconcileJob && job.kind != kDropListJob) {
     // A stale schedule. A send whose attempt is still on record keeps its delivery (a new
     // generation starts no chain beside it) and hands it over now.
     if (HoldsSendingDelivery(ctx)) {
@@ -681,15 +690,21 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
     if (auto stop = co_await LoadAccount(ctx)) co_return *std::move(stop);
     co_return co_await ReconcileBuyers(ctx);
   }
-  // A poll or unsend step that ends its delivery chains the reconciliation in the same atomic step
-  // as its ack. When that ack is lost after the delivery was written (the worker died, or Redis
-  // failed it), the step runs again and finds the delivery already final: it chains the
-  // reconciliation again, which has the same id, so it still runs once.
+  if (job.kind == kDropListJob) {
+    // As a reconciliation round: follows a finished delivery, whatever has happened since.
+    if (auto stop = co_await LoadAccount(ctx)) co_return *std::move(stop);
+    co_return co_await DropSegmentList(ctx);
+  }
+  // A poll or unsend step that ends its delivery chains what follows the message (AfterMessage:
+  // the reconciliation, or the segment list's deletion) in the same atomic step as its ack. When
+  // that ack is lost after the delivery was written (the worker died, or Redis failed it), the
+  // step runs again and finds the delivery already final: it chains the same job again, with the
+  // same id, so it still runs once.
   if (job.kind == kUnsendJob) {
     // Runs on a cancelled campaign, whatever generation, until the message is gone.
     if (ctx.delivery.upstream_message_id == 0) co_return JobResult::Ok();
     if (ctx.delivery.state == DeliveryState::kCancelled) {
-      if (auto next = FirstReconcile(ctx)) co_return JobResult::OkThen(*next);
+      if (auto next = AfterMessage(ctx)) co_return JobResult::OkThen(*next);
       co_return JobResult::Ok();
     }
     if (auto stop = co_await LoadAccount(ctx)) co_return *std::move(stop);
@@ -697,7 +712,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   }
   if (store::IsFinal(ctx.delivery.state)) {
     if (job.kind == kPollJob && MessageFinished(ctx.delivery)) {
-      if (auto next = FirstReconcile(ctx)) co_return JobResult::OkThen(*next);
+      if (auto next = AfterMessage(ctx)) co_return JobResult::OkThen(*next);
     }
     co_return JobResult::Ok();
   }
@@ -798,7 +813,8 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
   static constexpr std::string_view kSteps[] = {kSegmentScanJob, kSegmentListJob, kSegmentAddJob,
                                                 kUploadMediaJob, kSendJob,        kPollJob};
   const bool step = std::find(std::begin(kSteps), std::end(kSteps), dead.kind) != std::end(kSteps);
-  if (!step && dead.kind != kUnsendJob && dead.kind != kUpdateJob && dead.kind != kReconcileJob) {
+  if (!step && dead.kind != kUnsendJob && dead.kind != kUpdateJob && dead.kind != kReconcileJob &&
+      dead.kind != kDropListJob) {
     co_return absl::OkStatus();
   }
   auto payload = DecodePayload(dead.payload);
@@ -819,6 +835,15 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
   ctx.delivery = *std::move(records->delivery);
   const std::string reason = StrCat("gave up after ", dead.attempts,
                                     dead.attempts == 1 ? " attempt: " : " attempts: ", dead.reason);
+  // The dead job as the queue would lease it, for steps enqueued in its place.
+  const auto placed_as = [&](const store::Account& account) {
+    return queue::LeasedJob{.id = dead.id,
+                            .kind = dead.kind,
+                            .tenant = s.tenant,
+                            .team = QueueTeam(s.tenant, account.team),
+                            .account = QueueAccount(s.tenant, s.account),
+                            .payload = dead.payload};
+  };
   if (dead.kind == kUnsendJob) {
     if (ctx.delivery.cancel_outcome != kUnsendPending) co_return absl::OkStatus();
     auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
@@ -839,28 +864,36 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
     co_return r.status();
   }
   if (store::IsFinal(ctx.delivery.state)) {
-    // What the dead step would have chained on success is enqueued here instead: the first
-    // reconciliation round after a poll step whose last attempt ended its delivery but died before
-    // its ack, or what follows a reconciliation round whose job died.
+    // What the dead step would have chained on success is enqueued here instead: what follows
+    // the message after a poll step whose last attempt ended its delivery but died before its ack,
+    // the deletion of the segment's list after a step that failed the delivery before any message,
+    // or what follows a reconciliation round whose job died. A deletion that died leaves the list.
     const bool poll_ended = dead.kind == kPollJob && MessageFinished(ctx.delivery);
-    if ((!poll_ended && dead.kind != kReconcileJob) || !records->account) {
+    // A step that failed its delivery before any message: its segment's list goes.
+    const bool unsent = step && ctx.delivery.upstream_message_id == 0;
+    if ((!poll_ended && !unsent && dead.kind != kReconcileJob && dead.kind != kDropListJob) ||
+        !records->account) {
       co_return absl::OkStatus();
     }
-    const queue::LeasedJob placed{.id = dead.id,
-                                  .kind = dead.kind,
-                                  .tenant = s.tenant,
-                                  .team = QueueTeam(s.tenant, records->account->team),
-                                  .account = QueueAccount(s.tenant, s.account),
-                                  .payload = dead.payload};
-    const Context where{.job = placed, .step = s, .campaign = ctx.campaign};
+    const queue::LeasedJob placed = placed_as(*records->account);
+    const Context where{
+        .job = placed, .step = s, .campaign = ctx.campaign, .delivery = ctx.delivery};
     if (dead.kind == kReconcileJob) {
       log::Warn("reconciliation round gave up", {{"tenant", s.tenant},
                                                  {"campaign", s.campaign},
                                                  {"account", s.account},
                                                  {"error", reason}});
     }
-    std::optional<queue::JobSpec> next =
-        poll_ended ? FirstReconcile(where) : NextRound(where, /*gave_up=*/true);
+    if (dead.kind == kDropListJob) LogListLeft(s, ctx.delivery.segment_list_id, reason);
+    std::optional<queue::JobSpec> next;
+    if (poll_ended) {
+      next = AfterMessage(where);
+    } else if (unsent) {
+      next = DropUnsentList(where);
+    } else if (dead.kind == kReconcileJob) {
+      next = NextRound(where, /*gave_up=*/true);
+      if (!next) next = DropListStep(where);
+    }
     if (!next) co_return absl::OkStatus();
     std::vector<queue::JobSpec> jobs;
     jobs.push_back(*std::move(next));
@@ -897,7 +930,14 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
   if (stale) co_return absl::OkStatus();
   JobResult failed = co_await FailDelivery(ctx, reason);
   if (failed.status != JobResult::Status::kFail) co_return absl::UnavailableError(failed.reason);
-  co_return absl::OkStatus();
+  if (!records->account) co_return absl::OkStatus();
+  const queue::LeasedJob placed = placed_as(*records->account);
+  const Context where{.job = placed, .step = s, .campaign = ctx.campaign, .delivery = ctx.delivery};
+  std::optional<queue::JobSpec> drop = DropUnsentList(where);
+  if (!drop) co_return absl::OkStatus();
+  std::vector<queue::JobSpec> jobs;
+  jobs.push_back(*std::move(drop));
+  co_return co_await EnqueueAll(queue_, std::move(jobs));
 }
 
 asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::LoadAccount(Context& ctx) {
@@ -1052,7 +1092,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Unsend(Context& ctx) {
   // The message went out before it was unsent: what fans bought meanwhile stands, and its
   // webhooks may have been lost. (The same step as a completed delivery's, so whichever path
   // enqueues it first, it runs once.)
-  if (auto next = FirstReconcile(ctx)) co_return JobResult::OkThen(*next);
+  if (auto next = AfterMessage(ctx)) co_return JobResult::OkThen(*next);
   co_return JobResult::Ok();
 }
 
@@ -1466,6 +1506,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::EndMissed(Context& ctx) {
     return absl::OkStatus();
   });
   if (!r.ok()) co_return JobResult::StoreFailed(r.status());
+  if (auto next = DropUnsentList(ctx)) co_return JobResult::OkThen(*next);
   co_return JobResult::Ok();
 }
 
@@ -1504,6 +1545,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::CancelUnsent(Context& ctx) {
     return absl::OkStatus();
   });
   if (!r.ok()) co_return JobResult::StoreFailed(r.status());
+  ctx.delivery = *std::move(r);
+  if (ctx.delivery.state != DeliveryState::kCancelled) co_return JobResult::Ok();
+  if (auto next = DropUnsentList(ctx)) co_return JobResult::OkThen(*next);
   co_return JobResult::Ok();
 }
 
@@ -1844,7 +1888,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
         if (!r.ok()) co_return JobResult::StoreFailed(r.status());
         if (e.done) {
           // Unsent messages too: what fans bought before the unsend stands.
-          if (auto next = FirstReconcile(ctx)) co_return JobResult::OkThen(*next);
+          if (auto next = AfterMessage(ctx)) co_return JobResult::OkThen(*next);
           co_return JobResult::Ok();
         }
         co_return JobResult::OkThen(NextStep(ctx, kPollJob, polls + 1, delay));
@@ -1915,7 +1959,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
   if (!r.ok()) co_return JobResult::StoreFailed(r.status());
   if (done) {
     // Unsent messages too: what fans bought before the unsend stands.
-    if (auto next = FirstReconcile(ctx)) co_return JobResult::OkThen(*next);
+    if (auto next = AfterMessage(ctx)) co_return JobResult::OkThen(*next);
     co_return JobResult::Ok();
   }
   if (polls >= config_.max_polls) {
@@ -1945,6 +1989,44 @@ std::optional<queue::JobSpec> DeliveryWorkflow::FirstReconcile(const Context& ct
   return NextStep(ctx, kReconcileJob, 0, config_.reconcile_schedule[0]);
 }
 
+std::optional<queue::JobSpec> DeliveryWorkflow::AfterMessage(const Context& ctx) const {
+  if (auto first = FirstReconcile(ctx)) return first;
+  return DropListStep(ctx);
+}
+
+std::optional<queue::JobSpec> DeliveryWorkflow::DropListStep(const Context& ctx) const {
+  if (ctx.delivery.segment_list_id.empty() || config_.keep_segment_lists) return std::nullopt;
+  return NextStep(ctx, kDropListJob, 0, absl::ZeroDuration());
+}
+
+std::optional<queue::JobSpec> DeliveryWorkflow::DropUnsentList(const Context& ctx) const {
+  if (ctx.delivery.upstream_message_id != 0) return std::nullopt;
+  return DropListStep(ctx);
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::DropSegmentList(Context& ctx) {
+  const StepPayload& s = ctx.step;
+  if (ctx.delivery.segment_list_id.empty()) co_return JobResult::Ok();
+  if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
+  std::string list_id = ctx.delivery.segment_list_id;
+  auto dropped = co_await ctx.api->DeleteUserList(s.account, std::move(list_id));
+  if (dropped.ok()) co_return JobResult::Ok();
+  const auto error = upstream::GetUpstreamError(dropped.status());
+  // Gone already: an earlier attempt deleted it and its answer was lost.
+  if (upstream::IsNotFoundInAccount(error)) co_return JobResult::Ok();
+  if (error && (error->kind == upstream::ErrorKind::kRateLimited ||
+                error->kind == upstream::ErrorKind::kOutOfCredits ||
+                error->kind == upstream::ErrorKind::kUnauthorized)) {
+    co_return co_await OnUpstreamError(ctx, dropped.status(), "deleting the segment's list");
+  }
+  if ((error && error->kind == upstream::ErrorKind::kTerminal) || ctx.last_attempt) {
+    // Left where it is: the campaign is done with it either way.
+    LogListLeft(s, ctx.delivery.segment_list_id, dropped.status().ToString());
+    co_return JobResult::Ok();
+  }
+  co_return JobResult::Retry(StrCat("deleting the segment's list: ", dropped.status().message()));
+}
+
 std::optional<queue::JobSpec> DeliveryWorkflow::NextRound(const Context& ctx, bool gave_up) const {
   const std::vector<absl::Duration>& schedule = config_.reconcile_schedule;
   if (events_ == nullptr || schedule.empty()) return std::nullopt;
@@ -1959,8 +2041,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
   const StepPayload& s = ctx.step;
   const int32_t page = s.index % kPagesPerRound;
   const int64_t id = ctx.delivery.upstream_message_id;
+  // After the last round, the segment's list goes (if the delivery has one).
   auto then_next_round = [&](bool gave_up) {
     std::optional<queue::JobSpec> next = NextRound(ctx, gave_up);
+    if (!next) next = DropListStep(ctx);
     return next ? JobResult::OkThen(*std::move(next)) : JobResult::Ok();
   };
   auto end_of_round = [&] { return then_next_round(/*gave_up=*/false); };
@@ -1983,7 +2067,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
                   error->kind == upstream::ErrorKind::kUnauthorized)) {
       return std::nullopt;  // OnUpstreamError decides
     }
-    if (upstream::IsNotFoundInAccount(error)) return JobResult::Ok();
+    if (upstream::IsNotFoundInAccount(error)) {
+      std::optional<queue::JobSpec> drop = DropListStep(ctx);  // nothing left to reconcile
+      return drop ? JobResult::OkThen(*std::move(drop)) : JobResult::Ok();
+    }
     const bool terminal = error && error->kind == upstream::ErrorKind::kTerminal;
     if (terminal) {
       log::Warn("reconciliation round ended: the upstream refused a read",

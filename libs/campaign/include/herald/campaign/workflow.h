@@ -74,6 +74,10 @@ inline constexpr std::string_view kUpdateJob = "delivery_update";
 // Repairs a sent priced message's analytics from the upstream's buyers list, one page per job,
 // in rounds after the delivery completes (WorkflowConfig::reconcile_schedule).
 inline constexpr std::string_view kReconcileJob = "delivery_reconcile";
+// Deletes the upstream list a segment was turned into once the delivery is over: after the last
+// reconciliation round (right after the message when there is none), or when the delivery ended
+// without a message (WorkflowConfig::keep_segment_lists).
+inline constexpr std::string_view kDropListJob = "delivery_drop_list";
 
 // Adds one batch of fans to an upstream list (AudienceService.AddFansToUserList): one call each,
 // rate-limited like every call. Its outcome is written under ListAddResultKey in
@@ -260,6 +264,10 @@ struct WorkflowConfig {
       absl::Minutes(10), absl::Hours(1), absl::Hours(6), absl::Hours(24), absl::Hours(72)};
   int reconcile_page = 100;       // buyers per upstream page
   int platform_fee_percent = 20;  // the platform's share, for purchases found by reconciling
+  // A segment's upstream list serves one campaign (it is named after it): once the delivery is
+  // over (its last reconciliation round ran) it is deleted from the account, so lists do not pile
+  // up on a creator's account, unless this is set.
+  bool keep_segment_lists = false;
 };
 
 absl::Status ValidateWorkflowConfig(const WorkflowConfig& config);
@@ -325,6 +333,16 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> ReconcileBuyers(Context& ctx);
   // The first reconciliation round of a delivery that just completed, if it has one.
   std::optional<queue::JobSpec> FirstReconcile(const Context& ctx) const;
+  // What follows a delivery whose message has finished (or was unsent): the first reconciliation
+  // round, or without reconciliation the deletion of its segment's list (DropListStep).
+  std::optional<queue::JobSpec> AfterMessage(const Context& ctx) const;
+  // The deletion of the list the delivery's segment became, when it has one and lists are not
+  // kept.
+  std::optional<queue::JobSpec> DropListStep(const Context& ctx) const;
+  // For a delivery that ended without an upstream message (failed, cancelled or missed):
+  // DropListStep.
+  std::optional<queue::JobSpec> DropUnsentList(const Context& ctx) const;
+  boost::asio::awaitable<queue::JobResult> DropSegmentList(Context& ctx);
   // The reconciliation round after ctx's: the schedule's next, if any; after a round that gave up
   // (its job's attempts spent, or the job dead), the last round again while it has tries left.
   std::optional<queue::JobSpec> NextRound(const Context& ctx, bool gave_up) const;

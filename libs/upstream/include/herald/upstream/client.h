@@ -131,6 +131,8 @@ class Api {
   // in the list leaves it as it was.
   virtual Call<RemovedListUser> RemoveUserFromList(std::string account, std::string list_id,
                                                    int64_t user_id) = 0;
+  // DELETE /{list}: the upstream's success flag. A list the account does not have is 404.
+  virtual Call<bool> DeleteUserList(std::string account, std::string list_id) = 0;
 
   // --- Engagement: /api/{account}/engagement/messages ---
 
@@ -193,6 +195,7 @@ class Client final : public Api {
                                             PageQuery query) override;
   Call<RemovedListUser> RemoveUserFromList(std::string account, std::string list_id,
                                            int64_t user_id) override;
+  Call<bool> DeleteUserList(std::string account, std::string list_id) override;
   Call<MassMessageStatsPage> ListMassMessageStats(std::string account,
                                                   DateRangeQuery query) override;
   Call<MassMessageStatsPage> NextMassMessageStats(std::string next_page) override;
@@ -215,8 +218,6 @@ class Client final : public Api {
   Call<UserList> GetUserList(std::string account, std::string list_id);
   // PUT /{list}: renames it, and pins it to the feed or unpins it when given.
   Call<UserList> UpdateUserList(std::string account, std::string list_id, UserListUpdate update);
-  // DELETE /{list}: the upstream's success flag.
-  Call<bool> DeleteUserList(std::string account, std::string list_id);
   // DELETE /{list}/users: removes every member; the list after.
   Call<UserList> ClearUserList(std::string account, std::string list_id);
   // POST /{list}/users/{user}/pin: the upstream's success flag.
