@@ -1187,17 +1187,17 @@ asio::awaitable<absl::StatusOr<store::Segment>> DeliveryWorkflow::TargetSegment(
   if (!ctx.target || ctx.target->segment.empty()) {
     co_return absl::NotFoundError("the delivery's target names no segment");
   }
-  co_return co_await store_.Get<store::Segment>(ctx.step.tenant, ctx.target->segment);
+  auto segment = co_await store_.Get<store::Segment>(ctx.step.tenant, ctx.target->segment);
+  if (absl::IsNotFound(segment.status())) {
+    co_return absl::NotFoundError(StrCat("segment '", ctx.target->segment, "' was deleted"));
+  }
+  co_return std::move(segment);
 }
 
 asio::awaitable<JobResult> DeliveryWorkflow::SegmentUnreadable(Context& ctx,
                                                                const absl::Status& status) {
   if (!absl::IsNotFound(status)) co_return JobResult::StoreFailed(status);
-  std::string reason = "the delivery's target names no segment";
-  if (ctx.target && !ctx.target->segment.empty()) {
-    reason = StrCat("segment '", ctx.target->segment, "' was deleted");
-  }
-  co_return co_await FailDelivery(ctx, std::move(reason));
+  co_return co_await FailDelivery(ctx, std::string(status.message()));
 }
 
 asio::awaitable<absl::StatusOr<std::vector<int64_t>>> DeliveryWorkflow::SegmentFans(

@@ -350,10 +350,11 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> SegmentScan(Context& ctx);
   boost::asio::awaitable<queue::JobResult> SegmentList(Context& ctx);
   boost::asio::awaitable<queue::JobResult> SegmentAdd(Context& ctx);
-  // The segment of the delivery's target.
+  // The segment of the delivery's target; NOT_FOUND, saying why in words for the delivery, when
+  // the target names none or the segment was deleted.
   boost::asio::awaitable<absl::StatusOr<store::Segment>> TargetSegment(const Context& ctx);
-  // For a segment step that could not read the segment: fails the delivery when the segment was
-  // deleted, retries the step when the store failed.
+  // For a segment step that could not read the segment: fails the delivery with TargetSegment's
+  // words when it is NOT_FOUND, retries the step when the store failed.
   boost::asio::awaitable<queue::JobResult> SegmentUnreadable(Context& ctx,
                                                              const absl::Status& status);
   // The fans the scan selected that `segment` adds to its list (SegmentRecipients).
