@@ -1,4 +1,5 @@
 // teams and accounts: AccountService.
+#include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/heraldctl/values.h>
 #include <herald/v1/account.grpc.pb.h>
@@ -33,18 +34,9 @@ absl::Status ApplyTeamFlags(Session& s, const ParsedCommand& c, v1::Team* team,
     team->set_upstream_api_key(**key);
     paths->push_back("upstream_api_key");
   }
-  if (c.Has("rate-limit")) {
-    absl::StatusOr<int32_t> limit = ParseCount("rate-limit", c.Get("rate-limit"));
-    if (!limit.ok()) return limit.status();
-    team->set_rate_limit_per_minute(*limit);
-    paths->push_back("rate_limit_per_minute");
-  }
-  if (c.Has("burst")) {
-    absl::StatusOr<int32_t> burst = ParseCount("burst", c.Get("burst"));
-    if (!burst.ok()) return burst.status();
-    team->set_burst(*burst);
-    paths->push_back("burst");
-  }
+  HERALD_RETURN_IF_ERROR(ApplyCountFlag(c, "rate-limit", team, &v1::Team::set_rate_limit_per_minute,
+                                        "rate_limit_per_minute", paths));
+  HERALD_RETURN_IF_ERROR(ApplyCountFlag(c, "burst", team, &v1::Team::set_burst, "burst", paths));
   absl::StatusOr<std::optional<std::string>> secret = ReadSecretFlags(s, c, "webhook-secret");
   if (!secret.ok()) return secret.status();
   if (secret->has_value()) {
@@ -60,19 +52,10 @@ absl::Status ApplyAccountFlags(const ParsedCommand& c, v1::Account* account,
     account->set_display_name(c.Get("display-name"));
     paths->push_back("display_name");
   }
-  if (c.Has("pace")) {
-    absl::StatusOr<int32_t> pace = ParseCount("pace", c.Get("pace"));
-    if (!pace.ok()) return pace.status();
-    account->set_sends_per_minute(*pace);
-    paths->push_back("sends_per_minute");
-  }
-  if (c.Has("max-in-flight")) {
-    absl::StatusOr<int32_t> max = ParseCount("max-in-flight", c.Get("max-in-flight"));
-    if (!max.ok()) return max.status();
-    account->set_max_in_flight(*max);
-    paths->push_back("max_in_flight");
-  }
-  return absl::OkStatus();
+  HERALD_RETURN_IF_ERROR(ApplyCountFlag(c, "pace", account, &v1::Account::set_sends_per_minute,
+                                        "sends_per_minute", paths));
+  return ApplyCountFlag(c, "max-in-flight", account, &v1::Account::set_max_in_flight,
+                        "max_in_flight", paths);
 }
 
 int TeamsCreate(Session& s, const ParsedCommand& c) {

@@ -21,13 +21,8 @@ absl::Status ApplyTenantFlags(const ParsedCommand& c, v1::Tenant* tenant,
     tenant->set_display_name(c.Get("display-name"));
     paths->push_back("display_name");
   }
-  if (c.Has("weight")) {
-    absl::StatusOr<int32_t> weight = ParseCount("weight", c.Get("weight"));
-    if (!weight.ok()) return weight.status();
-    tenant->set_scheduling_weight(*weight);
-    paths->push_back("scheduling_weight");
-  }
-  return absl::OkStatus();
+  return ApplyCountFlag(c, "weight", tenant, &v1::Tenant::set_scheduling_weight,
+                        "scheduling_weight", paths);
 }
 
 int TenantsCreate(Session& s, const ParsedCommand& c) {

@@ -1,4 +1,5 @@
 // media, lists and segments: MediaService and AudienceService.
+#include <herald/common/status.h>
 #include <herald/common/strings.h>
 #include <herald/heraldctl/values.h>
 #include <herald/v1/audience.grpc.pb.h>
@@ -223,30 +224,18 @@ absl::Status ApplySegmentFlags(const ParsedCommand& c, v1::Segment* segment,
     segment->set_min_lifetime_spend_cents(*cents);
     paths->push_back("min_lifetime_spend_cents");
   }
-  if (c.Has("min-spend-cents")) {
-    absl::StatusOr<int32_t> cents = ParseCount("min-spend-cents", c.Get("min-spend-cents"));
-    if (!cents.ok()) return cents.status();
-    segment->set_min_lifetime_spend_cents(*cents);
-    paths->push_back("min_lifetime_spend_cents");
-  }
-  if (c.Has("subscribed-within-days")) {
-    absl::StatusOr<int32_t> days =
-        ParseCount("subscribed-within-days", c.Get("subscribed-within-days"));
-    if (!days.ok()) return days.status();
-    segment->set_subscribed_within_days(*days);
-    paths->push_back("subscribed_within_days");
-  }
+  HERALD_RETURN_IF_ERROR(ApplyCountFlag(c, "min-spend-cents", segment,
+                                        &v1::Segment::set_min_lifetime_spend_cents,
+                                        "min_lifetime_spend_cents", paths));
+  HERALD_RETURN_IF_ERROR(ApplyCountFlag(c, "subscribed-within-days", segment,
+                                        &v1::Segment::set_subscribed_within_days,
+                                        "subscribed_within_days", paths));
   if (c.Has("expired-only")) {
     segment->set_expired_only(c.GetBool("expired-only"));
     paths->push_back("expired_only");
   }
-  if (c.Has("top-spenders")) {
-    absl::StatusOr<int32_t> top = ParseCount("top-spenders", c.Get("top-spenders"));
-    if (!top.ok()) return top.status();
-    segment->set_top_spenders(*top);
-    paths->push_back("top_spenders");
-  }
-  return absl::OkStatus();
+  return ApplyCountFlag(c, "top-spenders", segment, &v1::Segment::set_top_spenders, "top_spenders",
+                        paths);
 }
 
 int SegmentsCreate(Session& s, const ParsedCommand& c) {

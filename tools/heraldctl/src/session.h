@@ -17,6 +17,7 @@
 #include <herald/heraldctl/exit_codes.h>
 #include <herald/heraldctl/names.h>
 #include <herald/heraldctl/render.h>
+#include <herald/heraldctl/values.h>
 
 namespace herald::heraldctl {
 
@@ -85,6 +86,22 @@ absl::StatusOr<std::pair<std::string, std::string>> ParentAndId(const Names& nam
 absl::StatusOr<std::optional<std::string>> ReadSecretFlags(Session& session,
                                                            const ParsedCommand& command,
                                                            std::string_view flag);
+
+// A count flag of a create or update: when `flag` was given, parses it (ParseCount), sets it on
+// `message` with `set` and names `path` in `paths`; OK when it was not given.
+//   ApplyCountFlag(c, "pace", account, &v1::Account::set_sends_per_minute, "sends_per_minute",
+//                  paths)
+template <typename Message, typename Value>
+absl::Status ApplyCountFlag(const ParsedCommand& command, std::string_view flag, Message* message,
+                            void (Message::*set)(Value), std::string_view path,
+                            std::vector<std::string>* paths) {
+  if (!command.Has(flag)) return absl::OkStatus();
+  absl::StatusOr<int32_t> value = ParseCount(flag, command.Get(flag));
+  if (!value.ok()) return value.status();
+  (message->*set)(*value);
+  paths->emplace_back(path);
+  return absl::OkStatus();
+}
 
 // Fetches the pages of a paged List call into `all`, in order, until the last page or until
 // `enough(all)` is true after a page; then `*more` tells whether the server had more (a page
