@@ -790,6 +790,9 @@ TEST_P(ManualClockWorkerTest, ASlowJobHoldsItsOwnPlaceOnly) {
   // Work enqueued later is leased into the free place, one job at a time.
   std::vector<JobSpec> later;
   for (int i = 1; i <= 6; ++i) later.push_back(Spec(StrCat("quick_", i), StrCat("acct_", i)));
+  // The loop found nothing more and pauses: the slow job's sleep, its batch's heartbeat and the
+  // idle pause. Advancing before the pause began would leave it waiting on the stopped clock.
+  ASSERT_TRUE(WaitFor([&] { return clock_.pending_timers() == 3; }));
   ASSERT_TRUE(Run(queue_->EnqueueBatch(later)).ok());
   clock_.Advance(config.idle_max);  // the loop's idle pause ends; the slow job sleeps on
   ASSERT_TRUE(WaitFor([&] { return StatsOf("team_1").finished[{"send", "ok"}] == 7; }));
