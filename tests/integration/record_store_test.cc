@@ -685,6 +685,23 @@ TEST_P(RecordStoreTest, DeleteRemovesTheRecordAndItsIndexEntry) {
   EXPECT_THAT(Index(campaigns_), ElementsAre(Pair("c1", 3.0), Pair("c2", 2.0)));
 }
 
+TEST_P(RecordStoreTest, DeleteTableRemovesItsDocumentsAndIndexAndNoOtherTable) {
+  ASSERT_EQ(Create(campaigns_, "c1", "one", "", 1.0).code, CreateCode::kCreated);
+  ASSERT_EQ(Create(campaigns_, "c2", "two", "", 2.0).code, CreateCode::kCreated);
+  ASSERT_EQ(Create(teams_, "t1", "team", "").code, CreateCode::kCreated);
+
+  EXPECT_TRUE(Must(store_->DeleteTable(campaigns_)));
+  EXPECT_THAT(GetAll(campaigns_), IsEmpty());
+  EXPECT_THAT(Index(campaigns_), IsEmpty());
+  EXPECT_THAT(Get(teams_, "t1"), Optional(std::string("team")));
+  EXPECT_FALSE(Must(store_->DeleteTable(campaigns_))) << "nothing left to remove";
+  EXPECT_FALSE(Must(store_->DeleteTable({"acme", "never"})));
+
+  // The table takes documents again.
+  ASSERT_EQ(Create(campaigns_, "c3", "three", "", 3.0).code, CreateCode::kCreated);
+  EXPECT_THAT(Index(campaigns_), ElementsAre(Pair("c3", 3.0)));
+}
+
 // ---------------------------------------------------------------------------------------------
 // IndexBefore
 

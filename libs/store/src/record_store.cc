@@ -392,6 +392,13 @@ class RedisRecordStore final : public RecordStore {
     co_return removed > 0;
   }
 
+  Op<bool> DeleteTable(Table table) override {
+    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
+                               co_await client_.Exec({"DEL", TableKey(table), IndexKey(table)}));
+    HERALD_CO_ASSIGN_OR_RETURN(const int64_t removed, reply.AsInteger());
+    co_return removed > 0;
+  }
+
   Op<std::vector<std::pair<std::string, double>>> IndexBefore(Table table,
                                                               std::optional<double> before,
                                                               int limit) override {
@@ -523,6 +530,16 @@ class MemoryRecordStore final : public RecordStore {
     std::lock_guard lock(mu_);
     indexes_[TableKey(table)].erase(id);
     co_return tables_[TableKey(table)].erase(id) > 0;
+  }
+
+  Op<bool> DeleteTable(Table table) override {
+    std::lock_guard lock(mu_);
+    indexes_.erase(TableKey(table));
+    auto it = tables_.find(TableKey(table));
+    if (it == tables_.end()) co_return false;
+    const bool had_documents = !it->second.empty();
+    tables_.erase(it);
+    co_return had_documents;
   }
 
   Op<std::vector<std::pair<std::string, double>>> IndexBefore(Table table,

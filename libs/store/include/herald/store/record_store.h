@@ -183,6 +183,9 @@ class RecordStore {
                           std::optional<std::string> revision = std::nullopt);
   // Removes `id` and its index entry; true if it existed.
   virtual Op<bool> Delete(Table table, std::string id) = 0;
+  // Removes every document of `table` and its index in one step; true if it had any. The request
+  // ids of its creates stay remembered until they expire (CreateRequest::request_id_ttl).
+  virtual Op<bool> DeleteTable(Table table) = 0;
   // Ids of the index with score < `before` (all when unset), highest score first, at most
   // `limit`, with their scores.
   virtual Op<std::vector<std::pair<std::string, double>>> IndexBefore(Table table,
