@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include <absl/cleanup/cleanup.h>
 #include <absl/strings/match.h>
 #include <absl/strings/numbers.h>
 #include <absl/strings/str_split.h>
@@ -320,6 +321,21 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     const std::optional<uint16_t> port = stack_->cluster().MasterPortOf(*slot);
     if (!port) return absl::UnavailableError(StrCat("no master serves ", key));
     return testing::SyncRedis::Connect(*port, stack_->cluster().password());
+  }
+
+  // The Redis keys of `tenant`'s segment scans (what the segment steps keep while they build a
+  // delivery's list).
+  static std::vector<std::string> SegmentScansOf(const std::string& tenant) {
+    const std::string prefix = StrCat("hd:{t:", tenant, "}:");
+    auto redis = RedisFor(GetParam(), prefix);
+    EXPECT_TRUE(redis.ok()) << redis.status();
+    if (!redis.ok()) return {"(unreadable)"};
+    auto keys = (*redis)->Command({"KEYS", StrCat(prefix, "c:*:segment*")});
+    EXPECT_TRUE(keys.ok()) << keys.status();
+    if (!keys.ok()) return {"(unreadable)"};
+    std::vector<std::string> names;
+    for (const auto& k : keys->elements) names.push_back(k.str);
+    return names;
   }
 
   // Sets the team the queue holds `account` (of team "main" of `tenant`) under, as a change of
@@ -1714,6 +1730,8 @@ TEST_P(CampaignTest, SegmentBecomesAnUpstreamListAndIsSentTo) {
     }
     EXPECT_EQ(found, 1) << d.account() << ": one list, made once";
   }
+  EXPECT_THAT(SegmentScansOf("segments"), ::testing::IsEmpty())
+      << "each delivery drops its scan once its list is filled";
 }
 
 // A segment delivery that fails before its message goes out does not leave its list behind.
@@ -1754,6 +1772,7 @@ TEST_P(CampaignTest, AFailedSegmentDeliveryLeavesNoListBehind) {
       testing::WaitFor([&] { return ListsNamed(key, accounts[0], "Herald Lapsed fans").empty(); },
                        absl::Seconds(60)))
       << "the failed delivery's list is still there";
+  EXPECT_THAT(SegmentScansOf(tenant), ::testing::IsEmpty());
 }
 
 // A target's segment that selects nobody on the account leaves the target's other recipients:
@@ -1822,6 +1841,73 @@ std::set<int64_t> UpstreamListMembers(uint16_t sim_port, int sim_team,
     if (!data.at("hasMore").as_bool()) return fans;
     offset = data.at("nextOffset").to_number<int64_t>();
   }
+}
+
+// A scan that a Herald before per-delivery scan tables began (its pages in the campaign's table)
+// is finished by this one, and its list holds every fan the scan selected.
+TEST_P(CampaignTest, AScanBegunInTheCampaignsTableIsFinished) {
+  const std::string tenant = "earlyscan";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 2);
+  ASSERT_FALSE(accounts.empty());
+  const std::string account = ShortId(accounts[0]);
+  const std::set<int64_t> expired =
+      UpstreamListMembers(stack_->sim().port(), 2, account, "expired");
+  ASSERT_GT(expired.size(), 3u) << "the scan must take more than one page of 4";
+  const v1::Segment segment = NewSegment(tenant, key, Lapsed());
+  ASSERT_FALSE(segment.name().empty());
+  // The scan reads its first page at once and waits 3 s for each of the others: time to move
+  // the first page where the earlier Herald kept it.
+  auto slow = testing::HttpRequest(
+      stack_->sim().port(), "POST", "/_sim/faults",
+      R"({"team":"team-2","methods":["GET"],"path_contains":"/users","latency_ms":{"fixed":3000}})");
+  ASSERT_TRUE(slow.ok() && slow->status == 200) << (slow.ok() ? slow->body : "");
+  auto first = testing::HttpRequest(
+      stack_->sim().port(), "POST", "/_sim/faults",
+      R"({"team":"team-2","methods":["GET"],"path_contains":"/users","count":1})");
+  ASSERT_TRUE(first.ok() && first->status == 200) << (first.ok() ? first->body : "");
+  absl::Cleanup clear_faults = [&] {
+    auto cleared =
+        testing::HttpRequest(stack_->sim().port(), "DELETE", "/_sim/faults?team=team-2", "");
+    EXPECT_TRUE(cleared.ok() && cleared->status == 200) << (cleared.ok() ? cleared->body : "");
+  };
+
+  v1::CreateCampaignRequest req;
+  req.set_parent(StrCat("tenants/", tenant));
+  req.mutable_campaign()->mutable_content()->set_text("Come back");
+  v1::AccountTarget* target = req.mutable_campaign()->add_targets();
+  target->set_account(accounts[0]);
+  target->set_segment(segment.name());
+  v1::Campaign created;
+  const grpc::Status s = v1::CampaignService::NewStub(stack_->channel())
+                             ->CreateCampaign(BearerContext(key).get(), req, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const std::string prefix = StrCat("hd:{t:", tenant, "}:c:", ShortId(created.name()));
+  const std::string scan = StrCat(prefix, ":segment:", account);
+  auto redis = RedisFor(GetParam(), scan);
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  std::string page;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto r = (*redis)->Command({"HGET", scan, "0"});
+        if (r.ok() && r->type == testing::SyncReply::Type::kString) page = r->str;
+        return !page.empty();
+      },
+      absl::Seconds(30)))
+      << "the scan never read its first page";
+  auto moved =
+      (*redis)->Command({"HSET", StrCat(prefix, ":segment_fans"), StrCat(account, ":0"), page});
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  moved = (*redis)->Command({"HDEL", scan, "0"});
+  ASSERT_TRUE(moved.ok() && moved->integer == 1) << (moved.ok() ? moved->DebugString() : "");
+  std::move(clear_faults).Invoke();
+
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
+  const std::vector<std::string> lists = ListsNamed(key, accounts[0], "Herald Lapsed fans");
+  ASSERT_EQ(lists.size(), 1u);
+  EXPECT_EQ(UpstreamListMembers(stack_->sim().port(), 2, account, lists[0]), expired)
+      << "the first page's fans came from the campaign's table";
 }
 
 // A top-spenders segment sends to the biggest spenders Herald has heard of through the team's

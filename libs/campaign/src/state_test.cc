@@ -146,6 +146,16 @@ TEST(ScanPage, RoundTripsWithOrWithoutSpends) {
       << "malformed entries are skipped";
 }
 
+TEST(AddBatch, RoundTripsAndRefusesAnythingElse) {
+  const AddBatch batch{.begin = 200, .fans = {17, 4, 9000000000}};
+  EXPECT_EQ(EncodeAddBatch(batch), "200;17,4,9000000000");
+  EXPECT_EQ(DecodeAddBatch(EncodeAddBatch(batch)), batch);
+  EXPECT_EQ(DecodeAddBatch("0;5"), (AddBatch{.begin = 0, .fans = {5}}));
+  for (std::string_view bad : {"", "17,4", ";17", "x;17", "-1;17", "3;", "3;17,,4", "3;17,y"}) {
+    EXPECT_EQ(DecodeAddBatch(bad), std::nullopt) << "'" << bad << "'";
+  }
+}
+
 TEST(SegmentRecipients, TopSpendersAreTheBiggestFirstAndTiesGoToTheLowerId) {
   const std::vector<ScannedFan> scanned{{.id = 5, .spend_cents = 100},
                                         {.id = 9, .spend_cents = 700},

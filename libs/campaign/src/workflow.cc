@@ -335,6 +335,30 @@ std::vector<int64_t> SegmentRecipients(const store::Segment& segment,
   return ids;
 }
 
+std::string EncodeAddBatch(const AddBatch& batch) {
+  std::string out = StrCat(batch.begin, ";");
+  for (size_t i = 0; i < batch.fans.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    StrAppend(&out, batch.fans[i]);
+  }
+  return out;
+}
+
+std::optional<AddBatch> DecodeAddBatch(std::string_view document) {
+  const size_t semicolon = document.find(';');
+  if (semicolon == std::string_view::npos) return std::nullopt;
+  const std::optional<int64_t> begin = ParseInt<int64_t>(document.substr(0, semicolon));
+  const std::string_view fans = document.substr(semicolon + 1);
+  if (!begin || *begin < 0 || fans.empty()) return std::nullopt;
+  AddBatch batch{.begin = *begin};
+  for (std::string_view entry : StrSplit(fans, ',')) {
+    const std::optional<int64_t> id = ParseInt<int64_t>(entry);
+    if (!id) return std::nullopt;
+    batch.fans.push_back(*id);
+  }
+  return batch;
+}
+
 store::Table ListAddResults(std::string_view tenant) {
   return {std::string(tenant), "list_add_results"};
 }
@@ -579,6 +603,11 @@ asio::awaitable<absl::StatusOr<store::DeliveryUpdate>> DeliveryWorkflow::UpdateD
   if (updated.ok()) {
     if (lifecycle_ != nullptr) lifecycle_->DeliveryUpdated(before, updated->delivery.state);
     ctx.delivery = updated->delivery;
+    // A delivery that ends is done with its segment's scan, if it began one.
+    const bool scanned = before == DeliveryState::kBuildingList || ctx.delivery.segment_fans >= 0;
+    if (scanned && !store::IsFinal(before) && store::IsFinal(ctx.delivery.state)) {
+      co_await DropSegmentScan(ctx);
+    }
   }
   co_return updated;
 }
@@ -1104,10 +1133,27 @@ queue::JobSpec DeliveryWorkflow::AfterSegment(const Context& ctx) const {
 
 namespace {
 
-// The scan keeps each page's selected fans as its own document, so a retried page overwrites
-// itself: "<account>:<page>" -> comma-separated ids, and "<account>:pages" -> the page count.
-store::Table SegmentScanTable(std::string_view tenant, std::string_view campaign) {
+// A segment's working set on one account, a table of its own so that it goes in one step once
+// the delivery is done with it (DropSegmentScan). Each retried step overwrites its own documents:
+//   "<page>"    the fans the scan selected on that page of the source list (EncodeScanPage),
+//   "pages"     how many pages the scan read, once it has read them all,
+//   "add:<n>"   the add step's batch n, ranked once by the list step (EncodeAddBatch).
+store::Table SegmentScanTable(std::string_view tenant, std::string_view campaign,
+                              std::string_view account) {
+  return {std::string(tenant), StrCat("c:", campaign, ":segment:", account)};
+}
+
+// Where a Herald before those tables kept every account's scan of a campaign ("<account>:<page>",
+// "<account>:pages"): a scan that a rolling deploy interrupted is finished from it.
+store::Table CampaignScanTable(std::string_view tenant, std::string_view campaign) {
   return {std::string(tenant), StrCat("c:", campaign, ":segment_fans")};
+}
+
+std::string AddBatchId(int64_t batch) { return StrCat("add:", batch); }
+
+// Whether every fan the segment selected on the account is on its list.
+bool SegmentListFilled(const Delivery& d) {
+  return d.segment_fans >= 0 && d.segment_added >= d.segment_fans;
 }
 
 }  // namespace
@@ -1160,11 +1206,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentScan(Context& ctx) {
     selected.push_back(
         {.id = users.value->users[i].id, .spend_cents = data ? data->lifetime_spend_cents : 0});
   }
-  const store::Table scan = SegmentScanTable(s.tenant, s.campaign);
-  // Spends only where the list step ranks by them: a page stays readable by a Herald without
-  // top_spenders during a rolling deploy.
+  const store::Table scan = SegmentScanTable(s.tenant, s.campaign, s.account);
+  // Spends only where the list step ranks by them.
   const std::string page_doc = EncodeScanPage(selected, segment->top_spenders > 0);
-  auto put = co_await store_.records().Put(scan, StrCat(s.account, ":", s.index), page_doc);
+  auto put = co_await store_.records().Put(scan, StrCat(s.index), page_doc);
   if (!put.ok()) co_return JobResult::StoreFailed(put.status());
   const int64_t next_offset = users.value->next_offset.value_or(
       int64_t{offset} + static_cast<int64_t>(users.value->users.size()));
@@ -1176,8 +1221,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentScan(Context& ctx) {
     co_return JobResult::OkThen(
         NextStep(ctx, kSegmentScanJob, s.index + 1, absl::ZeroDuration(), StrCat(next_offset)));
   }
-  put =
-      co_await store_.records().Put(scan, StrCat(s.account, ":pages"), std::to_string(s.index + 1));
+  put = co_await store_.records().Put(scan, "pages", std::to_string(s.index + 1));
   if (!put.ok()) co_return JobResult::StoreFailed(put.status());
   co_return JobResult::OkThen(NextStep(ctx, kSegmentListJob, 0, absl::ZeroDuration()));
 }
@@ -1203,16 +1247,34 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentUnreadable(Context& ctx,
 asio::awaitable<absl::StatusOr<std::vector<int64_t>>> DeliveryWorkflow::SegmentFans(
     const Context& ctx, const store::Segment& segment) {
   const StepPayload& s = ctx.step;
-  const store::Table scan = SegmentScanTable(s.tenant, s.campaign);
-  HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> pages_doc,
-                             co_await store_.records().Get(scan, StrCat(s.account, ":pages")));
+  const store::Table scan = SegmentScanTable(s.tenant, s.campaign, s.account);
+  const store::Table before = CampaignScanTable(s.tenant, s.campaign);
+  std::vector<store::Lookup> counts;
+  counts.push_back({.table = scan, .ids = {"pages"}});
+  counts.push_back({.table = before, .ids = {StrCat(s.account, ":pages")}});
+  HERALD_CO_ASSIGN_OR_RETURN(store::LookupResults count,
+                             co_await store_.records().GetTables(std::move(counts)));
+  const std::optional<std::string>& pages_doc = count[0][0] ? count[0][0] : count[1][0];
   int pages = 0;
   if (!pages_doc || !absl::SimpleAtoi(*pages_doc, &pages)) {
     co_return absl::FailedPreconditionError("the segment's scan has not finished");
   }
-  std::vector<std::string> keys;
-  for (int p = 0; p < pages; ++p) keys.push_back(StrCat(s.account, ":", p));
-  HERALD_CO_ASSIGN_OR_RETURN(auto docs, co_await store_.records().GetMany(scan, std::move(keys)));
+  std::vector<std::string> ids;
+  for (int p = 0; p < pages; ++p) ids.push_back(StrCat(p));
+  HERALD_CO_ASSIGN_OR_RETURN(auto docs, co_await store_.records().GetMany(scan, std::move(ids)));
+  // Pages read before a rolling deploy are in the campaign's table.
+  std::vector<std::string> earlier;
+  for (int p = 0; p < pages; ++p) {
+    if (!docs[p]) earlier.push_back(StrCat(s.account, ":", p));
+  }
+  if (!earlier.empty()) {
+    HERALD_CO_ASSIGN_OR_RETURN(auto found,
+                               co_await store_.records().GetMany(before, std::move(earlier)));
+    auto next = found.begin();
+    for (auto& doc : docs) {
+      if (!doc) doc = std::move(*next++);
+    }
+  }
   std::vector<ScannedFan> scanned;
   for (const auto& doc : docs) {
     if (!doc) co_return absl::DataLossError("a page of the segment's scan is missing");
@@ -1222,8 +1284,47 @@ asio::awaitable<absl::StatusOr<std::vector<int64_t>>> DeliveryWorkflow::SegmentF
   co_return SegmentRecipients(segment, std::move(scanned));
 }
 
+asio::awaitable<absl::StatusOr<AddBatch>> DeliveryWorkflow::SegmentBatch(const Context& ctx) {
+  const StepPayload& s = ctx.step;
+  const int64_t added = ctx.delivery.segment_added;
+  HERALD_CO_ASSIGN_OR_RETURN(
+      std::optional<std::string> doc,
+      co_await store_.records().Get(SegmentScanTable(s.tenant, s.campaign, s.account),
+                                    AddBatchId(s.index)));
+  std::optional<AddBatch> batch;
+  if (doc) batch = DecodeAddBatch(*doc);
+  // A batch that starts past what is on the list is of a list step that batched by another
+  // --list_batch: it would skip fans.
+  if (batch && batch->begin <= added) co_return *std::move(batch);
+  // None stored (a list step before stored batches): the batch is sliced from the ranked scan.
+  HERALD_CO_ASSIGN_OR_RETURN(store::Segment segment, co_await TargetSegment(ctx));
+  HERALD_CO_ASSIGN_OR_RETURN(std::vector<int64_t> fans, co_await SegmentFans(ctx, segment));
+  AddBatch sliced{.begin = int64_t{s.index} * config_.list_batch};
+  const int64_t end =
+      std::min<int64_t>(static_cast<int64_t>(fans.size()), sliced.begin + config_.list_batch);
+  if (sliced.begin < end) sliced.fans.assign(fans.begin() + sliced.begin, fans.begin() + end);
+  co_return sliced;
+}
+
+asio::awaitable<void> DeliveryWorkflow::DropSegmentScan(const Context& ctx) {
+  const StepPayload& s = ctx.step;
+  auto dropped =
+      co_await store_.records().DeleteTable(SegmentScanTable(s.tenant, s.campaign, s.account));
+  if (!dropped.ok()) {
+    // Left behind, unless the delivery has yet to end: its end drops it again.
+    log::Warn("could not drop a segment's scan", {{"tenant", s.tenant},
+                                                  {"campaign", s.campaign},
+                                                  {"account", s.account},
+                                                  {"error", dropped.status()}});
+  }
+}
+
 asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
   const StepPayload& s = ctx.step;
+  // Filled by an earlier run, whose scan may be gone.
+  if (!ctx.delivery.segment_list_id.empty() && SegmentListFilled(ctx.delivery)) {
+    co_return JobResult::OkThen(AfterSegment(ctx));
+  }
   auto segment = co_await TargetSegment(ctx);
   if (!segment.ok()) co_return co_await SegmentUnreadable(ctx, segment.status());
   auto fans = co_await SegmentFans(ctx, *segment);
@@ -1243,10 +1344,24 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
       return absl::OkStatus();
     });
     if (!r.ok()) co_return JobResult::StoreFailed(r.status());
-    if (!others) co_return JobResult::Ok();
+    if (!others) co_return JobResult::Ok();  // ended: UpdateDelivery dropped the scan
     ctx.delivery = *std::move(r);
+    co_await DropSegmentScan(ctx);
     co_return JobResult::OkThen(AfterSegment(ctx));
   }
+  // The add step's batches, ranked once here rather than by every batch. A retry writes them
+  // again, batched as this process batches.
+  std::vector<std::pair<std::string, std::string>> batches;
+  const auto size = static_cast<size_t>(config_.list_batch);
+  for (size_t begin = 0; begin < fans->size(); begin += size) {
+    const size_t end = std::min(fans->size(), begin + size);
+    const AddBatch batch{.begin = static_cast<int64_t>(begin),
+                         .fans = std::vector<int64_t>(fans->begin() + begin, fans->begin() + end)};
+    batches.emplace_back(AddBatchId(static_cast<int64_t>(begin / size)), EncodeAddBatch(batch));
+  }
+  auto stored = co_await store_.records().PutMany(SegmentScanTable(s.tenant, s.campaign, s.account),
+                                                  std::move(batches));
+  if (!stored.ok()) co_return JobResult::StoreFailed(stored.status());
   if (ctx.delivery.segment_list_id.empty()) {
     const std::string name = SegmentListName(segment->display_name, s.campaign);
     std::string list_id;
@@ -1288,28 +1403,31 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentAdd(Context& ctx) {
   if (ctx.delivery.segment_list_id.empty()) {
     co_return JobResult::OkThen(NextStep(ctx, kSegmentListJob, 0, absl::ZeroDuration()));
   }
-  auto segment = co_await TargetSegment(ctx);
-  if (!segment.ok()) co_return co_await SegmentUnreadable(ctx, segment.status());
-  auto fans = co_await SegmentFans(ctx, *segment);
-  if (!fans.ok()) co_return JobResult::StoreFailed(fans.status());
-  const size_t begin = static_cast<size_t>(s.index) * config_.list_batch;
-  if (begin >= fans->size()) co_return JobResult::OkThen(AfterSegment(ctx));
-  const size_t end = std::min(fans->size(), begin + config_.list_batch);
-  std::vector<int64_t> batch(fans->begin() + begin, fans->begin() + end);
-  // Adding a fan twice leaves the list as it was, so a retried batch is harmless.
-  if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
-  auto added = co_await ctx.api->AddUsersToUserList(s.account, ctx.delivery.segment_list_id,
-                                                    std::move(batch));
-  if (!added.ok()) co_return co_await OnUpstreamError(ctx, added.status(), "adding segment fans");
-  auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
-    d.segment_added = static_cast<int64_t>(end);
-    d.update_time_ms = ToMillis(clock_.Now());
-    return absl::OkStatus();
-  });
-  if (!r.ok()) co_return JobResult::StoreFailed(r.status());
-  if (end < fans->size()) {
+  // Filled by an earlier run of this batch, whose ack was lost.
+  if (SegmentListFilled(ctx.delivery)) co_return JobResult::OkThen(AfterSegment(ctx));
+  auto batch = co_await SegmentBatch(ctx);
+  if (!batch.ok()) co_return co_await SegmentUnreadable(ctx, batch.status());
+  const int64_t end = batch->begin + static_cast<int64_t>(batch->fans.size());
+  const bool last = batch->fans.empty() || end >= ctx.delivery.segment_fans;
+  if (!batch->fans.empty()) {
+    // Adding a fan twice leaves the list as it was, so a retried batch is harmless.
+    if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
+    auto added = co_await ctx.api->AddUsersToUserList(s.account, ctx.delivery.segment_list_id,
+                                                      std::move(batch->fans));
+    if (!added.ok()) {
+      co_return co_await OnUpstreamError(ctx, added.status(), "adding segment fans");
+    }
+    auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+      d.segment_added = std::max(d.segment_added, end);
+      d.update_time_ms = ToMillis(clock_.Now());
+      return absl::OkStatus();
+    });
+    if (!r.ok()) co_return JobResult::StoreFailed(r.status());
+  }
+  if (!last) {
     co_return JobResult::OkThen(NextStep(ctx, kSegmentAddJob, s.index + 1, absl::ZeroDuration()));
   }
+  co_await DropSegmentScan(ctx);
   co_return JobResult::OkThen(AfterSegment(ctx));
 }
 

@@ -186,6 +186,19 @@ std::vector<ScannedFan> DecodeScanPage(std::string_view page);
 std::vector<int64_t> SegmentRecipients(const store::Segment& segment,
                                        std::vector<ScannedFan> scanned);
 
+// One call's worth of a segment's recipients, as the list step stores it for the add step:
+// where the batch starts among SegmentRecipients, and its fans.
+struct AddBatch {
+  int64_t begin = 0;
+  std::vector<int64_t> fans;
+
+  friend bool operator==(const AddBatch&, const AddBatch&) = default;
+};
+
+// "<begin>;<id>,<id>,…". Decoding refuses (nullopt) anything else, an empty batch among it.
+std::string EncodeAddBatch(const AddBatch& batch);
+std::optional<AddBatch> DecodeAddBatch(std::string_view document);
+
 // Upstream message ids Herald adopted for its deliveries, per account (id -> campaign id, or
 // TestMessageClaim of the campaign for its test messages).
 store::Table AdoptedMessages(std::string_view tenant, std::string_view account);
@@ -360,6 +373,11 @@ class DeliveryWorkflow {
   // The fans the scan selected that `segment` adds to its list (SegmentRecipients).
   boost::asio::awaitable<absl::StatusOr<std::vector<int64_t>>> SegmentFans(
       const Context& ctx, const store::Segment& segment);
+  // The add step's batch ctx.step.index as the list step stored it, or else sliced from
+  // SegmentFans; NOT_FOUND (TargetSegment's) when that needs a segment that is gone.
+  boost::asio::awaitable<absl::StatusOr<AddBatch>> SegmentBatch(const Context& ctx);
+  // Removes the delivery's segment scan (its pages and batches); a failure is logged.
+  boost::asio::awaitable<void> DropSegmentScan(const Context& ctx);
   // The step after the segment's list is complete: media uploads, or the send.
   queue::JobSpec AfterSegment(const Context& ctx) const;
   // Loads the account, its team and the team's upstream client into `ctx`; a JobResult when
