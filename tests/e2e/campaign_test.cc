@@ -1843,6 +1843,61 @@ std::set<int64_t> UpstreamListMembers(uint16_t sim_port, int sim_team,
   }
 }
 
+// A campaign cancelled while a segment's list is being filled leaves neither the list upstream
+// nor the scan in Redis.
+TEST_P(CampaignTest, ACampaignCancelledWhileItsListIsFilledLeavesNothingBehind) {
+  const std::string tenant = "cancelledseg";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 2);
+  ASSERT_FALSE(accounts.empty());
+  const v1::Segment segment = NewSegment(tenant, key, Lapsed());
+  ASSERT_FALSE(segment.name().empty());
+  // Every add to a list is throttled: the list is made, and stays unfilled.
+  auto fault = testing::HttpRequest(
+      stack_->sim().port(), "POST", "/_sim/faults",
+      R"({"team":"team-2","methods":["POST"],"path_contains":"/users","error_rate":1,)"
+      R"("error_status":429,"retry_after_s":1})");
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  absl::Cleanup clear_faults = [&] {
+    auto cleared =
+        testing::HttpRequest(stack_->sim().port(), "DELETE", "/_sim/faults?team=team-2", "");
+    EXPECT_TRUE(cleared.ok() && cleared->status == 200) << (cleared.ok() ? cleared->body : "");
+  };
+
+  v1::CreateCampaignRequest req;
+  req.set_parent(StrCat("tenants/", tenant));
+  req.mutable_campaign()->mutable_content()->set_text("Come back");
+  v1::AccountTarget* target = req.mutable_campaign()->add_targets();
+  target->set_account(accounts[0]);
+  target->set_segment(segment.name());
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return !ListsNamed(key, accounts[0], "Herald Lapsed fans").empty(); },
+                       absl::Seconds(60)))
+      << "the segment's list was never made" << stack_->herald().Logs();
+
+  v1::CancelCampaignResponse cancelled;
+  s = campaigns->CancelCampaign(BearerContext(key).get(),
+                                Named<v1::CancelCampaignRequest>(created.name()), &cancelled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(Watch(key, created.name()).state(), v1::Campaign::CANCELLED);
+  const std::vector<v1::Delivery> deliveries = DeliveriesOf(key, created.name());
+  ASSERT_EQ(deliveries.size(), 1u);
+  EXPECT_EQ(deliveries[0].state(), v1::Delivery::CANCELLED);
+  EXPECT_EQ(deliveries[0].upstream_message_id(), 0);
+  // The throttled add step, once it runs again, finds its delivery ended.
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        return ListsNamed(key, accounts[0], "Herald Lapsed fans").empty() &&
+               SegmentScansOf(tenant).empty();
+      },
+      absl::Seconds(60)))
+      << "the cancelled delivery's list or scan is still there";
+}
+
 // A scan that a Herald before per-delivery scan tables began (its pages in the campaign's table)
 // is finished by this one, and its list holds every fan the scan selected.
 TEST_P(CampaignTest, AScanBegunInTheCampaignsTableIsFinished) {

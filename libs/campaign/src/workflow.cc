@@ -567,6 +567,15 @@ bool MessageFinished(const Delivery& d) {
          (d.state == DeliveryState::kCompleted || d.state == DeliveryState::kCancelled);
 }
 
+bool SegmentStep(std::string_view kind) {
+  return kind == kSegmentScanJob || kind == kSegmentListJob || kind == kSegmentAddJob;
+}
+
+// The steps of a delivery up to its message.
+bool StepBeforeMessage(std::string_view kind) {
+  return SegmentStep(kind) || kind == kUploadMediaJob || kind == kSendJob;
+}
+
 // The team id in a delivery job's queue team (QueueTeam); empty when it is not of `tenant`.
 std::string TeamOfJob(std::string_view queue_team, std::string_view tenant) {
   if (queue_team.size() <= tenant.size() + 1 || !queue_team.starts_with(tenant) ||
@@ -742,6 +751,12 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
   if (store::IsFinal(ctx.delivery.state)) {
     if (job.kind == kPollJob && MessageFinished(ctx.delivery)) {
       if (auto next = AfterMessage(ctx)) co_return JobResult::OkThen(*next);
+    }
+    if (StepBeforeMessage(job.kind) && ctx.delivery.upstream_message_id == 0) {
+      // Ended before its message while this step waited (cancelled through the API): what it
+      // built for its segment goes.
+      if (SegmentStep(job.kind) || ctx.delivery.segment_fans >= 0) co_await DropSegmentScan(ctx);
+      if (auto next = DropUnsentList(ctx)) co_return JobResult::OkThen(*next);
     }
     co_return JobResult::Ok();
   }
