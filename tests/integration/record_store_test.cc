@@ -18,6 +18,7 @@
 #include <herald/store/record_store.h>
 #include <herald/testing/io_thread.h>
 #include <herald/testing/redis_server.h>
+#include <herald/testing/wait.h>
 
 namespace herald::store {
 namespace {
@@ -700,6 +701,22 @@ TEST_P(RecordStoreTest, DeleteTableRemovesItsDocumentsAndIndexAndNoOtherTable) {
   // The table takes documents again.
   ASSERT_EQ(Create(campaigns_, "c3", "three", "", 3.0).code, CreateCode::kCreated);
   EXPECT_THAT(Index(campaigns_), ElementsAre(Pair("c3", 3.0)));
+}
+
+TEST_P(RecordStoreTest, PutExpiringSetsTheDocumentAndHasTheTableExpire) {
+  const Table outcomes{"acme", "outcomes:op1"};
+  ASSERT_TRUE(Run(store_->PutExpiring(outcomes, "0", "done", absl::Minutes(5))).ok());
+  ASSERT_TRUE(Run(store_->PutExpiring(outcomes, "1", "failed", absl::Minutes(5))).ok());
+  EXPECT_THAT(GetAll(outcomes), ElementsAre(Pair("0", "done"), Pair("1", "failed")));
+  if (GetParam() == Backend::kMemory) return;  // keeps them until deleted
+
+  auto ttl = Run(client_->Exec({"PTTL", StrCat(TenantKeyPrefix("acme"), "outcomes:op1")}));
+  ASSERT_TRUE(ttl.ok()) << ttl.status();
+  EXPECT_GT(ttl->integer(), 0);
+  EXPECT_LE(ttl->integer(), 5 * 60 * 1000);
+  // A write that expires at once takes the table's earlier documents with it.
+  ASSERT_TRUE(Run(store_->PutExpiring(outcomes, "2", "late", absl::Milliseconds(1))).ok());
+  EXPECT_TRUE(testing::WaitFor([&] { return GetAll(outcomes).empty(); }, absl::Seconds(10)));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -168,6 +168,17 @@ absl::StatusOr<LookupResults> ScriptReads(std::string_view script, const redis::
   return out;
 }
 
+// The EXEC reply of a MULTI … EXEC batch, once none of its commands failed.
+absl::StatusOr<const redis::Reply*> Executed(const std::vector<redis::Reply>& replies) {
+  const redis::Reply& exec = replies.back();
+  if (exec.is_error()) return exec.ToStatus();
+  if (exec.type() != redis::Reply::Type::kArray) return ProtocolError("EXEC", exec);
+  for (const redis::Reply& r : exec.elements()) {
+    if (r.is_error()) return r.ToStatus();
+  }
+  return &exec;
+}
+
 class RedisRecordStore final : public RecordStore {
  public:
   using RecordStore::Replace;
@@ -327,14 +338,24 @@ class RedisRecordStore final : public RecordStore {
     batch.emplace_back("EXEC");
     HERALD_CO_ASSIGN_OR_RETURN(std::vector<redis::Reply> replies,
                                co_await client_.ExecBatch(std::move(batch)));
-    const redis::Reply& exec = replies.back();
-    if (exec.is_error()) co_return exec.ToStatus();
-    if (exec.type() != redis::Reply::Type::kArray) co_return ProtocolError("EXEC", exec);
-    for (const redis::Reply& r : exec.elements()) {
-      if (r.is_error()) co_return r.ToStatus();
-    }
+    HERALD_CO_ASSIGN_OR_RETURN(const redis::Reply* exec, Executed(replies));
     if (!revision) co_return 0;
-    co_return exec.elements().back().AsInteger();
+    co_return exec->elements().back().AsInteger();
+  }
+
+  boost::asio::awaitable<absl::Status> PutExpiring(Table table, std::string id,
+                                                   std::string document,
+                                                   absl::Duration ttl) override {
+    const std::string key = TableKey(table);
+    std::vector<redis::Command> batch;
+    batch.emplace_back("MULTI");
+    batch.emplace_back("HSET", key, id, document);
+    const int64_t ttl_ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(ttl));
+    batch.emplace_back("PEXPIRE", key, std::to_string(ttl_ms));
+    batch.emplace_back("EXEC");
+    HERALD_CO_ASSIGN_OR_RETURN(std::vector<redis::Reply> replies,
+                               co_await client_.ExecBatch(std::move(batch)));
+    co_return Executed(replies).status();
   }
 
   Op<ReplaceOutcome> Replace(Table table, ReplaceRequest request) override {
@@ -516,6 +537,14 @@ class MemoryRecordStore final : public RecordStore {
     auto& rows = tables_[TableKey(table)];
     for (auto& [id, doc] : documents) rows[id] = std::move(doc);
     co_return revision ? ++revisions_[RevisionKey(table.tenant, *revision)] : 0;
+  }
+
+  boost::asio::awaitable<absl::Status> PutExpiring(Table table, std::string id,
+                                                   std::string document,
+                                                   absl::Duration /*ttl*/) override {
+    std::lock_guard lock(mu_);
+    tables_[TableKey(table)][id] = std::move(document);
+    co_return absl::OkStatus();
   }
 
   Op<ReplaceOutcome> Replace(Table table, ReplaceRequest request) override {

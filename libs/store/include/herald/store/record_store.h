@@ -170,6 +170,12 @@ class RecordStore {
   // tenant bumped in the same step.
   virtual Op<int64_t> Put(Table table, std::string id, std::string document,
                           std::optional<std::string> revision = std::nullopt) = 0;
+  // Sets `id` unconditionally, and has the whole table expire `ttl` after this write (each write
+  // starts the time again): for documents nobody needs once their reader has gone. The memory
+  // store keeps them until the table is deleted.
+  virtual boost::asio::awaitable<absl::Status> PutExpiring(Table table, std::string id,
+                                                           std::string document,
+                                                           absl::Duration ttl) = 0;
   // Sets several documents unconditionally in one step; bumps `revision` once when set.
   virtual Op<int64_t> PutMany(Table table,
                               std::vector<std::pair<std::string, std::string>> documents,
