@@ -323,19 +323,24 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return testing::SyncRedis::Connect(*port, stack_->cluster().password());
   }
 
-  // The Redis keys of `tenant`'s segment scans (what the segment steps keep while they build a
-  // delivery's list).
-  static std::vector<std::string> SegmentScansOf(const std::string& tenant) {
+  // The Redis keys of `tenant` that match `pattern` after the tenant's prefix.
+  static std::vector<std::string> TenantKeys(const std::string& tenant, std::string_view pattern) {
     const std::string prefix = StrCat("hd:{t:", tenant, "}:");
     auto redis = RedisFor(GetParam(), prefix);
     EXPECT_TRUE(redis.ok()) << redis.status();
     if (!redis.ok()) return {"(unreadable)"};
-    auto keys = (*redis)->Command({"KEYS", StrCat(prefix, "c:*:segment*")});
+    auto keys = (*redis)->Command({"KEYS", StrCat(prefix, pattern)});
     EXPECT_TRUE(keys.ok()) << keys.status();
     if (!keys.ok()) return {"(unreadable)"};
     std::vector<std::string> names;
     for (const auto& k : keys->elements) names.push_back(k.str);
     return names;
+  }
+
+  // The Redis keys of `tenant`'s segment scans (what the segment steps keep while they build a
+  // delivery's list).
+  static std::vector<std::string> SegmentScansOf(const std::string& tenant) {
+    return TenantKeys(tenant, "c:*:segment*");
   }
 
   // Sets the team the queue holds `account` (of team "main" of `tenant`) under, as a change of
@@ -3257,6 +3262,8 @@ TEST_P(CampaignTest, FansAreAddedToListsThroughTheQueueAndFailuresAreReported) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("user_list_id: the upstream has no list"));
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("no fans were added"));
+  // Each call's batch outcomes went once the call had read them.
+  EXPECT_THAT(TenantKeys("lists", "list_add*"), ::testing::IsEmpty());
   // Bad input never reaches the queue.
   add.set_user_list_id("fans");
   EXPECT_EQ(audiences->AddFansToUserList(BearerContext(key).get(), add, &added).error_code(),
@@ -3456,6 +3463,17 @@ TEST_P(CampaignTest, FansRefusedForWantOfCreditsAreAddedOnceTheTeamIsResumed) {
     }
     return false;
   }));
+  // The batch's outcome, which nobody waits for any more, expires.
+  std::vector<std::string> outcomes;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return !(outcomes = TenantKeys("listbroke", "list_add*")).empty();
+  })) << "the batch's outcome was never written";
+  ASSERT_EQ(outcomes.size(), 1u);
+  auto redis = RedisFor(GetParam(), outcomes[0]);
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  auto ttl = (*redis)->Command({"PTTL", outcomes[0]});
+  ASSERT_TRUE(ttl.ok()) << ttl.status();
+  EXPECT_GT(ttl->integer, 0) << outcomes[0];
 }
 
 // UploadMediaAsset authenticates before it reads the file, refuses what is over the limit or

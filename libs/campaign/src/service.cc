@@ -27,6 +27,9 @@ using store::CampaignPhase;
 using store::Delivery;
 using store::DeliveryState;
 
+// How long a list-add batch's outcome outlives the wait of the call that asked for it.
+constexpr absl::Duration kListAddOutcomeMargin = absl::Minutes(1);
+
 bool Has(const std::vector<std::string>& fields, std::string_view f) {
   return std::find(fields.begin(), fields.end(), f) != fields.end();
 }
@@ -1054,17 +1057,30 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
   for (size_t at = 0; at < fans.size(); at += config_.list_batch) {
     const size_t end = std::min(fans.size(), at + config_.list_batch);
     const std::vector<int64_t> batch(fans.begin() + at, fans.begin() + end);
+    // An outcome written by the end of the wait is read in time; one written later is not read.
     jobs.push_back(ListAddStep(account, operation, static_cast<int>(jobs.size()), list_id, batch,
-                               config_.max_attempts));
+                               config_.max_attempts, config_.list_wait + kListAddOutcomeMargin));
   }
   const int batches = static_cast<int>(jobs.size());
   HERALD_CO_RETURN_IF_ERROR(co_await EnqueueAll(queue_, std::move(jobs)));
-  std::vector<std::string> keys;
-  for (int b = 0; b < batches; ++b) keys.push_back(ListAddResultKey(operation, b));
+  const store::Table outcomes = ListAddOutcomes(tenant, operation);
+  std::vector<store::Lookup> lookups(2);
+  lookups[0].table = outcomes;
+  // A worker of a Herald before ListAddOutcomes writes to the tenant's shared table.
+  lookups[1].table = ListAddResults(tenant);
+  for (int b = 0; b < batches; ++b) {
+    lookups[0].ids.push_back(StrCat(b));
+    lookups[1].ids.push_back(ListAddResultKey(operation, b));
+  }
   const MonoTime deadline = clock_.MonotonicAfter(config_.list_wait);
   while (true) {
-    HERALD_CO_ASSIGN_OR_RETURN(auto docs,
-                               co_await store_.records().GetMany(ListAddResults(tenant), keys));
+    std::vector<store::Lookup> reads = lookups;  // GetTables takes them; each poll passes a copy
+    HERALD_CO_ASSIGN_OR_RETURN(store::LookupResults found,
+                               co_await store_.records().GetTables(std::move(reads)));
+    std::vector<std::optional<std::string>>& docs = found[0];
+    for (int b = 0; b < batches; ++b) {
+      if (!docs[b]) docs[b] = std::move(found[1][b]);
+    }
     int done = 0;
     int failed = 0;
     int not_found = 0;
@@ -1084,6 +1100,11 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
       }
     }
     if (done == batches) {
+      // Read, and of no further use; a failed delete leaves them to expire.
+      auto dropped = co_await store_.records().DeleteTable(outcomes);
+      if (!dropped.ok()) {
+        log::Warn("could not drop list-add outcomes", {{"error", dropped.status()}});
+      }
       if (not_found == batches) {
         co_return absl::NotFoundError(StrCat("user_list_id: the upstream has no list '", list_id,
                                              "' on account '", account_id,

@@ -359,6 +359,10 @@ std::optional<AddBatch> DecodeAddBatch(std::string_view document) {
   return batch;
 }
 
+store::Table ListAddOutcomes(std::string_view tenant, std::string_view operation) {
+  return {std::string(tenant), StrCat("list_add:", operation)};
+}
+
 store::Table ListAddResults(std::string_view tenant) {
   return {std::string(tenant), "list_add_results"};
 }
@@ -369,15 +373,17 @@ std::string ListAddResultKey(std::string_view operation, int batch) {
 
 queue::JobSpec ListAddStep(const store::Account& account, std::string_view operation, int batch,
                            std::string_view list_id, const std::vector<int64_t>& fans,
-                           int max_attempts) {
+                           int max_attempts, absl::Duration outcome_ttl) {
   json::array ids;
   for (int64_t f : fans) ids.emplace_back(f);
-  const std::string payload = json::serialize(json::object{{"tenant", account.tenant},
-                                                           {"account", account.id},
-                                                           {"operation", operation},
-                                                           {"batch", batch},
-                                                           {"list", list_id},
-                                                           {"fans", std::move(ids)}});
+  const std::string payload =
+      json::serialize(json::object{{"tenant", account.tenant},
+                                   {"account", account.id},
+                                   {"operation", operation},
+                                   {"batch", batch},
+                                   {"list", list_id},
+                                   {"fans", std::move(ids)},
+                                   {"outcome_ttl_ms", absl::ToInt64Milliseconds(outcome_ttl)}});
   return {.id = StrCat("l:", account.tenant, ":", operation, ":", batch),
           .kind = std::string(kListAddJob),
           .tenant = account.tenant,
@@ -1024,15 +1030,27 @@ asio::awaitable<JobResult> DeliveryWorkflow::ListAdd(const queue::LeasedJob& job
     co_return JobResult::Fail("list job payload is malformed");
   }
   const std::string tenant_id(tenant->as_string()), account_id(account->as_string());
-  const std::string key =
-      ListAddResultKey(operation->as_string(), static_cast<int>(batch->as_int64()));
+  const std::string operation_id(operation->as_string());
+  const int batch_number = static_cast<int>(batch->as_int64());
+  // The outcome goes where the caller reads it: the operation's own table, which expires, or the
+  // tenant's shared one for a job enqueued by a Herald before those tables.
+  const json::value* ttl_ms = o->if_contains("outcome_ttl_ms");
+  const bool expiring = ttl_ms != nullptr && ttl_ms->is_int64() && ttl_ms->as_int64() > 0;
+  const absl::Duration ttl =
+      expiring ? absl::Milliseconds(ttl_ms->as_int64()) : absl::ZeroDuration();
   std::vector<int64_t> ids;
   for (const json::value& f : fans->as_array()) {
     if (f.is_int64()) ids.push_back(f.as_int64());
   }
   auto finish = [&](const json::object& outcome) -> asio::awaitable<absl::Status> {
-    auto put =
-        co_await store_.records().Put(ListAddResults(tenant_id), key, json::serialize(outcome));
+    if (expiring) {
+      co_return co_await store_.records().PutExpiring(ListAddOutcomes(tenant_id, operation_id),
+                                                      StrCat(batch_number),
+                                                      json::serialize(outcome), ttl);
+    }
+    auto put = co_await store_.records().Put(ListAddResults(tenant_id),
+                                             ListAddResultKey(operation_id, batch_number),
+                                             json::serialize(outcome));
     co_return put.status();
   };
   auto fail = [&](std::string reason, int http_status = 0,

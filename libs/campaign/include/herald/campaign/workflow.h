@@ -80,18 +80,21 @@ inline constexpr std::string_view kReconcileJob = "delivery_reconcile";
 inline constexpr std::string_view kDropListJob = "delivery_drop_list";
 
 // Adds one batch of fans to an upstream list (AudienceService.AddFansToUserList): one call each,
-// rate-limited like every call. Its outcome is written under ListAddResultKey in
-// ListAddResults(tenant) for the caller waiting on it.
+// rate-limited like every call. Its outcome is written under the batch's number in
+// ListAddOutcomes(tenant, operation), which expires once the caller waiting on it can have gone.
 inline constexpr std::string_view kListAddJob = "list_add_fans";
 // Every kind of job the workflow runs (DeliveryWorkflow::Register handles each).
 std::vector<std::string> JobKinds();
+store::Table ListAddOutcomes(std::string_view tenant, std::string_view operation);
+// Where a Herald before ListAddOutcomes wrote every operation's outcomes, under
+// ListAddResultKey; a job without an outcome_ttl_ms (enqueued by such a Herald) still does.
 store::Table ListAddResults(std::string_view tenant);
 std::string ListAddResultKey(std::string_view operation, int batch);
 // The job adding `fans` (one batch, at most the upstream's maximum) to `list_id` of `account`,
-// tried `max_attempts` times at most.
+// tried `max_attempts` times at most; its outcome expires `outcome_ttl` after it is written.
 queue::JobSpec ListAddStep(const store::Account& account, std::string_view operation, int batch,
                            std::string_view list_id, const std::vector<int64_t>& fans,
-                           int max_attempts);
+                           int max_attempts, absl::Duration outcome_ttl);
 // A batch's outcome: how many fans the upstream reported in the list, or why it failed.
 struct ListAddResult {
   bool ok = false;
