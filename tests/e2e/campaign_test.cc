@@ -343,6 +343,39 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return TenantKeys(tenant, "c:*:segment*");
   }
 
+  // Adds a fault rule to the simulator: `rule` as POST /_sim/faults takes it.
+  static void AddFault(const std::string& rule) {
+    auto added = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults", rule);
+    ASSERT_TRUE(added.ok() && added->status == 200)
+        << (added.ok() ? added->body : added.status().ToString());
+  }
+
+  // Removes the fault rules of simulator team `team` ("team-2").
+  static void ClearFaults(const std::string& team) {
+    auto cleared = testing::HttpRequest(stack_->sim().port(), "DELETE",
+                                        StrCat("/_sim/faults?team=", team), "");
+    EXPECT_TRUE(cleared.ok() && cleared->status == 200)
+        << (cleared.ok() ? cleared->body : cleared.status().ToString());
+  }
+
+  // A campaign of `text` sent now to the fans `segment` selects on `account`; an empty name when
+  // refused.
+  static v1::Campaign SendToSegment(const std::string& tenant, const std::string& key,
+                                    const std::string& account, const v1::Segment& segment,
+                                    const std::string& text = "Come back") {
+    v1::CreateCampaignRequest req;
+    req.set_parent(StrCat("tenants/", tenant));
+    req.mutable_campaign()->mutable_content()->set_text(text);
+    v1::AccountTarget* target = req.mutable_campaign()->add_targets();
+    target->set_account(account);
+    target->set_segment(segment.name());
+    v1::Campaign created;
+    const grpc::Status s = v1::CampaignService::NewStub(stack_->channel())
+                               ->CreateCampaign(BearerContext(key).get(), req, &created);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return created;
+  }
+
   // Sets the team the queue holds `account` (of team "main" of `tenant`) under, as a change of
   // team that bypassed Herald would; returns the team it held. A job of the account is refused
   // while they differ.
@@ -1748,26 +1781,14 @@ TEST_P(CampaignTest, AFailedSegmentDeliveryLeavesNoListBehind) {
   const v1::Segment segment = NewSegment(tenant, key, Lapsed());
   ASSERT_FALSE(segment.name().empty());
   // The upstream refuses the send: the delivery fails once its list is built.
-  auto fault = testing::HttpRequest(
-      stack_->sim().port(), "POST", "/_sim/faults",
-      StrCat(R"({"team":"team-2","methods":["POST"],"path_contains":")", ShortId(accounts[0]),
-             R"(/mass-messaging","error_rate":1,"error_status":422,"error_code":"invalid_text"})"));
-  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  ASSERT_NO_FATAL_FAILURE(AddFault(StrCat(
+      R"({"team":"team-2","methods":["POST"],"path_contains":")", ShortId(accounts[0]),
+      R"(/mass-messaging","error_rate":1,"error_status":422,"error_code":"invalid_text"})")));
+  absl::Cleanup clear_faults = [] { ClearFaults("team-2"); };
 
-  v1::CreateCampaignRequest req;
-  req.set_parent(StrCat("tenants/", tenant));
-  req.mutable_campaign()->mutable_content()->set_text("Come back");
-  v1::AccountTarget* target = req.mutable_campaign()->add_targets();
-  target->set_account(accounts[0]);
-  target->set_segment(segment.name());
-  v1::Campaign created;
-  const grpc::Status s = v1::CampaignService::NewStub(stack_->channel())
-                             ->CreateCampaign(BearerContext(key).get(), req, &created);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Campaign created = SendToSegment(tenant, key, accounts[0], segment);
+  ASSERT_FALSE(created.name().empty());
   const v1::Campaign done = Watch(key, created.name());
-  auto cleared =
-      testing::HttpRequest(stack_->sim().port(), "DELETE", "/_sim/faults?team=team-2", "");
-  ASSERT_TRUE(cleared.ok() && cleared->status == 200) << (cleared.ok() ? cleared->body : "");
   EXPECT_EQ(done.state(), v1::Campaign::FAILED) << done.state_reason();
   const std::vector<v1::Delivery> deliveries = DeliveriesOf(key, created.name());
   ASSERT_EQ(deliveries.size(), 1u);
@@ -1858,35 +1879,23 @@ TEST_P(CampaignTest, ACampaignCancelledWhileItsListIsFilledLeavesNothingBehind) 
   const v1::Segment segment = NewSegment(tenant, key, Lapsed());
   ASSERT_FALSE(segment.name().empty());
   // Every add to a list is throttled: the list is made, and stays unfilled.
-  auto fault = testing::HttpRequest(
-      stack_->sim().port(), "POST", "/_sim/faults",
-      R"({"team":"team-2","methods":["POST"],"path_contains":"/users","error_rate":1,)"
-      R"("error_status":429,"retry_after_s":1})");
-  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
-  absl::Cleanup clear_faults = [&] {
-    auto cleared =
-        testing::HttpRequest(stack_->sim().port(), "DELETE", "/_sim/faults?team=team-2", "");
-    EXPECT_TRUE(cleared.ok() && cleared->status == 200) << (cleared.ok() ? cleared->body : "");
-  };
+  ASSERT_NO_FATAL_FAILURE(
+      AddFault(R"({"team":"team-2","methods":["POST"],"path_contains":"/users","error_rate":1,)"
+               R"("error_status":429,"retry_after_s":1})"));
+  absl::Cleanup clear_faults = [] { ClearFaults("team-2"); };
 
-  v1::CreateCampaignRequest req;
-  req.set_parent(StrCat("tenants/", tenant));
-  req.mutable_campaign()->mutable_content()->set_text("Come back");
-  v1::AccountTarget* target = req.mutable_campaign()->add_targets();
-  target->set_account(accounts[0]);
-  target->set_segment(segment.name());
-  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
-  v1::Campaign created;
-  grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &created);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Campaign created = SendToSegment(tenant, key, accounts[0], segment);
+  ASSERT_FALSE(created.name().empty());
   ASSERT_TRUE(
       testing::WaitFor([&] { return !ListsNamed(key, accounts[0], "Herald Lapsed fans").empty(); },
                        absl::Seconds(60)))
       << "the segment's list was never made" << stack_->herald().Logs();
 
   v1::CancelCampaignResponse cancelled;
-  s = campaigns->CancelCampaign(BearerContext(key).get(),
-                                Named<v1::CancelCampaignRequest>(created.name()), &cancelled);
+  const grpc::Status s =
+      v1::CampaignService::NewStub(stack_->channel())
+          ->CancelCampaign(BearerContext(key).get(),
+                           Named<v1::CancelCampaignRequest>(created.name()), &cancelled);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(Watch(key, created.name()).state(), v1::Campaign::CANCELLED);
   const std::vector<v1::Delivery> deliveries = DeliveriesOf(key, created.name());
@@ -1918,30 +1927,14 @@ TEST_P(CampaignTest, AScanBegunInTheCampaignsTableIsFinished) {
   ASSERT_FALSE(segment.name().empty());
   // The scan reads its first page at once and waits 3 s for each of the others: time to move
   // the first page where the earlier Herald kept it.
-  auto slow = testing::HttpRequest(
-      stack_->sim().port(), "POST", "/_sim/faults",
-      R"({"team":"team-2","methods":["GET"],"path_contains":"/users","latency_ms":{"fixed":3000}})");
-  ASSERT_TRUE(slow.ok() && slow->status == 200) << (slow.ok() ? slow->body : "");
-  auto first = testing::HttpRequest(
-      stack_->sim().port(), "POST", "/_sim/faults",
-      R"({"team":"team-2","methods":["GET"],"path_contains":"/users","count":1})");
-  ASSERT_TRUE(first.ok() && first->status == 200) << (first.ok() ? first->body : "");
-  absl::Cleanup clear_faults = [&] {
-    auto cleared =
-        testing::HttpRequest(stack_->sim().port(), "DELETE", "/_sim/faults?team=team-2", "");
-    EXPECT_TRUE(cleared.ok() && cleared->status == 200) << (cleared.ok() ? cleared->body : "");
-  };
+  ASSERT_NO_FATAL_FAILURE(AddFault(
+      R"({"team":"team-2","methods":["GET"],"path_contains":"/users","latency_ms":{"fixed":3000}})"));
+  ASSERT_NO_FATAL_FAILURE(
+      AddFault(R"({"team":"team-2","methods":["GET"],"path_contains":"/users","count":1})"));
+  absl::Cleanup clear_faults = [] { ClearFaults("team-2"); };
 
-  v1::CreateCampaignRequest req;
-  req.set_parent(StrCat("tenants/", tenant));
-  req.mutable_campaign()->mutable_content()->set_text("Come back");
-  v1::AccountTarget* target = req.mutable_campaign()->add_targets();
-  target->set_account(accounts[0]);
-  target->set_segment(segment.name());
-  v1::Campaign created;
-  const grpc::Status s = v1::CampaignService::NewStub(stack_->channel())
-                             ->CreateCampaign(BearerContext(key).get(), req, &created);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Campaign created = SendToSegment(tenant, key, accounts[0], segment);
+  ASSERT_FALSE(created.name().empty());
   const std::string prefix = StrCat("hd:{t:", tenant, "}:c:", ShortId(created.name()));
   const std::string scan = StrCat(prefix, ":segment:", account);
   auto redis = RedisFor(GetParam(), scan);
@@ -2004,16 +1997,8 @@ TEST_P(CampaignTest, ATopSpendersSegmentSendsToTheBiggestSpendersTheWebhooksRepo
   whales.set_top_spenders(3);
   const v1::Segment segment = NewSegment(tenant, key, std::move(whales));
   ASSERT_EQ(segment.top_spenders(), 3);
-  v1::CreateCampaignRequest req;
-  req.set_parent(StrCat("tenants/", tenant));
-  req.mutable_campaign()->mutable_content()->set_text("For our biggest fans");
-  v1::AccountTarget* target = req.mutable_campaign()->add_targets();
-  target->set_account(account);
-  target->set_segment(segment.name());
-  v1::Campaign created;
-  const grpc::Status s = v1::CampaignService::NewStub(stack_->channel())
-                             ->CreateCampaign(BearerContext(key).get(), req, &created);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Campaign created = SendToSegment(tenant, key, account, segment, "For our biggest fans");
+  ASSERT_FALSE(created.name().empty());
   const v1::Campaign done = Watch(key, created.name());
   EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
   const std::vector<v1::Delivery> deliveries = DeliveriesOf(key, created.name());
