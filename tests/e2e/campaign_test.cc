@@ -3315,6 +3315,20 @@ TEST_P(CampaignTest, ARetriedListCreationWithItsRequestIdMakesOneList) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("request_id"));
   EXPECT_EQ(lists_created(), before + 2);
+
+  // Each request id's record expires: nothing is kept for good.
+  const std::vector<std::string> records = TenantKeys("listretry", "user_list_request*");
+  EXPECT_THAT(records,
+              ::testing::UnorderedElementsAre("hd:{t:listretry}:user_list_request:list-req-1",
+                                              "hd:{t:listretry}:user_list_request:list-req-2"));
+  for (const std::string& record : records) {
+    auto redis = RedisFor(GetParam(), record);
+    ASSERT_TRUE(redis.ok()) << redis.status();
+    auto ttl = (*redis)->Command({"PTTL", record});
+    ASSERT_TRUE(ttl.ok()) << ttl.status();
+    EXPECT_GT(ttl->integer, 0) << record;
+    EXPECT_LE(ttl->integer, 24 * 3600 * 1000) << record;
+  }
 }
 
 // A retry that comes while the first CreateUserList with its request_id is still making the
@@ -3406,6 +3420,41 @@ TEST_P(CampaignTest, AUnaryCallPastItsDeadlineIsCancelledOnTheServer) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(list.display_name(), "In time");
   EXPECT_EQ(finished("OK"), ok_before + 1);
+}
+
+// A request id recorded by a Herald before request ids had tables of their own (in the tenant's
+// shared table) still names its list: a retry returns that list and makes none.
+TEST_P(CampaignTest, AListRequestIdInTheSharedTableStillNamesItsList) {
+  const std::string tenant = "sharedreq";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const v1::UserList made = NewUserList(key, accounts[0], "Made before");
+  ASSERT_FALSE(made.id().empty());
+  const std::string shared = StrCat("hd:{t:", tenant, "}:user_list_requests");
+  auto redis = RedisFor(GetParam(), shared);
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  const std::string record = StrCat(ShortId(accounts[0]), "\n", made.id(), "\n",
+                                    absl::ToUnixMillis(absl::Now()), "\nMade before");
+  auto seeded = (*redis)->Command({"HSET", shared, "req-before", record});
+  ASSERT_TRUE(seeded.ok()) << seeded.status();
+  const auto stats = testing::ReadSimStats(stack_->sim().port());
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  const int64_t before = stats->at("lists_created").to_number<int64_t>();
+
+  v1::CreateUserListRequest req;
+  req.set_account(accounts[0]);
+  req.set_display_name("Made before");
+  req.set_request_id("req-before");
+  v1::UserList again;
+  const grpc::Status s = v1::AudienceService::NewStub(stack_->channel())
+                             ->CreateUserList(BearerContext(key).get(), req, &again);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(again.id(), made.id());
+  const auto after = testing::ReadSimStats(stack_->sim().port());
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->at("lists_created").to_number<int64_t>(), before) << "no second list";
+  EXPECT_THAT(TenantKeys(tenant, "user_list_request:*"), ::testing::IsEmpty());
 }
 
 // A batch the upstream refuses for want of credits pauses the team, as a send does, and is

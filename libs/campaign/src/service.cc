@@ -903,7 +903,22 @@ struct UserListRequest {
   std::string name;
 };
 
-store::Table UserListRequests(const std::string& tenant) { return {tenant, "user_list_requests"}; }
+// Where a request id's record is kept: the table and the row.
+struct UserListRequestRow {
+  store::Table table;
+  std::string id;
+};
+
+// A table of the request id's own, which expires once the id names its request no more.
+UserListRequestRow OwnRow(const std::string& tenant, const std::string& request_id) {
+  return {{tenant, StrCat("user_list_request:", request_id)}, "request"};
+}
+
+// Where a Herald before those tables kept every request id of a tenant, in one table that nothing
+// empties: a request begun there is finished there.
+UserListRequestRow SharedRow(const std::string& tenant, const std::string& request_id) {
+  return {{tenant, "user_list_requests"}, request_id};
+}
 
 std::string Encode(const UserListRequest& r) {
   return StrCat(r.account, "\n", r.list_id, "\n", r.time_ms, "\n", r.name);
@@ -941,10 +956,19 @@ Service::Op<upstream::UserList> Service::CreateUserList(std::string tenant, std:
                                                         std::string name, std::string request_id) {
   HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, account_id));
   HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
-  const store::Table requests = UserListRequests(tenant);
+  UserListRequestRow row = OwnRow(tenant, request_id);
   if (!request_id.empty()) {
-    HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> document,
-                               co_await store_.records().Get(requests, request_id));
+    const UserListRequestRow shared = SharedRow(tenant, request_id);
+    std::vector<store::Lookup> lookups;
+    lookups.push_back({.table = row.table, .ids = {row.id}});
+    lookups.push_back({.table = shared.table, .ids = {shared.id}});
+    HERALD_CO_ASSIGN_OR_RETURN(store::LookupResults records,
+                               co_await store_.records().GetTables(std::move(lookups)));
+    std::optional<std::string> document = std::move(records[0][0]);
+    if (!document && records[1][0]) {
+      row = shared;
+      document = std::move(records[1][0]);
+    }
     std::optional<UserListRequest> earlier;
     if (document.has_value()) {
       earlier = DecodeUserListRequest(*document);
@@ -974,7 +998,7 @@ Service::Op<upstream::UserList> Service::CreateUserList(std::string tenant, std:
       if (found->has_value()) {
         earlier->list_id = (*found)->id;
         HERALD_CO_RETURN_IF_ERROR(
-            (co_await store_.records().Put(requests, request_id, Encode(*earlier))).status());
+            (co_await store_.records().Put(row.table, row.id, Encode(*earlier))).status());
         co_return **std::move(found);
       }
       // Not made yet: the first call may still be making it.
@@ -990,13 +1014,24 @@ Service::Op<upstream::UserList> Service::CreateUserList(std::string tenant, std:
     if (document.has_value()) {
       HERALD_CO_ASSIGN_OR_RETURN(
           store::ReplaceCode replaced,
-          co_await store_.records().Replace(requests, request_id, *document, Encode(pending)));
+          co_await store_.records().Replace(row.table, row.id, *document, Encode(pending)));
       claimed = replaced == store::ReplaceCode::kReplaced;
     } else {
-      store::CreateRequest claim{.id = request_id, .document = Encode(pending)};
+      store::CreateRequest claim{.id = row.id, .document = Encode(pending)};
       HERALD_CO_ASSIGN_OR_RETURN(store::CreateOutcome created,
-                                 co_await store_.records().Create(requests, std::move(claim)));
+                                 co_await store_.records().Create(row.table, std::move(claim)));
       claimed = created.code == store::CreateCode::kCreated;
+      if (claimed) {
+        // The same record, now expiring: the id names its request for a day from its first use,
+        // and later writes keep the expiry. Without it (this write failed) the record stays.
+        const absl::Duration ttl = store::CreateRequest{}.request_id_ttl;
+        absl::Status expiring =
+            co_await store_.records().PutExpiring(row.table, row.id, Encode(pending), ttl);
+        if (!expiring.ok()) {
+          log::Warn("a user list's request id will not expire",
+                    {{"tenant", tenant}, {"request_id", request_id}, {"error", expiring}});
+        }
+      }
     }
     if (!claimed) co_return UserListRequestInProgress(request_id);
   }
@@ -1008,7 +1043,7 @@ Service::Op<upstream::UserList> Service::CreateUserList(std::string tenant, std:
         .account = account_id,
         .time_ms = absl::ToUnixMillis(clock_.Now() - kUserListRequestInFlight),
         .name = name};
-    auto put = co_await store_.records().Put(requests, request_id, Encode(ended));
+    auto put = co_await store_.records().Put(row.table, row.id, Encode(ended));
     if (!put.ok()) {
       log::Warn(
           "could not release a user list's request id",
@@ -1030,7 +1065,7 @@ Service::Op<upstream::UserList> Service::CreateUserList(std::string tenant, std:
                                .list_id = list.value->id,
                                .time_ms = absl::ToUnixMillis(clock_.Now()),
                                .name = name};
-    auto recorded = co_await store_.records().Put(requests, request_id, Encode(made));
+    auto recorded = co_await store_.records().Put(row.table, row.id, Encode(made));
     if (!recorded.ok()) {
       // The list exists either way; a retry finds it by its name.
       log::Warn(
