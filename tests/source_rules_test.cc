@@ -6,7 +6,9 @@
 // - a conditional operator's (`co_await f(x ? s : std::string())` frees the callee's parameter,
 //   which was never allocated): no conditional operator in such a statement;
 // - a lambda's that captures by copy (`co_await Update([s](T& t) {...})` frees `s`'s copy
-//   twice): lambdas created there capture by reference only, or `this`.
+//   twice): lambdas created there capture by reference only, or `this`;
+// - a braced temporary's of a named class type (`co_await Put(t, id, doc,
+//   store::CreateRequest{}.request_id_ttl)` crashed the API process): none there.
 // Name the value, or the lambda, in a statement of its own first.
 #include <algorithm>
 #include <cctype>
@@ -273,11 +275,18 @@ std::vector<std::string> Problems(const std::string& code) {
   // is a keyword an expression follows; then parameters, a template head, specifiers or a body.
   static const std::regex kLambda(
       R"((^|[^\w)\]\s]|\b(?:co_await|co_return|co_yield|return)\b)\s*\[([^\[\]]*(?:\[[^\[\]]*\][^\[\]]*)*)\]\s*(\(|\{|<|mutable|noexcept|constexpr|static|->))");
+  // A braced temporary of a named class type: `T{...}`, `ns::T{...}`, `T<U>{...}`.
+  static const std::regex kBracedTemporary(
+      R"(\b([A-Z]\w*|\w+::[A-Z]\w*|std::\w+)(<[^;{}()]*>)?\{)");
   std::vector<std::string> found;
   for (const AwaitingStatement& s : AwaitingStatements(code)) {
     const std::string where = "line " + std::to_string(s.line) + ": ";
     if (s.text.find('?') != std::string::npos) {
       found.push_back(where + "a conditional operator: " + s.text);
+    }
+    for (auto m = std::sregex_iterator(s.text.begin(), s.text.end(), kBracedTemporary);
+         m != std::sregex_iterator(); ++m) {
+      found.push_back(where + "a braced temporary '" + (*m)[0].str() + "': " + s.text);
     }
     for (auto m = std::sregex_iterator(s.text.begin(), s.text.end(), kLambda);
          m != std::sregex_iterator(); ++m) {
@@ -307,7 +316,7 @@ TEST(SourceRulesTest, TheCheckFindsWhatTheRulesForbidInAwaitingStatementsOnly) {
   for (const char* bad : {
            "auto v = c ? Wrap(co_await f()) : 0;\n",
            "co_return x ? y : Make(co_await f());\n",
-           "co_await f(Opts{.x = c ? a : b});\n",
+           "co_await f(opts, {.x = c ? a : b});\n",
            "co_await Send({.reason = e ? r : \"\"});\n",
            "HERALD_CO_ASSIGN_OR_RETURN(auto x, co_await f(a ? b : c));\n",
            "Combine([s] { return s; }, co_await f());\n",
@@ -316,6 +325,10 @@ TEST(SourceRulesTest, TheCheckFindsWhatTheRulesForbidInAwaitingStatementsOnly) {
            "co_await Run([s] mutable { return s; });\n",
            "co_await Run([x = v[0]](int) {});\n",
            "co_await f(LR\"(a\")\", c ? 1 : 2);\n",
+           "co_await Put(id, store::CreateRequest{}.request_id_ttl);\n",
+           "HERALD_CO_ASSIGN_OR_RETURN(auto r, co_await c.Exec(redis::Command{\"GET\", k}));\n",
+           "co_await f(Options{.limit = 2});\n",
+           "co_await f(std::vector<int>{1, 2});\n",
        }) {
     EXPECT_THAT(Problems(CodeOnly(bad)), ::testing::SizeIs(1)) << bad;
   }
@@ -331,7 +344,9 @@ TEST(SourceRulesTest, TheCheckFindsWhatTheRulesForbidInAwaitingStatementsOnly) {
                         "co_spawn(ex, [s]() -> awaitable<void> { co_await f(); }, d);\n"
                         "const int n = 1'000; char q = '\"'; co_await f(n);\n"
                         "co_await f(u8'\"'); auto t = x ? 1 : 2;\n"
-                        "co_await Log(\"ready?\", '?', R\"(a ? [b]() : c)\");\n")),
+                        "co_await Log(\"ready?\", '?', R\"(a ? [b]() : c)\");\n"
+                        "const Options o{.limit = 2}; co_await f(o);\n"
+                        "if (auto s = co_await f(); !s.ok()) return Result{s};\n")),
       ::testing::IsEmpty());
 }
 

@@ -206,7 +206,7 @@ asio::awaitable<void> Worker(Client& client, int worker, int iterations,
     } else {
       increments.push_back(incr->integer());
     }
-    absl::StatusOr<Reply> get = co_await client.Exec(Command{"GET", key});
+    absl::StatusOr<Reply> get = co_await client.Exec({"GET", key});
     if (!get.ok() || get->str() != value) ++wrong;
   }
 }

@@ -424,9 +424,9 @@ class RedisRecordStore final : public RecordStore {
                                                               std::optional<double> before,
                                                               int limit) override {
     const std::string max = before ? StrCat("(", *before) : "+inf";
-    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply, co_await client_.Exec(redis::Command{
-                                                       "ZREVRANGEBYSCORE", IndexKey(table), max,
-                                                       "-inf", "WITHSCORES", "LIMIT", "0", limit}));
+    redis::Command range{"ZREVRANGEBYSCORE", IndexKey(table), max, "-inf",
+                         "WITHSCORES",       "LIMIT",         "0", limit};
+    HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply, co_await client_.Exec(std::move(range)));
     const auto& e = reply.elements();
     if (reply.type() != redis::Reply::Type::kArray || e.size() % 2 != 0) {
       co_return ProtocolError("ZREVRANGEBYSCORE", reply);
