@@ -1,6 +1,7 @@
 // The webhook recorder over a real redis-server: each event applied exactly once, purchases
 // credited to their mass message whatever order the events arrive in, fan data kept for
 // segments, and the analytics reads.
+#include <atomic>
 #include <future>
 #include <map>
 
@@ -473,12 +474,16 @@ TEST_F(WebhooksTest, AppliedEventsAreStreamedOnceInOrder) {
 
 TEST_F(WebhooksTest, RedisDownIsAnErrorAndTheRetryApplies) {
   std::promise<void> down, up;
-  bool went_down = false;
+  bool went_down = false, came_up = false;
+  // Set once the stopped server has exited: the client may reconnect to it while it shuts down,
+  // and only a connection to the restarted one counts.
+  std::atomic<bool> restarting = false;
   client_->OnConnectivityChange([&](absl::Status status) {
     if (!status.ok() && !went_down) {
       went_down = true;
       down.set_value();
-    } else if (status.ok() && went_down) {
+    } else if (status.ok() && restarting && !came_up) {
+      came_up = true;
       up.set_value();
     }
   });
@@ -486,6 +491,7 @@ TEST_F(WebhooksTest, RedisDownIsAnErrorAndTheRetryApplies) {
   down.get_future().wait();
   absl::StatusOr<RecordOutcome> r = io_.Run(recorder_->Record("t1", "k", Sent(107, 507, 7, 999)));
   EXPECT_FALSE(r.ok());
+  restarting = true;
   ASSERT_TRUE(server_->Restart().ok());
   up.get_future().wait();  // the client reconnects on its own
   EXPECT_EQ(Record("k", Sent(107, 507, 7, 999)), RecordOutcome::kApplied);
