@@ -4,28 +4,23 @@
 // again: such a round was given up, and nothing came after it), and those of a message whose
 // poll or unsend step ran again after ending its delivery (its acknowledgement, which chains the
 // reconciliation, was lost to a crash).
-#include <chrono>
 #include <functional>
-#include <future>
 #include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <herald/common/strings.h>
 #include <herald/queue/queue.h>
-#include <herald/redis/client.h>
 #include <herald/testing/herald_api.h>
 #include <herald/testing/herald_process.h>
 #include <herald/testing/herald_stack.h>
 #include <herald/testing/net.h>
+#include <herald/testing/queue_jobs.h>
 #include <herald/testing/redis_sync.h>
 #include <herald/testing/sim_ledger.h>
 #include <herald/testing/wait.h>
@@ -37,6 +32,7 @@ namespace {
 
 namespace json = boost::json;
 using testing::BearerContext;
+using testing::PlaceJob;
 
 constexpr char kAdminKey[] = "admin-key-reconcile";
 constexpr char kTenant[] = "unsent";
@@ -249,35 +245,6 @@ TEST(ReconcileTest, AnAccountTheUpstreamDoesNotKnowForAMomentEndsOnlyThatRound) 
   ExpectReconciledPastBuyersFault(R"({"methods": ["GET"], "path_contains": "/buyers",
       "error_rate": 1, "error_status": 404, "error_code": "account_not_found", "count": 1})",
                                   "300ms,1s");
-}
-
-// Enqueues `spec` through the queue library on a private io_context; with `dead_letter`, also
-// leases it and dead-letters it, as when the last attempt of its step died.
-absl::Status PlaceJob(uint16_t redis_port, queue::JobSpec spec, bool dead_letter) {
-  boost::asio::io_context io;
-  redis::Client client(io.get_executor(), {.address = {"127.0.0.1", redis_port}});
-  client.Start();
-  queue::Queue q(client, {});
-  auto place = [&]() -> boost::asio::awaitable<absl::Status> {
-    const int shard = q.ShardOf(spec.team);
-    absl::StatusOr<queue::EnqueueResult> r = co_await q.Enqueue(std::move(spec));
-    if (!r.ok()) co_return r.status();
-    if (*r != queue::EnqueueResult::kEnqueued) co_return absl::InternalError("not enqueued");
-    if (!dead_letter) co_return absl::OkStatus();
-    absl::StatusOr<queue::LeaseBatch> batch = co_await q.Lease(shard, 1);
-    if (!batch.ok()) co_return batch.status();
-    if (batch->jobs.size() != 1) co_return absl::InternalError("nothing leased");
-    absl::StatusOr<queue::NackResult> nacked =
-        co_await q.DeadLetter(batch->jobs[0].ref(), "the worker died on the last attempt");
-    if (!nacked.ok()) co_return nacked.status();
-    co_return absl::OkStatus();
-  };
-  auto done = boost::asio::co_spawn(io, place(), boost::asio::use_future);
-  while (done.wait_for(std::chrono::seconds(0)) != std::future_status::ready) io.run_one();
-  const absl::Status status = done.get();
-  client.Stop();
-  io.run();
-  return status;
 }
 
 // How the unreconciled delivery of UnreconciledDeliveryTest ends.
