@@ -23,6 +23,7 @@
 #include <herald/testing/herald_stack_suite.h>
 #include <herald/testing/net.h>
 #include <herald/testing/observability.h>
+#include <herald/testing/queue_jobs.h>
 #include <herald/testing/redis_sync.h>
 #include <herald/testing/sim_ledger.h>
 #include <herald/testing/wait.h>
@@ -3455,6 +3456,48 @@ TEST_P(CampaignTest, AListRequestIdInTheSharedTableStillNamesItsList) {
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->at("lists_created").to_number<int64_t>(), before) << "no second list";
   EXPECT_THAT(TenantKeys(tenant, "user_list_request:*"), ::testing::IsEmpty());
+}
+
+// A list-add job enqueued by a Herald before each call had a table of outcomes of its own (its
+// payload has no outcome_ttl_ms) adds its fans and writes its outcome where that Herald's call
+// waits for it.
+TEST_P(CampaignTest, AListAddJobOfThePreviousReleaseWritesWhereItsCallReads) {
+  if (GetParam() == testing::RedisKind::kCluster) GTEST_SKIP() << "the job is placed on one node";
+  const std::string tenant = "oldlistadd";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string account = ShortId(accounts[0]);
+  const v1::UserList list = NewUserList(key, accounts[0], "Older");
+  ASSERT_FALSE(list.id().empty());
+  const int64_t fan = SomeFan(account);
+  const absl::Status placed =
+      testing::PlaceJob(stack_->redis().port(),
+                        {.id = StrCat("l:", tenant, ":op-before:0"),
+                         .kind = "list_add_fans",
+                         .tenant = tenant,
+                         .team = StrCat(tenant, "/main"),
+                         .account = StrCat(tenant, "/", account),
+                         .payload = StrCat(R"({"tenant":")", tenant, R"(","account":")", account,
+                                           R"(","operation":"op-before","batch":0,"list":")",
+                                           list.id(), R"(","fans":[)", fan, "]}"),
+                         .max_attempts = 3});
+  ASSERT_TRUE(placed.ok()) << placed;
+
+  auto redis = RedisFor(GetParam(), StrCat("hd:{t:", tenant, "}:"));
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  const std::string shared = StrCat("hd:{t:", tenant, "}:list_add_results");
+  std::string outcome;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    auto r = (*redis)->Command({"HGET", shared, "op-before:0"});
+    if (r.ok() && r->type == testing::SyncReply::Type::kString) outcome = r->str;
+    return !outcome.empty();
+  })) << "the job wrote no outcome where its call reads"
+      << stack_->herald().Logs();
+  EXPECT_EQ(json::parse(outcome), json::parse(R"({"ok":true,"reported":1})"));
+  EXPECT_EQ(UpstreamListMembers(stack_->sim().port(), 1, account, list.id()),
+            std::set<int64_t>{fan});
+  EXPECT_THAT(TenantKeys(tenant, "list_add:*"), ::testing::IsEmpty());
 }
 
 // A batch the upstream refuses for want of credits pauses the team, as a send does, and is
