@@ -1,4 +1,4 @@
-# Shell helpers shared by tools/demo and tools/bench/run. Source it; do not run it.
+# Shell helpers shared by tools/demo and the benchmarks. Source it; do not run it.
 
 # Prints a TCP port on 127.0.0.1 with nothing listening on it, below the kernel's ephemeral
 # range (32768 and up), so no outgoing connection can be holding it when it is bound.
@@ -36,4 +36,19 @@ start_redis() {
   redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly yes \
     --daemonize no --logfile "$dir/redis.log" "$@" &
   wait_for 10 redis-cli -p "$port" ping
+}
+
+# stop_all: stops the background processes whose pids the caller added to the array `pids`, and
+# empties it.
+stop_all() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  pids=()
+}
+
+# upstream_calls ADMIN_PORT: the upstream calls a herald has made so far (its metric).
+upstream_calls() {
+  curl -sf "http://127.0.0.1:$1/metrics" |
+    awk '/^herald_upstream_requests_total/ {s += $NF} END {printf "%d\n", s}'
 }

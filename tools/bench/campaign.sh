@@ -92,12 +92,6 @@ done
 
 work="$(mktemp -d)"
 pids=()
-stop_all() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  pids=()
-}
 cleanup() {
   stop_all
   rm -rf "$work"
@@ -158,17 +152,11 @@ redis_per_unit() {
            print ""}'
 }
 
-# The herald's upstream calls so far (its metric).
-upstream_calls() {
-  curl -sf "http://127.0.0.1:$admin_port/metrics" |
-    awk '/^herald_upstream_requests_total/ {s += $NF} END {printf "%d\n", s}'
-}
-
 # Waits until the fan-out (run by PID $1) is past its 2,000th upstream call; fails if it ended.
 wait_fanout_under_way() {
   local bench_pid="$1" i
   for ((i = 0; i < 1200; i++)); do
-    (( $(upstream_calls) > 2000 )) && return 0
+    (( $(upstream_calls "$admin_port") > 2000 )) && return 0
     kill -0 "$bench_pid" 2>/dev/null || return 1
     sleep 0.05
   done
@@ -261,7 +249,7 @@ if wanted fanout; then
     redis-cli -p "$redis_port" slowlog get 5 | head -60 >&2
     exit 1
   fi
-  upstream_metric="$(upstream_calls)"
+  upstream_metric="$(upstream_calls "$admin_port")"
   echo "herald_upstream_requests_total (at the end): $upstream_metric"
   redis_per_unit "$upstream_metric" upstream_call
   # The same calls as the fan-out's deliveries, made by the client alone. After the fan-out, since

@@ -48,12 +48,6 @@ done
 
 work="$(mktemp -d)"
 pids=()
-stop_all() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  pids=()
-}
 cleanup() {
   stop_all
   rm -rf "$work"
@@ -71,10 +65,6 @@ redis_cpu_ms() {
 # CPU time of process $1 so far, in ms (utime + stime, fields 14 and 15 of /proc/PID/stat).
 process_cpu_ms() {
   awk -v hz="$(getconf CLK_TCK)" '{printf "%d\n", ($14 + $15) * 1000 / hz}' "/proc/$1/stat"
-}
-upstream_calls() {
-  curl -sf "http://127.0.0.1:$admin_port/metrics" |
-    awk '/^herald_upstream_requests_total/ {s += $NF} END {printf "%d\n", s}'
 }
 
 # run HERALD NAME: one campaign on a fresh stack; prints "NAME: figure value ..." lines.
@@ -123,7 +113,7 @@ run() {
   herald0="$(process_cpu_ms "$herald_pid")"
   out0="$(redis_info stats total_net_output_bytes)"
   cmd0="$(redis_info stats total_commands_processed)"
-  calls0="$(upstream_calls)"
+  calls0="$(upstream_calls "$admin_port")"
   start="$(date +%s.%N)"
   "$heraldctl" campaigns create --text="Come back" --accounts="$account" \
     --segment="$(jq -r .name "$dir/segment.json")" --json >"$dir/campaign.json"
@@ -140,7 +130,7 @@ run() {
   "$heraldctl" campaigns deliveries "$campaign" --json >"$dir/deliveries.json"
   echo "$name: recipients $(jq -r '.deliveries[0].recipients' "$dir/deliveries.json")"
   echo "$name: seconds $(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.2f", b - a}')"
-  echo "$name: upstream_calls $(( $(upstream_calls) - calls0 ))"
+  echo "$name: upstream_calls $(( $(upstream_calls "$admin_port") - calls0 ))"
   echo "$name: herald_cpu_ms $(( $(process_cpu_ms "$herald_pid") - herald0 ))"
   echo "$name: redis_cpu_ms $(( $(redis_cpu_ms) - cpu0 ))"
   echo "$name: redis_out_kb $(( ($(redis_info stats total_net_output_bytes) - out0) / 1024 ))"
