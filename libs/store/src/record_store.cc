@@ -404,12 +404,9 @@ class RedisRecordStore final : public RecordStore {
     batch.emplace_back("EXEC");
     HERALD_CO_ASSIGN_OR_RETURN(std::vector<redis::Reply> replies,
                                co_await client_.ExecBatch(std::move(batch)));
-    const redis::Reply& exec = replies.back();
-    if (exec.is_error()) co_return exec.ToStatus();
-    if (exec.type() != redis::Reply::Type::kArray || exec.elements().empty()) {
-      co_return ProtocolError("EXEC", exec);
-    }
-    HERALD_CO_ASSIGN_OR_RETURN(int64_t removed, exec.elements()[0].AsInteger());
+    HERALD_CO_ASSIGN_OR_RETURN(const redis::Reply* exec, Executed(replies));
+    if (exec->elements().empty()) co_return ProtocolError("EXEC", *exec);
+    HERALD_CO_ASSIGN_OR_RETURN(int64_t removed, exec->elements()[0].AsInteger());
     co_return removed > 0;
   }
 
