@@ -41,6 +41,7 @@ namespace asio = boost::asio;
 using ::herald::testing::RedisCluster;
 using ::herald::testing::RedisServer;
 using ::herald::testing::WaitFor;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 enum class Backend { kSingleNode, kCluster };
@@ -761,6 +762,29 @@ TEST_P(ManualClockWorkerTest, HeartbeatsKeepALongJobLeased) {
   EXPECT_EQ(runs.load(), 1);
   EXPECT_EQ((StatsOf("team_1").finished[{"send", "expired"}]), 0);
   EXPECT_EQ(worker.metrics().jobs.Add({{"kind", "send"}, {"outcome", "fenced"}}).Value(), 0);
+}
+
+// A job's next step is leased as soon as the job is acked with it: the loop does not wait out an
+// idle pause for work it enqueued itself. The clock stands still, so no pause ever ends.
+TEST_P(ManualClockWorkerTest, ANextStepRunsWithoutWaitingOutAnIdlePause) {
+  Worker worker(io_.executor(), *queue_, Config(), nullptr, clock_);
+  std::mutex mu;
+  std::vector<std::string> ran;
+  worker.Handle("send", [&](const LeasedJob& job) -> asio::awaitable<JobResult> {
+    {
+      std::lock_guard lock(mu);
+      ran.push_back(job.id);
+    }
+    const int step = job.id.back() - '0';
+    if (step < 4) co_return JobResult::OkThen(Spec(StrCat("chain_", step + 1)));
+    co_return JobResult::Ok();
+  });
+  ASSERT_TRUE(Run(queue_->Enqueue(Spec("chain_1"))).ok());
+  worker.Start();
+  ASSERT_TRUE(WaitFor([&] { return StatsOf("team_1").finished[{"send", "ok"}] == 4; }));
+  worker.Drain(clock_.Now());
+  std::lock_guard lock(mu);
+  EXPECT_THAT(ran, ElementsAre("chain_1", "chain_2", "chain_3", "chain_4"));
 }
 
 // A job whose call hangs holds its own place in its loop and nothing else: the jobs leased with

@@ -122,6 +122,9 @@ struct Worker::Loop {
   // restart).
   Timer* wake = nullptr;
   bool waiting_for_room = false;  // `wake` is a wait for room: a finished job ends it
+  bool idle = false;              // `wake` is an idle pause: a next step ready now ends it
+  // A next step became ready during this pass over the shards: the loop passes again at once.
+  bool woken = false;
   // Jobs this loop leased that are not finished yet (acked or nacked), over all its batches.
   int unfinished = 0;
   int room(int batch_size) const { return batch_size - unfinished; }
@@ -240,6 +243,7 @@ asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
   int cursor = index % shards;
   while (!stopping_.load()) {
     bool busy = false;
+    loop.woken = false;
     for (int i = 0; i < shards && !stopping_.load(); ++i) {
       if (loop.room(config_.batch_size) < MinLease()) {
         co_await WaitForRoom(loop);
@@ -247,7 +251,9 @@ asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
       }
       const int shard = (cursor + i) % shards;
       const absl::Time called = clock_.Now();
-      if (!schedule_->TryClaim(shard, called)) continue;
+      const std::optional<internal::ShardSchedule::Claim> claim =
+          schedule_->TryClaim(shard, called);
+      if (!claim.has_value()) continue;
       const int room = loop.room(config_.batch_size);
       absl::StatusOr<LeaseBatch> batch = co_await queue_.Lease(shard, room, config_.lease_duration);
       if (!batch.ok()) {
@@ -260,7 +266,7 @@ asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
       metrics_->lease_batch_size.Observe(static_cast<double>(batch->jobs.size()));
       metrics_->throttled_account.Increment(batch->throttled_by_account);
       metrics_->throttled_team.Increment(batch->throttled_by_team);
-      schedule_->Leased(shard, called, batch->jobs.size(), batch->next_due);
+      schedule_->Leased(*claim, called, batch->jobs.size(), batch->next_due);
       if (batch->next_due == absl::ZeroDuration()) busy = true;
       if (!batch->jobs.empty()) {
         busy = true;
@@ -268,14 +274,18 @@ asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
       }
     }
     cursor = (cursor + 1) % shards;
-    if (!busy && !stopping_.load()) {
+    if (!busy && !loop.woken && !stopping_.load()) {
       const absl::Duration wait =
           std::clamp(schedule_->NextDue() - clock_.Now(), config_.idle_min, config_.idle_max);
-      std::unique_ptr<Timer> idle = clock_.NewTimer(loop.strand);
-      loop.wake = idle.get();
+      std::unique_ptr<Timer> pause = clock_.NewTimer(loop.strand);
+      loop.wake = pause.get();
+      loop.idle = true;
+      absl::Cleanup awake = [&loop] {
+        loop.wake = nullptr;
+        loop.idle = false;
+      };
       const MonoTime until = clock_.MonotonicAfter(wait);
-      co_await idle->WaitUntil(until);
-      loop.wake = nullptr;
+      co_await pause->WaitUntil(until);
     }
   }
 }
@@ -296,6 +306,12 @@ asio::awaitable<void> Worker::WaitForRoom(Loop& loop) {
 void Worker::GiveBackRoom(Loop& loop, size_t jobs) {
   loop.unfinished -= static_cast<int>(jobs);
   if (loop.waiting_for_room && loop.wake != nullptr) loop.wake->Cancel();
+}
+
+void Worker::NextStepReady(Loop& loop, int shard) {
+  schedule_->Ready(shard, clock_.Now());
+  loop.woken = true;
+  if (loop.idle) loop.wake->Cancel();
 }
 
 void Worker::StartBatch(Loop& loop, std::vector<LeasedJob> jobs) {
@@ -387,7 +403,7 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
           done.push_back(i);
         }
         group_since.reset();  // jobs that end during the call below form the next group
-        co_await Finish(jobs, results, done, lost);
+        co_await Finish(loop, jobs, results, done, lost);
         unfinished -= done.size();
         GiveBackRoom(loop, done.size());
         continue;
@@ -469,7 +485,7 @@ asio::awaitable<JobResult> Worker::CallHandler(const Handler* handler, const Lea
   }
 }
 
-asio::awaitable<void> Worker::Finish(const std::vector<LeasedJob>& jobs,
+asio::awaitable<void> Worker::Finish(Loop& loop, const std::vector<LeasedJob>& jobs,
                                      std::vector<JobResult>& results,
                                      const std::vector<size_t>& which,
                                      const std::vector<char>& fenced) {
@@ -520,8 +536,13 @@ asio::awaitable<void> Worker::Finish(const std::vector<LeasedJob>& jobs,
                                                            config_.error_backoff, "ack",
                                                            [&] { return queue_.Ack(acks); });
     for (size_t k = 0; done.ok() && k < done->size(); ++k) {
-      const bool ok = (*done)[k].ack == FinishResult::kDone;
-      SeriesFor(jobs[ack_jobs[k]].kind).outcomes[ok ? kOk : kFenced]->Increment();
+      const AckResult& acked = (*done)[k];
+      const LeasedJob& job = jobs[ack_jobs[k]];
+      const bool ok = acked.ack == FinishResult::kDone;
+      SeriesFor(job.kind).outcomes[ok ? kOk : kFenced]->Increment();
+      if (acked.next == EnqueueResult::kEnqueued && acks[k].next->delay <= absl::ZeroDuration()) {
+        NextStepReady(loop, job.shard);
+      }
     }
   }
   if (!nacks.empty()) {

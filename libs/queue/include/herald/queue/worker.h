@@ -18,10 +18,12 @@
 //   job whose lease was lost (fenced: it expired and was reaped) has its handler cancelled and
 //   its result discarded.
 // - Idle: a lease call that finds nothing returns when work could next be ready on its shard;
-//   every loop skips the shard until then (at most idle_max, which bounds how late new work is
-//   noticed). When no shard is due, a loop sleeps until the earliest one is, bounded by
-//   [idle_min, idle_max]. It never spins, and an idle worker costs one call per shard per
+//   every loop skips the shard until then (at most idle_max, which bounds how late work enqueued
+//   by others is noticed). When no shard is due, a loop sleeps until the earliest one is, bounded
+//   by [idle_min, idle_max]. It never spins, and an idle worker costs one call per shard per
 //   idle_max, whatever the number of loops.
+// - A next step acked with its job and ready now (no delay) makes its shard due and wakes the
+//   loop that acked it: a chain of steps goes at the pace of its calls, not of idle pauses.
 // - A lease loop that throws or ends while the worker runs is logged, counted
 //   (herald_worker_loop_restarts_total) and started again after a backoff (error_backoff,
 //   doubling up to 30 s); a handler's exception only fails its job (retried).
@@ -160,13 +162,16 @@ class Worker {
   boost::asio::awaitable<void> WaitForRoom(Loop& loop);
   // `jobs` of the loop's batches were finished (or given up): room for as many new ones.
   void GiveBackRoom(Loop& loop, size_t jobs);
+  // A job of `loop` was acked with a next step that is ready now, on `shard`: the shard is due,
+  // and the loop leases again without an idle pause.
+  void NextStepReady(Loop& loop, int shard);
   void StartBatch(Loop& loop, std::vector<LeasedJob> jobs);
   boost::asio::awaitable<void> RunBatch(Loop& loop, std::vector<LeasedJob> jobs);
   boost::asio::awaitable<std::vector<size_t>> ExtendLeases(const std::vector<LeasedJob>& jobs,
                                                            const std::vector<size_t>& held);
   boost::asio::awaitable<JobResult> CallHandler(const Handler* handler, const LeasedJob& job);
   // Acks or nacks `jobs[which]` by their results (a fenced job is only counted).
-  boost::asio::awaitable<void> Finish(const std::vector<LeasedJob>& jobs,
+  boost::asio::awaitable<void> Finish(Loop& loop, const std::vector<LeasedJob>& jobs,
                                       std::vector<JobResult>& results,
                                       const std::vector<size_t>& which,
                                       const std::vector<char>& fenced);
