@@ -10,6 +10,7 @@
 #include <absl/cleanup/cleanup.h>
 #include <absl/strings/match.h>
 #include <absl/strings/numbers.h>
+#include <absl/strings/str_join.h>
 #include <absl/strings/str_split.h>
 #include <boost/json.hpp>
 #include <gmock/gmock.h>
@@ -1910,7 +1911,10 @@ TEST_P(CampaignTest, ACampaignCancelledWhileItsListIsFilledLeavesNothingBehind) 
                SegmentScansOf(tenant).empty();
       },
       absl::Seconds(60)))
-      << "the cancelled delivery's list or scan is still there";
+      << "the cancelled delivery's list or scan is still there: lists "
+      << absl::StrJoin(ListsNamed(key, accounts[0], "Herald Lapsed fans"), ", ") << "; scans "
+      << absl::StrJoin(SegmentScansOf(tenant), ", ") << "\n"
+      << stack_->herald().Logs();
 }
 
 // A scan that a Herald before per-delivery scan tables began (its pages in the campaign's table)
