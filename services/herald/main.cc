@@ -172,7 +172,8 @@ ABSL_FLAG(std::string, previous_encryption_keys_file, "",
           "A file holding the previous encryption keys, one per line.");
 ABSL_FLAG(absl::Duration, poll_interval, absl::Milliseconds(500),
           "First check of an upstream mass message's progress after its send; later checks back "
-          "off up to 30s.");
+          "off up to 30s, or come this long after the message should be done at the pace its "
+          "recipients are reached.");
 ABSL_FLAG(absl::Duration, lookup_retry, absl::Minutes(1),
           "When a send step's attempts run out while the upstream cannot say whether an earlier "
           "attempt created the message, a new step asks again after this long (for up to "

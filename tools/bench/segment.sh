@@ -15,9 +15,12 @@
 # then, with --baseline, each figure of BUILD_DIR's herald over the baseline's.
 #
 #   tools/bench/segment.sh [BUILD_DIR] [--fans=50000] [--baseline=HERALD_BINARY] [--rounds=1]
+#                          [--delivery_rate=1000000]
 #
 # --baseline: another herald binary (e.g. one built from an earlier commit), run first in each
-#   round. --rounds: how many times each herald runs, alternately.
+#   round. --rounds: how many times each herald runs, alternately. --delivery_rate: recipients
+#   the simulator reaches per second (the default sends at once; a lower rate makes the
+#   delivery's progress checks part of the time measured).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -25,12 +28,14 @@ build="$root/build"
 fans=50000
 baseline=""
 rounds=1
+delivery_rate=1000000
 for arg in "$@"; do
   case "$arg" in
     --fans=*) fans="${arg#--fans=}" ;;
     --baseline=*) baseline="${arg#--baseline=}" ;;
     --rounds=*) rounds="${arg#--rounds=}" ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --delivery_rate=*) delivery_rate="${arg#--delivery_rate=}" ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     -*) echo "segment.sh: unknown flag $arg" >&2; exit 2 ;;
     *) build="$(cd "$arg" && pwd)" ;;
   esac
@@ -78,7 +83,7 @@ run() {
   local sim_port grpc_port
   sim_port="$(free_port)"
   "$sim" --listen="127.0.0.1:$sim_port" --teams=1 --accounts_per_team=1 \
-    --fans_per_account="$fans" --rate_limit_per_minute=10000000 --delivery_rate=1000000 \
+    --fans_per_account="$fans" --rate_limit_per_minute=10000000 --delivery_rate="$delivery_rate" \
     --log_level=warn >/dev/null 2>"$dir/sim.log" &
   pids+=($!)
   wait_for 60 curl -sf "http://127.0.0.1:$sim_port/_sim/health"

@@ -156,6 +156,36 @@ TEST(AddBatch, RoundTripsAndRefusesAnythingElse) {
   }
 }
 
+TEST(NextPollDelay, ChecksAgainJustAfterTheUpstreamShouldBeDone) {
+  const absl::Time t0 = absl::FromUnixSeconds(1'700'000'000);
+  const absl::Duration margin = absl::Milliseconds(500);
+  // 400 recipients reached in 4 s: the other 600 take 6 s more.
+  EXPECT_EQ(NextPollDelay({.pending = 1000, .at = t0},
+                          {.pending = 600, .at = t0 + absl::Seconds(4)}, margin, absl::Seconds(30)),
+            absl::Milliseconds(6500));
+  // Never later than the backoff.
+  EXPECT_EQ(NextPollDelay({.pending = 1000, .at = t0},
+                          {.pending = 600, .at = t0 + absl::Seconds(4)}, margin, absl::Seconds(4)),
+            absl::Seconds(4));
+}
+
+TEST(NextPollDelay, FiguresThatDidNotFallKeepTheBackoff) {
+  const absl::Time t0 = absl::FromUnixSeconds(1'700'000'000);
+  const absl::Time t4 = t0 + absl::Seconds(4);
+  const absl::Duration margin = absl::Milliseconds(500);
+  const absl::Duration backoff = absl::Seconds(16);
+  // No progress, or no earlier figure (a delivery starts with none pending).
+  EXPECT_EQ(NextPollDelay({.pending = 600, .at = t0}, {.pending = 600, .at = t4}, margin, backoff),
+            backoff);
+  EXPECT_EQ(NextPollDelay({.pending = 0, .at = t0}, {.pending = 600, .at = t4}, margin, backoff),
+            backoff);
+  // Nothing left to project, or no time between the two figures.
+  EXPECT_EQ(NextPollDelay({.pending = 600, .at = t0}, {.pending = 0, .at = t4}, margin, backoff),
+            backoff);
+  EXPECT_EQ(NextPollDelay({.pending = 600, .at = t4}, {.pending = 300, .at = t4}, margin, backoff),
+            backoff);
+}
+
 TEST(SegmentRecipients, TopSpendersAreTheBiggestFirstAndTiesGoToTheLowerId) {
   const std::vector<ScannedFan> scanned{{.id = 5, .spend_cents = 100},
                                         {.id = 9, .spend_cents = 700},

@@ -335,6 +335,15 @@ std::vector<int64_t> SegmentRecipients(const store::Segment& segment,
   return ids;
 }
 
+absl::Duration NextPollDelay(ProgressSample before, ProgressSample now, absl::Duration margin,
+                             absl::Duration backoff) {
+  if (now.pending <= 0 || now.pending >= before.pending || now.at <= before.at) return backoff;
+  const double reached_per_second =
+      static_cast<double>(before.pending - now.pending) / absl::ToDoubleSeconds(now.at - before.at);
+  const absl::Duration left = absl::Seconds(static_cast<double>(now.pending) / reached_per_second);
+  return std::min(backoff, left + margin);
+}
+
 std::string EncodeAddBatch(const AddBatch& batch) {
   std::string out = StrCat(batch.begin, ";");
   for (size_t i = 0; i < batch.fans.size(); ++i) {
@@ -2020,9 +2029,11 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
       // Only queue events count: purchases keep arriving after progress events stop.
       const bool fresh = clock_.Now() - absl::FromUnixMillis(e.progress_ms) < config_.poll_max;
       if (e.done || fresh) {
+        ProgressSample before, after;
         auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
           started(d);
           const int64_t pending_before = d.recipients_pending;
+          before = {.pending = pending_before, .at = absl::FromUnixMillis(d.update_time_ms)};
           d.recipients = e.total;
           d.recipients_pending = e.done ? 0 : e.pending;
           // A cancelled message keeps those it never reached as pending: the upstream's figure
@@ -2034,6 +2045,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
             if (e.canceled && d.cancel_outcome.empty()) d.cancel_outcome = "unsent";
           }
           d.update_time_ms = ToMillis(clock_.Now());
+          after = {.pending = d.recipients_pending, .at = absl::FromUnixMillis(d.update_time_ms)};
           return absl::OkStatus();
         });
         if (!r.ok()) co_return JobResult::StoreFailed(r.status());
@@ -2042,7 +2054,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
           if (auto next = AfterMessage(ctx)) co_return JobResult::OkThen(*next);
           co_return JobResult::Ok();
         }
-        co_return JobResult::OkThen(NextStep(ctx, kPollJob, polls + 1, delay));
+        const absl::Duration wait = NextPollDelay(before, after, config_.poll_min, delay);
+        co_return JobResult::OkThen(NextStep(ctx, kPollJob, polls + 1, wait));
       }
     }
   }
@@ -2079,9 +2092,11 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
     canceled = detail.value->queue.is_canceled;
     delivered = detail.value->queue.sent_count;
   }
+  ProgressSample before, after;
   auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
     started(d);
     const int64_t pending_before = d.recipients_pending;
+    before = {.pending = pending_before, .at = absl::FromUnixMillis(d.update_time_ms)};
     if (item) {
       d.recipients = item->total;
       d.recipients_pending = item->pending;
@@ -2105,6 +2120,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
     d.polls = polls;
     ClearProgressNote(d);
     d.update_time_ms = ToMillis(clock_.Now());
+    after = {.pending = d.recipients_pending, .at = absl::FromUnixMillis(d.update_time_ms)};
     return absl::OkStatus();
   });
   if (!r.ok()) co_return JobResult::StoreFailed(r.status());
@@ -2118,8 +2134,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
         ctx, StrCat("the upstream has not finished delivering mass message ", id, " after ", polls,
                     " checks; it may still finish"));
   }
-  // Back off while the upstream delivers; a webhook can move the delivery sooner.
-  co_return JobResult::OkThen(NextStep(ctx, kPollJob, polls + 1, delay));
+  // Back off while the upstream delivers, and check again once it should be done.
+  const absl::Duration wait = NextPollDelay(before, after, config_.poll_min, delay);
+  co_return JobResult::OkThen(NextStep(ctx, kPollJob, polls + 1, wait));
 }
 
 // Reconciliation jobs number their pages: index = round * kPagesPerRound + page.

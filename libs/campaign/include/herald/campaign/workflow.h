@@ -202,6 +202,18 @@ struct AddBatch {
 std::string EncodeAddBatch(const AddBatch& batch);
 std::optional<AddBatch> DecodeAddBatch(std::string_view document);
 
+// A delivery's recipients still pending at one progress check.
+struct ProgressSample {
+  int64_t pending = 0;
+  absl::Time at;
+};
+// How long until a delivery's next progress check: `backoff` (the poll schedule's delay), or less
+// when the last two checks (`before`, then `now`) say the upstream will have reached every
+// recipient sooner. The check then comes `margin` after that projected moment, so that it mostly
+// finds the message done. Pending counts that did not fall give no projection.
+absl::Duration NextPollDelay(ProgressSample before, ProgressSample now, absl::Duration margin,
+                             absl::Duration backoff);
+
 // Upstream message ids Herald adopted for its deliveries, per account (id -> campaign id, or
 // TestMessageClaim of the campaign for its test messages).
 store::Table AdoptedMessages(std::string_view tenant, std::string_view account);
@@ -259,8 +271,10 @@ struct WorkflowConfig {
   // Per step (1..100); also a delivery's send attempts while the upstream refuses its media as
   // spent (each refusal uploads again).
   int max_attempts = 6;
-  absl::Duration poll_min = absl::Milliseconds(500);  // first poll after a send
-  absl::Duration poll_max = absl::Seconds(30);        // polls back off up to this
+  // The first poll after a send; also how long after a message's projected end
+  // (NextPollDelay) the poll comes.
+  absl::Duration poll_min = absl::Milliseconds(500);
+  absl::Duration poll_max = absl::Seconds(30);  // polls back off up to this
   int max_polls = 5000;            // then the delivery fails as "not finished upstream"
   int segment_page = 100;          // fans per source-list page scanned
   int segment_max_pages = 1000;    // a segment scans at most this many pages per account
