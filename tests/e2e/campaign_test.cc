@@ -1917,6 +1917,80 @@ TEST_P(CampaignTest, ACampaignCancelledWhileItsListIsFilledLeavesNothingBehind) 
       << stack_->herald().Logs();
 }
 
+// A segment's list step put off with its outcome unknown (the list was made upstream, and the
+// store refused the write that records it) looks for the list by name before making one: the
+// account ends with one list, filled with the segment's fans.
+TEST_P(CampaignTest, AListStepPutOffWithItsOutcomeUnknownAdoptsTheListItMade) {
+  if (GetParam() != testing::RedisKind::kSingleNode) {
+    GTEST_SKIP() << "the step is put off through one redis-server";
+  }
+  const std::string tenant = "putoffseg";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 2);
+  ASSERT_FALSE(accounts.empty());
+  const std::string account = ShortId(accounts[0]);
+  const std::set<int64_t> expired =
+      UpstreamListMembers(stack_->sim().port(), 2, account, "expired");
+  ASSERT_FALSE(expired.empty());
+  const v1::Segment segment = NewSegment(tenant, key, Lapsed());
+  ASSERT_FALSE(segment.name().empty());
+  // The upstream throttles every list creation: the delivery waits at its list step.
+  ASSERT_NO_FATAL_FAILURE(
+      AddFault(R"({"team":"team-2","methods":["POST"],"path_contains":"/user-lists",)"
+               R"("error_rate":1,"error_status":429,"retry_after_s":1})"));
+  absl::Cleanup clear_faults = [] { ClearFaults("team-2"); };
+  const v1::Campaign created = SendToSegment(tenant, key, accounts[0], segment);
+  ASSERT_FALSE(created.name().empty());
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto metrics = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
+        return metrics.ok() &&
+               testing::SeriesValue(metrics->body, R"(herald_upstream_requests_total{)"
+                                                   R"(endpoint="create_user_list",)"
+                                                   R"(outcome="rate_limited"})")
+                       .value_or(0) > 0;
+      },
+      absl::Seconds(30)))
+      << "the list step never asked for its list";
+
+  // Herald stops; its drain returns the step to the queue. What the step's earlier run would
+  // have left then goes in place: the list, made upstream under the campaign's name...
+  stack_->herald().process().Signal(SIGTERM);
+  ASSERT_TRUE(stack_->herald().process().Wait(absl::Seconds(30)).has_value());
+  std::move(clear_faults).Invoke();
+  const std::string id = created.name().substr(created.name().rfind('/') + 1);
+  const std::string list_name = StrCat("Herald Lapsed fans ", id.substr(id.size() - 6));
+  auto made = testing::HttpRequest(
+      stack_->sim().port(), "POST", StrCat("/api/", account, "/user-lists"),
+      StrCat(R"({"name":")", list_name, R"("})"),
+      {{"Authorization", "Bearer sim-key-2"}, {"Content-Type", "application/json"}});
+  ASSERT_TRUE(made.ok() && made->status / 100 == 2)
+      << (made.ok() ? made->body : made.status().ToString());
+  const json::value made_body = json::parse(made->body);
+  const json::value& made_json_id = made_body.at("data").at("id");
+  const std::string made_id = made_json_id.is_string() ? std::string(made_json_id.as_string())
+                                                       : StrCat(made_json_id.to_number<int64_t>());
+  // ... and the step, put off with its outcome unknown, no attempt spent.
+  absl::Status put_off;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        put_off = testing::PutOffWithOutcomeUnknown(stack_->redis().port(), StrCat(tenant, "/main"),
+                                                    "delivery_segment_list");
+        return put_off.ok();
+      },
+      absl::Seconds(30)))
+      << put_off << "\n"
+      << stack_->herald().AllLogs();
+  ASSERT_TRUE(stack_->herald().Restart().ok()) << stack_->herald().AllLogs();
+
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
+  const std::vector<std::string> lists = ListsNamed(key, accounts[0], list_name);
+  ASSERT_EQ(lists.size(), 1u) << "a second list was made";
+  EXPECT_EQ(lists[0], made_id);
+  EXPECT_EQ(UpstreamListMembers(stack_->sim().port(), 2, account, made_id), expired);
+}
+
 // A scan that a Herald before per-delivery scan tables began (its pages in the campaign's table)
 // is finished by this one, and its list holds every fan the scan selected.
 TEST_P(CampaignTest, AScanBegunInTheCampaignsTableIsFinished) {

@@ -1407,9 +1407,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
   if (ctx.delivery.segment_list_id.empty()) {
     const std::string name = SegmentListName(segment->display_name, s.campaign);
     std::string list_id;
-    if (ctx.job.attempt > 1) {
-      // An earlier attempt may have created the list and lost the answer: found by its name (the
-      // campaign's), it is not made twice.
+    if (ctx.job.attempt > 1 || ctx.job.previous_outcome_unknown) {
+      // An earlier attempt may have created the list, and lost the answer or failed to record
+      // it: found by its name (the campaign's), it is not made twice.
       std::function<asio::awaitable<absl::Status>()> pace = [&] { return Pace(ctx); };
       auto found = co_await FindUserListNamed(*ctx.api, s.account, name, std::move(pace));
       if (auto stop = PaceStop(found.status())) co_return *std::move(stop);
@@ -1433,7 +1433,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
       d.update_time_ms = ToMillis(clock_.Now());
       return absl::OkStatus();
     });
-    if (!r.ok()) co_return JobResult::StoreFailed(r.status());
+    // The list exists upstream now: the next run looks for it by name even when this one is
+    // put off without spending an attempt.
+    if (!r.ok()) co_return JobResult::StoreFailed(r.status(), /*outcome_unknown=*/true);
     ctx.delivery = *std::move(r);
   }
   const int32_t batch = static_cast<int32_t>(ctx.delivery.segment_added / config_.list_batch);
