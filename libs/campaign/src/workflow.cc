@@ -335,6 +335,10 @@ std::vector<int64_t> SegmentRecipients(const store::Segment& segment,
   return ids;
 }
 
+ProgressSample ProgressOf(const Delivery& d) {
+  return {.pending = d.recipients_pending, .at = absl::FromUnixMillis(d.update_time_ms)};
+}
+
 absl::Duration NextPollDelay(ProgressSample before, ProgressSample now, absl::Duration margin,
                              absl::Duration backoff) {
   if (now.pending <= 0 || now.pending >= before.pending || now.at <= before.at) return backoff;
@@ -2031,11 +2035,11 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
       // Only queue events count: purchases keep arriving after progress events stop.
       const bool fresh = clock_.Now() - absl::FromUnixMillis(e.progress_ms) < config_.poll_max;
       if (e.done || fresh) {
-        ProgressSample before, after;
+        ProgressSample before;
         auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+          before = ProgressOf(d);
           started(d);
           const int64_t pending_before = d.recipients_pending;
-          before = {.pending = pending_before, .at = absl::FromUnixMillis(d.update_time_ms)};
           d.recipients = e.total;
           d.recipients_pending = e.done ? 0 : e.pending;
           // A cancelled message keeps those it never reached as pending: the upstream's figure
@@ -2047,7 +2051,6 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
             if (e.canceled && d.cancel_outcome.empty()) d.cancel_outcome = "unsent";
           }
           d.update_time_ms = ToMillis(clock_.Now());
-          after = {.pending = d.recipients_pending, .at = absl::FromUnixMillis(d.update_time_ms)};
           return absl::OkStatus();
         });
         if (!r.ok()) co_return JobResult::StoreFailed(r.status());
@@ -2056,7 +2059,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
           if (auto next = AfterMessage(ctx)) co_return JobResult::OkThen(*next);
           co_return JobResult::Ok();
         }
-        const absl::Duration wait = NextPollDelay(before, after, config_.poll_min, delay);
+        const absl::Duration wait = NextPollDelay(before, ProgressOf(*r), config_.poll_min, delay);
         co_return JobResult::OkThen(NextStep(ctx, kPollJob, polls + 1, wait));
       }
     }
@@ -2094,11 +2097,11 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
     canceled = detail.value->queue.is_canceled;
     delivered = detail.value->queue.sent_count;
   }
-  ProgressSample before, after;
+  ProgressSample before;
   auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+    before = ProgressOf(d);
     started(d);
     const int64_t pending_before = d.recipients_pending;
-    before = {.pending = pending_before, .at = absl::FromUnixMillis(d.update_time_ms)};
     if (item) {
       d.recipients = item->total;
       d.recipients_pending = item->pending;
@@ -2122,7 +2125,6 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
     d.polls = polls;
     ClearProgressNote(d);
     d.update_time_ms = ToMillis(clock_.Now());
-    after = {.pending = d.recipients_pending, .at = absl::FromUnixMillis(d.update_time_ms)};
     return absl::OkStatus();
   });
   if (!r.ok()) co_return JobResult::StoreFailed(r.status());
@@ -2137,7 +2139,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
                     " checks; it may still finish"));
   }
   // Back off while the upstream delivers, and check again once it should be done.
-  const absl::Duration wait = NextPollDelay(before, after, config_.poll_min, delay);
+  const absl::Duration wait = NextPollDelay(before, ProgressOf(*r), config_.poll_min, delay);
   co_return JobResult::OkThen(NextStep(ctx, kPollJob, polls + 1, wait));
 }
 

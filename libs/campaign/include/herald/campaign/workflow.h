@@ -207,6 +207,8 @@ struct ProgressSample {
   int64_t pending = 0;
   absl::Time at;
 };
+// `d`'s pending recipients as of its last change.
+ProgressSample ProgressOf(const store::Delivery& d);
 // How long until a delivery's next progress check: `backoff` (the poll schedule's delay), or less
 // when the last two checks (`before`, then `now`) say the upstream will have reached every
 // recipient sooner. The check then comes `margin` after that projected moment, so that it mostly
