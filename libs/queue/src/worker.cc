@@ -121,8 +121,21 @@ struct Worker::Loop {
   // What the loop waits on now (an idle pause, room for more jobs, or the pause before a
   // restart).
   Timer* wake = nullptr;
-  bool waiting_for_room = false;  // `wake` is a wait for room: a finished job ends it
-  bool idle = false;              // `wake` is an idle pause: a next step ready now ends it
+  enum class Waiting {
+    kOther,  // nothing, or the pause before a restart
+    kRoom,   // room for more jobs: a finished job ends it
+    kIdle,   // an idle pause: a next step ready now ends it
+  };
+  Waiting waiting = Waiting::kOther;
+  // Makes `timer` what the loop waits on, as `why`, until the returned guard goes.
+  auto WaitOn(Timer* timer, Waiting why) {
+    wake = timer;
+    waiting = why;
+    return absl::Cleanup([this] {
+      wake = nullptr;
+      waiting = Waiting::kOther;
+    });
+  }
   // A next step became ready during this pass over the shards: the loop passes again at once.
   bool woken = false;
   // Jobs this loop leased that are not finished yet (acked or nacked), over all its batches.
@@ -278,12 +291,7 @@ asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
       const absl::Duration wait =
           std::clamp(schedule_->NextDue() - clock_.Now(), config_.idle_min, config_.idle_max);
       std::unique_ptr<Timer> pause = clock_.NewTimer(loop.strand);
-      loop.wake = pause.get();
-      loop.idle = true;
-      absl::Cleanup awake = [&loop] {
-        loop.wake = nullptr;
-        loop.idle = false;
-      };
+      auto awake = loop.WaitOn(pause.get(), Loop::Waiting::kIdle);
       const MonoTime until = clock_.MonotonicAfter(wait);
       co_await pause->WaitUntil(until);
     }
@@ -292,12 +300,7 @@ asio::awaitable<void> Worker::RunLoop(Loop& loop, int index) {
 
 asio::awaitable<void> Worker::WaitForRoom(Loop& loop) {
   std::unique_ptr<Timer> room = clock_.NewTimer(loop.strand);
-  loop.wake = room.get();
-  loop.waiting_for_room = true;
-  absl::Cleanup done = [&loop] {
-    loop.wake = nullptr;
-    loop.waiting_for_room = false;
-  };
+  auto done = loop.WaitOn(room.get(), Loop::Waiting::kRoom);
   while (loop.room(config_.batch_size) < MinLease() && !stopping_.load()) {
     co_await room->WaitUntil(MonoTime::max());
   }
@@ -305,13 +308,13 @@ asio::awaitable<void> Worker::WaitForRoom(Loop& loop) {
 
 void Worker::GiveBackRoom(Loop& loop, size_t jobs) {
   loop.unfinished -= static_cast<int>(jobs);
-  if (loop.waiting_for_room && loop.wake != nullptr) loop.wake->Cancel();
+  if (loop.waiting == Loop::Waiting::kRoom) loop.wake->Cancel();
 }
 
 void Worker::NextStepReady(Loop& loop, int shard) {
   schedule_->Ready(shard, clock_.Now());
   loop.woken = true;
-  if (loop.idle) loop.wake->Cancel();
+  if (loop.waiting == Loop::Waiting::kIdle) loop.wake->Cancel();
 }
 
 void Worker::StartBatch(Loop& loop, std::vector<LeasedJob> jobs) {
