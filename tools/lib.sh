@@ -47,6 +47,17 @@ stop_all() {
   pids=()
 }
 
+# work_dir: sets `work` to a new temporary directory and `pids` to no processes; on exit the
+# processes in `pids` are stopped (stop_all) and the directory removed.
+work_dir() {
+  work="$(mktemp -d)"
+  pids=()
+  trap 'stop_all; rm -rf "$work"' EXIT
+}
+
+# random_hex BYTES: that many random bytes, as lowercase hex.
+random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
 # upstream_calls ADMIN_PORT: the upstream calls a herald has made so far (its metric).
 upstream_calls() {
   curl -sf "http://127.0.0.1:$1/metrics" |

@@ -90,16 +90,9 @@ for bin in "$herald" "$sim" "$bench" "$client_bench"; do
   fi
 done
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  stop_all
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-admin_key="bench-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-encryption_key="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+work_dir
+admin_key="bench-admin-$(random_hex 12)"
+encryption_key="$(random_hex 32)"
 
 # start_stack DIR SIM_FLAGS... -- HERALD_FLAGS...: redis-server, upstream-sim and herald; sets
 # redis_port, redis_pid, sim_port, sim_pid, herald_pid, grpc_port, admin_port.

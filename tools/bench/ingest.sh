@@ -70,7 +70,7 @@ grpc_port="$(free_port)"
 admin_port="$(free_port)"
 ingest_port="$(free_port)"
 admin_key="bench-admin"
-encryption_key="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+encryption_key="$(random_hex 32)"
 HERALD_ADMIN_KEY="$admin_key" HERALD_ENCRYPTION_KEY="$encryption_key" \
   "$herald" serve --role=api,ingest --grpc_address="127.0.0.1:$grpc_port" \
   --admin_address="127.0.0.1:$admin_port" --ingest_address="127.0.0.1:$ingest_port" \

@@ -51,16 +51,9 @@ for bin in "$herald" "$sim" "$heraldctl" ${baseline:+"$baseline"}; do
   [[ -x "$bin" ]] || { echo "missing $bin" >&2; exit 1; }
 done
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  stop_all
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-admin_key="bench-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-encryption_key="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+work_dir
+admin_key="bench-admin-$(random_hex 12)"
+encryption_key="$(random_hex 32)"
 
 redis_info() { redis-cli -p "$redis_port" info "$1" | tr -d '\r' | awk -F: -v k="$2" '$1 == k {print $2}'; }
 redis_cpu_ms() {
