@@ -78,6 +78,28 @@ Request OfAccount(const std::string& account) {
   return r;
 }
 
+// The fans of upstream list `list_id` of `account_id`, read page by page as the upstream gives
+// them (sim team `sim_team`'s key).
+std::set<int64_t> UpstreamListMembers(uint16_t sim_port, int sim_team,
+                                      const std::string& account_id, const std::string& list_id) {
+  std::set<int64_t> fans;
+  for (int64_t offset = 0;;) {
+    auto r = testing::HttpRequest(
+        sim_port, "GET",
+        StrCat("/api/", account_id, "/user-lists/", list_id, "/users?limit=50&offset=", offset), "",
+        {{"Authorization", StrCat("Bearer sim-key-", sim_team)}});
+    EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+    if (!r.ok() || r->status != 200) return fans;
+    const json::value body = json::parse(r->body);
+    const json::object& data = body.at("data").as_object();
+    for (const json::value& fan : data.at("list").as_array()) {
+      fans.insert(fan.at("id").to_number<int64_t>());
+    }
+    if (!data.at("hasMore").as_bool()) return fans;
+    offset = data.at("nextOffset").to_number<int64_t>();
+  }
+}
+
 class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
  public:
   static HeraldStack::Options StackOptions() {
@@ -376,6 +398,103 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
                                ->CreateCampaign(BearerContext(key).get(), req, &created);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return created;
+  }
+
+  // Herald's upstream calls to `endpoint` with `outcome` so far (its metric).
+  static double UpstreamRequests(std::string_view endpoint, std::string_view outcome) {
+    auto metrics = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
+    if (!metrics.ok()) return 0;
+    return testing::SeriesValue(metrics->body, StrCat("herald_upstream_requests_total{endpoint=\"",
+                                                      endpoint, "\",outcome=\"", outcome, "\"}"))
+        .value_or(0);
+  }
+
+  // A segment campaign whose list step asked for its list while Herald stopped: the list is made
+  // upstream under the campaign's name, and the step is put off with its outcome unknown and no
+  // attempt spent (what a run whose answer was lost, or whose record of the list Redis refused,
+  // leaves). Herald stays stopped; the simulator's faults are cleared.
+  struct UnrecordedList {
+    v1::Campaign campaign;
+    std::string account;        // its resource name
+    std::string short_account;  // as the simulator names it
+    std::string name;
+    std::string id;
+    std::set<int64_t> fans;  // the segment's: the account's lapsed fans
+  };
+  static void LeaveListUnrecorded(const std::string& tenant, const std::string& key,
+                                  UnrecordedList& out) {
+    const std::vector<std::string> accounts = ImportAccounts(tenant, key, 2);
+    ASSERT_FALSE(accounts.empty());
+    out.account = accounts[0];
+    out.short_account = ShortId(accounts[0]);
+    out.fans = UpstreamListMembers(stack_->sim().port(), 2, out.short_account, "expired");
+    ASSERT_FALSE(out.fans.empty());
+    const v1::Segment segment = NewSegment(tenant, key, Lapsed());
+    ASSERT_FALSE(segment.name().empty());
+    // The upstream throttles every list creation: the delivery waits at its list step.
+    ASSERT_NO_FATAL_FAILURE(
+        AddFault(R"({"team":"team-2","methods":["POST"],"path_contains":"/user-lists",)"
+                 R"("error_rate":1,"error_status":429,"retry_after_s":1})"));
+    absl::Cleanup clear_faults = [] { ClearFaults("team-2"); };
+    out.campaign = SendToSegment(tenant, key, out.account, segment);
+    ASSERT_FALSE(out.campaign.name().empty());
+    ASSERT_TRUE(
+        testing::WaitFor([&] { return UpstreamRequests("create_user_list", "rate_limited") > 0; },
+                         absl::Seconds(30)))
+        << "the list step never asked for its list";
+
+    // Herald stops; its drain returns the step to the queue. What the step's earlier run would
+    // have left then goes in place: the list, made upstream under the campaign's name...
+    stack_->herald().process().Signal(SIGTERM);
+    ASSERT_TRUE(stack_->herald().process().Wait(absl::Seconds(30)).has_value());
+    std::move(clear_faults).Invoke();
+    const std::string id = ShortId(out.campaign.name());
+    out.name = StrCat("Herald Lapsed fans ", id.substr(id.size() - 6));
+    auto made = testing::HttpRequest(
+        stack_->sim().port(), "POST", StrCat("/api/", out.short_account, "/user-lists"),
+        StrCat(R"({"name":")", out.name, R"("})"),
+        {{"Authorization", "Bearer sim-key-2"}, {"Content-Type", "application/json"}});
+    ASSERT_TRUE(made.ok() && made->status / 100 == 2)
+        << (made.ok() ? made->body : made.status().ToString());
+    const json::value made_body = json::parse(made->body);
+    const json::value& made_id = made_body.at("data").at("id");
+    out.id = made_id.is_string() ? std::string(made_id.as_string())
+                                 : StrCat(made_id.to_number<int64_t>());
+    // ... and the step, put off with its outcome unknown, no attempt spent.
+    absl::Status put_off;
+    ASSERT_TRUE(testing::WaitFor(
+        [&] {
+          put_off = testing::PutOffWithOutcomeUnknown(
+              stack_->redis().port(), StrCat(tenant, "/main"), "delivery_segment_list");
+          return put_off.ok();
+        },
+        absl::Seconds(30)))
+        << put_off << "\n"
+        << stack_->herald().AllLogs();
+  }
+
+  // The campaign of `list` completes, and its account has that one list, filled with the
+  // segment's fans: no second list was made.
+  static void ExpectCompletedThroughTheListMade(const std::string& key,
+                                                const UnrecordedList& list) {
+    const v1::Campaign done = Watch(key, list.campaign.name());
+    EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
+    const std::vector<std::string> lists = ListsNamed(key, list.account, list.name);
+    ASSERT_EQ(lists.size(), 1u) << "a second list was made";
+    EXPECT_EQ(lists[0], list.id);
+    EXPECT_EQ(UpstreamListMembers(stack_->sim().port(), 2, list.short_account, list.id), list.fans);
+  }
+
+  // Restarts Herald with team-2's reads of user lists throttled, and waits until a list step
+  // has been refused one: it has not found its list, and waits a second before it tries again.
+  static void RestartWithListLookupsThrottled() {
+    ASSERT_NO_FATAL_FAILURE(
+        AddFault(R"({"team":"team-2","methods":["GET"],"path_contains":"/user-lists",)"
+                 R"("error_rate":1,"error_status":429,"retry_after_s":1})"));
+    ASSERT_TRUE(stack_->herald().Restart().ok()) << stack_->herald().AllLogs();
+    ASSERT_TRUE(testing::WaitFor(
+        [&] { return UpstreamRequests("list_user_lists", "rate_limited") > 0; }, absl::Seconds(30)))
+        << "the list step never looked for its list";
   }
 
   // Sets the team the queue holds `account` (of team "main" of `tenant`) under, as a change of
@@ -1849,28 +1968,6 @@ TEST_P(CampaignTest, ASegmentThatSelectsNobodyStillSendsToTheTargetsLists) {
       << "a target with the segment alone sends nothing";
 }
 
-// The fans of upstream list `list_id` of `account_id`, read page by page as the upstream gives
-// them (sim team `sim_team`'s key).
-std::set<int64_t> UpstreamListMembers(uint16_t sim_port, int sim_team,
-                                      const std::string& account_id, const std::string& list_id) {
-  std::set<int64_t> fans;
-  for (int64_t offset = 0;;) {
-    auto r = testing::HttpRequest(
-        sim_port, "GET",
-        StrCat("/api/", account_id, "/user-lists/", list_id, "/users?limit=50&offset=", offset), "",
-        {{"Authorization", StrCat("Bearer sim-key-", sim_team)}});
-    EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
-    if (!r.ok() || r->status != 200) return fans;
-    const json::value body = json::parse(r->body);
-    const json::object& data = body.at("data").as_object();
-    for (const json::value& fan : data.at("list").as_array()) {
-      fans.insert(fan.at("id").to_number<int64_t>());
-    }
-    if (!data.at("hasMore").as_bool()) return fans;
-    offset = data.at("nextOffset").to_number<int64_t>();
-  }
-}
-
 // A campaign cancelled while a segment's list is being filled leaves neither the list upstream
 // nor the scan in Redis.
 TEST_P(CampaignTest, ACampaignCancelledWhileItsListIsFilledLeavesNothingBehind) {
@@ -1926,69 +2023,71 @@ TEST_P(CampaignTest, AListStepPutOffWithItsOutcomeUnknownAdoptsTheListItMade) {
   }
   const std::string tenant = "putoffseg";
   const std::string key = NewTenant(tenant);
-  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 2);
-  ASSERT_FALSE(accounts.empty());
-  const std::string account = ShortId(accounts[0]);
-  const std::set<int64_t> expired =
-      UpstreamListMembers(stack_->sim().port(), 2, account, "expired");
-  ASSERT_FALSE(expired.empty());
-  const v1::Segment segment = NewSegment(tenant, key, Lapsed());
-  ASSERT_FALSE(segment.name().empty());
-  // The upstream throttles every list creation: the delivery waits at its list step.
-  ASSERT_NO_FATAL_FAILURE(
-      AddFault(R"({"team":"team-2","methods":["POST"],"path_contains":"/user-lists",)"
-               R"("error_rate":1,"error_status":429,"retry_after_s":1})"));
-  absl::Cleanup clear_faults = [] { ClearFaults("team-2"); };
-  const v1::Campaign created = SendToSegment(tenant, key, accounts[0], segment);
-  ASSERT_FALSE(created.name().empty());
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        auto metrics = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
-        return metrics.ok() &&
-               testing::SeriesValue(metrics->body, R"(herald_upstream_requests_total{)"
-                                                   R"(endpoint="create_user_list",)"
-                                                   R"(outcome="rate_limited"})")
-                       .value_or(0) > 0;
-      },
-      absl::Seconds(30)))
-      << "the list step never asked for its list";
-
-  // Herald stops; its drain returns the step to the queue. What the step's earlier run would
-  // have left then goes in place: the list, made upstream under the campaign's name...
-  stack_->herald().process().Signal(SIGTERM);
-  ASSERT_TRUE(stack_->herald().process().Wait(absl::Seconds(30)).has_value());
-  std::move(clear_faults).Invoke();
-  const std::string id = created.name().substr(created.name().rfind('/') + 1);
-  const std::string list_name = StrCat("Herald Lapsed fans ", id.substr(id.size() - 6));
-  auto made = testing::HttpRequest(
-      stack_->sim().port(), "POST", StrCat("/api/", account, "/user-lists"),
-      StrCat(R"({"name":")", list_name, R"("})"),
-      {{"Authorization", "Bearer sim-key-2"}, {"Content-Type", "application/json"}});
-  ASSERT_TRUE(made.ok() && made->status / 100 == 2)
-      << (made.ok() ? made->body : made.status().ToString());
-  const json::value made_body = json::parse(made->body);
-  const json::value& made_json_id = made_body.at("data").at("id");
-  const std::string made_id = made_json_id.is_string() ? std::string(made_json_id.as_string())
-                                                       : StrCat(made_json_id.to_number<int64_t>());
-  // ... and the step, put off with its outcome unknown, no attempt spent.
-  absl::Status put_off;
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        put_off = testing::PutOffWithOutcomeUnknown(stack_->redis().port(), StrCat(tenant, "/main"),
-                                                    "delivery_segment_list");
-        return put_off.ok();
-      },
-      absl::Seconds(30)))
-      << put_off << "\n"
-      << stack_->herald().AllLogs();
+  UnrecordedList list;
+  ASSERT_NO_FATAL_FAILURE(LeaveListUnrecorded(tenant, key, list));
   ASSERT_TRUE(stack_->herald().Restart().ok()) << stack_->herald().AllLogs();
 
-  const v1::Campaign done = Watch(key, created.name());
-  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
-  const std::vector<std::string> lists = ListsNamed(key, accounts[0], list_name);
-  ASSERT_EQ(lists.size(), 1u) << "a second list was made";
-  EXPECT_EQ(lists[0], made_id);
-  EXPECT_EQ(UpstreamListMembers(stack_->sim().port(), 2, account, made_id), expired);
+  ExpectCompletedThroughTheListMade(key, list);
+}
+
+// A campaign cancelled while its list step waits to look for a list whose answer was lost: the
+// list, known to the delivery only by its name, is found and deleted with the scan.
+TEST_P(CampaignTest, AListWhoseAnswerWasLostIsDeletedWhenItsCampaignIsCancelled) {
+  if (GetParam() != testing::RedisKind::kSingleNode) {
+    GTEST_SKIP() << "the step is put off through one redis-server";
+  }
+  const std::string tenant = "lostlistseg";
+  const std::string key = NewTenant(tenant);
+  UnrecordedList list;
+  ASSERT_NO_FATAL_FAILURE(LeaveListUnrecorded(tenant, key, list));
+  absl::Cleanup clear_faults = [] { ClearFaults("team-2"); };
+  // Throttled, the step waits a second before it runs again: it next reads its delivery after
+  // the cancel.
+  ASSERT_NO_FATAL_FAILURE(RestartWithListLookupsThrottled());
+
+  v1::CancelCampaignResponse cancelled;
+  const grpc::Status s =
+      v1::CampaignService::NewStub(stack_->channel())
+          ->CancelCampaign(BearerContext(key).get(),
+                           Named<v1::CancelCampaignRequest>(list.campaign.name()), &cancelled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(Watch(key, list.campaign.name()).state(), v1::Campaign::CANCELLED);
+  const std::vector<v1::Delivery> deliveries = DeliveriesOf(key, list.campaign.name());
+  ASSERT_EQ(deliveries.size(), 1u);
+  EXPECT_EQ(deliveries[0].state(), v1::Delivery::CANCELLED);
+  EXPECT_EQ(deliveries[0].upstream_message_id(), 0);
+  std::move(clear_faults).Invoke();
+
+  const std::string& account = list.account;
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return ListsNamed(key, account, list.name).empty() && SegmentScansOf(tenant).empty(); },
+      absl::Seconds(60)))
+      << "the cancelled delivery's list or scan is still there: lists "
+      << absl::StrJoin(ListsNamed(key, account, list.name), ", ") << "; scans "
+      << absl::StrJoin(SegmentScansOf(tenant), ", ") << "\n"
+      << stack_->herald().AllLogs();
+}
+
+// A campaign paused and resumed while its list step waits to look for a list whose answer was
+// lost: the resumed campaign's list step, though on its first attempt, finds the list by the name
+// on the delivery and makes no second one.
+TEST_P(CampaignTest, AListWhoseAnswerWasLostIsFoundByTheResumedCampaign) {
+  if (GetParam() != testing::RedisKind::kSingleNode) {
+    GTEST_SKIP() << "the step is put off through one redis-server";
+  }
+  const std::string tenant = "resumedseg";
+  const std::string key = NewTenant(tenant);
+  UnrecordedList list;
+  ASSERT_NO_FATAL_FAILURE(LeaveListUnrecorded(tenant, key, list));
+  absl::Cleanup clear_faults = [] { ClearFaults("team-2"); };
+  ASSERT_NO_FATAL_FAILURE(RestartWithListLookupsThrottled());
+  // The resumed campaign's chain starts again from the list step: a new job, on its first
+  // attempt, with no outcome on record.
+  ASSERT_TRUE(Pause(key, list.campaign.name()).ok());
+  ASSERT_TRUE(Resume(key, list.campaign.name()).ok());
+  std::move(clear_faults).Invoke();
+
+  ExpectCompletedThroughTheListMade(key, list);
 }
 
 // A scan that a Herald before per-delivery scan tables began (its pages in the campaign's table)

@@ -57,12 +57,18 @@ struct StepPayload {
   std::string cursor;
 };
 
+// How a log names the delivery's segment list: its id, or the name it was asked for under.
+std::string ListNamed(const Delivery& d) {
+  return d.segment_list_id.empty() ? StrCat("named '", d.segment_list_name, "'")
+                                   : d.segment_list_id;
+}
+
 // A segment's list that delivery_drop_list could not delete, and why.
-void LogListLeft(const StepPayload& s, std::string_view list_id, std::string_view why) {
+void LogListLeft(const StepPayload& s, std::string_view list, std::string_view why) {
   log::Warn("the segment's upstream list was left on the account", {{"tenant", s.tenant},
                                                                     {"campaign", s.campaign},
                                                                     {"account", s.account},
-                                                                    {"list", list_id},
+                                                                    {"list", list},
                                                                     {"error", why}});
 }
 
@@ -947,7 +953,7 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
                                                  {"account", s.account},
                                                  {"error", reason}});
     }
-    if (dead.kind == kDropListJob) LogListLeft(s, ctx.delivery.segment_list_id, reason);
+    if (dead.kind == kDropListJob) LogListLeft(s, ListNamed(ctx.delivery), reason);
     std::optional<queue::JobSpec> next;
     if (poll_ended) {
       next = AfterMessage(where);
@@ -1409,11 +1415,13 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
                                                   std::move(batches));
   if (!stored.ok()) co_return JobResult::StoreFailed(stored.status());
   if (ctx.delivery.segment_list_id.empty()) {
-    const std::string name = SegmentListName(segment->display_name, s.campaign);
+    const bool asked = !ctx.delivery.segment_list_name.empty();
+    const std::string name =
+        asked ? ctx.delivery.segment_list_name : SegmentListName(segment->display_name, s.campaign);
     std::string list_id;
-    if (ctx.job.attempt > 1 || ctx.job.previous_outcome_unknown) {
-      // An earlier attempt may have created the list, and lost the answer or failed to record
-      // it: found by its name (the campaign's), it is not made twice.
+    if (asked || ctx.job.attempt > 1 || ctx.job.previous_outcome_unknown) {
+      // An earlier run (of this generation or one before it) may have created the list, and
+      // lost the answer or failed to record it: found by its name, it is not made twice.
       std::function<asio::awaitable<absl::Status>()> pace = [&] { return Pace(ctx); };
       auto found = co_await FindUserListNamed(*ctx.api, s.account, name, std::move(pace));
       if (auto stop = PaceStop(found.status())) co_return *std::move(stop);
@@ -1424,6 +1432,22 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
     }
     if (list_id.empty()) {
       if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
+      if (!asked) {
+        // Named on the delivery before it is asked for: whatever becomes of the answer, the list
+        // is found again, by this step or by the deletion after a cancel.
+        auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+          if (store::IsFinal(d.state)) return absl::OkStatus();
+          d.segment_list_name = name;
+          d.update_time_ms = ToMillis(clock_.Now());
+          return absl::OkStatus();
+        });
+        if (!r.ok()) co_return JobResult::StoreFailed(r.status());
+        if (store::IsFinal(ctx.delivery.state)) {
+          // Ended while this step ran (a cancel): nothing was asked for.
+          co_await DropSegmentScan(ctx);
+          co_return JobResult::Ok();
+        }
+      }
       auto list = co_await ctx.api->CreateUserList(s.account, name);
       if (!list.ok()) {
         co_return co_await OnUpstreamError(ctx, list.status(), "creating the segment's list");
@@ -2167,7 +2191,9 @@ std::optional<queue::JobSpec> DeliveryWorkflow::AfterMessage(const Context& ctx)
 }
 
 std::optional<queue::JobSpec> DeliveryWorkflow::DropListStep(const Context& ctx) const {
-  if (ctx.delivery.segment_list_id.empty() || config_.keep_segment_lists) return std::nullopt;
+  const bool listed =
+      !ctx.delivery.segment_list_id.empty() || !ctx.delivery.segment_list_name.empty();
+  if (!listed || config_.keep_segment_lists) return std::nullopt;
   return NextStep(ctx, kDropListJob, 0, absl::ZeroDuration());
 }
 
@@ -2178,25 +2204,44 @@ std::optional<queue::JobSpec> DeliveryWorkflow::DropUnsentList(const Context& ct
 
 asio::awaitable<JobResult> DeliveryWorkflow::DropSegmentList(Context& ctx) {
   const StepPayload& s = ctx.step;
-  if (ctx.delivery.segment_list_id.empty()) co_return JobResult::Ok();
-  if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
   std::string list_id = ctx.delivery.segment_list_id;
-  auto dropped = co_await ctx.api->DeleteUserList(s.account, std::move(list_id));
+  if (list_id.empty()) {
+    // Asked for, and its answer never recorded (lost, or the delivery ended first): the list, if
+    // the upstream made it, is found by its name.
+    if (ctx.delivery.segment_list_name.empty()) co_return JobResult::Ok();
+    std::function<asio::awaitable<absl::Status>()> pace = [&] { return Pace(ctx); };
+    auto found = co_await FindUserListNamed(*ctx.api, s.account, ctx.delivery.segment_list_name,
+                                            std::move(pace));
+    if (auto stop = PaceStop(found.status())) co_return *std::move(stop);
+    if (!found.ok()) {
+      co_return co_await ListNotDropped(ctx, found.status(), "looking for the segment's list");
+    }
+    if (!found->has_value()) co_return JobResult::Ok();  // never made
+    list_id = (*found)->id;
+  }
+  if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
+  auto dropped = co_await ctx.api->DeleteUserList(s.account, list_id);
   if (dropped.ok()) co_return JobResult::Ok();
-  const auto error = upstream::GetUpstreamError(dropped.status());
-  // Gone already: an earlier attempt deleted it and its answer was lost.
+  co_return co_await ListNotDropped(ctx, dropped.status(), "deleting the segment's list");
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::ListNotDropped(Context& ctx,
+                                                            const absl::Status& status,
+                                                            std::string_view doing) {
+  const auto error = upstream::GetUpstreamError(status);
+  // Gone already (an earlier attempt deleted it and its answer was lost), or its account is.
   if (upstream::IsNotFoundInAccount(error)) co_return JobResult::Ok();
   if (error && (error->kind == upstream::ErrorKind::kRateLimited ||
                 error->kind == upstream::ErrorKind::kOutOfCredits ||
                 error->kind == upstream::ErrorKind::kUnauthorized)) {
-    co_return co_await OnUpstreamError(ctx, dropped.status(), "deleting the segment's list");
+    co_return co_await OnUpstreamError(ctx, status, doing);
   }
   if ((error && error->kind == upstream::ErrorKind::kTerminal) || ctx.last_attempt) {
     // Left where it is: the campaign is done with it either way.
-    LogListLeft(s, ctx.delivery.segment_list_id, dropped.status().ToString());
+    LogListLeft(ctx.step, ListNamed(ctx.delivery), status.ToString());
     co_return JobResult::Ok();
   }
-  co_return JobResult::Retry(StrCat("deleting the segment's list: ", dropped.status().message()));
+  co_return JobResult::Retry(StrCat(doing, ": ", status.message()));
 }
 
 std::optional<queue::JobSpec> DeliveryWorkflow::NextRound(const Context& ctx, bool gave_up) const {

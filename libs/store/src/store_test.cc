@@ -822,6 +822,24 @@ TEST_F(StoreTest, AnAccountStoredBeforeItsPauseTimesExistedStillDecodes) {
   EXPECT_TRUE(account->pauses.empty());
 }
 
+// A delivery from before its held-message fields and its segment list's name: no list was asked
+// for by name, so a later list step looks one up only by its job's attempts.
+TEST_F(StoreTest, ADeliveryStoredBeforeItsAddedFieldsExistedStillDecodes) {
+  const std::string before =
+      R"({"account":"acct_old","state":"kBuildingList","upstream_media":[],)"
+      R"("segment_list_id":"","segment_fans":4,"segment_added":0,"upstream_message_id":0,)"
+      R"("recipients":0,"recipients_pending":0,"error":"","send_attempts":0,)"
+      R"("send_started_ms":0,"polls":0,"cancel_outcome":"","update_time_ms":5})";
+  ASSERT_TRUE(Await(records_->Put(Table{"acme", "c:c1:deliveries"}, "acct_old", before)).ok());
+  absl::StatusOr<Delivery> delivery = Await(store_.GetDelivery("acme", "c1", "acct_old"));
+  ASSERT_TRUE(delivery.ok()) << delivery.status();
+  EXPECT_EQ(delivery->state, DeliveryState::kBuildingList);
+  EXPECT_EQ(delivery->segment_fans, 4);
+  EXPECT_EQ(delivery->segment_list_name, "");
+  EXPECT_EQ(delivery->send_scheduled_ms, 0);
+  EXPECT_EQ(delivery->upstream_generation, 0);
+}
+
 TEST_F(StoreTest, AnAutomationStoredBeforeActionsExistedAddsToItsList) {
   const std::string before =
       R"({"tenant":"acme","id":"rule_old","account":"acct_a","trigger":"kNewSubscriber",)"

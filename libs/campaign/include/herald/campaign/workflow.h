@@ -374,7 +374,12 @@ class DeliveryWorkflow {
   // For a delivery that ended without an upstream message (failed, cancelled or missed):
   // DropListStep.
   std::optional<queue::JobSpec> DropUnsentList(const Context& ctx) const;
+  // Deletes the delivery's segment list, found by its name when only that is on record.
   boost::asio::awaitable<queue::JobResult> DropSegmentList(Context& ctx);
+  // A lookup or deletion of DropSegmentList failed: the job waits out limits, credits and keys,
+  // retries while it has attempts, and otherwise leaves the list (logged).
+  boost::asio::awaitable<queue::JobResult> ListNotDropped(Context& ctx, const absl::Status& status,
+                                                          std::string_view doing);
   // The reconciliation round after ctx's: the schedule's next, if any; after a round that gave up
   // (its job's attempts spent, or the job dead), the last round again while it has tries left.
   std::optional<queue::JobSpec> NextRound(const Context& ctx, bool gave_up) const;

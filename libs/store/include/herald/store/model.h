@@ -215,8 +215,12 @@ struct Delivery {
   // cleared when a send consumed them.
   std::vector<std::string> upstream_media;
   std::string segment_list_id;  // the upstream list built from the target's segment
-  int64_t segment_fans = -1;    // fans the segment selected on the account; -1: not scanned yet
-  int64_t segment_added = 0;    // of those, fans added to segment_list_id so far
+  // The name the list step asked the upstream to make that list under, set before it asks: a
+  // list whose answer was lost (or came after the delivery ended) has no segment_list_id, and is
+  // found by this name, to be used or deleted, never made twice or left behind.
+  std::string segment_list_name;
+  int64_t segment_fans = -1;  // fans the segment selected on the account; -1: not scanned yet
+  int64_t segment_added = 0;  // of those, fans added to segment_list_id so far
   int64_t upstream_message_id = 0;
   int64_t recipients = 0;
   int64_t recipients_pending = 0;
