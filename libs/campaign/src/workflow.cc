@@ -777,11 +777,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
     if (job.kind == kPollJob && MessageFinished(ctx.delivery)) {
       if (auto next = AfterMessage(ctx)) co_return JobResult::OkThen(*next);
     }
-    if (StepBeforeMessage(job.kind) && ctx.delivery.upstream_message_id == 0) {
+    if (StepBeforeMessage(job.kind)) {
       // Ended before its message while this step waited (cancelled through the API): what it
       // built for its segment goes.
-      if (SegmentStep(job.kind) || ctx.delivery.segment_fans >= 0) co_await DropSegmentScan(ctx);
-      if (auto next = DropUnsentList(ctx)) co_return JobResult::OkThen(*next);
+      if (auto next = co_await ClearUnsent(ctx)) co_return JobResult::OkThen(*next);
     }
     co_return JobResult::Ok();
   }
@@ -958,7 +957,7 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
     if (poll_ended) {
       next = AfterMessage(where);
     } else if (unsent) {
-      next = DropUnsentList(where);
+      next = co_await ClearUnsent(where);
     } else if (dead.kind == kReconcileJob) {
       next = NextRound(where, /*gave_up=*/true);
       if (!next) next = DropListStep(where);
@@ -1002,7 +1001,7 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
   if (!records->account) co_return absl::OkStatus();
   const queue::LeasedJob placed = placed_as(*records->account);
   const Context where{.job = placed, .step = s, .campaign = ctx.campaign, .delivery = ctx.delivery};
-  std::optional<queue::JobSpec> drop = DropUnsentList(where);
+  std::optional<queue::JobSpec> drop = co_await ClearUnsent(where);
   if (!drop) co_return absl::OkStatus();
   std::vector<queue::JobSpec> jobs;
   jobs.push_back(*std::move(drop));
@@ -1696,7 +1695,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::EndMissed(Context& ctx) {
     return absl::OkStatus();
   });
   if (!r.ok()) co_return JobResult::StoreFailed(r.status());
-  if (auto next = DropUnsentList(ctx)) co_return JobResult::OkThen(*next);
+  if (!store::IsFinal(ctx.delivery.state)) co_return JobResult::Ok();
+  if (auto next = co_await ClearUnsent(ctx)) co_return JobResult::OkThen(*next);
   co_return JobResult::Ok();
 }
 
@@ -1737,7 +1737,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::CancelUnsent(Context& ctx) {
   if (!r.ok()) co_return JobResult::StoreFailed(r.status());
   ctx.delivery = *std::move(r);
   if (ctx.delivery.state != DeliveryState::kCancelled) co_return JobResult::Ok();
-  if (auto next = DropUnsentList(ctx)) co_return JobResult::OkThen(*next);
+  if (auto next = co_await ClearUnsent(ctx)) co_return JobResult::OkThen(*next);
   co_return JobResult::Ok();
 }
 
@@ -2197,9 +2197,12 @@ std::optional<queue::JobSpec> DeliveryWorkflow::DropListStep(const Context& ctx)
   return NextStep(ctx, kDropListJob, 0, absl::ZeroDuration());
 }
 
-std::optional<queue::JobSpec> DeliveryWorkflow::DropUnsentList(const Context& ctx) const {
-  if (ctx.delivery.upstream_message_id != 0) return std::nullopt;
-  return DropListStep(ctx);
+asio::awaitable<std::optional<queue::JobSpec>> DeliveryWorkflow::ClearUnsent(const Context& ctx) {
+  if (ctx.delivery.upstream_message_id != 0) co_return std::nullopt;
+  // Whoever ended the delivery (this step, or the API while the step ran) may not have dropped
+  // the scan: a step whose update found the delivery already ended drops nothing by itself.
+  if (SegmentStep(ctx.job.kind) || ctx.delivery.segment_fans >= 0) co_await DropSegmentScan(ctx);
+  co_return DropListStep(ctx);
 }
 
 asio::awaitable<JobResult> DeliveryWorkflow::DropSegmentList(Context& ctx) {

@@ -371,9 +371,9 @@ class DeliveryWorkflow {
   // The deletion of the list the delivery's segment became, when it has one and lists are not
   // kept.
   std::optional<queue::JobSpec> DropListStep(const Context& ctx) const;
-  // For a delivery that ended without an upstream message (failed, cancelled or missed):
-  // DropListStep.
-  std::optional<queue::JobSpec> DropUnsentList(const Context& ctx) const;
+  // For a delivery that ended without an upstream message (failed, cancelled or missed): drops
+  // its segment's scan, if it began one, and returns DropListStep.
+  boost::asio::awaitable<std::optional<queue::JobSpec>> ClearUnsent(const Context& ctx);
   // Deletes the delivery's segment list, found by its name when only that is on record.
   boost::asio::awaitable<queue::JobResult> DropSegmentList(Context& ctx);
   // A lookup or deletion of DropSegmentList failed: the job waits out limits, credits and keys,
