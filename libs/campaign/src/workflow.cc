@@ -1442,8 +1442,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::SegmentList(Context& ctx) {
         });
         if (!r.ok()) co_return JobResult::StoreFailed(r.status());
         if (store::IsFinal(ctx.delivery.state)) {
-          // Ended while this step ran (a cancel): nothing was asked for.
-          co_await DropSegmentScan(ctx);
+          // Ended while this step ran (a cancel): nothing was asked for, and the scan goes.
+          if (auto next = co_await ClearUnsent(ctx)) co_return JobResult::OkThen(*next);
           co_return JobResult::Ok();
         }
       }
