@@ -503,6 +503,21 @@ TEST_F(UpstreamContractTest, FreeMassMessageIsQueuedDeliveredAndReported) {
   EXPECT_EQ(ledger.at("price_cents"), 0);
 }
 
+TEST_F(UpstreamContractTest, ALongTextIsCroppedByCharacters) {
+  // 60 two-byte characters after 40 ASCII ones: 100 characters, 160 bytes; one more is cropped.
+  std::string text(40, 'a');
+  for (int i = 0; i < 61; ++i) text += "\u00e9";
+  Result<QueueItem> sent =
+      Run(client_->SendMassMessage(kAccount, {.text = text, .user_ids = {1010}}));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+
+  Result<QueueDetailResult> detail = Run(client_->GetMassMessage(kAccount, sent.value->id));
+  ASSERT_TRUE(detail.ok()) << detail.status();
+  std::string cropped(40, 'a');
+  for (int i = 0; i < 57; ++i) cropped += "\u00e9";
+  EXPECT_EQ(detail.value->queue.text_cropped, cropped + "...");
+}
+
 TEST_F(UpstreamContractTest, UploadsByUrlAndBytesThenAPricedMessageWithPreviews) {
   Result<UploadedMedia> by_url =
       Run(client_->UploadMediaFromUrl(kAccount, "https://cdn.example.com/media/photo.jpg?v=2"));

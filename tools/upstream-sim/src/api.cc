@@ -115,7 +115,8 @@ void WriteQueueDetail(JsonWriter& w, const MassMessage& m, const QueueStatus& s)
   w.Field("date", FormatIsoTime(s.date));
   w.Field("text", c.html);
   std::string cropped = StripHtml(c.html);
-  if (cropped.size() > 100) cropped = StrCat(cropped.substr(0, 97), "...");
+  // Cropped by characters: a cut inside a multi-byte character would make the body invalid JSON.
+  if (Utf8Length(cropped) > 100) cropped = StrCat(Utf8Prefix(cropped, 97), "...");
   w.Field("textCropped", cropped);
   if (c.giphy_id.empty()) {
     w.NullField("giphyId");
