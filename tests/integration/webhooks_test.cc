@@ -282,6 +282,21 @@ TEST_F(WebhooksTest, QueueProgressNeverMovesBackwards) {
   EXPECT_EQ(Stats(105).updated_ms, 1'800'000'005'000);
 }
 
+TEST_F(WebhooksTest, AQueueEventWithoutCountsKeepsTheLastKnownOnes) {
+  Record("q1", Queue(104, 50, 20, false));
+  clock_.Advance(absl::Seconds(5));
+  Record("q2", Queue(104, -1, -1, true));
+  const MessageStats s = Stats(104);
+  EXPECT_EQ(s.total, 50);
+  EXPECT_EQ(s.pending, 20);
+  EXPECT_TRUE(s.done);
+  EXPECT_EQ(s.progress_ms, 1'800'000'005'000);
+  // Nothing known before: the counts stay unknown.
+  Record("q3", Queue(105, -1, -1, true));
+  EXPECT_EQ(Stats(105).total, -1);
+  EXPECT_TRUE(Stats(105).done);
+}
+
 TEST_F(WebhooksTest, FanDataKeepsTheLargestSpendAndLatestSubscription) {
   Record("a", Transaction(0, 11, 500, 12'000));
   Record("b", Transaction(0, 11, 500, 11'500));  // an older total, delivered late

@@ -89,8 +89,13 @@ void ReadFanData(ObjectReader& payload, WebhookEvent& e) {
 
 void ReadQueue(ObjectReader& p, WebhookEvent& e) {
   e.queue_id = p.RequiredId("id");
-  e.queue_total = p.Int("total");
-  e.queue_pending = p.Int("pending");
+  // Progress counts only as a pair: an event that lacks either leaves both unknown.
+  std::optional<int64_t> total = p.OptionalInt("total");
+  std::optional<int64_t> pending = p.OptionalInt("pending");
+  if (total.has_value() && pending.has_value()) {
+    e.queue_total = *total;
+    e.queue_pending = *pending;
+  }
   e.queue_done = p.Bool("isDone");
   e.queue_canceled = p.Bool("isCanceled");
 }

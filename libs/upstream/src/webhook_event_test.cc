@@ -144,6 +144,18 @@ TEST(WebhookEventTest, QueueProgress) {
   EXPECT_TRUE(e->queue_done);
 }
 
+TEST(WebhookEventTest, QueueProgressWithoutBothCountsHasNone) {
+  for (std::string_view counts : {"", R"(,"total":7)", R"(,"pending":0)"}) {
+    auto e = DecodeWebhookEvent(StrCat(R"({"event":"chat_queue.finished",
+        "account_id":"acct_a","payload":{"id":12,"isDone":true)",
+                                       counts, "}}"));
+    ASSERT_TRUE(e.ok()) << counts << ": " << e.status();
+    EXPECT_EQ(e->queue_total, -1) << counts;
+    EXPECT_EQ(e->queue_pending, -1) << counts;
+    EXPECT_TRUE(e->queue_done) << counts;
+  }
+}
+
 TEST(WebhookEventTest, SubscriptionTimeInEitherFormat) {
   auto e = DecodeWebhookEvent(R"({"event":"subscriptions.new","account_id":"acct_a",
       "payload":{"user_id":"5","subscribedAt":"2026-01-01T00:00:01+00:00"}})");

@@ -20,7 +20,8 @@
 --   +8  amount, +9 net, +10 fee (cents; -1 when the event has none)
 --   +11 fan lifetime spend (cents), -1 if unknown
 --   +12 fan subscribed at (unix ms), -1 if unknown
---   +13 queue total, +14 queue pending, +15 queue done (0/1), +16 cancelled (0/1)
+--   +13 queue total, +14 queue pending (-1 both when the event gives no counts),
+--   +15 queue done (0/1), +16 cancelled (0/1)
 --   +17 event name
 --   +18 when the purchase was made (unix ms, unlocks and transactions), -1 if unknown
 --
@@ -243,7 +244,11 @@ local function apply()
     local s = redis.call('HMGET', sk, 'done', 'pending')
     local pending = tonumber(arg(14))
     -- Progress only moves forward: an update that arrives after a later one changes nothing.
-    if s[1] ~= '1' and (not s[2] or pending <= tonumber(s[2])) then
+    -- An event without counts keeps the last known ones.
+    if s[1] ~= '1' and pending < 0 then
+      redis.call('HSET', sk, 'done', arg(15), 'canceled', arg(16), 'updated_ms', now,
+                 'progress_ms', now)
+    elseif s[1] ~= '1' and (not s[2] or pending <= tonumber(s[2])) then
       redis.call('HSET', sk, 'total', arg(13), 'pending', arg(14), 'done', arg(15),
                  'canceled', arg(16), 'updated_ms', now, 'progress_ms', now)
     end

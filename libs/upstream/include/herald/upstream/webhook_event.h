@@ -35,8 +35,10 @@ struct WebhookEvent {
   // kChatQueueUpdated / kChatQueueFinished: the mass message; kMessageSent: its queue (0 when the
   // message did not come from a mass message).
   int64_t queue_id = 0;
-  int64_t queue_total = 0;
-  int64_t queue_pending = 0;
+  // kChatQueue*: the queue's recipients and those not reached yet; -1 both when the event
+  // gives no counts.
+  int64_t queue_total = -1;
+  int64_t queue_pending = -1;
   bool queue_done = false;
   bool queue_canceled = false;
 
