@@ -33,7 +33,16 @@ absl::StatusOr<int64_t> ParseMoneyCents(std::string_view text, MoneyParseOptions
   std::string digits;
   int64_t scale = 0;
   size_t i = 0;
-  while (i < s.size() && IsDigit(s[i])) digits.push_back(s[i++]);
+  // Thousands may be grouped, as a display amount is ("$1,234.00"): a comma is taken only
+  // between digits and before exactly three.
+  auto group_follows = [&] {
+    return s[i] == ',' && !digits.empty() && i + 3 < s.size() && IsDigit(s[i + 1]) &&
+           IsDigit(s[i + 2]) && IsDigit(s[i + 3]) && (i + 4 == s.size() || !IsDigit(s[i + 4]));
+  };
+  while (i < s.size() && (IsDigit(s[i]) || group_follows())) {
+    if (s[i] == ',') ++i;
+    digits.push_back(s[i++]);
+  }
   if (digits.empty()) return Invalid(text, "expected digits");
   if (i < s.size() && s[i] == '.') {
     ++i;

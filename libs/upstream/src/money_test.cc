@@ -94,10 +94,18 @@ TEST(ParseMoneyCents, RoundsBeyondCentsHalfAwayFromZero) {
   EXPECT_THAT(Error("92233720368547758.075"), HasSubstr("too large"));
 }
 
+TEST(ParseMoneyCents, GroupedThousands) {
+  EXPECT_EQ(Cents("$1,234.50"), 123450);
+  EXPECT_EQ(Cents("1,000"), 100000);
+  EXPECT_EQ(Cents("12,345,678.9"), 1234567890);
+  EXPECT_EQ(Cents("-$1,000", {.allow_negative = true}), -100000);
+}
+
 TEST(ParseMoneyCents, RejectsJunk) {
   for (std::string_view bad :
-       {"abc", "", " 1", "1 ", "1,000", "1.", ".5", "$", "-", "--1", "+1", "1.2.3", "12USD", "0x10",
-        "NaN", "Infinity", "1_000", "$$1", "-$-1"}) {
+       {"abc",    "",        " 1",   "1 ",  "1,00",     "1,0000", ",100", "1,",
+        "1,,000", "1.000,5", "1.",   ".5",  "$",        "-",      "--1",  "+1",
+        "1.2.3",  "12USD",   "0x10", "NaN", "Infinity", "1_000",  "$$1",  "-$-1"}) {
     EXPECT_THAT(Error(bad, {.allow_negative = true}), HasSubstr("invalid money amount"))
         << "'" << bad << "'";
   }

@@ -19,12 +19,14 @@ struct MoneyParseOptions {
 };
 
 // Parses a dollar amount into cents. Accepted: an optional '-', an optional '$', decimal digits,
-// an optional fraction, and an optional exponent as JSON numbers may have ("1.5e1"):
-//   "9.99" -> 999, "15.2" -> 1520, "25" -> 2500, "$12.00" -> 1200, "1.230" -> 123, "-$3" -> -300.
+// an optional fraction, and an optional exponent as JSON numbers may have ("1.5e1"), the
+// integer part's thousands grouped by commas or not:
+//   "9.99" -> 999, "15.2" -> 1520, "25" -> 2500, "$12.00" -> 1200, "1.230" -> 123, "-$3" -> -300,
+//   "$1,234.50" -> 123450.
 // Digits beyond cents (a net amount computed as 80% of 9.99, say) are rounded to the nearest
 // cent, half away from zero: "7.992" -> 799, "0.125" -> 13, "-0.005" -> -1. Refusing them would
 // refuse the whole event, which the upstream would retry and then drop.
-// Rejected with kInvalidArgument: anything else ("abc", "", " 1", "1,000", "1."), negatives
+// Rejected with kInvalidArgument: anything else ("abc", "", " 1", "1,00", ",100", "1."), negatives
 // unless allowed, and amounts beyond +/-92,233,720,368,547,758.07 dollars.
 absl::StatusOr<int64_t> ParseMoneyCents(std::string_view text, MoneyParseOptions options = {});
 
