@@ -3127,7 +3127,7 @@ TEST_P(CampaignTest, RefusedUpstreamKeyPausesTheTeamUntilANewKeyIsSet) {
   ASSERT_FALSE(accounts.empty());
   const std::string media = NewMedia("badkey", key);
   auto teams = v1::AccountService::NewStub(stack_->channel());
-  auto set_key = [&](const std::string& upstream_key) {
+  auto set_key = [&](const std::string& upstream_key, std::string_view hint) {
     v1::UpdateTeamRequest update;
     update.mutable_team()->set_name("tenants/badkey/teams/main");
     update.mutable_team()->set_upstream_api_key(upstream_key);
@@ -3135,10 +3135,10 @@ TEST_P(CampaignTest, RefusedUpstreamKeyPausesTheTeamUntilANewKeyIsSet) {
     v1::Team team;
     grpc::Status s = teams->UpdateTeam(BearerContext(key).get(), update, &team);
     ASSERT_TRUE(s.ok()) << s.error_message();
-    EXPECT_EQ(team.upstream_api_key_hint(), upstream_key.substr(upstream_key.size() - 4));
+    EXPECT_EQ(team.upstream_api_key_hint(), hint);
     EXPECT_TRUE(team.upstream_api_key().empty()) << "the key is never returned";
   };
-  ASSERT_NO_FATAL_FAILURE(set_key("revoked-upstream-key"));
+  ASSERT_NO_FATAL_FAILURE(set_key("revoked-upstream-key", "-key"));
 
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   v1::Campaign created;
@@ -3161,7 +3161,7 @@ TEST_P(CampaignTest, RefusedUpstreamKeyPausesTheTeamUntilANewKeyIsSet) {
       << "resuming needs a new key first";
 
   // A new key resumes the team: the campaign goes out with no ResumeTeam.
-  ASSERT_NO_FATAL_FAILURE(set_key("sim-key-2"));
+  ASSERT_NO_FATAL_FAILURE(set_key("sim-key-2", ""));  // too short to hint at
   ASSERT_TRUE(teams->GetTeam(BearerContext(key).get(), get_team, &team).ok());
   EXPECT_FALSE(team.api_key_invalid());
   EXPECT_FALSE(team.paused()) << team.pause_reason();

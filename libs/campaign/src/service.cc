@@ -155,6 +155,13 @@ bool NothingWritten(const absl::Status& status) {
          absl::IsAlreadyExists(status);
 }
 
+// The last four characters of an upstream key, to tell keys apart; none for a key so short that
+// they would give most of it away.
+std::string KeyHint(std::string_view key) {
+  constexpr size_t kShown = 4, kShortest = 12;
+  return key.size() < kShortest ? "" : std::string(key.substr(key.size() - kShown));
+}
+
 }  // namespace
 
 std::string_view TriggerEvent(store::AutomationTrigger trigger) {
@@ -365,7 +372,7 @@ Service::Op<store::Created<store::Team>> Service::CreateTeam(store::Team team, T
   if (!secrets.api_key) co_return absl::InvalidArgumentError("team.upstream_api_key: is required");
   const std::string& api_key = *secrets.api_key;
   team.sealed_api_key = box_.Seal(api_key);
-  team.api_key_hint = api_key.size() >= 4 ? api_key.substr(api_key.size() - 4) : "";
+  team.api_key_hint = KeyHint(api_key);
   if (secrets.webhook_secret) team.sealed_webhook_secret = box_.Seal(*secrets.webhook_secret);
   team.create_time_ms = absl::ToUnixMillis(clock_.Now());
   HERALD_CO_RETURN_IF_ERROR(CheckBurst(team));
@@ -536,7 +543,7 @@ Service::Op<store::Team> Service::UpdateTeam(store::Team update, TeamSecrets sec
   std::string sealed, hint;
   if (secrets.api_key) {
     sealed = box_.Seal(*secrets.api_key);
-    hint = secrets.api_key->size() >= 4 ? secrets.api_key->substr(secrets.api_key->size() - 4) : "";
+    hint = KeyHint(*secrets.api_key);
   }
   bool resume = false;  // a new key for a team paused because its key was refused
   HERALD_CO_ASSIGN_OR_RETURN(

@@ -40,7 +40,7 @@ struct Team {
   std::string id;
   std::string display_name;
   std::string sealed_api_key;  // the upstream key, sealed with SecretBox (crypto.h)
-  std::string api_key_hint;    // its last four characters
+  std::string api_key_hint;    // its last four characters; empty for a key under 12
   int32_t rate_limit_per_minute = 1000;
   int32_t burst = 0;             // the limiter's burst; 0: rate_limit_per_minute / 60 (>= 1)
   bool api_key_invalid = false;  // the upstream answered 401
