@@ -3428,9 +3428,12 @@ TEST_P(CampaignTest, FansAreAddedToListsThroughTheQueueAndFailuresAreReported) {
   // Each call's batch outcomes went once the call had read them.
   EXPECT_THAT(TenantKeys("lists", "list_add*"), ::testing::IsEmpty());
   // Bad input never reaches the queue.
-  add.set_user_list_id("fans");
-  EXPECT_EQ(audiences->AddFansToUserList(BearerContext(key).get(), add, &added).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+  for (const char* bad : {"fans", " 5", "05", "+5", "5 ", "-5"}) {
+    add.set_user_list_id(bad);
+    s = audiences->AddFansToUserList(BearerContext(key).get(), add, &added);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+    EXPECT_THAT(s.error_message(), ::testing::HasSubstr("user_list_id")) << bad;
+  }
 }
 
 // A retried CreateUserList with its request_id returns the first call's list and makes no other,

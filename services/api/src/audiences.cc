@@ -96,10 +96,11 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
         [this, req](const Caller& c) -> Op<v1::AddFansToUserListResponse> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string account,
                                      OwnId(c.tenant, "account", req->account(), "accounts"));
-          int64_t list_number = 0;
-          if (!absl::SimpleAtoi(req->user_list_id(), &list_number) || list_number <= 0) {
+          const std::optional<int64_t> list_number = ParseInt<int64_t>(req->user_list_id());
+          if (!list_number || *list_number <= 0 || req->user_list_id().front() == '0') {
             co_return absl::InvalidArgumentError(
-                "user_list_id: a custom list's numeric id is required");
+                StrCat("user_list_id: a custom list's numeric id is required (got '",
+                       Utf8Prefix(req->user_list_id(), 40), "')"));
           }
           if (req->fan_ids_size() < 1 || req->fan_ids_size() > 10000) {
             co_return absl::InvalidArgumentError("fan_ids: give 1-10000 fan ids");
