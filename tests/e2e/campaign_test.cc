@@ -1003,6 +1003,13 @@ TEST_P(CampaignTest, DraftIsSentOnlyWhenLaunched) {
   s = campaigns->LaunchCampaign(BearerContext(key).get(), lreq, &launched);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(Watch(key, draft.name()).state(), v1::Campaign::COMPLETED);
+
+  // Finished: nothing is left to launch or resume.
+  s = campaigns->LaunchCampaign(BearerContext(key).get(), lreq, &launched);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("COMPLETED"));
+  const absl::StatusOr<v1::Campaign> resumed = Resume(key, draft.name());
+  EXPECT_TRUE(absl::IsFailedPrecondition(resumed.status())) << resumed.status();
   ExpectOneMoreMessageEach(before, two);
 }
 

@@ -1763,12 +1763,19 @@ Service::Op<CampaignView> Service::Redispatch(Campaign campaign) {
   co_return co_await View(std::move(campaign));
 }
 
+Service::Op<CampaignView> Service::RunAgain(Campaign campaign, std::string_view verb) {
+  HERALD_CO_ASSIGN_OR_RETURN(CampaignView view, co_await View(campaign));
+  if (IsFinal(view.state)) {
+    co_return NotChangeable(view, StrCat("it has finished; there is nothing left to ", verb));
+  }
+  // Its jobs are enqueued again; that is harmless (job ids are derived).
+  co_return co_await Redispatch(std::move(campaign));
+}
+
 Service::Op<CampaignView> Service::LaunchCampaign(std::string tenant, std::string id) {
   const absl::Time now = clock_.Now();
   HERALD_CO_ASSIGN_OR_RETURN(Campaign current, co_await store_.Get<Campaign>(tenant, id));
-  // Launched already: a retry of a launch whose answer was lost, or whose first attempt stopped
-  // before enqueueing. Its jobs are enqueued again; that is harmless (job ids are derived).
-  if (Launched(current)) co_return co_await Redispatch(std::move(current));
+  if (Launched(current)) co_return co_await RunAgain(std::move(current), "launch");
   const std::optional<store::PendingDispatch> pending = NewPendingDispatch(id);
   HERALD_CO_ASSIGN_OR_RETURN(
       Campaign stored, co_await UpdateOwingDispatch(tenant, id, pending, [&](Campaign& c) {
@@ -2021,9 +2028,7 @@ Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::strin
       co_return co_await View(std::move(stored));
     }
   }
-  // Running already: a retry of a resume whose answer was lost, or whose first attempt stopped
-  // before enqueueing. Its jobs are enqueued again; that is harmless (job ids are derived).
-  if (Launched(current)) co_return co_await Redispatch(std::move(current));
+  if (Launched(current)) co_return co_await RunAgain(std::move(current), "resume");
   const std::optional<store::PendingDispatch> pending = NewPendingDispatch(id);
   HERALD_CO_ASSIGN_OR_RETURN(
       Campaign stored, co_await UpdateOwingDispatch(tenant, id, pending, [&](Campaign& c) {

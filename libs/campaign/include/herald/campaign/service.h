@@ -343,6 +343,10 @@ class Service {
   // Enqueues the first step of every unfinished delivery of a scheduled or dispatched campaign
   // (idempotent), and returns its view: for a resume, and a retried launch or resume.
   Op<CampaignView> Redispatch(store::Campaign campaign);
+  // A launch or resume of a campaign that runs already: a retry whose answer was lost, or whose
+  // first attempt stopped before enqueueing, is redispatched; a finished one is refused, as there
+  // is nothing left to `verb`.
+  Op<CampaignView> RunAgain(store::Campaign campaign, std::string_view verb);
   // A cancelled campaign's deliveries: those not on the upstream end as cancelled, those with an
   // upstream message get an unsend job. Idempotent, so a retried cancel finishes what a failed
   // one began.
