@@ -911,6 +911,23 @@ TEST_F(TypedClientTest, BuyerPagesStopAtTheConfiguredLimit) {
   EXPECT_EQ(server.requests(), 4);
 }
 
+TEST_F(TypedClientTest, AnEmptyPageWithoutALinkUnderTheSameMarkerEndsThePaging) {
+  // More is promised, but the next request would be the one just answered.
+  TestServer server([](const SeenRequest& req) {
+    if (req.target.find("marker=m1") != std::string::npos) {
+      return Json(R"({"data": {"list": [], "hasMore": true, "marker": "m1"}})");
+    }
+    return Json(R"({"data": {"list": [{"id": 1}], "hasMore": true, "marker": "m1"}})");
+  });
+  auto client = MakeClient(server);
+  Result<AllBuyers> all = Run(client->ListAllMessageBuyers("acct_1", 77));
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all.value->buyers.size(), 1u);
+  EXPECT_FALSE(all.value->complete);
+  EXPECT_EQ(all.value->pages, 2);
+  EXPECT_EQ(server.requests(), 2);
+}
+
 TEST_F(TypedClientTest, RefusedRequestsAreNotSent) {
   TestServer server([](const SeenRequest&) { return Json("{}"); });
   auto client = MakeClient(server);

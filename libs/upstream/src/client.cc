@@ -92,6 +92,7 @@ class Client::Impl {
     Result<AllBuyers> out;
     AllBuyers all;
     int64_t offset = 0;
+    std::string marker;  // the one the last request without a link sent
     // Built before the co_await: GCC 12 destroys a braced temporary inside a co_await
     // expression twice.
     absl::StatusOr<HttpRequest> first =
@@ -108,14 +109,19 @@ class Client::Impl {
       offset += static_cast<int64_t>(page.value->buyers.size());
       for (Fan& fan : page.value->buyers) all.buyers.push_back(std::move(fan));
       // The link when there is one (an empty page with a link is not the end), else the
-      // documented offset and marker while the upstream says there is more.
+      // documented offset and marker while the upstream says there is more. Without a link, an
+      // empty page under the same marker would be asked for again as it is: the list stops
+      // there, incomplete.
       std::optional<absl::StatusOr<HttpRequest>> next;
+      const bool moved = !page.value->buyers.empty() || page.value->marker != marker;
       if (page.value->next_page.has_value()) {
         next = requests_.FollowNextPage(*page.value->next_page);
+      } else if (page.value->has_more && !moved) {
+        break;
       } else if (page.value->has_more) {
-        next = requests_.ListMessageBuyers(
-            account, message_id,
-            {.offset = static_cast<int>(offset), .marker = page.value->marker});
+        marker = page.value->marker;
+        next = requests_.ListMessageBuyers(account, message_id,
+                                           {.offset = static_cast<int>(offset), .marker = marker});
       }
       if (!next.has_value()) {
         all.complete = true;
