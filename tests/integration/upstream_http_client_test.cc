@@ -716,6 +716,20 @@ class TypedClientTest : public ::testing::Test {
   metrics::Registry registry_;
 };
 
+TEST_F(TypedClientTest, WhatTheUpstreamNeverReportedHasNoSeries) {
+  // A refused key is answered without the rate-limit and credits headers: a balance of 0 must
+  // not appear (it would read as a team out of credits).
+  TestServer server([](const SeenRequest&) { return Json(R"({"error": "Unauthorized"})", 401); });
+  auto client = MakeClient(server);
+  Result<QueueItem> sent = Run(client->SendMassMessage("acct_1", {.text = "Hi", .user_ids = {1}}));
+  ASSERT_FALSE(sent.ok());
+  const std::string exposition = registry_.Serialize();
+  EXPECT_THAT(exposition, HasSubstr("herald_upstream_responses_total{code=\"401\""));
+  EXPECT_THAT(exposition, ::testing::Not(HasSubstr("herald_upstream_credits_balance{")));
+  EXPECT_THAT(exposition, ::testing::Not(HasSubstr("herald_upstream_rate_limit_limit{")));
+  EXPECT_THAT(exposition, ::testing::Not(HasSubstr("herald_upstream_rate_limit_remaining{")));
+}
+
 TEST_F(TypedClientTest, SendMassMessageEndToEnd) {
   TestServer server([](const SeenRequest&) {
     Reply r = Json(R"({"data": {"id": 9001, "date": "2025-01-01T01:01:01+00:00", "isReady": true,

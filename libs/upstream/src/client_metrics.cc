@@ -93,21 +93,21 @@ ClientMetrics::ClientMetrics(metrics::Registry& registry, const std::string& ten
                             .Help("Requests the upstream allows per minute for the team's key, "
                                   "as last reported (X-Rate-Limit-Limit-Minute).")
                             .LabelNames({"tenant", "team"})
-                            .Register(registry)
-                            .Add({{"tenant", tenant}, {"team", team}})),
+                            .Register(registry),
+                        {{"tenant", tenant}, {"team", team}}),
       rate_limit_remaining_(metrics::BuildGauge()
                                 .Name("herald_upstream_rate_limit_remaining")
                                 .Help("Requests left in the upstream's current minute for the "
                                       "team's key, as last reported.")
                                 .LabelNames({"tenant", "team"})
-                                .Register(registry)
-                                .Add({{"tenant", tenant}, {"team", team}})),
+                                .Register(registry),
+                            {{"tenant", tenant}, {"team", team}}),
       credits_balance_(metrics::BuildGauge()
                            .Name("herald_upstream_credits_balance")
                            .Help("The upstream team's credit balance, as last reported.")
                            .LabelNames({"tenant", "team"})
-                           .Register(registry)
-                           .Add({{"tenant", tenant}, {"team", team}})) {
+                           .Register(registry),
+                       {{"tenant", tenant}, {"team", team}}) {
   auto& requests = metrics::BuildCounter()
                        .Name("herald_upstream_requests_total")
                        .Help("Upstream API calls, by endpoint and outcome.")
@@ -152,6 +152,16 @@ void ClientMetrics::Record(Endpoint endpoint, const absl::Status& status, absl::
   if (std::optional<int64_t> balance = info.CreditsBalance()) {
     credits_balance_.Set(static_cast<double>(*balance));
   }
+}
+
+void ReportedGauge::Set(double value) {
+  metrics::Gauge* gauge = gauge_.load(std::memory_order_acquire);
+  if (gauge == nullptr) {
+    // Racing first reports make the same series (Add is idempotent and thread-safe).
+    gauge = &family_.Add(labels_);
+    gauge_.store(gauge, std::memory_order_release);
+  }
+  gauge->Set(value);
 }
 
 }  // namespace herald::upstream::internal

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <absl/status/status.h>
 #include <absl/time/time.h>
@@ -46,6 +48,21 @@ std::string_view EndpointName(Endpoint endpoint);  // "send_mass_message", ...
 // The `outcome` label of a finished call: "ok", "cancelled" or the ErrorKindName.
 std::string_view OutcomeName(const absl::Status& status);
 
+// A gauge of a figure the upstream reports, made on its first report: until then the series
+// does not exist, rather than read 0 (a credits balance of 0 raises an alert). Thread-safe.
+class ReportedGauge {
+ public:
+  ReportedGauge(metrics::Family<metrics::Gauge>& family, metrics::Labels labels)
+      : family_(family), labels_(std::move(labels)) {}
+
+  void Set(double value);
+
+ private:
+  metrics::Family<metrics::Gauge>& family_;
+  const metrics::Labels labels_;
+  std::atomic<metrics::Gauge*> gauge_{nullptr};
+};
+
 class ClientMetrics {
  public:
   // `tenant` and `team` label the gauges of what the upstream reports per key (its rate limit,
@@ -67,9 +84,9 @@ class ClientMetrics {
   std::array<PerEndpoint, kEndpointCount> endpoints_;
   metrics::Family<metrics::Counter>& responses_;  // by endpoint and HTTP status, made on use
   metrics::Histogram& retry_after_;
-  metrics::Gauge& rate_limit_limit_;
-  metrics::Gauge& rate_limit_remaining_;
-  metrics::Gauge& credits_balance_;
+  ReportedGauge rate_limit_limit_;
+  ReportedGauge rate_limit_remaining_;
+  ReportedGauge credits_balance_;
 };
 
 }  // namespace herald::upstream::internal

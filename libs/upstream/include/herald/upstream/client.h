@@ -20,8 +20,11 @@
 // snake case ("send_mass_message") and `outcome` "ok", "cancelled" or an ErrorKindName():
 //   herald_upstream_requests_total{endpoint,outcome}          counter
 //   herald_upstream_request_duration_seconds{endpoint}        histogram
+//   herald_upstream_rate_limit_limit                          gauge, last value reported
 //   herald_upstream_rate_limit_remaining                      gauge, last value reported
 //   herald_upstream_credits_balance                           gauge, last value reported
+// (the three gauges, labelled by tenant and team, exist from the first response that reports
+// their value: never a 0 the upstream did not say)
 //
 // Thread safety, lifetime and cancellation are as for HttpClient (http_client.h): methods may be
 // called from any thread; the client must outlive its calls; cancelling the awaiting coroutine
