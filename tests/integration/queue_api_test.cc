@@ -835,38 +835,44 @@ TEST_P(ManualClockWorkerTest, DrainLetsQuickJobsFinishAndReleasesTheRestAtTheDea
   std::atomic<int> finished{0};
   worker.Handle("send", [&](const LeasedJob& job) -> asio::awaitable<JobResult> {
     const absl::Duration work = job.id.starts_with("quick") ? absl::Seconds(1) : absl::Hours(1);
-    if (!co_await clock_.SleepFor(work)) co_return JobResult::Retry("cancelled");
+    // "done" ends its work as the cancel comes: it keeps its result.
+    if (!co_await clock_.SleepFor(work) && !job.id.starts_with("done")) {
+      co_return JobResult::Retry("cancelled");
+    }
     ++finished;
     co_return JobResult::Ok();
   });
   ASSERT_TRUE(Run(queue_->EnqueueBatch({Spec("quick_1", "acct_a"), Spec("quick_2", "acct_b"),
-                                        Spec("slow_1", "acct_c"), Spec("slow_2", "acct_d")}))
+                                        Spec("slow_1", "acct_c"), Spec("slow_2", "acct_d"),
+                                        Spec("done_1", "acct_e")}))
                   .ok());
   worker.Start();
-  ASSERT_TRUE(WaitFor([&] { return worker.in_flight() == 4; }));
+  ASSERT_TRUE(WaitFor([&] { return worker.in_flight() == 5; }));
   std::future<void> closed = io_.Spawn(worker.Close(clock_.Now() + absl::Seconds(10)));
-  // Four sleeping jobs and the batch's wait for its next heartbeat or the deadline.
-  ASSERT_TRUE(WaitFor([&] { return clock_.pending_timers() == 5; }));
+  // Five sleeping jobs and the batch's wait for its next heartbeat or the deadline.
+  ASSERT_TRUE(WaitFor([&] { return clock_.pending_timers() == 6; }));
   clock_.Advance(absl::Seconds(1));
   ASSERT_TRUE(WaitFor([&] { return finished.load() == 2; }));
   EXPECT_EQ(closed.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
       << "the drain ended before its deadline";
-  ASSERT_TRUE(WaitFor([&] { return clock_.pending_timers() == 3; }));
+  ASSERT_TRUE(WaitFor([&] { return clock_.pending_timers() == 4; }));
   clock_.Advance(absl::Seconds(9));  // the deadline
   closed.get();
-  EXPECT_EQ(finished.load(), 2);
+  EXPECT_EQ(finished.load(), 3);
   const ShardStats stats = StatsOf("team_1");
   EXPECT_EQ(stats.leased, 0);
   EXPECT_EQ(stats.ready, 2);  // the slow ones, released
-  EXPECT_EQ((stats.finished.at({"send", "ok"})), 2);
+  EXPECT_EQ((stats.finished.at({"send", "ok"})), 3);
   EXPECT_EQ((stats.finished.at({"send", "released"})), 2);
-  // Released without losing an attempt.
+  // Released without losing an attempt, and with the next attempt told the call it was making
+  // may have happened.
   auto batch = Run(queue_->Lease(Shard("team_1"), 10));
   ASSERT_TRUE(batch.ok());
   ASSERT_EQ(batch->jobs.size(), 2u);
   for (const auto& j : batch->jobs) {
     EXPECT_TRUE(j.id.starts_with("slow")) << j.id;
     EXPECT_EQ(j.attempt, 1);
+    EXPECT_TRUE(j.previous_outcome_unknown) << j.id;
   }
 }
 

@@ -10,7 +10,8 @@
 --   mode "limited": upstream said 429: the team's bucket is pushed to now + `number` ms and the
 --                   job returns to the head of its account's list without losing an attempt.
 --   mode "release": the worker is draining: the job returns to the head of its account's list
---                   without losing an attempt.
+--                   without losing an attempt; unknown "1" (a job stopped mid-call) flags the
+--                   next attempt as for "retry".
 --   mode "defer":   Herald's own store was unavailable: retry after `number` ms without losing
 --                   an attempt (`reason` is kept as the last error; unknown as for "retry").
 -- Returns: one integer per job: 1 delayed for retry, 2 dead, 3 back to ready, -1 fenced (the
@@ -54,6 +55,10 @@ for i = 2, #ARGV, 6 do
         end
         stat('o:' .. kind .. ':rate_limited', 1)
       else
+        if unknown == '1' and not r.unknown then
+          r.unknown = true
+          redis.call('HSET', K_JOBS, id, write_record(r))
+        end
         stat('o:' .. kind .. ':released', 1)
       end
       return_to_ready(id, acct)

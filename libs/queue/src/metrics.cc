@@ -58,7 +58,8 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& registry)
                    .Name("herald_job_duration_seconds")
                    .Help("Handler run time, by job kind.")
                    .LabelNames({"kind"})
-                   .Buckets(metrics::ExponentialBuckets(0.001, 2, 16))
+                   // 1 ms to ~131 s: an upload by URL may take up to two minutes.
+                   .Buckets(metrics::ExponentialBuckets(0.001, 2, 18))
                    .Register(registry)),
       lease_batch_size(metrics::BuildHistogram()
                            .Name("herald_queue_lease_batch_size")

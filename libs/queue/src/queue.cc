@@ -310,8 +310,10 @@ NackRequest Queue::RateLimitedRequest(JobRef job, absl::Duration retry_after) {
           .reason = "upstream rate limit"};
 }
 
-NackRequest Queue::ReleaseRequest(JobRef job) {
-  return {.job = std::move(job), .mode = NackRequest::Mode::kRelease};
+NackRequest Queue::ReleaseRequest(JobRef job, bool outcome_unknown) {
+  return {.job = std::move(job),
+          .mode = NackRequest::Mode::kRelease,
+          .outcome_unknown = outcome_unknown};
 }
 
 NackRequest Queue::DeferRequest(JobRef job, std::string reason, absl::Duration delay,

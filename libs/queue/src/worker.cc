@@ -47,6 +47,16 @@ std::string Describe(std::exception_ptr e) {
   }
 }
 
+// The result of a job cancelled at the drain deadline. One that finished all the same keeps its
+// result; any other goes back without losing an attempt, flagged outcome unknown: the cancel may
+// have cut its upstream call after the request was written.
+JobResult Stopped(JobResult result) {
+  if (result.status == JobResult::Status::kOk) return result;
+  JobResult released = JobResult::Release();
+  released.outcome_unknown = true;
+  return released;
+}
+
 // One finishing call (ack or nack of a batch), retried a few times: a retry after the first call
 // took effect reports kFenced, so it is safe. If Redis stays away, the leases expire and the jobs
 // come back flagged outcome-unknown: nothing is lost.
@@ -402,7 +412,7 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
         for (size_t i = 0; i < n; ++i) {
           if (running[i] || finished[i]) continue;
           finished[i] = 1;
-          if (stopped[i] && !lost[i]) results[i] = JobResult::Release();
+          if (stopped[i] && !lost[i]) results[i] = Stopped(std::move(results[i]));
           done.push_back(i);
         }
         group_since.reset();  // jobs that end during the call below form the next group
@@ -524,7 +534,7 @@ asio::awaitable<void> Worker::Finish(Loop& loop, const std::vector<LeasedJob>& j
         nacks.push_back(Queue::RateLimitedRequest(job.ref(), r.retry_after));
         break;
       case JobResult::Status::kRelease:
-        nacks.push_back(Queue::ReleaseRequest(job.ref()));
+        nacks.push_back(Queue::ReleaseRequest(job.ref(), r.outcome_unknown));
         break;
       case JobResult::Status::kDeferred:
         nacks.push_back(

@@ -105,7 +105,8 @@ struct NackRequest {
   Mode mode = Mode::kRetry;
   absl::Duration delay = absl::ZeroDuration();
   std::string reason;
-  bool outcome_unknown = false;  // kRetry: flag the next attempt "previous outcome unknown"
+  // kRetry, kRelease, kDefer: flag the next attempt "previous outcome unknown".
+  bool outcome_unknown = false;
 };
 
 enum class NackResult {

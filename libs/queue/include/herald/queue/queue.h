@@ -133,7 +133,7 @@ class Queue {
                            bool outcome_unknown = false) const;
   static NackRequest DeadLetterRequest(JobRef job, std::string reason);
   static NackRequest RateLimitedRequest(JobRef job, absl::Duration retry_after);
-  static NackRequest ReleaseRequest(JobRef job);
+  static NackRequest ReleaseRequest(JobRef job, bool outcome_unknown = false);
   // Again after `delay`, without losing an attempt: the job could not run because Herald's own
   // store was unavailable (JobResult::StoreFailed), not because its step failed.
   static NackRequest DeferRequest(JobRef job, std::string reason, absl::Duration delay,

@@ -77,7 +77,9 @@ struct JobResult {
   Status status = Status::kOk;
   std::string reason;
   absl::Duration retry_after = absl::ZeroDuration();
-  bool outcome_unknown = false;  // kRetry: the call may have happened (timeout after sending)
+  // kRetry, kRelease, kDeferred: the call may have happened (a timeout after sending, a job
+  // stopped mid-call); the next attempt is told so.
+  bool outcome_unknown = false;
   std::optional<JobSpec> next;
 
   static JobResult Ok() { return {}; }
