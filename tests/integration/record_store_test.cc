@@ -193,6 +193,21 @@ TEST_P(RecordStoreTest, ARequestIdReusedByAnotherRequestIsRefusedAndChangesNothi
   EXPECT_THAT(GetAll(teams_), ElementsAre(Pair("t1", "first"), Pair("t5", "fifth")));
 }
 
+TEST_P(RecordStoreTest, ARequestIdNeverNamesAnothersFingerprint) {
+  // Request ids are any text: "req-1:fp" and "req-1" are two requests, whatever the keys are.
+  ASSERT_EQ(Create(teams_, "t1", "first", "req-1", std::nullopt, "fp-a").code,
+            CreateCode::kCreated);
+  ASSERT_EQ(Create(teams_, "t2", "second", "req-1:fp", std::nullopt, "fp-b").code,
+            CreateCode::kCreated);
+  EXPECT_EQ(Create(teams_, "t3", "third", "req-1", std::nullopt, "fp-a").code,
+            CreateCode::kReplayed);
+  EXPECT_EQ(Create(teams_, "t4", "fourth", "req-1", std::nullopt, "fp-c").code,
+            CreateCode::kRequestReused);
+  EXPECT_EQ(Create(teams_, "t5", "fifth", "req-1:fp", std::nullopt, "fp-b").code,
+            CreateCode::kReplayed);
+  EXPECT_THAT(GetAll(teams_), ElementsAre(Pair("t1", "first"), Pair("t2", "second")));
+}
+
 TEST_P(RecordStoreTest, ReplayOfACreateWhoseRecordWasDeletedHasNoDocument) {
   ASSERT_EQ(Create(teams_, "t1", "first", "req-1").code, CreateCode::kCreated);
   ASSERT_TRUE(Must(store_->Delete(teams_, "t1")));

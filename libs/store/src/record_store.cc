@@ -30,9 +30,10 @@ std::string RequestKey(const Table& t, std::string_view request_id) {
   return StrCat(TableKey(t), ":req:", request_id);
 }
 
-// Beside the request-id key: the fingerprint of the request that made it (create.lua).
+// Beside the request-id key: the fingerprint of the request that made it (create.lua). Its own
+// prefix, so that no request id names another's fingerprint (as "<id>:fp" would).
 std::string FingerprintKey(const Table& t, std::string_view request_id) {
-  return StrCat(RequestKey(t, request_id), ":fp");
+  return StrCat(TableKey(t), ":reqfp:", request_id);
 }
 std::string RevisionKey(std::string_view tenant, std::string_view name) {
   return StrCat(TenantKeyPrefix(tenant), "rev:", name);
