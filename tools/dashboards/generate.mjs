@@ -589,9 +589,16 @@ const processes = {
     ),
     timeseries(
       'API latency p99 by method',
-      '99th percentile of the time from a gRPC request\'s arrival to its status, by method.',
+      '99th percentile of the time from a gRPC request\'s arrival to its status, by method; ' +
+        'streams (WatchCampaign, Subscribe), which last as long as their callers watch, are left out.',
       's',
-      [{ expr: quantile(0.99, 'herald_grpc_request_duration_seconds', ['method']), legend: '{{method}}' }],
+      [
+        {
+          expr: quantile(0.99, 'herald_grpc_request_duration_seconds', ['method'],
+            'method!~"WatchCampaign|Subscribe"'),
+          legend: '{{method}}',
+        },
+      ],
     ),
     timeseries(
       'API requests by method',
