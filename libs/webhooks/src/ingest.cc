@@ -27,21 +27,20 @@ constexpr std::array<std::string_view, 9> kEventLabels = {
     "subscriptions.renewed", "subscriptions.expired", "other"};
 
 // Results: applied, unattributed (applied, but a purchase of no known mass message yet),
-// duplicate, ignored_unknown (a type Herald does not apply), ignored_no_key (a type Herald does
+// duplicate, unknown (a type Herald does not apply), no_key (a type Herald does
 // not apply, without an idempotency key: presence), bad_signature, malformed, unknown_endpoint
 // (answered as a bad signature), unsupported_type (a signed body declared as other than JSON),
 // unavailable (not recorded; the sender retries), shed (not tried: recording is slow; the sender
 // retries).
 constexpr std::array<std::string_view, 11> kResults = {
-    "applied",          "unattributed",  "duplicate", "ignored_unknown",
-    "ignored_no_key",   "bad_signature", "malformed", "unknown_endpoint",
-    "unsupported_type", "unavailable",   "shed"};
+    "applied",   "unattributed",     "duplicate",        "unknown",     "no_key", "bad_signature",
+    "malformed", "unknown_endpoint", "unsupported_type", "unavailable", "shed"};
 enum Result {
   kApplied,
   kUnattributed,
   kDuplicate,
-  kIgnoredUnknown,
-  kIgnoredNoKey,
+  kUnknownType,
+  kNoKey,
   kBadSignature,
   kMalformed,
   kUnknownEndpoint,
@@ -246,12 +245,12 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
   const bool applies = event->type != WebhookEventType::kOther;
   if (request.idempotency_key.empty() && !applies) {
     // Ephemeral events (presence) carry no key; they are counted, not stored.
-    co_return finish(kIgnoredNoKey, 200, "ignored: no idempotency key");
+    co_return finish(kNoKey, 200, "ignored: no idempotency key");
   }
   if (request.idempotency_key.size() > 200) {
     co_return finish(kMalformed, 400, "the idempotency key is longer than 200 bytes");
   }
-  if (!applies) co_return finish(kIgnoredUnknown, 200, "ignored: event type not used");
+  if (!applies) co_return finish(kUnknownType, 200, "ignored: event type not used");
   // Every event Herald applies should carry a key. One that does not is still recorded, never
   // dropped: keyed by its signed body, which a retry or a redelivery repeats byte for byte.
   std::string key = request.idempotency_key.empty()

@@ -142,8 +142,8 @@ TEST_F(IngestTest, UnknownTypesAndKeylessEventsAreAcknowledgedNotRecorded) {
   EXPECT_EQ(Post(other, Sign(other), "evt_2").status, 200);
   EXPECT_TRUE(recorder_.recorded.empty());
   const std::string text = registry_.Serialize();
-  EXPECT_NE(text.find(R"(result="ignored_no_key",type="other"} 1)"), std::string::npos);
-  EXPECT_NE(text.find(R"(result="ignored_unknown",type="other"} 1)"), std::string::npos);
+  EXPECT_NE(text.find(R"(result="no_key",type="other"} 1)"), std::string::npos);
+  EXPECT_NE(text.find(R"(result="unknown",type="other"} 1)"), std::string::npos);
 }
 
 TEST_F(IngestTest, AnAppliedEventWithoutAKeyIsRecordedOnceKeyedByItsBody) {
