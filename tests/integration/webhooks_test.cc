@@ -462,6 +462,20 @@ TEST_F(WebhooksTest, ReconciliationAddsLostPurchasesOnceAndLateEventsCorrectIt) 
   ASSERT_EQ(buyers.size(), 3u);
 }
 
+TEST_F(WebhooksTest, AReconciledPurchaseTakesTheDateItsLateEventGives) {
+  const int64_t now = 1'800'000'000'000;
+  Record("s", Sent(111, 711, 7, 1000));
+  const MessageKey message{"acct_a", 111};
+  ASSERT_EQ(Must(reader_->ReconcileBuyers("t1", message, 1000, 200, {7}, now)), 1);
+  WebhookEvent late = Unlock(711, 7, 1000);
+  late.purchased_at_ms = now - 3'600'000;
+  Record("u", late);
+  const std::vector<Buyer> buyers = Must(reader_->Buyers("t1", {message}));
+  ASSERT_EQ(buyers.size(), 1u);
+  EXPECT_EQ(buyers[0].first_purchase_ms, now - 3'600'000);
+  EXPECT_EQ(buyers[0].spent_cents, 1000);
+}
+
 TEST_F(WebhooksTest, AppliedEventsAreStreamedOnceInOrder) {
   EXPECT_EQ(Must(reader_->LatestEventCursor("t1")), "0-0");
   Record("e1", Sent(120, 801, 7, 999));

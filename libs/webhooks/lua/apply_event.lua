@@ -154,6 +154,8 @@ local function credit(q, b, changes)
       set_buy(b, changes, EST_NET, n)
       set_buy(b, changes, EST_FEE, f)
       redis.call('HDEL', reconciled, buyer)
+      -- Reconciliation dated the purchase when it found it; the event says when it was made.
+      redis.call('ZADD', P .. 'mb:' .. account .. ':' .. q, 'LT', b[BUY_AT] or now, buyer)
     elseif redis.call('ZADD', P .. 'mb:' .. account .. ':' .. q, 'NX', b[BUY_AT] or now,
                       buyer) == 1 then
       add(q, 'purchases', 1)
