@@ -235,6 +235,7 @@ class WebhooksTest : public testing::HeraldStackSuite<WebhooksTest> {
       EXPECT_EQ(a.purchases(), l.purchases);
       EXPECT_EQ(a.gross_revenue_cents(), l.revenue_cents);
       EXPECT_EQ(a.net_revenue_cents(), l.net_cents);
+      EXPECT_EQ(a.fee_cents(), l.revenue_cents - l.net_cents);
       purchases += l.purchases;
       gross += l.revenue_cents;
       net += l.net_cents;

@@ -514,6 +514,7 @@ v1::CampaignStats ToProto(std::string_view tenant, std::string_view campaign,
     s->set_purchases(a.purchases);
     s->set_gross_revenue_cents(a.gross_cents);
     s->set_net_revenue_cents(a.net_cents);
+    s->set_fee_cents(a.fee_cents);
     s->set_reconciled_purchases(a.reconciled);
     s->set_viewed(a.viewed);
   }
