@@ -1,6 +1,7 @@
 // The one shape of Herald's server-streaming RPCs: a coroutine produces messages, a write queue
 // hands them to gRPC one at a time, and the call finishes once the coroutine has ended and the
-// queue is written (or the client is gone).
+// queue is written (or the client is gone; or, when it ended in error, once the write in flight
+// is done: the rest of the queue is dropped).
 //
 //   class WatchReactor final : public StreamReactor<v1::WatchCampaignResponse> {
 //     asio::awaitable<absl::Status> Run() override {
@@ -97,6 +98,10 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
           {
             std::lock_guard lock(mu_);
             finish_ = api_status;
+            // An error ends the stream now, not after a backlog a slow client would take long
+            // to read: what was not handed to gRPC is dropped (a Subscribe resumes from the
+            // last cursor received, a Watch starts again with the whole campaign).
+            if (!api_status.ok()) queue_.clear();
             finish = TakeFinishLocked();
           }
           if (finish) this->Finish(*finish);  // last: OnDone may delete this at once
