@@ -220,14 +220,18 @@ int CampaignsCancel(Session& s, const ParsedCommand& c) {
   auto context = s.Context();
   const grpc::Status status = Stub(s)->CancelCampaign(context.get(), request, &response);
   if (!status.ok()) return s.Fail(status);
-  if (s.global().json) return s.Print(response);
+  const int code = response.not_undone().empty() ? kExitOk : kExitCampaignOutcome;
+  if (s.global().json) {
+    const int printed = s.Print(response);
+    return printed == kExitOk ? code : printed;
+  }
   s.Print(response.campaign());
   if (!response.not_undone().empty()) {
     v1::ListDeliveriesResponse not_undone;
     *not_undone.mutable_deliveries() = response.not_undone();
     s.out() << "\nNot undone on the upstream:\n" << RenderTable(ToTable(not_undone));
   }
-  return kExitOk;
+  return code;
 }
 
 int CampaignsDeliveries(Session& s, const ParsedCommand& c) {
@@ -387,7 +391,7 @@ void AddCampaignCommands(std::vector<CommandSpec>& commands) {
                       1,
                       1,
                       "Cancel a campaign; lists what the upstream could not undo",
-                      "",
+                      "Exit code 3 when some accounts' messages could not be undone.",
                       {},
                       CampaignsCancel});
   commands.push_back(

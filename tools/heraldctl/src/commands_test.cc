@@ -229,6 +229,20 @@ class FakeCampaigns final : public v1::CampaignService::Service {
     *response = request->campaign();
     return grpc::Status::OK;
   }
+  // c-partial: cancelled with one account's message still out; any other: all undone.
+  grpc::Status CancelCampaign(grpc::ServerContext*, const v1::CancelCampaignRequest* request,
+                              v1::CancelCampaignResponse* response) override {
+    response->mutable_campaign()->set_name(request->name());
+    response->mutable_campaign()->set_state(v1::Campaign::CANCELLED);
+    if (request->name().ends_with("/c-partial")) {
+      v1::Delivery* d = response->add_not_undone();
+      d->set_name(request->name() + "/deliveries/acct_a");
+      d->set_account("tenants/acme/accounts/acct_a");
+      d->set_state(v1::Delivery::COMPLETED);
+      d->set_cancel_outcome("too_late");
+    }
+    return grpc::Status::OK;
+  }
   // c-done completes; c-failed ends PARTIALLY_FAILED; c-revenue completes with a purchase before
   // and one after, then ends, or with follow_revenue stays open; c-selling sells while SENDING
   // and stays open; anything else is cut short. Open streams last until the client cancels them
@@ -687,13 +701,24 @@ TEST_F(CommandsTest, CampaignUpdateMaskFromFileAndFlags) {
               ElementsAre("display_name", "targets", "content.text", "content.price_cents"));
 }
 
+TEST_F(CommandsTest, CancelSaysInItsExitCodeWhenAMessageWasNotUndone) {
+  EXPECT_EQ(Run({"campaigns", "cancel", "c-all"}), kExitOk) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("CANCELLED"));
+  EXPECT_THAT(out_.str(), Not(HasSubstr("Not undone")));
+  EXPECT_EQ(Run({"campaigns", "cancel", "c-partial"}), kExitCampaignOutcome) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("Not undone on the upstream"));
+  EXPECT_THAT(out_.str(), HasSubstr("acct_a"));
+  EXPECT_EQ(Run({"campaigns", "cancel", "c-partial", "--json"}), kExitCampaignOutcome);
+  EXPECT_THAT(out_.str(), HasSubstr("not_undone"));
+}
+
 TEST_F(CommandsTest, WatchExitsWithTheFinalState) {
   EXPECT_EQ(Run({"campaigns", "watch", "c-done"}), kExitOk) << err_.str();
   EXPECT_EQ(out_.str(),
             "campaign c-done SENDING deliveries 0/2 failed 0 recipients 0/0\n"
             "delivery acct_a COMPLETED recipients 0/0\n"
             "campaign c-done COMPLETED deliveries 2/2 failed 0 recipients 0/0\n");
-  EXPECT_EQ(Run({"campaigns", "watch", "c-failed"}), kExitCampaignNotCompleted);
+  EXPECT_EQ(Run({"campaigns", "watch", "c-failed"}), kExitCampaignOutcome);
   EXPECT_THAT(err_.str(), HasSubstr("campaign ended PARTIALLY_FAILED"));
   EXPECT_EQ(Run({"campaigns", "watch", "c-cut"}), kExitRpcError);
   EXPECT_EQ(Run({"campaigns", "watch", "c-done", "--json"}), kExitOk);

@@ -34,7 +34,8 @@ std::string_view ExitCodeHelp() {
   1  the RPC failed (INTERNAL, UNKNOWN, UNIMPLEMENTED, ...), or a watch ended before the
      campaign was final
   2  usage error: bad command line or input file; nothing was sent
-  3  campaigns watch: the campaign ended in a final state other than COMPLETED
+  3  campaigns watch: the campaign ended in a final state other than COMPLETED;
+     campaigns cancel: cancelled, but some accounts' messages could not be undone
   4  NOT_FOUND
   5  ALREADY_EXISTS
   6  rejected by the server: INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE,

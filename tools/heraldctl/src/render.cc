@@ -649,7 +649,7 @@ int WatchPrinter::ExitCode(std::string* message, bool interrupted) const {
   if (campaign_->state() == v1::Campaign::COMPLETED) return kExitOk;
   *message = StrCat("campaign ended ", v1::Campaign::State_Name(campaign_->state()));
   if (!campaign_->state_reason().empty()) StrAppend(message, ": ", campaign_->state_reason());
-  return kExitCampaignNotCompleted;
+  return kExitCampaignOutcome;
 }
 
 }  // namespace herald::heraldctl

@@ -442,7 +442,7 @@ TEST(WatchPrinterTest, LinesModeAndExitCodes) {
   change.mutable_campaign()->set_state(v1::Campaign::FAILED);
   change.mutable_campaign()->set_state_reason("every team is out of credits");
   printer.Update(change);
-  EXPECT_EQ(printer.ExitCode(&message), kExitCampaignNotCompleted);
+  EXPECT_EQ(printer.ExitCode(&message), kExitCampaignOutcome);
   EXPECT_EQ(message, "campaign ended FAILED: every team is out of credits");
 }
 
@@ -551,7 +551,7 @@ TEST(WatchPrinterTest, InterruptedWatchExitsWithTheFinalStateOnceThereIsOne) {
   EXPECT_EQ(message, "");
   change.mutable_campaign()->set_state(v1::Campaign::PARTIALLY_FAILED);
   printer.Update(change);
-  EXPECT_EQ(printer.ExitCode(&message, /*interrupted=*/true), kExitCampaignNotCompleted);
+  EXPECT_EQ(printer.ExitCode(&message, /*interrupted=*/true), kExitCampaignOutcome);
   EXPECT_EQ(message, "campaign ended PARTIALLY_FAILED");
 }
 

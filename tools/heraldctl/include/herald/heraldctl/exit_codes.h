@@ -14,8 +14,10 @@ enum ExitCode : int {
   kExitRpcError = 1,
   // The command line or an input file is wrong; nothing was sent.
   kExitUsage = 2,
-  // `campaigns watch`: the campaign ended in a final state other than COMPLETED.
-  kExitCampaignNotCompleted = 3,
+  // The campaign did not end as asked: `campaigns watch`, it ended in a final state other than
+  // COMPLETED; `campaigns cancel`, it is cancelled but some accounts' messages could not be
+  // undone on the upstream.
+  kExitCampaignOutcome = 3,
   // NOT_FOUND.
   kExitNotFound = 4,
   // ALREADY_EXISTS.

@@ -150,7 +150,7 @@ class WatchPrinter {
   // The text to write once the stream has ended.
   std::string Finish() const;
   // The exit code for the stream's end: kExitOk if the campaign COMPLETED,
-  // kExitCampaignNotCompleted for another final state, kExitRpcError if the stream ended before
+  // kExitCampaignOutcome for another final state, kExitRpcError if the stream ended before
   // a final state. `interrupted`: the user ended the stream (Ctrl-C); once the campaign is final
   // that is how a follow_revenue watch ends, so the final state decides as above. `message`
   // gets a line for stderr (empty when COMPLETED).
