@@ -31,8 +31,8 @@ ExitCode ExitCodeFor(absl::StatusCode code) {
 std::string_view ExitCodeHelp() {
   return R"(Exit codes:
   0  success
-  1  the RPC failed (INTERNAL, UNKNOWN, UNIMPLEMENTED, ...), or a watch ended before the
-     campaign was final
+  1  the RPC failed (INTERNAL, UNKNOWN, UNIMPLEMENTED, ...), a watch ended before the
+     campaign was final, or the output could not be written
   2  usage error: bad command line or input file; nothing was sent
   3  campaigns watch: the campaign ended in a final state other than COMPLETED;
      campaigns cancel: cancelled, but some accounts' messages could not be undone
