@@ -69,6 +69,9 @@ ABSL_FLAG(int64_t, webhook_max_body_bytes, 1 << 20,
 ABSL_FLAG(int64_t, media_max_bytes, 16 << 20,
           "Media uploaded through MediaService.UploadMediaAsset larger than this is refused "
           "(1 KiB to 64 MiB).");
+ABSL_FLAG(int64_t, media_buffer_bytes, int64_t{256} << 20,
+          "Bytes the uploads in progress in this process may hold at once; an upload that would "
+          "go over is refused (RESOURCE_EXHAUSTED, retry later). media_max_bytes to 16 GiB.");
 ABSL_FLAG(int, max_attempts, 6,
           "Attempts of each delivery step and list job (1 to 100): a step whose last attempt "
           "fails is dead-lettered and its delivery marked FAILED with the reason.");
@@ -307,6 +310,7 @@ int main(int argc, char** argv) {
       .reconcile_schedule = absl::GetFlag(FLAGS_reconcile_schedule),
       .webhook_max_body_bytes = absl::GetFlag(FLAGS_webhook_max_body_bytes),
       .media_max_bytes = absl::GetFlag(FLAGS_media_max_bytes),
+      .media_buffer_bytes = absl::GetFlag(FLAGS_media_buffer_bytes),
       .list_batch = absl::GetFlag(FLAGS_list_batch),
       .reconcile_page = absl::GetFlag(FLAGS_reconcile_page),
       .segment_page = absl::GetFlag(FLAGS_segment_page),

@@ -134,6 +134,9 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   HERALD_RETURN_IF_ERROR(
       config::RequireInRange("media_max_bytes", flags.media_max_bytes, 1024, int64_t{64} << 20));
   config.api.media_max_bytes = flags.media_max_bytes;
+  HERALD_RETURN_IF_ERROR(config::RequireInRange("media_buffer_bytes", flags.media_buffer_bytes,
+                                                flags.media_max_bytes, int64_t{16} << 30));
+  config.api.media_buffer_bytes = flags.media_buffer_bytes;
   HERALD_ASSIGN_OR_RETURN(config.admin.address,
                           config::ParseHostPort("admin_address", flags.admin_address));
   HERALD_ASSIGN_OR_RETURN(config.ingest.address,

@@ -105,6 +105,7 @@ struct ServeFlags {
   std::string reconcile_schedule = "10m,1h,6h,24h,72h";
   int64_t webhook_max_body_bytes = 1 << 20;
   int64_t media_max_bytes = 16 << 20;
+  int64_t media_buffer_bytes = int64_t{256} << 20;
   int list_batch = 100;
   int reconcile_page = 100;
   int segment_page = 100;

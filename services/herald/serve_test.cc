@@ -153,6 +153,7 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
       {[](ServeFlags& f) { f.public_webhook_url = "ingest.example.com"; }, "--public_webhook_url"},
       {[](ServeFlags& f) { f.webhook_max_body_bytes = 10; }, "--webhook_max_body_bytes"},
       {[](ServeFlags& f) { f.media_max_bytes = 10; }, "--media_max_bytes"},
+      {[](ServeFlags& f) { f.media_buffer_bytes = (16 << 20) - 1; }, "--media_buffer_bytes"},
       {[](ServeFlags& f) { f.list_batch = 101; }, "--list_batch: must be in [1, 100] (got 101)"},
       {[](ServeFlags& f) { f.list_batch = 0; }, "--list_batch"},
       {[](ServeFlags& f) { f.reconcile_page = 101; },

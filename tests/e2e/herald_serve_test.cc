@@ -30,6 +30,7 @@
 #include <herald/testing/wait.h>
 #include <herald/v1/campaign.grpc.pb.h>
 #include <herald/v1/events.grpc.pb.h>
+#include <herald/v1/media.grpc.pb.h>
 #include <herald/v1/tenant.grpc.pb.h>
 
 namespace herald {
@@ -257,6 +258,73 @@ TEST_F(HeraldServeTest, SigtermEndsOpenStreamsWithUnavailableInsteadOfWaitingOut
   const std::optional<int> exit = (*herald)->process().Wait(absl::Seconds(60));
   ASSERT_TRUE(exit.has_value()) << "still draining an ended stream\n" << (*herald)->Logs();
   EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 0) << (*herald)->Logs();
+}
+
+// --media_buffer_bytes bounds what the uploads in progress hold together: two uploads that would
+// go over it are not both stored (one at least is refused, RESOURCE_EXHAUSTED, storing nothing),
+// and the buffer is whole again once they end.
+TEST_F(HeraldServeTest, UploadsInProgressShareABoundedBuffer) {
+  auto herald = StartApi({"--media_max_bytes=1048576", "--media_buffer_bytes=1572864"});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  std::shared_ptr<grpc::Channel> channel = Connect(**herald);
+  absl::StatusOr<std::string> key = testing::CreateTenant(channel, kAdmin, "uploads");
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto media = v1::MediaService::NewStub(channel);
+  struct Upload {
+    std::unique_ptr<grpc::ClientContext> context;
+    v1::MediaAsset asset;
+    std::unique_ptr<grpc::ClientWriter<v1::UploadMediaAssetRequest>> writer;
+  };
+  // Opens an upload and sends 1 MiB of it.
+  auto start = [&] {
+    Upload u{.context = testing::BearerContext(*key)};
+    u.writer = media->UploadMediaAsset(u.context.get(), &u.asset);
+    v1::UploadMediaAssetRequest part;
+    part.mutable_metadata()->set_parent("tenants/uploads");
+    v1::MediaAsset* asset = part.mutable_metadata()->mutable_media_asset();
+    asset->set_type(v1::MediaAsset::IMAGE);
+    asset->set_file_name("teaser.jpg");
+    asset->set_content_type("image/jpeg");
+    bool open = u.writer->Write(part);
+    part.clear_metadata();
+    for (int i = 0; open && i < 16; ++i) {
+      part.set_chunk(std::string(64 * 1024, 'x'));
+      open = u.writer->Write(part);
+    }
+    return u;
+  };
+  auto finish = [](Upload& u) {
+    u.writer->WritesDone();
+    return u.writer->Finish();
+  };
+
+  // The first upload is still open, holding what it sent, while the second is sent in full:
+  // both do not fit. Which is refused depends on how the server interleaves their chunks (both
+  // may be, when each finds the other's in the buffer).
+  Upload first = start();
+  Upload second = start();
+  const grpc::Status second_status = finish(second);
+  const grpc::Status first_status = finish(first);
+  int stored = 0;
+  for (const grpc::Status* s : {&first_status, &second_status}) {
+    if (s->ok()) {
+      ++stored;
+      continue;
+    }
+    EXPECT_EQ(s->error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s->error_message();
+    EXPECT_THAT(s->error_message(), HasSubstr("upload buffer"));
+  }
+  EXPECT_LT(stored, 2);
+
+  // Both ended: the buffer is whole again, and only what was accepted is stored.
+  Upload third = start();
+  const grpc::Status third_status = finish(third);
+  EXPECT_TRUE(third_status.ok()) << third_status.error_message();
+  v1::ListMediaAssetsRequest list;
+  list.set_parent("tenants/uploads");
+  v1::ListMediaAssetsResponse listed;
+  ASSERT_TRUE(media->ListMediaAssets(testing::BearerContext(*key).get(), list, &listed).ok());
+  EXPECT_EQ(listed.media_assets_size(), stored + 1);
 }
 
 // --grpc_max_connection_age: a connection past its age is asked to reconnect, and a stream still

@@ -25,7 +25,7 @@ class ApiImpl final : public Api {
                 config.max_streams),
         tenants_(MakeTenantService(bridge_)),
         accounts_(MakeAccountService(bridge_)),
-        media_(MakeMediaService(bridge_, config.media_max_bytes)),
+        media_(MakeMediaService(bridge_, config.media_max_bytes, config.media_buffer_bytes)),
         audiences_(MakeAudienceService(bridge_)),
         campaigns_(MakeCampaignService(bridge_, analytics, config.watch_poll)),
         analytics_(MakeAnalyticsService(bridge_, analytics)),

@@ -1,6 +1,7 @@
 // MediaService: media assets from a URL or uploaded bytes (client streaming).
 
 #include <atomic>
+#include <utility>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -27,8 +28,11 @@ using grpc::ServerUnaryReactor;
 
 class MediaServiceImpl final : public v1::MediaService::CallbackService {
  public:
-  MediaServiceImpl(Bridge& bridge, int64_t max_bytes)
-      : bridge_(bridge), service_(bridge.service()), max_bytes_(max_bytes) {}
+  MediaServiceImpl(Bridge& bridge, int64_t max_bytes, int64_t buffer_bytes)
+      : bridge_(bridge),
+        service_(bridge.service()),
+        max_bytes_(max_bytes),
+        buffer_bytes_(buffer_bytes) {}
 
   ServerUnaryReactor* CreateMediaAsset(CallbackServerContext* ctx,
                                        const v1::CreateMediaAssetRequest* req,
@@ -145,11 +149,21 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
           End(absl::InvalidArgumentError("metadata: only the first message carries it"));
           return;
         }
-        if (static_cast<int64_t>(bytes_.size() + request_.chunk().size()) > owner_->max_bytes_) {
+        const auto chunk = static_cast<int64_t>(request_.chunk().size());
+        if (static_cast<int64_t>(bytes_.size()) + chunk > owner_->max_bytes_) {
           End(absl::ResourceExhaustedError(
               StrCat("the upload exceeds the limit of ", owner_->max_bytes_, " bytes")));
           return;
         }
+        if (!owner_->TakeBuffer(chunk)) {
+          End(WithRetryInfo(
+              absl::ResourceExhaustedError(
+                  StrCat("the uploads in progress on this server hold its ", owner_->buffer_bytes_,
+                         " bytes of upload buffer; nothing is stored, retry later")),
+              absl::Seconds(1)));
+          return;
+        }
+        taken_ += chunk;
         bytes_ += request_.chunk();
       }
       StartRead(&request_);
@@ -161,12 +175,16 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
       // Cancelled after this call stored the asset, before its answer reached the client (which
       // saw the call fail): the asset nobody was told of goes. (A replayed request stored none.)
       if (!created_id_.empty() && ctx_->IsCancelled()) owner_->Forget(caller_.tenant, created_id_);
+      owner_->GiveBackBuffer(taken_);  // 0 once End has run
       delete this;
     }
 
    private:
     // Ends the call (the last use of `this`: OnDone may delete it at once).
     void End(const absl::Status& status) {
+      // No read is pending and the bytes are no longer needed: the buffer they held is free
+      // for the next upload now, not when gRPC is done with the call.
+      owner_->GiveBackBuffer(std::exchange(taken_, 0));
       const grpc::Status api_status = ToApiStatus(status);
       owner_->bridge_.metrics().Record("UploadMediaAsset", api_status.error_code(),
                                        absl::Now() - start_);
@@ -222,9 +240,20 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     v1::UploadMediaAssetRequest::Metadata metadata_;
     bool have_metadata_ = false;
     std::string bytes_;
+    int64_t taken_ = 0;  // of the service's upload buffer, for bytes_
     std::atomic<bool> cancelled_{false};
     std::string created_id_;  // the asset this call stored, if it stored one
   };
+
+  // Takes `n` bytes of the upload buffer, if that many are left.
+  bool TakeBuffer(int64_t n) {
+    int64_t held = buffered_.load(std::memory_order_relaxed);
+    do {
+      if (held + n > buffer_bytes_) return false;
+    } while (!buffered_.compare_exchange_weak(held, held + n, std::memory_order_relaxed));
+    return true;
+  }
+  void GiveBackBuffer(int64_t n) { buffered_.fetch_sub(n, std::memory_order_relaxed); }
 
   // Deletes asset `id` of `tenant`, which a cancelled upload stored.
   void Forget(std::string tenant, std::string id) {
@@ -246,12 +275,15 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
   Bridge& bridge_;
   campaign::Service& service_;
   const int64_t max_bytes_;
+  const int64_t buffer_bytes_;
+  std::atomic<int64_t> buffered_{0};  // held by the uploads in progress
 };
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> MakeMediaService(Bridge& bridge, int64_t max_bytes) {
-  return std::make_unique<MediaServiceImpl>(bridge, max_bytes);
+std::unique_ptr<grpc::Service> MakeMediaService(Bridge& bridge, int64_t max_bytes,
+                                                int64_t buffer_bytes) {
+  return std::make_unique<MediaServiceImpl>(bridge, max_bytes, buffer_bytes);
 }
 
 }  // namespace herald::api

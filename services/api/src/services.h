@@ -20,7 +20,9 @@ std::unique_ptr<grpc::Service> MakeTenantService(Bridge& bridge);
 
 std::unique_ptr<grpc::Service> MakeAccountService(Bridge& bridge);
 
-std::unique_ptr<grpc::Service> MakeMediaService(Bridge& bridge, int64_t max_bytes);
+// `max_bytes`: one upload's limit; `buffer_bytes`: what all uploads in progress may hold.
+std::unique_ptr<grpc::Service> MakeMediaService(Bridge& bridge, int64_t max_bytes,
+                                                int64_t buffer_bytes);
 
 std::unique_ptr<grpc::Service> MakeCampaignService(Bridge& bridge, campaign::Analytics& analytics,
                                                    absl::Duration watch_poll);

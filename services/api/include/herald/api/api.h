@@ -30,7 +30,11 @@ class Registry;
 namespace herald::api {
 
 struct ApiConfig {
-  int64_t media_max_bytes = 16 << 20;                   // UploadMediaAsset's limit
+  int64_t media_max_bytes = 16 << 20;  // UploadMediaAsset's limit
+  // Bytes the UploadMediaAsset calls of this process may hold at once (each holds its file until
+  // it is stored): a chunk beyond it is RESOURCE_EXHAUSTED with RetryInfo. At least
+  // media_max_bytes.
+  int64_t media_buffer_bytes = int64_t{256} << 20;
   absl::Duration watch_poll = absl::Milliseconds(200);  // WatchCampaign's change check period
   // Per-tenant quota of calls (all methods; a stream counts once, when it opens), per process.
   // A call over it is RESOURCE_EXHAUSTED with google.rpc.RetryInfo saying when to retry.
