@@ -887,7 +887,7 @@ const breaks = [
   [
     "dev",
     "a longer preStop pause",
-    (o) => (container(o, "herald-ingest").lifecycle.preStop.exec.command = ["sleep", "20"]),
+    (o) => (container(o, "herald-ingest").lifecycle.preStop.exec.command = ["sleep", "40"]),
     /terminationGracePeriodSeconds/,
   ],
   [
