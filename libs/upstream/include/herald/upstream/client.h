@@ -144,7 +144,8 @@ class Api {
                                                           DateRangeQuery query) = 0;
   // Follows a page's next_page link (checked with CheckNextPage first).
   virtual Call<MassMessageStatsPage> NextMassMessageStats(std::string next_page) = 0;
-  // GET /top-message; nullopt when the period has no purchases.
+  // GET /top-message: the message of the period with the most purchases (data.purchases);
+  // nullopt when the upstream names none (null).
   virtual Call<std::optional<TopMessage>> GetTopMessage(std::string account,
                                                         std::optional<absl::Time> start,
                                                         std::optional<absl::Time> end) = 0;
