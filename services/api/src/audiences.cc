@@ -96,8 +96,7 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
         [this, req](const Caller& c) -> Op<v1::AddFansToUserListResponse> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string account,
                                      OwnId(c.tenant, "account", req->account(), "accounts"));
-          const std::optional<int64_t> list_number = ParseInt<int64_t>(req->user_list_id());
-          if (!list_number || *list_number <= 0 || req->user_list_id().front() == '0') {
+          if (!IsCustomListId(req->user_list_id())) {
             co_return absl::InvalidArgumentError(
                 StrCat("user_list_id: a custom list's numeric id is required (got '",
                        Utf8Prefix(req->user_list_id(), 40), "')"));

@@ -107,15 +107,17 @@ v1::Delivery::State ToProto(store::DeliveryState s) {
   return v1::Delivery::STATE_UNSPECIFIED;
 }
 
+bool IsCustomListId(std::string_view id) {
+  const std::optional<int64_t> number = ParseInt<int64_t>(id);
+  return number.has_value() && *number > 0 && id.front() != '0';
+}
+
 namespace {
 
 // An upstream list id: a system list's name ("fans", "recent", "rebill_on", ...) or a custom
 // list's number. Whether the account has it only the upstream knows, at send time.
 absl::Status CheckListId(const std::string& field, std::string_view id) {
-  const bool number = !id.empty() && id.size() <= 19 && id.front() != '0' &&
-                      std::all_of(id.begin(), id.end(), [](char c) {
-                        return absl::ascii_isdigit(static_cast<unsigned char>(c));
-                      });
+  const bool number = IsCustomListId(id);
   const bool name = !id.empty() && id.size() <= 64 && absl::ascii_islower(id.front()) &&
                     std::all_of(id.begin(), id.end(), [](char c) {
                       return absl::ascii_islower(static_cast<unsigned char>(c)) ||

@@ -32,6 +32,10 @@ std::string EncodePageToken(std::string_view after, uint64_t fingerprint);
 absl::StatusOr<std::string> DecodePageToken(std::string_view token, uint64_t fingerprint);
 // 0 -> `fallback`; otherwise 1..max.
 absl::StatusOr<int> ParsePageSize(int32_t page_size, int fallback, int max);
+
+// A custom upstream list's id as the upstream writes it: a positive decimal number, with no sign,
+// space or leading zero.
+bool IsCustomListId(std::string_view id);
 // `t` in Unix milliseconds; kInvalidArgument naming `field` when it is outside the range a
 // Timestamp may hold (years 1 to 9999, nanos 0 to 999,999,999), where the milliseconds of a
 // client's arbitrary seconds would overflow.
