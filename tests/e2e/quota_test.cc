@@ -14,6 +14,7 @@
 #include <herald/testing/herald_process.h>
 #include <herald/testing/redis_server.h>
 #include <herald/testing/wait.h>
+#include <herald/testing/webhook_events.h>
 #include <herald/v1/campaign.grpc.pb.h>
 #include <herald/v1/events.grpc.pb.h>
 #include <herald/v1/tenant.grpc.pb.h>
@@ -156,6 +157,53 @@ TEST(QuotaTest, StreamsBeyondTheProcessLimitAreRefusedUntilOneCloses) {
                grpc::StatusCode::DEADLINE_EXCEEDED;
       },
       absl::Seconds(10)));
+}
+
+// A subscriber that stops reading for good is cut off, and its call cancelled once the write
+// it left in flight has waited a few seconds: its slot goes to the next stream, though the
+// client stays connected and never reads again.
+TEST(QuotaTest, AStreamWhoseClientStopsReadingGivesBackItsSlot) {
+  auto redis = testing::RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  auto herald = testing::HeraldProcess::Start(
+      {.args = {"serve", "--role=api", "--api_max_streams=1"},
+       .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'c')}},
+       .redis_port = (*redis)->port()});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  auto channel = grpc::CreateChannel((*herald)->grpc_target(), grpc::InsecureChannelCredentials());
+  auto key = testing::CreateTenant(channel, kAdminKey, "streams");
+  ASSERT_TRUE(key.ok()) << key.status();
+  const auto append = [&](int count) {
+    return testing::AppendStreamEvents((*redis)->port(), (*redis)->password(), "streams", count);
+  };
+  ASSERT_TRUE(append(1).ok());
+
+  // A small receive window, kept small: the server's writes stall once this client stops reading.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 * 1024);
+  auto stalled_channel =
+      grpc::CreateCustomChannel((*herald)->grpc_target(), grpc::InsecureChannelCredentials(), args);
+  auto stalled = BearerContext(*key, absl::Seconds(120));
+  v1::SubscribeRequest req;
+  req.set_parent("tenants/streams");
+  req.set_cursor("0");
+  auto reader = v1::EventService::NewStub(stalled_channel)->Subscribe(stalled.get(), req);
+  v1::Event event;
+  ASSERT_TRUE(reader->Read(&event));
+  ASSERT_TRUE(append(40'000).ok());
+
+  // The stalled stream holds the only slot until it is cut off and its call cancelled.
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        return Subscribe(channel, *key, absl::Milliseconds(300)).error_code() ==
+               grpc::StatusCode::DEADLINE_EXCEEDED;
+      },
+      absl::Seconds(60)))
+      << (*herald)->Logs();
+  while (reader->Read(&event)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include <herald/testing/redis_sync.h>
 #include <herald/testing/sim_ledger.h>
 #include <herald/testing/wait.h>
+#include <herald/testing/webhook_events.h>
 #include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/analytics.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
@@ -641,22 +642,10 @@ TEST_F(WebhooksTest, ASubscriptionFromNowSaysWhereItStartsSoAResumeMissesNothing
   EXPECT_EQ(amounts, (std::vector<int64_t>{200, 300}));
 }
 
-// Writes `count` events into tenant `tenant`'s event stream as ingest applies them
-// (apply_event.lua's fields), numbered 1.. in their fan and chat ids, in one script call.
 void AppendStreamEvents(testing::RedisServer& redis, const std::string& tenant, int count) {
-  auto conn = testing::SyncRedis::Connect(redis.port(), redis.password());
-  ASSERT_TRUE(conn.ok()) << conn.status();
-  const std::vector<std::string> keys = {store::TenantKeyPrefix(tenant) + "events"};
-  auto added = (*conn)->Eval(R"(
-    local first = redis.call('XLEN', KEYS[1])
-    for i = first + 1, first + tonumber(ARGV[1]) do
-      redis.call('XADD', KEYS[1], '*', 'type', 'transactions.new', 'account', 'acct_replay',
-                 'message', 0, 'chat', i, 'fan', i, 'price', 0, 'amount', 100, 'at', 1)
-    end
-    return redis.call('XLEN', KEYS[1]) - first)",
-                             keys, {StrCat(count)});
-  ASSERT_TRUE(added.ok()) << added.status();
-  ASSERT_EQ(added->integer, count) << added->DebugString();
+  const absl::Status appended =
+      testing::AppendStreamEvents(redis.port(), redis.password(), tenant, count);
+  ASSERT_TRUE(appended.ok()) << appended;
 }
 
 // A replay from "0" longer than a subscriber may fall behind (10,000 events) reaches a client

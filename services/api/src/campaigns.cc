@@ -378,7 +378,8 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
    public:
     WatchReactor(CampaignServiceImpl& owner, CallbackServerContext* ctx, std::string name,
                  bool follow_revenue)
-        : owner_(owner),
+        : StreamReactor(ctx),
+          owner_(owner),
           bearer_(BearerOf(*ctx)),
           name_(std::move(name)),
           follow_revenue_(follow_revenue),

@@ -49,12 +49,12 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
   SubscribeReactor(Bridge& bridge, webhooks::MessageAnalytics& messages,
                    const EventServiceConfig& config, grpc::CallbackServerContext* ctx,
                    const v1::SubscribeRequest& request)
-      : bridge_(bridge),
+      : StreamReactor(ctx),
+        bridge_(bridge),
         messages_(messages),
         config_(config),
         bearer_(BearerOf(*ctx)),
         request_(request),
-        context_(ctx),
         timer_(bridge.executor()) {}
 
  private:
@@ -111,7 +111,7 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
                                                     "); not a cursor Herald returned"));
       }
     }
-    context_->AddInitialMetadata(std::string(kStartCursorHeader), start);
+    context()->AddInitialMetadata(std::string(kStartCursorHeader), start);
     SendHeaders();
     while (true) {
       if (cancelled()) co_return absl::CancelledError("the client went away");
@@ -183,7 +183,6 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
   const EventServiceConfig config_;
   const std::string bearer_;
   const v1::SubscribeRequest request_;
-  grpc::CallbackServerContext* const context_;
   asio::steady_timer timer_;
 };
 

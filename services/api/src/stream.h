@@ -10,24 +10,36 @@
 //   };
 //   auto* r = new WatchReactor(...);  r->Begin(bridge);  return r;
 //
-// The reactor deletes itself when gRPC is done with it (OnDone), which happens only after
-// Finish, which happens only after Run has returned: nothing refers to it afterwards.
-// A stream holds the bridge's gate until then; when the bridge closes, cancelled() turns true
-// and the stream ends with UNAVAILABLE (the client resumes it on another replica). A Redis
-// read that times out ends it UNAVAILABLE too, not DEADLINE_EXCEEDED: a stream only reads, so
+// The reactor deletes itself once gRPC is done with it (OnDone, which comes only after Finish,
+// which comes only after Run has returned) and Begin's coroutine has ended.
+// A stream holds its slot and the bridge's gate until OnDone; when the bridge closes, cancelled()
+// turns true and the stream ends with UNAVAILABLE (the client resumes it on another replica). A
+// Redis read that times out ends it UNAVAILABLE too, not DEADLINE_EXCEEDED: a stream only reads, so
 // opening it again is always safe.
+// A stream that ended in error while a write was in flight waits kStalledWriteGrace for that
+// write, then cancels the call: a client that stopped reading (most such ends are Subscribe
+// cutting one off) would otherwise keep its slot, and hold up a drain, for as long as it stays
+// connected.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <utility>
 
+#include <absl/cleanup/cleanup.h>
 #include <absl/status/status.h>
+#include <absl/time/time.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <grpcpp/support/server_callback.h>
 
 #include <herald/common/grpc_status.h>
@@ -41,9 +53,11 @@ namespace herald::api {
 template <typename Message>
 class StreamReactor : public grpc::ServerWriteReactor<Message> {
  public:
-  ~StreamReactor() override {
-    if (slots_ != nullptr) slots_->Release();
-  }
+  // How long a stream that ended in error waits for its write in flight before cancelling the
+  // call (see the header comment).
+  static constexpr absl::Duration kStalledWriteGrace = absl::Seconds(5);
+
+  explicit StreamReactor(grpc::CallbackServerContext* context) : context_(context) {}
 
   // Starts Run() on the bridge's executor, in one of its stream slots; when none is free the
   // call ends at once with RESOURCE_EXHAUSTED, and when the bridge is closing with UNAVAILABLE.
@@ -95,6 +109,7 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
           const grpc::Status api_status = ToApiStatus(status);
           metrics.Record(method, api_status.error_code(), absl::Now() - start);
           std::optional<grpc::Status> finish;
+          bool write_in_flight = false;
           {
             std::lock_guard lock(mu_);
             finish_ = api_status;
@@ -103,8 +118,12 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
             // last cursor received, a Watch starts again with the whole campaign).
             if (!api_status.ok()) queue_.clear();
             finish = TakeFinishLocked();
+            write_in_flight = !finish && !api_status.ok();
+            // Kept alive for CancelStalledWrite: Finish cannot have been called yet.
+            if (write_in_flight) refs_.fetch_add(1, std::memory_order_relaxed);
           }
           if (finish) this->Finish(*finish);  // last: OnDone may delete this at once
+          if (write_in_flight) co_await CancelStalledWrite();
         },
         boost::asio::detached);
   }
@@ -129,7 +148,11 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
     cancelled_ = true;
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    if (slots_ != nullptr) std::exchange(slots_, nullptr)->Release();
+    hold_ = GateHolder();
+    Unref();
+  }
 
  protected:
   // Produces the stream; its status ends the call.
@@ -159,8 +182,49 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
     std::lock_guard lock(mu_);
     return queue_.size();
   }
+  grpc::CallbackServerContext* context() const { return context_; }
 
  private:
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  // After Run ended in error with a write in flight: waits up to kStalledWriteGrace for gRPC to
+  // take it, then cancels the call. The client sees CANCELLED rather than the stream's status;
+  // gRPC completes the write (not ok), and OnWriteDone finishes the call. Holds a reference,
+  // taken by the caller.
+  boost::asio::awaitable<void> CancelStalledWrite() {
+    absl::Cleanup unref = [this] { Unref(); };
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+    const absl::Time give_up = absl::Now() + kStalledWriteGrace;
+    while (WriteInFlight() && absl::Now() < give_up) {
+      timer.expires_after(std::chrono::milliseconds(100));
+      boost::system::error_code ec;
+      co_await timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+    }
+    bool cancel = false;
+    {
+      std::lock_guard lock(mu_);
+      // While cancelling_, the call is not finished, so the context stays valid.
+      cancel = cancelling_ = WriteInFlightLocked();
+    }
+    if (!cancel) co_return;
+    context_->TryCancel();
+    std::optional<grpc::Status> finish;
+    {
+      std::lock_guard lock(mu_);
+      cancelling_ = false;
+      finish = TakeFinishLocked();
+    }
+    if (finish) this->Finish(*finish);
+  }
+
+  bool WriteInFlight() {
+    std::lock_guard lock(mu_);
+    return WriteInFlightLocked();
+  }
+  bool WriteInFlightLocked() const { return writing_ && !finished_; }
+
   // The server closed the stream, not the client.
   bool ShuttingDown() {
     std::lock_guard lock(mu_);
@@ -178,7 +242,9 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
   // The status to finish with, once: when Run has ended and every queued message is written
   // (or the client is gone). Under mu_; Finish itself is called after releasing it.
   std::optional<grpc::Status> TakeFinishLocked() {
-    if (finished_ || !finish_ || writing_ || (!queue_.empty() && !cancelled_)) return std::nullopt;
+    if (finished_ || cancelling_ || !finish_ || writing_ || (!queue_.empty() && !cancelled_)) {
+      return std::nullopt;
+    }
     finished_ = true;
     return finish_;
   }
@@ -189,7 +255,11 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
   bool writing_ = false;
   bool cancelled_ = false;
   bool finished_ = false;
+  bool cancelling_ = false;  // CancelStalledWrite is cancelling the call: not to be finished yet
   std::optional<grpc::Status> finish_;
+  // gRPC's until OnDone, and Begin's coroutine's while it waits in CancelStalledWrite.
+  std::atomic<int> refs_{1};
+  grpc::CallbackServerContext* const context_;
   StreamSlots* slots_ = nullptr;  // released when gRPC is done with the stream
   Gate* gate_ = nullptr;          // the bridge's
   GateHolder hold_;               // leaves when gRPC is done with the stream

@@ -2,6 +2,8 @@
 
 #include <herald/common/strings.h>
 #include <herald/store/crypto.h>
+#include <herald/store/record_store.h>
+#include <herald/testing/redis_sync.h>
 #include <herald/testing/webhook_events.h>
 
 namespace herald::testing {
@@ -35,6 +37,26 @@ Delivery SubscriptionDelivery(std::string key, std::string account, int64_t fan_
       spend_cents / 100, ".", spend_cents % 100 < 10 ? "0" : "", spend_cents % 100, "}}}}");
   d.signature = store::HmacSha256Hex(secret, d.body);
   return d;
+}
+
+absl::Status AppendStreamEvents(uint16_t redis_port, const std::string& redis_password,
+                                std::string_view tenant, int count) {
+  auto conn = SyncRedis::Connect(redis_port, redis_password);
+  if (!conn.ok()) return conn.status();
+  const std::vector<std::string> keys = {store::TenantKeyPrefix(tenant) + "events"};
+  auto added = (*conn)->Eval(R"(
+    local first = redis.call('XLEN', KEYS[1])
+    for i = first + 1, first + tonumber(ARGV[1]) do
+      redis.call('XADD', KEYS[1], '*', 'type', 'transactions.new', 'account', 'acct_replay',
+                 'message', 0, 'chat', i, 'fan', i, 'price', 0, 'amount', 100, 'at', 1)
+    end
+    return redis.call('XLEN', KEYS[1]) - first)",
+                             keys, {StrCat(count)});
+  if (!added.ok()) return added.status();
+  if (added->integer != count) {
+    return absl::InternalError(StrCat("appended ", added->DebugString(), " events, not ", count));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace herald::testing

@@ -30,4 +30,10 @@ absl::StatusOr<std::string> OpenWebhookSecret(std::string_view team_record,
 Delivery SubscriptionDelivery(std::string key, std::string account, int64_t fan_id,
                               const std::string& secret, int64_t spend_cents = 999);
 
+// Writes `count` transactions.new events into tenant `tenant`'s event stream (what
+// EventService.Subscribe reads) as ingest applies them, in one script call: the stream's events
+// are numbered 1.. in their fan and chat ids, these continuing from those already there.
+absl::Status AppendStreamEvents(uint16_t redis_port, const std::string& redis_password,
+                                std::string_view tenant, int count);
+
 }  // namespace herald::testing
