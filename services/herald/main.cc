@@ -56,6 +56,9 @@ ABSL_FLAG(int, api_tenant_burst, 1000, "Calls a tenant may make at once within i
 ABSL_FLAG(int, api_max_streams, 10000,
           "Server streams (WatchCampaign, Subscribe) open at once in each api process; beyond "
           "it new ones are RESOURCE_EXHAUSTED with RetryInfo.");
+ABSL_FLAG(absl::Duration, api_watch_poll, absl::Milliseconds(200),
+          "How often each WatchCampaign stream reads its campaign's revision and figures from "
+          "Redis to send what changed.");
 ABSL_FLAG(std::string, grpc_address, "0.0.0.0:7070",
           "host:port the api role's gRPC server listens on (port 0: any free port).");
 ABSL_FLAG(std::string, ingest_address, "0.0.0.0:8080",
@@ -303,6 +306,7 @@ int main(int argc, char** argv) {
       .grpc_max_connection_age_grace = absl::GetFlag(FLAGS_grpc_max_connection_age_grace),
       .api_tenant_rate = absl::GetFlag(FLAGS_api_tenant_rate),
       .api_max_streams = absl::GetFlag(FLAGS_api_max_streams),
+      .api_watch_poll = absl::GetFlag(FLAGS_api_watch_poll),
       .api_tenant_burst = absl::GetFlag(FLAGS_api_tenant_burst),
       .admin_address = absl::GetFlag(FLAGS_admin_address),
       .ingest_address = absl::GetFlag(FLAGS_ingest_address),

@@ -131,6 +131,10 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   HERALD_RETURN_IF_ERROR(
       config::RequireInRange("api_max_streams", flags.api_max_streams, 1, 1'000'000));
   config.api.max_streams = flags.api_max_streams;
+  if (flags.api_watch_poll < absl::Milliseconds(1) || flags.api_watch_poll > absl::Minutes(1)) {
+    return absl::InvalidArgumentError("--api_watch_poll must be between 1ms and 1m");
+  }
+  config.api.watch_poll = flags.api_watch_poll;
   HERALD_RETURN_IF_ERROR(
       config::RequireInRange("media_max_bytes", flags.media_max_bytes, 1024, int64_t{64} << 20));
   config.api.media_max_bytes = flags.media_max_bytes;

@@ -50,7 +50,7 @@ class WatchRevenueTest : public testing::HeraldStackSuite<WatchRevenueTest> {
                                "--rate_limit_per_minute=100000", "--purchase_probability=1",
                                "--fan_behavior=uniform", "--purchase_delay_min=3s",
                                "--purchase_delay_max=5s", "--webhook_retry_base=50ms"},
-            .herald_args = {"--poll_interval=50ms", "--log_level=warn"},
+            .herald_args = {"--poll_interval=50ms", "--api_watch_poll=5ms", "--log_level=warn"},
             .admin_key = kAdminKey,
             .encryption_key = std::string(64, 'c'),
             .register_webhooks = true};
@@ -182,6 +182,67 @@ TEST_F(WatchRevenueTest, FollowRevenueCarriesPurchasesPastTheFinalStateUntilCanc
   ASSERT_TRUE(ended.back().has_stats());
   EXPECT_EQ(ended.back().stats().purchases(), last.purchases());
   EXPECT_EQ(ended.back().stats().gross_revenue_cents(), last.gross_revenue_cents());
+}
+
+// A watcher that stops reading while its campaign keeps changing is sent the changes merged
+// once it reads again: what waited for it is the latest campaign, not every revision since.
+TEST_F(WatchRevenueTest, AWatcherThatStopsReadingGetsTheChangesMergedAtTheirLatest) {
+  std::vector<std::string> accounts;
+  const std::string key = NewTenantWithAccounts("slowwatch", &accounts);
+  ASSERT_FALSE(accounts.empty());
+  v1::CreateCampaignRequest create =
+      testing::CampaignToFans("slowwatch", {accounts.front()}, "draft", 0, "");
+  create.mutable_campaign()->mutable_content()->clear_media();
+  create.mutable_campaign()->set_save_as_draft(true);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign draft;
+  grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), create, &draft);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  // A small receive window, kept small: once the client stops reading, a few campaign
+  // messages (each carrying 4 KB of text) fill it and the server's writes wait.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 * 1024);
+  auto slow_channel = grpc::CreateCustomChannel(stack_->herald().grpc_target(),
+                                                grpc::InsecureChannelCredentials(), args);
+  v1::WatchCampaignRequest watch;
+  watch.set_name(draft.name());
+  auto ctx = BearerContext(key, absl::Seconds(120));
+  auto reader = v1::CampaignService::NewStub(slow_channel)->WatchCampaign(ctx.get(), watch);
+  v1::WatchCampaignResponse change;
+  ASSERT_TRUE(reader->Read(&change));
+
+  // Revisions for a second or more, read by a poll every 5 ms, while the client reads nothing.
+  constexpr int kRevisions = 1000;
+  const auto text = [](int revision) { return StrCat(std::string(4000, 'x'), " #", revision); };
+  int64_t final_revision = 0;
+  for (int i = 1; i <= kRevisions; ++i) {
+    v1::UpdateCampaignRequest update;
+    update.mutable_campaign()->set_name(draft.name());
+    update.mutable_campaign()->mutable_content()->set_text(text(i));
+    update.mutable_update_mask()->add_paths("content.text");
+    v1::Campaign updated;
+    s = campaigns->UpdateCampaign(BearerContext(key).get(), update, &updated);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_GT(updated.revision(), final_revision);
+    final_revision = updated.revision();
+  }
+
+  // Reading again: the revisions that waited, ending with the last, arrive merged.
+  int campaigns_read = 0;
+  int64_t last_revision = 0;
+  while (last_revision < final_revision && reader->Read(&change)) {
+    if (!change.has_campaign()) continue;
+    ++campaigns_read;
+    EXPECT_GT(change.campaign().revision(), last_revision);
+    last_revision = change.campaign().revision();
+  }
+  ctx->TryCancel();
+  reader->Finish();
+  ASSERT_EQ(last_revision, final_revision) << stack_->herald().Logs();
+  EXPECT_EQ(change.campaign().content().text(), text(kRevisions));
+  EXPECT_LT(campaigns_read, 50);
 }
 
 }  // namespace

@@ -374,6 +374,10 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
   // figures when any of them changed. Ends when the campaign is final (unless follow_revenue:
   // then only when the client goes away), when the client goes away, or with the first failed
   // read.
+  // A client that reads slower than the changes come gets them merged: nothing is read while
+  // the last batch waits for gRPC, and the next read sends what changed since, each delivery,
+  // the campaign and the figures at their latest. What waits for a client is one batch at most,
+  // however long it stops reading.
   class WatchReactor final : public StreamReactor<v1::WatchCampaignResponse> {
    public:
     WatchReactor(CampaignServiceImpl& owner, CallbackServerContext* ctx, std::string name,
@@ -394,6 +398,10 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
       std::optional<campaign::CampaignFigures> figures_sent;
       while (true) {
         if (cancelled()) co_return absl::CancelledError("the client went away");
+        if (backlog() > 0) {
+          co_await Pause();
+          continue;
+        }
         std::vector<v1::WatchCampaignResponse> batch;
         bool ended = false;
         HERALD_CO_ASSIGN_OR_RETURN(int64_t now_revision,
@@ -430,10 +438,14 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
         }
         Push(batch);
         if (ended && !follow_revenue_) co_return absl::OkStatus();
-        timer_.expires_after(absl::ToChronoNanoseconds(owner_.watch_poll_));
-        boost::system::error_code ec;
-        co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        co_await Pause();
       }
+    }
+
+    asio::awaitable<void> Pause() {
+      timer_.expires_after(absl::ToChronoNanoseconds(owner_.watch_poll_));
+      boost::system::error_code ec;
+      co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
 
     CampaignServiceImpl& owner_;
