@@ -3062,6 +3062,14 @@ TEST_P(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
   ASSERT_TRUE(campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled).ok());
   EXPECT_EQ(LedgerMessages(), before);
 
+  // Paused with PauseTeam as well: the agency's pause is nothing to alert on, and it says so.
+  v1::PauseTeamRequest pause;
+  pause.set_name("tenants/broke/teams/main");
+  ASSERT_TRUE(teams->PauseTeam(BearerContext(key).get(), pause, &team).ok());
+  EXPECT_TRUE(team.paused_on_request());
+  EXPECT_THAT(team.pause_reason(), ::testing::HasSubstr("PauseTeam"));
+  EXPECT_TRUE(testing::WaitFor([&] { return paused_teams() == 0; })) << paused_teams().value_or(-1);
+
   ASSERT_NO_FATAL_FAILURE(SetCredits("team-1", 1000000000));
   v1::ResumeTeamRequest resume;
   resume.set_name("tenants/broke/teams/main");
@@ -3069,6 +3077,90 @@ TEST_P(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
   EXPECT_FALSE(team.paused());
   EXPECT_TRUE(testing::WaitFor([&] { return paused_teams() == 0; })) << paused_teams().value_or(-1);
   EXPECT_EQ(Watch(key, created.name()).state(), v1::Campaign::COMPLETED);
+  ExpectOneMoreMessageEach(before, accounts);
+}
+
+// PauseTeam holds every call of the team's accounts until ResumeTeam; here it comes on top of
+// Herald's own pause for a refused key, which a new key then does not end. The campaign it
+// holds says so, then sends one message per account.
+TEST_P(CampaignTest, APausedTeamHoldsItsCampaignsUntilResumed) {
+  const std::string tenant = "held";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> all = ImportAccounts(tenant, key, 1);
+  ASSERT_GE(all.size(), 2u);
+  const std::vector<std::string> accounts(all.begin(), all.begin() + 2);
+  const auto before = LedgerMessages();
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  const std::string team_name = StrCat("tenants/", tenant, "/teams/main");
+  const auto set_key = [&](const std::string& upstream_key, v1::Team* team) {
+    v1::UpdateTeamRequest update;
+    update.mutable_team()->set_name(team_name);
+    update.mutable_team()->set_upstream_api_key(upstream_key);
+    update.mutable_update_mask()->add_paths("upstream_api_key");
+    const grpc::Status s = teams->UpdateTeam(BearerContext(key).get(), update, team);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  };
+
+  // The upstream refuses the team's key: Herald pauses the team.
+  v1::Team team;
+  ASSERT_NO_FATAL_FAILURE(set_key("revoked-upstream-key", &team));
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(BearerContext(key).get(),
+                                   TextCampaign(tenant, accounts, "After the pause"), &created)
+                  .ok());
+  v1::GetTeamRequest get_team;
+  get_team.set_name(team_name);
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return teams->GetTeam(BearerContext(key).get(), get_team, &team).ok() && team.api_key_invalid();
+  })) << stack_->herald().Logs();
+  ASSERT_TRUE(team.paused());
+  EXPECT_FALSE(team.paused_on_request());
+
+  // The agency pauses it too: twice, the same pause.
+  v1::PauseTeamRequest pause;
+  pause.set_name(team_name);
+  v1::Team paused;
+  ASSERT_TRUE(teams->PauseTeam(BearerContext(key).get(), pause, &paused).ok());
+  EXPECT_TRUE(paused.paused());
+  EXPECT_TRUE(paused.paused_on_request());
+  EXPECT_THAT(paused.pause_reason(), ::testing::HasSubstr("PauseTeam"));
+  EXPECT_EQ(paused.pause_time().seconds(), team.pause_time().seconds());
+  EXPECT_EQ(paused.pause_time().nanos(), team.pause_time().nanos());
+  v1::Team again;
+  ASSERT_TRUE(teams->PauseTeam(BearerContext(key).get(), pause, &again).ok());
+  EXPECT_TRUE(again.paused_on_request());
+  EXPECT_EQ(again.pause_time().nanos(), paused.pause_time().nanos());
+
+  // A good key clears the refusal but not the agency's pause.
+  v1::Team rekeyed;
+  ASSERT_NO_FATAL_FAILURE(set_key("sim-key-1", &rekeyed));
+  EXPECT_FALSE(rekeyed.api_key_invalid());
+  EXPECT_TRUE(rekeyed.paused());
+  EXPECT_THAT(GetCampaign(key, created.name()).state_reason(),
+              ::testing::HasSubstr("team 'main' is paused: paused with PauseTeam"));
+  // A test message is refused at once rather than held.
+  v1::SendTestMessageRequest test_message;
+  test_message.set_campaign(created.name());
+  test_message.set_account(accounts[0]);
+  test_message.add_fan_ids(SomeFan(ShortId(accounts[0])));
+  v1::SendTestMessageResponse sent;
+  const grpc::Status refused =
+      campaigns->SendTestMessage(BearerContext(key).get(), test_message, &sent);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << refused.error_message();
+  EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("team 'main' is paused"));
+  EXPECT_EQ(LedgerMessages(), before);
+
+  v1::ResumeTeamRequest resume;
+  resume.set_name(team_name);
+  v1::Team resumed;
+  ASSERT_TRUE(teams->ResumeTeam(BearerContext(key).get(), resume, &resumed).ok());
+  EXPECT_FALSE(resumed.paused());
+  EXPECT_FALSE(resumed.paused_on_request());
+  EXPECT_TRUE(resumed.pause_reason().empty()) << resumed.pause_reason();
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED) << done.state_reason();
   ExpectOneMoreMessageEach(before, accounts);
 }
 
@@ -4197,6 +4289,12 @@ TEST_P(CampaignTest, AnotherTenantsResourcesAreNotFoundAndUnchanged) {
   v1::Team team;
   EXPECT_EQ(accounts_stub->GetTeam(BearerContext(intruder).get(), gt, &team).error_code(),
             grpc::StatusCode::NOT_FOUND);
+  v1::PauseTeamRequest pt;
+  pt.set_name(gt.name());
+  EXPECT_EQ(accounts_stub->PauseTeam(BearerContext(intruder).get(), pt, &team).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(accounts_stub->GetTeam(BearerContext(owner_key).get(), gt, &team).ok());
+  EXPECT_FALSE(team.paused());
   v1::GetMediaAssetRequest gm;
   gm.set_name(media);
   v1::MediaAsset asset;

@@ -201,6 +201,17 @@ TEST_F(HeraldctlTest, TenantCreatesTeamAndAccountsAndListsThemAsJson) {
   ASSERT_EQ(table.exit_code, 0) << table;
   EXPECT_THAT(table.out, HasSubstr("acct_a  main"));
   EXPECT_THAT(table.out, HasSubstr("paused"));
+
+  // A team paused and resumed.
+  const CommandResult team_paused = Run({"teams", "pause", "main"}, env);
+  ASSERT_EQ(team_paused.exit_code, 0) << team_paused;
+  EXPECT_THAT(team_paused.out, HasSubstr("paused_on_request: yes"));
+  const CommandResult team_table = Run({"teams", "list"}, env);
+  ASSERT_EQ(team_table.exit_code, 0) << team_table;
+  EXPECT_THAT(team_table.out, HasSubstr("paused: paused with PauseTeam"));
+  const CommandResult team_resumed = Run({"teams", "resume", "main", "--json"}, env);
+  ASSERT_EQ(team_resumed.exit_code, 0) << team_resumed;
+  EXPECT_FALSE(FromJson<v1::Team>(team_resumed.out).paused());
 }
 
 TEST_F(HeraldctlTest, ExitCodesScriptsCanTrust) {

@@ -559,7 +559,8 @@ Service::Op<store::Team> Service::UpdateTeam(store::Team update, TeamSecrets sec
         if (secrets.api_key) {
           t.sealed_api_key = sealed;
           t.api_key_hint = hint;
-          if (t.api_key_invalid && t.paused) {
+          // A team paused with PauseTeam stays paused until ResumeTeam.
+          if (t.api_key_invalid && t.paused && !t.paused_on_request) {
             t.paused = false;
             t.pause_reason.clear();
             EndPause(t.pauses, absl::ToUnixMillis(clock_.Now()));
@@ -612,6 +613,22 @@ asio::awaitable<absl::Status> Service::DeleteTeamWebhook(const store::Team& team
   co_return left(status);
 }
 
+Service::Op<store::Team> Service::PauseTeam(std::string tenant, std::string id) {
+  const int64_t now = absl::ToUnixMillis(clock_.Now());
+  HERALD_CO_ASSIGN_OR_RETURN(
+      store::Team team, co_await store_.Update<store::Team>(tenant, id, [&now](store::Team& t) {
+        if (!t.paused) BeginPause(t.pauses, now);
+        t.paused = true;
+        t.paused_on_request = true;
+        t.pause_reason =
+            "paused with PauseTeam: nothing goes upstream for its accounts until "
+            "ResumeTeam";
+        return absl::OkStatus();
+      }));
+  HERALD_CO_RETURN_IF_ERROR(co_await queue_.PauseTeam(QueueTeam(tenant, id)));
+  co_return team;
+}
+
 Service::Op<store::Team> Service::ResumeTeam(std::string tenant, std::string id) {
   const int64_t now = absl::ToUnixMillis(clock_.Now());
   HERALD_CO_ASSIGN_OR_RETURN(
@@ -622,6 +639,7 @@ Service::Op<store::Team> Service::ResumeTeam(std::string tenant, std::string id)
         }
         if (t.paused) EndPause(t.pauses, now);
         t.paused = false;
+        t.paused_on_request = false;
         t.pause_reason.clear();
         return absl::OkStatus();
       }));
@@ -1708,8 +1726,10 @@ Service::Op<Service::Sweep> Service::SweepDispatches(absl::Duration older_than) 
   for (const store::Tenant& tenant : tenants) {
     if (absl::StatusOr<std::vector<store::Team>> teams = co_await ListTeams(tenant.id);
         teams.ok()) {
-      sweep.paused_teams[tenant.id] = static_cast<int>(std::count_if(
-          teams->begin(), teams->end(), [](const store::Team& t) { return t.paused; }));
+      sweep.paused_teams[tenant.id] =
+          static_cast<int>(std::count_if(teams->begin(), teams->end(), [](const store::Team& t) {
+            return t.paused && !t.paused_on_request;
+          }));
     } else {
       note(teams.status());
     }

@@ -2593,7 +2593,8 @@ asio::awaitable<absl::StatusOr<std::string>> PauseTeamAfterUpstream(
   auto r = co_await store.Update<store::Team>(tenant, team, [&](store::Team& t) {
     if (!t.paused) BeginPause(t.pauses, now);
     t.paused = true;
-    t.pause_reason = reason;
+    // A team paused with PauseTeam says so until ResumeTeam; api_key_invalid tells of a 401.
+    if (!t.paused_on_request) t.pause_reason = reason;
     if (kind == upstream::ErrorKind::kUnauthorized) t.api_key_invalid = true;
     return absl::OkStatus();
   });

@@ -130,14 +130,13 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
         });
   }
 
+  ServerUnaryReactor* PauseTeam(CallbackServerContext* ctx, const v1::PauseTeamRequest* req,
+                                v1::Team* resp) override {
+    return SetTeamPaused(ctx, "PauseTeam", req->name(), resp, true);
+  }
   ServerUnaryReactor* ResumeTeam(CallbackServerContext* ctx, const v1::ResumeTeamRequest* req,
                                  v1::Team* resp) override {
-    return bridge_.Unary(
-        ctx, "ResumeTeam", resp, Access::kTenant, [this, req](const Caller& c) -> Op<v1::Team> {
-          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", req->name(), "teams"));
-          HERALD_CO_ASSIGN_OR_RETURN(auto t, co_await service_.ResumeTeam(c.tenant, id));
-          co_return ToProto(t);
-        });
+    return SetTeamPaused(ctx, "ResumeTeam", req->name(), resp, false);
   }
 
   ServerUnaryReactor* RegisterTeamWebhook(CallbackServerContext* ctx,
@@ -249,11 +248,11 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
 
   ServerUnaryReactor* PauseAccount(CallbackServerContext* ctx, const v1::PauseAccountRequest* req,
                                    v1::Account* resp) override {
-    return SetPaused(ctx, "PauseAccount", req->name(), resp, true);
+    return SetAccountPaused(ctx, "PauseAccount", req->name(), resp, true);
   }
   ServerUnaryReactor* ResumeAccount(CallbackServerContext* ctx, const v1::ResumeAccountRequest* req,
                                     v1::Account* resp) override {
-    return SetPaused(ctx, "ResumeAccount", req->name(), resp, false);
+    return SetAccountPaused(ctx, "ResumeAccount", req->name(), resp, false);
   }
 
   ServerUnaryReactor* SyncAccounts(CallbackServerContext* ctx, const v1::SyncAccountsRequest* req,
@@ -275,8 +274,24 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
   }
 
  private:
-  ServerUnaryReactor* SetPaused(CallbackServerContext* ctx, std::string_view method,
-                                const std::string& name, v1::Account* resp, bool paused) {
+  ServerUnaryReactor* SetTeamPaused(CallbackServerContext* ctx, std::string_view method,
+                                    const std::string& name, v1::Team* resp, bool paused) {
+    return bridge_.Unary(
+        ctx, method, resp, Access::kTenant, [this, name, paused](const Caller& c) -> Op<v1::Team> {
+          HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", name, "teams"));
+          absl::StatusOr<store::Team> t;
+          if (paused) {
+            t = co_await service_.PauseTeam(c.tenant, id);
+          } else {
+            t = co_await service_.ResumeTeam(c.tenant, id);
+          }
+          if (!t.ok()) co_return t.status();
+          co_return ToProto(*t);
+        });
+  }
+
+  ServerUnaryReactor* SetAccountPaused(CallbackServerContext* ctx, std::string_view method,
+                                       const std::string& name, v1::Account* resp, bool paused) {
     return bridge_.Unary(ctx, method, resp, Access::kTenant,
                          [this, name, paused](const Caller& c) -> Op<v1::Account> {
                            HERALD_CO_ASSIGN_OR_RETURN(std::string id,

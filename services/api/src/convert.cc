@@ -581,6 +581,7 @@ v1::Team ToProto(const store::Team& t) {
   out.set_upstream_api_key_hint(t.api_key_hint);
   out.set_api_key_invalid(t.api_key_invalid);
   out.set_paused(t.paused);
+  out.set_paused_on_request(t.paused_on_request);
   out.set_pause_reason(t.pause_reason);
   if (t.create_time_ms != 0) SetTime(t.create_time_ms, out.mutable_create_time());
   SetPauseTimes(t.pauses, out);

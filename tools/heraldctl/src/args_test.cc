@@ -203,6 +203,7 @@ TEST(HelpTest, RequiredCommandsExist) {
                                                         {"keys", "revoke"},
                                                         {"audit", "list"},
                                                         {"admin", "rotate-encryption-key"},
+                                                        {"teams", "pause"},
                                                         {"teams", "resume"},
                                                         {"teams", "register-webhook"},
                                                         {"accounts", "sync"},

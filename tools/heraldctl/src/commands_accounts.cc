@@ -123,6 +123,15 @@ int TeamsDelete(Session& s, const ParsedCommand& c) {
   return status.ok() ? s.PrintDone(response, StrCat("deleted ", request.name())) : s.Fail(status);
 }
 
+int TeamsPause(Session& s, const ParsedCommand& c) {
+  v1::PauseTeamRequest request;
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("teams", c.args[0]));
+  v1::Team response;
+  auto context = s.Context();
+  const grpc::Status status = Stub(s)->PauseTeam(context.get(), request, &response);
+  return status.ok() ? PrintTeam(s, response) : s.Fail(status);
+}
+
 int TeamsResume(Session& s, const ParsedCommand& c) {
   v1::ResumeTeamRequest request;
   HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("teams", c.args[0]));
@@ -286,12 +295,23 @@ void AddAccountCommands(std::vector<CommandSpec>& commands) {
                       {},
                       TeamsDelete});
   commands.push_back({"teams",
+                      "pause",
+                      "TEAM",
+                      1,
+                      1,
+                      "Stop every upstream call of the team's accounts until resumed",
+                      "A new upstream key does not end this pause; only `teams resume` does.",
+                      {},
+                      TeamsPause});
+  commands.push_back({"teams",
                       "resume",
                       "TEAM",
                       1,
                       1,
-                      "Resume a team Herald paused (out of credits, invalid key)",
-                      "",
+                      "Resume a paused team (paused with `teams pause`, or out of credits)",
+                      "A team whose key the upstream refused needs a new key first\n"
+                      "(`teams update --upstream-key-file`), which resumes it unless it was\n"
+                      "paused with `teams pause`.",
                       {},
                       TeamsResume});
   commands.push_back(

@@ -191,6 +191,11 @@ class Service {
   // rate limit) is returned and nothing is deleted; one that will not (the key refused, no
   // credits, the team paused) leaves the webhook registered, with a warning in the log.
   Op<bool> DeleteTeam(std::string tenant, std::string id);
+  // Holds every upstream call of the team's accounts until ResumeTeam, as a pause after an
+  // upstream refusal does; but a new key does not end it, and Sweep::paused_teams leaves it out
+  // (an agency's choice is nothing to alert on). Idempotent.
+  Op<store::Team> PauseTeam(std::string tenant, std::string id);
+  // Ends a team's pause, whichever paused it; kFailedPrecondition while its key is refused.
   Op<store::Team> ResumeTeam(std::string tenant, std::string id);
   // Registers (or re-registers, with a new signing secret) the team's webhook with the
   // upstream: updates Herald's webhook there if it exists, else creates it. kFailedPrecondition

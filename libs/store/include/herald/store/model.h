@@ -45,6 +45,9 @@ struct Team {
   int32_t burst = 0;             // the limiter's burst; 0: rate_limit_per_minute / 60 (>= 1)
   bool api_key_invalid = false;  // the upstream answered 401
   bool paused = false;
+  // Paused with PauseTeam: stays paused until ResumeTeam, whatever the upstream answers or a
+  // new key (without it, Herald paused the team after an upstream refusal).
+  bool paused_on_request = false;
   std::string pause_reason;
   // The last few pauses, oldest first (campaign/state.h keeps them): a scheduled delivery one of
   // them held past its grace period is missed, not sent late.
