@@ -56,6 +56,9 @@ ABSL_FLAG(int, api_tenant_burst, 1000, "Calls a tenant may make at once within i
 ABSL_FLAG(int, api_max_streams, 10000,
           "Server streams (WatchCampaign, Subscribe) open at once in each api process; beyond "
           "it new ones are RESOURCE_EXHAUSTED with RetryInfo.");
+ABSL_FLAG(int, api_max_streams_per_tenant, 1000,
+          "Of those, one tenant's: beyond it the tenant's new streams are RESOURCE_EXHAUSTED "
+          "with RetryInfo, and other tenants' still open.");
 ABSL_FLAG(absl::Duration, api_watch_poll, absl::Milliseconds(200),
           "How often each WatchCampaign stream reads its campaign's revision and figures from "
           "Redis to send what changed.");
@@ -306,6 +309,7 @@ int main(int argc, char** argv) {
       .grpc_max_connection_age_grace = absl::GetFlag(FLAGS_grpc_max_connection_age_grace),
       .api_tenant_rate = absl::GetFlag(FLAGS_api_tenant_rate),
       .api_max_streams = absl::GetFlag(FLAGS_api_max_streams),
+      .api_max_streams_per_tenant = absl::GetFlag(FLAGS_api_max_streams_per_tenant),
       .api_watch_poll = absl::GetFlag(FLAGS_api_watch_poll),
       .api_tenant_burst = absl::GetFlag(FLAGS_api_tenant_burst),
       .admin_address = absl::GetFlag(FLAGS_admin_address),

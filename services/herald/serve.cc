@@ -131,6 +131,9 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   HERALD_RETURN_IF_ERROR(
       config::RequireInRange("api_max_streams", flags.api_max_streams, 1, 1'000'000));
   config.api.max_streams = flags.api_max_streams;
+  HERALD_RETURN_IF_ERROR(config::RequireInRange("api_max_streams_per_tenant",
+                                                flags.api_max_streams_per_tenant, 1, 1'000'000));
+  config.api.max_streams_per_tenant = flags.api_max_streams_per_tenant;
   if (flags.api_watch_poll < absl::Milliseconds(1) || flags.api_watch_poll > absl::Minutes(1)) {
     return absl::InvalidArgumentError("--api_watch_poll must be between 1ms and 1m");
   }

@@ -98,6 +98,7 @@ struct ServeFlags {
   absl::Duration grpc_max_connection_age_grace = absl::Minutes(1);
   double api_tenant_rate = 500;
   int api_max_streams = 10000;
+  int api_max_streams_per_tenant = 1000;
   absl::Duration api_watch_poll = absl::Milliseconds(200);
   int api_tenant_burst = 1000;
   std::string admin_address;

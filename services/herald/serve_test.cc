@@ -154,6 +154,7 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
       {[](ServeFlags& f) { f.webhook_max_body_bytes = 10; }, "--webhook_max_body_bytes"},
       {[](ServeFlags& f) { f.media_max_bytes = 10; }, "--media_max_bytes"},
       {[](ServeFlags& f) { f.media_buffer_bytes = (16 << 20) - 1; }, "--media_buffer_bytes"},
+      {[](ServeFlags& f) { f.api_max_streams_per_tenant = 0; }, "--api_max_streams_per_tenant"},
       {[](ServeFlags& f) { f.api_watch_poll = absl::ZeroDuration(); },
        "--api_watch_poll must be between 1ms and 1m"},
       {[](ServeFlags& f) { f.api_watch_poll = absl::Minutes(2); }, "--api_watch_poll"},

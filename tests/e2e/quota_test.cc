@@ -101,18 +101,15 @@ TEST(QuotaTest, ATenantOverItsQuotaIsToldWhenToRetryAndOthersGoOn) {
                   .ok());
 }
 
-// A stream of the tenant's events, open until `within` passes: DEADLINE_EXCEEDED means it was
-// admitted and stayed open; RESOURCE_EXHAUSTED that it was refused.
+// A stream of the events of tenant `tenant` (whose key is `key`), open until `within` passes:
+// DEADLINE_EXCEEDED means it was admitted and stayed open; RESOURCE_EXHAUSTED that it was
+// refused.
 grpc::Status Subscribe(const std::shared_ptr<grpc::Channel>& channel, const std::string& key,
-                       absl::Duration within, grpc::ClientContext* ctx = nullptr) {
-  std::unique_ptr<grpc::ClientContext> own;
-  if (ctx == nullptr) {
-    own = BearerContext(key, within);
-    ctx = own.get();
-  }
+                       absl::Duration within, const std::string& tenant = "streams") {
+  auto ctx = BearerContext(key, within);
   v1::SubscribeRequest req;
-  req.set_parent("tenants/streams");
-  auto reader = v1::EventService::NewStub(channel)->Subscribe(ctx, req);
+  req.set_parent(StrCat("tenants/", tenant));
+  auto reader = v1::EventService::NewStub(channel)->Subscribe(ctx.get(), req);
   v1::Event event;
   while (reader->Read(&event)) {
   }
@@ -204,6 +201,51 @@ TEST(QuotaTest, AStreamWhoseClientStopsReadingGivesBackItsSlot) {
   while (reader->Read(&event)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+// One tenant's streams beyond its share are refused while other tenants' still open: a tenant
+// cannot take every stream slot of a server.
+TEST(QuotaTest, ATenantsStreamsBeyondItsShareAreRefusedAndOthersStillOpen) {
+  auto redis = testing::RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  auto herald = testing::HeraldProcess::Start(
+      {.args = {"serve", "--role=api", "--api_max_streams_per_tenant=1"},
+       .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'c')}},
+       .redis_port = (*redis)->port()});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  auto channel = grpc::CreateChannel((*herald)->grpc_target(), grpc::InsecureChannelCredentials());
+  auto key = testing::CreateTenant(channel, kAdminKey, "streams");
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto other_key = testing::CreateTenant(channel, kAdminKey, "others");
+  ASSERT_TRUE(other_key.ok()) << other_key.status();
+
+  // The tenant's one stream: its headers arrive once it is admitted.
+  auto held = BearerContext(*key, absl::Seconds(60));
+  v1::SubscribeRequest req;
+  req.set_parent("tenants/streams");
+  auto reader = v1::EventService::NewStub(channel)->Subscribe(held.get(), req);
+  reader->WaitForInitialMetadata();
+  std::thread holder([&] {
+    v1::Event event;
+    while (reader->Read(&event)) {
+    }
+  });
+  const grpc::Status second = Subscribe(channel, *key, absl::Seconds(5));
+  const grpc::Status others = Subscribe(channel, *other_key, absl::Milliseconds(300), "others");
+  held->TryCancel();
+  holder.join();
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << second.error_message();
+  EXPECT_THAT(second.error_message(), HasSubstr("tenant 'streams' has 1 streams open"));
+  EXPECT_TRUE(RetryDelay(second.error_details()).has_value());
+  EXPECT_EQ(others.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << others.error_message();
+  // The tenant's slot is free again once its stream is done.
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        return Subscribe(channel, *key, absl::Milliseconds(300)).error_code() ==
+               grpc::StatusCode::DEADLINE_EXCEEDED;
+      },
+      absl::Seconds(10)));
 }
 
 }  // namespace

@@ -77,14 +77,14 @@ absl::Status ShuttingDownError();
 class Bridge {
  public:
   // `quota` (may be null: no quota) must outlive the bridge.
-  // `max_streams`: server streams open at once in this process (see StreamSlots).
+  // `streams`: server streams open at once in this process (see StreamSlots).
   Bridge(boost::asio::any_io_executor executor, campaign::Service& service, RpcMetrics& metrics,
-         TenantQuota* quota = nullptr, int max_streams = 10000)
+         TenantQuota* quota = nullptr, StreamLimits streams = {})
       : executor_(std::move(executor)),
         service_(service),
         metrics_(metrics),
         quota_(quota),
-        streams_(max_streams) {}
+        streams_(streams) {}
 
   boost::asio::any_io_executor executor() const { return executor_; }
   campaign::Service& service() { return service_; }

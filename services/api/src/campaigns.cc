@@ -384,14 +384,12 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
                  bool follow_revenue)
         : StreamReactor(ctx),
           owner_(owner),
-          bearer_(BearerOf(*ctx)),
           name_(std::move(name)),
           follow_revenue_(follow_revenue),
           timer_(owner.bridge_.executor()) {}
 
    private:
-    asio::awaitable<absl::Status> Run() override {
-      HERALD_CO_ASSIGN_OR_RETURN(Caller c, co_await owner_.bridge_.Admit(bearer_, Access::kTenant));
+    asio::awaitable<absl::Status> Run(const Caller& c) override {
       HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", name_, "campaigns"));
       std::map<std::string, int64_t> sent;  // delivery -> last update time sent
       int64_t revision = -1;
@@ -449,7 +447,6 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
     }
 
     CampaignServiceImpl& owner_;
-    const std::string bearer_;
     const std::string name_;
     const bool follow_revenue_;
     asio::steady_timer timer_;

@@ -50,10 +50,8 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
                    const EventServiceConfig& config, grpc::CallbackServerContext* ctx,
                    const v1::SubscribeRequest& request)
       : StreamReactor(ctx),
-        bridge_(bridge),
         messages_(messages),
         config_(config),
-        bearer_(BearerOf(*ctx)),
         request_(request),
         timer_(bridge.executor()) {}
 
@@ -61,9 +59,7 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
   // The stream's headers carry the cursor it starts after (kStartCursorHeader), once resolved.
   bool HeadersAtOnce() const override { return false; }
 
-  asio::awaitable<absl::Status> Run() override {
-    HERALD_CO_ASSIGN_OR_RETURN(campaign::Caller c,
-                               co_await bridge_.Admit(bearer_, Access::kTenant));
+  asio::awaitable<absl::Status> Run(const campaign::Caller& c) override {
     auto tenant = ParseTenantName("parent", request_.parent());
     if (!tenant.ok()) co_return tenant.status();
     if (*tenant != c.tenant) {
@@ -178,10 +174,8 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
     co_return absl::OkStatus();
   }
 
-  Bridge& bridge_;
   webhooks::MessageAnalytics& messages_;
   const EventServiceConfig config_;
-  const std::string bearer_;
   const v1::SubscribeRequest request_;
   asio::steady_timer timer_;
 };

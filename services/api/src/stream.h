@@ -4,11 +4,14 @@
 // is done: the rest of the queue is dropped).
 //
 //   class WatchReactor final : public StreamReactor<v1::WatchCampaignResponse> {
-//     asio::awaitable<absl::Status> Run() override {
+//     asio::awaitable<absl::Status> Run(const campaign::Caller& caller) override {
 //       while (!cancelled()) { Push(...); co_await ...; }
 //     }
 //   };
-//   auto* r = new WatchReactor(...);  r->Begin(bridge);  return r;
+//   auto* r = new WatchReactor(ctx, ...);  r->Begin(bridge, "WatchCampaign");  return r;
+//
+// Begin takes one of the process's stream slots, checks the caller's tenant key (and quota),
+// takes one of the tenant's stream slots, then runs Run for that caller.
 //
 // The reactor deletes itself once gRPC is done with it (OnDone, which comes only after Finish,
 // which comes only after Run has returned) and Begin's coroutine has ended.
@@ -59,9 +62,10 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
 
   explicit StreamReactor(grpc::CallbackServerContext* context) : context_(context) {}
 
-  // Starts Run() on the bridge's executor, in one of its stream slots; when none is free the
-  // call ends at once with RESOURCE_EXHAUSTED, and when the bridge is closing with UNAVAILABLE.
-  // The call's end is recorded under `method` in the bridge's metrics.
+  // Starts Run() on the bridge's executor, in one of its stream slots and of its caller's
+  // tenant's; when either has none free the call ends at once with RESOURCE_EXHAUSTED, and when
+  // the bridge is closing with UNAVAILABLE. The call's end is recorded under `method` in the
+  // bridge's metrics.
   void Begin(Bridge& bridge, std::string_view method) {
     const absl::Time start = absl::Now();
     StreamSlots& slots = bridge.streams();
@@ -77,14 +81,13 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
     }
     boost::asio::co_spawn(
         bridge.executor(),
-        [this, open, admitted, max = slots.max(), &metrics = bridge.metrics(), method,
-         start]() -> boost::asio::awaitable<void> {
+        [this, open, admitted, &bridge, method, start]() -> boost::asio::awaitable<void> {
           absl::Status status;
           try {
             if (!open) {
               status = ShuttingDownError();
             } else if (admitted) {
-              status = co_await Run();
+              status = co_await AdmitAndRun(bridge);
               if (ShuttingDown()) {
                 status = ShuttingDownError();
               } else if (absl::IsDeadlineExceeded(status)) {
@@ -98,16 +101,16 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
                     absl::Seconds(1));
               }
             } else {
-              status = WithRetryInfo(
-                  absl::ResourceExhaustedError(
-                      StrCat("this server has ", max, " streams open, its limit; retry later")),
-                  absl::Seconds(1));
+              status = WithRetryInfo(absl::ResourceExhaustedError(
+                                         StrCat("this server has ", bridge.streams().limits().max,
+                                                " streams open, its limit; retry later")),
+                                     absl::Seconds(1));
             }
           } catch (const std::exception& e) {
             status = absl::InternalError(e.what());
           }
           const grpc::Status api_status = ToApiStatus(status);
-          metrics.Record(method, api_status.error_code(), absl::Now() - start);
+          bridge.metrics().Record(method, api_status.error_code(), absl::Now() - start);
           std::optional<grpc::Status> finish;
           bool write_in_flight = false;
           {
@@ -149,14 +152,17 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
   }
 
   void OnDone() override {
-    if (slots_ != nullptr) std::exchange(slots_, nullptr)->Release();
+    if (slots_ != nullptr) {
+      if (tenant_) slots_->ReleaseFor(*tenant_);
+      std::exchange(slots_, nullptr)->Release();
+    }
     hold_ = GateHolder();
     Unref();
   }
 
  protected:
-  // Produces the stream; its status ends the call.
-  virtual boost::asio::awaitable<absl::Status> Run() = 0;
+  // Produces the stream for `caller` (a tenant); its status ends the call.
+  virtual boost::asio::awaitable<absl::Status> Run(const campaign::Caller& caller) = 0;
 
   // False when Run sends the headers itself, with metadata it looks up first: it calls
   // SendHeaders once, before its first Push.
@@ -185,6 +191,24 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
   grpc::CallbackServerContext* context() const { return context_; }
 
  private:
+  // Checks the caller's key and takes one of its tenant's stream slots, then runs the stream.
+  boost::asio::awaitable<absl::Status> AdmitAndRun(Bridge& bridge) {
+    absl::StatusOr<campaign::Caller> caller =
+        co_await bridge.Admit(BearerOf(*context_), Access::kTenant);
+    if (!caller.ok()) co_return caller.status();
+    StreamSlots& slots = bridge.streams();
+    if (!slots.TryAcquireFor(caller->tenant)) {
+      co_return WithRetryInfo(
+          absl::ResourceExhaustedError(StrCat("tenant '", caller->tenant, "' has ",
+                                              slots.limits().max_per_tenant,
+                                              " streams open on this server, its limit; retry "
+                                              "later")),
+          absl::Seconds(1));
+    }
+    tenant_ = caller->tenant;  // read in OnDone, which comes after Run has returned
+    co_return co_await Run(*caller);
+  }
+
   void Unref() {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
@@ -260,9 +284,10 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
   // gRPC's until OnDone, and Begin's coroutine's while it waits in CancelStalledWrite.
   std::atomic<int> refs_{1};
   grpc::CallbackServerContext* const context_;
-  StreamSlots* slots_ = nullptr;  // released when gRPC is done with the stream
-  Gate* gate_ = nullptr;          // the bridge's
-  GateHolder hold_;               // leaves when gRPC is done with the stream
+  StreamSlots* slots_ = nullptr;       // released when gRPC is done with the stream
+  std::optional<std::string> tenant_;  // whose stream slot this stream holds
+  Gate* gate_ = nullptr;               // the bridge's
+  GateHolder hold_;                    // leaves when gRPC is done with the stream
 };
 
 }  // namespace herald::api

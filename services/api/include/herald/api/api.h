@@ -41,9 +41,10 @@ struct ApiConfig {
   // 0: no quota. The platform administrator's key is not limited.
   double tenant_calls_per_second = 0;
   int tenant_burst = 0;  // at least 1 when the quota is on
-  // Server streams (WatchCampaign, Subscribe) open at once in this process; a new one beyond it
-  // is RESOURCE_EXHAUSTED with RetryInfo.
+  // Server streams (WatchCampaign, Subscribe) open at once in this process, and of those, one
+  // tenant's; a new one beyond either is RESOURCE_EXHAUSTED with RetryInfo.
   int max_streams = 10000;
+  int max_streams_per_tenant = 1000;
 };
 
 // The API's gRPC services and what they share.
