@@ -12,6 +12,8 @@
 #include <herald/common/strings.h>
 #include <herald/testing/herald_api.h>
 #include <herald/testing/herald_process.h>
+#include <herald/testing/net.h>
+#include <herald/testing/observability.h>
 #include <herald/testing/redis_server.h>
 #include <herald/testing/wait.h>
 #include <herald/testing/webhook_events.h>
@@ -128,6 +130,14 @@ TEST(QuotaTest, StreamsBeyondTheProcessLimitAreRefusedUntilOneCloses) {
   auto key = testing::CreateTenant(channel, kAdminKey, "streams");
   ASSERT_TRUE(key.ok()) << key.status();
 
+  // Streams open, as /metrics says.
+  const auto open = [&] {
+    auto metrics = testing::HttpGet((*herald)->admin_port(), "/metrics");
+    return metrics.ok() ? testing::SeriesValue(metrics->body,
+                                               R"(herald_grpc_streams_open{method="Subscribe"})")
+                        : std::nullopt;
+  };
+
   // One stream open takes the only slot: its headers arrive once it is admitted.
   auto held = BearerContext(*key, absl::Seconds(60));
   v1::SubscribeRequest req;
@@ -135,6 +145,7 @@ TEST(QuotaTest, StreamsBeyondTheProcessLimitAreRefusedUntilOneCloses) {
   auto stub = v1::EventService::NewStub(channel);
   std::unique_ptr<grpc::ClientReader<v1::Event>> reader = stub->Subscribe(held.get(), req);
   reader->WaitForInitialMetadata();
+  EXPECT_EQ(open(), 1);
   std::thread holder([&] {
     v1::Event event;
     while (reader->Read(&event)) {
@@ -147,6 +158,7 @@ TEST(QuotaTest, StreamsBeyondTheProcessLimitAreRefusedUntilOneCloses) {
   EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << second.error_message();
   EXPECT_THAT(second.error_message(), HasSubstr("1 streams open"));
   EXPECT_TRUE(RetryDelay(second.error_details()).has_value());
+  EXPECT_TRUE(testing::WaitFor([&] { return open() == 0; })) << open().value_or(-1);
   // The slot is free again once the first stream is done.
   EXPECT_TRUE(testing::WaitFor(
       [&] {

@@ -606,6 +606,13 @@ const processes = {
       'reqps',
       [{ expr: `sum by (method) (${rate('herald_grpc_requests_total')})`, legend: '{{method}}' }],
     ),
+    timeseries(
+      'Open streams by pod',
+      'WatchCampaign and Subscribe streams open in each api pod; --api_max_streams (10,000) bounds ' +
+        'each pod\'s sum, --api_max_streams_per_tenant (1,000) one tenant\'s share of it.',
+      'short',
+      [{ expr: `sum by (instance, method) (${m('herald_grpc_streams_open')})`, legend: '{{method}} {{instance}}' }],
+    ),
   ],
 };
 

@@ -35,11 +35,23 @@ class RegistryRpcMetrics final : public RpcMetrics {
                       .Help("Time from a gRPC request's arrival to its status, by method.")
                       .LabelNames({"method"})
                       .Buckets(metrics::ExponentialBuckets(0.0005, 2, 14))
-                      .Register(registry)) {}
+                      .Register(registry)),
+        streams_(metrics::BuildGauge()
+                     .Name("herald_grpc_streams_open")
+                     .Help("Server streams open in this process, by method; their sum is bounded "
+                           "by --api_max_streams.")
+                     .LabelNames({"method"})
+                     .Register(registry)) {
+    // At 0 from the start: none open is worth a series.
+    for (const char* method : {"WatchCampaign", "Subscribe"}) streams_.Add({{"method", method}});
+  }
 
   void Record(std::string_view method, grpc::StatusCode code, absl::Duration took) override {
     requests_.Add({{"method", std::string(method)}, {"code", CodeName(code)}}).Increment();
     duration_.Add({{"method", std::string(method)}}).Observe(absl::ToDoubleSeconds(took));
+  }
+  void StreamsOpen(std::string_view method, int change) override {
+    streams_.Add({{"method", std::string(method)}}).Increment(change);
   }
 
  private:
@@ -48,11 +60,13 @@ class RegistryRpcMetrics final : public RpcMetrics {
   }
   metrics::Family<metrics::Counter>& requests_;
   metrics::Family<metrics::Histogram>& duration_;
+  metrics::Family<metrics::Gauge>& streams_;
 };
 
 class NoRpcMetrics final : public RpcMetrics {
  public:
   void Record(std::string_view, grpc::StatusCode, absl::Duration) override {}
+  void StreamsOpen(std::string_view, int) override {}
 };
 
 }  // namespace

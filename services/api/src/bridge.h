@@ -14,8 +14,8 @@
 // Shutdown: every call enters the bridge's gate before its work starts and leaves it after its
 // status is sent; Close() refuses new calls (UNAVAILABLE) and completes once every call that
 // entered has left, so nothing the calls use may be destroyed before it.
-// Metrics: herald_grpc_requests_total{method,code} and herald_grpc_request_duration_seconds
-// {method}, declared once here.
+// Metrics: herald_grpc_requests_total{method,code}, herald_grpc_request_duration_seconds
+// {method} and herald_grpc_streams_open{method}, declared once here.
 #pragma once
 
 #include <chrono>
@@ -58,6 +58,8 @@ class RpcMetrics {
  public:
   virtual ~RpcMetrics() = default;
   virtual void Record(std::string_view method, grpc::StatusCode code, absl::Duration took) = 0;
+  // A server stream of `method` took a slot (+1) or gave it back (-1).
+  virtual void StreamsOpen(std::string_view method, int change) = 0;
 };
 std::unique_ptr<RpcMetrics> MakeRpcMetrics(metrics::Registry* registry);
 

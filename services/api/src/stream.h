@@ -75,6 +75,9 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
     const bool admitted = open && slots.TryAcquire();
     if (admitted) {
       slots_ = &slots;
+      metrics_ = &bridge.metrics();
+      method_ = method;
+      metrics_->StreamsOpen(method_, +1);
       // Headers go out at once, so a client knows the stream is open before its first event
       // (a refused stream ends with its status alone), unless Run sends them (SendHeaders).
       if (HeadersAtOnce()) this->StartSendInitialMetadata();
@@ -155,6 +158,7 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
     if (slots_ != nullptr) {
       if (tenant_) slots_->ReleaseFor(*tenant_);
       std::exchange(slots_, nullptr)->Release();
+      metrics_->StreamsOpen(method_, -1);
     }
     hold_ = GateHolder();
     Unref();
@@ -285,6 +289,8 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
   std::atomic<int> refs_{1};
   grpc::CallbackServerContext* const context_;
   StreamSlots* slots_ = nullptr;       // released when gRPC is done with the stream
+  RpcMetrics* metrics_ = nullptr;      // the bridge's, while the stream holds a slot
+  std::string_view method_;            // a literal
   std::optional<std::string> tenant_;  // whose stream slot this stream holds
   Gate* gate_ = nullptr;               // the bridge's
   GateHolder hold_;                    // leaves when gRPC is done with the stream
