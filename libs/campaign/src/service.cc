@@ -7,6 +7,7 @@
 #include <herald/campaign/service.h>
 #include <herald/campaign/state.h>
 #include <herald/campaign/workflow.h>
+#include <herald/common/grpc_status.h>
 #include <herald/common/ids.h>
 #include <herald/common/log.h>
 #include <herald/common/status.h>
@@ -2126,9 +2127,11 @@ asio::awaitable<absl::Status> Service::Pace(const std::string& tenant, const std
   if (!paced->taken) {
     const std::string subject =
         account ? StrCat("account '", *account, "'") : StrCat("team '", team, "'");
-    co_return absl::ResourceExhaustedError(
-        StrCat(subject, " is at its upstream rate limit; retry in ",
-               absl::FormatDuration(absl::Ceil(paced->retry_in, absl::Seconds(1)))));
+    const absl::Duration retry_in = absl::Ceil(paced->retry_in, absl::Seconds(1));
+    co_return WithRetryInfo(
+        absl::ResourceExhaustedError(StrCat(subject, " is at its upstream rate limit; retry in ",
+                                            absl::FormatDuration(retry_in))),
+        retry_in);
   }
   if (lifecycle_ != nullptr) lifecycle_->PaceWaited("api", paced->waited);
   co_return absl::OkStatus();
@@ -2159,8 +2162,10 @@ asio::awaitable<absl::Status> Service::UpstreamFailed(const std::string& tenant,
       log::Warn("could not hold the team back after a 429",
                 {{"tenant", tenant}, {"team", team}, {"error", pushed.ToString()}});
     }
-    co_return absl::ResourceExhaustedError(StrCat(
-        what, "; retry in ", absl::FormatDuration(absl::Ceil(retry_after, absl::Seconds(1)))));
+    const absl::Duration retry_in = absl::Ceil(retry_after, absl::Seconds(1));
+    co_return WithRetryInfo(
+        absl::ResourceExhaustedError(StrCat(what, "; retry in ", absl::FormatDuration(retry_in))),
+        retry_in);
   }
   switch (status.code()) {
     // These would read as a verdict on the caller's own key or names, not the upstream's.

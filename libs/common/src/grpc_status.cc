@@ -1,6 +1,7 @@
 #include <string>
 
 #include <herald/common/grpc_status.h>
+#include <herald/common/retry_info.h>
 
 namespace herald {
 
@@ -11,7 +12,11 @@ static_assert(static_cast<int>(absl::StatusCode::kDataLoss) ==
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+  const auto code = static_cast<grpc::StatusCode>(status.code());
+  std::string message(status.message());
+  std::optional<std::string> details = RetryInfoDetails(status);
+  if (!details) return grpc::Status(code, std::move(message));
+  return grpc::Status(code, std::move(message), *std::move(details));
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
@@ -21,7 +26,9 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (code < 0 || code > static_cast<int>(absl::StatusCode::kUnauthenticated)) {
     return absl::UnknownError(status.error_message());
   }
-  return absl::Status(static_cast<absl::StatusCode>(code), status.error_message());
+  absl::Status out(static_cast<absl::StatusCode>(code), status.error_message());
+  AddRetryInfoFromDetails(status.error_details(), out);
+  return out;
 }
 
 }  // namespace herald

@@ -20,6 +20,27 @@ TEST(GrpcStatusTest, InvalidArgumentKeepsItsMessage) {
   EXPECT_EQ(g.error_message(), "price must be 0 or 300..20000");
 }
 
+TEST(GrpcStatusTest, ARetryDelayTravelsAsTheStandardDetail) {
+  const absl::Status limited = WithRetryInfo(absl::ResourceExhaustedError("over quota"),
+                                             absl::Seconds(2) + absl::Milliseconds(250));
+  EXPECT_EQ(RetryDelayOf(limited), absl::Seconds(2) + absl::Milliseconds(250));
+  const grpc::Status g = ToGrpcStatus(limited);
+  EXPECT_EQ(g.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(g.error_message(), "over quota");
+  EXPECT_FALSE(g.error_details().empty());
+  const absl::Status back = FromGrpcStatus(g);
+  EXPECT_EQ(back.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(back.message(), "over quota");
+  EXPECT_EQ(RetryDelayOf(back), absl::Seconds(2) + absl::Milliseconds(250));
+
+  // None given, none read; details that do not parse are ignored.
+  EXPECT_EQ(RetryDelayOf(absl::ResourceExhaustedError("too big")), std::nullopt);
+  EXPECT_TRUE(ToGrpcStatus(absl::ResourceExhaustedError("too big")).error_details().empty());
+  EXPECT_EQ(RetryDelayOf(FromGrpcStatus(
+                grpc::Status(grpc::StatusCode::UNAVAILABLE, "down", std::string("\xff\xff", 2)))),
+            std::nullopt);
+}
+
 TEST(GrpcStatusTest, NonCanonicalCodeFromAPeerBecomesUnknown) {
   // 20 is representable in grpc::StatusCode but is not a canonical code.
   const absl::Status s = FromGrpcStatus(grpc::Status(static_cast<grpc::StatusCode>(20), "odd"));

@@ -3,7 +3,6 @@
 #include <optional>
 #include <variant>
 
-#include <absl/strings/cord.h>
 #include <absl/strings/match.h>
 #include <absl/time/clock.h>
 #include <boost/asio/as_tuple.hpp>
@@ -97,64 +96,10 @@ std::string BearerOf(const grpc::CallbackServerContext& context) {
   return std::string(value.substr(kScheme.size()));
 }
 
-namespace {
-
-constexpr char kRetryInfoType[] = "type.googleapis.com/google.rpc.RetryInfo";
-
-// Protocol buffer wire format, for the two small googleapis messages below (Debian ships no
-// generated code for google/rpc/*.proto).
-void AppendVarint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-void AppendBytes(std::string& out, int field, std::string_view bytes) {
-  AppendVarint(out, static_cast<uint64_t>(field) << 3 | 2);
-  AppendVarint(out, bytes.size());
-  out.append(bytes);
-}
-void AppendInt(std::string& out, int field, int64_t v) {
-  if (v == 0) return;
-  AppendVarint(out, static_cast<uint64_t>(field) << 3);
-  AppendVarint(out, static_cast<uint64_t>(v));
-}
-
-}  // namespace
-
-absl::Status WithRetryInfo(absl::Status status, absl::Duration delay) {
-  // google.rpc.RetryInfo { google.protobuf.Duration retry_delay = 1; }
-  const int64_t seconds = absl::IDivDuration(delay, absl::Seconds(1), &delay);
-  std::string duration;
-  AppendInt(duration, 1, seconds);
-  AppendInt(duration, 2, absl::ToInt64Nanoseconds(delay));
-  std::string retry_info;
-  AppendBytes(retry_info, 1, duration);
-  status.SetPayload(kRetryInfoType, absl::Cord(retry_info));
-  return status;
-}
-
 absl::Status ShuttingDownError() {
   return absl::UnavailableError(
       "this server is shutting down; retry the call (another replica takes it; creates are "
       "idempotent by request_id)");
-}
-
-grpc::Status ToApiStatus(const absl::Status& status) {
-  grpc::Status out = ToGrpcStatus(status);
-  const auto retry_info = status.GetPayload(kRetryInfoType);
-  if (!retry_info.has_value()) return out;
-  // google.rpc.Status { int32 code = 1; string message = 2; repeated google.protobuf.Any
-  // details = 3; } with one Any { string type_url = 1; bytes value = 2; }.
-  std::string any;
-  AppendBytes(any, 1, kRetryInfoType);
-  AppendBytes(any, 2, std::string(*retry_info));
-  std::string details;
-  AppendInt(details, 1, static_cast<int64_t>(out.error_code()));
-  AppendBytes(details, 2, out.error_message());
-  AppendBytes(details, 3, any);
-  return grpc::Status(out.error_code(), out.error_message(), details);
 }
 
 Op<campaign::Caller> Bridge::Admit(std::string bearer, Access access) {
@@ -186,7 +131,7 @@ grpc::ServerUnaryReactor* Bridge::RunUnary(grpc::CallbackServerContext* context,
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   GateHolder hold(gate_);
   if (!hold) {
-    const grpc::Status refused = ToApiStatus(ShuttingDownError());
+    const grpc::Status refused = ToGrpcStatus(ShuttingDownError());
     metrics_.Record(method, refused.error_code(), absl::ZeroDuration());
     reactor->Finish(refused);
     return reactor;
@@ -226,7 +171,7 @@ grpc::ServerUnaryReactor* Bridge::RunUnary(grpc::CallbackServerContext* context,
           log::Error("RPC failed with an exception", {{"method", method}, {"what", e.what()}});
           status = absl::InternalError("internal error");
         }
-        const grpc::Status grpc_status = ToApiStatus(status);
+        const grpc::Status grpc_status = ToGrpcStatus(status);
         metrics_.Record(method, grpc_status.error_code(), absl::Now() - start);
         reactor->Finish(grpc_status);
         // `hold` leaves the gate when this coroutine's frame is gone.

@@ -66,13 +66,6 @@ std::unique_ptr<RpcMetrics> MakeRpcMetrics(metrics::Registry* registry);
 // Time from now to a call's deadline, at most a day (no deadline), at least zero.
 std::chrono::nanoseconds TimeLeft(std::chrono::system_clock::time_point deadline);
 
-// absl -> gRPC status, carrying a RetryInfo payload (WithRetryInfo) as the standard
-// google.rpc.Status details, which gRPC clients read from the grpc-status-details-bin trailer.
-grpc::Status ToApiStatus(const absl::Status& status);
-
-// `status` with a google.rpc.RetryInfo payload saying to retry after `delay`.
-absl::Status WithRetryInfo(absl::Status status, absl::Duration delay);
-
 // The status of a call refused, or a stream ended, because this server is shutting down.
 absl::Status ShuttingDownError();
 

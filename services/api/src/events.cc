@@ -166,9 +166,10 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
       HERALD_CO_ASSIGN_OR_RETURN(size_t kept,
                                  co_await messages_.CountEventsAfter(tenant, cursor, limit));
       if (queued + kept > config_.max_backlog) {
-        co_return absl::ResourceExhaustedError(
-            StrCat("the subscriber fell more than ", config_.max_backlog,
-                   " events behind; resume from the last cursor received"));
+        co_return WithRetryInfo(absl::ResourceExhaustedError(
+                                    StrCat("the subscriber fell more than ", config_.max_backlog,
+                                           " events behind; resume from the last cursor received")),
+                                absl::Seconds(1));
       }
     }
     co_return absl::OkStatus();

@@ -185,7 +185,7 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
       // No read is pending and the bytes are no longer needed: the buffer they held is free
       // for the next upload now, not when gRPC is done with the call.
       owner_->GiveBackBuffer(std::exchange(taken_, 0));
-      const grpc::Status api_status = ToApiStatus(status);
+      const grpc::Status api_status = ToGrpcStatus(status);
       owner_->bridge_.metrics().Record("UploadMediaAsset", api_status.error_code(),
                                        absl::Now() - start_);
       Finish(api_status);

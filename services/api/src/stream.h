@@ -112,7 +112,7 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
           } catch (const std::exception& e) {
             status = absl::InternalError(e.what());
           }
-          const grpc::Status api_status = ToApiStatus(status);
+          const grpc::Status api_status = ToGrpcStatus(status);
           bridge.metrics().Record(method, api_status.error_code(), absl::Now() - start);
           std::optional<grpc::Status> finish;
           bool write_in_flight = false;

@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <herald/common/retry_info.h>
 #include <herald/heraldctl/args.h>
 #include <herald/heraldctl/cli.h>
 #include <herald/heraldctl/exit_codes.h>
@@ -250,18 +251,23 @@ TEST(RunCliTest, UnreachableServerIsExitEight) {
 }
 
 TEST(ExitCodeTest, MapsGrpcCodes) {
-  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kOk), kExitOk);
-  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kNotFound), kExitNotFound);
-  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kAlreadyExists), kExitAlreadyExists);
-  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kFailedPrecondition), kExitRejected);
-  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kInvalidArgument), kExitRejected);
-  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kUnauthenticated), kExitAuth);
-  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kPermissionDenied), kExitAuth);
-  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kUnavailable), kExitUnavailable);
-  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kDeadlineExceeded), kExitUnavailable);
-  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kAborted), kExitUnavailable) << "a retry may succeed";
-  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kInternal), kExitRpcError);
-  EXPECT_EQ(ExitCodeFor(absl::StatusCode::kUnimplemented), kExitRpcError);
+  EXPECT_EQ(ExitCodeFor(absl::Status(absl::StatusCode::kOk, "x")), kExitOk);
+  EXPECT_EQ(ExitCodeFor(absl::Status(absl::StatusCode::kNotFound, "x")), kExitNotFound);
+  EXPECT_EQ(ExitCodeFor(absl::Status(absl::StatusCode::kAlreadyExists, "x")), kExitAlreadyExists);
+  EXPECT_EQ(ExitCodeFor(absl::Status(absl::StatusCode::kFailedPrecondition, "x")), kExitRejected);
+  EXPECT_EQ(ExitCodeFor(absl::Status(absl::StatusCode::kInvalidArgument, "x")), kExitRejected);
+  EXPECT_EQ(ExitCodeFor(absl::Status(absl::StatusCode::kUnauthenticated, "x")), kExitAuth);
+  EXPECT_EQ(ExitCodeFor(absl::Status(absl::StatusCode::kPermissionDenied, "x")), kExitAuth);
+  EXPECT_EQ(ExitCodeFor(absl::Status(absl::StatusCode::kUnavailable, "x")), kExitUnavailable);
+  EXPECT_EQ(ExitCodeFor(absl::Status(absl::StatusCode::kDeadlineExceeded, "x")), kExitUnavailable);
+  EXPECT_EQ(ExitCodeFor(absl::Status(absl::StatusCode::kAborted, "x")), kExitUnavailable)
+      << "a retry may succeed";
+  EXPECT_EQ(ExitCodeFor(absl::Status(absl::StatusCode::kInternal, "x")), kExitRpcError);
+  // RESOURCE_EXHAUSTED: a limit that frees up says when to retry; a size limit does not.
+  EXPECT_EQ(ExitCodeFor(WithRetryInfo(absl::ResourceExhaustedError("quota"), absl::Seconds(1))),
+            kExitUnavailable);
+  EXPECT_EQ(ExitCodeFor(absl::ResourceExhaustedError("too big")), kExitRejected);
+  EXPECT_EQ(ExitCodeFor(absl::Status(absl::StatusCode::kUnimplemented, "x")), kExitRpcError);
 }
 
 TEST(NamesTest, ShortIdsResolveInTheTenantFullNamesPassThrough) {

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <herald/common/grpc_status.h>
 #include <herald/common/strings.h>
 #include <herald/heraldctl/cli.h>
 #include <herald/heraldctl/exit_codes.h>
@@ -425,7 +426,9 @@ class FakeEvents final : public v1::EventService::Service {
       writer->Write(event);
     }
     if (cursor == "slow") {
-      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "subscriber too far behind");
+      // As Herald cuts a subscriber off: with a retry delay (it resumes from its cursor).
+      return ToGrpcStatus(WithRetryInfo(absl::ResourceExhaustedError("subscriber too far behind"),
+                                        absl::Seconds(1)));
     }
     if (cursor == "end") return grpc::Status::OK;
     if (cursor == "interrupt") std::raise(SIGINT);
@@ -992,9 +995,9 @@ TEST_F(CommandsTest, EventsTailUntilTheStreamEnds) {
   ASSERT_EQ(Run({"events", "tail", "--from=end"}), kExitOk) << err_.str();
   EXPECT_THAT(out_.str(), HasSubstr(" cursor 100-3\n"));
   // Cut off after the events: they are printed, then the error and its exit code.
-  EXPECT_EQ(Run({"events", "tail", "--from=slow"}), kExitRejected);
+  EXPECT_EQ(Run({"events", "tail", "--from=slow"}), kExitUnavailable);
   EXPECT_THAT(out_.str(), HasSubstr(" cursor 100-3\n"));
-  EXPECT_EQ(err_.str(), "heraldctl: RESOURCE_EXHAUSTED: subscriber too far behind\n");
+  EXPECT_EQ(err_.str(), "heraldctl: RESOURCE_EXHAUSTED: subscriber too far behind (retry in 1s)\n");
   EXPECT_EQ(Run({"events", "tail", "--from=stale"}), kExitRejected);
   EXPECT_EQ(out_.str(), "");
   EXPECT_EQ(err_.str(), "heraldctl: OUT_OF_RANGE: cursor stale is older than kept\n");

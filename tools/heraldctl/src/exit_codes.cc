@@ -1,9 +1,10 @@
+#include <herald/common/retry_info.h>
 #include <herald/heraldctl/exit_codes.h>
 
 namespace herald::heraldctl {
 
-ExitCode ExitCodeFor(absl::StatusCode code) {
-  switch (code) {
+ExitCode ExitCodeFor(const absl::Status& status) {
+  switch (status.code()) {
     case absl::StatusCode::kOk:
       return kExitOk;
     case absl::StatusCode::kNotFound:
@@ -13,8 +14,9 @@ ExitCode ExitCodeFor(absl::StatusCode code) {
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kOutOfRange:
-    case absl::StatusCode::kResourceExhausted:
       return kExitRejected;
+    case absl::StatusCode::kResourceExhausted:
+      return RetryDelayOf(status).has_value() ? kExitUnavailable : kExitRejected;
     case absl::StatusCode::kUnauthenticated:
     case absl::StatusCode::kPermissionDenied:
       return kExitAuth;
@@ -39,10 +41,11 @@ std::string_view ExitCodeHelp() {
   4  NOT_FOUND
   5  ALREADY_EXISTS
   6  rejected by the server: INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE,
-     RESOURCE_EXHAUSTED
+     RESOURCE_EXHAUSTED without a retry delay (e.g. a file over the size limit)
   7  UNAUTHENTICATED or PERMISSION_DENIED (check --key / HERALD_API_KEY)
   8  UNAVAILABLE, DEADLINE_EXCEEDED or CANCELLED: the server was not reached or did not
-     answer in time; or ABORTED: the request met a concurrent change. A retry may succeed
+     answer in time; ABORTED: the request met a concurrent change; RESOURCE_EXHAUSTED with
+     a retry delay (a quota or limit; the message says when). A retry may succeed
 )";
 }
 

@@ -3,6 +3,7 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
+#include <herald/common/grpc_status.h>
 #include <herald/common/strings.h>
 #include <herald/heraldctl/values.h>
 
@@ -86,15 +87,19 @@ std::unique_ptr<grpc::ClientContext> Session::Context(bool with_deadline) {
   return context;
 }
 
-int Session::Fail(const grpc::Status& status) {
-  const auto code = static_cast<absl::StatusCode>(status.error_code());
-  err_ << "heraldctl: " << absl::StatusCodeToString(code) << ": " << status.error_message();
+int Session::Fail(const grpc::Status& grpc_status) {
+  const absl::Status status = FromGrpcStatus(grpc_status);
+  const absl::StatusCode code = status.code();
+  err_ << "heraldctl: " << absl::StatusCodeToString(code) << ": " << status.message();
   if (code == absl::StatusCode::kUnavailable) err_ << " (server " << global_.server << ")";
   if (code == absl::StatusCode::kUnauthenticated && global_.key.empty()) {
     err_ << " (no key: pass --key or set HERALD_API_KEY)";
   }
+  if (const std::optional<absl::Duration> delay = RetryDelayOf(status)) {
+    err_ << " (retry in " << absl::FormatDuration(*delay) << ")";
+  }
   err_ << "\n";
-  return ExitCodeFor(code);
+  return ExitCodeFor(status);
 }
 
 int Session::Usage(const absl::Status& status) {

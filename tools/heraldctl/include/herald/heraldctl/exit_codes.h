@@ -23,18 +23,20 @@ enum ExitCode : int {
   // ALREADY_EXISTS.
   kExitAlreadyExists = 5,
   // The server refused the request as it stands: INVALID_ARGUMENT, FAILED_PRECONDITION,
-  // OUT_OF_RANGE, RESOURCE_EXHAUSTED, ABORTED. Retrying the same request will not help.
+  // OUT_OF_RANGE, or RESOURCE_EXHAUSTED without a retry delay (a size limit). Retrying the same
+  // request will not help.
   kExitRejected = 6,
   // UNAUTHENTICATED or PERMISSION_DENIED: check --key / HERALD_API_KEY.
   kExitAuth = 7,
   // UNAVAILABLE, DEADLINE_EXCEEDED or CANCELLED: the server could not be reached or did not
-  // answer in time; a retry may succeed.
+  // answer in time; ABORTED: the request met a concurrent change; RESOURCE_EXHAUSTED with a
+  // retry delay: a quota or limit that frees up. A retry may succeed.
   kExitUnavailable = 8,
 };
 
-// The exit code for an RPC that ended with `code` (kExitOk for OK). gRPC and absl share the
-// canonical code numbers.
-ExitCode ExitCodeFor(absl::StatusCode code);
+// The exit code for an RPC that ended with `status` (kExitOk for OK); its retry delay
+// (RetryDelayOf) tells a RESOURCE_EXHAUSTED that passes from one that does not.
+ExitCode ExitCodeFor(const absl::Status& status);
 
 // The exit-code table, as printed by --help.
 std::string_view ExitCodeHelp();
