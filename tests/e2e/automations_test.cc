@@ -633,8 +633,10 @@ TEST_F(AutomationsEndToEndTest, HeraldctlCreatesListsShowsAndDeletesRules) {
   EXPECT_EQ(rule.trigger(), v1::Automation::NEW_SUBSCRIBER);
   EXPECT_EQ(rule.action(), v1::Automation::ADD_TO_LIST);
   const std::string id = ShortId(rule.name());
-  const CommandResult removing = run({"automations", "create", StrCat("--account=", account),
-                                      "--list=78", "--action=remove-from-list", "--json"});
+  // The API's names, as `automations get` prints them, are taken too.
+  const CommandResult removing =
+      run({"automations", "create", StrCat("--account=", account), "--list=78",
+           "--trigger=NEW_SUBSCRIBER", "--action=remove_from_list", "--json"});
   ASSERT_EQ(removing.exit_code, 0) << removing;
   v1::Automation remover;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(removing.out, &remover).ok()) << removing;

@@ -306,7 +306,7 @@ TEST_F(HeraldctlTest, DraftCampaignFromYamlIsListedCancelledAndWatchedToItsEnd) 
       2);
   const CommandResult no_team =
       Run({"campaigns", "create", "--text=x", "--all-accounts", "--team=nope"}, env);
-  EXPECT_EQ(no_team.exit_code, 2) << no_team;
+  EXPECT_EQ(no_team.exit_code, 6) << no_team;
   EXPECT_THAT(no_team.err, HasSubstr("team 'nope' has no accounts"));
 
   const CommandResult cancelled = Run({"campaigns", "cancel", campaign.name()}, env);

@@ -185,7 +185,7 @@ TEST(HelpTest, EveryCommandHasUsageFlagsAndExitCodes) {
     EXPECT_NE(spec.run, nullptr);
   }
   EXPECT_THAT(ProgramHelp(Commands()), HasSubstr("campaigns watch"));
-  EXPECT_THAT(ResourceHelp(Commands(), "keys"), HasSubstr("heraldctl keys create TENANT"));
+  EXPECT_THAT(ResourceHelp(Commands(), "keys"), HasSubstr("heraldctl keys create [TENANT]"));
 }
 
 TEST(ParseCommandLineTest, RepeatedFlagsKeepEveryValue) {

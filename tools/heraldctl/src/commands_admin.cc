@@ -73,9 +73,14 @@ int TenantsList(Session& s, const ParsedCommand&) {
       });
 }
 
+// The TENANT argument, or --tenant (HERALD_TENANT) without one.
+absl::StatusOr<std::string> TenantArgument(Session& s, const ParsedCommand& c) {
+  return c.args.empty() ? s.names().Parent() : s.names().Tenant(c.args[0]);
+}
+
 int KeysCreate(Session& s, const ParsedCommand& c) {
   v1::CreateApiKeyRequest request;
-  HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Tenant(c.args[0]));
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, TenantArgument(s, c));
   request.mutable_api_key()->set_display_name(c.Get("display-name"));
   request.set_request_id(c.Get("request-id"));
   v1::CreateApiKeyResponse response;
@@ -101,7 +106,7 @@ int KeysCreate(Session& s, const ParsedCommand& c) {
 
 int KeysList(Session& s, const ParsedCommand& c) {
   v1::ListApiKeysRequest request;
-  HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Tenant(c.args[0]));
+  HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, TenantArgument(s, c));
   v1::ListApiKeysResponse response;
   auto context = s.Context();
   const grpc::Status status = Stub(s)->ListApiKeys(context.get(), request, &response);
@@ -207,20 +212,21 @@ void AddAdminCommands(std::vector<CommandSpec>& commands) {
   commands.push_back(
       {"keys",
        "create",
-       "TENANT",
+       "[TENANT]",
+       0,
        1,
-       1,
-       "Create an API key for a tenant; prints its secret once",
+       "Create an API key for a tenant (--tenant without TENANT); prints its secret once",
        "The secret is printed on stdout (\"secret: ...\", or the `secret` field with --json)\n"
        "and cannot be shown again. Needs the platform-admin key.",
        {{"display-name", "TEXT", "label for operators, e.g. crm-prod"}, request_id},
        KeysCreate});
   commands.push_back({"keys",
                       "list",
-                      "TENANT",
+                      "[TENANT]",
+                      0,
                       1,
-                      1,
-                      "List a tenant's API keys, revoked ones included (no secrets)",
+                      "List a tenant's API keys (of --tenant without TENANT), revoked ones "
+                      "included (no secrets)",
                       "",
                       {},
                       KeysList});

@@ -1,4 +1,6 @@
 // automations: AutomationService.
+#include <algorithm>
+
 #include <herald/common/strings.h>
 #include <herald/v1/automation.grpc.pb.h>
 
@@ -11,24 +13,33 @@ std::unique_ptr<v1::AutomationService::Stub> Stub(Session& s) {
   return v1::AutomationService::NewStub(s.channel());
 }
 
-// --trigger's words for the API's values.
-absl::StatusOr<v1::Automation::Trigger> ParseTrigger(std::string_view value) {
+// "NEW_SUBSCRIBER" (the API's name, as `automations get` prints it) as "new-subscriber".
+std::string FlagWord(std::string_view value) {
+  std::string word = AsciiLower(value);
+  std::replace(word.begin(), word.end(), '_', '-');
+  return word;
+}
+
+// --trigger's words (or the API's names, in any case) for the API's values.
+absl::StatusOr<v1::Automation::Trigger> ParseTrigger(std::string_view given) {
+  const std::string value = FlagWord(given);
   if (value == "new-subscriber") return v1::Automation::NEW_SUBSCRIBER;
   if (value == "subscription-renewed") return v1::Automation::SUBSCRIPTION_RENEWED;
   if (value == "subscription-expired") return v1::Automation::SUBSCRIPTION_EXPIRED;
   if (value == "ppv-unlocked") return v1::Automation::PPV_UNLOCKED;
   return absl::InvalidArgumentError(
-      StrCat("--trigger: '", value,
+      StrCat("--trigger: '", given,
              "' is not a trigger (want new-subscriber, subscription-renewed, "
              "subscription-expired or ppv-unlocked)"));
 }
 
-// --action's words for the API's values.
-absl::StatusOr<v1::Automation::Action> ParseAction(std::string_view value) {
+// --action's words (or the API's names, in any case) for the API's values.
+absl::StatusOr<v1::Automation::Action> ParseAction(std::string_view given) {
+  const std::string value = FlagWord(given);
   if (value == "add-to-list") return v1::Automation::ADD_TO_LIST;
   if (value == "remove-from-list") return v1::Automation::REMOVE_FROM_LIST;
   return absl::InvalidArgumentError(
-      StrCat("--action: '", value, "' is not an action (want add-to-list or remove-from-list)"));
+      StrCat("--action: '", given, "' is not an action (want add-to-list or remove-from-list)"));
 }
 
 int AutomationsCreate(Session& s, const ParsedCommand& c) {

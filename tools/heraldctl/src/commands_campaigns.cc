@@ -19,9 +19,13 @@ std::unique_ptr<v1::CampaignService::Stub> Stub(Session& s) {
 
 int PrintOrWatch(Session& s, const ParsedCommand& c, const v1::Campaign& campaign);
 
+absl::Status CampaignFromFileAndFlags(const ParsedCommand& c, const Names& names,
+                                      v1::Campaign* campaign, std::vector<std::string>* paths);
+
 // --all-accounts: sets --accounts of `c` to every account of the tenant (of --team when given),
-// as the server lists them. Returns kExitOk, or the exit code of a usage error or a failed
-// listing, already reported.
+// as the server lists them, once the rest of the command line and the file are found good (a
+// usage error never reaches the server). Returns kExitOk, or the exit code of a usage error, a
+// failed listing or a tenant without accounts (rejected, as the server would), already reported.
 int ExpandAllAccounts(Session& s, ParsedCommand& c) {
   const bool all = c.Has("all-accounts") && c.GetBool("all-accounts");
   if (!all) {
@@ -30,6 +34,16 @@ int ExpandAllAccounts(Session& s, ParsedCommand& c) {
   }
   if (c.Has("accounts")) {
     return s.Usage(absl::InvalidArgumentError("give --accounts or --all-accounts, not both"));
+  }
+  // Checked with one stand-in account for those to be listed: the targets are built as they
+  // will be, --fans-file read and parsed included.
+  ParsedCommand probe = c;
+  probe.flags["accounts"] = "acct_listed";
+  v1::Campaign checked;
+  std::vector<std::string> checked_paths;
+  if (absl::Status st = CampaignFromFileAndFlags(probe, s.names(), &checked, &checked_paths);
+      !st.ok()) {
+    return s.Usage(st);
   }
   v1::ListAccountsRequest request;
   HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Parent());
@@ -47,9 +61,10 @@ int ExpandAllAccounts(Session& s, ParsedCommand& c) {
       [](const v1::ListAccountsResponse&) { return false; }, &listed, &more);
   if (code != kExitOk) return code;
   if (listed.accounts().empty()) {
-    return s.Usage(absl::InvalidArgumentError(
-        c.Has("team") ? StrCat("--all-accounts: team '", c.Get("team"), "' has no accounts")
-                      : std::string("--all-accounts: the tenant has no accounts")));
+    s.err() << "heraldctl: --all-accounts: "
+            << (c.Has("team") ? StrCat("team '", c.Get("team"), "' has") : "the tenant has")
+            << " no accounts\n";
+    return kExitRejected;
   }
   std::vector<std::string> names;
   for (const v1::Account& account : listed.accounts()) names.push_back(account.name());
@@ -328,7 +343,10 @@ int CampaignsWatch(Session& s, const ParsedCommand& c) {
 int PrintOrWatch(Session& s, const ParsedCommand& c, const v1::Campaign& campaign) {
   if (!c.GetBool("watch") || campaign.state() == v1::Campaign::DRAFT) return s.Print(campaign);
   if (s.global().json) {
-    s.out() << ToJson(campaign) << "\n";
+    // One WatchCampaignResponse per line, this first one included.
+    v1::WatchCampaignResponse created;
+    *created.mutable_campaign() = campaign;
+    s.out() << ToJson(created) << "\n";
   } else {
     s.out() << "campaign " << campaign.name() << " " << v1::Campaign::State_Name(campaign.state())
             << "\n";

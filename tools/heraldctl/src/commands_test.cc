@@ -691,6 +691,22 @@ TEST_F(CommandsTest, CampaignCreateFromFileAndFlags) {
   EXPECT_EQ(Run({"campaigns", "create", "--text=no targets"}), kExitUsage);
 }
 
+// --all-accounts lists the accounts only once the rest of the command is found good.
+TEST_F(CommandsTest, AllAccountsChecksTheCommandBeforeListingAccounts) {
+  EXPECT_EQ(Run({"campaigns", "create", "--text=x", "--all-accounts", "--price=abc"}), kExitUsage);
+  EXPECT_EQ(Run({"campaigns", "create", "--all-accounts", "--file=/nonexistent/c.yaml"}),
+            kExitUsage);
+  EXPECT_EQ(Run({"campaigns", "update", "c1", "--all-accounts", "--send-at=yesterday"}),
+            kExitUsage);
+  {
+    std::lock_guard lock(r_.mu);
+    EXPECT_TRUE(r_.page_tokens.empty()) << "ListAccounts was called";
+  }
+  ASSERT_EQ(Run({"campaigns", "create", "--text=x", "--all-accounts"}), kExitOk) << err_.str();
+  ASSERT_EQ(r_.create_campaign.campaign().targets_size(), 2);
+  EXPECT_EQ(r_.create_campaign.campaign().targets(1).account(), "tenants/acme/accounts/acct_b");
+}
+
 TEST_F(CommandsTest, CampaignUpdateMaskFromFileAndFlags) {
   const std::string file = TempFile("update.json");
   std::ofstream(file) << R"({"name": "tenants/acme/campaigns/zzz", "state": "DRAFT",
@@ -782,6 +798,13 @@ TEST_F(CommandsTest, CreateWithWatchFollowsTheNewCampaign) {
             kExitRpcError);
   EXPECT_THAT(out_.str(), HasSubstr("campaign tenants/acme/campaigns/c1 STATE_UNSPECIFIED\n"
                                     "campaign c1 SENDING"));
+  // --json: one WatchCampaignResponse per line, the created campaign's first.
+  EXPECT_EQ(Run({"campaigns", "create", "--text=Hi", "--accounts=acct_a", "--watch", "--json"}),
+            kExitRpcError);
+  std::istringstream lines(out_.str());
+  std::string first;
+  ASSERT_TRUE(std::getline(lines, first));
+  EXPECT_THAT(first, HasSubstr(R"({"campaign":{"name":"tenants/acme/campaigns/c1")")) << first;
   // A draft is only printed.
   EXPECT_EQ(Run({"campaigns", "create", "--text=Hi", "--accounts=acct_a", "--watch", "--draft"}),
             kExitOk);
