@@ -763,6 +763,13 @@ TEST_F(WebhooksTest, ForgedUnsignedAndMisaddressedDeliveriesAreRefused) {
   auto forged = json_type;
   forged["Signature"] = std::string(64, 'a');
   EXPECT_EQ(post("/webhooks/forger.main", forged), 401);
+  // The request target in absolute form names the same endpoint; a 401 says what it wants.
+  auto absolute =
+      testing::HttpRequest(stack_->herald().ingest_port(), "POST",
+                           "http://ingest.example.com/webhooks/forger.main", body, forged);
+  ASSERT_TRUE(absolute.ok()) << absolute.status();
+  EXPECT_EQ(absolute->status, 401);
+  EXPECT_EQ(absolute->headers["www-authenticate"], "Signature");
   // An unknown endpoint answers as a bad signature does: nothing tells a prober it is absent.
   EXPECT_EQ(post("/webhooks/forger.nope", forged), 401);
   // Another tenant's endpoint: its own secret, so the forger's signature is refused there too.

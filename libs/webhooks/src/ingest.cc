@@ -19,6 +19,9 @@ namespace {
 namespace asio = boost::asio;
 using upstream::WebhookEventType;
 
+// Idempotency keys up to this long are stored as they are; longer ones as their digest.
+constexpr size_t kMaxKeptKeyBytes = 200;
+
 // The event label: the events Herald applies by name, everything else "other" (label values
 // come from a fixed set).
 constexpr std::array<std::string_view, 9> kEventLabels = {
@@ -197,9 +200,11 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
   std::string endpoint_id(request.endpoint);
   absl::StatusOr<Endpoint> endpoint = co_await endpoints_.Find(std::move(endpoint_id));
   if (!endpoint.ok()) {
-    // The same answer as a bad signature: an unsigned request cannot probe which endpoints
-    // exist. The metric still tells an operator which of the two it was.
+    // The same answer as a bad signature, after the same work (an HMAC of the body): an
+    // unsigned request cannot probe which endpoints exist, by the answer or by its time. The
+    // metric still tells an operator which of the two it was.
     if (absl::IsNotFound(endpoint.status())) {
+      static_cast<void>(store::HmacSha256Hex(request.endpoint, request.body));
       co_return finish(kUnknownEndpoint, 401, "missing or invalid signature");
     }
     log::Warn("webhook endpoint lookup failed", {{"error", endpoint.status().ToString()}});
@@ -247,15 +252,19 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
     // Ephemeral events (presence) carry no key; they are counted, not stored.
     co_return finish(kNoKey, 200, "ignored: no idempotency key");
   }
-  if (request.idempotency_key.size() > 200) {
-    co_return finish(kMalformed, 400, "the idempotency key is longer than 200 bytes");
-  }
   if (!applies) co_return finish(kUnknownType, 200, "ignored: event type not used");
   // Every event Herald applies should carry a key. One that does not is still recorded, never
-  // dropped: keyed by its signed body, which a retry or a redelivery repeats byte for byte.
-  std::string key = request.idempotency_key.empty()
-                        ? StrCat("body:", store::Sha256Hex(request.body))
-                        : std::string(request.idempotency_key);
+  // dropped: keyed by its signed body, which a retry or a redelivery repeats byte for byte. A
+  // key longer than the upstream's (evt_ and 40 hex digits) is kept as its digest, so that
+  // what Redis holds per event stays small.
+  std::string key;
+  if (request.idempotency_key.empty()) {
+    key = StrCat("body:", store::Sha256Hex(request.body));
+  } else if (request.idempotency_key.size() > kMaxKeptKeyBytes) {
+    key = StrCat("sha256:", store::Sha256Hex(request.idempotency_key));
+  } else {
+    key = std::string(request.idempotency_key);
+  }
   const absl::Time recording = clock_.Now();
   if (!shedder_->Admit(recording)) {
     co_return finish(kShed, 503, "overloaded; retry");

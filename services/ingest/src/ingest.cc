@@ -97,6 +97,12 @@ WebhookServer MakeWebhookServer(http::ServerConfig config, webhooks::Ingest& ing
     };
     std::string_view target(req.target().data(), req.target().size());
     target = target.substr(0, target.find('?'));
+    // The absolute form (http://host/webhooks/…, as sent to a proxy) names the same path.
+    for (std::string_view scheme : {"http://", "https://"}) {
+      if (!target.starts_with(scheme)) continue;
+      const size_t path = target.find('/', scheme.size());
+      target = path == std::string_view::npos ? std::string_view("/") : target.substr(path);
+    }
     if (!target.starts_with(kPrefix)) co_return refuse(404, "not found\n");
     const std::string_view endpoint = target.substr(kPrefix.size());
     if (endpoint.empty() || endpoint.find('/') != std::string_view::npos) {
@@ -120,6 +126,8 @@ WebhookServer MakeWebhookServer(http::ServerConfig config, webhooks::Ingest& ing
     if (answer.retry_after_seconds > 0) {
       res.set(bhttp::field::retry_after, std::to_string(answer.retry_after_seconds));
     }
+    // What a 401 asks for: the body signed as Signature says (lowercase hex HMAC-SHA256).
+    if (answer.status == 401) res.set(bhttp::field::www_authenticate, "Signature");
     co_return http::Reply{std::move(res)};
   };
   return WebhookServer{.config = std::move(config), .handler = std::move(handler)};
