@@ -520,6 +520,33 @@ TEST_F(ApiListsTest, StatisticsByType) {
   EXPECT_EQ(ErrorCode(405, "POST", "/api/acct_a1/mass-messaging/statistics"), "method_not_allowed");
 }
 
+// Messages scheduled for the same instant start a microsecond apart: the engagement list's
+// date cursor (its next_page) pages through every one of them.
+TEST_F(ApiListsTest, MessagesScheduledForTheSameInstantArePagedThroughOneByOne) {
+  const std::string at = R"("scheduledDate":"2023-11-15T00:00:00.000Z")";
+  const int64_t first = Send(StrCat(R"({"text":"a","userIds":[1],)", at, "}"));
+  const int64_t second = Send(StrCat(R"({"text":"b","userIds":[2],)", at, "}"));
+  const int64_t third = Send(StrCat(R"({"text":"c","userIds":[3],)", at, "}"));
+  clock_.Advance(absl::Hours(24));  // all three started
+  std::vector<int64_t> paged;
+  std::string target = "/api/acct_a1/engagement/messages/mass-messages?limit=1";
+  for (int page = 0; page < 5 && !target.empty(); ++page) {
+    ApiResponse r = Call("GET", target);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const json::value body = Parse(r.body);
+    for (const json::value& item : body.at("data").at("items").as_array()) {
+      paged.push_back(item.at("id").as_int64());
+    }
+    const json::value& next = body.at("_pagination").at("next_page");
+    target.clear();
+    if (next.is_string()) {
+      const std::string url(next.as_string());
+      target = url.substr(url.find("/api/"));
+    }
+  }
+  EXPECT_THAT(paged, ElementsAre(third, second, first));
+}
+
 TEST_F(ApiListsTest, MassMessagesChartCountsPerDay) {
   // The clock starts at 2023-11-14 22:13:15 UTC.
   auto purchase = [&](int64_t message_id, std::string_view at) {

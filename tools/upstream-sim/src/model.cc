@@ -75,6 +75,16 @@ MassMessage* Account::FindMessage(int64_t message_id) {
   return it == messages.end() ? nullptr : it->second.get();
 }
 
+absl::Time Account::FreeStartTime(absl::Time wanted, int64_t message_id) const {
+  const auto taken = [&](absl::Time t) {
+    return std::any_of(messages.begin(), messages.end(), [&](const auto& entry) {
+      return entry.first != message_id && entry.second->start_at == t;
+    });
+  };
+  while (taken(wanted)) wanted += absl::Microseconds(1);
+  return wanted;
+}
+
 absl::Time Account::NextMessageTime(absl::Time now) {
   const absl::Time t = std::max(now, last_message_time + absl::Microseconds(1));
   last_message_time = t;

@@ -199,7 +199,7 @@ ApiResult<MassMessage*> SendMassMessage(World& world, Account& account,
   m.start_at = m.created_at;
   if (request.scheduled_date && *request.scheduled_date > now) {
     m.scheduled = true;
-    m.start_at = *request.scheduled_date;
+    m.start_at = account.FreeStartTime(*request.scheduled_date, m.id);
   }
   m.save_for_later = request.save_for_later;
   m.user_lists = request.user_lists.value_or(kNone);
@@ -265,7 +265,7 @@ ApiResult<MassMessage*> UpdateMassMessage(World& world, Account& account, int64_
                            request.giphy_id.value_or(old.giphy_id));
   if (request.scheduled_date) {
     m->scheduled = *request.scheduled_date > now;
-    m->start_at = std::max(*request.scheduled_date, now);
+    m->start_at = account.FreeStartTime(std::max(*request.scheduled_date, now), m->id);
     if (m->save_for_later) {
       m->save_for_later = false;
       account.active_messages.push_back(m->id);

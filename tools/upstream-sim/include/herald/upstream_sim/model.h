@@ -225,6 +225,10 @@ class Account {
   MassMessage* FindMessage(int64_t message_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // A creation time after every earlier one on this account.
   absl::Time NextMessageTime(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // `wanted`, or the first microsecond after it that no other message of the account starts at
+  // (a message's start time is the overview's date cursor: ties would drop one at a page end).
+  absl::Time FreeStartTime(absl::Time wanted, int64_t message_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Has queues to deliver, purchases to perform or upload outcomes to report.
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     return !active_messages.empty() || !pending_purchases.empty() || !pending_uploads.empty();
