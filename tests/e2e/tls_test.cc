@@ -24,11 +24,14 @@
 #include <herald/common/strings.h>
 #include <herald/testing/herald_api.h>
 #include <herald/testing/herald_process.h>
+#include <herald/testing/herald_stack.h>
 #include <herald/testing/net.h>
+#include <herald/testing/observability.h>
 #include <herald/testing/redis_server.h>
 #include <herald/testing/subprocess.h>
 #include <herald/testing/tls.h>
 #include <herald/testing/wait.h>
+#include <herald/v1/campaign.grpc.pb.h>
 #include <herald/v1/tenant.grpc.pb.h>
 
 namespace herald {
@@ -224,6 +227,51 @@ TEST(TlsTest, HeraldReachesRedisOverTlsWithAClientCertificate) {
   ASSERT_TRUE(testing::CreateTenant(channel, kAdminKey, "over-tls").ok()) << (*herald)->Logs();
   // The tenant is in that Redis (read back through its plain port).
   EXPECT_EQ((*redis)->Command({"HEXISTS", "hd:{platform}:tenants", "over-tls"}).value_or(""), "1");
+}
+
+// Webhooks over TLS end to end: a team registered with Herald's https:// ingest URL gets the
+// upstream's events over TLS, the ingest's certificate checked against the CA the simulator is
+// told to trust.
+TEST(TlsTest, TheUpstreamDeliversWebhooksToAnHttpsIngest) {
+  const std::string dir = testing::MakeTempDir("webhooks-tls");
+  ASSERT_TRUE(testing::MakeTestCa(dir, "hooks")) << "openssl failed";
+  auto stack = testing::HeraldStack::Start(
+      {.simulator_args = {"--teams=1", "--accounts_per_team=1", "--fans_per_account=5",
+                          "--delivery_rate=2000", "--rate_limit_per_minute=100000"},
+       .simulator_env = {{"SSL_CERT_FILE", StrCat(dir, "/hooks-ca.pem")}},
+       .herald_args = {StrCat("--ingest_tls_cert_file=", dir, "/hooks-server.pem"),
+                       StrCat("--ingest_tls_key_file=", dir, "/hooks-server.key"),
+                       "--poll_interval=50ms", "--log_level=warn"},
+       .admin_key = kAdminKey,
+       .encryption_key = std::string(64, 'd'),
+       .register_webhooks = true,
+       .webhooks_over_tls = true});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  auto key = testing::CreateTenant((*stack)->channel(), kAdminKey, "secure");
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto team = testing::CreateTeamWithAccounts((*stack)->channel(), *key, "secure");
+  ASSERT_TRUE(team.ok()) << team.status();
+  EXPECT_TRUE(team->team.webhook_id().starts_with("wh_")) << team->team.webhook_error();
+
+  v1::CreateCampaignRequest req =
+      testing::CampaignToFans("secure", team->accounts, "Over TLS", 0, "");
+  req.mutable_campaign()->mutable_content()->clear_media();
+  v1::Campaign created;
+  const grpc::Status s = v1::CampaignService::NewStub((*stack)->channel())
+                             ->CreateCampaign(testing::BearerContext(*key).get(), req, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  // Its messages.sent events reach the ingest over TLS and are applied.
+  const auto applied = [&] {
+    auto metrics = testing::HttpGet((*stack)->herald().admin_port(), "/metrics");
+    return metrics.ok()
+               ? testing::SeriesValue(
+                     metrics->body,
+                     R"(herald_webhook_events_total{result="applied",type="messages.sent"})")
+                     .value_or(0)
+               : 0.0;
+  };
+  EXPECT_TRUE(testing::WaitFor([&] { return applied() > 0; }, absl::Seconds(30)))
+      << (*stack)->sim().Logs() << (*stack)->herald().Logs();
 }
 
 }  // namespace

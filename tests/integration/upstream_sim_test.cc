@@ -1173,7 +1173,7 @@ TEST_F(SimWebhookApiTest, BadInputGivesItsCodeAndChangesNothing) {
   const std::string ok_events = R"("events":["messages.sent"])";
   const std::string global = R"("account_scope":"global")";
   const std::vector<std::pair<std::string, std::string>> creates = {
-      {StrCat(R"({"endpoint_url":"https://h/x",)", ok_events, ",", global, "}"), "invalid_url"},
+      {StrCat(R"({"endpoint_url":"ftp://h/x",)", ok_events, ",", global, "}"), "invalid_url"},
       {StrCat(R"({)", ok_events, ",", global, "}"), "invalid_url"},
       {StrCat(R"({"endpoint_url":"http://h/x","events":[],)", global, "}"), "invalid_events"},
       {StrCat(R"({"endpoint_url":"http://h/x","events":["nope.never"],)", global, "}"),

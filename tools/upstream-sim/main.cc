@@ -71,7 +71,7 @@ ABSL_FLAG(std::string, upload_response_shape, "flat",
 ABSL_FLAG(absl::Duration, tick_interval, absl::Milliseconds(10), "Delivery engine period.");
 
 ABSL_FLAG(std::vector<std::string>, webhook_url, {},
-          "Webhook endpoint(s) receiving every team's events (http:// only; comma list).");
+          "Webhook endpoint(s) receiving every team's events (http:// or https://; comma list).");
 ABSL_FLAG(std::string, webhook_secret, "", "Signing secret for --webhook_url endpoints.");
 ABSL_FLAG(int, webhook_max_retries, 5, "Retries after a failed webhook attempt.");
 ABSL_FLAG(absl::Duration, webhook_retry_base, absl::Seconds(1),

@@ -24,7 +24,8 @@ absl::StatusOr<std::unique_ptr<HeraldProcess>> HeraldProcess::Start(Options opti
     argv.push_back(StrCat("--admin_address=127.0.0.1:", admin_port));
     argv.push_back(StrCat("--ingest_address=127.0.0.1:", ingest_port));
     if (options.register_webhooks) {
-      argv.push_back(StrCat("--public_webhook_url=http://127.0.0.1:", ingest_port, "/webhooks"));
+      argv.push_back(StrCat("--public_webhook_url=", options.webhooks_over_tls ? "https" : "http",
+                            "://127.0.0.1:", ingest_port, "/webhooks"));
     }
     argv.push_back("--log_format=json");
     if (options.redis_port != 0) {

@@ -22,7 +22,8 @@ absl::StatusOr<std::unique_ptr<HeraldStack>> HeraldStack::Start(Options options)
     stack->redis_ = *std::move(redis);
     redis_args = {StrCat("--redis_address=127.0.0.1:", stack->redis_->port())};
   }
-  auto sim = SimulatorProcess::Start({.args = std::move(options.simulator_args)});
+  auto sim = SimulatorProcess::Start(
+      {.args = std::move(options.simulator_args), .env = std::move(options.simulator_env)});
   if (!sim.ok()) return sim.status();
   stack->sim_ = *std::move(sim);
   std::vector<std::string> args = {"serve", "--role=all",
@@ -32,7 +33,8 @@ absl::StatusOr<std::unique_ptr<HeraldStack>> HeraldStack::Start(Options options)
   auto herald = HeraldProcess::Start({.args = std::move(args),
                                       .env = {{"HERALD_ADMIN_KEY", options.admin_key},
                                               {"HERALD_ENCRYPTION_KEY", options.encryption_key}},
-                                      .register_webhooks = options.register_webhooks});
+                                      .register_webhooks = options.register_webhooks,
+                                      .webhooks_over_tls = options.webhooks_over_tls});
   if (!herald.ok()) return herald.status();
   stack->herald_ = *std::move(herald);
   stack->channel_ =

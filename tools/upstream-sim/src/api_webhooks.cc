@@ -169,10 +169,12 @@ ApiResult<WebhookEndpointConfig> ParseWebhookBody(
 
   const json::value* url = o.if_contains("endpoint_url");
   if (url != nullptr || current == nullptr) {
-    if (url == nullptr || !url->is_string() || !View(url->as_string()).starts_with("http://") ||
-        url->as_string().size() <= 7) {
-      return Unprocessable("invalid_url",
-                           "endpoint_url must be an http:// URL (the simulator does not do TLS).");
+    const std::string_view given =
+        url != nullptr && url->is_string() ? View(url->as_string()) : std::string_view();
+    const bool http = given.starts_with("http://") && given.size() > 7;
+    const bool https = given.starts_with("https://") && given.size() > 8;
+    if (!http && !https) {
+      return Unprocessable("invalid_url", "endpoint_url must be an http:// or https:// URL.");
     }
     config.url = std::string(View(url->as_string()));
   }

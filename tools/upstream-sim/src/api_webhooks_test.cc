@@ -47,6 +47,9 @@ TEST(ParseWebhookBodyTest, CreateNeedsUrlEventsAndScope) {
             "invalid_url");
   EXPECT_EQ(Code(ParseWebhookBody(R"({"endpoint_url":"https://h/x",)" + events + "," + global + "}",
                                   nullptr, AccountsAB)),
+            "ok");
+  EXPECT_EQ(Code(ParseWebhookBody(R"({"endpoint_url":"ftp://h/x",)" + events + "," + global + "}",
+                                  nullptr, AccountsAB)),
             "invalid_url");
   const std::string url = R"("endpoint_url":"http://h/x",)";
   EXPECT_EQ(Code(ParseWebhookBody("{" + url + global + "}", nullptr, AccountsAB)),

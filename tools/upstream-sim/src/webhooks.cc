@@ -9,6 +9,9 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -36,6 +39,7 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 struct Settings {
   std::string url;
   std::string secret;
+  bool tls = false;  // https://
   std::string host;
   std::string port;
   std::string target;
@@ -95,8 +99,8 @@ absl::StatusOr<std::shared_ptr<Settings>> MakeSettings(const WebhookEndpointConf
   auto parsed = boost::urls::parse_uri(config.url);
   if (!parsed)
     return absl::InvalidArgumentError(StrCat("webhook url: cannot parse '", config.url, "'"));
-  if (parsed->scheme() != "http") {
-    return absl::InvalidArgumentError("webhook url: only http:// URLs are supported");
+  if (parsed->scheme() != "http" && parsed->scheme() != "https") {
+    return absl::InvalidArgumentError("webhook url: only http:// and https:// URLs are supported");
   }
   if (parsed->host().empty()) return absl::InvalidArgumentError("webhook url: missing host");
   auto s = std::make_shared<Settings>();
@@ -106,7 +110,8 @@ absl::StatusOr<std::shared_ptr<Settings>> MakeSettings(const WebhookEndpointConf
   if (parsed->host_type() == boost::urls::host_type::ipv6) {
     s->host = std::string(parsed->host_ipv6_address().to_string());
   }
-  s->port = parsed->has_port() ? std::string(parsed->port()) : "80";
+  s->tls = parsed->scheme() == "https";
+  s->port = parsed->has_port() ? std::string(parsed->port()) : s->tls ? "443" : "80";
   s->target = std::string(parsed->encoded_resource());
   if (s->target.empty() || s->target[0] != '/') s->target = StrCat("/", s->target);
   s->host_header = std::string(parsed->encoded_authority());
@@ -115,6 +120,36 @@ absl::StatusOr<std::shared_ptr<Settings>> MakeSettings(const WebhookEndpointConf
   s->enabled = config.enabled;
   return s;
 }
+
+// An endpoint worker's connection: plain TCP for an http:// URL, TLS over it for https://.
+struct Connection {
+  explicit Connection(asio::any_io_executor executor) : executor(std::move(executor)) {
+    tcp.emplace(this->executor);
+  }
+  // A fresh stream for each connection: one whose deadline expired keeps that in its state, and
+  // Beast asserts on it when the stream is used again.
+  void Reset(const Settings& s, asio::ssl::context& tls_context) {
+    tcp.reset();
+    tls.reset();
+    if (s.tls) {
+      tls.emplace(executor, tls_context);
+    } else {
+      tcp.emplace(executor);
+    }
+  }
+  beast::tcp_stream& transport() { return tls ? tls->next_layer() : *tcp; }
+  void Close() {
+    boost::system::error_code ignored;
+    transport().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    transport().close();
+    open = false;
+  }
+
+  asio::any_io_executor executor;
+  std::optional<beast::tcp_stream> tcp;
+  std::optional<asio::ssl::stream<beast::tcp_stream>> tls;
+  bool open = false;
+};
 
 // 8-4-4-4-12 lowercase hex, version-4 style, derived from the delivery number.
 std::string DeliveryUuid(uint64_t delivery) {
@@ -135,7 +170,12 @@ std::string DeliveryUuid(uint64_t delivery) {
 class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
  public:
   Impl(asio::io_context& io, WebhookPolicy policy, const Clock& clock)
-      : io_(io), clock_(clock), policy_(policy) {}
+      : io_(io), clock_(clock), policy_(policy) {
+    // https:// receivers are verified against the system's CAs (OpenSSL's default paths, which
+    // SSL_CERT_FILE and SSL_CERT_DIR override) and must present a certificate for their host.
+    tls_context_.set_default_verify_paths();
+    tls_context_.set_verify_mode(asio::ssl::verify_peer);
+  }
 
   absl::StatusOr<std::string> AddEndpoint(WebhookEndpointConfig config) {
     if (config.managed && config.team.empty()) {
@@ -462,77 +502,96 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
     while (ep.records.size() > kMaxDeliveryRecords) ep.records.pop_front();
   }
 
-  static asio::awaitable<AttemptResult> Attempt(std::optional<beast::tcp_stream>& stream,
-                                                beast::flat_buffer& buffer, bool& open,
-                                                const Settings& s, const WebhookPolicy& policy,
+  static asio::awaitable<AttemptResult> Attempt(Connection& c, beast::flat_buffer& buffer,
+                                                const Settings& s, asio::ssl::context& tls_context,
+                                                const WebhookPolicy& policy,
                                                 const std::string& request) {
     AttemptResult result;
     // The request timeout bounds the whole attempt, a connection made for it included.
     const auto started = std::chrono::steady_clock::now();
-    if (!open) {
-      // A fresh stream for each connection: one whose deadline expired keeps that in its state,
-      // and Beast asserts on it when the stream is used again.
-      const asio::any_io_executor executor = stream->get_executor();
-      stream.emplace(executor);
-      tcp::resolver resolver(executor);
+    if (!c.open) {
+      c.Reset(s, tls_context);
+      tcp::resolver resolver(c.executor);
       auto [rec, results] = co_await resolver.async_resolve(s.host, s.port, kUseTuple);
       if (rec) {
         result.error = StrCat("resolve: ", rec.message());
         co_return result;
       }
-      stream->expires_after(absl::ToChronoNanoseconds(policy.connect_timeout));
-      auto [cec, connected] = co_await stream->async_connect(results, kUseTuple);
+      c.transport().expires_after(absl::ToChronoNanoseconds(policy.connect_timeout));
+      auto [cec, connected] = co_await c.transport().async_connect(results, kUseTuple);
       if (cec) {
-        stream->close();
+        c.transport().close();
         result.error = StrCat("connect: ", cec.message());
         co_return result;
       }
       boost::system::error_code ignored;
-      stream->socket().set_option(tcp::no_delay(true), ignored);
+      c.transport().socket().set_option(tcp::no_delay(true), ignored);
+      if (c.tls) {
+        // SNI, and the certificate must name the URL's host.
+        SSL_set_tlsext_host_name(c.tls->native_handle(), s.host.c_str());
+        c.tls->set_verify_callback(asio::ssl::host_name_verification(s.host));
+        auto [hec] = co_await c.tls->async_handshake(asio::ssl::stream_base::client, kUseTuple);
+        if (hec) {
+          c.transport().close();
+          result.error = StrCat("tls handshake: ", hec.message());
+          co_return result;
+        }
+      }
       buffer.clear();
-      open = true;
+      c.open = true;
     }
     const auto sent_at = std::chrono::steady_clock::now();
-    stream->expires_after(std::max<std::chrono::nanoseconds>(
+    c.transport().expires_after(std::max<std::chrono::nanoseconds>(
         absl::ToChronoNanoseconds(policy.request_timeout) - (sent_at - started),
         std::chrono::milliseconds(1)));
-    auto [wec, written] = co_await asio::async_write(*stream, asio::buffer(request), kUseTuple);
+    if (c.tls) {
+      co_await Exchange(*c.tls, c, buffer, policy, request, started, result);
+    } else {
+      co_await Exchange(*c.tcp, c, buffer, policy, request, started, result);
+    }
+    co_return result;
+  }
+
+  // Writes the request and reads the answer over `stream` (c's, plain or TLS).
+  template <typename Stream>
+  static asio::awaitable<void> Exchange(Stream& stream, Connection& c, beast::flat_buffer& buffer,
+                                        const WebhookPolicy& policy, const std::string& request,
+                                        std::chrono::steady_clock::time_point started,
+                                        AttemptResult& result) {
+    auto [wec, written] = co_await asio::async_write(stream, asio::buffer(request), kUseTuple);
     if (wec) {
-      stream->close();
-      open = false;
+      c.transport().close();
+      c.open = false;
       result.error = StrCat("write: ", wec.message());
-      co_return result;
+      co_return;
     }
     http::response_parser<http::string_body> parser;
     parser.body_limit(1 << 20);
-    auto [rec, read] = co_await http::async_read(*stream, buffer, parser, kUseTuple);
+    auto [rec, read] = co_await http::async_read(stream, buffer, parser, kUseTuple);
     if (rec) {
-      stream->close();
-      open = false;
+      c.transport().close();
+      c.open = false;
       // The stream's deadline fails the read with `timeout`, or, when it fires as the read
       // completes, with the closed socket's error: the time says which it was.
       result.timed_out =
           rec == beast::error::timeout || std::chrono::steady_clock::now() - started >=
                                               absl::ToChronoNanoseconds(policy.request_timeout);
       result.error = StrCat("read: ", rec.message());
-      co_return result;
+      co_return;
     }
     result.answered = true;
     result.status = static_cast<int>(parser.get().result_int());
     result.ok = result.status >= 200 && result.status < 300;
     if (!parser.get().keep_alive()) {
-      stream->close();
-      open = false;
+      c.transport().close();
+      c.open = false;
     }
-    co_return result;
   }
 
   static asio::awaitable<void> Worker(std::shared_ptr<Impl> self, std::shared_ptr<Endpoint> ep) {
-    std::optional<beast::tcp_stream> stream;
-    stream.emplace(co_await asio::this_coro::executor);
+    Connection connection(co_await asio::this_coro::executor);
     beast::flat_buffer buffer;
-    bool open = false;
-    std::string connected_to;  // host:port of the open connection
+    std::string connected_to;  // scheme, host and port of the open connection
     for (;;) {
       auto [ec, job] = co_await ep->channel->async_receive(kUseTuple);
       if (ec || ep->closed.load()) break;
@@ -544,13 +603,11 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
       }
       const WebhookPolicy policy = self->policy();
       const std::shared_ptr<const Settings> settings = self->SettingsOf(*ep);
-      const std::string destination = StrCat(settings->host, ":", settings->port);
-      if (open && destination != connected_to) {
+      const std::string destination =
+          StrCat(settings->tls ? "https://" : "http://", settings->host, ":", settings->port);
+      if (connection.open && destination != connected_to) {
         // The URL changed: the next attempt connects to the new host.
-        boost::system::error_code ignored;
-        stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
-        stream->close();
-        open = false;
+        connection.Close();
       }
       connected_to = destination;
       if (ep->managed && !job.body && !job.replay) {
@@ -563,14 +620,16 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
       const std::string request = SerializeRequest(*settings, job, body, key);
 
       self->in_flight_.fetch_add(1);
-      const bool reused = open;
-      AttemptResult result = co_await Attempt(stream, buffer, open, *settings, policy, request);
+      const bool reused = connection.open;
+      AttemptResult result =
+          co_await Attempt(connection, buffer, *settings, self->tls_context_, policy, request);
       if (!result.ok && !result.answered && !result.timed_out && reused) {
         // The receiver closed an idle keep-alive connection: a sender reconnects once at once.
         // The failed try is recorded as an attempt of its own (the receiver may have read it).
         // A receiver that timed out was slow, not gone: it waits for the retry policy.
         if (ep->managed) self->Record(*ep, job, key, result);
-        result = co_await Attempt(stream, buffer, open, *settings, policy, request);
+        result =
+            co_await Attempt(connection, buffer, *settings, self->tls_context_, policy, request);
       }
       self->in_flight_.fetch_sub(1);
       if (ep->managed) self->Record(*ep, job, key, result);
@@ -610,15 +669,15 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
       // +-20% jitter, derived from the event so runs repeat.
       delay *= 0.8 + 0.4 * UnitInterval(HashValues({job.event.seed, job.event.sequence,
                                                     static_cast<uint64_t>(attempt)}));
-      asio::co_spawn(stream->get_executor(), RetryLater(self, ep, std::move(job), delay),
+      asio::co_spawn(connection.executor, RetryLater(self, ep, std::move(job), delay),
                      asio::detached);
     }
-    boost::system::error_code ignored;
-    stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+    connection.Close();
   }
 
   asio::io_context& io_;
   const Clock& clock_;
+  asio::ssl::context tls_context_{asio::ssl::context::tls_client};  // read-only once built
   mutable absl::Mutex mu_;
   WebhookPolicy policy_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<Endpoint>> endpoints_ ABSL_GUARDED_BY(mu_);

@@ -23,8 +23,10 @@ class HeraldProcess {
     std::map<std::string, std::string> env;
     bool wait_ready = true;   // wait for /readyz to answer 200
     uint16_t redis_port = 0;  // passed as --redis_address=127.0.0.1:<port> when not 0
-    // Teams register their webhook with the upstream, pointing at this process's ingest port.
+    // Teams register their webhook with the upstream, pointing at this process's ingest port
+    // (https:// with `webhooks_over_tls`, for an ingest serving TLS).
     bool register_webhooks = false;
+    bool webhooks_over_tls = false;
   };
 
   // Starts herald with --grpc_address, --admin_address and --ingest_address on free ports (plus

@@ -11,6 +11,7 @@
 // The processes stop (herald first) when the object dies.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,11 +34,13 @@ class HeraldStack {
     // --redis_cluster and every node as a seed.
     bool redis_cluster = false;
     std::vector<std::string> simulator_args;  // besides the ones SimulatorProcess adds
+    std::map<std::string, std::string> simulator_env;
     // Herald runs `serve --role=all --upstream_url=<the simulator>` plus these.
     std::vector<std::string> herald_args;
     std::string admin_key;           // HERALD_ADMIN_KEY
     std::string encryption_key;      // HERALD_ENCRYPTION_KEY: 64 hex digits
     bool register_webhooks = false;  // see HeraldProcess::Options
+    bool webhooks_over_tls = false;  // see HeraldProcess::Options
   };
 
   // Starts Redis, then the simulator, then herald (waiting until it is ready); the first that
