@@ -104,6 +104,32 @@ TEST(TlsTest, MutualTlsAdmitsTrustedClientsOnlyAndPicksUpReplacedCertificates) {
   EXPECT_FALSE(ListTenants(grpc::CreateChannel(target, grpc::InsecureChannelCredentials())).ok());
   EXPECT_FALSE(ListTenants(TlsChannel(target, dir, "first", "")).ok());
   EXPECT_FALSE(ListTenants(TlsChannel(target, dir, "first", "second")).ok());
+  // heraldctl: the private CA and the client certificate from its flags or environment.
+  const std::string first = StrCat(dir, "/first");
+  const testing::CommandResult by_flags =
+      testing::RunHeraldctl(target,
+                            {"tenants", "list", StrCat("--tls-ca-file=", first, "-ca.pem"),
+                             StrCat("--tls-cert-file=", first, "-client.pem"),
+                             StrCat("--tls-key-file=", first, "-client.key")},
+                            {{"HERALD_API_KEY", kAdminKey}});
+  EXPECT_EQ(by_flags.exit_code, 0) << by_flags;
+  const testing::CommandResult by_env =
+      testing::RunHeraldctl(target, {"tenants", "list"},
+                            {{"HERALD_API_KEY", kAdminKey},
+                             {"HERALD_TLS_CA_FILE", StrCat(first, "-ca.pem")},
+                             {"HERALD_TLS_CERT_FILE", StrCat(first, "-client.pem")},
+                             {"HERALD_TLS_KEY_FILE", StrCat(first, "-client.key")}});
+  EXPECT_EQ(by_env.exit_code, 0) << by_env;
+  const testing::CommandResult no_certificate = testing::RunHeraldctl(
+      target, {"tenants", "list", "--timeout=5", StrCat("--tls-ca-file=", first, "-ca.pem")},
+      {{"HERALD_API_KEY", kAdminKey}});
+  EXPECT_EQ(no_certificate.exit_code, 8) << no_certificate;
+  const testing::CommandResult half = testing::RunHeraldctl(
+      target, {"tenants", "list", StrCat("--tls-cert-file=", first, "-client.pem")},
+      {{"HERALD_API_KEY", kAdminKey}});
+  EXPECT_EQ(half.exit_code, 2) << half;
+  EXPECT_NE(half.err.find("--tls-cert-file and --tls-key-file go together"), std::string::npos)
+      << half;
   // TLS does not replace the bearer key.
   {
     v1::ListTenantsRequest req;

@@ -135,7 +135,8 @@ CommandResult RunHeraldctl(std::string_view server, std::vector<std::string> arg
   args.insert(args.begin(), BuildPath("tools/heraldctl/heraldctl"));
   env.emplace("HERALD_SERVER", server);
   for (const char* name :
-       {"HERALD_API_KEY", "HERALD_API_KEY_FILE", "HERALD_TENANT", "HERALD_TLS", "HERALD_TIMEOUT"}) {
+       {"HERALD_API_KEY", "HERALD_API_KEY_FILE", "HERALD_TENANT", "HERALD_TLS", "HERALD_TIMEOUT",
+        "HERALD_TLS_CA_FILE", "HERALD_TLS_CERT_FILE", "HERALD_TLS_KEY_FILE"}) {
     env.emplace(name, "");
   }
   return RunToCompletion(std::move(args), std::move(env), absl::Seconds(60));

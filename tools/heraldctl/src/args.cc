@@ -39,6 +39,12 @@ absl::Status ApplyGlobal(GlobalOptions& global, std::string_view name, std::stri
     global.key_file = std::string(value);
   } else if (name == "tenant") {
     global.tenant = std::string(value);
+  } else if (name == "tls-ca-file") {
+    global.tls_ca_file = std::string(value);
+  } else if (name == "tls-cert-file") {
+    global.tls_cert_file = std::string(value);
+  } else if (name == "tls-key-file") {
+    global.tls_key_file = std::string(value);
   } else if (name == "json" || name == "tls") {
     const std::optional<bool> b = ParseBool(value);
     if (!b) {
@@ -87,6 +93,11 @@ const std::vector<FlagSpec>& GlobalFlagSpecs() {
       {"tenant", "ID", "tenant of short resource names (HERALD_TENANT)"},
       {"json", "", "print protobuf JSON (snake_case field names) instead of tables"},
       {"tls", "", "connect with TLS, system roots (HERALD_TLS=1)"},
+      {"tls-ca-file", "FILE", "TLS, trusting the PEM CA certificates in FILE (HERALD_TLS_CA_FILE)"},
+      {"tls-cert-file", "FILE",
+       "TLS with this client certificate chain, PEM, for a server that asks for one "
+       "(HERALD_TLS_CERT_FILE)"},
+      {"tls-key-file", "FILE", "the client certificate's private key, PEM (HERALD_TLS_KEY_FILE)"},
       {"timeout", "SECONDS", "deadline of each call (HERALD_TIMEOUT; default 30)"},
       {"help", "", "show help for the command"},
   };
@@ -192,8 +203,15 @@ absl::StatusOr<ParsedCommand> ParseCommandLine(const std::vector<std::string>& a
   // The environment fills in what the flags left out; help needs neither.
   if (!parsed.help) {
     static constexpr std::pair<std::string_view, std::string_view> kEnv[] = {
-        {"server", "HERALD_SERVER"}, {"key", "HERALD_API_KEY"}, {"key-file", "HERALD_API_KEY_FILE"},
-        {"tenant", "HERALD_TENANT"}, {"tls", "HERALD_TLS"},     {"timeout", "HERALD_TIMEOUT"},
+        {"server", "HERALD_SERVER"},
+        {"key", "HERALD_API_KEY"},
+        {"key-file", "HERALD_API_KEY_FILE"},
+        {"tenant", "HERALD_TENANT"},
+        {"tls", "HERALD_TLS"},
+        {"timeout", "HERALD_TIMEOUT"},
+        {"tls-ca-file", "HERALD_TLS_CA_FILE"},
+        {"tls-cert-file", "HERALD_TLS_CERT_FILE"},
+        {"tls-key-file", "HERALD_TLS_KEY_FILE"},
     };
     // A key given either way on the command line replaces the environment's, given either way;
     // given both ways in one place, which one was meant is anyone's guess.

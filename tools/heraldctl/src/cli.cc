@@ -54,7 +54,7 @@ int Run(const std::vector<std::string>& args, const EnvLookup& env, std::ostream
     return kExitOk;
   }
   Session session(*parsed, env, out, err, terminal);
-  if (absl::Status status = session.LoadKey(); !status.ok()) return session.Usage(status);
+  if (absl::Status status = session.LoadCredentials(); !status.ok()) return session.Usage(status);
   return parsed->spec->run(session, *parsed);
 }
 

@@ -60,14 +60,27 @@ absl::StatusOr<std::optional<std::string>> ReadSecretFlags(Session& session,
 
 std::shared_ptr<grpc::Channel> Session::channel() {
   if (!channel_) {
-    channel_ = grpc::CreateChannel(global_.server,
-                                   global_.tls ? grpc::SslCredentials(grpc::SslCredentialsOptions())
-                                               : grpc::InsecureChannelCredentials());
+    channel_ =
+        grpc::CreateChannel(global_.server, global_.UsesTls() ? grpc::SslCredentials(tls_)
+                                                              : grpc::InsecureChannelCredentials());
   }
   return channel_;
 }
 
-absl::Status Session::LoadKey() {
+absl::Status Session::LoadCredentials() {
+  if (global_.tls_cert_file.empty() != global_.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("--tls-cert-file and --tls-key-file go together");
+  }
+  const std::pair<const std::string*, std::string*> pems[] = {
+      {&global_.tls_ca_file, &tls_.pem_root_certs},
+      {&global_.tls_cert_file, &tls_.pem_cert_chain},
+      {&global_.tls_key_file, &tls_.pem_private_key}};
+  for (const auto& [file, pem] : pems) {
+    if (file->empty()) continue;
+    absl::StatusOr<std::string> text = ReadFile(*file);
+    if (!text.ok()) return text.status();
+    *pem = *std::move(text);
+  }
   if (!global_.key.empty() || global_.key_file.empty()) return absl::OkStatus();
   absl::StatusOr<std::string> text = ReadFile(global_.key_file);
   if (!text.ok()) return text.status();

@@ -10,6 +10,7 @@
 #include <google/protobuf/message.h>
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
+#include <grpcpp/security/credentials.h>
 #include <grpcpp/support/status.h>
 
 #include <herald/heraldctl/args.h>
@@ -39,8 +40,9 @@ class Session {
   // A context with the bearer key and, when `with_deadline`, the --timeout deadline.
   std::unique_ptr<grpc::ClientContext> Context(bool with_deadline = true);
 
-  // Reads the API key from --key-file when given. Usage error otherwise reported by Usage().
-  absl::Status LoadKey();
+  // Reads the API key from --key-file when given, and the --tls-*-file PEM files. Usage error
+  // otherwise reported by Usage().
+  absl::Status LoadCredentials();
 
   // Reports a failed RPC on stderr and returns its exit code.
   int Fail(const grpc::Status& status);
@@ -62,6 +64,7 @@ class Session {
   std::ostream& err_;
   Terminal terminal_;
   EnvLookup env_;
+  grpc::SslCredentialsOptions tls_;  // the PEM files' contents, once LoadCredentials has read them
   std::shared_ptr<grpc::Channel> channel_;
 };
 

@@ -49,7 +49,15 @@ struct GlobalOptions {
   std::string tenant;                     // --tenant, HERALD_TENANT
   bool json = false;                      // --json
   bool tls = false;                       // --tls, HERALD_TLS=1
-  int timeout_seconds = 30;               // --timeout (seconds), HERALD_TIMEOUT
+  // TLS with a private CA and a client certificate (mTLS); any of them means TLS.
+  std::string tls_ca_file;  // --tls-ca-file, HERALD_TLS_CA_FILE: PEM roots instead of the system's
+  std::string tls_cert_file;  // --tls-cert-file, HERALD_TLS_CERT_FILE: client certificate chain
+  std::string tls_key_file;   // --tls-key-file, HERALD_TLS_KEY_FILE: its private key
+  int timeout_seconds = 30;   // --timeout (seconds), HERALD_TIMEOUT
+
+  bool UsesTls() const {
+    return tls || !tls_ca_file.empty() || !tls_cert_file.empty() || !tls_key_file.empty();
+  }
 };
 
 // The global flags, for help output.
