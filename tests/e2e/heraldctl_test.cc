@@ -603,6 +603,14 @@ TEST_F(HeraldctlUpstreamTest, ListsAndSegments) {
   const CommandResult segments = Run({"segments", "list"}, env_);
   ASSERT_EQ(segments.exit_code, 0) << segments;
   EXPECT_THAT(segments.out, HasSubstr("spend >= $50.00"));
+  // The name may come as --display-name too, as `segments update` takes it; not both, not none.
+  const CommandResult flagged =
+      Run({"segments", "create", "--display-name=Lapsed", "--expired-only", "--json"}, env_);
+  ASSERT_EQ(flagged.exit_code, 0) << flagged;
+  EXPECT_EQ(FromJson<v1::Segment>(flagged.out).display_name(), "Lapsed");
+  EXPECT_EQ(Run({"segments", "create", "--expired-only"}, env_).exit_code, 2);
+  EXPECT_EQ(Run({"segments", "create", "A", "--display-name=B", "--expired-only"}, env_).exit_code,
+            2);
 
   // An update changes only the flags given.
   const std::string name = FromJson<v1::Segment>(segment.out).name();

@@ -244,7 +244,11 @@ int SegmentsCreate(Session& s, const ParsedCommand& c) {
   v1::Segment* segment = request.mutable_segment();
   std::vector<std::string> paths;
   if (absl::Status st = ApplySegmentFlags(c, segment, &paths); !st.ok()) return s.Usage(st);
-  segment->set_display_name(c.args[0]);
+  // The name as the argument, or as --display-name (as `segments update` takes it).
+  if (c.args.empty() == !c.Has("display-name")) {
+    return s.Usage(absl::InvalidArgumentError("give the name as DISPLAY_NAME or --display-name"));
+  }
+  if (!c.args.empty()) segment->set_display_name(c.args[0]);
   request.set_request_id(c.Get("request-id"));
   v1::Segment response;
   auto context = s.Context();
@@ -378,15 +382,23 @@ void AddContentCommands(std::vector<CommandSpec>& commands) {
   const FlagSpec expired{"expired-only", "", "only fans whose subscription has expired"};
   const FlagSpec top{"top-spenders", "N",
                      "of those, only the N biggest spenders of each account (1-100000)"};
-  commands.push_back({"segments",
-                      "create",
-                      "DISPLAY_NAME",
-                      1,
-                      1,
-                      "Create a segment: a rule over fan data (every condition given must hold)",
-                      "Herald assigns the segment's id; the output shows its name.",
-                      {min_spend, min_spend_cents, subscribed, expired, top, request_id},
-                      SegmentsCreate});
+  commands.push_back(
+      {"segments",
+       "create",
+       "[DISPLAY_NAME]",
+       0,
+       1,
+       "Create a segment: a rule over fan data (every condition given must hold)",
+       "Herald assigns the segment's id; the output shows its name. The display name is the\n"
+       "argument or --display-name.",
+       {{"display-name", "NAME", "the segment's name (instead of the argument)"},
+        min_spend,
+        min_spend_cents,
+        subscribed,
+        expired,
+        top,
+        request_id},
+       SegmentsCreate});
   commands.push_back(
       {"segments",
        "update",
