@@ -118,28 +118,46 @@ grpc::Status Subscribe(const std::shared_ptr<grpc::Channel>& channel, const std:
   return reader->Finish();
 }
 
-TEST(QuotaTest, StreamsBeyondTheProcessLimitAreRefusedUntilOneCloses) {
+// A redis-server and `herald serve --role=api`, and the key of its tenant "streams".
+struct StreamsApi {
+  std::unique_ptr<testing::RedisServer> redis;
+  std::unique_ptr<testing::HeraldProcess> herald;
+  std::shared_ptr<grpc::Channel> channel;
+  std::string key;
+};
+void StartStreamsApi(const std::string& flag, StreamsApi* api) {
   auto redis = testing::RedisServer::Start();
   ASSERT_TRUE(redis.ok()) << redis.status();
+  api->redis = *std::move(redis);
   auto herald = testing::HeraldProcess::Start(
-      {.args = {"serve", "--role=api", "--api_max_streams=1"},
+      {.args = {"serve", "--role=api", flag},
        .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'c')}},
-       .redis_port = (*redis)->port()});
+       .redis_port = api->redis->port()});
   ASSERT_TRUE(herald.ok()) << herald.status();
-  auto channel = grpc::CreateChannel((*herald)->grpc_target(), grpc::InsecureChannelCredentials());
-  auto key = testing::CreateTenant(channel, kAdminKey, "streams");
+  api->herald = *std::move(herald);
+  api->channel =
+      grpc::CreateChannel(api->herald->grpc_target(), grpc::InsecureChannelCredentials());
+  auto key = testing::CreateTenant(api->channel, kAdminKey, "streams");
   ASSERT_TRUE(key.ok()) << key.status();
+  api->key = *std::move(key);
+}
+
+TEST(QuotaTest, StreamsBeyondTheProcessLimitAreRefusedUntilOneCloses) {
+  StreamsApi api;
+  ASSERT_NO_FATAL_FAILURE(StartStreamsApi("--api_max_streams=1", &api));
+  const auto& channel = api.channel;
+  const std::string& key = api.key;
 
   // Streams open, as /metrics says.
   const auto open = [&] {
-    auto metrics = testing::HttpGet((*herald)->admin_port(), "/metrics");
+    auto metrics = testing::HttpGet(api.herald->admin_port(), "/metrics");
     return metrics.ok() ? testing::SeriesValue(metrics->body,
                                                R"(herald_grpc_streams_open{method="Subscribe"})")
                         : std::nullopt;
   };
 
   // One stream open takes the only slot: its headers arrive once it is admitted.
-  auto held = BearerContext(*key, absl::Seconds(60));
+  auto held = BearerContext(key, absl::Seconds(60));
   v1::SubscribeRequest req;
   req.set_parent("tenants/streams");
   auto stub = v1::EventService::NewStub(channel);
@@ -151,7 +169,7 @@ TEST(QuotaTest, StreamsBeyondTheProcessLimitAreRefusedUntilOneCloses) {
     while (reader->Read(&event)) {
     }
   });
-  const grpc::Status second = Subscribe(channel, *key, absl::Seconds(5));
+  const grpc::Status second = Subscribe(channel, key, absl::Seconds(5));
   held->TryCancel();
   holder.join();
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
@@ -162,7 +180,7 @@ TEST(QuotaTest, StreamsBeyondTheProcessLimitAreRefusedUntilOneCloses) {
   // The slot is free again once the first stream is done.
   EXPECT_TRUE(testing::WaitFor(
       [&] {
-        return Subscribe(channel, *key, absl::Milliseconds(300)).error_code() ==
+        return Subscribe(channel, key, absl::Milliseconds(300)).error_code() ==
                grpc::StatusCode::DEADLINE_EXCEEDED;
       },
       absl::Seconds(10)));
@@ -172,28 +190,18 @@ TEST(QuotaTest, StreamsBeyondTheProcessLimitAreRefusedUntilOneCloses) {
 // it left in flight has waited a few seconds: its slot goes to the next stream, though the
 // client stays connected and never reads again.
 TEST(QuotaTest, AStreamWhoseClientStopsReadingGivesBackItsSlot) {
-  auto redis = testing::RedisServer::Start();
-  ASSERT_TRUE(redis.ok()) << redis.status();
-  auto herald = testing::HeraldProcess::Start(
-      {.args = {"serve", "--role=api", "--api_max_streams=1"},
-       .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'c')}},
-       .redis_port = (*redis)->port()});
-  ASSERT_TRUE(herald.ok()) << herald.status();
-  auto channel = grpc::CreateChannel((*herald)->grpc_target(), grpc::InsecureChannelCredentials());
-  auto key = testing::CreateTenant(channel, kAdminKey, "streams");
-  ASSERT_TRUE(key.ok()) << key.status();
+  StreamsApi api;
+  ASSERT_NO_FATAL_FAILURE(StartStreamsApi("--api_max_streams=1", &api));
+  const auto& channel = api.channel;
+  const std::string& key = api.key;
   const auto append = [&](int count) {
-    return testing::AppendStreamEvents((*redis)->port(), (*redis)->password(), "streams", count);
+    return testing::AppendStreamEvents(api.redis->port(), api.redis->password(), "streams", count);
   };
   ASSERT_TRUE(append(1).ok());
 
-  // A small receive window, kept small: the server's writes stall once this client stops reading.
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 * 1024);
-  auto stalled_channel =
-      grpc::CreateCustomChannel((*herald)->grpc_target(), grpc::InsecureChannelCredentials(), args);
-  auto stalled = BearerContext(*key, absl::Seconds(120));
+  // The server's writes stall once this client stops reading.
+  auto stalled_channel = testing::SmallWindowChannel(api.herald->grpc_target());
+  auto stalled = BearerContext(key, absl::Seconds(120));
   v1::SubscribeRequest req;
   req.set_parent("tenants/streams");
   req.set_cursor("0");
@@ -205,11 +213,11 @@ TEST(QuotaTest, AStreamWhoseClientStopsReadingGivesBackItsSlot) {
   // The stalled stream holds the only slot until it is cut off and its call cancelled.
   EXPECT_TRUE(testing::WaitFor(
       [&] {
-        return Subscribe(channel, *key, absl::Milliseconds(300)).error_code() ==
+        return Subscribe(channel, key, absl::Milliseconds(300)).error_code() ==
                grpc::StatusCode::DEADLINE_EXCEEDED;
       },
       absl::Seconds(60)))
-      << (*herald)->Logs();
+      << api.herald->Logs();
   while (reader->Read(&event)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
@@ -218,21 +226,15 @@ TEST(QuotaTest, AStreamWhoseClientStopsReadingGivesBackItsSlot) {
 // One tenant's streams beyond its share are refused while other tenants' still open: a tenant
 // cannot take every stream slot of a server.
 TEST(QuotaTest, ATenantsStreamsBeyondItsShareAreRefusedAndOthersStillOpen) {
-  auto redis = testing::RedisServer::Start();
-  ASSERT_TRUE(redis.ok()) << redis.status();
-  auto herald = testing::HeraldProcess::Start(
-      {.args = {"serve", "--role=api", "--api_max_streams_per_tenant=1"},
-       .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'c')}},
-       .redis_port = (*redis)->port()});
-  ASSERT_TRUE(herald.ok()) << herald.status();
-  auto channel = grpc::CreateChannel((*herald)->grpc_target(), grpc::InsecureChannelCredentials());
-  auto key = testing::CreateTenant(channel, kAdminKey, "streams");
-  ASSERT_TRUE(key.ok()) << key.status();
+  StreamsApi api;
+  ASSERT_NO_FATAL_FAILURE(StartStreamsApi("--api_max_streams_per_tenant=1", &api));
+  const auto& channel = api.channel;
+  const std::string& key = api.key;
   auto other_key = testing::CreateTenant(channel, kAdminKey, "others");
   ASSERT_TRUE(other_key.ok()) << other_key.status();
 
   // The tenant's one stream: its headers arrive once it is admitted.
-  auto held = BearerContext(*key, absl::Seconds(60));
+  auto held = BearerContext(key, absl::Seconds(60));
   v1::SubscribeRequest req;
   req.set_parent("tenants/streams");
   auto reader = v1::EventService::NewStub(channel)->Subscribe(held.get(), req);
@@ -242,7 +244,7 @@ TEST(QuotaTest, ATenantsStreamsBeyondItsShareAreRefusedAndOthersStillOpen) {
     while (reader->Read(&event)) {
     }
   });
-  const grpc::Status second = Subscribe(channel, *key, absl::Seconds(5));
+  const grpc::Status second = Subscribe(channel, key, absl::Seconds(5));
   const grpc::Status others = Subscribe(channel, *other_key, absl::Milliseconds(300), "others");
   held->TryCancel();
   holder.join();
@@ -254,7 +256,7 @@ TEST(QuotaTest, ATenantsStreamsBeyondItsShareAreRefusedAndOthersStillOpen) {
   // The tenant's slot is free again once its stream is done.
   EXPECT_TRUE(testing::WaitFor(
       [&] {
-        return Subscribe(channel, *key, absl::Milliseconds(300)).error_code() ==
+        return Subscribe(channel, key, absl::Milliseconds(300)).error_code() ==
                grpc::StatusCode::DEADLINE_EXCEEDED;
       },
       absl::Seconds(10)));

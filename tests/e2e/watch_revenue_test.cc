@@ -199,13 +199,9 @@ TEST_F(WatchRevenueTest, AWatcherThatStopsReadingGetsTheChangesMergedAtTheirLate
   grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), create, &draft);
   ASSERT_TRUE(s.ok()) << s.error_message();
 
-  // A small receive window, kept small: once the client stops reading, a few campaign
-  // messages (each carrying 4 KB of text) fill it and the server's writes wait.
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 * 1024);
-  auto slow_channel = grpc::CreateCustomChannel(stack_->herald().grpc_target(),
-                                                grpc::InsecureChannelCredentials(), args);
+  // Once the client stops reading, a few campaign messages (each carrying 4 KB of text) fill
+  // its receive window and the server's writes wait.
+  auto slow_channel = testing::SmallWindowChannel(stack_->herald().grpc_target());
   v1::WatchCampaignRequest watch;
   watch.set_name(draft.name());
   auto ctx = BearerContext(key, absl::Seconds(120));

@@ -675,13 +675,8 @@ TEST_F(WebhooksTest, AReplayLongerThanTheCutOffReachesAClientThatReadsIt) {
 TEST_F(WebhooksTest, ASubscriberThatStopsReadingIsCutOffAndResumesWhereItStopped) {
   const std::string key = NewTenant("stalled");
   ASSERT_NO_FATAL_FAILURE(AppendStreamEvents(stack_->redis(), "stalled", 1));
-  // A small receive window, kept small: the server's writes stall as soon as this client stops
-  // reading, as they would over a slow network.
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 * 1024);
-  auto channel = grpc::CreateCustomChannel(stack_->herald().grpc_target(),
-                                           grpc::InsecureChannelCredentials(), args);
+  // The server's writes stall as soon as this client stops reading.
+  auto channel = testing::SmallWindowChannel(stack_->herald().grpc_target());
   auto cut_off = [&] {
     auto metrics = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
     if (!metrics.ok()) return -1.0;

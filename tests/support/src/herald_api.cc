@@ -1,6 +1,9 @@
 #include <chrono>
 
 #include <absl/status/status.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
 
 #include <herald/common/strings.h>
 #include <herald/testing/herald_api.h>
@@ -25,6 +28,13 @@ std::unique_ptr<grpc::ClientContext> BearerContext(std::string_view key, absl::D
   if (!key.empty()) ctx->AddMetadata("authorization", StrCat("Bearer ", key));
   ctx->set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(timeout));
   return ctx;
+}
+
+std::shared_ptr<grpc::Channel> SmallWindowChannel(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 * 1024);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
 std::string ShortId(std::string_view name) { return std::string(name.substr(name.rfind('/') + 1)); }

@@ -36,6 +36,11 @@ inline constexpr absl::Duration kRpcTimeout = absl::Seconds(20);
 std::unique_ptr<grpc::ClientContext> BearerContext(std::string_view key,
                                                    absl::Duration timeout = kRpcTimeout);
 
+// An insecure channel to `target` ("host:port") whose receive window stays small (16 KiB, no
+// bandwidth probing): once its client stops reading a stream, the server's writes wait, as they
+// would for a client on a slow network.
+std::shared_ptr<grpc::Channel> SmallWindowChannel(const std::string& target);
+
 // The last segment of a resource name: "acct_3" of "tenants/acme/accounts/acct_3" (for accounts,
 // the upstream's id).
 std::string ShortId(std::string_view name);
