@@ -319,7 +319,7 @@ std::vector<FlagSpec> CampaignFlagSpecs() {
       {"team", "TEAM", "with --all-accounts: only the accounts of this team"},
       {"lists", "IDS", "upstream lists to send to: fans, recent, expired, or custom list ids"},
       {"fans", "IDS", "upstream fan ids, comma separated"},
-      {"fans-file", "FILE", "fan ids from a file (comma, space or newline separated)"},
+      {"fans-file", "FILE", "fan ids from a file (comma, space or newline separated; - for stdin)"},
       {"exclude-lists", "IDS", "upstream lists whose fans are excluded"},
       {"segment", "ID", "a Herald segment, turned into a list on each account"},
       {"send-at", "TIME", "send time, RFC 3339 (2026-05-01T20:00:00Z); unset sends now"},

@@ -167,7 +167,8 @@ void AddAnalyticsCommands(std::vector<CommandSpec>& commands) {
        0,
        "Rank the tenant's campaigns created in a time range by gross revenue",
        "The range is --start (or --since before --end) to --end; by default the 30 days before\n"
-       "now. --json prints the TopCampaignsResponse (money in integer cents, unlock_rate as a\n"
+       "--end (or now). --json prints the TopCampaignsResponse (money in integer cents, "
+       "unlock_rate as a\n"
        "fraction).",
        {{"since", "PERIOD", "campaigns created in the PERIOD before --end or now (7d, 12h, 90m)"},
         {"start", "TIME", "campaigns created at or after TIME (RFC 3339)"},
