@@ -79,12 +79,15 @@ int TeamsCreate(Session& s, const ParsedCommand& c) {
   return status.ok() ? PrintTeam(s, response) : s.Fail(status);
 }
 
-int TeamsGet(Session& s, const ParsedCommand& c) {
-  v1::GetTeamRequest request;
+// Get, pause, resume, register-webhook: a team's name in, the team out.
+template <typename Request, auto kMethod>
+int NameToTeam(Session& s, const ParsedCommand& c) {
+  Request request;
   HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("teams", c.args[0]));
   v1::Team response;
   auto context = s.Context();
-  const grpc::Status status = Stub(s)->GetTeam(context.get(), request, &response);
+  auto stub = Stub(s);
+  const grpc::Status status = ((*stub).*kMethod)(context.get(), request, &response);
   return status.ok() ? PrintTeam(s, response) : s.Fail(status);
 }
 
@@ -121,33 +124,6 @@ int TeamsDelete(Session& s, const ParsedCommand& c) {
   auto context = s.Context();
   const grpc::Status status = Stub(s)->DeleteTeam(context.get(), request, &response);
   return status.ok() ? s.PrintDone(response, StrCat("deleted ", request.name())) : s.Fail(status);
-}
-
-int TeamsPause(Session& s, const ParsedCommand& c) {
-  v1::PauseTeamRequest request;
-  HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("teams", c.args[0]));
-  v1::Team response;
-  auto context = s.Context();
-  const grpc::Status status = Stub(s)->PauseTeam(context.get(), request, &response);
-  return status.ok() ? PrintTeam(s, response) : s.Fail(status);
-}
-
-int TeamsResume(Session& s, const ParsedCommand& c) {
-  v1::ResumeTeamRequest request;
-  HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("teams", c.args[0]));
-  v1::Team response;
-  auto context = s.Context();
-  const grpc::Status status = Stub(s)->ResumeTeam(context.get(), request, &response);
-  return status.ok() ? PrintTeam(s, response) : s.Fail(status);
-}
-
-int TeamsRegisterWebhook(Session& s, const ParsedCommand& c) {
-  v1::RegisterTeamWebhookRequest request;
-  HCTL_ASSIGN_OR_USAGE(*request.mutable_name(), s, s.names().Resolve("teams", c.args[0]));
-  v1::Team response;
-  auto context = s.Context();
-  const grpc::Status status = Stub(s)->RegisterTeamWebhook(context.get(), request, &response);
-  return status.ok() ? PrintTeam(s, response) : s.Fail(status);
 }
 
 int AccountsCreate(Session& s, const ParsedCommand& c) {
@@ -281,7 +257,15 @@ void AddAccountCommands(std::vector<CommandSpec>& commands) {
                       "environment variable.",
                       team_create_flags, TeamsCreate});
   commands.push_back({"teams", "list", "", 0, 0, "List the tenant's teams", "", {}, TeamsList});
-  commands.push_back({"teams", "get", "TEAM", 1, 1, "Show a team", "", {}, TeamsGet});
+  commands.push_back({"teams",
+                      "get",
+                      "TEAM",
+                      1,
+                      1,
+                      "Show a team",
+                      "",
+                      {},
+                      NameToTeam<v1::GetTeamRequest, &v1::AccountService::Stub::GetTeam>});
   commands.push_back({"teams", "update", "TEAM", 1, 1,
                       "Change a team's name, secrets or limits (only the flags given)", "",
                       team_flags, TeamsUpdate});
@@ -302,7 +286,7 @@ void AddAccountCommands(std::vector<CommandSpec>& commands) {
                       "Stop every upstream call of the team's accounts until resumed",
                       "A new upstream key does not end this pause; only `teams resume` does.",
                       {},
-                      TeamsPause});
+                      NameToTeam<v1::PauseTeamRequest, &v1::AccountService::Stub::PauseTeam>});
   commands.push_back({"teams",
                       "resume",
                       "TEAM",
@@ -313,7 +297,7 @@ void AddAccountCommands(std::vector<CommandSpec>& commands) {
                       "(`teams update --upstream-key-file`), which resumes it unless it was\n"
                       "paused with `teams pause`.",
                       {},
-                      TeamsResume});
+                      NameToTeam<v1::ResumeTeamRequest, &v1::AccountService::Stub::ResumeTeam>});
   commands.push_back(
       {"teams",
        "register-webhook",
@@ -325,7 +309,7 @@ void AddAccountCommands(std::vector<CommandSpec>& commands) {
        "webhook_error) or rotates the secret. Refused (exit 6) when Herald has no public\n"
        "webhook URL.",
        {},
-       TeamsRegisterWebhook});
+       NameToTeam<v1::RegisterTeamWebhookRequest, &v1::AccountService::Stub::RegisterTeamWebhook>});
 
   const std::vector<FlagSpec> account_flags = {
       {"display-name", "TEXT", "name for operators"},
