@@ -268,7 +268,8 @@ std::string ProgramHelp(const std::vector<CommandSpec>& commands) {
   std::string out =
       "heraldctl: the command line over Herald's gRPC API.\n\n"
       "Usage: heraldctl <resource> <verb> [args] [flags]\n"
-      "       heraldctl <resource> <verb> --help\n\nCommands:\n";
+      "       heraldctl <resource> <verb> --help\n"
+      "       heraldctl --version\n\nCommands:\n";
   size_t width = 0;
   for (const CommandSpec& spec : commands) {
     width = std::max(width, spec.resource.size() + spec.verb.size() + 1);

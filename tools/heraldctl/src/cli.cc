@@ -29,6 +29,10 @@ int Run(const std::vector<std::string>& args, const EnvLookup& env, std::ostream
     err << ProgramHelp(Commands());
     return kExitUsage;
   }
+  if (args.size() == 1 && (args[0] == "--version" || args[0] == "version")) {
+    out << "heraldctl " << HERALD_VERSION << "\n";
+    return kExitOk;
+  }
   absl::StatusOr<ParsedCommand> parsed = ParseCommandLine(args, Commands(), env);
   if (!parsed.ok()) {
     if (args.size() == 1) {

@@ -41,6 +41,7 @@ std::string TempFile(std::string_view name) {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
 using ::testing::Not;
 
 // A streaming fake's end when the client is expected to cancel: CANCELLED once it does, or
@@ -783,6 +784,15 @@ TEST_F(CommandsTest, WatchWithRevenueFollowsPastTheFinalStateUntilInterrupted) {
   struct sigaction current {};
   ASSERT_EQ(sigaction(SIGINT, nullptr, &current), 0);
   EXPECT_EQ(current.sa_handler, before.sa_handler);
+}
+
+TEST_F(CommandsTest, VersionPrintsTheReleaseWithoutCallingTheServer) {
+  for (const char* flag : {"--version", "version"}) {
+    ASSERT_EQ(Run({flag}), kExitOk) << flag;
+    EXPECT_THAT(out_.str(), MatchesRegex("heraldctl [0-9]+\\.[0-9]+\\.[0-9]+\n")) << flag;
+    out_.str("");
+  }
+  EXPECT_EQ(r_.bearer, "");  // no call reached the server
 }
 
 TEST_F(CommandsTest, WatchHelpDescribesRevenue) {
