@@ -921,6 +921,58 @@ TEST_P(CampaignTest, ScheduledCampaignCancelledBeforeDispatchSendsNothing) {
   EXPECT_EQ(LedgerMessages(), before);
 }
 
+// Two clients updating different fields of one campaign at the same moment: each update lands,
+// or is told ABORTED and lands when retried. Neither undoes the other.
+TEST_P(CampaignTest, ConcurrentUpdatesOfDifferentFieldsBothLand) {
+  const std::string key = NewTenant("raced");
+  const std::vector<std::string> accounts = ImportAccounts("raced", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::CreateCampaignRequest req = PpvCampaign("raced", accounts, NewMedia("raced", key), "Draft");
+  req.mutable_campaign()->set_save_as_draft(true);
+  v1::Campaign draft;
+  grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &draft);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  // Updates `path` to `value`, again for as long as it is ABORTED; the last status.
+  auto update = [&](const char* path, const std::string& value) {
+    v1::UpdateCampaignRequest u;
+    u.mutable_campaign()->set_name(draft.name());
+    u.mutable_campaign()->set_display_name(value);
+    u.mutable_campaign()->mutable_content()->set_text(value);
+    u.mutable_update_mask()->add_paths(path);
+    grpc::Status status;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      v1::Campaign out;
+      status = campaigns->UpdateCampaign(BearerContext(key).get(), u, &out);
+      if (status.error_code() != grpc::StatusCode::ABORTED) break;
+    }
+    return status;
+  };
+  for (int round = 0; round < 30; ++round) {
+    const std::string name = StrCat("name ", round);
+    const std::string text = StrCat("text ", round);
+    std::promise<void> go;
+    std::shared_future<void> started = go.get_future().share();
+    auto named = std::async(std::launch::async, [&] {
+      started.wait();
+      return update("display_name", name);
+    });
+    auto texted = std::async(std::launch::async, [&] {
+      started.wait();
+      return update("content.text", text);
+    });
+    go.set_value();
+    const grpc::Status named_status = named.get();
+    const grpc::Status texted_status = texted.get();
+    ASSERT_TRUE(named_status.ok()) << named_status.error_message();
+    ASSERT_TRUE(texted_status.ok()) << texted_status.error_message();
+    const v1::Campaign now = GetCampaign(key, draft.name());
+    ASSERT_EQ(now.display_name(), name) << "round " << round;
+    ASSERT_EQ(now.content().text(), text) << "round " << round;
+  }
+}
+
 // A masked message field is replaced whole: `content` takes exactly the content sent (nothing
 // of the old one is kept or appended), and a masked field left unset is cleared.
 TEST_P(CampaignTest, AnUpdateReplacesEachMaskedFieldWhole) {

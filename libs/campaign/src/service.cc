@@ -1549,15 +1549,18 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
   HERALD_CO_ASSIGN_OR_RETURN(
       Campaign stored,
       co_await UpdateOwingDispatch(update.tenant, update.id, pending, [&](Campaign& c) {
-        if (c.phase != current.campaign.phase || c.generation != current.campaign.generation) {
-          // A concurrent change: the client's read-modify-write starts again (ABORTED).
+        // Any change since `current` was read (every write moves the state or the update
+        // time, and an update's time always moves forward) is a concurrent one: `next` would
+        // undo it, so the client's read-modify-write starts again (ABORTED).
+        if (c.phase != current.campaign.phase || c.generation != current.campaign.generation ||
+            c.update_time_ms != current.campaign.update_time_ms) {
           return absl::AbortedError(StrCat("campaign '", c.id,
-                                           "' changed state while it was being updated; read it "
+                                           "' changed while it was being updated; read it "
                                            "again and retry"));
         }
         const int32_t generation = c.generation;
         c = next;
-        c.update_time_ms = absl::ToUnixMillis(now);
+        c.update_time_ms = std::max(absl::ToUnixMillis(now), current.campaign.update_time_ms + 1);
         if (reschedule) {
           c.generation = generation + 1;
           if (c.send_time_ms <= c.update_time_ms) {
