@@ -824,11 +824,15 @@ asio::awaitable<JobResult> DeliveryWorkflow::Run(const queue::LeasedJob& job) {
       if (ctx.campaign.upstream_lead_ms > 0 && now < due) break;
       bool missed = LateBeyondGrace(ctx.campaign, now).has_value();
       if (missed && ctx.campaign.upstream_lead_ms > 0) {
-        // Messages the upstream held went out on time without Herald: the campaign was sent.
+        // Messages the upstream held went out on time without Herald: the campaign was sent. So
+        // may a message whose send's outcome is not known yet: the campaign dispatches, that
+        // delivery's send step looks for it, and each delivery with nothing on the upstream
+        // fails as missed.
         auto deliveries = co_await store_.ListDeliveries(s.tenant, s.campaign);
         if (!deliveries.ok()) co_return JobResult::StoreFailed(deliveries.status());
-        missed = std::none_of(deliveries->begin(), deliveries->end(),
-                              [](const Delivery& d) { return d.upstream_message_id != 0; });
+        missed = std::none_of(deliveries->begin(), deliveries->end(), [](const Delivery& d) {
+          return d.upstream_message_id != 0 || d.send_attempts > 0;
+        });
       }
       bool moved = false;  // by this job
       auto r =
