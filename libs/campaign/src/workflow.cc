@@ -974,9 +974,13 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
   if (dead.kind == kReconcileJob) co_return absl::OkStatus();  // follows final deliveries only
   const bool stale = ctx.campaign.generation != s.generation;
   const absl::Time now = clock_.Now();
-  if (HoldsSendingDelivery(ctx) && records->account &&
-      (stale ||
-       now - absl::FromUnixMillis(ctx.delivery.send_started_ms) < config_.lookup_patience)) {
+  // A re-upload (after the upstream refused the attempt's media as spent, or a lookup found
+  // nothing) follows an attempt known to have sent nothing: one that died fails its delivery,
+  // as a first upload's does.
+  const bool lookup_pending =
+      dead.kind == kSendJob &&
+      now - absl::FromUnixMillis(ctx.delivery.send_started_ms) < config_.lookup_patience;
+  if (HoldsSendingDelivery(ctx) && records->account && (stale || lookup_pending)) {
     // Its send attempt may have created the message, and no other step follows the delivery (a
     // new generation starts none beside it): the new generation's send takes it over, or a new
     // step of this one looks for the message again later.
