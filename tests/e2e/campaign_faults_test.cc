@@ -3,6 +3,7 @@
 #include <functional>
 
 #include <absl/strings/match.h>
+#include <boost/json.hpp>
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -392,6 +393,62 @@ class CampaignOneAttemptTest : public CampaignFaultsTest {
     return {"--max_attempts=1", "--queue_stats_interval=200ms"};
   }
 };
+
+// A send of a message the upstream is to hold, whose answer was lost, then an update of the
+// campaign before any lookup could run: the lookup recognises the message by what the attempt
+// sent, adopts it, and gives it the update by PUT. It does not take the message for someone
+// else's and send the new content beside it.
+TEST_F(CampaignFaultsTest, AHeldSendLostThenUpdatedIsAdoptedAndUpdatedNotSentAgain) {
+  std::vector<std::string> accounts;
+  std::string media;
+  const std::string key = Prepare(accounts, media);
+  ASSERT_FALSE(accounts.empty());
+  const std::vector<std::string> one = {accounts[0]};
+  const std::string account = testing::ShortId(accounts[0]);
+  // The send is applied and its answer lost; every look at the account's messages fails until
+  // the rule is removed.
+  ASSERT_NO_FATAL_FAILURE(
+      SimRequest("POST", "/_sim/faults",
+                 StrCat(R"({"methods":["POST"],"path_contains":")", account,
+                        R"(/mass-messaging","commit_then_lose_rate":1,"count":1})")));
+  ASSERT_NO_FATAL_FAILURE(
+      SimRequest("POST", "/_sim/faults",
+                 StrCat(R"({"methods":["GET"],"path_contains":")", account,
+                        R"(/mass-messaging","error_rate":1,"error_status":503})")));
+  v1::CreateCampaignRequest req =
+      testing::CampaignToFans("agency", one, "The first words", 900, media);
+  req.mutable_campaign()->mutable_send_time()->set_seconds(
+      absl::ToUnixSeconds(absl::Now() + absl::Seconds(8)));
+  req.mutable_campaign()->mutable_upstream_lead()->set_seconds(3600);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(testing::WaitFor([&] {
+    const std::vector<v1::Delivery> d = Deliveries(key, created.name());
+    return Ledger()[account] == 1 && SimStat("faults", "errors") >= 1 && d.size() == 1 &&
+           d[0].state() == v1::Delivery::SENDING && d[0].upstream_message_id() == 0;
+  })) << Unfinished(key, created.name())
+      << stack_->herald().Logs();
+
+  v1::UpdateCampaignRequest update;
+  update.mutable_campaign()->set_name(created.name());
+  update.mutable_campaign()->mutable_content()->set_text("The second words");
+  update.mutable_update_mask()->add_paths("content.text");
+  v1::Campaign updated;
+  s = campaigns->UpdateCampaign(BearerContext(key).get(), update, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_NO_FATAL_FAILURE(SimRequest("DELETE", "/_sim/faults"));
+
+  ExpectCompleted(key, created.name(), one);
+  auto ledger = testing::ReadLedger(stack_->sim().port(), StrCat("all=true&account=", account));
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  const auto& messages = ledger->at("accounts").as_array().at(0).at("mass_messages").as_array();
+  ASSERT_EQ(messages.size(), 1u) << boost::json::serialize(*ledger);
+  EXPECT_THAT(std::string(messages.at(0).at("text").as_string()),
+              ::testing::HasSubstr("The second words"));
+  EXPECT_GE(messages.at(0).at("updates").to_number<int64_t>(), 1);
+}
 
 // A step that runs out of attempts (here the only one, its lease expired after its worker was
 // killed mid-upload) is dead-lettered, and its delivery says why: the campaign ends instead of

@@ -178,6 +178,22 @@ std::string NormaliseText(std::string_view html) {
   return out;
 }
 
+// The content `campaign`'s generation sends, as a send attempt records it.
+store::AttemptContent ContentOf(const store::Campaign& campaign) {
+  return {.text_sha256 = store::Sha256Hex(NormaliseText(campaign.content.text)),
+          .free = campaign.content.price_cents == 0,
+          .media_count = static_cast<int32_t>(campaign.content.media.size()),
+          .generation = campaign.generation};
+}
+
+// Whether an upstream message with this (raw) text, price and media count is what `sent` asked
+// for. A media count below 0: not known (the upstream's queue items carry none).
+bool Matches(const store::AttemptContent& sent, std::string_view text, bool free,
+             int64_t media_count) {
+  return free == sent.free && (media_count < 0 || media_count == sent.media_count) &&
+         store::Sha256Hex(NormaliseText(text)) == sent.text_sha256;
+}
+
 class TeamClients final : public UpstreamClients {
  public:
   TeamClients(asio::any_io_executor executor, upstream::ClientConfig base,
@@ -1579,9 +1595,14 @@ asio::awaitable<JobResult> DeliveryWorkflow::UploadMedia(Context& ctx) {
   co_return JobResult::OkThen(next());
 }
 
+store::AttemptContent DeliveryWorkflow::AttemptedContent(const Context& ctx) {
+  // The campaign's content may have changed since the attempt: what it sent is on record.
+  if (!ctx.delivery.attempt_content.text_sha256.empty()) return ctx.delivery.attempt_content;
+  return ContentOf(ctx.campaign);
+}
+
 asio::awaitable<absl::StatusOr<std::optional<int64_t>>> DeliveryWorkflow::Reconcile(Context& ctx) {
-  const store::MessageContent& content = ctx.campaign.content;
-  const std::string want_text = NormaliseText(content.text);
+  const store::AttemptContent want = AttemptedContent(ctx);
   const absl::Time since = absl::FromUnixMillis(ctx.delivery.send_started_ms) - config_.clock_skew;
   upstream::DateRangeQuery query{
       .start = since, .end = clock_.Now() + config_.clock_skew, .limit = 100};
@@ -1595,11 +1616,10 @@ asio::awaitable<absl::StatusOr<std::optional<int64_t>>> DeliveryWorkflow::Reconc
     for (const upstream::MassMessageStats& m : overview.value->items) {
       if (!seen.insert(m.id).second) continue;
       fresh = true;
-      const bool same = NormaliseText(m.raw_text.empty() ? m.text : m.raw_text) == want_text &&
-                        m.is_free == (content.price_cents == 0) &&
-                        m.media_count == static_cast<int64_t>(content.media.size()) &&
-                        !m.is_canceled;
-      if (same) matches.emplace_back(m.date, m.id);
+      if (!m.is_canceled &&
+          Matches(want, m.raw_text.empty() ? m.text : m.raw_text, m.is_free, m.media_count)) {
+        matches.emplace_back(m.date, m.id);
+      }
     }
     if (!overview.value->has_more || !fresh) break;
     absl::Time oldest;
@@ -1631,8 +1651,7 @@ asio::awaitable<absl::StatusOr<std::optional<int64_t>>> DeliveryWorkflow::Reconc
 
 asio::awaitable<absl::Status> DeliveryWorkflow::FindScheduled(
     Context& ctx, absl::Time scheduled, std::vector<std::pair<std::string, int64_t>>& matches) {
-  const store::MessageContent& content = ctx.campaign.content;
-  const std::string want_text = NormaliseText(content.text);
+  const store::AttemptContent want = AttemptedContent(ctx);
   HERALD_CO_RETURN_IF_ERROR(co_await Pace(ctx));
   auto queue = co_await ctx.api->ListMassMessageQueue(ctx.step.account);
   if (!queue.ok()) co_return queue.status();
@@ -1656,8 +1675,7 @@ asio::awaitable<absl::Status> DeliveryWorkflow::FindScheduled(
       co_return detail.status();
     }
     const upstream::QueueDetail& m = detail.value->queue;
-    if (NormaliseText(m.text) == want_text && m.is_free == (content.price_cents == 0) &&
-        !m.is_canceled) {
+    if (!m.is_canceled && Matches(want, m.text, m.is_free, /*media_count=*/-1)) {
       matches.emplace_back(item.date, item.id);
     }
   }
@@ -1678,7 +1696,10 @@ asio::awaitable<absl::StatusOr<std::optional<store::Campaign>>> DeliveryWorkflow
   std::function<absl::Status(Delivery&)> sent = [&](Delivery& d) {
     d.upstream_message_id = id;
     d.state = scheduled ? DeliveryState::kScheduledUpstream : DeliveryState::kSent;
-    d.upstream_generation = ctx.step.generation;  // the content this job sent
+    // The generation whose content the message carries: this job's, or an earlier attempt's.
+    d.upstream_generation = d.send_attempts > 0 && d.attempt_content.generation > 0
+                                ? d.attempt_content.generation
+                                : ctx.step.generation;
     d.recipients = total;
     d.recipients_pending = pending;
     d.upstream_media.clear();  // consumed by the message
@@ -1770,7 +1791,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       const bool held = ctx.delivery.send_scheduled_ms > ToMillis(clock_.Now());
       auto adopted = co_await Adopt(ctx, **found, 0, 0, held);
       if (!adopted.ok()) co_return JobResult::StoreFailed(adopted.status());
-      if (held && *adopted && (*adopted)->generation != s.generation) {
+      if (auto unsend = co_await UnsendIfCancelled(ctx, *adopted)) co_return *std::move(unsend);
+      const int32_t sent_generation = AttemptedContent(ctx).generation;
+      if (held && *adopted && (*adopted)->generation != sent_generation) {
         // Updated since that attempt: the held message gets the update.
         co_return JobResult::OkThen(
             UpdateStep(**adopted, ctx.account, config_.max_attempts, /*after_send=*/true));
@@ -1817,11 +1840,18 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
                          due - started >= absl::Seconds(1);
   if (scheduled) message.scheduled_at = due;
 
+  // The call's token first: a job put back to wait for one leaves no attempt on record.
+  if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
   // Record the attempt before making it, so a crash mid-call leaves a trace to reconcile from,
-  // and read the campaign back in the same step.
+  // and read the campaign back in the same step. A delivery a cancel settled since this job read
+  // it stays settled: the cancel told its caller nothing was sent.
   const Delivery unmarked = ctx.delivery;
+  bool settled = false;
   std::function<absl::Status(Delivery&)> mark = [&](Delivery& d) {
+    settled = store::IsFinal(d.state);
+    if (settled) return absl::OkStatus();
     d.state = DeliveryState::kSending;
+    d.attempt_content = ContentOf(ctx.campaign);
     ++d.send_attempts;
     d.send_started_ms = ToMillis(started);
     d.send_scheduled_ms = scheduled ? ctx.campaign.send_time_ms : 0;
@@ -1832,6 +1862,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
   head.reads.push_back(store::Store::LookupOf<store::Campaign>(s.tenant, {s.campaign}));
   auto marked = co_await UpdateDelivery(ctx, std::move(mark), std::move(head));
   if (!marked.ok()) co_return JobResult::StoreFailed(marked.status());
+  if (settled) co_return JobResult::Ok();
   auto heads = store::Store::DecodeMany<store::Campaign>(marked->reads.at(0));
   if (heads.ok() && !heads->empty() && (*heads)[0] && (*heads)[0]->generation != s.generation) {
     // Rescheduled or updated since this job read the campaign: a chain of the new generation
@@ -1845,6 +1876,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
         d.send_attempts = unmarked.send_attempts;
         d.send_started_ms = unmarked.send_started_ms;
         d.send_scheduled_ms = unmarked.send_scheduled_ms;
+        d.attempt_content = unmarked.attempt_content;
       }
       return absl::OkStatus();
     });
@@ -1853,7 +1885,6 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     co_return JobResult::OkThen(HandOver(ctx));
   }
 
-  if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
   auto sent = co_await ctx.api->SendMassMessage(s.account, std::move(message));
   if (!sent.ok()) {
     const auto error = sent.error();
@@ -1898,16 +1929,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     // The message exists: the next attempt reconciles and adopts it.
     co_return JobResult::StoreFailed(now_campaign.status(), /*outcome_unknown=*/true);
   }
-  // Cancelled while the send was in flight: take the message back.
-  if (*now_campaign && (*now_campaign)->phase == store::CampaignPhase::kCancelled) {
-    auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
-      d.cancel_outcome = std::string(kUnsendPending);
-      d.update_time_ms = ToMillis(clock_.Now());
-      return absl::OkStatus();
-    });
-    if (!r.ok()) co_return JobResult::StoreFailed(r.status());
-    co_return JobResult::OkThen(UnsendStep(**now_campaign, ctx.account, config_.max_attempts));
-  }
+  if (auto unsend = co_await UnsendIfCancelled(ctx, *now_campaign)) co_return *std::move(unsend);
   // Updated while the send was in flight: the held message gets the update (which then follows
   // it) in the campaign's new generation, since the update's own job found nothing held.
   if (scheduled && *now_campaign && (*now_campaign)->generation != s.generation) {
@@ -1916,6 +1938,20 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
   }
   FollowGeneration(ctx, *now_campaign);
   co_return JobResult::OkThen(FollowStep(ctx));
+}
+
+asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::UnsendIfCancelled(
+    Context& ctx, const std::optional<store::Campaign>& head) {
+  // Cancelled while the send (or the lookup of an earlier one) was in flight: the cancel left
+  // the sending delivery to this step, which takes the message back.
+  if (!head || head->phase != store::CampaignPhase::kCancelled) co_return std::nullopt;
+  auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+    d.cancel_outcome = std::string(kUnsendPending);
+    d.update_time_ms = ToMillis(clock_.Now());
+    return absl::OkStatus();
+  });
+  if (!r.ok()) co_return JobResult::StoreFailed(r.status());
+  co_return JobResult::OkThen(UnsendStep(*head, ctx.account, config_.max_attempts));
 }
 
 void DeliveryWorkflow::FollowGeneration(Context& ctx, const std::optional<store::Campaign>& head) {

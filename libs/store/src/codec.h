@@ -58,11 +58,12 @@ BOOST_DESCRIBE_STRUCT(Campaign, (),
 BOOST_DESCRIBE_STRUCT(PendingDispatch, (), (id, campaign, since_ms))
 BOOST_DESCRIBE_ENUM(DeliveryState, kPending, kUploadingMedia, kBuildingList, kSending,
                     kScheduledUpstream, kSent, kCompleted, kFailed, kCancelled)
+BOOST_DESCRIBE_STRUCT(AttemptContent, (), (text_sha256, free, media_count, generation))
 BOOST_DESCRIBE_STRUCT(Delivery, (),
                       (account, state, upstream_media, segment_list_id, segment_list_name,
                        segment_fans, segment_added, upstream_message_id, recipients,
                        recipients_pending, error, send_attempts, send_started_ms, send_scheduled_ms,
-                       upstream_generation, polls, cancel_outcome, update_time_ms))
+                       attempt_content, upstream_generation, polls, cancel_outcome, update_time_ms))
 
 // Fields added to a record kind after records of it were first stored.
 template <typename T>
@@ -79,8 +80,8 @@ struct AddedFields<Campaign> {
 };
 template <>
 struct AddedFields<Delivery> {
-  static constexpr std::array<std::string_view, 3> kNames{
-      "send_scheduled_ms", "upstream_generation", "segment_list_name"};
+  static constexpr std::array<std::string_view, 4> kNames{
+      "send_scheduled_ms", "upstream_generation", "segment_list_name", "attempt_content"};
 };
 template <>
 struct AddedFields<Team> {

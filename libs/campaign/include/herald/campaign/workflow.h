@@ -343,6 +343,13 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> Poll(Context& ctx);
   boost::asio::awaitable<queue::JobResult> Unsend(Context& ctx);
   boost::asio::awaitable<queue::JobResult> UpdateUpstream(Context& ctx);
+  // What the delivery's latest send attempt sent (the campaign's content, for an attempt
+  // recorded without it).
+  static store::AttemptContent AttemptedContent(const Context& ctx);
+  // After a send landed or an earlier one's message was adopted: when the campaign's `head` is
+  // cancelled, marks the unsend pending and returns the step that takes the message back.
+  boost::asio::awaitable<std::optional<queue::JobResult>> UnsendIfCancelled(
+      Context& ctx, const std::optional<store::Campaign>& head);
   // After a send landed: when the campaign's `head` has moved to a newer generation, the job's
   // next steps are that generation's.
   static void FollowGeneration(Context& ctx, const std::optional<store::Campaign>& head);

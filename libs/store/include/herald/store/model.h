@@ -210,6 +210,16 @@ enum class DeliveryState {
 
 bool IsFinal(DeliveryState state);
 
+// What a send attempt asked the upstream to send, as reconciliation recognises its message: the
+// campaign's content may change after the attempt (an update of a held message starts a new
+// generation), and the message the attempt may have made still carries the attempt's.
+struct AttemptContent {
+  std::string text_sha256;  // of the text as the upstream lists it (normalised); empty: unknown
+  bool free = false;        // price 0
+  int32_t media_count = 0;
+  int32_t generation = 0;  // the campaign generation whose content it was
+};
+
 // One (campaign, account) pair as the workers carry it out.
 struct Delivery {
   std::string account;
@@ -235,6 +245,9 @@ struct Delivery {
   // The scheduledDate of the latest send attempt (0: sent for at once): reconciliation looks for
   // a message the upstream still holds with this date.
   int64_t send_scheduled_ms = 0;
+  // The content of the latest send attempt (text_sha256 empty: recorded before Herald kept it,
+  // and the campaign's current content stands in).
+  AttemptContent attempt_content;
   // The campaign generation whose content the upstream holds for a kScheduledUpstream delivery:
   // while messages are held, every update starts a new generation, and a held message of an
   // older one gets the change by PUT.
