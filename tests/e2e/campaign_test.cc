@@ -973,6 +973,49 @@ TEST_P(CampaignTest, ConcurrentUpdatesOfDifferentFieldsBothLand) {
   }
 }
 
+// Media added to a scheduled campaign that had none: its chains, enqueued for the send time,
+// start again with the uploads, and the message goes out with the media.
+TEST_P(CampaignTest, MediaAddedToAScheduledCampaignGoesOutWithIt) {
+  const std::string key = NewTenant("addmedia");
+  const std::vector<std::string> accounts = ImportAccounts("addmedia", key, 2);
+  ASSERT_GE(accounts.size(), 2u);
+  const std::vector<std::string> two(accounts.begin(), accounts.begin() + 2);
+  const std::string media = NewMedia("addmedia", key);
+  const auto before = LedgerMessages();
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::CreateCampaignRequest req = PpvCampaign("addmedia", two, media, "Free at first");
+  req.mutable_campaign()->mutable_content()->clear_media();
+  req.mutable_campaign()->mutable_content()->set_price_cents(0);
+  req.mutable_campaign()->mutable_send_time()->set_seconds(
+      absl::ToUnixSeconds(absl::Now() + absl::Seconds(3)));
+  v1::Campaign created;
+  grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(created.state(), v1::Campaign::SCHEDULED);
+
+  v1::UpdateCampaignRequest update;
+  update.mutable_campaign()->set_name(created.name());
+  update.mutable_campaign()->mutable_content()->add_media(media);
+  update.mutable_campaign()->mutable_content()->set_price_cents(1500);
+  update.mutable_update_mask()->add_paths("content.media");
+  update.mutable_update_mask()->add_paths("content.price_cents");
+  v1::Campaign updated;
+  s = campaigns->UpdateCampaign(BearerContext(key).get(), update, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(updated.state(), v1::Campaign::SCHEDULED);
+
+  const v1::Campaign done = Watch(key, created.name());
+  ASSERT_EQ(done.state(), v1::Campaign::COMPLETED)
+      << done.state_reason() << stack_->herald().Logs();
+  ExpectOneMoreMessageEach(before, two);
+  for (const v1::Delivery& d : DeliveriesOf(key, created.name())) {
+    const json::value m = LedgerMessage(ShortId(d.account()), d.upstream_message_id());
+    ASSERT_TRUE(m.is_object()) << d.account();
+    EXPECT_EQ(m.at("price").as_string(), "15.00") << d.account();
+    EXPECT_EQ(m.at("media").as_array().size(), 1u) << d.account();
+  }
+}
+
 // A masked message field is replaced whole: `content` takes exactly the content sent (nothing
 // of the old one is kept or appended), and a masked field left unset is cleared.
 TEST_P(CampaignTest, AnUpdateReplacesEachMaskedFieldWhole) {

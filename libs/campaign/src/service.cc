@@ -1538,11 +1538,14 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
   const bool staging = StagingBegun(current.campaign, now);
   if (staging) HERALD_CO_RETURN_IF_ERROR(CheckStagedUpdate(current.campaign, next));
   // A new generation: the chains start again from where each delivery stands (a held message's
-  // follows the new send time), and jobs of the earlier one end.
+  // follows the new send time), and jobs of the earlier one end. A change of media needs one
+  // too: the chains enqueued at the schedule start with the old media's uploads (or with the
+  // send, when it had none).
   const bool reschedule =
       current.campaign.phase == CampaignPhase::kScheduled &&
       (staging || next.send_time_ms != current.campaign.send_time_ms ||
-       next.upstream_lead_ms != current.campaign.upstream_lead_ms || Has(fields, "targets"));
+       next.upstream_lead_ms != current.campaign.upstream_lead_ms || Has(fields, "targets") ||
+       next.content.media != current.campaign.content.media);
   // A scheduled campaign's update owes it its jobs (below): the outbox holds the debt till then.
   std::optional<store::PendingDispatch> pending;
   if (current.campaign.phase == CampaignPhase::kScheduled) pending = NewPendingDispatch(update.id);
