@@ -2461,6 +2461,37 @@ TEST_P(CampaignTest, CancellingACampaignTheUpstreamHoldsDeletesItsMessages) {
   for (const v1::AccountStats& a : stats.accounts()) EXPECT_EQ(a.sent(), 0) << a.account();
 }
 
+// The upstream deletes a message it holds: a delete retried after its answer was lost finds
+// nothing (404), and the message is unsent all the same.
+TEST_P(CampaignTest, AHeldMessageTheUpstreamNoLongerHasCountsAsUnsent) {
+  const std::string key = NewTenant("gone");
+  const std::vector<std::string> all = ImportAccounts("gone", key, 1);
+  ASSERT_FALSE(all.empty());
+  const std::vector<std::string> accounts = {all[0]};
+  const std::string media = NewMedia("gone", key);
+  const v1::Campaign created =
+      CreateHeld(key, HeldCampaign("gone", accounts, media, "Gone already",
+                                   absl::Now() + absl::Hours(1), absl::Hours(1)));
+  ASSERT_FALSE(created.name().empty());
+  auto fault = testing::HttpRequest(
+      stack_->sim().port(), "POST", "/_sim/faults",
+      StrCat(R"({"methods":["DELETE"],"path_contains":")", ShortId(accounts[0]),
+             R"(/mass-messaging","error_rate":1,"error_status":404,"count":1})"));
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+
+  v1::CancelCampaignRequest cancel;
+  cancel.set_name(created.name());
+  v1::CancelCampaignResponse cancelled;
+  grpc::Status s = v1::CampaignService::NewStub(stack_->channel())
+                       ->CancelCampaign(BearerContext(key).get(), cancel, &cancelled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  Watch(key, created.name());  // ends once the delete has been answered
+  const std::vector<v1::Delivery> deliveries = DeliveriesOf(key, created.name());
+  ASSERT_EQ(deliveries.size(), 1u);
+  EXPECT_EQ(deliveries[0].state(), v1::Delivery::CANCELLED) << deliveries[0].DebugString();
+  EXPECT_EQ(deliveries[0].cancel_outcome(), "unsent");
+}
+
 // A free text message to `accounts` (no media: nothing single-use that would make the upstream
 // refuse a second send on its own).
 v1::CreateCampaignRequest TextCampaign(const std::string& tenant,

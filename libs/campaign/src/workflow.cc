@@ -1178,12 +1178,15 @@ asio::awaitable<JobResult> DeliveryWorkflow::Unsend(Context& ctx) {
                                    error && error->kind == upstream::ErrorKind::kUnknownOutcome);
       }
     }
-    outcome = StrCat("could not be unsent: ", result.status().message());
+    // The upstream deletes a message it held: an earlier attempt whose answer was lost may
+    // have, and the message will not go out.
+    unsent = upstream::IsNotFoundInAccount(error);
+    outcome = unsent ? "unsent" : StrCat("could not be unsent: ", result.status().message());
   }
   auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
     d.cancel_outcome = outcome;
-    if (unsent) {
-      d.state = DeliveryState::kCancelled;
+    if (unsent) d.state = DeliveryState::kCancelled;
+    if (unsent && result.ok()) {
       // Those the upstream had not reached stay pending: the unsend means they never will be.
       const int64_t delivered = result.value->queue.sent_count;
       if (d.recipients == 0) d.recipients = delivered;
