@@ -949,7 +949,18 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
       d.update_time_ms = ToMillis(clock_.Now());
       return absl::OkStatus();
     });
-    co_return r.status();
+    if (!r.ok() || !records->account || ctx.campaign.generation != s.generation) {
+      co_return r.status();
+    }
+    // The update's step was to follow the message in its generation (the earlier one's polls end
+    // as stale): the follow goes on without it.
+    const Context where{.job = placed_as(*records->account),
+                        .step = s,
+                        .campaign = ctx.campaign,
+                        .delivery = ctx.delivery};
+    std::vector<queue::JobSpec> jobs;
+    jobs.push_back(FollowStep(where));
+    co_return co_await EnqueueAll(queue_, std::move(jobs));
   }
   if (store::IsFinal(ctx.delivery.state)) {
     // What the dead step would have chained on success is enqueued here instead: what follows
