@@ -1016,6 +1016,40 @@ TEST_P(CampaignTest, MediaAddedToAScheduledCampaignGoesOutWithIt) {
   }
 }
 
+// A scheduled campaign whose send time has come is being sent, even while no job has run yet
+// (here its team is paused): it is no longer changeable.
+TEST_P(CampaignTest, AScheduledCampaignCannotBeUpdatedOnceItsSendTimeHasCome) {
+  const std::string key = NewTenant("due");
+  const std::vector<std::string> all = ImportAccounts("due", key, 1);
+  ASSERT_FALSE(all.empty());
+  const std::vector<std::string> accounts = {all[0]};
+  v1::PauseTeamRequest pause;
+  pause.set_name("tenants/due/teams/main");
+  v1::Team team;
+  grpc::Status s = v1::AccountService::NewStub(stack_->channel())
+                       ->PauseTeam(BearerContext(key).get(), pause, &team);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::CreateCampaignRequest req = PpvCampaign("due", accounts, NewMedia("due", key), "Soon");
+  const absl::Time send_time = absl::Now() + absl::Seconds(2);
+  req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(send_time));
+  v1::Campaign created;
+  s = campaigns->CreateCampaign(BearerContext(key).get(), req, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  v1::UpdateCampaignRequest update;
+  update.mutable_campaign()->set_name(created.name());
+  update.mutable_campaign()->mutable_content()->set_text("Too late");
+  update.mutable_update_mask()->add_paths("content.text");
+  ASSERT_TRUE(testing::WaitFor([&] { return absl::Now() > send_time; }));
+  ASSERT_EQ(GetCampaign(key, created.name()).state(), v1::Campaign::SCHEDULED);
+  v1::Campaign unused;
+  s = campaigns->UpdateCampaign(BearerContext(key).get(), update, &unused);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("send time has come"));
+  EXPECT_EQ(GetCampaign(key, created.name()).content().text(), "Soon");
+}
+
 // A masked message field is replaced whole: `content` takes exactly the content sent (nothing
 // of the old one is kept or appended), and a masked field left unset is cleared.
 TEST_P(CampaignTest, AnUpdateReplacesEachMaskedFieldWhole) {

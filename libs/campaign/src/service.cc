@@ -1515,6 +1515,13 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
   if (current.state != CampaignState::kDraft && current.state != CampaignState::kScheduled) {
     co_return NotChangeable(current, "only drafts and scheduled campaigns can be updated");
   }
+  // At its send time a scheduled campaign dispatches with the first of its jobs to run (and
+  // messages the upstream holds go out): from then on it is no longer changeable, whether or
+  // not a job has run yet.
+  if (current.campaign.phase == CampaignPhase::kScheduled &&
+      absl::FromUnixMillis(current.campaign.send_time_ms) <= clock_.Now()) {
+    co_return NotChangeable(current, "its send time has come, and it is being sent");
+  }
   // Build the result first to check its references.
   Campaign next = current.campaign;
   for (const std::string& f : fields) {
