@@ -197,6 +197,10 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
                           .retry_after_seconds = status == 503 ? 1 : 0};
   };
 
+  // Unsigned requests cost nothing more, and their answer says nothing of the endpoint.
+  if (request.signature.empty() || !IsLowerHex(request.signature)) {
+    co_return finish(kBadSignature, 401, "missing or invalid signature");
+  }
   std::string endpoint_id(request.endpoint);
   absl::StatusOr<Endpoint> endpoint = co_await endpoints_.Find(std::move(endpoint_id));
   if (!endpoint.ok()) {
@@ -220,9 +224,6 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
   auto verified = [&] {
     return signed_with(endpoint->secret) || signed_with(endpoint->previous_secret);
   };
-  if (request.signature.empty() || !IsLowerHex(request.signature)) {
-    co_return finish(kBadSignature, 401, "missing or invalid signature");
-  }
   if (!verified()) {
     // The secret may have been rotated since the endpoint was cached: look once more.
     std::string again_id(request.endpoint);

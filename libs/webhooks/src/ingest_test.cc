@@ -110,6 +110,17 @@ TEST_F(IngestTest, DuringARotationBothSecretsAreAcceptedAndNoOther) {
   EXPECT_EQ(recorder_.recorded.size(), 2u);
 }
 
+// A request without a well-formed signature is refused before its endpoint is looked up: it
+// costs no Redis read, and its answer and time are the same whether the endpoint exists or not.
+TEST_F(IngestTest, AnUnsignedRequestIsRefusedWithoutLookingUpItsEndpoint) {
+  for (const char* endpoint : {"t1.team-a", "t1.nope"}) {
+    EXPECT_EQ(Post(kSent, "", "evt_1", endpoint).status, 401) << endpoint;
+    EXPECT_EQ(Post(kSent, "NOT-HEX", "evt_1", endpoint).status, 401) << endpoint;
+  }
+  EXPECT_EQ(directory_.lookups, 0);
+  EXPECT_TRUE(recorder_.recorded.empty());
+}
+
 TEST_F(IngestTest, MalformedWrongTypeUnknownEndpoint) {
   EXPECT_EQ(Post("{not json", Sign("{not json")).status, 400);
   const std::string no_payload = R"({"event":"messages.sent","account_id":"acct_a"})";
