@@ -933,13 +933,11 @@ absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const
       const size_t q = path.find_first_of("?#");
       if (q != std::string_view::npos) path = path.substr(0, q);
       const size_t slash = path.rfind('/');
-      // At most 200 characters of it: its end, where the extension is.
-      out.file_name = slash == std::string_view::npos
-                          ? ""
-                          : std::string(Utf8Suffix(path.substr(slash + 1), 200));
-      if (out.file_name.empty()) {
-        return Invalid("media_asset.file_name",
-                       "is required when source_url does not end in a file name");
+      // At most 200 characters of it: its end, where the extension is. A URL that ends in no
+      // file name leaves it empty: it only labels the asset (the upstream names a file it
+      // downloads itself).
+      if (slash != std::string_view::npos) {
+        out.file_name = std::string(Utf8Suffix(path.substr(slash + 1), 200));
       }
     }
     out.content_type = m.content_type();
