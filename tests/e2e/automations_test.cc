@@ -359,6 +359,32 @@ TEST_F(AutomationsEndToEndTest, AnExpiryRuleSubscribesTheTeamToExpiriesAndListsT
 
 // A win-back list: one rule adds each fan whose subscription expires, another takes each fan
 // who renews off it again.
+// A request_id reused for another rule is ALREADY_EXISTS, and changes nothing: not the store,
+// and not the team's webhook on the upstream either.
+TEST_F(AutomationsEndToEndTest, ARequestIdReusedForAnotherRuleChangesNothingUpstream) {
+  const std::string key = NewTenant("reuse");
+  v1::Team team;
+  const std::vector<std::string> accounts = NewTeam("reuse", key, &team);
+  ASSERT_FALSE(accounts.empty());
+  const std::string list = NewList(key, accounts[0], "Reused");
+  const std::set<std::string> own = WebhookEvents(team.webhook_id());
+  ASSERT_FALSE(own.contains("subscriptions.expired"));
+  v1::Automation first;
+  grpc::Status s = CreateRule(key, "reuse", accounts[0], list, &first, "rule-1");
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  v1::Automation other;
+  s = CreateRule(key, "reuse", accounts[0], list, &other, "rule-1",
+                 v1::Automation::SUBSCRIPTION_EXPIRED);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS) << s.error_message();
+  EXPECT_EQ(WebhookEvents(team.webhook_id()), own);
+  // The same request again gets the first rule.
+  v1::Automation again;
+  s = CreateRule(key, "reuse", accounts[0], list, &again, "rule-1");
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(again.name(), first.name());
+}
+
 TEST_F(AutomationsEndToEndTest, AWinBackListGainsExpiringFansAndLosesThemWhenTheyRenew) {
   const std::string key = NewTenant("comeback");
   v1::Team team;

@@ -64,7 +64,17 @@ Op<AutomationView> Automations::Create(store::Automation automation, store::Requ
         StrCat("automation.account: account '", automation.account, "' not found"));
   }
   HERALD_CO_RETURN_IF_ERROR(account.status());
-  if (std::string event(RuleOnlyEvent(automation.trigger)); !event.empty() && service_ != nullptr) {
+  // A retried request finds its first result (or, if it is another request under a used id,
+  // ALREADY_EXISTS) in the store, and changes nothing on the upstream.
+  bool retried = false;
+  if (!request_id.empty()) {
+    HERALD_CO_ASSIGN_OR_RETURN(
+        std::optional<store::Automation> earlier,
+        co_await store_.CreatedBy<store::Automation>(automation.tenant, request_id));
+    retried = earlier.has_value();
+  }
+  if (std::string event(RuleOnlyEvent(automation.trigger));
+      !retried && !event.empty() && service_ != nullptr) {
     // Before the rule is stored, so that a refusal leaves nothing behind. Should storing fail
     // after, the webhook carries an event no rule needs until the team's next change.
     HERALD_CO_RETURN_IF_ERROR((co_await service_->SyncTeamWebhookEvents(
