@@ -178,8 +178,25 @@ Store::Op<Created<T>> Store::Create(T record, RequestId request_id) {
       request.index_score = static_cast<double>(record.create_time_ms);
     }
     Table table = TableOf<T>(tenant);
-    HERALD_CO_ASSIGN_OR_RETURN(CreateOutcome out,
-                               co_await records_.Create(std::move(table), std::move(request)));
+    if constexpr (std::is_same_v<T, ApiKey>) {
+      // The hash's index entry first: a key stored without one could never authenticate, and
+      // a replay (which answers the stored key) would not write it. An entry whose key was not
+      // stored (the create failed or was a replay) names no key and is removed below, or,
+      // should that fail too, refuses the secret nobody was given.
+      std::string ref = StrCat(record.tenant, "/", record.id);
+      absl::StatusOr<int64_t> indexed =
+          co_await records_.Put(kKeyIndex, record.secret_sha256, std::move(ref));
+      HERALD_CO_RETURN_IF_ERROR(indexed.status());
+    }
+    absl::StatusOr<CreateOutcome> created =
+        co_await records_.Create(std::move(table), std::move(request));
+    if constexpr (std::is_same_v<T, ApiKey>) {
+      if (!created.ok() || created->code != CreateCode::kCreated) {
+        std::string hash = record.secret_sha256;
+        static_cast<void>(co_await records_.Delete(kKeyIndex, std::move(hash)));
+      }
+    }
+    HERALD_CO_ASSIGN_OR_RETURN(CreateOutcome out, std::move(created));
     switch (out.code) {
       case CreateCode::kCreated:
         break;
@@ -197,12 +214,6 @@ Store::Op<Created<T>> Store::Create(T record, RequestId request_id) {
         co_return RequestIdReused(request_id.id, Kind<T>::kNoun, out.reused_by);
       case CreateCode::kMissingReference:  // the request names no references
         co_return absl::InternalError("a create without references missed one");
-    }
-    if constexpr (std::is_same_v<T, ApiKey>) {
-      std::string ref = StrCat(record.tenant, "/", record.id);
-      absl::StatusOr<int64_t> indexed =
-          co_await records_.Put(kKeyIndex, record.secret_sha256, std::move(ref));
-      HERALD_CO_RETURN_IF_ERROR(indexed.status());
     }
     co_return Created<T>{.value = std::move(record)};
   }
