@@ -4636,6 +4636,12 @@ TEST_P(CampaignTest, InvalidCampaignsAreRefusedAndStoreNothing) {
          r.mutable_campaign()->mutable_content()->add_previews("tenants/strict/media/other");
        },
        "previews"},
+      {"preview twice",
+       [&](auto& r) {
+         r.mutable_campaign()->mutable_content()->add_previews(media);
+         r.mutable_campaign()->mutable_content()->add_previews(media);
+       },
+       "previews[1]"},
       {"empty text", [](auto& r) { r.mutable_campaign()->mutable_content()->clear_text(); },
        "text"},
       {"text too long",

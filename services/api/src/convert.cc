@@ -170,6 +170,9 @@ absl::Status ParseContent(std::string_view prefix, std::string_view tenant,
     auto id = ChildOfTenant(field, in.previews(i), "media", tenant);
     if (!id.ok()) return id.status();
     if (!seen.contains(*id)) return Invalid(field, "every preview must also be in media");
+    if (std::find(out.previews.begin(), out.previews.end(), *id) != out.previews.end()) {
+      return Invalid(field, "is listed twice");
+    }
     out.previews.push_back(*id);
   }
   return absl::OkStatus();
