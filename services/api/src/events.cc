@@ -76,8 +76,9 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
       }
     }
     std::set<std::string> accounts;
-    for (const std::string& name : request_.accounts()) {
-      auto account = ParseChildName("accounts", name, "accounts");
+    for (int i = 0; i < request_.accounts_size(); ++i) {
+      const std::string& name = request_.accounts(i);
+      auto account = ParseChildName(StrCat("accounts[", i, "]"), name, "accounts");
       if (!account.ok()) co_return account.status();
       if (account->tenant != c.tenant)
         co_return absl::NotFoundError(StrCat("'", name, "' not found"));
