@@ -62,7 +62,7 @@ TEST(ValidateAutomationTest, NamesTheFieldOfEachMistake) {
   EXPECT_EQ(ValidateAutomation(r).message(),
             "automation.trigger: required (NEW_SUBSCRIBER, SUBSCRIPTION_RENEWED, "
             "SUBSCRIPTION_EXPIRED or PPV_UNLOCKED)");
-  for (std::string list : {"", "fans", "0", "-3", "12x"}) {
+  for (std::string list : {"", "fans", "0", "-3", "12x", "007"}) {
     absl::Status s = ValidateAutomation(Rule("acct_a", list));
     EXPECT_TRUE(absl::IsInvalidArgument(s)) << list;
     EXPECT_TRUE(ToStd(s.message()).starts_with("automation.user_list_id: ")) << s;

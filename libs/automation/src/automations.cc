@@ -14,8 +14,10 @@ absl::Status ValidateAutomation(const store::Automation& automation) {
         "SUBSCRIPTION_EXPIRED or PPV_UNLOCKED)");
   }
   if (automation.account.empty()) return absl::InvalidArgumentError("automation.account: required");
+  // A custom list's id as the upstream writes it: digits, no leading zero (as every list id
+  // Herald takes is checked).
   const std::optional<int64_t> list = ParseInt<int64_t>(automation.list_id);
-  if (!list || *list <= 0) {
+  if (!list || *list <= 0 || automation.list_id.front() == '0') {
     return absl::InvalidArgumentError(
         StrCat("automation.user_list_id: a custom list's numeric id is required (got '",
                automation.list_id.substr(0, 40), "')"));
