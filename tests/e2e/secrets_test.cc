@@ -21,6 +21,7 @@
 #include <herald/testing/herald_api.h>
 #include <herald/testing/herald_stack.h>
 #include <herald/testing/net.h>
+#include <herald/testing/observability.h>
 #include <herald/testing/wait.h>
 #include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
@@ -286,6 +287,54 @@ TEST(SecretsTest, EncryptionKeyRotatesWhileServing) {
   EXPECT_EQ(audit.events(0).action(), "encryption_key.rotate");
   EXPECT_EQ(audit.events(0).resource(), new_box->key_id());
   EXPECT_EQ(audit.events(0).detail(), "0 secrets resealed over 1 teams, 0 teams unreadable");
+}
+
+// A worker that cannot open a team's upstream key (one started without the encryption key it
+// was sealed under, as during a rotation's rollout) retries the delivery's step rather than
+// failing it: once a worker with the key runs, the campaign is sent.
+TEST(SecretsTest, AWorkerWithoutTheKeyRetriesUntilOneWithItSends) {
+  const std::string old_key(64, '3');
+  const std::string new_key(64, '4');
+  auto started = StartWithTeam(
+      {.simulator_args = {"--teams=1", "--accounts_per_team=2", "--fans_per_account=5"},
+       .herald_args = {"--log_level=warn"},
+       .admin_key = kAdminKey,
+       .encryption_key = old_key,
+       .register_webhooks = true});
+  ASSERT_TRUE(started.ok()) << started.status();
+  HeraldStack& stack = *started->stack;
+  ASSERT_TRUE(stack.herald().Restart({{"HERALD_ENCRYPTION_KEY", new_key}}).ok())
+      << stack.herald().Logs();
+
+  v1::CreateCampaignRequest create =
+      testing::CampaignToFans(kTenant, started->team.accounts, "Sent in the end", 0, "");
+  create.mutable_campaign()->mutable_content()->clear_media();
+  v1::Campaign campaign;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return v1::CampaignService::NewStub(stack.channel())
+        ->CreateCampaign(BearerContext(started->key).get(), create, &campaign)
+        .ok();
+  }));
+  const std::string retried = R"(herald_jobs_total{kind="delivery_send",outcome="retry"})";
+  ASSERT_TRUE(testing::WaitFor([&] {
+    auto metrics = testing::HttpGet(stack.herald().admin_port(), "/metrics");
+    return metrics.ok() && testing::SeriesValue(metrics->body, retried).value_or(0) > 0;
+  })) << stack.herald().Logs();
+  auto get = [&] {
+    v1::GetCampaignRequest req;
+    req.set_name(campaign.name());
+    v1::Campaign out;
+    v1::CampaignService::NewStub(stack.channel())
+        ->GetCampaign(BearerContext(started->key).get(), req, &out);
+    return out;
+  };
+  EXPECT_NE(get().state(), v1::Campaign::FAILED);
+
+  ASSERT_TRUE(stack.herald().Restart({{"HERALD_PREVIOUS_ENCRYPTION_KEYS", old_key}}).ok())
+      << stack.herald().Logs();
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return get().state() == v1::Campaign::COMPLETED; }, absl::Seconds(60)))
+      << get().DebugString() << stack.herald().Logs();
 }
 
 }  // namespace

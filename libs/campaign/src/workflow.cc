@@ -211,8 +211,9 @@ class TeamClients final : public UpstreamClients {
     if (!api_key.ok()) {
       return absl::FailedPreconditionError(
           StrCat("team '", team.id,
-                 "': its upstream key cannot be decrypted with this server's "
-                 "encryption key; set the key again with UpdateTeam"));
+                 "': its upstream key cannot be decrypted with this worker's encryption keys "
+                 "(check --encryption_key and --previous_encryption_keys on every worker, or "
+                 "set the key again with UpdateTeam)"));
     }
     upstream::ClientConfig config = base_;
     config.api_key = *std::move(api_key);
@@ -1058,7 +1059,12 @@ asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::LoadAccount(Context&
     ctx.team = *std::move(team);
   }
   auto api = clients_.For(ctx.team);
-  if (!api.ok()) co_return co_await FailDelivery(ctx, std::string(api.status().message()));
+  if (!api.ok()) {
+    // A worker without the encryption key the team's upstream key was sealed under (one not yet
+    // restarted while the keys rotate, say): another attempt, perhaps on another worker, may
+    // open it. Once the attempts run out the delivery fails with this reason.
+    co_return JobResult::Retry(std::string(api.status().message()));
+  }
   ctx.api = *std::move(api);
   co_return std::nullopt;
 }
