@@ -588,6 +588,14 @@ function invariantProblems(overlay, objects) {
       problem(`${name}: no egress to the upstream (TCP 443)`);
   }
 
+  // A budget guards serving pods: an unready one (every pod, while Redis is down) may always be
+  // evicted, or a node drain would wait for Redis.
+  for (const p of all("PodDisruptionBudget")) {
+    if (p.spec?.unhealthyPodEvictionPolicy !== "AlwaysAllow") {
+      problem(`${named(p)}: unhealthyPodEvictionPolicy is not AlwaysAllow`);
+    }
+  }
+
   // Every Deployment: a disruption budget and a policy of its own.
   for (const d of deployments) {
     const labels = podLabels(d);
