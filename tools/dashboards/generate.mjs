@@ -410,7 +410,9 @@ const limits = {
       'Upstream requests used vs limit, per team',
       'Per team, the upstream\'s per-minute limit for its key (X-Rate-Limit-Limit-Minute) and ' +
         'what the current minute has used of it (limit minus X-Rate-Limit-Remaining-Minute), as ' +
-        'the last responses reported. Herald paces under the limit configured on the team.',
+        'the last responses reported, beside the most calls Herald lets the team make in a ' +
+        'minute (its configured rate plus its burst less one). Herald above the upstream\'s ' +
+        'limit: alert HeraldTeamLimitAboveUpstream.',
       'short',
       [
         {
@@ -420,6 +422,7 @@ const limits = {
           legend: 'used {{tenant}}/{{team}}',
         },
         { expr: `max by (tenant, team) (${m('herald_upstream_rate_limit_limit', TEAM)})`, legend: 'limit {{tenant}}/{{team}}' },
+        { expr: `max by (tenant, team) (${m('herald_team_minute_calls_max', TEAM)})`, legend: 'Herald\'s most {{tenant}}/{{team}}' },
       ],
     ),
     timeseries(

@@ -122,11 +122,9 @@ void AddPausedAccounts(CampaignView& view, const std::vector<store::Account>& ac
             paused.size() + more == 1 ? " is" : " are", " paused (ResumeAccount to send)");
 }
 
-// The limiter's bucket for a team: its rate, and its burst (a second's worth unless set).
+// The limiter's bucket for a team: its rate, and its burst.
 ratelimit::Limit TeamLimit(const store::Team& team) {
-  return {
-      .per_minute = team.rate_limit_per_minute,
-      .burst = team.burst > 0 ? team.burst : std::max<int64_t>(1, team.rate_limit_per_minute / 60)};
+  return {.per_minute = team.rate_limit_per_minute, .burst = TeamBurst(team)};
 }
 
 // A burst above a minute's worth is refused. (Any burst above 1 lets the first minute after a

@@ -198,13 +198,29 @@ class TeamClients final : public UpstreamClients {
  public:
   TeamClients(asio::any_io_executor executor, upstream::ClientConfig base,
               const store::SecretBox& box, metrics::Registry* registry)
-      : executor_(std::move(executor)), base_(std::move(base)), box_(box), registry_(registry) {}
+      : executor_(std::move(executor)),
+        base_(std::move(base)),
+        box_(box),
+        registry_(registry),
+        minute_calls_max_(registry == nullptr
+                              ? nullptr
+                              : &metrics::BuildGauge()
+                                     .Name("herald_team_minute_calls_max")
+                                     .Help("The most upstream calls Herald lets the team make in "
+                                           "one minute (its rate_limit_per_minute plus its burst "
+                                           "less one), as this process's last job of the team "
+                                           "read it.")
+                                     .LabelNames({"tenant", "team"})
+                                     .Register(*registry)) {}
 
   absl::StatusOr<std::shared_ptr<upstream::Api>> For(const store::Team& team) override {
     const std::string key = StrCat(team.tenant, "/", team.id);
+    const double minute_calls_max =
+        static_cast<double>(team.rate_limit_per_minute + TeamBurst(team) - 1);
     std::lock_guard lock(mu_);
     auto it = clients_.find(key);
     if (it != clients_.end() && it->second.sealed_key == team.sealed_api_key) {
+      if (it->second.minute_calls_max) it->second.minute_calls_max->Set(minute_calls_max);
       return it->second.client;
     }
     auto api_key = box_.Open(team.sealed_api_key);
@@ -222,7 +238,12 @@ class TeamClients final : public UpstreamClients {
     HERALD_ASSIGN_OR_RETURN(std::unique_ptr<upstream::Client> client,
                             upstream::Client::Create(executor_, std::move(config), registry_));
     std::shared_ptr<upstream::Api> shared = std::move(client);
-    clients_[key] = {team.sealed_api_key, shared};
+    metrics::Gauge* gauge = nullptr;
+    if (minute_calls_max_ != nullptr) {
+      gauge = &minute_calls_max_->Add({{"tenant", team.tenant}, {"team", team.id}});
+      gauge->Set(minute_calls_max);
+    }
+    clients_[key] = {team.sealed_api_key, shared, gauge};
     return shared;
   }
 
@@ -230,16 +251,22 @@ class TeamClients final : public UpstreamClients {
   struct Entry {
     std::string sealed_key;
     std::shared_ptr<upstream::Api> client;
+    metrics::Gauge* minute_calls_max = nullptr;  // the team's series; null without a registry
   };
   asio::any_io_executor executor_;
   const upstream::ClientConfig base_;
   const store::SecretBox& box_;
   metrics::Registry* const registry_;
+  metrics::Family<metrics::Gauge>* const minute_calls_max_;  // null without a registry
   std::mutex mu_;
   std::map<std::string, Entry> clients_;
 };
 
 }  // namespace
+
+int64_t TeamBurst(const store::Team& team) {
+  return team.burst > 0 ? team.burst : std::max<int64_t>(1, team.rate_limit_per_minute / 60);
+}
 
 // Reconciliation never adopts an id twice.
 store::Table AdoptedMessages(std::string_view tenant, std::string_view account) {

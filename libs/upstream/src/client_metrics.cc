@@ -107,7 +107,15 @@ ClientMetrics::ClientMetrics(metrics::Registry& registry, const std::string& ten
                            .Help("The upstream team's credit balance, as last reported.")
                            .LabelNames({"tenant", "team"})
                            .Register(registry),
-                       {{"tenant", tenant}, {"team", team}}) {
+                       {{"tenant", tenant}, {"team", team}}),
+      report_time_(metrics::BuildGauge()
+                       .Name("herald_upstream_report_time_seconds")
+                       .Help("When this process last had the upstream's rate limit or credit "
+                             "figures for the team's key (Unix seconds): how fresh the three "
+                             "gauges above are.")
+                       .LabelNames({"tenant", "team"})
+                       .Register(registry),
+                   {{"tenant", tenant}, {"team", team}}) {
   auto& requests = metrics::BuildCounter()
                        .Name("herald_upstream_requests_total")
                        .Help("Upstream API calls, by endpoint and outcome.")
@@ -143,15 +151,20 @@ void ClientMetrics::Record(Endpoint endpoint, const absl::Status& status, absl::
   if (info.retry_after.has_value() && (info.http_status == 429 || info.http_status >= 500)) {
     retry_after_.Observe(absl::ToDoubleSeconds(*info.retry_after));
   }
+  bool reported = false;
   if (info.rate_limit_minute.has_value()) {
     rate_limit_limit_.Set(static_cast<double>(*info.rate_limit_minute));
+    reported = true;
   }
   if (std::optional<int64_t> remaining = info.RemainingPerMinute()) {
     rate_limit_remaining_.Set(static_cast<double>(*remaining));
+    reported = true;
   }
   if (std::optional<int64_t> balance = info.CreditsBalance()) {
     credits_balance_.Set(static_cast<double>(*balance));
+    reported = true;
   }
+  if (reported) report_time_.Set(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
 }
 
 void ReportedGauge::Set(double value) {

@@ -87,6 +87,7 @@ class ClientMetrics {
   ReportedGauge rate_limit_limit_;
   ReportedGauge rate_limit_remaining_;
   ReportedGauge credits_balance_;
+  ReportedGauge report_time_;  // when any of the three was last set
 };
 
 }  // namespace herald::upstream::internal

@@ -259,8 +259,13 @@ class UpstreamClients {
   virtual absl::StatusOr<std::shared_ptr<upstream::Api>> For(const store::Team& team) = 0;
 };
 
+// The burst of a team's limiter bucket: Team.burst, or a second's worth of its rate when unset.
+int64_t TeamBurst(const store::Team& team);
+
 // Real clients to `base.base_url`, the key opened from each team's sealed key. `registry` (may be
-// null) and `box` must outlive the result.
+// null) and `box` must outlive the result. With a registry, each team a client is asked for
+// reports the most calls Herald lets it make in a minute (herald_team_minute_calls_max: its rate
+// plus its burst less one, the first minute after a quiet spell).
 std::unique_ptr<UpstreamClients> MakeUpstreamClients(boost::asio::any_io_executor executor,
                                                      upstream::ClientConfig base,
                                                      const store::SecretBox& box,
