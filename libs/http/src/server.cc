@@ -395,15 +395,23 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   // Ends the connection: a TLS close_notify (waiting a moment for the client's), or a TCP
-  // half-close, then closes it.
+  // half-close followed by a moment of draining what the client still sends (a pipelined
+  // request, the rest of a refused one), then closes it. Closing with unread bytes would reset
+  // the connection, and the client could lose the last answer.
   template <typename Stream>
   static asio::awaitable<void> Shutdown(Session& s, Stream& stream) {
+    s.transport().expires_after(kLingerTimeout);
     if constexpr (std::is_same_v<Stream, TlsStream>) {
-      s.transport().expires_after(kLingerTimeout);
       co_await stream.async_shutdown(kUseTuple);
     } else {
       boost::system::error_code ignored;
       s.transport().socket().shutdown(tcp::socket::shutdown_send, ignored);
+      s.idle = true;
+      std::array<char, 4096> sink;
+      for (;;) {
+        auto [read_ec, n] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
+        if (read_ec) break;
+      }
     }
     s.transport().close();
   }
@@ -452,22 +460,7 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
       s.transport().close();
       co_return;
     }
-    if constexpr (std::is_same_v<Stream, TlsStream>) {
-      co_await Shutdown(s, stream);
-    } else {
-      // The unread rest of the request is drained for a moment, so that closing does not reset
-      // the connection before the client has read the answer.
-      boost::system::error_code ignored;
-      s.transport().socket().shutdown(tcp::socket::shutdown_send, ignored);
-      s.idle = true;
-      s.transport().expires_after(kLingerTimeout);
-      std::array<char, 4096> sink;
-      for (;;) {
-        auto [read_ec, n] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
-        if (read_ec) break;
-      }
-      s.transport().close();
-    }
+    co_await Shutdown(s, stream);
   }
 
   const asio::any_io_executor executor_;
