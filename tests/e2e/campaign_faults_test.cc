@@ -493,6 +493,17 @@ TEST_F(CampaignOneAttemptTest, ALostSendIsLookedUpAgainUntilTheUpstreamAnswers) 
       "the send lost its answer and three lookups failed");
 }
 
+// A 500 may come after the upstream made the message: on a send's only attempt it is looked
+// up (and, not found, sent again), never taken for a refusal that fails the delivery.
+TEST_F(CampaignOneAttemptTest, ASendAnsweredWithA500IsLookedUpNotFailed) {
+  ExpectCompletedThrough(
+      [](const std::vector<std::string>& accounts) -> std::vector<std::string> {
+        return {StrCat(R"({"methods":["POST"],"path_contains":")", testing::ShortId(accounts[0]),
+                       R"(/mass-messaging","error_rate":1,"error_status":500,"count":1})")};
+      },
+      "a 500 on the first send");
+}
+
 // A lookup that finds nothing sends again, as a new attempt; when that answer is lost too, the
 // next lookup is a step of its own (one that reused the first lookup's would never be queued):
 // here one account's first send gets a gateway timeout (nothing sent, outcome unknown) and its

@@ -1953,7 +1953,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       if (!r.ok()) co_return JobResult::StoreFailed(r.status());
       co_return JobResult::OkThen(UploadAgain(ctx));
     }
-    if (!error || error->kind == upstream::ErrorKind::kUnknownOutcome) {
+    // A 500 is the upstream failing somewhere in the call, perhaps after it made the message:
+    // as with a lost answer, the message is looked for before anything else.
+    if (!error || error->kind == upstream::ErrorKind::kUnknownOutcome ||
+        error->http_status == 500) {
       co_return co_await OnLookupError(ctx, sent.status(), "sending the mass message", started);
     }
     // Refused, so nothing was sent: the delivery leaves SENDING and waits (for a retry, or for
