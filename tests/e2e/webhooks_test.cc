@@ -648,6 +648,48 @@ void AppendStreamEvents(testing::RedisServer& redis, const std::string& tenant, 
   ASSERT_TRUE(appended.ok()) << appended;
 }
 
+// A subscriber resumes from the cursor of the last event it received. When that event has
+// been trimmed since but none after it was, it has missed nothing and goes on; when events after
+// it were trimmed, it is told so (OUT_OF_RANGE), never handed the rest as if complete.
+TEST_F(WebhooksTest, AResumeFromATrimmedEventGoesOnUnlessEventsAfterItWereTrimmed) {
+  const std::string key = NewTenant("trimmed");
+  ASSERT_NO_FATAL_FAILURE(AppendStreamEvents(stack_->redis(), "trimmed", 4));
+  auto events = v1::EventService::NewStub(stack_->channel());
+  // Subscribes from `cursor`; the fan ids of up to `want` events, and the call's status.
+  auto resume = [&](const std::string& cursor, size_t want, std::vector<std::string>* cursors) {
+    v1::SubscribeRequest req;
+    req.set_parent("tenants/trimmed");
+    req.set_cursor(cursor);
+    auto ctx = BearerContext(key, absl::Seconds(30));
+    auto reader = events->Subscribe(ctx.get(), req);
+    std::vector<int64_t> fans;
+    v1::Event e;
+    while (fans.size() < want && reader->Read(&e)) {
+      fans.push_back(e.fan_id());
+      if (cursors != nullptr) cursors->push_back(e.cursor());
+    }
+    if (fans.size() == want) ctx->TryCancel();
+    return std::make_pair(fans, reader->Finish());
+  };
+  std::vector<std::string> cursors;
+  ASSERT_EQ(resume("0", 4, &cursors).first, (std::vector<int64_t>{1, 2, 3, 4}));
+  auto redis = testing::SyncRedis::Connect(stack_->redis().port(), stack_->redis().password());
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  const std::string stream = store::TenantKeyPrefix("trimmed") + "events";
+
+  // The first event goes: a subscriber that had received it gets the rest.
+  ASSERT_TRUE((*redis)->Command({"XDEL", stream, cursors[0]}).ok());
+  EXPECT_EQ(resume(cursors[0], 3, nullptr).first, (std::vector<int64_t>{2, 3, 4}));
+
+  // The second goes too: that subscriber has missed it.
+  ASSERT_TRUE((*redis)->Command({"XDEL", stream, cursors[1]}).ok());
+  const auto [fans, status] = resume(cursors[0], 3, nullptr);
+  EXPECT_TRUE(fans.empty());
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::OUT_OF_RANGE) << status.error_message();
+  // One that had received the second goes on.
+  EXPECT_EQ(resume(cursors[1], 2, nullptr).first, (std::vector<int64_t>{3, 4}));
+}
+
 // A replay from "0" longer than a subscriber may fall behind (10,000 events) reaches a client
 // that reads it, whole and in order: the stream is read at the client's pace.
 TEST_F(WebhooksTest, AReplayLongerThanTheCutOffReachesAClientThatReadsIt) {

@@ -494,4 +494,18 @@ Op<std::string> MessageAnalytics::LatestEventCursor(std::string tenant) {
   co_return std::string(reply.elements()[0].elements().at(0).str());
 }
 
+Op<std::string> MessageAnalytics::NewestDeletedEventCursor(std::string tenant) {
+  const std::string key = StrCat(TenantPrefix(tenant), "events");
+  HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply, co_await client_.Exec({"XINFO", "STREAM", key}));
+  if (reply.is_error()) {
+    if (reply.str().find("no such key") != std::string_view::npos) co_return std::string("0-0");
+    co_return reply.ToStatus();
+  }
+  const auto& fields = reply.elements();
+  for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+    if (fields[i].str() == "max-deleted-entry-id") co_return std::string(fields[i + 1].str());
+  }
+  co_return std::string();
+}
+
 }  // namespace herald::webhooks

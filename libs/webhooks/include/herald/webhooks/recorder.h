@@ -189,6 +189,10 @@ class MessageAnalytics {
   // The cursor of the newest event ("0-0" when there is none): subscribing from it delivers
   // only what comes next.
   Op<std::string> LatestEventCursor(std::string tenant);
+  // The cursor of the newest event ever trimmed or deleted from the tenant's stream ("0-0" when
+  // none was, or the stream does not exist); empty when Redis does not say (before Redis 7). A
+  // subscriber resuming at or after it has missed nothing, even if its own event is gone.
+  Op<std::string> NewestDeletedEventCursor(std::string tenant);
 
  private:
   redis::Client& client_;
