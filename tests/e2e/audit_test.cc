@@ -165,6 +165,47 @@ TEST_F(AuditTest, KeyAndAdminOperationsAreRecordedWithTheirActor) {
   EXPECT_EQ(page.next_page_token(), "");
 }
 
+// A tenant's keys come in pages, each key once, in the order they were made.
+TEST_F(AuditTest, ApiKeysAreListedInPages) {
+  auto first = testing::CreateTenant(stack_->channel(), kAdminKey, "paged");
+  ASSERT_TRUE(first.ok()) << first.status();
+  std::vector<std::string> made;
+  for (int i = 0; i < 4; ++i) {
+    v1::CreateApiKeyRequest req;
+    req.set_parent("tenants/paged");
+    v1::CreateApiKeyResponse created;
+    ASSERT_TRUE(tenants_->CreateApiKey(BearerContext(kAdminKey).get(), req, &created).ok());
+    made.push_back(created.api_key().name());
+  }
+  std::vector<std::string> listed;
+  v1::ListApiKeysRequest req;
+  req.set_parent("tenants/paged");
+  req.set_page_size(2);
+  int pages = 0;
+  do {
+    v1::ListApiKeysResponse page;
+    const grpc::Status s = tenants_->ListApiKeys(BearerContext(kAdminKey).get(), req, &page);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_LE(page.api_keys_size(), 2);
+    for (const v1::ApiKey& k : page.api_keys()) listed.push_back(k.name());
+    req.set_page_token(page.next_page_token());
+    ASSERT_LT(++pages, 5);
+  } while (!req.page_token().empty());
+  EXPECT_EQ(pages, 3);  // the tenant's first key and the four made here
+  ASSERT_EQ(listed.size(), 5u);
+  EXPECT_EQ(std::vector<std::string>(listed.begin() + 1, listed.end()), made);
+  // A token is for the listing it came from.
+  ASSERT_TRUE(testing::CreateTenant(stack_->channel(), kAdminKey, "paged-other").ok());
+  req.set_page_size(2);
+  req.clear_page_token();
+  v1::ListApiKeysResponse page;
+  ASSERT_TRUE(tenants_->ListApiKeys(BearerContext(kAdminKey).get(), req, &page).ok());
+  req.set_parent("tenants/paged-other");
+  req.set_page_token(page.next_page_token());
+  EXPECT_EQ(tenants_->ListApiKeys(BearerContext(kAdminKey).get(), req, &page).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(AuditTest, OnlyThePlatformAdministratorReadsItAndBadRequestsAreRefused) {
   auto key = testing::CreateTenant(stack_->channel(), kAdminKey, "acme");
   ASSERT_TRUE(key.ok()) << key.status();

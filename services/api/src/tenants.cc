@@ -115,9 +115,12 @@ class TenantServiceImpl final : public v1::TenantService::CallbackService {
         [this, req](const Caller&) -> Op<v1::ListApiKeysResponse> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string tenant, ParseTenantName("parent", req->parent()));
           HERALD_CO_ASSIGN_OR_RETURN(auto keys, co_await service_.ListApiKeys(tenant));
-          v1::ListApiKeysResponse out;
-          for (const auto& k : keys) *out.add_api_keys() = ToProto(k);
-          co_return out;
+          co_return ListPage<v1::ListApiKeysResponse>(
+              *req, std::move(keys), [](const store::ApiKey& k) { return k.id; },
+              Fingerprint(StrCat("api_keys/", tenant)),
+              [](v1::ListApiKeysResponse& out, const store::ApiKey& k) {
+                *out.add_api_keys() = ToProto(k);
+              });
         });
   }
 

@@ -107,10 +107,11 @@ int KeysCreate(Session& s, const ParsedCommand& c) {
 int KeysList(Session& s, const ParsedCommand& c) {
   v1::ListApiKeysRequest request;
   HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, TenantArgument(s, c));
-  v1::ListApiKeysResponse response;
-  auto context = s.Context();
-  const grpc::Status status = Stub(s)->ListApiKeys(context.get(), request, &response);
-  return status.ok() ? s.PrintList(response, ToTable(response)) : s.Fail(status);
+  auto stub = Stub(s);
+  return ListAllPages<v1::ListApiKeysResponse>(
+      s, std::move(request), [&](grpc::ClientContext* context, const auto& req, auto* response) {
+        return stub->ListApiKeys(context, req, response);
+      });
 }
 
 int KeysRevoke(Session& s, const ParsedCommand& c) {
