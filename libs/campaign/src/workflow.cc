@@ -982,10 +982,9 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
     }
     // The update's step was to follow the message in its generation (the earlier one's polls end
     // as stale): the follow goes on without it.
-    const Context where{.job = placed_as(*records->account),
-                        .step = s,
-                        .campaign = ctx.campaign,
-                        .delivery = ctx.delivery};
+    const queue::LeasedJob placed = placed_as(*records->account);  // Context::job refers to it
+    const Context where{
+        .job = placed, .step = s, .campaign = ctx.campaign, .delivery = ctx.delivery};
     std::vector<queue::JobSpec> jobs;
     jobs.push_back(FollowStep(where));
     co_return co_await EnqueueAll(queue_, std::move(jobs));
