@@ -315,7 +315,7 @@ TEST_P(RedisFailoverTest, AMasterKilledUnderLoadLosesNothingAcknowledgedAndSends
     v1::AccountOverview overview;
     grpc::Status s = analytics->GetAccountOverview(testing::BearerContext(*key, kRpcTimeout).get(),
                                                    req, &overview);
-    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_TRUE(s.ok()) << s.error_message() << "\n" << herald_->Logs();
     // Never more than once; with replicas acknowledging, never less.
     EXPECT_LE(overview.new_subscribers(), subscriptions[account]) << account;
     if (GetParam() > 0) {
