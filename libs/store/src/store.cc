@@ -180,9 +180,11 @@ Store::Op<Created<T>> Store::Create(T record, RequestId request_id) {
     Table table = TableOf<T>(tenant);
     if constexpr (std::is_same_v<T, ApiKey>) {
       // The hash's index entry first: a key stored without one could never authenticate, and
-      // a replay (which answers the stored key) would not write it. An entry whose key was not
-      // stored (the create failed or was a replay) names no key and is removed below, or,
-      // should that fail too, refuses the secret nobody was given.
+      // a replay (which answers the stored key) would not write it. An entry whose key was
+      // certainly not stored (a replay, a reused request id) names no key and is removed below.
+      // After an error the key may have been stored all the same (an answer lost, a write not
+      // confirmed by a replica), so the entry stays: one naming no key refuses the secret
+      // nobody was given, as a failed removal would.
       std::string ref = StrCat(record.tenant, "/", record.id);
       absl::StatusOr<int64_t> indexed =
           co_await records_.Put(kKeyIndex, record.secret_sha256, std::move(ref));
@@ -191,7 +193,7 @@ Store::Op<Created<T>> Store::Create(T record, RequestId request_id) {
     absl::StatusOr<CreateOutcome> created =
         co_await records_.Create(std::move(table), std::move(request));
     if constexpr (std::is_same_v<T, ApiKey>) {
-      if (!created.ok() || created->code != CreateCode::kCreated) {
+      if (created.ok() && created->code != CreateCode::kCreated) {
         std::string hash = record.secret_sha256;
         static_cast<void>(co_await records_.Delete(kKeyIndex, std::move(hash)));
       }

@@ -364,6 +364,92 @@ TEST_F(StoreTest, FindApiKeyLooksUpTheSecretHash) {
   EXPECT_FALSE(deleted->has_value());
 }
 
+// Records in `inner`, where each create is written and its answer then lost (a connection cut
+// after the write, a write the replicas did not confirm in time).
+class CreateAnswerLost final : public RecordStore {
+ public:
+  explicit CreateAnswerLost(RecordStore& inner) : inner_(inner) {}
+
+  Op<CreateOutcome> Create(Table table, CreateRequest request) override {
+    absl::StatusOr<CreateOutcome> written =
+        co_await inner_.Create(std::move(table), std::move(request));
+    if (!written.ok()) co_return written.status();
+    co_return absl::UnavailableError("connection reset after the write");
+  }
+  Op<std::optional<std::string>> Get(Table table, std::string id) override {
+    return inner_.Get(std::move(table), std::move(id));
+  }
+  Op<std::optional<RequestRecord>> CreatedBy(Table table, std::string request_id) override {
+    return inner_.CreatedBy(std::move(table), std::move(request_id));
+  }
+  Op<std::vector<std::optional<std::string>>> GetMany(Table table,
+                                                      std::vector<std::string> ids) override {
+    return inner_.GetMany(std::move(table), std::move(ids));
+  }
+  Op<LookupResults> GetTables(std::vector<Lookup> lookups) override {
+    return inner_.GetTables(std::move(lookups));
+  }
+  Op<std::vector<std::pair<std::string, std::string>>> GetAll(Table table) override {
+    return inner_.GetAll(std::move(table));
+  }
+  Op<int64_t> Put(Table table, std::string id, std::string document,
+                  std::optional<std::string> revision) override {
+    return inner_.Put(std::move(table), std::move(id), std::move(document), std::move(revision));
+  }
+  boost::asio::awaitable<absl::Status> PutExpiring(Table table, std::string id,
+                                                   std::string document,
+                                                   absl::Duration ttl) override {
+    return inner_.PutExpiring(std::move(table), std::move(id), std::move(document), ttl);
+  }
+  Op<int64_t> PutMany(Table table, std::vector<std::pair<std::string, std::string>> documents,
+                      std::optional<std::string> revision) override {
+    return inner_.PutMany(std::move(table), std::move(documents), std::move(revision));
+  }
+  using RecordStore::Replace;
+  Op<ReplaceOutcome> Replace(Table table, ReplaceRequest request) override {
+    return inner_.Replace(std::move(table), std::move(request));
+  }
+  Op<bool> Delete(Table table, std::string id) override {
+    return inner_.Delete(std::move(table), std::move(id));
+  }
+  Op<bool> DeleteTable(Table table) override { return inner_.DeleteTable(std::move(table)); }
+  Op<std::vector<std::pair<std::string, double>>> IndexBefore(Table table,
+                                                              std::optional<double> before,
+                                                              int limit) override {
+    return inner_.IndexBefore(std::move(table), before, limit);
+  }
+  Op<int64_t> Revision(std::string tenant, std::string name) override {
+    return inner_.Revision(std::move(tenant), std::move(name));
+  }
+  Op<bool> PutBlob(std::string tenant, std::string id, std::string bytes) override {
+    return inner_.PutBlob(std::move(tenant), std::move(id), std::move(bytes));
+  }
+  Op<std::optional<std::string>> GetBlob(std::string tenant, std::string id) override {
+    return inner_.GetBlob(std::move(tenant), std::move(id));
+  }
+  Op<bool> DeleteBlob(std::string tenant, std::string id) override {
+    return inner_.DeleteBlob(std::move(tenant), std::move(id));
+  }
+
+ private:
+  RecordStore& inner_;
+};
+
+// A key whose create was written but not answered still authenticates: the create's error
+// leaves the hash's index entry in place, as the key may exist.
+TEST_F(StoreTest, AKeyWhoseCreateWasNotAnsweredStillAuthenticates) {
+  CreateAnswerLost lossy(*records_);
+  Store store(lossy);
+  auto created =
+      Await(store.Create(ApiKey{.tenant = "acme", .id = "k1", .secret_sha256 = "aaaa"}, ""));
+  ASSERT_TRUE(absl::IsUnavailable(created.status())) << created.status();
+
+  auto found = Await(store_.FindApiKey("aaaa"));
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->id, "k1");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Campaign pages
 
