@@ -134,7 +134,13 @@ asio::awaitable<JobResult> ActionRunner::Run(const queue::LeasedJob& job) {
   auto team = co_await store_.Get<store::Team>(action->tenant, account->team);
   if (!team.ok()) co_return metrics_->Count(JobResult::StoreFailed(team.status()));
   absl::StatusOr<std::shared_ptr<upstream::Api>> api = clients_.For(*team);
-  if (!api.ok()) co_return metrics_->Count(JobResult::Fail(std::string(api.status().message())));
+  if (!api.ok()) {
+    // A worker without the encryption key the team's upstream key was sealed under (one not
+    // yet restarted while the keys rotate): another attempt, perhaps elsewhere, may open it.
+    std::string reason(api.status().message());
+    if (last_attempt) co_return metrics_->Count(JobResult::Fail(std::move(reason)));
+    co_return metrics_->Count(JobResult::Retry(std::move(reason)));
+  }
 
   // The rule is immutable: its action is the one its jobs were enqueued for.
   const store::AutomationAction what = rule->action;

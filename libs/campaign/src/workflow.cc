@@ -1155,7 +1155,12 @@ asio::awaitable<JobResult> DeliveryWorkflow::ListAdd(const queue::LeasedJob& job
   auto team = co_await store_.Get<store::Team>(tenant_id, account_record->team);
   if (!team.ok()) co_return JobResult::StoreFailed(team.status());
   auto api = clients_.For(*team);
-  if (!api.ok()) co_return co_await fail(std::string(api.status().message()));
+  if (!api.ok()) {
+    // As for a delivery's steps: a worker without the team's encryption key retries.
+    std::string reason(api.status().message());
+    if (job.attempt < job.max_attempts) co_return JobResult::Retry(std::move(reason));
+    co_return co_await fail(std::move(reason));
+  }
   // The batch's fans the upstream reports in the list: whether its answer holds the ids this
   // call added or every id now in the list, these are the batch's share of the request's count.
   const absl::flat_hash_set<int64_t> batch_fans(ids.begin(), ids.end());
