@@ -1042,6 +1042,50 @@ TEST_F(WebhooksTest, ARegistrationThatCannotListTheTeamsWebhooksCreatesNoSecondO
   EXPECT_EQ(registered(), first);
 }
 
+// Registrations that fail leave the upstream signing with the secret it had: each offers the
+// same new secret rather than rotating again, so the one before stays accepted until a
+// registration succeeds.
+TEST_F(WebhooksTest, FailedRegistrationsKeepTheSecretTheUpstreamSignsWith) {
+  const std::string key = NewTenant("unconfirmed");
+  const std::string signing = "whsec-the-upstream-signs-with";
+  v1::CreateTeamRequest create;
+  create.set_parent("tenants/unconfirmed");
+  create.set_team_id("main");
+  create.mutable_team()->set_upstream_api_key("sim-key-2");
+  create.mutable_team()->set_webhook_signing_secret(signing);
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  v1::Team team;
+  ASSERT_TRUE(teams->CreateTeam(BearerContext(key).get(), create, &team).ok());
+  ASSERT_TRUE(team.webhook_id().starts_with("wh_")) << team.webhook_error();
+  auto fault = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults",
+                                    R"({"methods": ["PUT"], "path_contains": "/api/webhooks",
+                                        "error_rate": 1, "error_status": 503, "count": 3})",
+                                    {{"Content-Type", "application/json"}});
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  v1::RegisterTeamWebhookRequest req;
+  req.set_name(team.name());
+  for (int i = 0; i < 3; ++i) {
+    v1::Team after;
+    const grpc::Status failed = teams->RegisterTeamWebhook(BearerContext(key).get(), req, &after);
+    EXPECT_EQ(failed.error_code(), grpc::StatusCode::UNAVAILABLE) << failed.error_message();
+  }
+  v1::GetTeamRequest get;
+  get.set_name(team.name());
+  v1::Team failed;
+  ASSERT_TRUE(teams->GetTeam(BearerContext(key).get(), get, &failed).ok());
+  EXPECT_FALSE(failed.webhook_error().empty());
+
+  // The first event of the endpoint: its secrets are read from the store, not a cache.
+  int next_event = 0;
+  EXPECT_EQ(PostTransaction(team, signing, ++next_event), 200);
+
+  v1::Team registered;
+  const grpc::Status s = teams->RegisterTeamWebhook(BearerContext(key).get(), req, &registered);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(registered.webhook_error(), "");
+  EXPECT_EQ(PostTransaction(team, signing, ++next_event), 200);
+}
+
 TEST_F(WebhooksTest, RedisOutageMidStreamIsAnsweredWith503AndNothingAcknowledgedIsLost) {
   const std::string key = NewTenant("outage");
   v1::Team team;

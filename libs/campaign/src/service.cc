@@ -412,41 +412,68 @@ Service::Op<store::Team> Service::RegisterTeamWebhook(std::string tenant, std::s
   upstream::WebhookSpec spec;
   spec.endpoint_url = TeamWebhookUrl(tenant, id);
   HERALD_CO_ASSIGN_OR_RETURN(spec.events, co_await TeamWebhookEvents(tenant, id));
-  spec.signing_secret = secret.empty() ? store::RandomToken(32) : std::move(secret);
-  // The new secret is stored before the upstream learns it, and the old one stays accepted beside
-  // it: events signed before the switch (or with the old one, if telling the upstream fails)
-  // are still taken.
-  HERALD_CO_RETURN_IF_ERROR((co_await store_.Update<store::Team>(tenant, id, [&](store::Team& t) {
-                              RotateWebhookSecret(t, spec.signing_secret);
-                              return absl::OkStatus();
-                            })).status());
+  // A paused or throttled team is refused before anything changes.
+  HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, id, nullptr));
+
+  // The secret is stored before the upstream learns it, and the one before stays accepted beside
+  // it: events signed before the switch (or with the old one, if telling the upstream fails) are
+  // still taken. Until a registration succeeds the upstream may sign with either, so a
+  // registration after one that failed (or never finished: webhook_error is set with the
+  // secret) offers the same secret again instead of rotating the older one out.
+  absl::Status opened;
+  HERALD_CO_RETURN_IF_ERROR(
+      (co_await store_.Update<store::Team>(tenant, id, [&](store::Team& t) {
+        spec.signing_secret = secret;
+        opened = absl::OkStatus();
+        if (secret.empty() && !t.webhook_error.empty() && !t.sealed_webhook_secret.empty()) {
+          absl::StatusOr<std::string> pending = box_.Open(t.sealed_webhook_secret);
+          if (pending.ok()) spec.signing_secret = *std::move(pending);
+          opened = pending.status();
+        } else {
+          if (spec.signing_secret.empty()) {
+            spec.signing_secret = store::RandomToken(32);
+          }
+          RotateWebhookSecret(t, spec.signing_secret);
+        }
+        t.webhook_error = "registration with the upstream did not finish";
+        return opened;
+      })).status());
 
   std::string existing = team.webhook_id;
   absl::Status status;
+  bool called = false;   // whether the upstream was asked yet (each call takes a token)
+  bool refused = false;  // whether `status` is the upstream's answer, not the limiter's
   upstream::Result<upstream::Webhook> result;
   if (existing.empty()) {
     // Herald's webhook may exist upstream without its id stored here (a registration whose
     // answer was lost): it is looked for first, and a failed look creates none, since a second
     // webhook would deliver, and charge for, every event twice.
-    HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, id, nullptr));
     auto listed = co_await api->ListWebhooks();
+    called = true;
     if (listed.ok()) {
       for (const upstream::Webhook& w : *listed.value) {
         if (w.url == spec.endpoint_url) existing = w.id;
       }
     } else {
       status = listed.status();
+      refused = true;
     }
   }
   if (status.ok() && !existing.empty()) {
-    HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, id, nullptr));
-    result = co_await api->UpdateWebhook(existing, spec);
-    status = result.status();
+    if (called) status = co_await Pace(tenant, id, nullptr);
+    if (status.ok()) {
+      result = co_await api->UpdateWebhook(existing, spec);
+      status = result.status();
+      refused = !status.ok();
+    }
   }
   if (status.ok() ? existing.empty() : absl::IsNotFound(status) && !existing.empty()) {
-    HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, id, nullptr));
-    result = co_await api->CreateWebhook(spec);  // none yet, or deleted upstream meanwhile
-    status = result.status();
+    status = co_await Pace(tenant, id, nullptr);
+    if (status.ok()) {
+      result = co_await api->CreateWebhook(spec);  // none yet, or deleted upstream meanwhile
+      status = result.status();
+      refused = !status.ok();
+    }
   }
   const std::string webhook_id = status.ok() ? result.value->id : existing;
   HERALD_CO_ASSIGN_OR_RETURN(store::Team saved,
@@ -455,9 +482,10 @@ Service::Op<store::Team> Service::RegisterTeamWebhook(std::string tenant, std::s
                                t.webhook_error = status.ok() ? "" : std::string(status.message());
                                return absl::OkStatus();
                              }));
-  if (!status.ok()) {
+  if (refused) {
     co_return co_await UpstreamFailed(tenant, id, "registering the team's webhook", status);
   }
+  HERALD_CO_RETURN_IF_ERROR(status);
   co_return saved;
 }
 
