@@ -250,8 +250,14 @@ void AddAccountCommands(std::vector<CommandSpec>& commands) {
       {"webhook-secret-env", "VAR",
        "read that webhook signing secret from environment variable VAR"},
   };
+  std::vector<FlagSpec> team_update_flags = team_flags;
   std::vector<FlagSpec> team_create_flags = team_flags;
   team_create_flags.push_back(request_id);
+  for (FlagSpec& flag : team_update_flags) {
+    if (flag.name == "rate-limit") {
+      flag.help = "upstream calls per minute Herald allows itself (1-100000)";
+    }
+  }
   commands.push_back({"teams", "create", "ID", 1, 1, "Create a team (one upstream API key)",
                       "Secrets are never taken on the command line: give a file or an\n"
                       "environment variable.",
@@ -268,7 +274,7 @@ void AddAccountCommands(std::vector<CommandSpec>& commands) {
                       NameToTeam<v1::GetTeamRequest, &v1::AccountService::Stub::GetTeam>});
   commands.push_back({"teams", "update", "TEAM", 1, 1,
                       "Change a team's name, secrets or limits (only the flags given)", "",
-                      team_flags, TeamsUpdate});
+                      team_update_flags, TeamsUpdate});
   commands.push_back({"teams",
                       "delete",
                       "TEAM",
