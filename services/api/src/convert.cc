@@ -761,6 +761,12 @@ absl::Status ValidateTeamFields(const v1::Team& team, bool create) {
   if (team.upstream_api_key().size() > 1024) {
     return Invalid("team.upstream_api_key", "at most 1024 characters");
   }
+  // It becomes an Authorization header: a pasted newline would make every call fail.
+  if (std::any_of(team.upstream_api_key().begin(), team.upstream_api_key().end(), [](char c) {
+        return static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) == 0x7f;
+      })) {
+    return Invalid("team.upstream_api_key", "must not contain whitespace or control characters");
+  }
   if (team.rate_limit_per_minute() < 0 || team.rate_limit_per_minute() > 100000 ||
       (!create && team.rate_limit_per_minute() == 0)) {
     return Invalid("team.rate_limit_per_minute", "must be in [1, 100000]");
@@ -903,6 +909,9 @@ absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const
         return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) == 0x7f;
       })) {
     return Invalid("media_asset.content_type", "must not contain control characters");
+  }
+  if (m.content_type().size() > 255) {
+    return Invalid("media_asset.content_type", "at most 255 characters");
   }
   if (!m.content_type().empty()) {
     if (absl::Status s = CheckContentType(m.content_type(), out.type); !s.ok()) return s;

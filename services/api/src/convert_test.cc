@@ -275,6 +275,19 @@ TEST(ValidateTeamUpdateTest, ARateLimitNamedInTheMaskIsOneOrMore) {
   EXPECT_TRUE(ValidateTeamUpdate(team, {"display_name"}).ok());
 }
 
+TEST(ValidateTeamUpdateTest, AnUpstreamKeyWithWhitespaceIsRefused) {
+  v1::Team team;
+  for (const std::string bad : {"ofapi_new\n", " ofapi_new", "ofapi new", "ofapi\x7fnew"}) {
+    team.set_upstream_api_key(bad);
+    absl::Status s = ValidateTeamUpdate(team, {"upstream_api_key"});
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(s.message()),
+                HasSubstr("team.upstream_api_key: must not contain whitespace"));
+  }
+  team.set_upstream_api_key("ofapi_new-key.1");
+  EXPECT_TRUE(ValidateTeamUpdate(team, {"upstream_api_key"}).ok());
+}
+
 TEST(ValidateTeamUpdateTest, AWebhookSecretIs16To256CharactersAndABurstNotNegative) {
   v1::Team team;
   team.set_webhook_signing_secret("short");
@@ -340,6 +353,14 @@ TEST(ParseMediaAssetTest, ContentTypeWithoutControlCharacters) {
   ASSERT_FALSE(asset.ok());
   EXPECT_EQ(asset.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(asset.status().message()), HasSubstr("media_asset.content_type"));
+
+  // Bounded, as every other field: it is stored and sent with every upload.
+  m.set_content_type("image/" + std::string(249, 'x'));
+  EXPECT_TRUE(ParseMediaAsset("acme", m, /*uploaded=*/true).ok());
+  m.set_content_type("image/" + std::string(250, 'x'));
+  asset = ParseMediaAsset("acme", m, /*uploaded=*/true);
+  EXPECT_THAT(std::string(asset.status().message()),
+              HasSubstr("media_asset.content_type: at most 255 characters"));
 }
 
 TEST(ParseMediaAssetTest, AContentTypeIsAMimeTypeOfTheAssetsKind) {
