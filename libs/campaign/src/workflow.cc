@@ -55,6 +55,10 @@ struct StepPayload {
   // members go on from (a segment's scan). Payloads written before it was added have none: the
   // page goes by its index alone.
   std::string cursor;
+  // A reconciliation page read by offset (the buyers list without a link): how many buyers the
+  // pages before it held, which may be fewer than asked. Payloads written before it was added
+  // have none: the offset is the page's index times the page size.
+  std::optional<int64_t> offset;
 };
 
 // How a log names the delivery's segment list: its id, or the name it was asked for under.
@@ -86,6 +90,7 @@ std::string EncodePayload(const StepPayload& p) {
   if (!p.media.empty()) o.emplace("media", p.media);
   if (p.round != 0) o.emplace("round", p.round);
   if (!p.cursor.empty()) o.emplace("cursor", p.cursor);
+  if (p.offset) o.emplace("offset", *p.offset);
   return json::serialize(o);
 }
 
@@ -122,6 +127,12 @@ absl::StatusOr<StepPayload> DecodePayload(std::string_view bytes) {
     const json::string* c = cursor->if_string();
     if (c == nullptr) return absl::InvalidArgumentError("delivery job payload's cursor");
     p.cursor = std::string(*c);
+  }
+  if (const json::value* offset = o->if_contains("offset")) {
+    if (!offset->is_int64() || offset->as_int64() < 0) {
+      return absl::InvalidArgumentError("delivery job payload's offset");
+    }
+    p.offset = offset->as_int64();
   }
   return p;
 }
@@ -740,11 +751,13 @@ void DeliveryWorkflow::Register(queue::Worker& worker) {
 }
 
 queue::JobSpec DeliveryWorkflow::NextStep(const Context& ctx, std::string_view kind, int32_t index,
-                                          absl::Duration delay, std::string_view cursor) const {
+                                          absl::Duration delay, std::string_view cursor,
+                                          std::optional<int64_t> offset) const {
   StepPayload p = ctx.step;
   p.index = index;
   p.media.clear();
   p.cursor = std::string(cursor);
+  p.offset = offset;
   const std::vector<std::string>& media = ctx.campaign.content.media;
   if (kind == kUploadMediaJob && index >= 0 && index < static_cast<int32_t>(media.size())) {
     p.media = media[index];
@@ -2425,18 +2438,18 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
 
   // A later page follows the link the page before gave (_pagination.next_page, kept as the
   // step's cursor): a page may hold fewer buyers than asked, so only the upstream knows where
-  // the list goes on. Without a link, or for a payload from before links were kept, the cursor
-  // is the list's marker and the page goes by its index.
+  // the list goes on. Without a link the cursor is the list's marker and the page goes on from
+  // the buyers the pages before it held (by its index, for a payload from before that was kept).
   const bool linked = IsNextPageLink(s.cursor);
+  const int64_t read_before = s.offset.value_or(page * config_.reconcile_page);
   if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
   upstream::Result<upstream::BuyersPage> buyers;
   if (linked) {
     std::string link = s.cursor;
     buyers = co_await ctx.api->NextMessageBuyers(std::move(link));
   } else {
-    upstream::BuyersQuery query{.limit = config_.reconcile_page,
-                                .offset = page * config_.reconcile_page,
-                                .marker = s.cursor};
+    upstream::BuyersQuery query{
+        .limit = config_.reconcile_page, .offset = read_before, .marker = s.cursor};
     buyers = co_await ctx.api->ListMessageBuyers(s.account, id, std::move(query));
   }
   if (!buyers.ok()) {
@@ -2467,8 +2480,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::ReconcileBuyers(Context& ctx) {
   const bool more = (got.next_page.has_value() || got.has_more) &&
                     (!got.buyers.empty() || (!next.empty() && next != s.cursor));
   if (more && page + 1 < kPagesPerRound) {
+    // Without a link the next page goes on from the buyers read so far.
+    const int64_t read = read_before + static_cast<int64_t>(got.buyers.size());
     co_return JobResult::OkThen(
-        NextStep(ctx, kReconcileJob, s.index + 1, absl::ZeroDuration(), std::move(next)));
+        NextStep(ctx, kReconcileJob, s.index + 1, absl::ZeroDuration(), std::move(next), read));
   }
   co_return end_of_round();
 }

@@ -978,7 +978,7 @@ Outcome Buyers(Ctx& c, int64_t message_id) {
   w.EndObject();
   Outcome o = Data(w.Take());
   o.paginated = true;
-  if (has_more) {
+  if (has_more && c.behavior.buyer_page_links) {
     o.next_page = c.AccountUrl(
         StrCat("/engagement/messages/", message_id, "/buyers?limit=", page.value().limit,
                "&offset=", page.value().offset + returned, "&marker=", marker.value()));

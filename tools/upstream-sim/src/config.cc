@@ -133,6 +133,12 @@ absl::Status ApplyBehaviorJson(std::string_view text, Behavior& behavior, Webhoo
       {"max_ids_per_list_add", Integer(b.max_ids_per_list_add, 1, 1'000'000)},
       {"member_page_shortfall", Integer(b.member_page_shortfall, 0, 100)},
       {"buyer_page_shortfall", Integer(b.buyer_page_shortfall, 0, 100)},
+      {"buyer_page_links",
+       [&b](std::string_view key, const json::value& v) -> absl::Status {
+         if (!v.is_bool()) return Invalid(key, "must be true or false");
+         b.buyer_page_links = v.as_bool();
+         return absl::OkStatus();
+       }},
       {"upload_credits_per_mb", Integer(b.upload_credits_per_mb, 0, 1'000'000)},
       {"url_upload_bytes", Integer(b.url_upload_bytes, 0, int64_t{1} << 40)},
       {"async_upload_delay_ms", Millis(b.async_upload_delay)},
@@ -186,6 +192,7 @@ std::string BehaviorToJson(const Behavior& b, const WebhookPolicy& p) {
   w.Field("max_ids_per_list_add", b.max_ids_per_list_add);
   w.Field("member_page_shortfall", b.member_page_shortfall);
   w.Field("buyer_page_shortfall", b.buyer_page_shortfall);
+  w.Field("buyer_page_links", b.buyer_page_links);
   w.Field("upload_credits_per_mb", b.upload_credits_per_mb);
   w.Field("url_upload_bytes", b.url_upload_bytes);
   w.Field("async_upload_delay_ms", ms(b.async_upload_delay));

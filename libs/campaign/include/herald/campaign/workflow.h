@@ -472,10 +472,12 @@ class DeliveryWorkflow {
   boost::asio::awaitable<absl::Status> Pace(Context& ctx);
   // Pace for a step: nullopt when the call may go ahead, else how the job ends.
   boost::asio::awaitable<std::optional<queue::JobResult>> PaceStep(Context& ctx);
-  // The job of step `kind` number `index` of the context's delivery, due after `delay`; a
-  // reconciliation page carries the upstream's `marker` from the page before it.
+  // The job of step `kind` number `index` of the context's delivery, due after `delay`; a paged
+  // step carries its place in the upstream's list from the page before it: a link or a marker
+  // (`cursor`), and for a list paged by offset, how many items the pages before it held.
   queue::JobSpec NextStep(const Context& ctx, std::string_view kind, int32_t index,
-                          absl::Duration delay, std::string_view marker = {}) const;
+                          absl::Duration delay, std::string_view cursor = {},
+                          std::optional<int64_t> offset = std::nullopt) const;
 
   webhooks::MessageAnalytics* events_ = nullptr;
   metrics::Counter* reconciled_ = nullptr;

@@ -60,6 +60,10 @@ struct Behavior {
   // least), its hasMore and next_page saying where the list goes on: a client must follow
   // next_page, not step its offset by the limit it asked for.
   int buyer_page_shortfall = 0;
+  // Whether a buyers page with more after it gives the _pagination.next_page link; without it
+  // only hasMore, the marker and the client's own count of the buyers read say where the list
+  // goes on (the documented fallback).
+  bool buyer_page_links = true;
   // Media uploads cost this many credits per started decimal megabyte.
   int64_t upload_credits_per_mb = 3;
   // Size charged for a `file_url` upload (the simulator does not download it).
