@@ -3999,13 +3999,13 @@ TEST_P(CampaignTest, UploadsAreAuthenticatedFirstLimitedAndCounted) {
   const std::string other_key = NewTenant("bystander");
   auto media = v1::MediaService::NewStub(stack_->channel());
   auto upload = [&](const std::string& bearer, const std::string& parent, size_t size,
-                    v1::MediaAsset* out) {
+                    v1::MediaAsset* out, v1::MediaAsset::Type type = v1::MediaAsset::IMAGE) {
     auto ctx = BearerContext(bearer);
     auto writer = media->UploadMediaAsset(ctx.get(), out);
     v1::UploadMediaAssetRequest part;
     part.mutable_metadata()->set_parent(parent);
     v1::MediaAsset* asset = part.mutable_metadata()->mutable_media_asset();
-    asset->set_type(v1::MediaAsset::IMAGE);
+    asset->set_type(type);
     asset->set_file_name("teaser.jpg");
     asset->set_content_type("image/jpeg");
     bool open = writer->Write(part);
@@ -4037,6 +4037,11 @@ TEST_P(CampaignTest, UploadsAreAuthenticatedFirstLimitedAndCounted) {
             grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(upload(key, "tenants/uploader", (16 << 20) + 1, &refused).error_code(),
             grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // Metadata is checked before the file is read: refused metadata is the error, whatever follows.
+  const grpc::Status untyped =
+      upload(key, "tenants/uploader", (16 << 20) + 1, &refused, v1::MediaAsset::TYPE_UNSPECIFIED);
+  EXPECT_EQ(untyped.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << untyped.error_message();
+  EXPECT_THAT(untyped.error_message(), ::testing::HasSubstr("media_asset.type"));
   EXPECT_EQ(count(key, "tenants/uploader"), 1);
   EXPECT_EQ(count(other_key, "tenants/bystander"), 0);
 

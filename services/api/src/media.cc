@@ -97,9 +97,9 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
   }
 
  private:
-  // Authenticates the caller, then reads the metadata (its parent must be the caller's), then
-  // chunks up to the limit, then stores the asset through the bridge: nothing is buffered for a
-  // caller that is refused.
+  // Authenticates the caller, then reads and checks the metadata (its parent must be the
+  // caller's), then chunks up to the limit, then stores the asset through the bridge: nothing is
+  // buffered for a caller or metadata that is refused.
   class UploadReactor final : public grpc::ServerReadReactor<v1::UploadMediaAssetRequest> {
    public:
     UploadReactor(MediaServiceImpl* owner, CallbackServerContext* ctx, v1::MediaAsset* resp)
@@ -144,6 +144,18 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
           End(own);
           return;
         }
+        // Refused metadata ends the call before any byte is buffered.
+        if (absl::Status id = ValidateRequestId(metadata_.request_id()); !id.ok()) {
+          End(id);
+          return;
+        }
+        absl::StatusOr<store::MediaAsset> asset =
+            ParseMediaAsset(caller_.tenant, metadata_.media_asset(), true);
+        if (!asset.ok()) {
+          End(asset.status());
+          return;
+        }
+        asset_ = *std::move(asset);
       } else {
         if (!request_.has_chunk() && request_.has_metadata()) {
           End(absl::InvalidArgumentError("metadata: only the first message carries it"));
@@ -205,11 +217,8 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
 
     asio::awaitable<absl::Status> Run() {
       if (!have_metadata_) co_return absl::InvalidArgumentError("metadata: required");
-      const Caller& c = caller_;
-      HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(metadata_.request_id()));
       if (bytes_.empty()) co_return absl::InvalidArgumentError("chunk: the file is empty");
-      HERALD_CO_ASSIGN_OR_RETURN(store::MediaAsset asset,
-                                 ParseMediaAsset(c.tenant, metadata_.media_asset(), true));
+      store::MediaAsset asset = std::move(asset_);
       HERALD_CO_RETURN_IF_ERROR(CheckUploadedBytes(bytes_, asset.type));
       // The bytes' digest is the asset's, and a retry must send the same bytes.
       asset.sha256 = store::Sha256Hex(bytes_);
@@ -238,6 +247,7 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     Caller caller_;  // set before the first read
     v1::UploadMediaAssetRequest request_;
     v1::UploadMediaAssetRequest::Metadata metadata_;
+    store::MediaAsset asset_;  // parsed from the metadata
     bool have_metadata_ = false;
     std::string bytes_;
     int64_t taken_ = 0;  // of the service's upload buffer, for bytes_
