@@ -599,8 +599,14 @@ std::string WatchPrinter::Update(const v1::WatchCampaignResponse& change) {
     *stats_ = now;
   }
   switch (mode_) {
-    case Mode::kJson:
-      return ToJson(change) + "\n";
+    case Mode::kJson: {
+      // A watch reopened after a disconnect starts again from the whole campaign: what is
+      // unchanged since it was printed is not printed twice.
+      std::string key = "json:stats";
+      if (change.has_campaign()) key = "json:campaign";
+      if (change.has_delivery()) key = StrCat("json:delivery:", change.delivery().account());
+      return Once(key, ToJson(change));
+    }
     case Mode::kLines:
       if (change.has_campaign()) return Once("", CampaignChangeLine(*campaign_));
       if (change.has_delivery()) {

@@ -500,6 +500,16 @@ TEST(WatchPrinterTest, JsonModeOneMessagePerLine) {
   EXPECT_THAT(line, HasSubstr(R"({"stats":{"name":"tenants/t/campaigns/c1/stats",)"));
   EXPECT_THAT(line, HasSubstr(R"("purchases":"0")"));
   EXPECT_EQ(line.find('\n'), line.size() - 1);
+
+  // A reopened watch sends everything again: only what changed is printed.
+  v1::WatchCampaignResponse delivery;
+  delivery.mutable_delivery()->set_account("tenants/t/accounts/acct_a");
+  EXPECT_THAT(printer.Update(delivery), HasSubstr(R"({"delivery":)"));
+  EXPECT_EQ(printer.Update(change), "");
+  EXPECT_EQ(printer.Update(delivery), "");
+  EXPECT_EQ(printer.Update(stats), "");
+  delivery.mutable_delivery()->set_state(v1::Delivery::COMPLETED);
+  EXPECT_THAT(printer.Update(delivery), HasSubstr(R"("state":"COMPLETED")"));
 }
 
 TEST(WatchPrinterTest, LinesModePrintsRevenueWhenItMoves) {
