@@ -316,7 +316,13 @@ int WatchUntilFinal(Session& s, const std::string& name, bool follow_revenue) {
     while (reader->Read(&change)) {
       delivered = true;
       s.out() << printer.Update(change);
-      s.out().flush();
+      if (!s.out().flush()) {
+        // Changes read on would be lost: stop (RunCli says why).
+        context->TryCancel();
+        reader->Finish();
+        interrupt.Bind(nullptr);
+        return kExitRpcError;
+      }
     }
     status = reader->Finish();
     interrupt.Bind(nullptr);

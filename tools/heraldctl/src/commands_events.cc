@@ -58,7 +58,13 @@ int EventsTail(Session& s, const ParsedCommand& c) {
       delivered = true;
       request.set_cursor(event.cursor());
       s.out() << (s.global().json ? ToJson(event) : EventLine(event)) << "\n";
-      s.out().flush();
+      if (!s.out().flush()) {
+        // Events read on would be lost: stop (RunCli says why).
+        context->TryCancel();
+        reader->Finish();
+        interrupt.Bind(nullptr);
+        return kExitRpcError;
+      }
       if (limit > 0 && ++received >= limit) {
         enough = true;
         context->TryCancel();

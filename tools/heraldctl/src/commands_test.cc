@@ -574,6 +574,19 @@ TEST_F(CommandsTest, OutputThatCannotBeWrittenIsAnError) {
   EXPECT_EQ(RunTo(failing, {"accounts", "get", "acct_x"}, {}), kExitNotFound);
 }
 
+// A stream whose output cannot be written stops at once rather than read on and drop what it
+// reads (the fake keeps the stream open until the client cancels it).
+TEST_F(CommandsTest, AStreamWhoseOutputCannotBeWrittenStops) {
+  struct Full : std::streambuf {
+    int overflow(int) override { return traits_type::eof(); }
+    std::streamsize xsputn(const char*, std::streamsize) override { return 0; }
+  } full;
+  std::ostream out(&full);
+  EXPECT_EQ(RunTo(out, {"events", "tail", "--json"}, {}), kExitRpcError);
+  EXPECT_THAT(err_.str(), HasSubstr("the output could not be written"));
+  EXPECT_THAT(err_.str(), Not(HasSubstr("never cancelled")));
+}
+
 TEST_F(CommandsTest, SyncSaysWhichAccountsAreUnderAnotherTeam) {
   ASSERT_EQ(Run({"accounts", "sync", "--team=second"}), kExitOk) << err_.str();
   EXPECT_THAT(out_.str(), HasSubstr("acct_new"));
