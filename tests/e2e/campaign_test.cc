@@ -4335,6 +4335,22 @@ TEST_P(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
   ASSERT_TRUE(campaigns->ListCampaigns(BearerContext(key).get(), list, &resp).ok());
   EXPECT_EQ(resp.campaigns_size(), 4);
   for (const auto& c : resp.campaigns()) EXPECT_EQ(c.state(), v1::Campaign::DRAFT);
+  EXPECT_EQ(resp.next_page_token(), "");
+  // A full last page is the last: no token leads to an empty one.
+  list.set_page_size(2);
+  ASSERT_TRUE(campaigns->ListCampaigns(BearerContext(key).get(), list, &resp).ok());
+  EXPECT_EQ(resp.campaigns_size(), 2);
+  ASSERT_NE(resp.next_page_token(), "");
+  list.set_page_token(resp.next_page_token());
+  ASSERT_TRUE(campaigns->ListCampaigns(BearerContext(key).get(), list, &resp).ok());
+  EXPECT_EQ(resp.campaigns_size(), 2);
+  EXPECT_EQ(resp.next_page_token(), "");
+  list.clear_page_token();
+  list.clear_states();
+  list.set_page_size(5);
+  ASSERT_TRUE(campaigns->ListCampaigns(BearerContext(key).get(), list, &resp).ok());
+  EXPECT_EQ(resp.campaigns_size(), 5);
+  EXPECT_EQ(resp.next_page_token(), "");
 
   // Bounds hold to the nanosecond, though create times are whole milliseconds: a campaign is
   // "at or after" its own create time and not after it plus 1 ns, "before" it plus 1 ns and not

@@ -148,11 +148,14 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
             before = before ? std::min(*before, b) : b;
           }
           v1::ListCampaignsResponse out;
-          // Filters apply after the index read; keep reading until the page is full.
+          // Filters apply after the index read; keep reading until the page is full and one
+          // more campaign matches (else this page is the last, and says so with no token).
+          std::string last_position;  // of the page's last campaign
+          bool more = false;
           while (true) {
             HERALD_CO_ASSIGN_OR_RETURN(auto page,
-                                       co_await service_.ListCampaigns(c.tenant, before, size));
-            bool full = false, past_range = false;
+                                       co_await service_.ListCampaigns(c.tenant, before, size + 1));
+            bool past_range = false;
             for (const auto& v : page.first) {
               const int64_t t = v.campaign.create_time_ms;
               if (cursor_ms &&
@@ -163,19 +166,19 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
                 past_range = true;
                 break;
               }
-              const v1::Campaign proto = ToProto(v);
+              v1::Campaign proto = ToProto(v);
               if (!states.empty() && !states.contains(proto.state())) continue;
-              *out.add_campaigns() = proto;
               if (out.campaigns_size() == size) {
-                out.set_next_page_token(
-                    EncodePageToken(StrCat(t, ":", v.campaign.id), fingerprint));
-                full = true;
+                more = true;
                 break;
               }
+              *out.add_campaigns() = std::move(proto);
+              last_position = StrCat(t, ":", v.campaign.id);
             }
-            if (full || past_range || !page.second) break;
+            if (more || past_range || !page.second) break;
             before = page.second;
           }
+          if (more) out.set_next_page_token(EncodePageToken(last_position, fingerprint));
           co_return out;
         });
   }
