@@ -2420,6 +2420,12 @@ TEST_P(CampaignTest, AnUpstreamLeadHandsTheMessageOverEarlyAndUpdatesReachItTher
   grpc::Status s = campaigns->UpdateCampaign(BearerContext(key).get(), bad, &unused);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("campaign.content.media"));
+  v1::UpdateCampaignRequest cleared;  // the send time, which the held messages carry
+  cleared.mutable_campaign()->set_name(created.name());
+  cleared.mutable_update_mask()->add_paths("send_time");
+  s = campaigns->UpdateCampaign(BearerContext(key).get(), cleared, &unused);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("campaign.send_time"));
 
   // New text and price, and a send time a few seconds away.
   const absl::Time soon = absl::Now() + absl::Seconds(5);

@@ -1418,6 +1418,13 @@ Service::Op<CampaignView> Service::View(Campaign campaign) {
   co_return view;
 }
 
+absl::Status CheckUpstreamLeadHasSendTime(const Campaign& campaign) {
+  if (campaign.upstream_lead_ms == 0 || campaign.send_time_ms != 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "campaign.upstream_lead: needs campaign.send_time (the lead is how long before it the "
+      "upstream gets the message); set a send_time, or leave upstream_lead unset");
+}
+
 absl::Status Service::CheckTargetCount(const Campaign& campaign) const {
   if (static_cast<int>(campaign.targets.size()) > config_.max_targets) {
     return absl::InvalidArgumentError(
@@ -1570,6 +1577,9 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
   // and only what a PUT can carry may change.
   const bool staging = StagingBegun(current.campaign, now);
   if (staging) HERALD_CO_RETURN_IF_ERROR(CheckStagedUpdate(current.campaign, next));
+  // After the staged rules: a send time cleared once the messages are on their way is refused
+  // as what may no longer change.
+  HERALD_CO_RETURN_IF_ERROR(CheckUpstreamLeadHasSendTime(next));
   // A new generation: the chains start again from where each delivery stands (a held message's
   // follows the new send time), and jobs of the earlier one end. A change of media needs one
   // too: the chains enqueued at the schedule start with the old media's uploads (or with the

@@ -72,7 +72,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
             }
             co_return parsed.status();
           }
-          HERALD_CO_RETURN_IF_ERROR(CheckUpstreamLeadHasSendTime(*parsed));
+          HERALD_CO_RETURN_IF_ERROR(campaign::CheckUpstreamLeadHasSendTime(*parsed));
           HERALD_CO_ASSIGN_OR_RETURN(auto view, co_await service_.CreateCampaign(
                                                     *std::move(parsed), std::move(request_id)));
           co_return ToProto(view);
@@ -217,7 +217,6 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
                                      ParseCampaign(c.tenant, merged, absl::Now()));
           parsed.id = id;
           if (!send_time_changed) parsed.send_time_ms = current.campaign.send_time_ms;
-          HERALD_CO_RETURN_IF_ERROR(CheckUpstreamLeadHasSendTime(parsed));
           HERALD_CO_ASSIGN_OR_RETURN(auto v,
                                      co_await service_.UpdateCampaign(std::move(parsed), fields));
           co_return ToProto(v);

@@ -959,13 +959,6 @@ absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const
   return out;
 }
 
-absl::Status CheckUpstreamLeadHasSendTime(const store::Campaign& c) {
-  if (c.upstream_lead_ms == 0 || c.send_time_ms != 0) return absl::OkStatus();
-  return Invalid("campaign.upstream_lead",
-                 "needs campaign.send_time (the lead is how long before it the upstream gets the "
-                 "message); set a send_time, or leave upstream_lead unset");
-}
-
 absl::StatusOr<store::Campaign> ParseCampaign(std::string_view tenant, const v1::Campaign& c,
                                               absl::Time now) {
   store::Campaign out{.tenant = std::string(tenant)};

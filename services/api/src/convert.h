@@ -129,9 +129,6 @@ absl::Status CheckUploadedBytes(std::string_view bytes, store::MediaType type);
 absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const v1::MediaAsset& m,
                                                   bool uploaded);
 
-// An upstream_lead is an offset from send_time: INVALID_ARGUMENT for one without a send time.
-absl::Status CheckUpstreamLeadHasSendTime(const store::Campaign& c);
-
 // The campaign of a CreateCampaign request, or an existing campaign with an update merged in
 // (`now` checks the send time).
 absl::StatusOr<store::Campaign> ParseCampaign(std::string_view tenant, const v1::Campaign& c,

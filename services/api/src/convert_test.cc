@@ -8,6 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <herald/campaign/service.h>
 #include <herald/common/strings.h>
 
 namespace herald::api {
@@ -472,14 +473,14 @@ TEST(ParseMediaAssetTest, AUrlWithoutAHostIsRefused) {
 
 TEST(CheckUpstreamLeadTest, ALeadNeedsASendTime) {
   store::Campaign c;
-  EXPECT_TRUE(CheckUpstreamLeadHasSendTime(c).ok());
+  EXPECT_TRUE(campaign::CheckUpstreamLeadHasSendTime(c).ok());
   c.upstream_lead_ms = 60'000;
-  const absl::Status s = CheckUpstreamLeadHasSendTime(c);
+  const absl::Status s = campaign::CheckUpstreamLeadHasSendTime(c);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("campaign.upstream_lead: needs campaign.send_time"));
   c.send_time_ms = 1'800'000'000'000;
-  EXPECT_TRUE(CheckUpstreamLeadHasSendTime(c).ok());
+  EXPECT_TRUE(campaign::CheckUpstreamLeadHasSendTime(c).ok());
 }
 
 TEST(ParseTenantUpdateTest, TakesTheNamedFieldsAndRefusesWeightsOutOfRange) {

@@ -56,6 +56,9 @@ struct Caller {
   std::string Actor() const;
 };
 
+// An upstream_lead is an offset from send_time: INVALID_ARGUMENT for one without a send time.
+absl::Status CheckUpstreamLeadHasSendTime(const store::Campaign& campaign);
+
 // A campaign as clients see it.
 struct CampaignView {
   store::Campaign campaign;
