@@ -434,6 +434,9 @@ TEST_P(QueueApiTest, TokensTakenOutsideJobsCountAgainstTheSameLimits) {
   clock_.Advance(absl::Seconds(1));
   ASSERT_TRUE(Run(queue_->PushBackTeam("team_1", absl::Seconds(30))).ok());
   EXPECT_EQ(*Run(queue_->TakeToken("team_1", "")), absl::Seconds(30));
+  // Setting the same limits again (the team renamed, say) keeps it held back.
+  ASSERT_TRUE(Run(queue_->SetTeamLimits("team_1", {.per_minute = 60, .burst = 2})).ok());
+  EXPECT_EQ(*Run(queue_->TakeToken("team_1", "")), absl::Seconds(30));
 
   ASSERT_TRUE(Run(queue_->PauseAccount("team_1", "acct_a")).ok());
   EXPECT_EQ(Run(queue_->TakeToken("team_1", "acct_a")).status().code(),

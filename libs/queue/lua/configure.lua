@@ -23,7 +23,9 @@
 -- Complexity: O(1) for account operations; O(A log M) for team operations over the team's A
 --   accounts (each is put back in the ring if eligible: no lost wake-ups).
 --
--- A bucket's TAT is clamped to the new limit (gcra_clamp) when its limit changes. Loosening a limit or resuming puts eligible
+-- A bucket's TAT is clamped to the new limit (gcra_clamp) when its limit changes, and only then:
+-- setting the same limits again (an update of something else) keeps a pushed-back TAT (an
+-- upstream 429's Retry-After) as it is. Loosening a limit or resuming puts eligible
 -- accounts back in the ring at their new earliest time; pausing takes effect at the next lease.
 
 local op = ARGV[2]
@@ -37,7 +39,7 @@ end
 if op == 'account' then
   local acct, team = ARGV[3], ARGV[4]
   local ak = k_acct(acct)
-  local registered = redis.call('HMGET', ak, 'tm', 'tn')
+  local registered = redis.call('HMGET', ak, 'tm', 'tn', 't', 'r', 'b')
   local current = registered[1]
   if current and current ~= team then
     if ARGV[9] ~= '1' then return { -1, current } end
@@ -46,8 +48,10 @@ if op == 'account' then
   -- Moved to another tenant: out of the old tenant's ring (ring_if_eligible puts it in the new).
   if registered[2] and registered[2] ~= ARGV[5] then ring_remove(registered[2], acct) end
   local interval = gcra_interval(tonumber(ARGV[6]))
-  local tat = gcra_clamp(tonumber(redis.call('HGET', ak, 't') or '0'), interval,
-                         gcra_tolerance(interval, tonumber(ARGV[7])), NOW)
+  local tat = tonumber(registered[3] or '0')
+  if registered[4] ~= ARGV[6] or registered[5] ~= ARGV[7] then
+    tat = gcra_clamp(tat, interval, gcra_tolerance(interval, tonumber(ARGV[7])), NOW)
+  end
   redis.call('HSET', ak, 'tm', team, 'tn', ARGV[5], 'r', ARGV[6], 'b', ARGV[7], 'c', ARGV[8],
              't', fmt(tat))
   redis.call('SADD', k_team_accts(team), acct)
@@ -55,8 +59,11 @@ if op == 'account' then
 elseif op == 'team' then
   local team = ARGV[3]
   local interval = gcra_interval(tonumber(ARGV[4]))
-  local tat = gcra_clamp(tonumber(redis.call('HGET', k_team(team), 't') or '0'), interval,
-                         gcra_tolerance(interval, tonumber(ARGV[5])), NOW)
+  local current = redis.call('HMGET', k_team(team), 't', 'r', 'b')
+  local tat = tonumber(current[1] or '0')
+  if current[2] ~= ARGV[4] or current[3] ~= ARGV[5] then
+    tat = gcra_clamp(tat, interval, gcra_tolerance(interval, tonumber(ARGV[5])), NOW)
+  end
   redis.call('HSET', k_team(team), 'r', ARGV[4], 'b', ARGV[5], 't', fmt(tat), 'w', '0')
   rering_team(team)
 elseif op == 'pause_account' then
