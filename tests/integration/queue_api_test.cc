@@ -767,6 +767,23 @@ TEST_P(ManualClockWorkerTest, HeartbeatsKeepALongJobLeased) {
   EXPECT_EQ(worker.metrics().jobs.Add({{"kind", "send"}, {"outcome", "fenced"}}).Value(), 0);
 }
 
+// A 429 that comes as the drain cancels its job is kept: the team waits out its Retry-After
+// rather than the job going back as if its call's outcome were unknown.
+TEST_P(ManualClockWorkerTest, ARateLimitMetAtTheDrainDeadlineHoldsTheTeamBack) {
+  ASSERT_TRUE(Run(queue_->SetTeamLimits("team_1", {.per_minute = 600, .burst = 10})).ok());
+  Worker worker(io_.executor(), *queue_, Config(), nullptr, clock_);
+  worker.Handle("send", [&](const LeasedJob&) -> asio::awaitable<JobResult> {
+    co_await clock_.SleepFor(absl::Hours(1));  // until the drain cancels it
+    co_return JobResult::RateLimited(absl::Seconds(60));
+  });
+  ASSERT_TRUE(Run(queue_->Enqueue(Spec("send_1"))).ok());
+  worker.Start();
+  ASSERT_TRUE(WaitFor([&] { return worker.in_flight() == 1; }));
+  worker.Drain(clock_.Now());
+  EXPECT_EQ((StatsOf("team_1").finished[{"send", "rate_limited"}]), 1);
+  EXPECT_GE(*Run(queue_->TakeToken("team_1", "")), absl::Seconds(59));
+}
+
 // A job's next step is leased as soon as the job is acked with it: the loop does not wait out an
 // idle pause for work it enqueued itself. The clock stands still, so no pause ever ends.
 TEST_P(ManualClockWorkerTest, ANextStepRunsWithoutWaitingOutAnIdlePause) {

@@ -48,10 +48,13 @@ std::string Describe(std::exception_ptr e) {
 }
 
 // The result of a job cancelled at the drain deadline. One that finished all the same keeps its
-// result; any other goes back without losing an attempt, flagged outcome unknown: the cancel may
-// have cut its upstream call after the request was written.
+// result, as does an upstream 429 (an answer: the team must wait it out); any other goes back
+// without losing an attempt, flagged outcome unknown: the cancel may have cut its upstream call
+// after the request was written.
 JobResult Stopped(JobResult result) {
-  if (result.status == JobResult::Status::kOk) return result;
+  if (result.status == JobResult::Status::kOk || result.status == JobResult::Status::kRateLimited) {
+    return result;
+  }
   JobResult released = JobResult::Release();
   released.outcome_unknown = true;
   return released;
