@@ -281,6 +281,11 @@ class ScriptDriver {
                        Run(ScriptId::kTakeDead, script::EncodeReturnDead(StrCat(now), ids))),
                    ScriptId::kTakeDead);
   }
+  int64_t DoneDead(int64_t now, std::vector<std::string> ids) {
+    return Decoded(script::DecodeReturnDead(
+                       Run(ScriptId::kTakeDead, script::EncodeDoneDead(StrCat(now), ids))),
+                   ScriptId::kTakeDead);
+  }
 
   const std::string& tag() const { return tag_; }
 

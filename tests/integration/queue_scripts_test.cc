@@ -218,9 +218,11 @@ TEST_F(QueueScriptsTest, ExpiryOnTheLastAttemptDeadLettersWithAReason) {
   EXPECT_EQ(stats.leased, 0);
 }
 
-// Every way a job dies leaves a notice that a worker takes once, oldest first: a retry on the
-// last attempt, a terminal failure and a lease that expired on the last attempt.
-TEST_F(QueueScriptsTest, EveryDeadLetterIsTakenOnceOldestFirstAndCanBeGivenBack) {
+// Every way a job dies leaves a notice that a worker takes, oldest first: a retry on the last
+// attempt, a terminal failure and a lease that expired on the last attempt. A taken notice is
+// claimed for a minute: given back, it comes first again; said done, it is gone; neither (its
+// taker died), it is offered again once the claim runs out.
+TEST_F(QueueScriptsTest, EveryDeadLetterIsTakenOldestFirstUntilItsTakerIsDoneWithIt) {
   TestJob retried = Job("j1");
   retried.max_attempts = 1;
   retried.payload = "p1";
@@ -257,6 +259,15 @@ TEST_F(QueueScriptsTest, EveryDeadLetterIsTakenOnceOldestFirstAndCanBeGivenBack)
   EXPECT_TRUE(q_->TakeDead(kT0 + 3 * kSecond, 10).empty());
   // Taking changes nothing else: the dead letters stay for operators.
   EXPECT_EQ(q_->ListDead(kT0 + 3 * kSecond).total, 3);
+
+  // Two are done with; the third's taker never says so: it comes again after its minute.
+  EXPECT_EQ(q_->DoneDead(kT0 + 4 * kSecond, {"j1", "j2"}), 2);
+  EXPECT_TRUE(q_->TakeDead(kT0 + 62 * kSecond, 10).empty());
+  taken = q_->TakeDead(kT0 + 63 * kSecond, 10);
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].id, "j3");
+  EXPECT_EQ(q_->DoneDead(kT0 + 63 * kSecond, {"j3"}), 1);
+  EXPECT_TRUE(q_->TakeDead(kT0 + 1000 * kSecond, 10).empty());
 }
 
 TEST_F(QueueScriptsTest, FairnessSmallAccountIsNotStarvedByABigOne) {

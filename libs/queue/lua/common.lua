@@ -25,6 +25,8 @@
 --   P:dead        ZSET  dead job id -> time it died (ms); the record carries the reason
 --   P:dq          LIST  ids of jobs dead-lettered since a worker last took them (take_dead.lua),
 --                       oldest first; the newest DEAD_NOTICES_MAX at most
+--   P:dqt         ZSET  dead job ids a worker took (take_dead.lua) -> end of the claim (ms): offered
+--                       again then unless the worker said it was done with them
 --   P:dn:<W>:<g>  SET   ids of jobs completed in generation g = floor(now_ms / W) of the
 --                       idempotency window W (ms); expires two generations later
 --   P:st          HASH  counters: r ready, d delayed, l leased, x dead, q sequence, v the
@@ -65,6 +67,7 @@ local K_DELAYED = P .. ':dl'
 local K_LEASES = P .. ':ls'
 local K_DEAD = P .. ':dead'
 local K_DEAD_NOTICES = P .. ':dq'
+local K_DEAD_TAKEN = P .. ':dqt'
 local DEAD_NOTICES_MAX = 100000
 local K_STATS = P .. ':st'
 local K_JOBS = P .. ':jd'

@@ -1,33 +1,55 @@
--- take_dead: hands out the shard's dead letters that no caller has taken yet, oldest first, to
--- a process that acts on them (a delivery whose step died is marked failed), or gives back those
--- a caller took but could not act on.
+-- take_dead: hands out the shard's dead letters to a process that acts on them (a delivery
+-- whose step died is marked failed), at least once: each taken id is claimed for a while, and
+-- offered again once the claim runs out unless its taker said it was done with it.
 --
 -- KEYS[1]: shard hash tag "{hd:s<k>}" (every key used is built from it; see common.lua)
--- ARGV[1]: now (Unix us) or "" (unused; kept for a uniform argument layout)
--- ARGV[2]: "take" or "return"
--- ARGV[3..]: take: N, the most to take; return: the ids given back, in the order taken
+-- ARGV[1]: now (Unix us) or "" for Redis TIME
+-- ARGV[2]: "take", "return" or "done"
+-- ARGV[3..]: take: N, the most to take, then the claim (ms; 60000 when absent);
+--            return: the ids given back, in the order taken; done: the ids acted on
 -- Returns: take: { id_1, kind_1, account_1, payload_1, attempts_1, reason_1, dead_at_ms_1, ... }
---            for each id taken that is still dead (one requeued or purged since is skipped);
---          return: the number of ids given back.
--- Complexity: O(N) calls: LPOP, then one HMGET and one ZMSCORE for all of them.
+--            for each id taken that is still dead (one requeued or purged since is skipped and
+--            its claim dropped);
+--          return, done: the number of ids given.
+-- Complexity: O(N log M) for M claims held: a ZRANGEBYSCORE, an LPOP, one ZADD, one HMGET and
+--   one ZMSCORE for all of them.
 --
--- Each dead letter is taken once (at most once: a caller that dies before acting loses it; the
--- dead letter itself stays in P:dead). Ids given back go to the front, so they come first again.
+-- Claims whose time ran out come first, oldest first, then dead letters not taken yet, in the
+-- order they died. Ids given back are claimed until time 0, so they come first again. A taker
+-- that dies before acting (or before saying done) leaves its claims to run out: the dead letter
+-- is offered again, so a handler must be idempotent.
 
-if ARGV[2] == 'return' then
+if ARGV[2] == 'return' or ARGV[2] == 'done' then
   local n = #ARGV - 2
-  for i = #ARGV, 3, -1 do redis.call('LPUSH', K_DEAD_NOTICES, ARGV[i]) end
+  for i = 3, #ARGV do
+    if ARGV[2] == 'return' then
+      redis.call('ZADD', K_DEAD_TAKEN, 0, ARGV[i])
+    else
+      redis.call('ZREM', K_DEAD_TAKEN, ARGV[i])
+    end
+  end
   return n
 end
 
-local ids = redis.call('LPOP', K_DEAD_NOTICES, tonumber(ARGV[3]))
+local max = tonumber(ARGV[3])
+local claim = tonumber(ARGV[4] or '60000')
+local ids = redis.call('ZRANGEBYSCORE', K_DEAD_TAKEN, '-inf', NOW_MS_TEXT, 'LIMIT', 0, max)
+if #ids < max then
+  local fresh = redis.call('LPOP', K_DEAD_NOTICES, max - #ids)
+  if fresh then
+    for _, id in ipairs(fresh) do ids[#ids + 1] = id end
+  end
+end
 local out = {}
-if not ids or #ids == 0 then return out end
+if #ids == 0 then return out end
 local records = hmget(K_JOBS, ids)
 local dead = redis.call('ZMSCORE', K_DEAD, unpack(ids))
+local claims = {}
 for i, id in ipairs(ids) do
   local r = records[i] and dead[i] and read_record(records[i])
   if r then
+    claims[#claims + 1] = fmt(NOW_MS + claim)
+    claims[#claims + 1] = id
     out[#out + 1] = id
     out[#out + 1] = r.kind
     out[#out + 1] = r.acct
@@ -35,6 +57,9 @@ for i, id in ipairs(ids) do
     out[#out + 1] = r.failed
     out[#out + 1] = r.reason
     out[#out + 1] = r.dead
+  else
+    redis.call('ZREM', K_DEAD_TAKEN, id)
   end
 end
+if #claims > 0 then redis.call('ZADD', K_DEAD_TAKEN, unpack(claims)) end
 return out

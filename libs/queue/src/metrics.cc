@@ -203,23 +203,32 @@ asio::awaitable<absl::Status> StatsPoller::PollOnce() {
 
 asio::awaitable<absl::Status> StatsPoller::HandDeadLetters(int shard) {
   absl::StatusOr<std::vector<DeadJob>> jobs =
-      co_await queue_.TakeDeadLetters(shard, kDeadLettersPerPoll);
+      co_await queue_.TakeDeadLetters(shard, kDeadLettersPerPoll, kDeadLetterClaim);
   if (!jobs.ok()) co_return jobs.status();
   absl::Status first;
-  std::vector<std::string> failed;
+  std::vector<std::string> handled, failed;
   for (const DeadJob& job : *jobs) {
     absl::Status s = co_await dead_letters_(job);
     metrics_.dead_letters_handled.Add({{"result", s.ok() ? "ok" : "error"}}).Increment();
-    if (s.ok()) continue;
+    if (s.ok()) {
+      handled.push_back(job.id);
+      continue;
+    }
     failed.push_back(job.id);
     if (first.ok()) first = s;
+  }
+  // Either call failing leaves the claims to run out: those dead letters are offered again, and
+  // acting on one twice changes nothing.
+  if (absl::Status s = co_await queue_.FinishDeadLetters(shard, std::move(handled)); !s.ok()) {
+    log::Warn("dead letters acted on will be offered again",
+              {{"shard", shard}, {"error", s.message()}});
   }
   if (!failed.empty()) {
     log::Warn("dead letters given back for a later poll",
               {{"shard", shard}, {"count", failed.size()}, {"error", first.message()}});
     if (absl::Status s = co_await queue_.ReturnDeadLetters(shard, std::move(failed)); !s.ok()) {
-      log::Error("dead letters lost before their handler could act on them",
-                 {{"shard", shard}, {"error", s.message()}});
+      log::Warn("dead letters will be offered again once their claim runs out",
+                {{"shard", shard}, {"error", s.message()}});
     }
   }
   co_return first;

@@ -536,10 +536,12 @@ asio::awaitable<absl::StatusOr<DeadPage>> Queue::ListDead(int shard, int offset,
   co_return script::DecodeListDead(reply);
 }
 
-asio::awaitable<absl::StatusOr<std::vector<DeadJob>>> Queue::TakeDeadLetters(int shard, int max) {
+asio::awaitable<absl::StatusOr<std::vector<DeadJob>>> Queue::TakeDeadLetters(int shard, int max,
+                                                                             absl::Duration claim) {
   HERALD_CO_RETURN_IF_ERROR(CheckShard(shard, config_.shards));
   if (max < 1 || max > 1000) co_return absl::InvalidArgumentError("max must be in [1, 1000]");
-  std::vector<std::string> args = script::EncodeTakeDead(Now(), max);
+  if (claim < absl::Milliseconds(1)) co_return absl::InvalidArgumentError("claim must be >= 1ms");
+  std::vector<std::string> args = script::EncodeTakeDead(Now(), max, claim);
   HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                              co_await EvalOn(client_, scripts_->take_dead, shard, std::move(args)));
   co_return script::DecodeTakeDead(reply);
@@ -549,6 +551,15 @@ asio::awaitable<absl::Status> Queue::ReturnDeadLetters(int shard, std::vector<st
   HERALD_CO_RETURN_IF_ERROR(CheckShard(shard, config_.shards));
   if (ids.empty()) co_return absl::OkStatus();
   std::vector<std::string> args = script::EncodeReturnDead(Now(), std::move(ids));
+  HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
+                             co_await EvalOn(client_, scripts_->take_dead, shard, std::move(args)));
+  co_return script::DecodeReturnDead(reply).status();
+}
+
+asio::awaitable<absl::Status> Queue::FinishDeadLetters(int shard, std::vector<std::string> ids) {
+  HERALD_CO_RETURN_IF_ERROR(CheckShard(shard, config_.shards));
+  if (ids.empty()) co_return absl::OkStatus();
+  std::vector<std::string> args = script::EncodeDoneDead(Now(), std::move(ids));
   HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                              co_await EvalOn(client_, scripts_->take_dead, shard, std::move(args)));
   co_return script::DecodeReturnDead(reply).status();

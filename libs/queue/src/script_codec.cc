@@ -511,14 +511,27 @@ absl::StatusOr<DeadPage> DecodeListDead(const Reply& reply) {
 
 // ---- take_dead.lua
 
-std::vector<std::string> EncodeTakeDead(std::string now, int max) {
-  return {std::move(now), "take", StrCat(max)};
+std::vector<std::string> EncodeTakeDead(std::string now, int max, absl::Duration claim) {
+  return {std::move(now), "take", StrCat(max), StrCat(absl::ToInt64Milliseconds(claim))};
 }
 
-std::vector<std::string> EncodeReturnDead(std::string now, std::vector<std::string> ids) {
-  std::vector<std::string> args = {std::move(now), "return"};
+namespace {
+
+std::vector<std::string> EncodeDeadIds(std::string now, std::string op,
+                                       std::vector<std::string> ids) {
+  std::vector<std::string> args = {std::move(now), std::move(op)};
   for (std::string& id : ids) args.push_back(std::move(id));
   return args;
+}
+
+}  // namespace
+
+std::vector<std::string> EncodeReturnDead(std::string now, std::vector<std::string> ids) {
+  return EncodeDeadIds(std::move(now), "return", std::move(ids));
+}
+
+std::vector<std::string> EncodeDoneDead(std::string now, std::vector<std::string> ids) {
+  return EncodeDeadIds(std::move(now), "done", std::move(ids));
 }
 
 absl::StatusOr<std::vector<DeadJob>> DecodeTakeDead(const Reply& reply) {

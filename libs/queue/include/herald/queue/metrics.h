@@ -69,9 +69,12 @@ class StatsPoller {
   // Also takes each shard's new dead letters at every poll (Queue::TakeDeadLetters, at most
   // kDeadLettersPerPoll per shard) and hands each to `handler`, so that whoever owns a job's
   // kind learns that it died (however it died: a last attempt failed or expired, or a terminal
-  // failure). Before Start() only; `handler` must stay callable until Close() has completed.
+  // failure). At least once: a dead letter whose handling was cut short (the process died) is
+  // handed out again once its claim (kDeadLetterClaim) runs out, so `handler` must be
+  // idempotent. Before Start() only; `handler` must stay callable until Close() has completed.
   void HandDeadLettersTo(DeadLetterHandler handler);
   static constexpr int kDeadLettersPerPoll = 256;
+  static constexpr absl::Duration kDeadLetterClaim = absl::Minutes(2);
 
   // Job kinds whose enqueued and finished series (every outcome) exist from the first poll on,
   // at 0 until something happens: a kind's first dead letter is then an increase that alerts

@@ -179,11 +179,14 @@ class Queue {
 
   boost::asio::awaitable<absl::StatusOr<ShardStats>> Stats(int shard);
   boost::asio::awaitable<absl::StatusOr<DeadPage>> ListDead(int shard, int offset, int count);
-  // Up to `max` (1..1000) of the shard's dead letters that no call has taken yet, oldest first;
-  // each is taken once. A caller that cannot act on some gives them back (ReturnDeadLetters),
-  // and they come first again.
-  boost::asio::awaitable<absl::StatusOr<std::vector<DeadJob>>> TakeDeadLetters(int shard, int max);
+  // Up to `max` (1..1000) of the shard's dead letters to act on, oldest first, each claimed for
+  // `claim`: the caller says when it is done with them (FinishDeadLetters), or gives back those
+  // it cannot act on now (ReturnDeadLetters), which come first again. A claim that runs out (its
+  // caller died) is offered again: acting on a dead letter must be idempotent.
+  boost::asio::awaitable<absl::StatusOr<std::vector<DeadJob>>> TakeDeadLetters(
+      int shard, int max, absl::Duration claim);
   boost::asio::awaitable<absl::Status> ReturnDeadLetters(int shard, std::vector<std::string> ids);
+  boost::asio::awaitable<absl::Status> FinishDeadLetters(int shard, std::vector<std::string> ids);
 
  private:
   struct Scripts;

@@ -139,9 +139,14 @@ absl::StatusOr<DeadPage> DecodeListDead(const redis::Reply& reply);
 
 // ---- take_dead.lua
 
-std::vector<std::string> EncodeTakeDead(std::string now, int max);
+// Takes up to `max` dead letters, each claimed for `claim`.
+std::vector<std::string> EncodeTakeDead(std::string now, int max,
+                                        absl::Duration claim = absl::Minutes(1));
 std::vector<std::string> EncodeReturnDead(std::string now, std::vector<std::string> ids);
+// Ends the claims on `ids`: their dead letters were acted on.
+std::vector<std::string> EncodeDoneDead(std::string now, std::vector<std::string> ids);
 absl::StatusOr<std::vector<DeadJob>> DecodeTakeDead(const redis::Reply& reply);
+// The number of ids a "return" or "done" gave.
 absl::StatusOr<int64_t> DecodeReturnDead(const redis::Reply& reply);
 
 }  // namespace herald::queue::script
