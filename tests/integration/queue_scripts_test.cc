@@ -376,6 +376,31 @@ TEST_F(QueueScriptsTest, ATenantBackFromIdleDoesNotCatchUpOnItsIdleTime) {
   EXPECT_NEAR(got.at("sporadic"), 200, 2);
 }
 
+// A tenant whose only account waits on its pace between jobs stays in the shard's tenants while
+// another is served: when it gets work it can take at once, it starts level with the other, not
+// with the credit of the time it could not use.
+TEST_F(QueueScriptsTest, ATenantWhoseAccountWaitedOnItsPaceBanksNoCredit) {
+  ASSERT_EQ(q_->Configure(script::EncodeConfigureAccount(
+                              StrCat(kT0), "acct_paced_0",
+                              {.tenant = "paced", .team = "team_paced", .per_minute = 60}))
+                .code,
+            script::ConfigureCode::kDone);
+  EnqueueTenant(*q_, kT0, "paced", 1, 50);
+  EnqueueTenant(*q_, kT0, "steady", 10, 300);
+  const std::map<std::string, int> before = LeasesPerTenant(*q_, kT0 + kMs, 1000, 50);
+  ASSERT_EQ(before.at("paced"), 1);  // one a second, and the leases took 20 ms
+  std::vector<TestJob> free;
+  for (int i = 0; i < 400; ++i) {
+    free.push_back({.id = StrCat("paced-free-", i),
+                    .account = StrCat("acct_paced_free_", i % 10),
+                    .team = "team_paced",
+                    .tenant = "paced"});
+  }
+  ASSERT_EQ(q_->Enqueue(kT0 + kSecond / 2, free).size(), free.size());
+  const std::map<std::string, int> got = LeasesPerTenant(*q_, kT0 + kSecond / 2, 400, 20);
+  EXPECT_NEAR(got.at("paced"), 200, 4);
+}
+
 TEST_F(QueueScriptsTest, AccountsLeftInTheSingleRingOfEarlierVersionsAreStillServed) {
   // A shard written by a version with one ring for all accounts: the account is in P:ring, not in
   // its tenant's ring.

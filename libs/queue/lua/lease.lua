@@ -63,16 +63,24 @@ local exhausted = false
 -- The tenants that may have an account due, with their passes and strides.
 local active = redis.call('ZRANGEBYSCORE', K_TENANTS, '-inf', RING_DUE_MAX, 'LIMIT', 0, 1024)
 local pass, stride = {}, {}
+local passed = {}     -- tenant -> true when its pass changed
 do
   local passes, weights = hmget(K_PASS, active), hmget(K_WEIGHTS, active)
+  -- A tenant behind the shard's virtual time had nothing due while others were served (its
+  -- accounts waited on their limits or schedules): it starts level, as a tenant joining does,
+  -- rather than with the credit of the time it could not use.
+  local vt = tonumber(redis.call('HGET', K_STATS, 'v') or '0')
   for i, tenant in ipairs(active) do
     pass[tenant] = tonumber(passes[i] or '0') or 0
+    if pass[tenant] < vt then
+      pass[tenant] = vt
+      passed[tenant] = true
+    end
     local w = tonumber(weights[i] or '1') or 1
     if w < 1 then w = 1 end
     stride[tenant] = math.floor(1000000 / w)
   end
 end
-local passed = {}     -- tenant -> true when its pass changed
 local last_pass = nil -- the pass of the tenant served last, before its advance
 -- Each tenant's due accounts are read from its ring in chunks, in score order. An account
 -- visited is re-scored behind every account of the tenant already due, so walking a chunk in
