@@ -559,6 +559,12 @@ asio::awaitable<void> Worker::Finish(Loop& loop, const std::vector<LeasedJob>& j
       if (acked.next == EnqueueResult::kEnqueued && acks[k].next->delay <= absl::ZeroDuration()) {
         NextStepReady(loop, job.shard);
       }
+      if (acked.next == EnqueueResult::kWrongTeam) {
+        // The account was deleted and created again under another team since the chain began:
+        // the chain ends here, and says so.
+        log::Error("a job's next step was refused: its account belongs to another team now",
+                   {{"job", job.id}, {"next", acks[k].next->id}, {"account", job.account}});
+      }
     }
   }
   if (!nacks.empty()) {
