@@ -559,12 +559,15 @@ TEST_F(CommandsTest, ErrorsMapToExitCodes) {
   EXPECT_EQ(Run({"teams", "get", "t1"}), kExitRpcError);  // UNIMPLEMENTED in the fake
 }
 
+// Output where nothing can be written, as on a full disk.
+struct FullDisk : std::streambuf {
+  int overflow(int) override { return traits_type::eof(); }
+  std::streamsize xsputn(const char*, std::streamsize) override { return 0; }
+};
+
 // Output that could not be written (a full disk under `> file`) is an error, never success.
 TEST_F(CommandsTest, OutputThatCannotBeWrittenIsAnError) {
-  struct Full : std::streambuf {
-    int overflow(int) override { return traits_type::eof(); }
-    std::streamsize xsputn(const char*, std::streamsize) override { return 0; }
-  } full;
+  FullDisk full;
   std::ostream out(&full);
   EXPECT_EQ(RunTo(out, {"tenants", "create", "beta", "--json"}, {}), kExitRpcError);
   EXPECT_THAT(err_.str(), HasSubstr("the output could not be written"));
@@ -577,10 +580,7 @@ TEST_F(CommandsTest, OutputThatCannotBeWrittenIsAnError) {
 // A stream whose output cannot be written stops at once rather than read on and drop what it
 // reads (the fake keeps the stream open until the client cancels it).
 TEST_F(CommandsTest, AStreamWhoseOutputCannotBeWrittenStops) {
-  struct Full : std::streambuf {
-    int overflow(int) override { return traits_type::eof(); }
-    std::streamsize xsputn(const char*, std::streamsize) override { return 0; }
-  } full;
+  FullDisk full;
   std::ostream out(&full);
   EXPECT_EQ(RunTo(out, {"events", "tail", "--json"}, {}), kExitRpcError);
   EXPECT_THAT(err_.str(), HasSubstr("the output could not be written"));
