@@ -548,18 +548,19 @@ asio::awaitable<absl::StatusOr<std::vector<DeadJob>>> Queue::TakeDeadLetters(int
 }
 
 asio::awaitable<absl::Status> Queue::ReturnDeadLetters(int shard, std::vector<std::string> ids) {
-  HERALD_CO_RETURN_IF_ERROR(CheckShard(shard, config_.shards));
-  if (ids.empty()) co_return absl::OkStatus();
-  std::vector<std::string> args = script::EncodeReturnDead(Now(), std::move(ids));
-  HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
-                             co_await EvalOn(client_, scripts_->take_dead, shard, std::move(args)));
-  co_return script::DecodeReturnDead(reply).status();
+  co_return co_await EndDeadLetterClaims(shard, std::move(ids), script::EncodeReturnDead);
 }
 
 asio::awaitable<absl::Status> Queue::FinishDeadLetters(int shard, std::vector<std::string> ids) {
+  co_return co_await EndDeadLetterClaims(shard, std::move(ids), script::EncodeDoneDead);
+}
+
+asio::awaitable<absl::Status> Queue::EndDeadLetterClaims(
+    int shard, std::vector<std::string> ids,
+    std::vector<std::string> (*encode)(std::string, std::vector<std::string>)) {
   HERALD_CO_RETURN_IF_ERROR(CheckShard(shard, config_.shards));
   if (ids.empty()) co_return absl::OkStatus();
-  std::vector<std::string> args = script::EncodeDoneDead(Now(), std::move(ids));
+  std::vector<std::string> args = encode(Now(), std::move(ids));
   HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                              co_await EvalOn(client_, scripts_->take_dead, shard, std::move(args)));
   co_return script::DecodeReturnDead(reply).status();

@@ -191,6 +191,11 @@ class Queue {
  private:
   struct Scripts;
 
+  // ReturnDeadLetters and FinishDeadLetters: `encode` names what happens to the claims.
+  boost::asio::awaitable<absl::Status> EndDeadLetterClaims(
+      int shard, std::vector<std::string> ids,
+      std::vector<std::string> (*encode)(std::string, std::vector<std::string>));
+
   std::string Now() const;
 
   redis::Client& client_;
