@@ -333,10 +333,16 @@ class HeraldctlUpstreamTest : public HeraldctlTest {
   // `webhooks`, teams register their webhook and the simulator's events reach Herald's ingest.
   void StartWithSimulator(const std::vector<std::string>& herald_flags, bool webhooks = false,
                           int fans_per_account = 5) {
-    auto sim = testing::SimulatorProcess::Start(
-        {.args = {"--teams=1", "--accounts_per_team=2",
-                  StrCat("--fans_per_account=", fans_per_account), "--delivery_rate=2000",
-                  "--rate_limit_per_minute=100000"}});
+    StartWith(
+        {"--teams=1", "--accounts_per_team=2", StrCat("--fans_per_account=", fans_per_account),
+         "--delivery_rate=2000", "--rate_limit_per_minute=100000"},
+        herald_flags, webhooks);
+  }
+
+  // The simulator with `simulator_args` (its team's key is sim-key-1), and Herald in front of it.
+  void StartWith(std::vector<std::string> simulator_args,
+                 const std::vector<std::string>& herald_flags, bool webhooks) {
+    auto sim = testing::SimulatorProcess::Start({.args = std::move(simulator_args)});
     ASSERT_TRUE(sim.ok()) << sim.status();
     sim_ = std::move(*sim);
     std::vector<std::string> args = {"serve", "--role=all",
@@ -492,6 +498,42 @@ TEST_F(HeraldctlSegmentListsTest, WithKeepSegmentListsASegmentsListStays) {
 // and a drain does on a deploy) end the watch's stream UNAVAILABLE again and again: heraldctl
 // opens it again each time and follows the campaign to its end, and the snapshot each new stream
 // starts with does not print a delivery's line twice.
+// An upstream that lists an id Herald could not name in any call: the account is not imported,
+// and the sync says so.
+class HeraldctlSyncTest : public HeraldctlUpstreamTest {
+ protected:
+  void SetUp() override {
+    const std::string seed = testing::MakeTempDir("heraldctl-sync") + "/seed.json";
+    std::ofstream(seed) << R"({"seed": 5, "teams": [{"id": "team-1", "api_keys": ["sim-key-1"],
+        "accounts": [{"id": "acct_good1", "fans": 2}, {"id": "acct_not-an-id", "fans": 2}]}]})";
+    StartWith({"--seed_file=" + seed}, {}, /*webhooks=*/false);
+  }
+};
+
+TEST_F(HeraldctlSyncTest, AnIdThatIsNotAnAccountIdIsNotImported) {
+  const std::string secret = CreateTenantWithKey("acme");
+  env_ = {{"HERALD_API_KEY", secret}, {"HERALD_TENANT", "acme"}, {"SIM_KEY", "sim-key-1"}};
+  ASSERT_EQ(Run({"teams", "create", "main", "--upstream-key-env=SIM_KEY"}, env_).exit_code, 0);
+
+  const CommandResult first = Run({"accounts", "sync", "--team=main"}, env_);
+  ASSERT_EQ(first.exit_code, 0) << first;
+  EXPECT_THAT(first.out, HasSubstr("acct_good1"));
+  EXPECT_THAT(first.out, HasSubstr("1 created, 0 unchanged, 1 not imported (the upstream listed "
+                                   "ids that are not account ids): acct_not-an-id\n"));
+  const CommandResult again = Run({"accounts", "sync", "--team=main", "--json"}, env_);
+  ASSERT_EQ(again.exit_code, 0) << again;
+  const auto synced = FromJson<v1::SyncAccountsResponse>(again.out);
+  EXPECT_EQ(synced.created_size(), 0);
+  EXPECT_EQ(synced.unchanged(), 1);
+  EXPECT_THAT(synced.unusable_ids(), ::testing::ElementsAre("acct_not-an-id"));
+
+  const CommandResult listed = Run({"accounts", "list", "--json"}, env_);
+  ASSERT_EQ(listed.exit_code, 0) << listed;
+  const auto accounts = FromJson<v1::ListAccountsResponse>(listed.out);
+  ASSERT_EQ(accounts.accounts_size(), 1);
+  EXPECT_EQ(accounts.accounts(0).name(), "tenants/acme/accounts/acct_good1");
+}
+
 class HeraldctlReconnectTest : public HeraldctlUpstreamTest {
  protected:
   void SetUp() override {

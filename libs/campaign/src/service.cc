@@ -15,6 +15,7 @@
 #include <herald/queue/queue.h>
 #include <herald/store/audit.h>
 #include <herald/store/crypto.h>
+#include <herald/upstream/ids.h>
 #include <herald/webhooks/ingest.h>
 
 #include "lifecycle_metrics.h"
@@ -834,11 +835,26 @@ Service::Op<Service::SyncedAccounts> Service::SyncAccounts(std::string tenant,
     co_return co_await UpstreamFailed(tenant, team_id, "listing the team's accounts",
                                       upstream_accounts.status());
   }
-  std::vector<std::string> ids;
-  ids.reserve(upstream_accounts.value->size());
-  for (const auto& u : *upstream_accounts.value) ids.push_back(u.id);
-  HERALD_CO_ASSIGN_OR_RETURN(auto known, co_await store_.GetMany<store::Account>(tenant, ids));
   SyncedAccounts out;
+  // An id Herald could not name (an API call, a webhook) would make an account no one could
+  // use, update or delete: it is left out, and reported.
+  std::vector<upstream::Account> usable;
+  usable.reserve(upstream_accounts.value->size());
+  for (upstream::Account& u : *upstream_accounts.value) {
+    if (upstream::IsAccountId(u.id)) {
+      usable.push_back(std::move(u));
+    } else {
+      out.unusable_ids.push_back(std::move(u.id));
+    }
+  }
+  if (!out.unusable_ids.empty()) {
+    log::Warn("the upstream listed accounts whose ids are not account ids; they were not imported",
+              {{"tenant", tenant}, {"team", team_id}, {"ids", StrJoin(out.unusable_ids, ", ")}});
+  }
+  std::vector<std::string> ids;
+  ids.reserve(usable.size());
+  for (const upstream::Account& u : usable) ids.push_back(u.id);
+  HERALD_CO_ASSIGN_OR_RETURN(auto known, co_await store_.GetMany<store::Account>(tenant, ids));
   for (size_t i = 0; i < known.size(); ++i) {
     if (known[i]) {
       if (known[i]->team == team_id) {
@@ -848,7 +864,7 @@ Service::Op<Service::SyncedAccounts> Service::SyncAccounts(std::string tenant,
       }
       continue;
     }
-    const upstream::Account& u = (*upstream_accounts.value)[i];
+    const upstream::Account& u = usable[i];
     store::Account account{.tenant = tenant,
                            .id = u.id,
                            .team = team_id,

@@ -269,6 +269,9 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
                            for (const auto& a : result.in_other_teams) {
                              *out.add_in_other_teams() = ToProto(a);
                            }
+                           for (std::string& id : result.unusable_ids) {
+                             out.add_unusable_ids(std::move(id));
+                           }
                            co_return out;
                          });
   }

@@ -230,6 +230,11 @@ int AccountsSync(Session& s, const ParsedCommand& c) {
       s.out() << " " << ShortId(a.name()) << " (" << ShortId(a.team()) << ")";
     }
   }
+  if (response.unusable_ids_size() > 0) {
+    s.out() << ", " << response.unusable_ids_size()
+            << " not imported (the upstream listed ids that are not account ids):";
+    for (const std::string& id : response.unusable_ids()) s.out() << " " << id;
+  }
   s.out() << "\n";
   return kExitOk;
 }

@@ -160,7 +160,7 @@ class FakeAccounts final : public v1::AccountService::Service {
     response->set_next_page_token("again");
     return grpc::Status::OK;
   }
-  // One account created, two known, one of them under another team.
+  // One account created, two known, one of them under another team, and one id not imported.
   grpc::Status SyncAccounts(grpc::ServerContext*, const v1::SyncAccountsRequest* request,
                             v1::SyncAccountsResponse* response) override {
     v1::Account* created = response->add_created();
@@ -170,6 +170,7 @@ class FakeAccounts final : public v1::AccountService::Service {
     v1::Account* elsewhere = response->add_in_other_teams();
     elsewhere->set_name("tenants/acme/accounts/acct_old");
     elsewhere->set_team("tenants/acme/teams/first");
+    response->add_unusable_ids("acct_not-an-id");
     return grpc::Status::OK;
   }
   grpc::Status UpdateAccount(grpc::ServerContext*, const v1::UpdateAccountRequest* request,
@@ -591,7 +592,9 @@ TEST_F(CommandsTest, SyncSaysWhichAccountsAreUnderAnotherTeam) {
   ASSERT_EQ(Run({"accounts", "sync", "--team=second"}), kExitOk) << err_.str();
   EXPECT_THAT(out_.str(), HasSubstr("acct_new"));
   EXPECT_THAT(out_.str(), HasSubstr("1 created, 1 unchanged, 1 under another team (delete them "
-                                    "there and sync again to move them): acct_old (first)\n"));
+                                    "there and sync again to move them): acct_old (first), 1 not "
+                                    "imported (the upstream listed ids that are not account ids): "
+                                    "acct_not-an-id\n"));
 }
 
 TEST_F(CommandsTest, KeysCreatePrintsTheSecretOnce) {

@@ -230,6 +230,9 @@ class Service {
     // Known already under another of the tenant's teams, where they stay (a creator moved
     // between the agency's upstream keys): deleted there, the next sync brings them here.
     std::vector<store::Account> in_other_teams;
+    // Listed with an id that is not an account id ("acct_" then 1-64 letters or digits): not
+    // imported.
+    std::vector<std::string> unusable_ids;
   };
   Op<SyncedAccounts> SyncAccounts(std::string tenant, std::string team);
 
