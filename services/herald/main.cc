@@ -101,6 +101,9 @@ ABSL_FLAG(int, ingest_batch, 64,
           "Webhook events of one tenant written to Redis in one script call, at most (group "
           "commit: events that arrive while earlier calls are in flight go together). 1 writes "
           "each event on its own.");
+ABSL_FLAG(int64_t, events_kept, 100'000,
+          "Applied webhook events kept per tenant for EventService.Subscribe (a subscriber can "
+          "resume from any of them); the stream is trimmed back to this once it holds 1% more.");
 ABSL_FLAG(std::string, reconcile_schedule, "10m,1h,6h,24h,72h",
           "After a campaign message finishes, read the upstream's own figures of it (fans "
           "reached, views) and, when priced, its buyers, after each of these delays (each from "
@@ -325,6 +328,7 @@ int main(int argc, char** argv) {
       .keep_segment_lists = absl::GetFlag(FLAGS_keep_segment_lists),
       .max_attempts = absl::GetFlag(FLAGS_max_attempts),
       .ingest_batch = absl::GetFlag(FLAGS_ingest_batch),
+      .events_kept = absl::GetFlag(FLAGS_events_kept),
       .ingest_shed_latency = absl::GetFlag(FLAGS_ingest_shed_latency),
       .drain_timeout = absl::GetFlag(FLAGS_drain_timeout),
       .io_threads = absl::GetFlag(FLAGS_io_threads),

@@ -167,6 +167,8 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   config.ingest.max_body_bytes = static_cast<uint64_t>(flags.webhook_max_body_bytes);
   HERALD_RETURN_IF_ERROR(config::RequireInRange("ingest_batch", flags.ingest_batch, 1, 256));
   config.recorder.max_batch = flags.ingest_batch;
+  HERALD_RETURN_IF_ERROR(config::RequireInRange("events_kept", flags.events_kept, 1, 100'000'000));
+  config.recorder.events_max_len = flags.events_kept;
   if (flags.ingest_shed_latency < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--ingest_shed_latency must not be negative");
   }

@@ -180,6 +180,7 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
        "--lookup_patience: must not be negative"},
       {[](ServeFlags& f) { f.ingest_batch = 0; }, "--ingest_batch"},
       {[](ServeFlags& f) { f.ingest_batch = 257; }, "--ingest_batch"},
+      {[](ServeFlags& f) { f.events_kept = 0; }, "--events_kept must be in [1, 100000000] (got 0)"},
       {[](ServeFlags& f) { f.reconcile_schedule = "10m,soon"; }, "--reconcile_schedule"},
       {[](ServeFlags& f) { f.reconcile_schedule = "-1m"; }, "--reconcile_schedule"},
   };

@@ -47,6 +47,38 @@ struct LedgerMessage {
   int64_t net_cents = 0;  // from each purchase, with the platform's 20% fee rounded per purchase
 };
 
+// Team "main" of `tenant` on upstream team 3, without accounts, with the webhook signing secret
+// `secret` (none registered).
+v1::Team CreateTeamWithSecret(HeraldStack& stack, const std::string& tenant, const std::string& key,
+                              const std::string& secret) {
+  v1::CreateTeamRequest create;
+  create.set_parent(StrCat("tenants/", tenant));
+  create.set_team_id("main");
+  create.mutable_team()->set_upstream_api_key("sim-key-3");
+  create.mutable_team()->set_webhook_signing_secret(secret);
+  v1::Team team;
+  const grpc::Status s = v1::AccountService::NewStub(stack.channel())
+                             ->CreateTeam(BearerContext(key).get(), create, &team);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return team;
+}
+
+// Posts transactions.new number `n` (amount n dollars, key evt_<tenant><n>) to `team`'s
+// endpoint, signed with `secret`; returns the HTTP status (0 when there was no answer).
+int PostTransactionTo(HeraldStack& stack, const v1::Team& team, const std::string& secret, int n) {
+  const std::string body =
+      StrCat(R"({"event":"transactions.new","account_id":"acct_x","payload":{"id":"t)", n,
+             R"(","amount":)", n, R"(,"description":"?firstId=1"}})");
+  const std::map<std::string, std::string> headers = {
+      {"Content-Type", "application/json"},
+      {"X-OFAPI-Idempotency-Key", StrCat("evt_", team.name(), "_", n)},
+      {"Signature", store::HmacSha256Hex(secret, body)}};
+  auto r = testing::HttpRequest(stack.herald().ingest_port(), "POST", team.webhook_endpoint(), body,
+                                headers);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? r->status : 0;
+}
+
 class WebhooksTest : public testing::HeraldStackSuite<WebhooksTest> {
  public:
   static HeraldStack::Options StackOptions() {
@@ -93,32 +125,11 @@ class WebhooksTest : public testing::HeraldStackSuite<WebhooksTest> {
   // which the simulator does not deliver to: only the events a test posts reach it).
   static v1::Team NewTeamWithSecret(const std::string& tenant, const std::string& key,
                                     const std::string& secret) {
-    v1::CreateTeamRequest create;
-    create.set_parent(StrCat("tenants/", tenant));
-    create.set_team_id("main");
-    create.mutable_team()->set_upstream_api_key("sim-key-3");
-    create.mutable_team()->set_webhook_signing_secret(secret);
-    v1::Team team;
-    const grpc::Status s = v1::AccountService::NewStub(stack_->channel())
-                               ->CreateTeam(BearerContext(key).get(), create, &team);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return team;
+    return CreateTeamWithSecret(*stack_, tenant, key, secret);
   }
 
-  // Posts transactions.new number `n` (amount n dollars, key evt_<tenant><n>) to `team`'s
-  // endpoint, signed with `secret`; returns the HTTP status (0 when there was no answer).
   static int PostTransaction(const v1::Team& team, const std::string& secret, int n) {
-    const std::string body =
-        StrCat(R"({"event":"transactions.new","account_id":"acct_x","payload":{"id":"t)", n,
-               R"(","amount":)", n, R"(,"description":"?firstId=1"}})");
-    const std::map<std::string, std::string> headers = {
-        {"Content-Type", "application/json"},
-        {"X-OFAPI-Idempotency-Key", StrCat("evt_", team.name(), "_", n)},
-        {"Signature", store::HmacSha256Hex(secret, body)}};
-    auto r = testing::HttpRequest(stack_->herald().ingest_port(), "POST", team.webhook_endpoint(),
-                                  body, headers);
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? r->status : 0;
+    return PostTransactionTo(*stack_, team, secret, n);
   }
 
   // Team "main" of `tenant` on upstream team 2, without accounts (its webhook registered).
@@ -668,44 +679,52 @@ void AppendStreamEvents(testing::RedisServer& redis, const std::string& tenant, 
 
 // A subscriber resumes from the cursor of the last event it received. When that event has
 // been trimmed since but none after it was, it has missed nothing and goes on; when events after
-// it were trimmed, it is told so (OUT_OF_RANGE), never handed the rest as if complete.
-TEST_F(WebhooksTest, AResumeFromATrimmedEventGoesOnUnlessEventsAfterItWereTrimmed) {
-  const std::string key = NewTenant("trimmed");
-  ASSERT_NO_FATAL_FAILURE(AppendStreamEvents(stack_->redis(), "trimmed", 4));
-  auto events = v1::EventService::NewStub(stack_->channel());
-  // Subscribes from `cursor`; the fan ids of up to `want` events, and the call's status.
+// it were trimmed, it is told so (OUT_OF_RANGE), never handed the rest as if complete. Herald
+// keeps four events per tenant here, trimming as it applies them.
+TEST(EventStreamTrimTest, AResumeFromATrimmedEventGoesOnUnlessEventsAfterItWereTrimmed) {
+  auto stack = HeraldStack::Start({.simulator_args = {"--teams=3", "--accounts_per_team=1"},
+                                   .herald_args = {"--events_kept=4", "--log_level=warn"},
+                                   .admin_key = kAdminKey,
+                                   .encryption_key = std::string(64, 'b')});
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  auto key = testing::CreateTenant((*stack)->channel(), kAdminKey, "trimmed");
+  ASSERT_TRUE(key.ok()) << key.status();
+  const std::string secret = "whsec-trimmed-stream-1";
+  const v1::Team team = CreateTeamWithSecret(**stack, "trimmed", *key, secret);
+  for (int n = 1; n <= 4; ++n) ASSERT_EQ(PostTransactionTo(**stack, team, secret, n), 200);
+  auto events = v1::EventService::NewStub((*stack)->channel());
+  // Subscribes from `cursor`; the amounts (dollars) of up to `want` events, and the status.
   auto resume = [&](const std::string& cursor, size_t want, std::vector<std::string>* cursors) {
     v1::SubscribeRequest req;
     req.set_parent("tenants/trimmed");
     req.set_cursor(cursor);
-    auto ctx = BearerContext(key, absl::Seconds(30));
+    auto ctx = BearerContext(*key, absl::Seconds(30));
     auto reader = events->Subscribe(ctx.get(), req);
-    std::vector<int64_t> fans;
+    std::vector<int64_t> dollars;
     v1::Event e;
-    while (fans.size() < want && reader->Read(&e)) {
-      fans.push_back(e.fan_id());
+    while (dollars.size() < want && reader->Read(&e)) {
+      dollars.push_back(e.amount_cents() / 100);
       if (cursors != nullptr) cursors->push_back(e.cursor());
     }
-    if (fans.size() == want) ctx->TryCancel();
-    return std::make_pair(fans, reader->Finish());
+    if (dollars.size() == want) ctx->TryCancel();
+    return std::make_pair(dollars, reader->Finish());
   };
   std::vector<std::string> cursors;
   ASSERT_EQ(resume("0", 4, &cursors).first, (std::vector<int64_t>{1, 2, 3, 4}));
-  auto redis = testing::SyncRedis::Connect(stack_->redis().port(), stack_->redis().password());
-  ASSERT_TRUE(redis.ok()) << redis.status();
-  const std::string stream = store::TenantKeyPrefix("trimmed") + "events";
 
-  // The first event goes: a subscriber that had received it gets the rest.
-  ASSERT_TRUE((*redis)->Command({"XDEL", stream, cursors[0]}).ok());
-  EXPECT_EQ(resume(cursors[0], 3, nullptr).first, (std::vector<int64_t>{2, 3, 4}));
+  // A fifth event: the first goes. A subscriber that had received it gets the rest.
+  ASSERT_EQ(PostTransactionTo(**stack, team, secret, 5), 200);
+  EXPECT_EQ(resume("0", 4, nullptr).first, (std::vector<int64_t>{2, 3, 4, 5}));
+  EXPECT_EQ(resume(cursors[0], 4, nullptr).first, (std::vector<int64_t>{2, 3, 4, 5}));
 
-  // The second goes too: that subscriber has missed it.
-  ASSERT_TRUE((*redis)->Command({"XDEL", stream, cursors[1]}).ok());
-  const auto [fans, status] = resume(cursors[0], 3, nullptr);
-  EXPECT_TRUE(fans.empty());
+  // A sixth: the second goes too. That subscriber has missed it.
+  ASSERT_EQ(PostTransactionTo(**stack, team, secret, 6), 200);
+  const auto [dollars, status] = resume(cursors[0], 4, nullptr);
+  EXPECT_TRUE(dollars.empty());
   EXPECT_EQ(status.error_code(), grpc::StatusCode::OUT_OF_RANGE) << status.error_message();
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("older than the events kept"));
   // One that had received the second goes on.
-  EXPECT_EQ(resume(cursors[1], 2, nullptr).first, (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(resume(cursors[1], 4, nullptr).first, (std::vector<int64_t>{3, 4, 5, 6}));
 }
 
 // A replay from "0" longer than a subscriber may fall behind (10,000 events) reaches a client

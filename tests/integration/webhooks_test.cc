@@ -501,6 +501,42 @@ TEST_F(WebhooksTest, AppliedEventsAreStreamedOnceInOrder) {
   EXPECT_TRUE(Must(reader_->ReadEvents("t2", "", 10)).events.empty());
 }
 
+// The stream keeps `events_max_len` events, trimmed back to it exactly once it holds 1% more,
+// and says which event it trimmed last: the one a subscriber must have received to miss nothing.
+TEST_F(WebhooksTest, TheStreamIsTrimmedExactlyAndKnowsTheNewestEventItTrimmed) {
+  for (const int64_t kept : {3, 200}) {
+    SCOPED_TRACE(kept);
+    const std::string tenant = StrCat("trim", kept);
+    metrics::Registry registry;
+    auto recorder = MakeRedisEventRecorder(*client_, clock_, {.events_max_len = kept}, &registry);
+    const int64_t slack = kept / 100;  // 0 and 2
+    std::vector<std::string> cursors;
+    for (int64_t i = 1; i <= kept + slack; ++i) {
+      ASSERT_EQ(Must(recorder->Record(tenant, StrCat("k", i), Sent(i, i, i, 500))),
+                RecordOutcome::kApplied);
+      cursors.push_back(Must(reader_->LatestEventCursor(tenant)));
+    }
+    EventPage page = Must(reader_->ReadEvents(tenant, "", 1));
+    EXPECT_EQ(page.trimmed, "0-0");  // nothing trimmed yet: up to 1% more are kept
+    EXPECT_EQ(page.oldest, cursors[0]);
+    ASSERT_EQ(page.events.size(), 1u);
+    EXPECT_EQ(page.events[0].message_id, 1);
+
+    // One more: back to `kept` exactly, the newest trimmed being the last one not kept.
+    ASSERT_EQ(Must(recorder->Record(tenant, "one-more", Sent(999, 999, 999, 500))),
+              RecordOutcome::kApplied);
+    const size_t trimmed = static_cast<size_t>(slack + 1);
+    page = Must(reader_->ReadEvents(tenant, "", 1000));
+    ASSERT_EQ(page.events.size(), static_cast<size_t>(kept));
+    EXPECT_EQ(page.trimmed, cursors[trimmed - 1]);
+    EXPECT_EQ(page.oldest, cursors[trimmed]);
+    EXPECT_EQ(page.events[0].cursor, cursors[trimmed]);
+    EXPECT_EQ(page.events.back().message_id, 999);
+    // Read after a trimmed cursor, the page says so.
+    EXPECT_EQ(Must(reader_->ReadEvents(tenant, cursors[0], 1)).trimmed, cursors[trimmed - 1]);
+  }
+}
+
 TEST_F(WebhooksTest, RedisDownIsAnErrorAndTheRetryApplies) {
   std::promise<void> down, up;
   bool went_down = false, came_up = false;

@@ -438,22 +438,27 @@ boost::asio::awaitable<absl::Status> MessageAnalytics::RecordEngagement(
 }
 
 Op<EventPage> MessageAnalytics::ReadEvents(std::string tenant, std::string after, int count) {
-  const std::string key = StrCat(TenantPrefix(tenant), "events");
-  // The oldest retained entry, and the page after the cursor, in one round trip.
+  const std::string prefix = TenantPrefix(tenant);
+  const std::string key = StrCat(prefix, "events");
+  // The page after the cursor, then the oldest entry kept and the newest trimmed, in one round
+  // trip and in that order: a trim that overtook the page's read shows in what is read after it
+  // (the page is then reported incomplete, at worst, never the other way round).
   std::vector<redis::Command> commands;
-  commands.push_back(redis::Command{"XRANGE", key, "-", "+", "COUNT", 1});
   const std::string start = after.empty() ? std::string("-") : StrCat("(", after);
   commands.push_back(redis::Command{"XRANGE", key, start, "+", "COUNT", count});
+  commands.push_back(redis::Command{"XRANGE", key, "-", "+", "COUNT", 1});
+  commands.push_back(redis::Command{"GET", StrCat(prefix, "events_trimmed")});
   HERALD_CO_ASSIGN_OR_RETURN(std::vector<redis::Reply> replies,
                              co_await client_.ExecBatch(std::move(commands)));
   for (const redis::Reply& r : replies) {
     if (r.is_error()) co_return r.ToStatus();
   }
   EventPage page;
-  if (!replies[0].elements().empty()) {
-    page.oldest = std::string(replies[0].elements()[0].elements().at(0).str());
+  if (!replies[1].elements().empty()) {
+    page.oldest = std::string(replies[1].elements()[0].elements().at(0).str());
   }
-  for (const redis::Reply& entry : replies[1].elements()) {
+  page.trimmed = replies[2].AsOptionalString().value_or("0-0");
+  for (const redis::Reply& entry : replies[0].elements()) {
     const auto& parts = entry.elements();
     if (parts.size() != 2) co_return absl::InternalError("XRANGE: unexpected entry");
     StreamEvent e;
@@ -492,20 +497,6 @@ Op<std::string> MessageAnalytics::LatestEventCursor(std::string tenant) {
   if (reply.is_error()) co_return reply.ToStatus();
   if (reply.elements().empty()) co_return std::string("0-0");
   co_return std::string(reply.elements()[0].elements().at(0).str());
-}
-
-Op<std::string> MessageAnalytics::NewestDeletedEventCursor(std::string tenant) {
-  const std::string key = StrCat(TenantPrefix(tenant), "events");
-  HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply, co_await client_.Exec({"XINFO", "STREAM", key}));
-  if (reply.is_error()) {
-    if (reply.str().find("no such key") != std::string_view::npos) co_return std::string("0-0");
-    co_return reply.ToStatus();
-  }
-  const auto& fields = reply.elements();
-  for (size_t i = 0; i + 1 < fields.size(); i += 2) {
-    if (fields[i].str() == "max-deleted-entry-id") co_return std::string(fields[i + 1].str());
-  }
-  co_return std::string();
 }
 
 }  // namespace herald::webhooks

@@ -116,16 +116,11 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
       HERALD_CO_ASSIGN_OR_RETURN(webhooks::EventPage page,
                                  co_await messages_.ReadEvents(c.tenant, cursor, config_.page));
       // Checked on every page: events trimmed past the cursor are never skipped silently. A
-      // cursor older than the oldest event kept has missed nothing when no event after it was
-      // trimmed (its own may have been: the stream is trimmed in whole blocks).
-      if (!cursor.empty() && !page.oldest.empty() && CursorBefore(cursor, page.oldest)) {
-        HERALD_CO_ASSIGN_OR_RETURN(std::string deleted,
-                                   co_await messages_.NewestDeletedEventCursor(c.tenant));
-        if (deleted.empty() || CursorBefore(cursor, deleted)) {
-          co_return absl::OutOfRangeError(
-              StrCat("cursor ", cursor, " is older than the events kept (oldest: ", page.oldest,
-                     "); resubscribe from \"0\" or from now"));
-        }
+      // cursor whose own event alone was trimmed has missed nothing.
+      if (!cursor.empty() && CursorBefore(cursor, page.trimmed)) {
+        co_return absl::OutOfRangeError(StrCat(
+            "cursor ", cursor, " is older than the events kept (oldest: ",
+            page.oldest.empty() ? "none" : page.oldest, "); resubscribe from \"0\" or from now"));
       }
       std::vector<v1::Event> batch;
       for (webhooks::StreamEvent& e : page.events) {

@@ -52,8 +52,8 @@ struct RecorderConfig {
   // How long a priced chat message stays linked to its mass message (and a purchase waits for
   // its messages.sent).
   absl::Duration link_ttl = absl::Hours(24 * 35);
-  // Applied events are also appended to the tenant's event stream for subscribers, trimmed to
-  // about this many entries. 0: no stream.
+  // Applied events are also appended to the tenant's event stream for subscribers, which keeps
+  // this many (trimmed back to it once it holds 1% more). 0: no stream.
   int64_t events_max_len = 100'000;
   // The platform's share of a purchase, in percent: a purchase known only from its unlock (its
   // transaction lost, or not arrived yet) has its net and fee estimated with it.
@@ -124,6 +124,9 @@ struct StreamEvent {
 struct EventPage {
   std::vector<StreamEvent> events;
   std::string oldest;  // the oldest retained cursor; empty when the stream is empty
+  // The cursor of the newest event trimmed from the stream ("0-0": none): a subscriber resuming
+  // from an older cursor has missed events; from it or a newer one, none.
+  std::string trimmed;
 };
 
 // An account's totals over every event Herald applied (and every reconciliation).
@@ -181,7 +184,8 @@ class MessageAnalytics {
                                                         int64_t now_ms);
 
   // Up to `count` events of the tenant's stream after cursor `after` (empty: from the oldest
-  // retained), oldest first, and the oldest retained cursor.
+  // retained), oldest first, with the oldest retained cursor and the newest trimmed one, read
+  // after the events.
   Op<EventPage> ReadEvents(std::string tenant, std::string after, int count);
   // How many events the tenant's stream keeps after cursor `after` (empty: all it keeps),
   // counted up to `limit`.
@@ -189,10 +193,6 @@ class MessageAnalytics {
   // The cursor of the newest event ("0-0" when there is none): subscribing from it delivers
   // only what comes next.
   Op<std::string> LatestEventCursor(std::string tenant);
-  // The cursor of the newest event ever trimmed or deleted from the tenant's stream ("0-0" when
-  // none was, or the stream does not exist); empty when Redis does not say (before Redis 7). A
-  // subscriber resuming at or after it has missed nothing, even if its own event is gone.
-  Op<std::string> NewestDeletedEventCursor(std::string tenant);
 
  private:
   redis::Client& client_;
