@@ -282,6 +282,31 @@ TEST_F(WebhooksTest, QueueProgressNeverMovesBackwards) {
   EXPECT_EQ(Stats(105).updated_ms, 1'800'000'005'000);
 }
 
+// Events come in any order: a cancel stays whatever arrives after it, and one that arrives
+// after the end is kept too.
+TEST_F(WebhooksTest, ACancelIsNeverTakenBack) {
+  WebhookEvent cancel = Queue(104, 50, 30, false);
+  cancel.queue_canceled = true;
+  Record("q2", cancel);
+  Record("q1", Queue(104, 50, 30, false));  // the update before it, late
+  Record("q0", Queue(104, 50, 40, false));  // an older one still
+  EXPECT_TRUE(Stats(104).canceled);
+  Record("q3", Queue(104, -1, -1, true));  // the end, without counts
+  MessageStats s = Stats(104);
+  EXPECT_TRUE(s.canceled);
+  EXPECT_TRUE(s.done);
+  EXPECT_EQ(s.pending, 30);
+
+  Record("d1", Queue(105, 20, 0, true));
+  WebhookEvent late_cancel = Queue(105, 20, 5, false);
+  late_cancel.queue_canceled = true;
+  Record("d2", late_cancel);
+  s = Stats(105);
+  EXPECT_TRUE(s.canceled);
+  EXPECT_TRUE(s.done);
+  EXPECT_EQ(s.pending, 0);  // progress stays as the end left it
+}
+
 TEST_F(WebhooksTest, AQueueEventWithoutCountsKeepsTheLastKnownOnes) {
   Record("q1", Queue(104, 50, 20, false));
   clock_.Advance(absl::Seconds(5));

@@ -246,16 +246,21 @@ local function apply()
   local message = queue
   if code == 1 then
     local sk = stats_key(queue)
-    local s = redis.call('HMGET', sk, 'done', 'pending')
+    local s = redis.call('HMGET', sk, 'done', 'pending', 'canceled')
     local pending = tonumber(arg(14))
     -- Progress only moves forward: an update that arrives after a later one changes nothing.
-    -- An event without counts keeps the last known ones.
+    -- An event without counts keeps the last known ones. A cancel is never taken back (an
+    -- older update arriving late does not), and is kept even when it comes after the end.
+    local canceled = arg(16)
+    if s[3] == '1' then canceled = '1' end
     if s[1] ~= '1' and pending < 0 then
-      redis.call('HSET', sk, 'done', arg(15), 'canceled', arg(16), 'updated_ms', now,
+      redis.call('HSET', sk, 'done', arg(15), 'canceled', canceled, 'updated_ms', now,
                  'progress_ms', now)
     elseif s[1] ~= '1' and (not s[2] or pending <= tonumber(s[2])) then
       redis.call('HSET', sk, 'total', arg(13), 'pending', arg(14), 'done', arg(15),
-                 'canceled', arg(16), 'updated_ms', now, 'progress_ms', now)
+                 'canceled', canceled, 'updated_ms', now, 'progress_ms', now)
+    elseif canceled == '1' and s[3] ~= '1' then
+      redis.call('HSET', sk, 'canceled', '1', 'updated_ms', now)
     end
   elseif code == 2 then
     if queue ~= '0' then
