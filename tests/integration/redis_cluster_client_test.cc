@@ -386,6 +386,37 @@ TEST_F(RedisClusterClientTest, ReplicatedScriptsWaitForTheirReplicas) {
       << logs.All();
 }
 
+// A replicated write sent to the master its slot has left follows the slot with its WAIT: what
+// is acknowledged is the new master's replication, not the old one's.
+TEST_F(RedisClusterClientTest, AReplicatedScriptsWaitFollowsItsSlotToItsNewMaster) {
+  ClientConfig config;
+  config.cluster = true;
+  config.address = {"127.0.0.1", cluster_->ports()[0]};
+  config.wait_replicas = 1;
+  config.wait_timeout = absl::Seconds(2);            // see ReplicatedScriptsWaitForTheirReplicas
+  config.cluster_refresh_interval = absl::Hours(1);  // the slot's move is learnt from MOVED
+  Client durable(io_.executor(), config);
+  durable.Start();
+  const Script incr("return redis.call('INCR', KEYS[1])", Script::Durability::kReplicated);
+  const std::string key = KeyWithTag("following", "n");
+  auto first = Await(io_.executor(), durable.Eval(incr, {key}, {}));
+  ASSERT_TRUE(first.ok()) << first.status();  // the client maps the slot to its master now
+
+  const uint16_t source = MasterOf(key);
+  const uint16_t target = AnotherMaster(source);
+  ASSERT_TRUE(cluster_->MoveSlot(cluster::KeySlot(key), target).ok());
+  const std::vector<uint16_t> replicas = cluster_->ReplicasOf(target);
+  ASSERT_EQ(replicas.size(), 1u);
+  ASSERT_TRUE(cluster_->KillNode(replicas[0]).ok());
+  // Loaded there already: the script runs on its first try (a NOSCRIPT would send it again).
+  ASSERT_TRUE(cluster_->Command(target, {"SCRIPT", "LOAD", incr.source()}).ok());
+  // The script goes to `source` first, which answers MOVED (and has its replica still).
+  auto moved = Await(io_.executor(), durable.Eval(incr, {key}, {}));
+  EXPECT_EQ(moved.status().code(), absl::StatusCode::kUnavailable) << moved.status();
+  EXPECT_THAT(std::string(moved.status().message()), HasSubstr("0 of 1 replicas"));
+  EXPECT_EQ(ReadOn(target, key), "2");
+}
+
 TEST(RedisClusterAuthTest, AuthenticatesOnEveryMaster) {
   auto cluster = RedisCluster::Start({.password = "cluster-secret"});
   ASSERT_TRUE(cluster.ok()) << cluster.status();

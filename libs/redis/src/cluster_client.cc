@@ -94,6 +94,10 @@ struct ClusterClient::Request {
   std::vector<std::string> script_keys_and_args;  // a script's numkeys, keys and args
   std::optional<uint16_t> slot;                   // nullopt: any master
   bool transaction = false;                       // MULTI ... EXEC: nothing runs unless all can
+  // The commands answer together: a transaction, or a batch ending in WAIT, whose count covers
+  // only the writes sent before it on its connection. A redirected one is sent again whole, so
+  // its WAIT follows the writes to their new node.
+  bool whole = false;
   // A transaction, or a script, which may touch keys it does not declare: while its slot
   // migrates some of those keys may be on either node, so it is not sent with ASKING but waits
   // for the migration to end (the source answers ASK until then, MOVED after).
@@ -194,6 +198,7 @@ asio::awaitable<absl::StatusOr<std::vector<Reply>>> ClusterClient::ExecBatch(
   request.commands = std::move(commands);
   HERALD_CO_ASSIGN_OR_RETURN(request.slot, SlotOf(request.commands));
   request.transaction = IsCommand(request.commands.front(), "MULTI");
+  request.whole = request.transaction || IsCommand(request.commands.back(), "WAIT");
   request.waits_out_migrations =
       request.transaction ||
       std::any_of(request.commands.begin(), request.commands.end(), [](const Command& c) {
@@ -301,8 +306,8 @@ asio::awaitable<absl::StatusOr<std::vector<Reply>>> ClusterClient::Route(const R
 
     last = replies[again.front()].ToStatus();
     // A command refused while queued aborts EXEC: nothing ran, so the whole transaction is sent
-    // again.
-    if (request.transaction) again = pending;
+    // again. A WAIT after a redirected write is, with it, to count that write's replicas.
+    if (request.whole) again = pending;
     if (request.waits_out_migrations && redirect &&
         redirect->kind == cluster::Redirect::Kind::kAsk) {
       transient = true;
