@@ -3180,6 +3180,48 @@ TEST_P(CampaignTest, ADeliveryHeldByATeamPausePastGraceIsMissedNotSentLate) {
   EXPECT_EQ(LedgerMessages(), before);
 }
 
+// A send the upstream refuses (out of credits) leaves SENDING; a watcher is told, though the
+// delivery goes back to the state it had rather than on to a new one.
+TEST_P(CampaignTest, AWatcherSeesASendRefusedForCreditsLeaveSending) {
+  const std::string key = NewTenant("refused");
+  const std::vector<std::string> accounts = ImportAccounts("refused", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  ASSERT_NO_FATAL_FAILURE(SetCredits("team-1", 0));
+  // The send is held three seconds before it is refused: the watcher sees it under way.
+  SlowNextTwoSends(stack_->sim().port(), "team-1");
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(BearerContext(key).get(),
+                                   TextCampaign("refused", {accounts[0]}, "Credit check"), &created)
+                  .ok());
+  auto ctx = BearerContext(key, absl::Seconds(30));
+  v1::WatchCampaignRequest req;
+  req.set_name(created.name());
+  auto reader = campaigns->WatchCampaign(ctx.get(), req);
+  std::vector<v1::Delivery::State> seen;
+  v1::WatchCampaignResponse update;
+  while (reader->Read(&update)) {
+    if (!update.has_delivery()) continue;
+    if (seen.empty() || seen.back() != update.delivery().state()) {
+      seen.push_back(update.delivery().state());
+    }
+    if (std::find(seen.begin(), seen.end(), v1::Delivery::SENDING) != seen.end() &&
+        seen.back() != v1::Delivery::SENDING) {
+      break;
+    }
+  }
+  ctx->TryCancel();
+  reader->Finish();
+  ASSERT_GE(seen.size(), 2u) << stack_->herald().Logs();
+  EXPECT_EQ(seen[seen.size() - 2], v1::Delivery::SENDING);
+  EXPECT_EQ(seen.back(), v1::Delivery::PENDING);
+  const std::vector<v1::Delivery> now = DeliveriesOf(key, created.name());
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_EQ(now[0].state(), v1::Delivery::PENDING);
+  EXPECT_GT(now[0].update_time().seconds(), 0);
+}
+
 TEST_P(CampaignTest, OutOfCreditsPausesTheTeamUntilResumed) {
   const std::string key = NewTenant("broke");
   const std::vector<std::string> all = ImportAccounts("broke", key, 1);

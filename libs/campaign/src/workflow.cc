@@ -1941,6 +1941,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
         d.send_started_ms = unmarked.send_started_ms;
         d.send_scheduled_ms = unmarked.send_scheduled_ms;
         d.attempt_content = unmarked.attempt_content;
+        d.update_time_ms = ToMillis(clock_.Now());
       }
       return absl::OkStatus();
     });
@@ -1984,6 +1985,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       if (d.state == DeliveryState::kSending && d.send_attempts == attempts &&
           d.send_started_ms == ToMillis(started)) {
         d.state = unmarked.state;
+        d.update_time_ms = ToMillis(clock_.Now());
       }
       return absl::OkStatus();
     });

@@ -393,7 +393,9 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
    private:
     asio::awaitable<absl::Status> Run(const Caller& c) override {
       HERALD_CO_ASSIGN_OR_RETURN(std::string id, OwnId(c.tenant, "name", name_, "campaigns"));
-      std::map<std::string, int64_t> sent;  // delivery -> last update time sent
+      // Delivery -> the last one sent, serialized: a delivery is sent again when anything in it
+      // changed, its update time or not (a send refused and taken back, say).
+      std::map<std::string, std::string> sent;
       int64_t revision = -1;
       std::optional<campaign::CampaignFigures> figures_sent;
       while (true) {
@@ -412,11 +414,12 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
                                      co_await owner_.service_.ListDeliveries(c.tenant, id));
           for (const auto& d : deliveries) {
-            auto& last = sent[d.account];
-            if (last != 0 && last == d.update_time_ms + 1) continue;
-            last = d.update_time_ms + 1;
             v1::WatchCampaignResponse r;
             *r.mutable_delivery() = ToProto(c.tenant, id, d);
+            std::string now_sent = r.delivery().SerializeAsString();
+            std::string& last = sent[d.account];
+            if (last == now_sent) continue;
+            last = std::move(now_sent);
             batch.push_back(std::move(r));
           }
           v1::WatchCampaignResponse r;
