@@ -129,6 +129,8 @@ ABSL_FLAG(absl::Duration, redis_wait_timeout, absl::Seconds(1),
 ABSL_FLAG(bool, redis_cluster, false,
           "Redis is a Redis Cluster: commands are routed by hash slot to each master, following "
           "redirections and failovers.");
+ABSL_FLAG(std::string, redis_username, "",
+          "Redis ACL user to AUTH as, with --redis_password; empty: the default user.");
 ABSL_FLAG(std::string, redis_password, "",
           "Redis password (AUTH). Prefer the environment (HERALD_REDIS_PASSWORD) to the command "
           "line, where other users can see it.");
@@ -336,6 +338,7 @@ int main(int argc, char** argv) {
       .redis_cluster = absl::GetFlag(FLAGS_redis_cluster),
       .redis_wait_replicas = absl::GetFlag(FLAGS_redis_wait_replicas),
       .redis_wait_timeout = absl::GetFlag(FLAGS_redis_wait_timeout),
+      .redis_username = absl::GetFlag(FLAGS_redis_username),
       .redis_password = absl::GetFlag(FLAGS_redis_password),
       .redis_tls = absl::GetFlag(FLAGS_redis_tls),
       .redis_tls_ca_file = absl::GetFlag(FLAGS_redis_tls_ca_file),

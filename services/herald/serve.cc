@@ -226,6 +226,10 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
       config.redis.seeds.push_back(std::move(address));
     }
   }
+  if (!flags.redis_username.empty() && flags.redis_password.empty()) {
+    return absl::InvalidArgumentError("--redis_username needs --redis_password");
+  }
+  config.redis.username = flags.redis_username;
   config.redis.password = flags.redis_password;
   config.redis.wait_replicas = flags.redis_wait_replicas;
   config.redis.wait_timeout = flags.redis_wait_timeout;

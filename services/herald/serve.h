@@ -122,6 +122,7 @@ struct ServeFlags {
   bool redis_cluster = false;
   int redis_wait_replicas = 0;
   absl::Duration redis_wait_timeout = absl::Seconds(1);
+  std::string redis_username;
   std::string redis_password;
   bool redis_tls = false;
   std::string redis_tls_ca_file;

@@ -74,6 +74,16 @@ TEST(ServeConfigTest, RedisClusterTakesSeveralSeedNodes) {
   EXPECT_EQ(config->redis.seeds[1].ToString(), "10.0.0.3:7002");
 }
 
+TEST(ServeConfigTest, RedisAuthenticatesAsAnAclUser) {
+  ServeFlags flags = ValidFlags();
+  flags.redis_username = "herald";
+  flags.redis_password = "s3cret";
+  auto config = MakeServeConfig(flags);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->redis.username, "herald");
+  EXPECT_EQ(config->redis.password, "s3cret");
+}
+
 TEST(ServeConfigTest, ARedissAddressMeansTls) {
   ServeFlags flags = ValidFlags();
   flags.redis_address = "rediss://redis.internal:6380";
@@ -180,6 +190,8 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
        "--lookup_patience: must not be negative"},
       {[](ServeFlags& f) { f.ingest_batch = 0; }, "--ingest_batch"},
       {[](ServeFlags& f) { f.ingest_batch = 257; }, "--ingest_batch"},
+      {[](ServeFlags& f) { f.redis_username = "herald"; },
+       "--redis_username needs --redis_password"},
       {[](ServeFlags& f) { f.events_kept = 0; }, "--events_kept must be in [1, 100000000] (got 0)"},
       {[](ServeFlags& f) { f.reconcile_schedule = "10m,soon"; }, "--reconcile_schedule"},
       {[](ServeFlags& f) { f.reconcile_schedule = "-1m"; }, "--reconcile_schedule"},
