@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <numeric>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -531,6 +533,41 @@ TEST_F(RedisClientTest, AServerThatStopsAnsweringIsReportedUntilItAnswersAgain) 
   ASSERT_TRUE(Exec(client, {"PING"}, absl::Seconds(10)).ok());
   EXPECT_FALSE(client.stalled());
   EXPECT_TRUE(log.last()->ok()) << *log.last();
+}
+
+// How many of this host's established TCP connections to `port` (IPv4, /proc/net/tcp) have their
+// keepalive timer running.
+int ConnectionsProbedByKeepalive(uint16_t port) {
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);  // the header
+  int probed = 0;
+  while (std::getline(table, line)) {
+    // sl local_address rem_address st tx_queue:rx_queue tr:tm->when ...
+    std::istringstream fields(line);
+    std::string sl, local, remote, state, queues, timer;
+    if (!(fields >> sl >> local >> remote >> state >> queues >> timer)) continue;
+    const size_t colon = remote.find(':');
+    if (colon == std::string::npos || state != "01") continue;  // 01: established
+    if (std::stoul(remote.substr(colon + 1), nullptr, 16) != port) continue;
+    if (timer.starts_with("02:")) ++probed;  // 2: the keepalive timer
+  }
+  return probed;
+}
+
+// A server that vanishes without a reset is noticed by TCP keepalive (and unacknowledged writes
+// time out), so the connection ends and reconnects instead of waiting out the kernel's
+// retransmissions.
+TEST_F(RedisClientTest, ConnectionsAreProbedByKeepalive) {
+  const int before = ConnectionsProbedByKeepalive(redis_->port());
+  ClientConfig config = Config();
+  config.connections = 2;
+  Client client(io_.executor(), config);
+  client.Start();
+  ASSERT_TRUE(Exec(client, {"PING"}).ok());
+  EXPECT_TRUE(WaitFor([&] { return ConnectionsProbedByKeepalive(redis_->port()) == before + 2; },
+                      absl::Seconds(10)))
+      << ConnectionsProbedByKeepalive(redis_->port()) << " probed, " << before << " before";
 }
 
 class RedisClientAuthTest : public RedisClientTest {
