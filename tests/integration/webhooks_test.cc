@@ -334,6 +334,11 @@ TEST_F(WebhooksTest, FanDataKeepsTheLargestSpendAndLatestSubscription) {
   sub.subscribed_at_ms = 1'790'000'000'000;
   Record("c", sub);
   EXPECT_EQ(Fan(11), R"({"lifetime_spend_cents":12000,"subscribed_at_ms":1790000000000})");
+  // One that does not say when it began began when Herald applied it.
+  sub.fan_id = 12;
+  sub.subscribed_at_ms = -1;
+  Record("d", sub);
+  EXPECT_EQ(Fan(12), R"({"lifetime_spend_cents":0,"subscribed_at_ms":1800000000000})");
 }
 
 TEST_F(WebhooksTest, TenantsAreSeparate) {

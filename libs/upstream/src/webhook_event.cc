@@ -164,11 +164,12 @@ int64_t SubscriberId(ObjectReader& p) {
   return p.RequiredId("user_id");  // none of them: the error names the documented field
 }
 
-// Returns subscribedAt as written; the caller converts it.
-std::string ReadSubscription(ObjectReader& p, WebhookEvent& e) {
+// A new subscription: its fan, fan data and start (subscribedAt, an undocumented field: -1 when
+// it is absent or not a time, which leaves the start to the time Herald applies the event).
+void ReadSubscription(ObjectReader& p, WebhookEvent& e) {
   e.fan_id = SubscriberId(p);
   ReadFanData(p, e);
-  return p.String("subscribedAt");
+  e.subscribed_at_ms = OptionalTimeMs(p, "subscribedAt");
 }
 
 }  // namespace
@@ -219,18 +220,9 @@ absl::StatusOr<WebhookEvent> DecodeWebhookEvent(std::string_view body) {
     case WebhookEventType::kTransaction:
       ReadTransaction(p, e);
       break;
-    case WebhookEventType::kSubscription: {
-      const std::string at = ReadSubscription(p, e);
-      if (!at.empty()) {
-        const std::optional<int64_t> ms = ParseTimeMs(at);
-        if (!ms.has_value()) {
-          return absl::InvalidArgumentError(
-              StrCat("payload.subscribedAt: not a time: \"", at.substr(0, 40), "\""));
-        }
-        e.subscribed_at_ms = *ms;
-      }
+    case WebhookEventType::kSubscription:
+      ReadSubscription(p, e);
       break;
-    }
     case WebhookEventType::kRenewal:
     case WebhookEventType::kExpiry:
       // Their subscribedAt is the period's start: a renewal is not a new subscriber, and an

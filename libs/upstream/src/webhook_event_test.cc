@@ -162,9 +162,20 @@ TEST(WebhookEventTest, SubscriptionTimeInEitherFormat) {
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_EQ(e->subscribed_at_ms, 1767225601000);
   e = DecodeWebhookEvent(R"({"event":"subscriptions.new","account_id":"acct_a",
-      "payload":{"user_id":"5","subscribedAt":"yesterday"}})");
-  EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(e.status().message().find("subscribedAt"), std::string::npos);
+      "payload":{"user_id":"5","subscribedAt":"2026-01-01 00:00:01"}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->subscribed_at_ms, 1767225601000);
+}
+
+// The subscription still counts when its start is missing or unreadable: Herald dates it.
+TEST(WebhookEventTest, ASubscriptionWithoutAReadableStartIsKeptUndated) {
+  for (std::string_view at : {R"(,"subscribedAt":"yesterday")", R"(,"subscribedAt":7)", ""}) {
+    auto e = DecodeWebhookEvent(StrCat(R"({"event":"subscriptions.new","account_id":"acct_a",)",
+                                       R"("payload":{"user_id":"5")", at, "}}"));
+    ASSERT_TRUE(e.ok()) << at << ": " << e.status();
+    EXPECT_EQ(e->fan_id, 5) << at;
+    EXPECT_EQ(e->subscribed_at_ms, -1) << at;
+  }
 }
 
 TEST(WebhookEventTest, TheSubscriberIsUserIdOrTheUserOrFansId) {

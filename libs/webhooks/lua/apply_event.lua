@@ -19,7 +19,7 @@
 --   +7  price (cents, messages sent)
 --   +8  amount, +9 net, +10 fee (cents; -1 when the event has none)
 --   +11 fan lifetime spend (cents), -1 if unknown
---   +12 fan subscribed at (unix ms), -1 if unknown
+--   +12 fan subscribed at (unix ms), -1 if unknown (a new subscription's is then the time now)
 --   +13 queue total, +14 queue pending (-1 both when the event gives no counts),
 --   +15 queue done (0/1), +16 cancelled (0/1)
 --   +17 event name
@@ -214,9 +214,11 @@ local function purchase(fields)
   return q
 end
 
-local function fan_data()
+local function fan_data(subscribed)
   local spend = tonumber(arg(11))
   local since = tonumber(arg(12))
+  -- A new subscription that does not say when it began began about now.
+  if subscribed and since < 0 then since = tonumber(now) end
   if (spend < 0 and since < 0) or fan == '0' then return end
   local fk = P .. 'fans:' .. account
   local current = redis.call('HGET', fk, fan)
@@ -277,7 +279,7 @@ local function apply()
     end
   elseif code == 5 then
     incr(account_key(), 'subscriptions', 1)
-    fan_data()
+    fan_data(true)
   elseif code == 3 or code == 4 then
     if chat ~= '0' then
       local fields = { [UNLOCK_AMOUNT] = arg(8) }
