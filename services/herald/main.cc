@@ -101,6 +101,10 @@ ABSL_FLAG(int, ingest_batch, 64,
           "Webhook events of one tenant written to Redis in one script call, at most (group "
           "commit: events that arrive while earlier calls are in flight go together). 1 writes "
           "each event on its own.");
+ABSL_FLAG(absl::Duration, purchase_window, absl::Hours(24 * 35),
+          "How long after a priced mass message reaches a fan a purchase of it is still credited "
+          "to its campaign: each copy's link to its mass message is kept this long (one small "
+          "Redis key per copy sent).");
 ABSL_FLAG(int64_t, events_kept, 100'000,
           "Applied webhook events kept per tenant for EventService.Subscribe (a subscriber can "
           "resume from any of them); the stream is trimmed back to this once it holds 1% more.");
@@ -330,6 +334,7 @@ int main(int argc, char** argv) {
       .keep_segment_lists = absl::GetFlag(FLAGS_keep_segment_lists),
       .max_attempts = absl::GetFlag(FLAGS_max_attempts),
       .ingest_batch = absl::GetFlag(FLAGS_ingest_batch),
+      .purchase_window = absl::GetFlag(FLAGS_purchase_window),
       .events_kept = absl::GetFlag(FLAGS_events_kept),
       .ingest_shed_latency = absl::GetFlag(FLAGS_ingest_shed_latency),
       .drain_timeout = absl::GetFlag(FLAGS_drain_timeout),

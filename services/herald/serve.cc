@@ -167,6 +167,12 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   config.ingest.max_body_bytes = static_cast<uint64_t>(flags.webhook_max_body_bytes);
   HERALD_RETURN_IF_ERROR(config::RequireInRange("ingest_batch", flags.ingest_batch, 1, 256));
   config.recorder.max_batch = flags.ingest_batch;
+  if (flags.purchase_window < absl::Hours(1) || flags.purchase_window > absl::Hours(24 * 400)) {
+    return absl::InvalidArgumentError(
+        StrCat("--purchase_window must be between 1h and 400 days, got ",
+               absl::FormatDuration(flags.purchase_window)));
+  }
+  config.recorder.link_ttl = flags.purchase_window;
   HERALD_RETURN_IF_ERROR(config::RequireInRange("events_kept", flags.events_kept, 1, 100'000'000));
   config.recorder.events_max_len = flags.events_kept;
   if (flags.ingest_shed_latency < absl::ZeroDuration()) {

@@ -114,6 +114,7 @@ struct ServeFlags {
   bool keep_segment_lists = false;
   int max_attempts = 6;
   int ingest_batch = 64;
+  absl::Duration purchase_window = absl::Hours(24 * 35);
   int64_t events_kept = 100'000;
   absl::Duration ingest_shed_latency = absl::Milliseconds(500);
   absl::Duration drain_timeout;
