@@ -1622,6 +1622,9 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
         }
         const int32_t generation = c.generation;
         c = next;
+        // Targets not named in the mask are left as stored: only an update of them rewrites
+        // them (store::Store::Update writes the targets of the record it is given).
+        if (!Has(fields, "targets")) c.targets.clear();
         c.update_time_ms = std::max(absl::ToUnixMillis(now), current.campaign.update_time_ms + 1);
         if (reschedule) {
           c.generation = generation + 1;
@@ -1632,6 +1635,7 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
         }
         return absl::OkStatus();
       }));
+  if (!Has(fields, "targets")) stored.targets = std::move(next.targets);
   // (Held messages keep their deliveries: a staged update cannot change the targets.)
   if (Has(fields, "targets") && !staging) {
     std::vector<Delivery> deliveries;
