@@ -129,7 +129,9 @@ struct EventPage {
   std::string trimmed;
 };
 
-// An account's totals over every event Herald applied (and every reconciliation).
+// An account's totals from the events Herald applied: its mass messages' copies sent and the
+// purchases of them (a purchase of any other chat message is not counted), new subscribers, and
+// reconciliation's corrections.
 struct AccountTotals {
   int64_t sent = 0;
   int64_t purchases = 0;
