@@ -180,7 +180,9 @@ class RedisFailoverTest : public ::testing::TestWithParam<int> {
     auto herald = HeraldProcess::Start(
         {.args = {"serve", "--role=all", "--redis_cluster",
                   StrCat("--redis_address=", absl::StrJoin(cluster_->seeds(), ",")),
-                  StrCat("--redis_wait_replicas=", GetParam()), "--redis_wait_timeout=500ms",
+                  // Long enough for a live replica on a loaded two-core machine: a write it
+                  // misses is refused (not acknowledged), which the setup's calls do not retry.
+                  StrCat("--redis_wait_replicas=", GetParam()), "--redis_wait_timeout=2s",
                   StrCat("--upstream_url=http://127.0.0.1:", sim_->port()), "--poll_interval=50ms",
                   "--lookup_retry=1s", "--log_level=info"},
          .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", kEncryptionKey}},
