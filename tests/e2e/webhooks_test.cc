@@ -725,6 +725,28 @@ TEST(EventStreamTrimTest, AResumeFromATrimmedEventGoesOnUnlessEventsAfterItWereT
   EXPECT_THAT(status.error_message(), ::testing::HasSubstr("older than the events kept"));
   // One that had received the second goes on.
   EXPECT_EQ(resume(cursors[1], 4, nullptr).first, (std::vector<int64_t>{3, 4, 5, 6}));
+
+  // A filtered subscriber asking for progress is told how far it has read, so it resumes after
+  // the events it passed over rather than from its last match, however old.
+  v1::SubscribeRequest filtered;
+  filtered.set_parent("tenants/trimmed");
+  filtered.add_event_types("subscriptions.new");
+  filtered.set_cursor("0");
+  filtered.set_progress(true);
+  std::string progress;
+  {
+    auto ctx = BearerContext(*key, absl::Seconds(30));
+    auto reader = events->Subscribe(ctx.get(), filtered);
+    v1::Event e;
+    ASSERT_TRUE(reader->Read(&e));
+    EXPECT_EQ(e.event_type(), "");
+    EXPECT_EQ(e.amount_cents(), 0);
+    progress = e.cursor();
+    ctx->TryCancel();
+    reader->Finish();
+  }
+  ASSERT_EQ(PostTransactionTo(**stack, team, secret, 7), 200);
+  EXPECT_EQ(resume(progress, 1, nullptr).first, (std::vector<int64_t>{7}));
 }
 
 // A replay from "0" longer than a subscriber may fall behind (10,000 events) reaches a client

@@ -123,10 +123,12 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
             page.oldest.empty() ? "none" : page.oldest, "); resubscribe from \"0\" or from now"));
       }
       std::vector<v1::Event> batch;
+      bool filtered_last = false;  // the page's last event failed the filters
       for (webhooks::StreamEvent& e : page.events) {
         cursor = e.cursor;
-        if (!types.empty() && !types.contains(e.type)) continue;
-        if (!accounts.empty() && !accounts.contains(e.account)) continue;
+        filtered_last = (!types.empty() && !types.contains(e.type)) ||
+                        (!accounts.empty() && !accounts.contains(e.account));
+        if (filtered_last) continue;
         v1::Event out;
         out.set_cursor(e.cursor);
         out.set_event_type(e.type);
@@ -138,6 +140,11 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
         out.set_amount_cents(e.amount_cents);
         if (e.at_ms != 0) SetTime(e.at_ms, out.mutable_apply_time());
         batch.push_back(std::move(out));
+      }
+      if (filtered_last && request_.progress()) {
+        v1::Event progress;  // only a cursor: where a resume goes on
+        progress.set_cursor(cursor);
+        batch.push_back(std::move(progress));
       }
       Push(batch);
       if (static_cast<int>(page.events.size()) < config_.page) {

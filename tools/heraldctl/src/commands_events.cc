@@ -32,6 +32,8 @@ int EventsTail(Session& s, const ParsedCommand& c) {
   }
   // The server reads "" as "from now on" and "0" as "from the oldest event kept".
   request.set_cursor(from == "now" ? "" : from == "oldest" ? "0" : from);
+  // With filters, the events passed over move the resume point too (progress reports).
+  request.set_progress(true);
   int64_t limit = 0;  // no limit
   if (c.Has("limit")) {
     HCTL_ASSIGN_OR_USAGE(limit, s, ParseCount("limit", c.Get("limit")));
@@ -57,6 +59,7 @@ int EventsTail(Session& s, const ParsedCommand& c) {
     while (reader->Read(&event)) {
       delivered = true;
       request.set_cursor(event.cursor());
+      if (event.event_type().empty()) continue;  // a progress report: nothing to print
       s.out() << (s.global().json ? ToJson(event) : EventLine(event)) << "\n";
       if (!s.out().flush()) {
         // Events read on would be lost: stop (RunCli says why).

@@ -415,6 +415,13 @@ class FakeEvents final : public v1::EventService::Service {
     if (cursor == "stale") {
       return grpc::Status(grpc::StatusCode::OUT_OF_RANGE, "cursor stale is older than kept");
     }
+    if (cursor == "quiet" && request->progress()) {
+      // Only events the filters pass over: progress, then the stream ends as in a deploy.
+      v1::Event progress;
+      progress.set_cursor("100-0");
+      writer->Write(progress);
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down");
+    }
     for (int i = 1; i <= 3; ++i) {
       v1::Event event;
       event.set_cursor("100-" + std::to_string(i));
@@ -1021,6 +1028,18 @@ TEST_F(CommandsTest, EventsTailStopsAfterTheLimit) {
       "2026-05-01T20:00:01Z messages.sent acct_a message 77 cursor 100-1\n"
       "2026-05-01T20:00:02Z transactions.new acct_a message 77 fan 4242 $15.00 cursor 100-2\n");
   EXPECT_EQ(err_.str(), "");
+}
+
+// Progress through events the filters passed over is not printed, and a reopened stream goes on
+// after it.
+TEST_F(CommandsTest, EventsTailResumesAfterTheEventsItsFiltersPassedOver) {
+  ASSERT_EQ(Run({"events", "tail", "--from=quiet", "--type=transactions.new", "--limit=1"}),
+            kExitOk)
+      << err_.str();
+  EXPECT_TRUE(r_.subscribe.progress());
+  EXPECT_EQ(r_.subscribe.cursor(), "100-0");  // the reopened stream's
+  EXPECT_EQ(out_.str(), "2026-05-01T20:00:01Z messages.sent acct_a message 77 cursor 100-1\n");
+  EXPECT_THAT(err_.str(), HasSubstr("the stream ended (UNAVAILABLE"));
 }
 
 TEST_F(CommandsTest, EventsTailFromOldestOrACursorAsJsonLines) {
