@@ -106,8 +106,8 @@ ABSL_FLAG(absl::Duration, purchase_window, absl::Hours(24 * 35),
           "to its campaign: each copy's link to its mass message is kept this long (one small "
           "Redis key per copy sent).");
 ABSL_FLAG(int64_t, events_kept, 100'000,
-          "Applied webhook events kept per tenant for EventService.Subscribe (a subscriber can "
-          "resume from any of them); the stream is trimmed back to this once it holds 1% more.");
+          "Applied webhook events kept per tenant for EventService.Subscribe, at least (a "
+          "subscriber can resume from any of them); Redis trims the stream in whole blocks.");
 ABSL_FLAG(std::string, reconcile_schedule, "10m,1h,6h,24h,72h",
           "After a campaign message finishes, read the upstream's own figures of it (fans "
           "reached, views) and, when priced, its buyers, after each of these delays (each from "

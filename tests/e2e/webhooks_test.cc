@@ -677,11 +677,10 @@ void AppendStreamEvents(testing::RedisServer& redis, const std::string& tenant, 
   ASSERT_TRUE(appended.ok()) << appended;
 }
 
-// A subscriber resumes from the cursor of the last event it received. When that event has
-// been trimmed since but none after it was, it has missed nothing and goes on; when events after
-// it were trimmed, it is told so (OUT_OF_RANGE), never handed the rest as if complete. Herald
-// keeps four events per tenant here, trimming as it applies them.
-TEST(EventStreamTrimTest, AResumeFromATrimmedEventGoesOnUnlessEventsAfterItWereTrimmed) {
+// A subscriber resumes from the cursor of the last event it received. When events older than
+// the oldest kept were trimmed past it, it is told so (OUT_OF_RANGE), never handed the rest as if
+// complete. Herald keeps at least four events per tenant here, trimmed as it applies them.
+TEST(EventStreamTrimTest, AResumeFromATrimmedCursorIsOutOfRange) {
   auto stack = HeraldStack::Start({.simulator_args = {"--teams=3", "--accounts_per_team=1"},
                                    .herald_args = {"--events_kept=4", "--log_level=warn"},
                                    .admin_key = kAdminKey,
@@ -712,19 +711,22 @@ TEST(EventStreamTrimTest, AResumeFromATrimmedEventGoesOnUnlessEventsAfterItWereT
   std::vector<std::string> cursors;
   ASSERT_EQ(resume("0", 4, &cursors).first, (std::vector<int64_t>{1, 2, 3, 4}));
 
-  // A fifth event: the first goes. A subscriber that had received it gets the rest.
-  ASSERT_EQ(PostTransactionTo(**stack, team, secret, 5), 200);
-  EXPECT_EQ(resume("0", 4, nullptr).first, (std::vector<int64_t>{2, 3, 4, 5}));
-  EXPECT_EQ(resume(cursors[0], 4, nullptr).first, (std::vector<int64_t>{2, 3, 4, 5}));
+  // Enough more for Redis to trim a block of the stream: the first events go.
+  constexpr int kEvents = 250;
+  for (int n = 5; n <= kEvents; ++n) ASSERT_EQ(PostTransactionTo(**stack, team, secret, n), 200);
+  std::vector<std::string> kept;
+  const std::vector<int64_t> oldest = resume("0", 1, &kept).first;
+  ASSERT_EQ(oldest.size(), 1u);
+  ASSERT_GT(oldest[0], 4);
+  ASSERT_LE(oldest[0], kEvents - 3);  // at least four kept
 
-  // A sixth: the second goes too. That subscriber has missed it.
-  ASSERT_EQ(PostTransactionTo(**stack, team, secret, 6), 200);
-  const auto [dollars, status] = resume(cursors[0], 4, nullptr);
+  // A subscriber that had read only the first four has missed events: it is told.
+  const auto [dollars, status] = resume(cursors[3], 1, nullptr);
   EXPECT_TRUE(dollars.empty());
   EXPECT_EQ(status.error_code(), grpc::StatusCode::OUT_OF_RANGE) << status.error_message();
   EXPECT_THAT(status.error_message(), ::testing::HasSubstr("older than the events kept"));
-  // One that had received the second goes on.
-  EXPECT_EQ(resume(cursors[1], 4, nullptr).first, (std::vector<int64_t>{3, 4, 5, 6}));
+  // One at the oldest event kept goes on.
+  EXPECT_EQ(resume(kept[0], 1, nullptr).first, (std::vector<int64_t>{oldest[0] + 1}));
 
   // A filtered subscriber asking for progress is told how far it has read, so it resumes after
   // the events it passed over rather than from its last match, however old.
@@ -733,20 +735,37 @@ TEST(EventStreamTrimTest, AResumeFromATrimmedEventGoesOnUnlessEventsAfterItWereT
   filtered.add_event_types("subscriptions.new");
   filtered.set_cursor("0");
   filtered.set_progress(true);
+  std::string newest;  // where a subscription from now starts: the newest event
+  {
+    v1::SubscribeRequest now;
+    now.set_parent("tenants/trimmed");
+    auto ctx = BearerContext(*key, absl::Seconds(30));
+    auto reader = events->Subscribe(ctx.get(), now);
+    reader->WaitForInitialMetadata();
+    const auto& headers = ctx->GetServerInitialMetadata();
+    const auto start = headers.find("herald-start-cursor");
+    ASSERT_NE(start, headers.end());
+    newest = std::string(start->second.data(), start->second.size());
+    ctx->TryCancel();
+    reader->Finish();
+  }
   std::string progress;
   {
     auto ctx = BearerContext(*key, absl::Seconds(30));
     auto reader = events->Subscribe(ctx.get(), filtered);
     v1::Event e;
-    ASSERT_TRUE(reader->Read(&e));
-    EXPECT_EQ(e.event_type(), "");
-    EXPECT_EQ(e.amount_cents(), 0);
-    progress = e.cursor();
+    // A report after each read of the stream, up to the newest event.
+    while (progress != newest && reader->Read(&e)) {
+      EXPECT_EQ(e.event_type(), "");
+      EXPECT_EQ(e.amount_cents(), 0);
+      progress = e.cursor();
+    }
     ctx->TryCancel();
     reader->Finish();
   }
-  ASSERT_EQ(PostTransactionTo(**stack, team, secret, 7), 200);
-  EXPECT_EQ(resume(progress, 1, nullptr).first, (std::vector<int64_t>{7}));
+  ASSERT_EQ(progress, newest);
+  ASSERT_EQ(PostTransactionTo(**stack, team, secret, kEvents + 1), 200);
+  EXPECT_EQ(resume(progress, 1, nullptr).first, (std::vector<int64_t>{kEvents + 1}));
 }
 
 // A replay from "0" longer than a subscriber may fall behind (10,000 events) reaches a client

@@ -42,10 +42,7 @@
 --   acct:<account>            the account's totals: sent, purchases, gross, net, fee,
 --                             subscriptions (new subscribers)
 --   events                    the tenant's applied events, normalised (a stream, trimmed to
---                             ARGV[4] entries once it holds 1% more) for EventService subscribers
---   events_trimmed            the id of the newest entry trimmed from it: a subscriber resuming
---                             from an older cursor has missed events (Redis's own
---                             max-deleted-entry-id is not moved by trimming)
+--                             about ARGV[4] entries, never fewer) for EventService subscribers
 --
 -- Returns one code per event, in order: 1 applied, 0 duplicate, 2 applied but unattributed (a
 -- purchase whose mass message is not known yet: credited if its messages.sent arrives).
@@ -302,7 +299,7 @@ local function apply()
     fan_data()
   end
   if stream then
-    redis.call('XADD', P .. 'events', '*', 'type', arg(17),
+    redis.call('XADD', P .. 'events', 'MAXLEN', '~', stream_len, '*', 'type', arg(17),
                'account', account, 'message', message, 'chat', chat, 'fan', fan, 'price', arg(7),
                'amount', arg(8), 'at', now)
   end
@@ -316,14 +313,4 @@ for i = 1, count do
   results[i] = apply()
 end
 flush()
-if stream then
-  -- Trimmed in steps of 1% of its length, exactly, so the newest entry trimmed is known.
-  local kept = tonumber(stream_len)
-  local len = redis.call('XLEN', P .. 'events')
-  if len > kept + math.floor(kept / 100) then
-    local trimmed = redis.call('XRANGE', P .. 'events', '-', '+', 'COUNT', len - kept)
-    redis.call('XTRIM', P .. 'events', 'MAXLEN', kept)
-    redis.call('SET', P .. 'events_trimmed', trimmed[#trimmed][1])
-  end
-end
 return results

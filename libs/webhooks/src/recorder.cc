@@ -438,16 +438,14 @@ boost::asio::awaitable<absl::Status> MessageAnalytics::RecordEngagement(
 }
 
 Op<EventPage> MessageAnalytics::ReadEvents(std::string tenant, std::string after, int count) {
-  const std::string prefix = TenantPrefix(tenant);
-  const std::string key = StrCat(prefix, "events");
-  // The page after the cursor, then the oldest entry kept and the newest trimmed, in one round
-  // trip and in that order: a trim that overtook the page's read shows in what is read after it
-  // (the page is then reported incomplete, at worst, never the other way round).
+  const std::string key = StrCat(TenantPrefix(tenant), "events");
+  // The page after the cursor, then the oldest entry kept, in one round trip and in that order:
+  // a trim that overtook the page's read shows in the oldest read after it (the page is then
+  // reported incomplete, at worst, never the other way round).
   std::vector<redis::Command> commands;
   const std::string start = after.empty() ? std::string("-") : StrCat("(", after);
   commands.push_back(redis::Command{"XRANGE", key, start, "+", "COUNT", count});
   commands.push_back(redis::Command{"XRANGE", key, "-", "+", "COUNT", 1});
-  commands.push_back(redis::Command{"GET", StrCat(prefix, "events_trimmed")});
   HERALD_CO_ASSIGN_OR_RETURN(std::vector<redis::Reply> replies,
                              co_await client_.ExecBatch(std::move(commands)));
   for (const redis::Reply& r : replies) {
@@ -457,7 +455,6 @@ Op<EventPage> MessageAnalytics::ReadEvents(std::string tenant, std::string after
   if (!replies[1].elements().empty()) {
     page.oldest = std::string(replies[1].elements()[0].elements().at(0).str());
   }
-  page.trimmed = replies[2].AsOptionalString().value_or("0-0");
   for (const redis::Reply& entry : replies[0].elements()) {
     const auto& parts = entry.elements();
     if (parts.size() != 2) co_return absl::InternalError("XRANGE: unexpected entry");

@@ -115,12 +115,14 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
       HERALD_CO_RETURN_IF_ERROR(co_await WaitForRoom(c.tenant, cursor));
       HERALD_CO_ASSIGN_OR_RETURN(webhooks::EventPage page,
                                  co_await messages_.ReadEvents(c.tenant, cursor, config_.page));
-      // Checked on every page: events trimmed past the cursor are never skipped silently. A
-      // cursor whose own event alone was trimmed has missed nothing.
-      if (!cursor.empty() && CursorBefore(cursor, page.trimmed)) {
-        co_return absl::OutOfRangeError(StrCat(
-            "cursor ", cursor, " is older than the events kept (oldest: ",
-            page.oldest.empty() ? "none" : page.oldest, "); resubscribe from \"0\" or from now"));
+      // Checked on every page: events trimmed past the cursor are never skipped silently. Only
+      // trimming removes events, so a cursor older than the oldest kept may have missed some.
+      // (Redis's max-deleted-entry-id would tell whether any after it went, but trimming does
+      // not move it.)
+      if (!cursor.empty() && !page.oldest.empty() && CursorBefore(cursor, page.oldest)) {
+        co_return absl::OutOfRangeError(
+            StrCat("cursor ", cursor, " is older than the events kept (oldest: ", page.oldest,
+                   "); resubscribe from \"0\" or from now"));
       }
       std::vector<v1::Event> batch;
       bool filtered_last = false;  // the page's last event failed the filters

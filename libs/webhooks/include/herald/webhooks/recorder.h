@@ -52,8 +52,8 @@ struct RecorderConfig {
   // How long a priced chat message stays linked to its mass message (and a purchase waits for
   // its messages.sent).
   absl::Duration link_ttl = absl::Hours(24 * 35);
-  // Applied events are also appended to the tenant's event stream for subscribers, which keeps
-  // this many (trimmed back to it once it holds 1% more). 0: no stream.
+  // Applied events are also appended to the tenant's event stream for subscribers, trimmed to
+  // about this many entries (never fewer; Redis trims whole blocks). 0: no stream.
   int64_t events_max_len = 100'000;
   // The platform's share of a purchase, in percent: a purchase known only from its unlock (its
   // transaction lost, or not arrived yet) has its net and fee estimated with it.
@@ -123,10 +123,9 @@ struct StreamEvent {
 
 struct EventPage {
   std::vector<StreamEvent> events;
-  std::string oldest;  // the oldest retained cursor; empty when the stream is empty
-  // The cursor of the newest event trimmed from the stream ("0-0": none): a subscriber resuming
-  // from an older cursor has missed events; from it or a newer one, none.
-  std::string trimmed;
+  // The oldest retained cursor, read after the events; empty when the stream is empty. Only
+  // trimming removes events, so a subscriber whose cursor is older may have missed some.
+  std::string oldest;
 };
 
 // An account's totals from the events Herald applied: its mass messages' copies sent and the
@@ -186,8 +185,7 @@ class MessageAnalytics {
                                                         int64_t now_ms);
 
   // Up to `count` events of the tenant's stream after cursor `after` (empty: from the oldest
-  // retained), oldest first, with the oldest retained cursor and the newest trimmed one, read
-  // after the events.
+  // retained), oldest first, and the oldest retained cursor, read after the events.
   Op<EventPage> ReadEvents(std::string tenant, std::string after, int count);
   // How many events the tenant's stream keeps after cursor `after` (empty: all it keeps),
   // counted up to `limit`.
