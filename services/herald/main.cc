@@ -72,6 +72,10 @@ ABSL_FLAG(std::string, public_webhook_url, "",
           "team is created. Empty: teams are not registered.");
 ABSL_FLAG(int64_t, webhook_max_body_bytes, 1 << 20,
           "Webhook bodies larger than this are refused with 413.");
+ABSL_FLAG(int64_t, webhook_max_body_bytes_in_flight, int64_t{256} << 20,
+          "Webhook bodies all connections may be reading at once, by their Content-Length: a "
+          "request past it is answered 503 with Retry-After before its body is read, so slow "
+          "senders of large bodies cannot exhaust memory. At least --webhook_max_body_bytes.");
 ABSL_FLAG(int64_t, media_max_bytes, 16 << 20,
           "Media uploaded through MediaService.UploadMediaAsset larger than this is refused "
           "(1 KiB to 64 MiB).");
@@ -326,6 +330,7 @@ int main(int argc, char** argv) {
       .public_webhook_url = absl::GetFlag(FLAGS_public_webhook_url),
       .reconcile_schedule = absl::GetFlag(FLAGS_reconcile_schedule),
       .webhook_max_body_bytes = absl::GetFlag(FLAGS_webhook_max_body_bytes),
+      .webhook_max_body_bytes_in_flight = absl::GetFlag(FLAGS_webhook_max_body_bytes_in_flight),
       .media_max_bytes = absl::GetFlag(FLAGS_media_max_bytes),
       .media_buffer_bytes = absl::GetFlag(FLAGS_media_buffer_bytes),
       .list_batch = absl::GetFlag(FLAGS_list_batch),

@@ -165,6 +165,11 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   HERALD_RETURN_IF_ERROR(config::RequireInRange("webhook_max_body_bytes",
                                                 flags.webhook_max_body_bytes, 1024, 64 << 20));
   config.ingest.max_body_bytes = static_cast<uint64_t>(flags.webhook_max_body_bytes);
+  HERALD_RETURN_IF_ERROR(config::RequireInRange("webhook_max_body_bytes_in_flight",
+                                                flags.webhook_max_body_bytes_in_flight,
+                                                flags.webhook_max_body_bytes, int64_t{64} << 30));
+  config.ingest.max_body_bytes_in_flight =
+      static_cast<uint64_t>(flags.webhook_max_body_bytes_in_flight);
   HERALD_RETURN_IF_ERROR(config::RequireInRange("ingest_batch", flags.ingest_batch, 1, 256));
   config.recorder.max_batch = flags.ingest_batch;
   if (flags.purchase_window < absl::Hours(1) || flags.purchase_window > absl::Hours(24 * 400)) {

@@ -106,6 +106,7 @@ struct ServeFlags {
   std::string public_webhook_url;
   std::string reconcile_schedule = "10m,1h,6h,24h,72h";
   int64_t webhook_max_body_bytes = 1 << 20;
+  int64_t webhook_max_body_bytes_in_flight = int64_t{256} << 20;
   int64_t media_max_bytes = 16 << 20;
   int64_t media_buffer_bytes = int64_t{256} << 20;
   int list_batch = 100;

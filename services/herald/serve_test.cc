@@ -194,6 +194,8 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
        "--redis_username needs --redis_password"},
       {[](ServeFlags& f) { f.purchase_window = absl::Minutes(59); },
        "--purchase_window must be between 1h and 400 days, got 59m"},
+      {[](ServeFlags& f) { f.webhook_max_body_bytes_in_flight = 1000; },
+       "--webhook_max_body_bytes_in_flight"},
       {[](ServeFlags& f) { f.events_kept = 0; }, "--events_kept must be in [1, 100000000] (got 0)"},
       {[](ServeFlags& f) { f.reconcile_schedule = "10m,soon"; }, "--reconcile_schedule"},
       {[](ServeFlags& f) { f.reconcile_schedule = "-1m"; }, "--reconcile_schedule"},

@@ -516,7 +516,8 @@ const ingest = {
       'Requests refused before they are events',
       'Requests to the ingest port per second that never became an event, by HTTP status: 404 a ' +
         'path that is not /webhooks/{endpoint}, 405 not a POST, 413 a body over ' +
-        '--webhook_max_body_bytes, 431 headers too large, 400 not HTTP. A steady rate is a ' +
+        '--webhook_max_body_bytes, 431 headers too large, 400 not HTTP, 503 too many bodies ' +
+        'being read at once (--webhook_max_body_bytes_in_flight). A steady rate is a ' +
         'misconfigured webhook URL or a scan.',
       'reqps',
       [{ expr: `sum by (status) (${rate('herald_webhook_requests_refused_total')})`, legend: '{{status}}' }],

@@ -44,6 +44,33 @@ using tcp = asio::ip::tcp;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 // Pause after a failed accept (out of file descriptors and the like) instead of spinning.
 constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+
+// A request's share of ServerConfig::max_body_bytes_in_flight, held until it goes out of scope
+// (the request was answered, or refused).
+class BodyReservation {
+ public:
+  explicit BodyReservation(std::atomic<uint64_t>& in_flight) : in_flight_(in_flight) {}
+  ~BodyReservation() {
+    if (bytes_ > 0) in_flight_.fetch_sub(bytes_, std::memory_order_relaxed);
+  }
+  BodyReservation(const BodyReservation&) = delete;
+  BodyReservation& operator=(const BodyReservation&) = delete;
+
+  // Takes `bytes` unless that would put the total over `budget`.
+  bool Take(uint64_t bytes, uint64_t budget) {
+    uint64_t now = in_flight_.load(std::memory_order_relaxed);
+    do {
+      if (now + bytes > budget) return false;
+    } while (!in_flight_.compare_exchange_weak(now, now + bytes, std::memory_order_relaxed));
+    bytes_ = bytes;
+    return true;
+  }
+
+ private:
+  std::atomic<uint64_t>& in_flight_;
+  uint64_t bytes_ = 0;
+};
+
 // After a refusal (413, 400) the rest of the request is read and dropped for at most this long
 // before closing, so the client reads the answer instead of a reset caused by unread data.
 constexpr auto kLingerTimeout = std::chrono::seconds(1);
@@ -349,6 +376,16 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
       parser.header_limit(config_.max_header_bytes);
       parser.body_limit(config_.max_body_bytes);
       auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
+      BodyReservation reserved(body_bytes_in_flight_);
+      if (!ec && !parser.is_done() && config_.max_body_bytes_in_flight > 0) {
+        const uint64_t declared = parser.content_length().value_or(config_.max_body_bytes);
+        if (declared <= config_.max_body_bytes &&
+            !reserved.Take(declared, config_.max_body_bytes_in_flight)) {
+          co_await Refuse(s, stream, bhttp::status::service_unavailable, "text/plain",
+                          "too many request bodies in flight; retry\n", /*retry_after=*/true);
+          co_return;
+        }
+      }
       if (!ec && !parser.is_done()) {
         if (ExpectsContinue(parser.get())) {
           // The client holds the body back until it hears this (RFC 9110 §10.1.1); a request
@@ -448,10 +485,12 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
   // Answers `status` with `Connection: close`, then drops the rest of the request and closes.
   template <typename Stream>
   asio::awaitable<void> Refuse(Session& s, Stream& stream, bhttp::status status,
-                               std::string_view content_type, std::string body) {
+                               std::string_view content_type, std::string body,
+                               bool retry_after = false) {
     if (config_.on_refused) config_.on_refused(static_cast<unsigned>(status));
     Response response(status, 11);
     response.set(bhttp::field::content_type, content_type);
+    if (retry_after) response.set(bhttp::field::retry_after, "1");
     response.body() = std::move(body);
     Finish(response, /*head=*/false, /*keep_alive=*/false);
     ExpiresAfter(s.transport(), config_.request_timeout);
@@ -474,7 +513,8 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
   std::atomic<bool> draining_{false};  // Close() called
   std::atomic<bool> stopped_{false};   // Stop() called
   std::atomic<int64_t> connections_{0};
-  Gate gate_;  // the accept loop and every session
+  std::atomic<uint64_t> body_bytes_in_flight_{0};  // see ServerConfig::max_body_bytes_in_flight
+  Gate gate_;                                      // the accept loop and every session
   std::mutex mu_;
   std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;  // guarded by mu_
 };

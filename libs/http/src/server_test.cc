@@ -305,6 +305,51 @@ TEST_F(ServerTest, BodyOverTheLimitIs413AndTheConnectionCloses) {
   EXPECT_EQ(handled_.load(), 0);
 }
 
+// Bodies being read count against a budget shared by all connections: one that would overrun it
+// is refused at once (503, Retry-After) without being read, and the budget frees as bodies are
+// answered.
+TEST_F(ServerTest, BodiesInFlightOverTheBudgetAre503UntilOthersAreAnswered) {
+  StartEchoServer({.max_body_bytes = 600, .max_body_bytes_in_flight = 1000});
+  // A slow sender: its 600 bytes are reserved once the server asks for them.
+  Client slow(port_);
+  slow.Send(
+      "POST /slow HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 600\r\n\r\n");
+  auto interim = slow.Read();
+  ASSERT_TRUE(interim.ok()) << interim.status();
+  ASSERT_EQ(interim->result_int(), 100);
+
+  Client refused(port_);
+  refused.Send(StrCat("POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: 600\r\n\r\n",
+                      std::string(600, 'x')));
+  auto res = refused.Read();
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->result_int(), 503);
+  EXPECT_EQ((*res)[bhttp::field::retry_after], "1");
+  EXPECT_FALSE(res->keep_alive());
+  EXPECT_EQ(refused.WaitForClose(), asio::error::eof);
+  // A smaller body still fits beside the slow one.
+  Client small(port_);
+  small.Send(StrCat("POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 300\r\n\r\n",
+                    std::string(300, 'x')));
+  res = small.Read();
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->result_int(), 200);
+  EXPECT_EQ(handled_.load(), 1);
+
+  // Once the slow body is in and answered, a body of its size fits again.
+  slow.Send(std::string(600, 'x'));
+  res = slow.Read();
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->result_int(), 200);
+  Client after(port_);
+  after.Send(StrCat("POST /after HTTP/1.1\r\nHost: t\r\nContent-Length: 600\r\n\r\n",
+                    std::string(600, 'x')));
+  res = after.Read();
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->result_int(), 200);
+  EXPECT_EQ(handled_.load(), 3);
+}
+
 TEST_F(ServerTest, ChunkedBodyOverTheLimitIs413) {
   StartEchoServer({.max_body_bytes = 100});
   Client client(port_);

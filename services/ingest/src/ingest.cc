@@ -62,7 +62,8 @@ class RefusedRequests {
                            "Requests to the ingest port refused before they were read as an "
                            "event, by HTTP status: 400 not HTTP, 404 not a webhook endpoint's "
                            "path, 405 not a POST, 413 a body over --webhook_max_body_bytes, "
-                           "431 headers over 16 KiB.")
+                           "431 headers over 16 KiB, 503 bodies in flight over "
+                           "--webhook_max_body_bytes_in_flight.")
                        .LabelNames({"status"})
                        .Register(registry);
     for (size_t i = 0; i < kStatuses.size(); ++i) {
@@ -77,7 +78,7 @@ class RefusedRequests {
   }
 
  private:
-  static constexpr std::array<unsigned, 5> kStatuses = {400, 404, 405, 413, 431};
+  static constexpr std::array<unsigned, 6> kStatuses = {400, 404, 405, 413, 431, 503};
   std::array<metrics::Counter*, kStatuses.size()> counters_{};
 };
 

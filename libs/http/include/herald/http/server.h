@@ -66,6 +66,12 @@ struct ServerConfig {
   // says so, before it is read), and the connection is closed.
   uint32_t max_header_bytes = 16 * 1024;
   uint64_t max_body_bytes = 1024 * 1024;
+  // The bodies all connections may be reading at once, by their Content-Length (a chunked one
+  // counts as max_body_bytes), until they are answered: a request past it is answered 503
+  // with Retry-After, before its body is read, and the connection is closed. So connections
+  // that each declare a large body and send it slowly cannot hold more memory than this.
+  // 0: no budget.
+  uint64_t max_body_bytes_in_flight = 0;
   // Connections beyond this are accepted and closed at once, so a flood cannot exhaust memory.
   uint32_t max_connections = 10'000;
   // Sets TCP_NODELAY on accepted sockets.
@@ -75,9 +81,10 @@ struct ServerConfig {
   std::string too_large_body = "request too large\n";
   std::string header_too_large_body = "request header fields too large\n";
   // Called when the server answers a request itself, without the handler, because it could not
-  // be read: 400 (not HTTP), 413 (body over max_body_bytes) or 431 (headers over
-  // max_header_bytes). Runs on the connection's strand before the answer is written, so it has
-  // run by the time the client reads it. Optional; for the metrics of a surface.
+  // be read: 400 (not HTTP), 413 (body over max_body_bytes), 431 (headers over
+  // max_header_bytes) or 503 (bodies over max_body_bytes_in_flight). Runs on the connection's
+  // strand before the answer is written, so it has run by the time the client reads it. Optional;
+  // for the metrics of a surface.
   std::function<void(unsigned status)> on_refused;
   // The `Server` header of every response (empty: none).
   std::string server_header = "herald";
