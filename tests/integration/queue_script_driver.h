@@ -271,9 +271,11 @@ class ScriptDriver {
                    ScriptId::kListDead);
   }
 
+  // Claims what it takes for a minute.
   std::vector<DeadJob> TakeDead(int64_t now, int max = 10) {
     return Decoded(
-        script::DecodeTakeDead(Run(ScriptId::kTakeDead, script::EncodeTakeDead(StrCat(now), max))),
+        script::DecodeTakeDead(
+            Run(ScriptId::kTakeDead, script::EncodeTakeDead(StrCat(now), max, absl::Minutes(1)))),
         ScriptId::kTakeDead);
   }
   int64_t ReturnDead(int64_t now, std::vector<std::string> ids) {

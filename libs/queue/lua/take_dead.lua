@@ -5,7 +5,7 @@
 -- KEYS[1]: shard hash tag "{hd:s<k>}" (every key used is built from it; see common.lua)
 -- ARGV[1]: now (Unix us) or "" for Redis TIME
 -- ARGV[2]: "take", "return" or "done"
--- ARGV[3..]: take: N, the most to take, then the claim (ms; 60000 when absent);
+-- ARGV[3..]: take: N, the most to take, then the claim (ms);
 --            return: the ids given back, in the order taken; done: the ids acted on
 -- Returns: take: { id_1, kind_1, account_1, payload_1, attempts_1, reason_1, dead_at_ms_1, ... }
 --            for each id taken that is still dead (one requeued or purged since is skipped and
@@ -32,7 +32,7 @@ if ARGV[2] == 'return' or ARGV[2] == 'done' then
 end
 
 local max = tonumber(ARGV[3])
-local claim = tonumber(ARGV[4] or '60000')
+local claim = tonumber(ARGV[4])
 local ids = redis.call('ZRANGEBYSCORE', K_DEAD_TAKEN, '-inf', NOW_MS_TEXT, 'LIMIT', 0, max)
 if #ids < max then
   local fresh = redis.call('LPOP', K_DEAD_NOTICES, max - #ids)

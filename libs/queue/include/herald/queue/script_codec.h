@@ -140,8 +140,7 @@ absl::StatusOr<DeadPage> DecodeListDead(const redis::Reply& reply);
 // ---- take_dead.lua
 
 // Takes up to `max` dead letters, each claimed for `claim`.
-std::vector<std::string> EncodeTakeDead(std::string now, int max,
-                                        absl::Duration claim = absl::Minutes(1));
+std::vector<std::string> EncodeTakeDead(std::string now, int max, absl::Duration claim);
 std::vector<std::string> EncodeReturnDead(std::string now, std::vector<std::string> ids);
 // Ends the claims on `ids`: their dead letters were acted on.
 std::vector<std::string> EncodeDoneDead(std::string now, std::vector<std::string> ids);
