@@ -45,14 +45,12 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 // Pause after a failed accept (out of file descriptors and the like) instead of spinning.
 constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
 
-// A request's share of ServerConfig::max_body_bytes_in_flight, held until it goes out of scope
-// (the request was answered, or refused).
+// A request's share of ServerConfig::max_body_bytes_in_flight, held until its handler has
+// returned (Release), or it was refused.
 class BodyReservation {
  public:
   explicit BodyReservation(std::atomic<uint64_t>& in_flight) : in_flight_(in_flight) {}
-  ~BodyReservation() {
-    if (bytes_ > 0) in_flight_.fetch_sub(bytes_, std::memory_order_relaxed);
-  }
+  ~BodyReservation() { Release(); }
   BodyReservation(const BodyReservation&) = delete;
   BodyReservation& operator=(const BodyReservation&) = delete;
 
@@ -64,6 +62,11 @@ class BodyReservation {
     } while (!in_flight_.compare_exchange_weak(now, now + bytes, std::memory_order_relaxed));
     bytes_ = bytes;
     return true;
+  }
+
+  void Release() {
+    if (bytes_ > 0) in_flight_.fetch_sub(bytes_, std::memory_order_relaxed);
+    bytes_ = 0;
   }
 
  private:
@@ -417,6 +420,8 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
       const bool client_keep_alive = request.keep_alive();
       s.transport().expires_never();  // handlers keep their own deadlines
       Reply reply = co_await CallHandler(request);
+      // Before the answer goes out: a client that has read it finds the budget freed.
+      reserved.Release();
       if (reply.reset) {
         Abort(s.transport());
         co_return;

@@ -67,7 +67,7 @@ struct ServerConfig {
   uint32_t max_header_bytes = 16 * 1024;
   uint64_t max_body_bytes = 1024 * 1024;
   // The bodies all connections may be reading at once, by their Content-Length (a chunked one
-  // counts as max_body_bytes), until they are answered: a request past it is answered 503
+  // counts as max_body_bytes), until their handlers return: a request past it is answered 503
   // with Retry-After, before its body is read, and the connection is closed. So connections
   // that each declare a large body and send it slowly cannot hold more memory than this.
   // 0: no budget.
