@@ -406,6 +406,62 @@ TEST_F(WebhooksTest, ConcurrentEventsAreCommittedTogetherAndEachAnsweredForItsel
   EXPECT_LT(calls, 2 * kEvents / 10);
 }
 
+TEST_F(WebhooksTest, AnEventThatCannotBeAppliedFailsAloneAndItsRetryAppliesIt) {
+  // acct_bad's fan data is a key of the wrong type, so its subscription fails inside the script,
+  // in the middle of a batch: the first event goes alone (one call in flight), the other four
+  // wait for it and go together.
+  ASSERT_EQ(
+      Must(client_->Exec({"SET", "hd:{t:t1}:fans:acct_bad", "not a hash"})).AsOptionalString(),
+      "OK");
+  WebhookEvent sub;
+  sub.type = WebhookEventType::kSubscription;
+  sub.name = "subscriptions.new";
+  sub.account = "acct_bad";
+  sub.fan_id = 5;
+  sub.subscribed_at_ms = 1'790'000'000'000;
+  metrics::Registry registry;
+  std::unique_ptr<EventRecorder> one_lane =
+      MakeRedisEventRecorder(*client_, clock_, {.max_batches_in_flight = 1}, &registry);
+  const std::vector<std::pair<std::string, WebhookEvent>> events = {
+      {"first", Sent(200, 60'000, 9, 500)}, {"s1", Sent(300, 60'001, 1, 500)},
+      {"t1", Transaction(60'001, 1, 500)},  {"sub", sub},
+      {"s2", Sent(300, 60'002, 2, 500)},
+  };
+  std::vector<std::future<absl::StatusOr<RecordOutcome>>> results;
+  std::promise<void> started;
+  asio::post(io_.context(), [&] {
+    for (const auto& [key, event] : events) {
+      results.push_back(io_.Spawn(one_lane->Record("t1", key, event)));
+    }
+    started.set_value();
+  });
+  started.get_future().get();
+  std::vector<absl::StatusOr<RecordOutcome>> outcomes;
+  for (auto& r : results) outcomes.push_back(r.get());
+  const std::string metrics = registry.Serialize();
+  ASSERT_NE(metrics.find("herald_ingest_batch_size_count 2\n"), std::string::npos) << metrics;
+
+  for (size_t i : {0, 1, 2, 4}) {
+    EXPECT_EQ(outcomes[i].value_or(RecordOutcome::kDuplicate), RecordOutcome::kApplied) << i;
+  }
+  EXPECT_TRUE(absl::IsInternal(outcomes[3].status())) << outcomes[3].status();
+  EXPECT_NE(outcomes[3].status().message().find("WRONGTYPE"), std::string::npos);
+  // Its batch-mates count in full, the event itself not at all, and it is not taken as applied.
+  const MessageStats stats = Stats(300);
+  EXPECT_EQ(stats.sent, 2);
+  EXPECT_EQ(stats.purchases, 1);
+  EXPECT_EQ(stats.gross_cents, 500);
+  EXPECT_TRUE(Must(client_->Exec({"HGET", "hd:{t:t1}:acct:acct_bad", "subscriptions"})).is_nil());
+  EXPECT_FALSE(Must(recorder_->Applied("t1", "sub")));
+
+  // Once the cause is gone, the sender's retry applies it.
+  ASSERT_EQ(Must(client_->Exec({"DEL", "hd:{t:t1}:fans:acct_bad"})).integer(), 1);
+  EXPECT_EQ(Record("sub", sub), RecordOutcome::kApplied);
+  EXPECT_EQ(
+      Must(client_->Exec({"HGET", "hd:{t:t1}:acct:acct_bad", "subscriptions"})).AsOptionalString(),
+      "1");
+}
+
 TEST_F(WebhooksTest, PurchasesOfSeveralMassMessagesInOneBatchAddUpExactly) {
   // The script sums a batch's counter increments per key before writing them: two mass
   // messages' sends, unlocks and transactions arriving together (interleaved, some before

@@ -46,7 +46,7 @@ function quantile(q, metric, by = [], extra = '') {
 
 const WEBHOOK_APPLIED = 'result=~"applied|unattributed"';
 const WEBHOOK_REJECTED =
-  'result=~"bad_signature|malformed|unknown_endpoint|unsupported_type|unavailable|shed"';
+  'result=~"bad_signature|malformed|unknown_endpoint|unsupported_type|unavailable|shed|failed"';
 
 // Links to the other dashboards, keeping the time range and the variables.
 function dashboardLink(uid, title) {
@@ -468,7 +468,7 @@ const ingest = {
       'Events by result',
       'Webhook deliveries per second by result: applied, unattributed (applied; the message is ' +
         'not known yet), duplicate, ignored_*, and the refusals (bad_signature, malformed, ' +
-        'unknown_endpoint, unsupported_type, unavailable, shed).',
+        'unknown_endpoint, unsupported_type, unavailable, shed, failed).',
       'cps',
       [{ expr: `sum by (result) (${rate('herald_webhook_events_total')})`, legend: '{{result}}' }],
     ),
@@ -476,7 +476,8 @@ const ingest = {
       'Refused deliveries',
       'Deliveries refused per second, by event and result. bad_signature usually means a ' +
         'rotated signing secret; unavailable means Redis could not record the event, shed that ' +
-        'recording was too slow to try (--ingest_shed_latency); the upstream retries both.',
+        'recording was too slow to try (--ingest_shed_latency), failed that Redis could not ' +
+        'apply this event (the ingest log says why); the upstream retries all three.',
       'cps',
       [{ expr: `sum by (type, result) (${rate('herald_webhook_events_total', WEBHOOK_REJECTED)})`, legend: '{{type}} {{result}}' }],
     ),

@@ -44,12 +44,16 @@
 --   events                    the tenant's applied events, normalised (a stream, trimmed to
 --                             about ARGV[4] entries, never fewer) for EventService subscribers
 --
--- Returns one code per event, in order: 1 applied, 0 duplicate, 2 applied but unattributed (a
--- purchase whose mass message is not known yet: credited if its messages.sent arrives).
+-- Returns one reply per event, in order: 1 applied, 0 duplicate, 2 applied but unattributed (a
+-- purchase whose mass message is not known yet: credited if its messages.sent arrives), or an
+-- error when applying the event failed. A failure is the event's own: the events before and
+-- after it in the batch are applied as if it were not there, and its dedupe key is removed, so
+-- that the sender's retry applies it rather than finding a duplicate.
 --
 -- Counter increments and "updated" stamps are summed over the batch and written once per key
 -- and field at its end: nothing in the batch reads them, so the result is the same, and the
--- events of one mass message (most of a batch) cost one HINCRBY instead of one each. Values
+-- events of one mass message (most of a batch) cost one HINCRBY instead of one each. An event
+-- that fails has its own increments taken back out of the sums. Values
 -- that arrive as strings (the time, the TTLs, queue progress) go back to Redis as strings: a
 -- Lua number is formatted with printf on every call.
 local P = KEYS[1]
@@ -66,6 +70,9 @@ local FIELDS = 18
 local increments, incremented = {}, {}
 -- Mass-message stats keys whose updated_ms is set at the end of the batch.
 local touched, touched_keys = {}, {}
+-- What the current event added to the increments (key, field, amount, ...), the first n_added
+-- entries: subtracted again if the event fails. Reused from event to event.
+local added, n_added = {}, 0
 
 local function incr(key, field, by)
   local fields = increments[key]
@@ -75,12 +82,22 @@ local function incr(key, field, by)
     incremented[#incremented + 1] = key
   end
   fields[field] = (fields[field] or 0) + by
+  added[n_added + 1], added[n_added + 2], added[n_added + 3] = key, field, by
+  n_added = n_added + 3
 end
 
 local function touch(key)
   if not touched[key] then
     touched[key] = true
     touched_keys[#touched_keys + 1] = key
+  end
+end
+
+-- Takes back what the current event added to the increments.
+local function undo()
+  for i = 1, n_added, 3 do
+    local fields = increments[added[i]]
+    fields[added[i + 1]] = fields[added[i + 1]] - added[i + 2]
   end
 end
 
@@ -310,7 +327,18 @@ local results = {}
 for i = 1, count do
   base = 6 + (i - 1) * FIELDS
   account, queue, chat, fan = arg(3), arg(4), arg(5), arg(6)
-  results[i] = apply()
+  n_added = 0
+  local ok, result = pcall(apply)
+  if ok then
+    results[i] = result
+  else
+    -- What the event wrote before it failed stays; what it added to counters does not. Its
+    -- sender is told it failed and sends it again.
+    undo()
+    redis.call('DEL', P .. 'ev:' .. arg(1))
+    local message = type(result) == 'table' and result.err or tostring(result)
+    results[i] = redis.error_reply(message .. ' (event ' .. i .. ' of the batch, ' .. arg(17) .. ')')
+  end
 end
 flush()
 return results

@@ -34,10 +34,10 @@ constexpr std::array<std::string_view, 9> kEventLabels = {
 // not apply, without an idempotency key: presence), bad_signature, malformed, unknown_endpoint
 // (answered as a bad signature), unsupported_type (a signed body declared as other than JSON),
 // unavailable (not recorded; the sender retries), shed (not tried: recording is slow; the sender
-// retries).
-constexpr std::array<std::string_view, 11> kResults = {
+// retries), failed (Redis is up but the event could not be applied; the sender retries).
+constexpr std::array<std::string_view, 12> kResults = {
     "applied",   "unattributed",     "duplicate",        "unknown",     "no_key", "bad_signature",
-    "malformed", "unknown_endpoint", "unsupported_type", "unavailable", "shed"};
+    "malformed", "unknown_endpoint", "unsupported_type", "unavailable", "shed",   "failed"};
 enum Result {
   kApplied,
   kUnattributed,
@@ -50,6 +50,7 @@ enum Result {
   kUnsupportedType,
   kUnavailable,
   kShed,
+  kFailed,
 };
 
 constexpr absl::Duration kProbeEvery = absl::Milliseconds(100);
@@ -274,6 +275,14 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
       co_await recorder_.Record(endpoint->tenant, std::move(key), *event);
   const absl::Time recorded = clock_.Now();
   shedder_->Completed(recorded, recorded - recording);
+  if (!outcome.ok() && absl::IsInternal(outcome.status())) {
+    // Not an outage: this event (a key of the wrong type, a fault in the script) and not Redis.
+    // Its sender retries it, and each try is logged until the cause is found.
+    log::Error("webhook event not applied", {{"tenant", endpoint->tenant},
+                                             {"event", event->name},
+                                             {"error", outcome.status().ToString()}});
+    co_return finish(kFailed, 500, "the event could not be applied; retry");
+  }
   if (!outcome.ok()) {
     outage_->Failed(outcome.status());
     co_return finish(kUnavailable, 503, "temporarily unavailable; retry");

@@ -39,6 +39,8 @@ class FakeRecorder final : public EventRecorder {
                            const upstream::WebhookEvent& event) override {
     if (clock != nullptr) clock->Advance(takes);  // the time the call takes
     if (unavailable) co_return absl::UnavailableError("redis down");
+    if (failing)
+      co_return absl::InternalError("apply_event.lua: WRONGTYPE Operation against a key");
     if (!keys.insert(key).second) co_return RecordOutcome::kDuplicate;
     recorded.push_back({tenant, event.name});
     if (event.type == upstream::WebhookEventType::kPpvUnlocked) {
@@ -50,6 +52,7 @@ class FakeRecorder final : public EventRecorder {
   std::set<std::string> keys;
   std::vector<std::pair<std::string, std::string>> recorded;
   bool unavailable = false;
+  bool failing = false;  // the event cannot be applied (Redis answers with an error)
   ManualClock* clock = nullptr;
   absl::Duration takes;
 };
@@ -201,6 +204,18 @@ TEST_F(IngestTest, RedisUnavailableIs503SoTheSenderRetries) {
   EXPECT_EQ(Post(kSent, Sign(kSent)).message, "applied");  // the retry is applied
   directory_.unavailable = true;
   EXPECT_EQ(Post(kSent, Sign(kSent), "evt_3").status, 503);
+}
+
+TEST_F(IngestTest, AnEventRedisCannotApplyIs500AndCountedAsFailed) {
+  recorder_.failing = true;
+  const IngestResponse refused = Post(kSent, Sign(kSent));
+  EXPECT_EQ(refused.status, 500);
+  EXPECT_EQ(refused.message, "the event could not be applied; retry");
+  EXPECT_NE(registry_.Serialize().find(
+                R"(herald_webhook_events_total{result="failed",type="messages.sent"} 1)"),
+            std::string::npos);
+  recorder_.failing = false;
+  EXPECT_EQ(Post(kSent, Sign(kSent)).message, "applied");  // the retry is applied
 }
 
 TEST(IngestSheddingTest, SlowRecordingIsShedWithRetryAfterUntilItIsFastAgain) {

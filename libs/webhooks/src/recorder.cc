@@ -108,6 +108,11 @@ absl::StatusOr<RecordOutcome> OutcomeOf(const redis::Reply& code) {
         break;
     }
   }
+  // The event's own failure (its batch-mates are unaffected): Redis' error, or the script's.
+  if (code.type() == redis::Reply::Type::kError) {
+    const absl::Status failed = code.ToStatus();
+    return absl::Status(failed.code(), StrCat("apply_event.lua: ", failed.message()));
+  }
   return absl::InternalError(StrCat("apply_event.lua: unexpected result ", code.DebugString()));
 }
 

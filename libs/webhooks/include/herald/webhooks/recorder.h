@@ -70,7 +70,8 @@ class EventRecorder {
   virtual ~EventRecorder() = default;
   // Records `event` of `tenant` under `idempotency_key`. The event is applied once or not at
   // all; an error (Redis unavailable, deadline) means it may not have been applied, and a
-  // retry with the same key is safe.
+  // retry with the same key is safe. INTERNAL: the event itself could not be applied (a key of
+  // the wrong type, say); it is not marked applied, so a retry tries it again.
   virtual Op<RecordOutcome> Record(std::string tenant, std::string idempotency_key,
                                    const upstream::WebhookEvent& event) = 0;
   // True when an event recorded under `idempotency_key` was applied, within the dedupe window
@@ -82,7 +83,8 @@ class EventRecorder {
 // tenant, each carrying the events of that tenant that arrived while the calls before it were
 // in flight (up to RecorderConfig::max_batch), so Redis round trips and script calls grow far
 // slower than the event rate. An event is answered when its batch is committed; a failed call fails
-// each of its events (none of them was applied, or all were: the script is atomic).
+// each of its events, and an event that fails inside a call fails alone (the script applies the
+// others as if it were not in the batch).
 //
 // Metrics, with a registry: herald_ingest_batch_size (events per script call).
 std::unique_ptr<EventRecorder> MakeRedisEventRecorder(redis::Client& client, const Clock& clock,
