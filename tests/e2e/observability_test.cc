@@ -52,6 +52,10 @@ const std::map<std::string, std::string> kSilentAlerts = {
     {"HeraldTeamsPaused",
      "needs a team paused for 15 minutes (promtool's tests in herald-rules.test.yml; the gauge "
      "in CampaignTest.OutOfCreditsPausesTheTeamUntilResumed)"},
+    {"HeraldWebhooksNotRecorded",
+     "needs 5 minutes of refused webhook deliveries (promtool's tests in herald-rules.test.yml)"},
+    {"HeraldWebhookSignaturesRefused",
+     "needs 15 minutes of badly signed deliveries (promtool's tests in herald-rules.test.yml)"},
     {"HeraldTeamLimitAboveUpstream",
      "needs 5 minutes, and its series (a worker's, per team) do not outlive the restarts below: "
      "its expression is checked to find the storm team while that team's campaign runs "
