@@ -598,6 +598,17 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
     return held ? created : v1::Campaign();
   }
 
+  // Waits until the simulator's fault rules are used up: with a slow rule last, its call has
+  // reached the simulator and waits there. False after 30 s.
+  static bool SlowCallBegun() {
+    return testing::WaitFor(
+        [] {
+          auto listed = testing::HttpGet(stack_->sim().port(), "/_sim/faults");
+          return listed.ok() && listed->body == "[]";
+        },
+        absl::Seconds(30));
+  }
+
   // Each of `accounts` has exactly one more upstream mass message than in `before`.
   static void ExpectOneMoreMessageEach(const std::map<std::string, int>& before,
                                        const std::vector<std::string>& accounts) {
@@ -2632,6 +2643,158 @@ TEST_P(CampaignTest, AResumeWhileSendsAreInFlightSendsOnceAndCompletes) {
   EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
       << done.state_reason() << stack_->herald().Logs();
   // Any second send would be on the ledger once the slow ones have been answered.
+  ASSERT_TRUE(testing::WaitFor([&] { return SimAnsweredEverything(stack_->sim().port()); }));
+  ExpectOneMoreMessageEach(before, accounts);
+}
+
+// A send refused (503, nothing sent) after a pause and resume came while it was unanswered: the
+// resumed generation started no chain beside it, so the refused send hands its delivery over
+// rather than retrying as a step of the generation before. The campaign completes, one message.
+TEST_P(CampaignTest, ASendRefusedAfterAResumeDuringItsCallIsSentByTheResumedCampaign) {
+  const std::string key = NewTenant("resumerefused");
+  const std::vector<std::string> all = ImportAccounts("resumerefused", key, 2);
+  ASSERT_FALSE(all.empty());
+  const std::vector<std::string> accounts(all.begin(), all.begin() + 1);
+  const auto before = LedgerMessages();
+  auto fault = testing::HttpRequest(
+      stack_->sim().port(), "POST", "/_sim/faults",
+      R"({"team":"team-2","methods":["POST"],"path_contains":"/mass-messaging",)"
+      R"("latency_ms":{"fixed":3000},"error_rate":1,"error_status":503,"count":1})");
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(BearerContext(key).get(),
+                                   TextCampaign("resumerefused", accounts, "Refused mid-air"),
+                                   &created)
+                  .ok());
+  ASSERT_TRUE(SlowCallBegun()) << stack_->herald().Logs();
+  const auto paused = Pause(key, created.name());
+  ASSERT_TRUE(paused.ok()) << paused.status();
+  const auto resumed = Resume(key, created.name());
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  ASSERT_FALSE(SimAnsweredEverything(stack_->sim().port())) << "the resume came too late";
+
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
+      << done.state_reason() << stack_->herald().Logs();
+  ExpectOneMoreMessageEach(before, accounts);
+}
+
+// A cancel that lands while a retried send looks for its first attempt's message (the first
+// attempt's connection reset before the upstream acted on it): the retry finds nothing, reads the
+// campaign cancelled as it records its attempt, and sends nothing. The delivery ends CANCELLED
+// with nothing sent, and the upstream never had a message.
+TEST_P(CampaignTest, ACancelDuringARetrysLookupSendsNothing) {
+  const std::string key = NewTenant("cancellookup");
+  const std::vector<std::string> all = ImportAccounts("cancellookup", key, 2);
+  ASSERT_FALSE(all.empty());
+  const std::string account = all[0];
+  auto faults = [&](const std::string& rule) {
+    auto added = testing::HttpRequest(stack_->sim().port(), "POST", "/_sim/faults", rule);
+    ASSERT_TRUE(added.ok() && added->status == 200) << (added.ok() ? added->body : "");
+  };
+  faults(R"({"team":"team-2","methods":["POST"],"path_contains":"/mass-messaging",)"
+         R"("reset_rate":1,"count":1})");
+  faults(R"({"team":"team-2","methods":["GET"],"path_contains":"/mass-messag",)"
+         R"("latency_ms":{"fixed":3000},"count":1})");
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(BearerContext(key).get(),
+                                   TextCampaign("cancellookup", {account}, "Never out"), &created)
+                  .ok());
+  // Both rules are used up once the retry's slow lookup has begun.
+  ASSERT_TRUE(SlowCallBegun()) << stack_->herald().Logs();
+  ASSERT_FALSE(SimAnsweredEverything(stack_->sim().port())) << "the lookup was over too soon";
+  v1::CancelCampaignRequest cancel;
+  cancel.set_name(created.name());
+  v1::CancelCampaignResponse cancelled;
+  grpc::Status s = campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::CANCELLED) << done.state_reason();
+  const std::vector<v1::Delivery> deliveries = DeliveriesOf(key, created.name());
+  ASSERT_EQ(deliveries.size(), 1u);
+  EXPECT_EQ(deliveries[0].state(), v1::Delivery::CANCELLED);
+  EXPECT_EQ(deliveries[0].upstream_message_id(), 0);
+  EXPECT_THAT(LedgerOf(ShortId(account)), ::testing::IsEmpty()) << stack_->herald().Logs();
+}
+
+// A send that lands after its campaign was cancelled, when the upstream refuses to unsend it (its
+// window closed): the message stays out, and the delivery is followed to its end like any sent
+// message, not left SENT.
+TEST_P(CampaignTest, AMessageThatLandedAfterTheCancelAndStaysOutIsFollowedToItsEnd) {
+  const std::string key = NewTenant("landedlate");
+  const std::vector<std::string> all = ImportAccounts("landedlate", key, 2);
+  ASSERT_FALSE(all.empty());
+  const std::vector<std::string> accounts(all.begin(), all.begin() + 1);
+  auto fault = testing::HttpRequest(
+      stack_->sim().port(), "POST", "/_sim/faults",
+      R"({"team":"team-2","methods":["POST"],"path_contains":"/mass-messaging",)"
+      R"("latency_ms":{"fixed":3000},"count":1})");
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(BearerContext(key).get(),
+                                   TextCampaign("landedlate", accounts, "Out for good"), &created)
+                  .ok());
+  ASSERT_TRUE(SlowCallBegun()) << stack_->herald().Logs();
+  ASSERT_NO_FATAL_FAILURE(SetUnsendWindowMs(0));
+  absl::Cleanup window = [] { SetUnsendWindowMs(60'000); };
+  v1::CancelCampaignRequest cancel;
+  cancel.set_name(created.name());
+  v1::CancelCampaignResponse cancelled;
+  grpc::Status s = campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        const std::vector<v1::Delivery> ds = DeliveriesOf(key, created.name());
+        return ds.size() == 1 && ds[0].state() == v1::Delivery::COMPLETED;
+      },
+      absl::Seconds(30)))
+      << stack_->herald().Logs();
+  const v1::Delivery d = DeliveriesOf(key, created.name())[0];
+  EXPECT_THAT(d.cancel_outcome(), ::testing::StartsWith("could not be unsent"))
+      << d.cancel_outcome();
+  EXPECT_NE(d.upstream_message_id(), 0);
+  EXPECT_EQ(GetCampaign(key, created.name()).state(), v1::Campaign::CANCELLED);
+}
+
+// A CreateCampaign replayed (the same request_id) after a pause and resume, while a send of the
+// campaign is still unanswered: the replay enqueues what the deliveries say is left, and leaves
+// the sending delivery to its send. One message.
+TEST_P(CampaignTest, ACreateReplayedWhileASendIsInFlightDoesNotSendAgain) {
+  const std::string key = NewTenant("replayslow");
+  const std::vector<std::string> all = ImportAccounts("replayslow", key, 2);
+  ASSERT_FALSE(all.empty());
+  const std::vector<std::string> accounts(all.begin(), all.begin() + 1);
+  const auto before = LedgerMessages();
+  auto fault = testing::HttpRequest(
+      stack_->sim().port(), "POST", "/_sim/faults",
+      R"({"team":"team-2","methods":["POST"],"path_contains":"/mass-messaging",)"
+      R"("latency_ms":{"fixed":3000},"count":1})");
+  ASSERT_TRUE(fault.ok() && fault->status == 200) << (fault.ok() ? fault->body : "");
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::CreateCampaignRequest req = TextCampaign("replayslow", accounts, "Asked for twice");
+  req.set_request_id("replay-while-sending");
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &created).ok());
+  ASSERT_TRUE(SlowCallBegun()) << stack_->herald().Logs();
+  ASSERT_TRUE(Pause(key, created.name()).ok());
+  ASSERT_TRUE(Resume(key, created.name()).ok());
+  v1::Campaign replayed;
+  grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &replayed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(replayed.name(), created.name());
+  ASSERT_FALSE(SimAnsweredEverything(stack_->sim().port())) << "the replay came too late";
+
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::COMPLETED)
+      << done.state_reason() << stack_->herald().Logs();
   ASSERT_TRUE(testing::WaitFor([&] { return SimAnsweredEverything(stack_->sim().port()); }));
   ExpectOneMoreMessageEach(before, accounts);
 }

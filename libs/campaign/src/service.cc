@@ -1520,11 +1520,12 @@ Service::Op<std::optional<CampaignView>> Service::ReplayCreateCampaign(
 Service::Op<CampaignView> Service::FinishReplayedCreate(Campaign campaign) {
   // The first attempt may have failed after storing the campaign but before enqueueing;
   // enqueueing again is harmless (job ids are derived). The campaign may have moved on since:
-  // its view is read.
+  // its view is read, and its deliveries say what to enqueue (a send in flight keeps its
+  // delivery: a chain of a later generation beside it could send again).
   if (Launched(campaign)) {
     absl::StatusOr<std::vector<store::Account>> accounts = co_await CheckReferences(campaign);
     if (accounts.ok()) {
-      HERALD_CO_RETURN_IF_ERROR(co_await Dispatch(campaign, *accounts));
+      HERALD_CO_RETURN_IF_ERROR(co_await DispatchFromDeliveries(campaign, *accounts));
       co_await SettlePendingDispatch(campaign.tenant, NewPendingDispatch(campaign.id, "create").id);
     } else if (!absl::IsInvalidArgument(accounts.status())) {
       co_return accounts.status();

@@ -38,8 +38,12 @@ bool IsFinal(CampaignState state) {
 }
 
 bool NeverAttempted(const store::Delivery& d) {
-  return d.state == store::DeliveryState::kPending && d.upstream_message_id == 0 &&
-         d.send_attempts == 0;
+  using store::DeliveryState;
+  // Waiting, or still preparing its send (uploading media, building a segment's list).
+  const bool before_send = d.state == DeliveryState::kPending ||
+                           d.state == DeliveryState::kUploadingMedia ||
+                           d.state == DeliveryState::kBuildingList;
+  return before_send && d.upstream_message_id == 0 && d.send_attempts == 0;
 }
 
 DeliveryCounts CountDeliveries(const std::vector<store::Delivery>& deliveries) {

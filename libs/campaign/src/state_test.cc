@@ -242,5 +242,23 @@ TEST(PauseWindows, KeepTheLastFewAndFindTheOneAcrossAMoment) {
   EXPECT_EQ(PauseAcross(pauses, 150), nullptr);
 }
 
+TEST(NeverAttempted, ADeliveryStillPreparingItsSendHasNotAttemptedIt) {
+  // A missed campaign fails these without asking the upstream.
+  for (DeliveryState s :
+       {DeliveryState::kPending, DeliveryState::kUploadingMedia, DeliveryState::kBuildingList}) {
+    EXPECT_TRUE(NeverAttempted({.state = s})) << static_cast<int>(s);
+  }
+  // A send on record may have reached the upstream: its job settles the delivery.
+  EXPECT_FALSE(NeverAttempted({.state = DeliveryState::kSending, .send_attempts = 1}));
+  EXPECT_FALSE(NeverAttempted({.state = DeliveryState::kUploadingMedia, .send_attempts = 1}));
+  EXPECT_FALSE(NeverAttempted({.state = DeliveryState::kPending, .send_attempts = 1}));
+  EXPECT_FALSE(
+      NeverAttempted({.state = DeliveryState::kScheduledUpstream, .upstream_message_id = 7}));
+  for (DeliveryState s :
+       {DeliveryState::kCompleted, DeliveryState::kFailed, DeliveryState::kCancelled}) {
+    EXPECT_FALSE(NeverAttempted({.state = s})) << static_cast<int>(s);
+  }
+}
+
 }  // namespace
 }  // namespace herald::campaign

@@ -1052,10 +1052,16 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
     // new generation starts none beside it): the new generation's send takes it over, or a new
     // step of this one looks for the message again later.
     const store::Account& account = *records->account;
+    // The next lookup's round is counted at the time the step died, not now: a dead letter
+    // handled twice (its notice offered again after a write that did land) then enqueues the
+    // same step both times. That time is at least lookup_retry after the dead step was made, so
+    // its round is past the dead step's, and the round after is made from the new step, at least
+    // lookup_retry later (see LookupRound).
     queue::JobSpec next =
-        stale ? DeliveryJob(kSendJob, ctx.campaign, account, 0, {}, config_.max_attempts)
-              : DeliveryJob(kSendJob, ctx.campaign, account, LookupRound(ctx.campaign, now), {},
-                            config_.max_attempts, config_.lookup_retry);
+        stale
+            ? DeliveryJob(kSendJob, ctx.campaign, account, 0, {}, config_.max_attempts)
+            : DeliveryJob(kSendJob, ctx.campaign, account, LookupRound(ctx.campaign, dead.died_at),
+                          {}, config_.max_attempts, config_.lookup_retry);
     if (!stale) {
       auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
         d.error = StrCat("the send step ", reason, "; looking for its message again in ",
@@ -1257,6 +1263,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Unsend(Context& ctx) {
     return absl::OkStatus();
   });
   if (!r.ok()) co_return JobResult::StoreFailed(r.status());
+  // A message that stays out is followed to its end, as any sent message is (a send that landed
+  // after the cancel has no follow of its own); what comes after the message then follows.
+  if (!unsent) co_return JobResult::OkThen(FollowStep(ctx));
   // The message went out before it was unsent: what fans bought meanwhile stands, and its
   // webhooks may have been lost. (The same step as a completed delivery's, so whichever path
   // enqueues it first, it runs once.)
@@ -1928,10 +1937,18 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
   if (!marked.ok()) co_return JobResult::StoreFailed(marked.status());
   if (settled) co_return JobResult::Ok();
   auto heads = store::Store::DecodeMany<store::Campaign>(marked->reads.at(0));
-  if (heads.ok() && !heads->empty() && (*heads)[0] && (*heads)[0]->generation != s.generation) {
+  const store::Campaign* read_back =
+      heads.ok() && !heads->empty() && (*heads)[0] ? &*(*heads)[0] : nullptr;
+  const bool moved_on = read_back != nullptr && read_back->generation != s.generation;
+  const bool stopped =
+      read_back != nullptr && (read_back->phase == store::CampaignPhase::kCancelled ||
+                               read_back->phase == store::CampaignPhase::kPaused);
+  if (moved_on || stopped) {
     // Rescheduled or updated since this job read the campaign: a chain of the new generation
-    // may be under way, and must not find this attempt in flight beside its own. Take the
-    // attempt back and hand the delivery over.
+    // may be under way, and must not find this attempt in flight beside its own. Or cancelled
+    // or paused meanwhile (while this job looked for an earlier attempt's message, say): the
+    // cancel or pause left a sending delivery to this step, which must not send now. Either
+    // way the attempt is taken back before anything is sent.
     const int32_t attempts = ctx.delivery.send_attempts;
     auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
       if (d.state == DeliveryState::kSending && d.send_attempts == attempts &&
@@ -1946,8 +1963,19 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       return absl::OkStatus();
     });
     if (!r.ok()) co_return JobResult::StoreFailed(r.status());
-    ctx.campaign.generation = (*heads)[0]->generation;
-    co_return JobResult::OkThen(HandOver(ctx));
+    if (moved_on) {
+      ctx.campaign.generation = read_back->generation;
+      co_return JobResult::OkThen(HandOver(ctx));
+    }
+    ctx.campaign.phase = read_back->phase;
+    if (read_back->phase == store::CampaignPhase::kCancelled) co_return co_await CancelUnsent(ctx);
+    if (HoldsSendingDelivery(ctx)) {
+      // An earlier attempt's outcome is still unknown: as in Run's paused case, the step waits
+      // until the resumed generation takes the delivery over.
+      co_return JobResult::OkThen(
+          NextStep(ctx, kSendJob, LookupRound(ctx.campaign, clock_.Now()), config_.lookup_retry));
+    }
+    co_return JobResult::Ok();  // ResumeCampaign enqueues the delivery's step again
   }
 
   auto sent = co_await ctx.api->SendMassMessage(s.account, std::move(message));
@@ -1981,16 +2009,30 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     // its team to be resumed) as one a cancel can settle at once. The attempt stays on record,
     // and the next one looks for its message first, as after any attempt.
     const int32_t attempts = ctx.delivery.send_attempts;  // the marked delivery's
-    auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+    std::function<absl::Status(Delivery&)> unmark = [&](Delivery& d) {
       if (d.state == DeliveryState::kSending && d.send_attempts == attempts &&
           d.send_started_ms == ToMillis(started)) {
         d.state = unmarked.state;
         d.update_time_ms = ToMillis(clock_.Now());
       }
       return absl::OkStatus();
-    });
+    };
+    store::UpdateExtras head_after;
+    head_after.reads.push_back(store::Store::LookupOf<store::Campaign>(s.tenant, {s.campaign}));
+    auto r = co_await UpdateDelivery(ctx, std::move(unmark), std::move(head_after));
     if (!r.ok()) co_return JobResult::StoreFailed(r.status());
-    co_return co_await OnUpstreamError(ctx, sent.status(), "sending the mass message");
+    JobResult result = co_await OnUpstreamError(ctx, sent.status(), "sending the mass message");
+    auto now_heads = store::Store::DecodeMany<store::Campaign>(r->reads.at(0));
+    if (!store::IsFinal(ctx.delivery.state) && now_heads.ok() && !now_heads->empty() &&
+        (*now_heads)[0] && (*now_heads)[0]->generation != s.generation) {
+      // Rescheduled, updated or resumed while the call was out: the new generation started no
+      // chain for the delivery, which was sending, and this job's retry would find itself
+      // stale and end. The delivery is handed over instead (what OnUpstreamError did for the
+      // refusal, a paused team say, stays done; the handed-over step meets the limits anew).
+      ctx.campaign.generation = (*now_heads)[0]->generation;
+      co_return JobResult::OkThen(HandOver(ctx));
+    }
+    co_return result;
   }
   auto now_campaign =
       co_await Adopt(ctx, sent.value->id, sent.value->total, sent.value->pending, scheduled);

@@ -46,8 +46,9 @@ struct DeliveryCounts {
 
 DeliveryCounts CountDeliveries(const std::vector<store::Delivery>& deliveries);
 
-// Whether a delivery never began a send (pending, no send attempt, no upstream message): one
-// that can end without asking the upstream, as a missed campaign's do.
+// Whether a delivery never began a send (pending, or still uploading its media or building its
+// segment's list; no send attempt, no upstream message): one that can end without asking the
+// upstream, as a missed campaign's do.
 bool NeverAttempted(const store::Delivery& d);
 
 // Draft, scheduled, paused, cancelled and missed come from the phase. A dispatched campaign is
