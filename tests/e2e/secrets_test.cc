@@ -291,7 +291,8 @@ TEST(SecretsTest, EncryptionKeyRotatesWhileServing) {
 
 // A worker that cannot open a team's upstream key (one started without the encryption key it
 // was sealed under, as during a rotation's rollout) retries the delivery's step rather than
-// failing it: once a worker with the key runs, the campaign is sent.
+// failing it: once a worker with the key runs, the campaign is sent. An ingest without the key
+// answers the team's events 503 until it has the key, so that the upstream retries them.
 TEST(SecretsTest, AWorkerWithoutTheKeyRetriesUntilOneWithItSends) {
   const std::string old_key(64, '3');
   const std::string new_key(64, '4');
@@ -303,8 +304,27 @@ TEST(SecretsTest, AWorkerWithoutTheKeyRetriesUntilOneWithItSends) {
        .register_webhooks = true});
   ASSERT_TRUE(started.ok()) << started.status();
   HeraldStack& stack = *started->stack;
+  auto old_box = store::SecretBox::FromHexKey(old_key);
+  ASSERT_TRUE(old_box.ok());
+  const std::vector<std::string> sealed = SealedFields(stack, kTenant, "main");
+  ASSERT_EQ(sealed.size(), 2u);
+  auto webhook_secret = old_box->Open(sealed[1]);
+  ASSERT_TRUE(webhook_secret.ok()) << webhook_secret.status();
+  int events = 0;
+  auto deliver = [&] {
+    const std::string body = R"({"event":"accounts.connected","account_id":"acct_1","payload":{}})";
+    auto r = testing::HttpRequest(stack.herald().ingest_port(), "POST",
+                                  StrCat("/webhooks/", kTenant, ".main"), body,
+                                  {{"Content-Type", "application/json"},
+                                   {"X-OFAPI-Idempotency-Key", StrCat("evt_nokey_", ++events)},
+                                   {"Signature", store::HmacSha256Hex(*webhook_secret, body)}});
+    return r.ok() ? r->status : 0;
+  };
   ASSERT_TRUE(stack.herald().Restart({{"HERALD_ENCRYPTION_KEY", new_key}}).ok())
       << stack.herald().Logs();
+  // Nor can its ingest check the team's events: they are answered 503, for the upstream to
+  // retry, not refused as forgeries.
+  EXPECT_EQ(deliver(), 503);
 
   v1::CreateCampaignRequest create =
       testing::CampaignToFans(kTenant, started->team.accounts, "Sent in the end", 0, "");
@@ -335,6 +355,7 @@ TEST(SecretsTest, AWorkerWithoutTheKeyRetriesUntilOneWithItSends) {
   ASSERT_TRUE(
       testing::WaitFor([&] { return get().state() == v1::Campaign::COMPLETED; }, absl::Seconds(60)))
       << get().DebugString() << stack.herald().Logs();
+  EXPECT_EQ(deliver(), 200);
 }
 
 }  // namespace

@@ -180,6 +180,7 @@ Ingest::Ingest(EndpointDirectory& endpoints, EventRecorder& recorder, metrics::R
       recorder_(recorder),
       metrics_(registry != nullptr ? std::make_unique<Metrics>(*registry) : nullptr),
       outage_(std::make_unique<log::Outage>("redis", "recording webhook events")),
+      endpoints_down_(std::make_unique<log::Outage>("webhook endpoints", "checking signatures")),
       clock_(options.clock != nullptr ? *options.clock : SystemClock::Get()),
       shedder_(std::make_unique<Shedder>(options.shed_latency)) {}
 
@@ -212,9 +213,10 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
       static_cast<void>(store::HmacSha256Hex(request.endpoint, request.body));
       co_return finish(kUnknownEndpoint, 401, "missing or invalid signature");
     }
-    log::Warn("webhook endpoint lookup failed", {{"error", endpoint.status().ToString()}});
+    endpoints_down_->Failed(endpoint.status());
     co_return finish(kUnavailable, 503, "temporarily unavailable; retry");
   }
+  endpoints_down_->Succeeded();
   // The signature covers the raw bytes and is checked before anything is parsed.
   // The previous secret is accepted too, so rotating the secret never refuses events the
   // upstream signed before it learnt the new one.
@@ -233,6 +235,7 @@ asio::awaitable<IngestResponse> Ingest::Handle(IngestRequest request) {
     }
     endpoint = co_await endpoints_.Find(std::move(again_id));
     if (!endpoint.ok() && !absl::IsNotFound(endpoint.status())) {
+      endpoints_down_->Failed(endpoint.status());
       co_return finish(kUnavailable, 503, "temporarily unavailable; retry");
     }
     if (!endpoint.ok() || !verified()) {

@@ -37,9 +37,17 @@ class TeamDirectory final : public webhooks::EndpointDirectory {
     webhooks::Endpoint out{.tenant = endpoint.substr(0, dot), .team = endpoint.substr(dot + 1)};
     auto secrets = co_await service_.TeamWebhookSecrets(out.tenant, out.team);
     if (!secrets.ok()) {
-      // A team without a secret, or one whose secret cannot be opened, has no endpoint.
-      if (absl::IsNotFound(secrets.status()) || absl::IsFailedPrecondition(secrets.status())) {
+      // A team without a secret has no endpoint.
+      if (absl::IsNotFound(secrets.status())) {
         co_return absl::NotFoundError("unknown webhook endpoint");
+      }
+      // One whose secret this process cannot open (started without the encryption key it was
+      // sealed under, as during a key rotation's rollout) cannot check its events: they are
+      // not forgeries, and the sender retries them, on a process with the key perhaps.
+      if (absl::IsFailedPrecondition(secrets.status())) {
+        co_return absl::UnavailableError(
+            StrCat("the webhook secret of team '", out.team, "' of tenant '", out.tenant,
+                   "' cannot be opened with this process's encryption keys"));
       }
       co_return secrets.status();
     }

@@ -97,6 +97,8 @@ class Ingest {
   std::unique_ptr<Metrics> metrics_;
   // Events not recorded (Redis unavailable): one log line per outage, not per event.
   std::unique_ptr<log::Outage> outage_;
+  // Endpoints that could not be looked up or opened (Redis, or a missing encryption key).
+  std::unique_ptr<log::Outage> endpoints_down_;
   const Clock& clock_;
   std::unique_ptr<Shedder> shedder_;
 };
