@@ -18,6 +18,9 @@
 #include <herald/api/api.h>
 #include <herald/common/log.h>
 #include <herald/common/strings.h>
+#include <herald/metrics/readiness.h>
+
+#include "tls_files.h"
 
 namespace herald::serve {
 
@@ -70,8 +73,17 @@ absl::Status ValidateGrpcTls(const GrpcTls& tls) {
   }
   if (absl::Status s = Readable("grpc_tls_cert_file", tls.cert_file); !s.ok()) return s;
   if (absl::Status s = Readable("grpc_tls_key_file", tls.key_file); !s.ok()) return s;
-  if (!tls.client_ca_file.empty()) return Readable("grpc_tls_client_ca_file", tls.client_ca_file);
-  return absl::OkStatus();
+  // gRPC reads the files only at a handshake: a certificate that does not load, or a key that
+  // does not match it, would start a server that refuses every connection and still reports
+  // ready. They are loaded here, as the ingest's are.
+  if (absl::Status s =
+          TlsFiles::Load("grpc_tls", tls.cert_file, tls.key_file, tls.reload_interval).status();
+      !s.ok()) {
+    return s;
+  }
+  if (tls.client_ca_file.empty()) return absl::OkStatus();
+  if (absl::Status s = Readable("grpc_tls_client_ca_file", tls.client_ca_file); !s.ok()) return s;
+  return CheckCaFile("grpc_tls_client_ca_file", tls.client_ca_file);
 }
 
 absl::Status ValidateGrpcConnections(const GrpcConnections& connections) {
@@ -89,15 +101,17 @@ absl::Status ValidateGrpcConnections(const GrpcConnections& connections) {
 
 GrpcComponent::GrpcComponent(config::HostPort address, api::Api& api,
                              boost::asio::any_io_executor executor, GrpcTls tls,
-                             GrpcConnections connections)
+                             GrpcConnections connections, metrics::Readiness* readiness)
     : address_(std::move(address)),
       api_(api),
       executor_(std::move(executor)),
       tls_(std::move(tls)),
-      connections_(connections) {}
+      connections_(connections),
+      readiness_(readiness) {}
 
 GrpcComponent::~GrpcComponent() {
   if (server_) {
+    if (readiness_ != nullptr) readiness_->Watch(nullptr);
     server_->Shutdown();
     server_->Wait();
   }
@@ -129,7 +143,12 @@ absl::Status GrpcComponent::Start() {
     server_.reset();
     return absl::UnavailableError(StrCat("gRPC server: cannot listen on ", address));
   }
-  server_->GetHealthCheckService()->SetServingStatus(true);
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (readiness_ != nullptr) {
+    readiness_->Watch([health](bool ready) { health->SetServingStatus(ready); });
+  } else {
+    health->SetServingStatus(true);
+  }
   const std::string_view security = tls_.cert_file.empty()        ? "plaintext"
                                     : tls_.client_ca_file.empty() ? "tls"
                                                                   : "mtls";
@@ -140,6 +159,7 @@ absl::Status GrpcComponent::Start() {
 
 void GrpcComponent::Drain(absl::Time deadline) {
   if (!server_) return;
+  if (readiness_ != nullptr) readiness_->Watch(nullptr);
   server_->GetHealthCheckService()->SetServingStatus(false);
   // The API refuses new calls and ends its streams from now on; `closed` completes when the last
   // call's work has ended.

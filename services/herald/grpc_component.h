@@ -23,6 +23,9 @@ class Service;
 namespace herald::api {
 class Api;
 }  // namespace herald::api
+namespace herald::metrics {
+class Readiness;
+}  // namespace herald::metrics
 
 namespace herald::serve {
 
@@ -36,7 +39,8 @@ struct GrpcTls {
   absl::Duration reload_interval = absl::Seconds(60);
 };
 
-// Checks that the files are given together and readable; errors name the flag.
+// Checks that the files are given together, readable, and load: the certificate with its key,
+// the CAs as certificates. Errors name the flag.
 absl::Status ValidateGrpcTls(const GrpcTls& tls);
 
 // How the gRPC server keeps its connections.
@@ -59,15 +63,19 @@ absl::Status ValidateGrpcConnections(const GrpcConnections& connections);
 class GrpcComponent final : public Component {
  public:
   // Serves `api`'s services, whose work runs on `executor`; `api` must outlive the component.
+  // With `readiness` (which must outlive it too), grpc.health.v1 answers SERVING only while the
+  // process is ready, as /readyz does; without, from the start until the drain.
   GrpcComponent(config::HostPort address, api::Api& api, boost::asio::any_io_executor executor,
-                GrpcTls tls = {}, GrpcConnections connections = {});
+                GrpcTls tls = {}, GrpcConnections connections = {},
+                metrics::Readiness* readiness = nullptr);
   ~GrpcComponent() override;
 
   std::string_view name() const override { return "grpc"; }
 
   absl::Status Start() override;
 
-  // Health turns NOT_SERVING, the API refuses new calls and ends its streams, the server stops
+  // Health turns NOT_SERVING (and no longer follows readiness), the API refuses new calls and
+  // ends its streams, the server stops
   // accepting calls, running calls get until the deadline to finish and are cancelled after it;
   // returns once every call's work has ended (the API's Close()).
   void Drain(absl::Time deadline) override;
@@ -81,6 +89,7 @@ class GrpcComponent final : public Component {
   const boost::asio::any_io_executor executor_;
   const GrpcTls tls_;
   const GrpcConnections connections_;
+  metrics::Readiness* const readiness_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

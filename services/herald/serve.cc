@@ -1,5 +1,6 @@
 #include "serve.h"
 
+#include <cmath>
 #include <fstream>
 #include <future>
 #include <map>
@@ -120,8 +121,8 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
                              .max_connection_age = flags.grpc_max_connection_age,
                              .max_connection_age_grace = flags.grpc_max_connection_age_grace};
   HERALD_RETURN_IF_ERROR(ValidateGrpcConnections(config.grpc_connections));
-  if (flags.api_tenant_rate < 0) {
-    return absl::InvalidArgumentError("--api_tenant_rate must not be negative");
+  if (!std::isfinite(flags.api_tenant_rate) || flags.api_tenant_rate < 0) {
+    return absl::InvalidArgumentError("--api_tenant_rate must be a finite number, not negative");
   }
   if (flags.api_tenant_rate > 0 && flags.api_tenant_burst < 1) {
     return absl::InvalidArgumentError("--api_tenant_burst must be at least 1");
@@ -354,6 +355,7 @@ namespace {
 // What the roles share: the Redis client, the queue over it, and the registry.
 struct Shared {
   metrics::Registry& registry;
+  metrics::Readiness& readiness;
   redis::Client& redis;
   queue::Queue& queue;
   asio::any_io_executor executor;
@@ -368,9 +370,9 @@ std::vector<std::unique_ptr<Component>> MakeComponents(const ServeConfig& config
                                                        const Shared& shared) {
   std::vector<std::unique_ptr<Component>> components;
   if (config.roles.api) {
-    components.push_back(std::make_unique<GrpcComponent>(config.grpc_address, shared.api,
-                                                         shared.executor, config.grpc_tls,
-                                                         config.grpc_connections));
+    components.push_back(std::make_unique<GrpcComponent>(
+        config.grpc_address, shared.api, shared.executor, config.grpc_tls, config.grpc_connections,
+        &shared.readiness));
   }
   if (config.roles.worker) {
     components.push_back(std::make_unique<WorkerComponent>(
@@ -559,6 +561,7 @@ int RunServe(const ServeConfig& config) {
 
   std::vector<std::unique_ptr<Component>> components =
       MakeComponents(config, {.registry = registry,
+                              .readiness = readiness,
                               .redis = redis_client,
                               .queue = job_queue,
                               .executor = ioc.get_executor(),

@@ -25,6 +25,17 @@ std::string FileStamp(const std::string& path) {
 
 }  // namespace
 
+absl::Status CheckCaFile(std::string_view flag, const std::string& path) {
+  ssl::context context(ssl::context::tls_server);
+  boost::system::error_code ec;
+  context.load_verify_file(path, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        StrCat("--", flag, ": cannot load '", path, "' as PEM certificates: ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
 TlsFiles::TlsFiles(std::string flag_prefix, std::string cert_file, std::string key_file,
                    absl::Duration reload_interval)
     : flag_prefix_(std::move(flag_prefix)),

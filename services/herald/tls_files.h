@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include <absl/status/status.h>
 #include <absl/status/statusor.h>
 #include <absl/time/time.h>
 
@@ -19,6 +20,10 @@ class context;
 }  // namespace boost::asio::ssl
 
 namespace herald {
+
+// OK when `path` holds at least one PEM certificate (a CA bundle); otherwise InvalidArgument
+// naming `--<flag>`.
+absl::Status CheckCaFile(std::string_view flag, const std::string& path);
 
 class TlsFiles {
  public:

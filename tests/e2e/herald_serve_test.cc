@@ -475,6 +475,12 @@ TEST_F(HeraldServeTest, InvalidFlagsStopTheProcessWithAMessageNamingTheFlag) {
   EXPECT_EQ(bad_lease.exit_code, 2);
   EXPECT_THAT(bad_lease.err, HasSubstr("--lease_duration must be at least 3s"));
 
+  for (const char* rate : {"--api_tenant_rate=nan", "--api_tenant_rate=inf"}) {
+    auto bad_rate = RunHerald({"serve", rate});
+    EXPECT_EQ(bad_rate.exit_code, 2) << rate;
+    EXPECT_THAT(bad_rate.err, HasSubstr("--api_tenant_rate must be a finite number")) << rate;
+  }
+
   auto bad_redis = RunHerald({"serve", "--redis_address=localhost"});
   EXPECT_EQ(bad_redis.exit_code, 2);
   EXPECT_THAT(bad_redis.err, HasSubstr("--redis_address: missing port"));
@@ -600,16 +606,29 @@ TEST_F(HeraldServeTest, ReadinessFollowsRedis) {
     return res.ok() ? res->status : 0;
   };
 
+  // gRPC health says the same, for clients and proxies that check it instead.
+  auto health = Health::NewStub(Connect(**herald));
+  auto serving = [&health] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    HealthCheckResponse response;
+    const grpc::Status s = health->Check(&ctx, HealthCheckRequest(), &response);
+    return s.ok() ? response.status() : HealthCheckResponse::UNKNOWN;
+  };
+  ASSERT_EQ(serving(), HealthCheckResponse::SERVING);
+
   ASSERT_TRUE(redis_->Stop(/*graceful=*/false).ok());
   EXPECT_TRUE(testing::WaitFor([&] { return status_of() == 503; }));
   auto readyz = HttpGet(admin, "/readyz");
   ASSERT_TRUE(readyz.ok());
   EXPECT_THAT(readyz->body, HasSubstr("redis: "));
   EXPECT_EQ(HttpGet(admin, "/healthz")->status, 200);  // alive, just not ready
+  EXPECT_EQ(serving(), HealthCheckResponse::NOT_SERVING);
 
   ASSERT_TRUE(redis_->Restart().ok());
   EXPECT_TRUE(testing::WaitFor([&] { return status_of() == 200; }, absl::Seconds(20)))
       << (*herald)->Logs();
+  EXPECT_EQ(serving(), HealthCheckResponse::SERVING);
 }
 
 TEST_F(HeraldServeTest, WithoutRedisTheProcessRunsButIsNotReady) {

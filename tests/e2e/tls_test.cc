@@ -17,6 +17,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
@@ -182,6 +183,28 @@ absl::StatusOr<unsigned> HttpsPost(uint16_t port, const std::string& ca_file,
   bhttp::read(stream, buffer, response, ec);
   if (ec) return absl::UnavailableError(StrCat("read: ", ec.message()));
   return response.result_int();
+}
+
+// TLS files that would refuse every handshake stop the process at start, naming the flag: a
+// certificate with another certificate's key, and a client CA file that holds no certificate.
+TEST(TlsTest, GrpcTlsFilesThatDoNotLoadStopTheProcess) {
+  const std::string dir = testing::MakeTempDir("grpc-tls-bad");
+  ASSERT_TRUE(testing::MakeTestCa(dir, "first")) << "openssl failed";
+  ASSERT_TRUE(testing::MakeTestCa(dir, "second")) << "openssl failed";
+  const std::string cert = StrCat("--grpc_tls_cert_file=", dir, "/first-server.pem");
+  const std::string not_a_ca = StrCat(dir, "/not-a-ca.pem");
+  std::ofstream(not_a_ca) << "not a certificate\n";
+
+  auto mismatched = testing::RunHerald(
+      {"serve", "--role=api", cert, StrCat("--grpc_tls_key_file=", dir, "/second-server.key")});
+  EXPECT_EQ(mismatched.exit_code, 2) << mismatched.err;
+  EXPECT_THAT(mismatched.err, ::testing::HasSubstr("--grpc_tls_key_file: cannot load"));
+
+  auto no_ca = testing::RunHerald({"serve", "--role=api", cert,
+                                   StrCat("--grpc_tls_key_file=", dir, "/first-server.key"),
+                                   StrCat("--grpc_tls_client_ca_file=", not_a_ca)});
+  EXPECT_EQ(no_ca.exit_code, 2) << no_ca.err;
+  EXPECT_THAT(no_ca.err, ::testing::HasSubstr("--grpc_tls_client_ca_file: cannot load"));
 }
 
 // The webhook ingest over HTTPS: answered over TLS only, and a certificate replaced on disk is

@@ -23,14 +23,31 @@ void Readiness::Set(std::string_view component, absl::Status status) {
   } else {
     it->second = std::move(status);
   }
+  if (watcher_ && ReadyLocked() != reported_) {
+    reported_ = !reported_;
+    watcher_(reported_);
+  }
 }
 
 bool Readiness::Ready() const {
   std::lock_guard lock(mu_);
+  return ReadyLocked();
+}
+
+bool Readiness::ReadyLocked() const {
   for (const auto& [name, status] : components_) {
     if (!status.ok()) return false;
   }
   return true;
+}
+
+void Readiness::Watch(std::function<void(bool ready)> watcher) {
+  std::lock_guard lock(mu_);
+  watcher_ = std::move(watcher);
+  if (watcher_) {
+    reported_ = ReadyLocked();
+    watcher_(reported_);
+  }
 }
 
 std::string Readiness::Report() const {

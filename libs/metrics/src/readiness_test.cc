@@ -1,3 +1,5 @@
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include <herald/metrics/metrics.h>
@@ -32,6 +34,22 @@ TEST(ReadinessTest, EachComponentIsAGauge) {
   text = registry.Serialize();
   EXPECT_NE(text.find("herald_ready{component=\"redis\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("herald_ready{component=\"lifecycle\"} 0\n"), std::string::npos) << text;
+}
+
+TEST(ReadinessTest, AWatcherHearsEachChangeOnce) {
+  Readiness readiness;
+  readiness.Set("lifecycle", absl::UnavailableError("starting"));
+  std::vector<bool> heard;
+  readiness.Watch([&heard](bool ready) { heard.push_back(ready); });
+  readiness.Set("redis", absl::UnavailableError("connecting"));  // still not ready: nothing
+  readiness.Set("redis", absl::OkStatus());
+  readiness.Set("lifecycle", absl::OkStatus());  // ready
+  readiness.Set("redis", absl::OkStatus());      // no change
+  readiness.Set("lifecycle", absl::UnavailableError("draining"));
+  EXPECT_EQ(heard, (std::vector<bool>{false, true, false}));
+  readiness.Watch(nullptr);
+  readiness.Set("lifecycle", absl::OkStatus());
+  EXPECT_EQ(heard.size(), 3u);
 }
 
 }  // namespace
