@@ -1,6 +1,8 @@
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <string_view>
 
 #include <herald/common/strings.h>
 #include <herald/upstream_sim/money.h>
@@ -34,12 +36,15 @@ std::optional<int64_t> ParseDollarText(std::string_view text) {
 
 std::optional<int64_t> CentsFromDouble(double dollars) {
   if (!std::isfinite(dollars) || std::fabs(dollars) > 1e12) return std::nullopt;
-  const double scaled = dollars * 100.0;
-  const double rounded = std::round(scaled);
-  // A double that was written with two decimals lands within a few ulps of an integer once
-  // scaled; anything further away had a third decimal.
-  if (std::fabs(scaled - rounded) > 1e-6 * std::max(1.0, std::fabs(scaled))) return std::nullopt;
-  return static_cast<int64_t>(rounded);
+  // The shortest text that reads back as the same double is what was written (9.99, not
+  // 9.9900000000000002): held to the same rule as text, so 2.9999999 is refused, not rounded
+  // to 3.00.
+  char text[32];
+  const auto [end, error] = std::to_chars(text, text + sizeof text, dollars);
+  if (error != std::errc()) return std::nullopt;
+  const std::string_view written(text, static_cast<size_t>(end - text));
+  if (written.find_first_of("eE") != std::string_view::npos) return std::nullopt;
+  return ParseDollarText(written);
 }
 
 std::string FormatDecimal(int64_t cents) {

@@ -29,6 +29,13 @@ TEST(MoneyTest, CentsFromDoubleAcceptsTwoDecimalsOnly) {
   EXPECT_EQ(CentsFromDouble(19.9), 1990);
   EXPECT_EQ(CentsFromDouble(9.999), std::nullopt);
   EXPECT_EQ(CentsFromDouble(3.001), std::nullopt);
+  // Close to a cent is not a cent: neither rounded into the price range nor to another price.
+  EXPECT_EQ(CentsFromDouble(2.9999999), std::nullopt);
+  EXPECT_EQ(CentsFromDouble(200.000001), std::nullopt);
+  EXPECT_EQ(CentsFromDouble(9.9900001), std::nullopt);
+  EXPECT_EQ(CentsFromDouble(-1.5), -150);
+  EXPECT_EQ(CentsFromDouble(0.1 + 0.2), std::nullopt);  // 0.30000000000000004
+  EXPECT_EQ(CentsFromDouble(1e-7), std::nullopt);
   EXPECT_EQ(CentsFromDouble(NAN), std::nullopt);
   EXPECT_EQ(CentsFromDouble(1e300), std::nullopt);
 }
