@@ -80,8 +80,9 @@ ABSL_FLAG(int64_t, media_max_bytes, 16 << 20,
           "Media uploaded through MediaService.UploadMediaAsset larger than this is refused "
           "(1 KiB to 64 MiB).");
 ABSL_FLAG(int64_t, media_buffer_bytes, int64_t{256} << 20,
-          "Bytes the uploads in progress in this process may hold at once; an upload that would "
-          "go over is refused (RESOURCE_EXHAUSTED, retry later). media_max_bytes to 16 GiB.");
+          "Bytes the uploads in progress in this process may hold at once, one tenant's at most "
+          "half (or media_max_bytes if more); an upload that would go over is refused "
+          "(RESOURCE_EXHAUSTED, retry later). media_max_bytes to 16 GiB.");
 ABSL_FLAG(int, max_attempts, 6,
           "Attempts of each delivery step and list job (1 to 100): a step whose last attempt "
           "fails is dead-lettered and its delivery marked FAILED with the reason.");
@@ -380,6 +381,15 @@ int main(int argc, char** argv) {
   });
   if (!config.ok()) return Fail(herald::ToStd(config.status().message()));
   herald::log::Configure({.min_level = config->log_level, .format = config->log_format});
+  // A misspelt setting is otherwise silently ignored (HERALD_ENCRYPTON_KEY_FILE: a random key).
+  // heraldctl's variables may be set beside herald's. Only the name is logged, never the value.
+  for (const std::string& name : herald::config::UnknownEnvironment(
+           {"HERALD_SERVER", "HERALD_API_KEY", "HERALD_API_KEY_FILE", "HERALD_TENANT", "HERALD_TLS",
+            "HERALD_TIMEOUT", "HERALD_TLS_CA_FILE", "HERALD_TLS_CERT_FILE",
+            "HERALD_TLS_KEY_FILE"})) {
+    herald::log::Warn("environment variable ignored: no herald setting has its name",
+                      {{"variable", name}});
+  }
   if (subcommand == "stats") return herald::serve::RunQueueStats(config->redis, config->queue);
   if (subcommand == "dead") {
     return herald::serve::RunQueueDead(config->redis, config->queue,

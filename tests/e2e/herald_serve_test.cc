@@ -327,6 +327,64 @@ TEST_F(HeraldServeTest, UploadsInProgressShareABoundedBuffer) {
   EXPECT_EQ(listed.media_assets_size(), stored + 1);
 }
 
+// One tenant's uploads left open hold at most half the buffer: its next upload is refused while
+// another tenant's still goes through.
+TEST_F(HeraldServeTest, OneTenantsUploadsInProgressHoldAtMostHalfTheBuffer) {
+  auto herald = StartApi({"--media_max_bytes=1048576", "--media_buffer_bytes=3145728"});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  std::shared_ptr<grpc::Channel> channel = Connect(**herald);
+  auto media = v1::MediaService::NewStub(channel);
+  struct Upload {
+    std::unique_ptr<grpc::ClientContext> context;
+    v1::MediaAsset asset;
+    std::unique_ptr<grpc::ClientWriter<v1::UploadMediaAssetRequest>> writer;
+  };
+  // Opens an upload for `tenant` and sends 1 MiB of it.
+  auto start = [&](const std::string& key, const std::string& tenant) {
+    Upload u{.context = testing::BearerContext(key)};
+    u.writer = media->UploadMediaAsset(u.context.get(), &u.asset);
+    v1::UploadMediaAssetRequest part;
+    part.mutable_metadata()->set_parent(StrCat("tenants/", tenant));
+    v1::MediaAsset* asset = part.mutable_metadata()->mutable_media_asset();
+    asset->set_type(v1::MediaAsset::IMAGE);
+    asset->set_file_name("teaser.jpg");
+    asset->set_content_type("image/jpeg");
+    bool open = u.writer->Write(part);
+    part.clear_metadata();
+    for (int i = 0; open && i < 16; ++i) {
+      part.set_chunk(std::string(64 * 1024, 'x'));
+      open = u.writer->Write(part);
+    }
+    return u;
+  };
+  auto finish = [](Upload& u) {
+    u.writer->WritesDone();
+    return u.writer->Finish();
+  };
+  absl::StatusOr<std::string> greedy = testing::CreateTenant(channel, kAdmin, "greedy");
+  ASSERT_TRUE(greedy.ok()) << greedy.status();
+  absl::StatusOr<std::string> other = testing::CreateTenant(channel, kAdmin, "other");
+  ASSERT_TRUE(other.ok()) << other.status();
+
+  // Greedy's two uploads, both open, would hold 2 MiB: over its 1.5 MiB share, though the
+  // buffer has room. Which is refused depends on how the server interleaves their chunks.
+  Upload first = start(*greedy, "greedy");
+  Upload second = start(*greedy, "greedy");
+  // The other tenant's upload fits beside what greedy holds (at most 1.5 of 3 MiB).
+  Upload theirs = start(*other, "other");
+  const grpc::Status stored = finish(theirs);
+  EXPECT_TRUE(stored.ok()) << stored.error_message();
+  int refused = 0;
+  for (Upload* u : {&second, &first}) {
+    const grpc::Status s = finish(*u);
+    if (s.ok()) continue;
+    ++refused;
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr("tenant 'greedy'"));
+  }
+  EXPECT_GE(refused, 1);
+}
+
 // --grpc_max_connection_age: a connection past its age is asked to reconnect, and a stream still
 // open on it when the grace runs out ends UNAVAILABLE, which tells the client to resume; the
 // channel reconnects by itself and the next call is answered.
@@ -487,13 +545,17 @@ TEST_F(HeraldServeTest, InvalidFlagsStopTheProcessWithAMessageNamingTheFlag) {
 }
 
 TEST_F(HeraldServeTest, EnvironmentConfiguresAndCommandLineWins) {
-  auto herald = HeraldProcess::Start({.args = {"serve", "--role=worker"},
-                                      .env = {{"HERALD_ROLE", "api"}},
-                                      .redis_port = redis_->port()});
+  auto herald = HeraldProcess::Start(
+      {.args = {"serve", "--role=worker"},
+       .env = {{"HERALD_ROLE", "api"}, {"HERALD_ENCRYPTON_KEY_FILE", "/run/secrets/key"}},
+       .redis_port = redis_->port()});
   ASSERT_TRUE(herald.ok()) << herald.status();
   auto metrics = HttpGet((*herald)->admin_port(), "/metrics");
   ASSERT_TRUE(metrics.ok());
   EXPECT_THAT(metrics->body, HasSubstr("roles=\"worker\""));
+  // A misspelt variable is named in the log (its value is not), not silently ignored.
+  EXPECT_THAT((*herald)->Logs(), HasSubstr("HERALD_ENCRYPTON_KEY_FILE"));
+  EXPECT_THAT((*herald)->Logs(), ::testing::Not(HasSubstr("/run/secrets/key")));
 }
 
 TEST_F(HeraldServeTest, BusyGrpcPortFailsStartup) {

@@ -3,6 +3,7 @@
 
 #include <absl/flags/commandlineflag.h>
 #include <absl/flags/reflection.h>
+#include <unistd.h>
 
 #include <herald/common/config.h>
 #include <herald/common/strings.h>
@@ -31,6 +32,28 @@ absl::Status ApplyEnvironment() {
     }
   }
   return absl::OkStatus();
+}
+
+std::vector<std::string> UnknownEnvironment(const std::vector<std::string_view>& also_known) {
+  std::vector<std::string> known;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (flag->Filename().find("absl/") == std::string::npos) {
+      known.push_back(EnvironmentName(ToStd(name)));
+    }
+  }
+  std::vector<std::string> unknown;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    const std::string_view variable(*entry);
+    const std::string_view name = variable.substr(0, variable.find('='));
+    if (!name.starts_with("HERALD_")) continue;
+    if (std::find(known.begin(), known.end(), name) != known.end() ||
+        std::find(also_known.begin(), also_known.end(), name) != also_known.end()) {
+      continue;
+    }
+    unknown.emplace_back(name);
+  }
+  std::sort(unknown.begin(), unknown.end());
+  return unknown;
 }
 
 std::vector<char*> NormalizeFlagSpelling(int argc, char** argv, std::vector<std::string>& storage) {

@@ -38,6 +38,22 @@ TEST(ConfigTest, InvalidEnvironmentValueNamesTheVariableAndTheFlag) {
   EXPECT_THAT(std::string(status.message()), HasSubstr("--config_test_workers"));
 }
 
+TEST(ConfigTest, UnknownEnvironmentNamesMisspeltSettingsOnly) {
+  setenv("HERALD_CONFIG_TEST_WORKRS", "12", 1);     // misspelt
+  setenv("HERALD_CONFIG_TEST_WORKERS", "12", 1);    // a flag's
+  setenv("HERALD_CONFIG_TEST_OTHERS", "x", 1);      // another program's
+  setenv("NOT_HERALD_CONFIG_TEST_WORKRS", "1", 1);  // not Herald's at all
+  const std::vector<std::string> unknown = UnknownEnvironment({"HERALD_CONFIG_TEST_OTHERS"});
+  unsetenv("HERALD_CONFIG_TEST_WORKRS");
+  unsetenv("HERALD_CONFIG_TEST_WORKERS");
+  unsetenv("HERALD_CONFIG_TEST_OTHERS");
+  unsetenv("NOT_HERALD_CONFIG_TEST_WORKRS");
+  EXPECT_THAT(unknown, ::testing::Contains("HERALD_CONFIG_TEST_WORKRS"));
+  EXPECT_THAT(unknown, ::testing::Not(::testing::Contains("HERALD_CONFIG_TEST_WORKERS")));
+  EXPECT_THAT(unknown, ::testing::Not(::testing::Contains("HERALD_CONFIG_TEST_OTHERS")));
+  EXPECT_THAT(unknown, ::testing::Not(::testing::Contains("NOT_HERALD_CONFIG_TEST_WORKRS")));
+}
+
 TEST(ConfigTest, DashedFlagNamesAreRewrittenUpToTheValue) {
   char a0[] = "herald", a1[] = "serve", a2[] = "--drain-timeout=5s", a3[] = "-io-threads",
        a4[] = "--", a5[] = "--keep-me";

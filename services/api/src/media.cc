@@ -1,8 +1,12 @@
 // MediaService: media assets from a URL or uploaded bytes (client streaming).
 
+#include <algorithm>
 #include <atomic>
+#include <mutex>
+#include <string>
 #include <utility>
 
+#include <absl/container/flat_hash_map.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
@@ -32,7 +36,8 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
       : bridge_(bridge),
         service_(bridge.service()),
         max_bytes_(max_bytes),
-        buffer_bytes_(buffer_bytes) {}
+        buffer_bytes_(buffer_bytes),
+        tenant_share_(std::max(max_bytes, buffer_bytes / 2)) {}
 
   ServerUnaryReactor* CreateMediaAsset(CallbackServerContext* ctx,
                                        const v1::CreateMediaAssetRequest* req,
@@ -167,12 +172,8 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
               StrCat("the upload exceeds the limit of ", owner_->max_bytes_, " bytes")));
           return;
         }
-        if (!owner_->TakeBuffer(chunk)) {
-          End(WithRetryInfo(
-              absl::ResourceExhaustedError(
-                  StrCat("the uploads in progress on this server hold its ", owner_->buffer_bytes_,
-                         " bytes of upload buffer; nothing is stored, retry later")),
-              absl::Seconds(1)));
+        if (absl::Status taken = owner_->TakeBuffer(caller_.tenant, chunk); !taken.ok()) {
+          End(WithRetryInfo(taken, absl::Seconds(1)));
           return;
         }
         taken_ += chunk;
@@ -187,7 +188,7 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
       // Cancelled after this call stored the asset, before its answer reached the client (which
       // saw the call fail): the asset nobody was told of goes. (A replayed request stored none.)
       if (!created_id_.empty() && ctx_->IsCancelled()) owner_->Forget(caller_.tenant, created_id_);
-      owner_->GiveBackBuffer(taken_);  // 0 once End has run
+      owner_->GiveBackBuffer(caller_.tenant, taken_);  // 0 once End has run
       delete this;
     }
 
@@ -196,7 +197,7 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     void End(const absl::Status& status) {
       // No read is pending and the bytes are no longer needed: the buffer they held is free
       // for the next upload now, not when gRPC is done with the call.
-      owner_->GiveBackBuffer(std::exchange(taken_, 0));
+      owner_->GiveBackBuffer(caller_.tenant, std::exchange(taken_, 0));
       const grpc::Status api_status = ToGrpcStatus(status);
       owner_->bridge_.metrics().Record("UploadMediaAsset", api_status.error_code(),
                                        absl::Now() - start_);
@@ -255,15 +256,34 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     std::string created_id_;  // the asset this call stored, if it stored one
   };
 
-  // Takes `n` bytes of the upload buffer, if that many are left.
-  bool TakeBuffer(int64_t n) {
-    int64_t held = buffered_.load(std::memory_order_relaxed);
-    do {
-      if (held + n > buffer_bytes_) return false;
-    } while (!buffered_.compare_exchange_weak(held, held + n, std::memory_order_relaxed));
-    return true;
+  // Takes `n` bytes of the upload buffer for an upload of `tenant`, if the buffer and the
+  // tenant's share of it (half, or one upload's limit if more) have that many left; otherwise
+  // RESOURCE_EXHAUSTED saying which. A tenant's uploads left open never hold the whole buffer.
+  absl::Status TakeBuffer(const std::string& tenant, int64_t n) {
+    std::lock_guard lock(buffer_mu_);
+    if (buffered_ + n > buffer_bytes_) {
+      return absl::ResourceExhaustedError(
+          StrCat("the uploads in progress on this server hold its ", buffer_bytes_,
+                 " bytes of upload buffer; nothing is stored, retry later"));
+    }
+    auto [it, added] = held_by_tenant_.try_emplace(tenant, 0);
+    if (it->second + n > tenant_share_) {
+      if (added) held_by_tenant_.erase(it);
+      return absl::ResourceExhaustedError(
+          StrCat("the uploads of tenant '", tenant, "' in progress on this server hold its share (",
+                 tenant_share_, " bytes) of the upload buffer; nothing is stored, retry later"));
+    }
+    it->second += n;
+    buffered_ += n;
+    return absl::OkStatus();
   }
-  void GiveBackBuffer(int64_t n) { buffered_.fetch_sub(n, std::memory_order_relaxed); }
+  void GiveBackBuffer(const std::string& tenant, int64_t n) {
+    if (n == 0) return;
+    std::lock_guard lock(buffer_mu_);
+    buffered_ -= n;
+    auto it = held_by_tenant_.find(tenant);
+    if (it != held_by_tenant_.end() && (it->second -= n) <= 0) held_by_tenant_.erase(it);
+  }
 
   // Deletes asset `id` of `tenant`, which a cancelled upload stored.
   void Forget(std::string tenant, std::string id) {
@@ -286,7 +306,10 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
   campaign::Service& service_;
   const int64_t max_bytes_;
   const int64_t buffer_bytes_;
-  std::atomic<int64_t> buffered_{0};  // held by the uploads in progress
+  const int64_t tenant_share_;  // of buffer_bytes_, the most one tenant's uploads hold at once
+  std::mutex buffer_mu_;
+  int64_t buffered_ = 0;  // held by the uploads in progress; guarded by buffer_mu_
+  absl::flat_hash_map<std::string, int64_t> held_by_tenant_;  // guarded by buffer_mu_
 };
 
 }  // namespace

@@ -26,6 +26,11 @@ std::string EnvironmentName(std::string_view flag_name);
 // Returns InvalidArgument naming the variable when a value does not parse.
 absl::Status ApplyEnvironment();
 
+// The names of the environment's HERALD_* variables that set no registered Herald flag and are
+// not in `also_known` (another program's, heraldctl's say): most likely misspelt settings, which
+// ApplyEnvironment passes over. Sorted.
+std::vector<std::string> UnknownEnvironment(const std::vector<std::string_view>& also_known);
+
 // Returns argv with "--flag-name" rewritten to "--flag_name" (up to any '='), so both spellings
 // are accepted. Arguments after a bare "--" are left alone. `storage` owns the rewritten strings.
 std::vector<char*> NormalizeFlagSpelling(int argc, char** argv, std::vector<std::string>& storage);
