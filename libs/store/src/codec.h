@@ -145,8 +145,12 @@ std::string Encode(const T& record) {
   return boost::json::serialize(boost::json::value_from(record, &resource));
 }
 
+// Decodes `document`. With `later`, the top-level fields this build does not know (a later
+// release's) are kept there as a JSON object, empty when there are none (the usual case, which
+// costs nothing more): WithLaterFields puts them back into an update of the record.
 template <typename T>
-absl::StatusOr<T> Decode(std::string_view document) {
+absl::StatusOr<T> Decode(std::string_view document, std::string* later = nullptr) {
+  if (later != nullptr) later->clear();
   unsigned char buffer[kCodecBufferBytes];
   boost::json::monotonic_resource resource(buffer, sizeof(buffer));
   boost::system::error_code ec;
@@ -165,6 +169,11 @@ absl::StatusOr<T> Decode(std::string_view document) {
             [&](auto member) { known = known || key == member.name; });
         if (!known) unknown.emplace_back(key);
       }
+      if (later != nullptr && !unknown.empty()) {
+        boost::json::object kept;
+        for (const std::string& key : unknown) kept[key] = o.at(key);
+        *later = boost::json::serialize(kept);
+      }
       for (const std::string& key : unknown) o.erase(key);
     }
     ForgetLaterValues<T>(o);
@@ -179,5 +188,10 @@ absl::StatusOr<T> Decode(std::string_view document) {
   if (!r) return absl::DataLossError("stored record does not decode: " + r.error().message());
   return std::move(*r);
 }
+
+// `updated` (a record's document as this build writes it) with the fields `later` (from Decode)
+// added: an update by an earlier release, during a rolling deploy or after a rollback, keeps
+// what a later one wrote. `updated` itself when `later` is empty.
+std::string WithLaterFields(std::string updated, std::string_view later);
 
 }  // namespace herald::store

@@ -363,9 +363,10 @@ Store::Op<T> Store::Update(std::string tenant, std::string id,
   for (int attempt = 0; attempt < kUpdateAttempts; ++attempt) {
     HERALD_CO_ASSIGN_OR_RETURN(std::optional<std::string> doc, co_await records_.Get(table, id));
     if (!doc) co_return NotFound<T>(id);
-    HERALD_CO_ASSIGN_OR_RETURN(T record, Decode<T>(*doc));
+    std::string later;
+    HERALD_CO_ASSIGN_OR_RETURN(T record, Decode<T>(*doc, &later));
     HERALD_CO_RETURN_IF_ERROR(mutate(record));
-    std::string updated = EncodeRecord(record);
+    std::string updated = WithLaterFields(EncodeRecord(record), later);
     bool replaced = updated == *doc;
     if (!replaced) {
       HERALD_CO_ASSIGN_OR_RETURN(
@@ -614,7 +615,7 @@ Store::Op<DeliveryUpdate> Store::UpdateDeliveryFrom(std::string tenant, std::str
   // The caller's copy is tried first; every later attempt starts from a read.
   for (int attempt = 0; attempt < kUpdateAttempts + (current != nullptr ? 1 : 0); ++attempt) {
     const bool from_caller = attempt == 0 && current != nullptr;
-    std::string stored;
+    std::string stored, later;
     DeliveryUpdate out;
     if (from_caller) {
       stored = Encode(*current);
@@ -624,10 +625,10 @@ Store::Op<DeliveryUpdate> Store::UpdateDeliveryFrom(std::string tenant, std::str
                                  co_await records_.Get(table, account));
       if (!doc) co_return not_found();
       stored = *std::move(doc);
-      HERALD_CO_ASSIGN_OR_RETURN(out.delivery, Decode<Delivery>(stored));
+      HERALD_CO_ASSIGN_OR_RETURN(out.delivery, Decode<Delivery>(stored, &later));
     }
     HERALD_CO_RETURN_IF_ERROR(mutate(out.delivery));
-    std::string updated = Encode(out.delivery);
+    std::string updated = WithLaterFields(Encode(out.delivery), later);
     if (updated == stored) {
       // Nothing to write from what the caller saw: what is stored may differ, so read it.
       if (from_caller) continue;
@@ -731,5 +732,17 @@ HERALD_STORE_INSTANTIATE(Segment)
 HERALD_STORE_INSTANTIATE(Automation)
 HERALD_STORE_INSTANTIATE(Campaign)
 #undef HERALD_STORE_INSTANTIATE
+
+std::string WithLaterFields(std::string updated, std::string_view later) {
+  if (later.empty()) return updated;
+  boost::system::error_code ec;
+  boost::json::value document = boost::json::parse(updated, ec);
+  const boost::json::value fields = ec ? boost::json::value() : boost::json::parse(later, ec);
+  if (ec || !document.is_object() || !fields.is_object()) return updated;
+  for (const auto& [key, value] : fields.as_object()) {
+    document.as_object().emplace(key, value);  // never over a field this build wrote
+  }
+  return boost::json::serialize(document);
+}
 
 }  // namespace herald::store

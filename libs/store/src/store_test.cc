@@ -882,6 +882,47 @@ TEST_F(StoreTest, ARecordWithAFieldOfALaterVersionStillDecodes) {
   EXPECT_EQ(team->burst, 0);
 }
 
+// An update by this Herald keeps the fields a later one wrote: a rolling deploy or a rollback
+// loses nothing the newer release stored.
+TEST_F(StoreTest, AnUpdateKeepsTheFieldsOfALaterVersion) {
+  const std::string later =
+      R"({"tenant":"acme","id":"acct_new","team":"main","display_name":"New",)"
+      R"("sends_per_minute":6,"max_in_flight":0,"paused":false,"upstream_username":"new",)"
+      R"("create_time_ms":5,"pauses":[],"a_later_field":{"x":[1,2]}})";
+  const Table accounts{"acme", "accounts"};
+  ASSERT_TRUE(Await(records_->Put(accounts, "acct_new", later)).ok());
+  ASSERT_TRUE(Await(store_.Update<Account>("acme", "acct_new", [](Account& a) {
+                a.sends_per_minute = 9;
+                return Ok();
+              })).ok());
+  auto stored = Await(records_->Get(accounts, "acct_new"));
+  ASSERT_TRUE(stored.ok() && *stored) << stored.status();
+  EXPECT_NE((*stored)->find(R"("a_later_field":{"x":[1,2]})"), std::string::npos) << **stored;
+  EXPECT_NE((*stored)->find(R"("sends_per_minute":9)"), std::string::npos) << **stored;
+
+  // A delivery too, updated from what its caller saw (which lacks the field) or from a read.
+  MustCreate(MakeCampaign("acme", "c1", 1000));
+  std::vector<Delivery> deliveries = {MakeDelivery("acct_1")};
+  ASSERT_TRUE(Await(store_.PutDeliveries("acme", "c1", deliveries)).ok());
+  const Table table{"acme", "c:c1:deliveries"};
+  auto doc = Await(records_->Get(table, "acct_1"));
+  ASSERT_TRUE(doc.ok() && *doc) << doc.status();
+  std::string with_later = **doc;
+  with_later.insert(with_later.size() - 1, R"(,"later_progress":42)");
+  ASSERT_TRUE(Await(records_->Put(table, "acct_1", with_later)).ok());
+  auto seen = Await(store_.GetDelivery("acme", "c1", "acct_1"));
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  ASSERT_TRUE(Await(store_.UpdateDelivery("acme", "c1", "acct_1", *seen, [](Delivery& d) {
+                d.polls = 2;
+                return Ok();
+              })).ok());
+  doc = Await(records_->Get(table, "acct_1"));
+  ASSERT_TRUE(doc.ok() && *doc) << doc.status();
+  EXPECT_NE((*doc)->find(R"("later_progress":42)"), std::string::npos) << **doc;
+  EXPECT_NE((*doc)->find(R"("polls":2)"), std::string::npos) << **doc;
+  EXPECT_EQ(Await(store_.GetDelivery("acme", "c1", "acct_1"))->polls, 2);
+}
+
 TEST_F(StoreTest, ATeamStoredBeforeItsWebhookFieldsExistedStillDecodes) {
   const std::string before =
       R"({"tenant":"acme","id":"old","display_name":"Old","sealed_api_key":"v1:x",)"
