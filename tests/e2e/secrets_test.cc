@@ -37,6 +37,9 @@ using testing::HeraldStack;
 constexpr char kAdminKey[] = "admin-7c1d9e-secret-for-leak-test";
 const std::string kEncryptionKey = "5f" + std::string(62, 'e');
 constexpr char kTenant[] = "leaks";
+// What the team "main" of kTenant seals its webhook secret as.
+const std::string kWebhookContext =
+    store::TeamSecretContext(kTenant, "main", store::TeamSecret::kWebhookSecret);
 
 std::string ReadFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -95,7 +98,9 @@ TEST(SecretsTest, NoSecretInLogsMetricsOrRedis) {
   const json::value team_record = json::parse(*record);
   auto box = store::SecretBox::FromHexKey(kEncryptionKey);
   ASSERT_TRUE(box.ok());
-  auto webhook_secret = box->Open(team_record.at("sealed_webhook_secret").as_string());
+  auto webhook_secret =
+      box->Open(team_record.at("sealed_webhook_secret").as_string(),
+                store::TeamSecretContext(kTenant, "main", store::TeamSecret::kWebhookSecret));
   ASSERT_TRUE(webhook_secret.ok()) << webhook_secret.status();
   ASSERT_GE(webhook_secret->size(), 16u);
 
@@ -200,7 +205,7 @@ TEST(SecretsTest, EncryptionKeyRotatesWhileServing) {
   const std::vector<std::string> before = SealedFields(stack, kTenant, "main");
   ASSERT_EQ(before.size(), 2u);  // the upstream key and the webhook signing secret
   for (const std::string& sealed : before) EXPECT_TRUE(old_box->SealedUnderCurrentKey(sealed));
-  auto webhook_secret = old_box->Open(before[1]);
+  auto webhook_secret = old_box->Open(before[1], kWebhookContext);
   ASSERT_TRUE(webhook_secret.ok()) << webhook_secret.status();
 
   // The team's secrets work: its upstream key imports its accounts, and an event signed with its
@@ -268,7 +273,7 @@ TEST(SecretsTest, EncryptionKeyRotatesWhileServing) {
     EXPECT_TRUE(new_box->SealedUnderCurrentKey(sealed)) << sealed;
     EXPECT_EQ(sealed.find(old_id), std::string::npos) << sealed;
   }
-  EXPECT_EQ(new_box->Open(after[1]).value_or(""), *webhook_secret);
+  EXPECT_EQ(new_box->Open(after[1], kWebhookContext).value_or(""), *webhook_secret);
 
   // The old key can go: with the new key alone both secrets still work.
   ASSERT_TRUE(stack.herald().Restart({{"HERALD_PREVIOUS_ENCRYPTION_KEYS", ""}}).ok())
@@ -308,7 +313,7 @@ TEST(SecretsTest, AWorkerWithoutTheKeyRetriesUntilOneWithItSends) {
   ASSERT_TRUE(old_box.ok());
   const std::vector<std::string> sealed = SealedFields(stack, kTenant, "main");
   ASSERT_EQ(sealed.size(), 2u);
-  auto webhook_secret = old_box->Open(sealed[1]);
+  auto webhook_secret = old_box->Open(sealed[1], kWebhookContext);
   ASSERT_TRUE(webhook_secret.ok()) << webhook_secret.status();
   int events = 0;
   auto deliver = [&] {

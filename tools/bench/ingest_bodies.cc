@@ -5,6 +5,7 @@
 //
 //   ingest_bodies --sealed_secret=v1:… --encryption_key=<64 hex>
 //       --endpoint=/webhooks/t.team --account=acct_… --count=1000 > ingest.lua
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -79,7 +80,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ingest_bodies: %s\n", std::string(box.status().message()).c_str());
     return 2;
   }
-  auto secret = box->Open(absl::GetFlag(FLAGS_sealed_secret));
+  // The endpoint names the team: /webhooks/<tenant>.<team>.
+  std::string_view endpoint = absl::GetFlag(FLAGS_endpoint);
+  endpoint.remove_prefix(std::min(endpoint.size(), std::string_view("/webhooks/").size()));
+  const size_t dot = endpoint.find('.');
+  const std::string context = herald::store::TeamSecretContext(
+      endpoint.substr(0, dot), dot == std::string_view::npos ? "" : endpoint.substr(dot + 1),
+      herald::store::TeamSecret::kWebhookSecret);
+  auto secret = box->Open(absl::GetFlag(FLAGS_sealed_secret), context);
   if (!secret.ok()) {
     std::fprintf(stderr, "ingest_bodies: %s\n", std::string(secret.status().message()).c_str());
     return 2;

@@ -23,6 +23,14 @@
 namespace herald::campaign {
 namespace {
 
+// What a team's secrets are sealed as (SecretBox's context).
+std::string ApiKeyContext(std::string_view tenant, std::string_view team) {
+  return store::TeamSecretContext(tenant, team, store::TeamSecret::kUpstreamApiKey);
+}
+std::string WebhookSecretContext(std::string_view tenant, std::string_view team) {
+  return store::TeamSecretContext(tenant, team, store::TeamSecret::kWebhookSecret);
+}
+
 namespace asio = boost::asio;
 using store::Campaign;
 using store::CampaignPhase;
@@ -248,15 +256,19 @@ Service::Op<Service::Rotation> Service::RotateEncryptionKey() {
       auto updated = co_await store_.Update<store::Team>(tenant.id, team.id, [&](store::Team& t) {
         resealed = 0;
         unreadable.clear();
-        for (std::string* sealed :
-             {&t.sealed_api_key, &t.sealed_webhook_secret, &t.sealed_previous_webhook_secret}) {
+        const std::pair<std::string*, store::TeamSecret> secrets[] = {
+            {&t.sealed_api_key, store::TeamSecret::kUpstreamApiKey},
+            {&t.sealed_webhook_secret, store::TeamSecret::kWebhookSecret},
+            {&t.sealed_previous_webhook_secret, store::TeamSecret::kWebhookSecret}};
+        for (const auto& [sealed, which] : secrets) {
           if (current(*sealed)) continue;
-          absl::StatusOr<std::string> plain = box_.Open(*sealed);
+          const std::string context = store::TeamSecretContext(t.tenant, t.id, which);
+          absl::StatusOr<std::string> plain = box_.Open(*sealed, context);
           if (!plain.ok()) {
             unreadable = std::string(plain.status().message());
             continue;
           }
-          *sealed = box_.Seal(*plain);
+          *sealed = box_.Seal(*plain, context);
           ++resealed;
         }
         return absl::OkStatus();
@@ -364,16 +376,19 @@ Service::Op<Service::Revoked> Service::RevokeApiKey(std::string tenant, std::str
 
 void Service::RotateWebhookSecret(store::Team& team, std::string_view secret) const {
   team.sealed_previous_webhook_secret = team.sealed_webhook_secret;
-  team.sealed_webhook_secret = box_.Seal(secret);
+  team.sealed_webhook_secret = box_.Seal(secret, WebhookSecretContext(team.tenant, team.id));
 }
 
 Service::Op<store::Created<store::Team>> Service::CreateTeam(store::Team team, TeamSecrets secrets,
                                                              store::RequestId request_id) {
   if (!secrets.api_key) co_return absl::InvalidArgumentError("team.upstream_api_key: is required");
   const std::string& api_key = *secrets.api_key;
-  team.sealed_api_key = box_.Seal(api_key);
+  team.sealed_api_key = box_.Seal(api_key, ApiKeyContext(team.tenant, team.id));
   team.api_key_hint = KeyHint(api_key);
-  if (secrets.webhook_secret) team.sealed_webhook_secret = box_.Seal(*secrets.webhook_secret);
+  if (secrets.webhook_secret) {
+    team.sealed_webhook_secret =
+        box_.Seal(*secrets.webhook_secret, WebhookSecretContext(team.tenant, team.id));
+  }
   team.create_time_ms = absl::ToUnixMillis(clock_.Now());
   HERALD_CO_RETURN_IF_ERROR(CheckBurst(team));
   HERALD_CO_ASSIGN_OR_RETURN(auto created, co_await store_.Create(team, std::move(request_id)));
@@ -427,7 +442,8 @@ Service::Op<store::Team> Service::RegisterTeamWebhook(std::string tenant, std::s
         spec.signing_secret = secret;
         opened = absl::OkStatus();
         if (secret.empty() && !t.webhook_error.empty() && !t.sealed_webhook_secret.empty()) {
-          absl::StatusOr<std::string> pending = box_.Open(t.sealed_webhook_secret);
+          absl::StatusOr<std::string> pending =
+              box_.Open(t.sealed_webhook_secret, WebhookSecretContext(t.tenant, t.id));
           if (pending.ok()) spec.signing_secret = *std::move(pending);
           opened = pending.status();
         } else {
@@ -522,7 +538,8 @@ Service::Op<bool> Service::SyncTeamWebhookEvents(std::string tenant, std::string
   HERALD_CO_ASSIGN_OR_RETURN(store::Team team, co_await GetTeam(tenant, account.team));
   // A webhook set up outside Herald (only its secret given) carries what its owner chose.
   if (team.webhook_id.empty() || config_.public_webhook_url.empty()) co_return false;
-  absl::StatusOr<std::string> secret = box_.Open(team.sealed_webhook_secret);
+  absl::StatusOr<std::string> secret =
+      box_.Open(team.sealed_webhook_secret, WebhookSecretContext(team.tenant, team.id));
   if (!secret.ok()) co_return absl::FailedPreconditionError("the webhook secret cannot be opened");
   upstream::WebhookSpec spec;
   spec.endpoint_url = TeamWebhookUrl(tenant, team.id);
@@ -548,11 +565,12 @@ Service::Op<std::pair<std::string, std::string>> Service::TeamWebhookSecrets(std
   if (team.sealed_webhook_secret.empty()) {
     co_return absl::NotFoundError(StrCat("team '", id, "' has no webhook"));
   }
-  auto secret = box_.Open(team.sealed_webhook_secret);
+  auto secret = box_.Open(team.sealed_webhook_secret, WebhookSecretContext(team.tenant, team.id));
   if (!secret.ok()) co_return absl::FailedPreconditionError("the webhook secret cannot be opened");
   std::string previous;
   if (!team.sealed_previous_webhook_secret.empty()) {
-    auto opened = box_.Open(team.sealed_previous_webhook_secret);
+    auto opened =
+        box_.Open(team.sealed_previous_webhook_secret, WebhookSecretContext(team.tenant, team.id));
     if (opened.ok()) previous = *std::move(opened);
   }
   co_return std::make_pair(*std::move(secret), std::move(previous));
@@ -570,7 +588,7 @@ Service::Op<store::Team> Service::UpdateTeam(store::Team update, TeamSecrets sec
                                              std::vector<std::string> fields) {
   std::string sealed, hint;
   if (secrets.api_key) {
-    sealed = box_.Seal(*secrets.api_key);
+    sealed = box_.Seal(*secrets.api_key, ApiKeyContext(update.tenant, update.id));
     hint = KeyHint(*secrets.api_key);
   }
   bool resume = false;  // a new key for a team paused because its key was refused

@@ -234,7 +234,9 @@ class TeamClients final : public UpstreamClients {
       if (it->second.minute_calls_max) it->second.minute_calls_max->Set(minute_calls_max);
       return it->second.client;
     }
-    auto api_key = box_.Open(team.sealed_api_key);
+    auto api_key = box_.Open(
+        team.sealed_api_key,
+        store::TeamSecretContext(team.tenant, team.id, store::TeamSecret::kUpstreamApiKey));
     if (!api_key.ok()) {
       return absl::FailedPreconditionError(
           StrCat("team '", team.id,

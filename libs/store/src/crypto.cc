@@ -103,6 +103,8 @@ namespace {
 
 constexpr std::string_view kSealV1 = "v1:";
 constexpr std::string_view kSealV2 = "v2:";
+constexpr std::string_view kSealV3 = "v3:";
+static_assert(kSealV2.size() == kSealV3.size());
 constexpr size_t kKeyIdSize = 8;
 
 absl::StatusOr<std::string> KeyBytes(std::string_view key_hex) {
@@ -113,13 +115,17 @@ absl::StatusOr<std::string> KeyBytes(std::string_view key_hex) {
   return absl::HexStringToBytes(ToAbsl(key_hex));
 }
 
-std::string Seal(const std::string& key, std::string_view plaintext) {
+// nonce || ciphertext || tag of `plaintext` under `key`, `aad` authenticated with it.
+std::string Seal(const std::string& key, std::string_view plaintext, std::string_view aad) {
   std::string out(kNonceBytes + plaintext.size() + kTagBytes, '\0');
   if (RAND_bytes(U(out), kNonceBytes) != 1) std::abort();
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
+  int aad_len = 0;
   unsigned char* cipher = U(out) + kNonceBytes;
   if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, U(key), U(out)) != 1 ||
+      (!aad.empty() && EVP_EncryptUpdate(ctx.get(), nullptr, &aad_len, U(aad),
+                                         static_cast<int>(aad.size())) != 1) ||
       EVP_EncryptUpdate(ctx.get(), cipher, &len, U(plaintext),
                         static_cast<int>(plaintext.size())) != 1 ||
       EVP_EncryptFinal_ex(ctx.get(), cipher + len, &len) != 1 ||
@@ -130,15 +136,20 @@ std::string Seal(const std::string& key, std::string_view plaintext) {
   return absl::WebSafeBase64Escape(out);
 }
 
-// The plaintext of nonce || ciphertext || tag under `key`; nullopt when it does not authenticate.
-std::optional<std::string> Open(const std::string& key, std::string_view raw) {
+// The plaintext of nonce || ciphertext || tag under `key` with `aad`; nullopt when it does not
+// authenticate.
+std::optional<std::string> Open(const std::string& key, std::string_view raw,
+                                std::string_view aad) {
   if (raw.size() < kNonceBytes + kTagBytes) return std::nullopt;
   const size_t text_size = raw.size() - kNonceBytes - kTagBytes;
   std::string plain(text_size, '\0');
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
+  int aad_len = 0;
   const unsigned char* cipher = U(raw) + kNonceBytes;
   if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, U(key), U(raw)) != 1 ||
+      (!aad.empty() && EVP_DecryptUpdate(ctx.get(), nullptr, &aad_len, U(aad),
+                                         static_cast<int>(aad.size())) != 1) ||
       EVP_DecryptUpdate(ctx.get(), U(plain), &len, cipher, static_cast<int>(text_size)) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes,
                           const_cast<unsigned char*>(cipher + text_size)) != 1 ||
@@ -173,21 +184,26 @@ absl::StatusOr<SecretBox> SecretBox::FromHexKeys(std::string_view current_hex,
   return SecretBox(std::move(keys));
 }
 
-std::string SecretBox::Seal(std::string_view plaintext) const {
+std::string SecretBox::Seal(std::string_view plaintext, std::string_view context) const {
   const Key& current = keys_.front();
-  return StrCat(kSealV2, current.id, ":", store::Seal(current.bytes, plaintext));
+  return StrCat(kSealV3, current.id, ":", store::Seal(current.bytes, plaintext, context));
 }
 
 bool SecretBox::SealedUnderCurrentKey(std::string_view sealed) const {
-  return sealed.starts_with(kSealV2) && sealed.substr(kSealV2.size()).starts_with(key_id()) &&
-         sealed.size() > kSealV2.size() + kKeyIdSize && sealed[kSealV2.size() + kKeyIdSize] == ':';
+  return sealed.starts_with(kSealV3) && sealed.substr(kSealV3.size()).starts_with(key_id()) &&
+         sealed.size() > kSealV3.size() + kKeyIdSize && sealed[kSealV3.size() + kKeyIdSize] == ':';
 }
 
-absl::StatusOr<std::string> SecretBox::Open(std::string_view sealed) const {
-  const absl::Status bad = absl::DataLossError("sealed secret cannot be opened with this key");
+absl::StatusOr<std::string> SecretBox::Open(std::string_view sealed,
+                                            std::string_view context) const {
+  const absl::Status bad = absl::DataLossError(
+      "sealed secret cannot be opened with this key (or was sealed for another use)");
   std::string raw;
-  if (sealed.starts_with(kSealV2)) {
-    const std::string_view rest = sealed.substr(kSealV2.size());
+  const bool bound = sealed.starts_with(kSealV3);
+  if (bound || sealed.starts_with(kSealV2)) {
+    // Both formats: a key id, then the value; only the current one binds a context.
+    const std::string_view aad = bound ? context : std::string_view();
+    const std::string_view rest = sealed.substr(kSealV3.size());
     if (rest.size() <= kKeyIdSize || rest[kKeyIdSize] != ':') return bad;
     const std::string_view id = rest.substr(0, kKeyIdSize);
     const auto key =
@@ -197,7 +213,7 @@ absl::StatusOr<std::string> SecretBox::Open(std::string_view sealed) const {
           StrCat("sealed secret needs encryption key ", id, ", which this server does not have"));
     }
     if (!absl::WebSafeBase64Unescape(ToAbsl(rest.substr(kKeyIdSize + 1)), &raw)) return bad;
-    std::optional<std::string> plain = store::Open(key->bytes, raw);
+    std::optional<std::string> plain = store::Open(key->bytes, raw, aad);
     if (!plain) return bad;
     return *std::move(plain);
   }
@@ -206,9 +222,16 @@ absl::StatusOr<std::string> SecretBox::Open(std::string_view sealed) const {
     return bad;
   }
   for (const Key& key : keys_) {
-    if (std::optional<std::string> plain = store::Open(key.bytes, raw)) return *std::move(plain);
+    if (std::optional<std::string> plain = store::Open(key.bytes, raw, {})) {
+      return *std::move(plain);
+    }
   }
   return bad;
+}
+
+std::string TeamSecretContext(std::string_view tenant, std::string_view team, TeamSecret secret) {
+  return StrCat("team ", tenant, "/", team, " ",
+                secret == TeamSecret::kUpstreamApiKey ? "upstream_api_key" : "webhook_secret");
 }
 
 }  // namespace herald::store

@@ -12,6 +12,13 @@ namespace {
 
 constexpr std::string_view kKey =
     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+// "upstream-key" sealed under kKey in the formats before contexts: with a key id (v2), and the
+// same bytes without (v1).
+constexpr std::string_view kV2Value =
+    "v2:630dcd29:rYeYjrKGovZtVWZrZgqWHiDoGWgjY_b94Mlr4bAQP2rsIrtz-FF8jA";
+constexpr std::string_view kV1Value = "v1:rYeYjrKGovZtVWZrZgqWHiDoGWgjY_b94Mlr4bAQP2rsIrtz-FF8jA";
+// What the values below are sealed as.
+constexpr std::string_view kContext = "team acme/main upstream_api_key";
 constexpr std::string_view kOtherKey =
     "f0e0d0c0b0a090807060504030201000ffeeddccbbaa99887766554433221100";
 
@@ -75,10 +82,10 @@ TEST(ConstantTimeEquals, ComparesContentAndLength) {
 TEST(SecretBox, SealsAndOpens) {
   auto box = SecretBox::FromHexKey(kKey);
   ASSERT_TRUE(box.ok()) << box.status();
-  const std::string sealed = box->Seal("upstream-key-123");
+  const std::string sealed = box->Seal("upstream-key-123", kContext);
   EXPECT_EQ(sealed.find("upstream-key-123"), std::string::npos);
-  EXPECT_NE(box->Seal("upstream-key-123"), sealed) << "each seal has a fresh nonce";
-  auto opened = box->Open(sealed);
+  EXPECT_NE(box->Seal("upstream-key-123", kContext), sealed) << "each seal has a fresh nonce";
+  auto opened = box->Open(sealed, kContext);
   ASSERT_TRUE(opened.ok()) << opened.status();
   EXPECT_EQ(*opened, "upstream-key-123");
 }
@@ -87,11 +94,11 @@ TEST(SecretBox, RefusesTamperingAndOtherKeys) {
   auto box = SecretBox::FromHexKey(kKey);
   auto other = SecretBox::FromHexKey(std::string(64, 'f'));
   ASSERT_TRUE(box.ok() && other.ok());
-  std::string sealed = box->Seal("k");
-  EXPECT_EQ(other->Open(sealed).status().code(), absl::StatusCode::kDataLoss);
+  std::string sealed = box->Seal("k", kContext);
+  EXPECT_EQ(other->Open(sealed, kContext).status().code(), absl::StatusCode::kDataLoss);
   sealed[sealed.size() - 2] = sealed[sealed.size() - 2] == 'A' ? 'B' : 'A';
-  EXPECT_EQ(box->Open(sealed).status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(box->Open("plain").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(box->Open(sealed, kContext).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(box->Open("plain", kContext).status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST(SecretBox, KeyMustBe32HexBytes) {
@@ -110,15 +117,15 @@ TEST(SecretBox, EachValueNamesItsKey) {
   std::string bytes;
   for (int i = 0; i < 32; ++i) bytes.push_back(static_cast<char>(i));
   EXPECT_EQ(box->key_id(), Sha256Hex(bytes).substr(0, 8));
-  const std::string sealed = box->Seal("k");
-  EXPECT_TRUE(sealed.starts_with(StrCat("v2:", box->key_id(), ":"))) << sealed;
+  const std::string sealed = box->Seal("k", kContext);
+  EXPECT_TRUE(sealed.starts_with(StrCat("v3:", box->key_id(), ":"))) << sealed;
   EXPECT_TRUE(box->SealedUnderCurrentKey(sealed));
   auto other = SecretBox::FromHexKey(kOtherKey);
   ASSERT_TRUE(other.ok());
   EXPECT_NE(other->key_id(), box->key_id());
   EXPECT_FALSE(other->SealedUnderCurrentKey(sealed));
   // A box without the key says which key the value needs.
-  auto refused = other->Open(sealed);
+  auto refused = other->Open(sealed, kContext);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr(box->key_id()));
 }
@@ -128,25 +135,46 @@ TEST(SecretBox, DuringARotationOldValuesOpenAndNewOnesUseTheNewKey) {
   auto rotating = SecretBox::FromHexKeys(kOtherKey, {std::string(kKey)});
   auto new_box = SecretBox::FromHexKey(kOtherKey);
   ASSERT_TRUE(old_box.ok() && rotating.ok() && new_box.ok());
-  const std::string old_value = old_box->Seal("upstream-key");
-  // The first format (no key id): the same bytes after "v1:".
-  const std::string v1_value =
-      StrCat("v1:", old_value.substr(std::string_view("v2:").size() + 8 + 1));
-  for (const std::string& sealed : {old_value, v1_value}) {
+  const std::string old_value = old_box->Seal("upstream-key", kContext);
+  for (const std::string& sealed : {old_value, std::string(kV2Value), std::string(kV1Value)}) {
     SCOPED_TRACE(sealed);
     EXPECT_FALSE(rotating->SealedUnderCurrentKey(sealed));
-    auto opened = rotating->Open(sealed);
+    auto opened = rotating->Open(sealed, kContext);
     ASSERT_TRUE(opened.ok()) << opened.status();
     EXPECT_EQ(*opened, "upstream-key");
-    const std::string resealed = rotating->Seal(*opened);
+    const std::string resealed = rotating->Seal(*opened, kContext);
     EXPECT_TRUE(rotating->SealedUnderCurrentKey(resealed));
     // Once everything is resealed, the old key can go.
-    auto reopened = new_box->Open(resealed);
+    auto reopened = new_box->Open(resealed, kContext);
     ASSERT_TRUE(reopened.ok()) << reopened.status();
     EXPECT_EQ(*reopened, "upstream-key");
-    EXPECT_FALSE(new_box->Open(sealed).ok());
+    EXPECT_FALSE(new_box->Open(sealed, kContext).ok());
   }
-  EXPECT_TRUE(old_box->Open(v1_value).ok());
+  EXPECT_TRUE(old_box->Open(std::string(kV1Value), kContext).ok());
+}
+
+// A value is bound to what it was sealed as: copied to another team, or used as another kind of
+// secret, it does not open.
+TEST(SecretBox, AValueOpensOnlyInTheContextItWasSealedIn) {
+  auto box = SecretBox::FromHexKey(kKey);
+  ASSERT_TRUE(box.ok());
+  const std::string sealed =
+      box->Seal("upstream-key", TeamSecretContext("acme", "main", TeamSecret::kUpstreamApiKey));
+  EXPECT_TRUE(sealed.starts_with(StrCat("v3:", box->key_id(), ":"))) << sealed;
+  EXPECT_EQ(box->Open(sealed, TeamSecretContext("acme", "main", TeamSecret::kUpstreamApiKey))
+                .value_or(""),
+            "upstream-key");
+  for (const std::string& elsewhere :
+       {TeamSecretContext("acme", "other", TeamSecret::kUpstreamApiKey),
+        TeamSecretContext("rival", "main", TeamSecret::kUpstreamApiKey),
+        TeamSecretContext("acme", "main", TeamSecret::kWebhookSecret), std::string()}) {
+    EXPECT_EQ(box->Open(sealed, elsewhere).status().code(), absl::StatusCode::kDataLoss)
+        << elsewhere;
+  }
+  // Values of the formats before contexts open in any (a rotation binds them).
+  for (std::string_view context : {kContext, std::string_view("team x/y webhook_secret")}) {
+    EXPECT_EQ(box->Open(std::string(kV2Value), context).value_or(""), "upstream-key");
+  }
 }
 
 }  // namespace

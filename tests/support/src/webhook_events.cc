@@ -19,7 +19,10 @@ absl::StatusOr<std::string> OpenWebhookSecret(std::string_view team_record,
   }
   auto box = store::SecretBox::FromHexKey(encryption_key_hex);
   if (!box.ok()) return box.status();
-  return box->Open(team.at("sealed_webhook_secret").as_string());
+  return box->Open(
+      team.at("sealed_webhook_secret").as_string(),
+      store::TeamSecretContext(team.at("tenant").as_string(), team.at("id").as_string(),
+                               store::TeamSecret::kWebhookSecret));
 }
 
 Delivery SubscriptionDelivery(std::string key, std::string account, int64_t fan_id,

@@ -23,10 +23,14 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
 // AES-256-GCM under a current key and any previous keys: Seal encrypts and authenticates under
 // the current key, Open checks and decrypts a value sealed under any key the box holds. A sealed
-// value is "v2:" + key id + ":" + base64url(12-byte nonce || ciphertext || 16-byte tag), with a
+// value is "v3:" + key id + ":" + base64url(12-byte nonce || ciphertext || 16-byte tag), with a
 // fresh random nonce; the key id is the first 8 hex characters of SHA-256 of the key, so a value
-// names the key it needs. Values of the first format, "v1:" + base64url(...), carry no key id and
-// are opened with whichever key authenticates them. Thread-safe.
+// names the key it needs. The value is bound to a context (what it is, and whose: "team
+// acme/main upstream_api_key"), authenticated as associated data: one copied to another team or
+// another use does not open there. Values of earlier formats open in any context: "v2:" (a key
+// id, no context) and "v1:" + base64url(...) (neither, opened with whichever key authenticates
+// it); they are not under the current key for SealedUnderCurrentKey, so a rotation seals them
+// again in the current format. Thread-safe.
 class SecretBox {
  public:
   // `key_hex`: 64 hex characters (32 bytes). kInvalidArgument otherwise.
@@ -36,10 +40,12 @@ class SecretBox {
   static absl::StatusOr<SecretBox> FromHexKeys(std::string_view current_hex,
                                                const std::vector<std::string>& previous_hex);
 
-  std::string Seal(std::string_view plaintext) const;
-  // kDataLoss when the value was sealed under no key of this box or was altered.
-  absl::StatusOr<std::string> Open(std::string_view sealed) const;
-  // Whether `sealed` names the current key (false for the first format and for other keys).
+  std::string Seal(std::string_view plaintext, std::string_view context) const;
+  // kDataLoss when the value was sealed under no key of this box, in another context, or was
+  // altered.
+  absl::StatusOr<std::string> Open(std::string_view sealed, std::string_view context) const;
+  // Whether `sealed` is in the current format under the current key (false for earlier formats
+  // and other keys).
   bool SealedUnderCurrentKey(std::string_view sealed) const;
   // The current key's id.
   const std::string& key_id() const { return keys_.front().id; }
@@ -52,5 +58,10 @@ class SecretBox {
   explicit SecretBox(std::vector<Key> keys) : keys_(std::move(keys)) {}
   std::vector<Key> keys_;  // the current key first
 };
+
+// What a team's secret is sealed as (SecretBox's context): whose, and which. A webhook secret
+// keeps its context when a rotation makes it the previous one.
+enum class TeamSecret { kUpstreamApiKey, kWebhookSecret };
+std::string TeamSecretContext(std::string_view tenant, std::string_view team, TeamSecret secret);
 
 }  // namespace herald::store
