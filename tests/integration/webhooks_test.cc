@@ -462,6 +462,29 @@ TEST_F(WebhooksTest, AnEventThatCannotBeAppliedFailsAloneAndItsRetryAppliesIt) {
       "1");
 }
 
+TEST_F(WebhooksTest, APurchaseCreditedBeforeItsEventFailedCountsOnceWhenTheRetryIsApplied) {
+  ASSERT_EQ(Record("s", Sent(500, 80'001, 5, 1000)), RecordOutcome::kApplied);
+  // The transaction's fan data cannot be written: the event fails after its purchase was
+  // credited and recorded as such.
+  ASSERT_EQ(Must(client_->Exec({"SET", "hd:{t:t1}:fans:acct_a", "not a hash"})).AsOptionalString(),
+            "OK");
+  absl::StatusOr<RecordOutcome> failed =
+      io_.Run(recorder_->Record("t1", "t", Transaction(80'001, 5, 1000, 1000)));
+  EXPECT_TRUE(absl::IsInternal(failed.status())) << failed.status();
+  EXPECT_FALSE(Must(recorder_->Applied("t1", "t")));
+  // The credit stands with its record: the retry must not count it again.
+  EXPECT_EQ(Stats(500).purchases, 1);
+  EXPECT_EQ(Stats(500).gross_cents, 1000);
+
+  ASSERT_EQ(Must(client_->Exec({"DEL", "hd:{t:t1}:fans:acct_a"})).integer(), 1);
+  EXPECT_EQ(Record("t", Transaction(80'001, 5, 1000, 1000)), RecordOutcome::kApplied);
+  const MessageStats stats = Stats(500);
+  EXPECT_EQ(stats.purchases, 1);
+  EXPECT_EQ(stats.gross_cents, 1000);
+  EXPECT_EQ(stats.net_cents, 800);
+  EXPECT_EQ(Fan(5), R"({"lifetime_spend_cents":1000,"subscribed_at_ms":0})");
+}
+
 TEST_F(WebhooksTest, PurchasesOfSeveralMassMessagesInOneBatchAddUpExactly) {
   // The script sums a batch's counter increments per key before writing them: two mass
   // messages' sends, unlocks and transactions arriving together (interleaved, some before

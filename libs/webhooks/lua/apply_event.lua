@@ -48,7 +48,9 @@
 -- purchase whose mass message is not known yet: credited if its messages.sent arrives), or an
 -- error when applying the event failed. A failure is the event's own: the events before and
 -- after it in the batch are applied as if it were not there, and its dedupe key is removed, so
--- that the sender's retry applies it rather than finding a duplicate.
+-- that the sender's retry applies it rather than finding a duplicate. Only the batch's last
+-- writes, its summed counters, fail the whole call (a counter key of another type): its events
+-- were recorded by then, and their retries are duplicates.
 --
 -- Counter increments and "updated" stamps are summed over the batch and written once per key
 -- and field at its end: nothing in the batch reads them, so the result is the same, and the
@@ -71,9 +73,12 @@ local increments, incremented = {}, {}
 -- Mass-message stats keys whose updated_ms is set at the end of the batch.
 local touched, touched_keys = {}, {}
 -- What the current event added to the increments (key, field, amount, ...), the first n_added
--- entries: subtracted again if the event fails. Reused from event to event.
-local added, n_added = {}, 0
-
+-- entries: subtracted again if the event fails, except entries keep_from..keep_to, a purchase's
+-- credit whose record was saved (the saved record says it was credited: a retry credits nothing
+-- again). Reused from event to event.
+local added, n_added, keep_from, keep_to = {}, 0, 0, -1
+-- Whether the current event's dedupe key was set (by it): only then does a failure remove it.
+local marked = false
 local function incr(key, field, by)
   local fields = increments[key]
   if not fields then
@@ -93,11 +98,18 @@ local function touch(key)
   end
 end
 
--- Takes back what the current event added to the increments.
+-- Keeps the increments added since `from` (n_added then), whatever happens to the event.
+local function keep(from)
+  keep_from, keep_to = from + 1, n_added
+end
+
+-- Takes back what the current event added to the increments, but for what keep kept.
 local function undo()
   for i = 1, n_added, 3 do
-    local fields = increments[added[i]]
-    fields[added[i + 1]] = fields[added[i + 1]] - added[i + 2]
+    if i < keep_from or i > keep_to then
+      local fields = increments[added[i]]
+      fields[added[i + 1]] = fields[added[i + 1]] - added[i + 2]
+    end
   end
 end
 
@@ -222,8 +234,10 @@ local function purchase(fields)
     set_buy(b, changes, BUY_AT, at)
   end
   local q = redis.call('GET', P .. 'msg:' .. account .. ':' .. chat)
+  local from = n_added
   if q then credit(q, b, changes) end
   save_buy(changes)
+  keep(from)
   redis.call('EXPIRE', buy_key(), link_ttl)
   return q
 end
@@ -255,6 +269,7 @@ end
 -- Applies the current event; returns its code (see the header).
 local function apply()
   if not redis.call('SET', P .. 'ev:' .. arg(1), '1', 'NX', 'EX', dedupe_ttl) then return 0 end
+  marked = true
   local code = tonumber(arg(2))
   local result = 1
   -- The mass message the event belongs to, for the stream: its own, or the one a purchase was
@@ -286,8 +301,10 @@ local function apply()
         redis.call('SET', P .. 'msg:' .. account .. ':' .. chat, queue, 'EX', link_ttl)
         if redis.call('EXISTS', buy_key()) == 1 then  -- a purchase that arrived first
           local b, changes = read_buy()
+          local from = n_added
           credit(queue, b, changes)
           save_buy(changes)
+          keep(from)
         end
       end
     end
@@ -327,15 +344,17 @@ local results = {}
 for i = 1, count do
   base = 6 + (i - 1) * FIELDS
   account, queue, chat, fan = arg(3), arg(4), arg(5), arg(6)
-  n_added = 0
+  n_added, keep_from, keep_to, marked = 0, 0, -1, false
   local ok, result = pcall(apply)
   if ok then
     results[i] = result
   else
-    -- What the event wrote before it failed stays; what it added to counters does not. Its
-    -- sender is told it failed and sends it again.
+    -- What the event wrote before it failed stays, and so do the counters of a credit whose
+    -- record it saved; what else it added to counters does not. Its sender is told it failed
+    -- and sends it again, which is not taken for a duplicate (unless the failure was setting
+    -- the dedupe key itself: the key, if any, is another delivery's).
     undo()
-    redis.call('DEL', P .. 'ev:' .. arg(1))
+    if marked then redis.call('DEL', P .. 'ev:' .. arg(1)) end
     local message = type(result) == 'table' and result.err or tostring(result)
     results[i] = redis.error_reply(message .. ' (event ' .. i .. ' of the batch, ' .. arg(17) .. ')')
   end
