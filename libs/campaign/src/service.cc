@@ -566,7 +566,12 @@ Service::Op<std::pair<std::string, std::string>> Service::TeamWebhookSecrets(std
     co_return absl::NotFoundError(StrCat("team '", id, "' has no webhook"));
   }
   auto secret = box_.Open(team.sealed_webhook_secret, WebhookSecretContext(team.tenant, team.id));
-  if (!secret.ok()) co_return absl::FailedPreconditionError("the webhook secret cannot be opened");
+  if (!secret.ok()) {
+    // Sealed under a key this process lacks (FailedPrecondition: another process may hold it),
+    // or not a secret of this team at all (DataLoss: altered, or copied from another record).
+    co_return absl::Status(secret.status().code(), StrCat("the webhook secret cannot be opened: ",
+                                                          secret.status().message()));
+  }
   std::string previous;
   if (!team.sealed_previous_webhook_secret.empty()) {
     auto opened =
@@ -1966,6 +1971,7 @@ asio::awaitable<absl::Status> Service::FailMissedDeliveries(const Campaign& stor
                              co_await store_.ListDeliveries(stored.tenant, stored.id));
   // A delivery with a send attempt is its job's to settle: the send may have reached the
   // upstream before the pause.
+  std::vector<queue::JobSpec> cleanups;
   for (const Delivery& d : deliveries) {
     if (!NeverAttempted(d)) continue;
     DeliveryState before = d.state;
@@ -1980,8 +1986,18 @@ asio::awaitable<absl::Status> Service::FailMissedDeliveries(const Campaign& stor
           return absl::OkStatus();
         }));
     if (lifecycle_ != nullptr) lifecycle_->DeliveryUpdated(before, after.state);
+    // One that had begun its segment (a scan, an upstream list) leaves nothing of it behind:
+    // its parked steps end with the old generation, so a step of this one clears it.
+    const bool segment_begun = after.segment_fans >= 0 || !after.segment_list_id.empty() ||
+                               !after.segment_list_name.empty();
+    if (before != DeliveryState::kFailed && after.state == DeliveryState::kFailed &&
+        segment_begun) {
+      HERALD_CO_ASSIGN_OR_RETURN(store::Account account,
+                                 co_await GetAccount(stored.tenant, d.account));
+      cleanups.push_back(ClearUnsentStep(stored, account, config_.max_attempts));
+    }
   }
-  co_return absl::OkStatus();
+  co_return co_await EnqueueAll(queue_, std::move(cleanups));
 }
 
 Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::string id) {

@@ -565,6 +565,12 @@ queue::JobSpec UpdateStep(const store::Campaign& campaign, const store::Account&
   return DeliveryJob(kUpdateJob, campaign, account, after_send ? 1 : 0, {}, max_attempts);
 }
 
+queue::JobSpec ClearUnsentStep(const store::Campaign& campaign, const store::Account& account,
+                               int max_attempts) {
+  // A send step: on a final delivery without a message it runs ClearUnsent (see Run).
+  return DeliveryJob(kSendJob, campaign, account, 0, {}, max_attempts);
+}
+
 queue::JobSpec UnsendStep(const store::Campaign& campaign, const store::Account& account,
                           int max_attempts) {
   return DeliveryJob(kUnsendJob, campaign, account, 0, {}, max_attempts);
@@ -982,7 +988,17 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
       d.update_time_ms = ToMillis(clock_.Now());
       return absl::OkStatus();
     });
-    co_return r.status();
+    if (!r.ok() || !records->account || ctx.delivery.upstream_message_id == 0 ||
+        store::IsFinal(ctx.delivery.state)) {
+      co_return r.status();
+    }
+    // The message stays out: it is followed to its end, as after an unsend the upstream refused.
+    const queue::LeasedJob placed = placed_as(*records->account);  // Context::job refers to it
+    const Context where{
+        .job = placed, .step = s, .campaign = ctx.campaign, .delivery = ctx.delivery};
+    std::vector<queue::JobSpec> jobs;
+    jobs.push_back(FollowStep(where));
+    co_return co_await EnqueueAll(queue_, std::move(jobs));
   }
   if (dead.kind == kUpdateJob) {
     // The held message keeps its earlier content; the delivery itself goes on.
@@ -1952,7 +1968,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     // cancel or pause left a sending delivery to this step, which must not send now. Either
     // way the attempt is taken back before anything is sent.
     const int32_t attempts = ctx.delivery.send_attempts;
-    auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+    std::function<absl::Status(Delivery&)> take_back = [&](Delivery& d) {
       if (d.state == DeliveryState::kSending && d.send_attempts == attempts &&
           d.send_started_ms == ToMillis(started)) {
         d.state = unmarked.state;
@@ -1963,10 +1979,19 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
         d.update_time_ms = ToMillis(clock_.Now());
       }
       return absl::OkStatus();
-    });
+    };
+    // The campaign is read again with the take-back: a resume between the two started no chain
+    // for the delivery (it was sending then), so this step hands it over.
+    store::UpdateExtras again;
+    again.reads.push_back(store::Store::LookupOf<store::Campaign>(s.tenant, {s.campaign}));
+    auto r = co_await UpdateDelivery(ctx, std::move(take_back), std::move(again));
     if (!r.ok()) co_return JobResult::StoreFailed(r.status());
-    if (moved_on) {
-      ctx.campaign.generation = read_back->generation;
+    auto latest_heads = store::Store::DecodeMany<store::Campaign>(r->reads.at(0));
+    const store::Campaign* latest =
+        latest_heads.ok() && !latest_heads->empty() && (*latest_heads)[0] ? &*(*latest_heads)[0]
+                                                                          : read_back;
+    if (latest->generation != s.generation) {
+      ctx.campaign.generation = latest->generation;
       co_return JobResult::OkThen(HandOver(ctx));
     }
     ctx.campaign.phase = read_back->phase;

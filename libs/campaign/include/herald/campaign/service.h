@@ -213,7 +213,9 @@ class Service {
   // UpstreamFailed gives them.
   Op<bool> SyncTeamWebhookEvents(std::string tenant, std::string account, std::string also);
   // The signing secrets of a team's webhook for the ingest: the current one and the one before
-  // the last registration (empty: none). kNotFound when the team has no webhook.
+  // the last registration (empty: none). kNotFound when the team has no webhook;
+  // kFailedPrecondition when its secret is sealed under an encryption key this process lacks;
+  // kDataLoss when it does not open (altered, or another record's).
   Op<std::pair<std::string, std::string>> TeamWebhookSecrets(std::string tenant, std::string id);
 
   Op<store::Created<store::Account>> CreateAccount(store::Account account,

@@ -246,6 +246,11 @@ bool StagingBegun(const store::Campaign& campaign, absl::Time now);
 // from the send time on. `after_send`: enqueued by a send that landed with older content.
 queue::JobSpec UpdateStep(const store::Campaign& campaign, const store::Account& account,
                           int max_attempts, bool after_send = false);
+// A step of `campaign` that finds `account`'s delivery failed before its message and clears
+// what it had begun for its segment (the scan, and the upstream list unless kept): for a
+// delivery the API failed while its own steps were parked under an earlier generation.
+queue::JobSpec ClearUnsentStep(const store::Campaign& campaign, const store::Account& account,
+                               int max_attempts);
 // The job that unsends `account`'s upstream message of a cancelled `campaign`.
 queue::JobSpec UnsendStep(const store::Campaign& campaign, const store::Account& account,
                           int max_attempts);
