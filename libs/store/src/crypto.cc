@@ -209,7 +209,7 @@ absl::StatusOr<std::string> SecretBox::Open(std::string_view sealed,
     const auto key =
         std::find_if(keys_.begin(), keys_.end(), [&](const Key& k) { return k.id == id; });
     if (key == keys_.end()) {
-      return absl::DataLossError(
+      return absl::FailedPreconditionError(
           StrCat("sealed secret needs encryption key ", id, ", which this server does not have"));
     }
     if (!absl::WebSafeBase64Unescape(ToAbsl(rest.substr(kKeyIdSize + 1)), &raw)) return bad;

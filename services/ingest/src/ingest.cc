@@ -37,13 +37,14 @@ class TeamDirectory final : public webhooks::EndpointDirectory {
     webhooks::Endpoint out{.tenant = endpoint.substr(0, dot), .team = endpoint.substr(dot + 1)};
     auto secrets = co_await service_.TeamWebhookSecrets(out.tenant, out.team);
     if (!secrets.ok()) {
-      // A team without a secret has no endpoint.
-      if (absl::IsNotFound(secrets.status())) {
+      // A team without a secret has no endpoint, nor one whose sealed secret does not open
+      // with the keys this process holds (altered, or copied from another team's record).
+      if (absl::IsNotFound(secrets.status()) || absl::IsDataLoss(secrets.status())) {
         co_return absl::NotFoundError("unknown webhook endpoint");
       }
-      // One whose secret this process cannot open (started without the encryption key it was
-      // sealed under, as during a key rotation's rollout) cannot check its events: they are
-      // not forgeries, and the sender retries them, on a process with the key perhaps.
+      // One whose secret names a key this process lacks (started without the encryption key
+      // it was sealed under, as during a key rotation's rollout) cannot check its events: they
+      // are not forgeries, and the sender retries them, on a process with the key perhaps.
       if (absl::IsFailedPrecondition(secrets.status())) {
         co_return absl::UnavailableError(
             StrCat("the webhook secret of team '", out.team, "' of tenant '", out.tenant,

@@ -41,8 +41,9 @@ class SecretBox {
                                                const std::vector<std::string>& previous_hex);
 
   std::string Seal(std::string_view plaintext, std::string_view context) const;
-  // kDataLoss when the value was sealed under no key of this box, in another context, or was
-  // altered.
+  // kFailedPrecondition when the value names a key this box does not hold (a process started
+  // without it); kDataLoss when it does not open (altered, sealed in another context, or of the
+  // first format under no key of this box).
   absl::StatusOr<std::string> Open(std::string_view sealed, std::string_view context) const;
   // Whether `sealed` is in the current format under the current key (false for earlier formats
   // and other keys).
