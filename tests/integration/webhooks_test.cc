@@ -485,6 +485,22 @@ TEST_F(WebhooksTest, APurchaseCreditedBeforeItsEventFailedCountsOnceWhenTheRetry
   EXPECT_EQ(Fan(5), R"({"lifetime_spend_cents":1000,"subscribed_at_ms":0})");
 }
 
+TEST_F(WebhooksTest, ACounterKeyOfAnotherTypeFailsTheEventNotTheBatchsLastWrites) {
+  // The account's totals are written once, at the batch's end: a key of another type there
+  // fails the event that names it, before anything marks it applied.
+  ASSERT_EQ(Must(client_->Exec({"SET", "hd:{t:t1}:acct:acct_a", "not a hash"})).AsOptionalString(),
+            "OK");
+  absl::StatusOr<RecordOutcome> failed = io_.Run(recorder_->Record("t1", "s", Sent(600, 1, 5, 0)));
+  EXPECT_TRUE(absl::IsInternal(failed.status())) << failed.status();
+  EXPECT_NE(failed.status().message().find("WRONGTYPE"), std::string::npos) << failed.status();
+  EXPECT_FALSE(Must(recorder_->Applied("t1", "s")));
+  EXPECT_EQ(Stats(600).sent, 0);
+
+  ASSERT_EQ(Must(client_->Exec({"DEL", "hd:{t:t1}:acct:acct_a"})).integer(), 1);
+  EXPECT_EQ(Record("s", Sent(600, 1, 5, 0)), RecordOutcome::kApplied);
+  EXPECT_EQ(Stats(600).sent, 1);
+}
+
 TEST_F(WebhooksTest, PurchasesOfSeveralMassMessagesInOneBatchAddUpExactly) {
   // The script sums a batch's counter increments per key before writing them: two mass
   // messages' sends, unlocks and transactions arriving together (interleaved, some before

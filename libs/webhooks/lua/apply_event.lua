@@ -48,9 +48,9 @@
 -- purchase whose mass message is not known yet: credited if its messages.sent arrives), or an
 -- error when applying the event failed. A failure is the event's own: the events before and
 -- after it in the batch are applied as if it were not there, and its dedupe key is removed, so
--- that the sender's retry applies it rather than finding a duplicate. Only the batch's last
--- writes, its summed counters, fail the whole call (a counter key of another type): its events
--- were recorded by then, and their retries are duplicates.
+-- that the sender's retry applies it rather than finding a duplicate. (The counter keys the
+-- batch writes at its end are checked as events first name them, so that those last writes do
+-- not fail for a key of another type.)
 --
 -- Counter increments and "updated" stamps are summed over the batch and written once per key
 -- and field at its end: nothing in the batch reads them, so the result is the same, and the
@@ -79,9 +79,23 @@ local touched, touched_keys = {}, {}
 local added, n_added, keep_from, keep_to = {}, 0, 0, -1
 -- Whether the current event's dedupe key was set (by it): only then does a failure remove it.
 local marked = false
+-- Keys the batch writes at its end, checked to be hashes (or absent) when an event first names
+-- one: a key of another type fails that event, inside its pcall, not the batch's last writes.
+local checked = {}
+
+local function check(key)
+  if checked[key] then return end
+  local kind = redis.call('TYPE', key).ok
+  if kind ~= 'hash' and kind ~= 'none' then
+    error({ err = 'WRONGTYPE a counter key of the event holds a ' .. kind .. ', not a hash' })
+  end
+  checked[key] = true
+end
+
 local function incr(key, field, by)
   local fields = increments[key]
   if not fields then
+    check(key)
     fields = {}
     increments[key] = fields
     incremented[#incremented + 1] = key
@@ -93,6 +107,7 @@ end
 
 local function touch(key)
   if not touched[key] then
+    check(key)
     touched[key] = true
     touched_keys[#touched_keys + 1] = key
   end

@@ -71,8 +71,7 @@ class EventRecorder {
   // Records `event` of `tenant` under `idempotency_key`. The event is applied once or not at
   // all; an error (Redis unavailable, deadline) means it may not have been applied, and a
   // retry with the same key is safe. INTERNAL: the event itself could not be applied (a key of
-  // the wrong type, say); it is not marked applied, so a retry tries it again (unless the call's
-  // last writes, its summed counters, failed: lua/apply_event.lua).
+  // the wrong type, say); it is not marked applied, so a retry tries it again.
   virtual Op<RecordOutcome> Record(std::string tenant, std::string idempotency_key,
                                    const upstream::WebhookEvent& event) = 0;
   // True when an event recorded under `idempotency_key` was applied, within the dedupe window
