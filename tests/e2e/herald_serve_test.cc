@@ -263,6 +263,37 @@ TEST_F(HeraldServeTest, SigtermEndsOpenStreamsWithUnavailableInsteadOfWaitingOut
 // --media_buffer_bytes bounds what the uploads in progress hold together: two uploads that would
 // go over it are not both stored (one at least is refused, RESOURCE_EXHAUSTED, storing nothing),
 // and the buffer is whole again once they end.
+// An upload of `tenant`'s with 1 MiB sent and the call still open.
+struct OpenUpload {
+  std::unique_ptr<grpc::ClientContext> context;
+  v1::MediaAsset asset;
+  std::unique_ptr<grpc::ClientWriter<v1::UploadMediaAssetRequest>> writer;
+};
+
+OpenUpload StartUpload(v1::MediaService::Stub& media, const std::string& key,
+                       const std::string& tenant) {
+  OpenUpload u{.context = testing::BearerContext(key)};
+  u.writer = media.UploadMediaAsset(u.context.get(), &u.asset);
+  v1::UploadMediaAssetRequest part;
+  part.mutable_metadata()->set_parent(StrCat("tenants/", tenant));
+  v1::MediaAsset* asset = part.mutable_metadata()->mutable_media_asset();
+  asset->set_type(v1::MediaAsset::IMAGE);
+  asset->set_file_name("teaser.jpg");
+  asset->set_content_type("image/jpeg");
+  bool open = u.writer->Write(part);
+  part.clear_metadata();
+  for (int i = 0; open && i < 16; ++i) {
+    part.set_chunk(std::string(64 * 1024, 'x'));
+    open = u.writer->Write(part);
+  }
+  return u;
+}
+
+grpc::Status FinishUpload(OpenUpload& u) {
+  u.writer->WritesDone();
+  return u.writer->Finish();
+}
+
 TEST_F(HeraldServeTest, UploadsInProgressShareABoundedBuffer) {
   auto herald = StartApi({"--media_max_bytes=1048576", "--media_buffer_bytes=1572864"});
   ASSERT_TRUE(herald.ok()) << herald.status();
@@ -270,41 +301,14 @@ TEST_F(HeraldServeTest, UploadsInProgressShareABoundedBuffer) {
   absl::StatusOr<std::string> key = testing::CreateTenant(channel, kAdmin, "uploads");
   ASSERT_TRUE(key.ok()) << key.status();
   auto media = v1::MediaService::NewStub(channel);
-  struct Upload {
-    std::unique_ptr<grpc::ClientContext> context;
-    v1::MediaAsset asset;
-    std::unique_ptr<grpc::ClientWriter<v1::UploadMediaAssetRequest>> writer;
-  };
-  // Opens an upload and sends 1 MiB of it.
-  auto start = [&] {
-    Upload u{.context = testing::BearerContext(*key)};
-    u.writer = media->UploadMediaAsset(u.context.get(), &u.asset);
-    v1::UploadMediaAssetRequest part;
-    part.mutable_metadata()->set_parent("tenants/uploads");
-    v1::MediaAsset* asset = part.mutable_metadata()->mutable_media_asset();
-    asset->set_type(v1::MediaAsset::IMAGE);
-    asset->set_file_name("teaser.jpg");
-    asset->set_content_type("image/jpeg");
-    bool open = u.writer->Write(part);
-    part.clear_metadata();
-    for (int i = 0; open && i < 16; ++i) {
-      part.set_chunk(std::string(64 * 1024, 'x'));
-      open = u.writer->Write(part);
-    }
-    return u;
-  };
-  auto finish = [](Upload& u) {
-    u.writer->WritesDone();
-    return u.writer->Finish();
-  };
 
   // The first upload is still open, holding what it sent, while the second is sent in full:
   // both do not fit. Which is refused depends on how the server interleaves their chunks (both
   // may be, when each finds the other's in the buffer).
-  Upload first = start();
-  Upload second = start();
-  const grpc::Status second_status = finish(second);
-  const grpc::Status first_status = finish(first);
+  OpenUpload first = StartUpload(*media, *key, "uploads");
+  OpenUpload second = StartUpload(*media, *key, "uploads");
+  const grpc::Status second_status = FinishUpload(second);
+  const grpc::Status first_status = FinishUpload(first);
   int stored = 0;
   for (const grpc::Status* s : {&first_status, &second_status}) {
     if (s->ok()) {
@@ -317,8 +321,8 @@ TEST_F(HeraldServeTest, UploadsInProgressShareABoundedBuffer) {
   EXPECT_LT(stored, 2);
 
   // Both ended: the buffer is whole again, and only what was accepted is stored.
-  Upload third = start();
-  const grpc::Status third_status = finish(third);
+  OpenUpload third = StartUpload(*media, *key, "uploads");
+  const grpc::Status third_status = FinishUpload(third);
   EXPECT_TRUE(third_status.ok()) << third_status.error_message();
   v1::ListMediaAssetsRequest list;
   list.set_parent("tenants/uploads");
@@ -334,33 +338,6 @@ TEST_F(HeraldServeTest, OneTenantsUploadsInProgressHoldAtMostHalfTheBuffer) {
   ASSERT_TRUE(herald.ok()) << herald.status();
   std::shared_ptr<grpc::Channel> channel = Connect(**herald);
   auto media = v1::MediaService::NewStub(channel);
-  struct Upload {
-    std::unique_ptr<grpc::ClientContext> context;
-    v1::MediaAsset asset;
-    std::unique_ptr<grpc::ClientWriter<v1::UploadMediaAssetRequest>> writer;
-  };
-  // Opens an upload for `tenant` and sends 1 MiB of it.
-  auto start = [&](const std::string& key, const std::string& tenant) {
-    Upload u{.context = testing::BearerContext(key)};
-    u.writer = media->UploadMediaAsset(u.context.get(), &u.asset);
-    v1::UploadMediaAssetRequest part;
-    part.mutable_metadata()->set_parent(StrCat("tenants/", tenant));
-    v1::MediaAsset* asset = part.mutable_metadata()->mutable_media_asset();
-    asset->set_type(v1::MediaAsset::IMAGE);
-    asset->set_file_name("teaser.jpg");
-    asset->set_content_type("image/jpeg");
-    bool open = u.writer->Write(part);
-    part.clear_metadata();
-    for (int i = 0; open && i < 16; ++i) {
-      part.set_chunk(std::string(64 * 1024, 'x'));
-      open = u.writer->Write(part);
-    }
-    return u;
-  };
-  auto finish = [](Upload& u) {
-    u.writer->WritesDone();
-    return u.writer->Finish();
-  };
   absl::StatusOr<std::string> greedy = testing::CreateTenant(channel, kAdmin, "greedy");
   ASSERT_TRUE(greedy.ok()) << greedy.status();
   absl::StatusOr<std::string> other = testing::CreateTenant(channel, kAdmin, "other");
@@ -368,15 +345,15 @@ TEST_F(HeraldServeTest, OneTenantsUploadsInProgressHoldAtMostHalfTheBuffer) {
 
   // Greedy's two uploads, both open, would hold 2 MiB: over its 1.5 MiB share, though the
   // buffer has room. Which is refused depends on how the server interleaves their chunks.
-  Upload first = start(*greedy, "greedy");
-  Upload second = start(*greedy, "greedy");
+  OpenUpload first = StartUpload(*media, *greedy, "greedy");
+  OpenUpload second = StartUpload(*media, *greedy, "greedy");
   // The other tenant's upload fits beside what greedy holds (at most 1.5 of 3 MiB).
-  Upload theirs = start(*other, "other");
-  const grpc::Status stored = finish(theirs);
+  OpenUpload theirs = StartUpload(*media, *other, "other");
+  const grpc::Status stored = FinishUpload(theirs);
   EXPECT_TRUE(stored.ok()) << stored.error_message();
   int refused = 0;
-  for (Upload* u : {&second, &first}) {
-    const grpc::Status s = finish(*u);
+  for (OpenUpload* u : {&second, &first}) {
+    const grpc::Status s = FinishUpload(*u);
     if (s.ok()) continue;
     ++refused;
     EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();

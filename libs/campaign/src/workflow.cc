@@ -981,6 +981,13 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
                             .account = QueueAccount(s.tenant, s.account),
                             .payload = dead.payload};
   };
+  // The step that follows the delivery's message, in the dead job's place.
+  const auto follow_step = [&](const store::Account& account) {
+    const queue::LeasedJob placed = placed_as(account);  // Context::job refers to it
+    const Context where{
+        .job = placed, .step = s, .campaign = ctx.campaign, .delivery = ctx.delivery};
+    return FollowStep(where);
+  };
   if (dead.kind == kUnsendJob) {
     if (ctx.delivery.cancel_outcome != kUnsendPending) co_return absl::OkStatus();
     auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
@@ -993,11 +1000,8 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
       co_return r.status();
     }
     // The message stays out: it is followed to its end, as after an unsend the upstream refused.
-    const queue::LeasedJob placed = placed_as(*records->account);  // Context::job refers to it
-    const Context where{
-        .job = placed, .step = s, .campaign = ctx.campaign, .delivery = ctx.delivery};
     std::vector<queue::JobSpec> jobs;
-    jobs.push_back(FollowStep(where));
+    jobs.push_back(follow_step(*records->account));
     co_return co_await EnqueueAll(queue_, std::move(jobs));
   }
   if (dead.kind == kUpdateJob) {
@@ -1013,11 +1017,8 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
     }
     // The update's step was to follow the message in its generation (the earlier one's polls end
     // as stale): the follow goes on without it.
-    const queue::LeasedJob placed = placed_as(*records->account);  // Context::job refers to it
-    const Context where{
-        .job = placed, .step = s, .campaign = ctx.campaign, .delivery = ctx.delivery};
     std::vector<queue::JobSpec> jobs;
-    jobs.push_back(FollowStep(where));
+    jobs.push_back(follow_step(*records->account));
     co_return co_await EnqueueAll(queue_, std::move(jobs));
   }
   if (store::IsFinal(ctx.delivery.state)) {
