@@ -58,14 +58,25 @@ std::vector<upstream_sim::FormPart> SimParts(const upstream::HttpRequest& reques
   return *std::move(parts);
 }
 
+// Well-formed UTF-8 as protobuf and JSON parsers take it (RFC 3629): no overlong forms (C0, C1;
+// E0 or F0 with too small a second byte), no surrogates (ED A0..BF), nothing past U+10FFFF.
 bool IsValidUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
-    const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    const size_t n = c < 0x80                 ? 1
+                     : c >= 0xC2 && c <= 0xDF ? 2
+                     : c >= 0xE0 && c <= 0xEF ? 3
+                     : c >= 0xF0 && c <= 0xF4 ? 4
+                                              : 0;
     if (n == 0 || i + n > s.size()) return false;
     for (size_t k = 1; k < n; ++k) {
       if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    }
+    const auto second = static_cast<unsigned char>(n > 1 ? s[i + 1] : 0);
+    if ((c == 0xE0 && second < 0xA0) || (c == 0xED && second > 0x9F) ||
+        (c == 0xF0 && second < 0x90) || (c == 0xF4 && second > 0x8F)) {
+      return false;
     }
     i += n;
   }
