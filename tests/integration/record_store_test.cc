@@ -154,6 +154,23 @@ TEST_P(RecordStoreTest, CreateWithARepeatedRequestIdReplaysTheFirstDocument) {
   EXPECT_THAT(same.document, Optional(std::string("first")));
 }
 
+// A replay writes: it renews the request id's lifetime, so that the WAIT behind a replicated
+// create (--redis_wait_replicas) also covers the record the first request wrote.
+TEST_P(RecordStoreTest, AReplayRenewsItsRequestIdsLifetime) {
+  if (GetParam() != Backend::kRedis) GTEST_SKIP() << "lifetimes are Redis keys' own";
+  ASSERT_EQ(Create(teams_, "t1", "first", "req-1", std::nullopt, "fp").code, CreateCode::kCreated);
+  const std::string key = "hd:{t:acme}:teams:req:req-1";
+  const std::string fingerprint = "hd:{t:acme}:teams:reqfp:req-1";
+  ASSERT_EQ(*server_->Command({"EXPIRE", key, "5"}), "1");
+  ASSERT_EQ(*server_->Command({"EXPIRE", fingerprint, "5"}), "1");
+  ASSERT_EQ(Create(teams_, "t1", "first", "req-1", std::nullopt, "fp").code, CreateCode::kReplayed);
+  for (const std::string& k : {key, fingerprint}) {
+    absl::StatusOr<std::string> ttl = server_->Command({"TTL", k});
+    ASSERT_TRUE(ttl.ok()) << ttl.status();
+    EXPECT_GT(std::stoll(*ttl), 3600) << k;  // the full day again
+  }
+}
+
 TEST_P(RecordStoreTest, CreatedBySaysWhichIdARequestIdMade) {
   EXPECT_EQ(Must(store_->CreatedBy(teams_, "req-1")), std::nullopt);
   ASSERT_EQ(Create(teams_, "t1", "first", "req-1").code, CreateCode::kCreated);

@@ -34,8 +34,9 @@
 -- caller has it); 1 replay of an earlier create with this request id (json: that record, or false
 -- if it was deleted since); 2 an id already exists and the request id is new (json: false); 3 a
 -- reference is absent (json: false); 4 the request id was used by a request with another
--- fingerprint (json: the id that request made). Nothing changes unless code is 0; a replay is
--- found before the references are checked. revision: KEYS[4]'s new value when bumped, else 0. reads and
+-- fingerprint (json: the id that request made). Nothing changes unless code is 0, but for a
+-- replay's renewal of the request id's lifetime; a replay is found before the references are
+-- checked. revision: KEYS[4]'s new value when bumped, else 0. reads and
 -- references: per table, the JSON of each id in order (false when absent). followed: when code
 -- is 0 and F > 0, the JSON (or false) of each id the followed field names (a string at the top
 -- level of a reference that is a JSON object), each once, in the order first named; else empty.
@@ -64,6 +65,12 @@ local function write_outcome()
       -- A request id recorded without a fingerprint matches any request.
       local fingerprint = redis.call('GET', KEYS[#KEYS])
       if fingerprint and ARGV[11] ~= '' and fingerprint ~= ARGV[11] then return 4, prior, 0 end
+      -- A replay renews the request id's lifetime. It is a write of this call, so the WAIT
+      -- behind a replicated create covers it and, replication keeping order, the record the
+      -- first request wrote: a retry answered after its first attempt's WAIT timed out says
+      -- "created" only once that record has reached the replicas.
+      redis.call('EXPIRE', KEYS[2], ARGV[4])
+      if fingerprint then redis.call('EXPIRE', KEYS[#KEYS], ARGV[4]) end
       return 1, redis.call('HGET', KEYS[1], prior), 0
     end
   end
