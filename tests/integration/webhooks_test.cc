@@ -62,6 +62,16 @@ WebhookEvent Transaction(int64_t chat, int64_t fan, int64_t amount, int64_t spen
   return e;
 }
 
+WebhookEvent Subscription(std::string account, int64_t fan, int64_t subscribed_at_ms) {
+  WebhookEvent e;
+  e.type = WebhookEventType::kSubscription;
+  e.name = "subscriptions.new";
+  e.account = std::move(account);
+  e.fan_id = fan;
+  e.subscribed_at_ms = subscribed_at_ms;
+  return e;
+}
+
 WebhookEvent Queue(int64_t queue, int64_t total, int64_t pending, bool done) {
   WebhookEvent e;
   e.type = done ? WebhookEventType::kChatQueueFinished : WebhookEventType::kChatQueueUpdated;
@@ -100,6 +110,24 @@ class WebhooksTest : public ::testing::Test {
 
   RecordOutcome Record(std::string key, const WebhookEvent& event, std::string tenant = "t1") {
     return Must(recorder_->Record(std::move(tenant), std::move(key), event));
+  }
+
+  // Records `events` of tenant t1 with `recorder`, all started in one turn of the I/O thread so
+  // that they meet in its group commit; their outcomes, in order.
+  std::vector<absl::StatusOr<RecordOutcome>> RecordTogether(
+      EventRecorder& recorder, const std::vector<std::pair<std::string, WebhookEvent>>& events) {
+    std::vector<std::future<absl::StatusOr<RecordOutcome>>> results;
+    std::promise<void> started;
+    asio::post(io_.context(), [&] {
+      for (const auto& [key, event] : events) {
+        results.push_back(io_.Spawn(recorder.Record("t1", key, event)));
+      }
+      started.set_value();
+    });
+    started.get_future().get();
+    std::vector<absl::StatusOr<RecordOutcome>> outcomes;
+    for (auto& r : results) outcomes.push_back(r.get());
+    return outcomes;
   }
 
   MessageStats Stats(int64_t queue, std::string tenant = "t1") {
@@ -326,12 +354,7 @@ TEST_F(WebhooksTest, FanDataKeepsTheLargestSpendAndLatestSubscription) {
   Record("a", Transaction(0, 11, 500, 12'000));
   Record("b", Transaction(0, 11, 500, 11'500));  // an older total, delivered late
   EXPECT_EQ(Fan(11), R"({"lifetime_spend_cents":12000,"subscribed_at_ms":0})");
-  WebhookEvent sub;
-  sub.type = WebhookEventType::kSubscription;
-  sub.name = "subscriptions.new";
-  sub.account = "acct_a";
-  sub.fan_id = 11;
-  sub.subscribed_at_ms = 1'790'000'000'000;
+  WebhookEvent sub = Subscription("acct_a", 11, 1'790'000'000'000);
   Record("c", sub);
   EXPECT_EQ(Fan(11), R"({"lifetime_spend_cents":12000,"subscribed_at_ms":1790000000000})");
   // One that does not say when it began began when Herald applied it.
@@ -413,12 +436,7 @@ TEST_F(WebhooksTest, AnEventThatCannotBeAppliedFailsAloneAndItsRetryAppliesIt) {
   ASSERT_EQ(
       Must(client_->Exec({"SET", "hd:{t:t1}:fans:acct_bad", "not a hash"})).AsOptionalString(),
       "OK");
-  WebhookEvent sub;
-  sub.type = WebhookEventType::kSubscription;
-  sub.name = "subscriptions.new";
-  sub.account = "acct_bad";
-  sub.fan_id = 5;
-  sub.subscribed_at_ms = 1'790'000'000'000;
+  const WebhookEvent sub = Subscription("acct_bad", 5, 1'790'000'000'000);
   metrics::Registry registry;
   std::unique_ptr<EventRecorder> one_lane =
       MakeRedisEventRecorder(*client_, clock_, {.max_batches_in_flight = 1}, &registry);
@@ -427,17 +445,7 @@ TEST_F(WebhooksTest, AnEventThatCannotBeAppliedFailsAloneAndItsRetryAppliesIt) {
       {"t1", Transaction(60'001, 1, 500)},  {"sub", sub},
       {"s2", Sent(300, 60'002, 2, 500)},
   };
-  std::vector<std::future<absl::StatusOr<RecordOutcome>>> results;
-  std::promise<void> started;
-  asio::post(io_.context(), [&] {
-    for (const auto& [key, event] : events) {
-      results.push_back(io_.Spawn(one_lane->Record("t1", key, event)));
-    }
-    started.set_value();
-  });
-  started.get_future().get();
-  std::vector<absl::StatusOr<RecordOutcome>> outcomes;
-  for (auto& r : results) outcomes.push_back(r.get());
+  const std::vector<absl::StatusOr<RecordOutcome>> outcomes = RecordTogether(*one_lane, events);
   const std::string metrics = registry.Serialize();
   ASSERT_NE(metrics.find("herald_ingest_batch_size_count 2\n"), std::string::npos) << metrics;
 
@@ -514,16 +522,9 @@ TEST_F(WebhooksTest, PurchasesOfSeveralMassMessagesInOneBatchAddUpExactly) {
     if (fan % 3 == 0) events.emplace_back(StrCat("u", fan), Unlock(chat, fan, 100 * fan));
     if (fan % 4 == 0) events.emplace_back(StrCat("u", fan), Unlock(chat, fan, 100 * fan));
   }
-  std::vector<std::future<absl::StatusOr<RecordOutcome>>> results;
-  std::promise<void> started;
-  asio::post(io_.context(), [&] {
-    for (auto& [key, event] : events) {
-      results.push_back(io_.Spawn(recorder_->Record("t1", key, event)));
-    }
-    started.set_value();
-  });
-  started.get_future().get();
-  for (auto& r : results) ASSERT_TRUE(r.get().ok());
+  for (const absl::StatusOr<RecordOutcome>& r : RecordTogether(*recorder_, events)) {
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
 
   // Buyers: fans 3, 6, 9, 12 (a transaction and an unlock each), 4 and 8 (an unlock only).
   // Queue 300 has the even fans (4, 6, 8, 12), queue 301 the odd ones (3, 9).
