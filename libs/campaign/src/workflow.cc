@@ -660,6 +660,14 @@ bool SegmentStep(std::string_view kind) {
 }
 
 // The steps of a delivery up to its message.
+// The campaign a delivery update read back (its UpdateExtras::reads held the campaign's lookup
+// first); nullopt when it is gone or does not decode.
+std::optional<store::Campaign> CampaignReadBack(const store::LookupResults& reads) {
+  auto heads = store::Store::DecodeMany<store::Campaign>(reads.at(0));
+  if (!heads.ok() || heads->empty()) return std::nullopt;
+  return std::move((*heads)[0]);
+}
+
 bool StepBeforeMessage(std::string_view kind) {
   return SegmentStep(kind) || kind == kUploadMediaJob || kind == kSendJob;
 }
@@ -1955,13 +1963,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
   auto marked = co_await UpdateDelivery(ctx, std::move(mark), std::move(head));
   if (!marked.ok()) co_return JobResult::StoreFailed(marked.status());
   if (settled) co_return JobResult::Ok();
-  auto heads = store::Store::DecodeMany<store::Campaign>(marked->reads.at(0));
-  const store::Campaign* read_back =
-      heads.ok() && !heads->empty() && (*heads)[0] ? &*(*heads)[0] : nullptr;
-  const bool moved_on = read_back != nullptr && read_back->generation != s.generation;
-  const bool stopped =
-      read_back != nullptr && (read_back->phase == store::CampaignPhase::kCancelled ||
-                               read_back->phase == store::CampaignPhase::kPaused);
+  const std::optional<store::Campaign> read_back = CampaignReadBack(marked->reads);
+  const bool moved_on = read_back && read_back->generation != s.generation;
+  const bool stopped = read_back && (read_back->phase == store::CampaignPhase::kCancelled ||
+                                     read_back->phase == store::CampaignPhase::kPaused);
   if (moved_on || stopped) {
     // Rescheduled or updated since this job read the campaign: a chain of the new generation
     // may be under way, and must not find this attempt in flight beside its own. Or cancelled
@@ -1987,12 +1992,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     again.reads.push_back(store::Store::LookupOf<store::Campaign>(s.tenant, {s.campaign}));
     auto r = co_await UpdateDelivery(ctx, std::move(take_back), std::move(again));
     if (!r.ok()) co_return JobResult::StoreFailed(r.status());
-    auto latest_heads = store::Store::DecodeMany<store::Campaign>(r->reads.at(0));
-    const store::Campaign* latest =
-        latest_heads.ok() && !latest_heads->empty() && (*latest_heads)[0] ? &*(*latest_heads)[0]
-                                                                          : read_back;
-    if (latest->generation != s.generation) {
-      ctx.campaign.generation = latest->generation;
+    const std::optional<store::Campaign> latest = CampaignReadBack(r->reads);
+    const int32_t generation = latest ? latest->generation : read_back->generation;
+    if (generation != s.generation) {
+      ctx.campaign.generation = generation;
       co_return JobResult::OkThen(HandOver(ctx));
     }
     ctx.campaign.phase = read_back->phase;
@@ -2050,14 +2053,14 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     auto r = co_await UpdateDelivery(ctx, std::move(unmark), std::move(head_after));
     if (!r.ok()) co_return JobResult::StoreFailed(r.status());
     JobResult result = co_await OnUpstreamError(ctx, sent.status(), "sending the mass message");
-    auto now_heads = store::Store::DecodeMany<store::Campaign>(r->reads.at(0));
-    if (!store::IsFinal(ctx.delivery.state) && now_heads.ok() && !now_heads->empty() &&
-        (*now_heads)[0] && (*now_heads)[0]->generation != s.generation) {
+    const std::optional<store::Campaign> refused_after = CampaignReadBack(r->reads);
+    if (!store::IsFinal(ctx.delivery.state) && refused_after &&
+        refused_after->generation != s.generation) {
       // Rescheduled, updated or resumed while the call was out: the new generation started no
       // chain for the delivery, which was sending, and this job's retry would find itself
       // stale and end. The delivery is handed over instead (what OnUpstreamError did for the
       // refusal, a paused team say, stays done; the handed-over step meets the limits anew).
-      ctx.campaign.generation = (*now_heads)[0]->generation;
+      ctx.campaign.generation = refused_after->generation;
       co_return JobResult::OkThen(HandOver(ctx));
     }
     co_return result;
