@@ -392,16 +392,22 @@ int main(int argc, char** argv) {
   }
   if (subcommand == "stats") return herald::serve::RunQueueStats(config->redis, config->queue);
   if (subcommand == "dead") {
-    return herald::serve::RunQueueDead(config->redis, config->queue,
-                                       absl::GetFlag(FLAGS_dead_limit));
+    const int limit = absl::GetFlag(FLAGS_dead_limit);
+    if (limit < 1 || limit > 1000) {
+      return Fail(herald::StrCat("--dead_limit must be in [1, 1000], got ", limit));
+    }
+    return herald::serve::RunQueueDead(config->redis, config->queue, limit);
   }
   if (subcommand == "smoke") {
-    return herald::serve::RunQueueSmoke(
-        config->redis, config->queue,
-        {.jobs = absl::GetFlag(FLAGS_smoke_jobs),
-         .teams = absl::GetFlag(FLAGS_smoke_teams),
-         .accounts_per_team = absl::GetFlag(FLAGS_smoke_accounts),
-         .team_per_minute = absl::GetFlag(FLAGS_smoke_team_per_minute)});
+    const herald::serve::SmokeConfig smoke{
+        .jobs = absl::GetFlag(FLAGS_smoke_jobs),
+        .teams = absl::GetFlag(FLAGS_smoke_teams),
+        .accounts_per_team = absl::GetFlag(FLAGS_smoke_accounts),
+        .team_per_minute = absl::GetFlag(FLAGS_smoke_team_per_minute)};
+    if (absl::Status s = herald::serve::CheckSmokeConfig(smoke); !s.ok()) {
+      return Fail(herald::ToStd(s.message()));
+    }
+    return herald::serve::RunQueueSmoke(config->redis, config->queue, smoke);
   }
   return herald::serve::RunServe(*config);
 }

@@ -88,10 +88,6 @@ asio::awaitable<absl::StatusOr<DeadLetters>> NewestDead(queue::Queue& q, int lim
 }  // namespace
 
 int RunQueueDead(const redis::ClientConfig& redis, const queue::QueueConfig& queue, int limit) {
-  if (limit < 1 || limit > 1000) {
-    return Fail(
-        absl::InvalidArgumentError(StrCat("--dead_limit must be in [1, 1000], got ", limit)));
-  }
   auto dead = RunWithQueue(redis, queue, &NewestDead, limit);
   if (!dead.ok()) return Fail(dead.status());
   std::printf("%lld dead jobs", static_cast<long long>(dead->total));
@@ -170,16 +166,19 @@ asio::awaitable<absl::Status> Smoke(queue::Queue& q, SmokeConfig smoke) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   int64_t done = 0;
   absl::Time last_print = start;
+  absl::Time last_progress = start;  // a run of any size waits as long as the workers progress
   while (done < smoke.jobs) {
-    if (absl::Now() - start > smoke.timeout) {
-      co_return absl::DeadlineExceededError(StrCat(done, " of ", smoke.jobs, " jobs done after ",
-                                                   absl::FormatDuration(smoke.timeout),
-                                                   "; are workers running?"));
+    if (absl::Now() - last_progress > smoke.stall_timeout) {
+      co_return absl::DeadlineExceededError(
+          StrCat(done, " of ", smoke.jobs, " jobs done, none in the last ",
+                 absl::FormatDuration(smoke.stall_timeout), "; are workers running?"));
     }
     timer.expires_after(std::chrono::milliseconds(100));
     co_await timer.async_wait(asio::use_awaitable);
     HERALD_CO_ASSIGN_OR_RETURN(auto now_stats, co_await AllStats(q));
-    done = Finished(now_stats, kNoopJobKind, "ok") - done_before;
+    const int64_t now_done = Finished(now_stats, kNoopJobKind, "ok") - done_before;
+    if (now_done > done) last_progress = absl::Now();
+    done = now_done;
     if (absl::Now() - last_print >= absl::Seconds(1) || done >= smoke.jobs) {
       last_print = absl::Now();
       std::printf("  %6lld / %d done\n", static_cast<long long>(done), smoke.jobs);
@@ -193,6 +192,27 @@ asio::awaitable<absl::Status> Smoke(queue::Queue& q, SmokeConfig smoke) {
       "burst of one second's worth)\n",
       smoke.jobs, seconds, smoke.jobs / seconds, limit_per_s);
   co_return absl::OkStatus();
+}
+
+absl::Status CheckSmokeConfig(const SmokeConfig& smoke) {
+  // Bounded so a typo cannot flood a production queue: a million jobs is a few hundred MB.
+  if (smoke.jobs < 1 || smoke.jobs > 1'000'000) {
+    return absl::InvalidArgumentError(
+        StrCat("--smoke_jobs must be in [1, 1000000], got ", smoke.jobs));
+  }
+  if (smoke.teams < 1 || smoke.teams > 1000) {
+    return absl::InvalidArgumentError(
+        StrCat("--smoke_teams must be in [1, 1000], got ", smoke.teams));
+  }
+  if (smoke.accounts_per_team < 1 || smoke.accounts_per_team > 10'000) {
+    return absl::InvalidArgumentError(
+        StrCat("--smoke_accounts must be in [1, 10000], got ", smoke.accounts_per_team));
+  }
+  if (smoke.team_per_minute < 1) {
+    return absl::InvalidArgumentError(
+        StrCat("--smoke_team_per_minute must be positive, got ", smoke.team_per_minute));
+  }
+  return absl::OkStatus();
 }
 
 int RunQueueSmoke(const redis::ClientConfig& redis, const queue::QueueConfig& queue,
