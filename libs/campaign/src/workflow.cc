@@ -219,8 +219,8 @@ class TeamClients final : public UpstreamClients {
                                      .Name("herald_team_minute_calls_max")
                                      .Help("The most upstream calls Herald lets the team make in "
                                            "one minute (its rate_limit_per_minute plus its burst "
-                                           "less one), as this process's last job of the team "
-                                           "read it.")
+                                           "less one), as this process's last upstream call "
+                                           "for the team read it.")
                                      .LabelNames({"tenant", "team"})
                                      .Register(*registry)) {}
 
