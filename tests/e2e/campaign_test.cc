@@ -1471,8 +1471,9 @@ TEST_P(CampaignTest, ASegmentChangesOnlyWhileNoLaunchedCampaignUsesIt) {
     EXPECT_THAT(refused.error_message(), ::testing::HasSubstr(field));
     EXPECT_EQ(stored().DebugString(), updated.DebugString());
   };
-  expect_invalid(values, {}, "update_mask");
+  expect_invalid(v1::Segment(), {}, "update_mask");  // no mask, and nothing set to imply one
   expect_invalid(values, {"create_time"}, "update_mask");
+  expect_invalid(values, {"*", "display_name"}, "update_mask");
   expect_invalid(values, {"display_name", "display_name"}, "update_mask");
   v1::Segment bad;
   expect_invalid(bad, {"display_name"}, "segment.display_name");
@@ -1482,6 +1483,16 @@ TEST_P(CampaignTest, ASegmentChangesOnlyWhileNoLaunchedCampaignUsesIt) {
   expect_invalid(bad, {"subscribed_within_days"}, "segment.subscribed_within_days");
   // Dropping both of its conditions would leave none.
   expect_invalid(v1::Segment(), {"min_lifetime_spend_cents", "expired_only"}, "condition");
+
+  // Without a mask, the fields the request sets (AIP-134): here the name alone.
+  v1::Segment renamed;
+  renamed.set_display_name("Lapsed big spenders");
+  s = update(renamed, {}, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(updated.display_name(), "Lapsed big spenders");
+  EXPECT_EQ(updated.min_lifetime_spend_cents(), 5000);
+  EXPECT_TRUE(updated.expired_only());
+  EXPECT_EQ(stored().DebugString(), updated.DebugString());
 
   // A draft that uses it does not hold it back.
   v1::CreateCampaignRequest req = PpvCampaign(tenant, {accounts[0]}, media, "Draft");

@@ -85,9 +85,10 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
           HERALD_CO_ASSIGN_OR_RETURN(std::string id,
                                      OwnId(c.tenant, "team.name", req->team().name(), "teams"));
           HERALD_CO_ASSIGN_OR_RETURN(
-              auto fields, ParseMask(req->update_mask(),
+              auto fields, ParseMask(req->team(), req->update_mask(),
                                      {"display_name", "upstream_api_key", "rate_limit_per_minute",
-                                      "burst", "webhook_signing_secret"}));
+                                      "burst", "webhook_signing_secret"},
+                                     {"upstream_api_key", "webhook_signing_secret"}));
           HERALD_CO_RETURN_IF_ERROR(ValidateTeamUpdate(req->team(), fields));
           const auto named = [&](std::string_view f) {
             return std::find(fields.begin(), fields.end(), f) != fields.end();
@@ -220,8 +221,8 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
           HERALD_CO_ASSIGN_OR_RETURN(
               std::string id, OwnId(c.tenant, "account.name", req->account().name(), "accounts"));
           HERALD_CO_ASSIGN_OR_RETURN(
-              auto fields,
-              ParseMask(req->update_mask(), {"display_name", "sends_per_minute", "max_in_flight"}));
+              auto fields, ParseMask(req->account(), req->update_mask(),
+                                     {"display_name", "sends_per_minute", "max_in_flight"}));
           HERALD_CO_RETURN_IF_ERROR(ValidateAccountFields(req->account(), &fields));
           store::Account update{.tenant = c.tenant,
                                 .id = id,

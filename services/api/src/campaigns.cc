@@ -193,7 +193,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
                                                            req->campaign().name(), "campaigns"));
           HERALD_CO_ASSIGN_OR_RETURN(
               auto fields,
-              ParseMask(req->update_mask(),
+              ParseMask(req->campaign(), req->update_mask(),
                         {"display_name", "content", "content.text", "content.price_cents",
                          "content.media", "content.previews", "content.locked_text", "targets",
                          "send_time", "grace_period", "upstream_lead"}));
@@ -201,7 +201,8 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           // the same rules as a create.
           HERALD_CO_ASSIGN_OR_RETURN(auto current, co_await service_.GetCampaign(c.tenant, id));
           v1::Campaign merged = ToProto(current);
-          google::protobuf::FieldMask mask = req->update_mask();
+          google::protobuf::FieldMask mask;
+          for (const std::string& field : fields) mask.add_paths(field);
           google::protobuf::util::FieldMaskUtil::MergeOptions options;
           // A masked field is replaced whole, as AIP-134 has it: `content` sets every field of
           // the content (an unset one is cleared), and an unset `send_time`, `grace_period` or

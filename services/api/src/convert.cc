@@ -406,12 +406,71 @@ absl::StatusOr<int32_t> ParseSchedulingWeight(std::string_view field, int32_t we
   return weight;
 }
 
+namespace {
+
+// Whether `message` sets the field at `path` ("content.text"): a repeated field with an element,
+// a message or optional field present, a plain scalar not at its default.
+bool Populated(const google::protobuf::Message& message, std::string_view path) {
+  const google::protobuf::Message* at = &message;
+  for (std::string_view rest = path;;) {
+    const size_t dot = rest.find('.');
+    const std::string name(rest.substr(0, dot));
+    const google::protobuf::FieldDescriptor* field = at->GetDescriptor()->FindFieldByName(name);
+    if (field == nullptr) return false;
+    const google::protobuf::Reflection* reflection = at->GetReflection();
+    if (dot == std::string_view::npos) {
+      return field->is_repeated() ? reflection->FieldSize(*at, field) > 0
+                                  : reflection->HasField(*at, field);
+    }
+    if (field->is_repeated() ||
+        field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE ||
+        !reflection->HasField(*at, field)) {
+      return false;
+    }
+    at = &reflection->GetMessage(*at, field);
+    rest = rest.substr(dot + 1);
+  }
+}
+
+bool Contains(std::initializer_list<std::string_view> list, std::string_view item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<std::string>> ParseMask(
-    const google::protobuf::FieldMask& mask, std::initializer_list<std::string_view> allowed) {
-  if (mask.paths_size() == 0) return Invalid("update_mask", "name at least one field");
+    const google::protobuf::Message& resource, const google::protobuf::FieldMask& mask,
+    std::initializer_list<std::string_view> allowed,
+    std::initializer_list<std::string_view> input_only) {
   std::vector<std::string> out;
+  if (mask.paths_size() == 0) {
+    // The most specific paths (`content.text`, not all of `content`): what the request leaves
+    // unset inside a message it sets keeps its value.
+    for (std::string_view path : allowed) {
+      const bool has_finer = std::any_of(allowed.begin(), allowed.end(), [&](std::string_view p) {
+        return p.size() > path.size() && p.starts_with(path) && p[path.size()] == '.';
+      });
+      if (!has_finer && Populated(resource, path)) out.emplace_back(path);
+    }
+    if (out.empty()) {
+      return Invalid("update_mask",
+                     StrCat("is empty and the request sets none of the fields it could update (",
+                            StrJoin(allowed, ", "), ")"));
+    }
+    return out;
+  }
+  if (mask.paths_size() == 1 && mask.paths(0) == "*") {
+    // Every field whole, as the request has it, set or not; a secret (input only) when given.
+    for (std::string_view path : allowed) {
+      if (path.find('.') != std::string_view::npos) continue;
+      if (Contains(input_only, path) && !Populated(resource, path)) continue;
+      out.emplace_back(path);
+    }
+    return out;
+  }
   for (const std::string& path : mask.paths()) {
-    if (std::find(allowed.begin(), allowed.end(), path) == allowed.end()) {
+    if (path == "*") return Invalid("update_mask", "'*' must be its only path");
+    if (!Contains(allowed, path)) {
       return Invalid(
           "update_mask",
           StrCat("'", path, "' cannot be updated (allowed: ", StrJoin(allowed, ", "), ")"));
@@ -479,8 +538,8 @@ v1::Tenant ToProto(const store::Tenant& t) {
 absl::StatusOr<TenantUpdate> ParseTenantUpdate(const v1::UpdateTenantRequest& req) {
   TenantUpdate out;
   HERALD_ASSIGN_OR_RETURN(out.tenant.id, ParseTenantName("tenant.name", req.tenant().name()));
-  HERALD_ASSIGN_OR_RETURN(out.fields,
-                          ParseMask(req.update_mask(), {"display_name", "scheduling_weight"}));
+  HERALD_ASSIGN_OR_RETURN(out.fields, ParseMask(req.tenant(), req.update_mask(),
+                                                {"display_name", "scheduling_weight"}));
   for (const std::string& field : out.fields) {
     if (field == "display_name") {
       HERALD_RETURN_IF_ERROR(
@@ -742,9 +801,9 @@ absl::StatusOr<SegmentUpdate> ParseSegmentUpdate(std::string_view tenant,
                           OwnId(tenant, "segment.name", req.segment().name(), "segments"));
   SegmentUpdate out;
   HERALD_ASSIGN_OR_RETURN(
-      out.fields,
-      ParseMask(req.update_mask(), {"display_name", "min_lifetime_spend_cents",
-                                    "subscribed_within_days", "expired_only", "top_spenders"}));
+      out.fields, ParseMask(req.segment(), req.update_mask(),
+                            {"display_name", "min_lifetime_spend_cents", "subscribed_within_days",
+                             "expired_only", "top_spenders"}));
   HERALD_RETURN_IF_ERROR(ValidateSegmentFields(req.segment(), &out.fields));
   out.segment = FromProto(tenant, req.segment());
   out.segment.id = std::move(id);

@@ -56,9 +56,15 @@ absl::Status ValidateDisplayName(std::string_view field, std::string_view name);
 // A tenant's scheduling_weight: 1..1000, or 0 (meaning 1) when `zero_means_default` (create).
 absl::StatusOr<int32_t> ParseSchedulingWeight(std::string_view field, int32_t weight,
                                               bool zero_means_default);
-// The mask's paths, each one of `allowed`; kInvalidArgument naming the first that is not.
-absl::StatusOr<std::vector<std::string>> ParseMask(const google::protobuf::FieldMask& mask,
-                                                   std::initializer_list<std::string_view> allowed);
+// The fields an update of `resource` changes, as AIP-134 has it: the mask's paths, each one of
+// `allowed` (kInvalidArgument naming the first that is not); with no mask, every allowed field
+// `resource` sets, the most specific path of each (kInvalidArgument when it sets none); with `*`
+// alone, every top-level allowed field, set or not, except those of `input_only` (secrets)
+// the request leaves empty.
+absl::StatusOr<std::vector<std::string>> ParseMask(
+    const google::protobuf::Message& resource, const google::protobuf::FieldMask& mask,
+    std::initializer_list<std::string_view> allowed,
+    std::initializer_list<std::string_view> input_only = {});
 
 // ListAuditEvents: the tenant filter (parent), the page size (0 means 100; at most 1000) and
 // the page token.

@@ -14,6 +14,7 @@
 namespace herald::api {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 google::protobuf::Timestamp Ts(int64_t seconds, int32_t nanos = 0) {
@@ -481,6 +482,63 @@ TEST(CheckUpstreamLeadTest, ALeadNeedsASendTime) {
               HasSubstr("campaign.upstream_lead: needs campaign.send_time"));
   c.send_time_ms = 1'800'000'000'000;
   EXPECT_TRUE(campaign::CheckUpstreamLeadHasSendTime(c).ok());
+}
+
+TEST(ParseMaskTest, NamedPathsMustBeUpdatableAndNamedOnce) {
+  v1::Account account;
+  google::protobuf::FieldMask mask;
+  mask.add_paths("display_name");
+  mask.add_paths("max_in_flight");
+  auto fields = ParseMask(account, mask, {"display_name", "sends_per_minute", "max_in_flight"});
+  ASSERT_TRUE(fields.ok()) << fields.status();
+  EXPECT_THAT(*fields, ElementsAre("display_name", "max_in_flight"));
+
+  for (const std::vector<std::string>& paths : std::vector<std::vector<std::string>>{
+           {"create_time"}, {"display_name", "display_name"}, {"*", "display_name"}}) {
+    google::protobuf::FieldMask bad;
+    for (const std::string& path : paths) bad.add_paths(path);
+    auto refused = ParseMask(account, bad, {"display_name", "max_in_flight"});
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << paths[0];
+    EXPECT_THAT(refused.status().message(), HasSubstr("update_mask")) << paths[0];
+  }
+}
+
+TEST(ParseMaskTest, WithoutAMaskTheFieldsTheRequestSetsMostSpecificFirst) {
+  const std::initializer_list<std::string_view> allowed = {
+      "display_name",  "content", "content.text", "content.price_cents",
+      "content.media", "targets", "send_time"};
+  v1::Campaign campaign;
+  // Sets nothing updatable: nothing to infer.
+  auto none = ParseMask(campaign, {}, allowed);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(none.status().message(), HasSubstr("update_mask: is empty"));
+
+  campaign.mutable_content()->set_price_cents(1500);
+  campaign.mutable_content()->add_media("tenants/t/media/m");
+  campaign.mutable_send_time()->set_seconds(1);
+  auto fields = ParseMask(campaign, {}, allowed);
+  ASSERT_TRUE(fields.ok()) << fields.status();
+  // `content.text`, unset, keeps its value; `content` whole is never implied.
+  EXPECT_THAT(*fields, ElementsAre("content.price_cents", "content.media", "send_time"));
+}
+
+TEST(ParseMaskTest, AStarReplacesEveryTopLevelFieldButUnsetSecrets) {
+  v1::Team team;
+  team.set_upstream_api_key("new-key");
+  google::protobuf::FieldMask star;
+  star.add_paths("*");
+  auto fields = ParseMask(team, star,
+                          {"display_name", "upstream_api_key", "rate_limit_per_minute", "burst",
+                           "webhook_signing_secret"},
+                          {"upstream_api_key", "webhook_signing_secret"});
+  ASSERT_TRUE(fields.ok()) << fields.status();
+  EXPECT_THAT(*fields,
+              ElementsAre("display_name", "upstream_api_key", "rate_limit_per_minute", "burst"));
+
+  v1::Campaign campaign;
+  auto whole = ParseMask(campaign, star, {"display_name", "content", "content.text", "targets"});
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_THAT(*whole, ElementsAre("display_name", "content", "targets"));
 }
 
 TEST(ParseTenantUpdateTest, TakesTheNamedFieldsAndRefusesWeightsOutOfRange) {
