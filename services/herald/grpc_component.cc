@@ -136,6 +136,10 @@ absl::Status GrpcComponent::Start() {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
                                Millis(connections_.max_connection_age_grace));
   }
+  // About gRPC's default, stated: a request is read whole before any handler or key check sees
+  // it, so this bounds what an unauthenticated caller makes the server hold per call. Uploads
+  // come in chunks of up to 4 MiB (media.proto); the KiB is their message's framing.
+  builder.SetMaxReceiveMessageSize((4 << 20) + 1024);
   builder.AddListeningPort(address, Credentials(tls_), &port_);
   for (grpc::Service* service : api_.services()) builder.RegisterService(service);
   server_ = builder.BuildAndStart();

@@ -4219,7 +4219,8 @@ TEST_P(CampaignTest, UploadsAreAuthenticatedFirstLimitedAndCounted) {
   const std::string other_key = NewTenant("bystander");
   auto media = v1::MediaService::NewStub(stack_->channel());
   auto upload = [&](const std::string& bearer, const std::string& parent, size_t size,
-                    v1::MediaAsset* out, v1::MediaAsset::Type type = v1::MediaAsset::IMAGE) {
+                    v1::MediaAsset* out, v1::MediaAsset::Type type = v1::MediaAsset::IMAGE,
+                    size_t chunk_size = 64 * 1024) {
     auto ctx = BearerContext(bearer);
     auto writer = media->UploadMediaAsset(ctx.get(), out);
     v1::UploadMediaAssetRequest part;
@@ -4229,8 +4230,8 @@ TEST_P(CampaignTest, UploadsAreAuthenticatedFirstLimitedAndCounted) {
     asset->set_file_name("teaser.jpg");
     asset->set_content_type("image/jpeg");
     bool open = writer->Write(part);
-    for (size_t sent = 0; open && sent < size; sent += 64 * 1024) {
-      part.set_chunk(std::string(std::min<size_t>(64 * 1024, size - sent), 'x'));
+    for (size_t sent = 0; open && sent < size; sent += chunk_size) {
+      part.set_chunk(std::string(std::min(chunk_size, size - sent), 'x'));
       open = writer->Write(part);
     }
     if (open) writer->WritesDone();
@@ -4257,12 +4258,20 @@ TEST_P(CampaignTest, UploadsAreAuthenticatedFirstLimitedAndCounted) {
             grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(upload(key, "tenants/uploader", (16 << 20) + 1, &refused).error_code(),
             grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // Chunks of up to 4 MiB are taken; a bigger one is refused, however small the file.
+  s = upload(key, "tenants/uploader", 6 << 20, &stored, v1::MediaAsset::IMAGE, 4 << 20);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(stored.size_bytes(), 6 << 20);
+  const grpc::Status big_chunk =
+      upload(key, "tenants/uploader", 5 << 20, &refused, v1::MediaAsset::IMAGE, 5 << 20);
+  EXPECT_EQ(big_chunk.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << big_chunk.error_message();
   // Metadata is checked before the file is read: refused metadata is the error, whatever follows.
   const grpc::Status untyped =
       upload(key, "tenants/uploader", (16 << 20) + 1, &refused, v1::MediaAsset::TYPE_UNSPECIFIED);
   EXPECT_EQ(untyped.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << untyped.error_message();
   EXPECT_THAT(untyped.error_message(), ::testing::HasSubstr("media_asset.type"));
-  EXPECT_EQ(count(key, "tenants/uploader"), 1);
+  EXPECT_EQ(count(key, "tenants/uploader"), 2);
   EXPECT_EQ(count(other_key, "tenants/bystander"), 0);
 
   // Streams are counted by method and code too.
