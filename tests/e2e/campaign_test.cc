@@ -323,14 +323,17 @@ class CampaignTest : public testing::HeraldStackSuiteOnEachRedis<CampaignTest> {
                                              std::string_view prefix) {
     v1::ListUserListsRequest req;
     req.set_account(account);
-    v1::ListUserListsResponse lists;
-    const grpc::Status s = v1::AudienceService::NewStub(stack_->channel())
-                               ->ListUserLists(BearerContext(key).get(), req, &lists);
-    EXPECT_TRUE(s.ok()) << s.error_message();
     std::vector<std::string> ids;
-    for (const v1::UserList& l : lists.user_lists()) {
-      if (l.display_name().starts_with(prefix)) ids.push_back(l.id());
-    }
+    do {  // every page: the account's lists may be many
+      v1::ListUserListsResponse lists;
+      const grpc::Status s = v1::AudienceService::NewStub(stack_->channel())
+                                 ->ListUserLists(BearerContext(key).get(), req, &lists);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      for (const v1::UserList& l : lists.user_lists()) {
+        if (l.display_name().starts_with(prefix)) ids.push_back(l.id());
+      }
+      req.set_page_token(lists.next_page_token());
+    } while (!req.page_token().empty());
     return ids;
   }
 
@@ -2064,6 +2067,8 @@ TEST_P(CampaignTest, AFailedSegmentDeliveryLeavesNoListBehind) {
       R"({"team":"team-2","methods":["POST"],"path_contains":")", ShortId(accounts[0]),
       R"(/mass-messaging","error_rate":1,"error_status":422,"error_code":"invalid_text"})")));
   absl::Cleanup clear_faults = [] { ClearFaults("team-2"); };
+  // Other tests' segment lists on the same simulator account stay.
+  const std::vector<std::string> before = ListsNamed(key, accounts[0], "Herald Lapsed fans");
 
   const v1::Campaign created = SendToSegment(tenant, key, accounts[0], segment);
   ASSERT_FALSE(created.name().empty());
@@ -2074,7 +2079,7 @@ TEST_P(CampaignTest, AFailedSegmentDeliveryLeavesNoListBehind) {
   EXPECT_EQ(deliveries[0].state(), v1::Delivery::FAILED);
   EXPECT_EQ(deliveries[0].upstream_message_id(), 0);
   EXPECT_TRUE(
-      testing::WaitFor([&] { return ListsNamed(key, accounts[0], "Herald Lapsed fans").empty(); },
+      testing::WaitFor([&] { return ListsNamed(key, accounts[0], "Herald Lapsed fans") == before; },
                        absl::Seconds(60)))
       << "the failed delivery's list is still there";
   EXPECT_THAT(SegmentScansOf(tenant), ::testing::IsEmpty());
@@ -2140,6 +2145,8 @@ TEST_P(CampaignTest, ACampaignCancelledWhileItsListIsFilledLeavesNothingBehind) 
       AddFault(R"({"team":"team-2","methods":["POST"],"path_contains":"/users","error_rate":1,)"
                R"("error_status":429,"retry_after_s":1})"));
   absl::Cleanup clear_faults = [] { ClearFaults("team-2"); };
+  // Other tests' segment lists on the same simulator account stay.
+  const std::vector<std::string> before = ListsNamed(key, accounts[0], "Herald Lapsed fans");
 
   const v1::Campaign created = SendToSegment(tenant, key, accounts[0], segment);
   ASSERT_FALSE(created.name().empty());
@@ -2268,6 +2275,8 @@ TEST_P(CampaignTest, AScanBegunInTheCampaignsTableIsFinished) {
   ASSERT_NO_FATAL_FAILURE(
       AddFault(R"({"team":"team-2","methods":["GET"],"path_contains":"/users","count":1})"));
   absl::Cleanup clear_faults = [] { ClearFaults("team-2"); };
+  // Other tests' segment lists on the same simulator account stay.
+  const std::vector<std::string> before = ListsNamed(key, accounts[0], "Herald Lapsed fans");
 
   const v1::Campaign created = SendToSegment(tenant, key, accounts[0], segment);
   ASSERT_FALSE(created.name().empty());
@@ -3651,8 +3660,8 @@ TEST_P(CampaignTest, RefusedUpstreamKeyPausesTheTeamUntilANewKeyIsSet) {
   EXPECT_FALSE(team.paused());
 }
 
-// An account's lists page at any size up to 50, the upstream's own minimum of 10 included; a
-// larger size is read as 50, a negative one refused.
+// An account's lists page at any size up to 49, the upstream's own minimum of 10 included; a
+// larger size is read as 49, a negative one refused; the last page, full or not, has no token.
 TEST_P(CampaignTest, UserListsPageAtAnySizeAndALargerSizeIsClamped) {
   const std::string key = NewTenant("listpages");
   const std::vector<std::string> accounts = ImportAccounts("listpages", key, 1);
@@ -3685,6 +3694,22 @@ TEST_P(CampaignTest, UserListsPageAtAnySizeAndALargerSizeIsClamped) {
     req.set_page_token(resp.next_page_token());
   }
   EXPECT_EQ(paged, all);
+
+  // A page the size of the whole is the last; one smaller leaves exactly one for the next.
+  req.set_page_token("");
+  req.set_page_size(whole.user_lists_size());
+  v1::ListUserListsResponse exact;
+  ASSERT_TRUE(audiences->ListUserLists(BearerContext(key).get(), req, &exact).ok());
+  EXPECT_EQ(exact.user_lists_size(), whole.user_lists_size());
+  EXPECT_TRUE(exact.next_page_token().empty());
+  req.set_page_size(whole.user_lists_size() - 1);
+  ASSERT_TRUE(audiences->ListUserLists(BearerContext(key).get(), req, &exact).ok());
+  ASSERT_FALSE(exact.next_page_token().empty());
+  req.set_page_token(exact.next_page_token());
+  ASSERT_TRUE(audiences->ListUserLists(BearerContext(key).get(), req, &exact).ok());
+  ASSERT_EQ(exact.user_lists_size(), 1);
+  EXPECT_EQ(exact.user_lists(0).id(), all.back());
+  EXPECT_TRUE(exact.next_page_token().empty());
 
   req.set_page_token("");
   req.set_page_size(-1);

@@ -970,15 +970,20 @@ Service::Op<std::pair<std::vector<upstream::UserList>, bool>> Service::ListUserL
     std::string tenant, std::string account_id, int offset, int limit) {
   HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, account_id));
   HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
-  const upstream::UserListsQuery query{.limit = limit, .offset = offset};
+  if (limit < 1 || limit > 49) {
+    co_return absl::InvalidArgumentError(StrCat("page_size: 1 to 49, got ", limit));
+  }
+  const upstream::UserListsQuery query{.limit = std::max(limit + 1, 10), .offset = offset};
   HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, account.team, &account_id));
   auto lists = co_await api->ListUserLists(account_id, query);
   if (!lists.ok()) {
     co_return co_await UpstreamFailed(account.tenant, account.team, "listing user lists",
                                       lists.status());
   }
-  const bool more = static_cast<int>(lists.value->size()) >= limit;
-  co_return std::make_pair(*std::move(lists.value), more);
+  std::vector<upstream::UserList> page = *std::move(lists.value);
+  const bool more = static_cast<int>(page.size()) > limit;
+  if (more) page.resize(limit);
+  co_return std::make_pair(std::move(page), more);
 }
 
 namespace {

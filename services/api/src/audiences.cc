@@ -32,7 +32,7 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
         [this, req](const Caller& c) -> Op<v1::ListUserListsResponse> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string account,
                                      OwnId(c.tenant, "account", req->account(), "accounts"));
-          HERALD_CO_ASSIGN_OR_RETURN(const int limit, ParsePageSize(req->page_size(), 50, 50));
+          HERALD_CO_ASSIGN_OR_RETURN(const int limit, ParsePageSize(req->page_size(), 49, 49));
           const uint64_t fingerprint = Fingerprint(StrCat("lists/", req->account()));
           HERALD_CO_ASSIGN_OR_RETURN(std::string after,
                                      DecodePageToken(req->page_token(), fingerprint));
@@ -40,14 +40,8 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
           if (!after.empty() && !absl::SimpleAtoi(after, &offset)) {
             co_return absl::InvalidArgumentError("page_token: malformed");
           }
-          // The upstream pages by 10 to 50: a smaller page is cut from 10.
           HERALD_CO_ASSIGN_OR_RETURN(
-              auto page,
-              co_await service_.ListUserLists(c.tenant, account, offset, std::max(limit, 10)));
-          if (static_cast<int>(page.first.size()) > limit) {
-            page.first.resize(limit);
-            page.second = true;
-          }
+              auto page, co_await service_.ListUserLists(c.tenant, account, offset, limit));
           v1::ListUserListsResponse out;
           for (const auto& l : page.first) {
             v1::UserList* list = out.add_user_lists();

@@ -247,8 +247,9 @@ class Service {
   Op<bool> DeleteMediaAsset(std::string tenant, std::string id);
 
   // ---- audiences
-  // One page of the account's upstream lists (offset paging, 10-50 per page) and whether more
-  // follow.
+  // One page of the account's upstream lists (offset paging, 1-49 per page) and whether more
+  // follow: the upstream, which pages by 10 to 50 without saying whether more follow, is asked
+  // for one more than the page.
   Op<std::pair<std::vector<upstream::UserList>, bool>> ListUserLists(std::string tenant,
                                                                      std::string account,
                                                                      int offset, int limit);
