@@ -96,7 +96,8 @@ void ReadQueue(ObjectReader& p, WebhookEvent& e) {
     e.queue_total = *total;
     e.queue_pending = *pending;
   }
-  e.queue_done = p.Bool("isDone");
+  // `chat_queue.finished` is the end, whether or not its payload says isDone.
+  e.queue_done = p.Bool("isDone") || e.type == WebhookEventType::kChatQueueFinished;
   e.queue_canceled = p.Bool("isCanceled");
 }
 

@@ -144,6 +144,17 @@ TEST(WebhookEventTest, QueueProgress) {
   EXPECT_TRUE(e->queue_done);
 }
 
+TEST(WebhookEventTest, AFinishedQueueIsDoneWhateverItsPayloadSays) {
+  auto finished = DecodeWebhookEvent(R"({"event":"chat_queue.finished","account_id":"acct_a",
+      "payload":{"id":12,"pending":0,"total":7}})");
+  ASSERT_TRUE(finished.ok()) << finished.status();
+  EXPECT_TRUE(finished->queue_done);
+  auto updated = DecodeWebhookEvent(R"({"event":"chat_queue.updated","account_id":"acct_a",
+      "payload":{"id":12,"pending":3,"total":7}})");
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_FALSE(updated->queue_done);
+}
+
 TEST(WebhookEventTest, QueueProgressWithoutBothCountsHasNone) {
   for (std::string_view counts : {"", R"(,"total":7)", R"(,"pending":0)"}) {
     auto e = DecodeWebhookEvent(StrCat(R"({"event":"chat_queue.finished",
