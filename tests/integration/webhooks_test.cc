@@ -285,6 +285,31 @@ TEST_F(WebhooksTest, AnUnlockBeforeItsMessageIsEstimatedWhenCredited) {
   EXPECT_EQ(s.net_cents, 1200);
 }
 
+// A message purchase whose payload names no chat message cannot be credited: it says so, and
+// its fan's data still counts. A tip, which is no message's, is simply applied.
+TEST_F(WebhooksTest, AMessagePurchaseNamingNoMessageIsUnattributed) {
+  Record("s", Sent(104, 505, 12, 1500));
+  EXPECT_EQ(Record("t", Transaction(0, 12, 1500, 4200)), RecordOutcome::kUnattributed);
+  EXPECT_EQ(Record("u", Unlock(0, 12, 1500)), RecordOutcome::kUnattributed);
+  EXPECT_EQ(Record("u", Unlock(0, 12, 1500)), RecordOutcome::kDuplicate);
+  EXPECT_EQ(Stats(104).purchases, 0);
+  EXPECT_EQ(Fan(12), R"({"lifetime_spend_cents":4200,"subscribed_at_ms":0})");
+  WebhookEvent tip = Transaction(0, 12, 500, 4700);
+  tip.transaction_kind = "tip";
+  EXPECT_EQ(Record("tip", tip), RecordOutcome::kApplied);
+}
+
+// A transaction without its fan object names fan 0; the unlock that names the fan makes them
+// the buyer, when it arrives before the purchase is credited.
+TEST_F(WebhooksTest, ThePurchasesBuyerIsTheFanAnEventNames) {
+  EXPECT_EQ(Record("t", Transaction(506, 0, 1500)), RecordOutcome::kUnattributed);
+  EXPECT_EQ(Record("u", Unlock(506, 13, 1500)), RecordOutcome::kUnattributed);
+  Record("s", Sent(105, 506, 13, 1500));
+  redis::Reply buyers = Must(client_->Exec({"ZRANGE", "hd:{t:t1}:mb:acct_a:105", "0", "-1"}));
+  ASSERT_EQ(buyers.elements().size(), 1u);
+  EXPECT_EQ(buyers.elements()[0].AsOptionalString(), "13");
+}
+
 TEST_F(WebhooksTest, FreeMessagesAreCountedButNotLinked) {
   Record("s", Sent(103, 504, 10, 0));
   Record("t", Transaction(504, 10, 500));

@@ -241,7 +241,11 @@ end
 local function purchase(fields)
   local b, changes = read_buy()
   for field, value in pairs(fields) do set_buy(b, changes, field, value) end
-  if not b[BUY_FAN] then set_buy(b, changes, BUY_FAN, fan) end
+  -- The buyer: the first event's that names one (a transaction without its fan object names
+  -- fan 0), fixed once the purchase is credited.
+  if fan ~= '0' and (not b[BUY_FAN] or (b[BUY_FAN] == '0' and not b[COUNTED])) then
+    set_buy(b, changes, BUY_FAN, fan)
+  end
   if not b[BUY_AT] then
     -- Dated as the upstream says, never later than now (a clock ahead of Herald's).
     local at = arg(18)

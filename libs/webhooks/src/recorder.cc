@@ -68,13 +68,19 @@ std::string Seconds(absl::Duration d) {
   return StrCat(std::max<int64_t>(1, absl::ToInt64Seconds(d)));
 }
 
+// Whether `e`, if it is a purchase, is one of a chat message: every unlock is; a transaction of
+// type "message" (or of no type) is, a tip's or a subscription's is not.
+bool IsMessagePurchase(const WebhookEvent& e) {
+  return e.type != WebhookEventType::kTransaction || e.transaction_kind.empty() ||
+         e.transaction_kind == "message";
+}
+
 // The arguments of one event in a batch (lua/apply_event.lua, kFieldsPerEvent per event).
 void AppendEventArgs(std::vector<std::string>& args, std::string idempotency_key,
                      const WebhookEvent& e) {
   // A transaction that is not a message purchase (a tip, a subscription) only updates the
   // fan's data.
-  const bool message_purchase = e.type != WebhookEventType::kTransaction ||
-                                e.transaction_kind.empty() || e.transaction_kind == "message";
+  const bool message_purchase = IsMessagePurchase(e);
   args.push_back(std::move(idempotency_key));
   args.push_back(StrCat(EventCode(e.type)));
   args.push_back(e.account);
@@ -149,6 +155,23 @@ class RedisEventRecorder final : public EventRecorder {
 
   Op<RecordOutcome> Record(std::string tenant, std::string idempotency_key,
                            const WebhookEvent& e) override {
+    // A message purchase that names no chat message (its link missing from the payload) is
+    // applied to the fan's data but cannot be credited to any mass message: reconciliation's
+    // read of the message's buyers finds it.
+    const bool unplaced =
+        (e.type == WebhookEventType::kPpvUnlocked || e.type == WebhookEventType::kTransaction) &&
+        IsMessagePurchase(e) && e.chat_message_id == 0;
+    absl::StatusOr<RecordOutcome> outcome =
+        co_await Apply(std::move(tenant), std::move(idempotency_key), e);
+    if (unplaced && outcome.ok() && *outcome == RecordOutcome::kApplied) {
+      co_return RecordOutcome::kUnattributed;
+    }
+    co_return outcome;
+  }
+
+ private:
+  // The event's outcome in its batch, which this call commits or waits for.
+  Op<RecordOutcome> Apply(std::string tenant, std::string idempotency_key, const WebhookEvent& e) {
     auto me = std::make_shared<Waiter>();
     me->args.reserve(kFieldsPerEvent);
     AppendEventArgs(me->args, std::move(idempotency_key), e);
@@ -177,7 +200,6 @@ class RedisEventRecorder final : public EventRecorder {
     co_return co_await Commit(std::move(tenant), std::move(me));
   }
 
- private:
   static constexpr size_t kFieldsPerEvent = 18;
 
   struct Waiter {

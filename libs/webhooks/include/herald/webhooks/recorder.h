@@ -42,7 +42,8 @@ enum class RecordOutcome {
   kApplied,
   kDuplicate,  // the idempotency key was seen within the dedupe window: nothing changed
   // Applied, but a purchase whose mass message is not known (yet): kept, and credited if the
-  // chat message's messages.sent arrives within the link TTL.
+  // chat message's messages.sent arrives within the link TTL. Also a message purchase that
+  // names no chat message: only the fan's data is applied (reconciliation finds the purchase).
   kUnattributed,
 };
 
