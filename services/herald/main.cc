@@ -70,6 +70,9 @@ ABSL_FLAG(std::string, public_webhook_url, "",
           "The ingest role's address as the upstream reaches it, e.g. "
           "https://ingest.example.com/webhooks: each team's webhook is registered there when the "
           "team is created. Empty: teams are not registered.");
+ABSL_FLAG(absl::Duration, webhook_secret_overlap, absl::Hours(24),
+          "How long a team's previous webhook signing secret is still accepted after the secret "
+          "changed (the upstream retries events signed before); 0: not at all. Up to 30 days.");
 ABSL_FLAG(int64_t, webhook_max_body_bytes, 1 << 20,
           "Webhook bodies larger than this are refused with 413.");
 ABSL_FLAG(int64_t, webhook_max_body_bytes_in_flight, int64_t{256} << 20,
@@ -329,6 +332,7 @@ int main(int argc, char** argv) {
       .admin_address = absl::GetFlag(FLAGS_admin_address),
       .ingest_address = absl::GetFlag(FLAGS_ingest_address),
       .public_webhook_url = absl::GetFlag(FLAGS_public_webhook_url),
+      .webhook_secret_overlap = absl::GetFlag(FLAGS_webhook_secret_overlap),
       .reconcile_schedule = absl::GetFlag(FLAGS_reconcile_schedule),
       .webhook_max_body_bytes = absl::GetFlag(FLAGS_webhook_max_body_bytes),
       .webhook_max_body_bytes_in_flight = absl::GetFlag(FLAGS_webhook_max_body_bytes_in_flight),

@@ -192,6 +192,13 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
                flags.public_webhook_url, "')"));
   }
   config.public_webhook_url = flags.public_webhook_url;
+  if (flags.webhook_secret_overlap < absl::ZeroDuration() ||
+      flags.webhook_secret_overlap > absl::Hours(24 * 30)) {
+    return absl::InvalidArgumentError(
+        StrCat("--webhook_secret_overlap must be from 0 to 720h, got ",
+               absl::FormatDuration(flags.webhook_secret_overlap)));
+  }
+  config.webhook_secret_overlap = flags.webhook_secret_overlap;
   config.workflow.reconcile_schedule.clear();
   for (absl::string_view part :
        absl::StrSplit(ToAbsl(flags.reconcile_schedule), ',', absl::SkipWhitespace())) {
@@ -507,7 +514,8 @@ int RunServe(const ServeConfig& config) {
       campaign::ServiceConfig{.admin_key = config.admin_key,
                               .list_batch = config.workflow.list_batch,
                               .max_attempts = config.workflow.max_attempts,
-                              .public_webhook_url = config.public_webhook_url});
+                              .public_webhook_url = config.public_webhook_url,
+                              .webhook_secret_overlap = config.webhook_secret_overlap});
   product->workflow = std::make_unique<campaign::DeliveryWorkflow>(
       *product->store, job_queue, *product->upstream, SystemClock::Get(), config.workflow);
   product->actions = std::make_unique<automation::ActionRunner>(*product->store, job_queue,

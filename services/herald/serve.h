@@ -53,6 +53,8 @@ struct ServeConfig {
   // Where the upstream reaches the ingest role ("https://…/webhooks"); empty: teams are not
   // registered for webhooks.
   std::string public_webhook_url;
+  // How long a team's previous webhook signing secret is accepted after it changed.
+  absl::Duration webhook_secret_overlap = absl::Hours(24);
   // How the ingest role writes events (group commit).
   webhooks::RecorderConfig recorder;
   absl::Duration ingest_shed_latency;
@@ -104,6 +106,7 @@ struct ServeFlags {
   std::string admin_address;
   std::string ingest_address = "0.0.0.0:8080";
   std::string public_webhook_url;
+  absl::Duration webhook_secret_overlap = absl::Hours(24);
   std::string reconcile_schedule = "10m,1h,6h,24h,72h";
   int64_t webhook_max_body_bytes = 1 << 20;
   int64_t webhook_max_body_bytes_in_flight = int64_t{256} << 20;

@@ -38,6 +38,7 @@ TEST(ServeConfigTest, WebhookSettings) {
   auto config = MakeServeConfig(flags);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->public_webhook_url, "https://ingest.example.com/webhooks");
+  EXPECT_EQ(config->webhook_secret_overlap, absl::Hours(24));
   EXPECT_EQ(config->workflow.reconcile_schedule,
             (std::vector<absl::Duration>{absl::Minutes(1), absl::Hours(2)}));
   flags.reconcile_schedule = "";
@@ -161,6 +162,10 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
       {[](ServeFlags& f) { f.log_format = "xml"; }, "--log_format"},
       {[](ServeFlags& f) { f.ingest_address = "ingest"; }, "--ingest_address"},
       {[](ServeFlags& f) { f.public_webhook_url = "ingest.example.com"; }, "--public_webhook_url"},
+      {[](ServeFlags& f) { f.webhook_secret_overlap = -absl::Seconds(1); },
+       "--webhook_secret_overlap"},
+      {[](ServeFlags& f) { f.webhook_secret_overlap = absl::Hours(24 * 31); },
+       "--webhook_secret_overlap must be from 0 to 720h"},
       {[](ServeFlags& f) { f.webhook_max_body_bytes = 10; }, "--webhook_max_body_bytes"},
       {[](ServeFlags& f) { f.media_max_bytes = 10; }, "--media_max_bytes"},
       {[](ServeFlags& f) { f.media_buffer_bytes = (16 << 20) - 1; }, "--media_buffer_bytes"},

@@ -7,6 +7,7 @@
 // as a hash), the team's upstream API key and its webhook signing secret (both stored sealed).
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -361,6 +362,93 @@ TEST(SecretsTest, AWorkerWithoutTheKeyRetriesUntilOneWithItSends) {
       testing::WaitFor([&] { return get().state() == v1::Campaign::COMPLETED; }, absl::Seconds(60)))
       << get().DebugString() << stack.herald().Logs();
   EXPECT_EQ(deliver(), 200);
+}
+
+// A team's webhook secret, rotated, leaves the one before accepted while the upstream may still
+// sign with it: until the registration succeeds, then for --webhook_secret_overlap.
+TEST(SecretsTest, AWebhookSecretsPredecessorIsAcceptedForItsOverlapOnly) {
+  const std::string encryption_key(64, '5');
+  auto started = StartWithTeam(
+      {.simulator_args = {"--teams=1", "--accounts_per_team=1", "--fans_per_account=1"},
+       .herald_args = {"--log_level=warn"},
+       .admin_key = kAdminKey,
+       .encryption_key = encryption_key,
+       .register_webhooks = true});
+  ASSERT_TRUE(started.ok()) << started.status();
+  HeraldStack& stack = *started->stack;
+  auto box = store::SecretBox::FromHexKey(encryption_key);
+  ASSERT_TRUE(box.ok());
+  auto current_secret = [&] {
+    const std::vector<std::string> sealed = SealedFields(stack, kTenant, "main");
+    return sealed.size() < 2 ? "" : box->Open(sealed[1], kWebhookContext).value_or("");
+  };
+  int events = 0;
+  auto deliver = [&](const std::string& secret) {
+    const std::string body = R"({"event":"accounts.connected","account_id":"acct_1","payload":{}})";
+    auto r = testing::HttpRequest(stack.herald().ingest_port(), "POST",
+                                  StrCat("/webhooks/", kTenant, ".main"), body,
+                                  {{"Content-Type", "application/json"},
+                                   {"X-OFAPI-Idempotency-Key", StrCat("evt_overlap_", ++events)},
+                                   {"Signature", store::HmacSha256Hex(secret, body)}});
+    return r.ok() ? r->status : 0;
+  };
+  auto rotate = [&](v1::Team* team) {
+    v1::RegisterTeamWebhookRequest req;
+    req.set_name(started->team.team.name());
+    return v1::AccountService::NewStub(stack.channel())
+        ->RegisterTeamWebhook(BearerContext(started->key).get(), req, team);
+  };
+  // Each restart starts the ingest's endpoint cache afresh. The channel's first calls after it
+  // may still meet the old process' connection.
+  auto restart = [&](const std::map<std::string, std::string>& env) {
+    ASSERT_TRUE(stack.herald().Restart(env).ok()) << stack.herald().Logs();
+    ASSERT_TRUE(testing::WaitFor(
+        [&] {
+          v1::ListTenantsResponse tenants;
+          return v1::TenantService::NewStub(stack.channel())
+              ->ListTenants(BearerContext(kAdminKey).get(), {}, &tenants)
+              .ok();
+        },
+        absl::Seconds(10)));
+  };
+
+  const std::string first = current_secret();
+  ASSERT_FALSE(first.empty());
+  v1::Team team;
+  grpc::Status s = rotate(&team);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(team.has_webhook_secret_rotate_time());
+  const std::string second = current_secret();
+  ASSERT_NE(second, first);
+  EXPECT_EQ(deliver(first), 200);  // within the default overlap of a day
+  EXPECT_EQ(deliver(second), 200);
+
+  // Without an overlap, the predecessor is refused once the upstream has the new secret.
+  ASSERT_NO_FATAL_FAILURE(restart({{"HERALD_WEBHOOK_SECRET_OVERLAP", "0s"}}));
+  EXPECT_EQ(deliver(first), 401);
+  EXPECT_EQ(deliver(second), 200);
+
+  // A registration the upstream fails leaves the upstream signing with the secret it has: that
+  // one stays accepted, overlap or not, until a registration succeeds.
+  auto fault = testing::HttpRequest(
+      stack.sim().port(), "POST", "/_sim/faults",
+      R"({"team":"team-1","path_contains":"/webhooks","error_rate":1,"error_status":500})");
+  ASSERT_TRUE(fault.ok() && fault->status == 200);
+  s = rotate(&team);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  const std::string third = current_secret();
+  ASSERT_NE(third, second);
+  ASSERT_NO_FATAL_FAILURE(restart({}));
+  EXPECT_EQ(deliver(second), 200);
+  EXPECT_EQ(deliver(third), 200);
+  auto cleared = testing::HttpRequest(stack.sim().port(), "DELETE", "/_sim/faults?team=team-1", "");
+  ASSERT_TRUE(cleared.ok() && cleared->status == 200);
+  s = rotate(&team);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(current_secret(), third) << "the secret offered before is offered again";
+  ASSERT_NO_FATAL_FAILURE(restart({}));
+  EXPECT_EQ(deliver(second), 401);
+  EXPECT_EQ(deliver(third), 200);
 }
 
 }  // namespace

@@ -377,6 +377,7 @@ Service::Op<Service::Revoked> Service::RevokeApiKey(std::string tenant, std::str
 void Service::RotateWebhookSecret(store::Team& team, std::string_view secret) const {
   team.sealed_previous_webhook_secret = team.sealed_webhook_secret;
   team.sealed_webhook_secret = box_.Seal(secret, WebhookSecretContext(team.tenant, team.id));
+  team.webhook_secret_rotate_time_ms = absl::ToUnixMillis(clock_.Now());
 }
 
 Service::Op<store::Created<store::Team>> Service::CreateTeam(store::Team team, TeamSecrets secrets,
@@ -497,6 +498,10 @@ Service::Op<store::Team> Service::RegisterTeamWebhook(std::string tenant, std::s
                              co_await store_.Update<store::Team>(tenant, id, [&](store::Team& t) {
                                t.webhook_id = webhook_id;
                                t.webhook_error = status.ok() ? "" : std::string(status.message());
+                               // The upstream signs with the new secret from now on: the
+                               // previous one's overlap starts.
+                               if (status.ok())
+                                 t.webhook_secret_rotate_time_ms = absl::ToUnixMillis(clock_.Now());
                                return absl::OkStatus();
                              }));
   if (refused) {
@@ -572,8 +577,14 @@ Service::Op<std::pair<std::string, std::string>> Service::TeamWebhookSecrets(std
     co_return absl::Status(secret.status().code(), StrCat("the webhook secret cannot be opened: ",
                                                           secret.status().message()));
   }
+  // The previous secret is accepted while a registration has not finished (the upstream may sign
+  // with either), then for the overlap after the change.
   std::string previous;
-  if (!team.sealed_previous_webhook_secret.empty()) {
+  const bool overlap_over =
+      team.webhook_error.empty() && team.webhook_secret_rotate_time_ms != 0 &&
+      clock_.Now() - absl::FromUnixMillis(team.webhook_secret_rotate_time_ms) >=
+          config_.webhook_secret_overlap;
+  if (!team.sealed_previous_webhook_secret.empty() && !overlap_over) {
     auto opened =
         box_.Open(team.sealed_previous_webhook_secret, WebhookSecretContext(team.tenant, team.id));
     if (opened.ok()) previous = *std::move(opened);

@@ -651,6 +651,9 @@ v1::Team ToProto(const store::Team& t) {
   out.set_webhook_error(t.webhook_error);
   out.set_burst(t.burst);
   out.set_webhook_endpoint(StrCat("/webhooks/", webhooks::EndpointId(t.tenant, t.id)));
+  if (t.webhook_secret_rotate_time_ms != 0) {
+    SetTime(t.webhook_secret_rotate_time_ms, out.mutable_webhook_secret_rotate_time());
+  }
   return out;
 }
 

@@ -106,6 +106,9 @@ struct ServiceConfig {
   // team registers "<url>/<tenant>.<team>" with the upstream when it is created. Empty: teams
   // are not registered (no webhooks; deliveries are followed by polling).
   std::string public_webhook_url;
+  // How long a team's previous webhook signing secret is still accepted after it changed: the
+  // upstream retries what it signed before for hours. Zero: not at all.
+  absl::Duration webhook_secret_overlap = absl::Hours(24);
 };
 
 // The upstream events Herald subscribes each team to; automations on other events add theirs

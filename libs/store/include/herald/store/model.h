@@ -56,9 +56,13 @@ struct Team {
   // The upstream webhook that sends this team's events to Herald's ingest endpoint.
   std::string webhook_id;             // "wh_…"; empty: not registered
   std::string sealed_webhook_secret;  // its signing secret, sealed with SecretBox
-  // The secret before the last registration, still accepted: until the upstream has taken the
-  // new one (or when telling it failed), its events are signed with this one.
+  // The secret before the last registration, still accepted for a while (ServiceConfig::
+  // webhook_secret_overlap): until the upstream has taken the new one (or when telling it
+  // failed), and while it retries what it signed before, its events are signed with this one.
   std::string sealed_previous_webhook_secret;
+  // When the secret last changed; 0: never, or before Herald recorded it (the previous secret
+  // is then accepted until the next change).
+  int64_t webhook_secret_rotate_time_ms = 0;
   std::string webhook_error;  // why the last registration failed; empty: it did not
 };
 
