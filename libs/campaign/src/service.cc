@@ -2049,14 +2049,22 @@ Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::strin
     co_await clock_.SleepFor(absl::Milliseconds(50));
   }
   for (Delivery& d : deliveries) {
-    if (d.state != DeliveryState::kCancelled) {
-      if (d.cancel_outcome.empty()) {
-        d.cancel_outcome = d.state == DeliveryState::kFailed
-                               ? "nothing sent (the delivery had failed)"
-                               : "still being sent";
+    if (d.state == DeliveryState::kCancelled) continue;
+    // A delivery that failed after its message reached the upstream (its progress could not be
+    // followed) left that message out: the cancel does not take it back.
+    const bool failed_unsent = d.state == DeliveryState::kFailed && d.upstream_message_id == 0;
+    if (d.cancel_outcome.empty()) {
+      if (failed_unsent) {
+        d.cancel_outcome = "nothing sent (the delivery had failed)";
+      } else if (d.state == DeliveryState::kFailed) {
+        d.cancel_outcome =
+            StrCat("not unsent: the delivery failed after its mass message ", d.upstream_message_id,
+                   " reached the upstream; check the account's queue");
+      } else {
+        d.cancel_outcome = "still being sent";
       }
-      if (d.state != DeliveryState::kFailed) result.not_undone.push_back(std::move(d));
     }
+    if (!failed_unsent) result.not_undone.push_back(std::move(d));
   }
   // Wording only: the cancel stands without it.
   if (absl::Status said = co_await SayWhatHoldsUnsends(tenant, result.not_undone); !said.ok()) {
