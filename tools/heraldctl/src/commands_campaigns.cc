@@ -22,29 +22,32 @@ int PrintOrWatch(Session& s, const ParsedCommand& c, const v1::Campaign& campaig
 absl::Status CampaignFromFileAndFlags(const ParsedCommand& c, const Names& names,
                                       v1::Campaign* campaign, std::vector<std::string>* paths);
 
-// --all-accounts: sets --accounts of `c` to every account of the tenant (of --team when given),
-// as the server lists them, once the rest of the command line and the file are found good (a
-// usage error never reaches the server). Returns kExitOk, or the exit code of a usage error, a
-// failed listing or a tenant without accounts (rejected, as the server would), already reported.
-int ExpandAllAccounts(Session& s, ParsedCommand& c) {
+// The account --all-accounts stands for while the command line and the file are read.
+constexpr char kEveryAccount[] = "acct_listed";
+
+// The campaign of --file and the flags (`paths`: the fields they name). With --all-accounts,
+// the targets are built for one stand-in account and, once the rest is found good (a usage
+// error never reaches the server), copied to every account of the tenant (of --team when given)
+// as the server lists them. Each input is read once: a file may be stdin. Returns kExitOk, or
+// the exit code of a usage error, a failed listing or a tenant without accounts (rejected, as
+// the server would), already reported.
+int ReadCampaign(Session& s, const ParsedCommand& given, v1::Campaign* campaign,
+                 std::vector<std::string>* paths) {
+  ParsedCommand c = given;
   const bool all = c.Has("all-accounts") && c.GetBool("all-accounts");
-  if (!all) {
-    if (!c.Has("team")) return kExitOk;
+  if (!all && c.Has("team")) {
     return s.Usage(absl::InvalidArgumentError("--team goes with --all-accounts"));
   }
-  if (c.Has("accounts")) {
+  if (all && c.Has("accounts")) {
     return s.Usage(absl::InvalidArgumentError("give --accounts or --all-accounts, not both"));
   }
-  // Checked with one stand-in account for those to be listed: the targets are built as they
-  // will be, --fans-file read and parsed included.
-  ParsedCommand probe = c;
-  probe.flags["accounts"] = "acct_listed";
-  v1::Campaign checked;
-  std::vector<std::string> checked_paths;
-  if (absl::Status st = CampaignFromFileAndFlags(probe, s.names(), &checked, &checked_paths);
-      !st.ok()) {
+  if (all) c.flags["accounts"] = kEveryAccount;
+  if (absl::Status st = CampaignFromFileAndFlags(c, s.names(), campaign, paths); !st.ok()) {
     return s.Usage(st);
   }
+  if (!all) return kExitOk;
+  std::string stand_in;
+  HCTL_ASSIGN_OR_USAGE(stand_in, s, s.names().Resolve("accounts", kEveryAccount));
   v1::ListAccountsRequest request;
   HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Parent());
   if (c.Has("team")) {
@@ -66,9 +69,15 @@ int ExpandAllAccounts(Session& s, ParsedCommand& c) {
             << " no accounts\n";
     return kExitRejected;
   }
-  std::vector<std::string> names;
-  for (const v1::Account& account : listed.accounts()) names.push_back(account.name());
-  c.flags["accounts"] = StrJoin(names, ",");
+  // Every target is the stand-in's (--all-accounts replaces the file's targets, as --accounts
+  // does).
+  const v1::AccountTarget prototype = campaign->targets(0);
+  campaign->clear_targets();
+  for (const v1::Account& account : listed.accounts()) {
+    v1::AccountTarget* target = campaign->add_targets();
+    *target = prototype;
+    target->set_account(account.name());
+  }
   return kExitOk;
 }
 
@@ -107,15 +116,12 @@ void ClearOutputOnly(v1::Campaign* campaign) {
   campaign->clear_revision();
 }
 
-int CampaignsCreate(Session& s, const ParsedCommand& given) {
-  ParsedCommand c = given;
-  if (const int code = ExpandAllAccounts(s, c); code != kExitOk) return code;
+int CampaignsCreate(Session& s, const ParsedCommand& c) {
   v1::CreateCampaignRequest request;
   HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Parent());
   std::vector<std::string> paths;
-  if (absl::Status st = CampaignFromFileAndFlags(c, s.names(), request.mutable_campaign(), &paths);
-      !st.ok()) {
-    return s.Usage(st);
+  if (const int code = ReadCampaign(s, c, request.mutable_campaign(), &paths); code != kExitOk) {
+    return code;
   }
   ClearOutputOnly(request.mutable_campaign());
   if (c.Has("draft")) request.mutable_campaign()->set_save_as_draft(c.GetBool("draft"));
@@ -130,14 +136,11 @@ int CampaignsCreate(Session& s, const ParsedCommand& given) {
   return status.ok() ? PrintOrWatch(s, c, response) : s.Fail(status);
 }
 
-int CampaignsUpdate(Session& s, const ParsedCommand& given) {
-  ParsedCommand c = given;
-  if (const int code = ExpandAllAccounts(s, c); code != kExitOk) return code;
+int CampaignsUpdate(Session& s, const ParsedCommand& c) {
   v1::UpdateCampaignRequest request;
   std::vector<std::string> paths;
-  if (absl::Status st = CampaignFromFileAndFlags(c, s.names(), request.mutable_campaign(), &paths);
-      !st.ok()) {
-    return s.Usage(st);
+  if (const int code = ReadCampaign(s, c, request.mutable_campaign(), &paths); code != kExitOk) {
+    return code;
   }
   // Only writable fields go into the mask: a file saved with `campaigns get --json` carries
   // the name (taken from the argument instead) and output-only fields, which are ignored.

@@ -731,6 +731,24 @@ TEST_F(CommandsTest, AllAccountsChecksTheCommandBeforeListingAccounts) {
   EXPECT_EQ(r_.create_campaign.campaign().targets(1).account(), "tenants/acme/accounts/acct_b");
 }
 
+// With --all-accounts each input is still read once: a campaign file on stdin arrives whole.
+TEST_F(CommandsTest, AllAccountsReadsAFileOnStdinOnce) {
+  std::istringstream in(
+      "display_name: from stdin\ncontent: {text: hello, price_cents: 1500, "
+      "media: [m1]}\n");
+  std::streambuf* const cin = std::cin.rdbuf(in.rdbuf());
+  const int code = Run({"campaigns", "create", "--all-accounts", "--file=-", "--lists=vips"});
+  std::cin.rdbuf(cin);
+  ASSERT_EQ(code, kExitOk) << err_.str();
+  const v1::Campaign& sent = r_.create_campaign.campaign();
+  EXPECT_EQ(sent.display_name(), "from stdin");
+  EXPECT_EQ(sent.content().text(), "hello");
+  EXPECT_EQ(sent.content().price_cents(), 1500);
+  ASSERT_EQ(sent.targets_size(), 2);
+  EXPECT_EQ(sent.targets(0).account(), "tenants/acme/accounts/acct_a");
+  EXPECT_THAT(sent.targets(1).user_lists(), ElementsAre("vips"));
+}
+
 TEST_F(CommandsTest, CampaignUpdateMaskFromFileAndFlags) {
   const std::string file = TempFile("update.json");
   std::ofstream(file) << R"({"name": "tenants/acme/campaigns/zzz", "state": "DRAFT",
