@@ -255,7 +255,14 @@ void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
 
 absl::StatusOr<std::string> YamlToJson(std::string_view yaml) {
   try {
-    const YAML::Node root = YAML::Load(std::string(yaml));
+    // One document: a second one (after `---`) is refused rather than silently left out.
+    const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml));
+    if (documents.size() > 1) {
+      return absl::InvalidArgumentError(StrCat("not valid YAML: line ",
+                                               documents[1].Mark().line + 1,
+                                               ": a second document; a campaign file holds one"));
+    }
+    const YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
     std::string out;
     const size_t max_bytes = yaml.size() * kMaxJsonBytesPerYamlByte + kJsonSlackBytes;
     if (absl::Status s = AppendJson(out, root, yaml, 0, max_bytes); !s.ok()) {
@@ -291,8 +298,8 @@ absl::Status ParseCampaignFile(std::string_view text, v1::Campaign* campaign,
   options.ignore_unknown_fields = false;
   const auto status = google::protobuf::util::JsonStringToMessage(json, campaign, options);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(
-        StrCat("campaign file does not match the Campaign message: ", status.ToString()));
+    return absl::InvalidArgumentError(StrCat("campaign file does not match the Campaign message: ",
+                                             std::string(status.message())));
   }
   if (paths != nullptr) {
     std::vector<const google::protobuf::FieldDescriptor*> fields;

@@ -64,6 +64,16 @@ TEST(YamlToJsonTest, AnUnclosedQuoteOrARepeatedKeyIsAnErrorWithItsLine) {
   EXPECT_TRUE(YamlToJson("ab: 1\naB: 2\n").ok());  // fields "ab" and "a_b"
 }
 
+TEST(YamlToJsonTest, ASecondDocumentIsRefusedNotLeftOut) {
+  absl::StatusOr<std::string> two =
+      YamlToJson("content: {text: hi}\n---\ncontent: {text: SECOND}\n");
+  ASSERT_FALSE(two.ok()) << *two;
+  EXPECT_THAT(std::string(two.status().message()), HasSubstr("line 3"));
+  EXPECT_THAT(std::string(two.status().message()), HasSubstr("a second document"));
+  EXPECT_EQ(*YamlToJson("---\ncontent: {text: hi}\n"), R"({"content":{"text":"hi"}})");
+  EXPECT_EQ(*YamlToJson(""), "null");
+}
+
 TEST(YamlToJsonTest, AliasesExpandWithinBounds) {
   // An alias repeats its anchor's node.
   EXPECT_EQ(*YamlToJson("l: &l [fans, vip]\nt: [{lists: *l}, {lists: *l}]\n"),

@@ -89,7 +89,8 @@ absl::StatusOr<absl::Time> ParseTime(std::string_view flag, std::string_view val
 
 absl::StatusOr<absl::Duration> ParseDurationFlag(std::string_view flag, std::string_view value) {
   absl::Duration d;
-  if (!absl::ParseDuration(ToAbsl(value), &d) || d < absl::ZeroDuration()) {
+  if (!absl::ParseDuration(ToAbsl(value), &d) || d < absl::ZeroDuration() ||
+      d == absl::InfiniteDuration()) {
     return absl::InvalidArgumentError(
         StrCat("--", flag, ": '", value, "' is not a duration like 15m or 1h30m"));
   }

@@ -50,6 +50,7 @@ TEST(ParseTimeTest, Rfc3339) {
 TEST(ParseDurationFlagTest, GoStyle) {
   EXPECT_EQ(*ParseDurationFlag("grace-period", "1h30m"), absl::Minutes(90));
   EXPECT_FALSE(ParseDurationFlag("grace-period", "-5m").ok());
+  EXPECT_FALSE(ParseDurationFlag("grace-period", "inf").ok());
   EXPECT_FALSE(ParseDurationFlag("grace-period", "soon").ok());
 }
 
