@@ -161,6 +161,13 @@ absl::StatusOr<ParsedCommand> ParseCommandLine(const std::vector<std::string>& a
     const std::string name = Canonical(body.substr(0, eq));
     std::optional<std::string> value;
     if (eq != std::string_view::npos) value = std::string(body.substr(eq + 1));
+    if (name == "help") {  // --help=true|false, as any boolean flag
+      const std::optional<bool> b = value ? ParseBool(*value) : std::optional<bool>(true);
+      if (!b)
+        return absl::InvalidArgumentError(StrCat("--help: '", *value, "' is not true or false"));
+      parsed.help = parsed.help || *b;
+      continue;
+    }
 
     const FlagSpec* spec = FindFlag(GlobalFlagSpecs(), name);
     const bool global = spec != nullptr;
@@ -185,6 +192,14 @@ absl::StatusOr<ParsedCommand> ParseCommandLine(const std::vector<std::string>& a
       if (i + 1 >= args.size()) {
         return absl::InvalidArgumentError(
             StrCat("--", name, " needs a value (", spec->value_name, ")"));
+      }
+      // `--tenant --json` lacks the tenant; it does not name a tenant "--json".
+      if (args[i + 1].starts_with("--")) {
+        return absl::InvalidArgumentError(StrCat("--", name, " needs a value (", spec->value_name,
+                                                 "), not the flag ", args[i + 1],
+                                                 "; for a value "
+                                                 "starting with --, write --",
+                                                 name, "=VALUE"));
       }
       value = args[++i];
     }

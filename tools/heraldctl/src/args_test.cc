@@ -126,6 +126,12 @@ TEST(ParseCommandLineTest, UsageErrors) {
               HasSubstr("unexpected argument 'b'"));
   EXPECT_THAT(Parse({"teams", "create", "t", "--rate-limit"}).status().message(),
               HasSubstr("needs a value"));
+  // A flag where a value was due is not taken as the value.
+  EXPECT_THAT(Parse({"campaigns", "get", "c1", "--tenant", "--json"}).status().message(),
+              HasSubstr("--tenant needs a value (ID), not the flag --json"));
+  auto dashed = Parse({"campaigns", "create", "--text=--not a flag"});
+  ASSERT_TRUE(dashed.ok()) << dashed.status();
+  EXPECT_EQ(dashed->Get("text"), "--not a flag");
   EXPECT_THAT(Parse({"teams", "list", "--timeout=0"}).status().message(), HasSubstr("seconds"));
   EXPECT_THAT(Parse({"teams"}).status().message(), HasSubstr("needs a command"));
 }
@@ -173,6 +179,14 @@ TEST(ParseCommandLineTest, HelpAtEveryLevel) {
   EXPECT_EQ(word->spec->resource, "teams");
   // Missing arguments do not matter when asking for help.
   EXPECT_TRUE(Parse({"teams", "get", "--help"}).ok());
+  // --help takes a value like any boolean flag.
+  auto valued = Parse({"campaigns", "list", "--help=true"});
+  ASSERT_TRUE(valued.ok()) << valued.status();
+  EXPECT_TRUE(valued->help);
+  auto off = Parse({"campaigns", "list", "--help=false"});
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_FALSE(off->help);
+  EXPECT_FALSE(Parse({"campaigns", "list", "--help=maybe"}).ok());
 }
 
 TEST(HelpTest, EveryCommandHasUsageFlagsAndExitCodes) {
