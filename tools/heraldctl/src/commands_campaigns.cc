@@ -455,7 +455,8 @@ void AddCampaignCommands(std::vector<CommandSpec>& commands) {
        "delivery or stats). Exits 0 when the campaign COMPLETED, 3 when it ended in another\n"
        "final state. Ctrl-C ends the watch: with the exit code of the final state once there is\n"
        "one, 1 before. A stream the server ends UNAVAILABLE (a deploy, a reconnect it asks\n"
-       "for) is opened again; the watch gives up after 10 failed attempts in a row.",
+       "for) is opened again; the watch gives up after 10 failed attempts in a row (2 while the "
+       "server never answered).",
        {{"revenue", "",
          "keep showing revenue after the campaign is final (purchases arrive for days), until "
          "Ctrl-C"}},

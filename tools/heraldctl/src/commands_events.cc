@@ -107,7 +107,8 @@ void AddEventCommands(std::vector<CommandSpec>& commands) {
        "line. Stops after --limit events or on Ctrl-C (exit 0), or when the stream fails (the\n"
        "error's exit code; RESOURCE_EXHAUSTED when too far behind: resume from the last cursor).\n"
        "A stream the server ends UNAVAILABLE (a deploy, a reconnect it asks for) is opened\n"
-       "again after the last event printed; the tail gives up after 10 failed attempts in a row.",
+       "again after the last event printed; the tail gives up after 10 failed attempts in a row (2 "
+       "while the server never answered).",
        {{"type", "TYPE", "only events of TYPE (transactions.new, ...); repeatable, or a,b"},
         {"account", "ACCOUNT", "only events of ACCOUNT; repeatable, or a,b"},
         {"from", "CURSOR", "now (default), oldest (the oldest kept) or an event's cursor"},

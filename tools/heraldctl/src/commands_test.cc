@@ -1125,5 +1125,27 @@ TEST(StreamResumerTest, AnAttemptIsServedOnlyWhenTheServerAnsweredIt) {
   EXPECT_FALSE(StreamResumer::Served(false, false, seconds(60)));
 }
 
+// A server that never answered (a wrong address, a host down) is given up on after a couple
+// of attempts; one that did is tried again for longer.
+TEST(StreamResumerTest, AServerThatNeverAnsweredIsGivenUpOnSoon) {
+  CancelOnInterrupt interrupt;
+  std::ostringstream err;
+  const grpc::Status unavailable(grpc::StatusCode::UNAVAILABLE, "connection refused");
+  StreamResumer never(interrupt);
+  int reopened = 0;
+  while (never.Again(unavailable, /*delivered=*/false, /*answered=*/false, err)) ++reopened;
+  EXPECT_EQ(reopened, StreamResumer::kMaxFailuresUnanswered);
+
+  StreamResumer once(interrupt);
+  ASSERT_TRUE(once.Again(unavailable, /*delivered=*/true, /*answered=*/true, err));
+  reopened = 1;
+  for (int i = 0; i < StreamResumer::kMaxFailuresUnanswered; ++i) {
+    if (once.Again(unavailable, false, false, err)) ++reopened;
+  }
+  EXPECT_EQ(reopened, 1 + StreamResumer::kMaxFailuresUnanswered)
+      << "a server that answered keeps its ten attempts";
+  EXPECT_FALSE(once.Again(grpc::Status(grpc::StatusCode::NOT_FOUND, "gone"), true, true, err));
+}
+
 }  // namespace
 }  // namespace herald::heraldctl

@@ -77,7 +77,8 @@ bool StreamResumer::Again(const grpc::Status& status, bool delivered, bool answe
     failures_ = 0;
     pause_ = std::chrono::milliseconds(500);
   }
-  if (++failures_ > kMaxFailures) return false;
+  answered_ = answered_ || delivered || answered;
+  if (++failures_ > (answered_ ? kMaxFailures : kMaxFailuresUnanswered)) return false;
   err << "heraldctl: the stream ended (UNAVAILABLE: " << status.error_message()
       << "); opening it again in " << pause_.count() << " ms\n";
   err.flush();

@@ -53,13 +53,15 @@ class CancelOnInterrupt {
 // Whether a streaming command opens its stream again: only after it ended UNAVAILABLE (the
 // server drained for a deploy, a connection past its maximum age, the server briefly out of
 // reach) and never after SIGINT, with a pause that grows from 0.5 s to 5 s while attempts fail,
-// and at most 10 failed attempts in a row. An attempt was served when it delivered a message,
+// and at most 10 failed attempts in a row, 2 until an attempt was answered at all (a server
+// address that never answers fails in seconds). An attempt was served when it delivered a message,
 // or when the server answered it (a stream's headers saying where it starts) and it then lasted
 // 5 s; any other attempt failed, however long it waited for an answer (a server whose store
 // does not answer ends each attempt UNAVAILABLE after its timeout).
 class StreamResumer {
  public:
   static constexpr int kMaxFailures = 10;
+  static constexpr int kMaxFailuresUnanswered = 2;
   static constexpr std::chrono::seconds kServed{5};
 
   explicit StreamResumer(CancelOnInterrupt& interrupt) : interrupt_(interrupt) {}
@@ -80,7 +82,8 @@ class StreamResumer {
  private:
   CancelOnInterrupt& interrupt_;
   std::chrono::steady_clock::time_point opened_ = std::chrono::steady_clock::now();
-  int failures_ = 0;  // attempts in a row that failed
+  int failures_ = 0;       // attempts in a row that failed
+  bool answered_ = false;  // whether the server answered any attempt
   std::chrono::milliseconds pause_{500};
 };
 
