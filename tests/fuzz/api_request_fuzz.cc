@@ -84,7 +84,7 @@ void UpdateCampaign(std::string_view bytes) {
       api::OwnId(kTenant, "campaign.name", req.campaign().name(), "campaigns");
   if (!Ok(id)) return;
   absl::StatusOr<std::vector<std::string>> fields = api::ParseMask(
-      req.update_mask(),
+      req.campaign(), req.update_mask(),
       {"display_name", "content", "content.text", "content.price_cents", "content.media",
        "content.previews", "content.locked_text", "targets", "send_time", "grace_period"});
   if (!Ok(fields)) return;
@@ -97,10 +97,13 @@ void UpdateCampaign(std::string_view bytes) {
                           .send_time_ms = absl::ToUnixMillis(kNow + absl::Hours(1)),
                           .grace_period_ms = 900'000};
   v1::Campaign merged = api::ToProto(campaign::CampaignView{.campaign = current});
+  // With the mask the fields make (an empty mask or `*` stands for fields), as the server does.
+  google::protobuf::FieldMask mask;
+  for (const std::string& field : *fields) mask.add_paths(field);
   google::protobuf::util::FieldMaskUtil::MergeOptions options;
   options.set_replace_repeated_fields(true);
-  google::protobuf::util::FieldMaskUtil::MergeMessageTo(req.campaign(), req.update_mask(), options,
-                                                        &merged);
+  options.set_replace_message_fields(true);
+  google::protobuf::util::FieldMaskUtil::MergeMessageTo(req.campaign(), mask, options, &merged);
   if (std::find(fields->begin(), fields->end(), "send_time") == fields->end()) {
     merged.clear_send_time();
   }
@@ -142,7 +145,8 @@ void UpdateTeam(std::string_view bytes) {
   if (!Parse(bytes, req)) return;
   if (!Ok(api::OwnId(kTenant, "team.name", req.team().name(), "teams"))) return;
   absl::StatusOr<std::vector<std::string>> fields = api::ParseMask(
-      req.update_mask(), {"display_name", "upstream_api_key", "rate_limit_per_minute"});
+      req.team(), req.update_mask(), {"display_name", "upstream_api_key", "rate_limit_per_minute"},
+      {"upstream_api_key"});
   if (!Ok(fields)) return;
   if (!Ok(api::ValidateTeamUpdate(req.team(), *fields))) return;
   // What the update writes is a limit (0 would be "unlimited") and a usable key.
@@ -172,7 +176,7 @@ void UpdateAccount(std::string_view bytes) {
   v1::UpdateAccountRequest req;
   if (!Parse(bytes, req)) return;
   if (!Ok(api::OwnId(kTenant, "account.name", req.account().name(), "accounts"))) return;
-  if (!Ok(api::ParseMask(req.update_mask(),
+  if (!Ok(api::ParseMask(req.account(), req.update_mask(),
                          {"display_name", "sends_per_minute", "max_in_flight"}))) {
     return;
   }
