@@ -300,7 +300,8 @@ TEST_F(WebhooksTest, AMessagePurchaseNamingNoMessageIsUnattributed) {
 }
 
 // A transaction without its fan object names fan 0; the unlock that names the fan makes them
-// the buyer, when it arrives before the purchase is credited.
+// the buyer when it arrives before the purchase is credited. Once credited, the buyer stays the
+// one the credit recorded, for its purchase and its amount alike.
 TEST_F(WebhooksTest, ThePurchasesBuyerIsTheFanAnEventNames) {
   EXPECT_EQ(Record("t", Transaction(506, 0, 1500)), RecordOutcome::kUnattributed);
   EXPECT_EQ(Record("u", Unlock(506, 13, 1500)), RecordOutcome::kUnattributed);
@@ -308,6 +309,16 @@ TEST_F(WebhooksTest, ThePurchasesBuyerIsTheFanAnEventNames) {
   redis::Reply buyers = Must(client_->Exec({"ZRANGE", "hd:{t:t1}:mb:acct_a:105", "0", "-1"}));
   ASSERT_EQ(buyers.elements().size(), 1u);
   EXPECT_EQ(buyers.elements()[0].AsOptionalString(), "13");
+
+  Record("s2", Sent(106, 507, 14, 1500));
+  EXPECT_EQ(Record("t2", Transaction(507, 0, 1500)), RecordOutcome::kApplied);
+  EXPECT_EQ(Record("u2", Unlock(507, 14, 1500)), RecordOutcome::kApplied);
+  EXPECT_EQ(Stats(106).purchases, 1);
+  EXPECT_EQ(Stats(106).gross_cents, 1500);
+  redis::Reply paid = Must(client_->Exec({"HGETALL", "hd:{t:t1}:mbc:acct_a:106"}));
+  ASSERT_EQ(paid.elements().size(), 2u);
+  EXPECT_EQ(paid.elements()[0].AsOptionalString(), "0");
+  EXPECT_EQ(paid.elements()[1].AsOptionalString(), "1500");
 }
 
 TEST_F(WebhooksTest, FreeMessagesAreCountedButNotLinked) {

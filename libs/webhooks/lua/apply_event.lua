@@ -241,9 +241,10 @@ end
 local function purchase(fields)
   local b, changes = read_buy()
   for field, value in pairs(fields) do set_buy(b, changes, field, value) end
-  -- The buyer: the first event's that names one (a transaction without its fan object names
-  -- fan 0), fixed once the purchase is credited.
-  if fan ~= '0' and (not b[BUY_FAN] or (b[BUY_FAN] == '0' and not b[COUNTED])) then
+  -- The buyer: the first event's; fan 0 (a transaction without its fan object) gives way to a
+  -- fan a later event names until the purchase is credited, and stays once it is (the credit
+  -- recorded that buyer).
+  if not b[BUY_FAN] or (b[BUY_FAN] == '0' and fan ~= '0' and not b[COUNTED]) then
     set_buy(b, changes, BUY_FAN, fan)
   end
   if not b[BUY_AT] then
