@@ -449,6 +449,20 @@ TEST(SecretsTest, AWebhookSecretsPredecessorIsAcceptedForItsOverlapOnly) {
   ASSERT_NO_FATAL_FAILURE(restart({}));
   EXPECT_EQ(deliver(second), 401);
   EXPECT_EQ(deliver(third), 200);
+
+  // A secret set by hand on a webhook Herald registered is not told to the upstream: the one the
+  // upstream signs with stays accepted, overlap or not, until the secret changes again.
+  const std::string by_hand = "whsec-set-by-hand-0123456789";
+  v1::UpdateTeamRequest update;
+  update.mutable_team()->set_name(started->team.team.name());
+  update.mutable_team()->set_webhook_signing_secret(by_hand);
+  update.mutable_update_mask()->add_paths("webhook_signing_secret");
+  s = v1::AccountService::NewStub(stack.channel())
+          ->UpdateTeam(BearerContext(started->key).get(), update, &team);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_NO_FATAL_FAILURE(restart({}));
+  EXPECT_EQ(deliver(third), 200);
+  EXPECT_EQ(deliver(by_hand), 200);
 }
 
 }  // namespace

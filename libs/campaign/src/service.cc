@@ -377,7 +377,12 @@ Service::Op<Service::Revoked> Service::RevokeApiKey(std::string tenant, std::str
 void Service::RotateWebhookSecret(store::Team& team, std::string_view secret) const {
   team.sealed_previous_webhook_secret = team.sealed_webhook_secret;
   team.sealed_webhook_secret = box_.Seal(secret, WebhookSecretContext(team.tenant, team.id));
-  team.webhook_secret_rotate_time_ms = absl::ToUnixMillis(clock_.Now());
+  // The previous secret's overlap starts when the upstream signs with the new one: now, for a
+  // webhook set up outside Herald (its owner switched it); once the registration succeeds, for
+  // one Herald registered (RegisterTeamWebhook). A secret set on the latter by UpdateTeam, which
+  // tells the upstream nothing, leaves the previous one accepted until the next change.
+  team.webhook_secret_rotate_time_ms =
+      team.webhook_id.empty() ? absl::ToUnixMillis(clock_.Now()) : 0;
 }
 
 Service::Op<store::Created<store::Team>> Service::CreateTeam(store::Team team, TeamSecrets secrets,

@@ -189,7 +189,9 @@ class Service {
   Op<store::Team> GetTeam(std::string tenant, std::string id);
   Op<std::vector<store::Team>> ListTeams(std::string tenant);
   // Fields named in `fields` (proto field names) are copied; the secrets given are replaced (a
-  // replaced webhook secret stays accepted beside the new one).
+  // replaced webhook secret stays accepted beside the new one: for
+  // ServiceConfig::webhook_secret_overlap, or, on a team whose webhook Herald registered, until
+  // the next change).
   Op<store::Team> UpdateTeam(store::Team team, TeamSecrets secrets,
                              std::vector<std::string> fields);
   // Deletes a team without accounts, and its webhook upstream (whose events the upstream
