@@ -251,18 +251,52 @@ void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
   out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
 }
 
+// The line (from 1) where a second YAML document begins, if one does: a `---` or `...` marker at
+// the start of a line after content (markers end any scalar, block or not), or content after a
+// `...`.
+std::optional<int> SecondDocumentLine(std::string_view yaml) {
+  const auto marker = [](std::string_view line, std::string_view m) {
+    return line.starts_with(m) &&
+           (line.size() == m.size() || line[m.size()] == ' ' || line[m.size()] == '\t');
+  };
+  const auto content = [](std::string_view rest) {
+    const size_t at = rest.find_first_not_of(" \t");
+    return at != std::string_view::npos && rest[at] != '#';
+  };
+  bool seen_content = false;
+  bool ended = false;  // a `...` closed the document
+  int number = 0;
+  for (std::string_view rest = yaml; !rest.empty();) {
+    const size_t eol = rest.find('\n');
+    std::string_view line = rest.substr(0, eol);
+    rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 1);
+    if (line.ends_with('\r')) line.remove_suffix(1);
+    ++number;
+    if (marker(line, "---")) {
+      if (seen_content || ended) return number;
+      seen_content = content(line.substr(3));
+    } else if (marker(line, "...")) {
+      ended = true;
+      if (content(line.substr(3))) return number;
+    } else if (content(line) && !line.starts_with('%')) {
+      if (ended) return number;
+      seen_content = true;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> YamlToJson(std::string_view yaml) {
   try {
-    // One document: a second one (after `---`) is refused rather than silently left out.
-    const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml));
-    if (documents.size() > 1) {
-      return absl::InvalidArgumentError(StrCat("not valid YAML: line ",
-                                               documents[1].Mark().line + 1,
+    // One document: a second one is refused rather than silently left out (yaml-cpp reads the
+    // first alone).
+    if (const std::optional<int> second = SecondDocumentLine(yaml); second.has_value()) {
+      return absl::InvalidArgumentError(StrCat("not valid YAML: line ", *second,
                                                ": a second document; a campaign file holds one"));
     }
-    const YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
+    const YAML::Node root = YAML::Load(std::string(yaml));
     std::string out;
     const size_t max_bytes = yaml.size() * kMaxJsonBytesPerYamlByte + kJsonSlackBytes;
     if (absl::Status s = AppendJson(out, root, yaml, 0, max_bytes); !s.ok()) {

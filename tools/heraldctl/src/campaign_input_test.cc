@@ -68,10 +68,15 @@ TEST(YamlToJsonTest, ASecondDocumentIsRefusedNotLeftOut) {
   absl::StatusOr<std::string> two =
       YamlToJson("content: {text: hi}\n---\ncontent: {text: SECOND}\n");
   ASSERT_FALSE(two.ok()) << *two;
-  EXPECT_THAT(std::string(two.status().message()), HasSubstr("line 3"));
+  EXPECT_THAT(std::string(two.status().message()), HasSubstr("line 2"));
   EXPECT_THAT(std::string(two.status().message()), HasSubstr("a second document"));
   EXPECT_EQ(*YamlToJson("---\ncontent: {text: hi}\n"), R"({"content":{"text":"hi"}})");
   EXPECT_EQ(*YamlToJson(""), "null");
+  EXPECT_FALSE(YamlToJson("content: {text: hi}\n...\nmore: 1\n").ok());
+  EXPECT_EQ(*YamlToJson("# a comment\n--- # the document\ncontent: {text: hi}\n...\n"),
+            R"({"content":{"text":"hi"}})");
+  // A marker indented inside a block scalar is text.
+  EXPECT_EQ(*YamlToJson("text: |\n  one\n  ---\n  two\n"), R"({"text":"one\n---\ntwo\n"})");
 }
 
 TEST(YamlToJsonTest, AliasesExpandWithinBounds) {
