@@ -2145,8 +2145,6 @@ TEST_P(CampaignTest, ACampaignCancelledWhileItsListIsFilledLeavesNothingBehind) 
       AddFault(R"({"team":"team-2","methods":["POST"],"path_contains":"/users","error_rate":1,)"
                R"("error_status":429,"retry_after_s":1})"));
   absl::Cleanup clear_faults = [] { ClearFaults("team-2"); };
-  // Other tests' segment lists on the same simulator account stay.
-  const std::vector<std::string> before = ListsNamed(key, accounts[0], "Herald Lapsed fans");
 
   const v1::Campaign created = SendToSegment(tenant, key, accounts[0], segment);
   ASSERT_FALSE(created.name().empty());
@@ -2275,8 +2273,6 @@ TEST_P(CampaignTest, AScanBegunInTheCampaignsTableIsFinished) {
   ASSERT_NO_FATAL_FAILURE(
       AddFault(R"({"team":"team-2","methods":["GET"],"path_contains":"/users","count":1})"));
   absl::Cleanup clear_faults = [] { ClearFaults("team-2"); };
-  // Other tests' segment lists on the same simulator account stay.
-  const std::vector<std::string> before = ListsNamed(key, accounts[0], "Herald Lapsed fans");
 
   const v1::Campaign created = SendToSegment(tenant, key, accounts[0], segment);
   ASSERT_FALSE(created.name().empty());
