@@ -188,6 +188,32 @@ std::vector<std::string> SealedFields(HeraldStack& stack, const std::string& ten
   return out;
 }
 
+// Posts an event of a type Herald does not apply to team "main"'s ingest endpoint, signed with
+// `secret`, under a fresh idempotency key; the HTTP status (0: no answer).
+int DeliverSigned(HeraldStack& stack, const std::string& secret) {
+  static int events = 0;
+  const std::string body = R"({"event":"accounts.connected","account_id":"acct_1","payload":{}})";
+  auto r = testing::HttpRequest(stack.herald().ingest_port(), "POST",
+                                StrCat("/webhooks/", kTenant, ".main"), body,
+                                {{"Content-Type", "application/json"},
+                                 {"X-OFAPI-Idempotency-Key", StrCat("evt_signed_", ++events)},
+                                 {"Signature", store::HmacSha256Hex(secret, body)}});
+  return r.ok() ? r->status : 0;
+}
+
+// Whether the stack's channel reaches the restarted herald within 10 s: its first calls may
+// still meet the old process' connection.
+bool Reconnected(HeraldStack& stack) {
+  return testing::WaitFor(
+      [&] {
+        v1::ListTenantsResponse tenants;
+        return v1::TenantService::NewStub(stack.channel())
+            ->ListTenants(BearerContext(kAdminKey).get(), {}, &tenants)
+            .ok();
+      },
+      absl::Seconds(10));
+}
+
 TEST(SecretsTest, EncryptionKeyRotatesWhileServing) {
   const std::string old_key(64, '1');
   const std::string new_key(64, '2');
@@ -212,17 +238,6 @@ TEST(SecretsTest, EncryptionKeyRotatesWhileServing) {
   // The team's secrets work: its upstream key imports its accounts, and an event signed with its
   // webhook secret is taken (200; a type Herald does not use) while a forged one is not (401).
   auto channel = [&] { return stack.channel(); };
-  // After a restart, the channel's first calls may still meet the old process' connection.
-  auto reconnected = [&] {
-    return testing::WaitFor(
-        [&] {
-          v1::ListTenantsResponse tenants;
-          return v1::TenantService::NewStub(channel())
-              ->ListTenants(BearerContext(kAdminKey).get(), {}, &tenants)
-              .ok();
-        },
-        absl::Seconds(10));
-  };
   auto sync = [&] {
     v1::SyncAccountsRequest req;
     req.set_team(team.team.name());
@@ -230,16 +245,7 @@ TEST(SecretsTest, EncryptionKeyRotatesWhileServing) {
     return v1::AccountService::NewStub(channel())->SyncAccounts(BearerContext(key).get(), req,
                                                                 &res);
   };
-  int events = 0;
-  auto deliver = [&](const std::string& secret) {
-    const std::string body = R"({"event":"accounts.connected","account_id":"acct_1","payload":{}})";
-    auto r = testing::HttpRequest(stack.herald().ingest_port(), "POST",
-                                  StrCat("/webhooks/", kTenant, ".main"), body,
-                                  {{"Content-Type", "application/json"},
-                                   {"X-OFAPI-Idempotency-Key", StrCat("evt_rot_", ++events)},
-                                   {"Signature", store::HmacSha256Hex(secret, body)}});
-    return r.ok() ? r->status : 0;
-  };
+  auto deliver = [&](const std::string& secret) { return DeliverSigned(stack, secret); };
 
   // Every process gets the new key, the old one as previous: old values still open.
   const std::string old_id = old_box->key_id();
@@ -248,7 +254,7 @@ TEST(SecretsTest, EncryptionKeyRotatesWhileServing) {
                             {"HERALD_PREVIOUS_ENCRYPTION_KEYS", old_key}})
                   .ok())
       << stack.herald().Logs();
-  ASSERT_TRUE(reconnected());
+  ASSERT_TRUE(Reconnected(stack));
   grpc::Status s = sync();
   EXPECT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(deliver(*webhook_secret), 200);
@@ -279,7 +285,7 @@ TEST(SecretsTest, EncryptionKeyRotatesWhileServing) {
   // The old key can go: with the new key alone both secrets still work.
   ASSERT_TRUE(stack.herald().Restart({{"HERALD_PREVIOUS_ENCRYPTION_KEYS", ""}}).ok())
       << stack.herald().Logs();
-  ASSERT_TRUE(reconnected());
+  ASSERT_TRUE(Reconnected(stack));
   s = sync();
   EXPECT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(deliver(*webhook_secret), 200);
@@ -316,16 +322,7 @@ TEST(SecretsTest, AWorkerWithoutTheKeyRetriesUntilOneWithItSends) {
   ASSERT_EQ(sealed.size(), 2u);
   auto webhook_secret = old_box->Open(sealed[1], kWebhookContext);
   ASSERT_TRUE(webhook_secret.ok()) << webhook_secret.status();
-  int events = 0;
-  auto deliver = [&] {
-    const std::string body = R"({"event":"accounts.connected","account_id":"acct_1","payload":{}})";
-    auto r = testing::HttpRequest(stack.herald().ingest_port(), "POST",
-                                  StrCat("/webhooks/", kTenant, ".main"), body,
-                                  {{"Content-Type", "application/json"},
-                                   {"X-OFAPI-Idempotency-Key", StrCat("evt_nokey_", ++events)},
-                                   {"Signature", store::HmacSha256Hex(*webhook_secret, body)}});
-    return r.ok() ? r->status : 0;
-  };
+  auto deliver = [&] { return DeliverSigned(stack, *webhook_secret); };
   ASSERT_TRUE(stack.herald().Restart({{"HERALD_ENCRYPTION_KEY", new_key}}).ok())
       << stack.herald().Logs();
   // Nor can its ingest check the team's events: they are answered 503, for the upstream to
@@ -382,34 +379,17 @@ TEST(SecretsTest, AWebhookSecretsPredecessorIsAcceptedForItsOverlapOnly) {
     const std::vector<std::string> sealed = SealedFields(stack, kTenant, "main");
     return sealed.size() < 2 ? "" : box->Open(sealed[1], kWebhookContext).value_or("");
   };
-  int events = 0;
-  auto deliver = [&](const std::string& secret) {
-    const std::string body = R"({"event":"accounts.connected","account_id":"acct_1","payload":{}})";
-    auto r = testing::HttpRequest(stack.herald().ingest_port(), "POST",
-                                  StrCat("/webhooks/", kTenant, ".main"), body,
-                                  {{"Content-Type", "application/json"},
-                                   {"X-OFAPI-Idempotency-Key", StrCat("evt_overlap_", ++events)},
-                                   {"Signature", store::HmacSha256Hex(secret, body)}});
-    return r.ok() ? r->status : 0;
-  };
+  auto deliver = [&](const std::string& secret) { return DeliverSigned(stack, secret); };
   auto rotate = [&](v1::Team* team) {
     v1::RegisterTeamWebhookRequest req;
     req.set_name(started->team.team.name());
     return v1::AccountService::NewStub(stack.channel())
         ->RegisterTeamWebhook(BearerContext(started->key).get(), req, team);
   };
-  // Each restart starts the ingest's endpoint cache afresh. The channel's first calls after it
-  // may still meet the old process' connection.
+  // Each restart starts the ingest's endpoint cache afresh.
   auto restart = [&](const std::map<std::string, std::string>& env) {
     ASSERT_TRUE(stack.herald().Restart(env).ok()) << stack.herald().Logs();
-    ASSERT_TRUE(testing::WaitFor(
-        [&] {
-          v1::ListTenantsResponse tenants;
-          return v1::TenantService::NewStub(stack.channel())
-              ->ListTenants(BearerContext(kAdminKey).get(), {}, &tenants)
-              .ok();
-        },
-        absl::Seconds(10)));
+    ASSERT_TRUE(Reconnected(stack));
   };
 
   const std::string first = current_secret();
