@@ -3,6 +3,7 @@
 // queue's four shards spread over them). Queue tests drive time with a ManualClock; worker tests
 // run on Redis' own clock and wait with WaitFor.
 #include <algorithm>
+#include <atomic>
 #include <future>
 #include <map>
 #include <mutex>
@@ -911,6 +912,53 @@ TEST_P(ManualClockWorkerTest, IdleWorkersLeaseOncePerPauseAndDoNotSpin) {
   // At most a round of the four shards per pause (a shard not yet due is skipped).
   EXPECT_LE(calls(), first_round + 5 * 4);
   EXPECT_GE(calls(), first_round + 5);
+}
+
+// A worker cut off from Redis stops a job whose lease it cannot extend before the lease may
+// expire: another worker that then leases the job never runs it while this one still does.
+TEST(WorkerOutageTest, AJobWhoseLeaseCannotBeExtendedIsStoppedBeforeItMayExpire) {
+  auto server = RedisServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  testing::IoThread io;
+  redis::Client client(io.executor(),
+                       redis::ClientConfig{.address = {"127.0.0.1", (*server)->port()}});
+  client.Start();
+  io.Start();
+  Queue queue(client, QueueConfig{.shards = 1});
+  Worker worker(io.executor(), queue,
+                {.lease_loops = 1,
+                 .batch_size = 1,
+                 .lease_duration = absl::Seconds(3),
+                 .heartbeat_interval = absl::Seconds(1),
+                 .idle_min = absl::Milliseconds(1),
+                 .idle_max = absl::Milliseconds(5),
+                 .error_backoff = absl::Milliseconds(5)});
+  std::atomic<bool> started{false};
+  std::atomic<bool> stopped{false};
+  worker.Handle("send", [&](const LeasedJob&) -> asio::awaitable<JobResult> {
+    started = true;
+    stopped = !co_await SystemClock::Get().SleepFor(absl::Hours(1));
+    co_return JobResult::Ok();
+  });
+  const JobSpec spec{.id = "long_call",
+                     .kind = "send",
+                     .tenant = "tenant_1",
+                     .team = "team_1",
+                     .account = "acct_a",
+                     .payload = "payload"};
+  ASSERT_TRUE(io.Run(queue.Enqueue(spec)).ok());
+  worker.Start();
+  absl::Cleanup stop = [&] {
+    worker.Drain(absl::Now());
+    client.Stop();
+    io.Join();
+  };
+  ASSERT_TRUE(WaitFor([&] { return started.load(); }));
+  ASSERT_TRUE((*server)->Stop(/*graceful=*/false).ok());
+  // Heartbeats fail; half a heartbeat before the lease's three seconds are up, the job stops.
+  EXPECT_TRUE(WaitFor([&] { return stopped.load(); }, absl::Seconds(20)));
+  EXPECT_GE(worker.metrics().errors.Add({{"op", "heartbeat"}}).Value(), 1);
+  EXPECT_EQ(worker.metrics().jobs.Add({{"kind", "send"}, {"outcome", "ok"}}).Value(), 0);
 }
 
 // A Redis outage while a worker runs: one line when leases start failing, one when they work

@@ -110,9 +110,12 @@ absl::Status ValidateWorkerConfig(const WorkerConfig& c) {
     return config::SettingError("worker.batch_size",
                                 StrCat("must be in [1, 1000] (got ", c.batch_size, ")"));
   }
-  if (c.heartbeat_interval <= absl::ZeroDuration() || c.heartbeat_interval >= c.lease_duration) {
+  // A batch stops its jobs half a heartbeat interval before a lease it could not extend may
+  // expire: the first heartbeat must come before that.
+  if (c.heartbeat_interval <= absl::ZeroDuration() ||
+      c.heartbeat_interval * 3 >= c.lease_duration * 2) {
     return config::SettingError("worker.heartbeat_interval",
-                                "must be positive and shorter than the lease duration");
+                                "must be positive and under two thirds of the lease duration");
   }
   if (c.finish_linger < absl::ZeroDuration() || c.finish_linger >= c.heartbeat_interval) {
     return config::SettingError("worker.finish_linger",
@@ -399,6 +402,11 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
         }));
   }
   MonoTime next_heartbeat = clock_.MonotonicAfter(config_.heartbeat_interval);
+  // Until when the leases hold as far as this batch knows: a lease's length from when it was
+  // granted or last extended, less half a heartbeat interval for the calls' delays.
+  const auto held_for = absl::ToChronoNanoseconds(config_.lease_duration) -
+                        absl::ToChronoNanoseconds(config_.heartbeat_interval / 2);
+  MonoTime held_until = start + held_for;
   bool cancelled_all = false;
   std::exception_ptr failure;
   try {
@@ -433,23 +441,41 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
         }
         continue;  // the cancelled jobs complete and wake this loop
       }
+      if (!cancelled_all && clock_.Monotonic() >= held_until) {
+        // The leases could not be extended (Redis out of reach) and may soon expire, when
+        // another worker may lease these jobs: they are stopped first, and their results
+        // discarded. They come back flagged outcome-unknown.
+        for (size_t i = 0; i < n; ++i) {
+          if (!running[i] || lost[i]) continue;
+          log::Warn("lease not extended in time; cancelling the job",
+                    {{"job", jobs[i].id}, {"shard", jobs[i].shard}});
+          lost[i] = 1;
+          signals[i].emit(asio::cancellation_type::terminal);
+        }
+        held_until = MonoTime::max();
+        continue;
+      }
       if (!cancelled_all && clock_.Monotonic() >= next_heartbeat) {
         std::vector<size_t> held;
         for (size_t i = 0; i < n; ++i) {
           if (running[i] && !lost[i]) held.push_back(i);
         }
-        const std::vector<size_t> gone = co_await ExtendLeases(jobs, held);
-        for (const size_t i : gone) {
-          if (!running[i]) continue;
-          log::Warn("lease lost; cancelling the job",
-                    {{"job", jobs[i].id}, {"shard", jobs[i].shard}});
-          lost[i] = 1;
-          signals[i].emit(asio::cancellation_type::terminal);
+        const MonoTime asked = clock_.Monotonic();
+        const std::optional<std::vector<size_t>> gone = co_await ExtendLeases(jobs, held);
+        if (gone.has_value()) {
+          if (held_until != MonoTime::max()) held_until = asked + held_for;
+          for (const size_t i : *gone) {
+            if (!running[i]) continue;
+            log::Warn("lease lost; cancelling the job",
+                      {{"job", jobs[i].id}, {"shard", jobs[i].shard}});
+            lost[i] = 1;
+            signals[i].emit(asio::cancellation_type::terminal);
+          }
         }
         next_heartbeat = clock_.MonotonicAfter(config_.heartbeat_interval);
         continue;
       }
-      MonoTime until = next_heartbeat;
+      MonoTime until = std::min(next_heartbeat, held_until);
       if (cancelled_all) until = MonoTime::max();
       if (loop.deadline.has_value() && !cancelled_all) until = std::min(until, *loop.deadline);
       if (finish_at.has_value()) until = std::min(until, *finish_at);
@@ -469,10 +495,8 @@ asio::awaitable<void> Worker::RunBatch(Loop& loop, std::vector<LeasedJob> jobs) 
   }
 }
 
-// Extends the leases of `jobs[held]` in one call; returns those whose lease was lost (none when
-// the call failed: the leases may still hold, and the next heartbeat tries again).
-asio::awaitable<std::vector<size_t>> Worker::ExtendLeases(const std::vector<LeasedJob>& jobs,
-                                                          const std::vector<size_t>& held) {
+asio::awaitable<std::optional<std::vector<size_t>>> Worker::ExtendLeases(
+    const std::vector<LeasedJob>& jobs, const std::vector<size_t>& held) {
   std::vector<size_t> lost;
   if (held.empty()) co_return lost;
   std::vector<JobRef> refs;
@@ -482,7 +506,7 @@ asio::awaitable<std::vector<size_t>> Worker::ExtendLeases(const std::vector<Leas
       co_await queue_.Heartbeat(std::move(refs), config_.lease_duration);
   if (!extended.ok()) {
     metrics_->errors.Add({{"op", "heartbeat"}}).Increment();
-    co_return lost;
+    co_return std::nullopt;
   }
   for (size_t k = 0; k < held.size(); ++k) {
     if (!(*extended)[k].has_value()) lost.push_back(held[k]);

@@ -16,7 +16,9 @@
 //   `finish_linger` for the others, the group is acked in one call and nacked in another. Every
 //   `heartbeat_interval` it extends the leases of the batch's jobs still running, in one call; a
 //   job whose lease was lost (fenced: it expired and was reaped) has its handler cancelled and
-//   its result discarded.
+//   its result discarded. So do jobs whose leases could not be extended for nearly a lease
+//   (Redis out of reach): half a heartbeat interval before they may expire, so that no other
+//   worker runs a job while its handler still does.
 // - Idle: a lease call that finds nothing returns when work could next be ready on its shard;
 //   every loop skips the shard until then (at most idle_max, which bounds how late work enqueued
 //   by others is noticed). When no shard is due, a loop sleeps until the earliest one is, bounded
@@ -112,7 +114,7 @@ struct WorkerConfig {
   int lease_loops = 4;  // concurrent lease loops
   int batch_size = 32;  // most jobs per lease call, and most unfinished jobs a loop holds
   absl::Duration lease_duration = absl::Seconds(30);
-  absl::Duration heartbeat_interval = absl::Seconds(10);  // < lease_duration
+  absl::Duration heartbeat_interval = absl::Seconds(10);  // < 2/3 lease_duration
   // How long a job that ended waits for the rest of its batch before it is finished without
   // them: bounds what a slow neighbour adds to a step, and keeps finishing calls few.
   absl::Duration finish_linger = absl::Milliseconds(100);  // < heartbeat_interval
@@ -121,7 +123,7 @@ struct WorkerConfig {
   absl::Duration error_backoff = absl::Milliseconds(200);  // after a failed Redis call
 };
 
-// OK when the fields are positive (finish_linger may be zero), heartbeat_interval <
+// OK when the fields are positive (finish_linger may be zero), heartbeat_interval < 2/3 of
 // lease_duration and finish_linger < heartbeat_interval.
 absl::Status ValidateWorkerConfig(const WorkerConfig& config);
 
@@ -169,8 +171,10 @@ class Worker {
   void NextStepReady(Loop& loop, int shard);
   void StartBatch(Loop& loop, std::vector<LeasedJob> jobs);
   boost::asio::awaitable<void> RunBatch(Loop& loop, std::vector<LeasedJob> jobs);
-  boost::asio::awaitable<std::vector<size_t>> ExtendLeases(const std::vector<LeasedJob>& jobs,
-                                                           const std::vector<size_t>& held);
+  // Extends the leases of `jobs[held]` in one call; returns those whose lease was lost, or
+  // nullopt when the call failed (the leases may still hold, or may not).
+  boost::asio::awaitable<std::optional<std::vector<size_t>>> ExtendLeases(
+      const std::vector<LeasedJob>& jobs, const std::vector<size_t>& held);
   boost::asio::awaitable<JobResult> CallHandler(const Handler* handler, const LeasedJob& job);
   // Acks or nacks `jobs[which]` by their results (a fenced job is only counted).
   boost::asio::awaitable<void> Finish(Loop& loop, const std::vector<LeasedJob>& jobs,
