@@ -837,6 +837,10 @@ TEST_F(UpstreamSimTest, CreditsRunOutWith402) {
 }
 
 TEST_F(UpstreamSimTest, InjectedServerErrorsAndLatency) {
+  auto other_statuses = [&] {
+    return Control("GET", "/_sim/stats").at("requests").at("other").to_number<int64_t>();
+  };
+  const int64_t other_before = other_statuses();
   Control("POST", "/_sim/faults", R"({"team":"alpha","error_rate":1.0})");
   for (int i = 0; i < 3; ++i) {
     HttpResponse res = Call("GET", "/api/accounts");
@@ -845,8 +849,20 @@ TEST_F(UpstreamSimTest, InjectedServerErrorsAndLatency) {
   }
   EXPECT_EQ(Call("GET", "/api/accounts", "", "key-beta").status, 200);  // other team unaffected
   EXPECT_FALSE(Call("GET", "/api/accounts").headers.contains("retry-after"));
+  // Injected answers count in the request statistics like any other.
+  EXPECT_EQ(other_statuses(), other_before + 4);
   Control("DELETE", "/_sim/faults");
   EXPECT_EQ(Call("GET", "/api/accounts").status, 200);
+
+  // ?team= scopes a rule that names no team, on the way in and on the way out.
+  Control("POST", "/_sim/faults?team=beta", R"({"error_rate":1.0,"error_status":503})");
+  EXPECT_EQ(Call("GET", "/api/accounts").status, 200);
+  EXPECT_EQ(Call("GET", "/api/accounts", "", "key-beta").status, 503);
+  const json::value beta_rules = Control("GET", "/_sim/faults?team=beta");
+  ASSERT_EQ(beta_rules.as_array().size(), 1u);
+  EXPECT_EQ(beta_rules.as_array()[0].at("team"), "beta");
+  EXPECT_TRUE(Control("GET", "/_sim/faults?team=alpha").as_array().empty());
+  Control("DELETE", "/_sim/faults");
 
   // An injected 429 says when to come back, as the upstream's own do: 1 s unless the rule says.
   Control("POST", "/_sim/faults", R"({"error_rate":1,"error_status":429,"count":1})");

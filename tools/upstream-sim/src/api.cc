@@ -298,7 +298,11 @@ std::vector<const MassMessage*> SelectMessages(const Account& a, const DateRange
   for (const auto& [id, message] : a.messages) {
     const MassMessage& m = *message;
     if (m.start_at < range.start || m.start_at >= range.end) continue;
-    if (started_only && (m.save_for_later || m.start_at > now)) continue;
+    // Started: sent at least from its start, not cancelled (deleted) before it.
+    if (started_only &&
+        (m.save_for_later || m.start_at > now || (m.canceled && m.canceled_at <= m.start_at))) {
+      continue;
+    }
     if (!needle.empty() && AsciiLower(m.content->text).find(needle) == std::string::npos) continue;
     out.push_back(&m);
   }

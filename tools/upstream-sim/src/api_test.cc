@@ -547,6 +547,27 @@ TEST_F(ApiListsTest, MessagesScheduledForTheSameInstantArePagedThroughOneByOne) 
   EXPECT_THAT(paged, ElementsAre(third, second, first));
 }
 
+// A scheduled message deleted before its date never started: once the date has passed, the
+// engagement list still leaves it out, as the chart's count does.
+TEST_F(ApiListsTest, AScheduledMessageDeletedBeforeItsDateNeverStarted) {
+  const int64_t kept =
+      Send(R"({"text":"kept","userIds":[1],"scheduledDate":"2023-11-15T00:00:00.000Z"})");
+  const int64_t deleted =
+      Send(R"({"text":"gone","userIds":[2],"scheduledDate":"2023-11-15T00:00:00.000Z"})");
+  ASSERT_EQ(Call("DELETE", StrCat("/api/acct_a1/mass-messaging/", deleted)).status, 200);
+  clock_.Advance(absl::Hours(24));
+  const json::value engagement = Data("GET", "/api/acct_a1/engagement/messages/mass-messages");
+  std::vector<int64_t> listed;
+  for (const json::value& item : engagement.at("items").as_array()) {
+    listed.push_back(item.at("id").as_int64());
+  }
+  EXPECT_THAT(listed, ElementsAre(kept));
+  json::value chart = Data("GET",
+                           "/api/acct_a1/engagement/messages/mass-messages/chart?startDate=2023-11-"
+                           "14%2000:00:00&endDate=2023-11-17%2000:00:00");
+  EXPECT_EQ(chart.at("group_messages").at("total"), 1);
+}
+
 TEST_F(ApiListsTest, MassMessagesChartCountsPerDay) {
   // The clock starts at 2023-11-14 22:13:15 UTC.
   auto purchase = [&](int64_t message_id, std::string_view at) {

@@ -168,7 +168,8 @@ std::variant<ApiResponse, EventOptions> ParseEventOptions(const json::object& o,
       }
       options.amount_cents = static_cast<int64_t>(*cents);
     } else if (name == "text") {
-      if (!value.is_string() || value.as_string().empty() || value.as_string().size() > 10'000) {
+      if (!value.is_string() || value.as_string().empty() ||
+          Utf8Length(std::string_view(value.as_string())) > 10'000) {
         return Error(422, "invalid_text", "text must be a string of 1 to 10000 characters.");
       }
       options.text = std::string(value.as_string().data(), value.as_string().size());
@@ -298,18 +299,28 @@ ApiResponse Control::Handle(const ApiRequest& req) {
     return Ok();
   }
   if (path_is({"_sim", "faults"})) {
-    if (m == "GET") return Json(200, state_.faults().ToJson());
+    const auto team = params.find("team");
+    if (m == "GET") {
+      return Json(200, state_.faults().ToJson(team == params.end()
+                                                  ? std::nullopt
+                                                  : std::optional<std::string>(team->second)));
+    }
     if (m == "POST") {
       auto rules = ParseFaultRules(req.body);
       if (!rules.ok()) return Error(422, "invalid_faults", ToStd(rules.status().message()));
+      // ?team= scopes the rules that name no team of their own.
+      if (team != params.end()) {
+        for (FaultRule& rule : *rules) {
+          if (rule.team.empty()) rule.team = team->second;
+        }
+      }
       state_.faults().Add(*rules);
       log::Info("fault rules added", {{"rules", static_cast<int64_t>(rules->size())}});
       return Json(200, state_.faults().ToJson());
     }
     if (m == "DELETE") {
-      auto it = params.find("team");
-      state_.faults().Clear(it == params.end() ? std::nullopt
-                                               : std::optional<std::string>(it->second));
+      state_.faults().Clear(team == params.end() ? std::nullopt
+                                                 : std::optional<std::string>(team->second));
       return Ok();
     }
   }

@@ -215,12 +215,13 @@ FaultDecision FaultInjector::Decide(std::string_view team, std::string_view meth
   return decision;
 }
 
-std::string FaultInjector::ToJson() const {
+std::string FaultInjector::ToJson(std::optional<std::string> team) const {
   absl::MutexLock lock(&mu_);
   JsonWriter w;
   w.BeginArray();
   for (auto it = rules_.rbegin(); it != rules_.rend(); ++it) {
     const FaultRule& r = *it;
+    if (team.has_value() && r.team != *team) continue;
     w.BeginObject();
     if (!r.team.empty()) w.Field("team", r.team);
     if (!r.methods.empty()) {

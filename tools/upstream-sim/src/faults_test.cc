@@ -68,6 +68,8 @@ TEST(FaultsTest, TeamRulesWinAndFiltersApply) {
   faults.Clear(std::string(""));
   EXPECT_EQ(faults.Decide("team-1", "POST", "/api/a/mass-messaging").action, FaultAction::kNone);
   EXPECT_THAT(faults.ToJson(), HasSubstr("team-2"));
+  EXPECT_EQ(faults.ToJson(std::string("team-1")), "[]");
+  EXPECT_THAT(faults.ToJson(std::string("team-2")), HasSubstr("team-2"));
 }
 
 TEST(FaultsTest, CountLimitsARule) {

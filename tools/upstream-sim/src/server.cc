@@ -64,6 +64,9 @@ asio::awaitable<http::Reply> Handle(Api& api, Control& control, SimState& state,
     }
     if (fault.action == FaultAction::kError) {
       counters.fault_errors.fetch_add(1, std::memory_order_relaxed);
+      // An answer like any other in the request counts, though the API never saw it.
+      counters.requests.fetch_add(1, std::memory_order_relaxed);
+      counters.CountStatus(fault.status);
       api_res.status = fault.status;
       JsonWriter w;
       w.BeginObject()

@@ -93,8 +93,9 @@ class FaultInjector {
   // The faults for one request. `team` is empty when the request has no valid key.
   FaultDecision Decide(std::string_view team, std::string_view method, std::string_view path);
 
-  // The current rules as a JSON array.
-  std::string ToJson() const;
+  // The current rules as a JSON array: every one, or only those of `team` (empty string: only
+  // the global ones).
+  std::string ToJson(std::optional<std::string> team = std::nullopt) const;
 
  private:
   mutable absl::Mutex mu_;
