@@ -388,6 +388,20 @@ TEST_P(QueueApiTest, RateLimitedPushesTheTeamBackWithoutLosingAnAttempt) {
   EXPECT_EQ(again.attempt, 1);
 }
 
+// A team's new limits do not cut short the wait an upstream 429 asked for.
+TEST_P(QueueApiTest, ATeamsRetryAfterOutlastsAChangeOfItsLimits) {
+  ASSERT_TRUE(Run(queue_->SetTeamLimits("team_1", {.per_minute = 1000, .burst = 16})).ok());
+  ASSERT_TRUE(Run(queue_->Enqueue(Spec("j1"))).ok());
+  const LeasedJob job = LeaseOne(Shard("team_1"));
+  EXPECT_EQ(*Run(queue_->RateLimited(job.ref(), absl::Seconds(45))), NackResult::kReturned);
+  ASSERT_TRUE(Run(queue_->SetTeamLimits("team_1", {.per_minute = 800, .burst = 13})).ok());
+  EXPECT_GE(*Run(queue_->TakeToken("team_1", "")), absl::Seconds(44));
+  clock_.Advance(absl::Seconds(45));
+  // Past the Retry-After, the new limits alone apply.
+  ASSERT_TRUE(Run(queue_->SetTeamLimits("team_1", {.per_minute = 600, .burst = 10})).ok());
+  EXPECT_EQ(*Run(queue_->TakeToken("team_1", "")), absl::ZeroDuration());
+}
+
 TEST_P(QueueApiTest, LimitsPausesAndInFlightCapsTakeEffectAtRunTime) {
   const int shard = Shard("team_1");
   ASSERT_TRUE(Run(queue_->SetAccountLimits(

@@ -80,6 +80,14 @@ local function k_ring(tenant) return P .. ':ring:' .. tenant end
 
 local function fmt(n) return string.format('%d', n) end
 
+-- Holds `team` back until `until_us` (an upstream 429's Retry-After), and remembers that horizon
+-- in its hash ('pb') so that a change of its limits keeps it. Returns the bucket's new TAT.
+local function push_back_team(team, tat, tolerance, until_us)
+  local pb = tonumber(redis.call('HGET', k_team(team), 'pb') or '0')
+  if until_us > pb then redis.call('HSET', k_team(team), 'pb', fmt(until_us)) end
+  return gcra_push_back(tat, tolerance, until_us)
+end
+
 local NOW
 if ARGV[1] ~= nil and ARGV[1] ~= '' then
   NOW = tonumber(ARGV[1])

@@ -59,10 +59,13 @@ if op == 'account' then
 elseif op == 'team' then
   local team = ARGV[3]
   local interval = gcra_interval(tonumber(ARGV[4]))
-  local current = redis.call('HMGET', k_team(team), 't', 'r', 'b')
+  local current = redis.call('HMGET', k_team(team), 't', 'r', 'b', 'pb')
   local tat = tonumber(current[1] or '0')
   if current[2] ~= ARGV[4] or current[3] ~= ARGV[5] then
-    tat = gcra_clamp(tat, interval, gcra_tolerance(interval, tonumber(ARGV[5])), NOW)
+    local tolerance = gcra_tolerance(interval, tonumber(ARGV[5]))
+    tat = gcra_clamp(tat, interval, tolerance, NOW)
+    -- An upstream 429's hold outlasts the change: the clamp caps debt, never a Retry-After.
+    tat = gcra_push_back(tat, tolerance, tonumber(current[4] or '0'))
   end
   redis.call('HSET', k_team(team), 'r', ARGV[4], 'b', ARGV[5], 't', fmt(tat), 'w', '0')
   rering_team(team)
@@ -76,7 +79,7 @@ elseif op == 'push_back' then
   local team = ARGV[3]
   if redis.call('EXISTS', k_team(team)) == 1 then
     local t = load_team(team)
-    t.tat = gcra_push_back(t.tat, t.tol, NOW + tonumber(ARGV[4]) * 1000)
+    t.tat = push_back_team(team, t.tat, t.tol, NOW + tonumber(ARGV[4]) * 1000)
     t.dirty = true  -- written by finish()
   end
 elseif op == 'take' then

@@ -50,7 +50,7 @@ for i = 2, #ARGV, 6 do
         local team = redis.call('HGET', k_acct(acct), 'tm')
         if team then
           local t = load_team(team)
-          t.tat = gcra_push_back(t.tat, t.tol, NOW + number * 1000)
+          t.tat = push_back_team(team, t.tat, t.tol, NOW + number * 1000)
           t.dirty = true
         end
         stat('o:' .. kind .. ':rate_limited', 1)
