@@ -40,9 +40,47 @@ std::optional<Target> ParseTarget(std::string_view target) {
   return t;
 }
 
+// `s` with each byte that is not part of a well-formed UTF-8 sequence (RFC 3629) replaced by
+// U+FFFD: an id from the request's path, echoed in a message, keeps the body valid JSON.
+std::string ValidUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xbf;  // the second byte's range
+    if (c < 0x80) {
+      n = 1;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 3;
+      if (c == 0xe0) lo = 0xa0;
+      if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 4;
+      if (c == 0xf0) lo = 0x90;
+      if (c == 0xf4) hi = 0x8f;
+    }
+    bool valid = n > 0 && i + n <= s.size();
+    for (size_t k = 1; valid && k < n; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      valid = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xbf);
+    }
+    if (valid) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
+  return out;
+}
+
 std::string ErrorBody(std::string_view code, std::string_view message) {
   JsonWriter w;
-  w.BeginObject().Field("error", message).Field("code", code).EndObject();
+  w.BeginObject().Field("error", ValidUtf8(message)).Field("code", code).EndObject();
   return w.Take();
 }
 

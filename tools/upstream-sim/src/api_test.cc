@@ -93,6 +93,13 @@ TEST_F(ApiTest, AnotherTeamsAccountIsNotFound) {
   EXPECT_EQ(Call("GET", "/api/acct_b1/mass-messaging", "", "key-b").status, 200);
   EXPECT_EQ(Parse(Call("GET", "/api/acct_zz/mass-messaging", "", "key-b").body).at("code"),
             "account_not_found");
+  // An id that is not UTF-8, echoed in the message, leaves the body valid JSON.
+  ApiResponse bad = Call("GET", "/api/%FF%22x%C3/mass-messaging");
+  EXPECT_EQ(bad.status, 404);
+  boost::system::error_code ec;
+  const json::value body = json::parse(bad.body, ec);
+  ASSERT_FALSE(ec) << bad.body;
+  EXPECT_EQ(body.at("error"), "Account \xEF\xBF\xBD\"x\xEF\xBF\xBD not found.");
 }
 
 TEST_F(ApiTest, MinuteLimitGives429WithRetryAfterUntilTheWindowResets) {
