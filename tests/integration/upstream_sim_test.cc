@@ -1467,6 +1467,41 @@ TEST_F(SimWebhookApiTest, AsyncUploadsEmitCompletedOrFailed) {
   EXPECT_EQ(CodeOf(attach), "media_failed");
 }
 
+// Events queued for an endpoint that is removed are dropped and counted so: once nothing is
+// queued or in flight, every event was delivered, given up or dropped.
+TEST_F(SimWebhookApiTest, EventsQueuedForARemovedEndpointAreCountedAsDropped) {
+  asio::io_context io;
+  tcp::acceptor silent(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  silent.listen();  // connections are made, and never answered
+  Behave(R"({"webhook_concurrency": 1, "webhook_request_timeout_ms": 200,
+             "webhook_max_retries": 1, "webhook_retry_base_ms": 10,
+             "webhook_duplicate_rate": 0})");
+  const json::value added = Control(
+      "POST", "/_sim/webhooks",
+      StrCat(R"({"url":"http://127.0.0.1:)", silent.local_endpoint().port(), R"(/hooks"})"));
+  ASSERT_TRUE(added.is_object());
+  const std::string id = Str(added.at("id"));
+  constexpr int kEvents = 20;
+  for (int i = 0; i < kEvents; ++i) {
+    Control("POST", "/_sim/accounts/acct_alpha1/events", R"({"event":"accounts.connected"})");
+  }
+  ASSERT_GT(Counters(id).at("backlog").as_int64(), 0);
+  Control("DELETE", StrCat("/_sim/webhooks/", id));
+  json::value totals;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const json::value l = Control("GET", "/_sim/ledger");
+        const json::value& w = l.at("webhooks");
+        totals = w.at("by_event").at("accounts.connected");
+        const auto n = [&](const char* field) { return totals.at(field).as_int64(); };
+        return w.at("backlog").as_int64() == 0 && w.at("in_flight").as_int64() == 0 &&
+               n("events") == kEvents && n("successes") + n("gave_up") + n("dropped") == kEvents;
+      },
+      absl::Seconds(20)))
+      << totals;
+  EXPECT_GT(totals.at("dropped").as_int64(), 0) << totals;
+}
+
 TEST_F(SimWebhookApiTest, ControlEndpointEmitsAccountEvents) {
   WebhookReceiver every(/*fail_first_attempt=*/false);
   WebhookReceiver expired_only(/*fail_first_attempt=*/false);

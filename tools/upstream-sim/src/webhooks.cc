@@ -296,6 +296,12 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
     }
     for (const auto& ep : removed) {
       ep->closed.store(true);
+      // What waited in its queue is dropped, and counted so (the ledger's totals add up).
+      while (ep->channel->try_receive([&](boost::system::error_code, Job job) {
+        ep->backlog.fetch_sub(1);
+        CountDropped(*ep, job.event);
+      })) {
+      }
       ep->channel->close();
     }
     return !removed.empty();
@@ -594,7 +600,12 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
     std::string connected_to;  // scheme, host and port of the open connection
     for (;;) {
       auto [ec, job] = co_await ep->channel->async_receive(kUseTuple);
-      if (ec || ep->closed.load()) break;
+      if (ec) break;
+      if (ep->closed.load()) {  // removed meanwhile: dropped, as Remove drops the rest
+        ep->backlog.fetch_sub(1);
+        self->CountDropped(*ep, job.event);
+        break;
+      }
       if (!ep->enabled.load()) {
         // Paused: what was queued is dropped, not kept for later.
         ep->backlog.fetch_sub(1);
