@@ -286,6 +286,27 @@ std::optional<int> SecondDocumentLine(std::string_view yaml) {
   return std::nullopt;
 }
 
+// The line (from 1) where `text` (YAML or JSON) first writes `key` as a mapping's key: the key,
+// quoted or not, then a colon, after a line's indentation, a `- `, `{` or `,`.
+std::optional<int> KeyLine(std::string_view text, std::string_view key) {
+  if (key.empty()) return std::nullopt;
+  for (size_t at = text.find(key); at != std::string_view::npos; at = text.find(key, at + 1)) {
+    size_t before = at;
+    if (before > 0 && (text[before - 1] == '"' || text[before - 1] == '\'')) --before;
+    size_t after = at + key.size();
+    if (after < text.size() && (text[after] == '"' || text[after] == '\'')) ++after;
+    while (after < text.size() && (text[after] == ' ' || text[after] == '\t')) ++after;
+    if (after >= text.size() || text[after] != ':') continue;
+    while (before > 0 && (text[before - 1] == ' ' || text[before - 1] == '\t')) --before;
+    if (before > 0 && text[before - 1] != '\n' && text[before - 1] != '{' &&
+        text[before - 1] != ',' && text[before - 1] != '-') {
+      continue;
+    }
+    return 1 + static_cast<int>(std::count(text.begin(), text.begin() + at, '\n'));
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> YamlToJson(std::string_view yaml) {
@@ -332,8 +353,21 @@ absl::Status ParseCampaignFile(std::string_view text, v1::Campaign* campaign,
   options.ignore_unknown_fields = false;
   const auto status = google::protobuf::util::JsonStringToMessage(json, campaign, options);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(StrCat("campaign file does not match the Campaign message: ",
-                                             std::string(status.message())));
+    const std::string message(status.message());
+    // An unknown key is named by protobuf ("(targets[2]) acount: Cannot find field."); the file's
+    // line of it is worth more to whoever wrote the file.
+    std::string where;
+    constexpr std::string_view kUnknown = ": Cannot find field.";
+    if (const size_t end = message.find(kUnknown); end != std::string::npos) {
+      const size_t space = message.find_last_of(" )", end);
+      const size_t from = space == std::string::npos ? 0 : space + 1;
+      const std::string_view key = std::string_view(message).substr(from, end - from);
+      if (const std::optional<int> line = KeyLine(text, key); line.has_value()) {
+        where = StrCat("line ", *line, ": ");
+      }
+    }
+    return absl::InvalidArgumentError(
+        StrCat("campaign file does not match the Campaign message: ", where, message));
   }
   if (paths != nullptr) {
     std::vector<const google::protobuf::FieldDescriptor*> fields;

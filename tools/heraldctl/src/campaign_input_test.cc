@@ -160,6 +160,20 @@ TEST(ParseCampaignFileTest, UnknownFieldsAndNonMappingsAreErrors) {
               HasSubstr("Campaign"));
   EXPECT_FALSE(ParseCampaignFile("- a\n- b\n", &campaign, nullptr).ok());
   EXPECT_FALSE(ParseCampaignFile("{not json", &campaign, nullptr).ok());
+  // An unknown key is named with its line, nested or not, in YAML and JSON.
+  EXPECT_THAT(std::string(ParseCampaignFile("display_name: x\ncontent: {text: hi}\nsendtime: 1\n",
+                                            &campaign, nullptr)
+                              .message()),
+              HasSubstr("line 3: sendtime: Cannot find field"));
+  EXPECT_THAT(std::string(ParseCampaignFile("content: {text: hi}\ntargets:\n  - account: a\n"
+                                            "  - acount: b\n",
+                                            &campaign, nullptr)
+                              .message()),
+              HasSubstr("line 4: (targets[1]) acount: Cannot find field"));
+  EXPECT_THAT(std::string(ParseCampaignFile("{\"content\": {\"text\": \"hi\"},\n \"sendTime2\": 1}",
+                                            &campaign, nullptr)
+                              .message()),
+              HasSubstr("line 2: sendTime2"));
 }
 
 TEST(ParseCampaignFileTest, JsonIsStrictAndItsErrorsSayWhere) {
