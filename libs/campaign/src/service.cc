@@ -986,8 +986,9 @@ Service::Op<std::pair<std::vector<upstream::UserList>, bool>> Service::ListUserL
     std::string tenant, std::string account_id, int offset, int limit) {
   HERALD_CO_ASSIGN_OR_RETURN(store::Account account, co_await GetAccount(tenant, account_id));
   HERALD_CO_ASSIGN_OR_RETURN(std::shared_ptr<upstream::Api> api, co_await ApiFor(account));
-  if (limit < 1 || limit > 49) {
-    co_return absl::InvalidArgumentError(StrCat("page_size: 1 to 49, got ", limit));
+  if (limit < 1 || limit > kMaxUserListPage) {
+    co_return absl::InvalidArgumentError(
+        StrCat("page_size: 1 to ", kMaxUserListPage, ", got ", limit));
   }
   const upstream::UserListsQuery query{.limit = std::max(limit + 1, 10), .offset = offset};
   HERALD_CO_RETURN_IF_ERROR(co_await Pace(tenant, account.team, &account_id));

@@ -32,7 +32,9 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
         [this, req](const Caller& c) -> Op<v1::ListUserListsResponse> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string account,
                                      OwnId(c.tenant, "account", req->account(), "accounts"));
-          HERALD_CO_ASSIGN_OR_RETURN(const int limit, ParsePageSize(req->page_size(), 49, 49));
+          HERALD_CO_ASSIGN_OR_RETURN(
+              const int limit, ParsePageSize(req->page_size(), campaign::Service::kMaxUserListPage,
+                                             campaign::Service::kMaxUserListPage));
           const uint64_t fingerprint = Fingerprint(StrCat("lists/", req->account()));
           HERALD_CO_ASSIGN_OR_RETURN(std::string after,
                                      DecodePageToken(req->page_token(), fingerprint));

@@ -252,9 +252,12 @@ class Service {
   Op<bool> DeleteMediaAsset(std::string tenant, std::string id);
 
   // ---- audiences
-  // One page of the account's upstream lists (offset paging, 1-49 per page) and whether more
-  // follow: the upstream, which pages by 10 to 50 without saying whether more follow, is asked
-  // for one more than the page.
+  // The most upstream lists a page of ListUserLists holds: one fewer than the upstream's most,
+  // which Herald reads to tell whether another page follows.
+  static constexpr int kMaxUserListPage = 49;
+  // One page of the account's upstream lists (offset paging, 1 to kMaxUserListPage per page) and
+  // whether more follow: the upstream, which pages by 10 to 50 without saying whether more follow,
+  // is asked for one more than the page.
   Op<std::pair<std::vector<upstream::UserList>, bool>> ListUserLists(std::string tenant,
                                                                      std::string account,
                                                                      int offset, int limit);
