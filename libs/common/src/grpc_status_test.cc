@@ -1,3 +1,5 @@
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include <herald/common/grpc_status.h>
@@ -18,6 +20,28 @@ TEST(GrpcStatusTest, InvalidArgumentKeepsItsMessage) {
   const grpc::Status g = ToGrpcStatus(absl::InvalidArgumentError("price must be 0 or 300..20000"));
   EXPECT_EQ(g.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(g.error_message(), "price must be 0 or 300..20000");
+}
+
+TEST(GrpcStatusTest, AnOversizedMessageIsCutAtACharacterBoundaryKeepingItsStart) {
+  // A caller's 10 KB name echoed back would exceed the client's trailer limit.
+  const std::string echoed(10'000, 'a');
+  const grpc::Status g =
+      ToGrpcStatus(absl::InvalidArgumentError("campaign.targets[0].account: '" + echoed + "'"));
+  EXPECT_EQ(g.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_LT(g.error_message().size(), 1100u);
+  EXPECT_TRUE(g.error_message().starts_with("campaign.targets[0].account: 'aaa"));
+  EXPECT_TRUE(g.error_message().ends_with(" bytes cut)")) << g.error_message();
+
+  // Two-byte characters straddling the limit: no half character is left before the cut.
+  std::string accented;
+  while (accented.size() < 2000) accented += "\xc3\xa9";
+  const std::string cut = ToGrpcStatus(absl::InvalidArgumentError("x" + accented)).error_message();
+  const size_t end = cut.find("… (");
+  ASSERT_NE(end, std::string::npos);
+  EXPECT_EQ(end % 2, 1u) << "'x' then whole two-byte characters";
+  EXPECT_EQ(ToGrpcStatus(absl::InvalidArgumentError(std::string(1024, 'b'))).error_message(),
+            std::string(1024, 'b'))
+      << "a message at the limit is kept whole";
 }
 
 TEST(GrpcStatusTest, ARetryDelayTravelsAsTheStandardDetail) {
