@@ -169,7 +169,7 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
         const auto chunk = static_cast<int64_t>(request_.chunk().size());
         if (static_cast<int64_t>(bytes_.size()) + chunk > owner_->max_bytes_) {
           End(absl::ResourceExhaustedError(
-              StrCat("the upload exceeds the limit of ", owner_->max_bytes_, " bytes")));
+              StrCat("chunk: the upload exceeds the limit of ", owner_->max_bytes_, " bytes")));
           return;
         }
         if (absl::Status taken = owner_->TakeBuffer(caller_.tenant, chunk); !taken.ok()) {
@@ -186,8 +186,11 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
 
     void OnDone() override {
       // Cancelled after this call stored the asset, before its answer reached the client (which
-      // saw the call fail): the asset nobody was told of goes. (A replayed request stored none.)
-      if (!created_id_.empty() && ctx_->IsCancelled()) owner_->Forget(caller_.tenant, created_id_);
+      // saw the call fail): the asset nobody was told of goes, unless the upload carried a
+      // request_id, whose retry is answered with this asset. (A replayed request stored none.)
+      if (!created_id_.empty() && metadata_.request_id().empty() && ctx_->IsCancelled()) {
+        owner_->Forget(caller_.tenant, created_id_);
+      }
       owner_->GiveBackBuffer(caller_.tenant, taken_);  // 0 once End has run
       delete this;
     }
