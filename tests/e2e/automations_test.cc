@@ -540,10 +540,10 @@ TEST_F(AutomationsEndToEndTest, InvalidRulesAreRefusedAndNothingIsStored) {
 
   // Unknown account, another tenant's account, no list, a system list, no trigger.
   grpc::Status s = CreateRule(key, "careful", "tenants/careful/accounts/acct_nobody", "1", &out);
-  EXPECT_EQ(code(s), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(code(s), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(s.error_message(), "automation.account: account 'acct_nobody' not found");
   s = CreateRule(other_key, "outsider", a, "1", &out);
-  EXPECT_EQ(code(s), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_EQ(code(s), grpc::StatusCode::NOT_FOUND) << s.error_message();
   s = CreateRule(key, "careful", a, "", &out);
   EXPECT_EQ(code(s), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(),

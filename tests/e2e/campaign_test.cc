@@ -3995,6 +3995,13 @@ TEST_P(CampaignTest, ARetriedListCreationWithItsRequestIdMakesOneList) {
   s = create("Too long", std::string(101, 'r'), &other);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("request_id"));
+  // A blank name, which the upstream would refuse only after the call was paid for, is refused
+  // here, and so is one with a control character.
+  for (const std::string name : {"   ", "Tab\tname"}) {
+    s = create(name, "", &other);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_THAT(s.error_message(), ::testing::StartsWith("display_name: must not"));
+  }
   EXPECT_EQ(lists_created(), before + 2);
 
   // Each request id's record expires: nothing is kept for good.
@@ -4739,6 +4746,42 @@ TEST_P(CampaignTest, AnotherTenantsResourcesAreNotFoundAndUnchanged) {
   EXPECT_FALSE(reader->Read(&ignored));
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
 
+  // The owner's resources named inside the intruder's own requests are not found either, each
+  // error naming its field, and the intruder has made nothing with them.
+  const std::string own_media = NewMedia("intruder", intruder);
+  struct Borrowed {
+    v1::CreateCampaignRequest request;
+    std::string field;
+  };
+  const std::vector<Borrowed> borrowed = {
+      {PpvCampaign("intruder", {accounts[0]}, own_media, "Theirs"), "targets[0].account"},
+      {PpvCampaign("intruder", {accounts[0]}, media, "Theirs"), "media[0]"},
+  };
+  for (const Borrowed& b : borrowed) {
+    v1::Campaign made;
+    grpc::Status s = campaigns->CreateCampaign(BearerContext(intruder).get(), b.request, &made);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+    EXPECT_NE(s.error_message().find(b.field), std::string::npos) << s.error_message();
+  }
+  v1::CreateAccountRequest borrow_team;
+  borrow_team.set_parent("tenants/intruder");
+  borrow_team.set_account_id(ShortId(accounts[0]));
+  borrow_team.mutable_account()->set_team(gt.name());
+  grpc::Status borrowed_team =
+      accounts_stub->CreateAccount(BearerContext(intruder).get(), borrow_team, &account);
+  EXPECT_EQ(borrowed_team.error_code(), grpc::StatusCode::NOT_FOUND)
+      << borrowed_team.error_message();
+  EXPECT_NE(borrowed_team.error_message().find("account.team"), std::string::npos);
+  v1::ListCampaignsRequest theirs;
+  theirs.set_parent("tenants/intruder");
+  ASSERT_TRUE(campaigns->ListCampaigns(BearerContext(intruder).get(), theirs, &lr).ok());
+  EXPECT_EQ(lr.campaigns_size(), 0);
+  v1::ListAccountsRequest their_accounts;
+  their_accounts.set_parent("tenants/intruder");
+  v1::ListAccountsResponse la;
+  ASSERT_TRUE(accounts_stub->ListAccounts(BearerContext(intruder).get(), their_accounts, &la).ok());
+  EXPECT_EQ(la.accounts_size(), 0);
+
   // Nothing changed for the owner.
   ASSERT_TRUE(campaigns->GetCampaign(BearerContext(owner_key).get(), get, &c).ok());
   EXPECT_EQ(c.state(), v1::Campaign::DRAFT);
@@ -4892,6 +4935,7 @@ TEST_P(CampaignTest, InvalidCampaignsAreRefusedAndStoreNothing) {
     std::string name;
     std::function<void(v1::CreateCampaignRequest&)> mutate;
     std::string field;
+    grpc::StatusCode code = grpc::StatusCode::INVALID_ARGUMENT;
   };
   const std::vector<Case> cases = {
       {"price below $3",
@@ -4928,12 +4972,12 @@ TEST_P(CampaignTest, InvalidCampaignsAreRefusedAndStoreNothing) {
        [](auto& r) {
          r.mutable_campaign()->mutable_targets(0)->set_account("tenants/strict/accounts/acct_zz");
        },
-       "targets[0].account"},
+       "targets[0].account", grpc::StatusCode::NOT_FOUND},
       {"unknown media",
        [](auto& r) {
          r.mutable_campaign()->mutable_content()->set_media(0, "tenants/strict/media/nope");
        },
-       "media[0]"},
+       "media[0]", grpc::StatusCode::NOT_FOUND},
       {"send time in the past",
        [](auto& r) {
          r.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) -
@@ -4942,13 +4986,20 @@ TEST_P(CampaignTest, InvalidCampaignsAreRefusedAndStoreNothing) {
        "send_time"},
       {"negative fan id",
        [](auto& r) { r.mutable_campaign()->mutable_targets(0)->add_fan_ids(-4); }, "fan_ids"},
+      // Echoed whole, the name would make the error's trailer too large for the client.
+      {"a 20 KB account name",
+       [](auto& r) {
+         r.mutable_campaign()->mutable_targets(0)->set_account(
+             StrCat("tenants/strict/accounts/", std::string(20'000, 'a')));
+       },
+       "targets[0].account"},
   };
   for (const Case& c : cases) {
     v1::CreateCampaignRequest req = good;
     c.mutate(req);
     v1::Campaign out;
     grpc::Status s = campaigns->CreateCampaign(BearerContext(key).get(), req, &out);
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.name;
+    EXPECT_EQ(s.error_code(), c.code) << c.name;
     EXPECT_NE(s.error_message().find(c.field), std::string::npos)
         << c.name << ": " << s.error_message();
   }

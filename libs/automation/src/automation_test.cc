@@ -112,10 +112,10 @@ TEST_F(AutomationsTest, CreateStoresTheRuleWithAnIdAndItsTime) {
 
 TEST_F(AutomationsTest, RefusedRulesStoreNothing) {
   absl::StatusOr<AutomationView> unknown = Run(automations_.Create(Rule("acct_zz"), ""));
-  EXPECT_TRUE(absl::IsInvalidArgument(unknown.status()));
+  EXPECT_TRUE(absl::IsNotFound(unknown.status()));
   EXPECT_EQ(unknown.status().message(), "automation.account: account 'acct_zz' not found");
   // Another tenant's account is not found either.
-  EXPECT_TRUE(absl::IsInvalidArgument(Run(automations_.Create(Rule("acct_c"), "")).status()));
+  EXPECT_TRUE(absl::IsNotFound(Run(automations_.Create(Rule("acct_c"), "")).status()));
   EXPECT_TRUE(absl::IsInvalidArgument(Run(automations_.Create(Rule("acct_a", ""), "")).status()));
   absl::StatusOr<std::vector<AutomationView>> all = Run(automations_.List("t1", ""));
   ASSERT_TRUE(all.ok());
@@ -137,7 +137,7 @@ TEST_F(AutomationsTest, ARetryGetsTheFirstRuleAfterItsAccountWasDeleted) {
   absl::StatusOr<AutomationView> again = Run(automations_.Create(Rule(), "req-2"));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->automation.id, first->automation.id);
-  EXPECT_TRUE(absl::IsInvalidArgument(Run(automations_.Create(Rule(), "req-3")).status()))
+  EXPECT_TRUE(absl::IsNotFound(Run(automations_.Create(Rule(), "req-3")).status()))
       << "a new request for the deleted account is refused";
 }
 

@@ -62,7 +62,7 @@ Op<AutomationView> Automations::Create(store::Automation automation, store::Requ
           co_await store_.CreatedBy<store::Automation>(automation.tenant, request_id));
       if (earlier) co_return co_await View(*std::move(earlier));
     }
-    co_return absl::InvalidArgumentError(
+    co_return absl::NotFoundError(
         StrCat("automation.account: account '", automation.account, "' not found"));
   }
   HERALD_CO_RETURN_IF_ERROR(account.status());

@@ -735,8 +735,7 @@ Service::Op<store::Created<store::Account>> Service::CreateAccount(store::Accoun
                                                                    store::RequestId request_id) {
   auto team = co_await GetTeam(account.tenant, account.team);
   if (absl::IsNotFound(team.status())) {
-    co_return absl::InvalidArgumentError(
-        StrCat("account.team: team '", account.team, "' not found"));
+    co_return absl::NotFoundError(StrCat("account.team: team '", account.team, "' not found"));
   }
   HERALD_CO_RETURN_IF_ERROR(team.status());
   co_return co_await StoreAccount(std::move(account), std::move(request_id));
@@ -1376,8 +1375,8 @@ absl::StatusOr<std::vector<store::Account>> Service::ResolveReferences(
   HERALD_ASSIGN_OR_RETURN(auto assets, store::Store::DecodeMany<store::MediaAsset>(found[0]));
   for (size_t i = 0; i < assets.size(); ++i) {
     if (!assets[i]) {
-      return absl::InvalidArgumentError(StrCat("campaign.content.media[", i, "]: media asset '",
-                                               campaign.content.media[i], "' not found"));
+      return absl::NotFoundError(StrCat("campaign.content.media[", i, "]: media asset '",
+                                        campaign.content.media[i], "' not found"));
     }
   }
   HERALD_ASSIGN_OR_RETURN(auto targets,
@@ -1388,12 +1387,12 @@ absl::StatusOr<std::vector<store::Account>> Service::ResolveReferences(
   size_t segment_at = 0;
   for (size_t i = 0; i < targets.size(); ++i) {
     if (!targets[i]) {
-      return absl::InvalidArgumentError(StrCat("campaign.targets[", i, "].account: account '",
-                                               campaign.targets[i].account, "' not found"));
+      return absl::NotFoundError(StrCat("campaign.targets[", i, "].account: account '",
+                                        campaign.targets[i].account, "' not found"));
     }
     if (!campaign.targets[i].segment.empty() && !segments[segment_at++]) {
-      return absl::InvalidArgumentError(StrCat("campaign.targets[", i, "].segment: segment '",
-                                               campaign.targets[i].segment, "' not found"));
+      return absl::NotFoundError(StrCat("campaign.targets[", i, "].segment: segment '",
+                                        campaign.targets[i].segment, "' not found"));
     }
     accounts.push_back(*std::move(targets[i]));
   }

@@ -37,6 +37,13 @@ size_t Utf8Length(std::string_view s) {
       std::count_if(s.begin(), s.end(), [](char c) { return !IsContinuation(c); }));
 }
 
+bool HasControlCharacter(std::string_view s, std::string_view allowed) {
+  return std::any_of(s.begin(), s.end(), [allowed](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 || u == 0x7f) && allowed.find(c) == std::string_view::npos;
+  });
+}
+
 std::string_view Utf8Prefix(std::string_view s, size_t n) {
   size_t end = 0;
   for (size_t kept = 0; end < s.size(); ++end) {

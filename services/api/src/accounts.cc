@@ -167,7 +167,7 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
           auto team = ParseChildName("account.team", req->account().team(), "teams");
           if (!team.ok()) co_return team.status();
           if (team->tenant != c.tenant) {
-            co_return absl::InvalidArgumentError(
+            co_return absl::NotFoundError(
                 StrCat("account.team: '", req->account().team(), "' not found"));
           }
           store::Account account{.tenant = c.tenant,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <absl/strings/ascii.h>
 #include <absl/strings/numbers.h>
 
 #include <herald/common/status.h>
@@ -70,6 +71,14 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
                                      OwnId(c.tenant, "account", req->account(), "accounts"));
           if (req->display_name().empty() || Utf8Length(req->display_name()) > 64) {
             co_return absl::InvalidArgumentError("display_name: 1-64 characters");
+          }
+          // The upstream refuses a blank name only after the call has been paid for.
+          if (absl::StripAsciiWhitespace(req->display_name()).empty()) {
+            co_return absl::InvalidArgumentError("display_name: must not be blank");
+          }
+          if (HasControlCharacter(req->display_name())) {
+            co_return absl::InvalidArgumentError(
+                "display_name: must not contain control characters");
           }
           HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
           HERALD_CO_ASSIGN_OR_RETURN(

@@ -109,8 +109,7 @@ absl::StatusOr<store::Automation> ParseAutomation(std::string_view tenant,
   HERALD_ASSIGN_OR_RETURN(ChildName account,
                           ParseChildName("automation.account", a.account(), "accounts"));
   if (account.tenant != tenant) {
-    return absl::InvalidArgumentError(
-        StrCat("automation.account: account '", a.account(), "' not found"));
+    return absl::NotFoundError(StrCat("automation.account: account '", a.account(), "' not found"));
   }
   store::Automation out{
       .tenant = std::string(tenant), .account = std::move(account.id), .list_id = a.user_list_id()};

@@ -1,5 +1,6 @@
 // CampaignService: campaigns, their deliveries and state changes, and WatchCampaign.
 
+#include <algorithm>
 #include <set>
 
 #include <absl/strings/numbers.h>
@@ -312,6 +313,10 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           for (int i = 0; i < req->fan_ids_size(); ++i) {
             if (req->fan_ids(i) <= 0) {
               co_return absl::InvalidArgumentError(StrCat("fan_ids[", i, "]: must be > 0"));
+            }
+            if (std::find(fans.begin(), fans.end(), req->fan_ids(i)) != fans.end()) {
+              co_return absl::InvalidArgumentError(
+                  StrCat("fan_ids[", i, "]: fan ", req->fan_ids(i), " is listed twice"));
             }
             fans.push_back(req->fan_ids(i));
           }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include <absl/container/flat_hash_set.h>
 #include <absl/strings/ascii.h>
 #include <absl/strings/escaping.h>
 #include <absl/strings/match.h>
@@ -48,7 +49,7 @@ absl::StatusOr<std::string> ChildOfTenant(std::string_view field, std::string_vi
   if (!parsed.ok()) return parsed.status();
   if (parsed->tenant != tenant) {
     // Another tenant's resource looks exactly like one that does not exist.
-    return absl::InvalidArgumentError(StrCat(field, ": '", name, "' not found"));
+    return absl::NotFoundError(StrCat(field, ": '", name, "' not found"));
   }
   return parsed->id;
 }
@@ -142,6 +143,10 @@ absl::Status ParseContent(std::string_view prefix, std::string_view tenant,
   if (Utf8Length(in.text()) > kMaxTextCharacters) {
     return Invalid(StrCat(prefix, ".text"), StrCat("at most ", kMaxTextCharacters, " characters"));
   }
+  if (HasControlCharacter(in.text(), "\t\n\r")) {
+    return Invalid(StrCat(prefix, ".text"),
+                   "must not contain control characters other than tab and line breaks");
+  }
   if (in.price_cents() != 0 && (in.price_cents() < 300 || in.price_cents() > 20000)) {
     return Invalid(StrCat(prefix, ".price_cents"),
                    StrCat("must be 0 (free) or 300-20000 cents ($3-$200), got ", in.price_cents()));
@@ -206,23 +211,33 @@ absl::Status ParseTargets(std::string_view tenant,
     if (t.fan_ids_size() > kMaxFanIds) {
       return Invalid(StrCat(prefix, ".fan_ids"), StrCat("at most ", kMaxFanIds));
     }
+    // A list given twice, or both to send to and to exclude, is a mistake the upstream would
+    // settle silently one way or the other.
+    std::set<std::string_view> included;
     for (int j = 0; j < t.user_lists_size(); ++j) {
-      if (absl::Status s = CheckListId(StrCat(prefix, ".user_lists[", j, "]"), t.user_lists(j));
-          !s.ok()) {
-        return s;
-      }
+      const std::string field = StrCat(prefix, ".user_lists[", j, "]");
+      if (absl::Status s = CheckListId(field, t.user_lists(j)); !s.ok()) return s;
+      if (!included.insert(t.user_lists(j)).second) return Invalid(field, "is listed twice");
       target.user_lists.push_back(t.user_lists(j));
     }
+    std::set<std::string_view> excluded;
     for (int j = 0; j < t.excluded_lists_size(); ++j) {
-      if (absl::Status s =
-              CheckListId(StrCat(prefix, ".excluded_lists[", j, "]"), t.excluded_lists(j));
-          !s.ok()) {
-        return s;
+      const std::string field = StrCat(prefix, ".excluded_lists[", j, "]");
+      if (absl::Status s = CheckListId(field, t.excluded_lists(j)); !s.ok()) return s;
+      if (!excluded.insert(t.excluded_lists(j)).second) return Invalid(field, "is listed twice");
+      if (included.contains(t.excluded_lists(j))) {
+        return Invalid(field, StrCat("'", t.excluded_lists(j), "' is also in user_lists"));
       }
       target.excluded_lists.push_back(t.excluded_lists(j));
     }
+    absl::flat_hash_set<int64_t> fans;
+    fans.reserve(t.fan_ids_size());
     for (int j = 0; j < t.fan_ids_size(); ++j) {
-      if (t.fan_ids(j) <= 0) return Invalid(StrCat(prefix, ".fan_ids[", j, "]"), "must be > 0");
+      const std::string field = StrCat(prefix, ".fan_ids[", j, "]");
+      if (t.fan_ids(j) <= 0) return Invalid(field, "must be > 0");
+      if (!fans.insert(t.fan_ids(j)).second) {
+        return Invalid(field, StrCat("fan ", t.fan_ids(j), " is listed twice"));
+      }
       target.fan_ids.push_back(t.fan_ids(j));
     }
     if (!t.segment().empty()) {
@@ -254,6 +269,10 @@ absl::Status ParseGrace(const v1::Campaign& c, store::Campaign& out) {
   out.grace_period_ms = absl::ToInt64Milliseconds(absl::Minutes(15));
   if (!c.has_grace_period()) return absl::OkStatus();
   const auto& g = c.grace_period();
+  if (g.nanos() <= -1'000'000'000 || g.nanos() >= 1'000'000'000 ||
+      (g.seconds() > 0 && g.nanos() < 0) || (g.seconds() < 0 && g.nanos() > 0)) {
+    return Invalid("campaign.grace_period", "is not a valid duration");
+  }
   const absl::Duration d = absl::Seconds(g.seconds()) + absl::Nanoseconds(g.nanos());
   if (d < absl::ZeroDuration() || d > kMaxGrace) {
     return Invalid("campaign.grace_period", "must be between 0 and 24 hours");
@@ -335,7 +354,10 @@ absl::StatusOr<int> ParsePageSize(int32_t page_size, int fallback, int max) {
 }
 
 absl::Status ValidateRequestId(std::string_view request_id) {
-  if (request_id.size() > 100) return Invalid("request_id", "at most 100 characters");
+  if (Utf8Length(request_id) > 100) return Invalid("request_id", "at most 100 characters");
+  if (HasControlCharacter(request_id)) {
+    return Invalid("request_id", "must not contain control characters");
+  }
   return absl::OkStatus();
 }
 
@@ -393,6 +415,7 @@ absl::StatusOr<store::RequestId> CreateRequestId(const google::protobuf::Message
 
 absl::Status ValidateDisplayName(std::string_view field, std::string_view name) {
   if (Utf8Length(name) > 200) return Invalid(field, "at most 200 characters");
+  if (HasControlCharacter(name)) return Invalid(field, "must not contain control characters");
   return absl::OkStatus();
 }
 
@@ -991,12 +1014,16 @@ absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const
     const std::string& url = m.source_url();
     if (url.empty()) return Invalid("media_asset.source_url", "is required");
     if (url.size() > 2048 || !(url.starts_with("https://") || url.starts_with("http://")) ||
-        url.find_first_of(" \t\r\n") != std::string::npos) {
+        url.find(' ') != std::string::npos || HasControlCharacter(url)) {
       return Invalid("media_asset.source_url", "must be an http(s) URL of at most 2048 characters");
     }
     const std::string_view after_scheme = std::string_view(url).substr(url.find("://") + 3);
     const std::string_view authority = after_scheme.substr(0, after_scheme.find_first_of("/?#"));
-    const std::string_view host_and_port = authority.substr(authority.rfind('@') + 1);
+    // Credentials in the URL would be stored and shown with the asset.
+    if (authority.find('@') != std::string_view::npos) {
+      return Invalid("media_asset.source_url", "must not carry credentials (user:password@)");
+    }
+    const std::string_view host_and_port = authority;
     if (host_and_port.empty() || host_and_port.front() == ':') {
       return Invalid("media_asset.source_url", "must name a host (https://host/path)");
     }
@@ -1018,6 +1045,10 @@ absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const
   }
   if (Utf8Length(out.file_name) > 200)
     return Invalid("media_asset.file_name", "at most 200 characters");
+  // The file name becomes part of the upload's multipart header to the upstream.
+  if (HasControlCharacter(out.file_name)) {
+    return Invalid("media_asset.file_name", "must not contain control characters");
+  }
   return out;
 }
 

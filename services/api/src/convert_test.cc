@@ -2,7 +2,10 @@
 #include "convert.h"
 
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include <absl/strings/escaping.h>
 #include <gmock/gmock.h>
@@ -14,6 +17,7 @@
 namespace herald::api {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -82,6 +86,18 @@ TEST(CreateRequestIdTest, AFingerprintOfTheRequestWithoutItsRequestId) {
   EXPECT_EQ(CreateRequestId(req).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ValidateRequestIdTest, UpToAHundredCharactersWithoutControlCharacters) {
+  std::string accented;
+  for (int i = 0; i < 100; ++i) accented += "\xc3\xa9";  // 200 bytes, 100 characters
+  EXPECT_TRUE(ValidateRequestId(accented).ok());
+  EXPECT_EQ(ValidateRequestId(accented + "x").code(), absl::StatusCode::kInvalidArgument);
+  for (std::string bad : {std::string("a\nb"), std::string("a\0b", 3), std::string("\x7f")}) {
+    const absl::Status s = ValidateRequestId(bad);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(s.message()), HasSubstr("request_id: must not contain control"));
+  }
+}
+
 TEST(ParseCampaignTest, GracePeriodIsZeroOrAtLeastOneMillisecond) {
   v1::Campaign c;
   c.mutable_content()->set_text("New set");
@@ -102,6 +118,14 @@ TEST(ParseCampaignTest, GracePeriodIsZeroOrAtLeastOneMillisecond) {
   ASSERT_FALSE(tiny.ok());
   EXPECT_EQ(tiny.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(tiny.status().message()), HasSubstr("campaign.grace_period"));
+  // A Duration's nanos lie within ±1 s and share the seconds' sign.
+  for (auto [seconds, nanos] :
+       {std::pair<int64_t, int32_t>{0, 1'500'000'000}, {10, -500'000'000}, {0, -1'000'000'000}}) {
+    absl::StatusOr<store::Campaign> bad = grace_of(seconds, nanos);
+    ASSERT_FALSE(bad.ok()) << seconds << "s " << nanos << "ns";
+    EXPECT_THAT(std::string(bad.status().message()),
+                HasSubstr("campaign.grace_period: is not a valid duration"));
+  }
 }
 
 v1::Campaign MinimalCampaign() {
@@ -134,6 +158,53 @@ TEST(ParseCampaignTest, ListIdsAreSystemNamesOrNumbersAndTextIsNotBlank) {
   absl::StatusOr<store::Campaign> blank = ParseCampaign("acme", c, now);
   ASSERT_FALSE(blank.ok());
   EXPECT_THAT(std::string(blank.status().message()), HasSubstr(".text: must not be blank"));
+}
+
+TEST(ParseCampaignTest, AListOrFanGivenTwiceOrBothIncludedAndExcludedIsRefused) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  struct Case {
+    std::function<void(v1::AccountTarget&)> change;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {[](v1::AccountTarget& t) { t.add_user_lists("fans"); },
+       "campaign.targets[0].user_lists[1]: is listed twice"},
+      {[](v1::AccountTarget& t) {
+         t.add_excluded_lists("1004");
+         t.add_excluded_lists("1004");
+       },
+       "campaign.targets[0].excluded_lists[1]: is listed twice"},
+      {[](v1::AccountTarget& t) { t.add_excluded_lists("fans"); },
+       "campaign.targets[0].excluded_lists[0]: 'fans' is also in user_lists"},
+      {[](v1::AccountTarget& t) {
+         t.add_fan_ids(7);
+         t.add_fan_ids(8);
+         t.add_fan_ids(7);
+       },
+       "campaign.targets[0].fan_ids[2]: fan 7 is listed twice"},
+  };
+  for (const Case& c : cases) {
+    v1::Campaign campaign = MinimalCampaign();
+    c.change(*campaign.mutable_targets(0));
+    absl::StatusOr<store::Campaign> parsed = ParseCampaign("acme", campaign, now);
+    ASSERT_FALSE(parsed.ok()) << c.message;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(parsed.status().message(), c.message);
+  }
+}
+
+TEST(ParseCampaignTest, ControlCharactersAreRefusedBesideTabsAndLineBreaksInText) {
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  v1::Campaign c = MinimalCampaign();
+  c.mutable_content()->set_text("Line one\r\n\tLine two");
+  EXPECT_TRUE(ParseCampaign("acme", c, now).ok());
+  c.mutable_content()->set_text(std::string("New\0set", 7));
+  EXPECT_THAT(std::string(ParseCampaign("acme", c, now).status().message()),
+              HasSubstr("campaign.content.text: must not contain control characters"));
+  c = MinimalCampaign();
+  c.set_display_name("Weekend\nPPV");
+  EXPECT_THAT(std::string(ParseCampaign("acme", c, now).status().message()),
+              HasSubstr("campaign.display_name: must not contain control characters"));
 }
 
 TEST(ParseCampaignTest, UpstreamLeadIsWholeSecondsUpToSevenDays) {
@@ -457,19 +528,37 @@ TEST(ParseMediaAssetTest, AUrlWithoutAHostIsRefused) {
   v1::MediaAsset m;
   m.set_type(v1::MediaAsset::IMAGE);
   m.set_file_name("set.jpg");
-  for (const char* url :
-       {"https://", "http:///x.jpg", "https://:443/x.jpg", "https://user@/x.jpg", "https://?x=1"}) {
+  for (const char* url : {"https://", "http:///x.jpg", "https://:443/x.jpg", "https://?x=1"}) {
     m.set_source_url(url);
     absl::StatusOr<store::MediaAsset> asset = ParseMediaAsset("acme", m, /*uploaded=*/false);
     ASSERT_FALSE(asset.ok()) << url;
     EXPECT_EQ(asset.status().code(), absl::StatusCode::kInvalidArgument) << url;
     EXPECT_THAT(std::string(asset.status().message()), HasSubstr("must name a host")) << url;
   }
-  for (const char* url : {"https://cdn.example.com:8443/x.jpg", "https://u@cdn.example.com/x.jpg",
-                          "http://10.0.0.1/x.jpg"}) {
+  for (const char* url : {"https://cdn.example.com:8443/x.jpg", "http://10.0.0.1/x.jpg"}) {
     m.set_source_url(url);
     EXPECT_TRUE(ParseMediaAsset("acme", m, /*uploaded=*/false).ok()) << url;
   }
+}
+
+TEST(ParseMediaAssetTest, AUrlCarriesNoCredentialsOrControlCharacters) {
+  v1::MediaAsset m;
+  m.set_type(v1::MediaAsset::IMAGE);
+  for (const auto& [url, why] : std::vector<std::pair<std::string, std::string>>{
+           {"https://u:secret@cdn.example.com/x.jpg", "must not carry credentials"},
+           {"https://user@/x.jpg", "must not carry credentials"},
+           {"https://cdn.example.com/x\x7f.jpg", "http(s) URL"},
+           {std::string("https://cdn.example.com/x\0.jpg", 30), "http(s) URL"}}) {
+    m.set_source_url(url);
+    absl::StatusOr<store::MediaAsset> asset = ParseMediaAsset("acme", m, /*uploaded=*/false);
+    ASSERT_FALSE(asset.ok()) << url;
+    EXPECT_THAT(std::string(asset.status().message()),
+                AllOf(HasSubstr("media_asset.source_url"), HasSubstr(why)));
+  }
+  m.set_source_url("https://cdn.example.com/x.jpg");
+  m.set_file_name("set\x01.jpg");
+  EXPECT_THAT(std::string(ParseMediaAsset("acme", m, false).status().message()),
+              HasSubstr("media_asset.file_name: must not contain control characters"));
 }
 
 TEST(CheckUpstreamLeadTest, ALeadNeedsASendTime) {

@@ -100,6 +100,10 @@ std::string AsciiUpper(std::string_view s);
 // in characters are checked with this, never with size().
 size_t Utf8Length(std::string_view s);
 
+// Whether `s` has an ASCII control character (0x00-0x1f, 0x7f) other than those in `allowed`
+// (e.g. "\t\n" for multi-line text).
+bool HasControlCharacter(std::string_view s, std::string_view allowed = {});
+
 // The first / last `n` characters of UTF-8 text (all of it when it is shorter), never cutting a
 // character in two. Views point into `s`.
 std::string_view Utf8Prefix(std::string_view s, size_t n);
