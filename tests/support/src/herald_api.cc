@@ -1,9 +1,12 @@
 #include <chrono>
+#include <future>
 
 #include <absl/status/status.h>
 #include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
+#include <grpcpp/support/client_callback.h>
 
 #include <herald/common/strings.h>
 #include <herald/testing/herald_api.h>
@@ -21,7 +24,40 @@ absl::Status Failed(std::string_view step, const grpc::Status& status) {
                       StrCat(step, ": ", status.error_message()));
 }
 
+// One call of a generic stub: an empty message written and the writes closed, every answer
+// read and dropped, until the call ends.
+class EmptyRequestCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  grpc::Status Run(grpc::GenericStub& stub, const std::string& method,
+                   grpc::ClientContext& context) {
+    grpc::Slice nothing;
+    request_ = grpc::ByteBuffer(&nothing, 1);
+    stub.PrepareBidiStreamingCall(&context, method, grpc::StubOptions(), this);
+    StartWriteLast(&request_, grpc::WriteOptions());
+    StartRead(&response_);
+    StartCall();
+    return done_.get_future().get();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (ok) StartRead(&response_);
+  }
+  void OnDone(const grpc::Status& status) override { done_.set_value(status); }
+
+ private:
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
+  std::promise<grpc::Status> done_;
+};
+
 }  // namespace
+
+grpc::Status CallWithEmptyRequest(const std::shared_ptr<grpc::Channel>& channel,
+                                  const std::string& method, grpc::ClientContext& context) {
+  grpc::GenericStub stub(channel);
+  EmptyRequestCall call;
+  return call.Run(stub, method, context);
+}
 
 std::unique_ptr<grpc::ClientContext> BearerContext(std::string_view key, absl::Duration timeout) {
   auto ctx = std::make_unique<grpc::ClientContext>();

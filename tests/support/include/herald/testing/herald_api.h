@@ -36,6 +36,12 @@ inline constexpr absl::Duration kRpcTimeout = absl::Seconds(20);
 std::unique_ptr<grpc::ClientContext> BearerContext(std::string_view key,
                                                    absl::Duration timeout = kRpcTimeout);
 
+// Calls `method` ("/herald.v1.CampaignService/GetCampaign") with an empty request message, as a
+// raw stream that a method of any kind accepts, reads whatever it answers, and returns the status
+// the call ends with. For tests that try every method alike.
+grpc::Status CallWithEmptyRequest(const std::shared_ptr<grpc::Channel>& channel,
+                                  const std::string& method, grpc::ClientContext& context);
+
 // An insecure channel to `target` ("host:port") whose receive window stays small (16 KiB, no
 // bandwidth probing): once its client stops reading a stream, the server's writes wait, as they
 // would for a client on a slow network.
