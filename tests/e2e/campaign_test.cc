@@ -989,6 +989,56 @@ TEST_P(CampaignTest, ConcurrentUpdatesOfDifferentFieldsBothLand) {
   }
 }
 
+// A read-modify-write carrying the revision it read (an etag) lands only if nothing changed
+// since: a stale revision is ABORTED and changes nothing, as a negative one is INVALID_ARGUMENT.
+TEST_P(CampaignTest, AnUpdateGivenARevisionAppliesOnlyAtThatRevision) {
+  const std::string key = NewTenant("etag");
+  const std::vector<std::string> accounts = ImportAccounts("etag", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  const v1::Campaign draft = NewDraft("etag", key, accounts, NewMedia("etag", key), "First");
+  ASSERT_FALSE(draft.name().empty());
+  ASSERT_GT(draft.revision(), 0);
+
+  // Two clients read the draft; the first writes back what it changed.
+  v1::Campaign mine = GetCampaign(key, draft.name());
+  v1::Campaign theirs = mine;
+  mine.mutable_content()->set_text("Second");
+  v1::UpdateCampaignRequest update;
+  *update.mutable_campaign() = mine;
+  update.mutable_update_mask()->add_paths("content.text");
+  v1::Campaign updated;
+  grpc::Status s = campaigns->UpdateCampaign(BearerContext(key).get(), update, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_GT(updated.revision(), mine.revision());
+
+  // The second's read is stale.
+  theirs.set_display_name("Renamed");
+  *update.mutable_campaign() = theirs;
+  update.mutable_update_mask()->Clear();
+  update.mutable_update_mask()->add_paths("display_name");
+  s = campaigns->UpdateCampaign(BearerContext(key).get(), update, &updated);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("campaign.revision"));
+  update.mutable_campaign()->set_revision(-1);
+  s = campaigns->UpdateCampaign(BearerContext(key).get(), update, &updated);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  v1::Campaign now = GetCampaign(key, draft.name());
+  EXPECT_EQ(now.display_name(), draft.display_name());
+  EXPECT_EQ(now.content().text(), "Second");
+
+  // Read again, it lands; without a revision, an update applies at any.
+  update.mutable_campaign()->set_revision(now.revision());
+  s = campaigns->UpdateCampaign(BearerContext(key).get(), update, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(updated.display_name(), "Renamed");
+  update.mutable_campaign()->clear_revision();
+  update.mutable_campaign()->set_display_name("Renamed again");
+  s = campaigns->UpdateCampaign(BearerContext(key).get(), update, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(GetCampaign(key, draft.name()).display_name(), "Renamed again");
+}
+
 // Media added to a scheduled campaign that had none: its chains, enqueued for the send time,
 // start again with the uploads, and the message goes out with the media.
 TEST_P(CampaignTest, MediaAddedToAScheduledCampaignGoesOutWithIt) {

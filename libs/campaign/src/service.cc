@@ -1603,9 +1603,16 @@ Service::Op<std::pair<std::vector<CampaignView>, std::optional<double>>> Service
   co_return std::make_pair(std::move(views), page.next_before);
 }
 
-Service::Op<CampaignView> Service::UpdateCampaign(Campaign update,
-                                                  std::vector<std::string> fields) {
+Service::Op<CampaignView> Service::UpdateCampaign(Campaign update, std::vector<std::string> fields,
+                                                  int64_t expected_revision) {
   HERALD_CO_ASSIGN_OR_RETURN(CampaignView current, co_await GetCampaign(update.tenant, update.id));
+  // Every change moves the revision and is caught below from this read on, so the client's read
+  // and this one are one.
+  if (expected_revision != 0 && current.revision != expected_revision) {
+    co_return absl::AbortedError(StrCat("campaign.revision: campaign '", update.id,
+                                        "' is at revision ", current.revision, ", not ",
+                                        expected_revision, "; read it again and retry"));
+  }
   if (current.state != CampaignState::kDraft && current.state != CampaignState::kScheduled) {
     co_return NotChangeable(current, "only drafts and scheduled campaigns can be updated");
   }

@@ -219,8 +219,12 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
                                      ParseCampaign(c.tenant, merged, absl::Now()));
           parsed.id = id;
           if (!send_time_changed) parsed.send_time_ms = current.campaign.send_time_ms;
+          if (req->campaign().revision() < 0) {
+            co_return absl::InvalidArgumentError("campaign.revision: must not be negative");
+          }
           HERALD_CO_ASSIGN_OR_RETURN(auto v,
-                                     co_await service_.UpdateCampaign(std::move(parsed), fields));
+                                     co_await service_.UpdateCampaign(std::move(parsed), fields,
+                                                                      req->campaign().revision()));
           co_return ToProto(v);
         });
   }

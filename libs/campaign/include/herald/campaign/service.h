@@ -298,7 +298,10 @@ class Service {
   // Applies the named fields of `update` (content, targets, send_time, …). Messages the
   // upstream holds for the send time (Campaign::upstream_lead_ms) get the change by PUT, one
   // job per account; a send still in flight carries the change on when it lands.
-  Op<CampaignView> UpdateCampaign(store::Campaign update, std::vector<std::string> fields);
+  // `expected_revision`, unless 0, is a precondition: ABORTED, and nothing changes, unless the
+  // campaign is at that revision (CampaignView::revision).
+  Op<CampaignView> UpdateCampaign(store::Campaign update, std::vector<std::string> fields,
+                                  int64_t expected_revision);
   Op<CampaignView> LaunchCampaign(std::string tenant, std::string id);
   Op<CancelResult> CancelCampaign(std::string tenant, std::string id);
   Op<CampaignView> PauseCampaign(std::string tenant, std::string id);
