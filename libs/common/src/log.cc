@@ -2,6 +2,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 #include <unistd.h>
@@ -177,6 +178,20 @@ std::string FormatText(absl::Time time, Level level, std::string_view message, F
   }
   out.push_back('\n');
   return out;
+}
+
+void AbortOnException(std::exception_ptr e, std::string_view what) {
+  if (!e) return;
+  std::string error;
+  try {
+    std::rethrow_exception(std::move(e));
+  } catch (const std::exception& ex) {
+    error = ex.what();
+  } catch (...) {
+    error = "an exception that is not a std::exception";
+  }
+  Write(Level::kError, "unexpected exception; aborting", {{"in", what}, {"error", error}});
+  std::abort();
 }
 
 void Write(Level level, std::string_view message, Fields fields) {

@@ -1,3 +1,5 @@
+#include <exception>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,12 @@ namespace {
 using ::testing::HasSubstr;
 
 const absl::Time kTime = absl::FromUnixMillis(1'764'135'155'123);  // 2025-11-26 05:32:35.123
+
+TEST(AbortOnExceptionTest, NoExceptionReturnsOneIsLoggedNamingItsPlaceThenAborts) {
+  AbortOnException(nullptr, "nothing");  // returns
+  EXPECT_DEATH(AbortOnException(std::make_exception_ptr(std::runtime_error("boom")), "the sweep"),
+               "unexpected exception; aborting.*the sweep.*boom");
+}
 
 TEST(LogFormatTest, JsonLineHasTimeLevelMessageAndTypedFields) {
   const std::string line =

@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <herald/common/log.h>
 #include <herald/common/periodic.h>
 
 namespace herald {
@@ -42,7 +43,7 @@ void Periodic::Start() {
   GateHolder hold(gate_);
   if (!hold) return;  // closed
   asio::co_spawn(state_->strand, Run(state_), [hold = std::move(hold)](std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
+    log::AbortOnException(std::move(e), "periodic task");
   });
 }
 

@@ -210,16 +210,13 @@ void Worker::Start() {
   for (int i = 0; i < config_.lease_loops; ++i) {
     Loop& loop = *loops_.emplace_back(std::make_shared<Loop>(executor_));
     GateHolder hold(gate_);  // left when the loop has ended
-    asio::co_spawn(
-        loop.strand, SuperviseLoop(loop, i), [hold = std::move(hold)](std::exception_ptr e) {
-          if (e) {
-            // The supervisor catches the loop's exceptions. One from the supervisor itself (its
-            // logging, its timer) would leave a worker that reports ready without this loop: a
-            // broken invariant (docs/architecture.md, error policy).
-            log::Error("worker lease loop supervisor failed; aborting", {{"error", Describe(e)}});
-            std::abort();
-          }
-        });
+    asio::co_spawn(loop.strand, SuperviseLoop(loop, i),
+                   [hold = std::move(hold)](std::exception_ptr e) {
+                     // The supervisor catches the loop's exceptions. One from the supervisor itself
+                     // (its logging, its timer) would leave a worker that reports ready without
+                     // this loop: a broken invariant.
+                     log::AbortOnException(std::move(e), "worker lease loop supervisor");
+                   });
   }
 }
 

@@ -134,7 +134,7 @@ void ClusterClient::Start() {
   Entry entry = Enter();
   if (!entry.hold) return;
   asio::co_spawn(strand_, RefreshLoop(), [entry = std::move(entry)](std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
+    log::AbortOnException(std::move(e), "redis cluster slot map refresh");
   });
 }
 
@@ -556,7 +556,7 @@ void ClusterClient::Retire(std::vector<NodePtr> nodes) {
     }
     asio::co_spawn(strand_, CloseAfterGrace(std::move(node)),
                    [entry = std::move(entry)](std::exception_ptr e) {
-                     if (e) std::rethrow_exception(e);
+                     log::AbortOnException(std::move(e), "redis cluster retired node close");
                    });
   }
 }

@@ -302,9 +302,8 @@ void Connection::Start() {
   if (!entry.hold) return;  // the client is closing
   asio::co_spawn(strand_, Run(),
                  [self = shared_from_this(), entry = std::move(entry)](std::exception_ptr e) {
-                   // The loop reports errors as values; an exception here is a bug (or out of
-                   // memory).
-                   if (e) std::rethrow_exception(e);
+                   // The loop reports errors as values.
+                   log::AbortOnException(std::move(e), "redis connection loop");
                  });
 }
 

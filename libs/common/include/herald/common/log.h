@@ -14,6 +14,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <initializer_list>
 #include <string>
@@ -91,6 +92,12 @@ inline void Warn(std::string_view message, Fields fields = {}) {
 inline void Error(std::string_view message, Fields fields = {}) {
   if (Enabled(Level::kError)) Write(Level::kError, message, fields);
 }
+
+// For the completion handler of a detached coroutine that reports its errors as values, where an
+// exception is a bug (or out of memory): logs it as `what` failing and aborts the process, as
+// the error policy has it (docs/architecture.md), rather than letting it escape an io thread's
+// run() and end the process with no word. Returns when `e` is null.
+void AbortOnException(std::exception_ptr e, std::string_view what);
 
 // Formatting, exposed for tests.
 std::string FormatJson(absl::Time time, Level level, std::string_view message, Fields fields);
