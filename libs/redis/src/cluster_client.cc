@@ -18,6 +18,7 @@
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
 
+#include "backoff.h"
 #include "connection.h"
 
 namespace herald::redis::internal {
@@ -426,7 +427,7 @@ void ClusterClient::RequestRefresh() {
 
 asio::awaitable<void> ClusterClient::RefreshLoop() {
   const auto self = shared_from_this();
-  absl::Duration backoff = config_.reconnect_backoff_min;
+  int failures = 0;
   while (!stopped_.load()) {
     refresh_requested_ = false;
     const absl::Status refreshed = co_await Refresh();
@@ -434,15 +435,18 @@ asio::awaitable<void> ClusterClient::RefreshLoop() {
     absl::Duration next = config_.cluster_refresh_interval;
     if (refreshed.ok()) {
       last_refresh_failure_.clear();
-      backoff = config_.reconnect_backoff_min;
+      failures = 0;
     } else {
       // Logged when the reason changes, not at every retry of a long outage.
       if (std::string reason = refreshed.ToString(); reason != last_refresh_failure_) {
         log::Warn("redis cluster: cannot read the slot map", {{"reason", refreshed}});
         last_refresh_failure_ = std::move(reason);
       }
-      next = backoff;
-      backoff = std::min(backoff * 2, config_.reconnect_backoff_max);
+      // Jittered, so that the processes that lost a master together do not read the slot map
+      // of the ones left in lockstep.
+      next =
+          internal::ReconnectDelay(failures++, config_.reconnect_backoff_min,
+                                   config_.reconnect_backoff_max, absl::Uniform(random_, 0.0, 1.0));
     }
     boost::system::error_code ec;
     // Requests that come while the map is being read or just after wait out the minimum

@@ -42,6 +42,7 @@
 #include <string>
 #include <vector>
 
+#include <absl/random/random.h>
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
 #include <absl/time/time.h>
@@ -127,6 +128,7 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   bool refresh_requested_ = false;                            // strand only
   std::set<boost::asio::steady_timer*> retiring_;             // strand only: grace timers
   std::string last_refresh_failure_;                          // strand only
+  absl::BitGen random_;                                       // strand only: backoff jitter
   std::atomic<bool> started_{false};
   std::atomic<bool> stopped_{false};
   std::atomic<bool> connected_{false};
