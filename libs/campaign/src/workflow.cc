@@ -228,12 +228,12 @@ class TeamClients final : public UpstreamClients {
     const std::string key = StrCat(team.tenant, "/", team.id);
     const double minute_calls_max =
         static_cast<double>(team.rate_limit_per_minute + TeamBurst(team) - 1);
-    std::lock_guard lock(mu_);
-    auto it = clients_.find(key);
-    if (it != clients_.end() && it->second.sealed_key == team.sealed_api_key) {
-      if (it->second.minute_calls_max) it->second.minute_calls_max->Set(minute_calls_max);
-      return it->second.client;
+    if (std::shared_ptr<upstream::Api> client =
+            Cached(key, team.sealed_api_key, minute_calls_max)) {
+      return client;
     }
+    // Made without the lock: a client's first TLS context loads the CA bundle from disk, which
+    // would hold up every job of every team meanwhile.
     auto api_key = box_.Open(
         team.sealed_api_key,
         store::TeamSecretContext(team.tenant, team.id, store::TeamSecret::kUpstreamApiKey));
@@ -254,13 +254,29 @@ class TeamClients final : public UpstreamClients {
     metrics::Gauge* gauge = nullptr;
     if (minute_calls_max_ != nullptr) {
       gauge = &minute_calls_max_->Add({{"tenant", team.tenant}, {"team", team.id}});
-      gauge->Set(minute_calls_max);
     }
-    clients_[key] = {team.sealed_api_key, shared, gauge};
-    return shared;
+    std::lock_guard lock(mu_);
+    Entry& entry = clients_[key];
+    // Another job of the team may have made one meanwhile: one client per key is kept.
+    if (entry.sealed_key != team.sealed_api_key || entry.client == nullptr) {
+      entry = {team.sealed_api_key, std::move(shared), gauge};
+    }
+    if (entry.minute_calls_max) entry.minute_calls_max->Set(minute_calls_max);
+    return entry.client;
   }
 
  private:
+  // The client kept for `key` if it was made with `sealed_key` (its gauge set to
+  // `minute_calls_max`); null otherwise.
+  std::shared_ptr<upstream::Api> Cached(const std::string& key, const std::string& sealed_key,
+                                        double minute_calls_max) {
+    std::lock_guard lock(mu_);
+    auto it = clients_.find(key);
+    if (it == clients_.end() || it->second.sealed_key != sealed_key) return nullptr;
+    if (it->second.minute_calls_max) it->second.minute_calls_max->Set(minute_calls_max);
+    return it->second.client;
+  }
+
   struct Entry {
     std::string sealed_key;
     std::shared_ptr<upstream::Api> client;
