@@ -1,5 +1,9 @@
 #include "client_metrics.h"
 
+#include <algorithm>
+#include <iterator>
+
+#include <herald/common/strings.h>
 #include <herald/upstream/error.h>
 
 namespace herald::upstream::internal {
@@ -139,13 +143,23 @@ ClientMetrics::ClientMetrics(metrics::Registry& registry, const std::string& ten
   }
 }
 
+std::string CodeLabel(int status) {
+  static constexpr int kNamed[] = {200, 201, 202, 204, 400, 401, 402, 403, 404, 405, 408,
+                                   409, 410, 413, 415, 422, 429, 500, 502, 503, 504};
+  if (std::find(std::begin(kNamed), std::end(kNamed), status) != std::end(kNamed)) {
+    return std::to_string(status);
+  }
+  if (status < 100 || status > 599) return "other";
+  return StrCat(status / 100, "xx");
+}
+
 void ClientMetrics::Record(Endpoint endpoint, const absl::Status& status, absl::Duration elapsed,
                            const ResponseInfo& info) {
   PerEndpoint& e = endpoints_[static_cast<size_t>(endpoint)];
   e.requests[OutcomeIndex(OutcomeName(status))]->Increment();
   e.duration->Observe(absl::ToDoubleSeconds(elapsed));
   if (info.http_status != 0) {
-    responses_.Add({{"endpoint", std::string(e.name)}, {"code", std::to_string(info.http_status)}})
+    responses_.Add({{"endpoint", std::string(e.name)}, {"code", CodeLabel(info.http_status)}})
         .Increment();
   }
   if (info.retry_after.has_value() && (info.http_status == 429 || info.http_status >= 500)) {

@@ -48,6 +48,11 @@ std::string_view EndpointName(Endpoint endpoint);  // "send_mass_message", ...
 // The `outcome` label of a finished call: "ok", "cancelled" or the ErrorKindName.
 std::string_view OutcomeName(const absl::Status& status);
 
+// The `code` label of a response with HTTP status `status`: the status itself when the upstream
+// contract names it ("200", "429"), else its class ("4xx"; "other" outside 100-599), so that a
+// misbehaving upstream or proxy cannot grow the series without bound.
+std::string CodeLabel(int status);
+
 // A gauge of a figure the upstream reports, made on its first report: until then the series
 // does not exist, rather than read 0 (a credits balance of 0 raises an alert). Thread-safe.
 class ReportedGauge {
