@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_set>
 
-#include <absl/container/flat_hash_set.h>
 #include <absl/strings/ascii.h>
 #include <absl/strings/escaping.h>
 #include <absl/strings/match.h>
@@ -230,7 +230,7 @@ absl::Status ParseTargets(std::string_view tenant,
       }
       target.excluded_lists.push_back(t.excluded_lists(j));
     }
-    absl::flat_hash_set<int64_t> fans;
+    std::unordered_set<int64_t> fans;
     fans.reserve(t.fan_ids_size());
     for (int j = 0; j < t.fan_ids_size(); ++j) {
       const std::string field = StrCat(prefix, ".fan_ids[", j, "]");
