@@ -545,6 +545,24 @@ TEST_F(WebhooksTest, ACounterKeyOfAnotherTypeFailsTheEventNotTheBatchsLastWrites
   EXPECT_EQ(Stats(600).sent, 1);
 }
 
+// A stored figure that is not a number (a corrupt record, a hand edit) is reported, never read as
+// 0 cents or fan 0.
+TEST_F(WebhooksTest, AFigureThatIsNotANumberIsAnErrorNotZero) {
+  EXPECT_EQ(Record("s", Sent(610, 1, 5, 999)), RecordOutcome::kApplied);
+  EXPECT_EQ(Record("u", Unlock(1, 5, 999)), RecordOutcome::kApplied);
+  ASSERT_EQ(Stats(610).gross_cents, 999);
+  Must(client_->Exec({"HSET", "hd:{t:t1}:mm:acct_a:610", "gross", "9.99"}));
+  absl::StatusOr<std::vector<MessageStats>> stats =
+      io_.Run(reader_->Messages("t1", {MessageKey{"acct_a", 610}}));
+  EXPECT_TRUE(absl::IsInternal(stats.status())) << stats.status();
+  EXPECT_NE(stats.status().message().find("9.99"), std::string::npos) << stats.status();
+  Must(client_->Exec({"HSET", "hd:{t:t1}:acct:acct_a", "net", "lots"}));
+  EXPECT_TRUE(absl::IsInternal(io_.Run(reader_->Account("t1", "acct_a")).status()));
+  Must(client_->Exec({"HSET", "hd:{t:t1}:mbc:acct_a:610", "fan-five", "999"}));
+  EXPECT_TRUE(
+      absl::IsInternal(io_.Run(reader_->Buyers("t1", {MessageKey{"acct_a", 610}})).status()));
+}
+
 TEST_F(WebhooksTest, PurchasesOfSeveralMassMessagesInOneBatchAddUpExactly) {
   // The script sums a batch's counter increments per key before writing them: two mass
   // messages' sends, unlocks and transactions arriving together (interleaved, some before

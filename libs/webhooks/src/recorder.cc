@@ -316,10 +316,46 @@ class RedisEventRecorder final : public EventRecorder {
   absl::flat_hash_map<std::string, Lane> lanes_;  // guarded by mu_; only tenants with a batch
 };
 
-int64_t IntOr(const redis::Reply& r, int64_t fallback) {
-  if (r.is_nil()) return fallback;
-  absl::StatusOr<int64_t> v = r.AsInteger();
-  return v.ok() ? *v : fallback;
+// Reads integers out of replies: a nil (a field never written) is the default the caller gives;
+// anything else that is not an integer is an error, kept for status() (a corrupt record is
+// reported, never read as 0 cents or fan 0).
+class IntReader {
+ public:
+  explicit IntReader(std::string_view what) : what_(what) {}
+
+  int64_t Get(const redis::Reply& r, int64_t if_nil) {
+    if (r.is_nil()) return if_nil;
+    absl::StatusOr<int64_t> v = r.AsInteger();
+    if (v.ok()) return *v;
+    Fail(r.DebugString());
+    return if_nil;
+  }
+  int64_t Parse(std::string_view text) {
+    std::optional<int64_t> v = ParseInt<int64_t>(text);
+    if (v.has_value()) return *v;
+    Fail(StrCat("'", Utf8Prefix(text, 40), "'"));
+    return 0;
+  }
+  const absl::Status& status() const { return status_; }
+
+ private:
+  void Fail(std::string_view value) {
+    if (status_.ok()) {
+      status_ = absl::InternalError(StrCat(what_, ": ", value, " is not an integer"));
+    }
+  }
+
+  std::string what_;
+  absl::Status status_;
+};
+
+// The id of the first entry of an XRANGE or XREVRANGE reply that has one.
+absl::StatusOr<std::string> FirstEntryId(const redis::Reply& reply) {
+  const std::vector<redis::Reply>& entries = reply.elements();
+  if (entries.empty() || entries[0].elements().size() != 2) {
+    return absl::InternalError(StrCat("stream read: unexpected reply ", reply.DebugString()));
+  }
+  return std::string(entries[0].elements()[0].str());
 }
 
 std::string MessageSuffix(const MessageKey& m) { return StrCat(m.account, ":", m.message_id); }
@@ -353,20 +389,22 @@ Op<std::vector<MessageStats>> MessageAnalytics::Messages(std::string tenant,
     if (reply.is_error()) co_return reply.ToStatus();
     const std::vector<redis::Reply>& f = reply.elements();
     if (f.size() != 14) co_return absl::InternalError("HMGET: unexpected reply");
+    IntReader read("a mass message's analytics");
     MessageStats s;
-    s.sent = std::max(IntOr(f[0], 0), IntOr(f[12], 0));
-    s.viewed = IntOr(f[13], 0);
-    s.purchases = IntOr(f[1], 0);
-    s.gross_cents = IntOr(f[2], 0);
-    s.net_cents = IntOr(f[3], 0);
-    s.fee_cents = IntOr(f[4], 0);
-    s.total = IntOr(f[5], -1);
-    s.pending = IntOr(f[6], -1);
-    s.done = IntOr(f[7], 0) == 1;
-    s.canceled = IntOr(f[8], 0) == 1;
-    s.updated_ms = IntOr(f[9], 0);
-    s.reconciled = IntOr(f[10], 0);
-    s.progress_ms = IntOr(f[11], 0);
+    s.sent = std::max(read.Get(f[0], 0), read.Get(f[12], 0));
+    s.viewed = read.Get(f[13], 0);
+    s.purchases = read.Get(f[1], 0);
+    s.gross_cents = read.Get(f[2], 0);
+    s.net_cents = read.Get(f[3], 0);
+    s.fee_cents = read.Get(f[4], 0);
+    s.total = read.Get(f[5], -1);
+    s.pending = read.Get(f[6], -1);
+    s.done = read.Get(f[7], 0) == 1;
+    s.canceled = read.Get(f[8], 0) == 1;
+    s.updated_ms = read.Get(f[9], 0);
+    s.reconciled = read.Get(f[10], 0);
+    s.progress_ms = read.Get(f[11], 0);
+    HERALD_CO_RETURN_IF_ERROR(read.status());
     out.push_back(s);
   }
   co_return out;
@@ -385,15 +423,17 @@ Op<AccountTotals> MessageAnalytics::Account(std::string tenant, std::string acco
   }
   const std::vector<redis::Reply>& f = replies[0].elements();
   if (f.size() != 7) co_return absl::InternalError("HMGET: unexpected reply");
+  IntReader read("an account's analytics");
   AccountTotals t;
-  t.sent = IntOr(f[0], 0);
-  t.purchases = IntOr(f[1], 0);
-  t.gross_cents = IntOr(f[2], 0);
-  t.net_cents = IntOr(f[3], 0);
-  t.fee_cents = IntOr(f[4], 0);
-  t.reconciled = IntOr(f[5], 0);
-  t.subscriptions = IntOr(f[6], 0);
-  t.known_fans = IntOr(replies[1], 0);
+  t.sent = read.Get(f[0], 0);
+  t.purchases = read.Get(f[1], 0);
+  t.gross_cents = read.Get(f[2], 0);
+  t.net_cents = read.Get(f[3], 0);
+  t.fee_cents = read.Get(f[4], 0);
+  t.reconciled = read.Get(f[5], 0);
+  t.subscriptions = read.Get(f[6], 0);
+  t.known_fans = read.Get(replies[1], 0);
+  HERALD_CO_RETURN_IF_ERROR(read.status());
   co_return t;
 }
 
@@ -415,20 +455,22 @@ Op<std::vector<Buyer>> MessageAnalytics::Buyers(std::string tenant,
     const redis::Reply& spent = replies[2 * i + 1];
     if (times.is_error()) co_return times.ToStatus();
     if (spent.is_error()) co_return spent.ToStatus();
+    IntReader read("a mass message's buyers");
     std::map<int64_t, int64_t> spent_by_fan;
     const auto& s = spent.elements();
     for (size_t j = 0; j + 1 < s.size(); j += 2) {
-      spent_by_fan[ParseInt<int64_t>(s[j].str()).value_or(0)] = IntOr(s[j + 1], 0);
+      spent_by_fan[read.Parse(s[j].str())] = read.Get(s[j + 1], 0);
     }
     const auto& t = times.elements();
     for (size_t j = 0; j + 1 < t.size(); j += 2) {
       Buyer b;
       b.account = messages[i].account;
-      b.fan_id = ParseInt<int64_t>(t[j].str()).value_or(0);
-      b.first_purchase_ms = ParseInt<int64_t>(t[j + 1].str()).value_or(0);
+      b.fan_id = read.Parse(t[j].str());
+      b.first_purchase_ms = read.Parse(t[j + 1].str());
       b.spent_cents = spent_by_fan[b.fan_id];
       out.push_back(b);
     }
+    HERALD_CO_RETURN_IF_ERROR(read.status());
   }
   std::stable_sort(out.begin(), out.end(), [](const Buyer& a, const Buyer& b) {
     return a.first_purchase_ms < b.first_purchase_ms;
@@ -480,8 +522,10 @@ Op<EventPage> MessageAnalytics::ReadEvents(std::string tenant, std::string after
   }
   EventPage page;
   if (!replies[1].elements().empty()) {
-    page.oldest = std::string(replies[1].elements()[0].elements().at(0).str());
+    HERALD_CO_ASSIGN_OR_RETURN(page.oldest, FirstEntryId(replies[1]));
   }
+  // A field an event has no value for is not written (fan 0, no price).
+  IntReader read("an event of the stream");
   for (const redis::Reply& entry : replies[0].elements()) {
     const auto& parts = entry.elements();
     if (parts.size() != 2) co_return absl::InternalError("XRANGE: unexpected entry");
@@ -493,15 +537,16 @@ Op<EventPage> MessageAnalytics::ReadEvents(std::string tenant, std::string after
       const std::string_view value = fields[i + 1].str();
       if (name == "type") e.type = std::string(value);
       if (name == "account") e.account = std::string(value);
-      if (name == "message") e.message_id = ParseInt<int64_t>(value).value_or(0);
-      if (name == "chat") e.chat_message_id = ParseInt<int64_t>(value).value_or(0);
-      if (name == "fan") e.fan_id = ParseInt<int64_t>(value).value_or(0);
-      if (name == "price") e.price_cents = ParseInt<int64_t>(value).value_or(0);
-      if (name == "amount") e.amount_cents = ParseInt<int64_t>(value).value_or(0);
-      if (name == "at") e.at_ms = ParseInt<int64_t>(value).value_or(0);
+      if (name == "message") e.message_id = read.Parse(value);
+      if (name == "chat") e.chat_message_id = read.Parse(value);
+      if (name == "fan") e.fan_id = read.Parse(value);
+      if (name == "price") e.price_cents = read.Parse(value);
+      if (name == "amount") e.amount_cents = read.Parse(value);
+      if (name == "at") e.at_ms = read.Parse(value);
     }
     page.events.push_back(std::move(e));
   }
+  HERALD_CO_RETURN_IF_ERROR(read.status());
   co_return page;
 }
 
@@ -520,7 +565,7 @@ Op<std::string> MessageAnalytics::LatestEventCursor(std::string tenant) {
                              co_await client_.Exec({"XREVRANGE", key, "+", "-", "COUNT", "1"}));
   if (reply.is_error()) co_return reply.ToStatus();
   if (reply.elements().empty()) co_return std::string("0-0");
-  co_return std::string(reply.elements()[0].elements().at(0).str());
+  co_return FirstEntryId(reply);
 }
 
 }  // namespace herald::webhooks
