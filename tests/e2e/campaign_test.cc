@@ -34,7 +34,7 @@
 #include <herald/v1/audience.grpc.pb.h>
 #include <herald/v1/automation.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
-#include <herald/v1/events.pb.h>
+#include <herald/v1/events.grpc.pb.h>
 #include <herald/v1/media.grpc.pb.h>
 #include <herald/v1/tenant.grpc.pb.h>
 
@@ -828,8 +828,8 @@ TEST_P(CampaignTest, ARetriedCreateWhoseSendTimeHasPassedGetsTheFirstAnswer) {
   const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
   ASSERT_FALSE(accounts.empty());
   const auto before = LedgerMessages();
-  v1::CreateCampaignRequest req =
-      PpvCampaign(tenant, {accounts[0]}, NewMedia(tenant, key), "Sent once");
+  const std::string media = NewMedia(tenant, key);
+  v1::CreateCampaignRequest req = PpvCampaign(tenant, {accounts[0]}, media, "Sent once");
   req.set_request_id("create-late");
   // A moment ago: still taken (the API allows a few seconds of clock skew), and sent now.
   const absl::Time send_time = absl::Now() - absl::Seconds(4);
@@ -854,6 +854,17 @@ TEST_P(CampaignTest, ARetriedCreateWhoseSendTimeHasPassedGetsTheFirstAnswer) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(again.name(), first.name());
   EXPECT_EQ(again.state(), v1::Campaign::COMPLETED);
+
+  // The finished campaign's media may go; a retry still gets the campaign.
+  v1::DeleteMediaAssetRequest remove;
+  remove.set_name(media);
+  v1::DeleteMediaAssetResponse removed;
+  s = v1::MediaService::NewStub(stack_->channel())
+          ->DeleteMediaAsset(BearerContext(key).get(), remove, &removed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  s = campaigns->CreateCampaign(BearerContext(key).get(), req, &again);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(again.name(), first.name());
   ExpectOneMoreMessageEach(before, {accounts[0]});
 }
 
@@ -1698,6 +1709,14 @@ TEST_P(CampaignTest, ACancelSaysWhichPauseHoldsItsUnsend) {
   EXPECT_THAT(cancelled.not_undone(0).cancel_outcome(),
               ::testing::HasSubstr(StrCat("unsending, once account '", ShortId(accounts[0]),
                                           "' is resumed (it is paused)")));
+  // The campaign is CANCELLED, but its account is in use until the message is taken back.
+  auto account_stub = v1::AccountService::NewStub(stack_->channel());
+  v1::DeleteAccountRequest remove;
+  remove.set_name(accounts[0]);
+  v1::DeleteAccountResponse removed;
+  s = account_stub->DeleteAccount(BearerContext(key).get(), remove, &removed);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr(ShortId(created.name())));
 
   ASSERT_NO_FATAL_FAILURE(SetAccountPaused(key, accounts[0], false));
   ASSERT_TRUE(testing::WaitFor([&] {
@@ -1705,6 +1724,8 @@ TEST_P(CampaignTest, ACancelSaysWhichPauseHoldsItsUnsend) {
     return ds.size() == 1 && ds[0].state() == v1::Delivery::CANCELLED;
   })) << stack_->herald().Logs();
   EXPECT_EQ(DeliveriesOf(key, created.name())[0].cancel_outcome(), "unsent");
+  s = account_stub->DeleteAccount(BearerContext(key).get(), remove, &removed);
+  EXPECT_TRUE(s.ok()) << s.error_message();
 }
 
 // A completed campaign cancelled after the upstream's unsend window: the response names every
@@ -4736,6 +4757,13 @@ TEST_P(CampaignTest, ARevokedKeyStopsWorking) {
   auto campaigns = v1::CampaignService::NewStub(stack_->channel());
   auto tenants = v1::TenantService::NewStub(stack_->channel());
   const std::string key = NewTenant("keyed");
+  // A stream opened with the key before it is revoked.
+  auto events = v1::EventService::NewStub(stack_->channel());
+  auto stream_context = BearerContext(key);
+  v1::SubscribeRequest subscribe;
+  subscribe.set_parent("tenants/keyed");
+  auto stream = events->Subscribe(stream_context.get(), subscribe);
+  stream->WaitForInitialMetadata();
   v1::ListApiKeysRequest kreq;
   kreq.set_parent("tenants/keyed");
   v1::ListApiKeysResponse keys;
@@ -4750,6 +4778,10 @@ TEST_P(CampaignTest, ARevokedKeyStopsWorking) {
   v1::ListCampaignsResponse list;
   EXPECT_EQ(campaigns->ListCampaigns(BearerContext(key).get(), listreq, &list).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
+  // The open stream ends so too.
+  v1::Event event;
+  EXPECT_FALSE(stream->Read(&event));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
   // On every method, streams and the upload included.
   for (const std::string& method : EveryHeraldMethod()) {
     if (method.starts_with("/herald.v1.TenantService/")) continue;

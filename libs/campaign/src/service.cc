@@ -818,6 +818,14 @@ Service::Op<std::optional<std::string>> Service::UnfinishedCampaignWith(const st
 }
 
 Service::Op<bool> Service::Finished(const Campaign& campaign) {
+  // Cancelled is final at once, but the cancel may still be taking messages back, or waiting
+  // for a send in flight to land: its accounts are in use until each delivery has settled (an
+  // account deleted meanwhile would leave a paid message out and the cancel never settled).
+  if (campaign.phase == CampaignPhase::kCancelled) {
+    HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
+                               co_await store_.ListDeliveries(campaign.tenant, campaign.id));
+    co_return std::none_of(deliveries.begin(), deliveries.end(), CancelUnsettled);
+  }
   // A campaign's state is its phase unless it is launched (DeriveState).
   if (!Launched(campaign)) co_return IsFinal(DeriveState(campaign, DeliveryCounts{}));
   HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
@@ -1571,7 +1579,7 @@ Service::Op<CampaignView> Service::FinishReplayedCreate(Campaign campaign) {
     if (accounts.ok()) {
       HERALD_CO_RETURN_IF_ERROR(co_await DispatchFromDeliveries(campaign, *accounts));
       co_await SettlePendingDispatch(campaign.tenant, NewPendingDispatch(campaign.id, "create").id);
-    } else if (!absl::IsInvalidArgument(accounts.status())) {
+    } else if (!absl::IsNotFound(accounts.status())) {
       co_return accounts.status();
     }
     // A reference deleted since: only a final campaign's references can be, so there is
