@@ -410,6 +410,7 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
       std::optional<campaign::CampaignFigures> figures_sent;
       while (true) {
         if (cancelled()) co_return absl::CancelledError("the client went away");
+        HERALD_CO_RETURN_IF_ERROR(co_await StillAuthenticated());
         if (backlog() > 0) {
           co_await Pause();
           continue;

@@ -112,6 +112,7 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
     SendHeaders();
     while (true) {
       if (cancelled()) co_return absl::CancelledError("the client went away");
+      HERALD_CO_RETURN_IF_ERROR(co_await StillAuthenticated());
       HERALD_CO_RETURN_IF_ERROR(co_await WaitForRoom(c.tenant, cursor));
       HERALD_CO_ASSIGN_OR_RETURN(webhooks::EventPage page,
                                  co_await messages_.ReadEvents(c.tenant, cursor, config_.page));

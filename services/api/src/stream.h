@@ -59,6 +59,8 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
   // How long a stream that ended in error waits for its write in flight before cancelling the
   // call (see the header comment).
   static constexpr absl::Duration kStalledWriteGrace = absl::Seconds(5);
+  // How often an open stream checks its caller's key again (StillAuthenticated).
+  static constexpr absl::Duration kKeyRecheck = absl::Seconds(5);
 
   explicit StreamReactor(grpc::CallbackServerContext* context) : context_(context) {}
 
@@ -71,6 +73,7 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
     StreamSlots& slots = bridge.streams();
     hold_ = GateHolder(bridge.gate());
     gate_ = &bridge.gate();
+    bridge_ = &bridge;
     const bool open = hold_.held();
     const bool admitted = open && slots.TryAcquire();
     if (admitted) {
@@ -173,6 +176,19 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
   virtual bool HeadersAtOnce() const { return true; }
   void SendHeaders() { this->StartSendInitialMetadata(); }
 
+  // OK while the caller's key still holds; checked against the store once kKeyRecheck has passed
+  // since the last check. A key revoked while its stream is open (or a tenant deleted) ends the
+  // stream UNAUTHENTICATED within that time, as any new call is refused. Run calls it between
+  // its reads.
+  boost::asio::awaitable<absl::Status> StillAuthenticated() {
+    const absl::Time now = absl::Now();
+    if (now < next_key_check_) co_return absl::OkStatus();
+    next_key_check_ = now + kKeyRecheck;
+    absl::StatusOr<campaign::Caller> caller =
+        co_await bridge_->service().Authenticate(BearerOf(*context_));
+    co_return caller.status();
+  }
+
   // Queues messages for the client.
   template <typename Range>
   void Push(Range&& messages) {
@@ -210,6 +226,7 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
           absl::Seconds(1));
     }
     tenant_ = caller->tenant;  // read in OnDone, which comes after Run has returned
+    next_key_check_ = absl::Now() + kKeyRecheck;
     co_return co_await Run(*caller);
   }
 
@@ -293,6 +310,8 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
   std::string_view method_;            // a literal
   std::optional<std::string> tenant_;  // whose stream slot this stream holds
   Gate* gate_ = nullptr;               // the bridge's
+  Bridge* bridge_ = nullptr;           // set by Begin
+  absl::Time next_key_check_;          // Run's: when StillAuthenticated reads the key again
   GateHolder hold_;                    // leaves when gRPC is done with the stream
 };
 
