@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "client_metrics.h"
+
+#include <gtest/gtest.h>
 
 namespace herald::upstream::internal {
 namespace {
