@@ -868,6 +868,57 @@ TEST_P(CampaignTest, ARetriedCreateWhoseSendTimeHasPassedGetsTheFirstAnswer) {
   ExpectOneMoreMessageEach(before, {accounts[0]});
 }
 
+// Two launches (or resumes) of one campaign at once: both answer with the launched campaign,
+// as a retry of either would, whichever wrote first.
+TEST_P(CampaignTest, ConcurrentLaunchesAndResumesBothSucceed) {
+  const std::string key = NewTenant("twice");
+  const std::vector<std::string> accounts = ImportAccounts("twice", key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia("twice", key);
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  // Both calls of `call` at once, released together.
+  auto both = [](const std::function<grpc::Status()>& call) {
+    std::promise<void> go;
+    std::shared_future<void> started = go.get_future().share();
+    auto first = std::async(std::launch::async, [&] {
+      started.wait();
+      return call();
+    });
+    auto second = std::async(std::launch::async, [&] {
+      started.wait();
+      return call();
+    });
+    go.set_value();
+    return std::make_pair(first.get(), second.get());
+  };
+  for (int round = 0; round < 10; ++round) {
+    v1::CreateCampaignRequest req = PpvCampaign("twice", accounts, media, StrCat("Round ", round));
+    req.mutable_campaign()->set_save_as_draft(true);
+    req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) +
+                                                             3600);
+    v1::Campaign draft;
+    ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &draft).ok());
+    v1::LaunchCampaignRequest launch;
+    launch.set_name(draft.name());
+    const auto [a, b] = both([&] {
+      v1::Campaign out;
+      return campaigns->LaunchCampaign(BearerContext(key).get(), launch, &out);
+    });
+    ASSERT_TRUE(a.ok()) << round << ": " << a.error_message();
+    ASSERT_TRUE(b.ok()) << round << ": " << b.error_message();
+    ASSERT_TRUE(Pause(key, draft.name()).ok());
+    const auto [c, d] = both([&] {
+      absl::StatusOr<v1::Campaign> resumed = Resume(key, draft.name());
+      return resumed.ok()
+                 ? grpc::Status::OK
+                 : grpc::Status(grpc::StatusCode::UNKNOWN, std::string(resumed.status().message()));
+    });
+    ASSERT_TRUE(c.ok()) << round << ": " << c.error_message();
+    ASSERT_TRUE(d.ok()) << round << ": " << d.error_message();
+    EXPECT_EQ(GetCampaign(key, draft.name()).state(), v1::Campaign::SCHEDULED);
+  }
+}
+
 TEST_P(CampaignTest, LaunchAndResumeAreSafeToRetry) {
   const std::string key = NewTenant("retry");
   const std::vector<std::string> all = ImportAccounts("retry", key, 1);

@@ -1922,13 +1922,22 @@ Service::Op<CampaignView> Service::RunAgain(Campaign campaign, std::string_view 
   co_return co_await Redispatch(std::move(campaign));
 }
 
+Service::Op<std::optional<Campaign>> Service::LaunchedMeanwhile(const std::string& tenant,
+                                                                const std::string& id,
+                                                                const absl::Status& refused) {
+  if (!absl::IsFailedPrecondition(refused)) co_return std::optional<Campaign>();
+  HERALD_CO_ASSIGN_OR_RETURN(Campaign now, co_await store_.Get<Campaign>(tenant, id));
+  if (!Launched(now)) co_return std::optional<Campaign>();
+  co_return std::optional<Campaign>(std::move(now));
+}
+
 Service::Op<CampaignView> Service::LaunchCampaign(std::string tenant, std::string id) {
   const absl::Time now = clock_.Now();
   HERALD_CO_ASSIGN_OR_RETURN(Campaign current, co_await store_.Get<Campaign>(tenant, id));
   if (Launched(current)) co_return co_await RunAgain(std::move(current), "launch");
   const std::optional<store::PendingDispatch> pending = NewPendingDispatch(id);
-  HERALD_CO_ASSIGN_OR_RETURN(
-      Campaign stored, co_await UpdateOwingDispatch(tenant, id, pending, [&](Campaign& c) {
+  absl::StatusOr<Campaign> launched =
+      co_await UpdateOwingDispatch(tenant, id, pending, [&](Campaign& c) {
         if (c.phase != CampaignPhase::kDraft) {
           return absl::FailedPreconditionError(
               StrCat("campaign '", c.id, "' is not a draft; only drafts can be launched"));
@@ -1948,7 +1957,11 @@ Service::Op<CampaignView> Service::LaunchCampaign(std::string tenant, std::strin
           c.dispatch_time_ms = c.update_time_ms;
         }
         return absl::OkStatus();
-      }));
+      });
+  HERALD_CO_ASSIGN_OR_RETURN(std::optional<Campaign> by_another,
+                             co_await LaunchedMeanwhile(tenant, id, launched.status()));
+  if (by_another) co_return co_await RunAgain(*std::move(by_another), "launch");
+  HERALD_CO_ASSIGN_OR_RETURN(Campaign stored, std::move(launched));
   HERALD_CO_ASSIGN_OR_RETURN(stored.targets, co_await store_.CampaignTargets(tenant, id));
   HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts,
                              co_await CheckReferences(stored));
@@ -2199,8 +2212,8 @@ Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::strin
   }
   if (Launched(current)) co_return co_await RunAgain(std::move(current), "resume");
   const std::optional<store::PendingDispatch> pending = NewPendingDispatch(id);
-  HERALD_CO_ASSIGN_OR_RETURN(
-      Campaign stored, co_await UpdateOwingDispatch(tenant, id, pending, [&](Campaign& c) {
+  absl::StatusOr<Campaign> resumed =
+      co_await UpdateOwingDispatch(tenant, id, pending, [&](Campaign& c) {
         if (c.phase != CampaignPhase::kPaused) {
           return absl::FailedPreconditionError(StrCat("campaign '", c.id, "' is not paused"));
         }
@@ -2224,7 +2237,11 @@ Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::strin
           if (c.dispatch_time_ms == 0) c.dispatch_time_ms = c.update_time_ms;
         }
         return absl::OkStatus();
-      }));
+      });
+  HERALD_CO_ASSIGN_OR_RETURN(std::optional<Campaign> by_another,
+                             co_await LaunchedMeanwhile(tenant, id, resumed.status()));
+  if (by_another) co_return co_await RunAgain(*std::move(by_another), "resume");
+  HERALD_CO_ASSIGN_OR_RETURN(Campaign stored, std::move(resumed));
   if (stored.phase == CampaignPhase::kMissed) {
     // Left to the dispatch sweep when this fails (the outbox entry stays).
     HERALD_CO_RETURN_IF_ERROR(co_await FailMissedDeliveries(stored, now));

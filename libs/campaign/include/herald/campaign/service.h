@@ -372,6 +372,11 @@ class Service {
   // first attempt stopped before enqueueing, is redispatched; a finished one is refused, as there
   // is nothing left to `verb`.
   Op<CampaignView> RunAgain(store::Campaign campaign, std::string_view verb);
+  // After a launch or resume was `refused` by its write: the campaign, if a concurrent launch or
+  // resume got there first (to be answered as a retry is); none otherwise.
+  Op<std::optional<store::Campaign>> LaunchedMeanwhile(const std::string& tenant,
+                                                       const std::string& id,
+                                                       const absl::Status& refused);
   // A cancelled campaign's deliveries: those not on the upstream end as cancelled, those with an
   // upstream message get an unsend job. Idempotent, so a retried cancel finishes what a failed
   // one began.
