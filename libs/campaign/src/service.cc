@@ -2062,13 +2062,23 @@ Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::strin
   }
   const absl::Time now = clock_.Now();
   const std::optional<store::PendingDispatch> pending = NewPendingDispatch(id);
-  HERALD_CO_ASSIGN_OR_RETURN(Campaign stored,
-                             co_await UpdateOwingDispatch(tenant, id, pending, [&](Campaign& c) {
-                               c.phase = CampaignPhase::kCancelled;
-                               c.phase_reason = "cancelled by request";
-                               c.update_time_ms = c.end_time_ms = absl::ToUnixMillis(now);
-                               return absl::OkStatus();
-                             }));
+  HERALD_CO_ASSIGN_OR_RETURN(
+      Campaign stored, co_await UpdateOwingDispatch(tenant, id, pending, [&](Campaign& c) {
+        // Final since it was read (missed at its send time, or cancelled
+        // by a concurrent call): kept as it is.
+        if (c.phase == CampaignPhase::kCancelled) {
+          return absl::FailedPreconditionError(
+              StrCat("campaign '", c.id, "' is cancelled; there is nothing left to cancel"));
+        }
+        if (c.phase == CampaignPhase::kMissed) {
+          return absl::FailedPreconditionError(
+              StrCat("campaign '", c.id, "' was missed; there is nothing left to cancel"));
+        }
+        c.phase = CampaignPhase::kCancelled;
+        c.phase_reason = "cancelled by request";
+        c.update_time_ms = c.end_time_ms = absl::ToUnixMillis(now);
+        return absl::OkStatus();
+      }));
   HERALD_CO_RETURN_IF_ERROR(co_await CancelDeliveries(stored, now));
   co_await SettlePendingDispatch(tenant, pending->id);
   std::vector<Delivery> deliveries;
