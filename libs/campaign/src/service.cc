@@ -1714,6 +1714,16 @@ Service::Op<CampaignView> Service::UpdateCampaign(Campaign update, std::vector<s
     }
     HERALD_CO_RETURN_IF_ERROR(
         (co_await store_.PutDeliveries(stored.tenant, stored.id, std::move(deliveries))).status());
+    // A cancel that came between the campaign's write and the rows' found the rows before they
+    // were rebuilt, and would leave these pending: they are cancelled here too (the cancel's
+    // step is idempotent). A cancel after this read finds the new rows itself.
+    HERALD_CO_ASSIGN_OR_RETURN(Campaign head,
+                               co_await store_.GetCampaignHead(stored.tenant, stored.id));
+    if (head.phase == CampaignPhase::kCancelled) {
+      HERALD_CO_RETURN_IF_ERROR(co_await CancelDeliveries(head, now));
+      if (pending) co_await SettlePendingDispatch(stored.tenant, pending->id);
+      co_return co_await View(std::move(head));
+    }
   }
   // A scheduled campaign's jobs are enqueued again whatever changed: a retry of an update whose
   // first attempt stored the new schedule but failed before enqueueing finds nothing left to
