@@ -2074,8 +2074,8 @@ Service::Op<CancelResult> Service::CancelCampaign(std::string tenant, std::strin
   const std::optional<store::PendingDispatch> pending = NewPendingDispatch(id);
   HERALD_CO_ASSIGN_OR_RETURN(
       Campaign stored, co_await UpdateOwingDispatch(tenant, id, pending, [&](Campaign& c) {
-        // Final since it was read (missed at its send time, or cancelled
-        // by a concurrent call): kept as it is.
+        // Final since it was read (missed at its send time, or cancelled by a concurrent call):
+        // kept as it is.
         if (c.phase == CampaignPhase::kCancelled) {
           return absl::FailedPreconditionError(
               StrCat("campaign '", c.id, "' is cancelled; there is nothing left to cancel"));

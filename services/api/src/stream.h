@@ -30,6 +30,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include <absl/cleanup/cleanup.h>
@@ -184,8 +185,8 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
     const absl::Time now = absl::Now();
     if (now < next_key_check_) co_return absl::OkStatus();
     next_key_check_ = now + kKeyRecheck;
-    absl::StatusOr<campaign::Caller> caller =
-        co_await bridge_->service().Authenticate(BearerOf(*context_));
+    const std::string bearer = BearerOf(*context_);  // named: it outlives the co_await
+    absl::StatusOr<campaign::Caller> caller = co_await bridge_->service().Authenticate(bearer);
     co_return caller.status();
   }
 
