@@ -1023,8 +1023,7 @@ absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const
     if (authority.find('@') != std::string_view::npos) {
       return Invalid("media_asset.source_url", "must not carry credentials (user:password@)");
     }
-    const std::string_view host_and_port = authority;
-    if (host_and_port.empty() || host_and_port.front() == ':') {
+    if (authority.empty() || authority.front() == ':') {
       return Invalid("media_asset.source_url", "must name a host (https://host/path)");
     }
     out.source_url = url;
