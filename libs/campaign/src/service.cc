@@ -811,21 +811,30 @@ Service::Op<std::optional<std::string>> Service::UnfinishedCampaignWith(const st
       if (!uses) continue;
       HERALD_CO_ASSIGN_OR_RETURN(const bool finished, co_await Finished(c));
       if (!finished) co_return std::optional<std::string>(c.id);
+      if (use.kind == Use::Kind::kAccount && c.phase == CampaignPhase::kCancelled) {
+        HERALD_CO_ASSIGN_OR_RETURN(const bool settled, co_await CancelSettledOn(c, use.id));
+        if (!settled) co_return std::optional<std::string>(c.id);
+      }
     }
     before = page.next_before;
   } while (before);
   co_return std::optional<std::string>();
 }
 
+Service::Op<bool> Service::CancelSettledOn(const Campaign& campaign, const std::string& account) {
+  // Cancelled is final at once, but its cancel may still be taking the account's message back,
+  // waiting for a send in flight to land, or not have reached the delivery yet (a cancel that
+  // stopped part-way, which the dispatch sweep finishes): the account is in use till then (one
+  // deleted meanwhile would leave a paid message out, and the cancel never settled).
+  absl::StatusOr<Delivery> d = co_await store_.GetDelivery(campaign.tenant, campaign.id, account);
+  if (absl::IsNotFound(d.status())) co_return true;
+  HERALD_CO_RETURN_IF_ERROR(d.status());
+  const bool reached = !d->cancel_outcome.empty() || d->state == DeliveryState::kCancelled ||
+                       d->state == DeliveryState::kFailed;
+  co_return reached && !CancelUnsettled(*d);
+}
+
 Service::Op<bool> Service::Finished(const Campaign& campaign) {
-  // Cancelled is final at once, but the cancel may still be taking messages back, or waiting
-  // for a send in flight to land: its accounts are in use until each delivery has settled (an
-  // account deleted meanwhile would leave a paid message out and the cancel never settled).
-  if (campaign.phase == CampaignPhase::kCancelled) {
-    HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
-                               co_await store_.ListDeliveries(campaign.tenant, campaign.id));
-    co_return std::none_of(deliveries.begin(), deliveries.end(), CancelUnsettled);
-  }
   // A campaign's state is its phase unless it is launched (DeriveState).
   if (!Launched(campaign)) co_return IsFinal(DeriveState(campaign, DeliveryCounts{}));
   HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
@@ -1456,12 +1465,16 @@ asio::awaitable<absl::Status> Service::Dispatch(const Campaign& campaign,
 }
 
 Service::Op<CampaignView> Service::View(Campaign campaign) {
+  HERALD_CO_ASSIGN_OR_RETURN(const int64_t revision,
+                             co_await store_.CampaignRevision(campaign.tenant, campaign.id));
+  co_return co_await ViewAt(std::move(campaign), revision);
+}
+
+Service::Op<CampaignView> Service::ViewAt(Campaign campaign, int64_t revision) {
   if (campaign.targets.empty()) {  // a head: every campaign has at least one target
     HERALD_CO_ASSIGN_OR_RETURN(campaign.targets,
                                co_await store_.CampaignTargets(campaign.tenant, campaign.id));
   }
-  HERALD_CO_ASSIGN_OR_RETURN(const int64_t revision,
-                             co_await store_.CampaignRevision(campaign.tenant, campaign.id));
   HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
                              co_await store_.ListDeliveries(campaign.tenant, campaign.id));
   CampaignView view = BaseView(std::move(campaign), revision, deliveries);
@@ -1589,9 +1602,13 @@ Service::Op<CampaignView> Service::FinishReplayedCreate(Campaign campaign) {
 }
 
 Service::Op<CampaignView> Service::GetCampaign(std::string tenant, std::string id) {
+  // The revision before the record: a write between the two reads pairs the newer record with
+  // the older revision, so an update that gives this revision back (UpdateCampaign's
+  // precondition) is refused rather than taken for one made on the newer record.
+  HERALD_CO_ASSIGN_OR_RETURN(const int64_t revision, co_await store_.CampaignRevision(tenant, id));
   HERALD_CO_ASSIGN_OR_RETURN(Campaign c,
                              co_await store_.Get<Campaign>(std::move(tenant), std::move(id)));
-  co_return co_await View(std::move(c));
+  co_return co_await ViewAt(std::move(c), revision);
 }
 
 Service::Op<std::vector<store::Delivery>> Service::ListDeliveries(std::string tenant,
@@ -1991,8 +2008,7 @@ asio::awaitable<absl::Status> Service::CancelDeliveries(const Campaign& stored, 
   std::vector<queue::JobSpec> unsends;
   for (const Delivery& d : deliveries) {
     DeliveryState before = d.state;
-    HERALD_CO_ASSIGN_OR_RETURN(
-        Delivery after,
+    absl::StatusOr<Delivery> updated =
         co_await store_.UpdateDelivery(stored.tenant, stored.id, d.account, [&](Delivery& x) {
           before = x.state;
           if (x.state == DeliveryState::kCancelled || x.state == DeliveryState::kFailed) {
@@ -2010,7 +2026,11 @@ asio::awaitable<absl::Status> Service::CancelDeliveries(const Campaign& stored, 
           }
           x.update_time_ms = absl::ToUnixMillis(now);
           return absl::OkStatus();
-        }));
+        });
+    // Its target removed since the list was read, by an update of a draft's or a scheduled
+    // campaign's targets: nothing was sent to it.
+    if (absl::IsNotFound(updated.status())) continue;
+    HERALD_CO_ASSIGN_OR_RETURN(Delivery after, std::move(updated));
     if (lifecycle_ != nullptr) lifecycle_->DeliveryUpdated(before, after.state);
     if (after.cancel_outcome == kUnsendPending) {
       HERALD_CO_ASSIGN_OR_RETURN(store::Account account,

@@ -372,6 +372,9 @@ class Service {
   // first attempt stopped before enqueueing, is redispatched; a finished one is refused, as there
   // is nothing left to `verb`.
   Op<CampaignView> RunAgain(store::Campaign campaign, std::string_view verb);
+  // Whether cancelled `campaign`'s cancel has settled its delivery to `account` (taken the
+  // message back, found it stays out, or had nothing to take back).
+  Op<bool> CancelSettledOn(const store::Campaign& campaign, const std::string& account);
   // After a launch or resume was `refused` by its write: the campaign, if a concurrent launch or
   // resume got there first (to be answered as a retry is); none otherwise.
   Op<std::optional<store::Campaign>> LaunchedMeanwhile(const std::string& tenant,
@@ -413,6 +416,8 @@ class Service {
                                                       const std::string& campaign);
   // The campaign as clients see it, from its records read now.
   Op<CampaignView> View(store::Campaign campaign);
+  // The same at `revision`, read before `campaign` was.
+  Op<CampaignView> ViewAt(store::Campaign campaign, int64_t revision);
   // For each of `deliveries` whose unsend waits (kUnsendPending) because its account or team is
   // paused, a cancel_outcome that says so.
   boost::asio::awaitable<absl::Status> SayWhatHoldsUnsends(
