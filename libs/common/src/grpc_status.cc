@@ -23,7 +23,12 @@ constexpr size_t kMaxMessageBytes = 1024;
 std::string BoundedMessage(std::string message) {
   if (message.size() <= kMaxMessageBytes) return message;
   size_t cut = kMaxMessageBytes;
-  while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
+  // Back over a character's continuation bytes (three at most: text that is not UTF-8 is cut
+  // where it is).
+  for (int back = 0; back < 3 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80;
+       ++back) {
+    --cut;
+  }
   const size_t dropped = message.size() - cut;
   message.resize(cut);
   absl::StrAppend(&message, "… (", dropped, " bytes cut)");

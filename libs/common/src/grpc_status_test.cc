@@ -42,6 +42,12 @@ TEST(GrpcStatusTest, AnOversizedMessageIsCutAtACharacterBoundaryKeepingItsStart)
   EXPECT_EQ(ToGrpcStatus(absl::InvalidArgumentError(std::string(1024, 'b'))).error_message(),
             std::string(1024, 'b'))
       << "a message at the limit is kept whole";
+  // Text that is not UTF-8 (an upstream's bytes echoed) is cut near the limit, not emptied.
+  const std::string junk =
+      ToGrpcStatus(absl::InvalidArgumentError("field: " + std::string(2000, '\x80')))
+          .error_message();
+  EXPECT_TRUE(junk.starts_with("field: "));
+  EXPECT_GE(junk.find("… ("), 1021u);
 }
 
 TEST(GrpcStatusTest, ARetryDelayTravelsAsTheStandardDetail) {

@@ -112,8 +112,9 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
     SendHeaders();
     while (true) {
       if (cancelled()) co_return absl::CancelledError("the client went away");
-      HERALD_CO_RETURN_IF_ERROR(co_await StillAuthenticated());
       HERALD_CO_RETURN_IF_ERROR(co_await WaitForRoom(c.tenant, cursor));
+      // After the wait, which a slow client may make long: no page is read for a revoked key.
+      HERALD_CO_RETURN_IF_ERROR(co_await StillAuthenticated());
       HERALD_CO_ASSIGN_OR_RETURN(webhooks::EventPage page,
                                  co_await messages_.ReadEvents(c.tenant, cursor, config_.page));
       // Checked on every page: events trimmed past the cursor are never skipped silently. Only
