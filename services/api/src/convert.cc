@@ -788,6 +788,13 @@ absl::Status ValidateSegmentFields(const v1::Segment& s, const std::vector<std::
   if (named("display_name") && (s.display_name().empty() || Utf8Length(s.display_name()) > 64)) {
     return Invalid("segment.display_name", "1-64 characters");
   }
+  // Its upstream list is named after it.
+  if (named("display_name") && absl::StripAsciiWhitespace(s.display_name()).empty()) {
+    return Invalid("segment.display_name", "must not be blank");
+  }
+  if (named("display_name") && HasControlCharacter(s.display_name())) {
+    return Invalid("segment.display_name", "must not contain control characters");
+  }
   if (named("min_lifetime_spend_cents") && s.min_lifetime_spend_cents() < 0) {
     return Invalid("segment.min_lifetime_spend_cents", "must not be negative");
   }

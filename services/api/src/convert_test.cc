@@ -672,6 +672,13 @@ TEST(ValidateSegmentFieldsTest, AnUpdateChecksOnlyTheFieldsItsMaskNames) {
   EXPECT_TRUE(ValidateSegmentFields(cleared).ok());
   EXPECT_THAT(std::string(ParseSegment("acme", cleared).status().message()),
               HasSubstr("at least one condition"));
+  // Its name becomes its upstream list's: not blank, no control characters.
+  for (const char* bad : {"   ", "Lapsed\nfans"}) {
+    cleared.set_display_name(bad);
+    EXPECT_THAT(std::string(ValidateSegmentFields(cleared).message()),
+                HasSubstr("segment.display_name: must not"))
+        << bad;
+  }
 }
 
 TEST(ParseSegmentTest, TopSpendersIsAConditionOfItsOwnWithinItsRange) {
