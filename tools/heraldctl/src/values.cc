@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <unordered_set>
 
 #include <herald/common/strings.h>
 #include <herald/heraldctl/values.h>
@@ -52,6 +53,7 @@ std::vector<std::string> ParseList(std::string_view value) {
 
 absl::StatusOr<std::vector<int64_t>> ParseFanIds(std::string_view flag, std::string_view value) {
   std::vector<int64_t> ids;
+  std::unordered_set<int64_t> seen;
   size_t i = 0;
   while (i < value.size()) {
     const char c = value[i];
@@ -70,7 +72,7 @@ absl::StatusOr<std::vector<int64_t>> ParseFanIds(std::string_view flag, std::str
       return absl::InvalidArgumentError(
           StrCat("--", flag, ": '", token, "' is not a fan id (a positive integer)"));
     }
-    ids.push_back(*id);
+    if (seen.insert(*id).second) ids.push_back(*id);
     i = end;
   }
   if (ids.empty()) return absl::InvalidArgumentError(StrCat("--", flag, ": no fan ids"));

@@ -32,6 +32,7 @@ TEST(ParseListTest, TrimsAndDropsEmpty) {
 TEST(ParseFanIdsTest, CommasSpacesAndNewlines) {
   EXPECT_EQ(*ParseFanIds("fans", "1,2, 3\n4\r\n5\t6\n"), (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
   EXPECT_FALSE(ParseFanIds("fans", "1,x").ok());
+  EXPECT_EQ(*ParseFanIds("fans", "7,3\n7\n3,9"), (std::vector<int64_t>{7, 3, 9}));
   EXPECT_FALSE(ParseFanIds("fans", "0").ok());
   EXPECT_FALSE(ParseFanIds("fans", "-4").ok());
   EXPECT_FALSE(ParseFanIds("fans", " , ").ok());

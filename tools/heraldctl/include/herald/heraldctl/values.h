@@ -19,7 +19,8 @@ absl::StatusOr<int64_t> ParsePriceCents(std::string_view flag, std::string_view 
 std::vector<std::string> ParseList(std::string_view value);
 
 // Fan ids separated by commas, spaces or newlines (a --fans value or a --fans-file's text);
-// every id a positive integer.
+// every id a positive integer. A fan given again is kept once, where it came first (an export
+// may repeat fans; the server refuses a target that names one twice).
 absl::StatusOr<std::vector<int64_t>> ParseFanIds(std::string_view flag, std::string_view value);
 
 // An RFC 3339 time ("2026-05-01T20:00:00Z", "2026-05-01T20:00:00+02:00").
