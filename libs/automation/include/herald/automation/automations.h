@@ -60,7 +60,7 @@ class Automations {
   Automations(store::Store& store, const Clock& clock, campaign::Service* service = nullptr);
 
   // Validates the rule (ValidateAutomation), checks that its account is one of the tenant's
-  // (kInvalidArgument "automation.account: account 'acct_x' not found" otherwise), assigns
+  // (kNotFound "automation.account: account 'acct_x' not found" otherwise), assigns
   // its id and creation time, and stores it. A rule on an event the team's webhook does not
   // carry yet (a renewal, an expiry) adds it there first, and the upstream's refusal refuses
   // the rule. A retry with the same request_id returns the first rule. Nothing is stored when
