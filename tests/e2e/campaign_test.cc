@@ -1392,6 +1392,42 @@ TEST_P(CampaignTest, ALaunchThatStoppedBeforeItsJobsIsSentByTheDispatchSweep) {
   ExpectSentByTheSweep(key, tenant, accounts[0], team, draft.name(), before);
 }
 
+// A launch that finds a reference gone after its write (a delete that raced it; here the record
+// is removed behind Herald's back) is refused, and the dispatch sweep fails the deliveries saying
+// why instead of trying again for good.
+TEST_P(CampaignTest, ALaunchWhoseMediaWentIsFailedByTheSweepSayingWhy) {
+  const std::string tenant = "gone-media";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_FALSE(accounts.empty());
+  const std::string media = NewMedia(tenant, key);
+  const v1::Campaign draft = NewDraft(tenant, key, {accounts[0]}, media, "Its media went");
+  ASSERT_EQ(draft.state(), v1::Campaign::DRAFT);
+  const std::string table = StrCat("hd:{t:", tenant, "}:media");
+  auto redis = RedisFor(GetParam(), table);
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  auto removed = (*redis)->Command({"HDEL", table, ShortId(media)});
+  ASSERT_TRUE(removed.ok() && removed->integer == 1);
+  const auto before = LedgerMessages();
+
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::LaunchCampaignRequest launch;
+  launch.set_name(draft.name());
+  v1::Campaign launched;
+  grpc::Status s = campaigns->LaunchCampaign(BearerContext(key).get(), launch, &launched);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("media[0]"));
+
+  const v1::Campaign done = Watch(key, draft.name());
+  EXPECT_EQ(done.state(), v1::Campaign::FAILED) << done.state_reason();
+  const std::vector<v1::Delivery> deliveries = DeliveriesOf(key, draft.name());
+  ASSERT_EQ(deliveries.size(), 1u);
+  EXPECT_EQ(deliveries[0].state(), v1::Delivery::FAILED);
+  EXPECT_THAT(deliveries[0].error(), ::testing::AllOf(::testing::HasSubstr("cannot be sent"),
+                                                      ::testing::HasSubstr(ShortId(media))));
+  EXPECT_EQ(LedgerMessages(), before) << "nothing was sent";
+}
+
 // A scheduled campaign moved to an earlier send time owes the new schedule's jobs: an update that
 // stopped before enqueueing them is finished by the sweep, and the campaign goes out at the new
 // time rather than the old one, a day later.

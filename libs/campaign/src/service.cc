@@ -1865,12 +1865,19 @@ asio::awaitable<absl::Status> Service::FinishDispatch(const std::string& tenant,
     co_return co_await CancelDeliveries(*campaign, clock_.Now());
   }
   if (campaign->phase == CampaignPhase::kMissed) {
-    co_return co_await FailMissedDeliveries(*campaign, clock_.Now());
+    co_return co_await FailUnstartedDeliveries(*campaign, clock_.Now(), campaign->phase_reason);
   }
   if (!Launched(*campaign)) co_return absl::OkStatus();  // a draft or paused
-  HERALD_CO_ASSIGN_OR_RETURN(std::vector<store::Account> accounts,
-                             co_await CheckReferences(*campaign));
-  co_return co_await DispatchFromDeliveries(*campaign, accounts);
+  absl::StatusOr<std::vector<store::Account>> accounts = co_await CheckReferences(*campaign);
+  if (absl::IsNotFound(accounts.status())) {
+    // A reference deleted by a delete that raced the launch (deletes refuse what an unfinished
+    // campaign uses, but check before they delete): nothing can be sent, and the deliveries
+    // that never started fail saying why, rather than every sweep trying again for good.
+    const std::string reason = StrCat("cannot be sent: ", accounts.status().message());
+    co_return co_await FailUnstartedDeliveries(*campaign, clock_.Now(), reason);
+  }
+  HERALD_CO_RETURN_IF_ERROR(accounts.status());
+  co_return co_await DispatchFromDeliveries(*campaign, *accounts);
 }
 
 Service::Op<Service::Sweep> Service::SweepDispatches(absl::Duration older_than) {
@@ -2044,8 +2051,9 @@ asio::awaitable<absl::Status> Service::CancelDeliveries(const Campaign& stored, 
   co_return absl::OkStatus();
 }
 
-asio::awaitable<absl::Status> Service::FailMissedDeliveries(const Campaign& stored,
-                                                            absl::Time now) {
+asio::awaitable<absl::Status> Service::FailUnstartedDeliveries(const Campaign& stored,
+                                                               absl::Time now,
+                                                               std::string_view reason) {
   HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
                              co_await store_.ListDeliveries(stored.tenant, stored.id));
   // A delivery with a send attempt is its job's to settle: the send may have reached the
@@ -2060,7 +2068,7 @@ asio::awaitable<absl::Status> Service::FailMissedDeliveries(const Campaign& stor
           before = x.state;
           if (!NeverAttempted(x)) return absl::OkStatus();
           x.state = DeliveryState::kFailed;
-          x.error = stored.phase_reason;
+          x.error = std::string(reason);
           x.update_time_ms = absl::ToUnixMillis(now);
           return absl::OkStatus();
         }));
@@ -2284,7 +2292,7 @@ Service::Op<CampaignView> Service::ResumeCampaign(std::string tenant, std::strin
   HERALD_CO_ASSIGN_OR_RETURN(Campaign stored, std::move(resumed));
   if (stored.phase == CampaignPhase::kMissed) {
     // Left to the dispatch sweep when this fails (the outbox entry stays).
-    HERALD_CO_RETURN_IF_ERROR(co_await FailMissedDeliveries(stored, now));
+    HERALD_CO_RETURN_IF_ERROR(co_await FailUnstartedDeliveries(stored, now, stored.phase_reason));
     co_await SettlePendingDispatch(tenant, pending->id);
     HERALD_CO_ASSIGN_OR_RETURN(CampaignView missed, co_await View(std::move(stored)));
     Count(missed);

@@ -385,10 +385,12 @@ class Service {
   // one began.
   boost::asio::awaitable<absl::Status> CancelDeliveries(const store::Campaign& stored,
                                                         absl::Time now);
-  // A missed campaign's deliveries that never started end FAILED with the campaign's reason, as
-  // the workers end them when they find a campaign missed at its send time. Idempotent.
-  boost::asio::awaitable<absl::Status> FailMissedDeliveries(const store::Campaign& stored,
-                                                            absl::Time now);
+  // A missed campaign's deliveries that never started end FAILED with `reason` (the campaign's
+  // phase_reason), as the workers end them when they find a campaign missed at its send time;
+  // so do those of a launched campaign whose references went. Idempotent.
+  boost::asio::awaitable<absl::Status> FailUnstartedDeliveries(const store::Campaign& stored,
+                                                               absl::Time now,
+                                                               std::string_view reason);
   // Enqueues the first step of every delivery not yet started (idempotent).
   boost::asio::awaitable<absl::Status> Dispatch(const store::Campaign& campaign,
                                                 const std::vector<store::Account>& accounts);
