@@ -51,13 +51,6 @@ std::string SerializeWithPrice(const json::object& body, std::optional<int64_t> 
   return out;
 }
 
-bool HasControlCharacter(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u < 0x20 || u == 0x7f;
-  });
-}
-
 absl::Status CheckAccount(std::string_view account) {
   if (account.empty()) return InvalidRequest("account id is empty");
   return absl::OkStatus();
