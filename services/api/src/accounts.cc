@@ -164,15 +164,12 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
           HERALD_CO_RETURN_IF_ERROR(ValidateAccountId("account_id", req->account_id()));
           HERALD_CO_ASSIGN_OR_RETURN(store::RequestId request_id, CreateRequestId(*req));
           HERALD_CO_RETURN_IF_ERROR(ValidateAccountFields(req->account()));
-          auto team = ParseChildName("account.team", req->account().team(), "teams");
-          if (!team.ok()) co_return team.status();
-          if (team->tenant != c.tenant) {
-            co_return absl::NotFoundError(
-                StrCat("account.team: '", req->account().team(), "' not found"));
-          }
+          HERALD_CO_ASSIGN_OR_RETURN(
+              std::string team,
+              ChildOfTenant("account.team", req->account().team(), "teams", c.tenant));
           store::Account account{.tenant = c.tenant,
                                  .id = req->account_id(),
-                                 .team = team->id,
+                                 .team = std::move(team),
                                  .display_name = req->account().display_name(),
                                  .sends_per_minute = req->account().sends_per_minute(),
                                  .max_in_flight = req->account().max_in_flight()};

@@ -69,17 +69,8 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
         [this, req](const Caller& c) -> Op<v1::UserList> {
           HERALD_CO_ASSIGN_OR_RETURN(std::string account,
                                      OwnId(c.tenant, "account", req->account(), "accounts"));
-          if (req->display_name().empty() || Utf8Length(req->display_name()) > 64) {
-            co_return absl::InvalidArgumentError("display_name: 1-64 characters");
-          }
           // The upstream refuses a blank name only after the call has been paid for.
-          if (absl::StripAsciiWhitespace(req->display_name()).empty()) {
-            co_return absl::InvalidArgumentError("display_name: must not be blank");
-          }
-          if (HasControlCharacter(req->display_name())) {
-            co_return absl::InvalidArgumentError(
-                "display_name: must not contain control characters");
-          }
+          HERALD_CO_RETURN_IF_ERROR(ValidateListName("display_name", req->display_name()));
           HERALD_CO_RETURN_IF_ERROR(ValidateRequestId(req->request_id()));
           HERALD_CO_ASSIGN_OR_RETURN(
               auto l, co_await service_.CreateUserList(c.tenant, account, req->display_name(),

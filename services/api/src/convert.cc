@@ -43,17 +43,6 @@ absl::Status Invalid(std::string_view field, std::string_view what) {
   return absl::InvalidArgumentError(StrCat(field, ": ", what));
 }
 
-absl::StatusOr<std::string> ChildOfTenant(std::string_view field, std::string_view name,
-                                          std::string_view collection, std::string_view tenant) {
-  auto parsed = ParseChildName(field, name, collection);
-  if (!parsed.ok()) return parsed.status();
-  if (parsed->tenant != tenant) {
-    // Another tenant's resource looks exactly like one that does not exist.
-    return absl::NotFoundError(StrCat(field, ": '", name, "' not found"));
-  }
-  return parsed->id;
-}
-
 v1::Campaign::State ToProto(campaign::CampaignState s) {
   using S = campaign::CampaignState;
   switch (s) {
@@ -82,6 +71,26 @@ v1::Campaign::State ToProto(campaign::CampaignState s) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> ChildOfTenant(std::string_view field, std::string_view name,
+                                          std::string_view collection, std::string_view tenant) {
+  absl::StatusOr<std::string> id = OwnId(tenant, field, name, collection);
+  // The field's path first: inside a request, it says which reference was not found.
+  if (absl::IsNotFound(id.status())) {
+    return absl::NotFoundError(StrCat(field, ": ", id.status().message()));
+  }
+  return id;
+}
+
+absl::Status ValidateListName(std::string_view field, std::string_view name) {
+  if (name.empty() || Utf8Length(name) > 64) return Invalid(field, "1-64 characters");
+  if (std::all_of(name.begin(), name.end(),
+                  [](char c) { return absl::ascii_isspace(static_cast<unsigned char>(c)); })) {
+    return Invalid(field, "must not be blank");
+  }
+  if (HasControlCharacter(name)) return Invalid(field, "must not contain control characters");
+  return absl::OkStatus();
+}
 
 v1::Delivery::State ToProto(store::DeliveryState s) {
   using S = store::DeliveryState;
@@ -785,15 +794,9 @@ absl::Status ValidateSegmentFields(const v1::Segment& s, const std::vector<std::
   const auto named = [&](std::string_view field) {
     return fields == nullptr || std::find(fields->begin(), fields->end(), field) != fields->end();
   };
-  if (named("display_name") && (s.display_name().empty() || Utf8Length(s.display_name()) > 64)) {
-    return Invalid("segment.display_name", "1-64 characters");
-  }
   // Its upstream list is named after it.
-  if (named("display_name") && absl::StripAsciiWhitespace(s.display_name()).empty()) {
-    return Invalid("segment.display_name", "must not be blank");
-  }
-  if (named("display_name") && HasControlCharacter(s.display_name())) {
-    return Invalid("segment.display_name", "must not contain control characters");
+  if (named("display_name")) {
+    HERALD_RETURN_IF_ERROR(ValidateListName("segment.display_name", s.display_name()));
   }
   if (named("min_lifetime_spend_cents") && s.min_lifetime_spend_cents() < 0) {
     return Invalid("segment.min_lifetime_spend_cents", "must not be negative");
@@ -997,9 +1000,7 @@ absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const
   }
   out.type = static_cast<store::MediaType>(m.type());
   // The content type becomes a header line of the upload to the upstream.
-  if (std::any_of(m.content_type().begin(), m.content_type().end(), [](char c) {
-        return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) == 0x7f;
-      })) {
+  if (HasControlCharacter(m.content_type())) {
     return Invalid("media_asset.content_type", "must not contain control characters");
   }
   if (m.content_type().size() > 255) {

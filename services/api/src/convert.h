@@ -53,6 +53,13 @@ absl::Status ValidateRequestId(std::string_view request_id);
 absl::StatusOr<store::RequestId> CreateRequestId(const google::protobuf::Message& request,
                                                  std::string_view more = {});
 absl::Status ValidateDisplayName(std::string_view field, std::string_view name);
+// An upstream user list's name (a CreateUserList's, a segment's): 1-64 characters, not blank, no
+// control characters.
+absl::Status ValidateListName(std::string_view field, std::string_view name);
+// The id of `name`, a resource of `collection` that a request refers to in `field`: as OwnId,
+// with the field's path leading the message of one that is not the tenant's.
+absl::StatusOr<std::string> ChildOfTenant(std::string_view field, std::string_view name,
+                                          std::string_view collection, std::string_view tenant);
 // A tenant's scheduling_weight: 1..1000, or 0 (meaning 1) when `zero_means_default` (create).
 absl::StatusOr<int32_t> ParseSchedulingWeight(std::string_view field, int32_t weight,
                                               bool zero_means_default);
