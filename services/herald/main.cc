@@ -168,6 +168,9 @@ ABSL_FLAG(int, worker_batch, 32,
 ABSL_FLAG(absl::Duration, lease_duration, absl::Seconds(30),
           "How long a leased job stays with its worker without a heartbeat before it is handed "
           "to another (heartbeats every third of it).");
+ABSL_FLAG(absl::Duration, dead_letter_retention, absl::Hours(24 * 30),
+          "How long a dead-lettered job is kept (herald queue dead lists it) once its delivery was "
+          "marked failed; 0 keeps them for good. At least 24h.");
 ABSL_FLAG(int, jobs_per_visit, 16,
           "Jobs one account may get per turn of the queue's round-robin when its limits allow; 1 "
           "serves accounts strictly job by job. Larger values cost Redis less per job.");
@@ -367,6 +370,7 @@ int main(int argc, char** argv) {
       .worker_batch = absl::GetFlag(FLAGS_worker_batch),
       .lease_duration = absl::GetFlag(FLAGS_lease_duration),
       .jobs_per_visit = absl::GetFlag(FLAGS_jobs_per_visit),
+      .dead_letter_retention = absl::GetFlag(FLAGS_dead_letter_retention),
       .queue_stats_interval = absl::GetFlag(FLAGS_queue_stats_interval),
       .dispatch_sweep_interval = absl::GetFlag(FLAGS_dispatch_sweep_interval),
       .dispatch_sweep_after = absl::GetFlag(FLAGS_dispatch_sweep_after),

@@ -267,6 +267,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   config.worker.lease_duration = flags.lease_duration;
   config.worker.heartbeat_interval = flags.lease_duration / 3;
   config.queue.jobs_per_visit = flags.jobs_per_visit;
+  config.queue.dead_letter_retention = flags.dead_letter_retention;
   HERALD_RETURN_IF_ERROR(
       config::RequirePositive("queue_stats_interval", flags.queue_stats_interval));
   config.queue_stats_interval = flags.queue_stats_interval;
@@ -334,6 +335,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
       {"queue.shards", "queue_shards"},
       {"queue.lease_duration", "lease_duration"},
       {"queue.jobs_per_visit", "jobs_per_visit"},
+      {"queue.dead_letter_retention", "dead_letter_retention"},
       {"worker.lease_loops", "worker_loops"},
       {"worker.batch_size", "worker_batch"},
       {"worker.heartbeat_interval", "lease_duration"},

@@ -141,6 +141,7 @@ struct ServeFlags {
   int worker_batch = 32;
   absl::Duration lease_duration = absl::Seconds(30);
   int jobs_per_visit = 16;
+  absl::Duration dead_letter_retention = absl::Hours(24 * 30);
   absl::Duration queue_stats_interval = absl::Seconds(10);
   absl::Duration dispatch_sweep_interval = absl::Seconds(30);
   absl::Duration dispatch_sweep_after = absl::Minutes(1);

@@ -189,6 +189,11 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
        "--ingest_tls_cert_file: cannot load '/nonexistent/ingest.pem'"},
       {[](ServeFlags& f) { f.max_attempts = 0; }, "--max_attempts: must be in [1, 100] (got 0)"},
       {[](ServeFlags& f) { f.max_attempts = 101; }, "--max_attempts"},
+      {[](ServeFlags& f) { f.dead_letter_retention = absl::Hours(1); },
+       "--dead_letter_retention: must be 0 (kept for good) or at least the idempotency window "
+       "(24h)"},
+      {[](ServeFlags& f) { f.dead_letter_retention = absl::Hours(-48); },
+       "--dead_letter_retention"},
       {[](ServeFlags& f) { f.lookup_retry = absl::ZeroDuration(); },
        "--lookup_retry: must be positive"},
       {[](ServeFlags& f) { f.lookup_patience = absl::Seconds(-1); },

@@ -271,12 +271,13 @@ class ScriptDriver {
                    ScriptId::kListDead);
   }
 
-  // Claims what it takes for a minute.
-  std::vector<DeadJob> TakeDead(int64_t now, int max = 10) {
-    return Decoded(
-        script::DecodeTakeDead(
-            Run(ScriptId::kTakeDead, script::EncodeTakeDead(StrCat(now), max, absl::Minutes(1)))),
-        ScriptId::kTakeDead);
+  // Claims what it takes for a minute; purges dead letters older than `retention` (zero: none).
+  std::vector<DeadJob> TakeDead(int64_t now, int max = 10,
+                                absl::Duration retention = absl::ZeroDuration()) {
+    return Decoded(script::DecodeTakeDead(
+                       Run(ScriptId::kTakeDead,
+                           script::EncodeTakeDead(StrCat(now), max, absl::Minutes(1), retention))),
+                   ScriptId::kTakeDead);
   }
   int64_t ReturnDead(int64_t now, std::vector<std::string> ids) {
     return Decoded(script::DecodeReturnDead(

@@ -270,6 +270,44 @@ TEST_F(QueueScriptsTest, EveryDeadLetterIsTakenOldestFirstUntilItsTakerIsDoneWit
   EXPECT_TRUE(q_->TakeDead(kT0 + 1000 * kSecond, 10).empty());
 }
 
+// With a retention, a take purges the dead letters older than it that no taker still needs: one
+// acted on goes (and its id may be enqueued again), one still claimed or not yet taken stays, as
+// does a younger one.
+TEST_F(QueueScriptsTest, DeadLettersPastTheirRetentionArePurgedOnceActedOn) {
+  auto kill = [&](int64_t at, const std::string& id) {
+    ASSERT_EQ(q_->Enqueue1(at, Job(id)), EnqueueResult::kEnqueued);
+    ASSERT_EQ(q_->Nack(at, q_->Lease(at, 1).jobs.at(0), Mode::kDeadLetter, 0, "400"),
+              NackResult::kDead);
+  };
+  kill(kT0, "acted_on");
+  kill(kT0 + kMs, "claimed");
+  kill(kT0 + 2 * kMs, "not_taken");
+  ASSERT_EQ(q_->TakeDead(kT0 + kSecond, 2).size(), 2u);
+  EXPECT_EQ(q_->DoneDead(kT0 + kSecond, {"acted_on"}), 1);
+  kill(kT0 + 40 * 60 * kSecond, "young");
+  EXPECT_EQ(q_->Enqueue1(kT0 + 40 * 60 * kSecond, Job("acted_on")), EnqueueResult::kDuplicate);
+
+  const int64_t hour_later = kT0 + 3600 * kSecond;
+  std::vector<DeadJob> taken = q_->TakeDead(hour_later, 10, absl::Minutes(30));
+  std::vector<std::string> ids;
+  for (const DeadJob& job : taken) ids.push_back(job.id);
+  EXPECT_THAT(ids, ElementsAre("claimed", "not_taken", "young"));
+  EXPECT_EQ(q_->ListDead(hour_later).total, 3);
+  EXPECT_EQ(q_->GetStats(hour_later).dead, 3);
+  EXPECT_EQ(q_->Enqueue1(hour_later, Job("acted_on")), EnqueueResult::kEnqueued);
+
+  // Once acted on, the two old ones go at the next take; the young one stays.
+  EXPECT_EQ(q_->DoneDead(hour_later, {"claimed", "not_taken", "young"}), 3);
+  EXPECT_TRUE(q_->TakeDead(hour_later, 10, absl::Minutes(30)).empty());
+  const DeadPage dead = q_->ListDead(hour_later);
+  ASSERT_EQ(dead.jobs.size(), 1u);
+  EXPECT_EQ(dead.jobs[0].id, "young");
+  EXPECT_EQ(q_->GetStats(hour_later).dead, 1);
+  // Without a retention nothing is purged.
+  EXPECT_TRUE(q_->TakeDead(hour_later + 3600 * kSecond, 10).empty());
+  EXPECT_EQ(q_->ListDead(hour_later).total, 1);
+}
+
 TEST_F(QueueScriptsTest, FairnessSmallAccountIsNotStarvedByABigOne) {
   for (int batch = 0; batch < 20; ++batch) {
     std::vector<TestJob> jobs;

@@ -95,6 +95,13 @@ absl::Status ValidateQueueConfig(const QueueConfig& config) {
   if (config.idempotency_window < absl::ZeroDuration()) {
     return config::SettingError("queue.idempotency_window", "must not be negative");
   }
+  if (config.dead_letter_retention != absl::ZeroDuration() &&
+      config.dead_letter_retention < std::max(config.idempotency_window, absl::Milliseconds(1))) {
+    return config::SettingError(
+        "queue.dead_letter_retention",
+        StrCat("must be 0 (kept for good) or at least the idempotency window (",
+               absl::FormatDuration(config.idempotency_window), ")"));
+  }
   if (config.lease_duration < absl::Milliseconds(1)) {
     return config::SettingError("queue.lease_duration", "must be at least 1ms");
   }
@@ -541,7 +548,8 @@ asio::awaitable<absl::StatusOr<std::vector<DeadJob>>> Queue::TakeDeadLetters(int
   HERALD_CO_RETURN_IF_ERROR(CheckShard(shard, config_.shards));
   if (max < 1 || max > 1000) co_return absl::InvalidArgumentError("max must be in [1, 1000]");
   if (claim < absl::Milliseconds(1)) co_return absl::InvalidArgumentError("claim must be >= 1ms");
-  std::vector<std::string> args = script::EncodeTakeDead(Now(), max, claim);
+  std::vector<std::string> args =
+      script::EncodeTakeDead(Now(), max, claim, config_.dead_letter_retention);
   HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
                              co_await EvalOn(client_, scripts_->take_dead, shard, std::move(args)));
   co_return script::DecodeTakeDead(reply);

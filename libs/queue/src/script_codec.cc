@@ -511,8 +511,10 @@ absl::StatusOr<DeadPage> DecodeListDead(const Reply& reply) {
 
 // ---- take_dead.lua
 
-std::vector<std::string> EncodeTakeDead(std::string now, int max, absl::Duration claim) {
-  return {std::move(now), "take", StrCat(max), StrCat(absl::ToInt64Milliseconds(claim))};
+std::vector<std::string> EncodeTakeDead(std::string now, int max, absl::Duration claim,
+                                        absl::Duration retention) {
+  return {std::move(now), "take", StrCat(max), StrCat(absl::ToInt64Milliseconds(claim)),
+          StrCat(absl::ToInt64Milliseconds(retention))};
 }
 
 namespace {

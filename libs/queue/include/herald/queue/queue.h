@@ -64,6 +64,10 @@ struct QueueConfig {
   // thousands of accounts of one team is enqueued in several calls, none holding Redis for
   // more than a few milliseconds.
   int max_jobs_per_enqueue_call = 256;
+  // How long a dead letter is kept once its owner has acted on it (TakeDeadLetters purges the
+  // older ones); zero keeps them for good. A purged job's id may be enqueued again as a new
+  // job, so it is zero or at least the idempotency window.
+  absl::Duration dead_letter_retention = absl::Hours(24 * 30);
 };
 
 // OK when every field is in range; kInvalidArgument naming the field otherwise.
@@ -182,7 +186,8 @@ class Queue {
   // Up to `max` (1..1000) of the shard's dead letters to act on, oldest first, each claimed for
   // `claim`: the caller says when it is done with them (FinishDeadLetters), or gives back those
   // it cannot act on now (ReturnDeadLetters), which come first again. A claim that runs out (its
-  // caller died) is offered again: acting on a dead letter must be idempotent.
+  // caller died) is offered again: acting on a dead letter must be idempotent. Also purges up to
+  // 100 dead letters older than the config's dead_letter_retention that were acted on.
   boost::asio::awaitable<absl::StatusOr<std::vector<DeadJob>>> TakeDeadLetters(
       int shard, int max, absl::Duration claim);
   boost::asio::awaitable<absl::Status> ReturnDeadLetters(int shard, std::vector<std::string> ids);

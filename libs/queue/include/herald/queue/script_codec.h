@@ -139,8 +139,10 @@ absl::StatusOr<DeadPage> DecodeListDead(const redis::Reply& reply);
 
 // ---- take_dead.lua
 
-// Takes up to `max` dead letters, each claimed for `claim`.
-std::vector<std::string> EncodeTakeDead(std::string now, int max, absl::Duration claim);
+// Takes up to `max` dead letters, each claimed for `claim`, and purges some of those older than
+// `retention` (zero: none).
+std::vector<std::string> EncodeTakeDead(std::string now, int max, absl::Duration claim,
+                                        absl::Duration retention);
 std::vector<std::string> EncodeReturnDead(std::string now, std::vector<std::string> ids);
 // Ends the claims on `ids`: their dead letters were acted on.
 std::vector<std::string> EncodeDoneDead(std::string now, std::vector<std::string> ids);
