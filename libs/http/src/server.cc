@@ -1,8 +1,10 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
@@ -27,6 +29,9 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <absl/time/clock.h>
+#include <absl/time/time.h>
 
 #include <herald/common/gate.h>
 #include <herald/common/log.h>
@@ -88,6 +93,42 @@ bool ExpectsContinue(const bhttp::request<bhttp::string_body>& request) {
   if (request.version() < 11) return false;
   const auto expect = request.find(bhttp::field::expect);
   return expect != request.end() && beast::iequals(expect->value(), "100-continue");
+}
+
+// What makes a request head unusable that the parser lets through (RFC 9112), or empty: an
+// HTTP/1.1 request without exactly one Host (§3.2), and a Transfer-Encoding whose last coding is
+// not chunked, which leaves the body's end unknown (§6.3; reading it as bodiless would take the
+// body for the next request).
+std::string_view HeadProblem(const bhttp::request_parser<bhttp::string_body>& parser) {
+  const bhttp::request<bhttp::string_body>& request = parser.get();
+  if (request.version() >= 11 && request.count(bhttp::field::host) != 1) {
+    return "bad request: an HTTP/1.1 request has one Host header\n";
+  }
+  if (request.find(bhttp::field::transfer_encoding) != request.end() && !parser.chunked()) {
+    return "bad request: a Transfer-Encoding must end with chunked\n";
+  }
+  return {};
+}
+
+// Drops the empty lines a client may send before a request line (RFC 9112 §2.2), such as a
+// stray CRLF after a body.
+void SkipEmptyLines(beast::flat_buffer& buffer) {
+  const auto* data = static_cast<const char*>(buffer.data().data());
+  size_t n = 0;
+  while (n < buffer.size() && (data[n] == '\r' || data[n] == '\n')) ++n;
+  buffer.consume(n);
+}
+
+// The current time as an HTTP date (RFC 9110 §5.6.7), formatted once a second per thread.
+std::string_view HttpDate() {
+  thread_local int64_t formatted_second = -1;
+  thread_local std::string text;
+  const absl::Time now = absl::Now();
+  if (const int64_t second = absl::ToUnixSeconds(now); second != formatted_second) {
+    formatted_second = second;
+    text = absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", now, absl::UTCTimeZone());
+  }
+  return text;
 }
 
 void ExpiresAfter(beast::tcp_stream& stream, absl::Duration timeout) {
@@ -372,6 +413,8 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
         if (ec) break;  // the client left, idle too long, or Close()/Stop()
         buffer.commit(n);
       }
+      SkipEmptyLines(buffer);
+      if (buffer.size() == 0) continue;
 
       // The whole request must arrive within request_timeout of its first byte.
       ExpiresAfter(s.transport(), config_.request_timeout);
@@ -379,6 +422,13 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
       parser.header_limit(config_.max_header_bytes);
       parser.body_limit(config_.max_body_bytes);
       auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
+      if (!ec) {
+        if (const std::string_view problem = HeadProblem(parser); !problem.empty()) {
+          std::string body(problem);
+          co_await Refuse(s, stream, bhttp::status::bad_request, "text/plain", std::move(body));
+          co_return;
+        }
+      }
       BodyReservation reserved(body_bytes_in_flight_);
       if (!ec && !parser.is_done() && config_.max_body_bytes_in_flight > 0) {
         const uint64_t declared = parser.content_length().value_or(config_.max_body_bytes);
@@ -472,6 +522,7 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void Finish(Response& response, bool head, bool keep_alive) const {
+    response.set(bhttp::field::date, HttpDate());
     if (!config_.server_header.empty() && response.find(bhttp::field::server) == response.end()) {
       response.set(bhttp::field::server, config_.server_header);
     }

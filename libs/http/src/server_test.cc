@@ -23,6 +23,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <absl/time/clock.h>
+#include <absl/time/time.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -220,6 +222,72 @@ TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   EXPECT_EQ(a->body(), "you asked for /a");
   EXPECT_EQ(b->body(), "you asked for /b");
   EXPECT_EQ(handled_.load(), 5);
+}
+
+// RFC 9112 §2.2: empty lines before a request line are ignored, as a stray CRLF after a body.
+TEST_F(ServerTest, EmptyLinesBeforeARequestAreIgnored) {
+  StartEchoServer();
+  Client client(port_);
+  client.Send("POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}\r\n");
+  auto a = client.Read();
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->body(), "you asked for /a");
+  client.Send("\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto b = client.Read();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->result_int(), 200);
+  EXPECT_EQ(b->body(), "you asked for /b");
+  EXPECT_EQ(server_->connections(), 1);
+}
+
+// A head the parser accepts but whose request is unusable is refused before any handler runs:
+// an HTTP/1.1 request without exactly one Host, and a body whose end a Transfer-Encoding other
+// than chunked leaves unknown (read as bodiless, its body would pass for the next request).
+TEST_F(ServerTest, ARequestWithoutOneHostOrWithAnUnframedBodyIs400) {
+  StartEchoServer();
+  const std::string requests[] = {
+      "GET / HTTP/1.1\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\nGET /smuggled HTTP/1.1\r\n"
+      "Host: t\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}",
+  };
+  for (const std::string& request : requests) {
+    Client client(port_);
+    client.Send(request);
+    auto res = client.Read();
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->result_int(), 400) << request;
+    EXPECT_THAT(res->body(), HasSubstr("bad request: ")) << request;
+    EXPECT_EQ(client.WaitForClose(), asio::error::eof) << request;
+  }
+  EXPECT_EQ(handled_.load(), 0);
+  // HTTP/1.0 has no Host requirement.
+  Client old(port_);
+  old.Send("GET /old HTTP/1.0\r\n\r\n");
+  auto res = old.Read();
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->body(), "you asked for /old");
+}
+
+// Every response says when it was made (RFC 9110 §6.6.1), refusals too.
+TEST_F(ServerTest, ResponsesCarryADate) {
+  StartEchoServer({.max_body_bytes = 10});
+  Client client(port_);
+  auto ok = client.Get("/");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  const std::string date((*ok)[bhttp::field::date]);
+  absl::Time parsed;
+  std::string error;
+  ASSERT_TRUE(absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", date, absl::UTCTimeZone(), &parsed,
+                              &error))
+      << date << ": " << error;
+  EXPECT_LT(absl::AbsDuration(absl::Now() - parsed), absl::Minutes(1)) << date;
+  client.Send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 50\r\n\r\n");
+  auto refused = client.Read();
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->result_int(), 413);
+  EXPECT_FALSE((*refused)[bhttp::field::date].empty());
 }
 
 TEST_F(ServerTest, ConnectionCloseIsHonoured) {
