@@ -310,6 +310,7 @@ TEST_F(WebhooksTest, ThePurchasesBuyerIsTheFanAnEventNames) {
   ASSERT_EQ(buyers.elements().size(), 1u);
   EXPECT_EQ(buyers.elements()[0].AsOptionalString(), "13");
 
+  // A fan-less transaction of a message whose recipient is known credits that recipient.
   Record("s2", Sent(106, 507, 14, 1500));
   EXPECT_EQ(Record("t2", Transaction(507, 0, 1500)), RecordOutcome::kApplied);
   EXPECT_EQ(Record("u2", Unlock(507, 14, 1500)), RecordOutcome::kApplied);
@@ -317,8 +318,43 @@ TEST_F(WebhooksTest, ThePurchasesBuyerIsTheFanAnEventNames) {
   EXPECT_EQ(Stats(106).gross_cents, 1500);
   redis::Reply paid = Must(client_->Exec({"HGETALL", "hd:{t:t1}:mbc:acct_a:106"}));
   ASSERT_EQ(paid.elements().size(), 2u);
-  EXPECT_EQ(paid.elements()[0].AsOptionalString(), "0");
+  EXPECT_EQ(paid.elements()[0].AsOptionalString(), "14");
   EXPECT_EQ(paid.elements()[1].AsOptionalString(), "1500");
+}
+
+// Fan-less transactions of two fans' copies of one mass message are two purchases by two
+// buyers, whether each arrives after its messages.sent or before it.
+TEST_F(WebhooksTest, FanlessTransactionsOfTwoRecipientsAreTwoPurchases) {
+  Record("s1", Sent(108, 520, 21, 1500));
+  EXPECT_EQ(Record("t1", Transaction(520, 0, 1500)), RecordOutcome::kApplied);
+  EXPECT_EQ(Record("t2", Transaction(521, 0, 1500)), RecordOutcome::kUnattributed);
+  Record("s2", Sent(108, 521, 22, 1500));
+  const MessageStats s = Stats(108);
+  EXPECT_EQ(s.purchases, 2);
+  EXPECT_EQ(s.gross_cents, 3000);
+  std::map<int64_t, int64_t> spent;
+  for (const Buyer& b : Must(reader_->Buyers("t1", {MessageKey{"acct_a", 108}}))) {
+    spent[b.fan_id] = b.spent_cents;
+  }
+  const std::map<int64_t, int64_t> expected = {{21, 1500}, {22, 1500}};
+  EXPECT_EQ(spent, expected);
+}
+
+// A refund (a transaction of a negative amount) is recorded once and credited to nothing: the
+// purchase it undoes stays as the upstream's reconciled figures will say.
+TEST_F(WebhooksTest, ARefundIsRecordedButCreditsNothing) {
+  Record("s", Sent(109, 530, 23, 1500));
+  Record("t", Transaction(530, 23, 1500));
+  WebhookEvent refund = Transaction(530, 23, -1500);
+  refund.transaction_kind = "refund";
+  EXPECT_EQ(Record("r", refund), RecordOutcome::kApplied);
+  EXPECT_EQ(Record("r", refund), RecordOutcome::kDuplicate);
+  WebhookEvent negative_message = Transaction(530, 23, -1500);
+  EXPECT_EQ(Record("r2", negative_message), RecordOutcome::kApplied);
+  const MessageStats s = Stats(109);
+  EXPECT_EQ(s.purchases, 1);
+  EXPECT_EQ(s.gross_cents, 1500);
+  EXPECT_EQ(s.net_cents, 1200);
 }
 
 TEST_F(WebhooksTest, FreeMessagesAreCountedButNotLinked) {

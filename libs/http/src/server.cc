@@ -13,6 +13,8 @@
 #include <variant>
 #include <vector>
 
+#include <absl/time/clock.h>
+#include <absl/time/time.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -29,9 +31,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-
-#include <absl/time/clock.h>
-#include <absl/time/time.h>
 
 #include <herald/common/gate.h>
 #include <herald/common/log.h>

@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include <absl/time/clock.h>
+#include <absl/time/time.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -23,8 +25,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <absl/time/clock.h>
-#include <absl/time/time.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -279,8 +279,8 @@ TEST_F(ServerTest, ResponsesCarryADate) {
   const std::string date((*ok)[bhttp::field::date]);
   absl::Time parsed;
   std::string error;
-  ASSERT_TRUE(absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", date, absl::UTCTimeZone(), &parsed,
-                              &error))
+  ASSERT_TRUE(
+      absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", date, absl::UTCTimeZone(), &parsed, &error))
       << date << ": " << error;
   EXPECT_LT(absl::AbsDuration(absl::Now() - parsed), absl::Minutes(1)) << date;
   client.Send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 50\r\n\r\n");

@@ -209,15 +209,15 @@ bool JsonReader::Bool() {
   return false;
 }
 
-int64_t JsonReader::MoneyCents() {
+int64_t JsonReader::MoneyCents(MoneyParseOptions options) {
   absl::StatusOr<int64_t> cents = absl::InvalidArgumentError("");
   if (value_->is_int64()) {
-    cents = ParseMoneyCents(StrCat(value_->get_int64()));
+    cents = ParseMoneyCents(StrCat(value_->get_int64()), options);
   } else if (value_->is_uint64()) {
-    cents = ParseMoneyCents(StrCat(value_->get_uint64()));
+    cents = ParseMoneyCents(StrCat(value_->get_uint64()), options);
   } else if (value_->is_string()) {
     const json::string& s = value_->get_string();
-    cents = ParseMoneyCents(std::string_view(s.data(), s.size()));
+    cents = ParseMoneyCents(std::string_view(s.data(), s.size()), options);
   } else if (value_->is_double()) {
     // Every text that produced this double must name the same amount.
     const std::vector<std::string>& texts = doc_->NumberTexts(value_->get_double());
@@ -226,7 +226,7 @@ int64_t JsonReader::MoneyCents() {
       return 0;
     }
     for (const std::string& text : texts) {
-      absl::StatusOr<int64_t> c = ParseMoneyCents(text);
+      absl::StatusOr<int64_t> c = ParseMoneyCents(text, options);
       if (!c.ok() || (cents.ok() && *cents != *c)) {
         cents = c.ok() ? absl::InvalidArgumentError(
                              ToAbsl(StrCat("ambiguous amount: ", StrJoin(texts, " and "),
@@ -285,10 +285,11 @@ bool ObjectReader::Bool(std::string_view key, bool fallback) {
   return member.has_value() ? member->Bool() : fallback;
 }
 
-std::optional<int64_t> ObjectReader::OptionalMoneyCents(std::string_view key) {
+std::optional<int64_t> ObjectReader::OptionalMoneyCents(std::string_view key,
+                                                        MoneyParseOptions options) {
   std::optional<JsonReader> member = Get(key);
   if (!member.has_value()) return std::nullopt;
-  return member->MoneyCents();
+  return member->MoneyCents(options);
 }
 
 JsonReader ObjectReader::Required(std::string_view key) {

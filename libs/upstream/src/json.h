@@ -23,6 +23,8 @@
 #include <absl/status/statusor.h>
 #include <boost/json/value.hpp>
 
+#include <herald/upstream/money.h>
+
 namespace herald::upstream::internal {
 
 class JsonDocument {
@@ -71,7 +73,8 @@ class JsonReader {
   std::string String();  // a JSON string
   std::string IdText();  // a string, or an integer written in decimal
   bool Bool();
-  int64_t MoneyCents();  // number or string, dollars to exact cents; never negative
+  // A number or string, dollars to exact cents; negative only when `options` allow it.
+  int64_t MoneyCents(MoneyParseOptions options = {});
 
   // The first error of this reader and of every reader derived from it (and its parents).
   const absl::Status& status() const { return *error_; }
@@ -99,7 +102,7 @@ class ObjectReader : public JsonReader {
   std::optional<int64_t> OptionalInt(std::string_view key);
   std::string String(std::string_view key);
   bool Bool(std::string_view key, bool fallback = false);
-  std::optional<int64_t> OptionalMoneyCents(std::string_view key);
+  std::optional<int64_t> OptionalMoneyCents(std::string_view key, MoneyParseOptions options = {});
 
   // Required fields: absent or null is an error.
   int64_t RequiredId(std::string_view key);          // integer or numeric string, >= 0

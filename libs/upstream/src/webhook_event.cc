@@ -129,16 +129,20 @@ void ReadTransaction(ObjectReader& p, WebhookEvent& e) {
   e.transaction_id = p.RequiredIdText("id");
   e.purchased_at_ms = OptionalTimeMs(p, "created_at");
   e.transaction_kind = p.String("type");
-  e.amount_cents = p.Required("amount").MoneyCents();
+  // A refund or a correction is negative: it is recorded, and credited to nothing (see
+  // IsMessagePurchase in the recorder).
+  constexpr MoneyParseOptions kSigned{.allow_negative = true};
+  e.amount_cents = p.Required("amount").MoneyCents(kSigned);
   // The fee is what the amount leaves beyond the net, so that the two always add up to it:
   // each rounded to the cent on its own, 0.805 and 0.205 of 1.01 would make 1.02. With only
   // the fee, the net is the rest; with neither, both stay unknown (-1), and the analytics keep
   // their estimate rather than crediting a purchase with no net. The fee is read only when the
   // net is absent: beside a net it says nothing more, so it cannot fail the event.
-  if (const std::optional<int64_t> net = p.OptionalMoneyCents("net_amount"); net.has_value()) {
+  if (const std::optional<int64_t> net = p.OptionalMoneyCents("net_amount", kSigned);
+      net.has_value()) {
     e.net_cents = *net;
     e.fee_cents = e.amount_cents - *net;
-  } else if (const std::optional<int64_t> fee = p.OptionalMoneyCents("fee_amount");
+  } else if (const std::optional<int64_t> fee = p.OptionalMoneyCents("fee_amount", kSigned);
              fee.has_value()) {
     e.net_cents = e.amount_cents - *fee;
     e.fee_cents = *fee;
@@ -235,12 +239,14 @@ absl::StatusOr<WebhookEvent> DecodeWebhookEvent(std::string_view body) {
       break;
   }
   if (!p.status().ok()) return p.status();
-  if (e.type == WebhookEventType::kTransaction && e.fee_cents > e.amount_cents) {
+  // A refund's parts are negative as its amount is: they are compared by size.
+  const int64_t sign = e.amount_cents < 0 ? -1 : 1;
+  if (e.type == WebhookEventType::kTransaction && sign * e.fee_cents > sign * e.amount_cents) {
     return absl::InvalidArgumentError(StrCat("payload.fee_amount: ", FormatCents(e.fee_cents),
                                              " is more than the amount, ",
                                              FormatCents(e.amount_cents)));
   }
-  if (e.net_cents > e.amount_cents) {
+  if (sign * e.net_cents > sign * e.amount_cents) {
     return absl::InvalidArgumentError(StrCat("payload.net_amount: ", FormatCents(e.net_cents),
                                              " is more than the amount, ",
                                              FormatCents(e.amount_cents)));

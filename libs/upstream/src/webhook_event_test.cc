@@ -50,6 +50,19 @@ TEST(WebhookEventTest, TransactionIsExactToTheCent) {
   EXPECT_EQ(e->fan_lifetime_spend_cents, 11520);
 }
 
+// A refund or a correction is a negative transaction; a price never is.
+TEST(WebhookEventTest, ATransactionMayBeNegative) {
+  auto e = DecodeWebhookEvent(R"({"event":"transactions.new","account_id":"acct_a","payload":{
+      "id":"0123abce","type":"refund","amount":-9.99,"net_amount":"-7.99"}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->amount_cents, -999);
+  EXPECT_EQ(e->net_cents, -799);
+  EXPECT_EQ(e->fee_cents, -200);
+  e = DecodeWebhookEvent(R"({"event":"messages.sent","account_id":"acct_a","payload":{
+      "id":1000031,"price":-15,"queueId":1000026,"toUser":{"id":77}}})");
+  EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(WebhookEventTest, ATransactionsFeeIsWhatItsAmountLeavesBeyondItsNet) {
   // Rounded each on its own, the net (80.5 cents) and the fee (20.5) would add up to 102.
   auto e = DecodeWebhookEvent(R"({"event":"transactions.new","account_id":"acct_a","payload":{

@@ -34,7 +34,8 @@
 --   mbc:<account>:<queue>     its buyers' spend on it: fan id -> cents
 --   mbr:<account>:<queue>     buyers only the reconciler has seen: fan id -> "gross:net:fee"
 --                             as it estimated them (reconcile_buyers.lua)
---   msg:<account>:<chat>      a priced chat message -> its mass message id (TTL: link TTL)
+--   msg:<account>:<chat>      a priced chat message -> its mass message id, and ":<fan>" the
+--                             fan it was sent to when known (TTL: link TTL)
 --   buy:<account>:<chat>      one purchase of a chat message: what has arrived of it and what
 --                             has been credited, net and fee estimated until its transaction
 --                             arrives included (TTL: link TTL)
@@ -159,6 +160,20 @@ local COUNTED, GROSS_DONE, NET_DONE, UNLOCK_AMOUNT, TX_AMOUNT, TX_NET, TX_FEE, B
 
 local function buy_key() return P .. 'buy:' .. account .. ':' .. chat end
 
+-- The link messages.sent leaves from chat message `chat` to its mass message: "<queue id>", or
+-- "<queue id>:<fan id>" naming the fan it was sent to.
+local function link_key() return P .. 'msg:' .. account .. ':' .. chat end
+
+-- The mass message `chat` belongs to and the fan it was sent to (nil when not said), or false
+-- when no link is known (yet).
+local function read_link()
+  local link = redis.call('GET', link_key())
+  if not link then return false end
+  local q, recipient = string.match(link, '^([^:]+):?(.*)$')
+  if recipient == '' then recipient = nil end
+  return q, recipient
+end
+
 -- What is stored of the purchase of `chat` (BUY_FIELDS order, false where absent), and an empty
 -- list of changes to it: set_buy appends (field, value) pairs, save_buy writes them in one HSET.
 local function read_buy()
@@ -239,13 +254,17 @@ end
 -- then credit it if the message's mass message is known (else messages.sent credits it when it
 -- arrives). Returns that mass message's id, or false when it is not known (yet).
 local function purchase(fields)
+  local q, recipient = read_link()
   local b, changes = read_buy()
   for field, value in pairs(fields) do set_buy(b, changes, field, value) end
-  -- The buyer: the first event's; fan 0 (a transaction without its fan object) gives way to a
-  -- fan a later event names until the purchase is credited, and stays once it is (the credit
+  -- The buyer: the fan the event names, else (a transaction without its fan object) the one the
+  -- message was sent to, when known. The first event's stays, but fan 0 gives way to a fan a
+  -- later event names until the purchase is credited, and stays once it is (the credit
   -- recorded that buyer).
-  if not b[BUY_FAN] or (b[BUY_FAN] == '0' and fan ~= '0' and not b[COUNTED]) then
-    set_buy(b, changes, BUY_FAN, fan)
+  local named = fan
+  if named == '0' and recipient then named = recipient end
+  if not b[BUY_FAN] or (b[BUY_FAN] == '0' and named ~= '0' and not b[COUNTED]) then
+    set_buy(b, changes, BUY_FAN, named)
   end
   if not b[BUY_AT] then
     -- Dated as the upstream says, never later than now (a clock ahead of Herald's).
@@ -253,7 +272,6 @@ local function purchase(fields)
     if at == '-1' or tonumber(at) > tonumber(now) then at = now end
     set_buy(b, changes, BUY_AT, at)
   end
-  local q = redis.call('GET', P .. 'msg:' .. account .. ':' .. chat)
   local from = n_added
   if q then credit(q, b, changes) end
   save_buy(changes)
@@ -318,9 +336,15 @@ local function apply()
       add(queue, 'sent', 1)
       touch(stats_key(queue))
       if tonumber(arg(7)) > 0 and chat ~= '0' then
-        redis.call('SET', P .. 'msg:' .. account .. ':' .. chat, queue, 'EX', link_ttl)
+        local link = queue
+        if fan ~= '0' then link = queue .. ':' .. fan end
+        redis.call('SET', link_key(), link, 'EX', link_ttl)
         if redis.call('EXISTS', buy_key()) == 1 then  -- a purchase that arrived first
           local b, changes = read_buy()
+          -- Its transaction may not have named the buyer: the recipient did buy it.
+          if b[BUY_FAN] == '0' and fan ~= '0' and not b[COUNTED] then
+            set_buy(b, changes, BUY_FAN, fan)
+          end
           local from = n_added
           credit(queue, b, changes)
           save_buy(changes)

@@ -122,9 +122,10 @@ struct Ingest::Metrics {
     }
   }
 
-  // A recorded transaction's money, counted once: a duplicate is not recorded.
+  // A recorded transaction's money, counted once: a duplicate is not recorded. A refund (a
+  // negative amount) is not taken off: the counters only grow.
   void CountRevenue(const std::string& tenant, const upstream::WebhookEvent& event) {
-    if (event.type != WebhookEventType::kTransaction) return;
+    if (event.type != WebhookEventType::kTransaction || event.amount_cents < 0) return;
     gross.Add({{"tenant", tenant}}).Increment(static_cast<double>(event.amount_cents));
     if (event.net_cents >= 0) {  // -1: the transaction did not say
       net.Add({{"tenant", tenant}}).Increment(static_cast<double>(event.net_cents));

@@ -69,10 +69,11 @@ std::string Seconds(absl::Duration d) {
 }
 
 // Whether `e`, if it is a purchase, is one of a chat message: every unlock is; a transaction of
-// type "message" (or of no type) is, a tip's or a subscription's is not.
+// type "message" (or of no type) is, a tip's or a subscription's is not, nor a refund (a
+// negative amount, which the upstream's own figures reflect when reconciled).
 bool IsMessagePurchase(const WebhookEvent& e) {
-  return e.type != WebhookEventType::kTransaction || e.transaction_kind.empty() ||
-         e.transaction_kind == "message";
+  if (e.type != WebhookEventType::kTransaction) return true;
+  return e.amount_cents >= 0 && (e.transaction_kind.empty() || e.transaction_kind == "message");
 }
 
 // The arguments of one event in a batch (lua/apply_event.lua, kFieldsPerEvent per event).

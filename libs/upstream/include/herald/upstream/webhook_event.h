@@ -49,7 +49,8 @@ struct WebhookEvent {
   int64_t price_cents = 0;  // kMessageSent
 
   // kPpvUnlocked: amount only (the {AMOUNT} shown to the creator). kTransaction: all three,
-  // net and fee -1 when the transaction carries neither `net_amount` nor `fee_amount`.
+  // net and fee -1 when the transaction carries neither `net_amount` nor `fee_amount`; the
+  // amount (and so the others) negative for a refund or a correction.
   int64_t amount_cents = 0;
   int64_t net_cents = 0;
   int64_t fee_cents = 0;
