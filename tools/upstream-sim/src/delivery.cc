@@ -126,10 +126,28 @@ bool DeliveryEngine::Advance(World& world, Account& account, const Behavior& beh
   return account.HasWork();
 }
 
-double PurchaseChance(double probability, FanBehavior behavior, double propensity) {
+double PurchaseChance(double probability, FanBehavior behavior, double propensity, double scale) {
   const double p = std::clamp(probability, 0.0, 1.0);
-  if (behavior != FanBehavior::kSpendWeighted) return p;
-  return std::min(1.0, p * (1 - p) * propensity + p * p);
+  if (behavior != FanBehavior::kSpendWeighted || p == 0.0 || p == 1.0) return p;
+  return std::min(1.0, scale * propensity);
+}
+
+double SpendWeightedScale(const std::vector<double>& weights, double probability) {
+  if (weights.empty() || probability <= 0.0 || probability >= 1.0) return 0;
+  const double least = *std::min_element(weights.begin(), weights.end());
+  auto mean = [&](double a) {
+    double sum = 0;
+    for (double w : weights) sum += std::min(1.0, a * w);
+    return sum / static_cast<double>(weights.size());
+  };
+  // The mean grows with a, from 0 to 1 at a = 1 / least: bisected to the last bit.
+  double lo = 0, hi = 1 / least;
+  for (int i = 0; i < 200 && lo < hi; ++i) {
+    const double mid = lo + (hi - lo) / 2;
+    if (mid <= lo || mid >= hi) break;
+    (mean(mid) < probability ? lo : hi) = mid;
+  }
+  return lo + (hi - lo) / 2;
 }
 
 void DeliveryEngine::Deliver(World& world, Account& account, MassMessage& m, uint32_t recipient,
@@ -138,8 +156,16 @@ void DeliveryEngine::Deliver(World& world, Account& account, MassMessage& m, uin
   const uint64_t h = HashValues({world.seed(), static_cast<uint64_t>(m.id), fan.id});
   bool buys = false;
   if (m.content->price_cents > 0) {
+    if (behavior.fan_behavior == FanBehavior::kSpendWeighted &&
+        m.purchase_scale_for != behavior.purchase_probability) {
+      std::vector<double> weights;
+      weights.reserve(m.recipients.size());
+      for (uint32_t r : m.recipients) weights.push_back(account.fans[r].propensity / 100.0);
+      m.purchase_scale = SpendWeightedScale(weights, behavior.purchase_probability);
+      m.purchase_scale_for = behavior.purchase_probability;
+    }
     const double p = PurchaseChance(behavior.purchase_probability, behavior.fan_behavior,
-                                    fan.propensity / 100.0);
+                                    fan.propensity / 100.0, m.purchase_scale);
     buys = p >= 1.0 || UnitInterval(Mix64(h ^ 1)) < p;
   }
   if (buys || UnitInterval(Mix64(h ^ 2)) < behavior.view_probability) ++m.viewed;

@@ -207,19 +207,26 @@ TEST_F(DeliveryTest, PurchasesHappenAfterTheDelayAndAddUp) {
   EXPECT_EQ(account_->fans[0].spend_messages, 999u);
 }
 
+// The mean stays p however heavy the weights' tail, which puts big spenders at the cap.
 TEST(PurchaseChanceTest, SpendWeightedKeepsTheMeanAndTheEnds) {
-  const std::vector<double> weights = {0.5, 0.5, 0.75, 1.0, 1.25, 2.0};  // mean 1
-  for (double p : {0.0, 0.05, 0.2, 0.5, 1.0}) {
+  const std::vector<double> weights = {0.05, 0.5, 0.5, 0.75, 1.0, 1.25, 2.0, 20.0, 50.0};
+  for (double p : {0.0, 0.05, 0.2, 0.5, 0.9, 1.0}) {
+    const double scale = SpendWeightedScale(weights, p);
     double sum = 0;
-    for (double w : weights) sum += PurchaseChance(p, FanBehavior::kSpendWeighted, w);
-    EXPECT_NEAR(sum / weights.size(), p, 1e-12) << p;
-    EXPECT_EQ(PurchaseChance(p, FanBehavior::kUniform, 3.0), p);
+    for (double w : weights) sum += PurchaseChance(p, FanBehavior::kSpendWeighted, w, scale);
+    EXPECT_NEAR(sum / static_cast<double>(weights.size()), p, 1e-12) << p;
+    EXPECT_EQ(PurchaseChance(p, FanBehavior::kUniform, 3.0, scale), p);
+    if (p >= 0.5 && p < 1) {
+      EXPECT_EQ(PurchaseChance(p, FanBehavior::kSpendWeighted, 50, scale), 1.0) << p;
+    }
+    if (p > 0 && p < 1) {
+      EXPECT_GT(PurchaseChance(p, FanBehavior::kSpendWeighted, 0.5, scale),
+                PurchaseChance(p, FanBehavior::kSpendWeighted, 0.05, scale))
+          << p;
+    }
   }
-  EXPECT_EQ(PurchaseChance(1.0, FanBehavior::kSpendWeighted, 0.05), 1.0);
-  EXPECT_EQ(PurchaseChance(1.0, FanBehavior::kSpendWeighted, 50), 1.0);
-  EXPECT_EQ(PurchaseChance(0.0, FanBehavior::kSpendWeighted, 50), 0.0);
-  EXPECT_GT(PurchaseChance(0.05, FanBehavior::kSpendWeighted, 4),
-            PurchaseChance(0.05, FanBehavior::kSpendWeighted, 0.5));
+  EXPECT_EQ(PurchaseChance(1.0, FanBehavior::kSpendWeighted, 0.05, 0), 1.0);
+  EXPECT_EQ(PurchaseChance(0.0, FanBehavior::kSpendWeighted, 50, 0), 0.0);
 }
 
 TEST_F(DeliveryTest, AtProbabilityOneEveryRecipientBuysUnderEitherBehaviour) {

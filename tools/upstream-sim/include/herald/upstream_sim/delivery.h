@@ -38,10 +38,15 @@ struct DeliveryCounters {
 };
 
 // The chance that a recipient buys a priced message. `uniform`: the purchase probability p.
-// `spend_weighted`, with the fan's propensity w (its weight; the fans' mean is 1):
-// p(1-p)w + p², capped at 1. The mean over fans stays p (exactly while no fan reaches the cap),
-// big spenders buy more, and p = 1 means every recipient buys, p = 0 that none does.
-double PurchaseChance(double probability, FanBehavior behavior, double propensity);
+// `spend_weighted`, with the fan's propensity w (its weight) and the message's `scale` a
+// (SpendWeightedScale of its recipients' weights): a·w, capped at 1. The mean over the
+// recipients stays p exactly, big spenders buy more, and p = 1 means every recipient buys, p = 0
+// that none does.
+double PurchaseChance(double probability, FanBehavior behavior, double propensity, double scale);
+
+// The a for which the mean of min(1, a·w) over `weights` (all positive) is `probability` (for a
+// probability in (0, 1); 0 otherwise, when PurchaseChance needs none).
+double SpendWeightedScale(const std::vector<double>& weights, double probability);
 
 class DeliveryEngine {
  public:

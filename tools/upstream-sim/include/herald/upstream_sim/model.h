@@ -147,6 +147,10 @@ struct MassMessage {
   int64_t first_chat_message_id = 0;  // recipient i's chat message id is this + i
   uint32_t sent = 0;                  // recipients delivered so far (a prefix)
   uint32_t viewed = 0;
+  // The spend-weighted purchase scale of these recipients (SpendWeightedScale) and the purchase
+  // probability it was found for (-1: none yet).
+  double purchase_scale = 0;
+  double purchase_scale_for = -1;
 
   bool canceled = false;
   absl::Time canceled_at;
