@@ -747,6 +747,12 @@ TEST_F(UpstreamSimTest, StatisticsAndMassMessagesChart) {
 
 TEST_F(UpstreamSimTest, EngagementTopMessageAndBuyers) {
   Behave(R"({"purchase_probability": 1, "fan_behavior": "uniform"})");
+  // A message nobody bought (a free one) is no top message.
+  Send("acct_alpha1", R"({"text":"free","userLists":["fans"]})");
+  EXPECT_TRUE(Body(Call("GET", "/api/acct_alpha1/engagement/messages/top-message"))
+                  .at("data")
+                  .at("purchases")
+                  .is_null());
   const std::string media = Upload("acct_alpha1");
   const int64_t id =
       Send("acct_alpha1", StrCat(R"({"text":"ppv","userLists":["fans"],)",
@@ -799,6 +805,13 @@ TEST_F(UpstreamSimTest, EngagementTopMessageAndBuyers) {
   EXPECT_EQ(linked.size(), 10u);
   EXPECT_EQ(std::set<int64_t>(linked.begin(), linked.end()), buyers);
   Behave(R"({"buyer_page_shortfall": 0})");
+
+  // Without links, a page says where the list goes on only by hasMore and marker.
+  Behave(R"({"buyer_page_links": false})");
+  json::value unlinked =
+      Body(Call("GET", StrCat("/api/acct_alpha1/engagement/messages/", id, "/buyers?limit=3")));
+  EXPECT_TRUE(unlinked.at("data").at("hasMore").as_bool());
+  EXPECT_FALSE(unlinked.as_object().contains("_pagination"));
 }
 
 TEST_F(UpstreamSimTest, MinuteLimitGives429WithRetryAfter) {

@@ -282,7 +282,10 @@ Outcome ListQueue(Ctx& c) {
     const MassMessage& m = *it->second;
     const QueueStatus s = ComputeQueueStatus(m, c.now, c.behavior.unsend_window);
     const absl::Time ended = m.canceled ? m.canceled_at : m.finished_at;
-    const bool recent = !s.done || c.now - ended <= c.behavior.recent_queue_window;
+    // A queue done before the engine's next pass (no recipients) has no end time yet: it just
+    // ended.
+    const bool ended_known = m.canceled || m.finish_reported;
+    const bool recent = !s.done || !ended_known || c.now - ended <= c.behavior.recent_queue_window;
     if (recent) WriteQueueItem(w, m.id, s);
   }
   w.EndArray();
@@ -849,6 +852,7 @@ Outcome TopMessage(Ctx& c) {
   const auto messages = SelectMessages(a, range.value(), "", c.now, /*started_only=*/true);
   const MassMessage* top = nullptr;
   for (const MassMessage* m : messages) {
+    if (m->purchases.empty()) continue;  // a message nobody bought is no top message
     if (top == nullptr || m->purchases.size() > top->purchases.size() ||
         (m->purchases.size() == top->purchases.size() && m->revenue_cents > top->revenue_cents)) {
       top = m;
@@ -1019,7 +1023,7 @@ Outcome Buyers(Ctx& c, int64_t message_id) {
   w.Field("marker", marker.value());
   w.EndObject();
   Outcome o = Data(w.Take());
-  o.paginated = true;
+  o.paginated = c.behavior.buyer_page_links;  // without links, no `_pagination` at all
   if (has_more && c.behavior.buyer_page_links) {
     o.next_page = c.AccountUrl(
         StrCat("/engagement/messages/", message_id, "/buyers?limit=", page.value().limit,
@@ -1185,8 +1189,12 @@ ApiResponse Api::Handle(const ApiRequest& req) {
   if (admission.result == Admission::Result::kRateLimited) {
     rate_headers(0, admission.balance);
     res.headers.emplace_back("Retry-After", StrCat(admission.retry_after_seconds));
-    return finish(429, ErrorBody("rate_limited", StrCat("Too many requests: the team's limit is ",
-                                                        admission.limit_minute, " per minute.")));
+    const std::string per = admission.window == absl::Minutes(1)
+                                ? std::string("minute")
+                                : absl::FormatDuration(admission.window);
+    return finish(429,
+                  ErrorBody("rate_limited", StrCat("Too many requests: the team's limit is ",
+                                                   admission.limit_minute, " per ", per, ".")));
   }
   if (admission.result == Admission::Result::kNoCredits) {
     rate_headers(0, admission.balance);

@@ -523,7 +523,8 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
         result.error = StrCat("resolve: ", rec.message());
         co_return result;
       }
-      c.transport().expires_after(absl::ToChronoNanoseconds(policy.connect_timeout));
+      c.transport().expires_after(
+          absl::ToChronoNanoseconds(std::min(policy.connect_timeout, policy.request_timeout)));
       auto [cec, connected] = co_await c.transport().async_connect(results, kUseTuple);
       if (cec) {
         c.transport().close();
@@ -675,11 +676,11 @@ class WebhookEmitter::Impl : public std::enable_shared_from_this<Impl> {
       }
       ++job.event.attempt;
       const int attempt = job.event.attempt;
-      absl::Duration delay = policy.retry_base * std::pow(2.0, attempt - 1);
-      delay = std::min(delay, policy.retry_max);
-      // +-20% jitter, derived from the event so runs repeat.
-      delay *= 0.8 + 0.4 * UnitInterval(HashValues({job.event.seed, job.event.sequence,
-                                                    static_cast<uint64_t>(attempt)}));
+      // +-20% jitter, derived from the event so runs repeat, and the cap over it all.
+      const double jitter = 0.8 + 0.4 * UnitInterval(HashValues({job.event.seed, job.event.sequence,
+                                                                 static_cast<uint64_t>(attempt)}));
+      const absl::Duration delay =
+          std::min(policy.retry_base * std::pow(2.0, attempt - 1) * jitter, policy.retry_max);
       asio::co_spawn(connection.executor, RetryLater(self, ep, std::move(job), delay),
                      asio::detached);
     }
