@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <set>
 
+#include <absl/strings/ascii.h>
+
 #include <herald/common/strings.h>
 #include <herald/heraldctl/args.h>
 #include <herald/heraldctl/exit_codes.h>
@@ -125,6 +127,15 @@ absl::StatusOr<ParsedCommand> ParseCommandLine(const std::vector<std::string>& a
   bool flags_ended = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
+    // Flags are long (--name) but for -h: "-v" is a mistaken flag, not a name or an id (a word
+    // that begins with '-' goes after "--").
+    if (!flags_ended && arg.size() >= 2 && arg[0] == '-' && arg[1] != '-' && arg != "-h" &&
+        !absl::ascii_isdigit(static_cast<unsigned char>(arg[1]))) {
+      return absl::InvalidArgumentError(
+          StrCat("unknown flag ", arg,
+                 ": flags are written --name (a word beginning with '-' "
+                 "goes after --)"));
+    }
     if (flags_ended || arg.size() < 2 || arg[0] != '-' || (arg[1] != '-' && arg != "-h")) {
       words.push_back(arg);
       // `heraldctl help campaigns create` is `heraldctl campaigns create --help`.

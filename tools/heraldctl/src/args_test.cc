@@ -134,6 +134,13 @@ TEST(ParseCommandLineTest, UsageErrors) {
   EXPECT_EQ(dashed->Get("text"), "--not a flag");
   EXPECT_THAT(Parse({"teams", "list", "--timeout=0"}).status().message(), HasSubstr("seconds"));
   EXPECT_THAT(Parse({"teams"}).status().message(), HasSubstr("needs a command"));
+  // A short flag is a mistake wherever it stands, not a positional argument.
+  EXPECT_THAT(Parse({"lists", "create", "acct_a", "-n"}).status().message(),
+              HasSubstr("unknown flag -n"));
+  EXPECT_THAT(Parse({"campaigns", "get", "-v"}).status().message(), HasSubstr("unknown flag -v"));
+  auto after_dashes = Parse({"lists", "create", "acct_a", "--", "-n"});
+  ASSERT_TRUE(after_dashes.ok()) << after_dashes.status();
+  EXPECT_EQ(after_dashes->args[1], "-n");
 }
 
 TEST(ParseCommandLineTest, AnalyticsCommands) {

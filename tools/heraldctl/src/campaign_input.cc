@@ -4,7 +4,11 @@
 #include <string>
 #include <vector>
 
+#include <absl/strings/str_format.h>
+#include <absl/time/time.h>
 #include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <google/protobuf/util/json_util.h>
 #include <yaml-cpp/yaml.h>
 
@@ -238,17 +242,49 @@ absl::Status AppendJson(std::string& out, const YAML::Node& node, std::string_vi
   return absl::OkStatus();
 }
 
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t seconds = absl::ToUnixSeconds(t);
-  out->set_seconds(seconds);
-  out->set_nanos(
-      static_cast<int32_t>(absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
-}
-
 void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
   const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
   out->set_seconds(seconds);
   out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
+}
+
+// The JSON mapping's text of `d` ("1800s", "1.5s"), or nullopt beyond what it can hold here.
+std::optional<std::string> JsonDuration(absl::Duration d) {
+  if (d < absl::ZeroDuration() || d > absl::Hours(24 * 365 * 100)) return std::nullopt;
+  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
+  const int64_t nanos = absl::ToInt64Nanoseconds(d);
+  if (nanos == 0) return StrCat(seconds, "s");
+  return absl::StrFormat("%d.%09ds", seconds, nanos);
+}
+
+// A campaign file's durations and send time may be written as the flags take them ("30m",
+// "2030-05-01T20:00:00+02:00"): they are turned into the JSON mapping's forms ("1800s", UTC),
+// which are all protobuf reads. Anything else is left for protobuf to judge.
+std::string WithJsonMappingTimes(std::string json) {
+  boost::system::error_code ec;
+  boost::json::value root = boost::json::parse(json, ec);
+  if (ec || !root.is_object()) return json;
+  bool changed = false;
+  for (auto& [key, value] : root.as_object()) {
+    if (!value.is_string()) continue;
+    const std::string_view text(value.as_string().data(), value.as_string().size());
+    std::optional<std::string> converted;
+    if (key == "grace_period" || key == "gracePeriod" || key == "upstream_lead" ||
+        key == "upstreamLead") {
+      if (absl::StatusOr<absl::Duration> d = ParseDurationFlag(key, text); d.ok()) {
+        converted = JsonDuration(*d);
+      }
+    } else if (key == "send_time" || key == "sendTime") {
+      if (absl::StatusOr<absl::Time> t = ParseTime(key, text); t.ok()) {
+        converted = absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", *t, absl::UTCTimeZone());
+      }
+    }
+    if (converted && *converted != text) {
+      value = *converted;
+      changed = true;
+    }
+  }
+  return changed ? boost::json::serialize(root) : json;
 }
 
 // The line (from 1) where a second YAML document begins, if one does: a `---` or `...` marker at
@@ -349,6 +385,7 @@ absl::Status ParseCampaignFile(std::string_view text, v1::Campaign* campaign,
       return absl::InvalidArgumentError("a campaign file must hold a mapping (Campaign fields)");
     }
   }
+  json = WithJsonMappingTimes(std::move(json));
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   const auto status = google::protobuf::util::JsonStringToMessage(json, campaign, options);

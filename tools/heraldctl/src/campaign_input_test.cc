@@ -154,6 +154,28 @@ TEST(ParseCampaignFileTest, JsonAndCamelCase) {
   EXPECT_EQ(campaign.targets(0).user_lists(0), "fans");
 }
 
+// Durations and the send time may be written as the flags take them.
+TEST(ParseCampaignFileTest, DurationsAndTimesAsTheFlagsTakeThem) {
+  v1::Campaign campaign;
+  std::vector<std::string> paths;
+  const absl::Status parsed = ParseCampaignFile(
+      "content: {text: hi, price_cents: 1500}\n"
+      "send_time: 2030-05-01T22:00:00.250+02:00\ngrace_period: 30m\nupstreamLead: 1h30m\n",
+      &campaign, &paths);
+  ASSERT_TRUE(parsed.ok()) << parsed;
+  EXPECT_EQ(campaign.send_time().seconds(), 1903896000);
+  EXPECT_EQ(campaign.send_time().nanos(), 250'000'000);
+  EXPECT_EQ(campaign.grace_period().seconds(), 1800);
+  EXPECT_EQ(campaign.upstream_lead().seconds(), 5400);
+  EXPECT_EQ(campaign.content().price_cents(), 1500);
+  EXPECT_THAT(paths, ElementsAre("content", "send_time", "grace_period", "upstream_lead"));
+  ASSERT_TRUE(ParseCampaignFile(R"({"gracePeriod": "1.5s"})", &campaign, nullptr).ok());
+  EXPECT_EQ(campaign.grace_period().seconds(), 1);
+  EXPECT_EQ(campaign.grace_period().nanos(), 500'000'000);
+  EXPECT_THAT(std::string(ParseCampaignFile("grace_period: soon\n", &campaign, nullptr).message()),
+              HasSubstr("Campaign"));
+}
+
 TEST(ParseCampaignFileTest, UnknownFieldsAndNonMappingsAreErrors) {
   v1::Campaign campaign;
   EXPECT_THAT(std::string(ParseCampaignFile("txt: hi\n", &campaign, nullptr).message()),

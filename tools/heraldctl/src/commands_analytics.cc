@@ -76,12 +76,6 @@ int CampaignsBuyers(Session& s, const ParsedCommand& c) {
   return kExitOk;
 }
 
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t seconds = absl::ToUnixSeconds(t);
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
-}
-
 int CampaignsTop(Session& s, const ParsedCommand& c) {
   v1::TopCampaignsRequest request;
   HCTL_ASSIGN_OR_USAGE(*request.mutable_parent(), s, s.names().Parent());

@@ -123,6 +123,10 @@ int CampaignsCreate(Session& s, const ParsedCommand& c) {
   if (const int code = ReadCampaign(s, c, request.mutable_campaign(), &paths); code != kExitOk) {
     return code;
   }
+  // A draft's own `campaigns get --json` fed back makes a draft again, never a send.
+  if (request.campaign().state() == v1::Campaign::DRAFT) {
+    request.mutable_campaign()->set_save_as_draft(true);
+  }
   ClearOutputOnly(request.mutable_campaign());
   if (c.Has("draft")) request.mutable_campaign()->set_save_as_draft(c.GetBool("draft"));
   if (request.campaign().targets().empty()) {
@@ -168,10 +172,6 @@ int CampaignsGet(Session& s, const ParsedCommand& c) {
   auto context = s.Context();
   const grpc::Status status = Stub(s)->GetCampaign(context.get(), request, &response);
   return status.ok() ? s.Print(response) : s.Fail(status);
-}
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  out->set_seconds(absl::ToUnixSeconds(t));
 }
 
 // The states --state names, comma separated, in any case; `parse` is the enum's State_Parse.

@@ -715,6 +715,19 @@ TEST_F(CommandsTest, CampaignCreateFromFileAndFlags) {
   EXPECT_EQ(Run({"campaigns", "create", "--text=no targets"}), kExitUsage);
 }
 
+// A draft saved with `campaigns get --json` and fed back is a draft again (its save_as_draft is
+// input-only, printed false); --draft=false sends it.
+TEST_F(CommandsTest, ADraftFedBackStaysADraft) {
+  const std::string file = TempFile("draft.json");
+  std::ofstream(file) << R"({"name": "tenants/acme/campaigns/d1", "state": "DRAFT",
+      "save_as_draft": false, "content": {"text": "later"},
+      "targets": [{"account": "acct_a", "user_lists": ["fans"]}]})";
+  ASSERT_EQ(Run({"campaigns", "create", "--file=" + file}), kExitOk) << err_.str();
+  EXPECT_TRUE(r_.create_campaign.campaign().save_as_draft());
+  ASSERT_EQ(Run({"campaigns", "create", "--file=" + file, "--draft=false"}), kExitOk) << err_.str();
+  EXPECT_FALSE(r_.create_campaign.campaign().save_as_draft());
+}
+
 // --all-accounts lists the accounts only once the rest of the command is found good.
 TEST_F(CommandsTest, AllAccountsChecksTheCommandBeforeListingAccounts) {
   EXPECT_EQ(Run({"campaigns", "create", "--text=x", "--all-accounts", "--price=abc"}), kExitUsage);

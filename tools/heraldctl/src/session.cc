@@ -60,9 +60,13 @@ absl::StatusOr<std::optional<std::string>> ReadSecretFlags(Session& session,
 
 std::shared_ptr<grpc::Channel> Session::channel() {
   if (!channel_) {
-    channel_ =
-        grpc::CreateChannel(global_.server, global_.UsesTls() ? grpc::SslCredentials(tls_)
-                                                              : grpc::InsecureChannelCredentials());
+    // A page of whole campaigns across thousands of accounts can pass gRPC's 4 MiB default.
+    grpc::ChannelArguments arguments;
+    arguments.SetMaxReceiveMessageSize(-1);
+    channel_ = grpc::CreateCustomChannel(
+        global_.server,
+        global_.UsesTls() ? grpc::SslCredentials(tls_) : grpc::InsecureChannelCredentials(),
+        arguments);
   }
   return channel_;
 }

@@ -6,6 +6,8 @@
 #include <iterator>
 #include <unordered_set>
 
+#include <google/protobuf/timestamp.pb.h>
+
 #include <herald/common/strings.h>
 #include <herald/heraldctl/values.h>
 
@@ -155,6 +157,13 @@ absl::StatusOr<std::string> TrimSecret(std::string_view source, std::string valu
   while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
   if (value.empty()) return absl::InvalidArgumentError(StrCat(source, " is empty"));
   return value;
+}
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t seconds = absl::ToUnixSeconds(t);
+  out->set_seconds(seconds);
+  out->set_nanos(
+      static_cast<int32_t>(absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
 }
 
 }  // namespace herald::heraldctl

@@ -1,6 +1,7 @@
 #include <fstream>
 
 #include <gmock/gmock.h>
+#include <google/protobuf/timestamp.pb.h>
 #include <gtest/gtest.h>
 
 #include <herald/heraldctl/values.h>
@@ -36,6 +37,20 @@ TEST(ParseFanIdsTest, CommasSpacesAndNewlines) {
   EXPECT_FALSE(ParseFanIds("fans", "0").ok());
   EXPECT_FALSE(ParseFanIds("fans", "-4").ok());
   EXPECT_FALSE(ParseFanIds("fans", " , ").ok());
+}
+
+// A time goes to the server to the nanosecond: a filter by the create time of a campaign made
+// in the same second as another tells them apart.
+TEST(SetTimestampTest, KeepsTheFractionOfASecond) {
+  auto t = ParseTime("created-after", "2026-05-01T22:00:00.750+02:00");
+  ASSERT_TRUE(t.ok()) << t.status();
+  google::protobuf::Timestamp out;
+  SetTimestamp(*t, &out);
+  EXPECT_EQ(out.seconds(), 1777665600);
+  EXPECT_EQ(out.nanos(), 750'000'000);
+  SetTimestamp(absl::FromUnixMillis(-1), &out);
+  EXPECT_EQ(out.seconds(), -1);
+  EXPECT_EQ(out.nanos(), 999'000'000);
 }
 
 TEST(ParseTimeTest, Rfc3339) {

@@ -9,6 +9,10 @@
 #include <absl/status/statusor.h>
 #include <absl/time/time.h>
 
+namespace google::protobuf {
+class Timestamp;
+}  // namespace google::protobuf
+
 namespace herald::heraldctl {
 
 // "15", "15.5", "15.00", "$15.00" -> cents (1500, 1550, 1500, 1500), exactly, without floating
@@ -25,6 +29,9 @@ absl::StatusOr<std::vector<int64_t>> ParseFanIds(std::string_view flag, std::str
 
 // An RFC 3339 time ("2026-05-01T20:00:00Z", "2026-05-01T20:00:00+02:00").
 absl::StatusOr<absl::Time> ParseTime(std::string_view flag, std::string_view value);
+
+// `t` to the nanosecond.
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out);
 
 // A duration ("15m", "1h30m", "90s").
 absl::StatusOr<absl::Duration> ParseDurationFlag(std::string_view flag, std::string_view value);
