@@ -11,13 +11,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);
   absl::StatusOr<herald::upstream::WebhookEvent> event = herald::upstream::DecodeWebhookEvent(body);
   if (event.ok() && event->type != herald::upstream::WebhookEventType::kOther) {
-    // An applied event always names its account, and amounts are never negative; a
-    // transaction's net and fee add up to its amount, or are both unknown (-1).
+    // An applied event always names its account, and amounts are never negative but a
+    // transaction's (a refund); a transaction's net and fee add up to its amount, each of its
+    // sign, or are both unknown (-1).
     if (event->account.empty()) __builtin_trap();
-    const bool unknown_net = event->net_cents == -1 && event->fee_cents == -1 &&
-                             event->type == herald::upstream::WebhookEventType::kTransaction;
-    if (event->amount_cents < 0 ||
-        (!unknown_net && (event->net_cents < 0 || event->fee_cents < 0))) {
+    const bool transaction = event->type == herald::upstream::WebhookEventType::kTransaction;
+    const bool unknown_net = transaction && event->net_cents == -1 && event->fee_cents == -1;
+    const int64_t sign = transaction && event->amount_cents < 0 ? -1 : 1;
+    if (sign * event->amount_cents < 0 ||
+        (!unknown_net && (sign * event->net_cents < 0 || sign * event->fee_cents < 0))) {
       __builtin_trap();
     }
     if (event->type == herald::upstream::WebhookEventType::kTransaction && !unknown_net &&
