@@ -103,9 +103,10 @@ void ReadQueue(ObjectReader& p, WebhookEvent& e) {
 
 void ReadMessageSent(ObjectReader& p, WebhookEvent& e) {
   e.chat_message_id = p.RequiredId("id");
-  // A mass message's copy says so (isFromQueue: true); a message sent in a chat on its own
-  // belongs to no mass message, whatever queueId it carries. Without the flag, queueId decides.
-  e.queue_id = p.Bool("isFromQueue", true) ? p.OptionalInt("queueId").value_or(0) : 0;
+  // A mass message's copy names it in queueId. isFromQueue is not read: copies captured from
+  // the upstream carry a queueId with isFromQueue false. A queueId Herald does not know leaves
+  // the message unattributed.
+  e.queue_id = p.OptionalInt("queueId").value_or(0);
   e.price_cents = p.OptionalMoneyCents("price").value_or(0);
   if (std::optional<JsonReader> to = p.Get("toUser"); to.has_value()) {
     e.fan_id = to->Object().RequiredId("id");

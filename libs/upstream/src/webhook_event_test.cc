@@ -19,17 +19,20 @@ TEST(WebhookEventTest, MessageSentLinksTheFansMessageToItsQueue) {
   EXPECT_EQ(e->fan_id, 77);
 }
 
-TEST(WebhookEventTest, AMessageSentOutsideAMassMessageBelongsToNone) {
+// queueId names the mass message, whatever isFromQueue says (the upstream's own captures of
+// mass-message copies carry isFromQueue: false); without it the message belongs to none.
+TEST(WebhookEventTest, QueueIdNamesTheMassMessage) {
   auto e = DecodeWebhookEvent(R"({"event":"messages.sent","account_id":"acct_a","payload":{
-      "id":1000030,"price":15,"queueId":1000026,"isFromQueue":false,"toUser":{"id":77}}})");
+      "id":1000027,"text":"<p>hi</p>","price":25,"isFree":false,"queueId":1000026,
+      "isFromQueue":false,"toUser":{"id":77}}})");
   ASSERT_TRUE(e.ok()) << e.status();
-  EXPECT_EQ(e->chat_message_id, 1000030);
-  EXPECT_EQ(e->queue_id, 0);
-  // Without the flag, queueId decides.
-  e = DecodeWebhookEvent(R"({"event":"messages.sent","account_id":"acct_a","payload":{
-      "id":1000031,"price":15,"queueId":1000026,"toUser":{"id":77}}})");
-  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->chat_message_id, 1000027);
   EXPECT_EQ(e->queue_id, 1000026);
+  EXPECT_EQ(e->price_cents, 2500);
+  e = DecodeWebhookEvent(R"({"event":"messages.sent","account_id":"acct_a","payload":{
+      "id":1000031,"price":15,"isFromQueue":true,"toUser":{"id":77}}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->queue_id, 0);
 }
 
 TEST(WebhookEventTest, TransactionIsExactToTheCent) {
