@@ -18,7 +18,7 @@ SANITIZE_FLAGS  := $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBU
                    -DHERALD_WERROR=$(WERROR) -DHERALD_SANITIZE=address,undefined \
                    -DHERALD_BUILD_BENCH=OFF -DHERALD_BUILD_E2E=OFF
 
-SOURCES = $(shell git ls-files '*.cc' '*.h' '*.proto' 2>/dev/null)
+SOURCES = $(shell git ls-files '*.cc' '*.h' '*.proto')
 
 .PHONY: all deps build test test-unit test-integration test-e2e test-chaos test-sanitize demo \
         format lint bench clean
@@ -58,7 +58,9 @@ bench: build
 format:
 	@clang-format -i $(SOURCES)
 
+# An empty list (git could not list the files) would check standard input and pass.
 lint:
+	@test -n "$(firstword $(SOURCES))" || { echo "lint: git listed no sources" >&2; exit 1; }
 	@clang-format --dry-run --Werror $(SOURCES)
 
 clean:

@@ -29,12 +29,14 @@ wait_for() {
 }
 
 # start_redis DIR PORT [ARG...]: a throw-away redis-server with AOF in DIR; ARGs are more
-# redis-server options (e.g. --auto-aof-rewrite-percentage 0).
+# redis-server options (e.g. --auto-aof-rewrite-percentage 0). Its pid is added to the caller's
+# `pids` before it is waited for, so a server that never answers is still stopped.
 start_redis() {
   local dir="$1" port="$2"
   shift 2
   redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly yes \
     --daemonize no --logfile "$dir/redis.log" "$@" &
+  pids+=($!)
   wait_for 10 redis-cli -p "$port" ping
 }
 

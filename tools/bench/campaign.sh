@@ -106,7 +106,6 @@ start_stack() {
   mkdir -p "$dir/redis"
   redis_port="$(free_port)"
   start_redis "$dir/redis" "$redis_port" ${redis_flags[@]+"${redis_flags[@]}"}
-  pids+=($!)
   redis_pid="$(redis-cli -p "$redis_port" info server | awk -F: '/^process_id/ {print $2}' | tr -d '\r')"
   sim_port="$(free_port)"
   "$sim" --listen="127.0.0.1:$sim_port" "${sim_flags[@]}" --log_level=warn 2>"$dir/sim.log" &

@@ -72,7 +72,6 @@ run() {
   mkdir -p "$dir/redis"
   redis_port="$(free_port)"
   start_redis "$dir/redis" "$redis_port" >/dev/null
-  pids+=($!)
   local sim_port grpc_port
   sim_port="$(free_port)"
   "$sim" --listen="127.0.0.1:$sim_port" --teams=1 --accounts_per_team=1 \
