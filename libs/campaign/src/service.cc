@@ -131,13 +131,13 @@ void AddPausedAccounts(CampaignView& view, const std::vector<store::Account>& ac
             paused.size() + more == 1 ? " is" : " are", " paused (ResumeAccount to send)");
 }
 
-// The limiter's bucket for a team: its rate, and its burst.
+// The limiter's bucket for a team: no minute carries more than its rate_limit_per_minute
+// calls, bursts of its burst included.
 ratelimit::Limit TeamLimit(const store::Team& team) {
-  return {.per_minute = team.rate_limit_per_minute, .burst = TeamBurst(team)};
+  return ratelimit::AtMostPerMinute(team.rate_limit_per_minute, TeamBurst(team));
 }
 
-// A burst above a minute's worth is refused. (Any burst above 1 lets the first minute after a
-// quiet spell carry up to rate + burst - 1 calls: Team.burst says so.)
+// A burst above the rate is refused.
 absl::Status CheckBurst(const store::Team& team) {
   if (team.burst > team.rate_limit_per_minute) {
     return absl::InvalidArgumentError(
@@ -717,10 +717,13 @@ Service::Op<store::Team> Service::ResumeTeam(std::string tenant, std::string id)
 asio::awaitable<absl::Status> Service::ApplyAccountLimits(const store::Account& account,
                                                           bool created) {
   // A created account may have been deleted from another team before: the queue moves it.
+  // No minute carries more than the account's pace, its burst of a second's worth included.
+  const ratelimit::Limit pace = ratelimit::AtMostPerMinute(
+      account.sends_per_minute, std::max<int64_t>(1, account.sends_per_minute / 60));
   queue::AccountSettings settings{.tenant = account.tenant,
                                   .team = QueueTeam(account.tenant, account.team),
-                                  .per_minute = account.sends_per_minute,
-                                  .burst = std::max<int64_t>(1, account.sends_per_minute / 60),
+                                  .per_minute = pace.per_minute,
+                                  .burst = pace.burst,
                                   .max_in_flight = account.max_in_flight,
                                   .move = created};
   HERALD_CO_RETURN_IF_ERROR(co_await queue_.SetAccountLimits(

@@ -218,16 +218,14 @@ class TeamClients final : public UpstreamClients {
                               : &metrics::BuildGauge()
                                      .Name("herald_team_minute_calls_max")
                                      .Help("The most upstream calls Herald lets the team make in "
-                                           "one minute (its rate_limit_per_minute plus its burst "
-                                           "less one), as this process's last upstream call "
-                                           "for the team read it.")
+                                           "one minute (its rate_limit_per_minute), as this "
+                                           "process's last upstream call for the team read it.")
                                      .LabelNames({"tenant", "team"})
                                      .Register(*registry)) {}
 
   absl::StatusOr<std::shared_ptr<upstream::Api>> For(const store::Team& team) override {
     const std::string key = StrCat(team.tenant, "/", team.id);
-    const double minute_calls_max =
-        static_cast<double>(team.rate_limit_per_minute + TeamBurst(team) - 1);
+    const double minute_calls_max = static_cast<double>(team.rate_limit_per_minute);
     if (std::shared_ptr<upstream::Api> client =
             Cached(key, team.sealed_api_key, minute_calls_max)) {
       return client;

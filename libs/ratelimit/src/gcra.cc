@@ -18,6 +18,12 @@ absl::Status ValidateLimit(const Limit& limit) {
   return absl::OkStatus();
 }
 
+Limit AtMostPerMinute(int64_t per_minute, int64_t burst) {
+  burst = std::max<int64_t>(burst, 1);
+  if (per_minute <= 0) return {.per_minute = 0, .burst = burst};
+  return {.per_minute = std::max<int64_t>(1, per_minute - burst), .burst = burst};
+}
+
 // Each step below matches a line of lua/gcra.lua.
 Gcra::Gcra(Limit limit)
     : interval_us_(

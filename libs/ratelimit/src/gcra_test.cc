@@ -1,5 +1,6 @@
 #include <deque>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -85,6 +86,39 @@ TEST(GcraTest, NoWindowEverExceedsBurstPlusRate) {
           << "per_minute=" << limit.per_minute << " burst=" << limit.burst << " w=" << w;
     }
   }
+}
+
+// AtMostPerMinute's bucket, taken greedily (a token the moment one is there): no span of a
+// minute, or of a minute and almost an interval, holds more than the limit, and a busy hour
+// uses at least 98% of it.
+TEST(GcraTest, AtMostPerMinuteNeverPassesTheLimitInAnyMinute) {
+  for (const auto& [per_minute, burst] : std::vector<std::pair<int64_t, int64_t>>{
+           {1000, 16}, {60, 1}, {120, 2}, {6000, 100}, {600, 10}, {100, 1}}) {
+    const Limit limit = AtMostPerMinute(per_minute, burst);
+    const Gcra gcra(limit);
+    int64_t now = 1'700'000'000'000'000;
+    const int64_t start = now;
+    int64_t tat = 0;
+    std::vector<int64_t> taken;
+    while (now < start + 60 * kMicrosPerMinute) {
+      now = std::max(now, gcra.AllowAt(tat, now));
+      tat = gcra.Take(tat, now);
+      taken.push_back(now);
+    }
+    for (const int64_t w : {kMicrosPerMinute, kMicrosPerMinute + gcra.interval_us() - 1}) {
+      size_t worst = 0;
+      size_t first = 0;
+      for (size_t i = 0; i < taken.size(); ++i) {
+        while (taken[first] <= taken[i] - w) ++first;  // the window [t - w, t] half-open below
+        worst = std::max(worst, i - first + 1);
+      }
+      EXPECT_LE(worst, static_cast<size_t>(per_minute)) << per_minute << "/" << burst << " w=" << w;
+    }
+    EXPECT_GE(static_cast<double>(taken.size()), 0.98 * 60 * static_cast<double>(per_minute))
+        << per_minute << "/" << burst;
+  }
+  EXPECT_EQ(AtMostPerMinute(0, 5), (Limit{.per_minute = 0, .burst = 5}));
+  EXPECT_EQ(AtMostPerMinute(3, 3), (Limit{.per_minute = 1, .burst = 3}));
 }
 
 // Available() counts exactly the single takes that would succeed at one instant, and TakeN() is

@@ -269,8 +269,8 @@ int64_t TeamBurst(const store::Team& team);
 
 // Real clients to `base.base_url`, the key opened from each team's sealed key. `registry` (may be
 // null) and `box` must outlive the result. With a registry, each team a client is asked for
-// reports the most calls Herald lets it make in a minute (herald_team_minute_calls_max: its rate
-// plus its burst less one, the first minute after a quiet spell).
+// reports the most calls Herald lets it make in a minute (herald_team_minute_calls_max: its
+// rate_limit_per_minute, bursts included).
 std::unique_ptr<UpstreamClients> MakeUpstreamClients(boost::asio::any_io_executor executor,
                                                      upstream::ClientConfig base,
                                                      const store::SecretBox& box,
