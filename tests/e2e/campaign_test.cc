@@ -3061,6 +3061,44 @@ TEST_P(CampaignTest, AnUnsentMessageCountsOnlyTheRecipientsItReached) {
   EXPECT_EQ(done.delivery_counts().recipients_pending(), d.recipients_pending());
 }
 
+// A message someone takes back on the upstream itself (the creator, another client of the key)
+// ends its delivery CANCELLED saying so, and the campaign, which has nothing else, ends FAILED
+// with that as its reason, not without one.
+TEST_P(CampaignTest, AMessageUnsentOutsideHeraldSaysSoOnTheCampaign) {
+  const std::string key = NewTenant("unsentelsewhere");
+  const std::vector<std::string> accounts = ImportAccounts("unsentelsewhere", key, 2);
+  ASSERT_FALSE(accounts.empty());
+  ASSERT_NO_FATAL_FAILURE(SetDeliveryRate(2));  // a message takes a while to reach its fans
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  grpc::Status s = campaigns->CreateCampaign(
+      BearerContext(key).get(), TextCampaign("unsentelsewhere", {accounts[0]}, "Taken back"),
+      &created);
+  const bool sent = s.ok() && WaitForDeliveries(key, created.name(), v1::Delivery::SENT);
+  std::vector<v1::Delivery> deliveries =
+      sent ? DeliveriesOf(key, created.name()) : std::vector<v1::Delivery>();
+  absl::StatusOr<testing::HttpResponse> unsent = absl::CancelledError("not sent");
+  if (deliveries.size() == 1) {
+    unsent = testing::HttpRequest(stack_->sim().port(), "DELETE",
+                                  StrCat("/api/", ShortId(accounts[0]), "/mass-messaging/",
+                                         deliveries[0].upstream_message_id()),
+                                  "", {{"Authorization", "Bearer sim-key-2"}});
+  }
+  ASSERT_NO_FATAL_FAILURE(SetDeliveryRate(2000));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(sent) << stack_->herald().Logs();
+  ASSERT_TRUE(unsent.ok() && unsent->status == 200)
+      << (unsent.ok() ? unsent->body : unsent.status().ToString());
+
+  const v1::Campaign done = Watch(key, created.name());
+  EXPECT_EQ(done.state(), v1::Campaign::FAILED);
+  EXPECT_THAT(done.state_reason(), ::testing::HasSubstr("unsent on the upstream, not by Herald"));
+  deliveries = DeliveriesOf(key, created.name());
+  ASSERT_EQ(deliveries.size(), 1u);
+  EXPECT_EQ(deliveries[0].state(), v1::Delivery::CANCELLED);
+  EXPECT_EQ(deliveries[0].cancel_outcome(), "unsent on the upstream, not by Herald");
+}
+
 // A pause holds the deliveries that have not reached the upstream, and follows the messages
 // already out to their end. With nothing left to hold, a pause is refused: it would say PAUSED
 // while the upstream delivers.

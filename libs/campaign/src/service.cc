@@ -78,6 +78,18 @@ CampaignView BaseView(Campaign campaign, int64_t revision,
                                        : "; none of the messages that went out could be unsent ",
                          "(each delivery's cancel_outcome says why)");
   }
+  // Ended without success because messages were taken back on the upstream, not by Herald: the
+  // reason says so, as it names a failure.
+  if (IsFinal(view.state) && view.reason.empty() && c.failed == 0 && c.cancelled > 0 &&
+      campaign.phase != CampaignPhase::kCancelled) {
+    for (const Delivery& d : deliveries) {
+      if (d.state == DeliveryState::kCancelled) {
+        view.reason = StrCat(c.cancelled, " of ", c.total, " deliveries' messages were ",
+                             kUnsentElsewhere, "; first: ", d.account);
+        break;
+      }
+    }
+  }
   if (IsFinal(view.state) && view.counts.failed > 0 && view.reason.empty()) {
     for (const Delivery& d : deliveries) {
       if (d.state == DeliveryState::kFailed) {

@@ -2272,7 +2272,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
           ClearProgressNote(d);
           if (e.done) {
             d.state = e.canceled ? DeliveryState::kCancelled : DeliveryState::kCompleted;
-            if (e.canceled && d.cancel_outcome.empty()) d.cancel_outcome = "unsent";
+            if (e.canceled && d.cancel_outcome.empty()) {
+              d.cancel_outcome = std::string(kUnsentElsewhere);
+            }
           }
           d.update_time_ms = ToMillis(clock_.Now());
           return absl::OkStatus();
@@ -2344,7 +2346,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Poll(Context& ctx) {
     }
     if (done) {
       d.state = canceled ? DeliveryState::kCancelled : DeliveryState::kCompleted;
-      if (canceled && d.cancel_outcome.empty()) d.cancel_outcome = "unsent";
+      if (canceled && d.cancel_outcome.empty()) d.cancel_outcome = std::string(kUnsentElsewhere);
     }
     d.polls = polls;
     ClearProgressNote(d);

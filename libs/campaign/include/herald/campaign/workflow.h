@@ -107,6 +107,9 @@ std::optional<ListAddResult> DecodeListAddResult(std::string_view document);
 
 // What a delivery's cancel_outcome says while its unsend job has not finished.
 inline constexpr std::string_view kUnsendPending = "unsending";
+// Delivery::cancel_outcome of a message someone took back on the upstream itself (the creator,
+// another client of the key) while Herald was not cancelling it.
+inline constexpr std::string_view kUnsentElsewhere = "unsent on the upstream, not by Herald";
 
 // Whether a cancel has yet to settle a delivery: its unsend is pending, or a send is in flight
 // (its outcome decides whether there is a message to take back).
