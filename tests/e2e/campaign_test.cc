@@ -2823,6 +2823,49 @@ TEST_P(CampaignTest, AResumeWhileSendsAreInFlightSendsOnceAndCompletes) {
   ExpectOneMoreMessageEach(before, accounts);
 }
 
+// A watch shows what holds its campaign though nothing of the campaign itself changed: its team
+// paused (by PauseTeam here, or by the upstream's 402 on another campaign's send), then resumed.
+TEST_P(CampaignTest, AWatchShowsItsTeamPausedAndResumed) {
+  const std::string key = NewTenant("watchteam");
+  const std::vector<std::string> all = ImportAccounts("watchteam", key, 1);
+  ASSERT_FALSE(all.empty());
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::CreateCampaignRequest req = TextCampaign("watchteam", {all[0]}, "Tomorrow");
+  req.mutable_campaign()->mutable_send_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) +
+                                                           86400);
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns->CreateCampaign(BearerContext(key).get(), req, &created).ok());
+  auto ctx = BearerContext(key, absl::Seconds(60));
+  v1::WatchCampaignRequest watch;
+  watch.set_name(created.name());
+  auto reader = campaigns->WatchCampaign(ctx.get(), watch);
+  // Reads the stream until a campaign message whose reason `wanted` accepts.
+  auto read_until = [&](const std::function<bool(const std::string&)>& wanted) {
+    v1::WatchCampaignResponse update;
+    while (reader->Read(&update)) {
+      if (update.has_campaign() && wanted(update.campaign().state_reason())) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(read_until([](const std::string& reason) { return reason.empty(); }));
+
+  auto accounts = v1::AccountService::NewStub(stack_->channel());
+  v1::PauseTeamRequest pause;
+  pause.set_name("tenants/watchteam/teams/main");
+  v1::Team team;
+  ASSERT_TRUE(accounts->PauseTeam(BearerContext(key).get(), pause, &team).ok());
+  EXPECT_TRUE(read_until([](const std::string& reason) {
+    return absl::StrContains(reason, "paused");
+  })) << "the pause never showed";
+  v1::ResumeTeamRequest resume;
+  resume.set_name(pause.name());
+  ASSERT_TRUE(accounts->ResumeTeam(BearerContext(key).get(), resume, &team).ok());
+  EXPECT_TRUE(read_until([](const std::string& reason) { return reason.empty(); }))
+      << "the resume never showed";
+  ctx->TryCancel();
+  reader->Finish();
+}
+
 // A send refused (503, nothing sent) after a pause and resume came while it was unanswered: the
 // resumed generation started no chain beside it, so the refused send hands its delivery over
 // rather than retrying as a step of the generation before. The campaign completes, one message.

@@ -1,6 +1,7 @@
 // CampaignService: campaigns, their deliveries and state changes, and WatchCampaign.
 
 #include <algorithm>
+#include <chrono>
 #include <set>
 
 #include <absl/strings/numbers.h>
@@ -406,7 +407,12 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
       // Delivery -> the last one sent, serialized: a delivery is sent again when anything in it
       // changed, its update time or not (a send refused and taken back, say).
       std::map<std::string, std::string> sent;
+      std::string campaign_sent;  // the last campaign message, serialized
       int64_t revision = -1;
+      // A campaign's view also says what holds it that its revision does not follow (a team or
+      // account paused or resumed, a key refused): it is read again now and then regardless.
+      constexpr auto kViewRefresh = std::chrono::seconds(5);
+      std::chrono::steady_clock::time_point viewed;
       std::optional<campaign::CampaignFigures> figures_sent;
       while (true) {
         if (cancelled()) co_return absl::CancelledError("the client went away");
@@ -419,8 +425,10 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
         bool ended = false;
         HERALD_CO_ASSIGN_OR_RETURN(int64_t now_revision,
                                    co_await owner_.service_.CampaignRevision(c.tenant, id));
-        if (now_revision != revision) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now_revision != revision || now - viewed >= kViewRefresh) {
           revision = now_revision;
+          viewed = now;
           HERALD_CO_ASSIGN_OR_RETURN(auto view, co_await owner_.service_.GetCampaign(c.tenant, id));
           HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
                                      co_await owner_.service_.ListDeliveries(c.tenant, id));
@@ -435,7 +443,10 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           }
           v1::WatchCampaignResponse r;
           *r.mutable_campaign() = ToProto(view);
-          batch.push_back(std::move(r));
+          if (std::string now_sent = r.campaign().SerializeAsString(); now_sent != campaign_sent) {
+            campaign_sent = std::move(now_sent);
+            batch.push_back(std::move(r));
+          }
           const bool unsettled =
               std::any_of(deliveries.begin(), deliveries.end(), campaign::CancelUnsettled);
           ended = campaign::IsFinal(view.state) && !unsettled;
