@@ -211,6 +211,11 @@ ABSL_FLAG(absl::Duration, lookup_patience, absl::Hours(1),
           "How long after a send attempt whose outcome is unknown new steps keep asking the "
           "upstream for its message; then the delivery fails, naming the account's queue to "
           "check.");
+ABSL_FLAG(absl::Duration, send_settle, absl::Seconds(30),
+          "How long a send left unanswered may still reach the upstream after Herald stopped "
+          "waiting (a timeout, a cancelled call, a 504) or after it began (a worker gone "
+          "mid-call): until then a lookup that finds no message of it looks again later "
+          "instead of sending again.");
 ABSL_FLAG(int, dead_limit, 20, "herald queue dead: how many of the newest dead jobs to list.");
 ABSL_FLAG(int, smoke_jobs, 1000, "herald queue smoke: no-op jobs to enqueue.");
 ABSL_FLAG(int, smoke_teams, 2, "herald queue smoke: test teams.");
@@ -386,6 +391,7 @@ int main(int argc, char** argv) {
       .poll_interval = absl::GetFlag(FLAGS_poll_interval),
       .lookup_retry = absl::GetFlag(FLAGS_lookup_retry),
       .lookup_patience = absl::GetFlag(FLAGS_lookup_patience),
+      .send_settle = absl::GetFlag(FLAGS_send_settle),
   });
   if (!config.ok()) return Fail(herald::ToStd(config.status().message()));
   herald::log::Configure({.min_level = config->log_level, .format = config->log_format});

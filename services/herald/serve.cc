@@ -322,6 +322,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   config.workflow.max_attempts = flags.max_attempts;
   config.workflow.lookup_retry = flags.lookup_retry;
   config.workflow.lookup_patience = flags.lookup_patience;
+  config.workflow.send_settle = flags.send_settle;
   // Ranges live in the libraries' Validate functions (one source per setting); their errors
   // are reported under the flag that set the value.
   const std::map<std::string, std::string> flag_of = {
@@ -345,6 +346,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
       {"workflow.max_attempts", "max_attempts"},
       {"workflow.lookup_retry", "lookup_retry"},
       {"workflow.lookup_patience", "lookup_patience"},
+      {"workflow.send_settle", "send_settle"},
   };
   HERALD_RETURN_IF_ERROR(config::NameFlag(redis::ValidateClientConfig(config.redis), flag_of));
   HERALD_RETURN_IF_ERROR(config::NameFlag(queue::ValidateQueueConfig(config.queue), flag_of));

@@ -157,6 +157,7 @@ struct ServeFlags {
   absl::Duration poll_interval = absl::Milliseconds(500);
   absl::Duration lookup_retry = absl::Minutes(1);
   absl::Duration lookup_patience = absl::Hours(1);
+  absl::Duration send_settle = absl::Seconds(30);
 };
 
 // Validates flags into a ServeConfig. Errors name the offending flag.

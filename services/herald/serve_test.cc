@@ -198,6 +198,8 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
        "--lookup_retry: must be positive"},
       {[](ServeFlags& f) { f.lookup_patience = absl::Seconds(-1); },
        "--lookup_patience: must not be negative"},
+      {[](ServeFlags& f) { f.send_settle = absl::Seconds(-1); },
+       "--send_settle: must not be negative"},
       {[](ServeFlags& f) { f.ingest_batch = 0; }, "--ingest_batch"},
       {[](ServeFlags& f) { f.ingest_batch = 257; }, "--ingest_batch"},
       {[](ServeFlags& f) { f.redis_username = "herald"; },

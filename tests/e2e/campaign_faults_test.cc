@@ -14,6 +14,7 @@
 #include <herald/testing/net.h>
 #include <herald/testing/sim_ledger.h>
 #include <herald/testing/wait.h>
+#include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
 
 namespace herald {
@@ -61,10 +62,16 @@ class CampaignFaultsTest : public ::testing::Test {
     return *key;
   }
 
+  // A $9 message with `media`, or without media a free text (no media id the upstream could
+  // refuse as spent).
   std::string CreateCampaign(const std::string& key, const std::vector<std::string>& accounts,
                              const std::string& media) {
-    const v1::CreateCampaignRequest req =
+    v1::CreateCampaignRequest req =
         testing::CampaignToFans("agency", accounts, "Faults or not, once", 900, media);
+    if (media.empty()) {
+      req.mutable_campaign()->mutable_content()->clear_media();
+      req.mutable_campaign()->mutable_content()->set_price_cents(0);
+    }
     v1::Campaign created;
     grpc::Status s = v1::CampaignService::NewStub(stack_->channel())
                          ->CreateCampaign(BearerContext(key).get(), req, &created);
@@ -92,14 +99,15 @@ class CampaignFaultsTest : public ::testing::Test {
                       [&] { return SimStat("requests", "in_flight") > 0; });
   }
 
-  // Slows the upstream's POSTs to paths containing `path`, creates the campaign, and kills and
-  // restarts herald once `ready` holds.
+  // Slows the upstream's POSTs to paths containing `path` by `latency_ms`, creates the
+  // campaign, and kills and restarts herald once `ready` holds.
   void CreateAndKillOnce(std::string_view path, const std::string& key,
                          const std::vector<std::string>& accounts, const std::string& media,
-                         std::string& campaign, const std::function<bool()>& ready) {
+                         std::string& campaign, const std::function<bool()>& ready,
+                         int latency_ms = 400) {
     ASSERT_NO_FATAL_FAILURE(SimRequest("POST", "/_sim/faults",
                                        StrCat(R"({"methods":["POST"],"path_contains":")", path,
-                                              R"(","latency_ms":{"fixed":400}})")));
+                                              R"(","latency_ms":{"fixed":)", latency_ms, "}}")));
     campaign = CreateCampaign(key, accounts, media);
     ASSERT_TRUE(testing::WaitFor(ready, absl::Seconds(30)));
     stack_->herald().process().Kill();
@@ -303,6 +311,22 @@ TEST_F(CampaignFaultsTest, WorkerKilledMidSendIsReconciledByItsSuccessor) {
   KillMidSendThenExpectEveryDeliveryCompleted();
 }
 
+// The upstream takes six seconds over each send, and herald dies while they are in flight: the
+// successor's first lookup (after the three-second lease) finds nothing, since the sends have
+// not landed yet, and must not send again. It looks again until they land and adopts them. (A
+// text message: with media, a second send would find its ids spent.)
+TEST_F(CampaignFaultsTest, ASendThatLandsAfterItsWorkerDiedIsAdoptedNotSentAgain) {
+  std::vector<std::string> accounts;
+  std::string media;
+  const std::string key = Prepare(accounts, media);
+  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
+  std::string campaign;
+  ASSERT_NO_FATAL_FAILURE(CreateAndKillOnce(
+      "/mass-messaging", key, accounts, /*media=*/"", campaign,
+      [&] { return SimStat("requests", "in_flight") > 0; }, /*latency_ms=*/6000));
+  ExpectCompleted(key, campaign, accounts);
+}
+
 // Upstream media ids are single-use. A send refused because its upload was used up meanwhile
 // (`media_already_used`) uploads the asset again and sends once: the delivery completes.
 TEST_F(CampaignFaultsTest, ASendWhoseMediaWasUsedUpUploadsItAgain) {
@@ -370,6 +394,33 @@ TEST_F(CampaignFaultsTest, ASendTheUpstreamRefusesFailsItsDeliveryWithoutRetryin
               ::testing::HasSubstr("the upstream refused sending the mass message"));
   EXPECT_THAT(failed.error(), ::testing::HasSubstr("account_not_found"));
   EXPECT_EQ(SimStat("faults", "errors"), 1) << "a refusal is not retried";
+}
+
+// A send answered 503 on an account paced at 12 a minute (a token every five seconds or so): the
+// retry's lookup takes the token its lease paid for, and the send's token is seconds away. The
+// lookup's finding is kept when the job is put back to wait for it, so the next lease sends;
+// before, each lease paid for the lookup again and the message never went out.
+TEST_F(CampaignFaultsTest, ARetryOnASlowlyPacedAccountSendsAfterItsLookup) {
+  std::vector<std::string> accounts;
+  std::string media;
+  const std::string key = Prepare(accounts, media);
+  ASSERT_FALSE(accounts.empty());
+  const std::vector<std::string> paced(accounts.begin(), accounts.begin() + 1);
+  v1::UpdateAccountRequest update;
+  update.mutable_account()->set_name(paced[0]);
+  update.mutable_account()->set_sends_per_minute(12);
+  update.mutable_update_mask()->add_paths("sends_per_minute");
+  v1::Account updated;
+  const grpc::Status s = v1::AccountService::NewStub(stack_->channel())
+                             ->UpdateAccount(BearerContext(key).get(), update, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_NO_FATAL_FAILURE(SimRequest(
+      "POST", "/_sim/faults",
+      R"({"methods":["POST"],"path_contains":"/mass-messaging","error_rate":1,"error_status":503,)"
+      R"("count":1})"));
+  const std::string campaign = CreateCampaign(key, paced, /*media=*/"");
+  ExpectCompleted(key, campaign, paced);
+  EXPECT_EQ(SimStat("faults", "errors"), 1);
 }
 
 // Once its message is sent, a delivery is not failed for want of its progress: reads of the

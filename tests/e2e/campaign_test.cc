@@ -2940,6 +2940,44 @@ TEST_P(CampaignTest, ACancelDuringARetrysLookupSendsNothing) {
   EXPECT_EQ(LedgerOf(ShortId(account)).size(), had) << stack_->herald().Logs();
 }
 
+// A cancel that lands while a send is out, which the upstream then refuses (402: out of credits,
+// nothing sent): the send step settles the delivery as the cancel asked, CANCELLED with nothing
+// sent, though the refusal paused the team (before, it waited on the team's resume).
+TEST_P(CampaignTest, ACancelDuringASendTheUpstreamRefusesSettlesItsDelivery) {
+  const std::string key = NewTenant("cancelrefused");
+  const std::vector<std::string> all = ImportAccounts("cancelrefused", key, 2);
+  ASSERT_FALSE(all.empty());
+  const std::string account = all[0];
+  const size_t had = LedgerOf(ShortId(account)).size();
+  ASSERT_NO_FATAL_FAILURE(
+      AddFault(R"({"team":"team-2","methods":["POST"],"path_contains":"/mass-messaging",)"
+               R"("latency_ms":{"fixed":3000},"error_rate":1,"error_status":402,"count":1})"));
+  auto campaigns = v1::CampaignService::NewStub(stack_->channel());
+  v1::Campaign created;
+  ASSERT_TRUE(campaigns
+                  ->CreateCampaign(BearerContext(key).get(),
+                                   TextCampaign("cancelrefused", {account}, "Refused, cancelled"),
+                                   &created)
+                  .ok());
+  ASSERT_TRUE(SlowCallBegun()) << stack_->herald().Logs();
+  ASSERT_FALSE(SimAnsweredEverything(stack_->sim().port())) << "the cancel came too late";
+  v1::CancelCampaignRequest cancel;
+  cancel.set_name(created.name());
+  v1::CancelCampaignResponse cancelled;
+  grpc::Status s = campaigns->CancelCampaign(BearerContext(key).get(), cancel, &cancelled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  std::vector<v1::Delivery> deliveries;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    deliveries = DeliveriesOf(key, created.name());
+    return deliveries.size() == 1 && deliveries[0].state() == v1::Delivery::CANCELLED;
+  })) << (deliveries.empty() ? "" : deliveries[0].DebugString())
+      << stack_->herald().Logs();
+  EXPECT_EQ(deliveries[0].cancel_outcome(), "nothing sent");
+  EXPECT_EQ(deliveries[0].upstream_message_id(), 0);
+  EXPECT_EQ(LedgerOf(ShortId(account)).size(), had);
+}
+
 // A send that lands after its campaign was cancelled, when the upstream refuses to unsend it (its
 // window closed): the message stays out, and the delivery is followed to its end like any sent
 // message, not left SENT.

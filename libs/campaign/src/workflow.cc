@@ -147,6 +147,15 @@ std::string StepId(std::string_view kind, const StepPayload& p) {
 
 int64_t ToMillis(absl::Time t) { return absl::ToUnixMillis(t); }
 
+// Whether a send that failed with `error` may still reach the upstream: Herald stopped waiting
+// (a timeout, a cancelled call) or a gateway gave up on a server perhaps still at work (504).
+// An answer, a reset or a closed connection ends the exchange.
+bool MayStillLand(const absl::Status& error) {
+  if (absl::IsDeadlineExceeded(error) || absl::IsCancelled(error)) return true;
+  const std::optional<upstream::UpstreamError> e = upstream::GetUpstreamError(error);
+  return e.has_value() && e->http_status == 504;
+}
+
 // The upstream list a segment becomes for one campaign: "Herald <segment> <campaign id's last
 // six characters>", within the upstream's 64 characters. The segment's name is shortened, never
 // the campaign's part, so the name stays the campaign's own (a retry finds its list by it).
@@ -611,6 +620,9 @@ absl::Status ValidateWorkflowConfig(const WorkflowConfig& config) {
   }
   if (config.lookup_patience < absl::ZeroDuration()) {
     return config::SettingError("workflow.lookup_patience", "must not be negative");
+  }
+  if (config.send_settle < absl::ZeroDuration()) {
+    return config::SettingError("workflow.send_settle", "must not be negative");
   }
   // Upstream pages hold 1 to 100 entries.
   for (const auto& [setting, page] :
@@ -1845,7 +1857,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::EndMissed(Context& ctx) {
 
 asio::awaitable<JobResult> DeliveryWorkflow::CancelUnsent(Context& ctx) {
   // The attempt is recorded before the call: without one, nothing can have been sent.
-  if (ctx.delivery.send_attempts > 0) {
+  if (ctx.delivery.send_attempts > 0 && !ctx.delivery.send_known_unsent) {
     if (auto stop = co_await LoadAccount(ctx)) co_return *std::move(stop);
     auto found = co_await Reconcile(ctx);
     if (auto stop = PaceStop(found.status())) co_return *std::move(stop);
@@ -1867,7 +1879,13 @@ asio::awaitable<JobResult> DeliveryWorkflow::CancelUnsent(Context& ctx) {
       if (!r.ok()) co_return JobResult::StoreFailed(r.status());
       co_return JobResult::OkThen(UnsendStep(ctx.campaign, ctx.account, config_.max_attempts));
     }
+    // "Nothing sent" only once the attempt can no longer land.
+    if (auto later = WhileInDoubt(ctx)) co_return *std::move(later);
   }
+  co_return co_await SettleUnsent(ctx);
+}
+
+asio::awaitable<JobResult> DeliveryWorkflow::SettleUnsent(Context& ctx) {
   auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
     if (!store::IsFinal(d.state) && d.upstream_message_id == 0) {
       d.state = DeliveryState::kCancelled;
@@ -1891,7 +1909,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
 
   // An earlier attempt may have created the message: look before sending again. The attempt
   // is recorded before the call, so without one nothing was sent (a lease lost before it).
-  if (ctx.delivery.send_attempts > 0) {
+  bool looked_in_vain = false;
+  if (ctx.delivery.send_attempts > 0 && !ctx.delivery.send_known_unsent) {
     auto found = co_await Reconcile(ctx);
     if (auto stop = PaceStop(found.status())) co_return *std::move(stop);
     if (!found.ok()) {
@@ -1916,6 +1935,10 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       if (held) co_return JobResult::OkThen(FollowStep(ctx));
       co_return JobResult::OkThen(NextStep(ctx, kPollJob, 1, absl::ZeroDuration()));
     }
+    if (auto later = WhileInDoubt(ctx)) co_return *std::move(later);
+    looked_in_vain = true;
+  }
+  if (ctx.delivery.send_attempts > 0) {
     // Nothing went out (a 402 or 401 refused the send, say): the attempt may have been held
     // by a pause past the grace period as well as a delivery that never tried.
     if (auto stop = co_await FailIfMissed(ctx, /*unsent=*/true)) co_return *std::move(stop);
@@ -1955,7 +1978,20 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
   if (scheduled) message.scheduled_at = due;
 
   // The call's token first: a job put back to wait for one leaves no attempt on record.
-  if (auto stop = co_await PaceStep(ctx)) co_return *std::move(stop);
+  if (auto stop = co_await PaceStep(ctx)) {
+    // A lookup that found nothing is kept: the job that waits for the token sends without
+    // paying for it again, as a slowly paced account could not (its token for the lookup and
+    // the next for the send would never come in one job).
+    if (looked_in_vain) {
+      const int32_t attempts = ctx.delivery.send_attempts;
+      auto kept = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+        if (d.send_attempts == attempts) d.send_known_unsent = true;
+        return absl::OkStatus();
+      });
+      if (!kept.ok()) co_return JobResult::StoreFailed(kept.status());
+    }
+    co_return *std::move(stop);
+  }
   // Record the attempt before making it, so a crash mid-call leaves a trace to reconcile from,
   // and read the campaign back in the same step. A delivery a cancel settled since this job read
   // it stays settled: the cancel told its caller nothing was sent.
@@ -1969,6 +2005,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     ++d.send_attempts;
     d.send_started_ms = ToMillis(started);
     d.send_scheduled_ms = scheduled ? ctx.campaign.send_time_ms : 0;
+    // In doubt until the call's end is known: a worker that dies mid-call never says.
+    d.send_in_doubt_until_ms = ToMillis(started + config_.send_settle);
+    d.send_known_unsent = false;
     d.update_time_ms = ToMillis(started);
     return absl::OkStatus();
   };
@@ -1995,6 +2034,8 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
         d.send_attempts = unmarked.send_attempts;
         d.send_started_ms = unmarked.send_started_ms;
         d.send_scheduled_ms = unmarked.send_scheduled_ms;
+        d.send_in_doubt_until_ms = unmarked.send_in_doubt_until_ms;
+        d.send_known_unsent = unmarked.send_known_unsent;
         d.attempt_content = unmarked.attempt_content;
         d.update_time_ms = ToMillis(clock_.Now());
       }
@@ -2039,6 +2080,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       }
       auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
         d.upstream_media.clear();
+        // Refused (a 422): nothing was made, and the next attempt need not look.
+        d.send_in_doubt_until_ms = 0;
+        d.send_known_unsent = true;
         return absl::OkStatus();
       });
       if (!r.ok()) co_return JobResult::StoreFailed(r.status());
@@ -2048,16 +2092,34 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     // as with a lost answer, the message is looked for before anything else.
     if (!error || error->kind == upstream::ErrorKind::kUnknownOutcome ||
         error->http_status == 500) {
+      // The upstream ended the exchange (an answer, a reset): whatever it did is done, and a
+      // lookup that finds nothing may take it for unsent at once. Or Herald stopped waiting: the
+      // request may land for a while yet.
+      const int64_t in_doubt_until =
+          MayStillLand(sent.status()) ? ToMillis(clock_.Now() + config_.send_settle) : 0;
+      const int32_t attempts = ctx.delivery.send_attempts;
+      auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+        if (d.send_attempts == attempts && d.send_started_ms == ToMillis(started)) {
+          d.send_in_doubt_until_ms = in_doubt_until;
+        }
+        return absl::OkStatus();
+      });
+      if (!r.ok()) co_return JobResult::StoreFailed(r.status(), /*outcome_unknown=*/true);
       co_return co_await OnLookupError(ctx, sent.status(), "sending the mass message", started);
     }
     // Refused, so nothing was sent: the delivery leaves SENDING and waits (for a retry, or for
     // its team to be resumed) as one a cancel can settle at once. The attempt stays on record,
     // and the next one looks for its message first, as after any attempt.
     const int32_t attempts = ctx.delivery.send_attempts;  // the marked delivery's
+    // A 4xx (a limit, credits, the key, the request itself) is refused before anything is made;
+    // a 5xx may not be, so the next attempt still looks.
+    const bool refused_outright = error && error->kind != upstream::ErrorKind::kRetryable;
     std::function<absl::Status(Delivery&)> unmark = [&](Delivery& d) {
       if (d.state == DeliveryState::kSending && d.send_attempts == attempts &&
           d.send_started_ms == ToMillis(started)) {
         d.state = unmarked.state;
+        d.send_in_doubt_until_ms = 0;
+        d.send_known_unsent = refused_outright;
         d.update_time_ms = ToMillis(clock_.Now());
       }
       return absl::OkStatus();
@@ -2068,6 +2130,14 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     if (!r.ok()) co_return JobResult::StoreFailed(r.status());
     JobResult result = co_await OnUpstreamError(ctx, sent.status(), "sending the mass message");
     const std::optional<store::Campaign> refused_after = CampaignReadBack(r->reads);
+    if (!store::IsFinal(ctx.delivery.state) && refused_after &&
+        refused_after->phase == store::CampaignPhase::kCancelled) {
+      // Cancelled while the refused call was out, and the cancel left the sending delivery to
+      // this step. Nothing went out: this attempt was refused, and every earlier one was looked
+      // for and found unsent before it was made. The delivery is settled as the cancel asked,
+      // whatever the refusal (a paused team, say) holds back.
+      co_return co_await SettleUnsent(ctx);
+    }
     if (!store::IsFinal(ctx.delivery.state) && refused_after &&
         refused_after->generation != s.generation) {
       // Rescheduled, updated or resumed while the call was out: the new generation started no
@@ -2674,6 +2744,23 @@ asio::awaitable<JobResult> DeliveryWorkflow::OnLookupError(Context& ctx, const a
   // step takes the message back instead.
   co_return JobResult::OkThen(
       NextStep(ctx, kSendJob, LookupRound(ctx.campaign, now), config_.lookup_retry));
+}
+
+std::optional<JobResult> DeliveryWorkflow::WhileInDoubt(const Context& ctx) const {
+  const absl::Time now = clock_.Now();
+  const absl::Time settles = absl::FromUnixMillis(ctx.delivery.send_in_doubt_until_ms);
+  if (ctx.delivery.send_in_doubt_until_ms == 0 || now >= settles) return std::nullopt;
+  // Each look comes after half the time since the attempt began: a message that lands late is
+  // adopted soon after, and the looks stay few (about log2 of the settle time over a second).
+  const absl::Duration since = now - absl::FromUnixMillis(ctx.delivery.send_started_ms);
+  const absl::Duration wait = std::min(settles - now, std::max(absl::Seconds(1), since / 2));
+  return JobResult::Later(
+      StrCat("no message of the unanswered send attempt yet; it may still reach the upstream "
+             "until ",
+             absl::FormatTime("%H:%M:%S UTC", settles, absl::UTCTimeZone()),
+             ", so nothing is sent again before then; looking again in ",
+             absl::FormatDuration(absl::Ceil(wait, absl::Milliseconds(1)))),
+      wait, /*outcome_unknown=*/true);
 }
 
 bool DeliveryWorkflow::HoldsSendingDelivery(const Context& ctx) {

@@ -64,7 +64,8 @@ BOOST_DESCRIBE_STRUCT(Delivery, (),
                       (account, state, upstream_media, segment_list_id, segment_list_name,
                        segment_fans, segment_added, upstream_message_id, recipients,
                        recipients_pending, error, send_attempts, send_started_ms, send_scheduled_ms,
-                       attempt_content, upstream_generation, polls, cancel_outcome, update_time_ms))
+                       attempt_content, send_in_doubt_until_ms, send_known_unsent,
+                       upstream_generation, polls, cancel_outcome, update_time_ms))
 
 // Fields added to a record kind after records of it were first stored.
 template <typename T>
@@ -81,8 +82,9 @@ struct AddedFields<Campaign> {
 };
 template <>
 struct AddedFields<Delivery> {
-  static constexpr std::array<std::string_view, 4> kNames{
-      "send_scheduled_ms", "upstream_generation", "segment_list_name", "attempt_content"};
+  static constexpr std::array<std::string_view, 6> kNames{
+      "send_scheduled_ms", "upstream_generation",    "segment_list_name",
+      "attempt_content",   "send_in_doubt_until_ms", "send_known_unsent"};
 };
 template <>
 struct AddedFields<Team> {

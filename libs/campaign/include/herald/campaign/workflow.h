@@ -302,6 +302,11 @@ struct WorkflowConfig {
   // attempt. Failing would leave a message that may exist, and be delivered, untracked.
   absl::Duration lookup_retry = absl::Minutes(1);
   absl::Duration lookup_patience = absl::Hours(1);
+  // A send attempt left unanswered may still reach the upstream for this long after Herald
+  // stopped waiting (a timeout, a cancelled call, a 504), or after it began (a worker gone
+  // mid-call): until then a lookup that finds no message of it looks again, each time after half
+  // the time since the attempt, rather than send.
+  absl::Duration send_settle = absl::Seconds(30);
   // After a priced message finishes, its buyers are read from the upstream once per entry, each
   // delay counted from the previous round, to repair purchases whose webhooks were lost. Empty:
   // no reconciliation.
@@ -440,6 +445,9 @@ class DeliveryWorkflow {
   // A delivery of a cancelled campaign with no message on record: CANCELLED, nothing sent,
   // unless an attempt to send was made, whose message is then looked for and, found, taken back.
   boost::asio::awaitable<queue::JobResult> CancelUnsent(Context& ctx);
+  // The delivery of a cancelled campaign, known to have no message upstream: CANCELLED, nothing
+  // sent (then its segment's list is cleared away).
+  boost::asio::awaitable<queue::JobResult> SettleUnsent(Context& ctx);
   // A missed campaign's delivery that never started: FAILED, with the campaign's reason.
   boost::asio::awaitable<queue::JobResult> EndMissed(Context& ctx);
   boost::asio::awaitable<queue::JobResult> OnUpstreamError(Context& ctx, const absl::Status& error,
@@ -458,6 +466,10 @@ class DeliveryWorkflow {
   boost::asio::awaitable<queue::JobResult> OnLookupError(Context& ctx, const absl::Status& error,
                                                          std::string_view doing,
                                                          absl::Time attempted);
+  // After a lookup that found no message of the latest send attempt: while that attempt may
+  // still reach the upstream (Delivery::send_in_doubt_until_ms), the job that looked for it runs
+  // again later; nullopt once "not sent" is the answer.
+  std::optional<queue::JobResult> WhileInDoubt(const Context& ctx) const;
   // Whether this job carries the chain of a delivery in SENDING: a new generation (an update,
   // a resume) starts no chain beside it, so the job must hand the delivery over, not end.
   static bool HoldsSendingDelivery(const Context& ctx);

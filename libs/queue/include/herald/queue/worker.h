@@ -74,7 +74,8 @@ struct JobResult {
     kFail,         // terminal; dead-lettered now with `reason`
     kRateLimited,  // upstream 429; the team waits `retry_after`, no attempt lost
     kRelease,      // not processed; back to ready, no attempt lost
-    kDeferred,     // Herald's store unavailable; again after `retry_after`, no attempt lost
+    kDeferred,     // not yet (Herald's store unavailable, say); again after `retry_after`, no
+                   // attempt lost
   };
   Status status = Status::kOk;
   std::string reason;
@@ -101,6 +102,13 @@ struct JobResult {
     return {.status = Status::kRateLimited, .retry_after = retry_after};
   }
   static JobResult Release() { return {.status = Status::kRelease}; }
+  // Not yet: the job runs again after `after`, no attempt lost.
+  static JobResult Later(std::string reason, absl::Duration after, bool outcome_unknown = false) {
+    return {.status = Status::kDeferred,
+            .reason = std::move(reason),
+            .retry_after = after,
+            .outcome_unknown = outcome_unknown};
+  }
   // A step that could not read or write Herald's own state. UNAVAILABLE or DEADLINE_EXCEEDED
   // (Redis unreachable or failing over, a cluster slot being migrated, a write not acknowledged
   // by the replicas asked for) is the store's trouble, not the step's: the job is deferred

@@ -252,6 +252,14 @@ struct Delivery {
   // The content of the latest send attempt (text_sha256 empty: recorded before Herald kept it,
   // and the campaign's current content stands in).
   AttemptContent attempt_content;
+  // Until when the latest send attempt, left unanswered (a timeout, a worker gone mid-call), may
+  // still reach the upstream: a lookup that finds no message of it before then looks again
+  // later instead of taking it for unsent. 0: the upstream ended the exchange, or no attempt.
+  int64_t send_in_doubt_until_ms = 0;
+  // The latest send attempt is known to have made no message: the upstream refused it (a 4xx),
+  // or it was looked for in vain once it could no longer land. The next attempt sends without
+  // looking for it.
+  bool send_known_unsent = false;
   // The campaign generation whose content the upstream holds for a kScheduledUpstream delivery:
   // while messages are held, every update starts a new generation, and a held message of an
   // older one gets the change by PUT.
