@@ -148,6 +148,9 @@ absl::Status GrpcComponent::Start() {
     return absl::UnavailableError(StrCat("gRPC server: cannot listen on ", address));
   }
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  // Each service by name as well as the server as a whole (""): the one-argument calls below
+  // set every name registered here.
+  for (const std::string& name : api_.service_names()) health->SetServingStatus(name, false);
   if (readiness_ != nullptr) {
     readiness_->Watch([health](bool ready) { health->SetServingStatus(ready); });
   } else {

@@ -124,6 +124,17 @@ TEST_F(HeraldServeTest, GrpcHealthIsServingAndReflectionListsServices) {
   HealthCheckResponse response;
   ASSERT_TRUE(health->Check(&ctx, HealthCheckRequest(), &response).ok());
   EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+  // Each service by its name too.
+  for (const char* service : {"herald.v1.CampaignService", "herald.v1.TenantService",
+                              "herald.v1.AnalyticsService", "herald.v1.EventService"}) {
+    grpc::ClientContext sctx;
+    sctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    HealthCheckRequest named;
+    named.set_service(service);
+    const grpc::Status s = health->Check(&sctx, named, &response);
+    ASSERT_TRUE(s.ok()) << service << ": " << s.error_message();
+    EXPECT_EQ(response.status(), HealthCheckResponse::SERVING) << service;
+  }
 
   auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel);
   grpc::ClientContext rctx;

@@ -1,6 +1,14 @@
 // The API: the services over one bridge, with its metrics and tenant quota.
 #include <herald/api/api.h>
 #include <herald/campaign/analytics.h>
+#include <herald/v1/account.grpc.pb.h>
+#include <herald/v1/analytics.grpc.pb.h>
+#include <herald/v1/audience.grpc.pb.h>
+#include <herald/v1/automation.grpc.pb.h>
+#include <herald/v1/campaign.grpc.pb.h>
+#include <herald/v1/events.grpc.pb.h>
+#include <herald/v1/media.grpc.pb.h>
+#include <herald/v1/tenant.grpc.pb.h>
 
 #include "automations.h"
 #include "bridge.h"
@@ -36,6 +44,13 @@ class ApiImpl final : public Api {
   std::vector<grpc::Service*> services() override {
     return {tenants_.get(),   accounts_.get(),  media_.get(),  audiences_.get(),
             campaigns_.get(), analytics_.get(), events_.get(), automations_.get()};
+  }
+
+  std::vector<std::string> service_names() const override {
+    return {v1::TenantService::service_full_name(),   v1::AccountService::service_full_name(),
+            v1::MediaService::service_full_name(),    v1::AudienceService::service_full_name(),
+            v1::CampaignService::service_full_name(), v1::AnalyticsService::service_full_name(),
+            v1::EventService::service_full_name(),    v1::AutomationService::service_full_name()};
   }
 
   asio::awaitable<void> Close() override { co_await bridge_.Close(); }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <absl/time/time.h>
@@ -53,6 +54,8 @@ class Api {
   virtual ~Api() = default;
   // Ready to register on a grpc::ServerBuilder; owned by the Api.
   virtual std::vector<grpc::Service*> services() = 0;
+  // Their full names ("herald.v1.CampaignService"), for per-service health.
+  virtual std::vector<std::string> service_names() const = 0;
 
   // Refuses new calls (UNAVAILABLE), ends open streams (UNAVAILABLE: clients resume them on
   // another replica) and completes once every call has finished its work. The Api and what it
