@@ -169,8 +169,9 @@ ABSL_FLAG(absl::Duration, lease_duration, absl::Seconds(30),
           "How long a leased job stays with its worker without a heartbeat before it is handed "
           "to another (heartbeats every third of it).");
 ABSL_FLAG(absl::Duration, dead_letter_retention, absl::Hours(24 * 30),
-          "How long a dead-lettered job is kept (herald queue dead lists it) once its delivery was "
-          "marked failed; 0 keeps them for good. At least 24h.");
+          "How long after it died a dead-lettered job is kept (herald queue dead lists it); older "
+          "ones are purged once their delivery was marked failed. 0 keeps them for good; else "
+          "at least 24h.");
 ABSL_FLAG(int, jobs_per_visit, 16,
           "Jobs one account may get per turn of the queue's round-robin when its limits allow; 1 "
           "serves accounts strictly job by job. Larger values cost Redis less per job.");

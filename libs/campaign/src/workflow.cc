@@ -147,6 +147,11 @@ std::string StepId(std::string_view kind, const StepPayload& p) {
 
 int64_t ToMillis(absl::Time t) { return absl::ToUnixMillis(t); }
 
+// Whether the delivery's latest send attempt is known to have made no message.
+bool LatestKnownUnsent(const Delivery& d) {
+  return d.send_attempts > 0 && d.send_unsent_attempt == d.send_attempts;
+}
+
 // Whether a send that failed with `error` may still reach the upstream: Herald stopped waiting
 // (a timeout, a cancelled call) or a gateway gave up on a server perhaps still at work (504).
 // An answer, a reset or a closed connection ends the exchange.
@@ -1857,7 +1862,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::EndMissed(Context& ctx) {
 
 asio::awaitable<JobResult> DeliveryWorkflow::CancelUnsent(Context& ctx) {
   // The attempt is recorded before the call: without one, nothing can have been sent.
-  if (ctx.delivery.send_attempts > 0 && !ctx.delivery.send_known_unsent) {
+  if (ctx.delivery.send_attempts > 0 && !LatestKnownUnsent(ctx.delivery)) {
     if (auto stop = co_await LoadAccount(ctx)) co_return *std::move(stop);
     auto found = co_await Reconcile(ctx);
     if (auto stop = PaceStop(found.status())) co_return *std::move(stop);
@@ -1910,7 +1915,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
   // An earlier attempt may have created the message: look before sending again. The attempt
   // is recorded before the call, so without one nothing was sent (a lease lost before it).
   bool looked_in_vain = false;
-  if (ctx.delivery.send_attempts > 0 && !ctx.delivery.send_known_unsent) {
+  if (ctx.delivery.send_attempts > 0 && !LatestKnownUnsent(ctx.delivery)) {
     auto found = co_await Reconcile(ctx);
     if (auto stop = PaceStop(found.status())) co_return *std::move(stop);
     if (!found.ok()) {
@@ -1985,7 +1990,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     if (looked_in_vain) {
       const int32_t attempts = ctx.delivery.send_attempts;
       auto kept = co_await UpdateDelivery(ctx, [&](Delivery& d) {
-        if (d.send_attempts == attempts) d.send_known_unsent = true;
+        if (d.send_attempts == attempts) d.send_unsent_attempt = attempts;
         return absl::OkStatus();
       });
       if (!kept.ok()) co_return JobResult::StoreFailed(kept.status());
@@ -2007,7 +2012,6 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     d.send_scheduled_ms = scheduled ? ctx.campaign.send_time_ms : 0;
     // In doubt until the call's end is known: a worker that dies mid-call never says.
     d.send_in_doubt_until_ms = ToMillis(started + config_.send_settle);
-    d.send_known_unsent = false;
     d.update_time_ms = ToMillis(started);
     return absl::OkStatus();
   };
@@ -2035,7 +2039,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
         d.send_started_ms = unmarked.send_started_ms;
         d.send_scheduled_ms = unmarked.send_scheduled_ms;
         d.send_in_doubt_until_ms = unmarked.send_in_doubt_until_ms;
-        d.send_known_unsent = unmarked.send_known_unsent;
+        d.send_unsent_attempt = unmarked.send_unsent_attempt;
         d.attempt_content = unmarked.attempt_content;
         d.update_time_ms = ToMillis(clock_.Now());
       }
@@ -2082,7 +2086,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
         d.upstream_media.clear();
         // Refused (a 422): nothing was made, and the next attempt need not look.
         d.send_in_doubt_until_ms = 0;
-        d.send_known_unsent = true;
+        d.send_unsent_attempt = d.send_attempts;
         return absl::OkStatus();
       });
       if (!r.ok()) co_return JobResult::StoreFailed(r.status());
@@ -2119,7 +2123,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
           d.send_started_ms == ToMillis(started)) {
         d.state = unmarked.state;
         d.send_in_doubt_until_ms = 0;
-        d.send_known_unsent = refused_outright;
+        if (refused_outright) d.send_unsent_attempt = attempts;
         d.update_time_ms = ToMillis(clock_.Now());
       }
       return absl::OkStatus();
@@ -2133,10 +2137,13 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
     if (!store::IsFinal(ctx.delivery.state) && refused_after &&
         refused_after->phase == store::CampaignPhase::kCancelled) {
       // Cancelled while the refused call was out, and the cancel left the sending delivery to
-      // this step. Nothing went out: this attempt was refused, and every earlier one was looked
-      // for and found unsent before it was made. The delivery is settled as the cancel asked,
-      // whatever the refusal (a paused team, say) holds back.
-      co_return co_await SettleUnsent(ctx);
+      // this step. Refused outright (402, 401, a 4xx), nothing went out: this attempt made
+      // nothing, and every earlier one was looked for and found unsent before it was made. The
+      // delivery is settled as the cancel asked, whatever the refusal (a paused team) holds back.
+      // A 429 first lets its Retry-After hold the team (the next run settles it without looking);
+      // after a 5xx the message is looked for first.
+      if (!refused_outright) co_return co_await CancelUnsent(ctx);
+      if (error->kind != upstream::ErrorKind::kRateLimited) co_return co_await SettleUnsent(ctx);
     }
     if (!store::IsFinal(ctx.delivery.state) && refused_after &&
         refused_after->generation != s.generation) {

@@ -110,13 +110,18 @@ std::string_view HeadProblem(const bhttp::request_parser<bhttp::string_body>& pa
 }
 
 // Drops the empty lines a client may send before a request line (RFC 9112 §2.2), such as a
-// stray CRLF after a body.
-void SkipEmptyLines(beast::flat_buffer& buffer) {
+// stray CRLF after a body; returns how many bytes they took.
+size_t SkipEmptyLines(beast::flat_buffer& buffer) {
   const auto* data = static_cast<const char*>(buffer.data().data());
   size_t n = 0;
   while (n < buffer.size() && (data[n] == '\r' || data[n] == '\n')) ++n;
   buffer.consume(n);
+  return n;
 }
+
+// The most bytes of empty lines skipped before a request: two lines' worth. More would let a
+// client hold a connection without ever sending a request (each renewing the idle timeout).
+constexpr size_t kMaxEmptyLineBytes = 4;
 
 // The current time as an HTTP date (RFC 9110 §5.6.7), formatted once a second per thread.
 std::string_view HttpDate() {
@@ -400,6 +405,7 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
   template <typename Stream>
   asio::awaitable<void> ServeOn(Session& s, Stream& stream) {
     beast::flat_buffer buffer;
+    size_t empty_line_bytes = 0;  // since the last request
     for (;;) {
       // Checked on the strand before going idle; Close() posts to the strand after setting it,
       // so an idle session is either closed by Close() or never goes idle.
@@ -412,8 +418,13 @@ class Server::Impl : public std::enable_shared_from_this<Impl> {
         if (ec) break;  // the client left, idle too long, or Close()/Stop()
         buffer.commit(n);
       }
-      SkipEmptyLines(buffer);
+      empty_line_bytes += SkipEmptyLines(buffer);
+      if (empty_line_bytes > kMaxEmptyLineBytes) {
+        co_await Refuse(s, stream, bhttp::status::bad_request, "text/plain", "bad request\n");
+        co_return;
+      }
       if (buffer.size() == 0) continue;
+      empty_line_bytes = 0;
 
       // The whole request must arrive within request_timeout of its first byte.
       ExpiresAfter(s.transport(), config_.request_timeout);

@@ -238,6 +238,12 @@ TEST_F(ServerTest, EmptyLinesBeforeARequestAreIgnored) {
   EXPECT_EQ(b->result_int(), 200);
   EXPECT_EQ(b->body(), "you asked for /b");
   EXPECT_EQ(server_->connections(), 1);
+  // But not without end: a client sending only line breaks is not holding the connection.
+  client.Send("\r\n\r\n\r\n");
+  auto refused = client.Read();
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->result_int(), 400);
+  EXPECT_EQ(client.WaitForClose(), asio::error::eof);
 }
 
 // A head the parser accepts but whose request is unusable is refused before any handler runs:

@@ -12,8 +12,9 @@
 --   mode "release": the worker is draining: the job returns to the head of its account's list
 --                   without losing an attempt; unknown "1" (a job stopped mid-call) flags the
 --                   next attempt as for "retry".
---   mode "defer":   Herald's own store was unavailable: retry after `number` ms without losing
---                   an attempt (`reason` is kept as the last error; unknown as for "retry").
+--   mode "defer":   not now (Herald's own store was unavailable, an earlier call's outcome is
+--                   not known yet): retry after `number` ms without losing an attempt (`reason`
+--                   is kept as the last error; unknown as for "retry").
 -- Returns: one integer per job: 1 delayed for retry, 2 dead, 3 back to ready, -1 fenced (the
 --          token is not the job's current lease: nothing changes).
 -- Complexity: O(J log M).

@@ -21,7 +21,11 @@ absl::Status ValidateLimit(const Limit& limit) {
 Limit AtMostPerMinute(int64_t per_minute, int64_t burst) {
   burst = std::max<int64_t>(burst, 1);
   if (per_minute <= 0) return {.per_minute = 0, .burst = burst};
-  return {.per_minute = std::max<int64_t>(1, per_minute - burst), .burst = burst};
+  // Tokens come an interval apart and the burst adds burst - 1: rate + burst - 1 tokens at most
+  // in any minute. Above one a second, one more is left over for calls that reach the upstream
+  // a little unevenly; at a second or more apart, that unevenness is far below an interval.
+  const int64_t slack = per_minute > 60 ? 1 : 0;
+  return {.per_minute = std::max<int64_t>(1, per_minute - burst + 1 - slack), .burst = burst};
 }
 
 // Each step below matches a line of lua/gcra.lua.

@@ -93,7 +93,7 @@ TEST(GcraTest, NoWindowEverExceedsBurstPlusRate) {
 // uses at least 98% of it.
 TEST(GcraTest, AtMostPerMinuteNeverPassesTheLimitInAnyMinute) {
   for (const auto& [per_minute, burst] : std::vector<std::pair<int64_t, int64_t>>{
-           {1000, 16}, {60, 1}, {120, 2}, {6000, 100}, {600, 10}, {100, 1}}) {
+           {1000, 16}, {60, 1}, {120, 2}, {6000, 100}, {600, 10}, {100, 1}, {12, 1}}) {
     const Limit limit = AtMostPerMinute(per_minute, burst);
     const Gcra gcra(limit);
     int64_t now = 1'700'000'000'000'000;
@@ -105,7 +105,11 @@ TEST(GcraTest, AtMostPerMinuteNeverPassesTheLimitInAnyMinute) {
       tat = gcra.Take(tat, now);
       taken.push_back(now);
     }
-    for (const int64_t w : {kMicrosPerMinute, kMicrosPerMinute + gcra.interval_us() - 1}) {
+    // Above one a second, also windows up to an interval longer (calls reaching the upstream
+    // unevenly).
+    std::vector<int64_t> windows = {kMicrosPerMinute};
+    if (per_minute > 60) windows.push_back(kMicrosPerMinute + gcra.interval_us() - 1);
+    for (const int64_t w : windows) {
       size_t worst = 0;
       size_t first = 0;
       for (size_t i = 0; i < taken.size(); ++i) {
@@ -119,6 +123,8 @@ TEST(GcraTest, AtMostPerMinuteNeverPassesTheLimitInAnyMinute) {
   }
   EXPECT_EQ(AtMostPerMinute(0, 5), (Limit{.per_minute = 0, .burst = 5}));
   EXPECT_EQ(AtMostPerMinute(3, 3), (Limit{.per_minute = 1, .burst = 3}));
+  EXPECT_EQ(AtMostPerMinute(12, 1), (Limit{.per_minute = 12, .burst = 1}));  // a slow pace, whole
+  EXPECT_EQ(AtMostPerMinute(1000, 16), (Limit{.per_minute = 984, .burst = 16}));
 }
 
 // Available() counts exactly the single takes that would succeed at one instant, and TakeN() is

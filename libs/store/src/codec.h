@@ -64,7 +64,7 @@ BOOST_DESCRIBE_STRUCT(Delivery, (),
                       (account, state, upstream_media, segment_list_id, segment_list_name,
                        segment_fans, segment_added, upstream_message_id, recipients,
                        recipients_pending, error, send_attempts, send_started_ms, send_scheduled_ms,
-                       attempt_content, send_in_doubt_until_ms, send_known_unsent,
+                       attempt_content, send_in_doubt_until_ms, send_unsent_attempt,
                        upstream_generation, polls, cancel_outcome, update_time_ms))
 
 // Fields added to a record kind after records of it were first stored.
@@ -84,7 +84,7 @@ template <>
 struct AddedFields<Delivery> {
   static constexpr std::array<std::string_view, 6> kNames{
       "send_scheduled_ms", "upstream_generation",    "segment_list_name",
-      "attempt_content",   "send_in_doubt_until_ms", "send_known_unsent"};
+      "attempt_content",   "send_in_doubt_until_ms", "send_unsent_attempt"};
 };
 template <>
 struct AddedFields<Team> {

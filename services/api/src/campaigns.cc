@@ -1,7 +1,6 @@
 // CampaignService: campaigns, their deliveries and state changes, and WatchCampaign.
 
 #include <algorithm>
-#include <chrono>
 #include <set>
 
 #include <absl/strings/numbers.h>
@@ -410,9 +409,12 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
       std::string campaign_sent;  // the last campaign message, serialized
       int64_t revision = -1;
       // A campaign's view also says what holds it that its revision does not follow (a team or
-      // account paused or resumed, a key refused): it is read again now and then regardless.
-      constexpr auto kViewRefresh = std::chrono::seconds(5);
-      std::chrono::steady_clock::time_point viewed;
+      // account paused or resumed, a key refused): until it is final, it is read again (without
+      // its deliveries) every so many polls regardless.
+      constexpr absl::Duration kViewRefresh = absl::Seconds(5);
+      const int64_t refresh_polls = std::max<int64_t>(1, kViewRefresh / owner_.watch_poll_);
+      int64_t polls_since_view = 0;
+      bool final_seen = false;
       std::optional<campaign::CampaignFigures> figures_sent;
       while (true) {
         if (cancelled()) co_return absl::CancelledError("the client went away");
@@ -425,21 +427,27 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
         bool ended = false;
         HERALD_CO_ASSIGN_OR_RETURN(int64_t now_revision,
                                    co_await owner_.service_.CampaignRevision(c.tenant, id));
-        const auto now = std::chrono::steady_clock::now();
-        if (now_revision != revision || now - viewed >= kViewRefresh) {
+        const bool changed = now_revision != revision;
+        const bool refresh = !final_seen && ++polls_since_view >= refresh_polls;
+        if (changed || refresh) {
           revision = now_revision;
-          viewed = now;
+          polls_since_view = 0;
           HERALD_CO_ASSIGN_OR_RETURN(auto view, co_await owner_.service_.GetCampaign(c.tenant, id));
-          HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
-                                     co_await owner_.service_.ListDeliveries(c.tenant, id));
-          for (const auto& d : deliveries) {
-            v1::WatchCampaignResponse r;
-            *r.mutable_delivery() = ToProto(c.tenant, id, d);
-            std::string now_sent = r.delivery().SerializeAsString();
-            std::string& last = sent[d.account];
-            if (last == now_sent) continue;
-            last = std::move(now_sent);
-            batch.push_back(std::move(r));
+          bool unsettled = false;
+          if (changed) {
+            HERALD_CO_ASSIGN_OR_RETURN(auto deliveries,
+                                       co_await owner_.service_.ListDeliveries(c.tenant, id));
+            for (const auto& d : deliveries) {
+              v1::WatchCampaignResponse r;
+              *r.mutable_delivery() = ToProto(c.tenant, id, d);
+              std::string now_sent = r.delivery().SerializeAsString();
+              std::string& last = sent[d.account];
+              if (last == now_sent) continue;
+              last = std::move(now_sent);
+              batch.push_back(std::move(r));
+            }
+            unsettled =
+                std::any_of(deliveries.begin(), deliveries.end(), campaign::CancelUnsettled);
           }
           v1::WatchCampaignResponse r;
           *r.mutable_campaign() = ToProto(view);
@@ -447,9 +455,8 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
             campaign_sent = std::move(now_sent);
             batch.push_back(std::move(r));
           }
-          const bool unsettled =
-              std::any_of(deliveries.begin(), deliveries.end(), campaign::CancelUnsettled);
-          ended = campaign::IsFinal(view.state) && !unsettled;
+          final_seen = campaign::IsFinal(view.state);
+          ended = changed && final_seen && !unsettled;
         }
         // Read after the campaign, so the last figures of a stream that ends are at least as
         // recent as its final state.

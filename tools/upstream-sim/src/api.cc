@@ -1189,12 +1189,8 @@ ApiResponse Api::Handle(const ApiRequest& req) {
   if (admission.result == Admission::Result::kRateLimited) {
     rate_headers(0, admission.balance);
     res.headers.emplace_back("Retry-After", StrCat(admission.retry_after_seconds));
-    const std::string per = admission.window == absl::Minutes(1)
-                                ? std::string("minute")
-                                : absl::FormatDuration(admission.window);
-    return finish(429,
-                  ErrorBody("rate_limited", StrCat("Too many requests: the team's limit is ",
-                                                   admission.limit_minute, " per ", per, ".")));
+    return finish(429, ErrorBody("rate_limited", StrCat("Too many requests: the team's limit is ",
+                                                        admission.limit_minute, " per minute.")));
   }
   if (admission.result == Admission::Result::kNoCredits) {
     rate_headers(0, admission.balance);

@@ -129,15 +129,22 @@ bool DeliveryEngine::Advance(World& world, Account& account, const Behavior& beh
 double PurchaseChance(double probability, FanBehavior behavior, double propensity, double scale) {
   const double p = std::clamp(probability, 0.0, 1.0);
   if (behavior != FanBehavior::kSpendWeighted || p == 0.0 || p == 1.0) return p;
+  if (propensity <= 0) return 0;  // a fan who never buys (its weight 0)
   return std::min(1.0, scale * propensity);
 }
 
 double SpendWeightedScale(const std::vector<double>& weights, double probability) {
-  if (weights.empty() || probability <= 0.0 || probability >= 1.0) return 0;
-  const double least = *std::min_element(weights.begin(), weights.end());
+  if (probability <= 0.0 || probability >= 1.0) return 0;
+  // Fans of weight 0 never buy: the scale is found for the others (all of them buying when p is
+  // beyond their share of the recipients).
+  double least = 0;
+  for (double w : weights) {
+    if (w > 0 && (least == 0 || w < least)) least = w;
+  }
+  if (least == 0) return 0;
   auto mean = [&](double a) {
     double sum = 0;
-    for (double w : weights) sum += std::min(1.0, a * w);
+    for (double w : weights) sum += w > 0 ? std::min(1.0, a * w) : 0.0;
     return sum / static_cast<double>(weights.size());
   };
   // The mean grows with a, from 0 to 1 at a = 1 / least: bisected to the last bit.

@@ -227,6 +227,14 @@ TEST(PurchaseChanceTest, SpendWeightedKeepsTheMeanAndTheEnds) {
   }
   EXPECT_EQ(PurchaseChance(1.0, FanBehavior::kSpendWeighted, 0.05, 0), 1.0);
   EXPECT_EQ(PurchaseChance(0.0, FanBehavior::kSpendWeighted, 50, 0), 0.0);
+  // A fan of weight 0 never buys below p = 1, and the others keep the mean.
+  const std::vector<double> with_zero = {0.0, 1.0, 1.0, 2.0};
+  const double scale = SpendWeightedScale(with_zero, 0.3);
+  double sum = 0;
+  for (double w : with_zero) sum += PurchaseChance(0.3, FanBehavior::kSpendWeighted, w, scale);
+  EXPECT_NEAR(sum / 4, 0.3, 1e-12);
+  EXPECT_EQ(PurchaseChance(0.3, FanBehavior::kSpendWeighted, 0.0, scale), 0.0);
+  EXPECT_EQ(SpendWeightedScale({0.0, 0.0}, 0.3), 0.0);
 }
 
 TEST_F(DeliveryTest, AtProbabilityOneEveryRecipientBuysUnderEitherBehaviour) {

@@ -110,11 +110,8 @@ Admission Team::Admit(absl::Time now, int64_t credits) {
     used_in_window_ = 0;
   }
   Admission a;
-  // The headers count the window the limit is applied in (a minute unless shortened), so that
-  // the limit less the requests made is what remains.
   const int64_t limit = PerWindow();
-  a.limit_minute = limit;
-  a.window = window_length_;
+  a.limit_minute = limit_per_minute_;
   if (used_in_window_ >= limit) {
     ++counters_.rate_limited;
     a.result = Admission::Result::kRateLimited;

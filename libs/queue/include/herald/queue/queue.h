@@ -64,9 +64,9 @@ struct QueueConfig {
   // thousands of accounts of one team is enqueued in several calls, none holding Redis for
   // more than a few milliseconds.
   int max_jobs_per_enqueue_call = 256;
-  // How long a dead letter is kept once its owner has acted on it (TakeDeadLetters purges the
-  // older ones); zero keeps them for good. A purged job's id may be enqueued again as a new
-  // job, so it is zero or at least the idempotency window.
+  // How long after it died a dead letter is kept: TakeDeadLetters purges older ones once their
+  // owner has acted on them; zero keeps them for good. A purged job's id may be enqueued again as
+  // a new job, so it is zero or at least the idempotency window.
   absl::Duration dead_letter_retention = absl::Hours(24 * 30);
 };
 

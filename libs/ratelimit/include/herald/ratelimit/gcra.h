@@ -47,10 +47,12 @@ absl::Status ValidateLimit(const Limit& limit);
 
 // The limit under which at most `per_minute` tokens are taken in any minute (any 60 seconds,
 // not only clock minutes) with bursts of up to `burst`, for a `per_minute` above the burst. A
-// bucket gives burst plus its rate in the minute after a quiet spell (see above), so its rate is
-// per_minute - burst (at least 1): 98.3% of per_minute with a second's worth of burst. The bound
-// holds for windows up to one token interval longer than a minute, so calls that reach the
-// upstream a little unevenly still fit its per-minute count. per_minute 0 (unlimited) stays 0.
+// bucket gives its rate plus burst - 1 in the minute after a quiet spell (see above), so its rate
+// is per_minute - burst + 1 (at least 1); above one a second, one less, so that the bound holds
+// for windows up to one token interval longer than a minute and calls that reach the upstream a
+// little unevenly still fit its per-minute count. With a second's worth of burst that is 98.3%
+// of per_minute or more; with a burst of 1 at up to one a second, all of it. per_minute 0
+// (unlimited) stays 0.
 Limit AtMostPerMinute(int64_t per_minute, int64_t burst);
 
 // The GCRA arithmetic for one limit. A value type; thread-compatible.

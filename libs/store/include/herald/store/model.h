@@ -256,10 +256,11 @@ struct Delivery {
   // still reach the upstream: a lookup that finds no message of it before then looks again
   // later instead of taking it for unsent. 0: the upstream ended the exchange, or no attempt.
   int64_t send_in_doubt_until_ms = 0;
-  // The latest send attempt is known to have made no message: the upstream refused it (a 4xx),
-  // or it was looked for in vain once it could no longer land. The next attempt sends without
-  // looking for it.
-  bool send_known_unsent = false;
+  // The send attempt (its number, as send_attempts counts) known to have made no message: the
+  // upstream refused it (a 4xx), or it was looked for in vain once it could no longer land. When
+  // it is the latest, the next attempt sends without looking for it. 0: none. (A number, not a
+  // flag: a Herald that does not know the field leaves it as it was when it makes an attempt.)
+  int32_t send_unsent_attempt = 0;
   // The campaign generation whose content the upstream holds for a kScheduledUpstream delivery:
   // while messages are held, every update starts a new generation, and a held message of an
   // older one gets the change by PUT.

@@ -246,11 +246,10 @@ class Account {
 struct Admission {
   enum class Result { kOk, kRateLimited, kNoCredits };
   Result result = Result::kOk;
-  // The limit and what remains of it in the window it is counted in (a minute unless the
+  // The per-minute limit, and what remains in the window it is counted in (a minute unless the
   // simulator's window is shorter).
   int64_t limit_minute = 0;
   int64_t remaining_minute = 0;
-  absl::Duration window = absl::Minutes(1);
   int64_t retry_after_seconds = 0;  // for kRateLimited: until the window resets
   int64_t balance = 0;              // credits after the reservation
 };
