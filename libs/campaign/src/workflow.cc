@@ -2112,8 +2112,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       co_return co_await OnLookupError(ctx, sent.status(), "sending the mass message", started);
     }
     // Refused, so nothing was sent: the delivery leaves SENDING and waits (for a retry, or for
-    // its team to be resumed) as one a cancel can settle at once. The attempt stays on record,
-    // and the next one looks for its message first, as after any attempt.
+    // its team to be resumed) as one a cancel can settle at once. The attempt stays on record.
     const int32_t attempts = ctx.delivery.send_attempts;  // the marked delivery's
     // A 4xx (a limit, credits, the key, the request itself) is refused before anything is made;
     // a 5xx may not be, so the next attempt still looks.
