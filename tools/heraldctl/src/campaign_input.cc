@@ -434,7 +434,9 @@ std::vector<FlagSpec> CampaignFlagSpecs() {
       {"fans-file", "FILE", "fan ids from a file (comma, space or newline separated; - for stdin)"},
       {"exclude-lists", "IDS", "upstream lists whose fans are excluded"},
       {"segment", "ID", "a Herald segment, turned into a list on each account"},
-      {"send-at", "TIME", "send time, RFC 3339 (2026-05-01T20:00:00Z); unset sends now"},
+      {"send-at", "TIME",
+       "send time, RFC 3339 (2026-05-01T20:00:00Z); unset sends now, and an empty one "
+       "(--send-at=) clears it on update, sending a scheduled campaign now"},
       {"grace-period", "DURATION", "how late a scheduled send may still go out (15m, 2h)"},
       {"upstream-lead", "DURATION",
        "hand the message to the upstream this long before --send-at, to hold until then (2h)"},
@@ -534,9 +536,13 @@ absl::Status ApplyCampaignFlags(const ParsedCommand& command, const Names& names
     paths->push_back("targets");
   }
   if (command.Has("send-at")) {
-    absl::StatusOr<absl::Time> t = ParseTime("send-at", command.Get("send-at"));
-    if (!t.ok()) return t.status();
-    SetTimestamp(*t, campaign->mutable_send_time());
+    if (command.Get("send-at").empty()) {
+      campaign->clear_send_time();
+    } else {
+      absl::StatusOr<absl::Time> t = ParseTime("send-at", command.Get("send-at"));
+      if (!t.ok()) return t.status();
+      SetTimestamp(*t, campaign->mutable_send_time());
+    }
     paths->push_back("send_time");
   }
   // Duration flags: each sets its field and names it in the mask.

@@ -253,6 +253,16 @@ TEST(ApplyCampaignFlagsTest, FlagsBuildContentTargetsAndMask) {
                                  "grace_period", "upstream_lead"));
 }
 
+// An empty --send-at clears the send time: in an update's mask, with the field unset.
+TEST(ApplyCampaignFlagsTest, AnEmptySendTimeClearsIt) {
+  v1::Campaign campaign;
+  campaign.mutable_send_time()->set_seconds(1777665600);
+  std::vector<std::string> paths;
+  ASSERT_TRUE(ApplyCampaignFlags(Command({"--send-at="}), Names("acme"), &campaign, &paths).ok());
+  EXPECT_FALSE(campaign.has_send_time());
+  EXPECT_THAT(paths, ElementsAre("send_time"));
+}
+
 TEST(ApplyCampaignFlagsTest, DefaultListIsFansAndFanIdsFromFile) {
   v1::Campaign plain;
   std::vector<std::string> paths;
