@@ -94,11 +94,9 @@ JobResult JobResult::StoreFailed(const absl::Status& status, bool outcome_unknow
     return Retry(std::move(reason), outcome_unknown);
   }
   thread_local absl::BitGen rng;
-  return {.status = Status::kDeferred,
-          .reason = StrCat("Herald's store is unavailable, not counted as an attempt: ", reason),
-          .retry_after =
-              absl::Seconds(absl::Uniform(rng, kStoreRetryMinSeconds, kStoreRetryMaxSeconds)),
-          .outcome_unknown = outcome_unknown};
+  return Later(StrCat("Herald's store is unavailable, not counted as an attempt: ", reason),
+               absl::Seconds(absl::Uniform(rng, kStoreRetryMinSeconds, kStoreRetryMaxSeconds)),
+               outcome_unknown);
 }
 
 absl::Status ValidateWorkerConfig(const WorkerConfig& c) {
