@@ -15,6 +15,7 @@
 #include <herald/testing/sim_ledger.h>
 #include <herald/testing/wait.h>
 #include <herald/v1/account.grpc.pb.h>
+#include <herald/v1/audience.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
 
 namespace herald {
@@ -420,6 +421,51 @@ TEST_F(CampaignFaultsTest, ARetryOnASlowlyPacedAccountSendsAfterItsLookup) {
       R"("count":1})"));
   const std::string campaign = CreateCampaign(key, paced, /*media=*/"");
   ExpectCompleted(key, campaign, paced);
+  EXPECT_EQ(SimStat("faults", "errors"), 1);
+}
+
+// A segment's list whose creation was refused (503), on an account paced at 20 a minute (a token
+// every three seconds): the retry looks for the list by its name with the token its lease paid
+// for, and its creation's token is an interval away. The step waits that interval; before, it went
+// back to the queue, and each lease paid for the lookup again and never made the list.
+TEST_F(CampaignFaultsTest, ASegmentListRetryOnASlowlyPacedAccountMakesTheList) {
+  std::vector<std::string> accounts;
+  std::string media;
+  const std::string key = Prepare(accounts, media);
+  ASSERT_FALSE(accounts.empty());
+  const std::vector<std::string> paced(accounts.begin(), accounts.begin() + 1);
+  v1::UpdateAccountRequest update;
+  update.mutable_account()->set_name(paced[0]);
+  update.mutable_account()->set_sends_per_minute(20);
+  update.mutable_update_mask()->add_paths("sends_per_minute");
+  v1::Account updated;
+  grpc::Status s = v1::AccountService::NewStub(stack_->channel())
+                       ->UpdateAccount(BearerContext(key).get(), update, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::CreateSegmentRequest sreq;
+  sreq.set_parent("tenants/agency");
+  sreq.mutable_segment()->set_display_name("Lapsed");
+  sreq.mutable_segment()->set_expired_only(true);
+  v1::Segment segment;
+  s = v1::AudienceService::NewStub(stack_->channel())
+          ->CreateSegment(BearerContext(key).get(), sreq, &segment);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_NO_FATAL_FAILURE(
+      SimRequest("POST", "/_sim/faults",
+                 StrCat(R"({"methods":["POST"],"path_contains":")", testing::ShortId(paced[0]),
+                        R"(/user-lists","error_rate":1,"error_status":503,"count":1})")));
+
+  v1::CreateCampaignRequest req;
+  req.set_parent("tenants/agency");
+  req.mutable_campaign()->mutable_content()->set_text("We miss you");
+  v1::AccountTarget* target = req.mutable_campaign()->add_targets();
+  target->set_account(paced[0]);
+  target->set_segment(segment.name());
+  v1::Campaign created;
+  s = v1::CampaignService::NewStub(stack_->channel())
+          ->CreateCampaign(BearerContext(key).get(), req, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ExpectCompleted(key, created.name(), paced);
   EXPECT_EQ(SimStat("faults", "errors"), 1);
 }
 

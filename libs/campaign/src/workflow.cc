@@ -667,6 +667,18 @@ namespace {
 
 constexpr char kPacePayload[] = "herald.campaign/pace";
 constexpr absl::Duration kMaxPaceWait = absl::Seconds(2);
+// The longest a job waits for its account's next token: the interval of a pace of one a minute.
+constexpr absl::Duration kMaxSlowPaceWait = absl::Seconds(61);
+
+// How long a job's further call waits for its token before the job goes back to the queue. On an
+// account paced slower than a call every kMaxPaceWait, a step of several calls (a lookup and then
+// the call it was for) would otherwise pay its lease's token for its first call on every lease and
+// never reach its second: it waits one of the account's intervals instead.
+absl::Duration PaceWaitLimit(const store::Account& account) {
+  if (account.sends_per_minute <= 0) return kMaxPaceWait;
+  const absl::Duration interval = absl::Minutes(1) / account.sends_per_minute;
+  return std::clamp(interval + absl::Seconds(1), kMaxPaceWait, kMaxSlowPaceWait);
+}
 
 // A status of Pace that ends the job with Release, or nullopt for any other status.
 std::optional<JobResult> PaceStop(const absl::Status& status) {
@@ -2826,8 +2838,9 @@ asio::awaitable<absl::StatusOr<PacedCall>> TakeTokenWithin(queue::Queue& queue, 
 
 asio::awaitable<absl::Status> DeliveryWorkflow::Pace(Context& ctx) {
   if (ctx.upstream_calls++ == 0) co_return absl::OkStatus();
+  const absl::Duration wait_limit = PaceWaitLimit(ctx.account);
   absl::StatusOr<PacedCall> paced =
-      co_await TakeTokenWithin(queue_, clock_, ctx.job.team, ctx.job.account, kMaxPaceWait);
+      co_await TakeTokenWithin(queue_, clock_, ctx.job.team, ctx.job.account, wait_limit);
   if (!paced.ok()) {
     // Paused meanwhile: the job waits in the queue for the resume, as its lease would have.
     if (absl::IsFailedPrecondition(paced.status())) co_return PaceStatus(paced.status());

@@ -487,8 +487,9 @@ class DeliveryWorkflow {
   boost::asio::awaitable<absl::Status> PauseTeam(Context& ctx, upstream::ErrorKind kind);
   // Before each upstream call of a job: the first is the one its lease took a token for; each
   // further call takes a token of the job's account and team first (design: one call, one
-  // token), waiting up to a couple of seconds. Otherwise a status PaceStop recognises: the job
-  // goes back to the queue (no attempt spent) and its lease waits for the token.
+  // token), waiting up to a couple of seconds, or one of the account's intervals when it is paced
+  // slower than that. Otherwise a status PaceStop recognises: the job goes back to the queue (no
+  // attempt spent) and its lease waits for the token.
   boost::asio::awaitable<absl::Status> Pace(Context& ctx);
   // Pace for a step: nullopt when the call may go ahead, else how the job ends.
   boost::asio::awaitable<std::optional<queue::JobResult>> PaceStep(Context& ctx);
