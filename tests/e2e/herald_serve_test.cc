@@ -42,6 +42,7 @@ using ::grpc::health::v1::HealthCheckResponse;
 using ::testing::HasSubstr;
 using testing::HeraldProcess;
 using testing::HttpGet;
+using ::testing::Not;
 using testing::RunHerald;
 
 class HeraldServeTest : public ::testing::Test {
@@ -389,6 +390,31 @@ TEST_F(HeraldServeTest, AStreamOnAConnectionPastItsMaxAgeEndsUnavailableAndTheCh
 
   absl::StatusOr<std::string> again = testing::CreateTenant(channel, kAdmin, "aging-again");
   EXPECT_TRUE(again.ok()) << again.status();
+}
+
+// Redis stops answering during an ordinary call: the call ends UNAVAILABLE with a retry delay,
+// which clients retry, not DEADLINE_EXCEEDED, and its message does not give Redis's address.
+TEST_F(HeraldServeTest, ACallWhoseRedisReadTimesOutIsUnavailable) {
+  auto herald = StartApi({"--redis_timeout=500ms"});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  std::shared_ptr<grpc::Channel> channel = Connect(**herald);
+  absl::StatusOr<std::string> key = testing::CreateTenant(channel, kAdmin, "slowstore");
+  ASSERT_TRUE(key.ok()) << key.status();
+
+  auto paused = redis_->Command({"CLIENT", "PAUSE", "3000", "ALL"});
+  ASSERT_TRUE(paused.ok()) << paused.status();
+  v1::ListCampaignsRequest req;
+  req.set_parent("tenants/slowstore");
+  v1::ListCampaignsResponse resp;
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + *key);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  const grpc::Status status =
+      v1::CampaignService::NewStub(channel)->ListCampaigns(&ctx, req, &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("did not answer in time"));
+  EXPECT_THAT(status.error_message(), Not(HasSubstr(std::to_string(redis_->port()))));
+  EXPECT_THAT(status.error_details(), HasSubstr("RetryInfo"));
 }
 
 // Redis stops answering while a stream is open: the stream's next read times out, and the

@@ -256,7 +256,7 @@ asio::awaitable<absl::StatusOr<std::vector<Reply>>> ClusterClient::Route(const R
     if (stopped_.load()) co_return absl::CancelledError("redis client stopped");
     const absl::Duration remaining = Remaining(request.deadline);
     if (remaining <= absl::ZeroDuration()) {
-      co_return absl::DeadlineExceededError(
+      co_return NoReplyInTime(
           StrCat("redis cluster: no answer before the deadline; last: ", last.message()));
     }
     const NodePtr node = ask ? Node(*ask) : OwnerOf(request.slot);

@@ -137,7 +137,14 @@ void CompletionBatch::operator()() {
 
 namespace {
 constexpr char kNotSentPayload[] = "type.herald.dev/redis.not_sent";
+constexpr char kNoReplyPayload[] = "type.herald.dev/redis.no_reply_in_time";
 }  // namespace
+
+absl::Status NoReplyInTime(std::string message) {
+  absl::Status status = absl::DeadlineExceededError(std::move(message));
+  status.SetPayload(kNoReplyPayload, absl::Cord());
+  return status;
+}
 
 absl::Status NotSent(absl::Status status) {
   status.SetPayload(kNotSentPayload, absl::Cord());
@@ -723,9 +730,9 @@ void Connection::OnDeadline() {
   const Deadline next = pipeline_.Expire(now, expired);
   for (PipelineRequest* request : expired) {
     Op* op = static_cast<Op*>(request);
-    const absl::Status why = absl::DeadlineExceededError(
-        StrCat("no reply from redis ", client_->address, " within ",
-               absl::FormatDuration(absl::FromChrono(op->deadline - op->start))));
+    const absl::Status why =
+        NoReplyInTime(StrCat("no reply from redis ", client_->address, " within ",
+                             absl::FormatDuration(absl::FromChrono(op->deadline - op->start))));
     client_->Stalled(why);  // nothing while no connection is up: that is reported already
     Finish(op, why, now);
   }
@@ -734,3 +741,12 @@ void Connection::OnDeadline() {
 }
 
 }  // namespace herald::redis::internal
+
+namespace herald::redis {
+
+bool IsNoReplyInTime(const absl::Status& status) {
+  return absl::IsDeadlineExceeded(status) &&
+         status.GetPayload(internal::kNoReplyPayload).has_value();
+}
+
+}  // namespace herald::redis

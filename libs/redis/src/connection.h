@@ -105,6 +105,8 @@ class CompletionBatch {
 // Marks `status` as the failure of a command that was never written to Redis, which a cluster
 // client may therefore send to another node; WasNotSent() tells.
 absl::Status NotSent(absl::Status status);
+// A command's kDeadlineExceeded that IsNoReplyInTime (client.h) recognises.
+absl::Status NoReplyInTime(std::string message);
 bool WasNotSent(const absl::Status& status);
 
 // Posts `op`'s completion to its executor.

@@ -15,6 +15,7 @@
 #include <herald/common/log.h>
 #include <herald/common/strings.h>
 #include <herald/metrics/metrics.h>
+#include <herald/redis/client.h>
 
 namespace herald::api {
 
@@ -102,6 +103,13 @@ absl::Status ShuttingDownError() {
       "idempotent by request_id)");
 }
 
+absl::Status StoreTimeoutUnavailable(absl::Status status, std::string_view retry) {
+  if (!redis::IsNoReplyInTime(status)) return status;
+  return WithRetryInfo(
+      absl::UnavailableError(StrCat("Herald's store did not answer in time; ", retry)),
+      absl::Seconds(1));
+}
+
 Op<campaign::Caller> Bridge::Admit(std::string bearer, Access access) {
   absl::StatusOr<campaign::Caller> caller = co_await service_.Authenticate(bearer);
   if (!caller.ok()) co_return caller.status();
@@ -171,6 +179,10 @@ grpc::ServerUnaryReactor* Bridge::RunUnary(grpc::CallbackServerContext* context,
           log::Error("RPC failed with an exception", {{"method", method}, {"what", e.what()}});
           status = absl::InternalError("internal error");
         }
+        // A write may have been applied before its reply was lost: the retry is safe because
+        // creates are idempotent by request_id and every other write sets what it names.
+        status = StoreTimeoutUnavailable(
+            std::move(status), "retry the call (a create with the same request_id is made once)");
         const grpc::Status grpc_status = ToGrpcStatus(status);
         metrics_.Record(method, grpc_status.error_code(), absl::Now() - start);
         reactor->Finish(grpc_status);

@@ -69,6 +69,12 @@ std::chrono::nanoseconds TimeLeft(std::chrono::system_clock::time_point deadline
 // The status of a call refused, or a stream ended, because this server is shutting down.
 absl::Status ShuttingDownError();
 
+// A call's status as its client sees it. Redis not answering within its command timeout is
+// UNAVAILABLE with a retry delay, not DEADLINE_EXCEEDED (which clients read as their own deadline
+// and do not retry), and its message names no address of Herald's own; `retry` says what a retry
+// does. Any other status is unchanged.
+absl::Status StoreTimeoutUnavailable(absl::Status status, std::string_view retry);
+
 class Bridge {
  public:
   // `quota` (may be null: no quota) must outlive the bridge.

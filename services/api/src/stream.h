@@ -102,10 +102,13 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
                 // this is a read of Herald's state that Redis did not answer in time. A
                 // stream's reads have no side effects and it resumes from its cursor or
                 // revision: the client should open it again, as on any UNAVAILABLE.
-                status = WithRetryInfo(
-                    absl::UnavailableError(StrCat("Herald's store did not answer in time (",
-                                                  status.message(), "); open the stream again")),
-                    absl::Seconds(1));
+                status = StoreTimeoutUnavailable(std::move(status), "open the stream again");
+                if (absl::IsDeadlineExceeded(status)) {
+                  status = WithRetryInfo(
+                      absl::UnavailableError(StrCat("Herald's store did not answer in time (",
+                                                    status.message(), "); open the stream again")),
+                      absl::Seconds(1));
+                }
               }
             } else {
               status = WithRetryInfo(absl::ResourceExhaustedError(

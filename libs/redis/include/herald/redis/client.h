@@ -183,6 +183,10 @@ struct ClientConfig {
 // connections); errors are kInvalidArgument naming the field.
 absl::Status ValidateClientConfig(const ClientConfig& config);
 
+// Whether `status` is a command's failure for want of a reply within its deadline (the command
+// may or may not have run): Redis, not the caller, was slow. Such statuses are kDeadlineExceeded.
+bool IsNoReplyInTime(const absl::Status& status);
+
 // Metrics, when Client is given a registry (shared by every Client on that registry):
 //   herald_redis_commands_total{outcome}       commands finished, by outcome: ok, error_reply,
 //                                              timeout, unavailable, cancelled (a batch counts
