@@ -326,6 +326,31 @@ TEST_F(RedisClusterClientTest, WaitsOutMastersThatRedirectToEachOther) {
   EXPECT_TRUE(answered->is_nil());
 }
 
+// Masters still naming each other as a slot's owner when a command's deadline comes: the command
+// fails UNAVAILABLE (transient: a job defers, a caller retries), not with the MOVED reply's
+// FAILED_PRECONDITION, which says the client does not speak cluster at all.
+TEST_F(RedisClusterClientTest, MastersStillRedirectingAtTheDeadlineAreUnavailable) {
+  const std::string key = KeyWithTag("unsettled", "value");
+  const uint16_t slot = cluster::KeySlot(key);
+  const uint16_t owner = MasterOf(key);
+  const uint16_t other = AnotherMaster(owner);
+  const absl::StatusOr<std::string> other_id = cluster_->Command(other, {"CLUSTER", "MYID"});
+  const absl::StatusOr<std::string> owner_id = cluster_->Command(owner, {"CLUSTER", "MYID"});
+  ASSERT_TRUE(other_id.ok() && owner_id.ok());
+  ASSERT_EQ(cluster_->Command(owner, {"CLUSTER", "SETSLOT", StrCat(slot), "NODE", *other_id})
+                .value_or(""),
+            "OK");
+  const absl::StatusOr<Reply> read =
+      Await(io_.executor(), client_->Exec(Command{"GET", key}, absl::Milliseconds(800)));
+  EXPECT_TRUE(absl::IsUnavailable(read.status())) << read.status();
+  EXPECT_THAT(read.status().message(), HasSubstr(StrCat("slot ", slot)));
+  ASSERT_EQ(cluster_->Command(owner, {"CLUSTER", "SETSLOT", StrCat(slot), "NODE", *owner_id})
+                .value_or(""),
+            "OK");
+  const absl::StatusOr<Reply> again = Exec(Command{"GET", key});
+  EXPECT_TRUE(again.ok()) << again.status();
+}
+
 TEST_F(RedisClusterClientTest, ReplicatedScriptsWaitForTheirReplicas) {
   testing::LogCapture logs;
   ClientConfig config;

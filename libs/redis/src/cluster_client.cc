@@ -5,6 +5,7 @@
 #include <chrono>
 #include <set>
 
+#include <absl/strings/ascii.h>
 #include <absl/strings/match.h>
 #include <absl/strings/str_join.h>
 #include <boost/asio/co_spawn.hpp>
@@ -306,6 +307,7 @@ asio::awaitable<absl::StatusOr<std::vector<Reply>>> ClusterClient::Route(const R
     if (again.empty()) co_return replies;
 
     last = replies[again.front()].ToStatus();
+    const std::string refusal(replies[again.front()].str());
     // A command refused while queued aborts EXEC: nothing ran, so the whole transaction is sent
     // again. A WAIT after a redirected write is, with it, to count that write's replicas.
     if (request.whole) again = pending;
@@ -321,7 +323,15 @@ asio::awaitable<absl::StatusOr<std::vector<Reply>>> ClusterClient::Route(const R
     const bool bouncing = redirect && ++redirects > kImmediateRedirects;
     if (transient || bouncing) {
       RequestRefresh();
-      if (!co_await wait()) co_return replies;
+      if (co_await wait()) continue;
+      if (redirect) {
+        // Masters still naming each other as the slot's owner when the deadline came: a
+        // transient state of the cluster, not a MOVED the caller failed to follow.
+        co_return absl::UnavailableError(
+            StrCat("redis cluster: the owner of slot ", redirect->slot,
+                   " was still moving at the deadline; last: ", refusal));
+      }
+      co_return replies;
     }
   }
 }
@@ -486,7 +496,9 @@ asio::awaitable<absl::Status> ClusterClient::Refresh() {
     const Command shards("CLUSTER", "SHARDS");
     absl::StatusOr<Reply> reply = co_await node->client->Exec(shards, timeout);
     absl::StatusOr<cluster::SlotMap> map = absl::UnavailableError("");
-    if (!reply.ok() && absl::StrContains(reply.status().message(), "unknown subcommand")) {
+    // "ERR unknown subcommand" from 6.2, "ERR Unknown subcommand" from earlier servers.
+    if (!reply.ok() &&
+        absl::StrContains(absl::AsciiStrToLower(reply.status().message()), "unknown subcommand")) {
       const Command slots("CLUSTER", "SLOTS");
       reply = co_await node->client->Exec(slots, timeout);
       if (reply.ok()) map = cluster::SlotMap::FromSlots(*reply, candidate.host);
