@@ -218,9 +218,14 @@ absl::StatusOr<SlotMap> SlotMap::FromShards(const Reply& reply, std::string_view
     }
     if (slots->elements().empty()) continue;  // replicas only, or a master without slots
     std::optional<Node> master;
+    bool online = false;  // whether `master` reported itself online
     for (const Reply& node : nodes->elements()) {
       if (OptionalString(Field(node, "role")).value_or("") != "master") continue;
-      if (OptionalString(Field(node, "health")).value_or("online") == "failed") continue;
+      // Redis's documentation says "failed", its servers send "fail". A shard may list its dead
+      // old master beside the new one: an online master is preferred to any other.
+      const std::string health = OptionalString(Field(node, "health")).value_or("online");
+      if (health == "fail" || health == "failed" || (online && health != "online")) continue;
+      online = health == "online";
       const Reply* port_field = Field(node, "port");
       const absl::StatusOr<int64_t> port =
           port_field != nullptr ? port_field->AsInteger() : absl::NotFoundError("port");

@@ -116,6 +116,19 @@ TEST(SlotMapTest, FromShardsTakesTheLiveMasterAndItsPreferredEndpoint) {
   ASSERT_TRUE(partial.ok()) << partial.status();
   EXPECT_EQ(partial->uncovered(), kSlots);
   EXPECT_EQ(partial->MasterOf(0), nullptr);
+  // As servers spell it ("fail"), and a shard listing its dead old master after the new one.
+  const Reply dead = A({A({S("slots"), A({I(0), I(16383)}), S("nodes"),
+                           A({node("m1", "10.0.0.1", 7000, "master", "fail")})})});
+  auto none = SlotMap::FromShards(dead, "seed");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->MasterOf(0), nullptr);
+  const Reply promoted = A({A({S("slots"), A({I(0), I(16383)}), S("nodes"),
+                               A({node("m2", "10.0.0.2", 7001, "master", "online"),
+                                  node("m1", "10.0.0.1", 7000, "master", "fail")})})});
+  auto after = SlotMap::FromShards(promoted, "seed");
+  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_NE(after->MasterOf(0), nullptr);
+  EXPECT_EQ(after->MasterOf(0)->id, "m2");
 }
 
 TEST(RedirectTest, MovedAndAskNameTheSlotAndItsNode) {
