@@ -1572,6 +1572,66 @@ TEST_P(CampaignTest, WhatAnUnfinishedCampaignUsesCannotBeDeletedUntilItIsFinal) 
 
 // A segment's fields change through its update mask, only to valid values, and only while no
 // launched, unfinished campaign uses it; a refused update changes nothing.
+// An account changes what the mask names (or, without one, what the request sets); its team is
+// immutable: sent back unchanged it is accepted, a new one is refused and nothing changes.
+TEST_P(CampaignTest, AnAccountUpdateChangesWhatItNamesAndNeverItsTeam) {
+  const std::string tenant = "acctupdate";
+  const std::string key = NewTenant(tenant);
+  const std::vector<std::string> accounts = ImportAccounts(tenant, key, 1);
+  ASSERT_FALSE(accounts.empty());
+  auto other = testing::CreateTeamWithAccounts(stack_->channel(), key, tenant,
+                                               {.team_id = "other", .sim_team = 2});
+  ASSERT_TRUE(other.ok()) << other.status();
+  auto stub = v1::AccountService::NewStub(stack_->channel());
+  const auto get = [&] {
+    v1::GetAccountRequest req;
+    req.set_name(accounts[0]);
+    v1::Account a;
+    EXPECT_TRUE(stub->GetAccount(BearerContext(key).get(), req, &a).ok());
+    return a;
+  };
+  const auto update = [&](const v1::Account& account, std::vector<std::string> paths,
+                          v1::Account* out) {
+    v1::UpdateAccountRequest req;
+    *req.mutable_account() = account;
+    for (std::string& p : paths) req.mutable_update_mask()->add_paths(std::move(p));
+    return stub->UpdateAccount(BearerContext(key).get(), req, out);
+  };
+
+  v1::Account changed;
+  changed.set_name(accounts[0]);
+  changed.set_display_name("Renamed");
+  changed.set_sends_per_minute(30);  // not in the mask
+  v1::Account updated;
+  grpc::Status s = update(changed, {"display_name"}, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(updated.display_name(), "Renamed");
+  EXPECT_NE(updated.sends_per_minute(), 30);
+  EXPECT_EQ(get().DebugString(), updated.DebugString());
+
+  // Read, changed, sent back whole without a mask: the unchanged team comes along.
+  v1::Account whole = get();
+  whole.set_sends_per_minute(30);
+  s = update(whole, {}, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(updated.sends_per_minute(), 30);
+  EXPECT_EQ(updated.team(), StrCat("tenants/", tenant, "/teams/main"));
+
+  // Another team, with or without a mask: refused, and nothing changes.
+  const v1::Account before = get();
+  v1::Account moved = before;
+  moved.set_team(other->team.name());
+  moved.set_display_name("Moved");
+  for (const std::vector<std::string>& paths :
+       {std::vector<std::string>{}, std::vector<std::string>{"team", "display_name"}}) {
+    v1::Account out;
+    const grpc::Status refused = update(moved, paths, &out);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << refused.error_message();
+    EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("team"));
+    EXPECT_EQ(get().DebugString(), before.DebugString());
+  }
+}
+
 TEST_P(CampaignTest, ASegmentChangesOnlyWhileNoLaunchedCampaignUsesIt) {
   const std::string tenant = "segedit";
   const std::string key = NewTenant(tenant);

@@ -221,6 +221,18 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
               auto fields, ParseMask(req->account(), req->update_mask(),
                                      {"display_name", "sends_per_minute", "max_in_flight"}));
           HERALD_CO_RETURN_IF_ERROR(ValidateAccountFields(req->account(), &fields));
+          if (!req->account().team().empty() && req->update_mask().paths_size() == 0) {
+            // A whole account sent back (read, changed, updated): its team may come along
+            // unchanged, but a new one is refused rather than silently kept.
+            HERALD_CO_ASSIGN_OR_RETURN(store::Account stored,
+                                       co_await service_.GetAccount(c.tenant, id));
+            const std::string team = StrCat("tenants/", c.tenant, "/teams/", stored.team);
+            if (req->account().team() != team) {
+              co_return absl::InvalidArgumentError(
+                  StrCat("account.team: is immutable: the account is in ", team,
+                         "; delete it and create it in the other team to move it"));
+            }
+          }
           store::Account update{.tenant = c.tenant,
                                 .id = id,
                                 .display_name = req->account().display_name(),
