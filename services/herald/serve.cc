@@ -12,10 +12,15 @@
 
 #include <absl/strings/ascii.h>
 #include <absl/strings/str_split.h>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <signal.h>
 #include <string.h>
@@ -84,6 +89,21 @@ absl::StatusOr<Roles> ParseRoles(std::string_view value) {
 }
 
 namespace {
+
+// The event loop beats every kBeatInterval; /healthz fails once it has missed kLoopStall of them.
+constexpr absl::Duration kBeatInterval = absl::Seconds(1);
+constexpr absl::Duration kLoopStall = absl::Seconds(15);
+
+// Beats for the io_context it runs on until the context stops: a loop whose every thread is
+// blocked stops beating, and the liveness probe restarts the process.
+asio::awaitable<void> Beat(metrics::Liveness& liveness) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (true) {
+    liveness.Beat("io");
+    timer.expires_after(absl::ToChronoNanoseconds(kBeatInterval));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
 
 // A secret from its flag or from a file (trailing whitespace dropped); not both.
 absl::StatusOr<std::string> ReadSecret(std::string_view flag, const std::string& value,
@@ -455,7 +475,8 @@ int RunServe(const ServeConfig& config) {
 
   metrics::Readiness readiness(&registry);
   readiness.Set("lifecycle", absl::UnavailableError("starting"));
-  metrics::AdminServer admin(config.admin, registry, readiness);
+  metrics::Liveness liveness(kLoopStall);
+  metrics::AdminServer admin(config.admin, registry, readiness, &liveness);
   if (absl::Status s = admin.Start(); !s.ok()) {
     log::Error("cannot start", {{"status", s}});
     return 1;
@@ -494,6 +515,7 @@ int RunServe(const ServeConfig& config) {
   });
   std::vector<std::thread> io_threads;
   for (int i = 0; i < config.io_threads; ++i) io_threads.emplace_back([&ioc] { ioc.run(); });
+  asio::co_spawn(ioc, Beat(liveness), asio::detached);
 
   // Redis: readiness follows its connectivity; every role reports the queue's depths.
   redis::Client redis_client(ioc.get_executor(), config.redis, &registry);

@@ -1,3 +1,6 @@
+#include <atomic>
+#include <chrono>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
@@ -75,11 +78,50 @@ TEST_F(AdminServerTest, PromtoolRejectsBrokenExposition) {
   EXPECT_FALSE(testing::PromtoolCheckMetrics("# TYPE x counter\nx{a=\"unterminated} 1\n").ok());
 }
 
-TEST_F(AdminServerTest, HealthzIsAlwaysOk) {
+TEST_F(AdminServerTest, HealthzIsOkWhileDraining) {
   readiness_.Set("shutdown", absl::UnavailableError("draining"));
   auto res = HttpGet(port_, "/healthz");
   ASSERT_TRUE(res.ok());
   EXPECT_EQ(res->status, 200);
+}
+
+// /healthz follows the event loops' beats: live while each beat within the stall, 503 naming the
+// loop once one has been silent longer, live again at its next beat.
+TEST(AdminServerLivenessTest, HealthzFailsWhileALoopHasStalled) {
+  std::atomic<int64_t> now_s{1000};
+  const Liveness::Clock clock = [&now_s] {
+    return std::chrono::steady_clock::time_point(std::chrono::seconds(now_s.load()));
+  };
+  Registry registry;
+  Readiness readiness;
+  Liveness liveness(absl::Seconds(15), clock);
+  AdminServer server(AdminServerConfig{.address = {"127.0.0.1", 0}}, registry, readiness,
+                     &liveness);
+  ASSERT_TRUE(server.Start().ok());
+  const auto healthz = [&] { return HttpGet(server.port(), "/healthz"); };
+
+  auto res = healthz();  // no loop has beaten yet
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->status, 200);
+  liveness.Beat("io");
+  liveness.Beat("other");
+  now_s += 15;
+  res = healthz();
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->status, 200) << res->body;
+
+  liveness.Beat("other");
+  now_s += 1;  // "io" silent for 16 s
+  res = healthz();
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->status, 503);
+  EXPECT_EQ(res->body, "io has not run for 16s (stalled past 15s)\n");
+
+  liveness.Beat("io");
+  res = healthz();
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->status, 200) << res->body;
+  server.Stop();
 }
 
 TEST_F(AdminServerTest, ReadyzFollowsComponents) {

@@ -28,10 +28,12 @@ http::Response MakeResponse(const http::Request& req, bhttp::status status,
 
 class AdminServer::Impl {
  public:
-  Impl(AdminServerConfig config, const Registry& registry, const Readiness& readiness)
+  Impl(AdminServerConfig config, const Registry& registry, const Readiness& readiness,
+       const Liveness* liveness)
       : address_(config.address),
         registry_(registry),
         readiness_(readiness),
+        liveness_(liveness),
         server_(ioc_.get_executor(),
                 http::ServerConfig{.address = config.address,
                                    .name = "admin",
@@ -76,7 +78,12 @@ class AdminServer::Impl {
     if (path == "/metrics") {
       return MakeResponse(req, bhttp::status::ok, kTextContentType, registry_.Serialize());
     }
-    if (path == "/healthz") return MakeResponse(req, bhttp::status::ok, "text/plain", "ok\n");
+    if (path == "/healthz") {
+      const absl::Status live = liveness_ == nullptr ? absl::OkStatus() : liveness_->Check();
+      if (live.ok()) return MakeResponse(req, bhttp::status::ok, "text/plain", "ok\n");
+      return MakeResponse(req, bhttp::status::service_unavailable, "text/plain",
+                          StrCat(live.message(), "\n"));
+    }
     if (path == "/readyz") {
       const bool ready = readiness_.Ready();
       std::string report = readiness_.Report();
@@ -94,14 +101,15 @@ class AdminServer::Impl {
   const config::HostPort address_;
   const Registry& registry_;
   const Readiness& readiness_;
+  const Liveness* const liveness_;  // null: always live
   asio::io_context ioc_{1};
   http::Server server_;  // destroyed before ioc_
   std::thread thread_;
 };
 
 AdminServer::AdminServer(AdminServerConfig config, const Registry& registry,
-                         const Readiness& readiness)
-    : impl_(std::make_unique<Impl>(std::move(config), registry, readiness)) {}
+                         const Readiness& readiness, const Liveness* liveness)
+    : impl_(std::make_unique<Impl>(std::move(config), registry, readiness, liveness)) {}
 
 AdminServer::~AdminServer() = default;
 

@@ -59,4 +59,32 @@ std::string Readiness::Report() const {
   return out;
 }
 
+Liveness::Liveness(absl::Duration stall, Clock now) : stall_(stall), now_(std::move(now)) {}
+
+void Liveness::Beat(std::string_view loop) {
+  const auto now = now_();
+  std::lock_guard lock(mu_);
+  auto it = beats_.find(loop);
+  if (it == beats_.end()) {
+    beats_.emplace(std::string(loop), now);
+  } else {
+    it->second = now;
+  }
+}
+
+absl::Status Liveness::Check() const {
+  const auto now = now_();
+  std::string stalled;
+  std::lock_guard lock(mu_);
+  for (const auto& [loop, beat] : beats_) {
+    const absl::Duration silent = absl::FromChrono(now - beat);
+    if (silent <= stall_) continue;
+    StrAppend(&stalled, stalled.empty() ? "" : "; ", loop, " has not run for ",
+              absl::FormatDuration(absl::Trunc(silent, absl::Milliseconds(1))));
+  }
+  if (stalled.empty()) return absl::OkStatus();
+  return absl::UnavailableError(
+      StrCat(stalled, " (stalled past ", absl::FormatDuration(stall_), ")"));
+}
+
 }  // namespace herald::metrics

@@ -1,7 +1,8 @@
 // The admin HTTP server every Herald role runs on its own port:
 //
 //   GET /metrics  the registry in Prometheus text format 0.0.4
-//   GET /healthz  200 while the process is alive (liveness probe)
+//   GET /healthz  200 while the process is alive: while its event loops run (see Liveness); else
+//                 503 naming the stalled loops (liveness probe)
 //   GET /readyz   200 when every component is ready, else 503 with the reasons (readiness probe)
 //
 // It runs on its own thread and io_context, so scrapes and probes are answered even when the
@@ -30,8 +31,9 @@ struct AdminServerConfig {
 
 class AdminServer {
  public:
-  // `registry` and `readiness` must outlive the server.
-  AdminServer(AdminServerConfig config, const Registry& registry, const Readiness& readiness);
+  // `registry`, `readiness` and `liveness` (may be null: always live) must outlive the server.
+  AdminServer(AdminServerConfig config, const Registry& registry, const Readiness& readiness,
+              const Liveness* liveness = nullptr);
   ~AdminServer();  // Stops the server if running.
 
   AdminServer(const AdminServer&) = delete;

@@ -1,4 +1,4 @@
-// Readiness as reported by /readyz.
+// Readiness as reported by /readyz, and liveness as reported by /healthz.
 //
 // Components report their own state: the Redis client marks itself not ready while it has no
 // usable connection, the shutdown path marks the process "draining". The process is ready when
@@ -7,6 +7,7 @@
 // herald_ready{component} (1 ready, 0 not), which alerts read. Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -14,6 +15,7 @@
 #include <string_view>
 
 #include <absl/status/status.h>
+#include <absl/time/time.h>
 
 namespace prometheus {
 class Gauge;
@@ -52,6 +54,31 @@ class Readiness {
   std::map<std::string, absl::Status, std::less<>> components_;
   std::function<void(bool)> watcher_;  // guarded by mu_
   bool reported_ = false;              // what watcher_ was last told; guarded by mu_
+};
+
+// Liveness as reported by /healthz: each event loop the process serves from beats (Beat) from a
+// timer of its own, and the process is live while every loop that has beaten did so within
+// `stall`. A loop that stops (a deadlock, a handler that never returns) serves nothing, while the
+// admin server, on a thread of its own, would still answer: /healthz then fails and the
+// orchestrator restarts the process. Thread-safe.
+class Liveness {
+ public:
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+  explicit Liveness(absl::Duration stall, Clock now = &std::chrono::steady_clock::now);
+
+  // `loop` ran a beat now.
+  void Beat(std::string_view loop);
+
+  // OK, or UNAVAILABLE naming each loop silent for longer than the stall, and for how long.
+  absl::Status Check() const;
+
+  absl::Duration stall() const { return stall_; }
+
+ private:
+  const absl::Duration stall_;
+  const Clock now_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> beats_;  // guarded
 };
 
 }  // namespace herald::metrics
