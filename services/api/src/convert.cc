@@ -974,7 +974,8 @@ std::optional<store::MediaType> SniffMediaType(std::string_view bytes) {
   // (isom, mp42, ...) carry audio or video alike, and are left unknown.
   if (at(0, "\x89PNG\r\n\x1a\n") || at(0, "\xff\xd8\xff") || at(0, "GIF87a") || at(0, "GIF89a") ||
       (at(0, "RIFF") && at(8, "WEBP")) || at(4, "ftypheic") || at(4, "ftypheix") ||
-      at(4, "ftypmif1") || at(4, "ftypavif")) {
+      at(4, "ftypheim") || at(4, "ftypheis") || at(4, "ftyphevc") || at(4, "ftyphevx") ||
+      at(4, "ftypmif1") || at(4, "ftypmsf1") || at(4, "ftypavif") || at(4, "ftypavis")) {
     return store::MediaType::kImage;
   }
   if (at(0, "ID3") || at(0, "fLaC") || (at(0, "RIFF") && at(8, "WAVE")) || at(4, "ftypM4A ") ||
@@ -987,6 +988,18 @@ std::optional<store::MediaType> SniffMediaType(std::string_view bytes) {
 
 absl::Status CheckUploadedBytes(std::string_view bytes, store::MediaType type) {
   const std::optional<store::MediaType> sniffed = SniffMediaType(bytes);
+  if (!sniffed && type == store::MediaType::kImage) {
+    // Ogg, Matroska/WebM and the ISO family (whose image brands SniffMediaType knows) hold audio
+    // or video, never a still image.
+    auto at = [&](size_t pos, std::string_view magic) {
+      return bytes.size() >= pos + magic.size() && bytes.substr(pos, magic.size()) == magic;
+    };
+    if (at(0, "OggS") || at(0, "\x1a\x45\xdf\xa3") || at(4, "ftyp")) {
+      return Invalid("chunk",
+                     "the file is audio or video (an Ogg, Matroska/WebM or MP4-family container), "
+                     "but media_asset.type says image");
+    }
+  }
   if (!sniffed || *sniffed == type) return absl::OkStatus();
   return Invalid("chunk", StrCat("the file is ", WithArticle(MediaTypeWord(*sniffed)),
                                  ", but media_asset.type says ", MediaTypeWord(type)));

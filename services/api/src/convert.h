@@ -134,10 +134,12 @@ absl::Status ValidateTeamUpdate(const v1::Team& team, const std::vector<std::str
 absl::Status ValidateAccountFields(const v1::Account& account,
                                    const std::vector<std::string>* fields = nullptr);
 // The kind of media `bytes` are by their first bytes, where those name one kind (PNG, JPEG, GIF,
-// WebP, HEIC, AVIF; MP3, FLAC, WAV, M4A; QuickTime, M4V); nullopt otherwise (Ogg, Matroska and
+// WebP, HEIF/HEIC, AVIF; MP3, FLAC, WAV, M4A; QuickTime, M4V); nullopt otherwise (Ogg, Matroska and
 // generic MP4 brands hold audio or video alike).
 std::optional<store::MediaType> SniffMediaType(std::string_view bytes);
-// kInvalidArgument when an upload's bytes are plainly another kind of media than `type`.
+// kInvalidArgument when an upload's bytes are plainly another kind of media than `type`: a known
+// signature of another kind, or an audio or video container (Ogg, Matroska, a non-image ISO brand)
+// declared an image.
 absl::Status CheckUploadedBytes(std::string_view bytes, store::MediaType type);
 absl::StatusOr<store::MediaAsset> ParseMediaAsset(std::string_view tenant, const v1::MediaAsset& m,
                                                   bool uploaded);

@@ -470,7 +470,7 @@ TEST(SniffMediaTypeTest, KnownSignaturesOnly) {
   EXPECT_EQ(SniffMediaType(iso("qt  ")), MediaType::kVideo);
   EXPECT_EQ(SniffMediaType(iso("M4A ")), MediaType::kAudio);
   EXPECT_EQ(SniffMediaType("ID3\x04"), MediaType::kAudio);
-  // Generic brands, Ogg and Matroska hold audio or video alike: unknown, never refused.
+  // Generic brands, Ogg and Matroska hold audio or video alike: unknown, refused only as an image.
   EXPECT_EQ(SniffMediaType(iso("mp42")), std::nullopt);
   EXPECT_EQ(SniffMediaType(iso("isom")), std::nullopt);
   EXPECT_EQ(SniffMediaType("OggS"), std::nullopt);
@@ -479,6 +479,15 @@ TEST(SniffMediaTypeTest, KnownSignaturesOnly) {
   EXPECT_EQ(SniffMediaType(""), std::nullopt);
   EXPECT_TRUE(CheckUploadedBytes("plain text", MediaType::kImage).ok());
   EXPECT_TRUE(CheckUploadedBytes(iso("mp42"), MediaType::kAudio).ok());
+  EXPECT_TRUE(CheckUploadedBytes("OggS", MediaType::kVideo).ok());
+  // A container of audio or video is never an image.
+  for (const std::string& av :
+       {iso("mp42"), iso("isom"), std::string("OggS"), std::string("\x1a\x45\xdf\xa3")}) {
+    const absl::Status refused = CheckUploadedBytes(av, MediaType::kImage);
+    EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << av;
+    EXPECT_THAT(std::string(refused.message()), HasSubstr("chunk: the file is audio or video"));
+  }
+  EXPECT_TRUE(CheckUploadedBytes(iso("avif"), MediaType::kImage).ok());
   const absl::Status mov_as_image = CheckUploadedBytes(iso("qt  "), MediaType::kImage);
   EXPECT_EQ(mov_as_image.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(mov_as_image.message()),
