@@ -144,8 +144,11 @@ ABSL_FLAG(bool, redis_cluster, false,
 ABSL_FLAG(std::string, redis_username, "",
           "Redis ACL user to AUTH as, with --redis_password; empty: the default user.");
 ABSL_FLAG(std::string, redis_password, "",
-          "Redis password (AUTH). Prefer the environment (HERALD_REDIS_PASSWORD) to the command "
-          "line, where other users can see it.");
+          "Redis password (AUTH). Prefer --redis_password_file to the command line, where other "
+          "users can see it, and to the environment.");
+ABSL_FLAG(std::string, redis_password_file, "",
+          "A file holding the Redis password (trailing whitespace dropped; an empty file: no "
+          "password).");
 ABSL_FLAG(bool, redis_tls, false,
           "Connect to Redis over TLS (its tls-port); also set by a rediss:// --redis_address. The "
           "server's certificate is verified.");
@@ -364,6 +367,7 @@ int main(int argc, char** argv) {
       .redis_wait_timeout = absl::GetFlag(FLAGS_redis_wait_timeout),
       .redis_username = absl::GetFlag(FLAGS_redis_username),
       .redis_password = absl::GetFlag(FLAGS_redis_password),
+      .redis_password_file = absl::GetFlag(FLAGS_redis_password_file),
       .redis_tls = absl::GetFlag(FLAGS_redis_tls),
       .redis_tls_ca_file = absl::GetFlag(FLAGS_redis_tls_ca_file),
       .redis_tls_cert_file = absl::GetFlag(FLAGS_redis_tls_cert_file),

@@ -105,9 +105,10 @@ asio::awaitable<void> Beat(metrics::Liveness& liveness) {
   }
 }
 
-// A secret from its flag or from a file (trailing whitespace dropped); not both.
+// A secret from its flag or from a file (trailing whitespace dropped); not both. An empty file is
+// an error unless `empty_ok`.
 absl::StatusOr<std::string> ReadSecret(std::string_view flag, const std::string& value,
-                                       const std::string& file) {
+                                       const std::string& file, bool empty_ok = false) {
   if (file.empty()) return value;
   if (!value.empty()) {
     return absl::InvalidArgumentError(StrCat("--", flag, " and --", flag, "_file are exclusive"));
@@ -120,7 +121,7 @@ absl::StatusOr<std::string> ReadSecret(std::string_view flag, const std::string&
   while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) {
     secret.pop_back();
   }
-  if (secret.empty())
+  if (secret.empty() && !empty_ok)
     return absl::InvalidArgumentError(StrCat("--", flag, "_file: '", file, "' is empty"));
   return secret;
 }
@@ -265,11 +266,14 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
       config.redis.seeds.push_back(std::move(address));
     }
   }
-  if (!flags.redis_username.empty() && flags.redis_password.empty()) {
-    return absl::InvalidArgumentError("--redis_username needs --redis_password");
+  HERALD_ASSIGN_OR_RETURN(config.redis.password, ReadSecret("redis_password", flags.redis_password,
+                                                            flags.redis_password_file,
+                                                            /*empty_ok=*/true));
+  if (!flags.redis_username.empty() && config.redis.password.empty()) {
+    return absl::InvalidArgumentError(
+        "--redis_username needs --redis_password (or --redis_password_file)");
   }
   config.redis.username = flags.redis_username;
-  config.redis.password = flags.redis_password;
   config.redis.wait_replicas = flags.redis_wait_replicas;
   config.redis.wait_timeout = flags.redis_wait_timeout;
   config.redis.connections = flags.redis_connections;

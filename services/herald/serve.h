@@ -129,6 +129,7 @@ struct ServeFlags {
   absl::Duration redis_wait_timeout = absl::Seconds(1);
   std::string redis_username;
   std::string redis_password;
+  std::string redis_password_file;
   bool redis_tls = false;
   std::string redis_tls_ca_file;
   std::string redis_tls_cert_file;

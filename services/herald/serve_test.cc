@@ -1,5 +1,7 @@
 #include "serve.h"
 
+#include <fstream>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -83,6 +85,31 @@ TEST(ServeConfigTest, RedisAuthenticatesAsAnAclUser) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->redis.username, "herald");
   EXPECT_EQ(config->redis.password, "s3cret");
+}
+
+TEST(ServeConfigTest, TheRedisPasswordMayComeFromAFile) {
+  const std::string file = ::testing::TempDir() + "/redis-password";
+  {
+    std::ofstream out(file);
+    out << "s3cret\n";
+  }
+  ServeFlags flags = ValidFlags();
+  flags.redis_username = "herald";
+  flags.redis_password_file = file;
+  auto config = MakeServeConfig(flags);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->redis.password, "s3cret");
+
+  flags.redis_password = "also";
+  config = MakeServeConfig(flags);
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(std::string(config.status().message()),
+              HasSubstr("--redis_password and --redis_password_file are exclusive"));
+  flags.redis_password.clear();
+  flags.redis_password_file = "/nonexistent/redis-password";
+  config = MakeServeConfig(flags);
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("--redis_password_file"));
 }
 
 TEST(ServeConfigTest, ARedissAddressMeansTls) {

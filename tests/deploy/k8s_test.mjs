@@ -25,7 +25,6 @@
 // is not installed.
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import YAML from "yaml";
 
@@ -76,7 +75,7 @@ if (!flags.has("drain_timeout") || !flags.has("redis_address")) {
   throw new Error("could not read the flags from `herald --help`");
 }
 const flagOfEnv = new Map([...flags].map(([name, f]) => [f.env, name]));
-// Flags that carry a secret's value: given only as files (or, for the Redis password, a flag file).
+// Flags that carry a secret's value: given only as files.
 const SECRET_FLAGS = ["redis_password", "admin_key", "encryption_key"];
 // The Secrets a production cluster holds outside this repository (deploy/README.md).
 const EXTERNAL_SECRETS = new Set(["herald-redis", "herald-admin-key", "herald-encryption-key"]);
@@ -474,9 +473,9 @@ function invariantProblems(overlay, objects) {
         if (found.error) problem(`${cname}: ${what} ${file}: ${found.error}`);
         return found.content;
       };
-      const flagfile = flagArg(argv, "flagfile");
-      if (!flagfile) problem(`${cname}: no --flagfile with the Redis password`);
-      else fileInSecret(flagfile, "--flagfile");
+      const passwordFile = setting(argv, env, "redis_password_file");
+      if (!passwordFile) problem(`${cname}: no Redis password file`);
+      else fileInSecret(passwordFile, "Redis password file");
       const keyFile = setting(argv, env, "encryption_key_file");
       if (!keyFile)
         problem(
@@ -556,30 +555,18 @@ function invariantProblems(overlay, objects) {
       }
 
       // Herald itself accepts these flags and this environment (`version` parses them as `serve`).
-      const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "herald-k8s-"));
-      try {
-        const runArgs = ["version", ...argv.slice(1)].map((a) => {
-          if (!a.startsWith("--flagfile=")) return a;
-          const file = path.join(tmp, "flags");
-          const content = flagfile ? secretFile(c, secretVolumes, flagfile, find).content : null;
-          fs.writeFileSync(file, content ?? "--redis_password=placeholder\n");
-          return `--flagfile=${file}`;
-        });
-        const childEnv = Object.fromEntries(
-          Object.entries(process.env).filter(([k]) => !k.startsWith("HERALD_")),
+      const childEnv = Object.fromEntries(
+        Object.entries(process.env).filter(([k]) => !k.startsWith("HERALD_")),
+      );
+      const run = spawnSync(args.herald, ["version", ...argv.slice(1)], {
+        env: { ...childEnv, ...env },
+        encoding: "utf8",
+        timeout: 10000,
+      });
+      if (run.status !== 0)
+        problem(
+          `${cname}: herald refuses its flags and environment: ${(run.stderr || run.error?.message || "").trim()}`,
         );
-        const run = spawnSync(args.herald, runArgs, {
-          env: { ...childEnv, ...env },
-          encoding: "utf8",
-          timeout: 10000,
-        });
-        if (run.status !== 0)
-          problem(
-            `${cname}: herald refuses its flags and environment: ${(run.stderr || run.error?.message || "").trim()}`,
-          );
-      } finally {
-        fs.rmSync(tmp, { recursive: true, force: true });
-      }
     }
 
     // Network: DNS for everyone, HTTPS to the upstream for api and worker.
@@ -763,12 +750,11 @@ function invariantProblems(overlay, objects) {
         problem(`${named(w)}: its data directory ${dir} is not on a PersistentVolumeClaim`);
     }
     const secret = find("Secret", "herald-redis");
-    const herald = secret && decodeSecret(secret, "redis.flags");
+    const heraldPassword = secret && decodeSecret(secret, "password")?.trim();
     const own = secret && decodeSecret(secret, "auth.conf");
-    const heraldPassword = /^--redis_password=(.*)$/m.exec(herald || "")?.[1];
     const redisPassword = /^requirepass (.*)$/m.exec(own || "")?.[1];
     if (!heraldPassword || heraldPassword !== redisPassword)
-      problem("dev: Herald's Redis password (redis.flags) is not Redis' own (auth.conf)");
+      problem("dev: Herald's Redis password (password) is not Redis' own (auth.conf)");
   }
   return problems;
 }
