@@ -425,6 +425,29 @@ TEST_P(QueueApiTest, LimitsPausesAndInFlightCapsTakeEffectAtRunTime) {
   EXPECT_EQ(LeaseOne(shard).id, "j3");
 }
 
+// A pause, a limit or a weight is acknowledged to an API caller: with --redis_wait_replicas it
+// waits for the replicas as enqueues do. Without one the call fails UNAVAILABLE (applied on the
+// primary all the same), where a lease, which the lease timeout recovers, needs none.
+TEST_P(QueueApiTest, SettingsWaitForTheReplicasAsEnqueuesDo) {
+  if (GetParam() != Backend::kSingleNode) GTEST_SKIP() << "the single server has no replica";
+  redis::Client waiting(io_.executor(),
+                        redis::ClientConfig{.address = {"127.0.0.1", server_->port()},
+                                            .wait_replicas = 1,
+                                            .wait_timeout = absl::Milliseconds(20)});
+  waiting.Start();
+  Queue replicated(waiting, QueueConfig{.shards = 4}, &clock_);
+  const absl::Status paused = Run(replicated.PauseTeam("team_1"));
+  EXPECT_EQ(paused.code(), absl::StatusCode::kUnavailable) << paused;
+  const absl::Status limited =
+      Run(replicated.SetTeamLimits("team_1", {.per_minute = 60, .burst = 2}));
+  EXPECT_EQ(limited.code(), absl::StatusCode::kUnavailable) << limited;
+  EXPECT_TRUE(Run(replicated.Lease(Shard("team_1"), 1)).ok());
+
+  ASSERT_TRUE(Run(queue_->Enqueue(Spec("j1"))).ok());
+  EXPECT_TRUE(Run(queue_->Lease(Shard("team_1"), 10))->jobs.empty()) << "the pause was applied";
+  waiting.Stop();
+}
+
 TEST_P(QueueApiTest, TokensTakenOutsideJobsCountAgainstTheSameLimits) {
   const int shard = Shard("team_1");
   ASSERT_TRUE(Run(queue_->SetTeamLimits("team_1", {.per_minute = 60, .burst = 2})).ok());

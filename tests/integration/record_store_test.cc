@@ -171,6 +171,27 @@ TEST_P(RecordStoreTest, AReplayRenewsItsRequestIdsLifetime) {
   }
 }
 
+// PutReplicated writes as Put does, and with --redis_wait_replicas is acknowledged only once
+// enough replicas have it: a server without replicas refuses it UNAVAILABLE (written on the
+// primary all the same), while a plain Put is acknowledged by the primary alone.
+TEST_P(RecordStoreTest, PutReplicatedWaitsForTheReplicas) {
+  EXPECT_TRUE(io_.Run(store_->PutReplicated(teams_, "t1", "first")).ok());
+  EXPECT_THAT(Get(teams_, "t1"), Optional(std::string("first")));
+  if (GetParam() != Backend::kRedis) return;
+
+  redis::Client waiting(io_.executor(),
+                        redis::ClientConfig{.address = {"127.0.0.1", server_->port()},
+                                            .wait_replicas = 1,
+                                            .wait_timeout = absl::Milliseconds(20)});
+  waiting.Start();
+  std::unique_ptr<RecordStore> replicated = MakeRedisRecordStore(waiting);
+  const absl::Status refused = io_.Run(replicated->PutReplicated(teams_, "t2", "second"));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+  EXPECT_THAT(Get(teams_, "t2"), Optional(std::string("second")));
+  EXPECT_TRUE(io_.Run(replicated->Put(teams_, "t3", "third")).ok());
+  waiting.Stop();
+}
+
 TEST_P(RecordStoreTest, CreatedBySaysWhichIdARequestIdMade) {
   EXPECT_EQ(Must(store_->CreatedBy(teams_, "req-1")), std::nullopt);
   ASSERT_EQ(Create(teams_, "t1", "first", "req-1").code, CreateCode::kCreated);

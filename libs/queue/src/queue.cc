@@ -124,8 +124,9 @@ absl::Status ValidateQueueConfig(const QueueConfig& config) {
 }
 
 // Enqueue, ack (which may enqueue the next step) and nack (which may schedule a retry or
-// dead-letter) must survive a failover: with --redis_wait_replicas they wait for replicas.
-// Leases, heartbeats and reaping are recovered by the lease timeout if lost.
+// dead-letter) must survive a failover: with --redis_wait_replicas they wait for replicas, as
+// does configure (a pause, a limit or a weight an API caller is told was applied). Leases,
+// heartbeats and reaping are recovered by the lease timeout if lost.
 struct Queue::Scripts {
   static constexpr auto kReplicated = redis::Script::Durability::kReplicated;
   redis::Script enqueue{ScriptSource(ScriptId::kEnqueue), kReplicated};
@@ -134,7 +135,7 @@ struct Queue::Scripts {
   redis::Script nack{ScriptSource(ScriptId::kNack), kReplicated};
   redis::Script heartbeat{ScriptSource(ScriptId::kHeartbeat)};
   redis::Script reap{ScriptSource(ScriptId::kReap)};
-  redis::Script configure{ScriptSource(ScriptId::kConfigure)};
+  redis::Script configure{ScriptSource(ScriptId::kConfigure), kReplicated};
   redis::Script stats{ScriptSource(ScriptId::kStats)};
   redis::Script list_dead{ScriptSource(ScriptId::kListDead)};
   redis::Script take_dead{ScriptSource(ScriptId::kTakeDead)};

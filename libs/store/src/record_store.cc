@@ -114,6 +114,11 @@ const redis::Script& CreateScript() {
                                     redis::Script::Durability::kReplicated};
   return script;
 }
+const redis::Script& PutReplicatedScript() {
+  static const redis::Script script{"redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\nreturn 1",
+                                    redis::Script::Durability::kReplicated};
+  return script;
+}
 const redis::Script& ReplaceScript() {
   static const redis::Script script{StrCat(lua::kTables, "\n", lua::kReplace),
                                     redis::Script::Durability::kReplicated};
@@ -342,6 +347,15 @@ class RedisRecordStore final : public RecordStore {
     HERALD_CO_ASSIGN_OR_RETURN(const redis::Reply* exec, Executed(replies));
     if (!revision) co_return 0;
     co_return exec->elements().back().AsInteger();
+  }
+
+  boost::asio::awaitable<absl::Status> PutReplicated(Table table, std::string id,
+                                                     std::string document) override {
+    std::vector<std::string> keys{TableKey(table)};
+    std::vector<std::string> args{std::move(id), std::move(document)};
+    absl::StatusOr<redis::Reply> reply =
+        co_await client_.Eval(PutReplicatedScript(), std::move(keys), std::move(args));
+    co_return reply.status();
   }
 
   boost::asio::awaitable<absl::Status> PutExpiring(Table table, std::string id,
@@ -708,6 +722,11 @@ class MemoryRecordStore final : public RecordStore {
 };
 
 }  // namespace
+
+boost::asio::awaitable<absl::Status> RecordStore::PutReplicated(Table table, std::string id,
+                                                                std::string document) {
+  co_return (co_await Put(std::move(table), std::move(id), std::move(document))).status();
+}
 
 RecordStore::Op<ReplaceCode> RecordStore::Replace(Table table, std::string id, std::string expected,
                                                   std::string document,

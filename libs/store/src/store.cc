@@ -186,9 +186,10 @@ Store::Op<Created<T>> Store::Create(T record, RequestId request_id) {
       // confirmed by a replica), so the entry stays: one naming no key refuses the secret
       // nobody was given, as a failed removal would.
       std::string ref = StrCat(record.tenant, "/", record.id);
-      absl::StatusOr<int64_t> indexed =
-          co_await records_.Put(kKeyIndex, record.secret_sha256, std::move(ref));
-      HERALD_CO_RETURN_IF_ERROR(indexed.status());
+      // Replicated: the key is handed out once its create is, and the index must outlive a
+      // failover of its own shard ({platform}), not only the key record's.
+      HERALD_CO_RETURN_IF_ERROR(
+          co_await records_.PutReplicated(kKeyIndex, record.secret_sha256, std::move(ref)));
     }
     absl::StatusOr<CreateOutcome> created =
         co_await records_.Create(std::move(table), std::move(request));

@@ -365,16 +365,25 @@ TEST_F(StoreTest, FindApiKeyLooksUpTheSecretHash) {
 }
 
 // Records in `inner`, where each create is written and its answer then lost (a connection cut
-// after the write, a write the replicas did not confirm in time).
+// after the write, a write the replicas did not confirm in time); with `unreplicated`, no
+// replicated put is confirmed either (written all the same).
 class CreateAnswerLost final : public RecordStore {
  public:
-  explicit CreateAnswerLost(RecordStore& inner) : inner_(inner) {}
+  explicit CreateAnswerLost(RecordStore& inner, bool unreplicated = false)
+      : inner_(inner), unreplicated_(unreplicated) {}
 
   Op<CreateOutcome> Create(Table table, CreateRequest request) override {
     absl::StatusOr<CreateOutcome> written =
         co_await inner_.Create(std::move(table), std::move(request));
     if (!written.ok()) co_return written.status();
     co_return absl::UnavailableError("connection reset after the write");
+  }
+  boost::asio::awaitable<absl::Status> PutReplicated(Table table, std::string id,
+                                                     std::string document) override {
+    absl::Status written =
+        co_await inner_.PutReplicated(std::move(table), std::move(id), std::move(document));
+    if (!written.ok() || !unreplicated_) co_return written;
+    co_return absl::UnavailableError("WAIT: 0 of 1 replicas acknowledged the write");
   }
   Op<std::optional<std::string>> Get(Table table, std::string id) override {
     return inner_.Get(std::move(table), std::move(id));
@@ -433,7 +442,21 @@ class CreateAnswerLost final : public RecordStore {
 
  private:
   RecordStore& inner_;
+  const bool unreplicated_;
 };
+
+// A key's index entry is a replicated write: one its shard's replicas did not confirm fails the
+// create before the key is stored (the entry stays, naming no key).
+TEST_F(StoreTest, AKeyWhoseIndexEntryIsNotReplicatedIsNotCreated) {
+  CreateAnswerLost lossy(*records_, /*unreplicated=*/true);
+  Store store(lossy);
+  auto created =
+      Await(store.Create(ApiKey{.tenant = "acme", .id = "k1", .secret_sha256 = "aaaa"}, ""));
+  ASSERT_TRUE(absl::IsUnavailable(created.status())) << created.status();
+  EXPECT_THAT(std::string(created.status().message()), HasSubstr("replicas"));
+  auto stored = Await(store_.Get<ApiKey>("acme", "k1"));
+  EXPECT_TRUE(absl::IsNotFound(stored.status())) << stored.status();
+}
 
 // A key whose create was written but not answered still authenticates: the create's error
 // leaves the hash's index entry in place, as the key may exist.

@@ -170,6 +170,11 @@ class RecordStore {
   // tenant bumped in the same step.
   virtual Op<int64_t> Put(Table table, std::string id, std::string document,
                           std::optional<std::string> revision = std::nullopt) = 0;
+  // Put without a revision, acknowledged only once the replicas the store waits for
+  // (--redis_wait_replicas) have it: for a write a caller is told succeeded before it is read
+  // back, such as the index entry of an API key handed out. The default is Put.
+  virtual boost::asio::awaitable<absl::Status> PutReplicated(Table table, std::string id,
+                                                             std::string document);
   // Sets `id` unconditionally, and has the whole table expire `ttl` after this write (each write
   // starts the time again): for documents nobody needs once their reader has gone. The memory
   // store keeps them until the table is deleted.
