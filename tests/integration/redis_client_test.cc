@@ -353,6 +353,31 @@ TEST_F(RedisClientTest, ReconnectsAfterTheServerRestarts) {
   EXPECT_GT(MetricValue(registry_, R"(herald_redis_commands_total{outcome="unavailable"})"), 0);
 }
 
+// A server demoted to a replica behind the same address (a managed Redis's failover flips its
+// DNS name) answers writes READONLY: the connection that heard it is replaced, so a new one
+// resolves the address again, instead of refusing every write for good.
+TEST_F(RedisClientTest, AConnectionAnsweredReadOnlyIsReplaced) {
+  auto primary = RedisServer::Start();
+  ASSERT_TRUE(primary.ok()) << primary.status();
+  ClientConfig config = Config();
+  config.connections = 1;
+  Client client(io_.executor(), config, &registry_);
+  client.Start();
+  ASSERT_TRUE(Exec(client, {"SET", "k", "v"}).ok());
+  const double before = MetricValue(registry_, "herald_redis_reconnects_total");
+
+  ASSERT_EQ(*redis_->Command({"REPLICAOF", "127.0.0.1", StrCat((*primary)->port())}), "OK");
+  absl::StatusOr<Reply> refused = Exec(client, {"SET", "k", "w"});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("READONLY"));
+  ASSERT_TRUE(
+      WaitFor([&] { return MetricValue(registry_, "herald_redis_reconnects_total") > before; }));
+
+  ASSERT_EQ(*redis_->Command({"REPLICAOF", "NO", "ONE"}), "OK");
+  ASSERT_TRUE(WaitFor([&] { return Exec(client, {"SET", "k", "x"}).ok(); }));
+  EXPECT_EQ(Text(Exec(client, {"GET", "k"})), "x");
+}
+
 TEST_F(RedisClientTest, DeadlineExpiresAndTheLateReplyIsDiscarded) {
   ClientConfig config = Config();
   config.connections = 1;

@@ -531,18 +531,27 @@ asio::awaitable<absl::Status> Connection::ReadLoop() {
     auto [ec, n] = co_await ReadSome(asio::buffer(read_buffer_.get(), kReadBufferSize), kUseTuple);
     if (ec) co_return write_error_.ok() ? absl::UnavailableError(ReadError(ec)) : write_error_;
     const absl::Status fed = pipeline_.Feed(std::string_view(read_buffer_.get(), n), completed_);
+    bool demoted = false;
     if (!completed_.empty()) {
       client_->Answered();
       const SteadyClock::time_point now = SteadyClock::now();
       bool sent_again = false;
       for (PipelineRequest* request : completed_) {
+        demoted |= AnsweredReadOnly(*request);
         sent_again |= OnReplies(static_cast<Op*>(request), now);
       }
       completed_.clear();
       PostCompletions();
-      if (sent_again) StartWrite();
+      if (sent_again && !demoted) StartWrite();
     }
     if (!fed.ok()) co_return fed;
+    if (demoted) {
+      // The server is a replica now: a failover moved the primary, perhaps behind this same
+      // address (a managed Redis's DNS name). A new connection resolves the address again; this
+      // one would refuse every write for good.
+      co_return absl::UnavailableError(
+          "redis answered READONLY: the server is a replica now; reconnecting");
+    }
   }
 }
 
@@ -630,6 +639,14 @@ void Connection::EncodeEval(const Op& op) {
   for (const std::string& key : op.keys) argv_.push_back(key);
   for (const std::string& arg : op.args) argv_.push_back(arg);
   pipeline_.Encode(argv_);
+}
+
+bool Connection::AnsweredReadOnly(const PipelineRequest& request) {
+  const auto read_only = [](const Reply& r) {
+    return r.is_error() && r.str().starts_with("READONLY");
+  };
+  return read_only(request.reply) ||
+         std::any_of(request.replies.begin(), request.replies.end(), read_only);
 }
 
 bool Connection::OnReplies(Op* op, SteadyClock::time_point now) {

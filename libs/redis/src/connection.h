@@ -198,6 +198,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void EncodeEval(const Op& op);
   // Handles an op whose replies are in; true if it was sent again (NOSCRIPT).
   bool OnReplies(Op* op, SteadyClock::time_point now);
+  // Whether a reply of `request` is READONLY: the server was demoted to a replica.
+  static bool AnsweredReadOnly(const PipelineRequest& request);
   void ScheduleFlush();
   void StartWrite();
   void OnWritten(const boost::system::error_code& ec, uint64_t generation);

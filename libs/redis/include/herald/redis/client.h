@@ -10,7 +10,9 @@
 // - A small pool of connections (ClientConfig::connections); each command goes to one of them,
 //   round robin over the connected ones.
 // - Connections reconnect in the background with jittered exponential backoff; AUTH runs on
-//   every (re)connect when a password is configured.
+//   every (re)connect when a password is configured. A connection whose server answers READONLY
+//   (demoted to a replica, perhaps behind the same DNS name) is closed and made again, resolving
+//   the address anew; the command that heard it fails with kUnavailable.
 // - Every command has a deadline (ClientConfig::command_timeout unless given). A command that
 //   misses it fails with kDeadlineExceeded at once; its reply, if it comes later, is discarded
 //   and never taken for another command's. A command that had not been written yet is not sent.
