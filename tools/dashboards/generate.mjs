@@ -112,7 +112,7 @@ const overview = {
       { link: ['herald-ingest', 'Ingest'] },
     ),
     stat(
-      'Revenue',
+      'Revenue / min',
       'What fans paid per minute (gross, before the platform\'s fee), from the transactions.new ' +
         'webhook events recorded; tenant variable applies. A campaign\'s own figures are in its ' +
         'stats (GetCampaignStats).',
