@@ -256,6 +256,14 @@ function quantityCores(q) {
   return s.endsWith("m") ? Number(s.slice(0, -1)) / 1000 : Number(s);
 }
 
+// A memory quantity ("512Mi", "1Gi", "1G", "1048576") in bytes; NaN when not one.
+function quantityBytes(q) {
+  const m = /^(\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(String(q));
+  if (!m) return NaN;
+  const unit = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+  return Number(m[1]) * (m[2] ? unit[m[2]] : 1);
+}
+
 function portOf(hostPort) {
   const m = /:(\d+)$/.exec(hostPort || "");
   return m ? Number(m[1]) : null;
@@ -535,6 +543,17 @@ function invariantProblems(overlay, objects) {
         problem(
           `${cname}: terminationGracePeriodSeconds ${grace} is not above preStop ${pause} s + drain ${drain} s`,
         );
+      }
+
+      // The buffers a flood could fill stay well inside the memory limit: webhook bodies being
+      // read (ingest) and media uploads held (api), each at most a quarter / half of it.
+      const memory = quantityBytes(c.resources?.limits?.memory);
+      const buffers = { ingest: ["webhook_max_body_bytes_in_flight", 4], api: ["media_buffer_bytes", 2] };
+      if (buffers[role]) {
+        const [flag, share] = buffers[role];
+        const bytes = Number(setting(argv, env, flag));
+        if (!(bytes > 0 && bytes <= memory / share))
+          problem(`${cname}: --${flag}=${bytes} is over 1/${share} of its memory limit (${memory})`);
       }
 
       // Threads follow the CPU limit (0 would take every core of the node).
