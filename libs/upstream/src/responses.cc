@@ -1,6 +1,10 @@
 #include "responses.h"
 
+#include <algorithm>
 #include <type_traits>
+
+#include <absl/time/clock.h>
+#include <absl/time/time.h>
 
 #include <herald/common/status.h>
 #include <herald/common/strings.h>
@@ -19,6 +23,24 @@ std::optional<int64_t> HeaderInt(const HttpResponse& response, std::string_view 
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
   return ParseInt<int64_t>(v);
+}
+
+// Retry-After as whole seconds (what the upstream sends) or as an HTTP date (RFC 9110), from
+// now and at least zero; nullopt when absent or neither.
+std::optional<absl::Duration> RetryAfterOf(const HttpResponse& response) {
+  if (std::optional<int64_t> seconds = HeaderInt(response, "Retry-After")) {
+    if (*seconds < 0) return std::nullopt;
+    return absl::Seconds(*seconds);
+  }
+  const std::optional<std::string_view> value = response.Header("Retry-After");
+  if (!value.has_value()) return std::nullopt;
+  absl::Time at;
+  std::string err;
+  if (!absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", std::string(*value), absl::UTCTimeZone(), &at,
+                       &err)) {
+    return std::nullopt;
+  }
+  return std::max(absl::ZeroDuration(), absl::Ceil(at - absl::Now(), absl::Seconds(1)));
 }
 
 // Printable, bounded text for a status message.
@@ -207,10 +229,7 @@ ResponseInfo ReadResponseInfo(const HttpResponse& response) {
   info.rate_limit_remaining_minute = HeaderInt(response, "X-Rate-Limit-Remaining-Minute");
   info.credits_used = HeaderInt(response, "X-OFAPI-Credits-Used");
   info.credits_balance = HeaderInt(response, "X-OFAPI-Credits-Balance");
-  if (std::optional<int64_t> seconds = HeaderInt(response, "Retry-After");
-      seconds.has_value() && *seconds >= 0) {
-    info.retry_after = absl::Seconds(*seconds);
-  }
+  if (std::optional<absl::Duration> wait = RetryAfterOf(response)) info.retry_after = *wait;
   return info;
 }
 
@@ -257,9 +276,7 @@ absl::Status ClassifyHttpStatus(std::string_view endpoint, HttpMethod method,
   if (status == 429) {
     error.kind = ErrorKind::kRateLimited;
     code = absl::StatusCode::kResourceExhausted;
-    std::optional<int64_t> seconds = HeaderInt(response, "Retry-After");
-    error.retry_after =
-        seconds.has_value() && *seconds >= 0 ? absl::Seconds(*seconds) : default_retry_after;
+    error.retry_after = RetryAfterOf(response).value_or(default_retry_after);
   } else if (status == 402) {
     error.kind = ErrorKind::kOutOfCredits;
   } else if (status == 401) {
@@ -342,7 +359,7 @@ absl::StatusOr<QueueDetailResult> ParseQueueDetailBody(const JsonDocument& doc) 
 }
 
 absl::StatusOr<UploadedMedia> ParseUploadBody(const JsonDocument& doc) {
-  // upstream-api.md §3 documents a flat body naming the media `prefixed_id`; the vendor's
+  // The upstream's API reference documents a flat body naming the media `prefixed_id`; the vendor's
   // marketing sample wraps the same object in the envelope's `data` and names the media `id`.
   // Both are read: the body is flat when it names the media or a polling URL at its root.
   ObjectReader root = JsonReader(doc, "").Object();

@@ -478,6 +478,18 @@ TEST(ClassifyHttpStatus, RateLimitedWithRetryAfter) {
             "upstream send_mass_message: HTTP 429, retry after 17s: Too many requests");
 }
 
+// An HTTP date (RFC 9110's other form) is the time from now until then, never negative.
+TEST(ClassifyHttpStatus, RateLimitedWithRetryAfterAsADate) {
+  const std::string in_90s = absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT",
+                                              absl::Now() + absl::Seconds(90), absl::UTCTimeZone());
+  Classified c = Classify(429, "", {{"Retry-After", in_90s}});
+  EXPECT_EQ(c.error.kind, ErrorKind::kRateLimited);
+  EXPECT_GE(c.error.retry_after, absl::Seconds(85));
+  EXPECT_LE(c.error.retry_after, absl::Seconds(91));
+  Classified past = Classify(429, "", {{"Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT"}});
+  EXPECT_EQ(past.error.retry_after, absl::ZeroDuration());
+}
+
 TEST(ClassifyHttpStatus, RateLimitedWithoutRetryAfterUsesTheDefault) {
   for (HttpHeaders headers :
        {HttpHeaders{}, HttpHeaders{{"Retry-After", "soon"}}, HttpHeaders{{"Retry-After", "-5"}}}) {
