@@ -248,6 +248,12 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   } else if (addresses.starts_with("redis://")) {
     addresses.remove_prefix(8);
   }
+  if (addresses.find('@') != std::string_view::npos) {
+    // Not repeated back: the part before '@' is likely a password.
+    return absl::InvalidArgumentError(
+        "--redis_address: holds credentials (user:password@), which would show in process "
+        "listings; give them with --redis_username and --redis_password_file");
+  }
   config.redis.tls.ca_file = flags.redis_tls_ca_file;
   config.redis.tls.cert_file = flags.redis_tls_cert_file;
   config.redis.tls.key_file = flags.redis_tls_key_file;

@@ -9,6 +9,7 @@ namespace herald::serve {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 ServeFlags ValidFlags() {
   return {.role = "all",
@@ -110,6 +111,18 @@ TEST(ServeConfigTest, TheRedisPasswordMayComeFromAFile) {
   config = MakeServeConfig(flags);
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(std::string(config.status().message()), HasSubstr("--redis_password_file"));
+}
+
+TEST(ServeConfigTest, CredentialsInTheRedisAddressAreRefusedWithoutRepeatingThem) {
+  ServeFlags flags = ValidFlags();
+  for (const char* address :
+       {"rediss://herald:S3CRET@redis.internal:6380", "redis://S3CRET@redis.internal:6379"}) {
+    flags.redis_address = address;
+    auto config = MakeServeConfig(flags);
+    ASSERT_FALSE(config.ok()) << address;
+    EXPECT_THAT(std::string(config.status().message()), HasSubstr("--redis_password_file"));
+    EXPECT_THAT(std::string(config.status().message()), Not(HasSubstr("S3CRET")));
+  }
 }
 
 TEST(ServeConfigTest, ARedissAddressMeansTls) {
