@@ -4905,6 +4905,11 @@ TEST_P(CampaignTest, ListPagesNewestFirstAndFiltersByState) {
   EXPECT_EQ(campaigns->ListCampaigns(BearerContext(key).get(), list, &resp).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   list.clear_create_time_after();
+  // A bound set to the epoch is a filter, not the absence of one.
+  list.mutable_create_time_before()->set_seconds(0);
+  EXPECT_EQ(campaigns->ListCampaigns(BearerContext(key).get(), list, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  list.clear_create_time_before();
   {
     v1::ListCampaignsRequest inverted;
     inverted.set_parent("tenants/lister");

@@ -100,10 +100,13 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_ASSIGN_OR_RETURN(int size, ParsePageSize(req->page_size(), 50, 1000));
           // A token is good for the request it came from only: the same tenant and filters.
+          // An unset bound is not the epoch.
+          const auto bound = [](bool set, const google::protobuf::Timestamp& t) {
+            return set ? StrCat(t.seconds(), ".", t.nanos()) : std::string("-");
+          };
           std::string filter =
-              StrCat(c.tenant, "/", req->create_time_after().seconds(), ".",
-                     req->create_time_after().nanos(), "/", req->create_time_before().seconds(),
-                     ".", req->create_time_before().nanos(), "/");
+              StrCat(c.tenant, "/", bound(req->has_create_time_after(), req->create_time_after()),
+                     "/", bound(req->has_create_time_before(), req->create_time_before()), "/");
           HERALD_CO_ASSIGN_OR_RETURN(std::set<int> states,
                                      StateFilter(req->states(), v1::Campaign::State_IsValid));
           for (int s : states) StrAppend(&filter, s, ",");
