@@ -132,7 +132,8 @@ ABSL_FLAG(std::string, redis_address, "127.0.0.1:6379",
           "host:port of Redis; with --redis_cluster, one or more cluster nodes to read the slot "
           "map from, comma-separated (host:port,host:port,...).");
 ABSL_FLAG(int, redis_wait_replicas, 0,
-          "Writes that must survive a Redis failover (enqueue, ack, campaign and ingest commits) "
+          "Writes that must survive a Redis failover (enqueue, ack, queue settings, records, API "
+          "key index entries and ingest commits) "
           "are acknowledged only once this many replicas have them (WAIT); 0: the primary's "
           "acknowledgement suffices. See docs/architecture.md.");
 ABSL_FLAG(absl::Duration, redis_wait_timeout, absl::Seconds(1),

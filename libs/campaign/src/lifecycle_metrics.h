@@ -36,7 +36,7 @@ class LifecycleMetrics {
                              "when its job's lease had not paid for it, by caller: api (the "
                              "API's own calls) or worker (a job's calls after its first).")
                        .LabelNames({"caller"})
-                       .Buckets({0, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2})
+                       .Buckets({0, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 61})
                        .Register(registry)) {}
 
   // An upstream call's wait for tokens (zero when they were there).
