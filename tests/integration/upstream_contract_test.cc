@@ -577,7 +577,7 @@ TEST_F(UpstreamContractTest, UploadsByUrlAndBytesThenAPricedMessageWithPreviews)
 }
 
 // The simulator answering uploads as the vendor's marketing sample does: the usual envelope, the
-// media id as `data.id` (upstream-api.md §3 documents a flat `prefixed_id`).
+// media id as `data.id` (the upstream's API reference documents a flat `prefixed_id`).
 class UpstreamContractUploadInDataTest : public UpstreamContractTest {
  protected:
   UpstreamContractUploadInDataTest() { extra_sim_args_ = {"--upload_response_shape=data"}; }

@@ -977,7 +977,7 @@ TEST_F(UpstreamSimTest, SignedWebhooksWithRetriesDuplicatesAndLedgerTotals) {
   std::map<int64_t, int64_t> chat_message_of_fan;
   std::set<int64_t> in_vip;  // fans whose listsStates say they are in the seed's list 900
   for (const json::value& p : events["messages.sent"]) {
-    // The fan object carries its custom lists (upstream-api.md §6.5).
+    // The fan object carries its custom lists, as the upstream's sample does.
     const json::array& states = p.at("toUser").at("listsStates").as_array();
     ASSERT_EQ(states.size(), 1u);
     EXPECT_EQ(states[0].at("id"), 900);

@@ -61,7 +61,7 @@ Result<T> Interpret(std::string_view endpoint, HttpMethod method,
   return result;
 }
 
-// Success bodies (upstream-api.md §2-§5). Each fails with kInvalidArgument naming the JSON path
+// Success bodies of the upstream's REST API. Each fails with kInvalidArgument naming the JSON path
 // of the first field that does not match.
 absl::StatusOr<QueueItem> ParseQueueItemBody(const JsonDocument& doc);
 absl::StatusOr<std::vector<QueueItem>> ParseQueueListBody(const JsonDocument& doc);

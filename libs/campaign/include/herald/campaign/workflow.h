@@ -1,5 +1,5 @@
 // How a delivery (campaign × account) is carried out: a chain of queue jobs, one upstream call
-// each, chained with the queue's atomic ack-and-enqueue (design §5):
+// each, chained with the queue's atomic ack-and-enqueue:
 //
 //   upload_media(0) … upload_media(k-1) → send → poll(1) → poll(2) … (until the upstream queue
 //   reports done)

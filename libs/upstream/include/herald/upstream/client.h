@@ -216,7 +216,7 @@ class Client final : public Api {
   Call<Webhook> UpdateWebhook(std::string id, WebhookSpec spec) override;
   Call<bool> DeleteWebhook(std::string id) override;
 
-  // --- User lists beyond what Herald uses (upstream-api.md §4), for tools and operators ---
+  // --- User lists beyond what Herald uses, for tools and operators ---
 
   // GET /{list}: the list with its first members.
   Call<UserList> GetUserList(std::string account, std::string list_id);
@@ -230,14 +230,14 @@ class Client final : public Api {
   Call<UserListUsersPage> ListPinnedUsers(std::string account, std::string list_id,
                                           PageQuery query);
 
-  // --- Media and engagement beyond what Herald uses (upstream-api.md §3, §5) ---
+  // --- Media and engagement beyond what Herald uses ---
 
   // GET /api/{account}/media/uploads/{prefixed_id}/status: an asynchronous upload's progress.
   Call<UploadStatus> GetUploadStatus(std::string account, std::string prefixed_id);
   // GET …/engagement/messages/mass-messages/chart.
   Call<MassMessageChart> GetMassMessageChart(std::string account, ChartQuery query);
 
-  // --- Webhooks beyond what Herald uses (upstream-api.md §6.1) ---
+  // --- Webhooks beyond what Herald uses ---
 
   Call<Webhook> GetWebhook(std::string id);
   // GET /events: every event type a webhook can subscribe to.

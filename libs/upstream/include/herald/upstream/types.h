@@ -1,4 +1,4 @@
-// Herald's own request and response types for the upstream API (upstream-api.md §2-§5).
+// Herald's own request and response types for the upstream's REST API.
 //
 // Field names follow Herald's conventions; the wire names are noted where they differ. Money is
 // integer cents, parsed exactly (money.h). Numeric ids arrive as JSON numbers or strings and are

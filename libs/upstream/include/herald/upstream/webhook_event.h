@@ -1,4 +1,4 @@
-// The upstream's webhook deliveries, decoded into one normalised event (upstream-api.md §6).
+// The upstream's webhook deliveries, decoded into one normalised event.
 //
 // A delivery body is `{"event", "account_id", "payload"}`. Decoding is pure (no I/O, no clock),
 // bounded by the body's size, and never trusts the body: every field it uses is type-checked,

@@ -1,5 +1,5 @@
 // The simulated REST API (/api/...): authentication, the per-team minute limit, credits, the
-// vendor's envelope and headers, and every endpoint in docs/upstream-api.md's scope. Pure
+// vendor's envelope and headers, and every endpoint Herald's client knows. Pure
 // request -> response: the HTTP server owns sockets and fault injection, so this layer is
 // tested without either.
 //

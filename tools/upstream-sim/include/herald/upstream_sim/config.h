@@ -20,8 +20,8 @@ enum class FanBehavior {
   kSpendWeighted,  // scaled by the fan's propensity (big past spenders buy more), mean 1.0
 };
 
-// How POST .../media/upload answers. upstream-api.md §3 documents a flat body naming the media
-// `prefixed_id`; the vendor's marketing sample shows the usual envelope with the media as
+// How POST .../media/upload answers. The upstream's API reference documents a flat body naming the
+// media `prefixed_id`; the vendor's marketing sample shows the usual envelope with the media as
 // `data.id`. Clients must read both.
 enum class UploadResponseShape {
   kFlat,  // {"prefixed_id": "ofapi_media_…", "file_name": …}

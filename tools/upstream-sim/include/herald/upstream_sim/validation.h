@@ -1,4 +1,4 @@
-// Request validation as the upstream contract states it (docs/upstream-api.md), without any
+// Request validation as the upstream's API reference states it, without any
 // state: bodies are parsed and checked here; checks that need the account (media ids exist and
 // are unused, lists and fans exist) happen where the account is locked.
 //
