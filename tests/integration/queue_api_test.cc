@@ -427,7 +427,8 @@ TEST_P(QueueApiTest, LimitsPausesAndInFlightCapsTakeEffectAtRunTime) {
 
 // A pause, a limit or a weight is acknowledged to an API caller: with --redis_wait_replicas it
 // waits for the replicas as enqueues do. Without one the call fails UNAVAILABLE (applied on the
-// primary all the same), where a lease, which the lease timeout recovers, needs none.
+// primary all the same), where a lease, which the lease timeout recovers, needs none, nor a
+// token take or a push-back, which lose at most a token.
 TEST_P(QueueApiTest, SettingsWaitForTheReplicasAsEnqueuesDo) {
   if (GetParam() != Backend::kSingleNode) GTEST_SKIP() << "the single server has no replica";
   redis::Client waiting(io_.executor(),
@@ -442,6 +443,13 @@ TEST_P(QueueApiTest, SettingsWaitForTheReplicasAsEnqueuesDo) {
       Run(replicated.SetTeamLimits("team_1", {.per_minute = 60, .burst = 2}));
   EXPECT_EQ(limited.code(), absl::StatusCode::kUnavailable) << limited;
   EXPECT_TRUE(Run(replicated.Lease(Shard("team_1"), 1)).ok());
+  // A token take (every paced call's) and a push-back (a 429's) need none either.
+  ASSERT_TRUE(Run(queue_->SetTeamLimits("team_2", {.per_minute = 600, .burst = 10})).ok());
+  ASSERT_TRUE(Run(queue_->SetAccountLimits(
+                      "acct_b", {.tenant = "tenant_1", .team = "team_2", .per_minute = 60}))
+                  .ok());
+  EXPECT_TRUE(Run(replicated.TakeToken("team_2", "acct_b")).ok());
+  EXPECT_TRUE(Run(replicated.PushBackTeam("team_2", absl::Seconds(1))).ok());
 
   ASSERT_TRUE(Run(queue_->Enqueue(Spec("j1"))).ok());
   EXPECT_TRUE(Run(queue_->Lease(Shard("team_1"), 10))->jobs.empty()) << "the pause was applied";

@@ -125,8 +125,10 @@ absl::Status ValidateQueueConfig(const QueueConfig& config) {
 
 // Enqueue, ack (which may enqueue the next step) and nack (which may schedule a retry or
 // dead-letter) must survive a failover: with --redis_wait_replicas they wait for replicas, as
-// does configure (a pause, a limit or a weight an API caller is told was applied). Leases,
-// heartbeats and reaping are recovered by the lease timeout if lost.
+// do the settings configure.lua makes (a pause, a limit or a weight an API caller is told was
+// applied). The same script's token takes and push-backs do not: they are on every paced call's
+// path, and a lost one costs at most a token. Leases, heartbeats and reaping are recovered by
+// the lease timeout if lost.
 struct Queue::Scripts {
   static constexpr auto kReplicated = redis::Script::Durability::kReplicated;
   redis::Script enqueue{ScriptSource(ScriptId::kEnqueue), kReplicated};
@@ -136,6 +138,7 @@ struct Queue::Scripts {
   redis::Script heartbeat{ScriptSource(ScriptId::kHeartbeat)};
   redis::Script reap{ScriptSource(ScriptId::kReap)};
   redis::Script configure{ScriptSource(ScriptId::kConfigure), kReplicated};
+  redis::Script limiter{ScriptSource(ScriptId::kConfigure)};  // take and push_back
   redis::Script stats{ScriptSource(ScriptId::kStats)};
   redis::Script list_dead{ScriptSource(ScriptId::kListDead)};
   redis::Script take_dead{ScriptSource(ScriptId::kTakeDead)};
@@ -498,7 +501,7 @@ asio::awaitable<absl::Status> Queue::PushBackTeam(std::string team, absl::Durati
   const int shard = ShardOf(team);
   std::string subject = StrCat("team ", team);
   std::vector<std::string> args = script::EncodePushBack(Now(), std::move(team), delay);
-  co_return co_await Configure(client_, scripts_->configure, shard, std::move(args),
+  co_return co_await Configure(client_, scripts_->limiter, shard, std::move(args),
                                std::move(subject));
 }
 
@@ -510,7 +513,7 @@ asio::awaitable<absl::StatusOr<absl::Duration>> Queue::TakeToken(std::string tea
   std::string subject = account.empty() ? StrCat("team ", team) : StrCat("account ", account);
   std::vector<std::string> args = script::EncodeTake(Now(), std::move(team), std::move(account));
   HERALD_CO_ASSIGN_OR_RETURN(redis::Reply reply,
-                             co_await EvalOn(client_, scripts_->configure, shard, std::move(args)));
+                             co_await EvalOn(client_, scripts_->limiter, shard, std::move(args)));
   HERALD_CO_ASSIGN_OR_RETURN(const script::TakeResult taken, script::DecodeTake(reply));
   switch (taken.code) {
     case script::TakeCode::kTaken:
