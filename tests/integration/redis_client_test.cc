@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include <absl/strings/match.h>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -362,6 +363,12 @@ TEST_F(RedisClientTest, AConnectionAnsweredReadOnlyIsReplaced) {
   ClientConfig config = Config();
   config.connections = 1;
   Client client(io_.executor(), config, &registry_);
+  std::mutex mu;
+  std::string reported;  // the latest connectivity report
+  client.OnConnectivityChange([&](const absl::Status& status) {
+    std::lock_guard lock(mu);
+    reported = std::string(status.message());
+  });
   client.Start();
   ASSERT_TRUE(Exec(client, {"SET", "k", "v"}).ok());
   const double before = MetricValue(registry_, "herald_redis_reconnects_total");
@@ -372,6 +379,12 @@ TEST_F(RedisClientTest, AConnectionAnsweredReadOnlyIsReplaced) {
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("READONLY"));
   ASSERT_TRUE(
       WaitFor([&] { return MetricValue(registry_, "herald_redis_reconnects_total") > before; }));
+  // While the address still leads to the replica, no connection counts as up (reported, and
+  // backing off), rather than one made and dropped at every write.
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard lock(mu);
+    return !client.connected() && absl::StrContains(reported, "replica");
+  })) << reported;
 
   ASSERT_EQ(*redis_->Command({"REPLICAOF", "NO", "ONE"}), "OK");
   ASSERT_TRUE(WaitFor([&] { return Exec(client, {"SET", "k", "x"}).ok(); }));

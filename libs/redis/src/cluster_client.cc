@@ -405,6 +405,7 @@ ClusterClient::NodePtr ClusterClient::NodeLocked(const cluster::Node& node) {
   if (auto it = nodes_.find(address); it != nodes_.end()) return it->second;
   ClientConfig config = config_;
   config.cluster = false;
+  config.reconnect_on_readonly = false;  // MOVED and the slot map lead to the new primary
   config.seeds.clear();
   config.address = {node.host, static_cast<uint16_t>(node.port)};
   auto pool = std::make_shared<NodeClient>();

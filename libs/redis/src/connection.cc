@@ -449,20 +449,44 @@ asio::awaitable<absl::Status> Connection::Handshake() {
 
   // AUTH (or the PING) goes ahead of the commands already waiting, and alone: they are written
   // only once it has succeeded.
-  handshake_.reply = Reply();
   if (probe) {
     const std::string_view argv[] = {"PING"};
-    pipeline_.Encode(argv);
+    HERALD_CO_RETURN_IF_ERROR(co_await HandshakeCall(argv));
   } else if (config.username.empty()) {
     const std::string_view argv[] = {"AUTH", config.password};
-    pipeline_.Encode(argv);
+    HERALD_CO_RETURN_IF_ERROR(co_await HandshakeCall(argv));
   } else {
     const std::string_view argv[] = {"AUTH", config.username, config.password};
-    pipeline_.Encode(argv);
+    HERALD_CO_RETURN_IF_ERROR(co_await HandshakeCall(argv));
   }
+  if (handshake_.reply.is_error()) {
+    co_return absl::UnauthenticatedError(
+        StrCat(probe ? "PING refused: " : "AUTH refused: ", handshake_.reply.str()));
+  }
+  if (demoted_) {
+    // The last connection heard READONLY: this one counts as up only once the address leads to
+    // a primary again, so that a replica still behind it is a failed connect (backing off, and
+    // reported) rather than a connection made and dropped at every write.
+    const std::string_view argv[] = {"ROLE"};
+    HERALD_CO_RETURN_IF_ERROR(co_await HandshakeCall(argv));
+    // A ROLE the server refuses (an ACL without it) cannot tell: the connection goes ahead.
+    const Reply& role = handshake_.reply;
+    if (!role.is_error() && (role.elements().empty() || role.elements()[0].str() != "master")) {
+      co_return absl::UnavailableError(
+          "the server is a replica (it answered READONLY): waiting for this address to lead to "
+          "a primary");
+    }
+    demoted_ = false;
+  }
+  co_return absl::OkStatus();
+}
+
+asio::awaitable<absl::Status> Connection::HandshakeCall(std::span<const std::string_view> argv) {
+  handshake_.reply = Reply();
+  pipeline_.Encode(argv);
   pipeline_.PushFront(&handshake_);
-  const std::string_view auth = pipeline_.PrepareWrite(1);
-  auto [write_ec, written] = co_await Write(asio::buffer(auth), kUseTuple);
+  const std::string_view request = pipeline_.PrepareWrite(1);
+  auto [write_ec, written] = co_await Write(asio::buffer(request), kUseTuple);
   pipeline_.WriteDone();
   if (write_ec) co_return absl::UnavailableError(StrCat("write: ", write_ec.message()));
   while (completed_.empty()) {
@@ -478,11 +502,7 @@ asio::awaitable<absl::Status> Connection::Handshake() {
       co_return fed;
     }
   }
-  completed_.clear();  // only AUTH (or PING) was sent, so only it can have completed
-  if (handshake_.reply.is_error()) {
-    co_return absl::UnauthenticatedError(
-        StrCat(probe ? "PING refused: " : "AUTH refused: ", handshake_.reply.str()));
-  }
+  completed_.clear();  // only this command was sent, so only it can have completed
   co_return absl::OkStatus();
 }
 
@@ -537,7 +557,7 @@ asio::awaitable<absl::Status> Connection::ReadLoop() {
       const SteadyClock::time_point now = SteadyClock::now();
       bool sent_again = false;
       for (PipelineRequest* request : completed_) {
-        demoted |= AnsweredReadOnly(*request);
+        demoted |= client_->config.reconnect_on_readonly && AnsweredReadOnly(*request);
         sent_again |= OnReplies(static_cast<Op*>(request), now);
       }
       completed_.clear();
@@ -549,6 +569,7 @@ asio::awaitable<absl::Status> Connection::ReadLoop() {
       // The server is a replica now: a failover moved the primary, perhaps behind this same
       // address (a managed Redis's DNS name). A new connection resolves the address again; this
       // one would refuse every write for good.
+      demoted_ = true;
       co_return absl::UnavailableError(
           "redis answered READONLY: the server is a replica now; reconnecting");
     }

@@ -200,6 +200,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool OnReplies(Op* op, SteadyClock::time_point now);
   // Whether a reply of `request` is READONLY: the server was demoted to a replica.
   static bool AnsweredReadOnly(const PipelineRequest& request);
+  // Writes `argv` alone (ahead of the commands waiting) and reads its reply into handshake_.
+  boost::asio::awaitable<absl::Status> HandshakeCall(std::span<const std::string_view> argv);
   void ScheduleFlush();
   void StartWrite();
   void OnWritten(const boost::system::error_code& ec, uint64_t generation);
@@ -240,6 +242,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   PipelineRequest handshake_;  // the AUTH of the current connection attempt
   std::unique_ptr<char[]> read_buffer_;
   uint64_t generation_ = 0;  // connection attempts; stale write completions are ignored
+  bool demoted_ = false;     // the last connection heard READONLY: a connect checks ROLE
   bool handshaking_ = false;
   bool handshake_timed_out_ = false;
   bool writing_ = false;

@@ -12,7 +12,8 @@
 // - Connections reconnect in the background with jittered exponential backoff; AUTH runs on
 //   every (re)connect when a password is configured. A connection whose server answers READONLY
 //   (demoted to a replica, perhaps behind the same DNS name) is closed and made again, resolving
-//   the address anew; the command that heard it fails with kUnavailable.
+//   the address anew, and counts as up only once the address leads to a primary; the commands
+//   in flight on it fail with kUnavailable (ClientConfig::reconnect_on_readonly).
 // - Every command has a deadline (ClientConfig::command_timeout unless given). A command that
 //   misses it fails with kDeadlineExceeded at once; its reply, if it comes later, is discarded
 //   and never taken for another command's. A command that had not been written yet is not sent.
@@ -175,6 +176,10 @@ struct ClientConfig {
   std::string username;  // ACL user for AUTH; empty means the default user
   std::string password;  // AUTH on every (re)connect when non-empty; never logged
   int connections = 2;   // pool size (per master on a cluster)
+  // A connection whose server answers READONLY (demoted to a replica) is closed, and the next
+  // counts as up only once ROLE says the address leads to a primary again. The cluster client
+  // turns it off for its per-node clients: it follows the slot map to the new primary instead.
+  bool reconnect_on_readonly = true;
   absl::Duration connect_timeout = absl::Seconds(2);
   absl::Duration command_timeout = absl::Seconds(5);  // default per-command deadline
   absl::Duration reconnect_backoff_min = absl::Milliseconds(50);
