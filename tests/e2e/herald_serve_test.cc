@@ -28,6 +28,7 @@
 #include <herald/testing/redis_server.h>
 #include <herald/testing/simulator_process.h>
 #include <herald/testing/wait.h>
+#include <herald/v1/audience.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
 #include <herald/v1/events.grpc.pb.h>
 #include <herald/v1/media.grpc.pb.h>
@@ -415,6 +416,34 @@ TEST_F(HeraldServeTest, ACallWhoseRedisReadTimesOutIsUnavailable) {
   EXPECT_THAT(status.error_message(), HasSubstr("did not answer in time"));
   EXPECT_THAT(status.error_message(), Not(HasSubstr(std::to_string(redis_->port()))));
   EXPECT_THAT(status.error_details(), HasSubstr("RetryInfo"));
+}
+
+// A write whose Redis command does not answer in time may have been applied: it ends
+// DEADLINE_EXCEEDED saying so, not UNAVAILABLE, which clients retry on their own (a create
+// without a request_id would then be made twice).
+TEST_F(HeraldServeTest, AWriteWhoseRedisCommandTimesOutSaysItsOutcomeIsUnknown) {
+  auto herald = StartApi({"--redis_timeout=500ms"});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  std::shared_ptr<grpc::Channel> channel = Connect(**herald);
+  absl::StatusOr<std::string> key = testing::CreateTenant(channel, kAdmin, "slowwrite");
+  ASSERT_TRUE(key.ok()) << key.status();
+
+  // Writes wait for 3 s; reads (the key's check) are answered.
+  auto paused = redis_->Command({"CLIENT", "PAUSE", "3000", "WRITE"});
+  ASSERT_TRUE(paused.ok()) << paused.status();
+  v1::CreateSegmentRequest req;
+  req.set_parent("tenants/slowwrite");
+  req.mutable_segment()->set_display_name("Lapsed");
+  req.mutable_segment()->set_expired_only(true);
+  v1::Segment created;
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + *key);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  const grpc::Status status =
+      v1::AudienceService::NewStub(channel)->CreateSegment(&ctx, req, &created);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("may or may not have taken effect"));
+  EXPECT_THAT(status.error_message(), Not(HasSubstr(std::to_string(redis_->port()))));
 }
 
 // Redis stops answering while a stream is open: the stream's next read times out, and the

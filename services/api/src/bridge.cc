@@ -103,11 +103,21 @@ absl::Status ShuttingDownError() {
       "idempotent by request_id)");
 }
 
-absl::Status StoreTimeoutUnavailable(absl::Status status, std::string_view retry) {
+absl::Status StoreTimeoutStatus(absl::Status status, bool retry_safe, std::string_view retry) {
   if (!redis::IsNoReplyInTime(status)) return status;
+  if (!retry_safe) {
+    return absl::DeadlineExceededError(
+        "Herald's store did not answer in time, so the call may or may not have taken effect: "
+        "read what it changes before calling again (a create with a request_id may be retried "
+        "with the same one)");
+  }
   return WithRetryInfo(
       absl::UnavailableError(StrCat("Herald's store did not answer in time; ", retry)),
       absl::Seconds(1));
+}
+
+bool ReadOnlyMethod(std::string_view method) {
+  return method.starts_with("Get") || method.starts_with("List") || method.starts_with("Top");
 }
 
 Op<campaign::Caller> Bridge::Admit(std::string bearer, Access access) {
@@ -152,6 +162,7 @@ grpc::ServerUnaryReactor* Bridge::RunUnary(grpc::CallbackServerContext* context,
        hold = std::move(hold)]() mutable -> asio::awaitable<void> {
         const absl::Time start = absl::Now();
         absl::Status status;
+        bool started = false;  // the work ran, and may have written before a timeout
         try {
           absl::StatusOr<campaign::Caller> caller = co_await Admit(std::move(bearer), access);
           if (!caller.ok()) {
@@ -167,6 +178,7 @@ grpc::ServerUnaryReactor* Bridge::RunUnary(grpc::CallbackServerContext* context,
             // cancels it, and that must not cost every call a throw.
             asio::steady_timer timer(executor_);
             timer.expires_after(TimeLeft(deadline));
+            started = true;
             std::variant<absl::Status, std::tuple<boost::system::error_code>> outcome =
                 co_await (work(*caller) || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
             if (outcome.index() == 1) {
@@ -179,10 +191,11 @@ grpc::ServerUnaryReactor* Bridge::RunUnary(grpc::CallbackServerContext* context,
           log::Error("RPC failed with an exception", {{"method", method}, {"what", e.what()}});
           status = absl::InternalError("internal error");
         }
-        // A write may have been applied before its reply was lost: the retry is safe because
-        // creates are idempotent by request_id and every other write sets what it names.
-        status = StoreTimeoutUnavailable(
-            std::move(status), "retry the call (a create with the same request_id is made once)");
+        // Before the work (authenticating) or in a read, nothing was written: the client may
+        // retry. A write may have been applied before its reply was lost, and a create without
+        // a request_id would be made twice: that one is left to the client to check.
+        status = StoreTimeoutStatus(std::move(status), !started || ReadOnlyMethod(method),
+                                    "retry the call");
         const grpc::Status grpc_status = ToGrpcStatus(status);
         metrics_.Record(method, grpc_status.error_code(), absl::Now() - start);
         reactor->Finish(grpc_status);
