@@ -426,8 +426,8 @@ TEST_F(CampaignFaultsTest, ARetryOnASlowlyPacedAccountSendsAfterItsLookup) {
 
 // A segment's list whose creation was refused (503), on an account paced at 20 a minute (a token
 // every three seconds): the retry looks for the list by its name with the token its lease paid
-// for, and its creation's token is an interval away. The step waits that interval; before, it went
-// back to the queue, and each lease paid for the lookup again and never made the list.
+// for, and its creation's token is an interval away. The step waits that interval rather than go
+// back to the queue, where each lease would pay for the lookup again and never make the list.
 TEST_F(CampaignFaultsTest, ASegmentListRetryOnASlowlyPacedAccountMakesTheList) {
   std::vector<std::string> accounts;
   std::string media;

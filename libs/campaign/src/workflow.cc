@@ -671,12 +671,15 @@ constexpr absl::Duration kMaxPaceWait = absl::Seconds(2);
 constexpr absl::Duration kMaxSlowPaceWait = absl::Seconds(61);
 
 // How long a job's further call waits for its token before the job goes back to the queue. On an
-// account paced slower than a call every kMaxPaceWait, a step of several calls (a lookup and then
-// the call it was for) would otherwise pay its lease's token for its first call on every lease and
-// never reach its second: it waits one of the account's intervals instead.
-absl::Duration PaceWaitLimit(const store::Account& account) {
-  if (account.sends_per_minute <= 0) return kMaxPaceWait;
-  const absl::Duration interval = absl::Minutes(1) / account.sends_per_minute;
+// account (or team) paced slower than a call every kMaxPaceWait, a step of several calls (a
+// lookup and then the call it was for) would otherwise pay its lease's token for its first call
+// on every lease and never reach its second: it waits the slower of the two intervals instead.
+absl::Duration PaceWaitLimit(const store::Account& account, const store::Team& team) {
+  absl::Duration interval = absl::ZeroDuration();
+  if (account.sends_per_minute > 0) interval = absl::Minutes(1) / account.sends_per_minute;
+  if (team.rate_limit_per_minute > 0) {
+    interval = std::max(interval, absl::Minutes(1) / team.rate_limit_per_minute);
+  }
   return std::clamp(interval + absl::Seconds(1), kMaxPaceWait, kMaxSlowPaceWait);
 }
 
@@ -2831,14 +2834,18 @@ asio::awaitable<absl::StatusOr<PacedCall>> TakeTokenWithin(queue::Queue& queue, 
       out.retry_in = wait;
       co_return out;
     }
-    co_await clock.SleepFor(wait);
+    // Cut short (the job cancelled at a drain's deadline): the job goes back to the queue.
+    if (!co_await clock.SleepFor(wait)) {
+      out.retry_in = wait;
+      co_return out;
+    }
     out.waited += wait;
   }
 }
 
 asio::awaitable<absl::Status> DeliveryWorkflow::Pace(Context& ctx) {
   if (ctx.upstream_calls++ == 0) co_return absl::OkStatus();
-  const absl::Duration wait_limit = PaceWaitLimit(ctx.account);
+  const absl::Duration wait_limit = PaceWaitLimit(ctx.account, ctx.team);
   absl::StatusOr<PacedCall> paced =
       co_await TakeTokenWithin(queue_, clock_, ctx.job.team, ctx.job.account, wait_limit);
   if (!paced.ok()) {
