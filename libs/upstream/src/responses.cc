@@ -25,12 +25,15 @@ std::optional<int64_t> HeaderInt(const HttpResponse& response, std::string_view 
   return ParseInt<int64_t>(v);
 }
 
+// The longest Retry-After honoured: a team is not held back for days by one answer.
+constexpr absl::Duration kMaxRetryAfter = absl::Hours(1);
+
 // Retry-After as whole seconds (what the upstream sends) or as an HTTP date (RFC 9110), from
-// now and at least zero; nullopt when absent or neither.
+// now, between zero and kMaxRetryAfter; nullopt when absent or neither.
 std::optional<absl::Duration> RetryAfterOf(const HttpResponse& response) {
   if (std::optional<int64_t> seconds = HeaderInt(response, "Retry-After")) {
     if (*seconds < 0) return std::nullopt;
-    return absl::Seconds(*seconds);
+    return std::min(absl::Seconds(*seconds), kMaxRetryAfter);
   }
   const std::optional<std::string_view> value = response.Header("Retry-After");
   if (!value.has_value()) return std::nullopt;
@@ -40,7 +43,8 @@ std::optional<absl::Duration> RetryAfterOf(const HttpResponse& response) {
                        &err)) {
     return std::nullopt;
   }
-  return std::max(absl::ZeroDuration(), absl::Ceil(at - absl::Now(), absl::Seconds(1)));
+  return std::clamp(absl::Ceil(at - absl::Now(), absl::Seconds(1)), absl::ZeroDuration(),
+                    kMaxRetryAfter);
 }
 
 // Printable, bounded text for a status message.

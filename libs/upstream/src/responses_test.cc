@@ -488,6 +488,10 @@ TEST(ClassifyHttpStatus, RateLimitedWithRetryAfterAsADate) {
   EXPECT_LE(c.error.retry_after, absl::Seconds(91));
   Classified past = Classify(429, "", {{"Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT"}});
   EXPECT_EQ(past.error.retry_after, absl::ZeroDuration());
+  // At most an hour, either way.
+  EXPECT_EQ(Classify(429, "", {{"Retry-After", "999999"}}).error.retry_after, absl::Hours(1));
+  EXPECT_EQ(Classify(429, "", {{"Retry-After", "Fri, 01 Jan 2100 00:00:00 GMT"}}).error.retry_after,
+            absl::Hours(1));
 }
 
 TEST(ClassifyHttpStatus, RateLimitedWithoutRetryAfterUsesTheDefault) {
