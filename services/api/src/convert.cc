@@ -986,15 +986,38 @@ std::optional<store::MediaType> SniffMediaType(std::string_view bytes) {
   return std::nullopt;
 }
 
+namespace {
+
+// Whether `bytes` are an Ogg or Matroska/WebM file, or of the ISO family without an image brand
+// (HEIF, AVIF, ...) among its major and compatible brands: audio or video, never a still image.
+bool AudioOrVideoContainer(std::string_view bytes) {
+  auto at = [&](size_t pos, std::string_view magic) {
+    return bytes.size() >= pos + magic.size() && bytes.substr(pos, magic.size()) == magic;
+  };
+  if (at(0, "OggS") || at(0, "\x1a\x45\xdf\xa3")) return true;
+  if (!at(4, "ftyp")) return false;
+  // The ftyp box: its size, "ftyp", the major brand, a minor version, then compatible brands.
+  size_t size = 0;
+  for (size_t i = 0; i < 4; ++i) size = size << 8 | static_cast<unsigned char>(bytes[i]);
+  size = std::min(size, bytes.size());
+  constexpr std::string_view kImageBrands[] = {"mif1", "mif2", "msf1", "heic", "heix", "heim",
+                                               "heis", "hevc", "hevx", "avif", "avis", "avci",
+                                               "jpeg", "MiHB", "MiHE", "MiPr", "crx "};
+  for (size_t pos = 8; pos + 4 <= size; pos += pos == 8 ? 8 : 4) {
+    const std::string_view brand = bytes.substr(pos, 4);
+    for (std::string_view image : kImageBrands) {
+      if (brand == image) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 absl::Status CheckUploadedBytes(std::string_view bytes, store::MediaType type) {
   const std::optional<store::MediaType> sniffed = SniffMediaType(bytes);
   if (!sniffed && type == store::MediaType::kImage) {
-    // Ogg, Matroska/WebM and the ISO family (whose image brands SniffMediaType knows) hold audio
-    // or video, never a still image.
-    auto at = [&](size_t pos, std::string_view magic) {
-      return bytes.size() >= pos + magic.size() && bytes.substr(pos, magic.size()) == magic;
-    };
-    if (at(0, "OggS") || at(0, "\x1a\x45\xdf\xa3") || at(4, "ftyp")) {
+    if (AudioOrVideoContainer(bytes)) {
       return Invalid("chunk",
                      "the file is audio or video (an Ogg, Matroska/WebM or MP4-family container), "
                      "but media_asset.type says image");

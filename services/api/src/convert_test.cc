@@ -488,6 +488,15 @@ TEST(SniffMediaTypeTest, KnownSignaturesOnly) {
     EXPECT_THAT(std::string(refused.message()), HasSubstr("chunk: the file is audio or video"));
   }
   EXPECT_TRUE(CheckUploadedBytes(iso("avif"), MediaType::kImage).ok());
+  // An image brand among the compatible ones makes it an image, whatever the major brand.
+  const auto box = [](std::string_view major, std::string_view compatible) {
+    const std::string body = StrCat(major, std::string("\0\0\0\0", 4), compatible);
+    return StrCat(std::string("\0\0\0", 3), std::string(1, static_cast<char>(8 + body.size())),
+                  "ftyp", body);
+  };
+  EXPECT_TRUE(CheckUploadedBytes(box("mif2", "mif2heic"), MediaType::kImage).ok());
+  EXPECT_TRUE(CheckUploadedBytes(box("crx ", "crx isom"), MediaType::kImage).ok());
+  EXPECT_FALSE(CheckUploadedBytes(box("isom", "isomiso2avc1mp41"), MediaType::kImage).ok());
   const absl::Status mov_as_image = CheckUploadedBytes(iso("qt  "), MediaType::kImage);
   EXPECT_EQ(mov_as_image.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(mov_as_image.message()),
