@@ -100,9 +100,11 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
           HERALD_CO_RETURN_IF_ERROR(OwnParent(c.tenant, req->parent()));
           HERALD_CO_ASSIGN_OR_RETURN(int size, ParsePageSize(req->page_size(), 50, 1000));
           // A token is good for the request it came from only: the same tenant and filters.
-          // An unset bound is not the epoch.
+          // A bound set to the epoch is not an unset one (both 0.0 before, kept so that tokens
+          // outlive a rolling deploy).
           const auto bound = [](bool set, const google::protobuf::Timestamp& t) {
-            return set ? StrCat(t.seconds(), ".", t.nanos()) : std::string("-");
+            const bool epoch = set && t.seconds() == 0 && t.nanos() == 0;
+            return StrCat(epoch ? "=" : "", t.seconds(), ".", t.nanos());
           };
           std::string filter =
               StrCat(c.tenant, "/", bound(req->has_create_time_after(), req->create_time_after()),
