@@ -58,13 +58,14 @@ class Readiness {
 
 // Liveness as reported by /healthz: each event loop the process serves from beats (Beat) from a
 // timer of its own, and the process is live while every loop that has beaten did so within
-// `stall`. A loop that stops (a deadlock, a handler that never returns) serves nothing, while the
-// admin server, on a thread of its own, would still answer: /healthz then fails and the
-// orchestrator restarts the process. Thread-safe.
+// `stall`. A loop whose every thread is stuck (a deadlock, handlers that never return) serves
+// nothing, while the admin server, on a thread of its own, would still answer: /healthz then
+// fails and the orchestrator restarts the process. Thread-safe.
 class Liveness {
  public:
   using Clock = std::function<std::chrono::steady_clock::time_point()>;
-  explicit Liveness(absl::Duration stall, Clock now = &std::chrono::steady_clock::now);
+  explicit Liveness(
+      absl::Duration stall, Clock now = [] { return std::chrono::steady_clock::now(); });
 
   // `loop` ran a beat now.
   void Beat(std::string_view loop);
