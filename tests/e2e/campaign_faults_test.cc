@@ -63,6 +63,18 @@ class CampaignFaultsTest : public ::testing::Test {
     return *key;
   }
 
+  // Paces `account` (a resource name) at `per_minute` upstream calls a minute.
+  void SetPace(const std::string& key, const std::string& account, int32_t per_minute) {
+    v1::UpdateAccountRequest update;
+    update.mutable_account()->set_name(account);
+    update.mutable_account()->set_sends_per_minute(per_minute);
+    update.mutable_update_mask()->add_paths("sends_per_minute");
+    v1::Account updated;
+    const grpc::Status s = v1::AccountService::NewStub(stack_->channel())
+                               ->UpdateAccount(BearerContext(key).get(), update, &updated);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
   // A $9 message with `media`, or without media a free text (no media id the upstream could
   // refuse as spent).
   std::string CreateCampaign(const std::string& key, const std::vector<std::string>& accounts,
@@ -407,14 +419,7 @@ TEST_F(CampaignFaultsTest, ARetryOnASlowlyPacedAccountSendsAfterItsLookup) {
   const std::string key = Prepare(accounts, media);
   ASSERT_FALSE(accounts.empty());
   const std::vector<std::string> paced(accounts.begin(), accounts.begin() + 1);
-  v1::UpdateAccountRequest update;
-  update.mutable_account()->set_name(paced[0]);
-  update.mutable_account()->set_sends_per_minute(12);
-  update.mutable_update_mask()->add_paths("sends_per_minute");
-  v1::Account updated;
-  const grpc::Status s = v1::AccountService::NewStub(stack_->channel())
-                             ->UpdateAccount(BearerContext(key).get(), update, &updated);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_NO_FATAL_FAILURE(SetPace(key, paced[0], 12));
   ASSERT_NO_FATAL_FAILURE(SimRequest(
       "POST", "/_sim/faults",
       R"({"methods":["POST"],"path_contains":"/mass-messaging","error_rate":1,"error_status":503,)"
@@ -434,21 +439,14 @@ TEST_F(CampaignFaultsTest, ASegmentListRetryOnASlowlyPacedAccountMakesTheList) {
   const std::string key = Prepare(accounts, media);
   ASSERT_FALSE(accounts.empty());
   const std::vector<std::string> paced(accounts.begin(), accounts.begin() + 1);
-  v1::UpdateAccountRequest update;
-  update.mutable_account()->set_name(paced[0]);
-  update.mutable_account()->set_sends_per_minute(20);
-  update.mutable_update_mask()->add_paths("sends_per_minute");
-  v1::Account updated;
-  grpc::Status s = v1::AccountService::NewStub(stack_->channel())
-                       ->UpdateAccount(BearerContext(key).get(), update, &updated);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_NO_FATAL_FAILURE(SetPace(key, paced[0], 20));
   v1::CreateSegmentRequest sreq;
   sreq.set_parent("tenants/agency");
   sreq.mutable_segment()->set_display_name("Lapsed");
   sreq.mutable_segment()->set_expired_only(true);
   v1::Segment segment;
-  s = v1::AudienceService::NewStub(stack_->channel())
-          ->CreateSegment(BearerContext(key).get(), sreq, &segment);
+  grpc::Status s = v1::AudienceService::NewStub(stack_->channel())
+                       ->CreateSegment(BearerContext(key).get(), sreq, &segment);
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_NO_FATAL_FAILURE(
       SimRequest("POST", "/_sim/faults",

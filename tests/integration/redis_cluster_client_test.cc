@@ -106,6 +106,15 @@ class RedisClusterClientTest : public ::testing::Test {
     absl::StatusOr<std::string> v = cluster_->Command(port, {"GET", key});
     return v.ok() ? *v : StrCat("(failed) ", v.status().ToString());
   }
+  // Has the master on `port` alone take `slot` for the master on `to`'s (CLUSTER SETSLOT ...
+  // NODE): the other masters do not hear of it.
+  void GiveSlot(uint16_t port, uint16_t slot, uint16_t to) {
+    const absl::StatusOr<std::string> id = cluster_->Command(to, {"CLUSTER", "MYID"});
+    ASSERT_TRUE(id.ok()) << id.status();
+    ASSERT_EQ(
+        cluster_->Command(port, {"CLUSTER", "SETSLOT", StrCat(slot), "NODE", *id}).value_or(""),
+        "OK");
+  }
   uint16_t MasterOf(std::string_view key) {
     const std::optional<uint16_t> port = cluster_->MasterPortOf(cluster::KeySlot(key));
     EXPECT_TRUE(port.has_value());
@@ -286,13 +295,8 @@ TEST_F(RedisClusterClientTest, WaitsOutMastersThatRedirectToEachOther) {
   const uint16_t slot = cluster::KeySlot(key);
   const uint16_t owner = MasterOf(key);
   const uint16_t other = AnotherMaster(owner);
-  const absl::StatusOr<std::string> other_id = cluster_->Command(other, {"CLUSTER", "MYID"});
-  const absl::StatusOr<std::string> owner_id = cluster_->Command(owner, {"CLUSTER", "MYID"});
-  ASSERT_TRUE(other_id.ok() && owner_id.ok());
   // The owner gives the (empty) slot away; `other` never hears of it.
-  ASSERT_EQ(cluster_->Command(owner, {"CLUSTER", "SETSLOT", StrCat(slot), "NODE", *other_id})
-                .value_or(""),
-            "OK");
+  ASSERT_NO_FATAL_FAILURE(GiveSlot(owner, slot, other));
   ASSERT_THAT(ReadOn(owner, key), HasSubstr(StrCat("MOVED ", slot, " 127.0.0.1:", other)));
   ASSERT_THAT(ReadOn(other, key), HasSubstr(StrCat("MOVED ", slot, " 127.0.0.1:", owner)));
   // GETs the two masters refused with a redirect.
@@ -317,9 +321,7 @@ TEST_F(RedisClusterClientTest, WaitsOutMastersThatRedirectToEachOther) {
   EXPECT_EQ(read.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
 
   // The owner takes the slot back: the masters agree again, and the read is answered.
-  ASSERT_EQ(cluster_->Command(owner, {"CLUSTER", "SETSLOT", StrCat(slot), "NODE", *owner_id})
-                .value_or(""),
-            "OK");
+  ASSERT_NO_FATAL_FAILURE(GiveSlot(owner, slot, owner));
   ASSERT_EQ(read.wait_for(std::chrono::seconds(15)), std::future_status::ready);
   const absl::StatusOr<Reply> answered = read.get();
   ASSERT_TRUE(answered.ok()) << answered.status();
@@ -334,19 +336,12 @@ TEST_F(RedisClusterClientTest, MastersStillRedirectingAtTheDeadlineAreUnavailabl
   const uint16_t slot = cluster::KeySlot(key);
   const uint16_t owner = MasterOf(key);
   const uint16_t other = AnotherMaster(owner);
-  const absl::StatusOr<std::string> other_id = cluster_->Command(other, {"CLUSTER", "MYID"});
-  const absl::StatusOr<std::string> owner_id = cluster_->Command(owner, {"CLUSTER", "MYID"});
-  ASSERT_TRUE(other_id.ok() && owner_id.ok());
-  ASSERT_EQ(cluster_->Command(owner, {"CLUSTER", "SETSLOT", StrCat(slot), "NODE", *other_id})
-                .value_or(""),
-            "OK");
+  ASSERT_NO_FATAL_FAILURE(GiveSlot(owner, slot, other));
   const absl::StatusOr<Reply> read =
       Await(io_.executor(), client_->Exec(Command{"GET", key}, absl::Milliseconds(800)));
   EXPECT_TRUE(absl::IsUnavailable(read.status())) << read.status();
   EXPECT_THAT(read.status().message(), HasSubstr(StrCat("slot ", slot)));
-  ASSERT_EQ(cluster_->Command(owner, {"CLUSTER", "SETSLOT", StrCat(slot), "NODE", *owner_id})
-                .value_or(""),
-            "OK");
+  ASSERT_NO_FATAL_FAILURE(GiveSlot(owner, slot, owner));
   const absl::StatusOr<Reply> again = Exec(Command{"GET", key});
   EXPECT_TRUE(again.ok()) << again.status();
 }
