@@ -528,7 +528,11 @@ void ClusterClient::Apply(const cluster::SlotMap& map) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_.load()) return;
     std::vector<NodePtr> masters;
-    for (const cluster::Node& m : map.masters()) masters.push_back(NodeLocked(m));
+    for (const cluster::Node& m : map.masters()) {
+      masters.push_back(NodeLocked(m));
+      // Stopped since the check above (Stop() does not take the lock): nothing to apply.
+      if (masters.back() == nullptr) return;
+    }
     for (int slot = 0; slot < cluster::kSlots; ++slot) {
       const cluster::Node* owner = map.MasterOf(static_cast<uint16_t>(slot));
       owners_[static_cast<size_t>(slot)] =
