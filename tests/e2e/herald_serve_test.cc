@@ -106,6 +106,11 @@ TEST_F(HeraldServeTest, ProbesAndMetricsAnswer) {
   auto healthz = HttpGet((*herald)->admin_port(), "/healthz");
   ASSERT_TRUE(healthz.ok());
   EXPECT_EQ(healthz->status, 200);
+  // Live because its event loop beats, not for want of a loop to watch.
+  EXPECT_TRUE(testing::WaitFor([&] {
+    auto beating = HttpGet((*herald)->admin_port(), "/healthz");
+    return beating.ok() && beating->status == 200 && beating->body == "io: ok\n";
+  }));
   auto metrics = HttpGet((*herald)->admin_port(), "/metrics");
   ASSERT_TRUE(metrics.ok());
   EXPECT_THAT(metrics->body, HasSubstr("herald_build_info{roles=\"api,worker,ingest\""));

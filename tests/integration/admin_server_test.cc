@@ -103,12 +103,14 @@ TEST(AdminServerLivenessTest, HealthzFailsWhileALoopHasStalled) {
   auto res = healthz();  // no loop has beaten yet
   ASSERT_TRUE(res.ok()) << res.status();
   EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, "ok\n");
   liveness.Beat("io");
   liveness.Beat("other");
   now_s += 15;
   res = healthz();
   ASSERT_TRUE(res.ok()) << res.status();
   EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->body, "io: ok\nother: ok\n");
 
   liveness.Beat("other");
   now_s += 1;  // "io" silent for 16 s

@@ -80,7 +80,11 @@ class AdminServer::Impl {
     }
     if (path == "/healthz") {
       const absl::Status live = liveness_ == nullptr ? absl::OkStatus() : liveness_->Check();
-      if (live.ok()) return MakeResponse(req, bhttp::status::ok, "text/plain", "ok\n");
+      if (live.ok()) {
+        std::string report = liveness_ == nullptr ? std::string() : liveness_->Report();
+        if (report.empty()) report = "ok\n";
+        return MakeResponse(req, bhttp::status::ok, "text/plain", std::move(report));
+      }
       return MakeResponse(req, bhttp::status::service_unavailable, "text/plain",
                           StrCat(live.message(), "\n"));
     }

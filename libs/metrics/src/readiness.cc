@@ -72,6 +72,13 @@ void Liveness::Beat(std::string_view loop) {
   }
 }
 
+std::string Liveness::Report() const {
+  std::string out;
+  std::lock_guard lock(mu_);
+  for (const auto& [loop, beat] : beats_) StrAppend(&out, loop, ": ok\n");
+  return out;
+}
+
 absl::Status Liveness::Check() const {
   const auto now = now_();
   std::string stalled;

@@ -1,8 +1,8 @@
 // The admin HTTP server every Herald role runs on its own port:
 //
 //   GET /metrics  the registry in Prometheus text format 0.0.4
-//   GET /healthz  200 while the process is alive: while its event loops run (see Liveness); else
-//                 503 naming the stalled loops (liveness probe)
+//   GET /healthz  200 while the process is alive: while its event loops run (see Liveness), one
+//                 line per loop ("io: ok"); else 503 naming the stalled loops (liveness probe)
 //   GET /readyz   200 when every component is ready, else 503 with the reasons (readiness probe)
 //
 // It runs on its own thread and io_context, so scrapes and probes are answered even when the

@@ -72,6 +72,8 @@ class Liveness {
 
   // OK, or UNAVAILABLE naming each loop silent for longer than the stall, and for how long.
   absl::Status Check() const;
+  // One line per loop that has beaten, "name: ok", sorted by name; empty before any beat.
+  std::string Report() const;
 
   absl::Duration stall() const { return stall_; }
 
