@@ -429,8 +429,10 @@ TEST_P(QueueApiTest, LimitsPausesAndInFlightCapsTakeEffectAtRunTime) {
 // waits for the replicas as enqueues do. Without one the call fails UNAVAILABLE (applied on the
 // primary all the same), where a lease, which the lease timeout recovers, needs none, nor a
 // token take or a push-back, which lose at most a token.
-TEST_P(QueueApiTest, SettingsWaitForTheReplicasAsEnqueuesDo) {
-  if (GetParam() != Backend::kSingleNode) GTEST_SKIP() << "the single server has no replica";
+// On the single server, which has no replica.
+class QueueApiSingleNodeTest : public QueueApiTest {};
+
+TEST_P(QueueApiSingleNodeTest, SettingsWaitForTheReplicasAsEnqueuesDo) {
   redis::Client waiting(io_.executor(),
                         redis::ClientConfig{.address = {"127.0.0.1", server_->port()},
                                             .wait_replicas = 1,
@@ -1062,6 +1064,8 @@ TEST(WorkerOutageTest, ARedisOutageLogsOneLineDownAndOneBack) {
 
 INSTANTIATE_TEST_SUITE_P(Redis, QueueApiTest,
                          ::testing::Values(Backend::kSingleNode, Backend::kCluster), BackendName);
+INSTANTIATE_TEST_SUITE_P(Redis, QueueApiSingleNodeTest, ::testing::Values(Backend::kSingleNode),
+                         BackendName);
 INSTANTIATE_TEST_SUITE_P(Redis, WorkerTest,
                          ::testing::Values(Backend::kSingleNode, Backend::kCluster), BackendName);
 INSTANTIATE_TEST_SUITE_P(Redis, ManualClockWorkerTest,
