@@ -782,6 +782,11 @@ Service::Op<store::Account> Service::UpdateAccount(store::Account update,
   HERALD_CO_ASSIGN_OR_RETURN(
       store::Account account,
       co_await store_.Update<store::Account>(update.tenant, update.id, [&](store::Account& a) {
+        if (!update.team.empty() && update.team != a.team) {
+          return absl::InvalidArgumentError(
+              StrCat("account.team: is immutable: the account is in tenants/", a.tenant, "/teams/",
+                     a.team, "; delete it and create it in the other team to move it"));
+        }
         if (Has(fields, "display_name")) a.display_name = update.display_name;
         if (Has(fields, "sends_per_minute")) a.sends_per_minute = update.sends_per_minute;
         if (Has(fields, "max_in_flight")) a.max_in_flight = update.max_in_flight;

@@ -221,20 +221,16 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
               auto fields, ParseMask(req->account(), req->update_mask(),
                                      {"display_name", "sends_per_minute", "max_in_flight"}));
           HERALD_CO_RETURN_IF_ERROR(ValidateAccountFields(req->account(), &fields));
+          // A whole account sent back (read, changed, updated) may carry its team unchanged;
+          // the update refuses another rather than silently keeping the stored one.
+          std::string team;
           if (!req->account().team().empty() && req->update_mask().paths_size() == 0) {
-            // A whole account sent back (read, changed, updated): its team may come along
-            // unchanged, but a new one is refused rather than silently kept.
-            HERALD_CO_ASSIGN_OR_RETURN(store::Account stored,
-                                       co_await service_.GetAccount(c.tenant, id));
-            const std::string team = StrCat("tenants/", c.tenant, "/teams/", stored.team);
-            if (req->account().team() != team) {
-              co_return absl::InvalidArgumentError(
-                  StrCat("account.team: is immutable: the account is in ", team,
-                         "; delete it and create it in the other team to move it"));
-            }
+            HERALD_CO_ASSIGN_OR_RETURN(
+                team, OwnId(c.tenant, "account.team", req->account().team(), "teams"));
           }
           store::Account update{.tenant = c.tenant,
                                 .id = id,
+                                .team = std::move(team),
                                 .display_name = req->account().display_name(),
                                 .sends_per_minute = req->account().sends_per_minute(),
                                 .max_in_flight = req->account().max_in_flight()};

@@ -227,6 +227,8 @@ class Service {
                                                    store::RequestId request_id);
   Op<store::Account> GetAccount(std::string tenant, std::string id);
   Op<std::vector<store::Account>> ListAccounts(std::string tenant, std::string team);
+  // Sets the `fields` of `account` (its id names it). Its team is immutable: `account.team`, when
+  // set, must be the stored one (INVALID_ARGUMENT otherwise, nothing changed).
   Op<store::Account> UpdateAccount(store::Account account, std::vector<std::string> fields);
   Op<bool> DeleteAccount(std::string tenant, std::string id);
   Op<store::Account> SetAccountPaused(std::string tenant, std::string id, bool paused);
