@@ -69,6 +69,29 @@ class NoRpcMetrics final : public RpcMetrics {
   void StreamsOpen(std::string_view, int) override {}
 };
 
+// A call's status as its client sees it when Redis did not answer within its command timeout:
+// when `retry_safe` (nothing was written), UNAVAILABLE with a retry delay, not DEADLINE_EXCEEDED,
+// which clients read as their own deadline and do not retry; otherwise DEADLINE_EXCEEDED saying
+// the outcome is unknown. Either way the message names no address of Herald's own. Any other
+// status is unchanged.
+absl::Status StoreTimeoutStatus(absl::Status status, bool retry_safe) {
+  if (!redis::IsNoReplyInTime(status)) return status;
+  if (!retry_safe) {
+    return absl::DeadlineExceededError(
+        "Herald's store did not answer in time, so the call may or may not have taken effect: "
+        "read what it changes before calling again (a create with a request_id may be retried "
+        "with the same one)");
+  }
+  return WithRetryInfo(
+      absl::UnavailableError("Herald's store did not answer in time; retry the call"),
+      absl::Seconds(1));
+}
+
+// Whether a method only reads (Get…, List…, Top…).
+bool ReadOnlyMethod(std::string_view method) {
+  return method.starts_with("Get") || method.starts_with("List") || method.starts_with("Top");
+}
+
 }  // namespace
 
 std::unique_ptr<RpcMetrics> MakeRpcMetrics(metrics::Registry* registry) {
@@ -101,23 +124,6 @@ absl::Status ShuttingDownError() {
   return absl::UnavailableError(
       "this server is shutting down; retry the call (another replica takes it; creates are "
       "idempotent by request_id)");
-}
-
-absl::Status StoreTimeoutStatus(absl::Status status, bool retry_safe, std::string_view retry) {
-  if (!redis::IsNoReplyInTime(status)) return status;
-  if (!retry_safe) {
-    return absl::DeadlineExceededError(
-        "Herald's store did not answer in time, so the call may or may not have taken effect: "
-        "read what it changes before calling again (a create with a request_id may be retried "
-        "with the same one)");
-  }
-  return WithRetryInfo(
-      absl::UnavailableError(StrCat("Herald's store did not answer in time; ", retry)),
-      absl::Seconds(1));
-}
-
-bool ReadOnlyMethod(std::string_view method) {
-  return method.starts_with("Get") || method.starts_with("List") || method.starts_with("Top");
 }
 
 Op<campaign::Caller> Bridge::Admit(std::string bearer, Access access) {
@@ -194,8 +200,7 @@ grpc::ServerUnaryReactor* Bridge::RunUnary(grpc::CallbackServerContext* context,
         // Before the work (authenticating) or in a read, nothing was written: the client may
         // retry. A write may have been applied before its reply was lost, and a create without
         // a request_id would be made twice: that one is left to the client to check.
-        status = StoreTimeoutStatus(std::move(status), !started || ReadOnlyMethod(method),
-                                    "retry the call");
+        status = StoreTimeoutStatus(std::move(status), !started || ReadOnlyMethod(method));
         const grpc::Status grpc_status = ToGrpcStatus(status);
         metrics_.Record(method, grpc_status.error_code(), absl::Now() - start);
         reactor->Finish(grpc_status);

@@ -69,15 +69,6 @@ std::chrono::nanoseconds TimeLeft(std::chrono::system_clock::time_point deadline
 // The status of a call refused, or a stream ended, because this server is shutting down.
 absl::Status ShuttingDownError();
 
-// A call's status as its client sees it when Redis did not answer within its command timeout:
-// when `retry_safe` (nothing was written), UNAVAILABLE with a retry delay and `retry` saying what
-// to do, not DEADLINE_EXCEEDED, which clients read as their own deadline and do not retry;
-// otherwise DEADLINE_EXCEEDED saying the outcome is unknown. Either way the message names no
-// address of Herald's own. Any other status is unchanged.
-absl::Status StoreTimeoutStatus(absl::Status status, bool retry_safe, std::string_view retry);
-// Whether a method only reads (Get…, List…, Top…).
-bool ReadOnlyMethod(std::string_view method);
-
 class Bridge {
  public:
   // `quota` (may be null: no quota) must outlive the bridge.

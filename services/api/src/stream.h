@@ -102,14 +102,10 @@ class StreamReactor : public grpc::ServerWriteReactor<Message> {
                 // this is a read of Herald's state that Redis did not answer in time. A
                 // stream's reads have no side effects and it resumes from its cursor or
                 // revision: the client should open it again, as on any UNAVAILABLE.
-                status = StoreTimeoutStatus(std::move(status), /*retry_safe=*/true,
-                                            "open the stream again");
-                if (absl::IsDeadlineExceeded(status)) {
-                  status = WithRetryInfo(
-                      absl::UnavailableError(StrCat("Herald's store did not answer in time (",
-                                                    status.message(), "); open the stream again")),
-                      absl::Seconds(1));
-                }
+                status = WithRetryInfo(
+                    absl::UnavailableError(
+                        "Herald's store did not answer in time; open the stream again"),
+                    absl::Seconds(1));
               }
             } else {
               status = WithRetryInfo(absl::ResourceExhaustedError(
