@@ -156,7 +156,7 @@ TEST_P(QueueApiTest, EnqueueLeaseAckKeepsEveryField) {
   EXPECT_EQ(job.attempt, 1);
   EXPECT_EQ(job.max_attempts, 7);
   EXPECT_FALSE(job.previous_outcome_unknown);
-  EXPECT_EQ(job.enqueued_at, absl::FromUnixSeconds(1'700'000'000));
+  EXPECT_EQ(job.ready_at, absl::FromUnixSeconds(1'700'000'000));
   EXPECT_EQ(job.lease_expires_at, clock_.Now() + absl::Seconds(20));
   EXPECT_EQ(batch->next_due, absl::Seconds(20) + absl::Milliseconds(1));
 

@@ -46,7 +46,7 @@ struct Leased {
   std::string id, token, kind, account, team, tenant, payload;
   int64_t attempt = 0, max_attempts = 0;
   bool unknown = false;
-  int64_t enqueued_ms = 0, expires_ms = 0;
+  int64_t ready_ms = 0, expires_ms = 0;
 };
 
 struct LeaseResult {
@@ -149,7 +149,7 @@ class ScriptDriver {
                           .attempt = j.attempt,
                           .max_attempts = j.max_attempts,
                           .unknown = j.previous_outcome_unknown,
-                          .enqueued_ms = absl::ToUnixMillis(j.enqueued_at),
+                          .ready_ms = absl::ToUnixMillis(j.ready_at),
                           .expires_ms = absl::ToUnixMillis(j.lease_expires_at)});
     }
     return out;

@@ -79,7 +79,7 @@ TEST_F(QueueScriptsTest, RoundTripKeepsBinaryPayloadAndEveryField) {
   EXPECT_EQ(got.attempt, 1);
   EXPECT_EQ(got.max_attempts, 5);
   EXPECT_FALSE(got.unknown);
-  EXPECT_EQ(got.enqueued_ms, kT0 / kMs);
+  EXPECT_EQ(got.ready_ms, kT0 / kMs);
   EXPECT_EQ(got.expires_ms, kT0 / kMs + 10 + 30'000);
   EXPECT_FALSE(got.token.empty());
   // Nothing else to lease; the next event is the lease's expiry.
@@ -867,6 +867,27 @@ TEST_F(QueueScriptsTest, StatsTrackDepthsAndOldestReadyAge) {
   EXPECT_EQ(stats.delayed, 1);
   EXPECT_EQ(stats.oldest_ready_age, absl::Seconds(10));
   EXPECT_EQ(stats.ready_accounts, 3);
+}
+
+// A job waiting out a delay or a retry's backoff is not ready: the oldest ready age counts from
+// the end of the wait, so jobs scheduled or retried long ago do not look like a stalled queue.
+TEST_F(QueueScriptsTest, OldestReadyAgeCountsFromTheEndOfADelay) {
+  q_->Enqueue(kT0, {{.id = "d1", .delay_ms = 60'000}, {.id = "d2", .delay_ms = 60'000}});
+  // The lease promotes both and takes one: the other has been ready for a second, not 61.
+  const LeaseResult first = q_->Lease(kT0 + 61 * kSecond, 1);
+  ASSERT_EQ(first.jobs.size(), 1u);
+  EXPECT_EQ(first.jobs[0].ready_ms, (kT0 + 60 * kSecond) / kMs);
+  EXPECT_EQ(q_->GetStats(kT0 + 61 * kSecond).oldest_ready_age, absl::Seconds(1));
+  const LeaseResult second = q_->Lease(kT0 + 62 * kSecond, 1);
+  ASSERT_EQ(second.jobs.size(), 1u);
+  // A retry is ready again when its backoff ends; the other job waits behind it meanwhile.
+  ASSERT_TRUE(q_->Nack(kT0 + 62 * kSecond, first.jobs[0], Mode::kRetry, 30'000, "503"));
+  ASSERT_TRUE(q_->Nack(kT0 + 62 * kSecond, second.jobs[0], Mode::kRetry, 40'000, "503"));
+  const LeaseResult retried = q_->Lease(kT0 + 105 * kSecond, 1);
+  ASSERT_EQ(retried.jobs.size(), 1u);
+  EXPECT_EQ(retried.jobs[0].id, "d1");
+  EXPECT_EQ(retried.jobs[0].ready_ms, (kT0 + 92 * kSecond) / kMs);
+  EXPECT_EQ(q_->GetStats(kT0 + 105 * kSecond).oldest_ready_age, absl::Seconds(3));
 }
 
 TEST(QueueDurabilityTest, EveryJobSurvivesARestartExactlyOnce) {

@@ -272,7 +272,8 @@ const queue = {
     ),
     timeseries(
       'Oldest ready job age',
-      'Approximate age of the oldest ready job per shard. Growing age means too few workers or ' +
+      'Approximately how long the oldest ready job per shard has waited since it was due. ' +
+        'Growing age means too few workers or ' +
         'accounts held back by their limits (alert HeraldQueueBacklogAging).',
       's',
       [{ expr: `max by (namespace, shard) (${m('herald_queue_oldest_ready_age_seconds')})`, legend: 'shard {{shard}}' }],

@@ -44,9 +44,11 @@
 --   byte 1      "1" when the previous attempt's outcome is unknown, else "0"
 --   byte 2      length of the kind (1..255), then the kind
 --   next byte   length of the account (1..255), then the account
---   text        failed ":" max ":" enqueued_ms ":" dead_ms ":" reason_length ":" reason
+--   text        failed ":" max ":" ready_ms ":" dead_ms ":" reason_length ":" reason
 --   the rest    the payload, binary
 -- failed counts attempts that ended in failure or expiry (a 429, a drain release or a deferral does not);
+-- ready_ms is when the job was or will be ready to run: its enqueue, or the end of its delay (a
+-- retry's backoff included), so that the oldest ready age counts the wait for a turn only;
 -- dead_ms is 0 unless the job is dead; reason is the last failure's. The lease script reads only
 -- bytes 1..2+#kind and returns the record whole; herald/queue/record.h decodes it in C++.
 --
@@ -119,11 +121,11 @@ local function hmget(key, fields)
 end
 
 -- Job records (see the layout above).
-local function make_record(unknown, kind, acct, failed, max, enq_ms, dead_ms, reason, payload)
+local function make_record(unknown, kind, acct, failed, max, ready_ms, dead_ms, reason, payload)
   local u = '0'
   if unknown then u = '1' end
   return u .. string.char(#kind) .. kind .. string.char(#acct) .. acct .. fmt(failed) .. ':' ..
-         fmt(max) .. ':' .. fmt(enq_ms) .. ':' .. fmt(dead_ms) .. ':' .. #reason .. ':' .. reason ..
+         fmt(max) .. ':' .. fmt(ready_ms) .. ':' .. fmt(dead_ms) .. ':' .. #reason .. ':' .. reason ..
          payload
 end
 
@@ -139,20 +141,20 @@ local function read_record(rec)
   if not kl then return nil end
   local al = string.byte(rec, 3 + kl)
   if not al then return nil end
-  local failed, max, enq, dead, rl, at =
+  local failed, max, ready, dead, rl, at =
     string.match(rec, '^(%d+):(%d+):(%d+):(%d+):(%d+):()', 4 + kl + al)
   if not at then return nil end
   rl = tonumber(rl)
   return {
     unknown = string.byte(rec, 1) == 49, kind = string.sub(rec, 3, 2 + kl),
     acct = string.sub(rec, 4 + kl, 3 + kl + al), failed = tonumber(failed), max = tonumber(max),
-    enq = tonumber(enq), dead = tonumber(dead), reason = string.sub(rec, at, at + rl - 1),
+    ready = tonumber(ready), dead = tonumber(dead), reason = string.sub(rec, at, at + rl - 1),
     payload = string.sub(rec, at + rl)
   }
 end
 
 local function write_record(r)
-  return make_record(r.unknown, r.kind, r.acct, r.failed, r.max, r.enq, r.dead, r.reason,
+  return make_record(r.unknown, r.kind, r.acct, r.failed, r.max, r.ready, r.dead, r.reason,
                      r.payload)
 end
 
@@ -385,10 +387,12 @@ local function enqueue_jobs(jobs, window_ms)
     if result == 1 then
       taken[id] = true
       records[#records + 1] = id
+      local ready_ms = NOW_MS_TEXT
+      if j[8] > 0 then ready_ms = fmt(NOW_MS + j[8]) end
       records[#records + 1] = '0' .. string.char(#kind) .. kind .. string.char(#acct) .. acct ..
-                              '0:' .. fmt(tonumber(j[7])) .. ':' .. NOW_MS_TEXT .. ':0:0:' .. j[6]
+                              '0:' .. fmt(tonumber(j[7])) .. ':' .. ready_ms .. ':0:0:' .. j[6]
       if j[8] > 0 then
-        delayed[#delayed + 1] = fmt(NOW_MS + j[8])
+        delayed[#delayed + 1] = ready_ms
         delayed[#delayed + 1] = id
         stat('d', 1)
       else

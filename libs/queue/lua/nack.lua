@@ -33,8 +33,9 @@ for i = 2, #ARGV, 6 do
         if mode == 'retry' then r.failed = attempts end
         r.reason = reason
         if unknown == '1' then r.unknown = true end
+        r.ready = NOW_MS + number
         redis.call('HSET', K_JOBS, id, write_record(r))
-        redis.call('ZADD', K_DELAYED, fmt(NOW_MS + number), id)
+        redis.call('ZADD', K_DELAYED, fmt(r.ready), id)
         stat('d', 1)
         stat('o:' .. kind .. ':retry', 1)
         result = 1

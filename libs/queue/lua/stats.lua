@@ -9,9 +9,9 @@
 -- Complexity: O(S + T + C) for T tenants with work and C counters (two calls per sampled
 --   account); depths are counters kept by every script, never scans.
 --
--- Oldest ready age (approximate): the age of the head (oldest) job of the accounts that have
--- waited longest for a turn (lowest ring scores; about S in all, shared between the tenants'
--- rings), the largest of them. Exact when the rings hold at most S accounts; accounts paused or at
+-- Oldest ready age (approximate): how long the head (oldest) job has been ready, since its enqueue
+-- or the end of its delay, of the accounts that have waited longest for a turn (lowest ring
+-- scores; about S in all, shared between the tenants' rings), the largest of them. Exact when the rings hold at most S accounts; accounts paused or at
 -- their in-flight cap are not in a ring and not counted.
 
 local sample = tonumber(ARGV[2])
@@ -37,7 +37,7 @@ for _, tenant in ipairs(tenants) do
     local id = redis.call('LINDEX', k_ready(acct), 0)
     local record = id and redis.call('HGET', K_JOBS, id)
     local r = record and read_record(record)
-    if r and NOW_MS - r.enq > oldest then oldest = NOW_MS - r.enq end
+    if r and NOW_MS - r.ready > oldest then oldest = NOW_MS - r.ready end
   end
 end
 local out = { base.r, base.d, base.l, base.x, oldest, ringed }

@@ -38,7 +38,7 @@ std::optional<JobRecord> DecodeJobRecord(std::string_view in) {
   int64_t reason_length = 0;
   if (!ReadName(in, pos, r.kind) || !ReadName(in, pos, r.account) ||
       !ReadNumber(in, pos, r.failed_attempts) || !ReadNumber(in, pos, r.max_attempts) ||
-      !ReadNumber(in, pos, r.enqueued_ms) || !ReadNumber(in, pos, r.dead_ms) ||
+      !ReadNumber(in, pos, r.ready_ms) || !ReadNumber(in, pos, r.dead_ms) ||
       !ReadNumber(in, pos, reason_length)) {
     return std::nullopt;
   }

@@ -29,7 +29,7 @@ TEST(JobRecordTest, DecodesEveryFieldAndABinaryPayload) {
   EXPECT_EQ(r->account, "acct_1");
   EXPECT_EQ(r->failed_attempts, 2);
   EXPECT_EQ(r->max_attempts, 5);
-  EXPECT_EQ(r->enqueued_ms, 1'700'000'000'123);
+  EXPECT_EQ(r->ready_ms, 1'700'000'000'123);
   EXPECT_EQ(r->dead_ms, 1'700'000'009'999);
   EXPECT_EQ(r->reason, "timed out");
   EXPECT_EQ(r->payload, payload);

@@ -195,7 +195,7 @@ absl::StatusOr<LeaseBatch> DecodeLease(const Reply& reply, int shard) {
       j.attempt = static_cast<int>(record->failed_attempts + 1);
       j.max_attempts = static_cast<int>(record->max_attempts);
       j.previous_outcome_unknown = record->previous_outcome_unknown;
-      j.enqueued_at = absl::FromUnixMillis(record->enqueued_ms);
+      j.ready_at = absl::FromUnixMillis(record->ready_ms);
       j.lease_expires_at = expires;
     }
   }

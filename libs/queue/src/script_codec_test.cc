@@ -128,7 +128,7 @@ TEST(ScriptCodec, LeaseDecodesGroupsAndChecksEveryElement) {
   EXPECT_EQ(j.max_attempts, 5);
   EXPECT_TRUE(j.previous_outcome_unknown);
   EXPECT_FALSE(batch->jobs[1].previous_outcome_unknown);
-  EXPECT_EQ(j.enqueued_at, absl::FromUnixMillis(1'700'000'000'000));
+  EXPECT_EQ(j.ready_at, absl::FromUnixMillis(1'700'000'000'000));
   EXPECT_EQ(j.lease_expires_at, absl::FromUnixMillis(1'700'000'030'000));
 
   absl::StatusOr<LeaseBatch> idle = DecodeLease(Ints({-1, 0, 0, 5}), 0);

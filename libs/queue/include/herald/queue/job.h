@@ -62,7 +62,8 @@ struct LeasedJob {
   // unknown outcome: the upstream call may have happened. The handler must reconcile with the
   // upstream before acting again (at most one send per campaign and account).
   bool previous_outcome_unknown = false;
-  absl::Time enqueued_at;
+  // When the job became ready to run: its enqueue, or the end of its delay or retry backoff.
+  absl::Time ready_at;
   absl::Time lease_expires_at;
 
   JobRef ref() const { return {shard, id, token}; }

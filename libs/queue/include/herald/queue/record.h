@@ -6,7 +6,7 @@
 //   byte 1      '1' when the previous attempt's outcome is unknown, else '0'
 //   byte 2      length of the kind (1..255), then the kind
 //   next byte   length of the account (1..255), then the account
-//   text        failed ':' max ':' enqueued_ms ':' dead_ms ':' reason_length ':' reason
+//   text        failed ':' max ':' ready_ms ':' dead_ms ':' reason_length ':' reason
 //   the rest    the payload, binary
 #pragma once
 
@@ -22,7 +22,7 @@ struct JobRecord {
   std::string_view account;
   int64_t failed_attempts = 0;  // attempts that ended in failure or expiry
   int64_t max_attempts = 0;
-  int64_t enqueued_ms = 0;  // Unix ms
+  int64_t ready_ms = 0;     // Unix ms: the enqueue, or the end of the job's delay or backoff
   int64_t dead_ms = 0;      // Unix ms; 0 unless dead-lettered
   std::string_view reason;  // the last failure's
   std::string_view payload;
