@@ -407,6 +407,17 @@ TEST_F(WebhooksTest, ACancelIsNeverTakenBack) {
   EXPECT_EQ(s.pending, 0);  // progress stays as the end left it
 }
 
+// The end ends the queue even when its counts are older than those already known (a cancelled
+// queue's last report, say): progress keeps the newer counts.
+TEST_F(WebhooksTest, TheEndWithStaleCountsStillEndsTheQueue) {
+  Record("q2", Queue(106, 50, 10, false));
+  Record("q1", Queue(106, 50, 30, true));
+  const MessageStats s = Stats(106);
+  EXPECT_TRUE(s.done);
+  EXPECT_EQ(s.pending, 10);
+  EXPECT_EQ(s.progress_ms, 1'800'000'000'000);
+}
+
 TEST_F(WebhooksTest, AQueueEventWithoutCountsKeepsTheLastKnownOnes) {
   Record("q1", Queue(104, 50, 20, false));
   clock_.Advance(absl::Seconds(5));

@@ -328,6 +328,10 @@ local function apply()
     elseif s[1] ~= '1' and (not s[2] or pending <= tonumber(s[2])) then
       redis.call('HSET', sk, 'total', arg(13), 'pending', arg(14), 'done', arg(15),
                  'canceled', canceled, 'updated_ms', now, 'progress_ms', now)
+    elseif s[1] ~= '1' and arg(15) == '1' then
+      -- The end, with counts older than those known: it still ends the queue.
+      redis.call('HSET', sk, 'done', '1', 'canceled', canceled, 'updated_ms', now,
+                 'progress_ms', now)
     elseif canceled == '1' and s[3] ~= '1' then
       redis.call('HSET', sk, 'canceled', '1', 'updated_ms', now)
     end
