@@ -248,6 +248,7 @@ class WebhooksTest : public testing::HeraldStackSuite<WebhooksTest> {
       EXPECT_EQ(a.gross_revenue_cents(), l.revenue_cents);
       EXPECT_EQ(a.net_revenue_cents(), l.net_cents);
       EXPECT_EQ(a.fee_cents(), l.revenue_cents - l.net_cents);
+      EXPECT_DOUBLE_EQ(a.unlock_rate(), l.sent > 0 ? static_cast<double>(l.purchases) / l.sent : 0);
       purchases += l.purchases;
       gross += l.revenue_cents;
       net += l.net_cents;
@@ -280,6 +281,8 @@ class WebhooksTest : public testing::HeraldStackSuite<WebhooksTest> {
     int64_t viewed = 0;
     for (const v1::AccountStats& a : stats.accounts()) {
       viewed += ledger.at(a.upstream_message_id()).viewed;
+      EXPECT_DOUBLE_EQ(a.view_rate(),
+                       a.sent() > 0 ? static_cast<double>(a.viewed()) / a.sent() : 0);
     }
     EXPECT_GT(viewed, 0);
     EXPECT_EQ(stats.viewed(), viewed);

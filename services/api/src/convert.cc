@@ -613,6 +613,10 @@ v1::CampaignStats ToProto(std::string_view tenant, std::string_view campaign,
     s->set_fee_cents(a.fee_cents);
     s->set_reconciled_purchases(a.reconciled);
     s->set_viewed(a.viewed);
+    if (a.sent > 0) {
+      s->set_unlock_rate(static_cast<double>(a.purchases) / static_cast<double>(a.sent));
+      s->set_view_rate(static_cast<double>(a.viewed) / static_cast<double>(a.sent));
+    }
   }
   if (f.updated_ms != 0) SetTime(f.updated_ms, out.mutable_update_time());
   return out;

@@ -46,8 +46,8 @@ int CampaignsBuyers(Session& s, const ParsedCommand& c) {
   if (c.Has("limit")) {
     HCTL_ASSIGN_OR_USAGE(limit, s, ParseCount("limit", c.Get("limit")));
     if (limit == 0) return s.Usage(absl::InvalidArgumentError("--limit: must be at least 1"));
-    // Every page has the same size (the server refuses a token with other fields changed), so
-    // the last page may bring more than needed; the extra buyers are dropped.
+    // Every page has the same size, so the last page may bring more than needed; the extra
+    // buyers are dropped.
     request.set_page_size(std::min(limit, kMaxBuyersPage));
   }
   auto stub = Stub(s);

@@ -332,6 +332,7 @@ class FakeAnalytics final : public v1::AnalyticsService::Service {
     account->set_sent(200);
     account->set_viewed(120);
     account->set_purchases(3);
+    account->set_unlock_rate(0.015);
     account->set_gross_revenue_cents(4500);
     account->set_net_revenue_cents(3600);
     return grpc::Status::OK;
@@ -908,8 +909,8 @@ TEST_F(CommandsTest, StatsOfACampaignByShortOrFullName) {
             "fees:         $9.00\n"
             "updated:      never (no events yet)\n"
             "\n"
-            "ACCOUNT  MESSAGE  RECIPIENTS  SENT  VIEWED  PURCHASES  GROSS   NET\n"
-            "acct_a   77       0           200   120     3          $45.00  $36.00\n");
+            "ACCOUNT  MESSAGE  RECIPIENTS  SENT  VIEWED  PURCHASES  UNLOCK RATE  GROSS   NET\n"
+            "acct_a   77       0           200   120     3          1.5%         $45.00  $36.00\n");
   ASSERT_EQ(Run({"campaigns", "stats", "tenants/other/campaigns/c2"}), kExitOk);
   EXPECT_EQ(r_.stats_name, "tenants/other/campaigns/c2/stats");
   ASSERT_EQ(Run({"campaigns", "stats", "tenants/other/campaigns/c2/stats", "--json"}), kExitOk);

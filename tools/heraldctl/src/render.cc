@@ -318,13 +318,15 @@ Table ToTable(const v1::TopCampaignsResponse& response) {
 }
 
 Table ToTable(const v1::CampaignStats& stats) {
-  Table t{{"ACCOUNT", "MESSAGE", "RECIPIENTS", "SENT", "VIEWED", "PURCHASES", "GROSS", "NET"}, {}};
+  Table t{{"ACCOUNT", "MESSAGE", "RECIPIENTS", "SENT", "VIEWED", "PURCHASES", "UNLOCK RATE",
+           "GROSS", "NET"},
+          {}};
   for (const auto& a : stats.accounts()) {
     t.rows.push_back({std::string(ShortId(a.account())),
                       a.upstream_message_id() == 0 ? "" : StrCat(a.upstream_message_id()),
                       StrCat(a.recipients()), StrCat(a.sent()), StrCat(a.viewed()),
-                      StrCat(a.purchases()), FormatCents(a.gross_revenue_cents()),
-                      FormatCents(a.net_revenue_cents())});
+                      StrCat(a.purchases()), FormatPercent(a.unlock_rate()),
+                      FormatCents(a.gross_revenue_cents()), FormatCents(a.net_revenue_cents())});
   }
   return t;
 }

@@ -199,6 +199,7 @@ v1::CampaignStats Stats() {
   a->set_sent(1980);
   a->set_viewed(1500);
   a->set_purchases(118);
+  a->set_unlock_rate(118.0 / 1980);
   a->set_gross_revenue_cents(177040);
   a->set_net_revenue_cents(141632);
   v1::AccountStats* b = stats.add_accounts();
@@ -210,21 +211,22 @@ v1::CampaignStats Stats() {
 }
 
 TEST(RenderCampaignStatsTest, SummaryThenOneRowPerAccount) {
-  EXPECT_EQ(RenderCampaignStats(Stats()),
-            "campaign:     c1\n"
-            "recipients:   3000\n"
-            "sent:         2950\n"
-            "viewed:       1900 (64.4%)\n"
-            "purchases:    118\n"
-            "unlock rate:  4.0%\n"
-            "gross:        $1770.40\n"
-            "net:          $1416.32\n"
-            "fees:         $354.08\n"
-            "updated:      2026-05-01T20:00:00Z\n"
-            "\n"
-            "ACCOUNT  MESSAGE    RECIPIENTS  SENT  VIEWED  PURCHASES  GROSS     NET\n"
-            "acct_a   901234567  2000        1980  1500    118        $1770.40  $1416.32\n"
-            "acct_b              1000        970   400     0          $0.00     $0.00\n");
+  EXPECT_EQ(
+      RenderCampaignStats(Stats()),
+      "campaign:     c1\n"
+      "recipients:   3000\n"
+      "sent:         2950\n"
+      "viewed:       1900 (64.4%)\n"
+      "purchases:    118\n"
+      "unlock rate:  4.0%\n"
+      "gross:        $1770.40\n"
+      "net:          $1416.32\n"
+      "fees:         $354.08\n"
+      "updated:      2026-05-01T20:00:00Z\n"
+      "\n"
+      "ACCOUNT  MESSAGE    RECIPIENTS  SENT  VIEWED  PURCHASES  UNLOCK RATE  GROSS     NET\n"
+      "acct_a   901234567  2000        1980  1500    118        6.0%         $1770.40  $1416.32\n"
+      "acct_b              1000        970   400     0          0.0%         $0.00     $0.00\n");
 }
 
 TEST(RenderCampaignStatsTest, BeforeAnyEvent) {
