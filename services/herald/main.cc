@@ -89,6 +89,10 @@ ABSL_FLAG(int64_t, media_buffer_bytes, int64_t{256} << 20,
 ABSL_FLAG(int, max_attempts, 6,
           "Attempts of each delivery step and list job (1 to 100): a step whose last attempt "
           "fails is dead-lettered and its delivery marked FAILED with the reason.");
+ABSL_FLAG(std::string, max_attempts_by_kind, "",
+          "Attempts of some job kinds, overriding --max_attempts for them: kind=N,... with kinds "
+          "as the queue metrics' kind label spells them (e.g. delivery_upload_media=3,"
+          "delivery_poll=10), N 1 to 100.");
 ABSL_FLAG(int, list_batch, 100,
           "Fan ids per upstream add-to-list call (1 to 100, the upstream's maximum); lower it "
           "when the upstream's limit is lower.");
@@ -356,6 +360,7 @@ int main(int argc, char** argv) {
       .segment_page = absl::GetFlag(FLAGS_segment_page),
       .keep_segment_lists = absl::GetFlag(FLAGS_keep_segment_lists),
       .max_attempts = absl::GetFlag(FLAGS_max_attempts),
+      .max_attempts_by_kind = absl::GetFlag(FLAGS_max_attempts_by_kind),
       .ingest_batch = absl::GetFlag(FLAGS_ingest_batch),
       .purchase_window = absl::GetFlag(FLAGS_purchase_window),
       .events_kept = absl::GetFlag(FLAGS_events_kept),

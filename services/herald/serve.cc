@@ -31,6 +31,7 @@
 #include <herald/automation/job.h>
 #include <herald/automation/trigger.h>
 #include <herald/campaign/analytics.h>
+#include <herald/campaign/attempts.h>
 #include <herald/campaign/service.h>
 #include <herald/campaign/workflow.h>
 #include <herald/common/outage.h>
@@ -349,7 +350,15 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
   config.workflow.reconcile_page = flags.reconcile_page;
   config.workflow.segment_page = flags.segment_page;
   config.workflow.keep_segment_lists = flags.keep_segment_lists;
-  config.workflow.max_attempts = flags.max_attempts;
+  config.workflow.attempts.all = flags.max_attempts;
+  if (absl::StatusOr<std::map<std::string, int, std::less<>>> by_kind =
+          campaign::ParseAttemptLimits(flags.max_attempts_by_kind);
+      by_kind.ok()) {
+    config.workflow.attempts.by_kind = *std::move(by_kind);
+  } else {
+    return absl::InvalidArgumentError(
+        StrCat("--max_attempts_by_kind: ", by_kind.status().message()));
+  }
   config.workflow.lookup_retry = flags.lookup_retry;
   config.workflow.lookup_patience = flags.lookup_patience;
   config.workflow.send_settle = flags.send_settle;
@@ -374,6 +383,7 @@ absl::StatusOr<ServeConfig> MakeServeConfig(const ServeFlags& flags) {
       {"workflow.reconcile_page", "reconcile_page"},
       {"workflow.segment_page", "segment_page"},
       {"workflow.max_attempts", "max_attempts"},
+      {"workflow.max_attempts_by_kind", "max_attempts_by_kind"},
       {"workflow.lookup_retry", "lookup_retry"},
       {"workflow.lookup_patience", "lookup_patience"},
       {"workflow.send_settle", "send_settle"},
@@ -549,7 +559,7 @@ int RunServe(const ServeConfig& config) {
       *product->store, job_queue, box, *product->upstream, SystemClock::Get(),
       campaign::ServiceConfig{.admin_key = config.admin_key,
                               .list_batch = config.workflow.list_batch,
-                              .max_attempts = config.workflow.max_attempts,
+                              .attempts = config.workflow.attempts,
                               .public_webhook_url = config.public_webhook_url,
                               .webhook_secret_overlap = config.webhook_secret_overlap});
   product->workflow = std::make_unique<campaign::DeliveryWorkflow>(

@@ -117,6 +117,7 @@ struct ServeFlags {
   int segment_page = 100;
   bool keep_segment_lists = false;
   int max_attempts = 6;
+  std::string max_attempts_by_kind;  // kind=N,...
   int ingest_batch = 64;
   absl::Duration purchase_window = absl::Hours(24 * 35);
   int64_t events_kept = 100'000;

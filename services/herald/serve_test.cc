@@ -50,6 +50,17 @@ TEST(ServeConfigTest, WebhookSettings) {
   EXPECT_TRUE(config->workflow.reconcile_schedule.empty());
 }
 
+TEST(ServeConfigTest, AttemptsByKind) {
+  ServeFlags flags = ValidFlags();
+  flags.max_attempts = 4;
+  flags.max_attempts_by_kind = "delivery_poll=10,list_add_fans=2";
+  auto config = MakeServeConfig(flags);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->workflow.attempts.For("delivery_poll"), 10);
+  EXPECT_EQ(config->workflow.attempts.For("list_add_fans"), 2);
+  EXPECT_EQ(config->workflow.attempts.For("delivery_send"), 4);
+}
+
 TEST(ServeConfigTest, RolesCombine) {
   auto roles = ParseRoles("api,ingest");
   ASSERT_TRUE(roles.ok());
@@ -229,6 +240,10 @@ TEST(ServeConfigTest, EveryInvalidValueNamesItsFlag) {
        "--ingest_tls_cert_file: cannot load '/nonexistent/ingest.pem'"},
       {[](ServeFlags& f) { f.max_attempts = 0; }, "--max_attempts: must be in [1, 100] (got 0)"},
       {[](ServeFlags& f) { f.max_attempts = 101; }, "--max_attempts"},
+      {[](ServeFlags& f) { f.max_attempts_by_kind = "delivery_poll=0"; },
+       "--max_attempts_by_kind: 'delivery_poll=0': attempts must be in [1, 100]"},
+      {[](ServeFlags& f) { f.max_attempts_by_kind = "send=3"; },
+       "--max_attempts_by_kind: 'send' is not a job kind"},
       {[](ServeFlags& f) { f.dead_letter_retention = absl::Hours(1); },
        "--dead_letter_retention: must be 0 (kept for good) or at least the idempotency window "
        "(24h)"},

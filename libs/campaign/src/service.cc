@@ -1243,7 +1243,8 @@ Service::Op<std::pair<int, int64_t>> Service::AddFansToUserList(std::string tena
     const std::vector<int64_t> batch(fans.begin() + at, fans.begin() + end);
     // An outcome written by the end of the wait is read in time; one written later is not read.
     jobs.push_back(ListAddStep(account, operation, static_cast<int>(jobs.size()), list_id, batch,
-                               config_.max_attempts, config_.list_wait + kListAddOutcomeMargin));
+                               config_.attempts.For(kListAddJob),
+                               config_.list_wait + kListAddOutcomeMargin));
   }
   const int batches = static_cast<int>(jobs.size());
   HERALD_CO_RETURN_IF_ERROR(co_await EnqueueAll(queue_, std::move(jobs)));
@@ -1479,7 +1480,7 @@ asio::awaitable<absl::Status> Service::Dispatch(const Campaign& campaign,
   jobs.reserve(accounts.size());
   for (size_t i = 0; i < accounts.size(); ++i) {
     const store::AccountTarget& target = target_of[i] ? *target_of[i] : kNoTarget;
-    jobs.push_back(FirstStep(campaign, target, accounts[i], delay, config_.max_attempts));
+    jobs.push_back(FirstStep(campaign, target, accounts[i], delay, config_.attempts));
   }
   co_return co_await EnqueueAll(queue_, std::move(jobs));
 }
@@ -1833,7 +1834,7 @@ asio::awaitable<absl::Status> Service::DispatchFromDeliveries(
     }
     const DeliveryState state = it->second->state;
     if (state == DeliveryState::kScheduledUpstream) {
-      updates.push_back(UpdateStep(campaign, a, config_.max_attempts));
+      updates.push_back(UpdateStep(campaign, a, config_.attempts));
     } else if (state != DeliveryState::kSending && !store::IsFinal(state)) {
       restart.push_back(a);
     }
@@ -2062,7 +2063,7 @@ asio::awaitable<absl::Status> Service::CancelDeliveries(const Campaign& stored, 
     if (after.cancel_outcome == kUnsendPending) {
       HERALD_CO_ASSIGN_OR_RETURN(store::Account account,
                                  co_await GetAccount(stored.tenant, d.account));
-      unsends.push_back(UnsendStep(stored, account, config_.max_attempts));
+      unsends.push_back(UnsendStep(stored, account, config_.attempts));
     }
   }
   if (!unsends.empty()) {
@@ -2101,7 +2102,7 @@ asio::awaitable<absl::Status> Service::FailUnstartedDeliveries(const Campaign& s
         segment_begun) {
       HERALD_CO_ASSIGN_OR_RETURN(store::Account account,
                                  co_await GetAccount(stored.tenant, d.account));
-      cleanups.push_back(ClearUnsentStep(stored, account, config_.max_attempts));
+      cleanups.push_back(ClearUnsentStep(stored, account, config_.attempts));
     }
   }
   co_return co_await EnqueueAll(queue_, std::move(cleanups));

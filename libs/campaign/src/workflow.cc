@@ -548,7 +548,8 @@ namespace {
 // The job `kind` of `account`'s delivery of `campaign`, in the campaign's generation.
 queue::JobSpec DeliveryJob(std::string_view kind, const store::Campaign& campaign,
                            const store::Account& account, int32_t index, std::string media,
-                           int max_attempts, absl::Duration delay = absl::ZeroDuration()) {
+                           const AttemptLimits& attempts,
+                           absl::Duration delay = absl::ZeroDuration()) {
   const StepPayload p{.tenant = campaign.tenant,
                       .campaign = campaign.id,
                       .account = account.id,
@@ -561,19 +562,20 @@ queue::JobSpec DeliveryJob(std::string_view kind, const store::Campaign& campaig
           .team = QueueTeam(campaign.tenant, account.team),
           .account = QueueAccount(campaign.tenant, account.id),
           .payload = EncodePayload(p),
-          .max_attempts = max_attempts,
+          .max_attempts = attempts.For(kind),
           .delay = std::max(delay, absl::ZeroDuration())};
 }
 
 }  // namespace
 
 queue::JobSpec FirstStep(const store::Campaign& campaign, const store::AccountTarget& target,
-                         const store::Account& account, absl::Duration delay, int max_attempts) {
+                         const store::Account& account, absl::Duration delay,
+                         const AttemptLimits& attempts) {
   const std::string_view kind = !target.segment.empty()          ? kSegmentScanJob
                                 : campaign.content.media.empty() ? kSendJob
                                                                  : kUploadMediaJob;
   std::string media = kind == kUploadMediaJob ? campaign.content.media.front() : std::string();
-  return DeliveryJob(kind, campaign, account, 0, std::move(media), max_attempts, delay);
+  return DeliveryJob(kind, campaign, account, 0, std::move(media), attempts, delay);
 }
 
 bool StagingBegun(const store::Campaign& campaign, absl::Time now) {
@@ -588,20 +590,20 @@ bool StagingBegun(const store::Campaign& campaign, absl::Time now) {
 }
 
 queue::JobSpec UpdateStep(const store::Campaign& campaign, const store::Account& account,
-                          int max_attempts, bool after_send) {
+                          const AttemptLimits& attempts, bool after_send) {
   // Its own id when a send enqueues it, whichever of the two runs first.
-  return DeliveryJob(kUpdateJob, campaign, account, after_send ? 1 : 0, {}, max_attempts);
+  return DeliveryJob(kUpdateJob, campaign, account, after_send ? 1 : 0, {}, attempts);
 }
 
 queue::JobSpec ClearUnsentStep(const store::Campaign& campaign, const store::Account& account,
-                               int max_attempts) {
+                               const AttemptLimits& attempts) {
   // A send step: on a final delivery without a message it runs ClearUnsent (see Run).
-  return DeliveryJob(kSendJob, campaign, account, 0, {}, max_attempts);
+  return DeliveryJob(kSendJob, campaign, account, 0, {}, attempts);
 }
 
 queue::JobSpec UnsendStep(const store::Campaign& campaign, const store::Account& account,
-                          int max_attempts) {
-  return DeliveryJob(kUnsendJob, campaign, account, 0, {}, max_attempts);
+                          const AttemptLimits& attempts) {
+  return DeliveryJob(kUnsendJob, campaign, account, 0, {}, attempts);
 }
 
 std::unique_ptr<UpstreamClients> MakeUpstreamClients(asio::any_io_executor executor,
@@ -612,9 +614,12 @@ std::unique_ptr<UpstreamClients> MakeUpstreamClients(asio::any_io_executor execu
 }
 
 absl::Status ValidateWorkflowConfig(const WorkflowConfig& config) {
-  if (config.max_attempts < 1 || config.max_attempts > 100) {
+  if (config.attempts.all < 1 || config.attempts.all > 100) {
     return config::SettingError("workflow.max_attempts",
-                                StrCat("must be in [1, 100] (got ", config.max_attempts, ")"));
+                                StrCat("must be in [1, 100] (got ", config.attempts.all, ")"));
+  }
+  if (absl::Status s = ValidateKindLimits(config.attempts); !s.ok()) {
+    return config::SettingError("workflow.max_attempts_by_kind", ToStd(s.message()));
   }
   if (config.poll_min <= absl::ZeroDuration() || config.poll_max < config.poll_min) {
     return absl::InvalidArgumentError("workflow: need 0 < poll_min <= poll_max");
@@ -830,7 +835,7 @@ queue::JobSpec DeliveryWorkflow::NextStep(const Context& ctx, std::string_view k
           .team = ctx.job.team,
           .account = ctx.job.account,
           .payload = EncodePayload(p),
-          .max_attempts = config_.max_attempts,
+          .max_attempts = config_.attempts.For(kind),
           .delay = delay};
 }
 
@@ -1132,9 +1137,9 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
     // lookup_retry later (see LookupRound).
     queue::JobSpec next =
         stale
-            ? DeliveryJob(kSendJob, ctx.campaign, account, 0, {}, config_.max_attempts)
+            ? DeliveryJob(kSendJob, ctx.campaign, account, 0, {}, config_.attempts)
             : DeliveryJob(kSendJob, ctx.campaign, account, LookupRound(ctx.campaign, dead.died_at),
-                          {}, config_.max_attempts, config_.lookup_retry);
+                          {}, config_.attempts, config_.lookup_retry);
     if (!stale) {
       auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
         d.error = StrCat("the send step ", reason, "; looking for its message again in ",
@@ -1897,7 +1902,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::CancelUnsent(Context& ctx) {
         return absl::OkStatus();
       });
       if (!r.ok()) co_return JobResult::StoreFailed(r.status());
-      co_return JobResult::OkThen(UnsendStep(ctx.campaign, ctx.account, config_.max_attempts));
+      co_return JobResult::OkThen(UnsendStep(ctx.campaign, ctx.account, config_.attempts));
     }
     // "Nothing sent" only once the attempt can no longer land.
     if (auto later = WhileInDoubt(ctx)) co_return *std::move(later);
@@ -1949,7 +1954,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       if (held && *adopted && (*adopted)->generation != sent_generation) {
         // Updated since that attempt: the held message gets the update.
         co_return JobResult::OkThen(
-            UpdateStep(**adopted, ctx.account, config_.max_attempts, /*after_send=*/true));
+            UpdateStep(**adopted, ctx.account, config_.attempts, /*after_send=*/true));
       }
       FollowGeneration(ctx, *adopted);
       if (held) co_return JobResult::OkThen(FollowStep(ctx));
@@ -2090,10 +2095,11 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
         (error->code == "media_already_used" || error->code == "media_not_found")) {
       // The ids were spent (or expired): upload fresh ones and send again, as long as the
       // delivery has send attempts left (each upload costs the team credits).
-      if (ctx.delivery.send_attempts >= config_.max_attempts) {
+      const int send_attempts = config_.attempts.For(kSendJob);
+      if (ctx.delivery.send_attempts >= send_attempts) {
         std::string reason = StrCat("sending the mass message: ", sent.status().message(),
                                     "; the upstream refused the media as spent on send attempt ",
-                                    ctx.delivery.send_attempts, " of ", config_.max_attempts,
+                                    ctx.delivery.send_attempts, " of ", send_attempts,
                                     ", so it is not uploaded again");
         co_return co_await FailDelivery(ctx, std::move(reason));
       }
@@ -2181,7 +2187,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
   // it) in the campaign's new generation, since the update's own job found nothing held.
   if (scheduled && *now_campaign && (*now_campaign)->generation != s.generation) {
     co_return JobResult::OkThen(
-        UpdateStep(**now_campaign, ctx.account, config_.max_attempts, /*after_send=*/true));
+        UpdateStep(**now_campaign, ctx.account, config_.attempts, /*after_send=*/true));
   }
   FollowGeneration(ctx, *now_campaign);
   co_return JobResult::OkThen(FollowStep(ctx));
@@ -2198,7 +2204,7 @@ asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::UnsendIfCancelled(
     return absl::OkStatus();
   });
   if (!r.ok()) co_return JobResult::StoreFailed(r.status());
-  co_return JobResult::OkThen(UnsendStep(*head, ctx.account, config_.max_attempts));
+  co_return JobResult::OkThen(UnsendStep(*head, ctx.account, config_.attempts));
 }
 
 void DeliveryWorkflow::FollowGeneration(Context& ctx, const std::optional<store::Campaign>& head) {

@@ -19,6 +19,7 @@
 #include <absl/time/time.h>
 #include <boost/asio/awaitable.hpp>
 
+#include <herald/campaign/attempts.h>
 #include <herald/campaign/state.h>
 #include <herald/common/clock.h>
 #include <herald/common/ids.h>
@@ -93,8 +94,8 @@ struct UpstreamQueueEntry {
 struct ServiceConfig {
   std::string admin_key;  // the platform administrator's bearer secret; empty: none
   int max_targets = 10000;
-  int list_batch = 100;  // fan ids per upstream add-to-list call
-  int max_attempts = 6;  // of each job the API enqueues (WorkflowConfig::max_attempts)
+  int list_batch = 100;    // fan ids per upstream add-to-list call
+  AttemptLimits attempts;  // of each job the API enqueues (WorkflowConfig::attempts)
   // AddFansToUserList waits this long for its queued batches.
   absl::Duration list_wait = absl::Seconds(30);
   // CancelCampaign waits this long for the unsends it started, to report what was not undone.

@@ -37,6 +37,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <herald/campaign/attempts.h>
 #include <herald/common/clock.h>
 #include <herald/metrics/metrics.h>
 #include <herald/queue/job.h>
@@ -236,9 +237,10 @@ std::string TestMessageClaim(std::string_view campaign);
 std::optional<std::string_view> TestMessageCampaign(std::string_view claim);
 
 // The first job of `account`'s delivery of `campaign` (`target`: the account's target), due
-// after `delay`, tried `max_attempts` (WorkflowConfig::max_attempts) times at most.
+// after `delay`, tried as often as `attempts` allows its kind.
 queue::JobSpec FirstStep(const store::Campaign& campaign, const store::AccountTarget& target,
-                         const store::Account& account, absl::Duration delay, int max_attempts);
+                         const store::Account& account, absl::Duration delay,
+                         const AttemptLimits& attempts);
 // Whether `campaign`'s deliveries are being handed to the upstream ahead of its send time
 // (Campaign::upstream_lead_ms) at `now`: from the lead's start until the campaign dispatches.
 // Its staged messages can then be changed only as the upstream allows (PUT), and it cannot be
@@ -248,15 +250,15 @@ bool StagingBegun(const store::Campaign& campaign, absl::Time now);
 // upstream message, when the upstream holds one for the send time, then follows the message
 // from the send time on. `after_send`: enqueued by a send that landed with older content.
 queue::JobSpec UpdateStep(const store::Campaign& campaign, const store::Account& account,
-                          int max_attempts, bool after_send = false);
+                          const AttemptLimits& attempts, bool after_send = false);
 // A step of `campaign` that finds `account`'s delivery failed before its message and clears
 // what it had begun for its segment (the scan, and the upstream list unless kept): for a
 // delivery the API failed while its own steps were parked under an earlier generation.
 queue::JobSpec ClearUnsentStep(const store::Campaign& campaign, const store::Account& account,
-                               int max_attempts);
+                               const AttemptLimits& attempts);
 // The job that unsends `account`'s upstream message of a cancelled `campaign`.
 queue::JobSpec UnsendStep(const store::Campaign& campaign, const store::Account& account,
-                          int max_attempts);
+                          const AttemptLimits& attempts);
 
 // An upstream client per team (each team has its own API key).
 class UpstreamClients {
@@ -283,9 +285,9 @@ std::unique_ptr<UpstreamClients> MakeUpstreamClients(boost::asio::any_io_executo
 inline constexpr int kMaxListBatch = 100;
 
 struct WorkflowConfig {
-  // Per step (1..100); also a delivery's send attempts while the upstream refuses its media as
-  // spent (each refusal uploads again).
-  int max_attempts = 6;
+  // Per step, by kind; the send step's limit also bounds a delivery's send attempts while the
+  // upstream refuses its media as spent (each refusal uploads again).
+  AttemptLimits attempts;
   // The first poll after a send; also how long after a message's projected end
   // (NextPollDelay) the poll comes.
   absl::Duration poll_min = absl::Milliseconds(500);
