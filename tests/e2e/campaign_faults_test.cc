@@ -112,15 +112,16 @@ class CampaignFaultsTest : public ::testing::Test {
                       [&] { return SimStat("requests", "in_flight") > 0; });
   }
 
-  // Slows the upstream's POSTs to paths containing `path` by `latency_ms`, creates the
+  // Slows the upstream's `method` calls to paths containing `path` by `latency_ms`, creates the
   // campaign, and kills and restarts herald once `ready` holds.
   void CreateAndKillOnce(std::string_view path, const std::string& key,
                          const std::vector<std::string>& accounts, const std::string& media,
                          std::string& campaign, const std::function<bool()>& ready,
-                         int latency_ms = 400) {
-    ASSERT_NO_FATAL_FAILURE(SimRequest("POST", "/_sim/faults",
-                                       StrCat(R"({"methods":["POST"],"path_contains":")", path,
-                                              R"(","latency_ms":{"fixed":)", latency_ms, "}}")));
+                         int latency_ms = 400, std::string_view method = "POST") {
+    ASSERT_NO_FATAL_FAILURE(
+        SimRequest("POST", "/_sim/faults",
+                   StrCat(R"({"methods":[")", method, R"("],"path_contains":")", path,
+                          R"(","latency_ms":{"fixed":)", latency_ms, "}}")));
     campaign = CreateCampaign(key, accounts, media);
     ASSERT_TRUE(testing::WaitFor(ready, absl::Seconds(30)));
     stack_->herald().process().Kill();
@@ -564,6 +565,28 @@ TEST_F(CampaignOneAttemptTest, ADeliveryWhoseLastAttemptDiedIsFailedWithTheReaso
                absl::StrContains(d.error(), "gave up after 1 attempt: lease expired");
   }
   EXPECT_GE(expired, 1);
+}
+
+// A progress check that died (its worker killed while it asked for the message's progress, its
+// only attempt spent) does not fail a delivery whose message went out: the next check follows
+// the message, and the campaign completes.
+TEST_F(CampaignOneAttemptTest, AProgressCheckThatDiedDoesNotFailASentDelivery) {
+  std::vector<std::string> accounts;
+  std::string media;
+  const std::string key = Prepare(accounts, media);
+  ASSERT_FALSE(accounts.empty());
+  const std::vector<std::string> one = {accounts[0]};
+  std::string campaign;
+  // One account: once its message is sent, the only calls are the checks of its progress.
+  ASSERT_NO_FATAL_FAILURE(CreateAndKillOnce(
+      "/mass-messaging", key, one, media, campaign,
+      [&] {
+        const std::vector<v1::Delivery> d = Deliveries(key, campaign);
+        return d.size() == 1 && d[0].upstream_message_id() != 0 &&
+               SimStat("requests", "in_flight") > 0;
+      },
+      400, "GET"));
+  ExpectCompleted(key, campaign, one);
 }
 
 // A send step that died with its attempt on record (its worker killed mid-send, its only attempt

@@ -1155,6 +1155,27 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
   }
   // A step of an earlier schedule died after a reschedule gave the delivery new steps.
   if (stale) co_return absl::OkStatus();
+  if (dead.kind == kPollJob && ctx.delivery.upstream_message_id != 0 &&
+      s.index < config_.max_polls && records->account) {
+    // A progress check that died (its worker killed on its last attempt, say) follows a message
+    // that went out: as when the check fails on the upstream (OnFollowError), the delivery is
+    // not failed for want of its progress, and the next check follows it.
+    const std::string note = StrCat(kProgressNote, reason, "; checking again in ",
+                                    absl::FormatDuration(config_.poll_max), " (mass message ",
+                                    ctx.delivery.upstream_message_id, " was sent)");
+    auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
+      if (d.error.empty() || d.error.starts_with(kProgressNote)) d.error = note;
+      d.update_time_ms = ToMillis(now);
+      return absl::OkStatus();
+    });
+    if (!r.ok()) co_return r.status();
+    const queue::LeasedJob placed = placed_as(*records->account);
+    const Context where{
+        .job = placed, .step = s, .campaign = ctx.campaign, .delivery = ctx.delivery};
+    std::vector<queue::JobSpec> jobs;
+    jobs.push_back(NextStep(where, kPollJob, s.index + 1, config_.poll_max));
+    co_return co_await EnqueueAll(queue_, std::move(jobs));
+  }
   JobResult failed = co_await FailDelivery(ctx, reason);
   if (failed.status != JobResult::Status::kFail) co_return absl::UnavailableError(failed.reason);
   if (!records->account) co_return absl::OkStatus();
