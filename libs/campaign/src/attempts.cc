@@ -1,8 +1,7 @@
-#include <herald/campaign/attempts.h>
-
 #include <algorithm>
 #include <vector>
 
+#include <herald/campaign/attempts.h>
 #include <herald/campaign/workflow.h>
 #include <herald/common/strings.h>
 

@@ -43,9 +43,8 @@ TEST(AttemptLimitsTest, ABadEntryIsRefusedByName) {
 
 // Each step is enqueued with its own kind's limit.
 TEST(AttemptLimitsTest, StepsCarryTheirKindsLimit) {
-  const AttemptLimits limits{.all = 6,
-                             .by_kind = {{std::string(kUploadMediaJob), 2},
-                                         {std::string(kUnsendJob), 9}}};
+  const AttemptLimits limits{
+      .all = 6, .by_kind = {{std::string(kUploadMediaJob), 2}, {std::string(kUnsendJob), 9}}};
   store::Campaign campaign{.tenant = "t", .id = "c"};
   const store::Account account{.tenant = "t", .id = "acct_1", .team = "team"};
   EXPECT_EQ(FirstStep(campaign, {}, account, absl::ZeroDuration(), limits).max_attempts, 6);
