@@ -8,7 +8,8 @@
 --                   "previous outcome unknown".
 --   mode "dead":    dead-letter now with `reason` (a terminal error).
 --   mode "limited": upstream said 429: the team's bucket is pushed to now + `number` ms and the
---                   job returns to the head of its account's list without losing an attempt.
+--                   job returns to the head of its account's list without losing an attempt;
+--                   unknown "1" keeps the next attempt flagged as for "release".
 --   mode "release": the worker is draining: the job returns to the head of its account's list
 --                   without losing an attempt; unknown "1" (a job stopped mid-call) flags the
 --                   next attempt as for "retry".
@@ -48,6 +49,10 @@ for i = 2, #ARGV, 6 do
       end
       if counted then rering(acct) end
     else
+      if unknown == '1' and not r.unknown then
+        r.unknown = true
+        redis.call('HSET', K_JOBS, id, write_record(r))
+      end
       if mode == 'limited' then
         local team = redis.call('HGET', k_acct(acct), 'tm')
         if team then
@@ -57,10 +62,6 @@ for i = 2, #ARGV, 6 do
         end
         stat('o:' .. kind .. ':rate_limited', 1)
       else
-        if unknown == '1' and not r.unknown then
-          r.unknown = true
-          redis.call('HSET', K_JOBS, id, write_record(r))
-        end
         stat('o:' .. kind .. ':released', 1)
       end
       return_to_ready(id, acct)

@@ -314,11 +314,13 @@ NackRequest Queue::DeadLetterRequest(JobRef job, std::string reason) {
       .job = std::move(job), .mode = NackRequest::Mode::kDeadLetter, .reason = std::move(reason)};
 }
 
-NackRequest Queue::RateLimitedRequest(JobRef job, absl::Duration retry_after) {
+NackRequest Queue::RateLimitedRequest(JobRef job, absl::Duration retry_after,
+                                      bool outcome_unknown) {
   return {.job = std::move(job),
           .mode = NackRequest::Mode::kRateLimited,
           .delay = retry_after,
-          .reason = "upstream rate limit"};
+          .reason = "upstream rate limit",
+          .outcome_unknown = outcome_unknown};
 }
 
 NackRequest Queue::ReleaseRequest(JobRef job, bool outcome_unknown) {

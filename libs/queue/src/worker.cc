@@ -541,6 +541,9 @@ asio::awaitable<void> Worker::Finish(Loop& loop, const std::vector<LeasedJob>& j
         r = JobResult::Fail(StrCat("invalid next step: ", valid.message()));
       }
     }
+    // A job put back without using its attempt (a 429, a release, a deferral) made no call whose
+    // outcome settles an earlier unknown one: the next attempt must still reconcile.
+    const bool still_unknown = r.outcome_unknown || job.previous_outcome_unknown;
     switch (r.status) {
       case JobResult::Status::kOk:
         acks.push_back({job.ref(), std::move(r.next)});
@@ -553,14 +556,14 @@ asio::awaitable<void> Worker::Finish(Loop& loop, const std::vector<LeasedJob>& j
         nacks.push_back(Queue::DeadLetterRequest(job.ref(), std::move(r.reason)));
         break;
       case JobResult::Status::kRateLimited:
-        nacks.push_back(Queue::RateLimitedRequest(job.ref(), r.retry_after));
+        nacks.push_back(Queue::RateLimitedRequest(job.ref(), r.retry_after, still_unknown));
         break;
       case JobResult::Status::kRelease:
-        nacks.push_back(Queue::ReleaseRequest(job.ref(), r.outcome_unknown));
+        nacks.push_back(Queue::ReleaseRequest(job.ref(), still_unknown));
         break;
       case JobResult::Status::kDeferred:
         nacks.push_back(
-            Queue::DeferRequest(job.ref(), std::move(r.reason), r.retry_after, r.outcome_unknown));
+            Queue::DeferRequest(job.ref(), std::move(r.reason), r.retry_after, still_unknown));
         break;
     }
     nack_jobs.push_back(i);

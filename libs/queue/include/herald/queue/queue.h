@@ -136,7 +136,8 @@ class Queue {
   NackRequest RetryRequest(const LeasedJob& job, std::string reason,
                            bool outcome_unknown = false) const;
   static NackRequest DeadLetterRequest(JobRef job, std::string reason);
-  static NackRequest RateLimitedRequest(JobRef job, absl::Duration retry_after);
+  static NackRequest RateLimitedRequest(JobRef job, absl::Duration retry_after,
+                                        bool outcome_unknown = false);
   static NackRequest ReleaseRequest(JobRef job, bool outcome_unknown = false);
   // Again after `delay`, without losing an attempt: the job could not run because Herald's own
   // store was unavailable (JobResult::StoreFailed), not because its step failed.
