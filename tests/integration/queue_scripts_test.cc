@@ -198,6 +198,7 @@ TEST_F(QueueScriptsTest, CrashedWorkersJobReturnsAtTheHeadFlaggedOutcomeUnknown)
   EXPECT_EQ(again.jobs[0].id, "j1");  // at the head of its account's list
   EXPECT_TRUE(again.jobs[0].unknown);
   EXPECT_EQ(again.jobs[0].attempt, 2);
+  EXPECT_EQ(again.jobs[0].ready_ms, (kT0 + 1001 * kMs) / kMs);  // ready again when reaped
   // The flag is for the attempt right after the unknown outcome only, unless that attempt ends
   // without trying and says so: put back by a 429 or a release, the next attempt is flagged.
   ASSERT_EQ(q_->Nack(kT0 + 1003 * kMs, again.jobs[0], Mode::kRateLimited, 0, "", /*unknown=*/true),
@@ -205,6 +206,7 @@ TEST_F(QueueScriptsTest, CrashedWorkersJobReturnsAtTheHeadFlaggedOutcomeUnknown)
   const Leased limited = q_->Lease(kT0 + 1004 * kMs, 1).jobs.at(0);
   EXPECT_TRUE(limited.unknown);
   EXPECT_EQ(limited.attempt, 2);
+  EXPECT_EQ(limited.ready_ms, (kT0 + 1003 * kMs) / kMs);  // and when put back
   ASSERT_EQ(q_->Nack(kT0 + 1005 * kMs, limited, Mode::kRelease, 0), NackResult::kReturned);
   EXPECT_FALSE(q_->Lease(kT0 + 1006 * kMs, 1).jobs.at(0).unknown);
 }

@@ -47,8 +47,9 @@
 --   text        failed ":" max ":" ready_ms ":" dead_ms ":" reason_length ":" reason
 --   the rest    the payload, binary
 -- failed counts attempts that ended in failure or expiry (a 429, a drain release or a deferral does not);
--- ready_ms is when the job was or will be ready to run: its enqueue, or the end of its delay (a
--- retry's backoff included), so that the oldest ready age counts the wait for a turn only;
+-- ready_ms is when the job was or will be ready to run: its enqueue, the end of its delay (a
+-- retry's backoff included), or its return to ready from a lease (reaped, released, a 429), so
+-- that the oldest ready age counts the wait for a turn only;
 -- dead_ms is 0 unless the job is dead; reason is the last failure's. The lease script reads only
 -- bytes 1..2+#kind and returns the record whole; herald/queue/record.h decodes it in C++.
 --
@@ -537,6 +538,7 @@ local function reap(limit)
           else
             r.failed = attempts
             r.unknown = true
+            r.ready = NOW_MS
             updated[#updated + 1] = id
             updated[#updated + 1] = write_record(r)
             back[#back + 1] = id

@@ -49,10 +49,10 @@ for i = 2, #ARGV, 6 do
       end
       if counted then rering(acct) end
     else
-      if unknown == '1' and not r.unknown then
-        r.unknown = true
-        redis.call('HSET', K_JOBS, id, write_record(r))
-      end
+      -- Ready again from now (its wait before the lease was counted then).
+      if unknown == '1' then r.unknown = true end
+      r.ready = NOW_MS
+      redis.call('HSET', K_JOBS, id, write_record(r))
       if mode == 'limited' then
         local team = redis.call('HGET', k_acct(acct), 'tm')
         if team then

@@ -9,10 +9,11 @@
 -- Complexity: O(S + T + C) for T tenants with work and C counters (two calls per sampled
 --   account); depths are counters kept by every script, never scans.
 --
--- Oldest ready age (approximate): how long the head (oldest) job has been ready, since its enqueue
--- or the end of its delay, of the accounts that have waited longest for a turn (lowest ring
--- scores; about S in all, shared between the tenants' rings), the largest of them. Exact when the rings hold at most S accounts; accounts paused or at
--- their in-flight cap are not in a ring and not counted.
+-- Oldest ready age (approximate): how long the head (oldest) job has been ready (since its
+-- enqueue, the end of its delay or backoff, or its return from a lease), of the accounts that
+-- have waited longest for a turn (lowest ring scores; about S in all, shared between the
+-- tenants' rings), the largest of them. Exact when the rings hold at most S accounts; accounts
+-- paused or at their in-flight cap are not in a ring and not counted.
 
 local sample = tonumber(ARGV[2])
 local h = redis.call('HGETALL', K_STATS)

@@ -62,7 +62,8 @@ struct LeasedJob {
   // unknown outcome: the upstream call may have happened. The handler must reconcile with the
   // upstream before acting again (at most one send per campaign and account).
   bool previous_outcome_unknown = false;
-  // When the job became ready to run: its enqueue, or the end of its delay or retry backoff.
+  // When the job became ready to run: its enqueue, the end of its delay or retry backoff, or its
+  // return from an earlier lease.
   absl::Time ready_at;
   absl::Time lease_expires_at;
 

@@ -22,7 +22,7 @@ struct JobRecord {
   std::string_view account;
   int64_t failed_attempts = 0;  // attempts that ended in failure or expiry
   int64_t max_attempts = 0;
-  int64_t ready_ms = 0;     // Unix ms: the enqueue, or the end of the job's delay or backoff
+  int64_t ready_ms = 0;     // Unix ms: enqueue, end of delay or backoff, or back from a lease
   int64_t dead_ms = 0;      // Unix ms; 0 unless dead-lettered
   std::string_view reason;  // the last failure's
   std::string_view payload;
