@@ -585,7 +585,7 @@ TEST_F(CampaignOneAttemptTest, AProgressCheckThatDiedDoesNotFailASentDelivery) {
         return d.size() == 1 && d[0].upstream_message_id() != 0 &&
                SimStat("requests", "in_flight") > 0;
       },
-      400, "GET"));
+      1500, "GET"));
   ExpectCompleted(key, campaign, one);
 }
 

@@ -1155,14 +1155,20 @@ asio::awaitable<absl::Status> DeliveryWorkflow::OnDeadLetter(const queue::DeadJo
   }
   // A step of an earlier schedule died after a reschedule gave the delivery new steps.
   if (stale) co_return absl::OkStatus();
-  if (dead.kind == kPollJob && ctx.delivery.upstream_message_id != 0 &&
+  // A progress check that died (its worker killed on its last attempt, say) follows a message
+  // that went out: as when the check fails on the upstream (OnFollowError), the delivery is not
+  // failed for want of its progress, and the next check follows it. Once: a check that dies
+  // again before any succeeds (a lasting fault) fails the delivery. The note names the check, so
+  // a notice handled twice is not taken for a second death.
+  const std::string dead_check = StrCat(kProgressNote, "check ");
+  const std::string this_check = StrCat(dead_check, s.index, " ");
+  const bool died_before =
+      ctx.delivery.error.starts_with(dead_check) && !ctx.delivery.error.starts_with(this_check);
+  if (dead.kind == kPollJob && ctx.delivery.upstream_message_id != 0 && !died_before &&
       s.index < config_.max_polls && records->account) {
-    // A progress check that died (its worker killed on its last attempt, say) follows a message
-    // that went out: as when the check fails on the upstream (OnFollowError), the delivery is
-    // not failed for want of its progress, and the next check follows it.
-    const std::string note = StrCat(kProgressNote, reason, "; checking again in ",
-                                    absl::FormatDuration(config_.poll_max), " (mass message ",
-                                    ctx.delivery.upstream_message_id, " was sent)");
+    const std::string note =
+        StrCat(this_check, reason, "; checking again in ", absl::FormatDuration(config_.poll_max),
+               " (mass message ", ctx.delivery.upstream_message_id, " was sent)");
     auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
       if (d.error.empty() || d.error.starts_with(kProgressNote)) d.error = note;
       d.update_time_ms = ToMillis(now);
