@@ -281,8 +281,8 @@ class WebhooksTest : public testing::HeraldStackSuite<WebhooksTest> {
     int64_t viewed = 0;
     for (const v1::AccountStats& a : stats.accounts()) {
       viewed += ledger.at(a.upstream_message_id()).viewed;
-      EXPECT_DOUBLE_EQ(a.view_rate(),
-                       a.sent() > 0 ? static_cast<double>(a.viewed()) / a.sent() : 0);
+      const LedgerMessage& l = ledger.at(a.upstream_message_id());
+      EXPECT_DOUBLE_EQ(a.view_rate(), l.sent > 0 ? static_cast<double>(l.viewed) / l.sent : 0);
     }
     EXPECT_GT(viewed, 0);
     EXPECT_EQ(stats.viewed(), viewed);

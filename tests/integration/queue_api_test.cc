@@ -773,6 +773,32 @@ TEST_P(WorkerTest, AThrowingHandlerFailsItsJobNotTheLoop) {
 
 // ---- the worker runtime on the test's ManualClock (the queue's too): no test waits out time
 
+// A job whose previous outcome is unknown and that is put back without trying (here released,
+// as a handler does when its team is paused) keeps the flag: its next attempt reconciles too.
+TEST_P(WorkerTest, AnUnknownOutcomeOutlivesAnAttemptThatDidNotTry) {
+  ASSERT_TRUE(Run(queue_->Enqueue(Spec("send_1"))).ok());
+  // Its first lease ends unanswered (the worker holding it vanished); the worker's lease reaps it.
+  (void)LeaseOne(Shard("team_1"), absl::Milliseconds(50));
+  Worker worker(io_.executor(), *queue_, FastConfig());
+  std::mutex mu;
+  std::vector<bool> unknown;
+  worker.Handle("send", [&](const LeasedJob& job) -> asio::awaitable<JobResult> {
+    size_t run = 0;
+    {
+      std::lock_guard lock(mu);
+      unknown.push_back(job.previous_outcome_unknown);
+      run = unknown.size();
+    }
+    if (run == 1) co_return JobResult::Release();
+    co_return JobResult::Ok();
+  });
+  worker.Start();
+  ASSERT_TRUE(WaitFor([&] { return StatsOf("team_1").finished[{"send", "ok"}] == 1; }));
+  worker.Drain(absl::Now());
+  std::lock_guard lock(mu);
+  EXPECT_THAT(unknown, ElementsAre(true, true));
+}
+
 class ManualClockWorkerTest : public QueueApiTest {
  protected:
   WorkerConfig Config() {
@@ -830,32 +856,6 @@ TEST_P(ManualClockWorkerTest, ARateLimitMetAtTheDrainDeadlineHoldsTheTeamBack) {
   worker.Drain(clock_.Now());
   EXPECT_EQ((StatsOf("team_1").finished[{"send", "rate_limited"}]), 1);
   EXPECT_GE(*Run(queue_->TakeToken("team_1", "")), absl::Seconds(59));
-}
-
-// A job whose previous outcome is unknown and that is put back without trying (here released,
-// as a handler does when its team is paused) keeps the flag: its next attempt reconciles too.
-TEST_P(ManualClockWorkerTest, AnUnknownOutcomeOutlivesAnAttemptThatDidNotTry) {
-  ASSERT_TRUE(Run(queue_->Enqueue(Spec("send_1"))).ok());
-  (void)LeaseOne(Shard("team_1"), absl::Seconds(2));  // the worker holding it vanishes
-  clock_.Advance(absl::Seconds(3));
-  Worker worker(io_.executor(), *queue_, Config(), nullptr, clock_);
-  std::mutex mu;
-  std::vector<bool> unknown;
-  worker.Handle("send", [&](const LeasedJob& job) -> asio::awaitable<JobResult> {
-    size_t run = 0;
-    {
-      std::lock_guard lock(mu);
-      unknown.push_back(job.previous_outcome_unknown);
-      run = unknown.size();
-    }
-    if (run == 1) co_return JobResult::Release();
-    co_return JobResult::Ok();
-  });
-  worker.Start();
-  ASSERT_TRUE(WaitFor([&] { return StatsOf("team_1").finished[{"send", "ok"}] == 1; }));
-  worker.Drain(clock_.Now());
-  std::lock_guard lock(mu);
-  EXPECT_THAT(unknown, ElementsAre(true, true));
 }
 
 // A job's next step is leased as soon as the job is acked with it: the loop does not wait out an

@@ -407,15 +407,26 @@ TEST_F(WebhooksTest, ACancelIsNeverTakenBack) {
   EXPECT_EQ(s.pending, 0);  // progress stays as the end left it
 }
 
-// The end ends the queue even when its counts are older than those already known (a cancelled
-// queue's last report, say): progress keeps the newer counts.
+// The end ends the queue even when its counts are older than those already known: progress
+// keeps the newer counts, and a cancelled end is kept as cancelled.
 TEST_F(WebhooksTest, TheEndWithStaleCountsStillEndsTheQueue) {
   Record("q2", Queue(106, 50, 10, false));
+  clock_.Advance(absl::Seconds(5));
   Record("q1", Queue(106, 50, 30, true));
-  const MessageStats s = Stats(106);
+  MessageStats s = Stats(106);
   EXPECT_TRUE(s.done);
+  EXPECT_FALSE(s.canceled);
   EXPECT_EQ(s.pending, 10);
-  EXPECT_EQ(s.progress_ms, 1'800'000'000'000);
+  EXPECT_EQ(s.progress_ms, 1'800'000'005'000);
+
+  Record("c2", Queue(107, 50, 10, false));
+  WebhookEvent cancelled_end = Queue(107, 50, 30, true);
+  cancelled_end.queue_canceled = true;
+  Record("c1", cancelled_end);
+  s = Stats(107);
+  EXPECT_TRUE(s.done);
+  EXPECT_TRUE(s.canceled);
+  EXPECT_EQ(s.pending, 10);
 }
 
 TEST_F(WebhooksTest, AQueueEventWithoutCountsKeepsTheLastKnownOnes) {
