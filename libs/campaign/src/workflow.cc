@@ -2150,12 +2150,17 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       const int64_t in_doubt_until =
           MayStillLand(sent.status()) ? ToMillis(clock_.Now() + config_.send_settle) : 0;
       const int32_t attempts = ctx.delivery.send_attempts;
+      // A call cancelled at the drain deadline gets here with the job cancelled, when any
+      // co_await would throw: this write must land all the same, or the attempt would be in
+      // doubt only for send_settle after it began.
+      co_await asio::this_coro::throw_if_cancelled(false);
       auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
         if (d.send_attempts == attempts && d.send_started_ms == ToMillis(started)) {
           d.send_in_doubt_until_ms = in_doubt_until;
         }
         return absl::OkStatus();
       });
+      co_await asio::this_coro::throw_if_cancelled(true);
       if (!r.ok()) co_return JobResult::StoreFailed(r.status(), /*outcome_unknown=*/true);
       co_return co_await OnLookupError(ctx, sent.status(), "sending the mass message", started);
     }
