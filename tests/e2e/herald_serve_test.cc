@@ -114,6 +114,10 @@ TEST_F(HeraldServeTest, ProbesAndMetricsAnswer) {
   auto metrics = HttpGet((*herald)->admin_port(), "/metrics");
   ASSERT_TRUE(metrics.ok());
   EXPECT_THAT(metrics->body, HasSubstr("herald_build_info{roles=\"api,worker,ingest\""));
+  // Before any team is used, the upstream calls' series are there at 0: a first refusal is an
+  // increase the alerts see.
+  EXPECT_THAT(metrics->body, HasSubstr("herald_upstream_requests_total{endpoint=\"send_mass_"
+                                       "message\",outcome=\"out_of_credits\"} 0\n"));
   // Started without a platform admin key, it says what that means.
   EXPECT_THAT((*herald)->Logs(), HasSubstr("no --admin_key"));
   const absl::Status promtool = testing::PromtoolCheckMetrics(metrics->body);

@@ -375,15 +375,15 @@ TEST_F(ObservabilityTest, EveryPanelQueryAndAlertWorksAgainstARealPrometheus) {
         << Diagnostics();
   }
 
-  // A live scrape: promtool accepts it, and the catalogue documents exactly its families. The
-  // upstream client's metrics exist once the restarted process has called the upstream (its
-  // reaped send is reconciled).
+  // A live scrape: promtool accepts it, and the catalogue documents exactly its families, those
+  // of the upstream's responses once the restarted process has called the upstream (its reaped
+  // send is reconciled).
   absl::StatusOr<testing::HttpResponse> scrape;
   ASSERT_TRUE(testing::WaitFor(
       [&] {
         scrape = testing::HttpGet(stack_->herald().admin_port(), "/metrics");
         return scrape.ok() && scrape->status == 200 &&
-               scrape->body.find("# TYPE herald_upstream_requests_total") != std::string::npos;
+               scrape->body.find("\nherald_upstream_responses_total{") != std::string::npos;
       },
       kWait))
       << Diagnostics();

@@ -610,6 +610,7 @@ std::unique_ptr<UpstreamClients> MakeUpstreamClients(asio::any_io_executor execu
                                                      upstream::ClientConfig base,
                                                      const store::SecretBox& box,
                                                      metrics::Registry* registry) {
+  if (registry != nullptr) upstream::RegisterClientMetrics(*registry);
   return std::make_unique<TeamClients>(std::move(executor), std::move(base), box, registry);
 }
 

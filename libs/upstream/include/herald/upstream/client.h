@@ -172,6 +172,12 @@ class Api {
   virtual Call<bool> DeleteWebhook(std::string id) = 0;
 };
 
+// Registers the call counters and latency histograms above in `registry`, every endpoint and
+// outcome at 0, as a client does when made. A process that may call the upstream does this at
+// start, so that its first refusal (a 402, say) is an increase the alerts see rather than a
+// series that appears at 1.
+void RegisterClientMetrics(metrics::Registry& registry);
+
 class Client final : public Api {
  public:
   // `executor` runs the I/O. `registry`, when given, receives the metrics above and must outlive
