@@ -171,13 +171,13 @@ void GrpcComponent::Drain(absl::Time deadline) {
   // The API refuses new calls and ends its streams from now on; `closed` completes when the last
   // call's work has ended.
   std::future<void> closed =
-      boost::asio::co_spawn(executor_, api_.Close(), boost::asio::use_future);
+      boost::asio::co_spawn(executor_, api_.Close(deadline), boost::asio::use_future);
   server_->Shutdown(absl::ToChronoTime(deadline));
   server_->Wait();
   server_.reset();
   if (closed.wait_until(absl::ToChronoTime(deadline)) != std::future_status::ready) {
-    // gRPC has cancelled these calls; their work ends within its own Redis and upstream
-    // timeouts, and nothing it uses is destroyed before then.
+    // gRPC has cancelled these calls and the API their work, which ends as its Redis and
+    // upstream calls see the cancellation (or time out); nothing it uses is destroyed before.
     log::Warn("API calls still running at the drain deadline; waiting for them to end");
     closed.wait();
   }

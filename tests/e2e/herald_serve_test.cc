@@ -26,8 +26,10 @@
 #include <herald/testing/net.h>
 #include <herald/testing/promtool.h>
 #include <herald/testing/redis_server.h>
+#include <herald/testing/sim_ledger.h>
 #include <herald/testing/simulator_process.h>
 #include <herald/testing/wait.h>
+#include <herald/v1/account.grpc.pb.h>
 #include <herald/v1/audience.grpc.pb.h>
 #include <herald/v1/campaign.grpc.pb.h>
 #include <herald/v1/events.grpc.pb.h>
@@ -259,6 +261,54 @@ TEST_F(HeraldServeTest, SigtermCancelsStuckAndWaitingUpstreamCallsAtTheDrainTime
   EXPECT_LT(absl::Now() - sent, absl::Seconds(15)) << (*herald)->Logs();
 }
 
+// An API call stuck on the upstream (SyncAccounts, its GET /accounts held 40 s) does not hold the
+// process past --drain_timeout: at the deadline its work is cancelled, the call ends with an
+// error, and the process exits.
+TEST_F(HeraldServeTest, SigtermCancelsAnApiCallStuckUpstreamAtTheDrainTimeout) {
+  constexpr char kAdminKey[] = "api-drain-admin-key";
+  auto sim = testing::SimulatorProcess::Start(
+      {.args = {"--teams=1", "--accounts_per_team=2", "--rate_limit_per_minute=100000"}});
+  ASSERT_TRUE(sim.ok()) << sim.status();
+  auto herald = HeraldProcess::Start(
+      {.args = {"serve", "--role=api", "--drain_timeout=2s",
+                StrCat("--upstream_url=http://127.0.0.1:", (*sim)->port())},
+       .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'd')}},
+       .redis_port = redis_->port()});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  auto channel = Connect(**herald);
+  auto key = testing::CreateTenant(channel, kAdminKey, "apidrain", "", absl::Seconds(30));
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto team = testing::CreateTeamWithAccounts(channel, *key, "apidrain", {.team_id = "main"});
+  ASSERT_TRUE(team.ok()) << team.status();
+  auto slow = testing::HttpRequest(
+      (*sim)->port(), "POST", "/_sim/faults",
+      R"({"methods":["GET"],"path_contains":"/accounts","latency_ms":{"fixed":40000}})");
+  ASSERT_TRUE(slow.ok() && slow->status == 200) << (slow.ok() ? slow->body : "");
+
+  grpc::Status synced;
+  std::thread caller([&] {
+    v1::SyncAccountsRequest req;
+    req.set_team(team->team.name());
+    v1::SyncAccountsResponse resp;
+    synced = v1::AccountService::NewStub(channel)->SyncAccounts(
+        testing::BearerContext(*key, absl::Minutes(2)).get(), req, &resp);
+  });
+  ASSERT_TRUE(testing::WaitFor([&] {
+    auto stats = testing::ReadSimStats((*sim)->port());
+    return stats.ok() && stats->at("requests").at("in_flight").to_number<int64_t>() > 0;
+  })) << (*herald)->Logs();
+
+  const absl::Time sent = absl::Now();
+  (*herald)->process().Signal(SIGTERM);
+  const std::optional<int> status = (*herald)->process().Wait(absl::Seconds(30));
+  caller.join();
+  ASSERT_TRUE(status.has_value()) << "still running 30 s after SIGTERM\n" << (*herald)->Logs();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << (*herald)->Logs();
+  // Well before the upstream could have answered (40 s) or the call timed out.
+  EXPECT_LT(absl::Now() - sent, absl::Seconds(15)) << (*herald)->Logs();
+  EXPECT_FALSE(synced.ok());
+}
+
 // A server stream never ends by itself (Subscribe follows the tenant's events until the client
 // leaves). On SIGTERM the API closes: the stream ends at once with UNAVAILABLE, which tells the
 // client to resume elsewhere, and the process exits well before its drain deadline (which would
@@ -314,6 +364,35 @@ OpenUpload StartUpload(v1::MediaService::Stub& media, const std::string& key,
 grpc::Status FinishUpload(OpenUpload& u) {
   u.writer->WritesDone();
   return u.writer->Finish();
+}
+
+// An upload in progress when SIGTERM comes may finish within the drain: its last chunks are
+// read, the asset is stored and answered, and the process then exits.
+TEST_F(HeraldServeTest, AnUploadInProgressAtSigtermFinishesWithinTheDrain) {
+  auto herald = StartApi({"--drain_timeout=30s"});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  std::shared_ptr<grpc::Channel> channel = Connect(**herald);
+  absl::StatusOr<std::string> key = testing::CreateTenant(channel, kAdmin, "drainupload");
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto media = v1::MediaService::NewStub(channel);
+  OpenUpload upload = StartUpload(*media, *key, "drainupload");
+
+  (*herald)->process().Signal(SIGTERM);
+  ASSERT_TRUE(testing::WaitFor([&] {
+    auto ready = HttpGet((*herald)->admin_port(), "/readyz");
+    return ready.ok() && ready->status == 503;
+  })) << (*herald)->Logs();
+  v1::UploadMediaAssetRequest last;
+  last.set_chunk(std::string(64 * 1024, 'y'));
+  EXPECT_TRUE(upload.writer->Write(last));
+  const grpc::Status finished = FinishUpload(upload);
+  EXPECT_TRUE(finished.ok()) << finished.error_message() << (*herald)->Logs();
+  EXPECT_THAT(upload.asset.name(), HasSubstr("tenants/drainupload/media/"));
+  EXPECT_EQ(upload.asset.size_bytes(), 17 * 64 * 1024);
+
+  const std::optional<int> exit = (*herald)->process().Wait(absl::Seconds(60));
+  ASSERT_TRUE(exit.has_value()) << (*herald)->Logs();
+  EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 0) << (*herald)->Logs();
 }
 
 TEST_F(HeraldServeTest, UploadsInProgressShareABoundedBuffer) {

@@ -53,7 +53,7 @@ class ApiImpl final : public Api {
             v1::EventService::service_full_name(),    v1::AutomationService::service_full_name()};
   }
 
-  asio::awaitable<void> Close() override { co_await bridge_.Close(); }
+  asio::awaitable<void> Close(absl::Time deadline) override { co_await bridge_.Close(deadline); }
 
  private:
   std::unique_ptr<RpcMetrics> metrics_;

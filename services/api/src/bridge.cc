@@ -1,5 +1,6 @@
 #include "bridge.h"
 
+#include <algorithm>
 #include <optional>
 #include <variant>
 
@@ -150,6 +151,29 @@ Op<campaign::Caller> Bridge::Admit(std::string bearer, Access access) {
   co_return caller;
 }
 
+asio::awaitable<void> Bridge::Close(absl::Time deadline) {
+  stop_at_ns_.store(absl::ToUnixNanos(deadline));
+  co_await gate_.Close();
+}
+
+asio::awaitable<bool> Bridge::UntilStop(std::chrono::system_clock::time_point deadline) {
+  // Close's deadline is read every so often: calls that take longer than this are few.
+  constexpr std::chrono::nanoseconds kStopCheck = std::chrono::milliseconds(250);
+  asio::steady_timer timer(executor_);
+  while (true) {
+    const std::chrono::nanoseconds left = TimeLeft(deadline);
+    if (left <= std::chrono::nanoseconds(0)) co_return false;
+    const int64_t stop_in = stop_at_ns_.load() - absl::ToUnixNanos(absl::Now());
+    if (stop_in <= 0) co_return true;
+    timer.expires_after(std::min({left, std::chrono::nanoseconds(stop_in), kStopCheck}));
+    // The wait completes with its error code, not an exception: a call that finishes in time
+    // cancels it, and that must not cost every call a throw.
+    std::tuple<boost::system::error_code> waited =
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (std::get<0>(waited)) co_return false;  // cancelled: the call's work ended first
+  }
+}
+
 grpc::ServerUnaryReactor* Bridge::RunUnary(grpc::CallbackServerContext* context,
                                            std::string_view method, Access access, UnaryWork work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -178,19 +202,21 @@ grpc::ServerUnaryReactor* Bridge::RunUnary(grpc::CallbackServerContext* context,
             // work is not started.
             status = absl::DeadlineExceededError("the call's deadline passed before it started");
           } else {
-            // The client's deadline cancels the work: every Redis and upstream call below honours
-            // cancellation, and creates are idempotent, so a retry picks up after it. The timer's
-            // wait completes with its error code, not an exception: a call that finishes in time
-            // cancels it, and that must not cost every call a throw.
-            asio::steady_timer timer(executor_);
-            timer.expires_after(TimeLeft(deadline));
+            // The client's deadline, or the server's drain deadline, cancels the work: every
+            // Redis and upstream call below honours cancellation, and creates are idempotent, so
+            // a retry picks up after it.
             started = true;
-            std::variant<absl::Status, std::tuple<boost::system::error_code>> outcome =
-                co_await (work(*caller) || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-            if (outcome.index() == 1) {
-              status = absl::DeadlineExceededError("the call's deadline passed");
-            } else {
+            std::variant<absl::Status, bool> outcome =
+                co_await (work(*caller) || UntilStop(deadline));
+            if (outcome.index() == 0) {
               status = std::get<0>(std::move(outcome));
+            } else if (std::get<1>(outcome)) {
+              status = absl::UnavailableError(
+                  "this server shut down before the call finished, so it may or may not have "
+                  "taken effect: read what it changes before calling again (a create with a "
+                  "request_id may be retried with the same one)");
+            } else {
+              status = absl::DeadlineExceededError("the call's deadline passed");
             }
           }
         } catch (const std::exception& e) {

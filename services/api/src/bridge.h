@@ -12,18 +12,23 @@
 // (absl -> gRPC codes) or its response. The call's deadline cancels the body (DEADLINE_EXCEEDED).
 // An exception escaping the body is INTERNAL and logged.
 // Shutdown: every call enters the bridge's gate before its work starts and leaves it after its
-// status is sent; Close() refuses new calls (UNAVAILABLE) and completes once every call that
-// entered has left, so nothing the calls use may be destroyed before it.
+// status is sent; Close() refuses new calls (UNAVAILABLE), cancels the work of the calls still
+// running at its deadline (UNAVAILABLE), and completes once every call that entered has left, so
+// nothing the calls use may be destroyed before it.
 // Metrics: herald_grpc_requests_total{method,code}, herald_grpc_request_duration_seconds
 // {method} and herald_grpc_streams_open{method}, declared once here.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 
 #include <absl/status/statusor.h>
+#include <absl/time/time.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <grpcpp/server_context.h>
@@ -89,9 +94,10 @@ class Bridge {
   // Where calls that do not go through Unary (streams, uploads) record how they ended.
   RpcMetrics& metrics() { return metrics_; }
 
-  // Refuses new calls and completes when every running call has finished. Streams notice the
-  // close at their next step and end with UNAVAILABLE (clients resume them elsewhere).
-  boost::asio::awaitable<void> Close() { co_await gate_.Close(); }
+  // Refuses new calls and completes when every running call has finished; the work of unary
+  // calls still running at `deadline` is cancelled then. Streams notice the close at their next
+  // step and end with UNAVAILABLE (clients resume them elsewhere).
+  boost::asio::awaitable<void> Close(absl::Time deadline);
 
   // Authenticates and checks access: the caller, or UNAUTHENTICATED / PERMISSION_DENIED.
   Op<campaign::Caller> Admit(std::string bearer, Access access);
@@ -117,6 +123,9 @@ class Bridge {
 
   grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context, std::string_view method,
                                      Access access, UnaryWork work);
+  // Completes when a call with `deadline` should stop: true once Close's deadline has passed,
+  // false once the call's own has.
+  boost::asio::awaitable<bool> UntilStop(std::chrono::system_clock::time_point deadline);
 
   boost::asio::any_io_executor executor_;
   campaign::Service& service_;
@@ -124,6 +133,8 @@ class Bridge {
   TenantQuota* const quota_;
   StreamSlots streams_;
   Gate gate_;
+  // Close's deadline (nanoseconds since the Unix epoch); the largest value until Close.
+  std::atomic<int64_t> stop_at_ns_{std::numeric_limits<int64_t>::max()};
 };
 
 }  // namespace herald::api

@@ -114,9 +114,10 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
         End(ShuttingDownError());
         return;
       }
+      hold_ = std::move(hold);
       asio::co_spawn(
           owner_->bridge_.executor(),
-          [this, hold = std::move(hold), bearer = BearerOf(*ctx)]() -> asio::awaitable<void> {
+          [this, bearer = BearerOf(*ctx)]() -> asio::awaitable<void> {
             absl::StatusOr<Caller> caller =
                 co_await owner_->bridge_.Admit(std::move(bearer), Access::kTenant);
             if (!caller.ok()) {
@@ -208,11 +209,9 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     }
 
     void Store() {
-      GateHolder hold(owner_->bridge_.gate());
-      if (!hold) return End(ShuttingDownError());
       asio::co_spawn(
           owner_->bridge_.executor(),
-          [this, hold = std::move(hold)]() -> asio::awaitable<void> {
+          [this]() -> asio::awaitable<void> {
             const absl::Status status = co_await Run();
             End(status);
           },
@@ -248,6 +247,10 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     CallbackServerContext* ctx_;
     v1::MediaAsset* resp_;
     const absl::Time start_;
+    // The API's gate, entered from admission until the call is done: a drain waits for an upload
+    // in progress (until its deadline, when gRPC cancels the call) rather than refusing it at
+    // the end.
+    GateHolder hold_;
     Caller caller_;  // set before the first read
     v1::UploadMediaAssetRequest request_;
     v1::UploadMediaAssetRequest::Metadata metadata_;
