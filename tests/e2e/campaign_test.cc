@@ -1573,7 +1573,8 @@ TEST_P(CampaignTest, WhatAnUnfinishedCampaignUsesCannotBeDeletedUntilItIsFinal) 
 // A segment's fields change through its update mask, only to valid values, and only while no
 // launched, unfinished campaign uses it; a refused update changes nothing.
 // An account changes what the mask names (or, without one, what the request sets); its team is
-// immutable: sent back unchanged it is accepted, a new one is refused and nothing changes.
+// immutable: sent back unchanged it is accepted, a new one is refused whatever the mask and
+// nothing changes.
 TEST_P(CampaignTest, AnAccountUpdateChangesWhatItNamesAndNeverItsTeam) {
   const std::string tenant = "acctupdate";
   const std::string key = NewTenant(tenant);
@@ -1617,13 +1618,21 @@ TEST_P(CampaignTest, AnAccountUpdateChangesWhatItNamesAndNeverItsTeam) {
   EXPECT_EQ(updated.sends_per_minute(), 30);
   EXPECT_EQ(updated.team(), StrCat("tenants/", tenant, "/teams/main"));
 
-  // Another team, with or without a mask: refused, and nothing changes.
+  // Sent back whole under a mask that leaves the team out: the unchanged team comes along.
+  whole = get();
+  whole.set_display_name("Renamed again");
+  s = update(whole, {"display_name"}, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(updated.display_name(), "Renamed again");
+
+  // Another team, whatever the mask: refused, and nothing changes.
   const v1::Account before = get();
   v1::Account moved = before;
   moved.set_team(other->team.name());
   moved.set_display_name("Moved");
   for (const std::vector<std::string>& paths :
-       {std::vector<std::string>{}, std::vector<std::string>{"team", "display_name"}}) {
+       {std::vector<std::string>{}, std::vector<std::string>{"team", "display_name"},
+        std::vector<std::string>{"display_name"}, std::vector<std::string>{"*"}}) {
     v1::Account out;
     const grpc::Status refused = update(moved, paths, &out);
     EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << refused.error_message();

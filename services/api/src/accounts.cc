@@ -222,9 +222,10 @@ class AccountServiceImpl final : public v1::AccountService::CallbackService {
                                      {"display_name", "sends_per_minute", "max_in_flight"}));
           HERALD_CO_RETURN_IF_ERROR(ValidateAccountFields(req->account(), &fields));
           // A whole account sent back (read, changed, updated) may carry its team unchanged;
-          // the update refuses another rather than silently keeping the stored one.
+          // the update refuses another, whatever its mask, rather than silently keeping the
+          // stored one.
           std::string team;
-          if (!req->account().team().empty() && req->update_mask().paths_size() == 0) {
+          if (!req->account().team().empty()) {
             HERALD_CO_ASSIGN_OR_RETURN(
                 team, OwnId(c.tenant, "account.team", req->account().team(), "teams"));
           }

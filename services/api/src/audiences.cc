@@ -40,7 +40,7 @@ class AudienceServiceImpl final : public v1::AudienceService::CallbackService {
           HERALD_CO_ASSIGN_OR_RETURN(std::string after,
                                      DecodePageToken(req->page_token(), fingerprint));
           int offset = 0;
-          if (!after.empty() && !absl::SimpleAtoi(after, &offset)) {
+          if (!after.empty() && (!absl::SimpleAtoi(after, &offset) || offset < 0)) {
             co_return absl::InvalidArgumentError("page_token: malformed");
           }
           HERALD_CO_ASSIGN_OR_RETURN(
