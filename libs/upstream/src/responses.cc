@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include <absl/strings/ascii.h>
 #include <absl/time/clock.h>
 #include <absl/time/time.h>
 
@@ -37,6 +38,11 @@ std::optional<absl::Duration> RetryAfterOf(const HttpResponse& response) {
   }
   const std::optional<std::string_view> value = response.Header("Retry-After");
   if (!value.has_value()) return std::nullopt;
+  // Digits too many to read are seconds all the same: the longest hold, not the default.
+  if (const std::string_view digits = ToStd(absl::StripAsciiWhitespace(ToAbsl(*value)));
+      !digits.empty() && std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit)) {
+    return kMaxRetryAfter;
+  }
   absl::Time at;
   std::string err;
   if (!absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", std::string(*value), absl::UTCTimeZone(), &at,

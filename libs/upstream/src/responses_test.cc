@@ -490,6 +490,8 @@ TEST(ClassifyHttpStatus, RateLimitedWithRetryAfterAsADate) {
   EXPECT_EQ(past.error.retry_after, absl::ZeroDuration());
   // At most an hour, either way.
   EXPECT_EQ(Classify(429, "", {{"Retry-After", "999999"}}).error.retry_after, absl::Hours(1));
+  EXPECT_EQ(Classify(429, "", {{"Retry-After", "99999999999999999999999"}}).error.retry_after,
+            absl::Hours(1));
   EXPECT_EQ(Classify(429, "", {{"Retry-After", "Fri, 01 Jan 2100 00:00:00 GMT"}}).error.retry_after,
             absl::Hours(1));
 }
