@@ -2,6 +2,8 @@
 #include <optional>
 #include <vector>
 
+#include <absl/strings/ascii.h>
+
 #include <herald/campaign/attempts.h>
 #include <herald/campaign/workflow.h>
 #include <herald/common/strings.h>
@@ -12,9 +14,7 @@ namespace {
 constexpr int kMaxAttempts = 100;
 
 std::string_view TrimSpaces(std::string_view s) {
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  return s;
+  return ToStd(absl::StripAsciiWhitespace(ToAbsl(s)));
 }
 
 bool KnownKind(std::string_view kind) {

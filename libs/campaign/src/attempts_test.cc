@@ -10,7 +10,7 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(AttemptLimitsTest, AKindNamedHasItsOwnLimitAndTheRestShareOne) {
-  auto by_kind = ParseAttemptLimits(" delivery_poll=12, delivery_upload_media = 3 ");
+  auto by_kind = ParseAttemptLimits(" delivery_poll=12,\tdelivery_upload_media = 3\n");
   ASSERT_TRUE(by_kind.ok()) << by_kind.status();
   const AttemptLimits limits{.all = 6, .by_kind = *by_kind};
   EXPECT_EQ(limits.For(kPollJob), 12);
@@ -18,6 +18,7 @@ TEST(AttemptLimitsTest, AKindNamedHasItsOwnLimitAndTheRestShareOne) {
   EXPECT_EQ(limits.For(kSendJob), 6);
   EXPECT_TRUE(ValidateKindLimits(limits).ok());
   EXPECT_TRUE(ParseAttemptLimits("")->empty());
+  EXPECT_TRUE(ParseAttemptLimits(" \t")->empty());
 }
 
 TEST(AttemptLimitsTest, ABadEntryIsRefusedByName) {
