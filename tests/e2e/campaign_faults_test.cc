@@ -1,5 +1,6 @@
 // Campaigns under upstream faults and worker crashes: every delivery ends sent or failed with a
 // reason, and the simulator's ledger never shows a second message for a (campaign, account).
+#include <csignal>
 #include <functional>
 
 #include <absl/strings/match.h>
@@ -259,6 +260,26 @@ class CampaignFaultsTest : public ::testing::Test {
       const auto ledger = Ledger();
       EXPECT_EQ(ledger.contains(first) ? ledger.at(first) : 0, 0) << "nothing sent";
     }
+  }
+
+  // With uploads limited to one attempt: kills herald mid-upload and expects the campaign to end
+  // with at least one delivery FAILED for its expired lease, every other sent once.
+  void ExpectAnUploadKilledOnItsOnlyAttemptFailsItsDelivery() {
+    std::vector<std::string> accounts;
+    std::string media;
+    const std::string key = Prepare(accounts, media);
+    ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
+    std::string campaign;
+    ASSERT_NO_FATAL_FAILURE(CreateAndKillMidUpload(key, accounts, media, campaign));
+    ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
+        << Get(key, campaign).DebugString() << stack_->herald().Logs();
+    ExpectSettled(key, campaign, accounts);
+    int expired = 0;
+    for (const v1::Delivery& d : Deliveries(key, campaign)) {
+      expired += d.state() == v1::Delivery::FAILED &&
+                 absl::StrContains(d.error(), "gave up after 1 attempt: lease expired");
+    }
+    EXPECT_GE(expired, 1);
   }
 
   // A counter of GET /_sim/stats, e.g. ("faults", "errors"); -1 when the stats cannot be read.
@@ -550,21 +571,20 @@ TEST_F(CampaignFaultsTest, AHeldSendLostThenUpdatedIsAdoptedAndUpdatedNotSentAga
 // killed mid-upload) is dead-lettered, and its delivery says why: the campaign ends instead of
 // waiting for a step that will never run.
 TEST_F(CampaignOneAttemptTest, ADeliveryWhoseLastAttemptDiedIsFailedWithTheReason) {
-  std::vector<std::string> accounts;
-  std::string media;
-  const std::string key = Prepare(accounts, media);
-  ASSERT_EQ(accounts.size(), static_cast<size_t>(kAccounts));
-  std::string campaign;
-  ASSERT_NO_FATAL_FAILURE(CreateAndKillMidUpload(key, accounts, media, campaign));
-  ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
-      << Get(key, campaign).DebugString() << stack_->herald().Logs();
-  ExpectSettled(key, campaign, accounts);
-  int expired = 0;
-  for (const v1::Delivery& d : Deliveries(key, campaign)) {
-    expired += d.state() == v1::Delivery::FAILED &&
-               absl::StrContains(d.error(), "gave up after 1 attempt: lease expired");
+  ExpectAnUploadKilledOnItsOnlyAttemptFailsItsDelivery();
+}
+
+// The same when only uploads have one attempt (`--max_attempts_by_kind`), every other step the
+// default six.
+class CampaignOneUploadAttemptTest : public CampaignFaultsTest {
+ protected:
+  std::vector<std::string> MoreHeraldArgs() const override {
+    return {"--max_attempts_by_kind=delivery_upload_media=1", "--queue_stats_interval=200ms"};
   }
-  EXPECT_GE(expired, 1);
+};
+
+TEST_F(CampaignOneUploadAttemptTest, AKindsOwnAttemptLimitAppliesToItsSteps) {
+  ExpectAnUploadKilledOnItsOnlyAttemptFailsItsDelivery();
 }
 
 // A progress check that died (its worker killed while it asked for the message's progress, its
@@ -586,6 +606,80 @@ TEST_F(CampaignOneAttemptTest, AProgressCheckThatDiedDoesNotFailASentDelivery) {
                SimStat("requests", "in_flight") > 0;
       },
       1500, "GET"));
+  ExpectCompleted(key, campaign, one);
+}
+
+// A progress check that dies again before any check succeeded (a lasting fault) fails its
+// delivery with the reason, rather than being followed check after check.
+TEST_F(CampaignOneAttemptTest, AProgressCheckThatDiesTwiceFailsItsDelivery) {
+  std::vector<std::string> accounts;
+  std::string media;
+  const std::string key = Prepare(accounts, media);
+  ASSERT_FALSE(accounts.empty());
+  const std::vector<std::string> one = {accounts[0]};
+  std::string campaign;
+  const auto checking = [&] {
+    const std::vector<v1::Delivery> d = Deliveries(key, campaign);
+    return d.size() == 1 && d[0].upstream_message_id() != 0 && SimStat("requests", "in_flight") > 0;
+  };
+  ASSERT_NO_FATAL_FAILURE(
+      CreateAndKillOnce("/mass-messaging", key, one, media, campaign, checking, 1500, "GET"));
+  // The first death is noted on the delivery, and the next check comes after the longest poll
+  // interval (30 s); the note is written after the killed call has ended upstream.
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        const std::vector<v1::Delivery> d = Deliveries(key, campaign);
+        return d.size() == 1 && absl::StartsWith(d[0].error(), "progress check failed, check ");
+      },
+      absl::Seconds(30)))
+      << Unfinished(key, campaign) << stack_->herald().Logs();
+  EXPECT_EQ(Deliveries(key, campaign)[0].state(), v1::Delivery::SENT);
+  ASSERT_TRUE(testing::WaitFor(checking, absl::Seconds(60))) << Unfinished(key, campaign);
+  stack_->herald().process().Kill();
+  const absl::Status restarted = stack_->herald().Restart();
+  ASSERT_TRUE(restarted.ok()) << restarted;
+
+  ASSERT_TRUE(testing::WaitFor([&] { return Final(Get(key, campaign)); }, absl::Seconds(60)))
+      << Unfinished(key, campaign) << stack_->herald().Logs();
+  ExpectSettled(key, campaign, one);
+  const std::vector<v1::Delivery> d = Deliveries(key, campaign);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].state(), v1::Delivery::FAILED);
+  EXPECT_THAT(d[0].error(), ::testing::HasSubstr("gave up after 1 attempt: lease expired"));
+  EXPECT_EQ(Get(key, campaign).state(), v1::Campaign::FAILED);
+  EXPECT_EQ(Ledger()[testing::ShortId(one[0])], 1);
+}
+
+// A short drain and a short in-doubt window.
+class CampaignDrainTest : public CampaignFaultsTest {
+ protected:
+  std::vector<std::string> MoreHeraldArgs() const override {
+    return {"--drain_timeout=3s", "--send_settle=10s"};
+  }
+};
+
+// A send cut off at the drain deadline may still land: it stays in doubt for --send_settle from
+// then, not from when it began. Here it lands 12 s after it began, after the window counted from
+// its start (10 s) but within the one counted from the cut (3 s + 10 s): the restarted herald
+// adopts it instead of sending a second message.
+TEST_F(CampaignDrainTest, ASendCutOffByTheDrainIsInDoubtFromThenAndAdoptedWhenItLands) {
+  std::vector<std::string> accounts;
+  std::string media;
+  const std::string key = Prepare(accounts, media);
+  ASSERT_FALSE(accounts.empty());
+  const std::vector<std::string> one = {accounts[0]};
+  ASSERT_NO_FATAL_FAILURE(SimRequest(
+      "POST", "/_sim/faults",
+      R"({"methods":["POST"],"path_contains":"/mass-messaging","latency_ms":{"fixed":12000}})"));
+  const std::string campaign = CreateCampaign(key, one, "");
+  ASSERT_TRUE(testing::WaitFor([&] { return SimStat("requests", "in_flight") > 0; }))
+      << Unfinished(key, campaign) << stack_->herald().Logs();
+  stack_->herald().process().Signal(SIGTERM);
+  const std::optional<int> exited = stack_->herald().process().Wait(absl::Seconds(30));
+  ASSERT_TRUE(exited.has_value()) << stack_->herald().Logs();
+  EXPECT_EQ(*exited, 0) << stack_->herald().Logs();
+  const absl::Status restarted = stack_->herald().Restart();
+  ASSERT_TRUE(restarted.ok()) << restarted;
   ExpectCompleted(key, campaign, one);
 }
 
