@@ -169,9 +169,11 @@ void GrpcComponent::Drain(absl::Time deadline) {
   if (readiness_ != nullptr) readiness_->Watch(nullptr);
   server_->GetHealthCheckService()->SetServingStatus(false);
   // The API refuses new calls and ends its streams from now on; `closed` completes when the last
-  // call's work has ended.
+  // call's work has ended. Calls still running are cut a little before gRPC's deadline, which
+  // drops the connections, so that their answer (what the cut means) reaches the clients.
+  const absl::Duration margin = std::min(absl::Seconds(1), (deadline - absl::Now()) / 5);
   std::future<void> closed =
-      boost::asio::co_spawn(executor_, api_.Close(deadline), boost::asio::use_future);
+      boost::asio::co_spawn(executor_, api_.Close(deadline - margin), boost::asio::use_future);
   server_->Shutdown(absl::ToChronoTime(deadline));
   server_->Wait();
   server_.reset();

@@ -1,16 +1,20 @@
 #include "bridge.h"
 
 #include <algorithm>
+#include <functional>
 #include <optional>
 #include <variant>
 
 #include <absl/strings/match.h>
 #include <absl/time/clock.h>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <herald/common/log.h>
@@ -93,6 +97,39 @@ bool ReadOnlyMethod(std::string_view method) {
   return method.starts_with("Get") || method.starts_with("List") || method.starts_with("Top");
 }
 
+// The status of a call whose work the drain deadline cut: as for a store timeout, a read may be
+// retried, a write may or may not have taken effect.
+absl::Status CutByDrain(bool read_only) {
+  if (read_only) {
+    return WithRetryInfo(
+        absl::UnavailableError("this server shut down before the call finished; retry the call"),
+        absl::Seconds(1));
+  }
+  return absl::DeadlineExceededError(
+      "this server shut down before the call finished, so it may or may not have taken effect: "
+      "read what it changes before calling again (a create with a request_id may be retried "
+      "with the same one)");
+}
+
+// Runs a call's work, an exception it throws becoming INTERNAL: the race with UntilStop waits
+// for a branch that completes without one, so a throw would otherwise hold the call until its
+// deadline. A throw because the race cancelled the work (UntilStop won) is not an error.
+asio::awaitable<absl::Status> Guarded(
+    const std::function<asio::awaitable<absl::Status>(const campaign::Caller&)>& work,
+    const campaign::Caller& caller, std::string_view method) {
+  std::string what;
+  try {
+    co_return co_await work(caller);
+  } catch (const std::exception& e) {
+    what = e.what();
+  }
+  const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+  if (state.cancelled() == asio::cancellation_type::none) {
+    log::Error("RPC failed with an exception", {{"method", method}, {"what", what}});
+  }
+  co_return absl::InternalError("internal error");
+}
+
 }  // namespace
 
 std::unique_ptr<RpcMetrics> MakeRpcMetrics(metrics::Registry* registry) {
@@ -159,7 +196,8 @@ asio::awaitable<void> Bridge::Close(absl::Time deadline) {
 asio::awaitable<bool> Bridge::UntilStop(std::chrono::system_clock::time_point deadline) {
   // Close's deadline is read every so often: calls that take longer than this are few.
   constexpr std::chrono::nanoseconds kStopCheck = std::chrono::milliseconds(250);
-  asio::steady_timer timer(executor_);
+  const asio::any_io_executor executor = co_await asio::this_coro::executor;
+  asio::steady_timer timer(executor);
   while (true) {
     const std::chrono::nanoseconds left = TimeLeft(deadline);
     if (left <= std::chrono::nanoseconds(0)) co_return false;
@@ -185,8 +223,10 @@ grpc::ServerUnaryReactor* Bridge::RunUnary(grpc::CallbackServerContext* context,
     return reactor;
   }
   using namespace asio::experimental::awaitable_operators;  // NOLINT: operator||
+  // On a strand of its own: the race below cancels one branch from the other's completion,
+  // which must not run beside it.
   asio::co_spawn(
-      executor_,
+      asio::make_strand(executor_),
       [this, reactor, access, method = std::string(method), deadline = context->deadline(),
        bearer = BearerOf(*context), work = std::move(work),
        hold = std::move(hold)]() mutable -> asio::awaitable<void> {
@@ -207,14 +247,11 @@ grpc::ServerUnaryReactor* Bridge::RunUnary(grpc::CallbackServerContext* context,
             // a retry picks up after it.
             started = true;
             std::variant<absl::Status, bool> outcome =
-                co_await (work(*caller) || UntilStop(deadline));
+                co_await (Guarded(work, *caller, method) || UntilStop(deadline));
             if (outcome.index() == 0) {
               status = std::get<0>(std::move(outcome));
             } else if (std::get<1>(outcome)) {
-              status = absl::UnavailableError(
-                  "this server shut down before the call finished, so it may or may not have "
-                  "taken effect: read what it changes before calling again (a create with a "
-                  "request_id may be retried with the same one)");
+              status = CutByDrain(ReadOnlyMethod(method));
             } else {
               status = absl::DeadlineExceededError("the call's deadline passed");
             }

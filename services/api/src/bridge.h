@@ -13,8 +13,9 @@
 // An exception escaping the body is INTERNAL and logged.
 // Shutdown: every call enters the bridge's gate before its work starts and leaves it after its
 // status is sent; Close() refuses new calls (UNAVAILABLE), cancels the work of the calls still
-// running at its deadline (UNAVAILABLE), and completes once every call that entered has left, so
-// nothing the calls use may be destroyed before it.
+// running at its deadline (a read UNAVAILABLE, a write DEADLINE_EXCEEDED: it may have taken
+// effect), and completes once every call that entered has left, so nothing the calls use may be
+// destroyed before it.
 // Metrics: herald_grpc_requests_total{method,code}, herald_grpc_request_duration_seconds
 // {method} and herald_grpc_streams_open{method}, declared once here.
 #pragma once

@@ -58,9 +58,9 @@ class Api {
   virtual std::vector<std::string> service_names() const = 0;
 
   // Refuses new calls (UNAVAILABLE), ends open streams (UNAVAILABLE: clients resume them on
-  // another replica), cancels the work of calls still running at `deadline` (UNAVAILABLE), and
-  // completes once every call has finished its work. The Api and what it uses may be destroyed
-  // after that.
+  // another replica), cancels the work of calls still running at `deadline` (a read
+  // UNAVAILABLE, a write DEADLINE_EXCEEDED: it may have taken effect), and completes once every
+  // call has finished its work. The Api and what it uses may be destroyed after that.
   virtual boost::asio::awaitable<void> Close(absl::Time deadline) = 0;
 };
 
