@@ -385,12 +385,13 @@ TEST_F(HeraldServeTest, AnUploadInProgressAtSigtermFinishesWithinTheDrain) {
   ASSERT_TRUE(key.ok()) << key.status();
   auto media = v1::MediaService::NewStub(channel);
   OpenUpload upload = StartUpload(*media, *key, "drainupload");
+  Subscription subscription(channel, *key, "drainupload", absl::Seconds(60));
 
+  // The stream's end says the API has closed: no new call gets in from now on.
   (*herald)->process().Signal(SIGTERM);
-  ASSERT_TRUE(testing::WaitFor([&] {
-    auto ready = HttpGet((*herald)->admin_port(), "/readyz");
-    return ready.ok() && ready->status == 503;
-  })) << (*herald)->Logs();
+  const grpc::Status ended = subscription.End();
+  ASSERT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE) << ended.error_message();
+  ASSERT_THAT(ended.error_message(), HasSubstr("shutting down"));
   v1::UploadMediaAssetRequest last;
   last.set_chunk(std::string(64 * 1024, 'y'));
   EXPECT_TRUE(upload.writer->Write(last));

@@ -247,9 +247,9 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     CallbackServerContext* ctx_;
     v1::MediaAsset* resp_;
     const absl::Time start_;
-    // The API's gate, entered from admission until the call is done: a drain waits for an upload
-    // in progress (until its deadline, when gRPC cancels the call) rather than refusing it at
-    // the end.
+    // The API's gate, entered from the call's start until gRPC is done with it: a drain waits
+    // for an upload in progress (until its deadline, when gRPC cancels the call) rather than
+    // refusing it at the end.
     GateHolder hold_;
     Caller caller_;  // set before the first read
     v1::UploadMediaAssetRequest request_;
@@ -291,10 +291,10 @@ class MediaServiceImpl final : public v1::MediaService::CallbackService {
     if (it != held_by_tenant_.end() && (it->second -= n) <= 0) held_by_tenant_.erase(it);
   }
 
-  // Deletes asset `id` of `tenant`, which a cancelled upload stored.
+  // Deletes asset `id` of `tenant`, which a cancelled upload stored. Called by the upload while
+  // it holds its entry of the gate, so the deletion runs even while the API closes.
   void Forget(std::string tenant, std::string id) {
-    GateHolder hold(bridge_.gate());
-    if (!hold) return;  // shutting down: the asset stays, as if the cancel came a moment later
+    GateHolder hold = GateHolder::Nested(bridge_.gate());
     asio::co_spawn(
         bridge_.executor(),
         [this, hold = std::move(hold), tenant = std::move(tenant),
