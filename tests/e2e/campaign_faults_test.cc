@@ -654,13 +654,13 @@ TEST_F(CampaignOneAttemptTest, AProgressCheckThatDiesTwiceFailsItsDelivery) {
 class CampaignDrainTest : public CampaignFaultsTest {
  protected:
   std::vector<std::string> MoreHeraldArgs() const override {
-    return {"--drain_timeout=3s", "--send_settle=10s"};
+    return {"--drain_timeout=5s", "--send_settle=10s"};
   }
 };
 
 // A send cut off at the drain deadline may still land: it stays in doubt for --send_settle from
 // then, not from when it began. Here it lands 12 s after it began, after the window counted from
-// its start (10 s) but within the one counted from the cut (3 s + 10 s): the restarted herald
+// its start (10 s) but within the one counted from the cut (5 s + 10 s): the restarted herald
 // adopts it instead of sending a second message.
 TEST_F(CampaignDrainTest, ASendCutOffByTheDrainIsInDoubtFromThenAndAdoptedWhenItLands) {
   std::vector<std::string> accounts;

@@ -5,6 +5,8 @@
 
 #include <absl/container/flat_hash_set.h>
 #include <absl/strings/numbers.h>
+#include <boost/asio/cancellation_state.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
 
 #include <herald/campaign/state.h>
@@ -2153,7 +2155,9 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
       const int32_t attempts = ctx.delivery.send_attempts;
       // A call cancelled at the drain deadline gets here with the job cancelled, when any
       // co_await would throw: this write must land all the same, or the attempt would be in
-      // doubt only for send_settle after it began.
+      // doubt only for send_settle after it began. Then the job ends (the worker puts it back
+      // flagged outcome unknown).
+      const bool throws = co_await asio::this_coro::throw_if_cancelled();
       co_await asio::this_coro::throw_if_cancelled(false);
       auto r = co_await UpdateDelivery(ctx, [&](Delivery& d) {
         if (d.send_attempts == attempts && d.send_started_ms == ToMillis(started)) {
@@ -2161,8 +2165,12 @@ asio::awaitable<JobResult> DeliveryWorkflow::Send(Context& ctx) {
         }
         return absl::OkStatus();
       });
-      co_await asio::this_coro::throw_if_cancelled(true);
+      co_await asio::this_coro::throw_if_cancelled(throws);
       if (!r.ok()) co_return JobResult::StoreFailed(r.status(), /*outcome_unknown=*/true);
+      const asio::cancellation_state cancellation = co_await asio::this_coro::cancellation_state;
+      if (cancellation.cancelled() != asio::cancellation_type::none) {
+        co_return JobResult::Retry("sending the mass message: the job was stopped");
+      }
       co_return co_await OnLookupError(ctx, sent.status(), "sending the mass message", started);
     }
     // Refused, so nothing was sent: the delivery leaves SENDING and waits (for a retry, or for
