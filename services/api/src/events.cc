@@ -103,9 +103,10 @@ class SubscribeReactor final : public StreamReactor<v1::Event> {
       HERALD_CO_ASSIGN_OR_RETURN(std::string latest,
                                  co_await messages_.LatestEventCursor(c.tenant));
       if (CursorBefore(latest, cursor)) {
-        co_return absl::InvalidArgumentError(StrCat("cursor: ", cursor,
-                                                    " is past the newest event (", latest,
-                                                    "); not a cursor Herald returned"));
+        co_return absl::InvalidArgumentError(
+            StrCat("cursor: ", cursor, " is past the newest event (", latest,
+                   "): not a cursor Herald returned, or the events up to it were lost with a "
+                   "Redis failover; resubscribe from now or from \"0\""));
       }
     }
     context()->AddInitialMetadata(std::string(kStartCursorHeader), start);
