@@ -64,6 +64,15 @@ class CampaignFaultsTest : public ::testing::Test {
     return *key;
   }
 
+  // As Prepare, with `one` set to the first account alone: a campaign to it makes calls of one
+  // account only.
+  std::string PrepareOne(std::vector<std::string>& one, std::string& media) {
+    std::vector<std::string> accounts;
+    std::string key = Prepare(accounts, media);
+    if (!accounts.empty()) one = {accounts[0]};
+    return key;
+  }
+
   // Paces `account` (a resource name) at `per_minute` upstream calls a minute.
   void SetPace(const std::string& key, const std::string& account, int32_t per_minute) {
     v1::UpdateAccountRequest update;
@@ -516,12 +525,11 @@ class CampaignOneAttemptTest : public CampaignFaultsTest {
 // sent, adopts it, and gives it the update by PUT. It does not take the message for someone
 // else's and send the new content beside it.
 TEST_F(CampaignFaultsTest, AHeldSendLostThenUpdatedIsAdoptedAndUpdatedNotSentAgain) {
-  std::vector<std::string> accounts;
+  std::vector<std::string> one;
   std::string media;
-  const std::string key = Prepare(accounts, media);
-  ASSERT_FALSE(accounts.empty());
-  const std::vector<std::string> one = {accounts[0]};
-  const std::string account = testing::ShortId(accounts[0]);
+  const std::string key = PrepareOne(one, media);
+  ASSERT_EQ(one.size(), 1u);
+  const std::string account = testing::ShortId(one[0]);
   // The send is applied and its answer lost; every look at the account's messages fails until
   // the rule is removed.
   ASSERT_NO_FATAL_FAILURE(
@@ -591,11 +599,10 @@ TEST_F(CampaignOneUploadAttemptTest, AKindsOwnAttemptLimitAppliesToItsSteps) {
 // only attempt spent) does not fail a delivery whose message went out: the next check follows
 // the message, and the campaign completes.
 TEST_F(CampaignOneAttemptTest, AProgressCheckThatDiedDoesNotFailASentDelivery) {
-  std::vector<std::string> accounts;
+  std::vector<std::string> one;
   std::string media;
-  const std::string key = Prepare(accounts, media);
-  ASSERT_FALSE(accounts.empty());
-  const std::vector<std::string> one = {accounts[0]};
+  const std::string key = PrepareOne(one, media);
+  ASSERT_EQ(one.size(), 1u);
   std::string campaign;
   // One account: once its message is sent, the only calls are the checks of its progress.
   ASSERT_NO_FATAL_FAILURE(CreateAndKillOnce(
@@ -612,11 +619,10 @@ TEST_F(CampaignOneAttemptTest, AProgressCheckThatDiedDoesNotFailASentDelivery) {
 // A progress check that dies again before any check succeeded (a lasting fault) fails its
 // delivery with the reason, rather than being followed check after check.
 TEST_F(CampaignOneAttemptTest, AProgressCheckThatDiesTwiceFailsItsDelivery) {
-  std::vector<std::string> accounts;
+  std::vector<std::string> one;
   std::string media;
-  const std::string key = Prepare(accounts, media);
-  ASSERT_FALSE(accounts.empty());
-  const std::vector<std::string> one = {accounts[0]};
+  const std::string key = PrepareOne(one, media);
+  ASSERT_EQ(one.size(), 1u);
   std::string campaign;
   const auto checking = [&] {
     const std::vector<v1::Delivery> d = Deliveries(key, campaign);
@@ -663,11 +669,10 @@ class CampaignDrainTest : public CampaignFaultsTest {
 // its start (10 s) but within the one counted from the cut (5 s + 10 s): the restarted herald
 // adopts it instead of sending a second message.
 TEST_F(CampaignDrainTest, ASendCutOffByTheDrainIsInDoubtFromThenAndAdoptedWhenItLands) {
-  std::vector<std::string> accounts;
+  std::vector<std::string> one;
   std::string media;
-  const std::string key = Prepare(accounts, media);
-  ASSERT_FALSE(accounts.empty());
-  const std::vector<std::string> one = {accounts[0]};
+  const std::string key = PrepareOne(one, media);
+  ASSERT_EQ(one.size(), 1u);
   ASSERT_NO_FATAL_FAILURE(SimRequest(
       "POST", "/_sim/faults",
       R"({"methods":["POST"],"path_contains":"/mass-messaging","latency_ms":{"fixed":12000}})"));
