@@ -68,6 +68,38 @@ class HeraldServeTest : public ::testing::Test {
                                  .redis_port = redis_->port()});
   }
 
+  // herald (`role`, --drain_timeout=2s) on an upstream simulator started with `sim_args` and this
+  // test's Redis, with tenant `tenant` and its team `team` of the simulator's accounts.
+  struct UpstreamStack {
+    std::unique_ptr<testing::SimulatorProcess> sim;
+    std::unique_ptr<HeraldProcess> herald;
+    std::shared_ptr<grpc::Channel> channel;
+    std::string key;
+    testing::TeamWithAccounts team;
+  };
+  void StartOnSimulator(std::string_view role, std::vector<std::string> sim_args,
+                        std::string_view tenant, const testing::TeamSpec& team,
+                        UpstreamStack& out) {
+    auto sim = testing::SimulatorProcess::Start({.args = std::move(sim_args)});
+    ASSERT_TRUE(sim.ok()) << sim.status();
+    out.sim = *std::move(sim);
+    auto herald = HeraldProcess::Start(
+        {.args = {"serve", StrCat("--role=", role), "--drain_timeout=2s",
+                  StrCat("--upstream_url=http://127.0.0.1:", out.sim->port())},
+         .env = {{"HERALD_ADMIN_KEY", kAdmin}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'd')}},
+         .redis_port = redis_->port()});
+    ASSERT_TRUE(herald.ok()) << herald.status();
+    out.herald = *std::move(herald);
+    out.channel =
+        grpc::CreateChannel(out.herald->grpc_target(), grpc::InsecureChannelCredentials());
+    auto key = testing::CreateTenant(out.channel, kAdmin, tenant, "", absl::Seconds(30));
+    ASSERT_TRUE(key.ok()) << key.status();
+    out.key = *std::move(key);
+    auto made = testing::CreateTeamWithAccounts(out.channel, out.key, tenant, team);
+    ASSERT_TRUE(made.ok()) << made.status();
+    out.team = *std::move(made);
+  }
+
   std::unique_ptr<testing::RedisServer> redis_;
 };
 
@@ -207,93 +239,71 @@ TEST_F(HeraldServeTest, SigtermDrainsAndExitsZero) {
 // the drain would then wait out.
 TEST_F(HeraldServeTest, SigtermCancelsStuckAndWaitingUpstreamCallsAtTheDrainTimeout) {
   constexpr int kAccounts = 20;  // more than the upstream client's 8 connections
-  constexpr char kAdminKey[] = "drain-admin-key";
-  auto sim = testing::SimulatorProcess::Start(
-      {.args = {"--teams=1", StrCat("--accounts_per_team=", kAccounts), "--fans_per_account=10",
-                "--rate_limit_per_minute=100000"}});
-  ASSERT_TRUE(sim.ok()) << sim.status();
-  auto herald = HeraldProcess::Start(
-      {.args = {"serve", "--role=all", "--drain_timeout=2s",
-                StrCat("--upstream_url=http://127.0.0.1:", (*sim)->port())},
-       .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'd')}},
-       .redis_port = redis_->port()});
-  ASSERT_TRUE(herald.ok()) << herald.status();
-  auto channel = Connect(**herald);
-  auto key = testing::CreateTenant(channel, kAdminKey, "drain", "", absl::Seconds(30));
-  ASSERT_TRUE(key.ok()) << key.status();
-  auto team = testing::CreateTeamWithAccounts(channel, *key, "drain",
-                                              {.team_id = "main", .rate_limit_per_minute = 0});
-  ASSERT_TRUE(team.ok()) << team.status();
-  ASSERT_EQ(team->accounts.size(), static_cast<size_t>(kAccounts));
+  UpstreamStack u;
+  ASSERT_NO_FATAL_FAILURE(
+      StartOnSimulator("all",
+                       {"--teams=1", StrCat("--accounts_per_team=", kAccounts),
+                        "--fans_per_account=10", "--rate_limit_per_minute=100000"},
+                       "drain", {.team_id = "main", .rate_limit_per_minute = 0}, u));
+  ASSERT_EQ(u.team.accounts.size(), static_cast<size_t>(kAccounts));
   auto slow = testing::HttpRequest(
-      (*sim)->port(), "POST", "/_sim/faults",
+      u.sim->port(), "POST", "/_sim/faults",
       R"({"methods":["POST"],"path_contains":"/mass-messaging","latency_ms":{"fixed":30000}})");
   ASSERT_TRUE(slow.ok() && slow->status == 200) << (slow.ok() ? slow->body : "");
   v1::CreateCampaignRequest create;
   create.set_parent("tenants/drain");
   create.mutable_campaign()->set_display_name("held upstream");
   create.mutable_campaign()->mutable_content()->set_text("hello");
-  for (const std::string& account : team->accounts) {
+  for (const std::string& account : u.team.accounts) {
     v1::AccountTarget* target = create.mutable_campaign()->add_targets();
     target->set_account(account);
     target->add_user_lists("fans");
   }
   v1::Campaign campaign;
-  auto campaigns = v1::CampaignService::NewStub(channel);
+  auto campaigns = v1::CampaignService::NewStub(u.channel);
   grpc::Status created =
-      campaigns->CreateCampaign(testing::BearerContext(*key).get(), create, &campaign);
+      campaigns->CreateCampaign(testing::BearerContext(u.key).get(), create, &campaign);
   ASSERT_TRUE(created.ok()) << created.error_message();
   // Every send has started: 8 stuck upstream, the rest waiting for one of their connections.
   ASSERT_TRUE(testing::WaitFor(
       [&] {
-        auto metrics = HttpGet((*herald)->admin_port(), "/metrics");
+        auto metrics = HttpGet(u.herald->admin_port(), "/metrics");
         return metrics.ok() && metrics->body.find(StrCat("herald_jobs_in_flight ", kAccounts,
                                                          "\n")) != std::string::npos;
       },
       absl::Seconds(60)))  // a bound for a loaded CI machine; it is met in about a second
-      << (*herald)->Logs();
+      << u.herald->Logs();
 
   const absl::Time sent = absl::Now();
-  (*herald)->process().Signal(SIGTERM);
-  const std::optional<int> status = (*herald)->process().Wait(absl::Seconds(25));
-  ASSERT_TRUE(status.has_value()) << "still running 25 s after SIGTERM\n" << (*herald)->Logs();
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << (*herald)->Logs();
+  u.herald->process().Signal(SIGTERM);
+  const std::optional<int> status = u.herald->process().Wait(absl::Seconds(25));
+  ASSERT_TRUE(status.has_value()) << "still running 25 s after SIGTERM\n" << u.herald->Logs();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << u.herald->Logs();
   // Well before any stuck send could have come back (30 s).
-  EXPECT_LT(absl::Now() - sent, absl::Seconds(15)) << (*herald)->Logs();
+  EXPECT_LT(absl::Now() - sent, absl::Seconds(15)) << u.herald->Logs();
 }
 
 // An API call stuck on the upstream (SyncAccounts, its GET /accounts held 40 s) does not hold the
 // process past --drain_timeout: at the deadline its work is cancelled, the call ends with an
 // error, and the process exits.
 TEST_F(HeraldServeTest, SigtermCancelsAnApiCallStuckUpstreamAtTheDrainTimeout) {
-  constexpr char kAdminKey[] = "api-drain-admin-key";
-  auto sim = testing::SimulatorProcess::Start(
-      {.args = {"--teams=1", "--accounts_per_team=2", "--rate_limit_per_minute=100000"}});
-  ASSERT_TRUE(sim.ok()) << sim.status();
-  auto herald = HeraldProcess::Start(
-      {.args = {"serve", "--role=api", "--drain_timeout=2s",
-                StrCat("--upstream_url=http://127.0.0.1:", (*sim)->port())},
-       .env = {{"HERALD_ADMIN_KEY", kAdminKey}, {"HERALD_ENCRYPTION_KEY", std::string(64, 'd')}},
-       .redis_port = redis_->port()});
-  ASSERT_TRUE(herald.ok()) << herald.status();
-  auto channel = Connect(**herald);
-  auto key = testing::CreateTenant(channel, kAdminKey, "apidrain", "", absl::Seconds(30));
-  ASSERT_TRUE(key.ok()) << key.status();
-  auto team = testing::CreateTeamWithAccounts(channel, *key, "apidrain", {.team_id = "main"});
-  ASSERT_TRUE(team.ok()) << team.status();
+  UpstreamStack u;
+  ASSERT_NO_FATAL_FAILURE(StartOnSimulator(
+      "api", {"--teams=1", "--accounts_per_team=2", "--rate_limit_per_minute=100000"}, "apidrain",
+      {.team_id = "main"}, u));
   auto slow = testing::HttpRequest(
-      (*sim)->port(), "POST", "/_sim/faults",
+      u.sim->port(), "POST", "/_sim/faults",
       R"({"methods":["GET"],"path_contains":"/accounts","latency_ms":{"fixed":40000}})");
   ASSERT_TRUE(slow.ok() && slow->status == 200) << (slow.ok() ? slow->body : "");
 
   grpc::Status synced;
   const std::unique_ptr<grpc::ClientContext> context =
-      testing::BearerContext(*key, absl::Minutes(2));
+      testing::BearerContext(u.key, absl::Minutes(2));
   std::thread caller([&] {
     v1::SyncAccountsRequest req;
-    req.set_team(team->team.name());
+    req.set_team(u.team.team.name());
     v1::SyncAccountsResponse resp;
-    synced = v1::AccountService::NewStub(channel)->SyncAccounts(context.get(), req, &resp);
+    synced = v1::AccountService::NewStub(u.channel)->SyncAccounts(context.get(), req, &resp);
   });
   absl::Cleanup stop_caller = [&] {
     if (!caller.joinable()) return;
@@ -301,18 +311,18 @@ TEST_F(HeraldServeTest, SigtermCancelsAnApiCallStuckUpstreamAtTheDrainTimeout) {
     caller.join();
   };
   ASSERT_TRUE(testing::WaitFor([&] {
-    auto stats = testing::ReadSimStats((*sim)->port());
+    auto stats = testing::ReadSimStats(u.sim->port());
     return stats.ok() && stats->at("requests").at("in_flight").to_number<int64_t>() > 0;
-  })) << (*herald)->Logs();
+  })) << u.herald->Logs();
 
   const absl::Time sent = absl::Now();
-  (*herald)->process().Signal(SIGTERM);
-  const std::optional<int> status = (*herald)->process().Wait(absl::Seconds(30));
-  ASSERT_TRUE(status.has_value()) << "still running 30 s after SIGTERM\n" << (*herald)->Logs();
+  u.herald->process().Signal(SIGTERM);
+  const std::optional<int> status = u.herald->process().Wait(absl::Seconds(30));
+  ASSERT_TRUE(status.has_value()) << "still running 30 s after SIGTERM\n" << u.herald->Logs();
   caller.join();
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << (*herald)->Logs();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << u.herald->Logs();
   // Well before the upstream could have answered (40 s) or the call timed out.
-  EXPECT_LT(absl::Now() - sent, absl::Seconds(15)) << (*herald)->Logs();
+  EXPECT_LT(absl::Now() - sent, absl::Seconds(15)) << u.herald->Logs();
   // The cut's own answer, before gRPC dropped the connection: a write may have taken effect.
   EXPECT_EQ(synced.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << synced.error_message();
   EXPECT_THAT(synced.error_message(), HasSubstr("shut down before the call finished"));
