@@ -28,6 +28,7 @@ struct Periodic::State {
   const Clock& clock;
   const Task task;
   std::atomic<bool> stopped{false};
+  std::atomic<bool> run_now{false};
 };
 
 Periodic::Periodic(asio::any_io_executor executor, absl::Duration interval, const Clock& clock,
@@ -52,6 +53,13 @@ void Periodic::RequestStop() {
   asio::post(state_->strand, [state = state_] { state->timer->Cancel(); });
 }
 
+void Periodic::RunNow() {
+  // The flag covers a run in progress; the cancel, a wait (it reaches the strand only once the
+  // loop has checked the flag and is waiting, or after the loop ended).
+  state_->run_now.store(true);
+  asio::post(state_->strand, [state = state_] { state->timer->Cancel(); });
+}
+
 asio::awaitable<void> Periodic::Close() {
   RequestStop();
   co_await gate_.Close();
@@ -61,7 +69,9 @@ asio::awaitable<void> Periodic::Run(std::shared_ptr<State> state) {
   while (!state->stopped.load()) {
     co_await state->task();
     if (state->stopped.load()) break;
+    if (state->run_now.exchange(false)) continue;
     co_await state->timer->WaitUntil(state->clock.MonotonicAfter(state->interval));
+    state->run_now.store(false);
   }
 }
 

@@ -72,6 +72,60 @@ TEST(PeriodicTest, CloseWaitsForTheRunInProgress) {
   EXPECT_TRUE(closed);
 }
 
+TEST(PeriodicTest, RunNowEndsTheWaitAndThenTheIntervalResumes) {
+  asio::io_context io;
+  ManualClock clock;
+  int runs = 0;
+  Periodic loop(io.get_executor(), absl::Seconds(30), clock, [&]() -> asio::awaitable<void> {
+    ++runs;
+    co_return;
+  });
+  loop.Start();
+  io.poll();
+  ASSERT_EQ(runs, 1);
+
+  loop.RunNow();
+  io.poll();
+  EXPECT_EQ(runs, 2);
+  clock.Advance(absl::Seconds(29));
+  io.poll();
+  EXPECT_EQ(runs, 2);
+  clock.Advance(absl::Seconds(1));
+  io.poll();
+  EXPECT_EQ(runs, 3);
+  asio::co_spawn(io, loop.Close(), asio::detached);
+  io.poll();
+}
+
+TEST(PeriodicTest, RunNowDuringARunRunsAgainOnceItEnds) {
+  asio::io_context io;
+  ManualClock clock;
+  auto run_timer = clock.NewTimer(io.get_executor());
+  int runs = 0;
+  Periodic loop(io.get_executor(), absl::Seconds(30), clock, [&]() -> asio::awaitable<void> {
+    ++runs;
+    co_await run_timer->WaitUntil(clock.MonotonicAfter(absl::Seconds(10)));
+  });
+  loop.Start();
+  io.poll();
+  ASSERT_EQ(runs, 1);
+  loop.RunNow();  // while the first run waits for its 10 s
+  io.poll();
+  EXPECT_EQ(runs, 1);
+  clock.Advance(absl::Seconds(10));
+  io.poll();
+  EXPECT_EQ(runs, 2);  // at once, not 30 s later
+  clock.Advance(absl::Seconds(10));
+  io.poll();
+  EXPECT_EQ(runs, 2);  // then once per interval again
+  clock.Advance(absl::Seconds(30));
+  io.poll();
+  EXPECT_EQ(runs, 3);
+  asio::co_spawn(io, loop.Close(), asio::detached);
+  clock.Advance(absl::Seconds(10));
+  io.poll();
+}
+
 TEST(PeriodicTest, ALoopClosedBeforeItStartsNeverRuns) {
   asio::io_context io;
   ManualClock clock;

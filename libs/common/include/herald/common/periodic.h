@@ -40,6 +40,9 @@ class Periodic {
 
   // Starts the loop; once only, and not after Close().
   void Start();
+  // The next run starts as soon as the one in progress (if any) ends, instead of after the
+  // interval: for a task that has heard its work is due. Thread-safe; does nothing once closed.
+  void RunNow();
   // Stops the loop and completes once it has ended. Idempotent.
   boost::asio::awaitable<void> Close();
 
