@@ -9,10 +9,9 @@
 // fails because Redis is unreachable or busy changes nothing: the "redis" component says so.
 #pragma once
 
+#include <absl/time/time.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-
-#include <absl/time/time.h>
 
 #include <herald/common/clock.h>
 #include <herald/common/periodic.h>

@@ -52,6 +52,7 @@
 #include "component.h"
 #include "grpc_component.h"
 #include "ingest_component.h"
+#include "scripts_readiness.h"
 #include "tls_files.h"
 #include "worker_component.h"
 
@@ -537,11 +538,16 @@ int RunServe(const ServeConfig& config) {
   for (int i = 0; i < config.io_threads; ++i) io_threads.emplace_back([&ioc] { ioc.run(); });
   asio::co_spawn(ioc, Beat(liveness), asio::detached);
 
-  // Redis: readiness follows its connectivity; every role reports the queue's depths.
+  // Redis: readiness follows its connectivity and whether it runs Herald's scripts; every role
+  // reports the queue's depths.
   redis::Client redis_client(ioc.get_executor(), config.redis, &registry);
+  ScriptsReadiness scripts(ioc.get_executor(), redis_client, readiness);
   readiness.Set("redis", absl::UnavailableError("connecting"));
-  redis_client.OnConnectivityChange(
-      [&readiness](absl::Status status) { readiness.Set("redis", std::move(status)); });
+  redis_client.OnConnectivityChange([&readiness, &scripts](absl::Status status) {
+    if (status.ok()) scripts.Recheck();
+    readiness.Set("redis", std::move(status));
+  });
+  scripts.Start();
   redis_client.Start();
   queue::Queue job_queue(redis_client, config.queue);
   queue::QueueMetrics queue_metrics(registry);
@@ -658,9 +664,10 @@ int RunServe(const ServeConfig& config) {
   // Redis connections.
   asio::co_spawn(
       ioc,
-      [&stats_poller, &dispatch_sweeper]() -> asio::awaitable<void> {
+      [&stats_poller, &dispatch_sweeper, &scripts]() -> asio::awaitable<void> {
         co_await stats_poller.Close();
         if (dispatch_sweeper) co_await dispatch_sweeper->Close();
+        co_await scripts.Close();
       },
       asio::use_future)
       .wait();

@@ -853,6 +853,39 @@ TEST_F(HeraldServeTest, ReadinessFollowsRedis) {
   EXPECT_EQ(serving(), HealthCheckResponse::SERVING);
 }
 
+TEST_F(HeraldServeTest, ARedisUserWhoMayNotRunScriptsLeavesTheProcessNotReadyUntilGranted) {
+  ASSERT_TRUE(redis_
+                  ->Command({"ACL", "SETUSER", "herald", "on", ">secret", "~*", "&*", "+@all",
+                             "-@scripting"})
+                  .ok());
+  auto herald = HeraldProcess::Start(
+      {.args = {"serve", "--role=all", "--redis_username=herald", "--redis_password=secret"},
+       .wait_ready = false,
+       .redis_port = redis_->port()});
+  ASSERT_TRUE(herald.ok()) << herald.status();
+  const uint16_t admin = (*herald)->admin_port();
+  std::string body;
+  EXPECT_TRUE(testing::WaitFor([&] {
+    auto res = HttpGet(admin, "/readyz");
+    if (!res.ok() || res->status != 503) return false;
+    body = res->body;
+    return body.find("scripts: redis refuses") != std::string::npos;
+  })) << body;
+  EXPECT_THAT(body, HasSubstr("redis: ok"));  // connected: the scripts are what it lacks
+  EXPECT_THAT(body, HasSubstr("NOPERM"));
+  EXPECT_THAT(body, HasSubstr("needs +@scripting"));
+
+  ASSERT_TRUE(redis_->Command({"ACL", "SETUSER", "herald", "+@scripting"}).ok());
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        auto res = HttpGet(admin, "/readyz");
+        return res.ok() && res->status == 200;
+      },
+      absl::Seconds(20)))
+      << (*herald)->Logs();
+  EXPECT_THAT(HttpGet(admin, "/readyz")->body, HasSubstr("scripts: ok"));
+}
+
 TEST_F(HeraldServeTest, WithoutRedisTheProcessRunsButIsNotReady) {
   const uint16_t unused = testing::PickFreePort();
   auto herald = HeraldProcess::Start({.wait_ready = false, .redis_port = unused});
