@@ -520,6 +520,38 @@ class CampaignOneAttemptTest : public CampaignFaultsTest {
   }
 };
 
+// An operator tops the team's credits up and resumes it while a call made before is still out:
+// that call's 402, answered after the resume, speaks of the credits as they were. It pauses
+// nothing, and the send goes out with the team as it is now.
+TEST_F(CampaignFaultsTest, ARefusalOfACallMadeBeforeTheTeamWasResumedPausesNothing) {
+  std::vector<std::string> one;
+  std::string media;
+  const std::string key = PrepareOne(one, media);
+  ASSERT_EQ(one.size(), 1u);
+  ASSERT_NO_FATAL_FAILURE(SimRequest(
+      "POST", "/_sim/faults",
+      R"({"methods":["POST"],"path_contains":"/mass-messaging","latency_ms":{"fixed":3000},)"
+      R"("error_rate":1,"error_status":402,"error_code":"insufficient_credits","count":1})"));
+  const std::string campaign = CreateCampaign(key, one, /*media=*/"");
+  ASSERT_TRUE(testing::WaitFor([&] { return SimStat("requests", "in_flight") > 0; }));
+
+  auto teams = v1::AccountService::NewStub(stack_->channel());
+  v1::Team team;
+  v1::PauseTeamRequest pause;
+  pause.set_name("tenants/agency/teams/main");
+  ASSERT_TRUE(teams->PauseTeam(BearerContext(key).get(), pause, &team).ok());
+  v1::ResumeTeamRequest resume;
+  resume.set_name(pause.name());
+  ASSERT_TRUE(teams->ResumeTeam(BearerContext(key).get(), resume, &team).ok());
+
+  ExpectCompleted(key, campaign, one);
+  EXPECT_EQ(SimStat("requests", "402"), 1) << "the refused call was answered";
+  v1::GetTeamRequest get;
+  get.set_name(pause.name());
+  ASSERT_TRUE(teams->GetTeam(BearerContext(key).get(), get, &team).ok());
+  EXPECT_FALSE(team.paused()) << team.pause_reason();
+}
+
 // A send of a message the upstream is to hold, whose answer was lost, then an update of the
 // campaign before any lookup could run: the lookup recognises the message by what the attempt
 // sent, adopts it, and gives it the update by PUT. It does not take the message for someone

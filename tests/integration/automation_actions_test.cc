@@ -256,6 +256,26 @@ TEST_F(ActionRunnerTest, OutOfCreditsPausesTheTeamAndReleasesTheJob) {
   EXPECT_EQ(ListFans(), (std::set<int64_t>{1001}));
 }
 
+// The key was replaced while the call was out (set 2 s after the call was made, refused after
+// 3 s): the 401 speaks of the key before, so it pauses nothing, and the job runs again at once.
+TEST_F(ActionRunnerTest, ARefusalOfACallMadeBeforeTheKeyWasReplacedPausesNothing) {
+  const std::string rule = NewRule(store::AutomationAction::kAddToList);
+  const int64_t replaced = absl::ToUnixMillis(absl::Now() + absl::Seconds(2));
+  Must(store_->Update<store::Team>(kTenant, kTeam, [replaced](store::Team& t) {
+    t.api_key_set_time_ms = replaced;
+    return absl::OkStatus();
+  }));
+  AddFault(R"({"methods":["POST"],"path_contains":"/user-lists/900/users","error_rate":1,)"
+           R"("error_status":401,"latency_ms":{"fixed":3000},"count":1})");
+  EXPECT_EQ(RunJob(rule, 1002).status, JobResult::Status::kRelease);
+  const store::Team team = Must(store_->Get<store::Team>(kTenant, kTeam));
+  EXPECT_FALSE(team.paused) << team.pause_reason;
+  EXPECT_FALSE(team.api_key_invalid);
+
+  EXPECT_EQ(RunJob(rule, 1002).status, JobResult::Status::kOk);
+  EXPECT_EQ(ListFans(), (std::set<int64_t>{1001, 1002}));
+}
+
 TEST_F(ActionRunnerTest, AJobOfAnAccountNoLongerInHeraldFailsSayingWhatToDo) {
   const std::string rule = NewRule(store::AutomationAction::kAddToList);
   ASSERT_TRUE(Must(store_->Delete<store::Account>(kTenant, kAccount)));

@@ -2733,7 +2733,7 @@ asio::awaitable<JobResult> DeliveryWorkflow::OnUpstreamError(Context& ctx,
       co_return JobResult::RateLimited(e->retry_after);
     case upstream::ErrorKind::kOutOfCredits:
     case upstream::ErrorKind::kUnauthorized:
-      if (absl::Status st = co_await PauseTeam(ctx, e->kind); !st.ok()) {
+      if (absl::Status st = co_await PauseTeam(ctx, *e); !st.ok()) {
         co_return JobResult::StoreFailed(st);
       }
       co_return JobResult::Release();
@@ -2916,9 +2916,10 @@ asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::PaceStep(Context& ct
   co_return JobResult::StoreFailed(paced);
 }
 
-asio::awaitable<absl::Status> DeliveryWorkflow::PauseTeam(Context& ctx, upstream::ErrorKind kind) {
+asio::awaitable<absl::Status> DeliveryWorkflow::PauseTeam(Context& ctx,
+                                                          const upstream::UpstreamError& e) {
   auto paused =
-      co_await PauseTeamAfterUpstream(store_, queue_, clock_, ctx.step.tenant, ctx.team.id, kind);
+      co_await PauseTeamAfterUpstream(store_, queue_, clock_, ctx.step.tenant, ctx.team.id, e);
   co_return paused.status();
 }
 
@@ -2932,15 +2933,16 @@ asio::awaitable<std::optional<JobResult>> PauseTeamIfRefused(store::Store& store
              e->kind != upstream::ErrorKind::kUnauthorized)) {
     co_return std::nullopt;
   }
-  auto paused = co_await PauseTeamAfterUpstream(store, queue, clock, std::move(tenant),
-                                                std::move(team), e->kind);
+  auto paused =
+      co_await PauseTeamAfterUpstream(store, queue, clock, std::move(tenant), std::move(team), *e);
   if (!paused.ok()) co_return JobResult::StoreFailed(paused.status());
   co_return JobResult::Release();
 }
 
-asio::awaitable<absl::StatusOr<std::string>> PauseTeamAfterUpstream(
+asio::awaitable<absl::StatusOr<std::optional<std::string>>> PauseTeamAfterUpstream(
     store::Store& store, queue::Queue& queue, const Clock& clock, std::string tenant,
-    std::string team, upstream::ErrorKind kind) {
+    std::string team, const upstream::UpstreamError& error) {
+  const upstream::ErrorKind kind = error.kind;
   std::string reason;
   if (kind == upstream::ErrorKind::kOutOfCredits) {
     reason = "the upstream team is out of credits (HTTP 402): top up its credits, then ResumeTeam";
@@ -2952,9 +2954,15 @@ asio::awaitable<absl::StatusOr<std::string>> PauseTeamAfterUpstream(
     co_return absl::InvalidArgumentError(
         StrCat("a team is paused for 401 or 402 only, not ", upstream::ErrorKindName(kind)));
   }
-  log::Warn("pausing team", {{"tenant", tenant}, {"team", team}, {"reason", reason}});
+  const int64_t asked = error.asked_at == absl::InfinitePast() ? std::numeric_limits<int64_t>::max()
+                                                               : absl::ToUnixMillis(error.asked_at);
+  bool stale = false;
   const int64_t now = absl::ToUnixMillis(clock.Now());
   auto r = co_await store.Update<store::Team>(tenant, team, [&](store::Team& t) {
+    stale = t.api_key_set_time_ms > asked ||
+            std::any_of(t.pauses.begin(), t.pauses.end(),
+                        [asked](const store::PauseWindow& w) { return w.end_ms > asked; });
+    if (stale) return absl::OkStatus();
     if (!t.paused) BeginPause(t.pauses, now);
     t.paused = true;
     // A team paused with PauseTeam says so until ResumeTeam; api_key_invalid tells of a 401.
@@ -2963,6 +2971,12 @@ asio::awaitable<absl::StatusOr<std::string>> PauseTeamAfterUpstream(
     return absl::OkStatus();
   });
   HERALD_CO_RETURN_IF_ERROR(r.status());
+  if (stale) {
+    log::Info("a refusal from before the team's last resume or new key pauses nothing",
+              {{"tenant", tenant}, {"team", team}, {"refusal", upstream::ErrorKindName(kind)}});
+    co_return std::nullopt;
+  }
+  log::Warn("paused team", {{"tenant", tenant}, {"team", team}, {"reason", reason}});
   HERALD_CO_RETURN_IF_ERROR(co_await queue.PauseTeam(QueueTeam(tenant, team)));
   co_return reason;
 }

@@ -65,10 +65,12 @@ class Client::Impl {
     Result<T> result;
     if (request.ok()) {
       const auto start = std::chrono::steady_clock::now();
+      const absl::Time asked = absl::Now();
       const HttpMethod method = request->method;
       const absl::StatusOr<HttpResponse> response = co_await http_->Send(*std::move(request));
       result = internal::Interpret<T>(internal::EndpointName(endpoint), method, response, parse,
                                       config_.default_retry_after);
+      if (!result.ok()) result.value = StampAskedAt(result.status(), asked);
       if (config_.outage != nullptr) {
         if (!response.ok()) {
           config_.outage->Failed(response.status());

@@ -29,16 +29,34 @@ std::string_view ErrorKindName(ErrorKind kind) {
   return "terminal";
 }
 
+namespace {
+
+void SetUpstreamPayload(absl::Status& status, const UpstreamError& error) {
+  std::string code_text;
+  for (char c : error.code) code_text.push_back(c == '\n' ? ' ' : c);
+  std::string text = StrCat("kind=", static_cast<int>(error.kind), "\nhttp=", error.http_status,
+                            "\nretry_after_ms=", absl::ToInt64Milliseconds(error.retry_after),
+                            "\nwritten=", error.request_written ? 1 : 0, "\ncode=", code_text);
+  if (error.asked_at != absl::InfinitePast()) {
+    text += StrCat("\nasked_ms=", absl::ToUnixMillis(error.asked_at));
+  }
+  status.SetPayload(ToAbsl(kPayloadUrl), absl::Cord(std::move(text)));
+}
+
+}  // namespace
+
 absl::Status MakeUpstreamStatus(absl::StatusCode code, std::string_view message,
                                 const UpstreamError& error) {
   absl::Status status(code, ToAbsl(message));
-  std::string code_text;
-  for (char c : error.code) code_text.push_back(c == '\n' ? ' ' : c);
-  status.SetPayload(
-      ToAbsl(kPayloadUrl),
-      absl::Cord(StrCat("kind=", static_cast<int>(error.kind), "\nhttp=", error.http_status,
-                        "\nretry_after_ms=", absl::ToInt64Milliseconds(error.retry_after),
-                        "\nwritten=", error.request_written ? 1 : 0, "\ncode=", code_text)));
+  SetUpstreamPayload(status, error);
+  return status;
+}
+
+absl::Status StampAskedAt(absl::Status status, absl::Time asked_at) {
+  std::optional<UpstreamError> error = GetUpstreamError(status);
+  if (!error) return status;
+  error->asked_at = asked_at;
+  SetUpstreamPayload(status, *error);
   return status;
 }
 
@@ -79,6 +97,8 @@ std::optional<UpstreamError> GetUpstreamError(const absl::Status& status) {
       error.request_written = value == "1";
     } else if (key == "code") {
       error.code = std::string(value);
+    } else if (key == "asked_ms") {
+      if (auto ms = ParseInt<int64_t>(value)) error.asked_at = absl::FromUnixMillis(*ms);
     }
   }
   return error;

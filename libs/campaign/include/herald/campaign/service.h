@@ -453,7 +453,8 @@ class Service {
   // words, with a code that cannot be mistaken for a verdict on the caller's own request (the
   // upstream refusing the team's key is FAILED_PRECONDITION, not UNAUTHENTICATED). A refused key
   // (401) or exhausted credits (402) pause the team, and a 429 holds the team's bucket back for
-  // its Retry-After, as when a worker meets them.
+  // its Retry-After, as when a worker meets them. A 401 or 402 to a call made before the team
+  // was resumed or given a new key pauses nothing and is UNAVAILABLE: a retry may succeed.
   boost::asio::awaitable<absl::Status> UpstreamFailed(const std::string& tenant,
                                                       const std::string& team,
                                                       std::string_view doing, absl::Status status);

@@ -132,9 +132,14 @@ boost::asio::awaitable<absl::Status> EnqueueAll(queue::Queue& queue,
 // is marked api_key_invalid) or 402 (out of credits), with a reason an operator can act on, and
 // stops the queue leasing its jobs. The workers and the API's own upstream calls both pause this
 // way. Returns the reason; INVALID_ARGUMENT for any other kind of error.
-boost::asio::awaitable<absl::StatusOr<std::string>> PauseTeamAfterUpstream(
+//
+// A call made before the team was last resumed or given a new key (`error.asked_at`) pauses
+// nothing and returns nullopt: its refusal speaks of the credits or the key the operator has
+// since dealt with, and a call made now may well succeed. (A refusal not stamped with its
+// call's time always pauses.)
+boost::asio::awaitable<absl::StatusOr<std::optional<std::string>>> PauseTeamAfterUpstream(
     store::Store& store, queue::Queue& queue, const Clock& clock, std::string tenant,
-    std::string team, upstream::ErrorKind kind);
+    std::string team, const upstream::UpstreamError& error);
 // An upstream call's token: taken after waiting `waited`, or not taken because the next one is
 // `retry_in` away, beyond the wait allowed.
 struct PacedCall {
@@ -153,7 +158,8 @@ boost::asio::awaitable<absl::StatusOr<PacedCall>> TakeTokenWithin(queue::Queue& 
 
 // For a job whose upstream call failed with `error`: when the upstream refused the team (401,
 // 402), pauses it (PauseTeamAfterUpstream) and returns Release, so the job runs again once the
-// team is resumed (Retry when the pause could not be recorded); nullopt for any other error.
+// team is resumed, or at once when the refusal came from before the team's last resume (Retry
+// when the pause could not be recorded); nullopt for any other error.
 boost::asio::awaitable<std::optional<queue::JobResult>> PauseTeamIfRefused(
     store::Store& store, queue::Queue& queue, const Clock& clock, std::string tenant,
     std::string team, const absl::Status& error);
@@ -486,7 +492,7 @@ class DeliveryWorkflow {
   boost::asio::awaitable<absl::StatusOr<store::DeliveryUpdate>> UpdateDelivery(
       Context& ctx, std::function<absl::Status(store::Delivery&)> mutate,
       store::UpdateExtras extras);
-  boost::asio::awaitable<absl::Status> PauseTeam(Context& ctx, upstream::ErrorKind kind);
+  boost::asio::awaitable<absl::Status> PauseTeam(Context& ctx, const upstream::UpstreamError& e);
   // Before each upstream call of a job: the first is the one its lease took a token for; each
   // further call takes a token of the job's account and team first (design: one call, one
   // token), waiting up to a couple of seconds, or one of the account's intervals when it is paced
