@@ -685,6 +685,34 @@ TEST_P(CampaignTest, PpvCampaignAcrossTwentyAccountsSendsOncePerAccount) {
     EXPECT_NE(d.upstream_message_id(), 0);
     EXPECT_EQ(d.send_attempts(), 1);
   }
+
+  // Each delivery by its name, as listed; a name of no delivery is NOT_FOUND.
+  for (const auto& listed_delivery : deliveries.deliveries()) {
+    v1::GetDeliveryRequest get;
+    get.set_name(listed_delivery.name());
+    v1::Delivery got;
+    s = campaigns->GetDelivery(BearerContext(key).get(), get, &got);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(got.name(), listed_delivery.name());
+    EXPECT_EQ(got.account(), listed_delivery.account());
+    EXPECT_EQ(got.state(), v1::Delivery::COMPLETED);
+    EXPECT_EQ(got.upstream_message_id(), listed_delivery.upstream_message_id());
+    EXPECT_EQ(got.send_attempts(), 1);
+  }
+  for (const std::string& missing :
+       {StrCat(created.name(), "/deliveries/acct_notatarget"),
+        StrCat("tenants/acme/campaigns/nosuchcampaign/deliveries/", ShortId(accounts[0]))}) {
+    v1::GetDeliveryRequest get;
+    get.set_name(missing);
+    v1::Delivery got;
+    s = campaigns->GetDelivery(BearerContext(key).get(), get, &got);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << missing << ": " << s.error_message();
+  }
+  v1::GetDeliveryRequest malformed;
+  malformed.set_name(StrCat(created.name(), "/deliveries"));
+  v1::Delivery got;
+  s = campaigns->GetDelivery(BearerContext(key).get(), malformed, &got);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
 }
 
 TEST_P(CampaignTest, LostSendResponsesAreReconciledNotResent) {
@@ -5015,7 +5043,7 @@ std::vector<std::string> EveryHeraldMethod() {
 TEST_P(CampaignTest, EveryMethodRefusesACallWithoutTheRightKindOfKey) {
   const std::string tenant_key = NewTenant("keyless");
   const std::vector<std::string> methods = EveryHeraldMethod();
-  ASSERT_EQ(methods.size(), 59u) << "every service of proto/herald/v1";
+  ASSERT_EQ(methods.size(), 60u) << "every service of proto/herald/v1";
   auto code = [&](const std::string& method, std::unique_ptr<grpc::ClientContext> context) {
     return testing::CallWithEmptyRequest(stack_->channel(), method, *context).error_code();
   };
@@ -5295,6 +5323,9 @@ TEST_P(CampaignTest, EveryOtherRpcTreatsAnotherTenantsNamesAsNotFound) {
   expect_not_found("SendTestMessage", *campaigns, &Campaigns::SendTestMessage, test);
   expect_not_found("ListUpstreamQueue", *campaigns, &Campaigns::ListUpstreamQueue,
                    OfAccount<v1::ListUpstreamQueueRequest>(accounts[0]));
+  expect_not_found(
+      "GetDelivery", *campaigns, &Campaigns::GetDelivery,
+      Named<v1::GetDeliveryRequest>(StrCat(draft.name(), "/deliveries/", ShortId(accounts[0]))));
 
   // The owner's resources are as they were.
   v1::GetTeamRequest gt;

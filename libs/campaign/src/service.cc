@@ -1641,6 +1641,12 @@ Service::Op<std::vector<store::Delivery>> Service::ListDeliveries(std::string te
   co_return co_await store_.ListDeliveries(std::move(tenant), std::move(id));
 }
 
+Service::Op<store::Delivery> Service::GetDelivery(std::string tenant, std::string id,
+                                                  std::string account) {
+  HERALD_CO_RETURN_IF_ERROR((co_await store_.GetCampaignHead(tenant, id)).status());
+  co_return co_await store_.GetDelivery(std::move(tenant), std::move(id), std::move(account));
+}
+
 Service::Op<std::pair<std::vector<CampaignView>, std::optional<double>>> Service::ListCampaigns(
     std::string tenant, std::optional<double> before, int limit) {
   HERALD_CO_ASSIGN_OR_RETURN(auto page, co_await store_.ListCampaigns(tenant, before, limit));

@@ -305,6 +305,18 @@ class CampaignServiceImpl final : public v1::CampaignService::CallbackService {
         });
   }
 
+  ServerUnaryReactor* GetDelivery(CallbackServerContext* ctx, const v1::GetDeliveryRequest* req,
+                                  v1::Delivery* resp) override {
+    return bridge_.Unary(
+        ctx, "GetDelivery", resp, Access::kTenant,
+        [this, req](const Caller& c) -> Op<v1::Delivery> {
+          HERALD_CO_ASSIGN_OR_RETURN(DeliveryName name, OwnDelivery(c.tenant, req->name()));
+          HERALD_CO_ASSIGN_OR_RETURN(store::Delivery d, co_await service_.GetDelivery(
+                                                            c.tenant, name.campaign, name.account));
+          co_return ToProto(c.tenant, name.campaign, d);
+        });
+  }
+
   ServerUnaryReactor* SendTestMessage(CallbackServerContext* ctx,
                                       const v1::SendTestMessageRequest* req,
                                       v1::SendTestMessageResponse* resp) override {

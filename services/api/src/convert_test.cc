@@ -14,6 +14,8 @@
 #include <herald/campaign/service.h>
 #include <herald/common/strings.h>
 
+#include "names.h"
+
 namespace herald::api {
 namespace {
 
@@ -589,6 +591,26 @@ TEST(CheckUpstreamLeadTest, ALeadNeedsASendTime) {
               HasSubstr("campaign.upstream_lead: needs campaign.send_time"));
   c.send_time_ms = 1'800'000'000'000;
   EXPECT_TRUE(campaign::CheckUpstreamLeadHasSendTime(c).ok());
+}
+
+TEST(OwnDeliveryTest, ADeliveryNameGivesItsCampaignAndAccountInTheCallersTenant) {
+  absl::StatusOr<DeliveryName> d =
+      OwnDelivery("acme", "tenants/acme/campaigns/01hx/deliveries/acct_7f");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->campaign, "01hx");
+  EXPECT_EQ(d->account, "acct_7f");
+
+  EXPECT_EQ(OwnDelivery("other", "tenants/acme/campaigns/01hx/deliveries/acct_7f").status().code(),
+            absl::StatusCode::kNotFound);
+  for (std::string_view bad :
+       {"", "tenants/acme/campaigns/01hx", "tenants/acme/campaigns/01hx/deliveries/",
+        "tenants/acme/campaigns/01hx/deliveries/7f", "tenants/acme/campaigns/01hx/accounts/acct_7f",
+        "tenants/acme/teams/01hx/deliveries/acct_7f", "tenants//campaigns/01hx/deliveries/acct_7f",
+        "tenants/acme/campaigns/01hx/deliveries/acct_7f/x"}) {
+    const absl::Status s = OwnDelivery("acme", bad).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(s.message()), ::testing::StartsWith("name")) << bad;
+  }
 }
 
 TEST(ParseMaskTest, NamedPathsMustBeUpdatableAndNamedOnce) {

@@ -57,6 +57,21 @@ absl::StatusOr<std::string> OwnId(std::string_view caller_tenant, std::string_vi
   return std::move(parsed->id);
 }
 
+absl::StatusOr<DeliveryName> OwnDelivery(std::string_view caller_tenant, std::string_view name) {
+  if (name.empty()) return absl::InvalidArgumentError("name is required");
+  std::vector<std::string_view> parts = StrSplit(name, '/');
+  if (parts.size() != 6 || parts[0] != "tenants" || parts[2] != "campaigns" ||
+      parts[4] != "deliveries" || !ValidateIdSegment("name", parts[1]).ok() ||
+      !ValidateIdSegment("name", parts[3]).ok() || !ValidateAccountId("name", parts[5]).ok()) {
+    return absl::InvalidArgumentError(
+        StrCat("name: '", name,
+               "' is not a name of the form tenants/{tenant}/campaigns/{campaign}/deliveries/"
+               "{account}"));
+  }
+  if (parts[1] != caller_tenant) return absl::NotFoundError(StrCat("'", name, "' not found"));
+  return DeliveryName{std::string(parts[3]), std::string(parts[5])};
+}
+
 absl::Status OwnParent(std::string_view caller_tenant, std::string_view parent) {
   absl::StatusOr<std::string> tenant = ParseTenantName("parent", parent);
   if (!tenant.ok()) return tenant.status();

@@ -23,6 +23,14 @@ absl::StatusOr<ChildName> ParseChildName(std::string_view field, std::string_vie
 // kNotFound, exactly like a missing one (tenants never learn of each other's resources).
 absl::StatusOr<std::string> OwnId(std::string_view caller_tenant, std::string_view field,
                                   std::string_view name, std::string_view collection);
+struct DeliveryName {
+  std::string campaign;
+  std::string account;
+};
+// "tenants/{caller_tenant}/campaigns/{campaign}/deliveries/{account}" (field "name") -> the
+// campaign and account ids; kInvalidArgument for another shape, kNotFound for another tenant.
+absl::StatusOr<DeliveryName> OwnDelivery(std::string_view caller_tenant, std::string_view name);
+
 // OK when `parent` is "tenants/{caller_tenant}"; kNotFound for another tenant.
 absl::Status OwnParent(std::string_view caller_tenant, std::string_view parent);
 

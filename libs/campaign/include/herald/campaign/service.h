@@ -295,6 +295,8 @@ class Service {
                                                        store::RequestId request_id);
   Op<CampaignView> GetCampaign(std::string tenant, std::string id);
   Op<std::vector<store::Delivery>> ListDeliveries(std::string tenant, std::string id);
+  // Campaign `id`'s delivery to `account`; kNotFound naming the campaign or the delivery.
+  Op<store::Delivery> GetDelivery(std::string tenant, std::string id, std::string account);
   // Newest first; `before` is a page cursor (a creation time in ms).
   Op<std::pair<std::vector<CampaignView>, std::optional<double>>> ListCampaigns(
       std::string tenant, std::optional<double> before, int limit);
