@@ -54,8 +54,8 @@ void Periodic::RequestStop() {
 }
 
 void Periodic::RunNow() {
-  // The flag covers a run in progress; the cancel, a wait (it reaches the strand only once the
-  // loop has checked the flag and is waiting, or after the loop ended).
+  // The flag covers a run in progress (a cancel that reaches the strand meanwhile finds no wait
+  // and does nothing); the cancel, a wait the loop began after checking the flag.
   state_->run_now.store(true);
   asio::post(state_->strand, [state = state_] { state->timer->Cancel(); });
 }
