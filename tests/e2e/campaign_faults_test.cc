@@ -530,7 +530,7 @@ TEST_F(CampaignFaultsTest, ARefusalOfACallMadeBeforeTheTeamWasResumedPausesNothi
   ASSERT_EQ(one.size(), 1u);
   ASSERT_NO_FATAL_FAILURE(SimRequest(
       "POST", "/_sim/faults",
-      R"({"methods":["POST"],"path_contains":"/mass-messaging","latency_ms":{"fixed":3000},)"
+      R"({"methods":["POST"],"path_contains":"/mass-messaging","latency_ms":{"fixed":5000},)"
       R"("error_rate":1,"error_status":402,"error_code":"insufficient_credits","count":1})"));
   const std::string campaign = CreateCampaign(key, one, /*media=*/"");
   ASSERT_TRUE(testing::WaitFor([&] { return SimStat("requests", "in_flight") > 0; }));

@@ -77,6 +77,8 @@ class ActionRunnerTest : public ::testing::Test {
     upstream::ClientConfig config;
     config.base_url = StrCat("http://127.0.0.1:", sim_->port());
     config.api_key = kKey;
+    // Labelled as the team's clients are, for the team as SetUp stores it.
+    config.key_id = campaign::UpstreamKeyId(store::Team{.tenant = kTenant, .id = kTeam});
     auto api = upstream::Client::Create(io_.executor(), std::move(config));
     ASSERT_TRUE(api.ok()) << api.status();
     clients_ = std::make_unique<OneClient>(std::shared_ptr<upstream::Api>(*std::move(api)));
@@ -256,24 +258,38 @@ TEST_F(ActionRunnerTest, OutOfCreditsPausesTheTeamAndReleasesTheJob) {
   EXPECT_EQ(ListFans(), (std::set<int64_t>{1001}));
 }
 
-// The key was replaced while the call was out (set 2 s after the call was made, refused after
-// 3 s): the 401 speaks of the key before, so it pauses nothing, and the job runs again at once.
-TEST_F(ActionRunnerTest, ARefusalOfACallMadeBeforeTheKeyWasReplacedPausesNothing) {
+// A refusal of the key the team had (this client's) after the operator set a new one (a worker
+// that read the team before, say): it pauses nothing and marks no key invalid; the job runs
+// again a moment later.
+TEST_F(ActionRunnerTest, ARefusalOfTheTeamsPreviousKeyPausesNothing) {
   const std::string rule = NewRule(store::AutomationAction::kAddToList);
-  const int64_t replaced = absl::ToUnixMillis(absl::Now() + absl::Seconds(2));
-  Must(store_->Update<store::Team>(kTenant, kTeam, [replaced](store::Team& t) {
-    t.api_key_set_time_ms = replaced;
+  Must(store_->Update<store::Team>(kTenant, kTeam, [](store::Team& t) {
+    t.sealed_api_key = "v1:a-key-set-since";
     return absl::OkStatus();
   }));
   AddFault(R"({"methods":["POST"],"path_contains":"/user-lists/900/users","error_rate":1,)"
-           R"("error_status":401,"latency_ms":{"fixed":3000},"count":1})");
-  EXPECT_EQ(RunJob(rule, 1002).status, JobResult::Status::kRelease);
+           R"("error_status":401,"count":1})");
+  const JobResult refused = RunJob(rule, 1002);
+  EXPECT_EQ(refused.status, JobResult::Status::kDeferred);
+  EXPECT_EQ(refused.retry_after, campaign::kStaleRefusalRetry);
+  EXPECT_THAT(refused.reason, HasSubstr("before the team's last resume or key change"));
   const store::Team team = Must(store_->Get<store::Team>(kTenant, kTeam));
   EXPECT_FALSE(team.paused) << team.pause_reason;
   EXPECT_FALSE(team.api_key_invalid);
 
   EXPECT_EQ(RunJob(rule, 1002).status, JobResult::Status::kOk);
   EXPECT_EQ(ListFans(), (std::set<int64_t>{1001, 1002}));
+}
+
+// A refusal of the team's own key pauses it and marks the key invalid.
+TEST_F(ActionRunnerTest, ARefusalOfTheTeamsKeyPausesItAndMarksTheKeyInvalid) {
+  const std::string rule = NewRule(store::AutomationAction::kAddToList);
+  AddFault(R"({"methods":["POST"],"path_contains":"/user-lists/900/users","error_rate":1,)"
+           R"("error_status":401,"count":1})");
+  EXPECT_EQ(RunJob(rule, 1002).status, JobResult::Status::kRelease);
+  const store::Team team = Must(store_->Get<store::Team>(kTenant, kTeam));
+  EXPECT_TRUE(team.paused);
+  EXPECT_TRUE(team.api_key_invalid);
 }
 
 TEST_F(ActionRunnerTest, AJobOfAnAccountNoLongerInHeraldFailsSayingWhatToDo) {

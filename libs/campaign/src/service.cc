@@ -408,7 +408,6 @@ Service::Op<store::Created<store::Team>> Service::CreateTeam(store::Team team, T
         box_.Seal(*secrets.webhook_secret, WebhookSecretContext(team.tenant, team.id));
   }
   team.create_time_ms = absl::ToUnixMillis(clock_.Now());
-  team.api_key_set_time_ms = team.create_time_ms;
   HERALD_CO_RETURN_IF_ERROR(CheckBurst(team));
   HERALD_CO_ASSIGN_OR_RETURN(auto created, co_await store_.Create(team, std::move(request_id)));
   // Named, not a braced temporary inside co_await: g++ 12 destroys such temporaries twice.
@@ -637,15 +636,13 @@ Service::Op<store::Team> Service::UpdateTeam(store::Team update, TeamSecrets sec
         if (Has(fields, "burst")) t.burst = update.burst;
         HERALD_RETURN_IF_ERROR(CheckBurst(t));
         if (secrets.api_key) {
-          const int64_t now = absl::ToUnixMillis(clock_.Now());
           t.sealed_api_key = sealed;
           t.api_key_hint = hint;
-          t.api_key_set_time_ms = now;
           // A team paused with PauseTeam stays paused until ResumeTeam.
           if (t.api_key_invalid && t.paused && !t.paused_on_request) {
             t.paused = false;
             t.pause_reason.clear();
-            EndPause(t.pauses, now);
+            EndPause(t.pauses, absl::ToUnixMillis(clock_.Now()));
             resume = true;
           }
           t.api_key_invalid = false;
@@ -2396,9 +2393,8 @@ asio::awaitable<absl::Status> Service::UpstreamFailed(const std::string& tenant,
     }
     if (!reason->has_value()) {
       co_return WithRetryInfo(
-          absl::UnavailableError(StrCat(what, "; team '", team,
-                                        "' was resumed or given a new key while the call was "
-                                        "out: retry")),
+          absl::UnavailableError(StrCat(what, "; this refusal is of team '", team,
+                                        "' before its last resume or key change: retry")),
           absl::Seconds(1));
     }
     co_return absl::FailedPreconditionError(

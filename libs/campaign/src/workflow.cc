@@ -260,6 +260,7 @@ class TeamClients final : public UpstreamClients {
     }
     upstream::ClientConfig config = base_;
     config.api_key = *std::move(api_key);
+    config.key_id = UpstreamKeyId(team);
     config.tenant = team.tenant;
     config.team = team.id;
     HERALD_ASSIGN_OR_RETURN(std::unique_ptr<upstream::Client> client,
@@ -2733,10 +2734,11 @@ asio::awaitable<JobResult> DeliveryWorkflow::OnUpstreamError(Context& ctx,
       co_return JobResult::RateLimited(e->retry_after);
     case upstream::ErrorKind::kOutOfCredits:
     case upstream::ErrorKind::kUnauthorized:
-      if (absl::Status st = co_await PauseTeam(ctx, *e); !st.ok()) {
-        co_return JobResult::StoreFailed(st);
+      if (auto held = co_await PauseTeamIfRefused(store_, queue_, clock_, ctx.step.tenant,
+                                                  ctx.team.id, error)) {
+        co_return *std::move(held);
       }
-      co_return JobResult::Release();
+      co_return JobResult::Retry(reason);  // not reached: a 401 or 402 is always held
     case upstream::ErrorKind::kTerminal:
       co_return co_await FailDelivery(ctx, StrCat("the upstream refused ", reason));
     case upstream::ErrorKind::kRetryable:
@@ -2916,13 +2918,6 @@ asio::awaitable<std::optional<JobResult>> DeliveryWorkflow::PaceStep(Context& ct
   co_return JobResult::StoreFailed(paced);
 }
 
-asio::awaitable<absl::Status> DeliveryWorkflow::PauseTeam(Context& ctx,
-                                                          const upstream::UpstreamError& e) {
-  auto paused =
-      co_await PauseTeamAfterUpstream(store_, queue_, clock_, ctx.step.tenant, ctx.team.id, e);
-  co_return paused.status();
-}
-
 asio::awaitable<std::optional<JobResult>> PauseTeamIfRefused(store::Store& store,
                                                              queue::Queue& queue,
                                                              const Clock& clock, std::string tenant,
@@ -2936,7 +2931,17 @@ asio::awaitable<std::optional<JobResult>> PauseTeamIfRefused(store::Store& store
   auto paused =
       co_await PauseTeamAfterUpstream(store, queue, clock, std::move(tenant), std::move(team), *e);
   if (!paused.ok()) co_return JobResult::StoreFailed(paused.status());
+  if (!paused->has_value()) {
+    co_return JobResult::Later(
+        StrCat("the upstream refused (", upstream::ErrorKindName(e->kind),
+               ") a call made before the team's last resume or key change; trying again"),
+        kStaleRefusalRetry);
+  }
   co_return JobResult::Release();
+}
+
+std::string UpstreamKeyId(const store::Team& team) {
+  return store::Sha256Hex(team.sealed_api_key).substr(0, 16);
 }
 
 asio::awaitable<absl::StatusOr<std::optional<std::string>>> PauseTeamAfterUpstream(
@@ -2959,7 +2964,9 @@ asio::awaitable<absl::StatusOr<std::optional<std::string>>> PauseTeamAfterUpstre
   bool stale = false;
   const int64_t now = absl::ToUnixMillis(clock.Now());
   auto r = co_await store.Update<store::Team>(tenant, team, [&](store::Team& t) {
-    stale = t.api_key_set_time_ms > asked ||
+    // Refused for a key since replaced, or before a pause that has ended since: the operator
+    // has dealt with what the refusal is about.
+    stale = (!error.key_id.empty() && error.key_id != UpstreamKeyId(t)) ||
             std::any_of(t.pauses.begin(), t.pauses.end(),
                         [asked](const store::PauseWindow& w) { return w.end_ms > asked; });
     if (stale) return absl::OkStatus();
@@ -2972,11 +2979,11 @@ asio::awaitable<absl::StatusOr<std::optional<std::string>>> PauseTeamAfterUpstre
   });
   HERALD_CO_RETURN_IF_ERROR(r.status());
   if (stale) {
-    log::Info("a refusal from before the team's last resume or new key pauses nothing",
+    log::Info("a refusal from before the team's last resume or key change pauses nothing",
               {{"tenant", tenant}, {"team", team}, {"refusal", upstream::ErrorKindName(kind)}});
     co_return std::nullopt;
   }
-  log::Warn("paused team", {{"tenant", tenant}, {"team", team}, {"reason", reason}});
+  log::Warn("pausing team", {{"tenant", tenant}, {"team", team}, {"reason", reason}});
   HERALD_CO_RETURN_IF_ERROR(co_await queue.PauseTeam(QueueTeam(tenant, team)));
   co_return reason;
 }

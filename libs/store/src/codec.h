@@ -28,7 +28,7 @@ BOOST_DESCRIBE_STRUCT(Team, (),
                        rate_limit_per_minute, api_key_invalid, paused, pause_reason, create_time_ms,
                        webhook_id, sealed_webhook_secret, sealed_previous_webhook_secret,
                        webhook_error, burst, pauses, paused_on_request,
-                       webhook_secret_rotate_time_ms, api_key_set_time_ms))
+                       webhook_secret_rotate_time_ms))
 BOOST_DESCRIBE_STRUCT(Account, (),
                       (tenant, id, team, display_name, sends_per_minute, max_in_flight, paused,
                        upstream_username, create_time_ms, pauses))
@@ -88,15 +88,14 @@ struct AddedFields<Delivery> {
 };
 template <>
 struct AddedFields<Team> {
-  static constexpr std::array<std::string_view, 9> kNames{"webhook_id",
+  static constexpr std::array<std::string_view, 8> kNames{"webhook_id",
                                                           "sealed_webhook_secret",
                                                           "sealed_previous_webhook_secret",
                                                           "webhook_error",
                                                           "burst",
                                                           "pauses",
                                                           "paused_on_request",
-                                                          "webhook_secret_rotate_time_ms",
-                                                          "api_key_set_time_ms"};
+                                                          "webhook_secret_rotate_time_ms"};
 };
 template <>
 struct AddedFields<Account> {

@@ -70,7 +70,7 @@ class Client::Impl {
       const absl::StatusOr<HttpResponse> response = co_await http_->Send(*std::move(request));
       result = internal::Interpret<T>(internal::EndpointName(endpoint), method, response, parse,
                                       config_.default_retry_after);
-      if (!result.ok()) result.value = StampAskedAt(result.status(), asked);
+      if (!result.ok()) result.value = StampCall(result.status(), asked, config_.key_id);
       if (config_.outage != nullptr) {
         if (!response.ok()) {
           config_.outage->Failed(response.status());

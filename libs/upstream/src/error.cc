@@ -40,6 +40,10 @@ void SetUpstreamPayload(absl::Status& status, const UpstreamError& error) {
   if (error.asked_at != absl::InfinitePast()) {
     text += StrCat("\nasked_ms=", absl::ToUnixMillis(error.asked_at));
   }
+  if (!error.key_id.empty()) {
+    text += "\nkey_id=";
+    for (char c : error.key_id) text.push_back(c == '\n' ? ' ' : c);
+  }
   status.SetPayload(ToAbsl(kPayloadUrl), absl::Cord(std::move(text)));
 }
 
@@ -52,10 +56,11 @@ absl::Status MakeUpstreamStatus(absl::StatusCode code, std::string_view message,
   return status;
 }
 
-absl::Status StampAskedAt(absl::Status status, absl::Time asked_at) {
+absl::Status StampCall(absl::Status status, absl::Time asked_at, std::string_view key_id) {
   std::optional<UpstreamError> error = GetUpstreamError(status);
   if (!error) return status;
   error->asked_at = asked_at;
+  error->key_id = std::string(key_id);
   SetUpstreamPayload(status, *error);
   return status;
 }
@@ -99,6 +104,8 @@ std::optional<UpstreamError> GetUpstreamError(const absl::Status& status) {
       error.code = std::string(value);
     } else if (key == "asked_ms") {
       if (auto ms = ParseInt<int64_t>(value)) error.asked_at = absl::FromUnixMillis(*ms);
+    } else if (key == "key_id") {
+      error.key_id = std::string(value);
     }
   }
   return error;

@@ -35,25 +35,27 @@ TEST(UpstreamError, EveryKindRoundTrips) {
   }
 }
 
-TEST(UpstreamError, AStampSaysWhenTheCallWasMadeAndKeepsTheRest) {
+TEST(UpstreamError, AStampSaysWhenAndWithWhichKeyTheCallWasMadeAndKeepsTheRest) {
   const absl::Status refused = MakeUpstreamStatus(
       absl::StatusCode::kFailedPrecondition, "no credits",
       {.kind = ErrorKind::kOutOfCredits, .http_status = 402, .request_written = true});
   EXPECT_EQ(GetUpstreamError(refused)->asked_at, absl::InfinitePast());
+  EXPECT_EQ(GetUpstreamError(refused)->key_id, "");
 
   const absl::Time asked = absl::FromUnixMillis(1'790'000'000'123);
-  const absl::Status stamped = StampAskedAt(refused, asked);
+  const absl::Status stamped = StampCall(refused, asked, "k1");
   EXPECT_EQ(stamped.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(std::string(stamped.message()), "no credits");
   const std::optional<UpstreamError> error = GetUpstreamError(stamped);
   ASSERT_TRUE(error.has_value());
   EXPECT_EQ(error->asked_at, asked);
+  EXPECT_EQ(error->key_id, "k1");
   EXPECT_EQ(error->kind, ErrorKind::kOutOfCredits);
   EXPECT_EQ(error->http_status, 402);
   EXPECT_TRUE(error->request_written);
 
   const absl::Status local = absl::UnavailableError("redis");
-  EXPECT_EQ(StampAskedAt(local, asked), local);  // not an upstream error: as it was
+  EXPECT_EQ(StampCall(local, asked, "k1"), local);  // not an upstream error: as it was
 }
 
 TEST(UpstreamError, AbsentForOtherStatuses) {

@@ -50,8 +50,8 @@ struct FanAction;
 
 // What a failed call of `action` means for its job: `error` is the upstream client's status
 // (not OK), `last_attempt` whether the job has no attempt left. Pure. (A refusal of the team,
-// 401 or 402, is handled before: the team is paused and the job waits for it,
-// PauseTeamIfRefused.)
+// 401 or 402, is handled before by PauseTeamIfRefused: the team is paused and the job waits
+// for it, unless the refusal answers for a key or a pause the operator has since dealt with.)
 queue::JobResult ClassifyActionError(store::AutomationAction action, const absl::Status& error,
                                      bool last_attempt);
 

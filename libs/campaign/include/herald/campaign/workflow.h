@@ -133,10 +133,13 @@ boost::asio::awaitable<absl::Status> EnqueueAll(queue::Queue& queue,
 // stops the queue leasing its jobs. The workers and the API's own upstream calls both pause this
 // way. Returns the reason; INVALID_ARGUMENT for any other kind of error.
 //
-// A call made before the team was last resumed or given a new key (`error.asked_at`) pauses
-// nothing and returns nullopt: its refusal speaks of the credits or the key the operator has
-// since dealt with, and a call made now may well succeed. (A refusal not stamped with its
-// call's time always pauses.)
+// A refusal of a call made before the team was last resumed (`error.asked_at`), or with a key
+// the team no longer has (`error.key_id`, against UpstreamKeyId), pauses nothing and returns
+// nullopt: it speaks of the credits or the key the operator has since dealt with, and a call
+// made now may well succeed. (A refusal not stamped with its call's time and key always pauses.)
+// The label a team's upstream clients give their errors (upstream::ClientConfig::key_id): a
+// digest of the sealed key, which changes whenever the key is set.
+std::string UpstreamKeyId(const store::Team& team);
 boost::asio::awaitable<absl::StatusOr<std::optional<std::string>>> PauseTeamAfterUpstream(
     store::Store& store, queue::Queue& queue, const Clock& clock, std::string tenant,
     std::string team, const upstream::UpstreamError& error);
@@ -158,8 +161,10 @@ boost::asio::awaitable<absl::StatusOr<PacedCall>> TakeTokenWithin(queue::Queue& 
 
 // For a job whose upstream call failed with `error`: when the upstream refused the team (401,
 // 402), pauses it (PauseTeamAfterUpstream) and returns Release, so the job runs again once the
-// team is resumed, or at once when the refusal came from before the team's last resume (Retry
-// when the pause could not be recorded); nullopt for any other error.
+// team is resumed; a refusal from before the team's last resume or key change runs it again a
+// moment later (kStaleRefusalRetry), without spending an attempt. Retry when the pause could not
+// be recorded; nullopt for any other error.
+inline constexpr absl::Duration kStaleRefusalRetry = absl::Seconds(1);
 boost::asio::awaitable<std::optional<queue::JobResult>> PauseTeamIfRefused(
     store::Store& store, queue::Queue& queue, const Clock& clock, std::string tenant,
     std::string team, const absl::Status& error);
@@ -492,7 +497,6 @@ class DeliveryWorkflow {
   boost::asio::awaitable<absl::StatusOr<store::DeliveryUpdate>> UpdateDelivery(
       Context& ctx, std::function<absl::Status(store::Delivery&)> mutate,
       store::UpdateExtras extras);
-  boost::asio::awaitable<absl::Status> PauseTeam(Context& ctx, const upstream::UpstreamError& e);
   // Before each upstream call of a job: the first is the one its lease took a token for; each
   // further call takes a token of the job's account and team first (design: one call, one
   // token), waiting up to a couple of seconds, or one of the account's intervals when it is paced

@@ -44,8 +44,6 @@ struct Team {
   int32_t rate_limit_per_minute = 1000;
   int32_t burst = 0;             // the limiter's burst; 0: rate_limit_per_minute / 60 (>= 1)
   bool api_key_invalid = false;  // the upstream answered 401
-  // When the key was last set (created or replaced); 0: before Herald recorded it.
-  int64_t api_key_set_time_ms = 0;
   bool paused = false;
   // Paused with PauseTeam: stays paused until ResumeTeam, whatever the upstream answers or a
   // new key (without it, Herald paused the team after an upstream refusal).

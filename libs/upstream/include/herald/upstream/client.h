@@ -61,6 +61,9 @@ struct ClientConfig {
   // "http://127.0.0.1:<port>" for the simulator.
   std::string base_url = "https://app.onlyfansapi.com";
   std::string api_key;  // never logged
+  // An opaque label of `api_key` (never the key itself), copied into every error the client
+  // returns (UpstreamError::key_id), so that a refusal can be told apart from one of another key.
+  std::string key_id;
   // The team the key belongs to: labels the gauges of what the upstream reports per key (rate
   // limit, credits). Empty for a client of no team.
   std::string tenant;

@@ -68,18 +68,21 @@ struct UpstreamError {
   std::string code;              // the upstream's machine-readable `code`, if any
   absl::Duration retry_after;    // kRateLimited only: how long to hold off
   bool request_written = false;  // the whole request reached the socket
-  // When the failed call was made, on the wall clock (typed Client calls stamp it); InfinitePast
-  // when not known. A refusal (401, 402) of a call made before its team was last resumed
-  // speaks of what the operator has since fixed.
+  // Stamped by typed Client calls: when the failed call was made, on the wall clock
+  // (InfinitePast: not known), and ClientConfig::key_id of the key it was made with (empty: not
+  // known). A refusal (401, 402) of a call made before its team was last resumed, or with
+  // a key the team no longer has, speaks of what the operator has since fixed.
   absl::Time asked_at = absl::InfinitePast();
+  std::string key_id;
 };
 
 // A status with `code` and `message` carrying `error` as its payload. `code` must not be kOk.
 absl::Status MakeUpstreamStatus(absl::StatusCode code, std::string_view message,
                                 const UpstreamError& error);
 
-// `status` with the UpstreamError it carries stamped with `asked_at`; any other status as it is.
-absl::Status StampAskedAt(absl::Status status, absl::Time asked_at);
+// `status` with the UpstreamError it carries stamped with `asked_at` and `key_id`; any other
+// status as it is.
+absl::Status StampCall(absl::Status status, absl::Time asked_at, std::string_view key_id);
 
 // The classification attached by MakeUpstreamStatus; nullopt for OK and for statuses that did
 // not come from herald::upstream.
