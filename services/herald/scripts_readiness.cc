@@ -1,6 +1,8 @@
 #include "scripts_readiness.h"
 
+#include <string>
 #include <utility>
+#include <vector>
 
 #include <absl/status/status.h>
 
@@ -44,7 +46,9 @@ void ScriptsReadiness::Start() {
 }
 
 asio::awaitable<void> ScriptsReadiness::Probe() {
-  absl::StatusOr<redis::Reply> ran = co_await redis_.Eval(probe_, {}, {});
+  // Named, not braced temporaries in the co_await: g++ 12 destroys those twice.
+  std::vector<std::string> keys, args;
+  absl::StatusOr<redis::Reply> ran = co_await redis_.Eval(probe_, std::move(keys), std::move(args));
   if (ran.ok()) {
     if (refused_) log::Info("redis runs Herald's scripts again", {});
     refused_ = false;
